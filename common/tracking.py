@@ -1,0 +1,98 @@
+"""MLflow access shared by the services: reachability, runs, models and preprocessing.
+
+Every function raises a ``common.errors`` error with a message for the user rather than letting
+MLflow's exceptions (or its minutes of HTTP retries) reach them.
+"""
+
+import json
+import os
+import tempfile
+
+import requests
+from mlflow.entities import Run
+from mlflow.exceptions import MlflowException
+from mlflow.tracking import MlflowClient
+
+from common.errors import InvalidInput, NotFound, ServiceUnavailable
+from common.preprocessing import ARTIFACT_PATH as PREPROCESSING_PATH
+from common.preprocessing import Preprocessing
+
+MODEL_NAME = "model"
+
+# MLflow retries a refused connection for minutes by default; fail fast and say so instead.
+os.environ.setdefault("MLFLOW_HTTP_REQUEST_MAX_RETRIES", "2")
+os.environ.setdefault("MLFLOW_HTTP_REQUEST_BACKOFF_FACTOR", "1")
+os.environ.setdefault("MLFLOW_HTTP_REQUEST_TIMEOUT", "60")
+
+
+def check_tracking(uri: str, timeout: float = 5.0) -> None:
+    """Raise ``ServiceUnavailable`` unless the MLflow tracking server at ``uri`` answers.
+
+    Local stores (``sqlite:``, ``file:``, plain paths) are always considered reachable.
+    """
+    if not uri.startswith(("http://", "https://")):
+        return
+    try:
+        response = requests.get(uri.rstrip("/") + "/health", timeout=timeout)
+    except requests.RequestException as exc:
+        raise ServiceUnavailable(
+            f"MLflow tracking server at {uri} is unreachable ({type(exc).__name__}). "
+            "Start it (make demo starts one) or set MLFLOW_TRACKING_URI to a running server."
+        ) from exc
+    if response.status_code != 200:
+        raise ServiceUnavailable(
+            f"MLflow tracking server at {uri} answered HTTP {response.status_code} on /health; "
+            "check MLFLOW_TRACKING_URI and the server's --allowed-hosts."
+        )
+
+
+def get_client(uri: str) -> MlflowClient:
+    """A client for ``uri`` after checking that the server answers."""
+    check_tracking(uri)
+    return MlflowClient(tracking_uri=uri)
+
+
+def get_run(client: MlflowClient, run_id: str) -> Run:
+    """The run ``run_id``; ``NotFound`` when the tracking server has no such run."""
+    try:
+        return client.get_run(run_id)
+    except MlflowException as exc:
+        if exc.error_code in ("RESOURCE_DOES_NOT_EXIST", "INVALID_PARAMETER_VALUE"):
+            raise NotFound(
+                f"run {run_id!r} does not exist on the tracking server {client.tracking_uri}; "
+                "copy a run id from the MLflow UI or the trainer's last output line."
+            ) from exc
+        raise ServiceUnavailable(f"MLflow failed to return run {run_id!r}: {exc.message}") from exc
+
+
+def load_preprocessing(client: MlflowClient, run_id: str) -> Preprocessing:
+    """The run's ``preprocessing.json``; ``InvalidInput`` when the run has none."""
+    with tempfile.TemporaryDirectory() as tmp:
+        try:
+            path = client.download_artifacts(run_id, PREPROCESSING_PATH, tmp)
+        except (MlflowException, OSError) as exc:
+            raise InvalidInput(
+                f"run {run_id} has no {PREPROCESSING_PATH} artifact, so its inputs cannot be "
+                "rebuilt; only runs trained by `python -m trainer` can be evaluated or explained."
+            ) from exc
+        with open(path, encoding="utf-8") as f:
+            return Preprocessing.model_validate(json.load(f))
+
+
+def load_model(run_id: str, tracking_uri: str):
+    """Load ``runs:/<run_id>/model`` on the CPU in eval mode; ``InvalidInput`` when absent."""
+    import mlflow
+    import mlflow.pytorch
+
+    mlflow.set_tracking_uri(tracking_uri)
+    try:
+        model = mlflow.pytorch.load_model(f"runs:/{run_id}/{MODEL_NAME}", map_location="cpu")
+    except MlflowException as exc:
+        raise InvalidInput(
+            f"run {run_id} has no PyTorch model logged as '{MODEL_NAME}' ({exc.message}); "
+            "train one with `python -m trainer --data-dir DIR --experiment NAME`."
+        ) from exc
+    except OSError as exc:
+        raise InvalidInput(f"the model of run {run_id} could not be read: {exc}") from exc
+    model.eval()
+    return model

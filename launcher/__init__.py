@@ -1,0 +1,5 @@
+"""Runs the pipeline's services as local processes (`make demo`)."""
+
+from launcher.services import DASHBOARD, EVALUATOR, EXPLAINER, MLFLOW, SERVICES, TRAINER, Service
+
+__all__ = ["DASHBOARD", "EVALUATOR", "EXPLAINER", "MLFLOW", "SERVICES", "TRAINER", "Service"]

@@ -1,0 +1,82 @@
+"""The one list of services: `make demo` runs these commands natively, docker-compose.yml and the
+Kubernetes manifests run the same commands in containers (a test keeps them in step).
+
+Commands hold placeholders filled by ``Service.render``: ``{host}`` (bind address), ``{state}``
+(folder of the MLflow database and artifacts), ``{data}`` (the data folder), ``{experiment}``.
+"""
+
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True)
+class Service:
+    """A long-running service or one-shot job of the pipeline."""
+
+    name: str
+    command: tuple[str, ...]
+    port: int | None = None
+    health_path: str | None = None
+    one_shot: bool = False
+
+    def render(self, **values: str) -> list[str]:
+        """The command with its placeholders filled, for example ``host="0.0.0.0"``."""
+        return [part.format(**values) for part in self.command]
+
+
+MLFLOW = Service(
+    "mlflow",
+    (
+        "mlflow",
+        "server",
+        "--host",
+        "{host}",
+        "--port",
+        "5000",
+        "--backend-store-uri",
+        "sqlite:///{state}/mlflow.db",
+        "--artifacts-destination",
+        "{state}/artifacts",
+        "--serve-artifacts",
+        "--allowed-hosts",
+        "localhost,localhost:5000,127.0.0.1,127.0.0.1:5000,mlflow,mlflow:5000",
+    ),
+    port=5000,
+    health_path="/health",
+)
+TRAINER = Service(
+    "trainer",
+    ("python", "-m", "trainer", "--data-dir", "{data}", "--experiment", "{experiment}"),
+    one_shot=True,
+)
+EVALUATOR = Service(
+    "evaluator",
+    ("uvicorn", "evaluator.app:app", "--host", "{host}", "--port", "5006"),
+    port=5006,
+    health_path="/health",
+)
+EXPLAINER = Service(
+    "explainer",
+    ("uvicorn", "explainer.app:app", "--host", "{host}", "--port", "5005"),
+    port=5005,
+    health_path="/health",
+)
+DASHBOARD = Service(
+    "dashboard",
+    (
+        "streamlit",
+        "run",
+        "dashboard/dashboard.py",
+        "--server.address",
+        "{host}",
+        "--server.port",
+        "8501",
+        "--server.headless",
+        "true",
+        "--browser.gatherUsageStats",
+        "false",
+    ),
+    port=8501,
+    health_path="/_stcore/health",
+)
+
+SERVICES: tuple[Service, ...] = (MLFLOW, TRAINER, EVALUATOR, EXPLAINER, DASHBOARD)

@@ -1,0 +1,98 @@
+"""Fixtures shared by every test package: a real MLflow server, free ports, settings."""
+
+import os
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+import requests
+
+ROOT = Path(__file__).resolve().parents[1]
+SHARED_DATA = ROOT.parent / "shared" / "data"
+BREASTMNIST = SHARED_DATA / "medmnist" / "breastmnist.npz"
+
+# Keep CPU tests predictable on 2 cores.
+os.environ.setdefault("OMP_NUM_THREADS", "1")
+
+
+def free_port() -> int:
+    """A TCP port on 127.0.0.1 that nothing listens on right now."""
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def wait_http(url: str, timeout: float = 90.0, proc: subprocess.Popen | None = None) -> None:
+    """Wait until ``url`` answers 200; fail early when ``proc`` exits."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if proc is not None and proc.poll() is not None:
+            raise RuntimeError(f"process for {url} exited with {proc.returncode}")
+        try:
+            if requests.get(url, timeout=2).status_code == 200:
+                return
+        except requests.RequestException:
+            pass
+        time.sleep(0.3)
+    raise TimeoutError(f"{url} did not answer within {timeout:.0f}s")
+
+
+@pytest.fixture(scope="session")
+def mlflow_server(tmp_path_factory) -> str:
+    """A real MLflow tracking server (SQLite backend, served artifacts) on a free port."""
+    state = tmp_path_factory.mktemp("mlflow")
+    port = free_port()
+    log = open(state / "server.log", "w")  # noqa: SIM115 - closed at teardown
+    proc = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "mlflow",
+            "server",
+            "--host",
+            "127.0.0.1",
+            "--port",
+            str(port),
+            "--backend-store-uri",
+            f"sqlite:///{state}/mlflow.db",
+            "--artifacts-destination",
+            str(state / "artifacts"),
+            "--serve-artifacts",
+            "--workers",
+            "1",
+        ],
+        stdout=log,
+        stderr=subprocess.STDOUT,
+        cwd=state,
+    )
+    uri = f"http://127.0.0.1:{port}"
+    try:
+        wait_http(uri + "/health", timeout=120, proc=proc)
+    except Exception:
+        proc.kill()
+        log.close()
+        raise RuntimeError((state / "server.log").read_text()[-3000:]) from None
+    yield uri
+    proc.terminate()
+    try:
+        proc.wait(timeout=10)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+    log.close()
+
+
+@pytest.fixture
+def unreachable_uri() -> str:
+    """An http URI where nothing listens."""
+    return f"http://127.0.0.1:{free_port()}"
+
+
+@pytest.fixture
+def breastmnist() -> Path:
+    """The real MedMNIST BreastMNIST file from ../shared (skips when the checkout lacks it)."""
+    if not BREASTMNIST.exists():
+        pytest.skip(f"{BREASTMNIST} not present")
+    return BREASTMNIST
