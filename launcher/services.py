@@ -1,8 +1,9 @@
 """The one list of services: `make demo` runs these commands natively, docker-compose.yml and the
 Kubernetes manifests run the same commands in containers (a test keeps them in step).
 
-Commands hold placeholders filled by ``Service.render``: ``{host}`` (bind address), ``{state}``
-(folder of the MLflow database and artifacts), ``{data}`` (the data folder), ``{experiment}``.
+Commands hold placeholders filled by ``Service.render``: ``{host}`` (bind address), ``{port}``
+(defaults to the service's port), ``{state}`` (folder of the MLflow database and artifacts),
+``{data}`` (the data folder) and ``{experiment}`` (the trainer's MLflow experiment).
 """
 
 from dataclasses import dataclass
@@ -18,8 +19,12 @@ class Service:
     health_path: str | None = None
     one_shot: bool = False
 
-    def render(self, **values: str) -> list[str]:
-        """The command with its placeholders filled, for example ``host="0.0.0.0"``."""
+    def render(self, **values: str | int) -> list[str]:
+        """The command with its placeholders filled, for example ``host="0.0.0.0"``.
+
+        ``{port}`` defaults to the service's own port.
+        """
+        values = {"port": self.port, **values}
         return [part.format(**values) for part in self.command]
 
 
@@ -31,14 +36,14 @@ MLFLOW = Service(
         "--host",
         "{host}",
         "--port",
-        "5000",
+        "{port}",
         "--backend-store-uri",
         "sqlite:///{state}/mlflow.db",
         "--artifacts-destination",
         "{state}/artifacts",
         "--serve-artifacts",
         "--allowed-hosts",
-        "localhost,localhost:5000,127.0.0.1,127.0.0.1:5000,mlflow,mlflow:5000",
+        "localhost,localhost:{port},127.0.0.1,127.0.0.1:{port},mlflow,mlflow:{port}",
     ),
     port=5000,
     health_path="/health",
@@ -50,13 +55,13 @@ TRAINER = Service(
 )
 EVALUATOR = Service(
     "evaluator",
-    ("uvicorn", "evaluator.app:app", "--host", "{host}", "--port", "5006"),
+    ("uvicorn", "evaluator.app:app", "--host", "{host}", "--port", "{port}"),
     port=5006,
     health_path="/health",
 )
 EXPLAINER = Service(
     "explainer",
-    ("uvicorn", "explainer.app:app", "--host", "{host}", "--port", "5005"),
+    ("uvicorn", "explainer.app:app", "--host", "{host}", "--port", "{port}"),
     port=5005,
     health_path="/health",
 )
@@ -69,7 +74,7 @@ DASHBOARD = Service(
         "--server.address",
         "{host}",
         "--server.port",
-        "8501",
+        "{port}",
         "--server.headless",
         "true",
         "--browser.gatherUsageStats",
