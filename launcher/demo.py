@@ -1,0 +1,162 @@
+"""`make demo`: demo data, MLflow, evaluator, explainer and dashboard, then train, evaluate and
+explain the demo model through the services' APIs, and keep serving until Ctrl-C."""
+
+import argparse
+import signal
+import sys
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import requests
+
+from launcher.services import DASHBOARD, EVALUATOR, EXPLAINER, MLFLOW, TRAINER
+from launcher.stack import LaunchError, Stack, StackConfig
+
+
+@dataclass
+class DemoResult:
+    run_id: str
+    evaluation: dict
+    explanation: dict
+
+
+class Steps:
+    """Prints one line per step with the seconds since start."""
+
+    def __init__(self) -> None:
+        self.t0 = time.monotonic()
+
+    def __call__(self, name: str, message: str) -> None:
+        print(f"[{time.monotonic() - self.t0:6.1f}s] {name:<10} {message}", flush=True)
+
+
+def ensure_data(data_dir: Path, say: Steps, **synth_args) -> None:
+    """Generate the demo dataset unless ``data_dir`` already holds a train split."""
+    if (data_dir / "train").is_dir() and any((data_dir / "train").iterdir()):
+        say("data", f"using the images in {data_dir}/")
+        return
+    from dataloader import synthesize
+
+    synthesize(data_dir, **synth_args)
+    n = sum(1 for p in data_dir.rglob("*.png"))
+    say("data", f"generated a demo dataset of {n} images in {data_dir}/")
+
+
+def call_service(url: str, path: str, body: dict, token: str | None, wait: int = 900) -> dict:
+    """POST a job and wait for it; raise ``LaunchError`` unless it succeeds."""
+    headers = {"Authorization": f"Bearer {token}"} if token else {}
+    try:
+        r = requests.post(
+            f"{url}{path}", params={"wait": wait}, json=body, headers=headers, timeout=wait + 30
+        )
+    except requests.RequestException as exc:
+        raise LaunchError(f"{url}{path} did not answer: {exc}") from exc
+    job = r.json() if r.headers.get("content-type", "").startswith("application/json") else {}
+    if r.status_code >= 400 or job.get("status") != "succeeded":
+        detail = job.get("error") or job.get("detail") or r.text[:300]
+        raise LaunchError(f"{path} failed (HTTP {r.status_code}): {detail}")
+    return job
+
+
+def _fmt_metric(metrics: dict, name: str) -> str:
+    m = metrics.get(name)
+    if isinstance(m, dict) and m.get("value") is not None:
+        low, high = m.get("ci_low"), m.get("ci_high")
+        ci = f" [{low:.3f}, {high:.3f}]" if low is not None and high is not None else ""
+        return f"{name} {m['value']:.3f}{ci}"
+    if isinstance(m, int | float):
+        return f"{name} {m:.3f}"
+    return ""
+
+
+def run_pipeline(
+    stack: Stack, say: Steps, train_args: list[str], n_samples: int, token: str | None = None
+) -> DemoResult:
+    """Train, evaluate and explain through the running services."""
+    cfg = stack.config
+    run_id = stack.run_once(TRAINER, train_args)
+    say("trainer", f"run {run_id} (log: {stack.log_path(TRAINER)})")
+    for service in (EVALUATOR, EXPLAINER):
+        stack.wait_healthy(service)
+    job = call_service(cfg.url(EVALUATOR), "/evaluate", {"run_id": run_id}, token)
+    metrics = (job.get("result") or {}).get("metrics", {})
+    summary = ", ".join(
+        s for s in (_fmt_metric(metrics, k) for k in ("accuracy", "roc_auc_macro")) if s
+    )
+    say("evaluator", f"evaluated: {summary or 'see the dashboard'}")
+    job2 = call_service(
+        cfg.url(EXPLAINER), "/explain", {"run_id": run_id, "n_samples": n_samples}, token
+    )
+    say("explainer", "explained: " + ", ".join((job2.get("result") or {}).get("methods", [])))
+    return DemoResult(run_id, job.get("result") or {}, job2.get("result") or {})
+
+
+def get_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="python -m launcher demo", description=__doc__)
+    p.add_argument("--data-dir", type=Path, default=Path("data"))
+    p.add_argument("--state-dir", type=Path, default=Path(".state"))
+    p.add_argument("--log-dir", type=Path, default=Path("logs"))
+    p.add_argument("--experiment", default="demo")
+    p.add_argument("--n-samples", type=int, default=8, help="images the explainer explains")
+    p.add_argument("--no-serve", action="store_true", help="stop after the pipeline has run")
+    p.add_argument(
+        "train_args",
+        nargs=argparse.REMAINDER,
+        help="extra trainer flags after --, e.g. -- --epochs 5",
+    )
+    return p
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = get_parser().parse_args(argv)
+    train_args = [a for a in args.train_args if a != "--"]
+    root = Path.cwd()
+    cfg = StackConfig(
+        root=root,
+        data_dir=args.data_dir.resolve(),
+        state_dir=args.state_dir.resolve(),
+        log_dir=args.log_dir.resolve(),
+        experiment=args.experiment,
+    )
+    say = Steps()
+    signal.signal(signal.SIGTERM, lambda *_: (_ for _ in ()).throw(KeyboardInterrupt()))
+    with Stack(cfg) as stack:
+        try:
+            ensure_data(cfg.data_dir, say)
+            stack.start(MLFLOW)
+            stack.wait_healthy(MLFLOW)
+            say("mlflow", f"{cfg.url(MLFLOW)} (state: {cfg.state_dir}/mlflow)")
+            for service in (EVALUATOR, EXPLAINER, DASHBOARD):
+                stack.start(service)  # they start while the model trains
+            result = run_pipeline(
+                stack,
+                say,
+                train_args,
+                args.n_samples,
+                stack.environment().get("PIPELINE_API_TOKEN"),
+            )
+            stack.wait_healthy(DASHBOARD)
+            say("dashboard", f"{cfg.url(DASHBOARD)}")
+            print(
+                f"\nReady. Open {cfg.url(DASHBOARD)} and pick run {result.run_id} in experiment "
+                f"'{cfg.experiment}'.\n  MLflow    {cfg.url(MLFLOW)}\n"
+                f"  Evaluator {cfg.url(EVALUATOR)}/docs\n  Explainer {cfg.url(EXPLAINER)}/docs\n"
+                f"  Logs      {cfg.log_dir}/\nPress Ctrl-C to stop everything.",
+                flush=True,
+            )
+            if args.no_serve:
+                return 0
+            while True:
+                stack.check_alive()
+                time.sleep(1)
+        except LaunchError as exc:
+            print(
+                f"\nmake demo failed: {exc}\nStopping everything that was started.", file=sys.stderr
+            )
+            return 1
+        except KeyboardInterrupt:
+            print("\nStopping all services...", flush=True)
+            return 0
+        finally:
+            stack.stop_all()

@@ -1,0 +1,196 @@
+"""Local processes for the pipeline's services: start, health-check, log to files, stop all."""
+
+import contextlib
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import requests
+
+from launcher.services import MLFLOW, Service
+
+
+class LaunchError(RuntimeError):
+    """A service could not be started or a stage failed; the message names it and its log."""
+
+
+@dataclass
+class StackConfig:
+    """Where the local stack keeps its state and which ports it uses.
+
+    Attributes:
+        root: Working directory of every process (the repository root).
+        data_dir: The image folder (``data/``).
+        state_dir: MLflow database and artifacts, embedded store, checkpoints.
+        log_dir: One log file per service.
+        ports: Port of each service by name; the service's default when absent.
+        env: Extra environment variables for every process.
+    """
+
+    root: Path
+    data_dir: Path
+    state_dir: Path
+    log_dir: Path
+    host: str = "127.0.0.1"
+    experiment: str = "demo"
+    ports: dict[str, int] = field(default_factory=dict)
+    env: dict[str, str] = field(default_factory=dict)
+
+    def port(self, service: Service) -> int | None:
+        return self.ports.get(service.name, service.port)
+
+    def url(self, service: Service) -> str:
+        return f"http://{self.host}:{self.port(service)}"
+
+
+def _resolve(argv: list[str]) -> list[str]:
+    """Run console scripts and ``python`` from this interpreter's environment."""
+    if argv[0] == "python":
+        return [sys.executable, *argv[1:]]
+    script = Path(sys.executable).parent / argv[0]
+    return [str(script), *argv[1:]] if script.exists() else argv
+
+
+def port_in_use(host: str, port: int) -> bool:
+    with socket.socket() as s:
+        s.settimeout(0.5)
+        return s.connect_ex((host, port)) == 0
+
+
+class Stack:
+    """Starts services as local processes; ``with Stack(cfg) as s:`` stops them all on exit."""
+
+    def __init__(self, config: StackConfig) -> None:
+        self.config = config
+        self.procs: dict[str, subprocess.Popen] = {}
+        self._logs: list = []
+
+    def __enter__(self) -> "Stack":
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.stop_all()
+
+    def environment(self) -> dict[str, str]:
+        """The environment every process gets: the settings pointing at this stack."""
+        from launcher.services import EVALUATOR, EXPLAINER
+
+        cfg = self.config
+        env = dict(os.environ)
+        env.update(
+            MLFLOW_TRACKING_URI=cfg.url(MLFLOW),
+            EVALUATOR_URL=cfg.url(EVALUATOR),
+            EXPLAINER_URL=cfg.url(EXPLAINER),
+            DATA_DIR=str(cfg.data_dir),
+            ARTIFACTS_DIR=str(cfg.root / "artifacts"),
+            STORE_DIR=str(cfg.state_dir / "store"),
+            PYTHONUNBUFFERED="1",
+        )
+        env.update(cfg.env)
+        return env
+
+    def log_path(self, service: Service) -> Path:
+        return self.config.log_dir / f"{service.name}.log"
+
+    def command(self, service: Service, extra: list[str] | None = None) -> list[str]:
+        cfg = self.config
+        argv = service.render(
+            host=cfg.host,
+            port=cfg.port(service) or 0,
+            state=cfg.state_dir / "mlflow",
+            data=cfg.data_dir,
+            experiment=cfg.experiment,
+        )
+        return _resolve(argv) + list(extra or [])
+
+    def _spawn(self, service: Service, extra: list[str] | None = None) -> subprocess.Popen:
+        self.config.log_dir.mkdir(parents=True, exist_ok=True)
+        (self.config.state_dir / "mlflow").mkdir(parents=True, exist_ok=True)
+        log = open(self.log_path(service), "a", buffering=1)  # noqa: SIM115 - closed in stop_all
+        self._logs.append(log)
+        log.write(f"\n=== {time.strftime('%Y-%m-%d %H:%M:%S')} {' '.join(self.command(service))}\n")
+        return subprocess.Popen(
+            self.command(service, extra),
+            cwd=self.config.root,
+            env=self.environment(),
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            stdin=subprocess.DEVNULL,
+            start_new_session=True,  # its own process group: stopped as a whole
+        )
+
+    def start(self, service: Service) -> None:
+        """Start a long-running service without waiting for it (see ``wait_healthy``)."""
+        port = self.config.port(service)
+        if port and port_in_use(self.config.host, port):
+            raise LaunchError(
+                f"{service.name}: port {port} is already in use. Stop whatever listens there "
+                f"(e.g. an earlier `make demo`: `lsof -i :{port}`) and try again."
+            )
+        self.procs[service.name] = self._spawn(service)
+
+    def wait_healthy(self, service: Service, timeout: float = 120.0) -> None:
+        """Wait until the service's health endpoint answers 200."""
+        proc = self.procs[service.name]
+        url = self.config.url(service) + (service.health_path or "/")
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if proc.poll() is not None:
+                raise LaunchError(
+                    f"{service.name} exited with code {proc.returncode} while starting; "
+                    f"see {self.log_path(service)}"
+                )
+            try:
+                if requests.get(url, timeout=2).status_code == 200:
+                    return
+            except requests.RequestException:
+                pass
+            time.sleep(0.25)
+        raise LaunchError(
+            f"{service.name} did not answer {url} within {timeout:.0f}s; "
+            f"see {self.log_path(service)}"
+        )
+
+    def run_once(self, service: Service, extra: list[str] | None = None) -> str:
+        """Run a one-shot job to completion and return the last line it printed."""
+        proc = self._spawn(service, extra)
+        self.procs[service.name] = proc
+        code = proc.wait()
+        del self.procs[service.name]
+        lines = self.log_path(service).read_text(errors="replace").strip().splitlines()
+        if code != 0:
+            tail = "\n    ".join(lines[-5:])
+            raise LaunchError(
+                f"{service.name} failed with exit code {code}; see {self.log_path(service)}:\n"
+                f"    {tail}"
+            )
+        return lines[-1].strip() if lines else ""
+
+    def check_alive(self) -> None:
+        """Raise when a started service has exited."""
+        for name, proc in self.procs.items():
+            if proc.poll() is not None:
+                log = self.config.log_dir / f"{name}.log"
+                raise LaunchError(f"{name} stopped with exit code {proc.returncode}; see {log}")
+
+    def stop_all(self, timeout: float = 10.0) -> None:
+        """Terminate every process group started here (SIGTERM, then SIGKILL)."""
+        for proc in reversed(list(self.procs.values())):
+            if proc.poll() is None:
+                with contextlib.suppress(ProcessLookupError):
+                    os.killpg(proc.pid, signal.SIGTERM)
+        deadline = time.monotonic() + timeout
+        for proc in self.procs.values():
+            with contextlib.suppress(subprocess.TimeoutExpired):
+                proc.wait(timeout=max(0.1, deadline - time.monotonic()))
+            with contextlib.suppress(ProcessLookupError, PermissionError):
+                os.killpg(proc.pid, signal.SIGKILL)  # children left behind in the group
+        self.procs.clear()
+        for log in self._logs:
+            log.close()
+        self._logs.clear()
