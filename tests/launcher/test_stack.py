@@ -1,0 +1,100 @@
+import os
+import socket
+import sys
+import time
+
+import pytest
+
+from launcher import MLFLOW, Service
+from launcher.stack import LaunchError, Stack, StackConfig
+from tests.conftest import free_port
+
+SLEEPER = Service("sleeper", ("python", "-c", "import time; time.sleep(600)"), port=None)
+CRASHER = Service(
+    "crasher",
+    ("python", "-c", "import sys; print('boom: missing setting'); sys.exit(3)"),
+    port=1,
+    health_path="/health",
+)
+JOB = Service("job", ("python", "-c", "print('working'); print('abc123')"), one_shot=True)
+FAILING_JOB = Service("job", ("python", "-c", "import sys; print('bad data'); sys.exit(2)"))
+
+
+@pytest.fixture
+def config(tmp_path) -> StackConfig:
+    return StackConfig(
+        root=tmp_path,
+        data_dir=tmp_path / "data",
+        state_dir=tmp_path / ".state",
+        log_dir=tmp_path / "logs",
+    )
+
+
+def alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    with open(f"/proc/{pid}/stat") as f:
+        return f.read().split()[2] != "Z"
+
+
+def test_port_in_use_names_the_service_and_port(config):
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        s.listen()
+        port = s.getsockname()[1]
+        config.ports = {"mlflow": port}
+        with Stack(config) as stack, pytest.raises(LaunchError, match=rf"mlflow: port {port}"):
+            stack.start(MLFLOW)
+
+
+def test_service_that_dies_at_start_names_its_log(config):
+    config.ports = {"crasher": free_port()}
+    with Stack(config) as stack:
+        stack.start(CRASHER)
+        with pytest.raises(LaunchError, match=r"crasher exited with code 3.*crasher\.log"):
+            stack.wait_healthy(CRASHER, timeout=30)
+    assert "boom: missing setting" in (config.log_dir / "crasher.log").read_text()
+
+
+def test_stop_all_leaves_no_process(config):
+    with Stack(config) as stack:
+        stack.start(SLEEPER)
+        pid = stack.procs["sleeper"].pid
+        assert alive(pid)
+    deadline = time.monotonic() + 5
+    while alive(pid) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert not alive(pid)
+
+
+def test_one_shot_job_returns_its_last_line(config):
+    with Stack(config) as stack:
+        assert stack.run_once(JOB) == "abc123"
+
+
+def test_failed_job_names_exit_code_and_log(config):
+    with Stack(config) as stack, pytest.raises(LaunchError, match=r"exit code 2.*job\.log"):
+        stack.run_once(FAILING_JOB)
+
+
+def test_services_get_settings_for_this_stack(config):
+    config.ports = {"mlflow": 5999, "evaluator": 6001}
+    env = Stack(config).environment()
+    assert env["MLFLOW_TRACKING_URI"] == "http://127.0.0.1:5999"
+    assert env["EVALUATOR_URL"] == "http://127.0.0.1:6001"
+    assert env["DATA_DIR"] == str(config.data_dir)
+
+
+def test_commands_run_from_this_environment(config):
+    argv = Stack(config).command(JOB)
+    assert argv[0] == sys.executable
+
+
+def test_real_mlflow_starts_and_answers_health(config):
+    config.ports = {"mlflow": free_port()}
+    with Stack(config) as stack:
+        stack.start(MLFLOW)
+        stack.wait_healthy(MLFLOW, timeout=120)
+        assert (config.state_dir / "mlflow" / "mlflow.db").exists()
