@@ -14,6 +14,8 @@ import requests
 
 from launcher.services import MLFLOW, Service
 
+REPO_ROOT = Path(__file__).resolve().parents[1]
+
 
 class LaunchError(RuntimeError):
     """A service could not be started or a stage failed; the message names it and its log."""
@@ -82,7 +84,9 @@ class Stack:
 
         cfg = self.config
         env = dict(os.environ)
+        path = [str(REPO_ROOT), env.get("PYTHONPATH", "")]
         env.update(
+            PYTHONPATH=os.pathsep.join(p for p in path if p),
             MLFLOW_TRACKING_URI=cfg.url(MLFLOW),
             EVALUATOR_URL=cfg.url(EVALUATOR),
             EXPLAINER_URL=cfg.url(EXPLAINER),
