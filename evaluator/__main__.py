@@ -1,0 +1,65 @@
+"""``python -m evaluator --run-id ID [--data-dir DIR] [--batch-size N]``: evaluate synchronously."""
+
+import argparse
+import sys
+
+from common import PipelineError, get_settings
+from evaluator.evaluate import evaluate_run
+
+
+def format_table(report: dict) -> str:
+    """The metrics of a report as a plain-text table with their 95% intervals."""
+    rows = [("metric", "value", "95% CI", "method")]
+
+    def add(name: str, est: dict) -> None:
+        if est["value"] is None:
+            rows.append((name, "n/a", est.get("reason", ""), est.get("method", "")))
+            return
+        low, high = est.get("ci_low"), est.get("ci_high")
+        ci = f"[{low:.4f}, {high:.4f}]" if low is not None and high is not None else "-"
+        rows.append((name, f"{est['value']:.4f}", ci, est.get("method", "")))
+
+    for name, est in report["overall"].items():
+        add(name, est)
+    for cls, values in report["per_class"].items():
+        for name, est in values.items():
+            if isinstance(est, dict) and name != "recall":  # recall = sensitivity
+                add(f"{name} [{cls}]", est)
+    widths = [max(len(r[i]) for r in rows) for i in range(4)]
+    lines = ["  ".join(cell.ljust(w) for cell, w in zip(r, widths, strict=True)) for r in rows]
+    lines.insert(1, "  ".join("-" * w for w in widths))
+    return "\n".join(line.rstrip() for line in lines)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(
+        prog="python -m evaluator",
+        description="Evaluate a trained run on its test split; results are logged to the run.",
+    )
+    parser.add_argument("--run-id", required=True, help="MLflow run id of a trained model")
+    parser.add_argument("--data-dir", help="dataset folder or .npz (default: the run's data_dir)")
+    parser.add_argument("--batch-size", type=int, default=256, help="images per batch (1-4096)")
+    args = parser.parse_args(argv)
+    if not 1 <= args.batch_size <= 4096:
+        parser.error(f"--batch-size must be between 1 and 4096, got {args.batch_size}")
+    settings = get_settings()
+    try:
+        report = evaluate_run(
+            args.run_id,
+            settings.mlflow_tracking_uri,
+            data_dir=args.data_dir,
+            batch_size=args.batch_size,
+            progress=True,
+            data_root=settings.data_dir,
+        )
+    except PipelineError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    print(f"run {report['run_id']}: {report['n_samples']} test images from {report['data_dir']}")
+    print(format_table(report))
+    print(f"artifacts: {', '.join(report['artifacts'])}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

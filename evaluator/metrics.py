@@ -1,0 +1,270 @@
+"""Classification metrics with 95% confidence intervals, binary and multi-class.
+
+Point values follow scikit-learn's definitions (``labels=range(K)``, ``zero_division=0`` for the
+averages). Intervals are analytic where a standard method exists: Wilson for proportions
+(accuracy, per-class precision, sensitivity, specificity) and DeLong for per-class ROC AUC, both
+from ``confidenceinterval``. Everything else (balanced accuracy, F1, macro/weighted averages,
+multi-class macro AUC, ECE) gets a seeded percentile bootstrap from ``scipy.stats.bootstrap``,
+whose statistic computes every bootstrapped metric at once from batched confusion matrices.
+
+A metric that is undefined on the given data (for example the AUC of a class absent from the test
+set) has ``value=None`` and a ``reason``, never an exception.
+"""
+
+from dataclasses import asdict, dataclass
+
+import numpy as np
+from confidenceinterval import roc_auc_score as delong_auc
+from scipy.stats import bootstrap
+from sklearn.metrics import (
+    balanced_accuracy_score,
+    confusion_matrix,
+    precision_recall_fscore_support,
+    roc_auc_score,
+)
+from statsmodels.stats.proportion import proportion_confint
+
+CONFIDENCE = 0.95
+N_RESAMPLES = 1000
+ECE_BINS = 15
+AVERAGES = ("macro", "weighted")
+
+
+@dataclass
+class Estimate:
+    """A metric value with its confidence interval; ``value`` is None when undefined."""
+
+    value: float | None
+    ci_low: float | None = None
+    ci_high: float | None = None
+    method: str = ""
+    reason: str | None = None
+
+    def to_dict(self) -> dict:
+        return {k: v for k, v in asdict(self).items() if v is not None or k == "value"}
+
+
+def _num(x: float) -> float | None:
+    return None if x is None or not np.isfinite(x) else float(x)
+
+
+def wilson(successes: int, total: int, what: str) -> Estimate:
+    """A proportion with its Wilson interval; undefined (None) when ``total`` is 0."""
+    if total == 0:
+        return Estimate(None, method="wilson", reason=f"no {what} in the test set")
+    low, high = proportion_confint(successes, total, alpha=1 - CONFIDENCE, method="wilson")
+    return Estimate(successes / total, _num(low), _num(high), "wilson")
+
+
+def expected_calibration_error(y_true: np.ndarray, probs: np.ndarray, bins: int = ECE_BINS):
+    """Expected calibration error over equal-width bins ``(i/bins, (i+1)/bins]`` of confidence.
+
+    Confidence is the top-class probability; ECE = sum over bins of |accuracy - confidence|
+    weighted by the bin's share of samples.
+    """
+    conf, pred = probs.max(1)[None, :], probs.argmax(1)[None, :]
+    return float(_ece_batch(y_true[None, :], conf, pred, bins)[0])
+
+
+def _bin_index(confidence: np.ndarray, bins: int) -> np.ndarray:
+    return np.clip(np.ceil(confidence * bins).astype(np.int64) - 1, 0, bins - 1)
+
+
+def _ece_batch(y: np.ndarray, conf: np.ndarray, pred: np.ndarray, bins: int) -> np.ndarray:
+    """ECE of each row of ``B×n`` arrays."""
+    rows, n = y.shape
+    offset = (np.arange(rows)[:, None] * bins + _bin_index(conf, bins)).ravel()
+    gap = np.bincount(offset, weights=(conf - (pred == y)).ravel(), minlength=rows * bins)
+    return np.abs(gap.reshape(rows, bins)).sum(1) / n
+
+
+def _safe_div(num: np.ndarray, den: np.ndarray) -> np.ndarray:
+    return np.divide(num, den, out=np.zeros_like(num, dtype=float), where=den > 0)
+
+
+class _WeightedAuc:
+    """One-vs-rest AUC of a class for many resamples, each given as per-sample counts.
+
+    Samples are sorted by score once; a resample's AUC is then a cumulative sum over the tied
+    score groups (Mann–Whitney with ties counted half), with no sorting per resample.
+    """
+
+    def __init__(self, score: np.ndarray, positive: np.ndarray) -> None:
+        self.order = np.argsort(score, kind="stable")
+        sorted_score = score[self.order]
+        self.starts = np.flatnonzero(np.r_[True, sorted_score[1:] != sorted_score[:-1]])
+        self.positive = positive[self.order]
+
+    def __call__(self, counts: np.ndarray) -> np.ndarray:
+        counts = counts[:, self.order]
+        pos = np.add.reduceat(counts * self.positive, self.starts, axis=1)
+        neg = np.add.reduceat(counts * ~self.positive, self.starts, axis=1)
+        below = np.cumsum(neg, axis=1) - neg
+        n_pos, n_neg = pos.sum(1), neg.sum(1)
+        with np.errstate(invalid="ignore", divide="ignore"):
+            return (pos * (below + 0.5 * neg)).sum(1) / (n_pos * n_neg)
+
+
+class _Bootstrapped:
+    """The bootstrapped metrics as rows of one vector-valued statistic for ``scipy.stats``."""
+
+    def __init__(self, y: np.ndarray, probs: np.ndarray, with_auc: bool) -> None:
+        self.y, self.probs, self.k = y, probs, probs.shape[1]
+        self.pred, self.conf = probs.argmax(1), probs.max(1)
+        self.aucs = [_WeightedAuc(probs[:, c], y == c) for c in range(self.k)] if with_auc else []
+        self.names = ["balanced_accuracy", "ece"]
+        self.names += [f"{m}_{a}" for m in ("precision", "recall", "f1") for a in AVERAGES]
+        self.names += [f"f1/{c}" for c in range(self.k)]
+        if self.aucs:
+            self.names.append("roc_auc_macro")
+
+    def __call__(self, idx: np.ndarray, axis: int = -1) -> np.ndarray:
+        idx = np.atleast_2d(idx)
+        rows, k = idx.shape[0], self.k
+        y, pred = self.y[idx], self.pred[idx]
+        codes = (np.arange(rows)[:, None] * k * k + y * k + pred).ravel()
+        cm = np.bincount(codes, minlength=rows * k * k).reshape(rows, k, k).astype(float)
+        tp, support, predicted = np.diagonal(cm, axis1=1, axis2=2), cm.sum(2), cm.sum(1)
+        per_class = {
+            "precision": _safe_div(tp, predicted),
+            "recall": _safe_div(tp, support),
+            "f1": _safe_div(2 * tp, support + predicted),
+        }
+        weights = support / support.sum(1, keepdims=True)
+        with np.errstate(invalid="ignore", divide="ignore"):
+            balanced = np.nanmean(np.where(support > 0, tp / support, np.nan), axis=1)
+        out = [balanced, _ece_batch(y, self.conf[idx], pred, ECE_BINS)]
+        for name in ("precision", "recall", "f1"):
+            out += [per_class[name].mean(1), (per_class[name] * weights).sum(1)]
+        out += list(per_class["f1"].T)
+        if self.aucs:
+            n = len(self.y)
+            flat = (np.arange(rows)[:, None] * n + idx).ravel()
+            counts = np.bincount(flat, minlength=rows * n).reshape(rows, n)
+            with np.errstate(invalid="ignore"):
+                out.append(np.nanmean(np.stack([auc(counts) for auc in self.aucs]), axis=0))
+        return np.stack(out)
+
+
+def _bootstrap_intervals(stat: _Bootstrapped, n: int, seed: int) -> dict[str, tuple]:
+    if n < 2:
+        return {name: (None, None) for name in stat.names}
+    res = bootstrap(
+        (np.arange(n),),
+        stat,
+        vectorized=True,
+        n_resamples=N_RESAMPLES,
+        confidence_level=CONFIDENCE,
+        method="percentile",
+        rng=np.random.default_rng(seed),
+    )
+    low, high = res.confidence_interval
+    return {name: (_num(lo), _num(hi)) for name, lo, hi in zip(stat.names, low, high, strict=True)}
+
+
+def _class_auc(y: np.ndarray, score: np.ndarray, name: str) -> Estimate:
+    positives = int(y.sum())
+    if positives in (0, len(y)):
+        missing = "absent from" if positives == 0 else "the only class in"
+        return Estimate(None, method="delong", reason=f"class {name!r} is {missing} the test set")
+    value, (low, high) = delong_auc(y.astype(int), score, confidence_level=CONFIDENCE)
+    low, high = max(float(low), 0.0), min(float(high), 1.0)
+    return Estimate(float(value), _num(low), _num(high), "delong")
+
+
+def compute_metrics(
+    y_true: np.ndarray, probs: np.ndarray, class_names: list[str], seed: int = 0
+) -> dict:
+    """Every evaluation metric with its interval.
+
+    Args:
+        y_true: Integer labels ``0..K-1``, shape ``N``.
+        probs: Class probabilities, shape ``N×K`` (rows sum to 1).
+        class_names: Name of each of the ``K`` classes.
+        seed: Seed of the bootstrap.
+
+    Returns:
+        JSON-able ``{"n_samples", "confidence_level", "class_names", "overall": {name: estimate},
+        "per_class": {class: {name: estimate, "support": n}}, "confusion_matrix": K×K}``, each
+        estimate a dict ``{value, ci_low, ci_high, method[, reason]}``.
+    """
+    y_true = np.asarray(y_true, dtype=np.int64)
+    probs = np.asarray(probs, dtype=np.float64)
+    n, k = probs.shape
+    labels = list(range(k))
+    pred = probs.argmax(1)
+    cm = confusion_matrix(y_true, pred, labels=labels)
+    present = np.bincount(y_true, minlength=k) > 0
+
+    per_class: dict[str, dict] = {}
+    aucs: list[Estimate] = []
+    f1 = precision_recall_fscore_support(y_true, pred, labels=labels, zero_division=0)[2]
+    for c, name in enumerate(class_names):
+        tp, support, predicted = int(cm[c, c]), int(cm[c].sum()), int(cm[:, c].sum())
+        negatives = n - support
+        tn = negatives - (predicted - tp)
+        recall = wilson(tp, support, f"samples of class {name!r}")
+        auc = _class_auc(y_true == c, probs[:, c], name)
+        aucs.append(auc)
+        per_class[name] = {
+            "support": support,
+            "precision": wilson(tp, predicted, f"predictions of class {name!r}"),
+            "recall": recall,
+            "sensitivity": recall,
+            "specificity": wilson(tn, negatives, f"samples outside class {name!r}"),
+            "f1": Estimate(float(f1[c]), method="bootstrap_percentile"),
+            "roc_auc": auc,
+        }
+
+    stat = _Bootstrapped(y_true, probs, with_auc=k > 2 and present.all())
+    intervals = _bootstrap_intervals(stat, n, seed)
+
+    def boot(name: str, value: float) -> Estimate:
+        low, high = intervals[name]
+        return Estimate(float(value), low, high, "bootstrap_percentile")
+
+    correct = int((pred == y_true).sum())
+    overall = {
+        "accuracy": wilson(correct, n, "samples"),
+        "balanced_accuracy": boot("balanced_accuracy", balanced_accuracy_score(y_true, pred)),
+    }
+    for avg in AVERAGES:
+        p, r, f, _ = precision_recall_fscore_support(
+            y_true, pred, labels=labels, average=avg, zero_division=0
+        )
+        for metric, value in (("precision", p), ("recall", r), ("f1", f)):
+            overall[f"{metric}_{avg}"] = boot(f"{metric}_{avg}", value)
+    overall["roc_auc_macro"] = _macro_auc(y_true, probs, aucs, class_names, intervals)
+    overall["ece"] = boot("ece", expected_calibration_error(y_true, probs))
+    for c, name in enumerate(class_names):
+        per_class[name]["f1"] = boot(f"f1/{c}", f1[c])
+
+    return {
+        "n_samples": n,
+        "confidence_level": CONFIDENCE,
+        "class_names": list(class_names),
+        "overall": {key: est.to_dict() for key, est in overall.items()},
+        "per_class": {
+            name: {key: v if isinstance(v, int) else v.to_dict() for key, v in d.items()}
+            for name, d in per_class.items()
+        },
+        "confusion_matrix": cm.tolist(),
+        "ece_bins": ECE_BINS,
+    }
+
+
+def _macro_auc(y_true, probs, aucs, class_names, intervals) -> Estimate:
+    undefined = [name for name, auc in zip(class_names, aucs, strict=True) if auc.value is None]
+    if undefined:
+        return Estimate(
+            None,
+            method="bootstrap_percentile" if len(class_names) > 2 else "delong",
+            reason=f"one-vs-rest AUC is undefined for {', '.join(map(repr, undefined))} "
+            "(absent from the test set or its only class)",
+        )
+    if len(class_names) == 2:  # both one-vs-rest AUCs equal the binary AUC
+        return aucs[1]
+    labels = list(range(len(class_names)))
+    value = roc_auc_score(y_true, probs, multi_class="ovr", average="macro", labels=labels)
+    low, high = intervals["roc_auc_macro"]
+    return Estimate(float(value), low, high, "bootstrap_percentile")
