@@ -1,0 +1,126 @@
+"""Files of an explanation: raw values, panels, plots, ``faithfulness.json`` and ``index.json``."""
+
+import io
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from common import atomic_write_bytes, atomic_write_json
+from explainer import attributions, plots
+
+
+@dataclass
+class Explanation:
+    """Attributions of ``N`` images, each explained for its predicted class.
+
+    Attributes:
+        target: Predicted (explained) class per image.
+        probs: Softmax probabilities ``N×K``.
+        values: Method → raw attributions (``N×C×H×W``; Grad-CAM ``N×1×H×W``).
+        ig_delta: Integrated Gradients' convergence delta per image, when computed.
+        faithfulness: The deletion report (see ``faithfulness.deletion_report``).
+        channel_importance: Method → share of |attribution| per input channel (IG, SHAP).
+    """
+
+    target: np.ndarray
+    probs: np.ndarray
+    values: dict[str, np.ndarray]
+    ig_delta: np.ndarray | None
+    faithfulness: dict
+    channel_importance: dict[str, list[float]]
+
+
+def _channel_names(channels: int) -> list[str]:
+    return ["R", "G", "B"] if channels == 3 else ["grey"]
+
+
+def write_artifacts(
+    out: Path,
+    explanation: Explanation,
+    x: torch.Tensor,
+    labels: np.ndarray,
+    class_names: list[str],
+    info: dict,
+) -> dict:
+    """Write raw values, plots, panels, ``faithfulness.json`` and ``index.json`` into ``out``.
+
+    Args:
+        info: Settings and sample metadata recorded in ``index.json`` (``samples`` is added).
+
+    Returns:
+        The index (also written as ``index.json``).
+    """
+    files: dict[str, str] = {}
+    images = x.permute(0, 2, 3, 1).numpy()
+    channels = _channel_names(x.shape[1])
+    predicted = [class_names[t] for t in explanation.target]
+    for method, values in explanation.values.items():
+        extra = {}
+        if method == "integrated_gradients":
+            extra["ig_convergence_delta"] = explanation.ig_delta
+        buffer = io.BytesIO()
+        np.savez_compressed(
+            buffer,
+            values=values,
+            target=explanation.target,
+            sample_index=info["sample_index"],
+            **extra,
+        )
+        buffer_path = atomic_write_bytes(out / f"{method}.npz", buffer.getvalue())
+        shape = "N×1×H×W" if method == "gradcam" else "N×C×H×W"
+        files[buffer_path.name] = (
+            f"raw {plots.METHOD_TITLES[method]} values ({shape}) for the predicted class; "
+            "arrays: values, target (explained class), sample_index (test-set index)"
+            + (", ig_convergence_delta" if extra else "")
+        )
+    samples = []
+    for i in range(len(x)):
+        confidence = float(explanation.probs[i, explanation.target[i]])
+        maps = {
+            m: attributions.pixel_importance(torch.from_numpy(v[i : i + 1]))[0].numpy()
+            for m, v in explanation.values.items()
+        }
+        name = f"panels/sample_{i:02d}_test{info['sample_index'][i]}.png"
+        true_label = class_names[int(labels[i])]
+        atomic_write_bytes(
+            out / name, plots.sample_panel(images[i], maps, true_label, predicted[i], confidence)
+        )
+        files[name] = f"sample {i}: image and one overlay per method, labels and confidence"
+        samples.append(
+            {
+                "rank": i,
+                "test_index": int(info["sample_index"][i]),
+                "true_label": true_label,
+                "predicted_label": predicted[i],
+                "confidence": confidence,
+                "misclassified": true_label != predicted[i],
+            }
+        )
+    if "shap" in explanation.values:
+        atomic_write_bytes(
+            out / "shap_summary.png",
+            plots.shap_summary(explanation.values["shap"], channels, predicted),
+        )
+        files["shap_summary.png"] = "SHAP across samples: mean |SHAP| map, mass per channel"
+    importance = {
+        m: dict(zip(channels, shares, strict=True))
+        for m, shares in explanation.channel_importance.items()
+    }
+    if importance:
+        atomic_write_json(out / "channel_importance.json", importance)
+        atomic_write_bytes(out / "channel_importance.png", plots.channel_plot(importance))
+        files["channel_importance.json"] = "share of |attribution| per input channel, per method"
+        files["channel_importance.png"] = "bar chart of channel_importance.json"
+    atomic_write_json(out / "faithfulness.json", explanation.faithfulness)
+    atomic_write_bytes(out / "deletion_curves.png", plots.deletion_plot(explanation.faithfulness))
+    files["faithfulness.json"] = (
+        "deletion curves and AUC per method vs a random pixel order (lower AUC = more faithful; "
+        "score = random_auc - auc, higher is better)"
+    )
+    files["deletion_curves.png"] = "mean deletion curve per method and for the random order"
+    files["index.json"] = "this file: every file with a description, and the settings used"
+    index = {**info, "samples": samples, "files": dict(sorted(files.items()))}
+    atomic_write_json(out / "index.json", index)
+    return index

@@ -1,0 +1,273 @@
+"""The explainer's core: explain a trained run's predictions and log the results into the run.
+
+Works without a server: ``explain_run`` is what the API's job handler and the CLI call, and
+``explain_images`` explains tensors with any ``common.models.ImageClassifier`` (tests, notebooks).
+"""
+
+import tempfile
+from collections.abc import Sequence
+from datetime import UTC, datetime
+from pathlib import Path
+
+import numpy as np
+import torch
+from mlflow.exceptions import MlflowException
+from torch import nn
+from tqdm import tqdm
+
+from common import (
+    InvalidInput,
+    Preprocessing,
+    ServiceUnavailable,
+    get_client,
+    get_run,
+    get_settings,
+    load_model,
+    load_preprocessing,
+)
+from explainer import attributions
+from explainer.artifacts import Explanation, write_artifacts
+from explainer.attributions import METHODS
+from explainer.faithfulness import deletion_report
+
+DEFAULT_N_SAMPLES = 8
+MAX_N_SAMPLES = 64
+IG_STEPS = 50
+SHAP_NSAMPLES = 50
+DELETION_STEPS = 20
+BACKGROUND_SIZE = 16
+INTERNAL_BATCH_SIZE = 32
+BASELINE = "mean"
+ARTIFACT_DIR = "explanations"
+
+
+def check_request(n_samples: int, methods: Sequence[str] | None) -> list[str]:
+    """Validate the user's choices; returns the methods (all when ``None``) in canonical order."""
+    if not 1 <= n_samples <= MAX_N_SAMPLES:
+        raise InvalidInput(f"n_samples must be between 1 and {MAX_N_SAMPLES}, got {n_samples}.")
+    if methods is None:
+        return list(METHODS)
+    unknown = [m for m in methods if m not in METHODS]
+    if unknown or not methods:
+        raise InvalidInput(
+            f"unknown explanation method(s) {', '.join(map(repr, unknown)) or '(none given)'}; "
+            f"choose one or more of: {', '.join(METHODS)}."
+        )
+    return [m for m in METHODS if m in methods]
+
+
+def select_samples(
+    probs: np.ndarray, labels: np.ndarray, n_samples: int, seed: int = 0
+) -> np.ndarray:
+    """A reproducible sample: up to half the most confidently wrong images, the rest at random."""
+    n_samples = min(n_samples, len(labels))
+    predicted = probs.argmax(axis=1)
+    wrong = np.flatnonzero(predicted != labels)
+    wrong = wrong[np.argsort(-probs[wrong].max(axis=1), kind="stable")][: n_samples // 2]
+    rest = np.setdiff1d(np.arange(len(labels)), wrong)
+    rng = np.random.default_rng(seed)
+    chosen = rng.choice(rest, size=n_samples - len(wrong), replace=False)
+    return np.concatenate([wrong, np.sort(chosen)]).astype(np.int64)
+
+
+def explain_images(
+    model: nn.Module,
+    x: torch.Tensor,
+    background: torch.Tensor,
+    methods: Sequence[str] = METHODS,
+    *,
+    seed: int = 0,
+    ig_steps: int = IG_STEPS,
+    shap_nsamples: int = SHAP_NSAMPLES,
+    deletion_steps: int = DELETION_STEPS,
+    baseline: str = BASELINE,
+    internal_batch_size: int | None = INTERNAL_BATCH_SIZE,
+    progress: bool = False,
+) -> Explanation:
+    """Explain each image of ``x`` (``N×C×H×W`` in ``[0, 1]``) for its predicted class.
+
+    Args:
+        background: Reference images for SHAP (other images of the same data set).
+        baseline: What "removed" means for IG and the deletion curves (``attributions.BASELINES``).
+    """
+    model.eval()
+    probs = attributions.predict_proba(model, x)
+    target = probs.argmax(dim=1)
+    base = attributions.make_baseline(model, x, baseline)
+    values: dict[str, torch.Tensor] = {}
+    ig_delta = None
+    with tqdm(total=len(methods) + 1, desc="explain", disable=not progress) as bar:
+        for method in methods:
+            bar.set_postfix_str(method)
+            if method == "integrated_gradients":
+                values[method], delta = attributions.integrated_gradients(
+                    model, x, target, base, ig_steps, internal_batch_size
+                )
+                ig_delta = delta.numpy()
+            elif method == "shap":
+                values[method], _ = attributions.shap_values(
+                    model, x, background, nsamples=shap_nsamples, seed=seed
+                )
+            elif method == "gradcam":
+                values[method] = attributions.gradcam(model, x, target)
+            else:
+                raise InvalidInput(f"unknown method {method!r}; choose from {', '.join(METHODS)}")
+            bar.update()
+        bar.set_postfix_str("deletion curves")
+        report = deletion_report(
+            model,
+            x,
+            target,
+            base,
+            {m: attributions.pixel_importance(v) for m, v in values.items()},
+            n_steps=deletion_steps,
+            seed=seed,
+        )
+        report["baseline"] = baseline
+        bar.update()
+    return Explanation(
+        target=target.numpy(),
+        probs=probs.numpy(),
+        values={m: v.numpy() for m, v in values.items()},
+        ig_delta=ig_delta,
+        faithfulness=report,
+        channel_importance={
+            m: attributions.channel_importance(v).tolist()
+            for m, v in values.items()
+            if m != "gradcam"
+        },
+    )
+
+
+def _resolve_data_dir(run, data_dir: str | Path | None) -> Path:
+    """The folder (or .npz) of the run's test images: the argument, the run's, or the default."""
+    candidates = (
+        [data_dir]
+        if data_dir is not None
+        else [run.data.params.get("data_dir"), get_settings().data_dir]
+    )
+    for candidate in candidates:
+        if candidate and Path(candidate).exists():
+            return Path(candidate)
+    tried = ", ".join(str(c) for c in candidates if c) or "(none)"
+    raise InvalidInput(
+        f"the test images of run {run.info.run_id} were not found (tried {tried}); "
+        "pass data_dir (CLI: --data-dir) pointing at the data set the run was trained on."
+    )
+
+
+def _load_test_set(path: Path, pp: Preprocessing) -> tuple[np.ndarray, np.ndarray, object]:
+    from dataloader import load_dataset
+
+    ds = load_dataset(path, image_size=pp.image_size, channels=pp.channels, splits=("test",))
+    if ds.test is None or len(ds.test.labels) == 0:
+        raise InvalidInput(f"{path} has no test images; add them under {path}/test/<class>/.")
+    if list(ds.class_names) != list(pp.class_names):
+        raise InvalidInput(
+            f"the classes in {path} ({', '.join(ds.class_names)}) differ from the run's "
+            f"({', '.join(pp.class_names)}); pass the data set the run was trained on."
+        )
+    return ds.test.images, ds.test.labels, ds
+
+
+def _predict_all(model: nn.Module, pp: Preprocessing, images: np.ndarray) -> np.ndarray:
+    """Probabilities of every test image, converting to float one batch at a time."""
+    parts = [
+        attributions.predict_proba(model, pp.to_tensor(images[i : i + 256])).numpy()
+        for i in range(0, len(images), 256)
+    ]
+    return np.concatenate(parts)
+
+
+def explain_run(
+    run_id: str,
+    tracking_uri: str,
+    n_samples: int = DEFAULT_N_SAMPLES,
+    methods: Sequence[str] | None = None,
+    seed: int = 0,
+    data_dir: str | Path | None = None,
+    progress: bool = False,
+) -> dict:
+    """Explain a sample of the run's test images and log everything under ``explanations/``.
+
+    Returns:
+        A JSON-able summary: ``run_id``, ``methods``, ``n_samples``, ``deletion`` (per method
+        ``auc``, ``random_auc``, ``score``), ``ig_convergence_delta`` (mean |delta|, or None),
+        ``channel_importance``, ``artifact_path`` and ``files``.
+
+    Raises:
+        NotFound: No such run. InvalidInput: bad arguments, a run without model/preprocessing, or
+        missing test images. ServiceUnavailable: MLflow cannot be reached.
+    """
+    methods = check_request(n_samples, methods)
+    client = get_client(tracking_uri)
+    run = get_run(client, run_id)
+    pp = load_preprocessing(client, run_id)
+    model = load_model(run_id, tracking_uri)
+    path = _resolve_data_dir(run, data_dir)
+    images, labels, ds = _load_test_set(path, pp)
+    index = select_samples(_predict_all(model, pp, images), labels, n_samples, seed)
+    rest = np.setdiff1d(np.arange(len(labels)), index)
+    rng = np.random.default_rng(seed + 1)
+    background_index = np.sort(rng.choice(rest, min(BACKGROUND_SIZE, len(rest)), replace=False))
+    if len(background_index) == 0:
+        background_index = index
+    x = pp.to_tensor(images[index])
+    explanation = explain_images(
+        model, x, pp.to_tensor(images[background_index]), methods, seed=seed, progress=progress
+    )
+    info = {
+        "run_id": run_id,
+        "created_at": datetime.now(UTC).isoformat(timespec="seconds"),
+        "settings": {
+            "n_samples": len(index),
+            "seed": seed,
+            "methods": methods,
+            "n_steps": IG_STEPS,
+            "shap_nsamples": SHAP_NSAMPLES,
+            "deletion_steps": DELETION_STEPS,
+            "baseline": BASELINE,
+            "internal_batch_size": INTERNAL_BATCH_SIZE,
+            "background_size": len(background_index),
+            "explained_class": "predicted",
+        },
+        "data": {
+            "source": str(path),
+            "n_test": len(labels),
+            "matches_training_data": getattr(ds, "content_hash", None)
+            == run.data.params.get("dataset_hash"),
+        },
+        "sample_index": index.tolist(),
+        "sample_labels": [pp.class_names[int(c)] for c in labels[index]],
+        "background_index": background_index.tolist(),
+    }
+    with tempfile.TemporaryDirectory(prefix="explain-") as tmp:
+        written = write_artifacts(Path(tmp), explanation, x, labels[index], pp.class_names, info)
+        try:
+            client.log_artifacts(run_id, tmp, ARTIFACT_DIR)
+            for method, entry in explanation.faithfulness["methods"].items():
+                client.log_metric(run_id, f"explain_deletion_auc_{method}", entry["auc"])
+            client.log_metric(
+                run_id, "explain_deletion_auc_random", explanation.faithfulness["random"]["auc"]
+            )
+            client.set_tag(run_id, "pipeline.explained", "true")
+        except (MlflowException, OSError) as exc:
+            raise ServiceUnavailable(
+                f"MLflow did not accept the explanations of run {run_id}: {exc}; "
+                "check that the tracking server and its artifact store are up, then retry."
+            ) from exc
+    delta = explanation.ig_delta
+    return {
+        "run_id": run_id,
+        "methods": methods,
+        "n_samples": len(index),
+        "sample_index": index.tolist(),
+        "deletion": {
+            m: {k: e[k] for k in ("auc", "random_auc", "score")}
+            for m, e in explanation.faithfulness["methods"].items()
+        },
+        "ig_convergence_delta": None if delta is None else float(np.abs(delta).mean()),
+        "channel_importance": explanation.channel_importance,
+        "artifact_path": ARTIFACT_DIR,
+        "files": sorted(written["files"]),
+    }

@@ -1,0 +1,167 @@
+"""PNG figures of the explanations, drawn with matplotlib's object API (no pyplot, no display).
+
+Every function returns PNG bytes so that the caller decides where (and how atomically) to write.
+"""
+
+import io
+
+import numpy as np
+import pandas as pd
+import seaborn as sns
+from matplotlib.figure import Figure
+
+METHOD_TITLES = {
+    "integrated_gradients": "Integrated Gradients",
+    "shap": "SHAP",
+    "gradcam": "Grad-CAM",
+}
+
+
+def _png(fig: Figure) -> bytes:
+    buffer = io.BytesIO()
+    fig.savefig(buffer, format="png", dpi=100, bbox_inches="tight")
+    return buffer.getvalue()
+
+
+def _show_image(ax, image: np.ndarray, alpha: float = 1.0) -> None:
+    """``image``: ``H×W×C`` floats in ``[0, 1]``, C = 1 or 3."""
+    if image.shape[-1] == 1:
+        ax.imshow(image[..., 0], cmap="gray", vmin=0, vmax=1, alpha=alpha)
+    else:
+        ax.imshow(np.clip(image, 0, 1), alpha=alpha)
+    ax.set_xticks([])
+    ax.set_yticks([])
+
+
+def _overlay(ax, image: np.ndarray, heat: np.ndarray, signed: bool) -> None:
+    """Draw ``heat`` (``H×W``) over a faded grey version of ``image``."""
+    grey = image.mean(axis=-1, keepdims=True)
+    _show_image(ax, grey, alpha=0.6)
+    if signed:
+        limit = float(np.percentile(np.abs(heat), 99)) or 1.0
+        ax.imshow(heat, cmap="bwr", vmin=-limit, vmax=limit, alpha=0.6)
+    else:
+        top = float(heat.max()) or 1.0
+        ax.imshow(heat, cmap="jet", vmin=0, vmax=top, alpha=0.45)
+
+
+def sample_panel(
+    image: np.ndarray,
+    maps: dict[str, np.ndarray],
+    true_label: str,
+    predicted_label: str,
+    confidence: float,
+) -> bytes:
+    """One row: the image, then one overlay per method.
+
+    Args:
+        image: ``H×W×C`` floats in ``[0, 1]``.
+        maps: Method name → per-pixel importance ``H×W`` (signed for IG and SHAP).
+        confidence: The model's probability of ``predicted_label``.
+    """
+    fig = Figure(figsize=(2.6 * (1 + len(maps)), 3.0))
+    axes = fig.subplots(1, 1 + len(maps), squeeze=False)[0]
+    _show_image(axes[0], image)
+    wrong = true_label != predicted_label
+    axes[0].set_title(
+        f"true: {true_label}\npredicted: {predicted_label} ({confidence:.2f})",
+        fontsize=9,
+        color="crimson" if wrong else "black",
+    )
+    for ax, (method, heat) in zip(axes[1:], maps.items(), strict=True):
+        _overlay(ax, image, heat, signed=method != "gradcam")
+        ax.set_title(METHOD_TITLES.get(method, method), fontsize=9)
+    return _png(fig)
+
+
+def shap_summary(values: np.ndarray, channel_names: list[str], labels: list[str]) -> bytes:
+    """SHAP across the samples: mean |SHAP| per pixel, and each sample's mass per channel.
+
+    Args:
+        values: SHAP values ``N×C×H×W``.
+        channel_names: Name of each input channel.
+        labels: Predicted label of each sample (the class its values explain).
+    """
+    fig = Figure(figsize=(10, 4))
+    left, right = fig.subplots(1, 2, width_ratios=[1, 1.6])
+    mean_abs = np.abs(values).sum(axis=1).mean(axis=0)
+    image = left.imshow(mean_abs, cmap="magma")
+    fig.colorbar(image, ax=left, shrink=0.8)
+    left.set_title(f"mean |SHAP| per pixel (n={len(values)})", fontsize=10)
+    left.set_xticks([])
+    left.set_yticks([])
+    rows = [
+        {"channel": channel_names[c], "sign": sign, "mass": float(part.sum()), "label": labels[i]}
+        for i in range(len(values))
+        for c in range(values.shape[1])
+        for sign, part in (
+            ("positive", np.clip(values[i, c], 0, None)),
+            ("negative", np.clip(values[i, c], None, 0)),
+        )
+    ]
+    frame = pd.DataFrame(rows)
+    sns.boxplot(
+        frame,
+        x="channel",
+        y="mass",
+        hue="sign",
+        ax=right,
+        palette=["#d62728", "#1f77b4"],
+        showfliers=False,
+    )
+    sns.stripplot(
+        frame,
+        x="channel",
+        y="mass",
+        hue="sign",
+        dodge=True,
+        ax=right,
+        palette="dark:k",
+        size=3,
+        legend=False,
+    )
+    right.axhline(0, color="grey", lw=0.8)
+    right.set_title("SHAP mass per sample and channel (for the predicted class)", fontsize=10)
+    return _png(fig)
+
+
+def deletion_plot(report: dict) -> bytes:
+    """The mean deletion curve of each method and of the random order, AUC in the legend."""
+    fig = Figure(figsize=(6, 4))
+    ax = fig.subplots()
+    fractions = report["fractions"]
+    for method, entry in report["methods"].items():
+        ax.plot(
+            fractions,
+            entry["curve"],
+            label=f"{METHOD_TITLES.get(method, method)} (AUC {entry['auc']:.3f})",
+        )
+    ax.plot(
+        fractions,
+        report["random"]["curve"],
+        "k--",
+        label=f"random order (AUC {report['random']['auc']:.3f})",
+    )
+    ax.set_xlabel("fraction of pixels removed (most important first)")
+    ax.set_ylabel("probability of the explained class")
+    ax.set_ylim(0, 1.02)
+    ax.set_title("Deletion curves: lower area = more faithful map", fontsize=10)
+    ax.legend(fontsize=8)
+    return _png(fig)
+
+
+def channel_plot(importance: dict[str, dict[str, float]]) -> bytes:
+    """Bar chart of the share of attribution mass per input channel, one hue per method."""
+    frame = pd.DataFrame(
+        [
+            {"method": METHOD_TITLES.get(m, m), "channel": c, "share": s}
+            for m, shares in importance.items()
+            for c, s in shares.items()
+        ]
+    )
+    fig = Figure(figsize=(5, 3.5))
+    ax = fig.subplots()
+    sns.barplot(frame, x="channel", y="share", hue="method", ax=ax)
+    ax.set_ylabel("share of |attribution|")
+    ax.set_title("Channel importance over the samples", fontsize=10)
+    return _png(fig)
