@@ -11,6 +11,7 @@ A metric that is undefined on the given data (for example the AUC of a class abs
 set) has ``value=None`` and a ``reason``, never an exception.
 """
 
+import warnings
 from dataclasses import asdict, dataclass
 
 import numpy as np
@@ -226,7 +227,7 @@ def compute_metrics(
     correct = int((pred == y_true).sum())
     overall = {
         "accuracy": wilson(correct, n, "samples"),
-        "balanced_accuracy": boot("balanced_accuracy", balanced_accuracy_score(y_true, pred)),
+        "balanced_accuracy": boot("balanced_accuracy", _balanced_accuracy(y_true, pred)),
     }
     for avg in AVERAGES:
         p, r, f, _ = precision_recall_fscore_support(
@@ -251,6 +252,13 @@ def compute_metrics(
         "confusion_matrix": cm.tolist(),
         "ece_bins": ECE_BINS,
     }
+
+
+def _balanced_accuracy(y_true: np.ndarray, pred: np.ndarray) -> float:
+    """scikit-learn's balanced accuracy: mean recall over the classes present in ``y_true``."""
+    with warnings.catch_warnings():  # "y_pred contains classes not in y_true": expected here
+        warnings.simplefilter("ignore", UserWarning)
+        return float(balanced_accuracy_score(y_true, pred))
 
 
 def _macro_auc(y_true, probs, aucs, class_names, intervals) -> Estimate:

@@ -1,0 +1,114 @@
+import numpy as np
+import pytest
+from sklearn.metrics import (
+    balanced_accuracy_score,
+    f1_score,
+    precision_score,
+    recall_score,
+    roc_auc_score,
+)
+
+from evaluator.metrics import _WeightedAuc, compute_metrics, expected_calibration_error
+
+
+def _predictions(n: int, k: int, seed: int = 0):
+    rng = np.random.default_rng(seed)
+    y = rng.integers(0, k, n)
+    logits = rng.normal(size=(n, k))
+    logits[np.arange(n), y] += 1.0
+    probs = np.exp(logits) / np.exp(logits).sum(1, keepdims=True)
+    return y, probs
+
+
+@pytest.mark.parametrize("k", [2, 4])
+def test_averages_equal_scikit_learn(k):
+    y, probs = _predictions(300, k)
+    pred = probs.argmax(1)
+    report = compute_metrics(y, probs, [f"c{i}" for i in range(k)])["overall"]
+    for avg in ("macro", "weighted"):
+        assert report[f"precision_{avg}"]["value"] == pytest.approx(
+            precision_score(y, pred, average=avg)
+        )
+        assert report[f"recall_{avg}"]["value"] == pytest.approx(recall_score(y, pred, average=avg))
+        assert report[f"f1_{avg}"]["value"] == pytest.approx(f1_score(y, pred, average=avg))
+    assert report["balanced_accuracy"]["value"] == pytest.approx(balanced_accuracy_score(y, pred))
+    expected_auc = (
+        roc_auc_score(y, probs[:, 1]) if k == 2 else roc_auc_score(y, probs, multi_class="ovr")
+    )
+    assert report["roc_auc_macro"]["value"] == pytest.approx(expected_auc)
+
+
+def test_per_class_sensitivity_specificity_and_auc_equal_scikit_learn():
+    y, probs = _predictions(250, 3, seed=1)
+    pred = probs.argmax(1)
+    per_class = compute_metrics(y, probs, ["a", "b", "c"])["per_class"]
+    for c, name in enumerate("abc"):
+        positive, predicted = y == c, pred == c
+        assert per_class[name]["sensitivity"]["value"] == pytest.approx(
+            recall_score(positive, predicted)
+        )
+        assert per_class[name]["specificity"]["value"] == pytest.approx(
+            recall_score(~positive, ~predicted)
+        )
+        assert per_class[name]["roc_auc"]["value"] == pytest.approx(
+            roc_auc_score(positive, probs[:, c])
+        )
+
+
+def test_every_interval_contains_its_value():
+    y, probs = _predictions(200, 3, seed=2)
+    report = compute_metrics(y, probs, ["a", "b", "c"])
+    estimates = list(report["overall"].values()) + [
+        est for cls in report["per_class"].values() for est in cls.values() if isinstance(est, dict)
+    ]
+    for est in estimates:
+        assert est["ci_low"] <= est["value"] + 1e-9 <= est["ci_high"] + 2e-9, est
+
+
+def test_interval_methods_are_wilson_delong_and_bootstrap():
+    y, probs = _predictions(200, 3, seed=3)
+    report = compute_metrics(y, probs, ["a", "b", "c"])
+    assert report["overall"]["accuracy"]["method"] == "wilson"
+    assert report["per_class"]["a"]["roc_auc"]["method"] == "delong"
+    assert report["overall"]["f1_macro"]["method"] == "bootstrap_percentile"
+
+
+def test_bootstrap_is_seeded():
+    y, probs = _predictions(150, 3, seed=4)
+    assert compute_metrics(y, probs, list("abc")) == compute_metrics(y, probs, list("abc"))
+
+
+def test_class_absent_from_test_set_gives_null_auc_with_reason():
+    y, _ = _predictions(60, 2, seed=5)
+    probs = np.random.default_rng(5).dirichlet([1, 1, 1], len(y))
+    report = compute_metrics(y, probs, ["a", "b", "c"])
+    absent = report["per_class"]["c"]
+    assert absent["roc_auc"]["value"] is None
+    assert "absent" in absent["roc_auc"]["reason"]
+    assert absent["sensitivity"]["value"] is None
+    assert report["overall"]["roc_auc_macro"]["value"] is None
+    assert "'c'" in report["overall"]["roc_auc_macro"]["reason"]
+    assert report["overall"]["accuracy"]["value"] is not None
+
+
+def test_ece_of_overconfident_predictions():
+    # Confidence 0.9 everywhere, half of the predictions right: ECE = |0.5 - 0.9| = 0.4.
+    y = np.array([0, 1] * 50)
+    probs = np.tile([0.9, 0.1], (100, 1))
+    assert expected_calibration_error(y, probs) == pytest.approx(0.4)
+
+
+def test_ece_of_perfect_confident_predictions_is_zero():
+    y = np.array([0, 1, 1, 0])
+    probs = np.eye(2)[y]
+    assert expected_calibration_error(y, probs) == pytest.approx(0.0)
+
+
+def test_resampled_auc_equals_scikit_learn_on_each_resample():
+    rng = np.random.default_rng(6)
+    scores = np.round(rng.random(120), 1)  # many ties
+    positive = rng.random(120) < 0.3
+    idx = rng.integers(0, 120, (4, 120))
+    counts = np.stack([np.bincount(row, minlength=120) for row in idx])
+    expected = [roc_auc_score(positive[row], scores[row]) for row in idx]
+    np.testing.assert_allclose(_WeightedAuc(scores, positive)(counts), expected)
