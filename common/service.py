@@ -1,0 +1,275 @@
+"""What the evaluator's and explainer's thin ``app.py`` share: the job API around a handler.
+
+``create_job_app`` builds a FastAPI app whose lifespan opens the store and runs a ``JobRunner``
+for one job kind, adds ``GET /jobs/{job_id}``, ``GET /jobs``, ``GET /health`` and ``GET /ready``,
+the Bearer-token check (when ``PIPELINE_API_TOKEN`` is set) and error handlers that turn
+``PipelineError`` and store outages into clear JSON answers. A route only validates its input and
+hands it to ``JobService``::
+
+    from fastapi import APIRouter, Depends, Response
+    from pydantic import BaseModel
+
+    from common import JobOut, JobService, WaitSeconds, create_job_app, get_job_service
+    from evaluator.evaluate import evaluate_job   # handler(job: dict) -> dict, raises InvalidInput
+
+    router = APIRouter()
+
+    class EvaluateIn(BaseModel):
+        run_id: str
+        force: bool = False
+
+    @router.post("/evaluate", response_model=JobOut, status_code=202)
+    def evaluate(body: EvaluateIn, response: Response, wait: WaitSeconds = 0,
+                 jobs: JobService = Depends(get_job_service)) -> JobOut:
+        # validate what can be checked at once (raise InvalidInput / NotFound), then:
+        return jobs.respond(body.run_id, {}, body.force, wait, response)   # 202, or 200 if done
+
+    app = create_job_app("evaluate", "Evaluator", router, evaluate_job)
+"""
+
+import asyncio
+import hmac
+import logging
+from contextlib import asynccontextmanager
+from datetime import datetime
+from typing import Annotated, Any, Literal
+
+from fastapi import APIRouter, Depends, FastAPI, HTTPException, Query, Request, Response
+from fastapi.responses import JSONResponse
+from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
+from pydantic import BaseModel, Field
+
+from common.errors import PipelineError, ServiceUnavailable
+from common.jobs import Handler, JobRunner
+from common.settings import Settings, get_settings
+from common.store import (
+    FINAL_STATUSES,
+    STORE_ERRORS,
+    JobStore,
+    get_database,
+    mongo_unavailable,
+    redact_uri,
+)
+from common.tracking import check_tracking
+
+log = logging.getLogger(__name__)
+
+WaitSeconds = Annotated[
+    float,
+    Query(ge=0, le=600, description="Wait up to this many seconds for the job to finish."),
+]
+
+
+class JobOut(BaseModel):
+    """A job as the API shows it; poll ``url`` until ``status`` is succeeded or failed."""
+
+    job_id: str
+    kind: str
+    run_id: str
+    status: Literal["queued", "running", "succeeded", "failed"]
+    inputs: dict[str, Any]
+    created_at: datetime
+    started_at: datetime | None = None
+    finished_at: datetime | None = None
+    error: str | None = Field(None, description="why the job failed")
+    result: dict[str, Any] | None = Field(None, description="the handler's result")
+    note: str | None = Field(None, description="for example why the job was requeued")
+    reused: bool = Field(False, description="an earlier job with the same inputs was returned")
+    url: str = Field(description="where to poll this job")
+
+    @classmethod
+    def from_job(cls, job: dict, reused: bool = False) -> "JobOut":
+        return cls(**job, reused=reused, url=f"/jobs/{job['job_id']}")
+
+    @property
+    def finished(self) -> bool:
+        return self.status in FINAL_STATUSES
+
+
+class JobService:
+    """The facade routes use: submit a job, wait for it, answer 202 or 200."""
+
+    def __init__(self, store: JobStore, runner: JobRunner) -> None:
+        self.store = store
+        self.runner = runner
+        self.kind = runner.kind
+
+    def submit(self, run_id: str, inputs: dict, force: bool = False) -> JobOut:
+        """Queue a job (or return the equal one that exists) and wake the runner."""
+        job, reused = self.store.submit(self.kind, run_id, inputs, force=force)
+        if not reused:
+            self.runner.wake()
+        return JobOut.from_job(job, reused=reused)
+
+    def wait(self, job_id: str, seconds: float) -> JobOut:
+        """The job once finished, or as it is after ``seconds``."""
+        return JobOut.from_job(self.runner.wait(job_id, seconds))
+
+    def respond(
+        self, run_id: str, inputs: dict, force: bool, wait: float, response: Response
+    ) -> JobOut:
+        """Submit, wait up to ``wait`` seconds, and set 200 (finished) or 202 (not yet)."""
+        job = self.submit(run_id, inputs, force)
+        if wait > 0 and not job.finished:
+            job = self.wait(job.job_id, wait).model_copy(update={"reused": job.reused})
+        response.status_code = 200 if job.finished else 202
+        return job
+
+
+def get_job_service(request: Request) -> JobService:
+    """Dependency: the app's ``JobService``."""
+    return request.app.state.jobs
+
+
+def get_app_settings(request: Request) -> Settings:
+    """Dependency: the settings the app was created with."""
+    return request.app.state.settings
+
+
+_bearer = HTTPBearer(auto_error=False, description="PIPELINE_API_TOKEN, when the service has one")
+
+
+def require_token(
+    settings: Annotated[Settings, Depends(get_app_settings)],
+    credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
+) -> None:
+    """Dependency: with ``PIPELINE_API_TOKEN`` set, require ``Authorization: Bearer <token>``."""
+    token = settings.pipeline_api_token
+    if not token:
+        return
+    given = credentials.credentials if credentials is not None else ""
+    if not hmac.compare_digest(given.encode(), token.encode()):
+        raise HTTPException(
+            status_code=401,
+            detail="missing or wrong API token; send the header 'Authorization: Bearer <token>' "
+            "with the value of PIPELINE_API_TOKEN.",
+            headers={"WWW-Authenticate": "Bearer"},
+        )
+
+
+def store_unavailable(settings: Settings, exc: Exception) -> ServiceUnavailable:
+    """The user-facing error for a failed operation on the store that ``settings`` name."""
+    if isinstance(exc, ServiceUnavailable):
+        return exc
+    if settings.mongo_uri:
+        return mongo_unavailable(redact_uri(settings.mongo_uri), exc)
+    return ServiceUnavailable(
+        f"the embedded store in {settings.store_dir} failed ({type(exc).__name__}: {exc}); "
+        "another process may hold its lock too long: retry, or set MONGO_URI to a MongoDB server."
+    )
+
+
+jobs_router = APIRouter(tags=["jobs"])
+health_router = APIRouter(tags=["health"])
+
+
+@jobs_router.get("/jobs/{job_id}", response_model=JobOut)
+def get_job(job_id: str, jobs: Annotated[JobService, Depends(get_job_service)]) -> JobOut:
+    """One job; 404 when there is none with that id."""
+    return JobOut.from_job(jobs.store.get(job_id))
+
+
+@jobs_router.get("/jobs", response_model=list[JobOut])
+def list_jobs(
+    jobs: Annotated[JobService, Depends(get_job_service)],
+    run_id: str | None = None,
+    status: Literal["queued", "running", "succeeded", "failed"] | None = None,
+    limit: Annotated[int, Query(ge=1, le=1000)] = 50,
+) -> list[JobOut]:
+    """This service's jobs, newest first."""
+    found = jobs.store.list(kind=jobs.kind, run_id=run_id, status=status, limit=limit)
+    return [JobOut.from_job(job) for job in found]
+
+
+@jobs_router.get("/ready")
+def ready(
+    jobs: Annotated[JobService, Depends(get_job_service)],
+    settings: Annotated[Settings, Depends(get_app_settings)],
+) -> dict[str, str]:
+    """200 when MLflow and the store answer; 503 naming each one that does not."""
+    problems = []
+    try:
+        check_tracking(settings.mlflow_tracking_uri, timeout=3)
+    except ServiceUnavailable as exc:
+        problems.append(str(exc))
+    try:
+        jobs.store.db.command("ping")
+    except Exception as exc:
+        problems.append(str(store_unavailable(settings, exc)))
+    if problems:
+        raise ServiceUnavailable("not ready: " + " ".join(problems))
+    store = "mongodb" if settings.mongo_uri else "embedded"
+    return {"status": "ready", "mlflow": settings.mlflow_tracking_uri, "store": store}
+
+
+@health_router.get("/health")
+def health() -> dict[str, str]:
+    """The process is serving (no token needed)."""
+    return {"status": "ok"}
+
+
+def _error(status: int, message: str) -> JSONResponse:
+    return JSONResponse(status_code=status, content={"detail": message})
+
+
+def add_error_handlers(app: FastAPI) -> None:
+    """PipelineError → its status; store outages → 503; anything else → a generic 500."""
+
+    async def pipeline_error(request: Request, exc: Exception) -> JSONResponse:
+        return _error(exc.status_code, str(exc))
+
+    async def store_error(request: Request, exc: Exception) -> JSONResponse:
+        return _error(503, str(store_unavailable(request.app.state.settings, exc)))
+
+    async def unexpected(request: Request, exc: Exception) -> JSONResponse:
+        log.exception("unexpected error on %s %s", request.method, request.url.path)
+        return _error(
+            500, f"internal error ({type(exc).__name__}); the service logged it and keeps serving."
+        )
+
+    app.add_exception_handler(PipelineError, pipeline_error)
+    for error in STORE_ERRORS:
+        app.add_exception_handler(error, store_error)
+    app.add_exception_handler(Exception, unexpected)
+
+
+def create_job_app(
+    kind: str,
+    title: str,
+    router: APIRouter,
+    handler: Handler,
+    settings: Settings | None = None,
+    runner_options: dict | None = None,
+) -> FastAPI:
+    """A FastAPI app that runs ``kind`` jobs with ``handler`` and serves ``router``.
+
+    Args:
+        kind: The job kind, such as ``"evaluate"``.
+        title: Title of the OpenAPI docs at ``/docs``.
+        router: The service's own routes (protected by the token like the shared ones).
+        handler: ``handler(job) -> dict``, run off the request path by a ``JobRunner``.
+        settings: Default ``common.get_settings()``.
+        runner_options: Extra ``JobRunner`` arguments (``concurrency``, ``stale_after``, ...).
+    """
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI):
+        db = get_database(app.state.settings, check=False)
+        store = JobStore(db)
+        runner = JobRunner(store, kind, handler, **(runner_options or {}))
+        app.state.store, app.state.runner = store, runner
+        app.state.jobs = JobService(store, runner)
+        await asyncio.to_thread(runner.start)
+        try:
+            yield
+        finally:
+            await asyncio.to_thread(runner.stop)
+
+    app = FastAPI(title=title, lifespan=lifespan)
+    app.state.settings = settings or get_settings()
+    auth = [Depends(require_token)]
+    app.include_router(router, dependencies=auth)
+    app.include_router(jobs_router, dependencies=auth)
+    app.include_router(health_router)
+    add_error_handlers(app)
+    return app
