@@ -69,15 +69,22 @@ def integrated_gradients(
         attributions' sum and ``f(x) − f(baseline)`` (small when ``n_steps`` is enough).
     """
     ig = IntegratedGradients(model)
-    attributions, delta = ig.attribute(
-        x,
-        baselines=baseline,
-        target=target,
-        n_steps=n_steps,
-        internal_batch_size=internal_batch_size,
-        return_convergence_delta=True,
-    )
-    return attributions.detach(), delta.detach()
+    # Captum needs at least one step of every image per pass: chunk the images to keep the bound.
+    chunk = len(x) if internal_batch_size is None else max(1, min(len(x), internal_batch_size))
+    values, deltas = [], []
+    for start in range(0, len(x), chunk):
+        part = slice(start, start + chunk)
+        attributions, delta = ig.attribute(
+            x[part],
+            baselines=baseline[part],
+            target=target[part],
+            n_steps=n_steps,
+            internal_batch_size=internal_batch_size,
+            return_convergence_delta=True,
+        )
+        values.append(attributions.detach())
+        deltas.append(delta.detach())
+    return torch.cat(values), torch.cat(deltas)
 
 
 def shap_values(
