@@ -6,38 +6,33 @@ predicts the test split in batches, computes every metric with its interval
 ``evaluation/`` and tags the run ``pipeline.evaluated=true``.
 """
 
-import re
 import tempfile
+import threading
 import time
 from pathlib import Path
 
 import numpy as np
-import pandas as pd
 import torch
 from mlflow.entities import Metric, RunTag
 from mlflow.exceptions import MlflowException
 from mlflow.tracking import MlflowClient
-from PIL import Image
 from tqdm import tqdm
 
 from common import (
     InvalidInput,
     Preprocessing,
     ServiceUnavailable,
-    atomic_write_bytes,
-    atomic_write_json,
-    atomic_write_text,
     get_client,
     get_run,
     load_model,
     load_preprocessing,
 )
-from evaluator import plots
+from evaluator.artifacts import flat_metrics, write_artifacts
 from evaluator.metrics import compute_metrics
 
 ARTIFACT_DIR = "evaluation"
 EVALUATED_TAG = "pipeline.evaluated"
-TOP_WRONG = 5
+CHECK_CACHE_S = 60.0
 
 
 def resolve_data_dir(value: str | Path, root: Path | None = None, confine: bool = False) -> Path:
@@ -51,8 +46,10 @@ def resolve_data_dir(value: str | Path, root: Path | None = None, confine: bool 
         InvalidInput: The path does not exist or, with ``confine``, lies outside ``root``.
     """
     path = Path(value).expanduser()
-    if not path.is_absolute() and root is not None and (root / path).exists():
-        path = root / path
+    if not path.is_absolute() and root is not None:
+        under_root = root / path
+        if under_root.exists() or not path.exists():
+            path = under_root
     path = path.resolve()
     if confine and root is not None and not path.is_relative_to(root.resolve()):
         raise InvalidInput(
@@ -86,6 +83,91 @@ def check_model(client: MlflowClient, run_id: str) -> None:
         )
 
 
+_checked: dict[tuple[str, str], tuple[float, Preprocessing, str | None]] = {}
+_checked_lock = threading.Lock()
+
+
+def check_run(tracking_uri: str, run_id: str) -> tuple[Preprocessing, str | None]:
+    """Check that the run exists and has a model and preprocessing, at submission time.
+
+    Successful checks are remembered for ``CHECK_CACHE_S`` seconds (a trained run does not lose
+    its model), so that repeated submissions cost no MLflow round trips.
+
+    Returns:
+        The run's preprocessing and its ``data_dir`` parameter (None when absent).
+
+    Raises:
+        ServiceUnavailable: MLflow is down. NotFound: unknown run. InvalidInput: no model or no
+            ``preprocessing.json``.
+    """
+    key = (tracking_uri, run_id)
+    with _checked_lock:
+        hit = _checked.get(key)
+    if hit is not None and time.monotonic() - hit[0] < CHECK_CACHE_S:
+        return hit[1], hit[2]
+    client = get_client(tracking_uri)
+    run = get_run(client, run_id)
+    check_model(client, run_id)
+    pp = load_preprocessing(client, run_id)
+    data_dir = run.data.params.get("data_dir")
+    with _checked_lock:
+        _checked[key] = (time.monotonic(), pp, data_dir)
+    return pp, data_dir
+
+
+def check_classes(path: Path, pp: Preprocessing) -> None:
+    """Raise ``InvalidInput`` when a folder dataset's ``test/`` classes differ from the model's.
+
+    Only the folder names are compared (cheap, at submission time); ``.npz`` files and folders
+    without ``test/`` are checked when the job loads them.
+    """
+    test = path / "test"
+    if not test.is_dir():
+        return
+    found = sorted(p.name for p in test.iterdir() if p.is_dir() and not p.name.startswith("."))
+    if found != sorted(pp.class_names):
+        raise InvalidInput(
+            f"the classes in {test} ({', '.join(found) or 'none'}) differ from the model's "
+            f"({', '.join(pp.class_names)}); evaluate with data of the classes it was trained on."
+        )
+
+
+def prepare_inputs(
+    run_id: str,
+    tracking_uri: str,
+    data_root: Path,
+    data_dir: str | None = None,
+    batch_size: int = 256,
+) -> dict:
+    """Validate an API request at once and return the job's inputs (``data_dir`` resolved).
+
+    Raises:
+        NotFound, InvalidInput, ServiceUnavailable: As ``check_run``; InvalidInput also for a
+            missing data folder, one outside ``data_root`` or with other classes.
+    """
+    pp, run_data_dir = check_run(tracking_uri, run_id)
+    if data_dir is None:
+        if not run_data_dir:
+            raise InvalidInput(f"run {run_id} has no data_dir parameter; pass data_dir.")
+        data_dir = run_data_dir
+    path = resolve_data_dir(data_dir, data_root, confine=True)
+    check_classes(path, pp)
+    return {"data_dir": str(path), "batch_size": batch_size}
+
+
+def run_job(job: dict, tracking_uri: str, data_root: Path) -> dict:
+    """The job handler of the API: evaluate ``job["run_id"]`` with ``job["inputs"]``."""
+    inputs = job["inputs"]
+    return evaluate_run(
+        job["run_id"],
+        tracking_uri,
+        data_dir=inputs["data_dir"],
+        batch_size=inputs["batch_size"],
+        data_root=data_root,
+        confine=True,
+    )
+
+
 def load_test_split(path: Path, pp: Preprocessing):
     """The test split of ``path`` resized like the model's training data; classes must match."""
     from dataloader import load_dataset
@@ -112,76 +194,6 @@ def predict(
             logits = model(pp.to_tensor(images[start : start + batch_size]))
             out.append(torch.softmax(logits.double(), dim=1).numpy())
     return np.concatenate(out)
-
-
-def _safe(name: str) -> str:
-    """``name`` usable in an MLflow metric key and a file name."""
-    return re.sub(r"[^A-Za-z0-9_.-]+", "_", name).strip("_") or "class"
-
-
-def flat_metrics(report: dict) -> dict[str, float]:
-    """The ``eval_*`` metrics (values and interval bounds) of a ``compute_metrics`` report."""
-    flat: dict[str, float] = {}
-
-    def add(key: str, est: dict) -> None:
-        if est.get("value") is None:
-            return
-        flat[key] = est["value"]
-        for bound in ("ci_low", "ci_high"):
-            if est.get(bound) is not None:
-                flat[f"{key}_{bound}"] = est[bound]
-
-    for name, est in report["overall"].items():
-        add(f"eval_{name}", est)
-    for cls, values in report["per_class"].items():
-        for name, est in values.items():
-            if isinstance(est, dict):
-                add(f"eval_{name}_{_safe(cls)}", est)
-    return flat
-
-
-def write_artifacts(out: Path, report: dict, y: np.ndarray, probs: np.ndarray, test) -> None:
-    """Write every file of ``evaluation/`` into the folder ``out``."""
-    names = report["class_names"]
-    pred = probs.argmax(1)
-    files = test.files or [""] * len(y)
-    table = pd.DataFrame(
-        {
-            "index": np.arange(len(y)),
-            "file": files,
-            "true_label": [names[i] for i in y],
-            "predicted_label": [names[i] for i in pred],
-        }
-    )
-    for c, name in enumerate(names):
-        table[f"prob_{name}"] = probs[:, c]
-    atomic_write_text(out / "predictions.csv", table.to_csv(index=False, float_format="%.8g"))
-
-    confidence = probs.max(1)
-    wrong = np.flatnonzero(pred != y)
-    top = wrong[np.argsort(-confidence[wrong], kind="stable")][:TOP_WRONG]
-    rows = []
-    for rank, i in enumerate(top, start=1):
-        image = f"misclassified/{rank}_{i}_{_safe(names[y[i]])}_as_{_safe(names[pred[i]])}.png"
-        pixels = test.images[i]
-        pil = Image.fromarray(pixels[..., 0] if pixels.shape[-1] == 1 else pixels)
-        path = out / image
-        path.parent.mkdir(exist_ok=True)
-        pil.save(path, format="PNG")
-        rows.append([rank, i, files[i], names[y[i]], names[pred[i]], confidence[i], image])
-    columns = ["rank", "index", "file", "true_label", "predicted_label", "confidence", "image"]
-    atomic_write_text(
-        out / "misclassified_top5.csv", pd.DataFrame(rows, columns=columns).to_csv(index=False)
-    )
-
-    aucs = [report["per_class"][n]["roc_auc"]["value"] for n in names]
-    ece = report["overall"]["ece"]["value"]
-    cm = np.array(report["confusion_matrix"])
-    atomic_write_bytes(out / "confusion_matrix.png", plots.confusion_matrix_png(cm, names))
-    atomic_write_bytes(out / "roc_curves.png", plots.roc_curves_png(y, probs, names, aucs))
-    calibration = plots.calibration_png(confidence, pred == y, report["ece_bins"], ece)
-    atomic_write_bytes(out / "calibration.png", calibration)
-    atomic_write_json(out / "metrics.json", report)
 
 
 def evaluate_run(

@@ -1,0 +1,85 @@
+"""The evaluator's HTTP API (port 5006): ``POST /evaluate`` plus the shared job routes.
+
+Run with ``uvicorn evaluator.app:app --port 5006``. The job machinery (MongoDB job records, the
+background runner, ``/jobs``, ``/health``, ``/ready``, the token and error answers) comes from
+``common.create_job_app``; this module only defines the request and validates it at once.
+"""
+
+from functools import partial
+from typing import Annotated
+
+from fastapi import APIRouter, Depends, FastAPI, Response
+from pydantic import BaseModel, ConfigDict, Field
+
+from common import (
+    JobOut,
+    JobService,
+    Settings,
+    WaitSeconds,
+    create_job_app,
+    get_app_settings,
+    get_job_service,
+    get_settings,
+)
+from evaluator.evaluate import prepare_inputs, run_job
+
+KIND = "evaluate"
+router = APIRouter(tags=["evaluate"])
+
+
+class EvaluateIn(BaseModel):
+    """What to evaluate; only ``run_id`` is required."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    run_id: str = Field(
+        pattern=r"^[0-9a-fA-F]{1,64}$",
+        description="MLflow run id of a trained model (32 hex digits)",
+        examples=["0123456789abcdef0123456789abcdef"],
+    )
+    data_dir: str | None = Field(
+        None,
+        min_length=1,
+        max_length=1024,
+        description="dataset folder or .npz under DATA_DIR (default: the run's data_dir)",
+    )
+    batch_size: int = Field(256, ge=1, le=4096, description="images per inference batch")
+    force: bool = Field(False, description="evaluate again even if a stored result exists")
+
+
+_ERRORS = {
+    401: {"description": "PIPELINE_API_TOKEN is set and the Bearer token is missing or wrong"},
+    404: {"description": "no run with this id"},
+    422: {"description": "malformed body, run without model, bad or foreign data_dir"},
+    503: {"description": "MLflow or the job store (MongoDB) is unreachable"},
+}
+
+
+@router.post("/evaluate", response_model=JobOut, status_code=202, responses=_ERRORS)
+def evaluate(
+    body: EvaluateIn,
+    response: Response,
+    jobs: Annotated[JobService, Depends(get_job_service)],
+    settings: Annotated[Settings, Depends(get_app_settings)],
+    wait: WaitSeconds = 0,
+) -> JobOut:
+    """Queue an evaluation of ``run_id`` (202), or with ``?wait=`` answer the finished job (200).
+
+    A run already evaluated with the same inputs returns the stored job unless ``force``.
+    """
+    inputs = prepare_inputs(
+        body.run_id, settings.mlflow_tracking_uri, settings.data_dir, body.data_dir, body.batch_size
+    )
+    return jobs.respond(body.run_id, inputs, body.force, wait, response)
+
+
+def create_app(settings: Settings | None = None, runner_options: dict | None = None) -> FastAPI:
+    """The evaluator app for ``settings`` (default: from the environment)."""
+    settings = settings or get_settings()
+    handler = partial(
+        run_job, tracking_uri=settings.mlflow_tracking_uri, data_root=settings.data_dir
+    )
+    return create_job_app(KIND, "Evaluator", router, handler, settings, runner_options)
+
+
+app = create_app()

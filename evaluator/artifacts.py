@@ -1,0 +1,83 @@
+"""The files of ``evaluation/`` and the flat ``eval_*`` metrics logged to the run."""
+
+import re
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+from PIL import Image
+
+from common import atomic_write_bytes, atomic_write_json, atomic_write_text
+from evaluator import plots
+
+TOP_WRONG = 5
+
+
+def _safe(name: str) -> str:
+    """``name`` usable in an MLflow metric key and a file name."""
+    return re.sub(r"[^A-Za-z0-9_.-]+", "_", name).strip("_") or "class"
+
+
+def flat_metrics(report: dict) -> dict[str, float]:
+    """The ``eval_*`` metrics (values and interval bounds) of a ``compute_metrics`` report."""
+    flat: dict[str, float] = {}
+
+    def add(key: str, est: dict) -> None:
+        if est.get("value") is None:
+            return
+        flat[key] = est["value"]
+        for bound in ("ci_low", "ci_high"):
+            if est.get(bound) is not None:
+                flat[f"{key}_{bound}"] = est[bound]
+
+    for name, est in report["overall"].items():
+        add(f"eval_{name}", est)
+    for cls, values in report["per_class"].items():
+        for name, est in values.items():
+            if isinstance(est, dict):
+                add(f"eval_{name}_{_safe(cls)}", est)
+    return flat
+
+
+def write_artifacts(out: Path, report: dict, y: np.ndarray, probs: np.ndarray, test) -> None:
+    """Write every file of ``evaluation/`` into the folder ``out``."""
+    names = report["class_names"]
+    pred = probs.argmax(1)
+    files = test.files or [""] * len(y)
+    table = pd.DataFrame(
+        {
+            "index": np.arange(len(y)),
+            "file": files,
+            "true_label": [names[i] for i in y],
+            "predicted_label": [names[i] for i in pred],
+        }
+    )
+    for c, name in enumerate(names):
+        table[f"prob_{name}"] = probs[:, c]
+    atomic_write_text(out / "predictions.csv", table.to_csv(index=False, float_format="%.8g"))
+
+    confidence = probs.max(1)
+    wrong = np.flatnonzero(pred != y)
+    top = wrong[np.argsort(-confidence[wrong], kind="stable")][:TOP_WRONG]
+    rows = []
+    for rank, i in enumerate(top, start=1):
+        image = f"misclassified/{rank}_{i}_{_safe(names[y[i]])}_as_{_safe(names[pred[i]])}.png"
+        pixels = test.images[i]
+        pil = Image.fromarray(pixels[..., 0] if pixels.shape[-1] == 1 else pixels)
+        path = out / image
+        path.parent.mkdir(exist_ok=True)
+        pil.save(path, format="PNG")
+        rows.append([rank, i, files[i], names[y[i]], names[pred[i]], confidence[i], image])
+    columns = ["rank", "index", "file", "true_label", "predicted_label", "confidence", "image"]
+    atomic_write_text(
+        out / "misclassified_top5.csv", pd.DataFrame(rows, columns=columns).to_csv(index=False)
+    )
+
+    aucs = [report["per_class"][n]["roc_auc"]["value"] for n in names]
+    ece = report["overall"]["ece"]["value"]
+    cm = np.array(report["confusion_matrix"])
+    atomic_write_bytes(out / "confusion_matrix.png", plots.confusion_matrix_png(cm, names))
+    atomic_write_bytes(out / "roc_curves.png", plots.roc_curves_png(y, probs, names, aucs))
+    calibration = plots.calibration_png(confidence, pred == y, report["ece_bins"], ece)
+    atomic_write_bytes(out / "calibration.png", calibration)
+    atomic_write_json(out / "metrics.json", report)
