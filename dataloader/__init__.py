@@ -1,0 +1,19 @@
+"""Stage 1: load image folders (PNG, JPEG, DICOM) and MedMNIST ``.npz`` files as uint8 arrays,
+with a decoded-image cache, dataset statistics and a synthetic demo dataset."""
+
+from dataloader.dataset import load_dataset
+from dataloader.errors import DataError
+from dataloader.imageset import DatasetSplits, ImageSet
+from dataloader.stats import compute_stats
+from dataloader.synth import CLASS_NAMES as DEMO_CLASS_NAMES
+from dataloader.synth import synthesize
+
+__all__ = [
+    "DEMO_CLASS_NAMES",
+    "DataError",
+    "DatasetSplits",
+    "ImageSet",
+    "compute_stats",
+    "load_dataset",
+    "synthesize",
+]

@@ -1,0 +1,141 @@
+"""The decoded-image cache: one uint8 ``.npy`` per split plus a JSON sidecar, keyed by a hash.
+
+The key covers everything the pixels depend on (file list with sizes and modification times,
+image size, channels), so a changed file, size or channel count simply misses and rebuilds.
+Files are written to a temporary name and moved into place, so a reader never sees a partial
+array. The cache is an optimisation only: any failure to read or write it is ignored.
+"""
+
+import hashlib
+import json
+import os
+import tempfile
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+FORMAT_VERSION = 1
+KEEP_PER_NAME = 3  # entries kept per split name (e.g. two image sizes in use at once)
+
+
+def _umask() -> int:
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask
+
+
+_UMASK = _umask()
+
+
+def make_key(*parts: Any) -> str:
+    """A short stable hash of JSON-able ``parts``."""
+    text = json.dumps([FORMAT_VERSION, *parts], sort_keys=True, separators=(",", ":"))
+    return hashlib.sha256(text.encode()).hexdigest()[:24]
+
+
+def _writable(folder: Path) -> bool:
+    """Whether ``folder`` can be created and written (honouring read-only modes even for root)."""
+    existing = folder
+    while not existing.exists() and existing != existing.parent:
+        existing = existing.parent
+    try:
+        if not os.access(existing, os.W_OK | os.X_OK) or not existing.stat().st_mode & 0o222:
+            return False
+        folder.mkdir(parents=True, exist_ok=True)
+        fd, probe = tempfile.mkstemp(dir=folder, prefix=".probe-")
+        os.close(fd)
+        os.unlink(probe)
+        return True
+    except OSError:
+        return False
+
+
+def _atomic_save(path: Path, write) -> None:
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "wb") as f:
+            write(f)
+        os.chmod(tmp, 0o666 & ~_UMASK)  # mkstemp makes 0600; others may read the data too
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+class ArrayCache:
+    """Cache entries under ``folder``; falls back to a temp dir, or to no cache at all.
+
+    Args:
+        preferred: The folder to use when it is writable (e.g. ``<data dir>/.cache``).
+        source: Identifies the dataset, to give it its own folder under the temp-dir fallback.
+    """
+
+    def __init__(self, preferred: Path, source: str) -> None:
+        fallback = Path(tempfile.gettempdir()) / "mlpipeline-cache" / make_key(source)[:16]
+        self.folder: Path | None = None
+        for candidate in (preferred, fallback):
+            if _writable(candidate):
+                self.folder = candidate
+                break
+
+    def _paths(self, name: str, key: str) -> tuple[Path, Path]:
+        assert self.folder is not None
+        return self.folder / f"{name}-{key}.npy", self.folder / f"{name}-{key}.json"
+
+    def load(self, name: str, key: str) -> tuple[np.ndarray, dict] | None:
+        """The cached array (memory-mapped copy-on-write) and its metadata, or None."""
+        if self.folder is None:
+            return None
+        npy, meta_path = self._paths(name, key)
+        try:
+            meta = json.loads(meta_path.read_text())
+            array = np.load(npy, mmap_mode="c", allow_pickle=False)
+        except (OSError, ValueError):
+            return None
+        if array.dtype != np.uint8 or len(array) != meta.get("count"):
+            return None
+        return array, meta
+
+    def save(self, name: str, key: str, array: np.ndarray, meta: dict) -> None:
+        """Store ``array`` (uint8) and ``meta``; drop the oldest entries of ``name``."""
+        if self.folder is None:
+            return
+        npy, meta_path = self._paths(name, key)
+        meta = {**meta, "count": len(array)}
+        try:
+            _atomic_save(npy, lambda f: np.save(f, array, allow_pickle=False))
+            _atomic_save(meta_path, lambda f: f.write(json.dumps(meta).encode()))
+            self._prune(name)
+        except OSError:
+            return
+
+    def load_json(self, name: str, key: str) -> Any:
+        """A cached JSON document, or None."""
+        if self.folder is None:
+            return None
+        try:
+            return json.loads((self.folder / f"{name}-{key}.json").read_text())
+        except (OSError, ValueError):
+            return None
+
+    def save_json(self, name: str, key: str, obj: Any) -> None:
+        if self.folder is None:
+            return
+        path = self.folder / f"{name}-{key}.json"
+        try:
+            _atomic_save(path, lambda f: f.write(json.dumps(obj).encode()))
+            self._prune(name)
+        except OSError:
+            return
+
+    def _prune(self, name: str) -> None:
+        assert self.folder is not None
+        entries: dict[str, float] = {}
+        for path in self.folder.glob(f"{name}-*.json"):
+            key = path.stem[len(name) + 1 :]
+            if "-" not in key:
+                entries[key] = path.stat().st_mtime
+        for key in sorted(entries, key=entries.__getitem__, reverse=True)[KEEP_PER_NAME:]:
+            for suffix in (".npy", ".json"):
+                (self.folder / f"{name}-{key}{suffix}").unlink(missing_ok=True)

@@ -1,0 +1,113 @@
+"""``load_dataset``: one entry point for image folders and MedMNIST ``.npz`` files."""
+
+import os
+from collections.abc import Sequence
+from pathlib import Path
+
+from dataloader.errors import DataError
+from dataloader.folder import SPLITS, layout, load_folder, present_splits
+from dataloader.imageset import DatasetSplits
+from dataloader.npz import load_npz
+from dataloader.splits import stratified_split
+from dataloader.stats import compute_stats
+
+
+def _image_size(image_size: int | Sequence[int] | None) -> tuple[int, int] | None:
+    if image_size is None:
+        return None
+    size = (image_size, image_size) if isinstance(image_size, int) else tuple(image_size)
+    if len(size) != 2 or not all(isinstance(v, int) and 1 <= v <= 4096 for v in size):
+        raise DataError(
+            f"image_size must be a positive int or (height, width) up to 4096, got {image_size!r}"
+        )
+    return size  # type: ignore[return-value]
+
+
+def _check_args(channels: int | None, val_fraction: float, splits: Sequence[str]) -> list[str]:
+    if channels not in (None, 1, 3):
+        raise DataError(f"channels must be 1 (grey) or 3 (RGB), got {channels!r}")
+    if not 0.0 <= val_fraction < 1.0:
+        raise DataError(f"val_fraction must be in [0, 1), got {val_fraction!r}")
+    unknown = [s for s in splits if s not in SPLITS]
+    if unknown or not splits:
+        raise DataError(f"splits must be a non-empty subset of {SPLITS}, got {tuple(splits)!r}")
+    return [s for s in SPLITS if s in splits]
+
+
+def load_dataset(
+    path: str | os.PathLike,
+    image_size: int | Sequence[int] | None = None,
+    channels: int | None = None,
+    val_fraction: float = 0.1,
+    seed: int = 0,
+    splits: Sequence[str] = SPLITS,
+    cache_dir: str | os.PathLike | None = None,
+    class_names: Sequence[str] | None = None,
+) -> DatasetSplits:
+    """Load an image folder or a MedMNIST ``.npz`` as uint8 arrays of one size and channel count.
+
+    Args:
+        path: A folder ``train/<class>/``, ``test/<class>/`` (``val/<class>/`` optional) of PNG,
+            JPEG or DICOM files, or a MedMNIST ``.npz`` file.
+        image_size: ``int`` or ``(H, W)``; None keeps the size of the first image.
+        channels: 1 or 3; None gives 3 when any image is colour, else 1.
+        val_fraction: Share of each training class moved to val when there is no val split.
+        seed: Seed of that stratified split.
+        splits: The splits to load; the others come back as None.
+        cache_dir: Where decoded images are cached; default ``<path>/.cache`` (``.npz``: a
+            ``.cache`` folder next to the file), a temp folder when that is not writable.
+        class_names: Label order to use (``.npz``: names of labels 0, 1, ...; folders: every
+            class folder must be one of them). Default: sorted folder names of train, or
+            ``"0"``, ``"1"``, ... for ``.npz``.
+
+    Raises:
+        DataError: For a missing path, a missing split, an empty class folder, a folder without
+            images, an ``.npz`` without the MedMNIST keys, or bad arguments. Corrupt files are
+            not errors: they are skipped and listed in ``stats["skipped"]``.
+    """
+    size = _image_size(image_size)
+    wanted = _check_args(channels, val_fraction, splits)
+    path = Path(path)
+    names = list(class_names) if class_names is not None else None
+    cache = Path(cache_dir) if cache_dir is not None else None
+    if not path.exists():
+        raise DataError(
+            f"{path} does not exist; expected a folder like {layout(path)}, or a MedMNIST .npz file"
+        )
+    to_read = sorted(set(wanted) | ({"train"} if "val" in wanted else set()), key=SPLITS.index)
+    if path.is_file():
+        if path.suffix.lower() != ".npz":
+            raise DataError(f"{path} is a file but not a .npz; pass a MedMNIST .npz or a folder")
+        loaded = load_npz(path, to_read, size, channels, names, cache)
+    else:
+        if not present_splits(path):
+            raise DataError(f"{path} has no train/, val/ or test/ folder; expected {layout(path)}")
+        if not (path / "val").is_dir():
+            to_read = [s for s in to_read if s != "val"]
+        loaded = load_folder(path, to_read, size, channels, names, cache)
+
+    sets = loaded.sets
+    val_source = "none"
+    if "val" in wanted and "val" in sets:
+        val_source = loaded.format
+    elif "val" in wanted and val_fraction > 0:
+        train_idx, val_idx = stratified_split(sets["train"].labels, val_fraction, seed)
+        if len(val_idx):
+            sets["val"] = sets["train"].subset(val_idx)
+            sets["train"] = sets["train"].subset(train_idx)
+            val_source = f"carved from train (fraction {val_fraction}, seed {seed})"
+    ds = DatasetSplits(
+        class_names=loaded.class_names,
+        train=sets.get("train") if "train" in wanted else None,
+        val=sets.get("val") if "val" in wanted else None,
+        test=sets.get("test") if "test" in wanted else None,
+        source=str(path),
+        content_hash=loaded.content_hash,
+        image_size=loaded.image_size,
+        channels=loaded.channels,
+        format=loaded.format,
+        val_source=val_source,
+        skipped=loaded.skipped,
+    )
+    ds.stats = compute_stats(ds)
+    return ds

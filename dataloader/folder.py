@@ -1,0 +1,203 @@
+"""Image folders: ``<root>/{train,val,test}/<class>/<image files>`` (PNG, JPEG, DICOM).
+
+Loading scans the file list (names, sizes, mtimes), reads each new file's header once (cached as
+the "index"), and decodes a split only when its cache entry is missing.
+"""
+
+import hashlib
+import json
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from dataloader.cache import ArrayCache, make_key
+from dataloader.errors import DataError
+from dataloader.images import IMAGE_SUFFIXES, conform, read_header, read_pixels
+from dataloader.imageset import ImageSet, Loaded
+
+SPLITS = ("train", "val", "test")
+SUFFIXES = ", ".join(IMAGE_SUFFIXES)
+
+
+@dataclass(frozen=True)
+class _File:
+    rel: str
+    label: int
+    size: int
+    mtime_ns: int
+
+
+def layout(root: Path) -> str:
+    return f"{root}/train/<class>/*.png|.jpg|.dcm and {root}/test/<class>/... (val/ optional)"
+
+
+def _reason(exc: Exception) -> str:
+    return f"{type(exc).__name__}: {exc}"[:300]
+
+
+def present_splits(root: Path) -> list[str]:
+    """The split folders that exist under ``root``, in train/val/test order."""
+    return [s for s in SPLITS if (root / s).is_dir()]
+
+
+def _class_dirs(root: Path, split: str) -> list[Path]:
+    folder = root / split
+    dirs = sorted(p for p in folder.iterdir() if p.is_dir() and not p.name.startswith("."))
+    if not dirs:
+        raise DataError(f"{folder} has no class folders; expected {layout(root)}")
+    return dirs
+
+
+def _scan_class(root: Path, folder: Path, label: int, skipped: list[dict]) -> list[_File]:
+    files = []
+    for path in sorted(folder.iterdir()):
+        rel = path.relative_to(root).as_posix()
+        if path.name.startswith("."):
+            continue
+        if path.is_dir():
+            skipped.append({"file": rel, "reason": "a folder inside a class folder (ignored)"})
+        elif path.suffix.lower() not in IMAGE_SUFFIXES:
+            skipped.append({"file": rel, "reason": f"not a supported image type ({SUFFIXES})"})
+        else:
+            st = path.stat()
+            if st.st_size == 0:
+                skipped.append({"file": rel, "reason": "empty file (0 bytes)"})
+            else:
+                files.append(_File(rel, label, st.st_size, st.st_mtime_ns))
+    if not files:
+        raise DataError(
+            f"{folder} has no images; put {SUFFIXES} files in it or remove the empty class folder"
+        )
+    return files
+
+
+def _scan(
+    root: Path, splits: list[str], class_names: list[str] | None
+) -> tuple[list[str], dict[str, list[_File]], list[dict]]:
+    """Class names, the candidate files of each split, and the files skipped by name."""
+    dirs = {s: _class_dirs(root, s) for s in splits}
+    if class_names is None:
+        source = ["train"] if "train" in dirs else splits
+        class_names = sorted({d.name for s in source for d in dirs[s]})
+    skipped: list[dict] = []
+    files: dict[str, list[_File]] = {}
+    for split in splits:
+        files[split] = []
+        for folder in dirs[split]:
+            if folder.name not in class_names:
+                raise DataError(
+                    f"{folder} is a class that the training classes ({', '.join(class_names)}) "
+                    "lack; every split must use the class folder names of train/"
+                )
+            label = class_names.index(folder.name)
+            files[split] += _scan_class(root, folder, label, skipped)
+    return class_names, files, skipped
+
+
+def _index(root: Path, files: list[_File], cache: ArrayCache, key: str) -> dict[str, list | str]:
+    """Relative path → ``[height, width, is_colour]`` or the reason the header is unreadable."""
+    index = cache.load_json("index", key)
+    if isinstance(index, dict) and all(f.rel in index for f in files):
+        return index
+    index = {}
+    for f in files:
+        try:
+            index[f.rel] = list(read_header(root / f.rel))
+        except Exception as exc:  # any decoder error means "skip this file", never a crash
+            index[f.rel] = _reason(exc)
+    cache.save_json("index", key, index)
+    return index
+
+
+def _decode(
+    root: Path, files: list[_File], size: tuple[int, int], channels: int
+) -> tuple[np.ndarray, list[_File], list[dict]]:
+    images = np.empty((len(files), size[0], size[1], channels), dtype=np.uint8)
+    kept: list[_File] = []
+    skipped: list[dict] = []
+    for f in files:
+        try:
+            images[len(kept)] = conform(read_pixels(root / f.rel), size, channels)
+        except Exception as exc:  # a corrupt file is skipped and reported, never a crash
+            skipped.append({"file": f.rel, "reason": f"cannot decode: {_reason(exc)}"})
+        else:
+            kept.append(f)
+    return images[: len(kept)], kept, skipped
+
+
+def _check_classes(root: Path, split: str, files: list[_File], kept: set[str], skipped: list):
+    """Every class folder must keep at least one readable image."""
+    by_label: dict[int, list[_File]] = {}
+    for f in files:
+        by_label.setdefault(f.label, []).append(f)
+    for group in by_label.values():
+        if not any(f.rel in kept for f in group):
+            folder = root / Path(group[0].rel).parent
+            reasons = [s["reason"] for s in skipped if s["file"] == group[0].rel]
+            raise DataError(
+                f"none of the {len(group)} files in {folder} could be read "
+                f"(first: {Path(group[0].rel).name}: {reasons[0] if reasons else 'unreadable'}); "
+                f"replace them with valid {SUFFIXES} images"
+            )
+
+
+def load_folder(
+    root: Path,
+    splits: list[str],
+    image_size: tuple[int, int] | None,
+    channels: int | None,
+    class_names: list[str] | None,
+    cache_dir: Path | None,
+) -> Loaded:
+    """Load ``splits`` (each must exist under ``root``) through the cache."""
+    for split in splits:
+        if not (root / split).is_dir():
+            raise DataError(
+                f"{root / split} is missing; expected {layout(root)}, or load without {split!r}"
+            )
+    class_names, files, skipped = _scan(root, splits, class_names)
+    all_files = [f for s in splits for f in files[s]]
+    listing = json.dumps([[f.rel, f.size, f.mtime_ns] for f in all_files])
+    content_hash = hashlib.sha256(listing.encode()).hexdigest()
+    cache = ArrayCache(cache_dir or root / ".cache", str(root.resolve()))
+    index = _index(root, all_files, cache, content_hash[:24])
+    readable = [f for f in all_files if isinstance(index[f.rel], list)]
+    skipped += [
+        {"file": f.rel, "reason": f"unreadable header: {index[f.rel]}"}
+        for f in all_files
+        if not isinstance(index[f.rel], list)
+    ]
+    if not readable:
+        raise DataError(f"none of the image files under {root} could be read; {layout(root)}")
+    if image_size is None:
+        image_size = (int(index[readable[0].rel][0]), int(index[readable[0].rel][1]))
+    if channels is None:
+        channels = 3 if any(index[f.rel][2] for f in readable) else 1
+
+    sets: dict[str, ImageSet] = {}
+    for split in splits:
+        candidates = [f for f in files[split] if isinstance(index[f.rel], list)]
+        listing = [[f.rel, f.label, f.size, f.mtime_ns] for f in candidates]
+        key = make_key(listing, list(image_size), channels)
+        hit = cache.load(split, key)
+        if hit is not None:
+            images, meta = hit
+            kept_rels, split_skipped = set(meta["files"]), meta["skipped"]
+            kept = [f for f in candidates if f.rel in kept_rels]
+        else:
+            images, kept, split_skipped = _decode(root, candidates, image_size, channels)
+            cache.save(
+                split, key, images, {"files": [f.rel for f in kept], "skipped": split_skipped}
+            )
+        skipped += split_skipped
+        _check_classes(root, split, files[split], {f.rel for f in kept}, skipped)
+        sets[split] = ImageSet(
+            images=images,
+            labels=np.array([f.label for f in kept], dtype=np.int64),
+            files=[f.rel for f in kept],
+            original_sizes=np.array([index[f.rel][:2] for f in kept], dtype=np.int64).reshape(
+                -1, 2
+            ),
+        )
+    return Loaded(class_names, sets, image_size, channels, content_hash, skipped, "folder")

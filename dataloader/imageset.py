@@ -1,0 +1,113 @@
+"""The loader's result types: one split (``ImageSet``) and a whole dataset (``DatasetSplits``)."""
+
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+
+if TYPE_CHECKING:
+    import torch
+
+
+@dataclass
+class ImageSet:
+    """The images of one split, all of one size and channel count.
+
+    Attributes:
+        images: uint8 ``N×H×W×C`` (may be a copy-on-write memory map of the cache).
+        labels: int64 ``N``, indices into ``DatasetSplits.class_names``.
+        files: Path of each image relative to the dataset folder (``None`` for ``.npz``).
+        original_sizes: int ``N×2``, (height, width) of each image before resizing.
+    """
+
+    images: np.ndarray
+    labels: np.ndarray
+    files: list[str] | None = None
+    original_sizes: np.ndarray | None = None
+
+    def __len__(self) -> int:
+        return len(self.labels)
+
+    def subset(self, indices: np.ndarray) -> "ImageSet":
+        """The images at ``indices``, in that order."""
+        return ImageSet(
+            images=np.ascontiguousarray(self.images[indices]),
+            labels=self.labels[indices],
+            files=[self.files[i] for i in indices] if self.files is not None else None,
+            original_sizes=(
+                self.original_sizes[indices] if self.original_sizes is not None else None
+            ),
+        )
+
+    def batches(
+        self, batch_size: int, shuffle: bool = False, seed: int | None = None
+    ) -> Iterator[tuple["torch.Tensor", "torch.Tensor"]]:
+        """Mini-batches ``(x, y)``: float32 ``B×C×H×W`` in [0, 1] and int64 labels ``B``.
+
+        Args:
+            batch_size: Images per batch (the last batch may be smaller).
+            shuffle: Visit the images in a random order.
+            seed: Seed of that order (a fresh random order when None).
+        """
+        import torch
+
+        order = np.random.default_rng(seed).permutation(len(self)) if shuffle else None
+        for start in range(0, len(self), batch_size):
+            if order is None:  # a slice: no copy of the (possibly memory-mapped) array
+                images = self.images[start : start + batch_size]
+                labels = self.labels[start : start + batch_size]
+            else:
+                idx = order[start : start + batch_size]
+                images, labels = self.images[idx], self.labels[idx]
+            x = torch.from_numpy(np.ascontiguousarray(images)).permute(0, 3, 1, 2)
+            yield x.float().div_(255.0), torch.from_numpy(np.ascontiguousarray(labels))
+
+
+@dataclass
+class DatasetSplits:
+    """A loaded dataset: the requested splits plus what describes it.
+
+    Attributes:
+        class_names: Label ``i`` is ``class_names[i]``.
+        train, val, test: The splits; ``None`` when not requested (or val with fraction 0).
+        stats: JSON-able statistics (see ``compute_stats``).
+        source: The folder or ``.npz`` path the data came from.
+        content_hash: sha256 of the file list with sizes and mtimes, or of the ``.npz`` bytes.
+        image_size: ``(H, W)`` of every image.
+        channels: 1 or 3.
+        format: ``"folder"`` or ``"npz"``.
+        val_source: Where val came from: ``"folder"``, ``"npz"``, ``"carved from train"``, or
+            ``"none"``.
+        skipped: ``{"file", "reason"}`` for every file that could not be used.
+    """
+
+    class_names: list[str]
+    train: ImageSet | None
+    val: ImageSet | None
+    test: ImageSet | None
+    source: str
+    content_hash: str
+    image_size: tuple[int, int]
+    channels: int
+    format: str
+    val_source: str = "none"
+    skipped: list[dict[str, str]] = field(default_factory=list)
+    stats: dict[str, Any] = field(default_factory=dict)
+
+    def split(self, name: str) -> ImageSet | None:
+        """The split called ``name`` ("train", "val" or "test")."""
+        return {"train": self.train, "val": self.val, "test": self.test}[name]
+
+
+@dataclass
+class Loaded:
+    """What a format reader (folder, npz) hands back to ``load_dataset``."""
+
+    class_names: list[str]
+    sets: dict[str, ImageSet]
+    image_size: tuple[int, int]
+    channels: int
+    content_hash: str
+    skipped: list[dict[str, str]]
+    format: str

@@ -1,0 +1,130 @@
+"""MedMNIST ``.npz`` files: ``{train,val,test}_images`` (N×H×W or N×H×W×3) and ``_labels``."""
+
+import hashlib
+import zipfile
+from pathlib import Path
+
+import numpy as np
+
+from dataloader.cache import ArrayCache, make_key
+from dataloader.errors import DataError
+from dataloader.images import conform
+from dataloader.imageset import ImageSet, Loaded
+
+EXPECTED_KEYS = (
+    "train_images, train_labels, test_images, test_labels (val_images, val_labels optional)"
+)
+
+
+def file_hash(path: Path) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as f:
+        for block in iter(lambda: f.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def _images(path: Path, split: str, images: np.ndarray) -> np.ndarray:
+    """Check the images array and return it as ``N×H×W×C``."""
+    if images.ndim == 3:
+        images = images[..., None]
+    if images.ndim != 4 or images.shape[-1] not in (1, 3):
+        raise DataError(
+            f"{path}: {split}_images has shape {images.shape}; expected N×H×W (grey) or N×H×W×3"
+        )
+    if len(images) == 0:
+        raise DataError(f"{path}: {split}_images is empty; every split needs at least one image")
+    if images.dtype != np.uint8:
+        raise DataError(f"{path}: {split}_images is {images.dtype}; expected uint8 pixels 0–255")
+    return images
+
+
+def _2d(image: np.ndarray) -> np.ndarray:
+    """``H×W×1`` → ``H×W`` (what PIL expects for grey); colour unchanged."""
+    return image[..., 0] if image.shape[-1] == 1 else image
+
+
+def _labels(path: Path, split: str, labels: np.ndarray, n: int) -> np.ndarray:
+    if labels.ndim == 2 and labels.shape[1] == 1:
+        labels = labels[:, 0]
+    if labels.ndim != 1:
+        raise DataError(
+            f"{path}: {split}_labels has shape {labels.shape}; expected one class per image "
+            "(N or N×1): multi-label datasets are not supported"
+        )
+    if len(labels) != n or not np.issubdtype(labels.dtype, np.integer) or (labels < 0).any():
+        raise DataError(
+            f"{path}: {split}_labels must hold {n} non-negative integer classes, one per image "
+            f"(got {len(labels)} of type {labels.dtype})"
+        )
+    return labels.astype(np.int64)
+
+
+def _read(path: Path, splits: list[str]) -> dict[str, tuple[np.ndarray, np.ndarray]]:
+    """``split -> (images N×H×W×C, labels N)`` for the requested splits present in the file."""
+    try:
+        with np.load(path, allow_pickle=False) as data:
+            keys = set(data.files)
+            missing = [
+                f"{s}_{part}"
+                for s in splits
+                if s != "val"
+                for part in ("images", "labels")
+                if f"{s}_{part}" not in keys
+            ]
+            if missing:
+                raise DataError(
+                    f"{path} lacks {', '.join(missing)}; expected a MedMNIST file with the keys "
+                    f"{EXPECTED_KEYS} (found: {', '.join(sorted(keys)) or 'none'})"
+                )
+            arrays = {}
+            for s in splits:
+                if f"{s}_images" in keys and f"{s}_labels" in keys:
+                    images = _images(path, s, data[f"{s}_images"])
+                    arrays[s] = (images, _labels(path, s, data[f"{s}_labels"], len(images)))
+            return arrays
+    except (OSError, ValueError, EOFError, zipfile.BadZipFile) as exc:
+        raise DataError(
+            f"{path} is not a readable .npz file ({type(exc).__name__}: {exc}); expected a "
+            f"MedMNIST file with the keys {EXPECTED_KEYS}"
+        ) from exc
+
+
+def load_npz(
+    path: Path,
+    splits: list[str],
+    image_size: tuple[int, int] | None,
+    channels: int | None,
+    class_names: list[str] | None,
+    cache_dir: Path | None,
+) -> Loaded:
+    """Load the requested splits of a MedMNIST file (val only when the file has it)."""
+    arrays = _read(path, splits)
+    first = next(iter(arrays.values()))[0]
+    native_size, native_channels = (first.shape[1], first.shape[2]), first.shape[3]
+    n_classes = max(int(labels.max(initial=-1)) for _, labels in arrays.values()) + 1
+    if class_names is None:
+        class_names = [str(i) for i in range(n_classes)]
+    elif len(class_names) < n_classes:
+        raise DataError(
+            f"{path} has labels 0..{n_classes - 1} but only {len(class_names)} class names were "
+            f"given ({', '.join(class_names)}); pass one name per class"
+        )
+    size = image_size or native_size
+    channels = channels or native_channels
+    content_hash = file_hash(path)
+    cache = ArrayCache(cache_dir or path.parent / ".cache", str(path.resolve()))
+    sets = {}
+    for split, (images, labels) in arrays.items():
+        if images.shape[1:] != (*size, channels):
+            name, key = f"{path.stem}.{split}", make_key(content_hash, split, list(size), channels)
+            hit = cache.load(name, key)
+            if hit is None:
+                converted = np.stack([conform(_2d(im), size, channels) for im in images])
+                cache.save(name, key, converted, {})
+                images = converted
+            else:
+                images = hit[0]
+        sizes = np.tile(np.array(native_size, dtype=np.int64), (len(labels), 1))
+        sets[split] = ImageSet(images=images, labels=labels, original_sizes=sizes)
+    return Loaded(class_names, sets, tuple(size), channels, content_hash, [], "npz")

@@ -1,0 +1,86 @@
+"""Dataset statistics as a JSON-able dict (printed by ``python -m dataloader stats``)."""
+
+from collections import Counter
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+
+if TYPE_CHECKING:
+    from dataloader.imageset import DatasetSplits, ImageSet
+
+SPLIT_NAMES = ("train", "val", "test")
+
+
+def channel_mean_std(images: np.ndarray) -> tuple[list[float], list[float]]:
+    """Per-channel mean and std in [0, 1] of uint8 ``N×H×W×C`` images, exact, from histograms.
+
+    A 256-bin histogram per channel avoids a float copy of the whole array.
+    """
+    values = np.arange(256, dtype=np.float64) / 255.0
+    means, stds = [], []
+    for c in range(images.shape[-1]):
+        hist = np.zeros(256, dtype=np.int64)
+        for start in range(0, len(images), 1024):
+            hist += np.bincount(images[start : start + 1024, ..., c].ravel(), minlength=256)
+        total = hist.sum()
+        mean = float((hist * values).sum() / total) if total else 0.0
+        var = float((hist * (values - mean) ** 2).sum() / total) if total else 0.0
+        means.append(round(mean, 6))
+        stds.append(round(var**0.5, 6))
+    return means, stds
+
+
+def _sizes(sets: "list[ImageSet]") -> dict[str, Any]:
+    arrays = [s.original_sizes for s in sets if s.original_sizes is not None and len(s)]
+    if not arrays:
+        return {}
+    sizes = np.concatenate(arrays)
+    common, count = Counter(map(tuple, sizes.tolist())).most_common(1)[0]
+    return {
+        "min": sizes.min(axis=0).tolist(),
+        "max": sizes.max(axis=0).tolist(),
+        "most_common": list(common),
+        "most_common_count": count,
+        "distinct": len({tuple(s) for s in sizes.tolist()}),
+        "order": "height, width",
+    }
+
+
+def compute_stats(ds: "DatasetSplits") -> dict[str, Any]:
+    """Counts per split and class, class distribution, original image sizes, channels,
+    per-channel mean/std over train (in [0, 1]), the skipped files with reasons, source and hash.
+
+    Mean and std come from the training split, or from the first loaded split when train was not
+    loaded (``mean_std_split`` says which).
+    """
+    loaded = {name: ds.split(name) for name in SPLIT_NAMES if ds.split(name) is not None}
+    counts: dict[str, dict[str, int]] = {}
+    distribution: dict[str, dict[str, float]] = {}
+    for name, images in loaded.items():
+        per_class = np.bincount(images.labels, minlength=len(ds.class_names))
+        counts[name] = {c: int(n) for c, n in zip(ds.class_names, per_class, strict=False)}
+        counts[name]["total"] = len(images)
+        total = max(len(images), 1)
+        distribution[name] = {
+            c: round(int(n) / total, 6) for c, n in zip(ds.class_names, per_class, strict=False)
+        }
+    reference = "train" if "train" in loaded else next(iter(loaded), None)
+    mean, std = channel_mean_std(loaded[reference].images) if reference else ([], [])
+    return {
+        "source": ds.source,
+        "format": ds.format,
+        "content_hash": ds.content_hash,
+        "class_names": list(ds.class_names),
+        "num_classes": len(ds.class_names),
+        "image_size": list(ds.image_size),
+        "channels": ds.channels,
+        "counts": counts,
+        "class_distribution": distribution,
+        "original_sizes": _sizes(list(loaded.values())),
+        "mean": mean,
+        "std": std,
+        "mean_std_split": reference,
+        "val_source": ds.val_source,
+        "skipped_count": len(ds.skipped),
+        "skipped": list(ds.skipped),
+    }
