@@ -1,0 +1,85 @@
+"""Checkpoints: everything needed to continue a run exactly, written atomically each epoch."""
+
+import io
+import re
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from common import InvalidInput, atomic_write_bytes
+
+CHECKPOINT_NAME = "last.pt"
+
+
+def default_dir(experiment: str) -> Path:
+    """``.state/checkpoints/<experiment>`` with the name made safe for a folder."""
+    return Path(".state") / "checkpoints" / re.sub(r"[^A-Za-z0-9._-]+", "_", experiment)
+
+
+def save(path: Path, state: dict[str, Any]) -> None:
+    """Write ``state`` so that a crash leaves the previous checkpoint intact."""
+    buffer = io.BytesIO()
+    torch.save(state, buffer)
+    atomic_write_bytes(path, buffer.getvalue())
+
+
+def load(path: Path) -> dict[str, Any]:
+    """A checkpoint written by :func:`save`; ``InvalidInput`` when missing or unreadable."""
+    if not path.is_file():
+        raise InvalidInput(
+            f"checkpoint {path} does not exist; pass --resume auto to continue the last run of "
+            "the experiment when there is one, or a path to a last.pt file."
+        )
+    try:
+        state = torch.load(path, map_location="cpu", weights_only=False)
+    except Exception as exc:  # torch raises many kinds for a damaged file
+        raise InvalidInput(
+            f"checkpoint {path} cannot be read ({exc}); delete it or retrain."
+        ) from exc
+    if not isinstance(state, dict) or "run_id" not in state or "epoch" not in state:
+        raise InvalidInput(f"{path} is not a checkpoint written by the trainer.")
+    return state
+
+
+def find(resume: str | None, checkpoint_dir: Path) -> dict[str, Any] | None:
+    """The checkpoint to continue from, loaded; ``None`` to start a new run.
+
+    Args:
+        resume: ``None`` (new run), ``"auto"`` (the experiment's last checkpoint when it belongs
+            to an unfinished run) or the path of a checkpoint file or its folder.
+        checkpoint_dir: Where ``"auto"`` looks.
+    """
+    if not resume:
+        return None
+    if resume == "auto":
+        path = checkpoint_dir / CHECKPOINT_NAME
+        if not path.is_file():
+            return None
+        state = load(path)
+        return None if state.get("finished", False) else state
+    path = Path(resume)
+    if path.is_dir():
+        path = path / CHECKPOINT_NAME
+    state = load(path)
+    if state.get("finished", False):
+        raise InvalidInput(
+            f"checkpoint {path} belongs to run {state['run_id']}, which already finished "
+            f"{state['epoch']} epochs; nothing to resume (start a new run without --resume)."
+        )
+    return state
+
+
+def rng_state(generator: torch.Generator) -> dict[str, Any]:
+    """The random states a resumed run needs to draw the same numbers."""
+    state = {"torch": torch.get_rng_state(), "generator": generator.get_state()}
+    if torch.cuda.is_available():
+        state["cuda"] = torch.cuda.get_rng_state_all()
+    return state
+
+
+def set_rng_state(state: dict[str, Any], generator: torch.Generator) -> None:
+    torch.set_rng_state(state["torch"])
+    generator.set_state(state["generator"])
+    if "cuda" in state and torch.cuda.is_available():
+        torch.cuda.set_rng_state_all(state["cuda"])

@@ -1,0 +1,154 @@
+"""The trainer's command line (``python -m trainer --help``)."""
+
+import argparse
+
+from common import MODEL_NAMES
+
+
+def _positive_int(text: str) -> int:
+    value = int(text)
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be a whole number of at least 1, got {text}")
+    return value
+
+
+def _non_negative_int(text: str) -> int:
+    value = int(text)
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"must be 0 or more, got {text}")
+    return value
+
+
+def _positive_float(text: str) -> float:
+    value = float(text)
+    if not value > 0:
+        raise argparse.ArgumentTypeError(f"must be a number above 0, got {text}")
+    return value
+
+
+def _non_negative_float(text: str) -> float:
+    value = float(text)
+    if not value >= 0:
+        raise argparse.ArgumentTypeError(f"must be 0 or more, got {text}")
+    return value
+
+
+def _probability(text: str) -> float:
+    value = float(text)
+    if not 0.0 <= value <= 1.0:
+        raise argparse.ArgumentTypeError(f"must be a probability in [0, 1], got {text}")
+    return value
+
+
+def _batch_size(text: str) -> int:
+    value = int(text)
+    if value < 2:
+        raise argparse.ArgumentTypeError(f"must be at least 2 (BatchNorm needs it), got {text}")
+    return value
+
+
+def get_args_parser(add_help: bool = True) -> argparse.ArgumentParser:
+    """The parser of every training option; defaults train a good small model on 2 CPU cores."""
+    parser = argparse.ArgumentParser(
+        prog="python -m trainer",
+        description="Train an image classifier and log it to MLflow; prints the run id last.",
+        add_help=add_help,
+        formatter_class=argparse.ArgumentDefaultsHelpFormatter,
+    )
+    data = parser.add_argument_group("data")
+    data.add_argument(
+        "--data-dir",
+        default="data",
+        help="folder with train/ [val/] test/ <class>/ images, or a MedMNIST .npz file",
+    )
+    data.add_argument(
+        "--image-size",
+        type=_positive_int,
+        default=None,
+        help="resize to this many pixels square (default: native size)",
+    )
+    data.add_argument(
+        "--val-fraction",
+        type=_probability,
+        default=0.1,
+        help="share of train/ held out for validation when there is no val/",
+    )
+
+    model = parser.add_argument_group("model and optimization")
+    model.add_argument("--model", choices=MODEL_NAMES, default="smallcnn")
+    model.add_argument("--dropout", type=_probability, default=0.0)
+    model.add_argument("--epochs", type=_positive_int, default=15)
+    model.add_argument("--batch-size", type=_batch_size, default=64, help="per process")
+    model.add_argument("--optimizer", choices=("sgd", "adam", "adamw"), default="adamw")
+    model.add_argument("--lr", type=_positive_float, default=3e-3)
+    model.add_argument("--momentum", type=_non_negative_float, default=0.9, help="SGD only")
+    model.add_argument("--weight-decay", type=_non_negative_float, default=0.05)
+    model.add_argument("--lr-schedule", choices=("cosine", "step", "none"), default="cosine")
+    model.add_argument("--lr-warmup-epochs", type=_non_negative_int, default=1)
+    model.add_argument(
+        "--lr-warmup-decay",
+        type=_positive_float,
+        default=0.1,
+        help="warm-up starts at lr times this",
+    )
+    model.add_argument("--lr-step-size", type=_positive_int, default=5, help="step schedule")
+    model.add_argument("--lr-gamma", type=_positive_float, default=0.3, help="step schedule")
+    model.add_argument("--label-smoothing", type=_probability, default=0.0)
+    model.add_argument(
+        "--patience",
+        type=_non_negative_int,
+        default=6,
+        help="stop after this many epochs without a better validation AUC (0: never)",
+    )
+
+    aug = parser.add_argument_group("augmentation")
+    aug.add_argument("--augmentation", choices=("cutmix", "mixup", "none"), default="cutmix")
+    aug.add_argument("--cutmix-alpha", type=_positive_float, default=1.0)
+    aug.add_argument(
+        "--cutmix-prob",
+        type=_probability,
+        default=0.5,
+        help="probability that a batch is mixed (CutMix or MixUp)",
+    )
+    aug.add_argument("--mixup-alpha", type=_positive_float, default=0.2)
+    aug.add_argument(
+        "--per-sample-mix",
+        action="store_true",
+        help="draw the mixing box/weight for every image, not once per batch",
+    )
+    aug.add_argument("--flip", choices=("none", "horizontal", "both"), default="horizontal")
+
+    run = parser.add_argument_group("run")
+    run.add_argument("--experiment", default="mlpipeline", help="MLflow experiment name")
+    run.add_argument("--run-name", default=None)
+    run.add_argument(
+        "--tracking-uri",
+        default=None,
+        help="MLflow tracking URI (default: MLFLOW_TRACKING_URI or the settings)",
+    )
+    run.add_argument("--seed", type=int, default=0)
+    run.add_argument("--device", default="auto", help="auto (GPU when present), cpu, cuda, cuda:N")
+    run.add_argument(
+        "--threads",
+        type=_non_negative_int,
+        default=0,
+        help="CPU threads per process (0: the cores shared among local processes)",
+    )
+    run.add_argument(
+        "--checkpoint-dir", default=None, help="default: .state/checkpoints/<experiment>"
+    )
+    run.add_argument(
+        "--resume",
+        default=None,
+        metavar="auto|PATH",
+        help="continue the MLflow run of a checkpoint (auto: the experiment's last "
+        "unfinished one, else start anew)",
+    )
+    run.add_argument(
+        "--no-progress", dest="progress", action="store_false", help="no progress bars"
+    )
+    # Stops (as if interrupted) after this many epochs; for resume tests.
+    run.add_argument(
+        "--max-epochs-this-session", type=_positive_int, default=None, help=argparse.SUPPRESS
+    )
+    return parser

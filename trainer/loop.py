@@ -1,0 +1,158 @@
+"""The epoch loop: train, validate, log, keep the best model, stop early, checkpoint."""
+
+import argparse
+import math
+import sys
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import mlflow
+import torch
+from torch import nn
+from torch.utils.data import DistributedSampler
+
+from augmenter import soft_cross_entropy
+from trainer import checkpoint, distributed
+from trainer.engine import Batches, evaluate, train_one_epoch
+
+
+def score(metrics: dict[str, float]) -> float:
+    """Model selection: validation AUC, or accuracy where AUC is undefined."""
+    return metrics["auc"] if math.isfinite(metrics["auc"]) else metrics["accuracy"]
+
+
+@dataclass
+class Training:
+    """Everything one training session works with.
+
+    Attributes:
+        net: What is trained (``model`` itself, or it wrapped in DistributedDataParallel).
+        model: The bare model, evaluated, checkpointed and logged.
+        progress: ``epoch`` (last finished), ``best`` (``epoch``, ``metrics``, ``state``) and
+            ``bad_epochs`` (since the best); saved in every checkpoint.
+    """
+
+    args: argparse.Namespace
+    net: nn.Module
+    model: nn.Module
+    optimizer: torch.optim.Optimizer
+    scheduler: Any
+    mixer: Any
+    flip: Any
+    generator: torch.Generator
+    train_set: Batches
+    val_set: Batches
+    dist_info: distributed.DistInfo
+    device: torch.device
+    checkpoint_path: Path
+    data_hash: str
+    run_id: str = ""
+    dataset: Any = None
+    preprocessing: Any = None
+    progress: dict[str, Any] = field(
+        default_factory=lambda: {"epoch": 0, "best": None, "bad_epochs": 0}
+    )
+
+    def restore(self, state: dict[str, Any]) -> None:
+        """Continue from a checkpoint written by :meth:`save`."""
+        self.model.load_state_dict(state["model"])
+        self.optimizer.load_state_dict(state["optimizer"])
+        self.scheduler.load_state_dict(state["scheduler"])
+        checkpoint.set_rng_state(state["rng"], self.generator)
+        self.progress = {key: state[key] for key in self.progress}
+
+    def save(self, finished: bool) -> None:
+        checkpoint.save(
+            self.checkpoint_path,
+            {
+                "run_id": self.run_id,
+                "model": self.model.state_dict(),
+                "optimizer": self.optimizer.state_dict(),
+                "scheduler": self.scheduler.state_dict(),
+                "rng": checkpoint.rng_state(self.generator),
+                "args": vars(self.args),
+                "dataset_hash": self.data_hash,
+                "finished": finished,
+                **self.progress,
+            },
+        )
+
+    def criterion(self, logits: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
+        return soft_cross_entropy(logits, targets, self.args.label_smoothing)
+
+    def run(self) -> bool:
+        """Train the remaining epochs; ``True`` when complete (all epochs or early stop),
+        ``False`` when ``--max-epochs-this-session`` cut the session short."""
+        args = self.args
+        sampler = DistributedSampler(
+            range(len(self.train_set)),
+            self.dist_info.world_size,
+            self.dist_info.rank,
+            shuffle=True,
+            seed=args.seed,
+        )
+        first = self.progress["epoch"] + 1
+        last = args.epochs
+        if args.max_epochs_this_session:
+            last = min(last, first - 1 + args.max_epochs_this_session)
+        for epoch in range(first, last + 1):
+            sampler.set_epoch(epoch)
+            stop = self.epoch(epoch, list(sampler))
+            if distributed.broadcast(stop, self.dist_info):
+                self._say(f"early stop: no better validation AUC for {args.patience} epochs")
+                return True
+        return last == args.epochs
+
+    def epoch(self, epoch: int, indices: list[int]) -> bool:
+        """Train and validate one epoch; ``True`` when early stopping says stop."""
+        started = time.perf_counter()
+        lr = self.optimizer.param_groups[0]["lr"]
+        sums = train_one_epoch(
+            self.net,
+            self.criterion,
+            self.optimizer,
+            self.train_set,
+            indices,
+            self.args.batch_size,
+            self.device,
+            self.mixer,
+            self.flip,
+            description=f"epoch {epoch}/{self.args.epochs}",
+            progress=self.args.progress and self.dist_info.is_main,
+        )
+        self.scheduler.step()
+        loss_sum, correct, seen = distributed.sum_all(list(sums), self.dist_info, self.device)
+        self.progress["epoch"] = epoch
+        if not self.dist_info.is_main:
+            return False
+        val = evaluate(self.model, self.val_set, self.device)
+        metrics = {
+            "train_loss": loss_sum / seen,
+            "train_accuracy": correct / seen,
+            "val_loss": val["loss"],
+            "val_accuracy": val["accuracy"],
+            "val_auc": val["auc"],
+            "lr": lr,
+            "epoch_time": time.perf_counter() - started,
+        }
+        mlflow.log_metrics(metrics, step=epoch)
+        best = self.progress["best"]
+        if best is None or score(val) > score(best["metrics"]):
+            state = {k: v.detach().cpu().clone() for k, v in self.model.state_dict().items()}
+            self.progress["best"] = {"epoch": epoch, "metrics": val, "state": state}
+            self.progress["bad_epochs"] = 0
+        else:
+            self.progress["bad_epochs"] += 1
+        self.save(finished=False)
+        self._say(
+            f"epoch {epoch}/{self.args.epochs}  train loss {metrics['train_loss']:.4f} "
+            f"acc {metrics['train_accuracy']:.3f}  val loss {val['loss']:.4f} "
+            f"acc {val['accuracy']:.3f} auc {val['auc']:.4f}  {metrics['epoch_time']:.1f}s"
+        )
+        return 0 < self.args.patience <= self.progress["bad_epochs"]
+
+    def _say(self, message: str) -> None:
+        if self.dist_info.is_main:
+            print(message, file=sys.stderr, flush=True)

@@ -1,0 +1,215 @@
+"""Stage 3: train a classifier on the loader's in-memory images and record it in MLflow.
+
+In the manner of torchvision's reference ``train.py``: :func:`get_args_parser`,
+:func:`train_one_epoch` and :func:`evaluate` (from ``trainer.engine``) and :func:`main`;
+:func:`train` is the in-process entry point and ``python -m trainer`` the command line. Under
+``torchrun`` every process trains on its shard of each epoch's permutation (DistributedSampler)
+and only rank 0 talks to MLflow and writes checkpoints.
+"""
+
+import argparse
+import os
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import mlflow
+import torch
+from torch.nn.parallel import DistributedDataParallel
+
+from augmenter import CutMix, MixUp, RandomFlip
+from common import InvalidInput, build_model, check_tracking, get_settings
+from trainer import checkpoint, distributed, mlflow_run
+from trainer.cli import get_args_parser
+from trainer.data import load, training_set
+from trainer.engine import build_optimizer, build_scheduler, evaluate, train_one_epoch
+from trainer.loop import Training
+
+__all__ = ["evaluate", "get_args_parser", "main", "train", "train_one_epoch"]
+
+# What a resumed run takes from the new command line; everything else comes from the checkpoint.
+RUNTIME_ARGS = ("resume", "device", "threads", "progress", "max_epochs_this_session")
+LOGGED_ARGS = [
+    "model",
+    "epochs",
+    "batch_size",
+    "optimizer",
+    "lr",
+    "lr_schedule",
+    "lr_warmup_epochs",
+    "weight_decay",
+    "momentum",
+    "augmentation",
+    "cutmix_alpha",
+    "cutmix_prob",
+    "mixup_alpha",
+    "per_sample_mix",
+    "flip",
+    "dropout",
+    "label_smoothing",
+    "seed",
+    "patience",
+    "val_fraction",
+    "data_dir",
+]
+
+
+def train(argv: Sequence[str] | argparse.Namespace) -> str:
+    """Train with command-line arguments (or parsed ones) and return the MLflow run id."""
+    if not isinstance(argv, argparse.Namespace):
+        argv = get_args_parser().parse_args(list(argv))
+    return main(argv)
+
+
+def resolve_device(name: str, dist_info: distributed.DistInfo) -> torch.device:
+    """``auto`` is the GPU when there is one; under torchrun each process takes its local GPU."""
+    if name == "auto":
+        name = "cuda" if torch.cuda.is_available() else "cpu"
+    try:
+        device = torch.device(name)
+    except RuntimeError as exc:
+        raise InvalidInput(
+            f"--device {name!r} is not a device; use auto, cpu, cuda or cuda:N"
+        ) from exc
+    if device.type == "cuda":
+        if not torch.cuda.is_available():
+            raise InvalidInput("--device cuda was given but PyTorch sees no GPU; use --device cpu.")
+        device = torch.device(
+            "cuda", dist_info.local_rank if dist_info.enabled else device.index or 0
+        )
+        torch.backends.cudnn.benchmark = False
+        torch.backends.cudnn.deterministic = True
+    return device
+
+
+def cpu_threads(requested: int, dist_info: distributed.DistInfo) -> int:
+    """``requested``, or the cores this process may use shared among the local processes."""
+    if requested > 0:
+        return requested
+    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
+    return max(1, (cores or 1) // dist_info.local_world_size)
+
+
+def main(args: argparse.Namespace) -> str:
+    """Train as ``args`` says; return the MLflow run id (the same on every process).
+
+    Raises:
+        ServiceUnavailable: MLflow does not answer (checked before any data is read).
+        InvalidInput: Bad data (one class, no validation images), device or checkpoint.
+    """
+    dist_info = distributed.from_environment()
+    device = resolve_device(args.device, dist_info)
+    torch.set_num_threads(cpu_threads(args.threads, dist_info))
+    mlflow_run.quiet()
+    tracking_uri = args.tracking_uri or get_settings().mlflow_tracking_uri
+    check_tracking(tracking_uri)
+    checkpoint_dir = Path(args.checkpoint_dir or checkpoint.default_dir(args.experiment))
+    state = checkpoint.find(args.resume, checkpoint_dir)
+    if state is not None:
+        saved = {**state["args"], **{key: getattr(args, key) for key in RUNTIME_ARGS}}
+        args = argparse.Namespace(**saved)
+    distributed.init(dist_info, device)
+    try:
+        session = _session(args, dist_info, device, checkpoint_dir / checkpoint.CHECKPOINT_NAME)
+        return _train(session, state, tracking_uri)
+    finally:
+        distributed.shutdown(dist_info)
+
+
+def _session(args, dist_info, device, checkpoint_path: Path) -> Training:
+    torch.manual_seed(args.seed)
+    generator = torch.Generator().manual_seed(args.seed)
+    dataset = load(args, dist_info)
+    train_set, val_set, preprocessing = training_set(dataset)
+    num_classes = len(preprocessing.class_names)
+    model = build_model(
+        args.model,
+        preprocessing.channels,
+        num_classes,
+        preprocessing.mean,
+        preprocessing.std,
+        args.dropout,
+    ).to(device)
+    optimizer = build_optimizer(
+        args.optimizer, model.parameters(), args.lr, args.weight_decay, args.momentum
+    )
+    scheduler = build_scheduler(
+        optimizer,
+        args.lr_schedule,
+        args.epochs,
+        args.lr_warmup_epochs,
+        args.lr_warmup_decay,
+        args.lr_step_size,
+        args.lr_gamma,
+    )
+    net = model
+    if dist_info.enabled:
+        net = DistributedDataParallel(
+            model, device_ids=[device.index] if device.type == "cuda" else None
+        )
+    mixer = None
+    if args.augmentation != "none":
+        kind, alpha = {"cutmix": (CutMix, args.cutmix_alpha), "mixup": (MixUp, args.mixup_alpha)}[
+            args.augmentation
+        ]
+        mixer = kind(num_classes, alpha, args.cutmix_prob, args.per_sample_mix, generator)
+    flip = None
+    if args.flip != "none":
+        flip = RandomFlip(horizontal=True, vertical=args.flip == "both", generator=generator)
+    return Training(
+        args, net, model, optimizer, scheduler, mixer, flip, generator, train_set, val_set,
+        dist_info, device, checkpoint_path, dataset.content_hash,
+        dataset=dataset, preprocessing=preprocessing,
+    )  # fmt: skip
+
+
+def _train(session: Training, state: dict[str, Any] | None, tracking_uri: str) -> str:
+    args, dist_info = session.args, session.dist_info
+    if state is not None:
+        if state["dataset_hash"] != session.data_hash:
+            raise InvalidInput(
+                f"the data in {args.data_dir} changed since checkpoint {session.checkpoint_path} "
+                f"was written (run {state['run_id']}); resume with the same data or start anew."
+            )
+        session.restore(state)
+    run_id = None
+    if dist_info.is_main:
+        mlflow.set_tracking_uri(tracking_uri)
+        if state is None:
+            mlflow.set_experiment(args.experiment)
+            run_id = mlflow.start_run(run_name=args.run_name).info.run_id
+            params = {key: getattr(args, key) for key in LOGGED_ARGS}
+            params.update(device=session.device.type, world_size=dist_info.world_size)
+            mlflow_run.log_setup(params, session.dataset, session.preprocessing)
+        else:
+            run_id = mlflow.start_run(run_id=state["run_id"]).info.run_id
+    session.run_id = distributed.broadcast(run_id, dist_info)
+    status = "FAILED"
+    try:
+        finished = session.run()
+        if finished and dist_info.is_main:
+            _finish(session)
+        status = "FINISHED" if finished else "KILLED"
+    finally:
+        if dist_info.is_main and mlflow.active_run() is not None:
+            mlflow.end_run(status)
+    return session.run_id
+
+
+def _finish(session: Training) -> None:
+    """Log the best model and its figures, mark the checkpoint finished."""
+    best = session.progress["best"]
+    session.model.load_state_dict(best["state"])
+    count = min(4, len(session.val_set))
+    example = session.val_set.get(range(count), torch.device("cpu"))[0].numpy()
+    mlflow_run.log_model(session.model, example)
+    mlflow.log_metrics({"best_val_auc": best["metrics"]["auc"], "best_epoch": best["epoch"]})
+    session.save(finished=True)
+    print(
+        f"best validation AUC {best['metrics']['auc']:.4f} (accuracy "
+        f"{best['metrics']['accuracy']:.3f}) at epoch {best['epoch']}; "
+        f"model: runs:/{session.run_id}/model",
+        file=sys.stderr,
+        flush=True,
+    )
