@@ -75,14 +75,14 @@ def test_trainer_logs_to_mlflow_without_the_api_token(compose):
     assert "PIPELINE_API_TOKEN" not in env
 
 
-@pytest.mark.parametrize("name", APP_SERVICES + ("trainer",))
+@pytest.mark.parametrize("name", (*APP_SERVICES, "trainer"))
 def test_data_folder_is_mounted_at_data_dir(compose, name):
     service = compose["services"][name]
     assert service["environment"]["DATA_DIR"] == "/data"
     assert "${DATA_HOST_DIR:-./data}:/data" in service["volumes"]
 
 
-@pytest.mark.parametrize("name", LONG_RUNNING + ["mongo"])
+@pytest.mark.parametrize("name", [*LONG_RUNNING, "mongo"])
 def test_long_running_services_have_a_healthcheck(compose, name):
     test = compose["services"][name]["healthcheck"]["test"]
     assert test[0] == "CMD"
