@@ -1,0 +1,237 @@
+"""k8s/: every manifest valid for a current Kubernetes, pods that meet the restricted Pod Security
+Standard, probes and resources, the native commands, and a kustomization that holds it all."""
+
+import shutil
+
+import pytest
+import yaml
+
+from tests.deploy.conftest import (
+    BY_NAME,
+    ENV_NAMES,
+    K8S_DIR,
+    K8S_FILES,
+    K8S_VERSION,
+    container_command,
+    load_all,
+    run_tool,
+)
+
+WORKLOADS = ("Deployment", "StatefulSet", "Job")
+
+
+def validate(kubernetes_validate: str, path) -> str | None:
+    """None when every resource in ``path`` is valid (strict), else the validator's report."""
+    argv = [kubernetes_validate, "--strict", "--kubernetes-version", K8S_VERSION, str(path)]
+    result = run_tool(argv)
+    return None if result.returncode == 0 else result.stdout + result.stderr
+
+
+def workloads(docs: list[dict]) -> list[dict]:
+    return [doc for doc in docs if doc["kind"] in WORKLOADS]
+
+
+def pod_spec(workload: dict) -> dict:
+    return workload["spec"]["template"]["spec"]
+
+
+def containers(workload: dict) -> list[dict]:
+    spec = pod_spec(workload)
+    return spec.get("initContainers", []) + spec["containers"]
+
+
+def main_container(docs: list[dict], name: str) -> dict:
+    workload = next(d for d in workloads(docs) if d["metadata"]["name"] == name)
+    return next(c for c in pod_spec(workload)["containers"] if c["name"] == name)
+
+
+def kustomize(kubectl: str, folder) -> list[dict]:
+    result = run_tool([kubectl, "kustomize", str(folder)])
+    assert result.returncode == 0, result.stderr
+    return [doc for doc in yaml.safe_load_all(result.stdout) if doc]
+
+
+def test_the_component_files_are_all_there_is():
+    assert sorted(p.name for p in K8S_DIR.glob("*.yaml")) == sorted(
+        (*K8S_FILES, "kustomization.yaml")
+    )
+
+
+@pytest.mark.parametrize("name", K8S_FILES)
+def test_manifest_is_valid_for_current_kubernetes(kubernetes_validate, name):
+    assert validate(kubernetes_validate, K8S_DIR / name) is None
+
+
+def test_validator_rejects_an_unknown_field(kubernetes_validate, tmp_path):
+    service = load_all(K8S_DIR / "mlflow.yaml")[-1]
+    service["spec"]["portz"] = service["spec"].pop("ports")
+    path = tmp_path / "service.yaml"
+    path.write_text(yaml.safe_dump(service))
+    assert "portz" in validate(kubernetes_validate, path)
+
+
+def test_everything_lives_in_the_pipeline_namespace(k8s_docs):
+    namespaced = [d for d in k8s_docs if d["kind"] != "Namespace"]
+    assert {d["metadata"]["namespace"] for d in namespaced} == {"mlpipeline"}
+
+
+def test_namespace_enforces_the_restricted_standard(k8s_docs):
+    namespace = next(d for d in k8s_docs if d["kind"] == "Namespace")
+    labels = namespace["metadata"]["labels"]
+    assert labels["pod-security.kubernetes.io/enforce"] == "restricted"
+
+
+def test_every_workload_and_container_is_covered(k8s_docs):
+    names = {c["name"] for w in workloads(k8s_docs) for c in containers(w)}
+    assert set(BY_NAME) | {"mongodb"} <= names
+
+
+def test_every_container_meets_the_restricted_standard(k8s_docs):
+    for workload in workloads(k8s_docs):
+        pod = pod_spec(workload)
+        assert pod["securityContext"]["runAsNonRoot"] is True
+        assert pod["securityContext"]["seccompProfile"]["type"] == "RuntimeDefault"
+        assert pod["automountServiceAccountToken"] is False
+        for container in containers(workload):
+            where = f"{workload['metadata']['name']}/{container['name']}"
+            context = container["securityContext"]
+            assert context["runAsNonRoot"] is True, where
+            assert context["allowPrivilegeEscalation"] is False, where
+            assert context["capabilities"]["drop"] == ["ALL"], where
+            assert "add" not in context["capabilities"], where
+            assert context["seccompProfile"]["type"] == "RuntimeDefault", where
+            assert context["readOnlyRootFilesystem"] is True, where
+
+
+def test_writable_paths_are_volumes(k8s_docs):
+    for workload in workloads(k8s_docs):
+        for container in pod_spec(workload)["containers"]:
+            mounts = {m["mountPath"] for m in container["volumeMounts"]}
+            assert "/tmp" in mounts, container["name"]
+            if container["name"] in BY_NAME:
+                assert "/home/app" in mounts, container["name"]  # MLflow, Streamlit, torch
+            if container["name"] in ("trainer", "evaluator", "explainer", "dashboard"):
+                assert {"/data", "/artifacts"} <= mounts, container["name"]
+
+
+def test_every_container_has_requests_and_limits(k8s_docs):
+    for workload in workloads(k8s_docs):
+        for container in containers(workload):
+            resources = container["resources"]
+            assert {"cpu", "memory"} <= set(resources["requests"]), container["name"]
+            assert {"cpu", "memory"} <= set(resources["limits"]), container["name"]
+
+
+@pytest.mark.parametrize("name", ("mlflow", "evaluator", "explainer", "dashboard"))
+def test_services_have_probes_on_the_health_endpoint(k8s_docs, name):
+    container = main_container(k8s_docs, name)
+    health = BY_NAME[name].health_path
+    assert container["startupProbe"]["httpGet"]["path"] == health
+    assert container["livenessProbe"]["httpGet"]["path"] == health
+    ready = "/ready" if name in ("evaluator", "explainer") else health
+    assert container["readinessProbe"]["httpGet"]["path"] == ready
+    ports = {p["name"]: p["containerPort"] for p in container["ports"]}
+    assert ports["http"] == BY_NAME[name].port
+
+
+def test_mongodb_has_probes_and_a_volume_claim(k8s_docs):
+    statefulset = next(d for d in k8s_docs if d["kind"] == "StatefulSet")
+    container = pod_spec(statefulset)["containers"][0]
+    for probe in ("startupProbe", "readinessProbe", "livenessProbe"):
+        assert container[probe]["exec"]["command"][0] == "mongosh"
+    claim = statefulset["spec"]["volumeClaimTemplates"][0]["metadata"]["name"]
+    assert {"name": claim, "mountPath": "/data/db"} in container["volumeMounts"]
+
+
+@pytest.mark.parametrize("name", sorted(BY_NAME))
+def test_container_args_are_the_native_command(k8s_docs, name):
+    container = main_container(k8s_docs, name)
+    assert "command" not in container
+    assert container["args"] == container_command(BY_NAME[name])
+
+
+@pytest.mark.parametrize("name", sorted(BY_NAME))
+def test_each_service_has_its_image(k8s_docs, name):
+    assert main_container(k8s_docs, name)["image"] == f"mlpipeline/{name}:latest"
+
+
+@pytest.mark.parametrize("name", ("mlflow", "mongodb", "evaluator", "explainer", "dashboard"))
+def test_a_service_routes_to_each_server(k8s_docs, name):
+    service = next(d for d in k8s_docs if d["kind"] == "Service" and d["metadata"]["name"] == name)
+    assert service["spec"]["selector"] == {"app.kubernetes.io/name": name}
+    if name in BY_NAME:
+        assert service["spec"]["ports"][0]["port"] == BY_NAME[name].port
+
+
+def environment_names(container: dict, docs: list[dict]) -> set[str]:
+    names = {e["name"] for e in container.get("env", [])}
+    for source in container.get("envFrom", []):
+        ref = source.get("configMapRef") or source.get("secretRef")
+        kind = "ConfigMap" if "configMapRef" in source else "Secret"
+        doc = next(d for d in docs if d["kind"] == kind and d["metadata"]["name"] == ref["name"])
+        names |= set(doc.get("data", {})) | set(doc.get("stringData", {}))
+    return names
+
+
+@pytest.mark.parametrize("name", ("evaluator", "explainer", "dashboard"))
+def test_app_services_get_every_setting(k8s_docs, name):
+    assert set(ENV_NAMES) <= environment_names(main_container(k8s_docs, name), k8s_docs)
+
+
+def test_secret_references_resolve(k8s_docs):
+    secret = next(d for d in k8s_docs if d["kind"] == "Secret")
+    for workload in workloads(k8s_docs):
+        for container in containers(workload):
+            for env in container.get("env", []):
+                ref = env.get("valueFrom", {}).get("secretKeyRef")
+                if ref:
+                    assert ref["name"] == secret["metadata"]["name"]
+                    assert ref["key"] in secret["stringData"]
+
+
+def test_secret_template_holds_no_real_secret(k8s_docs):
+    secret = next(d for d in k8s_docs if d["kind"] == "Secret")
+    assert "data" not in secret
+    for key, value in secret["stringData"].items():
+        if "PASSWORD" in key or "TOKEN" in key or key == "MONGO_URI":
+            assert "CHANGE-ME" in value, key
+
+
+def test_trainer_is_a_job_that_does_not_restart(k8s_docs):
+    job = next(d for d in k8s_docs if d["kind"] == "Job")
+    assert job["metadata"]["name"] == "trainer"
+    assert pod_spec(job)["restartPolicy"] == "Never"
+
+
+def test_kustomization_lists_every_component_in_apply_order():
+    kustomization = yaml.safe_load((K8S_DIR / "kustomization.yaml").read_text())
+    assert kustomization["resources"] == list(K8S_FILES)
+    assert kustomization["namespace"] == "mlpipeline"
+    assert {i["name"] for i in kustomization["images"]} == {f"mlpipeline/{n}" for n in BY_NAME}
+
+
+def test_kustomize_build_is_valid(kubectl, kubernetes_validate, k8s_docs, tmp_path):
+    built = kustomize(kubectl, K8S_DIR)
+    assert len(built) == len(k8s_docs)
+    path = tmp_path / "all.yaml"
+    path.write_text(yaml.safe_dump_all(built))
+    assert validate(kubernetes_validate, path) is None
+
+
+def test_gpu_patch_puts_the_trainer_on_a_gpu_node(kubectl, kubernetes_validate, tmp_path):
+    folder = tmp_path / "k8s"
+    shutil.copytree(K8S_DIR, folder)
+    kustomization = folder / "kustomization.yaml"
+    text = kustomization.read_text()
+    assert "# patches:\n#   - path: gpu/trainer-gpu.yaml" in text  # documented, off by default
+    kustomization.write_text(text.replace("# patches:\n#   - path:", "patches:\n  - path:"))
+    built = kustomize(kubectl, folder)
+    job = next(d for d in built if d["kind"] == "Job")
+    trainer = main_container(built, "trainer")
+    assert trainer["resources"]["limits"]["nvidia.com/gpu"] == 1
+    assert trainer["resources"]["limits"]["memory"]  # the CPU limits are kept
+    assert pod_spec(job)["tolerations"][0]["key"] == "nvidia.com/gpu"
+    assert pod_spec(job)["nodeSelector"]
+    path = tmp_path / "gpu.yaml"
+    path.write_text(yaml.safe_dump_all(built))
+    assert validate(kubernetes_validate, path) is None

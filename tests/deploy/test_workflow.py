@@ -1,0 +1,140 @@
+"""The GitHub Actions workflow: schema and actionlint clean, actions pinned to commit SHAs,
+least-privilege permissions, the jobs and triggers the deployment needs."""
+
+import re
+
+import pytest
+import yaml
+
+from tests.deploy.conftest import WORKFLOW_FILE, run_tool
+
+JOBS = ("lint", "test", "build", "compose-smoke", "deploy-dev", "deploy-prod")
+
+
+def steps(workflow: dict, job: str) -> list[dict]:
+    return workflow["jobs"][job]["steps"]
+
+
+def scripts(workflow: dict, job: str) -> str:
+    return "\n".join(step.get("run", "") for step in steps(workflow, job))
+
+
+def on(workflow: dict) -> dict:
+    # PyYAML reads the bare key `on` as the boolean True (YAML 1.1).
+    return workflow[True]
+
+
+def test_valid_against_the_workflow_schema(check_jsonschema):
+    result = run_tool(
+        [check_jsonschema, "--builtin-schema", "vendor.github-workflows", str(WORKFLOW_FILE)]
+    )
+    assert result.returncode == 0, result.stdout + result.stderr
+
+
+def test_actionlint_finds_nothing(actionlint):
+    result = run_tool([*actionlint, str(WORKFLOW_FILE)])
+    assert result.returncode == 0, result.stdout + result.stderr
+
+
+def test_actionlint_reports_an_undefined_job(actionlint, tmp_path):
+    bad = tmp_path / "bad.yml"
+    bad.write_text(
+        "on: push\njobs:\n  a:\n    needs: nowhere\n    runs-on: ubuntu-latest\n"
+        "    steps:\n      - run: echo hi\n"
+    )
+    result = run_tool([*actionlint, str(bad)])
+    assert result.returncode == 1
+    assert "nowhere" in result.stdout
+
+
+def test_has_the_pipeline_jobs(workflow):
+    assert tuple(workflow["jobs"]) == JOBS
+
+
+@pytest.mark.parametrize("job", JOBS)
+def test_every_job_has_a_timeout(workflow, job):
+    assert 0 < workflow["jobs"][job]["timeout-minutes"] <= 60
+
+
+def test_every_action_is_pinned_to_a_commit_sha():
+    uses = re.findall(r"^\s*(?:-\s*)?uses:\s*(\S+)(.*)$", WORKFLOW_FILE.read_text(), re.M)
+    assert uses
+    for action, comment in uses:
+        assert re.fullmatch(r"[\w.-]+/[\w./-]+@[0-9a-f]{40}", action), action
+        assert re.search(r"#\s*v\d+\.\d+\.\d+", comment), f"{action}: add the version as a comment"
+
+
+def test_default_permissions_are_read_only(workflow):
+    assert workflow["permissions"] == {"contents": "read"}
+
+
+def test_only_the_production_deploy_may_request_an_oidc_token(workflow):
+    for name, job in workflow["jobs"].items():
+        granted = job.get("permissions", {})
+        if name == "deploy-prod":
+            assert granted == {"contents": "read", "id-token": "write"}
+        else:
+            assert "id-token" not in granted, name
+
+
+def test_triggers_and_manual_environment_choice(workflow):
+    triggers = on(workflow)
+    assert set(triggers["push"]["branches"]) == {"main", "master", "dev"}
+    assert "pull_request" in triggers
+    choice = triggers["workflow_dispatch"]["inputs"]["environment"]
+    assert choice["type"] == "choice"
+    assert {"development", "production"} <= set(choice["options"])
+
+
+def test_runs_are_grouped_by_ref(workflow):
+    assert "github.ref" in workflow["concurrency"]["group"]
+
+
+def test_test_job_runs_make_test_against_real_mongodb_and_mlflow(workflow):
+    job = workflow["jobs"]["test"]
+    assert job["services"]["mongo"]["image"] == "mongo:7"
+    assert job["env"]["MONGO_URI"] == "mongodb://127.0.0.1:27017"
+    assert job["env"]["REQUIRE_TOOLS"] == "1"
+    script = scripts(workflow, "test")
+    assert "docker run -d --name mlflow -p 5000:5000" in script
+    assert steps(workflow, "test")[-1]["run"] == "make test"
+
+
+def test_build_job_builds_every_image(workflow):
+    services = set(workflow["jobs"]["build"]["strategy"]["matrix"]["service"])
+    assert services == {"mlflow", "trainer", "evaluator", "explainer", "dashboard"}
+    assert "docker/${{ matrix.service }}.Dockerfile" in scripts(workflow, "build")
+
+
+def test_compose_smoke_test_waits_and_checks_health(workflow):
+    script = scripts(workflow, "compose-smoke")
+    assert "docker compose up -d --wait" in script
+    for url in ("5000/health", "5006/health", "5005/health", "8501/_stcore/health"):
+        assert url in script
+    assert workflow["jobs"]["compose-smoke"]["env"]["PIPELINE_API_TOKEN"]
+
+
+def test_development_deploys_with_compose_from_dev(workflow):
+    job = workflow["jobs"]["deploy-dev"]
+    assert "refs/heads/dev" in job["if"] and "'development'" in job["if"]
+    assert job["environment"]["name"] == "development"
+    assert job["env"]["PIPELINE_API_TOKEN"] == "${{ secrets.PIPELINE_API_TOKEN }}"
+    assert "docker compose up -d" in scripts(workflow, "deploy-dev")
+
+
+def test_production_deploys_to_eks_from_main(workflow):
+    job = workflow["jobs"]["deploy-prod"]
+    assert "refs/heads/main" in job["if"] and "refs/heads/master" in job["if"]
+    assert "'production'" in job["if"]
+    assert job["environment"] == "production"
+    assert set(job["needs"]) == {"test", "compose-smoke"}
+    script = scripts(workflow, "deploy-prod")
+    for command in ("aws eks update-kubeconfig", "kubectl apply -k k8s/", "kubectl rollout status"):
+        assert command in script
+    assert any("configure-aws-credentials" in step.get("uses", "") for step in job["steps"])
+
+
+def test_secrets_reach_only_the_deploy_jobs(workflow):
+    for name, job in workflow["jobs"].items():
+        if not name.startswith("deploy-"):
+            assert "secrets." not in yaml.safe_dump(job), name
