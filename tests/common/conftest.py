@@ -1,0 +1,155 @@
+"""Fixtures for the store, job runner and job-service tests.
+
+``store_settings`` is parametrized over the backends: the embedded store always, a real MongoDB
+when ``MONGO_URI`` is set (a unique database per test, dropped afterwards).
+"""
+
+import os
+import threading
+import time
+import uuid
+from collections.abc import Iterator
+
+import pytest
+import uvicorn
+from fastapi import APIRouter, Depends, Response
+from pydantic import BaseModel
+
+from common import (
+    InvalidInput,
+    JobOut,
+    JobService,
+    JobStore,
+    Settings,
+    WaitSeconds,
+    create_job_app,
+    get_database,
+    get_job_service,
+)
+from tests.conftest import free_port
+
+MONGO_URI = os.environ.get("MONGO_URI")
+
+
+def make_settings(tmp_path, backend: str = "embedded", **overrides) -> Settings:
+    """Settings for one backend; no ``.env`` file and no environment leaks into tests."""
+    values = {
+        "store_dir": tmp_path / "store",
+        "mongo_uri": None,
+        "mongo_db": "mlpipeline",
+        "mlflow_tracking_uri": f"sqlite:///{tmp_path}/mlflow.db",
+        "pipeline_api_token": None,
+    }
+    if backend == "mongo":
+        values.update(mongo_uri=MONGO_URI, mongo_db=f"mlpipeline_test_{uuid.uuid4().hex[:12]}")
+    values.update(overrides)
+    return Settings(_env_file=None, **values)
+
+
+@pytest.fixture(
+    params=[
+        "embedded",
+        pytest.param(
+            "mongo",
+            marks=[
+                pytest.mark.mongo,
+                pytest.mark.skipif(not MONGO_URI, reason="set MONGO_URI to test a real MongoDB"),
+            ],
+        ),
+    ]
+)
+def store_settings(request, tmp_path) -> Iterator[Settings]:
+    """Settings of each store backend."""
+    settings = make_settings(tmp_path, request.param)
+    yield settings
+    if settings.mongo_uri:
+        get_database(settings).client.drop_database(settings.mongo_db)
+
+
+@pytest.fixture
+def db(store_settings):
+    return get_database(store_settings)
+
+
+@pytest.fixture
+def job_store(db) -> JobStore:
+    return JobStore(db)
+
+
+# A toy job service: inputs {"x": int, "sleep": seconds}; x < 0 is the user's mistake, x == 0 a
+# bug in the handler, anything else succeeds with {"y": 2x}.
+
+
+class ToyIn(BaseModel):
+    run_id: str
+    x: int
+    sleep: float = 0.0
+    force: bool = False
+
+
+toy_router = APIRouter()
+
+
+@toy_router.post("/toy", response_model=JobOut, status_code=202)
+def toy(
+    body: ToyIn,
+    response: Response,
+    jobs: JobService = Depends(get_job_service),
+    wait: WaitSeconds = 0,
+) -> JobOut:
+    inputs = {"x": body.x, "sleep": body.sleep}
+    return jobs.respond(body.run_id, inputs, body.force, wait, response)
+
+
+@toy_router.get("/boom")
+def boom() -> dict:
+    raise RuntimeError("a bug in a route")
+
+
+def toy_handler(job: dict) -> dict:
+    time.sleep(job["inputs"].get("sleep", 0))
+    x = job["inputs"]["x"]
+    if x < 0:
+        raise InvalidInput(f"x must not be negative, got {x}")
+    return {"y": 2 * x, "inverse": 1 / x}
+
+
+def make_toy_app(settings: Settings, **runner_options):
+    options = {"poll_interval": 0.05, "heartbeat_interval": 0.2, **runner_options}
+    return create_job_app("toy", "Toy service", toy_router, toy_handler, settings, options)
+
+
+class LiveServer:
+    """A uvicorn server in a thread of the test process, serving real HTTP on a free port."""
+
+    def __init__(self, app) -> None:
+        port = free_port()
+        self.url = f"http://127.0.0.1:{port}"
+        config = uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning")
+        self.server = uvicorn.Server(config)
+        self.thread = threading.Thread(target=self.server.run, daemon=True)
+
+    def __enter__(self) -> "LiveServer":
+        self.thread.start()
+        deadline = time.monotonic() + 30
+        while not self.server.started:
+            if not self.thread.is_alive() or time.monotonic() > deadline:
+                raise RuntimeError("uvicorn did not start")
+            time.sleep(0.02)
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.server.should_exit = True
+        self.thread.join(30)
+
+
+@pytest.fixture
+def embedded_settings(tmp_path) -> Settings:
+    return make_settings(tmp_path)
+
+
+@pytest.fixture
+def toy_server(embedded_settings) -> Iterator[str]:
+    """Base URL of the toy job service on the embedded store, over real HTTP."""
+    with LiveServer(make_toy_app(embedded_settings)) as live:
+        yield live.url

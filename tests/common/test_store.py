@@ -1,0 +1,246 @@
+"""The store contract, run on every backend (embedded always, MongoDB when MONGO_URI is set)."""
+
+import hashlib
+import multiprocessing
+import threading
+from concurrent.futures import ThreadPoolExecutor
+from datetime import timedelta
+
+import numpy as np
+import pytest
+
+from common import (
+    InvalidInput,
+    JobStore,
+    NotFound,
+    SelectionStore,
+    ServiceUnavailable,
+    get_database,
+)
+from common.embedded import EmbeddedDatabase
+from common.store import utcnow
+from tests.common.conftest import make_settings
+
+
+def test_submit_records_a_queued_job_as_in_the_contract(job_store):
+    job, reused = job_store.submit("evaluate", "run1", {"batch_size": 8, "data_dir": "d"})
+    assert not reused
+    assert job["status"] == "queued"
+    assert len(job["job_id"]) == 32 and int(job["job_id"], 16) >= 0
+    assert (job["kind"], job["run_id"]) == ("evaluate", "run1")
+    assert job["inputs"] == {"batch_size": 8, "data_dir": "d"}
+    assert job["created_at"].tzinfo is not None and job["created_at"].utcoffset() == timedelta(0)
+    assert job["started_at"] is job["finished_at"] is job["error"] is job["result"] is None
+    assert "_id" not in job and "active_key" not in job
+    assert job_store.get(job["job_id"]) == job
+
+
+def test_inputs_key_is_sha256_of_canonical_json(job_store):
+    job, _ = job_store.submit("evaluate", "run1", {"b": 2, "a": [1, 2]})
+    canonical = '{"inputs":{"a":[1,2],"b":2},"kind":"evaluate","run_id":"run1"}'
+    assert job["inputs_key"] == hashlib.sha256(canonical.encode()).hexdigest()
+
+
+def test_same_inputs_in_another_order_return_the_queued_job(job_store):
+    first, _ = job_store.submit("evaluate", "run1", {"a": 1, "b": 2})
+    again, reused = job_store.submit("evaluate", "run1", {"b": 2, "a": 1})
+    assert reused and again["job_id"] == first["job_id"]
+
+
+def test_running_job_is_returned_even_with_force(job_store):
+    first, _ = job_store.submit("evaluate", "run1", {})
+    job_store.claim_next("evaluate", "w1")
+    again, reused = job_store.submit("evaluate", "run1", {}, force=True)
+    assert reused and again["job_id"] == first["job_id"] and again["status"] == "running"
+
+
+def test_succeeded_job_is_reused_unless_forced(job_store):
+    first, _ = job_store.submit("evaluate", "run1", {})
+    job_store.claim_next("evaluate", "w1")
+    job_store.succeed(first["job_id"], {"accuracy": 0.9})
+    again, reused = job_store.submit("evaluate", "run1", {})
+    assert reused and again["job_id"] == first["job_id"] and again["result"] == {"accuracy": 0.9}
+    forced, reused = job_store.submit("evaluate", "run1", {}, force=True)
+    assert not reused and forced["job_id"] != first["job_id"] and forced["status"] == "queued"
+
+
+def test_failed_job_is_not_reused(job_store):
+    first, _ = job_store.submit("evaluate", "run1", {})
+    job_store.claim_next("evaluate", "w1")
+    job_store.fail(first["job_id"], "bad data")
+    again, reused = job_store.submit("evaluate", "run1", {})
+    assert not reused and again["job_id"] != first["job_id"]
+
+
+def test_other_kind_or_run_is_a_new_job(job_store):
+    first, _ = job_store.submit("evaluate", "run1", {})
+    assert not job_store.submit("explain", "run1", {})[1]
+    assert not job_store.submit("evaluate", "run2", {})[1]
+    assert job_store.get(first["job_id"])["status"] == "queued"
+
+
+def test_claim_takes_the_oldest_queued_job_of_its_kind(job_store):
+    jobs = [job_store.submit("evaluate", f"run{i}", {})[0] for i in range(3)]
+    job_store.submit("explain", "run0", {})
+    claimed = job_store.claim_next("evaluate", "w1")
+    assert claimed["job_id"] == jobs[0]["job_id"]
+    assert claimed["status"] == "running" and claimed["worker"] == "w1"
+    assert claimed["started_at"] == claimed["heartbeat_at"] >= jobs[0]["created_at"]
+    assert [job_store.claim_next("evaluate", "w1")["job_id"] for _ in range(2)] == [
+        j["job_id"] for j in jobs[1:]
+    ]
+    assert job_store.claim_next("evaluate", "w1") is None
+
+
+def test_heartbeat_only_for_the_claiming_worker(job_store):
+    job, _ = job_store.submit("evaluate", "run1", {})
+    claimed = job_store.claim_next("evaluate", "w1")
+    assert not job_store.heartbeat(job["job_id"], "w2")
+    assert job_store.heartbeat(job["job_id"], "w1")
+    assert job_store.get(job["job_id"])["heartbeat_at"] >= claimed["heartbeat_at"]
+
+
+def test_succeed_stores_plain_result(job_store):
+    job, _ = job_store.submit("evaluate", "run1", {})
+    job_store.claim_next("evaluate", "w1")
+    done = job_store.succeed(job["job_id"], {"auc": np.float32(0.5), "cm": np.eye(2, dtype=int)})
+    assert done["status"] == "succeeded" and done["finished_at"] >= done["started_at"]
+    assert job_store.get(job["job_id"])["result"] == {"auc": 0.5, "cm": [[1, 0], [0, 1]]}
+
+
+def test_fail_records_the_error(job_store):
+    job, _ = job_store.submit("evaluate", "run1", {})
+    job_store.claim_next("evaluate", "w1")
+    failed = job_store.fail(job["job_id"], "the data folder is missing")
+    assert failed["status"] == "failed" and failed["error"] == "the data folder is missing"
+
+
+def test_a_job_cannot_finish_twice(job_store):
+    job, _ = job_store.submit("evaluate", "run1", {})
+    job_store.claim_next("evaluate", "w1")
+    job_store.succeed(job["job_id"], {})
+    with pytest.raises(InvalidInput, match="already succeeded"):
+        job_store.fail(job["job_id"], "late")
+    assert job_store.get(job["job_id"])["status"] == "succeeded"
+
+
+def test_unknown_job_is_not_found(job_store):
+    with pytest.raises(NotFound, match="'nope' does not exist"):
+        job_store.get("nope")
+
+
+def test_list_filters_newest_first(job_store):
+    ids = [job_store.submit("evaluate", f"run{i % 2}", {"i": i})[0]["job_id"] for i in range(5)]
+    job_store.submit("explain", "run0", {})
+    assert [j["job_id"] for j in job_store.list(kind="evaluate")] == ids[::-1]
+    assert [j["job_id"] for j in job_store.list(kind="evaluate", run_id="run0")] == ids[::2][::-1]
+    assert len(job_store.list(limit=2)) == 2
+    job_store.claim_next("evaluate", "w")
+    assert [j["job_id"] for j in job_store.list(status="running")] == [ids[0]]
+
+
+def test_list_rejects_unknown_status(job_store):
+    with pytest.raises(InvalidInput, match="unknown job status 'done'"):
+        job_store.list(status="done")
+
+
+def _age_heartbeat(job_store, job_id, seconds):
+    old = utcnow() - timedelta(seconds=seconds)
+    job_store.col.update_one({"_id": job_id}, {"$set": {"heartbeat_at": old}})
+
+
+def test_stale_job_is_requeued_once_then_failed(job_store):
+    job, _ = job_store.submit("evaluate", "run1", {})
+    job_store.claim_next("evaluate", "dead-worker")
+    _age_heartbeat(job_store, job["job_id"], 120)
+    assert job_store.recover_stale("evaluate", 60) == 1
+    requeued = job_store.get(job["job_id"])
+    assert requeued["status"] == "queued" and "dead-worker" in requeued["note"]
+
+    job_store.claim_next("evaluate", "dead-again")
+    _age_heartbeat(job_store, job["job_id"], 120)
+    assert job_store.recover_stale("evaluate", 60) == 1
+    failed = job_store.get(job["job_id"])
+    assert failed["status"] == "failed"
+    assert failed["error"].startswith("worker died while running (no heartbeat since ")
+
+
+def test_fresh_running_job_is_left_alone(job_store):
+    job, _ = job_store.submit("evaluate", "run1", {})
+    job_store.claim_next("evaluate", "w1")
+    assert job_store.recover_stale("evaluate", 60) == 0
+    assert job_store.get(job["job_id"])["status"] == "running"
+
+
+def test_selections_are_recorded_newest_first(db):
+    selections = SelectionStore(db)
+    first = selections.record("r1", "runs:/r1/model", "1", {"eval_auc": 0.9}, "mlflow-artifacts:/")
+    second = selections.record("r2", "runs:/r2/model", "1", {"eval_auc": 0.8}, "x", "alice")
+    assert first["selected_at"].tzinfo is not None and first["selected_by"] is None
+    recent = selections.recent()
+    assert [s["run_id"] for s in recent] == ["r2", "r1"]
+    assert recent[0] == second and "_id" not in recent[0]
+
+
+def test_concurrent_submissions_of_the_same_inputs_make_one_job(job_store):
+    with ThreadPoolExecutor(8) as pool:
+        results = list(pool.map(lambda _: job_store.submit("evaluate", "r", {}), range(16)))
+    assert len({job["job_id"] for job, _ in results}) == 1
+    assert sum(not reused for _, reused in results) == 1
+
+
+def test_unreachable_mongodb_names_it_and_hides_the_password(tmp_path, unreachable_uri):
+    port = unreachable_uri.rsplit(":", 1)[1]
+    settings = make_settings(tmp_path, mongo_uri=f"mongodb://bob:s3cret@127.0.0.1:{port}/")
+    with pytest.raises(ServiceUnavailable) as err:
+        get_database(settings)
+    message = str(err.value)
+    assert "MongoDB at mongodb://***@127.0.0.1" in message and "MONGO_URI" in message
+    assert "s3cret" not in message and "bob" not in message
+
+
+def _claim_all(folder: str, worker: str, queue) -> None:
+    """Claim jobs from the embedded store in ``folder`` until none is left (in a new process)."""
+    store = JobStore(EmbeddedDatabase(folder))
+    claimed = []
+    while (job := store.claim_next("evaluate", worker)) is not None:
+        claimed.append(job["job_id"])
+    queue.put(claimed)
+
+
+def test_two_processes_claim_each_job_exactly_once_while_a_third_reads(tmp_path):
+    folder = str(tmp_path / "store")
+    store = JobStore(EmbeddedDatabase(folder))
+    ids = {store.submit("evaluate", f"run{i}", {})[0]["job_id"] for i in range(120)}
+    ctx = multiprocessing.get_context("spawn")
+    queue = ctx.Queue()
+    procs = [ctx.Process(target=_claim_all, args=(folder, f"p{i}", queue)) for i in range(2)]
+    for proc in procs:
+        proc.start()
+    seen: list[int] = []
+    stop = threading.Event()
+
+    def read() -> None:  # every read during the claims sees every job, none half-written
+        while not stop.is_set():
+            seen.append(len(store.list(limit=1000)))
+
+    reader = threading.Thread(target=read)
+    reader.start()
+    try:
+        claimed = [queue.get(timeout=300) for _ in procs]
+    finally:
+        stop.set()
+        reader.join()
+        for proc in procs:
+            proc.join(30)
+    together = claimed[0] + claimed[1]
+    assert len(together) == len(ids) and set(together) == ids
+    assert all(j["status"] == "running" for j in store.list(limit=1000))
+    assert seen and set(seen) == {len(ids)}
+
+
+def test_store_folder_that_is_a_file_is_a_clear_error(tmp_path):
+    (tmp_path / "file").write_text("x")
+    settings = make_settings(tmp_path, store_dir=tmp_path / "file")
+    with pytest.raises(ServiceUnavailable, match=r"embedded store in .*file cannot be opened"):
+        get_database(settings)
