@@ -1,0 +1,158 @@
+"""The job runner on a real store: outcomes, heartbeats, recovery, outages, several runners."""
+
+import threading
+import time
+from datetime import timedelta
+
+import filelock
+import pytest
+
+from common import InvalidInput, JobRunner, JobStore, get_database
+from common.embedded import EmbeddedDatabase
+from common.store import utcnow
+
+FAST = {"poll_interval": 0.05, "heartbeat_interval": 0.1}
+
+
+@pytest.fixture
+def runner_factory(job_store):
+    """Builds runners on ``job_store`` and stops them all at teardown."""
+    runners: list[JobRunner] = []
+
+    def make(handler, store=None, **options) -> JobRunner:
+        runner = JobRunner(store or job_store, "evaluate", handler, **{**FAST, **options})
+        runners.append(runner)
+        return runner
+
+    yield make
+    for runner in runners:
+        runner.stop()
+
+
+def double(job: dict) -> dict:
+    return {"y": 2 * job["inputs"]["x"]}
+
+
+def test_a_queued_job_runs_to_success(job_store, runner_factory):
+    runner = runner_factory(double).start()
+    job, _ = job_store.submit("evaluate", "run1", {"x": 21})
+    runner.wake()
+    done = runner.wait(job["job_id"], 30)
+    assert done["status"] == "succeeded" and done["result"] == {"y": 42}
+    assert done["worker"].startswith(runner.worker_id)
+    assert done["created_at"] <= done["started_at"] <= done["finished_at"]
+
+
+def test_pipeline_error_fails_with_its_message(job_store, runner_factory):
+    def reject(job):
+        raise InvalidInput("the data folder has no test split")
+
+    runner = runner_factory(reject).start()
+    job, _ = job_store.submit("evaluate", "run1", {})
+    done = runner.wait(job["job_id"], 30)
+    assert done["status"] == "failed" and done["error"] == "the data folder has no test split"
+
+
+def test_unexpected_error_is_an_internal_error_and_the_runner_goes_on(job_store, runner_factory):
+    def handler(job):
+        return {"inverse": 1 / job["inputs"]["x"]}
+
+    runner = runner_factory(handler).start()
+    bad, _ = job_store.submit("evaluate", "run1", {"x": 0})
+    good, _ = job_store.submit("evaluate", "run2", {"x": 4})
+    failed = runner.wait(bad["job_id"], 30)
+    assert failed["error"] == "internal error: ZeroDivisionError: division by zero"
+    assert runner.wait(good["job_id"], 30)["result"] == {"inverse": 0.25}
+    assert runner.running
+
+
+def test_handler_must_return_a_dict(job_store, runner_factory):
+    runner = runner_factory(lambda job: [1, 2]).start()
+    job, _ = job_store.submit("evaluate", "run1", {})
+    done = runner.wait(job["job_id"], 30)
+    assert done["status"] == "failed" and "returned list, not a dict" in done["error"]
+
+
+def test_heartbeat_stays_fresh_while_the_handler_runs(job_store, runner_factory):
+    started, release = threading.Event(), threading.Event()
+
+    def slow(job):
+        started.set()
+        release.wait(30)
+        return {}
+
+    runner = runner_factory(slow).start()
+    job, _ = job_store.submit("evaluate", "run1", {})
+    assert started.wait(30)
+    first = job_store.get(job["job_id"])["heartbeat_at"]
+    deadline = time.monotonic() + 30
+    while job_store.get(job["job_id"])["heartbeat_at"] == first and time.monotonic() < deadline:
+        time.sleep(0.05)
+    release.set()
+    assert job_store.get(job["job_id"])["heartbeat_at"] > first
+    assert runner.wait(job["job_id"], 30)["status"] == "succeeded"
+
+
+def test_start_requeues_a_job_left_running_by_a_dead_worker(job_store, runner_factory):
+    job, _ = job_store.submit("evaluate", "run1", {"x": 1})
+    job_store.claim_next("evaluate", "dead-worker")
+    old = utcnow() - timedelta(minutes=5)
+    job_store.col.update_one({"_id": job["job_id"]}, {"$set": {"heartbeat_at": old}})
+    runner = runner_factory(double, stale_after=60).start()
+    done = runner.wait(job["job_id"], 30)
+    assert done["status"] == "succeeded" and "dead-worker" in done["note"]
+
+
+def test_wait_returns_the_unfinished_job_after_the_timeout(job_store, runner_factory):
+    runner = runner_factory(double)  # not started: nothing runs the job
+    job, _ = job_store.submit("evaluate", "run1", {"x": 1})
+    assert runner.wait(job["job_id"], 0.2)["status"] == "queued"
+
+
+def test_wake_skips_the_poll_interval(job_store, runner_factory):
+    runner = runner_factory(double, poll_interval=120).start()
+    time.sleep(0.2)  # the worker is now waiting out its poll interval
+    job, _ = job_store.submit("evaluate", "run1", {"x": 1})
+    runner.wake()
+    assert runner.wait(job["job_id"], 30)["status"] == "succeeded"
+
+
+def test_stop_ends_every_thread(runner_factory):
+    runner = runner_factory(double).start()
+    assert runner.running
+    runner.stop()
+    assert not runner.running
+
+
+def test_two_runners_run_each_job_exactly_once(job_store, store_settings, runner_factory):
+    calls: list[str] = []
+    lock = threading.Lock()
+
+    def record(job):
+        with lock:
+            calls.append(job["job_id"])
+        return {}
+
+    ids = [job_store.submit("evaluate", f"run{i}", {})[0]["job_id"] for i in range(24)]
+    # Each runner has its own client (the embedded store: its own lock objects), like replicas.
+    stores = [job_store, JobStore(get_database(store_settings))]
+    runners = [
+        runner_factory(record, store=store, worker_id=f"r{i}", concurrency=2).start()
+        for i, store in enumerate(stores)
+    ]
+    for job_id in ids:
+        assert runners[0].wait(job_id, 60)["status"] == "succeeded"
+    assert sorted(calls) == sorted(ids)
+
+
+def test_runner_survives_a_store_outage(tmp_path, runner_factory):
+    folder = tmp_path / "outage"
+    store = JobStore(EmbeddedDatabase(folder, lock_timeout=0.2))
+    job, _ = store.submit("evaluate", "run1", {"x": 5})
+    # Another process holding the store lock: every call of the runner times out meanwhile.
+    blocker = filelock.FileLock(folder / ".store.lock", thread_local=False)
+    with blocker:
+        runner = runner_factory(double, store=store).start()
+        time.sleep(1.0)
+        assert runner.running
+    assert runner.wait(job["job_id"], 30)["result"] == {"y": 10}
