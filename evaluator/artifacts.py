@@ -54,7 +54,7 @@ def write_artifacts(out: Path, report: dict, y: np.ndarray, probs: np.ndarray, t
     )
     for c, name in enumerate(names):
         table[f"prob_{name}"] = probs[:, c]
-    atomic_write_text(out / "predictions.csv", table.to_csv(index=False, float_format="%.8g"))
+    atomic_write_text(out / "predictions.csv", table.to_csv(index=False))
 
     confidence = probs.max(1)
     wrong = np.flatnonzero(pred != y)

@@ -6,6 +6,7 @@ predicts the test split in batches, computes every metric with its interval
 ``evaluation/`` and tags the run ``pipeline.evaluated=true``.
 """
 
+import os
 import tempfile
 import threading
 import time
@@ -29,6 +30,9 @@ from common import (
 )
 from evaluator.artifacts import flat_metrics, write_artifacts
 from evaluator.metrics import compute_metrics
+
+# MLflow's per-download progress bars only clutter the CLI's output and the service's log.
+os.environ.setdefault("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "false")
 
 ARTIFACT_DIR = "evaluation"
 EVALUATED_TAG = "pipeline.evaluated"
@@ -116,19 +120,22 @@ def check_run(tracking_uri: str, run_id: str) -> tuple[Preprocessing, str | None
 
 
 def check_classes(path: Path, pp: Preprocessing) -> None:
-    """Raise ``InvalidInput`` when a folder dataset's ``test/`` classes differ from the model's.
+    """Raise ``InvalidInput`` when a folder dataset's ``test/`` has a class the model lacks.
 
-    Only the folder names are compared (cheap, at submission time); ``.npz`` files and folders
-    without ``test/`` are checked when the job loads them.
+    Only folder names are compared (cheap, at submission time); a class of the model missing
+    from the test set is allowed (its AUC is reported as undefined). ``.npz`` files are checked
+    when the job loads them.
     """
     test = path / "test"
     if not test.is_dir():
         return
     found = sorted(p.name for p in test.iterdir() if p.is_dir() and not p.name.startswith("."))
-    if found != sorted(pp.class_names):
+    foreign = [name for name in found if name not in pp.class_names]
+    if foreign:
         raise InvalidInput(
-            f"the classes in {test} ({', '.join(found) or 'none'}) differ from the model's "
-            f"({', '.join(pp.class_names)}); evaluate with data of the classes it was trained on."
+            f"the classes in {test} ({', '.join(found)}) differ from the model's "
+            f"({', '.join(pp.class_names)}): {', '.join(foreign)} is not one of them; evaluate "
+            "with data of the classes the run was trained on."
         )
 
 
@@ -169,10 +176,20 @@ def run_job(job: dict, tracking_uri: str, data_root: Path) -> dict:
 
 
 def load_test_split(path: Path, pp: Preprocessing):
-    """The test split of ``path`` resized like the model's training data; classes must match."""
+    """The test split of ``path`` resized like the model's training data, labelled by its classes.
+
+    Raises:
+        InvalidInput: No test split, or a class the model does not know (``DataError``).
+    """
     from dataloader import load_dataset
 
-    ds = load_dataset(path, image_size=pp.image_size, channels=pp.channels, splits=("test",))
+    ds = load_dataset(
+        path,
+        image_size=pp.image_size,
+        channels=pp.channels,
+        splits=("test",),
+        class_names=pp.class_names,
+    )
     if list(ds.class_names) != list(pp.class_names):
         raise InvalidInput(
             f"the classes in {path} ({', '.join(ds.class_names)}) differ from the model's "
@@ -227,11 +244,10 @@ def evaluate_run(
     if batch_size < 1:
         raise InvalidInput(f"batch_size must be at least 1, got {batch_size}.")
     started = time.perf_counter()
+    pp, run_data_dir = check_run(tracking_uri, run_id)
     client = get_client(tracking_uri)
-    run = get_run(client, run_id)
-    pp = load_preprocessing(client, run_id)
     if data_dir is None:
-        data_dir = run.data.params.get("data_dir")
+        data_dir = run_data_dir
         if not data_dir:
             raise InvalidInput(f"run {run_id} has no data_dir parameter; pass data_dir.")
     path = resolve_data_dir(data_dir, data_root, confine)
