@@ -1,0 +1,160 @@
+"""The shared job service over real HTTP (uvicorn on a free port) with a toy handler."""
+
+import time
+from datetime import timedelta
+
+import requests
+
+from common import JobStore, get_database
+from common.store import utcnow
+from tests.common.conftest import LiveServer, make_settings, make_toy_app
+
+
+def poll(url: str, until: set[str], timeout: float = 30, **kwargs) -> list[dict]:
+    """GET ``url`` until the job's status is in ``until``; every distinct answer, in order."""
+    seen: list[dict] = []
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        job = requests.get(url, timeout=10, **kwargs).json()
+        if not seen or seen[-1]["status"] != job["status"]:
+            seen.append(job)
+        if job["status"] in until:
+            return seen
+        time.sleep(0.02)
+    raise AssertionError(f"job never reached {until}: {seen}")
+
+
+def test_job_goes_from_queued_through_running_to_succeeded(toy_server):
+    answer = requests.post(f"{toy_server}/toy", json={"run_id": "r1", "x": 2, "sleep": 0.5})
+    assert answer.status_code == 202
+    job = answer.json()
+    assert job["status"] == "queued" and job["url"] == f"/jobs/{job['job_id']}"
+    seen = poll(toy_server + job["url"], {"succeeded", "failed"})
+    assert "running" in [j["status"] for j in seen]
+    assert seen[-1]["status"] == "succeeded" and seen[-1]["result"] == {"y": 4, "inverse": 0.5}
+
+
+def test_wait_answers_200_with_the_finished_job(toy_server):
+    answer = requests.post(f"{toy_server}/toy?wait=30", json={"run_id": "r1", "x": 4})
+    assert answer.status_code == 200
+    assert answer.json()["status"] == "succeeded" and answer.json()["result"]["y"] == 8
+
+
+def test_wait_shorter_than_the_job_answers_202(toy_server):
+    answer = requests.post(f"{toy_server}/toy?wait=0.2", json={"run_id": "r1", "x": 1, "sleep": 3})
+    assert answer.status_code == 202 and answer.json()["status"] in ("queued", "running")
+
+
+def test_users_mistake_fails_the_job_with_its_message(toy_server):
+    answer = requests.post(f"{toy_server}/toy?wait=30", json={"run_id": "r1", "x": -3})
+    job = answer.json()
+    assert answer.status_code == 200 and job["status"] == "failed"
+    assert job["error"] == "x must not be negative, got -3"
+
+
+def test_handler_bug_fails_the_job_as_internal_error(toy_server):
+    job = requests.post(f"{toy_server}/toy?wait=30", json={"run_id": "r1", "x": 0}).json()
+    assert job["error"] == "internal error: ZeroDivisionError: division by zero"
+
+
+def test_same_inputs_reuse_the_result_and_force_runs_again(toy_server):
+    body = {"run_id": "r1", "x": 5}
+    first = requests.post(f"{toy_server}/toy?wait=30", json=body).json()
+    again = requests.post(f"{toy_server}/toy", json=body)
+    assert again.status_code == 200
+    assert again.json()["reused"] and again.json()["job_id"] == first["job_id"]
+    forced = requests.post(f"{toy_server}/toy?wait=30", json={**body, "force": True}).json()
+    assert not forced["reused"] and forced["job_id"] != first["job_id"]
+    assert forced["status"] == "succeeded"
+
+
+def test_jobs_of_a_run_are_listed_newest_first(toy_server):
+    ids = [
+        requests.post(f"{toy_server}/toy", json={"run_id": run, "x": x}).json()["job_id"]
+        for run, x in (("a", 1), ("b", 1), ("a", 2))
+    ]
+    listed = requests.get(f"{toy_server}/jobs", params={"run_id": "a"}).json()
+    assert [j["job_id"] for j in listed] == [ids[2], ids[0]]
+
+
+def test_unknown_job_is_404_with_a_message(toy_server):
+    answer = requests.get(f"{toy_server}/jobs/0123abc")
+    assert answer.status_code == 404 and "'0123abc' does not exist" in answer.json()["detail"]
+
+
+def test_malformed_body_is_422(toy_server):
+    answer = requests.post(f"{toy_server}/toy", json={"run_id": "r1", "x": "many"})
+    assert answer.status_code == 422 and answer.json()["detail"][0]["loc"] == ["body", "x"]
+
+
+def test_wait_out_of_range_is_422(toy_server):
+    answer = requests.post(f"{toy_server}/toy?wait=-1", json={"run_id": "r1", "x": 1})
+    assert answer.status_code == 422
+
+
+def test_bug_in_a_route_is_a_generic_500_and_the_service_keeps_serving(toy_server):
+    answer = requests.get(f"{toy_server}/boom")
+    assert answer.status_code == 500
+    assert answer.json() == {
+        "detail": "internal error (RuntimeError); the service logged it and keeps serving."
+    }
+    assert requests.get(f"{toy_server}/health").json() == {"status": "ok"}
+
+
+def test_ready_when_mlflow_and_store_answer(toy_server):
+    answer = requests.get(f"{toy_server}/ready")
+    assert answer.status_code == 200 and answer.json()["store"] == "embedded"
+
+
+def test_not_ready_names_mlflow_when_it_is_down(tmp_path, unreachable_uri):
+    settings = make_settings(tmp_path, mlflow_tracking_uri=unreachable_uri)
+    with LiveServer(make_toy_app(settings)) as live:
+        answer = requests.get(f"{live.url}/ready")
+    assert answer.status_code == 503
+    assert f"MLflow tracking server at {unreachable_uri} is unreachable" in answer.json()["detail"]
+
+
+def test_token_is_required_except_for_health(tmp_path):
+    settings = make_settings(tmp_path, pipeline_api_token="s3cret")
+    with LiveServer(make_toy_app(settings)) as live:
+        missing = requests.get(f"{live.url}/jobs")
+        wrong = requests.get(f"{live.url}/jobs", headers={"Authorization": "Bearer nope"})
+        post = requests.post(f"{live.url}/toy", json={"run_id": "r", "x": 1})
+        right = requests.get(f"{live.url}/jobs", headers={"Authorization": "Bearer s3cret"})
+        health = requests.get(f"{live.url}/health")
+    for answer in (missing, wrong, post):
+        assert answer.status_code == 401 and answer.headers["WWW-Authenticate"] == "Bearer"
+        assert "Authorization: Bearer <token>" in answer.json()["detail"]
+    assert right.status_code == 200 and health.status_code == 200
+
+
+def test_restart_requeues_or_fails_jobs_left_running(tmp_path):
+    settings = make_settings(tmp_path)
+    store = JobStore(get_database(settings))
+    once, _ = store.submit("toy", "r1", {"x": 1})
+    twice, _ = store.submit("toy", "r2", {"x": 1})
+    store.claim_next("toy", "dead")  # once: first attempt, its worker died
+    store.claim_next("toy", "dead")
+    store.col.update_one({"_id": twice["job_id"]}, {"$set": {"attempts": 2}})  # already retried
+    old = utcnow() - timedelta(minutes=10)
+    store.col.update_many({"status": "running"}, {"$set": {"heartbeat_at": old}})
+    with LiveServer(make_toy_app(settings)) as live:
+        requeued = poll(f"{live.url}/jobs/{once['job_id']}", {"succeeded", "failed"})[-1]
+        failed = requests.get(f"{live.url}/jobs/{twice['job_id']}").json()
+    assert requeued["status"] == "succeeded" and "worker dead stopped" in requeued["note"]
+    assert failed["status"] == "failed"
+    assert failed["error"].startswith("worker died while running (no heartbeat since ")
+
+
+def test_mongodb_down_is_503_naming_it(tmp_path, unreachable_uri):
+    port = unreachable_uri.rsplit(":", 1)[1]
+    settings = make_settings(tmp_path, mongo_uri=f"mongodb://u:pw@127.0.0.1:{port}/")
+    with LiveServer(make_toy_app(settings)) as live:
+        submit = requests.post(f"{live.url}/toy", json={"run_id": "r1", "x": 1})
+        ready = requests.get(f"{live.url}/ready")
+        health = requests.get(f"{live.url}/health")
+    for answer in (submit, ready):
+        assert answer.status_code == 503
+        assert f"MongoDB at mongodb://***@127.0.0.1:{port}/ is unreachable" in answer.text
+        assert "pw" not in answer.text
+    assert health.status_code == 200
