@@ -5,6 +5,8 @@ CPU. Integrated Gradients and SHAP return ``N×C×H×W`` values (the input's sha
 ``N×1×H×W`` (one map, upsampled from the last convolutional block to the input size).
 """
 
+from typing import Literal, get_args
+
 import numpy as np
 import shap
 import torch
@@ -12,7 +14,8 @@ import torchvision.transforms.functional as TF
 from captum.attr import IntegratedGradients, LayerAttribution, LayerGradCam
 from torch import nn
 
-METHODS = ("shap", "integrated_gradients", "gradcam")
+Method = Literal["shap", "integrated_gradients", "gradcam"]
+METHODS: tuple[str, ...] = get_args(Method)
 BASELINES = ("blur", "mean", "zeros")
 
 

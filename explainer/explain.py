@@ -16,12 +16,12 @@ from torch import nn
 from tqdm import tqdm
 
 from common import (
+    MODEL_NAME,
     InvalidInput,
     Preprocessing,
     ServiceUnavailable,
     get_client,
     get_run,
-    get_settings,
     load_model,
     load_preprocessing,
 )
@@ -139,20 +139,81 @@ def explain_images(
     )
 
 
-def _resolve_data_dir(run, data_dir: str | Path | None) -> Path:
-    """The folder (or .npz) of the run's test images: the argument, the run's, or the default."""
-    candidates = (
-        [data_dir]
-        if data_dir is not None
-        else [run.data.params.get("data_dir"), get_settings().data_dir]
-    )
-    for candidate in candidates:
-        if candidate and Path(candidate).exists():
-            return Path(candidate)
-    tried = ", ".join(str(c) for c in candidates if c) or "(none)"
-    raise InvalidInput(
-        f"the test images of run {run.info.run_id} were not found (tried {tried}); "
-        "pass data_dir (CLI: --data-dir) pointing at the data set the run was trained on."
+def resolve_data_dir(
+    run, data_dir: str | Path | None = None, data_root: Path | None = None
+) -> Path:
+    """The data set (folder or ``.npz``) of the run's test images.
+
+    Args:
+        run: The MLflow run; its ``data_dir`` parameter is the default.
+        data_dir: Overrides the run's parameter.
+        data_root: ``DATA_DIR``: a relative path is looked up there first, then in the working
+            directory.
+    """
+    value = data_dir if data_dir is not None else run.data.params.get("data_dir")
+    if not value:
+        raise InvalidInput(
+            f"run {run.info.run_id} has no data_dir parameter; pass data_dir (CLI: --data-dir)."
+        )
+    path = Path(value).expanduser()
+    if not path.is_absolute() and data_root is not None and (Path(data_root) / path).exists():
+        path = Path(data_root) / path
+    if not path.exists():
+        raise InvalidInput(
+            f"the test images of run {run.info.run_id} were not found at {path}; pass data_dir "
+            "(CLI: --data-dir) naming the data set the run was trained on."
+        )
+    return path.resolve()
+
+
+def check_model(run_id: str, tracking_uri: str) -> None:
+    """``InvalidInput`` unless ``runs:/<run_id>/model`` exists (reads only its MLmodel file)."""
+    import mlflow.models
+
+    mlflow.set_tracking_uri(tracking_uri)
+    try:
+        mlflow.models.get_model_info(f"runs:/{run_id}/{MODEL_NAME}")
+    except (MlflowException, OSError) as exc:
+        raise InvalidInput(
+            f"run {run_id} has no model logged as '{MODEL_NAME}', so there is nothing to explain; "
+            "train one with `python -m trainer --data-dir DIR --experiment NAME`."
+        ) from exc
+
+
+def prepare_inputs(
+    run_id: str,
+    tracking_uri: str,
+    n_samples: int = DEFAULT_N_SAMPLES,
+    methods: Sequence[str] | None = None,
+    seed: int = 0,
+    data_root: Path | None = None,
+) -> dict:
+    """Check a request at submission time and return the job's inputs (data set resolved).
+
+    Raises:
+        NotFound: Unknown run. InvalidInput: bad arguments, no model, preprocessing or data.
+        ServiceUnavailable: MLflow cannot be reached.
+    """
+    methods = check_request(n_samples, methods)
+    client = get_client(tracking_uri)
+    run = get_run(client, run_id)
+    check_model(run_id, tracking_uri)
+    load_preprocessing(client, run_id)
+    path = resolve_data_dir(run, None, data_root)
+    return {"n_samples": n_samples, "methods": methods, "seed": seed, "data_dir": str(path)}
+
+
+def run_job(job: dict, tracking_uri: str, data_root: Path | None = None) -> dict:
+    """The API's job handler: ``explain_run`` with the job's run id and inputs."""
+    inputs = job["inputs"]
+    return explain_run(
+        job["run_id"],
+        tracking_uri,
+        n_samples=inputs["n_samples"],
+        methods=inputs["methods"],
+        seed=inputs["seed"],
+        data_dir=inputs["data_dir"],
+        data_root=data_root,
     )
 
 
@@ -187,8 +248,13 @@ def explain_run(
     seed: int = 0,
     data_dir: str | Path | None = None,
     progress: bool = False,
+    data_root: Path | None = None,
 ) -> dict:
     """Explain a sample of the run's test images and log everything under ``explanations/``.
+
+    Args:
+        data_dir: The data set; default the run's ``data_dir`` parameter.
+        data_root: Where a relative ``data_dir`` is looked up first (``DATA_DIR``).
 
     Returns:
         A JSON-able summary: ``run_id``, ``methods``, ``n_samples``, ``deletion`` (per method
@@ -204,7 +270,7 @@ def explain_run(
     run = get_run(client, run_id)
     pp = load_preprocessing(client, run_id)
     model = load_model(run_id, tracking_uri)
-    path = _resolve_data_dir(run, data_dir)
+    path = resolve_data_dir(run, data_dir, data_root)
     images, labels, ds = _load_test_set(path, pp)
     index = select_samples(_predict_all(model, pp, images), labels, n_samples, seed)
     rest = np.setdiff1d(np.arange(len(labels)), index)

@@ -1,0 +1,94 @@
+"""The explainer's HTTP API (port 5005): ``POST /explain`` plus the shared job routes.
+
+Run with ``uvicorn explainer.app:app --port 5005``. The job machinery (job records, the background
+runner, ``/jobs``, ``/health``, ``/ready``, the token and error answers) comes from
+``common.create_job_app``; this module only defines the request and validates it at once.
+"""
+
+from functools import partial
+from typing import Annotated
+
+from fastapi import APIRouter, Depends, FastAPI, Response
+from pydantic import BaseModel, ConfigDict, Field
+
+from common import (
+    JobOut,
+    JobService,
+    Settings,
+    WaitSeconds,
+    create_job_app,
+    get_app_settings,
+    get_job_service,
+    get_settings,
+)
+from explainer.attributions import Method
+from explainer.explain import DEFAULT_N_SAMPLES, MAX_N_SAMPLES, prepare_inputs, run_job
+
+KIND = "explain"
+router = APIRouter(tags=["explain"])
+
+
+class ExplainIn(BaseModel):
+    """What to explain; only ``run_id`` is required."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    run_id: str = Field(
+        pattern=r"^[0-9a-fA-F]{1,64}$",
+        description="MLflow run id of a trained model (32 hex digits)",
+        examples=["0123456789abcdef0123456789abcdef"],
+    )
+    n_samples: int = Field(
+        DEFAULT_N_SAMPLES,
+        ge=1,
+        le=MAX_N_SAMPLES,
+        description="test images to explain (up to half of them the most confidently wrong)",
+    )
+    methods: list[Method] | None = Field(
+        None, min_length=1, description="attribution methods; default all of them"
+    )
+    seed: int = Field(0, ge=0, le=2**31 - 1, description="seed of the sample and random orders")
+    force: bool = Field(False, description="explain again even if a stored result exists")
+
+
+_ERRORS = {
+    401: {"description": "PIPELINE_API_TOKEN is set and the Bearer token is missing or wrong"},
+    404: {"description": "no run with this id"},
+    422: {"description": "malformed body, n_samples out of range, unknown method, no model"},
+    503: {"description": "MLflow or the job store (MongoDB) is unreachable"},
+}
+
+
+@router.post("/explain", response_model=JobOut, status_code=202, responses=_ERRORS)
+def explain(
+    body: ExplainIn,
+    response: Response,
+    jobs: Annotated[JobService, Depends(get_job_service)],
+    settings: Annotated[Settings, Depends(get_app_settings)],
+    wait: WaitSeconds = 0,
+) -> JobOut:
+    """Queue an explanation of ``run_id`` (202), or with ``?wait=`` answer the finished job (200).
+
+    A run already explained with the same inputs returns the stored job unless ``force``.
+    """
+    inputs = prepare_inputs(
+        body.run_id,
+        settings.mlflow_tracking_uri,
+        body.n_samples,
+        body.methods,
+        body.seed,
+        settings.data_dir,
+    )
+    return jobs.respond(body.run_id, inputs, body.force, wait, response)
+
+
+def create_app(settings: Settings | None = None, runner_options: dict | None = None) -> FastAPI:
+    """The explainer app for ``settings`` (default: from the environment)."""
+    settings = settings or get_settings()
+    handler = partial(
+        run_job, tracking_uri=settings.mlflow_tracking_uri, data_root=settings.data_dir
+    )
+    return create_job_app(KIND, "Explainer", router, handler, settings, runner_options)
+
+
+app = create_app()

@@ -1,0 +1,106 @@
+"""The core: request checks, the sample, and a whole explanation logged into a real MLflow run."""
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+from mlflow.tracking import MlflowClient
+
+from common import InvalidInput, NotFound, ServiceUnavailable
+from explainer import MAX_N_SAMPLES, METHODS, check_request, explain_run
+from explainer.explain import prepare_inputs, select_samples
+
+
+@pytest.fixture(scope="module")
+def explained(logged_run) -> dict:
+    """The result of explaining 4 images of the logged run with every method."""
+    return explain_run(logged_run.run_id, logged_run.uri, n_samples=4, seed=1)
+
+
+def _artifact_files(client: MlflowClient, run_id: str, path: str) -> set[str]:
+    files = set()
+    for info in client.list_artifacts(run_id, path):
+        if info.is_dir:
+            files |= _artifact_files(client, run_id, info.path)
+        else:
+            files.add(info.path)
+    return files
+
+
+@pytest.mark.parametrize("n", [0, MAX_N_SAMPLES + 1])
+def test_n_samples_out_of_range_is_rejected_with_the_range(n):
+    with pytest.raises(InvalidInput, match=f"between 1 and {MAX_N_SAMPLES}"):
+        check_request(n, None)
+
+
+def test_unknown_method_is_rejected_with_the_known_ones():
+    with pytest.raises(InvalidInput, match=r"'lime'.*shap, integrated_gradients, gradcam"):
+        check_request(4, ["gradcam", "lime"])
+
+
+def test_methods_default_to_all_in_canonical_order():
+    assert check_request(4, None) == list(METHODS)
+    assert check_request(4, ["gradcam", "shap"]) == ["shap", "gradcam"]
+
+
+def test_sample_is_half_the_most_confidently_wrong_then_seeded_random():
+    labels = np.array([0, 0, 1, 1, 0, 1, 0, 1, 0, 1])
+    probs = np.tile([[0.9, 0.1]], (10, 1))  # predicts 0 everywhere: every 1 is wrong
+    probs[3] = [0.99, 0.01]  # the most confident mistake
+    probs[5] = [0.6, 0.4]  # the least confident mistake
+    chosen = select_samples(probs, labels, 4, seed=0)
+    assert list(chosen[:2]) == [3, 2]  # wrong ones by confidence, ties in index order
+    assert len(set(chosen)) == 4
+    assert np.array_equal(chosen, select_samples(probs, labels, 4, seed=0))
+    assert sorted(select_samples(probs, labels, 50, seed=0)) == list(range(10))
+
+
+def test_explain_run_logs_every_file_the_index_describes(logged_run, explained, tmp_path):
+    client = MlflowClient(logged_run.uri)
+    logged = _artifact_files(client, logged_run.run_id, "explanations")
+    path = client.download_artifacts(logged_run.run_id, "explanations/index.json", tmp_path)
+    index = json.loads(Path(path).read_text())
+    assert {f"explanations/{name}" for name in index["files"]} == logged
+    assert all(index["files"].values())
+    assert index["settings"]["n_samples"] == 4
+    assert index["settings"]["methods"] == list(METHODS)
+    assert index["sample_index"] == explained["sample_index"]
+    assert len(index["sample_labels"]) == 4
+
+
+def test_explain_run_logs_deletion_metrics_and_the_tag(logged_run, explained):
+    run = MlflowClient(logged_run.uri).get_run(logged_run.run_id)
+    for method in METHODS:
+        assert run.data.metrics[f"explain_deletion_auc_{method}"] == pytest.approx(
+            explained["deletion"][method]["auc"]
+        )
+    assert run.data.tags["pipeline.explained"] == "true"
+
+
+def test_raw_values_have_the_input_shape(logged_run, explained, tmp_path):
+    client = MlflowClient(logged_run.uri)
+    path = client.download_artifacts(logged_run.run_id, "explanations/shap.npz", tmp_path)
+    with np.load(path) as npz:
+        assert npz["values"].shape == (4, 3, 32, 32)
+        assert list(npz["sample_index"]) == explained["sample_index"]
+
+
+def test_unknown_run_is_not_found(logged_run):
+    with pytest.raises(NotFound, match="does not exist"):
+        explain_run("0" * 32, logged_run.uri, n_samples=1)
+
+
+def test_run_without_model_is_rejected_at_submission(logged_run):
+    with pytest.raises(InvalidInput, match="no model"):
+        prepare_inputs(logged_run.no_model_run_id, logged_run.uri)
+
+
+def test_missing_data_set_is_rejected_with_a_hint(logged_run, tmp_path):
+    with pytest.raises(InvalidInput, match="--data-dir"):
+        explain_run(logged_run.run_id, logged_run.uri, n_samples=1, data_dir=tmp_path / "gone")
+
+
+def test_unreachable_mlflow_is_unavailable(unreachable_uri):
+    with pytest.raises(ServiceUnavailable, match="unreachable"):
+        explain_run("0" * 32, unreachable_uri, n_samples=1)
