@@ -1,0 +1,141 @@
+"""Artifact viewers: images, text, CSV, JSON, NPZ and DICOM, each from the artifact's bytes."""
+
+import io
+import json
+from pathlib import PurePosixPath
+
+import numpy as np
+import pandas as pd
+import streamlit as st
+
+from dashboard import data
+from dashboard.reads import PREVIEW_BYTES
+
+IMAGE = {".png", ".jpg", ".jpeg", ".gif", ".bmp", ".webp"}
+TEXT = {".txt", ".log", ".md", ".py", ".yaml", ".yml", ".cfg", ".ini", ".toml", ".html", ".sh"}
+TEXT_NAMES = {"MLmodel", "requirements.txt", "conda.yaml", "python_env.yaml"}
+TABLE = {".csv": ",", ".tsv": "\t"}
+# Viewers that need the whole file refuse files larger than this.
+MAX_WHOLE = 50 * 1024 * 1024
+
+
+def kind(path: str) -> str:
+    """The viewer for ``path``: image, text, table, json, npz, dicom or binary."""
+    p = PurePosixPath(path)
+    suffix = p.suffix.lower()
+    if suffix in IMAGE:
+        return "image"
+    if suffix in TEXT or p.name in TEXT_NAMES:
+        return "text"
+    if suffix in TABLE:
+        return "table"
+    if suffix == ".json":
+        return "json"
+    if suffix == ".npz" or suffix == ".npy":
+        return "npz"
+    if suffix in (".dcm", ".dicom"):
+        return "dicom"
+    return "binary"
+
+
+def human_size(size: int | None) -> str:
+    if size is None:
+        return "–"
+    for unit in ("B", "KB", "MB", "GB"):
+        if size < 1024 or unit == "GB":
+            return f"{size:.0f} {unit}" if unit == "B" else f"{size:.1f} {unit}"
+        size /= 1024
+    return str(size)
+
+
+def array_summary(arrays: dict[str, np.ndarray]) -> pd.DataFrame:
+    """One row per array: name, shape, dtype and min/mean/max for numeric arrays."""
+    rows = []
+    for name, arr in arrays.items():
+        row = {
+            "array": name,
+            "shape": "×".join(map(str, arr.shape)) or "scalar",
+            "dtype": str(arr.dtype),
+        }
+        if arr.size and np.issubdtype(arr.dtype, np.number):
+            row |= {"min": float(arr.min()), "mean": float(arr.mean()), "max": float(arr.max())}
+        rows.append(row)
+    return pd.DataFrame(rows)
+
+
+def dicom_image(raw: bytes) -> tuple[np.ndarray, dict]:
+    """The first frame of a DICOM file as uint8 and a few header fields."""
+    import pydicom
+
+    ds = pydicom.dcmread(io.BytesIO(raw))
+    pixels = ds.pixel_array.astype(np.float32)
+    if pixels.ndim == 3 and pixels.shape[-1] not in (3, 4):
+        pixels = pixels[0]
+    lo, hi = float(pixels.min()), float(pixels.max())
+    image = ((pixels - lo) / (hi - lo or 1.0) * 255).astype(np.uint8)
+    fields = {
+        k: str(ds.get(k, "")) for k in ("Modality", "PatientID", "StudyDate", "Rows", "Columns")
+    }
+    return image, fields
+
+
+def show(uri: str, run_id: str, path: str, size: int | None) -> None:
+    """Render one artifact file with the viewer that fits its type."""
+    what = kind(path)
+    large = size is not None and size > PREVIEW_BYTES
+    if what in ("text", "table", "json") and large:
+        raw = data.artifact_bytes(uri, run_id, path, PREVIEW_BYTES)
+        st.caption(f"Large file ({human_size(size)}): showing the first {human_size(len(raw))}.")
+        if what == "table":
+            frame = data.artifact_csv(uri, run_id, path, PREVIEW_BYTES)
+            st.dataframe(frame, width="stretch")
+        else:
+            st.code(raw.decode("utf-8", errors="replace"), language=None)
+        return
+    if what != "binary" and size is not None and size > MAX_WHOLE:
+        st.info(f"{path} is {human_size(size)}: too large to view here; download it instead.")
+        return
+    if what == "binary":
+        st.info(f"No viewer for {PurePosixPath(path).suffix or 'this file'}; download it below.")
+        return
+    raw = data.artifact_bytes(uri, run_id, path)
+    if what == "image":
+        st.image(raw, caption=path)
+    elif what == "text":
+        language = {".py": "python", ".yaml": "yaml", ".yml": "yaml"}.get(
+            PurePosixPath(path).suffix
+        )
+        st.code(raw.decode("utf-8", errors="replace"), language=language)
+    elif what == "table":
+        sep = TABLE[PurePosixPath(path).suffix.lower()]
+        st.dataframe(pd.read_csv(io.BytesIO(raw), sep=sep), width="stretch")
+    elif what == "json":
+        try:
+            st.json(json.loads(raw.decode("utf-8")))
+        except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+            st.warning(f"{path} is not valid JSON ({exc}); showing it as text.")
+            st.code(raw.decode("utf-8", errors="replace"), language=None)
+    elif what == "npz":
+        loaded = np.load(io.BytesIO(raw), allow_pickle=False)
+        if isinstance(loaded, np.ndarray):
+            arrays = {PurePosixPath(path).stem: loaded}
+        else:
+            with loaded:
+                arrays = {k: loaded[k] for k in loaded.files}
+        st.dataframe(array_summary(arrays), hide_index=True, width="stretch")
+    elif what == "dicom":
+        image, fields = dicom_image(raw)
+        st.image(image, caption=path, clamp=True)
+        st.json(fields)
+
+
+def download(uri: str, run_id: str, path: str, size: int | None) -> None:
+    if size is not None and size > MAX_WHOLE:
+        st.caption("Too large for a browser download: use `mlflow artifacts download`.")
+        return
+    st.download_button(
+        f"Download {PurePosixPath(path).name}",
+        data=lambda: data.artifact_bytes(uri, run_id, path),
+        file_name=PurePosixPath(path).name,
+        key=f"dl_{path}",
+    )

@@ -1,0 +1,73 @@
+"""Cached MLflow reads for the page: a short TTL so new runs and evaluations show up quickly."""
+
+import io
+import json
+
+import numpy as np
+import pandas as pd
+import streamlit as st
+
+from common import check_tracking
+from dashboard import reads
+from dashboard.reads import RunPage, RunQuery
+
+TTL = 30  # seconds
+
+
+@st.cache_data(ttl=10, show_spinner=False)
+def tracking_reachable(uri: str) -> None:
+    """Raise ``ServiceUnavailable`` when ``uri`` does not answer (cached for a few seconds)."""
+    check_tracking(uri, timeout=3)
+
+
+@st.cache_data(ttl=TTL, show_spinner=False)
+def experiments(uri: str) -> list[dict]:
+    return reads.list_experiments(uri)
+
+
+@st.cache_data(ttl=TTL, show_spinner="Searching runs…")
+def runs_page(uri: str, query: RunQuery) -> RunPage:
+    return reads.search_runs(uri, query)
+
+
+@st.cache_data(ttl=TTL, show_spinner=False)
+def run(uri: str, run_id: str) -> dict:
+    return reads.load_run(uri, run_id)
+
+
+@st.cache_data(ttl=TTL, show_spinner="Loading metric histories…")
+def histories(uri: str, run_ids: tuple[str, ...], keys: tuple[str, ...]) -> pd.DataFrame:
+    return reads.metric_histories(uri, run_ids, keys)
+
+
+@st.cache_data(ttl=TTL, show_spinner=False)
+def artifacts(uri: str, run_id: str) -> list[dict]:
+    return reads.list_artifacts(uri, run_id)
+
+
+@st.cache_data(ttl=TTL, show_spinner=False, max_entries=200)
+def artifact_bytes(uri: str, run_id: str, path: str, max_bytes: int | None = None) -> bytes:
+    return reads.read_artifact(uri, run_id, path, max_bytes)
+
+
+def artifact_paths(uri: str, run_id: str) -> set[str]:
+    return {a["path"] for a in artifacts(uri, run_id) if not a["is_dir"]}
+
+
+def artifact_json(uri: str, run_id: str, path: str) -> dict | list | None:
+    """The parsed JSON artifact, or ``None`` when the run has no such file."""
+    if path not in artifact_paths(uri, run_id):
+        return None
+    return json.loads(artifact_bytes(uri, run_id, path).decode("utf-8"))
+
+
+def artifact_csv(uri: str, run_id: str, path: str, max_bytes: int | None = None) -> pd.DataFrame:
+    data = artifact_bytes(uri, run_id, path, max_bytes)
+    if max_bytes is not None and len(data) >= max_bytes:
+        data = data[: data.rfind(b"\n") + 1]  # drop the cut-off last line
+    return pd.read_csv(io.BytesIO(data))
+
+
+def artifact_npz(uri: str, run_id: str, path: str) -> dict[str, np.ndarray]:
+    with np.load(io.BytesIO(artifact_bytes(uri, run_id, path)), allow_pickle=False) as npz:
+        return {k: npz[k] for k in npz.files}

@@ -1,0 +1,263 @@
+"""The model card (Markdown) and serving instructions for a run, plus the tables they share."""
+
+import json
+import math
+from datetime import UTC, datetime
+
+import pandas as pd
+
+from common import MODEL_NAME
+
+TRAINING_PARAMS = (
+    "model",
+    "epochs",
+    "batch_size",
+    "optimizer",
+    "lr",
+    "lr_schedule",
+    "weight_decay",
+    "augmentation",
+    "cutmix_alpha",
+    "cutmix_prob",
+    "seed",
+    "device",
+    "patience",
+)
+
+
+def evaluation_table(metrics: dict[str, float], metrics_json: dict | None = None) -> pd.DataFrame:
+    """Evaluation metrics with intervals: columns metric, value, ci_low, ci_high.
+
+    Reads the run's ``eval_<name>`` / ``eval_<name>_ci_low`` / ``eval_<name>_ci_high`` metrics
+    and fills gaps from ``evaluation/metrics.json`` (``{name: {value, ci_low, ci_high}}``).
+    """
+    rows: dict[str, dict] = {}
+    for key, value in metrics.items():
+        if not key.startswith("eval_"):
+            continue
+        name = key[len("eval_") :]
+        for suffix in ("_ci_low", "_ci_high"):
+            if name.endswith(suffix):
+                rows.setdefault(name[: -len(suffix)], {})[suffix[1:]] = value
+                break
+        else:
+            rows.setdefault(name, {})["value"] = value
+    metrics_json = metrics_json or {}
+    source = metrics_json.get("overall", metrics_json.get("metrics", metrics_json))
+    for name, entry in source.items() if isinstance(source, dict) else ():
+        if isinstance(entry, dict) and "value" in entry:
+            row = rows.setdefault(name, {})
+            for field in ("value", "ci_low", "ci_high", "method"):
+                if field in entry and field not in row:
+                    row[field] = entry[field]
+        elif isinstance(entry, int | float) and not isinstance(entry, bool):
+            rows.setdefault(name, {}).setdefault("value", float(entry))
+    table = pd.DataFrame(
+        [{"metric": k, **v} for k, v in sorted(rows.items()) if "value" in v],
+        columns=["metric", "value", "ci_low", "ci_high", "method"],
+    )
+    if table["method"].isna().all():
+        table = table.drop(columns="method")
+    return table
+
+
+def faithfulness_table(faithfulness: dict | None, metrics: dict[str, float]) -> pd.DataFrame:
+    """One row per attribution method: deletion AUC, random-order AUC, score, beats-random share.
+
+    Uses ``explanations/faithfulness.json`` (``{"methods": {name: {...}}}``) and falls back to the
+    run's ``explain_deletion_auc_<method>`` metrics.
+    """
+    rows = {}
+    for name, entry in ((faithfulness or {}).get("methods") or {}).items():
+        if isinstance(entry, dict):
+            rows[name] = {
+                k: entry.get(k) for k in ("auc", "random_auc", "score", "beats_random_fraction")
+            }
+    prefix = "explain_deletion_auc_"
+    for key, value in metrics.items():
+        if key.startswith(prefix):
+            rows.setdefault(key[len(prefix) :], {}).setdefault("auc", value)
+    columns = ["method", "auc", "random_auc", "score", "beats_random_fraction"]
+    return pd.DataFrame([{"method": m, **v} for m, v in sorted(rows.items())], columns=columns)
+
+
+def split_counts(params: dict[str, str], stats: dict | None) -> dict[str, int]:
+    """Sample counts per split from the ``data_n_*`` params or ``dataset_stats.json``."""
+    counts = {}
+    for split in ("train", "val", "test"):
+        value = params.get(f"data_n_{split}")
+        if value is not None and value.isdigit():
+            counts[split] = int(value)
+    if not counts and stats:
+        for split, entry in class_counts(stats).items():
+            counts[split] = int(sum(entry.values()))
+    return counts
+
+
+def class_counts(stats: dict | None) -> dict[str, dict[str, int]]:
+    """``{split: {class: count}}`` found in a ``dataset_stats.json`` (several layouts accepted)."""
+    if not stats:
+        return {}
+    for key in ("class_counts", "counts_per_class", "counts", "splits"):
+        value = stats.get(key)
+        if isinstance(value, dict) and value:
+            first = next(iter(value.values()))
+            if isinstance(first, dict):
+                inner = {s: v.get("per_class", v.get("classes", v)) for s, v in value.items()}
+                if all(isinstance(v, dict) for v in inner.values()):
+                    return {
+                        s: {
+                            str(c): int(n)
+                            for c, n in v.items()
+                            if isinstance(n, int | float) and c != "total"
+                        }
+                        for s, v in inner.items()
+                    }
+    return {}
+
+
+def _fmt(value) -> str:
+    if value is None or (isinstance(value, float) and math.isnan(value)):
+        return "–"
+    return f"{value:.4f}" if isinstance(value, float) else str(value)
+
+
+def build_model_card(
+    run: dict,
+    stats: dict | None = None,
+    evaluation: pd.DataFrame | None = None,
+    faithfulness: dict | None = None,
+    preprocessing: dict | None = None,
+) -> str:
+    """The Markdown model card of ``run`` (a ``dashboard.reads.run_to_dict`` summary)."""
+    params, run_id = run["params"], run["run_id"]
+    lines = [
+        f"# Model card: {run['run_name']}",
+        "",
+        f"- Run id: `{run_id}`  ",
+        f"- Model URI: `runs:/{run_id}/{MODEL_NAME}`  ",
+        f"- Architecture: {params.get('model', 'unknown')}  ",
+        f"- Status: {run['status']}  ",
+        f"- Generated: {datetime.now(UTC):%Y-%m-%d %H:%M UTC}",
+        "",
+        "## Data",
+    ]
+    counts = split_counts(params, stats)
+    classes = params.get("class_names") or (preprocessing or {}).get("class_names")
+    if isinstance(classes, str):
+        try:
+            classes = json.loads(classes)
+        except json.JSONDecodeError:
+            classes = [classes]
+    lines.append(f"- Source: {params.get('dataset_source', params.get('data_dir', 'unknown'))}")
+    if params.get("dataset_hash"):
+        lines.append(f"- Content hash: `{params['dataset_hash'][:16]}…`")
+    if classes:
+        lines.append(f"- Classes ({len(classes)}): {', '.join(map(str, classes))}")
+    if counts:
+        lines.append("- Samples: " + ", ".join(f"{s} {n}" for s, n in counts.items()))
+    for split, per_class in class_counts(stats).items():
+        lines.append(f"  - {split}: " + ", ".join(f"{c}: {n}" for c, n in per_class.items()))
+    if params.get("image_size"):
+        lines.append(f"- Image size: {params['image_size']}, channels: {params.get('channels')}")
+    if not (counts or classes):
+        lines.append("- No dataset information was logged with this run.")
+    lines += ["", "## Training setup", ""]
+    shown = [(k, params[k]) for k in TRAINING_PARAMS if k in params]
+    if not shown:
+        shown = sorted(params.items())[:30]
+    if shown:
+        lines += ["| Parameter | Value |", "|---|---|"]
+        lines += [f"| {k} | {str(v)[:120]} |" for k, v in shown]
+    else:
+        lines.append("No parameters were logged.")
+    lines += ["", "## Evaluation (test set, 95% confidence intervals)", ""]
+    if evaluation is not None and not evaluation.empty:
+        lines += ["| Metric | Value | CI low | CI high |", "|---|---|---|---|"]
+        for row in evaluation.to_dict("records"):
+            lines.append(
+                f"| {row['metric']} | {_fmt(row['value'])} | {_fmt(row.get('ci_low'))} "
+                f"| {_fmt(row.get('ci_high'))} |"
+            )
+    else:
+        lines.append(
+            f"Not evaluated yet: run `python -m evaluator --run-id {run_id}` or press Evaluate."
+        )
+    lines += ["", "## Explanations", ""]
+    faith = faithfulness_table(faithfulness, run["metrics"])
+    if not faith.empty:
+        lines.append(
+            "Faithfulness by deletion (lower AUC = removing the pixels an explanation ranks first "
+            "hurts the prediction sooner; score = random-order AUC − AUC, higher is better):"
+        )
+        lines += [
+            "",
+            "| Method | Deletion AUC | Random AUC | Score | Beats random |",
+            "|---|---|---|---|---|",
+        ]
+        for row in faith.to_dict("records"):
+            lines.append(
+                f"| {row['method']} | {_fmt(row['auc'])} | {_fmt(row['random_auc'])} "
+                f"| {_fmt(row['score'])} | {_fmt(row['beats_random_fraction'])} |"
+            )
+    else:
+        lines.append(
+            f"Not explained yet: run `python -m explainer --run-id {run_id}` or press Explain."
+        )
+    lines += [
+        "",
+        "## Known limitations",
+        "",
+        "- Trained and evaluated on one dataset; performance on other scanners, sites or "
+        "populations is unknown and must be validated before clinical use.",
+        "- Confidence intervals are bootstrap estimates on the test split only.",
+        "- Attribution maps show what the model uses, not what is clinically relevant.",
+        "- Research use only: not a medical device.",
+    ]
+    if run["status"] != "FINISHED":
+        lines.append(f"- The training run ended with status {run['status']}.")
+    return "\n".join(lines) + "\n"
+
+
+def serving_instructions(run_id: str, preprocessing: dict | None = None) -> str:
+    """Markdown: how to serve ``runs:/<run_id>/model`` locally and as a container."""
+    pp = preprocessing or {}
+    height, width = pp.get("image_size", (28, 28))
+    channels = pp.get("channels", 1)
+    uri = f"runs:/{run_id}/{MODEL_NAME}"
+    request = (
+        f"python -c \"import json; print(json.dumps({{'inputs': "
+        f'[[[[0.5] * {width}] * {height}] * {channels}]}}))" > request.json'
+    )
+    return f"""Run these from the repository root: the model is pickled and its class lives in
+`common/models.py`, so `common/` must be importable (`PYTHONPATH=.`).
+
+### Serve locally
+```bash
+export MLFLOW_TRACKING_URI=<your tracking server>
+PYTHONPATH=. mlflow models serve -m {uri} -p 5001 --env-manager local
+```
+Input: float32 `N×{channels}×{height}×{width}` in [0, 1] (the model normalizes itself);
+the answer holds one logit per class.
+```bash
+{request}
+curl -X POST http://127.0.0.1:5001/invocations -H 'Content-Type: application/json' \\
+  -d @request.json
+```
+### As a container
+From the folder written by "Download model" (`artifacts/{run_id}/model`):
+```dockerfile
+FROM python:3.11-slim
+WORKDIR /app
+COPY requirements.txt .
+RUN pip install --no-cache-dir -r requirements.txt
+COPY common/ common/
+COPY artifacts/{run_id}/model /model
+ENV PYTHONPATH=/app
+EXPOSE 5001
+CMD ["mlflow", "models", "serve", "-m", "/model", "-h", "0.0.0.0", "-p", "5001", \\
+     "--env-manager", "local"]
+```
+or let MLflow build an image (add `common/` to it the same way):
+`mlflow models build-docker -m {uri} -n mlpipeline-model:{run_id[:8]}`
+"""

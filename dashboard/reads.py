@@ -1,0 +1,227 @@
+"""MLflow reads the dashboard needs, as plain functions of a tracking URI (no Streamlit).
+
+Every function returns plain, picklable data (dicts, lists, DataFrames) so that ``dashboard.data``
+can cache it. The number of MLflow calls each makes depends on the selected run(s) and on the page
+size, never on the number of runs in the experiment.
+"""
+
+import os
+import tempfile
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import pandas as pd
+from mlflow.entities import ViewType
+from mlflow.exceptions import MlflowException
+from mlflow.tracking import MlflowClient
+
+from common import InvalidInput, NotFound, ServiceUnavailable, get_run
+
+# Searching more experiments than this is never useful in a picker.
+MAX_EXPERIMENTS = 1000
+# Artifacts larger than this are previewed from their first bytes instead of loaded whole.
+PREVIEW_BYTES = 2 * 1024 * 1024
+RUN_STATUSES = ("FINISHED", "RUNNING", "FAILED", "KILLED", "SCHEDULED")
+
+
+@dataclass(frozen=True)
+class RunQuery:
+    """What the run picker asks for: one page of one experiment's runs."""
+
+    experiment_id: str
+    name_contains: str = ""
+    statuses: tuple[str, ...] = ()
+    filter_string: str = ""
+    order_by: str = "attributes.start_time DESC"
+    page_size: int = 50
+    page_token: str | None = None
+
+    def mlflow_filter(self) -> str:
+        """The MLflow filter expression combining the name, status and free filter."""
+        parts = []
+        if self.name_contains:
+            escaped = self.name_contains.replace("'", "''")
+            parts.append(f"attributes.run_name ILIKE '%{escaped}%'")
+        if len(self.statuses) == 1:
+            parts.append(f"attributes.status = '{self.statuses[0]}'")
+        elif self.statuses:
+            quoted = ", ".join(f"'{s}'" for s in self.statuses)
+            parts.append(f"attributes.status IN ({quoted})")
+        if self.filter_string.strip():
+            parts.append(self.filter_string.strip())
+        return " and ".join(parts)
+
+
+@dataclass
+class RunPage:
+    rows: list[dict] = field(default_factory=list)
+    next_token: str | None = None
+
+
+def client_for(uri: str) -> MlflowClient:
+    return MlflowClient(tracking_uri=uri)
+
+
+def _mlflow_error(exc: MlflowException, what: str) -> Exception:
+    if exc.error_code in ("INVALID_PARAMETER_VALUE", "BAD_REQUEST"):
+        return InvalidInput(f"{what}: {exc.message}")
+    if exc.error_code == "RESOURCE_DOES_NOT_EXIST":
+        return NotFound(f"{what}: {exc.message}")
+    return ServiceUnavailable(f"{what}: MLflow answered {exc.error_code}: {exc.message}")
+
+
+def run_to_dict(run) -> dict:
+    """A picklable summary of an MLflow ``Run``."""
+    info = run.info
+    tags = dict(run.data.tags)
+    return {
+        "run_id": info.run_id,
+        "run_name": info.run_name or tags.get("mlflow.runName") or info.run_id[:8],
+        "experiment_id": info.experiment_id,
+        "status": info.status,
+        "start_time": info.start_time,
+        "end_time": info.end_time,
+        "artifact_uri": info.artifact_uri,
+        "parent_run_id": tags.get("mlflow.parentRunId"),
+        "params": dict(run.data.params),
+        "metrics": dict(run.data.metrics),
+        "tags": tags,
+    }
+
+
+def list_experiments(uri: str) -> list[dict]:
+    """Active experiments, most recently updated first (at most ``MAX_EXPERIMENTS``)."""
+    client = client_for(uri)
+    try:
+        exps = client.search_experiments(
+            view_type=ViewType.ACTIVE_ONLY,
+            max_results=MAX_EXPERIMENTS,
+            order_by=["last_update_time DESC"],
+        )
+    except MlflowException as exc:
+        raise _mlflow_error(exc, "listing experiments failed") from exc
+    return [{"experiment_id": e.experiment_id, "name": e.name} for e in exps]
+
+
+def search_runs(uri: str, query: RunQuery) -> RunPage:
+    """One page of runs: a single ``search_runs`` call whatever the experiment's size."""
+    client = client_for(uri)
+    try:
+        page = client.search_runs(
+            experiment_ids=[query.experiment_id],
+            filter_string=query.mlflow_filter(),
+            run_view_type=ViewType.ACTIVE_ONLY,
+            max_results=query.page_size,
+            order_by=[query.order_by] if query.order_by else None,
+            page_token=query.page_token,
+        )
+    except MlflowException as exc:
+        raise _mlflow_error(
+            exc,
+            "the run filter is not valid (example: metrics.val_auc > 0.8 and "
+            "params.model = 'smallcnn')",
+        ) from exc
+    return RunPage([run_to_dict(r) for r in page], page.token or None)
+
+
+def load_run(uri: str, run_id: str) -> dict:
+    return run_to_dict(get_run(client_for(uri), run_id))
+
+
+def metric_histories(uri: str, run_ids: tuple[str, ...], keys: tuple[str, ...]) -> pd.DataFrame:
+    """Histories of ``keys`` for ``run_ids``: columns run_id, key, step, timestamp, value."""
+    client = client_for(uri)
+    frames = []
+    for run_id in run_ids:
+        for key in keys:
+            try:
+                history = client.get_metric_history(run_id, key)
+            except MlflowException as exc:
+                raise _mlflow_error(exc, f"reading metric {key!r} of run {run_id}") from exc
+            frames.append(
+                pd.DataFrame(
+                    {
+                        "run_id": run_id,
+                        "key": key,
+                        "step": [m.step for m in history],
+                        "timestamp": [m.timestamp for m in history],
+                        "value": [m.value for m in history],
+                    }
+                )
+            )
+    if not frames:
+        return pd.DataFrame(columns=["run_id", "key", "step", "timestamp", "value"])
+    return pd.concat(frames, ignore_index=True)
+
+
+def list_artifacts(uri: str, run_id: str) -> list[dict]:
+    """Every artifact file of the run, recursively: path, size, is_dir (folders included)."""
+    client = client_for(uri)
+    out: list[dict] = []
+    pending = [""]
+    while pending:
+        folder = pending.pop()
+        try:
+            entries = client.list_artifacts(run_id, folder or None)
+        except MlflowException as exc:
+            raise _mlflow_error(exc, f"listing artifacts of run {run_id}") from exc
+        for entry in entries:
+            out.append({"path": entry.path, "is_dir": entry.is_dir, "size": entry.file_size})
+            if entry.is_dir:
+                pending.append(entry.path)
+    return sorted(out, key=lambda e: e["path"])
+
+
+def read_artifact(uri: str, run_id: str, path: str, max_bytes: int | None = None) -> bytes:
+    """The bytes of one artifact file (only its first ``max_bytes`` when given).
+
+    Raises:
+        NotFound: The run has no such artifact.
+    """
+    if max_bytes is not None and uri.startswith(("http://", "https://")):
+        return _read_head_http(uri, run_id, path, max_bytes)
+    with tempfile.TemporaryDirectory() as tmp:
+        try:
+            local = client_for(uri).download_artifacts(run_id, path, tmp)
+        except (MlflowException, OSError) as exc:
+            raise NotFound(f"run {run_id} has no artifact {path!r}") from exc
+        with open(local, "rb") as f:
+            return f.read() if max_bytes is None else f.read(max_bytes)
+
+
+def _read_head_http(uri: str, run_id: str, path: str, max_bytes: int) -> bytes:
+    """Stream only the first bytes of an artifact from a tracking server (auth from env vars)."""
+    from mlflow.utils.credentials import get_default_host_creds
+    from mlflow.utils.rest_utils import http_request
+
+    response = http_request(
+        get_default_host_creds(uri),
+        "/get-artifact",
+        "GET",
+        params={"path": path, "run_uuid": run_id},
+        stream=True,
+        raise_on_status=False,
+        max_retries=1,
+    )
+    with response:
+        if response.status_code == 404:
+            raise NotFound(f"run {run_id} has no artifact {path!r}")
+        if response.status_code != 200:
+            raise ServiceUnavailable(
+                f"MLflow answered HTTP {response.status_code} for artifact {path!r}"
+            )
+        chunks, total = [], 0
+        for chunk in response.iter_content(64 * 1024):
+            chunks.append(chunk)
+            total += len(chunk)
+            if total >= max_bytes:
+                break
+    return b"".join(chunks)[:max_bytes]
+
+
+def download_artifact_file(uri: str, run_id: str, path: str, dst: str | os.PathLike) -> Path:
+    """Download one artifact (file or folder) into ``dst``; returns the local path."""
+    try:
+        return Path(client_for(uri).download_artifacts(run_id, path, str(dst)))
+    except (MlflowException, OSError) as exc:
+        raise NotFound(f"run {run_id} has no artifact {path!r}") from exc

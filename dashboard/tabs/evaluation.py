@@ -1,0 +1,76 @@
+"""Evaluation tab: metrics with confidence intervals, plots, misclassified samples, raw data."""
+
+import altair as alt
+import streamlit as st
+
+from dashboard import data
+from dashboard.context import Context, missing
+from dashboard.model_card import evaluation_table
+from dashboard.reads import PREVIEW_BYTES
+from dashboard.tabs.job_ui import job_button
+
+PREFIX = "evaluation/"
+PLOTS = (
+    ("confusion_matrix.png", "Confusion matrix"),
+    ("roc_curves.png", "ROC curves"),
+    ("calibration.png", "Calibration"),
+)
+
+
+def interval_chart(table):
+    base = alt.Chart(table).encode(y=alt.Y("metric:N", sort=None, title=None))
+    bars = base.mark_bar(opacity=0.7).encode(x=alt.X("value:Q", scale=alt.Scale(domain=[0, 1])))
+    if table["ci_low"].notna().any():
+        bars += base.mark_errorbar(thickness=2).encode(x="ci_low:Q", x2="ci_high:Q")
+    return bars.properties(height=28 * len(table) + 40)
+
+
+def render_evaluation(ctx: Context) -> None:
+    job_button(ctx, "evaluate", "Evaluate this run")
+    paths = data.artifact_paths(ctx.uri, ctx.run_id)
+    metrics_json = data.artifact_json(ctx.uri, ctx.run_id, PREFIX + "metrics.json")
+    table = evaluation_table(
+        ctx.run["metrics"], metrics_json if isinstance(metrics_json, dict) else None
+    )
+    if table.empty and not any(p.startswith(PREFIX) for p in paths):
+        missing(
+            "evaluation",
+            f"press Evaluate above or run `python -m evaluator --run-id {ctx.run_id}`.",
+        )
+        return
+    if not table.empty:
+        st.subheader("Test-set metrics (95% confidence intervals)")
+        st.dataframe(table, hide_index=True, width="stretch")
+        st.altair_chart(interval_chart(table), width="stretch")
+    cols = st.columns(len(PLOTS))
+    for col, (name, title) in zip(cols, PLOTS, strict=True):
+        with col:
+            st.markdown(f"**{title}**")
+            if PREFIX + name in paths:
+                st.image(data.artifact_bytes(ctx.uri, ctx.run_id, PREFIX + name))
+            else:
+                st.caption(f"no {PREFIX}{name}")
+    _misclassified(ctx, paths)
+    if PREFIX + "predictions.csv" in paths and st.toggle("Show raw predictions", key="eval_raw"):
+        st.dataframe(
+            data.artifact_csv(ctx.uri, ctx.run_id, PREFIX + "predictions.csv", PREVIEW_BYTES),
+            width="stretch",
+        )
+        if metrics_json is not None:
+            st.json(metrics_json, expanded=False)
+
+
+def _misclassified(ctx: Context, paths: set[str]) -> None:
+    st.subheader("Most confidently misclassified")
+    csv = PREFIX + "misclassified_top5.csv"
+    if csv in paths:
+        st.dataframe(data.artifact_csv(ctx.uri, ctx.run_id, csv), hide_index=True)
+    images = sorted(p for p in paths if p.startswith(PREFIX + "misclassified/"))
+    if not images and csv not in paths:
+        st.caption("The evaluation logged no misclassified samples.")
+        return
+    cols = st.columns(min(5, max(1, len(images))))
+    for i, path in enumerate(images[:10]):
+        cols[i % len(cols)].image(
+            data.artifact_bytes(ctx.uri, ctx.run_id, path), caption=path.rsplit("/", 1)[-1]
+        )

@@ -1,0 +1,212 @@
+"""Real runs on the real MLflow server for the dashboard tests, and the page under AppTest.
+
+``dashboard_runs`` builds, once per session, an experiment holding what the dashboard must cope
+with: a pipeline run (params, per-epoch metrics, preprocessing.json, dataset_stats.json and a
+PyTorch model on the synthetic demo data, then evaluated and explained by the real evaluator and
+explainer), a scikit-learn autologged run, a failed run, a nested run, a run with 2,000 metric
+steps, and a run with long params and unicode names.
+"""
+
+import json
+import os
+import time
+from pathlib import Path
+
+import mlflow
+import mlflow.pytorch
+import mlflow.sklearn
+import numpy as np
+import pytest
+import streamlit as st
+import torch
+from mlflow.entities import Metric, Param
+from mlflow.models import infer_signature
+from mlflow.tracking import MlflowClient
+from streamlit.testing.v1 import AppTest
+
+from common import build_model
+
+APP = str(Path(__file__).resolve().parents[2] / "dashboard" / "dashboard.py")
+EXPERIMENT = "dashboard-tests"
+UNICODE_NAME = "Лёгкий запуск — 测试 🩺"
+LONG_VALUE = "x" * 5000
+
+
+def _pipeline_run(uri: str, data_dir: Path) -> str:
+    """A run laid out like the trainer's (see docs/contracts.md), with a real model."""
+    from dataloader import load_dataset
+
+    ds = load_dataset(data_dir, image_size=32, channels=3)
+    model = build_model("smallcnn", 3, len(ds.class_names), ds.stats["mean"], ds.stats["std"])
+    model.eval()
+    example = np.zeros((1, 3, 32, 32), dtype=np.float32)
+    with torch.no_grad():
+        signature = infer_signature(example, model(torch.from_numpy(example)).numpy())
+    with mlflow.start_run(run_name="pipeline-smallcnn") as run:
+        mlflow.log_params(
+            {
+                "model": "smallcnn",
+                "epochs": 3,
+                "batch_size": 16,
+                "optimizer": "adamw",
+                "lr": 0.001,
+                "seed": 0,
+                "data_dir": str(data_dir),
+                "dataset_source": str(data_dir),
+                "dataset_hash": ds.content_hash,
+                "class_names": json.dumps(ds.class_names),
+                "num_classes": len(ds.class_names),
+                "image_size": 32,
+                "channels": 3,
+                "data_n_train": len(ds.train.labels),
+                "data_n_val": len(ds.val.labels) if ds.val is not None else 0,
+                "data_n_test": len(ds.test.labels),
+            }
+        )
+        for epoch in range(3):
+            mlflow.log_metrics(
+                {
+                    "train_loss": 1.0 / (epoch + 1),
+                    "val_loss": 1.2 / (epoch + 1),
+                    "val_accuracy": 0.5 + 0.1 * epoch,
+                    "val_auc": 0.6 + 0.1 * epoch,
+                    "lr": 0.001,
+                },
+                step=epoch,
+            )
+        mlflow.log_metrics({"best_val_auc": 0.8, "best_epoch": 2})
+        mlflow.log_dict(ds.stats, "dataset_stats.json")
+        mlflow.log_dict(
+            {
+                "image_size": [32, 32],
+                "channels": 3,
+                "class_names": ds.class_names,
+                "mean": ds.stats["mean"],
+                "std": ds.stats["std"],
+            },
+            "preprocessing.json",
+        )
+        mlflow.pytorch.log_model(
+            model,
+            name="model",
+            serialization_format="pickle",
+            input_example=example,
+            signature=signature,
+            pip_requirements=["torch"],
+        )
+        mlflow.set_tag("pipeline.stage", "trained")
+    return run.info.run_id
+
+
+def _sklearn_run() -> str:
+    from sklearn.linear_model import LogisticRegression
+
+    mlflow.sklearn.autolog(log_input_examples=False, silent=True)
+    try:
+        rng = np.random.default_rng(0)
+        x = rng.normal(size=(40, 3))
+        y = (x[:, 0] > 0).astype(int)
+        with mlflow.start_run(run_name="sklearn-autolog") as run:
+            LogisticRegression(max_iter=50).fit(x, y)
+    finally:
+        mlflow.sklearn.autolog(disable=True)
+    return run.info.run_id
+
+
+def _edge_runs(client: MlflowClient, experiment_id: str) -> dict[str, str]:
+    runs = {}
+    with mlflow.start_run(run_name="parent-sweep") as parent:
+        mlflow.log_param("sweep", "lr")
+        with mlflow.start_run(run_name="child-trial", nested=True) as child:
+            mlflow.log_param("lr", 0.01)
+            mlflow.log_metric("val_auc", 0.7)
+    runs["parent"], runs["child"] = parent.info.run_id, child.info.run_id
+    failed = client.create_run(experiment_id, run_name="crashed-run")
+    client.log_param(failed.info.run_id, "model", "resnet18")
+    client.set_terminated(failed.info.run_id, status="FAILED")
+    runs["failed"] = failed.info.run_id
+    steps = client.create_run(experiment_id, run_name="long-history")
+    now = int(time.time() * 1000)
+    metrics = [Metric("train_loss", 1.0 / (1 + i), now + i, i) for i in range(2000)]
+    for start in range(0, 2000, 1000):
+        client.log_batch(steps.info.run_id, metrics=metrics[start : start + 1000])
+    client.set_terminated(steps.info.run_id)
+    runs["steps"] = steps.info.run_id
+    odd = client.create_run(experiment_id, run_name=UNICODE_NAME)
+    client.log_batch(
+        odd.info.run_id,
+        params=[Param("notes", LONG_VALUE), Param("größe", "groß")],
+        metrics=[Metric("accuracy_ü", 0.5, now, 0)],
+    )
+    client.log_text(odd.info.run_id, "hello ✓\n", "notes/readme.txt")
+    client.set_terminated(odd.info.run_id)
+    runs["unicode"] = odd.info.run_id
+    return runs
+
+
+@pytest.fixture(scope="session")
+def demo_data(tmp_path_factory) -> Path:
+    """The synthetic demo dataset, tiny (3 classes, a few 32 px images each)."""
+    from dataloader import synthesize
+
+    return synthesize(
+        tmp_path_factory.mktemp("demo") / "data", train_per_class=6, test_per_class=4, size=32
+    )
+
+
+@pytest.fixture(scope="session")
+def dashboard_runs(mlflow_server, demo_data) -> dict[str, str]:
+    """Run ids by role (pipeline, sklearn, parent, child, failed, steps, unicode) + experiment."""
+    from evaluator import evaluate_run
+    from explainer import explain_run
+
+    torch.set_num_threads(1)
+    mlflow.set_tracking_uri(mlflow_server)
+    client = MlflowClient(mlflow_server)
+    experiment_id = mlflow.set_experiment(EXPERIMENT).experiment_id
+    runs = {"experiment": experiment_id, "sklearn": _sklearn_run()}
+    runs.update(_edge_runs(client, experiment_id))
+    runs["pipeline"] = _pipeline_run(mlflow_server, demo_data)
+    evaluate_run(runs["pipeline"], mlflow_server, batch_size=32)
+    explain_run(runs["pipeline"], mlflow_server, n_samples=2, methods=["gradcam", "shap"])
+    # A second pipeline run never evaluated nor explained (the newest run: selected first).
+    runs["bare"] = _pipeline_run(mlflow_server, demo_data)
+    return runs
+
+
+@pytest.fixture
+def page_env(mlflow_server, tmp_path, monkeypatch) -> Path:
+    """Settings for the page (tracking URI, artifacts and store in a tmp dir); cwd = tmp_path."""
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", mlflow_server)
+    monkeypatch.setenv("ARTIFACTS_DIR", str(tmp_path / "artifacts"))
+    monkeypatch.setenv("STORE_DIR", str(tmp_path / "store"))
+    monkeypatch.delenv("MONGO_URI", raising=False)
+    monkeypatch.setenv("EVALUATOR_URL", os.environ.get("TEST_NO_SERVICE", "http://127.0.0.1:9"))
+    monkeypatch.setenv("EXPLAINER_URL", "http://127.0.0.1:9")
+    monkeypatch.chdir(tmp_path)
+    return tmp_path
+
+
+def open_page(run_id: str | None = None, tab: str | None = None, **state) -> AppTest:
+    """Run the page under AppTest with ``run_id`` selected and ``tab`` open."""
+    st.cache_data.clear()
+    at = AppTest.from_file(APP, default_timeout=120)
+    if run_id:
+        at.session_state["run_id"] = run_id
+    if tab:
+        at.session_state["tab"] = tab
+    for key, value in state.items():
+        at.session_state[key] = value
+    return at.run()
+
+
+def page_text(at: AppTest) -> str:
+    """All visible text of the page (titles, markdown, captions, alerts, table cells)."""
+    parts = []
+    for kind in ("title", "header", "subheader", "markdown", "caption", "code", "text"):
+        parts += [str(e.value) for e in at.get(kind)]
+    for kind in ("info", "warning", "error", "success", "exception"):
+        parts += [str(e.value) for e in at.get(kind)]
+    for frame in at.dataframe:
+        parts.append(frame.value.to_string())
+    return "\n".join(parts)
