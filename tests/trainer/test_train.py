@@ -1,0 +1,153 @@
+import json
+
+import pytest
+import torch
+from mlflow import MlflowClient
+
+from common import (
+    InvalidInput,
+    Preprocessing,
+    ServiceUnavailable,
+    build_model,
+    load_model,
+    load_preprocessing,
+)
+from dataloader import load_dataset
+from trainer import get_args_parser, train
+
+CONTRACT_PARAMS = [
+    "model",
+    "epochs",
+    "batch_size",
+    "optimizer",
+    "lr",
+    "lr_schedule",
+    "weight_decay",
+    "augmentation",
+    "cutmix_alpha",
+    "cutmix_prob",
+    "seed",
+    "device",
+    "patience",
+    "data_dir",
+    "dataset_source",
+    "dataset_hash",
+    "class_names",
+    "num_classes",
+    "image_size",
+    "channels",
+    "norm_mean",
+    "norm_std",
+    "data_n_train",
+    "data_n_val",
+    "data_n_test",
+]
+EPOCH_METRICS = ["train_loss", "train_accuracy", "val_loss", "val_accuracy", "val_auc", "lr"]
+EPOCH_METRICS += ["epoch_time"]
+
+pytestmark = pytest.mark.slow
+
+
+@pytest.fixture(scope="module")
+def trained(tmp_path_factory, mlflow_server, tiny_data):
+    """One 2-epoch run: (run id, its checkpoint folder)."""
+    checkpoints = tmp_path_factory.mktemp("checkpoints")
+    run_id = train(
+        ["--data-dir", str(tiny_data), "--experiment", "layout", "--tracking-uri", mlflow_server,
+         "--checkpoint-dir", str(checkpoints), "--epochs", "2", "--batch-size", "16",
+         "--threads", "1", "--no-progress"]
+    )  # fmt: skip
+    return run_id, checkpoints
+
+
+def _run(uri, run_id):
+    return MlflowClient(uri).get_run(run_id)
+
+
+def test_run_logs_every_contract_parameter(trained, mlflow_server, tiny_data):
+    params = _run(mlflow_server, trained[0]).data.params
+    assert set(CONTRACT_PARAMS) <= set(params)
+    assert json.loads(params["class_names"]) == ["keratosis", "melanoma", "nevus"]
+    dataset = load_dataset(tiny_data, splits=("train", "val", "test"))
+    assert params["dataset_hash"] == dataset.content_hash
+    assert int(params["data_n_train"]) + int(params["data_n_val"]) == 24
+    assert int(params["data_n_test"]) == 12
+
+
+def test_metrics_are_logged_per_epoch(trained, mlflow_server):
+    client = MlflowClient(mlflow_server)
+    for key in EPOCH_METRICS:
+        assert [m.step for m in client.get_metric_history(trained[0], key)] == [1, 2], key
+    metrics = _run(mlflow_server, trained[0]).data.metrics
+    aucs = [m.value for m in client.get_metric_history(trained[0], "val_auc")]
+    assert metrics["best_val_auc"] == max(aucs)
+    assert metrics["best_epoch"] == 1 + aucs.index(max(aucs))
+
+
+def test_run_has_artifacts_tags_and_no_registered_model(trained, mlflow_server):
+    client = MlflowClient(mlflow_server)
+    run = client.get_run(trained[0])
+    assert run.data.tags["pipeline.stage"] == "trained"
+    assert len(run.data.tags["mlflow.source.git.commit"]) == 40
+    paths = {a.path for a in client.list_artifacts(trained[0])}
+    assert {"preprocessing.json", "dataset_stats.json"} <= paths
+    assert client.search_registered_models() == []
+
+
+def test_dataset_statistics_are_an_artifact(trained, mlflow_server):
+    path = MlflowClient(mlflow_server).download_artifacts(trained[0], "dataset_stats.json")
+    with open(path, encoding="utf-8") as f:
+        stats = json.load(f)
+    assert stats["counts"]["test"]["total"] == 12
+    assert stats["class_names"] == ["keratosis", "melanoma", "nevus"]
+
+
+def test_preprocessing_rebuilds_the_training_inputs(trained, mlflow_server, tiny_data):
+    client = MlflowClient(mlflow_server)
+    path = client.download_artifacts(trained[0], "preprocessing.json")
+    with open(path, encoding="utf-8") as f:
+        preprocessing = Preprocessing.model_validate(json.load(f))
+    dataset = load_dataset(tiny_data, splits=("train", "val"))
+    assert preprocessing.image_size == (32, 32) and preprocessing.channels == 3
+    assert preprocessing.mean == pytest.approx(dataset.stats["mean"])
+    assert preprocessing.class_names == dataset.class_names
+
+
+def test_logged_model_gives_the_trained_models_outputs(trained, mlflow_server, tiny_data):
+    run_id, checkpoints = trained
+    state = torch.load(checkpoints / "last.pt", weights_only=False)
+    assert state["finished"] and state["run_id"] == run_id
+    preprocessing = load_preprocessing(MlflowClient(mlflow_server), run_id)
+    trained_model = build_model("smallcnn", 3, 3, preprocessing.mean, preprocessing.std)
+    trained_model.load_state_dict(state["best"]["state"])
+    trained_model.eval()
+    loaded = load_model(run_id, mlflow_server)
+    test = load_dataset(tiny_data, splits=("test",)).test
+    images = preprocessing.to_tensor(test.images)
+    with torch.no_grad():
+        assert torch.equal(loaded(images), trained_model(images))
+
+
+def test_unreachable_mlflow_fails_before_reading_data(tmp_path, unreachable_uri):
+    missing = tmp_path / "no-such-data"
+    with pytest.raises(ServiceUnavailable, match="unreachable"):
+        train(["--data-dir", str(missing), "--experiment", "x", "--tracking-uri", unreachable_uri,
+               "--checkpoint-dir", str(tmp_path)])  # fmt: skip
+
+
+def test_one_class_folder_is_a_clear_error(tmp_path, trainer_argv, tiny_data):
+    data = tmp_path / "one-class"
+    for split in ("train", "test"):
+        (data / split / "nevus").mkdir(parents=True)
+        for source in sorted((tiny_data / split / "nevus").glob("*.png"))[:4]:
+            (data / split / "nevus" / source.name).write_bytes(source.read_bytes())
+    with pytest.raises(InvalidInput, match=rf"{data}.*only one class \(nevus\)"):
+        train(trainer_argv(data=data))
+
+
+@pytest.mark.parametrize("flags", [["--epochs", "0"], ["--model", "vgg"], ["--cutmix-prob", "2"]])
+def test_bad_flags_are_an_argparse_error(flags, capsys):
+    with pytest.raises(SystemExit) as exit_info:
+        get_args_parser().parse_args(["--data-dir", "d", *flags])
+    assert exit_info.value.code == 2
+    assert "error" in capsys.readouterr().err
