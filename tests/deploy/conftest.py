@@ -6,6 +6,8 @@ import os
 import shutil
 import subprocess
 import sys
+import threading
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 import pytest
@@ -134,3 +136,43 @@ def workflow() -> dict:
 def k8s_docs() -> list[dict]:
     """Every resource of the nine component manifests."""
     return [doc for name in K8S_FILES for doc in load_all(K8S_DIR / name)]
+
+
+def run_healthcheck(
+    argv: list[str], port: int | None = None, to_port: int | None = None, env: dict | None = None
+) -> int:
+    """Exit status of a ``["python", "-c", CODE]`` health check, aimed at ``to_port`` instead of
+    ``port`` when given, with ``env`` added to the environment."""
+    assert argv[:2] == ["python", "-c"], argv
+    code = argv[2]
+    if port is not None:
+        code = code.replace(f"127.0.0.1:{port}/", f"127.0.0.1:{to_port}/")
+    result = subprocess.run(
+        [sys.executable, "-c", code],
+        capture_output=True,
+        timeout=30,
+        env={**os.environ, **(env or {})},
+        stdin=subprocess.DEVNULL,
+    )
+    return result.returncode
+
+
+@pytest.fixture(scope="session")
+def health_server():
+    """A real HTTP server on a free port: 200 on the services' health paths, 503 elsewhere."""
+    healthy = {service.health_path for service in SERVICES if service.health_path}
+
+    class Handler(BaseHTTPRequestHandler):
+        def do_GET(self):
+            self.send_response(200 if self.path in healthy else 503)
+            self.end_headers()
+
+        def log_message(self, *args):
+            pass
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    yield server.server_address[1]
+    server.shutdown()
+    server.server_close()

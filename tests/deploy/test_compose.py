@@ -12,6 +12,7 @@ from tests.deploy.conftest import (
     ENV_NAMES,
     ROOT,
     container_command,
+    run_healthcheck,
     run_tool,
 )
 
@@ -91,6 +92,12 @@ def test_long_running_services_have_a_healthcheck(compose, name):
         assert f"http://127.0.0.1:{service.port}{service.health_path}" in test[-1]
     else:
         assert test[1] == "mongosh" and "ping" in test[-1]
+
+
+@pytest.mark.parametrize("name", LONG_RUNNING)
+def test_healthcheck_passes_on_a_healthy_server(compose, name, health_server):
+    argv = compose["services"][name]["healthcheck"]["test"][1:]
+    assert run_healthcheck(argv, BY_NAME[name].port, health_server) == 0
 
 
 @pytest.mark.parametrize("name", LONG_RUNNING)

@@ -7,7 +7,15 @@ from pathlib import Path
 
 import pytest
 
-from tests.deploy.conftest import BY_NAME, DOCKER_DIR, ROOT, container_command, run_tool
+from tests.conftest import free_port
+from tests.deploy.conftest import (
+    BY_NAME,
+    DOCKER_DIR,
+    ROOT,
+    container_command,
+    run_healthcheck,
+    run_tool,
+)
 
 DOCKERFILES = sorted(DOCKER_DIR.glob("*.Dockerfile"))
 IMAGES = [path.name.removesuffix(".Dockerfile") for path in DOCKERFILES]
@@ -74,17 +82,42 @@ def test_runs_as_a_non_root_user(path):
     assert user.isdigit()
 
 
-@pytest.mark.parametrize("path", DOCKERFILES, ids=IMAGES)
-def test_healthcheck_calls_the_health_endpoint_with_python(path):
+def healthcheck_argv(path: Path) -> list[str]:
     checks = [args for keyword, args in final_stage(path) if keyword == "HEALTHCHECK"]
     assert len(checks) == 1 and "NONE" not in checks[0].upper()
-    argv = json.loads(checks[0][checks[0].index("CMD") + 3 :].strip())
+    return json.loads(checks[0][checks[0].index("CMD") + 3 :].strip())
+
+
+SERVER_IMAGES = [p for p in DOCKERFILES if BY_NAME[p.stem].port]
+
+
+@pytest.mark.parametrize("path", DOCKERFILES, ids=IMAGES)
+def test_healthcheck_calls_the_health_endpoint_with_python(path):
+    argv = healthcheck_argv(path)
     assert argv[:2] == ["python", "-c"] and "urllib.request" in argv[2]
     service = BY_NAME[path.name.removesuffix(".Dockerfile")]
     if service.port:
         assert f"http://127.0.0.1:{service.port}{service.health_path}" in argv[2]
     else:  # a one-shot job: healthy while the MLflow server it logs to answers
         assert "MLFLOW_TRACKING_URI" in argv[2] and "/health" in argv[2]
+
+
+@pytest.mark.parametrize("path", SERVER_IMAGES, ids=lambda p: p.name)
+def test_healthcheck_passes_on_a_healthy_server(path, health_server):
+    port = BY_NAME[path.name.removesuffix(".Dockerfile")].port
+    assert run_healthcheck(healthcheck_argv(path), port, health_server) == 0
+
+
+@pytest.mark.parametrize("path", SERVER_IMAGES, ids=lambda p: p.name)
+def test_healthcheck_fails_when_nothing_answers(path):
+    port = BY_NAME[path.name.removesuffix(".Dockerfile")].port
+    assert run_healthcheck(healthcheck_argv(path), port, free_port()) != 0
+
+
+def test_trainer_healthcheck_follows_the_tracking_server(mlflow_server, unreachable_uri):
+    argv = healthcheck_argv(DOCKER_DIR / "trainer.Dockerfile")
+    assert run_healthcheck(argv, env={"MLFLOW_TRACKING_URI": mlflow_server}) == 0
+    assert run_healthcheck(argv, env={"MLFLOW_TRACKING_URI": unreachable_uri}) != 0
 
 
 @pytest.mark.parametrize("path", DOCKERFILES, ids=IMAGES)
