@@ -5,6 +5,7 @@ import socket
 import subprocess
 import sys
 import time
+from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
@@ -96,3 +97,42 @@ def breastmnist() -> Path:
     if not BREASTMNIST.exists():
         pytest.skip(f"{BREASTMNIST} not present")
     return BREASTMNIST
+
+
+@dataclass(frozen=True)
+class TrainedRun:
+    """A real pipeline run: tiny demo data trained by the trainer into a real MLflow server."""
+
+    run_id: str
+    tracking_uri: str
+    data_dir: Path
+    experiment: str
+
+
+@pytest.fixture(scope="session")
+def demo_data(tmp_path_factory) -> Path:
+    """A tiny synthetic demo dataset (3 classes, 32×32) in the folder layout, with lesions.json."""
+    from dataloader import synthesize
+
+    out = tmp_path_factory.mktemp("datasets") / "demo"
+    synthesize(out, train_per_class=40, test_per_class=12, size=32, seed=0)
+    return out
+
+
+@pytest.fixture(scope="session")
+def trained_run(mlflow_server, demo_data, tmp_path_factory) -> TrainedRun:
+    """One model trained by the real trainer on ``demo_data`` and logged to ``mlflow_server``.
+
+    Shared by the evaluator, explainer and dashboard tests; tests must not modify the run's
+    training artifacts (evaluation and explanation artifacts may be added).
+    """
+    from trainer import train
+
+    checkpoints = tmp_path_factory.mktemp("checkpoints")
+    argv = [
+        "--data-dir", str(demo_data), "--experiment", "tests", "--tracking-uri", mlflow_server,
+        "--model", "smallcnn", "--epochs", "3", "--batch-size", "32", "--seed", "0",
+        "--checkpoint-dir", str(checkpoints), "--no-progress",
+    ]  # fmt: skip
+    run_id = train(argv)
+    return TrainedRun(run_id, mlflow_server, demo_data, "tests")
