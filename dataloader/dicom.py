@@ -1,5 +1,6 @@
 """DICOM as uint8 pixels: modality rescale, VOI window (else min/max), MONOCHROME1 inverted."""
 
+import warnings
 from pathlib import Path
 
 import numpy as np
@@ -11,7 +12,9 @@ COLOUR_INTERPRETATIONS = ("RGB", "YBR_FULL", "YBR_FULL_422", "YBR_RCT", "YBR_ICT
 
 def dicom_header(path: Path) -> tuple[int, int, bool]:
     """``(height, width, is_colour)`` from the header alone (the pixel data is not read)."""
-    ds = pydicom.dcmread(path, stop_before_pixels=True)
+    with warnings.catch_warnings():  # pydicom warns about odd files; broken ones are reported
+        warnings.simplefilter("ignore")
+        ds = pydicom.dcmread(path, stop_before_pixels=True)
     colour = int(ds.get("SamplesPerPixel", 1)) > 1 or (
         ds.get("PhotometricInterpretation", "") in COLOUR_INTERPRETATIONS
     )
@@ -32,8 +35,10 @@ def read_dicom(path: Path) -> np.ndarray:
     the file has one (mapped onto 0–255 over the window's output range), else a min/max stretch;
     MONOCHROME1 (white = low values) is inverted so that bright always means high signal.
     """
-    ds = pydicom.dcmread(path)
-    pixels = ds.pixel_array  # colour comes back as RGB (YBR converted)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        ds = pydicom.dcmread(path)
+        pixels = ds.pixel_array  # colour comes back as RGB (YBR converted)
     frames = int(ds.get("NumberOfFrames", 1) or 1)
     if frames > 1:
         pixels = pixels[0]

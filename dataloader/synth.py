@@ -24,8 +24,8 @@ from dataloader.errors import DataError
 CLASS_NAMES = ("keratosis", "melanoma", "nevus")  # sorted: the loader's label order
 SPLIT_IDS = {"train": 0, "test": 1}
 LESIONS_FILE = "lesions.json"
-BLEND_PROBABILITY = 0.3
-BLEND_WEIGHT = (0.15, 0.6)
+BLEND_PROBABILITY = 0.25
+BLEND_WEIGHT = (0.1, 0.55)
 N_HARMONICS = 8  # border harmonics k = 2..9
 
 _SKIN_LIGHT = np.array([236.0, 198.0, 172.0])

@@ -1,0 +1,85 @@
+"""DICOM via pydicom's bundled files: rescale, window, MONOCHROME1, multi-frame, corrupt files."""
+
+import shutil
+
+import numpy as np
+import pydicom
+import pytest
+from pydicom.data import get_testdata_file
+
+from dataloader import load_dataset
+from dataloader.dicom import read_dicom
+
+
+def test_dicom_folder_loads_ct_and_mr(dicom_folder):
+    ds = load_dataset(dicom_folder, image_size=64, val_fraction=0)
+    assert ds.class_names == ["ct", "mr"]
+    assert ds.channels == 1
+    assert ds.train.images.shape == (2, 64, 64, 1)
+    assert ds.stats["original_sizes"]["max"] == [128, 128]
+    assert ds.stats["original_sizes"]["min"] == [64, 64]
+
+
+def test_window_centre_and_width_are_applied():
+    path = get_testdata_file("MR_small.dcm")
+    raw = pydicom.dcmread(path).pixel_array.astype(float)  # window 600 ± 800, no rescale
+    image = read_dicom(path)
+    assert image[raw <= 600 - 0.5 - 1599 / 2].max(initial=0) == 0
+    assert (image[raw > 600 - 0.5 + 1599 / 2] == 255).all()
+    inside = (raw > 300) & (raw < 900)
+    expected = ((raw[inside] - 599.5) / 1599 + 0.5) * 255
+    np.testing.assert_allclose(image[inside], expected, atol=1.0)
+
+
+def test_without_window_the_rescaled_values_are_stretched_min_to_max():
+    path = get_testdata_file("CT_small.dcm")  # rescale slope 1, intercept -1024, no window
+    raw = pydicom.dcmread(path).pixel_array.astype(float)
+    image = read_dicom(path)
+    assert image.dtype == np.uint8 and image.min() == 0 and image.max() == 255
+    expected = (raw - raw.min()) / (raw.max() - raw.min()) * 255
+    np.testing.assert_allclose(image, expected, atol=1.0)
+
+
+def test_rescale_slope_is_applied(tmp_path):
+    ds = pydicom.dcmread(get_testdata_file("CT_small.dcm"))
+    ds.RescaleSlope = -1  # flips the value order: the stretched image must be inverted
+    ds.save_as(tmp_path / "neg.dcm")
+    original = read_dicom(get_testdata_file("CT_small.dcm")).astype(int)
+    np.testing.assert_array_equal(read_dicom(tmp_path / "neg.dcm"), 255 - original)
+
+
+def test_monochrome1_is_inverted(tmp_path):
+    ds = pydicom.dcmread(get_testdata_file("MR_small.dcm"))
+    ds.PhotometricInterpretation = "MONOCHROME1"
+    ds.save_as(tmp_path / "mono1.dcm")
+    original = read_dicom(get_testdata_file("MR_small.dcm")).astype(int)
+    np.testing.assert_array_equal(read_dicom(tmp_path / "mono1.dcm"), 255 - original)
+
+
+def test_multi_frame_gives_the_first_frame():
+    path = get_testdata_file("SC_rgb_rle_2frame.dcm")
+    frames = pydicom.dcmread(path).pixel_array
+    assert frames.ndim == 4
+    np.testing.assert_array_equal(read_dicom(path), frames[0])
+
+
+def test_corrupt_dicom_is_skipped(dicom_folder):
+    (dicom_folder / "train" / "ct" / "broken.dcm").write_bytes(b"DICM" * 50)
+    ds = load_dataset(dicom_folder, image_size=32, val_fraction=0)
+    assert len(ds.train) == 2
+    assert [s["file"] for s in ds.skipped] == ["train/ct/broken.dcm"]
+
+
+def test_truncated_dicom_pixels_are_skipped(dicom_folder):
+    shutil.copy(get_testdata_file("MR_truncated.dcm"), dicom_folder / "test" / "mr" / "t.dcm")
+    ds = load_dataset(dicom_folder, image_size=32, splits=("test",))
+    assert ds.test.files == ["test/ct/CT_small.dcm", "test/mr/MR_small.dcm"]
+    assert ds.skipped[0]["file"] == "test/mr/t.dcm"
+
+
+@pytest.mark.parametrize("name", ["CT_small.dcm", "MR_small.dcm"])
+def test_grey_dicom_becomes_rgb_on_request(dicom_folder, name):
+    ds = load_dataset(dicom_folder, image_size=16, channels=3, splits=("test",))
+    index = [f.endswith(name) for f in ds.test.files].index(True)
+    image = ds.test.images[index]
+    np.testing.assert_array_equal(image[..., 0], image[..., 1])

@@ -1,0 +1,196 @@
+"""Image folders: layout, resizing, channels, corrupt files and every bad input."""
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from dataloader import DataError, load_dataset
+from tests.dataloader.conftest import write_image
+
+
+def test_png_folder_loads_every_split_with_sorted_class_names(image_folder):
+    root = image_folder(classes=("zeta", "alpha"), per_class=5)
+    ds = load_dataset(root, val_fraction=0.2)
+    assert ds.class_names == ["alpha", "zeta"]
+    assert ds.train.images.shape == (8, 20, 24, 3) and ds.train.images.dtype == np.uint8
+    assert ds.train.labels.dtype == np.int64
+    assert len(ds.val) == 2 and len(ds.test) == 10
+    assert ds.test.files[0] == "test/alpha/000.png" and ds.test.labels[0] == 0
+    assert ds.test.files[-1] == "test/zeta/004.png" and ds.test.labels[-1] == 1
+
+
+def test_pixels_are_the_file_pixels(image_folder):
+    root = image_folder(per_class=1)
+    ds = load_dataset(root, splits=("test",))
+    expected = np.asarray(Image.open(root / ds.test.files[0]))
+    np.testing.assert_array_equal(ds.test.images[0], expected)
+
+
+def test_resizes_with_pil_bilinear_antialias(image_folder):
+    root = image_folder(per_class=1, size=(40, 40))
+    ds = load_dataset(root, image_size=(10, 12), splits=("test",))
+    assert ds.test.images.shape == (2, 10, 12, 3)
+    original = Image.open(root / ds.test.files[0]).convert("RGB")
+    expected = np.asarray(original.resize((12, 10), Image.Resampling.BILINEAR))
+    np.testing.assert_array_equal(ds.test.images[0], expected)
+
+
+def test_grey_images_become_rgb_on_request(image_folder):
+    root = image_folder(per_class=2, mode="L")
+    ds = load_dataset(root, channels=3, splits=("test",))
+    images = ds.test.images
+    assert images.shape[-1] == 3
+    np.testing.assert_array_equal(images[..., 0], images[..., 2])
+
+
+def test_rgb_images_become_grey_on_request(image_folder):
+    root = image_folder(per_class=2)
+    ds = load_dataset(root, channels=1, splits=("test",))
+    expected = np.asarray(Image.open(root / ds.test.files[0]).convert("L"))
+    np.testing.assert_array_equal(ds.test.images[0, ..., 0], expected)
+
+
+def test_channels_default_to_rgb_when_any_image_is_colour(image_folder):
+    root = image_folder(per_class=2, mode="L")
+    write_image(root / "train" / "benign" / "colour.png", mode="RGB")
+    assert load_dataset(root).channels == 3
+
+
+def test_channels_default_to_grey_for_grey_images(image_folder):
+    root = image_folder(per_class=2, mode="L")
+    assert load_dataset(root).train.images.shape[-1] == 1
+
+
+def test_image_size_defaults_to_the_first_image(image_folder):
+    root = image_folder(per_class=2, size=(16, 16))
+    write_image(root / "train" / "benign" / "000.png", size=(30, 20))
+    ds = load_dataset(root)
+    assert ds.image_size == (30, 20)
+    assert ds.test.images.shape[1:3] == (30, 20)
+
+
+def test_jpeg_files_are_read(image_folder):
+    ds = load_dataset(image_folder(per_class=2, suffix=".jpg"), splits=("test",))
+    assert ds.test.images.shape == (4, 20, 24, 3)
+
+
+def test_val_folder_is_used_instead_of_carving(image_folder):
+    root = image_folder(splits=("train", "val", "test"), per_class=3)
+    ds = load_dataset(root, val_fraction=0.5)
+    assert len(ds.train) == 6 and len(ds.val) == 6
+    assert ds.val_source == "folder"
+    assert all(f.startswith("val/") for f in ds.val.files)
+
+
+def test_missing_val_is_carved_stratified(image_folder):
+    ds = load_dataset(image_folder(per_class=10), val_fraction=0.2, seed=3)
+    assert np.bincount(ds.val.labels).tolist() == [2, 2]
+    assert not set(ds.val.files) & set(ds.train.files)
+    assert ds.val_source.startswith("carved from train")
+
+
+def test_only_requested_splits_are_loaded(image_folder):
+    ds = load_dataset(image_folder(splits=("test",)), splits=("test",))
+    assert ds.train is None and ds.val is None and len(ds.test) == 8
+
+
+def test_class_names_argument_sets_the_label_order(image_folder):
+    root = image_folder(splits=("test",), classes=("b",))
+    ds = load_dataset(root, splits=("test",), class_names=["a", "b", "c"])
+    assert ds.class_names == ["a", "b", "c"]
+    assert set(ds.test.labels.tolist()) == {1}
+
+
+def test_corrupt_file_is_skipped_and_named(image_folder):
+    root = image_folder(per_class=3)
+    (root / "train" / "benign" / "001.png").write_bytes(b"\x89PNG\r\n\x1a\n not really a png")
+    ds = load_dataset(root, val_fraction=0)
+    assert len(ds.train) == 5
+    assert "train/benign/001.png" not in ds.train.files
+    [entry] = ds.stats["skipped"]
+    assert entry["file"] == "train/benign/001.png" and entry["reason"]
+
+
+def test_truncated_png_is_skipped_at_decode(image_folder):
+    root = image_folder(per_class=3, size=(64, 64))
+    path = root / "test" / "malignant" / "002.png"
+    path.write_bytes(path.read_bytes()[:200])
+    ds = load_dataset(root, splits=("test",))
+    assert len(ds.test) == 5
+    assert [s["file"] for s in ds.skipped] == ["test/malignant/002.png"]
+
+
+def test_empty_and_non_image_files_are_skipped_with_reasons(image_folder):
+    root = image_folder(per_class=2)
+    (root / "train" / "benign" / "empty.png").write_bytes(b"")
+    (root / "train" / "benign" / "notes.txt").write_text("hello")
+    reasons = {s["file"]: s["reason"] for s in load_dataset(root).skipped}
+    assert "0 bytes" in reasons["train/benign/empty.png"]
+    assert "not a supported image type" in reasons["train/benign/notes.txt"]
+
+
+def test_missing_path_names_the_path(tmp_path):
+    with pytest.raises(DataError, match=r"nowhere does not exist; expected a folder"):
+        load_dataset(tmp_path / "nowhere")
+
+
+def test_folder_without_splits_says_what_is_expected(tmp_path):
+    write_image(tmp_path / "img.png")
+    with pytest.raises(DataError, match=r"has no train/, val/ or test/ folder; expected .*train/"):
+        load_dataset(tmp_path)
+
+
+def test_missing_split_is_an_error(image_folder):
+    root = image_folder(splits=("train",))
+    with pytest.raises(DataError, match=r"test is missing; expected"):
+        load_dataset(root)
+
+
+def test_split_without_class_folders_is_an_error(image_folder):
+    root = image_folder(splits=("train",))
+    (root / "test").mkdir()
+    with pytest.raises(DataError, match=r"test has no class folders"):
+        load_dataset(root)
+
+
+def test_empty_class_folder_is_an_error(image_folder):
+    root = image_folder()
+    (root / "train" / "extra").mkdir()
+    with pytest.raises(DataError, match=r"train/extra has no images"):
+        load_dataset(root)
+
+
+def test_class_folder_with_only_corrupt_files_is_an_error(image_folder):
+    root = image_folder(per_class=2)
+    for path in (root / "test" / "benign").iterdir():
+        path.write_bytes(b"garbage")
+    with pytest.raises(DataError, match=r"none of the 2 files in .*test/benign could be read"):
+        load_dataset(root)
+
+
+def test_test_class_unknown_to_train_is_an_error(image_folder):
+    root = image_folder()
+    write_image(root / "test" / "other" / "x.png")
+    with pytest.raises(DataError, match=r"test/other is a class that the training classes"):
+        load_dataset(root)
+
+
+def test_file_that_is_not_npz_is_an_error(tmp_path):
+    path = write_image(tmp_path / "x.png")
+    with pytest.raises(DataError, match=r"x.png is a file but not a .npz"):
+        load_dataset(path)
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "message"),
+    [
+        ({"channels": 2}, "channels must be 1"),
+        ({"image_size": 0}, "image_size must be"),
+        ({"image_size": (8, 8, 8)}, "image_size must be"),
+        ({"val_fraction": 1.0}, "val_fraction must be"),
+        ({"splits": ("train", "holdout")}, "splits must be"),
+    ],
+)
+def test_bad_arguments_are_clear_errors(image_folder, kwargs, message):
+    with pytest.raises(DataError, match=message):
+        load_dataset(image_folder(), **kwargs)

@@ -1,0 +1,116 @@
+"""MedMNIST .npz files: the real BreastMNIST file, RGB files, carving val and bad files."""
+
+import zipfile
+
+import numpy as np
+import pytest
+
+from dataloader import DataError, load_dataset
+
+
+def write_npz(path, splits=("train", "val", "test"), n=12, shape=(8, 8, 3), classes=3, **extra):
+    rng = np.random.default_rng(0)
+    arrays = {}
+    for split in splits:
+        arrays[f"{split}_images"] = rng.integers(0, 256, (n, *shape), dtype=np.uint8)
+        arrays[f"{split}_labels"] = (np.arange(n) % classes).reshape(-1, 1).astype(np.uint8)
+    np.savez(path, **{**arrays, **extra})
+    return path
+
+
+def test_breastmnist_loads_its_three_splits(breastmnist, tmp_path):
+    ds = load_dataset(breastmnist, cache_dir=tmp_path)
+    assert (len(ds.train), len(ds.val), len(ds.test)) == (546, 78, 156)
+    assert ds.train.images.shape == (546, 28, 28, 1)
+    assert ds.class_names == ["0", "1"]
+    assert ds.val_source == "npz" and ds.format == "npz"
+    assert ds.train.files is None
+
+
+def test_breastmnist_labels_are_flat_int64(breastmnist, tmp_path):
+    ds = load_dataset(breastmnist, cache_dir=tmp_path)
+    raw = np.load(breastmnist)["test_labels"]
+    assert raw.shape == (156, 1)
+    assert ds.test.labels.dtype == np.int64
+    np.testing.assert_array_equal(ds.test.labels, raw[:, 0])
+
+
+def test_content_hash_is_the_sha256_of_the_file(breastmnist, tmp_path):
+    import hashlib
+
+    ds = load_dataset(breastmnist, cache_dir=tmp_path)
+    assert ds.content_hash == hashlib.sha256(breastmnist.read_bytes()).hexdigest()
+
+
+def test_breastmnist_resized_to_rgb(breastmnist, tmp_path):
+    ds = load_dataset(breastmnist, image_size=32, channels=3, splits=("test",), cache_dir=tmp_path)
+    assert ds.test.images.shape == (156, 32, 32, 3)
+    assert ds.stats["original_sizes"]["most_common"] == [28, 28]
+
+
+def test_class_names_argument_names_the_labels(breastmnist, tmp_path):
+    ds = load_dataset(breastmnist, class_names=["malignant", "benign"], cache_dir=tmp_path)
+    assert ds.class_names == ["malignant", "benign"]
+    assert set(ds.stats["counts"]["train"]) == {"malignant", "benign", "total"}
+
+
+def test_too_few_class_names_is_an_error(breastmnist, tmp_path):
+    with pytest.raises(DataError, match=r"labels 0\.\.1 but only 1 class names"):
+        load_dataset(breastmnist, class_names=["one"], cache_dir=tmp_path)
+
+
+def test_rgb_npz_keeps_three_channels(tmp_path):
+    ds = load_dataset(write_npz(tmp_path / "rgb.npz"))
+    assert ds.channels == 3 and ds.train.images.shape == (12, 8, 8, 3)
+
+
+def test_npz_without_val_gets_a_stratified_val(tmp_path):
+    path = write_npz(tmp_path / "noval.npz", splits=("train", "test"), n=30)
+    ds = load_dataset(path, val_fraction=0.2, seed=1)
+    assert len(ds.val) == 6 and len(ds.train) == 24
+    assert np.bincount(ds.val.labels).tolist() == [2, 2, 2]
+    assert ds.val_source.startswith("carved from train")
+
+
+def test_missing_keys_are_named(tmp_path):
+    path = write_npz(tmp_path / "bad.npz", splits=("train",))
+    with pytest.raises(DataError, match=r"bad.npz lacks test_images, test_labels; expected"):
+        load_dataset(path)
+
+
+def test_file_that_is_not_a_zip_is_an_error(tmp_path):
+    path = tmp_path / "broken.npz"
+    path.write_bytes(b"this is not a zip archive")
+    with pytest.raises(DataError, match=r"broken.npz is not a readable .npz file"):
+        load_dataset(path)
+
+
+def test_truncated_npz_is_an_error(tmp_path):
+    path = write_npz(tmp_path / "cut.npz")
+    path.write_bytes(path.read_bytes()[:-400])
+    with pytest.raises(DataError, match=r"cut.npz"):
+        load_dataset(path)
+
+
+def test_multi_label_npz_is_an_error(tmp_path):
+    path = tmp_path / "multi.npz"
+    images = np.zeros((4, 8, 8), dtype=np.uint8)
+    labels = np.zeros((4, 14), dtype=np.uint8)
+    np.savez(path, train_images=images, train_labels=labels, test_images=images,
+             test_labels=labels)  # fmt: skip
+    with pytest.raises(DataError, match="multi-label datasets are not supported"):
+        load_dataset(path)
+
+
+def test_wrong_image_shape_is_an_error(tmp_path):
+    path = write_npz(tmp_path / "odd.npz", shape=(8, 8, 5))
+    with pytest.raises(DataError, match=r"train_images has shape \(12, 8, 8, 5\)"):
+        load_dataset(path)
+
+
+def test_npz_of_other_arrays_is_an_error(tmp_path):
+    path = tmp_path / "other.npz"
+    np.savez(path, x=np.zeros(3))
+    with pytest.raises(DataError, match=r"found: x"):
+        load_dataset(path)
+    assert zipfile.is_zipfile(path)
