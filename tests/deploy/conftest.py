@@ -157,14 +157,23 @@ def run_healthcheck(
     return result.returncode
 
 
+# The API token the health server below expects on /ready.
+TEST_TOKEN = "deploy-test-token"
+
+
 @pytest.fixture(scope="session")
 def health_server():
-    """A real HTTP server on a free port: 200 on the services' health paths, 503 elsewhere."""
+    """A real HTTP server on a free port: 200 on the services' health paths, and on /ready with
+    the Bearer token TEST_TOKEN (401 without it), 503 elsewhere."""
     healthy = {service.health_path for service in SERVICES if service.health_path}
 
     class Handler(BaseHTTPRequestHandler):
         def do_GET(self):
-            self.send_response(200 if self.path in healthy else 503)
+            if self.path == "/ready":
+                authorized = self.headers.get("Authorization") == f"Bearer {TEST_TOKEN}"
+                self.send_response(200 if authorized else 401)
+            else:
+                self.send_response(200 if self.path in healthy else 503)
             self.end_headers()
 
         def log_message(self, *args):

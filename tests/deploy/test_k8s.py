@@ -12,8 +12,10 @@ from tests.deploy.conftest import (
     K8S_DIR,
     K8S_FILES,
     K8S_VERSION,
+    TEST_TOKEN,
     container_command,
     load_all,
+    run_healthcheck,
     run_tool,
 )
 
@@ -128,10 +130,20 @@ def test_services_have_probes_on_the_health_endpoint(k8s_docs, name):
     health = BY_NAME[name].health_path
     assert container["startupProbe"]["httpGet"]["path"] == health
     assert container["livenessProbe"]["httpGet"]["path"] == health
-    ready = "/ready" if name in ("evaluator", "explainer") else health
-    assert container["readinessProbe"]["httpGet"]["path"] == ready
+    if name in ("mlflow", "dashboard"):
+        assert container["readinessProbe"]["httpGet"]["path"] == health
     ports = {p["name"]: p["containerPort"] for p in container["ports"]}
     assert ports["http"] == BY_NAME[name].port
+
+
+@pytest.mark.parametrize("name", ("evaluator", "explainer"))
+def test_readiness_probe_calls_ready_with_the_api_token(k8s_docs, name, health_server):
+    argv = main_container(k8s_docs, name)["readinessProbe"]["exec"]["command"]
+    port = BY_NAME[name].port
+    good = run_healthcheck(argv, port, health_server, {"PIPELINE_API_TOKEN": TEST_TOKEN})
+    assert good == 0
+    wrong = run_healthcheck(argv, port, health_server, {"PIPELINE_API_TOKEN": "wrong"})
+    assert wrong != 0
 
 
 def test_mongodb_has_probes_and_a_volume_claim(k8s_docs):

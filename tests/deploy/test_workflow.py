@@ -111,6 +111,8 @@ def test_compose_smoke_test_waits_and_checks_health(workflow):
     assert "docker compose up -d --wait" in script
     for url in ("5000/health", "5006/health", "5005/health", "8501/_stcore/health"):
         assert url in script
+    assert "5006/ready" in script and "5005/ready" in script
+    assert 'curl -fsS -H "Authorization: Bearer $PIPELINE_API_TOKEN" "$url"' in script
     assert workflow["jobs"]["compose-smoke"]["env"]["PIPELINE_API_TOKEN"]
 
 
