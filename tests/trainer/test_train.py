@@ -13,7 +13,7 @@ from common import (
     load_preprocessing,
 )
 from dataloader import load_dataset
-from trainer import get_args_parser, train
+from trainer import train
 
 CONTRACT_PARAMS = [
     "model",
@@ -143,11 +143,3 @@ def test_one_class_folder_is_a_clear_error(tmp_path, trainer_argv, tiny_data):
             (data / split / "nevus" / source.name).write_bytes(source.read_bytes())
     with pytest.raises(InvalidInput, match=rf"{data}.*only one class \(nevus\)"):
         train(trainer_argv(data=data))
-
-
-@pytest.mark.parametrize("flags", [["--epochs", "0"], ["--model", "vgg"], ["--cutmix-prob", "2"]])
-def test_bad_flags_are_an_argparse_error(flags, capsys):
-    with pytest.raises(SystemExit) as exit_info:
-        get_args_parser().parse_args(["--data-dir", "d", *flags])
-    assert exit_info.value.code == 2
-    assert "error" in capsys.readouterr().err

@@ -1,0 +1,64 @@
+import pytest
+import torch
+from mlflow import MlflowClient
+
+from common import InvalidInput
+from trainer import train
+
+pytestmark = pytest.mark.slow
+
+
+def _history(uri: str, run_id: str, key: str) -> list[tuple[int, float]]:
+    return [(m.step, m.value) for m in MlflowClient(uri).get_metric_history(run_id, key)]
+
+
+def test_interrupted_run_resumes_to_the_uninterrupted_result(tmp_path, trainer_argv, mlflow_server):
+    straight_dir, resumed_dir = tmp_path / "straight", tmp_path / "resumed"
+    straight = train([*trainer_argv("--checkpoint-dir", str(straight_dir))])
+    first = train(
+        [*trainer_argv("--checkpoint-dir", str(resumed_dir)), "--max-epochs-this-session", "1"]
+    )
+    assert MlflowClient(mlflow_server).get_run(first).info.status == "KILLED"
+    assert torch.load(resumed_dir / "last.pt", weights_only=False)["epoch"] == 1
+    resumed = train([*trainer_argv("--checkpoint-dir", str(resumed_dir)), "--resume", "auto"])
+
+    assert resumed == first, "resuming must continue the same MLflow run"
+    assert MlflowClient(mlflow_server).get_run(resumed).info.status == "FINISHED"
+    for key in ("train_loss", "val_loss", "val_auc", "lr"):
+        assert _history(mlflow_server, resumed, key) == _history(mlflow_server, straight, key)
+    a = torch.load(straight_dir / "last.pt", weights_only=False)["model"]
+    b = torch.load(resumed_dir / "last.pt", weights_only=False)["model"]
+    assert all(torch.equal(a[name], b[name]) for name in a)
+
+
+def test_same_seed_gives_the_same_model(tmp_path, trainer_argv):
+    states = []
+    for name in ("a", "b"):
+        folder = tmp_path / name
+        train([*trainer_argv("--checkpoint-dir", str(folder), "--epochs", "1")])
+        states.append(torch.load(folder / "last.pt", weights_only=False)["model"])
+    assert all(torch.equal(states[0][name], states[1][name]) for name in states[0])
+
+
+def test_resume_auto_after_a_finished_run_starts_a_new_run(tmp_path, trainer_argv):
+    argv = trainer_argv("--epochs", "1")
+    first = train(argv)
+    assert train([*argv, "--resume", "auto"]) != first
+
+
+def test_resuming_a_finished_checkpoint_is_a_clear_error(tmp_path, trainer_argv):
+    first = train(trainer_argv("--epochs", "1"))
+    with pytest.raises(InvalidInput, match=f"{first}, which already finished"):
+        train(trainer_argv("--resume", str(tmp_path / "checkpoints")))
+
+
+def test_missing_checkpoint_is_a_clear_error(tmp_path, trainer_argv):
+    with pytest.raises(InvalidInput, match="does not exist"):
+        train(trainer_argv("--resume", str(tmp_path / "nowhere.pt")))
+
+
+def test_damaged_checkpoint_is_a_clear_error(tmp_path, trainer_argv):
+    damaged = tmp_path / "last.pt"
+    damaged.write_bytes(b"not a checkpoint")
+    with pytest.raises(InvalidInput, match="cannot be read"):
+        train(trainer_argv("--resume", str(damaged)))
