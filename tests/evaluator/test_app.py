@@ -1,0 +1,149 @@
+"""The evaluator API over real HTTP: uvicorn in a thread, real MLflow, the embedded store."""
+
+import pytest
+import requests
+
+from dataloader import synthesize
+from tests.evaluator.conftest import wait_status
+
+
+def post(url: str, body: dict, wait: float | None = None, **kwargs) -> requests.Response:
+    params = {"wait": wait} if wait is not None else None
+    return requests.post(f"{url}/evaluate", json=body, params=params, timeout=180, **kwargs)
+
+
+def test_wait_answers_the_finished_job_with_metrics(service, trained_run):
+    response = post(service.url, {"run_id": trained_run, "batch_size": 5}, wait=120)
+    assert response.status_code == 200, response.text
+    job = response.json()
+    assert job["status"] == "succeeded"
+    assert 0 <= job["result"]["metrics"]["eval_accuracy"] <= 1
+    assert "evaluation/predictions.csv" in job["result"]["artifacts"]
+
+
+def test_job_lifecycle_queued_to_succeeded(service, trained_run):
+    response = post(service.url, {"run_id": trained_run, "batch_size": 6})
+    assert response.status_code == 202, response.text
+    job = response.json()
+    assert job["status"] in ("queued", "running")
+    assert job["url"] == f"/jobs/{job['job_id']}"
+    done = wait_status(service.url, job["job_id"], ("succeeded", "failed"))
+    assert done["status"] == "succeeded", done["error"]
+    assert done["started_at"] >= done["created_at"]
+    assert done["finished_at"] >= done["started_at"]
+    listed = requests.get(f"{service.url}/jobs", params={"run_id": trained_run}, timeout=10)
+    assert job["job_id"] in [j["job_id"] for j in listed.json()]
+
+
+def test_same_inputs_reuse_the_stored_result(service, trained_run):
+    first = post(service.url, {"run_id": trained_run, "batch_size": 8}, wait=120).json()
+    again = post(service.url, {"run_id": trained_run, "batch_size": 8, "data_dir": "demo"})
+    assert again.status_code == 200
+    assert again.json()["job_id"] == first["job_id"]
+    assert again.json()["reused"] is True
+
+
+def test_force_evaluates_again(service, trained_run):
+    first = post(service.url, {"run_id": trained_run, "batch_size": 9}, wait=120).json()
+    forced = post(service.url, {"run_id": trained_run, "batch_size": 9, "force": True}, wait=120)
+    assert forced.json()["job_id"] != first["job_id"]
+    assert forced.json()["status"] == "succeeded"
+    assert forced.json()["reused"] is False
+
+
+def test_unknown_run_is_404(service):
+    response = post(service.url, {"run_id": "0" * 32})
+    assert response.status_code == 404
+    assert "does not exist" in response.json()["detail"]
+
+
+def test_run_without_model_is_422_naming_the_model(service, run_without_model):
+    response = post(service.url, {"run_id": run_without_model})
+    assert response.status_code == 422
+    assert "no logged model" in response.json()["detail"]
+
+
+def test_missing_data_folder_is_422(service, trained_run):
+    response = post(service.url, {"run_id": trained_run, "data_dir": "nowhere"})
+    assert response.status_code == 422
+    assert "does not exist" in response.json()["detail"]
+
+
+def test_data_folder_with_other_classes_is_422(service, trained_run, data_root):
+    other = synthesize(data_root / "other", train_per_class=1, test_per_class=1, size=32)
+    (other / "test" / "nevus").rename(other / "test" / "naevus")
+    response = post(service.url, {"run_id": trained_run, "data_dir": "other"})
+    assert response.status_code == 422
+    assert "naevus" in response.json()["detail"]
+
+
+@pytest.mark.parametrize("data_dir", ["/etc", "../", "demo/../../.."])
+def test_data_dir_outside_data_root_is_422(service, trained_run, data_dir):
+    response = post(service.url, {"run_id": trained_run, "data_dir": data_dir})
+    assert response.status_code == 422
+    assert "outside DATA_DIR" in response.json()["detail"]
+
+
+@pytest.mark.parametrize("batch_size", [0, -1, 4097])
+def test_batch_size_out_of_range_is_422(service, trained_run, batch_size):
+    response = post(service.url, {"run_id": trained_run, "batch_size": batch_size})
+    assert response.status_code == 422
+    assert "batch_size" in response.text
+
+
+@pytest.mark.parametrize(
+    "body",
+    [{}, {"run_id": ""}, {"run_id": "not-a-run id!"}, {"run_id": 5}, {"run_id": "ab", "x": 1}],
+)
+def test_malformed_body_is_422(service, body):
+    assert post(service.url, body).status_code == 422
+
+
+def test_body_that_is_not_json_is_422(service):
+    response = requests.post(f"{service.url}/evaluate", data="run_id=abc", timeout=10)
+    assert response.status_code == 422
+
+
+def test_wait_out_of_range_is_422(service, trained_run):
+    assert post(service.url, {"run_id": trained_run}, wait=601).status_code == 422
+
+
+def test_unreachable_mlflow_is_503_naming_mlflow(serve, unreachable_uri):
+    server = serve(mlflow_tracking_uri=unreachable_uri)
+    response = post(server.url, {"run_id": "0" * 32})
+    assert response.status_code == 503
+    assert "MLflow" in response.json()["detail"]
+    assert requests.get(f"{server.url}/health", timeout=10).status_code == 200
+
+
+def test_unreachable_mongodb_is_503_naming_mongodb(serve, trained_run, unreachable_uri):
+    mongo = unreachable_uri.replace("http://", "mongodb://")
+    server = serve(mongo_uri=mongo)
+    response = post(server.url, {"run_id": trained_run})
+    assert response.status_code == 503
+    assert "MongoDB" in response.json()["detail"]
+
+
+def test_ready_when_mlflow_and_store_answer(service):
+    response = requests.get(f"{service.url}/ready", timeout=10)
+    assert response.status_code == 200
+    assert response.json()["status"] == "ready"
+
+
+def test_openapi_documents_the_evaluate_request(service):
+    schema = requests.get(f"{service.url}/openapi.json", timeout=10).json()
+    assert "/evaluate" in schema["paths"]
+    assert "EvaluateIn" in schema["components"]["schemas"]
+
+
+def test_token_is_required_except_for_health(serve, trained_run):
+    server = serve(pipeline_api_token="s3cret")
+    assert requests.get(f"{server.url}/health", timeout=10).status_code == 200
+    assert post(server.url, {"run_id": trained_run}).status_code == 401
+    assert requests.get(f"{server.url}/jobs", timeout=10).status_code == 401
+    wrong = {"Authorization": "Bearer nope"}
+    assert post(server.url, {"run_id": trained_run}, headers=wrong).status_code == 401
+    right = {"Authorization": "Bearer s3cret"}
+    response = post(server.url, {"run_id": trained_run, "batch_size": 11}, headers=right)
+    assert response.status_code == 202, response.text
+    assert requests.get(f"{server.url}/jobs", headers=right, timeout=10).status_code == 200
