@@ -1,106 +1,321 @@
-"""The embedded document store: montydb's SQLite engine made safe for threads and processes.
+"""The embedded document store: the subset of pymongo's API this project uses, on one SQLite file.
 
-montydb alone is not safe across processes: its ``find_one_and_update`` reads and then writes
-without a transaction (two processes claiming 200 queued jobs claimed 392), and two processes can
-race to create a collection's table. Here every call holds a thread lock plus a
-``filelock.FileLock`` in the store folder, so each call (and each ``atomic()`` block) runs alone.
+Why not montydb, the obvious embedded MongoDB: its SQLite engine opens a connection for every
+call and decodes the whole collection for every query (measured: 44 ms per job submission, and
+seconds at the 99th percentile with 50 concurrent clients, against 0.1 ms and ~20-50 ms here),
+and its ``find_one_and_update`` is not atomic across processes (reported: two processes claiming
+200 queued jobs claimed 392). Here each collection is a table of JSON documents with expression
+indexes, every write runs in a ``BEGIN IMMEDIATE`` transaction (SQLite's own lock makes claims
+atomic across processes; a per-file thread lock queues the threads of one process), and readers
+use WAL snapshots, so they never block writers or see half a write.
+
+Supported: ``insert_one``, ``find``/``find_one`` (filters with equality, ``$eq $ne $lt $lte $gt
+$gte $in $nin $exists`` on top-level or dotted fields, ``sort``, ``limit``),
+``find_one_and_update``/``update_one``/``update_many`` (``$set $unset $inc``), ``delete_many``,
+``count_documents``, ``create_index`` (``unique``; missing values never collide) and, on the
+database, ``db[name]``, ``command("ping")``, ``drop_collection`` and ``atomic()``. Anything else
+raises ``NotImplementedError``. Datetimes are stored as ISO-8601 UTC strings and read back as
+aware datetimes.
 """
 
+import json
+import re
+import sqlite3
 import threading
+import uuid
+from contextlib import contextmanager
+from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 
-import filelock
+from pymongo.errors import DuplicateKeyError
+from pymongo.results import DeleteResult, InsertOneResult, UpdateResult
+
+_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
+_DATE = re.compile(r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{6}\+00:00$")
+_OPS = {"$eq": "=", "$lt": "<", "$lte": "<=", "$gt": ">", "$gte": ">="}
+_WRITE_LOCKS: dict[Path, threading.RLock] = {}  # one per file: threads queue here, not in SQLite
 
 
-class _LockedCollection:
-    """A montydb collection whose every call holds the store lock; ``find`` returns a list."""
+def _value(value: Any) -> Any:
+    """A filter value as SQLite compares it with ``json_extract``."""
+    if isinstance(value, datetime):
+        return _iso(value)
+    if isinstance(value, dict | list | tuple):
+        raise NotImplementedError("the embedded store compares only scalars and datetimes")
+    return value
 
-    def __init__(self, collection, lock: "_StoreLock") -> None:
-        self._col = collection
-        self._lock = lock
 
-    def find(self, *args, **kwargs) -> list[dict]:
-        with self._lock:
-            return list(self._col.find(*args, **kwargs))
+def _iso(value: datetime) -> str:
+    if value.tzinfo is None:
+        value = value.replace(tzinfo=UTC)
+    return value.astimezone(UTC).isoformat(timespec="microseconds")
 
-    def create_index(self, *args, **kwargs) -> None:
-        """montydb has no indexes; every query scans the collection."""
+
+def _encode(doc: dict) -> str:
+    return json.dumps(doc, default=_encode_default, separators=(",", ":"))
+
+
+def _encode_default(value: Any) -> Any:
+    if isinstance(value, datetime):
+        return _iso(value)
+    raise TypeError(f"cannot store {type(value).__name__} in the embedded store")
+
+
+def _decode(value: Any) -> Any:
+    if isinstance(value, str) and _DATE.match(value):
+        return datetime.fromisoformat(value)
+    if isinstance(value, dict):
+        return {k: _decode(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_decode(v) for v in value]
+    return value
+
+
+def _field(key: str) -> str:
+    """The SQL expression of a (dotted) document field."""
+    if key == "_id":
+        return "_id"
+    parts = key.split(".")
+    if not all(_NAME.match(p) for p in parts):
+        raise NotImplementedError(f"unsupported field name {key!r} in the embedded store")
+    return "json_extract(doc, '$" + "".join(f'."{p}"' for p in parts) + "')"
+
+
+def _where(filter: dict | None) -> tuple[str, list]:
+    """A Mongo filter as an SQL condition and its parameters."""
+    clauses, params = [], []
+    for key, cond in (filter or {}).items():
+        expr = _field(key)
+        ops = cond if isinstance(cond, dict) and any(k.startswith("$") for k in cond) else None
+        for op, value in (ops or {"$eq": cond}).items():
+            if op in _OPS and value is None:
+                clauses.append(f"{expr} IS NULL" if op == "$eq" else "0")
+            elif op in _OPS:
+                clauses.append(f"{expr} {_OPS[op]} ?")
+                params.append(_value(value))
+            elif op == "$ne":
+                clauses.append(f"{expr} IS NOT ?")
+                params.append(_value(value))
+            elif op in ("$in", "$nin"):
+                values = [_value(v) for v in value]
+                test = f"{expr} IN ({','.join('?' * len(values))})" if values else "0"
+                if None in values:
+                    test = f"({test} OR {expr} IS NULL)"
+                clauses.append(test if op == "$in" else f"NOT {test}")
+                params.extend(values)
+            elif op == "$exists":
+                path = expr.replace("json_extract(", "json_type(")
+                clauses.append(f"{path} IS {'NOT ' if value else ''}NULL")
+            else:
+                raise NotImplementedError(f"the embedded store does not support {op}")
+    return " AND ".join(clauses) or "1", params
+
+
+def _order(sort) -> str:
+    if not sort:
+        return ""
+    if isinstance(sort, str):
+        sort = [(sort, 1)]
+    return " ORDER BY " + ", ".join(f"{_field(k)} {'DESC' if d < 0 else 'ASC'}" for k, d in sort)
+
+
+def _apply(doc: dict, update: dict) -> dict:
+    """``doc`` changed by ``update`` (``$set``, ``$unset``, ``$inc``; dotted keys allowed)."""
+    doc = json.loads(_encode(doc))  # a deep copy with datetimes as stored
+    for op, fields in update.items():
+        if op not in ("$set", "$unset", "$inc"):
+            raise NotImplementedError(f"the embedded store does not support {op}")
+        for key, value in fields.items():
+            *parents, last = key.split(".")
+            target = doc
+            for part in parents:
+                target = target.setdefault(part, {})
+            if op == "$set":
+                target[last] = json.loads(_encode(value))
+            elif op == "$unset":
+                target.pop(last, None)
+            else:
+                target[last] = target.get(last, 0) + value
+    return _decode(doc)
+
+
+class EmbeddedCollection:
+    """A collection stored as the table ``name`` of the database's SQLite file."""
+
+    def __init__(self, db: "EmbeddedDatabase", name: str) -> None:
+        self.database = db
+        self.name = name
+        self._table = f'"{name}"'
+
+    def insert_one(self, document: dict) -> InsertOneResult:
+        document.setdefault("_id", uuid.uuid4().hex)
+        doc = dict(document)
+        with self.database.atomic() as conn:
+            try:
+                conn.execute(
+                    f"INSERT INTO {self._table}(_id, doc) VALUES (?, ?)",
+                    (doc.pop("_id"), _encode(doc)),
+                )
+            except sqlite3.IntegrityError as exc:
+                raise DuplicateKeyError(f"duplicate key in {self.name}: {exc}") from exc
+        return InsertOneResult(document["_id"], True)
+
+    def _select(self, conn, filter, sort=None, limit=0) -> list[dict]:
+        where, params = _where(filter)
+        sql = f"SELECT _id, doc FROM {self._table} WHERE {where}{_order(sort)}"
+        if limit:
+            sql += f" LIMIT {int(limit)}"
+        return [{"_id": i, **_decode(json.loads(d))} for i, d in conn.execute(sql, params)]
+
+    def find(self, filter: dict | None = None, *, sort=None, limit: int = 0) -> list[dict]:
+        """The matching documents (a list, not a cursor)."""
+        return self._select(self.database.connection(), filter, sort, limit)
+
+    def find_one(self, filter=None, *, sort=None) -> dict | None:
+        if filter is not None and not isinstance(filter, dict):
+            filter = {"_id": filter}
+        found = self.find(filter, sort=sort, limit=1)
+        return found[0] if found else None
+
+    def count_documents(self, filter: dict) -> int:
+        where, params = _where(filter)
+        sql = f"SELECT COUNT(*) FROM {self._table} WHERE {where}"
+        return self.database.connection().execute(sql, params).fetchone()[0]
+
+    def _update(self, filter, update, sort=None, limit=0) -> list[tuple[dict, dict]]:
+        with self.database.atomic() as conn:
+            changed = []
+            for old in self._select(conn, filter, sort, limit):
+                new = _apply(old, update)
+                new["_id"] = old["_id"]
+                body = {k: v for k, v in new.items() if k != "_id"}
+                try:
+                    conn.execute(
+                        f"UPDATE {self._table} SET doc = ? WHERE _id = ?",
+                        (_encode(body), old["_id"]),
+                    )
+                except sqlite3.IntegrityError as exc:
+                    raise DuplicateKeyError(f"duplicate key in {self.name}: {exc}") from exc
+                changed.append((old, new))
+            return changed
+
+    def find_one_and_update(
+        self, filter: dict, update: dict, *, sort=None, return_document: bool = False
+    ) -> dict | None:
+        """Atomically update the first match; the document before (or after) the update."""
+        changed = self._update(filter, update, sort, limit=1)
+        if not changed:
+            return None
+        return changed[0][1] if return_document else changed[0][0]
+
+    def update_one(self, filter: dict, update: dict) -> UpdateResult:
+        n = len(self._update(filter, update, limit=1))
+        return UpdateResult({"n": n, "nModified": n}, True)
+
+    def update_many(self, filter: dict, update: dict) -> UpdateResult:
+        n = len(self._update(filter, update))
+        return UpdateResult({"n": n, "nModified": n}, True)
+
+    def delete_many(self, filter: dict) -> DeleteResult:
+        where, params = _where(filter)
+        with self.database.atomic() as conn:
+            n = conn.execute(f"DELETE FROM {self._table} WHERE {where}", params).rowcount
+        return DeleteResult({"n": n}, True)
+
+    def create_index(self, keys, unique: bool = False, **_ignored) -> str:
+        """An SQLite expression index (``sparse`` is implied: missing values never collide)."""
+        if isinstance(keys, str):
+            keys = [(keys, 1)]
+        name = "_".join([self.name, *(k for k, _ in keys)]).replace(".", "_")
+        columns = ", ".join(f"{_field(k)}{' DESC' if d < 0 else ''}" for k, d in keys)
+        sql = f'CREATE {"UNIQUE " if unique else ""}INDEX IF NOT EXISTS "{name}"'
+        with self.database.atomic() as conn:
+            conn.execute(f"{sql} ON {self._table}({columns})")
+        return name
 
     def __getattr__(self, name: str):
-        attr = getattr(self._col, name)
-        if not callable(attr):
-            return attr
-
-        def locked(*args, **kwargs):
-            with self._lock:
-                return attr(*args, **kwargs)
-
-        return locked
-
-
-class _StoreLock:
-    """A thread lock plus an inter-process file lock; re-entrant within one thread."""
-
-    def __init__(self, path: Path, timeout: float) -> None:
-        self._thread_lock = threading.RLock()
-        # thread_local=False: the RLock already keeps other threads out, and the file lock must
-        # be re-entrant in the thread that holds it.
-        self._file_lock = filelock.FileLock(
-            path, timeout=timeout, thread_local=False, poll_interval=0.002
-        )
-        self.path = path
-        self.timeout = timeout
-
-    def __enter__(self) -> None:
-        if not self._thread_lock.acquire(timeout=self.timeout):
-            raise filelock.Timeout(str(self.path))
-        try:
-            self._file_lock.acquire()
-        except BaseException:
-            self._thread_lock.release()
-            raise
-
-    def __exit__(self, *exc) -> None:
-        self._file_lock.release()
-        self._thread_lock.release()
+        raise NotImplementedError(f"the embedded store's collections have no {name}()")
 
 
 class EmbeddedDatabase:
-    """A montydb (SQLite) database in ``folder``, safe for several threads and processes.
+    """A database in ``folder/<name>.sqlite3``, safe for many threads and processes.
 
-    Offers the subset of pymongo's ``Database`` that this project uses: ``db[name]``,
-    ``command("ping")``, ``drop_collection`` and ``atomic()`` (a context in which several calls
-    run as one, used where MongoDB needs no lock).
+    Args:
+        folder: Created when missing.
+        name: Database name (the file name).
+        lock_timeout: Seconds a write waits for another process's write before failing with
+            ``sqlite3.OperationalError`` ("database is locked").
     """
 
     def __init__(self, folder: str | Path, name: str = "mlpipeline", lock_timeout: float = 10.0):
-        from montydb import MontyClient, set_storage
-
+        if not _NAME.match(name):
+            raise ValueError(f"database name must be letters, digits and _, got {name!r}")
         self.folder = Path(folder).resolve()
         self.name = name
+        self.lock_timeout = lock_timeout
         self.folder.mkdir(parents=True, exist_ok=True)
-        self._lock = _StoreLock(self.folder / ".store.lock", lock_timeout)
-        with self._lock:
-            if not (self.folder / ".monty.storage").exists():
-                set_storage(str(self.folder), storage="sqlite", use_bson=True)
-            self._db = MontyClient(str(self.folder), tz_aware=True)[name]
+        self.path = self.folder / f"{name}.sqlite3"
+        self._local = threading.local()
+        self._tables: set[str] = set()
+        self._write_lock = _WRITE_LOCKS.setdefault(self.path, threading.RLock())
+        self.connection().execute("PRAGMA journal_mode=WAL")
 
-    def __getitem__(self, name: str) -> _LockedCollection:
-        return _LockedCollection(self._db[name], self._lock)
+    def connection(self) -> sqlite3.Connection:
+        """This thread's connection (autocommit; writes go through ``atomic()``)."""
+        conn = getattr(self._local, "conn", None)
+        if conn is None:
+            conn = sqlite3.connect(self.path, timeout=self.lock_timeout, isolation_level=None)
+            conn.execute("PRAGMA synchronous=NORMAL")
+            self._local.conn = conn
+        return conn
 
+    @contextmanager
     def atomic(self):
-        return self._lock
+        """A write transaction; calls inside it (in this thread) run as one, across processes."""
+        conn = self.connection()
+        if conn.in_transaction:  # nested: part of the enclosing transaction
+            yield conn
+            return
+        if not self._write_lock.acquire(timeout=self.lock_timeout):
+            raise sqlite3.OperationalError("database is locked (by another thread)")
+        try:
+            conn.execute("BEGIN IMMEDIATE")
+            try:
+                yield conn
+            except BaseException:
+                conn.execute("ROLLBACK")
+                raise
+            conn.execute("COMMIT")
+        finally:
+            self._write_lock.release()
+
+    def __getitem__(self, name: str) -> EmbeddedCollection:
+        if not _NAME.match(name):
+            raise ValueError(f"collection name must be letters, digits and _, got {name!r}")
+        if name not in self._tables:
+            sql = f'CREATE TABLE IF NOT EXISTS "{name}" (_id TEXT PRIMARY KEY, doc TEXT NOT NULL)'
+            with self.atomic() as conn:
+                conn.execute(sql)
+            self._tables.add(name)
+        return EmbeddedCollection(self, name)
+
+    get_collection = __getitem__
 
     def command(self, command: str) -> dict:
         if command != "ping":
-            raise ValueError(f"the embedded store only answers 'ping', not {command!r}")
-        with self._lock:
-            self._db.list_collection_names()
+            raise NotImplementedError(f"the embedded store answers only 'ping', not {command!r}")
+        self.connection().execute("SELECT 1").fetchone()
         return {"ok": 1.0}
 
+    def list_collection_names(self) -> list[str]:
+        rows = self.connection().execute("SELECT name FROM sqlite_master WHERE type='table'")
+        return [name for (name,) in rows]
+
     def drop_collection(self, name: str) -> None:
-        with self._lock:
-            self._db.drop_collection(name)
+        with self.atomic() as conn:
+            conn.execute(f'DROP TABLE IF EXISTS "{name}"')
+        self._tables.discard(name)
 
     def __repr__(self) -> str:
         return f"EmbeddedDatabase({str(self.folder)!r}, {self.name!r})"

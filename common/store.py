@@ -1,9 +1,8 @@
 """The MongoDB store: job records of the evaluator and explainer, and the model-selection trail.
 
 ``get_database(settings)`` returns a pymongo ``Database`` when ``MONGO_URI`` is set, otherwise an
-embedded montydb database (SQLite engine) in ``settings.store_dir``. montydb is not safe across
-processes on its own (``find_one_and_update`` is not atomic, collection creation races), so every
-embedded operation runs under a thread lock plus a ``filelock.FileLock`` in the store folder.
+``EmbeddedDatabase`` in ``settings.store_dir``: the same API subset on one SQLite file, safe for
+several threads and processes (see ``common.embedded`` for why it is not montydb).
 ``JobStore`` and ``SelectionStore`` are written against the pymongo API that both share.
 """
 
@@ -13,11 +12,12 @@ import json
 import logging
 import re
 import sqlite3
+import threading
+import time
 import uuid
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-import filelock
 import pymongo
 from pymongo import ReturnDocument
 from pymongo.errors import DuplicateKeyError, PyMongoError
@@ -30,7 +30,7 @@ log = logging.getLogger(__name__)
 
 STATUSES = ("queued", "running", "succeeded", "failed")
 FINAL_STATUSES = ("succeeded", "failed")
-STORE_ERRORS = (PyMongoError, sqlite3.Error, filelock.Timeout)
+STORE_ERRORS = (PyMongoError, sqlite3.Error)
 """Exceptions that mean "the store is down or busy", not "the job is bad"."""
 
 
@@ -59,7 +59,7 @@ def get_database(settings: Settings, check: bool = True):
     if not settings.mongo_uri:
         try:
             return EmbeddedDatabase(settings.store_dir, settings.mongo_db)
-        except (OSError, sqlite3.Error, filelock.Timeout) as exc:
+        except (OSError, sqlite3.Error) as exc:
             raise ServiceUnavailable(
                 f"the embedded store in {settings.store_dir} cannot be opened ({exc}); "
                 "set STORE_DIR to a writable folder or MONGO_URI to a MongoDB server."
@@ -108,6 +108,19 @@ def inputs_key(kind: str, run_id: str, inputs: dict) -> str:
     return hashlib.sha256(canonical.encode()).hexdigest()
 
 
+_seq_lock = threading.Lock()
+_last_seq = 0
+
+
+def _next_seq() -> int:
+    """Nanoseconds since the epoch, strictly increasing in this process: orders jobs created in
+    the same millisecond (``created_at`` has millisecond precision, like MongoDB's dates)."""
+    global _last_seq
+    with _seq_lock:
+        _last_seq = max(_last_seq + 1, time.time_ns())
+        return _last_seq
+
+
 def _out(doc: dict | None, id_name: str = "job_id") -> dict | None:
     """A stored document as a plain dict: ``job_id`` instead of ``_id``, no internal fields."""
     if doc is None:
@@ -115,6 +128,7 @@ def _out(doc: dict | None, id_name: str = "job_id") -> dict | None:
     doc = dict(doc)
     doc[id_name] = str(doc.pop("_id"))
     doc.pop("active_key", None)
+    doc.pop("seq", None)
     for key, value in doc.items():
         if isinstance(value, datetime):  # naive from some drivers, bson's FixedOffset from others
             doc[key] = value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
@@ -131,11 +145,11 @@ class JobStore:
         self._indexed = False
 
     def ensure_indexes(self) -> None:
-        """Create the indexes (once; the embedded store has none and scans instead)."""
+        """Create the indexes (once per store object)."""
         if self._indexed:
             return
-        self.col.create_index([("kind", 1), ("status", 1), ("created_at", 1)])
-        self.col.create_index([("run_id", 1), ("created_at", -1)])
+        self.col.create_index([("kind", 1), ("status", 1), ("seq", 1)])
+        self.col.create_index([("run_id", 1), ("seq", -1)])
         self.col.create_index([("inputs_key", 1), ("status", 1)])
         self.col.create_index([("status", 1), ("heartbeat_at", 1)])
         # At most one queued/running job per inputs: ``active_key`` exists only while active.
@@ -154,9 +168,9 @@ class JobStore:
         inputs = plain(inputs)
         key = inputs_key(kind, run_id, inputs)
         with self._atomic():
-            # One query (the embedded store scans the whole collection for each).
+            # Reuse the newest unfailed job with these inputs (an active one even with force).
             same = self.col.find({"inputs_key": key, "status": {"$ne": "failed"}})
-            same = sorted(same, key=lambda d: d["created_at"], reverse=True)
+            same = sorted(same, key=lambda d: d["seq"], reverse=True)
             for doc in same:
                 if doc["status"] != "succeeded" or not force:
                     return _out(doc), True
@@ -170,6 +184,7 @@ class JobStore:
                 "active_key": key,
                 "status": "queued",
                 "created_at": now,
+                "seq": _next_seq(),
                 "updated_at": now,
                 "attempts": 0,
                 **dict.fromkeys(
@@ -192,30 +207,27 @@ class JobStore:
 
     def claim_next(self, kind: str, worker_id: str) -> dict | None:
         """Atomically move the oldest queued job of ``kind`` to running for ``worker_id``."""
-        now = utcnow()
-        doc = self.col.find_one_and_update(
-            {"kind": kind, "status": "queued"},
-            {
-                "$set": {
-                    "status": "running",
-                    "started_at": now,
-                    "heartbeat_at": now,
-                    "updated_at": now,
-                    "worker": worker_id,
+        with self._atomic():  # the time is taken after any wait for the store's lock
+            now = utcnow()
+            running = {"status": "running", "worker": worker_id, "updated_at": now}
+            doc = self.col.find_one_and_update(
+                {"kind": kind, "status": "queued"},
+                {
+                    "$set": {**running, "started_at": now, "heartbeat_at": now},
+                    "$inc": {"attempts": 1},
                 },
-                "$inc": {"attempts": 1},
-            },
-            sort=[("created_at", 1)],
-            return_document=ReturnDocument.AFTER,
-        )
+                sort=[("seq", 1)],
+                return_document=ReturnDocument.AFTER,
+            )
         return _out(doc)
 
     def heartbeat(self, job_id: str, worker_id: str) -> bool:
         """Mark ``job_id`` alive; False when the job is no longer running for ``worker_id``."""
-        result = self.col.update_one(
-            {"_id": job_id, "status": "running", "worker": worker_id},
-            {"$set": {"heartbeat_at": utcnow()}},
-        )
+        with self._atomic():
+            result = self.col.update_one(
+                {"_id": job_id, "status": "running", "worker": worker_id},
+                {"$set": {"heartbeat_at": utcnow()}},
+            )
         return result.matched_count == 1
 
     def succeed(self, job_id: str, result: dict) -> dict:
@@ -227,15 +239,16 @@ class JobStore:
         return self._finish(job_id, {"status": "failed", "error": str(error)})
 
     def _finish(self, job_id: str, fields: dict) -> dict:
-        now = utcnow()
-        doc = self.col.find_one_and_update(
-            {"_id": job_id, "status": {"$in": ["queued", "running"]}},
-            {
-                "$set": {**fields, "finished_at": now, "updated_at": now},
-                "$unset": {"active_key": ""},
-            },
-            return_document=ReturnDocument.AFTER,
-        )
+        with self._atomic():
+            now = utcnow()
+            doc = self.col.find_one_and_update(
+                {"_id": job_id, "status": {"$in": ["queued", "running"]}},
+                {
+                    "$set": {**fields, "finished_at": now, "updated_at": now},
+                    "$unset": {"active_key": ""},
+                },
+                return_document=ReturnDocument.AFTER,
+            )
         if doc is None:
             job = self.get(job_id)
             raise InvalidInput(f"job {job_id} is already {job['status']}; it cannot finish twice.")
@@ -263,7 +276,7 @@ class JobStore:
         if not 1 <= limit <= 1000:
             raise InvalidInput(f"limit must be between 1 and 1000, got {limit}.")
         query = {k: v for k, v in (("kind", kind), ("run_id", run_id), ("status", status)) if v}
-        docs = self.col.find(query, sort=[("created_at", -1)], limit=limit)
+        docs = self.col.find(query, sort=[("seq", -1)], limit=limit)
         return [_out(doc) for doc in docs]
 
     def recover_stale(self, kind: str, older_than_s: float) -> int:
@@ -331,6 +344,7 @@ class SelectionStore:
             "metrics": plain(metrics),
             "artifacts_path": str(artifacts_path),
             "selected_at": utcnow(),
+            "seq": _next_seq(),
             "selected_by": selected_by,
         }
         self.col.insert_one(doc)
@@ -338,5 +352,5 @@ class SelectionStore:
 
     def recent(self, limit: int = 20) -> list[dict]:
         """The latest selections, newest first."""
-        docs = self.col.find({}, sort=[("selected_at", -1)], limit=limit)
+        docs = self.col.find({}, sort=[("seq", -1)], limit=limit)
         return [_out(doc, "selection_id") for doc in docs]

@@ -1,10 +1,10 @@
 """The job runner on a real store: outcomes, heartbeats, recovery, outages, several runners."""
 
+import sqlite3
 import threading
 import time
 from datetime import timedelta
 
-import filelock
 import pytest
 
 from common import InvalidInput, JobRunner, JobStore, get_database
@@ -149,10 +149,12 @@ def test_runner_survives_a_store_outage(tmp_path, runner_factory):
     folder = tmp_path / "outage"
     store = JobStore(EmbeddedDatabase(folder, lock_timeout=0.2))
     job, _ = store.submit("evaluate", "run1", {"x": 5})
-    # Another process holding the store lock: every call of the runner times out meanwhile.
-    blocker = filelock.FileLock(folder / ".store.lock", thread_local=False)
-    with blocker:
-        runner = runner_factory(double, store=store).start()
-        time.sleep(1.0)
-        assert runner.running
+    # Another process writing for long: every write of the runner times out meanwhile.
+    blocker = sqlite3.connect(store.db.path, isolation_level=None)
+    blocker.execute("BEGIN IMMEDIATE")
+    runner = runner_factory(double, store=store).start()
+    time.sleep(1.0)
+    assert runner.running and store.get(job["job_id"])["status"] == "queued"
+    blocker.execute("ROLLBACK")
+    blocker.close()
     assert runner.wait(job["job_id"], 30)["result"] == {"y": 10}
