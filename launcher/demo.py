@@ -43,7 +43,7 @@ def ensure_data(data_dir: Path, say: Steps, **synth_args) -> None:
     say("data", f"generated a demo dataset of {n} images in {data_dir}/")
 
 
-def call_service(url: str, path: str, body: dict, token: str | None, wait: int = 900) -> dict:
+def call_service(url: str, path: str, body: dict, token: str | None, wait: int = 600) -> dict:
     """POST a job and wait for it; raise ``LaunchError`` unless it succeeds."""
     headers = {"Authorization": f"Bearer {token}"} if token else {}
     try:
@@ -60,14 +60,13 @@ def call_service(url: str, path: str, body: dict, token: str | None, wait: int =
 
 
 def _fmt_metric(metrics: dict, name: str) -> str:
-    m = metrics.get(name)
-    if isinstance(m, dict) and m.get("value") is not None:
-        low, high = m.get("ci_low"), m.get("ci_high")
-        ci = f" [{low:.3f}, {high:.3f}]" if low is not None and high is not None else ""
-        return f"{name} {m['value']:.3f}{ci}"
-    if isinstance(m, int | float):
-        return f"{name} {m:.3f}"
-    return ""
+    """``accuracy 0.912 [0.871, 0.941]`` from the evaluator's flat ``eval_*`` metrics."""
+    value = metrics.get(f"eval_{name}")
+    if value is None:
+        return ""
+    low, high = metrics.get(f"eval_{name}_ci_low"), metrics.get(f"eval_{name}_ci_high")
+    ci = f" [{low:.3f}, {high:.3f}]" if low is not None and high is not None else ""
+    return f"{name} {value:.3f}{ci}"
 
 
 def run_pipeline(
