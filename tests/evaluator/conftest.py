@@ -100,7 +100,7 @@ def make_settings(mlflow_server, data_root, tmp_path) -> Callable[..., Settings]
             "pipeline_api_token": None,
             "mongo_uri": None,
         }
-        return Settings(**{**values, **overrides})
+        return Settings(_env_file=None, **{**values, **overrides})
 
     return make
 

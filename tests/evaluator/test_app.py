@@ -1,8 +1,10 @@
 """The evaluator API over real HTTP: uvicorn in a thread, real MLflow, the embedded store."""
 
+import mlflow
 import pytest
 import requests
 
+from common import JobStore, get_database
 from dataloader import synthesize
 from tests.evaluator.conftest import wait_status
 
@@ -147,3 +149,36 @@ def test_token_is_required_except_for_health(serve, trained_run):
     response = post(server.url, {"run_id": trained_run, "batch_size": 11}, headers=right)
     assert response.status_code == 202, response.text
     assert requests.get(f"{server.url}/jobs", headers=right, timeout=10).status_code == 200
+
+
+def test_job_of_a_killed_service_is_requeued_and_finished_after_restart(spawn, trained_run):
+    proc, url = spawn(stale_after=1)
+    job = post(url, {"run_id": trained_run, "batch_size": 1}).json()
+    seen = wait_status(url, job["job_id"], ("running", "succeeded", "failed"))
+    assert seen["status"] == "running", "the job finished before the service could be killed"
+    proc.kill()
+    proc.wait(30)
+    _, restarted = spawn(stale_after=1)
+    done = wait_status(restarted, job["job_id"], ("succeeded", "failed"))
+    assert done["status"] == "succeeded", done["error"]
+    assert "requeued" in done["note"]
+
+
+def test_two_replicas_share_the_store_and_run_each_job_once(
+    serve, trained_run, mlflow_server, make_settings
+):
+    client = mlflow.MlflowClient(mlflow_server)
+    before = len(client.get_metric_history(trained_run, "eval_accuracy"))
+    first, second = serve(), serve()
+    jobs = [
+        post(server.url, {"run_id": trained_run, "batch_size": size}).json()
+        for server, size in ((first, 21), (second, 22), (first, 23))
+    ]
+    duplicate = post(second.url, {"run_id": trained_run, "batch_size": 21}).json()
+    assert duplicate["job_id"] == jobs[0]["job_id"]
+    for job in jobs:
+        done = wait_status(first.url, job["job_id"], ("succeeded", "failed"))
+        assert done["status"] == "succeeded", done["error"]
+    store = JobStore(get_database(make_settings()))
+    assert all(store.col.find_one({"_id": j["job_id"]})["attempts"] == 1 for j in jobs)
+    assert len(client.get_metric_history(trained_run, "eval_accuracy")) == before + len(jobs)
