@@ -102,7 +102,7 @@ def _where(filter: dict | None) -> tuple[str, list]:
                 test = f"{expr} IN ({','.join('?' * len(values))})" if values else "0"
                 if None in values:
                     test = f"({test} OR {expr} IS NULL)"
-                clauses.append(test if op == "$in" else f"NOT {test}")
+                clauses.append(test if op == "$in" else f"NOT COALESCE({test}, 0)")
                 params.extend(values)
             elif op == "$exists":
                 path = expr.replace("json_extract(", "json_type(")

@@ -164,6 +164,10 @@ class JobStore:
         A succeeded job with the same inputs is reused unless ``force``; a queued or running job
         with the same inputs is always returned instead of a duplicate.
         """
+        if not isinstance(run_id, str) or not run_id:
+            raise InvalidInput(f"run_id must be a non-empty string, got {run_id!r}.")
+        if not isinstance(inputs, dict):
+            raise InvalidInput(f"job inputs must be a JSON object, got {type(inputs).__name__}.")
         self.ensure_indexes()
         inputs = plain(inputs)
         key = inputs_key(kind, run_id, inputs)

@@ -244,3 +244,8 @@ def test_store_folder_that_is_a_file_is_a_clear_error(tmp_path):
     settings = make_settings(tmp_path, store_dir=tmp_path / "file")
     with pytest.raises(ServiceUnavailable, match=r"embedded store in .*file cannot be opened"):
         get_database(settings)
+
+
+def test_submit_rejects_a_missing_run_id(job_store):
+    with pytest.raises(InvalidInput, match="run_id must be a non-empty string"):
+        job_store.submit("evaluate", "", {})

@@ -1,0 +1,89 @@
+"""The embedded store's pymongo subset behaves as MongoDB does for the operators it supports."""
+
+from datetime import UTC, datetime, timedelta
+
+import pytest
+from pymongo.errors import DuplicateKeyError
+
+from common.embedded import EmbeddedDatabase
+
+
+@pytest.fixture
+def col(tmp_path):
+    col = EmbeddedDatabase(tmp_path / "store")["things"]
+    for i, (colour, size) in enumerate([("red", 1), ("blue", 2), (None, 3), ("red", 4)]):
+        doc = {"_id": f"t{i}", "size": size, "meta": {"n": i}}
+        if colour is not None:
+            doc["colour"] = colour
+        col.insert_one(doc)
+    return col
+
+
+def ids(docs) -> list[str]:
+    return [d["_id"] for d in docs]
+
+
+def test_equality_and_comparisons(col):
+    assert ids(col.find({"colour": "red"}, sort=[("size", 1)])) == ["t0", "t3"]
+    assert ids(col.find({"size": {"$gt": 1, "$lte": 3}}, sort=[("size", 1)])) == ["t1", "t2"]
+    assert ids(col.find({"meta.n": 3})) == ["t3"]
+
+
+def test_missing_fields_match_null_ne_and_nin_as_in_mongodb(col):
+    assert ids(col.find({"colour": None})) == ["t2"]
+    assert ids(col.find({"colour": {"$ne": "red"}}, sort=[("size", 1)])) == ["t1", "t2"]
+    assert ids(col.find({"colour": {"$in": ["blue", None]}}, sort=[("size", 1)])) == ["t1", "t2"]
+    assert ids(col.find({"colour": {"$nin": ["red"]}}, sort=[("size", 1)])) == ["t1", "t2"]
+    assert ids(col.find({"colour": {"$exists": False}})) == ["t2"]
+
+
+def test_sort_descending_and_limit(col):
+    assert ids(col.find({}, sort=[("size", -1)], limit=2)) == ["t3", "t2"]
+
+
+def test_find_one_and_update_returns_before_or_after(col):
+    before = col.find_one_and_update({"_id": "t0"}, {"$set": {"size": 10}, "$inc": {"meta.n": 5}})
+    assert before["size"] == 1
+    after = col.find_one_and_update({"_id": "t0"}, {"$unset": {"colour": ""}}, return_document=True)
+    assert after == {"_id": "t0", "size": 10, "meta": {"n": 5}}
+    assert col.find_one_and_update({"_id": "none"}, {"$set": {"size": 1}}) is None
+
+
+def test_update_many_counts_matches(col):
+    assert col.update_many({"colour": "red"}, {"$set": {"colour": "green"}}).modified_count == 2
+    assert col.count_documents({"colour": "green"}) == 2
+
+
+def test_datetimes_round_trip_as_aware_utc(col):
+    when = datetime(2026, 1, 2, 3, 4, 5, 6000, tzinfo=UTC)
+    col.insert_one({"_id": "d", "at": when, "nested": [{"at": when}]})
+    doc = col.find_one("d")
+    assert doc["at"] == when and doc["at"].tzinfo is not None and doc["nested"][0]["at"] == when
+    assert ids(col.find({"at": {"$lt": when + timedelta(seconds=1)}})) == ["d"]
+
+
+def test_unique_index_rejects_duplicates_but_not_missing_values(col):
+    col.create_index("colour_key", unique=True, sparse=True)
+    col.insert_one({"_id": "a", "colour_key": "k"})
+    col.insert_one({"_id": "b"})
+    col.insert_one({"_id": "c"})
+    with pytest.raises(DuplicateKeyError):
+        col.insert_one({"_id": "d", "colour_key": "k"})
+    with pytest.raises(DuplicateKeyError):
+        col.insert_one({"_id": "a"})
+
+
+def test_unsupported_operators_say_so(col):
+    with pytest.raises(NotImplementedError, match=r"does not support \$regex"):
+        col.find({"colour": {"$regex": "r.*"}})
+    with pytest.raises(NotImplementedError, match=r"does not support \$push"):
+        col.update_one({"_id": "t0"}, {"$push": {"tags": "x"}})
+    with pytest.raises(NotImplementedError, match="no aggregate"):
+        col.aggregate([])
+
+
+def test_failed_write_leaves_nothing_behind(col):
+    with pytest.raises(DuplicateKeyError), col.database.atomic():
+        col.insert_one({"_id": "new"})
+        col.insert_one({"_id": "t0"})
+    assert col.find_one("new") is None
