@@ -5,18 +5,19 @@ Works without a server: ``explain_run`` is what the API's job handler and the CL
 """
 
 import tempfile
+import time
 from collections.abc import Sequence
 from datetime import UTC, datetime
 from pathlib import Path
 
 import numpy as np
 import torch
+from mlflow.entities import Metric, RunTag
 from mlflow.exceptions import MlflowException
 from torch import nn
 from tqdm import tqdm
 
 from common import (
-    MODEL_NAME,
     InvalidInput,
     Preprocessing,
     ServiceUnavailable,
@@ -26,9 +27,10 @@ from common import (
     load_preprocessing,
 )
 from explainer import attributions
-from explainer.artifacts import Explanation, write_artifacts
+from explainer.artifacts import Explanation, upload, write_artifacts
 from explainer.attributions import METHODS
 from explainer.faithfulness import deletion_report
+from explainer.runs import check_model, load_test_set, resolve_data_dir
 
 DEFAULT_N_SAMPLES = 8
 MAX_N_SAMPLES = 64
@@ -39,6 +41,7 @@ BACKGROUND_SIZE = 16
 INTERNAL_BATCH_SIZE = 32
 BASELINE = "mean"
 ARTIFACT_DIR = "explanations"
+EXPLAINED_TAG = "pipeline.explained"
 
 
 def check_request(n_samples: int, methods: Sequence[str] | None) -> list[str]:
@@ -139,47 +142,6 @@ def explain_images(
     )
 
 
-def resolve_data_dir(
-    run, data_dir: str | Path | None = None, data_root: Path | None = None
-) -> Path:
-    """The data set (folder or ``.npz``) of the run's test images.
-
-    Args:
-        run: The MLflow run; its ``data_dir`` parameter is the default.
-        data_dir: Overrides the run's parameter.
-        data_root: ``DATA_DIR``: a relative path is looked up there first, then in the working
-            directory.
-    """
-    value = data_dir if data_dir is not None else run.data.params.get("data_dir")
-    if not value:
-        raise InvalidInput(
-            f"run {run.info.run_id} has no data_dir parameter; pass data_dir (CLI: --data-dir)."
-        )
-    path = Path(value).expanduser()
-    if not path.is_absolute() and data_root is not None and (Path(data_root) / path).exists():
-        path = Path(data_root) / path
-    if not path.exists():
-        raise InvalidInput(
-            f"the test images of run {run.info.run_id} were not found at {path}; pass data_dir "
-            "(CLI: --data-dir) naming the data set the run was trained on."
-        )
-    return path.resolve()
-
-
-def check_model(run_id: str, tracking_uri: str) -> None:
-    """``InvalidInput`` unless ``runs:/<run_id>/model`` exists (reads only its MLmodel file)."""
-    import mlflow.models
-
-    mlflow.set_tracking_uri(tracking_uri)
-    try:
-        mlflow.models.get_model_info(f"runs:/{run_id}/{MODEL_NAME}")
-    except (MlflowException, OSError) as exc:
-        raise InvalidInput(
-            f"run {run_id} has no model logged as '{MODEL_NAME}', so there is nothing to explain; "
-            "train one with `python -m trainer --data-dir DIR --experiment NAME`."
-        ) from exc
-
-
 def prepare_inputs(
     run_id: str,
     tracking_uri: str,
@@ -215,20 +177,6 @@ def run_job(job: dict, tracking_uri: str, data_root: Path | None = None) -> dict
         data_dir=inputs["data_dir"],
         data_root=data_root,
     )
-
-
-def _load_test_set(path: Path, pp: Preprocessing) -> tuple[np.ndarray, np.ndarray, object]:
-    from dataloader import load_dataset
-
-    ds = load_dataset(path, image_size=pp.image_size, channels=pp.channels, splits=("test",))
-    if ds.test is None or len(ds.test.labels) == 0:
-        raise InvalidInput(f"{path} has no test images; add them under {path}/test/<class>/.")
-    if list(ds.class_names) != list(pp.class_names):
-        raise InvalidInput(
-            f"the classes in {path} ({', '.join(ds.class_names)}) differ from the run's "
-            f"({', '.join(pp.class_names)}); pass the data set the run was trained on."
-        )
-    return ds.test.images, ds.test.labels, ds
 
 
 def _predict_all(model: nn.Module, pp: Preprocessing, images: np.ndarray) -> np.ndarray:
@@ -271,7 +219,7 @@ def explain_run(
     pp = load_preprocessing(client, run_id)
     model = load_model(run_id, tracking_uri)
     path = resolve_data_dir(run, data_dir, data_root)
-    images, labels, ds = _load_test_set(path, pp)
+    images, labels, ds = load_test_set(path, pp)
     index = select_samples(_predict_all(model, pp, images), labels, n_samples, seed)
     rest = np.setdiff1d(np.arange(len(labels)), index)
     rng = np.random.default_rng(seed + 1)
@@ -282,6 +230,7 @@ def explain_run(
     explanation = explain_images(
         model, x, pp.to_tensor(images[background_index]), methods, seed=seed, progress=progress
     )
+    faithful = explanation.faithfulness
     info = {
         "run_id": run_id,
         "created_at": datetime.now(UTC).isoformat(timespec="seconds"),
@@ -309,14 +258,16 @@ def explain_run(
     }
     with tempfile.TemporaryDirectory(prefix="explain-") as tmp:
         written = write_artifacts(Path(tmp), explanation, x, labels[index], pp.class_names, info)
+        metrics = {f"explain_deletion_auc_{m}": e["auc"] for m, e in faithful["methods"].items()}
+        metrics["explain_deletion_auc_random"] = faithful["random"]["auc"]
         try:
-            client.log_artifacts(run_id, tmp, ARTIFACT_DIR)
-            for method, entry in explanation.faithfulness["methods"].items():
-                client.log_metric(run_id, f"explain_deletion_auc_{method}", entry["auc"])
-            client.log_metric(
-                run_id, "explain_deletion_auc_random", explanation.faithfulness["random"]["auc"]
+            upload(client, run, Path(tmp), ARTIFACT_DIR, tracking_uri)
+            now = int(time.time() * 1000)
+            client.log_batch(
+                run_id,
+                metrics=[Metric(key, float(value), now, 0) for key, value in metrics.items()],
+                tags=[RunTag(EXPLAINED_TAG, "true")],
             )
-            client.set_tag(run_id, "pipeline.explained", "true")
         except (MlflowException, OSError) as exc:
             raise ServiceUnavailable(
                 f"MLflow did not accept the explanations of run {run_id}: {exc}; "
@@ -330,7 +281,7 @@ def explain_run(
         "sample_index": index.tolist(),
         "deletion": {
             m: {k: e[k] for k in ("auc", "random_auc", "score")}
-            for m, e in explanation.faithfulness["methods"].items()
+            for m, e in faithful["methods"].items()
         },
         "ig_convergence_delta": None if delta is None else float(np.abs(delta).mean()),
         "channel_importance": explanation.channel_importance,

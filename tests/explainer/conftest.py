@@ -1,16 +1,14 @@
 """Explainer test fixtures: synthetic lesion images with masks and a model trained on them."""
 
+import tempfile
 from dataclasses import dataclass
-from pathlib import Path
 
 import mlflow
-import mlflow.pytorch
 import numpy as np
 import pytest
 import torch
 
-from common import ImageClassifier, Preprocessing, build_model
-from dataloader import DEMO_CLASS_NAMES, synthesize
+from common import ImageClassifier, build_model
 from dataloader.synth import render_lesion
 
 SIZE = 32
@@ -69,42 +67,17 @@ def trained_model(lesions) -> ImageClassifier:
     return model.eval()
 
 
-@dataclass
-class LoggedRun:
-    """A trained run in the test MLflow server, with its demo data set on disk."""
-
-    uri: str
-    run_id: str
-    data_dir: Path
-    no_model_run_id: str
-
-
 @pytest.fixture(scope="session")
-def logged_run(mlflow_server, trained_model, tmp_path_factory) -> LoggedRun:
-    """``trained_model`` logged like the trainer does, plus a run that has no model."""
-    data_dir = synthesize(
-        tmp_path_factory.mktemp("explainer-data") / "demo",
-        train_per_class=1,
-        test_per_class=6,
-        size=SIZE,
-        seed=5,
-    )
-    pp = Preprocessing(
-        image_size=(SIZE, SIZE),
-        channels=3,
-        class_names=list(DEMO_CLASS_NAMES),
-        mean=trained_model.mean.flatten().tolist(),
-        std=trained_model.std.flatten().tolist(),
-    )
-    mlflow.set_tracking_uri(mlflow_server)
-    mlflow.set_experiment("explainer-tests")
-    with mlflow.start_run() as run:
-        mlflow.log_params({"data_dir": str(data_dir), "model": "smallcnn"})
-        mlflow.log_dict(pp.model_dump(mode="json"), "preprocessing.json")
-        mlflow.pytorch.log_model(
-            trained_model, name="model", serialization_format="pickle", pip_requirements=["torch"]
-        )
-    with mlflow.start_run() as bare:
-        mlflow.log_params({"data_dir": str(data_dir)})
-        mlflow.log_dict(pp.model_dump(mode="json"), "preprocessing.json")
-    return LoggedRun(mlflow_server, run.info.run_id, data_dir, bare.info.run_id)
+def bare_run(trained_run) -> str:
+    """A run like ``trained_run`` (params, preprocessing.json) but without a model."""
+    client = mlflow.MlflowClient(trained_run.tracking_uri)
+    source = client.get_run(trained_run.run_id)
+    run = client.create_run(source.info.experiment_id, run_name="no-model")
+    run_id = run.info.run_id
+    for key in ("data_dir", "class_names", "image_size"):
+        client.log_param(run_id, key, source.data.params[key])
+    with tempfile.TemporaryDirectory() as tmp:
+        path = client.download_artifacts(trained_run.run_id, "preprocessing.json", tmp)
+        client.log_artifact(run_id, path)
+    client.set_terminated(run_id)
+    return run_id

@@ -13,9 +13,9 @@ from explainer.explain import prepare_inputs, select_samples
 
 
 @pytest.fixture(scope="module")
-def explained(logged_run) -> dict:
-    """The result of explaining 4 images of the logged run with every method."""
-    return explain_run(logged_run.run_id, logged_run.uri, n_samples=4, seed=1)
+def explained(trained_run) -> dict:
+    """The result of explaining 4 images of the trained run with every method."""
+    return explain_run(trained_run.run_id, trained_run.tracking_uri, n_samples=4, seed=1)
 
 
 def _artifact_files(client: MlflowClient, run_id: str, path: str) -> set[str]:
@@ -56,10 +56,10 @@ def test_sample_is_half_the_most_confidently_wrong_then_seeded_random():
     assert sorted(select_samples(probs, labels, 50, seed=0)) == list(range(10))
 
 
-def test_explain_run_logs_every_file_the_index_describes(logged_run, explained, tmp_path):
-    client = MlflowClient(logged_run.uri)
-    logged = _artifact_files(client, logged_run.run_id, "explanations")
-    path = client.download_artifacts(logged_run.run_id, "explanations/index.json", tmp_path)
+def test_explain_run_logs_every_file_the_index_describes(trained_run, explained, tmp_path):
+    client = MlflowClient(trained_run.tracking_uri)
+    logged = _artifact_files(client, trained_run.run_id, "explanations")
+    path = client.download_artifacts(trained_run.run_id, "explanations/index.json", tmp_path)
     index = json.loads(Path(path).read_text())
     assert {f"explanations/{name}" for name in index["files"]} == logged
     assert all(index["files"].values())
@@ -69,8 +69,8 @@ def test_explain_run_logs_every_file_the_index_describes(logged_run, explained, 
     assert len(index["sample_labels"]) == 4
 
 
-def test_explain_run_logs_deletion_metrics_and_the_tag(logged_run, explained):
-    run = MlflowClient(logged_run.uri).get_run(logged_run.run_id)
+def test_explain_run_logs_deletion_metrics_and_the_tag(trained_run, explained):
+    run = MlflowClient(trained_run.tracking_uri).get_run(trained_run.run_id)
     for method in METHODS:
         assert run.data.metrics[f"explain_deletion_auc_{method}"] == pytest.approx(
             explained["deletion"][method]["auc"]
@@ -78,29 +78,40 @@ def test_explain_run_logs_deletion_metrics_and_the_tag(logged_run, explained):
     assert run.data.tags["pipeline.explained"] == "true"
 
 
-def test_raw_values_have_the_input_shape(logged_run, explained, tmp_path):
-    client = MlflowClient(logged_run.uri)
-    path = client.download_artifacts(logged_run.run_id, "explanations/shap.npz", tmp_path)
+def test_raw_values_have_the_input_shape(trained_run, explained, tmp_path):
+    client = MlflowClient(trained_run.tracking_uri)
+    path = client.download_artifacts(trained_run.run_id, "explanations/shap.npz", tmp_path)
     with np.load(path) as npz:
         assert npz["values"].shape == (4, 3, 32, 32)
         assert list(npz["sample_index"]) == explained["sample_index"]
 
 
-def test_unknown_run_is_not_found(logged_run):
+def test_unknown_run_is_not_found(trained_run):
     with pytest.raises(NotFound, match="does not exist"):
-        explain_run("0" * 32, logged_run.uri, n_samples=1)
+        explain_run("0" * 32, trained_run.tracking_uri, n_samples=1)
 
 
-def test_run_without_model_is_rejected_at_submission(logged_run):
+def test_run_without_model_is_rejected_at_submission(trained_run, bare_run):
     with pytest.raises(InvalidInput, match="no model"):
-        prepare_inputs(logged_run.no_model_run_id, logged_run.uri)
+        prepare_inputs(bare_run, trained_run.tracking_uri)
 
 
-def test_missing_data_set_is_rejected_with_a_hint(logged_run, tmp_path):
+def test_missing_data_set_is_rejected_with_a_hint(trained_run, tmp_path):
     with pytest.raises(InvalidInput, match="--data-dir"):
-        explain_run(logged_run.run_id, logged_run.uri, n_samples=1, data_dir=tmp_path / "gone")
+        explain_run(
+            trained_run.run_id, trained_run.tracking_uri, n_samples=1, data_dir=tmp_path / "gone"
+        )
 
 
 def test_unreachable_mlflow_is_unavailable(unreachable_uri):
     with pytest.raises(ServiceUnavailable, match="unreachable"):
         explain_run("0" * 32, unreachable_uri, n_samples=1)
+
+
+def test_a_smaller_explanation_replaces_the_files_of_the_previous_one(trained_run, explained):
+    uri = trained_run.tracking_uri
+    explain_run(trained_run.run_id, uri, n_samples=4, seed=2)
+    second = explain_run(trained_run.run_id, uri, n_samples=1, methods=["gradcam"], seed=2)
+    logged = _artifact_files(MlflowClient(uri), trained_run.run_id, "explanations")
+    assert logged == {f"explanations/{name}" for name in second["files"]}
+    assert "explanations/shap.npz" not in logged

@@ -1,0 +1,96 @@
+"""The HTTP API over real HTTP: a uvicorn server in a thread, a real MLflow server."""
+
+from collections.abc import Iterator
+
+import pytest
+import requests
+
+from common import Settings
+from explainer.app import create_app
+from tests.common.conftest import LiveServer
+
+TOKEN = "explainer-test-token"
+AUTH = {"Authorization": f"Bearer {TOKEN}"}
+
+
+def make_settings(tmp_path, tracking_uri: str, **overrides) -> Settings:
+    values = {
+        "mlflow_tracking_uri": tracking_uri,
+        "mongo_uri": None,
+        "store_dir": tmp_path / "store",
+        "data_dir": tmp_path / "data",
+        "pipeline_api_token": TOKEN,
+    }
+    return Settings(_env_file=None, **{**values, **overrides})
+
+
+@pytest.fixture(scope="module")
+def server(trained_run, tmp_path_factory) -> Iterator[str]:
+    """The explainer on the trained run's MLflow server, with a token, over real HTTP."""
+    settings = make_settings(tmp_path_factory.mktemp("explainer-app"), trained_run.tracking_uri)
+    app = create_app(settings, {"poll_interval": 0.05, "heartbeat_interval": 0.5})
+    with LiveServer(app) as live:
+        yield live.url
+
+
+def post(server: str, body: dict, wait: float = 0, headers=AUTH) -> requests.Response:
+    return requests.post(f"{server}/explain", json=body, params={"wait": wait}, headers=headers)
+
+
+def test_explain_with_wait_answers_the_finished_job(server, trained_run):
+    body = {"run_id": trained_run.run_id, "n_samples": 2, "methods": ["gradcam"], "seed": 3}
+    response = post(server, body, wait=300)
+    assert response.status_code == 200, response.text
+    job = response.json()
+    assert job["status"] == "succeeded", job["error"]
+    assert job["result"]["methods"] == ["gradcam"]
+    assert set(job["result"]["deletion"]) == {"gradcam"}
+    polled = requests.get(f"{server}{job['url']}", headers=AUTH).json()
+    assert polled["job_id"] == job["job_id"] and polled["status"] == "succeeded"
+    listed = requests.get(f"{server}/jobs", params={"run_id": trained_run.run_id}, headers=AUTH)
+    assert job["job_id"] in [j["job_id"] for j in listed.json()]
+    again = post(server, body, wait=0).json()
+    assert again["reused"] and again["job_id"] == job["job_id"]
+
+
+@pytest.mark.parametrize("n", [0, 65])
+def test_n_samples_beyond_the_limit_is_422(server, trained_run, n):
+    response = post(server, {"run_id": trained_run.run_id, "n_samples": n})
+    assert response.status_code == 422
+    assert "n_samples" in response.text
+
+
+def test_unknown_method_is_422_listing_the_known_ones(server, trained_run):
+    response = post(server, {"run_id": trained_run.run_id, "methods": ["lime"]})
+    assert response.status_code == 422
+    for known in ("shap", "integrated_gradients", "gradcam"):
+        assert known in response.text
+
+
+def test_unknown_run_is_404(server):
+    response = post(server, {"run_id": "f" * 32})
+    assert response.status_code == 404
+    assert "does not exist" in response.json()["detail"]
+
+
+def test_run_without_model_is_422(server, bare_run):
+    response = post(server, {"run_id": bare_run})
+    assert response.status_code == 422
+    assert "no model" in response.json()["detail"]
+
+
+def test_token_is_required_except_for_health(server, trained_run):
+    assert post(server, {"run_id": trained_run.run_id}, headers={}).status_code == 401
+    wrong = {"Authorization": "Bearer nope"}
+    assert requests.get(f"{server}/jobs", headers=wrong).status_code == 401
+    assert requests.get(f"{server}/health").status_code == 200
+
+
+def test_mlflow_down_is_503(tmp_path, unreachable_uri):
+    app = create_app(make_settings(tmp_path, unreachable_uri))
+    with LiveServer(app) as live:
+        response = post(live.url, {"run_id": "a" * 32})
+        ready = requests.get(f"{live.url}/ready", headers=AUTH)
+    assert response.status_code == 503
+    assert "unreachable" in response.json()["detail"]
+    assert ready.status_code == 503
