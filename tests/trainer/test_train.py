@@ -143,3 +143,23 @@ def test_one_class_folder_is_a_clear_error(tmp_path, trainer_argv, tiny_data):
             (data / split / "nevus" / source.name).write_bytes(source.read_bytes())
     with pytest.raises(InvalidInput, match=rf"{data}.*only one class \(nevus\)"):
         train(trainer_argv(data=data))
+
+
+@pytest.mark.parametrize("augmentation", ["cutmix", "mixup", "none"])
+def test_trains_with_each_augmentation(augmentation, trainer_argv, mlflow_server):
+    run_id = train(trainer_argv("--augmentation", augmentation, "--epochs", "1"))
+    run = MlflowClient(mlflow_server).get_run(run_id)
+    assert run.data.params["augmentation"] == augmentation
+    assert run.info.status == "FINISHED"
+    assert 0 < run.data.metrics["train_loss"] < 5
+
+
+def test_trains_on_a_medmnist_npz(breastmnist, trainer_argv, mlflow_server):
+    run_id = train(trainer_argv("--epochs", "1", data=breastmnist))
+    params = MlflowClient(mlflow_server).get_run(run_id).data.params
+    assert (params["image_size"], params["channels"], params["num_classes"]) == ("28x28", "1", "2")
+    assert (params["data_n_train"], params["data_n_val"], params["data_n_test"]) == (
+        "546",
+        "78",
+        "156",
+    )
