@@ -1,0 +1,68 @@
+"""The whole pipeline as `make demo` runs it: real services on free ports, tiny data."""
+
+import os
+import shutil
+from pathlib import Path
+
+import pytest
+
+from launcher import DASHBOARD, EVALUATOR, EXPLAINER, MLFLOW
+from launcher.demo import DemoResult, Steps, ensure_data, run_pipeline
+from launcher.stack import REPO_ROOT, Stack, StackConfig
+from tests.conftest import free_port
+
+TOKEN = "e2e-secret-token"
+
+
+@pytest.fixture(scope="module")
+def pipeline(tmp_path_factory) -> tuple[Stack, DemoResult]:
+    """Train, evaluate and explain through the services' HTTP APIs, with the dashboard running.
+
+    The services run in a scratch folder (the dashboard writes ``run_id.txt`` there), not in the
+    checkout; the token is set so that the APIs' authentication is on the path too.
+    """
+    root = tmp_path_factory.mktemp("e2e")
+    (root / "dashboard").symlink_to(REPO_ROOT / "dashboard", target_is_directory=True)
+    cfg = StackConfig(
+        root=root,
+        data_dir=root / "data",
+        state_dir=root / ".state",
+        log_dir=root / "logs",
+        experiment="e2e",
+        ports={s.name: free_port() for s in (MLFLOW, EVALUATOR, EXPLAINER, DASHBOARD)},
+        env={"PIPELINE_API_TOKEN": TOKEN, "ARTIFACTS_DIR": str(root / "artifacts")},
+    )
+    say = Steps()
+    with Stack(cfg) as stack:
+        ensure_data(cfg.data_dir, say, train_per_class=24, test_per_class=8, size=32, seed=1)
+        stack.start(MLFLOW)
+        stack.wait_healthy(MLFLOW)
+        for service in (EVALUATOR, EXPLAINER, DASHBOARD):
+            stack.start(service)
+        train_args = ["--epochs", "2", "--batch-size", "32", "--no-progress",
+                      "--checkpoint-dir", str(root / "checkpoints")]  # fmt: skip
+        try:
+            result = run_pipeline(stack, say, train_args, n_samples=2, token=TOKEN)
+            stack.wait_healthy(DASHBOARD)
+        except Exception:
+            for log in sorted(cfg.log_dir.glob("*.log")):
+                print(f"--- {log.name}\n{log.read_text(errors='replace')[-3000:]}")
+            raise
+        yield stack, result
+
+
+@pytest.fixture(scope="session")
+def chromium() -> str:
+    """Debian's Chromium; skipped when absent unless REQUIRE_BROWSER=1 (as in CI)."""
+    path = shutil.which("chromium") or shutil.which("chromium-browser")
+    if path is None:
+        if os.environ.get("REQUIRE_BROWSER") == "1":
+            pytest.fail("chromium is required (REQUIRE_BROWSER=1): apt-get install chromium")
+        pytest.skip("chromium not installed")
+    return path
+
+
+def screenshots_dir(root: Path) -> Path:
+    out = root / "screenshots"
+    out.mkdir(exist_ok=True)
+    return out

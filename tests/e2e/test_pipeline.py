@@ -1,0 +1,75 @@
+"""End to end over HTTP: what a newcomer gets from `make demo`, checked as a user would."""
+
+import requests
+from mlflow.tracking import MlflowClient
+
+from launcher import EVALUATOR, EXPLAINER, MLFLOW
+from tests.e2e.conftest import TOKEN
+
+
+def test_training_logged_a_model_and_its_preprocessing(pipeline):
+    stack, result = pipeline
+    client = MlflowClient(stack.config.url(MLFLOW))
+    run = client.get_run(result.run_id)
+    assert run.info.status == "FINISHED"
+    assert "val_auc" in run.data.metrics
+    paths = {a.path for a in client.list_artifacts(result.run_id)}
+    assert {"preprocessing.json", "dataset_stats.json"} <= paths
+
+
+def test_evaluation_is_logged_to_the_run(pipeline):
+    stack, result = pipeline
+    metrics = result.evaluation["metrics"]
+    assert 0.0 <= metrics["eval_accuracy"] <= 1.0
+    assert metrics["eval_accuracy_ci_low"] <= metrics["eval_accuracy"]
+    client = MlflowClient(stack.config.url(MLFLOW))
+    run = client.get_run(result.run_id)
+    assert run.data.metrics["eval_accuracy"] == metrics["eval_accuracy"]
+    files = {a.path for a in client.list_artifacts(result.run_id, "evaluation")}
+    assert "evaluation/predictions.csv" in files
+    assert "evaluation/confusion_matrix.png" in files
+
+
+def test_explanations_are_logged_to_the_run(pipeline):
+    stack, result = pipeline
+    assert set(result.explanation["methods"]) == {"shap", "integrated_gradients", "gradcam"}
+    client = MlflowClient(stack.config.url(MLFLOW))
+    files = {a.path for a in client.list_artifacts(result.run_id, "explanations")}
+    assert "explanations/index.json" in files
+
+
+def test_apis_refuse_requests_without_the_token(pipeline):
+    stack, result = pipeline
+    for service, path in ((EVALUATOR, "/evaluate"), (EXPLAINER, "/explain")):
+        url = stack.config.url(service) + path
+        assert requests.post(url, json={"run_id": result.run_id}, timeout=10).status_code == 401
+        ok = requests.get(stack.config.url(service) + "/jobs", timeout=10,
+                          headers={"Authorization": f"Bearer {TOKEN}"})  # fmt: skip
+        assert ok.status_code == 200
+        assert any(j["run_id"] == result.run_id for j in ok.json())
+
+
+def test_repeated_evaluation_reuses_the_stored_result(pipeline):
+    stack, result = pipeline
+    r = requests.post(
+        stack.config.url(EVALUATOR) + "/evaluate",
+        params={"wait": 5},
+        json={"run_id": result.run_id},
+        headers={"Authorization": f"Bearer {TOKEN}"},
+        timeout=30,
+    )
+    assert r.status_code == 200
+    assert r.json()["status"] == "succeeded"
+    assert r.json()["result"]["metrics"] == result.evaluation["metrics"]
+
+
+def test_unknown_run_is_a_404_over_http(pipeline):
+    stack, _ = pipeline
+    r = requests.post(
+        stack.config.url(EVALUATOR) + "/evaluate",
+        json={"run_id": "f" * 32},
+        headers={"Authorization": f"Bearer {TOKEN}"},
+        timeout=30,
+    )
+    assert r.status_code == 404
+    assert "does not exist" in r.json()["detail"]
