@@ -211,6 +211,8 @@ class JobStore:
 
     def claim_next(self, kind: str, worker_id: str) -> dict | None:
         """Atomically move the oldest queued job of ``kind`` to running for ``worker_id``."""
+        if self.col.find_one({"kind": kind, "status": "queued"}) is None:
+            return None  # a read takes no lock: idle workers polling do not slow submissions
         with self._atomic():  # the time is taken after any wait for the store's lock
             now = utcnow()
             running = {"status": "running", "worker": worker_id, "updated_at": now}
