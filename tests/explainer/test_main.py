@@ -1,0 +1,43 @@
+"""The command line: ``python -m explainer``."""
+
+import pytest
+
+from common import get_settings
+from explainer.__main__ import main
+
+
+@pytest.fixture
+def tracking(monkeypatch, trained_run):
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", trained_run.tracking_uri)
+    get_settings.cache_clear()
+    yield trained_run
+    get_settings.cache_clear()
+
+
+def test_explains_a_run_and_prints_the_deletion_table(tracking, capsys):
+    code = main(["--run-id", tracking.run_id, "--n-samples", "2", "--methods", "gradcam"])
+    out = capsys.readouterr().out
+    assert code == 0
+    assert "explained 2 test images" in out
+    assert "gradcam" in out and "deletion AUC" in out
+
+
+def test_unknown_run_is_one_line_and_exit_2(tracking, capsys):
+    assert main(["--run-id", "e" * 32]) == 2
+    err = capsys.readouterr().err.strip()
+    assert err.startswith("error: run ") and "does not exist" in err
+    assert "\n" not in err
+
+
+@pytest.mark.parametrize(
+    ("argv", "message"),
+    [
+        (["--n-samples", "65"], "between 1 and 64"),
+        (["--methods", "lime"], "choose from 'shap', 'integrated_gradients', 'gradcam'"),
+    ],
+)
+def test_bad_arguments_exit_2_with_the_reason(argv, message, capsys):
+    with pytest.raises(SystemExit) as exit_info:
+        main(["--run-id", "a" * 32, *argv])
+    assert exit_info.value.code == 2
+    assert message in capsys.readouterr().err
