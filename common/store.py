@@ -20,7 +20,7 @@ from typing import Any
 
 import pymongo
 from pymongo import ReturnDocument
-from pymongo.errors import DuplicateKeyError, PyMongoError
+from pymongo.errors import ConfigurationError, DuplicateKeyError, PyMongoError
 
 from common.embedded import EmbeddedDatabase
 from common.errors import InvalidInput, NotFound, ServiceUnavailable
@@ -72,6 +72,11 @@ def get_database(settings: Settings, check: bool = True):
         db = client[settings.mongo_db]
         if check:
             db.command("ping")
+    except ConfigurationError as exc:
+        raise ServiceUnavailable(
+            f"MONGO_URI ({uri}) is not a valid MongoDB URI ({exc}); fix it, for example "
+            "mongodb://host:27017, or unset it to use the embedded store."
+        ) from exc
     except PyMongoError as exc:
         raise mongo_unavailable(uri, exc) from exc
     return db

@@ -249,3 +249,10 @@ def test_store_folder_that_is_a_file_is_a_clear_error(tmp_path):
 def test_submit_rejects_a_missing_run_id(job_store):
     with pytest.raises(InvalidInput, match="run_id must be a non-empty string"):
         job_store.submit("evaluate", "", {})
+
+
+def test_malformed_mongo_uri_is_a_clear_error(tmp_path):
+    settings = make_settings(tmp_path, mongo_uri="mongodb://u:pw@")
+    with pytest.raises(ServiceUnavailable, match="not a valid MongoDB URI") as err:
+        get_database(settings)
+    assert "pw" not in str(err.value)
