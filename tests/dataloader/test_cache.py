@@ -1,0 +1,103 @@
+"""The decoded-image cache: hits, rebuilds on change, fallbacks, atomic and bounded writes."""
+
+import os
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+
+from dataloader import load_dataset
+from tests.dataloader.conftest import write_image
+
+
+def cache_files(folder: Path) -> list[str]:
+    return sorted(p.name for p in folder.iterdir())
+
+
+def test_second_load_reads_the_cached_array(image_folder):
+    root = image_folder()
+    first = load_dataset(root, val_fraction=0)
+    second = load_dataset(root, val_fraction=0)
+    assert isinstance(second.test.images, np.memmap)
+    assert Path(second.test.images.filename).parent == root / ".cache"
+    np.testing.assert_array_equal(first.test.images, second.test.images)
+    assert second.test.files == first.test.files
+
+
+def test_cached_arrays_can_be_modified_without_touching_the_cache(image_folder):
+    root = image_folder()
+    load_dataset(root, splits=("test",))
+    ds = load_dataset(root, splits=("test",))
+    before = ds.test.images[0].copy()
+    ds.test.images[0] = 0  # copy-on-write memory map
+    np.testing.assert_array_equal(load_dataset(root, splits=("test",)).test.images[0], before)
+
+
+def test_changed_file_rebuilds_the_split(image_folder):
+    root = image_folder(per_class=2)
+    load_dataset(root, splits=("test",))
+    path = root / "test" / "benign" / "000.png"
+    write_image(path, seed=99)
+    os.utime(path, ns=(time.time_ns(), time.time_ns() + 10**9))
+    ds = load_dataset(root, splits=("test",))
+    fresh = load_dataset(root, splits=("test",), cache_dir=root / "other-cache")
+    np.testing.assert_array_equal(ds.test.images[0], fresh.test.images[0])
+
+
+def test_added_file_rebuilds_the_split(image_folder):
+    root = image_folder(per_class=2)
+    assert len(load_dataset(root, splits=("test",)).test) == 4
+    write_image(root / "test" / "benign" / "new.png", seed=5)
+    assert len(load_dataset(root, splits=("test",)).test) == 5
+
+
+def test_new_image_size_is_a_new_entry(image_folder):
+    root = image_folder(per_class=2)
+    assert load_dataset(root, image_size=8, splits=("test",)).test.images.shape[1] == 8
+    assert load_dataset(root, image_size=12, splits=("test",)).test.images.shape[1] == 12
+    assert len([n for n in cache_files(root / ".cache") if n.startswith("test-")]) == 4
+
+
+def test_old_entries_are_pruned(image_folder):
+    root = image_folder(per_class=1)
+    for size in (4, 5, 6, 7, 8):
+        load_dataset(root, image_size=size, splits=("test",))
+    assert len([n for n in cache_files(root / ".cache") if n.endswith(".npy")]) == 3
+
+
+def test_no_temporary_files_are_left(image_folder):
+    root = image_folder()
+    load_dataset(root)
+    assert not [n for n in cache_files(root / ".cache") if n.startswith(".")]
+
+
+def test_corrupt_cache_entry_is_rebuilt(image_folder):
+    root = image_folder()
+    expected = load_dataset(root, splits=("test",)).test.images.copy()
+    for npy in (root / ".cache").glob("test-*.npy"):
+        npy.write_bytes(b"not an array")
+    np.testing.assert_array_equal(load_dataset(root, splits=("test",)).test.images, expected)
+
+
+def test_read_only_data_folder_falls_back_to_a_temp_cache(image_folder, tmp_path, monkeypatch):
+    monkeypatch.setattr(tempfile, "tempdir", str(tmp_path / "tmp"))
+    (tmp_path / "tmp").mkdir()
+    root = image_folder()
+    root.chmod(0o555)
+    try:
+        load_dataset(root, splits=("test",))
+        ds = load_dataset(root, splits=("test",))
+    finally:
+        root.chmod(0o755)
+    assert not (root / ".cache").exists()
+    assert Path(ds.test.images.filename).is_relative_to(tmp_path / "tmp")
+
+
+def test_unwritable_cache_everywhere_still_loads(image_folder, tmp_path, monkeypatch):
+    locked = tmp_path / "locked"
+    locked.mkdir(mode=0o555)
+    monkeypatch.setattr(tempfile, "tempdir", str(locked))
+    root = image_folder()
+    ds = load_dataset(root, cache_dir=locked / "cache", splits=("test",))
+    assert len(ds.test) == 8 and not isinstance(ds.test.images, np.memmap)

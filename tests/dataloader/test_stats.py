@@ -1,0 +1,64 @@
+"""Dataset statistics: counts, distribution, sizes, mean/std, skipped files."""
+
+import json
+
+import numpy as np
+
+from dataloader import compute_stats, load_dataset
+from tests.dataloader.conftest import write_image
+
+
+def test_counts_and_distribution_per_split_and_class(image_folder):
+    root = image_folder(classes=("a", "b"), per_class=3)
+    write_image(root / "train" / "a" / "extra.png")
+    stats = load_dataset(root, val_fraction=0).stats
+    assert stats["counts"]["train"] == {"a": 4, "b": 3, "total": 7}
+    assert stats["class_distribution"]["train"] == {"a": round(4 / 7, 6), "b": round(3 / 7, 6)}
+    assert stats["counts"]["test"]["total"] == 6
+
+
+def test_mean_and_std_are_over_train_in_unit_range(image_folder):
+    ds = load_dataset(image_folder(per_class=3), val_fraction=0)
+    pixels = ds.train.images.reshape(-1, 3) / 255.0
+    np.testing.assert_allclose(ds.stats["mean"], pixels.mean(axis=0), atol=1e-6)
+    np.testing.assert_allclose(ds.stats["std"], pixels.std(axis=0), atol=1e-6)
+    assert ds.stats["mean_std_split"] == "train"
+
+
+def test_original_sizes_min_max_and_most_common(image_folder):
+    root = image_folder(per_class=2, size=(20, 24))
+    write_image(root / "train" / "benign" / "small.png", size=(10, 30))
+    write_image(root / "test" / "benign" / "big.png", size=(40, 12))
+    sizes = load_dataset(root, image_size=16).stats["original_sizes"]
+    assert sizes["min"] == [10, 12] and sizes["max"] == [40, 30]
+    assert sizes["most_common"] == [20, 24] and sizes["distinct"] == 3
+
+
+def test_skipped_files_are_listed_with_reasons(image_folder):
+    root = image_folder(per_class=2)
+    (root / "test" / "benign" / "bad.jpg").write_bytes(b"\xff\xd8\xff broken")
+    stats = load_dataset(root).stats
+    assert stats["skipped_count"] == 1
+    assert stats["skipped"][0]["file"] == "test/benign/bad.jpg"
+    assert stats["skipped"][0]["reason"]
+
+
+def test_stats_are_json_and_name_source_and_hash(image_folder):
+    root = image_folder()
+    ds = load_dataset(root)
+    stats = json.loads(json.dumps(ds.stats))
+    assert stats["source"] == str(root) and len(stats["content_hash"]) == 64
+    assert stats["channels"] == 3 and stats["image_size"] == [20, 24]
+
+
+def test_compute_stats_recomputes_after_a_change(image_folder):
+    ds = load_dataset(image_folder(per_class=4), val_fraction=0)
+    ds.train = ds.train.subset(np.arange(3))
+    assert compute_stats(ds)["counts"]["train"]["total"] == 3
+
+
+def test_content_hash_changes_when_a_file_changes(image_folder):
+    root = image_folder()
+    before = load_dataset(root).content_hash
+    write_image(root / "test" / "benign" / "000.png", size=(21, 24))
+    assert load_dataset(root).content_hash != before
