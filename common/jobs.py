@@ -144,18 +144,18 @@ class JobRunner:
             except Exception as exc:
                 log.exception("%s job %s failed with an unexpected error", self.kind, job_id)
                 outcome, value = "fail", f"internal error: {type(exc).__name__}: {exc}"
-            self._record(job_id, outcome, value)
+            self._record(job_id, outcome, value, thread_worker)
         finally:
             with self._active_lock:
                 self._active.pop(job_id, None)
             with self._finished:
                 self._finished.notify_all()
 
-    def _record(self, job_id: str, outcome: str, value) -> None:
+    def _record(self, job_id: str, outcome: str, value, worker: str) -> None:
         """Store the outcome, retrying through a store outage (a stale job is recovered later)."""
         for attempt in range(1, 8):
             try:
-                getattr(self.store, outcome)(job_id, value)
+                getattr(self.store, outcome)(job_id, value, worker)
                 return
             except PipelineError as exc:  # e.g. the job was recovered by another replica
                 log.warning("could not %s job %s: %s", outcome, job_id, exc)

@@ -30,6 +30,7 @@ log = logging.getLogger(__name__)
 
 STATUSES = ("queued", "running", "succeeded", "failed")
 FINAL_STATUSES = ("succeeded", "failed")
+_UNSET_FIELDS = ("started_at", "finished_at", "heartbeat_at", "worker", "note", "error", "result")
 STORE_ERRORS = (PyMongoError, sqlite3.Error)
 """Exceptions that mean "the store is down or busy", not "the job is bad"."""
 
@@ -196,22 +197,15 @@ class JobStore:
                 "seq": _next_seq(),
                 "updated_at": now,
                 "attempts": 0,
-                **dict.fromkeys(
-                    (
-                        "started_at",
-                        "finished_at",
-                        "heartbeat_at",
-                        "worker",
-                        "note",
-                        "error",
-                        "result",
-                    )
-                ),
+                **dict.fromkeys(_UNSET_FIELDS),
             }
             try:
                 self.col.insert_one(doc)
             except DuplicateKeyError:  # another replica queued the same inputs just now
-                return _out(self.col.find_one({"active_key": key})), True
+                active = self.col.find_one({"active_key": key})
+                if active is None:  # ... and it has already finished: look again
+                    return self.submit(kind, run_id, inputs, force)
+                return _out(active), True
         return _out(doc), False
 
     def claim_next(self, kind: str, worker_id: str) -> dict | None:
@@ -241,19 +235,22 @@ class JobStore:
             )
         return result.matched_count == 1
 
-    def succeed(self, job_id: str, result: dict) -> dict:
-        """Record the result of a running job."""
-        return self._finish(job_id, {"status": "succeeded", "result": plain(result)})
+    def succeed(self, job_id: str, result: dict, worker_id: str | None = None) -> dict:
+        """Record the result of a job (only if ``worker_id``, when given, still runs it)."""
+        return self._finish(job_id, {"status": "succeeded", "result": plain(result)}, worker_id)
 
-    def fail(self, job_id: str, error: str) -> dict:
-        """Record why a running job failed."""
-        return self._finish(job_id, {"status": "failed", "error": str(error)})
+    def fail(self, job_id: str, error: str, worker_id: str | None = None) -> dict:
+        """Record why a job failed (only if ``worker_id``, when given, still runs it)."""
+        return self._finish(job_id, {"status": "failed", "error": str(error)}, worker_id)
 
-    def _finish(self, job_id: str, fields: dict) -> dict:
+    def _finish(self, job_id: str, fields: dict, worker_id: str | None) -> dict:
+        query = {"_id": job_id, "status": {"$in": ["queued", "running"]}}
+        if worker_id is not None:
+            query.update(status="running", worker=worker_id)
         with self._atomic():
             now = utcnow()
             doc = self.col.find_one_and_update(
-                {"_id": job_id, "status": {"$in": ["queued", "running"]}},
+                query,
                 {
                     "$set": {**fields, "finished_at": now, "updated_at": now},
                     "$unset": {"active_key": ""},
@@ -261,8 +258,14 @@ class JobStore:
                 return_document=ReturnDocument.AFTER,
             )
         if doc is None:
-            job = self.get(job_id)
-            raise InvalidInput(f"job {job_id} is already {job['status']}; it cannot finish twice.")
+            now_job = self.get(job_id)
+            status = now_job["status"]
+            if status in FINAL_STATUSES:
+                raise InvalidInput(f"job {job_id} is already {status}; it cannot finish twice.")
+            raise InvalidInput(
+                f"job {job_id} is now {status} for worker {now_job['worker']}, not {worker_id} "
+                "(it was recovered as stale); this result is dropped."
+            )
         return _out(doc)
 
     def get(self, job_id: str) -> dict:

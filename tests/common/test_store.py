@@ -256,3 +256,15 @@ def test_malformed_mongo_uri_is_a_clear_error(tmp_path):
     with pytest.raises(ServiceUnavailable, match="not a valid MongoDB URI") as err:
         get_database(settings)
     assert "pw" not in str(err.value)
+
+
+def test_result_of_a_worker_whose_job_was_recovered_is_dropped(job_store):
+    job, _ = job_store.submit("evaluate", "run1", {})
+    job_store.claim_next("evaluate", "slow-worker")
+    _age_heartbeat(job_store, job["job_id"], 120)
+    job_store.recover_stale("evaluate", 60)
+    job_store.claim_next("evaluate", "new-worker")
+    with pytest.raises(InvalidInput, match="now running for worker new-worker"):
+        job_store.succeed(job["job_id"], {"late": True}, "slow-worker")
+    done = job_store.succeed(job["job_id"], {"fresh": True}, "new-worker")
+    assert done["result"] == {"fresh": True}
