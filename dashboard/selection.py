@@ -63,8 +63,9 @@ def download_run(run_id: str, tracking_uri: str, artifacts_dir: str | Path) -> P
         if model_dir.exists():  # an MLflow 2 style run that logged the model among artifacts
             shutil.rmtree(model_dir)
         try:
+            # Lands in tmp/model/ (the last part of the URI names the folder).
             mlflow.artifacts.download_artifacts(
-                artifact_uri=model_uri(run_id), dst_path=str(model_dir), tracking_uri=tracking_uri
+                artifact_uri=model_uri(run_id), dst_path=str(tmp), tracking_uri=tracking_uri
             )
         except (MlflowException, OSError) as exc:
             raise InvalidInput(

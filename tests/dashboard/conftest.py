@@ -9,6 +9,8 @@ steps, and a run with long params and unicode names.
 
 import json
 import os
+import subprocess
+import sys
 import time
 from pathlib import Path
 
@@ -210,3 +212,47 @@ def page_text(at: AppTest) -> str:
     for frame in at.dataframe:
         parts.append(frame.value.to_string())
     return "\n".join(parts)
+
+
+@pytest.fixture(scope="session")
+def evaluator_service(mlflow_server, demo_data, tmp_path_factory):
+    """The real evaluator (uvicorn) on a free port, requiring the Bearer token ``s3cret``."""
+    from tests.conftest import free_port, wait_http
+
+    state = tmp_path_factory.mktemp("evaluator")
+    port = free_port()
+    env = {
+        **os.environ,
+        "MLFLOW_TRACKING_URI": mlflow_server,
+        "DATA_DIR": str(demo_data.parent),
+        "STORE_DIR": str(state / "store"),
+        "PIPELINE_API_TOKEN": "s3cret",
+        "OMP_NUM_THREADS": "1",
+    }
+    env.pop("MONGO_URI", None)
+    root = Path(__file__).resolve().parents[2]
+    log = open(state / "evaluator.log", "w")  # noqa: SIM115 - closed at teardown
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "uvicorn", "evaluator.app:app", "--host", "127.0.0.1",
+         "--port", str(port)],
+        cwd=root, env=env, stdout=log, stderr=subprocess.STDOUT,
+    )  # fmt: skip
+    url = f"http://127.0.0.1:{port}"
+    try:
+        wait_http(url + "/health", timeout=120, proc=proc)
+        yield url
+    finally:
+        proc.terminate()
+        try:
+            proc.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+        log.close()
+
+
+@pytest.fixture
+def fresh_run(mlflow_server, demo_data, dashboard_runs) -> str:
+    """A new, never evaluated pipeline run (for tests that evaluate it)."""
+    mlflow.set_tracking_uri(mlflow_server)
+    mlflow.set_experiment(EXPERIMENT)
+    return _pipeline_run(mlflow_server, demo_data)

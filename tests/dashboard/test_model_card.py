@@ -1,0 +1,79 @@
+import json
+
+from dashboard import build_model_card, evaluation_table, serving_instructions
+from dashboard.model_card import class_counts, faithfulness_table
+from dashboard.reads import load_run, read_artifact
+
+
+def _card(uri, run_id):
+    run = load_run(uri, run_id)
+    paths = {
+        "stats": "dataset_stats.json",
+        "metrics": "evaluation/metrics.json",
+        "faith": "explanations/faithfulness.json",
+    }
+    found = {}
+    for key, path in paths.items():
+        try:
+            found[key] = json.loads(read_artifact(uri, run_id, path))
+        except Exception:  # absent artifacts are part of the test
+            found[key] = None
+    table = evaluation_table(run["metrics"], found["metrics"])
+    return build_model_card(run, found["stats"], table, found["faith"])
+
+
+def test_card_of_an_evaluated_run_has_intervals_and_faithfulness(mlflow_server, dashboard_runs):
+    card = _card(mlflow_server, dashboard_runs["pipeline"])
+    for heading in (
+        "## Data",
+        "## Training setup",
+        "## Evaluation",
+        "## Explanations",
+        "## Known limitations",
+    ):
+        assert heading in card
+    assert "Classes (3): keratosis, melanoma, nevus" in card
+    assert "test 12" in card
+    accuracy = next(line for line in card.splitlines() if line.startswith("| accuracy |"))
+    value, low, high = (float(x) for x in accuracy.strip("|").split("|")[1:4])
+    assert low <= value <= high
+    assert "| gradcam |" in card
+
+
+def test_card_of_a_bare_run_says_how_to_evaluate(mlflow_server, dashboard_runs):
+    card = _card(mlflow_server, dashboard_runs["bare"])
+    assert f"python -m evaluator --run-id {dashboard_runs['bare']}" in card
+    assert f"python -m explainer --run-id {dashboard_runs['bare']}" in card
+
+
+def test_card_of_a_foreign_run_does_not_fail(mlflow_server, dashboard_runs):
+    card = _card(mlflow_server, dashboard_runs["sklearn"])
+    assert "No dataset information" in card
+    assert "Not evaluated yet" in card
+
+
+def test_evaluation_table_pairs_values_with_interval_bounds():
+    table = evaluation_table(
+        {"eval_auc": 0.9, "eval_auc_ci_low": 0.8, "eval_auc_ci_high": 0.95, "val_auc": 0.5}
+    )
+    assert table.to_dict("records") == [
+        {"metric": "auc", "value": 0.9, "ci_low": 0.8, "ci_high": 0.95}
+    ]
+
+
+def test_class_counts_skip_totals():
+    stats = {"counts": {"train": {"a": 2, "b": 3, "total": 5}}}
+    assert class_counts(stats) == {"train": {"a": 2, "b": 3}}
+
+
+def test_faithfulness_falls_back_to_run_metrics():
+    table = faithfulness_table(None, {"explain_deletion_auc_gradcam": 0.3})
+    assert table.loc[0, "method"] == "gradcam"
+    assert table.loc[0, "auc"] == 0.3
+
+
+def test_serving_instructions_give_the_command_and_the_input_shape():
+    text = serving_instructions("abc", {"image_size": [28, 28], "channels": 1})
+    assert "mlflow models serve -m runs:/abc/model -p 5001 --env-manager local" in text
+    assert "N×1×28×28" in text
+    assert "mlflow models build-docker -m runs:/abc/model" in text

@@ -1,0 +1,77 @@
+import pytest
+
+from common import InvalidInput
+from dashboard.reads import (
+    RunQuery,
+    list_artifacts,
+    metric_histories,
+    read_artifact,
+    search_runs,
+)
+
+
+def test_pages_are_disjoint_and_cover_the_experiment(mlflow_server, dashboard_runs):
+    exp = dashboard_runs["experiment"]
+    seen, token = [], None
+    while True:
+        page = search_runs(mlflow_server, RunQuery(exp, page_size=3, page_token=token))
+        assert len(page.rows) <= 3
+        seen += [r["run_id"] for r in page.rows]
+        token = page.next_token
+        if token is None:
+            break
+    expected = {v for k, v in dashboard_runs.items() if k != "experiment"}
+    assert set(seen) == expected
+    assert len(seen) == len(set(seen))
+
+
+def test_status_and_name_filters(mlflow_server, dashboard_runs):
+    exp = dashboard_runs["experiment"]
+    failed = search_runs(mlflow_server, RunQuery(exp, statuses=("FAILED",)))
+    assert [r["run_id"] for r in failed.rows] == [dashboard_runs["failed"]]
+    named = search_runs(mlflow_server, RunQuery(exp, name_contains="запуск"))
+    assert [r["run_id"] for r in named.rows] == [dashboard_runs["unicode"]]
+
+
+def test_sort_by_metric(mlflow_server, dashboard_runs):
+    page = search_runs(
+        mlflow_server,
+        RunQuery(
+            dashboard_runs["experiment"],
+            filter_string="metrics.val_auc > 0",
+            order_by="metrics.`val_auc` ASC",
+        ),
+    )
+    values = [r["metrics"]["val_auc"] for r in page.rows]
+    assert values == sorted(values) and len(values) == 3
+
+
+def test_invalid_filter_is_a_clear_error(mlflow_server, dashboard_runs):
+    with pytest.raises(InvalidInput, match=r"not valid .*example"):
+        search_runs(
+            mlflow_server, RunQuery(dashboard_runs["experiment"], filter_string="val_auc >")
+        )
+
+
+def test_nested_run_knows_its_parent(mlflow_server, dashboard_runs):
+    page = search_runs(mlflow_server, RunQuery(dashboard_runs["experiment"], name_contains="child"))
+    assert page.rows[0]["parent_run_id"] == dashboard_runs["parent"]
+
+
+def test_long_history_in_one_call(mlflow_server, dashboard_runs):
+    hist = metric_histories(mlflow_server, (dashboard_runs["steps"],), ("train_loss",))
+    assert len(hist) == 2000
+    assert hist["step"].max() == 1999
+
+
+def test_artifact_listing_is_recursive(mlflow_server, dashboard_runs):
+    paths = {a["path"] for a in list_artifacts(mlflow_server, dashboard_runs["pipeline"])}
+    assert {"evaluation", "evaluation/misclassified", "explanations/panels"} <= paths
+    assert any(p.startswith("evaluation/misclassified/") and p.endswith(".png") for p in paths)
+
+
+def test_head_of_an_artifact_is_a_prefix(mlflow_server, dashboard_runs):
+    run_id, path = dashboard_runs["pipeline"], "evaluation/predictions.csv"
+    whole = read_artifact(mlflow_server, run_id, path)
+    head = read_artifact(mlflow_server, run_id, path, max_bytes=100)
+    assert head == whole[:100] and len(whole) > 100
