@@ -147,7 +147,10 @@ class JobStore:
     def __init__(self, db) -> None:
         self.db = db
         self.col = db["jobs"]
-        self._atomic = getattr(db, "atomic", contextlib.nullcontext)
+        # Several calls as one write on the embedded store; MongoDB needs no lock (its writes used
+        # here are atomic, and a unique index keeps one active job per inputs). Not getattr: a
+        # pymongo Database answers any attribute with a collection.
+        self._atomic = db.atomic if isinstance(db, EmbeddedDatabase) else contextlib.nullcontext
         self._indexed = False
 
     def ensure_indexes(self) -> None:

@@ -18,7 +18,7 @@ from common import (
     get_database,
 )
 from common.embedded import EmbeddedDatabase
-from common.store import utcnow
+from common.store import STORE_ERRORS, utcnow
 from tests.common.conftest import make_settings
 
 
@@ -268,3 +268,11 @@ def test_result_of_a_worker_whose_job_was_recovered_is_dropped(job_store):
         job_store.succeed(job["job_id"], {"late": True}, "slow-worker")
     done = job_store.succeed(job["job_id"], {"fresh": True}, "new-worker")
     assert done["result"] == {"fresh": True}
+
+
+def test_submit_to_an_unreachable_mongodb_is_a_store_outage(tmp_path, unreachable_uri):
+    port = unreachable_uri.rsplit(":", 1)[1]
+    settings = make_settings(tmp_path, mongo_uri=f"mongodb://127.0.0.1:{port}/")
+    store = JobStore(get_database(settings, check=False))
+    with pytest.raises(STORE_ERRORS):
+        store.submit("evaluate", "run1", {})
