@@ -9,7 +9,6 @@ from dataloader.folder import SPLITS, layout, load_folder, present_splits
 from dataloader.imageset import DatasetSplits
 from dataloader.npz import load_npz
 from dataloader.splits import stratified_split
-from dataloader.stats import compute_stats
 
 
 def _image_size(image_size: int | Sequence[int] | None) -> tuple[int, int] | None:
@@ -109,5 +108,4 @@ def load_dataset(
         val_source=val_source,
         skipped=loaded.skipped,
     )
-    ds.stats = compute_stats(ds)
     return ds

@@ -71,7 +71,6 @@ class DatasetSplits:
     Attributes:
         class_names: Label ``i`` is ``class_names[i]``.
         train, val, test: The splits; ``None`` when not requested (or val with fraction 0).
-        stats: JSON-able statistics (see ``compute_stats``).
         source: The folder or ``.npz`` path the data came from.
         content_hash: sha256 of the file list with sizes and mtimes, or of the ``.npz`` bytes.
         image_size: ``(H, W)`` of every image.
@@ -93,7 +92,16 @@ class DatasetSplits:
     format: str
     val_source: str = "none"
     skipped: list[dict[str, str]] = field(default_factory=list)
-    stats: dict[str, Any] = field(default_factory=dict)
+    _stats: dict[str, Any] | None = field(default=None, repr=False)
+
+    @property
+    def stats(self) -> dict[str, Any]:
+        """JSON-able statistics (see ``compute_stats``), computed on first use."""
+        if self._stats is None:
+            from dataloader.stats import compute_stats
+
+            self._stats = compute_stats(self)
+        return self._stats
 
     def split(self, name: str) -> ImageSet | None:
         """The split called ``name`` ("train", "val" or "test")."""
