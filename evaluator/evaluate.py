@@ -6,6 +6,7 @@ predicts the test split in batches, computes every metric with its interval
 ``evaluation/`` and tags the run ``pipeline.evaluated=true``.
 """
 
+import logging
 import os
 import tempfile
 import threading
@@ -16,6 +17,7 @@ import numpy as np
 import torch
 from mlflow.entities import Metric, RunTag
 from mlflow.exceptions import MlflowException
+from mlflow.store.artifact.artifact_repository_registry import get_artifact_repository
 from mlflow.tracking import MlflowClient
 from tqdm import tqdm
 
@@ -33,6 +35,8 @@ from evaluator.metrics import compute_metrics
 
 # MLflow's per-download progress bars only clutter the CLI's output and the service's log.
 os.environ.setdefault("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "false")
+
+log = logging.getLogger(__name__)
 
 ARTIFACT_DIR = "evaluation"
 EVALUATED_TAG = "pipeline.evaluated"
@@ -213,6 +217,24 @@ def predict(
     return np.concatenate(out)
 
 
+def _remove_stale_images(client: MlflowClient, run_id: str, uri: str, new: set[str]) -> None:
+    """Delete misclassified images of an earlier evaluation that this one did not write."""
+    folder = f"{ARTIFACT_DIR}/misclassified"
+    stale = [
+        info.path
+        for info in client.list_artifacts(run_id, folder)
+        if info.path.removeprefix(f"{ARTIFACT_DIR}/") not in new
+    ]
+    if not stale:
+        return
+    repo = get_artifact_repository(client.get_run(run_id).info.artifact_uri, tracking_uri=uri)
+    for path in stale:
+        try:
+            repo.delete_artifacts(path)
+        except Exception as exc:  # not every artifact store can delete; the CSV stays right
+            log.warning("could not delete the stale artifact %s of run %s: %s", path, run_id, exc)
+
+
 def evaluate_run(
     run_id: str,
     tracking_uri: str,
@@ -257,13 +279,14 @@ def evaluate_run(
     probs = predict(model, pp, ds.test.images, batch_size, progress)
 
     report = compute_metrics(y, probs, list(pp.class_names))
-    report.update(run_id=run_id, data_dir=str(path), dataset_hash=getattr(ds, "content_hash", None))
+    report.update(run_id=run_id, data_dir=str(path), dataset_hash=ds.content_hash)
     flat = flat_metrics(report)
     with tempfile.TemporaryDirectory(prefix="evaluation-") as tmp:
         write_artifacts(Path(tmp), report, y, probs, ds.test)
         artifacts = sorted(str(p.relative_to(tmp)) for p in Path(tmp).rglob("*") if p.is_file())
         try:
             client.log_artifacts(run_id, tmp, ARTIFACT_DIR)
+            _remove_stale_images(client, run_id, tracking_uri, set(artifacts))
             now = int(time.time() * 1000)
             client.log_batch(
                 run_id,

@@ -176,3 +176,16 @@ def test_symlink_out_of_data_root_is_refused(data_root, tmp_path):
             resolve_data_dir("escape", data_root, confine=True)
     finally:
         link.unlink()
+
+
+def test_a_new_evaluation_removes_stale_misclassified_images(
+    mlflow_server, trained_run, evaluation, data_root
+):
+    client = mlflow.MlflowClient(mlflow_server)
+    folder = "evaluation/misclassified"
+    before = {info.path for info in client.list_artifacts(trained_run, folder)}
+    other = synthesize(data_root / "reseeded", train_per_class=1, test_per_class=8, size=32, seed=7)
+    report = evaluate_run(trained_run, mlflow_server, data_dir=other)
+    new = {a for a in report["artifacts"] if a.startswith(folder)}
+    assert new != before and len(new) == 5
+    assert {info.path for info in client.list_artifacts(trained_run, folder)} == new

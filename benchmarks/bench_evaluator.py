@@ -1,0 +1,212 @@
+"""Evaluator benchmarks, each against a reference measured side by side in this process.
+
+* Whole evaluation (``evaluate_run``: model and data loading, inference, metrics with intervals,
+  plots, artifacts logged to MLflow) against bare batched inference over the same test images;
+  goal: at most 1.5× the inference time.
+* p99 latency of ``POST /evaluate`` (submission only) from 50 concurrent clients while a job runs,
+  against the p99 of ``GET /health`` under the same load (the HTTP stack's floor); goal: ≤ 50 ms.
+
+The run is logged here in the trainer's layout (params, ``preprocessing.json``, model ``model``)
+with an untrained SmallCNN: speed does not depend on the weights, and no training time is spent.
+"""
+
+import json
+import os
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+import numpy as np
+import requests
+import torch
+
+from benchmarks.common import Result, interleaved_best
+
+IMAGE_SIZE = 64
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def _make_run(tmp: Path, test_per_class: int) -> tuple[str, str, Path]:
+    """A demo dataset and a logged untrained model: ``(tracking_uri, run_id, data_root)``."""
+    import mlflow
+
+    from common import Preprocessing, build_model
+    from dataloader import synthesize
+
+    data_root = tmp / "data"
+    synthesize(data_root / "demo", train_per_class=1, test_per_class=test_per_class, size=64)
+    uri = f"sqlite:///{tmp}/mlflow.db"
+    mlflow.set_tracking_uri(uri)
+    mlflow.set_experiment("bench-evaluator")
+    names = ["keratosis", "melanoma", "nevus"]
+    model = build_model("smallcnn", 3, len(names)).eval()
+    pp = Preprocessing(
+        image_size=(IMAGE_SIZE, IMAGE_SIZE),
+        channels=3,
+        class_names=names,
+        mean=[0.5] * 3,
+        std=[0.25] * 3,
+    )
+    with mlflow.start_run() as run:
+        params = {"data_dir": "demo", "class_names": json.dumps(names), "model": "smallcnn"}
+        mlflow.log_params(params)
+        mlflow.log_dict(pp.model_dump(mode="json"), "preprocessing.json")
+        example = np.zeros((1, 3, IMAGE_SIZE, IMAGE_SIZE), np.float32)
+        mlflow.pytorch.log_model(
+            model,
+            name="model",
+            serialization_format="pickle",
+            input_example=example,
+            pip_requirements=["torch"],
+        )
+    return uri, run.info.run_id, data_root
+
+
+def _bare_inference(uri: str, run_id: str, data_root: Path, batch_size: int):
+    """A function that runs batched inference alone (model and images already in memory)."""
+    from common import get_client, load_model, load_preprocessing
+    from dataloader import load_dataset
+
+    pp = load_preprocessing(get_client(uri), run_id)
+    model = load_model(run_id, uri)
+    images = load_dataset(
+        data_root / "demo", image_size=pp.image_size, channels=pp.channels, splits=("test",)
+    ).test.images
+
+    def infer() -> None:
+        with torch.inference_mode():
+            for i in range(0, len(images), batch_size):
+                torch.softmax(model(pp.to_tensor(images[i : i + batch_size])), dim=1)
+
+    return infer
+
+
+def bench_whole_evaluation(uri: str, run_id: str, data_root: Path, quick: bool) -> Result:
+    from evaluator import evaluate_run
+
+    def evaluate() -> None:
+        evaluate_run(run_id, uri, batch_size=256, data_root=data_root)
+
+    evaluate()  # warm: the loader's decoded-image cache, imports, MLflow's first calls
+    ours, reference = interleaved_best(
+        evaluate, _bare_inference(uri, run_id, data_root, 256), repeat=1 if quick else 3
+    )
+    return Result(
+        name=f"evaluation vs bare inference ({n_images(data_root)} images of 64 px, SmallCNN)",
+        ours=ours,
+        reference=reference,
+        unit="s",
+        # 60 images measure fixed costs only: the goal is checked on the full 2,001 images.
+        goal="ours ≤ 1.5× reference" + ("" if quick else " (ratio ≥ 0.67)"),
+        note=f"whole evaluation {ours / reference:.2f}× inference (model load, metrics with "
+        "intervals, plots, artifacts upload included)",
+    )
+
+
+def _latencies_ms(url: str, clients: int, per_client: int, body: dict) -> dict[str, float]:
+    """p99 latency (ms) of ``GET /health`` and ``POST /evaluate`` from ``clients`` threads.
+
+    Every client alternates the two requests, so that both see the same load.
+    """
+
+    def one_client(_: int) -> tuple[list[float], list[float]]:
+        health, submit = [], []
+        with requests.Session() as session:
+            for _ in range(per_client):
+                start = time.perf_counter()
+                session.get(f"{url}/health", timeout=30).raise_for_status()
+                middle = time.perf_counter()
+                session.post(f"{url}/evaluate", json=body, timeout=30).raise_for_status()
+                health.append(middle - start)
+                submit.append(time.perf_counter() - middle)
+        return health, submit
+
+    with ThreadPoolExecutor(clients) as pool:
+        results = list(pool.map(one_client, range(clients)))
+    return {
+        name: float(np.percentile([t for r in results for t in r[i]], 99) * 1000)
+        for i, name in enumerate(("health", "submit"))
+    }
+
+
+def bench_submission_latency(uri: str, run_id: str, data_root: Path, quick: bool) -> Result:
+    """The service runs in its own process, as deployed; the clients are threads here."""
+    env = {
+        **os.environ,
+        "MLFLOW_TRACKING_URI": uri,
+        "DATA_DIR": str(data_root),
+        "STORE_DIR": str(data_root.parent / "store"),
+        "OMP_NUM_THREADS": "1",
+    }
+    env.pop("MONGO_URI", None)
+    env.pop("PIPELINE_API_TOKEN", None)
+    port = _free_port()
+    command = [sys.executable, "-m", "uvicorn", "evaluator.app:app", "--port", str(port)]
+    proc = subprocess.Popen(
+        [*command, "--log-level", "warning"], cwd=ROOT, env=env, stdout=subprocess.DEVNULL
+    )
+    url = f"http://127.0.0.1:{port}"
+    try:
+        _wait(url, proc)
+        # A slow job (one image per batch) keeps the runner busy while clients submit it again.
+        busy = {"run_id": run_id, "batch_size": 1}
+        job = requests.post(f"{url}/evaluate", json=busy, timeout=60).json()
+        clients, per_client = (10, 3) if quick else (50, 20)
+        p99 = _latencies_ms(url, clients, per_client, busy)
+        status = requests.get(f"{url}/jobs/{job['job_id']}", timeout=30).json()["status"]
+    finally:
+        proc.terminate()
+        try:
+            proc.wait(10)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
+    return Result(
+        name=f"POST /evaluate p99 latency, {clients} clients, job {status}",
+        ours=p99["submit"],
+        reference=p99["health"],
+        unit="ms",
+        goal="p99 ≤ 50 ms",
+        note=f"p99 submit {p99['submit']:.1f} ms vs p99 GET /health {p99['health']:.1f} ms; "
+        f"goal {'met' if p99['submit'] <= 50 else 'missed'}",
+    )
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def _wait(url: str, proc: subprocess.Popen, timeout: float = 120) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            raise RuntimeError(f"the evaluator service exited with {proc.returncode}")
+        try:
+            if requests.get(f"{url}/health", timeout=2).status_code == 200:
+                return
+        except requests.RequestException:
+            time.sleep(0.1)
+    raise TimeoutError(f"{url} did not start within {timeout} s")
+
+
+def run(quick: bool = False) -> list[Result]:
+    """Both evaluator benchmarks; ``quick`` uses 60 images and 10 clients."""
+    os.environ.setdefault("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "false")
+    torch.set_num_threads(1)
+    results = []
+    with tempfile.TemporaryDirectory(prefix="bench-evaluator-") as tmp:
+        # 3 classes: 60 or 2,001 test images
+        uri, run_id, data_root = _make_run(Path(tmp), test_per_class=20 if quick else 667)
+        results.append(bench_whole_evaluation(uri, run_id, data_root, quick))
+        results.append(bench_submission_latency(uri, run_id, data_root, quick))
+    return results
+
+
+def n_images(data_root: Path) -> int:
+    return sum(1 for _ in (data_root / "demo" / "test").rglob("*.png"))
