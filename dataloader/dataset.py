@@ -2,6 +2,7 @@
 
 import os
 from collections.abc import Sequence
+from numbers import Integral
 from pathlib import Path
 
 from dataloader.errors import DataError
@@ -14,12 +15,12 @@ from dataloader.splits import stratified_split
 def _image_size(image_size: int | Sequence[int] | None) -> tuple[int, int] | None:
     if image_size is None:
         return None
-    size = (image_size, image_size) if isinstance(image_size, int) else tuple(image_size)
-    if len(size) != 2 or not all(isinstance(v, int) and 1 <= v <= 4096 for v in size):
+    size = (image_size, image_size) if isinstance(image_size, Integral) else tuple(image_size)
+    if len(size) != 2 or not all(isinstance(v, Integral) and 1 <= v <= 4096 for v in size):
         raise DataError(
             f"image_size must be a positive int or (height, width) up to 4096, got {image_size!r}"
         )
-    return size  # type: ignore[return-value]
+    return int(size[0]), int(size[1])
 
 
 def _check_args(channels: int | None, val_fraction: float, splits: Sequence[str]) -> list[str]:

@@ -5,7 +5,7 @@ from pathlib import Path
 
 import numpy as np
 import pydicom
-from pydicom.pixels import apply_modality_lut, apply_windowing
+from pydicom.pixels import apply_color_lut, apply_modality_lut, apply_windowing
 
 COLOUR_INTERPRETATIONS = ("RGB", "YBR_FULL", "YBR_FULL_422", "YBR_RCT", "YBR_ICT", "PALETTE COLOR")
 
@@ -43,6 +43,8 @@ def read_dicom(path: Path) -> np.ndarray:
     if frames > 1:
         pixels = pixels[0]
     interpretation = str(ds.get("PhotometricInterpretation", "MONOCHROME2"))
+    if interpretation == "PALETTE COLOR":
+        pixels = apply_color_lut(pixels, ds)
     if pixels.ndim == 3:  # colour: stretch only when not already 8-bit
         if pixels.dtype == np.uint8:
             return pixels

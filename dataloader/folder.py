@@ -81,8 +81,16 @@ def _scan(
     """Class names, the candidate files of each split, and the files skipped by name."""
     dirs = {s: _class_dirs(root, s) for s in splits}
     if class_names is None:
-        source = ["train"] if "train" in dirs else splits
-        class_names = sorted({d.name for s in source for d in dirs[s]})
+        # Labels follow train's classes even when only test is loaded (a class may lack tests).
+        if "train" not in dirs and (root / "train").is_dir():
+            try:
+                dirs_train = _class_dirs(root, "train")
+            except DataError:
+                dirs_train = []
+            class_names = sorted({d.name for d in dirs_train}) or None
+        if class_names is None:
+            source = ["train"] if "train" in dirs else splits
+            class_names = sorted({d.name for s in source for d in dirs[s]})
     skipped: list[dict] = []
     files: dict[str, list[_File]] = {}
     for split in splits:

@@ -83,3 +83,16 @@ def test_grey_dicom_becomes_rgb_on_request(dicom_folder, name):
     index = [f.endswith(name) for f in ds.test.files].index(True)
     image = ds.test.images[index]
     np.testing.assert_array_equal(image[..., 0], image[..., 1])
+
+
+def test_palette_colour_becomes_rgb():
+    path = get_testdata_file("examples_palette.dcm")
+    image = read_dicom(path)
+    assert image.shape == (350, 800, 3) and image.dtype == np.uint8
+    assert (image[..., 0] != image[..., 1]).any()
+
+
+def test_dicom_folder_of_colour_and_grey_defaults_to_rgb(dicom_folder):
+    shutil.copy(get_testdata_file("SC_rgb_small_odd.dcm"), dicom_folder / "train" / "ct" / "c.dcm")
+    ds = load_dataset(dicom_folder, image_size=8, val_fraction=0)
+    assert ds.channels == 3 and ds.train.images.shape == (3, 8, 8, 3)

@@ -194,3 +194,18 @@ def test_file_that_is_not_npz_is_an_error(tmp_path):
 def test_bad_arguments_are_clear_errors(image_folder, kwargs, message):
     with pytest.raises(DataError, match=message):
         load_dataset(image_folder(), **kwargs)
+
+
+def test_test_only_labels_follow_the_training_classes(image_folder):
+    root = image_folder(classes=("a", "b", "c"), per_class=1)
+    for path in (root / "test" / "a").iterdir():
+        path.unlink()
+    (root / "test" / "a").rmdir()
+    ds = load_dataset(root, splits=("test",))
+    assert ds.class_names == ["a", "b", "c"]
+    assert ds.test.labels.tolist() == [1, 2]
+
+
+def test_numpy_integer_image_size_is_accepted(image_folder):
+    ds = load_dataset(image_folder(per_class=1), image_size=np.int64(9), splits=("test",))
+    assert ds.image_size == (9, 9)
