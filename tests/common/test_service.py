@@ -41,7 +41,8 @@ def test_wait_answers_200_with_the_finished_job(toy_server):
 
 
 def test_wait_shorter_than_the_job_answers_202(toy_server):
-    answer = requests.post(f"{toy_server}/toy?wait=0.2", json={"run_id": "r1", "x": 1, "sleep": 3})
+    body = {"run_id": "r1", "x": 1, "sleep": 1.5}
+    answer = requests.post(f"{toy_server}/toy?wait=0.2", json=body)
     assert answer.status_code == 202 and answer.json()["status"] in ("queued", "running")
 
 

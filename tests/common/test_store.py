@@ -3,6 +3,7 @@
 import hashlib
 import multiprocessing
 import threading
+import time
 from concurrent.futures import ThreadPoolExecutor
 from datetime import timedelta
 
@@ -199,12 +200,14 @@ def test_unreachable_mongodb_names_it_and_hides_the_password(tmp_path, unreachab
     assert "s3cret" not in message and "bob" not in message
 
 
-def _claim_all(folder: str, worker: str, queue) -> None:
+def _claim_all(folder: str, worker: str, queue, start) -> None:
     """Claim jobs from the embedded store in ``folder`` until none is left (in a new process)."""
     store = JobStore(EmbeddedDatabase(folder))
+    start.wait(120)  # both processes (and the reader) begin together, after their imports
     claimed = []
     while (job := store.claim_next("evaluate", worker)) is not None:
         claimed.append(job["job_id"])
+        time.sleep(0.005)  # some work, so that the two processes' claims interleave
     queue.put(claimed)
 
 
@@ -213,8 +216,8 @@ def test_two_processes_claim_each_job_exactly_once_while_a_third_reads(tmp_path)
     store = JobStore(EmbeddedDatabase(folder))
     ids = {store.submit("evaluate", f"run{i}", {})[0]["job_id"] for i in range(120)}
     ctx = multiprocessing.get_context("spawn")
-    queue = ctx.Queue()
-    procs = [ctx.Process(target=_claim_all, args=(folder, f"p{i}", queue)) for i in range(2)]
+    queue, start = ctx.Queue(), ctx.Barrier(3)
+    procs = [ctx.Process(target=_claim_all, args=(folder, f"p{i}", queue, start)) for i in range(2)]
     for proc in procs:
         proc.start()
     seen: list[int] = []
@@ -224,6 +227,7 @@ def test_two_processes_claim_each_job_exactly_once_while_a_third_reads(tmp_path)
         while not stop.is_set():
             seen.append(len(store.list(limit=1000)))
 
+    start.wait(300)
     reader = threading.Thread(target=read)
     reader.start()
     try:
@@ -235,6 +239,7 @@ def test_two_processes_claim_each_job_exactly_once_while_a_third_reads(tmp_path)
             proc.join(30)
     together = claimed[0] + claimed[1]
     assert len(together) == len(ids) and set(together) == ids
+    assert all(c for c in claimed), "both processes should have claimed jobs"
     assert all(j["status"] == "running" for j in store.list(limit=1000))
     assert seen and set(seen) == {len(ids)}
 
