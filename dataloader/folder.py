@@ -169,8 +169,8 @@ def load_folder(
             )
     class_names, files, skipped = _scan(root, splits, class_names)
     all_files = [f for s in splits for f in files[s]]
-    listing = json.dumps([[f.rel, f.size, f.mtime_ns] for f in all_files])
-    content_hash = hashlib.sha256(listing.encode()).hexdigest()
+    file_list = json.dumps([[f.rel, f.size, f.mtime_ns] for f in all_files])
+    content_hash = hashlib.sha256(file_list.encode()).hexdigest()
     cache = ArrayCache(cache_dir or root / ".cache", str(root.resolve()))
     index = _index(root, all_files, cache, content_hash[:24])
     readable = [f for f in all_files if isinstance(index[f.rel], list)]
@@ -189,8 +189,8 @@ def load_folder(
     sets: dict[str, ImageSet] = {}
     for split in splits:
         candidates = [f for f in files[split] if isinstance(index[f.rel], list)]
-        listing = [[f.rel, f.label, f.size, f.mtime_ns] for f in candidates]
-        key = make_key(listing, list(image_size), channels)
+        split_list = [[f.rel, f.label, f.size, f.mtime_ns] for f in candidates]
+        key = make_key(split_list, list(image_size), channels)
         hit = cache.load(split, key)
         if hit is not None:
             images, meta = hit

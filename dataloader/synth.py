@@ -12,6 +12,7 @@ so the classes overlap: a small CNN learns them well but not perfectly. Each ima
 its own random stream keyed by (seed, split, class, index), so the bytes depend only on those.
 """
 
+import os
 import tempfile
 from pathlib import Path
 
@@ -228,6 +229,7 @@ def synthesize(
             for split in SPLIT_IDS:
                 atomic_replace_dir(Path(tmp) / split, out / split)
             atomic_write_json(out / LESIONS_FILE, boxes)
+            os.chmod(out / LESIONS_FILE, 0o644)  # readable like the images, by every service
     except OSError as exc:
         raise DataError(f"cannot write the demo dataset to {out}: {exc.strerror or exc}") from exc
     return out
