@@ -159,3 +159,9 @@ def test_mongodb_down_is_503_naming_it(tmp_path, unreachable_uri):
         assert f"MongoDB at mongodb://***@127.0.0.1:{port}/ is unreachable" in answer.text
         assert "pw" not in answer.text
     assert health.status_code == 200
+
+
+def test_openapi_docs_list_the_shared_routes(toy_server):
+    assert requests.get(f"{toy_server}/docs").status_code == 200
+    paths = requests.get(f"{toy_server}/openapi.json").json()["paths"]
+    assert {"/toy", "/jobs", "/jobs/{job_id}", "/health", "/ready"} <= set(paths)
