@@ -1,5 +1,6 @@
 """The decoded-image cache: hits, rebuilds on change, fallbacks, atomic and bounded writes."""
 
+import multiprocessing
 import os
 import tempfile
 import time
@@ -101,3 +102,16 @@ def test_unwritable_cache_everywhere_still_loads(image_folder, tmp_path, monkeyp
     root = image_folder()
     ds = load_dataset(root, cache_dir=locked / "cache", splits=("test",))
     assert len(ds.test) == 8 and not isinstance(ds.test.images, np.memmap)
+
+
+def _load_test_split(root: str) -> bytes:
+    return load_dataset(root, splits=("test",)).test.images.tobytes()
+
+
+def test_two_processes_building_the_cache_at_once_agree(image_folder):
+    root = image_folder(per_class=6, size=(48, 48))
+    with multiprocessing.get_context("fork").Pool(2) as pool:
+        results = pool.map(_load_test_split, [str(root)] * 4)
+    assert len(set(results)) == 1
+    assert _load_test_split(str(root)) == results[0]
+    assert not [n for n in cache_files(root / ".cache") if n.startswith(".")]

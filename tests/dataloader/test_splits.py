@@ -1,6 +1,8 @@
 """The stratified, seeded validation split."""
 
 import numpy as np
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from dataloader.splits import stratified_split
 
@@ -32,3 +34,16 @@ def test_tiny_classes_keep_an_image_for_training():
     labels = np.array([0, 1, 1, 2, 2, 2])
     train, _ = stratified_split(labels, 0.9, seed=0)
     assert set(labels[train]) == {0, 1, 2}
+
+
+@settings(max_examples=50, deadline=None)
+@given(
+    labels=st.lists(st.integers(0, 4), min_size=1, max_size=60),
+    fraction=st.floats(0.0, 0.95),
+    seed=st.integers(0, 2**16),
+)
+def test_any_split_partitions_and_keeps_every_class_in_train(labels, fraction, seed):
+    labels = np.array(labels)
+    train, val = stratified_split(labels, fraction, seed)
+    assert sorted([*train, *val]) == list(range(len(labels)))
+    assert set(labels[train]) == set(labels)
