@@ -7,12 +7,15 @@ surviving both failing jobs and store outages.
 """
 
 import logging
+import multiprocessing
 import os
 import socket
 import threading
 import time
 import uuid
 from collections.abc import Callable
+from concurrent.futures import ProcessPoolExecutor
+from concurrent.futures.process import BrokenProcessPool
 
 from common.errors import PipelineError
 from common.store import FINAL_STATUSES, JobStore
@@ -34,6 +37,9 @@ class JobRunner:
         concurrency: Number of jobs run at once (one thread each).
         heartbeat_interval: Seconds between heartbeats of running jobs.
         stale_after: A running job without a heartbeat for this long belongs to a dead worker.
+        isolate: Run the handler in worker processes (spawned once, reused), so that a CPU-bound
+            handler does not hold the serving process's GIL; the handler must pickle (a
+            module-level function or a ``functools.partial`` of one).
     """
 
     def __init__(
@@ -46,6 +52,7 @@ class JobRunner:
         concurrency: int = 1,
         heartbeat_interval: float = 5,
         stale_after: float = 30,
+        isolate: bool = False,
     ) -> None:
         if concurrency < 1:
             raise ValueError(f"concurrency must be at least 1, got {concurrency}")
@@ -57,6 +64,9 @@ class JobRunner:
         self.concurrency = concurrency
         self.heartbeat_interval = heartbeat_interval
         self.stale_after = stale_after
+        self.isolate = isolate
+        self._pool: ProcessPoolExecutor | None = None
+        self._pool_lock = threading.Lock()
         self._stop = threading.Event()
         self._wake = threading.Event()
         self._finished = threading.Condition()
@@ -90,6 +100,10 @@ class JobRunner:
         for thread in self._threads:
             thread.join(timeout)
         self._threads = []
+        with self._pool_lock:
+            if self._pool is not None:
+                self._pool.shutdown(wait=False, cancel_futures=True)
+                self._pool = None
 
     def wake(self) -> None:
         """Look for queued jobs now instead of after the poll interval."""
@@ -136,7 +150,7 @@ class JobRunner:
             self._active[job_id] = thread_worker
         try:
             try:
-                outcome, value = "succeed", self.handler(job)
+                outcome, value = "succeed", self._call(job)
                 if not isinstance(value, dict):
                     raise TypeError(f"the handler returned {type(value).__name__}, not a dict")
             except PipelineError as exc:
@@ -150,6 +164,23 @@ class JobRunner:
                 self._active.pop(job_id, None)
             with self._finished:
                 self._finished.notify_all()
+
+    def _call(self, job: dict):
+        if not self.isolate:
+            return self.handler(job)
+        with self._pool_lock:
+            if self._pool is None:
+                context = multiprocessing.get_context("spawn")
+                self._pool = ProcessPoolExecutor(self.concurrency, mp_context=context)
+            pool = self._pool
+        try:
+            return pool.submit(self.handler, job).result()
+        except BrokenProcessPool:  # a worker process died (out of memory?): start afresh
+            with self._pool_lock:
+                if self._pool is pool:
+                    self._pool = None
+            pool.shutdown(wait=False, cancel_futures=True)
+            raise
 
     def _record(self, job_id: str, outcome: str, value, worker: str) -> None:
         """Store the outcome, retrying through a store outage (a stale job is recovered later)."""

@@ -249,7 +249,8 @@ def create_job_app(
         router: The service's own routes (protected by the token like the shared ones).
         handler: ``handler(job) -> dict``, run off the request path by a ``JobRunner``.
         settings: Default ``common.get_settings()``.
-        runner_options: Extra ``JobRunner`` arguments (``concurrency``, ``stale_after``, ...).
+        runner_options: Extra ``JobRunner`` arguments (``concurrency``, ``stale_after``, ...;
+            ``isolate=True`` runs the handler in a worker process, off the serving GIL).
     """
 
     @asynccontextmanager

@@ -1,5 +1,6 @@
 """The job runner on a real store: outcomes, heartbeats, recovery, outages, several runners."""
 
+import os
 import sqlite3
 import threading
 import time
@@ -158,3 +159,22 @@ def test_runner_survives_a_store_outage(tmp_path, runner_factory):
     blocker.execute("ROLLBACK")
     blocker.close()
     assert runner.wait(job["job_id"], 30)["result"] == {"y": 10}
+
+
+def pid_or_reject(job: dict) -> dict:
+    """Module-level, so that a spawned worker process can unpickle it."""
+    if job["inputs"].get("reject"):
+        raise InvalidInput("rejected in the worker process")
+    return {"pid": os.getpid()}
+
+
+def test_isolated_handler_runs_in_a_worker_process_and_keeps_error_messages(
+    job_store, runner_factory
+):
+    runner = runner_factory(pid_or_reject, isolate=True).start()
+    ok, _ = job_store.submit("evaluate", "run1", {})
+    rejected, _ = job_store.submit("evaluate", "run2", {"reject": True})
+    done = runner.wait(ok["job_id"], 300)
+    assert done["status"] == "succeeded" and done["result"]["pid"] != os.getpid()
+    failed = runner.wait(rejected["job_id"], 60)
+    assert failed["status"] == "failed" and failed["error"] == "rejected in the worker process"
