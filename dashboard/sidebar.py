@@ -10,7 +10,7 @@ from dashboard import data
 from dashboard.context import Context
 from dashboard.reads import RUN_STATUSES, RunQuery
 
-PAGE_SIZES = (25, 50, 100, 200)
+PAGE_SIZES = (10, 25, 50, 100, 200)
 
 
 def _label(row: dict, sort_key: str) -> str:
@@ -52,7 +52,7 @@ def _run_query(exp_id: str, known_keys: list[str]) -> RunQuery:
         sort_options = ["attributes.start_time", "attributes.run_name", *known_keys]
         sort_key = st.selectbox("Sort by", sort_options, key="run_sort")
         descending = st.toggle("Descending", value=True, key="run_desc")
-        page_size = st.selectbox("Runs per page", PAGE_SIZES, index=1, key="run_page_size")
+        page_size = st.selectbox("Runs per page", PAGE_SIZES, index=2, key="run_page_size")
     order = f"{sort_key} {'DESC' if descending else 'ASC'}"
     return RunQuery(exp_id, name, tuple(statuses), expr, order, page_size)
 

@@ -1,0 +1,80 @@
+import time
+from collections import Counter
+
+import pytest
+from mlflow.entities import Metric, Param
+from mlflow.tracking import MlflowClient
+
+from dashboard.page import TABS
+from tests.dashboard.conftest import UNICODE_NAME, open_page, page_text
+
+
+@pytest.mark.parametrize("role", ["sklearn", "failed", "child", "parent", "steps", "unicode"])
+def test_runs_the_pipeline_did_not_create_render(page_env, dashboard_runs, role):
+    at = open_page(dashboard_runs[role], "Metrics", experiment_id=dashboard_runs["experiment"])
+    assert not at.exception
+    assert at.title[0].value  # the run's name heads the page
+    assert dashboard_runs[role] in page_text(at)
+
+
+def test_unicode_names_are_shown_as_they_are(page_env, dashboard_runs):
+    at = open_page(dashboard_runs["unicode"], "Metrics", experiment_id=dashboard_runs["experiment"])
+    assert at.title[0].value == UNICODE_NAME
+    assert "größe" in page_text(at)
+
+
+@pytest.mark.parametrize("tab", list(TABS))
+def test_every_tab_of_a_failed_run_explains_what_is_missing(page_env, dashboard_runs, tab):
+    at = open_page(dashboard_runs["failed"], tab)
+    assert not at.exception
+    assert not at.error, [e.value for e in at.error]
+
+
+def _make_experiment(client: MlflowClient, name: str, n_runs: int) -> str:
+    """``n_runs`` filler runs, then one probe run (the newest, selected by default)."""
+    exp = client.create_experiment(name)
+    now = int(time.time() * 1000)
+    for i in range(n_runs + 1):
+        run = client.create_run(exp, run_name=f"r{i}", start_time=now + i)
+        client.log_batch(
+            run.info.run_id,
+            metrics=[Metric(k, 0.5, now, s) for k in ("loss", "auc") for s in range(3)],
+            params=[Param("model", "smallcnn"), Param("i", str(i))],
+        )
+        client.set_terminated(run.info.run_id)
+    return exp
+
+
+@pytest.fixture
+def count_mlflow_calls(monkeypatch) -> Counter:
+    """Counts every public ``MlflowClient`` method call made while the page renders."""
+    calls: Counter = Counter()
+    for name in dir(MlflowClient):
+        attr = getattr(MlflowClient, name)
+        if name.startswith("_") or not callable(attr) or isinstance(attr, type):
+            continue
+
+        def wrapped(*args, _name=name, _attr=attr, **kwargs):
+            calls[_name] += 1
+            return _attr(*args, **kwargs)
+
+        monkeypatch.setattr(MlflowClient, name, wrapped)
+    return calls
+
+
+@pytest.mark.parametrize("tab", ["Metrics", "Artifacts", "Compare", "Deploy"])
+def test_mlflow_calls_per_view_do_not_grow_with_the_experiment(
+    page_env, mlflow_server, count_mlflow_calls, tab
+):
+    client = MlflowClient(mlflow_server)
+    stamp = time.time_ns()
+    small = _make_experiment(client, f"calls-small-{tab}-{stamp}", 2)
+    big = _make_experiment(client, f"calls-big-{tab}-{stamp}", 60)
+    counts = []
+    for exp in (small, big):
+        count_mlflow_calls.clear()
+        at = open_page(None, tab, experiment_id=exp)
+        assert not at.exception
+        counts.append(sum(count_mlflow_calls.values()))
+    assert counts[0] == counts[1], count_mlflow_calls
+    assert counts[1] <= 12
