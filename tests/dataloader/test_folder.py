@@ -209,3 +209,13 @@ def test_test_only_labels_follow_the_training_classes(image_folder):
 def test_numpy_integer_image_size_is_accepted(image_folder):
     ds = load_dataset(image_folder(per_class=1), image_size=np.int64(9), splits=("test",))
     assert ds.image_size == (9, 9)
+
+
+def test_16_bit_png_is_stretched_to_8_bit(image_folder):
+    root = image_folder(per_class=1, mode="L")
+    values = np.linspace(1000, 3000, 20 * 24).reshape(20, 24).astype(np.uint16)
+    Image.fromarray(values).save(root / "test" / "benign" / "000.png")
+    ds = load_dataset(root, splits=("test",))
+    image = ds.test.images[0, ..., 0]
+    assert image.min() == 0 and image.max() == 255
+    assert (np.diff(image.astype(int), axis=1) >= 0).all()
