@@ -1,5 +1,5 @@
-"""Fixtures of the evaluator tests: demo data under a DATA_DIR, a run trained by the trainer,
-its evaluation, and evaluator services on free ports (in a thread, or as a subprocess)."""
+"""Fixtures of the evaluator tests: the shared trained run and its data folder as DATA_DIR, its
+evaluation, and evaluator services on free ports (in a thread, or as a subprocess)."""
 
 import subprocess
 import sys
@@ -15,34 +15,23 @@ import requests
 import uvicorn
 
 from common import Settings
-from dataloader import synthesize
 from evaluator import evaluate_run
 from evaluator.app import create_app
 from tests.conftest import ROOT, free_port, wait_http
-from trainer import train
 
 EXPERIMENT = "evaluator-tests"
 
 
 @pytest.fixture(scope="session")
-def data_root(tmp_path_factory) -> Path:
-    """The DATA_DIR of the tests' services."""
-    return tmp_path_factory.mktemp("data")
+def data_root(demo_data) -> Path:
+    """The DATA_DIR of the tests' services: the folder that holds the shared ``demo_data``."""
+    return demo_data.parent
 
 
 @pytest.fixture(scope="session")
-def demo_dir(data_root) -> Path:
-    """The synthetic demo dataset (3 classes, 8 test images each, 32 px) under ``data_root``."""
-    return synthesize(data_root / "demo", train_per_class=12, test_per_class=8, size=32, seed=0)
-
-
-@pytest.fixture(scope="session")
-def trained_run(mlflow_server, demo_dir) -> str:
-    """A tiny model trained on the demo data by the real trainer: its run id."""
-    args = ["--data-dir", str(demo_dir), "--experiment", EXPERIMENT, "--tracking-uri"]
-    args += [mlflow_server, "--epochs", "3", "--batch-size", "12", "--lr", "0.01"]
-    args += ["--augmentation", "none", "--threads", "1", "--no-progress", "--device", "cpu"]
-    return train(args)
+def run_id(trained_run) -> str:
+    """The run id of the shared tiny model trained by the real trainer on ``demo_data``."""
+    return trained_run.run_id
 
 
 @pytest.fixture(scope="session")
@@ -58,11 +47,11 @@ def run_without_model(mlflow_server) -> str:
 
 
 @pytest.fixture(scope="session")
-def evaluation(mlflow_server, trained_run, tmp_path_factory) -> tuple[dict, Path]:
+def evaluation(mlflow_server, run_id, tmp_path_factory) -> tuple[dict, Path]:
     """``evaluate_run`` of the trained run, and the folder its ``evaluation/`` was downloaded to."""
-    report = evaluate_run(trained_run, mlflow_server, batch_size=7)
+    report = evaluate_run(run_id, mlflow_server, batch_size=7)
     out = tmp_path_factory.mktemp("downloaded")
-    mlflow.MlflowClient(mlflow_server).download_artifacts(trained_run, "evaluation", str(out))
+    mlflow.MlflowClient(mlflow_server).download_artifacts(run_id, "evaluation", str(out))
     return report, out / "evaluation"
 
 

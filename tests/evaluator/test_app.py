@@ -14,8 +14,8 @@ def post(url: str, body: dict, wait: float | None = None, **kwargs) -> requests.
     return requests.post(f"{url}/evaluate", json=body, params=params, timeout=180, **kwargs)
 
 
-def test_wait_answers_the_finished_job_with_metrics(service, trained_run):
-    response = post(service.url, {"run_id": trained_run, "batch_size": 5}, wait=120)
+def test_wait_answers_the_finished_job_with_metrics(service, run_id):
+    response = post(service.url, {"run_id": run_id, "batch_size": 5}, wait=120)
     assert response.status_code == 200, response.text
     job = response.json()
     assert job["status"] == "succeeded"
@@ -23,8 +23,8 @@ def test_wait_answers_the_finished_job_with_metrics(service, trained_run):
     assert "evaluation/predictions.csv" in job["result"]["artifacts"]
 
 
-def test_job_lifecycle_queued_to_succeeded(service, trained_run):
-    response = post(service.url, {"run_id": trained_run, "batch_size": 6})
+def test_job_lifecycle_queued_to_succeeded(service, run_id):
+    response = post(service.url, {"run_id": run_id, "batch_size": 6})
     assert response.status_code == 202, response.text
     job = response.json()
     assert job["status"] in ("queued", "running")
@@ -33,21 +33,21 @@ def test_job_lifecycle_queued_to_succeeded(service, trained_run):
     assert done["status"] == "succeeded", done["error"]
     assert done["started_at"] >= done["created_at"]
     assert done["finished_at"] >= done["started_at"]
-    listed = requests.get(f"{service.url}/jobs", params={"run_id": trained_run}, timeout=10)
+    listed = requests.get(f"{service.url}/jobs", params={"run_id": run_id}, timeout=10)
     assert job["job_id"] in [j["job_id"] for j in listed.json()]
 
 
-def test_same_inputs_reuse_the_stored_result(service, trained_run):
-    first = post(service.url, {"run_id": trained_run, "batch_size": 8}, wait=120).json()
-    again = post(service.url, {"run_id": trained_run, "batch_size": 8, "data_dir": "demo"})
+def test_same_inputs_reuse_the_stored_result(service, run_id):
+    first = post(service.url, {"run_id": run_id, "batch_size": 8}, wait=120).json()
+    again = post(service.url, {"run_id": run_id, "batch_size": 8, "data_dir": "demo"})
     assert again.status_code == 200
     assert again.json()["job_id"] == first["job_id"]
     assert again.json()["reused"] is True
 
 
-def test_force_evaluates_again(service, trained_run):
-    first = post(service.url, {"run_id": trained_run, "batch_size": 9}, wait=120).json()
-    forced = post(service.url, {"run_id": trained_run, "batch_size": 9, "force": True}, wait=120)
+def test_force_evaluates_again(service, run_id):
+    first = post(service.url, {"run_id": run_id, "batch_size": 9}, wait=120).json()
+    forced = post(service.url, {"run_id": run_id, "batch_size": 9, "force": True}, wait=120)
     assert forced.json()["job_id"] != first["job_id"]
     assert forced.json()["status"] == "succeeded"
     assert forced.json()["reused"] is False
@@ -65,30 +65,30 @@ def test_run_without_model_is_422_naming_the_model(service, run_without_model):
     assert "no logged model" in response.json()["detail"]
 
 
-def test_missing_data_folder_is_422(service, trained_run):
-    response = post(service.url, {"run_id": trained_run, "data_dir": "nowhere"})
+def test_missing_data_folder_is_422(service, run_id):
+    response = post(service.url, {"run_id": run_id, "data_dir": "nowhere"})
     assert response.status_code == 422
     assert "does not exist" in response.json()["detail"]
 
 
-def test_data_folder_with_other_classes_is_422(service, trained_run, data_root):
+def test_data_folder_with_other_classes_is_422(service, run_id, data_root):
     other = synthesize(data_root / "other", train_per_class=1, test_per_class=1, size=32)
     (other / "test" / "nevus").rename(other / "test" / "naevus")
-    response = post(service.url, {"run_id": trained_run, "data_dir": "other"})
+    response = post(service.url, {"run_id": run_id, "data_dir": "other"})
     assert response.status_code == 422
     assert "naevus" in response.json()["detail"]
 
 
 @pytest.mark.parametrize("data_dir", ["/etc", "../", "demo/../../.."])
-def test_data_dir_outside_data_root_is_422(service, trained_run, data_dir):
-    response = post(service.url, {"run_id": trained_run, "data_dir": data_dir})
+def test_data_dir_outside_data_root_is_422(service, run_id, data_dir):
+    response = post(service.url, {"run_id": run_id, "data_dir": data_dir})
     assert response.status_code == 422
     assert "outside DATA_DIR" in response.json()["detail"]
 
 
 @pytest.mark.parametrize("batch_size", [0, -1, 4097])
-def test_batch_size_out_of_range_is_422(service, trained_run, batch_size):
-    response = post(service.url, {"run_id": trained_run, "batch_size": batch_size})
+def test_batch_size_out_of_range_is_422(service, run_id, batch_size):
+    response = post(service.url, {"run_id": run_id, "batch_size": batch_size})
     assert response.status_code == 422
     assert "batch_size" in response.text
 
@@ -106,8 +106,8 @@ def test_body_that_is_not_json_is_422(service):
     assert response.status_code == 422
 
 
-def test_wait_out_of_range_is_422(service, trained_run):
-    assert post(service.url, {"run_id": trained_run}, wait=601).status_code == 422
+def test_wait_out_of_range_is_422(service, run_id):
+    assert post(service.url, {"run_id": run_id}, wait=601).status_code == 422
 
 
 def test_unreachable_mlflow_is_503_naming_mlflow(serve, unreachable_uri):
@@ -118,10 +118,10 @@ def test_unreachable_mlflow_is_503_naming_mlflow(serve, unreachable_uri):
     assert requests.get(f"{server.url}/health", timeout=10).status_code == 200
 
 
-def test_unreachable_mongodb_is_503_naming_mongodb(serve, trained_run, unreachable_uri):
+def test_unreachable_mongodb_is_503_naming_mongodb(serve, run_id, unreachable_uri):
     mongo = unreachable_uri.replace("http://", "mongodb://")
     server = serve(mongo_uri=mongo)
-    response = post(server.url, {"run_id": trained_run})
+    response = post(server.url, {"run_id": run_id})
     assert response.status_code == 503
     assert "MongoDB" in response.json()["detail"]
 
@@ -138,22 +138,22 @@ def test_openapi_documents_the_evaluate_request(service):
     assert "EvaluateIn" in schema["components"]["schemas"]
 
 
-def test_token_is_required_except_for_health(serve, trained_run):
+def test_token_is_required_except_for_health(serve, run_id):
     server = serve(pipeline_api_token="s3cret")
     assert requests.get(f"{server.url}/health", timeout=10).status_code == 200
-    assert post(server.url, {"run_id": trained_run}).status_code == 401
+    assert post(server.url, {"run_id": run_id}).status_code == 401
     assert requests.get(f"{server.url}/jobs", timeout=10).status_code == 401
     wrong = {"Authorization": "Bearer nope"}
-    assert post(server.url, {"run_id": trained_run}, headers=wrong).status_code == 401
+    assert post(server.url, {"run_id": run_id}, headers=wrong).status_code == 401
     right = {"Authorization": "Bearer s3cret"}
-    response = post(server.url, {"run_id": trained_run, "batch_size": 11}, headers=right)
+    response = post(server.url, {"run_id": run_id, "batch_size": 11}, headers=right)
     assert response.status_code == 202, response.text
     assert requests.get(f"{server.url}/jobs", headers=right, timeout=10).status_code == 200
 
 
-def test_job_of_a_killed_service_is_requeued_and_finished_after_restart(spawn, trained_run):
+def test_job_of_a_killed_service_is_requeued_and_finished_after_restart(spawn, run_id):
     proc, url = spawn(stale_after=1)
-    job = post(url, {"run_id": trained_run, "batch_size": 1}).json()
+    job = post(url, {"run_id": run_id, "batch_size": 1}).json()
     seen = wait_status(url, job["job_id"], ("running", "succeeded", "failed"))
     assert seen["status"] == "running", "the job finished before the service could be killed"
     proc.kill()
@@ -165,20 +165,20 @@ def test_job_of_a_killed_service_is_requeued_and_finished_after_restart(spawn, t
 
 
 def test_two_replicas_share_the_store_and_run_each_job_once(
-    serve, trained_run, mlflow_server, make_settings
+    serve, run_id, mlflow_server, make_settings
 ):
     client = mlflow.MlflowClient(mlflow_server)
-    before = len(client.get_metric_history(trained_run, "eval_accuracy"))
+    before = len(client.get_metric_history(run_id, "eval_accuracy"))
     first, second = serve(), serve()
     jobs = [
-        post(server.url, {"run_id": trained_run, "batch_size": size}).json()
+        post(server.url, {"run_id": run_id, "batch_size": size}).json()
         for server, size in ((first, 21), (second, 22), (first, 23))
     ]
-    duplicate = post(second.url, {"run_id": trained_run, "batch_size": 21}).json()
+    duplicate = post(second.url, {"run_id": run_id, "batch_size": 21}).json()
     assert duplicate["job_id"] == jobs[0]["job_id"]
     for job in jobs:
         done = wait_status(first.url, job["job_id"], ("succeeded", "failed"))
         assert done["status"] == "succeeded", done["error"]
     store = JobStore(get_database(make_settings()))
     assert all(store.col.find_one({"_id": j["job_id"]})["attempts"] == 1 for j in jobs)
-    assert len(client.get_metric_history(trained_run, "eval_accuracy")) == before + len(jobs)
+    assert len(client.get_metric_history(run_id, "eval_accuracy")) == before + len(jobs)

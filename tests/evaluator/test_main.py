@@ -14,10 +14,10 @@ def environment(monkeypatch, mlflow_server, data_root):
     get_settings.cache_clear()
 
 
-def test_prints_a_metrics_table_with_intervals(environment, trained_run, capsys):
-    assert main(["--run-id", trained_run, "--data-dir", "demo", "--batch-size", "10"]) == 0
+def test_prints_a_metrics_table_with_intervals(environment, run_id, capsys):
+    assert main(["--run-id", run_id, "--data-dir", "demo", "--batch-size", "10"]) == 0
     out = capsys.readouterr().out
-    assert "24 test images" in out
+    assert "36 test images" in out
     table = {line.split()[0]: line for line in out.splitlines() if line.strip()}
     assert "wilson" in table["accuracy"]
     assert "delong" in out and "bootstrap_percentile" in table["f1_macro"]
