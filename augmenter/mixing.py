@@ -8,9 +8,9 @@ Both transforms have the call shape of ``torchvision.transforms.v2.CutMix``:
 
 import math
 
-import numpy as np
 import torch
 import torch.nn.functional as F
+from scipy.special import betaincinv
 
 
 class _Mixer:
@@ -62,9 +62,8 @@ class _Mixer:
         return torch.rand(n, generator=self.generator, dtype=torch.float64)
 
     def _beta(self, n: int) -> torch.Tensor:
-        """``n`` draws from Beta(alpha, alpha), reproducible from ``self.generator``."""
-        seed = int(torch.randint(0, 2**62, (1,), generator=self.generator))
-        return torch.from_numpy(np.random.default_rng(seed).beta(self.alpha, self.alpha, n))
+        """``n`` draws from Beta(alpha, alpha) by inverting its CDF at uniforms of the generator."""
+        return torch.from_numpy(betaincinv(self.alpha, self.alpha, self._rand(n).numpy()))
 
     def _targets(
         self, labels: torch.Tensor, perm: torch.Tensor, keep: torch.Tensor, dtype: torch.dtype
@@ -100,40 +99,48 @@ class CutMix(_Mixer):
         self, images: torch.Tensor, labels: torch.Tensor
     ) -> tuple[torch.Tensor, torch.Tensor]:
         self._check(images, labels)
+        if self.per_sample:
+            return self._per_sample(images, labels)
         batch, _, height, width = images.shape
         dtype = self._target_dtype(images)
-        n = batch if self.per_sample else 1
-        apply = self._rand(n) < self.p
-        perm = torch.randperm(batch, generator=self.generator)
-        lam = self._beta(n)
-        centre_y, centre_x = self._rand(n) * height, self._rand(n) * width
-        if not self.per_sample and not bool(apply):
+        coin, centre_y, centre_x = self._rand(3).tolist()
+        perm = torch.randperm(batch, generator=self.generator).to(images.device)
+        cut = math.sqrt(1.0 - float(self._beta(1)[0]))
+        if coin >= self.p:
             return images, self._targets(labels, perm, torch.ones(()), dtype)
-        cut = torch.sqrt(1.0 - lam)
-        y1 = (centre_y - cut * height / 2).round().clamp(0, height).long()
-        y2 = (centre_y + cut * height / 2).round().clamp(0, height).long()
-        x1 = (centre_x - cut * width / 2).round().clamp(0, width).long()
-        x2 = (centre_x + cut * width / 2).round().clamp(0, width).long()
-        area = ((y2 - y1) * (x2 - x1)).double() * apply
+        top, bottom = _span(centre_y * height, cut * height, height)
+        left, right = _span(centre_x * width, cut * width, width)
+        mixed = images.clone()
+        mixed[:, :, top:bottom, left:right] = images[perm, :, top:bottom, left:right]
+        keep = 1.0 - (bottom - top) * (right - left) / (height * width)
+        return mixed, self._targets(labels, perm, torch.tensor(keep), dtype)
+
+    def _per_sample(
+        self, images: torch.Tensor, labels: torch.Tensor
+    ) -> tuple[torch.Tensor, torch.Tensor]:
+        batch, _, height, width = images.shape
+        apply = self._rand(batch) < self.p
+        perm = torch.randperm(batch, generator=self.generator).to(images.device)
+        cut = torch.sqrt(1.0 - self._beta(batch))
+        centre_y, centre_x = self._rand(batch) * height, self._rand(batch) * width
+        y1 = (centre_y - cut * height / 2).round().clamp(0, height).view(-1, 1, 1)
+        y2 = (centre_y + cut * height / 2).round().clamp(0, height).view(-1, 1, 1)
+        x1 = (centre_x - cut * width / 2).round().clamp(0, width).view(-1, 1, 1)
+        x2 = (centre_x + cut * width / 2).round().clamp(0, width).view(-1, 1, 1)
+        rows = torch.arange(height, dtype=torch.float64).view(1, -1, 1)
+        cols = torch.arange(width, dtype=torch.float64).view(1, 1, -1)
+        inside = (rows >= y1) & (rows < y2) & (cols >= x1) & (cols < x2) & apply.view(-1, 1, 1)
+        mixed = torch.where(inside.unsqueeze(1).to(images.device), images[perm], images)
+        area = ((y2 - y1) * (x2 - x1)).flatten() * apply
         keep = 1.0 - area / (height * width)
-        perm_dev = perm.to(images.device)
-        if self.per_sample:
-            rows = torch.arange(height).view(1, -1, 1)
-            cols = torch.arange(width).view(1, 1, -1)
-            inside = (
-                (rows >= y1.view(-1, 1, 1))
-                & (rows < y2.view(-1, 1, 1))
-                & (cols >= x1.view(-1, 1, 1))
-                & (cols < x2.view(-1, 1, 1))
-                & apply.view(-1, 1, 1)
-            )
-            mask = inside.unsqueeze(1).to(images.device)
-            mixed = torch.where(mask, images[perm_dev], images)
-        else:
-            top, bottom, left, right = int(y1), int(y2), int(x1), int(x2)
-            mixed = images.clone()
-            mixed[:, :, top:bottom, left:right] = images[perm_dev, :, top:bottom, left:right]
-        return mixed, self._targets(labels, perm_dev, keep, dtype)
+        return mixed, self._targets(labels, perm, keep, self._target_dtype(images))
+
+
+def _span(centre: float, length: float, limit: int) -> tuple[int, int]:
+    """Pixel range ``[start, stop)`` of ``length`` around ``centre``, clipped to the image."""
+    start = min(max(round(centre - length / 2), 0), limit)
+    stop = min(max(round(centre + length / 2), 0), limit)
+    return start, stop
 
 
 class MixUp(_Mixer):

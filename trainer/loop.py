@@ -18,9 +18,10 @@ from trainer import checkpoint, distributed
 from trainer.engine import Batches, evaluate, train_one_epoch
 
 
-def score(metrics: dict[str, float]) -> float:
-    """Model selection: validation AUC, or accuracy where AUC is undefined."""
-    return metrics["auc"] if math.isfinite(metrics["auc"]) else metrics["accuracy"]
+def score(metrics: dict[str, float]) -> tuple[float, float]:
+    """Model selection: validation AUC (accuracy where AUC is undefined), ties to lower loss."""
+    main = metrics["auc"] if math.isfinite(metrics["auc"]) else metrics["accuracy"]
+    return main, -metrics["loss"]
 
 
 @dataclass
