@@ -122,8 +122,8 @@ def write_artifacts(
     atomic_write_json(out / "faithfulness.json", explanation.faithfulness)
     atomic_write_bytes(out / "deletion_curves.png", plots.deletion_plot(explanation.faithfulness))
     files["faithfulness.json"] = (
-        "deletion curves and AUC per method vs a random pixel order (lower AUC = more faithful; "
-        "score = random_auc - auc, higher is better)"
+        "deletion curves and AUC per method vs a random order of the same square regions "
+        "(lower AUC = more faithful; score = random_auc - auc, higher is better)"
     )
     files["deletion_curves.png"] = "mean deletion curve per method and for the random order"
     files["index.json"] = "this file: every file with a description, and the settings used"

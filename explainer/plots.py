@@ -142,7 +142,8 @@ def deletion_plot(report: dict) -> bytes:
         "k--",
         label=f"random order (AUC {report['random']['auc']:.3f})",
     )
-    ax.set_xlabel("fraction of pixels removed (most important first)")
+    patch = report.get("patch", 1)
+    ax.set_xlabel(f"fraction of {patch}×{patch} regions removed (most important first)")
     ax.set_ylabel("probability of the explained class")
     ax.set_ylim(0, 1.02)
     ax.set_title("Deletion curves: lower area = more faithful map", fontsize=10)

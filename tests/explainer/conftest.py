@@ -42,11 +42,9 @@ def lesions() -> tuple[Lesions, Lesions]:
     return render(60, seed=1), render(8, seed=2)
 
 
-@pytest.fixture(scope="session")
-def trained_model(lesions) -> ImageClassifier:
-    """A SmallCNN trained for a few CPU seconds on the synthetic lesions (eval mode)."""
+def train_small_cnn(train: Lesions, epochs: int = 6) -> ImageClassifier:
+    """A SmallCNN trained for a few CPU seconds on ``train`` (eval mode)."""
     torch.manual_seed(0)
-    train, _ = lesions
     model = build_model(
         "smallcnn",
         3,
@@ -56,7 +54,7 @@ def trained_model(lesions) -> ImageClassifier:
     )
     optimizer = torch.optim.Adam(model.parameters(), lr=2e-3)
     generator = torch.Generator().manual_seed(0)
-    for _ in range(6):
+    for _ in range(epochs):
         order = torch.randperm(len(train.y), generator=generator)
         for start in range(0, len(order), 30):
             batch = order[start : start + 30]
@@ -65,6 +63,12 @@ def trained_model(lesions) -> ImageClassifier:
             loss.backward()
             optimizer.step()
     return model.eval()
+
+
+@pytest.fixture(scope="session")
+def trained_model(lesions) -> ImageClassifier:
+    """A SmallCNN trained on the synthetic lesions' training images."""
+    return train_small_cnn(lesions[0])
 
 
 @pytest.fixture(scope="session")

@@ -1,5 +1,7 @@
 """Deletion curves and their areas against the random pixel order."""
 
+import math
+
 import numpy as np
 import pytest
 import torch
@@ -13,7 +15,7 @@ from explainer.faithfulness import deletion_curves, deletion_report
 def explanation(trained_model, lesions):
     _, test = lesions
     return explain_images(
-        trained_model, test.x[:8], test.x[8:16], seed=0, ig_steps=24, shap_nsamples=24
+        trained_model, test.x[:12], test.x[12:20], seed=0, ig_steps=24, shap_nsamples=24
     )
 
 
@@ -24,12 +26,14 @@ def test_every_method_beats_the_random_order(explanation, method):
     assert entry["score"] == pytest.approx(entry["random_auc"] - entry["auc"])
 
 
-def test_curves_run_from_the_intact_image_to_the_baseline(trained_model, lesions):
+@pytest.mark.parametrize("patch", [1, 3])
+def test_curves_run_from_the_intact_image_to_the_baseline(trained_model, lesions, patch):
     x = lesions[1].x[:3]
     target = predict_proba(trained_model, x).argmax(dim=1)
     base = make_baseline(trained_model, x, "mean")
-    ranks = torch.stack([torch.randperm(x[0, 0].numel()).reshape(x.shape[-2:]) for _ in x])
-    curves = deletion_curves(trained_model, x, target, base, ranks, n_steps=5)
+    grid = [math.ceil(side / patch) for side in x.shape[-2:]]
+    ranks = torch.stack([torch.randperm(grid[0] * grid[1]).reshape(grid) for _ in x])
+    curves = deletion_curves(trained_model, x, target, base, ranks, n_steps=5, patch=patch)
     rows = torch.arange(len(x))
     assert curves.shape == (3, 6)
     assert np.allclose(curves[:, 0], predict_proba(trained_model, x)[rows, target], atol=1e-5)
