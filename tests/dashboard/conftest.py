@@ -256,3 +256,8 @@ def fresh_run(mlflow_server, demo_data, dashboard_runs) -> str:
     mlflow.set_tracking_uri(mlflow_server)
     mlflow.set_experiment(EXPERIMENT)
     return _pipeline_run(mlflow_server, demo_data)
+
+
+def charts(at: AppTest) -> list[dict]:
+    """The Vega-Lite specs of the page's charts."""
+    return [json.loads(e.proto.spec) for e in at.get("vega_lite_chart")]

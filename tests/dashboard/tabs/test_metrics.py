@@ -1,0 +1,69 @@
+from tests.dashboard.conftest import LONG_VALUE, charts, open_page
+
+
+def _open(runs, role, **state):
+    return open_page(runs[role], "Metrics", experiment_id=runs["experiment"], **state)
+
+
+def _table(at, column):
+    """The first dataframe that has ``column``."""
+    return next(f.value for f in at.dataframe if column in f.value.columns)
+
+
+def test_params_metrics_and_run_info(page_env, dashboard_runs):
+    at = _open(dashboard_runs, "pipeline")
+    assert not at.exception
+    info = _table(at, "field").set_index("field")["value"]
+    assert info["run id"] == dashboard_runs["pipeline"]
+    assert info["status"] == "FINISHED"
+    params = _table(at, "param").set_index("param")["value"]
+    assert params["model"] == "smallcnn"
+    summary = _table(at, "latest")
+    assert summary.loc["val_auc", "min"] == 0.6
+    assert summary.loc["val_auc", "max"] == 0.8
+    assert summary.loc["val_auc", "values"] == 3
+
+
+def test_history_chart_is_drawn_for_the_default_metrics(page_env, dashboard_runs):
+    at = _open(dashboard_runs, "pipeline")
+    assert at.multiselect(key="chart_metrics").value == [
+        "train_loss",
+        "val_loss",
+        "val_accuracy",
+        "val_auc",
+    ]
+    assert charts(at)
+
+
+def test_two_thousand_steps_are_summarised_and_charted(page_env, dashboard_runs):
+    at = _open(dashboard_runs, "steps", chart_smooth=0.9, chart_log=True, chart_x="time")
+    assert not at.exception
+    summary = _table(at, "latest")
+    assert summary.loc["train_loss", "values"] == 2000
+    assert summary.loc["train_loss", "min"] == 1 / 2000
+    [spec] = charts(at)
+    assert spec["encoding"]["y"]["scale"]["type"] == "log"
+    assert spec["encoding"]["x"]["field"] == "seconds"
+
+
+def test_dataset_statistics_show_counts_per_split(page_env, dashboard_runs):
+    at = _open(dashboard_runs, "pipeline")
+    counts = _table(at, "test")
+    assert counts.loc["samples", "test"] == 12
+
+
+def test_run_without_dataset_says_how_to_get_it(page_env, dashboard_runs):
+    at = _open(dashboard_runs, "sklearn")
+    assert any("no dataset statistics" in i.value for i in at.info)
+
+
+def test_long_param_values_are_kept_whole(page_env, dashboard_runs):
+    at = _open(dashboard_runs, "unicode")
+    params = _table(at, "param").set_index("param")["value"]
+    assert params["notes"] == LONG_VALUE
+
+
+def test_compared_runs_are_overlaid(page_env, dashboard_runs):
+    at = _open(dashboard_runs, "pipeline", compare_ids=[dashboard_runs["bare"]])
+    assert at.checkbox(key="chart_overlay").value
+    assert not at.exception

@@ -1,0 +1,29 @@
+from tests.dashboard.conftest import charts, open_page
+
+
+def test_panels_are_shown_before_anything_is_computed(page_env, dashboard_runs):
+    at = open_page(dashboard_runs["pipeline"], "Visualizations",
+                   experiment_id=dashboard_runs["experiment"])  # fmt: skip
+    assert not at.exception
+    assert len(at.get("image")) == 2  # the explainer's two sample panels
+    assert not charts(at)
+
+
+def test_embedding_and_activation_maps_on_demand(page_env, dashboard_runs):
+    at = open_page(dashboard_runs["pipeline"], "Visualizations",
+                   experiment_id=dashboard_runs["experiment"])  # fmt: skip
+    at.button(key="compute_views").click().run(timeout=300)
+    assert not at.exception
+    assert not at.error, at.error[0].value
+    assert charts(at)
+    assert len(at.get("image")) == 2 + 8  # panels and eight Grad-CAM overlays
+    at.radio(key="tsne_colour").set_value("outcome").run()
+    assert charts(at)
+
+
+def test_foreign_run_explains_why_there_is_no_embedding(page_env, dashboard_runs):
+    at = open_page(dashboard_runs["sklearn"], "Visualizations",
+                   experiment_id=dashboard_runs["experiment"])  # fmt: skip
+    at.button(key="compute_views").click().run()
+    assert not at.exception
+    assert "preprocessing.json" in at.warning[0].value
