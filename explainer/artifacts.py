@@ -98,6 +98,7 @@ def write_artifacts(
             {
                 "rank": i,
                 "test_index": int(info["sample_index"][i]),
+                "file": (info.get("sample_files") or [None] * len(x))[i],
                 "true_label": true_label,
                 "predicted_label": predicted[i],
                 "confidence": confidence,

@@ -254,6 +254,7 @@ def explain_run(
         },
         "sample_index": index.tolist(),
         "sample_labels": [pp.class_names[int(c)] for c in labels[index]],
+        "sample_files": [ds.test.files[i] for i in index] if ds.test.files else None,
         "background_index": background_index.tolist(),
     }
     with tempfile.TemporaryDirectory(prefix="explain-") as tmp:

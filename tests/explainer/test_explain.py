@@ -115,3 +115,27 @@ def test_a_smaller_explanation_replaces_the_files_of_the_previous_one(trained_ru
     logged = _artifact_files(MlflowClient(uri), trained_run.run_id, "explanations")
     assert logged == {f"explanations/{name}" for name in second["files"]}
     assert "explanations/shap.npz" not in logged
+
+
+def test_gradcam_of_the_trained_run_peaks_inside_lesion_boxes(trained_run, tmp_path):
+    """The trainer's model on the demo data: peaks inside ``lesions.json`` boxes beat chance."""
+    uri = trained_run.tracking_uri
+    explain_run(trained_run.run_id, uri, n_samples=24, methods=["gradcam"], seed=4)
+    client = MlflowClient(uri)
+    index = json.loads(
+        Path(
+            client.download_artifacts(trained_run.run_id, "explanations/index.json", tmp_path)
+        ).read_text()
+    )
+    npz = client.download_artifacts(trained_run.run_id, "explanations/gradcam.npz", tmp_path)
+    boxes = json.loads((trained_run.data_dir / "lesions.json").read_text())
+    with np.load(npz) as data:
+        maps = data["values"][:, 0]
+    hits, areas = [], []
+    for cam, name in zip(maps, index["sample_files"], strict=True):
+        x0, y0, x1, y1 = boxes[name]
+        y, x = np.unravel_index(cam.argmax(), cam.shape)
+        hits.append(x0 <= x < x1 and y0 <= y < y1)
+        areas.append((x1 - x0) * (y1 - y0) / cam.size)
+    print(f"Grad-CAM peak in lesion box: {np.mean(hits):.2f} (chance {np.mean(areas):.2f})")
+    assert np.mean(hits) > np.mean(areas)
