@@ -52,11 +52,12 @@ class _Mixer:
             )
         if labels.dtype.is_floating_point or labels.dtype == torch.bool:
             raise ValueError(f"labels must be integer class indices, got {labels.dtype}")
-        if labels.numel() and (labels.min() < 0 or labels.max() >= self.num_classes):
-            raise ValueError(
-                f"labels must lie in [0, {self.num_classes - 1}], "
-                f"got values from {int(labels.min())} to {int(labels.max())}"
-            )
+        if labels.numel():
+            low, high = (int(v) for v in torch.aminmax(labels))
+            if low < 0 or high >= self.num_classes:
+                raise ValueError(
+                    f"labels must lie in [0, {self.num_classes - 1}], got {low} to {high}"
+                )
 
     def _rand(self, n: int) -> torch.Tensor:
         return torch.rand(n, generator=self.generator, dtype=torch.float64)
@@ -69,9 +70,11 @@ class _Mixer:
         self, labels: torch.Tensor, perm: torch.Tensor, keep: torch.Tensor, dtype: torch.dtype
     ) -> torch.Tensor:
         """``keep·onehot(label) + (1 − keep)·onehot(partner's label)``; ``keep`` is ``B`` or 0-d."""
-        one_hot = F.one_hot(labels, self.num_classes).to(dtype)
-        keep = keep.to(device=labels.device, dtype=dtype).reshape(-1, 1)
-        return keep * one_hot + (1 - keep) * one_hot[perm]
+        batch = labels.shape[0]
+        keep = keep.to(device=labels.device, dtype=dtype).reshape(-1, 1).expand(batch, 1)
+        targets = torch.zeros(batch, self.num_classes, dtype=dtype, device=labels.device)
+        targets.scatter_(1, labels.view(-1, 1), keep)
+        return targets.scatter_add_(1, labels[perm].view(-1, 1), 1 - keep)
 
     @staticmethod
     def _target_dtype(images: torch.Tensor) -> torch.dtype:
@@ -111,7 +114,8 @@ class CutMix(_Mixer):
         top, bottom = _span(centre_y * height, cut * height, height)
         left, right = _span(centre_x * width, cut * width, width)
         mixed = images.clone()
-        mixed[:, :, top:bottom, left:right] = images[perm, :, top:bottom, left:right]
+        box = images[:, :, top:bottom, left:right]
+        mixed[:, :, top:bottom, left:right] = box.index_select(0, perm)  # copies the box only
         keep = 1.0 - (bottom - top) * (right - left) / (height * width)
         return mixed, self._targets(labels, perm, torch.tensor(keep), dtype)
 
@@ -123,14 +127,16 @@ class CutMix(_Mixer):
         perm = torch.randperm(batch, generator=self.generator).to(images.device)
         cut = torch.sqrt(1.0 - self._beta(batch))
         centre_y, centre_x = self._rand(batch) * height, self._rand(batch) * width
-        y1 = (centre_y - cut * height / 2).round().clamp(0, height).view(-1, 1, 1)
-        y2 = (centre_y + cut * height / 2).round().clamp(0, height).view(-1, 1, 1)
-        x1 = (centre_x - cut * width / 2).round().clamp(0, width).view(-1, 1, 1)
-        x2 = (centre_x + cut * width / 2).round().clamp(0, width).view(-1, 1, 1)
-        rows = torch.arange(height, dtype=torch.float64).view(1, -1, 1)
-        cols = torch.arange(width, dtype=torch.float64).view(1, 1, -1)
-        inside = (rows >= y1) & (rows < y2) & (cols >= x1) & (cols < x2) & apply.view(-1, 1, 1)
-        mixed = torch.where(inside.unsqueeze(1).to(images.device), images[perm], images)
+        y1 = (centre_y - cut * height / 2).round().clamp(0, height).view(-1, 1)
+        y2 = (centre_y + cut * height / 2).round().clamp(0, height).view(-1, 1)
+        x1 = (centre_x - cut * width / 2).round().clamp(0, width).view(-1, 1)
+        x2 = (centre_x + cut * width / 2).round().clamp(0, width).view(-1, 1)
+        rows = torch.arange(height, dtype=torch.float64).view(1, -1)
+        cols = torch.arange(width, dtype=torch.float64).view(1, -1)
+        in_rows = (rows >= y1) & (rows < y2) & apply.view(-1, 1)  # B×H
+        in_cols = (cols >= x1) & (cols < x2)  # B×W
+        inside = (in_rows.unsqueeze(2) & in_cols.unsqueeze(1)).unsqueeze(1)  # B×1×H×W
+        mixed = torch.where(inside.to(images.device), images[perm], images)
         area = ((y2 - y1) * (x2 - x1)).flatten() * apply
         keep = 1.0 - area / (height * width)
         return mixed, self._targets(labels, perm, keep, self._target_dtype(images))
