@@ -16,6 +16,7 @@ from typing import Any
 
 import mlflow
 import torch
+from mlflow.exceptions import MlflowException
 from torch.nn.parallel import DistributedDataParallel
 
 from augmenter import CutMix, MixUp, RandomFlip
@@ -183,7 +184,7 @@ def _train(session: Training, state: dict[str, Any] | None, tracking_uri: str) -
             params.update(device=session.device.type, world_size=dist_info.world_size)
             mlflow_run.log_setup(params, session.dataset, session.preprocessing)
         else:
-            run_id = mlflow.start_run(run_id=state["run_id"]).info.run_id
+            run_id = _reopen(state["run_id"], tracking_uri)
     session.run_id = distributed.broadcast(run_id, dist_info)
     status = "FAILED"
     try:
@@ -191,10 +192,25 @@ def _train(session: Training, state: dict[str, Any] | None, tracking_uri: str) -
         if finished and dist_info.is_main:
             _finish(session)
         status = "FINISHED" if finished else "KILLED"
+    except KeyboardInterrupt:
+        status = "KILLED"
+        raise
     finally:
         if dist_info.is_main and mlflow.active_run() is not None:
             mlflow.end_run(status)
     return session.run_id
+
+
+def _reopen(run_id: str, tracking_uri: str) -> str:
+    """Continue the MLflow run of a checkpoint; ``InvalidInput`` when the server lacks it."""
+    try:
+        return mlflow.start_run(run_id=run_id).info.run_id
+    except MlflowException as exc:
+        raise InvalidInput(
+            f"the checkpoint's run {run_id} is not on the tracking server {tracking_uri} "
+            f"({exc.message}); resume against the server it was started on, or start a new run "
+            "without --resume."
+        ) from exc
 
 
 def _finish(session: Training) -> None:

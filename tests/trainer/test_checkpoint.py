@@ -62,3 +62,13 @@ def test_damaged_checkpoint_is_a_clear_error(tmp_path, trainer_argv):
     damaged.write_bytes(b"not a checkpoint")
     with pytest.raises(InvalidInput, match="cannot be read"):
         train(trainer_argv("--resume", str(damaged)))
+
+
+def test_checkpoint_of_a_run_the_server_lacks_is_a_clear_error(tmp_path, trainer_argv):
+    train([*trainer_argv(), "--max-epochs-this-session", "1"])
+    path = tmp_path / "checkpoints" / "last.pt"
+    state = torch.load(path, weights_only=False)
+    state["run_id"] = "0" * 32
+    torch.save(state, path)
+    with pytest.raises(InvalidInput, match="not on the tracking server"):
+        train(trainer_argv("--resume", "auto"))
