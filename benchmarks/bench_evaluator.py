@@ -133,8 +133,12 @@ def _latencies_ms(url: str, clients: int, per_client: int, body: dict) -> dict[s
     }
 
 
-def bench_submission_latency(uri: str, run_id: str, data_root: Path, quick: bool) -> Result:
-    """The service runs in its own process, as deployed; the clients are threads here."""
+def bench_submission_latency(uri: str, run_id: str, data_root: Path, quick: bool) -> list[Result]:
+    """The service runs in its own process, as deployed; the clients are threads here.
+
+    Measured with 50 concurrent clients (the goal) and with one client (the endpoint's own cost
+    without queueing), both while a slow job runs.
+    """
     env = {
         **os.environ,
         "MLFLOW_TRACKING_URI": uri,
@@ -150,14 +154,27 @@ def bench_submission_latency(uri: str, run_id: str, data_root: Path, quick: bool
         [*command, "--log-level", "warning"], cwd=ROOT, env=env, stdout=subprocess.DEVNULL
     )
     url = f"http://127.0.0.1:{port}"
+    loads = [(10, 3), (1, 10)] if quick else [(50, 20), (1, 100)]
+    results = []
     try:
         _wait(url, proc)
         # A slow job (one image per batch) keeps the runner busy while clients submit it again.
         busy = {"run_id": run_id, "batch_size": 1}
         job = requests.post(f"{url}/evaluate", json=busy, timeout=60).json()
-        clients, per_client = (10, 3) if quick else (50, 20)
-        p99 = _latencies_ms(url, clients, per_client, busy)
-        status = requests.get(f"{url}/jobs/{job['job_id']}", timeout=30).json()["status"]
+        for clients, per_client in loads:
+            p99 = _latencies_ms(url, clients, per_client, busy)
+            status = requests.get(f"{url}/jobs/{job['job_id']}", timeout=30).json()["status"]
+            results.append(
+                Result(
+                    name=f"POST /evaluate p99 latency, {clients} client(s), job {status}",
+                    ours=p99["submit"],
+                    reference=p99["health"],
+                    unit="ms",
+                    goal="p99 ≤ 50 ms",
+                    note=f"p99 submit {p99['submit']:.1f} ms vs GET /health {p99['health']:.1f} "
+                    f"ms; goal {'met' if p99['submit'] <= 50 else 'missed'}",
+                )
+            )
     finally:
         proc.terminate()
         try:
@@ -165,15 +182,7 @@ def bench_submission_latency(uri: str, run_id: str, data_root: Path, quick: bool
         except subprocess.TimeoutExpired:
             proc.kill()
             proc.wait()
-    return Result(
-        name=f"POST /evaluate p99 latency, {clients} clients, job {status}",
-        ours=p99["submit"],
-        reference=p99["health"],
-        unit="ms",
-        goal="p99 ≤ 50 ms",
-        note=f"p99 submit {p99['submit']:.1f} ms vs p99 GET /health {p99['health']:.1f} ms; "
-        f"goal {'met' if p99['submit'] <= 50 else 'missed'}",
-    )
+    return results
 
 
 def _free_port() -> int:
@@ -204,7 +213,7 @@ def run(quick: bool = False) -> list[Result]:
         # 3 classes: 60 or 2,001 test images
         uri, run_id, data_root = _make_run(Path(tmp), test_per_class=20 if quick else 667)
         results.append(bench_whole_evaluation(uri, run_id, data_root, quick))
-        results.append(bench_submission_latency(uri, run_id, data_root, quick))
+        results += bench_submission_latency(uri, run_id, data_root, quick)
     return results
 
 
