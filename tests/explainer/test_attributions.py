@@ -44,9 +44,9 @@ def test_gradcam_is_one_non_negative_map_at_the_input_size(trained_model, batch)
 @pytest.mark.parametrize("kind", ["mean", "blur", "zeros"])
 def test_integrated_gradients_are_complete(trained_model, batch, kind):
     """The attributions add up to f(x) − f(baseline) of the explained logit."""
-    x, target = batch
+    x, target = batch[0][:3], batch[1][:3]
     base = attributions.make_baseline(trained_model, x, kind)
-    values, _ = attributions.integrated_gradients(trained_model, x, target, base, n_steps=128)
+    values, _ = attributions.integrated_gradients(trained_model, x, target, base, n_steps=64)
     with torch.no_grad():
         rows = torch.arange(len(x))
         gap = trained_model(x)[rows, target] - trained_model(base)[rows, target]
