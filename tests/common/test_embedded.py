@@ -1,11 +1,18 @@
-"""The embedded store's pymongo subset behaves as MongoDB does for the operators it supports."""
+"""The embedded store: its pymongo subset behaves as MongoDB does, and processes share it safely.
 
+This module imports little, so that the processes it spawns start quickly.
+"""
+
+import multiprocessing
+import threading
+import time
 from datetime import UTC, datetime, timedelta
 
 import pytest
 from pymongo.errors import DuplicateKeyError
 
 from common.embedded import EmbeddedDatabase
+from common.store import JobStore
 
 
 @pytest.fixture
@@ -87,3 +94,47 @@ def test_failed_write_leaves_nothing_behind(col):
         col.insert_one({"_id": "new"})
         col.insert_one({"_id": "t0"})
     assert col.find_one("new") is None
+
+
+def _claim_all(folder: str, worker: str, queue, start) -> None:
+    """Claim jobs from the embedded store in ``folder`` until none is left (in a new process)."""
+    store = JobStore(EmbeddedDatabase(folder))
+    start.wait(120)  # both processes (and the reader) begin together, after their imports
+    claimed = []
+    while (job := store.claim_next("evaluate", worker)) is not None:
+        claimed.append(job["job_id"])
+        time.sleep(0.005)  # some work, so that the two processes' claims interleave
+    queue.put(claimed)
+
+
+def test_two_processes_claim_each_job_exactly_once_while_a_third_reads(tmp_path):
+    folder = str(tmp_path / "store")
+    store = JobStore(EmbeddedDatabase(folder))
+    ids = {store.submit("evaluate", f"run{i}", {})[0]["job_id"] for i in range(120)}
+    ctx = multiprocessing.get_context("spawn")
+    queue, start = ctx.Queue(), ctx.Barrier(3)
+    procs = [ctx.Process(target=_claim_all, args=(folder, f"p{i}", queue, start)) for i in range(2)]
+    for proc in procs:
+        proc.start()
+    seen: list[int] = []
+    stop = threading.Event()
+
+    def read() -> None:  # every read during the claims sees every job, none half-written
+        while not stop.is_set():
+            seen.append(len(store.list(limit=1000)))
+
+    start.wait(300)
+    reader = threading.Thread(target=read)
+    reader.start()
+    try:
+        claimed = [queue.get(timeout=300) for _ in procs]
+    finally:
+        stop.set()
+        reader.join()
+        for proc in procs:
+            proc.join(30)
+    together = claimed[0] + claimed[1]
+    assert len(together) == len(ids) and set(together) == ids
+    assert all(c for c in claimed), "both processes should have claimed jobs"
+    assert all(j["status"] == "running" for j in store.list(limit=1000))
+    assert seen and set(seen) == {len(ids)}
