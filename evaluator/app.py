@@ -21,7 +21,8 @@ from common import (
     get_job_service,
     get_settings,
 )
-from evaluator.evaluate import prepare_inputs, run_job
+from evaluator.checks import prepare_inputs
+from evaluator.evaluate import run_job
 
 KIND = "evaluate"
 router = APIRouter(tags=["evaluate"])

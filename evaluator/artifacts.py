@@ -2,6 +2,7 @@
 
 import re
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 import pandas as pd
@@ -9,6 +10,9 @@ from PIL import Image
 
 from common import atomic_write_bytes, atomic_write_json, atomic_write_text
 from evaluator import plots
+
+if TYPE_CHECKING:
+    from dataloader import ImageSet
 
 TOP_WRONG = 5
 
@@ -19,7 +23,12 @@ def _safe(name: str) -> str:
 
 
 def flat_metrics(report: dict) -> dict[str, float]:
-    """The ``eval_*`` metrics (values and interval bounds) of a ``compute_metrics`` report."""
+    """The ``eval_*`` metrics (values and interval bounds) of a ``compute_metrics`` report.
+
+    Overall metrics are ``eval_<name>`` (``eval_accuracy``, ``eval_f1_macro``, ``eval_ece``...),
+    per-class ones ``eval_<name>_<class>`` (``eval_sensitivity_melanoma``), each with
+    ``_ci_low`` / ``_ci_high``. Undefined metrics (value None) are left out.
+    """
     flat: dict[str, float] = {}
 
     def add(key: str, est: dict) -> None:
@@ -39,8 +48,18 @@ def flat_metrics(report: dict) -> dict[str, float]:
     return flat
 
 
-def write_artifacts(out: Path, report: dict, y: np.ndarray, probs: np.ndarray, test) -> None:
-    """Write every file of ``evaluation/`` into the folder ``out``."""
+def write_artifacts(
+    out: Path, report: dict, y: np.ndarray, probs: np.ndarray, test: "ImageSet"
+) -> None:
+    """Write every file of ``evaluation/`` into the folder ``out``.
+
+    Args:
+        out: An empty folder.
+        report: The ``compute_metrics`` report (written as ``metrics.json``).
+        y: True labels of the test images.
+        probs: Predicted class probabilities, ``N×K``.
+        test: The test split (images for the misclassified PNGs, file names for the CSVs).
+    """
     names = report["class_names"]
     pred = probs.argmax(1)
     files = test.files or [""] * len(y)

@@ -1,0 +1,23 @@
+import pytest
+
+from common import InvalidInput
+from evaluator.checks import resolve_data_dir
+
+
+def test_relative_data_dir_resolves_under_data_root(demo_data, data_root):
+    assert resolve_data_dir("demo", data_root, confine=True) == demo_data.resolve()
+
+
+def test_dotdot_out_of_data_root_is_refused(data_root, demo_data):
+    with pytest.raises(InvalidInput, match="outside DATA_DIR"):
+        resolve_data_dir(f"demo/../../{data_root.name}/../", data_root, confine=True)
+
+
+def test_symlink_out_of_data_root_is_refused(data_root, tmp_path):
+    link = data_root / "escape"
+    link.symlink_to(tmp_path, target_is_directory=True)
+    try:
+        with pytest.raises(InvalidInput, match="outside DATA_DIR"):
+            resolve_data_dir("escape", data_root, confine=True)
+    finally:
+        link.unlink()
