@@ -77,7 +77,7 @@ def get_args_parser(add_help: bool = True) -> argparse.ArgumentParser:
     model = parser.add_argument_group("model and optimization")
     model.add_argument("--model", choices=MODEL_NAMES, default="smallcnn")
     model.add_argument("--dropout", type=_probability, default=0.0)
-    model.add_argument("--epochs", type=_positive_int, default=15)
+    model.add_argument("--epochs", type=_positive_int, default=30)
     model.add_argument("--batch-size", type=_batch_size, default=64, help="per process")
     model.add_argument("--optimizer", choices=("sgd", "adam", "adamw"), default="adamw")
     model.add_argument("--lr", type=_positive_float, default=3e-3)
@@ -97,7 +97,7 @@ def get_args_parser(add_help: bool = True) -> argparse.ArgumentParser:
     model.add_argument(
         "--patience",
         type=_non_negative_int,
-        default=6,
+        default=10,
         help="stop after this many epochs without a better validation AUC (0: never)",
     )
 
@@ -113,8 +113,9 @@ def get_args_parser(add_help: bool = True) -> argparse.ArgumentParser:
     aug.add_argument("--mixup-alpha", type=_positive_float, default=0.2)
     aug.add_argument(
         "--per-sample-mix",
-        action="store_true",
-        help="draw the mixing box/weight for every image, not once per batch",
+        action=argparse.BooleanOptionalAction,
+        default=True,
+        help="draw the mixing box/weight and coin for every image, not once per batch",
     )
     aug.add_argument("--flip", choices=("none", "horizontal", "both"), default="horizontal")
 

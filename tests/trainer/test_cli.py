@@ -28,7 +28,7 @@ def test_defaults_are_the_fast_cpu_recipe():
         "cosine",
         "cutmix",
     )
-    assert args.device == "auto" and args.resume is None
+    assert args.device == "auto" and args.resume is None and args.per_sample_mix
 
 
 def test_interruption_flag_is_hidden_from_help():
