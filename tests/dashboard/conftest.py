@@ -34,7 +34,7 @@ UNICODE_NAME = "Лёгкий запуск — 测试 🩺"
 LONG_VALUE = "x" * 5000
 
 
-def _pipeline_run(uri: str, data_dir: Path) -> str:
+def _pipeline_run(uri: str, data_dir: Path, name: str) -> str:
     """A run laid out like the trainer's (see docs/contracts.md), with a real model."""
     from dataloader import load_dataset
 
@@ -44,7 +44,7 @@ def _pipeline_run(uri: str, data_dir: Path) -> str:
     example = np.zeros((1, 3, 32, 32), dtype=np.float32)
     with torch.no_grad():
         signature = infer_signature(example, model(torch.from_numpy(example)).numpy())
-    with mlflow.start_run(run_name="pipeline-smallcnn") as run:
+    with mlflow.start_run(run_name=name) as run:
         mlflow.log_params(
             {
                 "model": "smallcnn",
@@ -168,11 +168,11 @@ def dashboard_runs(mlflow_server, demo_data) -> dict[str, str]:
     experiment_id = mlflow.set_experiment(EXPERIMENT).experiment_id
     runs = {"experiment": experiment_id, "sklearn": _sklearn_run()}
     runs.update(_edge_runs(client, experiment_id))
-    runs["pipeline"] = _pipeline_run(mlflow_server, demo_data)
+    runs["pipeline"] = _pipeline_run(mlflow_server, demo_data, "smallcnn-evaluated")
     evaluate_run(runs["pipeline"], mlflow_server, batch_size=32)
     explain_run(runs["pipeline"], mlflow_server, n_samples=2, methods=["gradcam", "shap"])
     # A second pipeline run never evaluated nor explained (the newest run: selected first).
-    runs["bare"] = _pipeline_run(mlflow_server, demo_data)
+    runs["bare"] = _pipeline_run(mlflow_server, demo_data, "smallcnn-bare")
     return runs
 
 
@@ -255,7 +255,7 @@ def fresh_run(mlflow_server, demo_data, dashboard_runs) -> str:
     """A new, never evaluated pipeline run (for tests that evaluate it)."""
     mlflow.set_tracking_uri(mlflow_server)
     mlflow.set_experiment(EXPERIMENT)
-    return _pipeline_run(mlflow_server, demo_data)
+    return _pipeline_run(mlflow_server, demo_data, "smallcnn-fresh")
 
 
 def charts(at: AppTest) -> list[dict]:

@@ -38,7 +38,7 @@ def test_model_card_and_serving_instructions(page_env, dashboard_runs):
     run_id = dashboard_runs["pipeline"]
     at = open_page(run_id, "Deploy", experiment_id=dashboard_runs["experiment"])
     text = "\n".join(m.value for m in at.markdown)
-    assert "# Model card: pipeline-smallcnn" in text
+    assert "# Model card: smallcnn-evaluated" in text
     assert "## Evaluation (test set, 95% confidence intervals)" in text
     assert f"mlflow models serve -m runs:/{run_id}/model -p 5001 --env-manager local" in text
     assert "N×3×32×32" in text

@@ -1,0 +1,112 @@
+"""The page in headless Chromium: pick a run, open every tab, save screenshots."""
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from dashboard.page import TABS
+from tests.conftest import free_port, wait_http
+
+CHROMIUM = Path("/usr/bin/chromium")
+ROOT = Path(__file__).resolve().parents[2]
+ARGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--no-first-run",
+]
+# What each tab shows for the evaluated pipeline run once it has loaded.
+EXPECTED = {
+    "Metrics": "Parameters",
+    "Artifacts": "View a file",
+    "Evaluation": "Test-set metrics",
+    "Explanations": "Faithfulness",
+    "Visualizations": "Sample predictions",
+    "Compare": "Compare with",
+    "Deploy": "Model card: smallcnn-evaluated",
+}
+
+pytestmark = pytest.mark.browser
+
+
+@pytest.fixture
+def chromium() -> Path:
+    if not CHROMIUM.exists():
+        if os.environ.get("REQUIRE_BROWSER") == "1":
+            pytest.fail(f"REQUIRE_BROWSER=1 but {CHROMIUM} is missing: apt-get install chromium")
+        pytest.skip(f"{CHROMIUM} is not installed")
+    return CHROMIUM
+
+
+@pytest.fixture
+def dashboard_url(mlflow_server, dashboard_runs, tmp_path):
+    """``streamlit run dashboard/dashboard.py`` on a free port, working directory tmp_path."""
+    port = free_port()
+    env = {
+        **os.environ,
+        "MLFLOW_TRACKING_URI": mlflow_server,
+        "ARTIFACTS_DIR": str(tmp_path / "artifacts"),
+        "STORE_DIR": str(tmp_path / "store"),
+        "EVALUATOR_URL": "http://127.0.0.1:9",
+        "EXPLAINER_URL": "http://127.0.0.1:9",
+    }
+    env.pop("MONGO_URI", None)
+    log = open(tmp_path / "streamlit.log", "w")  # noqa: SIM115 - closed at teardown
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "streamlit", "run", str(ROOT / "dashboard" / "dashboard.py"),
+         "--server.port", str(port), "--server.address", "127.0.0.1",
+         "--server.headless", "true", "--browser.gatherUsageStats", "false"],
+        cwd=tmp_path, env=env, stdout=log, stderr=subprocess.STDOUT,
+    )  # fmt: skip
+    url = f"http://127.0.0.1:{port}"
+    try:
+        wait_http(url + "/_stcore/health", timeout=120, proc=proc)
+        yield url
+    finally:
+        proc.terminate()
+        try:
+            proc.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+        log.close()
+
+
+def _choose(page, label: str, option: str) -> None:
+    """Pick ``option`` in the Streamlit selectbox labelled ``label`` by typing into it."""
+    box = page.get_by_test_id("stSelectbox").filter(has=page.get_by_text(label, exact=True))
+    box.click()
+    page.keyboard.type(option)
+    page.get_by_role("option", name=option).first.click()
+
+
+def test_pick_a_run_and_open_every_tab(chromium, dashboard_url, dashboard_runs, tmp_path):
+    from playwright.sync_api import expect, sync_playwright
+
+    expect.set_options(timeout=120_000)  # 2 shared CPU cores: the first render imports torch
+    shots = Path(os.environ.get("DASHBOARD_SCREENSHOTS", tmp_path / "screenshots"))
+    shots.mkdir(parents=True, exist_ok=True)
+    with sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=str(chromium), args=ARGS, headless=True)
+        try:
+            page = browser.new_page(viewport={"width": 1400, "height": 1000})
+            page.set_default_timeout(90_000)
+            page.goto(dashboard_url)
+            expect(page.get_by_text("MLflow tracking URI")).to_be_visible()
+            _choose(page, "Experiment (type to search)", "dashboard-tests")
+            _choose(page, "Run", "smallcnn-evaluated")
+            expect(page.get_by_role("heading", name="smallcnn-evaluated")).to_be_visible()
+            for tab in TABS:
+                page.get_by_role("tab", name=tab).click()
+                expect(page.get_by_text(EXPECTED[tab]).first).to_be_visible()
+                page.wait_for_load_state("networkidle")
+                page.wait_for_timeout(1500)  # let charts and images finish drawing
+                assert not page.get_by_test_id("stException").count()
+                page.screenshot(path=shots / f"{tab.lower()}.png", full_page=True)
+        finally:
+            browser.close()
+    assert sorted(p.name for p in shots.iterdir()) == sorted(f"{t.lower()}.png" for t in TABS)
