@@ -169,3 +169,23 @@ def test_a_new_evaluation_removes_stale_misclassified_images(
     new = {a for a in report["artifacts"] if a.startswith(folder + "/")}
     assert new != before and 1 <= len(new) <= 5
     assert {info.path for info in client.list_artifacts(run_id, folder)} == new
+
+
+def test_binary_medmnist_run_metrics_equal_scikit_learn(mlflow_server, breastmnist, tmp_path):
+    from trainer import train
+
+    data = tmp_path / "breastmnist.npz"  # a copy: the loader's cache goes next to the file
+    data.write_bytes(breastmnist.read_bytes())
+    args = ["--data-dir", str(data), "--experiment", "evaluator-binary", "--tracking-uri"]
+    args += [mlflow_server, "--epochs", "1", "--no-progress", "--device", "cpu"]
+    report = evaluate_run(train(args), mlflow_server)
+    client = mlflow.MlflowClient(mlflow_server)
+    csv = client.download_artifacts(report["run_id"], "evaluation/predictions.csv", str(tmp_path))
+    table = pd.read_csv(csv, dtype={"true_label": str, "predicted_label": str})
+    y = (table["true_label"] == report["class_names"][1]).to_numpy()
+    prob = table[f"prob_{report['class_names'][1]}"].to_numpy()
+    assert report["n_samples"] == 156
+    assert report["overall"]["roc_auc_macro"]["value"] == pytest.approx(roc_auc_score(y, prob))
+    assert report["overall"]["roc_auc_macro"]["method"] == "delong"
+    pred = table["predicted_label"] == report["class_names"][1]
+    assert report["overall"]["accuracy"]["value"] == pytest.approx(accuracy_score(y, pred))
