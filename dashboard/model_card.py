@@ -26,10 +26,11 @@ TRAINING_PARAMS = (
 
 
 def evaluation_table(metrics: dict[str, float], metrics_json: dict | None = None) -> pd.DataFrame:
-    """Evaluation metrics with intervals: columns metric, value, ci_low, ci_high.
+    """Evaluation metrics with intervals: columns metric, value, ci_low, ci_high[, method], overall.
 
     Reads the run's ``eval_<name>`` / ``eval_<name>_ci_low`` / ``eval_<name>_ci_high`` metrics
-    and fills gaps from ``evaluation/metrics.json`` (``{name: {value, ci_low, ci_high}}``).
+    and fills gaps from ``evaluation/metrics.json`` (``{"overall": {name: {value, ci_low,
+    ci_high, method}}, ...}``); ``overall`` is False for per-class metrics.
     """
     rows: dict[str, dict] = {}
     for key, value in metrics.items():
@@ -52,9 +53,14 @@ def evaluation_table(metrics: dict[str, float], metrics_json: dict | None = None
                     row[field] = entry[field]
         elif isinstance(entry, int | float) and not isinstance(entry, bool):
             rows.setdefault(name, {}).setdefault("value", float(entry))
+    overall = source.keys() if "overall" in metrics_json else None
     table = pd.DataFrame(
-        [{"metric": k, **v} for k, v in sorted(rows.items()) if "value" in v],
-        columns=["metric", "value", "ci_low", "ci_high", "method"],
+        [
+            {"metric": k, **v, "overall": overall is None or k in overall}
+            for k, v in sorted(rows.items())
+            if "value" in v
+        ],
+        columns=["metric", "value", "ci_low", "ci_high", "method", "overall"],
     )
     if table["method"].isna().all():
         table = table.drop(columns="method")
@@ -174,7 +180,7 @@ def build_model_card(
     lines += ["", "## Evaluation (test set, 95% confidence intervals)", ""]
     if evaluation is not None and not evaluation.empty:
         lines += ["| Metric | Value | CI low | CI high |", "|---|---|---|---|"]
-        for row in evaluation.to_dict("records"):
+        for row in evaluation[evaluation["overall"]].to_dict("records"):
             lines.append(
                 f"| {row['metric']} | {_fmt(row['value'])} | {_fmt(row.get('ci_low'))} "
                 f"| {_fmt(row.get('ci_high'))} |"
@@ -210,7 +216,8 @@ def build_model_card(
         "",
         "- Trained and evaluated on one dataset; performance on other scanners, sites or "
         "populations is unknown and must be validated before clinical use.",
-        "- Confidence intervals are bootstrap estimates on the test split only.",
+        "- Confidence intervals (95%) come from the test split only; small test sets give wide "
+        "intervals. Per-class metrics are in the dashboard's Evaluation tab.",
         "- Attribution maps show what the model uses, not what is clinically relevant.",
         "- Research use only: not a medical device.",
     ]

@@ -19,7 +19,7 @@ TABS = {
     "Explanations": render_explanations,
     "Visualizations": render_visualizations,
     "Compare": render_compare,
-    "Deploy": render_deploy,
+    "Choose model": render_deploy,
 }
 
 

@@ -30,7 +30,7 @@ def render_artifacts(ctx: Context) -> None:
     entries = data.artifacts(ctx.uri, ctx.run_id)
     st.caption(
         "The model itself is an MLflow LoggedModel and is not listed here: `runs:/"
-        f"{ctx.run_id}/model` loads it, and the Deploy tab downloads it."
+        f"{ctx.run_id}/model` loads it, and the Choose model tab downloads it."
     )
     if not entries:
         st.info("This run has no artifacts.")

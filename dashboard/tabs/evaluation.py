@@ -40,8 +40,12 @@ def render_evaluation(ctx: Context) -> None:
         return
     if not table.empty:
         st.subheader("Test-set metrics (95% confidence intervals)")
-        st.dataframe(table, hide_index=True, width="stretch")
-        st.altair_chart(interval_chart(table), width="stretch")
+        overall, per_class = table[table["overall"]], table[~table["overall"]]
+        st.dataframe(overall.drop(columns="overall"), hide_index=True, width="stretch")
+        st.altair_chart(interval_chart(overall), width="stretch")
+        if not per_class.empty:
+            with st.expander(f"Per-class metrics ({len(per_class)})"):
+                st.dataframe(per_class.drop(columns="overall"), hide_index=True, width="stretch")
     cols = st.columns(len(PLOTS))
     for col, (name, title) in zip(cols, PLOTS, strict=True):
         with col:

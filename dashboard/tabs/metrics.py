@@ -100,7 +100,11 @@ def render_metrics(ctx: Context) -> None:
         summary = hist.groupby("key")["value"].agg(["last", "min", "max", "count"])
         summary["latest"] = pd.Series(run["metrics"])
         summary = summary.rename(columns={"count": "values"})[["latest", "min", "max", "values"]]
-        st.dataframe(summary, width="stretch")
+        st.dataframe(
+            summary,
+            width="stretch",
+            column_config={"_index": st.column_config.TextColumn("metric", width="large")},
+        )
         _charts(ctx, keys, hist)
     _dataset(ctx)
 

@@ -28,7 +28,7 @@ EXPECTED = {
     "Explanations": "Faithfulness",
     "Visualizations": "Sample predictions",
     "Compare": "Compare with",
-    "Deploy": "Model card: smallcnn-evaluated",
+    "Choose model": "Model card: smallcnn-evaluated",
 }
 
 pytestmark = pytest.mark.browser
@@ -93,7 +93,7 @@ def test_pick_a_run_and_open_every_tab(chromium, dashboard_url, dashboard_runs, 
     with sync_playwright() as p:
         browser = p.chromium.launch(executable_path=str(chromium), args=ARGS, headless=True)
         try:
-            page = browser.new_page(viewport={"width": 1400, "height": 1000})
+            page = browser.new_page(viewport={"width": 1400, "height": 2400})
             page.set_default_timeout(90_000)
             page.goto(dashboard_url)
             expect(page.get_by_text("MLflow tracking URI")).to_be_visible()
@@ -103,10 +103,13 @@ def test_pick_a_run_and_open_every_tab(chromium, dashboard_url, dashboard_runs, 
             for tab in TABS:
                 page.get_by_role("tab", name=tab).click()
                 expect(page.get_by_text(EXPECTED[tab]).first).to_be_visible()
-                page.wait_for_load_state("networkidle")
-                page.wait_for_timeout(1500)  # let charts and images finish drawing
+                # The status widget shows while the script runs; then let charts draw.
+                expect(page.get_by_test_id("stStatusWidget")).to_have_count(0)
+                page.wait_for_timeout(1500)
                 assert not page.get_by_test_id("stException").count()
-                page.screenshot(path=shots / f"{tab.lower()}.png", full_page=True)
+                page.screenshot(path=shots / f"{tab.lower().replace(' ', '_')}.png")
         finally:
             browser.close()
-    assert sorted(p.name for p in shots.iterdir()) == sorted(f"{t.lower()}.png" for t in TABS)
+    assert sorted(p.name for p in shots.iterdir()) == sorted(
+        f"{t.lower().replace(' ', '_')}.png" for t in TABS
+    )

@@ -38,6 +38,7 @@ def test_card_of_an_evaluated_run_has_intervals_and_faithfulness(mlflow_server, 
     value, low, high = (float(x) for x in accuracy.strip("|").split("|")[1:4])
     assert low <= value <= high
     assert "| gradcam |" in card
+    assert "| recall_nevus |" not in card  # per-class metrics stay in the Evaluation tab
 
 
 def test_card_of_a_bare_run_says_how_to_evaluate(mlflow_server, dashboard_runs):
@@ -57,8 +58,17 @@ def test_evaluation_table_pairs_values_with_interval_bounds():
         {"eval_auc": 0.9, "eval_auc_ci_low": 0.8, "eval_auc_ci_high": 0.95, "val_auc": 0.5}
     )
     assert table.to_dict("records") == [
-        {"metric": "auc", "value": 0.9, "ci_low": 0.8, "ci_high": 0.95}
+        {"metric": "auc", "value": 0.9, "ci_low": 0.8, "ci_high": 0.95, "overall": True}
     ]
+
+
+def test_per_class_metrics_are_told_apart_from_overall_ones():
+    report = {"overall": {"accuracy": {"value": 0.5, "ci_low": 0.4, "ci_high": 0.6}}}
+    table = evaluation_table({"eval_accuracy": 0.5, "eval_recall_nevus": 0.7}, report)
+    assert dict(zip(table["metric"], table["overall"], strict=True)) == {
+        "accuracy": True,
+        "recall_nevus": False,
+    }
 
 
 def test_class_counts_skip_totals():

@@ -62,7 +62,7 @@ def count_mlflow_calls(monkeypatch) -> Counter:
     return calls
 
 
-@pytest.mark.parametrize("tab", ["Metrics", "Artifacts", "Compare", "Deploy"])
+@pytest.mark.parametrize("tab", ["Metrics", "Artifacts", "Compare", "Choose model"])
 def test_mlflow_calls_per_view_do_not_grow_with_the_experiment(
     page_env, mlflow_server, count_mlflow_calls, tab
 ):

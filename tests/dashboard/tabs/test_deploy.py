@@ -4,7 +4,7 @@ from tests.dashboard.conftest import open_page
 
 def test_download_writes_run_id_file_in_the_working_directory(page_env, dashboard_runs):
     run_id = dashboard_runs["pipeline"]
-    at = open_page(run_id, "Deploy", experiment_id=dashboard_runs["experiment"])
+    at = open_page(run_id, "Choose model", experiment_id=dashboard_runs["experiment"])
     assert "No model has been selected yet." in [c.value for c in at.caption]
     at.button(key="download_model").click().run()
     assert not at.exception
@@ -18,7 +18,9 @@ def test_download_writes_run_id_file_in_the_working_directory(page_env, dashboar
 
 
 def test_download_of_a_run_without_model_is_a_clear_warning(page_env, dashboard_runs):
-    at = open_page(dashboard_runs["failed"], "Deploy", experiment_id=dashboard_runs["experiment"])
+    at = open_page(
+        dashboard_runs["failed"], "Choose model", experiment_id=dashboard_runs["experiment"]
+    )
     at.button(key="download_model").click().run()
     assert not at.exception
     assert "no model logged as 'model'" in at.warning[0].value
@@ -26,7 +28,7 @@ def test_download_of_a_run_without_model_is_a_clear_warning(page_env, dashboard_
 
 
 def test_top_k_download(page_env, dashboard_runs):
-    at = open_page(dashboard_runs["pipeline"], "Deploy", topk_metric="val_auc", topk_k=2,
+    at = open_page(dashboard_runs["pipeline"], "Choose model", topk_metric="val_auc", topk_k=2,
                    experiment_id=dashboard_runs["experiment"])  # fmt: skip
     at.button(key="download_topk").click().run()
     assert not at.exception
@@ -36,7 +38,7 @@ def test_top_k_download(page_env, dashboard_runs):
 
 def test_model_card_and_serving_instructions(page_env, dashboard_runs):
     run_id = dashboard_runs["pipeline"]
-    at = open_page(run_id, "Deploy", experiment_id=dashboard_runs["experiment"])
+    at = open_page(run_id, "Choose model", experiment_id=dashboard_runs["experiment"])
     text = "\n".join(m.value for m in at.markdown)
     assert "# Model card: smallcnn-evaluated" in text
     assert "## Evaluation (test set, 95% confidence intervals)" in text

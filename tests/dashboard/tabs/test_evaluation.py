@@ -12,6 +12,8 @@ def test_metrics_with_intervals_plots_and_misclassified(page_env, dashboard_runs
     assert low <= value <= high
     assert len(at.get("image")) >= 3 + 1  # three plots and misclassified samples
     assert "Most confidently misclassified" in [s.value for s in at.subheader]
+    assert "recall_nevus" not in table.index
+    assert at.expander[0].label.startswith("Per-class metrics")
 
 
 def test_raw_predictions_on_request(page_env, dashboard_runs):
