@@ -101,6 +101,12 @@ def test_malformed_body_is_422(service, body):
     assert post(service.url, body).status_code == 422
 
 
+def test_malformed_run_id_is_422_saying_what_a_run_id_is(service):
+    response = post(service.url, {"run_id": "../../etc"})
+    assert response.status_code == 422
+    assert "run_id must be an MLflow run id" in response.text
+
+
 def test_body_that_is_not_json_is_422(service):
     response = requests.post(f"{service.url}/evaluate", data="run_id=abc", timeout=10)
     assert response.status_code == 422
