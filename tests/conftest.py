@@ -4,12 +4,14 @@ import os
 import socket
 import subprocess
 import sys
+import threading
 import time
 from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
 import requests
+import uvicorn
 
 ROOT = Path(__file__).resolve().parents[1]
 SHARED_DATA = ROOT.parent / "shared" / "data"
@@ -136,3 +138,27 @@ def trained_run(mlflow_server, demo_data, tmp_path_factory) -> TrainedRun:
     ]  # fmt: skip
     run_id = train(argv)
     return TrainedRun(run_id, mlflow_server, demo_data, "tests")
+
+
+class LiveServer:
+    """A uvicorn server in a thread of the test process, serving real HTTP on a free port."""
+
+    def __init__(self, app) -> None:
+        port = free_port()
+        self.url = f"http://127.0.0.1:{port}"
+        config = uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning")
+        self.server = uvicorn.Server(config)
+        self.thread = threading.Thread(target=self.server.run, daemon=True)
+
+    def __enter__(self) -> "LiveServer":
+        self.thread.start()
+        deadline = time.monotonic() + 30
+        while not self.server.started:
+            if not self.thread.is_alive() or time.monotonic() > deadline:
+                raise RuntimeError("uvicorn did not start")
+            time.sleep(0.02)
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.server.should_exit = True
+        self.thread.join(30)

@@ -5,13 +5,11 @@ when ``MONGO_URI`` is set (a unique database per test, dropped afterwards).
 """
 
 import os
-import threading
 import time
 import uuid
 from collections.abc import Iterator
 
 import pytest
-import uvicorn
 from fastapi import APIRouter, Depends, Response
 from pydantic import BaseModel
 
@@ -26,7 +24,7 @@ from common import (
     get_database,
     get_job_service,
 )
-from tests.conftest import free_port
+from tests.conftest import LiveServer
 
 MONGO_URI = os.environ.get("MONGO_URI")
 
@@ -117,30 +115,6 @@ def toy_handler(job: dict) -> dict:
 def make_toy_app(settings: Settings, **runner_options):
     options = {"poll_interval": 0.05, "heartbeat_interval": 0.2, **runner_options}
     return create_job_app("toy", "Toy service", toy_router, toy_handler, settings, options)
-
-
-class LiveServer:
-    """A uvicorn server in a thread of the test process, serving real HTTP on a free port."""
-
-    def __init__(self, app) -> None:
-        port = free_port()
-        self.url = f"http://127.0.0.1:{port}"
-        config = uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning")
-        self.server = uvicorn.Server(config)
-        self.thread = threading.Thread(target=self.server.run, daemon=True)
-
-    def __enter__(self) -> "LiveServer":
-        self.thread.start()
-        deadline = time.monotonic() + 30
-        while not self.server.started:
-            if not self.thread.is_alive() or time.monotonic() > deadline:
-                raise RuntimeError("uvicorn did not start")
-            time.sleep(0.02)
-        return self
-
-    def __exit__(self, *exc) -> None:
-        self.server.should_exit = True
-        self.thread.join(30)
 
 
 @pytest.fixture

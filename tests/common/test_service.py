@@ -7,7 +7,8 @@ import requests
 
 from common import JobStore, get_database
 from common.store import utcnow
-from tests.common.conftest import LiveServer, make_settings, make_toy_app
+from tests.common.conftest import make_settings, make_toy_app
+from tests.conftest import LiveServer
 
 
 def poll(url: str, until: set[str], timeout: float = 30, **kwargs) -> list[dict]:

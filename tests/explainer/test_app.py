@@ -7,7 +7,7 @@ import requests
 
 from common import Settings
 from explainer.app import create_app
-from tests.common.conftest import LiveServer
+from tests.conftest import LiveServer
 
 TOKEN = "explainer-test-token"
 AUTH = {"Authorization": f"Bearer {TOKEN}"}
