@@ -93,7 +93,7 @@ def get_args_parser(add_help: bool = True) -> argparse.ArgumentParser:
     )
     model.add_argument("--lr-step-size", type=_positive_int, default=5, help="step schedule")
     model.add_argument("--lr-gamma", type=_positive_float, default=0.3, help="step schedule")
-    model.add_argument("--label-smoothing", type=_probability, default=0.0)
+    model.add_argument("--label-smoothing", type=_probability, default=0.1)
     model.add_argument(
         "--patience",
         type=_non_negative_int,
