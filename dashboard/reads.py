@@ -13,6 +13,7 @@ from pathlib import Path
 import pandas as pd
 from mlflow.entities import ViewType
 from mlflow.exceptions import MlflowException
+from mlflow.store.artifact.artifact_repository_registry import get_artifact_repository
 from mlflow.tracking import MlflowClient
 
 from common import InvalidInput, NotFound, ServiceUnavailable, get_run
@@ -22,6 +23,9 @@ MAX_EXPERIMENTS = 1000
 # Artifacts larger than this are previewed from their first bytes instead of loaded whole.
 PREVIEW_BYTES = 2 * 1024 * 1024
 RUN_STATUSES = ("FINISHED", "RUNNING", "FAILED", "KILLED", "SCHEDULED")
+# run id -> artifact URI, filled from searches: a run's artifact location never changes, and
+# knowing it spares MLflow a get_run call for every artifact listing or download.
+_ARTIFACT_URIS: dict[str, str] = {}
 
 
 @dataclass(frozen=True)
@@ -74,6 +78,9 @@ def run_to_dict(run) -> dict:
     """A picklable summary of an MLflow ``Run``."""
     info = run.info
     tags = dict(run.data.tags)
+    if len(_ARTIFACT_URIS) > 100_000:
+        _ARTIFACT_URIS.clear()
+    _ARTIFACT_URIS[info.run_id] = info.artifact_uri
     return {
         "run_id": info.run_id,
         "run_name": info.run_name or tags.get("mlflow.runName") or info.run_id[:8],
@@ -154,17 +161,23 @@ def metric_histories(uri: str, run_ids: tuple[str, ...], keys: tuple[str, ...]) 
     return pd.concat(frames, ignore_index=True)
 
 
+def _repository(uri: str, run_id: str):
+    """The artifact repository of ``run_id`` (one get_run only for a run never searched)."""
+    artifact_uri = _ARTIFACT_URIS.get(run_id) or load_run(uri, run_id)["artifact_uri"]
+    return get_artifact_repository(artifact_uri, tracking_uri=uri)
+
+
 def list_artifacts(uri: str, run_id: str) -> list[dict]:
     """Every artifact file of the run, recursively: path, size, is_dir (folders included)."""
-    client = client_for(uri)
+    repo = _repository(uri, run_id)
     out: list[dict] = []
     pending = [""]
     while pending:
         folder = pending.pop()
         try:
-            entries = client.list_artifacts(run_id, folder or None)
-        except MlflowException as exc:
-            raise _mlflow_error(exc, f"listing artifacts of run {run_id}") from exc
+            entries = repo.list_artifacts(folder or None)
+        except (MlflowException, OSError) as exc:
+            raise ServiceUnavailable(f"listing artifacts of run {run_id} failed: {exc}") from exc
         for entry in entries:
             out.append({"path": entry.path, "is_dir": entry.is_dir, "size": entry.file_size})
             if entry.is_dir:
@@ -180,9 +193,10 @@ def read_artifact(uri: str, run_id: str, path: str, max_bytes: int | None = None
     """
     if max_bytes is not None and uri.startswith(("http://", "https://")):
         return _read_head_http(uri, run_id, path, max_bytes)
+    repo = _repository(uri, run_id)
     with tempfile.TemporaryDirectory() as tmp:
         try:
-            local = client_for(uri).download_artifacts(run_id, path, tmp)
+            local = repo.download_artifacts(path, tmp)
         except (MlflowException, OSError) as exc:
             raise NotFound(f"run {run_id} has no artifact {path!r}") from exc
         with open(local, "rb") as f:
