@@ -33,8 +33,11 @@ def _make_store(tmp: Path, n_runs: int) -> tuple[str, str]:
         run = client.create_run(exp, run_name=f"run-{i:04d}", start_time=now + i)
         client.log_batch(
             run.info.run_id,
-            metrics=[Metric(k, 1.0 / (1 + s + i), now + s, s) for k in ("val_auc", "train_loss")
-                     for s in range(5)],  # fmt: skip
+            metrics=[
+                Metric(k, 1.0 / (1 + s + i), now + s, s)
+                for k in ("val_auc", "train_loss")
+                for s in range(5)
+            ],
             params=[Param("model", "smallcnn"), Param("lr", str(1e-3 * (1 + i % 7)))],
         )
         client.set_terminated(run.info.run_id)
