@@ -39,7 +39,8 @@ def _download(ctx: Context) -> None:
             st.caption("No run on this page has metrics to rank by.")
             return
         default = next(
-            (m for m in ("eval_auc", "best_val_auc", "val_auc") if m in metrics), metrics[0]
+            (m for m in ("eval_roc_auc_macro", "best_val_auc", "val_auc") if m in metrics),
+            metrics[0],
         )
         metric = st.selectbox("Rank by", metrics, index=metrics.index(default), key="topk_metric")
         cols = st.columns(2)

@@ -63,10 +63,16 @@ def render_explanations(ctx: Context) -> None:
             columns=["method", "channel", "share"],
         )
         st.subheader("Channel importance")
+        order = list(dict.fromkeys(frame["channel"]))
         chart = (
             alt.Chart(frame)
             .mark_bar()
-            .encode(x="channel:N", y="share:Q", color="method:N", xOffset="method:N")
+            .encode(
+                x=alt.X("channel:N", sort=order, axis=alt.Axis(labelAngle=0)),
+                y=alt.Y("share:Q", title="share of |attribution|"),
+                color="method:N",
+                xOffset="method:N",
+            )
         )
         st.altair_chart(chart.properties(height=240), width="stretch")
     index = data.artifact_json(ctx.uri, ctx.run_id, PREFIX + "index.json")
@@ -76,7 +82,10 @@ def render_explanations(ctx: Context) -> None:
         st.dataframe(pd.DataFrame(index["samples"]), hide_index=True, width="stretch")
     described = index.get("files", {})
     images = [p for p in paths if artifacts.kind(p) == "image"]
-    for title, group in group_images(images).items():
+    groups = group_images(images)
+    if isinstance(importance, dict) and importance:
+        groups.pop("Channel importance", None)  # drawn above from the JSON
+    for title, group in groups.items():
         st.subheader(title)
         cols = st.columns(min(3, len(group)))
         for i, path in enumerate(group[:12]):
