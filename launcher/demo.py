@@ -13,6 +13,9 @@ import requests
 from launcher.services import DASHBOARD, EVALUATOR, EXPLAINER, MLFLOW, TRAINER
 from launcher.stack import LaunchError, Stack, StackConfig
 
+# The demo trains fewer epochs than the trainer's default (30) to show a result within minutes.
+DEMO_TRAIN_ARGS = ["--epochs", "12"]
+
 
 @dataclass
 class DemoResult:
@@ -102,14 +105,14 @@ def get_parser() -> argparse.ArgumentParser:
     p.add_argument(
         "train_args",
         nargs=argparse.REMAINDER,
-        help="extra trainer flags after --, e.g. -- --epochs 5",
+        help="trainer flags after -- (default: --epochs 12)",
     )
     return p
 
 
 def main(argv: list[str] | None = None) -> int:
     args = get_parser().parse_args(argv)
-    train_args = [a for a in args.train_args if a != "--"]
+    train_args = [a for a in args.train_args if a != "--"] or DEMO_TRAIN_ARGS
     root = Path.cwd()
     cfg = StackConfig(
         root=root,
