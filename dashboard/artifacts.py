@@ -111,7 +111,7 @@ def show(uri: str, run_id: str, path: str, size: int | None) -> None:
         st.dataframe(pd.read_csv(io.BytesIO(raw), sep=sep), width="stretch")
     elif what == "json":
         try:
-            st.json(json.loads(raw.decode("utf-8")))
+            st.json(json.loads(raw.decode("utf-8")), expanded=2)
         except (UnicodeDecodeError, json.JSONDecodeError) as exc:
             st.warning(f"{path} is not valid JSON ({exc}); showing it as text.")
             st.code(raw.decode("utf-8", errors="replace"), language=None)

@@ -40,7 +40,7 @@ def render_artifacts(ctx: Context) -> None:
     st.write(f"{len(files)} files, {artifacts.human_size(total)} in all.")
     st.dataframe(tree_table(entries, ""), hide_index=True, width="stretch")
     for folder in (e["path"] for e in entries if e["is_dir"]):
-        with st.expander(f"📁 {folder}/"):
+        with st.expander(f"{folder}/", icon=":material/folder:"):
             st.dataframe(tree_table(entries, folder), hide_index=True, width="stretch")
     sizes = {e["path"]: e["size"] for e in files}
     path = st.selectbox(

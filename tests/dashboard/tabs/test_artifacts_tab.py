@@ -13,8 +13,8 @@ def test_lists_root_and_folders_with_size_and_type(page_env, dashboard_runs):
     assert root.loc["preprocessing.json", "type"] == "json"
     assert root.loc["preprocessing.json", "size"].endswith("B")
     labels = [e.label for e in at.expander]
-    assert "📁 evaluation/misclassified/" in labels
-    assert "📁 explanations/panels/" in labels
+    assert "evaluation/misclassified/" in labels
+    assert "explanations/panels/" in labels
 
 
 def test_json_is_formatted_and_downloadable(page_env, dashboard_runs):
