@@ -22,6 +22,7 @@ _LAZY = {
     "common.service": (
         "JobOut",
         "JobService",
+        "RunId",
         "WaitSeconds",
         "create_job_app",
         "get_app_settings",
@@ -48,6 +49,7 @@ if TYPE_CHECKING:
     from common.service import (
         JobOut,
         JobService,
+        RunId,
         WaitSeconds,
         create_job_app,
         get_app_settings,
@@ -86,6 +88,7 @@ __all__ = [
     "NotFound",
     "PipelineError",
     "Preprocessing",
+    "RunId",
     "SelectionStore",
     "ServiceUnavailable",
     "Settings",

@@ -30,6 +30,7 @@ hands it to ``JobService``::
 import asyncio
 import hmac
 import logging
+import re
 from contextlib import asynccontextmanager
 from datetime import datetime
 from typing import Annotated, Any, Literal
@@ -37,7 +38,7 @@ from typing import Annotated, Any, Literal
 from fastapi import APIRouter, Depends, FastAPI, HTTPException, Query, Request, Response
 from fastapi.responses import JSONResponse
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
-from pydantic import BaseModel, Field
+from pydantic import AfterValidator, BaseModel, Field
 
 from common.errors import PipelineError, ServiceUnavailable
 from common.jobs import Handler, JobRunner
@@ -53,6 +54,28 @@ from common.store import (
 from common.tracking import check_tracking
 
 log = logging.getLogger(__name__)
+
+_RUN_ID = re.compile(r"[0-9a-fA-F]{1,64}")
+
+
+def _check_run_id(value: str) -> str:
+    if not _RUN_ID.fullmatch(value):
+        raise ValueError(
+            "run_id must be an MLflow run id of hex digits, such as the trainer's last output "
+            f"line or the id shown in the MLflow UI; got {value[:80]!r}"
+        )
+    return value
+
+
+RunId = Annotated[
+    str,
+    AfterValidator(_check_run_id),
+    Field(
+        description="MLflow run id of a trained model (32 hex digits)",
+        examples=["0123456789abcdef0123456789abcdef"],
+    ),
+]
+"""The ``run_id`` of a request body: hex digits, and a message that says where to find one."""
 
 WaitSeconds = Annotated[
     float,

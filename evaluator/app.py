@@ -5,16 +5,16 @@ background runner, ``/jobs``, ``/health``, ``/ready``, the token and error answe
 ``common.create_job_app``; this module only defines the request and validates it at once.
 """
 
-import re
 from functools import partial
 from typing import Annotated
 
 from fastapi import APIRouter, Depends, FastAPI, Response
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import BaseModel, ConfigDict, Field
 
 from common import (
     JobOut,
     JobService,
+    RunId,
     Settings,
     WaitSeconds,
     create_job_app,
@@ -26,7 +26,6 @@ from evaluator.checks import prepare_inputs
 from evaluator.evaluate import run_job
 
 KIND = "evaluate"
-RUN_ID = re.compile(r"[0-9a-fA-F]{1,64}")
 router = APIRouter(tags=["evaluate"])
 
 
@@ -35,10 +34,7 @@ class EvaluateIn(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
-    run_id: str = Field(
-        description="MLflow run id of a trained model (32 hex digits)",
-        examples=["0123456789abcdef0123456789abcdef"],
-    )
+    run_id: RunId
     data_dir: str | None = Field(
         None,
         min_length=1,
@@ -47,16 +43,6 @@ class EvaluateIn(BaseModel):
     )
     batch_size: int = Field(256, ge=1, le=4096, description="images per inference batch")
     force: bool = Field(False, description="evaluate again even if a stored result exists")
-
-    @field_validator("run_id")
-    @classmethod
-    def _hex_run_id(cls, value: str) -> str:
-        if not RUN_ID.fullmatch(value):
-            raise ValueError(
-                "run_id must be an MLflow run id of hex digits, such as the trainer's last output "
-                f"line or the id shown in the MLflow UI; got {value[:80]!r}"
-            )
-        return value
 
 
 _ERRORS = {

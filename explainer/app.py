@@ -14,6 +14,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from common import (
     JobOut,
     JobService,
+    RunId,
     Settings,
     WaitSeconds,
     create_job_app,
@@ -33,11 +34,7 @@ class ExplainIn(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
-    run_id: str = Field(
-        pattern=r"^[0-9a-fA-F]{1,64}$",
-        description="MLflow run id of a trained model (32 hex digits)",
-        examples=["0123456789abcdef0123456789abcdef"],
-    )
+    run_id: RunId
     n_samples: int = Field(
         DEFAULT_N_SAMPLES,
         ge=1,
