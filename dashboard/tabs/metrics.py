@@ -49,13 +49,14 @@ def thin(frame: pd.DataFrame, limit: int = MAX_POINTS) -> pd.DataFrame:
 def history_chart(hist: pd.DataFrame, names: dict[str, str], x: str, weight: float, log: bool):
     """An Altair chart of histories (columns run_id, key, step, timestamp, value)."""
     parts = []
+    one_run = hist["run_id"].nunique() == 1
     for (run_id, key), group in hist.sort_values(["step", "timestamp"]).groupby(
         ["run_id", "key"], sort=False
     ):
         group = group.copy()
         group["value"] = smooth(group["value"], weight)
         group["seconds"] = (group["timestamp"] - group["timestamp"].min()) / 1000
-        group["series"] = f"{names.get(run_id, run_id[:8])} · {key}"
+        group["series"] = key if one_run else f"{names.get(run_id, run_id[:8])} · {key}"
         parts.append(thin(group))
     frame = pd.concat(parts, ignore_index=True)
     x_field = "step:Q" if x == "step" else "seconds:Q"
@@ -68,7 +69,9 @@ def history_chart(hist: pd.DataFrame, names: dict[str, str], x: str, weight: flo
         .encode(
             x=alt.X(x_field, title="step" if x == "step" else "seconds since first value"),
             y=alt.Y("value:Q", scale=y_scale),
-            color=alt.Color("series:N", legend=alt.Legend(orient="bottom", columns=2)),
+            color=alt.Color(
+                "series:N", legend=alt.Legend(orient="bottom", columns=2, labelLimit=400)
+            ),
             tooltip=["series", "step", "value"],
         )
         .properties(height=320)
@@ -157,7 +160,12 @@ def _dataset(ctx: Context) -> None:
         chart = (
             alt.Chart(frame)
             .mark_bar()
-            .encode(x="class:N", y="count:Q", color="split:N", xOffset="split:N")
+            .encode(
+                x=alt.X("class:N", axis=alt.Axis(labelAngle=0)),
+                y="count:Q",
+                color=alt.Color("split:N", sort=list(per_class)),
+                xOffset=alt.XOffset("split:N", sort=list(per_class)),
+            )
             .properties(height=260, title="Class distribution")
         )
         st.altair_chart(chart, width="stretch")

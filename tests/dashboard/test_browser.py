@@ -105,7 +105,9 @@ def test_pick_a_run_and_open_every_tab(chromium, dashboard_url, dashboard_runs, 
                 expect(page.get_by_text(EXPECTED[tab]).first).to_be_visible()
                 if tab == "Visualizations":
                     page.get_by_role("button", name="Compute embedding and activation maps").click()
-                    expect(page.get_by_text("Class activation maps").first).to_be_visible()
+                    expect(
+                        page.get_by_text("Class activation maps (Grad-CAM").first
+                    ).to_be_visible()
                 # The status widget shows while the script runs; then let charts draw.
                 expect(page.get_by_test_id("stStatusWidget")).to_have_count(0)
                 page.wait_for_timeout(1500)
