@@ -19,9 +19,12 @@ PLOTS = (
 
 def interval_chart(table):
     base = alt.Chart(table).encode(y=alt.Y("metric:N", sort=None, title=None))
-    bars = base.mark_bar(opacity=0.7).encode(x=alt.X("value:Q", scale=alt.Scale(domain=[0, 1])))
+    x = alt.X("value:Q", scale=alt.Scale(domain=[0, 1]), title="value and 95% interval")
+    bars = base.mark_bar(opacity=0.7).encode(x=x)
     if table["ci_low"].notna().any():
-        bars += base.mark_errorbar(thickness=2).encode(x="ci_low:Q", x2="ci_high:Q")
+        bars += base.mark_errorbar(thickness=2).encode(
+            x=alt.X("ci_low:Q", title="value and 95% interval"), x2="ci_high:Q"
+        )
     return bars.properties(height=28 * len(table) + 40)
 
 
@@ -46,7 +49,8 @@ def render_evaluation(ctx: Context) -> None:
         if not per_class.empty:
             with st.expander(f"Per-class metrics ({len(per_class)})"):
                 st.dataframe(per_class.drop(columns="overall"), hide_index=True, width="stretch")
-    cols = st.columns(len(PLOTS))
+    # The confusion matrix holds two panels (counts, normalized): it gets a whole row.
+    cols = [st.container(), *st.columns(len(PLOTS) - 1)]
     for col, (name, title) in zip(cols, PLOTS, strict=True):
         with col:
             st.markdown(f"**{title}**")
