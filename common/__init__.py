@@ -19,6 +19,13 @@ _LAZY = {
     "common.jobs": ("JobRunner",),
     "common.models": ("MODEL_NAMES", "ImageClassifier", "build_model"),
     "common.preprocessing": ("Preprocessing",),
+    "common.runs": (
+        "check_model",
+        "check_run",
+        "load_test_split",
+        "resolve_data_dir",
+        "run_data_dir",
+    ),
     "common.service": (
         "JobOut",
         "JobService",
@@ -46,6 +53,13 @@ if TYPE_CHECKING:
     from common.jobs import JobRunner
     from common.models import MODEL_NAMES, ImageClassifier, build_model
     from common.preprocessing import Preprocessing
+    from common.runs import (
+        check_model,
+        check_run,
+        load_test_split,
+        resolve_data_dir,
+        run_data_dir,
+    )
     from common.service import (
         JobOut,
         JobService,
@@ -98,6 +112,8 @@ __all__ = [
     "atomic_write_json",
     "atomic_write_text",
     "build_model",
+    "check_model",
+    "check_run",
     "check_tracking",
     "create_job_app",
     "get_app_settings",
@@ -108,5 +124,8 @@ __all__ = [
     "get_settings",
     "load_model",
     "load_preprocessing",
+    "load_test_split",
     "require_token",
+    "resolve_data_dir",
+    "run_data_dir",
 ]

@@ -20,9 +20,17 @@ from mlflow.store.artifact.artifact_repository_registry import get_artifact_repo
 from mlflow.tracking import MlflowClient
 from tqdm import tqdm
 
-from common import InvalidInput, Preprocessing, ServiceUnavailable, get_client, load_model
+from common import (
+    InvalidInput,
+    Preprocessing,
+    ServiceUnavailable,
+    check_run,
+    get_client,
+    load_model,
+    load_test_split,
+    run_data_dir,
+)
 from evaluator.artifacts import flat_metrics, write_artifacts
-from evaluator.checks import check_run, resolve_data_dir
 from evaluator.metrics import compute_metrics
 
 # MLflow's per-download progress bars only clutter the CLI's output and the service's log.
@@ -45,31 +53,6 @@ def run_job(job: dict, tracking_uri: str, data_root: Path) -> dict:
         data_root=data_root,
         confine=True,
     )
-
-
-def load_test_split(path: Path, pp: Preprocessing):
-    """The test split of ``path`` resized like the model's training data, labelled by its classes.
-
-    Raises:
-        InvalidInput: No test split, or a class the model does not know (``DataError``).
-    """
-    from dataloader import load_dataset
-
-    ds = load_dataset(
-        path,
-        image_size=pp.image_size,
-        channels=pp.channels,
-        splits=("test",),
-        class_names=pp.class_names,
-    )
-    if list(ds.class_names) != list(pp.class_names):
-        raise InvalidInput(
-            f"the classes in {path} ({', '.join(ds.class_names)}) differ from the model's "
-            f"({', '.join(pp.class_names)}); evaluate with the data the run was trained on."
-        )
-    if ds.test is None or len(ds.test.labels) == 0:
-        raise InvalidInput(f"{path} has no test images; add a test/<class>/ folder of images.")
-    return ds
 
 
 def predict(
@@ -134,13 +117,9 @@ def evaluate_run(
     if batch_size < 1:
         raise InvalidInput(f"batch_size must be at least 1, got {batch_size}.")
     started = time.perf_counter()
-    pp, run_data_dir = check_run(tracking_uri, run_id)
+    pp, param = check_run(tracking_uri, run_id)
     client = get_client(tracking_uri)
-    if data_dir is None:
-        data_dir = run_data_dir
-        if not data_dir:
-            raise InvalidInput(f"run {run_id} has no data_dir parameter; pass data_dir.")
-    path = resolve_data_dir(data_dir, data_root, confine)
+    path = run_data_dir(run_id, data_dir, param, data_root, confine)
     model = load_model(run_id, tracking_uri)
     ds = load_test_split(path, pp)
     y = np.asarray(ds.test.labels, dtype=np.int64)

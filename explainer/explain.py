@@ -21,16 +21,17 @@ from common import (
     InvalidInput,
     Preprocessing,
     ServiceUnavailable,
+    check_run,
     get_client,
     get_run,
     load_model,
-    load_preprocessing,
+    load_test_split,
+    run_data_dir,
 )
 from explainer import attributions
 from explainer.artifacts import Explanation, upload, write_artifacts
 from explainer.attributions import METHODS
 from explainer.faithfulness import deletion_report
-from explainer.runs import check_model, load_test_set, resolve_data_dir
 
 DEFAULT_N_SAMPLES = 8
 MAX_N_SAMPLES = 64
@@ -157,11 +158,8 @@ def prepare_inputs(
         ServiceUnavailable: MLflow cannot be reached.
     """
     methods = check_request(n_samples, methods)
-    client = get_client(tracking_uri)
-    run = get_run(client, run_id)
-    check_model(run_id, tracking_uri)
-    load_preprocessing(client, run_id)
-    path = resolve_data_dir(run, None, data_root)
+    _, param = check_run(tracking_uri, run_id)
+    path = run_data_dir(run_id, None, param, data_root)
     return {"n_samples": n_samples, "methods": methods, "seed": seed, "data_dir": str(path)}
 
 
@@ -214,12 +212,13 @@ def explain_run(
         missing test images. ServiceUnavailable: MLflow cannot be reached.
     """
     methods = check_request(n_samples, methods)
+    pp, param = check_run(tracking_uri, run_id)
     client = get_client(tracking_uri)
     run = get_run(client, run_id)
-    pp = load_preprocessing(client, run_id)
     model = load_model(run_id, tracking_uri)
-    path = resolve_data_dir(run, data_dir, data_root)
-    images, labels, ds = load_test_set(path, pp)
+    path = run_data_dir(run_id, data_dir, param, data_root)
+    ds = load_test_split(path, pp)
+    images, labels = ds.test.images, ds.test.labels
     index = select_samples(_predict_all(model, pp, images), labels, n_samples, seed)
     rest = np.setdiff1d(np.arange(len(labels)), index)
     rng = np.random.default_rng(seed + 1)

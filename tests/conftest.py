@@ -122,6 +122,12 @@ def demo_data(tmp_path_factory) -> Path:
 
 
 @pytest.fixture(scope="session")
+def data_root(demo_data) -> Path:
+    """The DATA_DIR of the tests' services: the folder that holds the shared ``demo_data``."""
+    return demo_data.parent
+
+
+@pytest.fixture(scope="session")
 def trained_run(mlflow_server, demo_data, tmp_path_factory) -> TrainedRun:
     """One model trained by the real trainer on ``demo_data`` and logged to ``mlflow_server``.
 

@@ -23,12 +23,6 @@ EXPERIMENT = "evaluator-tests"
 
 
 @pytest.fixture(scope="session")
-def data_root(demo_data) -> Path:
-    """The DATA_DIR of the tests' services: the folder that holds the shared ``demo_data``."""
-    return demo_data.parent
-
-
-@pytest.fixture(scope="session")
 def run_id(trained_run) -> str:
     """The run id of the shared tiny model trained by the real trainer on ``demo_data``."""
     return trained_run.run_id

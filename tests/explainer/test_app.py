@@ -76,7 +76,7 @@ def test_unknown_run_is_404(server):
 def test_run_without_model_is_422(server, bare_run):
     response = post(server, {"run_id": bare_run})
     assert response.status_code == 422
-    assert "no model" in response.json()["detail"]
+    assert "no logged model" in response.json()["detail"]
 
 
 def test_token_is_required_except_for_health(server, trained_run):

@@ -92,7 +92,7 @@ def test_unknown_run_is_not_found(trained_run):
 
 
 def test_run_without_model_is_rejected_at_submission(trained_run, bare_run):
-    with pytest.raises(InvalidInput, match="no model"):
+    with pytest.raises(InvalidInput, match="no logged model"):
         prepare_inputs(bare_run, trained_run.tracking_uri)
 
 

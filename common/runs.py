@@ -1,0 +1,142 @@
+"""What the evaluator and explainer check about a run before they use it, and how they find its
+test images: the run, its model and preprocessing, and a data folder confined to ``DATA_DIR``."""
+
+import threading
+import time
+from pathlib import Path
+
+from mlflow.exceptions import MlflowException
+from mlflow.tracking import MlflowClient
+
+from common.errors import InvalidInput, ServiceUnavailable
+from common.preprocessing import Preprocessing
+from common.tracking import MODEL_NAME, get_client, get_run, load_preprocessing
+
+CHECK_CACHE_S = 60.0
+
+
+def resolve_data_dir(value: str | Path, root: Path | None = None, confine: bool = False) -> Path:
+    """The data folder (or ``.npz`` file) that ``value`` names, resolved.
+
+    A relative ``value`` is looked up under ``root`` (``DATA_DIR``) first, then in the working
+    directory. With ``confine`` the result must lie inside ``root`` after resolving symlinks and
+    ``..``, so that an API client cannot make the service read arbitrary paths.
+
+    Raises:
+        InvalidInput: The path does not exist or, with ``confine``, lies outside ``root``.
+    """
+    path = Path(value).expanduser()
+    if not path.is_absolute() and root is not None:
+        under_root = root / path
+        if under_root.exists() or not path.exists():
+            path = under_root
+    path = path.resolve()
+    if confine and root is not None and not path.is_relative_to(root.resolve()):
+        raise InvalidInput(
+            f"data_dir {str(value)!r} resolves to {path}, outside DATA_DIR {root.resolve()}; "
+            "the service reads data only under DATA_DIR: pass a path relative to it."
+        )
+    if not path.exists():
+        raise InvalidInput(
+            f"data folder {path} does not exist; pass data_dir (CLI: --data-dir) as a folder "
+            "with test/<class>/ images or a .npz file"
+            + (f" under DATA_DIR {root.resolve()}" if confine else "")
+        )
+    return path
+
+
+def check_model(client: MlflowClient, run_id: str) -> None:
+    """Raise ``InvalidInput`` unless the run has a logged model named ``model``."""
+    run = get_run(client, run_id)
+    try:
+        found = client.search_logged_models(
+            experiment_ids=[run.info.experiment_id],
+            filter_string=f"source_run_id = '{run_id}' AND name = '{MODEL_NAME}'",
+            max_results=1,
+        )
+    except MlflowException as exc:
+        message = f"MLflow failed to list the models of run {run_id}: {exc}"
+        raise ServiceUnavailable(message) from exc
+    if not found:
+        raise InvalidInput(
+            f"run {run_id} has no logged model named '{MODEL_NAME}', so there is nothing to "
+            "evaluate or explain; train one with "
+            "`python -m trainer --data-dir DIR --experiment NAME`."
+        )
+
+
+_checked: dict[tuple[str, str], tuple[float, Preprocessing, str | None]] = {}
+_checked_lock = threading.Lock()
+
+
+def check_run(tracking_uri: str, run_id: str) -> tuple[Preprocessing, str | None]:
+    """Check that the run exists and has a model and preprocessing, at submission time.
+
+    Successful checks are remembered for ``CHECK_CACHE_S`` seconds (a trained run does not lose
+    its model), so that repeated submissions cost no MLflow round trips.
+
+    Returns:
+        The run's preprocessing and its ``data_dir`` parameter (None when absent).
+
+    Raises:
+        ServiceUnavailable: MLflow is down. NotFound: unknown run. InvalidInput: no model or no
+            ``preprocessing.json``.
+    """
+    key = (tracking_uri, run_id)
+    with _checked_lock:
+        hit = _checked.get(key)
+    if hit is not None and time.monotonic() - hit[0] < CHECK_CACHE_S:
+        return hit[1], hit[2]
+    client = get_client(tracking_uri)
+    run = get_run(client, run_id)
+    check_model(client, run_id)
+    pp = load_preprocessing(client, run_id)
+    data_dir = run.data.params.get("data_dir")
+    with _checked_lock:
+        _checked[key] = (time.monotonic(), pp, data_dir)
+    return pp, data_dir
+
+
+def run_data_dir(
+    run_id: str,
+    requested: str | Path | None,
+    run_param: str | None,
+    root: Path | None = None,
+    confine: bool = False,
+) -> Path:
+    """The data set to use for a run: ``requested``, else the run's ``data_dir`` parameter.
+
+    Raises:
+        InvalidInput: Neither is given, or ``resolve_data_dir`` refuses the path.
+    """
+    value = requested if requested is not None else run_param
+    if not value:
+        raise InvalidInput(
+            f"run {run_id} has no data_dir parameter; pass data_dir (CLI: --data-dir)."
+        )
+    return resolve_data_dir(value, root, confine)
+
+
+def load_test_split(path: Path, pp: Preprocessing):
+    """The test split of ``path`` resized like the model's training data, labelled by its classes.
+
+    Raises:
+        InvalidInput: No test split, or a class the model does not know (``DataError``).
+    """
+    from dataloader import load_dataset
+
+    ds = load_dataset(
+        path,
+        image_size=pp.image_size,
+        channels=pp.channels,
+        splits=("test",),
+        class_names=pp.class_names,
+    )
+    if list(ds.class_names) != list(pp.class_names):
+        raise InvalidInput(
+            f"the classes in {path} ({', '.join(ds.class_names)}) differ from the model's "
+            f"({', '.join(pp.class_names)}); use the data set the run was trained on."
+        )
+    if ds.test is None or len(ds.test.labels) == 0:
+        raise InvalidInput(f"{path} has no test images; add a test/<class>/ folder of images.")
+    return ds
