@@ -23,6 +23,7 @@ from pathlib import Path
 
 import numpy as np
 import torch
+
 from benchmarks.common import Result
 
 IMAGE_SIZE = 64
