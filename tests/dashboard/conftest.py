@@ -147,7 +147,7 @@ def _edge_runs(client: MlflowClient, experiment_id: str) -> dict[str, str]:
 
 
 @pytest.fixture(scope="session")
-def demo_data(tmp_path_factory) -> Path:
+def tiny_demo_data(tmp_path_factory) -> Path:
     """The synthetic demo dataset, tiny (3 classes, a few 32 px images each)."""
     from dataloader import synthesize
 
@@ -157,7 +157,7 @@ def demo_data(tmp_path_factory) -> Path:
 
 
 @pytest.fixture(scope="session")
-def dashboard_runs(mlflow_server, demo_data) -> dict[str, str]:
+def dashboard_runs(mlflow_server, tiny_demo_data) -> dict[str, str]:
     """Run ids by role (pipeline, sklearn, parent, child, failed, steps, unicode) + experiment."""
     from evaluator import evaluate_run
     from explainer import explain_run
@@ -168,11 +168,11 @@ def dashboard_runs(mlflow_server, demo_data) -> dict[str, str]:
     experiment_id = mlflow.set_experiment(EXPERIMENT).experiment_id
     runs = {"experiment": experiment_id, "sklearn": _sklearn_run()}
     runs.update(_edge_runs(client, experiment_id))
-    runs["pipeline"] = _pipeline_run(mlflow_server, demo_data, "smallcnn-evaluated")
+    runs["pipeline"] = _pipeline_run(mlflow_server, tiny_demo_data, "smallcnn-evaluated")
     evaluate_run(runs["pipeline"], mlflow_server, batch_size=32)
     explain_run(runs["pipeline"], mlflow_server, n_samples=2, methods=["gradcam", "shap"])
     # A second pipeline run never evaluated nor explained (the newest run: selected first).
-    runs["bare"] = _pipeline_run(mlflow_server, demo_data, "smallcnn-bare")
+    runs["bare"] = _pipeline_run(mlflow_server, tiny_demo_data, "smallcnn-bare")
     return runs
 
 
@@ -215,7 +215,7 @@ def page_text(at: AppTest) -> str:
 
 
 @pytest.fixture(scope="session")
-def evaluator_service(mlflow_server, demo_data, tmp_path_factory):
+def evaluator_service(mlflow_server, tiny_demo_data, tmp_path_factory):
     """The real evaluator (uvicorn) on a free port, requiring the Bearer token ``s3cret``."""
     from tests.conftest import free_port, wait_http
 
@@ -224,7 +224,7 @@ def evaluator_service(mlflow_server, demo_data, tmp_path_factory):
     env = {
         **os.environ,
         "MLFLOW_TRACKING_URI": mlflow_server,
-        "DATA_DIR": str(demo_data.parent),
+        "DATA_DIR": str(tiny_demo_data.parent),
         "STORE_DIR": str(state / "store"),
         "PIPELINE_API_TOKEN": "s3cret",
         "OMP_NUM_THREADS": "1",
@@ -251,11 +251,11 @@ def evaluator_service(mlflow_server, demo_data, tmp_path_factory):
 
 
 @pytest.fixture
-def fresh_run(mlflow_server, demo_data, dashboard_runs) -> str:
+def fresh_run(mlflow_server, tiny_demo_data, dashboard_runs) -> str:
     """A new, never evaluated pipeline run (for tests that evaluate it)."""
     mlflow.set_tracking_uri(mlflow_server)
     mlflow.set_experiment(EXPERIMENT)
-    return _pipeline_run(mlflow_server, demo_data, "smallcnn-fresh")
+    return _pipeline_run(mlflow_server, tiny_demo_data, "smallcnn-fresh")
 
 
 def charts(at: AppTest) -> list[dict]:

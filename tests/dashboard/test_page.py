@@ -78,3 +78,19 @@ def test_mlflow_calls_per_view_do_not_grow_with_the_experiment(
         counts.append(sum(count_mlflow_calls.values()))
     assert counts[0] == counts[1], count_mlflow_calls
     assert counts[1] <= 12
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("tab", list(TABS))
+def test_a_run_of_the_real_trainer_renders_every_tab(page_env, trained_run, tab):
+    from mlflow.tracking import MlflowClient
+
+    experiment = MlflowClient(trained_run.tracking_uri).get_run(trained_run.run_id)
+    at = open_page(trained_run.run_id, tab, experiment_id=experiment.info.experiment_id)
+    assert not at.exception
+    assert not at.error, at.error[0].value
+    if tab == "Metrics":
+        summary = next(f.value for f in at.dataframe if "latest" in f.value.columns)
+        assert summary.loc["val_auc", "values"] == 3  # one value per epoch
+        counts = next(f.value for f in at.dataframe if "test" in f.value.columns)
+        assert counts.loc["samples", "test"] == 36
