@@ -79,6 +79,8 @@ DASHBOARD = Service(
         "true",
         "--browser.gatherUsageStats",
         "false",
+        "--client.toolbarMode",
+        "minimal",
     ),
     port=8501,
     health_path="/_stcore/health",

@@ -51,7 +51,7 @@ def test_dashboard_shows_metrics_evaluation_and_explanations(pipeline, page):
 
 def test_download_writes_run_id_and_the_model_predicts_downstream(pipeline, page):
     stack, result = pipeline
-    page.get_by_role("tab", name="Deploy").click()
+    page.get_by_role("tab", name="Choose model").click()
     page.get_by_role("button", name="Download model").click()
     run_id_file = stack.config.root / "run_id.txt"
     deadline = time.monotonic() + 120
