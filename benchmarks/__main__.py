@@ -20,6 +20,7 @@ def run_modules(names: list[str], quick: bool) -> tuple[list[Result], dict[str, 
     for name in names:
         start = time.perf_counter()
         print(f"running {name}{' (quick)' if quick else ''} ...", file=sys.stderr, flush=True)
+        main_module = sys.modules["__main__"]
         try:
             module_results = list(load(name).run(quick=quick))
             if not all(isinstance(r, Result) for r in module_results):
@@ -28,6 +29,9 @@ def run_modules(names: list[str], quick: bool) -> tuple[list[Result], dict[str, 
             errors[name] = f"{type(exc).__name__}: {exc}"
             traceback.print_exc(file=sys.stderr)
             continue
+        finally:
+            # Streamlit's AppTest replaces __main__ for good; spawned processes re-import it.
+            sys.modules["__main__"] = main_module
         results += module_results
         print(f"  {name}: {time.perf_counter() - start:.1f} s", file=sys.stderr, flush=True)
     return results, errors

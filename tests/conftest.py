@@ -21,6 +21,18 @@ BREASTMNIST = SHARED_DATA / "medmnist" / "breastmnist.npz"
 os.environ.setdefault("OMP_NUM_THREADS", "1")
 
 
+@pytest.fixture(autouse=True)
+def _keep_main_module():
+    """Undo Streamlit's AppTest, which replaces ``sys.modules["__main__"]`` for good.
+
+    A later test that spawns processes (multiprocessing re-imports ``__main__`` in the child)
+    would otherwise run the dashboard script in every child.
+    """
+    main = sys.modules["__main__"]
+    yield
+    sys.modules["__main__"] = main
+
+
 def free_port() -> int:
     """A TCP port on 127.0.0.1 that nothing listens on right now."""
     with socket.socket() as s:
