@@ -32,7 +32,7 @@ demo: venv
 ## make test: ruff and the whole test suite with coverage.
 test: dev-venv tools
 	$(BIN)/ruff check .
-	$(PY) -m pytest --cov --cov-report=term:skip-covered $(PYTEST_ARGS)
+	$(PY) -m pytest --cov --cov-report=term:skip-covered --durations=15 $(PYTEST_ARGS)
 
 lint: dev-venv
 	$(BIN)/ruff check .
