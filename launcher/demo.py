@@ -122,6 +122,8 @@ def main(argv: list[str] | None = None) -> int:
         experiment=args.experiment,
     )
     say = Steps()
+    # Ctrl-C and SIGTERM both stop everything, even where SIGINT was inherited as ignored.
+    signal.signal(signal.SIGINT, signal.default_int_handler)
     signal.signal(signal.SIGTERM, lambda *_: (_ for _ in ()).throw(KeyboardInterrupt()))
     with Stack(cfg) as stack:
         try:
@@ -144,11 +146,12 @@ def main(argv: list[str] | None = None) -> int:
                 f"\nReady. Open {cfg.url(DASHBOARD)} and pick run {result.run_id} in experiment "
                 f"'{cfg.experiment}'.\n  MLflow    {cfg.url(MLFLOW)}\n"
                 f"  Evaluator {cfg.url(EVALUATOR)}/docs\n  Explainer {cfg.url(EXPLAINER)}/docs\n"
-                f"  Logs      {cfg.log_dir}/\nPress Ctrl-C to stop everything.",
+                f"  Logs      {cfg.log_dir}/",
                 flush=True,
             )
             if args.no_serve:
                 return 0
+            print("Press Ctrl-C to stop everything.", flush=True)
             while True:
                 stack.check_alive()
                 time.sleep(1)
