@@ -1,11 +1,14 @@
 """Fixtures shared by every test package: a real MLflow server, free ports, settings."""
 
 import os
+import shutil
 import socket
 import subprocess
 import sys
 import threading
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -55,48 +58,57 @@ def wait_http(url: str, timeout: float = 90.0, proc: subprocess.Popen | None = N
     raise TimeoutError(f"{url} did not answer within {timeout:.0f}s")
 
 
+@contextmanager
+def serving(argv: list[str], health_url: str, log_path: Path, **popen) -> Iterator[None]:
+    """Run a server process for the block; fail with the end of its log if it never answers."""
+    log = open(log_path, "w")  # noqa: SIM115 - closed below
+    proc = subprocess.Popen(argv, stdout=log, stderr=subprocess.STDOUT, **popen)
+    try:
+        try:
+            wait_http(health_url, timeout=120, proc=proc)
+        except (RuntimeError, TimeoutError) as exc:
+            raise RuntimeError(f"{exc}\n{Path(log_path).read_text()[-3000:]}") from None
+        yield
+    finally:
+        proc.terminate()
+        try:
+            proc.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+        log.close()
+
+
 @pytest.fixture(scope="session")
-def mlflow_server(tmp_path_factory) -> str:
+def mlflow_server(tmp_path_factory) -> Iterator[str]:
     """A real MLflow tracking server (SQLite backend, served artifacts) on a free port."""
     state = tmp_path_factory.mktemp("mlflow")
     port = free_port()
-    log = open(state / "server.log", "w")  # noqa: SIM115 - closed at teardown
-    proc = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "mlflow",
-            "server",
-            "--host",
-            "127.0.0.1",
-            "--port",
-            str(port),
-            "--backend-store-uri",
-            f"sqlite:///{state}/mlflow.db",
-            "--artifacts-destination",
-            str(state / "artifacts"),
-            "--serve-artifacts",
-            "--workers",
-            "1",
-        ],
-        stdout=log,
-        stderr=subprocess.STDOUT,
-        cwd=state,
-    )
+    argv = [
+        sys.executable, "-m", "mlflow", "server", "--host", "127.0.0.1", "--port", str(port),
+        "--backend-store-uri", f"sqlite:///{state}/mlflow.db",
+        "--artifacts-destination", str(state / "artifacts"), "--serve-artifacts", "--workers", "1",
+    ]  # fmt: skip
     uri = f"http://127.0.0.1:{port}"
-    try:
-        wait_http(uri + "/health", timeout=120, proc=proc)
-    except Exception:
-        proc.kill()
-        log.close()
-        raise RuntimeError((state / "server.log").read_text()[-3000:]) from None
-    yield uri
-    proc.terminate()
-    try:
-        proc.wait(timeout=10)
-    except subprocess.TimeoutExpired:
-        proc.kill()
-    log.close()
+    with serving(argv, uri + "/health", state / "server.log", cwd=state):
+        yield uri
+
+
+CHROMIUM_ARGS = [
+    "--no-sandbox", "--disable-gpu", "--disable-background-networking",
+    "--disable-component-update", "--disable-sync", "--no-first-run",
+]  # fmt: skip
+"""Headless Chromium on a closed network as root: no sandbox, no background connections."""
+
+
+@pytest.fixture(scope="session")
+def chromium() -> str:
+    """Debian's Chromium; skipped when absent unless REQUIRE_BROWSER=1 (as in CI)."""
+    path = shutil.which("chromium") or shutil.which("chromium-browser")
+    if path is None:
+        if os.environ.get("REQUIRE_BROWSER") == "1":
+            pytest.fail("REQUIRE_BROWSER=1 but chromium is missing: apt-get install chromium")
+        pytest.skip("chromium is not installed")
+    return path
 
 
 @pytest.fixture

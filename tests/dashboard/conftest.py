@@ -9,7 +9,6 @@ steps, and a run with long params and unicode names.
 
 import json
 import os
-import subprocess
 import sys
 import time
 from pathlib import Path
@@ -217,7 +216,7 @@ def page_text(at: AppTest) -> str:
 @pytest.fixture(scope="session")
 def evaluator_service(mlflow_server, tiny_demo_data, tmp_path_factory):
     """The real evaluator (uvicorn) on a free port, requiring the Bearer token ``s3cret``."""
-    from tests.conftest import free_port, wait_http
+    from tests.conftest import free_port, serving
 
     state = tmp_path_factory.mktemp("evaluator")
     port = free_port()
@@ -231,23 +230,11 @@ def evaluator_service(mlflow_server, tiny_demo_data, tmp_path_factory):
     }
     env.pop("MONGO_URI", None)
     root = Path(__file__).resolve().parents[2]
-    log = open(state / "evaluator.log", "w")  # noqa: SIM115 - closed at teardown
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "uvicorn", "evaluator.app:app", "--host", "127.0.0.1",
-         "--port", str(port)],
-        cwd=root, env=env, stdout=log, stderr=subprocess.STDOUT,
-    )  # fmt: skip
+    argv = [sys.executable, "-m", "uvicorn", "evaluator.app:app", "--host", "127.0.0.1",
+            "--port", str(port)]  # fmt: skip
     url = f"http://127.0.0.1:{port}"
-    try:
-        wait_http(url + "/health", timeout=120, proc=proc)
+    with serving(argv, url + "/health", state / "evaluator.log", cwd=root, env=env):
         yield url
-    finally:
-        proc.terminate()
-        try:
-            proc.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-        log.close()
 
 
 @pytest.fixture

@@ -1,25 +1,14 @@
 """The page in headless Chromium: pick a run, open every tab, save screenshots."""
 
 import os
-import subprocess
 import sys
 from pathlib import Path
 
 import pytest
 
 from dashboard.page import TABS
-from tests.conftest import free_port, wait_http
+from tests.conftest import CHROMIUM_ARGS, ROOT, free_port, serving
 
-CHROMIUM = Path("/usr/bin/chromium")
-ROOT = Path(__file__).resolve().parents[2]
-ARGS = [
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-    "--no-first-run",
-]
 # What each tab shows for the evaluated pipeline run once it has loaded.
 EXPECTED = {
     "Metrics": "Parameters",
@@ -35,15 +24,6 @@ pytestmark = pytest.mark.browser
 
 
 @pytest.fixture
-def chromium() -> Path:
-    if not CHROMIUM.exists():
-        if os.environ.get("REQUIRE_BROWSER") == "1":
-            pytest.fail(f"REQUIRE_BROWSER=1 but {CHROMIUM} is missing: apt-get install chromium")
-        pytest.skip(f"{CHROMIUM} is not installed")
-    return CHROMIUM
-
-
-@pytest.fixture
 def dashboard_url(mlflow_server, dashboard_runs, tmp_path):
     """``streamlit run dashboard/dashboard.py`` on a free port, working directory tmp_path."""
     port = free_port()
@@ -56,24 +36,12 @@ def dashboard_url(mlflow_server, dashboard_runs, tmp_path):
         "EXPLAINER_URL": "http://127.0.0.1:9",
     }
     env.pop("MONGO_URI", None)
-    log = open(tmp_path / "streamlit.log", "w")  # noqa: SIM115 - closed at teardown
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "streamlit", "run", str(ROOT / "dashboard" / "dashboard.py"),
-         "--server.port", str(port), "--server.address", "127.0.0.1",
-         "--server.headless", "true", "--browser.gatherUsageStats", "false"],
-        cwd=tmp_path, env=env, stdout=log, stderr=subprocess.STDOUT,
-    )  # fmt: skip
+    argv = [sys.executable, "-m", "streamlit", "run", str(ROOT / "dashboard" / "dashboard.py"),
+            "--server.port", str(port), "--server.address", "127.0.0.1",
+            "--server.headless", "true", "--browser.gatherUsageStats", "false"]  # fmt: skip
     url = f"http://127.0.0.1:{port}"
-    try:
-        wait_http(url + "/_stcore/health", timeout=120, proc=proc)
+    with serving(argv, url + "/_stcore/health", tmp_path / "streamlit.log", cwd=tmp_path, env=env):
         yield url
-    finally:
-        proc.terminate()
-        try:
-            proc.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-        log.close()
 
 
 def _choose(page, label: str, option: str) -> None:
@@ -91,7 +59,7 @@ def test_pick_a_run_and_open_every_tab(chromium, dashboard_url, dashboard_runs, 
     shots = Path(os.environ.get("DASHBOARD_SCREENSHOTS", tmp_path / "screenshots"))
     shots.mkdir(parents=True, exist_ok=True)
     with sync_playwright() as p:
-        browser = p.chromium.launch(executable_path=str(chromium), args=ARGS, headless=True)
+        browser = p.chromium.launch(executable_path=chromium, args=CHROMIUM_ARGS, headless=True)
         try:
             page = browser.new_page(viewport={"width": 1400, "height": 2400})
             page.set_default_timeout(90_000)

@@ -1,7 +1,5 @@
 """The whole pipeline as `make demo` runs it: real services on free ports, tiny data."""
 
-import os
-import shutil
 from pathlib import Path
 
 import pytest
@@ -49,17 +47,6 @@ def pipeline(tmp_path_factory) -> tuple[Stack, DemoResult]:
                 print(f"--- {log.name}\n{log.read_text(errors='replace')[-3000:]}")
             raise
         yield stack, result
-
-
-@pytest.fixture(scope="session")
-def chromium() -> str:
-    """Debian's Chromium; skipped when absent unless REQUIRE_BROWSER=1 (as in CI)."""
-    path = shutil.which("chromium") or shutil.which("chromium-browser")
-    if path is None:
-        if os.environ.get("REQUIRE_BROWSER") == "1":
-            pytest.fail("chromium is required (REQUIRE_BROWSER=1): apt-get install chromium")
-        pytest.skip("chromium not installed")
-    return path
 
 
 def screenshots_dir(root: Path) -> Path:

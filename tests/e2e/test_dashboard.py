@@ -9,16 +9,12 @@ import torch
 
 from dataloader import load_dataset
 from launcher import DASHBOARD
+from tests.conftest import CHROMIUM_ARGS
 from tests.e2e.conftest import screenshots_dir
 
 playwright = pytest.importorskip("playwright.sync_api")
 pytestmark = pytest.mark.browser
 playwright.expect.set_options(timeout=90_000)  # the first page view imports torch and MLflow
-
-CHROMIUM_ARGS = [
-    "--no-sandbox", "--disable-gpu", "--disable-background-networking",
-    "--disable-component-update", "--disable-sync", "--no-first-run",
-]  # fmt: skip
 
 
 @pytest.fixture(scope="module")
