@@ -26,6 +26,10 @@ class Settings(BaseSettings):
     )
     data_dir: Path = Path("data")
     artifacts_dir: Path = Path("artifacts")
+    run_id_file: Path = Field(
+        default=Path("run_id.txt"),
+        description="Where the dashboard writes the chosen run id for downstream services.",
+    )
     evaluator_url: str = "http://127.0.0.1:5006"
     explainer_url: str = "http://127.0.0.1:5005"
     pipeline_api_token: str | None = None

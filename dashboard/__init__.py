@@ -10,7 +10,6 @@ from dashboard.selection import (
     download_run,
     select_run,
     select_top,
-    write_run_id,
 )
 
 __all__ = [
@@ -22,5 +21,4 @@ __all__ = [
     "select_run",
     "select_top",
     "serving_instructions",
-    "write_run_id",
 ]

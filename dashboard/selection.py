@@ -78,11 +78,6 @@ def download_run(run_id: str, tracking_uri: str, artifacts_dir: str | Path) -> P
         raise
 
 
-def write_run_id(run_id: str, folder: str | Path) -> Path:
-    """Write ``folder/run_id.txt`` atomically; downstream services read the chosen run from it."""
-    return atomic_write_text(Path(folder) / RUN_ID_FILE, run_id + "\n")
-
-
 def key_metrics(metrics: dict[str, float]) -> dict[str, float]:
     """The metrics worth recording with a selection: all but per-epoch bookkeeping."""
     skip = ("lr", "epoch_time")
@@ -102,8 +97,8 @@ def select_run(
         run_id: The chosen run.
         settings: Tracking URI and ``artifacts_dir``.
         store: A ``common.SelectionStore``; ``None`` skips the record.
-        run_id_dir: Folder of ``run_id.txt`` (the current directory when ``None``); pass ``False``
-            to not write it (top-K downloads after the first).
+        run_id_dir: Folder of ``run_id.txt`` (``settings.run_id_file`` when ``None``); pass
+            ``False`` to not write it (top-K downloads after the first).
         selected_by: Who chose (defaults to the OS user).
     """
     path = download_run(run_id, settings.mlflow_tracking_uri, settings.artifacts_dir)
@@ -111,7 +106,8 @@ def select_run(
     metrics = key_metrics(run.data.metrics)
     id_file = None
     if run_id_dir is not False:
-        id_file = write_run_id(run_id, Path.cwd() if run_id_dir is None else Path(run_id_dir))
+        target = settings.run_id_file if run_id_dir is None else Path(run_id_dir) / RUN_ID_FILE
+        id_file = atomic_write_text(target, run_id + "\n")
     if store is not None:
         store.record(
             run_id=run_id,

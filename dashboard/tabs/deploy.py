@@ -1,7 +1,5 @@
 """Deploy tab: download the chosen model(s), run_id.txt, recent selections, model card, serving."""
 
-from pathlib import Path
-
 import pandas as pd
 import streamlit as st
 
@@ -16,10 +14,9 @@ def _store(ctx: Context) -> SelectionStore:
 
 
 def _download(ctx: Context) -> None:
-    run_id_file = Path.cwd() / selection.RUN_ID_FILE
     st.caption(
         f"Downloads go to `{ctx.settings.artifacts_dir.resolve()}/<run_id>/`; the chosen run id "
-        f"is written to `{run_id_file}` (the dashboard's working directory), where the "
+        f"is written to `{ctx.settings.run_id_file.resolve()}` (setting `RUN_ID_FILE`), where the "
         "downstream services read it."
     )
     left, right = st.columns(2)

@@ -73,6 +73,13 @@ def test_run_id_file_goes_to_the_working_directory_by_default(
     assert (tmp_path / RUN_ID_FILE).read_text() == dashboard_runs["bare"] + "\n"
 
 
+def test_run_id_file_setting_places_it_on_a_shared_volume(dashboard_runs, settings, tmp_path):
+    target = tmp_path / "shared-volume" / "run_id.txt"
+    chosen = select_run(dashboard_runs["bare"], settings.model_copy(update={"run_id_file": target}))
+    assert chosen.run_id_file == target
+    assert target.read_text() == dashboard_runs["bare"] + "\n"
+
+
 def test_top_k_downloads_the_best_runs_and_names_the_best(dashboard_runs, settings, tmp_path):
     store = SelectionStore(get_database(settings))
     chosen = select_top(
