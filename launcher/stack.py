@@ -58,6 +58,21 @@ def _resolve(argv: list[str]) -> list[str]:
     return [str(script), *argv[1:]] if script.exists() else argv
 
 
+def wait_http(url: str, timeout: float = 120.0, proc: subprocess.Popen | None = None) -> None:
+    """Wait until ``url`` answers 200; ``LaunchError`` if ``proc`` exits first or time runs out."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if proc is not None and proc.poll() is not None:
+            raise LaunchError(f"exited with code {proc.returncode} while starting")
+        try:
+            if requests.get(url, timeout=2).status_code == 200:
+                return
+        except requests.RequestException:
+            pass
+        time.sleep(0.25)
+    raise LaunchError(f"did not answer {url} within {timeout:.0f}s")
+
+
 def port_in_use(host: str, port: int) -> bool:
     with socket.socket() as s:
         s.settimeout(0.5)
@@ -140,25 +155,11 @@ class Stack:
 
     def wait_healthy(self, service: Service, timeout: float = 120.0) -> None:
         """Wait until the service's health endpoint answers 200."""
-        proc = self.procs[service.name]
         url = self.config.url(service) + (service.health_path or "/")
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            if proc.poll() is not None:
-                raise LaunchError(
-                    f"{service.name} exited with code {proc.returncode} while starting; "
-                    f"see {self.log_path(service)}"
-                )
-            try:
-                if requests.get(url, timeout=2).status_code == 200:
-                    return
-            except requests.RequestException:
-                pass
-            time.sleep(0.25)
-        raise LaunchError(
-            f"{service.name} did not answer {url} within {timeout:.0f}s; "
-            f"see {self.log_path(service)}"
-        )
+        try:
+            wait_http(url, timeout, self.procs[service.name])
+        except LaunchError as exc:
+            raise LaunchError(f"{service.name} {exc}; see {self.log_path(service)}") from None
 
     def run_once(self, service: Service, extra: list[str] | None = None) -> str:
         """Run a one-shot job to completion and return the last line it printed."""

@@ -13,8 +13,9 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
-import requests
 import uvicorn
+
+from launcher.stack import wait_http
 
 ROOT = Path(__file__).resolve().parents[1]
 SHARED_DATA = ROOT.parent / "shared" / "data"
@@ -43,21 +44,6 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
-def wait_http(url: str, timeout: float = 90.0, proc: subprocess.Popen | None = None) -> None:
-    """Wait until ``url`` answers 200; fail early when ``proc`` exits."""
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if proc is not None and proc.poll() is not None:
-            raise RuntimeError(f"process for {url} exited with {proc.returncode}")
-        try:
-            if requests.get(url, timeout=2).status_code == 200:
-                return
-        except requests.RequestException:
-            pass
-        time.sleep(0.3)
-    raise TimeoutError(f"{url} did not answer within {timeout:.0f}s")
-
-
 @contextmanager
 def serving(argv: list[str], health_url: str, log_path: Path, **popen) -> Iterator[None]:
     """Run a server process for the block; fail with the end of its log if it never answers."""
@@ -66,7 +52,7 @@ def serving(argv: list[str], health_url: str, log_path: Path, **popen) -> Iterat
     try:
         try:
             wait_http(health_url, timeout=120, proc=proc)
-        except (RuntimeError, TimeoutError) as exc:
+        except RuntimeError as exc:  # LaunchError: it exited or never answered
             raise RuntimeError(f"{exc}\n{Path(log_path).read_text()[-3000:]}") from None
         yield
     finally:
