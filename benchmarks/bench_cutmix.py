@@ -18,7 +18,7 @@ from torchvision.transforms import v2
 
 from augmenter import CutMix
 from benchmarks.common import Result, interleaved_best
-from common import build_model
+from runs import build_model
 
 NUM_CLASSES = 3
 THREADS = 1

@@ -34,8 +34,8 @@ def _make_run(tmp: Path, test_per_class: int) -> tuple[str, str, Path]:
     """A demo dataset and a logged untrained model: ``(tracking_uri, run_id, data_root)``."""
     import mlflow
 
-    from common import Preprocessing, build_model
     from dataloader import synthesize
+    from runs import Preprocessing, build_model
 
     data_root = tmp / "data"
     synthesize(data_root / "demo", train_per_class=1, test_per_class=test_per_class, size=64)
@@ -68,8 +68,8 @@ def _make_run(tmp: Path, test_per_class: int) -> tuple[str, str, Path]:
 
 def _bare_inference(uri: str, run_id: str, data_root: Path, batch_size: int):
     """A function that runs batched inference alone (model and images already in memory)."""
-    from common import get_client, load_model, load_preprocessing
     from dataloader import load_dataset
+    from runs import get_client, load_model, load_preprocessing
 
     pp = load_preprocessing(get_client(uri), run_id)
     model = load_model(run_id, uri)

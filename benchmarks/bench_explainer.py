@@ -31,7 +31,7 @@ CLASS_NAMES = ["keratosis", "melanoma", "nevus"]
 
 
 def _model() -> torch.nn.Module:
-    from common import build_model
+    from runs import build_model
 
     torch.manual_seed(0)
     return build_model("smallcnn", 3, len(CLASS_NAMES)).eval()
@@ -121,8 +121,8 @@ def _make_run(tmp: Path, test_per_class: int) -> tuple[str, str, Path]:
     """A demo dataset and a logged untrained model: ``(tracking_uri, run_id, data_root)``."""
     import mlflow
 
-    from common import Preprocessing
     from dataloader import synthesize
+    from runs import Preprocessing
 
     data_root = tmp / "data"
     synthesize(data_root / "demo", train_per_class=1, test_per_class=test_per_class, size=64)
@@ -144,9 +144,9 @@ def _make_run(tmp: Path, test_per_class: int) -> tuple[str, str, Path]:
 
 
 def bench_whole_job(quick: bool) -> Result:
-    from common import load_model
     from explainer import attributions, explain_run
     from explainer.explain import IG_STEPS, INTERNAL_BATCH_SIZE, SHAP_NSAMPLES
+    from runs import load_model
 
     n = 2 if quick else 16
     with tempfile.TemporaryDirectory(prefix="bench-explainer-") as tmp:

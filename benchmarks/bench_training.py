@@ -29,8 +29,8 @@ from torchvision.transforms import v2
 
 from augmenter import CutMix, RandomFlip, soft_cross_entropy
 from benchmarks.common import Result, best_time
-from common import Preprocessing, build_model
 from dataloader import load_dataset, synthesize
+from runs import Preprocessing, build_model
 from trainer.engine import Batches, split_batches, train_one_epoch
 
 THREADS = 1

@@ -7,9 +7,9 @@ import numpy as np
 import pandas as pd
 import streamlit as st
 
-from common import check_tracking
 from dashboard import reads
 from dashboard.reads import RunPage, RunQuery
+from runs import check_tracking
 
 TTL = 30  # seconds
 

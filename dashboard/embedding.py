@@ -7,7 +7,8 @@ import pandas as pd
 import torch
 from sklearn.manifold import TSNE
 
-from common import InvalidInput, Preprocessing, get_client, load_model, load_preprocessing
+from common import InvalidInput
+from runs import Preprocessing, get_client, load_model, load_preprocessing
 
 MAX_SAMPLES = 300
 

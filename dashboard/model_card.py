@@ -6,7 +6,7 @@ from datetime import UTC, datetime
 
 import pandas as pd
 
-from common import MODEL_NAME
+from runs import MODEL_NAME
 
 TRAINING_PARAMS = (
     "model",

@@ -16,7 +16,8 @@ from mlflow.exceptions import MlflowException
 from mlflow.store.artifact.artifact_repository_registry import get_artifact_repository
 from mlflow.tracking import MlflowClient
 
-from common import InvalidInput, NotFound, ServiceUnavailable, get_run
+from common import InvalidInput, NotFound, ServiceUnavailable
+from runs import get_run
 
 # Searching more experiments than this is never useful in a picker.
 MAX_EXPERIMENTS = 1000

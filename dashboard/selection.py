@@ -12,15 +12,8 @@ from pathlib import Path
 import mlflow
 from mlflow.exceptions import MlflowException
 
-from common import (
-    MODEL_NAME,
-    InvalidInput,
-    Settings,
-    atomic_replace_dir,
-    atomic_write_text,
-    get_client,
-    get_run,
-)
+from common import InvalidInput, Settings, atomic_replace_dir, atomic_write_text
+from runs import MODEL_NAME, get_client, get_run
 
 RUN_ID_FILE = "run_id.txt"
 

@@ -32,6 +32,8 @@ RUN groupadd --system --gid 10001 app \
 COPY --from=builder /opt/venv /opt/venv
 WORKDIR /app
 COPY common/ common/
+COPY jobs/ jobs/
+COPY runs/ runs/
 COPY dataloader/ dataloader/
 COPY augmenter/ augmenter/
 COPY launcher/ launcher/

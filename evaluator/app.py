@@ -2,7 +2,7 @@
 
 Run with ``uvicorn evaluator.app:app --port 5006``. The job machinery (MongoDB job records, the
 background runner, ``/jobs``, ``/health``, ``/ready``, the token and error answers) comes from
-``common.create_job_app``; this module only defines the request and validates it at once.
+``jobs.create_job_app``; this module only defines the request and validates it at once.
 """
 
 from functools import partial
@@ -11,19 +11,18 @@ from typing import Annotated
 from fastapi import APIRouter, Depends, FastAPI, Response
 from pydantic import BaseModel, ConfigDict, Field
 
-from common import (
+from common import Settings, get_settings
+from evaluator.checks import prepare_inputs
+from evaluator.evaluate import run_job
+from jobs import (
     JobOut,
     JobService,
     RunId,
-    Settings,
     WaitSeconds,
     create_job_app,
     get_app_settings,
     get_job_service,
-    get_settings,
 )
-from evaluator.checks import prepare_inputs
-from evaluator.evaluate import run_job
 
 KIND = "evaluate"
 router = APIRouter(tags=["evaluate"])

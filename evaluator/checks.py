@@ -3,7 +3,8 @@ queueing a job: the run, its model and preprocessing, and the data folder."""
 
 from pathlib import Path
 
-from common import InvalidInput, Preprocessing, check_run, run_data_dir
+from common import InvalidInput
+from runs import Preprocessing, check_run, run_data_dir
 
 
 def check_classes(path: Path, pp: Preprocessing) -> None:

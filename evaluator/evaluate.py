@@ -20,18 +20,10 @@ from mlflow.store.artifact.artifact_repository_registry import get_artifact_repo
 from mlflow.tracking import MlflowClient
 from tqdm import tqdm
 
-from common import (
-    InvalidInput,
-    Preprocessing,
-    ServiceUnavailable,
-    check_run,
-    get_client,
-    load_model,
-    load_test_split,
-    run_data_dir,
-)
+from common import InvalidInput, ServiceUnavailable
 from evaluator.artifacts import flat_metrics, write_artifacts
 from evaluator.metrics import compute_metrics
+from runs import Preprocessing, check_run, get_client, load_model, load_test_split, run_data_dir
 
 # MLflow's per-download progress bars only clutter the CLI's output and the service's log.
 os.environ.setdefault("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "false")

@@ -1,7 +1,7 @@
 """The explainer's core: explain a trained run's predictions and log the results into the run.
 
 Works without a server: ``explain_run`` is what the API's job handler and the CLI call, and
-``explain_images`` explains tensors with any ``common.models.ImageClassifier`` (tests, notebooks).
+``explain_images`` explains tensors with any ``runs.models.ImageClassifier`` (tests, notebooks).
 """
 
 import tempfile
@@ -17,10 +17,13 @@ from mlflow.exceptions import MlflowException
 from torch import nn
 from tqdm import tqdm
 
-from common import (
-    InvalidInput,
+from common import InvalidInput, ServiceUnavailable
+from explainer import attributions
+from explainer.artifacts import Explanation, upload, write_artifacts
+from explainer.attributions import METHODS
+from explainer.faithfulness import deletion_report
+from runs import (
     Preprocessing,
-    ServiceUnavailable,
     check_run,
     get_client,
     get_run,
@@ -28,10 +31,6 @@ from common import (
     load_test_split,
     run_data_dir,
 )
-from explainer import attributions
-from explainer.artifacts import Explanation, upload, write_artifacts
-from explainer.attributions import METHODS
-from explainer.faithfulness import deletion_report
 
 DEFAULT_N_SAMPLES = 8
 MAX_N_SAMPLES = 64

@@ -2,7 +2,7 @@
 
 import argparse
 
-from common import MODEL_NAMES
+from runs import MODEL_NAMES
 
 
 def _positive_int(text: str) -> int:

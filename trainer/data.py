@@ -5,8 +5,9 @@ from pathlib import Path
 
 import numpy as np
 
-from common import InvalidInput, Preprocessing
+from common import InvalidInput
 from dataloader import compute_stats, load_dataset
+from runs import Preprocessing
 from trainer import distributed
 from trainer.engine import Batches
 

@@ -14,7 +14,7 @@ import numpy as np
 import torch
 from mlflow.models import infer_signature
 
-from common import MODEL_NAME, Preprocessing
+from runs import MODEL_NAME, Preprocessing
 
 DATASET_STATS_PATH = "dataset_stats.json"
 PREPROCESSING_PATH = "preprocessing.json"

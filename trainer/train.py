@@ -20,7 +20,8 @@ from mlflow.exceptions import MlflowException
 from torch.nn.parallel import DistributedDataParallel
 
 from augmenter import CutMix, MixUp, RandomFlip
-from common import InvalidInput, build_model, check_tracking, get_settings
+from common import InvalidInput, get_settings
+from runs import build_model, check_tracking
 from trainer import checkpoint, distributed, mlflow_run
 from trainer.cli import get_args_parser
 from trainer.data import load, training_set

@@ -3,10 +3,10 @@
 import pandas as pd
 import streamlit as st
 
-from common import SelectionStore, get_database
 from dashboard import data, selection
 from dashboard.context import Context
 from dashboard.model_card import build_model_card, evaluation_table, serving_instructions
+from jobs import SelectionStore, get_database
 
 
 def _store(ctx: Context) -> SelectionStore:

@@ -25,7 +25,7 @@ from mlflow.models import infer_signature
 from mlflow.tracking import MlflowClient
 from streamlit.testing.v1 import AppTest
 
-from common import build_model
+from runs import build_model
 
 APP = str(Path(__file__).resolve().parents[2] / "dashboard" / "dashboard.py")
 EXPERIMENT = "dashboard-tests"

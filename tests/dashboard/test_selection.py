@@ -2,8 +2,9 @@ import os
 
 import pytest
 
-from common import InvalidInput, NotFound, SelectionStore, Settings, get_database
+from common import InvalidInput, NotFound, Settings
 from dashboard import RUN_ID_FILE, download_run, select_run, select_top
+from jobs import SelectionStore, get_database
 
 
 @pytest.fixture

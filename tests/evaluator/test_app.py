@@ -4,8 +4,8 @@ import mlflow
 import pytest
 import requests
 
-from common import JobStore, get_database
 from dataloader import synthesize
+from jobs import JobStore, get_database
 from tests.evaluator.conftest import wait_status
 
 

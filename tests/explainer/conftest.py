@@ -8,8 +8,8 @@ import numpy as np
 import pytest
 import torch
 
-from common import ImageClassifier, build_model
 from dataloader.synth import render_lesion
+from runs import ImageClassifier, build_model
 
 SIZE = 32
 N_CLASSES = 3

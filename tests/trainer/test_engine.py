@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 import torch
 
-from common import Preprocessing, build_model
+from runs import Preprocessing, build_model
 from trainer.engine import (
     Batches,
     auc,

@@ -4,15 +4,9 @@ import pytest
 import torch
 from mlflow import MlflowClient
 
-from common import (
-    InvalidInput,
-    Preprocessing,
-    ServiceUnavailable,
-    build_model,
-    load_model,
-    load_preprocessing,
-)
+from common import InvalidInput, ServiceUnavailable
 from dataloader import load_dataset
+from runs import Preprocessing, build_model, load_model, load_preprocessing
 from trainer import train
 
 CONTRACT_PARAMS = [

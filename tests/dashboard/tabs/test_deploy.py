@@ -1,4 +1,5 @@
-from common import SelectionStore, Settings, get_database
+from common import Settings
+from jobs import SelectionStore, get_database
 from tests.dashboard.conftest import open_page
 
 

@@ -2,7 +2,7 @@
 
 ``get_database(settings)`` returns a pymongo ``Database`` when ``MONGO_URI`` is set, otherwise an
 ``EmbeddedDatabase`` in ``settings.store_dir``: the same API subset on one SQLite file, safe for
-several threads and processes (see ``common.embedded`` for why it is not montydb).
+several threads and processes (see ``jobs.embedded`` for why it is not montydb).
 ``JobStore`` and ``SelectionStore`` are written against the pymongo API that both share.
 """
 
@@ -22,9 +22,8 @@ import pymongo
 from pymongo import ReturnDocument
 from pymongo.errors import ConfigurationError, DuplicateKeyError, PyMongoError
 
-from common.embedded import EmbeddedDatabase
-from common.errors import InvalidInput, NotFound, ServiceUnavailable
-from common.settings import Settings
+from common import InvalidInput, NotFound, ServiceUnavailable, Settings
+from jobs.embedded import EmbeddedDatabase
 
 log = logging.getLogger(__name__)
 

@@ -8,9 +8,10 @@ from datetime import timedelta
 
 import pytest
 
-from common import InvalidInput, JobRunner, JobStore, get_database
-from common.embedded import EmbeddedDatabase
-from common.store import utcnow
+from common import InvalidInput
+from jobs import JobRunner, JobStore, get_database
+from jobs.embedded import EmbeddedDatabase
+from jobs.store import utcnow
 
 FAST = {"poll_interval": 0.05, "heartbeat_interval": 0.1}
 

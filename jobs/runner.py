@@ -17,8 +17,8 @@ from collections.abc import Callable
 from concurrent.futures import ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
 
-from common.errors import PipelineError
-from common.store import FINAL_STATUSES, JobStore
+from common import PipelineError
+from jobs.store import FINAL_STATUSES, JobStore
 
 log = logging.getLogger(__name__)
 

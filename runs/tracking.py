@@ -13,9 +13,9 @@ from mlflow.entities import Run
 from mlflow.exceptions import MlflowException
 from mlflow.tracking import MlflowClient
 
-from common.errors import InvalidInput, NotFound, ServiceUnavailable
-from common.preprocessing import ARTIFACT_PATH as PREPROCESSING_PATH
-from common.preprocessing import Preprocessing
+from common import InvalidInput, NotFound, ServiceUnavailable
+from runs.preprocessing import ARTIFACT_PATH as PREPROCESSING_PATH
+from runs.preprocessing import Preprocessing
 
 MODEL_NAME = "model"
 
@@ -79,11 +79,21 @@ def load_preprocessing(client: MlflowClient, run_id: str) -> Preprocessing:
             return Preprocessing.model_validate(json.load(f))
 
 
+def _alias_legacy_modules() -> None:
+    """Let models pickled before the package split (classes in ``common.models``) unpickle."""
+    import sys
+
+    from runs import models
+
+    sys.modules.setdefault("common.models", models)
+
+
 def load_model(run_id: str, tracking_uri: str):
     """Load ``runs:/<run_id>/model`` on the CPU in eval mode; ``InvalidInput`` when absent."""
     import mlflow
     import mlflow.pytorch
 
+    _alias_legacy_modules()
     mlflow.set_tracking_uri(tracking_uri)
     try:
         model = mlflow.pytorch.load_model(f"runs:/{run_id}/{MODEL_NAME}", map_location="cpu")

@@ -8,9 +8,9 @@ from pathlib import Path
 from mlflow.exceptions import MlflowException
 from mlflow.tracking import MlflowClient
 
-from common.errors import InvalidInput, ServiceUnavailable
-from common.preprocessing import Preprocessing
-from common.tracking import MODEL_NAME, get_client, get_run, load_preprocessing
+from common import InvalidInput, ServiceUnavailable
+from runs.preprocessing import Preprocessing
+from runs.tracking import MODEL_NAME, get_client, get_run, load_preprocessing
 
 CHECK_CACHE_S = 60.0
 

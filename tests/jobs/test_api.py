@@ -5,10 +5,10 @@ from datetime import timedelta
 
 import requests
 
-from common import JobStore, get_database
-from common.store import utcnow
-from tests.common.conftest import make_settings, make_toy_app
+from jobs import JobStore, get_database
+from jobs.store import utcnow
 from tests.conftest import LiveServer
+from tests.jobs.conftest import make_settings, make_toy_app
 
 
 def poll(url: str, until: set[str], timeout: float = 30, **kwargs) -> list[dict]:

@@ -9,7 +9,7 @@ hands it to ``JobService``::
     from fastapi import APIRouter, Depends, Response
     from pydantic import BaseModel
 
-    from common import JobOut, JobService, WaitSeconds, create_job_app, get_job_service
+    from jobs import JobOut, JobService, WaitSeconds, create_job_app, get_job_service
     from evaluator.evaluate import evaluate_job   # handler(job: dict) -> dict, raises InvalidInput
 
     router = APIRouter()
@@ -40,10 +40,9 @@ from fastapi.responses import JSONResponse
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from pydantic import AfterValidator, BaseModel, Field
 
-from common.errors import PipelineError, ServiceUnavailable
-from common.jobs import Handler, JobRunner
-from common.settings import Settings, get_settings
-from common.store import (
+from common import PipelineError, ServiceUnavailable, Settings, get_settings
+from jobs.runner import Handler, JobRunner
+from jobs.store import (
     FINAL_STATUSES,
     STORE_ERRORS,
     JobStore,
@@ -51,7 +50,7 @@ from common.store import (
     mongo_unavailable,
     redact_uri,
 )
-from common.tracking import check_tracking
+from runs import check_tracking
 
 log = logging.getLogger(__name__)
 

@@ -7,16 +7,10 @@ from datetime import timedelta
 import numpy as np
 import pytest
 
-from common import (
-    InvalidInput,
-    JobStore,
-    NotFound,
-    SelectionStore,
-    ServiceUnavailable,
-    get_database,
-)
-from common.store import STORE_ERRORS, utcnow
-from tests.common.conftest import make_settings
+from common import InvalidInput, NotFound, ServiceUnavailable
+from jobs import JobStore, SelectionStore, get_database
+from jobs.store import STORE_ERRORS, utcnow
+from tests.jobs.conftest import make_settings
 
 
 def test_submit_records_a_queued_job_as_in_the_contract(job_store):

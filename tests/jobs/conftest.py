@@ -13,12 +13,11 @@ import pytest
 from fastapi import APIRouter, Depends, Response
 from pydantic import BaseModel
 
-from common import (
-    InvalidInput,
+from common import InvalidInput, Settings
+from jobs import (
     JobOut,
     JobService,
     JobStore,
-    Settings,
     WaitSeconds,
     create_job_app,
     get_database,

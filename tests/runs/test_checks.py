@@ -1,6 +1,7 @@
 import pytest
 
-from common import InvalidInput, resolve_data_dir
+from common import InvalidInput
+from runs import resolve_data_dir
 
 
 def test_relative_data_dir_resolves_under_data_root(demo_data, data_root):

@@ -1,6 +1,7 @@
 import pytest
 
-from common import NotFound, ServiceUnavailable, check_tracking, get_client, get_run
+from common import NotFound, ServiceUnavailable
+from runs import check_tracking, get_client, get_run
 
 
 def test_unreachable_server_is_a_clear_error(unreachable_uri):

@@ -1,0 +1,49 @@
+"""Jobs of the evaluator and explainer, and the MongoDB (or embedded) store they live in.
+
+- ``get_database(settings)``: pymongo ``Database`` for ``MONGO_URI``, else the embedded store.
+- ``JobStore`` / ``SelectionStore``: the ``jobs`` and ``selections`` collections.
+- ``JobRunner``: claims queued jobs and runs a handler on them (worker process or thread).
+- ``create_job_app`` and the route helpers: the job API that ``evaluator.app`` and
+  ``explainer.app`` build on.
+"""
+
+from jobs.api import (
+    JobOut,
+    JobService,
+    RunId,
+    WaitSeconds,
+    create_job_app,
+    get_app_settings,
+    get_job_service,
+    require_token,
+)
+from jobs.runner import Handler, JobRunner
+from jobs.store import (
+    FINAL_STATUSES,
+    STATUSES,
+    STORE_ERRORS,
+    JobStore,
+    SelectionStore,
+    get_database,
+    utcnow,
+)
+
+__all__ = [
+    "FINAL_STATUSES",
+    "STATUSES",
+    "STORE_ERRORS",
+    "Handler",
+    "JobOut",
+    "JobRunner",
+    "JobService",
+    "JobStore",
+    "RunId",
+    "SelectionStore",
+    "WaitSeconds",
+    "create_job_app",
+    "get_app_settings",
+    "get_database",
+    "get_job_service",
+    "require_token",
+    "utcnow",
+]
