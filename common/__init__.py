@@ -1,4 +1,5 @@
-"""What every package needs and nothing heavy: settings, user-facing errors, atomic file writes.
+"""What every package needs and nothing heavy: settings, user-facing errors, atomic file writes,
+and the one confinement rule for paths from requests and runs (``confine``).
 
 Job handling lives in ``jobs``, MLflow access, models and the artifact contract in ``runs``.
 """
@@ -10,9 +11,12 @@ from common.fileio import (
     atomic_write_json,
     atomic_write_text,
 )
+from common.paths import MAX_NAME_BYTES, MAX_PATH_CHARS, check_path_text, confine
 from common.settings import Settings, get_settings
 
 __all__ = [
+    "MAX_NAME_BYTES",
+    "MAX_PATH_CHARS",
     "InvalidInput",
     "NotFound",
     "PipelineError",
@@ -22,5 +26,7 @@ __all__ = [
     "atomic_write_bytes",
     "atomic_write_json",
     "atomic_write_text",
+    "check_path_text",
+    "confine",
     "get_settings",
 ]

@@ -7,24 +7,30 @@ import pandas as pd
 import torch
 from sklearn.manifold import TSNE
 
-from common import InvalidInput
+from common import InvalidInput, confine
 from runs import Preprocessing, get_client, load_model, load_preprocessing
 
 MAX_SAMPLES = 300
 
 
 def find_data(params: dict[str, str], data_dir: Path) -> Path:
-    """The run's dataset on this machine: its ``dataset_source``/``data_dir`` param, as given or
-    under ``DATA_DIR``."""
+    """The run's dataset on this machine: its ``dataset_source``/``data_dir`` param, under
+    ``DATA_DIR`` (as given, or by its last name there); the one confinement rule of
+    ``common.confine`` applies, so a run cannot make the dashboard read other folders."""
     for key in ("dataset_source", "data_dir"):
         value = params.get(key)
         if not value:
             continue
-        for candidate in (Path(value), data_dir / value, data_dir / Path(value).name):
-            if candidate.exists():
-                return candidate
+        for candidate in (value, Path(value).name):
+            try:
+                path = confine(candidate, data_dir, key, "DATA_DIR")
+            except InvalidInput:
+                continue
+            if path.exists():
+                return path
     raise InvalidInput(
-        "the run's test images are not on this machine (params dataset_source/data_dir: "
+        "the run's test images are not under DATA_DIR on this machine (params "
+        f"dataset_source/data_dir: "
         f"{params.get('dataset_source') or params.get('data_dir') or 'not logged'}); put the "
         f"dataset under DATA_DIR ({data_dir}) to see the embedding and activation maps."
     )

@@ -12,7 +12,7 @@ from pathlib import Path
 import mlflow
 from mlflow.exceptions import MlflowException
 
-from common import InvalidInput, Settings, atomic_replace_dir, atomic_write_text
+from common import InvalidInput, Settings, atomic_replace_dir, atomic_write_text, confine
 from runs import MODEL_NAME, get_client, get_run
 
 RUN_ID_FILE = "run_id.txt"
@@ -41,11 +41,15 @@ def download_run(run_id: str, tracking_uri: str, artifacts_dir: str | Path) -> P
     The model lands in ``<run_id>/model/``, the run's other artifacts beside it.
 
     Raises:
-        InvalidInput: The run has no model logged as ``model``.
+        InvalidInput: The run has no model logged as ``model``, or ``run_id`` would name a
+            folder outside ``artifacts_dir`` (``common.confine``).
         ServiceUnavailable: The tracking server cannot be reached.
     """
     artifacts_dir = Path(artifacts_dir)
     artifacts_dir.mkdir(parents=True, exist_ok=True)
+    destination = confine(run_id, artifacts_dir, "run_id", "ARTIFACTS_DIR")
+    if destination.parent != artifacts_dir.resolve():
+        raise InvalidInput(f"run_id {run_id[:80]!r} is not a run id; pick a run from the list.")
     client = get_client(tracking_uri)
     get_run(client, run_id)  # NotFound with a clear message for a wrong id
     tmp = Path(tempfile.mkdtemp(dir=artifacts_dir, prefix=f".{run_id}.partial-"))
@@ -65,7 +69,7 @@ def download_run(run_id: str, tracking_uri: str, artifacts_dir: str | Path) -> P
                 f"run {run_id} has no model logged as '{MODEL_NAME}', so it cannot be deployed; "
                 "pick a run trained by `python -m trainer` (its model is runs:/<id>/model)."
             ) from exc
-        return atomic_replace_dir(tmp, artifacts_dir / run_id)
+        return atomic_replace_dir(tmp, destination)
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
         raise

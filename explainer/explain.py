@@ -152,13 +152,17 @@ def prepare_inputs(
 ) -> dict:
     """Check a request at submission time and return the job's inputs (data set resolved).
 
+    The run's data set must lie under ``data_root`` (``DATA_DIR``), as for the evaluator: a run
+    logged with any other ``data_dir`` cannot make the service read and publish those images.
+
     Raises:
-        NotFound: Unknown run. InvalidInput: bad arguments, no model, preprocessing or data.
+        NotFound: Unknown run. InvalidInput: bad arguments, no model, preprocessing or data, or
+            data outside ``data_root``.
         ServiceUnavailable: MLflow cannot be reached.
     """
     methods = check_request(n_samples, methods)
     _, param = check_run(tracking_uri, run_id)
-    path = run_data_dir(run_id, None, param, data_root)
+    path = run_data_dir(run_id, None, param, data_root, confine=True)
     return {"n_samples": n_samples, "methods": methods, "seed": seed, "data_dir": str(path)}
 
 
@@ -173,6 +177,7 @@ def run_job(job: dict, tracking_uri: str, data_root: Path | None = None) -> dict
         seed=inputs["seed"],
         data_dir=inputs["data_dir"],
         data_root=data_root,
+        confine=True,
     )
 
 
@@ -194,12 +199,14 @@ def explain_run(
     data_dir: str | Path | None = None,
     progress: bool = False,
     data_root: Path | None = None,
+    confine: bool = False,
 ) -> dict:
     """Explain a sample of the run's test images and log everything under ``explanations/``.
 
     Args:
         data_dir: The data set; default the run's ``data_dir`` parameter.
         data_root: Where a relative ``data_dir`` is looked up first (``DATA_DIR``).
+        confine: Refuse a data set outside ``data_root`` (the API sets this).
 
     Returns:
         A JSON-able summary: ``run_id``, ``methods``, ``n_samples``, ``deletion`` (per method
@@ -215,7 +222,7 @@ def explain_run(
     client = get_client(tracking_uri)
     run = get_run(client, run_id)
     model = load_model(run_id, tracking_uri)
-    path = run_data_dir(run_id, data_dir, param, data_root)
+    path = run_data_dir(run_id, data_dir, param, data_root, confine)
     ds = load_test_split(path, pp)
     images, labels = ds.test.images, ds.test.labels
     index = select_samples(_predict_all(model, pp, images), labels, n_samples, seed)

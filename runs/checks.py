@@ -8,7 +8,8 @@ from pathlib import Path
 from mlflow.exceptions import MlflowException
 from mlflow.tracking import MlflowClient
 
-from common import InvalidInput, ServiceUnavailable
+from common import InvalidInput, ServiceUnavailable, check_path_text
+from common import confine as confine_path
 from runs.preprocessing import Preprocessing
 from runs.tracking import MODEL_NAME, get_client, get_run, load_preprocessing
 
@@ -18,29 +19,38 @@ CHECK_CACHE_S = 60.0
 def resolve_data_dir(value: str | Path, root: Path | None = None, confine: bool = False) -> Path:
     """The data folder (or ``.npz`` file) that ``value`` names, resolved.
 
-    A relative ``value`` is looked up under ``root`` (``DATA_DIR``) first, then in the working
-    directory. With ``confine`` the result must lie inside ``root`` after resolving symlinks and
-    ``..``, so that an API client cannot make the service read arbitrary paths.
+    With ``confine`` (every service) the one rule of ``common.confine`` applies: the text is
+    checked (NUL bytes, non-UTF-8, overlong names → ``InvalidInput``), a relative ``value`` is
+    taken under ``root`` (``DATA_DIR``), and the result must lie inside ``root`` after resolving
+    symlinks and ``..``. Without it (the CLIs) a relative ``value`` is looked up under ``root``
+    first, then in the working directory.
 
     Raises:
-        InvalidInput: The path does not exist or, with ``confine``, lies outside ``root``.
+        InvalidInput: The path is malformed, does not exist or, with ``confine``, lies outside
+            ``root``.
     """
-    path = Path(value).expanduser()
-    if not path.is_absolute() and root is not None:
-        under_root = root / path
-        if under_root.exists() or not path.exists():
-            path = under_root
-    path = path.resolve()
-    if confine and root is not None and not path.is_relative_to(root.resolve()):
-        raise InvalidInput(
-            f"data_dir {str(value)!r} resolves to {path}, outside DATA_DIR {root.resolve()}; "
-            "the service reads data only under DATA_DIR: pass a path relative to it."
-        )
-    if not path.exists():
+    text = check_path_text(value, "data_dir")
+    if confine and root is not None:
+        path = confine_path(text, root, "data_dir", "DATA_DIR")
+    else:
+        path = Path(text).expanduser()
+        try:
+            if not path.is_absolute() and root is not None:
+                under_root = root / path
+                if under_root.exists() or not path.exists():
+                    path = under_root
+            path = path.resolve()
+        except (OSError, RuntimeError) as exc:
+            raise InvalidInput(f"data_dir {text[:80]!r} cannot be resolved: {exc}") from None
+    try:
+        exists = path.exists()
+    except OSError as exc:  # permission denied on a parent, say
+        raise InvalidInput(f"data folder {path} cannot be read: {exc.strerror}") from None
+    if not exists:
         raise InvalidInput(
             f"data folder {path} does not exist; pass data_dir (CLI: --data-dir) as a folder "
             "with test/<class>/ images or a .npz file"
-            + (f" under DATA_DIR {root.resolve()}" if confine else "")
+            + (f" under DATA_DIR {root.resolve()}" if confine and root is not None else "")
         )
     return path
 

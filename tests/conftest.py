@@ -178,3 +178,24 @@ class LiveServer:
     def __exit__(self, *exc) -> None:
         self.server.should_exit = True
         self.thread.join(30)
+
+
+@pytest.fixture(scope="session")
+def outside_run(mlflow_server, data_root, tmp_path_factory) -> TrainedRun:
+    """A run trained (one quick epoch) on data outside the services' ``DATA_DIR``.
+
+    Its ``data_dir`` parameter names a folder that the evaluator, explainer and dashboard must
+    refuse to read: anyone who can write a run to MLflow could otherwise make them publish it.
+    """
+    from dataloader import synthesize
+    from trainer import train
+
+    outside = tmp_path_factory.mktemp("outside") / "secret"
+    assert not outside.resolve().is_relative_to(data_root.resolve())
+    synthesize(outside, train_per_class=6, test_per_class=2, size=16, seed=1)
+    argv = [
+        "--data-dir", str(outside), "--experiment", "tests", "--tracking-uri", mlflow_server,
+        "--model", "smallcnn", "--epochs", "1", "--batch-size", "16", "--seed", "0",
+        "--checkpoint-dir", str(tmp_path_factory.mktemp("checkpoints")), "--no-progress",
+    ]  # fmt: skip
+    return TrainedRun(train(argv), mlflow_server, outside, "tests")

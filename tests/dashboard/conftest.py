@@ -176,9 +176,11 @@ def dashboard_runs(mlflow_server, tiny_demo_data) -> dict[str, str]:
 
 
 @pytest.fixture
-def page_env(mlflow_server, tmp_path, monkeypatch) -> Path:
-    """Settings for the page (tracking URI, artifacts and store in a tmp dir); cwd = tmp_path."""
+def page_env(mlflow_server, tiny_demo_data, tmp_path, monkeypatch) -> Path:
+    """Settings for the page (tracking URI, artifacts and store in a tmp dir, DATA_DIR holding
+    the runs' data set); cwd = tmp_path."""
     monkeypatch.setenv("MLFLOW_TRACKING_URI", mlflow_server)
+    monkeypatch.setenv("DATA_DIR", str(tiny_demo_data.parent))
     monkeypatch.setenv("ARTIFACTS_DIR", str(tmp_path / "artifacts"))
     monkeypatch.setenv("STORE_DIR", str(tmp_path / "store"))
     monkeypatch.delenv("MONGO_URI", raising=False)
@@ -215,7 +217,7 @@ def page_text(at: AppTest) -> str:
 
 @pytest.fixture(scope="session")
 def evaluator_service(mlflow_server, tiny_demo_data, tmp_path_factory):
-    """The real evaluator (uvicorn) on a free port, requiring the Bearer token ``s3cret``."""
+    """The real evaluator (uvicorn) on a free port, requiring a Bearer token."""
     from tests.conftest import free_port, serving
 
     state = tmp_path_factory.mktemp("evaluator")
@@ -225,7 +227,7 @@ def evaluator_service(mlflow_server, tiny_demo_data, tmp_path_factory):
         "MLFLOW_TRACKING_URI": mlflow_server,
         "DATA_DIR": str(tiny_demo_data.parent),
         "STORE_DIR": str(state / "store"),
-        "PIPELINE_API_TOKEN": "s3cret",
+        "PIPELINE_API_TOKEN": "s3cret-test-token-0123456789abcdef",
         "OMP_NUM_THREADS": "1",
     }
     env.pop("MONGO_URI", None)

@@ -23,7 +23,9 @@ def test_wrong_token_says_which_variable_to_set(evaluator_service, dashboard_run
 
 
 def test_job_is_followed_to_its_end_with_the_token(evaluator_service, fresh_run):
-    client = JobClient(_settings(evaluator_service, "s3cret"), "evaluate")
+    client = JobClient(
+        _settings(evaluator_service, "s3cret-test-token-0123456789abcdef"), "evaluate"
+    )
     job = client.submit(fresh_run)
     assert job["run_id"] == fresh_run
     deadline = time.monotonic() + 300  # 2 shared CPU cores: evaluation may queue behind others

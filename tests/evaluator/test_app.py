@@ -8,6 +8,8 @@ from dataloader import synthesize
 from jobs import JobStore, get_database
 from tests.evaluator.conftest import wait_status
 
+TOKEN = "evaluator-test-token-0123456789abcdef"
+
 
 def post(url: str, body: dict, wait: float | None = None, **kwargs) -> requests.Response:
     params = {"wait": wait} if wait is not None else None
@@ -145,13 +147,13 @@ def test_openapi_documents_the_evaluate_request(service):
 
 
 def test_token_is_required_except_for_health(serve, run_id):
-    server = serve(pipeline_api_token="s3cret")
+    server = serve(pipeline_api_token=TOKEN)
     assert requests.get(f"{server.url}/health", timeout=10).status_code == 200
     assert post(server.url, {"run_id": run_id}).status_code == 401
     assert requests.get(f"{server.url}/jobs", timeout=10).status_code == 401
     wrong = {"Authorization": "Bearer nope"}
     assert post(server.url, {"run_id": run_id}, headers=wrong).status_code == 401
-    right = {"Authorization": "Bearer s3cret"}
+    right = {"Authorization": f"Bearer {TOKEN}"}
     response = post(server.url, {"run_id": run_id, "batch_size": 11}, headers=right)
     assert response.status_code == 202, response.text
     assert requests.get(f"{server.url}/jobs", headers=right, timeout=10).status_code == 200
@@ -188,3 +190,9 @@ def test_two_replicas_share_the_store_and_run_each_job_once(
     store = JobStore(get_database(make_settings()))
     assert all(store.col.find_one({"_id": j["job_id"]})["attempts"] == 1 for j in jobs)
     assert len(client.get_metric_history(run_id, "eval_accuracy")) == before + len(jobs)
+
+
+def test_run_trained_outside_data_dir_is_422(service, outside_run):
+    response = post(service.url, {"run_id": outside_run.run_id})
+    assert response.status_code == 422, response.text
+    assert "outside DATA_DIR" in response.json()["detail"]

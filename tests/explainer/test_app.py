@@ -2,6 +2,7 @@
 
 from collections.abc import Iterator
 
+import mlflow
 import pytest
 import requests
 
@@ -9,25 +10,27 @@ from common import Settings
 from explainer.app import create_app
 from tests.conftest import LiveServer
 
-TOKEN = "explainer-test-token"
+TOKEN = "explainer-test-token-0123456789abcdef"
 AUTH = {"Authorization": f"Bearer {TOKEN}"}
 
 
-def make_settings(tmp_path, tracking_uri: str, **overrides) -> Settings:
+def make_settings(tmp_path, tracking_uri: str, data_dir=None, **overrides) -> Settings:
     values = {
         "mlflow_tracking_uri": tracking_uri,
         "mongo_uri": None,
         "store_dir": tmp_path / "store",
-        "data_dir": tmp_path / "data",
+        "data_dir": data_dir or tmp_path / "data",
         "pipeline_api_token": TOKEN,
     }
     return Settings(_env_file=None, **{**values, **overrides})
 
 
 @pytest.fixture(scope="module")
-def server(trained_run, tmp_path_factory) -> Iterator[str]:
-    """The explainer on the trained run's MLflow server, with a token, over real HTTP."""
-    settings = make_settings(tmp_path_factory.mktemp("explainer-app"), trained_run.tracking_uri)
+def server(trained_run, data_root, tmp_path_factory) -> Iterator[str]:
+    """The explainer on the trained run's MLflow server, with a token, over real HTTP; its
+    DATA_DIR holds the trained run's data set."""
+    tmp = tmp_path_factory.mktemp("explainer-app")
+    settings = make_settings(tmp, trained_run.tracking_uri, data_dir=data_root)
     app = create_app(settings, {"poll_interval": 0.05, "heartbeat_interval": 0.5})
     with LiveServer(app) as live:
         yield live.url
@@ -94,3 +97,11 @@ def test_mlflow_down_is_503(tmp_path, unreachable_uri):
     assert response.status_code == 503
     assert "unreachable" in response.json()["detail"]
     assert ready.status_code == 503
+
+
+def test_run_trained_outside_data_dir_is_422_and_publishes_nothing(server, outside_run):
+    response = post(server, {"run_id": outside_run.run_id, "n_samples": 2}, wait=60)
+    assert response.status_code == 422, response.text
+    assert "outside DATA_DIR" in response.json()["detail"]
+    client = mlflow.MlflowClient(outside_run.tracking_uri)
+    assert client.list_artifacts(outside_run.run_id, "explanations") == []

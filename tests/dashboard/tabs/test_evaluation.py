@@ -42,7 +42,7 @@ def test_evaluate_button_runs_a_job_and_shows_the_result(
     page_env, dashboard_runs, evaluator_service, fresh_run, monkeypatch
 ):
     monkeypatch.setenv("EVALUATOR_URL", evaluator_service)
-    monkeypatch.setenv("PIPELINE_API_TOKEN", "s3cret")
+    monkeypatch.setenv("PIPELINE_API_TOKEN", "s3cret-test-token-0123456789abcdef")
     at = open_page(fresh_run, "Evaluation", experiment_id=dashboard_runs["experiment"])
     at.button(key="job_evaluate").click()
     start = time.monotonic()

@@ -1,0 +1,82 @@
+"""The one rule for paths that come from a request or a run: checked text, confined to a root.
+
+Every service that reads or writes a path it did not choose itself (a request's ``data_dir``,
+a run's ``data_dir`` parameter, a download destination) goes through ``confine``: the path text
+is checked first (``check_path_text``), then resolved (symlinks and ``..`` included) and refused
+unless it lies inside the root (``DATA_DIR`` or ``ARTIFACTS_DIR``).
+"""
+
+import os
+from pathlib import Path
+
+from common.errors import InvalidInput
+
+MAX_PATH_CHARS = 1024
+"""Longest path text accepted (the API's schema says the same)."""
+MAX_NAME_BYTES = 255
+"""Longest file or folder name, in UTF-8 bytes (Linux's NAME_MAX)."""
+
+
+def check_path_text(value: str | os.PathLike, what: str = "path") -> str:
+    """``value`` as text, or ``InvalidInput`` when it cannot name a file.
+
+    Refused: NUL bytes, text that is not valid UTF-8 (lone surrogates, as JSON ``"\\udc80"`` or
+    undecodable bytes give), more than ``MAX_PATH_CHARS`` characters, or a single name longer
+    than ``MAX_NAME_BYTES`` bytes. The message shows at most the first 80 characters.
+    """
+    text = os.fspath(value)
+    if isinstance(text, bytes):
+        try:
+            text = text.decode("utf-8")
+        except UnicodeDecodeError:
+            raise InvalidInput(f"{what} is not valid UTF-8; pass the path as UTF-8 text.") from None
+    shown = repr(text[:80]) + ("…" if len(text) > 80 else "")
+    if "\x00" in text:
+        raise InvalidInput(f"{what} {shown} contains a NUL byte, which no file name can hold.")
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        raise InvalidInput(
+            f"{what} {shown} is not valid UTF-8 text (it holds a lone surrogate); "
+            "pass the path as UTF-8."
+        ) from None
+    if len(text) > MAX_PATH_CHARS:
+        raise InvalidInput(
+            f"{what} is {len(text)} characters long, more than the {MAX_PATH_CHARS} allowed; "
+            f"it starts {shown}."
+        )
+    longest = max(text.replace("\\", "/").split("/"), key=lambda name: len(name.encode()))
+    if len(longest.encode()) > MAX_NAME_BYTES:
+        raise InvalidInput(
+            f"{what} {shown} has a name of {len(longest.encode())} bytes; file and folder names "
+            f"have at most {MAX_NAME_BYTES}."
+        )
+    return text
+
+
+def confine(
+    value: str | os.PathLike,
+    root: str | os.PathLike,
+    what: str = "path",
+    root_name: str = "the service's folder",
+) -> Path:
+    """``value`` resolved, when it lies inside ``root``; else ``InvalidInput`` naming both.
+
+    ``what`` names the value and ``root_name`` the root (``"DATA_DIR"``) in messages.
+
+    A relative ``value`` is taken relative to ``root``. Symlinks and ``..`` are resolved before
+    the comparison, so a link inside ``root`` that points outside is refused too. The path need
+    not exist.
+    """
+    text = check_path_text(value, what)
+    root = Path(root).resolve()
+    try:
+        path = (root / Path(text).expanduser()).resolve()
+    except (OSError, RuntimeError, ValueError) as exc:  # a symlink loop, say
+        raise InvalidInput(f"{what} {text[:80]!r} cannot be resolved: {exc}") from None
+    if not path.is_relative_to(root):
+        raise InvalidInput(
+            f"{what} {text[:80]!r} resolves to {path}, outside {root_name} {root}; the service "
+            f"reads and writes only under {root_name}: pass a path relative to it."
+        )
+    return path
