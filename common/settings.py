@@ -32,7 +32,19 @@ class Settings(BaseSettings):
     )
     evaluator_url: str = "http://127.0.0.1:5006"
     explainer_url: str = "http://127.0.0.1:5005"
-    pipeline_api_token: str | None = None
+    pipeline_api_token: str | None = Field(
+        default=None,
+        description="Bearer token of the APIs; unset = no authentication. When set it must be "
+        "a random secret of at least 24 characters (the services refuse to start otherwise).",
+    )
+    api_docs_public: bool = Field(
+        default=False,
+        description="Serve /docs, /redoc and /openapi.json without the token (default: they "
+        "need it like the rest of the API when PIPELINE_API_TOKEN is set).",
+    )
+    max_body_bytes: int = Field(
+        default=1_000_000, ge=1, description="Larger request bodies get 413 Content Too Large."
+    )
 
 
 @lru_cache

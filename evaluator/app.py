@@ -17,9 +17,11 @@ from evaluator.evaluate import run_job
 from jobs import (
     JobOut,
     JobService,
+    PathText,
     RunId,
     WaitSeconds,
     create_job_app,
+    error_responses,
     get_app_settings,
     get_job_service,
 )
@@ -34,7 +36,7 @@ class EvaluateIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     run_id: RunId
-    data_dir: str | None = Field(
+    data_dir: PathText | None = Field(
         None,
         min_length=1,
         max_length=1024,
@@ -44,15 +46,21 @@ class EvaluateIn(BaseModel):
     force: bool = Field(False, description="evaluate again even if a stored result exists")
 
 
-_ERRORS = {
-    401: {"description": "PIPELINE_API_TOKEN is set and the Bearer token is missing or wrong"},
-    404: {"description": "no run with this id"},
-    422: {"description": "malformed body, run without model, bad or foreign data_dir"},
-    503: {"description": "MLflow or the job store (MongoDB) is unreachable"},
+_RESPONSES = {
+    200: {"model": JobOut, "description": "the job is finished (with ?wait=) or reused"},
+    **error_responses(
+        401,
+        404,
+        413,
+        422,
+        503,
+        s422="malformed body, run without model, data set missing, outside DATA_DIR or not "
+        "fitting the model",
+    ),
 }
 
 
-@router.post("/evaluate", response_model=JobOut, status_code=202, responses=_ERRORS)
+@router.post("/evaluate", response_model=JobOut, status_code=202, responses=_RESPONSES)
 def evaluate(
     body: EvaluateIn,
     response: Response,

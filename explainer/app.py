@@ -20,6 +20,7 @@ from jobs import (
     RunId,
     WaitSeconds,
     create_job_app,
+    error_responses,
     get_app_settings,
     get_job_service,
 )
@@ -47,15 +48,21 @@ class ExplainIn(BaseModel):
     force: bool = Field(False, description="explain again even if a stored result exists")
 
 
-_ERRORS = {
-    401: {"description": "PIPELINE_API_TOKEN is set and the Bearer token is missing or wrong"},
-    404: {"description": "no run with this id"},
-    422: {"description": "malformed body, n_samples out of range, unknown method, no model"},
-    503: {"description": "MLflow or the job store (MongoDB) is unreachable"},
+_RESPONSES = {
+    200: {"model": JobOut, "description": "the job is finished (with ?wait=) or reused"},
+    **error_responses(
+        401,
+        404,
+        413,
+        422,
+        503,
+        s422="malformed body, n_samples out of range, unknown method, no model, data outside "
+        "DATA_DIR or not fitting the model",
+    ),
 }
 
 
-@router.post("/explain", response_model=JobOut, status_code=202, responses=_ERRORS)
+@router.post("/explain", response_model=JobOut, status_code=202, responses=_RESPONSES)
 def explain(
     body: ExplainIn,
     response: Response,

@@ -4,7 +4,8 @@
 - ``JobStore`` / ``SelectionStore``: the ``jobs`` and ``selections`` collections.
 - ``JobRunner``: claims queued jobs and runs a handler on them (worker process or thread).
 - ``create_job_app`` and the route helpers: the job API that ``evaluator.app`` and
-  ``explainer.app`` build on.
+  ``explainer.app`` build on; ``error_responses`` documents a route's error answers with their
+  models, ``check_token`` is the start-up rule for ``PIPELINE_API_TOKEN``.
 """
 
 from jobs.api import (
@@ -18,6 +19,7 @@ from jobs.api import (
     require_token,
 )
 from jobs.runner import Handler, JobRunner
+from jobs.security import InsecureToken, PathText, check_token, error_responses
 from jobs.store import (
     FINAL_STATUSES,
     STATUSES,
@@ -33,14 +35,18 @@ __all__ = [
     "STATUSES",
     "STORE_ERRORS",
     "Handler",
+    "InsecureToken",
     "JobOut",
     "JobRunner",
     "JobService",
     "JobStore",
+    "PathText",
     "RunId",
     "SelectionStore",
     "WaitSeconds",
+    "check_token",
     "create_job_app",
+    "error_responses",
     "get_app_settings",
     "get_database",
     "get_job_service",

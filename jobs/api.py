@@ -2,9 +2,10 @@
 
 ``create_job_app`` builds a FastAPI app whose lifespan opens the store and runs a ``JobRunner``
 for one job kind, adds ``GET /jobs/{job_id}``, ``GET /jobs``, ``GET /health`` and ``GET /ready``,
-the Bearer-token check (when ``PIPELINE_API_TOKEN`` is set) and error handlers that turn
-``PipelineError`` and store outages into clear JSON answers. A route only validates its input and
-hands it to ``JobService``::
+the Bearer-token check (when ``PIPELINE_API_TOKEN`` is set; ``jobs.security`` refuses weak
+tokens at start-up and limits body sizes), offline ``/docs`` (``jobs.docs``) and error handlers
+that turn ``PipelineError`` and store outages into clear JSON answers. A route only validates its
+input and hands it to ``JobService``::
 
     from fastapi import APIRouter, Depends, Response
     from pydantic import BaseModel
@@ -36,12 +37,22 @@ from datetime import datetime
 from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Depends, FastAPI, HTTPException, Query, Request, Response
+from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from pydantic import AfterValidator, BaseModel, Field
+from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from common import PipelineError, ServiceUnavailable, Settings, get_settings
+from jobs.docs import add_docs
 from jobs.runner import Handler, JobRunner
+from jobs.security import (
+    BodyLimit,
+    check_token,
+    error_responses,
+    unparsable_body,
+    validation_error,
+)
 from jobs.store import (
     FINAL_STATUSES,
     STORE_ERRORS,
@@ -54,7 +65,8 @@ from runs import check_tracking
 
 log = logging.getLogger(__name__)
 
-_RUN_ID = re.compile(r"[0-9a-fA-F]{1,64}")
+RUN_ID_PATTERN = "^[0-9a-fA-F]{1,64}$"
+_RUN_ID = re.compile(RUN_ID_PATTERN)
 
 
 def _check_run_id(value: str) -> str:
@@ -72,6 +84,8 @@ RunId = Annotated[
     Field(
         description="MLflow run id of a trained model (32 hex digits)",
         examples=["0123456789abcdef0123456789abcdef"],
+        # Documented only: the validator above says in words what a run id is.
+        json_schema_extra={"pattern": RUN_ID_PATTERN, "minLength": 1, "maxLength": 64},
     ),
 ]
 """The ``run_id`` of a request body: hex digits, and a message that says where to find one."""
@@ -185,13 +199,13 @@ jobs_router = APIRouter(tags=["jobs"])
 health_router = APIRouter(tags=["health"])
 
 
-@jobs_router.get("/jobs/{job_id}", response_model=JobOut)
+@jobs_router.get("/jobs/{job_id}", response_model=JobOut, responses=error_responses(404, 422))
 def get_job(job_id: str, jobs: Annotated[JobService, Depends(get_job_service)]) -> JobOut:
     """One job; 404 when there is none with that id."""
     return JobOut.from_job(jobs.store.get(job_id))
 
 
-@jobs_router.get("/jobs", response_model=list[JobOut])
+@jobs_router.get("/jobs", response_model=list[JobOut], responses=error_responses(422))
 def list_jobs(
     jobs: Annotated[JobService, Depends(get_job_service)],
     run_id: str | None = None,
@@ -273,6 +287,9 @@ def create_job_app(
         settings: Default ``common.get_settings()``.
         runner_options: Extra ``JobRunner`` arguments (``concurrency``, ``stale_after``, ...;
             ``isolate=True`` runs the handler in a worker process, off the serving GIL).
+
+    Raises:
+        InsecureToken: ``PIPELINE_API_TOKEN`` is set but empty, a placeholder or short.
     """
 
     @asynccontextmanager
@@ -288,11 +305,18 @@ def create_job_app(
         finally:
             await asyncio.to_thread(runner.stop)
 
-    app = FastAPI(title=title, lifespan=lifespan)
-    app.state.settings = settings or get_settings()
+    settings = settings or get_settings()
+    check_token(settings.pipeline_api_token)
+    app = FastAPI(title=title, lifespan=lifespan, docs_url=None, redoc_url=None, openapi_url=None)
+    app.state.settings = settings
     auth = [Depends(require_token)]
-    app.include_router(router, dependencies=auth)
-    app.include_router(jobs_router, dependencies=auth)
+    guarded = error_responses(401, 503)
+    app.include_router(router, dependencies=auth, responses=guarded)
+    app.include_router(jobs_router, dependencies=auth, responses=guarded)
     app.include_router(health_router)
+    add_docs(app, auth, public=settings.api_docs_public)
     add_error_handlers(app)
+    app.add_exception_handler(RequestValidationError, validation_error)
+    app.add_exception_handler(StarletteHTTPException, unparsable_body)
+    app.add_middleware(BodyLimit, max_bytes=settings.max_body_bytes)
     return app

@@ -10,6 +10,8 @@ from jobs.store import utcnow
 from tests.conftest import LiveServer
 from tests.jobs.conftest import make_settings, make_toy_app
 
+TOKEN = "toy-test-token-0123456789abcdef"
+
 
 def poll(url: str, until: set[str], timeout: float = 30, **kwargs) -> list[dict]:
     """GET ``url`` until the job's status is in ``until``; every distinct answer, in order."""
@@ -117,12 +119,12 @@ def test_not_ready_names_mlflow_when_it_is_down(tmp_path, unreachable_uri):
 
 
 def test_token_is_required_except_for_health(tmp_path):
-    settings = make_settings(tmp_path, pipeline_api_token="s3cret")
+    settings = make_settings(tmp_path, pipeline_api_token=TOKEN)
     with LiveServer(make_toy_app(settings)) as live:
         missing = requests.get(f"{live.url}/jobs")
         wrong = requests.get(f"{live.url}/jobs", headers={"Authorization": "Bearer nope"})
         post = requests.post(f"{live.url}/toy", json={"run_id": "r", "x": 1})
-        right = requests.get(f"{live.url}/jobs", headers={"Authorization": "Bearer s3cret"})
+        right = requests.get(f"{live.url}/jobs", headers={"Authorization": f"Bearer {TOKEN}"})
         health = requests.get(f"{live.url}/health")
     for answer in (missing, wrong, post):
         assert answer.status_code == 401 and answer.headers["WWW-Authenticate"] == "Bearer"

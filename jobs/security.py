@@ -1,0 +1,241 @@
+"""What guards the job APIs before a route runs: the token rule at start-up, the request-body
+limit, validation answers that never echo huge inputs, and the documented error answers.
+
+- ``check_token(token)``: refuse to start with an empty, placeholder or short
+  ``PIPELINE_API_TOKEN`` (``InsecureToken``, a ``SystemExit`` whose message is one line).
+- ``BodyLimit``: ASGI middleware answering 413 for bodies over ``MAX_BODY_BYTES``, without
+  reading (or echoing) the rest.
+- ``validation_error``: the 422 handler; each error's ``input`` is cut to ``MAX_ECHO_CHARS``;
+  ``unparsable_body`` makes FastAPI's 400 for a body that is not UTF-8 a 422 too.
+- ``error_responses(...)``: OpenAPI ``responses`` entries with their models.
+- ``PathText``: the type of a path field in a request body.
+"""
+
+import json
+from typing import Annotated, Any
+
+from fastapi import Request
+from fastapi.encoders import jsonable_encoder
+from fastapi.exception_handlers import http_exception_handler
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import Response
+from pydantic import AfterValidator, BaseModel, Field
+from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from common import InvalidInput, check_path_text
+
+MIN_TOKEN_CHARS = 24
+PLACEHOLDER_TOKENS = {"change-me", "changeme", "change_me", "<token>", "token", "secret"}
+MAX_ECHO_CHARS = 200
+"""Longest input a 422 answer repeats back (longer ones are cut, with their length)."""
+
+
+class InsecureToken(SystemExit):
+    """``PIPELINE_API_TOKEN`` is set but cannot protect anything; ``str()`` is the message.
+
+    A ``SystemExit``, so that ``uvicorn evaluator.app:app`` stops with this one line and exit
+    status 1 instead of a traceback.
+    """
+
+    def __str__(self) -> str:
+        return str(self.code)
+
+
+def check_token(token: str | None) -> None:
+    """Raise ``InsecureToken`` for a token that is set but empty, a placeholder or too short.
+
+    ``None`` (the variable is unset) is allowed: the API then runs without authentication, which
+    is meant for one machine (``make demo``).
+    """
+    if token is None:
+        return
+    stripped = token.strip()
+    if not stripped:
+        problem = "is set but empty"
+    elif stripped.lower() in PLACEHOLDER_TOKENS:
+        problem = f"is the placeholder {stripped!r}"
+    elif len(stripped) < MIN_TOKEN_CHARS:
+        problem = f"has {len(stripped)} characters, fewer than {MIN_TOKEN_CHARS}"
+    else:
+        return
+    raise InsecureToken(
+        f"PIPELINE_API_TOKEN {problem}, so it would not protect the API; set it to a random "
+        f"secret of at least {MIN_TOKEN_CHARS} characters, for example the output of "
+        "python3 -c 'import secrets; print(secrets.token_hex(24))', or unset it to run without "
+        "authentication on a single machine."
+    )
+
+
+def _path_text(value: str) -> str:
+    try:
+        return check_path_text(value, "the path")
+    except InvalidInput as exc:
+        raise ValueError(str(exc)) from None
+
+
+PathText = Annotated[str, AfterValidator(_path_text)]
+"""A path in a request body: no NUL byte, valid UTF-8, no overlong name (``check_path_text``);
+checked with the body, before anything touches the file system."""
+
+
+def _error_body(status: int, detail: str) -> tuple[dict, bytes]:
+    body = json.dumps({"detail": detail}).encode()
+    start = {
+        "type": "http.response.start",
+        "status": status,
+        "headers": [
+            (b"content-type", b"application/json"),
+            (b"content-length", str(len(body)).encode()),
+            (b"connection", b"close"),
+        ],
+    }
+    return start, body
+
+
+class BodyLimit:
+    """ASGI middleware: a request body over ``max_bytes`` gets 413 and is not read further.
+
+    A declared ``Content-Length`` over the limit is refused before reading anything; any other
+    body is read here up to the limit (so at most ``max_bytes`` are held) and then handed on.
+    """
+
+    def __init__(self, app: ASGIApp, max_bytes: int) -> None:
+        self.app = app
+        self.max_bytes = max_bytes
+
+    def message(self) -> str:
+        return (
+            f"request body larger than {self.max_bytes} bytes (MAX_BODY_BYTES); the API's "
+            "requests are small JSON objects: send only the documented fields."
+        )
+
+    async def _refuse(self, send: Send) -> None:
+        start, body = _error_body(413, self.message())
+        await send(start)
+        await send({"type": "http.response.body", "body": body})
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        for name, value in scope.get("headers", []):
+            if name == b"content-length":
+                try:
+                    declared = int(value)
+                except ValueError:
+                    declared = 0
+                if declared > self.max_bytes:
+                    await self._refuse(send)
+                    return
+        # Read the body here (bounded by the limit), then hand it on in one piece.
+        chunks, received = [], 0
+        while True:
+            message = await receive()
+            if message["type"] != "http.request":  # the client went away
+                break
+            chunks.append(message.get("body", b""))
+            received += len(chunks[-1])
+            if received > self.max_bytes:
+                await self._refuse(send)
+                return
+            if not message.get("more_body", False):
+                break
+        body, delivered = b"".join(chunks), False
+
+        async def replay() -> Message:
+            nonlocal delivered
+            if delivered:
+                return await receive()
+            delivered = True
+            return {"type": "http.request", "body": body, "more_body": False}
+
+        await self.app(scope, replay, send)
+
+
+def short_input(value: Any) -> Any:
+    """``value`` itself when its JSON is short, else the start of it and its length."""
+    try:
+        text = json.dumps(jsonable_encoder(value))
+    except (TypeError, ValueError):
+        text = repr(value)
+    if len(text) <= MAX_ECHO_CHARS:
+        return value
+    return f"{text[:MAX_ECHO_CHARS]}… ({len(text)} characters, cut)"
+
+
+async def validation_error(request: Request, exc: Exception) -> Response:
+    """422 listing each validation error; long inputs are cut, so a 20 MB body is not echoed."""
+    assert isinstance(exc, RequestValidationError)
+    errors = []
+    for error in exc.errors():
+        error = dict(error)
+        if "input" in error:
+            error["input"] = short_input(error["input"])
+        if "ctx" in error:
+            error["ctx"] = {k: short_input(str(v)) for k, v in error["ctx"].items()}
+        error.pop("url", None)
+        errors.append(error)
+    return _ascii_json(422, {"detail": jsonable_encoder(errors)})
+
+
+def _ascii_json(status: int, content: Any) -> Response:
+    """JSON with non-ASCII escaped: an input holding a lone surrogate still encodes."""
+    body = json.dumps(content, ensure_ascii=True, default=str)
+    return Response(body, status_code=status, media_type="application/json")
+
+
+async def unparsable_body(request: Request, exc: Exception) -> Response:
+    """FastAPI answers 400 for a body it cannot decode (not UTF-8); make it the API's 422."""
+    assert isinstance(exc, StarletteHTTPException)
+    if exc.status_code == 400:
+        return _ascii_json(
+            422,
+            {
+                "detail": "the request body cannot be read as JSON: it is not valid UTF-8 "
+                f"({exc.detail}); send a JSON object encoded in UTF-8."
+            },
+        )
+    return await http_exception_handler(request, exc)
+
+
+class ErrorOut(BaseModel):
+    """Every error answer: ``detail`` says what is wrong and how to fix it."""
+
+    detail: str
+
+
+class ValidationItem(BaseModel):
+    """One field that failed validation."""
+
+    loc: list[str | int]
+    msg: str
+    type: str
+    input: Any = None
+    ctx: dict[str, Any] | None = None
+
+
+class ValidationErrorOut(BaseModel):
+    """422: a message (checks of the run and its data) or one item per malformed field."""
+
+    detail: str | list[ValidationItem] = Field(description="why the request cannot be processed")
+
+
+ERROR_DESCRIPTIONS = {
+    401: "PIPELINE_API_TOKEN is set and the Bearer token is missing or wrong",
+    404: "no such run or job",
+    413: "request body larger than MAX_BODY_BYTES",
+    422: "malformed request, or a run or data set that cannot be used (the detail says why)",
+    503: "MLflow or the job store (MongoDB) is unreachable",
+}
+
+
+def error_responses(*statuses: int, **descriptions: str) -> dict[int | str, dict[str, Any]]:
+    """OpenAPI ``responses`` for ``statuses`` with their models; ``descriptions`` (keyed
+    ``s404``, ...) replace the default wording of a status."""
+    out: dict[int | str, dict[str, Any]] = {}
+    for status in statuses:
+        model = ValidationErrorOut if status == 422 else ErrorOut
+        description = descriptions.get(f"s{status}", ERROR_DESCRIPTIONS[status])
+        out[status] = {"model": model, "description": description}
+    return out

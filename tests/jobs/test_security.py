@@ -1,0 +1,104 @@
+"""The guards of the job API: the token rule at start-up, the body limit, the documented
+answers and the docs pages (toy service over real HTTP)."""
+
+import subprocess
+import sys
+
+import pytest
+import requests
+
+from jobs import InsecureToken, RunId
+from tests.conftest import ROOT, LiveServer
+from tests.jobs.conftest import make_settings, make_toy_app
+
+TOKEN = "toy-test-token-0123456789abcdef"
+AUTH = {"Authorization": f"Bearer {TOKEN}"}
+
+
+@pytest.mark.parametrize("token", ["", "   ", "CHANGE-ME", "change-me", "s3cret", "x" * 23])
+def test_weak_token_refuses_to_start(tmp_path, token):
+    with pytest.raises(InsecureToken, match="PIPELINE_API_TOKEN"):
+        make_toy_app(make_settings(tmp_path, pipeline_api_token=token))
+
+
+def test_unset_token_starts_without_authentication(tmp_path):
+    assert make_toy_app(make_settings(tmp_path, pipeline_api_token=None)) is not None
+
+
+def test_service_with_placeholder_token_exits_with_one_line(tmp_path):
+    env = {"PIPELINE_API_TOKEN": "CHANGE-ME", "STORE_DIR": str(tmp_path), "PATH": "/usr/bin:/bin"}
+    argv = [sys.executable, "-m", "uvicorn", "evaluator.app:app", "--port", "9"]
+    done = subprocess.run(argv, cwd=ROOT, env=env, capture_output=True, text=True, timeout=120)
+    assert done.returncode == 1
+    assert done.stderr.strip().splitlines() == [
+        line for line in done.stderr.strip().splitlines() if "PIPELINE_API_TOKEN" in line
+    ]
+    assert "Traceback" not in done.stderr
+    assert "secrets.token_hex" in done.stderr
+
+
+def test_body_over_the_limit_is_413_without_echoing_it(tmp_path):
+    settings = make_settings(tmp_path, max_body_bytes=1000)
+    with LiveServer(make_toy_app(settings)) as live:
+        answer = requests.post(f"{live.url}/toy", json={"run_id": "r", "x": 1, "p": "z" * 5000})
+        small = requests.post(f"{live.url}/toy", json={"run_id": "r", "x": 1})
+    assert answer.status_code == 413
+    assert "z" * 20 not in answer.text
+    assert small.status_code == 202
+
+
+def test_chunked_body_over_the_limit_is_413(tmp_path):
+    settings = make_settings(tmp_path, max_body_bytes=1000)
+
+    def chunks():
+        yield b'{"run_id": "r", "x": 1, "p": "'
+        for _ in range(10):
+            yield b"z" * 500
+        yield b'"}'
+
+    with LiveServer(make_toy_app(settings)) as live:
+        answer = requests.post(
+            f"{live.url}/toy", data=chunks(), headers={"Content-Type": "application/json"}
+        )
+    assert answer.status_code == 413
+
+
+def test_docs_need_the_token_by_default(tmp_path):
+    settings = make_settings(tmp_path, pipeline_api_token=TOKEN)
+    with LiveServer(make_toy_app(settings)) as live:
+        for path in ("/docs", "/redoc", "/openapi.json"):
+            assert requests.get(live.url + path).status_code == 401, path
+            assert requests.get(live.url + path, headers=AUTH).status_code == 200, path
+
+
+def test_docs_can_be_made_public(tmp_path):
+    settings = make_settings(tmp_path, pipeline_api_token=TOKEN, api_docs_public=True)
+    with LiveServer(make_toy_app(settings)) as live:
+        for path in ("/docs", "/redoc", "/openapi.json"):
+            assert requests.get(live.url + path).status_code == 200, path
+        assert requests.get(f"{live.url}/jobs").status_code == 401
+
+
+def test_docs_pages_load_their_scripts_from_the_service(toy_server):
+    page = requests.get(f"{toy_server}/docs").text + requests.get(f"{toy_server}/redoc").text
+    assert "/static/docs/swagger-ui-bundle.js" in page
+    assert "/static/docs/redoc.standalone.js" in page
+    assert "cdn." not in page and "fonts.googleapis" not in page
+    script = requests.get(f"{toy_server}/static/docs/swagger-ui-bundle.js")
+    assert script.status_code == 200 and len(script.content) > 100_000
+
+
+def test_schema_lists_every_answer_of_the_shared_routes(toy_server):
+    paths = requests.get(f"{toy_server}/openapi.json").json()["paths"]
+    assert set(paths["/jobs/{job_id}"]["get"]["responses"]) == {"200", "401", "404", "422", "503"}
+    assert set(paths["/jobs"]["get"]["responses"]) == {"200", "401", "422", "503"}
+    assert set(paths["/ready"]["get"]["responses"]) == {"200", "401", "503"}
+    error = paths["/ready"]["get"]["responses"]["401"]["content"]["application/json"]["schema"]
+    assert error == {"$ref": "#/components/schemas/ErrorOut"}
+
+
+def test_run_id_schema_has_its_pattern():
+    from pydantic import TypeAdapter
+
+    schema = TypeAdapter(RunId).json_schema()
+    assert schema["pattern"] == "^[0-9a-fA-F]{1,64}$"
