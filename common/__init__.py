@@ -11,7 +11,13 @@ from common.fileio import (
     atomic_write_json,
     atomic_write_text,
 )
-from common.paths import MAX_NAME_BYTES, MAX_PATH_CHARS, check_path_text, confine
+from common.paths import (
+    MAX_NAME_BYTES,
+    MAX_PATH_CHARS,
+    check_path_chars,
+    check_path_text,
+    confine,
+)
 from common.settings import Settings, get_settings
 
 __all__ = [
@@ -26,6 +32,7 @@ __all__ = [
     "atomic_write_bytes",
     "atomic_write_json",
     "atomic_write_text",
+    "check_path_chars",
     "check_path_text",
     "confine",
     "get_settings",

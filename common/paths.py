@@ -17,41 +17,53 @@ MAX_NAME_BYTES = 255
 """Longest file or folder name, in UTF-8 bytes (Linux's NAME_MAX)."""
 
 
-def check_path_text(value: str | os.PathLike, what: str = "path") -> str:
-    """``value`` as text, or ``InvalidInput`` when it cannot name a file.
-
-    Refused: NUL bytes, text that is not valid UTF-8 (lone surrogates, as JSON ``"\\udc80"`` or
-    undecodable bytes give), more than ``MAX_PATH_CHARS`` characters, or a single name longer
-    than ``MAX_NAME_BYTES`` bytes. The message shows at most the first 80 characters.
-    """
+def check_path_chars(value: str | os.PathLike, what: str = "path") -> str:
+    """``value`` as text, or ``InvalidInput`` for a NUL byte or text that is not valid UTF-8
+    (lone surrogates, as JSON ``"\\udc80"`` or undecodable bytes give)."""
     text = os.fspath(value)
     if isinstance(text, bytes):
         try:
             text = text.decode("utf-8")
         except UnicodeDecodeError:
             raise InvalidInput(f"{what} is not valid UTF-8; pass the path as UTF-8 text.") from None
-    shown = repr(text[:80]) + ("…" if len(text) > 80 else "")
     if "\x00" in text:
-        raise InvalidInput(f"{what} {shown} contains a NUL byte, which no file name can hold.")
+        raise InvalidInput(
+            f"{what} {_shown(text)} contains a NUL byte, which no file name can hold."
+        )
     try:
         text.encode("utf-8")
     except UnicodeEncodeError:
         raise InvalidInput(
-            f"{what} {shown} is not valid UTF-8 text (it holds a lone surrogate); "
+            f"{what} {_shown(text)} is not valid UTF-8 text (it holds a lone surrogate); "
             "pass the path as UTF-8."
         ) from None
+    return text
+
+
+def check_path_text(value: str | os.PathLike, what: str = "path") -> str:
+    """``value`` as text, or ``InvalidInput`` when it cannot name a file.
+
+    Refused: what ``check_path_chars`` refuses, more than ``MAX_PATH_CHARS`` characters, or a
+    single name longer than ``MAX_NAME_BYTES`` bytes. Messages show at most 80 characters.
+    """
+    text = check_path_chars(value, what)
     if len(text) > MAX_PATH_CHARS:
         raise InvalidInput(
             f"{what} is {len(text)} characters long, more than the {MAX_PATH_CHARS} allowed; "
-            f"it starts {shown}."
+            f"it starts {_shown(text)}."
         )
     longest = max(text.replace("\\", "/").split("/"), key=lambda name: len(name.encode()))
     if len(longest.encode()) > MAX_NAME_BYTES:
         raise InvalidInput(
-            f"{what} {shown} has a name of {len(longest.encode())} bytes; file and folder names "
-            f"have at most {MAX_NAME_BYTES}."
+            f"{what} {_shown(text)} has a name of {len(longest.encode())} bytes; file and folder "
+            f"names have at most {MAX_NAME_BYTES}."
         )
     return text
+
+
+def _shown(text: str) -> str:
+    """``text`` quoted for a message, cut at 80 characters (surrogates escaped)."""
+    return repr(text[:80]) + ("…" if len(text) > 80 else "")
 
 
 def confine(

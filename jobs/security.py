@@ -23,7 +23,7 @@ from pydantic import AfterValidator, BaseModel, Field
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from common import InvalidInput, check_path_text
+from common import InvalidInput, check_path_chars
 
 MIN_TOKEN_CHARS = 24
 PLACEHOLDER_TOKENS = {"change-me", "changeme", "change_me", "<token>", "token", "secret"}
@@ -67,16 +67,21 @@ def check_token(token: str | None) -> None:
     )
 
 
-def _path_text(value: str) -> str:
+def _path_chars(value: str) -> str:
     try:
-        return check_path_text(value, "the path")
+        return check_path_chars(value, "the path")
     except InvalidInput as exc:
         raise ValueError(str(exc)) from None
 
 
-PathText = Annotated[str, AfterValidator(_path_text)]
-"""A path in a request body: no NUL byte, valid UTF-8, no overlong name (``check_path_text``);
-checked with the body, before anything touches the file system."""
+PathText = Annotated[
+    str,
+    AfterValidator(_path_chars),
+    Field(json_schema_extra={"pattern": "^[^\\u0000]*$"}),
+]
+"""A path in a request body: no NUL byte, valid UTF-8 (``check_path_chars``), checked with the
+body. Name lengths and confinement follow where the path is resolved (``common.confine``),
+before anything touches the file system."""
 
 
 def _error_body(status: int, detail: str) -> tuple[dict, bytes]:

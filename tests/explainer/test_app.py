@@ -1,5 +1,6 @@
 """The HTTP API over real HTTP: a uvicorn server in a thread, a real MLflow server."""
 
+import json
 from collections.abc import Iterator
 
 import mlflow
@@ -105,3 +106,34 @@ def test_run_trained_outside_data_dir_is_422_and_publishes_nothing(server, outsi
     assert "outside DATA_DIR" in response.json()["detail"]
     client = mlflow.MlflowClient(outside_run.tracking_uri)
     assert client.list_artifacts(outside_run.run_id, "explanations") == []
+
+
+@pytest.mark.parametrize(
+    "body",
+    [
+        {"run_id": "0123abc\u0000"},
+        {"run_id": "a" * 300},
+        {"run_id": "abc", "methods": ["shap\u0000"]},
+        {"run_id": "abc", "n_samples": "8\udc80"},
+    ],
+    ids=["nul-run-id", "long-run-id", "nul-method", "lone-surrogate"],
+)
+def test_malformed_body_is_422_never_500(server, body):
+    response = requests.post(
+        f"{server}/explain",
+        data=json.dumps(body),
+        headers={**AUTH, "Content-Type": "application/json"},
+    )
+    assert response.status_code == 422, response.text
+
+
+def test_body_that_is_not_utf8_is_422(server):
+    body = b'{"run_id": "ab\xff\xfe"}'
+    headers = {**AUTH, "Content-Type": "application/json"}
+    assert requests.post(f"{server}/explain", data=body, headers=headers).status_code == 422
+
+
+def test_body_over_the_limit_is_413(server):
+    response = post(server, {"run_id": "ab", "methods": ["shap"] * 300_000})
+    assert response.status_code == 413
+    assert len(response.content) < 1000
