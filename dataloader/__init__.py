@@ -1,9 +1,11 @@
 """Stage 1: load image folders (PNG, JPEG, DICOM) and MedMNIST ``.npz`` files as uint8 arrays,
-with a decoded-image cache, dataset statistics and a synthetic demo dataset."""
+with a decoded-image cache, dataset statistics, a cheap look at a split's classes, channels and
+sizes (``inspect_data``) and a synthetic demo dataset."""
 
 from dataloader.dataset import load_dataset
 from dataloader.errors import DataError
 from dataloader.imageset import DatasetSplits, ImageSet
+from dataloader.inspect import DataSummary, inspect_data
 from dataloader.stats import compute_stats
 from dataloader.synth import CLASS_NAMES as DEMO_CLASS_NAMES
 from dataloader.synth import synthesize
@@ -11,9 +13,11 @@ from dataloader.synth import synthesize
 __all__ = [
     "DEMO_CLASS_NAMES",
     "DataError",
+    "DataSummary",
     "DatasetSplits",
     "ImageSet",
     "compute_stats",
+    "inspect_data",
     "load_dataset",
     "synthesize",
 ]

@@ -60,8 +60,45 @@ def _labels(path: Path, split: str, labels: np.ndarray, n: int) -> np.ndarray:
     return labels.astype(np.int64)
 
 
+# What a file that is not a zip archive most likely is, by its first bytes.
+_MAGIC = {
+    b"\x93NUMPY": "a single NumPy array (.npy), not an archive of arrays",
+    b"\x80": "a Python pickle",
+    b"\x89PNG": "a PNG image",
+    b"\xff\xd8\xff": "a JPEG image",
+    b"\x1f\x8b": "a gzip file",
+    b"<": "text (HTML or XML, perhaps an error page saved by a download)",
+    b"version https://git-lfs": "a Git LFS pointer, not the file itself (run git lfs pull)",
+}
+
+
+def check_npz_file(path: Path) -> None:
+    """Raise ``DataError`` unless ``path`` is a zip archive, as every ``.npz`` is.
+
+    ``np.load`` would otherwise try to read any other file as a pickle and answer with a
+    confusing message about ``allow_pickle``.
+    """
+    try:
+        with open(path, "rb") as f:
+            head = f.read(32)
+        is_zip = zipfile.is_zipfile(path)
+    except OSError as exc:
+        raise DataError(f"{path} cannot be read: {exc.strerror}") from exc
+    if is_zip:
+        return
+    kind = next((what for magic, what in _MAGIC.items() if head.startswith(magic)), None)
+    if not head:
+        kind = "empty (0 bytes)"
+    raise DataError(
+        f"{path} is not a .npz file (a zip archive of .npy arrays)"
+        + (f": it is {kind}" if kind else f"; it starts with the bytes {head[:8]!r}")
+        + f"; expected a MedMNIST file with the keys {EXPECTED_KEYS}"
+    )
+
+
 def _read(path: Path, splits: list[str]) -> dict[str, tuple[np.ndarray, np.ndarray]]:
     """``split -> (images N×H×W×C, labels N)`` for the requested splits present in the file."""
+    check_npz_file(path)
     try:
         with np.load(path, allow_pickle=False) as data:
             keys = set(data.files)

@@ -1,30 +1,9 @@
 """Checks of an evaluation request, made at once so that the API answers 404/422/503 before
-queueing a job: the run, its model and preprocessing, and the data folder."""
+queueing a job: the run, its model and preprocessing, and the data folder and its fit."""
 
 from pathlib import Path
 
-from common import InvalidInput
-from runs import Preprocessing, check_run, run_data_dir
-
-
-def check_classes(path: Path, pp: Preprocessing) -> None:
-    """Raise ``InvalidInput`` when a folder dataset's ``test/`` has a class the model lacks.
-
-    Only folder names are compared (cheap, at submission time); a class of the model missing
-    from the test set is allowed (its AUC is reported as undefined). ``.npz`` files are checked
-    when the job loads them.
-    """
-    test = path / "test"
-    if not test.is_dir():
-        return
-    found = sorted(p.name for p in test.iterdir() if p.is_dir() and not p.name.startswith("."))
-    foreign = [name for name in found if name not in pp.class_names]
-    if foreign:
-        raise InvalidInput(
-            f"the classes in {test} ({', '.join(found)}) differ from the model's "
-            f"({', '.join(pp.class_names)}): {', '.join(foreign)} is not one of them; evaluate "
-            "with data of the classes the run was trained on."
-        )
+from runs import check_compatible, check_run, run_data_dir
 
 
 def prepare_inputs(
@@ -38,9 +17,10 @@ def prepare_inputs(
 
     Raises:
         NotFound, InvalidInput, ServiceUnavailable: As ``check_run``; InvalidInput also for a
-            missing data folder, one outside ``data_root`` or with other classes.
+            missing data folder, one outside ``data_root``, or data that does not fit the
+            model (channels, classes, image size: ``runs.check_compatible``).
     """
     pp, param = check_run(tracking_uri, run_id)
     path = run_data_dir(run_id, data_dir, param, data_root, confine=True)
-    check_classes(path, pp)
+    check_compatible(path, pp)
     return {"data_dir": str(path), "batch_size": batch_size}

@@ -23,7 +23,15 @@ from tqdm import tqdm
 from common import InvalidInput, ServiceUnavailable
 from evaluator.artifacts import flat_metrics, write_artifacts
 from evaluator.metrics import compute_metrics
-from runs import Preprocessing, check_run, get_client, load_model, load_test_split, run_data_dir
+from runs import (
+    Preprocessing,
+    check_run,
+    get_client,
+    load_model,
+    load_test_split,
+    run_data_dir,
+    skipped_report,
+)
 
 # MLflow's per-download progress bars only clutter the CLI's output and the service's log.
 os.environ.setdefault("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "false")
@@ -99,7 +107,8 @@ def evaluate_run(
         confine: Refuse a ``data_dir`` outside ``data_root`` (the API sets this).
 
     Returns:
-        The content of ``metrics.json`` plus ``run_id``, ``data_dir``, ``metrics`` (the flat
+        The content of ``metrics.json`` (with ``skipped``: how many test files could not be
+        used and why) plus ``run_id``, ``data_dir``, ``metrics`` (the flat
         ``eval_*`` values logged to MLflow), ``artifacts`` and ``duration_s``.
 
     Raises:
@@ -118,7 +127,12 @@ def evaluate_run(
     probs = predict(model, pp, ds.test.images, batch_size, progress)
 
     report = compute_metrics(y, probs, list(pp.class_names))
-    report.update(run_id=run_id, data_dir=str(path), dataset_hash=ds.content_hash)
+    report.update(
+        run_id=run_id,
+        data_dir=str(path),
+        dataset_hash=ds.content_hash,
+        skipped=skipped_report(ds.skipped),
+    )
     flat = flat_metrics(report)
     with tempfile.TemporaryDirectory(prefix="evaluation-") as tmp:
         write_artifacts(Path(tmp), report, y, probs, ds.test)

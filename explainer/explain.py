@@ -24,12 +24,14 @@ from explainer.attributions import METHODS
 from explainer.faithfulness import deletion_report
 from runs import (
     Preprocessing,
+    check_compatible,
     check_run,
     get_client,
     get_run,
     load_model,
     load_test_split,
     run_data_dir,
+    skipped_report,
 )
 
 DEFAULT_N_SAMPLES = 8
@@ -161,8 +163,9 @@ def prepare_inputs(
         ServiceUnavailable: MLflow cannot be reached.
     """
     methods = check_request(n_samples, methods)
-    _, param = check_run(tracking_uri, run_id)
+    pp, param = check_run(tracking_uri, run_id)
     path = run_data_dir(run_id, None, param, data_root, confine=True)
+    check_compatible(path, pp)
     return {"n_samples": n_samples, "methods": methods, "seed": seed, "data_dir": str(path)}
 
 
@@ -211,7 +214,8 @@ def explain_run(
     Returns:
         A JSON-able summary: ``run_id``, ``methods``, ``n_samples``, ``deletion`` (per method
         ``auc``, ``random_auc``, ``score``), ``ig_convergence_delta`` (mean |delta|, or None),
-        ``channel_importance``, ``artifact_path`` and ``files``.
+        ``channel_importance``, ``artifact_path``, ``files`` and ``skipped`` (test files the
+        loader could not use: ``count``, ``reasons``, ``files``).
 
     Raises:
         NotFound: No such run. InvalidInput: bad arguments, a run without model/preprocessing, or
@@ -254,6 +258,7 @@ def explain_run(
         "data": {
             "source": str(path),
             "n_test": len(labels),
+            "skipped": skipped_report(ds.skipped),
             "matches_training_data": getattr(ds, "content_hash", None)
             == run.data.params.get("dataset_hash"),
         },
@@ -293,4 +298,5 @@ def explain_run(
         "channel_importance": explanation.channel_importance,
         "artifact_path": ARTIFACT_DIR,
         "files": sorted(written["files"]),
+        "skipped": info["data"]["skipped"],
     }

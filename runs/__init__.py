@@ -4,17 +4,21 @@
   ``load_preprocessing`` raise ``common`` errors with a message for the user.
 - Models: ``build_model`` and ``MODEL_NAMES`` (the classes the trainer pickles into runs).
 - ``Preprocessing``: how a consumer turns images into the model's input.
-- Checks: ``check_run``, ``check_model``, ``run_data_dir``, ``resolve_data_dir`` and
-  ``load_test_split``, shared by the evaluator and explainer.
+- Checks: ``check_run``, ``check_model``, ``run_data_dir``, ``resolve_data_dir``,
+  ``check_compatible`` (data vs ``preprocessing.json``), ``load_test_split`` and
+  ``skipped_report``, shared by the evaluator and explainer.
 - The artifact contract (``runs.contract``): where each artifact lives in a run.
 """
 
 from runs.checks import (
+    MAX_UPSCALE,
+    check_compatible,
     check_model,
     check_run,
     load_test_split,
     resolve_data_dir,
     run_data_dir,
+    skipped_report,
 )
 from runs.models import MODEL_NAMES, ImageClassifier, build_model
 from runs.preprocessing import Preprocessing
@@ -28,11 +32,13 @@ from runs.tracking import (
 )
 
 __all__ = [
+    "MAX_UPSCALE",
     "MODEL_NAME",
     "MODEL_NAMES",
     "ImageClassifier",
     "Preprocessing",
     "build_model",
+    "check_compatible",
     "check_model",
     "check_run",
     "check_tracking",
@@ -43,4 +49,5 @@ __all__ = [
     "load_test_split",
     "resolve_data_dir",
     "run_data_dir",
+    "skipped_report",
 ]

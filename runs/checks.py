@@ -127,14 +127,88 @@ def run_data_dir(
     return resolve_data_dir(value, root, confine)
 
 
+MAX_UPSCALE = 4
+"""The model's resize rule stretches images up to this factor per side; smaller data is refused."""
+
+
+def _channels(n: int) -> str:
+    return f"{n} ({'grey' if n == 1 else 'RGB'})"
+
+
+def check_compatible(path: Path, pp: Preprocessing) -> dict:
+    """Raise ``InvalidInput`` naming both sides when the test split of ``path`` does not fit the
+    model described by ``pp`` (the run's ``preprocessing.json``).
+
+    Checked from file headers only (``dataloader.inspect_data``): the channels must be the
+    model's; every class folder must be a class of the model (a ``.npz`` must have as many label
+    values as the model has classes); images must not be smaller than the model's input by more
+    than ``MAX_UPSCALE``× per side (the model resizes, ``pp.resize``, anything larger).
+
+    Returns:
+        What was found: ``format``, ``channels``, ``n_classes``, ``min_size``.
+    """
+    from dataloader import inspect_data
+
+    found = inspect_data(path, "test")
+    problems = []
+    if found.channels != pp.channels:
+        problems.append(
+            f"channels: the data has {_channels(found.channels)}, the model takes "
+            f"{_channels(pp.channels)}"
+        )
+    if found.class_names is not None:
+        foreign = [name for name in found.class_names if name not in pp.class_names]
+        if foreign:
+            problems.append(
+                f"classes: the data has {', '.join(found.class_names)}, the model "
+                f"{', '.join(pp.class_names)} ({', '.join(foreign)} is not one of them)"
+            )
+    elif found.n_classes != len(pp.class_names):
+        problems.append(
+            f"classes: the data has labels 0..{found.n_classes - 1} ({found.n_classes} classes), "
+            f"the model {len(pp.class_names)} classes ({', '.join(pp.class_names)})"
+        )
+    height, width = pp.image_size
+    small_h, small_w = min(h for h, _ in found.sizes), min(w for _, w in found.sizes)
+    if small_h * MAX_UPSCALE < height or small_w * MAX_UPSCALE < width:
+        problems.append(
+            f"image size: the data has images of {small_h}×{small_w}, the model takes "
+            f"{height}×{width} and resizes ({pp.resize}) at most {MAX_UPSCALE}× up"
+        )
+    if problems:
+        raise InvalidInput(
+            f"the data in {path} does not fit the run's model: " + "; ".join(problems) + ". "
+            "Use data like the run's training data (its preprocessing.json says what the model "
+            "takes)."
+        )
+    return {
+        "format": found.format,
+        "channels": found.channels,
+        "n_classes": found.n_classes,
+        "min_size": [small_h, small_w],
+    }
+
+
+def skipped_report(skipped: list[dict], limit: int = 50) -> dict:
+    """``{count, reasons: {reason: n}, files: [{file, reason}] (at most limit)}`` of the files
+    the loader skipped, for job results and ``metrics.json``."""
+    reasons: dict[str, int] = {}
+    for entry in skipped:
+        reason = entry["reason"].split(":", 1)[0]
+        reasons[reason] = reasons.get(reason, 0) + 1
+    return {"count": len(skipped), "reasons": reasons, "files": list(skipped[:limit])}
+
+
 def load_test_split(path: Path, pp: Preprocessing):
     """The test split of ``path`` resized like the model's training data, labelled by its classes.
 
     Raises:
-        InvalidInput: No test split, or a class the model does not know (``DataError``).
+        InvalidInput: Data that does not fit the model (``check_compatible``), no test split, or
+            a class the model does not know (``DataError``).
     """
     from dataloader import load_dataset
 
+    check_compatible(path, pp)
     ds = load_dataset(
         path,
         image_size=pp.image_size,

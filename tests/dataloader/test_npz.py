@@ -81,7 +81,7 @@ def test_missing_keys_are_named(tmp_path):
 def test_file_that_is_not_a_zip_is_an_error(tmp_path):
     path = tmp_path / "broken.npz"
     path.write_bytes(b"this is not a zip archive")
-    with pytest.raises(DataError, match=r"broken.npz is not a readable .npz file"):
+    with pytest.raises(DataError, match=r"broken.npz is not a .npz file \(a zip archive"):
         load_dataset(path)
 
 
@@ -114,3 +114,21 @@ def test_npz_of_other_arrays_is_an_error(tmp_path):
     with pytest.raises(DataError, match=r"found: x"):
         load_dataset(path)
     assert zipfile.is_zipfile(path)
+
+
+@pytest.mark.parametrize(
+    ("content", "what"),
+    [
+        (b"\x80\x04\x95junk", "it is a Python pickle"),
+        (b"\x93NUMPY\x01\x00", "it is a single NumPy array (.npy)"),
+        (b"<html>404</html>", "it is text (HTML or XML"),
+        (b"", "it is empty (0 bytes)"),
+    ],
+)
+def test_npz_that_is_not_a_zip_says_what_it_is(tmp_path, content, what):
+    path = tmp_path / "data.npz"
+    path.write_bytes(content)
+    with pytest.raises(DataError, match=r"is not a \.npz file") as caught:
+        load_dataset(path)
+    assert what in str(caught.value)
+    assert "allow_pickle" not in str(caught.value)

@@ -1,0 +1,104 @@
+"""What a data set holds, cheaply: classes, native channels and image sizes of one split.
+
+Reads file headers only (a sample of each class folder; the ``.npy`` header inside a ``.npz``),
+so that a service can check at submission time whether the data fits a model.
+"""
+
+import zipfile
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from dataloader.errors import DataError
+from dataloader.folder import SUFFIXES, _class_dirs, layout
+from dataloader.images import IMAGE_SUFFIXES, read_header
+from dataloader.npz import check_npz_file
+
+SAMPLE_PER_CLASS = 20
+
+
+@dataclass(frozen=True)
+class DataSummary:
+    """One split of a data set as stored (before any resizing or channel conversion)."""
+
+    format: str
+    """``"folder"`` or ``"npz"``."""
+    class_names: list[str] | None
+    """Class folder names (folders); None for ``.npz`` files, whose labels are numbers."""
+    n_classes: int
+    """Number of class folders, or the largest label + 1 of an ``.npz``."""
+    channels: int
+    """1 (grey) or 3 (colour; any colour image makes it 3)."""
+    sizes: list[tuple[int, int]]
+    """``(height, width)`` of the inspected images."""
+
+
+def _folder(path: Path, split: str, per_class: int) -> DataSummary:
+    if not (path / split).is_dir():
+        raise DataError(f"{path / split} is missing; expected {layout(path)}")
+    dirs = _class_dirs(path, split)
+    colour, sizes = False, []
+    for folder in dirs:
+        files = sorted(
+            p for p in folder.iterdir() if p.suffix.lower() in IMAGE_SUFFIXES and p.is_file()
+        )
+        for file in files[:per_class]:
+            try:
+                height, width, is_colour = read_header(file)
+            except Exception:  # unreadable files are skipped (and reported) when loading
+                continue
+            colour = colour or is_colour
+            sizes.append((int(height), int(width)))
+    if not sizes:
+        raise DataError(f"no readable image under {path / split}; put {SUFFIXES} files there")
+    names = [d.name for d in dirs]
+    return DataSummary("folder", names, len(names), 3 if colour else 1, sizes)
+
+
+def _npy_shape(archive: zipfile.ZipFile, name: str) -> tuple[int, ...]:
+    with archive.open(name) as f:
+        version = np.lib.format.read_magic(f)
+        if version == (1, 0):
+            shape, _, _ = np.lib.format.read_array_header_1_0(f)
+        else:
+            shape, _, _ = np.lib.format.read_array_header_2_0(f)
+    return shape
+
+
+def _npz(path: Path, split: str) -> DataSummary:
+    check_npz_file(path)
+    key = f"{split}_images"
+    try:
+        with zipfile.ZipFile(path) as archive:
+            if f"{key}.npy" not in archive.namelist():
+                raise DataError(f"{path} has no {key}; expected a MedMNIST file with {key}")
+            shape = _npy_shape(archive, f"{key}.npy")
+        with np.load(path, allow_pickle=False) as data:
+            labels = np.asarray(data[f"{split}_labels"])
+    except (OSError, ValueError, KeyError, zipfile.BadZipFile) as exc:
+        raise DataError(f"{path} is not a readable MedMNIST .npz file: {exc}") from exc
+    if len(shape) not in (3, 4):
+        raise DataError(f"{path}: {key} has shape {shape}; expected N×H×W or N×H×W×3")
+    channels = shape[3] if len(shape) == 4 else 1
+    n_classes = int(labels.max(initial=-1)) + 1
+    return DataSummary("npz", None, n_classes, int(channels), [(int(shape[1]), int(shape[2]))])
+
+
+def inspect_data(path: str | Path, split: str = "test", per_class: int = SAMPLE_PER_CLASS):
+    """The ``DataSummary`` of ``split`` in a folder data set or a MedMNIST ``.npz`` file.
+
+    Folders: the class folders of ``path/split`` and the headers of up to ``per_class`` files
+    of each. ``.npz``: the header of ``<split>_images`` and the labels.
+
+    Raises:
+        DataError: The path is not a data set (missing split, not a zip, ...).
+    """
+    path = Path(path)
+    if path.is_file():
+        if path.suffix.lower() != ".npz":
+            raise DataError(f"{path} is a file but not a .npz; pass a MedMNIST .npz or a folder")
+        return _npz(path, split)
+    if not path.is_dir():
+        raise DataError(f"{path} does not exist; expected {layout(path)} or a .npz file")
+    return _folder(path, split, per_class)
