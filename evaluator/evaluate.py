@@ -23,15 +23,23 @@ from tqdm import tqdm
 from common import InvalidInput, ServiceUnavailable
 from evaluator.artifacts import flat_metrics, write_artifacts
 from evaluator.metrics import compute_metrics
-from runs import Preprocessing, check_run, get_client, load_model, load_test_split, run_data_dir
+from runs import (
+    Preprocessing,
+    check_run,
+    contract,
+    get_client,
+    load_model,
+    load_test_split,
+    run_data_dir,
+)
 
 # MLflow's per-download progress bars only clutter the CLI's output and the service's log.
 os.environ.setdefault("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "false")
 
 log = logging.getLogger(__name__)
 
-ARTIFACT_DIR = "evaluation"
-EVALUATED_TAG = "pipeline.evaluated"
+ARTIFACT_DIR = contract.EVALUATION_DIR
+EVALUATED_TAG = contract.EVALUATED_TAG
 
 
 def run_job(job: dict, tracking_uri: str, data_root: Path) -> dict:

@@ -25,6 +25,7 @@ from explainer.faithfulness import deletion_report
 from runs import (
     Preprocessing,
     check_run,
+    contract,
     get_client,
     get_run,
     load_model,
@@ -40,8 +41,8 @@ DELETION_STEPS = 20
 BACKGROUND_SIZE = 16
 INTERNAL_BATCH_SIZE = 32
 BASELINE = "mean"
-ARTIFACT_DIR = "explanations"
-EXPLAINED_TAG = "pipeline.explained"
+ARTIFACT_DIR = contract.EXPLANATIONS_DIR
+EXPLAINED_TAG = contract.EXPLAINED_TAG
 
 
 def check_request(n_samples: int, methods: Sequence[str] | None) -> list[str]:

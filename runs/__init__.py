@@ -9,6 +9,7 @@
 - The artifact contract (``runs.contract``): where each artifact lives in a run.
 """
 
+from runs import contract
 from runs.checks import (
     check_model,
     check_run,
@@ -36,6 +37,7 @@ __all__ = [
     "check_model",
     "check_run",
     "check_tracking",
+    "contract",
     "get_client",
     "get_run",
     "load_model",
