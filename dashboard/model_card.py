@@ -6,23 +6,7 @@ from datetime import UTC, datetime
 
 import pandas as pd
 
-from runs import MODEL_NAME
-
-TRAINING_PARAMS = (
-    "model",
-    "epochs",
-    "batch_size",
-    "optimizer",
-    "lr",
-    "lr_schedule",
-    "weight_decay",
-    "augmentation",
-    "cutmix_alpha",
-    "cutmix_prob",
-    "seed",
-    "device",
-    "patience",
-)
+from runs import MODEL_NAME, contract
 
 
 def evaluation_table(metrics: dict[str, float], metrics_json: dict | None = None) -> pd.DataFrame:
@@ -169,7 +153,7 @@ def build_model_card(
     if not (counts or classes):
         lines.append("- No dataset information was logged with this run.")
     lines += ["", "## Training setup", ""]
-    shown = [(k, params[k]) for k in TRAINING_PARAMS if k in params]
+    shown = [(k, params[k]) for k in contract.TRAINING_PARAMS if k in params]
     if not shown:
         shown = sorted(params.items())[:30]
     if shown:

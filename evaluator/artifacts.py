@@ -10,6 +10,7 @@ from PIL import Image
 
 from common import atomic_write_bytes, atomic_write_json, atomic_write_text
 from evaluator import plots
+from runs import contract
 
 if TYPE_CHECKING:
     from dataloader import ImageSet
@@ -73,14 +74,15 @@ def write_artifacts(
     )
     for c, name in enumerate(names):
         table[f"prob_{name}"] = probs[:, c]
-    atomic_write_text(out / "predictions.csv", table.to_csv(index=False))
+    atomic_write_text(out / contract.PREDICTIONS_CSV, table.to_csv(index=False))
 
     confidence = probs.max(1)
     wrong = np.flatnonzero(pred != y)
     top = wrong[np.argsort(-confidence[wrong], kind="stable")][:TOP_WRONG]
     rows = []
     for rank, i in enumerate(top, start=1):
-        image = f"misclassified/{rank}_{i}_{_safe(names[y[i]])}_as_{_safe(names[pred[i]])}.png"
+        label = f"{_safe(names[y[i]])}_as_{_safe(names[pred[i]])}"
+        image = f"{contract.MISCLASSIFIED_DIR}/{rank}_{i}_{label}.png"
         pixels = test.images[i]
         pil = Image.fromarray(pixels[..., 0] if pixels.shape[-1] == 1 else pixels)
         path = out / image
@@ -89,14 +91,16 @@ def write_artifacts(
         rows.append([rank, i, files[i], names[y[i]], names[pred[i]], confidence[i], image])
     columns = ["rank", "index", "file", "true_label", "predicted_label", "confidence", "image"]
     atomic_write_text(
-        out / "misclassified_top5.csv", pd.DataFrame(rows, columns=columns).to_csv(index=False)
+        out / contract.MISCLASSIFIED_CSV, pd.DataFrame(rows, columns=columns).to_csv(index=False)
     )
 
     aucs = [report["per_class"][n]["roc_auc"]["value"] for n in names]
     ece = report["overall"]["ece"]["value"]
     cm = np.array(report["confusion_matrix"])
-    atomic_write_bytes(out / "confusion_matrix.png", plots.confusion_matrix_png(cm, names))
-    atomic_write_bytes(out / "roc_curves.png", plots.roc_curves_png(y, probs, names, aucs))
+    atomic_write_bytes(out / contract.CONFUSION_MATRIX_PNG, plots.confusion_matrix_png(cm, names))
+    atomic_write_bytes(out / contract.ROC_CURVES_PNG, plots.roc_curves_png(y, probs, names, aucs))
     calibration = plots.calibration_png(confidence, pred == y, report["ece_bins"], ece)
-    atomic_write_bytes(out / "calibration.png", calibration)
-    atomic_write_json(out / "metrics.json", report)
+    atomic_write_bytes(out / contract.CALIBRATION_PNG, calibration)
+    # Validated against the contract, so a report readers cannot parse is never published.
+    contract.EvaluationReport.model_validate(report)
+    atomic_write_json(out / contract.METRICS_JSON, report)

@@ -13,6 +13,7 @@ from mlflow.tracking import MlflowClient
 
 from common import atomic_write_bytes, atomic_write_json
 from explainer import attributions, plots
+from runs import contract
 
 log = logging.getLogger(__name__)
 
@@ -49,11 +50,13 @@ def write_artifacts(
     labels: np.ndarray,
     class_names: list[str],
     info: dict,
+    embedding: dict | None = None,
 ) -> dict:
     """Write raw values, plots, panels, ``faithfulness.json`` and ``index.json`` into ``out``.
 
     Args:
         info: Settings and sample metadata recorded in ``index.json`` (``samples`` is added).
+        embedding: The ``embedding.json`` content (``explainer.embedding``), if any.
 
     Returns:
         The index (also written as ``index.json``).
@@ -88,7 +91,7 @@ def write_artifacts(
             m: attributions.pixel_importance(torch.from_numpy(v[i : i + 1]))[0].numpy()
             for m, v in explanation.values.items()
         }
-        name = f"panels/sample_{i:02d}_test{info['sample_index'][i]}.png"
+        name = f"{contract.PANELS_DIR}/sample_{i:02d}_test{info['sample_index'][i]}.png"
         true_label = class_names[int(labels[i])]
         atomic_write_bytes(
             out / name, plots.sample_panel(images[i], maps, true_label, predicted[i], confidence)
@@ -116,20 +119,29 @@ def write_artifacts(
         for m, shares in explanation.channel_importance.items()
     }
     if importance:
-        atomic_write_json(out / "channel_importance.json", importance)
+        atomic_write_json(out / contract.CHANNEL_IMPORTANCE_JSON, importance)
         atomic_write_bytes(out / "channel_importance.png", plots.channel_plot(importance))
-        files["channel_importance.json"] = "share of |attribution| per input channel, per method"
+        files[contract.CHANNEL_IMPORTANCE_JSON] = (
+            "share of |attribution| per input channel, per method"
+        )
         files["channel_importance.png"] = "bar chart of channel_importance.json"
-    atomic_write_json(out / "faithfulness.json", explanation.faithfulness)
+    atomic_write_json(out / contract.FAITHFULNESS_JSON, explanation.faithfulness)
     atomic_write_bytes(out / "deletion_curves.png", plots.deletion_plot(explanation.faithfulness))
-    files["faithfulness.json"] = (
+    files[contract.FAITHFULNESS_JSON] = (
         "deletion curves and AUC per method vs a random order of the same square regions "
         "(lower AUC = more faithful; score = random_auc - auc, higher is better)"
     )
     files["deletion_curves.png"] = "mean deletion curve per method and for the random order"
-    files["index.json"] = "this file: every file with a description, and the settings used"
+    if embedding is not None:
+        contract.Embedding.model_validate(embedding)
+        atomic_write_json(out / contract.EMBEDDING_JSON, embedding)
+        files[contract.EMBEDDING_JSON] = (
+            f"t-SNE map of the model's penultimate features of {embedding['n']} test images"
+        )
+    files[contract.INDEX_JSON] = "this file: every file with a description, and the settings used"
     index = {**info, "samples": samples, "files": dict(sorted(files.items()))}
-    atomic_write_json(out / "index.json", index)
+    contract.ExplanationIndex.model_validate(index)  # never publish what readers cannot parse
+    atomic_write_json(out / contract.INDEX_JSON, index)
     return index
 
 

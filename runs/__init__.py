@@ -10,6 +10,7 @@
 - The artifact contract (``runs.contract``): where each artifact lives in a run.
 """
 
+from runs import contract, inference
 from runs.checks import (
     MAX_UPSCALE,
     check_compatible,
@@ -42,8 +43,10 @@ __all__ = [
     "check_model",
     "check_run",
     "check_tracking",
+    "contract",
     "get_client",
     "get_run",
+    "inference",
     "load_model",
     "load_preprocessing",
     "load_test_split",

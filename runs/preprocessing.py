@@ -8,8 +8,6 @@ import numpy as np
 import torch
 from pydantic import BaseModel, Field
 
-ARTIFACT_PATH = "preprocessing.json"
-
 
 class Preprocessing(BaseModel):
     """How to turn an image into the model's input tensor."""

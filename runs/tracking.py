@@ -14,7 +14,7 @@ from mlflow.exceptions import MlflowException
 from mlflow.tracking import MlflowClient
 
 from common import InvalidInput, NotFound, ServiceUnavailable
-from runs.preprocessing import ARTIFACT_PATH as PREPROCESSING_PATH
+from runs.contract import PREPROCESSING_JSON as PREPROCESSING_PATH
 from runs.preprocessing import Preprocessing
 
 MODEL_NAME = "model"

@@ -14,11 +14,8 @@ import numpy as np
 import torch
 from mlflow.models import infer_signature
 
-from runs import MODEL_NAME, Preprocessing
+from runs import MODEL_NAME, Preprocessing, contract
 
-DATASET_STATS_PATH = "dataset_stats.json"
-PREPROCESSING_PATH = "preprocessing.json"
-STAGE_TAG = "pipeline.stage"
 ROOT = Path(__file__).resolve().parents[1]
 
 
@@ -70,9 +67,9 @@ def dataset_params(dataset, preprocessing: Preprocessing) -> dict[str, Any]:
 def log_setup(params: dict[str, Any], dataset, preprocessing: Preprocessing) -> None:
     """Log parameters, the dataset statistics and the preprocessing of a new run."""
     mlflow.log_params({**params, **dataset_params(dataset, preprocessing)})
-    mlflow.log_dict(dataset.stats, DATASET_STATS_PATH)
-    mlflow.log_dict(preprocessing.model_dump(mode="json"), PREPROCESSING_PATH)
-    tags = {STAGE_TAG: "training"}
+    mlflow.log_dict(dataset.stats, contract.DATASET_STATS_JSON)
+    mlflow.log_dict(preprocessing.model_dump(mode="json"), contract.PREPROCESSING_JSON)
+    tags = {contract.STAGE_TAG: "training"}
     commit = git_commit()
     if commit:
         tags["mlflow.source.git.commit"] = commit
@@ -92,7 +89,7 @@ def log_model(model: torch.nn.Module, example: np.ndarray) -> None:
         signature=infer_signature(example, output),
         pip_requirements=_requirements(),
     )
-    mlflow.set_tag(STAGE_TAG, "trained")
+    mlflow.set_tag(contract.STAGE_TAG, "trained")
 
 
 def _requirements() -> list[str]:

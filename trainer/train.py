@@ -21,7 +21,7 @@ from torch.nn.parallel import DistributedDataParallel
 
 from augmenter import CutMix, MixUp, RandomFlip
 from common import InvalidInput, get_settings
-from runs import build_model, check_tracking
+from runs import build_model, check_tracking, contract
 from trainer import checkpoint, distributed, mlflow_run
 from trainer.cli import get_args_parser
 from trainer.data import load, training_set
@@ -32,29 +32,7 @@ __all__ = ["evaluate", "get_args_parser", "main", "train", "train_one_epoch"]
 
 # What a resumed run takes from the new command line; everything else comes from the checkpoint.
 RUNTIME_ARGS = ("resume", "device", "threads", "progress", "max_epochs_this_session")
-LOGGED_ARGS = [
-    "model",
-    "epochs",
-    "batch_size",
-    "optimizer",
-    "lr",
-    "lr_schedule",
-    "lr_warmup_epochs",
-    "weight_decay",
-    "momentum",
-    "augmentation",
-    "cutmix_alpha",
-    "cutmix_prob",
-    "mixup_alpha",
-    "per_sample_mix",
-    "flip",
-    "dropout",
-    "label_smoothing",
-    "seed",
-    "patience",
-    "val_fraction",
-    "data_dir",
-]
+LOGGED_ARGS = [*contract.TRAINING_PARAMS, "data_dir"]
 
 
 def train(argv: Sequence[str] | argparse.Namespace) -> str:

@@ -1,0 +1,227 @@
+"""The artifact contract of a pipeline run: where each file lives, and what it holds.
+
+Writers (trainer, evaluator, explainer, dashboard) and readers (evaluator, explainer, dashboard,
+model card, predictor) use these names and models instead of string literals, so a change to the
+layout is made here once. Every model allows extra fields: a newer writer may add some, an older
+reader ignores them.
+
+Published results: the evaluator and explainer write each result to a folder of its own and
+name the current one in a run tag (``EVALUATION_PATH_TAG``, ``EXPLANATION_PATH_TAG``); readers go
+through ``evaluation_dir`` / ``explanation_dir``. Runs written before that have no tag and keep
+their result in ``evaluation/`` and ``explanations/``.
+"""
+
+from collections.abc import Mapping
+from datetime import datetime
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+# Files at the root of the run's artifacts, written by the trainer.
+PREPROCESSING_JSON = "preprocessing.json"
+DATASET_STATS_JSON = "dataset_stats.json"
+
+# Folders of the evaluator's and explainer's results (legacy location and parent of attempts).
+EVALUATION_DIR = "evaluation"
+EXPLANATIONS_DIR = "explanations"
+
+# Files inside an evaluation folder.
+METRICS_JSON = "metrics.json"
+PREDICTIONS_CSV = "predictions.csv"
+MISCLASSIFIED_CSV = "misclassified_top5.csv"
+MISCLASSIFIED_DIR = "misclassified"
+CONFUSION_MATRIX_PNG = "confusion_matrix.png"
+ROC_CURVES_PNG = "roc_curves.png"
+CALIBRATION_PNG = "calibration.png"
+
+# Files inside an explanation folder.
+INDEX_JSON = "index.json"
+FAITHFULNESS_JSON = "faithfulness.json"
+CHANNEL_IMPORTANCE_JSON = "channel_importance.json"
+EMBEDDING_JSON = "embedding.json"
+PANELS_DIR = "panels"
+
+# Run tags.
+STAGE_TAG = "pipeline.stage"  # "training" while the trainer runs, "trained" once the model is in
+EVALUATED_TAG = "pipeline.evaluated"
+EXPLAINED_TAG = "pipeline.explained"
+EVALUATION_PATH_TAG = "pipeline.evaluation.path"
+EXPLANATION_PATH_TAG = "pipeline.explanation.path"
+
+# The trainer's settings that say how a model was trained (logged as params, shown on the card).
+TRAINING_PARAMS = (
+    "model",
+    "epochs",
+    "batch_size",
+    "optimizer",
+    "lr",
+    "lr_schedule",
+    "lr_warmup_epochs",
+    "weight_decay",
+    "momentum",
+    "augmentation",
+    "cutmix_alpha",
+    "cutmix_prob",
+    "mixup_alpha",
+    "per_sample_mix",
+    "flip",
+    "dropout",
+    "label_smoothing",
+    "val_fraction",
+    "patience",
+    "seed",
+)
+
+
+def _current(tags: Mapping[str, str] | None, tag: str, legacy: str) -> str:
+    value = (tags or {}).get(tag)
+    return value.strip("/") if value else legacy
+
+
+def evaluation_dir(tags: Mapping[str, str] | None) -> str:
+    """The artifact folder of the run's current evaluation, given the run's tags."""
+    return _current(tags, EVALUATION_PATH_TAG, EVALUATION_DIR)
+
+
+def explanation_dir(tags: Mapping[str, str] | None) -> str:
+    """The artifact folder of the run's current explanation, given the run's tags."""
+    return _current(tags, EXPLANATION_PATH_TAG, EXPLANATIONS_DIR)
+
+
+class _Open(BaseModel):
+    model_config = ConfigDict(extra="allow")
+
+
+class Estimate(_Open):
+    """A metric with its confidence interval; ``value`` None means undefined (see ``reason``)."""
+
+    value: float | None = None
+    ci_low: float | None = None
+    ci_high: float | None = None
+    method: str | None = None
+    reason: str | None = None
+
+
+class SkippedFiles(_Open):
+    """Test files the loader could not use (corrupt, empty, not an image), with the reasons."""
+
+    count: int = 0
+    reasons: dict[str, int] = Field(default_factory=dict, description="reason → number of files")
+    files: list[dict[str, str]] = Field(
+        default_factory=list, description="the first 50: {file, reason}"
+    )
+
+
+class EvaluationReport(_Open):
+    """``<evaluation>/metrics.json``: what ``evaluator.compute_metrics`` found on the test split."""
+
+    n_samples: int
+    confidence_level: float = 0.95
+    class_names: list[str]
+    overall: dict[str, Estimate]
+    per_class: dict[str, dict[str, Estimate | int | float | None]] = Field(
+        default_factory=dict, description="class → metric name → estimate, plus 'support'"
+    )
+    confusion_matrix: list[list[int]] = Field(default_factory=list)
+    ece_bins: int | None = None
+    run_id: str | None = None
+    data_dir: str | None = None
+    dataset_hash: str | None = None
+    skipped: SkippedFiles | None = None
+
+
+class ExplainedSample(_Open):
+    """One explained test image in ``index.json``."""
+
+    rank: int
+    test_index: int
+    file: str | None = None
+    true_label: str
+    predicted_label: str
+    confidence: float
+    misclassified: bool
+
+
+class ExplanationIndex(_Open):
+    """``<explanation>/index.json``: settings, the samples and every file with a description."""
+
+    run_id: str
+    created_at: datetime | None = None
+    settings: dict[str, Any] = Field(default_factory=dict)
+    data: dict[str, Any] = Field(default_factory=dict)
+    sample_index: list[int] = Field(default_factory=list)
+    samples: list[ExplainedSample] = Field(default_factory=list)
+    files: dict[str, str] = Field(default_factory=dict)
+
+
+class MethodFaithfulness(_Open):
+    """Deletion result of one attribution method (lower ``auc`` = more faithful)."""
+
+    auc: float
+    random_auc: float | None = None
+    score: float | None = None
+    beats_random_fraction: float | None = None
+    curve: list[float] = Field(default_factory=list)
+
+
+class Faithfulness(_Open):
+    """``<explanation>/faithfulness.json``: deletion curves per method and for a random order."""
+
+    fractions: list[float] = Field(default_factory=list)
+    random: dict[str, Any] = Field(default_factory=dict)
+    methods: dict[str, MethodFaithfulness] = Field(default_factory=dict)
+
+
+class EmbeddingPoint(_Open):
+    """One test image on the embedding map."""
+
+    test_index: int
+    file: str | None = None
+    x: float
+    y: float
+    true_label: str
+    predicted_label: str
+    confidence: float
+    correct: bool
+
+
+class Embedding(_Open):
+    """``<explanation>/embedding.json``: a 2-D map of the model's features of test images."""
+
+    method: str
+    class_names: list[str]
+    n_test: int
+    points: list[EmbeddingPoint]
+
+
+class DatasetStats(_Open):
+    """``dataset_stats.json``: what the dataloader found (counts per split and class, sizes...)."""
+
+    source: str | None = None
+    format: str | None = None
+    class_names: list[str] = Field(default_factory=list)
+    channels: int | None = None
+    image_size: list[int] | None = None
+    counts: dict[str, dict[str, int]] = Field(
+        default_factory=dict, description="split → class → number of images"
+    )
+    skipped_count: int = 0
+    skipped: list[Any] = Field(default_factory=list)
+
+
+class SelectionRecord(_Open):
+    """A document of the ``selections`` collection: who chose or downloaded which run, and why."""
+
+    selection_id: str
+    run_id: str
+    action: Literal["choose", "download"] = "choose"
+    model_uri: str
+    experiment_id: str
+    metrics: dict[str, Any] = Field(default_factory=dict)
+    artifacts_path: str | None = None
+    registered_model: str | None = None
+    version: str | None = None
+    alias: str | None = None
+    reason: str | None = None
+    selected_at: datetime
+    selected_by: str | None = None
