@@ -9,7 +9,7 @@ from launcher.demo import DemoResult, Steps, ensure_data, run_pipeline
 from launcher.stack import REPO_ROOT, Stack, StackConfig
 from tests.conftest import free_port
 
-TOKEN = "e2e-secret-token"
+TOKEN = "e2e-secret-token-0123456789abcdef"
 
 
 @pytest.fixture(scope="module")
