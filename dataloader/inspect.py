@@ -81,7 +81,7 @@ def _npz(path: Path, split: str) -> DataSummary:
     if len(shape) not in (3, 4):
         raise DataError(f"{path}: {key} has shape {shape}; expected N×H×W or N×H×W×3")
     channels = shape[3] if len(shape) == 4 else 1
-    n_classes = int(labels.max(initial=-1)) + 1
+    n_classes = int(labels.max()) + 1 if labels.size else 0
     return DataSummary("npz", None, n_classes, int(channels), [(int(shape[1]), int(shape[2]))])
 
 

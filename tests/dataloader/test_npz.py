@@ -132,3 +132,14 @@ def test_npz_that_is_not_a_zip_says_what_it_is(tmp_path, content, what):
         load_dataset(path)
     assert what in str(caught.value)
     assert "allow_pickle" not in str(caught.value)
+
+
+def test_inspect_reads_shape_and_classes_from_headers_with_uint8_labels(tmp_path):
+    from dataloader import inspect_data
+
+    images = np.zeros((6, 28, 28), dtype=np.uint8)
+    labels = np.array([[0], [1], [1], [0], [1], [0]], dtype=np.uint8)
+    path = tmp_path / "m.npz"
+    np.savez(path, test_images=images, test_labels=labels)
+    found = inspect_data(path)
+    assert (found.channels, found.n_classes, found.sizes) == (1, 2, [(28, 28)])
