@@ -3,7 +3,14 @@
 Job handling lives in ``jobs``, MLflow access, models and the artifact contract in ``runs``.
 """
 
-from common.errors import InvalidInput, NotFound, PipelineError, ServiceUnavailable
+from common.errors import (
+    Conflict,
+    InvalidInput,
+    NotFound,
+    PipelineError,
+    ServiceUnavailable,
+    TooManyRequests,
+)
 from common.fileio import (
     atomic_replace_dir,
     atomic_write_bytes,
@@ -13,11 +20,13 @@ from common.fileio import (
 from common.settings import Settings, get_settings
 
 __all__ = [
+    "Conflict",
     "InvalidInput",
     "NotFound",
     "PipelineError",
     "ServiceUnavailable",
     "Settings",
+    "TooManyRequests",
     "atomic_replace_dir",
     "atomic_write_bytes",
     "atomic_write_json",

@@ -33,6 +33,15 @@ class Settings(BaseSettings):
     evaluator_url: str = "http://127.0.0.1:5006"
     explainer_url: str = "http://127.0.0.1:5005"
     pipeline_api_token: str | None = None
+    max_queued_jobs: int = Field(
+        default=20, ge=1, description="Queued jobs per service kind before submissions get 429."
+    )
+    job_max_attempts: int = Field(
+        default=4, ge=1, description="Attempts of a job whose dependencies were down, then failed."
+    )
+    job_retry_delay_s: float = Field(
+        default=5.0, ge=0, description="First wait before a retry; doubles on each attempt."
+    )
 
 
 @lru_cache

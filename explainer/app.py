@@ -9,6 +9,7 @@ from functools import partial
 from typing import Annotated
 
 from fastapi import APIRouter, Depends, FastAPI, Response
+from fastapi.concurrency import run_in_threadpool
 from pydantic import BaseModel, ConfigDict, Field
 
 from common import Settings, get_settings
@@ -56,7 +57,7 @@ _ERRORS = {
 
 
 @router.post("/explain", response_model=JobOut, status_code=202, responses=_ERRORS)
-def explain(
+async def explain(
     body: ExplainIn,
     response: Response,
     jobs: Annotated[JobService, Depends(get_job_service)],
@@ -67,7 +68,8 @@ def explain(
 
     A run already explained with the same inputs returns the stored job unless ``force``.
     """
-    inputs = prepare_inputs(
+    inputs = await run_in_threadpool(
+        prepare_inputs,
         body.run_id,
         settings.mlflow_tracking_uri,
         body.n_samples,
@@ -75,7 +77,7 @@ def explain(
         body.seed,
         settings.data_dir,
     )
-    return jobs.respond(body.run_id, inputs, body.force, wait, response)
+    return await jobs.respond(body.run_id, inputs, body.force, wait, response)
 
 
 def create_app(settings: Settings | None = None, runner_options: dict | None = None) -> FastAPI:

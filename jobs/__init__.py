@@ -2,7 +2,8 @@
 
 - ``get_database(settings)``: pymongo ``Database`` for ``MONGO_URI``, else the embedded store.
 - ``JobStore`` / ``SelectionStore``: the ``jobs`` and ``selections`` collections.
-- ``JobRunner``: claims queued jobs and runs a handler on them (worker process or thread).
+- ``JobRunner``: claims queued jobs and runs a handler on them (worker process or thread);
+  ``JobContext`` is what a handler reports progress through and fences its publishing with.
 - ``create_job_app`` and the route helpers: the job API that ``evaluator.app`` and
   ``explainer.app`` build on.
 """
@@ -10,6 +11,7 @@
 from jobs.api import (
     JobOut,
     JobService,
+    Progress,
     RunId,
     WaitSeconds,
     create_job_app,
@@ -17,26 +19,30 @@ from jobs.api import (
     get_job_service,
     require_token,
 )
+from jobs.jobstore import JobStore
 from jobs.runner import Handler, JobRunner
 from jobs.store import (
     FINAL_STATUSES,
     STATUSES,
     STORE_ERRORS,
-    JobStore,
     SelectionStore,
     get_database,
     utcnow,
 )
+from jobs.worker import JobContext, JobStopped
 
 __all__ = [
     "FINAL_STATUSES",
     "STATUSES",
     "STORE_ERRORS",
     "Handler",
+    "JobContext",
     "JobOut",
     "JobRunner",
     "JobService",
+    "JobStopped",
     "JobStore",
+    "Progress",
     "RunId",
     "SelectionStore",
     "WaitSeconds",

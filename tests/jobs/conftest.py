@@ -88,14 +88,14 @@ toy_router = APIRouter()
 
 
 @toy_router.post("/toy", response_model=JobOut, status_code=202)
-def toy(
+async def toy(
     body: ToyIn,
     response: Response,
     jobs: JobService = Depends(get_job_service),
     wait: WaitSeconds = 0,
 ) -> JobOut:
     inputs = {"x": body.x, "sleep": body.sleep}
-    return jobs.respond(body.run_id, inputs, body.force, wait, response)
+    return await jobs.respond(body.run_id, inputs, body.force, wait, response)
 
 
 @toy_router.get("/boom")
