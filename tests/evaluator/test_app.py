@@ -20,7 +20,9 @@ def test_wait_answers_the_finished_job_with_metrics(service, run_id):
     job = response.json()
     assert job["status"] == "succeeded"
     assert 0 <= job["result"]["metrics"]["eval_accuracy"] <= 1
-    assert "evaluation/predictions.csv" in job["result"]["artifacts"]
+    folder = job["result"]["artifact_path"]
+    assert folder.startswith(f"evaluation/{job['job_id']}")
+    assert f"{folder}/predictions.csv" in job["result"]["artifacts"]
 
 
 def test_job_lifecycle_queued_to_succeeded(service, run_id):
