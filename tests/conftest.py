@@ -1,8 +1,10 @@
 """Fixtures shared by every test package: a real MLflow server, free ports, settings; and the
 session check that no test leaves a server or worker process behind."""
 
+import contextlib
 import os
 import shutil
+import signal
 import socket
 import subprocess
 import sys
@@ -100,9 +102,16 @@ def free_port() -> int:
 
 @contextmanager
 def serving(argv: list[str], health_url: str, log_path: Path, **popen) -> Iterator[None]:
-    """Run a server process for the block; fail with the end of its log if it never answers."""
+    """Run a server process for the block; fail with the end of its log if it never answers.
+
+    The server runs in a process group of its own, and the whole group is stopped afterwards:
+    MLflow's server starts helper processes (gunicorn/uvicorn workers, huey consumers) that
+    would otherwise outlive it.
+    """
     log = open(log_path, "w")  # noqa: SIM115 - closed below
-    proc = subprocess.Popen(argv, stdout=log, stderr=subprocess.STDOUT, **popen)
+    proc = subprocess.Popen(
+        argv, stdout=log, stderr=subprocess.STDOUT, start_new_session=True, **popen
+    )
     try:
         try:
             wait_http(health_url, timeout=120, proc=proc)
@@ -110,12 +119,28 @@ def serving(argv: list[str], health_url: str, log_path: Path, **popen) -> Iterat
             raise RuntimeError(f"{exc}\n{Path(log_path).read_text()[-3000:]}") from None
         yield
     finally:
-        proc.terminate()
-        try:
-            proc.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            proc.kill()
+        stop_group(proc)
         log.close()
+
+
+def stop_group(proc: subprocess.Popen, grace: float = 10) -> None:
+    """SIGTERM the process group that ``proc`` leads, SIGKILL what is left after ``grace``."""
+    with contextlib.suppress(ProcessLookupError):
+        os.killpg(proc.pid, signal.SIGTERM)
+    try:
+        proc.wait(timeout=grace)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        proc.wait()
+    deadline = time.monotonic() + grace
+    while time.monotonic() < deadline:
+        try:
+            os.killpg(proc.pid, 0)
+        except ProcessLookupError:
+            return
+        time.sleep(0.1)
+    with contextlib.suppress(ProcessLookupError):
+        os.killpg(proc.pid, signal.SIGKILL)
 
 
 @pytest.fixture(scope="session")
