@@ -9,9 +9,6 @@
 """
 
 from jobs.api import (
-    JobOut,
-    JobService,
-    Progress,
     RunId,
     WaitSeconds,
     create_job_app,
@@ -21,6 +18,7 @@ from jobs.api import (
 )
 from jobs.jobstore import JobStore
 from jobs.runner import Handler, JobRunner
+from jobs.service import JobOut, JobService, Progress
 from jobs.store import (
     FINAL_STATUSES,
     STATUSES,

@@ -22,16 +22,8 @@ from jobs.store import FINAL_STATUSES, STATUSES, _next_seq, _out, inputs_key, pl
 
 log = logging.getLogger(__name__)
 
-_UNSET_FIELDS = (
-    "started_at",
-    "finished_at",
-    "heartbeat_at",
-    "worker",
-    "lease",
-    "note",
-    "error",
-    "result",
-)
+_UNSET_FIELDS = ("started_at", "finished_at", "heartbeat_at", "worker", "lease", "note")
+_UNSET_FIELDS += ("error", "result")
 _EPOCH = utcnow().replace(year=2000, month=1, day=1, hour=0, minute=0, second=0, microsecond=0)
 QUEUE_FULL_RETRY_AFTER_S = 30
 
@@ -138,6 +130,7 @@ class JobStore:
 
         The returned job carries a new ``lease``; pass it to every later call for this attempt.
         """
+        self.ensure_indexes()  # also gives jobs queued by an older version a not_before
         due = {"kind": kind, "status": "queued", "not_before": {"$lte": utcnow()}}
         if self.col.find_one(due) is None:
             return None  # a read takes no lock: idle workers polling do not slow submissions
