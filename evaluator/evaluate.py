@@ -18,19 +18,17 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 import numpy as np
-import torch
 from mlflow.entities import Metric, RunTag
 from mlflow.exceptions import MlflowException
-from tqdm import tqdm
 
 from common import InvalidInput, ServiceUnavailable
 from evaluator.artifacts import flat_metrics, write_artifacts
 from evaluator.metrics import compute_metrics
 from runs import (
-    Preprocessing,
     check_run,
     contract,
     get_client,
+    inference,
     load_model,
     load_test_split,
     run_data_dir,
@@ -77,29 +75,6 @@ def run_job(job: dict, ctx=None, *, tracking_uri: str, data_root: Path) -> dict:
     )
 
 
-def predict(
-    model: torch.nn.Module,
-    pp: Preprocessing,
-    images: np.ndarray,
-    batch_size: int,
-    progress=False,
-    on_batch: Callable[[int, int], None] | None = None,
-) -> np.ndarray:
-    """Class probabilities (``N×K`` float64) of uint8 ``N×H×W×C`` images, in batches.
-
-    ``on_batch(done, total)`` is called after each batch.
-    """
-    out = []
-    starts = range(0, len(images), batch_size)
-    with torch.inference_mode():
-        for i, start in enumerate(
-            tqdm(starts, desc="evaluating", unit="batch", disable=not progress), start=1
-        ):
-            logits = model(pp.to_tensor(images[start : start + batch_size]))
-            out.append(torch.softmax(logits.double(), dim=1).numpy())
-            if on_batch is not None:
-                on_batch(i, len(starts))
-    return np.concatenate(out)
 
 
 def evaluate_run(
@@ -152,10 +127,16 @@ def evaluate_run(
     ds = load_test_split(path, pp)
     y = np.asarray(ds.test.labels, dtype=np.int64)
 
-    def on_batch(done: int, total: int) -> None:
-        report_progress(0.1 + 0.6 * done / total, f"predicting {done}/{total}")
+    total = -(-len(y) // batch_size)
 
-    probs = predict(model, pp, ds.test.images, batch_size, progress, on_batch)
+    def test_batches():
+        for done, x in enumerate(inference.batches(ds.test.images, pp, batch_size), start=1):
+            yield x
+            report_progress(0.1 + 0.6 * done / total, f"predicting {done}/{total}")
+
+    probs = inference.predict(
+        model, test_batches(), progress=progress and "evaluating", total=total
+    ).numpy()
     report_progress(0.72, "computing metrics with intervals")
     report = compute_metrics(y, probs, list(pp.class_names))
     report.update(run_id=run_id, data_dir=str(path), dataset_hash=ds.content_hash)
