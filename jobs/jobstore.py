@@ -83,6 +83,10 @@ class JobStore:
         self.ensure_indexes()
         inputs = plain(inputs)
         key = inputs_key(kind, run_id, inputs)
+        # An active job with these inputs is the answer, whatever ``force``: a read, no lock.
+        active = self.col.find_one({"active_key": key})
+        if active is not None and active["status"] in ("queued", "running"):
+            return _out(active), True
         with self._atomic():
             # Reuse the newest unfailed job with these inputs (an active one even with force).
             same = self.col.find({"inputs_key": key, "status": {"$nin": ["failed", "cancelled"]}})
