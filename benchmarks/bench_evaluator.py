@@ -3,13 +3,15 @@
 * Whole evaluation (``evaluate_run``: model and data loading, inference, metrics with intervals,
   plots, artifacts logged to MLflow) against bare batched inference over the same test images;
   goal: at most 1.5× the inference time.
-* p99 latency of ``POST /evaluate`` (submission only) from 50 concurrent clients while a job runs,
-  against the p99 of ``GET /health`` under the same load (the HTTP stack's floor); goal: ≤ 50 ms.
+* P6: p50/p95/p99 latency of ``POST /evaluate`` (submission only) and ``GET /health`` from 50
+  concurrent clients (one asyncio process, raw HTTP) while a job runs; goal: p99 ≤ 50 ms and
+  ≤ 20 ms on 2 cores.
 
 The run is logged here in the trainer's layout (params, ``preprocessing.json``, model ``model``)
 with an untrained SmallCNN: speed does not depend on the weights, and no training time is spent.
 """
 
+import asyncio
 import json
 import os
 import socket
@@ -17,7 +19,6 @@ import subprocess
 import sys
 import tempfile
 import time
-from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import numpy as np
@@ -28,6 +29,7 @@ from benchmarks.common import Result, interleaved_best
 
 IMAGE_SIZE = 64
 ROOT = Path(__file__).resolve().parents[1]
+SERVER_ARGS: list[str] = []  # extra uvicorn flags, e.g. ["--loop", "asyncio", "--http", "h11"]
 
 
 def _make_run(tmp: Path, test_per_class: int) -> tuple[str, str, Path]:
@@ -107,34 +109,70 @@ def bench_whole_evaluation(uri: str, run_id: str, data_root: Path, quick: bool) 
     )
 
 
-def _latencies_ms(url: str, clients: int, per_client: int, body: dict) -> dict[str, float]:
-    """p99 latency (ms) of ``GET /health`` and ``POST /evaluate`` from ``clients`` threads.
+async def _http(
+    reader: asyncio.StreamReader, writer: asyncio.StreamWriter, request: bytes
+) -> tuple[int, float]:
+    """Send one HTTP/1.1 request on a kept-alive connection: ``(status, seconds)``."""
+    start = time.perf_counter()
+    writer.write(request)
+    await writer.drain()
+    head = await reader.readuntil(b"\r\n\r\n")
+    status = int(head.split(b" ", 2)[1])
+    length = 0
+    for line in head.split(b"\r\n")[1:]:
+        name, _, value = line.partition(b":")
+        if name.strip().lower() == b"content-length":
+            length = int(value)
+    await reader.readexactly(length)
+    return status, time.perf_counter() - start
+
+
+async def _client(port: int, per_client: int, submit: bytes, health: bytes) -> dict:
+    reader, writer = await asyncio.open_connection("127.0.0.1", port)
+    times: dict[str, list[float]] = {"health": [], "submit": []}
+    try:
+        for _ in range(per_client):
+            for name, request in (("health", health), ("submit", submit)):
+                status, seconds = await _http(reader, writer, request)
+                if status >= 400:
+                    raise RuntimeError(f"{name} answered HTTP {status}")
+                times[name].append(seconds)
+    finally:
+        writer.close()
+    return times
+
+
+def _latencies_ms(port: int, clients: int, per_client: int, body: dict) -> dict[str, dict]:
+    """p50/p95/p99 latency (ms) of ``GET /health`` and ``POST /evaluate`` from ``clients``
+    concurrent clients in one asyncio process (raw HTTP/1.1 on kept-alive connections, so the
+    load generator takes little CPU from the server on a small machine).
 
     Every client alternates the two requests, so that both see the same load.
     """
+    payload = json.dumps(body).encode()
+    host = f"Host: 127.0.0.1:{port}\r\n".encode()
+    submit = (
+        b"POST /evaluate HTTP/1.1\r\n" + host + b"Content-Type: application/json\r\n"
+        b"Content-Length: " + str(len(payload)).encode() + b"\r\n\r\n" + payload
+    )
+    health = b"GET /health HTTP/1.1\r\n" + host + b"\r\n"
 
-    def one_client(_: int) -> tuple[list[float], list[float]]:
-        health, submit = [], []
-        with requests.Session() as session:
-            for _ in range(per_client):
-                start = time.perf_counter()
-                session.get(f"{url}/health", timeout=30).raise_for_status()
-                middle = time.perf_counter()
-                session.post(f"{url}/evaluate", json=body, timeout=30).raise_for_status()
-                health.append(middle - start)
-                submit.append(time.perf_counter() - middle)
-        return health, submit
+    async def main() -> list[dict]:
+        return await asyncio.gather(
+            *(_client(port, per_client, submit, health) for _ in range(clients))
+        )
 
-    with ThreadPoolExecutor(clients) as pool:
-        results = list(pool.map(one_client, range(clients)))
-    return {
-        name: float(np.percentile([t for r in results for t in r[i]], 99) * 1000)
-        for i, name in enumerate(("health", "submit"))
-    }
+    results = asyncio.run(main())
+    out = {}
+    for name in ("health", "submit"):
+        values = np.array([t for r in results for t in r[name]]) * 1000
+        out[name] = {f"p{q}": float(np.percentile(values, q)) for q in (50, 95, 99)}
+    return out
 
 
 def bench_submission_latency(uri: str, run_id: str, data_root: Path, quick: bool) -> list[Result]:
-    """The service runs in its own process, as deployed; the clients are threads here.
+    """The service runs in its own process, as deployed (uvicorn picks uvloop and httptools);
+    the clients are coroutines of this process.
 
     Measured with 50 concurrent clients (the goal) and with one client (the endpoint's own cost
     without queueing), both while a slow job runs.
@@ -151,7 +189,10 @@ def bench_submission_latency(uri: str, run_id: str, data_root: Path, quick: bool
     port = _free_port()
     command = [sys.executable, "-m", "uvicorn", "evaluator.app:app", "--port", str(port)]
     proc = subprocess.Popen(
-        [*command, "--log-level", "warning"], cwd=ROOT, env=env, stdout=subprocess.DEVNULL
+        [*command, "--log-level", "warning", *SERVER_ARGS],
+        cwd=ROOT,
+        env=env,
+        stdout=subprocess.DEVNULL,
     )
     url = f"http://127.0.0.1:{port}"
     loads = [(10, 3), (1, 10)] if quick else [(50, 20), (1, 100)]
@@ -162,17 +203,21 @@ def bench_submission_latency(uri: str, run_id: str, data_root: Path, quick: bool
         busy = {"run_id": run_id, "batch_size": 1}
         job = requests.post(f"{url}/evaluate", json=busy, timeout=60).json()
         for clients, per_client in loads:
-            p99 = _latencies_ms(url, clients, per_client, busy)
+            ms = _latencies_ms(port, clients, per_client, busy)
             status = requests.get(f"{url}/jobs/{job['job_id']}", timeout=30).json()["status"]
+            sub, hea = ms["submit"], ms["health"]
+            met = sub["p99"] <= 50 and hea["p99"] <= 20
             results.append(
                 Result(
                     name=f"POST /evaluate p99 latency, {clients} client(s), job {status}",
-                    ours=p99["submit"],
-                    reference=p99["health"],
+                    ours=sub["p99"],
+                    reference=hea["p99"],
                     unit="ms",
-                    goal="p99 ≤ 50 ms",
-                    note=f"p99 submit {p99['submit']:.1f} ms vs GET /health {p99['health']:.1f} "
-                    f"ms; goal {'met' if p99['submit'] <= 50 else 'missed'}",
+                    goal="p99 ≤ 50 ms (GET /health ≤ 20 ms)",
+                    note=f"POST /evaluate p50/p95/p99 {sub['p50']:.1f}/{sub['p95']:.1f}/"
+                    f"{sub['p99']:.1f} ms, GET /health {hea['p50']:.1f}/{hea['p95']:.1f}/"
+                    f"{hea['p99']:.1f} ms; load average {os.getloadavg()[0]:.1f} on "
+                    f"{os.cpu_count()} cores; goal {'met' if met else 'missed'}",
                 )
             )
     finally:

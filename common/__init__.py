@@ -4,7 +4,14 @@ and the one confinement rule for paths from requests and runs (``confine``).
 Job handling lives in ``jobs``, MLflow access, models and the artifact contract in ``runs``.
 """
 
-from common.errors import InvalidInput, NotFound, PipelineError, ServiceUnavailable
+from common.errors import (
+    Conflict,
+    InvalidInput,
+    NotFound,
+    PipelineError,
+    ServiceUnavailable,
+    TooManyRequests,
+)
 from common.fileio import (
     atomic_replace_dir,
     atomic_write_bytes,
@@ -23,11 +30,13 @@ from common.settings import Settings, get_settings
 __all__ = [
     "MAX_NAME_BYTES",
     "MAX_PATH_CHARS",
+    "Conflict",
     "InvalidInput",
     "NotFound",
     "PipelineError",
     "ServiceUnavailable",
     "Settings",
+    "TooManyRequests",
     "atomic_replace_dir",
     "atomic_write_bytes",
     "atomic_write_json",

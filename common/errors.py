@@ -27,3 +27,22 @@ class ServiceUnavailable(PipelineError):
     """A dependency (MLflow, MongoDB) cannot be reached (HTTP 503)."""
 
     status_code = 503
+
+
+class Conflict(PipelineError):
+    """The request does not fit the thing's current state, e.g. cancelling a finished job (409)."""
+
+    status_code = 409
+
+
+class TooManyRequests(PipelineError):
+    """A limit is reached, e.g. the job queue is full (HTTP 429 with ``Retry-After``)."""
+
+    status_code = 429
+
+    def __init__(self, message: str, retry_after: int = 30) -> None:
+        super().__init__(message)
+        self.retry_after = retry_after
+
+    def __reduce__(self):  # keep retry_after when pickled (worker processes)
+        return (type(self), (str(self), self.retry_after))

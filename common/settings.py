@@ -45,6 +45,15 @@ class Settings(BaseSettings):
     max_body_bytes: int = Field(
         default=1_000_000, ge=1, description="Larger request bodies get 413 Content Too Large."
     )
+    max_queued_jobs: int = Field(
+        default=20, ge=1, description="Queued jobs per service kind before submissions get 429."
+    )
+    job_max_attempts: int = Field(
+        default=4, ge=1, description="Attempts of a job whose dependencies were down, then failed."
+    )
+    job_retry_delay_s: float = Field(
+        default=5.0, ge=0, description="First wait before a retry; doubles on each attempt."
+    )
 
 
 @lru_cache

@@ -13,8 +13,8 @@ def evaluation_table(metrics: dict[str, float], metrics_json: dict | None = None
     """Evaluation metrics with intervals: columns metric, value, ci_low, ci_high[, method], overall.
 
     Reads the run's ``eval_<name>`` / ``eval_<name>_ci_low`` / ``eval_<name>_ci_high`` metrics
-    and fills gaps from ``evaluation/metrics.json`` (``{"overall": {name: {value, ci_low,
-    ci_high, method}}, ...}``); ``overall`` is False for per-class metrics.
+    and fills gaps from the current evaluation's ``metrics.json`` (``{"overall": {name: {value,
+    ci_low, ci_high, method}}, ...}``); ``overall`` is False for per-class metrics.
     """
     rows: dict[str, dict] = {}
     for key, value in metrics.items():
@@ -54,8 +54,8 @@ def evaluation_table(metrics: dict[str, float], metrics_json: dict | None = None
 def faithfulness_table(faithfulness: dict | None, metrics: dict[str, float]) -> pd.DataFrame:
     """One row per attribution method: deletion AUC, random-order AUC, score, beats-random share.
 
-    Uses ``explanations/faithfulness.json`` (``{"methods": {name: {...}}}``) and falls back to the
-    run's ``explain_deletion_auc_<method>`` metrics.
+    Uses the current explanation's ``faithfulness.json`` (``{"methods": {name: {...}}}``) and
+    falls back to the run's ``explain_deletion_auc_<method>`` metrics.
     """
     rows = {}
     for name, entry in ((faithfulness or {}).get("methods") or {}).items():

@@ -9,6 +9,7 @@ from functools import partial
 from typing import Annotated
 
 from fastapi import APIRouter, Depends, FastAPI, Response
+from fastapi.concurrency import run_in_threadpool
 from pydantic import BaseModel, ConfigDict, Field
 
 from common import Settings, get_settings
@@ -53,6 +54,7 @@ _RESPONSES = {
         404,
         413,
         422,
+        429,
         503,
         s422="malformed body, run without model, data set missing, outside DATA_DIR or not "
         "fitting the model",
@@ -61,7 +63,7 @@ _RESPONSES = {
 
 
 @router.post("/evaluate", response_model=JobOut, status_code=202, responses=_RESPONSES)
-def evaluate(
+async def evaluate(
     body: EvaluateIn,
     response: Response,
     jobs: Annotated[JobService, Depends(get_job_service)],
@@ -72,10 +74,15 @@ def evaluate(
 
     A run already evaluated with the same inputs returns the stored job unless ``force``.
     """
-    inputs = prepare_inputs(
-        body.run_id, settings.mlflow_tracking_uri, settings.data_dir, body.data_dir, body.batch_size
+    inputs = await run_in_threadpool(
+        prepare_inputs,
+        body.run_id,
+        settings.mlflow_tracking_uri,
+        settings.data_dir,
+        body.data_dir,
+        body.batch_size,
     )
-    return jobs.respond(body.run_id, inputs, body.force, wait, response)
+    return await jobs.respond(body.run_id, inputs, body.force, wait, response)
 
 
 def create_app(settings: Settings | None = None, runner_options: dict | None = None) -> FastAPI:

@@ -2,21 +2,24 @@
 
 ``evaluate_run`` needs no server: it loads the run's model and ``preprocessing.json`` from MLflow,
 predicts the test split in batches, computes every metric with its interval
-(``evaluator.metrics``), logs them as ``eval_*`` metrics, uploads the artifacts under
-``evaluation/`` and tags the run ``pipeline.evaluated=true``.
+(``evaluator.metrics``) and publishes the result whole: every file is uploaded to a new folder
+``evaluation/<result id>/`` first, then one last ``log_batch`` logs the ``eval_*`` metrics and
+the tags ``pipeline.evaluation.path`` (naming that folder) and ``pipeline.evaluated=true``. An
+upload that fails half-way leaves the previous result current and readable.
 """
 
 import logging
 import os
 import tempfile
 import time
+import uuid
+from collections.abc import Callable
+from datetime import UTC, datetime
 from pathlib import Path
 
 import numpy as np
 from mlflow.entities import Metric, RunTag
 from mlflow.exceptions import MlflowException
-from mlflow.store.artifact.artifact_repository_registry import get_artifact_repository
-from mlflow.tracking import MlflowClient
 
 from common import InvalidInput, ServiceUnavailable
 from evaluator.artifacts import flat_metrics, write_artifacts
@@ -40,9 +43,25 @@ log = logging.getLogger(__name__)
 ARTIFACT_DIR = contract.EVALUATION_DIR
 EVALUATED_TAG = contract.EVALUATED_TAG
 
+Progress = Callable[[float, str], None]
+"""``progress(fraction, stage)``: how far a job is (0-1) and what it does now."""
 
-def run_job(job: dict, tracking_uri: str, data_root: Path) -> dict:
-    """The job handler of the API: evaluate ``job["run_id"]`` with ``job["inputs"]``."""
+
+def new_result_id() -> str:
+    """A fresh folder name for a result made outside a job (the CLI): time and randomness."""
+    return f"cli-{datetime.now(UTC):%Y%m%dT%H%M%S}-{uuid.uuid4().hex[:6]}"
+
+
+def job_result_id(job: dict) -> str:
+    """The folder name of a job's attempt: a retried attempt never writes into an earlier one's."""
+    return f"{job['job_id']}-{job.get('attempts') or 1}"
+
+
+def run_job(job: dict, ctx=None, *, tracking_uri: str, data_root: Path) -> dict:
+    """The job handler of the API: evaluate ``job["run_id"]`` with ``job["inputs"]``.
+
+    ``ctx`` (a ``jobs.JobContext``) receives progress and fences the publishing step.
+    """
     inputs = job["inputs"]
     return evaluate_run(
         job["run_id"],
@@ -51,25 +70,10 @@ def run_job(job: dict, tracking_uri: str, data_root: Path) -> dict:
         batch_size=inputs["batch_size"],
         data_root=data_root,
         confine=True,
+        on_progress=ctx.progress if ctx is not None else None,
+        before_publish=ctx.fence if ctx is not None else None,
+        result_id=job_result_id(job),
     )
-
-
-def _remove_stale_images(client: MlflowClient, run_id: str, uri: str, new: set[str]) -> None:
-    """Delete misclassified images of an earlier evaluation that this one did not write."""
-    folder = f"{ARTIFACT_DIR}/misclassified"
-    stale = [
-        info.path
-        for info in client.list_artifacts(run_id, folder)
-        if info.path.removeprefix(f"{ARTIFACT_DIR}/") not in new
-    ]
-    if not stale:
-        return
-    repo = get_artifact_repository(client.get_run(run_id).info.artifact_uri, tracking_uri=uri)
-    for path in stale:
-        try:
-            repo.delete_artifacts(path)
-        except Exception as exc:  # not every artifact store can delete; the CSV stays right
-            log.warning("could not delete the stale artifact %s of run %s: %s", path, run_id, exc)
 
 
 def evaluate_run(
@@ -80,8 +84,11 @@ def evaluate_run(
     progress: bool = False,
     data_root: Path | None = None,
     confine: bool = False,
+    on_progress: Progress | None = None,
+    before_publish: Callable[[], None] | None = None,
+    result_id: str | None = None,
 ) -> dict:
-    """Evaluate run ``run_id`` on the test split and log the results into the run.
+    """Evaluate run ``run_id`` on the test split and publish the result into the run.
 
     Args:
         run_id: The trained run.
@@ -91,11 +98,16 @@ def evaluate_run(
         progress: Show a tqdm progress bar.
         data_root: ``DATA_DIR``, against which a relative ``data_dir`` is resolved.
         confine: Refuse a ``data_dir`` outside ``data_root`` (the API sets this).
+        on_progress: Called with ``(fraction, stage)`` as the evaluation goes on.
+        before_publish: Called after every file is uploaded, right before the result is made
+            current; raising there (a job whose lease was lost) leaves the previous one current.
+        result_id: Name of the new result folder under ``evaluation/`` (default: time-based).
 
     Returns:
         The content of ``metrics.json`` (with ``skipped``: how many test files could not be
-        used and why) plus ``run_id``, ``data_dir``, ``metrics`` (the flat
-        ``eval_*`` values logged to MLflow), ``artifacts`` and ``duration_s``.
+        used and why) plus ``run_id``, ``data_dir``, ``metrics`` (the flat ``eval_*`` values
+        logged to MLflow), ``artifact_path`` (the result folder), ``artifacts`` and
+        ``duration_s``.
 
     Raises:
         NotFound: Unknown run. InvalidInput: no model, preprocessing or usable test data.
@@ -104,15 +116,28 @@ def evaluate_run(
     if batch_size < 1:
         raise InvalidInput(f"batch_size must be at least 1, got {batch_size}.")
     started = time.perf_counter()
+    report_progress = on_progress or (lambda fraction, stage: None)
+    report_progress(0.01, "checking the run")
     pp, param = check_run(tracking_uri, run_id)
     client = get_client(tracking_uri)
     path = run_data_dir(run_id, data_dir, param, data_root, confine)
+    report_progress(0.03, "loading the model")
     model = load_model(run_id, tracking_uri)
+    report_progress(0.08, "loading the test split")
     ds = load_test_split(path, pp)
     y = np.asarray(ds.test.labels, dtype=np.int64)
-    test_batches = inference.batches(ds.test.images, pp, batch_size)
-    probs = inference.predict(model, test_batches, progress=progress and "evaluating").numpy()
 
+    total = -(-len(y) // batch_size)
+
+    def test_batches():
+        for done, x in enumerate(inference.batches(ds.test.images, pp, batch_size), start=1):
+            yield x
+            report_progress(0.1 + 0.6 * done / total, f"predicting {done}/{total}")
+
+    probs = inference.predict(
+        model, test_batches(), progress=progress and "evaluating", total=total
+    ).numpy()
+    report_progress(0.72, "computing metrics with intervals")
     report = compute_metrics(y, probs, list(pp.class_names))
     report.update(
         run_id=run_id,
@@ -121,24 +146,45 @@ def evaluate_run(
         skipped=skipped_report(ds.skipped),
     )
     flat = flat_metrics(report)
+    folder = f"{ARTIFACT_DIR}/{result_id or new_result_id()}"
     with tempfile.TemporaryDirectory(prefix="evaluation-") as tmp:
+        report_progress(0.8, "writing plots and tables")
         write_artifacts(Path(tmp), report, y, probs, ds.test)
         artifacts = sorted(str(p.relative_to(tmp)) for p in Path(tmp).rglob("*") if p.is_file())
+        report_progress(0.88, f"uploading {len(artifacts)} files")
         try:
-            client.log_artifacts(run_id, tmp, ARTIFACT_DIR)
-            _remove_stale_images(client, run_id, tracking_uri, set(artifacts))
-            now = int(time.time() * 1000)
-            client.log_batch(
-                run_id,
-                metrics=[Metric(key, float(v), now, 0) for key, v in flat.items()],
-                tags=[RunTag(EVALUATED_TAG, "true")],
-            )
-        except MlflowException as exc:
-            message = f"MLflow refused the evaluation results of run {run_id}: {exc}"
-            raise ServiceUnavailable(message) from exc
+            client.log_artifacts(run_id, tmp, folder)
+        except (MlflowException, OSError) as exc:
+            raise ServiceUnavailable(
+                f"MLflow did not accept the evaluation files of run {run_id} ({exc}); the "
+                "previous evaluation stays current. Check that the tracking server and its "
+                "artifact store are up, then retry."
+            ) from exc
+    report_progress(0.97, "publishing")
+    if before_publish is not None:
+        before_publish()
+    publish(client, run_id, flat, folder)
     report.update(
         metrics=flat,
-        artifacts=[f"{ARTIFACT_DIR}/{a}" for a in artifacts],
+        artifact_path=folder,
+        artifacts=[f"{folder}/{a}" for a in artifacts],
         duration_s=round(time.perf_counter() - started, 3),
     )
     return report
+
+
+def publish(client, run_id: str, metrics: dict[str, float], folder: str) -> None:
+    """Make ``folder`` the run's current evaluation: one ``log_batch`` with the ``eval_*``
+    metrics and the tags that name it (``pipeline.evaluation.path``, ``pipeline.evaluated``)."""
+    now = int(time.time() * 1000)
+    try:
+        client.log_batch(
+            run_id,
+            metrics=[Metric(key, float(v), now, 0) for key, v in metrics.items()],
+            tags=[RunTag(contract.EVALUATION_PATH_TAG, folder), RunTag(EVALUATED_TAG, "true")],
+        )
+    except (MlflowException, OSError) as exc:
+        raise ServiceUnavailable(
+            f"MLflow refused the evaluation results of run {run_id} ({exc}); the previous "
+            "evaluation stays current. Check the tracking server, then retry."
+        ) from exc

@@ -9,6 +9,7 @@ from functools import partial
 from typing import Annotated
 
 from fastapi import APIRouter, Depends, FastAPI, Response
+from fastapi.concurrency import run_in_threadpool
 from pydantic import BaseModel, ConfigDict, Field
 
 from common import Settings, get_settings
@@ -55,6 +56,7 @@ _RESPONSES = {
         404,
         413,
         422,
+        429,
         503,
         s422="malformed body, n_samples out of range, unknown method, no model, data outside "
         "DATA_DIR or not fitting the model",
@@ -63,7 +65,7 @@ _RESPONSES = {
 
 
 @router.post("/explain", response_model=JobOut, status_code=202, responses=_RESPONSES)
-def explain(
+async def explain(
     body: ExplainIn,
     response: Response,
     jobs: Annotated[JobService, Depends(get_job_service)],
@@ -74,7 +76,8 @@ def explain(
 
     A run already explained with the same inputs returns the stored job unless ``force``.
     """
-    inputs = prepare_inputs(
+    inputs = await run_in_threadpool(
+        prepare_inputs,
         body.run_id,
         settings.mlflow_tracking_uri,
         body.n_samples,
@@ -82,7 +85,7 @@ def explain(
         body.seed,
         settings.data_dir,
     )
-    return jobs.respond(body.run_id, inputs, body.force, wait, response)
+    return await jobs.respond(body.run_id, inputs, body.force, wait, response)
 
 
 def create_app(settings: Settings | None = None, runner_options: dict | None = None) -> FastAPI:

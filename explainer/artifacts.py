@@ -1,21 +1,17 @@
 """Files of an explanation: raw values, panels, plots, ``faithfulness.json`` and ``index.json``."""
 
 import io
-import logging
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 import torch
 from mlflow.entities import Run
-from mlflow.store.artifact.artifact_repository_registry import get_artifact_repository
 from mlflow.tracking import MlflowClient
 
 from common import atomic_write_bytes, atomic_write_json
 from explainer import attributions, plots
 from runs import contract
-
-log = logging.getLogger(__name__)
 
 
 @dataclass
@@ -145,28 +141,10 @@ def write_artifacts(
     return index
 
 
-def _logged_files(client: MlflowClient, run_id: str, path: str) -> set[str]:
-    files: set[str] = set()
-    for info in client.list_artifacts(run_id, path):
-        files |= _logged_files(client, run_id, info.path) if info.is_dir else {info.path}
-    return files
+def upload(client: MlflowClient, run: Run, folder: Path, artifact_path: str) -> None:
+    """Log every file of ``folder`` as ``artifact_path`` (a new folder) of the run.
 
-
-def upload(client: MlflowClient, run: Run, folder: Path, artifact_dir: str, tracking_uri: str):
-    """Log ``folder`` as ``artifact_dir`` of the run, then delete files left from an earlier,
-    different explanation, so that ``index.json`` describes exactly what is there.
-
-    The new files are uploaded first: a failure leaves the previous explanation readable.
+    Nothing is made current here: ``explain.publish`` names the folder in the run's tag once
+    every file is in, so a failure half-way leaves the previous explanation current.
     """
-    run_id = run.info.run_id
-    client.log_artifacts(run_id, str(folder), artifact_dir)
-    new = {f"{artifact_dir}/{p.relative_to(folder).as_posix()}" for p in folder.rglob("*")}
-    stale = sorted(_logged_files(client, run_id, artifact_dir) - new)
-    if not stale:
-        return
-    repo = get_artifact_repository(run.info.artifact_uri, tracking_uri=tracking_uri)
-    for path in stale:
-        try:
-            repo.delete_artifacts(path)
-        except Exception as exc:  # not every artifact store deletes; the index stays right
-            log.warning("could not delete the stale artifact %s of run %s: %s", path, run_id, exc)
+    client.log_artifacts(run.info.run_id, str(folder), artifact_path)

@@ -6,7 +6,8 @@ Works without a server: ``explain_run`` is what the API's job handler and the CL
 
 import tempfile
 import time
-from collections.abc import Sequence
+import uuid
+from collections.abc import Callable, Sequence
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -90,13 +91,16 @@ def explain_images(
     baseline: str = BASELINE,
     internal_batch_size: int | None = INTERNAL_BATCH_SIZE,
     progress: bool = False,
+    on_step: Callable[[int, int, str], None] | None = None,
 ) -> Explanation:
     """Explain each image of ``x`` (``N×C×H×W`` in ``[0, 1]``) for its predicted class.
 
     Args:
         background: Reference images for SHAP (other images of the same data set).
         baseline: What "removed" means for IG and the deletion curves (``attributions.BASELINES``).
+        on_step: ``on_step(done, total, stage)`` before each method and the deletion curves.
     """
+    step = on_step or (lambda done, total, stage: None)
     model.eval()
     probs = inference.predict(model, inference.batches(x)).float()
     target = probs.argmax(dim=1)
@@ -104,8 +108,9 @@ def explain_images(
     values: dict[str, torch.Tensor] = {}
     ig_delta = None
     with tqdm(total=len(methods) + 1, desc="explain", disable=not progress) as bar:
-        for method in methods:
+        for i, method in enumerate(methods):
             bar.set_postfix_str(method)
+            step(i, len(methods) + 1, f"attributions {i + 1}/{len(methods)}: {method}")
             if method == "integrated_gradients":
                 values[method], delta = attributions.integrated_gradients(
                     model, x, target, base, ig_steps, internal_batch_size
@@ -121,6 +126,7 @@ def explain_images(
                 raise InvalidInput(f"unknown method {method!r}; choose from {', '.join(METHODS)}")
             bar.update()
         bar.set_postfix_str("deletion curves")
+        step(len(methods), len(methods) + 1, "deletion curves")
         report = deletion_report(
             model,
             x,
@@ -171,8 +177,11 @@ def prepare_inputs(
     return {"n_samples": n_samples, "methods": methods, "seed": seed, "data_dir": str(path)}
 
 
-def run_job(job: dict, tracking_uri: str, data_root: Path | None = None) -> dict:
-    """The API's job handler: ``explain_run`` with the job's run id and inputs."""
+def run_job(job: dict, ctx=None, *, tracking_uri: str, data_root: Path | None = None) -> dict:
+    """The API's job handler: ``explain_run`` with the job's run id and inputs.
+
+    ``ctx`` (a ``jobs.JobContext``) receives progress and fences the publishing step.
+    """
     inputs = job["inputs"]
     return explain_run(
         job["run_id"],
@@ -183,6 +192,9 @@ def run_job(job: dict, tracking_uri: str, data_root: Path | None = None) -> dict
         data_dir=inputs["data_dir"],
         data_root=data_root,
         confine=True,
+        on_progress=ctx.progress if ctx is not None else None,
+        before_publish=ctx.fence if ctx is not None else None,
+        result_id=f"{job['job_id']}-{job.get('attempts') or 1}",
     )
 
 
@@ -196,13 +208,21 @@ def explain_run(
     progress: bool = False,
     data_root: Path | None = None,
     confine: bool = False,
+    on_progress: Callable[[float, str], None] | None = None,
+    before_publish: Callable[[], None] | None = None,
+    result_id: str | None = None,
 ) -> dict:
-    """Explain a sample of the run's test images and log everything under ``explanations/``.
+    """Explain a sample of the run's test images and publish them as a new folder
+    ``explanations/<result id>/``, made current by the last step (see ``publish``).
 
     Args:
         data_dir: The data set; default the run's ``data_dir`` parameter.
         data_root: Where a relative ``data_dir`` is looked up first (``DATA_DIR``).
         confine: Refuse a data set outside ``data_root`` (the API sets this).
+        on_progress: Called with ``(fraction, stage)`` as the work goes on.
+        before_publish: Called after every file is uploaded, right before the result is made
+            current; raising there (a job whose lease was lost) leaves the previous one current.
+        result_id: Name of the new folder (default: time-based).
 
     Returns:
         A JSON-able summary: ``run_id``, ``methods``, ``n_samples``, ``deletion`` (per method
@@ -214,14 +234,19 @@ def explain_run(
         NotFound: No such run. InvalidInput: bad arguments, a run without model/preprocessing, or
         missing test images. ServiceUnavailable: MLflow cannot be reached.
     """
+    report_progress = on_progress or (lambda fraction, stage: None)
     methods = check_request(n_samples, methods)
+    report_progress(0.01, "checking the run")
     pp, param = check_run(tracking_uri, run_id)
     client = get_client(tracking_uri)
     run = get_run(client, run_id)
+    report_progress(0.03, "loading the model")
     model = load_model(run_id, tracking_uri)
     path = run_data_dir(run_id, data_dir, param, data_root, confine)
+    report_progress(0.06, "loading the test split")
     ds = load_test_split(path, pp)
     images, labels = ds.test.images, ds.test.labels
+    report_progress(0.1, "choosing samples")
     probs = inference.predict(model, inference.batches(images, pp)).numpy()
     index = select_samples(probs, labels, n_samples, seed)
     rest = np.setdiff1d(np.arange(len(labels)), index)
@@ -231,7 +256,13 @@ def explain_run(
         background_index = index
     x = pp.to_tensor(images[index])
     explanation = explain_images(
-        model, x, pp.to_tensor(images[background_index]), methods, seed=seed, progress=progress
+        model,
+        x,
+        pp.to_tensor(images[background_index]),
+        methods,
+        seed=seed,
+        progress=progress,
+        on_step=lambda done, total, stage: report_progress(0.15 + 0.65 * done / total, stage),
     )
     faithful = explanation.faithfulness
     info = {
@@ -261,26 +292,29 @@ def explain_run(
         "sample_files": [ds.test.files[i] for i in index] if ds.test.files else None,
         "background_index": background_index.tolist(),
     }
+    folder = f"{ARTIFACT_DIR}/{result_id or _new_result_id()}"
+    metrics = {f"explain_deletion_auc_{m}": e["auc"] for m, e in faithful["methods"].items()}
+    metrics["explain_deletion_auc_random"] = faithful["random"]["auc"]
     with tempfile.TemporaryDirectory(prefix="explain-") as tmp:
+        report_progress(0.8, "embedding the test images")
         embedding = embedding_report(model, pp, images, labels, ds.test.files, seed=seed)
+        report_progress(0.85, "writing panels and plots")
         written = write_artifacts(
             Path(tmp), explanation, x, labels[index], pp.class_names, info, embedding
         )
-        metrics = {f"explain_deletion_auc_{m}": e["auc"] for m, e in faithful["methods"].items()}
-        metrics["explain_deletion_auc_random"] = faithful["random"]["auc"]
+        report_progress(0.9, f"uploading {len(written['files'])} files")
         try:
-            upload(client, run, Path(tmp), ARTIFACT_DIR, tracking_uri)
-            now = int(time.time() * 1000)
-            client.log_batch(
-                run_id,
-                metrics=[Metric(key, float(value), now, 0) for key, value in metrics.items()],
-                tags=[RunTag(EXPLAINED_TAG, "true")],
-            )
+            upload(client, run, Path(tmp), folder)
         except (MlflowException, OSError) as exc:
             raise ServiceUnavailable(
-                f"MLflow did not accept the explanations of run {run_id}: {exc}; "
-                "check that the tracking server and its artifact store are up, then retry."
+                f"MLflow did not accept the explanation files of run {run_id}: {exc}; the "
+                "previous explanation stays current. Check that the tracking server and its "
+                "artifact store are up, then retry."
             ) from exc
+    report_progress(0.97, "publishing")
+    if before_publish is not None:
+        before_publish()
+    publish(client, run_id, metrics, folder)
     delta = explanation.ig_delta
     return {
         "run_id": run_id,
@@ -293,7 +327,29 @@ def explain_run(
         },
         "ig_convergence_delta": None if delta is None else float(np.abs(delta).mean()),
         "channel_importance": explanation.channel_importance,
-        "artifact_path": ARTIFACT_DIR,
+        "artifact_path": folder,
         "files": sorted(written["files"]),
         "skipped": info["data"]["skipped"],
     }
+
+
+def _new_result_id() -> str:
+    """A fresh folder name for a result made outside a job (the CLI): time and randomness."""
+    return f"cli-{datetime.now(UTC):%Y%m%dT%H%M%S}-{uuid.uuid4().hex[:6]}"
+
+
+def publish(client, run_id: str, metrics: dict[str, float], folder: str) -> None:
+    """Make ``folder`` the run's current explanation: one ``log_batch`` with the deletion
+    metrics and the tags that name it (``pipeline.explanation.path``, ``pipeline.explained``)."""
+    now = int(time.time() * 1000)
+    try:
+        client.log_batch(
+            run_id,
+            metrics=[Metric(key, float(value), now, 0) for key, value in metrics.items()],
+            tags=[RunTag(contract.EXPLANATION_PATH_TAG, folder), RunTag(EXPLAINED_TAG, "true")],
+        )
+    except (MlflowException, OSError) as exc:
+        raise ServiceUnavailable(
+            f"MLflow refused the explanation results of run {run_id} ({exc}); the previous "
+            "explanation stays current. Check the tracking server, then retry."
+        ) from exc

@@ -2,15 +2,14 @@
 
 - ``get_database(settings)``: pymongo ``Database`` for ``MONGO_URI``, else the embedded store.
 - ``JobStore`` / ``SelectionStore``: the ``jobs`` and ``selections`` collections.
-- ``JobRunner``: claims queued jobs and runs a handler on them (worker process or thread).
+- ``JobRunner``: claims queued jobs and runs a handler on them (worker process or thread);
+  ``JobContext`` is what a handler reports progress through and fences its publishing with.
 - ``create_job_app`` and the route helpers: the job API that ``evaluator.app`` and
   ``explainer.app`` build on; ``error_responses`` documents a route's error answers with their
   models, ``check_token`` is the start-up rule for ``PIPELINE_API_TOKEN``.
 """
 
 from jobs.api import (
-    JobOut,
-    JobService,
     RunId,
     WaitSeconds,
     create_job_app,
@@ -18,17 +17,19 @@ from jobs.api import (
     get_job_service,
     require_token,
 )
+from jobs.jobstore import JobStore
 from jobs.runner import Handler, JobRunner
 from jobs.security import InsecureToken, PathText, check_token, error_responses
+from jobs.service import JobOut, JobService, Progress
 from jobs.store import (
     FINAL_STATUSES,
     STATUSES,
     STORE_ERRORS,
-    JobStore,
     SelectionStore,
     get_database,
     utcnow,
 )
+from jobs.worker import JobContext, JobStopped
 
 __all__ = [
     "FINAL_STATUSES",
@@ -36,11 +37,14 @@ __all__ = [
     "STORE_ERRORS",
     "Handler",
     "InsecureToken",
+    "JobContext",
     "JobOut",
     "JobRunner",
     "JobService",
+    "JobStopped",
     "JobStore",
     "PathText",
+    "Progress",
     "RunId",
     "SelectionStore",
     "WaitSeconds",

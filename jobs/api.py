@@ -2,10 +2,11 @@
 
 ``create_job_app`` builds a FastAPI app whose lifespan opens the store and runs a ``JobRunner``
 for one job kind, adds ``GET /jobs/{job_id}``, ``GET /jobs``, ``GET /health`` and ``GET /ready``,
-the Bearer-token check (when ``PIPELINE_API_TOKEN`` is set; ``jobs.security`` refuses weak
-tokens at start-up and limits body sizes), offline ``/docs`` (``jobs.docs``) and error handlers
-that turn ``PipelineError`` and store outages into clear JSON answers. A route only validates its
-input and hands it to ``JobService``::
+``DELETE /jobs/{job_id}``, the Bearer-token check (when ``PIPELINE_API_TOKEN`` is set;
+``jobs.security`` refuses weak tokens at start-up and limits body sizes), offline ``/docs``
+(``jobs.docs``) and error handlers that turn ``PipelineError`` and store outages into clear JSON
+answers. The hot routes are ``async``: store calls run in the thread pool, waits (``?wait=``) on
+one shared ``JobWatcher``. A route only validates its input and hands it to ``JobService``::
 
     from fastapi import APIRouter, Depends, Response
     from pydantic import BaseModel
@@ -20,10 +21,11 @@ input and hands it to ``JobService``::
         force: bool = False
 
     @router.post("/evaluate", response_model=JobOut, status_code=202)
-    def evaluate(body: EvaluateIn, response: Response, wait: WaitSeconds = 0,
-                 jobs: JobService = Depends(get_job_service)) -> JobOut:
-        # validate what can be checked at once (raise InvalidInput / NotFound), then:
-        return jobs.respond(body.run_id, {}, body.force, wait, response)   # 202, or 200 if done
+    async def evaluate(body: EvaluateIn, response: Response, wait: WaitSeconds = 0,
+                       jobs: JobService = Depends(get_job_service)) -> JobOut:
+        # validate what can be checked at once (raise InvalidInput / NotFound; blocking checks
+        # go through ``await run_in_threadpool(...)``), then:
+        return await jobs.respond(body.run_id, {}, body.force, wait, response)  # 202, 200 if done
 
     app = create_job_app("evaluate", "Evaluator", router, evaluate_job)
 """
@@ -33,18 +35,25 @@ import hmac
 import logging
 import re
 from contextlib import asynccontextmanager
-from datetime import datetime
-from typing import Annotated, Any, Literal
+from typing import Annotated
 
-from fastapi import APIRouter, Depends, FastAPI, HTTPException, Query, Request, Response
+from fastapi import APIRouter, Depends, FastAPI, HTTPException, Query, Request
+from fastapi.concurrency import run_in_threadpool
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
-from pydantic import AfterValidator, BaseModel, Field
+from pydantic import AfterValidator, Field
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from common import PipelineError, ServiceUnavailable, Settings, get_settings
+from common import (
+    PipelineError,
+    ServiceUnavailable,
+    Settings,
+    TooManyRequests,
+    get_settings,
+)
 from jobs.docs import add_docs
+from jobs.jobstore import JobStore
 from jobs.runner import Handler, JobRunner
 from jobs.security import (
     BodyLimit,
@@ -53,14 +62,14 @@ from jobs.security import (
     unparsable_body,
     validation_error,
 )
+from jobs.service import JobOut, JobService, Status
 from jobs.store import (
-    FINAL_STATUSES,
     STORE_ERRORS,
-    JobStore,
     get_database,
     mongo_unavailable,
     redact_uri,
 )
+from jobs.waiting import JobWatcher
 from runs import check_tracking
 
 log = logging.getLogger(__name__)
@@ -95,61 +104,14 @@ WaitSeconds = Annotated[
     Query(ge=0, le=600, description="Wait up to this many seconds for the job to finish."),
 ]
 
-
-class JobOut(BaseModel):
-    """A job as the API shows it; poll ``url`` until ``status`` is succeeded or failed."""
-
-    job_id: str
-    kind: str
-    run_id: str
-    status: Literal["queued", "running", "succeeded", "failed"]
-    inputs: dict[str, Any]
-    created_at: datetime
-    started_at: datetime | None = None
-    finished_at: datetime | None = None
-    error: str | None = Field(None, description="why the job failed")
-    result: dict[str, Any] | None = Field(None, description="the handler's result")
-    note: str | None = Field(None, description="for example why the job was requeued")
-    reused: bool = Field(False, description="an earlier job with the same inputs was returned")
-    url: str = Field(description="where to poll this job")
-
-    @classmethod
-    def from_job(cls, job: dict, reused: bool = False) -> "JobOut":
-        return cls(**job, reused=reused, url=f"/jobs/{job['job_id']}")
-
-    @property
-    def finished(self) -> bool:
-        return self.status in FINAL_STATUSES
-
-
-class JobService:
-    """The facade routes use: submit a job, wait for it, answer 202 or 200."""
-
-    def __init__(self, store: JobStore, runner: JobRunner) -> None:
-        self.store = store
-        self.runner = runner
-        self.kind = runner.kind
-
-    def submit(self, run_id: str, inputs: dict, force: bool = False) -> JobOut:
-        """Queue a job (or return the equal one that exists) and wake the runner."""
-        job, reused = self.store.submit(self.kind, run_id, inputs, force=force)
-        if not reused:
-            self.runner.wake()
-        return JobOut.from_job(job, reused=reused)
-
-    def wait(self, job_id: str, seconds: float) -> JobOut:
-        """The job once finished, or as it is after ``seconds``."""
-        return JobOut.from_job(self.runner.wait(job_id, seconds))
-
-    def respond(
-        self, run_id: str, inputs: dict, force: bool, wait: float, response: Response
-    ) -> JobOut:
-        """Submit, wait up to ``wait`` seconds, and set 200 (finished) or 202 (not yet)."""
-        job = self.submit(run_id, inputs, force)
-        if wait > 0 and not job.finished:
-            job = self.wait(job.job_id, wait).model_copy(update={"reused": job.reused})
-        response.status_code = 200 if job.finished else 202
-        return job
+ChangeWaitSeconds = Annotated[
+    float,
+    Query(
+        ge=0,
+        le=600,
+        description="Wait up to this many seconds for the job's status or progress to change.",
+    ),
+]
 
 
 def get_job_service(request: Request) -> JobService:
@@ -189,9 +151,23 @@ def store_unavailable(settings: Settings, exc: Exception) -> ServiceUnavailable:
         return exc
     if settings.mongo_uri:
         return mongo_unavailable(redact_uri(settings.mongo_uri), exc)
+    where = f"the embedded store in {settings.store_dir}"
+    text = str(exc)
+    if "readonly" in text or "read-only" in text:
+        return ServiceUnavailable(
+            f"{where} is read-only ({text}): the service cannot record jobs; make STORE_DIR and "
+            "its files writable by the service's user, or set MONGO_URI to a MongoDB server."
+        )
+    if "locked" in text:
+        return ServiceUnavailable(
+            f"{where} is busy ({text}): another process holds its write lock too long; retry, "
+            "or set MONGO_URI to a MongoDB server."
+        )
+    if "deleted or replaced" in text:
+        return ServiceUnavailable(f"{where} is gone: {text}")
     return ServiceUnavailable(
-        f"the embedded store in {settings.store_dir} failed ({type(exc).__name__}: {exc}); "
-        "another process may hold its lock too long: retry, or set MONGO_URI to a MongoDB server."
+        f"{where} failed ({type(exc).__name__}: {text}); check STORE_DIR (disk full, "
+        "permissions), or set MONGO_URI to a MongoDB server."
     )
 
 
@@ -200,36 +176,64 @@ health_router = APIRouter(tags=["health"])
 
 
 @jobs_router.get("/jobs/{job_id}", response_model=JobOut, responses=error_responses(404, 422))
-def get_job(job_id: str, jobs: Annotated[JobService, Depends(get_job_service)]) -> JobOut:
-    """One job; 404 when there is none with that id."""
-    return JobOut.from_job(jobs.store.get(job_id))
+async def get_job(
+    job_id: str,
+    jobs: Annotated[JobService, Depends(get_job_service)],
+    wait: ChangeWaitSeconds = 0,
+) -> JobOut:
+    """One job; 404 when there is none with that id.
+
+    With ``?wait=S`` the answer comes when the job's status or progress changes (or after S
+    seconds, unchanged): poll with it instead of in a loop.
+    """
+    job = await run_in_threadpool(jobs.store.get, job_id)
+    if wait > 0:
+        job = await jobs.wait(job, wait, until_final=False)
+    return JobOut.from_job(job)
+
+
+@jobs_router.delete(
+    "/jobs/{job_id}", response_model=JobOut, responses=error_responses(404, 409, 422)
+)
+async def cancel_job(job_id: str, jobs: Annotated[JobService, Depends(get_job_service)]) -> JobOut:
+    """Cancel a queued or running job (its worker process is ended): status ``cancelled``.
+
+    404 when there is no such job, 409 when it has already finished.
+    """
+    return await jobs.cancel(job_id)
 
 
 @jobs_router.get("/jobs", response_model=list[JobOut], responses=error_responses(422))
-def list_jobs(
+async def list_jobs(
     jobs: Annotated[JobService, Depends(get_job_service)],
     run_id: str | None = None,
-    status: Literal["queued", "running", "succeeded", "failed"] | None = None,
+    status: Status | None = None,
     limit: Annotated[int, Query(ge=1, le=1000)] = 50,
 ) -> list[JobOut]:
     """This service's jobs, newest first."""
-    found = jobs.store.list(kind=jobs.kind, run_id=run_id, status=status, limit=limit)
+    found = await run_in_threadpool(
+        jobs.store.list, kind=jobs.kind, run_id=run_id, status=status, limit=limit
+    )
     return [JobOut.from_job(job) for job in found]
 
 
 @jobs_router.get("/ready")
-def ready(
+async def ready(
     jobs: Annotated[JobService, Depends(get_job_service)],
     settings: Annotated[Settings, Depends(get_app_settings)],
 ) -> dict[str, str]:
-    """200 when MLflow and the store answer; 503 naming each one that does not."""
+    """200 when MLflow answers and the store takes a write; 503 naming each one that does not.
+
+    The store check writes, reads back and deletes a probe record (for the embedded store, in
+    the file that is still on disk), so a read-only, deleted or unreachable store is not ready.
+    """
     problems = []
     try:
-        check_tracking(settings.mlflow_tracking_uri, timeout=3)
+        await run_in_threadpool(check_tracking, settings.mlflow_tracking_uri, 3)
     except ServiceUnavailable as exc:
         problems.append(str(exc))
     try:
-        jobs.store.db.command("ping")
+        await run_in_threadpool(jobs.store.probe)
     except Exception as exc:
         problems.append(str(store_unavailable(settings, exc)))
     if problems:
@@ -239,8 +243,8 @@ def ready(
 
 
 @health_router.get("/health")
-def health() -> dict[str, str]:
-    """The process is serving (no token needed)."""
+async def health() -> dict[str, str]:
+    """The process is serving (no token needed; answered on the event loop, no thread)."""
     return {"status": "ok"}
 
 
@@ -252,7 +256,10 @@ def add_error_handlers(app: FastAPI) -> None:
     """PipelineError → its status; store outages → 503; anything else → a generic 500."""
 
     async def pipeline_error(request: Request, exc: Exception) -> JSONResponse:
-        return _error(exc.status_code, str(exc))
+        answer = _error(exc.status_code, str(exc))
+        if isinstance(exc, TooManyRequests):
+            answer.headers["Retry-After"] = str(exc.retry_after)
+        return answer
 
     async def store_error(request: Request, exc: Exception) -> JSONResponse:
         return _error(503, str(store_unavailable(request.app.state.settings, exc)))
@@ -287,6 +294,8 @@ def create_job_app(
         settings: Default ``common.get_settings()``.
         runner_options: Extra ``JobRunner`` arguments (``concurrency``, ``stale_after``, ...;
             ``isolate=True`` runs the handler in a worker process, off the serving GIL).
+            ``max_attempts`` and ``retry_delay`` default to the settings ``JOB_MAX_ATTEMPTS``
+            and ``JOB_RETRY_DELAY_S``.
 
     Raises:
         InsecureToken: ``PIPELINE_API_TOKEN`` is set but empty, a placeholder or short.
@@ -294,15 +303,25 @@ def create_job_app(
 
     @asynccontextmanager
     async def lifespan(app: FastAPI):
-        db = get_database(app.state.settings, check=False)
+        settings = app.state.settings
+        db = get_database(settings, check=False)
         store = JobStore(db)
-        runner = JobRunner(store, kind, handler, **(runner_options or {}))
+        options = {
+            "max_attempts": settings.job_max_attempts,
+            "retry_delay": settings.job_retry_delay_s,
+            **(runner_options or {}),
+        }
+        runner = JobRunner(store, kind, handler, **options)
+        watcher = JobWatcher(store)
+        runner.listeners.append(watcher.poke)
         app.state.store, app.state.runner = store, runner
-        app.state.jobs = JobService(store, runner)
+        app.state.jobs = JobService(store, runner, watcher, settings.max_queued_jobs)
+        watcher.start()
         await asyncio.to_thread(runner.start)
         try:
             yield
         finally:
+            await watcher.stop()
             await asyncio.to_thread(runner.stop)
 
     settings = settings or get_settings()

@@ -19,6 +19,7 @@ aware datetimes.
 """
 
 import json
+import os
 import re
 import sqlite3
 import threading
@@ -259,10 +260,35 @@ class EmbeddedDatabase:
         self._local = threading.local()
         self._tables: set[str] = set()
         self._write_lock = _WRITE_LOCKS.setdefault(self.path, threading.RLock())
+        self._identity: tuple[int, int] | None = None
         self.connection().execute("PRAGMA journal_mode=WAL")
+        stat = os.stat(self.path)
+        self._identity = (stat.st_dev, stat.st_ino)
+
+    def check_file(self) -> None:
+        """Raise ``sqlite3.OperationalError`` unless the file opened is still the one on disk.
+
+        SQLite keeps using a deleted or replaced file through its open descriptors: every write
+        would succeed and be lost at the next start. This check (a ``stat``) makes them fail.
+        """
+        if self._identity is None:
+            return
+        try:
+            stat = os.stat(self.path)
+            found = (stat.st_dev, stat.st_ino)
+        except FileNotFoundError:
+            found = None
+        if found != self._identity:
+            raise sqlite3.OperationalError(
+                f"the store file {self.path} was deleted or replaced since the service opened "
+                "it, so what it writes now would be lost; restart the service (it opens or "
+                "creates the file again) and restore the file from a backup if you have one."
+            )
 
     def connection(self) -> sqlite3.Connection:
-        """This thread's connection (autocommit; writes go through ``atomic()``)."""
+        """This thread's connection (autocommit; writes go through ``atomic()``), after checking
+        that the file is still the one opened."""
+        self.check_file()
         conn = getattr(self._local, "conn", None)
         if conn is None:
             conn = sqlite3.connect(self.path, timeout=self.lock_timeout, isolation_level=None)

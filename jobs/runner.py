@@ -1,28 +1,53 @@
 """Run queued jobs of one kind in background threads: claim, run the handler, record the outcome.
 
-The handler is a pure function ``handler(job) -> dict`` (the evaluator's calls its core module);
-the runner does everything else: claiming atomically (several runners and replicas may share one
-store), heartbeats while the handler runs, requeueing or failing jobs whose worker died, and
-surviving both failing jobs and store outages.
+The handler is a pure function ``handler(job[, ctx]) -> dict`` (the evaluator's calls its core
+module); the runner does everything else: claiming atomically (several runners and replicas may
+share one store), one fenced attempt per claim (``lease``), heartbeats and progress while the
+handler runs, requeueing with backoff when a dependency was down, cancelling, requeueing or
+failing jobs whose worker died, and surviving both failing jobs and store outages.
 """
 
 import logging
-import multiprocessing
 import os
 import socket
 import threading
 import time
 import uuid
 from collections.abc import Callable
-from concurrent.futures import ProcessPoolExecutor
-from concurrent.futures.process import BrokenProcessPool
+from typing import Any
 
-from common import PipelineError
-from jobs.store import FINAL_STATUSES, JobStore
+import requests
+
+from common import PipelineError, ServiceUnavailable
+from jobs.jobstore import JobStore
+from jobs.store import FINAL_STATUSES, STORE_ERRORS
+from jobs.worker import JobContext, JobStopped, WorkerDied, WorkerProcess, call_handler
 
 log = logging.getLogger(__name__)
 
-Handler = Callable[[dict], dict]
+Handler = Callable[..., dict]
+
+TRANSIENT_ERRORS = (
+    ConnectionError,
+    TimeoutError,
+    requests.ConnectionError,
+    requests.Timeout,
+    *STORE_ERRORS,
+)
+"""Errors of a handler that mean "a dependency was down": the job is retried, not failed."""
+
+
+class Attempt:
+    """One claim of a job by this runner: its lease, and why it must stop (None: go on)."""
+
+    def __init__(self, job_id: str, lease: str) -> None:
+        self.job_id = job_id
+        self.lease = lease
+        self.stop_reason: str | None = None
+
+    def stop(self, reason: str) -> None:
+        if self.stop_reason is None:
+            self.stop_reason = reason
 
 
 class JobRunner:
@@ -31,15 +56,21 @@ class JobRunner:
     Args:
         store: Where jobs are claimed and recorded.
         kind: The job kind this runner serves, such as ``"evaluate"``.
-        handler: ``handler(job) -> dict``; raise ``PipelineError`` for a user-facing failure.
+        handler: ``handler(job)`` or ``handler(job, ctx)`` returning a dict (``ctx``: a
+            ``jobs.worker.JobContext``); raise ``PipelineError`` for a user-facing failure and
+            ``ServiceUnavailable`` when a dependency is down (the job is retried).
         worker_id: Name recorded in claimed jobs; default ``<host>:<pid>:<random>``.
         poll_interval: Seconds between looks for queued jobs when idle (``wake`` skips the wait).
         concurrency: Number of jobs run at once (one thread each).
         heartbeat_interval: Seconds between heartbeats of running jobs.
         stale_after: A running job without a heartbeat for this long belongs to a dead worker.
-        isolate: Run the handler in worker processes (spawned once, reused), so that a CPU-bound
-            handler does not hold the serving process's GIL; the handler must pickle (a
-            module-level function or a ``functools.partial`` of one).
+        isolate: Run the handler in a worker process per thread (spawned once, reused; it runs
+            at a lower OS priority and dies with the service), so that a CPU-bound handler does
+            not hold the serving process's GIL; the handler must pickle (a module-level function
+            or a ``functools.partial`` of one).
+        max_attempts: Attempts of a job that meets outages before it fails.
+        retry_delay: Seconds before the first retry; doubled for each later one.
+        worker_options: ``WorkerProcess`` arguments (``nice``, ``torch_threads``).
     """
 
     def __init__(
@@ -53,6 +84,9 @@ class JobRunner:
         heartbeat_interval: float = 5,
         stale_after: float = 30,
         isolate: bool = False,
+        max_attempts: int = 4,
+        retry_delay: float = 5.0,
+        worker_options: dict | None = None,
     ) -> None:
         if concurrency < 1:
             raise ValueError(f"concurrency must be at least 1, got {concurrency}")
@@ -65,14 +99,18 @@ class JobRunner:
         self.heartbeat_interval = heartbeat_interval
         self.stale_after = stale_after
         self.isolate = isolate
-        self._pool: ProcessPoolExecutor | None = None
-        self._pool_lock = threading.Lock()
+        self.max_attempts = max_attempts
+        self.retry_delay = retry_delay
+        self.worker_options = worker_options or {}
+        self._workers: dict[int, WorkerProcess] = {}  # worker thread ident -> its process
+        self._workers_lock = threading.Lock()
         self._stop = threading.Event()
         self._wake = threading.Event()
         self._finished = threading.Condition()
-        self._active: dict[str, str] = {}  # job_id -> worker id of the thread running it
+        self._active: dict[str, Attempt] = {}
         self._active_lock = threading.Lock()
         self._threads: list[threading.Thread] = []
+        self.listeners: list[Callable[[], None]] = []  # called when a local job changes
 
     @property
     def running(self) -> bool:
@@ -94,23 +132,53 @@ class JobRunner:
         return self
 
     def stop(self, timeout: float = 30) -> None:
-        """Stop after the running jobs finish (at most ``timeout`` seconds per thread)."""
+        """Stop: end the worker processes and give their running jobs back to the queue.
+
+        Jobs run in threads (``isolate=False``) stop at their next progress report, or finish
+        within ``timeout`` seconds; they are requeued too and cannot record a result.
+        """
         self._stop.set()
         self._wake.set()
+        with self._active_lock:
+            active = list(self._active.values())
+        for attempt in active:
+            attempt.stop("the service is shutting down")
         for thread in self._threads:
             thread.join(timeout)
         self._threads = []
-        with self._pool_lock:
-            if self._pool is not None:
-                self._pool.shutdown(wait=False, cancel_futures=True)
-                self._pool = None
+        with self._workers_lock:
+            workers, self._workers = list(self._workers.values()), {}
+        for worker in workers:
+            worker.close()
+        for attempt in active:
+            try:
+                note = f"requeued: the service running it ({self.worker_id}) shut down"
+                self.store.release(attempt.job_id, attempt.lease, note)
+            except Exception as exc:  # the store is down: the job is recovered as stale later
+                self._log_outage(f"requeue job {attempt.job_id}", exc, 1)
+
+    def cancel(self, job_id: str) -> None:
+        """Stop the local attempt of ``job_id``, if this runner runs it (its process is ended)."""
+        with self._active_lock:
+            attempt = self._active.get(job_id)
+        if attempt is not None:
+            attempt.stop(f"job {job_id} was cancelled")
 
     def wake(self) -> None:
         """Look for queued jobs now instead of after the poll interval."""
         self._wake.set()
 
+    def _notify(self) -> None:
+        with self._finished:
+            self._finished.notify_all()
+        for listener in list(self.listeners):
+            try:
+                listener()
+            except Exception:  # a closed event loop at shutdown
+                log.debug("job listener failed", exc_info=True)
+
     def wait(self, job_id: str, timeout: float) -> dict:
-        """The job once it has finished, or as it is after ``timeout`` seconds."""
+        """The job once it has finished, or as it is after ``timeout`` seconds (blocking)."""
         deadline = time.monotonic() + timeout
         while True:
             job = self.store.get(job_id)
@@ -142,71 +210,134 @@ class JobRunner:
                 self._wake.wait(self.poll_interval)
                 self._wake.clear()
                 continue
-            self._run(job, thread_worker)
+            self._run(job)
+        with self._workers_lock:
+            worker = self._workers.pop(threading.get_ident(), None)
+        if worker is not None:
+            worker.close()
 
-    def _run(self, job: dict, thread_worker: str) -> None:
-        job_id = job["job_id"]
+    def _run(self, job: dict) -> None:
+        attempt = Attempt(job["job_id"], job["lease"])
         with self._active_lock:
-            self._active[job_id] = thread_worker
+            self._active[attempt.job_id] = attempt
         try:
-            try:
-                outcome, value = "succeed", self._call(job)
-                if not isinstance(value, dict):
-                    raise TypeError(f"the handler returned {type(value).__name__}, not a dict")
-            except PipelineError as exc:
-                outcome, value = "fail", str(exc)
-            except Exception as exc:
-                log.exception("%s job %s failed with an unexpected error", self.kind, job_id)
-                outcome, value = "fail", f"internal error: {type(exc).__name__}: {exc}"
-            self._record(job_id, outcome, value, thread_worker)
+            outcome, value = self._outcome(job, attempt)
+            self._record(attempt, outcome, value)
         finally:
             with self._active_lock:
-                self._active.pop(job_id, None)
-            with self._finished:
-                self._finished.notify_all()
+                self._active.pop(attempt.job_id, None)
+            self._notify()
 
-    def _call(self, job: dict):
-        if not self.isolate:
-            return self.handler(job)
-        with self._pool_lock:
-            if self._pool is None:
-                context = multiprocessing.get_context("spawn")
-                self._pool = ProcessPoolExecutor(self.concurrency, mp_context=context)
-            pool = self._pool
+    def _outcome(self, job: dict, attempt: "Attempt") -> tuple[str, Any]:
+        """Run the handler: ``("succeed", result)``, ``("fail" | "retry", message)`` or
+        ``("stopped", reason)``."""
         try:
-            return pool.submit(self.handler, job).result()
-        except BrokenProcessPool:  # a worker process died (out of memory?): start afresh
-            with self._pool_lock:
-                if self._pool is pool:
-                    self._pool = None
-            pool.shutdown(wait=False, cancel_futures=True)
+            value = self._call(job, attempt)
+            if not isinstance(value, dict):
+                raise TypeError(f"the handler returned {type(value).__name__}, not a dict")
+            return "succeed", value
+        except JobStopped as exc:
+            return "stopped", str(exc)
+        except ServiceUnavailable as exc:
+            return "retry", str(exc)
+        except PipelineError as exc:
+            return "fail", str(exc)
+        except WorkerDied as exc:
+            if attempt.stop_reason is not None:  # killed because cancelled or taken over
+                return "stopped", attempt.stop_reason
+            return "fail", str(exc)
+        except TRANSIENT_ERRORS as exc:
+            return "retry", f"{type(exc).__name__}: {exc}"
+        except Exception as exc:
+            log.exception("%s job %s failed with an unexpected error", self.kind, attempt.job_id)
+            return "fail", f"internal error: {type(exc).__name__}: {exc}"
+
+    def _context_callbacks(self, attempt: "Attempt"):
+        def report(fraction: float, stage: str) -> bool:
+            if attempt.stop_reason is not None:
+                return False
+            try:
+                held = self.store.report_progress(attempt.job_id, attempt.lease, fraction, stage)
+            except Exception as exc:  # a store outage must not fail the job; heartbeats retry
+                self._log_outage(f"store progress of job {attempt.job_id}", exc, 2)
+                return True
+            if not held:
+                attempt.stop(self._lost_reason(attempt))
+                return False
+            self._notify()
+            return True
+
+        def fence() -> str | None:
+            if attempt.stop_reason is not None:
+                return attempt.stop_reason
+            try:
+                reason = self.store.lost_reason(attempt.job_id, attempt.lease)
+            except Exception as exc:  # cannot prove the lease: do not publish
+                return f"the job store cannot confirm this attempt's lease ({exc})"
+            if reason is not None:
+                attempt.stop(reason)
+            return reason
+
+        return report, fence
+
+    def _call(self, job: dict, attempt: "Attempt"):
+        report, fence = self._context_callbacks(attempt)
+        if not self.isolate:
+            return call_handler(self.handler, job, JobContext(report, fence))
+        ident = threading.get_ident()
+        with self._workers_lock:
+            worker = self._workers.get(ident)
+            if worker is None or not worker.alive:
+                worker = self._workers[ident] = WorkerProcess(**self.worker_options)
+        try:
+            return worker.run(self.handler, job, report, fence, lambda: attempt.stop_reason)
+        except (JobStopped, WorkerDied):
+            with self._workers_lock:
+                self._workers.pop(ident, None)
+            worker.close(grace=0)
             raise
 
-    def _record(self, job_id: str, outcome: str, value, worker: str) -> None:
+    def _lost_reason(self, attempt: "Attempt") -> str:
+        try:
+            return self.store.lost_reason(attempt.job_id, attempt.lease) or "lease lost"
+        except Exception:
+            return "lease lost"
+
+    def _record(self, attempt: "Attempt", outcome: str, value) -> None:
         """Store the outcome, retrying through a store outage (a stale job is recovered later)."""
-        for attempt in range(1, 8):
+        job_id, lease = attempt.job_id, attempt.lease
+        if outcome == "stopped":
+            log.warning("%s job %s attempt stopped: %s", self.kind, job_id, value)
+            return
+        for n in range(1, 8):
             try:
-                getattr(self.store, outcome)(job_id, value, worker)
+                if outcome == "retry":
+                    job = self.store.get(job_id)
+                    delay = self.retry_delay * 2 ** max(job["attempts"] - 1, 0)
+                    self.store.retry(job_id, lease, value, delay, self.max_attempts)
+                else:
+                    getattr(self.store, outcome)(job_id, value, lease)
                 return
-            except PipelineError as exc:  # e.g. the job was recovered by another replica
+            except PipelineError as exc:  # e.g. the job was cancelled or taken over meanwhile
                 log.warning("could not %s job %s: %s", outcome, job_id, exc)
                 return
             except Exception as exc:
-                self._log_outage(f"{outcome} job {job_id}", exc, attempt)
-                time.sleep(min(0.2 * 2**attempt, 5.0))
+                self._log_outage(f"{outcome} job {job_id}", exc, n)
+                time.sleep(min(0.2 * 2**n, 5.0))
         log.error("gave up recording job %s; it will be recovered as stale", job_id)
 
     def _beat(self) -> None:
         last_recovery = time.monotonic()
         while not self._stop.wait(self.heartbeat_interval):
             with self._active_lock:
-                active = dict(self._active)
-            for job_id, worker in active.items():
+                active = list(self._active.values())
+            for attempt in active:
                 try:
-                    if not self.store.heartbeat(job_id, worker):
-                        log.warning("job %s is no longer running for %s", job_id, worker)
+                    if not self.store.heartbeat(attempt.job_id, attempt.lease):
+                        attempt.stop(self._lost_reason(attempt))
+                        log.warning("job %s: %s", attempt.job_id, attempt.stop_reason)
                 except Exception as exc:
-                    self._log_outage(f"heartbeat job {job_id}", exc, 1)
+                    self._log_outage(f"heartbeat job {attempt.job_id}", exc, 1)
             if time.monotonic() - last_recovery >= self.stale_after:
                 self._recover()
                 last_recovery = time.monotonic()

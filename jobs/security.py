@@ -6,7 +6,8 @@ limit, validation answers that never echo huge inputs, and the documented error 
 - ``BodyLimit``: ASGI middleware answering 413 for bodies over ``MAX_BODY_BYTES``, without
   reading (or echoing) the rest.
 - ``validation_error``: the 422 handler; each error's ``input`` is cut to ``MAX_ECHO_CHARS``;
-  ``unparsable_body`` makes FastAPI's 400 for a body that is not UTF-8 a 422 too.
+  ``unparsable_body`` makes FastAPI's 400 for a body that is not UTF-8 a 422 too, and lists
+  every method of a path in a 405's ``Allow``.
 - ``error_responses(...)``: OpenAPI ``responses`` entries with their models.
 - ``PathText``: the type of a path field in a request body.
 """
@@ -21,6 +22,7 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import Response
 from pydantic import AfterValidator, BaseModel, Field
 from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.routing import Match
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from common import InvalidInput, check_path_chars
@@ -201,7 +203,24 @@ async def unparsable_body(request: Request, exc: Exception) -> Response:
                 f"({exc.detail}); send a JSON object encoded in UTF-8."
             },
         )
+    if exc.status_code == 405:
+        # Starlette lists only the first matching route's methods in Allow; a path served by
+        # several routes (GET and DELETE /jobs/{id}) must list them all.
+        allowed = _allowed_methods(request)
+        if allowed:
+            headers = {**(exc.headers or {}), "Allow": ", ".join(allowed)}
+            exc = StarletteHTTPException(405, exc.detail, headers=headers)
     return await http_exception_handler(request, exc)
+
+
+def _allowed_methods(request: Request) -> list[str]:
+    """Every method some route of the app serves at the request's path."""
+    allowed = []
+    for method in ("DELETE", "GET", "HEAD", "PATCH", "POST", "PUT"):
+        scope = {**request.scope, "method": method}
+        if any(route.matches(scope)[0] == Match.FULL for route in request.app.routes):
+            allowed.append(method)
+    return allowed
 
 
 class ErrorOut(BaseModel):
@@ -229,8 +248,10 @@ class ValidationErrorOut(BaseModel):
 ERROR_DESCRIPTIONS = {
     401: "PIPELINE_API_TOKEN is set and the Bearer token is missing or wrong",
     404: "no such run or job",
+    409: "the job has already finished",
     413: "request body larger than MAX_BODY_BYTES",
     422: "malformed request, or a run or data set that cannot be used (the detail says why)",
+    429: "MAX_QUEUED_JOBS jobs of this kind are queued; retry after Retry-After seconds",
     503: "MLflow or the job store (MongoDB) is unreachable",
 }
 

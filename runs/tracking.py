@@ -65,12 +65,45 @@ def get_run(client: MlflowClient, run_id: str) -> Run:
         raise ServiceUnavailable(f"MLflow failed to return run {run_id!r}: {exc.message}") from exc
 
 
+def _outage(uri: str, exc: BaseException, what: str) -> ServiceUnavailable | None:
+    """A ``ServiceUnavailable`` when ``exc`` came from MLflow being unreachable, else None.
+
+    MLflow wraps connection failures and timeouts in ``MlflowException`` or lets them through
+    as ``requests``/``OSError`` errors; a missing artifact looks alike from outside. Connection
+    errors anywhere in the chain, a 5xx/unavailable error code, or a failed health check now
+    mean an outage, which the job runner retries; anything else is the run's fault.
+    """
+    seen: BaseException | None = exc
+    while seen is not None:
+        if isinstance(seen, requests.ConnectionError | requests.Timeout | ConnectionError):
+            break
+        if isinstance(seen, TimeoutError):
+            break
+        if getattr(seen, "error_code", None) in ("TEMPORARILY_UNAVAILABLE", "INTERNAL_ERROR"):
+            break
+        seen = seen.__cause__ or seen.__context__
+    else:
+        try:
+            check_tracking(uri, timeout=3)
+            return None
+        except ServiceUnavailable as down:
+            return ServiceUnavailable(f"could not {what}: {down}")
+    return ServiceUnavailable(
+        f"could not {what}: MLflow at {uri} did not answer ({type(seen).__name__}); this is an "
+        "outage, not a problem of the run: the job is retried. Check the tracking server."
+    )
+
+
 def load_preprocessing(client: MlflowClient, run_id: str) -> Preprocessing:
-    """The run's ``preprocessing.json``; ``InvalidInput`` when the run has none."""
+    """The run's ``preprocessing.json``; ``InvalidInput`` when the run has none,
+    ``ServiceUnavailable`` when MLflow cannot be reached."""
     with tempfile.TemporaryDirectory() as tmp:
         try:
             path = client.download_artifacts(run_id, PREPROCESSING_PATH, tmp)
         except (MlflowException, OSError) as exc:
+            outage = _outage(client.tracking_uri, exc, f"read {PREPROCESSING_PATH} of run {run_id}")
+            if outage is not None:
+                raise outage from exc
             raise InvalidInput(
                 f"run {run_id} has no {PREPROCESSING_PATH} artifact, so its inputs cannot be "
                 "rebuilt; only runs trained by `python -m trainer` can be evaluated or explained."
@@ -89,7 +122,12 @@ def _alias_legacy_modules() -> None:
 
 
 def load_model(run_id: str, tracking_uri: str):
-    """Load ``runs:/<run_id>/model`` on the CPU in eval mode; ``InvalidInput`` when absent."""
+    """Load ``runs:/<run_id>/model`` on the CPU in eval mode.
+
+    Raises:
+        InvalidInput: The run has no such model (or it cannot be read).
+        ServiceUnavailable: MLflow could not be reached (an outage: retry later).
+    """
     import mlflow
     import mlflow.pytorch
 
@@ -97,12 +135,15 @@ def load_model(run_id: str, tracking_uri: str):
     mlflow.set_tracking_uri(tracking_uri)
     try:
         model = mlflow.pytorch.load_model(f"runs:/{run_id}/{MODEL_NAME}", map_location="cpu")
-    except MlflowException as exc:
+    except (MlflowException, OSError) as exc:
+        outage = _outage(tracking_uri, exc, f"load the model of run {run_id}")
+        if outage is not None:
+            raise outage from exc
+        if not isinstance(exc, MlflowException):
+            raise InvalidInput(f"the model of run {run_id} could not be read: {exc}") from exc
         raise InvalidInput(
             f"run {run_id} has no PyTorch model logged as '{MODEL_NAME}' ({exc.message}); "
             "train one with `python -m trainer --data-dir DIR --experiment NAME`."
         ) from exc
-    except OSError as exc:
-        raise InvalidInput(f"the model of run {run_id} could not be read: {exc}") from exc
     model.eval()
     return model

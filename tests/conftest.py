@@ -1,12 +1,16 @@
-"""Fixtures shared by every test package: a real MLflow server, free ports, settings."""
+"""Fixtures shared by every test package: a real MLflow server, free ports, settings; and the
+session check that no test leaves a server or worker process behind."""
 
+import contextlib
 import os
 import shutil
+import signal
 import socket
 import subprocess
 import sys
 import threading
 import time
+import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -23,6 +27,58 @@ BREASTMNIST = SHARED_DATA / "medmnist" / "breastmnist.npz"
 
 # Keep CPU tests predictable on 2 cores.
 os.environ.setdefault("OMP_NUM_THREADS", "1")
+
+# Every process a test starts inherits this mark (pass it on when you build an environment), so
+# the session can find the ones left running, even those re-parented to init.
+SESSION_MARK = "MLPIPELINE_TEST_SESSION"
+os.environ.setdefault(SESSION_MARK, uuid.uuid4().hex)
+LEAK_GRACE_S = 15.0
+
+
+def session_processes() -> dict[int, str]:
+    """Live processes (pid → command line) other than this one that carry this session's mark."""
+    mark = f"{SESSION_MARK}={os.environ[SESSION_MARK]}".encode()
+    found = {}
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit() or int(entry.name) == os.getpid():
+            continue
+        try:
+            if mark not in (entry / "environ").read_bytes().split(b"\0"):
+                continue
+            if (entry / "stat").read_text().rsplit(")", 1)[1].split()[0] == "Z":
+                continue  # exited, waiting to be reaped: not running
+            cmdline = (entry / "cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace")
+        except OSError:  # gone meanwhile, or not ours to read
+            continue
+        if "resource_tracker" in cmdline:  # multiprocessing's helper: ends with this process
+            continue
+        found[int(entry.name)] = cmdline.strip()
+    return found
+
+
+def pytest_sessionfinish(session, exitstatus) -> None:
+    """Fail the session when a test left a server or worker process running."""
+    if not Path("/proc/self/environ").exists():
+        return
+    deadline = time.monotonic() + LEAK_GRACE_S
+    left = session_processes()
+    while left and time.monotonic() < deadline:
+        time.sleep(0.2)
+        left = session_processes()
+    if not left:
+        return
+    listing = "\n".join(f"  pid {pid}: {cmd[:200]}" for pid, cmd in sorted(left.items()))
+    reporter = session.config.pluginmanager.get_plugin("terminalreporter")
+    message = (
+        f"{len(left)} process(es) started by the tests were still running {LEAK_GRACE_S:g} s "
+        f"after the session ended:\n{listing}\nstop every process a test starts (and make "
+        "worker processes exit with their parent)."
+    )
+    if reporter is not None:
+        reporter.write_line(message, red=True)
+    else:
+        print(message)
+    session.exitstatus = pytest.ExitCode.TESTS_FAILED
 
 
 @pytest.fixture(autouse=True)
@@ -46,9 +102,16 @@ def free_port() -> int:
 
 @contextmanager
 def serving(argv: list[str], health_url: str, log_path: Path, **popen) -> Iterator[None]:
-    """Run a server process for the block; fail with the end of its log if it never answers."""
+    """Run a server process for the block; fail with the end of its log if it never answers.
+
+    The server runs in a process group of its own, and the whole group is stopped afterwards:
+    MLflow's server starts helper processes (gunicorn/uvicorn workers, huey consumers) that
+    would otherwise outlive it.
+    """
     log = open(log_path, "w")  # noqa: SIM115 - closed below
-    proc = subprocess.Popen(argv, stdout=log, stderr=subprocess.STDOUT, **popen)
+    proc = subprocess.Popen(
+        argv, stdout=log, stderr=subprocess.STDOUT, start_new_session=True, **popen
+    )
     try:
         try:
             wait_http(health_url, timeout=120, proc=proc)
@@ -56,12 +119,28 @@ def serving(argv: list[str], health_url: str, log_path: Path, **popen) -> Iterat
             raise RuntimeError(f"{exc}\n{Path(log_path).read_text()[-3000:]}") from None
         yield
     finally:
-        proc.terminate()
-        try:
-            proc.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            proc.kill()
+        stop_group(proc)
         log.close()
+
+
+def stop_group(proc: subprocess.Popen, grace: float = 10) -> None:
+    """SIGTERM the process group that ``proc`` leads, SIGKILL what is left after ``grace``."""
+    with contextlib.suppress(ProcessLookupError):
+        os.killpg(proc.pid, signal.SIGTERM)
+    try:
+        proc.wait(timeout=grace)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        proc.wait()
+    deadline = time.monotonic() + grace
+    while time.monotonic() < deadline:
+        try:
+            os.killpg(proc.pid, 0)
+        except ProcessLookupError:
+            return
+        time.sleep(0.1)
+    with contextlib.suppress(ProcessLookupError):
+        os.killpg(proc.pid, signal.SIGKILL)
 
 
 @pytest.fixture(scope="session")

@@ -7,6 +7,7 @@ from dashboard import data, selection
 from dashboard.context import Context
 from dashboard.model_card import build_model_card, evaluation_table, serving_instructions
 from jobs import SelectionStore, get_database
+from runs import contract
 
 
 def _store(ctx: Context) -> SelectionStore:
@@ -87,8 +88,13 @@ def _recent(ctx: Context) -> None:
 
 def model_card_for(ctx: Context) -> str:
     stats = data.artifact_json(ctx.uri, ctx.run_id, "dataset_stats.json")
-    metrics_json = data.artifact_json(ctx.uri, ctx.run_id, "evaluation/metrics.json")
-    faith = data.artifact_json(ctx.uri, ctx.run_id, "explanations/faithfulness.json")
+    tags = ctx.run.get("tags")
+    metrics_json = data.artifact_json(
+        ctx.uri, ctx.run_id, f"{contract.evaluation_dir(tags)}/{contract.METRICS_JSON}"
+    )
+    faith = data.artifact_json(
+        ctx.uri, ctx.run_id, f"{contract.explanation_dir(tags)}/{contract.FAITHFULNESS_JSON}"
+    )
     pp = data.artifact_json(ctx.uri, ctx.run_id, "preprocessing.json")
     table = evaluation_table(
         ctx.run["metrics"], metrics_json if isinstance(metrics_json, dict) else None

@@ -8,8 +8,8 @@ from dashboard.context import Context, missing
 from dashboard.model_card import evaluation_table
 from dashboard.reads import PREVIEW_BYTES
 from dashboard.tabs.job_ui import job_button
+from runs import contract
 
-PREFIX = "evaluation/"
 PLOTS = (
     ("confusion_matrix.png", "Confusion matrix"),
     ("roc_curves.png", "ROC curves"),
@@ -28,14 +28,20 @@ def interval_chart(table):
     return bars.properties(height=28 * len(table) + 40)
 
 
+def current_prefix(ctx: Context) -> str:
+    """``<folder>/`` of the run's current evaluation (the tag's folder, else ``evaluation/``)."""
+    return contract.evaluation_dir(ctx.run.get("tags")) + "/"
+
+
 def render_evaluation(ctx: Context) -> None:
     job_button(ctx, "evaluate", "Evaluate this run")
+    prefix = current_prefix(ctx)
     paths = data.artifact_paths(ctx.uri, ctx.run_id)
-    metrics_json = data.artifact_json(ctx.uri, ctx.run_id, PREFIX + "metrics.json")
+    metrics_json = data.artifact_json(ctx.uri, ctx.run_id, prefix + "metrics.json")
     table = evaluation_table(
         ctx.run["metrics"], metrics_json if isinstance(metrics_json, dict) else None
     )
-    if table.empty and not any(p.startswith(PREFIX) for p in paths):
+    if table.empty and not any(p.startswith(prefix) for p in paths):
         missing(
             "evaluation",
             f"press Evaluate above or run `python -m evaluator --run-id {ctx.run_id}`.",
@@ -54,26 +60,26 @@ def render_evaluation(ctx: Context) -> None:
     for col, (name, title) in zip(cols, PLOTS, strict=True):
         with col:
             st.markdown(f"**{title}**")
-            if PREFIX + name in paths:
-                st.image(data.artifact_bytes(ctx.uri, ctx.run_id, PREFIX + name))
+            if prefix + name in paths:
+                st.image(data.artifact_bytes(ctx.uri, ctx.run_id, prefix + name))
             else:
-                st.caption(f"no {PREFIX}{name}")
-    _misclassified(ctx, paths)
-    if PREFIX + "predictions.csv" in paths and st.toggle("Show raw predictions", key="eval_raw"):
+                st.caption(f"no {prefix}{name}")
+    _misclassified(ctx, paths, prefix)
+    if prefix + "predictions.csv" in paths and st.toggle("Show raw predictions", key="eval_raw"):
         st.dataframe(
-            data.artifact_csv(ctx.uri, ctx.run_id, PREFIX + "predictions.csv", PREVIEW_BYTES),
+            data.artifact_csv(ctx.uri, ctx.run_id, prefix + "predictions.csv", PREVIEW_BYTES),
             width="stretch",
         )
         if metrics_json is not None:
             st.json(metrics_json, expanded=False)
 
 
-def _misclassified(ctx: Context, paths: set[str]) -> None:
+def _misclassified(ctx: Context, paths: set[str], prefix: str) -> None:
     st.subheader("Most confidently misclassified")
-    csv = PREFIX + "misclassified_top5.csv"
+    csv = prefix + "misclassified_top5.csv"
     if csv in paths:
         st.dataframe(data.artifact_csv(ctx.uri, ctx.run_id, csv), hide_index=True)
-    images = sorted(p for p in paths if p.startswith(PREFIX + "misclassified/"))
+    images = sorted(p for p in paths if p.startswith(prefix + "misclassified/"))
     if not images and csv not in paths:
         st.caption("The evaluation logged no misclassified samples.")
         return

@@ -8,8 +8,8 @@ from dashboard import artifacts, data
 from dashboard.context import Context, missing
 from dashboard.model_card import faithfulness_table
 from dashboard.tabs.job_ui import job_button
+from runs import contract
 
-PREFIX = "explanations/"
 # Section title -> words in a PNG's path that put it there (first match wins).
 SECTIONS = (
     ("Channel importance", ("channel",)),
@@ -31,16 +31,22 @@ def group_images(paths: list[str]) -> dict[str, list[str]]:
     return groups
 
 
+def current_prefix(ctx: Context) -> str:
+    """``<folder>/`` of the run's current explanation (the tag's folder, else ``explanations/``)."""
+    return contract.explanation_dir(ctx.run.get("tags")) + "/"
+
+
 def render_explanations(ctx: Context) -> None:
     job_button(ctx, "explain", "Explain this run")
-    paths = sorted(p for p in data.artifact_paths(ctx.uri, ctx.run_id) if p.startswith(PREFIX))
+    prefix = current_prefix(ctx)
+    paths = sorted(p for p in data.artifact_paths(ctx.uri, ctx.run_id) if p.startswith(prefix))
     if not paths:
         missing(
             "explanations",
             f"press Explain above or run `python -m explainer --run-id {ctx.run_id}`.",
         )
         return
-    faithfulness = data.artifact_json(ctx.uri, ctx.run_id, PREFIX + "faithfulness.json")
+    faithfulness = data.artifact_json(ctx.uri, ctx.run_id, prefix + "faithfulness.json")
     scores = faithfulness_table(
         faithfulness if isinstance(faithfulness, dict) else None, ctx.run["metrics"]
     )
@@ -51,7 +57,7 @@ def render_explanations(ctx: Context) -> None:
             "are removed (lower is better); score = random-order AUC − AUC (higher is better)."
         )
         st.dataframe(scores, hide_index=True, width="stretch")
-    importance = data.artifact_json(ctx.uri, ctx.run_id, PREFIX + "channel_importance.json")
+    importance = data.artifact_json(ctx.uri, ctx.run_id, prefix + "channel_importance.json")
     if isinstance(importance, dict) and importance:
         frame = pd.DataFrame(
             [
@@ -75,7 +81,7 @@ def render_explanations(ctx: Context) -> None:
             )
         )
         st.altair_chart(chart.properties(height=240), width="stretch")
-    index = data.artifact_json(ctx.uri, ctx.run_id, PREFIX + "index.json")
+    index = data.artifact_json(ctx.uri, ctx.run_id, prefix + "index.json")
     index = index if isinstance(index, dict) else {}
     if index.get("samples"):
         st.subheader("Explained samples")
@@ -89,7 +95,7 @@ def render_explanations(ctx: Context) -> None:
         st.subheader(title)
         cols = st.columns(min(3, len(group)))
         for i, path in enumerate(group[:12]):
-            name = path[len(PREFIX) :]
+            name = path[len(prefix) :]
             cols[i % len(cols)].image(
                 data.artifact_bytes(ctx.uri, ctx.run_id, path),
                 caption=f"{name}: {described[name]}" if name in described else name,

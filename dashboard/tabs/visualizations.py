@@ -7,6 +7,7 @@ import streamlit as st
 
 from dashboard import data, embedding
 from dashboard.context import Context
+from runs import contract
 
 
 @st.cache_data(ttl=3600, show_spinner="Embedding test images and running t-SNE…", max_entries=8)
@@ -17,8 +18,14 @@ def _model_views(uri: str, run_id: str, params: dict, data_dir: str):
 def _overlays(ctx: Context) -> None:
     st.subheader("Sample predictions")
     paths = sorted(data.artifact_paths(ctx.uri, ctx.run_id))
-    panels = [p for p in paths if p.startswith("explanations/panels/")]
-    wrong = [p for p in paths if p.startswith("evaluation/misclassified/") and p.endswith(".png")]
+    explained = contract.explanation_dir(ctx.run.get("tags"))
+    evaluated = contract.evaluation_dir(ctx.run.get("tags"))
+    panels = [p for p in paths if p.startswith(f"{explained}/{contract.PANELS_DIR}/")]
+    wrong = [
+        p
+        for p in paths
+        if p.startswith(f"{evaluated}/{contract.MISCLASSIFIED_DIR}/") and p.endswith(".png")
+    ]
     shown = panels[:6] or wrong[:6]
     if not shown:
         st.info(

@@ -157,7 +157,8 @@ def tiny_demo_data(tmp_path_factory) -> Path:
 
 @pytest.fixture(scope="session")
 def dashboard_runs(mlflow_server, tiny_demo_data) -> dict[str, str]:
-    """Run ids by role (pipeline, sklearn, parent, child, failed, steps, unicode) + experiment."""
+    """Run ids by role (pipeline, sklearn, parent, child, failed, steps, unicode) + experiment,
+    and the pipeline run's current result folders (``evaluation``, ``explanation``)."""
     from evaluator import evaluate_run
     from explainer import explain_run
 
@@ -168,8 +169,11 @@ def dashboard_runs(mlflow_server, tiny_demo_data) -> dict[str, str]:
     runs = {"experiment": experiment_id, "sklearn": _sklearn_run()}
     runs.update(_edge_runs(client, experiment_id))
     runs["pipeline"] = _pipeline_run(mlflow_server, tiny_demo_data, "smallcnn-evaluated")
-    evaluate_run(runs["pipeline"], mlflow_server, batch_size=32)
-    explain_run(runs["pipeline"], mlflow_server, n_samples=2, methods=["gradcam", "shap"])
+    evaluated = evaluate_run(runs["pipeline"], mlflow_server, batch_size=32)
+    explained = explain_run(
+        runs["pipeline"], mlflow_server, n_samples=2, methods=["gradcam", "shap"]
+    )
+    runs["evaluation"], runs["explanation"] = evaluated["artifact_path"], explained["artifact_path"]
     # A second pipeline run never evaluated nor explained (the newest run: selected first).
     runs["bare"] = _pipeline_run(mlflow_server, tiny_demo_data, "smallcnn-bare")
     return runs

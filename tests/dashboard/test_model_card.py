@@ -3,14 +3,15 @@ import json
 from dashboard import build_model_card, evaluation_table, serving_instructions
 from dashboard.model_card import class_counts, faithfulness_table
 from dashboard.reads import load_run, read_artifact
+from runs import contract
 
 
 def _card(uri, run_id):
     run = load_run(uri, run_id)
     paths = {
         "stats": "dataset_stats.json",
-        "metrics": "evaluation/metrics.json",
-        "faith": "explanations/faithfulness.json",
+        "metrics": f"{contract.evaluation_dir(run['tags'])}/metrics.json",
+        "faith": f"{contract.explanation_dir(run['tags'])}/faithfulness.json",
     }
     found = {}
     for key, path in paths.items():

@@ -24,7 +24,7 @@ def test_download_puts_model_and_artifacts_in_artifacts_dir(dashboard_runs, sett
     assert path == settings.artifacts_dir / run_id
     assert (path / "model" / "MLmodel").is_file()
     assert (path / "preprocessing.json").is_file()
-    assert (path / "evaluation" / "metrics.json").is_file()
+    assert (path / dashboard_runs["evaluation"] / "metrics.json").is_file()
     assert [p.name for p in settings.artifacts_dir.iterdir()] == [run_id]
 
 

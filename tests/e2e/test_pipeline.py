@@ -4,6 +4,7 @@ import requests
 from mlflow.tracking import MlflowClient
 
 from launcher import EVALUATOR, EXPLAINER, MLFLOW
+from runs import contract
 from tests.e2e.conftest import TOKEN
 
 
@@ -25,17 +26,20 @@ def test_evaluation_is_logged_to_the_run(pipeline):
     client = MlflowClient(stack.config.url(MLFLOW))
     run = client.get_run(result.run_id)
     assert run.data.metrics["eval_accuracy"] == metrics["eval_accuracy"]
-    files = {a.path for a in client.list_artifacts(result.run_id, "evaluation")}
-    assert "evaluation/predictions.csv" in files
-    assert "evaluation/confusion_matrix.png" in files
+    folder = contract.evaluation_dir(run.data.tags)
+    assert folder == result.evaluation["artifact_path"]
+    files = {a.path for a in client.list_artifacts(result.run_id, folder)}
+    assert f"{folder}/predictions.csv" in files
+    assert f"{folder}/confusion_matrix.png" in files
 
 
 def test_explanations_are_logged_to_the_run(pipeline):
     stack, result = pipeline
     assert set(result.explanation["methods"]) == {"shap", "integrated_gradients", "gradcam"}
     client = MlflowClient(stack.config.url(MLFLOW))
-    files = {a.path for a in client.list_artifacts(result.run_id, "explanations")}
-    assert "explanations/index.json" in files
+    folder = contract.explanation_dir(client.get_run(result.run_id).data.tags)
+    files = {a.path for a in client.list_artifacts(result.run_id, folder)}
+    assert f"{folder}/index.json" in files
 
 
 def test_apis_refuse_requests_without_the_token(pipeline):

@@ -1,6 +1,7 @@
 """Fixtures of the evaluator tests: the shared trained run and its data folder as DATA_DIR, its
 evaluation, and evaluator services on free ports (in a thread, or as a subprocess)."""
 
+import os
 import subprocess
 import sys
 import tempfile
@@ -17,7 +18,7 @@ import uvicorn
 from common import Settings
 from evaluator import evaluate_run
 from evaluator.app import create_app
-from tests.conftest import ROOT, free_port, wait_http
+from tests.conftest import ROOT, SESSION_MARK, free_port, wait_http
 
 EXPERIMENT = "evaluator-tests"
 
@@ -42,11 +43,11 @@ def run_without_model(mlflow_server) -> str:
 
 @pytest.fixture(scope="session")
 def evaluation(mlflow_server, run_id, tmp_path_factory) -> tuple[dict, Path]:
-    """``evaluate_run`` of the trained run, and the folder its ``evaluation/`` was downloaded to."""
+    """``evaluate_run`` of the trained run, and the folder its result was downloaded to."""
     report = evaluate_run(run_id, mlflow_server, batch_size=7)
     out = tmp_path_factory.mktemp("downloaded")
-    mlflow.MlflowClient(mlflow_server).download_artifacts(run_id, "evaluation", str(out))
-    return report, out / "evaluation"
+    client = mlflow.MlflowClient(mlflow_server)
+    return report, Path(client.download_artifacts(run_id, report["artifact_path"], str(out)))
 
 
 class ThreadedServer:
@@ -127,6 +128,7 @@ def spawn(mlflow_server, data_root, tmp_path) -> Iterator[Callable[..., tuple]]:
         "STORE_DIR": str(tmp_path / "store"),
         "OMP_NUM_THREADS": "1",
         "PATH": "/usr/bin:/bin",
+        SESSION_MARK: os.environ[SESSION_MARK],
     }
 
     def start(stale_after: float = 30.0) -> tuple[subprocess.Popen, str]:

@@ -7,6 +7,7 @@ import requests
 from dataloader import synthesize
 from jobs import JobStore, get_database
 from tests.evaluator.conftest import wait_status
+from tests.jobs.conftest import alive, children
 
 TOKEN = "evaluator-test-token-0123456789abcdef"
 
@@ -22,7 +23,9 @@ def test_wait_answers_the_finished_job_with_metrics(service, run_id):
     job = response.json()
     assert job["status"] == "succeeded"
     assert 0 <= job["result"]["metrics"]["eval_accuracy"] <= 1
-    assert "evaluation/predictions.csv" in job["result"]["artifacts"]
+    folder = job["result"]["artifact_path"]
+    assert folder.startswith(f"evaluation/{job['job_id']}")
+    assert f"{folder}/predictions.csv" in job["result"]["artifacts"]
 
 
 def test_job_lifecycle_queued_to_succeeded(service, run_id):
@@ -159,17 +162,22 @@ def test_token_is_required_except_for_health(serve, run_id):
     assert requests.get(f"{server.url}/jobs", headers=right, timeout=10).status_code == 200
 
 
-def test_job_of_a_killed_service_is_requeued_and_finished_after_restart(spawn, run_id):
+def test_job_of_a_killed_service_is_finished_once_after_restart(spawn, run_id, mlflow_server):
+    client = mlflow.MlflowClient(mlflow_server)
+    before = len(client.get_metric_history(run_id, "eval_accuracy"))
     proc, url = spawn(stale_after=1)
     job = post(url, {"run_id": run_id, "batch_size": 1}).json()
     seen = wait_status(url, job["job_id"], ("running", "succeeded", "failed"))
     assert seen["status"] == "running", "the job finished before the service could be killed"
+    workers = children(proc.pid)
     proc.kill()
     proc.wait(30)
     _, restarted = spawn(stale_after=1)
     done = wait_status(restarted, job["job_id"], ("succeeded", "failed"))
     assert done["status"] == "succeeded", done["error"]
     assert "requeued" in done["note"]
+    assert not [pid for pid in workers if alive(pid)], "the killed service's worker lives on"
+    assert len(client.get_metric_history(run_id, "eval_accuracy")) == before + 1
 
 
 def test_two_replicas_share_the_store_and_run_each_job_once(

@@ -54,6 +54,8 @@ def test_skipped_files_are_counted_in_the_result_and_metrics_json(
     assert skipped["count"] == 1
     assert skipped["files"][0]["file"] == "test/nevus/corrupt.png"
     client = mlflow.MlflowClient(mlflow_server)
-    local = client.download_artifacts(run_id, "evaluation/metrics.json", str(tmp_path))
+    local = client.download_artifacts(
+        run_id, f"{job['result']['artifact_path']}/metrics.json", str(tmp_path)
+    )
     with open(local) as f:
         assert json.load(f)["skipped"]["count"] == 1

@@ -17,6 +17,7 @@ from sklearn.metrics import (
 from common import InvalidInput, NotFound, ServiceUnavailable
 from dataloader import synthesize
 from evaluator import evaluate_run
+from runs import contract
 
 PNGS = ("confusion_matrix.png", "roc_curves.png", "calibration.png")
 
@@ -158,16 +159,17 @@ def test_missing_data_folder_is_invalid(mlflow_server, run_id, tmp_path):
         evaluate_run(run_id, mlflow_server, data_dir=tmp_path / "nowhere")
 
 
-def test_a_new_evaluation_removes_stale_misclassified_images(
+def test_a_new_evaluation_is_current_and_holds_only_its_own_images(
     mlflow_server, run_id, evaluation, data_root
 ):
     client = mlflow.MlflowClient(mlflow_server)
-    folder = "evaluation/misclassified"
-    before = {info.path for info in client.list_artifacts(run_id, folder)}
     other = synthesize(data_root / "reseeded", train_per_class=1, test_per_class=8, size=32, seed=7)
     report = evaluate_run(run_id, mlflow_server, data_dir=other)
+    current = contract.evaluation_dir(client.get_run(run_id).data.tags)
+    assert current == report["artifact_path"] != evaluation[0]["artifact_path"]
+    folder = f"{current}/{contract.MISCLASSIFIED_DIR}"
     new = {a for a in report["artifacts"] if a.startswith(folder + "/")}
-    assert new != before and 1 <= len(new) <= 5
+    assert 1 <= len(new) <= 5
     assert {info.path for info in client.list_artifacts(run_id, folder)} == new
 
 
@@ -180,7 +182,8 @@ def test_binary_medmnist_run_metrics_equal_scikit_learn(mlflow_server, breastmni
     args += [mlflow_server, "--epochs", "1", "--no-progress", "--device", "cpu"]
     report = evaluate_run(train(args), mlflow_server)
     client = mlflow.MlflowClient(mlflow_server)
-    csv = client.download_artifacts(report["run_id"], "evaluation/predictions.csv", str(tmp_path))
+    path = f"{report['artifact_path']}/predictions.csv"
+    csv = client.download_artifacts(report["run_id"], path, str(tmp_path))
     table = pd.read_csv(csv, dtype={"true_label": str, "predicted_label": str})
     y = (table["true_label"] == report["class_names"][1]).to_numpy()
     prob = table[f"prob_{report['class_names'][1]}"].to_numpy()

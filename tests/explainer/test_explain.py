@@ -10,6 +10,7 @@ from mlflow.tracking import MlflowClient
 from common import InvalidInput, NotFound, ServiceUnavailable
 from explainer import MAX_N_SAMPLES, METHODS, check_request, explain_run
 from explainer.explain import prepare_inputs, select_samples
+from runs import contract
 
 
 @pytest.fixture(scope="module")
@@ -58,10 +59,11 @@ def test_sample_is_half_the_most_confidently_wrong_then_seeded_random():
 
 def test_explain_run_logs_every_file_the_index_describes(trained_run, explained, tmp_path):
     client = MlflowClient(trained_run.tracking_uri)
-    logged = _artifact_files(client, trained_run.run_id, "explanations")
-    path = client.download_artifacts(trained_run.run_id, "explanations/index.json", tmp_path)
+    folder = explained["artifact_path"]
+    logged = _artifact_files(client, trained_run.run_id, folder)
+    path = client.download_artifacts(trained_run.run_id, f"{folder}/index.json", tmp_path)
     index = json.loads(Path(path).read_text())
-    assert {f"explanations/{name}" for name in index["files"]} == logged
+    assert {f"{folder}/{name}" for name in index["files"]} == logged
     assert all(index["files"].values())
     assert index["settings"]["n_samples"] == 4
     assert index["settings"]["methods"] == list(METHODS)
@@ -80,7 +82,8 @@ def test_explain_run_logs_deletion_metrics_and_the_tag(trained_run, explained):
 
 def test_raw_values_have_the_input_shape(trained_run, explained, tmp_path):
     client = MlflowClient(trained_run.tracking_uri)
-    path = client.download_artifacts(trained_run.run_id, "explanations/shap.npz", tmp_path)
+    folder = explained["artifact_path"]
+    path = client.download_artifacts(trained_run.run_id, f"{folder}/shap.npz", tmp_path)
     with np.load(path) as npz:
         assert npz["values"].shape == (4, 3, 32, 32)
         assert list(npz["sample_index"]) == explained["sample_index"]
@@ -108,26 +111,30 @@ def test_unreachable_mlflow_is_unavailable(unreachable_uri):
         explain_run("0" * 32, unreachable_uri, n_samples=1)
 
 
-def test_a_smaller_explanation_replaces_the_files_of_the_previous_one(trained_run, explained):
+def test_a_new_explanation_is_current_and_holds_only_its_own_files(trained_run, explained):
     uri = trained_run.tracking_uri
-    explain_run(trained_run.run_id, uri, n_samples=4, seed=2)
     second = explain_run(trained_run.run_id, uri, n_samples=1, methods=["gradcam"], seed=2)
-    logged = _artifact_files(MlflowClient(uri), trained_run.run_id, "explanations")
-    assert logged == {f"explanations/{name}" for name in second["files"]}
-    assert "explanations/shap.npz" not in logged
+    client = MlflowClient(uri)
+    current = contract.explanation_dir(client.get_run(trained_run.run_id).data.tags)
+    assert current == second["artifact_path"] != explained["artifact_path"]
+    logged = _artifact_files(client, trained_run.run_id, current)
+    assert logged == {f"{current}/{name}" for name in second["files"]}
+    assert f"{current}/shap.npz" not in logged
 
 
 def test_gradcam_of_the_trained_run_peaks_inside_lesion_boxes(trained_run, tmp_path):
     """The trainer's model on the demo data: peaks inside ``lesions.json`` boxes beat chance."""
     uri = trained_run.tracking_uri
-    explain_run(trained_run.run_id, uri, n_samples=24, methods=["gradcam"], seed=4)
+    folder = explain_run(trained_run.run_id, uri, n_samples=24, methods=["gradcam"], seed=4)[
+        "artifact_path"
+    ]
     client = MlflowClient(uri)
     index = json.loads(
         Path(
-            client.download_artifacts(trained_run.run_id, "explanations/index.json", tmp_path)
+            client.download_artifacts(trained_run.run_id, f"{folder}/index.json", tmp_path)
         ).read_text()
     )
-    npz = client.download_artifacts(trained_run.run_id, "explanations/gradcam.npz", tmp_path)
+    npz = client.download_artifacts(trained_run.run_id, f"{folder}/gradcam.npz", tmp_path)
     boxes = json.loads((trained_run.data_dir / "lesions.json").read_text())
     with np.load(npz) as data:
         maps = data["values"][:, 0]

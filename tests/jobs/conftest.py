@@ -5,9 +5,13 @@ when ``MONGO_URI`` is set (a unique database per test, dropped afterwards).
 """
 
 import os
+import signal
+import subprocess
+import sys
 import time
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
+from pathlib import Path
 
 import pytest
 from fastapi import APIRouter, Depends, Response
@@ -23,7 +27,7 @@ from jobs import (
     get_database,
     get_job_service,
 )
-from tests.conftest import LiveServer
+from tests.conftest import ROOT, LiveServer, free_port, wait_http
 
 MONGO_URI = os.environ.get("MONGO_URI")
 
@@ -88,14 +92,14 @@ toy_router = APIRouter()
 
 
 @toy_router.post("/toy", response_model=JobOut, status_code=202)
-def toy(
+async def toy(
     body: ToyIn,
     response: Response,
     jobs: JobService = Depends(get_job_service),
     wait: WaitSeconds = 0,
 ) -> JobOut:
     inputs = {"x": body.x, "sleep": body.sleep}
-    return jobs.respond(body.run_id, inputs, body.force, wait, response)
+    return await jobs.respond(body.run_id, inputs, body.force, wait, response)
 
 
 @toy_router.get("/boom")
@@ -126,3 +130,78 @@ def toy_server(embedded_settings) -> Iterator[str]:
     """Base URL of the toy job service on the embedded store, over real HTTP."""
     with LiveServer(make_toy_app(embedded_settings)) as live:
         yield live.url
+
+
+@pytest.fixture
+def effect_service(tmp_path) -> Iterator[Callable[..., tuple[subprocess.Popen, str]]]:
+    """Start ``tests.jobs.effect_app`` processes on one store: ``start(stale_after, **env)`` →
+    ``(process, url)``; all are stopped (and their workers with them) at teardown."""
+    procs: list[subprocess.Popen] = []
+    base = {
+        **os.environ,
+        "STORE_DIR": str(tmp_path / "store"),
+        "MLFLOW_TRACKING_URI": f"sqlite:///{tmp_path}/mlflow.db",
+        "JOB_RETRY_DELAY_S": "0",
+    }
+    base.pop("MONGO_URI", None)
+    base.pop("PIPELINE_API_TOKEN", None)
+
+    def start(stale_after: float = 30.0, **env: str) -> tuple[subprocess.Popen, str]:
+        port = free_port()
+        log = open(tmp_path / f"service-{port}.log", "w")  # noqa: SIM115 - closed with the test
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "tests.jobs.effect_app", str(port), str(stale_after)],
+            cwd=ROOT,
+            env={**base, **env},
+            stdout=log,
+            stderr=subprocess.STDOUT,
+        )
+        procs.append(proc)
+        url = f"http://127.0.0.1:{port}"
+        wait_http(url + "/health", timeout=120, proc=proc)
+        return proc, url
+
+    yield start
+    for proc in procs:
+        if proc.poll() is None:
+            os.kill(proc.pid, signal.SIGCONT)
+            proc.terminate()
+            try:
+                proc.wait(30)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+                proc.wait()
+
+
+def children(pid: int) -> set[int]:
+    """Pids of the live processes whose parent is ``pid``."""
+    found = set()
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            try:
+                fields = (entry / "stat").read_text().rsplit(")", 1)[1].split()
+            except OSError:
+                continue
+            if int(fields[1]) == pid and fields[0] != "Z":
+                found.add(int(entry.name))
+    return found
+
+
+def alive(pid: int) -> bool:
+    """Whether ``pid`` is a running (not zombie) process."""
+    try:
+        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+    except OSError:
+        return False
+    return state != "Z"
+
+
+def wait_until(condition: Callable[[], object], timeout: float, what: str):
+    """Poll ``condition`` until it is truthy (its value), or fail saying ``what`` never happened."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        value = condition()
+        if value:
+            return value
+        time.sleep(0.05)
+    raise AssertionError(f"{what} did not happen within {timeout} s")

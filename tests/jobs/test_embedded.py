@@ -11,8 +11,8 @@ from datetime import UTC, datetime, timedelta
 import pytest
 from pymongo.errors import DuplicateKeyError
 
+from jobs import JobStore
 from jobs.embedded import EmbeddedDatabase
-from jobs.store import JobStore
 
 
 @pytest.fixture

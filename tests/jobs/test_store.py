@@ -7,7 +7,7 @@ from datetime import timedelta
 import numpy as np
 import pytest
 
-from common import InvalidInput, NotFound, ServiceUnavailable
+from common import Conflict, InvalidInput, NotFound, ServiceUnavailable
 from jobs import JobStore, SelectionStore, get_database
 from jobs.store import STORE_ERRORS, utcnow
 from tests.jobs.conftest import make_settings
@@ -83,11 +83,11 @@ def test_claim_takes_the_oldest_queued_job_of_its_kind(job_store):
     assert job_store.claim_next("evaluate", "w1") is None
 
 
-def test_heartbeat_only_for_the_claiming_worker(job_store):
+def test_heartbeat_only_for_the_claiming_attempt(job_store):
     job, _ = job_store.submit("evaluate", "run1", {})
     claimed = job_store.claim_next("evaluate", "w1")
-    assert not job_store.heartbeat(job["job_id"], "w2")
-    assert job_store.heartbeat(job["job_id"], "w1")
+    assert not job_store.heartbeat(job["job_id"], "another-lease")
+    assert job_store.heartbeat(job["job_id"], claimed["lease"])
     assert job_store.get(job["job_id"])["heartbeat_at"] >= claimed["heartbeat_at"]
 
 
@@ -110,7 +110,7 @@ def test_a_job_cannot_finish_twice(job_store):
     job, _ = job_store.submit("evaluate", "run1", {})
     job_store.claim_next("evaluate", "w1")
     job_store.succeed(job["job_id"], {})
-    with pytest.raises(InvalidInput, match="already succeeded"):
+    with pytest.raises(Conflict, match="already succeeded"):
         job_store.fail(job["job_id"], "late")
     assert job_store.get(job["job_id"])["status"] == "succeeded"
 
@@ -209,15 +209,15 @@ def test_malformed_mongo_uri_is_a_clear_error(tmp_path):
     assert "pw" not in str(err.value)
 
 
-def test_result_of_a_worker_whose_job_was_recovered_is_dropped(job_store):
+def test_result_of_an_attempt_whose_job_was_recovered_is_dropped(job_store):
     job, _ = job_store.submit("evaluate", "run1", {})
-    job_store.claim_next("evaluate", "slow-worker")
+    slow = job_store.claim_next("evaluate", "slow-worker")
     _age_heartbeat(job_store, job["job_id"], 120)
     job_store.recover_stale("evaluate", 60)
-    job_store.claim_next("evaluate", "new-worker")
-    with pytest.raises(InvalidInput, match="now running for worker new-worker"):
-        job_store.succeed(job["job_id"], {"late": True}, "slow-worker")
-    done = job_store.succeed(job["job_id"], {"fresh": True}, "new-worker")
+    new = job_store.claim_next("evaluate", "new-worker")
+    with pytest.raises(Conflict, match="now running under another attempt"):
+        job_store.succeed(job["job_id"], {"late": True}, slow["lease"])
+    done = job_store.succeed(job["job_id"], {"fresh": True}, new["lease"])
     assert done["result"] == {"fresh": True}
 
 

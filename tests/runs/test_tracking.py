@@ -1,7 +1,8 @@
 import pytest
+from mlflow.tracking import MlflowClient
 
-from common import NotFound, ServiceUnavailable
-from runs import check_tracking, get_client, get_run
+from common import InvalidInput, NotFound, ServiceUnavailable
+from runs import check_tracking, get_client, get_run, load_model
 
 
 def test_unreachable_server_is_a_clear_error(unreachable_uri):
@@ -13,3 +14,18 @@ def test_unknown_run_is_not_found(mlflow_server):
     client = get_client(mlflow_server)
     with pytest.raises(NotFound, match="does not exist"):
         get_run(client, "0" * 32)
+
+
+def test_loading_a_model_from_an_unreachable_server_is_an_outage(unreachable_uri):
+    with pytest.raises(ServiceUnavailable, match=r"did not answer|unreachable"):
+        load_model("0" * 32, unreachable_uri)
+
+
+def test_loading_a_model_a_run_lacks_is_invalid_input(mlflow_server):
+    client = MlflowClient(mlflow_server)
+    experiment = client.get_experiment_by_name("tracking-tests") or client.get_experiment(
+        client.create_experiment("tracking-tests")
+    )
+    run = client.create_run(experiment.experiment_id)
+    with pytest.raises(InvalidInput, match="has no PyTorch model"):
+        load_model(run.info.run_id, mlflow_server)

@@ -13,8 +13,8 @@ def test_lists_root_and_folders_with_size_and_type(page_env, dashboard_runs):
     assert root.loc["preprocessing.json", "type"] == "json"
     assert root.loc["preprocessing.json", "size"].endswith("B")
     labels = [e.label for e in at.expander]
-    assert "evaluation/misclassified/" in labels
-    assert "explanations/panels/" in labels
+    assert f"{dashboard_runs['evaluation']}/misclassified/" in labels
+    assert f"{dashboard_runs['explanation']}/panels/" in labels
 
 
 def test_json_is_formatted_and_downloadable(page_env, dashboard_runs):
@@ -25,21 +25,29 @@ def test_json_is_formatted_and_downloadable(page_env, dashboard_runs):
 
 
 def test_csv_is_a_table(page_env, dashboard_runs):
-    at = _open(dashboard_runs, "pipeline", artifact_path="evaluation/predictions.csv")
+    at = _open(
+        dashboard_runs, "pipeline", artifact_path=f"{dashboard_runs['evaluation']}/predictions.csv"
+    )
     table = at.dataframe[-1].value
     assert {"true_label", "predicted_label"} <= set(table.columns)
     assert len(table) == 12
 
 
 def test_npz_shows_arrays_with_shapes(page_env, dashboard_runs):
-    at = _open(dashboard_runs, "pipeline", artifact_path="explanations/gradcam.npz")
+    at = _open(
+        dashboard_runs, "pipeline", artifact_path=f"{dashboard_runs['explanation']}/gradcam.npz"
+    )
     table = at.dataframe[-1].value.set_index("array")
     assert table.loc["values", "shape"] == "2×1×32×32"
     assert "mean" in table.columns
 
 
 def test_image_is_shown(page_env, dashboard_runs):
-    at = _open(dashboard_runs, "pipeline", artifact_path="evaluation/confusion_matrix.png")
+    at = _open(
+        dashboard_runs,
+        "pipeline",
+        artifact_path=f"{dashboard_runs['evaluation']}/confusion_matrix.png",
+    )
     assert at.get("image")
 
 

@@ -1,0 +1,398 @@
+"""Job records of the evaluator and explainer in the collection ``jobs``.
+
+A job is queued, then claimed by a runner: each claim is an *attempt* and carries a fresh
+``lease`` token. Every later write of that attempt (heartbeat, progress, its outcome) matches the
+lease, so an attempt whose job was taken over (its worker stopped heartbeating and the job was
+requeued) or cancelled can neither mark the job done nor publish: its writes match nothing.
+A job whose dependencies were down is requeued with a ``not_before`` time (backoff) until
+``max_attempts``; the queue of each kind is bounded (``submit(max_queued=...)``).
+"""
+
+import contextlib
+import logging
+import uuid
+from datetime import UTC, timedelta
+
+from pymongo import ReturnDocument
+from pymongo.errors import DuplicateKeyError
+
+from common import Conflict, InvalidInput, NotFound, TooManyRequests
+from jobs.embedded import EmbeddedDatabase
+from jobs.store import FINAL_STATUSES, STATUSES, _next_seq, _out, inputs_key, plain, utcnow
+
+log = logging.getLogger(__name__)
+
+_UNSET_FIELDS = ("started_at", "finished_at", "heartbeat_at", "worker", "lease", "note")
+_UNSET_FIELDS += ("error", "result")
+_EPOCH = utcnow().replace(year=2000, month=1, day=1, hour=0, minute=0, second=0, microsecond=0)
+QUEUE_FULL_RETRY_AFTER_S = 30
+
+
+def _progress(fraction: float, stage: str) -> dict:
+    return {"fraction": round(float(fraction), 4), "stage": str(stage)[:200]}
+
+
+class JobStore:
+    """Job records in the collection ``jobs`` (documents as in docs/contracts.md)."""
+
+    def __init__(self, db) -> None:
+        self.db = db
+        self.col = db["jobs"]
+        # Several calls as one write on the embedded store; MongoDB needs no lock (its writes used
+        # here are atomic, and a unique index keeps one active job per inputs). Not getattr: a
+        # pymongo Database answers any attribute with a collection.
+        self._atomic = db.atomic if isinstance(db, EmbeddedDatabase) else contextlib.nullcontext
+        self._indexed = False
+
+    def ensure_indexes(self) -> None:
+        """Create the indexes (once per store object); give old queued jobs a ``not_before``."""
+        if self._indexed:
+            return
+        self.col.create_index([("kind", 1), ("status", 1), ("seq", 1)])
+        self.col.create_index([("run_id", 1), ("seq", -1)])
+        self.col.create_index([("inputs_key", 1), ("status", 1)])
+        self.col.create_index([("status", 1), ("heartbeat_at", 1)])
+        # At most one queued/running job per inputs: ``active_key`` exists only while active.
+        self.col.create_index("active_key", unique=True, sparse=True)
+        self.col.update_many(
+            {"status": "queued", "not_before": {"$exists": False}},
+            {"$set": {"not_before": _EPOCH}},
+        )
+        self._indexed = True
+
+    def submit(
+        self,
+        kind: str,
+        run_id: str,
+        inputs: dict,
+        force: bool = False,
+        max_queued: int | None = None,
+    ) -> tuple[dict, bool]:
+        """Queue a job, or return an equal one: ``(job, reused)``.
+
+        A succeeded job with the same inputs is reused unless ``force``; a queued or running job
+        with the same inputs is always returned instead of a duplicate.
+
+        Raises:
+            TooManyRequests: ``max_queued`` jobs of ``kind`` are already queued.
+        """
+        if not isinstance(run_id, str) or not run_id:
+            raise InvalidInput(f"run_id must be a non-empty string, got {run_id!r}.")
+        if not isinstance(inputs, dict):
+            raise InvalidInput(f"job inputs must be a JSON object, got {type(inputs).__name__}.")
+        self.ensure_indexes()
+        inputs = plain(inputs)
+        key = inputs_key(kind, run_id, inputs)
+        # An active job with these inputs is the answer, whatever ``force``: a read, no lock.
+        active = self.col.find_one({"active_key": key})
+        if active is not None and active["status"] in ("queued", "running"):
+            return _out(active), True
+        with self._atomic():
+            # Reuse the newest unfailed job with these inputs (an active one even with force).
+            same = self.col.find({"inputs_key": key, "status": {"$nin": ["failed", "cancelled"]}})
+            same = sorted(same, key=lambda d: d["seq"], reverse=True)
+            for doc in same:
+                if doc["status"] != "succeeded" or not force:
+                    return _out(doc), True
+            if max_queued is not None:
+                queued = self.col.count_documents({"kind": kind, "status": "queued"})
+                if queued >= max_queued:
+                    raise TooManyRequests(
+                        f"the {kind} queue is full ({queued} jobs queued, MAX_QUEUED_JOBS="
+                        f"{max_queued}); retry later, or cancel a queued job with "
+                        "DELETE /jobs/<job id>.",
+                        retry_after=QUEUE_FULL_RETRY_AFTER_S,
+                    )
+            now = utcnow()
+            doc = {
+                "_id": uuid.uuid4().hex,
+                "kind": kind,
+                "run_id": run_id,
+                "inputs": inputs,
+                "inputs_key": key,
+                "active_key": key,
+                "status": "queued",
+                "created_at": now,
+                "seq": _next_seq(),
+                "updated_at": now,
+                "not_before": now,
+                "attempts": 0,
+                "progress": _progress(0, "queued"),
+                **dict.fromkeys(_UNSET_FIELDS),
+            }
+            try:
+                self.col.insert_one(doc)
+            except DuplicateKeyError:  # another replica queued the same inputs just now
+                active = self.col.find_one({"active_key": key})
+                if active is None:  # ... and it has already finished: look again
+                    return self.submit(kind, run_id, inputs, force, max_queued)
+                return _out(active), True
+        return _out(doc), False
+
+    def claim_next(self, kind: str, worker_id: str) -> dict | None:
+        """Atomically start the next attempt of the oldest due queued job of ``kind``.
+
+        The returned job carries a new ``lease``; pass it to every later call for this attempt.
+        """
+        self.ensure_indexes()  # also gives jobs queued by an older version a not_before
+        due = {"kind": kind, "status": "queued", "not_before": {"$lte": utcnow()}}
+        if self.col.find_one(due) is None:
+            return None  # a read takes no lock: idle workers polling do not slow submissions
+        with self._atomic():  # the time is taken after any wait for the store's lock
+            now = utcnow()
+            doc = self.col.find_one_and_update(
+                {**due, "not_before": {"$lte": now}},
+                {
+                    "$set": {
+                        "status": "running",
+                        "worker": worker_id,
+                        "lease": uuid.uuid4().hex,
+                        "updated_at": now,
+                        "started_at": now,
+                        "heartbeat_at": now,
+                        "progress": _progress(0, "starting"),
+                    },
+                    "$inc": {"attempts": 1},
+                },
+                sort=[("seq", 1)],
+                return_document=ReturnDocument.AFTER,
+            )
+        return _out(doc)
+
+    def _attempt(self, job_id: str, lease: str) -> dict:
+        return {"_id": job_id, "status": "running", "lease": lease}
+
+    def heartbeat(self, job_id: str, lease: str) -> bool:
+        """Mark the attempt alive; False when the job is no longer running under ``lease``."""
+        with self._atomic():
+            result = self.col.update_one(
+                self._attempt(job_id, lease), {"$set": {"heartbeat_at": utcnow()}}
+            )
+        return result.matched_count == 1
+
+    def report_progress(self, job_id: str, lease: str, fraction: float, stage: str) -> bool:
+        """Store the attempt's progress; False when it no longer holds the job."""
+        with self._atomic():
+            now = utcnow()
+            result = self.col.update_one(
+                self._attempt(job_id, lease),
+                {"$set": {"progress": _progress(fraction, stage), "updated_at": now}},
+            )
+        return result.matched_count == 1
+
+    def lost_reason(self, job_id: str, lease: str) -> str | None:
+        """None while ``lease`` holds the running job, else why this attempt must stop."""
+        doc = self.col.find_one({"_id": job_id})
+        if doc is None:
+            return f"job {job_id} no longer exists"
+        if doc["status"] == "running" and doc.get("lease") == lease:
+            return None
+        if doc["status"] == "cancelled":
+            return f"job {job_id} was cancelled"
+        return (
+            f"job {job_id} is {doc['status']} under another attempt (this one was taken over "
+            "after it stopped heartbeating)"
+        )
+
+    def succeed(self, job_id: str, result: dict, lease: str | None = None) -> dict:
+        """Record the result of a job (only if ``lease``, when given, still holds it)."""
+        fields = {"status": "succeeded", "result": plain(result), "progress": _progress(1, "done")}
+        return self._finish(job_id, fields, lease)
+
+    def fail(self, job_id: str, error: str, lease: str | None = None) -> dict:
+        """Record why a job failed (only if ``lease``, when given, still holds it)."""
+        return self._finish(job_id, {"status": "failed", "error": str(error)}, lease)
+
+    def _finish(self, job_id: str, fields: dict, lease: str | None) -> dict:
+        query = {"_id": job_id, "status": {"$in": ["queued", "running"]}}
+        if lease is not None:
+            query = self._attempt(job_id, lease)
+        with self._atomic():
+            now = utcnow()
+            doc = self.col.find_one_and_update(
+                query,
+                {
+                    "$set": {**fields, "finished_at": now, "updated_at": now},
+                    "$unset": {"active_key": ""},
+                },
+                return_document=ReturnDocument.AFTER,
+            )
+        if doc is None:
+            now_job = self.get(job_id)
+            status = now_job["status"]
+            if status in FINAL_STATUSES:
+                raise Conflict(f"job {job_id} is already {status}; it cannot finish twice.")
+            raise Conflict(
+                f"job {job_id} is now {status} under another attempt (this one was taken over "
+                "after it stopped heartbeating); this result is dropped."
+            )
+        return _out(doc)
+
+    def retry(self, job_id: str, lease: str, error: str, delay_s: float, max_attempts: int) -> dict:
+        """Requeue an attempt that met an outage, due after ``delay_s``; fail the job instead
+        once it has had ``max_attempts`` attempts."""
+        job = self.get(job_id)
+        if job["attempts"] >= max_attempts:
+            return self.fail(
+                job_id,
+                f"{error} (gave up after {job['attempts']} attempts; submit it again once the "
+                "service is back)",
+                lease,
+            )
+        with self._atomic():
+            now = utcnow()
+            doc = self.col.find_one_and_update(
+                self._attempt(job_id, lease),
+                {
+                    "$set": {
+                        "status": "queued",
+                        "worker": None,
+                        "lease": None,
+                        "not_before": now + timedelta(seconds=delay_s),
+                        "updated_at": now,
+                        "note": f"attempt {job['attempts']} met an outage, retrying in "
+                        f"{delay_s:g} s: {error}",
+                        "progress": _progress(0, "waiting to retry"),
+                    }
+                },
+                return_document=ReturnDocument.AFTER,
+            )
+        if doc is None:
+            raise Conflict(f"job {job_id} is no longer held by this attempt; not requeued.")
+        return _out(doc)
+
+    def release(self, job_id: str, lease: str, note: str) -> bool:
+        """Give a running attempt back to the queue at once (the service is shutting down)."""
+        with self._atomic():
+            now = utcnow()
+            result = self.col.update_one(
+                self._attempt(job_id, lease),
+                {
+                    "$set": {
+                        "status": "queued",
+                        "worker": None,
+                        "lease": None,
+                        "not_before": now,
+                        "updated_at": now,
+                        "note": note,
+                        "progress": _progress(0, "queued"),
+                    },
+                    "$inc": {"attempts": -1},
+                },
+            )
+        return result.matched_count == 1
+
+    def cancel(self, job_id: str) -> dict:
+        """Cancel a queued or running job (a running attempt notices and stops).
+
+        Raises:
+            NotFound: No such job. Conflict: The job has already finished.
+        """
+        with self._atomic():
+            now = utcnow()
+            doc = self.col.find_one_and_update(
+                {"_id": job_id, "status": {"$in": ["queued", "running"]}},
+                {
+                    "$set": {
+                        "status": "cancelled",
+                        "error": "cancelled on request (DELETE /jobs/<job id>)",
+                        "finished_at": now,
+                        "updated_at": now,
+                    },
+                    "$unset": {"active_key": ""},
+                },
+                return_document=ReturnDocument.AFTER,
+            )
+        if doc is None:
+            status = self.get(job_id)["status"]
+            raise Conflict(
+                f"job {job_id} is already {status}; only queued or running jobs can be cancelled."
+            )
+        return _out(doc)
+
+    def probe(self) -> None:
+        """Write, read back and delete a probe record; raises the store's error if it cannot."""
+        col = self.db["probes"]
+        token = uuid.uuid4().hex
+        col.insert_one({"_id": token, "at": utcnow()})
+        try:
+            if col.find_one({"_id": token}) is None:
+                raise RuntimeError("a probe record written to the store could not be read back")
+        finally:
+            col.delete_many({"_id": token})
+
+    def get(self, job_id: str) -> dict:
+        """The job ``job_id``; ``NotFound`` when there is none."""
+        doc = self.col.find_one({"_id": job_id})
+        if doc is None:
+            raise NotFound(
+                f"job {job_id!r} does not exist; list jobs with GET /jobs?run_id=<run id>."
+            )
+        return _out(doc)
+
+    def get_many(self, job_ids: list[str]) -> dict[str, dict]:
+        """The jobs among ``job_ids`` that exist, by id (one query)."""
+        return {d["job_id"]: d for d in map(_out, self.col.find({"_id": {"$in": job_ids}}))}
+
+    def list(
+        self,
+        kind: str | None = None,
+        run_id: str | None = None,
+        status: str | None = None,
+        limit: int = 50,
+    ) -> list[dict]:
+        """Jobs matching every given filter, newest first, at most ``limit`` (1-1000)."""
+        if status is not None and status not in STATUSES:
+            raise InvalidInput(f"unknown job status {status!r}; use one of {', '.join(STATUSES)}.")
+        if not 1 <= limit <= 1000:
+            raise InvalidInput(f"limit must be between 1 and 1000, got {limit}.")
+        query = {k: v for k, v in (("kind", kind), ("run_id", run_id), ("status", status)) if v}
+        docs = self.col.find(query, sort=[("seq", -1)], limit=limit)
+        return [_out(doc) for doc in docs]
+
+    def recover_stale(self, kind: str, older_than_s: float) -> int:
+        """Requeue (once) or fail running jobs whose heartbeat is older than ``older_than_s``.
+
+        A requeued job gets a new lease at its next claim, so the stale attempt, should its
+        worker still be alive, can no longer record anything.
+
+        Returns:
+            How many jobs were requeued or failed.
+        """
+        cutoff = utcnow() - timedelta(seconds=older_than_s)
+        stale = {"kind": kind, "status": "running", "heartbeat_at": {"$lt": cutoff}}
+        n = 0
+        for doc in self.col.find(stale):
+            since = doc["heartbeat_at"].replace(tzinfo=UTC).isoformat(timespec="seconds")
+            now = utcnow()
+            if doc.get("attempts", 1) <= 1:
+                update = {
+                    "status": "queued",
+                    "worker": None,
+                    "lease": None,
+                    "not_before": now,
+                    "note": f"requeued: worker {doc.get('worker')} stopped (no heartbeat since "
+                    f"{since})",
+                    "progress": _progress(0, "queued"),
+                    "updated_at": now,
+                }
+                unset = {}
+            else:
+                update = {
+                    "status": "failed",
+                    "lease": None,
+                    "error": f"worker died while running (no heartbeat since {since}); "
+                    "it was already retried once, submit it again with force to retry.",
+                    "finished_at": now,
+                    "updated_at": now,
+                }
+                unset = {"active_key": ""}
+            # The filter repeats the staleness test so that two recovering replicas act once.
+            changed = self.col.update_one(
+                {**stale, "_id": doc["_id"]},
+                {"$set": update, **({"$unset": unset} if unset else {})},
+            )
+            n += changed.modified_count
+        if n:
+            log.warning("recovered %d stale %s job(s)", n, kind)
+        return n

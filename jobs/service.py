@@ -1,0 +1,107 @@
+"""The job as the API shows it (``JobOut``) and the facade routes use (``JobService``)."""
+
+from datetime import datetime
+from typing import Any, Literal
+
+from fastapi import Response
+from fastapi.concurrency import run_in_threadpool
+from pydantic import BaseModel, Field
+
+from jobs.jobstore import JobStore
+from jobs.runner import JobRunner
+from jobs.store import FINAL_STATUSES
+from jobs.waiting import JobWatcher
+
+Status = Literal["queued", "running", "succeeded", "failed", "cancelled"]
+
+
+class Progress(BaseModel):
+    """How far a job is: 0 when queued, 1 when succeeded, reported by the handler meanwhile."""
+
+    fraction: float = Field(ge=0, le=1, description="done share of the work, 0-1")
+    stage: str = Field(description="what it does now, such as 'attributions 5/16'")
+
+
+class JobOut(BaseModel):
+    """A job as the API shows it; poll ``url`` until ``status`` is succeeded or failed."""
+
+    job_id: str
+    kind: str
+    run_id: str
+    status: Status
+    inputs: dict[str, Any]
+    progress: Progress
+    attempts: int = Field(0, description="claims so far (a retry or a takeover adds one)")
+    created_at: datetime
+    started_at: datetime | None = None
+    finished_at: datetime | None = None
+    error: str | None = Field(None, description="why the job failed")
+    result: dict[str, Any] | None = Field(None, description="the handler's result")
+    note: str | None = Field(None, description="for example why the job was requeued")
+    reused: bool = Field(False, description="an earlier job with the same inputs was returned")
+    url: str = Field(description="where to poll this job")
+
+    @classmethod
+    def from_job(cls, job: dict, reused: bool = False) -> "JobOut":
+        progress = job.get("progress") or {
+            "fraction": 1.0 if job["status"] == "succeeded" else 0.0,
+            "stage": job["status"],
+        }
+        fields = {**job, "progress": progress, "attempts": job.get("attempts") or 0}
+        return cls(**fields, reused=reused, url=f"/jobs/{job['job_id']}")
+
+    @property
+    def finished(self) -> bool:
+        return self.status in FINAL_STATUSES
+
+
+class JobService:
+    """The facade routes use: submit a job, wait for it, cancel it, answer 202 or 200."""
+
+    def __init__(
+        self,
+        store: JobStore,
+        runner: JobRunner,
+        watcher: JobWatcher | None = None,
+        max_queued: int | None = None,
+    ) -> None:
+        self.store = store
+        self.runner = runner
+        self.kind = runner.kind
+        self.watcher = watcher or JobWatcher(store)
+        self.max_queued = max_queued
+
+    async def submit(self, run_id: str, inputs: dict, force: bool = False) -> JobOut:
+        """Queue a job (or return the equal one that exists) and wake the runner.
+
+        Raises:
+            TooManyRequests: The queue holds ``max_queued`` jobs already.
+        """
+        job, reused = await run_in_threadpool(
+            self.store.submit, self.kind, run_id, inputs, force, self.max_queued
+        )
+        if not reused:
+            self.runner.wake()
+        return JobOut.from_job(job, reused=reused)
+
+    async def wait(self, job: dict, seconds: float, until_final: bool = True) -> dict:
+        """``job`` once finished (or changed, ``until_final=False``), or after ``seconds``."""
+        return await self.watcher.wait(job, seconds, until_final)
+
+    async def respond(
+        self, run_id: str, inputs: dict, force: bool, wait: float, response: Response
+    ) -> JobOut:
+        """Submit, wait up to ``wait`` seconds, and set 200 (finished) or 202 (not yet)."""
+        job = await self.submit(run_id, inputs, force)
+        if wait > 0 and not job.finished:
+            done = await self.wait(job.model_dump(exclude={"reused", "url"}), wait)
+            job = JobOut.from_job(done, reused=job.reused)
+        response.status_code = 200 if job.finished else 202
+        return job
+
+    async def cancel(self, job_id: str) -> JobOut:
+        """Cancel a queued or running job; a running one's worker process is ended."""
+        job = await run_in_threadpool(self.store.cancel, job_id)
+        self.runner.cancel(job_id)
+        self.watcher.poke()
+        return JobOut.from_job(job)

@@ -1,0 +1,119 @@
+"""Waiting for jobs without holding a thread: many requests wait, one task watches the store.
+
+``JobWatcher.wait`` is awaited by a request handler (``?wait=`` on a submission or on
+``GET /jobs/{job_id}``). All waiters of an app share one task that reads their jobs in a single
+store query (off the event loop) every ``interval`` seconds, or at once when the local runner
+says that one of its jobs changed. 45 long-polls therefore cost 45 futures, not 45 threads, and
+``/health`` stays fast whatever they wait for.
+"""
+
+import asyncio
+import contextlib
+import logging
+from dataclasses import dataclass, field
+
+from jobs.jobstore import JobStore
+from jobs.store import FINAL_STATUSES
+
+log = logging.getLogger(__name__)
+
+
+def _state(job: dict) -> tuple:
+    return (
+        job["status"],
+        (job.get("progress") or {}).get("fraction"),
+        (job.get("progress") or {}).get("stage"),
+    )
+
+
+@dataclass
+class _Waiter:
+    since: tuple
+    until_final: bool
+    future: asyncio.Future = field(repr=False)
+
+    def satisfied_by(self, job: dict) -> bool:
+        if job["status"] in FINAL_STATUSES:
+            return True
+        return not self.until_final and _state(job) != self.since
+
+
+class JobWatcher:
+    """Resolves waiters when their job finishes (or, if asked, changes status or progress).
+
+    Args:
+        store: Read with ``get_many`` once per round for every waited-for job.
+        interval: Seconds between rounds while someone waits (jobs of other replicas).
+    """
+
+    def __init__(self, store: JobStore, interval: float = 0.5) -> None:
+        self.store = store
+        self.interval = interval
+        self._waiters: dict[str, list[_Waiter]] = {}
+        self._latest: dict[str, dict] = {}
+        self._wake: asyncio.Event | None = None
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._task: asyncio.Task | None = None
+
+    def start(self) -> None:
+        """Start the watching task on the running event loop."""
+        self._loop = asyncio.get_running_loop()
+        self._wake = asyncio.Event()
+        self._task = self._loop.create_task(self._watch(), name="job-watcher")
+
+    async def stop(self) -> None:
+        if self._task is not None:
+            self._task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._task
+        for waiters in self._waiters.values():
+            for waiter in waiters:
+                if not waiter.future.done():
+                    waiter.future.cancel()
+
+    def poke(self) -> None:
+        """Look at the waited-for jobs now (safe from any thread)."""
+        loop, wake = self._loop, self._wake
+        if loop is not None and wake is not None and not loop.is_closed():
+            loop.call_soon_threadsafe(wake.set)
+
+    async def wait(self, job: dict, timeout: float, until_final: bool = True) -> dict:
+        """``job`` as it is once it finished (or, with ``until_final=False``, once its status or
+        progress differs from ``job``'s), or as last seen after ``timeout`` seconds."""
+        if job["status"] in FINAL_STATUSES or timeout <= 0 or self._loop is None:
+            return job
+        job_id = job["job_id"]
+        waiter = _Waiter(_state(job), until_final, self._loop.create_future())
+        self._waiters.setdefault(job_id, []).append(waiter)
+        self._latest.setdefault(job_id, job)
+        self.poke()
+        try:
+            return await asyncio.wait_for(asyncio.shield(waiter.future), timeout)
+        except TimeoutError:
+            return self._latest.get(job_id, job)
+        finally:
+            waiters = self._waiters.get(job_id, [])
+            if waiter in waiters:
+                waiters.remove(waiter)
+            if not waiters:
+                self._waiters.pop(job_id, None)
+                self._latest.pop(job_id, None)
+
+    async def _watch(self) -> None:
+        assert self._wake is not None
+        while True:
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._wake.wait(), self.interval)
+            self._wake.clear()
+            if not self._waiters:
+                continue
+            try:
+                found = await asyncio.to_thread(self.store.get_many, list(self._waiters))
+            except Exception as exc:  # the store is down: waiters time out with what they saw
+                log.warning("could not read waited-for jobs: %s: %s", type(exc).__name__, exc)
+                continue
+            for job_id, job in found.items():
+                self._latest[job_id] = job
+                for waiter in self._waiters.get(job_id, []):
+                    if not waiter.future.done() and waiter.satisfied_by(job):
+                        waiter.future.set_result(job)
