@@ -79,30 +79,24 @@ def load_preprocessing(client: MlflowClient, run_id: str) -> Preprocessing:
             return Preprocessing.model_validate(json.load(f))
 
 
-def _alias_legacy_modules() -> None:
-    """Let models pickled before the package split (classes in ``common.models``) unpickle."""
-    import sys
-
-    from runs import models
-
-    sys.modules.setdefault("common.models", models)
-
-
 def load_model(run_id: str, tracking_uri: str):
-    """Load ``runs:/<run_id>/model`` on the CPU in eval mode; ``InvalidInput`` when absent."""
-    import mlflow
-    import mlflow.pytorch
+    """Load the PyTorch module of ``runs:/<run_id>/model`` on the CPU in eval mode.
 
-    _alias_legacy_modules()
+    Works for the self-contained models the trainer logs now and for the bare PyTorch models of
+    older runs (see ``runs.packaging``).
+
+    Raises:
+        InvalidInput: The run has no model, or it cannot be read.
+    """
+    import mlflow
+
+    from runs.packaging import load_torch
+
     mlflow.set_tracking_uri(tracking_uri)
     try:
-        model = mlflow.pytorch.load_model(f"runs:/{run_id}/{MODEL_NAME}", map_location="cpu")
-    except MlflowException as exc:
+        return load_torch(f"runs:/{run_id}/{MODEL_NAME}")
+    except InvalidInput as exc:
         raise InvalidInput(
-            f"run {run_id} has no PyTorch model logged as '{MODEL_NAME}' ({exc.message}); "
+            f"run {run_id} has no loadable model logged as '{MODEL_NAME}' ({exc}); "
             "train one with `python -m trainer --data-dir DIR --experiment NAME`."
         ) from exc
-    except OSError as exc:
-        raise InvalidInput(f"the model of run {run_id} could not be read: {exc}") from exc
-    model.eval()
-    return model
