@@ -42,8 +42,9 @@ def test_model_predicts_in_a_fresh_process_without_the_repository(trained_run, t
     files = sorted((trained_run.data_dir / "test").rglob("*.png"))[:3]
     env = {k: v for k, v in os.environ.items() if k != "PYTHONPATH"}
     env.update(PYTHONPATH="", MLFLOW_TRACKING_URI=trained_run.tracking_uri)
+    uri = f"runs:/{trained_run.run_id}/model"
     result = subprocess.run(
-        [sys.executable, "-c", FRESH_PROCESS, f"runs:/{trained_run.run_id}/model", *map(str, files)],
+        [sys.executable, "-c", FRESH_PROCESS, uri, *map(str, files)],
         cwd=tmp_path, env=env, capture_output=True, text=True, timeout=300,
     )  # fmt: skip
     assert result.returncode == 0, result.stderr[-3000:]
