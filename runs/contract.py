@@ -11,8 +11,8 @@ through ``evaluation_dir`` / ``explanation_dir``. Runs written before that have 
 their result in ``evaluation/`` and ``explanations/``.
 """
 
-from collections.abc import Mapping
 import uuid
+from collections.abc import Mapping
 from datetime import UTC, datetime
 from typing import Any, Literal
 
@@ -195,7 +195,7 @@ class SelectionRecord(_Open):
     selection_id: str = Field(default_factory=_new_id)
     run_id: str
     action: Literal["choose", "download"]
-    model_uri: str = Field(description="models:/<name>/<version> when chosen, else runs:/<id>/model")
+    model_uri: str = Field(description="models:/<name>/<version> if chosen, else runs:/<id>/model")
     experiment_id: str
     metrics: dict[str, Any] = Field(default_factory=dict)
     artifacts_path: str | None = None

@@ -9,8 +9,8 @@ import pytest
 
 from common import InvalidInput, NotFound, ServiceUnavailable
 from jobs import JobStore, SelectionStore, get_database
-from runs import contract
 from jobs.store import STORE_ERRORS, utcnow
+from runs import contract
 from tests.jobs.conftest import make_settings
 
 
