@@ -1,5 +1,7 @@
 """The predictor's HTTP API (port 5007): ``POST /predict``, ``GET /health``, ``GET /ready``.
 
+The Bearer token rule is the other APIs': with ``PIPELINE_API_TOKEN`` set, all but ``/health``.
+
 Run with ``uvicorn predictor.app:app --port 5007``. It serves ``models:/<MODEL_NAME>@<MODEL_ALIAS>``
 and follows the alias (``predictor.core``); this module only maps HTTP onto the core.
 """
@@ -75,7 +77,12 @@ def predict_files(
     return PredictOut.model_validate(predict(served, uploads))
 
 
-@router.get("/ready", response_model=ReadyOut, responses={503: _ERRORS[503]})
+@router.get(
+    "/ready",
+    response_model=ReadyOut,
+    responses={401: _ERRORS[401], 503: _ERRORS[503]},
+    dependencies=[Depends(require_token)],
+)
 def ready(served: Annotated[Served, Depends(get_served)]) -> ReadyOut:
     """200 with the served version once a model is loaded; 503 naming why until then."""
     return ReadyOut(

@@ -118,10 +118,14 @@ class ModelHolder:
             return True
 
     def poll(self) -> None:
-        """Refresh now, then every ``PREDICTOR_POLL_S`` seconds until ``stop``."""
+        """Refresh now, then every ``PREDICTOR_POLL_S`` seconds until ``stop``.
+
+        Until a model is loaded it looks every 2 s at most, so that a first choice is served soon.
+        """
         while not self._stop.is_set():
             self.refresh()
-            self._stop.wait(self.settings.predictor_poll_s)
+            interval = self.settings.predictor_poll_s
+            self._stop.wait(interval if self.current is not None else min(interval, 2.0))
 
     def start(self) -> None:
         self._stop.clear()

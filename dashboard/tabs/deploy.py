@@ -16,10 +16,11 @@ def _store(ctx: Context) -> SelectionStore:
     return SelectionStore(get_database(ctx.settings))
 
 
-def predictor_status(url: str, timeout: float = 2.0) -> str:
+def predictor_status(url: str, token: str | None, timeout: float = 2.0) -> str:
     """One line: which version the predictor at ``url`` serves, or why it serves none."""
+    headers = {"Authorization": f"Bearer {token}"} if token else {}
     try:
-        r = requests.get(f"{url.rstrip('/')}/ready", timeout=timeout)
+        r = requests.get(f"{url.rstrip('/')}/ready", headers=headers, timeout=timeout)
     except requests.RequestException as exc:
         return f"the predictor at {url} does not answer ({type(exc).__name__})"
     try:
@@ -43,7 +44,7 @@ def _served(ctx: Context) -> None:
     else:
         here = " (this run)" if target[1] == ctx.run_id else ""
         st.markdown(f"{alias} is version **{target[0]}**, run `{target[1]}`{here}.")
-    st.caption(predictor_status(s.predictor_url).capitalize() + ".")
+    st.caption(predictor_status(s.predictor_url, s.pipeline_api_token).capitalize() + ".")
 
 
 def _choose(ctx: Context, found: choose.Assessment) -> None:

@@ -8,10 +8,15 @@ from dashboard.choose import choose_run
 from tests.predictor.conftest import TOKEN, ClientLoop, post_images
 
 
+def get_ready(url: str, token: str | None = TOKEN) -> requests.Response:
+    headers = {"Authorization": f"Bearer {token}"} if token else {}
+    return requests.get(f"{url}/ready", headers=headers, timeout=10)
+
+
 def wait_ready(url: str, version: str | None = None, timeout: float = 60) -> dict:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
-        r = requests.get(f"{url}/ready", timeout=10)
+        r = get_ready(url)
         if r.status_code == 200 and (version is None or r.json()["version"] == version):
             return r.json()
         time.sleep(0.2)
@@ -21,7 +26,7 @@ def wait_ready(url: str, version: str | None = None, timeout: float = 60) -> dic
 def test_not_ready_before_a_run_is_chosen_and_says_why(predictor, settings):
     assert requests.get(f"{predictor}/health", timeout=10).status_code == 200
     deadline = time.monotonic() + 60
-    while "still looking up" in (r := requests.get(f"{predictor}/ready", timeout=10)).text:
+    while "still looking up" in (r := get_ready(predictor)).text:
         assert time.monotonic() < deadline
         time.sleep(0.2)
     assert r.status_code == 503
@@ -66,6 +71,7 @@ def test_predict_needs_the_token(predictor, settings, served_runs, demo_data):
     wait_ready(predictor)
     image = sorted((demo_data / "test").rglob("*.png"))[0]
     assert post_images(predictor, [image], token=None).status_code == 401
+    assert get_ready(predictor, token=None).status_code == 401
     assert post_images(predictor, [image], token=TOKEN + "x").status_code == 401
 
 
