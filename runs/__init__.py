@@ -11,7 +11,7 @@
 - The artifact contract (``runs.contract``): where each artifact lives in a run.
 """
 
-from runs import contract
+from runs import contract, inference
 from runs.checks import (
     check_model,
     check_run,
@@ -50,6 +50,7 @@ __all__ = [
     "contract",
     "get_client",
     "get_run",
+    "inference",
     "load_classifier",
     "load_model",
     "load_preprocessing",
