@@ -54,6 +54,23 @@ class Settings(BaseSettings):
     job_retry_delay_s: float = Field(
         default=5.0, ge=0, description="First wait before a retry; doubles on each attempt."
     )
+    predictor_url: str = "http://127.0.0.1:5007"
+    model_name: str = Field(
+        default="mlpipeline-classifier",
+        min_length=1,
+        description="Registered model that a chosen run becomes a new version of.",
+    )
+    model_alias: str = Field(
+        default="champion",
+        pattern=r"^[A-Za-z_][A-Za-z0-9_-]*$",
+        description="Alias that names the chosen version; the predictor serves what it names.",
+    )
+    predictor_poll_s: float = Field(
+        default=30.0,
+        gt=0,
+        le=60,
+        description="How often the predictor checks whether the alias moved (seconds).",
+    )
 
 
 @lru_cache

@@ -1,24 +1,20 @@
 """The Streamlit dashboard (``streamlit run dashboard/dashboard.py``) and its reusable parts.
 
-Other packages may use the model-selection logic and the model card without Streamlit.
+Other packages may use downloads and the model card without Streamlit.
 """
 
 from dashboard.model_card import build_model_card, evaluation_table, serving_instructions
-from dashboard.selection import (
-    RUN_ID_FILE,
-    Selection,
-    download_run,
-    select_run,
-    select_top,
-)
+from dashboard.selection import Download, download_model, download_run, download_top
 
 __all__ = [
-    "RUN_ID_FILE",
-    "Selection",
+    "Download",
     "build_model_card",
+    "download_model",
     "download_run",
+    "download_top",
     "evaluation_table",
-    "select_run",
-    "select_top",
     "serving_instructions",
 ]
+
+# Choosing a model for deployment is ``dashboard.choose`` (``python -m dashboard.choose``); it is
+# not imported here so that running it as a module does not import it twice.

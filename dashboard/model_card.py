@@ -121,6 +121,7 @@ def build_model_card(
 ) -> str:
     """The Markdown model card of ``run`` (a ``dashboard.reads.run_to_dict`` summary)."""
     params, run_id = run["params"], run["run_id"]
+    evaluated = evaluation is not None and not evaluation.empty
     lines = [
         f"# Model card: {run['run_name']}",
         "",
@@ -129,7 +130,10 @@ def build_model_card(
         f"- Architecture: {params.get('model', 'unknown')}  ",
         f"- Status: {run['status']}  ",
         f"- Generated: {datetime.now(UTC):%Y-%m-%d %H:%M UTC}",
-        "",
+        ""
+        if evaluated
+        else "\n**Not evaluated**: no test-set evaluation exists for this model; choosing it "
+        "for deployment needs an explicit confirmation.\n",
         "## Data",
     ]
     counts = split_counts(params, stats)
@@ -162,7 +166,7 @@ def build_model_card(
     else:
         lines.append("No parameters were logged.")
     lines += ["", "## Evaluation (test set, 95% confidence intervals)", ""]
-    if evaluation is not None and not evaluation.empty:
+    if evaluated:
         lines += ["| Metric | Value | CI low | CI high |", "|---|---|---|---|"]
         for row in evaluation[evaluation["overall"]].to_dict("records"):
             lines.append(
@@ -210,45 +214,35 @@ def build_model_card(
     return "\n".join(lines) + "\n"
 
 
-def serving_instructions(run_id: str, preprocessing: dict | None = None) -> str:
-    """Markdown: how to serve ``runs:/<run_id>/model`` locally and as a container."""
-    pp = preprocessing or {}
-    height, width = pp.get("image_size", (28, 28))
-    channels = pp.get("channels", 1)
-    uri = f"runs:/{run_id}/{MODEL_NAME}"
-    request = (
-        f"python -c \"import json; print(json.dumps({{'inputs': "
-        f'[[[[0.5] * {width}] * {height}] * {channels}]}}))" > request.json'
-    )
-    return f"""Run these from the repository root: the model is pickled and its class lives in
-`common/models.py`, so `common/` must be importable (`PYTHONPATH=.`).
+def serving_instructions(
+    model_name: str, alias: str, predictor_url: str, preprocessing: dict | None = None
+) -> str:
+    """Markdown: how downstream services get predictions from the chosen model.
 
-### Serve locally
+    Only for models of this pipeline; ``preprocessing`` is the run's ``preprocessing.json``.
+    """
+    pp = preprocessing or {}
+    size = pp.get("image_size")
+    accepts = (
+        f"any size is resized to {size[0]}×{size[1]}, {pp.get('channels')} channel(s)"
+        if size
+        else "any size is resized to the model's input"
+    )
+    classes = ", ".join(map(str, pp.get("class_names", []))) or "the run's classes"
+    uri = f"models:/{model_name}@{alias}"
+    return f"""The predictor at `{predictor_url}` serves `{uri}` and follows the alias: once a
+run is chosen it serves the new version within `PREDICTOR_POLL_S` seconds, without a restart.
+
 ```bash
-export MLFLOW_TRACKING_URI=<your tracking server>
-PYTHONPATH=. mlflow models serve -m {uri} -p 5001 --env-manager local
+curl -X POST {predictor_url}/predict -H "Authorization: Bearer $PIPELINE_API_TOKEN" \\
+     -F files=@image1.png -F files=@scan.dcm
 ```
-Input: float32 `N×{channels}×{height}×{width}` in [0, 1] (the model normalizes itself);
-the answer holds one logit per class.
+Send PNG, JPEG or DICOM files ({accepts}). The answer holds, per image, the probability of each
+class ({classes}) and the predicted class, with the registered model name, version and run id.
+
+The model carries its code and preprocessing, so MLflow's own server runs it outside this
+repository too (input: uint8 `N×H×W×C` arrays, or base64 PNG/JPEG/DICOM in a one-column table):
 ```bash
-{request}
-curl -X POST http://127.0.0.1:5001/invocations -H 'Content-Type: application/json' \\
-  -d @request.json
+MLFLOW_TRACKING_URI=<tracking server> mlflow models serve -m {uri} -p 5001 --env-manager local
 ```
-### As a container
-From the folder written by "Download model" (`artifacts/{run_id}/model`):
-```dockerfile
-FROM python:3.11-slim
-WORKDIR /app
-COPY requirements.txt .
-RUN pip install --no-cache-dir -r requirements.txt
-COPY common/ common/
-COPY artifacts/{run_id}/model /model
-ENV PYTHONPATH=/app
-EXPOSE 5001
-CMD ["mlflow", "models", "serve", "-m", "/model", "-h", "0.0.0.0", "-p", "5001", \\
-     "--env-manager", "local"]
-```
-or let MLflow build an image (add `common/` to it the same way):
-`mlflow models build-docker -m {uri} -n mlpipeline-model:{run_id[:8]}`
 """

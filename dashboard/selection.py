@@ -1,6 +1,7 @@
-"""Choosing a model for deployment: download it, write ``run_id.txt``, record the choice.
+"""Downloading models: a run's model and artifacts into ``ARTIFACTS_DIR/<run_id>/``, recorded.
 
-Plain Python without Streamlit, so the CLI, tests and other services can reuse it.
+A download is only a download: it never moves the deployment alias nor rewrites ``run_id.txt``
+(that is ``dashboard.choose``). Plain Python without Streamlit.
 """
 
 import getpass
@@ -12,20 +13,17 @@ from pathlib import Path
 import mlflow
 from mlflow.exceptions import MlflowException
 
-from common import InvalidInput, Settings, atomic_replace_dir, atomic_write_text, confine
-from runs import MODEL_NAME, get_client, get_run
-
-RUN_ID_FILE = "run_id.txt"
+from common import InvalidInput, Settings, atomic_replace_dir, confine
+from runs import MODEL_NAME, contract, get_client, get_run
 
 
 @dataclass(frozen=True)
-class Selection:
-    """What one "Download model" produced."""
+class Download:
+    """What one download produced."""
 
     run_id: str
     model_uri: str
     artifacts_path: Path
-    run_id_file: Path | None
     metrics: dict[str, float]
 
 
@@ -81,40 +79,26 @@ def key_metrics(metrics: dict[str, float]) -> dict[str, float]:
     return {k: float(v) for k, v in sorted(metrics.items()) if k not in skip}
 
 
-def select_run(
-    run_id: str,
-    settings: Settings,
-    store=None,
-    run_id_dir: str | Path | None = None,
-    selected_by: str | None = None,
-) -> Selection:
-    """Download the run, write ``run_id.txt`` into ``run_id_dir`` and record the selection.
-
-    Args:
-        run_id: The chosen run.
-        settings: Tracking URI and ``artifacts_dir``.
-        store: A ``common.SelectionStore``; ``None`` skips the record.
-        run_id_dir: Folder of ``run_id.txt`` (``settings.run_id_file`` when ``None``); pass
-            ``False`` to not write it (top-K downloads after the first).
-        selected_by: Who chose (defaults to the OS user).
-    """
+def download_model(
+    run_id: str, settings: Settings, store=None, selected_by: str | None = None
+) -> Download:
+    """Download the run and record it as ``action: download`` (``store`` None: no record)."""
     path = download_run(run_id, settings.mlflow_tracking_uri, settings.artifacts_dir)
     run = get_run(get_client(settings.mlflow_tracking_uri), run_id)
     metrics = key_metrics(run.data.metrics)
-    id_file = None
-    if run_id_dir is not False:
-        target = settings.run_id_file if run_id_dir is None else Path(run_id_dir) / RUN_ID_FILE
-        id_file = atomic_write_text(target, run_id + "\n")
     if store is not None:
         store.record(
-            run_id=run_id,
-            model_uri=model_uri(run_id),
-            experiment_id=run.info.experiment_id,
-            metrics=metrics,
-            artifacts_path=str(path.resolve()),
-            selected_by=selected_by or _user(),
+            contract.SelectionRecord(
+                run_id=run_id,
+                action="download",
+                model_uri=model_uri(run_id),
+                experiment_id=run.info.experiment_id,
+                metrics=metrics,
+                artifacts_path=str(path.resolve()),
+                selected_by=selected_by or _user(),
+            )
         )
-    return Selection(run_id, model_uri(run_id), path, id_file, metrics)
+    return Download(run_id, model_uri(run_id), path, metrics)
 
 
 def top_runs(tracking_uri: str, experiment_id: str, metric: str, k: int, higher_is_better: bool):
@@ -135,33 +119,22 @@ def top_runs(tracking_uri: str, experiment_id: str, metric: str, k: int, higher_
     return [r.info.run_id for r in runs]
 
 
-def select_top(
+def download_top(
     settings: Settings,
     experiment_id: str,
     metric: str,
     k: int,
     higher_is_better: bool = True,
     store=None,
-    run_id_dir: str | Path | None = None,
-) -> list[Selection]:
-    """Download the ``k`` best runs; ``run_id.txt`` names the best one."""
+) -> list[Download]:
+    """Download the ``k`` best runs, best first, each recorded as a download."""
     ids = top_runs(settings.mlflow_tracking_uri, experiment_id, metric, k, higher_is_better)
     if not ids:
         raise InvalidInput(
             f"no finished run of experiment {experiment_id} has the metric {metric!r}; "
             "choose another metric or evaluate some runs first."
         )
-    out = []
-    for rank, run_id in enumerate(ids):
-        out.append(
-            select_run(
-                run_id,
-                settings,
-                store,
-                run_id_dir=run_id_dir if rank == 0 else False,
-            )
-        )
-    return out
+    return [download_model(run_id, settings, store) for run_id in ids]
 
 
 def _user() -> str:

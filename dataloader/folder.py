@@ -14,8 +14,9 @@ import numpy as np
 
 from dataloader.cache import ArrayCache, make_key
 from dataloader.errors import DataError
-from dataloader.images import IMAGE_SUFFIXES, conform, read_header, read_pixels
+from dataloader.images import IMAGE_SUFFIXES, read_header, read_pixels
 from dataloader.imageset import ImageSet, Loaded
+from mlpipeline_model import conform
 
 SPLITS = ("train", "val", "test")
 SUFFIXES = ", ".join(IMAGE_SUFFIXES)

@@ -8,8 +8,8 @@ import numpy as np
 
 from dataloader.cache import ArrayCache, make_key
 from dataloader.errors import DataError
-from dataloader.images import conform
 from dataloader.imageset import ImageSet, Loaded
+from mlpipeline_model import conform
 
 EXPECTED_KEYS = (
     "train_images, train_labels, test_images, test_labels (val_images, val_labels optional)"

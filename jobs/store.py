@@ -14,7 +14,6 @@ import re
 import sqlite3
 import threading
 import time
-import uuid
 from datetime import UTC, datetime
 from typing import Any
 
@@ -23,6 +22,7 @@ from pymongo.errors import ConfigurationError, PyMongoError
 
 from common import ServiceUnavailable, Settings
 from jobs.embedded import EmbeddedDatabase
+from runs import contract
 
 log = logging.getLogger(__name__)
 
@@ -144,31 +144,17 @@ class SelectionStore:
     def __init__(self, db) -> None:
         self.col = db["selections"]
 
-    def record(
-        self,
-        run_id: str,
-        model_uri: str,
-        experiment_id: str,
-        metrics: dict,
-        artifacts_path: str,
-        selected_by: str | None = None,
-    ) -> dict:
-        """Record that ``run_id`` was selected; returns the stored document."""
-        doc = {
-            "_id": uuid.uuid4().hex,
-            "run_id": run_id,
-            "model_uri": model_uri,
-            "experiment_id": str(experiment_id),
-            "metrics": plain(metrics),
-            "artifacts_path": str(artifacts_path),
-            "selected_at": utcnow(),
-            "seq": _next_seq(),
-            "selected_by": selected_by,
-        }
+    def record(self, record: contract.SelectionRecord) -> dict:
+        """Store one choice or download; returns the stored document (``selection_id`` as id)."""
+        doc = record.model_dump(mode="python")
+        doc["_id"] = doc.pop("selection_id")
+        doc["metrics"] = plain(doc["metrics"])
+        doc["seq"] = _next_seq()
         self.col.insert_one(doc)
         return _out(doc, "selection_id")
 
-    def recent(self, limit: int = 20) -> list[dict]:
-        """The latest selections, newest first."""
-        docs = self.col.find({}, sort=[("seq", -1)], limit=limit)
+    def recent(self, limit: int = 20, action: str | None = None) -> list[dict]:
+        """The latest selections (only ``action`` ones when given), newest first."""
+        query = {"action": action} if action else {}
+        docs = self.col.find(query, sort=[("seq", -1)], limit=limit)
         return [_out(doc, "selection_id") for doc in docs]

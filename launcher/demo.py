@@ -1,5 +1,6 @@
-"""`make demo`: demo data, MLflow, evaluator, explainer and dashboard, then train, evaluate and
-explain the demo model through the services' APIs, and keep serving until Ctrl-C."""
+"""`make demo`: demo data, MLflow, evaluator, explainer, predictor and dashboard; then train,
+evaluate and explain the demo model through the services' APIs, choose it for deployment (the
+predictor serves it), and keep serving until Ctrl-C."""
 
 import argparse
 import signal
@@ -10,8 +11,11 @@ from pathlib import Path
 
 import requests
 
-from launcher.services import DASHBOARD, EVALUATOR, EXPLAINER, MLFLOW, TRAINER
+from launcher.services import DASHBOARD, EVALUATOR, EXPLAINER, MLFLOW, PREDICTOR, TRAINER, Service
 from launcher.stack import LaunchError, Stack, StackConfig
+
+CHOOSE = Service("choose", ("python", "-m", "dashboard.choose"), one_shot=True)
+"""Choosing a run for deployment (a command, not a service of the containers)."""
 
 # The demo trains fewer epochs than the trainer's default (30) to show a result within minutes.
 DEMO_TRAIN_ARGS = ["--epochs", "12"]
@@ -94,6 +98,36 @@ def run_pipeline(
     return DemoResult(run_id, job.get("result") or {}, job2.get("result") or {})
 
 
+def wait_serving(url: str, version: str, token: str | None, timeout: float = 120) -> dict:
+    """Wait until the predictor at ``url`` serves ``version``; its ``/ready`` answer."""
+    headers = {"Authorization": f"Bearer {token}"} if token else {}
+    deadline = time.monotonic() + timeout
+    detail = "no answer"
+    while time.monotonic() < deadline:
+        try:
+            r = requests.get(f"{url}/ready", headers=headers, timeout=5)
+            body = r.json()
+        except (requests.RequestException, ValueError) as exc:
+            detail = str(exc)
+        else:
+            if r.status_code == 200 and body.get("version") == version:
+                return body
+            detail = body.get("detail") or f"serving version {body.get('version')}"
+        time.sleep(0.5)
+    raise LaunchError(f"the predictor at {url} does not serve version {version}: {detail}")
+
+
+def choose_and_serve(
+    stack: Stack, say: Steps, run_id: str, reason: str, token: str | None, extra=()
+) -> str:
+    """Choose ``run_id`` with the CLI and wait until the predictor serves it; the version."""
+    version = stack.run_once(CHOOSE, [run_id, "--reason", reason, *extra])
+    stack.wait_healthy(PREDICTOR)
+    served = wait_serving(stack.config.url(PREDICTOR), version, token)
+    say("predictor", f"serves {served['model_name']} version {version} (run {run_id})")
+    return version
+
+
 def get_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="python -m launcher demo", description=__doc__)
     p.add_argument("--data-dir", type=Path, default=Path("data"))
@@ -131,21 +165,19 @@ def main(argv: list[str] | None = None) -> int:
             stack.start(MLFLOW)
             stack.wait_healthy(MLFLOW)
             say("mlflow", f"{cfg.url(MLFLOW)} (state: {cfg.state_dir}/mlflow)")
-            for service in (EVALUATOR, EXPLAINER, DASHBOARD):
+            for service in (EVALUATOR, EXPLAINER, PREDICTOR, DASHBOARD):
                 stack.start(service)  # they start while the model trains
-            result = run_pipeline(
-                stack,
-                say,
-                train_args,
-                args.n_samples,
-                stack.environment().get("PIPELINE_API_TOKEN"),
-            )
+            token = stack.environment().get("PIPELINE_API_TOKEN")
+            result = run_pipeline(stack, say, train_args, args.n_samples, token)
+            reason = "make demo: the demo model, trained, evaluated and explained just now"
+            choose_and_serve(stack, say, result.run_id, reason, token)
             stack.wait_healthy(DASHBOARD)
             say("dashboard", f"{cfg.url(DASHBOARD)}")
             print(
                 f"\nReady. Open {cfg.url(DASHBOARD)} and pick run {result.run_id} in experiment "
                 f"'{cfg.experiment}'.\n  MLflow    {cfg.url(MLFLOW)}\n"
                 f"  Evaluator {cfg.url(EVALUATOR)}/docs\n  Explainer {cfg.url(EXPLAINER)}/docs\n"
+                f"  Predictor {cfg.url(PREDICTOR)}/predict (POST images as multipart 'files')\n"
                 f"  Logs      {cfg.log_dir}/",
                 flush=True,
             )

@@ -65,6 +65,12 @@ EXPLAINER = Service(
     port=5005,
     health_path="/health",
 )
+PREDICTOR = Service(
+    "predictor",
+    ("uvicorn", "predictor.app:app", "--host", "{host}", "--port", "{port}"),
+    port=5007,
+    health_path="/health",
+)
 DASHBOARD = Service(
     "dashboard",
     (
@@ -86,4 +92,4 @@ DASHBOARD = Service(
     health_path="/_stcore/health",
 )
 
-SERVICES: tuple[Service, ...] = (MLFLOW, TRAINER, EVALUATOR, EXPLAINER, DASHBOARD)
+SERVICES: tuple[Service, ...] = (MLFLOW, TRAINER, EVALUATOR, EXPLAINER, PREDICTOR, DASHBOARD)

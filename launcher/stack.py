@@ -95,7 +95,7 @@ class Stack:
 
     def environment(self) -> dict[str, str]:
         """The environment every process gets: the settings pointing at this stack."""
-        from launcher.services import EVALUATOR, EXPLAINER
+        from launcher.services import EVALUATOR, EXPLAINER, PREDICTOR
 
         cfg = self.config
         env = dict(os.environ)
@@ -105,6 +105,8 @@ class Stack:
             MLFLOW_TRACKING_URI=cfg.url(MLFLOW),
             EVALUATOR_URL=cfg.url(EVALUATOR),
             EXPLAINER_URL=cfg.url(EXPLAINER),
+            PREDICTOR_URL=cfg.url(PREDICTOR),
+            RUN_ID_FILE=str(cfg.root / "run_id.txt"),
             DATA_DIR=str(cfg.data_dir),
             ARTIFACTS_DIR=str(cfg.root / "artifacts"),
             STORE_DIR=str(cfg.state_dir / "store"),

@@ -1,5 +1,7 @@
 """What the pipeline knows about an MLflow run: access, models, preprocessing, run checks.
 
+- Packaging (``runs.packaging``): ``log_classifier`` logs the self-contained model,
+  ``load_classifier`` loads its served form, ``servable_problem`` says why a model cannot be served.
 - Tracking: ``check_tracking``, ``get_client``, ``get_run``, ``load_model``,
   ``load_preprocessing`` raise ``common`` errors with a message for the user.
 - Models: ``build_model`` and ``MODEL_NAMES`` (the classes the trainer pickles into runs).
@@ -22,6 +24,13 @@ from runs.checks import (
     skipped_report,
 )
 from runs.models import MODEL_NAMES, ImageClassifier, build_model
+from runs.packaging import (
+    FORMAT_KEY,
+    load_classifier,
+    log_classifier,
+    model_info,
+    servable_problem,
+)
 from runs.preprocessing import Preprocessing
 from runs.tracking import (
     MODEL_NAME,
@@ -33,6 +42,7 @@ from runs.tracking import (
 )
 
 __all__ = [
+    "FORMAT_KEY",
     "MAX_UPSCALE",
     "MODEL_NAME",
     "MODEL_NAMES",
@@ -47,10 +57,14 @@ __all__ = [
     "get_client",
     "get_run",
     "inference",
+    "load_classifier",
     "load_model",
     "load_preprocessing",
     "load_test_split",
+    "log_classifier",
+    "model_info",
     "resolve_data_dir",
     "run_data_dir",
+    "servable_problem",
     "skipped_report",
 ]

@@ -11,8 +11,9 @@ through ``evaluation_dir`` / ``explanation_dir``. Runs written before that have 
 their result in ``evaluation/`` and ``explanations/``.
 """
 
+import uuid
 from collections.abc import Mapping
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
@@ -209,13 +210,26 @@ class DatasetStats(_Open):
     skipped: list[Any] = Field(default_factory=list)
 
 
-class SelectionRecord(_Open):
-    """A document of the ``selections`` collection: who chose or downloaded which run, and why."""
+def _new_id() -> str:
+    return uuid.uuid4().hex
 
-    selection_id: str
+
+def _now() -> datetime:
+    now = datetime.now(UTC)
+    return now.replace(microsecond=now.microsecond // 1000 * 1000)
+
+
+class SelectionRecord(_Open):
+    """A document of the ``selections`` collection: who chose or downloaded which run, and why.
+
+    ``action`` "choose" moved the alias ``alias`` of ``registered_model`` to ``version`` and wrote
+    ``run_id.txt``; "download" only copied the run's files to ``artifacts_path``.
+    """
+
+    selection_id: str = Field(default_factory=_new_id)
     run_id: str
-    action: Literal["choose", "download"] = "choose"
-    model_uri: str
+    action: Literal["choose", "download"]
+    model_uri: str = Field(description="models:/<name>/<version> if chosen, else runs:/<id>/model")
     experiment_id: str
     metrics: dict[str, Any] = Field(default_factory=dict)
     artifacts_path: str | None = None
@@ -223,5 +237,6 @@ class SelectionRecord(_Open):
     version: str | None = None
     alias: str | None = None
     reason: str | None = None
-    selected_at: datetime
+    evaluated: bool | None = Field(None, description="the run had an evaluation when chosen")
+    selected_at: datetime = Field(default_factory=_now)
     selected_by: str | None = None

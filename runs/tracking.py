@@ -112,38 +112,30 @@ def load_preprocessing(client: MlflowClient, run_id: str) -> Preprocessing:
             return Preprocessing.model_validate(json.load(f))
 
 
-def _alias_legacy_modules() -> None:
-    """Let models pickled before the package split (classes in ``common.models``) unpickle."""
-    import sys
-
-    from runs import models
-
-    sys.modules.setdefault("common.models", models)
-
-
 def load_model(run_id: str, tracking_uri: str):
-    """Load ``runs:/<run_id>/model`` on the CPU in eval mode.
+    """Load the PyTorch module of ``runs:/<run_id>/model`` on the CPU in eval mode.
+
+    Works for the self-contained models the trainer logs now and for the bare PyTorch models of
+    older runs (see ``runs.packaging``).
 
     Raises:
-        InvalidInput: The run has no such model (or it cannot be read).
+        InvalidInput: The run has no model, or it cannot be read.
         ServiceUnavailable: MLflow could not be reached (an outage: retry later).
     """
     import mlflow
-    import mlflow.pytorch
 
-    _alias_legacy_modules()
+    from runs.packaging import load_torch
+
     mlflow.set_tracking_uri(tracking_uri)
     try:
-        model = mlflow.pytorch.load_model(f"runs:/{run_id}/{MODEL_NAME}", map_location="cpu")
-    except (MlflowException, OSError) as exc:
+        return load_torch(f"runs:/{run_id}/{MODEL_NAME}")
+    except (InvalidInput, ServiceUnavailable, MlflowException, OSError) as exc:
         outage = _outage(tracking_uri, exc, f"load the model of run {run_id}")
         if outage is not None:
             raise outage from exc
-        if not isinstance(exc, MlflowException):
-            raise InvalidInput(f"the model of run {run_id} could not be read: {exc}") from exc
+        if isinstance(exc, ServiceUnavailable):
+            raise
         raise InvalidInput(
-            f"run {run_id} has no PyTorch model logged as '{MODEL_NAME}' ({exc.message}); "
+            f"run {run_id} has no loadable model logged as '{MODEL_NAME}' ({exc}); "
             "train one with `python -m trainer --data-dir DIR --experiment NAME`."
         ) from exc
-    model.eval()
-    return model

@@ -1,6 +1,5 @@
 """What a training run records in MLflow (the layout in docs/contracts.md) and how."""
 
-import copy
 import json
 import logging
 import subprocess
@@ -9,12 +8,10 @@ from pathlib import Path
 from typing import Any
 
 import mlflow
-import mlflow.pytorch
 import numpy as np
 import torch
-from mlflow.models import infer_signature
 
-from runs import MODEL_NAME, Preprocessing, contract
+from runs import MODEL_NAME, Preprocessing, contract, log_classifier
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -76,36 +73,7 @@ def log_setup(params: dict[str, Any], dataset, preprocessing: Preprocessing) -> 
     mlflow.set_tags(tags)
 
 
-def log_model(model: torch.nn.Module, example: np.ndarray) -> None:
-    """Log ``model`` (a CPU copy in eval mode) as ``model`` with signature and input example."""
-    model = copy.deepcopy(model).cpu().eval()
-    with torch.no_grad():
-        output = model(torch.from_numpy(example)).numpy()
-    mlflow.pytorch.log_model(
-        model,
-        name=MODEL_NAME,
-        serialization_format="pickle",
-        input_example=example,
-        signature=infer_signature(example, output),
-        pip_requirements=_requirements(),
-    )
+def log_model(model: torch.nn.Module, preprocessing: Preprocessing) -> None:
+    """Log ``model`` as ``model``: self-contained, images in, probabilities out (runs.packaging)."""
+    log_classifier(model, preprocessing, MODEL_NAME)
     mlflow.set_tag(contract.STAGE_TAG, "trained")
-
-
-def _requirements() -> list[str]:
-    """The packages a loader of the model needs, pinned to the versions training used.
-
-    Passing them explicitly spares MLflow its slow requirement inference (it reloads the model
-    in a subprocess).
-    """
-    import torchvision
-
-    def pin(name: str, version: str) -> str:
-        return f"{name}=={version.split('+')[0]}"
-
-    return [
-        pin("torch", torch.__version__),
-        pin("torchvision", torchvision.__version__),
-        pin("mlflow", mlflow.__version__),
-        pin("numpy", np.__version__),
-    ]

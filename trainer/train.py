@@ -196,9 +196,7 @@ def _finish(session: Training) -> None:
     """Log the best model and its figures, mark the checkpoint finished."""
     best = session.progress["best"]
     session.model.load_state_dict(best["state"])
-    count = min(4, len(session.val_set))
-    example = session.val_set.get(range(count), torch.device("cpu"))[0].numpy()
-    mlflow_run.log_model(session.model, example)
+    mlflow_run.log_model(session.model, session.preprocessing)
     mlflow.log_metrics({"best_val_auc": best["metrics"]["auc"], "best_epoch": best["epoch"]})
     session.save(finished=True)
     print(

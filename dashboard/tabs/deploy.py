@@ -1,35 +1,97 @@
-"""Deploy tab: download the chosen model(s), run_id.txt, recent selections, model card, serving."""
+"""Choose model tab: choose this run for deployment (registry alias), downloads, audit trail,
+what the predictor serves, the model card and how to call the served model."""
 
 import pandas as pd
+import requests
 import streamlit as st
 
-from dashboard import data, selection
+from dashboard import choose, data, selection
 from dashboard.context import Context
 from dashboard.model_card import build_model_card, evaluation_table, serving_instructions
 from jobs import SelectionStore, get_database
-from runs import contract
+from runs import contract, get_client, get_run
 
 
 def _store(ctx: Context) -> SelectionStore:
     return SelectionStore(get_database(ctx.settings))
 
 
-def _download(ctx: Context) -> None:
+def predictor_status(url: str, token: str | None, timeout: float = 2.0) -> str:
+    """One line: which version the predictor at ``url`` serves, or why it serves none."""
+    headers = {"Authorization": f"Bearer {token}"} if token else {}
+    try:
+        r = requests.get(f"{url.rstrip('/')}/ready", headers=headers, timeout=timeout)
+    except requests.RequestException as exc:
+        return f"the predictor at {url} does not answer ({type(exc).__name__})"
+    try:
+        body = r.json()
+    except ValueError:
+        return f"the predictor at {url} answered HTTP {r.status_code} without JSON"
+    if r.status_code == 200:
+        return (
+            f"the predictor at {url} serves {body.get('model_name')} version "
+            f"{body.get('version')} (run {body.get('run_id')})"
+        )
+    return f"the predictor at {url} serves nothing yet: {body.get('detail', r.status_code)}"
+
+
+def _served(ctx: Context) -> None:
+    s = ctx.settings
+    target = choose.served_version(s)
+    alias = f"`{s.model_name}@{s.model_alias}`"
+    if target is None:
+        st.info(f"No run has been chosen yet: {alias} names no version.")
+    else:
+        here = " (this run)" if target[1] == ctx.run_id else ""
+        st.markdown(f"{alias} is version **{target[0]}**, run `{target[1]}`{here}.")
+    st.caption(predictor_status(s.predictor_url, s.pipeline_api_token).capitalize() + ".")
+
+
+def _choose(ctx: Context, found: choose.Assessment) -> None:
+    if found.problem:
+        st.warning(f"This run cannot be chosen for deployment: {found.problem}.")
+        return
+    if not found.evaluated:
+        st.warning(
+            "This run has not been evaluated: nothing is known about its accuracy on test data. "
+            "Evaluate it first (Evaluation tab), or confirm below."
+        )
+    reason = st.text_area("Why this model?", key="choose_reason", max_chars=2000)
+    confirmed = found.evaluated or st.checkbox(
+        "I choose it without an evaluation", key="choose_unevaluated"
+    )
+    if st.button("Choose this model", key="choose_model", type="primary"):
+        if not reason.strip():
+            st.warning("Write why you choose this model; the reason is kept with the choice.")
+            return
+        if not confirmed:
+            st.warning("Tick the confirmation to choose a run without an evaluation.")
+            return
+        with st.spinner("Registering the model and moving the alias…"):
+            done = choose.choose_run(
+                ctx.run_id, reason, ctx.settings, _store(ctx), allow_unevaluated=True
+            )
+        st.success(
+            f"Run {done.run_id} is {done.registered_model} version {done.version} "
+            f"(alias {done.alias}); `{done.run_id_file}` names it. The predictor serves it "
+            f"within {ctx.settings.predictor_poll_s:.0f} s."
+        )
+
+
+def _downloads(ctx: Context, found: choose.Assessment) -> None:
     st.caption(
-        f"Downloads go to `{ctx.settings.artifacts_dir.resolve()}/<run_id>/`; the chosen run id "
-        f"is written to `{ctx.settings.run_id_file.resolve()}` (setting `RUN_ID_FILE`), where the "
-        "downstream services read it."
+        f"Downloads go to `{ctx.settings.artifacts_dir.resolve()}/<run_id>/`. A download does "
+        "not choose: the alias and `run_id.txt` stay as they are."
     )
     left, right = st.columns(2)
     with left:
         st.markdown("**This run**")
-        if st.button("Download model", key="download_model", type="primary"):
+        if not found.has_model:
+            st.caption("This run has no model to download.")
+        elif st.button("Download model", key="download_model"):
             with st.spinner("Downloading the model and artifacts…"):
-                chosen = selection.select_run(ctx.run_id, ctx.settings, _store(ctx))
-            st.success(
-                f"Saved to `{chosen.artifacts_path}`; `{chosen.run_id_file}` now names "
-                f"{chosen.run_id}."
-            )
+                got = selection.download_model(ctx.run_id, ctx.settings, _store(ctx))
+            st.success(f"Saved to `{got.artifacts_path}`.")
     with right:
         st.markdown("**Top K of the experiment**")
         metrics = sorted({k for r in ctx.page_rows for k in r["metrics"]})
@@ -46,40 +108,32 @@ def _download(ctx: Context) -> None:
         higher = cols[1].toggle("Higher is better", value="loss" not in metric, key="topk_higher")
         if st.button(f"Download top {k}", key="download_topk"):
             with st.spinner(f"Downloading the {k} best runs by {metric}…"):
-                chosen = selection.select_top(
+                got = selection.download_top(
                     ctx.settings, ctx.experiment_id, metric, k, higher, _store(ctx)
                 )
-            st.success(
-                f"Downloaded {len(chosen)} runs; `{chosen[0].run_id_file}` names the best, "
-                f"{chosen[0].run_id}."
-            )
-            st.dataframe(
-                pd.DataFrame(
-                    [
-                        {
-                            "run_id": c.run_id,
-                            metric: c.metrics.get(metric),
-                            "path": str(c.artifacts_path),
-                        }
-                        for c in chosen
-                    ]
-                ),
-                hide_index=True,
-            )
+            st.success(f"Downloaded {len(got)} runs; nothing was chosen.")
+            rows = [
+                {"run_id": d.run_id, metric: d.metrics.get(metric), "path": str(d.artifacts_path)}
+                for d in got
+            ]
+            st.dataframe(pd.DataFrame(rows), hide_index=True)
 
 
-def _recent(ctx: Context) -> None:
-    st.subheader("Recent selections")
-    recent = _store(ctx).recent(10)
+def _trail(ctx: Context) -> None:
+    st.subheader("Audit trail")
+    recent = _store(ctx).recent(20)
     if not recent:
-        st.caption("No model has been selected yet.")
+        st.caption("No model has been chosen or downloaded yet.")
         return
     rows = [
         {
             "selected_at": r["selected_at"],
+            "action": r.get("action", "download"),
             "run_id": r["run_id"],
+            "version": r.get("version"),
+            "alias": r.get("alias"),
             "by": r.get("selected_by"),
-            **{k: v for k, v in sorted(r.get("metrics", {}).items())[:4]},
+            "reason": r.get("reason"),
         }
         for r in recent
     ]
@@ -87,15 +141,12 @@ def _recent(ctx: Context) -> None:
 
 
 def model_card_for(ctx: Context) -> str:
-    stats = data.artifact_json(ctx.uri, ctx.run_id, "dataset_stats.json")
-    tags = ctx.run.get("tags")
-    metrics_json = data.artifact_json(
-        ctx.uri, ctx.run_id, f"{contract.evaluation_dir(tags)}/{contract.METRICS_JSON}"
-    )
-    faith = data.artifact_json(
-        ctx.uri, ctx.run_id, f"{contract.explanation_dir(tags)}/{contract.FAITHFULNESS_JSON}"
-    )
-    pp = data.artifact_json(ctx.uri, ctx.run_id, "preprocessing.json")
+    folder = contract.evaluation_dir(ctx.run.get("tags"))
+    stats = data.artifact_json(ctx.uri, ctx.run_id, contract.DATASET_STATS_JSON)
+    metrics_json = data.artifact_json(ctx.uri, ctx.run_id, f"{folder}/{contract.METRICS_JSON}")
+    faith_path = f"{contract.explanation_dir(ctx.run.get('tags'))}/{contract.FAITHFULNESS_JSON}"
+    faith = data.artifact_json(ctx.uri, ctx.run_id, faith_path)
+    pp = data.artifact_json(ctx.uri, ctx.run_id, contract.PREPROCESSING_JSON)
     table = evaluation_table(
         ctx.run["metrics"], metrics_json if isinstance(metrics_json, dict) else None
     )
@@ -110,8 +161,16 @@ def model_card_for(ctx: Context) -> str:
 
 def render_deploy(ctx: Context) -> None:
     st.subheader("Choose this model")
-    _download(ctx)
-    _recent(ctx)
+    _served(ctx)
+    client = get_client(ctx.uri)
+    found = choose.assess(client, get_run(client, ctx.run_id))
+    _choose(ctx, found)
+    st.subheader("Download")
+    _downloads(ctx, found)
+    _trail(ctx)
+    if found.problem:
+        st.caption("No model card nor serving instructions: this run cannot be deployed.")
+        return
     st.subheader("Model card")
     card = model_card_for(ctx)
     st.download_button(
@@ -124,5 +183,10 @@ def render_deploy(ctx: Context) -> None:
     with st.container(border=True):
         st.markdown(card)
     st.subheader("Serve it")
-    pp = data.artifact_json(ctx.uri, ctx.run_id, "preprocessing.json")
-    st.markdown(serving_instructions(ctx.run_id, pp if isinstance(pp, dict) else None))
+    pp = data.artifact_json(ctx.uri, ctx.run_id, contract.PREPROCESSING_JSON)
+    s = ctx.settings
+    st.markdown(
+        serving_instructions(
+            s.model_name, s.model_alias, s.predictor_url, pp if isinstance(pp, dict) else None
+        )
+    )

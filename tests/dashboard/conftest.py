@@ -14,18 +14,16 @@ import time
 from pathlib import Path
 
 import mlflow
-import mlflow.pytorch
 import mlflow.sklearn
 import numpy as np
 import pytest
 import streamlit as st
 import torch
 from mlflow.entities import Metric, Param
-from mlflow.models import infer_signature
 from mlflow.tracking import MlflowClient
 from streamlit.testing.v1 import AppTest
 
-from runs import build_model
+from runs import Preprocessing, build_model, log_classifier
 
 APP = str(Path(__file__).resolve().parents[2] / "dashboard" / "dashboard.py")
 EXPERIMENT = "dashboard-tests"
@@ -40,9 +38,6 @@ def _pipeline_run(uri: str, data_dir: Path, name: str) -> str:
     ds = load_dataset(data_dir, image_size=32, channels=3)
     model = build_model("smallcnn", 3, len(ds.class_names), ds.stats["mean"], ds.stats["std"])
     model.eval()
-    example = np.zeros((1, 3, 32, 32), dtype=np.float32)
-    with torch.no_grad():
-        signature = infer_signature(example, model(torch.from_numpy(example)).numpy())
     with mlflow.start_run(run_name=name) as run:
         mlflow.log_params(
             {
@@ -77,24 +72,15 @@ def _pipeline_run(uri: str, data_dir: Path, name: str) -> str:
             )
         mlflow.log_metrics({"best_val_auc": 0.8, "best_epoch": 2})
         mlflow.log_dict(ds.stats, "dataset_stats.json")
-        mlflow.log_dict(
-            {
-                "image_size": [32, 32],
-                "channels": 3,
-                "class_names": ds.class_names,
-                "mean": ds.stats["mean"],
-                "std": ds.stats["std"],
-            },
-            "preprocessing.json",
-        )
-        mlflow.pytorch.log_model(
-            model,
-            name="model",
-            serialization_format="pickle",
-            input_example=example,
-            signature=signature,
-            pip_requirements=["torch"],
-        )
+        preprocessing = {
+            "image_size": [32, 32],
+            "channels": 3,
+            "class_names": ds.class_names,
+            "mean": ds.stats["mean"],
+            "std": ds.stats["std"],
+        }
+        mlflow.log_dict(preprocessing, "preprocessing.json")
+        log_classifier(model, Preprocessing.model_validate(preprocessing), "model")
         mlflow.set_tag("pipeline.stage", "trained")
     return run.info.run_id
 

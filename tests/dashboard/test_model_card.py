@@ -83,8 +83,9 @@ def test_faithfulness_falls_back_to_run_metrics():
     assert table.loc[0, "auc"] == 0.3
 
 
-def test_serving_instructions_give_the_command_and_the_input_shape():
-    text = serving_instructions("abc", {"image_size": [28, 28], "channels": 1})
-    assert "mlflow models serve -m runs:/abc/model -p 5001 --env-manager local" in text
-    assert "N×1×28×28" in text
-    assert "mlflow models build-docker -m runs:/abc/model" in text
+def test_serving_instructions_name_the_alias_the_predictor_and_the_input():
+    pp = {"image_size": [28, 28], "channels": 1, "class_names": ["benign", "malignant"]}
+    text = serving_instructions("clf", "champion", "http://predictor:5007", pp)
+    assert "mlflow models serve -m models:/clf@champion -p 5001 --env-manager local" in text
+    assert "curl -X POST http://predictor:5007/predict" in text
+    assert "resized to 28×28, 1 channel(s)" in text and "(benign, malignant)" in text

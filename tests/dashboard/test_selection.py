@@ -3,7 +3,7 @@ import os
 import pytest
 
 from common import InvalidInput, NotFound, Settings
-from dashboard import RUN_ID_FILE, download_run, select_run, select_top
+from dashboard import download_model, download_run, download_top
 from jobs import SelectionStore, get_database
 
 
@@ -51,50 +51,40 @@ def test_unknown_run_is_not_found(mlflow_server, settings):
         download_run("0" * 32, mlflow_server, settings.artifacts_dir)
 
 
-def test_select_writes_run_id_file_and_records_the_choice(dashboard_runs, settings, tmp_path):
-    run_id = dashboard_runs["pipeline"]
-    store = SelectionStore(get_database(settings))
-    chosen = select_run(run_id, settings, store, run_id_dir=tmp_path, selected_by="tester")
-    assert (tmp_path / RUN_ID_FILE).read_text().strip() == run_id
-    assert chosen.run_id_file == tmp_path / RUN_ID_FILE
-    [record] = store.recent()
-    assert record["run_id"] == run_id
-    assert record["model_uri"] == f"runs:/{run_id}/model"
-    assert record["selected_by"] == "tester"
-    assert record["metrics"]["best_val_auc"] == pytest.approx(0.8)
-    assert "eval_accuracy" in record["metrics"]
-    assert record["artifacts_path"] == str((settings.artifacts_dir / run_id).resolve())
-
-
-def test_run_id_file_goes_to_the_working_directory_by_default(
+def test_download_is_recorded_as_a_download_and_chooses_nothing(
     dashboard_runs, settings, tmp_path, monkeypatch
 ):
     monkeypatch.chdir(tmp_path)
-    select_run(dashboard_runs["bare"], settings)
-    assert (tmp_path / RUN_ID_FILE).read_text() == dashboard_runs["bare"] + "\n"
-
-
-def test_run_id_file_setting_places_it_on_a_shared_volume(dashboard_runs, settings, tmp_path):
-    target = tmp_path / "shared-volume" / "run_id.txt"
-    chosen = select_run(dashboard_runs["bare"], settings.model_copy(update={"run_id_file": target}))
-    assert chosen.run_id_file == target
-    assert target.read_text() == dashboard_runs["bare"] + "\n"
-
-
-def test_top_k_downloads_the_best_runs_and_names_the_best(dashboard_runs, settings, tmp_path):
+    run_id = dashboard_runs["pipeline"]
     store = SelectionStore(get_database(settings))
-    chosen = select_top(
-        settings, dashboard_runs["experiment"], "val_auc", 2, True, store, run_id_dir=tmp_path
+    got = download_model(run_id, settings, store, selected_by="tester")
+    assert not (tmp_path / "run_id.txt").exists()
+    [record] = store.recent()
+    assert (record["action"], record["run_id"], record["selected_by"]) == (
+        "download",
+        run_id,
+        "tester",
     )
+    assert record["model_uri"] == f"runs:/{run_id}/model" and record["version"] is None
+    assert record["metrics"]["best_val_auc"] == pytest.approx(0.8)
+    assert record["artifacts_path"] == str(got.artifacts_path.resolve())
+
+
+def test_top_k_downloads_the_best_runs_and_leaves_run_id_file_alone(
+    dashboard_runs, settings, tmp_path, monkeypatch
+):
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "run_id.txt").write_text("chosen-before\n")
+    store = SelectionStore(get_database(settings))
+    got = download_top(settings, dashboard_runs["experiment"], "val_auc", 2, True, store)
     # child-trial has val_auc 0.7, every pipeline run 0.8: the best two are pipeline runs.
-    ids = {c.run_id for c in chosen}
+    ids = {d.run_id for d in got}
     assert len(ids) == 2 and dashboard_runs["child"] not in ids
-    assert all(c.metrics["val_auc"] == pytest.approx(0.8) for c in chosen)
-    assert (tmp_path / RUN_ID_FILE).read_text().strip() == chosen[0].run_id
     assert all((settings.artifacts_dir / i / "model" / "MLmodel").exists() for i in ids)
-    assert len(store.recent()) == 2
+    assert (tmp_path / "run_id.txt").read_text() == "chosen-before\n"
+    assert [r["action"] for r in store.recent()] == ["download", "download"]
 
 
 def test_top_k_with_a_metric_no_run_has_says_so(dashboard_runs, settings):
     with pytest.raises(InvalidInput, match="no finished run"):
-        select_top(settings, dashboard_runs["experiment"], "no_such_metric", 3)
+        download_top(settings, dashboard_runs["experiment"], "no_such_metric", 3)

@@ -4,8 +4,8 @@ from pathlib import Path
 
 import pytest
 
-from launcher import DASHBOARD, EVALUATOR, EXPLAINER, MLFLOW
-from launcher.demo import DemoResult, Steps, ensure_data, run_pipeline
+from launcher import DASHBOARD, EVALUATOR, EXPLAINER, MLFLOW, PREDICTOR
+from launcher.demo import DemoResult, Steps, choose_and_serve, ensure_data, run_pipeline
 from launcher.stack import REPO_ROOT, Stack, StackConfig
 from tests.conftest import free_port
 
@@ -14,7 +14,10 @@ TOKEN = "e2e-secret-token-0123456789abcdef"
 
 @pytest.fixture(scope="module")
 def pipeline(tmp_path_factory) -> tuple[Stack, DemoResult]:
-    """Train, evaluate and explain through the services' HTTP APIs, with the dashboard running.
+    """Train, evaluate, explain and choose through the services, as `make demo` does.
+
+    The predictor serves the chosen run (version 1) when the fixture yields; it looks at the alias
+    every 2 s (``PREDICTOR_POLL_S``).
 
     The services run in a scratch folder (the dashboard writes ``run_id.txt`` there), not in the
     checkout; the token is set so that the APIs' authentication is on the path too.
@@ -27,20 +30,25 @@ def pipeline(tmp_path_factory) -> tuple[Stack, DemoResult]:
         state_dir=root / ".state",
         log_dir=root / "logs",
         experiment="e2e",
-        ports={s.name: free_port() for s in (MLFLOW, EVALUATOR, EXPLAINER, DASHBOARD)},
-        env={"PIPELINE_API_TOKEN": TOKEN, "ARTIFACTS_DIR": str(root / "artifacts")},
+        ports={s.name: free_port() for s in (MLFLOW, EVALUATOR, EXPLAINER, PREDICTOR, DASHBOARD)},
+        env={
+            "PIPELINE_API_TOKEN": TOKEN,
+            "ARTIFACTS_DIR": str(root / "artifacts"),
+            "PREDICTOR_POLL_S": "2",
+        },
     )
     say = Steps()
     with Stack(cfg) as stack:
         ensure_data(cfg.data_dir, say, train_per_class=24, test_per_class=8, size=32, seed=1)
         stack.start(MLFLOW)
         stack.wait_healthy(MLFLOW)
-        for service in (EVALUATOR, EXPLAINER, DASHBOARD):
+        for service in (EVALUATOR, EXPLAINER, PREDICTOR, DASHBOARD):
             stack.start(service)
         train_args = ["--epochs", "2", "--batch-size", "32", "--no-progress",
                       "--checkpoint-dir", str(root / "checkpoints")]  # fmt: skip
         try:
             result = run_pipeline(stack, say, train_args, n_samples=2, token=TOKEN)
+            choose_and_serve(stack, say, result.run_id, "e2e: the first model", TOKEN)
             stack.wait_healthy(DASHBOARD)
         except Exception:
             for log in sorted(cfg.log_dir.glob("*.log")):

@@ -1,14 +1,13 @@
-"""The dashboard in headless Chromium on the pipeline's run, then the chosen model downstream."""
+"""The dashboard in headless Chromium: the pipeline's run, choosing there, the model downstream."""
 
-import time
+import json
+import os
+import subprocess
+import sys
 
-import mlflow.pytorch
-import numpy as np
 import pytest
-import torch
 
-from dataloader import load_dataset
-from launcher import DASHBOARD
+from launcher import DASHBOARD, MLFLOW
 from tests.conftest import CHROMIUM_ARGS
 from tests.e2e.conftest import screenshots_dir
 
@@ -45,23 +44,30 @@ def test_dashboard_shows_metrics_evaluation_and_explanations(pipeline, page):
     assert page.get_by_text("Traceback").count() == 0
 
 
-def test_download_writes_run_id_and_the_model_predicts_downstream(pipeline, page):
-    stack, result = pipeline
+def test_choosing_in_the_dashboard_moves_the_alias_and_the_model_predicts_downstream(
+    pipeline, page, tmp_path
+):
+    stack, result = pipeline  # make demo chose the run already: version 1
     page.get_by_role("tab", name="Choose model").click()
-    page.get_by_role("button", name="Download model").click()
-    run_id_file = stack.config.root / "run_id.txt"
-    deadline = time.monotonic() + 120
-    while not run_id_file.exists() and time.monotonic() < deadline:
-        time.sleep(0.5)
+    page.get_by_label("Why this model?").fill("chosen in the browser")
+    page.get_by_label("Why this model?").blur()
+    page.get_by_role("button", name="Choose this model").click()
+    playwright.expect(page.get_by_text("version 2 (alias champion)")).to_be_visible()
     page.screenshot(path=str(screenshots_dir(stack.config.root) / "deploy.png"), full_page=True)
-    assert run_id_file.read_text().strip() == result.run_id
+    assert (stack.config.root / "run_id.txt").read_text().strip() == result.run_id
 
-    # A downstream service: read run_id.txt, load the downloaded model, predict a test image.
-    model_dir = stack.config.root / "artifacts" / result.run_id / "model"
-    model = mlflow.pytorch.load_model(str(model_dir), map_location="cpu").eval()
-    test = load_dataset(stack.config.data_dir, image_size=32, channels=3, splits=("test",)).test
-    x = torch.from_numpy(test.images[:4]).permute(0, 3, 1, 2).float() / 255
-    with torch.inference_mode():
-        probs = torch.softmax(model(x), dim=1).numpy()
-    assert probs.shape == (4, 3)
-    np.testing.assert_allclose(probs.sum(axis=1), 1.0, rtol=1e-5)
+    # A downstream process without the repository: load the alias, predict a test image.
+    image = sorted((stack.config.data_dir / "test").rglob("*.png"))[0]
+    code = (
+        "import sys, mlflow.pyfunc; m = mlflow.pyfunc.load_model(sys.argv[1]); "
+        "print(m.predict([open(sys.argv[2], 'rb').read()]).to_json(orient='records'))"
+    )
+    env = {**os.environ, "PYTHONPATH": "", "MLFLOW_TRACKING_URI": stack.config.url(MLFLOW)}
+    out = subprocess.run(
+        [sys.executable, "-c", code, "models:/mlpipeline-classifier@champion", str(image)],
+        cwd=tmp_path, env=env, capture_output=True, text=True, timeout=300,
+    )  # fmt: skip
+    assert out.returncode == 0, out.stderr[-2000:]
+    [row] = json.loads(out.stdout.strip().splitlines()[-1])
+    probs = [v for k, v in row.items() if k != "predicted_class"]
+    assert len(probs) == 3 and abs(sum(probs) - 1) < 1e-5

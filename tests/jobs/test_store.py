@@ -10,6 +10,7 @@ import pytest
 from common import Conflict, InvalidInput, NotFound, ServiceUnavailable
 from jobs import JobStore, SelectionStore, get_database
 from jobs.store import STORE_ERRORS, utcnow
+from runs import contract
 from tests.jobs.conftest import make_settings
 
 
@@ -163,14 +164,33 @@ def test_fresh_running_job_is_left_alone(job_store):
     assert job_store.get(job["job_id"])["status"] == "running"
 
 
+def _selection(run_id: str, action: str, **fields) -> contract.SelectionRecord:
+    uri = f"models:/m/{run_id}" if action == "choose" else f"runs:/{run_id}/model"
+    return contract.SelectionRecord(
+        run_id=run_id, action=action, model_uri=uri, experiment_id="1", **fields
+    )
+
+
 def test_selections_are_recorded_newest_first(db):
     selections = SelectionStore(db)
-    first = selections.record("r1", "runs:/r1/model", "1", {"eval_auc": 0.9}, "mlflow-artifacts:/")
-    second = selections.record("r2", "runs:/r2/model", "1", {"eval_auc": 0.8}, "x", "alice")
+    first = selections.record(_selection("r1", "download", metrics={"eval_auc": 0.9}))
+    second = selections.record(
+        _selection("r2", "choose", registered_model="m", version="3", alias="champion",
+                   reason="best AUC", selected_by="alice")
+    )  # fmt: skip
     assert first["selected_at"].tzinfo is not None and first["selected_by"] is None
     recent = selections.recent()
     assert [s["run_id"] for s in recent] == ["r2", "r1"]
     assert recent[0] == second and "_id" not in recent[0]
+    assert (second["version"], second["alias"], second["reason"]) == ("3", "champion", "best AUC")
+
+
+def test_selections_can_be_listed_by_action(db):
+    selections = SelectionStore(db)
+    selections.record(_selection("r1", "choose"))
+    selections.record(_selection("r2", "download"))
+    assert [s["run_id"] for s in selections.recent(action="choose")] == ["r1"]
+    assert [s["run_id"] for s in selections.recent(action="download")] == ["r2"]
 
 
 def test_concurrent_submissions_of_the_same_inputs_make_one_job(job_store):

@@ -27,5 +27,5 @@ def test_loading_a_model_a_run_lacks_is_invalid_input(mlflow_server):
         client.create_experiment("tracking-tests")
     )
     run = client.create_run(experiment.experiment_id)
-    with pytest.raises(InvalidInput, match="has no PyTorch model"):
+    with pytest.raises(InvalidInput, match="has no loadable model"):
         load_model(run.info.run_id, mlflow_server)

@@ -1,48 +1,94 @@
+"""The Choose model tab: choose with a reason, guard rails, downloads that choose nothing."""
+
+import uuid
+
+import pytest
+
 from common import Settings
 from jobs import SelectionStore, get_database
-from tests.dashboard.conftest import open_page
+from tests.dashboard.conftest import open_page, page_text
 
 
-def test_download_writes_run_id_file_in_the_working_directory(page_env, dashboard_runs):
+@pytest.fixture
+def model_name(page_env, monkeypatch) -> str:
+    name = f"tab-{uuid.uuid4().hex[:8]}"
+    monkeypatch.setenv("MODEL_NAME", name)
+    return name
+
+
+def test_choose_button_registers_writes_run_id_and_lists_the_choice(
+    page_env, model_name, dashboard_runs
+):
     run_id = dashboard_runs["pipeline"]
     at = open_page(run_id, "Choose model", experiment_id=dashboard_runs["experiment"])
-    assert "No model has been selected yet." in [c.value for c in at.caption]
-    at.button(key="download_model").click().run()
+    assert f"`{model_name}@champion` names no version" in page_text(at)
+    at.text_area(key="choose_reason").input("best AUC").run()
+    at.button(key="choose_model").click().run()
     assert not at.exception
     assert (page_env / "run_id.txt").read_text().strip() == run_id
-    assert (page_env / "artifacts" / run_id / "model" / "MLmodel").is_file()
-    assert run_id in at.success[0].value
-    recent = next(f.value for f in at.dataframe if "selected_at" in f.value.columns)
-    assert list(recent["run_id"]) == [run_id]
+    assert f"is {model_name} version 1 (alias champion)" in at.success[0].value
+    trail = next(f.value for f in at.dataframe if "action" in f.value.columns)
+    assert list(trail["action"]) == ["choose"] and list(trail["reason"]) == ["best AUC"]
     [record] = SelectionStore(get_database(Settings())).recent()
-    assert record["model_uri"] == f"runs:/{run_id}/model"
+    assert record["version"] == "1"
 
 
-def test_download_of_a_run_without_model_is_a_clear_warning(page_env, dashboard_runs):
+def test_unevaluated_run_is_not_chosen_without_the_confirmation(
+    page_env, model_name, dashboard_runs
+):
     at = open_page(
-        dashboard_runs["failed"], "Choose model", experiment_id=dashboard_runs["experiment"]
+        dashboard_runs["bare"], "Choose model", experiment_id=dashboard_runs["experiment"]
     )
-    at.button(key="download_model").click().run()
-    assert not at.exception
-    assert "no model logged as 'model'" in at.warning[0].value
+    assert "This run has not been evaluated" in page_text(at)
+    assert "**Not evaluated**" in page_text(at)  # the model card says so too
+    at.text_area(key="choose_reason").input("fast").run()
+    at.button(key="choose_model").click().run()
+    assert "Tick the confirmation" in at.warning[-1].value
     assert not (page_env / "run_id.txt").exists()
 
 
-def test_top_k_download(page_env, dashboard_runs):
+def test_failed_run_shows_why_and_offers_nothing_to_deploy(page_env, dashboard_runs):
+    at = open_page(
+        dashboard_runs["failed"], "Choose model", experiment_id=dashboard_runs["experiment"]
+    )
+    assert not at.exception
+    keys = {b.key for b in at.button}
+    assert "choose_model" not in keys and "download_model" not in keys
+    assert "cannot be chosen for deployment: it has no model logged as 'model'" in page_text(at)
+    assert not at.get("download_button")  # no model card
+    assert "Dockerfile" not in page_text(at) and "/predict" not in page_text(at)
+
+
+def test_foreign_sklearn_run_gets_no_image_serving_text(page_env, dashboard_runs):
+    at = open_page(
+        dashboard_runs["sklearn"], "Choose model", experiment_id=dashboard_runs["experiment"]
+    )
+    text = page_text(at)
+    assert "not an image classifier of this pipeline" in text
+    assert "choose_model" not in {b.key for b in at.button}
+    assert "PNG, JPEG or DICOM" not in text and "×" not in text
+
+
+def test_top_k_download_records_downloads_and_leaves_run_id_file_alone(page_env, dashboard_runs):
     at = open_page(dashboard_runs["pipeline"], "Choose model", topk_metric="val_auc", topk_k=2,
                    experiment_id=dashboard_runs["experiment"])  # fmt: skip
     at.button(key="download_topk").click().run()
     assert not at.exception
-    assert "Downloaded 2 runs" in at.success[0].value
+    assert "Downloaded 2 runs; nothing was chosen." in at.success[0].value
     assert len(list((page_env / "artifacts").iterdir())) == 2
+    assert not (page_env / "run_id.txt").exists()
+    actions = [r["action"] for r in SelectionStore(get_database(Settings())).recent()]
+    assert actions == ["download", "download"]
 
 
-def test_model_card_and_serving_instructions(page_env, dashboard_runs):
-    run_id = dashboard_runs["pipeline"]
-    at = open_page(run_id, "Choose model", experiment_id=dashboard_runs["experiment"])
+def test_model_card_and_how_to_call_the_predictor(page_env, model_name, dashboard_runs):
+    at = open_page(
+        dashboard_runs["pipeline"], "Choose model", experiment_id=dashboard_runs["experiment"]
+    )
     text = "\n".join(m.value for m in at.markdown)
     assert "# Model card: smallcnn-evaluated" in text
     assert "## Evaluation (test set, 95% confidence intervals)" in text
-    assert f"mlflow models serve -m runs:/{run_id}/model -p 5001 --env-manager local" in text
-    assert "N×3×32×32" in text
+    assert f"mlflow models serve -m models:/{model_name}@champion" in text
+    assert "curl -X POST http://127.0.0.1:5007/predict" in text
+    assert "resized to 32×32, 3 channel(s)" in text
     assert at.get("download_button")

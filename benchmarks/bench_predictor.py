@@ -1,0 +1,146 @@
+"""Predictor benchmarks, against bare inference measured side by side in this process.
+
+* Throughput of ``POST /predict`` with batches of 32 PNG files (multipart upload, decoding,
+  resizing, inference, JSON answer) against bare model inference on the same images already as
+  tensors; goal: at least 0.7× the bare throughput.
+* Single-image latency over HTTP, p50 and p99, against one bare single-image forward pass.
+
+The model is an untrained SmallCNN logged in the trainer's format and chosen like a real run
+(registry, alias); the predictor runs on a real uvicorn in a thread of this process.
+"""
+
+import tempfile
+import threading
+import time
+import uuid
+from pathlib import Path
+
+import numpy as np
+import requests
+import torch
+
+from benchmarks.common import Result, interleaved_best
+
+IMAGE_SIZE = 64
+BATCH = 32
+
+
+def _chosen_model(tmp: Path):
+    """A registered, aliased pipeline model and the PNG test images: ``(settings, files)``."""
+    import mlflow
+
+    from common import Settings
+    from dashboard.choose import choose_run
+    from dataloader import synthesize
+    from runs import Preprocessing, build_model, log_classifier
+
+    data = synthesize(tmp / "data", train_per_class=1, test_per_class=11, size=IMAGE_SIZE)
+    uri = f"sqlite:///{tmp}/mlflow.db"
+    mlflow.set_tracking_uri(uri)
+    experiment = mlflow.create_experiment("bench-predictor", artifact_location=str(tmp / "art"))
+    names = ["keratosis", "melanoma", "nevus"]
+    pp = Preprocessing(image_size=(IMAGE_SIZE, IMAGE_SIZE), channels=3, class_names=names,
+                       mean=[0.5] * 3, std=[0.25] * 3)  # fmt: skip
+    with mlflow.start_run(experiment_id=experiment) as run:
+        log_classifier(build_model("smallcnn", 3, len(names)).eval(), pp, "model")
+    settings = Settings(_env_file=None, mlflow_tracking_uri=uri, store_dir=tmp / "store",
+                        mongo_uri=None, run_id_file=tmp / "run_id.txt",
+                        model_name=f"bench-{uuid.uuid4().hex[:6]}")  # fmt: skip
+    choose_run(run.info.run_id, "benchmark", settings, allow_unevaluated=True)
+    files = sorted((data / "test").rglob("*.png"))[:BATCH]
+    return settings, files
+
+
+class _Server:
+    def __init__(self, app) -> None:
+        import socket
+
+        import uvicorn
+
+        with socket.socket() as s:
+            s.bind(("127.0.0.1", 0))
+            port = s.getsockname()[1]
+        self.url = f"http://127.0.0.1:{port}"
+        config = uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning")
+        self.server = uvicorn.Server(config)
+        self.thread = threading.Thread(target=self.server.run, daemon=True)
+
+    def __enter__(self) -> "_Server":
+        self.thread.start()
+        deadline = time.monotonic() + 120
+        while True:
+            try:
+                if requests.get(self.url + "/ready", timeout=5).status_code == 200:
+                    return self
+            except requests.RequestException:
+                pass
+            if time.monotonic() > deadline:
+                raise RuntimeError("the predictor did not load the chosen model within 120 s")
+            time.sleep(0.1)
+
+    def __exit__(self, *exc) -> None:
+        self.server.should_exit = True
+        self.thread.join(30)
+
+
+def _bare(holder, files: list[Path]):
+    """The served model's torch module and the files as its input tensor (decoded beforehand)."""
+    classifier = holder.current.classifier
+    images = np.stack([classifier.decode(p.read_bytes()) for p in files])
+    x = torch.from_numpy(images).permute(0, 3, 1, 2).float() / 255
+    return classifier.model, x
+
+
+def run(quick: bool = False) -> list[Result]:
+    from predictor.app import create_app
+
+    with tempfile.TemporaryDirectory() as tmp:
+        settings, files = _chosen_model(Path(tmp))
+        app = create_app(settings)
+        with _Server(app) as server:
+            session = requests.Session()
+            payload = [("files", (p.name, p.read_bytes(), "image/png")) for p in files]
+            model, x = _bare(app.state.holder, files)
+
+            def served_batch() -> None:
+                r = session.post(f"{server.url}/predict", files=payload, timeout=60)
+                r.raise_for_status()
+
+            def bare_batch() -> None:
+                with torch.inference_mode():
+                    torch.softmax(model(x), dim=1).numpy()
+
+            repeat = 3 if quick else 20
+            served_batch(), bare_batch()  # warm up
+            ours, ref = interleaved_best(served_batch, bare_batch, repeat)
+            throughput = Result(
+                f"predictor throughput, batches of {BATCH} PNG {IMAGE_SIZE}² over HTTP vs bare "
+                "inference on the same tensors",
+                BATCH / ours, BATCH / ref, "images/s", "ratio ≥ 0.7",
+                note="multipart upload, decode, resize, JSON included", higher_is_better=True,
+            )  # fmt: skip
+            one = [("files", (files[0].name, files[0].read_bytes(), "image/png"))]
+            n = 20 if quick else 300
+            latencies = []
+            for _ in range(n):
+                start = time.perf_counter()
+                session.post(f"{server.url}/predict", files=one, timeout=60).raise_for_status()
+                latencies.append((time.perf_counter() - start) * 1000)
+            with torch.inference_mode():
+                bare_one = min(
+                    _timed(lambda: torch.softmax(model(x[:1]), dim=1)) for _ in range(20)
+                )
+        p50, p99 = np.percentile(latencies, [50, 99])
+        return [
+            throughput,
+            Result(f"predictor single-image latency p50 over HTTP ({n} requests)", float(p50),
+                   bare_one, "ms", "reported", note="reference: one bare forward pass"),
+            Result(f"predictor single-image latency p99 over HTTP ({n} requests)", float(p99),
+                   bare_one, "ms", "reported", note="reference: one bare forward pass"),
+        ]  # fmt: skip
+
+
+def _timed(fn) -> float:
+    start = time.perf_counter()
+    fn()
+    return (time.perf_counter() - start) * 1000

@@ -1,0 +1,300 @@
+"""Choosing a run for deployment: register its model, move the alias, write ``run_id.txt``.
+
+``choose_run`` registers the run's model as a new version of ``MODEL_NAME``, tags the version with
+the evaluation summary and the reason, points the alias ``MODEL_ALIAS`` (the predictor serves
+what it names) at it, writes ``run_id.txt`` atomically and records the choice in the
+``selections`` collection. The dashboard's "Choose this model" button and the CLI call it::
+
+    python -m dashboard.choose RUN_ID --reason TEXT [--yes-unevaluated]
+
+It prints the registered version, or one line saying why the run cannot be chosen (exit 2).
+"""
+
+import argparse
+import getpass
+import logging
+import os
+import sys
+from dataclasses import dataclass
+
+import mlflow
+import numpy as np
+from mlflow.entities import Run
+from mlflow.exceptions import MlflowException
+from mlflow.tracking import MlflowClient
+
+from common import (
+    InvalidInput,
+    PipelineError,
+    ServiceUnavailable,
+    Settings,
+    atomic_write_text,
+    get_settings,
+)
+from jobs import STORE_ERRORS, SelectionStore, get_database
+from runs import MODEL_NAME, contract, get_client, get_run, load_classifier, model_info
+from runs import servable_problem as format_problem
+
+SUMMARY_METRICS = ("accuracy", "balanced_accuracy", "roc_auc_macro", "f1_macro", "ece")
+"""Evaluation metrics copied onto the registered version as tags (with their intervals)."""
+
+
+@dataclass(frozen=True)
+class Assessment:
+    """Whether a run can be chosen: ``problem`` says why not (None: it can)."""
+
+    run_id: str
+    problem: str | None
+    evaluated: bool
+    summary: str
+    has_model: bool = False
+    logged_model_id: str | None = None
+
+
+@dataclass(frozen=True)
+class Choice:
+    """What ``choose_run`` did."""
+
+    run_id: str
+    registered_model: str
+    version: str
+    alias: str
+    model_uri: str
+    run_id_file: str
+    record: dict | None
+
+
+def is_evaluated(run: Run) -> bool:
+    tags = run.data.tags
+    return tags.get(contract.EVALUATED_TAG) == "true" or any(
+        k.startswith("eval_") for k in run.data.metrics
+    )
+
+
+def evaluation_summary(metrics: dict[str, float]) -> str:
+    """``accuracy 0.912 [0.871, 0.941]; roc_auc_macro ...`` or "not evaluated"."""
+    parts = []
+    for name in SUMMARY_METRICS:
+        value = metrics.get(f"eval_{name}")
+        if value is None:
+            continue
+        low, high = metrics.get(f"eval_{name}_ci_low"), metrics.get(f"eval_{name}_ci_high")
+        ci = f" [{low:.3f}, {high:.3f}]" if low is not None and high is not None else ""
+        parts.append(f"{name} {value:.3f}{ci}")
+    return "; ".join(parts) or "not evaluated"
+
+
+def _logged_model(client: MlflowClient, run: Run):
+    try:
+        found = client.search_logged_models(
+            experiment_ids=[run.info.experiment_id],
+            filter_string=f"source_run_id = '{run.info.run_id}' AND name = '{MODEL_NAME}'",
+            max_results=1,
+        )
+    except MlflowException as exc:
+        raise ServiceUnavailable(f"MLflow failed to list the run's models: {exc.message}") from exc
+    return found[0] if found else None
+
+
+def assess(client: MlflowClient, run: Run) -> Assessment:
+    """Whether ``run`` can be chosen, without loading its model (a few MLflow calls)."""
+    run_id = run.info.run_id
+    evaluated = is_evaluated(run)
+    summary = evaluation_summary(run.data.metrics)
+
+    def no(problem: str, has_model: bool = True) -> Assessment:
+        return Assessment(run_id, problem, evaluated, summary, has_model)
+
+    logged = _logged_model(client, run)
+    if logged is None:
+        return no(
+            f"it has no model logged as '{MODEL_NAME}' (only runs of `python -m trainer` have one)",
+            has_model=False,
+        )
+    if run.info.status != "FINISHED":
+        return no(f"the run ended with status {run.info.status}, not FINISHED")
+    try:
+        problem = format_problem(model_info(f"runs:/{run_id}/{MODEL_NAME}"))
+    except InvalidInput as exc:
+        problem = str(exc)
+    if problem:
+        return no(problem)
+    return Assessment(run_id, None, evaluated, summary, True, logged.model_id)
+
+
+def _check_loads(model_uri: str) -> None:
+    """Load the model as the predictor will and predict one blank image."""
+    classifier = load_classifier(model_uri)
+    height, width = classifier.image_size
+    try:
+        classifier.predict(None, np.zeros((1, height, width, classifier.channels), np.uint8))
+    except Exception as exc:
+        raise InvalidInput(f"the model at {model_uri} fails to predict ({exc})") from exc
+
+
+def _register(client: MlflowClient, name: str, run: Run, found: Assessment, tags: dict):
+    try:
+        client.create_registered_model(
+            name, description="Image classifier chosen in the MLpipeline dashboard."
+        )
+    except MlflowException as exc:
+        if exc.error_code not in ("RESOURCE_ALREADY_EXISTS", "ALREADY_EXISTS"):
+            raise ServiceUnavailable(f"MLflow failed to create model {name!r}: {exc}") from exc
+    try:
+        return client.create_model_version(
+            name,
+            source=f"models:/{found.logged_model_id}",
+            run_id=run.info.run_id,
+            tags=tags,
+            description=tags["reason"],
+            model_id=found.logged_model_id,
+        )
+    except MlflowException as exc:
+        raise ServiceUnavailable(f"MLflow failed to register a version of {name!r}: {exc}") from exc
+
+
+def choose_run(
+    run_id: str,
+    reason: str,
+    settings: Settings,
+    store=None,
+    allow_unevaluated: bool = False,
+    selected_by: str | None = None,
+) -> Choice:
+    """Register ``run_id``'s model, point the alias at it, write ``run_id.txt``, record it.
+
+    Args:
+        reason: Why this model (required; stored on the version and in the record).
+        store: A ``jobs.SelectionStore``; None skips the record.
+        allow_unevaluated: Choose a run that has no evaluation (an explicit confirmation).
+        selected_by: Who chose (default: the OS user).
+
+    Raises:
+        InvalidInput: The run cannot be chosen (the message says why and what to do).
+        NotFound: No such run. ServiceUnavailable: MLflow or the store is down.
+    """
+    reason = reason.strip()
+    if not reason:
+        raise InvalidInput("give a reason for choosing this model (--reason TEXT)")
+    selected_by = selected_by or _user()
+    uri = settings.mlflow_tracking_uri
+    client = get_client(uri)
+    run = get_run(client, run_id)
+    found = assess(client, run)
+    if found.problem:
+        raise InvalidInput(f"run {run_id} cannot be chosen: {found.problem}.")
+    if not found.evaluated and not allow_unevaluated:
+        raise InvalidInput(
+            f"run {run_id} has not been evaluated; evaluate it first (python -m evaluator "
+            f"--run-id {run_id}) or confirm that you choose it unevaluated (--yes-unevaluated)."
+        )
+    mlflow.set_tracking_uri(uri)
+    _check_loads(f"runs:/{run_id}/{MODEL_NAME}")
+    name, alias = settings.model_name, settings.model_alias
+    tags = {
+        "reason": reason[:5000],
+        "evaluation": found.summary,
+        "evaluated": str(found.evaluated).lower(),
+        "run_id": run_id,
+        "selected_by": selected_by,
+    }
+    for metric in SUMMARY_METRICS:
+        for suffix in ("", "_ci_low", "_ci_high"):
+            value = run.data.metrics.get(f"eval_{metric}{suffix}")
+            if value is not None:
+                tags[f"eval_{metric}{suffix}"] = f"{value:.6g}"
+    version = _register(client, name, run, found, tags)
+    try:
+        client.set_registered_model_alias(name, alias, version.version)
+    except MlflowException as exc:
+        raise ServiceUnavailable(
+            f"registered {name} version {version.version} but could not point the alias "
+            f"{alias!r} at it ({exc.message}); choose the run again."
+        ) from exc
+    id_file = atomic_write_text(settings.run_id_file, run_id + "\n")
+    record = None
+    if store is not None:
+        record = _record(
+            store,
+            contract.SelectionRecord(
+                run_id=run_id,
+                action="choose",
+                model_uri=f"models:/{name}/{version.version}",
+                experiment_id=run.info.experiment_id,
+                metrics={k: v for k, v in run.data.metrics.items() if k.startswith("eval_")},
+                registered_model=name,
+                version=str(version.version),
+                alias=alias,
+                reason=reason,
+                evaluated=found.evaluated,
+                selected_by=selected_by,
+            ),
+        )
+    model_uri = f"models:/{name}/{version.version}"
+    return Choice(run_id, name, str(version.version), alias, model_uri, str(id_file), record)
+
+
+def _record(store, record: contract.SelectionRecord) -> dict:
+    try:
+        return store.record(record)
+    except STORE_ERRORS as exc:
+        raise ServiceUnavailable(
+            f"{record.registered_model} version {record.version} is now {record.alias!r} and "
+            f"run_id.txt names run {record.run_id}, but the selection record could not be "
+            f"stored ({type(exc).__name__}: {exc}); check MONGO_URI and choose the run again."
+        ) from exc
+
+
+def served_version(settings: Settings) -> tuple[str, str] | None:
+    """``(version, run_id)`` that the alias names now, or None when it names none."""
+    client = get_client(settings.mlflow_tracking_uri)
+    try:
+        version = client.get_model_version_by_alias(settings.model_name, settings.model_alias)
+    except MlflowException as exc:
+        if exc.error_code in ("RESOURCE_DOES_NOT_EXIST", "INVALID_PARAMETER_VALUE", "NOT_FOUND"):
+            return None
+        raise ServiceUnavailable(f"MLflow failed to read the alias: {exc.message}") from exc
+    return str(version.version), version.run_id
+
+
+def _user() -> str:
+    try:
+        return getpass.getuser()
+    except (OSError, KeyError):
+        return "unknown"
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(
+        prog="python -m dashboard.choose",
+        description="Register a run's model, point the deployment alias at it, record why.",
+    )
+    parser.add_argument("run_id")
+    parser.add_argument("--reason", required=True, help="why this model (kept with the choice)")
+    parser.add_argument(
+        "--yes-unevaluated", action="store_true", help="choose a run that has no evaluation"
+    )
+    parser.add_argument("--by", help="who chooses (default: the OS user)")
+    args = parser.parse_args(argv)
+    os.environ.setdefault("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "false")
+    logging.getLogger("mlflow").setLevel(logging.ERROR)
+    settings = get_settings()
+    try:
+        store = SelectionStore(get_database(settings))
+        choice = choose_run(
+            args.run_id, args.reason, settings, store, args.yes_unevaluated, args.by
+        )
+    except PipelineError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    print(
+        f"run {choice.run_id} is {choice.registered_model} version {choice.version} "
+        f"(alias {choice.alias}); {choice.run_id_file} names it",
+        file=sys.stderr,
+    )
+    print(choice.version)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

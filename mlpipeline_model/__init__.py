@@ -1,0 +1,41 @@
+"""The code that travels with every logged model: architectures, image decoding, pyfunc wrapper.
+
+It depends only on torch, torchvision, numpy, pandas, Pillow and pydicom (never on other
+packages of this repository), because the trainer logs this folder with the model
+(``code_paths``) and a downstream process loads it without the repository.
+"""
+
+from mlpipeline_model.images import (
+    COLOUR_INTERPRETATIONS,
+    GREY_MODES,
+    ImageDecodeError,
+    conform,
+    decode_image,
+    dicom_pixels,
+    pil_pixels,
+)
+from mlpipeline_model.models import MODEL_NAMES, ImageClassifier, SmallCNN, build_model
+from mlpipeline_model.pyfunc import (
+    FORMAT,
+    PREDICTED_COLUMN,
+    TORCH_ARTIFACT,
+    ImageClassifierModel,
+)
+
+__all__ = [
+    "COLOUR_INTERPRETATIONS",
+    "FORMAT",
+    "GREY_MODES",
+    "MODEL_NAMES",
+    "PREDICTED_COLUMN",
+    "TORCH_ARTIFACT",
+    "ImageClassifier",
+    "ImageClassifierModel",
+    "ImageDecodeError",
+    "SmallCNN",
+    "build_model",
+    "conform",
+    "decode_image",
+    "dicom_pixels",
+    "pil_pixels",
+]

@@ -1,0 +1,133 @@
+"""Decoding images (PNG, JPEG, DICOM) to uint8 pixels and bringing them to the model's size.
+
+The dataloader uses these functions for training data and the logged model for requests, so a
+served image is prepared exactly like a training image.
+"""
+
+import io
+import warnings
+
+import numpy as np
+from PIL import Image, UnidentifiedImageError
+
+GREY_MODES = ("1", "L", "LA", "I", "I;16", "I;16B", "I;16L", "F")
+COLOUR_INTERPRETATIONS = ("RGB", "YBR_FULL", "YBR_FULL_422", "YBR_RCT", "YBR_ICT", "PALETTE COLOR")
+
+
+class ImageDecodeError(ValueError):
+    """An input is not an image the model can read; ``index`` is its position in the batch."""
+
+    def __init__(self, message: str, index: int | None = None) -> None:
+        super().__init__(message)
+        self.index = index
+
+
+def pil_pixels(im: Image.Image) -> np.ndarray:
+    """A PIL image as uint8 ``H×W`` (grey) or ``H×W×3`` (colour).
+
+    16-bit and float greyscale images are stretched from their min/max onto 0–255; alpha is
+    dropped; palette images become RGB.
+    """
+    im.load()
+    if im.mode in ("I", "I;16", "I;16B", "I;16L", "F"):
+        values = np.asarray(im, dtype=np.float64)
+        return _to_uint8(values, float(values.min()), float(values.max()))
+    if im.mode in GREY_MODES:
+        return np.asarray(im.convert("L"))
+    return np.asarray(im.convert("RGB"))
+
+
+def _to_uint8(values: np.ndarray, low: float, high: float) -> np.ndarray:
+    if high <= low:
+        return np.zeros(values.shape, dtype=np.uint8)
+    scaled = (values.astype(np.float64) - low) * (255.0 / (high - low))
+    return np.clip(np.rint(scaled), 0, 255).astype(np.uint8)
+
+
+def dicom_pixels(ds) -> np.ndarray:
+    """The first frame of a pydicom dataset as uint8 ``H×W`` (grey) or ``H×W×3`` (colour).
+
+    Grey images get the modality rescale (slope/intercept or LUT), then the first VOI window when
+    the file has one (mapped onto 0–255 over the window's output range), else a min/max stretch;
+    MONOCHROME1 (white = low values) is inverted so that bright always means high signal.
+    """
+    from pydicom.pixels import apply_color_lut, apply_modality_lut, apply_windowing
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        pixels = ds.pixel_array  # colour comes back as RGB (YBR converted)
+    frames = int(ds.get("NumberOfFrames", 1) or 1)
+    if frames > 1:
+        pixels = pixels[0]
+    interpretation = str(ds.get("PhotometricInterpretation", "MONOCHROME2"))
+    if interpretation == "PALETTE COLOR":
+        pixels = apply_color_lut(pixels, ds)
+    if pixels.ndim == 3:  # colour: stretch only when not already 8-bit
+        if pixels.dtype == np.uint8:
+            return pixels
+        return _to_uint8(pixels, float(pixels.min()), float(pixels.max()))
+    values = apply_modality_lut(pixels, ds)
+    if "WindowCenter" in ds and "WindowWidth" in ds:
+        values = apply_windowing(values, ds)
+        # The window's output range (y_min, y_max): what the most extreme inputs map to.
+        low, high = apply_windowing(np.array([-1e30, 1e30]), ds)
+        image = _to_uint8(values, float(low), float(high))
+    else:
+        image = _to_uint8(values, float(values.min()), float(values.max()))
+    if interpretation == "MONOCHROME1":
+        image = 255 - image
+    return image
+
+
+def is_dicom(data: bytes) -> bool:
+    """DICOM Part 10 files carry ``DICM`` after a 128-byte preamble."""
+    return len(data) >= 132 and data[128:132] == b"DICM"
+
+
+def decode_image(data: bytes) -> np.ndarray:
+    """Encoded PNG, JPEG or DICOM bytes as uint8 ``H×W`` or ``H×W×3``.
+
+    Raises:
+        ImageDecodeError: The bytes are none of these formats, or are truncated.
+    """
+    if not data:
+        raise ImageDecodeError("empty file; send a PNG, JPEG or DICOM image")
+    if is_dicom(data):
+        import pydicom
+
+        try:
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore")
+                return dicom_pixels(pydicom.dcmread(io.BytesIO(data)))
+        except Exception as exc:  # pydicom raises many kinds for a broken file
+            raise ImageDecodeError(f"unreadable DICOM ({type(exc).__name__}: {exc})") from exc
+    try:
+        with Image.open(io.BytesIO(data)) as im:
+            if im.format not in ("PNG", "JPEG", "MPO"):
+                raise ImageDecodeError(
+                    f"{im.format} images are not accepted; send PNG, JPEG or DICOM"
+                )
+            return pil_pixels(im)
+    except (UnidentifiedImageError, OSError, SyntaxError) as exc:
+        raise ImageDecodeError(
+            f"not a PNG, JPEG or DICOM image ({type(exc).__name__}: {exc})"
+        ) from exc
+
+
+def conform(pixels: np.ndarray, size: tuple[int, int], channels: int) -> np.ndarray:
+    """Resize (PIL bilinear, antialiased) to ``size`` = (H, W) and convert grey↔RGB.
+
+    Returns:
+        uint8 ``H×W×channels``.
+    """
+    if pixels.ndim == 3 and pixels.shape[-1] == 1:
+        pixels = pixels[..., 0]
+    im = Image.fromarray(pixels)
+    if channels == 1 and im.mode != "L":
+        im = im.convert("L")
+    elif channels == 3 and im.mode != "RGB":
+        im = im.convert("RGB")
+    if (im.height, im.width) != tuple(size):
+        im = im.resize((size[1], size[0]), Image.Resampling.BILINEAR)
+    out = np.asarray(im, dtype=np.uint8)
+    return out[..., None] if out.ndim == 2 else out

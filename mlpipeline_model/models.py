@@ -1,0 +1,137 @@
+"""Model architectures shared by the trainer, evaluator, explainer and dashboard.
+
+Models are pickled into MLflow with this package as their code (``code_paths``), so every class
+here must stay importable under the same name, and only torch and torchvision may be imported.
+Every model takes float32 ``N×C×H×W`` input scaled to ``[0, 1]`` and normalizes it itself with
+the training set's mean and std, so a consumer needs no preprocessing beyond resizing.
+"""
+
+from collections.abc import Sequence
+
+import torch
+from torch import nn
+from torchvision.models import mobilenet_v3_small, resnet18
+
+MODEL_NAMES = ("smallcnn", "resnet18", "mobilenet_v3_small")
+
+
+class SmallCNN(nn.Module):
+    """Four conv blocks and global average pooling: trains in CPU minutes on 28–128 px images."""
+
+    def __init__(self, in_channels: int, width: int = 32) -> None:
+        super().__init__()
+        chans = [in_channels, width, width * 2, width * 4, width * 4]
+        layers: list[nn.Module] = []
+        for i in range(4):
+            layers += [
+                nn.Conv2d(chans[i], chans[i + 1], 3, padding=1, bias=False),
+                nn.BatchNorm2d(chans[i + 1]),
+                nn.ReLU(inplace=False),
+            ]
+            if i < 3:
+                layers.append(nn.MaxPool2d(2))
+        self.features = nn.Sequential(*layers)
+        self.out_features = chans[-1]
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.features(x)
+
+
+class ImageClassifier(nn.Module):
+    """A convolutional body, global average pooling and a linear head, with input normalization.
+
+    Attributes:
+        arch: Architecture name, one of ``MODEL_NAMES``.
+        body: Maps the normalized image to a ``N×F×h×w`` feature map.
+        head: Linear layer from the pooled ``F`` features to class logits.
+        target_layer: The last convolutional block, for Grad-CAM.
+    """
+
+    def __init__(
+        self,
+        arch: str,
+        body: nn.Module,
+        out_features: int,
+        num_classes: int,
+        mean: Sequence[float],
+        std: Sequence[float],
+        target_layer: nn.Module,
+        dropout: float = 0.0,
+    ) -> None:
+        super().__init__()
+        self.arch = arch
+        self.num_classes = num_classes
+        self.in_channels = len(mean)
+        self.register_buffer(
+            "mean", torch.tensor(list(mean), dtype=torch.float32).view(1, -1, 1, 1)
+        )
+        self.register_buffer("std", torch.tensor(list(std), dtype=torch.float32).view(1, -1, 1, 1))
+        self.body = body
+        self.pool = nn.AdaptiveAvgPool2d(1)
+        self.dropout = nn.Dropout(dropout)
+        self.head = nn.Linear(out_features, num_classes)
+        self.target_layer = target_layer
+
+    def embed(self, x: torch.Tensor) -> torch.Tensor:
+        """Penultimate features (``N×F``) of images in ``[0, 1]``."""
+        x = (x - self.mean) / self.std
+        return torch.flatten(self.pool(self.body(x)), 1)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.head(self.dropout(self.embed(x)))
+
+
+def _resnet18_body(in_channels: int) -> tuple[nn.Module, int, nn.Module]:
+    net = resnet18(weights=None)
+    # Small medical images (28–128 px): a 3×3 stem without max-pooling keeps spatial detail.
+    net.conv1 = nn.Conv2d(in_channels, 64, 3, stride=1, padding=1, bias=False)
+    body = nn.Sequential(
+        net.conv1, net.bn1, net.relu, net.layer1, net.layer2, net.layer3, net.layer4
+    )
+    return body, 512, net.layer4
+
+
+def _mobilenet_body(in_channels: int) -> tuple[nn.Module, int, nn.Module]:
+    net = mobilenet_v3_small(weights=None)
+    stem = net.features[0][0]
+    net.features[0][0] = nn.Conv2d(
+        in_channels, stem.out_channels, 3, stride=1, padding=1, bias=False
+    )
+    return net.features, 576, net.features[-1]
+
+
+def build_model(
+    arch: str,
+    in_channels: int,
+    num_classes: int,
+    mean: Sequence[float] | None = None,
+    std: Sequence[float] | None = None,
+    dropout: float = 0.0,
+) -> ImageClassifier:
+    """Build an untrained classifier (no pretrained weights are ever downloaded).
+
+    Args:
+        arch: One of ``MODEL_NAMES``.
+        in_channels: 1 (grey) or 3 (RGB).
+        num_classes: Number of output logits.
+        mean: Per-channel mean of the training images in ``[0, 1]``; 0.5 when omitted.
+        std: Per-channel std of the training images; 0.25 when omitted.
+        dropout: Dropout before the head.
+
+    Raises:
+        ValueError: For an unknown architecture or channel count.
+    """
+    if in_channels not in (1, 3):
+        raise ValueError(f"in_channels must be 1 or 3, got {in_channels}")
+    mean = list(mean) if mean is not None else [0.5] * in_channels
+    std = [max(float(s), 1e-3) for s in std] if std is not None else [0.25] * in_channels
+    if arch == "smallcnn":
+        body = SmallCNN(in_channels)
+        out_features, target = body.out_features, body.features[-1]
+    elif arch == "resnet18":
+        body, out_features, target = _resnet18_body(in_channels)
+    elif arch == "mobilenet_v3_small":
+        body, out_features, target = _mobilenet_body(in_channels)
+    else:
+        raise ValueError(f"unknown model {arch!r}; choose one of {', '.join(MODEL_NAMES)}")
+    return ImageClassifier(arch, body, out_features, num_classes, mean, std, target, dropout)

@@ -1,0 +1,148 @@
+"""The logged model's ``python_function`` face: images in, class probabilities out.
+
+``ImageClassifierModel`` wraps the pickled PyTorch classifier (an artifact of the logged model)
+with the run's preprocessing, so a downstream process needs neither this repository nor a
+separate preprocessing step: ``mlflow.pyfunc.load_model(uri).predict(images)``.
+"""
+
+import base64
+import binascii
+from collections.abc import Sequence
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from mlpipeline_model.images import ImageDecodeError, conform, decode_image
+
+TORCH_ARTIFACT = "torch_model"
+"""Key (and file name) of the pickled PyTorch module among the logged model's artifacts."""
+PREDICTED_COLUMN = "predicted_class"
+FORMAT = "mlpipeline-image-classifier/1"
+"""Value of the ``mlpipeline_format`` entry of the MLmodel metadata of every model logged so."""
+
+try:  # the MLflow base class when MLflow is installed (always, where the model is loaded by it)
+    from mlflow.pyfunc import PythonModel
+except ImportError:  # pragma: no cover - a process that only uses the wrapper directly
+    PythonModel = object  # type: ignore[assignment,misc]
+
+
+class ImageClassifierModel(PythonModel):
+    """Predict class probabilities for PNG/JPEG/DICOM bytes or uint8 ``N×H×W×C`` arrays.
+
+    Attributes:
+        image_size: ``(H, W)`` every image is resized to (bilinear, antialiased).
+        channels: 1 (grey) or 3 (RGB); inputs are converted.
+        class_names: Name of each output, in order.
+        model: The PyTorch module (float32 ``N×C×H×W`` in ``[0, 1]`` → logits), set on load.
+    """
+
+    # Inputs are bytes, base64 text or arrays: no type hint fits them all, so MLflow's type-hint
+    # validation (and its warning that predict has no hints) is turned off.
+    _skip_type_hint_validation = True
+
+    def __init__(
+        self, image_size: Sequence[int], channels: int, class_names: Sequence[str], batch_size=64
+    ) -> None:
+        self.image_size = (int(image_size[0]), int(image_size[1]))
+        self.channels = int(channels)
+        self.class_names = [str(c) for c in class_names]
+        self.batch_size = int(batch_size)
+        self.model = None
+
+    def load_context(self, context) -> None:
+        """Load the PyTorch module from the model's artifacts (CPU, eval mode)."""
+        self.load_torch(context.artifacts[TORCH_ARTIFACT])
+
+    def load_torch(self, path: str) -> None:
+        import torch
+
+        self.model = torch.load(path, map_location="cpu", weights_only=False).eval()
+
+    def __getstate__(self) -> dict:
+        state = dict(self.__dict__)
+        state["model"] = None  # the module travels as its own artifact, not inside this pickle
+        return state
+
+    # --- inputs -------------------------------------------------------------------------------
+
+    def decode(self, data: bytes | str, index: int | None = None) -> np.ndarray:
+        """One encoded image (bytes, or base64 text as JSON carries it) as uint8 ``H×W×C``."""
+        if isinstance(data, str):
+            try:
+                data = base64.b64decode(data, validate=True)
+            except (binascii.Error, ValueError) as exc:
+                raise ImageDecodeError(
+                    "text input must be a base64-encoded PNG, JPEG or DICOM image", index
+                ) from exc
+        try:
+            return conform(decode_image(bytes(data)), self.image_size, self.channels)
+        except ImageDecodeError as exc:
+            raise ImageDecodeError(str(exc), index) from exc
+
+    def to_batch(self, model_input: Any) -> np.ndarray:
+        """Any accepted input as uint8 ``N×H×W×C`` of the model's size and channels.
+
+        Accepted: uint8 (or integer 0–255) arrays ``N×H×W×C`` or ``N×H×W`` of any size; bytes;
+        a list of bytes or base64 strings; a one-column DataFrame of those.
+        """
+        if isinstance(model_input, pd.DataFrame):
+            if model_input.shape[1] != 1:
+                raise ImageDecodeError(
+                    "a DataFrame input must have one column of encoded images (bytes or base64)"
+                )
+            model_input = list(model_input.iloc[:, 0])
+        if isinstance(model_input, bytes | bytearray | str):
+            model_input = [model_input]
+        if isinstance(model_input, np.ndarray) and model_input.dtype != object:
+            return self._arrays(model_input)
+        if isinstance(model_input, list | tuple | np.ndarray | pd.Series):
+            items = list(model_input)
+            if items and all(isinstance(i, bytes | bytearray | str) for i in items):
+                return np.stack([self.decode(item, i) for i, item in enumerate(items)])
+            return self._arrays(np.asarray(items))
+        raise ImageDecodeError(
+            f"unsupported input {type(model_input).__name__}; send uint8 N×H×W×C images or "
+            "encoded PNG/JPEG/DICOM bytes"
+        )
+
+    def _arrays(self, images: np.ndarray) -> np.ndarray:
+        if images.ndim == 3:
+            images = images[..., None]
+        if images.ndim != 4 or images.shape[-1] not in (1, 3) or len(images) == 0:
+            raise ImageDecodeError(
+                f"images must be uint8 N×H×W×C with C 1 or 3, got shape {images.shape}"
+            )
+        if images.dtype != np.uint8:
+            if not np.issubdtype(images.dtype, np.number) or images.min() < 0 or images.max() > 255:
+                raise ImageDecodeError("image arrays must hold uint8 values 0–255")
+            images = images.astype(np.uint8)
+        if images.shape[1:] == (*self.image_size, self.channels):
+            return images
+        return np.stack([conform(im, self.image_size, self.channels) for im in images])
+
+    # --- prediction ---------------------------------------------------------------------------
+
+    def probabilities(self, images: np.ndarray) -> np.ndarray:
+        """Softmax probabilities (``N×classes``) of uint8 ``N×H×W×C`` images of the model's size."""
+        import torch
+
+        if self.model is None:
+            raise RuntimeError("the PyTorch model is not loaded (load_context was not called)")
+        out = []
+        with torch.inference_mode():
+            for start in range(0, len(images), self.batch_size):
+                chunk = np.ascontiguousarray(images[start : start + self.batch_size])
+                x = torch.from_numpy(chunk).permute(0, 3, 1, 2).float().div_(255.0)
+                out.append(torch.softmax(self.model(x), dim=1).numpy())
+        return np.concatenate(out)
+
+    def table(self, probs: np.ndarray) -> pd.DataFrame:
+        """One row per image: a probability column per class name, then ``predicted_class``."""
+        frame = pd.DataFrame(probs.astype(np.float64), columns=self.class_names)
+        frame[PREDICTED_COLUMN] = [self.class_names[i] for i in probs.argmax(axis=1)]
+        return frame
+
+    def predict(self, context, model_input, params=None):
+        """Class probabilities of ``model_input`` (see ``to_batch``) as a DataFrame."""
+        return self.table(self.probabilities(self.to_batch(model_input)))

@@ -1,0 +1,145 @@
+"""How a pipeline model is logged to MLflow and loaded back, in one place.
+
+The trainer logs a ``python_function`` model whose code (the ``mlpipeline_model`` package) travels
+with it (``code_paths``): ``mlflow.pyfunc.load_model`` works in any process with the pinned
+packages, without this repository, and ``predict`` takes images (bytes or uint8 arrays) and
+returns class probabilities. The PyTorch module is an artifact of that model, so the evaluator and
+explainer get the module itself (hooks, ``target_layer``, ``embed``) through ``load_model``.
+
+Runs logged before (the ``pytorch`` flavor, classes pickled as ``runs.models`` or
+``common.models``) keep loading through ``load_model``; they cannot be served outside the
+repository, so ``check_servable`` refuses them.
+"""
+
+import copy
+import sys
+import tempfile
+from pathlib import Path
+
+import mlflow
+import mlflow.pyfunc
+import numpy as np
+import torch
+from mlflow.exceptions import MlflowException
+from mlflow.models.model import ModelInfo
+
+import mlpipeline_model
+from common import InvalidInput, ServiceUnavailable
+from mlpipeline_model import FORMAT, TORCH_ARTIFACT, ImageClassifierModel
+from runs.preprocessing import Preprocessing
+
+PACKAGE_DIR = Path(mlpipeline_model.__file__).resolve().parent
+FORMAT_KEY = "mlpipeline_format"
+"""Key of the MLmodel ``metadata`` entry that marks a model of this pipeline."""
+
+
+def requirements() -> list[str]:
+    """The packages a loader of the model needs, pinned to the versions training used.
+
+    Passing them explicitly spares MLflow its slow requirement inference (it reloads the model
+    in a subprocess).
+    """
+    import pandas
+    import PIL
+    import pydicom
+    import torchvision
+
+    def pin(name: str, version: str) -> str:
+        return f"{name}=={version.split('+')[0]}"
+
+    return [
+        pin("torch", torch.__version__),
+        pin("torchvision", torchvision.__version__),
+        pin("mlflow", mlflow.__version__),
+        pin("numpy", np.__version__),
+        pin("pandas", pandas.__version__),
+        pin("pillow", PIL.__version__),
+        pin("pydicom", pydicom.__version__),
+    ]
+
+
+def log_classifier(model: torch.nn.Module, preprocessing: Preprocessing, name: str) -> ModelInfo:
+    """Log ``model`` (a CPU copy in eval mode) in the active run as the self-contained model."""
+    model = copy.deepcopy(model).cpu().eval()
+    wrapper = ImageClassifierModel(
+        preprocessing.image_size, preprocessing.channels, preprocessing.class_names
+    )
+    with tempfile.TemporaryDirectory() as tmp:
+        weights = Path(tmp) / f"{TORCH_ARTIFACT}.pt"
+        torch.save(model, weights)
+        return mlflow.pyfunc.log_model(
+            name=name,
+            python_model=wrapper,
+            artifacts={TORCH_ARTIFACT: str(weights)},
+            code_paths=[str(PACKAGE_DIR)],
+            pip_requirements=requirements(),
+            metadata={
+                FORMAT_KEY: FORMAT,
+                "preprocessing": preprocessing.model_dump(mode="json"),
+                "input": "PNG/JPEG/DICOM bytes (or base64 text), or uint8 N×H×W×C arrays",
+                "output": "one probability column per class name, then predicted_class",
+            },
+        )
+
+
+def _alias_legacy_modules() -> None:
+    """Let models pickled before the package split (classes in ``common.models``) unpickle."""
+    from runs import models
+
+    sys.modules.setdefault("common.models", models)
+
+
+def model_info(model_uri: str):
+    """The MLmodel of ``model_uri`` (flavors, metadata); ``InvalidInput`` when there is none."""
+    try:
+        return mlflow.models.get_model_info(model_uri)
+    except MlflowException as exc:
+        if exc.error_code in ("RESOURCE_DOES_NOT_EXIST", "INVALID_PARAMETER_VALUE", "NOT_FOUND"):
+            raise InvalidInput(f"no model at {model_uri} ({exc.message})") from exc
+        raise ServiceUnavailable(f"MLflow failed to read {model_uri}: {exc.message}") from exc
+    except OSError as exc:
+        raise InvalidInput(f"no readable model at {model_uri} ({exc})") from exc
+
+
+def servable_problem(info) -> str | None:
+    """Why the model described by ``info`` cannot be served by the predictor, or None."""
+    if info.metadata and info.metadata.get(FORMAT_KEY) == FORMAT:
+        return None
+    if "pytorch" in info.flavors:
+        return (
+            "its model was logged before models carried their own code (a bare PyTorch model "
+            "that loads only inside this repository); train it again to deploy it"
+        )
+    flavors = ", ".join(f for f in info.flavors if f != "python_function") or "python_function"
+    return f"its model is not an image classifier of this pipeline ({flavors} flavor)"
+
+
+def load_torch(model_uri: str) -> torch.nn.Module:
+    """The PyTorch module of a pipeline model (either format), on the CPU in eval mode."""
+    info = model_info(model_uri)
+    if "pytorch" in info.flavors:
+        import mlflow.pytorch
+
+        _alias_legacy_modules()
+        return mlflow.pytorch.load_model(model_uri, map_location="cpu").eval()
+    return load_classifier(model_uri, info).model
+
+
+def load_classifier(model_uri: str, info=None) -> ImageClassifierModel:
+    """The served form of a pipeline model: ``predict`` on images, ``model`` the module.
+
+    Raises:
+        InvalidInput: No model there, or not a self-contained model of this pipeline.
+    """
+    info = info or model_info(model_uri)
+    problem = servable_problem(info)
+    if problem:
+        raise InvalidInput(f"{model_uri} cannot be served: {problem}.")
+    try:
+        loaded = mlflow.pyfunc.load_model(model_uri)
+    except (MlflowException, OSError, ImportError) as exc:
+        raise InvalidInput(f"the model at {model_uri} does not load ({exc})") from exc
+    wrapper = loaded.unwrap_python_model()
+    if type(wrapper).__name__ != ImageClassifierModel.__name__:
+        raise InvalidInput(f"{model_uri} holds a {type(wrapper).__name__}, not a classifier")
+    return wrapper

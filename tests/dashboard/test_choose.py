@@ -1,0 +1,128 @@
+"""Choosing a run: a registered version, the alias, run_id.txt and the record agree."""
+
+import os
+import subprocess
+import sys
+import uuid
+
+import pytest
+from mlflow.tracking import MlflowClient
+
+from common import InvalidInput, Settings
+from dashboard.choose import choose_run
+from jobs import SelectionStore, get_database
+from tests.conftest import ROOT
+
+
+@pytest.fixture
+def settings(mlflow_server, tmp_path) -> Settings:
+    """Its own registered model name, run_id.txt and store, so tests do not see each other."""
+    return Settings(
+        _env_file=None,
+        mlflow_tracking_uri=mlflow_server,
+        artifacts_dir=tmp_path / "artifacts",
+        store_dir=tmp_path / "store",
+        mongo_uri=None,
+        run_id_file=tmp_path / "shared" / "run_id.txt",
+        model_name=f"classifier-{uuid.uuid4().hex[:8]}",
+    )
+
+
+@pytest.fixture
+def store(settings) -> SelectionStore:
+    return SelectionStore(get_database(settings))
+
+
+def test_choice_registers_a_version_moves_the_alias_writes_run_id_and_records_it(
+    dashboard_runs, settings, store
+):
+    run_id = dashboard_runs["pipeline"]
+    choice = choose_run(run_id, "best AUC on the test set", settings, store, selected_by="ana")
+    client = MlflowClient(settings.mlflow_tracking_uri)
+    version = client.get_model_version_by_alias(settings.model_name, "champion")
+    assert (version.version, version.run_id) == ("1", run_id) and choice.version == "1"
+    assert version.tags["reason"] == "best AUC on the test set"
+    assert version.tags["evaluation"].startswith("accuracy ")
+    assert version.tags["evaluated"] == "true" and "eval_accuracy" in version.tags
+    assert settings.run_id_file.read_text() == run_id + "\n"
+    [record] = store.recent()
+    assert record["action"] == "choose" and record["run_id"] == run_id
+    assert (record["registered_model"], record["version"], record["alias"]) == (
+        settings.model_name,
+        "1",
+        "champion",
+    )
+    assert record["reason"] == "best AUC on the test set" and record["selected_by"] == "ana"
+    assert record["model_uri"] == f"models:/{settings.model_name}/1"
+
+
+def test_choosing_another_run_adds_a_version_and_moves_the_alias(dashboard_runs, settings):
+    choose_run(dashboard_runs["pipeline"], "first", settings)
+    second = choose_run(dashboard_runs["bare"], "second", settings, allow_unevaluated=True)
+    alias = MlflowClient(settings.mlflow_tracking_uri).get_model_version_by_alias(
+        settings.model_name, "champion"
+    )
+    assert second.version == alias.version == "2"
+    assert settings.run_id_file.read_text().strip() == dashboard_runs["bare"]
+
+
+def test_unevaluated_run_needs_an_explicit_confirmation(dashboard_runs, settings, store):
+    with pytest.raises(InvalidInput, match=r"has not been evaluated.*--yes-unevaluated"):
+        choose_run(dashboard_runs["bare"], "looks fine", settings, store)
+    assert not settings.run_id_file.exists() and store.recent() == []
+    choice = choose_run(dashboard_runs["bare"], "looks fine", settings, store, True)
+    version = MlflowClient(settings.mlflow_tracking_uri).get_model_version(
+        settings.model_name, choice.version
+    )
+    assert version.tags["evaluated"] == "false"
+    assert version.tags["evaluation"] == "not evaluated"
+    assert store.recent()[0]["evaluated"] is False
+
+
+def test_foreign_sklearn_run_cannot_be_chosen_and_changes_nothing(dashboard_runs, settings, store):
+    settings.run_id_file.parent.mkdir(parents=True)
+    settings.run_id_file.write_text("before\n")
+    with pytest.raises(InvalidInput, match="not an image classifier of this pipeline"):
+        choose_run(dashboard_runs["sklearn"], "try", settings, store, True)
+    assert settings.run_id_file.read_text() == "before\n" and store.recent() == []
+    assert not MlflowClient(settings.mlflow_tracking_uri).search_registered_models(
+        f"name = '{settings.model_name}'"
+    )
+
+
+def test_failed_run_without_model_cannot_be_chosen(dashboard_runs, settings):
+    with pytest.raises(InvalidInput, match="no model logged as 'model'"):
+        choose_run(dashboard_runs["failed"], "try", settings, None, True)
+
+
+def test_a_reason_is_required(dashboard_runs, settings):
+    with pytest.raises(InvalidInput, match="give a reason"):
+        choose_run(dashboard_runs["pipeline"], "  ", settings)
+
+
+def _cli(settings: Settings, *args: str) -> subprocess.CompletedProcess:
+    env = {
+        **os.environ,
+        "MLFLOW_TRACKING_URI": settings.mlflow_tracking_uri,
+        "STORE_DIR": str(settings.store_dir),
+        "RUN_ID_FILE": str(settings.run_id_file),
+        "MODEL_NAME": settings.model_name,
+    }
+    env.pop("MONGO_URI", None)
+    return subprocess.run(
+        [sys.executable, "-m", "dashboard.choose", *args],
+        cwd=ROOT, env=env, capture_output=True, text=True, timeout=300,
+    )  # fmt: skip
+
+
+def test_cli_prints_the_registered_version(dashboard_runs, settings, store):
+    result = _cli(settings, dashboard_runs["pipeline"], "--reason", "from the CLI")
+    assert result.returncode == 0, result.stderr
+    assert result.stdout == "1\n"
+    assert store.recent()[0]["reason"] == "from the CLI"
+
+
+def test_cli_refusal_is_one_line_and_exit_code_2(dashboard_runs, settings):
+    result = _cli(settings, dashboard_runs["bare"], "--reason", "x")
+    assert result.returncode == 2 and result.stdout == ""
+    assert result.stderr.count("\n") == 1 and "has not been evaluated" in result.stderr

@@ -1,0 +1,90 @@
+"""The predictor over real HTTP: readiness, predictions, errors, the token, following the alias."""
+
+import time
+
+import requests
+
+from dashboard.choose import choose_run
+from tests.predictor.conftest import TOKEN, ClientLoop, post_images
+
+
+def get_ready(url: str, token: str | None = TOKEN) -> requests.Response:
+    headers = {"Authorization": f"Bearer {token}"} if token else {}
+    return requests.get(f"{url}/ready", headers=headers, timeout=10)
+
+
+def wait_ready(url: str, version: str | None = None, timeout: float = 60) -> dict:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        r = get_ready(url)
+        if r.status_code == 200 and (version is None or r.json()["version"] == version):
+            return r.json()
+        time.sleep(0.2)
+    raise AssertionError(f"{url} not serving version {version} after {timeout}s: {r.text}")
+
+
+def test_not_ready_before_a_run_is_chosen_and_says_why(predictor, settings):
+    assert requests.get(f"{predictor}/health", timeout=10).status_code == 200
+    deadline = time.monotonic() + 60
+    while "still looking up" in (r := get_ready(predictor)).text:
+        assert time.monotonic() < deadline
+        time.sleep(0.2)
+    assert r.status_code == 503
+    assert f"no version of {settings.model_name} has the alias 'champion'" in r.json()["detail"]
+    assert "python -m dashboard.choose" in r.json()["detail"]
+    assert post_images(predictor, []).status_code in (422, 503)
+
+
+def test_predicts_each_image_with_the_served_version(predictor, settings, served_runs,
+                                                     demo_data):  # fmt: skip
+    choose_run(served_runs[0], "serve it", settings, allow_unevaluated=True)
+    wait_ready(predictor, "1")
+    images = sorted((demo_data / "test").rglob("*.png"))[:3]
+    r = post_images(predictor, images)
+    assert r.status_code == 200, r.text
+    body = r.json()
+    assert (body["model_name"], body["version"], body["run_id"]) == (
+        settings.model_name,
+        "1",
+        served_runs[0],
+    )
+    assert [p["file"] for p in body["predictions"]] == [p.name for p in images]
+    for p in body["predictions"]:
+        assert abs(sum(p["probabilities"].values()) - 1) < 1e-5
+        assert p["predicted_class"] == max(p["probabilities"], key=p["probabilities"].get)
+
+
+def test_bad_image_is_422_naming_the_file(predictor, settings, served_runs, demo_data,
+                                         tmp_path):  # fmt: skip
+    choose_run(served_runs[0], "serve it", settings, allow_unevaluated=True)
+    wait_ready(predictor)
+    bad = tmp_path / "broken.png"
+    bad.write_bytes(b"\x89PNG\r\n\x1a\n truncated")
+    good = sorted((demo_data / "test").rglob("*.png"))[0]
+    r = post_images(predictor, [good, bad])
+    assert r.status_code == 422
+    assert "file 'broken.png' is not a usable image" in r.json()["detail"]
+
+
+def test_predict_needs_the_token(predictor, settings, served_runs, demo_data):
+    choose_run(served_runs[0], "serve it", settings, allow_unevaluated=True)
+    wait_ready(predictor)
+    image = sorted((demo_data / "test").rglob("*.png"))[0]
+    assert post_images(predictor, [image], token=None).status_code == 401
+    assert get_ready(predictor, token=None).status_code == 401
+    assert post_images(predictor, [image], token=TOKEN + "x").status_code == 401
+
+
+def test_follows_the_alias_without_failing_a_request(predictor, settings, served_runs,
+                                                     demo_data):  # fmt: skip
+    choose_run(served_runs[0], "first", settings, allow_unevaluated=True)
+    wait_ready(predictor, "1")
+    image = sorted((demo_data / "test").rglob("*.png"))[0]
+    with ClientLoop(predictor, image) as loop:
+        time.sleep(0.5)
+        choose_run(served_runs[1], "second", settings, allow_unevaluated=True)
+        wait_ready(predictor, "2", timeout=30)
+        time.sleep(0.5)
+    assert loop.statuses and set(loop.statuses) == {200}
+    assert loop.versions[0] == "1" and loop.versions[-1] == "2"
+    assert loop.versions == sorted(loop.versions)  # never back to the old version

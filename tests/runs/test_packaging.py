@@ -1,0 +1,106 @@
+"""The logged model is self-contained: it loads without the repository and predicts on images."""
+
+import io
+import json
+import os
+import subprocess
+import sys
+import textwrap
+
+import mlflow
+import mlflow.pytorch
+import numpy as np
+import pytest
+import torch
+from PIL import Image
+from pydicom.data import get_testdata_file
+
+from common import InvalidInput
+from dataloader import load_dataset
+from runs import build_model, load_classifier, load_model, model_info, servable_problem
+from tests.conftest import ROOT
+
+FRESH_PROCESS = textwrap.dedent(
+    """
+    import json, sys
+    import mlflow.pyfunc, numpy as np
+    model = mlflow.pyfunc.load_model(sys.argv[1])
+    files = [open(p, "rb").read() for p in sys.argv[2:]]
+    by_bytes = model.predict(files)
+    by_array = model.predict(np.zeros((2, 50, 40, 3), dtype=np.uint8))
+    code = sys.modules[type(model.unwrap_python_model()).__module__].__file__
+    print(json.dumps({
+        "columns": list(by_bytes.columns), "rows": by_bytes.to_dict("records"),
+        "array_rows": len(by_array), "code": code,
+        "repo_modules": sorted({"runs", "common", "dataloader"} & set(sys.modules)),
+    }))
+    """
+)
+
+
+def test_model_predicts_in_a_fresh_process_without_the_repository(trained_run, tmp_path):
+    files = sorted((trained_run.data_dir / "test").rglob("*.png"))[:3]
+    env = {k: v for k, v in os.environ.items() if k != "PYTHONPATH"}
+    env.update(PYTHONPATH="", MLFLOW_TRACKING_URI=trained_run.tracking_uri)
+    uri = f"runs:/{trained_run.run_id}/model"
+    result = subprocess.run(
+        [sys.executable, "-c", FRESH_PROCESS, uri, *map(str, files)],
+        cwd=tmp_path, env=env, capture_output=True, text=True, timeout=300,
+    )  # fmt: skip
+    assert result.returncode == 0, result.stderr[-3000:]
+    out = json.loads(result.stdout.strip().splitlines()[-1])
+    classes = sorted(p.name for p in (trained_run.data_dir / "train").iterdir())
+    assert out["columns"] == [*classes, "predicted_class"]
+    for row in out["rows"]:
+        assert sum(row[c] for c in classes) == pytest.approx(1.0, abs=1e-5)
+        assert row["predicted_class"] == max(classes, key=row.get)
+    assert out["array_rows"] == 2
+    assert not out["code"].startswith(str(ROOT)), "the model's code came from the checkout"
+    assert out["repo_modules"] == []
+
+
+def test_prediction_on_file_bytes_equals_the_module_on_training_preprocessing(trained_run):
+    mlflow.set_tracking_uri(trained_run.tracking_uri)
+    served = load_classifier(f"runs:/{trained_run.run_id}/model")
+    module = load_model(trained_run.run_id, trained_run.tracking_uri)
+    test = load_dataset(trained_run.data_dir, splits=("test",)).test
+    blobs = [(trained_run.data_dir / f).read_bytes() for f in test.files[:5]]
+    probs = served.predict(None, blobs)[served.class_names].to_numpy()
+    x = torch.from_numpy(test.images[:5]).permute(0, 3, 1, 2).float() / 255
+    with torch.no_grad():
+        expected = torch.softmax(module(x), dim=1).numpy()
+    np.testing.assert_allclose(probs, expected, atol=1e-6)
+
+
+def test_jpeg_dicom_and_other_sizes_are_converted_to_the_models_input(trained_run):
+    served = load_classifier(f"runs:/{trained_run.run_id}/model")
+    jpeg = io.BytesIO()
+    Image.fromarray(np.full((70, 90), 128, np.uint8)).save(jpeg, format="JPEG")
+    with open(get_testdata_file("CT_small.dcm"), "rb") as f:
+        dicom = f.read()
+    batch = served.to_batch([jpeg.getvalue(), dicom])
+    assert batch.shape == (2, 32, 32, 3) and batch.dtype == np.uint8
+    assert len(served.predict(None, [jpeg.getvalue(), dicom])) == 2
+
+
+def test_undecodable_bytes_name_their_position(trained_run):
+    served = load_classifier(f"runs:/{trained_run.run_id}/model")
+    good = (sorted((trained_run.data_dir / "test").rglob("*.png"))[0]).read_bytes()
+    with pytest.raises(ValueError, match="not a PNG, JPEG or DICOM") as info:
+        served.predict(None, [good, b"GIF89a not really"])
+    assert info.value.index == 1
+
+
+def test_model_of_an_older_run_still_loads_but_is_not_servable(mlflow_server):
+    mlflow.set_tracking_uri(mlflow_server)
+    mlflow.set_experiment("legacy-format")
+    module = build_model("smallcnn", 3, 2).eval()
+    with mlflow.start_run() as run:
+        mlflow.pytorch.log_model(module, name="model", serialization_format="pickle",
+                                 pip_requirements=["torch"])  # fmt: skip
+    loaded = load_model(run.info.run_id, mlflow_server)
+    assert loaded.target_layer is not None
+    problem = servable_problem(model_info(f"runs:/{run.info.run_id}/model"))
+    assert "logged before models carried their own code" in problem
+    with pytest.raises(InvalidInput, match="cannot be served"):
+        load_classifier(f"runs:/{run.info.run_id}/model")
