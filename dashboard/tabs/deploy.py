@@ -3,7 +3,7 @@
 import pandas as pd
 import streamlit as st
 
-from dashboard import data, selection
+from dashboard import reports, selection
 from dashboard.context import Context
 from dashboard.model_card import build_model_card, evaluation_table, serving_instructions
 from jobs import SelectionStore, get_database
@@ -86,19 +86,13 @@ def _recent(ctx: Context) -> None:
 
 
 def model_card_for(ctx: Context) -> str:
-    stats = data.artifact_json(ctx.uri, ctx.run_id, "dataset_stats.json")
-    metrics_json = data.artifact_json(ctx.uri, ctx.run_id, "evaluation/metrics.json")
-    faith = data.artifact_json(ctx.uri, ctx.run_id, "explanations/faithfulness.json")
-    pp = data.artifact_json(ctx.uri, ctx.run_id, "preprocessing.json")
-    table = evaluation_table(
-        ctx.run["metrics"], metrics_json if isinstance(metrics_json, dict) else None
-    )
+    report = reports.evaluation_report(ctx.uri, ctx.run)
     return build_model_card(
         ctx.run,
-        stats if isinstance(stats, dict) else None,
-        table,
-        faith if isinstance(faith, dict) else None,
-        pp if isinstance(pp, dict) else None,
+        reports.dataset_stats(ctx.uri, ctx.run),
+        evaluation_table(ctx.run["metrics"], report),
+        reports.faithfulness(ctx.uri, ctx.run),
+        reports.preprocessing(ctx.uri, ctx.run),
     )
 
 
@@ -118,5 +112,4 @@ def render_deploy(ctx: Context) -> None:
     with st.container(border=True):
         st.markdown(card)
     st.subheader("Serve it")
-    pp = data.artifact_json(ctx.uri, ctx.run_id, "preprocessing.json")
-    st.markdown(serving_instructions(ctx.run_id, pp if isinstance(pp, dict) else None))
+    st.markdown(serving_instructions(ctx.run_id, reports.preprocessing(ctx.uri, ctx.run)))
