@@ -4,7 +4,6 @@ Clicking a row opens that run. Sorting, filtering and paging are MLflow's ``sear
 ``order_by``, ``filter_string`` and page tokens, so an experiment of 10,000 runs costs one page.
 """
 
-import pandas as pd
 import streamlit as st
 
 from dashboard import data, leaderboard
@@ -79,19 +78,6 @@ def _pager(next_token: str | None, shown: int) -> None:
         st.rerun()
 
 
-def _style(frame: pd.DataFrame):
-    """Best values in bold green, the open run's row shaded."""
-
-    def cell(value) -> str:
-        return "font-weight: 700; color: #0b7a35" if str(value).endswith(leaderboard.BEST) else ""
-
-    def row(r: pd.Series) -> list[str]:
-        shade = str(r["run"]).startswith(leaderboard.SELECTED)
-        return ["background-color: #e8f0fe" if shade else ""] * len(r)
-
-    return frame.style.apply(row, axis=1).map(cell)
-
-
 def render(page: RunPage, columns: list[str], selected: str | None) -> None:
     """The table of one page of runs (click a row to open it) and the pager."""
     if not page.rows:
@@ -112,8 +98,8 @@ def render(page: RunPage, columns: list[str], selected: str | None) -> None:
             for m in columns
         },
     }
-    st.dataframe(
-        _style(shown),
+    st.dataframe(  # no pandas Styler: it costs more than the rest of the leaderboard
+        shown,
         hide_index=True,
         width="stretch",
         height=min(len(shown), 12) * ROW_PX + ROW_PX + 3,

@@ -10,7 +10,7 @@ from datetime import UTC, datetime
 import streamlit as st
 
 from common import PipelineError, get_settings
-from dashboard import data
+from dashboard import data, leaderboard
 
 KEEP = "kept_choices"  # session key: {"experiment_id": ..., "run_id": ...} last shown
 MAX_COMPARE = 3  # the open run and up to three others
@@ -92,7 +92,14 @@ def pick_run(uri: str, experiment_id: str, rows: list[dict]) -> dict | None:
         if run is not None and run["experiment_id"] == experiment_id:
             known = {wanted: run, **known}
     if wanted not in known:
-        default = data.newest_deployable(uri, experiment_id)
+        # The newest deployable run of the page shown (the newest of all on the default first
+        # page), else one search for it.
+        on_page = [r for r in rows if leaderboard.can_deploy(r)]
+        default = (
+            max(on_page, key=lambda r: r["start_time"] or 0)
+            if on_page
+            else data.newest_deployable(uri, experiment_id)
+        )
         if default is not None:
             known = {default["run_id"]: default, **known}
             wanted = default["run_id"]

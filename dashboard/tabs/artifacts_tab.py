@@ -7,10 +7,17 @@ import streamlit as st
 
 from dashboard import artifacts, data
 from dashboard.context import Context
+from runs import contract
 
 INDENT = "\u2003\u2003"  # em spaces: kept by the table, unlike plain spaces
 # The file opened first: the most telling one a run usually has (never an HTML report).
-FIRST = ("MLmodel", "metrics.json", "index.json", "preprocessing.json", "dataset_stats.json")
+FIRST = (
+    "MLmodel",
+    contract.METRICS_JSON,
+    contract.INDEX_JSON,
+    contract.PREPROCESSING_JSON,
+    contract.DATASET_STATS_JSON,
+)
 
 
 def tree_table(entries: list[dict]) -> pd.DataFrame:

@@ -125,4 +125,5 @@ def _curves(ctx: Context, runs: list[dict]) -> None:
     ids = tuple(r["run_id"] for r in runs)
     hist = data.histories(ctx.uri, ids, tuple(keys))
     names = {r["run_id"]: r["run_name"] for r in runs}
-    st.altair_chart(history_chart(hist, names), width="content")
+    frame, spec = history_chart(hist, names)
+    st.vega_lite_chart(frame, spec, width="content")

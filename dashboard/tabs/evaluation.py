@@ -25,39 +25,44 @@ HUMAN = {
 }
 
 
-def interval_chart(table: pd.DataFrame) -> alt.FacetChart:
-    """One row per metric, each zoomed to its value and interval, titled with its direction."""
+def interval_chart(table: pd.DataFrame) -> alt.VConcatChart:
+    """Values with their 95 % intervals: one chart for higher-is-better metrics, one for
+    lower-is-better ones, each zoomed to its own data (not from 0), so intervals can be compared.
+    """
     frame = table.copy()
-    frame["label"] = [f"{m} ({leaderboard.direction(m)})" for m in frame["metric"]]
+    frame["better"] = [leaderboard.direction(m) for m in frame["metric"]]
+    frame["label"] = [f"{m} ({b})" for m, b in zip(frame["metric"], frame["better"], strict=True)]
     frame["low"] = frame["ci_low"].fillna(frame["value"])
     frame["high"] = frame["ci_high"].fillna(frame["value"])
-    x = alt.X("value:Q", scale=alt.Scale(zero=False, nice=False), title=None)
-    point = (
-        alt.Chart()
-        .mark_point(filled=True, size=90, color="#1f77b4")
-        .encode(x=x, tooltip=["metric", "value", "ci_low", "ci_high"])
-    )
-    bar = (
-        alt.Chart()
-        .mark_rule(strokeWidth=3, color="#1f77b4")
-        .encode(x=alt.X("low:Q", scale=alt.Scale(zero=False, nice=False), title=None), x2="high:Q")
-    )
-    return (
-        alt.layer(bar, point, data=frame)
-        .properties(width=520, height=34)
-        .facet(
-            row=alt.Row(
-                "label:N",
-                sort=list(frame["label"]),
-                title=None,
-                header=alt.Header(
-                    labelAngle=0, labelAlign="left", labelFontSize=13, labelLimit=320
-                ),
-            ),
-            spacing=6,
+    parts = []
+    for better in ("higher is better", "lower is better"):
+        part = frame[frame["better"] == better]
+        if part.empty:
+            continue
+        lo, hi = float(part["low"].min()), float(part["high"].max())
+        pad = (hi - lo) * 0.05 or 0.01
+        scale = alt.Scale(domain=[lo - pad, hi + pad], zero=False, nice=False)
+        y = alt.Y("label:N", sort=list(part["label"]), title=None, axis=alt.Axis(labelLimit=320))
+        rule = (
+            alt.Chart(part)
+            .mark_rule(strokeWidth=3, color="#1f77b4")
+            .encode(
+                y=y,
+                x=alt.X("low:Q", scale=scale, title=f"value and 95% interval ({better})"),
+                x2="high:Q",
+            )
         )
-        .resolve_scale(x="independent")
-    )
+        point = (
+            alt.Chart(part)
+            .mark_point(filled=True, size=90, color="#0b3d91")
+            .encode(
+                y=y,
+                x=alt.X("value:Q", scale=scale),
+                tooltip=["metric", "value", "ci_low", "ci_high"],
+            )
+        )
+        parts.append((rule + point).properties(width=560, height=26 * len(part)))
+    return alt.vconcat(*parts, spacing=20).resolve_scale(x="independent")
 
 
 def _readable(table: pd.DataFrame) -> pd.DataFrame:

@@ -177,4 +177,5 @@ def _images(
         name = path[len(folder) :]
         title = described.get(name, name).split(":")[0]
         st.subheader(title[:1].upper() + title[1:])
-        st.image(data.artifact_bytes(ctx.uri, ctx.run_id, path), width="stretch")
+        left, _ = st.columns([2, 1])
+        left.image(data.artifact_bytes(ctx.uri, ctx.run_id, path), width="stretch")

@@ -67,50 +67,61 @@ def history_chart(
     weight: float = 0.0,
     log: bool = False,
     columns: int = 3,
-):
+) -> tuple[pd.DataFrame, dict]:
     """One small panel per metric (own y-axis, shared x), each run a line in every panel.
 
     ``hist`` has columns run_id, key, step, timestamp, value. Steps are epochs: whole ticks.
+    Returns the data and a Vega-Lite spec for ``st.vega_lite_chart`` (written as a dict: Altair's
+    schema validation would cost more than the rest of the page).
     """
     frame = _series(hist, names, weight)
     if log:
         frame = frame[frame["value"] > 0]
     if x == "step":
-        x_enc = alt.X("step:Q", title="epoch / step", axis=alt.Axis(tickMinStep=1, format="d"))
+        x_enc = {
+            "field": "step",
+            "type": "quantitative",
+            "title": "epoch / step",
+            "axis": {"tickMinStep": 1, "format": "d"},
+        }
     else:
-        x_enc = alt.X("seconds:Q", title="seconds since first value")
-    y_scale = alt.Scale(type="log") if log else alt.Scale(zero=False)
+        x_enc = {"field": "seconds", "type": "quantitative", "title": "seconds since first value"}
     several = frame["run"].nunique() > 1
-    base = (
-        alt.Chart()
-        .mark_line(point=len(frame) < 400, strokeWidth=2)
-        .encode(
-            x=x_enc,
-            y=alt.Y("value:Q", scale=y_scale, title=None),
-            color=alt.Color(
-                "run:N",
-                legend=alt.Legend(orient="top", title=None, labelLimit=400) if several else None,
-            ),
-            tooltip=["run", "key", "step", alt.Tooltip("value:Q", format=".4g")],
-        )
-        .properties(width=300, height=170)
-    )
+    legend = {"orient": "top", "title": None, "labelLimit": 400} if several else None
     order = list(dict.fromkeys(frame["key"]))
-    return (
-        alt.layer(base, data=frame)
-        .facet(
-            facet=alt.Facet(
-                "key:N",
-                sort=order,
-                title=None,
-                header=alt.Header(labelFontSize=13, labelFontWeight="bold"),
-            ),
-            columns=min(columns, len(order)),
-            spacing=24,
-        )
-        .resolve_scale(y="independent")
-        .resolve_axis(x="independent")
-    )
+    panel = {
+        "mark": {"type": "line", "point": len(frame) < 400, "strokeWidth": 2},
+        "encoding": {
+            "x": x_enc,
+            "y": {
+                "field": "value",
+                "type": "quantitative",
+                "title": None,
+                "scale": {"type": "log"} if log else {"zero": False},
+            },
+            "color": {"field": "run", "type": "nominal", "legend": legend},
+            "tooltip": [
+                {"field": "run", "type": "nominal"},
+                {"field": "key", "type": "nominal"},
+                {"field": "step", "type": "quantitative"},
+                {"field": "value", "type": "quantitative", "format": ".4g"},
+            ],
+        },
+    }
+    spec = {
+        "facet": {
+            "field": "key",
+            "type": "nominal",
+            "sort": order,
+            "title": None,
+            "header": {"labelFontSize": 13, "labelFontWeight": "bold"},
+        },
+        "columns": min(columns, len(order)),
+        "spacing": 24,
+        "spec": {"layer": [panel], "width": 250, "height": 160},
+        "resolve": {"scale": {"y": "independent"}, "axis": {"x": "independent"}},
+    }
+    return frame, spec
 
 
 def render_metrics(ctx: Context) -> None:
@@ -204,7 +215,8 @@ def _charts(ctx: Context, keys: tuple[str, ...], own: pd.DataFrame) -> None:
     if hist.empty:
         st.info("No values to chart.")
         return
-    st.altair_chart(history_chart(hist, names, x, weight, log), width="content")
+    frame, spec = history_chart(hist, names, x, weight, log)
+    st.vega_lite_chart(frame, spec, width="content")
 
 
 def _dataset(ctx: Context) -> None:

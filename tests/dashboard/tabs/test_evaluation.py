@@ -66,8 +66,13 @@ def test_intervals_chart_is_zoomed_per_metric_and_says_which_way_is_better(
     at = open_page(dashboard_runs["pipeline"], "Evaluation",
                    experiment_id=dashboard_runs["experiment"])  # fmt: skip
     spec, frame = chart_of(at, "label")
-    assert spec["resolve"]["scale"]["x"] == "independent"
-    assert spec["spec"]["layer"][1]["encoding"]["x"]["scale"]["zero"] is False
+    higher, _ = spec["vconcat"]  # each direction on its own axis
+    scale = higher["layer"][1]["encoding"]["x"]["scale"]
+    rows = frame[frame["better"] == "higher is better"]
+    assert scale["zero"] is False
+    low, high = scale["domain"]
+    assert low <= rows["low"].min() and rows["high"].max() <= high
+    assert high - low < 1.1 * (rows["high"].max() - rows["low"].min()) + 0.02  # zoomed in
     labels = set(frame["label"])
     assert "accuracy (higher is better)" in labels
     assert "ece (lower is better)" in labels
