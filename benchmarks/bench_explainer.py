@@ -146,7 +146,7 @@ def _make_run(tmp: Path, test_per_class: int) -> tuple[str, str, Path]:
 def bench_whole_job(quick: bool) -> Result:
     from explainer import attributions, explain_run
     from explainer.explain import IG_STEPS, INTERNAL_BATCH_SIZE, SHAP_NSAMPLES
-    from runs import load_model
+    from runs import inference, load_model
 
     n = 2 if quick else 16
     with tempfile.TemporaryDirectory(prefix="bench-explainer-") as tmp:
@@ -158,7 +158,7 @@ def bench_whole_job(quick: bool) -> Result:
         ours = time.perf_counter() - start
         model = load_model(run_id, uri)
     x = _images(n)
-    target = attributions.predict_proba(model, x).argmax(dim=1)
+    target = inference.predict(model, inference.batches(x)).argmax(dim=1)
     start = time.perf_counter()
     base = attributions.make_baseline(model, x, "mean")
     attributions.integrated_gradients(model, x, target, base, IG_STEPS, INTERNAL_BATCH_SIZE)

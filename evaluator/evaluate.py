@@ -13,21 +13,19 @@ import time
 from pathlib import Path
 
 import numpy as np
-import torch
 from mlflow.entities import Metric, RunTag
 from mlflow.exceptions import MlflowException
 from mlflow.store.artifact.artifact_repository_registry import get_artifact_repository
 from mlflow.tracking import MlflowClient
-from tqdm import tqdm
 
 from common import InvalidInput, ServiceUnavailable
 from evaluator.artifacts import flat_metrics, write_artifacts
 from evaluator.metrics import compute_metrics
 from runs import (
-    Preprocessing,
     check_run,
     contract,
     get_client,
+    inference,
     load_model,
     load_test_split,
     run_data_dir,
@@ -53,19 +51,6 @@ def run_job(job: dict, tracking_uri: str, data_root: Path) -> dict:
         data_root=data_root,
         confine=True,
     )
-
-
-def predict(
-    model: torch.nn.Module, pp: Preprocessing, images: np.ndarray, batch_size: int, progress=False
-) -> np.ndarray:
-    """Class probabilities (``N×K`` float64) of uint8 ``N×H×W×C`` images, in batches."""
-    out = []
-    starts = range(0, len(images), batch_size)
-    with torch.inference_mode():
-        for start in tqdm(starts, desc="evaluating", unit="batch", disable=not progress):
-            logits = model(pp.to_tensor(images[start : start + batch_size]))
-            out.append(torch.softmax(logits.double(), dim=1).numpy())
-    return np.concatenate(out)
 
 
 def _remove_stale_images(client: MlflowClient, run_id: str, uri: str, new: set[str]) -> None:
@@ -123,7 +108,8 @@ def evaluate_run(
     model = load_model(run_id, tracking_uri)
     ds = load_test_split(path, pp)
     y = np.asarray(ds.test.labels, dtype=np.int64)
-    probs = predict(model, pp, ds.test.images, batch_size, progress)
+    test_batches = inference.batches(ds.test.images, pp, batch_size)
+    probs = inference.predict(model, test_batches, progress=progress and "evaluating").numpy()
 
     report = compute_metrics(y, probs, list(pp.class_names))
     report.update(run_id=run_id, data_dir=str(path), dataset_hash=ds.content_hash)

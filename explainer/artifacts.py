@@ -50,11 +50,13 @@ def write_artifacts(
     labels: np.ndarray,
     class_names: list[str],
     info: dict,
+    embedding: dict | None = None,
 ) -> dict:
     """Write raw values, plots, panels, ``faithfulness.json`` and ``index.json`` into ``out``.
 
     Args:
         info: Settings and sample metadata recorded in ``index.json`` (``samples`` is added).
+        embedding: The ``embedding.json`` content (``explainer.embedding``), if any.
 
     Returns:
         The index (also written as ``index.json``).
@@ -130,6 +132,12 @@ def write_artifacts(
         "(lower AUC = more faithful; score = random_auc - auc, higher is better)"
     )
     files["deletion_curves.png"] = "mean deletion curve per method and for the random order"
+    if embedding is not None:
+        contract.Embedding.model_validate(embedding)
+        atomic_write_json(out / contract.EMBEDDING_JSON, embedding)
+        files[contract.EMBEDDING_JSON] = (
+            f"t-SNE map of the model's penultimate features of {embedding['n']} test images"
+        )
     files[contract.INDEX_JSON] = "this file: every file with a description, and the settings used"
     index = {**info, "samples": samples, "files": dict(sorted(files.items()))}
     contract.ExplanationIndex.model_validate(index)  # never publish what readers cannot parse

@@ -44,15 +44,6 @@ def make_baseline(model: nn.Module, x: torch.Tensor, kind: str = "blur") -> torc
     raise ValueError(f"unknown baseline {kind!r}; choose one of {', '.join(BASELINES)}")
 
 
-@torch.no_grad()
-def predict_proba(model: nn.Module, x: torch.Tensor, batch_size: int = 256) -> torch.Tensor:
-    """Softmax probabilities ``N×K`` of ``x``, computed in batches without gradients."""
-    parts = [
-        torch.softmax(model(x[i : i + batch_size]), dim=1) for i in range(0, len(x), batch_size)
-    ]
-    return torch.cat(parts) if parts else torch.empty(0)
-
-
 def integrated_gradients(
     model: nn.Module,
     x: torch.Tensor,

@@ -21,13 +21,14 @@ from common import InvalidInput, ServiceUnavailable
 from explainer import attributions
 from explainer.artifacts import Explanation, upload, write_artifacts
 from explainer.attributions import METHODS
+from explainer.embedding import embedding_report
 from explainer.faithfulness import deletion_report
 from runs import (
-    Preprocessing,
     check_run,
     contract,
     get_client,
     get_run,
+    inference,
     load_model,
     load_test_split,
     run_data_dir,
@@ -101,7 +102,7 @@ def explain_images(
         baseline: What "removed" means for IG and the deletion curves (``attributions.BASELINES``).
     """
     model.eval()
-    probs = attributions.predict_proba(model, x)
+    probs = inference.predict(model, inference.batches(x)).float()
     target = probs.argmax(dim=1)
     base = attributions.make_baseline(model, x, baseline)
     values: dict[str, torch.Tensor] = {}
@@ -183,15 +184,6 @@ def run_job(job: dict, tracking_uri: str, data_root: Path | None = None) -> dict
     )
 
 
-def _predict_all(model: nn.Module, pp: Preprocessing, images: np.ndarray) -> np.ndarray:
-    """Probabilities of every test image, converting to float one batch at a time."""
-    parts = [
-        attributions.predict_proba(model, pp.to_tensor(images[i : i + 256])).numpy()
-        for i in range(0, len(images), 256)
-    ]
-    return np.concatenate(parts)
-
-
 def explain_run(
     run_id: str,
     tracking_uri: str,
@@ -225,7 +217,8 @@ def explain_run(
     path = run_data_dir(run_id, data_dir, param, data_root)
     ds = load_test_split(path, pp)
     images, labels = ds.test.images, ds.test.labels
-    index = select_samples(_predict_all(model, pp, images), labels, n_samples, seed)
+    probs = inference.predict(model, inference.batches(images, pp)).numpy()
+    index = select_samples(probs, labels, n_samples, seed)
     rest = np.setdiff1d(np.arange(len(labels)), index)
     rng = np.random.default_rng(seed + 1)
     background_index = np.sort(rng.choice(rest, min(BACKGROUND_SIZE, len(rest)), replace=False))
@@ -263,7 +256,10 @@ def explain_run(
         "background_index": background_index.tolist(),
     }
     with tempfile.TemporaryDirectory(prefix="explain-") as tmp:
-        written = write_artifacts(Path(tmp), explanation, x, labels[index], pp.class_names, info)
+        embedding = embedding_report(model, pp, images, labels, ds.test.files, seed=seed)
+        written = write_artifacts(
+            Path(tmp), explanation, x, labels[index], pp.class_names, info, embedding
+        )
         metrics = {f"explain_deletion_auc_{m}": e["auc"] for m, e in faithful["methods"].items()}
         metrics["explain_deletion_auc_random"] = faithful["random"]["auc"]
         try:

@@ -9,7 +9,7 @@
 - The artifact contract (``runs.contract``): where each artifact lives in a run.
 """
 
-from runs import contract
+from runs import contract, inference
 from runs.checks import (
     check_model,
     check_run,
@@ -40,6 +40,7 @@ __all__ = [
     "contract",
     "get_client",
     "get_run",
+    "inference",
     "load_model",
     "load_preprocessing",
     "load_test_split",

@@ -38,6 +38,7 @@ CALIBRATION_PNG = "calibration.png"
 INDEX_JSON = "index.json"
 FAITHFULNESS_JSON = "faithfulness.json"
 CHANNEL_IMPORTANCE_JSON = "channel_importance.json"
+EMBEDDING_JSON = "embedding.json"
 PANELS_DIR = "panels"
 
 # Run tags.
@@ -158,6 +159,28 @@ class Faithfulness(_Open):
     fractions: list[float] = Field(default_factory=list)
     random: dict[str, Any] = Field(default_factory=dict)
     methods: dict[str, MethodFaithfulness] = Field(default_factory=dict)
+
+
+class EmbeddingPoint(_Open):
+    """One test image on the embedding map."""
+
+    test_index: int
+    file: str | None = None
+    x: float
+    y: float
+    true_label: str
+    predicted_label: str
+    confidence: float
+    correct: bool
+
+
+class Embedding(_Open):
+    """``<explanation>/embedding.json``: a 2-D map of the model's features of test images."""
+
+    method: str
+    class_names: list[str]
+    n_test: int
+    points: list[EmbeddingPoint]
 
 
 class DatasetStats(_Open):

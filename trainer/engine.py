@@ -18,6 +18,8 @@ from torch import nn
 from torch.optim import lr_scheduler
 from tqdm import tqdm
 
+from runs import inference
+
 Mixer = Callable[[torch.Tensor, torch.Tensor], tuple[torch.Tensor, torch.Tensor]]
 
 
@@ -98,19 +100,6 @@ def train_one_epoch(
     return loss_sum, correct, seen
 
 
-@torch.no_grad()
-def predict(
-    model: nn.Module, data: Batches, device: torch.device, batch_size: int = 256
-) -> torch.Tensor:
-    """Logits of every image of ``data``, in order, on the CPU."""
-    model.eval()
-    logits = [
-        model(data.get(index, device)[0]).float().cpu()
-        for index in split_batches(range(len(data)), batch_size)
-    ]
-    return torch.cat(logits) if logits else torch.zeros(0)
-
-
 def auc(labels: np.ndarray, probabilities: np.ndarray) -> float:
     """ROC AUC: positive-class probability for two classes, one-vs-rest macro for more.
 
@@ -132,7 +121,8 @@ def evaluate(
     model: nn.Module, data: Batches, device: torch.device, batch_size: int = 256
 ) -> dict[str, float]:
     """``loss``, ``accuracy`` and ``auc`` of the model on ``data``."""
-    logits = predict(model, data, device, batch_size)
+    inputs = (data.get(index, device)[0] for index in split_batches(range(len(data)), batch_size))
+    logits = inference.predict(model, inputs, output="logits")
     labels = torch.from_numpy(data.labels)
     probabilities = torch.softmax(logits, dim=1).numpy()
     return {

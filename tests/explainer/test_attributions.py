@@ -5,13 +5,14 @@ import pytest
 import torch
 
 from explainer import attributions
+from runs import inference
 
 
 @pytest.fixture(scope="module")
 def batch(trained_model, lesions):
     _, test = lesions
     x = test.x[:6]
-    target = attributions.predict_proba(trained_model, x).argmax(dim=1)
+    target = inference.predict(trained_model, inference.batches(x)).argmax(dim=1)
     return x, target
 
 
@@ -64,7 +65,7 @@ def test_internal_batching_does_not_change_integrated_gradients(trained_model, b
 
 def test_gradcam_peaks_inside_the_lesion_more_often_than_chance(trained_model, lesions):
     _, test = lesions
-    target = attributions.predict_proba(trained_model, test.x).argmax(dim=1)
+    target = inference.predict(trained_model, inference.batches(test.x)).argmax(dim=1)
     maps = attributions.gradcam(trained_model, test.x, target)[:, 0].numpy()
     peaks = maps.reshape(len(maps), -1).argmax(axis=1)
     hit_rate = np.mean([test.masks[i].flat[p] for i, p in enumerate(peaks)])

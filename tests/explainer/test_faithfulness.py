@@ -7,8 +7,9 @@ import pytest
 import torch
 
 from explainer import METHODS, explain_images
-from explainer.attributions import make_baseline, predict_proba
+from explainer.attributions import make_baseline
 from explainer.faithfulness import deletion_curves, deletion_report
+from runs import inference
 
 
 @pytest.fixture(scope="module")
@@ -29,20 +30,22 @@ def test_every_method_beats_the_random_order(explanation, method):
 @pytest.mark.parametrize("patch", [1, 3])
 def test_curves_run_from_the_intact_image_to_the_baseline(trained_model, lesions, patch):
     x = lesions[1].x[:3]
-    target = predict_proba(trained_model, x).argmax(dim=1)
+    target = inference.predict(trained_model, inference.batches(x)).argmax(dim=1)
     base = make_baseline(trained_model, x, "mean")
     grid = [math.ceil(side / patch) for side in x.shape[-2:]]
     ranks = torch.stack([torch.randperm(grid[0] * grid[1]).reshape(grid) for _ in x])
     curves = deletion_curves(trained_model, x, target, base, ranks, n_steps=5, patch=patch)
     rows = torch.arange(len(x))
     assert curves.shape == (3, 6)
-    assert np.allclose(curves[:, 0], predict_proba(trained_model, x)[rows, target], atol=1e-5)
-    assert np.allclose(curves[:, -1], predict_proba(trained_model, base)[rows, target], atol=1e-5)
+    first = inference.predict(trained_model, inference.batches(x))[rows, target]
+    last = inference.predict(trained_model, inference.batches(base))[rows, target]
+    assert np.allclose(curves[:, 0], first, atol=1e-5)
+    assert np.allclose(curves[:, -1], last, atol=1e-5)
 
 
 def test_report_is_reproducible_for_a_seed(trained_model, lesions):
     x = lesions[1].x[:2]
-    target = predict_proba(trained_model, x).argmax(dim=1)
+    target = inference.predict(trained_model, inference.batches(x)).argmax(dim=1)
     base = make_baseline(trained_model, x, "mean")
     maps = {"flat": torch.zeros(2, *x.shape[-2:])}  # all ties: order decided by the seed
     first = deletion_report(trained_model, x, target, base, maps, n_steps=4, seed=3)

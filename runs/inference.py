@@ -1,0 +1,75 @@
+"""Batched inference: the one place where a model is run over many images without gradients.
+
+The trainer (validation), the evaluator (test split), the explainer (sample choice, embedding)
+and the predictor all call ``predict``. Inputs are converted to float one batch at a time, so a
+split of uint8 images never exists as one float tensor.
+"""
+
+from collections.abc import Iterable, Iterator
+from typing import Literal
+
+import numpy as np
+import torch
+from torch import nn
+from tqdm import tqdm
+
+from runs.preprocessing import Preprocessing
+
+Output = Literal["proba", "logits", "embedding"]
+
+
+def batches(
+    inputs: np.ndarray | torch.Tensor,
+    pp: Preprocessing | None = None,
+    batch_size: int = 256,
+    device: torch.device | str | None = None,
+) -> Iterator[torch.Tensor]:
+    """Model inputs of ``batch_size`` images at a time.
+
+    Args:
+        inputs: uint8 ``N×H×W×C`` images (needs ``pp``) or a float ``N×C×H×W`` tensor in [0, 1].
+        pp: The run's preprocessing, to turn uint8 images into tensors.
+    """
+    if batch_size < 1:
+        raise ValueError(f"batch_size must be at least 1, got {batch_size}")
+    if isinstance(inputs, np.ndarray):
+        if pp is None:
+            raise ValueError("uint8 images need the run's Preprocessing to become model inputs")
+        convert = pp.to_tensor
+    else:
+        convert = torch.as_tensor
+    for start in range(0, len(inputs), batch_size):
+        x = convert(inputs[start : start + batch_size])
+        yield x if device is None else x.to(device, non_blocking=True)
+
+
+def predict(
+    model: nn.Module,
+    inputs: Iterable[torch.Tensor],
+    output: Output = "proba",
+    progress: bool | str = False,
+    total: int | None = None,
+) -> torch.Tensor:
+    """Run ``model`` in eval mode over ``inputs`` (batches, see ``batches``), on the CPU out.
+
+    Args:
+        output: ``"proba"``: softmax probabilities (float64, so that metrics and calibration
+            bins do not suffer float32 rounding); ``"logits"``: float32 logits;
+            ``"embedding"``: ``model.embed`` features (float32, ``N×F``).
+        progress: Show a tqdm bar (a string names it).
+        total: Number of batches, for the bar.
+
+    Returns:
+        ``N×K`` (``N×F`` for embeddings); an empty tensor for no input.
+    """
+    model.eval()
+    desc = progress if isinstance(progress, str) else "predicting"
+    parts = []
+    with torch.inference_mode():
+        for x in tqdm(inputs, desc=desc, unit="batch", total=total, disable=not progress):
+            if output == "embedding":
+                parts.append(model.embed(x).float().cpu())
+                continue
+            logits = model(x).float().cpu()
+            parts.append(torch.softmax(logits.double(), dim=1) if output == "proba" else logits)
+    return torch.cat(parts) if parts else torch.zeros(0)

@@ -1,0 +1,76 @@
+"""The package structure holds: layers import downwards only, through ``__init__.py``."""
+
+import ast
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+# Each package and the first-party packages it may import (tests and benchmarks may import all).
+ALLOWED = {
+    "common": set(),
+    "dataloader": {"common"},
+    "augmenter": {"common"},
+    "runs": {"common", "dataloader"},
+    "jobs": {"common", "runs"},
+    "trainer": {"common", "dataloader", "augmenter", "runs"},
+    "evaluator": {"common", "dataloader", "runs", "jobs"},
+    "explainer": {"common", "dataloader", "runs", "jobs"},
+    "predictor": {"common", "dataloader", "runs", "jobs"},
+    "dashboard": {"common", "dataloader", "runs", "jobs", "evaluator", "explainer", "launcher"},
+    # The list of service commands: the dashboard names them in "start it with ..." messages.
+    "launcher": {"common", "dataloader"},
+}
+
+
+def _imports(package: str) -> list[tuple[str, int, str]]:
+    """(file, line, imported module) of every first-party import in ``package``."""
+    found = []
+    for path in sorted((ROOT / package).rglob("*.py")):
+        tree = ast.parse(path.read_text(encoding="utf-8"))
+        for node in ast.walk(tree):
+            if isinstance(node, ast.ImportFrom) and node.level == 0 and node.module:
+                modules = [node.module]
+            elif isinstance(node, ast.Import):
+                modules = [alias.name for alias in node.names]
+            else:
+                continue
+            for module in modules:
+                if module.split(".")[0] in ALLOWED:
+                    found.append((str(path.relative_to(ROOT)), node.lineno, module))
+    return found
+
+
+@pytest.mark.parametrize("package", sorted(p for p in ALLOWED if (ROOT / p).is_dir()))
+def test_a_package_imports_only_the_layers_below_it(package):
+    wrong = [
+        f"{file}:{line} imports {module}"
+        for file, line, module in _imports(package)
+        if module.split(".")[0] not in ALLOWED[package] | {package}
+    ]
+    assert not wrong, "\n".join(wrong)
+
+
+@pytest.mark.parametrize("package", sorted(p for p in ALLOWED if (ROOT / p).is_dir()))
+def test_other_packages_are_imported_through_their_init(package):
+    deep = [
+        f"{file}:{line} imports {module}"
+        for file, line, module in _imports(package)
+        if module.split(".")[0] != package and "." in module
+    ]
+    assert not deep, "\n".join(deep)
+
+
+def test_the_allowed_imports_have_no_cycle():
+    seen: dict[str, int] = {}
+
+    def visit(name: str, stack: tuple[str, ...]) -> None:
+        assert name not in stack, " -> ".join((*stack, name))
+        if seen.get(name):
+            return
+        for dep in ALLOWED[name]:
+            visit(dep, (*stack, name))
+        seen[name] = 1
+
+    for name in ALLOWED:
+        visit(name, ())
