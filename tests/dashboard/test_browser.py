@@ -176,8 +176,15 @@ def test_leaderboard_tabs_an_evaluate_job_and_a_comparison(
                 _shot(page, shots / f"{tab.lower().replace(' ', '_')}.png")
 
             # Evaluate the fresh run, following the job; count the page's requests meanwhile.
-            _click_row(page, _row_of(mlflow_server, exp, fresh_run))
-            expect(page.get_by_role("heading", name="smallcnn-fresh")).to_be_visible()
+            # Other tests may have made runs of the same name: filter by id (in MLflow), click.
+            page.get_by_text("More: MLflow filter, columns, runs per page").click()
+            box = page.get_by_label("Filter (MLflow syntax)")
+            box.fill(f"attributes.run_id = '{fresh_run}'")
+            box.press("Enter")
+            expect(page.get_by_text("page 1 · 1 runs")).to_be_visible()
+            _settle(page, expect)
+            _click_row(page, 0)
+            expect(page.get_by_text(f"run {fresh_run}").first).to_be_visible()
             page.get_by_role("tab", name="Evaluation").click()
             button = page.get_by_role("button", name="Evaluate this run")
             button.click()
