@@ -197,7 +197,11 @@ def test_leaderboard_tabs_an_evaluate_job_and_a_comparison(
             expect(page.get_by_role("button", name="Run again")).to_be_visible()
             _shot(page, shots / "evaluation_done.png")
 
-            # Compare the fresh run with the evaluated one.
+            # Compare the fresh run with the evaluated one (listed once the filter is cleared).
+            box.fill("")
+            box.press("Enter")
+            expect(page.get_by_text("page 1 · 1 runs")).to_have_count(0)
+            _settle(page, expect)
             _choose(page, "Compare with (up to 3 runs)", "smallcnn-evaluated")
             _settle(page, expect)
             page.get_by_role("tab", name="Compare").click()
