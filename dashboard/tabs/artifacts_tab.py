@@ -26,7 +26,7 @@ def tree_table(entries: list[dict]) -> pd.DataFrame:
     for e in sorted(entries, key=lambda e: PurePosixPath(e["path"]).parts):
         path = PurePosixPath(e["path"])
         depth = len(path.parts) - 1
-        icon = "📁 " if e["is_dir"] else ""
+        icon = "▾ " if e["is_dir"] else ""  # a glyph every font has (not an emoji)
         rows.append(
             {
                 "name": INDENT * depth + icon + path.name + ("/" if e["is_dir"] else ""),
