@@ -74,7 +74,12 @@ def pick_experiment(uri: str) -> tuple[str, str] | None:
 def _label(row: dict) -> str:
     prefix = "↳ " if row["parent_run_id"] else ""
     started = datetime.fromtimestamp((row["start_time"] or 0) / 1000, UTC)
-    return f"{prefix}{row['run_name']} · {row['status'].lower()} · {started:%b %d %H:%M}"
+    # The id keeps labels unique: the browser sends the label back, and two runs of one name
+    # started in the same minute would otherwise open the same run.
+    return (
+        f"{prefix}{row['run_name']} · {row['status'].lower()} · {started:%b %d %H:%M}"
+        f" · {row['run_id'][:6]}"
+    )
 
 
 def pick_run(uri: str, experiment_id: str, rows: list[dict]) -> dict | None:
@@ -132,7 +137,7 @@ def pick_compare(run: dict, rows: list[dict]) -> list[str]:
     chosen = st.sidebar.multiselect(
         "Compare with (up to 3 runs)",
         options,
-        format_func=lambda i: seen.get(i, i[:8]),
+        format_func=lambda i: f"{seen.get(i, '?')} · {i[:6]}",
         key="compare_ids",
         max_selections=MAX_COMPARE,
     )

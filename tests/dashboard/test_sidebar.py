@@ -146,3 +146,15 @@ def test_fixing_a_mistyped_uri_keeps_experiment_and_run(page_env, mlflow_server,
     at.text_input(key="tracking_uri").set_value(mlflow_server).run()
     assert at.selectbox(key="experiment_id").value == dashboard_runs["experiment"]
     assert at.title[0].value == "child-trial"
+
+
+def test_runs_of_one_name_started_in_one_minute_are_told_apart(page_env, mlflow_server):
+    client = MlflowClient(mlflow_server)
+    exp = client.create_experiment(f"twins-{time.time_ns()}")
+    now = int(time.time() * 1000)
+    for i in range(2):
+        run = client.create_run(exp, run_name="twin", start_time=now + i)
+        client.set_terminated(run.info.run_id)
+    at = open_page(experiment_id=exp)
+    labels = at.selectbox(key="run_id").options
+    assert len(labels) == 2 and len(set(labels)) == 2
