@@ -1,5 +1,6 @@
 """Artifact viewers: images, text, CSV, JSON, NPZ and DICOM, each from the artifact's bytes."""
 
+import html
 import io
 import json
 from pathlib import PurePosixPath
@@ -12,7 +13,11 @@ from dashboard import data
 from dashboard.reads import PREVIEW_BYTES
 
 IMAGE = {".png", ".jpg", ".jpeg", ".gif", ".bmp", ".webp"}
-TEXT = {".txt", ".log", ".md", ".py", ".yaml", ".yml", ".cfg", ".ini", ".toml", ".html", ".sh"}
+TEXT = {".txt", ".log", ".md", ".py", ".yaml", ".yml", ".cfg", ".ini", ".toml", ".sh"}
+HTML = {".html", ".htm"}
+# An HTML artifact is drawn in an iframe with an empty sandbox (no scripts, no forms, its own
+# origin) and a policy that loads nothing from any network: only inline styles and data: images.
+HTML_POLICY = "default-src 'none'; style-src 'unsafe-inline'; img-src data:; font-src data:"
 TEXT_NAMES = {"MLmodel", "requirements.txt", "conda.yaml", "python_env.yaml"}
 TABLE = {".csv": ",", ".tsv": "\t"}
 # Viewers that need the whole file refuse files larger than this.
@@ -20,13 +25,15 @@ MAX_WHOLE = 50 * 1024 * 1024
 
 
 def kind(path: str) -> str:
-    """The viewer for ``path``: image, text, table, json, npz, dicom or binary."""
+    """The viewer for ``path``: image, text, html, table, json, npz, dicom or binary."""
     p = PurePosixPath(path)
     suffix = p.suffix.lower()
     if suffix in IMAGE:
         return "image"
     if suffix in TEXT or p.name in TEXT_NAMES:
         return "text"
+    if suffix in HTML:
+        return "html"
     if suffix in TABLE:
         return "table"
     if suffix == ".json":
@@ -83,6 +90,9 @@ def show(uri: str, run_id: str, path: str, size: int | None) -> None:
     """Render one artifact file with the viewer that fits its type."""
     what = kind(path)
     large = size is not None and size > PREVIEW_BYTES
+    if what == "html":
+        show_html(data.artifact_bytes(uri, run_id, path, PREVIEW_BYTES), path, size)
+        return
     if what in ("text", "table", "json") and large:
         raw = data.artifact_bytes(uri, run_id, path, PREVIEW_BYTES)
         st.caption(f"Large file ({human_size(size)}): showing the first {human_size(len(raw))}.")
@@ -127,6 +137,26 @@ def show(uri: str, run_id: str, path: str, size: int | None) -> None:
         image, fields = dicom_image(raw)
         st.image(image, caption=path, clamp=True)
         st.json(fields)
+
+
+def sandboxed(raw: bytes) -> str:
+    """An ``<iframe>`` that shows the HTML document ``raw`` with no scripts and no network."""
+    text = raw.decode("utf-8", errors="replace")
+    policy = f'<meta http-equiv="Content-Security-Policy" content="{HTML_POLICY}">'
+    return (
+        '<iframe sandbox="" referrerpolicy="no-referrer" style="width:100%;height:560px;'
+        f'border:1px solid #ddd;background:#fff" srcdoc="{html.escape(policy + text)}"></iframe>'
+    )
+
+
+def show_html(raw: bytes, path: str, size: int | None) -> None:
+    """Render an HTML artifact in a sandbox (never as raw markup)."""
+    import streamlit.components.v1 as components
+
+    if size is not None and size > len(raw):
+        st.caption(f"Large report ({human_size(size)}): showing its first {human_size(len(raw))}.")
+    st.caption(f"{path}, rendered in a sandbox: scripts and network access are off.")
+    components.html(sandboxed(raw), height=580, scrolling=False)
 
 
 def download(uri: str, run_id: str, path: str, size: int | None) -> None:

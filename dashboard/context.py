@@ -7,17 +7,35 @@ from dataclasses import dataclass, field
 import streamlit as st
 from mlflow.exceptions import MlflowException
 
-from common import InvalidInput, NotFound, PipelineError, ServiceUnavailable, Settings
+from common import (
+    InvalidInput,
+    NotFound,
+    PipelineError,
+    ServiceUnavailable,
+    Settings,
+    get_settings,
+)
 
 log = logging.getLogger("dashboard")
 
 
+def session_settings(uri: str) -> Settings:
+    """The process settings with this session's tracking URI: the one source of both.
+
+    Every tab, every MLflow read and every model download of a page view takes the URI from
+    here, so a URI typed in the sidebar reaches all of them.
+    """
+    base = get_settings()
+    if uri == base.mlflow_tracking_uri:
+        return base
+    return base.model_copy(update={"mlflow_tracking_uri": uri})
+
+
 @dataclass
 class Context:
-    """The sidebar's choices."""
+    """The sidebar's choices; ``settings.mlflow_tracking_uri`` is the session's tracking URI."""
 
     settings: Settings
-    uri: str
     experiment_id: str
     experiment_name: str
     run: dict  # dashboard.reads.run_to_dict summary of the selected run
@@ -27,6 +45,16 @@ class Context:
     @property
     def run_id(self) -> str:
         return self.run["run_id"]
+
+    @property
+    def uri(self) -> str:
+        """The session's tracking URI."""
+        return self.settings.mlflow_tracking_uri
+
+    @property
+    def services_see_this_server(self) -> bool:
+        """The evaluator and explainer read the server they were started with (the default)."""
+        return self.uri == get_settings().mlflow_tracking_uri
 
 
 def render_safely(name: str, render: Callable[..., None], *args) -> None:

@@ -31,6 +31,21 @@ def runs_page(uri: str, query: RunQuery) -> RunPage:
 
 
 @st.cache_data(ttl=TTL, show_spinner=False)
+def newest_deployable(uri: str, experiment_id: str) -> dict | None:
+    return reads.newest_deployable(uri, experiment_id)
+
+
+@st.cache_data(ttl=TTL, show_spinner=False)
+def children(uri: str, experiment_id: str, run_id: str) -> list[dict]:
+    return reads.child_runs(uri, experiment_id, run_id)
+
+
+@st.cache_data(ttl=TTL, show_spinner=False)
+def logged_models(uri: str, experiment_id: str, run_id: str) -> list[dict]:
+    return reads.logged_models(uri, experiment_id, run_id)
+
+
+@st.cache_data(ttl=TTL, show_spinner=False)
 def run(uri: str, run_id: str) -> dict:
     return reads.load_run(uri, run_id)
 

@@ -103,6 +103,21 @@ def overlay(image: np.ndarray, cam: np.ndarray, alpha: float = 0.45) -> np.ndarr
     return (((1 - alpha) * base + alpha * heat).clip(0, 1) * 255).astype(np.uint8)
 
 
+def across_classes(labels: np.ndarray, preds: np.ndarray, k: int) -> np.ndarray:
+    """Up to ``k`` positions taking each true class in turn, misclassified images first."""
+    queues = []
+    for cls in np.unique(labels):
+        members = np.flatnonzero(labels == cls)
+        wrong = members[preds[members] != cls]
+        queues.append([*wrong, *members[preds[members] == cls]])
+    picked: list[int] = []
+    while len(picked) < k and any(queues):
+        for queue in queues:
+            if queue and len(picked) < k:
+                picked.append(int(queue.pop(0)))
+    return np.asarray(picked, dtype=np.int64)
+
+
 def model_views(uri: str, run_id: str, params: dict, data_dir: Path, n: int = MAX_SAMPLES):
     """Everything the Visualizations tab computes for a run, in one pass over a test sample.
 
@@ -117,11 +132,11 @@ def model_views(uri: str, run_id: str, params: dict, data_dir: Path, n: int = MA
     x = pp.to_tensor(images)
     feats, preds = features(model, x)
     frame = tsne_frame(feats, labels, preds, pp.class_names)
-    k = min(8, len(x))
-    cams = gradcam(model, x[:k], preds[:k])
+    picked = across_classes(labels, preds, 8)
+    cams = gradcam(model, x[picked], preds[picked])
     shown = []
-    for i in range(k):
+    for j, i in enumerate(picked):
         mark = "✓" if preds[i] == labels[i] else "✗"
         caption = f"{mark} true {pp.class_names[labels[i]]}, predicted {pp.class_names[preds[i]]}"
-        shown.append((overlay(images[i], cams[i]), caption))
+        shown.append((overlay(images[i], cams[j]), caption))
     return frame, shown

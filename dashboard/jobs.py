@@ -1,11 +1,26 @@
-"""Asking the evaluator and explainer for work over HTTP and following their jobs (no Streamlit)."""
+"""A typed client of the evaluator's and explainer's job API, and following a job (no Streamlit).
+
+Jobs are parsed into ``Job``, the API's own ``jobs.JobOut`` widened by what the jobs issue adds to
+the contract: ``progress`` (``{"fraction": 0–1, "stage": "attributions 5/16"}``) and the
+``cancelled`` status. A service that does not report progress yet still parses (``progress`` is
+``None``), and one that ignores ``?wait=`` is still polled at most once per ``MIN_INTERVAL_S``.
+"""
+
+import time
+from collections.abc import Callable
+from datetime import UTC, datetime
 
 import requests
+from pydantic import BaseModel, ConfigDict, ValidationError
 
 from common import PipelineError, ServiceUnavailable, Settings
+from jobs import FINAL_STATUSES, JobOut
 from launcher import EVALUATOR, EXPLAINER
 
-FINAL_STATUSES = ("succeeded", "failed")
+FINAL = frozenset({*FINAL_STATUSES, "cancelled"})
+MIN_INTERVAL_S = 1.0  # never more than one request per second while following a job
+WAIT_S = 1.0  # long-poll: the service answers at once on a change, else after this
+MAX_FOLLOW_S = 30 * 60
 
 # kind -> (settings field with the base URL, endpoint, service)
 SERVICES = {
@@ -14,8 +29,61 @@ SERVICES = {
 }
 
 
+class Progress(BaseModel):
+    """How far a running job is: ``fraction`` 0–1 and a human ``stage``."""
+
+    model_config = ConfigDict(extra="allow")
+
+    fraction: float | None = None
+    stage: str | None = None
+
+
+class Job(JobOut):
+    """``JobOut`` as the dashboard reads it: also ``progress`` and the ``cancelled`` status."""
+
+    model_config = ConfigDict(extra="allow")
+
+    status: str  # queued, running, succeeded, failed, cancelled
+    progress: Progress | None = None
+
+    @property
+    def finished(self) -> bool:
+        return self.status in FINAL
+
+    def fraction(self) -> float | None:
+        """0–1 progress: 1 once finished, the service's figure while running, else ``None``."""
+        if self.status == "succeeded":
+            return 1.0
+        if self.progress is not None and self.progress.fraction is not None:
+            return max(0.0, min(1.0, self.progress.fraction))
+        return None
+
+    def elapsed_s(self, now: datetime | None = None) -> float:
+        """Seconds since the job started (or was queued), until it finished or ``now``."""
+        start = self.started_at or self.created_at
+        end = self.finished_at or now or datetime.now(UTC)
+        if start.tzinfo is None:
+            start = start.replace(tzinfo=UTC)
+        if end.tzinfo is None:
+            end = end.replace(tzinfo=UTC)
+        return max(0.0, (end - start).total_seconds())
+
+    def describe(self) -> str:
+        """One line for a person: kind, status, stage, percentage and elapsed time."""
+        parts = [f"{self.kind} job {self.job_id[:8]}: {self.status}"]
+        if not self.finished and self.progress is not None and self.progress.stage:
+            parts.append(self.progress.stage)
+        fraction = self.fraction()
+        if fraction is not None and not self.finished:
+            parts.append(f"{fraction:.0%}")
+        elif not self.finished and self.status == "running":
+            parts.append("the service reports no progress")
+        parts.append(f"{self.elapsed_s():.0f} s")
+        return " · ".join(parts)
+
+
 class JobClient:
-    """Submits ``evaluate`` / ``explain`` jobs and polls ``/jobs/{id}``."""
+    """Submits ``evaluate`` / ``explain`` jobs and reads ``/jobs/{id}`` as ``Job``."""
 
     def __init__(self, settings: Settings, kind: str, timeout: float = 10.0) -> None:
         field, self.endpoint, self.service = SERVICES[kind]
@@ -34,10 +102,14 @@ class JobClient:
             f"{self.service.name.upper()}_URL to where it runs."
         )
 
-    def _request(self, method: str, path: str, **kwargs) -> dict:
+    def _request(self, method: str, path: str, timeout: float = 0, **kwargs):
         try:
             response = requests.request(
-                method, self.base_url + path, headers=self.headers, timeout=self.timeout, **kwargs
+                method,
+                self.base_url + path,
+                headers=self.headers,
+                timeout=self.timeout + timeout,
+                **kwargs,
             )
         except requests.RequestException as exc:
             raise self._down(exc) from exc
@@ -56,35 +128,55 @@ class JobClient:
             )
         return response.json()
 
-    def submit(self, run_id: str, inputs: dict | None = None) -> dict:
-        """Start a job for ``run_id``; returns the job document (with ``job_id``)."""
-        return self._request("POST", self.endpoint, json={"run_id": run_id, **(inputs or {})})
+    def _job(self, document) -> Job:
+        try:
+            return Job.model_validate(document)
+        except ValidationError as exc:
+            raise PipelineError(
+                f"The {self.service.name} at {self.base_url} answered something that is not a "
+                f"job ({exc.error_count()} problems, first: {exc.errors()[0]['msg']})"
+            ) from exc
 
-    def get(self, job_id: str, wait: float = 0) -> dict:
-        """The job document, waiting up to ``wait`` seconds for it to change."""
+    def submit(self, run_id: str, force: bool = False, inputs: dict | None = None) -> Job:
+        """Start a job for ``run_id`` (``force``: even if an equal result exists)."""
+        body = {"run_id": run_id, **(inputs or {})}
+        if force:
+            body["force"] = True
+        return self._job(self._request("POST", self.endpoint, json=body))
+
+    def get(self, job_id: str, wait: float = 0) -> Job:
+        """The job, waiting up to ``wait`` seconds for it to change (``?wait=``)."""
         params = {"wait": wait} if wait else None
-        return self._request("GET", f"/jobs/{job_id}", params=params)
+        return self._job(self._request("GET", f"/jobs/{job_id}", timeout=wait, params=params))
 
-    def latest(self, run_id: str) -> dict | None:
+    def latest(self, run_id: str) -> Job | None:
         """The newest job of this kind for ``run_id``, if any."""
-        jobs = self._request("GET", "/jobs", params={"run_id": run_id})
-        if isinstance(jobs, dict):
-            jobs = jobs.get("jobs", [])
-        jobs = [j for j in jobs if j.get("kind", self.kind) == self.kind]
-        return max(jobs, key=lambda j: str(j.get("created_at", "")), default=None)
+        jobs = [self._job(j) for j in self._request("GET", "/jobs", params={"run_id": run_id})]
+        jobs = [j for j in jobs if j.kind == self.kind]
+        return max(jobs, key=lambda j: j.created_at, default=None)
 
 
-def job_id(job: dict) -> str:
-    return str(job.get("job_id") or job.get("_id") or job.get("id"))
+def follow(
+    client: JobClient,
+    job: Job,
+    on_update: Callable[[Job], None] = lambda job: None,
+    max_s: float = MAX_FOLLOW_S,
+    clock: Callable[[], float] = time.monotonic,
+    sleep: Callable[[float], None] = time.sleep,
+) -> Job:
+    """Long-poll ``job`` until it ends (or ``max_s`` passes), calling ``on_update`` on each answer.
 
-
-def progress_fraction(job: dict) -> float:
-    """A 0–1 progress figure for a job document (uses its ``progress`` when the service sets it)."""
-    if job.get("status") in FINAL_STATUSES:
-        return 1.0
-    progress = job.get("progress")
-    if isinstance(progress, dict):
-        progress = progress.get("fraction")
-    if isinstance(progress, int | float):
-        return max(0.0, min(1.0, float(progress)))
-    return 0.1 if job.get("status") == "running" else 0.0
+    Each request asks the service to wait up to ``WAIT_S`` for a change; when it answers sooner
+    without a change (or ignores ``wait``), the next request waits for the rest of
+    ``MIN_INTERVAL_S``, so a job is never polled more than once per second.
+    """
+    start = clock()
+    on_update(job)
+    while not job.finished and clock() - start < max_s:
+        asked = clock()
+        job = client.get(job.job_id, wait=WAIT_S)
+        on_update(job)
+        rest = MIN_INTERVAL_S - (clock() - asked)
+        if rest > 0 and not job.finished:
+            sleep(rest)
+    return job

@@ -9,12 +9,15 @@ import pandas as pd
 from runs import MODEL_NAME, contract
 
 
-def evaluation_table(metrics: dict[str, float], metrics_json: dict | None = None) -> pd.DataFrame:
+def evaluation_table(
+    metrics: dict[str, float], report: contract.EvaluationReport | None = None
+) -> pd.DataFrame:
     """Evaluation metrics with intervals: columns metric, value, ci_low, ci_high[, method], overall.
 
-    Reads the run's ``eval_<name>`` / ``eval_<name>_ci_low`` / ``eval_<name>_ci_high`` metrics
-    and fills gaps from the current evaluation's ``metrics.json`` (``{"overall": {name: {value,
-    ci_low, ci_high, method}}, ...}``); ``overall`` is False for per-class metrics.
+    Reads the run's ``eval_<name>`` / ``eval_<name>_ci_low`` / ``eval_<name>_ci_high`` metrics and
+    fills gaps from the evaluation report (``metrics.json``); ``overall`` is False for per-class
+    metrics (those not in the report's ``overall``, or everything but the report's when there is
+    no report and the name ends with a class).
     """
     rows: dict[str, dict] = {}
     for key, value in metrics.items():
@@ -27,22 +30,18 @@ def evaluation_table(metrics: dict[str, float], metrics_json: dict | None = None
                 break
         else:
             rows.setdefault(name, {})["value"] = value
-    metrics_json = metrics_json or {}
-    source = metrics_json.get("overall", metrics_json.get("metrics", metrics_json))
-    for name, entry in source.items() if isinstance(source, dict) else ():
-        if isinstance(entry, dict) and "value" in entry:
-            row = rows.setdefault(name, {})
-            for field in ("value", "ci_low", "ci_high", "method"):
-                if field in entry and field not in row:
-                    row[field] = entry[field]
-        elif isinstance(entry, int | float) and not isinstance(entry, bool):
-            rows.setdefault(name, {}).setdefault("value", float(entry))
-    overall = source.keys() if "overall" in metrics_json else None
+    overall = report.overall if report is not None else {}
+    for name, estimate in overall.items():
+        row = rows.setdefault(name, {})
+        for field in ("value", "ci_low", "ci_high", "method"):
+            found = getattr(estimate, field)
+            if found is not None and field not in row:
+                row[field] = found
     table = pd.DataFrame(
         [
-            {"metric": k, **v, "overall": overall is None or k in overall}
+            {"metric": k, **v, "overall": report is None or k in overall}
             for k, v in sorted(rows.items())
-            if "value" in v
+            if v.get("value") is not None
         ],
         columns=["metric", "value", "ci_low", "ci_high", "method", "overall"],
     )
@@ -51,59 +50,47 @@ def evaluation_table(metrics: dict[str, float], metrics_json: dict | None = None
     return table
 
 
-def faithfulness_table(faithfulness: dict | None, metrics: dict[str, float]) -> pd.DataFrame:
+def faithfulness_table(
+    faithfulness: contract.Faithfulness | None, metrics: dict[str, float]
+) -> pd.DataFrame:
     """One row per attribution method: deletion AUC, random-order AUC, score, beats-random share.
 
-    Uses the current explanation's ``faithfulness.json`` (``{"methods": {name: {...}}}``) and
-    falls back to the run's ``explain_deletion_auc_<method>`` metrics.
+    Uses the explanation's ``faithfulness.json`` and falls back to the run's
+    ``explain_deletion_auc_<method>`` metrics.
     """
+    fields = ("auc", "random_auc", "score", "beats_random_fraction")
     rows = {}
-    for name, entry in ((faithfulness or {}).get("methods") or {}).items():
-        if isinstance(entry, dict):
-            rows[name] = {
-                k: entry.get(k) for k in ("auc", "random_auc", "score", "beats_random_fraction")
-            }
+    for name, entry in (faithfulness.methods if faithfulness is not None else {}).items():
+        rows[name] = {k: getattr(entry, k) for k in fields}
     prefix = "explain_deletion_auc_"
     for key, value in metrics.items():
         if key.startswith(prefix):
             rows.setdefault(key[len(prefix) :], {}).setdefault("auc", value)
-    columns = ["method", "auc", "random_auc", "score", "beats_random_fraction"]
+    columns = ["method", *fields]
     return pd.DataFrame([{"method": m, **v} for m, v in sorted(rows.items())], columns=columns)
 
 
-def split_counts(params: dict[str, str], stats: dict | None) -> dict[str, int]:
+def split_counts(params: dict[str, str], stats: contract.DatasetStats | None) -> dict[str, int]:
     """Sample counts per split from the ``data_n_*`` params or ``dataset_stats.json``."""
     counts = {}
     for split in ("train", "val", "test"):
         value = params.get(f"data_n_{split}")
         if value is not None and value.isdigit():
             counts[split] = int(value)
-    if not counts and stats:
+    if not counts and stats is not None:
         for split, entry in class_counts(stats).items():
             counts[split] = int(sum(entry.values()))
     return counts
 
 
-def class_counts(stats: dict | None) -> dict[str, dict[str, int]]:
-    """``{split: {class: count}}`` found in a ``dataset_stats.json`` (several layouts accepted)."""
-    if not stats:
+def class_counts(stats: contract.DatasetStats | None) -> dict[str, dict[str, int]]:
+    """``{split: {class: count}}`` of ``dataset_stats.json`` (without the ``total`` entries)."""
+    if stats is None:
         return {}
-    for key in ("class_counts", "counts_per_class", "counts", "splits"):
-        value = stats.get(key)
-        if isinstance(value, dict) and value:
-            first = next(iter(value.values()))
-            if isinstance(first, dict):
-                inner = {s: v.get("per_class", v.get("classes", v)) for s, v in value.items()}
-                if all(isinstance(v, dict) for v in inner.values()):
-                    return {
-                        s: {
-                            str(c): int(n)
-                            for c, n in v.items()
-                            if isinstance(n, int | float) and c != "total"
-                        }
-                        for s, v in inner.items()
-                    }
-    return {}
+    return {
+        split: {c: int(n) for c, n in per_class.items() if c != "total"}
+        for split, per_class in stats.counts.items()
+    }
 
 
 def _fmt(value) -> str:
@@ -114,12 +101,16 @@ def _fmt(value) -> str:
 
 def build_model_card(
     run: dict,
-    stats: dict | None = None,
+    stats: contract.DatasetStats | None = None,
     evaluation: pd.DataFrame | None = None,
-    faithfulness: dict | None = None,
+    faithfulness: contract.Faithfulness | None = None,
     preprocessing: dict | None = None,
 ) -> str:
-    """The Markdown model card of ``run`` (a ``dashboard.reads.run_to_dict`` summary)."""
+    """The Markdown model card of ``run`` (a ``dashboard.reads.run_to_dict`` summary).
+
+    ``stats``, ``faithfulness`` and ``preprocessing`` are the run's ``dataset_stats.json``,
+    ``faithfulness.json`` and ``preprocessing.json``; ``evaluation`` is ``evaluation_table``.
+    """
     params, run_id = run["params"], run["run_id"]
     evaluated = evaluation is not None and not evaluation.empty
     lines = [

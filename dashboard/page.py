@@ -1,9 +1,15 @@
-"""The page: sidebar, then one tab at a time (only the open tab loads anything)."""
+"""The page: sidebar, the experiment's leaderboard, then the open run with one tab at a time.
+
+Only the open tab loads anything; the leaderboard is one page of ``search_runs``.
+"""
+
+from dataclasses import replace
 
 import streamlit as st
 
-from dashboard.context import render_safely
-from dashboard.sidebar import render_sidebar
+from common import PipelineError
+from dashboard import board, data, sidebar
+from dashboard.context import Context, render_safely, session_settings
 from dashboard.tabs.artifacts_tab import render_artifacts
 from dashboard.tabs.compare import render_compare
 from dashboard.tabs.deploy import render_deploy
@@ -23,17 +29,75 @@ TABS = {
 }
 
 
-def render_page() -> None:
-    st.set_page_config(page_title="MLpipeline dashboard", page_icon="🩺", layout="wide")
-    ctx = render_sidebar()
-    if ctx is None:
-        return
+def _context() -> Context | None:
+    """Sidebar and leaderboard; the context of the open run, or ``None`` after saying why not."""
+    uri = sidebar.tracking_uri()
+    if uri is None:
+        return None
+    picked = sidebar.pick_experiment(uri)
+    if picked is None:
+        return None
+    exp_id, exp_name = picked
+    st.header(f"Leaderboard · {exp_name}", divider="gray")
+    first = board.first_page(uri, exp_id)
+    query, columns = board.query(exp_id, first)
+    try:
+        page = data.runs_page(uri, replace(query, page_token=board.page_token(query)))
+    except PipelineError as exc:
+        st.error(str(exc))
+        page = first
+    run = sidebar.pick_run(uri, exp_id, page.rows)
+    board.render(page, columns, run["run_id"] if run else None)
+    if run is None:
+        return None
+    compare = sidebar.pick_compare(run, page.rows)
+    return Context(session_settings(uri), exp_id, exp_name, run, compare, page.rows)
+
+
+def _header(ctx: Context) -> None:
     run = ctx.run
     st.title(run["run_name"])
-    st.caption(
-        f"Experiment {ctx.experiment_name} · run `{run['run_id']}` · {run['status'].lower()}"
-        + (f" · child of `{run['parent_run_id']}`" if run["parent_run_id"] else "")
-    )
+    parent = run["parent_run_id"]
+    line = f"Experiment {ctx.experiment_name} · run `{run['run_id']}` · {run['status'].lower()}"
+    if parent:
+        try:
+            name = data.run(ctx.uri, parent)["run_name"]
+        except PipelineError:
+            name = parent[:8]
+        line += f" · child of {name} (`{parent}`)"
+    st.caption(line)
+    kids = data.children(ctx.uri, ctx.experiment_id, ctx.run_id)
+    if kids:
+        names = ", ".join(k["run_name"] for k in kids[:20])
+        more = f" and {len(kids) - 20} more" if len(kids) > 20 else ""
+        st.markdown(f"**Child runs ({len(kids)})**: {names}{more}")
+        names = {k["run_id"]: k["run_name"] for k in kids}
+        key = f"open_child_{ctx.run_id}"
+        st.selectbox(
+            "Open a child run",
+            [None, *names],
+            format_func=lambda i: "—" if i is None else names[i],
+            key=key,
+            on_change=_open_child,
+            args=(key,),
+        )
+
+
+def _open_child(key: str) -> None:
+    if st.session_state.get(key):
+        st.session_state.run_id = st.session_state[key]
+
+
+def render_page() -> None:
+    st.set_page_config(page_title="MLpipeline dashboard", page_icon="🩺", layout="wide")
+    ctx = None
+    try:
+        ctx = _context()
+    except PipelineError as exc:
+        st.error(str(exc))
+    if ctx is None:
+        return
+    render_safely("Run", _header, ctx)
     tabs = st.tabs(list(TABS), key="tab", on_change="rerun")
     for (name, render), tab in zip(TABS.items(), tabs, strict=True):
         if tab.open:

@@ -17,7 +17,7 @@ from mlflow.store.artifact.artifact_repository_registry import get_artifact_repo
 from mlflow.tracking import MlflowClient
 
 from common import InvalidInput, NotFound, ServiceUnavailable
-from runs import get_run
+from runs import contract, get_run
 
 # Searching more experiments than this is never useful in a picker.
 MAX_EXPERIMENTS = 1000
@@ -130,6 +130,49 @@ def search_runs(uri: str, query: RunQuery) -> RunPage:
             "params.model = 'smallcnn')",
         ) from exc
     return RunPage([run_to_dict(r) for r in page], page.token or None)
+
+
+def _search(uri: str, experiment_id: str, filter_string: str, limit: int) -> list[dict]:
+    try:
+        found = client_for(uri).search_runs(
+            experiment_ids=[experiment_id],
+            filter_string=filter_string,
+            run_view_type=ViewType.ACTIVE_ONLY,
+            max_results=limit,
+            order_by=["attributes.start_time DESC"],
+        )
+    except MlflowException as exc:
+        raise _mlflow_error(exc, "searching runs failed") from exc
+    return [run_to_dict(r) for r in found]
+
+
+def newest_deployable(uri: str, experiment_id: str) -> dict | None:
+    """The newest finished run with a model of this pipeline (the page's default run)."""
+    found = _search(
+        uri,
+        experiment_id,
+        f"attributes.status = 'FINISHED' and tags.`{contract.STAGE_TAG}` = 'trained'",
+        1,
+    )
+    return found[0] if found else None
+
+
+def child_runs(uri: str, experiment_id: str, run_id: str, limit: int = 100) -> list[dict]:
+    """The runs nested under ``run_id`` (newest first, at most ``limit``)."""
+    return _search(uri, experiment_id, f"tags.mlflow.parentRunId = '{run_id}'", limit)
+
+
+def logged_models(uri: str, experiment_id: str, run_id: str) -> list[dict]:
+    """The MLflow LoggedModels the run produced: name and model URI (one search call)."""
+    try:
+        found = client_for(uri).search_logged_models(
+            experiment_ids=[experiment_id],
+            filter_string=f"source_run_id = '{run_id}'",
+            max_results=50,
+        )
+    except MlflowException as exc:
+        raise _mlflow_error(exc, f"listing the models of run {run_id} failed") from exc
+    return [{"name": m.name, "model_uri": m.model_uri} for m in found]
 
 
 def load_run(uri: str, run_id: str) -> dict:

@@ -1,29 +1,58 @@
-"""The sidebar: tracking URI, experiment, run picker (sort, filter, pages) and runs to compare."""
+"""The sidebar: tracking URI, experiment, the open run and the runs to compare with it.
 
-from dataclasses import replace
+Choices survive a detour: when the URI is mistyped and corrected, or points to another server
+that has the same experiment and run, they are kept (Streamlit forgets the state of widgets that
+were not drawn, so the last choices are also kept under ``KEEP``).
+"""
+
 from datetime import UTC, datetime
 
 import streamlit as st
 
-from common import PipelineError, Settings
-from dashboard import data
-from dashboard.context import Context
-from dashboard.reads import RUN_STATUSES, RunQuery
+from common import PipelineError, get_settings
+from dashboard import data, leaderboard
 
-PAGE_SIZES = (10, 25, 50, 100, 200)
-
-
-def _label(row: dict, sort_key: str) -> str:
-    prefix = "↳ " if row["parent_run_id"] else ""
-    extra = ""
-    if sort_key.startswith("metrics."):
-        value = row["metrics"].get(sort_key.split(".", 1)[1].strip("`"))
-        extra = f" · {value:.4g}" if value is not None else ""
-    started = datetime.fromtimestamp((row["start_time"] or 0) / 1000, UTC)
-    return f"{prefix}{row['run_name']} · {row['status'].lower()}{extra} · {started:%m-%d %H:%M}"
+KEEP = "kept_choices"  # session key: {"experiment_id": ..., "run_id": ...} last shown
+MAX_COMPARE = 3  # the open run and up to three others
+URI_PREFIXES = ("http://", "https://", "sqlite:", "file:", "databricks")
 
 
-def _pick_experiment(uri: str) -> tuple[str, str] | None:
+def _keep(name: str, value: str) -> None:
+    st.session_state.setdefault(KEEP, {})[name] = value
+
+
+def _restore(name: str, options: list[str]) -> None:
+    """Put back the last choice of widget ``name`` when Streamlit dropped it and it still exists."""
+    kept = st.session_state.get(KEEP, {}).get(name)
+    if name not in st.session_state and kept in options:
+        st.session_state[name] = kept
+    if name in st.session_state and st.session_state[name] not in options:
+        del st.session_state[name]
+
+
+def tracking_uri() -> str | None:
+    """The session's tracking URI from the sidebar field; ``None`` (after saying why) if bad."""
+    st.sidebar.title("MLpipeline")
+    uri = st.sidebar.text_input(
+        "MLflow tracking URI",
+        value=get_settings().mlflow_tracking_uri,
+        key="tracking_uri",
+        help="Every tab, download and selection of this session uses it. Servers that need "
+        "credentials: set MLFLOW_TRACKING_USERNAME/PASSWORD or MLFLOW_TRACKING_TOKEN for the "
+        "dashboard process.",
+    ).strip()
+    if not uri.startswith(URI_PREFIXES):
+        st.error(
+            f"{uri!r} is not a tracking URI: use http(s)://host:port, sqlite:///path.db or "
+            "file:///path."
+        )
+        return None
+    return uri
+
+
+def pick_experiment(uri: str) -> tuple[str, str] | None:
+    """The experiment picker; ``None`` when the server has none (after saying so)."""
+    data.tracking_reachable(uri)
     exps = data.experiments(uri)
     if not exps:
         st.sidebar.info("This tracking server has no experiments yet: train a model first.")
@@ -31,108 +60,86 @@ def _pick_experiment(uri: str) -> tuple[str, str] | None:
     # The Default experiment is usually empty: prefer the most recently updated other one.
     exps = sorted(exps, key=lambda e: e["name"] == "Default")
     names = {e["experiment_id"]: e["name"] for e in exps}
+    _restore("experiment_id", list(names))
     exp_id = st.sidebar.selectbox(
         "Experiment (type to search)",
         list(names),
         format_func=lambda i: names[i],
         key="experiment_id",
     )
+    _keep("experiment_id", exp_id)
     return exp_id, names[exp_id]
 
 
-def _run_query(exp_id: str, known_keys: list[str]) -> RunQuery:
-    with st.sidebar.expander("Sort and filter runs"):
-        name = st.text_input("Name contains", key="run_name_filter")
-        statuses = st.multiselect("Status", RUN_STATUSES, key="run_status_filter")
-        expr = st.text_input(
-            "Filter (MLflow syntax)",
-            key="run_filter",
-            placeholder="metrics.val_auc > 0.8 and params.model = 'smallcnn'",
+def _label(row: dict) -> str:
+    prefix = "↳ " if row["parent_run_id"] else ""
+    started = datetime.fromtimestamp((row["start_time"] or 0) / 1000, UTC)
+    # The id keeps labels unique: the browser sends the label back, and two runs of one name
+    # started in the same minute would otherwise open the same run.
+    return (
+        f"{prefix}{row['run_name']} · {row['status'].lower()} · {started:%b %d %H:%M}"
+        f" · {row['run_id'][:6]}"
+    )
+
+
+def pick_run(uri: str, experiment_id: str, rows: list[dict]) -> dict | None:
+    """The open run: the one chosen (sidebar or leaderboard), else the newest deployable run.
+
+    A chosen run that is not on the leaderboard's page stays open and listed.
+    """
+    known = {r["run_id"]: r for r in rows}
+    wanted = st.session_state.get("run_id") or st.session_state.get(KEEP, {}).get("run_id")
+    if wanted and wanted not in known:
+        try:
+            run = data.run(uri, wanted)
+        except PipelineError:  # not on this server
+            run = None
+        if run is not None and run["experiment_id"] == experiment_id:
+            known = {wanted: run, **known}
+    if wanted not in known:
+        # The newest deployable run of the page shown (the newest of all on the default first
+        # page), else one search for it.
+        on_page = [r for r in rows if leaderboard.can_deploy(r)]
+        default = (
+            max(on_page, key=lambda r: r["start_time"] or 0)
+            if on_page
+            else data.newest_deployable(uri, experiment_id)
         )
-        sort_options = ["attributes.start_time", "attributes.run_name", *known_keys]
-        sort_key = st.selectbox("Sort by", sort_options, key="run_sort")
-        descending = st.toggle("Descending", value=True, key="run_desc")
-        page_size = st.selectbox("Runs per page", PAGE_SIZES, index=2, key="run_page_size")
-    order = f"{sort_key} {'DESC' if descending else 'ASC'}"
-    return RunQuery(exp_id, name, tuple(statuses), expr, order, page_size)
-
-
-def _page_token(query: RunQuery) -> str | None:
-    """The token of the page shown; resets to the first page when the query changes."""
-    signature = repr(query)
-    if st.session_state.get("run_query") != signature:
-        st.session_state.run_query = signature
-        st.session_state.page_tokens = [None]
-    return st.session_state.page_tokens[-1]
-
-
-def _pager(next_token: str | None) -> None:
-    tokens = st.session_state.page_tokens
-    left, mid, right = st.sidebar.columns([1, 1, 1])
-    if left.button("◀ Prev", disabled=len(tokens) == 1, key="page_prev"):
-        tokens.pop()
-        st.rerun()
-    mid.caption(f"page {len(tokens)}")
-    if right.button("Next ▶", disabled=next_token is None, key="page_next"):
-        tokens.append(next_token)
-        st.rerun()
-
-
-def render_sidebar() -> Context | None:
-    """Draw the sidebar; ``None`` (after saying why) when there is no run to show."""
-    settings = Settings()
-    st.sidebar.title("MLpipeline")
-    uri = st.sidebar.text_input(
-        "MLflow tracking URI",
-        value=settings.mlflow_tracking_uri,
-        key="tracking_uri",
-        help="Servers that need credentials: set MLFLOW_TRACKING_USERNAME/PASSWORD or "
-        "MLFLOW_TRACKING_TOKEN for the dashboard process.",
-    ).strip()
-    if not uri.startswith(("http://", "https://", "sqlite:", "file:", "databricks")):
-        st.error(
-            f"{uri!r} is not a tracking URI: use http(s)://host:port, sqlite:///path.db or "
-            "file:///path."
-        )
-        return None
-    try:
-        data.tracking_reachable(uri)
-        picked = _pick_experiment(uri)
-        if picked is None:
+        if default is not None:
+            known = {default["run_id"]: default, **known}
+            wanted = default["run_id"]
+        elif known:
+            wanted = next(iter(known))
+        else:
             return None
-        exp_id, exp_name = picked
-        first = data.runs_page(uri, RunQuery(exp_id))
-        known = sorted({f"metrics.`{k}`" for r in first.rows for k in r["metrics"]}) + sorted(
-            {f"params.`{k}`" for r in first.rows for k in r["params"]}
-        )
-        query = _run_query(exp_id, known)
-        page = data.runs_page(uri, replace(query, page_token=_page_token(query)))
-    except PipelineError as exc:
-        st.error(str(exc))
-        return None
-    if not page.rows:
-        st.sidebar.info("No runs match.")
-        st.info(
-            f"Experiment {exp_name!r} has no runs matching the filter: change the filter, or "
-            "train one with `python -m trainer --data-dir DIR --experiment NAME`."
-        )
-        return None
-    rows = {r["run_id"]: r for r in page.rows}
+    st.session_state.run_id = wanted
     run_id = st.sidebar.selectbox(
-        "Run",
-        list(rows),
-        format_func=lambda i: _label(rows[i], query.order_by.rsplit(" ", 1)[0]),
+        "Run (or click one in the leaderboard)",
+        list(known),
+        format_func=lambda i: _label(known[i]),
         key="run_id",
     )
-    _pager(page.next_token)
+    _keep("run_id", run_id)
+    return known[run_id]
+
+
+def pick_compare(run: dict, rows: list[dict]) -> list[str]:
+    """Up to ``MAX_COMPARE`` other runs to compare with the open one (kept across pages)."""
     seen = st.session_state.setdefault("seen_runs", {})
-    seen.update({i: r["run_name"] for i, r in rows.items()})
-    kept = [i for i in st.session_state.get("compare_ids", []) if i in seen]
-    compare = st.sidebar.multiselect(
-        "Compare with",
-        list(dict.fromkeys([*kept, *(i for i in rows if i != run_id)])),
-        format_func=lambda i: seen.get(i, i[:8]),
-        key="compare_ids",
+    seen.update({r["run_id"]: r["run_name"] for r in rows})
+    seen[run["run_id"]] = run["run_name"]
+    kept = [i for i in st.session_state.get("compare_ids", []) if i in seen and i != run["run_id"]]
+    if kept != st.session_state.get("compare_ids", kept):
+        st.session_state.compare_ids = kept
+    options = list(
+        dict.fromkeys([*kept, *(r["run_id"] for r in rows if r["run_id"] != run["run_id"])])
     )
-    st.sidebar.caption(f"Run id `{run_id}`")
-    return Context(settings, uri, exp_id, exp_name, rows[run_id], compare, page.rows)
+    chosen = st.sidebar.multiselect(
+        "Compare with (up to 3 runs)",
+        options,
+        format_func=lambda i: f"{seen.get(i, '?')} · {i[:6]}",
+        key="compare_ids",
+        max_selections=MAX_COMPARE,
+    )
+    st.sidebar.caption(f"Run id `{run['run_id']}`")
+    return chosen

@@ -67,15 +67,21 @@ def check_request(n_samples: int, methods: Sequence[str] | None) -> list[str]:
 def select_samples(
     probs: np.ndarray, labels: np.ndarray, n_samples: int, seed: int = 0
 ) -> np.ndarray:
-    """A reproducible sample: up to half the most confidently wrong images, the rest at random."""
+    """A reproducible sample across classes: up to half the most confidently wrong images, the
+    rest drawn from each true class in turn (at random within a class), so every class shows."""
     n_samples = min(n_samples, len(labels))
     predicted = probs.argmax(axis=1)
     wrong = np.flatnonzero(predicted != labels)
     wrong = wrong[np.argsort(-probs[wrong].max(axis=1), kind="stable")][: n_samples // 2]
     rest = np.setdiff1d(np.arange(len(labels)), wrong)
     rng = np.random.default_rng(seed)
-    chosen = rng.choice(rest, size=n_samples - len(wrong), replace=False)
-    return np.concatenate([wrong, np.sort(chosen)]).astype(np.int64)
+    queues = [list(rng.permutation(rest[labels[rest] == c])) for c in np.unique(labels[rest])]
+    chosen: list[int] = []
+    while len(chosen) < n_samples - len(wrong):
+        for queue in queues:
+            if queue and len(chosen) < n_samples - len(wrong):
+                chosen.append(int(queue.pop()))
+    return np.concatenate([wrong, np.sort(np.asarray(chosen, dtype=np.int64))]).astype(np.int64)
 
 
 def explain_images(

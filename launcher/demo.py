@@ -6,6 +6,7 @@ import argparse
 import signal
 import sys
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -76,12 +77,23 @@ def _fmt_metric(metrics: dict, name: str) -> str:
     return f"{name} {value:.3f}{ci}"
 
 
+def epoch_printer(say: "Steps") -> Callable[[str], None]:
+    """Pass the trainer's one line per epoch (``epoch 3/12  train loss ...``) to ``say``."""
+
+    def on_line(line: str) -> None:
+        line = line.split("\r")[-1].strip()  # a progress bar redraws its line with \r
+        if line.startswith("epoch ") and "val loss" in line:
+            say("trainer", line)
+
+    return on_line
+
+
 def run_pipeline(
     stack: Stack, say: Steps, train_args: list[str], n_samples: int, token: str | None = None
 ) -> DemoResult:
     """Train, evaluate and explain through the running services."""
     cfg = stack.config
-    run_id = stack.run_once(TRAINER, train_args)
+    run_id = stack.run_once(TRAINER, train_args, on_line=epoch_printer(say))
     say("trainer", f"run {run_id} (log: {stack.log_path(TRAINER)})")
     for service in (EVALUATOR, EXPLAINER):
         stack.wait_healthy(service)

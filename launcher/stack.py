@@ -7,6 +7,7 @@ import socket
 import subprocess
 import sys
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -163,18 +164,41 @@ class Stack:
         except LaunchError as exc:
             raise LaunchError(f"{service.name} {exc}; see {self.log_path(service)}") from None
 
-    def run_once(self, service: Service, extra: list[str] | None = None) -> str:
-        """Run a one-shot job to completion and return the last line it printed."""
+    def run_once(
+        self,
+        service: Service,
+        extra: list[str] | None = None,
+        on_line: Callable[[str], None] | None = None,
+    ) -> str:
+        """Run a one-shot job to completion and return the last line it printed.
+
+        ``on_line`` receives each line the job writes, while it runs (the trainer's epochs).
+        """
+        log_path = self.log_path(service)
+        offset = log_path.stat().st_size if log_path.exists() else 0
         proc = self._spawn(service, extra)
         self.procs[service.name] = proc
-        code = proc.wait()
+        pending = ""
+        while True:
+            code = proc.poll()
+            if on_line is not None:
+                with open(log_path, "rb") as f:
+                    f.seek(offset)
+                    chunk = f.read()
+                offset += len(chunk)
+                pending += chunk.decode("utf-8", errors="replace")
+                *lines, pending = pending.split("\n")
+                for line in lines:
+                    on_line(line.rstrip("\r"))
+            if code is not None:
+                break
+            time.sleep(0.5 if on_line is not None else 0.2)
         del self.procs[service.name]
-        lines = self.log_path(service).read_text(errors="replace").strip().splitlines()
+        lines = log_path.read_text(errors="replace").strip().splitlines()
         if code != 0:
             tail = "\n    ".join(lines[-5:])
             raise LaunchError(
-                f"{service.name} failed with exit code {code}; see {self.log_path(service)}:\n"
-                f"    {tail}"
+                f"{service.name} failed with exit code {code}; see {log_path}:\n    {tail}"
             )
         return lines[-1].strip() if lines else ""
 

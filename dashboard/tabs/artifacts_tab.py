@@ -1,4 +1,4 @@
-"""Artifacts tab: every artifact with name, size and type, folders expandable, one file viewed."""
+"""Artifacts tab: the run's files as one tree, the model it logged, and one file viewed."""
 
 from pathlib import PurePosixPath
 
@@ -7,45 +7,84 @@ import streamlit as st
 
 from dashboard import artifacts, data
 from dashboard.context import Context
+from runs import contract
+
+INDENT = "\u2003\u2003"  # em spaces: kept by the table, unlike plain spaces
+# The file opened first: the most telling one a run usually has (never an HTML report).
+FIRST = (
+    "MLmodel",
+    contract.METRICS_JSON,
+    contract.INDEX_JSON,
+    contract.PREPROCESSING_JSON,
+    contract.DATASET_STATS_JSON,
+)
 
 
-def tree_table(entries: list[dict], folder: str) -> pd.DataFrame:
-    """Entries directly inside ``folder`` ("" = root): name, size, type."""
+def tree_table(entries: list[dict]) -> pd.DataFrame:
+    """Every entry once, in tree order: indented name (folders end with ``/``), size, type."""
     rows = []
-    for e in entries:
-        parent = str(PurePosixPath(e["path"]).parent)
-        if (parent if parent != "." else "") != folder:
-            continue
+    for e in sorted(entries, key=lambda e: PurePosixPath(e["path"]).parts):
+        path = PurePosixPath(e["path"])
+        depth = len(path.parts) - 1
+        icon = "▾ " if e["is_dir"] else ""  # a glyph every font has (not an emoji)
         rows.append(
             {
-                "name": PurePosixPath(e["path"]).name + ("/" if e["is_dir"] else ""),
+                "name": INDENT * depth + icon + path.name + ("/" if e["is_dir"] else ""),
                 "size": "" if e["is_dir"] else artifacts.human_size(e["size"]),
                 "type": "folder" if e["is_dir"] else artifacts.kind(e["path"]),
+                "path": e["path"],
             }
         )
-    return pd.DataFrame(rows, columns=["name", "size", "type"])
+    return pd.DataFrame(rows, columns=["name", "size", "type", "path"])
+
+
+def first_file(paths: list[str]) -> int:
+    """Index of the file to open first in ``paths``."""
+    for name in FIRST:
+        for i, p in enumerate(paths):
+            if PurePosixPath(p).name == name:
+                return i
+    for i, p in enumerate(paths):
+        if artifacts.kind(p) not in ("html", "binary"):
+            return i
+    return 0
+
+
+def _model_caption(ctx: Context) -> None:
+    models = data.logged_models(ctx.uri, ctx.experiment_id, ctx.run_id)
+    if not models:
+        st.caption("This run logged no MLflow model.")
+        return
+    listed = ", ".join(f"`{m['name']}` (`{m['model_uri']}`)" for m in models)
+    st.caption(
+        f"Models of this run (MLflow LoggedModels, stored apart from the files below): {listed}. "
+        f"`runs:/{ctx.run_id}/{models[0]['name']}` loads the first."
+    )
 
 
 def render_artifacts(ctx: Context) -> None:
+    _model_caption(ctx)
     entries = data.artifacts(ctx.uri, ctx.run_id)
-    st.caption(
-        "The model itself is an MLflow LoggedModel and is not listed here: `runs:/"
-        f"{ctx.run_id}/model` loads it, and the Choose model tab downloads it."
-    )
     if not entries:
         st.info("This run has no artifacts.")
         return
     files = [e for e in entries if not e["is_dir"]]
     total = sum(e["size"] or 0 for e in files)
     st.write(f"{len(files)} files, {artifacts.human_size(total)} in all.")
-    st.dataframe(tree_table(entries, ""), hide_index=True, width="stretch")
-    for folder in (e["path"] for e in entries if e["is_dir"]):
-        with st.expander(f"{folder}/", icon=":material/folder:"):
-            st.dataframe(tree_table(entries, folder), hide_index=True, width="stretch")
+    tree = tree_table(entries)
+    st.dataframe(
+        tree.drop(columns="path"),
+        hide_index=True,
+        width="stretch",
+        height=min(len(tree), 14) * 35 + 38,
+    )
     sizes = {e["path"]: e["size"] for e in files}
+    paths = list(sizes)
+    if st.session_state.get("artifact_path") not in sizes:
+        st.session_state.artifact_path = paths[first_file(paths)]
     path = st.selectbox(
         "View a file",
-        list(sizes),
+        paths,
         format_func=lambda p: f"{p} ({artifacts.human_size(sizes[p])})",
         key="artifact_path",
     )

@@ -1,45 +1,129 @@
-"""Compare tab: the selected runs side by side (params that differ, metrics, overlaid curves)."""
+"""Compare tab: 2–4 runs side by side (metrics with the better value marked, confusion matrices
+and ROC curves next to each other, parameters that really differ, curves in panels)."""
+
+from pathlib import PurePosixPath
 
 import pandas as pd
 import streamlit as st
 
-from dashboard import data
+from common import NotFound
+from dashboard import data, leaderboard, reports
 from dashboard.context import Context
 from dashboard.tabs.metrics import history_chart
+from runs import contract
+
+PLOTS = ((contract.CONFUSION_MATRIX_PNG, "Confusion matrices"), (contract.ROC_CURVES_PNG, "ROC"))
 
 
-def side_by_side(runs: list[dict], field: str, only_different: bool) -> pd.DataFrame:
-    """Rows = keys of ``field`` (params or metrics), columns = run names."""
-    table = pd.DataFrame(
-        {f"{r['run_name']} ({r['run_id'][:6]})": r[field] for r in runs}
-    ).sort_index()
-    if only_different and len(runs) > 1 and not table.empty:
-        differs = table.astype(str).nunique(axis=1, dropna=False) > 1
-        table = table[differs]
-    return table
+def _column(run: dict) -> str:
+    return f"{run['run_name']} ({run['run_id'][:6]})"
+
+
+def equivalent(a: str | None, b: str | None) -> bool:
+    """Equal values, or the same path written two ways (``data`` vs ``/home/me/proj/data``)."""
+    if a == b:
+        return True
+    if a is None or b is None:
+        return False
+    pa, pb = PurePosixPath(a.rstrip("/")), PurePosixPath(b.rstrip("/"))
+    if pa == pb:
+        return True
+    short, long = sorted((pa, pb), key=lambda p: len(p.parts))
+    if short.is_absolute() or not short.parts or "/" not in str(long):
+        return False
+    return long.parts[-len(short.parts) :] == short.parts
+
+
+def params_table(runs: list[dict], only_different: bool) -> pd.DataFrame:
+    """Rows = parameters, columns = runs; with ``only_different`` those whose values differ
+    (values that are the same path written differently count as equal)."""
+    keys = sorted({k for r in runs for k in r["params"]})
+    rows = {}
+    for key in keys:
+        values = [r["params"].get(key) for r in runs]
+        same = all(equivalent(values[0], v) for v in values[1:])
+        if only_different and same and len(runs) > 1:
+            continue
+        rows[key] = ["–" if v is None else v for v in values]
+    return pd.DataFrame.from_dict(rows, orient="index", columns=[_column(r) for r in runs])
+
+
+def metrics_table(runs: list[dict]) -> pd.DataFrame:
+    """Rows = metrics (intervals folded in), columns = runs; ``★`` marks the better value."""
+    keys = leaderboard.metric_columns(runs)
+    rows = {}
+    for key in keys:
+        values = [r["metrics"].get(key) for r in runs]
+        best = leaderboard.best_index(values, key)
+        rows[f"{key} ({leaderboard.direction(key)})" if leaderboard.ranked(key) else key] = [
+            leaderboard.format_value(r["metrics"], key)
+            + (f" {leaderboard.BEST}" if i in best else "")
+            for i, r in enumerate(runs)
+        ]
+    return pd.DataFrame.from_dict(rows, orient="index", columns=[_column(r) for r in runs])
+
+
+def _plot(ctx: Context, run: dict, name: str) -> bytes | None:
+    if not reports.has_evaluation(run):
+        return None
+    try:
+        return data.artifact_bytes(ctx.uri, run["run_id"], reports.evaluation_path(run, name))
+    except NotFound:
+        return None
 
 
 def render_compare(ctx: Context) -> None:
     if not ctx.compare_ids:
-        st.info("Pick runs under “Compare with” in the sidebar to see them next to this one.")
+        st.info(
+            "Pick up to three runs under “Compare with” in the sidebar to see them next to "
+            "this one."
+        )
         return
     runs = [ctx.run, *(data.run(ctx.uri, i) for i in ctx.compare_ids)]
-    only = st.toggle("Only params that differ", value=True, key="compare_only_diff")
+    st.subheader("Metrics")
+    st.caption(f"Latest values; value (95 % interval) when logged; {leaderboard.BEST} better.")
+    metrics = metrics_table(runs)
+
+    def bold(value) -> str:
+        return "font-weight: 700; color: #0b7a35" if str(value).endswith(leaderboard.BEST) else ""
+
+    st.dataframe(metrics.style.map(bold), width="stretch")
+    for name, title in PLOTS:
+        st.subheader(title)
+        cols = st.columns(len(runs))
+        for col, run in zip(cols, runs, strict=True):
+            col.markdown(f"**{run['run_name']}**")
+            image = _plot(ctx, run, name)
+            if image is None:
+                col.caption("not evaluated")
+            else:
+                col.image(image, width="stretch")
     st.subheader("Parameters")
-    params = side_by_side(runs, "params", only)
+    only = st.toggle("Only params that differ", value=True, key="compare_only_diff")
+    params = params_table(runs, only)
     if params.empty:
         st.caption("All parameters are equal." if only else "No parameters logged.")
     else:
         st.dataframe(params.astype(str), width="stretch")
-    st.subheader("Metrics (latest)")
-    st.dataframe(side_by_side(runs, "metrics", False), width="stretch")
-    shared = sorted(set.intersection(*(set(r["metrics"]) for r in runs)))
+    _curves(ctx, runs)
+
+
+def _curves(ctx: Context, runs: list[dict]) -> None:
+    st.subheader("Curves")
+    shared = sorted(
+        k
+        for k in set.intersection(*(set(r["metrics"]) for r in runs))
+        if not k.startswith(("eval_", "explain_"))
+    )
     if not shared:
-        st.caption("These runs share no metric to chart.")
+        st.caption("These runs share no metric history to chart.")
         return
-    default = "val_auc" if "val_auc" in shared else shared[0]
-    key = st.selectbox("Metric curve", shared, index=shared.index(default), key="compare_metric")
+    default = [k for k in ("train_loss", "val_loss", "val_auc") if k in shared] or shared[:2]
+    keys = st.multiselect("Metrics", shared, default=default, key="compare_metrics")
+    if not keys:
+        return
     ids = tuple(r["run_id"] for r in runs)
-    hist = data.histories(ctx.uri, ids, (key,))
+    hist = data.histories(ctx.uri, ids, tuple(keys))
     names = {r["run_id"]: r["run_name"] for r in runs}
-    st.altair_chart(history_chart(hist, names, "step", 0.0, False), width="stretch")
+    frame, spec = history_chart(hist, names)
+    st.vega_lite_chart(frame, spec, width="content")

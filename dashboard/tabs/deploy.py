@@ -5,11 +5,11 @@ import pandas as pd
 import requests
 import streamlit as st
 
-from dashboard import choose, data, selection
+from dashboard import choose, reports, selection
 from dashboard.context import Context
 from dashboard.model_card import build_model_card, evaluation_table, serving_instructions
 from jobs import SelectionStore, get_database
-from runs import contract, get_client, get_run
+from runs import get_client, get_run
 
 
 def _store(ctx: Context) -> SelectionStore:
@@ -141,21 +141,13 @@ def _trail(ctx: Context) -> None:
 
 
 def model_card_for(ctx: Context) -> str:
-    folder = contract.evaluation_dir(ctx.run.get("tags"))
-    stats = data.artifact_json(ctx.uri, ctx.run_id, contract.DATASET_STATS_JSON)
-    metrics_json = data.artifact_json(ctx.uri, ctx.run_id, f"{folder}/{contract.METRICS_JSON}")
-    faith_path = f"{contract.explanation_dir(ctx.run.get('tags'))}/{contract.FAITHFULNESS_JSON}"
-    faith = data.artifact_json(ctx.uri, ctx.run_id, faith_path)
-    pp = data.artifact_json(ctx.uri, ctx.run_id, contract.PREPROCESSING_JSON)
-    table = evaluation_table(
-        ctx.run["metrics"], metrics_json if isinstance(metrics_json, dict) else None
-    )
+    report = reports.evaluation_report(ctx.uri, ctx.run)
     return build_model_card(
         ctx.run,
-        stats if isinstance(stats, dict) else None,
-        table,
-        faith if isinstance(faith, dict) else None,
-        pp if isinstance(pp, dict) else None,
+        reports.dataset_stats(ctx.uri, ctx.run),
+        evaluation_table(ctx.run["metrics"], report),
+        reports.faithfulness(ctx.uri, ctx.run),
+        reports.preprocessing(ctx.uri, ctx.run),
     )
 
 
@@ -183,10 +175,6 @@ def render_deploy(ctx: Context) -> None:
     with st.container(border=True):
         st.markdown(card)
     st.subheader("Serve it")
-    pp = data.artifact_json(ctx.uri, ctx.run_id, contract.PREPROCESSING_JSON)
     s = ctx.settings
-    st.markdown(
-        serving_instructions(
-            s.model_name, s.model_alias, s.predictor_url, pp if isinstance(pp, dict) else None
-        )
-    )
+    pp = reports.preprocessing(ctx.uri, ctx.run)
+    st.markdown(serving_instructions(s.model_name, s.model_alias, s.predictor_url, pp))

@@ -1,47 +1,83 @@
 """Evaluation tab: metrics with confidence intervals, plots, misclassified samples, raw data."""
 
 import altair as alt
+import pandas as pd
 import streamlit as st
 
-from dashboard import data
+from dashboard import data, leaderboard, reports
 from dashboard.context import Context, missing
 from dashboard.model_card import evaluation_table
 from dashboard.reads import PREVIEW_BYTES
-from dashboard.tabs.job_ui import job_button
+from dashboard.tabs.job_ui import job_controls
 from runs import contract
 
 PLOTS = (
-    ("confusion_matrix.png", "Confusion matrix"),
-    ("roc_curves.png", "ROC curves"),
-    ("calibration.png", "Calibration"),
+    (contract.CONFUSION_MATRIX_PNG, "Confusion matrix"),
+    (contract.ROC_CURVES_PNG, "ROC curves"),
+    (contract.CALIBRATION_PNG, "Calibration"),
 )
+HUMAN = {
+    "metric": "Metric",
+    "value": "Value",
+    "ci_low": "95% CI low",
+    "ci_high": "95% CI high",
+    "method": "Interval method",
+}
 
 
-def interval_chart(table):
-    base = alt.Chart(table).encode(y=alt.Y("metric:N", sort=None, title=None))
-    x = alt.X("value:Q", scale=alt.Scale(domain=[0, 1]), title="value and 95% interval")
-    bars = base.mark_bar(opacity=0.7).encode(x=x)
-    if table["ci_low"].notna().any():
-        bars += base.mark_errorbar(thickness=2).encode(
-            x=alt.X("ci_low:Q", title="value and 95% interval"), x2="ci_high:Q"
+def interval_chart(table: pd.DataFrame) -> alt.VConcatChart:
+    """Values with their 95 % intervals: one chart for higher-is-better metrics, one for
+    lower-is-better ones, each zoomed to its own data (not from 0), so intervals can be compared.
+    """
+    frame = table.copy()
+    frame["better"] = [leaderboard.direction(m) for m in frame["metric"]]
+    frame["label"] = [f"{m} ({b})" for m, b in zip(frame["metric"], frame["better"], strict=True)]
+    frame["low"] = frame["ci_low"].fillna(frame["value"])
+    frame["high"] = frame["ci_high"].fillna(frame["value"])
+    parts = []
+    for better in ("higher is better", "lower is better"):
+        part = frame[frame["better"] == better]
+        if part.empty:
+            continue
+        lo, hi = float(part["low"].min()), float(part["high"].max())
+        pad = (hi - lo) * 0.05 or 0.01
+        scale = alt.Scale(domain=[lo - pad, hi + pad], zero=False, nice=False)
+        y = alt.Y("label:N", sort=list(part["label"]), title=None, axis=alt.Axis(labelLimit=320))
+        rule = (
+            alt.Chart(part)
+            .mark_rule(strokeWidth=3, color="#1f77b4")
+            .encode(
+                y=y,
+                x=alt.X("low:Q", scale=scale, title=f"value and 95% interval ({better})"),
+                x2="high:Q",
+            )
         )
-    return bars.properties(height=28 * len(table) + 40)
+        point = (
+            alt.Chart(part)
+            .mark_point(filled=True, size=90, color="#0b3d91")
+            .encode(
+                y=y,
+                x=alt.X("value:Q", scale=scale),
+                tooltip=["metric", "value", "ci_low", "ci_high"],
+            )
+        )
+        parts.append((rule + point).properties(width=560, height=26 * len(part)))
+    return alt.vconcat(*parts, spacing=20).resolve_scale(x="independent")
 
 
-def current_prefix(ctx: Context) -> str:
-    """``<folder>/`` of the run's current evaluation (the tag's folder, else ``evaluation/``)."""
-    return contract.evaluation_dir(ctx.run.get("tags")) + "/"
+def _readable(table: pd.DataFrame) -> pd.DataFrame:
+    return table.drop(columns="overall").rename(columns=HUMAN)
 
 
 def render_evaluation(ctx: Context) -> None:
-    job_button(ctx, "evaluate", "Evaluate this run")
-    prefix = current_prefix(ctx)
-    paths = data.artifact_paths(ctx.uri, ctx.run_id)
-    metrics_json = data.artifact_json(ctx.uri, ctx.run_id, prefix + "metrics.json")
-    table = evaluation_table(
-        ctx.run["metrics"], metrics_json if isinstance(metrics_json, dict) else None
-    )
-    if table.empty and not any(p.startswith(prefix) for p in paths):
+    report = reports.evaluation_report(ctx.uri, ctx.run)
+    exists = reports.has_evaluation(ctx.run) or report is not None
+    when = reports.evaluated_at(ctx.uri, ctx.run, report) if exists else None
+    job_controls(ctx, "evaluate", when, exists)
+    table = evaluation_table(ctx.run["metrics"], report)
+    folder = reports.evaluation_path(ctx.run)
+    paths = data.artifact_paths(ctx.uri, ctx.run_id) if exists else set()
+    if table.empty and not any(p.startswith(folder + "/") for p in paths):
         missing(
             "evaluation",
             f"press Evaluate above or run `python -m evaluator --run-id {ctx.run_id}`.",
@@ -49,37 +85,43 @@ def render_evaluation(ctx: Context) -> None:
         return
     if not table.empty:
         st.subheader("Test-set metrics (95% confidence intervals)")
+        if report is not None:
+            st.caption(f"{report.n_samples} test images · classes: {', '.join(report.class_names)}")
         overall, per_class = table[table["overall"]], table[~table["overall"]]
-        st.dataframe(overall.drop(columns="overall"), hide_index=True, width="stretch")
-        st.altair_chart(interval_chart(overall), width="stretch")
+        st.dataframe(_readable(overall), hide_index=True, width="stretch")
+        st.altair_chart(interval_chart(overall), width="content")
         if not per_class.empty:
             with st.expander(f"Per-class metrics ({len(per_class)})"):
-                st.dataframe(per_class.drop(columns="overall"), hide_index=True, width="stretch")
+                st.dataframe(_readable(per_class), hide_index=True, width="stretch")
     # The confusion matrix holds two panels (counts, normalized): it gets a whole row.
     cols = [st.container(), *st.columns(len(PLOTS) - 1)]
     for col, (name, title) in zip(cols, PLOTS, strict=True):
         with col:
             st.markdown(f"**{title}**")
-            if prefix + name in paths:
-                st.image(data.artifact_bytes(ctx.uri, ctx.run_id, prefix + name))
+            path = reports.evaluation_path(ctx.run, name)
+            if path in paths:
+                st.image(data.artifact_bytes(ctx.uri, ctx.run_id, path))
             else:
-                st.caption(f"no {prefix}{name}")
-    _misclassified(ctx, paths, prefix)
-    if prefix + "predictions.csv" in paths and st.toggle("Show raw predictions", key="eval_raw"):
+                st.caption(f"This evaluation has no {title.lower()} plot.")
+    _misclassified(ctx, paths)
+    predictions = reports.evaluation_path(ctx.run, contract.PREDICTIONS_CSV)
+    if predictions in paths and st.toggle("Show raw predictions", key="eval_raw"):
         st.dataframe(
-            data.artifact_csv(ctx.uri, ctx.run_id, prefix + "predictions.csv", PREVIEW_BYTES),
-            width="stretch",
+            data.artifact_csv(ctx.uri, ctx.run_id, predictions, PREVIEW_BYTES), width="stretch"
         )
-        if metrics_json is not None:
-            st.json(metrics_json, expanded=False)
+        if report is not None:
+            st.json(report.model_dump(mode="json"), expanded=False)
 
 
-def _misclassified(ctx: Context, paths: set[str], prefix: str) -> None:
+def _misclassified(ctx: Context, paths: set[str]) -> None:
     st.subheader("Most confidently misclassified")
-    csv = prefix + "misclassified_top5.csv"
+    csv = reports.evaluation_path(ctx.run, contract.MISCLASSIFIED_CSV)
     if csv in paths:
-        st.dataframe(data.artifact_csv(ctx.uri, ctx.run_id, csv), hide_index=True)
-    images = sorted(p for p in paths if p.startswith(prefix + "misclassified/"))
+        frame = data.artifact_csv(ctx.uri, ctx.run_id, csv)
+        frame = frame.rename(columns=lambda c: c.replace("_", " ").capitalize())
+        st.dataframe(frame.fillna("–"), hide_index=True)
+    folder = reports.evaluation_path(ctx.run, contract.MISCLASSIFIED_DIR) + "/"
+    images = sorted(p for p in paths if p.startswith(folder))
     if not images and csv not in paths:
         st.caption("The evaluation logged no misclassified samples.")
         return

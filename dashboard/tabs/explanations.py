@@ -1,105 +1,105 @@
-"""Explanations tab: channel importance, SHAP, IG, Grad-CAM, per-sample panels, faithfulness."""
+"""Explanations tab: faithfulness, channel importance, the explained samples and their panels.
+
+What is shown comes from the explanation's ``index.json`` (its samples and every file with a
+description), not from words in file names. Panels are two per row (each can be enlarged with
+the image's full-screen button); channels are always in the order R, G, B.
+"""
 
 import altair as alt
 import pandas as pd
 import streamlit as st
 
-from dashboard import artifacts, data
+from dashboard import artifacts, data, reports
 from dashboard.context import Context, missing
 from dashboard.model_card import faithfulness_table
-from dashboard.tabs.job_ui import job_button
+from dashboard.tabs.job_ui import job_controls
 from runs import contract
 
-# Section title -> words in a PNG's path that put it there (first match wins).
-SECTIONS = (
-    ("Channel importance", ("channel",)),
-    ("SHAP", ("shap",)),
-    ("Integrated gradients", ("integrated", "ig_", "_ig", "/ig")),
-    ("Grad-CAM", ("gradcam", "grad_cam", "cam")),
-    ("Per-sample panels (image, IG, Grad-CAM and SHAP overlays)", ("panel", "sample")),
-    ("Deletion curves", ("deletion",)),
-)
+CHANNEL_ORDER = ("R", "G", "B", "grey")
+METHOD_NAMES = {
+    "integrated_gradients": "Integrated Gradients",
+    "gradcam": "Grad-CAM",
+    "shap": "SHAP",
+}
+SAMPLE_COLUMNS = {
+    "rank": "#",
+    "test_index": "Test image",
+    "true_label": "True class",
+    "predicted_label": "Predicted class",
+    "confidence": "Confidence",
+    "outcome": "Outcome",
+    "file": "File",
+}
+FAITH_COLUMNS = {
+    "method": "Method",
+    "auc": "Deletion AUC (lower is better)",
+    "random_auc": "Random-order AUC",
+    "score": "Score (higher is better)",
+    "beats_random_fraction": "Share of samples beating random",
+}
+# Plots drawn from the JSON they were made of (shown as charts here).
+DRAWN = ("channel_importance.png",)
 
 
-def group_images(paths: list[str]) -> dict[str, list[str]]:
-    """PNG paths grouped by ``SECTIONS`` (the rest under "Other plots")."""
-    groups: dict[str, list[str]] = {}
-    for path in sorted(paths):
-        lower = path.lower()
-        title = next((t for t, words in SECTIONS if any(w in lower for w in words)), "Other plots")
-        groups.setdefault(title, []).append(path)
-    return groups
+def channel_frame(importance: dict[str, dict[str, float]]) -> pd.DataFrame:
+    """Method, channel, share; channels in ``CHANNEL_ORDER`` whatever the file's key order."""
+    rank = {c: i for i, c in enumerate(CHANNEL_ORDER)}
+    rows = [
+        (METHOD_NAMES.get(m, m), c, share)
+        for m, shares in importance.items()
+        for c, share in sorted(shares.items(), key=lambda kv: rank.get(kv[0], len(rank)))
+    ]
+    return pd.DataFrame(rows, columns=["method", "channel", "share"])
 
 
-def current_prefix(ctx: Context) -> str:
-    """``<folder>/`` of the run's current explanation (the tag's folder, else ``explanations/``)."""
-    return contract.explanation_dir(ctx.run.get("tags")) + "/"
+def sample_table(index: contract.ExplanationIndex) -> pd.DataFrame:
+    """The explained samples with human headers; ``–`` where a value is missing."""
+    frame = pd.DataFrame([s.model_dump() for s in index.samples])
+    frame["outcome"] = ["✗ misclassified" if m else "✓ correct" for m in frame["misclassified"]]
+    frame["confidence"] = frame["confidence"].map(lambda c: f"{c:.1%}")
+    keep = [c for c in SAMPLE_COLUMNS if c in frame.columns]
+    frame = frame[keep].rename(columns=SAMPLE_COLUMNS)
+    return frame.astype(str).replace({"None": "–", "nan": "–"})
+
+
+def panel_captions(index: contract.ExplanationIndex | None) -> dict[str, str]:
+    """Panel file (relative to the explanation folder) → ``✓ true A, predicted A (93%)``."""
+    if index is None:
+        return {}
+    out = {}
+    for s in index.samples:
+        name = f"{contract.PANELS_DIR}/sample_{s.rank:02d}_test{s.test_index}.png"
+        mark = "✗" if s.misclassified else "✓"
+        out[name] = (
+            f"{mark} true {s.true_label}, predicted {s.predicted_label} "
+            f"({s.confidence:.0%}) · test image {s.test_index}"
+        )
+    return out
 
 
 def render_explanations(ctx: Context) -> None:
-    job_button(ctx, "explain", "Explain this run")
-    prefix = current_prefix(ctx)
-    paths = sorted(p for p in data.artifact_paths(ctx.uri, ctx.run_id) if p.startswith(prefix))
+    index = reports.explanation_index(ctx.uri, ctx.run)
+    exists = reports.has_explanation(ctx.run) or index is not None
+    job_controls(ctx, "explain", reports.explained_at(index), exists)
+    folder = reports.explanation_path(ctx.run) + "/"
+    paths = (
+        sorted(p for p in data.artifact_paths(ctx.uri, ctx.run_id) if p.startswith(folder))
+        if exists
+        else []
+    )
     if not paths:
         missing(
             "explanations",
             f"press Explain above or run `python -m explainer --run-id {ctx.run_id}`.",
         )
         return
-    faithfulness = data.artifact_json(ctx.uri, ctx.run_id, prefix + "faithfulness.json")
-    scores = faithfulness_table(
-        faithfulness if isinstance(faithfulness, dict) else None, ctx.run["metrics"]
-    )
-    if not scores.empty:
-        st.subheader("Faithfulness")
-        st.caption(
-            "Deletion AUC: how fast the prediction drops as the pixels an explanation ranks first "
-            "are removed (lower is better); score = random-order AUC − AUC (higher is better)."
-        )
-        st.dataframe(scores, hide_index=True, width="stretch")
-    importance = data.artifact_json(ctx.uri, ctx.run_id, prefix + "channel_importance.json")
-    if isinstance(importance, dict) and importance:
-        frame = pd.DataFrame(
-            [
-                (method, channel, float(share))
-                for method, shares in importance.items()
-                if isinstance(shares, dict)
-                for channel, share in shares.items()
-            ],
-            columns=["method", "channel", "share"],
-        )
-        st.subheader("Channel importance")
-        order = list(dict.fromkeys(frame["channel"]))
-        chart = (
-            alt.Chart(frame)
-            .mark_bar()
-            .encode(
-                x=alt.X("channel:N", sort=order, axis=alt.Axis(labelAngle=0)),
-                y=alt.Y("share:Q", title="share of |attribution|"),
-                color="method:N",
-                xOffset="method:N",
-            )
-        )
-        st.altair_chart(chart.properties(height=240), width="stretch")
-    index = data.artifact_json(ctx.uri, ctx.run_id, prefix + "index.json")
-    index = index if isinstance(index, dict) else {}
-    if index.get("samples"):
+    _faithfulness(ctx)
+    _channels(ctx)
+    if index is not None and index.samples:
         st.subheader("Explained samples")
-        st.dataframe(pd.DataFrame(index["samples"]), hide_index=True, width="stretch")
-    described = index.get("files", {})
-    images = [p for p in paths if artifacts.kind(p) == "image"]
-    groups = group_images(images)
-    if isinstance(importance, dict) and importance:
-        groups.pop("Channel importance", None)  # drawn above from the JSON
-    for title, group in groups.items():
-        st.subheader(title)
-        cols = st.columns(min(3, len(group)))
-        for i, path in enumerate(group[:12]):
-            name = path[len(prefix) :]
-            cols[i % len(cols)].image(
-                data.artifact_bytes(ctx.uri, ctx.run_id, path),
-                caption=f"{name}: {described[name]}" if name in described else name,
-            )
+        st.caption("Chosen across classes, including the most confidently misclassified.")
+        st.dataframe(sample_table(index), hide_index=True, width="stretch")
+    _images(ctx, paths, folder, index)
     raw = [p for p in paths if artifacts.kind(p) == "npz"]
     if raw and st.toggle("Show raw attribution arrays", key="explain_raw"):
         for path in raw:
@@ -108,5 +108,74 @@ def render_explanations(ctx: Context) -> None:
                 artifacts.array_summary(data.artifact_npz(ctx.uri, ctx.run_id, path)),
                 hide_index=True,
             )
-        if index:
-            st.json(index, expanded=False)
+        if index is not None:
+            st.json(index.model_dump(mode="json"), expanded=False)
+
+
+def _faithfulness(ctx: Context) -> None:
+    scores = faithfulness_table(reports.faithfulness(ctx.uri, ctx.run), ctx.run["metrics"])
+    if scores.empty:
+        return
+    st.subheader("Faithfulness")
+    st.caption(
+        "Deletion AUC: how fast the prediction drops as the pixels an explanation ranks first "
+        "are removed (lower is better); score = random-order AUC − AUC (higher is better)."
+    )
+    scores["method"] = scores["method"].map(lambda m: METHOD_NAMES.get(m, m))
+    for column in ("auc", "random_auc", "score", "beats_random_fraction"):
+        scores[column] = [_number(v) for v in scores[column]]
+    st.dataframe(scores.rename(columns=FAITH_COLUMNS), hide_index=True)
+
+
+def _number(value) -> str:
+    """``0.412``, or ``–`` for a missing value (never "None" or "nan")."""
+    return "–" if value is None or pd.isna(value) else f"{value:.3f}"
+
+
+def _channels(ctx: Context) -> None:
+    importance = reports.channel_importance(ctx.uri, ctx.run)
+    if not importance:
+        return
+    frame = channel_frame(importance)
+    st.subheader("Channel importance")
+    chart = (
+        alt.Chart(frame)
+        .mark_bar()
+        .encode(
+            x=alt.X("channel:N", sort=list(CHANNEL_ORDER), axis=alt.Axis(labelAngle=0)),
+            y=alt.Y("share:Q", title="share of |attribution|"),
+            color=alt.Color("method:N", title="method"),
+            xOffset="method:N",
+            tooltip=["method", "channel", alt.Tooltip("share:Q", format=".1%")],
+        )
+        .properties(height=240, width=420)
+    )
+    st.altair_chart(chart, width="content")
+
+
+def _images(
+    ctx: Context, paths: list[str], folder: str, index: contract.ExplanationIndex | None
+) -> None:
+    described = index.files if index is not None else {}
+    captions = panel_captions(index)
+    images = [p for p in paths if artifacts.kind(p) == "image"]
+    panels = [p for p in images if p[len(folder) :].startswith(contract.PANELS_DIR + "/")]
+    others = [p for p in images if p not in panels and p[len(folder) :] not in DRAWN]
+    if panels:
+        st.subheader("Per-sample panels")
+        st.caption("Each: the image, then one overlay per method. Hover a panel and use its "
+                   "full-screen button to enlarge it.")  # fmt: skip
+        cols = st.columns(2)
+        for i, path in enumerate(panels[:16]):
+            name = path[len(folder) :]
+            cols[i % 2].image(
+                data.artifact_bytes(ctx.uri, ctx.run_id, path),
+                caption=captions.get(name, described.get(name, name)),
+                width="stretch",
+            )
+    for path in others:
+        name = path[len(folder) :]
+        title = described.get(name, name).split(":")[0]
+        st.subheader(title[:1].upper() + title[1:])
+        left, _ = st.columns([2, 1])
+        left.image(data.artifact_bytes(ctx.uri, ctx.run_id, path), width="stretch")

@@ -1,46 +1,82 @@
-"""The Evaluate / Explain buttons: submit a job, follow it with a progress bar until it ends."""
+"""The Evaluate / Explain buttons: offered only where they can work, and the job's real progress.
+
+A run that already has a result shows when it was made and a "Run again" button (``force``).
+While a job runs the page shows its stage, fraction and elapsed time from the job's
+``progress`` and asks the service at most once per second (``dashboard.jobs.follow``).
+"""
 
 import time
+from datetime import datetime
 
 import streamlit as st
 
+from dashboard import leaderboard
 from dashboard.context import Context
-from dashboard.jobs import FINAL_STATUSES, JobClient, job_id, progress_fraction
+from dashboard.jobs import Job, JobClient, follow
 
-MAX_WAIT_S = 30 * 60
+NOUN = {"evaluate": "evaluation", "explain": "explanation"}
 
 
-def follow(client: JobClient, job: dict) -> dict:
-    """Poll the job until it ends, showing its status; returns the last job document."""
-    bar = st.progress(0.0, text=f"{client.kind} job {job_id(job)}: {job.get('status')}")
-    start = time.monotonic()
-    while job.get("status") not in FINAL_STATUSES and time.monotonic() - start < MAX_WAIT_S:
-        job = client.get(job_id(job), wait=2)
-        elapsed = time.monotonic() - start
-        bar.progress(
-            progress_fraction(job),
-            text=f"{client.kind} job {job_id(job)}: {job.get('status')} ({elapsed:.0f} s)",
+def _key(kind: str, run_id: str) -> str:
+    return f"job_{kind}_{run_id}"
+
+
+def job_controls(ctx: Context, kind: str, done_at: datetime | None, has_result: bool) -> None:
+    """The button for ``kind`` on the open run, the date of the shown result, a running job."""
+    noun = NOUN[kind]
+    left, right = st.columns([1, 3], vertical_alignment="center")
+    if has_result:
+        when = f" on {done_at:%Y-%m-%d %H:%M} UTC" if done_at else ""
+        right.caption(f"Showing the {noun} made{when}.")
+    if not leaderboard.can_deploy(ctx.run):
+        right.caption(
+            f"No {noun} can be made for this run: {leaderboard.why_not_deployable(ctx.run)} "
+            "(the evaluator and explainer need a finished run of `python -m trainer`)."
         )
-    return job
-
-
-def job_button(ctx: Context, kind: str, label: str) -> None:
-    """A button that asks the service for ``kind`` on the selected run and shows the outcome."""
-    client = JobClient(ctx.settings, kind)
-    if not st.button(label, key=f"job_{kind}", type="primary"):
         return
-    job = client.submit(ctx.run_id)
-    job = follow(client, job)
-    status = job.get("status")
-    if status == "succeeded":
-        st.success(f"{kind.capitalize()} job {job_id(job)} finished; reloading the run.")
+    if not ctx.services_see_this_server:
+        right.caption(
+            f"The {noun} service reads runs from its own MLFLOW_TRACKING_URI, not from "
+            f"{ctx.uri}: switch back to that server to start one from here."
+        )
+        return
+    label = "Run again" if has_result else f"{kind.capitalize()} this run"
+    pressed = left.button(
+        label,
+        key=f"job_{kind}",
+        type="secondary" if has_result else "primary",
+        help=f"Make a new {noun} even though one exists" if has_result else None,
+    )
+    client = JobClient(ctx.settings, kind)
+    key = _key(kind, ctx.run_id)
+    if pressed:
+        job = client.submit(ctx.run_id, force=has_result)
+        st.session_state[key] = job.job_id
+        _follow(client, job, key)
+    elif st.session_state.get(key):  # a job started from this page that had not ended
+        _follow(client, client.get(st.session_state[key]), key)
+
+
+def _follow(client: JobClient, job: Job, key: str) -> None:
+    bar = st.progress(0.0, text=job.describe())
+
+    def show(current: Job) -> None:
+        fraction = current.fraction()
+        bar.progress(fraction if fraction is not None else 0.0, text=current.describe())
+
+    job = follow(client, job, show)
+    noun = NOUN[client.kind]
+    if job.status == "succeeded":
+        del st.session_state[key]
+        st.success(f"The {noun} finished ({job.describe()}); reloading the run.")
         st.cache_data.clear()
         time.sleep(0.5)
         st.rerun()
-    elif status == "failed":
-        st.error(f"{kind.capitalize()} job {job_id(job)} failed: {job.get('error')}")
+    elif job.status in ("failed", "cancelled"):
+        del st.session_state[key]
+        st.error(f"The {noun} job {job.job_id} {job.status}: {job.error or 'no reason given'}")
     else:
         st.warning(
-            f"{kind.capitalize()} job {job_id(job)} is still {status}; it keeps running in the "
+            f"The {noun} job {job.job_id} is still {job.status}; it keeps running in the "
             "service. Reload this page later."
         )

@@ -6,12 +6,13 @@ import altair as alt
 import pandas as pd
 import streamlit as st
 
-from dashboard import data
+from dashboard import data, reports
 from dashboard.context import Context
 from dashboard.model_card import class_counts, split_counts
 
 MAX_POINTS = 1000  # per series in a chart; longer histories are thinned evenly
 PREFERRED = ("train_loss", "val_loss", "val_accuracy", "val_auc")
+RESULT_PREFIXES = ("eval_", "explain_")
 
 
 def _time(ms: int | None) -> str:
@@ -46,36 +47,81 @@ def thin(frame: pd.DataFrame, limit: int = MAX_POINTS) -> pd.DataFrame:
     return frame.iloc[::every]
 
 
-def history_chart(hist: pd.DataFrame, names: dict[str, str], x: str, weight: float, log: bool):
-    """An Altair chart of histories (columns run_id, key, step, timestamp, value)."""
+def _series(hist: pd.DataFrame, names: dict[str, str], weight: float) -> pd.DataFrame:
     parts = []
-    one_run = hist["run_id"].nunique() == 1
-    for (run_id, key), group in hist.sort_values(["step", "timestamp"]).groupby(
+    for run_id, group in hist.sort_values(["step", "timestamp"]).groupby(
         ["run_id", "key"], sort=False
     ):
         group = group.copy()
         group["value"] = smooth(group["value"], weight)
         group["seconds"] = (group["timestamp"] - group["timestamp"].min()) / 1000
-        group["series"] = key if one_run else f"{names.get(run_id, run_id[:8])} · {key}"
+        group["run"] = names.get(run_id[0], run_id[0][:8])
         parts.append(thin(group))
-    frame = pd.concat(parts, ignore_index=True)
-    x_field = "step:Q" if x == "step" else "seconds:Q"
-    y_scale = alt.Scale(type="log") if log else alt.Scale(zero=False)
+    return pd.concat(parts, ignore_index=True)
+
+
+def history_chart(
+    hist: pd.DataFrame,
+    names: dict[str, str],
+    x: str = "step",
+    weight: float = 0.0,
+    log: bool = False,
+    columns: int = 3,
+) -> tuple[pd.DataFrame, dict]:
+    """One small panel per metric (own y-axis, shared x), each run a line in every panel.
+
+    ``hist`` has columns run_id, key, step, timestamp, value. Steps are epochs: whole ticks.
+    Returns the data and a Vega-Lite spec for ``st.vega_lite_chart`` (written as a dict: Altair's
+    schema validation would cost more than the rest of the page).
+    """
+    frame = _series(hist, names, weight)
     if log:
         frame = frame[frame["value"] > 0]
-    return (
-        alt.Chart(frame)
-        .mark_line(point=len(frame) < 200)
-        .encode(
-            x=alt.X(x_field, title="step" if x == "step" else "seconds since first value"),
-            y=alt.Y("value:Q", scale=y_scale),
-            color=alt.Color(
-                "series:N", legend=alt.Legend(orient="bottom", columns=2, labelLimit=400)
-            ),
-            tooltip=["series", "step", "value"],
-        )
-        .properties(height=320)
-    )
+    if x == "step":
+        x_enc = {
+            "field": "step",
+            "type": "quantitative",
+            "title": "epoch / step",
+            "axis": {"tickMinStep": 1, "format": "d"},
+        }
+    else:
+        x_enc = {"field": "seconds", "type": "quantitative", "title": "seconds since first value"}
+    several = frame["run"].nunique() > 1
+    legend = {"orient": "top", "title": None, "labelLimit": 400} if several else None
+    order = list(dict.fromkeys(frame["key"]))
+    panel = {
+        "mark": {"type": "line", "point": len(frame) < 400, "strokeWidth": 2},
+        "encoding": {
+            "x": x_enc,
+            "y": {
+                "field": "value",
+                "type": "quantitative",
+                "title": None,
+                "scale": {"type": "log"} if log else {"zero": False},
+            },
+            "color": {"field": "run", "type": "nominal", "legend": legend},
+            "tooltip": [
+                {"field": "run", "type": "nominal"},
+                {"field": "key", "type": "nominal"},
+                {"field": "step", "type": "quantitative"},
+                {"field": "value", "type": "quantitative", "format": ".4g"},
+            ],
+        },
+    }
+    spec = {
+        "facet": {
+            "field": "key",
+            "type": "nominal",
+            "sort": order,
+            "title": None,
+            "header": {"labelFontSize": 13, "labelFontWeight": "bold"},
+        },
+        "columns": min(columns, len(order)),
+        "spacing": 24,
+        "spec": {"layer": [panel], "width": 250, "height": 160},
+        "resolve": {"scale": {"y": "independent"}, "axis": {"x": "independent"}},
+    }
+    return frame, spec
 
 
 def render_metrics(ctx: Context) -> None:
@@ -94,9 +140,13 @@ def render_metrics(ctx: Context) -> None:
     tags = {k: v for k, v in run["tags"].items() if k != "mlflow.log-model.history"}
     with st.expander(f"Tags ({len(tags)})"):
         st.dataframe(pd.DataFrame(sorted(tags.items()), columns=["tag", "value"]), hide_index=True)
-    keys = tuple(sorted(run["metrics"]))
+    # Test-set and explanation results are single values shown in their own tabs.
+    keys = tuple(k for k in sorted(run["metrics"]) if not k.startswith(RESULT_PREFIXES))
     if not keys:
-        st.info("This run logged no metrics.")
+        st.info(
+            "This run logged no training metrics."
+            + (" Its evaluation is on the Evaluation tab." if run["metrics"] else "")
+        )
     else:
         hist = data.histories(ctx.uri, (ctx.run_id,), keys)
         st.subheader("Metrics")
@@ -108,26 +158,55 @@ def render_metrics(ctx: Context) -> None:
             width="stretch",
             column_config={"_index": st.column_config.TextColumn("metric", width="large")},
         )
+        _single_values(run, hist)
         _charts(ctx, keys, hist)
     _dataset(ctx)
 
 
+def _single_values(run: dict, hist: pd.DataFrame) -> None:
+    """Metrics logged once (best epoch, test results...) as values, not as lone dots."""
+    counts = hist.groupby("key")["value"].count()
+    single = [
+        k
+        for k in sorted(run["metrics"])
+        if counts.get(k, 1) <= 1 and not k.startswith(RESULT_PREFIXES)
+    ]
+    if not single:
+        return
+    cols = st.columns(min(6, len(single)))
+    for i, key in enumerate(single[:12]):
+        cols[i % len(cols)].metric(key, f"{run['metrics'][key]:.4g}")
+
+
 def _charts(ctx: Context, keys: tuple[str, ...], own: pd.DataFrame) -> None:
+    """History panels; the widgets are keyed by run, so they follow the open run."""
     st.subheader("History")
-    charted = [k for k in keys if (own["key"] == k).sum() > 1] or list(keys)
-    default = [k for k in PREFERRED if k in charted] or charted[:2]
-    chosen = st.multiselect("Metrics to chart", charted, default=default, key="chart_metrics")
+    counts = own.groupby("key")["value"].count()
+    charted = [k for k in keys if counts.get(k, 0) > 1]
+    if not charted:
+        st.caption("Every metric of this run has a single value (shown above).")
+        return
+    rid = ctx.run_id
+    default = [k for k in PREFERRED if k in charted] or charted[:4]
+    chosen = st.multiselect(
+        "Metrics to chart", charted, default=default, key=f"chart_metrics_{rid}"
+    )
     cols = st.columns(4)
     x = cols[0].radio("x axis", ["step", "time"], horizontal=True, key="chart_x")
     weight = cols[1].slider("Smoothing", 0.0, 0.99, 0.0, 0.01, key="chart_smooth")
     log = cols[2].checkbox("Log scale", key="chart_log")
     overlay = cols[3].checkbox(
-        "Overlay compared runs", value=bool(ctx.compare_ids), key="chart_overlay"
+        "Overlay compared runs",
+        value=bool(ctx.compare_ids),
+        key=f"chart_overlay_{rid}_{'-'.join(ctx.compare_ids)}",
+        disabled=not ctx.compare_ids,
+        help="Pick runs under “Compare with” in the sidebar; each panel then shows every run.",
     )
     if not chosen:
+        st.info("Pick metrics to chart above.")
         return
     hist = own[own["key"].isin(chosen)]
-    names = {ctx.run_id: ctx.run["run_name"]}
+    names = {rid: ctx.run["run_name"]}
     if overlay and ctx.compare_ids:
         others = data.histories(ctx.uri, tuple(ctx.compare_ids), tuple(chosen))
         hist = pd.concat([hist, others], ignore_index=True)
@@ -136,14 +215,15 @@ def _charts(ctx: Context, keys: tuple[str, ...], own: pd.DataFrame) -> None:
     if hist.empty:
         st.info("No values to chart.")
         return
-    st.altair_chart(history_chart(hist, names, x, weight, log), width="stretch")
+    frame, spec = history_chart(hist, names, x, weight, log)
+    st.vega_lite_chart(frame, spec, width="content")
 
 
 def _dataset(ctx: Context) -> None:
     st.subheader("Dataset")
-    stats = data.artifact_json(ctx.uri, ctx.run_id, "dataset_stats.json")
-    counts = split_counts(ctx.run["params"], stats if isinstance(stats, dict) else None)
-    per_class = class_counts(stats if isinstance(stats, dict) else None)
+    stats = reports.dataset_stats(ctx.uri, ctx.run)
+    counts = split_counts(ctx.run["params"], stats)
+    per_class = class_counts(stats)
     if not counts and not per_class:
         st.info(
             "This run logged no dataset statistics (dataset_stats.json or data_n_* params); "

@@ -11,6 +11,7 @@ import json
 import os
 import sys
 import time
+from collections.abc import Iterator
 from pathlib import Path
 
 import mlflow
@@ -23,6 +24,7 @@ from mlflow.entities import Metric, Param
 from mlflow.tracking import MlflowClient
 from streamlit.testing.v1 import AppTest
 
+from common import get_settings
 from runs import Preprocessing, build_model, log_classifier
 
 APP = str(Path(__file__).resolve().parents[2] / "dashboard" / "dashboard.py")
@@ -166,7 +168,7 @@ def dashboard_runs(mlflow_server, tiny_demo_data) -> dict[str, str]:
 
 
 @pytest.fixture
-def page_env(mlflow_server, tiny_demo_data, tmp_path, monkeypatch) -> Path:
+def page_env(mlflow_server, tiny_demo_data, tmp_path, monkeypatch) -> Iterator[Path]:
     """Settings for the page (tracking URI, artifacts and store in a tmp dir, DATA_DIR holding
     the runs' data set); cwd = tmp_path."""
     monkeypatch.setenv("MLFLOW_TRACKING_URI", mlflow_server)
@@ -177,12 +179,15 @@ def page_env(mlflow_server, tiny_demo_data, tmp_path, monkeypatch) -> Path:
     monkeypatch.setenv("EVALUATOR_URL", os.environ.get("TEST_NO_SERVICE", "http://127.0.0.1:9"))
     monkeypatch.setenv("EXPLAINER_URL", "http://127.0.0.1:9")
     monkeypatch.chdir(tmp_path)
-    return tmp_path
+    get_settings.cache_clear()  # the page reads the process settings once, as a server would
+    yield tmp_path
+    get_settings.cache_clear()
 
 
 def open_page(run_id: str | None = None, tab: str | None = None, **state) -> AppTest:
     """Run the page under AppTest with ``run_id`` selected and ``tab`` open."""
     st.cache_data.clear()
+    get_settings.cache_clear()
     at = AppTest.from_file(APP, default_timeout=120)
     if run_id:
         at.session_state["run_id"] = run_id
@@ -240,3 +245,26 @@ def fresh_run(mlflow_server, tiny_demo_data, dashboard_runs) -> str:
 def charts(at: AppTest) -> list[dict]:
     """The Vega-Lite specs of the page's charts."""
     return [json.loads(e.proto.spec) for e in at.get("vega_lite_chart")]
+
+
+def chart_data(at: AppTest) -> list:
+    """The data of each chart of the page, as one DataFrame per chart."""
+    import pandas as pd
+    from streamlit.dataframe_util import convert_arrow_bytes_to_pandas_df
+
+    out = []
+    for element in at.get("vega_lite_chart"):
+        proto = element.proto
+        frames = [convert_arrow_bytes_to_pandas_df(d.data.data) for d in proto.datasets]
+        if proto.data.data:
+            frames.append(convert_arrow_bytes_to_pandas_df(proto.data.data))
+        out.append(pd.concat(frames, ignore_index=True) if frames else pd.DataFrame())
+    return out
+
+
+def chart_of(at: AppTest, field: str) -> tuple[dict, "object"]:
+    """The spec and data of the first chart whose data has a column ``field``."""
+    for spec, frame in zip(charts(at), chart_data(at), strict=True):
+        if field in frame.columns:
+            return spec, frame
+    raise AssertionError(f"no chart with a {field!r} column")

@@ -19,8 +19,10 @@ def _card(uri, run_id):
             found[key] = json.loads(read_artifact(uri, run_id, path))
         except Exception:  # absent artifacts are part of the test
             found[key] = None
-    table = evaluation_table(run["metrics"], found["metrics"])
-    return build_model_card(run, found["stats"], table, found["faith"])
+    report = found["metrics"] and contract.EvaluationReport.model_validate(found["metrics"])
+    stats = found["stats"] and contract.DatasetStats.model_validate(found["stats"])
+    faith = found["faith"] and contract.Faithfulness.model_validate(found["faith"])
+    return build_model_card(run, stats, evaluation_table(run["metrics"], report), faith)
 
 
 def test_card_of_an_evaluated_run_has_intervals_and_faithfulness(mlflow_server, dashboard_runs):
@@ -64,7 +66,11 @@ def test_evaluation_table_pairs_values_with_interval_bounds():
 
 
 def test_per_class_metrics_are_told_apart_from_overall_ones():
-    report = {"overall": {"accuracy": {"value": 0.5, "ci_low": 0.4, "ci_high": 0.6}}}
+    report = contract.EvaluationReport(
+        n_samples=10,
+        class_names=["nevus", "other"],
+        overall={"accuracy": {"value": 0.5, "ci_low": 0.4, "ci_high": 0.6}},
+    )
     table = evaluation_table({"eval_accuracy": 0.5, "eval_recall_nevus": 0.7}, report)
     assert dict(zip(table["metric"], table["overall"], strict=True)) == {
         "accuracy": True,
@@ -73,7 +79,7 @@ def test_per_class_metrics_are_told_apart_from_overall_ones():
 
 
 def test_class_counts_skip_totals():
-    stats = {"counts": {"train": {"a": 2, "b": 3, "total": 5}}}
+    stats = contract.DatasetStats(counts={"train": {"a": 2, "b": 3, "total": 5}})
     assert class_counts(stats) == {"train": {"a": 2, "b": 3}}
 
 

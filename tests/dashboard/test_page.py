@@ -94,3 +94,20 @@ def test_a_run_of_the_real_trainer_renders_every_tab(page_env, trained_run, tab)
         assert summary.loc["val_auc", "values"] == 3  # one value per epoch
         counts = next(f.value for f in at.dataframe if "test" in f.value.columns)
         assert counts.loc["samples", "test"] == 36
+
+
+def test_the_uri_typed_in_the_sidebar_reaches_every_tab_and_the_download(
+    page_env, mlflow_server, dashboard_runs, unreachable_uri, monkeypatch
+):
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", unreachable_uri)  # the process default is wrong
+    at = open_page(dashboard_runs["pipeline"], "Choose model", tracking_uri=mlflow_server,
+                   experiment_id=dashboard_runs["experiment"])  # fmt: skip
+    assert not at.error, at.error[0].value
+    at.button(key="download_model").click().run()
+    assert not at.error, at.error[0].value
+    assert (page_env / "artifacts" / dashboard_runs["pipeline"] / "model").is_dir()
+    # The Evaluate button is not offered: the services read their own server, not this one.
+    at.session_state["tab"] = "Evaluation"
+    at.run()
+    assert not [b for b in at.button if b.key == "job_evaluate"]
+    assert any("reads runs from its own MLFLOW_TRACKING_URI" in c.value for c in at.caption)

@@ -1,15 +1,19 @@
 import time
 
 import pytest
-from mlflow.entities import Metric, Param
+from mlflow.entities import Metric, Param, RunTag
 from mlflow.tracking import MlflowClient
 
 from tests.dashboard.conftest import open_page
 
 
-def _run_options(at) -> list[str]:
-    """The run picker's labels (name · status · [sort metric ·] start time)."""
-    return list(at.selectbox(key="run_id").options)
+def _board(at):
+    """The leaderboard: the first table, with a ``run`` column."""
+    return at.dataframe[0].value
+
+
+def _names(at) -> list[str]:
+    return [n.removeprefix("▶ ") for n in _board(at)["run"]]
 
 
 @pytest.fixture(scope="module")
@@ -46,10 +50,27 @@ def test_a_uri_that_is_not_one_says_what_is_expected(page_env):
     assert "is not a tracking URI" in at.error[0].value
 
 
+def test_leaderboard_comes_first_with_intervals_and_deployable_marks(page_env, dashboard_runs):
+    at = open_page(dashboard_runs["pipeline"], experiment_id=dashboard_runs["experiment"])
+    assert at.header[0].value.startswith("Leaderboard")
+    board = _board(at).set_index(_board(at)["run"].str.removeprefix("▶ "))
+    evaluated = board.loc["smallcnn-evaluated"]
+    assert evaluated["deployable"] == "✓"
+    assert "(" in evaluated["eval_accuracy"] and "–" in evaluated["eval_accuracy"]
+    assert board.loc["crashed-run", "deployable"].startswith("✗")
+    assert board.loc["sklearn-autolog", "deployable"] == "✗ no model of this pipeline"
+    assert board["run"].str.startswith("▶").sum() == 1  # the open run
+
+
+def test_best_value_of_each_column_is_marked(page_env, big_experiment):
+    at = open_page(experiment_id=big_experiment, leaderboard_columns=["val_auc"])
+    marked = _board(at)[_board(at)["val_auc"].str.endswith("★")]
+    assert list(marked["run"].str.removeprefix("▶ ")) == ["run-29"]
+
+
 def test_status_filter_keeps_only_failed_runs(page_env, dashboard_runs):
     at = open_page(run_status_filter=["FAILED"], experiment_id=dashboard_runs["experiment"])
-    [label] = _run_options(at)
-    assert label.startswith("crashed-run · failed")
+    assert _names(at) == ["crashed-run"]
 
 
 def test_invalid_filter_expression_explains_the_syntax(page_env, dashboard_runs):
@@ -58,25 +79,82 @@ def test_invalid_filter_expression_explains_the_syntax(page_env, dashboard_runs)
     assert "example: metrics.val_auc > 0.8" in at.error[0].value
 
 
-def test_sort_by_metric_orders_the_run_picker(page_env, big_experiment):
-    at = open_page(experiment_id=big_experiment, run_sort="metrics.`val_auc`", run_desc=False)
-    labels = _run_options(at)
-    assert labels[0].startswith("run-00 · finished · 0 ·")
-    assert labels[1].startswith("run-01 · finished · 0.03333 ·")
+def test_sort_by_metric_happens_in_mlflow(page_env, big_experiment):
+    at = open_page(experiment_id=big_experiment, run_sort="val_auc", run_desc=False)
+    assert _names(at)[:2] == ["run-00", "run-01"]
+
+
+def test_columns_are_chosen_by_the_person(page_env, big_experiment):
+    at = open_page(experiment_id=big_experiment, leaderboard_columns=[])
+    assert "val_auc" not in _board(at).columns
+    at.multiselect(key="leaderboard_columns").set_value(["val_auc"]).run()
+    assert "val_auc" in _board(at).columns
 
 
 def test_pages_move_forward_and_back(page_env, big_experiment):
     at = open_page(experiment_id=big_experiment, run_page_size=25)
-    first = _run_options(at)
+    first = _names(at)
     assert len(first) == 25
     at.button(key="page_next").click().run()
-    second = _run_options(at)
+    second = _names(at)
     assert len(second) == 5 and not set(first) & set(second)
     assert at.button(key="page_next").disabled
     at.button(key="page_prev").click().run()
-    assert _run_options(at) == first
+    assert _names(at) == first
 
 
-def test_nested_run_is_marked_in_the_picker(page_env, dashboard_runs):
+def test_child_runs_sit_under_their_parent(page_env, dashboard_runs):
     at = open_page(experiment_id=dashboard_runs["experiment"])
-    assert any(label.startswith("↳ child-trial") for label in _run_options(at))
+    names = list(_board(at)["run"].str.removeprefix("▶ "))
+    assert names[names.index("parent-sweep") + 1] == "↳ child-trial"
+
+
+def test_a_parent_run_shows_its_children(page_env, dashboard_runs):
+    at = open_page(dashboard_runs["parent"], "Metrics", experiment_id=dashboard_runs["experiment"])
+    assert any(m.value.startswith("**Child runs (1)**: child-trial") for m in at.markdown)
+    child = at.selectbox(key=f"open_child_{dashboard_runs['parent']}")
+    child.set_value(dashboard_runs["child"]).run()
+    assert at.title[0].value == "child-trial"
+    assert any("child of parent-sweep" in c.value for c in at.caption)
+
+
+@pytest.fixture
+def mixed_experiment(mlflow_server) -> dict[str, str]:
+    """An older pipeline run with a model, then a newer failed foreign run."""
+    client = MlflowClient(mlflow_server)
+    exp = client.create_experiment(f"default-run-{time.time_ns()}")
+    now = int(time.time() * 1000)
+    good = client.create_run(exp, run_name="trained", start_time=now,
+                             tags={"pipeline.stage": "trained"})  # fmt: skip
+    client.set_terminated(good.info.run_id)
+    bad = client.create_run(exp, run_name="foreign-failed", start_time=now + 1000)
+    client.log_batch(bad.info.run_id, tags=[RunTag("x", "y")])
+    client.set_terminated(bad.info.run_id, status="FAILED")
+    return {"experiment": exp, "good": good.info.run_id, "bad": bad.info.run_id}
+
+
+def test_first_view_opens_the_newest_finished_run_with_a_model(page_env, mixed_experiment):
+    at = open_page(experiment_id=mixed_experiment["experiment"])
+    assert at.title[0].value == "trained"
+    assert _names(at)[0] == "foreign-failed"  # newest first in the leaderboard all the same
+
+
+def test_fixing_a_mistyped_uri_keeps_experiment_and_run(page_env, mlflow_server, dashboard_runs):
+    at = open_page(dashboard_runs["child"], "Metrics", experiment_id=dashboard_runs["experiment"])
+    at.text_input(key="tracking_uri").set_value("htp://typo").run()
+    assert "is not a tracking URI" in at.error[0].value
+    at.text_input(key="tracking_uri").set_value(mlflow_server).run()
+    assert at.selectbox(key="experiment_id").value == dashboard_runs["experiment"]
+    assert at.title[0].value == "child-trial"
+
+
+def test_runs_of_one_name_started_in_one_minute_are_told_apart(page_env, mlflow_server):
+    client = MlflowClient(mlflow_server)
+    exp = client.create_experiment(f"twins-{time.time_ns()}")
+    now = int(time.time() * 1000)
+    for i in range(2):
+        run = client.create_run(exp, run_name="twin", start_time=now + i)
+        client.set_terminated(run.info.run_id)
+    at = open_page(experiment_id=exp)
+    labels = at.selectbox(key="run_id").options
+    assert len(labels) == 2 and len(set(labels)) == 2

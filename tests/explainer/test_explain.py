@@ -146,3 +146,10 @@ def test_gradcam_of_the_trained_run_peaks_inside_lesion_boxes(trained_run, tmp_p
         areas.append((x1 - x0) * (y1 - y0) / cam.size)
     print(f"Grad-CAM peak in lesion box: {np.mean(hits):.2f} (chance {np.mean(areas):.2f})")
     assert np.mean(hits) > np.mean(areas)
+
+
+def test_the_rest_of_the_sample_covers_every_class():
+    labels = np.repeat([0, 1, 2], 10)  # sorted by class, as test folders are
+    probs = np.eye(3)[labels] * 0.8 + 0.1  # every prediction right: no wrong ones to take
+    chosen = select_samples(probs, labels, 6, seed=0)
+    assert sorted(np.bincount(labels[chosen], minlength=3)) == [2, 2, 2]

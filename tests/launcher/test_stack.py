@@ -98,3 +98,36 @@ def test_real_mlflow_starts_and_answers_health(config):
         stack.start(MLFLOW)
         stack.wait_healthy(MLFLOW, timeout=120)
         assert (config.state_dir / "mlflow" / "mlflow.db").exists()
+
+
+EPOCHS = Service(
+    "epochs",
+    ("python", "-u", "-c",
+     "import time\nfor e in (1, 2):\n    print('epoch %d/2  train loss 0.5' % e, flush=True); "
+     "time.sleep(1.5)\nprint('run-id')"),
+    one_shot=True,
+)  # fmt: skip
+
+
+def test_one_shot_job_lines_arrive_while_it_runs(config):
+    seen: list[tuple[float, str]] = []
+    with Stack(config) as stack:
+        start = time.monotonic()
+        last = stack.run_once(EPOCHS, on_line=lambda line: seen.append((time.monotonic(), line)))
+        end = time.monotonic()
+    assert last == "run-id"
+    first = next(t for t, line in seen if line.startswith("epoch 1/2"))
+    assert first - start < end - start - 1.0  # printed before the job ended
+
+
+def test_demo_prints_the_trainers_epoch_lines_only():
+    from launcher.demo import epoch_printer
+
+    said: list[str] = []
+    on_line = epoch_printer(lambda name, message: said.append(f"{name}: {message}"))
+    for line in ("loading data", "epoch 1/12: 40%|##\repoch 1/12  train loss 0.9 acc 0.5  "
+                 "val loss 0.8 acc 0.6 auc 0.7  3.1s", "run-id"):  # fmt: skip
+        on_line(line)
+    assert said == [
+        "trainer: epoch 1/12  train loss 0.9 acc 0.5  val loss 0.8 acc 0.6 auc 0.7  3.1s"
+    ]

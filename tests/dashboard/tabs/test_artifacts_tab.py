@@ -1,3 +1,4 @@
+from dashboard.tabs.artifacts_tab import INDENT
 from tests.dashboard.conftest import open_page
 
 
@@ -5,16 +6,39 @@ def _open(runs, role, **state):
     return open_page(runs[role], "Artifacts", experiment_id=runs["experiment"], **state)
 
 
-def test_lists_root_and_folders_with_size_and_type(page_env, dashboard_runs):
+def _tree(at):
+    return next(f.value for f in at.dataframe if "type" in f.value.columns)
+
+
+def test_one_tree_lists_every_file_and_folder_once(page_env, dashboard_runs):
     at = _open(dashboard_runs, "pipeline")
     assert not at.exception
-    root = at.dataframe[0].value.set_index("name")
-    assert root.loc["evaluation/", "type"] == "folder"
-    assert root.loc["preprocessing.json", "type"] == "json"
-    assert root.loc["preprocessing.json", "size"].endswith("B")
-    labels = [e.label for e in at.expander]
-    assert f"{dashboard_runs['evaluation']}/misclassified/" in labels
-    assert f"{dashboard_runs['explanation']}/panels/" in labels
+    tree = _tree(at)
+    names = [n.replace(INDENT, "  ") for n in tree["name"]]
+    assert names.count("▾ evaluation/") == 1
+    assert "  ▾ misclassified/" in names  # one level deeper than evaluation/
+    row = tree.set_index("name").loc["preprocessing.json"]
+    assert row["type"] == "json" and row["size"].endswith("B")
+    assert not [e for e in at.expander if e.label.endswith("/")]  # no second listing
+
+
+def test_html_is_rendered_in_a_sandbox_never_as_markup(page_env, dashboard_runs):
+    at = _open(dashboard_runs, "sklearn")
+    assert not at.selectbox(key="artifact_path").value.endswith(".html")  # not opened first
+    html = next(p for p in at.selectbox(key="artifact_path").options if ".html" in p)
+    at.selectbox(key="artifact_path").set_value(html.split(" (")[0]).run()
+    [frame] = at.get("iframe")
+    assert '<iframe sandbox=""' in frame.proto.srcdoc
+    assert "default-src &#x27;none&#x27;" in frame.proto.srcdoc
+    assert not any("<div" in c.value or "<style" in c.value for c in at.code)
+
+
+def test_model_caption_is_true_for_the_run(page_env, dashboard_runs):
+    pipeline = _open(dashboard_runs, "pipeline")
+    assert any("Models of this run" in c.value for c in pipeline.caption)
+    failed = _open(dashboard_runs, "failed")
+    assert any("logged no MLflow model" in c.value for c in failed.caption)
+    assert not any("LoggedModel" in c.value for c in failed.caption)
 
 
 def test_json_is_formatted_and_downloadable(page_env, dashboard_runs):

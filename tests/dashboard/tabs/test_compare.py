@@ -1,28 +1,64 @@
+from dashboard.tabs.compare import equivalent, params_table
 from tests.dashboard.conftest import charts, open_page
 
 
-def test_params_that_differ_metrics_and_curves(page_env, dashboard_runs):
-    at = open_page(dashboard_runs["pipeline"], "Compare",
-                   experiment_id=dashboard_runs["experiment"],
-                   compare_ids=[dashboard_runs["child"]])  # fmt: skip
+def _open(runs, *others, **state):
+    return open_page(runs["pipeline"], "Compare", experiment_id=runs["experiment"],
+                     compare_ids=[runs[o] for o in others], **state)  # fmt: skip
+
+
+def _frame(at, column_part: str, row: str):
+    """The first table with a row ``row`` and a column containing ``column_part``."""
+    for f in at.dataframe:
+        if row in f.value.index and column_part in "".join(map(str, f.value.columns)):
+            return f.value
+    raise AssertionError(f"no table with a row {row!r}")
+
+
+def test_metrics_side_by_side_with_the_better_value_marked(page_env, dashboard_runs):
+    at = _open(dashboard_runs, "child")
     assert not at.exception
-    params, metrics = at.dataframe[0].value, at.dataframe[1].value
+    metrics = _frame(at, "smallcnn-evaluated", "val_auc (higher is better)")
+    row = metrics.loc["val_auc (higher is better)"]
+    assert row.iloc[0] == "0.8 ★"  # the pipeline run's latest 0.8 beats the child's 0.7
+    assert row.iloc[1] == "0.7"
+
+
+def test_params_that_differ_and_curves_in_panels(page_env, dashboard_runs):
+    at = _open(dashboard_runs, "child")
+    params = _frame(at, "child-trial", "data_dir")  # only the pipeline run has one
     assert "lr" in params.index  # 0.001 vs 0.01
     assert "model" in params.index  # smallcnn vs absent
-    assert metrics.shape[1] == 2
-    assert at.selectbox(key="compare_metric").value == "val_auc"
+    assert at.multiselect(key="compare_metrics").value == ["val_auc"]
     assert charts(at)
 
 
+def test_confusion_matrices_and_roc_curves_next_to_each_other(page_env, dashboard_runs):
+    at = _open(dashboard_runs, "bare", "sklearn")
+    assert [s.value for s in at.subheader][1:3] == ["Confusion matrices", "ROC"]
+    assert len(at.get("image")) == 2  # the evaluated run's two plots
+    assert sum("not evaluated" in c.value for c in at.caption) == 4  # 2 runs × 2 plots
+
+
 def test_equal_params_are_hidden_unless_asked(page_env, dashboard_runs):
-    runs = dict(experiment_id=dashboard_runs["experiment"], compare_ids=[dashboard_runs["bare"]])
-    at = open_page(dashboard_runs["pipeline"], "Compare", **runs)
-    assert "model" not in at.dataframe[0].value.index
+    at = _open(dashboard_runs, "bare")
+    assert not any(i == "model" for f in at.dataframe for i in f.value.index)
     at.toggle(key="compare_only_diff").set_value(False).run()
-    assert "model" in at.dataframe[0].value.index
+    assert "model" in _frame(at, "smallcnn-bare", "model").index
+
+
+def test_the_same_path_written_two_ways_is_not_a_difference():
+    assert equivalent("data", "/home/me/project/data")
+    assert equivalent("data/", "/srv/data")
+    assert not equivalent("data", "/srv/other")
+    assert not equivalent("0.001", "0.01")
+    runs = [
+        {"run_name": "a", "run_id": "1" * 32, "params": {"data_dir": "data", "lr": "0.1"}},
+        {"run_name": "b", "run_id": "2" * 32, "params": {"data_dir": "/x/data", "lr": "0.2"}},
+    ]
+    assert list(params_table(runs, only_different=True).index) == ["lr"]
 
 
 def test_without_runs_to_compare_says_how_to_pick_them(page_env, dashboard_runs):
-    at = open_page(dashboard_runs["pipeline"], "Compare",
-                   experiment_id=dashboard_runs["experiment"])  # fmt: skip
+    at = _open(dashboard_runs)
     assert "Compare with" in at.info[0].value

@@ -1,19 +1,24 @@
 import time
 
-from tests.dashboard.conftest import open_page
+from tests.dashboard.conftest import chart_of, open_page
+
+
+def _metrics(at):
+    """The overall metrics table (the first with a "Metric" column)."""
+    return next(f.value for f in at.dataframe if "Metric" in f.value.columns).set_index("Metric")
 
 
 def test_metrics_with_intervals_plots_and_misclassified(page_env, dashboard_runs):
     at = open_page(dashboard_runs["pipeline"], "Evaluation",
                    experiment_id=dashboard_runs["experiment"])  # fmt: skip
     assert not at.exception
-    table = at.dataframe[0].value.set_index("metric")
-    low, value, high = table.loc["accuracy", ["ci_low", "value", "ci_high"]]
+    table = _metrics(at)
+    low, value, high = table.loc["accuracy", ["95% CI low", "Value", "95% CI high"]]
     assert low <= value <= high
     assert len(at.get("image")) >= 3 + 1  # three plots and misclassified samples
     assert "Most confidently misclassified" in [s.value for s in at.subheader]
     assert "recall_nevus" not in table.index
-    assert at.expander[0].label.startswith("Per-class metrics")
+    assert any(e.label.startswith("Per-class metrics") for e in at.expander)
 
 
 def test_raw_predictions_on_request(page_env, dashboard_runs):
@@ -50,5 +55,38 @@ def test_evaluate_button_runs_a_job_and_shows_the_result(
     assert not at.exception
     assert not at.error, at.error[0].value
     # Success clears the caches and reruns: the page now shows the new evaluation.
-    table = at.dataframe[0].value.set_index("metric")
+    table = _metrics(at)
     assert "accuracy" in table.index, f"after {time.monotonic() - start:.0f} s"
+    assert at.button(key="job_evaluate").label == "Run again"
+
+
+def test_intervals_chart_is_zoomed_per_metric_and_says_which_way_is_better(
+    page_env, dashboard_runs
+):
+    at = open_page(dashboard_runs["pipeline"], "Evaluation",
+                   experiment_id=dashboard_runs["experiment"])  # fmt: skip
+    spec, frame = chart_of(at, "label")
+    higher, _ = spec["vconcat"]  # each direction on its own axis
+    scale = higher["layer"][1]["encoding"]["x"]["scale"]
+    rows = frame[frame["better"] == "higher is better"]
+    assert scale["zero"] is False
+    low, high = scale["domain"]
+    assert low <= rows["low"].min() and rows["high"].max() <= high
+    assert high - low < 1.1 * (rows["high"].max() - rows["low"].min()) + 0.02  # zoomed in
+    labels = set(frame["label"])
+    assert "accuracy (higher is better)" in labels
+    assert "ece (lower is better)" in labels
+
+
+def test_an_evaluated_run_says_when_and_offers_to_run_again(page_env, dashboard_runs):
+    at = open_page(dashboard_runs["pipeline"], "Evaluation",
+                   experiment_id=dashboard_runs["experiment"])  # fmt: skip
+    assert at.button(key="job_evaluate").label == "Run again"
+    assert any(c.value.startswith("Showing the evaluation made on 20") for c in at.caption)
+
+
+def test_a_run_that_cannot_be_evaluated_gets_no_button(page_env, dashboard_runs):
+    at = open_page(dashboard_runs["sklearn"], "Evaluation",
+                   experiment_id=dashboard_runs["experiment"])  # fmt: skip
+    assert not [b for b in at.button if b.key == "job_evaluate"]
+    assert any("no model of this pipeline" in c.value for c in at.caption)

@@ -1,17 +1,35 @@
-from tests.dashboard.conftest import open_page
+from tests.dashboard.conftest import chart_of, open_page
 
 
 def test_faithfulness_channels_samples_and_panels(page_env, dashboard_runs):
     at = open_page(dashboard_runs["pipeline"], "Explanations",
                    experiment_id=dashboard_runs["experiment"])  # fmt: skip
     assert not at.exception
-    faith = at.dataframe[0].value.set_index("method")
-    assert {"gradcam", "shap"} <= set(faith.index)
+    faith = next(f.value for f in at.dataframe if "Method" in f.value.columns).set_index("Method")
+    assert {"Grad-CAM", "SHAP"} <= set(faith.index)
     headings = [s.value for s in at.subheader]
     assert "Channel importance" in headings
-    assert "SHAP" in headings
-    assert any(h.startswith("Per-sample panels") for h in headings)
-    assert len(at.get("image")) >= 4
+    assert "Per-sample panels" in headings
+    assert any("deletion curve" in h.lower() for h in headings)
+    panels = [i for i in at.get("image") if "true " in str(i.proto)]
+    assert len(panels) == 2  # one per explained sample, captioned with its classes
+
+
+def test_samples_table_has_human_headers_and_no_none(page_env, dashboard_runs):
+    at = open_page(dashboard_runs["pipeline"], "Explanations",
+                   experiment_id=dashboard_runs["experiment"])  # fmt: skip
+    samples = next(f.value for f in at.dataframe if "True class" in f.value.columns)
+    assert {"Predicted class", "Confidence", "Outcome"} <= set(samples.columns)
+    assert "None" not in samples.astype(str).to_string()
+    assert "true_label" not in samples.columns
+
+
+def test_channels_are_in_rgb_order(page_env, dashboard_runs):
+    at = open_page(dashboard_runs["pipeline"], "Explanations",
+                   experiment_id=dashboard_runs["experiment"])  # fmt: skip
+    spec, frame = chart_of(at, "channel")
+    assert spec["encoding"]["x"]["sort"] == ["R", "G", "B", "grey"]
+    assert list(frame["channel"])[:3] == ["R", "G", "B"]
 
 
 def test_raw_arrays_on_request(page_env, dashboard_runs):

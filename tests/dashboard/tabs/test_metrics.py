@@ -1,4 +1,4 @@
-from tests.dashboard.conftest import LONG_VALUE, charts, open_page
+from tests.dashboard.conftest import LONG_VALUE, chart_of, charts, open_page
 
 
 def _open(runs, role, **state):
@@ -24,9 +24,14 @@ def test_params_metrics_and_run_info(page_env, dashboard_runs):
     assert summary.loc["val_auc", "values"] == 3
 
 
+def _panel(spec: dict) -> dict:
+    """The encoding of the chart drawn in every panel of a faceted history chart."""
+    return spec["spec"]["layer"][0]["encoding"]
+
+
 def test_history_chart_is_drawn_for_the_default_metrics(page_env, dashboard_runs):
     at = _open(dashboard_runs, "pipeline")
-    assert at.multiselect(key="chart_metrics").value == [
+    assert at.multiselect(key=f"chart_metrics_{dashboard_runs['pipeline']}").value == [
         "train_loss",
         "val_loss",
         "val_accuracy",
@@ -42,8 +47,8 @@ def test_two_thousand_steps_are_summarised_and_charted(page_env, dashboard_runs)
     assert summary.loc["train_loss", "values"] == 2000
     assert summary.loc["train_loss", "min"] == 1 / 2000
     [spec] = charts(at)
-    assert spec["encoding"]["y"]["scale"]["type"] == "log"
-    assert spec["encoding"]["x"]["field"] == "seconds"
+    assert _panel(spec)["y"]["scale"]["type"] == "log"
+    assert _panel(spec)["x"]["field"] == "seconds"
 
 
 def test_dataset_statistics_show_counts_per_split(page_env, dashboard_runs):
@@ -63,7 +68,39 @@ def test_long_param_values_are_kept_whole(page_env, dashboard_runs):
     assert params["notes"] == LONG_VALUE
 
 
-def test_compared_runs_are_overlaid(page_env, dashboard_runs):
-    at = _open(dashboard_runs, "pipeline", compare_ids=[dashboard_runs["bare"]])
-    assert at.checkbox(key="chart_overlay").value
-    assert not at.exception
+def test_compared_runs_are_overlaid_in_each_panel(page_env, dashboard_runs):
+    pipeline, bare = dashboard_runs["pipeline"], dashboard_runs["bare"]
+    at = _open(dashboard_runs, "pipeline", compare_ids=[bare])
+    assert at.checkbox(key=f"chart_overlay_{pipeline}_{bare}").value
+    spec, frame = chart_of(at, "run")
+    assert _panel(spec)["color"]["field"] == "run"
+    assert set(frame["run"]) == {"smallcnn-evaluated", "smallcnn-bare"}
+
+
+def test_one_panel_per_metric_with_its_own_y_axis_and_whole_epochs(page_env, dashboard_runs):
+    at = _open(dashboard_runs, "pipeline")
+    spec, _ = chart_of(at, "key")
+    assert spec["facet"]["field"] == "key"
+    assert spec["resolve"]["scale"]["y"] == "independent"
+    x_axis = _panel(spec)["x"]["axis"]
+    assert x_axis["tickMinStep"] == 1 and x_axis["format"] == "d"
+
+
+def test_metrics_with_one_value_are_shown_as_values(page_env, dashboard_runs):
+    at = _open(dashboard_runs, "pipeline")
+    tiles = {m.label: m.value for m in at.metric}
+    assert tiles["best_val_auc"] == "0.8"
+    assert (
+        "best_val_auc"
+        not in at.multiselect(key=f"chart_metrics_{dashboard_runs['pipeline']}").options
+    )
+
+
+def test_metric_picker_follows_the_open_run(page_env, dashboard_runs):
+    at = _open(dashboard_runs, "pipeline")
+    at.multiselect(key=f"chart_metrics_{dashboard_runs['pipeline']}").set_value(["val_loss"]).run()
+    at.session_state["run_id"] = dashboard_runs["steps"]
+    at.run()
+    assert at.title[0].value == "long-history"
+    assert at.multiselect(key=f"chart_metrics_{dashboard_runs['steps']}").value == ["train_loss"]
+    assert charts(at)

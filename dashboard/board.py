@@ -1,0 +1,120 @@
+"""The leaderboard on the page: filter and sort (in MLflow), columns, the table, pages.
+
+Clicking a row opens that run. Sorting, filtering and paging are MLflow's ``search_runs``
+``order_by``, ``filter_string`` and page tokens, so an experiment of 10,000 runs costs one page.
+"""
+
+import streamlit as st
+
+from dashboard import data, leaderboard
+from dashboard.reads import RUN_STATUSES, RunPage, RunQuery
+from runs import contract
+
+PAGE_SIZES = (10, 25, 50, 100, 200)
+TABLE_KEY = "leaderboard"
+IDS_KEY = "leaderboard_ids"  # the run ids of the rows shown, in order (for the click callback)
+ROW_PX = 35
+
+
+def _open_clicked() -> None:
+    """Callback of the table: open the clicked run (runs before the page is drawn again)."""
+    rows = st.session_state[TABLE_KEY].selection.rows
+    ids = st.session_state.get(IDS_KEY, [])
+    if rows and rows[0] < len(ids):
+        st.session_state.run_id = ids[rows[0]]
+
+
+def query(experiment_id: str, first: RunPage) -> tuple[RunQuery, list[str]]:
+    """The filter, sort and column controls: the query of the page, and the metric columns."""
+    metrics = leaderboard.metric_columns(first.rows)
+    sorts = leaderboard.sort_options(metrics)
+    top = st.columns([3, 2, 2, 1, 2])
+    name = top[0].text_input("Name contains", key="run_name_filter")
+    statuses = top[1].multiselect("Status", RUN_STATUSES, key="run_status_filter")
+    sort = top[2].selectbox("Sort by", list(sorts), key="run_sort")
+    descending = top[3].toggle("Desc.", value=True, key="run_desc")
+    deployable = top[4].toggle(
+        "Only deployable", key="run_deployable", help="Finished runs with a model of this pipeline."
+    )
+    with st.expander("More: MLflow filter, columns, runs per page"):
+        expr = st.text_input(
+            "Filter (MLflow syntax)",
+            key="run_filter",
+            placeholder="metrics.val_auc > 0.8 and params.model = 'smallcnn'",
+        )
+        chosen = st.session_state.get("leaderboard_columns")
+        moved = st.session_state.get("leaderboard_experiment", experiment_id) != experiment_id
+        if chosen is None or moved:  # new experiment: its own default columns
+            chosen = leaderboard.default_columns(first.rows)
+        st.session_state.leaderboard_columns = [c for c in chosen if c in metrics]
+        st.session_state.leaderboard_experiment = experiment_id
+        columns = st.multiselect("Metric columns", metrics, key="leaderboard_columns")
+        page_size = st.selectbox("Runs per page", PAGE_SIZES, index=1, key="run_page_size")
+    if deployable:
+        stage = f"tags.`{contract.STAGE_TAG}` = 'trained' and attributes.status = 'FINISHED'"
+        expr = f"{stage} and ({expr})" if expr.strip() else stage
+    order = f"{sorts.get(sort, 'attributes.start_time')} {'DESC' if descending else 'ASC'}"
+    return RunQuery(experiment_id, name, tuple(statuses), expr, order, page_size), columns
+
+
+def page_token(q: RunQuery) -> str | None:
+    """The token of the page shown; back to the first page when the query changes."""
+    signature = repr(q)
+    if st.session_state.get("run_query") != signature:
+        st.session_state.run_query = signature
+        st.session_state.page_tokens = [None]
+    return st.session_state.page_tokens[-1]
+
+
+def _pager(next_token: str | None, shown: int) -> None:
+    tokens = st.session_state.page_tokens
+    left, mid, right, _ = st.columns([1, 2, 1, 6])
+    if left.button("◀ Prev", disabled=len(tokens) == 1, key="page_prev"):
+        tokens.pop()
+        st.rerun()
+    mid.caption(f"page {len(tokens)} · {shown} runs")
+    if right.button("Next ▶", disabled=next_token is None, key="page_next"):
+        tokens.append(next_token)
+        st.rerun()
+
+
+def render(page: RunPage, columns: list[str], selected: str | None) -> None:
+    """The table of one page of runs (click a row to open it) and the pager."""
+    if not page.rows:
+        st.info("No runs match: change the filter, or train one with "
+                "`python -m trainer --data-dir DIR --experiment NAME`.")  # fmt: skip
+        _pager(None, 0)
+        return
+    frame = leaderboard.table(page.rows, columns, selected)
+    st.session_state[IDS_KEY] = list(frame.index)
+    shown = frame.reset_index(drop=True)
+    config = {
+        "run": st.column_config.TextColumn("run", width="medium", pinned=True),
+        "deployable": st.column_config.TextColumn(
+            "deployable", help="✓: a finished run with a model of this pipeline"
+        ),
+        **{
+            m: st.column_config.TextColumn(m, help=f"{leaderboard.direction(m)}; ★ best here")
+            for m in columns
+        },
+    }
+    st.dataframe(  # no pandas Styler: it costs more than the rest of the leaderboard
+        shown,
+        hide_index=True,
+        width="stretch",
+        height=min(len(shown), 12) * ROW_PX + ROW_PX + 3,
+        column_config=config,
+        key=TABLE_KEY,
+        on_select=_open_clicked,
+        selection_mode="single-row",
+    )
+    st.caption(
+        "Click a row to open the run. Metric cells: value (95 % interval) when logged; "
+        f"{leaderboard.BEST} best on this page. Sorting and filters run in MLflow over all runs."
+    )
+    _pager(page.next_token, len(page.rows))
+
+
+def first_page(uri: str, experiment_id: str) -> RunPage:
+    """The default page (newest first), which also names the metrics for sorting and columns."""
+    return data.runs_page(uri, RunQuery(experiment_id, page_size=PAGE_SIZES[1]))

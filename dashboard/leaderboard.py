@@ -1,0 +1,176 @@
+"""The leaderboard's table (no Streamlit): one row per run, metrics with intervals, best marked.
+
+Rows come from one page of ``reads.search_runs``; sorting and filtering happen in MLflow, so the
+table costs the same for 10 runs or 10,000. A metric column shows ``value (low–high)`` when the
+run logged the 95 % interval bounds (``eval_<name>_ci_low`` / ``_ci_high``), and ``★`` marks the
+best value of the column on the page (highest, or lowest for losses and calibration errors).
+"""
+
+import math
+from datetime import UTC, datetime
+
+import pandas as pd
+
+from runs import contract
+
+BEST = "★"
+SELECTED = "▶"
+# Fixed columns, in order; metric columns follow.
+INFO_COLUMNS = ("model", "status", "started", "duration", "deployable")
+# Shown by default when the page has them (validation, then test-set evaluation).
+DEFAULT_METRICS = ("best_val_auc", "eval_accuracy", "eval_roc_auc_macro", "eval_ece")
+LOWER_IS_BETTER = ("loss", "ece", "brier", "error", "epoch_time", "deletion_auc")
+NOT_RANKED = ("epoch", "lr", "best_epoch", "step")
+
+
+def lower_is_better(metric: str) -> bool:
+    """Whether a smaller value of ``metric`` is better (losses, calibration errors...)."""
+    return any(word in metric for word in LOWER_IS_BETTER)
+
+
+def direction(metric: str) -> str:
+    """``"lower is better"`` or ``"higher is better"`` for a person reading a chart."""
+    return "lower is better" if lower_is_better(metric) else "higher is better"
+
+
+def ranked(metric: str) -> bool:
+    """Whether the best value of ``metric`` means anything (not for lr, epoch...)."""
+    return metric not in NOT_RANKED and not metric.endswith(("_ci_low", "_ci_high"))
+
+
+def can_deploy(run: dict) -> bool:
+    """A finished run with a model logged by this pipeline's trainer (the stage tag says so).
+
+    The same rule decides whether the evaluator and explainer can work on the run.
+    """
+    return run["status"] == "FINISHED" and run["tags"].get(contract.STAGE_TAG) == "trained"
+
+
+def why_not_deployable(run: dict) -> str:
+    """Why ``can_deploy(run)`` is False, for a person."""
+    if run["tags"].get(contract.STAGE_TAG) != "trained":
+        return "no model of this pipeline"
+    return f"run {run['status'].lower()}"
+
+
+def metric_columns(rows: list[dict]) -> list[str]:
+    """Every metric of the page's runs that can be a column (interval bounds are folded in)."""
+    keys = {k for r in rows for k in r["metrics"]}
+    return sorted(k for k in keys if not k.endswith(("_ci_low", "_ci_high")))
+
+
+def default_columns(rows: list[dict]) -> list[str]:
+    available = set(metric_columns(rows))
+    chosen = [m for m in DEFAULT_METRICS if m in available]
+    if chosen:
+        return chosen
+    return sorted(available)[:4]
+
+
+def format_value(metrics: dict[str, float], key: str) -> str:
+    """``0.893 (0.834–0.933)`` with the 95 % interval when logged, ``0.893`` without, ``–``."""
+    value = metrics.get(key)
+    if value is None or (isinstance(value, float) and math.isnan(value)):
+        return "–"
+    low, high = metrics.get(f"{key}_ci_low"), metrics.get(f"{key}_ci_high")
+    text = f"{value:.4g}" if abs(value) >= 1e-3 or value == 0 else f"{value:.2e}"
+    if low is not None and high is not None:
+        text += f" ({low:.3g}–{high:.3g})"
+    return text
+
+
+def best_index(values: list[float | None], metric: str) -> set[int]:
+    """Positions of the best value in ``values`` (ties all marked; none when fewer than 2)."""
+    present = [(i, v) for i, v in enumerate(values) if v is not None and not math.isnan(v)]
+    if len(present) < 2 or not ranked(metric):
+        return set()
+    pick = min if lower_is_better(metric) else max
+    best = pick(v for _, v in present)
+    if all(v == best for _, v in present):
+        return set()
+    return {i for i, v in present if v == best}
+
+
+def _when(ms: int | None) -> str:
+    return datetime.fromtimestamp(ms / 1000, UTC).strftime("%Y-%m-%d %H:%M") if ms else "–"
+
+
+def duration(run: dict) -> str:
+    """``2 min 38 s`` from the run's start and end (``running`` when it has no end)."""
+    if not run["start_time"]:
+        return "–"
+    if not run["end_time"]:
+        return "running" if run["status"] == "RUNNING" else "–"
+    seconds = max(0, (run["end_time"] - run["start_time"]) // 1000)
+    if seconds < 60:
+        return f"{seconds} s"
+    minutes, seconds = divmod(seconds, 60)
+    if minutes < 60:
+        return f"{minutes} min {seconds:02d} s"
+    hours, minutes = divmod(minutes, 60)
+    return f"{hours} h {minutes:02d} min"
+
+
+def nest(rows: list[dict]) -> list[tuple[dict, int]]:
+    """Rows with their depth, each child right under its parent when both are on the page."""
+    ids = {r["run_id"] for r in rows}
+    children: dict[str, list[dict]] = {}
+    top = []
+    for r in rows:
+        parent = r["parent_run_id"]
+        if parent and parent in ids and parent != r["run_id"]:
+            children.setdefault(parent, []).append(r)
+        else:
+            top.append(r)
+    out: list[tuple[dict, int]] = []
+
+    def add(row: dict, depth: int) -> None:
+        out.append((row, depth))
+        for child in children.get(row["run_id"], []):
+            if depth < 10:
+                add(child, depth + 1)
+
+    for row in top:
+        add(row, 1 if row["parent_run_id"] else 0)
+    return out
+
+
+def table(rows: list[dict], metrics: list[str], selected: str | None = None) -> pd.DataFrame:
+    """The leaderboard of one page: index = run id, a ``run`` column, info and metric columns.
+
+    Children come right under their parent, indented with ``↳``; the selected run is marked
+    ``▶``; each metric cell is ``format_value`` plus ``★`` on the best value of the column.
+    """
+    ordered = nest(rows)
+    records = []
+    for run, depth in ordered:
+        name = ("   " * max(0, depth - 1) + "↳ " if depth else "") + run["run_name"]
+        if run["run_id"] == selected:
+            name = f"{SELECTED} {name}"
+        records.append(
+            {
+                "run": name,
+                "model": run["params"].get("model", "–"),
+                "status": run["status"].lower(),
+                "started": _when(run["start_time"]),
+                "duration": duration(run),
+                "deployable": "✓" if can_deploy(run) else f"✗ {why_not_deployable(run)}",
+            }
+        )
+    frame = pd.DataFrame(records, columns=["run", *INFO_COLUMNS])
+    for metric in metrics:
+        values = [r["metrics"].get(metric) for r, _ in ordered]
+        best = best_index(values, metric)
+        frame[metric] = [
+            format_value(r["metrics"], metric) + (f" {BEST}" if i in best else "")
+            for i, (r, _) in enumerate(ordered)
+        ]
+    frame.index = pd.Index([r["run_id"] for r, _ in ordered], name="run_id")
+    return frame
+
+
+def sort_options(metrics: list[str]) -> dict[str, str]:
+    """Label → MLflow ``order_by`` field for the sort picker."""
+    options = {"started": "attributes.start_time", "name": "attributes.run_name"}
+    options |= {m: f"metrics.`{m}`" for m in metrics}
+    return options

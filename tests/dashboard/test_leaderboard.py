@@ -1,0 +1,44 @@
+from dashboard import leaderboard
+
+
+def _run(name: str, metrics: dict, parent: str | None = None, stage: str | None = None) -> dict:
+    tags = {"pipeline.stage": stage} if stage else {}
+    return {"run_id": name * 4, "run_name": name, "status": "FINISHED", "start_time": 1_000,
+            "end_time": 159_000, "parent_run_id": parent, "params": {"model": "smallcnn"},
+            "metrics": metrics, "tags": tags}  # fmt: skip
+
+
+def test_a_value_is_shown_with_its_interval():
+    metrics = {
+        "eval_accuracy": 0.893,
+        "eval_accuracy_ci_low": 0.834,
+        "eval_accuracy_ci_high": 0.933,
+    }
+    assert leaderboard.format_value(metrics, "eval_accuracy") == "0.893 (0.834–0.933)"
+    assert leaderboard.format_value({}, "eval_accuracy") == "–"
+
+
+def test_best_is_the_highest_or_the_lowest_by_metric():
+    assert leaderboard.best_index([0.7, 0.9, None], "val_auc") == {1}
+    assert leaderboard.best_index([0.7, 0.9], "val_loss") == {0}
+    assert leaderboard.best_index([0.02, 0.05], "eval_ece") == {0}
+    assert leaderboard.best_index([0.5, 0.5], "val_auc") == set()  # nothing to tell apart
+    assert leaderboard.best_index([1e-3, 1e-4], "lr") == set()  # not a score
+
+
+def test_children_follow_their_parent_and_only_pipeline_runs_are_deployable():
+    rows = [_run("kid", {}, parent="pop" * 4), _run("solo", {}), _run("pop", {}, stage="trained")]
+    table = leaderboard.table(rows, [], selected="pop" * 4)
+    assert list(table["run"]) == ["solo", "▶ pop", "↳ kid"]
+    assert list(table["deployable"]) == [
+        "✗ no model of this pipeline",
+        "✓",
+        "✗ no model of this pipeline",
+    ]
+    assert table.loc["solo" * 4, "duration"] == "2 min 38 s"
+
+
+def test_the_best_cell_of_each_column_is_starred():
+    rows = [_run("a", {"val_auc": 0.8}), _run("b", {"val_auc": 0.9})]
+    table = leaderboard.table(rows, ["val_auc"])
+    assert list(table["val_auc"]) == ["0.8", "0.9 ★"]
