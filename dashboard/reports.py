@@ -60,6 +60,12 @@ def faithfulness(uri: str, run: dict) -> contract.Faithfulness | None:
     return _typed(uri, run, path, contract.Faithfulness)
 
 
+def embedding(uri: str, run: dict) -> contract.Embedding | None:
+    """The explainer's ``embedding.json`` (t-SNE map of the model's features), or ``None``."""
+    path = explanation_path(run, contract.EMBEDDING_JSON)
+    return _typed(uri, run, path, contract.Embedding)
+
+
 def dataset_stats(uri: str, run: dict) -> contract.DatasetStats | None:
     """The trainer's ``dataset_stats.json``, or ``None``."""
     return _typed(uri, run, contract.DATASET_STATS_JSON, contract.DatasetStats)

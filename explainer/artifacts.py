@@ -104,6 +104,20 @@ def write_artifacts(
                 "misclassified": true_label != predicted[i],
             }
         )
+    if "gradcam" in explanation.values:
+        cams = np.asarray(explanation.values["gradcam"])[:, 0]  # N×1×H×W → N×H×W
+        captions = [
+            f"{'✗' if s['misclassified'] else '✓'} true {s['true_label']}\n"
+            f"predicted {s['predicted_label']} ({s['confidence']:.0%})"
+            for s in samples
+        ]
+        wrong = [s["misclassified"] for s in samples]
+        atomic_write_bytes(
+            out / contract.GRADCAM_PNG, plots.cam_grid(images, cams, captions, wrong)
+        )
+        files[contract.GRADCAM_PNG] = (
+            "Grad-CAM of the predicted class at the last conv block, every explained sample"
+        )
     if "shap" in explanation.values:
         atomic_write_bytes(
             out / "shap_summary.png",

@@ -74,6 +74,26 @@ def sample_panel(
     return _png(fig)
 
 
+def cam_grid(
+    images: np.ndarray, cams: np.ndarray, captions: list[str], wrong: list[bool], columns: int = 4
+) -> bytes:
+    """Grad-CAM overlays of several images in a grid, one caption each (red when misclassified).
+
+    Args:
+        images: ``N×H×W×C`` floats in ``[0, 1]``; cams: ``N×H×W`` non-negative maps.
+    """
+    columns = max(1, min(columns, len(images)))
+    rows = -(-len(images) // columns)
+    fig = Figure(figsize=(2.4 * columns, 2.7 * rows))
+    axes = fig.subplots(rows, columns, squeeze=False).ravel()
+    for ax in axes[len(images) :]:
+        ax.axis("off")
+    for ax, image, cam, caption, bad in zip(axes, images, cams, captions, wrong, strict=False):
+        _overlay(ax, image, cam, signed=False)
+        ax.set_title(caption, fontsize=8, color="crimson" if bad else "black")
+    return _png(fig)
+
+
 def shap_summary(values: np.ndarray, channel_names: list[str], labels: list[str]) -> bytes:
     """SHAP across the samples: mean |SHAP| per pixel, and each sample's mass per channel.
 

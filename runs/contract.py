@@ -40,6 +40,7 @@ INDEX_JSON = "index.json"
 FAITHFULNESS_JSON = "faithfulness.json"
 CHANNEL_IMPORTANCE_JSON = "channel_importance.json"
 EMBEDDING_JSON = "embedding.json"
+GRADCAM_PNG = "gradcam_overlays.png"
 PANELS_DIR = "panels"
 
 # Run tags.

@@ -37,8 +37,8 @@ FAITH_COLUMNS = {
     "score": "Score (higher is better)",
     "beats_random_fraction": "Share of samples beating random",
 }
-# Plots drawn from the JSON they were made of (shown as charts here).
-DRAWN = ("channel_importance.png",)
+# Plots drawn here from the JSON they were made of, or shown on the Visualizations tab.
+DRAWN = ("channel_importance.png", contract.GRADCAM_PNG)
 
 
 def channel_frame(importance: dict[str, dict[str, float]]) -> pd.DataFrame:

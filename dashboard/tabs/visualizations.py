@@ -1,47 +1,79 @@
-"""Visualizations tab: sample predictions with overlays, t-SNE of features, activation maps."""
+"""Visualizations tab: the model's view of the test split, from the explainer's artifacts.
 
-from pathlib import Path
+A t-SNE map of the model's penultimate features (``embedding.json``) and Grad-CAM overlays of the
+explained samples (``gradcam_overlays.png``). The dashboard only reads them: the explainer
+computes both with the same model code as every other explanation (press Explain to refresh).
+"""
 
 import altair as alt
+import pandas as pd
 import streamlit as st
 
-from dashboard import embedding
-from dashboard.context import Context
+from dashboard import data, reports
+from dashboard.context import Context, missing
+from runs import contract
+
+COLOURS = {"true": "True class", "predicted": "Predicted class", "outcome": "Outcome"}
 
 
-@st.cache_data(ttl=3600, show_spinner="Embedding test images and running t-SNE…", max_entries=8)
-def _model_views(uri: str, run_id: str, params: dict, data_dir: str):
-    return embedding.model_views(uri, run_id, params, Path(data_dir))
-
-
-def render_visualizations(ctx: Context) -> None:
-    st.subheader("Feature embedding and class activation maps")
-    st.caption(
-        f"What the Explanations tab does not show: a t-SNE of the model's penultimate features "
-        f"(`model.embed`) on up to {embedding.MAX_SAMPLES} test images, and Grad-CAM overlays "
-        "at the last conv block for images of every class; computed on demand on this "
-        "machine, then cached."
+def embedding_frame(embedding: contract.Embedding) -> pd.DataFrame:
+    """One row per point: x, y, true, predicted, outcome, confidence, test image, file."""
+    return pd.DataFrame(
+        {
+            "x": [p.x for p in embedding.points],
+            "y": [p.y for p in embedding.points],
+            "true": [p.true_label for p in embedding.points],
+            "predicted": [p.predicted_label for p in embedding.points],
+            "outcome": ["correct" if p.correct else "misclassified" for p in embedding.points],
+            "confidence": [round(p.confidence, 3) for p in embedding.points],
+            "test image": [p.test_index for p in embedding.points],
+            "file": [p.file or "–" for p in embedding.points],
+        }
     )
-    key = f"views_{ctx.run_id}"
-    if st.button("Compute embedding and activation maps", key="compute_views"):
-        st.session_state[key] = True
-    if not st.session_state.get(key):
-        return
-    frame, cams = _model_views(ctx.uri, ctx.run_id, ctx.run["params"], str(ctx.settings.data_dir))
-    colour = st.radio("Colour by", ["true", "outcome"], horizontal=True, key="tsne_colour")
-    chart = (
+
+
+def embedding_chart(frame: pd.DataFrame, colour: str) -> alt.Chart:
+    """The map coloured by ``colour`` (a column of ``embedding_frame``)."""
+    return (
         alt.Chart(frame)
-        .mark_circle(size=40, opacity=0.8)
+        .mark_circle(size=45, opacity=0.8)
         .encode(
             x=alt.X("x:Q", axis=None),
             y=alt.Y("y:Q", axis=None),
-            color=alt.Color(f"{colour}:N", title="class" if colour == "true" else "prediction"),
-            tooltip=["true", "predicted", "outcome"],
+            color=alt.Color(f"{colour}:N", title=COLOURS[colour]),
+            shape=alt.Shape("outcome:N", title="Outcome"),
+            tooltip=["true", "predicted", "confidence", "test image", "file"],
         )
         .properties(height=420)
     )
-    st.altair_chart(chart, width="stretch")
-    st.markdown("**Class activation maps (Grad-CAM for the predicted class)**")
-    cols = st.columns(4)
-    for i, (image, caption) in enumerate(cams):
-        cols[i % 4].image(image, caption=caption, width="stretch")
+
+
+def render_visualizations(ctx: Context) -> None:
+    embedding = reports.embedding(ctx.uri, ctx.run)
+    cams = reports.explanation_path(ctx.run, contract.GRADCAM_PNG)
+    has_cams = reports.has_explanation(ctx.run) and cams in data.artifact_paths(ctx.uri, ctx.run_id)
+    if embedding is None and not has_cams:
+        missing(
+            "feature map or activation maps",
+            "they come with every explanation: press Explain on the Explanations tab or run "
+            f"`python -m explainer --run-id {ctx.run_id}`.",
+        )
+        return
+    if embedding is not None:
+        st.subheader("Feature embedding")
+        st.caption(
+            f"{embedding.method} of {len(embedding.points)} of the {embedding.n_test} test "
+            "images (sampled per class). Points close together look alike to the model; "
+            "misclassified images inside another class's cluster show what it confuses."
+        )
+        colour = st.radio(
+            "Colour by", list(COLOURS), format_func=COLOURS.get, horizontal=True, key="tsne_colour"
+        )
+        st.altair_chart(embedding_chart(embedding_frame(embedding), colour), width="stretch")
+    if has_cams:
+        st.subheader("Class activation maps (Grad-CAM of the predicted class)")
+        st.caption(
+            "Where the last convolutional block looked for the class it predicted, for each "
+            "sample the explainer explained (misclassified in red)."
+        )
+        st.image(data.artifact_bytes(ctx.uri, ctx.run_id, cams), width="stretch")

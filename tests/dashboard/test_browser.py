@@ -169,8 +169,6 @@ def test_leaderboard_tabs_an_evaluate_job_and_a_comparison(
             expect(page.get_by_role("heading", name="smallcnn-evaluated")).to_be_visible()
             for tab in TABS:
                 page.get_by_role("tab", name=tab).click()
-                if tab == "Visualizations":
-                    page.get_by_role("button", name="Compute embedding and activation maps").click()
                 expect(page.get_by_text(EXPECTED[tab]).first).to_be_visible()
                 _settle(page, expect)
                 _shot(page, shots / f"{tab.lower().replace(' ', '_')}.png")

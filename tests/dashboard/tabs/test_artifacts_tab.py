@@ -16,7 +16,9 @@ def test_one_tree_lists_every_file_and_folder_once(page_env, dashboard_runs):
     tree = _tree(at)
     names = [n.replace(INDENT, "  ") for n in tree["name"]]
     assert names.count("▾ evaluation/") == 1
-    assert "  ▾ misclassified/" in names  # one level deeper than evaluation/
+    result = dashboard_runs["evaluation"].split("/")[-1]
+    assert f"  ▾ {result}/" in names  # the result folder, one level deeper than evaluation/
+    assert "    ▾ misclassified/" in names  # and its subfolder below it
     row = tree.set_index("name").loc["preprocessing.json"]
     assert row["type"] == "json" and row["size"].endswith("B")
     assert not [e for e in at.expander if e.label.endswith("/")]  # no second listing

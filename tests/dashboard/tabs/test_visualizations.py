@@ -1,32 +1,30 @@
-from tests.dashboard.conftest import charts, open_page
+from tests.dashboard.conftest import chart_data, charts, open_page
 
 
-def test_nothing_of_the_explanations_tab_is_repeated(page_env, dashboard_runs):
-    at = open_page(dashboard_runs["pipeline"], "Visualizations",
-                   experiment_id=dashboard_runs["experiment"])  # fmt: skip
+def _open(runs, role):
+    return open_page(runs[role], "Visualizations", experiment_id=runs["experiment"])
+
+
+def test_feature_map_is_read_from_the_explainers_embedding(page_env, dashboard_runs):
+    at = _open(dashboard_runs, "pipeline")
     assert not at.exception
-    assert not at.get("image")  # the explainer's panels are on the Explanations tab
-    assert not charts(at)
-
-
-def test_embedding_and_activation_maps_on_demand(page_env, dashboard_runs):
-    at = open_page(dashboard_runs["pipeline"], "Visualizations",
-                   experiment_id=dashboard_runs["experiment"])  # fmt: skip
-    at.button(key="compute_views").click().run(timeout=300)
-    assert not at.exception
-    assert not at.error, at.error[0].value
-    assert charts(at)
-    images = at.get("image")
-    assert len(images) == 8  # eight Grad-CAM overlays
-    shown = " ".join(str(i.proto) for i in images)
-    assert all(f"true {c}" in shown for c in ("keratosis", "melanoma", "nevus"))
+    assert not [b for b in at.button if "Compute" in b.label]  # the explainer computed it
+    [frame] = chart_data(at)
+    assert {"true", "predicted", "outcome"} <= set(frame.columns)
+    assert set(frame["true"]) == {"keratosis", "melanoma", "nevus"}  # stratified per class
     at.radio(key="tsne_colour").set_value("outcome").run()
-    assert charts(at)
+    [spec] = charts(at)
+    assert "outcome" in str(spec["encoding"]["color"])
 
 
-def test_foreign_run_explains_why_there_is_no_embedding(page_env, dashboard_runs):
-    at = open_page(dashboard_runs["sklearn"], "Visualizations",
-                   experiment_id=dashboard_runs["experiment"])  # fmt: skip
-    at.button(key="compute_views").click().run()
+def test_activation_maps_are_the_explainers_grad_cam(page_env, dashboard_runs):
+    at = _open(dashboard_runs, "pipeline")
+    assert any("Grad-CAM" in h.value for h in at.subheader)
+    assert len(at.get("image")) == 1  # the explainer's gradcam_overlays.png
+
+
+def test_unexplained_run_says_how_to_get_the_maps(page_env, dashboard_runs):
+    at = _open(dashboard_runs, "bare")
     assert not at.exception
-    assert "preprocessing.json" in at.warning[0].value
+    assert "python -m explainer" in at.info[0].value
+    assert not charts(at)
