@@ -17,7 +17,7 @@ from common import PipelineError, ServiceUnavailable, Settings
 from jobs import FINAL_STATUSES, JobOut
 from launcher import EVALUATOR, EXPLAINER
 
-FINAL = frozenset({*FINAL_STATUSES, "cancelled"})
+FINAL = frozenset(FINAL_STATUSES)
 MIN_INTERVAL_S = 1.0  # never more than one request per second while following a job
 WAIT_S = 1.0  # long-poll: the service answers at once on a change, else after this
 MAX_FOLLOW_S = 30 * 60

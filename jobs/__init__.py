@@ -26,6 +26,7 @@ from jobs.store import (
     STATUSES,
     STORE_ERRORS,
     SelectionStore,
+    Status,
     get_database,
     utcnow,
 )
@@ -47,6 +48,7 @@ __all__ = [
     "Progress",
     "RunId",
     "SelectionStore",
+    "Status",
     "WaitSeconds",
     "check_token",
     "create_job_app",

@@ -1,7 +1,7 @@
 """The job as the API shows it (``JobOut``) and the facade routes use (``JobService``)."""
 
 from datetime import datetime
-from typing import Any, Literal
+from typing import Any
 
 from fastapi import Response
 from fastapi.concurrency import run_in_threadpool
@@ -9,10 +9,8 @@ from pydantic import BaseModel, Field
 
 from jobs.jobstore import JobStore
 from jobs.runner import JobRunner
-from jobs.store import FINAL_STATUSES
+from jobs.store import FINAL_STATUSES, Status
 from jobs.waiting import JobWatcher
-
-Status = Literal["queued", "running", "succeeded", "failed", "cancelled"]
 
 
 class Progress(BaseModel):

@@ -15,7 +15,7 @@ import sqlite3
 import threading
 import time
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, Literal, get_args
 
 import pymongo
 from pymongo.errors import ConfigurationError, PyMongoError
@@ -26,7 +26,9 @@ from runs import contract
 
 log = logging.getLogger(__name__)
 
-STATUSES = ("queued", "running", "succeeded", "failed", "cancelled")
+Status = Literal["queued", "running", "succeeded", "failed", "cancelled"]
+"""A job's status: the one declaration (the API model, the store and the dashboard use it)."""
+STATUSES: tuple[str, ...] = get_args(Status)
 FINAL_STATUSES = ("succeeded", "failed", "cancelled")
 STORE_ERRORS = (PyMongoError, sqlite3.Error)
 """Exceptions that mean "the store is down or busy", not "the job is bad"."""
