@@ -10,15 +10,17 @@ from pydicom.pixels import apply_color_lut, apply_modality_lut, apply_windowing
 COLOUR_INTERPRETATIONS = ("RGB", "YBR_FULL", "YBR_FULL_422", "YBR_RCT", "YBR_ICT", "PALETTE COLOR")
 
 
-def dicom_header(path: Path) -> tuple[int, int, bool]:
-    """``(height, width, is_colour)`` from the header alone (the pixel data is not read)."""
+def dicom_header(path: Path) -> tuple[int, int, bool, str | None]:
+    """``(height, width, is_colour, PatientID or None)`` from the header alone (the pixel data
+    is not read)."""
     with warnings.catch_warnings():  # pydicom warns about odd files; broken ones are reported
         warnings.simplefilter("ignore")
         ds = pydicom.dcmread(path, stop_before_pixels=True)
     colour = int(ds.get("SamplesPerPixel", 1)) > 1 or (
         ds.get("PhotometricInterpretation", "") in COLOUR_INTERPRETATIONS
     )
-    return int(ds.Rows), int(ds.Columns), colour
+    patient = str(ds.get("PatientID", "") or "").strip() or None
+    return int(ds.Rows), int(ds.Columns), colour, patient
 
 
 def _to_uint8(values: np.ndarray, low: float, high: float) -> np.ndarray:
