@@ -66,8 +66,9 @@ def train_one_epoch(
     flip: Callable[[torch.Tensor], torch.Tensor] | None = None,
     description: str = "train",
     progress: bool = True,
+    on_step: Callable[[], None] | None = None,
 ) -> tuple[float, float, int]:
-    """Train on ``indices`` once.
+    """Train on ``indices`` once; ``on_step`` runs after every optimizer step (e.g. EMA).
 
     Returns:
         Sum of per-image losses, number of correctly classified images (against the unmixed
@@ -91,6 +92,8 @@ def train_one_epoch(
         optimizer.zero_grad(set_to_none=True)
         loss.backward()
         optimizer.step()
+        if on_step is not None:
+            on_step()
         loss_sum += loss.item() * len(index)
         correct += int((logits.argmax(dim=1) == labels).sum())
         seen += len(index)

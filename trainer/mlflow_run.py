@@ -19,6 +19,8 @@ from common import MODEL_NAME, Preprocessing
 DATASET_STATS_PATH = "dataset_stats.json"
 PREPROCESSING_PATH = "preprocessing.json"
 STAGE_TAG = "pipeline.stage"
+LEAKAGE_TAG = "pipeline.leakage_warning"
+OPERATING_POINT_PATH = "operating_point.json"
 ROOT = Path(__file__).resolve().parents[1]
 
 
@@ -47,7 +49,10 @@ def _json(value: Any) -> str:
 
 def dataset_params(dataset, preprocessing: Preprocessing) -> dict[str, Any]:
     """Parameters that describe the data: source, content hash, classes, sizes, normalization."""
-    counts = {split: len(getattr(dataset, split) or ()) for split in ("train", "val", "test")}
+    counts = {
+        split: int(dataset.stats["counts"].get(split, {}).get("total", 0))
+        for split in ("train", "val", "test")
+    }
     height, width = preprocessing.image_size
     return {
         "dataset_source": str(dataset.source),
@@ -67,12 +72,27 @@ def dataset_params(dataset, preprocessing: Preprocessing) -> dict[str, Any]:
     }
 
 
-def log_setup(params: dict[str, Any], dataset, preprocessing: Preprocessing) -> None:
-    """Log parameters, the dataset statistics and the preprocessing of a new run."""
-    mlflow.log_params({**params, **dataset_params(dataset, preprocessing)})
+def leakage_params(stats: dict[str, Any]) -> dict[str, int]:
+    """``leakage_exact`` / ``leakage_near``: duplicate images across splits (0 when none)."""
+    leakage = stats.get("leakage") or {}
+    return {
+        "leakage_exact": int(leakage.get("exact_total", 0)),
+        "leakage_near": int(leakage.get("near_total", 0)),
+    }
+
+
+def log_setup(
+    params: dict[str, Any], dataset, preprocessing: Preprocessing, warning: str | None = None
+) -> None:
+    """Log parameters, the dataset statistics and the preprocessing of a new run; ``warning``
+    (possible leakage) becomes the tag ``pipeline.leakage_warning``."""
+    extra = {**dataset_params(dataset, preprocessing), **leakage_params(dataset.stats)}
+    mlflow.log_params({**params, **extra})
     mlflow.log_dict(dataset.stats, DATASET_STATS_PATH)
     mlflow.log_dict(preprocessing.model_dump(mode="json"), PREPROCESSING_PATH)
     tags = {STAGE_TAG: "training"}
+    if warning:
+        tags[LEAKAGE_TAG] = warning[:5000]
     commit = git_commit()
     if commit:
         tags["mlflow.source.git.commit"] = commit
