@@ -32,6 +32,7 @@ from common import (
 )
 from evaluator.artifacts import flat_metrics, write_artifacts
 from evaluator.metrics import compute_metrics
+from evaluator.operating_point import load_operating_point, operating_points
 
 # MLflow's per-download progress bars only clutter the CLI's output and the service's log.
 os.environ.setdefault("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "false")
@@ -40,6 +41,9 @@ log = logging.getLogger(__name__)
 
 ARTIFACT_DIR = "evaluation"
 EVALUATED_TAG = "pipeline.evaluated"
+TTA_CHOICES = ("none", "horizontal", "both")
+"""Test-time augmentation: the mean of the softmax over the image and its flips (``horizontal``:
++ left-right; ``both``: + up-down and both), as the trainer's ``--flip`` choices."""
 
 
 def run_job(job: dict, tracking_uri: str, data_root: Path) -> dict:
@@ -51,20 +55,40 @@ def run_job(job: dict, tracking_uri: str, data_root: Path) -> dict:
         data_dir=inputs["data_dir"],
         batch_size=inputs["batch_size"],
         data_root=data_root,
+        tta=inputs.get("tta", "none"),
         confine=True,
     )
 
 
+def _views(x: torch.Tensor, tta: str) -> list[torch.Tensor]:
+    """The batch ``N×C×H×W`` and its flipped copies for test-time augmentation ``tta``."""
+    views = [x]
+    if tta in ("horizontal", "both"):
+        views.append(x.flip(3))
+    if tta == "both":
+        views += [x.flip(2), x.flip(2).flip(3)]
+    return views
+
+
 def predict(
-    model: torch.nn.Module, pp: Preprocessing, images: np.ndarray, batch_size: int, progress=False
+    model: torch.nn.Module,
+    pp: Preprocessing,
+    images: np.ndarray,
+    batch_size: int,
+    progress=False,
+    tta: str = "none",
 ) -> np.ndarray:
-    """Class probabilities (``N×K`` float64) of uint8 ``N×H×W×C`` images, in batches."""
+    """Class probabilities (``N×K`` float64) of uint8 ``N×H×W×C`` images, in batches; with
+    ``tta`` the mean of the probabilities over the flipped views."""
+    if tta not in TTA_CHOICES:
+        raise InvalidInput(f"tta must be one of {', '.join(TTA_CHOICES)}, got {tta!r}.")
     out = []
     starts = range(0, len(images), batch_size)
     with torch.inference_mode():
         for start in tqdm(starts, desc="evaluating", unit="batch", disable=not progress):
-            logits = model(pp.to_tensor(images[start : start + batch_size]))
-            out.append(torch.softmax(logits.double(), dim=1).numpy())
+            x = pp.to_tensor(images[start : start + batch_size])
+            probs = [torch.softmax(model(v).double(), dim=1) for v in _views(x, tta)]
+            out.append(torch.stack(probs).mean(0).numpy())
     return np.concatenate(out)
 
 
@@ -94,6 +118,7 @@ def evaluate_run(
     progress: bool = False,
     data_root: Path | None = None,
     confine: bool = False,
+    tta: str = "none",
 ) -> dict:
     """Evaluate run ``run_id`` on the test split and log the results into the run.
 
@@ -105,6 +130,7 @@ def evaluate_run(
         progress: Show a tqdm progress bar.
         data_root: ``DATA_DIR``, against which a relative ``data_dir`` is resolved.
         confine: Refuse a ``data_dir`` outside ``data_root`` (the API sets this).
+        tta: Test-time augmentation, one of ``TTA_CHOICES`` (recorded in ``metrics.json``).
 
     Returns:
         The content of ``metrics.json`` plus ``run_id``, ``data_dir``, ``metrics`` (the flat
@@ -116,6 +142,8 @@ def evaluate_run(
     """
     if batch_size < 1:
         raise InvalidInput(f"batch_size must be at least 1, got {batch_size}.")
+    if tta not in TTA_CHOICES:
+        raise InvalidInput(f"tta must be one of {', '.join(TTA_CHOICES)}, got {tta!r}.")
     started = time.perf_counter()
     pp, param = check_run(tracking_uri, run_id)
     client = get_client(tracking_uri)
@@ -123,10 +151,18 @@ def evaluate_run(
     model = load_model(run_id, tracking_uri)
     ds = load_test_split(path, pp)
     y = np.asarray(ds.test.labels, dtype=np.int64)
-    probs = predict(model, pp, ds.test.images, batch_size, progress)
+    probs = predict(model, pp, ds.test.images, batch_size, progress, tta)
 
-    report = compute_metrics(y, probs, list(pp.class_names))
-    report.update(run_id=run_id, data_dir=str(path), dataset_hash=ds.content_hash)
+    names = list(pp.class_names)
+    report = compute_metrics(y, probs, names)
+    point = load_operating_point(client, run_id)
+    report.update(
+        run_id=run_id,
+        data_dir=str(path),
+        dataset_hash=ds.content_hash,
+        tta=tta,
+        operating_points=operating_points(y, probs, names, point),
+    )
     flat = flat_metrics(report)
     with tempfile.TemporaryDirectory(prefix="evaluation-") as tmp:
         write_artifacts(Path(tmp), report, y, probs, ds.test)
