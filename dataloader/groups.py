@@ -89,14 +89,15 @@ def group_split(
     both sides, classes stratified as far as the groups allow.
 
     ``StratifiedGroupKFold`` with ``round(1 / fraction)`` folds gives the first fold to val; with
-    fewer groups than folds, ``GroupShuffleSplit`` draws ``fraction`` of the groups instead.
+    fewer groups (or images of the smallest class) than folds, ``GroupShuffleSplit`` draws
+    ``fraction`` of the groups instead.
     """
     n_groups = len(set(groups.tolist()))
     if n_groups < 2:
         return np.arange(len(labels)), np.empty(0, dtype=np.int64)
     folds = max(2, round(1 / fraction))
     placeholder = np.zeros(len(labels))
-    if n_groups >= folds:
+    if n_groups >= folds and np.bincount(labels).max() >= folds:
         splitter = StratifiedGroupKFold(n_splits=folds, shuffle=True, random_state=seed)
         train_idx, val_idx = next(splitter.split(placeholder, labels, groups))
     else:

@@ -99,3 +99,10 @@ def test_group_split_partitions_without_shared_groups(n_groups):
     train, val = group_split(labels, groups, 0.2, seed=0)
     assert sorted([*train, *val]) == list(range(120))
     assert len(val) and not set(groups[train]) & set(groups[val])
+
+
+def test_group_split_of_small_classes_falls_back_to_a_group_shuffle():
+    labels = np.repeat([0, 1], 4)
+    groups = np.array([f"p{i}" for i in range(8)], dtype=object)
+    train, val = group_split(labels, groups, 0.1, seed=0)
+    assert len(val) == 1 and len(train) == 7
