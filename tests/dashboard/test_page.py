@@ -94,3 +94,24 @@ def test_a_run_of_the_real_trainer_renders_every_tab(page_env, trained_run, tab)
         assert summary.loc["val_auc", "values"] == 3  # one value per epoch
         counts = next(f.value for f in at.dataframe if "test" in f.value.columns)
         assert counts.loc["samples", "test"] == 36
+
+
+def test_leakage_rows_list_the_duplicates_of_dataset_stats():
+    from dashboard.tabs.metrics import leakage_rows
+
+    stats = {
+        "leakage": {
+            "exact": {"train/test": {"count": 1, "examples": [{"a": "tr/1.png", "b": "te/9.png"}]}},
+            "near": {"train/val": {"count": 0, "examples": []}},
+        }
+    }
+    rows = leakage_rows(stats)
+    assert rows.to_dict("records") == [
+        {
+            "splits": "train/test",
+            "duplicates": "exact",
+            "images": 1,
+            "examples": "tr/1.png ≈ te/9.png",
+        }
+    ]
+    assert leakage_rows({}).empty
