@@ -4,6 +4,7 @@ sizes (``inspect_data``) and a synthetic demo dataset."""
 
 from dataloader.dataset import load_dataset
 from dataloader.errors import DataError
+from dataloader.groups import check_overlap
 from dataloader.imageset import DatasetSplits, ImageSet
 from dataloader.inspect import DataSummary, inspect_data
 from dataloader.stats import compute_stats
@@ -16,6 +17,7 @@ __all__ = [
     "DataSummary",
     "DatasetSplits",
     "ImageSet",
+    "check_overlap",
     "compute_stats",
     "inspect_data",
     "load_dataset",

@@ -47,7 +47,7 @@ def _stats(args: argparse.Namespace) -> dict:
         splits = tuple(present_splits(args.path))
     ds = load_dataset(
         args.path, image_size=args.image_size, channels=args.channels, val_fraction=0.0,
-        splits=splits,
+        splits=splits, allow_group_overlap=True,  # report overlaps, do not refuse
     )  # fmt: skip
     return ds.stats
 

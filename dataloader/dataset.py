@@ -7,6 +7,7 @@ from pathlib import Path
 
 from dataloader.errors import DataError
 from dataloader.folder import SPLITS, layout, load_folder, present_splits
+from dataloader.groups import check_overlap, group_split
 from dataloader.imageset import DatasetSplits
 from dataloader.npz import load_npz
 from dataloader.splits import stratified_split
@@ -43,6 +44,8 @@ def load_dataset(
     splits: Sequence[str] = SPLITS,
     cache_dir: str | os.PathLike | None = None,
     class_names: Sequence[str] | None = None,
+    groups_file: str | os.PathLike | None = None,
+    allow_group_overlap: bool = False,
 ) -> DatasetSplits:
     """Load an image folder or a MedMNIST ``.npz`` as uint8 arrays of one size and channel count.
 
@@ -59,10 +62,15 @@ def load_dataset(
         class_names: Label order to use (``.npz``: names of labels 0, 1, ...; folders: every
             class folder must be one of them). Default: sorted folder names of train, or
             ``"0"``, ``"1"``, ... for ``.npz``.
+        groups_file: CSV manifest ``file,group`` giving each image its group (patient); default
+            ``<path>/groups.csv`` when it exists, else DICOM PatientIDs (folders only). With
+            groups, val is carved from train by group.
+        allow_group_overlap: Accept a group with images in test and in train or val.
 
     Raises:
         DataError: For a missing path, a missing split, an empty class folder, a folder without
-            images, an ``.npz`` without the MedMNIST keys, or bad arguments. Corrupt files are
+            images, an ``.npz`` without the MedMNIST keys, a group manifest that lacks images,
+            a group in test and train/val (unless allowed), or bad arguments. Corrupt files are
             not errors: they are skipped and listed in ``stats["skipped"]``.
     """
     size = _image_size(image_size)
@@ -78,24 +86,39 @@ def load_dataset(
     if path.is_file():
         if path.suffix.lower() != ".npz":
             raise DataError(f"{path} is a file but not a .npz; pass a MedMNIST .npz or a folder")
+        if groups_file is not None:
+            raise DataError(
+                f"groups_file is for image folders; {path} is a .npz, whose images have no "
+                "file names to list (import it with `python -m dataloader import-medmnist`)"
+            )
         loaded = load_npz(path, to_read, size, channels, names, cache)
     else:
         if not present_splits(path):
             raise DataError(f"{path} has no train/, val/ or test/ folder; expected {layout(path)}")
         if not (path / "val").is_dir():
             to_read = [s for s in to_read if s != "val"]
-        loaded = load_folder(path, to_read, size, channels, names, cache)
+        manifest = Path(groups_file) if groups_file is not None else None
+        if manifest is not None and not manifest.is_file():
+            raise DataError(f"group manifest {manifest} does not exist; pass a CSV file,group")
+        loaded = load_folder(path, to_read, size, channels, names, cache, manifest)
 
     sets = loaded.sets
     val_source = "none"
     if "val" in wanted and "val" in sets:
         val_source = loaded.format
     elif "val" in wanted and val_fraction > 0:
-        train_idx, val_idx = stratified_split(sets["train"].labels, val_fraction, seed)
+        train = sets["train"]
+        if train.groups is not None:
+            train_idx, val_idx = group_split(train.labels, train.groups, val_fraction, seed)
+            how = "by group"
+        else:
+            train_idx, val_idx = stratified_split(train.labels, val_fraction, seed)
+            how = "stratified"
         if len(val_idx):
-            sets["val"] = sets["train"].subset(val_idx)
-            sets["train"] = sets["train"].subset(train_idx)
-            val_source = f"carved from train (fraction {val_fraction}, seed {seed})"
+            sets["val"] = train.subset(val_idx)
+            sets["train"] = train.subset(train_idx)
+            val_source = f"carved from train {how} (fraction {val_fraction}, seed {seed})"
+    check_overlap(sets, str(path), allow_group_overlap)
     ds = DatasetSplits(
         class_names=loaded.class_names,
         train=sets.get("train") if "train" in wanted else None,
@@ -108,5 +131,6 @@ def load_dataset(
         format=loaded.format,
         val_source=val_source,
         skipped=loaded.skipped,
+        group_source=loaded.group_source,
     )
     return ds

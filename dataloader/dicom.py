@@ -9,15 +9,17 @@ import pydicom
 from mlpipeline_model import COLOUR_INTERPRETATIONS, dicom_pixels
 
 
-def dicom_header(path: Path) -> tuple[int, int, bool]:
-    """``(height, width, is_colour)`` from the header alone (the pixel data is not read)."""
+def dicom_header(path: Path) -> tuple[int, int, bool, str | None]:
+    """``(height, width, is_colour, PatientID or None)`` from the header alone (the pixel data
+    is not read)."""
     with warnings.catch_warnings():  # pydicom warns about odd files; broken ones are reported
         warnings.simplefilter("ignore")
         ds = pydicom.dcmread(path, stop_before_pixels=True)
     colour = int(ds.get("SamplesPerPixel", 1)) > 1 or (
         ds.get("PhotometricInterpretation", "") in COLOUR_INTERPRETATIONS
     )
-    return int(ds.Rows), int(ds.Columns), colour
+    patient = str(ds.get("PatientID", "") or "").strip() or None
+    return int(ds.Rows), int(ds.Columns), colour, patient
 
 
 def read_dicom(path: Path) -> np.ndarray:

@@ -14,6 +14,7 @@ import numpy as np
 
 from dataloader.cache import ArrayCache, make_key
 from dataloader.errors import DataError
+from dataloader.groups import MANIFEST_NAME, assign, read_manifest
 from dataloader.images import IMAGE_SUFFIXES, read_header, read_pixels
 from dataloader.imageset import ImageSet, Loaded
 from mlpipeline_model import conform
@@ -108,7 +109,7 @@ def _scan(
 
 
 def _index(root: Path, files: list[_File], cache: ArrayCache, key: str) -> dict[str, list | str]:
-    """Relative path → ``[height, width, is_colour]`` or the reason the header is unreadable."""
+    """Relative path → ``[height, width, is_colour, group]`` or why the header is unreadable."""
     index = cache.load_json("index", key)
     if isinstance(index, dict) and all(f.rel in index for f in files):
         return index
@@ -161,8 +162,16 @@ def load_folder(
     channels: int | None,
     class_names: list[str] | None,
     cache_dir: Path | None,
+    groups_file: Path | None = None,
 ) -> Loaded:
-    """Load ``splits`` (each must exist under ``root``) through the cache."""
+    """Load ``splits`` (each must exist under ``root``) through the cache.
+
+    Groups come from ``groups_file`` (default ``root/groups.csv`` when it exists), else from the
+    DICOM PatientIDs (see ``dataloader.groups``).
+    """
+    if groups_file is None and (root / MANIFEST_NAME).is_file():
+        groups_file = root / MANIFEST_NAME
+    manifest = read_manifest(groups_file) if groups_file is not None else None
     for split in splits:
         if not (root / split).is_dir():
             raise DataError(
@@ -173,7 +182,7 @@ def load_folder(
     file_list = json.dumps([[f.rel, f.size, f.mtime_ns] for f in all_files])
     content_hash = hashlib.sha256(file_list.encode()).hexdigest()
     cache = ArrayCache(cache_dir or root / ".cache", str(root.resolve()))
-    index = _index(root, all_files, cache, content_hash[:24])
+    index = _index(root, all_files, cache, make_key("index", content_hash))
     readable = [f for f in all_files if isinstance(index[f.rel], list)]
     skipped += [
         {"file": f.rel, "reason": f"unreadable header: {index[f.rel]}"}
@@ -187,6 +196,7 @@ def load_folder(
     if channels is None:
         channels = 3 if any(index[f.rel][2] for f in readable) else 1
 
+    header_ids = {f.rel: index[f.rel][3] for f in readable if len(index[f.rel]) > 3}
     sets: dict[str, ImageSet] = {}
     for split in splits:
         candidates = [f for f in files[split] if isinstance(index[f.rel], list)]
@@ -211,5 +221,13 @@ def load_folder(
             original_sizes=np.array([index[f.rel][:2] for f in kept], dtype=np.int64).reshape(
                 -1, 2
             ),
+            groups=assign([f.rel for f in kept], manifest, header_ids, str(groups_file)),
         )
-    return Loaded(class_names, sets, image_size, channels, content_hash, skipped, "folder")
+    group_source = "none"
+    if manifest is not None:
+        group_source = f"manifest {groups_file}"
+    elif any(s.groups is not None for s in sets.values()):
+        group_source = "DICOM PatientID"
+    return Loaded(
+        class_names, sets, image_size, channels, content_hash, skipped, "folder", group_source
+    )

@@ -21,12 +21,13 @@ def is_image_file(path: Path) -> bool:
     return path.suffix.lower() in IMAGE_SUFFIXES
 
 
-def read_header(path: Path) -> tuple[int, int, bool]:
-    """``(height, width, is_colour)`` of an image file without decoding its pixels."""
+def read_header(path: Path) -> tuple[int, int, bool, str | None]:
+    """``(height, width, is_colour, group)`` of an image file without decoding its pixels; the
+    group is a DICOM file's PatientID (None for PNG/JPEG or when absent)."""
     if path.suffix.lower() in DICOM_SUFFIXES:
         return dicom_header(path)
     with Image.open(path) as im:
-        return im.height, im.width, im.mode not in GREY_MODES
+        return im.height, im.width, im.mode not in GREY_MODES, None
 
 
 def read_pixels(path: Path) -> np.ndarray:

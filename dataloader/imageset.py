@@ -19,12 +19,15 @@ class ImageSet:
         labels: int64 ``N``, indices into ``DatasetSplits.class_names``.
         files: Path of each image relative to the dataset folder (``None`` for ``.npz``).
         original_sizes: int ``N×2``, (height, width) of each image before resizing.
+        groups: The group (patient) of each image, object array ``N`` of str; None when the
+            dataset has no groups (see ``dataloader.groups``).
     """
 
     images: np.ndarray
     labels: np.ndarray
     files: list[str] | None = None
     original_sizes: np.ndarray | None = None
+    groups: np.ndarray | None = None
 
     def __len__(self) -> int:
         return len(self.labels)
@@ -38,6 +41,7 @@ class ImageSet:
             original_sizes=(
                 self.original_sizes[indices] if self.original_sizes is not None else None
             ),
+            groups=self.groups[indices] if self.groups is not None else None,
         )
 
     def batches(
@@ -79,6 +83,8 @@ class DatasetSplits:
         val_source: Where val came from: ``"folder"``, ``"npz"``, ``"carved from train"``, or
             ``"none"``.
         skipped: ``{"file", "reason"}`` for every file that could not be used.
+        group_source: Where the groups came from: ``"manifest <path>"``, ``"DICOM PatientID"``
+            or ``"none"``.
     """
 
     class_names: list[str]
@@ -92,6 +98,7 @@ class DatasetSplits:
     format: str
     val_source: str = "none"
     skipped: list[dict[str, str]] = field(default_factory=list)
+    group_source: str = "none"
     _stats: dict[str, Any] | None = field(default=None, repr=False)
 
     @property
@@ -119,3 +126,4 @@ class Loaded:
     content_hash: str
     skipped: list[dict[str, str]]
     format: str
+    group_source: str = "none"

@@ -5,6 +5,9 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from dataloader.groups import overlap_report
+from dataloader.leakage import leakage_report
+
 if TYPE_CHECKING:
     from dataloader.imageset import DatasetSplits, ImageSet
 
@@ -48,7 +51,9 @@ def _sizes(sets: "list[ImageSet]") -> dict[str, Any]:
 
 def compute_stats(ds: "DatasetSplits") -> dict[str, Any]:
     """Counts per split and class, class distribution, original image sizes, channels,
-    per-channel mean/std over train (in [0, 1]), the skipped files with reasons, source and hash.
+    per-channel mean/std over train (in [0, 1]), the skipped files with reasons, source and hash,
+    groups per split with the groups shared between splits (``groups``, None without groups) and
+    the duplicate images across splits (``leakage``, see ``dataloader.leakage``).
 
     Mean and std come from the training split, or from the first loaded split when train was not
     loaded (``mean_std_split`` says which).
@@ -83,4 +88,11 @@ def compute_stats(ds: "DatasetSplits") -> dict[str, Any]:
         "val_source": ds.val_source,
         "skipped_count": len(ds.skipped),
         "skipped": list(ds.skipped),
+        "groups": _groups(ds, loaded),
+        "leakage": leakage_report(loaded),
     }
+
+
+def _groups(ds: "DatasetSplits", loaded: "dict[str, ImageSet]") -> dict[str, Any] | None:
+    report = overlap_report(loaded)
+    return None if report is None else {"source": ds.group_source, **report}

@@ -5,6 +5,7 @@ import sys
 
 from common import PipelineError, get_settings
 from evaluator.evaluate import evaluate_run
+from runs import inference
 
 
 def format_table(report: dict) -> str:
@@ -31,6 +32,12 @@ def format_table(report: dict) -> str:
     return "\n".join(line.rstrip() for line in lines)
 
 
+def _ci(est: dict) -> str:
+    if est["value"] is None:
+        return "n/a"
+    return f"{est['value']:.3f} [{est['ci_low']:.3f}, {est['ci_high']:.3f}]"
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(
         prog="python -m evaluator",
@@ -39,6 +46,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--run-id", required=True, help="MLflow run id of a trained model")
     parser.add_argument("--data-dir", help="dataset folder or .npz (default: the run's data_dir)")
     parser.add_argument("--batch-size", type=int, default=256, help="images per batch (1-4096)")
+    parser.add_argument(
+        "--tta",
+        choices=inference.TTA_CHOICES,
+        default="none",
+        help="test-time augmentation: average the predictions over the image and its flips",
+    )
     args = parser.parse_args(argv)
     if not 1 <= args.batch_size <= 4096:
         parser.error(f"--batch-size must be between 1 and 4096, got {args.batch_size}")
@@ -51,12 +64,23 @@ def main(argv: list[str] | None = None) -> int:
             batch_size=args.batch_size,
             progress=True,
             data_root=settings.data_dir,
+            tta=args.tta,
         )
     except PipelineError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
     print(f"run {report['run_id']}: {report['n_samples']} test images from {report['data_dir']}")
     print(format_table(report))
+    threshold = report["operating_points"].get("threshold")
+    if threshold is not None:
+        print(
+            f"at the threshold chosen on validation ({threshold['positive_class']!r} when its "
+            f"probability >= {threshold['threshold']:.4f}, target sensitivity "
+            f"{threshold['target_sensitivity']}):"
+        )
+        for cls, values in threshold["per_class"].items():
+            sens, spec = values["sensitivity"], values["specificity"]
+            print(f"  {cls}: sensitivity {_ci(sens)}, specificity {_ci(spec)}")
     print(f"artifacts: {', '.join(report['artifacts'])}")
     return 0
 

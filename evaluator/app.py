@@ -6,7 +6,7 @@ background runner, ``/jobs``, ``/health``, ``/ready``, the token and error answe
 """
 
 from functools import partial
-from typing import Annotated
+from typing import Annotated, Literal
 
 from fastapi import APIRouter, Depends, FastAPI, Response
 from fastapi.concurrency import run_in_threadpool
@@ -44,6 +44,9 @@ class EvaluateIn(BaseModel):
         description="dataset folder or .npz under DATA_DIR (default: the run's data_dir)",
     )
     batch_size: int = Field(256, ge=1, le=4096, description="images per inference batch")
+    tta: Literal["none", "horizontal", "both"] = Field(
+        "none", description="test-time augmentation: average the image and its flips"
+    )
     force: bool = Field(False, description="evaluate again even if a stored result exists")
 
 
@@ -81,6 +84,7 @@ async def evaluate(
         settings.data_dir,
         body.data_dir,
         body.batch_size,
+        body.tta,
     )
     return await jobs.respond(body.run_id, inputs, body.force, wait, response)
 

@@ -28,7 +28,9 @@ def flat_metrics(report: dict) -> dict[str, float]:
 
     Overall metrics are ``eval_<name>`` (``eval_accuracy``, ``eval_f1_macro``, ``eval_ece``...),
     per-class ones ``eval_<name>_<class>`` (``eval_sensitivity_melanoma``), each with
-    ``_ci_low`` / ``_ci_high``. Undefined metrics (value None) are left out.
+    ``_ci_low`` / ``_ci_high``; at the validation-chosen threshold of a two-class run
+    ``eval_threshold`` and ``eval_thr_{sensitivity,specificity}_<class>``. Undefined metrics
+    (value None) are left out.
     """
     flat: dict[str, float] = {}
 
@@ -46,6 +48,12 @@ def flat_metrics(report: dict) -> dict[str, float]:
         for name, est in values.items():
             if isinstance(est, dict):
                 add(f"eval_{name}_{_safe(cls)}", est)
+    threshold = report.get("operating_points", {}).get("threshold")
+    if threshold is not None:
+        flat["eval_threshold"] = float(threshold["threshold"])
+        for cls, values in threshold["per_class"].items():
+            for name, est in values.items():
+                add(f"eval_thr_{name}_{_safe(cls)}", est)
     return flat
 
 

@@ -12,6 +12,7 @@ def prepare_inputs(
     data_root: Path,
     data_dir: str | None = None,
     batch_size: int = 256,
+    tta: str = "none",
 ) -> dict:
     """Validate an API request at once and return the job's inputs (``data_dir`` resolved).
 
@@ -23,4 +24,4 @@ def prepare_inputs(
     pp, param = check_run(tracking_uri, run_id)
     path = run_data_dir(run_id, data_dir, param, data_root, confine=True)
     check_compatible(path, pp)
-    return {"data_dir": str(path), "batch_size": batch_size}
+    return {"data_dir": str(path), "batch_size": batch_size, "tta": tta}

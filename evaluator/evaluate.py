@@ -24,6 +24,7 @@ from mlflow.exceptions import MlflowException
 from common import InvalidInput, ServiceUnavailable
 from evaluator.artifacts import flat_metrics, write_artifacts
 from evaluator.metrics import compute_metrics
+from evaluator.operating_point import load_operating_point, operating_points
 from runs import (
     check_run,
     contract,
@@ -69,6 +70,7 @@ def run_job(job: dict, ctx=None, *, tracking_uri: str, data_root: Path) -> dict:
         data_dir=inputs["data_dir"],
         batch_size=inputs["batch_size"],
         data_root=data_root,
+        tta=inputs.get("tta", "none"),
         confine=True,
         on_progress=ctx.progress if ctx is not None else None,
         before_publish=ctx.fence if ctx is not None else None,
@@ -87,6 +89,7 @@ def evaluate_run(
     on_progress: Progress | None = None,
     before_publish: Callable[[], None] | None = None,
     result_id: str | None = None,
+    tta: str = "none",
 ) -> dict:
     """Evaluate run ``run_id`` on the test split and publish the result into the run.
 
@@ -102,6 +105,8 @@ def evaluate_run(
         before_publish: Called after every file is uploaded, right before the result is made
             current; raising there (a job whose lease was lost) leaves the previous one current.
         result_id: Name of the new result folder under ``evaluation/`` (default: time-based).
+        tta: Test-time augmentation, one of ``runs.inference.TTA_CHOICES`` (recorded in
+            ``metrics.json``).
 
     Returns:
         The content of ``metrics.json`` (with ``skipped``: how many test files could not be
@@ -115,6 +120,9 @@ def evaluate_run(
     """
     if batch_size < 1:
         raise InvalidInput(f"batch_size must be at least 1, got {batch_size}.")
+    if tta not in inference.TTA_CHOICES:
+        choices = ", ".join(inference.TTA_CHOICES)
+        raise InvalidInput(f"tta must be one of {choices}, got {tta!r}.")
     started = time.perf_counter()
     report_progress = on_progress or (lambda fraction, stage: None)
     report_progress(0.01, "checking the run")
@@ -135,15 +143,19 @@ def evaluate_run(
             report_progress(0.1 + 0.6 * done / total, f"predicting {done}/{total}")
 
     probs = inference.predict(
-        model, test_batches(), progress=progress and "evaluating", total=total
+        model, test_batches(), progress=progress and "evaluating", total=total, tta=tta
     ).numpy()
     report_progress(0.72, "computing metrics with intervals")
-    report = compute_metrics(y, probs, list(pp.class_names))
+    names = list(pp.class_names)
+    report = compute_metrics(y, probs, names)
+    point = load_operating_point(client, run_id)
     report.update(
         run_id=run_id,
         data_dir=str(path),
         dataset_hash=ds.content_hash,
         skipped=skipped_report(ds.skipped),
+        tta=tta,
+        operating_points=operating_points(y, probs, names, point),
     )
     flat = flat_metrics(report)
     folder = f"{ARTIFACT_DIR}/{result_id or new_result_id()}"

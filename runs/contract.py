@@ -40,10 +40,12 @@ INDEX_JSON = "index.json"
 FAITHFULNESS_JSON = "faithfulness.json"
 CHANNEL_IMPORTANCE_JSON = "channel_importance.json"
 EMBEDDING_JSON = "embedding.json"
+OPERATING_POINT_JSON = "operating_point.json"  # two-class runs: threshold chosen on validation
 GRADCAM_PNG = "gradcam_overlays.png"
 PANELS_DIR = "panels"
 
 # Run tags.
+LEAKAGE_TAG = "pipeline.leakage_warning"  # one line when the splits share images or patients
 STAGE_TAG = "pipeline.stage"  # "training" while the trainer runs, "trained" once the model is in
 EVALUATED_TAG = "pipeline.evaluated"
 EXPLAINED_TAG = "pipeline.explained"
@@ -72,6 +74,10 @@ TRAINING_PARAMS = (
     "val_fraction",
     "patience",
     "seed",
+    "class_balance",
+    "ema_decay",
+    "target_sensitivity",
+    "allow_group_overlap",
 )
 
 
@@ -209,6 +215,12 @@ class DatasetStats(_Open):
     )
     skipped_count: int = 0
     skipped: list[Any] = Field(default_factory=list)
+    groups: dict[str, Any] | None = Field(
+        None, description="patients per split and shared between splits (dataloader.groups)"
+    )
+    leakage: dict[str, Any] | None = Field(
+        None, description="exact and near duplicate images across splits (dataloader.leakage)"
+    )
 
 
 def _new_id() -> str:

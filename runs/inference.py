@@ -16,6 +16,21 @@ from tqdm import tqdm
 from runs.preprocessing import Preprocessing
 
 Output = Literal["proba", "logits", "embedding"]
+TTA_CHOICES = ("none", "horizontal", "both")
+"""Test-time augmentation: the mean softmax over the image and its flips (``horizontal``: + left-
+right; ``both``: + up-down and both), the same flips as the trainer's ``--flip`` choices."""
+
+
+def views(x: torch.Tensor, tta: str = "none") -> list[torch.Tensor]:
+    """The batch ``N×C×H×W`` and its flipped copies for test-time augmentation ``tta``."""
+    if tta not in TTA_CHOICES:
+        raise ValueError(f"tta must be one of {', '.join(TTA_CHOICES)}, got {tta!r}")
+    out = [x]
+    if tta in ("horizontal", "both"):
+        out.append(x.flip(3))
+    if tta == "both":
+        out += [x.flip(2), x.flip(2).flip(3)]
+    return out
 
 
 def batches(
@@ -49,6 +64,7 @@ def predict(
     output: Output = "proba",
     progress: bool | str = False,
     total: int | None = None,
+    tta: str = "none",
 ) -> torch.Tensor:
     """Run ``model`` in eval mode over ``inputs`` (batches, see ``batches``), on the CPU out.
 
@@ -58,10 +74,13 @@ def predict(
             ``"embedding"``: ``model.embed`` features (float32, ``N×F``).
         progress: Show a tqdm bar (a string names it).
         total: Number of batches, for the bar.
+        tta: With ``output="proba"``, the mean probabilities over ``views(x, tta)``.
 
     Returns:
         ``N×K`` (``N×F`` for embeddings); an empty tensor for no input.
     """
+    if tta != "none" and output != "proba":
+        raise ValueError("test-time augmentation averages probabilities: use output='proba'")
     model.eval()
     desc = progress if isinstance(progress, str) else "predicting"
     parts = []
@@ -70,6 +89,9 @@ def predict(
             if output == "embedding":
                 parts.append(model.embed(x).float().cpu())
                 continue
-            logits = model(x).float().cpu()
-            parts.append(torch.softmax(logits.double(), dim=1) if output == "proba" else logits)
+            if output == "logits":
+                parts.append(model(x).float().cpu())
+                continue
+            probs = [torch.softmax(model(v).float().cpu().double(), dim=1) for v in views(x, tta)]
+            parts.append(torch.stack(probs).mean(0))
     return torch.cat(parts) if parts else torch.zeros(0)

@@ -40,6 +40,13 @@ def _probability(text: str) -> float:
     return value
 
 
+def _ema_decay(text: str) -> float:
+    value = float(text)
+    if not 0.0 <= value < 1.0:
+        raise argparse.ArgumentTypeError(f"must be in [0, 1) (0: no EMA), got {text}")
+    return value
+
+
 def _batch_size(text: str) -> int:
     value = int(text)
     if value < 2:
@@ -71,7 +78,20 @@ def get_args_parser(add_help: bool = True) -> argparse.ArgumentParser:
         "--val-fraction",
         type=_probability,
         default=0.1,
-        help="share of train/ held out for validation when there is no val/",
+        help="share of train/ held out for validation when there is no val/ (by group when the "
+        "images have groups)",
+    )
+    data.add_argument(
+        "--groups-file",
+        default=None,
+        metavar="CSV",
+        help="manifest file,group giving each image its patient (default: DATA_DIR/groups.csv "
+        "when present, else DICOM PatientID)",
+    )
+    data.add_argument(
+        "--allow-group-overlap",
+        action="store_true",
+        help="accept a patient with images in test and in train/val (an error otherwise)",
     )
 
     model = parser.add_argument_group("model and optimization")
@@ -94,6 +114,33 @@ def get_args_parser(add_help: bool = True) -> argparse.ArgumentParser:
     model.add_argument("--lr-step-size", type=_positive_int, default=5, help="step schedule")
     model.add_argument("--lr-gamma", type=_positive_float, default=0.3, help="step schedule")
     model.add_argument("--label-smoothing", type=_probability, default=0.1)
+    model.add_argument(
+        "--class-balance",
+        choices=("none", "loss", "sampler"),
+        default="none",
+        help="for imbalanced classes: weight the loss by inverse class frequency, or draw "
+        "training images with equal probability per class (with replacement)",
+    )
+    model.add_argument(
+        "--ema-decay",
+        type=_ema_decay,
+        default=0.0,
+        help="keep an exponential moving average of the weights (per step, e.g. 0.99); "
+        "validation, model selection and the logged model then use it (0: off)",
+    )
+    model.add_argument(
+        "--target-sensitivity",
+        type=_probability,
+        default=0.9,
+        help="two classes: choose on validation the decision threshold that reaches this "
+        "sensitivity for --positive-class; the evaluator applies it to test (0: off)",
+    )
+    model.add_argument(
+        "--positive-class",
+        default=None,
+        help="two classes: the class whose sensitivity the threshold targets (default: the "
+        "second class, label 1)",
+    )
     model.add_argument(
         "--patience",
         type=_non_negative_int,

@@ -1,15 +1,28 @@
-"""The training data: loaded once through the data loader and held in memory as uint8 arrays."""
+"""The training data: loaded once through the data loader and held in memory as uint8 arrays.
+
+Training and every choice it makes (early stopping, the best checkpoint, the decision threshold)
+see only the train and val splits. The test split is read once, separately, for an audit only:
+its counts, its groups (a patient in test and in train/val is an error unless allowed) and the
+duplicate check against train/val. Its images are then dropped, its labels never reach the model,
+and an unreadable test split only makes the audit say so.
+"""
 
 import argparse
+import logging
+import sys
+from dataclasses import replace
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
 from common import InvalidInput
-from dataloader import compute_stats, load_dataset
+from dataloader import DataError, check_overlap, compute_stats, load_dataset
 from runs import Preprocessing
 from trainer import distributed
 from trainer.engine import Batches
+
+log = logging.getLogger(__name__)
 
 
 def load(args: argparse.Namespace, dist_info: distributed.DistInfo):
@@ -24,16 +37,54 @@ def load(args: argparse.Namespace, dist_info: distributed.DistInfo):
 
 
 def _load(args: argparse.Namespace):
-    # The test split (when there is one) is loaded only so that the logged statistics count it.
     path = Path(args.data_dir)
-    with_test = path.is_file() or (path / "test").is_dir()
-    return load_dataset(
-        path,
-        image_size=args.image_size,
-        val_fraction=args.val_fraction,
-        seed=args.seed,
-        splits=("train", "val", "test") if with_test else ("train", "val"),
-    )
+    options = {
+        "image_size": args.image_size,
+        "val_fraction": args.val_fraction,
+        "seed": args.seed,
+        "groups_file": getattr(args, "groups_file", None),
+    }
+    allow = getattr(args, "allow_group_overlap", False)
+    dataset = load_dataset(path, splits=("train", "val"), allow_group_overlap=allow, **options)
+    if path.is_dir() and not (path / "test").is_dir():
+        dataset._stats = {**dataset.stats, "test_audit": "no test split"}
+        return dataset
+    try:  # the same train/val (same seed) plus test, for the statistics only
+        audit = load_dataset(path, allow_group_overlap=True, **options)
+    except DataError as exc:
+        dataset._stats = {**dataset.stats, "test_audit": f"not done: {exc}"}
+        return dataset
+    check_overlap({"train": audit.train, "val": audit.val, "test": audit.test}, str(path), allow)
+    stats = {**audit.stats, "test_audit": "counts, groups and duplicates only; not for training"}
+    return replace(dataset, content_hash=audit.content_hash, _stats=stats)
+
+
+def leakage_warning(stats: dict[str, Any]) -> str | None:
+    """One line on duplicates or shared groups across splits in ``stats``; None when clean."""
+    parts = []
+    leakage = stats.get("leakage") or {}
+    for kind in ("exact", "near"):
+        found = {pair: v["count"] for pair, v in leakage.get(kind, {}).items() if v["count"]}
+        if found:
+            listed = ", ".join(f"{n} {pair}" for pair, n in found.items())
+            parts.append(f"{kind} duplicate images across splits ({listed})")
+    overlap = (stats.get("groups") or {}).get("overlap", {})
+    shared = {pair: v["count"] for pair, v in overlap.items() if v["count"]}
+    if shared:
+        parts.append("groups in two splits (" + ", ".join(f"{n} {p}" for p, n in shared.items()))
+        parts[-1] += ")"
+    if not parts:
+        return None
+    return "possible leakage: " + "; ".join(parts) + " (dataset_stats.json lists examples)"
+
+
+def warn_leakage(stats: dict[str, Any]) -> str | None:
+    """Log and print :func:`leakage_warning` when there is one; return it."""
+    message = leakage_warning(stats)
+    if message:
+        log.warning(message)
+        print(f"warning: {message}", file=sys.stderr, flush=True)
+    return message
 
 
 def training_set(dataset) -> tuple[Batches, Batches, Preprocessing]:

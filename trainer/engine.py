@@ -7,7 +7,7 @@ on the whole batch. No image is decoded during training.
 
 import math
 import sys
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 
 import numpy as np
@@ -68,8 +68,9 @@ def train_one_epoch(
     flip: Callable[[torch.Tensor], torch.Tensor] | None = None,
     description: str = "train",
     progress: bool = True,
+    on_step: Callable[[], None] | None = None,
 ) -> tuple[float, float, int]:
-    """Train on ``indices`` once.
+    """Train on ``indices`` once; ``on_step`` runs after every optimizer step (e.g. EMA).
 
     Returns:
         Sum of per-image losses, number of correctly classified images (against the unmixed
@@ -93,6 +94,8 @@ def train_one_epoch(
         optimizer.zero_grad(set_to_none=True)
         loss.backward()
         optimizer.step()
+        if on_step is not None:
+            on_step()
         loss_sum += loss.item() * len(index)
         correct += int((logits.argmax(dim=1) == labels).sum())
         seen += len(index)
@@ -117,12 +120,16 @@ def auc(labels: np.ndarray, probabilities: np.ndarray) -> float:
     )
 
 
+def inputs_of(data: Batches, device: torch.device, batch_size: int = 256) -> Iterator[torch.Tensor]:
+    """The model inputs of all of ``data`` in order, ``batch_size`` at a time (for inference)."""
+    return (data.get(index, device)[0] for index in split_batches(range(len(data)), batch_size))
+
+
 def evaluate(
     model: nn.Module, data: Batches, device: torch.device, batch_size: int = 256
 ) -> dict[str, float]:
     """``loss``, ``accuracy`` and ``auc`` of the model on ``data``."""
-    inputs = (data.get(index, device)[0] for index in split_batches(range(len(data)), batch_size))
-    logits = inference.predict(model, inputs, output="logits")
+    logits = inference.predict(model, inputs_of(data, device, batch_size), output="logits")
     labels = torch.from_numpy(data.labels)
     probabilities = torch.softmax(logits, dim=1).numpy()
     return {

@@ -9,13 +9,39 @@ from pathlib import Path
 from typing import Any
 
 import mlflow
+import numpy as np
 import torch
+import torch.nn.functional as F
 from torch import nn
+from torch.optim.swa_utils import AveragedModel, get_ema_multi_avg_fn
 from torch.utils.data import DistributedSampler
 
 from augmenter import soft_cross_entropy
 from trainer import checkpoint, distributed
 from trainer.engine import Batches, evaluate, train_one_epoch
+
+
+def build_ema(model: nn.Module, decay: float) -> AveragedModel | None:
+    """An exponential moving average of ``model``'s weights and BatchNorm buffers, or None."""
+    if decay <= 0:
+        return None
+    return AveragedModel(model, multi_avg_fn=get_ema_multi_avg_fn(decay), use_buffers=True)
+
+
+def balanced_class_weights(labels: np.ndarray, num_classes: int) -> torch.Tensor:
+    """scikit-learn's "balanced" weights ``n / (K · count_k)`` (0 for an absent class)."""
+    counts = np.bincount(labels, minlength=num_classes).astype(np.float64)
+    weights = np.divide(len(labels), num_classes * counts, out=np.zeros(num_classes),
+                        where=counts > 0)  # fmt: skip
+    return torch.tensor(weights, dtype=torch.float32)
+
+
+def balanced_indices(labels: np.ndarray, seed: int, epoch: int) -> list[int]:
+    """``len(labels)`` indices drawn with replacement, each class equally likely (one epoch)."""
+    counts = np.bincount(labels)
+    weights = torch.from_numpy(1.0 / counts[labels])
+    generator = torch.Generator().manual_seed(seed * 100_003 + epoch)
+    return torch.multinomial(weights, len(labels), True, generator=generator).tolist()
 
 
 def score(metrics: dict[str, float]) -> tuple[float, float]:
@@ -52,6 +78,8 @@ class Training:
     run_id: str = ""
     dataset: Any = None
     preprocessing: Any = None
+    ema: AveragedModel | None = None
+    class_weights: torch.Tensor | None = None
     progress: dict[str, Any] = field(
         default_factory=lambda: {"epoch": 0, "best": None, "bad_epochs": 0}
     )
@@ -59,6 +87,8 @@ class Training:
     def restore(self, state: dict[str, Any]) -> None:
         """Continue from a checkpoint written by :meth:`save`."""
         self.model.load_state_dict(state["model"])
+        if self.ema is not None:
+            self.ema.load_state_dict(state["ema"])
         self.optimizer.load_state_dict(state["optimizer"])
         self.scheduler.load_state_dict(state["scheduler"])
         checkpoint.set_rng_state(state["rng"], self.generator)
@@ -70,6 +100,7 @@ class Training:
             {
                 "run_id": self.run_id,
                 "model": self.model.state_dict(),
+                "ema": self.ema.state_dict() if self.ema is not None else None,
                 "optimizer": self.optimizer.state_dict(),
                 "scheduler": self.scheduler.state_dict(),
                 "rng": checkpoint.rng_state(self.generator),
@@ -80,8 +111,29 @@ class Training:
             },
         )
 
+    @property
+    def selected_model(self) -> nn.Module:
+        """What is validated, selected and logged: the EMA model when there is one."""
+        return self.ema.module if self.ema is not None else self.model
+
     def criterion(self, logits: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
-        return soft_cross_entropy(logits, targets, self.args.label_smoothing)
+        if self.class_weights is None:
+            return soft_cross_entropy(logits, targets, self.args.label_smoothing)
+        if targets.ndim == 2:
+            targets = targets.to(logits.dtype)
+        weight = self.class_weights.to(logits.device)
+        return F.cross_entropy(
+            logits, targets, weight=weight, label_smoothing=self.args.label_smoothing
+        )
+
+    def epoch_indices(self, sampler: DistributedSampler, epoch: int) -> list[int]:
+        """This process's training indices of ``epoch``: a shuffled shard, or with
+        ``--class-balance sampler`` a class-balanced draw with replacement."""
+        if getattr(self.args, "class_balance", "none") != "sampler":
+            sampler.set_epoch(epoch)
+            return list(sampler)
+        drawn = balanced_indices(self.train_set.labels, self.args.seed, epoch)
+        return drawn[self.dist_info.rank :: self.dist_info.world_size]
 
     def run(self) -> bool:
         """Train the remaining epochs; ``True`` when complete (all epochs or early stop),
@@ -99,8 +151,7 @@ class Training:
         if args.max_epochs_this_session:
             last = min(last, first - 1 + args.max_epochs_this_session)
         for epoch in range(first, last + 1):
-            sampler.set_epoch(epoch)
-            stop = self.epoch(epoch, list(sampler))
+            stop = self.epoch(epoch, self.epoch_indices(sampler, epoch))
             if distributed.broadcast(stop, self.dist_info):
                 self._say(f"early stop: no better validation AUC for {args.patience} epochs")
                 return True
@@ -122,13 +173,14 @@ class Training:
             self.flip,
             description=f"epoch {epoch}/{self.args.epochs}",
             progress=self.args.progress and self.dist_info.is_main,
+            on_step=(lambda: self.ema.update_parameters(self.model)) if self.ema else None,
         )
         self.scheduler.step()
         loss_sum, correct, seen = distributed.sum_all(list(sums), self.dist_info, self.device)
         self.progress["epoch"] = epoch
         if not self.dist_info.is_main:
             return False
-        val = evaluate(self.model, self.val_set, self.device)
+        val = evaluate(self.selected_model, self.val_set, self.device)
         metrics = {
             "train_loss": loss_sum / seen,
             "train_accuracy": correct / seen,
@@ -141,7 +193,8 @@ class Training:
         mlflow.log_metrics(metrics, step=epoch)
         best = self.progress["best"]
         if best is None or score(val) > score(best["metrics"]):
-            state = {k: v.detach().cpu().clone() for k, v in self.model.state_dict().items()}
+            model_state = self.selected_model.state_dict()
+            state = {k: v.detach().cpu().clone() for k, v in model_state.items()}
             self.progress["best"] = {"epoch": epoch, "metrics": val, "state": state}
             self.progress["bad_epochs"] = 0
         else:

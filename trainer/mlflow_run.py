@@ -41,7 +41,10 @@ def _json(value: Any) -> str:
 
 def dataset_params(dataset, preprocessing: Preprocessing) -> dict[str, Any]:
     """Parameters that describe the data: source, content hash, classes, sizes, normalization."""
-    counts = {split: len(getattr(dataset, split) or ()) for split in ("train", "val", "test")}
+    counts = {
+        split: int(dataset.stats["counts"].get(split, {}).get("total", 0))
+        for split in ("train", "val", "test")
+    }
     height, width = preprocessing.image_size
     return {
         "dataset_source": str(dataset.source),
@@ -61,12 +64,27 @@ def dataset_params(dataset, preprocessing: Preprocessing) -> dict[str, Any]:
     }
 
 
-def log_setup(params: dict[str, Any], dataset, preprocessing: Preprocessing) -> None:
-    """Log parameters, the dataset statistics and the preprocessing of a new run."""
-    mlflow.log_params({**params, **dataset_params(dataset, preprocessing)})
+def leakage_params(stats: dict[str, Any]) -> dict[str, int]:
+    """``leakage_exact`` / ``leakage_near``: duplicate images across splits (0 when none)."""
+    leakage = stats.get("leakage") or {}
+    return {
+        "leakage_exact": int(leakage.get("exact_total", 0)),
+        "leakage_near": int(leakage.get("near_total", 0)),
+    }
+
+
+def log_setup(
+    params: dict[str, Any], dataset, preprocessing: Preprocessing, warning: str | None = None
+) -> None:
+    """Log parameters, the dataset statistics and the preprocessing of a new run; ``warning``
+    (possible leakage) becomes the tag ``pipeline.leakage_warning``."""
+    extra = {**dataset_params(dataset, preprocessing), **leakage_params(dataset.stats)}
+    mlflow.log_params({**params, **extra})
     mlflow.log_dict(dataset.stats, contract.DATASET_STATS_JSON)
     mlflow.log_dict(preprocessing.model_dump(mode="json"), contract.PREPROCESSING_JSON)
     tags = {contract.STAGE_TAG: "training"}
+    if warning:
+        tags[contract.LEAKAGE_TAG] = warning[:5000]
     commit = git_commit()
     if commit:
         tags["mlflow.source.git.commit"] = commit

@@ -24,15 +24,25 @@ from common import InvalidInput, get_settings
 from runs import build_model, check_tracking, contract
 from trainer import checkpoint, distributed, mlflow_run
 from trainer.cli import get_args_parser
-from trainer.data import load, training_set
+from trainer.data import load, training_set, warn_leakage
 from trainer.engine import build_optimizer, build_scheduler, evaluate, train_one_epoch
-from trainer.loop import Training
+from trainer.loop import Training, balanced_class_weights, build_ema
+from trainer.operating_point import choose_threshold, positive_index
 
 __all__ = ["evaluate", "get_args_parser", "main", "train", "train_one_epoch"]
 
 # What a resumed run takes from the new command line; everything else comes from the checkpoint.
 RUNTIME_ARGS = ("resume", "device", "threads", "progress", "max_epochs_this_session")
 LOGGED_ARGS = [*contract.TRAINING_PARAMS, "data_dir"]
+# Options added after runs were first checkpointed: a resumed older checkpoint gets these.
+NEW_ARG_DEFAULTS = {
+    "class_balance": "none",
+    "ema_decay": 0.0,
+    "target_sensitivity": 0.0,
+    "positive_class": None,
+    "groups_file": None,
+    "allow_group_overlap": False,
+}
 
 
 def train(argv: Sequence[str] | argparse.Namespace) -> str:
@@ -87,7 +97,8 @@ def main(args: argparse.Namespace) -> str:
     checkpoint_dir = Path(args.checkpoint_dir or checkpoint.default_dir(args.experiment))
     state = checkpoint.find(args.resume, checkpoint_dir)
     if state is not None:
-        saved = {**state["args"], **{key: getattr(args, key) for key in RUNTIME_ARGS}}
+        saved = {**NEW_ARG_DEFAULTS, **state["args"]}
+        saved.update({key: getattr(args, key) for key in RUNTIME_ARGS})
         args = argparse.Namespace(**saved)
     distributed.init(dist_info, device)
     try:
@@ -103,6 +114,8 @@ def _session(args, dist_info, device, checkpoint_path: Path) -> Training:
     dataset = load(args, dist_info)
     train_set, val_set, preprocessing = training_set(dataset)
     num_classes = len(preprocessing.class_names)
+    if num_classes == 2 and args.target_sensitivity > 0:
+        positive_index(preprocessing.class_names, args.positive_class)  # fail before training
     model = build_model(
         args.model,
         preprocessing.channels,
@@ -137,10 +150,14 @@ def _session(args, dist_info, device, checkpoint_path: Path) -> Training:
     flip = None
     if args.flip != "none":
         flip = RandomFlip(horizontal=True, vertical=args.flip == "both", generator=generator)
+    weights = None
+    if args.class_balance == "loss":
+        weights = balanced_class_weights(train_set.labels, num_classes)
     return Training(
         args, net, model, optimizer, scheduler, mixer, flip, generator, train_set, val_set,
         dist_info, device, checkpoint_path, dataset.content_hash,
-        dataset=dataset, preprocessing=preprocessing,
+        dataset=dataset, preprocessing=preprocessing, ema=build_ema(model, args.ema_decay),
+        class_weights=weights,
     )  # fmt: skip
 
 
@@ -161,7 +178,8 @@ def _train(session: Training, state: dict[str, Any] | None, tracking_uri: str) -
             run_id = mlflow.start_run(run_name=args.run_name).info.run_id
             params = {key: getattr(args, key) for key in LOGGED_ARGS}
             params.update(device=session.device.type, world_size=dist_info.world_size)
-            mlflow_run.log_setup(params, session.dataset, session.preprocessing)
+            warning = warn_leakage(session.dataset.stats)
+            mlflow_run.log_setup(params, session.dataset, session.preprocessing, warning)
         else:
             run_id = _reopen(state["run_id"], tracking_uri)
     session.run_id = distributed.broadcast(run_id, dist_info)
@@ -193,11 +211,24 @@ def _reopen(run_id: str, tracking_uri: str) -> str:
 
 
 def _finish(session: Training) -> None:
-    """Log the best model and its figures, mark the checkpoint finished."""
+    """Log the best model, its figures and (two classes) the decision threshold chosen on
+    validation; mark the checkpoint finished."""
     best = session.progress["best"]
-    session.model.load_state_dict(best["state"])
-    mlflow_run.log_model(session.model, session.preprocessing)
+    model = session.selected_model
+    model.load_state_dict(best["state"])
+    mlflow_run.log_model(model, session.preprocessing)
     mlflow.log_metrics({"best_val_auc": best["metrics"]["auc"], "best_epoch": best["epoch"]})
+    args, names = session.args, list(session.preprocessing.class_names)
+    if len(names) == 2 and args.target_sensitivity > 0:
+        point = choose_threshold(
+            model, session.val_set, session.device, names, args.positive_class,
+            args.target_sensitivity,
+        )  # fmt: skip
+        mlflow.log_dict(point, contract.OPERATING_POINT_JSON)
+        mlflow.log_params(
+            {"decision_threshold": round(point["threshold"], 6),
+             "positive_class": point["positive_class"]}
+        )  # fmt: skip
     session.save(finished=True)
     print(
         f"best validation AUC {best['metrics']['auc']:.4f} (accuracy "

@@ -219,6 +219,39 @@ def _charts(ctx: Context, keys: tuple[str, ...], own: pd.DataFrame) -> None:
     st.vega_lite_chart(frame, spec, width="content")
 
 
+def leakage_rows(stats: dict | None) -> pd.DataFrame:
+    """One row per split pair and kind (exact, near) with duplicates in ``dataset_stats.json``,
+    with up to three example pairs; empty when there are none or no leakage check."""
+    leakage = (stats or {}).get("leakage") or {}
+    rows = [
+        (pair, kind, found["count"],
+         "; ".join(f"{e['a']} ≈ {e['b']}" for e in found.get("examples", [])[:3]))
+        for kind in ("exact", "near")
+        for pair, found in (leakage.get(kind) or {}).items()
+        if found.get("count")
+    ]  # fmt: skip
+    return pd.DataFrame(rows, columns=["splits", "duplicates", "images", "examples"])
+
+
+def _leakage(stats: dict | None) -> None:
+    groups = (stats or {}).get("groups")
+    if groups:
+        shared = {p: v["count"] for p, v in groups.get("overlap", {}).items() if v["count"]}
+        per_split = ", ".join(f"{s} {n}" for s, n in groups["per_split"].items())
+        st.caption(f"Groups (patients) per split: {per_split}; shared: {shared or 'none'}")
+    if not (stats or {}).get("leakage"):
+        return
+    rows = leakage_rows(stats)
+    if rows.empty:
+        st.caption("No duplicate images across splits (pixel hash and perceptual hash).")
+        return
+    st.warning(
+        f"Possible leakage: {int(rows['images'].sum())} images have an exact or near duplicate "
+        "in another split; test figures may be optimistic."
+    )
+    st.dataframe(rows, width="stretch", hide_index=True)
+
+
 def _dataset(ctx: Context) -> None:
     st.subheader("Dataset")
     stats = reports.dataset_stats(ctx.uri, ctx.run)
@@ -249,3 +282,4 @@ def _dataset(ctx: Context) -> None:
             .properties(height=260, title="Class distribution")
         )
         st.altair_chart(chart, width="stretch")
+    _leakage(stats.model_dump(mode="json") if stats is not None else None)

@@ -94,6 +94,8 @@ def test_a_run_of_the_real_trainer_renders_every_tab(page_env, trained_run, tab)
         assert summary.loc["val_auc", "values"] == 3  # one value per epoch
         counts = next(f.value for f in at.dataframe if "test" in f.value.columns)
         assert counts.loc["samples", "test"] == 36
+        # The trainer's leakage check reaches the page through the typed dataset_stats.json.
+        assert any("duplicate" in c.value for c in [*at.caption, *at.warning])
 
 
 def test_the_uri_typed_in_the_sidebar_reaches_every_tab_and_the_download(
@@ -111,3 +113,24 @@ def test_the_uri_typed_in_the_sidebar_reaches_every_tab_and_the_download(
     at.run()
     assert not [b for b in at.button if b.key == "job_evaluate"]
     assert any("reads runs from its own MLFLOW_TRACKING_URI" in c.value for c in at.caption)
+
+
+def test_leakage_rows_list_the_duplicates_of_dataset_stats():
+    from dashboard.tabs.metrics import leakage_rows
+
+    stats = {
+        "leakage": {
+            "exact": {"train/test": {"count": 1, "examples": [{"a": "tr/1.png", "b": "te/9.png"}]}},
+            "near": {"train/val": {"count": 0, "examples": []}},
+        }
+    }
+    rows = leakage_rows(stats)
+    assert rows.to_dict("records") == [
+        {
+            "splits": "train/test",
+            "duplicates": "exact",
+            "images": 1,
+            "examples": "tr/1.png ≈ te/9.png",
+        }
+    ]
+    assert leakage_rows({}).empty

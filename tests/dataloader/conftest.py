@@ -5,6 +5,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
+import pydicom
 import pytest
 from PIL import Image
 from pydicom.data import get_testdata_file
@@ -45,14 +46,26 @@ def image_folder(tmp_path) -> Callable[..., Path]:
     return make
 
 
+def write_dicom(path: Path, source: str = "CT_small.dcm", patient: str | None = None) -> Path:
+    """A copy of pydicom's bundled ``source`` at ``path``, with PatientID ``patient`` if given."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    if patient is None:
+        shutil.copy(get_testdata_file(source), path)
+    else:
+        ds = pydicom.dcmread(get_testdata_file(source))
+        ds.PatientID = patient
+        ds.save_as(path)
+    return path
+
+
 @pytest.fixture
 def dicom_folder(tmp_path) -> Path:
-    """pydicom's bundled CT_small.dcm and MR_small.dcm in a train/test folder layout."""
+    """pydicom's bundled CT_small.dcm and MR_small.dcm in a train/test folder layout, one patient
+    per file."""
     root = tmp_path / "dicom"
     for split in ("train", "test"):
         for cls, name in (("ct", "CT_small.dcm"), ("mr", "MR_small.dcm")):
-            (root / split / cls).mkdir(parents=True)
-            shutil.copy(get_testdata_file(name), root / split / cls / name)
+            write_dicom(root / split / cls / name, name, patient=f"{split}-{cls}")
     return root
 
 

@@ -1,0 +1,90 @@
+"""A small sweep of the trainer's settings, judged on VALIDATION data only.
+
+``python -m benchmarks.sweep_defaults --out DIR [--only breastmnist|demo]`` trains each
+configuration with ``python -m trainer`` in a subprocess (one thread), reads the validation AUC and
+accuracy of the selected checkpoint from the trainer's last line and the CPU seconds from the
+child's resource usage, and writes ``DIR/sweep.json`` and a table. No test figure is computed:
+the trainer never reads test labels, and nothing here runs the evaluator. docs/model-quality.md
+gives the procedure and the results.
+"""
+
+import argparse
+import json
+import re
+import resource
+import subprocess
+import sys
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+BREASTMNIST = ROOT.parent / "shared" / "data" / "medmnist" / "breastmnist.npz"
+BEST = re.compile(r"best validation AUC ([0-9.]+) \(accuracy ([0-9.]+)\) at epoch (\d+)")
+
+CONFIGS: dict[str, list[str]] = {
+    "defaults (smallcnn, lr 3e-3, 30 epochs)": [],
+    "EMA 0.99": ["--ema-decay", "0.99"],
+    "lr 1e-3": ["--lr", "1e-3"],
+    "50 epochs": ["--epochs", "50"],
+    "resnet18": ["--model", "resnet18"],
+}
+DATASETS = {"breastmnist": (BREASTMNIST, (0, 1)), "demo": (None, (0,))}
+DEMO_SKIP = ("resnet18",)  # 4× the compute at 64 px; see docs/model-quality.md
+ONE_SEED = ("resnet18",)  # the costliest: one seed only
+
+
+def train(data: Path, extra: list[str], seed: int, out: Path) -> dict:
+    """One training run: validation AUC/accuracy at the selected epoch and CPU seconds."""
+    argv = [
+        sys.executable, "-m", "trainer", "--data-dir", str(data), "--experiment", "sweep",
+        "--tracking-uri", f"sqlite:///{out}/mlflow.db", "--checkpoint-dir", str(out / "ck"),
+        "--threads", "1", "--no-progress", "--seed", str(seed), *extra,
+    ]  # fmt: skip
+    before = resource.getrusage(resource.RUSAGE_CHILDREN)
+    proc = subprocess.run(argv, cwd=ROOT, capture_output=True, text=True, check=False)
+    after = resource.getrusage(resource.RUSAGE_CHILDREN)
+    match = BEST.search(proc.stderr)
+    if proc.returncode != 0 or match is None:
+        raise RuntimeError(f"trainer failed ({proc.returncode}): {proc.stderr[-2000:]}")
+    cpu = (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
+    return {
+        "val_auc": float(match.group(1)),
+        "val_accuracy": float(match.group(2)),
+        "best_epoch": int(match.group(3)),
+        "cpu_s": round(cpu, 1),
+        "run_id": proc.stdout.strip().splitlines()[-1],
+    }
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--out", type=Path, required=True)
+    parser.add_argument("--only", choices=tuple(DATASETS))
+    args = parser.parse_args(argv)
+    args.out.mkdir(parents=True, exist_ok=True)
+    results_path = args.out / "sweep.json"
+    results = json.loads(results_path.read_text()) if results_path.exists() else {}
+    if "demo" in DATASETS and (args.only in (None, "demo")):
+        from dataloader import synthesize
+
+        demo = args.out / "demo"
+        if not (demo / "lesions.json").exists():
+            synthesize(demo)
+        DATASETS["demo"] = (demo, DATASETS["demo"][1])
+    for dataset, (data, seeds) in DATASETS.items():
+        if args.only and dataset != args.only:
+            continue
+        for name, extra in CONFIGS.items():
+            if dataset == "demo" and any(skip in name for skip in DEMO_SKIP):
+                continue
+            for seed in seeds[:1] if any(o in name for o in ONE_SEED) else seeds:
+                key = f"{dataset} | {name} | seed {seed}"
+                if key in results:
+                    continue
+                results[key] = train(data, extra, seed, args.out)
+                results_path.write_text(json.dumps(results, indent=1))
+                print(key, results[key], flush=True)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

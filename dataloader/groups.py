@@ -1,0 +1,136 @@
+"""Groups (patients): one per image, so that no patient sits on both sides of a split.
+
+A group comes from a CSV manifest (``groups.csv`` in the data folder, columns ``file,group``,
+``file`` relative to the data folder as in ``ImageSet.files``) or, for DICOM files without a
+manifest, from the header's PatientID. An image without either is its own group. Validation is
+carved from train by group (scikit-learn's ``StratifiedGroupKFold``, or ``GroupShuffleSplit``
+when there are too few groups), and a group found in test and in train or val is a ``DataError``
+unless explicitly allowed.
+"""
+
+import csv
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+from sklearn.model_selection import GroupShuffleSplit, StratifiedGroupKFold
+
+from dataloader.errors import DataError
+
+if TYPE_CHECKING:
+    from dataloader.imageset import ImageSet
+
+MANIFEST_NAME = "groups.csv"
+OWN_GROUP = "file:"  # prefix of the group of an image that has none
+MAX_LISTED = 5
+
+
+def read_manifest(path: Path) -> dict[str, str]:
+    """``file -> group`` from a CSV with a header row naming ``file`` and ``group``.
+
+    Raises:
+        DataError: Unreadable file, missing columns, an empty group or a file listed twice with
+            different groups.
+    """
+    try:
+        with open(path, newline="", encoding="utf-8-sig") as f:
+            reader = csv.DictReader(f)
+            if not reader.fieldnames or not {"file", "group"} <= set(reader.fieldnames):
+                raise DataError(
+                    f"{path} must be a CSV with a header row 'file,group' (found: "
+                    f"{','.join(reader.fieldnames or []) or 'no header'}); one row per image, "
+                    "file relative to the data folder, e.g. train/benign/0001.png,patient-17"
+                )
+            groups: dict[str, str] = {}
+            for line, row in enumerate(reader, start=2):
+                file, group = (row["file"] or "").strip(), (row["group"] or "").strip()
+                if not file or not group:
+                    raise DataError(f"{path} line {line}: file and group must both be given")
+                if groups.setdefault(file, group) != group:
+                    raise DataError(
+                        f"{path} line {line}: {file} is listed with two groups "
+                        f"({groups[file]!r} and {group!r}); give each image one group"
+                    )
+    except (OSError, UnicodeDecodeError, csv.Error) as exc:
+        raise DataError(f"cannot read the group manifest {path}: {exc}") from exc
+    return groups
+
+
+def assign(
+    files: list[str], manifest: dict[str, str] | None, header_ids: dict[str, str | None], where: str
+) -> np.ndarray | None:
+    """The group of each of ``files``: from the manifest, else the DICOM PatientID.
+
+    Returns None when there is neither: no manifest and no PatientID in any file of the dataset
+    (``header_ids`` covers all splits). With a manifest every file must be in it; without one, a
+    file without a PatientID is its own group.
+
+    Raises:
+        DataError: The manifest lacks some of the files.
+    """
+    if manifest is not None:
+        missing = [f for f in files if f not in manifest]
+        if missing:
+            raise DataError(
+                f"{where} has no group for {len(missing)} image(s) (first: "
+                f"{', '.join(missing[:MAX_LISTED])}); add a row 'file,group' for every image, "
+                "file relative to the data folder"
+            )
+        return np.array([manifest[f] for f in files], dtype=object)
+    if not any(header_ids.values()):
+        return None
+    return np.array([header_ids.get(f) or f"{OWN_GROUP}{f}" for f in files], dtype=object)
+
+
+def group_split(
+    labels: np.ndarray, groups: np.ndarray, fraction: float, seed: int
+) -> tuple[np.ndarray, np.ndarray]:
+    """Sorted indices ``(train, val)`` with about ``fraction`` of the images in val, no group on
+    both sides, classes stratified as far as the groups allow.
+
+    ``StratifiedGroupKFold`` with ``round(1 / fraction)`` folds gives the first fold to val; with
+    fewer groups (or images of the smallest class) than folds, ``GroupShuffleSplit`` draws
+    ``fraction`` of the groups instead.
+    """
+    n_groups = len(set(groups.tolist()))
+    if n_groups < 2:
+        return np.arange(len(labels)), np.empty(0, dtype=np.int64)
+    folds = max(2, round(1 / fraction))
+    placeholder = np.zeros(len(labels))
+    if n_groups >= folds and np.bincount(labels).max() >= folds:
+        splitter = StratifiedGroupKFold(n_splits=folds, shuffle=True, random_state=seed)
+        train_idx, val_idx = next(splitter.split(placeholder, labels, groups))
+    else:
+        splitter = GroupShuffleSplit(n_splits=1, test_size=fraction, random_state=seed)
+        train_idx, val_idx = next(splitter.split(placeholder, labels, groups))
+    return np.sort(train_idx), np.sort(val_idx)
+
+
+def overlap_report(sets: "dict[str, ImageSet]") -> dict[str, Any] | None:
+    """Groups per split and groups shared by each pair of splits; None without groups."""
+    grouped = {name: s for name, s in sets.items() if s is not None and s.groups is not None}
+    if not grouped:
+        return None
+    members = {name: set(s.groups.tolist()) for name, s in grouped.items()}
+    overlap = {}
+    for first, second in (("train", "val"), ("train", "test"), ("val", "test")):
+        if first in members and second in members:
+            shared = sorted(members[first] & members[second])
+            overlap[f"{first}/{second}"] = {"count": len(shared), "examples": shared[:MAX_LISTED]}
+    return {"per_split": {name: len(m) for name, m in members.items()}, "overlap": overlap}
+
+
+def check_overlap(sets: "dict[str, ImageSet]", source: str, allow: bool) -> None:
+    """Raise ``DataError`` when a test group is also in train or val, unless ``allow``."""
+    report = overlap_report(sets)
+    if allow or report is None:
+        return
+    for pair in ("train/test", "val/test"):
+        shared = report["overlap"].get(pair)
+        if shared and shared["count"]:
+            raise DataError(
+                f"{source}: {shared['count']} group(s) (patients) have images in both "
+                f"{pair.replace('/', ' and ')} (e.g. {', '.join(shared['examples'])}); move all "
+                "images of a patient into one split, or pass allow_group_overlap=True "
+                "(trainer: --allow-group-overlap) if this is intended"
+            )

@@ -1,0 +1,68 @@
+"""Sensitivity and specificity per class at an operating point: the argmax decision, and for two
+classes the decision threshold the trainer chose on validation data (``operating_point.json``)."""
+
+import json
+import tempfile
+
+import numpy as np
+from mlflow.exceptions import MlflowException
+from mlflow.tracking import MlflowClient
+from sklearn.metrics import confusion_matrix
+
+from evaluator.metrics import wilson
+from runs import contract
+
+OPERATING_POINT_PATH = contract.OPERATING_POINT_JSON
+
+
+def load_operating_point(client: MlflowClient, run_id: str) -> dict | None:
+    """The run's ``operating_point.json``, or None when the trainer wrote none."""
+    names = {info.path for info in client.list_artifacts(run_id)}
+    if OPERATING_POINT_PATH not in names:
+        return None
+    with tempfile.TemporaryDirectory() as tmp:
+        try:
+            path = client.download_artifacts(run_id, OPERATING_POINT_PATH, tmp)
+        except (MlflowException, OSError):
+            return None
+        with open(path, encoding="utf-8") as f:
+            return json.load(f)
+
+
+def threshold_predictions(probs: np.ndarray, positive: int, threshold: float) -> np.ndarray:
+    """Two classes: ``positive`` where its probability reaches ``threshold``, else the other."""
+    return np.where(probs[:, positive] >= threshold, positive, 1 - positive)
+
+
+def at_operating_point(y_true: np.ndarray, pred: np.ndarray, class_names: list[str]) -> dict:
+    """Per class sensitivity and specificity (Wilson 95 % intervals) of the predictions
+    ``pred``, and their confusion matrix."""
+    k = len(class_names)
+    cm = confusion_matrix(y_true, pred, labels=list(range(k)))
+    n = int(cm.sum())
+    per_class = {}
+    for c, name in enumerate(class_names):
+        tp, support, predicted = int(cm[c, c]), int(cm[c].sum()), int(cm[:, c].sum())
+        tn = n - support - (predicted - tp)
+        per_class[name] = {
+            "sensitivity": wilson(tp, support, f"samples of class {name!r}").to_dict(),
+            "specificity": wilson(tn, n - support, f"samples outside class {name!r}").to_dict(),
+        }
+    return {"per_class": per_class, "confusion_matrix": cm.tolist()}
+
+
+def operating_points(
+    y_true: np.ndarray, probs: np.ndarray, class_names: list[str], point: dict | None
+) -> dict:
+    """``{"argmax": ..., "threshold": ...}``; ``threshold`` only for a two-class run with an
+    operating point (it adds ``threshold``, ``positive_class``, ``target_sensitivity`` and the
+    validation figures the trainer recorded)."""
+    out = {"argmax": at_operating_point(y_true, probs.argmax(1), class_names)}
+    if point is not None and len(class_names) == 2:
+        positive = class_names.index(point["positive_class"])
+        pred = threshold_predictions(probs, positive, float(point["threshold"]))
+        out["threshold"] = {
+            **{key: point[key] for key in point if key != "rule"},
+            **at_operating_point(y_true, pred, class_names),
+        }
+    return out

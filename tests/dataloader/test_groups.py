@@ -1,0 +1,108 @@
+"""Group-aware splits: a group (patient) per image from a manifest or DICOM PatientID."""
+
+import numpy as np
+import pytest
+
+from dataloader import DataError, load_dataset
+from dataloader.groups import group_split
+from tests.dataloader.conftest import write_dicom
+
+
+def _manifest(root, rows):
+    (root / "groups.csv").write_text("file,group\n" + "".join(f"{f},{g}\n" for f, g in rows))
+
+
+def _patients(root, per_patient=2):
+    """Every image of ``root`` in a manifest, ``per_patient`` consecutive images per patient."""
+    files = sorted(p.relative_to(root).as_posix() for p in root.rglob("*.png"))
+    _manifest(root, [(f, f"{f.split('/')[0]}-p{i // per_patient}") for i, f in enumerate(files)])
+    return files
+
+
+def test_manifest_groups_are_counted_per_split(image_folder):
+    root = image_folder(per_class=4)  # 8 train, 8 test images
+    _patients(root, per_patient=2)
+    ds = load_dataset(root, val_fraction=0)
+    assert ds.stats["groups"]["per_split"] == {"train": 4, "test": 4}
+    assert ds.stats["groups"]["source"] == f"manifest {root / 'groups.csv'}"
+    groups = dict(zip(ds.train.files, ds.train.groups, strict=True))
+    assert (
+        groups["train/benign/000.png"]
+        == groups["train/benign/001.png"]
+        != groups["train/benign/002.png"]
+    )
+
+
+def test_validation_is_carved_by_group(image_folder):
+    root = image_folder(per_class=20)
+    _patients(root, per_patient=2)
+    ds = load_dataset(root, val_fraction=0.25, seed=3)
+    assert len(ds.val) > 0
+    assert not set(ds.train.groups) & set(ds.val.groups)
+    assert ds.stats["groups"]["overlap"]["train/val"]["count"] == 0
+    assert "by group" in ds.val_source
+
+
+def test_a_patient_in_train_and_test_is_an_error(image_folder):
+    root = image_folder(per_class=2)
+    files = _patients(root, per_patient=1)
+    rows = [(f, "shared" if f in (files[0], files[-1]) else f) for f in files]
+    _manifest(root, rows)
+    with pytest.raises(DataError, match=r"1 group.*train and test.*shared.*allow-group-overlap"):
+        load_dataset(root)
+
+
+def test_overlap_is_reported_when_explicitly_allowed(image_folder):
+    root = image_folder(per_class=2)
+    files = _patients(root, per_patient=1)
+    _manifest(root, [(f, "shared" if f in (files[0], files[-1]) else f) for f in files])
+    stats = load_dataset(root, allow_group_overlap=True, val_fraction=0).stats
+    assert stats["groups"]["overlap"]["train/test"] == {"count": 1, "examples": ["shared"]}
+
+
+def test_manifest_without_an_image_names_it(image_folder):
+    root = image_folder(per_class=2)
+    files = _patients(root)
+    _manifest(root, [(f, "p") for f in files[1:]])
+    with pytest.raises(DataError, match=rf"no group for 1 image.*{files[0]}.*file,group"):
+        load_dataset(root)
+
+
+def test_manifest_without_the_columns_is_an_error(image_folder):
+    root = image_folder(per_class=2)
+    (root / "groups.csv").write_text("path,patient\na.png,1\n")
+    with pytest.raises(DataError, match=r"header row 'file,group' \(found: path,patient\)"):
+        load_dataset(root)
+
+
+def test_dicom_patient_id_is_the_group(tmp_path):
+    root = tmp_path / "dicom"
+    write_dicom(root / "train" / "ct" / "a.dcm", patient="anna")
+    write_dicom(root / "train" / "mr" / "b.dcm", "MR_small.dcm", patient="ben")
+    write_dicom(root / "test" / "ct" / "c.dcm", patient="anna")
+    write_dicom(root / "test" / "mr" / "d.dcm", "MR_small.dcm", patient="carl")
+    with pytest.raises(DataError, match=r"train and test.*anna"):
+        load_dataset(root, image_size=32, val_fraction=0)
+    stats = load_dataset(root, image_size=32, val_fraction=0, allow_group_overlap=True).stats
+    assert stats["groups"]["source"] == "DICOM PatientID"
+
+
+def test_folders_without_groups_report_none(image_folder):
+    assert load_dataset(image_folder(per_class=2)).stats["groups"] is None
+
+
+@pytest.mark.parametrize("n_groups", [3, 40])
+def test_group_split_partitions_without_shared_groups(n_groups):
+    rng = np.random.default_rng(0)
+    groups = np.array([f"p{i}" for i in rng.integers(0, n_groups, 120)], dtype=object)
+    labels = rng.integers(0, 2, 120)
+    train, val = group_split(labels, groups, 0.2, seed=0)
+    assert sorted([*train, *val]) == list(range(120))
+    assert len(val) and not set(groups[train]) & set(groups[val])
+
+
+def test_group_split_of_small_classes_falls_back_to_a_group_shuffle():
+    labels = np.repeat([0, 1], 4)
+    groups = np.array([f"p{i}" for i in range(8)], dtype=object)
+    train, val = group_split(labels, groups, 0.1, seed=0)
+    assert len(val) == 1 and len(train) == 7

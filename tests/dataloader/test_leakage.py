@@ -1,0 +1,56 @@
+"""Leakage check: exact and near duplicate images across splits, planted on purpose."""
+
+import shutil
+
+import numpy as np
+from PIL import Image
+
+from dataloader import load_dataset
+from dataloader.leakage import NEAR_THRESHOLD, perceptual_hashes
+
+
+def test_an_exact_copy_in_test_is_reported_with_its_names(tiny_demo):
+    shutil.copy(tiny_demo / "train/nevus/0001.png", tiny_demo / "test/nevus/copy.png")
+    leakage = load_dataset(tiny_demo, val_fraction=0).stats["leakage"]
+    assert leakage["exact"]["train/test"] == {
+        "count": 1,
+        "examples": [{"a": "train/nevus/0001.png", "b": "test/nevus/copy.png"}],
+    }
+    assert leakage["exact_total"] == 1 and leakage["near"]["train/test"]["count"] == 0
+
+
+def test_a_brightened_noisy_copy_is_a_near_duplicate(tiny_demo):
+    pixels = np.asarray(Image.open(tiny_demo / "train/melanoma/0002.png"), dtype=float)
+    noisy = pixels + 8 + np.random.default_rng(0).normal(0, 2, pixels.shape)
+    Image.fromarray(np.clip(noisy, 0, 255).astype(np.uint8)).save(tiny_demo / "test/nevus/x.png")
+    leakage = load_dataset(tiny_demo, val_fraction=0).stats["leakage"]
+    assert leakage["exact_total"] == 0
+    (example,) = leakage["near"]["train/test"]["examples"]
+    assert example["a"] == "train/melanoma/0002.png" and example["b"] == "test/nevus/x.png"
+    assert example["distance"] <= NEAR_THRESHOLD
+
+
+def test_distinct_images_report_no_duplicates(tiny_demo):
+    leakage = load_dataset(tiny_demo, val_fraction=0.3).stats["leakage"]
+    assert set(leakage["exact"]) == {"train/val", "train/test", "val/test"}
+    assert leakage["exact_total"] == 0 and leakage["near_total"] == 0
+
+
+def test_npz_duplicates_are_named_by_split_and_index(tmp_path):
+    rng = np.random.default_rng(0)
+    train = rng.integers(0, 256, (6, 28, 28), dtype=np.uint8)
+    test = rng.integers(0, 256, (3, 28, 28), dtype=np.uint8)
+    test[2] = train[4]
+    path = tmp_path / "d.npz"
+    labels = np.array([[0], [1], [0], [1], [0], [1]])
+    np.savez(path, train_images=train, train_labels=labels, test_images=test,
+             test_labels=labels[:3])  # fmt: skip
+    leakage = load_dataset(path, val_fraction=0).stats["leakage"]
+    assert leakage["exact"]["train/test"]["examples"] == [{"a": "train[4]", "b": "test[2]"}]
+
+
+def test_perceptual_hash_ignores_a_uniform_brightness_change():
+    rng = np.random.default_rng(1)
+    image = rng.integers(0, 200, (1, 32, 32, 1), dtype=np.uint8)
+    assert perceptual_hashes(image)[0] == perceptual_hashes(image + 20)[0]
+    assert perceptual_hashes(image)[0] != perceptual_hashes(image[:, ::-1])[0]

@@ -1,0 +1,136 @@
+"""The decision threshold: chosen by the trainer on validation for a target sensitivity, applied
+by the evaluator to test; per-class sensitivity and specificity with Wilson intervals."""
+
+import json
+import shutil
+
+import mlflow
+import numpy as np
+import pandas as pd
+import pytest
+import torch
+
+from common import InvalidInput
+from dataloader import load_dataset, synthesize
+from evaluator import evaluate_run
+from evaluator.operating_point import at_operating_point, threshold_predictions
+from runs import load_model, load_preprocessing
+from trainer import train
+from trainer.operating_point import positive_index, threshold_for_sensitivity
+
+
+def test_threshold_is_the_highest_that_reaches_the_target_sensitivity():
+    positive = np.array([1, 1, 1, 1, 0, 0, 0, 0], dtype=bool)
+    score = np.array([0.9, 0.8, 0.6, 0.3, 0.7, 0.4, 0.2, 0.1])
+    threshold, sensitivity, specificity = threshold_for_sensitivity(positive, score, 0.75)
+    assert threshold == 0.6 and sensitivity == 0.75 and specificity == 0.75
+    assert threshold_for_sensitivity(positive, score, 1.0)[0] == 0.3
+
+
+def test_a_validation_split_of_one_class_cannot_choose_a_threshold():
+    with pytest.raises(InvalidInput, match=r"both classes.*--target-sensitivity 0"):
+        threshold_for_sensitivity(np.ones(4, dtype=bool), np.linspace(0, 1, 4), 0.9)
+
+
+def test_unknown_positive_class_names_the_classes():
+    assert positive_index(["malignant", "benign"], None) == 1
+    assert positive_index(["malignant", "benign"], "malignant") == 0
+    with pytest.raises(InvalidInput, match=r"'cyst' is not one of the classes \(malignant, benign"):
+        positive_index(["malignant", "benign"], "cyst")
+
+
+def test_sensitivity_and_specificity_per_class_have_wilson_intervals():
+    y = np.array([0, 0, 0, 1, 1, 1, 1, 1])
+    pred = np.array([0, 0, 1, 1, 1, 1, 1, 0])
+    point = at_operating_point(y, pred, ["a", "b"])
+    sens_b = point["per_class"]["b"]["sensitivity"]
+    assert sens_b["value"] == 4 / 5 and sens_b["method"] == "wilson"
+    assert sens_b["ci_low"] < 0.8 < sens_b["ci_high"]
+    assert point["per_class"]["b"]["specificity"]["value"] == 2 / 3
+    assert point["confusion_matrix"] == [[2, 1], [1, 4]]
+
+
+def test_threshold_predictions_use_the_positive_class_probability():
+    probs = np.array([[0.7, 0.3], [0.5, 0.5], [0.1, 0.9]])
+    assert threshold_predictions(probs, 1, 0.3).tolist() == [1, 1, 1]
+    assert threshold_predictions(probs, 0, 0.6).tolist() == [0, 1, 1]
+
+
+@pytest.fixture(scope="module")
+def two_class_run(tmp_path_factory, mlflow_server):
+    """A 2-class run (melanoma vs nevus, 32 px) trained for 2 epochs with target sensitivity 0.8
+    for melanoma."""
+    demo = synthesize(tmp_path_factory.mktemp("demo3"), 20, 10, size=32, seed=2)
+    data = tmp_path_factory.mktemp("two") / "data"
+    for split in ("train", "test"):
+        for cls in ("melanoma", "nevus"):
+            shutil.copytree(demo / split / cls, data / split / cls)
+    run_id = train(
+        ["--data-dir", str(data), "--experiment", "threshold", "--tracking-uri", mlflow_server,
+         "--checkpoint-dir", str(tmp_path_factory.mktemp("ck")), "--epochs", "2",
+         "--batch-size", "16", "--threads", "1", "--no-progress", "--val-fraction", "0.3",
+         "--target-sensitivity", "0.8", "--positive-class", "melanoma"]
+    )  # fmt: skip
+    return run_id
+
+
+def test_trainer_logs_the_threshold_chosen_on_validation(two_class_run, mlflow_server):
+    client = mlflow.MlflowClient(mlflow_server)
+    point = client.download_artifacts(two_class_run, "operating_point.json")
+    with open(point, encoding="utf-8") as f:
+        point = json.load(f)
+    assert point["chosen_on"] == "validation" and point["positive_class"] == "melanoma"
+    assert point["n_val"] == 12 and point["val_sensitivity"] >= 0.8
+    params = client.get_run(two_class_run).data.params
+    assert float(params["decision_threshold"]) == pytest.approx(point["threshold"], abs=1e-6)
+
+
+def test_evaluator_reports_argmax_and_threshold_operating_points(two_class_run, mlflow_server):
+    report = evaluate_run(two_class_run, mlflow_server)
+    points = report["operating_points"]
+    assert set(points) == {"argmax", "threshold"}
+    threshold = points["threshold"]
+    assert threshold["target_sensitivity"] == 0.8 and threshold["chosen_on"] == "validation"
+    probs = report_probs(mlflow_server, two_class_run, report["artifact_path"])
+    expected = np.where(probs[:, 0] >= threshold["threshold"], 0, 1)
+    tp = int(
+        (
+            (expected == 0)
+            & (report_labels(mlflow_server, two_class_run, report["artifact_path"]) == 0)
+        ).sum()
+    )
+    assert threshold["per_class"]["melanoma"]["sensitivity"]["value"] == tp / 10
+    assert report["metrics"]["eval_threshold"] == threshold["threshold"]
+    assert "eval_thr_sensitivity_melanoma" in report["metrics"]
+
+
+def _predictions(uri: str, run_id: str, folder: str) -> str:
+    return mlflow.MlflowClient(uri).download_artifacts(run_id, f"{folder}/predictions.csv")
+
+
+def report_probs(uri: str, run_id: str, folder: str) -> np.ndarray:
+    path = _predictions(uri, run_id, folder)
+    return pd.read_csv(path)[["prob_melanoma", "prob_nevus"]].to_numpy()
+
+
+def report_labels(uri: str, run_id: str, folder: str) -> np.ndarray:
+    path = _predictions(uri, run_id, folder)
+    return pd.read_csv(path)["true_label"].map({"melanoma": 0, "nevus": 1}).to_numpy()
+
+
+def test_tta_averages_the_flipped_views_and_is_recorded(two_class_run, mlflow_server):
+    report = evaluate_run(two_class_run, mlflow_server, tta="horizontal")
+    assert report["tta"] == "horizontal"
+    model = load_model(two_class_run, mlflow_server)
+    pp = load_preprocessing(mlflow.MlflowClient(mlflow_server), two_class_run)
+    test = load_dataset(report["data_dir"], splits=("test",), class_names=pp.class_names).test
+    x = pp.to_tensor(test.images)
+    with torch.no_grad():
+        mean = torch.softmax(model(x).double(), 1) + torch.softmax(model(x.flip(3)).double(), 1)
+    probs = report_probs(mlflow_server, two_class_run, report["artifact_path"])
+    np.testing.assert_allclose(probs, mean.numpy() / 2, atol=1e-6)
+
+
+def test_unknown_tta_is_invalid_input(two_class_run, mlflow_server):
+    with pytest.raises(InvalidInput, match="tta must be one of none, horizontal, both"):
+        evaluate_run(two_class_run, mlflow_server, tta="rotate")

@@ -1,0 +1,90 @@
+"""Training options for real datasets (class balance, EMA, input size), the leakage guards, and
+that training never reads the test split."""
+
+import shutil
+
+import mlflow
+import numpy as np
+import pytest
+import torch
+
+from common import InvalidInput
+from runs import load_preprocessing
+from trainer import train
+from trainer.loop import balanced_class_weights, balanced_indices
+
+pytestmark = pytest.mark.slow
+
+
+def test_balanced_weights_are_inverse_class_frequency():
+    weights = balanced_class_weights(np.array([0, 0, 0, 1]), 3)
+    assert weights.tolist() == pytest.approx([4 / 9, 4 / 3, 0.0])
+
+
+def test_balanced_sampler_draws_each_class_about_equally():
+    labels = np.array([0] * 90 + [1] * 10)
+    drawn = labels[balanced_indices(labels, seed=0, epoch=1)]
+    assert 35 <= (drawn == 1).sum() <= 65
+    assert balanced_indices(labels, 0, 1) == balanced_indices(labels, 0, 1)
+    assert balanced_indices(labels, 0, 1) != balanced_indices(labels, 0, 2)
+
+
+@pytest.mark.parametrize("mode", ["loss", "sampler"])
+def test_trains_with_class_balance(mode, trainer_argv, mlflow_server):
+    run_id = train(trainer_argv("--class-balance", mode, "--epochs", "1"))
+    run = mlflow.MlflowClient(mlflow_server).get_run(run_id)
+    assert run.data.params["class_balance"] == mode and run.info.status == "FINISHED"
+    assert 0 < run.data.metrics["train_loss"] < 5
+
+
+def test_ema_model_is_the_one_validated_and_kept(trainer_argv, tmp_path):
+    train(trainer_argv("--ema-decay", "0.5", "--epochs", "1"))
+    state = torch.load(tmp_path / "checkpoints" / "last.pt", weights_only=False)
+    ema = {k.removeprefix("module."): v for k, v in state["ema"].items() if k != "n_averaged"}
+    kept = state["best"]["state"]
+    assert all(torch.equal(kept[k], ema[k]) for k in kept)
+    assert not all(torch.equal(kept[k], state["model"][k]) for k in kept)
+
+
+def test_image_size_sets_the_model_input(trainer_argv, mlflow_server):
+    run_id = train(trainer_argv("--image-size", "16", "--epochs", "1"))
+    client = mlflow.MlflowClient(mlflow_server)
+    assert client.get_run(run_id).data.params["image_size"] == "16x16"
+    assert load_preprocessing(client, run_id).image_size == (16, 16)
+
+
+def test_planted_duplicate_makes_the_trainer_warn(trainer_argv, mlflow_server, tiny_data, tmp_path):
+    data = shutil.copytree(tiny_data, tmp_path / "dup")
+    shutil.copy(data / "train/nevus/0001.png", data / "test/nevus/copy.png")
+    run_id = train(trainer_argv("--epochs", "1", data=data))
+    run = mlflow.MlflowClient(mlflow_server).get_run(run_id)
+    assert run.data.params["leakage_exact"] == "1"
+    assert (
+        "exact duplicate images across splits (1 train/test)"
+        in run.data.tags["pipeline.leakage_warning"]
+    )
+
+
+def test_patient_in_train_and_test_stops_training(trainer_argv, tiny_data, tmp_path):
+    data = shutil.copytree(tiny_data, tmp_path / "grouped")
+    files = sorted(p.relative_to(data).as_posix() for p in data.rglob("*.png"))
+    rows = [f"{f},{'p0' if i in (0, len(files) - 1) else f}" for i, f in enumerate(files)]
+    (data / "groups.csv").write_text("file,group\n" + "\n".join(rows) + "\n")
+    with pytest.raises(InvalidInput, match=r"train and test.*--allow-group-overlap"):
+        train(trainer_argv(data=data))
+
+
+def test_training_never_reads_the_test_split(trainer_argv, tiny_data, tmp_path):
+    """Corrupt test images change nothing: the same model, and only the audit notices."""
+    broken = shutil.copytree(tiny_data, tmp_path / "broken")
+    for path in (broken / "test").rglob("*.png"):
+        path.write_bytes(b"not a png")
+    states = []
+    for data, name in ((tiny_data, "intact"), (broken, "broken")):
+        argv = trainer_argv("--epochs", "1", data=data)
+        argv[argv.index("--checkpoint-dir") + 1] = str(tmp_path / name)
+        train(argv)
+        states.append(torch.load(tmp_path / name / "last.pt", weights_only=False)["best"])
+    assert states[0]["metrics"] == states[1]["metrics"]
+    intact, corrupt = states[0]["state"], states[1]["state"]
+    assert all(torch.equal(intact[k], corrupt[k]) for k in intact)
