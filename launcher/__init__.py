@@ -1,5 +1,23 @@
 """Runs the pipeline's services as local processes (`make demo`)."""
 
-from launcher.services import DASHBOARD, EVALUATOR, EXPLAINER, MLFLOW, SERVICES, TRAINER, Service
+from launcher.services import (
+    DASHBOARD,
+    EVALUATOR,
+    EXPLAINER,
+    MLFLOW,
+    PREDICTOR,
+    SERVICES,
+    TRAINER,
+    Service,
+)
 
-__all__ = ["DASHBOARD", "EVALUATOR", "EXPLAINER", "MLFLOW", "SERVICES", "TRAINER", "Service"]
+__all__ = [
+    "DASHBOARD",
+    "EVALUATOR",
+    "EXPLAINER",
+    "MLFLOW",
+    "PREDICTOR",
+    "SERVICES",
+    "TRAINER",
+    "Service",
+]

@@ -86,4 +86,12 @@ DASHBOARD = Service(
     health_path="/_stcore/health",
 )
 
-SERVICES: tuple[Service, ...] = (MLFLOW, TRAINER, EVALUATOR, EXPLAINER, DASHBOARD)
+# Serves the model that the registry alias points at (models:/<MODEL_NAME>@<MODEL_ALIAS>).
+PREDICTOR = Service(
+    "predictor",
+    ("uvicorn", "predictor.app:app", "--host", "{host}", "--port", "{port}"),
+    port=5007,
+    health_path="/health",
+)
+
+SERVICES: tuple[Service, ...] = (MLFLOW, TRAINER, EVALUATOR, EXPLAINER, DASHBOARD, PREDICTOR)
