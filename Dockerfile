@@ -32,6 +32,7 @@ ENV PATH=/opt/venv/bin:$PATH \
     DATA_DIR=/data \
     ARTIFACTS_DIR=/artifacts \
     STORE_DIR=/store \
+    CHECKPOINT_DIR=/artifacts/checkpoints \
     PYTHONPATH=/app
 RUN groupadd --system --gid 10001 app \
     && useradd --system --uid 10001 --gid app --home-dir /home/app --create-home app \
