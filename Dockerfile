@@ -63,9 +63,10 @@ RUN if [ -n "$TORCH_INDEX_URL" ]; then \
     fi \
     && pip install --no-cache-dir -r /tmp/requirements.txt
 
-# base + the shared virtualenv: what every app target starts from.
+# base + the shared virtualenv: what every app target starts from, in /app (the code, read-only).
 FROM base AS runtime
 COPY --from=builder /opt/venv /opt/venv
+WORKDIR /app
 
 # The one list of which packages each target copies: `pick TARGET PACKAGE...`. A package marked
 # `?` may be absent from the checkout (jobs/, runs/ and predictor/ are being added); any other

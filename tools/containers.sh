@@ -39,8 +39,10 @@ STATUS=failed
 mkdir -p "$LOG_DIR"
 
 say() { printf '[%5ss] %-10s %s\n' "$(($(date +%s) - T0))" "$1" "$2"; }
+FAILED_IN=""
 fail() {
     say "$1" "FAILED: $2"
+    FAILED_IN=$RUN_NAME-$1
     exit 1
 }
 
@@ -48,7 +50,7 @@ cleanup() {
     local code=$?
     for c in "${STARTED[@]}"; do
         docker logs "$c" >"$LOG_DIR/${c#"$RUN_NAME"-}.log" 2>&1 || true
-        if [ "$code" != 0 ] && [ "$(docker inspect -f '{{.State.Running}}' "$c" 2>/dev/null)" != "" ]; then
+        if [ "$c" = "$FAILED_IN" ]; then
             echo "---- last lines of $c (all in $LOG_DIR/${c#"$RUN_NAME"-}.log)"
             docker logs --tail 15 "$c" 2>&1 | sed 's/^/    /'
         fi

@@ -152,6 +152,20 @@ def test_target_only_copies_and_configures(name):
     assert used <= TARGET_INSTRUCTIONS, used - TARGET_INSTRUCTIONS
 
 
+def workdir(name: str) -> str:
+    """The working folder a target's command starts in (the last WORKDIR up its stages)."""
+    for stage in ancestry(name)[:-1]:
+        if STAGES[stage].args("WORKDIR"):
+            return STAGES[stage].args("WORKDIR")[-1]
+    return "/"
+
+
+@pytest.mark.parametrize("name", sorted(BY_NAME))
+def test_command_starts_where_its_code_is(name):
+    """Relative paths in the commands (`streamlit run dashboard/dashboard.py`) resolve in /app."""
+    assert workdir(name) == ("/mlflow" if name == "mlflow" else "/app")
+
+
 @pytest.mark.parametrize("name", sorted(BY_NAME))
 def test_runs_as_user_10001(name):
     users = STAGES[name].args("USER")
