@@ -133,6 +133,7 @@ APP=("${COMMON[@]}"
     -e "PREDICTOR_URL=http://127.0.0.1:$PREDICTOR_PORT"
     -e "PIPELINE_API_TOKEN=$TOKEN" -e RUN_ID_FILE=/artifacts/run_id.txt)
 
+declare -A STARTED_AT=()
 start() {  # start NAME PORT [docker run options...]
     local name=$1 port=$2
     shift 2
@@ -141,10 +142,11 @@ start() {  # start NAME PORT [docker run options...]
     mapfile -d '' cmd < <(port_cmd "$name" "$port")
     docker run -d --name "$RUN_NAME-$name" "$@" "${extra[@]}" "mlpipeline/$name:$IMAGE_TAG" "${cmd[@]}" >/dev/null
     STARTED+=("$RUN_NAME-$name")
+    STARTED_AT[$name]=$(date +%s)
 }
 
 wait_healthy() {  # wait_healthy NAME
-    local c=$RUN_NAME-$1 t=$(date +%s) health
+    local c=$RUN_NAME-$1 t=${STARTED_AT[$1]} health
     while :; do
         health=$(docker inspect -f '{{if .State.Health}}{{.State.Health.Status}}{{end}}/{{.State.Status}}' "$c")
         case $health in
@@ -155,7 +157,7 @@ wait_healthy() {  # wait_healthy NAME
         [ $(($(date +%s) - t)) -lt "$HEALTH_TIMEOUT" ] || fail "$1" "not healthy within $HEALTH_TIMEOUT s ($health)"
         sleep 2
     done
-    say "$1" "healthy after $(($(date +%s) - t)) s (image health check)"
+    say "$1" "healthy (its image's health check), $(($(date +%s) - t)) s after it started"
 }
 
 process_ids() {  # the distinct "uid gid" pairs of a container's processes, on one line
