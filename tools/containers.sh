@@ -157,7 +157,7 @@ wait_healthy() {  # wait_healthy NAME
         [ $(($(date +%s) - t)) -lt "$HEALTH_TIMEOUT" ] || fail "$1" "not healthy within $HEALTH_TIMEOUT s ($health)"
         sleep 2
     done
-    say "$1" "healthy (its image's health check), $(($(date +%s) - t)) s after it started"
+    say "$1" "healthy (its image's health check) within $(($(date +%s) - t)) s of its start"
 }
 
 process_ids() {  # the distinct "uid gid" pairs of a container's processes, on one line
