@@ -157,7 +157,9 @@ wait_healthy() {  # wait_healthy NAME
         [ $(($(date +%s) - t)) -lt "$HEALTH_TIMEOUT" ] || fail "$1" "not healthy within $HEALTH_TIMEOUT s ($health)"
         sleep 2
     done
-    say "$1" "healthy (its image's health check) within $(($(date +%s) - t)) s of its start"
+    local check="its image's health check"
+    [ "${PORT[$1]:-}" = "" ] || [ "${PORT[$1]}" = "${DEFAULT_PORT[$1]}" ] || check="health check on port ${PORT[$1]}"
+    say "$1" "healthy ($check) within $(($(date +%s) - t)) s of its start"
 }
 
 process_ids() {  # the distinct "uid gid" pairs of a container's processes, on one line
@@ -171,13 +173,13 @@ check_uid() {  # check_uid NAME: every process of the container runs as uid and 
     say "$1" "every process ($(docker top "$c" | tail -n +2 | wc -l)) runs as uid 10001, gid 10001"
 }
 
+declare -A PORT=([mlflow]=$MLFLOW_PORT [evaluator]=$EVALUATOR_PORT [explainer]=$EXPLAINER_PORT [dashboard]=$DASHBOARD_PORT [predictor]=$PREDICTOR_PORT)
 start mlflow "$MLFLOW_PORT" "${COMMON[@]}" -v "$RUN_NAME-mlflow:/mlflow"
 say mlflow "started (read-only root, volume $RUN_NAME-mlflow at /mlflow)"
 wait_healthy mlflow
 
 SERVICES=(evaluator explainer dashboard)
 if [ "$HAVE_PREDICTOR" = 1 ]; then SERVICES+=(predictor); fi
-declare -A PORT=([evaluator]=$EVALUATOR_PORT [explainer]=$EXPLAINER_PORT [dashboard]=$DASHBOARD_PORT [predictor]=$PREDICTOR_PORT)
 for name in "${SERVICES[@]}"; do
     start "$name" "${PORT[$name]}" "${APP[@]}"
 done
