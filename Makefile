@@ -1,10 +1,11 @@
 # Two commands do everything on a machine with Python 3.11: `make demo` and `make test`.
+# `make containers` runs the same pipeline in containers (Docker).
 PYTHON ?= python3
 VENV   := .venv
 BIN    := $(VENV)/bin
 PY     := $(BIN)/python
 
-.PHONY: demo test lint bench venv dev-venv tools clean
+.PHONY: demo test lint bench venv dev-venv tools containers clean
 
 $(VENV)/.runtime: requirements.txt
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -41,6 +42,17 @@ lint: dev-venv
 ## make bench: benchmarks as ratios against reference runs, printed as a table.
 bench: dev-venv
 	$(PY) -m benchmarks
+
+## make containers: build every target of the Dockerfile and run the pipeline in containers (needs a
+## Docker daemon; not part of `make test`). Ports: make containers MLFLOW_PORT=15000 ...
+MLFLOW_PORT    ?= 5000
+EVALUATOR_PORT ?= 5006
+EXPLAINER_PORT ?= 5005
+DASHBOARD_PORT ?= 8501
+PREDICTOR_PORT ?= 5007
+containers:
+	MLFLOW_PORT=$(MLFLOW_PORT) EVALUATOR_PORT=$(EVALUATOR_PORT) EXPLAINER_PORT=$(EXPLAINER_PORT) \
+	DASHBOARD_PORT=$(DASHBOARD_PORT) PREDICTOR_PORT=$(PREDICTOR_PORT) bash tools/containers.sh
 
 clean:
 	rm -rf .state logs artifacts .pytest_cache .coverage*

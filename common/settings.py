@@ -24,6 +24,10 @@ class Settings(BaseSettings):
     store_dir: Path = Field(
         default=Path(".state/store"), description="Folder of the embedded store (MONGO_URI unset)."
     )
+    checkpoint_dir: Path = Field(
+        default=Path(".state/checkpoints"),
+        description="The trainer's checkpoints, one folder per experiment (--checkpoint-dir wins).",
+    )
     data_dir: Path = Path("data")
     artifacts_dir: Path = Path("artifacts")
     run_id_file: Path = Field(

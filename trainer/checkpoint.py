@@ -7,14 +7,17 @@ from typing import Any
 
 import torch
 
-from common import InvalidInput, atomic_write_bytes
+from common import InvalidInput, atomic_write_bytes, get_settings
 
 CHECKPOINT_NAME = "last.pt"
 
 
 def default_dir(experiment: str) -> Path:
-    """``.state/checkpoints/<experiment>`` with the name made safe for a folder."""
-    return Path(".state") / "checkpoints" / re.sub(r"[^A-Za-z0-9._-]+", "_", experiment)
+    """``<CHECKPOINT_DIR>/<experiment>`` (``.state/checkpoints/<experiment>`` unless set) with the
+    name made safe for a folder. The images set ``CHECKPOINT_DIR``: their code folder is
+    read-only."""
+    root = get_settings().checkpoint_dir
+    return root / re.sub(r"[^A-Za-z0-9._-]+", "_", experiment)
 
 
 def save(path: Path, state: dict[str, Any]) -> None:

@@ -16,7 +16,7 @@ import yaml
 from launcher import SERVICES, Service
 
 ROOT = Path(__file__).resolve().parents[2]
-DOCKER_DIR = ROOT / "docker"
+DOCKERFILE = ROOT / "Dockerfile"
 K8S_DIR = ROOT / "k8s"
 COMPOSE_FILE = ROOT / "docker-compose.yml"
 WORKFLOW_FILE = ROOT / ".github" / "workflows" / "ml-pipeline-ci.yml"
@@ -36,6 +36,7 @@ K8S_FILES = (
     "evaluator.yaml",
     "explainer.yaml",
     "dashboard.yaml",
+    "predictor.yaml",
 )
 ENV_NAMES = (
     "MLFLOW_TRACKING_URI",
@@ -134,7 +135,7 @@ def workflow() -> dict:
 
 @pytest.fixture(scope="session")
 def k8s_docs() -> list[dict]:
-    """Every resource of the nine component manifests."""
+    """Every resource of the component manifests."""
     return [doc for name in K8S_FILES for doc in load_all(K8S_DIR / name)]
 
 

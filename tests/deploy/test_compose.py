@@ -9,8 +9,8 @@ import yaml
 from tests.deploy.conftest import (
     BY_NAME,
     COMPOSE_FILE,
+    DOCKERFILE,
     ENV_NAMES,
-    ROOT,
     container_command,
     run_healthcheck,
     run_tool,
@@ -48,10 +48,22 @@ def test_command_is_the_native_command(compose, name):
 
 
 @pytest.mark.parametrize("name", sorted(BY_NAME))
-def test_built_from_its_dockerfile(compose, name):
-    build = compose["services"][name]["build"]
-    assert build["dockerfile"] == f"docker/{name}.Dockerfile"
-    assert (ROOT / build["context"] / build["dockerfile"]).is_file()
+def test_built_from_its_target_of_the_one_dockerfile(compose, name):
+    service = compose["services"][name]
+    build = service["build"]
+    assert build["context"] == "." and build["target"] == name
+    assert "dockerfile" not in build  # the default: Dockerfile at the root
+    assert re.search(rf"^FROM \S+ AS {name}$", DOCKERFILE.read_text(), re.M)
+    assert service["image"] == f"mlpipeline/{name}:${{IMAGE_TAG:-latest}}"
+
+
+@pytest.mark.parametrize("name", sorted(BY_NAME))
+def test_app_images_take_the_torch_index_build_arg(compose, name):
+    args = compose["services"][name]["build"].get("args", {})
+    if name == "mlflow":
+        assert args == {}
+    else:
+        assert args == {"TORCH_INDEX_URL": "${TORCH_INDEX_URL:-}"}
 
 
 @pytest.mark.parametrize("name", APP_SERVICES)
@@ -68,6 +80,15 @@ def test_app_services_get_every_setting(compose, name):
 def test_api_token_is_required_not_defaulted(compose, name):
     token = compose["services"][name]["environment"]["PIPELINE_API_TOKEN"]
     assert re.fullmatch(r"\$\{PIPELINE_API_TOKEN:\?[^}]+\}", token), token
+
+
+def test_predictor_loads_from_mlflow_and_requires_the_token(compose):
+    predictor = compose["services"]["predictor"]
+    assert predictor["environment"]["MLFLOW_TRACKING_URI"] == "http://mlflow:5000"
+    token = predictor["environment"]["PIPELINE_API_TOKEN"]
+    assert re.fullmatch(r"\$\{PIPELINE_API_TOKEN:\?[^}]+\}", token), token
+    assert predictor["depends_on"] == {"mlflow": {"condition": "service_healthy"}}
+    assert predictor["restart"] == "unless-stopped"
 
 
 def test_trainer_logs_to_mlflow_without_the_api_token(compose):

@@ -124,7 +124,7 @@ def test_every_container_has_requests_and_limits(k8s_docs):
             assert {"cpu", "memory"} <= set(resources["limits"]), container["name"]
 
 
-@pytest.mark.parametrize("name", ("mlflow", "evaluator", "explainer", "dashboard"))
+@pytest.mark.parametrize("name", ("mlflow", "evaluator", "explainer", "dashboard", "predictor"))
 def test_services_have_probes_on_the_health_endpoint(k8s_docs, name):
     container = main_container(k8s_docs, name)
     health = BY_NAME[name].health_path
@@ -136,7 +136,7 @@ def test_services_have_probes_on_the_health_endpoint(k8s_docs, name):
     assert ports["http"] == BY_NAME[name].port
 
 
-@pytest.mark.parametrize("name", ("evaluator", "explainer"))
+@pytest.mark.parametrize("name", ("evaluator", "explainer", "predictor"))
 def test_readiness_probe_calls_ready_with_the_api_token(k8s_docs, name, health_server):
     argv = main_container(k8s_docs, name)["readinessProbe"]["exec"]["command"]
     port = BY_NAME[name].port
@@ -167,7 +167,9 @@ def test_each_service_has_its_image(k8s_docs, name):
     assert main_container(k8s_docs, name)["image"] == f"mlpipeline/{name}:latest"
 
 
-@pytest.mark.parametrize("name", ("mlflow", "mongodb", "evaluator", "explainer", "dashboard"))
+@pytest.mark.parametrize(
+    "name", ("mlflow", "mongodb", "evaluator", "explainer", "dashboard", "predictor")
+)
 def test_a_service_routes_to_each_server(k8s_docs, name):
     service = next(d for d in k8s_docs if d["kind"] == "Service" and d["metadata"]["name"] == name)
     assert service["spec"]["selector"] == {"app.kubernetes.io/name": name}
@@ -188,6 +190,11 @@ def environment_names(container: dict, docs: list[dict]) -> set[str]:
 @pytest.mark.parametrize("name", ("evaluator", "explainer", "dashboard"))
 def test_app_services_get_every_setting(k8s_docs, name):
     assert set(ENV_NAMES) <= environment_names(main_container(k8s_docs, name), k8s_docs)
+
+
+def test_predictor_gets_mlflow_and_the_api_token(k8s_docs):
+    names = environment_names(main_container(k8s_docs, "predictor"), k8s_docs)
+    assert {"MLFLOW_TRACKING_URI", "PIPELINE_API_TOKEN"} <= names
 
 
 def test_secret_references_resolve(k8s_docs):

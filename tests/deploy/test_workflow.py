@@ -6,7 +6,7 @@ import re
 import pytest
 import yaml
 
-from tests.deploy.conftest import WORKFLOW_FILE, run_tool
+from tests.deploy.conftest import BY_NAME, WORKFLOW_FILE, run_tool
 
 JOBS = ("lint", "test", "build", "compose-smoke", "deploy-dev", "deploy-prod")
 
@@ -100,16 +100,22 @@ def test_test_job_runs_make_test_against_real_mongodb_and_mlflow(workflow):
     assert steps(workflow, "test")[-1]["run"] == "make test"
 
 
-def test_build_job_builds_every_image(workflow):
-    services = set(workflow["jobs"]["build"]["strategy"]["matrix"]["service"])
-    assert services == {"mlflow", "trainer", "evaluator", "explainer", "dashboard"}
-    assert "docker/${{ matrix.service }}.Dockerfile" in scripts(workflow, "build")
+def test_build_job_builds_every_target(workflow):
+    services = workflow["jobs"]["build"]["strategy"]["matrix"]["service"]
+    assert sorted(services) == sorted(BY_NAME)
+    assert 'docker build --target "${{ matrix.service }}"' in scripts(workflow, "build")
+
+
+def test_every_image_is_built_from_the_one_dockerfile():
+    text = WORKFLOW_FILE.read_text()
+    assert "--file" not in text and "-f " not in text and "docker/" not in text
+    assert "hadolint Dockerfile" in text
 
 
 def test_compose_smoke_test_waits_and_checks_health(workflow):
     script = scripts(workflow, "compose-smoke")
     assert "docker compose up -d --wait" in script
-    for url in ("5000/health", "5006/health", "5005/health", "8501/_stcore/health"):
+    for url in ("5000/health", "5006/health", "5005/health", "8501/_stcore/health", "5007/health"):
         assert url in script
     assert "5006/ready" in script and "5005/ready" in script
     assert 'curl -fsS -H "Authorization: Bearer $PIPELINE_API_TOKEN" "$url"' in script
@@ -131,6 +137,9 @@ def test_production_deploys_to_eks_from_main(workflow):
     assert job["environment"] == "production"
     assert set(job["needs"]) == {"test", "compose-smoke"}
     script = scripts(workflow, "deploy-prod")
+    assert job["env"]["SERVICES"].split() == list(BY_NAME)
+    assert 'docker build --target "$svc"' in script
+    assert "mlflow evaluator explainer dashboard predictor" in script  # rollout status
     for command in ("aws eks update-kubeconfig", "kubectl apply -k k8s/", "kubectl rollout status"):
         assert command in script
     assert any("configure-aws-credentials" in step.get("uses", "") for step in job["steps"])

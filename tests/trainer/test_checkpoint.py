@@ -1,3 +1,5 @@
+from pathlib import Path
+
 import pytest
 import torch
 from mlflow import MlflowClient
@@ -72,3 +74,19 @@ def test_checkpoint_of_a_run_the_server_lacks_is_a_clear_error(tmp_path, trainer
     torch.save(state, path)
     with pytest.raises(InvalidInput, match="not on the tracking server"):
         train(trainer_argv("--resume", "auto"))
+
+
+def test_default_folder_follows_the_checkpoint_dir_setting(monkeypatch, tmp_path):
+    """Containers set CHECKPOINT_DIR: their working folder /app is read-only."""
+    from common import get_settings
+    from trainer import checkpoint
+
+    monkeypatch.delenv("CHECKPOINT_DIR", raising=False)
+    get_settings.cache_clear()
+    try:
+        assert checkpoint.default_dir("my exp") == Path(".state/checkpoints/my_exp")
+        monkeypatch.setenv("CHECKPOINT_DIR", str(tmp_path))
+        get_settings.cache_clear()
+        assert checkpoint.default_dir("my exp") == tmp_path / "my_exp"
+    finally:
+        get_settings.cache_clear()
