@@ -38,7 +38,7 @@ def test_dashboard_shows_metrics_evaluation_and_explanations(pipeline, page):
     stack, result = pipeline
     shots = screenshots_dir(stack.config.root)
     playwright.expect(page.get_by_text(result.run_id).first).to_be_visible()
-    open_tab(page, "Metrics", shots, "val_auc")
+    open_tab(page, "Metrics", shots, "Parameters")
     open_tab(page, "Evaluation", shots, "Test-set metrics (95% confidence intervals)")
     open_tab(page, "Explanations", shots, "Faithfulness")
     assert page.get_by_text("Traceback").count() == 0
