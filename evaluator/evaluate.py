@@ -12,13 +12,10 @@ import logging
 import os
 import tempfile
 import time
-import uuid
 from collections.abc import Callable
-from datetime import UTC, datetime
 from pathlib import Path
 
 import numpy as np
-from mlflow.entities import Metric, RunTag
 from mlflow.exceptions import MlflowException
 
 from common import InvalidInput, ServiceUnavailable
@@ -32,6 +29,8 @@ from runs import (
     inference,
     load_model,
     load_test_split,
+    new_result_id,
+    publish_result,
     run_data_dir,
     skipped_report,
 )
@@ -46,11 +45,6 @@ EVALUATED_TAG = contract.EVALUATED_TAG
 
 Progress = Callable[[float, str], None]
 """``progress(fraction, stage)``: how far a job is (0-1) and what it does now."""
-
-
-def new_result_id() -> str:
-    """A fresh folder name for a result made outside a job (the CLI): time and randomness."""
-    return f"cli-{datetime.now(UTC):%Y%m%dT%H%M%S}-{uuid.uuid4().hex[:6]}"
 
 
 def job_result_id(job: dict) -> str:
@@ -175,7 +169,7 @@ def evaluate_run(
     report_progress(0.97, "publishing")
     if before_publish is not None:
         before_publish()
-    publish(client, run_id, flat, folder)
+    publish_result(client, run_id, flat, folder, "evaluation")
     report.update(
         metrics=flat,
         artifact_path=folder,
@@ -183,20 +177,3 @@ def evaluate_run(
         duration_s=round(time.perf_counter() - started, 3),
     )
     return report
-
-
-def publish(client, run_id: str, metrics: dict[str, float], folder: str) -> None:
-    """Make ``folder`` the run's current evaluation: one ``log_batch`` with the ``eval_*``
-    metrics and the tags that name it (``pipeline.evaluation.path``, ``pipeline.evaluated``)."""
-    now = int(time.time() * 1000)
-    try:
-        client.log_batch(
-            run_id,
-            metrics=[Metric(key, float(v), now, 0) for key, v in metrics.items()],
-            tags=[RunTag(contract.EVALUATION_PATH_TAG, folder), RunTag(EVALUATED_TAG, "true")],
-        )
-    except (MlflowException, OSError) as exc:
-        raise ServiceUnavailable(
-            f"MLflow refused the evaluation results of run {run_id} ({exc}); the previous "
-            "evaluation stays current. Check the tracking server, then retry."
-        ) from exc

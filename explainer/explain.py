@@ -5,15 +5,12 @@ Works without a server: ``explain_run`` is what the API's job handler and the CL
 """
 
 import tempfile
-import time
-import uuid
 from collections.abc import Callable, Sequence
 from datetime import UTC, datetime
 from pathlib import Path
 
 import numpy as np
 import torch
-from mlflow.entities import Metric, RunTag
 from mlflow.exceptions import MlflowException
 from torch import nn
 from tqdm import tqdm
@@ -33,6 +30,8 @@ from runs import (
     inference,
     load_model,
     load_test_split,
+    new_result_id,
+    publish_result,
     run_data_dir,
     skipped_report,
 )
@@ -298,7 +297,7 @@ def explain_run(
         "sample_files": [ds.test.files[i] for i in index] if ds.test.files else None,
         "background_index": background_index.tolist(),
     }
-    folder = f"{ARTIFACT_DIR}/{result_id or _new_result_id()}"
+    folder = f"{ARTIFACT_DIR}/{result_id or new_result_id()}"
     metrics = {f"explain_deletion_auc_{m}": e["auc"] for m, e in faithful["methods"].items()}
     metrics["explain_deletion_auc_random"] = faithful["random"]["auc"]
     with tempfile.TemporaryDirectory(prefix="explain-") as tmp:
@@ -320,7 +319,7 @@ def explain_run(
     report_progress(0.97, "publishing")
     if before_publish is not None:
         before_publish()
-    publish(client, run_id, metrics, folder)
+    publish_result(client, run_id, metrics, folder, "explanation")
     delta = explanation.ig_delta
     return {
         "run_id": run_id,
@@ -337,25 +336,3 @@ def explain_run(
         "files": sorted(written["files"]),
         "skipped": info["data"]["skipped"],
     }
-
-
-def _new_result_id() -> str:
-    """A fresh folder name for a result made outside a job (the CLI): time and randomness."""
-    return f"cli-{datetime.now(UTC):%Y%m%dT%H%M%S}-{uuid.uuid4().hex[:6]}"
-
-
-def publish(client, run_id: str, metrics: dict[str, float], folder: str) -> None:
-    """Make ``folder`` the run's current explanation: one ``log_batch`` with the deletion
-    metrics and the tags that name it (``pipeline.explanation.path``, ``pipeline.explained``)."""
-    now = int(time.time() * 1000)
-    try:
-        client.log_batch(
-            run_id,
-            metrics=[Metric(key, float(value), now, 0) for key, value in metrics.items()],
-            tags=[RunTag(contract.EXPLANATION_PATH_TAG, folder), RunTag(EXPLAINED_TAG, "true")],
-        )
-    except (MlflowException, OSError) as exc:
-        raise ServiceUnavailable(
-            f"MLflow refused the explanation results of run {run_id} ({exc}); the previous "
-            "explanation stays current. Check the tracking server, then retry."
-        ) from exc

@@ -39,6 +39,8 @@ from runs.tracking import (
     get_run,
     load_model,
     load_preprocessing,
+    new_result_id,
+    publish_result,
 )
 
 __all__ = [
@@ -63,6 +65,8 @@ __all__ = [
     "load_test_split",
     "log_classifier",
     "model_info",
+    "new_result_id",
+    "publish_result",
     "resolve_data_dir",
     "run_data_dir",
     "servable_problem",

@@ -7,13 +7,17 @@ MLflow's exceptions (or its minutes of HTTP retries) reach them.
 import json
 import os
 import tempfile
+import time
+import uuid
+from datetime import UTC, datetime
 
 import requests
-from mlflow.entities import Run
+from mlflow.entities import Metric, Run, RunTag
 from mlflow.exceptions import MlflowException
 from mlflow.tracking import MlflowClient
 
 from common import InvalidInput, NotFound, ServiceUnavailable
+from runs import contract
 from runs.contract import PREPROCESSING_JSON as PREPROCESSING_PATH
 from runs.preprocessing import Preprocessing
 
@@ -138,4 +142,36 @@ def load_model(run_id: str, tracking_uri: str):
         raise InvalidInput(
             f"run {run_id} has no loadable model logged as '{MODEL_NAME}' ({exc}); "
             "train one with `python -m trainer --data-dir DIR --experiment NAME`."
+        ) from exc
+
+
+def new_result_id() -> str:
+    """A fresh result folder name for work done outside a job (the CLIs): time and randomness."""
+    return f"cli-{datetime.now(UTC):%Y%m%dT%H%M%S}-{uuid.uuid4().hex[:6]}"
+
+
+def publish_result(
+    client: MlflowClient, run_id: str, metrics: dict[str, float], folder: str, kind: str
+) -> None:
+    """Make ``folder`` the run's current ``kind`` (``evaluation`` or ``explanation``): one
+    ``log_batch`` with the metrics and the two tags that name it (see ``runs.contract``).
+
+    Raises:
+        ServiceUnavailable: MLflow refused it; the previous result stays current.
+    """
+    path_tag, done_tag = {
+        "evaluation": (contract.EVALUATION_PATH_TAG, contract.EVALUATED_TAG),
+        "explanation": (contract.EXPLANATION_PATH_TAG, contract.EXPLAINED_TAG),
+    }[kind]
+    now = int(time.time() * 1000)
+    try:
+        client.log_batch(
+            run_id,
+            metrics=[Metric(key, float(value), now, 0) for key, value in metrics.items()],
+            tags=[RunTag(path_tag, folder), RunTag(done_tag, "true")],
+        )
+    except (MlflowException, OSError) as exc:
+        raise ServiceUnavailable(
+            f"MLflow refused the {kind} results of run {run_id} ({exc}); the previous {kind} "
+            "stays current. Check the tracking server, then retry."
         ) from exc
