@@ -21,9 +21,9 @@ from jobs import (
     RunId,
     WaitSeconds,
     create_job_app,
-    error_responses,
     get_app_settings,
     get_job_service,
+    submission_responses,
 )
 
 KIND = "explain"
@@ -49,19 +49,10 @@ class ExplainIn(BaseModel):
     force: bool = Field(False, description="explain again even if a stored result exists")
 
 
-_RESPONSES = {
-    200: {"model": JobOut, "description": "the job is finished (with ?wait=) or reused"},
-    **error_responses(
-        401,
-        404,
-        413,
-        422,
-        429,
-        503,
-        s422="malformed body, n_samples out of range, unknown method, no model, data outside "
-        "DATA_DIR or not fitting the model",
-    ),
-}
+_RESPONSES = submission_responses(
+    s422="malformed body, n_samples out of range, unknown method, no model, data outside "
+    "DATA_DIR or not fitting the model"
+)
 
 
 @router.post("/explain", response_model=JobOut, status_code=202, responses=_RESPONSES)

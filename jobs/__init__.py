@@ -16,6 +16,7 @@ from jobs.api import (
     get_app_settings,
     get_job_service,
     require_token,
+    submission_responses,
 )
 from jobs.jobstore import JobStore
 from jobs.runner import Handler, JobRunner
@@ -57,5 +58,6 @@ __all__ = [
     "get_database",
     "get_job_service",
     "require_token",
+    "submission_responses",
     "utcnow",
 ]

@@ -171,6 +171,15 @@ def store_unavailable(settings: Settings, exc: Exception) -> ServiceUnavailable:
     )
 
 
+def submission_responses(s422: str) -> dict[int | str, dict]:
+    """The documented answers of a service's ``POST`` that queues a job (202 is the route's own):
+    ``s422`` says what makes that service's request unusable."""
+    return {
+        200: {"model": JobOut, "description": "the job is finished (with ?wait=) or reused"},
+        **error_responses(401, 404, 413, 422, 429, 503, s422=s422),
+    }
+
+
 jobs_router = APIRouter(tags=["jobs"])
 health_router = APIRouter(tags=["health"])
 
