@@ -9,7 +9,6 @@ from functools import partial
 from typing import Annotated, Literal
 
 from fastapi import APIRouter, Depends, FastAPI, Response
-from fastapi.concurrency import run_in_threadpool
 from pydantic import BaseModel, ConfigDict, Field
 
 from common import Settings, get_settings
@@ -68,7 +67,8 @@ async def evaluate(
 
     A run already evaluated with the same inputs returns the stored job unless ``force``.
     """
-    inputs = await run_in_threadpool(
+    # Checked in the same thread hop as the store call (``JobService.submit``).
+    inputs = partial(
         prepare_inputs,
         body.run_id,
         settings.mlflow_tracking_uri,

@@ -1,0 +1,39 @@
+"""``inspect_data``: what a split holds, read from headers, and kept only while the data stays."""
+
+import numpy as np
+
+from dataloader import inspect_data
+from tests.dataloader.conftest import write_image
+
+
+def test_folder_summary_names_classes_channels_and_sizes(image_folder):
+    root = image_folder(mode="L", size=(20, 24))
+    found = inspect_data(root)
+    assert (found.format, found.channels) == ("folder", 1)
+    assert found.class_names == ["benign", "malignant"]
+    assert set(found.sizes) == {(20, 24)}
+
+
+def test_a_class_folder_added_after_an_inspection_is_seen(image_folder):
+    root = image_folder(mode="L")
+    assert inspect_data(root).n_classes == 2
+    write_image(root / "test" / "normal" / "000.png", mode="L")
+    assert inspect_data(root).class_names == ["benign", "malignant", "normal"]
+
+
+def test_a_colour_image_added_to_a_class_after_an_inspection_is_seen(image_folder):
+    root = image_folder(mode="L", per_class=2)
+    assert inspect_data(root).channels == 1
+    # Sorted first, so it is among the inspected sample of its class.
+    write_image(root / "test" / "benign" / "0.png", mode="RGB")
+    assert inspect_data(root).channels == 3
+
+
+def test_an_npz_rewritten_after_an_inspection_is_read_again(tmp_path):
+    path = tmp_path / "m.npz"
+    labels = np.array([0, 1, 0, 1], dtype=np.uint8)
+    np.savez(path, test_images=np.zeros((4, 28, 28), np.uint8), test_labels=labels)
+    assert inspect_data(path).sizes == [(28, 28)]
+    np.savez(path, test_images=np.zeros((4, 64, 64, 3), np.uint8), test_labels=labels)
+    found = inspect_data(path)
+    assert (found.sizes, found.channels) == ([(64, 64)], 3)
