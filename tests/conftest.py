@@ -56,9 +56,22 @@ def session_processes() -> dict[int, str]:
     return found
 
 
+def pytest_collection_modifyitems(config, items) -> None:
+    """Under pytest-xdist (``make test`` runs ``-n 2 --dist loadgroup``), keep each test package
+    on one worker, so that its session fixtures (a trained model, a service stack) are built
+    once, not once per worker."""
+    for item in items:
+        parts = Path(str(item.path)).relative_to(ROOT / "tests").parts
+        item.add_marker(pytest.mark.xdist_group(parts[0] if len(parts) > 1 else "root"))
+
+
 def pytest_sessionfinish(session, exitstatus) -> None:
-    """Fail the session when a test left a server or worker process running."""
-    if not Path("/proc/self/environ").exists():
+    """Fail the session when a test left a server or worker process running.
+
+    Under pytest-xdist only the controller looks, after every worker has ended: all of them
+    carry the same mark, so a worker would see the processes its peers are still using.
+    """
+    if not Path("/proc/self/environ").exists() or hasattr(session.config, "workerinput"):
         return
     deadline = time.monotonic() + LEAK_GRACE_S
     left = session_processes()

@@ -12,9 +12,12 @@ from tests.conftest import free_port
 TOKEN = "e2e-secret-token-0123456789abcdef"
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture(scope="session")
 def pipeline(tmp_path_factory) -> tuple[Stack, DemoResult]:
     """Train, evaluate, explain and choose through the services, as `make demo` does.
+
+    One stack for every e2e module (about 70 s to build). Tests that choose a model again move
+    the alias on; each reads the version it starts from instead of assuming version 1.
 
     The predictor serves the chosen run (version 1) when the fixture yields; it looks at the alias
     every 2 s (``PREDICTOR_POLL_S``).
