@@ -31,11 +31,11 @@ demo: venv
 	$(PY) -m launcher demo
 
 ## make test: ruff and the whole test suite with coverage, on TEST_WORKERS processes (each test
-## package stays on one of them: tests/conftest.py). TEST_WORKERS=0 runs it in this process.
+## package runs on one of them: tests/conftest.py). TEST_WORKERS=0 runs it in this process.
 TEST_WORKERS ?= 2
 test: dev-venv tools
 	$(BIN)/ruff check .
-	$(PY) -m pytest -n $(TEST_WORKERS) --dist loadgroup --cov --cov-report=term:skip-covered \
+	$(PY) -m pytest -n $(TEST_WORKERS) --cov --cov-report=term:skip-covered \
 	  --durations=15 $(PYTEST_ARGS)
 
 lint: dev-venv

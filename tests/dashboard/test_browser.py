@@ -97,7 +97,8 @@ def dashboard_url(mlflow_server, dashboard_runs, evaluator_proxy, tmp_path):
     env.pop("MONGO_URI", None)
     argv = [sys.executable, "-m", "streamlit", "run", str(ROOT / "dashboard" / "dashboard.py"),
             "--server.port", str(port), "--server.address", "127.0.0.1",
-            "--server.headless", "true", "--browser.gatherUsageStats", "false"]  # fmt: skip
+            "--server.headless", "true", "--browser.gatherUsageStats", "false",
+            "--client.toolbarMode", "minimal"]  # as launcher, Compose and k8s run it  # fmt: skip
     url = f"http://127.0.0.1:{port}"
     with serving(argv, url + "/_stcore/health", tmp_path / "streamlit.log", cwd=tmp_path, env=env):
         yield url
