@@ -17,7 +17,9 @@ from jobs.waiting import JobWatcher
 T = TypeVar("T")
 
 STORE_THREADS = 4
-"""Threads that run the blocking part of job routes (request checks, store calls).
+"""Threads per pool that run the blocking part of job routes: one pool for submissions (request
+check and store call), one for job reads and cancels, so that submissions whose check waits on a
+hung MLflow never hold up the job polls of the dashboard.
 
 A few dedicated threads, not the 40 of the shared pool: under 50 concurrent clients, 40 threads
 contending for the GIL with the event loop made each store call wait for hand-overs
@@ -81,15 +83,17 @@ class JobService:
         self.kind = runner.kind
         self.watcher = watcher or JobWatcher(store)
         self.max_queued = max_queued
-        self._threads = ThreadPoolExecutor(STORE_THREADS, thread_name_prefix=f"{self.kind}-api")
+        self._reads = ThreadPoolExecutor(STORE_THREADS, thread_name_prefix=f"{self.kind}-read")
+        self._submits = ThreadPoolExecutor(STORE_THREADS, thread_name_prefix=f"{self.kind}-submit")
 
     async def call(self, function: Callable[..., T], *args: Any) -> T:
-        """``function(*args)`` on the service's store threads, off the event loop."""
-        return await asyncio.get_running_loop().run_in_executor(self._threads, function, *args)
+        """``function(*args)`` on the service's read threads, off the event loop."""
+        return await asyncio.get_running_loop().run_in_executor(self._reads, function, *args)
 
     def close(self) -> None:
         """Stop the store threads (at shutdown, after the last request)."""
-        self._threads.shutdown(wait=True, cancel_futures=True)
+        for pool in (self._submits, self._reads):
+            pool.shutdown(wait=True, cancel_futures=True)
 
     async def submit(
         self, run_id: str, inputs: dict | Callable[[], dict], force: bool = False
@@ -108,7 +112,8 @@ class JobService:
             values = inputs() if callable(inputs) else inputs
             return self.store.submit(self.kind, run_id, values, force, self.max_queued)
 
-        job, reused = await self.call(submit)
+        loop = asyncio.get_running_loop()
+        job, reused = await loop.run_in_executor(self._submits, submit)
         if not reused:
             self.runner.wake()
         return JobOut.from_job(job, reused=reused)

@@ -8,6 +8,7 @@ import os
 import signal
 import subprocess
 import sys
+import threading
 import time
 import uuid
 from collections.abc import Callable, Iterator
@@ -86,6 +87,10 @@ class ToyIn(BaseModel):
     x: int
     sleep: float = 0.0
     force: bool = False
+    hung_check: bool = False  # the request check waits for CHECK_RELEASED (a hung MLflow)
+
+
+CHECK_RELEASED = threading.Event()
 
 
 toy_router = APIRouter()
@@ -99,7 +104,13 @@ async def toy(
     wait: WaitSeconds = 0,
 ) -> JobOut:
     inputs = {"x": body.x, "sleep": body.sleep}
-    return await jobs.respond(body.run_id, inputs, body.force, wait, response)
+
+    def check() -> dict:
+        if body.hung_check and not CHECK_RELEASED.wait(60):
+            raise TimeoutError("the test never released the hung check")
+        return inputs
+
+    return await jobs.respond(body.run_id, check, body.force, wait, response)
 
 
 @toy_router.get("/boom")

@@ -168,3 +168,28 @@ def test_openapi_docs_list_the_shared_routes(toy_server):
     assert requests.get(f"{toy_server}/docs").status_code == 200
     paths = requests.get(f"{toy_server}/openapi.json").json()["paths"]
     assert {"/toy", "/jobs", "/jobs/{job_id}", "/health", "/ready"} <= set(paths)
+
+
+def test_job_reads_answer_while_submission_checks_hang(toy_server):
+    """Submissions whose request check waits on a hung MLflow fill every submission thread;
+    GET /jobs/{id} (the dashboard's progress poll) still answers before any of them returns."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    from jobs.service import STORE_THREADS
+    from tests.jobs.conftest import CHECK_RELEASED
+
+    job = requests.post(f"{toy_server}/toy", json={"run_id": "r1", "x": 1}, timeout=30).json()
+    CHECK_RELEASED.clear()
+    bodies = [{"run_id": f"hung{i}", "x": 1, "hung_check": True} for i in range(STORE_THREADS + 2)]
+    with ThreadPoolExecutor(len(bodies)) as pool:
+        hung = [pool.submit(requests.post, f"{toy_server}/toy", json=b, timeout=90) for b in bodies]
+        try:
+            time.sleep(0.5)  # let every submission reach its check
+            read = requests.get(f"{toy_server}/jobs/{job['job_id']}", timeout=30)
+            pending = sum(not f.done() for f in hung)
+        finally:
+            CHECK_RELEASED.set()
+        answers = [f.result().status_code for f in hung]
+    assert read.status_code == 200 and read.json()["job_id"] == job["job_id"]
+    assert pending == len(bodies)  # the read did not wait for the hung checks
+    assert answers == [202] * len(bodies)
