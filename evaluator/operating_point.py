@@ -1,32 +1,23 @@
 """Sensitivity and specificity per class at an operating point: the argmax decision, and for two
 classes the decision threshold the trainer chose on validation data (``operating_point.json``)."""
 
-import json
-import tempfile
-
 import numpy as np
-from mlflow.exceptions import MlflowException
 from mlflow.tracking import MlflowClient
 from sklearn.metrics import confusion_matrix
 
 from evaluator.metrics import wilson
-from runs import contract
+from runs import contract, load_json_artifact
 
 OPERATING_POINT_PATH = contract.OPERATING_POINT_JSON
 
 
 def load_operating_point(client: MlflowClient, run_id: str) -> dict | None:
-    """The run's ``operating_point.json``, or None when the trainer wrote none."""
-    names = {info.path for info in client.list_artifacts(run_id)}
-    if OPERATING_POINT_PATH not in names:
-        return None
-    with tempfile.TemporaryDirectory() as tmp:
-        try:
-            path = client.download_artifacts(run_id, OPERATING_POINT_PATH, tmp)
-        except (MlflowException, OSError):
-            return None
-        with open(path, encoding="utf-8") as f:
-            return json.load(f)
+    """The run's ``operating_point.json``, or None when the trainer wrote none.
+
+    Raises:
+        ServiceUnavailable: MLflow is down (the job is retried, not published without it).
+    """
+    return load_json_artifact(client, run_id, OPERATING_POINT_PATH)
 
 
 def threshold_predictions(probs: np.ndarray, positive: int, threshold: float) -> np.ndarray:

@@ -10,6 +10,7 @@ import tempfile
 import time
 import uuid
 from datetime import UTC, datetime
+from typing import Any
 
 import requests
 from mlflow.entities import Metric, Run, RunTag
@@ -98,22 +99,35 @@ def _outage(uri: str, exc: BaseException, what: str) -> ServiceUnavailable | Non
     )
 
 
+def load_json_artifact(client: MlflowClient, run_id: str, path: str) -> Any | None:
+    """The run's JSON artifact ``path``, or None when the run has no such file (one download).
+
+    Raises:
+        ServiceUnavailable: MLflow cannot be reached (``_outage``): an outage is not a missing
+            file, and the job runner retries it.
+    """
+    with tempfile.TemporaryDirectory() as tmp:
+        try:
+            local = client.download_artifacts(run_id, path, tmp)
+        except (MlflowException, OSError) as exc:
+            outage = _outage(client.tracking_uri, exc, f"read {path} of run {run_id}")
+            if outage is not None:
+                raise outage from exc
+            return None
+        with open(local, encoding="utf-8") as f:
+            return json.load(f)
+
+
 def load_preprocessing(client: MlflowClient, run_id: str) -> Preprocessing:
     """The run's ``preprocessing.json``; ``InvalidInput`` when the run has none,
     ``ServiceUnavailable`` when MLflow cannot be reached."""
-    with tempfile.TemporaryDirectory() as tmp:
-        try:
-            path = client.download_artifacts(run_id, PREPROCESSING_PATH, tmp)
-        except (MlflowException, OSError) as exc:
-            outage = _outage(client.tracking_uri, exc, f"read {PREPROCESSING_PATH} of run {run_id}")
-            if outage is not None:
-                raise outage from exc
-            raise InvalidInput(
-                f"run {run_id} has no {PREPROCESSING_PATH} artifact, so its inputs cannot be "
-                "rebuilt; only runs trained by `python -m trainer` can be evaluated or explained."
-            ) from exc
-        with open(path, encoding="utf-8") as f:
-            return Preprocessing.model_validate(json.load(f))
+    found = load_json_artifact(client, run_id, PREPROCESSING_PATH)
+    if found is None:
+        raise InvalidInput(
+            f"run {run_id} has no {PREPROCESSING_PATH} artifact, so its inputs cannot be "
+            "rebuilt; only runs trained by `python -m trainer` can be evaluated or explained."
+        )
+    return Preprocessing.model_validate(found)
 
 
 def load_model(run_id: str, tracking_uri: str):

@@ -10,10 +10,14 @@ import pandas as pd
 import pytest
 import torch
 
-from common import InvalidInput
+from common import InvalidInput, ServiceUnavailable
 from dataloader import load_dataset, synthesize
 from evaluator import evaluate_run
-from evaluator.operating_point import at_operating_point, threshold_predictions
+from evaluator.operating_point import (
+    at_operating_point,
+    load_operating_point,
+    threshold_predictions,
+)
 from runs import load_model, load_preprocessing
 from trainer import train
 from trainer.operating_point import positive_index, threshold_for_sensitivity
@@ -83,6 +87,19 @@ def test_trainer_logs_the_threshold_chosen_on_validation(two_class_run, mlflow_s
     assert point["n_val"] == 12 and point["val_sensitivity"] >= 0.8
     params = client.get_run(two_class_run).data.params
     assert float(params["decision_threshold"]) == pytest.approx(point["threshold"], abs=1e-6)
+
+
+def test_operating_point_read_tells_an_outage_from_a_run_without_one(
+    two_class_run, mlflow_server, unreachable_uri
+):
+    client = mlflow.MlflowClient(mlflow_server)
+    assert load_operating_point(client, two_class_run)["threshold"]
+    bare = client.create_run("0").info.run_id  # a run that logged no operating point
+    assert load_operating_point(client, bare) is None
+    # MLflow down: a retried outage, not "no operating point" (that would publish a result
+    # without the threshold the trainer chose).
+    with pytest.raises(ServiceUnavailable, match=r"operating_point\.json"):
+        load_operating_point(mlflow.MlflowClient(unreachable_uri), two_class_run)
 
 
 def test_evaluator_reports_argmax_and_threshold_operating_points(two_class_run, mlflow_server):
