@@ -92,6 +92,7 @@ def _npz(path: Path, split: str) -> DataSummary:
 
 _summaries: dict[tuple, tuple[tuple, DataSummary]] = {}
 _summaries_lock = threading.Lock()
+MAX_SUMMARIES = 256  # data sets remembered per process (each request may name another folder)
 
 
 def _signature(path: Path, split: str) -> tuple:
@@ -131,6 +132,9 @@ def inspect_data(path: str | Path, split: str = "test", per_class: int = SAMPLE_
     found = _inspect(path, split, per_class)
     if signature is not None:
         with _summaries_lock:
+            _summaries.pop(key, None)
+            while len(_summaries) >= MAX_SUMMARIES:  # the oldest entry first (insertion order)
+                del _summaries[next(iter(_summaries))]
             _summaries[key] = (signature, found)
     return found
 

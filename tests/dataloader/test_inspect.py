@@ -1,5 +1,7 @@
 """``inspect_data``: what a split holds, read from headers, and kept only while the data stays."""
 
+from pathlib import Path
+
 import numpy as np
 
 from dataloader import inspect_data
@@ -37,3 +39,16 @@ def test_an_npz_rewritten_after_an_inspection_is_read_again(tmp_path):
     np.savez(path, test_images=np.zeros((4, 64, 64, 3), np.uint8), test_labels=labels)
     found = inspect_data(path)
     assert (found.sizes, found.channels) == ([(64, 64)], 3)
+
+
+def test_the_summaries_kept_are_bounded(tmp_path, monkeypatch):
+    from dataloader import inspect as module
+
+    monkeypatch.setattr(module, "MAX_SUMMARIES", 3)
+    monkeypatch.setattr(module, "_summaries", {})
+    labels = np.array([0, 1], dtype=np.uint8)
+    for i in range(5):
+        path = tmp_path / f"m{i}.npz"
+        np.savez(path, test_images=np.zeros((2, 28, 28), np.uint8), test_labels=labels)
+        inspect_data(path)
+    assert [Path(key[0]).name for key in module._summaries] == ["m2.npz", "m3.npz", "m4.npz"]
