@@ -103,11 +103,18 @@ def shap_values(
 
 
 def gradcam(model: nn.Module, x: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
-    """Grad-CAM on ``model.target_layer``, rectified and bilinearly upsampled to ``H×W``."""
-    cam = LayerGradCam(model, model.target_layer)
-    maps = cam.attribute(x, target=target, relu_attributions=True)
-    maps = LayerAttribution.interpolate(maps.detach(), tuple(x.shape[-2:]), "bilinear")
-    return maps.clamp_min(0)
+    """Grad-CAM on ``model.target_layer``, rectified and bilinearly upsampled to ``H×W``.
+
+    For an ensemble (``model.target_layers``) the map is the mean of one Grad-CAM per member's
+    layer, each taken through the ensemble's output.
+    """
+    layers = getattr(model, "target_layers", None) or [model.target_layer]
+    total = None
+    for layer in layers:
+        maps = LayerGradCam(model, layer).attribute(x, target=target, relu_attributions=True)
+        maps = LayerAttribution.interpolate(maps.detach(), tuple(x.shape[-2:]), "bilinear")
+        total = maps if total is None else total + maps
+    return (total / len(layers)).clamp_min(0)
 
 
 def pixel_importance(values: torch.Tensor) -> torch.Tensor:

@@ -18,8 +18,9 @@ from launcher.stack import LaunchError, Stack, StackConfig
 CHOOSE = Service("choose", ("python", "-m", "dashboard.choose"), one_shot=True)
 """Choosing a run for deployment (a command, not a service of the containers)."""
 
-# The demo trains fewer epochs than the trainer's default (30) to show a result within minutes.
-DEMO_TRAIN_ARGS = ["--epochs", "12"]
+# The demo trains fewer epochs than the trainer's default (30) and one model instead of an
+# ensemble of five, to show a result within minutes.
+DEMO_TRAIN_ARGS = ["--epochs", "12", "--ensemble", "1"]
 
 
 @dataclass
@@ -78,11 +79,12 @@ def _fmt_metric(metrics: dict, name: str) -> str:
 
 
 def epoch_printer(say: "Steps") -> Callable[[str], None]:
-    """Pass the trainer's one line per epoch (``epoch 3/12  train loss ...``) to ``say``."""
+    """Pass the trainer's one line per epoch (``epoch 3/12  train loss ...``, with
+    ``member 2/5`` before it in an ensemble) to ``say``."""
 
     def on_line(line: str) -> None:
         line = line.split("\r")[-1].strip()  # a progress bar redraws its line with \r
-        if line.startswith("epoch ") and "val loss" in line:
+        if line.startswith(("epoch ", "member ")) and "val loss" in line:
             say("trainer", line)
 
     return on_line
@@ -151,7 +153,7 @@ def get_parser() -> argparse.ArgumentParser:
     p.add_argument(
         "train_args",
         nargs=argparse.REMAINDER,
-        help="trainer flags after -- (default: --epochs 12)",
+        help="trainer flags after -- (default: --epochs 12 --ensemble 1)",
     )
     return p
 

@@ -14,7 +14,7 @@ from mlpipeline_model.images import (
     dicom_pixels,
     pil_pixels,
 )
-from mlpipeline_model.models import MODEL_NAMES, ImageClassifier, SmallCNN, build_model
+from mlpipeline_model.models import MODEL_NAMES, Ensemble, ImageClassifier, SmallCNN, build_model
 from mlpipeline_model.pyfunc import (
     FORMAT,
     PREDICTED_COLUMN,
@@ -29,6 +29,7 @@ __all__ = [
     "MODEL_NAMES",
     "PREDICTED_COLUMN",
     "TORCH_ARTIFACT",
+    "Ensemble",
     "ImageClassifier",
     "ImageClassifierModel",
     "ImageDecodeError",

@@ -6,6 +6,7 @@ Every model takes float32 ``N×C×H×W`` input scaled to ``[0, 1]`` and normaliz
 the training set's mean and std, so a consumer needs no preprocessing beyond resizing.
 """
 
+import math
 from collections.abc import Sequence
 
 import torch
@@ -79,6 +80,46 @@ class ImageClassifier(nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.head(self.dropout(self.embed(x)))
+
+
+class Ensemble(nn.Module):
+    """A deep ensemble: the mean class probabilities of independently trained classifiers.
+
+    ``forward`` returns the log of the members' mean softmax. These act as logits for every
+    consumer (their softmax is that mean), so the evaluator, explainer and predictor treat an
+    ensemble like one classifier.
+
+    Attributes:
+        members: The classifiers (``ImageClassifier``), trained alike from different seeds.
+        target_layers: Each member's last convolutional block; Grad-CAM averages over them.
+    """
+
+    def __init__(self, members: Sequence[ImageClassifier]) -> None:
+        super().__init__()
+        if not members:
+            raise ValueError("an ensemble needs at least one member")
+        first = members[0]
+        self.members = nn.ModuleList(members)
+        self.arch = first.arch
+        self.num_classes = first.num_classes
+        self.in_channels = first.in_channels
+
+    @property
+    def target_layers(self) -> list[nn.Module]:
+        return [m.target_layer for m in self.members]
+
+    @property
+    def target_layer(self) -> nn.Module:
+        """The first member's (for code that takes one layer; prefer ``target_layers``)."""
+        return self.members[0].target_layer
+
+    def embed(self, x: torch.Tensor) -> torch.Tensor:
+        """The members' penultimate features side by side (``N×(k·F)``)."""
+        return torch.cat([m.embed(x) for m in self.members], dim=1)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        log_probs = torch.stack([torch.log_softmax(m(x), dim=1) for m in self.members])
+        return torch.logsumexp(log_probs, dim=0) - math.log(len(self.members))
 
 
 def _resnet18_body(in_channels: int) -> tuple[nn.Module, int, nn.Module]:

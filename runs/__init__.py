@@ -23,7 +23,7 @@ from runs.checks import (
     run_data_dir,
     skipped_report,
 )
-from runs.models import MODEL_NAMES, ImageClassifier, build_model
+from runs.models import MODEL_NAMES, Ensemble, ImageClassifier, build_model
 from runs.packaging import (
     FORMAT_KEY,
     load_classifier,
@@ -49,6 +49,7 @@ __all__ = [
     "MAX_UPSCALE",
     "MODEL_NAME",
     "MODEL_NAMES",
+    "Ensemble",
     "ImageClassifier",
     "Preprocessing",
     "build_model",

@@ -78,6 +78,7 @@ TRAINING_PARAMS = (
     "ema_decay",
     "target_sensitivity",
     "allow_group_overlap",
+    "ensemble",
 )
 
 

@@ -4,6 +4,6 @@ Models pickled before the classes moved name them ``runs.models.*`` (or ``common
 see ``runs.tracking``); these names keep them loading.
 """
 
-from mlpipeline_model import MODEL_NAMES, ImageClassifier, SmallCNN, build_model
+from mlpipeline_model import MODEL_NAMES, Ensemble, ImageClassifier, SmallCNN, build_model
 
-__all__ = ["MODEL_NAMES", "ImageClassifier", "SmallCNN", "build_model"]
+__all__ = ["MODEL_NAMES", "Ensemble", "ImageClassifier", "SmallCNN", "build_model"]

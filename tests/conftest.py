@@ -248,7 +248,7 @@ def trained_run(mlflow_server, demo_data, tmp_path_factory) -> TrainedRun:
     argv = [
         "--data-dir", str(demo_data), "--experiment", "tests", "--tracking-uri", mlflow_server,
         "--model", "smallcnn", "--epochs", "3", "--batch-size", "32", "--seed", "0",
-        "--checkpoint-dir", str(checkpoints), "--no-progress",
+        "--ensemble", "2", "--checkpoint-dir", str(checkpoints), "--no-progress",
     ]  # fmt: skip
     run_id = train(argv)
     return TrainedRun(run_id, mlflow_server, demo_data, "tests")
@@ -294,6 +294,7 @@ def outside_run(mlflow_server, data_root, tmp_path_factory) -> TrainedRun:
     argv = [
         "--data-dir", str(outside), "--experiment", "tests", "--tracking-uri", mlflow_server,
         "--model", "smallcnn", "--epochs", "1", "--batch-size", "16", "--seed", "0",
-        "--checkpoint-dir", str(tmp_path_factory.mktemp("checkpoints")), "--no-progress",
+        "--ensemble", "1", "--checkpoint-dir", str(tmp_path_factory.mktemp("checkpoints")),
+        "--no-progress",
     ]  # fmt: skip
     return TrainedRun(train(argv), mlflow_server, outside, "tests")

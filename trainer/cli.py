@@ -142,6 +142,15 @@ def get_args_parser(add_help: bool = True) -> argparse.ArgumentParser:
         "second class, label 1)",
     )
     model.add_argument(
+        "--ensemble",
+        type=_positive_int,
+        default=5,
+        metavar="K",
+        help="train K members alike, member k from seed SEED*K+k, each keeping its best "
+        "validation epoch; the logged model averages their probabilities (1: one model; "
+        "costs K times the training time)",
+    )
+    model.add_argument(
         "--patience",
         type=_non_negative_int,
         default=10,

@@ -59,6 +59,10 @@ class Training:
         model: The bare model, evaluated, checkpointed and logged.
         progress: ``epoch`` (last finished), ``best`` (``epoch``, ``metrics``, ``state``) and
             ``bad_epochs`` (since the best); saved in every checkpoint.
+        member: Which ensemble member this session trains (0-based; see ``--ensemble``).
+        seed: The member's seed (``--seed`` times the ensemble size, plus ``member``).
+        members_done: The ``best`` of each member trained before this one.
+        epochs_run: Epochs trained by :meth:`run` in this process.
     """
 
     args: argparse.Namespace
@@ -80,6 +84,10 @@ class Training:
     preprocessing: Any = None
     ema: AveragedModel | None = None
     class_weights: torch.Tensor | None = None
+    member: int = 0
+    seed: int = 0
+    members_done: list[dict[str, Any]] = field(default_factory=list)
+    epochs_run: int = 0
     progress: dict[str, Any] = field(
         default_factory=lambda: {"epoch": 0, "best": None, "bad_epochs": 0}
     )
@@ -93,6 +101,7 @@ class Training:
         self.scheduler.load_state_dict(state["scheduler"])
         checkpoint.set_rng_state(state["rng"], self.generator)
         self.progress = {key: state[key] for key in self.progress}
+        self.members_done = list(state.get("members_done", []))
 
     def save(self, finished: bool) -> None:
         checkpoint.save(
@@ -107,6 +116,8 @@ class Training:
                 "args": vars(self.args),
                 "dataset_hash": self.data_hash,
                 "finished": finished,
+                "member": self.member,
+                "members_done": self.members_done,
                 **self.progress,
             },
         )
@@ -132,26 +143,27 @@ class Training:
         if getattr(self.args, "class_balance", "none") != "sampler":
             sampler.set_epoch(epoch)
             return list(sampler)
-        drawn = balanced_indices(self.train_set.labels, self.args.seed, epoch)
+        drawn = balanced_indices(self.train_set.labels, self.seed, epoch)
         return drawn[self.dist_info.rank :: self.dist_info.world_size]
 
-    def run(self) -> bool:
+    def run(self, max_epochs: int | None = None) -> bool:
         """Train the remaining epochs; ``True`` when complete (all epochs or early stop),
-        ``False`` when ``--max-epochs-this-session`` cut the session short."""
+        ``False`` when ``max_epochs`` (left of ``--max-epochs-this-session``) cut it short."""
         args = self.args
         sampler = DistributedSampler(
             range(len(self.train_set)),
             self.dist_info.world_size,
             self.dist_info.rank,
             shuffle=True,
-            seed=args.seed,
+            seed=self.seed,
         )
         first = self.progress["epoch"] + 1
         last = args.epochs
-        if args.max_epochs_this_session:
-            last = min(last, first - 1 + args.max_epochs_this_session)
+        if max_epochs is not None:
+            last = min(last, first - 1 + max_epochs)
         for epoch in range(first, last + 1):
             stop = self.epoch(epoch, self.epoch_indices(sampler, epoch))
+            self.epochs_run += 1
             if distributed.broadcast(stop, self.dist_info):
                 self._say(f"early stop: no better validation AUC for {args.patience} epochs")
                 return True
@@ -171,7 +183,7 @@ class Training:
             self.device,
             self.mixer,
             self.flip,
-            description=f"epoch {epoch}/{self.args.epochs}",
+            description=f"{self.member_label}epoch {epoch}/{self.args.epochs}",
             progress=self.args.progress and self.dist_info.is_main,
             on_step=(lambda: self.ema.update_parameters(self.model)) if self.ema else None,
         )
@@ -190,7 +202,7 @@ class Training:
             "lr": lr,
             "epoch_time": time.perf_counter() - started,
         }
-        mlflow.log_metrics(metrics, step=epoch)
+        mlflow.log_metrics({self.metric_prefix + k: v for k, v in metrics.items()}, step=epoch)
         best = self.progress["best"]
         if best is None or score(val) > score(best["metrics"]):
             model_state = self.selected_model.state_dict()
@@ -201,11 +213,22 @@ class Training:
             self.progress["bad_epochs"] += 1
         self.save(finished=False)
         self._say(
-            f"epoch {epoch}/{self.args.epochs}  train loss {metrics['train_loss']:.4f} "
-            f"acc {metrics['train_accuracy']:.3f}  val loss {val['loss']:.4f} "
-            f"acc {val['accuracy']:.3f} auc {val['auc']:.4f}  {metrics['epoch_time']:.1f}s"
+            f"{self.member_label}epoch {epoch}/{self.args.epochs}  train loss "
+            f"{metrics['train_loss']:.4f} acc {metrics['train_accuracy']:.3f}  val loss "
+            f"{val['loss']:.4f} acc {val['accuracy']:.3f} auc {val['auc']:.4f}  "
+            f"{metrics['epoch_time']:.1f}s"
         )
         return 0 < self.args.patience <= self.progress["bad_epochs"]
+
+    @property
+    def metric_prefix(self) -> str:
+        """Member 1 logs the usual names (a one-model run is unchanged); member k ``memberk_``."""
+        return f"member{self.member + 1}_" if self.member else ""
+
+    @property
+    def member_label(self) -> str:
+        ensemble = getattr(self.args, "ensemble", 1)
+        return f"member {self.member + 1}/{ensemble}  " if ensemble > 1 else ""
 
     def _say(self, message: str) -> None:
         if self.dist_info.is_main:

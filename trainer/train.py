@@ -8,6 +8,7 @@ and only rank 0 talks to MLflow and writes checkpoints.
 """
 
 import argparse
+import copy
 import os
 import sys
 from collections.abc import Sequence
@@ -21,7 +22,7 @@ from torch.nn.parallel import DistributedDataParallel
 
 from augmenter import CutMix, MixUp, RandomFlip
 from common import InvalidInput, get_settings
-from runs import build_model, check_tracking, contract
+from runs import Ensemble, build_model, check_tracking, contract
 from trainer import checkpoint, distributed, mlflow_run
 from trainer.cli import get_args_parser
 from trainer.data import load, training_set, warn_leakage
@@ -42,6 +43,7 @@ NEW_ARG_DEFAULTS = {
     "positive_class": None,
     "groups_file": None,
     "allow_group_overlap": False,
+    "ensemble": 1,
 }
 
 
@@ -102,16 +104,27 @@ def main(args: argparse.Namespace) -> str:
         args = argparse.Namespace(**saved)
     distributed.init(dist_info, device)
     try:
-        session = _session(args, dist_info, device, checkpoint_dir / checkpoint.CHECKPOINT_NAME)
+        path = checkpoint_dir / checkpoint.CHECKPOINT_NAME
+        member = state.get("member", 0) if state is not None else 0
+        session = _session(args, dist_info, device, path, member)
         return _train(session, state, tracking_uri)
     finally:
         distributed.shutdown(dist_info)
 
 
-def _session(args, dist_info, device, checkpoint_path: Path) -> Training:
-    torch.manual_seed(args.seed)
-    generator = torch.Generator().manual_seed(args.seed)
-    dataset = load(args, dist_info)
+def member_seed(args: argparse.Namespace, member: int) -> int:
+    """Member ``member``'s seed: ``--seed`` · K + ``member``, so that the members of different
+    seeds' ensembles never coincide and a one-model run keeps ``--seed``."""
+    return args.seed * args.ensemble + member
+
+
+def _session(args, dist_info, device, checkpoint_path: Path, member: int = 0,
+             dataset=None) -> Training:  # fmt: skip
+    seed = member_seed(args, member)
+    torch.manual_seed(seed)
+    generator = torch.Generator().manual_seed(seed)
+    if dataset is None:
+        dataset = load(args, dist_info)
     train_set, val_set, preprocessing = training_set(dataset)
     num_classes = len(preprocessing.class_names)
     if num_classes == 2 and args.target_sensitivity > 0:
@@ -157,7 +170,7 @@ def _session(args, dist_info, device, checkpoint_path: Path) -> Training:
         args, net, model, optimizer, scheduler, mixer, flip, generator, train_set, val_set,
         dist_info, device, checkpoint_path, dataset.content_hash,
         dataset=dataset, preprocessing=preprocessing, ema=build_ema(model, args.ema_decay),
-        class_weights=weights,
+        class_weights=weights, member=member, seed=seed,
     )  # fmt: skip
 
 
@@ -185,7 +198,11 @@ def _train(session: Training, state: dict[str, Any] | None, tracking_uri: str) -
     session.run_id = distributed.broadcast(run_id, dist_info)
     status = "FAILED"
     try:
-        finished = session.run()
+        finished = session.run(args.max_epochs_this_session)
+        while finished and session.member + 1 < args.ensemble:
+            session = _next_member(session)
+            left = args.max_epochs_this_session
+            finished = session.run(left and left - session.epochs_run)
         if finished and dist_info.is_main:
             _finish(session)
         status = "FINISHED" if finished else "KILLED"
@@ -210,14 +227,49 @@ def _reopen(run_id: str, tracking_uri: str) -> str:
         ) from exc
 
 
-def _finish(session: Training) -> None:
-    """Log the best model, its figures and (two classes) the decision threshold chosen on
-    validation; mark the checkpoint finished."""
+def _next_member(done: Training) -> Training:
+    """The session of the next ensemble member, with the finished members' best states; its
+    checkpoint is written at once, so a resume starts the new member rather than the old one."""
+    session = _session(
+        done.args, done.dist_info, done.device, done.checkpoint_path, done.member + 1,
+        done.dataset,
+    )  # fmt: skip
+    session.run_id = done.run_id
+    session.members_done = [*done.members_done, done.progress["best"]]
+    session.epochs_run = done.epochs_run
+    if session.dist_info.is_main:
+        session.save(finished=False)
+    return session
+
+
+def _selected(session: Training) -> tuple[torch.nn.Module, dict[str, float], int]:
+    """The model to log: the last member's best epoch, or the ensemble of every member's
+    best; with its validation metrics and the (first member's) best epoch."""
     best = session.progress["best"]
     model = session.selected_model
     model.load_state_dict(best["state"])
+    bests = [*session.members_done, best]
+    if len(bests) == 1:
+        return model, best["metrics"], best["epoch"]
+    members = []
+    for member in bests:
+        copy_ = copy.deepcopy(model)
+        copy_.load_state_dict(member["state"])
+        members.append(copy_)
+    ensemble = Ensemble(members).to(session.device)
+    mlflow.log_metrics(
+        {f"member{k}_best_val_auc": m["metrics"]["auc"] for k, m in enumerate(bests, 1)}
+        | {f"member{k}_best_epoch": m["epoch"] for k, m in enumerate(bests, 1)}
+    )
+    return ensemble, evaluate(ensemble, session.val_set, session.device), bests[0]["epoch"]
+
+
+def _finish(session: Training) -> None:
+    """Log the best model (one, or the ensemble), its figures and (two classes) the decision
+    threshold chosen on validation; mark the checkpoint finished."""
+    model, val, best_epoch = _selected(session)
     mlflow_run.log_model(model, session.preprocessing)
-    mlflow.log_metrics({"best_val_auc": best["metrics"]["auc"], "best_epoch": best["epoch"]})
+    mlflow.log_metrics({"best_val_auc": val["auc"], "best_epoch": best_epoch})
     args, names = session.args, list(session.preprocessing.class_names)
     if len(names) == 2 and args.target_sensitivity > 0:
         point = choose_threshold(
@@ -230,10 +282,10 @@ def _finish(session: Training) -> None:
              "positive_class": point["positive_class"]}
         )  # fmt: skip
     session.save(finished=True)
+    members = f" (ensemble of {args.ensemble}: first member's epoch)" if args.ensemble > 1 else ""
     print(
-        f"best validation AUC {best['metrics']['auc']:.4f} (accuracy "
-        f"{best['metrics']['accuracy']:.3f}) at epoch {best['epoch']}; "
-        f"model: runs:/{session.run_id}/model",
+        f"best validation AUC {val['auc']:.4f} (accuracy {val['accuracy']:.3f}) at epoch "
+        f"{best_epoch}{members}; model: runs:/{session.run_id}/model",
         file=sys.stderr,
         flush=True,
     )

@@ -49,9 +49,11 @@ def test_choosing_in_the_dashboard_moves_the_alias_and_the_model_predicts_downst
     pipeline, page, tmp_path
 ):
     stack, result = pipeline  # make demo chose the run already (version 1)
-    before = MlflowClient(stack.config.url(MLFLOW)).get_model_version_by_alias(
-        "mlpipeline-classifier", "champion"
-    ).version
+    before = (
+        MlflowClient(stack.config.url(MLFLOW))
+        .get_model_version_by_alias("mlpipeline-classifier", "champion")
+        .version
+    )
     page.get_by_role("tab", name="Choose model").click()
     page.get_by_label("Why this model?").fill("chosen in the browser")
     page.get_by_label("Why this model?").blur()

@@ -51,9 +51,11 @@ def test_second_choice_is_served_within_60_s_without_a_failed_request(pipeline):
     stack, _ = pipeline
     cfg = stack.config
     url = cfg.url(PREDICTOR)
-    before = MlflowClient(cfg.url(MLFLOW)).get_model_version_by_alias(
-        "mlpipeline-classifier", "champion"
-    ).version
+    before = (
+        MlflowClient(cfg.url(MLFLOW))
+        .get_model_version_by_alias("mlpipeline-classifier", "champion")
+        .version
+    )
     image = sorted((cfg.data_dir / "test").rglob("*.png"))[0]
     answers: list[tuple[int, str | None]] = []
     stop = threading.Event()
@@ -63,7 +65,7 @@ def test_second_choice_is_served_within_60_s_without_a_failed_request(pipeline):
             r = predict(url, image)
             answers.append((r.status_code, r.json().get("version") if r.ok else r.text))
 
-    train_args = ["--epochs", "1", "--batch-size", "32", "--no-progress",
+    train_args = ["--epochs", "1", "--ensemble", "1", "--batch-size", "32", "--no-progress",
                   "--checkpoint-dir", str(cfg.root / "checkpoints-2")]  # fmt: skip
     second = stack.run_once(TRAINER, train_args)
     loop = threading.Thread(target=client, daemon=True)

@@ -179,7 +179,7 @@ def test_binary_medmnist_run_metrics_equal_scikit_learn(mlflow_server, breastmni
     data = tmp_path / "breastmnist.npz"  # a copy: the loader's cache goes next to the file
     data.write_bytes(breastmnist.read_bytes())
     args = ["--data-dir", str(data), "--experiment", "evaluator-binary", "--tracking-uri"]
-    args += [mlflow_server, "--epochs", "1", "--no-progress", "--device", "cpu"]
+    args += [mlflow_server, "--epochs", "1", "--ensemble", "1", "--no-progress", "--device", "cpu"]
     report = evaluate_run(train(args), mlflow_server)
     client = mlflow.MlflowClient(mlflow_server)
     path = f"{report['artifact_path']}/predictions.csv"

@@ -72,7 +72,8 @@ def two_class_run(tmp_path_factory, mlflow_server):
     run_id = train(
         ["--data-dir", str(data), "--experiment", "threshold", "--tracking-uri", mlflow_server,
          "--checkpoint-dir", str(tmp_path_factory.mktemp("ck")), "--epochs", "2",
-         "--batch-size", "16", "--threads", "1", "--no-progress", "--val-fraction", "0.3",
+         "--ensemble", "2", "--batch-size", "16", "--threads", "1", "--no-progress",
+         "--val-fraction", "0.3",
          "--target-sensitivity", "0.8", "--positive-class", "melanoma"]
     )  # fmt: skip
     return run_id

@@ -85,3 +85,23 @@ def test_channel_importance_is_the_share_of_attribution_mass_per_channel():
 def test_unknown_baseline_is_rejected_with_the_known_ones(trained_model, batch):
     with pytest.raises(ValueError, match="blur, mean, zeros"):
         attributions.make_baseline(trained_model, batch[0], "noise")
+
+
+def test_gradcam_of_an_ensemble_averages_one_map_per_member(trained_model, batch):
+    from captum.attr import LayerAttribution, LayerGradCam
+
+    from runs import Ensemble, build_model
+
+    x, target = batch
+    torch.manual_seed(1)
+    other = build_model("smallcnn", trained_model.in_channels, trained_model.num_classes)
+    ensemble = Ensemble([trained_model, other.eval()]).eval()
+
+    def one(layer):
+        maps = LayerGradCam(ensemble, layer).attribute(x, target=target, relu_attributions=True)
+        return LayerAttribution.interpolate(maps.detach(), tuple(x.shape[-2:]), "bilinear")
+
+    first, second = (one(layer) for layer in ensemble.target_layers)
+    maps = attributions.gradcam(ensemble, x, target)
+    assert torch.allclose(maps, (first + second) / 2, atol=1e-6)
+    assert not torch.allclose(maps, first, atol=1e-3)

@@ -25,6 +25,7 @@ def trainer_argv(tmp_path, mlflow_server, tiny_data) -> Callable[..., list[str]]
             "--tracking-uri", mlflow_server,
             "--checkpoint-dir", str(tmp_path / "checkpoints"),
             "--epochs", "2",
+            "--ensemble", "1",
             "--batch-size", "16",
             "--threads", "1",
             "--no-progress",

@@ -6,7 +6,7 @@ from mlflow import MlflowClient
 
 from common import InvalidInput, ServiceUnavailable
 from dataloader import load_dataset
-from runs import Preprocessing, build_model, load_model, load_preprocessing
+from runs import Ensemble, Preprocessing, build_model, load_model, load_preprocessing
 from trainer import train
 
 CONTRACT_PARAMS = [
@@ -44,12 +44,12 @@ pytestmark = pytest.mark.slow
 
 @pytest.fixture(scope="module")
 def trained(tmp_path_factory, mlflow_server, tiny_data):
-    """One 2-epoch run: (run id, its checkpoint folder)."""
+    """One 2-epoch run of an ensemble of two: (run id, its checkpoint folder)."""
     checkpoints = tmp_path_factory.mktemp("checkpoints")
     run_id = train(
         ["--data-dir", str(tiny_data), "--experiment", "layout", "--tracking-uri", mlflow_server,
          "--checkpoint-dir", str(checkpoints), "--epochs", "2", "--batch-size", "16",
-         "--threads", "1", "--no-progress"]
+         "--threads", "1", "--no-progress", "--ensemble", "2"]
     )  # fmt: skip
     return run_id, checkpoints
 
@@ -113,9 +113,11 @@ def test_logged_model_gives_the_trained_models_outputs(trained, mlflow_server, t
     state = torch.load(checkpoints / "last.pt", weights_only=False)
     assert state["finished"] and state["run_id"] == run_id
     preprocessing = load_preprocessing(MlflowClient(mlflow_server), run_id)
-    trained_model = build_model("smallcnn", 3, 3, preprocessing.mean, preprocessing.std)
-    trained_model.load_state_dict(state["best"]["state"])
-    trained_model.eval()
+    members = []
+    for best in (*state["members_done"], state["best"]):
+        members.append(build_model("smallcnn", 3, 3, preprocessing.mean, preprocessing.std))
+        members[-1].load_state_dict(best["state"])
+    trained_model = Ensemble(members).eval()
     loaded = load_model(run_id, mlflow_server)
     test = load_dataset(tiny_data, splits=("test",)).test
     images = preprocessing.to_tensor(test.images)
