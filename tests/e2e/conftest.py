@@ -47,7 +47,7 @@ def pipeline(tmp_path_factory) -> tuple[Stack, DemoResult]:
         stack.wait_healthy(MLFLOW)
         for service in (EVALUATOR, EXPLAINER, PREDICTOR, DASHBOARD):
             stack.start(service)
-        train_args = ["--epochs", "2", "--ensemble", "2", "--batch-size", "32", "--no-progress",
+        train_args = ["--epochs", "2", "--ensemble", "1", "--batch-size", "32", "--no-progress",
                       "--checkpoint-dir", str(root / "checkpoints")]  # fmt: skip
         try:
             result = run_pipeline(stack, say, train_args, n_samples=2, token=TOKEN)
