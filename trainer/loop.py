@@ -20,6 +20,9 @@ from augmenter import soft_cross_entropy
 from trainer import checkpoint, distributed
 from trainer.engine import Batches, evaluate, train_one_epoch
 
+# What ensemble members after the first log per epoch (as ``member<k>_<name>``).
+MEMBER_CURVES = ("train_loss", "val_loss", "val_auc")
+
 
 def build_ema(model: nn.Module, decay: float) -> AveragedModel | None:
     """An exponential moving average of ``model``'s weights and BatchNorm buffers, or None."""
@@ -202,7 +205,9 @@ class Training:
             "lr": lr,
             "epoch_time": time.perf_counter() - started,
         }
-        mlflow.log_metrics({self.metric_prefix + k: v for k, v in metrics.items()}, step=epoch)
+        # Later members follow the first one's schedule at about its speed: only their curves.
+        logged = {k: metrics[k] for k in MEMBER_CURVES} if self.member else metrics
+        mlflow.log_metrics({self.metric_prefix + k: v for k, v in logged.items()}, step=epoch)
         best = self.progress["best"]
         if best is None or score(val) > score(best["metrics"]):
             model_state = self.selected_model.state_dict()

@@ -257,11 +257,18 @@ def _selected(session: Training) -> tuple[torch.nn.Module, dict[str, float], int
         copy_.load_state_dict(member["state"])
         members.append(copy_)
     ensemble = Ensemble(members).to(session.device)
-    mlflow.log_metrics(
-        {f"member{k}_best_val_auc": m["metrics"]["auc"] for k, m in enumerate(bests, 1)}
-        | {f"member{k}_best_epoch": m["epoch"] for k, m in enumerate(bests, 1)}
-    )
-    return ensemble, evaluate(ensemble, session.val_set, session.device), bests[0]["epoch"]
+    val = evaluate(ensemble, session.val_set, session.device)
+    summary = {
+        "combination": "mean of the members' softmax (the model outputs its log)",
+        "ensemble": {"val_" + k: v for k, v in val.items()},
+        "members": [
+            {"member": k, "seed": member_seed(session.args, k - 1), "best_epoch": m["epoch"],
+             **{"val_" + name: value for name, value in m["metrics"].items()}}
+            for k, m in enumerate(bests, 1)
+        ],
+    }  # fmt: skip
+    mlflow.log_dict(summary, contract.ENSEMBLE_JSON)
+    return ensemble, val, bests[0]["epoch"]
 
 
 def _finish(session: Training) -> None:

@@ -36,10 +36,14 @@ def test_records_each_member_and_the_ensembles_validation_figures(trainer_argv, 
     run = mlflow.MlflowClient(mlflow_server).get_run(run_id)
     assert run.data.params["ensemble"] == "2"
     metrics = run.data.metrics
-    assert {"member1_best_val_auc", "member2_best_val_auc", "member2_val_auc"} <= set(metrics)
-    assert 0 <= metrics["best_val_auc"] <= 1 and metrics["best_epoch"] in (1, 2)
+    member2 = {k for k in metrics if k.startswith("member2_")}
+    assert member2 == {"member2_train_loss", "member2_val_loss", "member2_val_auc"}
     history = mlflow.MlflowClient(mlflow_server).get_metric_history(run_id, "member2_val_loss")
     assert [m.step for m in history] == [1, 2]
+    summary = mlflow.artifacts.load_dict(f"{run.info.artifact_uri}/ensemble.json")
+    assert [m["seed"] for m in summary["members"]] == [0, 1]
+    assert summary["members"][0]["best_epoch"] == metrics["best_epoch"]
+    assert summary["ensemble"]["val_auc"] == pytest.approx(metrics["best_val_auc"])
 
 
 def test_first_member_is_the_one_model_run_of_the_same_seed(trainer_argv, tmp_path):
