@@ -52,11 +52,11 @@ EXPLAINED_TAG = "pipeline.explained"
 EVALUATION_PATH_TAG = "pipeline.evaluation.path"
 EXPLANATION_PATH_TAG = "pipeline.explanation.path"
 
-# The trainer's settings that say how a model was trained (logged as params, shown on the card).
 ENSEMBLE_JSON = "ensemble.json"
 """With ``--ensemble K > 1``: each member's seed, best epoch and validation figures, and the
 ensemble's."""
 
+# The trainer's settings that say how a model was trained (logged as params, shown on the card).
 TRAINING_PARAMS = (
     "model",
     "epochs",
