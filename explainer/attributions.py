@@ -103,12 +103,12 @@ def shap_values(
 
 
 def gradcam(model: nn.Module, x: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
-    """Grad-CAM on ``model.target_layer``, rectified and bilinearly upsampled to ``H×W``.
+    """Grad-CAM on ``model.target_layers``, rectified and bilinearly upsampled to ``H×W``.
 
-    For an ensemble (``model.target_layers``) the map is the mean of one Grad-CAM per member's
-    layer, each taken through the ensemble's output.
+    A classifier has one such layer; for an ensemble the map is the mean of one Grad-CAM per
+    member's layer, each taken through the ensemble's output.
     """
-    layers = getattr(model, "target_layers", None) or [model.target_layer]
+    layers = model.target_layers
     total = None
     for layer in layers:
         maps = LayerGradCam(model, layer).attribute(x, target=target, relu_attributions=True)

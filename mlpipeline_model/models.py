@@ -45,7 +45,8 @@ class ImageClassifier(nn.Module):
         arch: Architecture name, one of ``MODEL_NAMES``.
         body: Maps the normalized image to a ``N×F×h×w`` feature map.
         head: Linear layer from the pooled ``F`` features to class logits.
-        target_layer: The last convolutional block, for Grad-CAM.
+        target_layer: The last convolutional block, for Grad-CAM (``target_layers``: it alone,
+            as for an ``Ensemble``).
     """
 
     def __init__(
@@ -72,6 +73,10 @@ class ImageClassifier(nn.Module):
         self.dropout = nn.Dropout(dropout)
         self.head = nn.Linear(out_features, num_classes)
         self.target_layer = target_layer
+
+    @property
+    def target_layers(self) -> list[nn.Module]:
+        return [self.target_layer]
 
     def embed(self, x: torch.Tensor) -> torch.Tensor:
         """Penultimate features (``N×F``) of images in ``[0, 1]``."""
