@@ -232,7 +232,7 @@ class Training:
 
     @property
     def member_label(self) -> str:
-        ensemble = getattr(self.args, "ensemble", 1)
+        ensemble = self.args.ensemble
         return f"member {self.member + 1}/{ensemble}  " if ensemble > 1 else ""
 
     def _say(self, message: str) -> None:

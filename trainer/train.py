@@ -242,42 +242,48 @@ def _next_member(done: Training) -> Training:
     return session
 
 
-def _selected(session: Training) -> tuple[torch.nn.Module, dict[str, float], int]:
+def _selected(session: Training) -> tuple[torch.nn.Module, dict[str, float], list[dict]]:
     """The model to log: the last member's best epoch, or the ensemble of every member's
-    best; with its validation metrics and the (first member's) best epoch."""
+    best; with its validation metrics and every member's ``best`` (first member first)."""
     best = session.progress["best"]
     model = session.selected_model
     model.load_state_dict(best["state"])
     bests = [*session.members_done, best]
     if len(bests) == 1:
-        return model, best["metrics"], best["epoch"]
+        return model, best["metrics"], bests
     members = []
     for member in bests:
         copy_ = copy.deepcopy(model)
         copy_.load_state_dict(member["state"])
         members.append(copy_)
     ensemble = Ensemble(members).to(session.device)
-    val = evaluate(ensemble, session.val_set, session.device)
-    summary = {
+    return ensemble, evaluate(ensemble, session.val_set, session.device), bests
+
+
+def _ensemble_summary(args: argparse.Namespace, val: dict, bests: list[dict]) -> dict:
+    """``ensemble.json``: how the members were combined, the ensemble's validation figures and
+    each member's seed, best epoch and validation figures."""
+    return {
         "combination": "mean of the members' softmax (the model outputs its log)",
         "ensemble": {"val_" + k: v for k, v in val.items()},
         "members": [
-            {"member": k, "seed": member_seed(session.args, k - 1), "best_epoch": m["epoch"],
+            {"member": k, "seed": member_seed(args, k - 1), "best_epoch": m["epoch"],
              **{"val_" + name: value for name, value in m["metrics"].items()}}
             for k, m in enumerate(bests, 1)
         ],
     }  # fmt: skip
-    mlflow.log_dict(summary, contract.ENSEMBLE_JSON)
-    return ensemble, val, bests[0]["epoch"]
 
 
 def _finish(session: Training) -> None:
     """Log the best model (one, or the ensemble), its figures and (two classes) the decision
     threshold chosen on validation; mark the checkpoint finished."""
-    model, val, best_epoch = _selected(session)
-    mlflow_run.log_model(model, session.preprocessing)
-    mlflow.log_metrics({"best_val_auc": val["auc"], "best_epoch": best_epoch})
+    model, val, bests = _selected(session)
+    best_epoch = bests[0]["epoch"]
     args, names = session.args, list(session.preprocessing.class_names)
+    mlflow_run.log_model(model, session.preprocessing)
+    if len(bests) > 1:
+        mlflow.log_dict(_ensemble_summary(args, val, bests), contract.ENSEMBLE_JSON)
+    mlflow.log_metrics({"best_val_auc": val["auc"], "best_epoch": best_epoch})
     if len(names) == 2 and args.target_sensitivity > 0:
         point = choose_threshold(
             model, session.val_set, session.device, names, args.positive_class,
