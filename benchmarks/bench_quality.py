@@ -8,9 +8,10 @@ rows (Yang et al., 2023, Table 3, BreastMNIST): ResNet-18 at 28 px AUC 0.901 / A
 method AUC 0.919 / ACC 0.861. Goal: mean AUC ≥ 0.919 and ACC ≥ 0.863 in ≤ 10 CPU-minutes per run.
 
 The runs' results are kept in ``QUALITY_DIR`` (default ``.state/bench-quality``) as
-``quality.json`` and reused by a later call with the same settings, so an interrupted benchmark
-continues. ``quick=True`` trains one epoch on a tiny synthetic two-class ``.npz`` (seconds), to
-check that the pipeline runs.
+``quality.json`` and reused by a later call with the same training settings (``settings_id``),
+so an interrupted benchmark continues. ``quick=True`` trains a two-member ensemble for one epoch
+on a tiny synthetic two-class ``.npz`` in a temporary folder (seconds), to check that the
+pipeline runs.
 """
 
 import hashlib
