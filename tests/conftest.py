@@ -237,7 +237,8 @@ def data_root(demo_data) -> Path:
 
 @pytest.fixture(scope="session")
 def trained_run(mlflow_server, demo_data, tmp_path_factory) -> TrainedRun:
-    """One model trained by the real trainer on ``demo_data`` and logged to ``mlflow_server``.
+    """A two-member ensemble (the kind of model the trainer's defaults log) trained by the real
+    trainer on ``demo_data`` and logged to ``mlflow_server``.
 
     Shared by the evaluator, explainer and dashboard tests; tests must not modify the run's
     training artifacts (evaluation and explanation artifacts may be added).
