@@ -142,31 +142,24 @@ def table(rows: list[dict], metrics: list[str], selected: str | None = None) -> 
     ``▶``; each metric cell is ``format_value`` plus ``★`` on the best value of the column.
     """
     ordered = nest(rows)
-    records = []
+    columns: dict[str, list[str]] = {c: [] for c in ("run", *INFO_COLUMNS)}
     for run, depth in ordered:
         name = ("   " * max(0, depth - 1) + "↳ " if depth else "") + run["run_name"]
-        if run["run_id"] == selected:
-            name = f"{SELECTED} {name}"
-        records.append(
-            {
-                "run": name,
-                "model": run["params"].get("model", "–"),
-                "status": run["status"].lower(),
-                "started": _when(run["start_time"]),
-                "duration": duration(run),
-                "deployable": "✓" if can_deploy(run) else f"✗ {why_not_deployable(run)}",
-            }
-        )
-    frame = pd.DataFrame(records, columns=["run", *INFO_COLUMNS])
+        columns["run"].append(f"{SELECTED} {name}" if run["run_id"] == selected else name)
+        columns["model"].append(run["params"].get("model", "–"))
+        columns["status"].append(run["status"].lower())
+        columns["started"].append(_when(run["start_time"]))
+        columns["duration"].append(duration(run))
+        columns["deployable"].append("✓" if can_deploy(run) else f"✗ {why_not_deployable(run)}")
     for metric in metrics:
-        values = [r["metrics"].get(metric) for r, _ in ordered]
-        best = best_index(values, metric)
-        frame[metric] = [
+        best = best_index([r["metrics"].get(metric) for r, _ in ordered], metric)
+        columns[metric] = [
             format_value(r["metrics"], metric) + (f" {BEST}" if i in best else "")
             for i, (r, _) in enumerate(ordered)
         ]
-    frame.index = pd.Index([r["run_id"] for r, _ in ordered], name="run_id")
-    return frame
+    # Built whole: adding the metric columns one by one cost a pandas insert each.
+    index = pd.Index([r["run_id"] for r, _ in ordered], name="run_id")
+    return pd.DataFrame(columns, index=index)
 
 
 def sort_options(metrics: list[str]) -> dict[str, str]:

@@ -1,8 +1,10 @@
 """Metrics tab: run info, params, metric summary, history charts and dataset statistics."""
 
+import math
 from datetime import UTC, datetime
 
 import altair as alt
+import numpy as np
 import pandas as pd
 import streamlit as st
 
@@ -13,6 +15,7 @@ from dashboard.model_card import class_counts, split_counts
 MAX_POINTS = 1000  # per series in a chart; longer histories are thinned evenly
 PREFERRED = ("train_loss", "val_loss", "val_accuracy", "val_auc")
 RESULT_PREFIXES = ("eval_", "explain_")
+SERIES_COLUMNS = ("run_id", "key", "step", "timestamp", "value", "seconds", "run")
 
 
 def _time(ms: int | None) -> str:
@@ -40,24 +43,37 @@ def smooth(values: pd.Series, weight: float) -> pd.Series:
     return values.ewm(alpha=1 - weight, adjust=False).mean() if weight > 0 else values
 
 
-def thin(frame: pd.DataFrame, limit: int = MAX_POINTS) -> pd.DataFrame:
-    if len(frame) <= limit:
-        return frame
-    every = -(-len(frame) // limit)
-    return frame.iloc[::every]
+def _series(
+    hist: pd.DataFrame, names: dict[str, str], weight: float, keys: set[str] | None = None
+) -> pd.DataFrame:
+    """The chart's rows: each (run, metric) in step order, smoothed, thinned, with seconds since
+    its first value and the run's name; only ``keys`` when given.
 
-
-def _series(hist: pd.DataFrame, names: dict[str, str], weight: float) -> pd.DataFrame:
-    parts = []
-    for run_id, group in hist.sort_values(["step", "timestamp"]).groupby(
-        ["run_id", "key"], sort=False
-    ):
-        group = group.copy()
-        group["value"] = smooth(group["value"], weight)
-        group["seconds"] = (group["timestamp"] - group["timestamp"].min()) / 1000
-        group["run"] = names.get(run_id[0], run_id[0][:8])
-        parts.append(thin(group))
-    return pd.concat(parts, ignore_index=True)
+    Plain Python over the columns: the pandas sort, groupby and concat this replaced cost more
+    than the rest of the Metrics tab (benchmarks/bench_dashboard.py).
+    """
+    run_ids, metric_keys = hist["run_id"].tolist(), hist["key"].tolist()
+    steps, stamps = hist["step"].to_numpy(), hist["timestamp"].to_numpy()
+    values = hist["value"].to_numpy()
+    groups: dict[tuple[str, str], list[int]] = {}
+    for i in np.lexsort((stamps, steps)).tolist():  # by step, then time; stable
+        if keys is None or metric_keys[i] in keys:
+            groups.setdefault((run_ids[i], metric_keys[i]), []).append(i)
+    columns: dict[str, list] = {c: [] for c in SERIES_COLUMNS}
+    for (run_id, key), rows in groups.items():
+        own = stamps[rows]
+        smoothed = smooth(pd.Series(values[rows]), weight).to_numpy()
+        seconds = (own - own.min()) / 1000
+        every = slice(None, None, -(-len(rows) // MAX_POINTS))  # thinned evenly to MAX_POINTS
+        n = len(range(len(rows))[every])
+        columns["run_id"] += [run_id] * n
+        columns["key"] += [key] * n
+        columns["step"] += steps[rows][every].tolist()
+        columns["timestamp"] += own[every].tolist()
+        columns["value"] += smoothed[every].tolist()
+        columns["seconds"] += seconds[every].tolist()
+        columns["run"] += [names.get(run_id, run_id[:8])] * n
+    return pd.DataFrame(columns)
 
 
 def history_chart(
@@ -67,6 +83,7 @@ def history_chart(
     weight: float = 0.0,
     log: bool = False,
     columns: int = 3,
+    keys: set[str] | None = None,
 ) -> tuple[pd.DataFrame, dict]:
     """One small panel per metric (own y-axis, shared x), each run a line in every panel.
 
@@ -74,7 +91,7 @@ def history_chart(
     Returns the data and a Vega-Lite spec for ``st.vega_lite_chart`` (written as a dict: Altair's
     schema validation would cost more than the rest of the page).
     """
-    frame = _series(hist, names, weight)
+    frame = _series(hist, names, weight, keys)
     if log:
         frame = frame[frame["value"] > 0]
     if x == "step":
@@ -149,27 +166,46 @@ def render_metrics(ctx: Context) -> None:
         )
     else:
         hist = data.histories(ctx.uri, (ctx.run_id,), keys)
+        stats = key_stats(hist)
         st.subheader("Metrics")
-        summary = hist.groupby("key")["value"].agg(["last", "min", "max", "count"])
-        summary["latest"] = pd.Series(run["metrics"])
-        summary = summary.rename(columns={"count": "values"})[["latest", "min", "max", "values"]]
+        summary = pd.DataFrame(
+            [(run["metrics"].get(k, np.nan), *stats[k]) for k in sorted(stats)],
+            columns=["latest", "min", "max", "values"],
+            index=sorted(stats),
+        )
         st.dataframe(
             summary,
             width="stretch",
             column_config={"_index": st.column_config.TextColumn("metric", width="large")},
         )
-        _single_values(run, hist)
-        _charts(ctx, keys, hist)
+        _single_values(run, stats)
+        _charts(ctx, keys, hist, stats)
     _dataset(ctx)
 
 
-def _single_values(run: dict, hist: pd.DataFrame) -> None:
+def key_stats(hist: pd.DataFrame) -> dict[str, tuple[float, float, int]]:
+    """Per metric of ``hist``: minimum, maximum and number of values, NaN left out (as
+    pandas would; NaN, NaN, 0 for a metric of NaN only). One pass in plain Python: a pandas
+    groupby of a few values costs milliseconds on every page view."""
+    found: dict[str, list] = {}
+    for key, value in zip(hist["key"].tolist(), hist["value"].tolist(), strict=True):
+        now = found.setdefault(key, [math.nan, math.nan, 0])
+        if math.isnan(value):
+            continue
+        if now[2] == 0:
+            now[:] = [value, value, 1]
+        else:
+            now[:] = [min(now[0], value), max(now[1], value), now[2] + 1]
+    return {key: tuple(v) for key, v in found.items()}
+
+
+def _single_values(run: dict, stats: dict[str, tuple[float, float, int]]) -> None:
     """Metrics logged once (best epoch, test results...) as values, not as lone dots."""
-    counts = hist.groupby("key")["value"].count()
     single = [
         k
         for k in sorted(run["metrics"])
-        if counts.get(k, 1) <= 1 and not k.startswith(RESULT_PREFIXES)
+        if k not in stats or stats[k][2] <= 1
+        if not k.startswith(RESULT_PREFIXES)
     ]
     if not single:
         return
@@ -178,11 +214,12 @@ def _single_values(run: dict, hist: pd.DataFrame) -> None:
         cols[i % len(cols)].metric(key, f"{run['metrics'][key]:.4g}")
 
 
-def _charts(ctx: Context, keys: tuple[str, ...], own: pd.DataFrame) -> None:
+def _charts(
+    ctx: Context, keys: tuple[str, ...], own: pd.DataFrame, stats: dict[str, tuple]
+) -> None:
     """History panels; the widgets are keyed by run, so they follow the open run."""
     st.subheader("History")
-    counts = own.groupby("key")["value"].count()
-    charted = [k for k in keys if counts.get(k, 0) > 1]
+    charted = [k for k in keys if k in stats and stats[k][2] > 1]
     if not charted:
         st.caption("Every metric of this run has a single value (shown above).")
         return
@@ -205,17 +242,17 @@ def _charts(ctx: Context, keys: tuple[str, ...], own: pd.DataFrame) -> None:
     if not chosen:
         st.info("Pick metrics to chart above.")
         return
-    hist = own[own["key"].isin(chosen)]
+    hist = own
     names = {rid: ctx.run["run_name"]}
     if overlay and ctx.compare_ids:
         others = data.histories(ctx.uri, tuple(ctx.compare_ids), tuple(chosen))
-        hist = pd.concat([hist, others], ignore_index=True)
+        hist = pd.concat([own, others], ignore_index=True)
         seen = st.session_state.get("seen_runs", {})
         names.update({i: seen.get(i, i[:8]) for i in ctx.compare_ids})
-    if hist.empty:
+    frame, spec = history_chart(hist, names, x, weight, log, keys=set(chosen))
+    if frame.empty:
         st.info("No values to chart.")
         return
-    frame, spec = history_chart(hist, names, x, weight, log)
     st.vega_lite_chart(frame, spec, width="content")
 
 

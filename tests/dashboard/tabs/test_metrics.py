@@ -1,3 +1,9 @@
+import math
+
+import pandas as pd
+import pytest
+
+from dashboard.tabs.metrics import MAX_POINTS, history_chart, key_stats
 from tests.dashboard.conftest import LONG_VALUE, chart_of, charts, open_page
 
 
@@ -104,3 +110,47 @@ def test_metric_picker_follows_the_open_run(page_env, dashboard_runs):
     assert at.title[0].value == "long-history"
     assert at.multiselect(key=f"chart_metrics_{dashboard_runs['steps']}").value == ["train_loss"]
     assert charts(at)
+
+
+def _history(rows: list[tuple]) -> pd.DataFrame:
+    return pd.DataFrame(rows, columns=["run_id", "key", "step", "timestamp", "value"])
+
+
+def test_key_stats_leave_out_nan_as_pandas_does():
+    hist = _history(
+        [("r", "a", 0, 0, 3.0), ("r", "a", 1, 1, math.nan), ("r", "a", 2, 2, 1.0),
+         ("r", "b", 0, 0, math.nan)]
+    )  # fmt: skip
+    stats = key_stats(hist)
+    assert stats["a"] == (1.0, 3.0, 2)
+    assert math.isnan(stats["b"][0]) and stats["b"][2] == 0
+    grouped = hist.groupby("key")["value"].agg(["min", "max", "count"])
+    assert stats["a"] == tuple(grouped.loc["a"])
+
+
+def test_chart_rows_follow_steps_per_run_and_metric():
+    # Logged out of order, two runs, one metric left out of the chart.
+    hist = _history(
+        [("r1", "loss", 2, 30, 0.2), ("r1", "loss", 0, 10, 0.9), ("r2", "loss", 0, 5, 0.8),
+         ("r1", "loss", 1, 20, 0.5), ("r1", "lr", 0, 10, 0.1)]
+    )  # fmt: skip
+    frame, spec = history_chart(hist, {"r1": "first"}, keys={"loss"})
+    one = frame[frame["run"] == "first"]
+    assert one["step"].tolist() == [0, 1, 2]
+    assert one["value"].tolist() == [0.9, 0.5, 0.2]
+    assert one["seconds"].tolist() == [0.0, 0.01, 0.02]
+    assert set(frame["run"]) == {"first", "r2"}  # unnamed runs by their id's start
+    assert set(frame["key"]) == {"loss"}
+    assert spec["spec"]["layer"][0]["encoding"]["color"]["legend"] is not None
+
+
+def test_chart_smooths_before_thinning():
+    n = 3 * MAX_POINTS
+    hist = _history([("r", "loss", i, i, float(i % 2)) for i in range(n)])
+    frame, _ = history_chart(hist, {}, weight=0.5)
+    assert len(frame) == MAX_POINTS
+    assert frame["step"].tolist()[:3] == [0, 3, 6]
+    # Each kept point is the moving average over every value up to it, not over kept ones.
+    assert frame["value"].iloc[-1] == pytest.approx(
+        pd.Series([float(i % 2) for i in range(n)]).ewm(alpha=0.5, adjust=False).mean().iloc[n - 3]
+    )
