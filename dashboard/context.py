@@ -41,6 +41,7 @@ class Context:
     run: dict  # dashboard.reads.run_to_dict summary of the selected run
     compare_ids: list[str] = field(default_factory=list)
     page_rows: list[dict] = field(default_factory=list)
+    children: list[dict] | None = None  # the run's child runs when already known, else None
 
     @property
     def run_id(self) -> str:

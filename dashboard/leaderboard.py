@@ -135,6 +135,23 @@ def nest(rows: list[dict]) -> list[tuple[dict, int]]:
     return out
 
 
+def children_on_page(rows: list[dict], complete: bool, run: dict) -> list[dict] | None:
+    """``run``'s child runs when the newest-first page ``rows`` must hold them all, else None.
+
+    MLflow starts a nested run while its parent runs, so a child starts no earlier than its
+    parent. When ``run`` is on a page of an experiment's newest runs (MLflow's default order, no
+    filter) and the page reaches runs that started before it (or ``complete``: there is no
+    further page), every run of the experiment that started after it is on the page, its
+    children among them: the page answers what a search for them would.
+    """
+    if run["start_time"] is None or all(r["run_id"] != run["run_id"] for r in rows):
+        return None
+    oldest = rows[-1]["start_time"]
+    if not complete and (oldest is None or oldest >= run["start_time"]):
+        return None  # runs that started with or after it may sit on the next page
+    return [r for r in rows if r["parent_run_id"] == run["run_id"] != r["run_id"]]
+
+
 def table(rows: list[dict], metrics: list[str], selected: str | None = None) -> pd.DataFrame:
     """The leaderboard of one page: index = run id, a ``run`` column, info and metric columns.
 

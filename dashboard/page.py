@@ -8,7 +8,7 @@ from dataclasses import replace
 import streamlit as st
 
 from common import PipelineError
-from dashboard import board, data, sidebar
+from dashboard import board, data, leaderboard, sidebar
 from dashboard.context import Context, render_safely, session_settings
 from dashboard.tabs.artifacts_tab import render_artifacts
 from dashboard.tabs.compare import render_compare
@@ -51,7 +51,9 @@ def _context() -> Context | None:
     if run is None:
         return None
     compare = sidebar.pick_compare(run, page.rows)
-    return Context(session_settings(uri), exp_id, exp_name, run, compare, page.rows)
+    # The default first page often holds the open run's children: then no search for them.
+    kids = leaderboard.children_on_page(first.rows, first.next_token is None, run)
+    return Context(session_settings(uri), exp_id, exp_name, run, compare, page.rows, kids)
 
 
 def _header(ctx: Context) -> None:
@@ -66,7 +68,9 @@ def _header(ctx: Context) -> None:
             name = parent[:8]
         line += f" · child of {name} (`{parent}`)"
     st.caption(line)
-    kids = data.children(ctx.uri, ctx.experiment_id, ctx.run_id)
+    kids = ctx.children
+    if kids is None:
+        kids = data.children(ctx.uri, ctx.experiment_id, ctx.run_id)
     if kids:
         names = ", ".join(k["run_name"] for k in kids[:20])
         more = f" and {len(kids) - 20} more" if len(kids) > 20 else ""

@@ -42,3 +42,26 @@ def test_the_best_cell_of_each_column_is_starred():
     rows = [_run("a", {"val_auc": 0.8}), _run("b", {"val_auc": 0.9})]
     table = leaderboard.table(rows, ["val_auc"])
     assert list(table["val_auc"]) == ["0.8", "0.9 ★"]
+
+
+def _started(name: str, start: int, parent: str | None = None) -> dict:
+    return {**_run(name, {}, parent=parent), "start_time": start}
+
+
+def test_children_on_a_newest_first_page_that_reaches_past_the_parent():
+    parent = _started("pop", 100)
+    rows = [_started("kid2", 300, "pop" * 4), _started("other", 200), _started("kid1", 150,
+            "pop" * 4), parent, _started("old", 50)]  # fmt: skip
+    kids = leaderboard.children_on_page(rows, complete=False, run=parent)
+    assert [k["run_name"] for k in kids] == ["kid2", "kid1"]
+    assert leaderboard.children_on_page(rows, complete=False, run=rows[1]) == []
+
+
+def test_children_unknown_when_the_page_may_continue_with_them():
+    parent = _started("pop", 100)
+    # The page ends at the parent's start: a tied child may be on the next page.
+    cut = [_started("kid", 300, "pop" * 4), parent]
+    assert leaderboard.children_on_page(cut, complete=False, run=parent) is None
+    assert leaderboard.children_on_page(cut, complete=True, run=parent) == [cut[0]]
+    # The run is not on the page (another page or filter): a search must say.
+    assert leaderboard.children_on_page(cut[:1], complete=True, run=parent) is None

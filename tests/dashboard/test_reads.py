@@ -3,6 +3,7 @@ import pytest
 from common import InvalidInput
 from dashboard.reads import (
     RunQuery,
+    child_runs,
     list_artifacts,
     metric_histories,
     read_artifact,
@@ -59,6 +60,12 @@ def test_invalid_filter_is_a_clear_error(mlflow_server, dashboard_runs):
 def test_nested_run_knows_its_parent(mlflow_server, dashboard_runs):
     page = search_runs(mlflow_server, RunQuery(dashboard_runs["experiment"], name_contains="child"))
     assert page.rows[0]["parent_run_id"] == dashboard_runs["parent"]
+
+
+def test_child_runs_of_a_parent_are_searched(mlflow_server, dashboard_runs):
+    kids = child_runs(mlflow_server, dashboard_runs["experiment"], dashboard_runs["parent"])
+    assert [k["run_id"] for k in kids] == [dashboard_runs["child"]]
+    assert child_runs(mlflow_server, dashboard_runs["experiment"], dashboard_runs["child"]) == []
 
 
 def test_long_history_in_one_call(mlflow_server, dashboard_runs):
