@@ -87,6 +87,15 @@ class JobStore:
         active = self.col.find_one({"active_key": key})
         if active is not None and active["status"] in ("queued", "running"):
             return _out(active), True
+        if not force:
+            # A run evaluated before and asked again (the dashboard does): the newest succeeded
+            # job, also a read. Taking the write lock for it queued every such request behind
+            # the others and the runner's progress writes.
+            done = self.col.find(
+                {"inputs_key": key, "status": "succeeded"}, sort=[("seq", -1)], limit=1
+            )
+            for doc in done:
+                return _out(doc), True
         with self._atomic():
             # Reuse the newest unfailed job with these inputs (an active one even with force).
             same = self.col.find({"inputs_key": key, "status": {"$nin": ["failed", "cancelled"]}})

@@ -56,6 +56,29 @@ def test_succeeded_job_is_reused_unless_forced(job_store):
     assert not reused and forced["job_id"] != first["job_id"] and forced["status"] == "queued"
 
 
+def test_the_newest_succeeded_job_is_reused(job_store):
+    ids = []
+    for force in (False, True):  # evaluated, then evaluated again on purpose
+        job, _ = job_store.submit("evaluate", "run1", {}, force=force)
+        job_store.claim_next("evaluate", "w1")
+        job_store.succeed(job["job_id"], {"n": len(ids)})
+        ids.append(job["job_id"])
+    again, reused = job_store.submit("evaluate", "run1", {})
+    assert reused and again["job_id"] == ids[1] and again["result"] == {"n": 1}
+
+
+def test_reusing_a_succeeded_job_takes_no_write_lock(tmp_path):
+    db = get_database(make_settings(tmp_path))  # embedded: the lock is its own
+    store = JobStore(db)
+    first, _ = store.submit("evaluate", "run1", {})
+    store.claim_next("evaluate", "w1")
+    store.succeed(first["job_id"], {})
+    db.lock_timeout = 0.2
+    with ThreadPoolExecutor(1) as pool, db.atomic():  # another thread's write under way
+        again, reused = pool.submit(store.submit, "evaluate", "run1", {}).result(timeout=5)
+    assert reused and again["job_id"] == first["job_id"]
+
+
 def test_failed_job_is_not_reused(job_store):
     first, _ = job_store.submit("evaluate", "run1", {})
     job_store.claim_next("evaluate", "w1")
