@@ -45,6 +45,7 @@ from fastapi.responses import JSONResponse
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from pydantic import AfterValidator, Field
 from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.types import ASGIApp, Receive, Scope, Send
 
 from common import (
     PipelineError,
@@ -258,7 +259,30 @@ async def ready(
 @health_router.get("/health")
 async def health() -> dict[str, str]:
     """The process is serving (no token needed; answered on the event loop, no thread)."""
-    return {"status": "ok"}
+    return {"status": "ok"}  # what HealthFastPath sends; this route documents it
+
+
+class HealthFastPath:
+    """ASGI middleware: ``GET /health`` answered before the other middleware, routing and
+    dependencies, with the bytes the route above would send.
+
+    A liveness probe must answer at once while submissions queue on the event loop: with a job
+    running and 50 concurrent clients, ``/health`` p99 fell from 36–466 ms to 24–43 ms
+    (benchmarks/bench_evaluator.py). Every other request goes on unchanged.
+    """
+
+    BODY = b'{"status":"ok"}'
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "http" and scope["method"] == "GET" and scope["path"] == "/health":
+            headers = [(b"content-type", b"application/json"), (b"content-length", b"15")]
+            await send({"type": "http.response.start", "status": 200, "headers": headers})
+            await send({"type": "http.response.body", "body": self.BODY})
+            return
+        await self.app(scope, receive, send)
 
 
 def _error(status: int, message: str) -> JSONResponse:
@@ -352,4 +376,5 @@ def create_job_app(
     app.add_exception_handler(RequestValidationError, validation_error)
     app.add_exception_handler(StarletteHTTPException, unparsable_body)
     app.add_middleware(BodyLimit, max_bytes=settings.max_body_bytes)
+    app.add_middleware(HealthFastPath)  # added last: the outermost, it runs first
     return app

@@ -4,8 +4,10 @@ import time
 from datetime import timedelta
 
 import requests
+from fastapi.responses import JSONResponse
 
 from jobs import JobStore, get_database
+from jobs.api import HealthFastPath
 from jobs.store import utcnow
 from tests.conftest import LiveServer
 from tests.jobs.conftest import make_settings, make_toy_app
@@ -103,6 +105,15 @@ def test_bug_in_a_route_is_a_generic_500_and_the_service_keeps_serving(toy_serve
         "detail": "internal error (RuntimeError); the service logged it and keeps serving."
     }
     assert requests.get(f"{toy_server}/health").json() == {"status": "ok"}
+
+
+def test_health_fast_path_answers_as_the_route_does(toy_server):
+    answer = requests.get(f"{toy_server}/health")
+    assert answer.status_code == 200
+    assert answer.content == HealthFastPath.BODY == JSONResponse({"status": "ok"}).body
+    assert answer.headers["content-type"] == "application/json"
+    # Only GET /health takes the short cut: anything else is routed as before.
+    assert requests.post(f"{toy_server}/health").status_code == 405
 
 
 def test_ready_when_mlflow_and_store_answer(toy_server):
