@@ -25,6 +25,7 @@ from jobs import (
     get_job_service,
     submission_responses,
 )
+from runs import warm_up
 
 KIND = "evaluate"
 router = APIRouter(tags=["evaluate"])
@@ -86,7 +87,8 @@ def create_app(settings: Settings | None = None, runner_options: dict | None = N
     handler = partial(
         run_job, tracking_uri=settings.mlflow_tracking_uri, data_root=settings.data_dir
     )
-    return create_job_app(KIND, "Evaluator", router, handler, settings, runner_options)
+    warm = partial(warm_up, settings.mlflow_tracking_uri)
+    return create_job_app(KIND, "Evaluator", router, handler, settings, runner_options, warm)
 
 
 # Jobs run in a worker process, so CPU-bound evaluations never hold the serving process's GIL:

@@ -34,6 +34,7 @@ import asyncio
 import hmac
 import logging
 import re
+from collections.abc import Callable
 from contextlib import asynccontextmanager
 from functools import partial
 from typing import Annotated
@@ -320,6 +321,7 @@ def create_job_app(
     handler: Handler,
     settings: Settings | None = None,
     runner_options: dict | None = None,
+    warm_up: Callable[[], None] | None = None,
 ) -> FastAPI:
     """A FastAPI app that runs ``kind`` jobs with ``handler`` and serves ``router``.
 
@@ -333,6 +335,8 @@ def create_job_app(
             ``isolate=True`` runs the handler in a worker process, off the serving GIL).
             ``max_attempts`` and ``retry_delay`` default to the settings ``JOB_MAX_ATTEMPTS``
             and ``JOB_RETRY_DELAY_S``.
+        warm_up: Called once at start-up, before serving (such as ``runs.warm_up``), so that
+            the first requests do not import for seconds; a failure is logged, not fatal.
 
     Raises:
         InsecureToken: ``PIPELINE_API_TOKEN`` is set but empty, a placeholder or short.
@@ -353,6 +357,11 @@ def create_job_app(
         runner.listeners.append(watcher.poke)
         app.state.store, app.state.runner = store, runner
         app.state.jobs = JobService(store, runner, watcher, settings.max_queued_jobs)
+        if warm_up is not None:
+            try:
+                await asyncio.to_thread(warm_up)
+            except Exception:  # the first request meets the same problem and reports it
+                log.warning("%s: warming up the request path failed", kind, exc_info=True)
         watcher.start()
         await asyncio.to_thread(runner.start)
         try:

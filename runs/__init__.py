@@ -8,7 +8,8 @@
 - ``Preprocessing``: how a consumer turns images into the model's input.
 - Checks: ``check_run``, ``check_model``, ``run_data_dir``, ``resolve_data_dir``,
   ``check_compatible`` (data vs ``preprocessing.json``), ``load_test_split`` and
-  ``skipped_report``, shared by the evaluator and explainer.
+  ``skipped_report``, shared by the evaluator and explainer; ``warm_up`` imports at a
+  service's start what those checks would import on the first request.
 - The artifact contract (``runs.contract``): where each artifact lives in a run.
 """
 
@@ -22,6 +23,7 @@ from runs.checks import (
     resolve_data_dir,
     run_data_dir,
     skipped_report,
+    warm_up,
 )
 from runs.models import MODEL_NAMES, Ensemble, ImageClassifier, build_model
 from runs.packaging import (
@@ -74,4 +76,5 @@ __all__ = [
     "run_data_dir",
     "servable_problem",
     "skipped_report",
+    "warm_up",
 ]

@@ -1,9 +1,11 @@
 """What the evaluator and explainer check about a run before they use it, and how they find its
 test images: the run, its model and preprocessing, and a data folder confined to ``DATA_DIR``."""
 
+import importlib
 import threading
 import time
 from pathlib import Path
+from urllib.parse import urlparse
 
 from mlflow.exceptions import MlflowException
 from mlflow.tracking import MlflowClient
@@ -14,6 +16,23 @@ from runs.preprocessing import Preprocessing
 from runs.tracking import MODEL_NAME, get_client, get_run, load_preprocessing
 
 CHECK_CACHE_S = 60.0
+_DATABASE_SCHEMES = ("sqlite", "postgresql", "mysql", "mssql")  # MLflow's SQLAlchemy store
+
+
+def warm_up(tracking_uri: str) -> None:
+    """Import now what checking a request would import on first use: the data loader (with
+    torchvision, about 2.5 s) and MLflow's tracking store for ``tracking_uri`` (SQLAlchemy and
+    Alembic for a database URI, about 0.8 s).
+
+    Services call it at start-up: imported by the first submissions, these modules held the GIL
+    on a request thread and stalled every request for about 0.5 s (p99 of both routes 350-570
+    ms in one round of ``benchmarks/bench_evaluator.py``'s 50-client load).
+    """
+    import dataloader  # noqa: F401  (check_compatible imports it when first called)
+
+    scheme = urlparse(tracking_uri).scheme.split("+")[0]
+    store = "sqlalchemy_store" if scheme in _DATABASE_SCHEMES else "rest_store"
+    importlib.import_module(f"mlflow.store.tracking.{store}")
 
 
 def resolve_data_dir(value: str | Path, root: Path | None = None, confine: bool = False) -> Path:

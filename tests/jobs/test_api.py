@@ -6,11 +6,11 @@ from datetime import timedelta
 import requests
 from fastapi.responses import JSONResponse
 
-from jobs import JobStore, get_database
+from jobs import JobStore, create_job_app, get_database
 from jobs.api import HealthFastPath
 from jobs.store import utcnow
 from tests.conftest import LiveServer
-from tests.jobs.conftest import make_settings, make_toy_app
+from tests.jobs.conftest import make_settings, make_toy_app, toy_handler, toy_router
 
 TOKEN = "toy-test-token-0123456789abcdef"
 
@@ -114,6 +114,22 @@ def test_health_fast_path_answers_as_the_route_does(toy_server):
     assert answer.headers["content-type"] == "application/json"
     # Only GET /health takes the short cut: anything else is routed as before.
     assert requests.post(f"{toy_server}/health").status_code == 405
+
+
+def test_warm_up_runs_before_serving_and_its_failure_is_not_fatal(tmp_path):
+    calls = []
+
+    def failing() -> None:
+        calls.append(time.monotonic())
+        raise ImportError("a module the checks need is missing")
+
+    settings = make_settings(tmp_path)
+    app = create_job_app("toy", "Toy", toy_router, toy_handler, settings, None, failing)
+    with LiveServer(app) as live:
+        served = time.monotonic()
+        health = requests.get(f"{live.url}/health")
+    assert len(calls) == 1 and calls[0] < served
+    assert health.status_code == 200
 
 
 def test_ready_when_mlflow_and_store_answer(toy_server):
