@@ -149,7 +149,8 @@ def children_on_page(rows: list[dict], complete: bool, run: dict) -> list[dict] 
     oldest = rows[-1]["start_time"]
     if not complete and (oldest is None or oldest >= run["start_time"]):
         return None  # runs that started with or after it may sit on the next page
-    return [r for r in rows if r["parent_run_id"] == run["run_id"] != r["run_id"]]
+    own = run["run_id"]
+    return [r for r in rows if r["parent_run_id"] == own and r["run_id"] != own]
 
 
 def table(rows: list[dict], metrics: list[str], selected: str | None = None) -> pd.DataFrame:

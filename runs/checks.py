@@ -25,14 +25,14 @@ def warm_up(tracking_uri: str) -> None:
     Alembic for a database URI, about 0.8 s).
 
     Services call it at start-up: imported by the first submissions, these modules held the GIL
-    on a request thread and stalled every request for about 0.5 s (p99 of both routes 350-570
-    ms in one round of ``benchmarks/bench_evaluator.py``'s 50-client load).
+    on a request thread for about a second while 50 clients waited (``py-spy --gil`` under the
+    load of ``benchmarks/bench_evaluator.py``).
     """
-    import dataloader  # noqa: F401  (check_compatible imports it when first called)
-
     scheme = urlparse(tracking_uri).scheme.split("+")[0]
     store = "sqlalchemy_store" if scheme in _DATABASE_SCHEMES else "rest_store"
-    importlib.import_module(f"mlflow.store.tracking.{store}")
+    # check_compatible imports the data loader when first called; MLflow imports its store.
+    for module in ("dataloader", f"mlflow.store.tracking.{store}"):
+        importlib.import_module(module)
 
 
 def resolve_data_dir(value: str | Path, root: Path | None = None, confine: bool = False) -> Path:

@@ -1,12 +1,9 @@
-import json
-import subprocess
-import sys
+import importlib
 
 import pytest
 
 from common import InvalidInput
-from runs import resolve_data_dir
-from tests.conftest import ROOT
+from runs import resolve_data_dir, warm_up
 
 
 def test_relative_data_dir_resolves_under_data_root(demo_data, data_root):
@@ -28,22 +25,16 @@ def test_symlink_out_of_data_root_is_refused(data_root, tmp_path):
         link.unlink()
 
 
-WARM_UP = """
-import json, sys
-from runs import warm_up
-names = ("dataloader", "mlflow.store.tracking.sqlalchemy_store")
-before = [n in sys.modules for n in names]
-warm_up(sys.argv[1])
-print(json.dumps([before, [n in sys.modules for n in names]]))
-"""
-
-
-def test_warm_up_imports_what_the_first_request_would():
-    # A fresh process: the suite's own imports would hide a missing one.
-    out = subprocess.run(
-        [sys.executable, "-c", WARM_UP, "sqlite:///unused.db"], capture_output=True, text=True,
-        check=True, cwd=ROOT, timeout=120,
-    ).stdout  # fmt: skip
-    before, after = json.loads(out.splitlines()[-1])
-    assert before == [False, False]  # the data loader, MLflow's SQLAlchemy store: lazily
-    assert after == [True, True]
+@pytest.mark.parametrize(
+    ("uri", "store"),
+    [
+        ("sqlite:///mlflow.db", "sqlalchemy_store"),
+        ("postgresql+psycopg2://db/mlflow", "sqlalchemy_store"),
+        ("http://mlflow:5000", "rest_store"),
+    ],
+)
+def test_warm_up_imports_the_data_loader_and_the_uris_store(monkeypatch, uri, store):
+    imported = []
+    monkeypatch.setattr(importlib, "import_module", imported.append)
+    warm_up(uri)
+    assert imported == ["dataloader", f"mlflow.store.tracking.{store}"]
