@@ -8,6 +8,13 @@ from runs import contract
 from tests.e2e.conftest import TOKEN
 
 
+def test_the_stacks_mlflow_keeps_its_runs_in_the_state_folder(pipeline):
+    stack, result = pipeline
+    db = stack.config.state_dir / "mlflow" / "mlflow.db"
+    assert db.exists()
+    assert result.run_id.encode() in db.read_bytes()  # the runs live in that file
+
+
 def test_training_logged_a_model_and_its_preprocessing(pipeline):
     stack, result = pipeline
     client = MlflowClient(stack.config.url(MLFLOW))

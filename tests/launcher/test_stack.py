@@ -92,14 +92,6 @@ def test_commands_run_from_this_environment(config):
     assert argv[0] == sys.executable
 
 
-def test_real_mlflow_starts_and_answers_health(config):
-    config.ports = {"mlflow": free_port()}
-    with Stack(config) as stack:
-        stack.start(MLFLOW)
-        stack.wait_healthy(MLFLOW, timeout=120)
-        assert (config.state_dir / "mlflow" / "mlflow.db").exists()
-
-
 EPOCHS = Service(
     "epochs",
     ("python", "-u", "-c",
