@@ -87,14 +87,9 @@ class JobStore:
         active = self.col.find_one({"active_key": key})
         if active is not None and active["status"] in ("queued", "running"):
             return _out(active), True
-        if not force:
-            # A run evaluated before and asked again (the dashboard does): the newest succeeded
-            # job, also a read. Taking the write lock for it queued every such request behind
-            # the others and the runner's progress writes.
-            done = self.col.find(
-                {"inputs_key": key, "status": "succeeded"}, sort=[("seq", -1)], limit=1
-            )
-            for doc in done:
+        if not force:  # asked again after success: a read too (the write lock queued these)
+            done = {"inputs_key": key, "status": "succeeded"}
+            for doc in self.col.find(done, sort=[("seq", -1)], limit=1):
                 return _out(doc), True
         with self._atomic():
             # Reuse the newest unfailed job with these inputs (an active one even with force).
@@ -174,19 +169,15 @@ class JobStore:
     def heartbeat(self, job_id: str, lease: str) -> bool:
         """Mark the attempt alive; False when the job is no longer running under ``lease``."""
         with self._atomic():
-            result = self.col.update_one(
-                self._attempt(job_id, lease), {"$set": {"heartbeat_at": utcnow()}}
-            )
+            beat = {"$set": {"heartbeat_at": utcnow()}}
+            result = self.col.update_one(self._attempt(job_id, lease), beat)
         return result.matched_count == 1
 
     def report_progress(self, job_id: str, lease: str, fraction: float, stage: str) -> bool:
         """Store the attempt's progress; False when it no longer holds the job."""
         with self._atomic():
-            now = utcnow()
-            result = self.col.update_one(
-                self._attempt(job_id, lease),
-                {"$set": {"progress": _progress(fraction, stage), "updated_at": now}},
-            )
+            fields = {"progress": _progress(fraction, stage), "updated_at": utcnow()}
+            result = self.col.update_one(self._attempt(job_id, lease), {"$set": fields})
         return result.matched_count == 1
 
     def lost_reason(self, job_id: str, lease: str) -> str | None:
