@@ -9,7 +9,7 @@
 - Checks: ``check_run``, ``check_model``, ``run_data_dir``, ``resolve_data_dir``,
   ``check_compatible`` (data vs ``preprocessing.json``), ``load_test_split`` and
   ``skipped_report``, shared by the evaluator and explainer; ``warm_up`` imports at a
-  service's start what those checks would import on the first request.
+  service's start the MLflow store those checks would import on the first request.
 - The artifact contract (``runs.contract``): where each artifact lives in a run.
 """
 

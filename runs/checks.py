@@ -12,6 +12,7 @@ from mlflow.tracking import MlflowClient
 
 from common import InvalidInput, ServiceUnavailable, check_path_text
 from common import confine as confine_path
+from dataloader import inspect_data, load_dataset
 from runs.preprocessing import Preprocessing
 from runs.tracking import MODEL_NAME, get_client, get_run, load_preprocessing
 
@@ -20,19 +21,16 @@ _DATABASE_SCHEMES = ("sqlite", "postgresql", "mysql", "mssql")  # MLflow's SQLAl
 
 
 def warm_up(tracking_uri: str) -> None:
-    """Import now what checking a request would import on first use: the data loader (with
-    torchvision, about 2.5 s) and MLflow's tracking store for ``tracking_uri`` (SQLAlchemy and
-    Alembic for a database URI, about 0.8 s).
+    """Import MLflow's tracking store for ``tracking_uri`` now (SQLAlchemy and Alembic for a
+    database URI: 0.8-2 s; the REST store comes with ``mlflow`` itself).
 
-    Services call it at start-up: imported by the first submissions, these modules held the GIL
-    on a request thread for about a second while 50 clients waited (``py-spy --gil`` under the
-    load of ``benchmarks/bench_evaluator.py``).
+    MLflow imports it on the first call, which in a service was the first submission's check:
+    the import held the GIL on a request thread while 50 clients waited (``py-spy --gil`` under
+    the load of ``benchmarks/bench_evaluator.py``). Services call this at start-up instead.
     """
     scheme = urlparse(tracking_uri).scheme.split("+")[0]
     store = "sqlalchemy_store" if scheme in _DATABASE_SCHEMES else "rest_store"
-    # check_compatible imports the data loader when first called; MLflow imports its store.
-    for module in ("dataloader", f"mlflow.store.tracking.{store}"):
-        importlib.import_module(module)
+    importlib.import_module(f"mlflow.store.tracking.{store}")
 
 
 def resolve_data_dir(value: str | Path, root: Path | None = None, confine: bool = False) -> Path:
@@ -166,8 +164,6 @@ def check_compatible(path: Path, pp: Preprocessing) -> dict:
     Returns:
         What was found: ``format``, ``channels``, ``n_classes``, ``min_size``.
     """
-    from dataloader import inspect_data
-
     found = inspect_data(path, "test")
     problems = []
     if found.channels != pp.channels:
@@ -225,8 +221,6 @@ def load_test_split(path: Path, pp: Preprocessing):
         InvalidInput: Data that does not fit the model (``check_compatible``), no test split, or
             a class the model does not know (``DataError``).
     """
-    from dataloader import load_dataset
-
     check_compatible(path, pp)
     ds = load_dataset(
         path,

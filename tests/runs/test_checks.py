@@ -2,6 +2,8 @@ import importlib
 
 import pytest
 
+import dataloader
+import runs.checks
 from common import InvalidInput
 from runs import resolve_data_dir, warm_up
 
@@ -33,8 +35,12 @@ def test_symlink_out_of_data_root_is_refused(data_root, tmp_path):
         ("http://mlflow:5000", "rest_store"),
     ],
 )
-def test_warm_up_imports_the_data_loader_and_the_uris_store(monkeypatch, uri, store):
+def test_warm_up_imports_the_uris_store_and_the_checks_hold_the_data_loader(
+    monkeypatch, uri, store
+):
     imported = []
     monkeypatch.setattr(importlib, "import_module", imported.append)
     warm_up(uri)
-    assert imported == ["dataloader", f"mlflow.store.tracking.{store}"]
+    assert imported == [f"mlflow.store.tracking.{store}"]
+    # The data loader is imported with the checks, not by the first request that needs it.
+    assert runs.checks.inspect_data is dataloader.inspect_data
