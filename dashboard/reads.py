@@ -180,9 +180,9 @@ def load_run(uri: str, run_id: str) -> dict:
     return run_to_dict(get_run(client_for(uri), run_id))
 
 
-HISTORY_COLUMNS = ("run_id", "key", "step", "timestamp", "value")
 HISTORY_DTYPES = {"run_id": object, "key": object, "step": np.int64, "timestamp": np.int64,
                   "value": np.float64}  # fmt: skip
+HISTORY_COLUMNS = tuple(HISTORY_DTYPES)
 
 
 def metric_histories(uri: str, run_ids: tuple[str, ...], keys: tuple[str, ...]) -> pd.DataFrame:
@@ -202,9 +202,8 @@ def metric_histories(uri: str, run_ids: tuple[str, ...], keys: tuple[str, ...]) 
             columns["value"] += [float(m.value) for m in history]
     # One frame at the end, typed by its arrays (an empty history too): a frame per metric
     # and a concat, or ``astype``, cost more than the reads.
-    return pd.DataFrame(
-        {name: np.array(columns[name], dtype=HISTORY_DTYPES.get(name)) for name in columns}
-    )
+    typed = {name: np.array(columns[name], dtype) for name, dtype in HISTORY_DTYPES.items()}
+    return pd.DataFrame(typed)
 
 
 def _repository(uri: str, run_id: str):

@@ -280,7 +280,8 @@ class HealthFastPath:
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] == "http" and scope["method"] == "GET" and scope["path"] == "/health":
-            headers = [(b"content-type", b"application/json"), (b"content-length", b"15")]
+            length = str(len(self.BODY)).encode()
+            headers = [(b"content-type", b"application/json"), (b"content-length", length)]
             await send({"type": "http.response.start", "status": 200, "headers": headers})
             await send({"type": "http.response.body", "body": self.BODY})
             return

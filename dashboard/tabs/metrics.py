@@ -11,11 +11,12 @@ import streamlit as st
 from dashboard import data, reports
 from dashboard.context import Context
 from dashboard.model_card import class_counts, split_counts
+from dashboard.reads import HISTORY_COLUMNS
 
 MAX_POINTS = 1000  # per series in a chart; longer histories are thinned evenly
 PREFERRED = ("train_loss", "val_loss", "val_accuracy", "val_auc")
 RESULT_PREFIXES = ("eval_", "explain_")
-SERIES_COLUMNS = ("run_id", "key", "step", "timestamp", "value", "seconds", "run")
+SERIES_COLUMNS = (*HISTORY_COLUMNS, "seconds", "run")  # a history row, and what a chart adds
 
 
 def _time(ms: int | None) -> str:
