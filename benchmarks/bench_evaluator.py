@@ -25,7 +25,7 @@ import numpy as np
 import requests
 import torch
 
-from benchmarks.common import Result, interleaved_best
+from benchmarks.common import Result, interleaved_best, scratch_tracking
 
 IMAGE_SIZE = 64
 ROOT = Path(__file__).resolve().parents[1]
@@ -41,9 +41,7 @@ def _make_run(tmp: Path, test_per_class: int) -> tuple[str, str, Path]:
 
     data_root = tmp / "data"
     synthesize(data_root / "demo", train_per_class=1, test_per_class=test_per_class, size=64)
-    uri = f"sqlite:///{tmp}/mlflow.db"
-    mlflow.set_tracking_uri(uri)
-    mlflow.set_experiment("bench-evaluator")
+    uri = scratch_tracking(tmp, "bench-evaluator")
     names = ["keratosis", "melanoma", "nevus"]
     model = build_model("smallcnn", 3, len(names)).eval()
     pp = Preprocessing(

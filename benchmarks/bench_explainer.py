@@ -24,7 +24,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from benchmarks.common import Result
+from benchmarks.common import Result, scratch_tracking
 
 IMAGE_SIZE = 64
 CLASS_NAMES = ["keratosis", "melanoma", "nevus"]
@@ -126,9 +126,7 @@ def _make_run(tmp: Path, test_per_class: int) -> tuple[str, str, Path]:
 
     data_root = tmp / "data"
     synthesize(data_root / "demo", train_per_class=1, test_per_class=test_per_class, size=64)
-    uri = f"sqlite:///{tmp}/mlflow.db"
-    mlflow.set_tracking_uri(uri)
-    mlflow.set_experiment("bench-explainer")
+    uri = scratch_tracking(tmp, "bench-explainer")
     size = (IMAGE_SIZE, IMAGE_SIZE)
     pp = Preprocessing(
         image_size=size, channels=3, class_names=CLASS_NAMES, mean=[0.5] * 3, std=[0.25] * 3

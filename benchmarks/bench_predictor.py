@@ -19,7 +19,7 @@ import numpy as np
 import requests
 import torch
 
-from benchmarks.common import Result, interleaved_best
+from benchmarks.common import Result, interleaved_best, scratch_tracking
 
 IMAGE_SIZE = 64
 BATCH = 32
@@ -35,13 +35,11 @@ def _chosen_model(tmp: Path):
     from runs import Preprocessing, build_model, log_classifier
 
     data = synthesize(tmp / "data", train_per_class=1, test_per_class=11, size=IMAGE_SIZE)
-    uri = f"sqlite:///{tmp}/mlflow.db"
-    mlflow.set_tracking_uri(uri)
-    experiment = mlflow.create_experiment("bench-predictor", artifact_location=str(tmp / "art"))
+    uri = scratch_tracking(tmp, "bench-predictor")
     names = ["keratosis", "melanoma", "nevus"]
     pp = Preprocessing(image_size=(IMAGE_SIZE, IMAGE_SIZE), channels=3, class_names=names,
                        mean=[0.5] * 3, std=[0.25] * 3)  # fmt: skip
-    with mlflow.start_run(experiment_id=experiment) as run:
+    with mlflow.start_run() as run:
         log_classifier(build_model("smallcnn", 3, len(names)).eval(), pp, "model")
     settings = Settings(_env_file=None, mlflow_tracking_uri=uri, store_dir=tmp / "store",
                         mongo_uri=None, run_id_file=tmp / "run_id.txt",

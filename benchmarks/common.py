@@ -9,6 +9,7 @@ import re
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
+from pathlib import Path
 
 _RATIO_GOAL = re.compile(r"ratio\s*(≥|>=|>)\s*([0-9]*\.?[0-9]+)")
 
@@ -51,6 +52,29 @@ class Result:
             return None
         bound = float(match.group(2))
         return self.ratio > bound if match.group(1) == ">" else self.ratio >= bound
+
+
+def scratch_experiment(folder: Path, name: str) -> str:
+    """The SQLite tracking store in ``folder`` with experiment ``name`` (made once) whose
+    artifacts stay in ``folder`` too: MLflow's default, ``./mlruns`` of the working directory,
+    is the checkout. Returns the tracking URI."""
+    from mlflow.tracking import MlflowClient
+
+    uri = f"sqlite:///{folder}/mlflow.db"
+    client = MlflowClient(uri)
+    if client.get_experiment_by_name(name) is None:
+        client.create_experiment(name, artifact_location=str(folder / "artifacts"))
+    return uri
+
+
+def scratch_tracking(folder: Path, name: str) -> str:
+    """:func:`scratch_experiment`, made this process's tracking store and active experiment."""
+    import mlflow
+
+    uri = scratch_experiment(folder, name)
+    mlflow.set_tracking_uri(uri)
+    mlflow.set_experiment(name)
+    return uri
 
 
 def best_time(fn: Callable[[], object], repeat: int = 3) -> float:

@@ -17,6 +17,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+from benchmarks.common import scratch_experiment
 from common import atomic_write_text
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -51,9 +52,10 @@ def train(data: Path, extra: list[str], seed: int, out: Path) -> dict:
     """One training run: validation AUC/accuracy at the selected epoch and CPU seconds, or
     ``{"over_budget": True, ...}`` when it used up ``CPU_BUDGET_S`` (such a setting cannot be a
     default, whatever its figures)."""
+    uri = scratch_experiment(out, "sweep")  # made here: its artifacts stay in ``out``
     argv = [
         sys.executable, "-m", "trainer", "--data-dir", str(data), "--experiment", "sweep",
-        "--tracking-uri", f"sqlite:///{out}/mlflow.db", "--checkpoint-dir", str(out / "ck"),
+        "--tracking-uri", uri, "--checkpoint-dir", str(out / "ck"),
         "--threads", "1", "--no-progress", "--seed", str(seed), *extra,
     ]  # fmt: skip
     before = resource.getrusage(resource.RUSAGE_CHILDREN)
