@@ -18,6 +18,7 @@ from common.fileio import (
     atomic_write_json,
     atomic_write_text,
 )
+from common.heap import freeze_startup_heap
 from common.paths import (
     MAX_NAME_BYTES,
     MAX_PATH_CHARS,
@@ -44,5 +45,6 @@ __all__ = [
     "check_path_chars",
     "check_path_text",
     "confine",
+    "freeze_startup_heap",
     "get_settings",
 ]

@@ -53,6 +53,7 @@ from common import (
     ServiceUnavailable,
     Settings,
     TooManyRequests,
+    freeze_startup_heap,
     get_settings,
 )
 from jobs.docs import add_docs
@@ -73,7 +74,6 @@ from jobs.store import (
     redact_uri,
 )
 from jobs.waiting import JobWatcher
-from runs import check_tracking
 
 log = logging.getLogger(__name__)
 
@@ -232,6 +232,12 @@ async def list_jobs(
     return [JobOut.from_job(job) for job in found]
 
 
+def _check_mlflow(uri: str) -> None:
+    from runs import check_tracking  # here: it imports torch and MLflow, ~10 s for a toy service
+
+    check_tracking(uri, 3)
+
+
 @jobs_router.get("/ready")
 async def ready(
     jobs: Annotated[JobService, Depends(get_job_service)],
@@ -244,7 +250,7 @@ async def ready(
     """
     problems = []
     try:
-        await run_in_threadpool(check_tracking, settings.mlflow_tracking_uri, 3)
+        await run_in_threadpool(_check_mlflow, settings.mlflow_tracking_uri)
     except ServiceUnavailable as exc:
         problems.append(str(exc))
     try:
@@ -366,6 +372,8 @@ def create_job_app(
                 log.warning("%s: warming up the request path failed", kind, exc_info=True)
         watcher.start()
         await asyncio.to_thread(runner.start)
+        frozen = freeze_startup_heap()  # after the imports of warm-up and runner
+        log.debug("%s: %d start-up objects frozen out of full collections", kind, frozen)
         try:
             yield
         finally:

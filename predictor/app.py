@@ -15,7 +15,7 @@ from fastapi import APIRouter, Depends, FastAPI, File, Request, UploadFile
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel, Field
 
-from common import PipelineError, Settings, get_settings
+from common import PipelineError, Settings, freeze_startup_heap, get_settings
 from jobs import require_token
 from predictor.core import ModelHolder, Served, predict
 
@@ -116,6 +116,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         holder = ModelHolder(app.state.settings)
         app.state.holder = holder
         holder.start()  # the first load happens in the poller: /health answers at once
+        freeze_startup_heap()  # no full GC pass over torch's and MLflow's objects per request
         try:
             yield
         finally:

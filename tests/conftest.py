@@ -2,6 +2,7 @@
 session check that no test leaves a server or worker process behind."""
 
 import contextlib
+import gc
 import os
 import shutil
 import signal
@@ -110,6 +111,15 @@ def _keep_main_module():
     main = sys.modules["__main__"]
     yield
     sys.modules["__main__"] = main
+
+
+@pytest.fixture(autouse=True)
+def _unfreeze_heap():
+    """Services started in this process freeze its heap out of the collector
+    (``common.freeze_startup_heap``); give it back, so that the test process's cyclic garbage of
+    earlier tests is still collected."""
+    yield
+    gc.unfreeze()
 
 
 def free_port() -> int:
