@@ -23,6 +23,7 @@ from jobs import (
     create_job_app,
     get_app_settings,
     get_job_service,
+    request_as_sent,
     submission_responses,
 )
 from runs import warm_up
@@ -78,7 +79,8 @@ async def evaluate(
         body.batch_size,
         body.tta,
     )
-    return await jobs.respond(body.run_id, inputs, body.force, wait, response)
+    request = request_as_sent(body, settings.data_dir)  # a repeat skips the checks
+    return await jobs.respond(body.run_id, inputs, body.force, wait, response, request)
 
 
 def create_app(settings: Settings | None = None, runner_options: dict | None = None) -> FastAPI:

@@ -22,6 +22,7 @@ from jobs import (
     create_job_app,
     get_app_settings,
     get_job_service,
+    request_as_sent,
     submission_responses,
 )
 from runs import warm_up
@@ -77,7 +78,8 @@ async def explain(
         body.seed,
         settings.data_dir,
     )
-    return await jobs.respond(body.run_id, inputs, body.force, wait, response)
+    request = request_as_sent(body, settings.data_dir)  # a repeat skips the checks
+    return await jobs.respond(body.run_id, inputs, body.force, wait, response, request)
 
 
 def create_app(settings: Settings | None = None, runner_options: dict | None = None) -> FastAPI:

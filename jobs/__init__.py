@@ -21,7 +21,7 @@ from jobs.api import (
 from jobs.jobstore import JobStore
 from jobs.runner import Handler, JobRunner
 from jobs.security import InsecureToken, PathText, check_token, error_responses
-from jobs.service import JobOut, JobService, Progress
+from jobs.service import JobOut, JobService, Progress, request_as_sent
 from jobs.store import (
     FINAL_STATUSES,
     STATUSES,
@@ -57,6 +57,7 @@ __all__ = [
     "get_app_settings",
     "get_database",
     "get_job_service",
+    "request_as_sent",
     "require_token",
     "submission_responses",
     "utcnow",

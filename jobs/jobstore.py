@@ -18,7 +18,16 @@ from pymongo.errors import DuplicateKeyError
 
 from common import Conflict, InvalidInput, NotFound, TooManyRequests
 from jobs.embedded import EmbeddedDatabase
-from jobs.store import FINAL_STATUSES, STATUSES, _next_seq, _out, inputs_key, plain, utcnow
+from jobs.store import (
+    FINAL_STATUSES,
+    STATUSES,
+    _next_seq,
+    _out,
+    inputs_key,
+    plain,
+    request_key,
+    utcnow,
+)
 
 log = logging.getLogger(__name__)
 
@@ -26,10 +35,19 @@ _UNSET_FIELDS = ("started_at", "finished_at", "heartbeat_at", "worker", "lease",
 _UNSET_FIELDS += ("error", "result")
 _EPOCH = utcnow().replace(year=2000, month=1, day=1, hour=0, minute=0, second=0, microsecond=0)
 QUEUE_FULL_RETRY_AFTER_S = 30
+_ACTIVE = ["queued", "running"]
 
 
 def _progress(fraction: float, stage: str) -> dict:
     return {"fraction": round(float(fraction), 4), "stage": str(stage)[:200]}
+
+
+def _requeued(now, note: str, stage: str = "queued", not_before=None) -> dict:
+    """The fields of a job given back to the queue, due at ``not_before`` (default: now)."""
+    return {
+        "status": "queued", "worker": None, "lease": None, "not_before": not_before or now,
+        "updated_at": now, "note": note, "progress": _progress(0, stage),
+    }  # fmt: skip
 
 
 class JobStore:
@@ -51,6 +69,7 @@ class JobStore:
         self.col.create_index([("kind", 1), ("status", 1), ("seq", 1)])
         self.col.create_index([("run_id", 1), ("seq", -1)])
         self.col.create_index([("inputs_key", 1), ("status", 1)])
+        self.col.create_index([("request_key", 1), ("status", 1)])
         self.col.create_index([("status", 1), ("heartbeat_at", 1)])
         # At most one queued/running job per inputs: ``active_key`` exists only while active.
         self.col.create_index("active_key", unique=True, sparse=True)
@@ -67,11 +86,13 @@ class JobStore:
         inputs: dict,
         force: bool = False,
         max_queued: int | None = None,
+        request: dict | None = None,
     ) -> tuple[dict, bool]:
         """Queue a job, or return an equal one: ``(job, reused)``.
 
         A succeeded job with the same inputs is reused unless ``force``; a queued or running job
-        with the same inputs is always returned instead of a duplicate.
+        with the same inputs is always returned instead of a duplicate. A new job records the
+        key of ``request`` (the body as sent) for :meth:`active_for`.
 
         Raises:
             TooManyRequests: ``max_queued`` jobs of ``kind`` are already queued.
@@ -85,7 +106,7 @@ class JobStore:
         key = inputs_key(kind, run_id, inputs)
         # An active job with these inputs is the answer, whatever ``force``: a read, no lock.
         active = self.col.find_one({"active_key": key})
-        if active is not None and active["status"] in ("queued", "running"):
+        if active is not None and active["status"] in _ACTIVE:
             return _out(active), True
         if not force:  # asked again after success: a read too (the write lock queued these)
             done = {"inputs_key": key, "status": "succeeded"}
@@ -115,6 +136,7 @@ class JobStore:
                 "inputs": inputs,
                 "inputs_key": key,
                 "active_key": key,
+                "request_key": None if request is None else request_key(kind, run_id, request),
                 "status": "queued",
                 "created_at": now,
                 "seq": _next_seq(),
@@ -129,9 +151,16 @@ class JobStore:
             except DuplicateKeyError:  # another replica queued the same inputs just now
                 active = self.col.find_one({"active_key": key})
                 if active is None:  # ... and it has already finished: look again
-                    return self.submit(kind, run_id, inputs, force, max_queued)
+                    return self.submit(kind, run_id, inputs, force, max_queued, request)
                 return _out(active), True
         return _out(doc), False
+
+    def active_for(self, kind: str, run_id: str, request: dict) -> dict | None:
+        """The queued or running job that this same request body queued, else None: a repeat
+        needs neither the request's checks nor a new job (the job checks its inputs as it runs)."""
+        self.ensure_indexes()
+        key = request_key(kind, run_id, request)
+        return _out(self.col.find_one({"request_key": key, "status": {"$in": _ACTIVE}}))
 
     def claim_next(self, kind: str, worker_id: str) -> dict | None:
         """Atomically start the next attempt of the oldest due queued job of ``kind``.
@@ -204,7 +233,7 @@ class JobStore:
         return self._finish(job_id, {"status": "failed", "error": str(error)}, lease)
 
     def _finish(self, job_id: str, fields: dict, lease: str | None) -> dict:
-        query = {"_id": job_id, "status": {"$in": ["queued", "running"]}}
+        query = {"_id": job_id, "status": {"$in": _ACTIVE}}
         if lease is not None:
             query = self._attempt(job_id, lease)
         with self._atomic():
@@ -239,22 +268,13 @@ class JobStore:
                 "service is back)",
                 lease,
             )
+        note = f"attempt {job['attempts']} met an outage, retrying in {delay_s:g} s: {error}"
         with self._atomic():
             now = utcnow()
+            later = now + timedelta(seconds=delay_s)
             doc = self.col.find_one_and_update(
                 self._attempt(job_id, lease),
-                {
-                    "$set": {
-                        "status": "queued",
-                        "worker": None,
-                        "lease": None,
-                        "not_before": now + timedelta(seconds=delay_s),
-                        "updated_at": now,
-                        "note": f"attempt {job['attempts']} met an outage, retrying in "
-                        f"{delay_s:g} s: {error}",
-                        "progress": _progress(0, "waiting to retry"),
-                    }
-                },
+                {"$set": _requeued(now, note, "waiting to retry", later)},
                 return_document=ReturnDocument.AFTER,
             )
         if doc is None:
@@ -267,18 +287,7 @@ class JobStore:
             now = utcnow()
             result = self.col.update_one(
                 self._attempt(job_id, lease),
-                {
-                    "$set": {
-                        "status": "queued",
-                        "worker": None,
-                        "lease": None,
-                        "not_before": now,
-                        "updated_at": now,
-                        "note": note,
-                        "progress": _progress(0, "queued"),
-                    },
-                    "$inc": {"attempts": -1},
-                },
+                {"$set": _requeued(now, note), "$inc": {"attempts": -1}},
             )
         return result.matched_count == 1
 
@@ -291,7 +300,7 @@ class JobStore:
         with self._atomic():
             now = utcnow()
             doc = self.col.find_one_and_update(
-                {"_id": job_id, "status": {"$in": ["queued", "running"]}},
+                {"_id": job_id, "status": {"$in": _ACTIVE}},
                 {
                     "$set": {
                         "status": "cancelled",
@@ -366,16 +375,8 @@ class JobStore:
             since = doc["heartbeat_at"].replace(tzinfo=UTC).isoformat(timespec="seconds")
             now = utcnow()
             if doc.get("attempts", 1) <= 1:
-                update = {
-                    "status": "queued",
-                    "worker": None,
-                    "lease": None,
-                    "not_before": now,
-                    "note": f"requeued: worker {doc.get('worker')} stopped (no heartbeat since "
-                    f"{since})",
-                    "progress": _progress(0, "queued"),
-                    "updated_at": now,
-                }
+                note = f"requeued: worker {doc.get('worker')} stopped (no heartbeat since {since})"
+                update = _requeued(now, note)
                 unset = {}
             else:
                 update = {

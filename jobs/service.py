@@ -68,6 +68,12 @@ class JobOut(BaseModel):
         return self.status in FINAL_STATUSES
 
 
+def request_as_sent(body: BaseModel, data_root: object) -> dict:
+    """A submission's body as sent, without ``force``, with the ``DATA_DIR`` its paths resolve
+    under: the ``request`` of :meth:`JobService.submit`."""
+    return {**body.model_dump(mode="json", exclude={"force"}), "root": str(data_root)}
+
+
 class JobService:
     """The facade routes use: submit a job, wait for it, cancel it, answer 202 or 200."""
 
@@ -96,12 +102,18 @@ class JobService:
             pool.shutdown(wait=True, cancel_futures=True)
 
     async def submit(
-        self, run_id: str, inputs: dict | Callable[[], dict], force: bool = False
+        self,
+        run_id: str,
+        inputs: dict | Callable[[], dict],
+        force: bool = False,
+        request: dict | None = None,
     ) -> JobOut:
         """Queue a job (or return the equal one that exists) and wake the runner.
 
         ``inputs`` may be a function that checks the request and returns the inputs (such as the
         evaluator's ``prepare_inputs``): it runs in the same thread hop as the store call.
+        ``request``, the body as sent: a repeat of a body whose job is still queued or running
+        gets that job without running ``inputs()`` again (clients that poll by resubmitting).
 
         Raises:
             TooManyRequests: The queue holds ``max_queued`` jobs already.
@@ -109,8 +121,12 @@ class JobService:
         """
 
         def submit() -> tuple[dict, bool]:
+            if request is not None:
+                active = self.store.active_for(self.kind, run_id, request)
+                if active is not None:
+                    return active, True
             values = inputs() if callable(inputs) else inputs
-            return self.store.submit(self.kind, run_id, values, force, self.max_queued)
+            return self.store.submit(self.kind, run_id, values, force, self.max_queued, request)
 
         loop = asyncio.get_running_loop()
         job, reused = await loop.run_in_executor(self._submits, submit)
@@ -129,9 +145,10 @@ class JobService:
         force: bool,
         wait: float,
         response: Response,
+        request: dict | None = None,
     ) -> JobOut:
         """Submit, wait up to ``wait`` seconds, and set 200 (finished) or 202 (not yet)."""
-        job = await self.submit(run_id, inputs, force)
+        job = await self.submit(run_id, inputs, force, request)
         if wait > 0 and not job.finished:
             done = await self.wait(job.model_dump(exclude={"reused", "url"}), wait)
             job = JobOut.from_job(done, reused=job.reused)

@@ -15,14 +15,17 @@ import sqlite3
 import threading
 import time
 from datetime import UTC, datetime
-from typing import Any, Literal, get_args
+from typing import TYPE_CHECKING, Any, Literal, get_args
 
 import pymongo
 from pymongo.errors import ConfigurationError, PyMongoError
 
 from common import ServiceUnavailable, Settings
 from jobs.embedded import EmbeddedDatabase
-from runs import contract
+
+# runs imports torch and MLflow: a job service that needs only its store does without them.
+if TYPE_CHECKING:
+    from runs import contract
 
 log = logging.getLogger(__name__)
 
@@ -113,6 +116,12 @@ def inputs_key(kind: str, run_id: str, inputs: dict) -> str:
     return hashlib.sha256(canonical.encode()).hexdigest()
 
 
+def request_key(kind: str, run_id: str, request: dict) -> str:
+    """The key of a request body as sent (before its checks resolve defaults), apart from
+    :func:`inputs_key` so that the two never match by accident."""
+    return inputs_key(kind, run_id, {"request_as_sent": request})
+
+
 _seq_lock = threading.Lock()
 _last_seq = 0
 
@@ -133,6 +142,7 @@ def _out(doc: dict | None, id_name: str = "job_id") -> dict | None:
     doc = dict(doc)
     doc[id_name] = str(doc.pop("_id"))
     doc.pop("active_key", None)
+    doc.pop("request_key", None)
     doc.pop("seq", None)
     for key, value in doc.items():
         if isinstance(value, datetime):  # naive from some drivers, bson's FixedOffset from others
@@ -146,7 +156,7 @@ class SelectionStore:
     def __init__(self, db) -> None:
         self.col = db["selections"]
 
-    def record(self, record: contract.SelectionRecord) -> dict:
+    def record(self, record: "contract.SelectionRecord") -> dict:
         """Store one choice or download; returns the stored document (``selection_id`` as id)."""
         doc = record.model_dump(mode="python")
         doc["_id"] = doc.pop("selection_id")

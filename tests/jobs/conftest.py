@@ -91,6 +91,7 @@ class ToyIn(BaseModel):
 
 
 CHECK_RELEASED = threading.Event()
+CHECKED: list[dict] = []  # the bodies whose request check ran, in order
 
 
 toy_router = APIRouter()
@@ -106,11 +107,13 @@ async def toy(
     inputs = {"x": body.x, "sleep": body.sleep}
 
     def check() -> dict:
+        CHECKED.append(body.model_dump())
         if body.hung_check and not CHECK_RELEASED.wait(60):
             raise TimeoutError("the test never released the hung check")
         return inputs
 
-    return await jobs.respond(body.run_id, check, body.force, wait, response)
+    request = body.model_dump(exclude={"force"})
+    return await jobs.respond(body.run_id, check, body.force, wait, response, request)
 
 
 @toy_router.get("/boom")

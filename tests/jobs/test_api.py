@@ -1,5 +1,6 @@
 """The shared job service over real HTTP (uvicorn on a free port) with a toy handler."""
 
+import gc
 import time
 from datetime import timedelta
 
@@ -74,6 +75,23 @@ def test_same_inputs_reuse_the_result_and_force_runs_again(toy_server):
     assert forced["status"] == "succeeded"
 
 
+def test_a_repeat_while_the_job_runs_gets_it_without_a_second_check(toy_server):
+    """Clients that poll by resubmitting cost one store read, not the request's checks."""
+    from tests.jobs.conftest import CHECKED
+
+    CHECKED.clear()
+    body = {"run_id": "repeat", "x": 1, "sleep": 1.0}
+    first = requests.post(f"{toy_server}/toy", json=body, timeout=30).json()
+    again = requests.post(f"{toy_server}/toy", json={**body, "force": True}, timeout=30).json()
+    assert again["job_id"] == first["job_id"] and again["reused"]
+    assert again["status"] in ("queued", "running") and len(CHECKED) == 1
+    poll(f"{toy_server}{first['url']}", {"succeeded"})
+    # Once the job is done a repeat is checked again before its result is reused.
+    done = requests.post(f"{toy_server}/toy", json=body, timeout=30).json()
+    assert done["job_id"] == first["job_id"] and done["status"] == "succeeded"
+    assert len(CHECKED) == 2
+
+
 def test_jobs_of_a_run_are_listed_newest_first(toy_server):
     ids = [
         requests.post(f"{toy_server}/toy", json={"run_id": run, "x": x}).json()["job_id"]
@@ -130,6 +148,15 @@ def test_warm_up_runs_before_serving_and_its_failure_is_not_fatal(tmp_path):
         health = requests.get(f"{live.url}/health")
     assert len(calls) == 1 and calls[0] < served
     assert health.status_code == 200
+
+
+def test_start_up_objects_are_frozen_before_serving(embedded_settings):
+    """Full collections of a torch-sized heap stalled every request ~0.5 s (common.heap)."""
+    gc.unfreeze()  # what earlier tests froze (an autouse fixture unfreezes after each test)
+    with LiveServer(make_toy_app(embedded_settings)) as live:
+        frozen = gc.get_freeze_count()
+        assert requests.get(f"{live.url}/health").status_code == 200
+    assert frozen > 1000
 
 
 def test_ready_when_mlflow_and_store_answer(toy_server):

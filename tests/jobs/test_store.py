@@ -94,6 +94,21 @@ def test_other_kind_or_run_is_a_new_job(job_store):
     assert job_store.get(first["job_id"])["status"] == "queued"
 
 
+def test_active_for_finds_the_job_a_request_queued_until_it_finishes(job_store):
+    request = {"data_dir": None, "batch_size": 8}
+    job, _ = job_store.submit(
+        "evaluate", "run1", {"data_dir": "/d", "batch_size": 8}, request=request
+    )
+    assert job_store.active_for("evaluate", "run1", request)["job_id"] == job["job_id"]
+    assert "request_key" not in job_store.active_for("evaluate", "run1", request)
+    assert job_store.active_for("evaluate", "run1", {**request, "batch_size": 9}) is None
+    assert job_store.active_for("explain", "run1", request) is None
+    claimed = job_store.claim_next("evaluate", "w1")
+    assert job_store.active_for("evaluate", "run1", request)["status"] == "running"
+    job_store.succeed(job["job_id"], {}, claimed["lease"])
+    assert job_store.active_for("evaluate", "run1", request) is None
+
+
 def test_claim_takes_the_oldest_queued_job_of_its_kind(job_store):
     jobs = [job_store.submit("evaluate", f"run{i}", {})[0] for i in range(3)]
     job_store.submit("explain", "run0", {})
