@@ -5,7 +5,8 @@
   goal: at most 1.5× the inference time.
 * P6: p50/p95/p99 latency of ``POST /evaluate`` (submission only) and ``GET /health`` from 50
   concurrent clients (one asyncio process, raw HTTP) while a job runs; goal: p99 ≤ 50 ms and
-  ≤ 20 ms on 2 cores.
+  ≤ 20 ms on 2 cores. Beside it, the floor: the same clients against a bare FastAPI app
+  (``benchmarks.floor_app``) with a busy process at the job worker's priority.
 
 The run is logged here in the trainer's layout (params, ``preprocessing.json``, model ``model``)
 with an untrained SmallCNN: speed does not depend on the weights, and no training time is spent.
@@ -200,22 +201,19 @@ def bench_submission_latency(uri: str, run_id: str, data_root: Path, quick: bool
         # A slow job (one image per batch) keeps the runner busy while clients submit it again.
         busy = {"run_id": run_id, "batch_size": 1}
         job = requests.post(f"{url}/evaluate", json=busy, timeout=60).json()
+        # Steady state, not the first requests of a fresh process (thread pools, caches).
+        _latencies_ms(port, loads[0][0], 2, busy)
         for clients, per_client in loads:
             ms = _latencies_ms(port, clients, per_client, busy)
             status = requests.get(f"{url}/jobs/{job['job_id']}", timeout=30).json()["status"]
-            sub, hea = ms["submit"], ms["health"]
-            met = sub["p99"] <= 50 and hea["p99"] <= 20
+            met = ms["submit"]["p99"] <= 50 and ms["health"]["p99"] <= 20
             results.append(
-                Result(
-                    name=f"POST /evaluate p99 latency, {clients} client(s), job {status}",
-                    ours=sub["p99"],
-                    reference=hea["p99"],
-                    unit="ms",
-                    goal="p99 ≤ 50 ms (GET /health ≤ 20 ms)",
-                    note=f"POST /evaluate p50/p95/p99 {sub['p50']:.1f}/{sub['p95']:.1f}/"
-                    f"{sub['p99']:.1f} ms, GET /health {hea['p50']:.1f}/{hea['p95']:.1f}/"
-                    f"{hea['p99']:.1f} ms; load average {os.getloadavg()[0]:.1f} on "
-                    f"{os.cpu_count()} cores; goal {'met' if met else 'missed'}",
+                _latency_result(
+                    f"POST /evaluate p99 latency, {clients} client(s), job {status}",
+                    ms,
+                    "p99 ≤ 50 ms (GET /health ≤ 20 ms)",
+                    f"; load average {os.getloadavg()[0]:.1f} on {os.cpu_count()} cores; goal "
+                    f"{'met' if met else 'missed'}",
                 )
             )
     finally:
@@ -226,6 +224,46 @@ def bench_submission_latency(uri: str, run_id: str, data_root: Path, quick: bool
             proc.kill()
             proc.wait()
     return results
+
+
+def bench_framework_floor(run_id: str, quick: bool) -> Result:
+    """The same clients against ``benchmarks.floor_app`` (bare FastAPI), with a busy process at
+    the job worker's priority in place of the job: what any FastAPI service gets here."""
+    port = _free_port()
+    busy = subprocess.Popen(["nice", "-n", "19", sys.executable, "-c", "while True: pass"])
+    command = [sys.executable, "-m", "uvicorn", "benchmarks.floor_app:app", "--port", str(port)]
+    proc = subprocess.Popen(
+        [*command, "--log-level", "warning", *SERVER_ARGS], cwd=ROOT, stdout=subprocess.DEVNULL
+    )
+    clients, per_client = (10, 3) if quick else (50, 20)
+    try:
+        _wait(f"http://127.0.0.1:{port}", proc)
+        body = {"run_id": run_id, "batch_size": 1}
+        _latencies_ms(port, clients, 2, body)  # warm-up, as for the service
+        ms = _latencies_ms(port, clients, per_client, body)
+    finally:
+        for p in (proc, busy):
+            p.kill()
+            p.wait()
+    return _latency_result(
+        f"floor: bare FastAPI p99, {clients} clients, busy process at nice 19",
+        ms,
+        "reported (what the P6 goal leaves to the service)",
+    )
+
+
+def _latency_result(name: str, ms: dict[str, dict], goal: str, more: str = "") -> Result:
+    """Submission p99 as ``ours``, health p99 as ``reference``; every percentile in the note."""
+    sub, hea = ms["submit"], ms["health"]
+    return Result(
+        name=name,
+        ours=sub["p99"],
+        reference=hea["p99"],
+        unit="ms",
+        goal=goal,
+        note=f"POST /evaluate p50/p95/p99 {sub['p50']:.1f}/{sub['p95']:.1f}/{sub['p99']:.1f} ms, "
+        f"GET /health {hea['p50']:.1f}/{hea['p95']:.1f}/{hea['p99']:.1f} ms{more}",
+    )
 
 
 def _free_port() -> int:
@@ -248,7 +286,8 @@ def _wait(url: str, proc: subprocess.Popen, timeout: float = 120) -> None:
 
 
 def run(quick: bool = False) -> list[Result]:
-    """Both evaluator benchmarks; ``quick`` uses 60 images and 10 clients."""
+    """The evaluator benchmarks and P6's framework floor; ``quick`` uses 60 images and 10
+    clients."""
     os.environ.setdefault("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "false")
     torch.set_num_threads(1)
     results = []
@@ -257,6 +296,7 @@ def run(quick: bool = False) -> list[Result]:
         uri, run_id, data_root = _make_run(Path(tmp), test_per_class=20 if quick else 667)
         results.append(bench_whole_evaluation(uri, run_id, data_root, quick))
         results += bench_submission_latency(uri, run_id, data_root, quick)
+        results.append(bench_framework_floor(run_id, quick))
     return results
 
 
