@@ -77,6 +77,7 @@ TRAINING_PARAMS = (
     "label_smoothing",
     "val_fraction",
     "patience",
+    "select",
     "seed",
     "class_balance",
     "ema_decay",

@@ -154,7 +154,15 @@ def get_args_parser(add_help: bool = True) -> argparse.ArgumentParser:
         "--patience",
         type=_non_negative_int,
         default=10,
-        help="stop after this many epochs without a better validation AUC (0: never)",
+        help="stop after this many epochs without a better validation score (see --select; "
+        "0: never)",
+    )
+    model.add_argument(
+        "--select",
+        choices=("auc", "loss", "last"),
+        default="auc",
+        help="the epoch each model keeps: best validation AUC (ties to lower loss), lowest "
+        "validation loss, or the last epoch trained",
     )
 
     aug = parser.add_argument_group("augmentation")

@@ -47,10 +47,20 @@ def balanced_indices(labels: np.ndarray, seed: int, epoch: int) -> list[int]:
     return torch.multinomial(weights, len(labels), True, generator=generator).tolist()
 
 
-def score(metrics: dict[str, float]) -> tuple[float, float]:
-    """Model selection: validation AUC (accuracy where AUC is undefined), ties to lower loss."""
+def score(metrics: dict[str, float], select: str = "auc") -> tuple[float, ...]:
+    """Model selection, higher is better: ``auc``, validation AUC (accuracy where AUC is
+    undefined), ties to lower loss; ``loss``, lower validation loss (cross-entropy, a proper
+    score: less noisy than a rank statistic on a small split)."""
+    if select == "loss":
+        return (-metrics["loss"],)
     main = metrics["auc"] if math.isfinite(metrics["auc"]) else metrics["accuracy"]
     return main, -metrics["loss"]
+
+
+def improved(val: dict[str, float], best: dict[str, Any] | None, select: str = "auc") -> bool:
+    """Whether this epoch's validation ``val`` replaces ``best`` (``select`` ``last``: always,
+    so the model kept is the last epoch's and early stopping never triggers)."""
+    return best is None or select == "last" or score(val, select) > score(best["metrics"], select)
 
 
 @dataclass
@@ -168,7 +178,7 @@ class Training:
             stop = self.epoch(epoch, self.epoch_indices(sampler, epoch))
             self.epochs_run += 1
             if distributed.broadcast(stop, self.dist_info):
-                self._say(f"early stop: no better validation AUC for {args.patience} epochs")
+                self._say(f"early stop: no better validation score for {args.patience} epochs")
                 return True
         return last == args.epochs
 
@@ -209,7 +219,7 @@ class Training:
         logged = {k: metrics[k] for k in MEMBER_CURVES} if self.member else metrics
         mlflow.log_metrics({self.metric_prefix + k: v for k, v in logged.items()}, step=epoch)
         best = self.progress["best"]
-        if best is None or score(val) > score(best["metrics"]):
+        if improved(val, best, getattr(self.args, "select", "auc")):
             model_state = self.selected_model.state_dict()
             state = {k: v.detach().cpu().clone() for k, v in model_state.items()}
             self.progress["best"] = {"epoch": epoch, "metrics": val, "state": state}

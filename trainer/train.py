@@ -44,6 +44,7 @@ NEW_ARG_DEFAULTS = {
     "groups_file": None,
     "allow_group_overlap": False,
     "ensemble": 1,
+    "select": "auc",
 }
 
 

@@ -11,7 +11,7 @@ import torch
 from common import InvalidInput
 from runs import load_preprocessing
 from trainer import train
-from trainer.loop import balanced_class_weights, balanced_indices
+from trainer.loop import balanced_class_weights, balanced_indices, improved
 
 pytestmark = pytest.mark.slow
 
@@ -35,6 +35,29 @@ def test_trains_with_class_balance(mode, trainer_argv, mlflow_server):
     run = mlflow.MlflowClient(mlflow_server).get_run(run_id)
     assert run.data.params["class_balance"] == mode and run.info.status == "FINISHED"
     assert 0 < run.data.metrics["train_loss"] < 5
+
+
+def test_select_rules_compare_the_epochs_they_name():
+    best = {"metrics": {"auc": 0.90, "loss": 0.30, "accuracy": 0.8}}
+    higher_auc_worse_loss = {"auc": 0.95, "loss": 0.40, "accuracy": 0.8}
+    assert improved(higher_auc_worse_loss, best, "auc")
+    assert not improved(higher_auc_worse_loss, best, "loss")
+    assert improved({"auc": 0.5, "loss": 9.0, "accuracy": 0.1}, best, "last")
+    assert improved(best["metrics"], None, "loss")
+
+
+@pytest.mark.parametrize("select", ["loss", "last"])
+def test_select_keeps_the_epoch_its_rule_names(select, trainer_argv, mlflow_server):
+    run_id = train(trainer_argv("--select", select, "--epochs", "4", "--patience", "1"))
+    client = mlflow.MlflowClient(mlflow_server)
+    run = client.get_run(run_id)
+    losses = {m.step: m.value for m in client.get_metric_history(run_id, "val_loss")}
+    kept = int(run.data.metrics["best_epoch"])
+    assert run.data.params["select"] == select
+    if select == "last":  # never stopped early, whatever the validation figures did
+        assert kept == max(losses) == 4
+    else:
+        assert losses[kept] == min(losses.values())
 
 
 def test_ema_model_is_the_one_validated_and_kept(trainer_argv, tmp_path):
