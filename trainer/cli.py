@@ -146,8 +146,8 @@ def get_args_parser(add_help: bool = True) -> argparse.ArgumentParser:
         type=_positive_int,
         default=5,
         metavar="K",
-        help="train K members alike, member k from seed SEED*K+k, each keeping its best "
-        "validation epoch; the logged model averages their probabilities (1: one model; "
+        help="train K members alike, member k from seed SEED*K+k, each keeping the epoch "
+        "--select names; the logged model averages their probabilities (1: one model; "
         "costs K times the training time)",
     )
     model.add_argument(
@@ -160,9 +160,10 @@ def get_args_parser(add_help: bool = True) -> argparse.ArgumentParser:
     model.add_argument(
         "--select",
         choices=("auc", "loss", "last"),
-        default="auc",
-        help="the epoch each model keeps: best validation AUC (ties to lower loss), lowest "
-        "validation loss, or the last epoch trained",
+        default="last",
+        help="the epoch each model keeps: the last one trained (the schedule run to its end; "
+        "validation then only measures it and chooses the threshold), the best validation AUC "
+        "(ties to lower loss), or the lowest validation loss; see docs/model-quality.md",
     )
 
     aug = parser.add_argument_group("augmentation")

@@ -46,18 +46,24 @@ def test_select_rules_compare_the_epochs_they_name():
     assert improved(best["metrics"], None, "loss")
 
 
-@pytest.mark.parametrize("select", ["loss", "last"])
+@pytest.mark.parametrize("select", ["auc", "loss", "last"])
 def test_select_keeps_the_epoch_its_rule_names(select, trainer_argv, mlflow_server):
     run_id = train(trainer_argv("--select", select, "--epochs", "4", "--patience", "1"))
     client = mlflow.MlflowClient(mlflow_server)
     run = client.get_run(run_id)
-    losses = {m.step: m.value for m in client.get_metric_history(run_id, "val_loss")}
+    history = {
+        name: {m.step: m.value for m in client.get_metric_history(run_id, f"val_{name}")}
+        for name in ("loss", "auc")
+    }
     kept = int(run.data.metrics["best_epoch"])
     assert run.data.params["select"] == select
     if select == "last":  # never stopped early, whatever the validation figures did
-        assert kept == max(losses) == 4
+        assert kept == max(history["loss"]) == 4
+    elif select == "loss":
+        assert history["loss"][kept] == min(history["loss"].values())
     else:
-        assert losses[kept] == min(losses.values())
+        assert history["auc"][kept] == max(history["auc"].values())
+        assert run.data.metrics["best_val_auc"] == max(history["auc"].values())
 
 
 def test_ema_model_is_the_one_validated_and_kept(trainer_argv, tmp_path):
