@@ -1,8 +1,8 @@
 """Ways to train the ensemble's members, compared on VALIDATION data that none of them saw.
 
 ``python -m benchmarks.sweep_ensembles --out DIR [--seeds 0 1 2 3 4] [--procedures holdout
-crossfit] [--label NAME -- TRAINER ARGS]``. First it asks whether the default
-ensemble (five members that all keep their best epoch on one validation split) would do better
+crossfit] [--cv] [--label NAME -- TRAINER ARGS]``. First it asked whether the hold-out
+ensemble (five members that all select on one validation split) would do better
 as a cross-fitted one (member k keeps its epoch on fold k of the pooled data, so every image
 trains four members and validates one, and the decision threshold comes from the out-of-fold
 predictions). Both procedures get only BreastMNIST's *train* split (546 images) as their pool;
@@ -20,7 +20,10 @@ official val split. Reported per seed and procedure: the ensemble's AUC and accu
 official val split, and the sensitivity and specificity there of the threshold chosen for
 sensitivity 0.9 (the trainer's ``--target-sensitivity``). Trainer options after ``--`` (with
 ``--label``) make a variant of a procedure, e.g. ``--label select-loss -- --select loss``: the
-members' epoch choice compared the same way. docs/model-quality.md has the figures.
+members' epoch choice compared the same way. With ``--cv`` the pool is train and val together
+(624 images) in 5 outer folds: five ensembles per seed, each trained on four fifths and scored
+on the fifth it never saw, so every one of the 624 images is scored (8× the 78 val images, at
+5× the training). docs/model-quality.md has the figures.
 """
 
 import argparse
@@ -41,21 +44,16 @@ K = 5  # members, and folds
 TARGET_SENSITIVITY = 0.9
 
 
-def _member_npz(folder: Path, data: dict, train_idx, val_idx) -> Path:
+def _member_npz(folder: Path, arrays: dict[str, np.ndarray]) -> Path:
+    """``arrays`` (``train_images``, ``train_labels``, ... as MedMNIST names them) as an npz."""
     folder.mkdir(parents=True, exist_ok=True)
     path = folder / "breastmnist.npz"
-    pool_x, pool_y = data["train_images"], data["train_labels"]
-    np.savez(
-        path,
-        train_images=pool_x[train_idx], train_labels=pool_y[train_idx],
-        val_images=pool_x[val_idx], val_labels=pool_y[val_idx],
-        test_images=data["val_images"], test_labels=data["val_labels"],
-    )  # fmt: skip
+    np.savez(path, **{k: v if "labels" not in k else v.reshape(-1, 1) for k, v in arrays.items()})
     return path
 
 
 def _scores(run_id: str, uri: str, npz: Path) -> tuple[np.ndarray, np.ndarray]:
-    """Probability of label 1 of the run's model on the npz's val and test (official val)."""
+    """Probability of label 1 of the run's model on the npz's val and test (the unseen images)."""
     from runs.inference import batches, predict
     from runs.tracking import get_client, load_model, load_preprocessing
 
@@ -69,21 +67,24 @@ def _scores(run_id: str, uri: str, npz: Path) -> tuple[np.ndarray, np.ndarray]:
     return positive(data["val_images"]), positive(data["test_images"])
 
 
-def compare(out: Path, seed: int, procedure: str, extra: list[str], label: str) -> dict:
-    """Train the five members of ``procedure`` with trainer options ``extra`` for ``seed`` and
-    score them (see the module)."""
+def _ensemble(folder: str, pool, unseen, seed: int, procedure: str, extra: list[str]) -> dict:
+    """Train ``procedure``'s five members on the ``pool`` (images, labels) and score the
+    ensemble on ``unseen``; the arrays of its scores, threshold and calls, and the CPU seconds."""
     from trainer.operating_point import threshold_for_sensitivity
 
-    data = dict(np.load(BREASTMNIST))
-    pool_y = data["train_labels"].ravel()
+    (pool_x, pool_y), (unseen_x, unseen_y) = pool, unseen
     folds = list(StratifiedKFold(K, shuffle=True, random_state=1000 + seed).split(pool_y, pool_y))
     selection, held_out, cpu = [], [], 0.0
     for k in range(K):
         train_idx, val_idx = folds[0 if procedure == "holdout" else k]
-        folder = out / f"{label}-seed{seed}-member{k}"
-        npz = _member_npz(folder, data, train_idx, val_idx)
-        trained = train(npz, ["--ensemble", "1", *extra], seed * K + k, folder)
-        sel, val = _scores(trained["run_id"], f"sqlite:///{folder}/mlflow.db", npz)
+        member = Path(f"{folder}-member{k}")
+        npz = _member_npz(member, {
+            "train_images": pool_x[train_idx], "train_labels": pool_y[train_idx],
+            "val_images": pool_x[val_idx], "val_labels": pool_y[val_idx],
+            "test_images": unseen_x, "test_labels": unseen_y,
+        })  # fmt: skip
+        trained = train(npz, ["--ensemble", "1", *extra], seed * K + k, member)
+        sel, val = _scores(trained["run_id"], f"sqlite:///{member}/mlflow.db", npz)
         selection.append((sel, pool_y[val_idx]))
         held_out.append(val)
         cpu += trained["cpu_s"]
@@ -93,16 +94,56 @@ def compare(out: Path, seed: int, procedure: str, extra: list[str], label: str) 
         sel_scores = np.concatenate([s for s, _ in selection])
         sel_labels = np.concatenate([y for _, y in selection])
     threshold, *_ = threshold_for_sensitivity(sel_labels == 1, sel_scores, TARGET_SENSITIVITY)
-    ensemble, labels = np.mean(held_out, 0), data["val_labels"].ravel()
-    called = ensemble >= threshold
+    ensemble = np.mean(held_out, 0)
+    return {"scores": ensemble, "labels": unseen_y, "called": ensemble >= threshold,
+            "threshold": threshold, "members": held_out, "cpu_s": cpu}  # fmt: skip
+
+
+def _figures(found: list[dict]) -> dict:
+    """AUC (the mean over the ensembles, each on its own unseen images), and accuracy,
+    sensitivity and specificity over all unseen images."""
+    labels = np.concatenate([f["labels"] for f in found])
+    scores = np.concatenate([f["scores"] for f in found])
+    called = np.concatenate([f["called"] for f in found])
     return {
-        "val_auc": roc_auc_score(labels, ensemble),
-        "val_accuracy": float(((ensemble >= 0.5) == labels).mean()),
-        "threshold": threshold,
+        "val_auc": float(np.mean([roc_auc_score(f["labels"], f["scores"]) for f in found])),
+        "val_accuracy": float(((scores >= 0.5) == labels).mean()),
         "val_sensitivity": float(called[labels == 1].mean()),
         "val_specificity": float((~called[labels == 0]).mean()),
-        "member_val_auc": [roc_auc_score(labels, s) for s in held_out],
-        "cpu_s": round(cpu, 1),
+        "cpu_s": round(sum(f["cpu_s"] for f in found) / len(found), 1),
+    }
+
+
+def compare(out: Path, seed: int, procedure: str, extra: list[str], label: str) -> dict:
+    """Train the five members of ``procedure`` with trainer options ``extra`` for ``seed`` on
+    BreastMNIST's train split and score them on its val split (see the module)."""
+    data = dict(np.load(BREASTMNIST))
+    pool = data["train_images"], data["train_labels"].ravel()
+    unseen = data["val_images"], data["val_labels"].ravel()
+    found = _ensemble(str(out / f"{label}-seed{seed}"), pool, unseen, seed, procedure, extra)
+    return {
+        **_figures([found]),
+        "threshold": found["threshold"],
+        "member_val_auc": [roc_auc_score(unseen[1], s) for s in found["members"]],
+    }
+
+
+def cross_validate(out: Path, seed: int, procedure: str, extra: list[str], label: str) -> dict:
+    """``--cv``: the same on 5 outer folds of train and val pooled (624 images): five ensembles
+    per seed, each trained on four fifths and scored on the fifth it never saw, so all 624
+    images are scored (8× what the val split alone gives; 5× the training)."""
+    data = dict(np.load(BREASTMNIST))
+    x = np.concatenate([data["train_images"], data["val_images"]])
+    y = np.concatenate([data["train_labels"], data["val_labels"]]).ravel()
+    outer = StratifiedKFold(K, shuffle=True, random_state=2000 + seed).split(y, y)
+    found = [
+        _ensemble(str(out / f"{label}-seed{seed}-outer{o}"), (x[inner], y[inner]),
+                  (x[unseen], y[unseen]), seed, procedure, extra)
+        for o, (inner, unseen) in enumerate(outer)
+    ]  # fmt: skip
+    return {
+        **_figures(found),
+        "fold_val_auc": [roc_auc_score(f["labels"], f["scores"]) for f in found],
     }
 
 
@@ -126,6 +167,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2, 3, 4])
     parser.add_argument("--procedures", nargs="+", choices=PROCEDURES, default=list(PROCEDURES))
     parser.add_argument("--label", default="", help="names the variant of trainer options")
+    parser.add_argument("--cv", action="store_true", help="score on outer folds of train+val")
     parser.add_argument("trainer_args", nargs="*", help="after --: options for every member")
     args = parser.parse_args(argv)
     if args.trainer_args and not args.label:
@@ -135,10 +177,11 @@ def main(argv: list[str] | None = None) -> int:
     results = json.loads(path.read_text()) if path.exists() else {}
     for seed in args.seeds:
         for procedure in args.procedures:
-            label = f"{procedure} {args.label}".strip()
+            label = f"{procedure} {args.label}{' cv' if args.cv else ''}".strip()
             key = f"{label} | seed {seed}"
             if key not in results:  # an interrupted comparison continues
-                results[key] = compare(args.out, seed, procedure, args.trainer_args, label)
+                measure = cross_validate if args.cv else compare
+                results[key] = measure(args.out, seed, procedure, args.trainer_args, label)
                 atomic_write_text(path, json.dumps(results, indent=1))
             print(key, json.dumps(results[key]), flush=True)
     print(_table(results))
