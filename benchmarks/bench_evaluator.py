@@ -27,6 +27,7 @@ import requests
 import torch
 
 from benchmarks.common import Result, interleaved_best, scratch_tracking
+from jobs import set_parent_death_signal
 
 IMAGE_SIZE = 64
 ROOT = Path(__file__).resolve().parents[1]
@@ -192,6 +193,7 @@ def bench_submission_latency(uri: str, run_id: str, data_root: Path, quick: bool
         cwd=ROOT,
         env=env,
         stdout=subprocess.DEVNULL,
+        preexec_fn=set_parent_death_signal,  # no server left behind if the benchmark is killed
     )
     url = f"http://127.0.0.1:{port}"
     loads = [(10, 3), (1, 10)] if quick else [(50, 20), (1, 100)]
@@ -230,10 +232,16 @@ def bench_framework_floor(run_id: str, quick: bool) -> Result:
     """The same clients against ``benchmarks.floor_app`` (bare FastAPI), with a busy process at
     the job worker's priority in place of the job: what any FastAPI service gets here."""
     port = _free_port()
-    busy = subprocess.Popen(["nice", "-n", "19", sys.executable, "-c", "while True: pass"])
+    busy = subprocess.Popen(
+        ["nice", "-n", "19", sys.executable, "-c", "while True: pass"],
+        preexec_fn=set_parent_death_signal,  # a busy loop must not outlive a killed benchmark
+    )
     command = [sys.executable, "-m", "uvicorn", "benchmarks.floor_app:app", "--port", str(port)]
     proc = subprocess.Popen(
-        [*command, "--log-level", "warning", *SERVER_ARGS], cwd=ROOT, stdout=subprocess.DEVNULL
+        [*command, "--log-level", "warning", *SERVER_ARGS],
+        cwd=ROOT,
+        stdout=subprocess.DEVNULL,
+        preexec_fn=set_parent_death_signal,
     )
     clients, per_client = (10, 3) if quick else (50, 20)
     try:

@@ -31,7 +31,7 @@ from jobs.store import (
     get_database,
     utcnow,
 )
-from jobs.worker import JobContext, JobStopped
+from jobs.worker import JobContext, JobStopped, set_parent_death_signal
 
 __all__ = [
     "FINAL_STATUSES",
@@ -59,6 +59,7 @@ __all__ = [
     "get_job_service",
     "request_as_sent",
     "require_token",
+    "set_parent_death_signal",
     "submission_responses",
     "utcnow",
 ]
