@@ -97,7 +97,7 @@ def get_args_parser(add_help: bool = True) -> argparse.ArgumentParser:
     model = parser.add_argument_group("model and optimization")
     model.add_argument("--model", choices=MODEL_NAMES, default="smallcnn")
     model.add_argument("--dropout", type=_probability, default=0.0)
-    model.add_argument("--epochs", type=_positive_int, default=30)
+    model.add_argument("--epochs", type=_positive_int, default=50)
     model.add_argument("--batch-size", type=_batch_size, default=64, help="per process")
     model.add_argument("--optimizer", choices=("sgd", "adam", "adamw"), default="adamw")
     model.add_argument("--lr", type=_positive_float, default=3e-3)

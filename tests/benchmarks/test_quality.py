@@ -1,6 +1,7 @@
 """The quality benchmark reuses a kept result only for the same training settings."""
 
 from benchmarks.bench_quality import settings_id
+from trainer import get_args_parser
 
 
 def test_settings_id_follows_training_options_not_runtime_ones():
@@ -10,4 +11,6 @@ def test_settings_id_follows_training_options_not_runtime_ones():
 
 
 def test_settings_id_of_an_explicit_default_is_the_defaults():
-    assert settings_id([]) == settings_id(["--epochs", "30"])
+    epochs = get_args_parser().get_default("epochs")
+    assert settings_id([]) == settings_id(["--epochs", str(epochs)])
+    assert settings_id([]) != settings_id(["--epochs", str(epochs + 1)])
