@@ -53,18 +53,19 @@ def _member_npz(folder: Path, arrays: dict[str, np.ndarray]) -> Path:
 
 
 def _scores(run_id: str, uri: str, npz: Path) -> tuple[np.ndarray, np.ndarray]:
-    """Probability of label 1 of the run's model on the npz's val and test (the unseen images)."""
+    """Probability of label 1 of the run's model on the npz's val and test (the unseen images),
+    loaded as the evaluator loads them: at the run's image size and channels."""
+    from dataloader import load_dataset
     from runs.inference import batches, predict
     from runs.tracking import get_client, load_model, load_preprocessing
 
     model, pp = load_model(run_id, uri), load_preprocessing(get_client(uri), run_id)
-    data = np.load(npz)
+    data = load_dataset(npz, pp.image_size, pp.channels, splits=("val", "test"))
 
     def positive(images: np.ndarray) -> np.ndarray:
-        images = images if images.ndim == 4 else images[..., None]
         return predict(model, batches(images, pp)).numpy()[:, 1]
 
-    return positive(data["val_images"]), positive(data["test_images"])
+    return positive(data.val.images), positive(data.test.images)
 
 
 def _ensemble(folder: str, pool, unseen, seed: int, procedure: str, extra: list[str]) -> dict:

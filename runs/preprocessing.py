@@ -26,4 +26,12 @@ class Preprocessing(BaseModel):
             raise ValueError(
                 f"expected uint8 images of shape N×H×W×{self.channels}, got {images.shape}"
             )
+        if tuple(images.shape[1:3]) != tuple(self.image_size):
+            # The model would run on any size (global pooling) and answer nonsense.
+            height, width = self.image_size
+            raise ValueError(
+                f"expected images of {height}×{width} pixels, the size the model was trained "
+                f"on, got {images.shape[1]}×{images.shape[2]}; load them with "
+                "dataloader.load_dataset(..., image_size=preprocessing.image_size)"
+            )
         return torch.from_numpy(np.ascontiguousarray(images)).permute(0, 3, 1, 2).float() / 255.0

@@ -3,7 +3,9 @@
 import numpy as np
 import pytest
 
-from benchmarks.sweep_ensembles import _figures, _member_npz, main
+from benchmarks.bench_quality import _tiny_npz
+from benchmarks.sweep_defaults import train
+from benchmarks.sweep_ensembles import _figures, _member_npz, _scores, main
 
 
 def _found(labels, scores, threshold, cpu_s=10.0):
@@ -34,3 +36,14 @@ def test_trainer_options_need_a_label(capsys, tmp_path):
     with pytest.raises(SystemExit):
         main(["--out", str(tmp_path), "--", "--select", "auc"])
     assert "--label" in capsys.readouterr().err
+
+
+def test_members_trained_at_another_size_are_scored_at_that_size(tmp_path):
+    # The unseen images are 28 px; a member trained with --image-size 20 must see them at 20 px
+    # (fed at 28 px, such members once scored near chance without any error).
+    npz = _tiny_npz(tmp_path)
+    run = train(npz, ["--epochs", "2", "--ensemble", "1", "--image-size", "20"], 0, tmp_path)
+    selection, unseen = _scores(run["run_id"], f"sqlite:///{tmp_path}/mlflow.db", npz)
+    assert selection.shape == unseen.shape == (16,)
+    labels = np.arange(16) % 2
+    assert unseen[labels == 1].mean() > unseen[labels == 0].mean()  # learnt, not chance
