@@ -46,6 +46,7 @@ def load_dataset(
     class_names: Sequence[str] | None = None,
     groups_file: str | os.PathLike | None = None,
     allow_group_overlap: bool = False,
+    min_image_size: int | None = None,
 ) -> DatasetSplits:
     """Load an image folder or a MedMNIST ``.npz`` as uint8 arrays of one size and channel count.
 
@@ -66,6 +67,8 @@ def load_dataset(
             ``<path>/groups.csv`` when it exists, else DICOM PatientIDs (folders only). With
             groups, val is carved from train by group.
         allow_group_overlap: Accept a group with images in test and in train or val.
+        min_image_size: Without ``image_size``, a first image whose shorter side is under this
+            sets a size scaled up to it (aspect kept): the trainer's ``--min-image-size``.
 
     Raises:
         DataError: For a missing path, a missing split, an empty class folder, a folder without
@@ -74,6 +77,10 @@ def load_dataset(
             not errors: they are skipped and listed in ``stats["skipped"]``.
     """
     size = _image_size(image_size)
+    if min_image_size is not None and not (
+        isinstance(min_image_size, Integral) and 0 <= min_image_size <= 4096
+    ):
+        raise DataError(f"min_image_size must be an int from 0 to 4096, got {min_image_size!r}")
     wanted = _check_args(channels, val_fraction, splits)
     path = Path(path)
     names = list(class_names) if class_names is not None else None
@@ -91,7 +98,7 @@ def load_dataset(
                 f"groups_file is for image folders; {path} is a .npz, whose images have no "
                 "file names to list (import it with `python -m dataloader import-medmnist`)"
             )
-        loaded = load_npz(path, to_read, size, channels, names, cache)
+        loaded = load_npz(path, to_read, size, channels, names, cache, min_image_size)
     else:
         if not present_splits(path):
             raise DataError(f"{path} has no train/, val/ or test/ folder; expected {layout(path)}")
@@ -100,7 +107,7 @@ def load_dataset(
         manifest = Path(groups_file) if groups_file is not None else None
         if manifest is not None and not manifest.is_file():
             raise DataError(f"group manifest {manifest} does not exist; pass a CSV file,group")
-        loaded = load_folder(path, to_read, size, channels, names, cache, manifest)
+        loaded = load_folder(path, to_read, size, channels, names, cache, manifest, min_image_size)
 
     sets = loaded.sets
     val_source = "none"

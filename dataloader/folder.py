@@ -16,7 +16,7 @@ from dataloader.cache import ArrayCache, make_key
 from dataloader.errors import DataError
 from dataloader.groups import MANIFEST_NAME, assign, read_manifest
 from dataloader.images import IMAGE_SUFFIXES, read_header, read_pixels
-from dataloader.imageset import ImageSet, Loaded
+from dataloader.imageset import ImageSet, Loaded, at_least
 from mlpipeline_model import conform
 
 SPLITS = ("train", "val", "test")
@@ -163,6 +163,7 @@ def load_folder(
     class_names: list[str] | None,
     cache_dir: Path | None,
     groups_file: Path | None = None,
+    min_size: int | None = None,
 ) -> Loaded:
     """Load ``splits`` (each must exist under ``root``) through the cache.
 
@@ -192,7 +193,8 @@ def load_folder(
     if not readable:
         raise DataError(f"none of the image files under {root} could be read; {layout(root)}")
     if image_size is None:
-        image_size = (int(index[readable[0].rel][0]), int(index[readable[0].rel][1]))
+        first = index[readable[0].rel]
+        image_size = at_least((int(first[0]), int(first[1])), min_size)
     if channels is None:
         channels = 3 if any(index[f.rel][2] for f in readable) else 1
 

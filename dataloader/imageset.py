@@ -127,3 +127,13 @@ class Loaded:
     skipped: list[dict[str, str]]
     format: str
     group_source: str = "none"
+
+
+def at_least(size: tuple[int, int], minimum: int | None) -> tuple[int, int]:
+    """``size`` (height, width) scaled up, aspect kept, until its shorter side is ``minimum``;
+    unchanged when it is already that large or ``minimum`` is None or 0."""
+    shorter = min(size)
+    if not minimum or shorter >= minimum:
+        return size
+    height, width = (min(4096, max(minimum, round(side * minimum / shorter))) for side in size)
+    return height, width

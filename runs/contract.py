@@ -84,6 +84,7 @@ TRAINING_PARAMS = (
     "target_sensitivity",
     "allow_group_overlap",
     "ensemble",
+    "min_image_size",
 )
 
 

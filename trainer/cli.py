@@ -72,7 +72,15 @@ def get_args_parser(add_help: bool = True) -> argparse.ArgumentParser:
         "--image-size",
         type=_positive_int,
         default=None,
-        help="resize to this many pixels square (default: native size)",
+        help="resize to this many pixels square (default: native size, see --min-image-size)",
+    )
+    data.add_argument(
+        "--min-image-size",
+        type=_non_negative_int,
+        default=56,
+        help="without --image-size, images whose shorter side is smaller are upsampled to it, "
+        "aspect kept: SmallCNN halves its input three times, so 28 px images (MedMNIST) would "
+        "leave it a 3x3 map; 56 was chosen on validation (docs/model-quality.md); 0: native size",
     )
     data.add_argument(
         "--val-fraction",

@@ -45,6 +45,7 @@ NEW_ARG_DEFAULTS = {
     "allow_group_overlap": False,
     "ensemble": 1,
     "select": "auc",
+    "min_image_size": 0,  # native size, as such runs were trained
 }
 
 

@@ -69,6 +69,23 @@ def test_image_size_defaults_to_the_first_image(image_folder):
     assert ds.test.images.shape[1:3] == (30, 20)
 
 
+def test_min_image_size_scales_small_images_up_keeping_their_aspect(image_folder):
+    root = image_folder(per_class=2, size=(16, 16))
+    write_image(root / "train" / "benign" / "000.png", size=(30, 20))
+    ds = load_dataset(root, min_image_size=40)
+    assert ds.image_size == (60, 40)
+    assert ds.test.images.shape[1:3] == (60, 40)
+
+
+def test_min_image_size_leaves_larger_images_and_an_explicit_size_alone(image_folder):
+    root = image_folder(per_class=1, size=(30, 20))
+    assert load_dataset(root, min_image_size=20, splits=("test",)).image_size == (30, 20)
+    assert load_dataset(root, image_size=12, min_image_size=40, splits=("test",)).image_size == (
+        12,
+        12,
+    )
+
+
 def test_jpeg_files_are_read(image_folder):
     ds = load_dataset(image_folder(per_class=2, suffix=".jpg"), splits=("test",))
     assert ds.test.images.shape == (4, 20, 24, 3)
@@ -189,6 +206,8 @@ def test_file_that_is_not_npz_is_an_error(tmp_path):
         ({"image_size": (8, 8, 8)}, "image_size must be"),
         ({"val_fraction": 1.0}, "val_fraction must be"),
         ({"splits": ("train", "holdout")}, "splits must be"),
+        ({"min_image_size": -1}, "min_image_size must be"),
+        ({"min_image_size": 2.5}, "min_image_size must be"),
     ],
 )
 def test_bad_arguments_are_clear_errors(image_folder, kwargs, message):

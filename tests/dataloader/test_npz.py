@@ -48,6 +48,12 @@ def test_breastmnist_resized_to_rgb(breastmnist, tmp_path):
     assert ds.stats["original_sizes"]["most_common"] == [28, 28]
 
 
+def test_min_image_size_upsamples_28_px_breastmnist(breastmnist, tmp_path):
+    ds = load_dataset(breastmnist, min_image_size=56, splits=("test",), cache_dir=tmp_path)
+    assert ds.image_size == (56, 56) and ds.test.images.shape == (156, 56, 56, 1)
+    assert ds.stats["original_sizes"]["most_common"] == [28, 28]
+
+
 def test_class_names_argument_names_the_labels(breastmnist, tmp_path):
     ds = load_dataset(breastmnist, class_names=["malignant", "benign"], cache_dir=tmp_path)
     assert ds.class_names == ["malignant", "benign"]

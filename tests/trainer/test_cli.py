@@ -11,6 +11,7 @@ from trainer import get_args_parser
         (["--cutmix-prob", "2"], "probability in [0, 1]"),
         (["--batch-size", "1"], "BatchNorm"),
         (["--optimizer", "lbfgs"], "invalid choice"),
+        (["--min-image-size", "-1"], "0 or more"),
     ],
 )
 def test_bad_flags_are_an_argparse_error(flags, message, capsys):
