@@ -77,10 +77,11 @@ def get_args_parser(add_help: bool = True) -> argparse.ArgumentParser:
     data.add_argument(
         "--min-image-size",
         type=_non_negative_int,
-        default=56,
+        default=0,
         help="without --image-size, images whose shorter side is smaller are upsampled to it, "
-        "aspect kept: SmallCNN halves its input three times, so 28 px images (MedMNIST) would "
-        "leave it a 3x3 map; 56 was chosen on validation (docs/model-quality.md); 0: native size",
+        "aspect kept (0: native size). SmallCNN halves its input three times, so 28 px images "
+        "leave it a 3x3 map; 56 helped on BreastMNIST and hurt on a colour check "
+        "(docs/model-quality.md), so validate it on your data",
     )
     data.add_argument(
         "--val-fraction",

@@ -82,12 +82,12 @@ def test_image_size_sets_the_model_input(trainer_argv, mlflow_server):
     assert load_preprocessing(client, run_id).image_size == (16, 16)
 
 
-def test_min_image_size_0_keeps_the_native_size(trainer_argv, mlflow_server):
-    run_id = train(trainer_argv("--min-image-size", "0", "--epochs", "1"))
+def test_min_image_size_upsamples_smaller_images(trainer_argv, mlflow_server):
+    run_id = train(trainer_argv("--min-image-size", "40", "--epochs", "1"))
     client = mlflow.MlflowClient(mlflow_server)
     params = client.get_run(run_id).data.params
-    assert (params["image_size"], params["min_image_size"]) == ("32x32", "0")
-    assert load_preprocessing(client, run_id).image_size == (32, 32)
+    assert (params["image_size"], params["min_image_size"]) == ("40x40", "40")
+    assert load_preprocessing(client, run_id).image_size == (40, 40)
 
 
 def test_planted_duplicate_makes_the_trainer_warn(trainer_argv, mlflow_server, tiny_data, tmp_path):
