@@ -24,6 +24,12 @@ members' epoch choice compared the same way. With ``--cv`` the pool is train and
 (624 images) in 5 outer folds: five ensembles per seed, each trained on four fifths and scored
 on the fifth it never saw, so every one of the 624 images is scored (8× the 78 val images, at
 5× the training). docs/model-quality.md has the figures.
+
+``--data FILE.npz`` runs the same comparison on another MedMNIST-style file (``train_*``,
+``val_*`` and ``test_*`` arrays, one label per image; its test split is never read either):
+the way to check an option such as ``--min-image-size 56`` on one's own data before using it.
+With more than two classes AUC is the macro one-vs-rest AUC (as the evaluator's
+``roc_auc_macro``) and no threshold, sensitivity or specificity is reported.
 """
 
 import argparse
@@ -53,8 +59,8 @@ def _member_npz(folder: Path, arrays: dict[str, np.ndarray]) -> Path:
 
 
 def _scores(run_id: str, uri: str, npz: Path) -> tuple[np.ndarray, np.ndarray]:
-    """Probability of label 1 of the run's model on the npz's val and test (the unseen images),
-    loaded as the evaluator loads them: at the run's image size and channels."""
+    """Class probabilities (N×K) of the run's model on the npz's val and test (the unseen
+    images), loaded as the evaluator loads them: at the run's image size and channels."""
     from dataloader import load_dataset
     from runs.inference import batches, predict
     from runs.tracking import get_client, load_model, load_preprocessing
@@ -62,15 +68,24 @@ def _scores(run_id: str, uri: str, npz: Path) -> tuple[np.ndarray, np.ndarray]:
     model, pp = load_model(run_id, uri), load_preprocessing(get_client(uri), run_id)
     data = load_dataset(npz, pp.image_size, pp.channels, splits=("val", "test"))
 
-    def positive(images: np.ndarray) -> np.ndarray:
-        return predict(model, batches(images, pp)).numpy()[:, 1]
+    def proba(images: np.ndarray) -> np.ndarray:
+        return predict(model, batches(images, pp)).numpy()
 
-    return positive(data.val.images), positive(data.test.images)
+    return proba(data.val.images), proba(data.test.images)
+
+
+def _auc(labels: np.ndarray, proba: np.ndarray) -> float:
+    """ROC AUC of label 1 for two classes, else the macro one-vs-rest AUC."""
+    if proba.shape[1] == 2:
+        return float(roc_auc_score(labels, proba[:, 1]))
+    classes = list(range(proba.shape[1]))
+    return float(roc_auc_score(labels, proba, multi_class="ovr", labels=classes))
 
 
 def _ensemble(folder: str, pool, unseen, seed: int, procedure: str, extra: list[str]) -> dict:
     """Train ``procedure``'s five members on the ``pool`` (images, labels) and score the
-    ensemble on ``unseen``; the arrays of its scores, threshold and calls, and the CPU seconds."""
+    ensemble on ``unseen``: its probabilities, for two classes the threshold chosen for
+    ``TARGET_SENSITIVITY`` and its calls, and the CPU seconds."""
     from trainer.operating_point import threshold_for_sensitivity
 
     (pool_x, pool_y), (unseen_x, unseen_y) = pool, unseen
@@ -89,53 +104,75 @@ def _ensemble(folder: str, pool, unseen, seed: int, procedure: str, extra: list[
         selection.append((sel, pool_y[val_idx]))
         held_out.append(val)
         cpu += trained["cpu_s"]
+    ensemble = np.mean(held_out, 0)
+    found = {"scores": ensemble, "labels": unseen_y, "members": held_out, "cpu_s": cpu}
+    if ensemble.shape[1] != 2:
+        return found
     if procedure == "holdout":  # the ensemble's probabilities on the shared fold
         sel_scores, sel_labels = np.mean([s for s, _ in selection], 0), selection[0][1]
     else:  # out of fold: each image by the one member that did not train on it
         sel_scores = np.concatenate([s for s, _ in selection])
         sel_labels = np.concatenate([y for _, y in selection])
-    threshold, *_ = threshold_for_sensitivity(sel_labels == 1, sel_scores, TARGET_SENSITIVITY)
-    ensemble = np.mean(held_out, 0)
-    return {"scores": ensemble, "labels": unseen_y, "called": ensemble >= threshold,
-            "threshold": threshold, "members": held_out, "cpu_s": cpu}  # fmt: skip
+    threshold, *_ = threshold_for_sensitivity(sel_labels == 1, sel_scores[:, 1], TARGET_SENSITIVITY)
+    return {**found, "threshold": threshold, "called": ensemble[:, 1] >= threshold}
 
 
 def _figures(found: list[dict]) -> dict:
-    """AUC (the mean over the ensembles, each on its own unseen images), and accuracy,
-    sensitivity and specificity over all unseen images."""
+    """AUC (the mean over the ensembles, each on its own unseen images), accuracy (argmax) and,
+    for two classes, sensitivity and specificity at the threshold over all unseen images."""
     labels = np.concatenate([f["labels"] for f in found])
     scores = np.concatenate([f["scores"] for f in found])
-    called = np.concatenate([f["called"] for f in found])
-    return {
-        "val_auc": float(np.mean([roc_auc_score(f["labels"], f["scores"]) for f in found])),
-        "val_accuracy": float(((scores >= 0.5) == labels).mean()),
-        "val_sensitivity": float(called[labels == 1].mean()),
-        "val_specificity": float((~called[labels == 0]).mean()),
+    figures = {
+        "val_auc": float(np.mean([_auc(f["labels"], f["scores"]) for f in found])),
+        "val_accuracy": float((scores.argmax(1) == labels).mean()),
         "cpu_s": round(sum(f["cpu_s"] for f in found) / len(found), 1),
     }
+    if all("called" in f for f in found):
+        called = np.concatenate([f["called"] for f in found])
+        figures["val_sensitivity"] = float(called[labels == 1].mean())
+        figures["val_specificity"] = float((~called[labels == 0]).mean())
+    return figures
 
 
-def compare(out: Path, seed: int, procedure: str, extra: list[str], label: str) -> dict:
+def _split(data: Path, split: str) -> tuple[np.ndarray, np.ndarray]:
+    """Images and labels (one int per image) of one split of a MedMNIST-style ``.npz``."""
+    with np.load(data) as arrays:
+        if f"{split}_images" not in arrays or f"{split}_labels" not in arrays:
+            raise SystemExit(
+                f"{data} has no {split}_images / {split}_labels arrays; the sweep needs a "
+                "MedMNIST-style .npz with train and val splits"
+            )
+        images, labels = arrays[f"{split}_images"], arrays[f"{split}_labels"]
+    if labels.ndim > 1 and labels.shape[1] != 1:
+        raise SystemExit(
+            f"{data} has {labels.shape[1]} labels per image (multi-label); the sweep compares "
+            "single-label classifiers"
+        )
+    return images, labels.ravel().astype(np.int64)
+
+
+def compare(
+    out: Path, seed: int, procedure: str, extra: list[str], label: str, data: Path = BREASTMNIST
+) -> dict:
     """Train the five members of ``procedure`` with trainer options ``extra`` for ``seed`` on
-    BreastMNIST's train split and score them on its val split (see the module)."""
-    data = dict(np.load(BREASTMNIST))
-    pool = data["train_images"], data["train_labels"].ravel()
-    unseen = data["val_images"], data["val_labels"].ravel()
+    the train split of ``data`` and score them on its val split (see the module)."""
+    pool, unseen = _split(data, "train"), _split(data, "val")
     found = _ensemble(str(out / f"{label}-seed{seed}"), pool, unseen, seed, procedure, extra)
     return {
         **_figures([found]),
-        "threshold": found["threshold"],
-        "member_val_auc": [roc_auc_score(unseen[1], s) for s in found["members"]],
+        "threshold": found.get("threshold"),
+        "member_val_auc": [_auc(unseen[1], s) for s in found["members"]],
     }
 
 
-def cross_validate(out: Path, seed: int, procedure: str, extra: list[str], label: str) -> dict:
-    """``--cv``: the same on 5 outer folds of train and val pooled (624 images): five ensembles
-    per seed, each trained on four fifths and scored on the fifth it never saw, so all 624
-    images are scored (8× what the val split alone gives; 5× the training)."""
-    data = dict(np.load(BREASTMNIST))
-    x = np.concatenate([data["train_images"], data["val_images"]])
-    y = np.concatenate([data["train_labels"], data["val_labels"]]).ravel()
+def cross_validate(
+    out: Path, seed: int, procedure: str, extra: list[str], label: str, data: Path = BREASTMNIST
+) -> dict:
+    """``--cv``: the same on 5 outer folds of train and val pooled (BreastMNIST: 624 images):
+    five ensembles per seed, each trained on four fifths and scored on the fifth it never saw,
+    so all pooled images are scored (8× what the val split alone gives; 5× the training)."""
+    (train_x, train_y), (val_x, val_y) = _split(data, "train"), _split(data, "val")
+    x, y = np.concatenate([train_x, val_x]), np.concatenate([train_y, val_y])
     outer = StratifiedKFold(K, shuffle=True, random_state=2000 + seed).split(y, y)
     found = [
         _ensemble(str(out / f"{label}-seed{seed}-outer{o}"), (x[inner], y[inner]),
@@ -144,7 +181,7 @@ def cross_validate(out: Path, seed: int, procedure: str, extra: list[str], label
     ]  # fmt: skip
     return {
         **_figures(found),
-        "fold_val_auc": [roc_auc_score(f["labels"], f["scores"]) for f in found],
+        "fold_val_auc": [_auc(f["labels"], f["scores"]) for f in found],
     }
 
 
@@ -155,7 +192,10 @@ def _table(results: dict) -> str:
         found = [r for key, r in results.items() if key.split(" | ")[0] == label]
         cells = [label]
         for name in ("val_auc", "val_accuracy", "val_sensitivity", "val_specificity", "cpu_s"):
-            values = [r[name] for r in found]
+            values = [r[name] for r in found if r.get(name) is not None]
+            if not values:  # sensitivity and specificity: two classes only
+                cells.append("—")
+                continue
             sd = statistics.stdev(values) if len(values) > 1 else 0.0
             cells.append(f"{statistics.fmean(values):.3f} ± {sd:.3f}")
         rows.append("| " + " | ".join(cells) + " |")
@@ -169,20 +209,30 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--procedures", nargs="+", choices=PROCEDURES, default=list(PROCEDURES))
     parser.add_argument("--label", default="", help="names the variant of trainer options")
     parser.add_argument("--cv", action="store_true", help="score on outer folds of train+val")
+    parser.add_argument(
+        "--data", type=Path, default=BREASTMNIST,
+        help="a MedMNIST-style .npz (default: the shared breastmnist.npz); test is never read",
+    )  # fmt: skip
     parser.add_argument("trainer_args", nargs="*", help="after --: options for every member")
     args = parser.parse_args(argv)
     if args.trainer_args and not args.label:
         parser.error("name the variant with --label when passing trainer options")
+    if not args.data.is_file():
+        parser.error(f"--data {args.data} is not a file; pass a MedMNIST-style .npz")
     args.out.mkdir(parents=True, exist_ok=True)
     path = args.out / "ensembles.json"
     results = json.loads(path.read_text()) if path.exists() else {}
     for seed in args.seeds:
         for procedure in args.procedures:
             label = f"{procedure} {args.label}{' cv' if args.cv else ''}".strip()
+            if args.data != BREASTMNIST:  # one --out may hold several data sets' results
+                label += f" [{args.data.stem}]"
             key = f"{label} | seed {seed}"
             if key not in results:  # an interrupted comparison continues
                 measure = cross_validate if args.cv else compare
-                results[key] = measure(args.out, seed, procedure, args.trainer_args, label)
+                results[key] = measure(
+                    args.out, seed, procedure, args.trainer_args, label, args.data
+                )
                 atomic_write_text(path, json.dumps(results, indent=1))
             print(key, json.dumps(results[key]), flush=True)
     print(_table(results))

@@ -1,7 +1,10 @@
 """How the ensemble sweep scores unseen images: AUC per ensemble, decisions over all images."""
 
+import json
+
 import numpy as np
 import pytest
+from sklearn.metrics import roc_auc_score
 
 from benchmarks.bench_quality import _tiny_npz
 from benchmarks.sweep_defaults import train
@@ -9,8 +12,26 @@ from benchmarks.sweep_ensembles import _figures, _member_npz, _scores, main
 
 
 def _found(labels, scores, threshold, cpu_s=10.0):
+    """Two classes: ``scores`` are the probabilities of label 1."""
     labels, scores = np.array(labels), np.array(scores)
-    return {"labels": labels, "scores": scores, "called": scores >= threshold, "cpu_s": cpu_s}
+    proba = np.stack([1 - scores, scores], axis=1)
+    return {"labels": labels, "scores": proba, "called": scores >= threshold, "cpu_s": cpu_s}
+
+
+def _three_class_npz(path, n_train=45, n_val=30, n_test=9):
+    """28 px grey images whose brightness gives the class (0, 1 or 2)."""
+    rng = np.random.default_rng(0)
+
+    def split(n):
+        labels = np.arange(n) % 3
+        images = rng.normal(60 + 60 * labels[:, None, None], 15, (n, 28, 28))
+        return np.clip(images, 0, 255).astype(np.uint8), labels[:, None]
+
+    arrays = {}
+    for name, n in (("train", n_train), ("val", n_val), ("test", n_test)):
+        arrays[f"{name}_images"], arrays[f"{name}_labels"] = split(n)
+    np.savez(path, **arrays)
+    return path
 
 
 def test_auc_is_the_mean_of_each_ensembles_own_auc_and_decisions_pool_all_images():
@@ -23,6 +44,46 @@ def test_auc_is_the_mean_of_each_ensembles_own_auc_and_decisions_pool_all_images
     assert figures["val_specificity"] == 1.0
     assert figures["val_accuracy"] == pytest.approx(2 / 6)  # a 0.5 cut-off over all six
     assert figures["cpu_s"] == 15.0
+
+
+def test_more_than_two_classes_get_the_macro_auc_and_no_operating_point():
+    labels = np.array([0, 1, 2, 0, 1, 2])
+    proba = np.array([[0.8, 0.1, 0.1], [0.1, 0.8, 0.1], [0.1, 0.1, 0.8],
+                      [0.2, 0.7, 0.1], [0.1, 0.8, 0.1], [0.1, 0.2, 0.7]])  # fmt: skip
+    figures = _figures([{"labels": labels, "scores": proba, "cpu_s": 5.0}])
+    assert figures["val_auc"] == pytest.approx(
+        roc_auc_score(labels, proba, multi_class="ovr", average="macro")
+    )
+    assert figures["val_accuracy"] == pytest.approx(5 / 6)  # argmax; the fourth image is wrong
+    assert "val_sensitivity" not in figures and "val_specificity" not in figures
+
+
+def test_multi_label_data_is_a_clear_error(tmp_path, capsys):
+    path = tmp_path / "chest.npz"
+    images = np.zeros((4, 28, 28), np.uint8)
+    labels = np.zeros((4, 14), np.uint8)
+    np.savez(path, train_images=images, train_labels=labels, val_images=images,
+             val_labels=labels)  # fmt: skip
+    with pytest.raises(SystemExit, match="14 labels per image"):
+        main(["--out", str(tmp_path / "out"), "--data", str(path), "--procedures", "holdout"])
+
+
+def test_missing_data_file_is_an_argparse_error(tmp_path, capsys):
+    with pytest.raises(SystemExit):
+        main(["--out", str(tmp_path), "--data", str(tmp_path / "nope.npz")])
+    assert "is not a file" in capsys.readouterr().err
+
+
+def test_another_npz_with_three_classes_is_compared_on_its_val_split(tmp_path, capsys):
+    data = _three_class_npz(tmp_path / "three.npz")
+    argv = ["--out", str(tmp_path / "out"), "--data", str(data), "--procedures", "holdout",
+            "--seeds", "0", "--label", "short", "--", "--epochs", "2"]  # fmt: skip
+    assert main(argv) == 0
+    results = json.loads((tmp_path / "out" / "ensembles.json").read_text())
+    found = results["holdout short [three] | seed 0"]
+    assert found["val_auc"] > 0.9  # brightness separates the classes
+    assert len(found["member_val_auc"]) == 5 and found["threshold"] is None
+    assert "| holdout short [three] |" in capsys.readouterr().out
 
 
 def test_member_data_is_written_with_medmnist_names_and_label_columns(tmp_path):
@@ -44,6 +105,6 @@ def test_members_trained_at_another_size_are_scored_at_that_size(tmp_path):
     npz = _tiny_npz(tmp_path)
     run = train(npz, ["--epochs", "2", "--ensemble", "1", "--image-size", "20"], 0, tmp_path)
     selection, unseen = _scores(run["run_id"], f"sqlite:///{tmp_path}/mlflow.db", npz)
-    assert selection.shape == unseen.shape == (16,)
+    assert selection.shape == unseen.shape == (16, 2)
     labels = np.arange(16) % 2
-    assert unseen[labels == 1].mean() > unseen[labels == 0].mean()  # learnt, not chance
+    assert unseen[labels == 1, 1].mean() > unseen[labels == 0, 1].mean()  # learnt, not chance
