@@ -1,8 +1,8 @@
 """Ways to train the ensemble's members, compared on VALIDATION data that none of them saw.
 
-``python -m benchmarks.sweep_ensembles --out DIR [--seeds 0 1 2 3 4] [--procedures holdout
-crossfit] [--cv] [--label NAME -- TRAINER ARGS]``. First it asked whether the hold-out
-ensemble (five members that all select on one validation split) would do better
+``python -m benchmarks.sweep_ensembles --out DIR [--data FILE.npz] [--seeds 0 1 2 3 4]
+[--procedures holdout crossfit] [--cv] [--label NAME -- TRAINER ARGS]``. First it asked whether
+the hold-out ensemble (five members that all select on one validation split) would do better
 as a cross-fitted one (member k keeps its epoch on fold k of the pooled data, so every image
 trains four members and validates one, and the decision threshold comes from the out-of-fold
 predictions). Both procedures get only BreastMNIST's *train* split (546 images) as their pool;
