@@ -153,6 +153,7 @@ def build_model(
     mean: Sequence[float] | None = None,
     std: Sequence[float] | None = None,
     dropout: float = 0.0,
+    width: int = 32,
 ) -> ImageClassifier:
     """Build an untrained classifier (no pretrained weights are ever downloaded).
 
@@ -163,6 +164,7 @@ def build_model(
         mean: Per-channel mean of the training images in ``[0, 1]``; 0.5 when omitted.
         std: Per-channel std of the training images; 0.25 when omitted.
         dropout: Dropout before the head.
+        width: SmallCNN only: channels of its first block (the next three have 2×, 4× and 4×).
 
     Raises:
         ValueError: For an unknown architecture or channel count.
@@ -172,7 +174,9 @@ def build_model(
     mean = list(mean) if mean is not None else [0.5] * in_channels
     std = [max(float(s), 1e-3) for s in std] if std is not None else [0.25] * in_channels
     if arch == "smallcnn":
-        body = SmallCNN(in_channels)
+        if width < 1:
+            raise ValueError(f"width must be at least 1, got {width}")
+        body = SmallCNN(in_channels, width)
         out_features, target = body.out_features, body.features[-1]
     elif arch == "resnet18":
         body, out_features, target = _resnet18_body(in_channels)

@@ -85,6 +85,7 @@ TRAINING_PARAMS = (
     "allow_group_overlap",
     "ensemble",
     "min_image_size",
+    "width",
 )
 
 

@@ -106,6 +106,13 @@ def get_args_parser(add_help: bool = True) -> argparse.ArgumentParser:
     model = parser.add_argument_group("model and optimization")
     model.add_argument("--model", choices=MODEL_NAMES, default="smallcnn")
     model.add_argument("--dropout", type=_probability, default=0.0)
+    model.add_argument(
+        "--width",
+        type=_positive_int,
+        default=32,
+        help="smallcnn: channels of its first block (2x, 4x and 4x in the next three); "
+        "the other models ignore it",
+    )
     model.add_argument("--epochs", type=_positive_int, default=50)
     model.add_argument("--batch-size", type=_batch_size, default=64, help="per process")
     model.add_argument("--optimizer", choices=("sgd", "adam", "adamw"), default="adamw")

@@ -46,6 +46,7 @@ NEW_ARG_DEFAULTS = {
     "ensemble": 1,
     "select": "auc",
     "min_image_size": 0,  # native size, as such runs were trained
+    "width": 32,  # SmallCNN's width before the option
 }
 
 
@@ -138,6 +139,7 @@ def _session(args, dist_info, device, checkpoint_path: Path, member: int = 0,
         preprocessing.mean,
         preprocessing.std,
         args.dropout,
+        width=args.width,
     ).to(device)
     optimizer = build_optimizer(
         args.optimizer, model.parameters(), args.lr, args.weight_decay, args.momentum

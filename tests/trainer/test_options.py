@@ -9,7 +9,7 @@ import pytest
 import torch
 
 from common import InvalidInput
-from runs import load_preprocessing
+from runs import load_model, load_preprocessing
 from trainer import train
 from trainer.loop import balanced_class_weights, balanced_indices, improved
 
@@ -88,6 +88,13 @@ def test_min_image_size_upsamples_smaller_images(trainer_argv, mlflow_server):
     params = client.get_run(run_id).data.params
     assert (params["image_size"], params["min_image_size"]) == ("40x40", "40")
     assert load_preprocessing(client, run_id).image_size == (40, 40)
+
+
+def test_width_sets_the_smallcnn_channels(trainer_argv, mlflow_server):
+    run_id = train(trainer_argv("--width", "8", "--epochs", "1"))
+    assert mlflow.MlflowClient(mlflow_server).get_run(run_id).data.params["width"] == "8"
+    model = load_model(run_id, mlflow_server)
+    assert model.body.features[0].out_channels == 8 and model.head.in_features == 32
 
 
 def test_planted_duplicate_makes_the_trainer_warn(trainer_argv, mlflow_server, tiny_data, tmp_path):
