@@ -36,6 +36,7 @@ import argparse
 import json
 import statistics
 import sys
+import zipfile
 from pathlib import Path
 
 import numpy as np
@@ -135,16 +136,24 @@ def _figures(found: list[dict]) -> dict:
 
 
 def _split(data: Path, split: str) -> tuple[np.ndarray, np.ndarray]:
-    """Images and labels (one int per image) of one split of a MedMNIST-style ``.npz``."""
-    with np.load(data) as arrays:
-        if f"{split}_images" not in arrays or f"{split}_labels" not in arrays:
-            raise SystemExit(
-                f"{data} has no {split}_images / {split}_labels arrays; the sweep needs a "
-                "MedMNIST-style .npz with train and val splits"
-            )
-        images, labels = arrays[f"{split}_images"], arrays[f"{split}_labels"]
+    """Images and labels (one int per image) of one split of a MedMNIST-style ``.npz``.
+
+    Raises:
+        ValueError: The file is not such an ``.npz``, lacks the split, or is multi-label.
+    """
+    try:
+        with np.load(data) as arrays:
+            found = {k: arrays[k] for k in (f"{split}_images", f"{split}_labels") if k in arrays}
+    except (OSError, ValueError, zipfile.BadZipFile, EOFError) as exc:
+        raise ValueError(f"{data} is not a readable .npz ({type(exc).__name__}: {exc})") from exc
+    if len(found) < 2:
+        raise ValueError(
+            f"{data} has no {split}_images / {split}_labels arrays; the sweep needs a "
+            "MedMNIST-style .npz with train and val splits"
+        )
+    images, labels = found[f"{split}_images"], found[f"{split}_labels"]
     if labels.ndim > 1 and labels.shape[1] != 1:
-        raise SystemExit(
+        raise ValueError(
             f"{data} has {labels.shape[1]} labels per image (multi-label); the sweep compares "
             "single-label classifiers"
         )
@@ -230,9 +239,12 @@ def main(argv: list[str] | None = None) -> int:
             key = f"{label} | seed {seed}"
             if key not in results:  # an interrupted comparison continues
                 measure = cross_validate if args.cv else compare
-                results[key] = measure(
-                    args.out, seed, procedure, args.trainer_args, label, args.data
-                )
+                try:
+                    results[key] = measure(
+                        args.out, seed, procedure, args.trainer_args, label, args.data
+                    )
+                except ValueError as exc:  # data the sweep cannot compare on
+                    parser.error(str(exc))
                 atomic_write_text(path, json.dumps(results, indent=1))
             print(key, json.dumps(results[key]), flush=True)
     print(_table(results))
