@@ -36,7 +36,6 @@ import argparse
 import json
 import statistics
 import sys
-import zipfile
 from pathlib import Path
 
 import numpy as np
@@ -135,29 +134,20 @@ def _figures(found: list[dict]) -> dict:
     return figures
 
 
-def _split(data: Path, split: str) -> tuple[np.ndarray, np.ndarray]:
-    """Images and labels (one int per image) of one split of a MedMNIST-style ``.npz``.
+def _train_and_val(data: Path) -> tuple[tuple[np.ndarray, np.ndarray], ...]:
+    """``(images, labels)`` of the train and of the val split of a MedMNIST-style ``.npz``, read
+    and checked by the dataloader at their native size (the test split is not read).
 
     Raises:
-        ValueError: The file is not such an ``.npz``, lacks the split, or is multi-label.
+        DataError: The file is not such an ``.npz`` (multi-label, wrong arrays, ...) or has no
+            val split.
     """
-    try:
-        with np.load(data) as arrays:
-            found = {k: arrays[k] for k in (f"{split}_images", f"{split}_labels") if k in arrays}
-    except (OSError, ValueError, zipfile.BadZipFile, EOFError) as exc:
-        raise ValueError(f"{data} is not a readable .npz ({type(exc).__name__}: {exc})") from exc
-    if len(found) < 2:
-        raise ValueError(
-            f"{data} has no {split}_images / {split}_labels arrays; the sweep needs a "
-            "MedMNIST-style .npz with train and val splits"
-        )
-    images, labels = found[f"{split}_images"], found[f"{split}_labels"]
-    if labels.ndim > 1 and labels.shape[1] != 1:
-        raise ValueError(
-            f"{data} has {labels.shape[1]} labels per image (multi-label); the sweep compares "
-            "single-label classifiers"
-        )
-    return images, labels.ravel().astype(np.int64)
+    from dataloader import DataError, load_dataset
+
+    ds = load_dataset(data, splits=("train", "val"), val_fraction=0.0)
+    if ds.val is None:
+        raise DataError(f"{data} has no val_images / val_labels; the sweep scores on that split")
+    return (ds.train.images, ds.train.labels), (ds.val.images, ds.val.labels)
 
 
 def compare(
@@ -165,7 +155,7 @@ def compare(
 ) -> dict:
     """Train the five members of ``procedure`` with trainer options ``extra`` for ``seed`` on
     the train split of ``data`` and score them on its val split (see the module)."""
-    pool, unseen = _split(data, "train"), _split(data, "val")
+    pool, unseen = _train_and_val(data)
     found = _ensemble(str(out / f"{label}-seed{seed}"), pool, unseen, seed, procedure, extra)
     return {
         **_figures([found]),
@@ -180,7 +170,7 @@ def cross_validate(
     """``--cv``: the same on 5 outer folds of train and val pooled (BreastMNIST: 624 images):
     five ensembles per seed, each trained on four fifths and scored on the fifth it never saw,
     so all pooled images are scored (8× what the val split alone gives; 5× the training)."""
-    (train_x, train_y), (val_x, val_y) = _split(data, "train"), _split(data, "val")
+    (train_x, train_y), (val_x, val_y) = _train_and_val(data)
     x, y = np.concatenate([train_x, val_x]), np.concatenate([train_y, val_y])
     outer = StratifiedKFold(K, shuffle=True, random_state=2000 + seed).split(y, y)
     found = [
@@ -224,6 +214,8 @@ def main(argv: list[str] | None = None) -> int:
     )  # fmt: skip
     parser.add_argument("trainer_args", nargs="*", help="after --: options for every member")
     args = parser.parse_args(argv)
+    from dataloader import DataError
+
     if args.trainer_args and not args.label:
         parser.error("name the variant with --label when passing trainer options")
     if not args.data.is_file():
@@ -243,7 +235,7 @@ def main(argv: list[str] | None = None) -> int:
                     results[key] = measure(
                         args.out, seed, procedure, args.trainer_args, label, args.data
                     )
-                except ValueError as exc:  # data the sweep cannot compare on
+                except DataError as exc:  # data the sweep cannot compare on
                     parser.error(str(exc))
                 atomic_write_text(path, json.dumps(results, indent=1))
             print(key, json.dumps(results[key]), flush=True)

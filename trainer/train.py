@@ -91,8 +91,14 @@ def main(args: argparse.Namespace) -> str:
 
     Raises:
         ServiceUnavailable: MLflow does not answer (checked before any data is read).
-        InvalidInput: Bad data (one class, no validation images), device or checkpoint.
+        InvalidInput: Bad data (one class, no validation images), device or checkpoint, or
+            ``--width`` with a model other than smallcnn.
     """
+    if args.model != "smallcnn" and args.width != get_args_parser().get_default("width"):
+        raise InvalidInput(
+            f"--width sets the channels of smallcnn; --model {args.model} has its own fixed "
+            "width: drop --width or use --model smallcnn"
+        )
     dist_info = distributed.from_environment()
     device = resolve_device(args.device, dist_info)
     torch.set_num_threads(cpu_threads(args.threads, dist_info))

@@ -66,7 +66,9 @@ def test_multi_label_data_is_a_clear_error(tmp_path, capsys):
              val_labels=labels)  # fmt: skip
     with pytest.raises(SystemExit):
         main(["--out", str(tmp_path / "out"), "--data", str(path), "--procedures", "holdout"])
-    assert "14 labels per image (multi-label)" in capsys.readouterr().err
+    err = capsys.readouterr().err
+    assert "chest.npz: train_labels has shape (4, 14)" in err
+    assert "multi-label datasets are not supported" in err
 
 
 def test_a_file_that_is_not_an_npz_is_a_clear_error(tmp_path, capsys):
@@ -74,7 +76,17 @@ def test_a_file_that_is_not_an_npz_is_a_clear_error(tmp_path, capsys):
     path.write_text("not a zip file")
     with pytest.raises(SystemExit):
         main(["--out", str(tmp_path / "out"), "--data", str(path), "--procedures", "holdout"])
-    assert "is not a readable .npz" in capsys.readouterr().err
+    assert "notes.npz is not a .npz file" in capsys.readouterr().err
+
+
+def test_data_without_a_val_split_is_a_clear_error(tmp_path, capsys):
+    path = tmp_path / "noval.npz"
+    images, labels = np.zeros((4, 28, 28), np.uint8), np.arange(4)[:, None] % 2
+    np.savez(path, train_images=images, train_labels=labels, test_images=images,
+             test_labels=labels)  # fmt: skip
+    with pytest.raises(SystemExit):
+        main(["--out", str(tmp_path / "out"), "--data", str(path), "--procedures", "holdout"])
+    assert "noval.npz has no val_images / val_labels" in capsys.readouterr().err
 
 
 def test_missing_data_file_is_an_argparse_error(tmp_path, capsys):

@@ -97,6 +97,11 @@ def test_width_sets_the_smallcnn_channels(trainer_argv, mlflow_server):
     assert model.body.features[0].out_channels == 8 and model.head.in_features == 32
 
 
+def test_width_with_another_model_is_a_clear_error(trainer_argv):
+    with pytest.raises(InvalidInput, match="--width sets the channels of smallcnn"):
+        train(trainer_argv("--model", "resnet18", "--width", "8"))
+
+
 def test_planted_duplicate_makes_the_trainer_warn(trainer_argv, mlflow_server, tiny_data, tmp_path):
     data = shutil.copytree(tiny_data, tmp_path / "dup")
     shutil.copy(data / "train/nevus/0001.png", data / "test/nevus/copy.png")
