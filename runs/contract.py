@@ -73,6 +73,7 @@ TRAINING_PARAMS = (
     "mixup_alpha",
     "per_sample_mix",
     "flip",
+    "shift",
     "dropout",
     "label_smoothing",
     "val_fraction",

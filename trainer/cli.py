@@ -199,6 +199,14 @@ def get_args_parser(add_help: bool = True) -> argparse.ArgumentParser:
         help="draw the mixing box/weight and coin for every image, not once per batch",
     )
     aug.add_argument("--flip", choices=("none", "horizontal", "both"), default="horizontal")
+    aug.add_argument(
+        "--shift",
+        type=_non_negative_int,
+        default=0,
+        metavar="PIXELS",
+        help="move each training image by up to this many pixels in each direction (black "
+        "border; 0: off)",
+    )
 
     run = parser.add_argument_group("run")
     run.add_argument("--experiment", default="mlpipeline", help="MLflow experiment name")

@@ -1,8 +1,8 @@
 """One training epoch, one evaluation pass, optimizers and learning-rate schedules.
 
 Batches come straight from the loader's in-memory uint8 arrays: an index permutation picks the
-images, ``Preprocessing.to_tensor`` turns them into float ``[0, 1]`` tensors, flips and CutMix run
-on the whole batch. No image is decoded during training.
+images, ``Preprocessing.to_tensor`` turns them into float ``[0, 1]`` tensors, flips, shifts and
+CutMix run on the whole batch. No image is decoded during training.
 """
 
 import math
@@ -65,7 +65,7 @@ def train_one_epoch(
     batch_size: int,
     device: torch.device,
     mixer: Mixer | None = None,
-    flip: Callable[[torch.Tensor], torch.Tensor] | None = None,
+    augment: Callable[[torch.Tensor], torch.Tensor] | None = None,
     description: str = "train",
     progress: bool = True,
     on_step: Callable[[], None] | None = None,
@@ -84,8 +84,8 @@ def train_one_epoch(
     )
     for index in bar:
         images, labels = data.get(index, device)
-        if flip is not None:
-            images = flip(images)
+        if augment is not None:
+            images = augment(images)
         targets = labels
         if mixer is not None:
             images, targets = mixer(images, labels)

@@ -84,7 +84,7 @@ class Training:
     optimizer: torch.optim.Optimizer
     scheduler: Any
     mixer: Any
-    flip: Any
+    augment: Any  # flips and shifts of each batch, before mixing; None: none
     generator: torch.Generator
     train_set: Batches
     val_set: Batches
@@ -195,7 +195,7 @@ class Training:
             self.args.batch_size,
             self.device,
             self.mixer,
-            self.flip,
+            self.augment,
             description=f"{self.member_label}epoch {epoch}/{self.args.epochs}",
             progress=self.args.progress and self.dist_info.is_main,
             on_step=(lambda: self.ema.update_parameters(self.model)) if self.ema else None,

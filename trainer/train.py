@@ -11,7 +11,7 @@ import argparse
 import copy
 import os
 import sys
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -19,8 +19,9 @@ import mlflow
 import torch
 from mlflow.exceptions import MlflowException
 from torch.nn.parallel import DistributedDataParallel
+from torchvision.transforms import Compose
 
-from augmenter import CutMix, MixUp, RandomFlip
+from augmenter import CutMix, MixUp, RandomFlip, RandomShift
 from common import InvalidInput, get_settings
 from runs import Ensemble, build_model, check_tracking, contract
 from trainer import checkpoint, distributed, mlflow_run
@@ -47,6 +48,7 @@ NEW_ARG_DEFAULTS = {
     "select": "auc",
     "min_image_size": 0,  # native size, as such runs were trained
     "width": 32,  # SmallCNN's width before the option
+    "shift": 0,
 }
 
 
@@ -170,14 +172,19 @@ def _session(args, dist_info, device, checkpoint_path: Path, member: int = 0,
             args.augmentation
         ]
         mixer = kind(num_classes, alpha, args.cutmix_prob, args.per_sample_mix, generator)
-    flip = None
+    transforms: list[Callable[[torch.Tensor], torch.Tensor]] = []
     if args.flip != "none":
-        flip = RandomFlip(horizontal=True, vertical=args.flip == "both", generator=generator)
+        transforms.append(
+            RandomFlip(horizontal=True, vertical=args.flip == "both", generator=generator)
+        )
+    if args.shift:
+        transforms.append(RandomShift(args.shift, generator=generator))
+    augment = Compose(transforms) if transforms else None
     weights = None
     if args.class_balance == "loss":
         weights = balanced_class_weights(train_set.labels, num_classes)
     return Training(
-        args, net, model, optimizer, scheduler, mixer, flip, generator, train_set, val_set,
+        args, net, model, optimizer, scheduler, mixer, augment, generator, train_set, val_set,
         dist_info, device, checkpoint_path, dataset.content_hash,
         dataset=dataset, preprocessing=preprocessing, ema=build_ema(model, args.ema_decay),
         class_weights=weights, member=member, seed=seed,

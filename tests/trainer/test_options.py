@@ -102,6 +102,15 @@ def test_width_with_another_model_is_a_clear_error(trainer_argv):
         train(trainer_argv("--model", "resnet18", "--width", "8"))
 
 
+def test_shift_moves_the_training_images(trainer_argv, mlflow_server):
+    client = mlflow.MlflowClient(mlflow_server)
+    still = client.get_run(train(trainer_argv("--epochs", "1"))).data
+    moved = client.get_run(train(trainer_argv("--shift", "2", "--epochs", "1"))).data
+    assert (still.params["shift"], moved.params["shift"]) == ("0", "2")
+    # Same seed and data: only the shifted images can make the training loss differ.
+    assert moved.metrics["train_loss"] != still.metrics["train_loss"]
+
+
 def test_planted_duplicate_makes_the_trainer_warn(trainer_argv, mlflow_server, tiny_data, tmp_path):
     data = shutil.copytree(tiny_data, tmp_path / "dup")
     shutil.copy(data / "train/nevus/0001.png", data / "test/nevus/copy.png")
