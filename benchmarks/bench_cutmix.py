@@ -1,4 +1,5 @@
-"""CutMix benchmarks, each against a reference measured side by side in this process.
+"""Batch augmentation benchmarks (CutMix, shifts), each against a reference measured side by
+side in this process.
 
 * Our batch CutMix against ``torchvision.transforms.v2.CutMix`` on the same batch (demo-sized:
   64 RGB images of 64 px, 3 classes); goal: no slower (ratio ≥ 1).
@@ -7,6 +8,9 @@
 * Per-sample CutMix (the trainer's default) as a share of one training step (SmallCNN forward,
   backward, AdamW step on that batch, on one thread); goal: at most 2 % of the step (ratio ≥ 1
   against 2 % of the step time).
+* Our batch ``RandomShift`` (one gather for the batch) against torchvision's
+  ``v2.RandomCrop(size, padding=P)`` applied image by image, as a per-image dataset transform
+  does it; goal: no slower (ratio ≥ 1).
 
 Everything runs on one thread: the benchmark machine is shared, and oversubscribed OpenMP threads
 stall, which would make every figure noise.
@@ -16,12 +20,13 @@ import torch
 import torch.nn.functional as F
 from torchvision.transforms import v2
 
-from augmenter import CutMix
+from augmenter import CutMix, RandomShift
 from benchmarks.common import Result, interleaved_best
 from runs import build_model
 
 NUM_CLASSES = 3
 THREADS = 1
+SHIFT = 3
 
 
 def _batch(batch: int, size: int) -> tuple[torch.Tensor, torch.Tensor]:
@@ -90,6 +95,15 @@ def _measure(quick: bool) -> list[Result]:
     )
     t_step, t_mix = 1e3 * t_step / steps, 1e3 * t_mix / calls
     share = 100 * t_mix / t_step
+
+    shift = RandomShift(SHIFT, generator=torch.Generator().manual_seed(2))
+    crop = v2.RandomCrop(size, padding=SHIFT)
+    t_shift, t_crop = interleaved_best(
+        _loop(lambda x, _: shift(x), images, labels, calls),
+        _loop(lambda x, _: torch.stack([crop(image) for image in x]), images, labels, calls),
+        repeat,
+    )
+    t_shift, t_crop = 1e3 * t_shift / calls, 1e3 * t_crop / calls
     return [
         Result(
             name=f"CutMix per batch vs v2.CutMix ({workload})",
@@ -114,5 +128,13 @@ def _measure(quick: bool) -> list[Result]:
             unit="ms",
             goal="≤ 2 % of a step: ratio ≥ 1",
             note=f"CutMix {t_mix:.2f} ms = {share:.2f} % of a {t_step:.0f} ms step",
+        ),
+        Result(
+            name=f"RandomShift({SHIFT}) per batch vs v2.RandomCrop per image ({workload})",
+            ours=t_shift,
+            reference=t_crop,
+            unit="ms",
+            goal="no slower: ratio ≥ 1",
+            note="same batch; an offset per image either way, black border",
         ),
     ]
