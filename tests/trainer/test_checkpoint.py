@@ -16,10 +16,12 @@ def _history(uri: str, run_id: str, key: str) -> list[tuple[int, float]]:
 
 def test_interrupted_run_resumes_to_the_uninterrupted_result(tmp_path, trainer_argv, mlflow_server):
     straight_dir, resumed_dir = tmp_path / "straight", tmp_path / "resumed"
-    straight = train([*trainer_argv("--checkpoint-dir", str(straight_dir))])
+    # Shifts on top of the default flips and CutMix: every random draw must resume where it was.
+    straight = train([*trainer_argv("--checkpoint-dir", str(straight_dir), "--shift", "1")])
     first = train(
-        [*trainer_argv("--checkpoint-dir", str(resumed_dir)), "--max-epochs-this-session", "1"]
-    )
+        [*trainer_argv("--checkpoint-dir", str(resumed_dir), "--shift", "1"),
+         "--max-epochs-this-session", "1"]
+    )  # fmt: skip
     assert MlflowClient(mlflow_server).get_run(first).info.status == "KILLED"
     assert torch.load(resumed_dir / "last.pt", weights_only=False)["epoch"] == 1
     resumed = train([*trainer_argv("--checkpoint-dir", str(resumed_dir)), "--resume", "auto"])
