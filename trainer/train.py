@@ -94,7 +94,7 @@ def main(args: argparse.Namespace) -> str:
     Raises:
         ServiceUnavailable: MLflow does not answer (checked before any data is read).
         InvalidInput: Bad data (one class, no validation images), device or checkpoint, or
-            ``--width`` with a model other than smallcnn.
+            ``--width`` with a model other than smallcnn, a ``--shift`` of half the image.
     """
     if args.model != "smallcnn" and args.width != get_args_parser().get_default("width"):
         raise InvalidInput(
@@ -138,6 +138,12 @@ def _session(args, dist_info, device, checkpoint_path: Path, member: int = 0,
         dataset = load(args, dist_info)
     train_set, val_set, preprocessing = training_set(dataset)
     num_classes = len(preprocessing.class_names)
+    if 2 * args.shift >= min(preprocessing.image_size):
+        height, width = preprocessing.image_size
+        raise InvalidInput(
+            f"--shift {args.shift} can move a {height}×{width} training image half out of its "
+            f"frame; use at most {(min(height, width) - 1) // 2} pixels (a few % of the size)"
+        )
     if num_classes == 2 and args.target_sensitivity > 0:
         positive_index(preprocessing.class_names, args.positive_class)  # fail before training
     model = build_model(

@@ -111,6 +111,11 @@ def test_shift_moves_the_training_images(trainer_argv, mlflow_server):
     assert moved.metrics["train_loss"] != still.metrics["train_loss"]
 
 
+def test_shift_of_half_the_image_is_a_clear_error(trainer_argv):
+    with pytest.raises(InvalidInput, match="use at most"):
+        train(trainer_argv("--shift", "100"))
+
+
 def test_planted_duplicate_makes_the_trainer_warn(trainer_argv, mlflow_server, tiny_data, tmp_path):
     data = shutil.copytree(tiny_data, tmp_path / "dup")
     shutil.copy(data / "train/nevus/0001.png", data / "test/nevus/copy.png")
