@@ -24,7 +24,7 @@ ROOT = Path(__file__).resolve().parents[1]
 BREASTMNIST = ROOT.parent / "shared" / "data" / "medmnist" / "breastmnist.npz"
 BEST = re.compile(r"best validation AUC ([0-9.]+) \(accuracy ([0-9.]+)\) at epoch (\d+)")
 
-# The settings each row was measured with, pinned (the defaults have moved since: 50 epochs
+# The settings each row was measured with, pinned (the defaults have moved since: 80 epochs
 # and the last epoch kept): one model per row, then the ensemble of five such models.
 THEN = ["--select", "auc"]  # each model kept its best validation AUC epoch, early stopping
 ONE = ["--ensemble", "1", *THEN]

@@ -18,7 +18,7 @@ from launcher.stack import LaunchError, Stack, StackConfig
 CHOOSE = Service("choose", ("python", "-m", "dashboard.choose"), one_shot=True)
 """Choosing a run for deployment (a command, not a service of the containers)."""
 
-# The demo trains fewer epochs than the trainer's default (50) and one model instead of an
+# The demo trains fewer epochs than the trainer's default (80) and one model instead of an
 # ensemble of five, to show a result within minutes.
 DEMO_TRAIN_ARGS = ["--epochs", "12", "--ensemble", "1"]
 

@@ -113,7 +113,7 @@ def get_args_parser(add_help: bool = True) -> argparse.ArgumentParser:
         help="smallcnn: channels of its first block (2x, 4x and 4x in the next three); "
         "the other models ignore it",
     )
-    model.add_argument("--epochs", type=_positive_int, default=50)
+    model.add_argument("--epochs", type=_positive_int, default=80)
     model.add_argument("--batch-size", type=_batch_size, default=64, help="per process")
     model.add_argument("--optimizer", choices=("sgd", "adam", "adamw"), default="adamw")
     model.add_argument("--lr", type=_positive_float, default=3e-3)
