@@ -1,7 +1,7 @@
 """Random translation of a whole batch at once: pad, then crop back at a random offset per image.
 
 The usual augmentation for small images (torchvision's ``RandomCrop(size, padding=P)`` of the
-CIFAR recipes), done on the batch tensor with one gather instead of a Python loop over images.
+CIFAR recipes), done on the batch tensor with two gathers instead of a Python loop over images.
 """
 
 import torch
@@ -41,11 +41,10 @@ class RandomShift:
         offsets = torch.randint(0, 2 * pad + 1, (2, batch), generator=self.generator)
         offsets = offsets.to(images.device)
         padded = F.pad(images, (pad, pad, pad, pad), value=self.fill)
+        # Rows, then columns: two gathers with broadcast (expanded, not copied) indices are
+        # about twice as fast as one four-index advanced indexing on the CPU.
         rows = offsets[0].view(batch, 1) + torch.arange(height, device=images.device)
+        rows = rows.view(batch, 1, height, 1).expand(batch, channels, height, width + 2 * pad)
         cols = offsets[1].view(batch, 1) + torch.arange(width, device=images.device)
-        return padded[
-            torch.arange(batch, device=images.device).view(batch, 1, 1, 1),
-            torch.arange(channels, device=images.device).view(1, channels, 1, 1),
-            rows.view(batch, 1, height, 1),
-            cols.view(batch, 1, 1, width),
-        ]
+        cols = cols.view(batch, 1, 1, width).expand(batch, channels, height, width)
+        return padded.gather(2, rows).gather(3, cols)
