@@ -8,7 +8,7 @@ side in this process.
 * Per-sample CutMix (the trainer's default) as a share of one training step (SmallCNN forward,
   backward, AdamW step on that batch, on one thread); goal: at most 2 % of the step (ratio ≥ 1
   against 2 % of the step time).
-* Our batch ``RandomShift`` (one gather for the batch) against torchvision's
+* Our batch ``RandomShift`` (two gathers for the whole batch) against torchvision's
   ``v2.RandomCrop(size, padding=P)`` applied image by image, as a per-image dataset transform
   does it; goal: no slower (ratio ≥ 1).
 

@@ -218,6 +218,15 @@ def main(argv: list[str] | None = None) -> int:
 
     if args.trainer_args and not args.label:
         parser.error("name the variant with --label when passing trainer options")
+    # Each member is one --ensemble 1 run with a seed of its own, set here; a later copy of
+    # either option would silently win (members of K models, or five identical members).
+    owned = [a for a in args.trainer_args if a.split("=")[0] in ("--ensemble", "--seed")]
+    if owned:
+        parser.error(
+            f"{' '.join(owned)}: the sweep trains every member as one model (--ensemble 1) "
+            f"with its own seed and builds the {K}-member ensembles itself; drop it from the "
+            "trainer options (choose seeds with --seeds)"
+        )
     if not args.data.is_file():
         parser.error(f"--data {args.data} is not a file; pass a MedMNIST-style .npz")
     args.out.mkdir(parents=True, exist_ok=True)

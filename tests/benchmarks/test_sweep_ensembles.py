@@ -120,6 +120,14 @@ def test_trainer_options_need_a_label(capsys, tmp_path):
     assert "--label" in capsys.readouterr().err
 
 
+@pytest.mark.parametrize("option", [["--ensemble", "3"], ["--seed=4"]])
+def test_options_the_sweep_sets_itself_are_refused(option, capsys, tmp_path):
+    with pytest.raises(SystemExit):
+        main(["--out", str(tmp_path), "--label", "x", "--", *option])
+    assert "drop it from the trainer options" in capsys.readouterr().err
+    assert not (tmp_path / "ensembles.json").exists()
+
+
 def test_members_trained_at_another_size_are_scored_at_that_size(tmp_path):
     # The unseen images are 28 px; a member trained with --image-size 20 must see them at 20 px
     # (fed at 28 px, such members once scored near chance without any error).
