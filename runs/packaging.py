@@ -14,6 +14,8 @@ repository, so ``check_servable`` refuses them.
 import copy
 import sys
 import tempfile
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import mlflow
@@ -21,7 +23,7 @@ import mlflow.pyfunc
 import numpy as np
 import torch
 from mlflow.exceptions import MlflowException
-from mlflow.models.model import ModelInfo
+from mlflow.models.model import MLMODEL_FILE_NAME, Model, ModelInfo
 
 import mlpipeline_model
 from common import InvalidInput, ServiceUnavailable
@@ -89,16 +91,48 @@ def _alias_legacy_modules() -> None:
     sys.modules.setdefault("common.models", models)
 
 
-def model_info(model_uri: str):
-    """The MLmodel of ``model_uri`` (flavors, metadata); ``InvalidInput`` when there is none."""
+@contextmanager
+def _read_errors(model_uri: str) -> Iterator[None]:
+    """MLflow's errors while reading ``model_uri`` as ``InvalidInput`` (no such model, or not
+    readable) or ``ServiceUnavailable`` (anything else MLflow reports)."""
     try:
-        return mlflow.models.get_model_info(model_uri)
+        yield
     except MlflowException as exc:
         if exc.error_code in ("RESOURCE_DOES_NOT_EXIST", "INVALID_PARAMETER_VALUE", "NOT_FOUND"):
             raise InvalidInput(f"no model at {model_uri} ({exc.message})") from exc
         raise ServiceUnavailable(f"MLflow failed to read {model_uri}: {exc.message}") from exc
     except OSError as exc:
         raise InvalidInput(f"no readable model at {model_uri} ({exc})") from exc
+
+
+@contextmanager
+def _downloaded(artifact_uri: str, model_uri: str) -> Iterator[str]:
+    """``artifact_uri`` downloaded into a temporary folder that is removed on leaving.
+
+    MLflow's own loaders (``get_model_info``, ``pyfunc.load_model``, ``pytorch.load_model``)
+    download from a tracking server into a fresh ``mkdtemp`` folder that nothing removes, a
+    model's worth of disk per load: the evaluator and explainer load one per job and the
+    predictor one per alias change, so a long-running service would fill its disk. Loaded
+    models live in memory; their package is this repository's ``mlpipeline_model``, already
+    imported, so nothing reads the folder after loading.
+    """
+    with tempfile.TemporaryDirectory(prefix="mlpipeline-model-") as tmp, _read_errors(model_uri):
+        yield mlflow.artifacts.download_artifacts(artifact_uri=artifact_uri, dst_path=tmp)
+
+
+def _info_at(local: str, model_uri: str) -> ModelInfo:
+    """The ``ModelInfo`` of the model downloaded to ``local`` (from ``model_uri``)."""
+    with _read_errors(model_uri):
+        return Model.load(local).get_model_info()
+
+
+def model_info(model_uri: str) -> ModelInfo:
+    """The MLmodel of ``model_uri`` (flavors, metadata); ``InvalidInput`` when there is none.
+
+    Reads the one file, as ``mlflow.models.get_model_info`` does, without leaving it behind.
+    """
+    with _downloaded(f"{model_uri.rstrip('/')}/{MLMODEL_FILE_NAME}", model_uri) as local:
+        return _info_at(local, model_uri)
 
 
 def servable_problem(info) -> str | None:
@@ -116,27 +150,35 @@ def servable_problem(info) -> str | None:
 
 def load_torch(model_uri: str) -> torch.nn.Module:
     """The PyTorch module of a pipeline model (either format), on the CPU in eval mode."""
-    info = model_info(model_uri)
-    if "pytorch" in info.flavors:
-        import mlflow.pytorch
+    with _downloaded(model_uri, model_uri) as local:
+        info = _info_at(local, model_uri)
+        if "pytorch" in info.flavors:
+            import mlflow.pytorch
 
-        _alias_legacy_modules()
-        return mlflow.pytorch.load_model(model_uri, map_location="cpu").eval()
-    return load_classifier(model_uri, info).model
+            _alias_legacy_modules()
+            with _read_errors(model_uri):
+                return mlflow.pytorch.load_model(local, map_location="cpu").eval()
+        return _classifier_at(local, info, model_uri).model
 
 
-def load_classifier(model_uri: str, info=None) -> ImageClassifierModel:
+def load_classifier(model_uri: str) -> ImageClassifierModel:
     """The served form of a pipeline model: ``predict`` on images, ``model`` the module.
 
     Raises:
         InvalidInput: No model there, or not a self-contained model of this pipeline.
+        ServiceUnavailable: MLflow failed otherwise (an outage: retry later).
     """
-    info = info or model_info(model_uri)
+    with _downloaded(model_uri, model_uri) as local:
+        return _classifier_at(local, _info_at(local, model_uri), model_uri)
+
+
+def _classifier_at(local: str, info: ModelInfo, model_uri: str) -> ImageClassifierModel:
+    """``load_classifier`` of the model downloaded to ``local``."""
     problem = servable_problem(info)
     if problem:
         raise InvalidInput(f"{model_uri} cannot be served: {problem}.")
     try:
-        loaded = mlflow.pyfunc.load_model(model_uri)
+        loaded = mlflow.pyfunc.load_model(local)
     except (MlflowException, OSError, ImportError) as exc:
         raise InvalidInput(f"the model at {model_uri} does not load ({exc})") from exc
     wrapper = loaded.unwrap_python_model()

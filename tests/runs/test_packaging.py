@@ -5,6 +5,7 @@ import json
 import os
 import subprocess
 import sys
+import tempfile
 import textwrap
 
 import mlflow
@@ -104,3 +105,31 @@ def test_model_of_an_older_run_still_loads_but_is_not_servable(mlflow_server):
     assert "logged before models carried their own code" in problem
     with pytest.raises(InvalidInput, match="cannot be served"):
         load_classifier(f"runs:/{run.info.run_id}/model")
+
+
+def test_loading_leaves_no_download_behind(trained_run, tmp_path, monkeypatch):
+    # MLflow's loaders download from the server into a new temporary folder per call and never
+    # remove it: the evaluator and explainer load a model per job, the predictor per alias move.
+    scratch = tmp_path / "tmp"
+    scratch.mkdir()
+    monkeypatch.setattr(tempfile, "tempdir", str(scratch))
+    mlflow.set_tracking_uri(trained_run.tracking_uri)
+    uri = f"runs:/{trained_run.run_id}/model"
+    assert servable_problem(model_info(uri)) is None
+    assert load_classifier(uri).model is not None
+    assert load_model(trained_run.run_id, trained_run.tracking_uri).training is False
+    assert sorted(p.name for p in scratch.iterdir()) == []
+
+
+def test_legacy_model_loading_leaves_no_download_behind(mlflow_server, tmp_path, monkeypatch):
+    mlflow.set_tracking_uri(mlflow_server)
+    mlflow.set_experiment("legacy-format")
+    with mlflow.start_run() as run:
+        module = build_model("smallcnn", 1, 2).eval()
+        mlflow.pytorch.log_model(module, name="model", serialization_format="pickle",
+                                 pip_requirements=["torch"])  # fmt: skip
+    scratch = tmp_path / "tmp"
+    scratch.mkdir()
+    monkeypatch.setattr(tempfile, "tempdir", str(scratch))
+    assert load_model(run.info.run_id, mlflow_server).in_channels == 1
+    assert sorted(p.name for p in scratch.iterdir()) == []
