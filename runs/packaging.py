@@ -114,10 +114,14 @@ def _downloaded(artifact_uri: str, model_uri: str) -> Iterator[str]:
     model's worth of disk per load: the evaluator and explainer load one per job and the
     predictor one per alias change, so a long-running service would fill its disk. Loaded
     models live in memory; their package is this repository's ``mlpipeline_model``, already
-    imported, so nothing reads the folder after loading.
+    imported, so nothing reads the folder after loading. The loaders also put the model's code
+    folder on ``sys.path``; it goes with the folder, so ``sys.path`` does not grow per load.
     """
     with tempfile.TemporaryDirectory(prefix="mlpipeline-model-") as tmp, _read_errors(model_uri):
-        yield mlflow.artifacts.download_artifacts(artifact_uri=artifact_uri, dst_path=tmp)
+        try:
+            yield mlflow.artifacts.download_artifacts(artifact_uri=artifact_uri, dst_path=tmp)
+        finally:
+            sys.path[:] = [p for p in sys.path if not p.startswith(tmp)]
 
 
 def _info_at(local: str, model_uri: str) -> ModelInfo:

@@ -119,6 +119,7 @@ def test_loading_leaves_no_download_behind(trained_run, tmp_path, monkeypatch):
     assert load_classifier(uri).model is not None
     assert load_model(trained_run.run_id, trained_run.tracking_uri).training is False
     assert sorted(p.name for p in scratch.iterdir()) == []
+    assert [p for p in sys.path if p.startswith(str(scratch))] == []  # the code folder went too
 
 
 def test_legacy_model_loading_leaves_no_download_behind(mlflow_server, tmp_path, monkeypatch):
