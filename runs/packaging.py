@@ -12,6 +12,7 @@ repository, so ``check_servable`` refuses them.
 """
 
 import copy
+import os
 import sys
 import tempfile
 from collections.abc import Iterator
@@ -31,6 +32,10 @@ from mlpipeline_model import FORMAT, TORCH_ARTIFACT, ImageClassifierModel
 from runs.preprocessing import Preprocessing
 
 PACKAGE_DIR = Path(mlpipeline_model.__file__).resolve().parent
+# A load now downloads even from a local store (into a folder that is then removed): MLflow's
+# per-download progress bars would clutter every CLI's output and service log.
+os.environ.setdefault("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "false")
+
 FORMAT_KEY = "mlpipeline_format"
 """Key of the MLmodel ``metadata`` entry that marks a model of this pipeline."""
 
