@@ -24,7 +24,7 @@ import mlflow.pyfunc
 import numpy as np
 import torch
 from mlflow.exceptions import MlflowException
-from mlflow.models.model import MLMODEL_FILE_NAME, Model, ModelInfo
+from mlflow.models.model import Model, ModelInfo
 
 import mlpipeline_model
 from common import InvalidInput, ServiceUnavailable
@@ -111,8 +111,8 @@ def _read_errors(model_uri: str) -> Iterator[None]:
 
 
 @contextmanager
-def _downloaded(artifact_uri: str, model_uri: str) -> Iterator[str]:
-    """``artifact_uri`` downloaded into a temporary folder that is removed on leaving.
+def _downloaded(model_uri: str) -> Iterator[str]:
+    """The model at ``model_uri`` downloaded into a temporary folder removed on leaving.
 
     MLflow's own loaders (``get_model_info``, ``pyfunc.load_model``, ``pytorch.load_model``)
     download from a tracking server into a fresh ``mkdtemp`` folder that nothing removes, a
@@ -124,7 +124,7 @@ def _downloaded(artifact_uri: str, model_uri: str) -> Iterator[str]:
     """
     with tempfile.TemporaryDirectory(prefix="mlpipeline-model-") as tmp, _read_errors(model_uri):
         try:
-            yield mlflow.artifacts.download_artifacts(artifact_uri=artifact_uri, dst_path=tmp)
+            yield mlflow.artifacts.download_artifacts(artifact_uri=model_uri, dst_path=tmp)
         finally:
             sys.path[:] = [p for p in sys.path if not p.startswith(tmp)]
 
@@ -138,9 +138,10 @@ def _info_at(local: str, model_uri: str) -> ModelInfo:
 def model_info(model_uri: str) -> ModelInfo:
     """The MLmodel of ``model_uri`` (flavors, metadata); ``InvalidInput`` when there is none.
 
-    Reads the one file, as ``mlflow.models.get_model_info`` does, without leaving it behind.
+    Downloads the whole model (a few MB), which works for every URI form (``runs:/``,
+    ``models:/name@alias``, ``models:/m-<id>``), and removes it again.
     """
-    with _downloaded(f"{model_uri.rstrip('/')}/{MLMODEL_FILE_NAME}", model_uri) as local:
+    with _downloaded(model_uri) as local:
         return _info_at(local, model_uri)
 
 
@@ -159,7 +160,7 @@ def servable_problem(info) -> str | None:
 
 def load_torch(model_uri: str) -> torch.nn.Module:
     """The PyTorch module of a pipeline model (either format), on the CPU in eval mode."""
-    with _downloaded(model_uri, model_uri) as local:
+    with _downloaded(model_uri) as local:
         info = _info_at(local, model_uri)
         if "pytorch" in info.flavors:
             import mlflow.pytorch
@@ -177,7 +178,7 @@ def load_classifier(model_uri: str) -> ImageClassifierModel:
         InvalidInput: No model there, or not a self-contained model of this pipeline.
         ServiceUnavailable: MLflow failed otherwise (an outage: retry later).
     """
-    with _downloaded(model_uri, model_uri) as local:
+    with _downloaded(model_uri) as local:
         return _classifier_at(local, _info_at(local, model_uri), model_uri)
 
 

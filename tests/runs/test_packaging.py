@@ -134,3 +134,10 @@ def test_legacy_model_loading_leaves_no_download_behind(mlflow_server, tmp_path,
     monkeypatch.setattr(tempfile, "tempdir", str(scratch))
     assert load_model(run.info.run_id, mlflow_server).in_channels == 1
     assert sorted(p.name for p in scratch.iterdir()) == []
+
+
+def test_model_info_reads_a_logged_model_uri(trained_run):
+    mlflow.set_tracking_uri(trained_run.tracking_uri)
+    by_run = model_info(f"runs:/{trained_run.run_id}/model")
+    by_id = model_info(f"models:/{by_run.model_id}")
+    assert by_id.model_id == by_run.model_id and servable_problem(by_id) is None
