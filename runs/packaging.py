@@ -126,7 +126,7 @@ def _downloaded(model_uri: str) -> Iterator[str]:
         try:
             yield mlflow.artifacts.download_artifacts(artifact_uri=model_uri, dst_path=tmp)
         finally:
-            sys.path[:] = [p for p in sys.path if not p.startswith(tmp)]
+            sys.path[:] = [p for p in sys.path if not str(p).startswith(tmp)]
 
 
 def _info_at(local: str, model_uri: str) -> ModelInfo:
