@@ -3,6 +3,7 @@ by the evaluator to test; per-class sensitivity and specificity with Wilson inte
 
 import json
 import shutil
+import tempfile
 
 import mlflow
 import numpy as np
@@ -79,9 +80,9 @@ def two_class_run(tmp_path_factory, mlflow_server):
     return run_id
 
 
-def test_trainer_logs_the_threshold_chosen_on_validation(two_class_run, mlflow_server):
+def test_trainer_logs_the_threshold_chosen_on_validation(two_class_run, mlflow_server, tmp_path):
     client = mlflow.MlflowClient(mlflow_server)
-    point = client.download_artifacts(two_class_run, "operating_point.json")
+    point = client.download_artifacts(two_class_run, "operating_point.json", str(tmp_path))
     with open(point, encoding="utf-8") as f:
         point = json.load(f)
     assert point["chosen_on"] == "validation" and point["positive_class"] == "melanoma"
@@ -122,18 +123,19 @@ def test_evaluator_reports_argmax_and_threshold_operating_points(two_class_run, 
     assert "eval_thr_sensitivity_melanoma" in report["metrics"]
 
 
-def _predictions(uri: str, run_id: str, folder: str) -> str:
-    return mlflow.MlflowClient(uri).download_artifacts(run_id, f"{folder}/predictions.csv")
+def _predictions(uri: str, run_id: str, folder: str) -> pd.DataFrame:
+    with tempfile.TemporaryDirectory() as tmp:  # MLflow's own temporary folder would stay
+        client = mlflow.MlflowClient(uri)
+        return pd.read_csv(client.download_artifacts(run_id, f"{folder}/predictions.csv", tmp))
 
 
 def report_probs(uri: str, run_id: str, folder: str) -> np.ndarray:
-    path = _predictions(uri, run_id, folder)
-    return pd.read_csv(path)[["prob_melanoma", "prob_nevus"]].to_numpy()
+    return _predictions(uri, run_id, folder)[["prob_melanoma", "prob_nevus"]].to_numpy()
 
 
 def report_labels(uri: str, run_id: str, folder: str) -> np.ndarray:
-    path = _predictions(uri, run_id, folder)
-    return pd.read_csv(path)["true_label"].map({"melanoma": 0, "nevus": 1}).to_numpy()
+    labels = _predictions(uri, run_id, folder)["true_label"]
+    return labels.map({"melanoma": 0, "nevus": 1}).to_numpy()
 
 
 def test_tta_averages_the_flipped_views_and_is_recorded(two_class_run, mlflow_server):

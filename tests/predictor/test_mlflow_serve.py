@@ -19,8 +19,10 @@ def test_mlflow_models_serve_answers_for_the_alias(settings, served_runs, demo_d
     mlflow_cli = shutil.which("mlflow", path=bin_dir)
     argv = [mlflow_cli, "models", "serve", "-m", f"models:/{settings.model_name}@champion",
             "-h", "127.0.0.1", "-p", str(port), "--env-manager", "local"]  # fmt: skip
+    # TMPDIR: MLflow downloads the model into a temporary folder that it leaves behind.
     env = {**os.environ, "MLFLOW_TRACKING_URI": settings.mlflow_tracking_uri, "PYTHONPATH": "",
-           "PATH": bin_dir + os.pathsep + os.environ.get("PATH", "")}  # fmt: skip
+           "PATH": bin_dir + os.pathsep + os.environ.get("PATH", ""),
+           "TMPDIR": str(tmp_path)}  # fmt: skip
     url = f"http://127.0.0.1:{port}"
     image = sorted((demo_data / "test").rglob("*.png"))[0].read_bytes()
     with serving(argv, url + "/ping", tmp_path / "serve.log", cwd=tmp_path, env=env):

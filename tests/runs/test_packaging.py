@@ -42,7 +42,8 @@ FRESH_PROCESS = textwrap.dedent(
 def test_model_predicts_in_a_fresh_process_without_the_repository(trained_run, tmp_path):
     files = sorted((trained_run.data_dir / "test").rglob("*.png"))[:3]
     env = {k: v for k, v in os.environ.items() if k != "PYTHONPATH"}
-    env.update(PYTHONPATH="", MLFLOW_TRACKING_URI=trained_run.tracking_uri)
+    # TMPDIR: mlflow.pyfunc.load_model downloads the model into a temporary folder it leaves.
+    env.update(PYTHONPATH="", MLFLOW_TRACKING_URI=trained_run.tracking_uri, TMPDIR=str(tmp_path))
     uri = f"runs:/{trained_run.run_id}/model"
     result = subprocess.run(
         [sys.executable, "-c", FRESH_PROCESS, uri, *map(str, files)],

@@ -87,17 +87,18 @@ def test_run_has_artifacts_tags_and_no_registered_model(trained, mlflow_server):
     assert client.search_model_versions(f"run_id = '{trained[0]}'") == []
 
 
-def test_dataset_statistics_are_an_artifact(trained, mlflow_server):
-    path = MlflowClient(mlflow_server).download_artifacts(trained[0], "dataset_stats.json")
+def test_dataset_statistics_are_an_artifact(trained, mlflow_server, tmp_path):
+    client = MlflowClient(mlflow_server)
+    path = client.download_artifacts(trained[0], "dataset_stats.json", str(tmp_path))
     with open(path, encoding="utf-8") as f:
         stats = json.load(f)
     assert stats["counts"]["test"]["total"] == 12
     assert stats["class_names"] == ["keratosis", "melanoma", "nevus"]
 
 
-def test_preprocessing_rebuilds_the_training_inputs(trained, mlflow_server, tiny_data):
+def test_preprocessing_rebuilds_the_training_inputs(trained, mlflow_server, tiny_data, tmp_path):
     client = MlflowClient(mlflow_server)
-    path = client.download_artifacts(trained[0], "preprocessing.json")
+    path = client.download_artifacts(trained[0], "preprocessing.json", str(tmp_path))
     with open(path, encoding="utf-8") as f:
         preprocessing = Preprocessing.model_validate(json.load(f))
     dataset = load_dataset(tiny_data, splits=("train", "val"))
