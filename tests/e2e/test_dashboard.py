@@ -69,7 +69,9 @@ def test_choosing_in_the_dashboard_moves_the_alias_and_the_model_predicts_downst
         "import sys, mlflow.pyfunc; m = mlflow.pyfunc.load_model(sys.argv[1]); "
         "print(m.predict([open(sys.argv[2], 'rb').read()]).to_json(orient='records'))"
     )
-    env = {**os.environ, "PYTHONPATH": "", "MLFLOW_TRACKING_URI": stack.config.url(MLFLOW)}
+    # TMPDIR: MLflow leaves the downloaded model in a temporary folder; keep it in tmp_path.
+    env = {**os.environ, "PYTHONPATH": "", "MLFLOW_TRACKING_URI": stack.config.url(MLFLOW),
+           "TMPDIR": str(tmp_path)}  # fmt: skip
     out = subprocess.run(
         [sys.executable, "-c", code, "models:/mlpipeline-classifier@champion", str(image)],
         cwd=tmp_path, env=env, capture_output=True, text=True, timeout=300,

@@ -23,9 +23,10 @@ from tests.conftest import ROOT
 
 FRESH_PROCESS = textwrap.dedent(
     """
-    import json, sys
+    import json, sys, tempfile
     import mlflow.pyfunc, numpy as np
-    model = mlflow.pyfunc.load_model(sys.argv[1])
+    with tempfile.TemporaryDirectory() as tmp:  # as README advises: predicts after removal
+        model = mlflow.pyfunc.load_model(sys.argv[1], dst_path=tmp)
     files = [open(p, "rb").read() for p in sys.argv[2:]]
     by_bytes = model.predict(files)
     by_array = model.predict(np.zeros((2, 50, 40, 3), dtype=np.uint8))
@@ -40,9 +41,12 @@ FRESH_PROCESS = textwrap.dedent(
 
 
 def test_model_predicts_in_a_fresh_process_without_the_repository(trained_run, tmp_path):
-    files = sorted((trained_run.data_dir / "test").rglob("*.png"))[:3]
+    files = [
+        *sorted((trained_run.data_dir / "test").rglob("*.png"))[:3],
+        get_testdata_file("CT_small.dcm"),
+    ]
     env = {k: v for k, v in os.environ.items() if k != "PYTHONPATH"}
-    # TMPDIR: mlflow.pyfunc.load_model downloads the model into a temporary folder it leaves.
+    # TMPDIR: whatever else MLflow writes to a temporary folder lands in tmp_path.
     env.update(PYTHONPATH="", MLFLOW_TRACKING_URI=trained_run.tracking_uri, TMPDIR=str(tmp_path))
     uri = f"runs:/{trained_run.run_id}/model"
     result = subprocess.run(
