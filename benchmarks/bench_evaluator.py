@@ -296,7 +296,6 @@ def _wait(url: str, proc: subprocess.Popen, timeout: float = 120) -> None:
 def run(quick: bool = False) -> list[Result]:
     """The evaluator benchmarks and P6's framework floor; ``quick`` uses 60 images and 10
     clients."""
-    os.environ.setdefault("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "false")
     torch.set_num_threads(1)
     results = []
     with tempfile.TemporaryDirectory(prefix="bench-evaluator-") as tmp:

@@ -18,7 +18,6 @@ import contextlib
 import ctypes
 import gc
 import json
-import os
 import tempfile
 import time
 from pathlib import Path
@@ -186,6 +185,5 @@ def bench_whole_job(quick: bool) -> Result:
 
 def run(quick: bool = False) -> list[Result]:
     """The three explainer benchmarks; ``quick`` uses fewer images and steps."""
-    os.environ.setdefault("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "false")
     torch.set_num_threads(1)
     return [bench_ig_vs_floor(quick), bench_ig_memory(quick), bench_whole_job(quick)]

@@ -13,7 +13,6 @@ It prints the registered version, or one line saying why the run cannot be chose
 import argparse
 import getpass
 import logging
-import os
 import sys
 from dataclasses import dataclass
 
@@ -276,7 +275,6 @@ def main(argv: list[str] | None = None) -> int:
     )
     parser.add_argument("--by", help="who chooses (default: the OS user)")
     args = parser.parse_args(argv)
-    os.environ.setdefault("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "false")
     logging.getLogger("mlflow").setLevel(logging.ERROR)
     settings = get_settings()
     try:

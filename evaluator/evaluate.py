@@ -9,7 +9,6 @@ upload that fails half-way leaves the previous result current and readable.
 """
 
 import logging
-import os
 import tempfile
 import time
 from collections.abc import Callable
@@ -34,9 +33,6 @@ from runs import (
     run_data_dir,
     skipped_report,
 )
-
-# MLflow's per-download progress bars only clutter the CLI's output and the service's log.
-os.environ.setdefault("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "false")
 
 log = logging.getLogger(__name__)
 

@@ -12,7 +12,6 @@ repository, so ``check_servable`` refuses them.
 """
 
 import copy
-import os
 import sys
 import tempfile
 from collections.abc import Iterator
@@ -24,7 +23,8 @@ import mlflow.pyfunc
 import numpy as np
 import torch
 from mlflow.exceptions import MlflowException
-from mlflow.models.model import Model, ModelInfo
+from mlflow.models.model import MLMODEL_FILE_NAME, Model, ModelInfo
+from mlflow.store.artifact.artifact_repository_registry import get_artifact_repository
 
 import mlpipeline_model
 from common import InvalidInput, ServiceUnavailable
@@ -32,10 +32,6 @@ from mlpipeline_model import FORMAT, TORCH_ARTIFACT, ImageClassifierModel
 from runs.preprocessing import Preprocessing
 
 PACKAGE_DIR = Path(mlpipeline_model.__file__).resolve().parent
-# A load now downloads even from a local store (into a folder that is then removed): MLflow's
-# per-download progress bars would clutter every CLI's output and service log.
-os.environ.setdefault("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "false")
-
 FORMAT_KEY = "mlpipeline_format"
 """Key of the MLmodel ``metadata`` entry that marks a model of this pipeline."""
 
@@ -97,22 +93,9 @@ def _alias_legacy_modules() -> None:
 
 
 @contextmanager
-def _read_errors(model_uri: str) -> Iterator[None]:
-    """MLflow's errors while reading ``model_uri`` as ``InvalidInput`` (no such model, or not
-    readable) or ``ServiceUnavailable`` (anything else MLflow reports)."""
-    try:
-        yield
-    except MlflowException as exc:
-        if exc.error_code in ("RESOURCE_DOES_NOT_EXIST", "INVALID_PARAMETER_VALUE", "NOT_FOUND"):
-            raise InvalidInput(f"no model at {model_uri} ({exc.message})") from exc
-        raise ServiceUnavailable(f"MLflow failed to read {model_uri}: {exc.message}") from exc
-    except OSError as exc:
-        raise InvalidInput(f"no readable model at {model_uri} ({exc})") from exc
-
-
-@contextmanager
-def _downloaded(model_uri: str) -> Iterator[str]:
-    """The model at ``model_uri`` downloaded into a temporary folder removed on leaving.
+def _downloaded(model_uri: str, only: str | None = None) -> Iterator[str]:
+    """The local path of the model at ``model_uri`` (or of its one file ``only``), downloaded
+    into a temporary folder that is removed on leaving.
 
     MLflow's own loaders (``get_model_info``, ``pyfunc.load_model``, ``pytorch.load_model``)
     download from a tracking server into a fresh ``mkdtemp`` folder that nothing removes, a
@@ -121,28 +104,35 @@ def _downloaded(model_uri: str) -> Iterator[str]:
     models live in memory; their package is this repository's ``mlpipeline_model``, already
     imported, so nothing reads the folder after loading. The loaders also put the model's code
     folder on ``sys.path``; it goes with the folder, so ``sys.path`` does not grow per load.
+
+    Raises:
+        InvalidInput: No model there, or it cannot be read (here or in the ``with`` body).
+        ServiceUnavailable: MLflow failed otherwise (an outage: retry later).
     """
-    with tempfile.TemporaryDirectory(prefix="mlpipeline-model-") as tmp, _read_errors(model_uri):
+    with tempfile.TemporaryDirectory(prefix="mlpipeline-model-") as tmp:
         try:
-            yield mlflow.artifacts.download_artifacts(artifact_uri=model_uri, dst_path=tmp)
+            if only is None:
+                yield mlflow.artifacts.download_artifacts(artifact_uri=model_uri, dst_path=tmp)
+            else:  # the model's repository resolves runs:/, models:/name@alias, models:/m-<id>
+                yield get_artifact_repository(model_uri).download_artifacts(only, dst_path=tmp)
+        except MlflowException as exc:
+            codes = ("RESOURCE_DOES_NOT_EXIST", "INVALID_PARAMETER_VALUE", "NOT_FOUND")
+            if exc.error_code in codes:
+                raise InvalidInput(f"no model at {model_uri} ({exc.message})") from exc
+            raise ServiceUnavailable(f"MLflow failed to read {model_uri}: {exc.message}") from exc
+        except OSError as exc:
+            raise InvalidInput(f"no readable model at {model_uri} ({exc})") from exc
         finally:
             sys.path[:] = [p for p in sys.path if not str(p).startswith(tmp)]
-
-
-def _info_at(local: str, model_uri: str) -> ModelInfo:
-    """The ``ModelInfo`` of the model downloaded to ``local`` (from ``model_uri``)."""
-    with _read_errors(model_uri):
-        return Model.load(local).get_model_info()
 
 
 def model_info(model_uri: str) -> ModelInfo:
     """The MLmodel of ``model_uri`` (flavors, metadata); ``InvalidInput`` when there is none.
 
-    Downloads the whole model (a few MB), which works for every URI form (``runs:/``,
-    ``models:/name@alias``, ``models:/m-<id>``), and removes it again.
+    Reads that one small file (the dashboard asks this of every run it offers for choosing).
     """
-    with _downloaded(model_uri) as local:
-        return _info_at(local, model_uri)
+    with _downloaded(model_uri, only=MLMODEL_FILE_NAME) as mlmodel:
+        return Model.load(mlmodel).get_model_info()
 
 
 def servable_problem(info) -> str | None:
@@ -161,13 +151,12 @@ def servable_problem(info) -> str | None:
 def load_torch(model_uri: str) -> torch.nn.Module:
     """The PyTorch module of a pipeline model (either format), on the CPU in eval mode."""
     with _downloaded(model_uri) as local:
-        info = _info_at(local, model_uri)
+        info = Model.load(local).get_model_info()
         if "pytorch" in info.flavors:
             import mlflow.pytorch
 
             _alias_legacy_modules()
-            with _read_errors(model_uri):
-                return mlflow.pytorch.load_model(local, map_location="cpu").eval()
+            return mlflow.pytorch.load_model(local, map_location="cpu").eval()
         return _classifier_at(local, info, model_uri).model
 
 
@@ -179,7 +168,7 @@ def load_classifier(model_uri: str) -> ImageClassifierModel:
         ServiceUnavailable: MLflow failed otherwise (an outage: retry later).
     """
     with _downloaded(model_uri) as local:
-        return _classifier_at(local, _info_at(local, model_uri), model_uri)
+        return _classifier_at(local, Model.load(local).get_model_info(), model_uri)
 
 
 def _classifier_at(local: str, info: ModelInfo, model_uri: str) -> ImageClassifierModel:

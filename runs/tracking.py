@@ -22,6 +22,11 @@ from runs import contract
 from runs.contract import PREPROCESSING_JSON as PREPROCESSING_PATH
 from runs.preprocessing import Preprocessing
 
+# MLflow draws a progress bar per artifact download (and models are now always downloaded, see
+# ``runs.packaging``): clutter in every CLI's output and service log. Set here, once, for every
+# process that reaches MLflow through this package; an explicit setting in the environment wins.
+os.environ.setdefault("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "false")
+
 MODEL_NAME = "model"
 
 # MLflow retries a refused connection for minutes by default; fail fast and say so instead.
