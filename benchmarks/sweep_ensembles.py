@@ -48,6 +48,7 @@ from common import atomic_write_text
 PROCEDURES = ("holdout", "crossfit")
 K = 5  # members, and folds
 TARGET_SENSITIVITY = 0.9
+OWNED_OPTIONS = ("--ensemble", "--seed")  # trainer options the sweep sets for each member
 
 
 def _member_npz(folder: Path, arrays: dict[str, np.ndarray]) -> Path:
@@ -219,8 +220,12 @@ def main(argv: list[str] | None = None) -> int:
     if args.trainer_args and not args.label:
         parser.error("name the variant with --label when passing trainer options")
     # Each member is one --ensemble 1 run with a seed of its own, set here; a later copy of
-    # either option would silently win (members of K models, or five identical members).
-    owned = [a for a in args.trainer_args if a.split("=")[0] in ("--ensemble", "--seed")]
+    # either option would silently win (members of K models, or five identical members). The
+    # trainer's argparse also takes unambiguous prefixes (--ens 3), so those count too.
+    owned = [
+        a for a in args.trainer_args
+        if len(name := a.split("=")[0]) > 2 and any(o.startswith(name) for o in OWNED_OPTIONS)
+    ]  # fmt: skip
     if owned:
         parser.error(
             f"{' '.join(owned)}: the sweep trains every member as one model (--ensemble 1) "

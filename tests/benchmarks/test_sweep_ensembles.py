@@ -120,7 +120,7 @@ def test_trainer_options_need_a_label(capsys, tmp_path):
     assert "--label" in capsys.readouterr().err
 
 
-@pytest.mark.parametrize("option", [["--ensemble", "3"], ["--seed=4"]])
+@pytest.mark.parametrize("option", [["--ensemble", "3"], ["--seed=4"], ["--ens", "2"]])
 def test_options_the_sweep_sets_itself_are_refused(option, capsys, tmp_path):
     with pytest.raises(SystemExit):
         main(["--out", str(tmp_path), "--label", "x", "--", *option])
