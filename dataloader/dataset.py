@@ -7,10 +7,11 @@ from pathlib import Path
 
 from dataloader.errors import DataError
 from dataloader.folder import SPLITS, layout, load_folder, present_splits
-from dataloader.groups import check_overlap, group_split
+from dataloader.groups import check_overlap, group_split, merge_duplicates
 from dataloader.imageset import DatasetSplits
+from dataloader.leakage import duplicate_clusters
 from dataloader.npz import load_npz
-from dataloader.splits import stratified_split
+from dataloader.splits import clustered_split
 
 
 def _image_size(image_size: int | Sequence[int] | None) -> tuple[int, int] | None:
@@ -55,7 +56,8 @@ def load_dataset(
             JPEG or DICOM files, or a MedMNIST ``.npz`` file.
         image_size: ``int`` or ``(H, W)``; None keeps the size of the first image.
         channels: 1 or 3; None gives 3 when any image is colour, else 1.
-        val_fraction: Share of each training class moved to val when there is no val split.
+        val_fraction: Share of each training class moved to val when there is no val split;
+            exact and near copies of an image (``leakage.duplicate_clusters``) move together.
         seed: Seed of that stratified split.
         splits: The splits to load; the others come back as None.
         cache_dir: Where decoded images are cached; default ``<path>/.cache`` (``.npz``: a
@@ -115,16 +117,21 @@ def load_dataset(
         val_source = loaded.format
     elif "val" in wanted and val_fraction > 0:
         train = sets["train"]
+        # Copies of one image (exact or near) stay on one side, like the images of a patient.
+        clusters = duplicate_clusters(train.images)
+        copies = len(clusters) - (clusters.max() + 1 if len(clusters) else 0)
         if train.groups is not None:
-            train_idx, val_idx = group_split(train.labels, train.groups, val_fraction, seed)
+            groups = merge_duplicates(train.groups, clusters) if copies else train.groups
+            train_idx, val_idx = group_split(train.labels, groups, val_fraction, seed)
             how = "by group"
         else:
-            train_idx, val_idx = stratified_split(train.labels, val_fraction, seed)
+            train_idx, val_idx = clustered_split(train.labels, clusters, val_fraction, seed)
             how = "stratified"
         if len(val_idx):
             sets["val"] = train.subset(val_idx)
             sets["train"] = train.subset(train_idx)
-            val_source = f"carved from train {how} (fraction {val_fraction}, seed {seed})"
+            kept = f"; {copies} duplicate image(s) kept with their copies" if copies else ""
+            val_source = f"carved from train {how} (fraction {val_fraction}, seed {seed}{kept})"
     check_overlap(sets, str(path), allow_group_overlap)
     ds = DatasetSplits(
         class_names=loaded.class_names,

@@ -13,6 +13,8 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
+from scipy.sparse import coo_matrix
+from scipy.sparse.csgraph import connected_components
 from sklearn.model_selection import GroupShuffleSplit, StratifiedGroupKFold
 
 from dataloader.errors import DataError
@@ -104,6 +106,24 @@ def group_split(
         splitter = GroupShuffleSplit(n_splits=1, test_size=fraction, random_state=seed)
         train_idx, val_idx = next(splitter.split(placeholder, labels, groups))
     return np.sort(train_idx), np.sort(val_idx)
+
+
+def merge_duplicates(groups: np.ndarray, clusters: np.ndarray) -> np.ndarray:
+    """Groups in which the images of a duplicate cluster (``leakage.duplicate_clusters``) share
+    one group: groups joined by a duplicate become one, named after its first group in sorted
+    order. Groups that no duplicate joins keep their name."""
+    names, group_ids = np.unique(groups.astype(str), return_inverse=True)
+    n_groups = len(names)
+    # Nodes: groups, then clusters; an image links its group to its cluster.
+    graph = coo_matrix(
+        (np.ones(len(groups)), (group_ids, n_groups + clusters)),
+        shape=(n_groups + clusters.max() + 1,) * 2,
+    )
+    _, component = connected_components(graph, directed=False)
+    first_name = {}
+    for gid in range(n_groups):  # names are sorted, so the first seen is the smallest
+        first_name.setdefault(component[gid], names[gid])
+    return np.array([first_name[component[g]] for g in group_ids], dtype=object)
 
 
 def overlap_report(sets: "dict[str, ImageSet]") -> dict[str, Any] | None:

@@ -22,6 +22,8 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 from PIL import Image
 from scipy.fft import dctn
+from scipy.sparse import coo_matrix
+from scipy.sparse.csgraph import connected_components
 
 if TYPE_CHECKING:
     from dataloader.imageset import ImageSet
@@ -103,6 +105,41 @@ def near_matches(
                 i = int(candidates[best])
                 found.append((j, i, int(dist[row, i]), float(corr[best])))
     return found
+
+
+def duplicate_clusters(images: np.ndarray, chunk: int = 1024) -> np.ndarray:
+    """A cluster number per uint8 ``N×H×W×C`` image: images that are exact or near duplicates of
+    each other (by the tests of this module, followed transitively) share one, every other image
+    has its own. Clusters are numbered in order of their first image.
+
+    The validation split carved from train keeps each cluster on one side, so that a frame
+    exported twice cannot be trained on and validated on at once.
+    """
+    n = len(images)
+    rows: list[int] = []
+    cols: list[int] = []
+    first: dict[str, int] = {}
+    for i, h in enumerate(pixel_hashes(images)):
+        if first.setdefault(h, i) != i:
+            rows.append(first[h])
+            cols.append(i)
+    phash, thumbs = perceptual_hashes(images), thumbnails(images)
+    for start in range(0, n, chunk):
+        dist = np.bitwise_count(phash[start : start + chunk, None] ^ phash[None, :])
+        for row in np.flatnonzero((dist <= NEAR_THRESHOLD).sum(axis=1) > 1):
+            j = start + int(row)
+            # Each pair once: only partners after j (the diagonal is the image itself).
+            later = np.flatnonzero(dist[row, j + 1 :] <= NEAR_THRESHOLD) + j + 1
+            close = later[thumbs[later] @ thumbs[j] >= NEAR_CORRELATION]
+            rows += [j] * len(close)
+            cols += close.tolist()
+    graph = coo_matrix((np.ones(len(rows)), (rows, cols)), shape=(n, n))
+    _, labels = connected_components(graph, directed=False)
+    # connected_components numbers components by their lowest node already; make it explicit.
+    _, order = np.unique(labels, return_index=True)
+    renumber = np.empty(len(order), dtype=np.int64)
+    renumber[labels[np.sort(order)]] = np.arange(len(order))
+    return renumber[labels]
 
 
 def _names(split: str, images: "ImageSet") -> list[str]:

@@ -1,10 +1,12 @@
 """Group-aware splits: a group (patient) per image from a manifest or DICOM PatientID."""
 
+import shutil
+
 import numpy as np
 import pytest
 
 from dataloader import DataError, load_dataset
-from dataloader.groups import group_split
+from dataloader.groups import group_split, merge_duplicates
 from tests.dataloader.conftest import write_dicom
 
 
@@ -41,6 +43,24 @@ def test_validation_is_carved_by_group(image_folder):
     assert not set(ds.train.groups) & set(ds.val.groups)
     assert ds.stats["groups"]["overlap"]["train/val"]["count"] == 0
     assert "by group" in ds.val_source
+
+
+def test_groups_a_copy_links_become_one():
+    groups = np.array(["p2", "p2", "p1", "p3", "p4"], dtype=object)
+    clusters = np.array([0, 1, 2, 1, 3])  # images 1 (p2) and 3 (p3) are copies
+    assert merge_duplicates(groups, clusters).tolist() == ["p2", "p2", "p1", "p2", "p4"]
+
+
+def test_validation_by_group_keeps_copies_of_other_patients_with_them(image_folder):
+    root = image_folder(per_class=20)
+    files = _patients(root, per_patient=2)
+    benign = [f for f in files if f.startswith("train/benign/")]
+    for i in range(0, 10, 2):  # a copy under a patient 5 or 6 patients further on
+        shutil.copy(root / benign[i], root / benign[i + 11])
+    for seed in range(4):
+        ds = load_dataset(root, val_fraction=0.25, seed=seed)
+        assert len(ds.val) > 0 and "by group" in ds.val_source
+        assert ds.stats["leakage"]["exact"]["train/val"]["count"] == 0
 
 
 def test_a_patient_in_train_and_test_is_an_error(image_folder):

@@ -6,7 +6,7 @@ import numpy as np
 from PIL import Image
 
 from dataloader import load_dataset
-from dataloader.leakage import NEAR_THRESHOLD, perceptual_hashes
+from dataloader.leakage import NEAR_THRESHOLD, duplicate_clusters, perceptual_hashes
 
 
 def test_an_exact_copy_in_test_is_reported_with_its_names(tiny_demo):
@@ -54,3 +54,38 @@ def test_perceptual_hash_ignores_a_uniform_brightness_change():
     image = rng.integers(0, 200, (1, 32, 32, 1), dtype=np.uint8)
     assert perceptual_hashes(image)[0] == perceptual_hashes(image + 20)[0]
     assert perceptual_hashes(image)[0] != perceptual_hashes(image[:, ::-1])[0]
+
+
+def _noisy_copy(image: np.ndarray, seed: int = 0) -> np.ndarray:
+    noisy = image + 8.0 + np.random.default_rng(seed).normal(0, 2, image.shape)
+    return np.clip(noisy, 0, 255).astype(np.uint8)
+
+
+def test_duplicate_clusters_join_exact_and_near_copies_transitively():
+    images = np.random.default_rng(0).integers(0, 256, (10, 28, 28, 1), dtype=np.uint8)
+    images[5] = images[2]  # exact
+    images[7] = _noisy_copy(images[5])  # near, of the copy: joins 2 through 5
+    images[9] = images[0]
+    assert duplicate_clusters(images).tolist() == [0, 1, 2, 3, 4, 2, 5, 2, 6, 0]
+
+
+def test_distinct_images_are_each_their_own_cluster(tiny_demo):
+    train = load_dataset(tiny_demo, splits=("train",)).train
+    assert duplicate_clusters(train.images).tolist() == list(range(len(train)))
+
+
+def test_carved_validation_keeps_copies_with_their_original(tiny_demo):
+    # A copy and a brightened noisy copy of every nevus: 12 duplicates that a split by image
+    # would scatter over train and val.
+    for i in range(6):
+        src = tiny_demo / f"train/nevus/{i + 1:04d}.png"
+        shutil.copy(src, tiny_demo / f"train/nevus/copy{i}.png")
+        pixels = np.asarray(Image.open(src), dtype=float)
+        Image.fromarray(_noisy_copy(pixels, i)).save(tiny_demo / f"train/nevus/noisy{i}.png")
+    for seed in range(4):
+        ds = load_dataset(tiny_demo, val_fraction=0.3, seed=seed)
+        assert len(ds.val) > 0
+        leakage = ds.stats["leakage"]
+        assert leakage["exact"]["train/val"]["count"] == 0
+        assert leakage["near"]["train/val"]["count"] == 0
+        assert "12 duplicate image(s) kept with their copies" in ds.val_source
