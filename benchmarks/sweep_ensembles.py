@@ -28,6 +28,9 @@ on the fifth it never saw, so every one of the 624 images is scored (8× the 78 
 ``--data FILE.npz`` runs the same comparison on another MedMNIST-style file (``train_*``,
 ``val_*`` and ``test_*`` arrays, one label per image; its test split is never read either):
 the way to check an option such as ``--min-image-size 56`` on one's own data before using it.
+``--copies-together`` keeps exact and near copies of an image (``dataloader.duplicate_clusters``)
+in one fold, outer and inner (scikit-learn's ``StratifiedGroupKFold``), so that no image is
+scored by members that trained on its copy; BreastMNIST's train and val hold 115 such copies.
 With more than two classes AUC is the macro one-vs-rest AUC (as the evaluator's
 ``roc_auc_macro``) and no threshold, sensitivity or specificity is reported.
 """
@@ -40,7 +43,7 @@ from pathlib import Path
 
 import numpy as np
 from sklearn.metrics import roc_auc_score
-from sklearn.model_selection import StratifiedKFold
+from sklearn.model_selection import StratifiedGroupKFold, StratifiedKFold
 
 from benchmarks.sweep_defaults import BREASTMNIST, train
 from common import atomic_write_text
@@ -83,14 +86,27 @@ def _auc(labels: np.ndarray, proba: np.ndarray) -> float:
     return float(roc_auc_score(labels, proba, multi_class="ovr", labels=classes))
 
 
-def _ensemble(folder: str, pool, unseen, seed: int, procedure: str, extra: list[str]) -> dict:
+def _folds(images: np.ndarray, labels: np.ndarray, state: int, copies_together: bool) -> list:
+    """``K`` stratified ``(train, held out)`` index pairs; with ``copies_together`` every
+    duplicate cluster of ``images`` lies in one fold."""
+    if not copies_together:
+        return list(StratifiedKFold(K, shuffle=True, random_state=state).split(labels, labels))
+    from dataloader import duplicate_clusters
+
+    folds = StratifiedGroupKFold(K, shuffle=True, random_state=state)
+    return list(folds.split(labels, labels, duplicate_clusters(images)))
+
+
+def _ensemble(
+    folder: str, pool, unseen, seed: int, procedure: str, extra: list[str], copies_together: bool
+) -> dict:
     """Train ``procedure``'s five members on the ``pool`` (images, labels) and score the
     ensemble on ``unseen``: its probabilities, for two classes the threshold chosen for
     ``TARGET_SENSITIVITY`` and its calls, and the CPU seconds."""
     from trainer.operating_point import threshold_for_sensitivity
 
     (pool_x, pool_y), (unseen_x, unseen_y) = pool, unseen
-    folds = list(StratifiedKFold(K, shuffle=True, random_state=1000 + seed).split(pool_y, pool_y))
+    folds = _folds(pool_x, pool_y, 1000 + seed, copies_together)
     selection, held_out, cpu = [], [], 0.0
     for k in range(K):
         train_idx, val_idx = folds[0 if procedure == "holdout" else k]
@@ -152,12 +168,19 @@ def _train_and_val(data: Path) -> tuple[tuple[np.ndarray, np.ndarray], ...]:
 
 
 def compare(
-    out: Path, seed: int, procedure: str, extra: list[str], label: str, data: Path = BREASTMNIST
+    out: Path,
+    seed: int,
+    procedure: str,
+    extra: list[str],
+    label: str,
+    data: Path = BREASTMNIST,
+    copies_together: bool = False,
 ) -> dict:
     """Train the five members of ``procedure`` with trainer options ``extra`` for ``seed`` on
     the train split of ``data`` and score them on its val split (see the module)."""
     pool, unseen = _train_and_val(data)
-    found = _ensemble(str(out / f"{label}-seed{seed}"), pool, unseen, seed, procedure, extra)
+    folder = str(out / f"{label}-seed{seed}")
+    found = _ensemble(folder, pool, unseen, seed, procedure, extra, copies_together)
     return {
         **_figures([found]),
         "threshold": found.get("threshold"),
@@ -166,17 +189,23 @@ def compare(
 
 
 def cross_validate(
-    out: Path, seed: int, procedure: str, extra: list[str], label: str, data: Path = BREASTMNIST
+    out: Path,
+    seed: int,
+    procedure: str,
+    extra: list[str],
+    label: str,
+    data: Path = BREASTMNIST,
+    copies_together: bool = False,
 ) -> dict:
     """``--cv``: the same on 5 outer folds of train and val pooled (BreastMNIST: 624 images):
     five ensembles per seed, each trained on four fifths and scored on the fifth it never saw,
     so all pooled images are scored (8× what the val split alone gives; 5× the training)."""
     (train_x, train_y), (val_x, val_y) = _train_and_val(data)
     x, y = np.concatenate([train_x, val_x]), np.concatenate([train_y, val_y])
-    outer = StratifiedKFold(K, shuffle=True, random_state=2000 + seed).split(y, y)
+    outer = _folds(x, y, 2000 + seed, copies_together)
     found = [
         _ensemble(str(out / f"{label}-seed{seed}-outer{o}"), (x[inner], y[inner]),
-                  (x[unseen], y[unseen]), seed, procedure, extra)
+                  (x[unseen], y[unseen]), seed, procedure, extra, copies_together)
         for o, (inner, unseen) in enumerate(outer)
     ]  # fmt: skip
     return {
@@ -210,6 +239,10 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--label", default="", help="names the variant of trainer options")
     parser.add_argument("--cv", action="store_true", help="score on outer folds of train+val")
     parser.add_argument(
+        "--copies-together", action="store_true",
+        help="keep exact and near copies of an image in one fold (outer and inner)",
+    )  # fmt: skip
+    parser.add_argument(
         "--data", type=Path, default=BREASTMNIST,
         help="a MedMNIST-style .npz (default: the shared breastmnist.npz); test is never read",
     )  # fmt: skip
@@ -240,6 +273,8 @@ def main(argv: list[str] | None = None) -> int:
     for seed in args.seeds:
         for procedure in args.procedures:
             label = f"{procedure} {args.label}{' cv' if args.cv else ''}".strip()
+            if args.copies_together:
+                label += " copies-together"
             if args.data != BREASTMNIST:  # one --out may hold several data sets' results
                 label += f" [{args.data.stem}]"
             key = f"{label} | seed {seed}"
@@ -247,8 +282,9 @@ def main(argv: list[str] | None = None) -> int:
                 measure = cross_validate if args.cv else compare
                 try:
                     results[key] = measure(
-                        args.out, seed, procedure, args.trainer_args, label, args.data
-                    )
+                        args.out, seed, procedure, args.trainer_args, label, args.data,
+                        args.copies_together,
+                    )  # fmt: skip
                 except DataError as exc:  # data the sweep cannot compare on
                     parser.error(str(exc))
                 atomic_write_text(path, json.dumps(results, indent=1))

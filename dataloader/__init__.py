@@ -7,6 +7,7 @@ from dataloader.errors import DataError
 from dataloader.groups import check_overlap
 from dataloader.imageset import DatasetSplits, ImageSet
 from dataloader.inspect import DataSummary, inspect_data
+from dataloader.leakage import duplicate_clusters
 from dataloader.stats import compute_stats
 from dataloader.synth import CLASS_NAMES as DEMO_CLASS_NAMES
 from dataloader.synth import synthesize
@@ -19,6 +20,7 @@ __all__ = [
     "ImageSet",
     "check_overlap",
     "compute_stats",
+    "duplicate_clusters",
     "inspect_data",
     "load_dataset",
     "synthesize",

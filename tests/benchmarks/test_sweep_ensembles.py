@@ -8,7 +8,7 @@ from sklearn.metrics import roc_auc_score
 
 from benchmarks.bench_quality import _tiny_npz
 from benchmarks.sweep_defaults import train
-from benchmarks.sweep_ensembles import _figures, _member_npz, _scores, main
+from benchmarks.sweep_ensembles import _figures, _folds, _member_npz, _scores, main
 
 
 def _found(labels, scores, threshold, cpu_s=10.0):
@@ -137,3 +137,17 @@ def test_members_trained_at_another_size_are_scored_at_that_size(tmp_path):
     assert selection.shape == unseen.shape == (16, 2)
     labels = np.arange(16) % 2
     assert unseen[labels == 1, 1].mean() > unseen[labels == 0, 1].mean()  # learnt, not chance
+
+
+@pytest.mark.parametrize("copies_together", [False, True])
+def test_copies_of_an_image_share_a_fold_only_when_asked(copies_together):
+    rng = np.random.default_rng(0)
+    images = rng.integers(0, 256, (60, 16, 16, 1), dtype=np.uint8)
+    images[30:45] = images[:15]  # 15 exact copies
+    labels = np.tile([0, 1], 30)
+    labels[30:45] = labels[:15]
+    folds = _folds(images, labels, state=3, copies_together=copies_together)
+    assert sorted(np.concatenate([held for _, held in folds]).tolist()) == list(range(60))
+    fold_of = {i: k for k, (_, held) in enumerate(folds) for i in held}
+    apart = sum(fold_of[i] != fold_of[i + 30] for i in range(15))
+    assert (apart == 0) if copies_together else (apart > 0)
