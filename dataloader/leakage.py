@@ -31,6 +31,7 @@ if TYPE_CHECKING:
 NEAR_THRESHOLD = 8
 NEAR_CORRELATION = 0.95
 HASH_SIZE = 8
+BLOCK = 1 << 23  # hash pairs compared at once: 64 MB of uint64, whatever the split sizes
 MAX_EXAMPLES = 5
 PAIRS = (("train", "val"), ("train", "test"), ("val", "test"))
 METHOD = (
@@ -87,12 +88,13 @@ def near_matches(
     thumbs_b: np.ndarray,
     threshold: int = NEAR_THRESHOLD,
     min_correlation: float = NEAR_CORRELATION,
-    chunk: int = 1024,
+    chunk: int | None = None,
 ) -> list[tuple[int, int, int, float]]:
     """``(j, i, distance, correlation)`` for each image ``j`` of b with a near duplicate ``i``
     in a: among the images of a within ``threshold`` bits, the best-correlated one, kept when
     its correlation reaches ``min_correlation``."""
     found = []
+    chunk = chunk or max(1, BLOCK // max(len(hashes_a), 1))
     for start in range(0, len(hashes_b), chunk):
         block = hashes_b[start : start + chunk]
         dist = np.bitwise_count(block[:, None] ^ hashes_a[None, :])
@@ -107,7 +109,7 @@ def near_matches(
     return found
 
 
-def duplicate_clusters(images: np.ndarray, chunk: int = 1024) -> np.ndarray:
+def duplicate_clusters(images: np.ndarray) -> np.ndarray:
     """A cluster number per uint8 ``N×H×W×C`` image: images that are exact or near duplicates of
     each other (by the tests of this module, followed transitively) share one, every other image
     has its own. Clusters are numbered in order of their first image.
@@ -124,15 +126,17 @@ def duplicate_clusters(images: np.ndarray, chunk: int = 1024) -> np.ndarray:
             rows.append(first[h])
             cols.append(i)
     phash, thumbs = perceptual_hashes(images), thumbnails(images)
+    chunk = max(1, BLOCK // max(n, 1))
     for start in range(0, n, chunk):
-        dist = np.bitwise_count(phash[start : start + chunk, None] ^ phash[None, :])
-        for row in np.flatnonzero((dist <= NEAR_THRESHOLD).sum(axis=1) > 1):
-            j = start + int(row)
-            # Each pair once: only partners after j (the diagonal is the image itself).
-            later = np.flatnonzero(dist[row, j + 1 :] <= NEAR_THRESHOLD) + j + 1
-            close = later[thumbs[later] @ thumbs[j] >= NEAR_CORRELATION]
-            rows += [j] * len(close)
-            cols += close.tolist()
+        close = np.bitwise_count(phash[start : start + chunk, None] ^ phash[None, :])
+        a, b = np.nonzero(close <= NEAR_THRESHOLD)
+        a += start
+        a, b = a[b > a], b[b > a]  # each pair once, not the image itself
+        for at in range(0, len(a), 4096):  # thumbnails of 4096 pairs (2×32 MB) at a time
+            pair_a, pair_b = a[at : at + 4096], b[at : at + 4096]
+            similar = np.einsum("ij,ij->i", thumbs[pair_a], thumbs[pair_b]) >= NEAR_CORRELATION
+            rows += pair_a[similar].tolist()
+            cols += pair_b[similar].tolist()
     graph = coo_matrix((np.ones(len(rows)), (rows, cols)), shape=(n, n))
     _, labels = connected_components(graph, directed=False)
     # connected_components numbers components by their lowest node already; make it explicit.
