@@ -88,13 +88,12 @@ def near_matches(
     thumbs_b: np.ndarray,
     threshold: int = NEAR_THRESHOLD,
     min_correlation: float = NEAR_CORRELATION,
-    chunk: int | None = None,
 ) -> list[tuple[int, int, int, float]]:
     """``(j, i, distance, correlation)`` for each image ``j`` of b with a near duplicate ``i``
     in a: among the images of a within ``threshold`` bits, the best-correlated one, kept when
     its correlation reaches ``min_correlation``."""
     found = []
-    chunk = chunk or max(1, BLOCK // max(len(hashes_a), 1))
+    chunk = max(1, BLOCK // max(len(hashes_a), 1))  # images of b compared at once
     for start in range(0, len(hashes_b), chunk):
         block = hashes_b[start : start + chunk]
         dist = np.bitwise_count(block[:, None] ^ hashes_a[None, :])

@@ -55,7 +55,7 @@ def test_validation_by_group_keeps_copies_of_other_patients_with_them(image_fold
     root = image_folder(per_class=20)
     files = _patients(root, per_patient=2)
     benign = [f for f in files if f.startswith("train/benign/")]
-    for i in range(0, 10, 2):  # a copy under a patient 5 or 6 patients further on
+    for i in range(0, 10, 2):  # a copy of patient k's image under patient k + 5
         shutil.copy(root / benign[i], root / benign[i + 11])
     for seed in range(4):
         ds = load_dataset(root, val_fraction=0.25, seed=seed)
