@@ -188,8 +188,9 @@ def get_args_parser(add_help: bool = True) -> argparse.ArgumentParser:
     aug.add_argument(
         "--cutmix-prob",
         type=_probability,
-        default=0.5,
-        help="probability that a batch is mixed (CutMix or MixUp)",
+        default=1.0,
+        help="probability that an image (a batch, with --no-per-sample-mix) is mixed, CutMix "
+        "or MixUp; 1 mixes every image, each with a box or weight of its own",
     )
     aug.add_argument("--mixup-alpha", type=_positive_float, default=0.2)
     aug.add_argument(

@@ -30,6 +30,8 @@ def test_defaults_are_the_fast_cpu_recipe():
         "cutmix",
     )
     assert args.device == "auto" and args.resume is None and args.per_sample_mix
+    # Every image mixed: chosen on leak-free cross-validated folds (docs/model-quality.md).
+    assert args.cutmix_prob == 1.0
 
 
 def test_interruption_flag_is_hidden_from_help():
