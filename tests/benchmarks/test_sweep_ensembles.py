@@ -8,7 +8,14 @@ from sklearn.metrics import roc_auc_score
 
 from benchmarks.bench_quality import _tiny_npz
 from benchmarks.sweep_defaults import train
-from benchmarks.sweep_ensembles import _figures, _folds, _member_npz, _scores, main
+from benchmarks.sweep_ensembles import (
+    _auc_by_size,
+    _figures,
+    _folds,
+    _member_npz,
+    _scores,
+    main,
+)
 
 
 def _found(labels, scores, threshold, cpu_s=10.0):
@@ -44,6 +51,15 @@ def test_auc_is_the_mean_of_each_ensembles_own_auc_and_decisions_pool_all_images
     assert figures["val_specificity"] == 1.0
     assert figures["val_accuracy"] == pytest.approx(2 / 6)  # a 0.5 cut-off over all six
     assert figures["cpu_s"] == 15.0
+
+
+def test_sub_ensembles_are_scored_on_the_same_unseen_images():
+    labels = np.array([0, 0, 1, 1])
+    # The first member ranks one pair wrong; averaged with the second it ranks all right.
+    first = np.array([[0.6, 0.4], [0.8, 0.2], [0.7, 0.3], [0.1, 0.9]])
+    second = np.array([[0.9, 0.1], [0.9, 0.1], [0.2, 0.8], [0.2, 0.8]])
+    found = {"labels": labels, "members": [first, second]}
+    assert _auc_by_size(found) == [0.75, 1.0]
 
 
 def test_more_than_two_classes_get_the_macro_auc_and_no_operating_point():
