@@ -211,7 +211,7 @@ def cross_validate(
     return {
         **_figures(found),
         "fold_val_auc": [_auc(f["labels"], f["scores"]) for f in found],
-        # Per fold, the AUC of its first k members for k = 1..5 (the last is fold_val_auc):
+        # Per fold, the AUC of its first k members for k = 1..K (the last is fold_val_auc):
         # how much each member adds, on the same unseen images, without training again.
         "fold_val_auc_by_size": [_auc_by_size(f) for f in found],
     }

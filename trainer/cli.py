@@ -80,8 +80,8 @@ def get_args_parser(add_help: bool = True) -> argparse.ArgumentParser:
         default=0,
         help="without --image-size, images whose shorter side is smaller are upsampled to it, "
         "aspect kept (0: native size). SmallCNN halves its input three times, so 28 px images "
-        "leave it a 3x3 map; 56 raised BreastMNIST's validation AUC by about 0.01 (resolved only "
-        "on folds where copies of an image could leak) and lowered a colour check's "
+        "leave it a 3x3 map; on BreastMNIST 56 raised validation AUC by about 0.01, clearly only "
+        "on folds where copies of an image could leak, and on a colour check it lowered AUC "
         "(docs/model-quality.md), so validate it on your data",
     )
     data.add_argument(

@@ -53,7 +53,7 @@ def test_auc_is_the_mean_of_each_ensembles_own_auc_and_decisions_pool_all_images
     assert figures["cpu_s"] == 15.0
 
 
-def test_sub_ensembles_are_scored_on_the_same_unseen_images():
+def test_each_fold_reports_the_auc_of_its_first_k_members():
     labels = np.array([0, 0, 1, 1])
     # The first member ranks one pair wrong; averaged with the second it ranks all right.
     first = np.array([[0.6, 0.4], [0.8, 0.2], [0.7, 0.3], [0.1, 0.9]])
