@@ -48,13 +48,15 @@ def load_dataset(
     groups_file: str | os.PathLike | None = None,
     allow_group_overlap: bool = False,
     min_image_size: int | None = None,
+    max_image_size: int | None = None,
 ) -> DatasetSplits:
     """Load an image folder or a MedMNIST ``.npz`` as uint8 arrays of one size and channel count.
 
     Args:
         path: A folder ``train/<class>/``, ``test/<class>/`` (``val/<class>/`` optional) of PNG,
             JPEG or DICOM files, or a MedMNIST ``.npz`` file.
-        image_size: ``int`` or ``(H, W)``; None keeps the size of the first image.
+        image_size: ``int`` or ``(H, W)``; None keeps the size of the first image (within
+            ``min_image_size`` and ``max_image_size``).
         channels: 1 or 3; None gives 3 when any image is colour, else 1.
         val_fraction: Share of each training class moved to val when there is no val split;
             exact and near copies of an image (``leakage.duplicate_clusters``) move together.
@@ -71,6 +73,9 @@ def load_dataset(
         allow_group_overlap: Accept a group with images in test and in train or val.
         min_image_size: Without ``image_size``, a first image whose shorter side is under this
             sets a size scaled up to it (aspect kept): the trainer's ``--min-image-size``.
+        max_image_size: Without ``image_size``, a first image whose longer side is over this sets
+            a size scaled down to it (aspect kept; it wins over ``min_image_size``): the
+            trainer's ``--max-image-size``.
 
     Raises:
         DataError: For a missing path, a missing split, an empty class folder, a folder without
@@ -79,10 +84,9 @@ def load_dataset(
             not errors: they are skipped and listed in ``stats["skipped"]``.
     """
     size = _image_size(image_size)
-    if min_image_size is not None and not (
-        isinstance(min_image_size, Integral) and 0 <= min_image_size <= 4096
-    ):
-        raise DataError(f"min_image_size must be an int from 0 to 4096, got {min_image_size!r}")
+    for name, bound in (("min_image_size", min_image_size), ("max_image_size", max_image_size)):
+        if bound is not None and not (isinstance(bound, Integral) and 0 <= bound <= 4096):
+            raise DataError(f"{name} must be an int from 0 to 4096, got {bound!r}")
     wanted = _check_args(channels, val_fraction, splits)
     path = Path(path)
     names = list(class_names) if class_names is not None else None
@@ -100,7 +104,9 @@ def load_dataset(
                 f"groups_file is for image folders; {path} is a .npz, whose images have no "
                 "file names to list (import it with `python -m dataloader import-medmnist`)"
             )
-        loaded = load_npz(path, to_read, size, channels, names, cache, min_image_size)
+        loaded = load_npz(
+            path, to_read, size, channels, names, cache, min_image_size, max_image_size
+        )
     else:
         if not present_splits(path):
             raise DataError(f"{path} has no train/, val/ or test/ folder; expected {layout(path)}")
@@ -109,7 +115,9 @@ def load_dataset(
         manifest = Path(groups_file) if groups_file is not None else None
         if manifest is not None and not manifest.is_file():
             raise DataError(f"group manifest {manifest} does not exist; pass a CSV file,group")
-        loaded = load_folder(path, to_read, size, channels, names, cache, manifest, min_image_size)
+        loaded = load_folder(
+            path, to_read, size, channels, names, cache, manifest, min_image_size, max_image_size
+        )
 
     sets = loaded.sets
     val_source = "none"

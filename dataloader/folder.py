@@ -16,7 +16,7 @@ from dataloader.cache import ArrayCache, make_key
 from dataloader.errors import DataError
 from dataloader.groups import MANIFEST_NAME, assign, read_manifest
 from dataloader.images import IMAGE_SUFFIXES, read_header, read_pixels
-from dataloader.imageset import ImageSet, Loaded, at_least
+from dataloader.imageset import ImageSet, Loaded, native_fit
 from mlpipeline_model import conform
 
 SPLITS = ("train", "val", "test")
@@ -164,6 +164,7 @@ def load_folder(
     cache_dir: Path | None,
     groups_file: Path | None = None,
     min_size: int | None = None,
+    max_size: int | None = None,
 ) -> Loaded:
     """Load ``splits`` (each must exist under ``root``) through the cache.
 
@@ -194,7 +195,7 @@ def load_folder(
         raise DataError(f"none of the image files under {root} could be read; {layout(root)}")
     if image_size is None:
         first = index[readable[0].rel]
-        image_size = at_least((int(first[0]), int(first[1])), min_size)
+        image_size = native_fit((int(first[0]), int(first[1])), min_size, max_size)
     if channels is None:
         channels = 3 if any(index[f.rel][2] for f in readable) else 1
 

@@ -129,11 +129,17 @@ class Loaded:
     group_source: str = "none"
 
 
-def at_least(size: tuple[int, int], minimum: int | None) -> tuple[int, int]:
-    """``size`` (height, width) scaled up, aspect kept, until its shorter side is ``minimum``;
-    unchanged when it is already that large or ``minimum`` is None or 0."""
-    shorter = min(size)
-    if not minimum or shorter >= minimum:
-        return size
-    height, width = (min(4096, max(minimum, round(side * minimum / shorter))) for side in size)
+def native_fit(
+    size: tuple[int, int], minimum: int | None, maximum: int | None = None
+) -> tuple[int, int]:
+    """``size`` (height, width) scaled, aspect kept, so that its shorter side is at least
+    ``minimum`` and then its longer side at most ``maximum`` (the maximum wins where the two
+    disagree, since it is what keeps memory bounded); None or 0 leaves that bound off."""
+    height, width = size
+    shorter, longer = min(size), max(size)
+    if minimum and shorter < minimum:
+        height, width = (min(4096, max(minimum, round(s * minimum / shorter))) for s in size)
+        longer = max(height, width)
+    if maximum and longer > maximum:
+        height, width = (max(1, min(maximum, round(s * maximum / longer))) for s in (height, width))
     return height, width

@@ -8,7 +8,7 @@ import numpy as np
 
 from dataloader.cache import ArrayCache, make_key
 from dataloader.errors import DataError
-from dataloader.imageset import ImageSet, Loaded, at_least
+from dataloader.imageset import ImageSet, Loaded, native_fit
 from mlpipeline_model import conform
 
 EXPECTED_KEYS = (
@@ -135,9 +135,11 @@ def load_npz(
     class_names: list[str] | None,
     cache_dir: Path | None,
     min_size: int | None = None,
+    max_size: int | None = None,
 ) -> Loaded:
     """Load the requested splits of a MedMNIST file (val only when the file has it); without
-    ``image_size``, at the native size scaled up to ``min_size`` (``imageset.at_least``)."""
+    ``image_size``, at the native size kept within ``min_size`` and ``max_size``
+    (``imageset.native_fit``)."""
     arrays = _read(path, splits)
     first = next(iter(arrays.values()))[0]
     native_size, native_channels = (first.shape[1], first.shape[2]), first.shape[3]
@@ -149,7 +151,7 @@ def load_npz(
             f"{path} has labels 0..{n_classes - 1} but only {len(class_names)} class names were "
             f"given ({', '.join(class_names)}); pass one name per class"
         )
-    size = image_size or at_least(native_size, min_size)
+    size = image_size or native_fit(native_size, min_size, max_size)
     channels = channels or native_channels
     content_hash = file_hash(path)
     cache = ArrayCache(cache_dir or path.parent / ".cache", str(path.resolve()))

@@ -86,6 +86,7 @@ TRAINING_PARAMS = (
     "allow_group_overlap",
     "ensemble",
     "min_image_size",
+    "max_image_size",
     "width",
 )
 

@@ -72,7 +72,8 @@ def get_args_parser(add_help: bool = True) -> argparse.ArgumentParser:
         "--image-size",
         type=_positive_int,
         default=None,
-        help="resize to this many pixels square (default: native size, see --min-image-size)",
+        help="resize to this many pixels square (default: native size, within --min-image-size and "
+        "--max-image-size)",
     )
     data.add_argument(
         "--min-image-size",
@@ -83,6 +84,15 @@ def get_args_parser(add_help: bool = True) -> argparse.ArgumentParser:
         "leave it a 3x3 map; on BreastMNIST 56 raised validation AUC by about 0.01, clearly only "
         "on folds where copies of an image could leak, and on a colour check it lowered AUC "
         "(docs/model-quality.md), so validate it on your data",
+    )
+    data.add_argument(
+        "--max-image-size",
+        type=_non_negative_int,
+        default=224,
+        help="without --image-size, images whose longer side is larger are scaled down to it, "
+        "aspect kept; it wins over --min-image-size (0: no limit). Radiographs and mammograms at "
+        "native size exhaust memory: 200 training images of 1024 px were killed at 24 GB in the "
+        "first epoch of a SmallCNN with batch 64",
     )
     data.add_argument(
         "--val-fraction",

@@ -41,6 +41,7 @@ def _load(args: argparse.Namespace):
     options = {
         "image_size": args.image_size,
         "min_image_size": getattr(args, "min_image_size", None),
+        "max_image_size": getattr(args, "max_image_size", None),
         "val_fraction": args.val_fraction,
         "seed": args.seed,
         "groups_file": getattr(args, "groups_file", None),

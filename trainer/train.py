@@ -47,6 +47,7 @@ NEW_ARG_DEFAULTS = {
     "ensemble": 1,
     "select": "auc",
     "min_image_size": 0,  # native size, as such runs were trained
+    "max_image_size": 0,
     "width": 32,  # SmallCNN's width before the option
     "shift": 0,
 }

@@ -86,6 +86,29 @@ def test_min_image_size_leaves_larger_images_and_an_explicit_size_alone(image_fo
     )
 
 
+def test_max_image_size_scales_large_images_down_keeping_their_aspect(image_folder):
+    root = image_folder(per_class=2, size=(16, 16))
+    write_image(root / "train" / "benign" / "000.png", size=(30, 20))
+    ds = load_dataset(root, max_image_size=15)
+    assert ds.image_size == (15, 10)
+    assert ds.test.images.shape[1:3] == (15, 10)
+
+
+def test_max_image_size_wins_over_min_image_size(image_folder):
+    root = image_folder(per_class=1, size=(30, 20))
+    ds = load_dataset(root, min_image_size=40, max_image_size=45, splits=("test",))
+    assert ds.image_size == (45, 30)
+
+
+def test_max_image_size_leaves_smaller_images_and_an_explicit_size_alone(image_folder):
+    root = image_folder(per_class=1, size=(30, 20))
+    assert load_dataset(root, max_image_size=30, splits=("test",)).image_size == (30, 20)
+    assert load_dataset(root, image_size=64, max_image_size=16, splits=("test",)).image_size == (
+        64,
+        64,
+    )
+
+
 def test_jpeg_files_are_read(image_folder):
     ds = load_dataset(image_folder(per_class=2, suffix=".jpg"), splits=("test",))
     assert ds.test.images.shape == (4, 20, 24, 3)
@@ -208,6 +231,8 @@ def test_file_that_is_not_npz_is_an_error(tmp_path):
         ({"splits": ("train", "holdout")}, "splits must be"),
         ({"min_image_size": -1}, "min_image_size must be"),
         ({"min_image_size": 2.5}, "min_image_size must be"),
+        ({"max_image_size": -1}, "max_image_size must be"),
+        ({"max_image_size": 5000}, "max_image_size must be"),
     ],
 )
 def test_bad_arguments_are_clear_errors(image_folder, kwargs, message):
