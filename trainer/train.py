@@ -24,7 +24,7 @@ from torchvision.transforms import Compose
 from augmenter import CutMix, MixUp, RandomFlip, RandomShift
 from common import InvalidInput, get_settings
 from runs import Ensemble, build_model, check_tracking, contract
-from trainer import checkpoint, distributed, mlflow_run
+from trainer import checkpoint, distributed, memory, mlflow_run
 from trainer.cli import get_args_parser
 from trainer.data import load, training_set, warn_leakage
 from trainer.engine import build_optimizer, build_scheduler, evaluate, train_one_epoch
@@ -95,7 +95,8 @@ def main(args: argparse.Namespace) -> str:
     Raises:
         ServiceUnavailable: MLflow does not answer (checked before any data is read).
         InvalidInput: Bad data (one class, no validation images), device or checkpoint, or
-            ``--width`` with a model other than smallcnn, a ``--shift`` of half the image.
+            ``--width`` with a model other than smallcnn, a ``--shift`` of half the image, a
+            batch whose activations clearly exceed the free memory (``trainer.memory``).
     """
     if args.model != "smallcnn" and args.width != get_args_parser().get_default("width"):
         raise InvalidInput(
@@ -122,6 +123,14 @@ def main(args: argparse.Namespace) -> str:
         return _train(session, state, tracking_uri)
     finally:
         distributed.shutdown(dist_info)
+
+
+def _check_memory(model, args, preprocessing, batch: int, device, dist_info) -> None:
+    available = memory.available_bytes(device)
+    if available is not None and device.type == "cpu":
+        available //= dist_info.local_world_size  # the local processes share the host's memory
+    per_image = memory.activation_bytes(model, preprocessing.channels, preprocessing.image_size)
+    memory.check_batch_fits(per_image, batch, available, preprocessing.image_size, args.model)
 
 
 def member_seed(args: argparse.Namespace, member: int) -> int:
@@ -155,7 +164,11 @@ def _session(args, dist_info, device, checkpoint_path: Path, member: int = 0,
         preprocessing.std,
         args.dropout,
         width=args.width,
-    ).to(device)
+    )
+    if member == 0:  # the members are alike: check once, before any training
+        _check_memory(model, args, preprocessing, min(args.batch_size, len(train_set)), device,
+                      dist_info)  # fmt: skip
+    model = model.to(device)
     optimizer = build_optimizer(
         args.optimizer, model.parameters(), args.lr, args.weight_decay, args.momentum
     )
