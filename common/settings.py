@@ -69,6 +69,11 @@ class Settings(BaseSettings):
         pattern=r"^[A-Za-z_][A-Za-z0-9_-]*$",
         description="Alias that names the chosen version; the predictor serves what it names.",
     )
+    predict_max_body_bytes: int = Field(
+        default=256 * 2**20,
+        ge=1,
+        description="Larger POST /predict bodies (all files of one request) get 413.",
+    )
     predictor_poll_s: float = Field(
         default=30.0,
         gt=0,

@@ -10,7 +10,7 @@ import numpy as np
 from PIL import Image
 
 from dataloader.dicom import dicom_header, read_dicom
-from mlpipeline_model import GREY_MODES, pil_pixels
+from mlpipeline_model import GREY_MODES, check_pixels, pil_pixels
 
 PIL_SUFFIXES = (".png", ".jpg", ".jpeg")
 DICOM_SUFFIXES = (".dcm", ".dicom")
@@ -23,11 +23,19 @@ def is_image_file(path: Path) -> bool:
 
 def read_header(path: Path) -> tuple[int, int, bool, str | None]:
     """``(height, width, is_colour, group)`` of an image file without decoding its pixels; the
-    group is a DICOM file's PatientID (None for PNG/JPEG or when absent)."""
+    group is a DICOM file's PatientID (None for PNG/JPEG or when absent).
+
+    Raises:
+        ImageDecodeError: The file declares more than ``MAX_PIXELS`` pixels, so that such a
+            file is skipped before its size could become the data set's.
+    """
     if path.suffix.lower() in DICOM_SUFFIXES:
-        return dicom_header(path)
-    with Image.open(path) as im:
-        return im.height, im.width, im.mode not in GREY_MODES, None
+        header = dicom_header(path)
+    else:
+        with Image.open(path) as im:
+            header = im.height, im.width, im.mode not in GREY_MODES, None
+    check_pixels(header[0], header[1])
+    return header
 
 
 def read_pixels(path: Path) -> np.ndarray:

@@ -20,7 +20,7 @@ from jobs.api import (
 )
 from jobs.jobstore import JobStore
 from jobs.runner import Handler, JobRunner
-from jobs.security import InsecureToken, PathText, check_token, error_responses
+from jobs.security import BodyLimit, InsecureToken, PathText, check_token, error_responses
 from jobs.service import JobOut, JobService, Progress, request_as_sent
 from jobs.store import (
     FINAL_STATUSES,
@@ -37,6 +37,7 @@ __all__ = [
     "FINAL_STATUSES",
     "STATUSES",
     "STORE_ERRORS",
+    "BodyLimit",
     "Handler",
     "InsecureToken",
     "JobContext",

@@ -107,15 +107,20 @@ class BodyLimit:
     body is read here up to the limit (so at most ``max_bytes`` are held) and then handed on.
     """
 
-    def __init__(self, app: ASGIApp, max_bytes: int) -> None:
+    def __init__(
+        self,
+        app: ASGIApp,
+        max_bytes: int,
+        setting: str = "MAX_BODY_BYTES",
+        hint: str = "the API's requests are small JSON objects: send only the documented fields.",
+    ) -> None:
         self.app = app
         self.max_bytes = max_bytes
+        self.setting = setting
+        self.hint = hint
 
     def message(self) -> str:
-        return (
-            f"request body larger than {self.max_bytes} bytes (MAX_BODY_BYTES); the API's "
-            "requests are small JSON objects: send only the documented fields."
-        )
+        return f"request body larger than {self.max_bytes} bytes ({self.setting}); {self.hint}"
 
     async def _refuse(self, send: Send) -> None:
         start, body = _error_body(413, self.message())

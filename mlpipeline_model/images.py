@@ -11,6 +11,9 @@ import numpy as np
 from PIL import Image, UnidentifiedImageError
 
 GREY_MODES = ("1", "L", "LA", "I", "I;16", "I;16B", "I;16L", "F")
+# Larger images are refused before their pixels are decoded: a few hundred kilobytes of PNG can
+# declare gigabytes of pixels. The largest projection radiographs and mammograms are about 15 MP.
+MAX_PIXELS = 40_000_000
 COLOUR_INTERPRETATIONS = ("RGB", "YBR_FULL", "YBR_FULL_422", "YBR_RCT", "YBR_ICT", "PALETTE COLOR")
 
 
@@ -22,12 +25,29 @@ class ImageDecodeError(ValueError):
         self.index = index
 
 
+TOO_LARGE = (
+    f"is more than the {MAX_PIXELS // 1_000_000} megapixels an image may have; downscale it "
+    "(the model reads a few hundred pixels a side)"
+)
+
+
+def check_pixels(height: int, width: int) -> None:
+    """Raise ``ImageDecodeError`` for an image over ``MAX_PIXELS`` (decoding it could exhaust
+    memory); called with the size a file declares, before its pixels are read."""
+    if height * width > MAX_PIXELS:
+        raise ImageDecodeError(f"{width}×{height} px {TOO_LARGE}")
+
+
 def pil_pixels(im: Image.Image) -> np.ndarray:
     """A PIL image as uint8 ``H×W`` (grey) or ``H×W×3`` (colour).
 
     16-bit and float greyscale images are stretched from their min/max onto 0–255; alpha is
     dropped; palette images become RGB.
+
+    Raises:
+        ImageDecodeError: The image declares more than ``MAX_PIXELS`` pixels.
     """
+    check_pixels(im.height, im.width)
     im.load()
     if im.mode in ("I", "I;16", "I;16B", "I;16L", "F"):
         values = np.asarray(im, dtype=np.float64)
@@ -53,12 +73,12 @@ def dicom_pixels(ds) -> np.ndarray:
     """
     from pydicom.pixels import apply_color_lut, apply_modality_lut, apply_windowing
 
+    check_pixels(int(ds.get("Rows", 0) or 0), int(ds.get("Columns", 0) or 0))
+    if int(ds.get("NumberOfFrames", 1) or 1) > 1:
+        ds.pixel_array_options(index=0)  # decode the first frame only
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         pixels = ds.pixel_array  # colour comes back as RGB (YBR converted)
-    frames = int(ds.get("NumberOfFrames", 1) or 1)
-    if frames > 1:
-        pixels = pixels[0]
     interpretation = str(ds.get("PhotometricInterpretation", "MONOCHROME2"))
     if interpretation == "PALETTE COLOR":
         pixels = apply_color_lut(pixels, ds)
@@ -88,7 +108,8 @@ def decode_image(data: bytes) -> np.ndarray:
     """Encoded PNG, JPEG or DICOM bytes as uint8 ``H×W`` or ``H×W×3``.
 
     Raises:
-        ImageDecodeError: The bytes are none of these formats, or are truncated.
+        ImageDecodeError: The bytes are none of these formats, are truncated, or declare more
+            than ``MAX_PIXELS`` pixels.
     """
     if not data:
         raise ImageDecodeError("empty file; send a PNG, JPEG or DICOM image")
@@ -99,6 +120,8 @@ def decode_image(data: bytes) -> np.ndarray:
             with warnings.catch_warnings():
                 warnings.simplefilter("ignore")
                 return dicom_pixels(pydicom.dcmread(io.BytesIO(data)))
+        except ImageDecodeError:
+            raise
         except Exception as exc:  # pydicom raises many kinds for a broken file
             raise ImageDecodeError(f"unreadable DICOM ({type(exc).__name__}: {exc})") from exc
     try:
@@ -108,6 +131,8 @@ def decode_image(data: bytes) -> np.ndarray:
                     f"{im.format} images are not accepted; send PNG, JPEG or DICOM"
                 )
             return pil_pixels(im)
+    except Image.DecompressionBombError as exc:  # PIL's own, far larger limit, hit on opening
+        raise ImageDecodeError(f"the image {TOO_LARGE} ({exc})") from exc
     except (UnidentifiedImageError, OSError, SyntaxError) as exc:
         raise ImageDecodeError(
             f"not a PNG, JPEG or DICOM image ({type(exc).__name__}: {exc})"

@@ -16,8 +16,9 @@ from fastapi.responses import JSONResponse
 from pydantic import BaseModel, Field
 
 from common import PipelineError, Settings, freeze_startup_heap, get_settings
-from jobs import require_token
-from predictor.core import ModelHolder, Served, predict
+from jobs import BodyLimit, require_token
+from predictor.core import MAX_FILES, ModelHolder, Served, predict
+from runs import MAX_PIXELS
 
 router = APIRouter()
 
@@ -60,7 +61,11 @@ def get_served(holder: Annotated[ModelHolder, Depends(get_holder)]) -> Served:
 
 _ERRORS = {
     401: {"description": "PIPELINE_API_TOKEN is set and the Bearer token is missing or wrong"},
-    422: {"description": "no file, too many files, or a file that is not a PNG/JPEG/DICOM image"},
+    413: {"description": "the files of one request exceed PREDICT_MAX_BODY_BYTES"},
+    422: {
+        "description": "no file, too many files, or a file that is not a PNG/JPEG/DICOM image "
+        f"or declares more than {MAX_PIXELS // 1_000_000} megapixels"
+    },
     503: {"description": "no model is loaded yet (the detail says why)"},
 }
 
@@ -130,6 +135,9 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         return JSONResponse(status_code=exc.status_code, content={"detail": str(exc)})
 
     app.add_exception_handler(PipelineError, pipeline_error)
+    limit = app.state.settings.predict_max_body_bytes
+    hint = f"send fewer or smaller images per request (at most {MAX_FILES} files)"
+    app.add_middleware(BodyLimit, max_bytes=limit, setting="PREDICT_MAX_BODY_BYTES", hint=hint)
     return app
 
 

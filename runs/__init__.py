@@ -13,6 +13,7 @@
 - The artifact contract (``runs.contract``): where each artifact lives in a run.
 """
 
+from mlpipeline_model import MAX_PIXELS
 from runs import contract, inference
 from runs.checks import (
     MAX_UPSCALE,
@@ -48,6 +49,7 @@ from runs.tracking import (
 
 __all__ = [
     "FORMAT_KEY",
+    "MAX_PIXELS",
     "MAX_UPSCALE",
     "MODEL_NAME",
     "MODEL_NAMES",

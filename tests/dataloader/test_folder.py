@@ -5,6 +5,7 @@ import pytest
 from PIL import Image
 
 from dataloader import DataError, load_dataset
+from tests.conftest import png_declaring
 from tests.dataloader.conftest import write_image
 
 
@@ -149,6 +150,16 @@ def test_corrupt_file_is_skipped_and_named(image_folder):
     assert "train/benign/001.png" not in ds.train.files
     [entry] = ds.stats["skipped"]
     assert entry["file"] == "train/benign/001.png" and entry["reason"]
+
+
+def test_an_image_declaring_too_many_pixels_is_skipped_and_does_not_set_the_size(image_folder):
+    root = image_folder(per_class=3, size=(20, 24))
+    (root / "train" / "benign" / "000.png").write_bytes(png_declaring(8000, 6000))  # sorts first
+    ds = load_dataset(root, val_fraction=0)
+    assert ds.image_size == (20, 24) and len(ds.train) == 5
+    [entry] = ds.stats["skipped"]
+    assert entry["file"] == "train/benign/000.png"
+    assert "8000×6000 px is more than the 40 megapixels" in entry["reason"]
 
 
 def test_truncated_png_is_skipped_at_decode(image_folder):

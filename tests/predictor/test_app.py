@@ -5,6 +5,8 @@ import time
 import requests
 
 from dashboard.choose import choose_run
+from predictor.app import create_app
+from tests.conftest import LiveServer, png_declaring
 from tests.predictor.conftest import TOKEN, ClientLoop, post_images
 
 
@@ -88,3 +90,23 @@ def test_follows_the_alias_without_failing_a_request(predictor, settings, served
     assert loop.statuses and set(loop.statuses) == {200}
     assert loop.versions[0] == "1" and loop.versions[-1] == "2"
     assert loop.versions == sorted(loop.versions)  # never back to the old version
+
+
+def test_an_image_declaring_too_many_pixels_is_422(predictor, settings, served_runs, tmp_path):
+    choose_run(served_runs[0], "serve it", settings, allow_unevaluated=True)
+    wait_ready(predictor)
+    bomb = tmp_path / "bomb.png"
+    bomb.write_bytes(png_declaring(20000, 20000))  # 400 megapixels in 57 bytes
+    r = post_images(predictor, [bomb])
+    assert r.status_code == 422
+    assert "file 'bomb.png' is not a usable image" in r.json()["detail"]
+    assert "more than the 40 megapixels" in r.json()["detail"]
+
+
+def test_a_request_over_the_body_limit_is_413_naming_the_setting(settings, demo_data):
+    small = settings.model_copy(update={"predict_max_body_bytes": 10_000})
+    images = sorted((demo_data / "test").rglob("*.png"))[:20]
+    with LiveServer(create_app(small)) as server:
+        r = post_images(server.url, images)
+    assert r.status_code == 413
+    assert "PREDICT_MAX_BODY_BYTES" in r.json()["detail"]

@@ -1,0 +1,39 @@
+"""Decoding refuses images that declare more pixels than ``MAX_PIXELS``, before decoding them."""
+
+import io
+
+import numpy as np
+import pydicom
+import pytest
+from PIL import Image
+from pydicom.data import get_testdata_file
+
+from mlpipeline_model import MAX_PIXELS, ImageDecodeError, decode_image
+from tests.conftest import png_declaring
+
+
+def test_a_png_over_the_pixel_limit_is_refused_saying_how_large_it_is():
+    with pytest.raises(ImageDecodeError, match=r"8000×6000 px is more than the 40 megapixels"):
+        decode_image(png_declaring(8000, 6000))
+
+
+def test_a_png_over_pil_s_own_bomb_limit_is_the_same_clear_error():
+    with pytest.raises(ImageDecodeError, match=r"the image is more than the 40 megapixels .*downs"):
+        decode_image(png_declaring(20000, 20000))
+
+
+def test_a_dicom_over_the_pixel_limit_is_refused_before_its_pixels_are_read():
+    ds = pydicom.dcmread(get_testdata_file("MR_small.dcm"))
+    ds.Rows = ds.Columns = 10000  # the pixel data stays 64×64: only the header is large
+    buffer = io.BytesIO()
+    ds.save_as(buffer, enforce_file_format=True)
+    with pytest.raises(ImageDecodeError, match=r"^10000×10000 px is more than the 40 megapixels"):
+        decode_image(buffer.getvalue())
+
+
+def test_an_image_at_the_limit_is_decoded():
+    side = int(MAX_PIXELS**0.5)
+    buffer = io.BytesIO()
+    Image.new("L", (side, side), 7).save(buffer, "PNG")
+    pixels = decode_image(buffer.getvalue())
+    assert pixels.shape == (side, side) and pixels.dtype == np.uint8 and pixels[0, 0] == 7
