@@ -37,6 +37,14 @@ def _parser() -> argparse.ArgumentParser:
     stats = sub.add_parser("stats", help="print the dataset statistics as JSON")
     stats.add_argument("path", type=Path, metavar="DIR", help="image folder or MedMNIST .npz")
     stats.add_argument("--image-size", type=int, metavar="N", help="resize to N×N first")
+    stats.add_argument(
+        "--max-image-size",
+        type=int,
+        default=224,
+        metavar="N",
+        help="without --image-size, scale images whose longer side is larger down to N, aspect "
+        "kept, as the trainer does by default (0: native size) (default: 224)",
+    )
     stats.add_argument("--channels", type=int, choices=(1, 3), help="convert to 1 or 3 channels")
     return parser
 
@@ -48,6 +56,7 @@ def _stats(args: argparse.Namespace) -> dict:
     ds = load_dataset(
         args.path, image_size=args.image_size, channels=args.channels, val_fraction=0.0,
         splits=splits, allow_group_overlap=True,  # report overlaps, do not refuse
+        max_image_size=args.max_image_size,
     )  # fmt: skip
     return ds.stats
 

@@ -56,6 +56,13 @@ def test_stats_prints_json_of_the_splits_on_disk(tiny_demo, capsys):
     assert data["image_size"] == [16, 16] and data["original_sizes"]["max"] == [32, 32]
 
 
+def test_stats_scale_large_images_down_as_the_trainer_does(tiny_demo, capsys):
+    assert main(["stats", str(tiny_demo), "--max-image-size", "20"]) == 0
+    assert json.loads(capsys.readouterr().out)["image_size"] == [20, 20]
+    assert main(["stats", str(tiny_demo), "--max-image-size", "0"]) == 0
+    assert json.loads(capsys.readouterr().out)["image_size"] == [32, 32]
+
+
 def test_stats_of_an_npz(breastmnist, capsys):
     assert main(["stats", str(breastmnist)]) == 0
     assert json.loads(capsys.readouterr().out)["counts"]["val"]["total"] == 78
