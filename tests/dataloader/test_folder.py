@@ -62,17 +62,24 @@ def test_channels_default_to_grey_for_grey_images(image_folder):
     assert load_dataset(root).train.images.shape[-1] == 1
 
 
-def test_image_size_defaults_to_the_first_image(image_folder):
-    root = image_folder(per_class=2, size=(16, 16))
-    write_image(root / "train" / "benign" / "000.png", size=(30, 20))
+def test_image_size_defaults_to_the_most_common_training_size(image_folder):
+    root = image_folder(per_class=2, size=(30, 20))
+    write_image(root / "train" / "benign" / "000.png", size=(300, 20))  # odd, and sorts first
+    write_image(root / "test" / "benign" / "005.png", size=(16, 16))
+    write_image(root / "test" / "benign" / "006.png", size=(16, 16))
     ds = load_dataset(root)
     assert ds.image_size == (30, 20)
     assert ds.test.images.shape[1:3] == (30, 20)
 
 
+def test_without_train_the_size_is_the_most_common_of_the_loaded_splits(image_folder):
+    root = image_folder(per_class=2, size=(30, 20))
+    write_image(root / "test" / "benign" / "000.png", size=(16, 16))
+    assert load_dataset(root, splits=("test",)).image_size == (30, 20)
+
+
 def test_min_image_size_scales_small_images_up_keeping_their_aspect(image_folder):
-    root = image_folder(per_class=2, size=(16, 16))
-    write_image(root / "train" / "benign" / "000.png", size=(30, 20))
+    root = image_folder(per_class=2, size=(30, 20))
     ds = load_dataset(root, min_image_size=40)
     assert ds.image_size == (60, 40)
     assert ds.test.images.shape[1:3] == (60, 40)
@@ -88,8 +95,7 @@ def test_min_image_size_leaves_larger_images_and_an_explicit_size_alone(image_fo
 
 
 def test_max_image_size_scales_large_images_down_keeping_their_aspect(image_folder):
-    root = image_folder(per_class=2, size=(16, 16))
-    write_image(root / "train" / "benign" / "000.png", size=(30, 20))
+    root = image_folder(per_class=2, size=(30, 20))
     ds = load_dataset(root, max_image_size=15)
     assert ds.image_size == (15, 10)
     assert ds.test.images.shape[1:3] == (15, 10)
