@@ -78,7 +78,17 @@ def dicom_pixels(ds) -> np.ndarray:
         ds.pixel_array_options(index=0)  # decode the first frame only
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        pixels = ds.pixel_array  # colour comes back as RGB (YBR converted)
+        try:
+            pixels = ds.pixel_array  # colour comes back as RGB (YBR converted)
+        except (RuntimeError, NotImplementedError) as exc:
+            syntax = getattr(getattr(ds, "file_meta", None), "TransferSyntaxUID", None)
+            if syntax is None or not syntax.is_compressed:
+                raise
+            why = " ".join(line.strip() for line in str(exc).splitlines())
+            raise ImageDecodeError(
+                f"DICOM pixel data compressed as {syntax.name} cannot be decoded here; export it "
+                f"uncompressed or as JPEG Lossless, JPEG-LS, JPEG 2000 or RLE ({why})"
+            ) from exc
     interpretation = str(ds.get("PhotometricInterpretation", "MONOCHROME2"))
     if interpretation == "PALETTE COLOR":
         pixels = apply_color_lut(pixels, ds)

@@ -16,6 +16,7 @@ import sys
 import tempfile
 from collections.abc import Iterator
 from contextlib import contextmanager
+from importlib import metadata
 from pathlib import Path
 
 import mlflow
@@ -58,7 +59,15 @@ def requirements() -> list[str]:
         pin("pandas", pandas.__version__),
         pin("pillow", PIL.__version__),
         pin("pydicom", pydicom.__version__),
+        *_installed("python-gdcm"),  # compressed DICOM; served models decode it alike
     ]
+
+
+def _installed(name: str) -> list[str]:
+    try:
+        return [f"{name}=={metadata.version(name)}"]
+    except metadata.PackageNotFoundError:
+        return []
 
 
 def log_classifier(model: torch.nn.Module, preprocessing: Preprocessing, name: str) -> ModelInfo:

@@ -70,6 +70,31 @@ def test_corrupt_dicom_is_skipped(dicom_folder):
     assert [s["file"] for s in ds.skipped] == ["train/ct/broken.dcm"]
 
 
+@pytest.mark.parametrize(
+    "name", ["MR_small_jpeg_ls_lossless.dcm", "MR_small_jp2klossless.dcm", "MR_small_RLE.dcm"]
+)
+def test_losslessly_compressed_dicom_reads_as_its_uncompressed_original(name):
+    # JPEG-LS needs python-gdcm (requirements.txt); JPEG 2000 and RLE decode without it
+    original = read_dicom(get_testdata_file("MR_small.dcm"))
+    np.testing.assert_array_equal(read_dicom(get_testdata_file(name)), original)
+
+
+def test_jpeg_lossless_dicom_as_pacs_export_it_is_read():
+    path = get_testdata_file("SC_rgb_jpeg_gdcm.dcm")  # JPEG Lossless, Process 14 SV1
+    assert pydicom.dcmread(path).file_meta.TransferSyntaxUID == "1.2.840.10008.1.2.4.70"
+    image = read_dicom(path)
+    assert image.shape == (100, 100, 3) and image.dtype == np.uint8 and image.std() > 0
+
+
+def test_dicom_in_a_compression_without_a_decoder_is_skipped_naming_it(dicom_folder):
+    shutil.copy(get_testdata_file("JPGExtended.dcm"), dicom_folder / "test" / "mr" / "x.dcm")
+    ds = load_dataset(dicom_folder, image_size=32, splits=("test",))
+    [entry] = ds.skipped
+    assert entry["file"] == "test/mr/x.dcm"
+    assert "compressed as JPEG Extended (Process 2 and 4)" in entry["reason"]
+    assert "export it uncompressed" in entry["reason"]
+
+
 def test_truncated_dicom_pixels_are_skipped(dicom_folder):
     shutil.copy(get_testdata_file("MR_truncated.dcm"), dicom_folder / "test" / "mr" / "t.dcm")
     ds = load_dataset(dicom_folder, image_size=32, splits=("test",))

@@ -37,3 +37,11 @@ def test_an_image_at_the_limit_is_decoded():
     Image.new("L", (side, side), 7).save(buffer, "PNG")
     pixels = decode_image(buffer.getvalue())
     assert pixels.shape == (side, side) and pixels.dtype == np.uint8 and pixels[0, 0] == 7
+
+
+def test_jpeg_ls_dicom_bytes_decode_like_the_uncompressed_file():
+    def read(name: str) -> np.ndarray:
+        with open(get_testdata_file(name), "rb") as f:
+            return decode_image(f.read())
+
+    np.testing.assert_array_equal(read("MR_small_jpeg_ls_lossless.dcm"), read("MR_small.dcm"))

@@ -1,5 +1,6 @@
 """The logged model is self-contained: it loads without the repository and predicts on images."""
 
+import importlib.metadata
 import io
 import json
 import os
@@ -7,6 +8,7 @@ import subprocess
 import sys
 import tempfile
 import textwrap
+from pathlib import Path
 
 import mlflow
 import mlflow.pytorch
@@ -146,3 +148,14 @@ def test_model_info_reads_a_logged_model_uri(trained_run):
     by_run = model_info(f"runs:/{trained_run.run_id}/model")
     by_id = model_info(f"models:/{by_run.model_id}")
     assert by_id.model_id == by_run.model_id and servable_problem(by_id) is None
+
+
+def test_the_model_requires_the_dicom_decoder_it_was_trained_with(trained_run, tmp_path,
+                                                                  monkeypatch):  # fmt: skip
+    # a served model must decode the compressed DICOM (JPEG Lossless, JPEG-LS) training read
+    monkeypatch.setattr(tempfile, "tempdir", str(tmp_path))
+    mlflow.set_tracking_uri(trained_run.tracking_uri)
+    path = mlflow.pyfunc.get_model_dependencies(f"runs:/{trained_run.run_id}/model")
+    pinned = dict(line.split("==") for line in Path(path).read_text().split() if "==" in line)
+    assert pinned["python-gdcm"] == importlib.metadata.version("python-gdcm")
+    assert pinned["pydicom"] == importlib.metadata.version("pydicom")
