@@ -10,7 +10,7 @@ import numpy as np
 from PIL import Image
 
 from dataloader.dicom import dicom_header, read_dicom
-from mlpipeline_model import GREY_MODES, check_pixels, pil_pixels
+from mlpipeline_model import GREY_MODES, check_pixels, pil_pixels, upright_size
 
 PIL_SUFFIXES = (".png", ".jpg", ".jpeg")
 DICOM_SUFFIXES = (".dcm", ".dicom")
@@ -33,7 +33,7 @@ def read_header(path: Path) -> tuple[int, int, bool, str | None]:
         header = dicom_header(path)
     else:
         with Image.open(path) as im:
-            header = im.height, im.width, im.mode not in GREY_MODES, None
+            header = *upright_size(im), im.mode not in GREY_MODES, None
     check_pixels(header[0], header[1])
     return header
 

@@ -15,6 +15,7 @@ from mlpipeline_model.images import (
     decode_image,
     dicom_pixels,
     pil_pixels,
+    upright_size,
 )
 from mlpipeline_model.models import MODEL_NAMES, Ensemble, ImageClassifier, SmallCNN, build_model
 from mlpipeline_model.pyfunc import (
@@ -43,4 +44,5 @@ __all__ = [
     "decode_image",
     "dicom_pixels",
     "pil_pixels",
+    "upright_size",
 ]

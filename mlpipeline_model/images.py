@@ -8,12 +8,13 @@ import io
 import warnings
 
 import numpy as np
-from PIL import Image, UnidentifiedImageError
+from PIL import Image, ImageOps, UnidentifiedImageError
 
 GREY_MODES = ("1", "L", "LA", "I", "I;16", "I;16B", "I;16L", "F")
 # Larger images are refused before their pixels are decoded: a few hundred kilobytes of PNG can
 # declare gigabytes of pixels. The largest projection radiographs and mammograms are about 15 MP.
 MAX_PIXELS = 40_000_000
+ORIENTATION_TAG = 0x0112  # EXIF
 COLOUR_INTERPRETATIONS = ("RGB", "YBR_FULL", "YBR_FULL_422", "YBR_RCT", "YBR_ICT", "PALETTE COLOR")
 
 
@@ -38,17 +39,33 @@ def check_pixels(height: int, width: int) -> None:
         raise ImageDecodeError(f"{width}×{height} px {TOO_LARGE}")
 
 
-def pil_pixels(im: Image.Image) -> np.ndarray:
-    """A PIL image as uint8 ``H×W`` (grey) or ``H×W×3`` (colour).
+def _orientation(im: Image.Image) -> int:
+    try:
+        return int(im.getexif().get(ORIENTATION_TAG, 1))
+    except Exception:  # a malformed EXIF block: take the pixels as stored
+        return 1
 
-    16-bit and float greyscale images are stretched from their min/max onto 0–255; alpha is
-    dropped; palette images become RGB.
+
+def upright_size(im: Image.Image) -> tuple[int, int]:
+    """(height, width) of ``im`` as shown: swapped when its EXIF orientation turns it by 90°."""
+    turned = _orientation(im) in (5, 6, 7, 8)
+    return (im.width, im.height) if turned else (im.height, im.width)
+
+
+def pil_pixels(im: Image.Image) -> np.ndarray:
+    """A PIL image as uint8 ``H×W`` (grey) or ``H×W×3`` (colour), upright.
+
+    A camera's EXIF orientation is applied, so that photographs are learned and served the way
+    viewers show them; 16-bit and float greyscale images are stretched from their min/max onto
+    0–255; alpha is dropped; palette images become RGB.
 
     Raises:
         ImageDecodeError: The image declares more than ``MAX_PIXELS`` pixels.
     """
     check_pixels(im.height, im.width)
     im.load()
+    if _orientation(im) in range(2, 9):
+        im = ImageOps.exif_transpose(im)
     if im.mode in ("I", "I;16", "I;16B", "I;16L", "F"):
         values = np.asarray(im, dtype=np.float64)
         return _to_uint8(values, float(values.min()), float(values.max()))

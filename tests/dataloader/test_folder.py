@@ -116,6 +116,20 @@ def test_max_image_size_leaves_smaller_images_and_an_explicit_size_alone(image_f
     )
 
 
+def test_photos_are_sized_and_read_upright_by_their_exif_orientation(tmp_path):
+    exif = Image.Exif()
+    exif[0x0112] = 8  # "rotate 90° counter-clockwise to display"
+    for split in ("train", "test"):
+        for cls in ("a", "b"):
+            (tmp_path / split / cls).mkdir(parents=True)
+            for i in range(3):
+                stored = np.full((20, 40), 30 * i, dtype=np.uint8)
+                Image.fromarray(stored).save(tmp_path / split / cls / f"{i}.jpg", exif=exif)
+    ds = load_dataset(tmp_path, val_fraction=0)
+    assert ds.image_size == (40, 20)
+    assert ds.stats["original_sizes"]["most_common"] == [40, 20]
+
+
 def test_jpeg_files_are_read(image_folder):
     ds = load_dataset(image_folder(per_class=2, suffix=".jpg"), splits=("test",))
     assert ds.test.images.shape == (4, 20, 24, 3)

@@ -45,3 +45,15 @@ def test_jpeg_ls_dicom_bytes_decode_like_the_uncompressed_file():
             return decode_image(f.read())
 
     np.testing.assert_array_equal(read("MR_small_jpeg_ls_lossless.dcm"), read("MR_small.dcm"))
+
+
+def test_a_photo_s_exif_orientation_is_applied():
+    stored = np.zeros((20, 40), dtype=np.uint8)  # 40 wide, 20 high as the sensor wrote it
+    stored[:5, :5] = 255  # a bright corner at the stored top left
+    exif = Image.Exif()
+    exif[0x0112] = 6  # "rotate 90° clockwise to display"
+    buffer = io.BytesIO()
+    Image.fromarray(stored).save(buffer, "JPEG", exif=exif, quality=95)
+    upright = decode_image(buffer.getvalue())
+    assert upright.shape == (40, 20)  # shown portrait
+    assert upright[:5, -5:].mean() > 200 and upright[:5, :5].mean() < 50  # corner now top right
