@@ -15,7 +15,9 @@ from typing import Any
 
 import numpy as np
 
-FORMAT_VERSION = 1
+# Part of every key: bump it when decoding changes what a file yields, so that no cache written
+# before is read. 2: EXIF orientation applied; files over MAX_PIXELS skipped from their header.
+FORMAT_VERSION = 2
 KEEP_PER_NAME = 3  # entries kept per split name (e.g. two image sizes in use at once)
 
 
