@@ -85,13 +85,15 @@ def test_min_image_size_scales_small_images_up_keeping_their_aspect(image_folder
     assert ds.test.images.shape[1:3] == (60, 40)
 
 
-def test_min_image_size_leaves_larger_images_and_an_explicit_size_alone(image_folder):
+@pytest.mark.parametrize(("bound", "inside", "outside"), [("min", 20, 40), ("max", 30, 16)])
+def test_a_size_bound_leaves_sizes_within_it_and_an_explicit_size_alone(
+    image_folder, bound, inside, outside
+):
     root = image_folder(per_class=1, size=(30, 20))
-    assert load_dataset(root, min_image_size=20, splits=("test",)).image_size == (30, 20)
-    assert load_dataset(root, image_size=12, min_image_size=40, splits=("test",)).image_size == (
-        12,
-        12,
-    )
+    key = f"{bound}_image_size"
+    assert load_dataset(root, **{key: inside}, splits=("test",)).image_size == (30, 20)
+    explicit = load_dataset(root, image_size=12, **{key: outside}, splits=("test",))
+    assert explicit.image_size == (12, 12)
 
 
 def test_max_image_size_scales_large_images_down_keeping_their_aspect(image_folder):
@@ -105,15 +107,6 @@ def test_max_image_size_wins_over_min_image_size(image_folder):
     root = image_folder(per_class=1, size=(30, 20))
     ds = load_dataset(root, min_image_size=40, max_image_size=45, splits=("test",))
     assert ds.image_size == (45, 30)
-
-
-def test_max_image_size_leaves_smaller_images_and_an_explicit_size_alone(image_folder):
-    root = image_folder(per_class=1, size=(30, 20))
-    assert load_dataset(root, max_image_size=30, splits=("test",)).image_size == (30, 20)
-    assert load_dataset(root, image_size=64, max_image_size=16, splits=("test",)).image_size == (
-        64,
-        64,
-    )
 
 
 def test_photos_are_sized_and_read_upright_by_their_exif_orientation(tmp_path):

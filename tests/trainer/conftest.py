@@ -3,7 +3,9 @@
 from collections.abc import Callable
 from pathlib import Path
 
+import numpy as np
 import pytest
+from PIL import Image
 
 from dataloader import synthesize
 
@@ -12,6 +14,18 @@ from dataloader import synthesize
 def tiny_data(tmp_path_factory) -> Path:
     """3 classes × 8 training (and 4 test) RGB images of 32 px."""
     return synthesize(tmp_path_factory.mktemp("tiny"), train_per_class=8, test_per_class=4, size=32)
+
+
+def grey_folder(root: Path, size: tuple[int, int]) -> Path:
+    """``root/{train,test}/{a,b}/`` with 10 and 2 random grey PNGs of ``size`` (H, W) per class."""
+    rng = np.random.default_rng(0)
+    for split, n in (("train", 10), ("test", 2)):
+        for name in ("a", "b"):
+            (root / split / name).mkdir(parents=True)
+            for i in range(n):
+                pixels = rng.integers(0, 256, size, dtype=np.uint8)
+                Image.fromarray(pixels).save(root / split / name / f"{i}.png")
+    return root
 
 
 @pytest.fixture

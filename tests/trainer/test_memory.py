@@ -2,13 +2,12 @@
 
 from pathlib import Path
 
-import numpy as np
 import pytest
 import torch
-from PIL import Image
 
 from common import InvalidInput
 from runs import build_model
+from tests.trainer.conftest import grey_folder
 from trainer import train
 from trainer.memory import GIB, activation_bytes, available_bytes, check_batch_fits
 
@@ -67,13 +66,7 @@ def test_training_refuses_images_too_large_for_the_memory(trainer_argv, tmp_path
     free = available_bytes(torch.device("cpu"))
     if free is None or free > 30 * GIB:
         pytest.skip("needs a machine with less than 30 GiB free to exceed it")
-    rng = np.random.default_rng(0)
-    for split, n in (("train", 10), ("test", 2)):
-        for name in ("a", "b"):
-            (tmp_path / "data" / split / name).mkdir(parents=True)
-            for i in range(n):
-                pixels = rng.integers(0, 256, (64, 64), dtype=np.uint8)
-                Image.fromarray(pixels).save(tmp_path / "data" / split / name / f"{i}.png")
-    argv = trainer_argv("--image-size", "2048", "--epochs", "1", data=tmp_path / "data")
+    data = grey_folder(tmp_path / "data", (64, 64))
+    argv = trainer_argv("--image-size", "2048", "--epochs", "1", data=data)
     with pytest.raises(InvalidInput, match=r"16 images of 2048×2048 px .* --batch-size \d+"):
         train(argv)

@@ -7,10 +7,10 @@ import mlflow
 import numpy as np
 import pytest
 import torch
-from PIL import Image
 
 from common import InvalidInput
 from runs import load_model, load_preprocessing
+from tests.trainer.conftest import grey_folder
 from trainer import train
 from trainer.loop import balanced_class_weights, balanced_indices, improved
 
@@ -83,31 +83,21 @@ def test_image_size_sets_the_model_input(trainer_argv, mlflow_server):
     assert load_preprocessing(client, run_id).image_size == (16, 16)
 
 
-def test_min_image_size_upsamples_smaller_images(trainer_argv, mlflow_server):
-    run_id = train(trainer_argv("--min-image-size", "40", "--epochs", "1"))
+@pytest.mark.parametrize(
+    ("option", "side"), [("min_image_size", 40), ("max_image_size", 16)], ids=["up", "down"]
+)
+def test_a_size_bound_scales_the_32_px_images(trainer_argv, mlflow_server, option, side):
+    flag = "--" + option.replace("_", "-")
+    run_id = train(trainer_argv(flag, str(side), "--epochs", "1"))
     client = mlflow.MlflowClient(mlflow_server)
     params = client.get_run(run_id).data.params
-    assert (params["image_size"], params["min_image_size"]) == ("40x40", "40")
-    assert load_preprocessing(client, run_id).image_size == (40, 40)
-
-
-def test_max_image_size_scales_larger_images_down(trainer_argv, mlflow_server):
-    run_id = train(trainer_argv("--max-image-size", "16", "--epochs", "1"))
-    client = mlflow.MlflowClient(mlflow_server)
-    params = client.get_run(run_id).data.params
-    assert (params["image_size"], params["max_image_size"]) == ("16x16", "16")
-    assert load_preprocessing(client, run_id).image_size == (16, 16)
+    assert (params["image_size"], params[option]) == (f"{side}x{side}", str(side))
+    assert load_preprocessing(client, run_id).image_size == (side, side)
 
 
 def test_images_larger_than_224_px_train_at_224_by_default(trainer_argv, mlflow_server, tmp_path):
-    rng = np.random.default_rng(0)
-    for split, n in (("train", 10), ("test", 2)):
-        for name in ("a", "b"):
-            (tmp_path / "big" / split / name).mkdir(parents=True)
-            for i in range(n):
-                pixels = rng.integers(0, 256, (240, 300), dtype=np.uint8)
-                Image.fromarray(pixels).save(tmp_path / "big" / split / name / f"{i}.png")
-    run_id = train(trainer_argv("--epochs", "1", data=tmp_path / "big"))
+    data = grey_folder(tmp_path / "big", (240, 300))
+    run_id = train(trainer_argv("--epochs", "1", data=data))
     client = mlflow.MlflowClient(mlflow_server)
     assert client.get_run(run_id).data.params["image_size"] == "179x224"
     assert load_preprocessing(client, run_id).image_size == (179, 224)
