@@ -70,7 +70,7 @@ class Settings(BaseSettings):
         description="Alias that names the chosen version; the predictor serves what it names.",
     )
     predict_max_body_bytes: int = Field(
-        default=256 * 2**20,
+        default=128 * 2**20,
         ge=1,
         description="Larger POST /predict bodies (all files of one request) get 413.",
     )
