@@ -55,9 +55,9 @@ def load_dataset(
     Args:
         path: A folder ``train/<class>/``, ``test/<class>/`` (``val/<class>/`` optional) of PNG,
             JPEG or DICOM files, or a MedMNIST ``.npz`` file.
-        image_size: ``int`` or ``(H, W)``; None keeps the most common size of the training
-            images (folders; of all loaded images without train) within ``min_image_size`` and
-            ``max_image_size``.
+        image_size: ``int`` or ``(H, W)``; None keeps the typical size of the training images
+            (folders: the median height and width; of all loaded images without train) within
+            ``min_image_size`` and ``max_image_size``.
         channels: 1 or 3; None gives 3 when any image is colour, else 1.
         val_fraction: Share of each training class moved to val when there is no val split;
             exact and near copies of an image (``leakage.duplicate_clusters``) move together.
@@ -72,9 +72,9 @@ def load_dataset(
             ``<path>/groups.csv`` when it exists, else DICOM PatientIDs (folders only). With
             groups, val is carved from train by group.
         allow_group_overlap: Accept a group with images in test and in train or val.
-        min_image_size: Without ``image_size``, a common size whose shorter side is under this
+        min_image_size: Without ``image_size``, a typical size whose shorter side is under this
             sets a size scaled up to it (aspect kept): the trainer's ``--min-image-size``.
-        max_image_size: Without ``image_size``, a common size whose longer side is over this sets
+        max_image_size: Without ``image_size``, a typical size whose longer side is over this sets
             a size scaled down to it (aspect kept; it wins over ``min_image_size``): the
             trainer's ``--max-image-size``.
 

@@ -7,9 +7,9 @@ the "index"), and decodes a split only when its cache entry is missing.
 import hashlib
 import json
 import os
-from collections import Counter
 from dataclasses import dataclass
 from pathlib import Path
+from statistics import median_low
 
 import numpy as np
 
@@ -156,15 +156,18 @@ def _check_classes(root: Path, split: str, files: list[_File], kept: set[str], s
             )
 
 
-def _common_size(
+def _typical_size(
     index: dict[str, list | str], files: dict[str, list[_File]], readable: list[_File]
 ) -> tuple[int, int]:
-    """The most common (height, width) of the readable training images (of all loaded images
-    without train; ties go to the first in file order). Not simply the first file's: one odd
-    file sorting first (a scout view, a screenshot) would otherwise set every image's shape."""
+    """The median height and the median width (the lower middle value, so a size that occurs) of
+    the readable training images (of all loaded images without train): the size most of them
+    share, or a middle one where photographs all differ. Not the first file's: one odd file
+    sorting first (a scout view, a screenshot) would otherwise set every image's shape."""
     pool = [f for f in files.get("train", []) if isinstance(index[f.rel], list)] or readable
-    sizes = Counter((int(index[f.rel][0]), int(index[f.rel][1])) for f in pool)
-    return sizes.most_common(1)[0][0]
+    return (
+        int(median_low(int(index[f.rel][0]) for f in pool)),
+        int(median_low(int(index[f.rel][1]) for f in pool)),
+    )
 
 
 def load_folder(
@@ -206,7 +209,7 @@ def load_folder(
     if not readable:
         raise DataError(f"none of the image files under {root} could be read; {layout(root)}")
     if image_size is None:
-        image_size = native_fit(_common_size(index, files, readable), min_size, max_size)
+        image_size = native_fit(_typical_size(index, files, readable), min_size, max_size)
     if channels is None:
         channels = 3 if any(index[f.rel][2] for f in readable) else 1
 

@@ -62,7 +62,7 @@ def test_channels_default_to_grey_for_grey_images(image_folder):
     assert load_dataset(root).train.images.shape[-1] == 1
 
 
-def test_image_size_defaults_to_the_most_common_training_size(image_folder):
+def test_image_size_defaults_to_the_size_most_training_images_share(image_folder):
     root = image_folder(per_class=2, size=(30, 20))
     write_image(root / "train" / "benign" / "000.png", size=(300, 20))  # odd, and sorts first
     write_image(root / "test" / "benign" / "005.png", size=(16, 16))
@@ -72,7 +72,15 @@ def test_image_size_defaults_to_the_most_common_training_size(image_folder):
     assert ds.test.images.shape[1:3] == (30, 20)
 
 
-def test_without_train_the_size_is_the_most_common_of_the_loaded_splits(image_folder):
+def test_where_every_size_differs_the_size_is_the_median_height_and_width(image_folder):
+    root = image_folder(per_class=1, size=(30, 20))  # train: benign/000, malignant/000
+    write_image(root / "train" / "benign" / "000.png", size=(300, 90))  # odd, and sorts first
+    write_image(root / "train" / "benign" / "001.png", size=(28, 18))
+    write_image(root / "train" / "malignant" / "001.png", size=(32, 24))
+    assert load_dataset(root, val_fraction=0).image_size == (30, 20)
+
+
+def test_without_train_the_size_is_that_of_the_loaded_splits(image_folder):
     root = image_folder(per_class=2, size=(30, 20))
     write_image(root / "test" / "benign" / "000.png", size=(16, 16))
     assert load_dataset(root, splits=("test",)).image_size == (30, 20)
