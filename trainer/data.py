@@ -80,13 +80,30 @@ def leakage_warning(stats: dict[str, Any]) -> str | None:
     return "possible leakage: " + "; ".join(parts) + " (dataset_stats.json lists examples)"
 
 
-def warn_leakage(stats: dict[str, Any]) -> str | None:
-    """Log and print :func:`leakage_warning` when there is one; return it."""
-    message = leakage_warning(stats)
-    if message:
-        log.warning(message)
-        print(f"warning: {message}", file=sys.stderr, flush=True)
-    return message
+def skipped_warning(stats: dict[str, Any]) -> str | None:
+    """One line on the image files the loader left out (unreadable), naming the first and why;
+    None when every file was read."""
+    skipped = stats.get("skipped") or []
+    if not skipped:
+        return None
+    first = skipped[0]
+    more = f" and {len(skipped) - 1} more" if len(skipped) > 1 else ""
+    files = "file was" if len(skipped) == 1 else "files were"
+    return (
+        f"{len(skipped)} image {files} left out, unreadable: {first['file']} ({first['reason']})"
+        f"{more}; dataset_stats.json lists each with its reason"
+    )
+
+
+def warn_data(stats: dict[str, Any]) -> str | None:
+    """Log and print the skipped-files and leakage warnings there are; return the leakage one
+    (the run records it)."""
+    leakage = leakage_warning(stats)
+    for message in (skipped_warning(stats), leakage):
+        if message:
+            log.warning(message)
+            print(f"warning: {message}", file=sys.stderr, flush=True)
+    return leakage
 
 
 def training_set(dataset) -> tuple[Batches, Batches, Preprocessing]:

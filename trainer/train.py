@@ -26,7 +26,7 @@ from common import InvalidInput, get_settings
 from runs import Ensemble, build_model, check_tracking, contract
 from trainer import checkpoint, distributed, memory, mlflow_run
 from trainer.cli import get_args_parser
-from trainer.data import load, training_set, warn_leakage
+from trainer.data import load, training_set, warn_data
 from trainer.engine import build_optimizer, build_scheduler, evaluate, train_one_epoch
 from trainer.loop import Training, balanced_class_weights, build_ema
 from trainer.operating_point import choose_threshold, positive_index
@@ -228,7 +228,7 @@ def _train(session: Training, state: dict[str, Any] | None, tracking_uri: str) -
             run_id = mlflow.start_run(run_name=args.run_name).info.run_id
             params = {key: getattr(args, key) for key in LOGGED_ARGS}
             params.update(device=session.device.type, world_size=dist_info.world_size)
-            warning = warn_leakage(session.dataset.stats)
+            warning = warn_data(session.dataset.stats)
             mlflow_run.log_setup(params, session.dataset, session.preprocessing, warning)
         else:
             run_id = _reopen(state["run_id"], tracking_uri)

@@ -141,6 +141,16 @@ def test_planted_duplicate_makes_the_trainer_warn(trainer_argv, mlflow_server, t
     )
 
 
+def test_unreadable_files_are_named_on_the_console(trainer_argv, tmp_path, capsys):
+    data = grey_folder(tmp_path / "data", (32, 32))
+    (data / "train" / "a" / "broken.png").write_bytes(b"\x89PNG\r\n\x1a\n cut short")
+    (data / "test" / "b" / "empty.png").write_bytes(b"")
+    train(trainer_argv("--epochs", "1", data=data))
+    err = capsys.readouterr().err
+    assert "warning: 2 image files were left out, unreadable: test/b/empty.png (" in err
+    assert "and 1 more; dataset_stats.json lists each with its reason" in err
+
+
 def test_patient_in_train_and_test_stops_training(trainer_argv, tiny_data, tmp_path):
     data = shutil.copytree(tiny_data, tmp_path / "grouped")
     files = sorted(p.relative_to(data).as_posix() for p in data.rglob("*.png"))
