@@ -7,10 +7,9 @@ training images and images sent to a served model are prepared the same way.
 from pathlib import Path
 
 import numpy as np
-from PIL import Image
 
 from dataloader.dicom import dicom_header, read_dicom
-from mlpipeline_model import GREY_MODES, check_pixels, pil_pixels, upright_size
+from mlpipeline_model import GREY_MODES, check_pixels, open_image, pil_pixels, upright_size
 
 PIL_SUFFIXES = (".png", ".jpg", ".jpeg")
 DICOM_SUFFIXES = (".dcm", ".dicom")
@@ -32,7 +31,7 @@ def read_header(path: Path) -> tuple[int, int, bool, str | None]:
     if path.suffix.lower() in DICOM_SUFFIXES:
         header = dicom_header(path)
     else:
-        with Image.open(path) as im:
+        with open_image(path) as im:
             header = *upright_size(im), im.mode not in GREY_MODES, None
     check_pixels(header[0], header[1])
     return header
@@ -46,5 +45,5 @@ def read_pixels(path: Path) -> np.ndarray:
     """
     if path.suffix.lower() in DICOM_SUFFIXES:
         return read_dicom(path)
-    with Image.open(path) as im:
+    with open_image(path) as im:
         return pil_pixels(im)

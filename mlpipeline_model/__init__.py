@@ -14,6 +14,7 @@ from mlpipeline_model.images import (
     conform,
     decode_image,
     dicom_pixels,
+    open_image,
     pil_pixels,
     upright_size,
 )
@@ -43,6 +44,7 @@ __all__ = [
     "conform",
     "decode_image",
     "dicom_pixels",
+    "open_image",
     "pil_pixels",
     "upright_size",
 ]

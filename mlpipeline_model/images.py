@@ -5,16 +5,17 @@ served image is prepared exactly like a training image.
 """
 
 import io
+import os
 import warnings
+from typing import IO
 
 import numpy as np
-from PIL import Image, ImageOps, UnidentifiedImageError
+from PIL import ExifTags, Image, ImageOps, UnidentifiedImageError
 
 GREY_MODES = ("1", "L", "LA", "I", "I;16", "I;16B", "I;16L", "F")
 # Larger images are refused before their pixels are decoded: a few hundred kilobytes of PNG can
 # declare gigabytes of pixels. The largest projection radiographs and mammograms are about 15 MP.
 MAX_PIXELS = 40_000_000
-ORIENTATION_TAG = 0x0112  # EXIF
 COLOUR_INTERPRETATIONS = ("RGB", "YBR_FULL", "YBR_FULL_422", "YBR_RCT", "YBR_ICT", "PALETTE COLOR")
 
 
@@ -39,9 +40,18 @@ def check_pixels(height: int, width: int) -> None:
         raise ImageDecodeError(f"{width}×{height} px {TOO_LARGE}")
 
 
+def open_image(source: str | os.PathLike | IO[bytes]) -> Image.Image:
+    """``Image.open`` for every reader (dataloader and served model): an image over Pillow's own
+    decompression-bomb limit is the same ``ImageDecodeError`` as one over ``MAX_PIXELS``."""
+    try:
+        return Image.open(source)
+    except Image.DecompressionBombError as exc:  # raised on opening, from the header
+        raise ImageDecodeError(f"the image {TOO_LARGE} ({exc})") from exc
+
+
 def _orientation(im: Image.Image) -> int:
     try:
-        return int(im.getexif().get(ORIENTATION_TAG, 1))
+        return int(im.getexif().get(ExifTags.Base.Orientation, 1))
     except Exception:  # a malformed EXIF block: take the pixels as stored
         return 1
 
@@ -152,14 +162,12 @@ def decode_image(data: bytes) -> np.ndarray:
         except Exception as exc:  # pydicom raises many kinds for a broken file
             raise ImageDecodeError(f"unreadable DICOM ({type(exc).__name__}: {exc})") from exc
     try:
-        with Image.open(io.BytesIO(data)) as im:
+        with open_image(io.BytesIO(data)) as im:
             if im.format not in ("PNG", "JPEG", "MPO"):
                 raise ImageDecodeError(
                     f"{im.format} images are not accepted; send PNG, JPEG or DICOM"
                 )
             return pil_pixels(im)
-    except Image.DecompressionBombError as exc:  # PIL's own, far larger limit, hit on opening
-        raise ImageDecodeError(f"the image {TOO_LARGE} ({exc})") from exc
     except (UnidentifiedImageError, OSError, SyntaxError) as exc:
         raise ImageDecodeError(
             f"not a PNG, JPEG or DICOM image ({type(exc).__name__}: {exc})"

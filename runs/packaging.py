@@ -51,6 +51,10 @@ def requirements() -> list[str]:
     def pin(name: str, version: str) -> str:
         return f"{name}=={version.split('+')[0]}"
 
+    try:  # compressed DICOM (JPEG Lossless, JPEG-LS): served models decode what training read
+        gdcm = [pin("python-gdcm", metadata.version("python-gdcm"))]
+    except metadata.PackageNotFoundError:
+        gdcm = []
     return [
         pin("torch", torch.__version__),
         pin("torchvision", torchvision.__version__),
@@ -59,15 +63,8 @@ def requirements() -> list[str]:
         pin("pandas", pandas.__version__),
         pin("pillow", PIL.__version__),
         pin("pydicom", pydicom.__version__),
-        *_installed("python-gdcm"),  # compressed DICOM; served models decode it alike
+        *gdcm,
     ]
-
-
-def _installed(name: str) -> list[str]:
-    try:
-        return [f"{name}=={metadata.version(name)}"]
-    except metadata.PackageNotFoundError:
-        return []
 
 
 def log_classifier(model: torch.nn.Module, preprocessing: Preprocessing, name: str) -> ModelInfo:

@@ -17,6 +17,7 @@ import torch
 from torch import nn
 
 from common import InvalidInput
+from runs import Preprocessing
 
 log = logging.getLogger(__name__)
 
@@ -39,7 +40,7 @@ def activation_bytes(model: nn.Module, channels: int, size: tuple[int, int]) -> 
         if isinstance(output, torch.Tensor):
             total += output.numel() * output.element_size()
 
-    leaves = [m for m in model.modules() if not any(True for _ in m.children())]
+    leaves = [m for m in model.modules() if not list(m.children())]
     handles = [m.register_forward_hook(add) for m in leaves]
     was_training = model.training
     try:
@@ -118,3 +119,20 @@ def check_batch_fits(
         print(f"warning: {message}", file=sys.stderr, flush=True)
         return message
     return None
+
+
+def check_training(
+    model: nn.Module,
+    name: str,
+    preprocessing: Preprocessing,
+    batch: int,
+    device: torch.device,
+    processes: int,
+) -> str | None:
+    """:func:`check_batch_fits` for a training batch of ``model`` on ``device``, where
+    ``processes`` local training processes share the host's memory (torchrun on CPU)."""
+    available = available_bytes(device)
+    if available is not None and device.type == "cpu":
+        available //= max(1, processes)
+    per_image = activation_bytes(model, preprocessing.channels, preprocessing.image_size)
+    return check_batch_fits(per_image, batch, available, preprocessing.image_size, name)

@@ -125,14 +125,6 @@ def main(args: argparse.Namespace) -> str:
         distributed.shutdown(dist_info)
 
 
-def _check_memory(model, args, preprocessing, batch: int, device, dist_info) -> None:
-    available = memory.available_bytes(device)
-    if available is not None and device.type == "cpu":
-        available //= dist_info.local_world_size  # the local processes share the host's memory
-    per_image = memory.activation_bytes(model, preprocessing.channels, preprocessing.image_size)
-    memory.check_batch_fits(per_image, batch, available, preprocessing.image_size, args.model)
-
-
 def member_seed(args: argparse.Namespace, member: int) -> int:
     """Member ``member``'s seed: ``--seed`` · K + ``member``, so that the members of different
     seeds' ensembles never coincide and a one-model run keeps ``--seed``."""
@@ -166,8 +158,9 @@ def _session(args, dist_info, device, checkpoint_path: Path, member: int = 0,
         width=args.width,
     )
     if member == 0:  # the members are alike: check once, before any training
-        _check_memory(model, args, preprocessing, min(args.batch_size, len(train_set)), device,
-                      dist_info)  # fmt: skip
+        batch = min(args.batch_size, len(train_set))
+        memory.check_training(model, args.model, preprocessing, batch, device,
+                              dist_info.local_world_size)  # fmt: skip
     model = model.to(device)
     optimizer = build_optimizer(
         args.optimizer, model.parameters(), args.lr, args.weight_decay, args.momentum

@@ -183,6 +183,14 @@ def test_an_image_declaring_too_many_pixels_is_skipped_and_does_not_set_the_size
     assert "8000×6000 px is more than the 40 megapixels" in entry["reason"]
 
 
+def test_an_image_over_pillow_s_own_bomb_limit_is_skipped_with_the_same_reason(image_folder):
+    root = image_folder(per_class=3, size=(20, 24))
+    (root / "train" / "benign" / "000.png").write_bytes(png_declaring(20000, 20000))
+    ds = load_dataset(root, val_fraction=0)
+    [entry] = ds.stats["skipped"]
+    assert "the image is more than the 40 megapixels an image may have" in entry["reason"]
+
+
 def test_truncated_png_is_skipped_at_decode(image_folder):
     root = image_folder(per_class=3, size=(64, 64))
     path = root / "test" / "malignant" / "002.png"
