@@ -62,10 +62,50 @@ def _read_int(path: Path) -> int | None:
     return int(text) if text.isdigit() else None
 
 
+def cgroup_free_bytes(
+    root: Path = Path("/sys/fs/cgroup"), membership: Path = Path("/proc/self/cgroup")
+) -> int | None:
+    """What this process's memory cgroup and every cgroup above it have left (limit − usage, the
+    smallest); None without a limit. The process's own cgroup comes from ``membership``
+    (``/proc/self/cgroup``): in a container with its own cgroup namespace that is the mount's root,
+    but a process placed in a nested cgroup without one (a batch system's job, a systemd slice)
+    sits below it, and only its own folder holds its limit. Folders that are not mounted here
+    (a container without a cgroup namespace sees its host path) are skipped, so the mount's root
+    still counts."""
+    try:
+        lines = membership.read_text().splitlines()
+    except OSError:
+        lines = []
+    # cgroup v2: "0::/path", limit in memory.max; v1: "N:...,memory,...:/path" under memory/.
+    v2_path = v1_path = ""
+    for line in lines:
+        number, controllers, path = [*line.split(":", 2), "", ""][:3]
+        if number == "0" and controllers == "":
+            v2_path = path
+        elif "memory" in controllers.split(","):
+            v1_path = path
+    layouts = [
+        (root, v2_path, "memory.max", "memory.current"),
+        (root / "memory", v1_path, "memory.limit_in_bytes", "memory.usage_in_bytes"),
+    ]
+    for base, path, limit_name, usage_name in layouts:
+        if not (base / "cgroup.procs").exists():
+            continue  # not mounted here (v1 and v2 mounts differ; a hybrid host mounts both)
+        parts = [part for part in path.split("/") if part]
+        left = []
+        for depth in range(len(parts), -1, -1):  # the process's own cgroup, then each parent
+            folder = base.joinpath(*parts[:depth])
+            limit, usage = _read_int(folder / limit_name), _read_int(folder / usage_name)
+            if limit is not None and usage is not None and limit < 2**60:
+                left.append(limit - usage)
+        return max(0, min(left)) if left else None
+    return None
+
+
 def available_bytes(device: torch.device) -> int | None:
     """Free memory on ``device``: the GPU's free memory, or on Linux the smaller of the kernel's
-    MemAvailable and what this process's cgroup (a container's or pod's limit) has left; None
-    where it cannot be read."""
+    MemAvailable and what this process's cgroups (a container's or pod's limit, a job's slice)
+    have left; None where it cannot be read."""
     if device.type == "cuda":
         return torch.cuda.mem_get_info(device)[0]
     try:
@@ -76,16 +116,8 @@ def available_bytes(device: torch.device) -> int | None:
     if not found:
         return None
     free = int(found[0]) * 1024
-    cgroup_v2, cgroup_v1 = Path("/sys/fs/cgroup"), Path("/sys/fs/cgroup/memory")
-    for limit_file, usage_file in (
-        (cgroup_v2 / "memory.max", cgroup_v2 / "memory.current"),
-        (cgroup_v1 / "memory.limit_in_bytes", cgroup_v1 / "memory.usage_in_bytes"),
-    ):
-        limit, usage = _read_int(limit_file), _read_int(usage_file)
-        if limit is not None and usage is not None and limit < 2**60:
-            free = min(free, max(0, limit - usage))
-            break
-    return free
+    cgroup = cgroup_free_bytes()
+    return free if cgroup is None else min(free, cgroup)
 
 
 def check_batch_fits(

@@ -9,7 +9,13 @@ from common import InvalidInput
 from runs import build_model
 from tests.trainer.conftest import grey_folder
 from trainer import train
-from trainer.memory import GIB, activation_bytes, available_bytes, check_batch_fits
+from trainer.memory import (
+    GIB,
+    activation_bytes,
+    available_bytes,
+    cgroup_free_bytes,
+    check_batch_fits,
+)
 
 
 @pytest.mark.parametrize("arch", ["smallcnn", "resnet18"])
@@ -48,6 +54,57 @@ def test_a_batch_close_to_the_free_memory_warns(capsys):
 def test_a_batch_well_within_or_unknown_memory_passes(available, capsys):
     assert check_batch_fits(GIB, 16, available, (512, 512), "smallcnn") is None
     assert capsys.readouterr().err == ""
+
+
+def cgroup_tree(root: Path, folders: dict[str, tuple[str, int]], limit: str, usage: str) -> None:
+    """Folders of a cgroup mount: ``path -> (limit text, usage bytes)``, each with cgroup.procs."""
+    for path, (cap, used) in folders.items():
+        folder = root / path
+        folder.mkdir(parents=True, exist_ok=True)
+        (folder / "cgroup.procs").write_text("")
+        (folder / limit).write_text(f"{cap}\n")
+        (folder / usage).write_text(f"{used}\n")
+
+
+def test_a_nested_v1_cgroup_s_own_limit_counts(tmp_path):
+    # A batch job in /slurm/job_42 under a host whose root has no limit (cgroup v1, hybrid).
+    cgroup_tree(
+        tmp_path / "memory",
+        {"": ("9223372036854771712", 30 * GIB), "slurm/job_42": (str(4 * GIB), GIB)},
+        "memory.limit_in_bytes",
+        "memory.usage_in_bytes",
+    )
+    membership = tmp_path / "self"
+    membership.write_text("5:cpuset:/\n4:memory:/slurm/job_42\n0::/\n")
+    assert cgroup_free_bytes(tmp_path, membership) == 3 * GIB
+
+
+def test_a_parent_cgroup_s_tighter_limit_counts(tmp_path):
+    cgroup_tree(
+        tmp_path,
+        {"": ("max", 0), "pod": (str(GIB), GIB // 2), "pod/app": ("max", GIB // 4)},
+        "memory.max",
+        "memory.current",
+    )
+    membership = tmp_path / "self"
+    membership.write_text("0::/pod/app\n")
+    assert cgroup_free_bytes(tmp_path, membership) == GIB // 2
+
+
+def test_a_container_s_own_mount_counts_when_its_host_path_is_not_mounted(tmp_path):
+    # Without a cgroup namespace the container sees its host path, which its mount lacks.
+    cgroup_tree(tmp_path, {"": (str(2 * GIB), GIB)}, "memory.max", "memory.current")
+    membership = tmp_path / "self"
+    membership.write_text("0::/kubepods/burstable/pod1/abc\n")
+    assert cgroup_free_bytes(tmp_path, membership) == GIB
+
+
+def test_no_cgroup_limit_is_no_figure(tmp_path):
+    cgroup_tree(tmp_path, {"": ("max", GIB), "a": ("max", GIB)}, "memory.max", "memory.current")
+    membership = tmp_path / "self"
+    membership.write_text("0::/a\n")
+    assert cgroup_free_bytes(tmp_path, membership) is None
+    assert cgroup_free_bytes(tmp_path / "absent", membership) is None
 
 
 @pytest.mark.skipif(not Path("/proc/meminfo").exists(), reason="reads Linux's /proc/meminfo")
