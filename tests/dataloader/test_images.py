@@ -1,0 +1,23 @@
+"""Reading one image file: the header pass (size, colour, group) and the decode agree.
+
+That the header pass does not decode a PNG is measured in ``benchmarks/bench_dataloader.py``."""
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from dataloader.images import read_header, read_pixels
+
+
+@pytest.mark.parametrize("suffix", [".png", ".jpg"])
+def test_the_header_and_the_pixels_are_upright_by_the_exif_orientation(tmp_path, suffix):
+    stored = np.zeros((20, 40), dtype=np.uint8)  # 40 wide, 20 high as the sensor wrote it
+    stored[:5, :5] = 255
+    exif = Image.Exif()
+    exif[0x0112] = 6  # "rotate 90° clockwise to display"
+    path = tmp_path / f"photo{suffix}"
+    Image.fromarray(stored).save(path, exif=exif)
+    assert read_header(path)[:2] == (40, 20)
+    pixels = read_pixels(path)
+    assert pixels.shape == (40, 20)
+    assert pixels[:5, -5:].mean() > 200 and pixels[:5, :5].mean() < 50  # corner now top right
