@@ -24,6 +24,11 @@ from trainer.engine import Batches
 
 log = logging.getLogger(__name__)
 
+# Statistics that describe the images the model trains on: taken from the train/val load, never
+# from the test audit.
+TRAINING_STATS = ("image_size", "channels", "mean", "std", "mean_std_split")
+AUDIT_NOT_DONE = "not done: "
+
 
 def load(args: argparse.Namespace, dist_info: distributed.DistInfo):
     """Train and validation splits of ``args.data_dir``; under torchrun rank 0 fills the cache."""
@@ -54,10 +59,17 @@ def _load(args: argparse.Namespace):
     try:  # the same train/val (same seed) plus test, for the statistics only
         audit = load_dataset(path, allow_group_overlap=True, **options)
     except DataError as exc:
-        dataset._stats = {**dataset.stats, "test_audit": f"not done: {exc}"}
+        dataset._stats = {**dataset.stats, "test_audit": f"{AUDIT_NOT_DONE}{exc}"}
         return dataset
     check_overlap({"train": audit.train, "val": audit.val, "test": audit.test}, str(path), allow)
-    stats = {**audit.stats, "test_audit": "counts, groups and duplicates only; not for training"}
+    # What the model is built from stays the training splits' own: one colour image in test
+    # would otherwise make the audit (and so the model's input) three channels.
+    trained_on = {key: dataset.stats[key] for key in TRAINING_STATS if key in dataset.stats}
+    stats = {
+        **audit.stats,
+        **trained_on,
+        "test_audit": "counts, groups and duplicates only; not for training",
+    }
     return replace(dataset, content_hash=audit.content_hash, _stats=stats)
 
 
@@ -95,11 +107,24 @@ def skipped_warning(stats: dict[str, Any]) -> str | None:
     )
 
 
+def audit_warning(stats: dict[str, Any]) -> str | None:
+    """One line when the test split exists but could not be audited (so neither a patient in
+    test and train/val nor a duplicate across them was looked for); None otherwise."""
+    audit = str(stats.get("test_audit", ""))
+    if not audit.startswith(AUDIT_NOT_DONE):
+        return None
+    return (
+        f"the test split was not checked for patients or duplicate images shared with "
+        f"train/val: {audit.removeprefix(AUDIT_NOT_DONE)}; the evaluator will read that split, "
+        "so fix it before evaluating"
+    )
+
+
 def warn_data(stats: dict[str, Any]) -> str | None:
-    """Log and print the skipped-files and leakage warnings there are; return the leakage one
-    (the run records it)."""
+    """Log and print the skipped-files, test-audit and leakage warnings there are; return the
+    leakage one (the run records it)."""
     leakage = leakage_warning(stats)
-    for message in (skipped_warning(stats), leakage):
+    for message in (skipped_warning(stats), audit_warning(stats), leakage):
         if message:
             log.warning(message)
             print(f"warning: {message}", file=sys.stderr, flush=True)

@@ -1,0 +1,33 @@
+"""The training data and the test split's audit (``trainer.data``)."""
+
+import json
+from pathlib import Path
+
+import mlflow
+import numpy as np
+from PIL import Image
+
+from tests.trainer.conftest import grey_folder
+from trainer import train
+
+
+def test_a_colour_image_in_test_leaves_the_model_grey(trainer_argv, mlflow_server, tmp_path):
+    data = grey_folder(tmp_path / "data", (16, 16))
+    colour = np.random.default_rng(1).integers(0, 256, (16, 16, 3), dtype=np.uint8)
+    Image.fromarray(colour).save(data / "test" / "a" / "colour.png")
+    run_id = train(trainer_argv("--epochs", "1", data=data))
+    client = mlflow.MlflowClient(mlflow_server)
+    local = client.download_artifacts(run_id, "dataset_stats.json", str(tmp_path))
+    stats = json.loads(Path(local).read_text())
+    assert stats["channels"] == 1 and len(stats["mean"]) == 1
+    assert stats["counts"]["test"]["total"] == 5  # the audit still counted the colour image
+
+
+def test_a_test_split_that_cannot_be_audited_is_a_console_warning(trainer_argv, tmp_path, capsys):
+    data = grey_folder(tmp_path / "data", (16, 16))
+    (data / "test" / "c").mkdir()  # a class train lacks: the audit's load refuses it
+    Image.fromarray(np.zeros((16, 16), np.uint8)).save(data / "test" / "c" / "0.png")
+    train(trainer_argv("--epochs", "1", data=data))
+    err = capsys.readouterr().err
+    assert "warning: the test split was not checked for patients or duplicate images" in err
+    assert "test/c" in err and "fix it before evaluating" in err
