@@ -34,13 +34,15 @@ class DataSummary:
     """1 (grey) or 3 (colour; any colour image makes it 3)."""
     sizes: list[tuple[int, int]]
     """``(height, width)`` of the inspected images."""
+    colour_images: int = 0
+    """How many of the inspected images are colour (all of them for a colour ``.npz``)."""
 
 
 def _folder(path: Path, split: str, per_class: int) -> DataSummary:
     if not (path / split).is_dir():
         raise DataError(f"{path / split} is missing; expected {layout(path)}")
     dirs = _class_dirs(path, split)
-    colour, sizes = False, []
+    colour, sizes = 0, []
     for folder in dirs:
         with os.scandir(folder) as entries:  # DirEntry caches the type: no stat per file
             files = sorted(
@@ -53,12 +55,12 @@ def _folder(path: Path, split: str, per_class: int) -> DataSummary:
                 height, width, is_colour, _ = read_header(file)
             except Exception:  # unreadable files are skipped (and reported) when loading
                 continue
-            colour = colour or is_colour
+            colour += bool(is_colour)
             sizes.append((int(height), int(width)))
     if not sizes:
         raise DataError(f"no readable image under {path / split}; put {SUFFIXES} files there")
     names = [d.name for d in dirs]
-    return DataSummary("folder", names, len(names), 3 if colour else 1, sizes)
+    return DataSummary("folder", names, len(names), 3 if colour else 1, sizes, colour)
 
 
 def _npy_shape(archive: zipfile.ZipFile, name: str) -> tuple[int, ...]:
@@ -87,7 +89,8 @@ def _npz(path: Path, split: str) -> DataSummary:
         raise DataError(f"{path}: {key} has shape {shape}; expected N×H×W or N×H×W×3")
     channels = shape[3] if len(shape) == 4 else 1
     n_classes = int(labels.max()) + 1 if labels.size else 0
-    return DataSummary("npz", None, n_classes, int(channels), [(int(shape[1]), int(shape[2]))])
+    size = [(int(shape[1]), int(shape[2]))]
+    return DataSummary("npz", None, n_classes, int(channels), size, int(channels == 3))
 
 
 _summaries: dict[tuple, tuple[tuple, DataSummary]] = {}

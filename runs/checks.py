@@ -156,17 +156,21 @@ def check_compatible(path: Path, pp: Preprocessing) -> dict:
     """Raise ``InvalidInput`` naming both sides when the test split of ``path`` does not fit the
     model described by ``pp`` (the run's ``preprocessing.json``).
 
-    Checked from file headers only (``dataloader.inspect_data``): the channels must be the
-    model's; every class folder must be a class of the model (a ``.npz`` must have as many label
-    values as the model has classes); images must not be smaller than the model's input by more
-    than ``MAX_UPSCALE``× per side (the model resizes, ``pp.resize``, anything larger).
+    Checked from file headers only (``dataloader.inspect_data``): some images must have the
+    model's channels (the others are converted); every class folder must be a class of the model
+    (a ``.npz`` must have as many label values as the model has classes); images must not be
+    smaller than the model's input by more than ``MAX_UPSCALE``× per side (the model resizes,
+    ``pp.resize``, anything larger).
 
     Returns:
         What was found: ``format``, ``channels``, ``n_classes``, ``min_size``.
     """
     found = inspect_data(path, "test")
     problems = []
-    if found.channels != pp.channels:
+    # Mixed grey and colour files are converted to the model's channels, as the served model
+    # converts a request; only data without a single image of the model's kind is refused.
+    matching = found.colour_images if pp.channels == 3 else len(found.sizes) - found.colour_images
+    if matching == 0:
         problems.append(
             f"channels: the data has {_channels(found.channels)}, the model takes "
             f"{_channels(pp.channels)}"

@@ -1,11 +1,15 @@
 import importlib
 
+import numpy as np
 import pytest
+from PIL import Image
 
 import dataloader
+import runs
 import runs.checks
 from common import InvalidInput
 from runs import resolve_data_dir, warm_up
+from tests.trainer.conftest import grey_folder
 
 
 def test_relative_data_dir_resolves_under_data_root(demo_data, data_root):
@@ -44,3 +48,25 @@ def test_warm_up_imports_the_uris_store_and_the_checks_hold_the_data_loader(
     assert imported == [f"mlflow.store.tracking.{store}"]
     # The data loader is imported with the checks, not by the first request that needs it.
     assert runs.checks.inspect_data is dataloader.inspect_data
+
+
+def _grey_model() -> runs.Preprocessing:
+    return runs.Preprocessing(
+        image_size=(16, 16), channels=1, class_names=["a", "b"], mean=[0.5], std=[0.25]
+    )
+
+
+def test_a_colour_file_among_grey_ones_is_converted_for_a_grey_model(tmp_path):
+    data = grey_folder(tmp_path / "data", (16, 16))
+    colour = np.random.default_rng(1).integers(0, 256, (16, 16, 3), dtype=np.uint8)
+    Image.fromarray(colour).save(data / "test" / "a" / "0000-colour.png")  # sorted first
+    ds = runs.load_test_split(data, _grey_model())
+    assert ds.test.images.shape == (5, 16, 16, 1)
+
+
+def test_only_colour_files_for_a_grey_model_are_refused(tmp_path):
+    data = grey_folder(tmp_path / "data", (16, 16))
+    for path in (data / "test").rglob("*.png"):
+        Image.open(path).convert("RGB").save(path)
+    with pytest.raises(InvalidInput, match=r"channels: the data has 3 \(RGB\), the model takes 1"):
+        runs.check_compatible(data, _grey_model())
