@@ -7,6 +7,7 @@ the "index"), and decodes a split only when its cache entry is missing.
 import hashlib
 import json
 import os
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from statistics import median_low
@@ -53,27 +54,48 @@ def _class_dirs(root: Path, split: str) -> list[Path]:
     return dirs
 
 
+def class_entries(folder: Path) -> Iterator[tuple[str, os.DirEntry | None, str | None]]:
+    """Every entry below a class folder, sorted, as ``(path relative to folder, entry, why it is
+    left out or None)``: images may sit in subfolders (one per patient or study, as exports
+    often arrange them), as torchvision's ``ImageFolder`` reads them. Hidden names are passed
+    over; a linked folder is not followed (a link to a parent would never end)."""
+    with os.scandir(folder) as scan:  # DirEntry caches the type: no extra stat per file
+        entries = sorted(scan, key=lambda e: e.name)
+    for entry in entries:
+        if entry.name.startswith("."):
+            continue
+        if entry.is_dir(follow_symlinks=False):
+            for rel, inner, reason in class_entries(Path(entry.path)):
+                yield f"{entry.name}/{rel}", inner, reason
+        elif entry.is_symlink() and entry.is_dir():
+            yield entry.name, None, "a linked folder (not followed; copy or move its images here)"
+        elif os.path.splitext(entry.name)[1].lower() not in IMAGE_SUFFIXES:
+            yield entry.name, None, f"not a supported image type ({SUFFIXES})"
+        else:
+            yield entry.name, entry, None
+
+
 def _scan_class(root: Path, folder: Path, label: int, skipped: list[dict]) -> list[_File]:
     files = []
     prefix = folder.relative_to(root).as_posix()
-    with os.scandir(folder) as entries:  # DirEntry caches the type: no extra stat per file
-        for entry in sorted(entries, key=lambda e: e.name):
-            rel = f"{prefix}/{entry.name}"
-            if entry.name.startswith("."):
-                continue
-            if entry.is_dir():
-                skipped.append({"file": rel, "reason": "a folder inside a class folder (ignored)"})
-            elif os.path.splitext(entry.name)[1].lower() not in IMAGE_SUFFIXES:
-                skipped.append({"file": rel, "reason": f"not a supported image type ({SUFFIXES})"})
-            else:
-                st = entry.stat()
-                if st.st_size == 0:
-                    skipped.append({"file": rel, "reason": "empty file (0 bytes)"})
-                else:
-                    files.append(_File(rel, label, st.st_size, st.st_mtime_ns))
+    for name, entry, reason in class_entries(folder):
+        rel = f"{prefix}/{name}"
+        if entry is None:
+            skipped.append({"file": rel, "reason": reason})
+            continue
+        try:
+            st = entry.stat()
+        except OSError as exc:  # a link to nothing, or a file removed while scanning
+            skipped.append({"file": rel, "reason": f"cannot be read ({exc.strerror or exc})"})
+            continue
+        if st.st_size == 0:
+            skipped.append({"file": rel, "reason": "empty file (0 bytes)"})
+        else:
+            files.append(_File(rel, label, st.st_size, st.st_mtime_ns))
     if not files:
         raise DataError(
-            f"{folder} has no images; put {SUFFIXES} files in it or remove the empty class folder"
+            f"{folder} has no images; put {SUFFIXES} files in it (or in subfolders of it) or "
+            "remove the empty class folder"
         )
     return files
 

@@ -13,8 +13,8 @@ from pathlib import Path
 import numpy as np
 
 from dataloader.errors import DataError
-from dataloader.folder import SUFFIXES, _class_dirs, layout
-from dataloader.images import IMAGE_SUFFIXES, read_header
+from dataloader.folder import SUFFIXES, _class_dirs, class_entries, layout
+from dataloader.images import read_header
 from dataloader.npz import check_npz_file
 
 SAMPLE_PER_CLASS = 20
@@ -44,12 +44,11 @@ def _folder(path: Path, split: str, per_class: int) -> DataSummary:
     dirs = _class_dirs(path, split)
     colour, sizes = 0, []
     for folder in dirs:
-        with os.scandir(folder) as entries:  # DirEntry caches the type: no stat per file
-            files = sorted(
-                Path(e.path)
-                for e in entries
-                if os.path.splitext(e.name)[1].lower() in IMAGE_SUFFIXES and e.is_file()
-            )
+        files = [
+            Path(entry.path)
+            for _name, entry, _why in class_entries(folder)
+            if entry is not None and entry.is_file()
+        ]
         for file in files[:per_class]:
             try:
                 height, width, is_colour, _ = read_header(file)

@@ -93,8 +93,8 @@ def leakage_warning(stats: dict[str, Any]) -> str | None:
 
 
 def skipped_warning(stats: dict[str, Any]) -> str | None:
-    """One line on the image files the loader left out (unreadable), naming the first and why;
-    None when every file was read."""
+    """One line on the files the loader left out (unreadable, or not an image), naming the first
+    and why; None when every file was read."""
     skipped = stats.get("skipped") or []
     if not skipped:
         return None
@@ -102,8 +102,8 @@ def skipped_warning(stats: dict[str, Any]) -> str | None:
     more = f" and {len(skipped) - 1} more" if len(skipped) > 1 else ""
     files = "file was" if len(skipped) == 1 else "files were"
     return (
-        f"{len(skipped)} image {files} left out, unreadable: {first['file']} ({first['reason']})"
-        f"{more}; dataset_stats.json lists each with its reason"
+        f"{len(skipped)} {files} left out (unreadable, or not an image): {first['file']} "
+        f"({first['reason']}){more}; dataset_stats.json lists each with its reason"
     )
 
 

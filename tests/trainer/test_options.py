@@ -147,7 +147,7 @@ def test_unreadable_files_are_named_on_the_console(trainer_argv, tmp_path, capsy
     (data / "test" / "b" / "empty.png").write_bytes(b"")
     train(trainer_argv("--epochs", "1", data=data))
     err = capsys.readouterr().err
-    assert "warning: 2 image files were left out, unreadable: test/b/empty.png (" in err
+    assert "warning: 2 files were left out (unreadable, or not an image): test/b/empty.png (" in err
     assert "and 1 more; dataset_stats.json lists each with its reason" in err
 
 
