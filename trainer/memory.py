@@ -1,5 +1,6 @@
-"""Will a training batch fit in memory? Checked before the first epoch, so that a size or batch
-too large for the machine is a clear error instead of the kernel's out-of-memory kill mid-epoch.
+"""Will a training batch fit the model and the memory? Checked before the first epoch, so that
+images too small for the model's pooling, or a size or batch too large for the machine, are a
+clear error instead of a RuntimeError or the kernel's out-of-memory kill mid-epoch.
 
 The estimate is the sum of the outputs of the model's leaf modules for one image (what autograd
 keeps for the backward pass, and about what the gradients of those outputs take), times the
@@ -153,6 +154,38 @@ def check_batch_fits(
     return None
 
 
+def _forward_works(model: nn.Module, channels: int, size: tuple[int, int]) -> bool:
+    was_training = model.training
+    try:
+        model.eval()
+        with torch.no_grad():
+            model(torch.zeros(1, channels, *size))
+        return True
+    except RuntimeError:  # a pooling layer's output would be empty
+        return False
+    finally:
+        model.train(was_training)
+
+
+def check_input_size(model: nn.Module, name: str, channels: int, size: tuple[int, int]) -> None:
+    """Raise when images of ``size`` are too small for ``model`` (the SmallCNN's pooling needs
+    8 px a side), instead of a RuntimeError from deep inside the first epoch. Only the short side
+    matters, so the check runs at ``size`` capped to 64 px a side.
+
+    Raises:
+        InvalidInput: The model cannot take images of ``size``; names the smallest side it can.
+    """
+    height, width = size
+    if _forward_works(model, channels, (min(height, 64), min(width, 64))):
+        return
+    side = next((s for s in range(2, 65) if _forward_works(model, channels, (s, s))), 64)
+    raise InvalidInput(
+        f"images of {height}×{width} px are too small for {name}, which needs at least {side} px "
+        f"a side; pass --image-size {side} or more, or --min-image-size {side} to enlarge only "
+        "small images"
+    )
+
+
 def check_training(
     model: nn.Module,
     name: str,
@@ -161,8 +194,10 @@ def check_training(
     device: torch.device,
     processes: int,
 ) -> str | None:
-    """:func:`check_batch_fits` for a training batch of ``model`` on ``device``, where
-    ``processes`` local training processes share the host's memory (torchrun on CPU)."""
+    """:func:`check_input_size`, then :func:`check_batch_fits` for a training batch of
+    ``model`` on ``device``, where ``processes`` local training processes share the host's memory
+    (torchrun on CPU)."""
+    check_input_size(model, name, preprocessing.channels, preprocessing.image_size)
     available = available_bytes(device)
     if available is not None and device.type == "cpu":
         available //= max(1, processes)

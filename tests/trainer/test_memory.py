@@ -127,3 +127,11 @@ def test_training_refuses_images_too_large_for_the_memory(trainer_argv, tmp_path
     argv = trainer_argv("--image-size", "2048", "--epochs", "1", data=data)
     with pytest.raises(InvalidInput, match=r"16 images of 2048×2048 px .* --batch-size \d+"):
         train(argv)
+
+
+def test_images_too_small_for_the_smallcnn_are_refused_naming_the_smallest_side(
+    trainer_argv, tmp_path
+):
+    data = grey_folder(tmp_path / "data", (4, 60))
+    with pytest.raises(InvalidInput, match=r"4×60 px are too small for smallcnn.* at least 8 px"):
+        train(trainer_argv("--epochs", "1", data=data))
