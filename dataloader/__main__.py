@@ -70,7 +70,7 @@ def main(argv: list[str] | None = None) -> int:
             )
             print(f"wrote the demo dataset to {out}")
         elif args.command == "import-medmnist":
-            names = args.class_names.split(",") if args.class_names else None
+            names = [n.strip() for n in args.class_names.split(",")] if args.class_names else None
             counts = import_medmnist(args.npz, args.out, keep_val=args.keep_val, class_names=names)
             print(f"wrote {json.dumps(counts)} images to {args.out}")
         else:

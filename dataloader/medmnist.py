@@ -13,7 +13,19 @@ from dataloader.errors import DataError
 from dataloader.imageset import ImageSet
 
 
-def _check_names(names: Sequence[str]) -> None:
+def _check_names(names: Sequence[str], n_classes: int | None = None) -> None:
+    """Folder names for labels 0.. of a file with ``n_classes`` classes: one distinct name each."""
+    if n_classes is not None and len(names) != n_classes:
+        raise DataError(
+            f"{len(names)} class names were given ({', '.join(names)}) for a file with "
+            f"{n_classes} classes (labels 0..{n_classes - 1}); pass one name per class"
+        )
+    repeated = sorted({name for name in names if list(names).count(name) > 1})
+    if repeated:
+        raise DataError(
+            f"class name {repeated[0]!r} is given twice; two labels would share one folder and "
+            "become one class: pass a distinct name per label"
+        )
     for name in names:
         if not name or "/" in name or "\\" in name or name.startswith("."):
             raise DataError(
@@ -52,8 +64,11 @@ def import_medmnist(
     npz, out = Path(npz), Path(out)
     if npz.is_dir() or (npz.exists() and npz.suffix.lower() != ".npz"):
         raise DataError(f"{npz} is not a .npz file; pass a MedMNIST .npz file")
+    if class_names is not None:
+        _check_names(class_names)  # before loading: a repeated name is not the file's fault
     ds = load_dataset(npz, val_fraction=0.0, class_names=class_names)
-    _check_names(ds.class_names)
+    labels = [s.labels for s in (ds.train, ds.val, ds.test) if s is not None and len(s.labels)]
+    _check_names(ds.class_names, int(max(int(x.max()) for x in labels)) + 1 if labels else None)
     for split in ("train", "val", "test"):
         if (out / split).is_dir() and any((out / split).iterdir()):
             raise DataError(

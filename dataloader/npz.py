@@ -127,6 +127,21 @@ def _read(path: Path, splits: list[str]) -> dict[str, tuple[np.ndarray, np.ndarr
         ) from exc
 
 
+def _check_labels_used(path: Path, arrays: dict, n_classes: int) -> None:
+    """Labels 0..n_classes-1 must each label a training image (read without the model's class
+    names, the labels are the classes): a gap would make a class that nothing teaches."""
+    if "train" not in arrays:
+        return
+    used = set(np.unique(arrays["train"][1]).tolist())
+    unused = [label for label in range(n_classes) if label not in used]
+    if unused:
+        raise DataError(
+            f"{path}: no training image has label {', '.join(map(str, unused))}, although the "
+            f"labels run up to {n_classes - 1}; a class needs training images, so renumber the "
+            "labels 0..K-1 without gaps (or remove the test images of classes train lacks)"
+        )
+
+
 def load_npz(
     path: Path,
     splits: list[str],
@@ -145,6 +160,7 @@ def load_npz(
     native_size, native_channels = (first.shape[1], first.shape[2]), first.shape[3]
     n_classes = max(int(labels.max(initial=-1)) for _, labels in arrays.values()) + 1
     if class_names is None:
+        _check_labels_used(path, arrays, n_classes)
         class_names = [str(i) for i in range(n_classes)]
     elif len(class_names) < n_classes:
         raise DataError(

@@ -98,3 +98,12 @@ def test_unknown_command_exits_2(capsys):
     with pytest.raises(SystemExit) as exc:
         main(["train"])
     assert exc.value.code == 2 and "invalid choice" in capsys.readouterr().err
+
+
+def test_import_medmnist_strips_spaces_around_class_names(breastmnist, tmp_path):
+    names = "malignant, benign"
+    assert (
+        main(["import-medmnist", str(breastmnist), "--out", str(tmp_path), "--class-names", names])
+        == 0
+    )
+    assert sorted(p.name for p in (tmp_path / "train").iterdir()) == ["benign", "malignant"]

@@ -42,3 +42,14 @@ def test_refuses_a_folder_that_holds_a_dataset(breastmnist, image_folder):
 def test_class_name_with_a_slash_is_an_error(breastmnist, tmp_path):
     with pytest.raises(DataError, match=r"cannot be a folder name"):
         import_medmnist(breastmnist, tmp_path / "out", class_names=["a/b", "c"])
+
+
+def test_a_class_name_given_twice_is_an_error(breastmnist, tmp_path):
+    with pytest.raises(DataError, match=r"class name 'benign' is given twice"):
+        import_medmnist(breastmnist, tmp_path / "out", class_names=["benign", "benign"])
+    assert not (tmp_path / "out").exists()
+
+
+def test_more_class_names_than_classes_is_an_error(breastmnist, tmp_path):
+    with pytest.raises(DataError, match=r"3 class names were given .* file with 2 classes"):
+        import_medmnist(breastmnist, tmp_path / "out", class_names=["a", "b", "c"])

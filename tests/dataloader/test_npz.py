@@ -149,3 +149,14 @@ def test_inspect_reads_shape_and_classes_from_headers_with_uint8_labels(tmp_path
     np.savez(path, test_images=images, test_labels=labels)
     found = inspect_data(path)
     assert (found.channels, found.n_classes, found.sizes) == (1, 2, [(28, 28)])
+
+
+def test_a_label_no_training_image_has_is_an_error(tmp_path):
+    path = write_npz(tmp_path / "gap.npz", classes=3)
+    with np.load(path) as f:
+        arrays = dict(f)
+    for split in ("train", "val", "test"):
+        arrays[f"{split}_labels"][arrays[f"{split}_labels"] == 1] = 2  # labels 0 and 2 only
+    np.savez(path, **arrays)
+    with pytest.raises(DataError, match=r"no training image has label 1.*renumber"):
+        load_dataset(path)
