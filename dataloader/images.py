@@ -9,7 +9,7 @@ from pathlib import Path
 import numpy as np
 
 from dataloader.dicom import dicom_header, read_dicom
-from mlpipeline_model import GREY_MODES, check_pixels, open_image, pil_pixels, upright_size
+from mlpipeline_model import check_pixels, is_grey, open_image, pil_pixels, upright_size
 
 PIL_SUFFIXES = (".png", ".jpg", ".jpeg")
 DICOM_SUFFIXES = (".dcm", ".dicom")
@@ -32,7 +32,7 @@ def read_header(path: Path) -> tuple[int, int, bool, str | None]:
         header = dicom_header(path)
     else:
         with open_image(path) as im:
-            header = *upright_size(im), im.mode not in GREY_MODES, None
+            header = *upright_size(im), not is_grey(im), None
     check_pixels(header[0], header[1])
     return header
 

@@ -7,13 +7,13 @@ packages of this repository), because the trainer logs this folder with the mode
 
 from mlpipeline_model.images import (
     COLOUR_INTERPRETATIONS,
-    GREY_MODES,
     MAX_PIXELS,
     ImageDecodeError,
     check_pixels,
     conform,
     decode_image,
     dicom_pixels,
+    is_grey,
     open_image,
     pil_pixels,
     upright_size,
@@ -29,7 +29,6 @@ from mlpipeline_model.pyfunc import (
 __all__ = [
     "COLOUR_INTERPRETATIONS",
     "FORMAT",
-    "GREY_MODES",
     "MAX_PIXELS",
     "MODEL_NAMES",
     "PREDICTED_COLUMN",
@@ -44,6 +43,7 @@ __all__ = [
     "conform",
     "decode_image",
     "dicom_pixels",
+    "is_grey",
     "open_image",
     "pil_pixels",
     "upright_size",

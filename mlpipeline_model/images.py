@@ -71,6 +71,19 @@ def _orientation(im: Image.Image) -> int:
         return 1
 
 
+def is_grey(im: Image.Image) -> bool:
+    """Whether ``im`` holds grey values only, judged from its header: a grey mode, or a palette
+    whose every entry is grey (what many PACS and converters write for 8-bit grey images)."""
+    if im.mode in GREY_MODES:
+        return True
+    if im.mode != "P" or im.palette is None:
+        return False
+    step = len(im.palette.mode)  # "RGB" or "RGBA" entries
+    raw = np.frombuffer(bytes(im.palette.palette), dtype=np.uint8)
+    entries = raw[: len(raw) // step * step].reshape(-1, step)
+    return bool((entries[:, 0] == entries[:, 1]).all() and (entries[:, 1] == entries[:, 2]).all())
+
+
 def upright_size(im: Image.Image) -> tuple[int, int]:
     """(height, width) of ``im`` as shown: swapped when its EXIF orientation turns it by 90°."""
     turned = _orientation(im) in (5, 6, 7, 8)
@@ -82,20 +95,21 @@ def pil_pixels(im: Image.Image) -> np.ndarray:
 
     A camera's EXIF orientation is applied, so that photographs are learned and served the way
     viewers show them; 16-bit and float greyscale images are stretched from their min/max onto
-    0–255; alpha is dropped; palette images become RGB.
+    0–255; alpha is dropped; palette images become RGB, or grey when every palette entry is.
 
     Raises:
         ImageDecodeError: The image declares more than ``MAX_PIXELS`` pixels.
     """
     check_pixels(im.height, im.width)
     orientation = _orientation(im)  # before load(), as upright_size reads it
+    grey = is_grey(im)
     im.load()
     if orientation in range(2, 9):
         im = ImageOps.exif_transpose(im)
     if im.mode in ("I", "I;16", "I;16B", "I;16L", "F"):
         values = np.asarray(im, dtype=np.float64)
         return _to_uint8(values, float(values.min()), float(values.max()))
-    if im.mode in GREY_MODES:
+    if grey:
         return np.asarray(im.convert("L"))
     return np.asarray(im.convert("RGB"))
 

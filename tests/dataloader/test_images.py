@@ -21,3 +21,15 @@ def test_the_header_and_the_pixels_are_upright_by_the_exif_orientation(tmp_path,
     pixels = read_pixels(path)
     assert pixels.shape == (40, 20)
     assert pixels[:5, -5:].mean() > 200 and pixels[:5, :5].mean() < 50  # corner now top right
+
+
+def test_a_palette_png_of_greys_is_grey_and_one_of_colours_is_colour(tmp_path):
+    ramp = np.arange(256, dtype=np.uint8).reshape(16, 16)
+    Image.fromarray(ramp).convert("P").save(tmp_path / "grey.png")
+    Image.fromarray(np.stack([ramp, ramp // 2, 255 - ramp], -1)).convert("P").save(
+        tmp_path / "colour.png"
+    )
+    assert read_header(tmp_path / "grey.png")[2] is False
+    np.testing.assert_array_equal(read_pixels(tmp_path / "grey.png"), ramp)
+    assert read_header(tmp_path / "colour.png")[2] is True
+    assert read_pixels(tmp_path / "colour.png").shape == (16, 16, 3)
