@@ -146,6 +146,15 @@ def dicom_pixels(ds) -> np.ndarray:
                 f"DICOM pixel data compressed as {syntax.name} cannot be decoded here; export it "
                 f"uncompressed or as JPEG Lossless, JPEG-LS, JPEG 2000 or RLE ({why})"
             ) from exc
+    rows, columns = int(ds.get("Rows", 0) or 0), int(ds.get("Columns", 0) or 0)
+    samples = int(ds.get("SamplesPerPixel", 1) or 1)
+    expected = (rows, columns) if samples == 1 else (rows, columns, samples)
+    if pixels.shape != expected:  # e.g. more frames stored than NumberOfFrames declares
+        raise ImageDecodeError(
+            f"DICOM pixel data of shape {'×'.join(map(str, pixels.shape))} does not match its "
+            f"header (Rows {rows}, Columns {columns}, SamplesPerPixel {samples}, one frame); "
+            "re-export the file from its source"
+        )
     interpretation = str(ds.get("PhotometricInterpretation", "MONOCHROME2"))
     if interpretation == "PALETTE COLOR":
         pixels = apply_color_lut(pixels, ds)

@@ -57,3 +57,12 @@ def test_a_photo_s_exif_orientation_is_applied():
     upright = decode_image(buffer.getvalue())
     assert upright.shape == (40, 20)  # shown portrait
     assert upright[:5, -5:].mean() > 200 and upright[:5, :5].mean() < 50  # corner now top right
+
+
+def test_a_dicom_holding_more_pixels_than_its_header_says_is_a_clear_error():
+    ds = pydicom.dcmread(get_testdata_file("MR_small.dcm"))
+    ds.Rows = 32  # the 64 rows of pixel data now read as two frames of 32 that nothing declares
+    buffer = io.BytesIO()
+    ds.save_as(buffer)
+    with pytest.raises(ImageDecodeError, match=r"shape 2×32×64 does not match its header"):
+        decode_image(buffer.getvalue())
