@@ -7,6 +7,7 @@ the "index"), and decodes a split only when its cache entry is missing.
 import hashlib
 import json
 import os
+import unicodedata
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -118,15 +119,19 @@ def _scan(
             class_names = sorted({d.name for s in source for d in dirs[s]})
     skipped: list[dict] = []
     files: dict[str, list[_File]] = {}
+    # Names compare in Unicode NFC: a copy made on macOS spells "bénin" in NFD, which looks the
+    # same and would otherwise be another class.
+    labels = {unicodedata.normalize("NFC", name): i for i, name in enumerate(class_names)}
     for split in splits:
         files[split] = []
         for folder in dirs[split]:
-            if folder.name not in class_names:
+            label = labels.get(unicodedata.normalize("NFC", folder.name))
+            if label is None:
+                known = ", ".join(repr(name) for name in class_names)
                 raise DataError(
-                    f"{folder} is a class that the training classes ({', '.join(class_names)}) "
-                    "lack; every split must use the class folder names of train/"
+                    f"{folder.parent}/{folder.name!r} is a class that the training classes "
+                    f"({known}) lack; every split must use the class folder names of train/"
                 )
-            label = class_names.index(folder.name)
             files[split] += _scan_class(root, folder, label, skipped)
     return class_names, files, skipped
 

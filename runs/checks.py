@@ -4,6 +4,7 @@ test images: the run, its model and preprocessing, and a data folder confined to
 import importlib
 import threading
 import time
+import unicodedata
 from pathlib import Path
 from urllib.parse import urlparse
 
@@ -176,7 +177,8 @@ def check_compatible(path: Path, pp: Preprocessing) -> dict:
             f"{_channels(pp.channels)}"
         )
     if found.class_names is not None:
-        foreign = [name for name in found.class_names if name not in pp.class_names]
+        known = {unicodedata.normalize("NFC", name) for name in pp.class_names}
+        foreign = [n for n in found.class_names if unicodedata.normalize("NFC", n) not in known]
         if foreign:
             problems.append(
                 f"classes: the data has {', '.join(found.class_names)}, the model "

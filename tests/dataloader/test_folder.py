@@ -269,9 +269,20 @@ def test_class_folder_with_only_corrupt_files_is_an_error(image_folder):
 
 def test_test_class_unknown_to_train_is_an_error(image_folder):
     root = image_folder()
-    write_image(root / "test" / "other" / "x.png")
-    with pytest.raises(DataError, match=r"test/other is a class that the training classes"):
+    write_image(root / "test" / "benign " / "x.png")  # a trailing space, shown quoted
+    with pytest.raises(
+        DataError, match=r"test/'benign ' is a class that the training classes \('benign', 'mal"
+    ):
         load_dataset(root)
+
+
+def test_a_class_name_spelt_in_another_unicode_form_is_the_same_class(image_folder):
+    nfc, nfd = "b\u00e9nin", "be\u0301nin"  # "bénin" as Linux and as a macOS copy write it
+    root = image_folder(classes=(nfc, "malin"), per_class=2)
+    (root / "test" / nfc).rename(root / "test" / nfd)
+    ds = load_dataset(root, val_fraction=0)
+    assert list(ds.class_names) == [nfc, "malin"]
+    assert sorted(ds.test.labels.tolist()) == [0, 0, 1, 1]
 
 
 def test_file_that_is_not_npz_is_an_error(tmp_path):

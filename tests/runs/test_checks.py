@@ -70,3 +70,12 @@ def test_only_colour_files_for_a_grey_model_are_refused(tmp_path):
         Image.open(path).convert("RGB").save(path)
     with pytest.raises(InvalidInput, match=r"channels: the data has 3 \(RGB\), the model takes 1"):
         runs.check_compatible(data, _grey_model())
+
+
+def test_a_test_class_folder_in_another_unicode_form_fits_the_model(tmp_path):
+    data = grey_folder(tmp_path / "data", (16, 16))
+    nfc, nfd = "b\u00e9nin", "be\u0301nin"
+    (data / "test" / "a").rename(data / "test" / nfd)
+    model = _grey_model().model_copy(update={"class_names": [nfc, "b"]})
+    ds = runs.load_test_split(data, model)
+    assert sorted(ds.test.labels.tolist()) == [0, 0, 1, 1]
