@@ -267,6 +267,14 @@ def test_class_folder_with_only_corrupt_files_is_an_error(image_folder):
         load_dataset(root)
 
 
+@pytest.mark.parametrize("name", ["validation", "Test"])
+def test_a_split_folder_spelt_otherwise_is_an_error_not_left_out(image_folder, name):
+    root = image_folder(per_class=2)
+    write_image(root / name / "benign" / "x.png")
+    with pytest.raises(DataError, match=rf"holds {name}/, which is not read.*{name}/ → "):
+        load_dataset(root)
+
+
 def test_test_class_unknown_to_train_is_an_error(image_folder):
     root = image_folder()
     write_image(root / "test" / "benign " / "x.png")  # a trailing space, shown quoted
