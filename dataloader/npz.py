@@ -62,6 +62,9 @@ def _labels(path: Path, split: str, labels: np.ndarray, n: int) -> np.ndarray:
 
 # What a file that is not a zip archive most likely is, by its first bytes.
 _MAGIC = {
+    # A zip's first entry starts so; is_zipfile() then failed on the directory at the end.
+    b"PK\x03\x04": "a zip archive that is damaged or cut short (its end is missing); copy or "
+    "download it again",
     b"\x93NUMPY": "a single NumPy array (.npy), not an archive of arrays",
     b"\x80": "a Python pickle",
     b"\x89PNG": "a PNG image",
