@@ -20,6 +20,7 @@ from mlpipeline_model.images import (
 )
 from mlpipeline_model.models import MODEL_NAMES, Ensemble, ImageClassifier, SmallCNN, build_model
 from mlpipeline_model.pyfunc import (
+    DECISION_COLUMN,
     FORMAT,
     PREDICTED_COLUMN,
     TORCH_ARTIFACT,
@@ -28,6 +29,7 @@ from mlpipeline_model.pyfunc import (
 
 __all__ = [
     "COLOUR_INTERPRETATIONS",
+    "DECISION_COLUMN",
     "FORMAT",
     "MAX_PIXELS",
     "MODEL_NAMES",

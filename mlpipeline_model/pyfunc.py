@@ -18,6 +18,8 @@ from mlpipeline_model.images import ImageDecodeError, conform, decode_image
 TORCH_ARTIFACT = "torch_model"
 """Key (and file name) of the pickled PyTorch module among the logged model's artifacts."""
 PREDICTED_COLUMN = "predicted_class"
+DECISION_COLUMN = "decision"
+"""Two-class models with an operating point: the class by the threshold chosen on validation."""
 FORMAT = "mlpipeline-image-classifier/1"
 """Value of the ``mlpipeline_format`` entry of the MLmodel metadata of every model logged so."""
 
@@ -34,6 +36,9 @@ class ImageClassifierModel(PythonModel):
         image_size: ``(H, W)`` every image is resized to (bilinear, antialiased).
         channels: 1 (grey) or 3 (RGB); inputs are converted.
         class_names: Name of each output, in order.
+        operating_point: Two-class models: the trainer's ``operating_point.json`` (the
+            ``positive_class`` and its probability ``threshold`` chosen on validation for a
+            target sensitivity), which adds the ``decision`` column; None otherwise.
         model: The PyTorch module (float32 ``N×C×H×W`` in ``[0, 1]`` → logits), set on load.
     """
 
@@ -42,12 +47,18 @@ class ImageClassifierModel(PythonModel):
     _skip_type_hint_validation = True
 
     def __init__(
-        self, image_size: Sequence[int], channels: int, class_names: Sequence[str], batch_size=64
+        self,
+        image_size: Sequence[int],
+        channels: int,
+        class_names: Sequence[str],
+        batch_size: int = 64,
+        operating_point: dict | None = None,
     ) -> None:
         self.image_size = (int(image_size[0]), int(image_size[1]))
         self.channels = int(channels)
         self.class_names = [str(c) for c in class_names]
         self.batch_size = int(batch_size)
+        self.operating_point = dict(operating_point) if operating_point else None
         self.model = None
 
     def load_context(self, context) -> None:
@@ -137,10 +148,25 @@ class ImageClassifierModel(PythonModel):
                 out.append(torch.softmax(self.model(x), dim=1).numpy())
         return np.concatenate(out)
 
+    def decisions(self, probs: np.ndarray) -> list[str] | None:
+        """The class of each image by the operating point's threshold (the positive class where
+        its probability reaches it, else the other); None without an operating point."""
+        point = getattr(self, "operating_point", None)  # models pickled before it existed
+        if not point or len(self.class_names) != 2:
+            return None
+        positive = self.class_names.index(point["positive_class"])
+        other = self.class_names[1 - positive]
+        hit = probs[:, positive] >= float(point["threshold"])
+        return [point["positive_class"] if h else other for h in hit]
+
     def table(self, probs: np.ndarray) -> pd.DataFrame:
-        """One row per image: a probability column per class name, then ``predicted_class``."""
+        """One row per image: a probability column per class name, then ``predicted_class`` (the
+        most probable class), then for models with an operating point ``decision``."""
         frame = pd.DataFrame(probs.astype(np.float64), columns=self.class_names)
         frame[PREDICTED_COLUMN] = [self.class_names[i] for i in probs.argmax(axis=1)]
+        decisions = self.decisions(probs)
+        if decisions is not None:
+            frame[DECISION_COLUMN] = decisions
         return frame
 
     def predict(self, context, model_input, params=None):

@@ -67,11 +67,21 @@ def requirements() -> list[str]:
     ]
 
 
-def log_classifier(model: torch.nn.Module, preprocessing: Preprocessing, name: str) -> ModelInfo:
-    """Log ``model`` (a CPU copy in eval mode) in the active run as the self-contained model."""
+def log_classifier(
+    model: torch.nn.Module,
+    preprocessing: Preprocessing,
+    name: str,
+    operating_point: dict | None = None,
+) -> ModelInfo:
+    """Log ``model`` (a CPU copy in eval mode) in the active run as the self-contained model;
+    a two-class model's ``operating_point`` (``operating_point.json``) travels with it, so its
+    ``decision`` column applies the threshold wherever it is loaded."""
     model = copy.deepcopy(model).cpu().eval()
     wrapper = ImageClassifierModel(
-        preprocessing.image_size, preprocessing.channels, preprocessing.class_names
+        preprocessing.image_size,
+        preprocessing.channels,
+        preprocessing.class_names,
+        operating_point=operating_point,
     )
     with tempfile.TemporaryDirectory() as tmp:
         weights = Path(tmp) / f"{TORCH_ARTIFACT}.pt"
@@ -86,7 +96,10 @@ def log_classifier(model: torch.nn.Module, preprocessing: Preprocessing, name: s
                 FORMAT_KEY: FORMAT,
                 "preprocessing": preprocessing.model_dump(mode="json"),
                 "input": "PNG/JPEG/DICOM bytes (or base64 text), or uint8 N×H×W×C arrays",
-                "output": "one probability column per class name, then predicted_class",
+                "output": "one probability column per class name, then predicted_class (the "
+                "most probable class), then for two-class models with an operating point "
+                "decision (the class by its threshold)",
+                "operating_point": operating_point,
             },
         )
 

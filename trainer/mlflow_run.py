@@ -91,7 +91,10 @@ def log_setup(
     mlflow.set_tags(tags)
 
 
-def log_model(model: torch.nn.Module, preprocessing: Preprocessing) -> None:
-    """Log ``model`` as ``model``: self-contained, images in, probabilities out (runs.packaging)."""
-    log_classifier(model, preprocessing, MODEL_NAME)
+def log_model(
+    model: torch.nn.Module, preprocessing: Preprocessing, operating_point: dict | None = None
+) -> None:
+    """Log ``model`` as ``model``: self-contained, images in, probabilities (and, with an
+    operating point, the thresholded decision) out (runs.packaging)."""
+    log_classifier(model, preprocessing, MODEL_NAME, operating_point)
     mlflow.set_tag(contract.STAGE_TAG, "trained")

@@ -310,15 +310,17 @@ def _finish(session: Training) -> None:
     model, val, bests = _selected(session)
     best_epoch = bests[0]["epoch"]
     args, names = session.args, list(session.preprocessing.class_names)
-    mlflow_run.log_model(model, session.preprocessing)
-    if len(bests) > 1:
-        mlflow.log_dict(_ensemble_summary(args, val, bests), contract.ENSEMBLE_JSON)
-    mlflow.log_metrics({"best_val_auc": val["auc"], "best_epoch": best_epoch})
-    if len(names) == 2 and args.target_sensitivity > 0:
+    point = None
+    if len(names) == 2 and args.target_sensitivity > 0:  # chosen first: it travels with the model
         point = choose_threshold(
             model, session.val_set, session.device, names, args.positive_class,
             args.target_sensitivity,
         )  # fmt: skip
+    mlflow_run.log_model(model, session.preprocessing, point)
+    if len(bests) > 1:
+        mlflow.log_dict(_ensemble_summary(args, val, bests), contract.ENSEMBLE_JSON)
+    mlflow.log_metrics({"best_val_auc": val["auc"], "best_epoch": best_epoch})
+    if point is not None:
         mlflow.log_dict(point, contract.OPERATING_POINT_JSON)
         mlflow.log_params(
             {"decision_threshold": round(point["threshold"], 6),

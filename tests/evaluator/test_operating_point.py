@@ -19,7 +19,7 @@ from evaluator.operating_point import (
     load_operating_point,
     threshold_predictions,
 )
-from runs import load_model, load_preprocessing
+from runs import load_classifier, load_model, load_preprocessing
 from trainer import train
 from trainer.operating_point import positive_index, threshold_for_sensitivity
 
@@ -89,6 +89,19 @@ def test_trainer_logs_the_threshold_chosen_on_validation(two_class_run, mlflow_s
     assert point["n_val"] == 12 and point["val_sensitivity"] >= 0.8
     params = client.get_run(two_class_run).data.params
     assert float(params["decision_threshold"]) == pytest.approx(point["threshold"], abs=1e-6)
+
+
+def test_the_logged_model_decides_by_the_threshold(two_class_run, mlflow_server, tmp_path):
+    mlflow.set_tracking_uri(mlflow_server)
+    classifier = load_classifier(f"runs:/{two_class_run}/model")
+    point = classifier.operating_point
+    assert point["positive_class"] == "melanoma" and point["chosen_on"] == "validation"
+    probs = np.array([[0.9, 0.1], [point["threshold"], 1 - point["threshold"]], [0.0, 1.0]])
+    table = classifier.table(probs)
+    expected = ["melanoma" if p >= point["threshold"] else "nevus" for p in probs[:, 0]]
+    assert table["decision"].tolist() == expected
+    names = classifier.class_names
+    assert table["predicted_class"].tolist() == [names[i] for i in probs.argmax(axis=1)]
 
 
 def test_operating_point_read_tells_an_outage_from_a_run_without_one(
