@@ -6,7 +6,8 @@
   ``JobContext`` is what a handler reports progress through and fences its publishing with.
 - ``create_job_app`` and the route helpers: the job API that ``evaluator.app`` and
   ``explainer.app`` build on; ``error_responses`` documents a route's error answers with their
-  models, ``check_token`` is the start-up rule for ``PIPELINE_API_TOKEN``.
+  models, ``check_token`` is the start-up rule for ``PIPELINE_API_TOKEN``; ``add_docs`` (offline
+  ``/docs``) and ``validation_error`` (the 422 handler) serve the predictor's app too.
 """
 
 from jobs.api import (
@@ -18,9 +19,17 @@ from jobs.api import (
     require_token,
     submission_responses,
 )
+from jobs.docs import add_docs
 from jobs.jobstore import JobStore
 from jobs.runner import Handler, JobRunner
-from jobs.security import BodyLimit, InsecureToken, PathText, check_token, error_responses
+from jobs.security import (
+    BodyLimit,
+    InsecureToken,
+    PathText,
+    check_token,
+    error_responses,
+    validation_error,
+)
 from jobs.service import JobOut, JobService, Progress, request_as_sent
 from jobs.store import (
     FINAL_STATUSES,
@@ -52,6 +61,7 @@ __all__ = [
     "SelectionStore",
     "Status",
     "WaitSeconds",
+    "add_docs",
     "check_token",
     "create_job_app",
     "error_responses",
@@ -63,4 +73,5 @@ __all__ = [
     "set_parent_death_signal",
     "submission_responses",
     "utcnow",
+    "validation_error",
 ]

@@ -4,6 +4,22 @@
 is the HTTP API on top.
 """
 
-from predictor.core import MAX_FILES, ModelHolder, Served, decode_files, predict
+from predictor.core import (
+    MAX_FILES,
+    ModelHolder,
+    OperatingPoint,
+    Served,
+    decode_files,
+    load_operating_point,
+    predict,
+)
 
-__all__ = ["MAX_FILES", "ModelHolder", "Served", "decode_files", "predict"]
+__all__ = [
+    "MAX_FILES",
+    "ModelHolder",
+    "OperatingPoint",
+    "Served",
+    "decode_files",
+    "load_operating_point",
+    "predict",
+]

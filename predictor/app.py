@@ -1,6 +1,9 @@
 """The predictor's HTTP API (port 5007): ``POST /predict``, ``GET /health``, ``GET /ready``.
 
-The Bearer token rule is the other APIs': with ``PIPELINE_API_TOKEN`` set, all but ``/health``.
+The guards are the job APIs' (``jobs``): with ``PIPELINE_API_TOKEN`` set, the Bearer token on all
+but ``/health`` (and ``/docs``, ``/redoc``, ``/openapi.json`` unless ``API_DOCS_PUBLIC``), and no
+start with a weak token; the docs pages are served from installed files; a 422 never echoes a
+large input.
 
 Run with ``uvicorn predictor.app:app --port 5007``. It serves ``models:/<MODEL_NAME>@<MODEL_ALIAS>``
 and follows the alias (``predictor.core``); this module only maps HTTP onto the core.
@@ -9,15 +12,23 @@ and follows the alias (``predictor.core``); this module only maps HTTP onto the 
 import logging
 from contextlib import asynccontextmanager
 from datetime import datetime
-from typing import Annotated
+from typing import Annotated, Literal
 
 from fastapi import APIRouter, Depends, FastAPI, File, Request, UploadFile
+from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel, Field
 
 from common import PipelineError, Settings, freeze_startup_heap, get_settings
-from jobs import BodyLimit, require_token
-from predictor.core import MAX_FILES, ModelHolder, Served, predict
+from jobs import (
+    BodyLimit,
+    add_docs,
+    check_token,
+    error_responses,
+    require_token,
+    validation_error,
+)
+from predictor.core import MAX_FILES, ModelHolder, OperatingPoint, Served, describe, predict
 from runs import MAX_PIXELS
 
 router = APIRouter()
@@ -25,26 +36,45 @@ router = APIRouter()
 
 class ImagePrediction(BaseModel):
     file: str = Field(description="the uploaded file name")
-    predicted_class: str
+    predicted_class: str = Field(description="the most probable class (argmax)")
+    decision: str | None = Field(
+        description="the class by the run's operating point: `positive_class` when its "
+        "probability >= `threshold`, else the other class; null when the run has none"
+    )
     probabilities: dict[str, float] = Field(description="class name → probability")
 
 
-class PredictOut(BaseModel):
-    """Predictions, and which registered model version computed them."""
+class ServedOut(BaseModel):
+    """Which registered model version answers, and whether the alias still names it."""
 
     model_name: str
     alias: str
     version: str
     run_id: str | None
+    stale: bool = Field(
+        description="the alias no longer names this version (removed, or moved to a version "
+        "that cannot be served): it is the last good one, still serving; `problem` says why"
+    )
+    problem: str | None = Field(
+        description="why the alias's version is not served, or why the last check failed "
+        "(MLflow down); null while the alias names this version"
+    )
+    operating_point: OperatingPoint | None = Field(
+        description="the decision threshold of a two-class run, chosen on validation data; "
+        "null when the run has none"
+    )
+
+
+class PredictOut(ServedOut):
+    """Predictions, and which registered model version computed them."""
+
     predictions: list[ImagePrediction]
 
 
-class ReadyOut(BaseModel):
-    status: str = "ready"
-    model_name: str
-    alias: str
-    version: str
-    run_id: str | None
+class ReadyOut(ServedOut):
+    """The served model; ``status`` ``stale`` when the alias no longer names it."""
+
+    status: Literal["ready", "stale"]
     class_names: list[str]
     loaded_at: datetime
 
@@ -59,15 +89,16 @@ def get_served(holder: Annotated[ModelHolder, Depends(get_holder)]) -> Served:
     return holder.serving()
 
 
-_ERRORS = {
-    401: {"description": "PIPELINE_API_TOKEN is set and the Bearer token is missing or wrong"},
-    413: {"description": "the files of one request exceed PREDICT_MAX_BODY_BYTES"},
-    422: {
-        "description": "no file, too many files, or a file that is not a PNG/JPEG/DICOM image "
-        f"or declares more than {MAX_PIXELS // 1_000_000} megapixels"
-    },
-    503: {"description": "no model is loaded yet (the detail says why)"},
-}
+_ERRORS = error_responses(
+    401,
+    413,
+    422,
+    503,
+    s413="the files of one request exceed PREDICT_MAX_BODY_BYTES",
+    s422="no file, too many files, a `files` part that is not a file, or a file that is not a "
+    f"PNG/JPEG/DICOM image or declares more than {MAX_PIXELS // 1_000_000} megapixels",
+    s503="no model is loaded yet (the detail says why)",
+)
 
 
 @router.post(
@@ -89,15 +120,17 @@ def predict_files(
     dependencies=[Depends(require_token)],
 )
 def ready(served: Annotated[Served, Depends(get_served)]) -> ReadyOut:
-    """200 with the served version once a model is loaded; 503 naming why until then."""
-    return ReadyOut(
-        model_name=served.model_name,
-        alias=served.alias,
-        version=served.version,
-        run_id=served.run_id,
-        class_names=served.class_names,
-        loaded_at=served.loaded_at,
-    )
+    """200 with the served version once a model is loaded; 503 naming why until then.
+
+    A stale model (the alias no longer names it) is still 200, with ``status`` ``stale`` and the
+    ``problem``: readiness means "send this pod traffic", and the service keeps answering with
+    the last good version. Every replica sees the same alias, so a 503 would take them all out
+    of the Kubernetes Service at once and turn a registry mistake into an outage of the whole
+    hand-off; clients see ``stale`` and ``problem`` in every ``/predict`` answer instead.
+    """
+    status = "stale" if served.stale else "ready"
+    facts = {"class_names": served.class_names, "loaded_at": served.loaded_at}
+    return ReadyOut(**describe(served), status=status, **facts)
 
 
 @router.get("/health")
@@ -107,7 +140,11 @@ def health() -> dict[str, str]:
 
 
 def create_app(settings: Settings | None = None) -> FastAPI:
-    """The predictor app for ``settings`` (default: from the environment)."""
+    """The predictor app for ``settings`` (default: from the environment).
+
+    Raises:
+        InsecureToken: ``PIPELINE_API_TOKEN`` is set but empty, a placeholder or short.
+    """
 
     @asynccontextmanager
     async def lifespan(app: FastAPI):
@@ -127,15 +164,21 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         finally:
             holder.stop()
 
-    app = FastAPI(title="Predictor", lifespan=lifespan)
-    app.state.settings = settings or get_settings()
+    settings = settings or get_settings()
+    check_token(settings.pipeline_api_token)
+    app = FastAPI(
+        title="Predictor", lifespan=lifespan, docs_url=None, redoc_url=None, openapi_url=None
+    )
+    app.state.settings = settings
     app.include_router(router)
+    add_docs(app, [Depends(require_token)], public=settings.api_docs_public)
 
     async def pipeline_error(request: Request, exc: Exception) -> JSONResponse:
         return JSONResponse(status_code=exc.status_code, content={"detail": str(exc)})
 
     app.add_exception_handler(PipelineError, pipeline_error)
-    limit = app.state.settings.predict_max_body_bytes
+    app.add_exception_handler(RequestValidationError, validation_error)
+    limit = settings.predict_max_body_bytes
     hint = f"send fewer or smaller images per request (at most {MAX_FILES} files)"
     app.add_middleware(BodyLimit, max_bytes=limit, setting="PREDICT_MAX_BODY_BYTES", hint=hint)
     return app

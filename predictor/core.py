@@ -1,24 +1,32 @@
 """What the predictor does, without HTTP: follow the alias, hold the served model, predict.
 
 ``ModelHolder`` resolves ``models:/<MODEL_NAME>@<MODEL_ALIAS>`` to a version, loads that version
-(never the alias itself, which may move meanwhile) off the request path, and swaps it in with one
-assignment: a request takes ``holder.current`` once and finishes on that model, so a swap never
-fails a request in flight and every answer names the version that computed it.
+(never the alias itself, which may move meanwhile) and its run's operating point off the request
+path, and swaps it in with one assignment: a request takes ``holder.current`` once and finishes
+on that model, so a swap never fails a request in flight and every answer names the version that
+computed it.
+
+When the alias stops naming the served version (removed, or moved to a version that does not
+load), the last good version keeps serving (availability), but marked ``stale`` with the
+``problem`` that says why: ``/ready`` and every ``/predict`` answer carry both.
 """
 
 import logging
 import threading
 import time
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime
+from functools import partial
 
+import mlflow
 import numpy as np
 from mlflow.exceptions import MlflowException
 from mlflow.tracking import MlflowClient
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from common import InvalidInput, PipelineError, ServiceUnavailable, Settings
-from runs import check_tracking, load_classifier
+from runs import check_tracking, contract, load_classifier, load_json_artifact
 
 log = logging.getLogger("predictor")
 
@@ -26,9 +34,65 @@ MAX_FILES = 256
 """Images per request; more is a 422 (split the batch)."""
 
 
+class OperatingPoint(BaseModel):
+    """The decision threshold of a two-class run, chosen by the trainer on validation data for a
+    target sensitivity (the run's ``operating_point.json``): what a client needs of it."""
+
+    model_config = ConfigDict(frozen=True)
+
+    positive_class: str = Field(description="the class decided when its probability >= threshold")
+    threshold: float = Field(ge=0, le=1)
+    target_sensitivity: float = Field(description="the sensitivity the threshold was chosen for")
+    val_sensitivity: float = Field(description="sensitivity at the threshold on `chosen_on`")
+    val_specificity: float = Field(description="specificity at the threshold on `chosen_on`")
+    chosen_on: str = Field(description="the split the threshold was chosen on (validation)")
+    n_val: int | None = Field(default=None, description="images of that split")
+
+
+def _reason(exc: ValueError) -> str:
+    if isinstance(exc, ValidationError):
+        return "; ".join(f"{'.'.join(map(str, e['loc']))}: {e['msg']}" for e in exc.errors())
+    return str(exc)
+
+
+def load_operating_point(
+    tracking_uri: str, run_id: str | None, class_names: Sequence[str]
+) -> OperatingPoint | None:
+    """The operating point of ``run_id``; None without a run or when the trainer wrote none
+    (more than two classes, or ``--target-sensitivity 0``).
+
+    Raises:
+        ServiceUnavailable: MLflow failed while reading it (the version is not served without
+            the threshold its run chose).
+        InvalidInput: The document does not fit the model (malformed, or not two classes).
+    """
+    if run_id is None:
+        return None
+    path = contract.OPERATING_POINT_JSON
+    try:
+        found = load_json_artifact(MlflowClient(tracking_uri), run_id, path)
+        if found is None:
+            return None
+        point = OperatingPoint.model_validate(found)
+    except ValueError as exc:  # not JSON, or not an operating point
+        raise InvalidInput(f"{path} of run {run_id} is not usable: {_reason(exc)}") from exc
+    if len(class_names) != 2 or point.positive_class not in class_names:
+        raise InvalidInput(
+            f"{path} of run {run_id} sets a threshold for {point.positive_class!r}, which does "
+            f"not fit the model's classes ({', '.join(class_names)}): a threshold needs two "
+            "classes, one of them the positive class"
+        )
+    return point
+
+
 @dataclass(frozen=True)
 class Served:
-    """One loaded version of the registered model."""
+    """One loaded version of the registered model, and how it stands against the alias.
+
+    ``stale``: the alias is known to no longer name this version (it was removed, or moved to a
+    version that cannot be served); ``problem`` says why, or what kept the last check from
+    telling (MLflow down); None while the alias names this version.
+    """
 
     model_name: str
     alias: str
@@ -36,22 +100,29 @@ class Served:
     run_id: str | None
     classifier: object  # mlpipeline_model.ImageClassifierModel (the model's own code)
     loaded_at: datetime
+    operating_point: OperatingPoint | None = None
+    stale: bool = False
+    problem: str | None = None
 
     @property
     def class_names(self) -> list[str]:
         return list(self.classifier.class_names)
 
 
-def _default_loader(model_uri: str):
+def _default_loader(tracking_uri: str, model_uri: str):
+    # models:/ resolves against MLflow's global tracking URI, not the holder's client: without
+    # this, a predictor configured by Settings alone (no MLFLOW_TRACKING_URI in the environment)
+    # resolved the alias on its server but loaded from MLflow's default (./mlflow.db).
+    mlflow.set_tracking_uri(tracking_uri)
     return load_classifier(model_uri)
 
 
 class ModelHolder:
     """The version that the alias names, loaded; refreshed by ``refresh`` (see ``poll``)."""
 
-    def __init__(
-        self, settings: Settings, loader: Callable[[str], object] = _default_loader
-    ) -> None:
+    def __init__(self, settings: Settings, loader: Callable[[str], object] | None = None) -> None:
+        """``loader(model_uri)`` loads a version (default: ``runs.load_classifier`` from the
+        settings' tracking server)."""
         self.settings = settings
         self.loader = loader
         self.current: Served | None = None
@@ -74,9 +145,10 @@ class ModelHolder:
             )
         except MlflowException as exc:
             if exc.error_code in ("RESOURCE_DOES_NOT_EXIST", "INVALID_PARAMETER_VALUE"):
+                when = "yet" if self.current is None else "any more"
                 raise InvalidInput(
-                    f"no version of {s.model_name} has the alias {s.model_alias!r} yet; choose a "
-                    "run: python -m dashboard.choose RUN_ID --reason TEXT (or the dashboard)"
+                    f"no version of {s.model_name} has the alias {s.model_alias!r} {when}; choose "
+                    "a run: python -m dashboard.choose RUN_ID --reason TEXT (or the dashboard)"
                 ) from exc
             raise ServiceUnavailable(f"MLflow failed to resolve {self.alias_uri}: {exc}") from exc
         return str(mv.version), mv.run_id
@@ -84,38 +156,67 @@ class ModelHolder:
     def refresh(self) -> bool:
         """Load the version the alias names if it is not the one served; True when it swapped.
 
-        Failures keep the current model serving and are kept in ``problem``.
+        Failures keep the current model serving; they are kept in ``problem`` and, with a model
+        served, marked on it (``Served.stale``, ``Served.problem``).
         """
         with self._refresh_lock:
             try:
                 version, run_id = self._target()
-                if self.current is not None and self.current.version == version:
-                    return False
-                uri = f"models:/{self.settings.model_name}/{version}"
-                started = time.monotonic()
-                classifier = self.loader(uri)
+            except PipelineError as exc:  # InvalidInput: the alias names no version any more
+                self._failed(str(exc), known=isinstance(exc, InvalidInput))
+                return False
+            current = self.current
+            if current is not None and current.version == version:
+                if current.problem is not None:
+                    self.current = replace(current, stale=False, problem=None)
+                    log.info("%s names the served version %s", self.alias_uri, version)
+                return False
+            named = f"{self.alias_uri} names version {version}"
+            try:
+                served = self._load(version, run_id)
             except PipelineError as exc:
-                self.problem = str(exc)
-                log.warning("serving %s: %s", self.alias_uri, exc)
+                self._failed(f"{named}, which cannot be served: {exc}", known=True)
                 return False
             except Exception as exc:  # a broken model must not stop the poller
-                self.problem = f"loading {self.alias_uri} failed ({type(exc).__name__}: {exc})"
-                log.exception("loading %s failed", self.alias_uri)
+                log.exception("loading %s version %s failed", self.alias_uri, version)
+                failure = f"{type(exc).__name__}: {exc}"
+                self._failed(f"{named}, which failed to load ({failure})", known=True)
                 return False
-            self.current = Served(
-                self.settings.model_name,
-                self.settings.model_alias,
-                version,
-                run_id,
-                classifier,
-                datetime.now(UTC),
-            )
+            self.current = served
             self.problem = ""
-            log.info(
-                "serving %s version %s (run %s), loaded in %.1fs",
-                self.settings.model_name, version, run_id, time.monotonic() - started,
-            )  # fmt: skip
             return True
+
+    def _load(self, version: str, run_id: str | None) -> Served:
+        """``version`` with its run's operating point (read once, here, not per request)."""
+        s = self.settings
+        started = time.monotonic()
+        uri = f"models:/{s.model_name}/{version}"
+        classifier = (self.loader or partial(_default_loader, s.mlflow_tracking_uri))(uri)
+        point = load_operating_point(s.mlflow_tracking_uri, run_id, list(classifier.class_names))
+        log.info(
+            "serving %s version %s (run %s, %s), loaded in %.1fs", s.model_name, version, run_id,
+            f"threshold {point.threshold:.4g} for {point.positive_class!r}" if point else "argmax",
+            time.monotonic() - started,
+        )  # fmt: skip
+        return Served(
+            s.model_name, s.model_alias, version, run_id, classifier, datetime.now(UTC), point
+        )
+
+    def _failed(self, why: str, known: bool) -> None:
+        """Record ``why`` the alias's version is not served; ``known``: the alias no longer
+        names the served version (else the check itself failed, and the last answer stands)."""
+        self.problem = why
+        current = self.current
+        if current is None:
+            log.warning("serving %s: %s", self.alias_uri, why)
+            return
+        if known:
+            why = f"the alias no longer names the served version {current.version}: {why}"
+            self.current = replace(current, stale=True, problem=why)
+        elif not current.stale:
+            why = f"could not check that the alias still names version {current.version}: {why}"
+            self.current = replace(current, problem=why)
+        log.warning("serving %s version %s: %s", current.model_name, current.version, why)
 
     def poll(self) -> None:
         """Refresh now, then every ``PREDICTOR_POLL_S`` seconds until ``stop``.
@@ -160,21 +261,46 @@ def decode_files(served: Served, files: Sequence[tuple[str, bytes]]) -> np.ndarr
     return np.stack(images)
 
 
-def predict(served: Served, files: Sequence[tuple[str, bytes]]) -> dict:
-    """Probabilities per class and the predicted class of each file, with the model's identity."""
-    probs = served.classifier.probabilities(decode_files(served, files))
-    names = served.class_names
+def describe(served: Served) -> dict:
+    """What every answer says of the served model: its identity, whether the alias still names
+    it, and its operating point."""
     return {
         "model_name": served.model_name,
         "alias": served.alias,
         "version": served.version,
         "run_id": served.run_id,
+        "stale": served.stale,
+        "problem": served.problem,
+        "operating_point": served.operating_point,
+    }
+
+
+def decide(point: OperatingPoint | None, probs: np.ndarray, names: list[str]) -> list[str | None]:
+    """Per image the class by the run's threshold: the positive class when its probability is
+    at least the threshold (compared as the answer's float64 numbers), else the other one; None
+    for each image without an operating point."""
+    if point is None:
+        return [None] * len(probs)
+    positive = names.index(point.positive_class)
+    reached = probs[:, positive].astype(np.float64) >= point.threshold
+    return [names[positive] if hit else names[1 - positive] for hit in reached]
+
+
+def predict(served: Served, files: Sequence[tuple[str, bytes]]) -> dict:
+    """Probabilities per class, the predicted class (argmax) and the decision (threshold) of
+    each file, with what ``describe`` says of the model."""
+    probs = served.classifier.probabilities(decode_files(served, files))
+    names = served.class_names
+    decisions = decide(served.operating_point, probs, names)
+    return {
+        **describe(served),
         "predictions": [
             {
                 "file": name,
                 "predicted_class": names[int(row.argmax())],
+                "decision": decision,
                 "probabilities": dict(zip(names, map(float, row), strict=True)),
             }
-            for (name, _), row in zip(files, probs, strict=True)
+            for (name, _), row, decision in zip(files, probs, decisions, strict=True)
         ],
     }

@@ -1,6 +1,7 @@
 """A predictor on a real uvicorn (in a thread) against the session's MLflow server."""
 
 import threading
+import time
 import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -16,7 +17,8 @@ from predictor.app import create_app
 from runs import Preprocessing, build_model, log_classifier
 from tests.conftest import LiveServer
 
-TOKEN = "predictor-token"
+TOKEN = "predictor-test-token-0123456789abcdef"
+AUTH = {"Authorization": f"Bearer {TOKEN}"}
 
 
 def log_untrained_run(uri: str, data_dir: Path, seed: int) -> str:
@@ -67,6 +69,22 @@ def post_images(url: str, paths: list[Path], token: str | None = TOKEN) -> reque
     headers = {"Authorization": f"Bearer {token}"} if token else {}
     files = [("files", (p.name, p.read_bytes(), "image/png")) for p in paths]
     return requests.post(f"{url}/predict", files=files, headers=headers, timeout=60)
+
+
+def get_ready(url: str, token: str | None = TOKEN) -> requests.Response:
+    headers = {"Authorization": f"Bearer {token}"} if token else {}
+    return requests.get(f"{url}/ready", headers=headers, timeout=10)
+
+
+def wait_ready(url: str, version: str | None = None, timeout: float = 60) -> dict:
+    """The ``/ready`` answer once the predictor at ``url`` serves ``version`` (any: None)."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        r = get_ready(url)
+        if r.status_code == 200 and (version is None or r.json()["version"] == version):
+            return r.json()
+        time.sleep(0.2)
+    raise AssertionError(f"{url} not serving version {version} after {timeout}s: {r.text}")
 
 
 @dataclass

@@ -2,27 +2,14 @@
 
 import time
 
+import mlflow
 import requests
 
 from dashboard.choose import choose_run
+from predictor import ModelHolder
 from predictor.app import create_app
 from tests.conftest import LiveServer, png_declaring
-from tests.predictor.conftest import TOKEN, ClientLoop, post_images
-
-
-def get_ready(url: str, token: str | None = TOKEN) -> requests.Response:
-    headers = {"Authorization": f"Bearer {token}"} if token else {}
-    return requests.get(f"{url}/ready", headers=headers, timeout=10)
-
-
-def wait_ready(url: str, version: str | None = None, timeout: float = 60) -> dict:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        r = get_ready(url)
-        if r.status_code == 200 and (version is None or r.json()["version"] == version):
-            return r.json()
-        time.sleep(0.2)
-    raise AssertionError(f"{url} not serving version {version} after {timeout}s: {r.text}")
+from tests.predictor.conftest import TOKEN, ClientLoop, get_ready, post_images, wait_ready
 
 
 def test_not_ready_before_a_run_is_chosen_and_says_why(predictor, settings):
@@ -110,3 +97,16 @@ def test_a_request_over_the_body_limit_is_413_naming_the_setting(settings, demo_
         r = post_images(server.url, images)
     assert r.status_code == 413
     assert "PREDICT_MAX_BODY_BYTES" in r.json()["detail"]
+
+
+def test_loads_from_the_configured_server_whatever_mlflow_s_global_uri(settings, served_runs,
+                                                                       tmp_path):  # fmt: skip
+    choose_run(served_runs[0], "serve it", settings, allow_unevaluated=True)
+    before = mlflow.get_tracking_uri()
+    mlflow.set_tracking_uri(f"sqlite:///{tmp_path}/elsewhere.db")  # not the settings' server
+    try:
+        holder = ModelHolder(settings)
+        assert holder.refresh(), holder.problem
+    finally:
+        mlflow.set_tracking_uri(before)
+    assert holder.serving().version == "1"

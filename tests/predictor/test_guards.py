@@ -1,0 +1,78 @@
+"""The predictor's guards are the job APIs' (``jobs``): offline docs under the token rule, the
+token rule at start-up, and 422 answers that never echo a large input."""
+
+import os
+import re
+import subprocess
+import sys
+
+import pytest
+import requests
+
+from dashboard.choose import choose_run
+from jobs import InsecureToken
+from predictor.app import create_app
+from tests.conftest import ROOT, LiveServer
+from tests.predictor.conftest import AUTH, get_ready, wait_ready
+
+DOCS = ("/docs", "/redoc", "/openapi.json")
+
+
+def test_docs_pages_load_nothing_from_another_host(predictor):
+    for path in ("/docs", "/redoc"):
+        page = requests.get(predictor + path, headers=AUTH, timeout=10)
+        assert page.status_code == 200, path
+        hosts = set(re.findall(r"(?:https?:)?//([\w.:-]+)", page.text))
+        assert hosts <= {predictor.removeprefix("http://")}, (path, hosts)
+        assert "/static/docs/" in page.text
+        assert "'self'" in page.headers["Content-Security-Policy"]
+    script = requests.get(f"{predictor}/static/docs/swagger-ui-bundle.js", timeout=10)
+    assert script.status_code == 200 and len(script.content) > 100_000
+
+
+def test_docs_need_the_token_by_default(predictor):
+    for path in DOCS:
+        assert requests.get(predictor + path, timeout=10).status_code == 401, path
+        assert requests.get(predictor + path, headers=AUTH, timeout=10).status_code == 200, path
+
+
+def test_api_docs_public_opens_the_docs_only(settings):
+    public = settings.model_copy(update={"api_docs_public": True})
+    with LiveServer(create_app(public)) as server:
+        for path in DOCS:
+            assert requests.get(server.url + path, timeout=10).status_code == 200, path
+        assert get_ready(server.url, token=None).status_code == 401
+        assert requests.post(f"{server.url}/predict", timeout=10).status_code == 401
+
+
+@pytest.mark.parametrize("token", ["", "   ", "CHANGE-ME", "s3cret", "x" * 23])
+def test_weak_token_refuses_to_start(settings, token):
+    with pytest.raises(InsecureToken, match="PIPELINE_API_TOKEN"):
+        create_app(settings.model_copy(update={"pipeline_api_token": token}))
+
+
+def test_uvicorn_with_a_placeholder_token_exits_with_one_line(tmp_path, unreachable_uri):
+    env = {"PIPELINE_API_TOKEN": "CHANGE-ME", "PATH": os.environ["PATH"], "HOME": str(tmp_path),
+           "PYTHONPATH": str(ROOT), "MLFLOW_TRACKING_URI": unreachable_uri}  # fmt: skip
+    argv = [sys.executable, "-m", "uvicorn", "predictor.app:app", "--port", "9"]
+    done = subprocess.run(argv, cwd=tmp_path, env=env, capture_output=True, text=True, timeout=60)
+    assert done.returncode == 1, done.stderr
+    lines = done.stderr.strip().splitlines()
+    assert len(lines) == 1 and "PIPELINE_API_TOKEN is the placeholder" in lines[0], lines
+
+
+@pytest.mark.parametrize(
+    "part",
+    [(None, "x" * 500_000), (None, b"\x89PNG\r\n\x1a\n" + bytes(range(256)) * 1000)],
+    ids=["text-field", "file-without-filename"],
+)
+def test_a_files_part_that_is_no_upload_is_422_without_echoing_it(predictor, settings,
+                                                                  served_runs, part):  # fmt: skip
+    choose_run(served_runs[0], "serve it", settings, allow_unevaluated=True)
+    wait_ready(predictor)  # the route validates its body once a model is served
+    r = requests.post(f"{predictor}/predict", files=[("files", part)], headers=AUTH, timeout=60)
+    assert r.status_code == 422, r.text[:300]
+    assert len(r.content) < 2000, f"{len(r.content)} bytes: {r.text[:300]}"
+    [error] = r.json()["detail"]
+    assert error["loc"] == ["body", "files", 0]
+    assert "cut" in error["input"]
