@@ -156,7 +156,8 @@ class ImageClassifierModel(PythonModel):
             return None
         positive = self.class_names.index(point["positive_class"])
         other = self.class_names[1 - positive]
-        hit = probs[:, positive] >= float(point["threshold"])
+        # compared in float64, the precision of the table's probability columns
+        hit = probs[:, positive].astype(np.float64) >= float(point["threshold"])
         return [point["positive_class"] if h else other for h in hit]
 
     def table(self, probs: np.ndarray) -> pd.DataFrame:

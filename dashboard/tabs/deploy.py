@@ -27,12 +27,30 @@ def predictor_status(url: str, token: str | None, timeout: float = 2.0) -> str:
         body = r.json()
     except ValueError:
         return f"the predictor at {url} answered HTTP {r.status_code} without JSON"
-    if r.status_code == 200:
-        return (
-            f"the predictor at {url} serves {body.get('model_name')} version "
-            f"{body.get('version')} (run {body.get('run_id')})"
+    return ready_line(url, r.status_code, body)
+
+
+def ready_line(url: str, status_code: int, body: dict) -> str:
+    """The predictor's ``/ready`` answer in one line: the version it serves, how it decides
+    (a two-class run's threshold), and whether the alias still names that version."""
+    if status_code != 200:
+        return f"the predictor at {url} serves nothing yet: {body.get('detail', status_code)}"
+    line = (
+        f"the predictor at {url} serves {body.get('model_name')} version "
+        f"{body.get('version')} (run {body.get('run_id')})"
+    )
+    point = body.get("operating_point")
+    if point:
+        line += (
+            f", deciding {point.get('positive_class')!r} at probability ≥ "
+            f"{float(point.get('threshold', 0)):.3g} (validation sensitivity "
+            f"{float(point.get('val_sensitivity', 0)):.2f})"
         )
-    return f"the predictor at {url} serves nothing yet: {body.get('detail', r.status_code)}"
+    if body.get("stale"):
+        line += f"; STALE: {body.get('problem')}"
+    elif body.get("problem"):
+        line += f"; {body.get('problem')}"
+    return line
 
 
 def _served(ctx: Context) -> None:

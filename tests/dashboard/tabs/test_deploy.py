@@ -5,6 +5,7 @@ import uuid
 import pytest
 
 from common import Settings
+from dashboard.tabs.deploy import ready_line
 from jobs import SelectionStore, get_database
 from tests.dashboard.conftest import open_page, page_text
 
@@ -92,3 +93,16 @@ def test_model_card_and_how_to_call_the_predictor(page_env, model_name, dashboar
     assert "curl -X POST http://127.0.0.1:5007/predict" in text
     assert "resized to 32×32, 3 channel(s)" in text
     assert at.get("download_button")
+
+
+def test_the_predictor_line_says_when_the_alias_no_longer_names_the_served_version():
+    body = {
+        "model_name": "m", "version": "3", "run_id": "r3", "stale": True,
+        "problem": "the alias no longer names the served version 3: no version has it",
+        "operating_point": {"positive_class": "malignant", "threshold": 0.2346,
+                            "val_sensitivity": 0.9},
+    }  # fmt: skip
+    line = ready_line("http://p:5007", 200, body)
+    assert line.startswith("the predictor at http://p:5007 serves m version 3 (run r3)")
+    assert "deciding 'malignant' at probability ≥ 0.235 (validation sensitivity 0.90)" in line
+    assert line.endswith("; STALE: " + body["problem"])
