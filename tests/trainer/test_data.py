@@ -30,4 +30,4 @@ def test_a_test_split_that_cannot_be_audited_is_a_console_warning(trainer_argv, 
     train(trainer_argv("--epochs", "1", data=data))
     err = capsys.readouterr().err
     assert "warning: the test split was not checked for patients or duplicate images" in err
-    assert "test/c" in err and "fix it before evaluating" in err
+    assert "test/'c' is a class" in err and "fix it before evaluating" in err
