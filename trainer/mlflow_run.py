@@ -39,6 +39,19 @@ def _json(value: Any) -> str:
     return json.dumps(value, separators=(",", ":"))
 
 
+def logged_data_dir(data_dir: str | Path, root: str | Path) -> str:
+    """The ``data_dir`` parameter as the services read it: relative to ``DATA_DIR`` (``root``)
+    when the data lies under it (``--data-dir data`` with the default ``DATA_DIR`` is ``.``), so
+    a service with its own ``DATA_DIR`` mount finds it; else the absolute path. A path relative to
+    the trainer's working directory would mean another folder to a service, which takes relative
+    paths under its ``DATA_DIR``."""
+    path, base = Path(data_dir).expanduser().resolve(), Path(root).expanduser().resolve()
+    try:
+        return path.relative_to(base).as_posix()
+    except ValueError:
+        return str(path)
+
+
 def dataset_params(dataset, preprocessing: Preprocessing) -> dict[str, Any]:
     """Parameters that describe the data: source, content hash, classes, sizes, normalization."""
     counts = {

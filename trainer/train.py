@@ -220,6 +220,7 @@ def _train(session: Training, state: dict[str, Any] | None, tracking_uri: str) -
             mlflow.set_experiment(args.experiment)
             run_id = mlflow.start_run(run_name=args.run_name).info.run_id
             params = {key: getattr(args, key) for key in LOGGED_ARGS}
+            params["data_dir"] = mlflow_run.logged_data_dir(args.data_dir, get_settings().data_dir)
             params.update(device=session.device.type, world_size=dist_info.world_size)
             warning = warn_data(session.dataset.stats)
             mlflow_run.log_setup(params, session.dataset, session.preprocessing, warning)

@@ -9,6 +9,7 @@ from PIL import Image
 
 from tests.trainer.conftest import grey_folder
 from trainer import train
+from trainer.mlflow_run import logged_data_dir
 
 
 def test_a_colour_image_in_test_leaves_the_model_grey(trainer_argv, mlflow_server, tmp_path):
@@ -31,3 +32,18 @@ def test_a_test_split_that_cannot_be_audited_is_a_console_warning(trainer_argv, 
     err = capsys.readouterr().err
     assert "warning: the test split was not checked for patients or duplicate images" in err
     assert "test/'c' is a class" in err and "fix it before evaluating" in err
+
+
+def test_the_data_dir_is_logged_relative_to_data_dir_when_under_it(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "data" / "breast").mkdir(parents=True)
+    # `--data-dir data` with DATA_DIR `data`: a service reads "." under its own DATA_DIR, where
+    # "data" would mean data/data.
+    assert logged_data_dir("data", "data") == "."
+    assert logged_data_dir("data/breast", tmp_path / "data") == "breast"
+
+
+def test_data_outside_data_dir_is_logged_absolute(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "elsewhere").mkdir()
+    assert logged_data_dir("elsewhere", "data") == str(tmp_path / "elsewhere")
