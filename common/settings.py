@@ -1,5 +1,6 @@
 """The one settings object, read from the environment (and an optional ``.env`` file)."""
 
+import os
 from functools import lru_cache
 from pathlib import Path
 
@@ -84,5 +85,14 @@ class Settings(BaseSettings):
 
 @lru_cache
 def get_settings() -> Settings:
-    """The process-wide settings (read once; tests build ``Settings`` directly instead)."""
-    return Settings()
+    """The process-wide settings (read once; tests build ``Settings`` directly instead).
+
+    MLflow itself reads ``MLFLOW_TRACKING_URI`` from the environment wherever a call names no
+    server (``runs:/`` and ``models:/`` downloads): when the variable is unset (the default
+    applies) or the value came from ``.env``, it is set here to the settings' value, so that
+    such a call reaches the configured server and not MLflow's own default, a ``mlflow.db`` in
+    the working directory.
+    """
+    settings = Settings()
+    os.environ.setdefault("MLFLOW_TRACKING_URI", settings.mlflow_tracking_uri)
+    return settings

@@ -1,6 +1,10 @@
+import os
+import subprocess
+import sys
 from pathlib import Path
 
 from common import Settings
+from tests.conftest import ROOT
 
 
 def test_defaults_work_on_one_machine(monkeypatch):
@@ -33,3 +37,21 @@ def test_environment_overrides(monkeypatch):
     assert s.data_dir == Path("/data")
     assert s.artifacts_dir == Path("/artifacts")
     assert s.pipeline_api_token == "s3cret"
+
+
+def test_mlflow_reads_the_configured_server_where_a_call_names_none(tmp_path):
+    # A .env next to where a CLI runs, no MLFLOW_TRACKING_URI in the environment: MLflow's own
+    # lookups (runs:/ and models:/ downloads) must reach that server, not ./mlflow.db.
+    (tmp_path / ".env").write_text("MLFLOW_TRACKING_URI=http://mlflow.example:5999\n")
+    env = {k: v for k, v in os.environ.items() if k != "MLFLOW_TRACKING_URI"}
+    env["PYTHONPATH"] = str(ROOT)
+    code = (
+        "from common import get_settings; import mlflow; get_settings(); "
+        "print(mlflow.get_tracking_uri())"
+    )
+    out = subprocess.run(
+        [sys.executable, "-c", code], cwd=tmp_path, env=env, capture_output=True, text=True,
+        timeout=120, check=True,
+    ).stdout  # fmt: skip
+    assert out.strip() == "http://mlflow.example:5999"
+    assert not (tmp_path / "mlflow.db").exists()
