@@ -2,6 +2,7 @@
 
 import contextlib
 import os
+import shlex
 import signal
 import socket
 import subprocess
@@ -135,9 +136,10 @@ class Stack:
         (self.config.state_dir / "mlflow").mkdir(parents=True, exist_ok=True)
         log = open(self.log_path(service), "a", buffering=1)  # noqa: SIM115 - closed in stop_all
         self._logs.append(log)
-        log.write(f"\n=== {time.strftime('%Y-%m-%d %H:%M:%S')} {' '.join(self.command(service))}\n")
+        argv = self.command(service, extra)
+        log.write(f"\n=== {time.strftime('%Y-%m-%d %H:%M:%S')} {shlex.join(argv)}\n")
         return subprocess.Popen(
-            self.command(service, extra),
+            argv,
             cwd=self.config.root,
             env=self.environment(),
             stdout=log,

@@ -123,3 +123,10 @@ def test_demo_prints_the_trainers_epoch_lines_only():
     assert said == [
         "trainer: epoch 1/12  train loss 0.9 acc 0.5  val loss 0.8 acc 0.6 auc 0.7  3.1s"
     ]
+
+
+def test_the_log_header_shows_the_extra_arguments_the_job_ran_with(config):
+    with Stack(config) as stack:
+        stack.run_once(JOB, ["--epochs", "2", "--reason", "best AUC"])
+    header = (config.log_dir / "job.log").read_text().splitlines()[1]
+    assert header.startswith("=== ") and header.endswith("--epochs 2 --reason 'best AUC'")
