@@ -63,9 +63,10 @@ def get_client(uri: str) -> MlflowClient:
 
 
 def get_run(client: MlflowClient, run_id: str) -> Run:
-    """The run ``run_id``; ``NotFound`` when the tracking server has no such run."""
+    """The run ``run_id``; ``NotFound`` when the tracking server has no such run or it is
+    deleted (in MLflow's trash, where nothing can be logged to it)."""
     try:
-        return client.get_run(run_id)
+        run = client.get_run(run_id)
     except MlflowException as exc:
         if exc.error_code in ("RESOURCE_DOES_NOT_EXIST", "INVALID_PARAMETER_VALUE"):
             raise NotFound(
@@ -73,6 +74,12 @@ def get_run(client: MlflowClient, run_id: str) -> Run:
                 "copy a run id from the MLflow UI or the trainer's last output line."
             ) from exc
         raise ServiceUnavailable(f"MLflow failed to return run {run_id!r}: {exc.message}") from exc
+    if run.info.lifecycle_stage == "deleted":
+        raise NotFound(
+            f"run {run_id!r} is deleted on the tracking server {client.tracking_uri}; restore it "
+            "in the MLflow UI (or `mlflow runs restore --run-id`) or choose another run."
+        )
+    return run
 
 
 def _outage(uri: str, exc: BaseException, what: str) -> ServiceUnavailable | None:
@@ -176,7 +183,8 @@ def publish_result(
     ``log_batch`` with the metrics and the two tags that name it (see ``runs.contract``).
 
     Raises:
-        ServiceUnavailable: MLflow refused it; the previous result stays current.
+        InvalidInput: The run refuses it (deleted meanwhile); a retry cannot help.
+        ServiceUnavailable: MLflow failed otherwise; the previous result stays current.
     """
     path_tag, done_tag = {
         "evaluation": (contract.EVALUATION_PATH_TAG, contract.EVALUATED_TAG),
@@ -190,6 +198,13 @@ def publish_result(
             tags=[RunTag(path_tag, folder), RunTag(done_tag, "true")],
         )
     except (MlflowException, OSError) as exc:
+        refused = ("INVALID_PARAMETER_VALUE", "RESOURCE_DOES_NOT_EXIST")
+        if getattr(exc, "error_code", None) in refused:
+            # the run itself refuses (deleted while the job ran): retrying cannot help
+            raise InvalidInput(
+                f"MLflow refused the {kind} results of run {run_id}: {exc} The run was "
+                "probably deleted while the job ran; restore it and submit the job again."
+            ) from exc
         raise ServiceUnavailable(
             f"MLflow refused the {kind} results of run {run_id} ({exc}); the previous {kind} "
             "stays current. Check the tracking server, then retry."

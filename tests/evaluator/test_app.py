@@ -64,6 +64,18 @@ def test_unknown_run_is_404(service):
     assert "does not exist" in response.json()["detail"]
 
 
+def test_deleted_run_is_404_saying_so(service, mlflow_server):
+    client = mlflow.MlflowClient(mlflow_server)
+    experiment = client.get_experiment_by_name("tests") or client.get_experiment(
+        client.create_experiment("tests")
+    )
+    run_id = client.create_run(experiment.experiment_id).info.run_id
+    client.delete_run(run_id)
+    response = post(service.url, {"run_id": run_id})
+    assert response.status_code == 404
+    assert "is deleted" in response.json()["detail"] and "restore it" in response.json()["detail"]
+
+
 def test_run_without_model_is_422_naming_the_model(service, run_without_model):
     response = post(service.url, {"run_id": run_without_model})
     assert response.status_code == 422

@@ -2,7 +2,7 @@ import pytest
 from mlflow.tracking import MlflowClient
 
 from common import InvalidInput, NotFound, ServiceUnavailable
-from runs import check_tracking, get_client, get_run, load_model
+from runs import check_tracking, get_client, get_run, load_model, publish_result
 
 
 def test_unreachable_server_is_a_clear_error(unreachable_uri):
@@ -29,3 +29,14 @@ def test_loading_a_model_a_run_lacks_is_invalid_input(mlflow_server):
     run = client.create_run(experiment.experiment_id)
     with pytest.raises(InvalidInput, match="has no loadable model"):
         load_model(run.info.run_id, mlflow_server)
+
+
+def test_results_for_a_run_deleted_meanwhile_are_refused_not_an_outage(mlflow_server):
+    client = MlflowClient(mlflow_server)
+    experiment = client.get_experiment_by_name("tracking-tests") or client.get_experiment(
+        client.create_experiment("tracking-tests")
+    )
+    run_id = client.create_run(experiment.experiment_id).info.run_id
+    client.delete_run(run_id)
+    with pytest.raises(InvalidInput, match=r"probably deleted while the job ran"):
+        publish_result(client, run_id, {"eval_accuracy": 0.5}, "evaluation/x-1", "evaluation")
