@@ -374,16 +374,22 @@ class JobStore:
         for doc in self.col.find(stale):
             since = doc["heartbeat_at"].replace(tzinfo=UTC).isoformat(timespec="seconds")
             now = utcnow()
-            if doc.get("attempts", 1) <= 1:
+            # Counted apart from ``attempts``, which outage retries raise too: a job that met an
+            # outage and then lost its worker has not been recovered from a death before.
+            if doc.get("recoveries", 0) < 1:
                 note = f"requeued: worker {doc.get('worker')} stopped (no heartbeat since {since})"
-                update = _requeued(now, note)
+                update = {**_requeued(now, note), "recoveries": doc.get("recoveries", 0) + 1}
                 unset = {}
             else:
+                error = (
+                    f"worker died while running (no heartbeat since {since}); it was already "
+                    "requeued once after a worker stopped, submit it again with force to retry."
+                )
                 update = {
                     "status": "failed",
                     "lease": None,
-                    "error": f"worker died while running (no heartbeat since {since}); "
-                    "it was already retried once, submit it again with force to retry.",
+                    "error": error,
+                    "note": error,
                     "finished_at": now,
                     "updated_at": now,
                 }

@@ -195,6 +195,17 @@ def test_stale_job_is_requeued_once_then_failed(job_store):
     assert failed["error"].startswith("worker died while running (no heartbeat since ")
 
 
+def test_a_job_retried_for_outages_is_still_requeued_once_when_its_worker_dies(job_store):
+    job, _ = job_store.submit("evaluate", "run1", {})
+    for _ in range(2):  # two attempts met an outage and were put back to wait
+        attempt = job_store.claim_next("evaluate", "w1")
+        job_store.retry(job["job_id"], attempt["lease"], "MLflow down", 0, max_attempts=4)
+    job_store.claim_next("evaluate", "dies")
+    _age_heartbeat(job_store, job["job_id"], 120)
+    assert job_store.recover_stale("evaluate", 60) == 1
+    assert job_store.get(job["job_id"])["status"] == "queued"
+
+
 def test_fresh_running_job_is_left_alone(job_store):
     job, _ = job_store.submit("evaluate", "run1", {})
     job_store.claim_next("evaluate", "w1")
