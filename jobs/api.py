@@ -67,12 +67,7 @@ from jobs.security import (
     validation_error,
 )
 from jobs.service import JobOut, JobService, Status
-from jobs.store import (
-    STORE_ERRORS,
-    get_database,
-    mongo_unavailable,
-    redact_uri,
-)
+from jobs.store import STORE_ERRORS, checkpoint, get_database, mongo_unavailable, redact_uri
 from jobs.waiting import JobWatcher
 
 log = logging.getLogger(__name__)
@@ -380,6 +375,7 @@ def create_job_app(
             await watcher.stop()
             await asyncio.to_thread(runner.stop)
             app.state.jobs.close()
+            await asyncio.to_thread(checkpoint, db)  # the embedded store's records into its file
 
     settings = settings or get_settings()
     check_token(settings.pipeline_api_token)

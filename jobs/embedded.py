@@ -19,6 +19,7 @@ aware datetimes.
 """
 
 import json
+import logging
 import os
 import re
 import sqlite3
@@ -36,6 +37,8 @@ _NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 _DATE = re.compile(r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{6}\+00:00$")
 _OPS = {"$eq": "=", "$lt": "<", "$lte": "<=", "$gt": ">", "$gte": ">="}
 _WRITE_LOCKS: dict[Path, threading.RLock] = {}  # one per file: threads queue here, not in SQLite
+
+log = logging.getLogger(__name__)
 
 
 def _value(value: Any) -> Any:
@@ -342,6 +345,15 @@ class EmbeddedDatabase:
         with self.atomic() as conn:
             conn.execute(f'DROP TABLE IF EXISTS "{name}"')
         self._tables.discard(name)
+
+    def checkpoint(self) -> None:
+        """Fold the write-ahead log (``<name>.sqlite3-wal``) into the main file and empty it, so
+        that a copy of the main file alone (a backup of a stopped service) holds every record.
+        Services call it when they stop; a failure (another process reading) is logged only."""
+        try:
+            self.connection().execute("PRAGMA wal_checkpoint(TRUNCATE)").fetchone()
+        except sqlite3.Error as exc:
+            log.warning("could not fold %s-wal into the store file: %s", self.path, exc)
 
     def __repr__(self) -> str:
         return f"EmbeddedDatabase({str(self.folder)!r}, {self.name!r})"

@@ -48,6 +48,20 @@ def utcnow() -> datetime:
     return now.replace(microsecond=now.microsecond // 1000 * 1000)
 
 
+def _unopenable(settings: Settings, exc: Exception) -> ServiceUnavailable:
+    return ServiceUnavailable(
+        f"the embedded store in {settings.store_dir} cannot be opened ({exc}); "
+        "set STORE_DIR to a writable folder or MONGO_URI to a MongoDB server."
+    )
+
+
+def checkpoint(db) -> None:
+    """On stopping: the embedded store folds its write-ahead log into its file (a copy of the
+    file alone then holds every record); MongoDB needs nothing."""
+    if isinstance(db, EmbeddedDatabase):
+        db.checkpoint()
+
+
 def get_database(settings: Settings, check: bool = True):
     """The store's database: MongoDB at ``settings.mongo_uri``, else the embedded store.
 
@@ -62,11 +76,17 @@ def get_database(settings: Settings, check: bool = True):
     if not settings.mongo_uri:
         try:
             return EmbeddedDatabase(settings.store_dir, settings.mongo_db)
-        except (OSError, sqlite3.Error) as exc:
+        except sqlite3.DatabaseError as exc:
+            if "not a database" not in str(exc) and "malformed" not in str(exc):
+                raise _unopenable(settings, exc) from exc
+            name = f"{settings.store_dir}/{settings.mongo_db}.sqlite3"
             raise ServiceUnavailable(
-                f"the embedded store in {settings.store_dir} cannot be opened ({exc}); "
-                "set STORE_DIR to a writable folder or MONGO_URI to a MongoDB server."
+                f"the embedded store {name} is damaged ({exc}); stop the services that use it, "
+                f"move it and its -wal and -shm files aside, and restore them from a backup (or "
+                "start with an empty store: job records and selections start afresh)."
             ) from exc
+        except (OSError, sqlite3.Error) as exc:
+            raise _unopenable(settings, exc) from exc
     uri = redact_uri(settings.mongo_uri)
     try:
         client = pymongo.MongoClient(

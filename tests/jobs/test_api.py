@@ -193,7 +193,7 @@ def test_restart_requeues_or_fails_jobs_left_running(tmp_path):
     twice, _ = store.submit("toy", "r2", {"x": 1})
     store.claim_next("toy", "dead")  # once: first attempt, its worker died
     store.claim_next("toy", "dead")
-    store.col.update_one({"_id": twice["job_id"]}, {"$set": {"attempts": 2}})  # already retried
+    store.col.update_one({"_id": twice["job_id"]}, {"$set": {"recoveries": 1}})  # requeued once
     old = utcnow() - timedelta(minutes=10)
     store.col.update_many({"status": "running"}, {"$set": {"heartbeat_at": old}})
     with LiveServer(make_toy_app(settings)) as live:
@@ -202,6 +202,14 @@ def test_restart_requeues_or_fails_jobs_left_running(tmp_path):
     assert requeued["status"] == "succeeded" and "worker dead stopped" in requeued["note"]
     assert failed["status"] == "failed"
     assert failed["error"].startswith("worker died while running (no heartbeat since ")
+
+
+def test_a_stopped_service_leaves_its_records_in_the_store_file(tmp_path):
+    settings = make_settings(tmp_path)
+    with LiveServer(make_toy_app(settings)) as live:
+        requests.post(f"{live.url}/toy", json={"run_id": "r1", "x": 1}, params={"wait": 30})
+    wal = settings.store_dir / f"{settings.mongo_db}.sqlite3-wal"
+    assert not wal.exists() or wal.stat().st_size == 0  # folded into the file on stopping
 
 
 def test_mongodb_down_is_503_naming_it(tmp_path, unreachable_uri):

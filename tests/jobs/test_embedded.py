@@ -4,6 +4,8 @@ This module imports little, so that the processes it spawns start quickly.
 """
 
 import multiprocessing
+import os
+import shutil
 import threading
 import time
 from datetime import UTC, datetime, timedelta
@@ -11,7 +13,8 @@ from datetime import UTC, datetime, timedelta
 import pytest
 from pymongo.errors import DuplicateKeyError
 
-from jobs import JobStore
+from common import ServiceUnavailable, Settings
+from jobs import JobStore, get_database
 from jobs.embedded import EmbeddedDatabase
 
 
@@ -138,3 +141,22 @@ def test_two_processes_claim_each_job_exactly_once_while_a_third_reads(tmp_path)
     assert all(c for c in claimed), "both processes should have claimed jobs"
     assert all(j["status"] == "running" for j in store.list(limit=1000))
     assert seen and set(seen) == {len(ids)}
+
+
+def test_after_a_checkpoint_the_store_file_alone_holds_every_record(tmp_path):
+    db = EmbeddedDatabase(tmp_path / "live", "pipeline")
+    db["jobs"].insert_one({"_id": "j1", "status": "succeeded"})
+    db.checkpoint()
+    backup = tmp_path / "backup"
+    backup.mkdir()
+    shutil.copy(db.path, backup / db.path.name)  # the main file only, as a backup takes it
+    assert EmbeddedDatabase(backup, "pipeline")["jobs"].find_one({"_id": "j1"})["status"] == (
+        "succeeded"
+    )
+
+
+def test_a_damaged_store_file_says_so_and_how_to_recover(tmp_path):
+    (tmp_path / "pipeline.sqlite3").write_bytes(os.urandom(4096))
+    settings = Settings(store_dir=tmp_path, mongo_db="pipeline", mongo_uri=None)
+    with pytest.raises(ServiceUnavailable, match=r"pipeline.sqlite3 is damaged .*restore them"):
+        get_database(settings)
