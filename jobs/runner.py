@@ -7,6 +7,7 @@ handler runs, requeueing with backoff when a dependency was down, cancelling, re
 failing jobs whose worker died, and surviving both failing jobs and store outages.
 """
 
+import itertools
 import logging
 import os
 import socket
@@ -24,6 +25,9 @@ from jobs.store import FINAL_STATUSES, STORE_ERRORS
 from jobs.worker import JobContext, JobStopped, WorkerDied, WorkerProcess, call_handler
 
 log = logging.getLogger(__name__)
+
+RECORD_TRIES = 7
+"""Tries to store a failure or retry through a store outage (about 17 s) before giving up."""
 
 Handler = Callable[..., dict]
 
@@ -304,12 +308,18 @@ class JobRunner:
             return "lease lost"
 
     def _record(self, attempt: "Attempt", outcome: str, value) -> None:
-        """Store the outcome, retrying through a store outage (a stale job is recovered later)."""
+        """Store the outcome, retrying through a store outage.
+
+        A success is retried for as long as the service runs: its result is published already,
+        and a job given up here would be recovered as stale and run (and published) again. The
+        attempt stays active meanwhile, so its heartbeat holds the job once the store is back.
+        Other outcomes are given up after ``RECORD_TRIES`` (the stale job is recovered later).
+        """
         job_id, lease = attempt.job_id, attempt.lease
         if outcome == "stopped":
             log.warning("%s job %s attempt stopped: %s", self.kind, job_id, value)
             return
-        for n in range(1, 8):
+        for n in itertools.count(1):
             try:
                 if outcome == "retry":
                     job = self.store.get(job_id)
@@ -323,6 +333,8 @@ class JobRunner:
                 return
             except Exception as exc:
                 self._log_outage(f"{outcome} job {job_id}", exc, n)
+                if n >= RECORD_TRIES and (outcome != "succeed" or self._stop.is_set()):
+                    break
                 time.sleep(min(0.2 * 2**n, 5.0))
         log.error("gave up recording job %s; it will be recovered as stale", job_id)
 

@@ -11,6 +11,7 @@ import pytest
 from common import InvalidInput
 from jobs import JobRunner, JobStore, get_database
 from jobs.embedded import EmbeddedDatabase
+from jobs.runner import RECORD_TRIES
 from jobs.store import utcnow
 
 FAST = {"poll_interval": 0.05, "heartbeat_interval": 0.1}
@@ -179,3 +180,29 @@ def test_isolated_handler_runs_in_a_worker_process_and_keeps_error_messages(
     assert done["status"] == "succeeded" and done["result"]["pid"] != os.getpid()
     failed = runner.wait(rejected["job_id"], 60)
     assert failed["status"] == "failed" and failed["error"] == "rejected in the worker process"
+
+
+def test_a_published_result_is_recorded_after_a_long_store_outage_not_run_again(
+    tmp_path, runner_factory
+):
+    store = JobStore(EmbeddedDatabase(tmp_path / "outage", lock_timeout=0.2))
+    job, _ = store.submit("evaluate", "run1", {"x": 5})
+    blocker = sqlite3.connect(store.db.path, isolation_level=None, check_same_thread=False)
+    runs = []
+
+    def publish_then_lose_the_store(job: dict) -> dict:
+        runs.append(job["job_id"])  # the result is out (as an evaluation's is in MLflow)
+        if len(runs) == 1:
+            blocker.execute("BEGIN IMMEDIATE")  # every write of the runner fails meanwhile
+        return {"y": 10}
+
+    runner = runner_factory(publish_then_lose_the_store, store=store, stale_after=1.0).start()
+    deadline = time.monotonic() + 30
+    while not runs and time.monotonic() < deadline:
+        time.sleep(0.05)
+    time.sleep(sum(min(0.2 * 2**n, 5.0) for n in range(1, RECORD_TRIES)) + 3)  # past giving up
+    blocker.execute("ROLLBACK")
+    blocker.close()
+    assert runner.wait(job["job_id"], 30)["status"] == "succeeded"
+    time.sleep(1.5)  # a wrongly recovered job would be claimed and run again by now
+    assert runs == [job["job_id"]]
