@@ -56,6 +56,7 @@ from common import (
     freeze_startup_heap,
     get_settings,
 )
+from jobs import store as stores
 from jobs.docs import add_docs
 from jobs.jobstore import JobStore
 from jobs.runner import Handler, JobRunner
@@ -67,7 +68,7 @@ from jobs.security import (
     validation_error,
 )
 from jobs.service import JobOut, JobService, Status
-from jobs.store import STORE_ERRORS, checkpoint, get_database, mongo_unavailable, redact_uri
+from jobs.store import STORE_ERRORS, get_database, mongo_unavailable, redact_uri
 from jobs.waiting import JobWatcher
 
 log = logging.getLogger(__name__)
@@ -375,10 +376,11 @@ def create_job_app(
             await watcher.stop()
             await asyncio.to_thread(runner.stop)
             app.state.jobs.close()
-            await asyncio.to_thread(checkpoint, db)  # the embedded store's records into its file
+            await asyncio.to_thread(stores.checkpoint, db)  # the records into the store file
 
     settings = settings or get_settings()
     check_token(settings.pipeline_api_token)
+    stores.check_store(settings)  # a damaged file: one line, not a traceback at start-up
     app = FastAPI(title=title, lifespan=lifespan, docs_url=None, redoc_url=None, openapi_url=None)
     app.state.settings = settings
     auth = [Depends(require_token)]

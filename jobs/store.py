@@ -7,6 +7,7 @@ several threads and processes (see ``jobs.embedded`` for why it is not montydb).
 that both share.
 """
 
+import contextlib
 import hashlib
 import json
 import logging
@@ -15,6 +16,7 @@ import sqlite3
 import threading
 import time
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal, get_args
 
 import pymongo
@@ -48,6 +50,37 @@ def utcnow() -> datetime:
     return now.replace(microsecond=now.microsecond // 1000 * 1000)
 
 
+class StoreDamaged(SystemExit):
+    """The embedded store's file is damaged: a ``SystemExit`` (as ``InsecureToken``), so that a
+    service stops at start-up with one line saying so instead of a traceback."""
+
+    def __str__(self) -> str:
+        return str(self.code)
+
+
+def check_store(settings: Settings) -> None:
+    """Raise ``StoreDamaged`` when the embedded store's file exists but is not a database; any
+    other problem (a read-only folder, MongoDB down) may pass and is answered by ``/ready``."""
+    path = Path(settings.store_dir) / f"{settings.mongo_db}.sqlite3"
+    if settings.mongo_uri or not path.is_file():
+        return
+    try:
+        with contextlib.closing(sqlite3.connect(f"file:{path}?mode=ro", uri=True)) as conn:
+            conn.execute("PRAGMA schema_version").fetchone()
+    except sqlite3.DatabaseError as exc:
+        if "not a database" in str(exc) or "malformed" in str(exc):
+            raise StoreDamaged(str(_damaged(settings, exc))) from exc
+
+
+def _damaged(settings: Settings, exc: Exception) -> ServiceUnavailable:
+    name = f"{settings.store_dir}/{settings.mongo_db}.sqlite3"
+    return ServiceUnavailable(
+        f"the embedded store {name} is damaged ({exc}); stop the services that use it, move it "
+        "and its -wal and -shm files aside, and restore them from a backup (or start with an "
+        "empty store: job records and selections start afresh)."
+    )
+
+
 def _unopenable(settings: Settings, exc: Exception) -> ServiceUnavailable:
     return ServiceUnavailable(
         f"the embedded store in {settings.store_dir} cannot be opened ({exc}); "
@@ -79,12 +112,7 @@ def get_database(settings: Settings, check: bool = True):
         except sqlite3.DatabaseError as exc:
             if "not a database" not in str(exc) and "malformed" not in str(exc):
                 raise _unopenable(settings, exc) from exc
-            name = f"{settings.store_dir}/{settings.mongo_db}.sqlite3"
-            raise ServiceUnavailable(
-                f"the embedded store {name} is damaged ({exc}); stop the services that use it, "
-                f"move it and its -wal and -shm files aside, and restore them from a backup (or "
-                "start with an empty store: job records and selections start afresh)."
-            ) from exc
+            raise _damaged(settings, exc) from exc
         except (OSError, sqlite3.Error) as exc:
             raise _unopenable(settings, exc) from exc
     uri = redact_uri(settings.mongo_uri)

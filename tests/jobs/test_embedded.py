@@ -11,10 +11,11 @@ import time
 from datetime import UTC, datetime, timedelta
 
 import pytest
+from fastapi import APIRouter
 from pymongo.errors import DuplicateKeyError
 
 from common import ServiceUnavailable, Settings
-from jobs import JobStore, get_database
+from jobs import JobStore, create_job_app, get_database
 from jobs.embedded import EmbeddedDatabase
 
 
@@ -160,3 +161,11 @@ def test_a_damaged_store_file_says_so_and_how_to_recover(tmp_path):
     settings = Settings(store_dir=tmp_path, mongo_db="pipeline", mongo_uri=None)
     with pytest.raises(ServiceUnavailable, match=r"pipeline.sqlite3 is damaged .*restore them"):
         get_database(settings)
+
+
+def test_a_service_on_a_damaged_store_file_stops_with_one_line(tmp_path):
+    (tmp_path / "pipeline.sqlite3").write_bytes(os.urandom(4096))
+    settings = Settings(store_dir=tmp_path, mongo_db="pipeline", mongo_uri=None)
+    with pytest.raises(SystemExit, match=r"pipeline.sqlite3 is damaged") as stopped:
+        create_job_app("toy", "Toy", APIRouter(), lambda job: {}, settings=settings)
+    assert "\n" not in str(stopped.value)
