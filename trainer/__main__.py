@@ -4,23 +4,37 @@ Exit status 0 on success, 2 with one clear line on stderr for bad input or an un
 server (argparse also exits 2 for bad flags).
 """
 
+import signal
 import sys
+import threading
 
 from common import PipelineError
 from trainer import distributed
 from trainer.train import get_args_parser, main
 
 
+class Terminated(KeyboardInterrupt):
+    """SIGTERM (``docker stop``, a Kubernetes pod stopping), handled as Ctrl-C is: the MLflow
+    run is marked KILLED and the checkpoint kept for ``--resume auto``."""
+
+
+def _terminate(signum, frame) -> None:
+    raise Terminated
+
+
 def run(argv: list[str] | None = None) -> int:
     args = get_args_parser().parse_args(argv)
+    if threading.current_thread() is threading.main_thread():
+        signal.signal(signal.SIGTERM, _terminate)
     try:
         run_id = main(args)
     except PipelineError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
-    except KeyboardInterrupt:
-        print("interrupted; continue with --resume auto", file=sys.stderr)
-        return 130
+    except KeyboardInterrupt as exc:
+        how = "stopped (SIGTERM)" if isinstance(exc, Terminated) else "interrupted"
+        print(f"{how}; continue with --resume auto", file=sys.stderr)
+        return 143 if isinstance(exc, Terminated) else 130
     if distributed.from_environment().is_main:
         print(run_id, flush=True)
     return 0

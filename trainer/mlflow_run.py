@@ -2,6 +2,7 @@
 
 import json
 import logging
+import os
 import subprocess
 import warnings
 from pathlib import Path
@@ -18,6 +19,8 @@ ROOT = Path(__file__).resolve().parents[1]
 
 def quiet() -> None:
     """Silence MLflow's chatter (run URLs, environment inference notes, pydantic warnings)."""
+    # MLflow writes "View run ... at: URL" lines to stdout, whose last line is the run id
+    os.environ.setdefault("MLFLOW_SUPPRESS_PRINTING_URL_TO_STDOUT", "true")
     for name in ("mlflow", "alembic", "urllib3"):
         logging.getLogger(name).setLevel(logging.ERROR)
     warnings.filterwarnings("ignore", module=r"mlflow(\..*)?")

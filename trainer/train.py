@@ -9,6 +9,7 @@ and only rank 0 talks to MLflow and writes checkpoints.
 
 import argparse
 import copy
+import logging
 import os
 import sys
 from collections.abc import Callable, Sequence
@@ -16,13 +17,14 @@ from pathlib import Path
 from typing import Any
 
 import mlflow
+import requests
 import torch
 from mlflow.exceptions import MlflowException
 from torch.nn.parallel import DistributedDataParallel
 from torchvision.transforms import Compose
 
 from augmenter import CutMix, MixUp, RandomFlip, RandomShift
-from common import InvalidInput, get_settings
+from common import InvalidInput, ServiceUnavailable, get_settings
 from runs import Ensemble, build_model, check_tracking, contract
 from trainer import checkpoint, distributed, memory, mlflow_run
 from trainer.cli import get_args_parser
@@ -35,7 +37,11 @@ __all__ = ["evaluate", "get_args_parser", "main", "train", "train_one_epoch"]
 
 # What a resumed run takes from the new command line; everything else comes from the checkpoint.
 RUNTIME_ARGS = ("resume", "device", "threads", "progress", "max_epochs_this_session")
+log = logging.getLogger(__name__)
+
 LOGGED_ARGS = [*contract.TRAINING_PARAMS, "data_dir"]
+# What a tracking server that stops answering raises from MLflow's client.
+TRACKING_ERRORS = (MlflowException, requests.RequestException, ConnectionError)
 # Options added after runs were first checkpointed: a resumed older checkpoint gets these.
 NEW_ARG_DEFAULTS = {
     "class_balance": "none",
@@ -237,12 +243,22 @@ def _train(session: Training, state: dict[str, Any] | None, tracking_uri: str) -
         if finished and dist_info.is_main:
             _finish(session)
         status = "FINISHED" if finished else "KILLED"
-    except KeyboardInterrupt:
+    except KeyboardInterrupt:  # Ctrl-C, or SIGTERM (trainer.__main__): the checkpoint stays
         status = "KILLED"
         raise
+    except TRACKING_ERRORS as exc:
+        raise ServiceUnavailable(
+            f"the tracking server {tracking_uri} stopped answering during training "
+            f"({type(exc).__name__}: {str(exc)[:200]}); the checkpoint is kept: continue with "
+            "the same command and --resume auto once it answers"
+        ) from exc
     finally:
         if dist_info.is_main and mlflow.active_run() is not None:
-            mlflow.end_run(status)
+            try:
+                mlflow.end_run(status)
+            except TRACKING_ERRORS:  # down: the run stays RUNNING until it is resumed
+                log.warning("could not mark run %s %s: it shows RUNNING until resumed",
+                            session.run_id, status)  # fmt: skip
     return session.run_id
 
 

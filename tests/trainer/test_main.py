@@ -1,10 +1,13 @@
+import os
+import signal
 import subprocess
 import sys
+from pathlib import Path
 
 import pytest
 from mlflow import MlflowClient
 
-from tests.conftest import ROOT
+from tests.conftest import ROOT, free_port, serving
 
 pytestmark = pytest.mark.slow
 
@@ -22,8 +25,29 @@ def _trainer(*argv: str) -> subprocess.CompletedProcess:
 def test_prints_the_run_id_as_the_last_line(trainer_argv, mlflow_server):
     result = _trainer(*trainer_argv("--epochs", "1"))
     assert result.returncode == 0, result.stderr
-    run_id = result.stdout.strip().splitlines()[-1]
+    [run_id] = result.stdout.strip().splitlines()  # and no "View run ... at" lines of MLflow's
     assert MlflowClient(mlflow_server).get_run(run_id).info.status == "FINISHED"
+
+
+def test_sigterm_marks_the_run_killed_and_keeps_the_checkpoint(trainer_argv, mlflow_server):
+    argv = trainer_argv("--epochs", "200", "--threads", "1")
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "trainer", *argv], cwd=ROOT, stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE, text=True,
+    )  # fmt: skip
+    for line in proc.stderr:  # once an epoch has been checkpointed
+        if line.startswith("epoch 2/200"):
+            break
+    proc.send_signal(signal.SIGTERM)
+    err = proc.stderr.read()
+    assert proc.wait(timeout=120) == 143
+    assert "stopped (SIGTERM); continue with --resume auto" in err and "Traceback" not in err
+    client = MlflowClient(mlflow_server)
+    experiment = client.get_experiment_by_name("tests").experiment_id
+    query = "attributes.status = 'KILLED' and params.epochs = '200'"
+    assert len(client.search_runs([experiment], query)) == 1
+    checkpoints = Path(argv[argv.index("--checkpoint-dir") + 1])
+    assert any(checkpoints.rglob("last.pt"))
 
 
 def test_unreachable_mlflow_exits_2_with_one_clear_line(tmp_path, tiny_data, unreachable_uri):
@@ -42,3 +66,30 @@ def test_bad_data_folder_exits_2_naming_it(tmp_path, mlflow_server):
                       "--checkpoint-dir", str(tmp_path))  # fmt: skip
     assert result.returncode == 2
     assert str(missing) in result.stderr and "Traceback" not in result.stderr
+
+
+def test_mlflow_stopping_mid_run_exits_2_with_one_line_and_the_resume_hint(trainer_argv, tmp_path):
+    port = free_port()
+    server = [
+        sys.executable, "-m", "mlflow", "server", "--host", "127.0.0.1", "--port", str(port),
+        "--backend-store-uri", f"sqlite:///{tmp_path}/mlflow.db", "--workers", "1",
+        "--artifacts-destination", str(tmp_path / "artifacts"), "--serve-artifacts",
+    ]  # fmt: skip
+    uri = f"http://127.0.0.1:{port}"
+    argv = trainer_argv("--epochs", "200", "--threads", "1")
+    argv[argv.index("--tracking-uri") + 1] = uri
+    env = {**os.environ, "MLFLOW_HTTP_REQUEST_MAX_RETRIES": "1", "MLFLOW_HTTP_REQUEST_TIMEOUT": "5"}
+    with serving(server, uri + "/health", tmp_path / "server.log", cwd=tmp_path):
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "trainer", *argv], cwd=ROOT, env=env,
+            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+        )  # fmt: skip
+        for line in proc.stderr:
+            if line.startswith("epoch 2/200"):
+                break
+    err = proc.stderr.read()  # the server is stopped now
+    assert proc.wait(timeout=300) == 2, err[-2000:]
+    last = err.strip().splitlines()[-1]
+    assert last.startswith(f"error: the tracking server {uri} stopped answering during training")
+    assert "continue with the same command and --resume auto" in last
+    assert "Traceback" not in err
