@@ -119,6 +119,7 @@ def main(args: argparse.Namespace) -> str:
     state = checkpoint.find(args.resume, checkpoint_dir)
     if state is not None:
         saved = {**NEW_ARG_DEFAULTS, **state["args"]}
+        _check_same_flags(args, saved, state["run_id"])
         saved.update({key: getattr(args, key) for key in RUNTIME_ARGS})
         args = argparse.Namespace(**saved)
     distributed.init(dist_info, device)
@@ -129,6 +130,28 @@ def main(args: argparse.Namespace) -> str:
         return _train(session, state, tracking_uri)
     finally:
         distributed.shutdown(dist_info)
+
+
+def _check_same_flags(args: argparse.Namespace, saved: dict[str, Any], run_id: str) -> None:
+    """A resumed run continues with its checkpoint's settings: refuse a command that sets one
+    (away from its default) to another value, rather than drop it without a word (a resumed
+    older run, another data folder or experiment, more epochs)."""
+    defaults = get_args_parser()
+    differing = []
+    for key, value in vars(args).items():
+        if key in RUNTIME_ARGS or key in ("tracking_uri", "checkpoint_dir") or key not in saved:
+            continue
+        if value == defaults.get_default(key) or value == saved[key]:
+            continue
+        if key == "data_dir" and Path(value).resolve() == Path(saved[key]).resolve():
+            continue
+        differing.append(f"--{key.replace('_', '-')} {value} (the run has {saved[key]})")
+    if differing:
+        raise InvalidInput(
+            f"--resume continues run {run_id} with its own settings, but this command sets "
+            f"{'; '.join(differing)}; resume with the run's settings, or start a new run "
+            "without --resume (or with another --checkpoint-dir)"
+        )
 
 
 def member_seed(args: argparse.Namespace, member: int) -> int:

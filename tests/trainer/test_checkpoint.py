@@ -92,3 +92,13 @@ def test_default_folder_follows_the_checkpoint_dir_setting(monkeypatch, tmp_path
         assert checkpoint.default_dir("my exp") == tmp_path / "my_exp"
     finally:
         get_settings.cache_clear()
+
+
+def test_resuming_with_other_settings_is_refused_naming_them(tmp_path, trainer_argv):
+    folder = tmp_path / "ck"
+    train([*trainer_argv("--checkpoint-dir", str(folder)), "--max-epochs-this-session", "1"])
+    other = trainer_argv("--checkpoint-dir", str(folder), "--epochs", "5", "--lr", "0.5")
+    with pytest.raises(InvalidInput, match=r"sets --epochs 5 \(the run has 2\); --lr 0.5 \("):
+        train([*other, "--resume", "auto"])
+    # the same command resumes
+    assert train([*trainer_argv("--checkpoint-dir", str(folder)), "--resume", "auto"])
