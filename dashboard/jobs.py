@@ -9,6 +9,7 @@ the contract: ``progress`` (``{"fraction": 0–1, "stage": "attributions 5/16"}`
 import time
 from collections.abc import Callable
 from datetime import UTC, datetime
+from urllib.parse import urlsplit
 
 import requests
 from pydantic import BaseModel, ConfigDict, ValidationError
@@ -95,7 +96,9 @@ class JobClient:
             self.headers["Authorization"] = f"Bearer {settings.pipeline_api_token}"
 
     def _down(self, exc: Exception) -> ServiceUnavailable:
-        command = " ".join(self.service.render(host="127.0.0.1"))
+        url = urlsplit(self.base_url)  # the command that serves where the dashboard looks
+        host = url.hostname if url.hostname in ("127.0.0.1", "localhost") else "0.0.0.0"
+        command = " ".join(self.service.render(host=host, port=url.port or self.service.port))
         return ServiceUnavailable(
             f"The {self.service.name} at {self.base_url} is not reachable "
             f"({type(exc).__name__}). Start it with `{command}` (or `make demo`), or set "

@@ -16,18 +16,20 @@ def _store(ctx: Context) -> SelectionStore:
     return SelectionStore(get_database(ctx.settings))
 
 
-def predictor_status(url: str, token: str | None, timeout: float = 2.0) -> str:
-    """One line: which version the predictor at ``url`` serves, or why it serves none."""
+def predictor_line(url: str, token: str | None, timeout: float = 2.0) -> tuple[str, str | None]:
+    """One line: which version the predictor at ``url`` serves, or why it serves none; and that
+    version (None when it serves none or does not answer)."""
     headers = {"Authorization": f"Bearer {token}"} if token else {}
     try:
         r = requests.get(f"{url.rstrip('/')}/ready", headers=headers, timeout=timeout)
     except requests.RequestException as exc:
-        return f"the predictor at {url} does not answer ({type(exc).__name__})"
+        return f"the predictor at {url} does not answer ({type(exc).__name__})", None
     try:
         body = r.json()
     except ValueError:
-        return f"the predictor at {url} answered HTTP {r.status_code} without JSON"
-    return ready_line(url, r.status_code, body)
+        return f"the predictor at {url} answered HTTP {r.status_code} without JSON", None
+    served = str(body.get("version")) if r.status_code == 200 and body.get("version") else None
+    return ready_line(url, r.status_code, body), served
 
 
 def ready_line(url: str, status_code: int, body: dict) -> str:
@@ -58,11 +60,29 @@ def _served(ctx: Context) -> None:
     target = choose.served_version(s)
     alias = f"`{s.model_name}@{s.model_alias}`"
     if target is None:
-        st.info(f"No run has been chosen yet: {alias} names no version.")
+        st.info(
+            f"{alias} names no version: no run has been chosen, or the alias was removed (the "
+            "audit trail below lists the choices made)."
+        )
     else:
         here = " (this run)" if target[1] == ctx.run_id else ""
         st.markdown(f"{alias} is version **{target[0]}**, run `{target[1]}`{here}.")
-    st.caption(predictor_status(s.predictor_url, s.pipeline_api_token).capitalize() + ".")
+    line, served = predictor_line(s.predictor_url, s.pipeline_api_token)
+    st.caption(line[:1].upper() + line[1:] + ".")  # not capitalize(): it lowercases the rest
+    warning = switch_warning(target[0] if target else None, served, s.predictor_poll_s)
+    if warning:
+        st.warning(warning)
+
+
+def switch_warning(named: str | None, served: str | None, poll_s: float) -> str | None:
+    """What to say when the predictor serves another version than the alias names."""
+    if named is None or served is None or served == named:
+        return None
+    return (
+        f"The predictor still serves version {served}, not version {named} that the alias "
+        f"names: it switches within PREDICTOR_POLL_S ({poll_s:g} s) of a choice; if it does "
+        "not, its line above says why."
+    )
 
 
 def _choose(ctx: Context, found: choose.Assessment) -> None:

@@ -36,7 +36,10 @@ def test_a_job_without_progress_still_reads_and_says_so():
 
 def test_service_down_says_how_to_start_it(unreachable_uri, dashboard_runs):
     client = JobClient(_settings(unreachable_uri, None), "evaluate", timeout=2)
-    with pytest.raises(ServiceUnavailable, match=r"not reachable.*uvicorn evaluator\.app:app"):
+    port = unreachable_uri.rsplit(":", 1)[1]
+    with pytest.raises(
+        ServiceUnavailable, match=rf"not reachable.*uvicorn evaluator\.app:app .*--port {port}`"
+    ):
         client.submit(dashboard_runs["pipeline"])
 
 

@@ -5,7 +5,7 @@ import uuid
 import pytest
 
 from common import Settings
-from dashboard.tabs.deploy import ready_line
+from dashboard.tabs.deploy import ready_line, switch_warning
 from jobs import SelectionStore, get_database
 from tests.dashboard.conftest import open_page, page_text
 
@@ -106,3 +106,10 @@ def test_the_predictor_line_says_when_the_alias_no_longer_names_the_served_versi
     assert line.startswith("the predictor at http://p:5007 serves m version 3 (run r3)")
     assert "deciding 'malignant' at probability ≥ 0.235 (validation sensitivity 0.90)" in line
     assert line.endswith("; STALE: " + body["problem"])
+
+
+def test_a_predictor_behind_the_alias_is_a_warning_naming_both_versions():
+    assert switch_warning("3", "3", 30) is None and switch_warning(None, "2", 30) is None
+    warning = switch_warning("3", "2", 30)
+    assert warning.startswith("The predictor still serves version 2, not version 3")
+    assert "PREDICTOR_POLL_S (30 s)" in warning
