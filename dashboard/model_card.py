@@ -229,7 +229,10 @@ curl -X POST {predictor_url}/predict -H "Authorization: Bearer $PIPELINE_API_TOK
      -F files=@image1.png -F files=@scan.dcm
 ```
 Send PNG, JPEG or DICOM files ({accepts}). The answer holds, per image, the probability of each
-class ({classes}) and the predicted class, with the registered model name, version and run id.
+class ({classes}), the most probable class (`predicted_class`) and, for a two-class run, the
+`decision` by the threshold chosen on validation (its `operating_point`), with the registered
+model name, version and run id, and `stale` with the `problem` when the alias no longer names
+the version served.
 
 The model carries its code and preprocessing, so MLflow's own server runs it outside this
 repository too (input: uint8 `N×H×W×C` arrays, or base64 PNG/JPEG/DICOM in a one-column table):
