@@ -376,23 +376,16 @@ class JobStore:
             now = utcnow()
             # Counted apart from ``attempts``, which outage retries raise too: a job that met an
             # outage and then lost its worker has not been recovered from a death before.
-            if doc.get("recoveries", 0) < 1:
+            if not doc.get("recoveries"):
                 note = f"requeued: worker {doc.get('worker')} stopped (no heartbeat since {since})"
-                update = {**_requeued(now, note), "recoveries": doc.get("recoveries", 0) + 1}
-                unset = {}
+                update, unset = {**_requeued(now, note), "recoveries": 1}, {}
             else:
                 error = (
                     f"worker died while running (no heartbeat since {since}); it was already "
                     "requeued once after a worker stopped, submit it again with force to retry."
                 )
-                update = {
-                    "status": "failed",
-                    "lease": None,
-                    "error": error,
-                    "note": error,
-                    "finished_at": now,
-                    "updated_at": now,
-                }
+                update = {"status": "failed", "lease": None, "error": error, "note": error,
+                          "finished_at": now, "updated_at": now}  # fmt: skip
                 unset = {"active_key": ""}
             # The filter repeats the staleness test so that two recovering replicas act once.
             changed = self.col.update_one(
