@@ -6,7 +6,7 @@ from mlflow.tracking import MlflowClient
 from sklearn.metrics import confusion_matrix
 
 from evaluator.metrics import wilson
-from runs import contract, load_json_artifact
+from runs import contract, load_json_artifact, threshold_labels
 
 OPERATING_POINT_PATH = contract.OPERATING_POINT_JSON
 
@@ -20,9 +20,9 @@ def load_operating_point(client: MlflowClient, run_id: str) -> dict | None:
     return load_json_artifact(client, run_id, OPERATING_POINT_PATH)
 
 
-def threshold_predictions(probs: np.ndarray, positive: int, threshold: float) -> np.ndarray:
-    """Two classes: ``positive`` where its probability reaches ``threshold``, else the other."""
-    return np.where(probs[:, positive] >= threshold, positive, 1 - positive)
+# Two classes: ``positive`` where its probability reaches ``threshold``, else the other; the
+# logged model's and the predictor's own rule.
+threshold_predictions = threshold_labels
 
 
 def at_operating_point(y_true: np.ndarray, pred: np.ndarray, class_names: list[str]) -> dict:

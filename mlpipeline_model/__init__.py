@@ -25,6 +25,7 @@ from mlpipeline_model.pyfunc import (
     PREDICTED_COLUMN,
     TORCH_ARTIFACT,
     ImageClassifierModel,
+    threshold_labels,
 )
 
 __all__ = [
@@ -48,5 +49,6 @@ __all__ = [
     "is_grey",
     "open_image",
     "pil_pixels",
+    "threshold_labels",
     "upright_size",
 ]

@@ -23,6 +23,15 @@ DECISION_COLUMN = "decision"
 FORMAT = "mlpipeline-image-classifier/1"
 """Value of the ``mlpipeline_format`` entry of the MLmodel metadata of every model logged so."""
 
+
+def threshold_labels(probs: np.ndarray, positive: int, threshold: float) -> np.ndarray:
+    """Two classes: label ``positive`` where its probability reaches ``threshold``, else the
+    other. Compared in float64 (the precision of every reported probability), so the evaluator,
+    the predictor and the logged model decide alike at the threshold itself."""
+    reached = np.asarray(probs)[:, positive].astype(np.float64) >= float(threshold)
+    return np.where(reached, positive, 1 - positive)
+
+
 try:  # the MLflow base class when MLflow is installed (always, where the model is loaded by it)
     from mlflow.pyfunc import PythonModel
 except ImportError:  # pragma: no cover - a process that only uses the wrapper directly
@@ -155,10 +164,8 @@ class ImageClassifierModel(PythonModel):
         if not point or len(self.class_names) != 2:
             return None
         positive = self.class_names.index(point["positive_class"])
-        other = self.class_names[1 - positive]
-        # compared in float64, the precision of the table's probability columns
-        hit = probs[:, positive].astype(np.float64) >= float(point["threshold"])
-        return [point["positive_class"] if h else other for h in hit]
+        labels = threshold_labels(probs, positive, float(point["threshold"]))
+        return [self.class_names[i] for i in labels]
 
     def table(self, probs: np.ndarray) -> pd.DataFrame:
         """One row per image: a probability column per class name, then ``predicted_class`` (the

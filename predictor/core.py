@@ -26,7 +26,13 @@ from mlflow.tracking import MlflowClient
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from common import InvalidInput, PipelineError, ServiceUnavailable, Settings
-from runs import check_tracking, contract, load_classifier, load_json_artifact
+from runs import (
+    check_tracking,
+    contract,
+    load_classifier,
+    load_json_artifact,
+    threshold_labels,
+)
 
 log = logging.getLogger("predictor")
 
@@ -281,9 +287,8 @@ def decide(point: OperatingPoint | None, probs: np.ndarray, names: list[str]) ->
     for each image without an operating point."""
     if point is None:
         return [None] * len(probs)
-    positive = names.index(point.positive_class)
-    reached = probs[:, positive].astype(np.float64) >= point.threshold
-    return [names[positive] if hit else names[1 - positive] for hit in reached]
+    labels = threshold_labels(probs, names.index(point.positive_class), point.threshold)
+    return [names[i] for i in labels]
 
 
 def predict(served: Served, files: Sequence[tuple[str, bytes]]) -> dict:

@@ -10,10 +10,11 @@
   ``check_compatible`` (data vs ``preprocessing.json``), ``load_test_split`` and
   ``skipped_report``, shared by the evaluator and explainer; ``warm_up`` imports at a
   service's start the MLflow store those checks would import on the first request.
+- ``threshold_labels``: a two-class decision by a threshold (the logged model's own rule).
 - The artifact contract (``runs.contract``): where each artifact lives in a run.
 """
 
-from mlpipeline_model import MAX_PIXELS
+from mlpipeline_model import MAX_PIXELS, threshold_labels
 from runs import contract, inference
 from runs.checks import (
     MAX_UPSCALE,
@@ -78,5 +79,6 @@ __all__ = [
     "run_data_dir",
     "servable_problem",
     "skipped_report",
+    "threshold_labels",
     "warm_up",
 ]
