@@ -42,6 +42,7 @@ log = logging.getLogger(__name__)
 LOGGED_ARGS = [*contract.TRAINING_PARAMS, "data_dir"]
 # What a tracking server that stops answering raises from MLflow's client.
 TRACKING_ERRORS = (MlflowException, requests.RequestException, ConnectionError)
+REFUSALS = ("INVALID_PARAMETER_VALUE", "RESOURCE_DOES_NOT_EXIST", "BAD_REQUEST")
 # Options added after runs were first checkpointed: a resumed older checkpoint gets these.
 NEW_ARG_DEFAULTS = {
     "class_balance": "none",
@@ -270,6 +271,8 @@ def _train(session: Training, state: dict[str, Any] | None, tracking_uri: str) -
         status = "KILLED"
         raise
     except TRACKING_ERRORS as exc:
+        if getattr(exc, "error_code", None) in REFUSALS:  # the server answered: not an outage
+            raise
         raise ServiceUnavailable(
             f"the tracking server {tracking_uri} stopped answering during training "
             f"({type(exc).__name__}: {str(exc)[:200]}); the checkpoint is kept: continue with "
