@@ -73,15 +73,13 @@ def render_evaluation(ctx: Context) -> None:
     report = reports.evaluation_report(ctx.uri, ctx.run)
     exists = reports.has_evaluation(ctx.run) or report is not None
     when = reports.evaluated_at(ctx.uri, ctx.run, report) if exists else None
-    job_controls(ctx, "evaluate", when, exists)
+    how = job_controls(ctx, "evaluate", when, exists)
     table = evaluation_table(ctx.run["metrics"], report)
     folder = reports.evaluation_path(ctx.run)
     paths = data.artifact_paths(ctx.uri, ctx.run_id) if exists else set()
     if table.empty and not any(p.startswith(folder + "/") for p in paths):
-        missing(
-            "evaluation",
-            f"press Evaluate above or run `python -m evaluator --run-id {ctx.run_id}`.",
-        )
+        if how:  # otherwise the page already says why none can be made
+            missing("evaluation", how)
         return
     if not table.empty:
         st.subheader("Test-set metrics (95% confidence intervals)")

@@ -80,7 +80,7 @@ def panel_captions(index: contract.ExplanationIndex | None) -> dict[str, str]:
 def render_explanations(ctx: Context) -> None:
     index = reports.explanation_index(ctx.uri, ctx.run)
     exists = reports.has_explanation(ctx.run) or index is not None
-    job_controls(ctx, "explain", reports.explained_at(index), exists)
+    how = job_controls(ctx, "explain", reports.explained_at(index), exists)
     folder = reports.explanation_path(ctx.run) + "/"
     paths = (
         sorted(p for p in data.artifact_paths(ctx.uri, ctx.run_id) if p.startswith(folder))
@@ -88,10 +88,8 @@ def render_explanations(ctx: Context) -> None:
         else []
     )
     if not paths:
-        missing(
-            "explanations",
-            f"press Explain above or run `python -m explainer --run-id {ctx.run_id}`.",
-        )
+        if how:  # otherwise the page already says why none can be made
+            missing("explanations", how)
         return
     _faithfulness(ctx)
     _channels(ctx)

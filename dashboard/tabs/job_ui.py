@@ -15,31 +15,46 @@ from dashboard.context import Context
 from dashboard.jobs import Job, JobClient, follow
 
 NOUN = {"evaluate": "evaluation", "explain": "explanation"}
+SERVICE = {"evaluate": "evaluator", "explain": "explainer"}
 
 
 def _key(kind: str, run_id: str) -> str:
     return f"job_{kind}_{run_id}"
 
 
-def job_controls(ctx: Context, kind: str, done_at: datetime | None, has_result: bool) -> None:
-    """The button for ``kind`` on the open run, the date of the shown result, a running job."""
+def cannot_make(ctx: Context, kind: str) -> str | None:
+    """Why no ``kind`` result can be made for the open run at all; None where one can."""
+    if leaderboard.can_deploy(ctx.run):
+        return None
+    return (
+        f"No {NOUN[kind]} can be made for this run: {leaderboard.why_not_deployable(ctx.run)} "
+        "(the evaluator and explainer need a finished run of `python -m trainer`)."
+    )
+
+
+def job_controls(
+    ctx: Context, kind: str, done_at: datetime | None, has_result: bool
+) -> str | None:
+    """The button for ``kind`` on the open run, the date of the shown result, a running job.
+
+    Returns how a user makes the result for this run (to show where there is none yet), or None
+    where none can be made (the reason is already on the page).
+    """
     noun = NOUN[kind]
+    command = f"`python -m {SERVICE[kind]} --run-id {ctx.run_id}`"
     left, right = st.columns([1, 3], vertical_alignment="center")
     if has_result:
         when = f" on {done_at:%Y-%m-%d %H:%M} UTC" if done_at else ""
         right.caption(f"Showing the {noun} made{when}.")
-    if not leaderboard.can_deploy(ctx.run):
-        right.caption(
-            f"No {noun} can be made for this run: {leaderboard.why_not_deployable(ctx.run)} "
-            "(the evaluator and explainer need a finished run of `python -m trainer`)."
-        )
-        return
+    if reason := cannot_make(ctx, kind):
+        right.caption(reason)
+        return None
     if not ctx.services_see_this_server:
         right.caption(
             f"The {noun} service reads runs from its own MLFLOW_TRACKING_URI, not from "
             f"{ctx.uri}: switch back to that server to start one from here."
         )
-        return
+        return f"run {command} with MLFLOW_TRACKING_URI={ctx.uri}."
     label = "Run again" if has_result else f"{kind.capitalize()} this run"
     pressed = left.button(
         label,
@@ -55,6 +70,7 @@ def job_controls(ctx: Context, kind: str, done_at: datetime | None, has_result: 
         _follow(client, job, key)
     elif st.session_state.get(key):  # a job started from this page that had not ended
         _follow(client, client.get(st.session_state[key]), key)
+    return f"press {label} above or run {command}."
 
 
 def _follow(client: JobClient, job: Job, key: str) -> None:

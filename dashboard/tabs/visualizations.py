@@ -11,6 +11,7 @@ import streamlit as st
 
 from dashboard import data, reports
 from dashboard.context import Context, missing
+from dashboard.tabs.job_ui import cannot_make
 from runs import contract
 
 COLOURS = {"true": "True class", "predicted": "Predicted class", "outcome": "Outcome"}
@@ -53,6 +54,9 @@ def render_visualizations(ctx: Context) -> None:
     cams = reports.explanation_path(ctx.run, contract.GRADCAM_PNG)
     has_cams = reports.has_explanation(ctx.run) and cams in data.artifact_paths(ctx.uri, ctx.run_id)
     if embedding is None and not has_cams:
+        if reason := cannot_make(ctx, "explain"):
+            st.info(reason)
+            return
         missing(
             "feature map or activation maps",
             "they come with every explanation: press Explain on the Explanations tab or run "

@@ -1,6 +1,6 @@
 import time
 
-from tests.dashboard.conftest import chart_of, open_page
+from tests.dashboard.conftest import chart_of, open_page, page_text
 
 
 def _metrics(at):
@@ -90,3 +90,13 @@ def test_a_run_that_cannot_be_evaluated_gets_no_button(page_env, dashboard_runs)
                    experiment_id=dashboard_runs["experiment"])  # fmt: skip
     assert not [b for b in at.button if b.key == "job_evaluate"]
     assert any("no model of this pipeline" in c.value for c in at.caption)
+
+
+def test_run_that_cannot_be_evaluated_says_why_and_not_to_press_evaluate(page_env, dashboard_runs):
+    at = open_page(dashboard_runs["failed"], "Evaluation",
+                   experiment_id=dashboard_runs["experiment"])  # fmt: skip
+    assert not at.exception
+    text = page_text(at)
+    assert "No evaluation can be made for this run" in text
+    assert "press" not in text.lower()
+    assert "python -m evaluator" not in text

@@ -1,4 +1,4 @@
-from tests.dashboard.conftest import chart_of, open_page
+from tests.dashboard.conftest import chart_of, open_page, page_text
 
 
 def test_faithfulness_channels_samples_and_panels(page_env, dashboard_runs):
@@ -50,3 +50,13 @@ def test_explain_button_with_the_service_down_says_how_to_start_it(page_env, das
                    experiment_id=dashboard_runs["experiment"])  # fmt: skip
     at.button(key="job_explain").click().run()
     assert "uvicorn explainer.app:app" in at.error[0].value
+
+
+def test_run_that_cannot_be_explained_says_why_and_not_to_press_explain(page_env, dashboard_runs):
+    at = open_page(dashboard_runs["failed"], "Explanations",
+                   experiment_id=dashboard_runs["experiment"])  # fmt: skip
+    assert not at.exception
+    text = page_text(at)
+    assert "No explanation can be made for this run" in text
+    assert "press" not in text.lower()
+    assert "python -m explainer" not in text

@@ -1,4 +1,4 @@
-from tests.dashboard.conftest import chart_data, charts, open_page
+from tests.dashboard.conftest import chart_data, charts, open_page, page_text
 
 
 def _open(runs, role):
@@ -28,3 +28,11 @@ def test_unexplained_run_says_how_to_get_the_maps(page_env, dashboard_runs):
     assert not at.exception
     assert "python -m explainer" in at.info[0].value
     assert not charts(at)
+
+
+def test_run_that_cannot_be_explained_has_no_maps_and_says_why(page_env, dashboard_runs):
+    at = _open(dashboard_runs, "failed")
+    assert not at.exception
+    text = page_text(at)
+    assert "No explanation can be made for this run" in text
+    assert "press" not in text.lower()
