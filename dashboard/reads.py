@@ -99,7 +99,12 @@ def run_to_dict(run) -> dict:
 
 
 def list_experiments(uri: str) -> list[dict]:
-    """Active experiments, most recently updated first (at most ``MAX_EXPERIMENTS``)."""
+    """Active experiments (at most ``MAX_EXPERIMENTS``): the one holding the newest run first,
+    then the most recently updated.
+
+    An experiment's ``last_update_time`` moves when it is renamed or tagged, not when runs are
+    added, so alone it would open a long-idle (often empty) experiment first.
+    """
     client = client_for(uri)
     try:
         exps = client.search_experiments(
@@ -107,8 +112,19 @@ def list_experiments(uri: str) -> list[dict]:
             max_results=MAX_EXPERIMENTS,
             order_by=["last_update_time DESC"],
         )
+        newest = (
+            client.search_runs(
+                [e.experiment_id for e in exps],
+                max_results=1,
+                order_by=["attributes.start_time DESC"],
+            )
+            if exps
+            else []
+        )
     except MlflowException as exc:
         raise _mlflow_error(exc, "listing experiments failed") from exc
+    first = newest[0].info.experiment_id if newest else None
+    exps = sorted(exps, key=lambda e: e.experiment_id != first)  # stable: the rest keep order
     return [{"experiment_id": e.experiment_id, "name": e.name} for e in exps]
 
 

@@ -57,8 +57,8 @@ def pick_experiment(uri: str) -> tuple[str, str] | None:
     if not exps:
         st.sidebar.info("This tracking server has no experiments yet: train a model first.")
         return None
-    # The Default experiment is usually empty: prefer the most recently updated other one.
-    exps = sorted(exps, key=lambda e: e["name"] == "Default")
+    # The experiment holding the newest run comes first (reads.list_experiments), the Default
+    # one too when someone trains there.
     names = {e["experiment_id"]: e["name"] for e in exps}
     _restore("experiment_id", list(names))
     exp_id = st.sidebar.selectbox(

@@ -1,10 +1,12 @@
 import pytest
+from mlflow.tracking import MlflowClient
 
 from common import InvalidInput
 from dashboard.reads import (
     RunQuery,
     child_runs,
     list_artifacts,
+    list_experiments,
     metric_histories,
     read_artifact,
     search_runs,
@@ -86,3 +88,15 @@ def test_head_of_an_artifact_is_a_prefix(mlflow_server, dashboard_runs):
     whole = read_artifact(mlflow_server, run_id, path)
     head = read_artifact(mlflow_server, run_id, path, max_bytes=100)
     assert head == whole[:100] and len(whole) > 100
+
+
+def test_experiment_with_the_newest_run_comes_first(tmp_path):
+    uri = f"sqlite:///{tmp_path / 'mlflow.db'}"
+    client = MlflowClient(uri)
+    busy = client.create_experiment("busy")
+    client.create_run(busy)
+    client.create_experiment("created-later-never-used")  # updated last, holds no run
+    client.create_run(busy)  # does not move the experiment's last_update_time
+    names = [e["name"] for e in list_experiments(uri)]
+    assert names[0] == "busy"
+    assert set(names) == {"busy", "created-later-never-used", "Default"}
