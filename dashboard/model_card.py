@@ -93,6 +93,40 @@ def class_counts(stats: contract.DatasetStats | None) -> dict[str, dict[str, int
     }
 
 
+def operating_point_table(point: contract.ThresholdPoint) -> pd.DataFrame:
+    """Test sensitivity and specificity of each class at the validation threshold ``point``:
+    columns class, measure, value, ci_low, ci_high."""
+    return pd.DataFrame(
+        [
+            {
+                "class": cls,
+                "measure": measure,
+                "value": est.value,
+                "ci_low": est.ci_low,
+                "ci_high": est.ci_high,
+            }
+            for cls, measures in point.per_class.items()
+            for measure, est in measures.items()
+        ],
+        columns=["class", "measure", "value", "ci_low", "ci_high"],
+    )
+
+
+def describe_operating_point(point: contract.ThresholdPoint) -> str:
+    """One sentence: the rule and how it was chosen."""
+    chosen = (
+        f" (validation sensitivity {point.val_sensitivity:.3f}"
+        f"{f' on {point.n_val} images' if point.n_val else ''}, target "
+        f"{point.target_sensitivity})"
+        if point.val_sensitivity is not None
+        else ""
+    )
+    return (
+        f"{point.positive_class!r} is decided when its probability is ≥ {point.threshold:.4f}, "
+        f"the threshold chosen on validation data{chosen}; below, that rule on the test split."
+    )
+
+
 def _fmt(value) -> str:
     if value is None or (isinstance(value, float) and math.isnan(value)):
         return "–"
@@ -105,11 +139,13 @@ def build_model_card(
     evaluation: pd.DataFrame | None = None,
     faithfulness: contract.Faithfulness | None = None,
     preprocessing: dict | None = None,
+    operating_point: contract.ThresholdPoint | None = None,
 ) -> str:
     """The Markdown model card of ``run`` (a ``dashboard.reads.run_to_dict`` summary).
 
     ``stats``, ``faithfulness`` and ``preprocessing`` are the run's ``dataset_stats.json``,
-    ``faithfulness.json`` and ``preprocessing.json``; ``evaluation`` is ``evaluation_table``.
+    ``faithfulness.json`` and ``preprocessing.json``; ``evaluation`` is ``evaluation_table``;
+    ``operating_point`` is the evaluation's ``operating_points.threshold``.
     """
     params, run_id = run["params"], run["run_id"]
     evaluated = evaluation is not None and not evaluation.empty
@@ -167,6 +203,31 @@ def build_model_card(
     else:
         lines.append(
             f"Not evaluated yet: run `python -m evaluator --run-id {run_id}` or press Evaluate."
+        )
+    lines += ["", "## Decision rule", ""]
+    if operating_point is not None:
+        lines += [describe_operating_point(operating_point), ""]
+        lines += ["| Class | Measure | Value | CI low | CI high |", "|---|---|---|---|---|"]
+        for row in operating_point_table(operating_point).to_dict("records"):
+            lines.append(
+                f"| {row['class']} | {row['measure']} | {_fmt(row['value'])} "
+                f"| {_fmt(row['ci_low'])} | {_fmt(row['ci_high'])} |"
+            )
+    elif params.get("decision_threshold"):  # chosen by the trainer, not evaluated yet
+        lines.append(
+            f"{params.get('positive_class')!r} is decided when its probability is ≥ "
+            f"{params['decision_threshold']}, the threshold chosen on validation data; its test "
+            "sensitivity and specificity come with the evaluation."
+        )
+    else:
+        lines.append(
+            "The most probable class (argmax)."
+            + (
+                " No threshold was chosen on validation: train with `--target-sensitivity` "
+                "to decide the positive class at a chosen sensitivity."
+                if classes and len(classes) == 2
+                else ""
+            )
         )
     lines += ["", "## Explanations", ""]
     faith = faithfulness_table(faithfulness, run["metrics"])

@@ -130,6 +130,28 @@ class SkippedFiles(_Open):
     )
 
 
+class ThresholdPoint(_Open):
+    """``operating_points.threshold`` of ``metrics.json`` (two-class runs with an
+    ``operating_point.json``): the validation threshold applied to the test split."""
+
+    positive_class: str
+    threshold: float
+    target_sensitivity: float | None = None
+    n_val: int | None = None
+    val_sensitivity: float | None = None
+    val_specificity: float | None = None
+    per_class: dict[str, dict[str, Estimate]] = Field(
+        default_factory=dict, description="class → sensitivity / specificity on the test split"
+    )
+    confusion_matrix: list[list[int]] = Field(default_factory=list)
+
+
+class OperatingPoints(_Open):
+    """``operating_points`` of ``metrics.json``: ``argmax`` always, ``threshold`` where chosen."""
+
+    threshold: ThresholdPoint | None = None
+
+
 class EvaluationReport(_Open):
     """``<evaluation>/metrics.json``: what ``evaluator.compute_metrics`` found on the test split."""
 
@@ -146,6 +168,7 @@ class EvaluationReport(_Open):
     data_dir: str | None = None
     dataset_hash: str | None = None
     skipped: SkippedFiles | None = None
+    operating_points: OperatingPoints | None = None
 
 
 class ExplainedSample(_Open):

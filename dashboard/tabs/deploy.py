@@ -186,6 +186,7 @@ def model_card_for(ctx: Context) -> str:
         evaluation_table(ctx.run["metrics"], report),
         reports.faithfulness(ctx.uri, ctx.run),
         reports.preprocessing(ctx.uri, ctx.run),
+        report and report.operating_points and report.operating_points.threshold,
     )
 
 

@@ -6,7 +6,11 @@ import streamlit as st
 
 from dashboard import data, leaderboard, reports
 from dashboard.context import Context, missing
-from dashboard.model_card import evaluation_table
+from dashboard.model_card import (
+    describe_operating_point,
+    evaluation_table,
+    operating_point_table,
+)
 from dashboard.reads import PREVIEW_BYTES
 from dashboard.tabs.job_ui import job_controls
 from runs import contract
@@ -91,6 +95,12 @@ def render_evaluation(ctx: Context) -> None:
         if not per_class.empty:
             with st.expander(f"Per-class metrics ({len(per_class)})"):
                 st.dataframe(_readable(per_class), hide_index=True, width="stretch")
+    point = report and report.operating_points and report.operating_points.threshold
+    if point:
+        st.subheader("At the decision threshold chosen on validation")
+        st.caption(describe_operating_point(point) + " 95% Wilson intervals.")
+        names = {**HUMAN, "class": "Class", "measure": "Measure"}
+        st.dataframe(operating_point_table(point).rename(columns=names), hide_index=True)
     # The confusion matrix holds two panels (counts, normalized): it gets a whole row.
     cols = [st.container(), *st.columns(len(PLOTS) - 1)]
     for col, (name, title) in zip(cols, PLOTS, strict=True):

@@ -32,9 +32,7 @@ def cannot_make(ctx: Context, kind: str) -> str | None:
     )
 
 
-def job_controls(
-    ctx: Context, kind: str, done_at: datetime | None, has_result: bool
-) -> str | None:
+def job_controls(ctx: Context, kind: str, done_at: datetime | None, has_result: bool) -> str | None:
     """The button for ``kind`` on the open run, the date of the shown result, a running job.
 
     Returns how a user makes the result for this run (to show where there is none yet), or None

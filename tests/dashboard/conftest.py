@@ -268,3 +268,27 @@ def chart_of(at: AppTest, field: str) -> tuple[dict, "object"]:
         if field in frame.columns:
             return spec, frame
     raise AssertionError(f"no chart with a {field!r} column")
+
+
+@pytest.fixture(scope="session")
+def threshold_run(mlflow_server, tiny_demo_data, tmp_path_factory) -> dict[str, str]:
+    """A two-class run of the real trainer with a threshold chosen on validation for a target
+    sensitivity, evaluated by the real evaluator, in its own experiment: run_id, experiment."""
+    import shutil
+
+    from evaluator import evaluate_run
+    from trainer import train
+
+    data = tmp_path_factory.mktemp("two-class") / "data"
+    for split in ("train", "test"):
+        for cls in ("melanoma", "nevus"):
+            shutil.copytree(tiny_demo_data / split / cls, data / split / cls)
+    run_id = train(
+        ["--data-dir", str(data), "--experiment", "dashboard-threshold",
+         "--tracking-uri", mlflow_server, "--checkpoint-dir", str(tmp_path_factory.mktemp("ck")),
+         "--epochs", "1", "--batch-size", "8", "--threads", "1", "--no-progress",
+         "--val-fraction", "0.3", "--target-sensitivity", "0.8", "--positive-class", "melanoma"]
+    )  # fmt: skip
+    evaluate_run(run_id, mlflow_server, batch_size=32)
+    experiment = MlflowClient(mlflow_server).get_run(run_id).info.experiment_id
+    return {"run_id": run_id, "experiment": experiment}

@@ -96,3 +96,31 @@ def test_serving_instructions_name_the_alias_the_predictor_and_the_input():
     assert "curl -X POST http://predictor:5007/predict" in text
     assert "resized to 28×28, 1 channel(s)" in text and "(benign, malignant)" in text
     assert "the `decision` by the threshold chosen on validation" in " ".join(text.split())
+
+
+def test_card_states_the_decision_rule_and_its_test_figures(mlflow_server, threshold_run):
+    run_id = threshold_run["run_id"]
+    run = load_run(mlflow_server, run_id)
+    path = f"{contract.evaluation_dir(run['tags'])}/metrics.json"
+    raw = read_artifact(mlflow_server, run_id, path)
+    report = contract.EvaluationReport.model_validate_json(raw)
+    point = report.operating_points.threshold
+    card = build_model_card(
+        run, evaluation=evaluation_table(run["metrics"], report), operating_point=point
+    )
+    rule = card.split("## Decision rule")[1].split("##")[0]
+    assert f"≥ {point.threshold:.4f}" in rule and "'melanoma'" in rule
+    assert rule.count("| sensitivity |") == 2 and rule.count("| specificity |") == 2
+
+
+def test_card_of_an_unevaluated_threshold_run_names_the_threshold(mlflow_server, threshold_run):
+    run = load_run(mlflow_server, threshold_run["run_id"])
+    rule = build_model_card(run).split("## Decision rule")[1].split("##")[0]
+    assert run["params"]["decision_threshold"] in rule
+    assert "come with the evaluation" in rule
+
+
+def test_card_of_a_multiclass_run_decides_by_argmax(mlflow_server, dashboard_runs):
+    card = _card(mlflow_server, dashboard_runs["pipeline"])
+    rule = card.split("## Decision rule")[1].split("##")[0]
+    assert "most probable class (argmax)" in rule and "--target-sensitivity" not in rule

@@ -95,6 +95,15 @@ def test_model_card_and_how_to_call_the_predictor(page_env, model_name, dashboar
     assert at.get("download_button")
 
 
+def test_model_card_on_the_page_holds_the_decision_rule(page_env, model_name, threshold_run):
+    at = open_page(threshold_run["run_id"], "Choose model",
+                   experiment_id=threshold_run["experiment"])  # fmt: skip
+    text = "\n".join(m.value for m in at.markdown)
+    rule = text.split("## Decision rule")[1].split("##")[0]
+    assert "'melanoma' is decided when its probability is ≥" in rule
+    assert "| melanoma | sensitivity |" in rule
+
+
 def test_the_predictor_line_says_when_the_alias_no_longer_names_the_served_version():
     body = {
         "model_name": "m", "version": "3", "run_id": "r3", "stale": True,

@@ -100,3 +100,16 @@ def test_run_that_cannot_be_evaluated_says_why_and_not_to_press_evaluate(page_en
     assert "No evaluation can be made for this run" in text
     assert "press" not in text.lower()
     assert "python -m evaluator" not in text
+
+
+def test_two_class_run_shows_test_figures_at_the_validation_threshold(page_env, threshold_run):
+    at = open_page(threshold_run["run_id"], "Evaluation",
+                   experiment_id=threshold_run["experiment"])  # fmt: skip
+    assert not at.exception
+    assert "At the decision threshold chosen on validation" in [s.value for s in at.subheader]
+    table = next(f.value for f in at.dataframe if "Measure" in f.value.columns)
+    assert set(table["Class"]) == {"melanoma", "nevus"}
+    assert set(table["Measure"]) == {"sensitivity", "specificity"}
+    low, value, high = table[["95% CI low", "Value", "95% CI high"]].to_numpy().T
+    assert (low <= value).all() and (value <= high).all()
+    assert any("'melanoma' is decided when its probability is ≥" in c.value for c in at.caption)
