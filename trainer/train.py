@@ -178,6 +178,12 @@ def _session(args, dist_info, device, checkpoint_path: Path, member: int = 0,
         )
     if num_classes == 2 and args.target_sensitivity > 0:
         positive_index(preprocessing.class_names, args.positive_class)  # fail before training
+    elif num_classes > 2 and args.positive_class is not None:  # it would be silently unused
+        raise InvalidInput(
+            f"--positive-class {args.positive_class!r} chooses a decision threshold for two-class "
+            f"data; this data set has {num_classes} classes, whose decision is the most probable "
+            "class: leave --positive-class out"
+        )
     model = build_model(
         args.model,
         preprocessing.channels,

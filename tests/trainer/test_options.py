@@ -115,6 +115,12 @@ def test_width_with_another_model_is_a_clear_error(trainer_argv):
         train(trainer_argv("--model", "resnet18", "--width", "8"))
 
 
+def test_positive_class_on_three_classes_is_a_clear_error(trainer_argv, tiny_data):
+    assert len([d for d in (tiny_data / "train").iterdir() if d.is_dir()]) == 3
+    with pytest.raises(InvalidInput, match="has 3 classes.*leave --positive-class out"):
+        train(trainer_argv("--positive-class", "melanoma"))
+
+
 def test_shift_moves_the_training_images(trainer_argv, mlflow_server):
     client = mlflow.MlflowClient(mlflow_server)
     still = client.get_run(train(trainer_argv("--epochs", "1"))).data
