@@ -1,13 +1,14 @@
 """Compare tab: 2–4 runs side by side (metrics with the better value marked, confusion matrices
 and ROC curves next to each other, parameters that really differ, curves in panels)."""
 
+import io
 from pathlib import PurePosixPath
 
 import pandas as pd
 import streamlit as st
 
 from common import NotFound
-from dashboard import data, leaderboard, reports
+from dashboard import data, leaderboard, paired, reports
 from dashboard.context import Context
 from dashboard.tabs.metrics import history_chart
 from runs import contract
@@ -88,6 +89,7 @@ def render_compare(ctx: Context) -> None:
         return "font-weight: 700; color: #0b7a35" if str(value).endswith(leaderboard.BEST) else ""
 
     st.dataframe(metrics.style.map(bold), width="stretch")
+    _paired(ctx, runs)
     for name, title in PLOTS:
         st.subheader(title)
         cols = st.columns(len(runs))
@@ -106,6 +108,58 @@ def render_compare(ctx: Context) -> None:
     else:
         st.dataframe(params.astype(str), width="stretch")
     _curves(ctx, runs)
+
+
+def _predictions(ctx: Context, run: dict) -> pd.DataFrame | None:
+    if not reports.has_evaluation(run):
+        return None
+    path = reports.evaluation_path(run, contract.PREDICTIONS_CSV)
+    try:
+        return pd.read_csv(io.BytesIO(data.artifact_bytes(ctx.uri, run["run_id"], path)))
+    except NotFound:
+        return None
+
+
+@st.cache_data(ttl=3600, show_spinner="Bootstrapping the paired differences…")
+def _differences(this: pd.DataFrame, other: pd.DataFrame) -> list[paired.Difference]:
+    return paired.paired_differences(this, other)
+
+
+def _paired(ctx: Context, runs: list[dict]) -> None:
+    """Whether each compared run's test figures really differ from this run's."""
+    this = _predictions(ctx, ctx.run)
+    if this is None:
+        return
+    st.subheader("Is the difference real?")
+    st.caption(
+        f"Other run − {ctx.run['run_name']} on the same {len(this)} test images, with paired "
+        "bootstrap 95 % intervals: where an interval holds 0, this test set cannot tell the "
+        "two models apart, however the ★ falls."
+    )
+    rows, notes = [], []
+    for run in runs[1:]:
+        other = _predictions(ctx, run)
+        why = "it has no evaluation" if other is None else paired.why_not_paired(this, other)
+        if why:
+            notes.append(f"{_column(run)} is not compared image by image: {why}.")
+            continue
+        for diff in _differences(this, other):
+            interval = (
+                f"{diff.ci_low:+.4f} to {diff.ci_high:+.4f}" if diff.ci_low is not None else "–"
+            )
+            rows.append(
+                {
+                    "Run": _column(run),
+                    "Metric": diff.metric,
+                    "Difference": None if diff.value is None else round(diff.value, 4),
+                    "95% interval": interval,
+                    "Verdict": diff.verdict(_column(ctx.run), _column(run)),
+                }
+            )
+    if rows:
+        st.dataframe(pd.DataFrame(rows), hide_index=True, width="stretch")
+    for note in notes:
+        st.info(note)
 
 
 def _curves(ctx: Context, runs: list[dict]) -> None:

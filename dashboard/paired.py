@@ -1,0 +1,144 @@
+"""Paired comparison of two evaluated runs (no Streamlit): is one model really better?
+
+Two runs evaluated on the same test images differ in macro AUC and accuracy by some amount; a
+person choosing between them needs to know whether that difference is larger than the noise of
+a test set of this size. Both runs' ``predictions.csv`` are resampled with the same bootstrap
+indices (a paired bootstrap, ``scipy.stats.bootstrap`` with the percentile method), which keeps
+the correlation between two models scored on the same images; intervals of the difference are
+much narrower than the two runs' own intervals suggest. Runs evaluated on other images (another
+data folder, a changed test split) are not compared, and said so.
+"""
+
+import warnings
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+from scipy.stats import bootstrap, rankdata
+
+N_RESAMPLES = 2000
+CONFIDENCE = 0.95
+SEED = 0
+KEYS = ("index", "file", "true_label")  # what identifies a test image in predictions.csv
+
+
+@dataclass(frozen=True)
+class Difference:
+    """``other − this`` of one metric, with the paired-bootstrap interval (None: undefined)."""
+
+    metric: str
+    value: float | None
+    ci_low: float | None
+    ci_high: float | None
+
+    def verdict(self, this: str, other: str) -> str:
+        """Which run is better by this metric, or that the test set cannot tell."""
+        if self.value is None:
+            return "undefined on these images"
+        if self.ci_low is None or self.ci_high is None:
+            return "too few test images for an interval"
+        if self.ci_low > 0:
+            return f"{other} is better"
+        if self.ci_high < 0:
+            return f"{this} is better"
+        return "no clear difference on these images"
+
+
+def _classes(frame: pd.DataFrame) -> list[str]:
+    return [c[len("prob_") :] for c in frame.columns if c.startswith("prob_")]
+
+
+def why_not_paired(this: pd.DataFrame, other: pd.DataFrame) -> str | None:
+    """None when both tables hold predictions for the same images, labels and classes, in the
+    same order; otherwise why the runs cannot be compared image by image."""
+    missing = [k for k in KEYS if k not in this.columns or k not in other.columns]
+    if missing or not _classes(this) or not _classes(other):
+        return "its predictions.csv lacks the columns " + ", ".join(missing or ["prob_<class>"])
+    if _classes(this) != _classes(other):
+        return f"it predicts other classes ({', '.join(_classes(other))})"
+    if len(this) != len(other):
+        return f"it was evaluated on {len(other)} test images, this run on {len(this)}"
+    a, b = this[list(KEYS)].astype(str), other[list(KEYS)].astype(str)
+    differ = int((a.to_numpy() != b.to_numpy()).any(axis=1).sum())
+    if differ:
+        return f"{differ} of its {len(other)} test images or labels differ from this run's"
+    return None
+
+
+def _aucs(scores: np.ndarray, positive: np.ndarray) -> np.ndarray:
+    """One-vs-rest AUC per row of ``scores``/``positive`` (B×N), by the rank-sum formula (ties
+    get average ranks, as ``roc_auc_score``); NaN where a row lacks positives or negatives."""
+    ranks = rankdata(scores, axis=-1)
+    n_pos = positive.sum(-1)
+    n_neg = positive.shape[-1] - n_pos
+    with np.errstate(invalid="ignore", divide="ignore"):
+        u = (ranks * positive).sum(-1) - n_pos * (n_pos + 1) / 2
+        return np.where((n_pos > 0) & (n_neg > 0), u / (n_pos * n_neg), np.nan)
+
+
+class _Statistic:
+    """Differences (other − this) of macro AUC and accuracy on resampled image indices."""
+
+    names = ("roc_auc_macro", "accuracy")
+
+    def __init__(self, this: pd.DataFrame, other: pd.DataFrame) -> None:
+        classes = _classes(this)
+        y = this["true_label"].astype(str).map({c: i for i, c in enumerate(classes)}).to_numpy()
+        self.y = y
+        self.p = [f[[f"prob_{c}" for c in classes]].to_numpy(float) for f in (this, other)]
+        # Two classes: the AUC of one class is the AUC of the other; count it once.
+        self.auc_classes = [1] if len(classes) == 2 else list(range(len(classes)))
+
+    def _macro_auc(self, probs: np.ndarray, idx: np.ndarray) -> np.ndarray:
+        y = self.y[idx]
+        per_class = [_aucs(probs[idx, c], y == c) for c in self.auc_classes]
+        with np.errstate(invalid="ignore"):
+            stacked = np.stack(per_class)
+            return np.where(np.isnan(stacked).any(0), np.nan, stacked.mean(0))
+
+    def __call__(self, idx: np.ndarray, axis: int = -1) -> np.ndarray:
+        idx = np.asarray(idx, dtype=np.int64)
+        correct = [(p.argmax(1) == self.y)[idx] for p in self.p]
+        return np.stack(
+            [
+                self._macro_auc(self.p[1], idx) - self._macro_auc(self.p[0], idx),
+                correct[1].mean(-1) - correct[0].mean(-1),
+            ]
+        )
+
+
+def paired_differences(
+    this: pd.DataFrame, other: pd.DataFrame, n_resamples: int = N_RESAMPLES
+) -> list[Difference]:
+    """Macro AUC and accuracy of ``other`` minus ``this`` with paired-bootstrap 95 % intervals.
+
+    Both are ``predictions.csv`` tables of the same test images (``why_not_paired`` is None).
+    An interval is None where resamples leave a class out (a very small test set).
+    """
+    stat = _Statistic(this, other)
+    n = len(stat.y)
+    values = stat(np.arange(n))
+    lows = highs = [None] * len(values)
+    if n >= 2:
+        # Resamples without some class make the AUC NaN: the interval is then None (documented);
+        # scipy's warning about it would only reach the dashboard's log.
+        with np.errstate(invalid="ignore"), warnings.catch_warnings():
+            warnings.simplefilter("ignore", RuntimeWarning)
+            res = bootstrap(
+                (np.arange(n),),
+                stat,
+                vectorized=True,
+                n_resamples=n_resamples,
+                confidence_level=CONFIDENCE,
+                method="percentile",
+                rng=np.random.default_rng(SEED),
+            )
+        lows, highs = res.confidence_interval.low, res.confidence_interval.high
+
+    def num(x) -> float | None:
+        return None if x is None or not np.isfinite(x) else float(x)
+
+    return [
+        Difference(name, num(v), num(lo), num(hi))
+        for name, v, lo, hi in zip(stat.names, values, lows, highs, strict=True)
+    ]

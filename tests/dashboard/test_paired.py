@@ -1,0 +1,106 @@
+import numpy as np
+import pandas as pd
+import pytest
+from sklearn.metrics import roc_auc_score
+
+from dashboard.paired import _aucs, paired_differences, why_not_paired
+
+CLASSES = ("benign", "malignant", "normal")
+
+
+def _predictions(y: np.ndarray, probs: np.ndarray, classes=CLASSES) -> pd.DataFrame:
+    frame = pd.DataFrame(
+        {"index": np.arange(len(y)), "file": [f"test/{i}.png" for i in range(len(y))],
+         "true_label": [classes[i] for i in y]}
+    )  # fmt: skip
+    for c, name in enumerate(classes):
+        frame[f"prob_{name}"] = probs[:, c]
+    return frame
+
+
+def _model(y: np.ndarray, skill: float, seed: int, k: int = 3) -> np.ndarray:
+    """Probabilities that favour the true class by ``skill`` (0: chance)."""
+    logits = np.random.default_rng(seed).normal(size=(len(y), k))
+    logits[np.arange(len(y)), y] += skill
+    e = np.exp(logits)
+    return e / e.sum(1, keepdims=True)
+
+
+def test_rank_sum_auc_matches_scikit_learn_with_ties():
+    rng = np.random.default_rng(1)
+    scores = rng.integers(0, 5, size=(4, 60)).astype(float)  # many ties
+    positive = rng.random((4, 60)) < 0.4
+    expected = [roc_auc_score(p, s) for p, s in zip(positive, scores, strict=True)]
+    assert _aucs(scores, positive) == pytest.approx(expected)
+
+
+def test_a_clearly_better_model_is_named_better():
+    y = np.random.default_rng(0).integers(0, 3, 300)
+    weak, strong = _predictions(y, _model(y, 0.3, 1)), _predictions(y, _model(y, 3.0, 2))
+    auc, accuracy = paired_differences(weak, strong, n_resamples=500)
+    assert auc.metric == "roc_auc_macro" and 0 < auc.ci_low <= auc.value <= auc.ci_high
+    assert accuracy.ci_low > 0
+    assert auc.verdict("weak", "strong") == "strong is better"
+    reverse = paired_differences(strong, weak, n_resamples=500)[0]
+    assert reverse.value == pytest.approx(-auc.value)
+    assert reverse.verdict("strong", "weak") == "strong is better"
+
+
+def test_equally_good_models_are_rarely_told_apart():
+    # Same skill, independent errors: the 95 % interval of the difference should hold 0 in
+    # about 95 % of test sets (the procedure's false alarm rate).
+    covered = []
+    for seed in range(40):
+        y = np.random.default_rng(seed).integers(0, 3, 150)
+        a = _predictions(y, _model(y, 1.5, 100 + seed))
+        b = _predictions(y, _model(y, 1.5, 200 + seed))
+        covered += [d.ci_low < 0 < d.ci_high for d in paired_differences(a, b, n_resamples=300)]
+    assert np.mean(covered) >= 0.85, np.mean(covered)
+
+
+def test_pairing_narrows_the_interval_of_correlated_models():
+    # b is a with a small, consistent improvement: paired, the gain is clear; the two runs'
+    # own accuracy intervals would overlap almost entirely.
+    y = np.random.default_rng(0).integers(0, 2, 400)
+    base = _model(y, 1.0, 3, k=2)
+    better = base.copy()
+    flip = np.flatnonzero(base.argmax(1) != y)[:12]  # 12 more images right (3 %)
+    better[flip] = better[flip][:, ::-1]
+    classes = ("benign", "malignant")
+    _, accuracy = paired_differences(
+        _predictions(y, base, classes), _predictions(y, better, classes), n_resamples=1000
+    )
+    assert accuracy.value == pytest.approx(12 / 400)
+    assert accuracy.ci_low > 0
+
+
+def test_two_class_auc_counts_the_positive_class_once():
+    y = np.random.default_rng(0).integers(0, 2, 100)
+    probs = _model(y, 1.0, 4, k=2)
+    classes = ("benign", "malignant")
+    flat = np.full_like(probs, 0.5)
+    auc = paired_differences(
+        _predictions(y, flat, classes), _predictions(y, probs, classes), n_resamples=200
+    )[0]
+    assert auc.value == pytest.approx(roc_auc_score(y, probs[:, 1]) - 0.5)
+
+
+def test_other_images_or_labels_are_not_paired():
+    y = np.array([0, 1, 2, 0, 1, 2])
+    a = _predictions(y, _model(y, 1.0, 1))
+    b = a.copy()
+    assert why_not_paired(a, b) is None
+    b.loc[2, "true_label"] = "benign"
+    assert "1 of its 6 test images or labels differ" in why_not_paired(a, b)
+    assert "evaluated on 5 test images, this run on 6" in why_not_paired(a, a.iloc[:5])
+    two = _predictions(y % 2, _model(y % 2, 1.0, 1, k=2), ("benign", "malignant"))
+    assert "predicts other classes (benign, malignant)" in why_not_paired(a, two)
+
+
+def test_resamples_that_lose_a_class_give_no_interval_not_an_error():
+    y = np.array([0, 0, 0, 0, 0, 0, 0, 1, 2, 2])  # one image of "malignant"
+    a, b = _predictions(y, _model(y, 1.0, 1)), _predictions(y, _model(y, 2.0, 2))
+    auc, accuracy = paired_differences(a, b, n_resamples=200)
+    assert auc.value is not None and auc.ci_low is None
+    assert auc.verdict("a", "b") == "too few test images for an interval"
+    assert accuracy.ci_low is not None
