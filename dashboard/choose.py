@@ -5,7 +5,7 @@ the evaluation summary and the reason, points the alias ``MODEL_ALIAS`` (the pre
 what it names) at it, writes ``run_id.txt`` atomically and records the choice in the
 ``selections`` collection. The dashboard's "Choose this model" button and the CLI call it::
 
-    python -m dashboard.choose RUN_ID --reason TEXT [--yes-unevaluated]
+    python -m dashboard.choose RUN_ID --reason TEXT [--yes-unevaluated] [--yes-interface-change]
 
 It prints the registered version, or one line saying why the run cannot be chosen (exit 2).
 """
@@ -14,7 +14,7 @@ import argparse
 import getpass
 import logging
 import sys
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import mlflow
 import numpy as np
@@ -30,6 +30,7 @@ from common import (
     atomic_write_text,
     get_settings,
 )
+from dashboard.handoff import evaluation_caveats, interface_change, is_evaluated
 from jobs import STORE_ERRORS, SelectionStore, get_database
 from runs import MODEL_NAME, contract, get_client, get_run, load_classifier, model_info
 from runs import servable_problem as format_problem
@@ -61,13 +62,7 @@ class Choice:
     model_uri: str
     run_id_file: str
     record: dict | None
-
-
-def is_evaluated(run: Run) -> bool:
-    tags = run.data.tags
-    return tags.get(contract.EVALUATED_TAG) == "true" or any(
-        k.startswith("eval_") for k in run.data.metrics
-    )
+    caveats: list[str] = field(default_factory=list)  # about the evaluation's figures
 
 
 def evaluation_summary(metrics: dict[str, float]) -> str:
@@ -159,6 +154,7 @@ def choose_run(
     store=None,
     allow_unevaluated: bool = False,
     selected_by: str | None = None,
+    allow_interface_change: bool = False,
 ) -> Choice:
     """Register ``run_id``'s model, point the alias at it, write ``run_id.txt``, record it.
 
@@ -167,6 +163,8 @@ def choose_run(
         store: A ``jobs.SelectionStore``; None skips the record.
         allow_unevaluated: Choose a run that has no evaluation (an explicit confirmation).
         selected_by: Who chose (default: the OS user).
+        allow_interface_change: Choose a run whose classes, channels or decision rule differ
+            from the version the alias names now (``interface_change``; a confirmation).
 
     Raises:
         InvalidInput: The run cannot be chosen (the message says why and what to do).
@@ -187,16 +185,26 @@ def choose_run(
             f"run {run_id} has not been evaluated; evaluate it first (python -m evaluator "
             f"--run-id {run_id}) or confirm that you choose it unevaluated (--yes-unevaluated)."
         )
+    change = interface_change(client, settings, run_id)
+    if change and not allow_interface_change:
+        raise InvalidInput(
+            f"{change}. Clients that read the class names or `decision` break unless they are "
+            "changed first; confirm that they are (--yes-interface-change)."
+        )
     mlflow.set_tracking_uri(uri)
     _check_loads(f"runs:/{run_id}/{MODEL_NAME}")
     name, alias = settings.model_name, settings.model_alias
+    provenance, caveats = evaluation_caveats(client, run)
     tags = {
         "reason": reason[:5000],
-        "evaluation": found.summary,
+        "evaluation": found.summary + (f" ({'; '.join(caveats)})" if caveats else ""),
         "evaluated": str(found.evaluated).lower(),
         "run_id": run_id,
         "selected_by": selected_by,
+        **provenance,
     }
+    if change:
+        tags["interface_change"] = change[:5000]
     for metric in SUMMARY_METRICS:
         for suffix in ("", "_ci_low", "_ci_high"):
             value = run.data.metrics.get(f"eval_{metric}{suffix}")
@@ -227,10 +235,14 @@ def choose_run(
                 reason=reason,
                 evaluated=found.evaluated,
                 selected_by=selected_by,
+                evaluation_caveats=caveats,
+                interface_change=change,
             ),
         )
     model_uri = f"models:/{name}/{version.version}"
-    return Choice(run_id, name, str(version.version), alias, model_uri, str(id_file), record)
+    return Choice(
+        run_id, name, str(version.version), alias, model_uri, str(id_file), record, caveats
+    )
 
 
 def _record(store, record: contract.SelectionRecord) -> dict:
@@ -242,18 +254,6 @@ def _record(store, record: contract.SelectionRecord) -> dict:
             f"run_id.txt names run {record.run_id}, but the selection record could not be "
             f"stored ({type(exc).__name__}: {exc}); check MONGO_URI and choose the run again."
         ) from exc
-
-
-def served_version(settings: Settings) -> tuple[str, str] | None:
-    """``(version, run_id)`` that the alias names now, or None when it names none."""
-    client = get_client(settings.mlflow_tracking_uri)
-    try:
-        version = client.get_model_version_by_alias(settings.model_name, settings.model_alias)
-    except MlflowException as exc:
-        if exc.error_code in ("RESOURCE_DOES_NOT_EXIST", "INVALID_PARAMETER_VALUE", "NOT_FOUND"):
-            return None
-        raise ServiceUnavailable(f"MLflow failed to read the alias: {exc.message}") from exc
-    return str(version.version), version.run_id
 
 
 def _user() -> str:
@@ -273,6 +273,11 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "--yes-unevaluated", action="store_true", help="choose a run that has no evaluation"
     )
+    parser.add_argument(
+        "--yes-interface-change",
+        action="store_true",
+        help="choose a run whose classes, channels or decision rule differ from the served one",
+    )
     parser.add_argument("--by", help="who chooses (default: the OS user)")
     args = parser.parse_args(argv)
     logging.getLogger("mlflow").setLevel(logging.ERROR)
@@ -280,11 +285,14 @@ def main(argv: list[str] | None = None) -> int:
     try:
         store = SelectionStore(get_database(settings))
         choice = choose_run(
-            args.run_id, args.reason, settings, store, args.yes_unevaluated, args.by
-        )
+            args.run_id, args.reason, settings, store, args.yes_unevaluated, args.by,
+            args.yes_interface_change,
+        )  # fmt: skip
     except PipelineError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
+    for caveat in choice.caveats:
+        print(f"warning: {caveat}", file=sys.stderr)
     print(
         f"run {choice.run_id} is {choice.registered_model} version {choice.version} "
         f"(alias {choice.alias}); {choice.run_id_file} names it",

@@ -168,6 +168,10 @@ class EvaluationReport(_Open):
     data_dir: str | None = None
     dataset_hash: str | None = None
     skipped: SkippedFiles | None = None
+    tta: str | None = Field(None, description="test-time augmentation: none, horizontal, both")
+    own_data: bool | None = Field(
+        None, description="the test split of the run's own data_dir (False: another folder)"
+    )
     operating_points: OperatingPoints | None = None
 
 
@@ -286,3 +290,9 @@ class SelectionRecord(_Open):
     evaluated: bool | None = Field(None, description="the run had an evaluation when chosen")
     selected_at: datetime = Field(default_factory=_now)
     selected_by: str | None = None
+    evaluation_caveats: list[str] = Field(
+        default_factory=list, description="what the evaluation's figures do not show (TTA...)"
+    )
+    interface_change: str | None = Field(
+        None, description="how the choice changed the classes, channels or decision served"
+    )

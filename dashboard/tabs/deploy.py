@@ -5,7 +5,7 @@ import pandas as pd
 import requests
 import streamlit as st
 
-from dashboard import choose, reports, selection
+from dashboard import choose, handoff, reports, selection
 from dashboard.context import Context
 from dashboard.model_card import build_model_card, evaluation_table, serving_instructions
 from jobs import SelectionStore, get_database
@@ -57,7 +57,7 @@ def ready_line(url: str, status_code: int, body: dict) -> str:
 
 def _served(ctx: Context) -> None:
     s = ctx.settings
-    target = choose.served_version(s)
+    target = handoff.served_version(s)
     alias = f"`{s.model_name}@{s.model_alias}`"
     if target is None:
         st.info(
@@ -94,21 +94,35 @@ def _choose(ctx: Context, found: choose.Assessment) -> None:
             "This run has not been evaluated: nothing is known about its accuracy on test data. "
             "Evaluate it first (Evaluation tab), or confirm below."
         )
+    client = get_client(ctx.settings.mlflow_tracking_uri)  # the server choose_run writes to
+    for caveat in handoff.evaluation_caveats(client, get_run(client, ctx.run_id))[1]:
+        st.warning(f"About its test figures: {caveat}.")
+    change = handoff.interface_change(client, ctx.settings, ctx.run_id)
+    if change:
+        st.warning(
+            f"{change}. Clients that read the class names or `decision` break unless they are "
+            "changed first."
+        )
     reason = st.text_area("Why this model?", key="choose_reason", max_chars=2000)
     confirmed = found.evaluated or st.checkbox(
         "I choose it without an evaluation", key="choose_unevaluated"
+    )
+    ready = not change or st.checkbox(
+        "The clients of the served model are ready for this change", key="choose_interface"
     )
     if st.button("Choose this model", key="choose_model", type="primary"):
         if not reason.strip():
             st.warning("Write why you choose this model; the reason is kept with the choice.")
             return
-        if not confirmed:
-            st.warning("Tick the confirmation to choose a run without an evaluation.")
+        if not confirmed or not ready:
+            what = "without an evaluation" if not confirmed else "that changes what clients get"
+            st.warning(f"Tick the confirmation to choose a run {what}.")
             return
         with st.spinner("Registering the model and moving the alias…"):
             done = choose.choose_run(
-                ctx.run_id, reason, ctx.settings, _store(ctx), allow_unevaluated=True
-            )
+                ctx.run_id, reason, ctx.settings, _store(ctx), allow_unevaluated=True,
+                allow_interface_change=True,
+            )  # fmt: skip
         st.success(
             f"Run {done.run_id} is {done.registered_model} version {done.version} "
             f"(alias {done.alias}); `{done.run_id_file}` names it. The predictor serves it "

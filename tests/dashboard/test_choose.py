@@ -126,3 +126,70 @@ def test_cli_refusal_is_one_line_and_exit_code_2(dashboard_runs, settings):
     result = _cli(settings, dashboard_runs["bare"], "--reason", "x")
     assert result.returncode == 2 and result.stdout == ""
     assert result.stderr.count("\n") == 1 and "has not been evaluated" in result.stderr
+
+
+def test_a_choice_changing_the_served_classes_needs_a_confirmation(
+    dashboard_runs, threshold_run, settings, store
+):
+    choose_run(dashboard_runs["pipeline"], "three classes", settings, store)
+    with pytest.raises(InvalidInput) as refused:
+        choose_run(threshold_run["run_id"], "two classes", settings, store)
+    message = str(refused.value)
+    assert "classes keratosis, melanoma, nevus → melanoma, nevus" in message
+    assert "no threshold (no `decision`) → threshold for 'melanoma'" in message
+    assert "--yes-interface-change" in message
+    assert settings.run_id_file.read_text().strip() == dashboard_runs["pipeline"]
+    assert len(store.recent()) == 1
+    choice = choose_run(
+        threshold_run["run_id"], "two classes", settings, store, allow_interface_change=True
+    )
+    version = MlflowClient(settings.mlflow_tracking_uri).get_model_version(
+        settings.model_name, choice.version
+    )
+    assert "melanoma, nevus" in version.tags["interface_change"]
+    assert "melanoma, nevus" in store.recent()[0]["interface_change"]
+
+
+def test_a_choice_keeping_the_served_interface_asks_nothing(dashboard_runs, settings):
+    choose_run(dashboard_runs["pipeline"], "first", settings)
+    choice = choose_run(dashboard_runs["bare"], "same classes", settings, allow_unevaluated=True)
+    version = MlflowClient(settings.mlflow_tracking_uri).get_model_version(
+        settings.model_name, choice.version
+    )
+    assert "interface_change" not in version.tags
+
+
+def test_figures_of_a_tta_evaluation_are_marked_on_the_version(fresh_run, settings, store):
+    from evaluator import evaluate_run
+
+    evaluate_run(fresh_run, settings.mlflow_tracking_uri, batch_size=32, tta="both")
+    choice = choose_run(fresh_run, "flipped figures", settings, store)
+    assert any("tta 'both'" in c for c in choice.caveats)
+    tags = MlflowClient(settings.mlflow_tracking_uri).get_model_version(
+        settings.model_name, choice.version
+    ).tags
+    assert tags["evaluation_tta"] == "both" and "tta 'both'" in tags["evaluation"]
+    assert tags["evaluation_path"].startswith("evaluation")
+    assert "which the served model does not do" in store.recent()[0]["evaluation_caveats"][0]
+
+
+def test_figures_from_another_data_folder_are_marked(fresh_run, settings, tiny_demo_data, tmp_path):
+    import shutil
+
+    from evaluator import evaluate_run
+
+    copy = shutil.copytree(tiny_demo_data, tmp_path / "elsewhere" / "data")
+    evaluate_run(fresh_run, settings.mlflow_tracking_uri, data_dir=copy, batch_size=32)
+    result = _cli(settings, fresh_run, "--reason", "other data")
+    assert result.returncode == 0, result.stderr
+    assert f"warning: the evaluation used the test split of {copy}" in result.stderr
+    assert "not the run's own data" in result.stderr
+
+
+def test_figures_of_the_runs_own_data_have_no_caveat(fresh_run, settings, tiny_demo_data):
+    from evaluator import evaluate_run
+
+    # Named explicitly, the run's own folder is still its own data.
+    evaluate_run(fresh_run, settings.mlflow_tracking_uri, data_dir=tiny_demo_data, batch_size=32)
+    choice = choose_run(fresh_run, "own data", settings)
+    assert choice.caveats == []

@@ -34,6 +34,25 @@ def test_choose_button_registers_writes_run_id_and_lists_the_choice(
     assert record["version"] == "1"
 
 
+def test_a_run_changing_the_served_classes_is_chosen_only_once_confirmed(
+    page_env, model_name, dashboard_runs, threshold_run
+):
+    from dashboard.choose import choose_run
+
+    choose_run(dashboard_runs["pipeline"], "three classes", Settings())
+    at = open_page(threshold_run["run_id"], "Choose model",
+                   experiment_id=threshold_run["experiment"])  # fmt: skip
+    assert "changes what its clients receive" in page_text(at)
+    at.text_area(key="choose_reason").input("two classes now").run()
+    at.button(key="choose_model").click().run()
+    assert "Tick the confirmation to choose a run that changes" in at.warning[-1].value
+    assert (page_env / "run_id.txt").read_text().strip() == dashboard_runs["pipeline"]
+    at.checkbox(key="choose_interface").check().run()
+    at.button(key="choose_model").click().run()
+    assert not at.exception
+    assert (page_env / "run_id.txt").read_text().strip() == threshold_run["run_id"]
+
+
 def test_unevaluated_run_is_not_chosen_without_the_confirmation(
     page_env, model_name, dashboard_runs
 ):
