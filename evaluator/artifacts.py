@@ -10,7 +10,7 @@ from PIL import Image
 
 from common import atomic_write_bytes, atomic_write_json, atomic_write_text
 from evaluator import plots
-from runs import contract
+from runs import contract, threshold_labels
 
 if TYPE_CHECKING:
     from dataloader import ImageSet
@@ -80,6 +80,11 @@ def write_artifacts(
             "predicted_label": [names[i] for i in pred],
         }
     )
+    point = report.get("operating_points", {}).get("threshold")
+    if point is not None:  # what the served model's `decision` says for each image
+        positive = names.index(point["positive_class"])
+        decided = threshold_labels(probs, positive, float(point["threshold"]))
+        table["decision"] = [names[i] for i in decided]
     for c, name in enumerate(names):
         table[f"prob_{name}"] = probs[:, c]
     atomic_write_text(out / contract.PREDICTIONS_CSV, table.to_csv(index=False))

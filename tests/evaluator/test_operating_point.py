@@ -151,6 +151,18 @@ def report_labels(uri: str, run_id: str, folder: str) -> np.ndarray:
     return labels.map({"melanoma": 0, "nevus": 1}).to_numpy()
 
 
+def test_predictions_csv_has_the_decision_of_the_served_model(two_class_run, mlflow_server):
+    report = evaluate_run(two_class_run, mlflow_server)
+    table = _predictions(mlflow_server, two_class_run, report["artifact_path"])
+    threshold = report["operating_points"]["threshold"]["threshold"]
+    expected = np.where(table["prob_melanoma"] >= threshold, "melanoma", "nevus")
+    assert table["decision"].tolist() == expected.tolist()
+    mlflow.set_tracking_uri(mlflow_server)
+    classifier = load_classifier(f"runs:/{two_class_run}/model")
+    served = classifier.table(table[["prob_melanoma", "prob_nevus"]].to_numpy())
+    assert served["decision"].tolist() == table["decision"].tolist()
+
+
 def test_tta_averages_the_flipped_views_and_is_recorded(two_class_run, mlflow_server):
     report = evaluate_run(two_class_run, mlflow_server, tta="horizontal")
     assert report["tta"] == "horizontal"
