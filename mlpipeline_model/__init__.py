@@ -8,6 +8,7 @@ packages of this repository), because the trainer logs this folder with the mode
 from mlpipeline_model.images import (
     COLOUR_INTERPRETATIONS,
     MAX_PIXELS,
+    MAX_UPSCALE,
     ImageDecodeError,
     check_pixels,
     conform,
@@ -16,6 +17,7 @@ from mlpipeline_model.images import (
     is_grey,
     open_image,
     pil_pixels,
+    too_small,
     upright_size,
 )
 from mlpipeline_model.models import MODEL_NAMES, Ensemble, ImageClassifier, SmallCNN, build_model
@@ -33,6 +35,7 @@ __all__ = [
     "DECISION_COLUMN",
     "FORMAT",
     "MAX_PIXELS",
+    "MAX_UPSCALE",
     "MODEL_NAMES",
     "PREDICTED_COLUMN",
     "TORCH_ARTIFACT",
@@ -50,5 +53,6 @@ __all__ = [
     "open_image",
     "pil_pixels",
     "threshold_labels",
+    "too_small",
     "upright_size",
 ]

@@ -16,6 +16,10 @@ GREY_MODES = ("1", "L", "LA", "I", "I;16", "I;16B", "I;16L", "F")
 # Larger images are refused before their pixels are decoded: a few hundred kilobytes of PNG can
 # declare gigabytes of pixels. The largest projection radiographs and mammograms are about 15 MP.
 MAX_PIXELS = 40_000_000
+# A model stretches a smaller image to its input at most this much per side; beyond it (a
+# thumbnail, an icon) the pixels it would classify were invented by the resize. The evaluator
+# refuses such data sets and the served model such images.
+MAX_UPSCALE = 4
 COLOUR_INTERPRETATIONS = ("RGB", "YBR_FULL", "YBR_FULL_422", "YBR_RCT", "YBR_ICT", "PALETTE COLOR")
 
 
@@ -38,6 +42,12 @@ def check_pixels(height: int, width: int) -> None:
     memory); called with the size a file declares, before its pixels are read."""
     if height * width > MAX_PIXELS:
         raise ImageDecodeError(f"{width}×{height} px {TOO_LARGE}")
+
+
+def too_small(size: tuple[int, int], model_size: tuple[int, int]) -> bool:
+    """Whether an image of ``size`` (H, W) is more than ``MAX_UPSCALE``× smaller than
+    ``model_size`` on some side."""
+    return any(side * MAX_UPSCALE < target for side, target in zip(size, model_size, strict=True))
 
 
 def open_image(source: str | os.PathLike | IO[bytes]) -> Image.Image:

@@ -13,7 +13,13 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from mlpipeline_model.images import ImageDecodeError, conform, decode_image
+from mlpipeline_model.images import (
+    MAX_UPSCALE,
+    ImageDecodeError,
+    conform,
+    decode_image,
+    too_small,
+)
 
 TORCH_ARTIFACT = "torch_model"
 """Key (and file name) of the pickled PyTorch module among the logged model's artifacts."""
@@ -96,9 +102,22 @@ class ImageClassifierModel(PythonModel):
                     "text input must be a base64-encoded PNG, JPEG or DICOM image", index
                 ) from exc
         try:
-            return conform(decode_image(bytes(data)), self.image_size, self.channels)
+            pixels = decode_image(bytes(data))
         except ImageDecodeError as exc:
             raise ImageDecodeError(str(exc), index) from exc
+        self._check_size(pixels.shape[:2], index)
+        return conform(pixels, self.image_size, self.channels)
+
+    def _check_size(self, size: tuple[int, ...], index: int | None = None) -> None:
+        """Refuse an image the model would have to stretch more than ``MAX_UPSCALE``× a side."""
+        if too_small((size[0], size[1]), tuple(self.image_size)):
+            height, width = self.image_size
+            raise ImageDecodeError(
+                f"the image is {size[0]}×{size[1]} px; the model takes {height}×{width} and "
+                f"stretches an image at most {MAX_UPSCALE}× a side: send the original image, "
+                "not a thumbnail",
+                index,
+            )
 
     def to_batch(self, model_input: Any) -> np.ndarray:
         """Any accepted input as uint8 ``N×H×W×C`` of the model's size and channels.
@@ -139,6 +158,7 @@ class ImageClassifierModel(PythonModel):
             images = images.astype(np.uint8)
         if images.shape[1:] == (*self.image_size, self.channels):
             return images
+        self._check_size(images.shape[1:3])
         return np.stack([conform(im, self.image_size, self.channels) for im in images])
 
     # --- prediction ---------------------------------------------------------------------------

@@ -14,6 +14,7 @@ from mlflow.tracking import MlflowClient
 from common import InvalidInput, ServiceUnavailable, check_path_text
 from common import confine as confine_path
 from dataloader import inspect_data, load_dataset
+from mlpipeline_model import MAX_UPSCALE, too_small
 from runs.preprocessing import Preprocessing
 from runs.tracking import MODEL_NAME, get_client, get_run, load_preprocessing
 
@@ -145,8 +146,6 @@ def run_data_dir(
     return resolve_data_dir(value, root, confine)
 
 
-MAX_UPSCALE = 4
-"""The model's resize rule stretches images up to this factor per side; smaller data is refused."""
 
 
 def _channels(n: int) -> str:
@@ -191,7 +190,7 @@ def check_compatible(path: Path, pp: Preprocessing) -> dict:
         )
     height, width = pp.image_size
     small_h, small_w = min(h for h, _ in found.sizes), min(w for _, w in found.sizes)
-    if small_h * MAX_UPSCALE < height or small_w * MAX_UPSCALE < width:
+    if too_small((small_h, small_w), (height, width)):
         problems.append(
             f"image size: the data has images of {small_h}×{small_w}, the model takes "
             f"{height}×{width} and resizes ({pp.resize}) at most {MAX_UPSCALE}× up"

@@ -3,7 +3,9 @@
 import time
 
 import mlflow
+import numpy as np
 import requests
+from PIL import Image
 
 from dashboard.choose import choose_run
 from predictor import ModelHolder
@@ -53,6 +55,17 @@ def test_bad_image_is_422_naming_the_file(predictor, settings, served_runs, demo
     r = post_images(predictor, [good, bad])
     assert r.status_code == 422
     assert "file 'broken.png' is not a usable image" in r.json()["detail"]
+
+
+def test_a_thumbnail_is_422_naming_the_file_and_its_size(predictor, settings, served_runs,
+                                                         tmp_path):  # fmt: skip
+    choose_run(served_runs[0], "serve it", settings, allow_unevaluated=True)
+    wait_ready(predictor)
+    thumb = tmp_path / "thumb.png"
+    Image.fromarray(np.zeros((2, 2), np.uint8)).save(thumb)
+    r = post_images(predictor, [thumb])
+    assert r.status_code == 422
+    assert "file 'thumb.png' is not a usable image: the image is 2×2 px" in r.json()["detail"]
 
 
 def test_predict_needs_the_token(predictor, settings, served_runs, demo_data):

@@ -99,6 +99,19 @@ def test_undecodable_bytes_name_their_position(trained_run):
     assert info.value.index == 1
 
 
+def test_a_thumbnail_is_refused_as_the_evaluator_refuses_such_data(trained_run):
+    served = load_classifier(f"runs:/{trained_run.run_id}/model")  # 32×32 input
+    tiny = io.BytesIO()
+    Image.fromarray(np.full((2, 2), 128, np.uint8)).save(tiny, format="PNG")
+    good = (sorted((trained_run.data_dir / "test").rglob("*.png"))[0]).read_bytes()
+    with pytest.raises(ValueError, match=r"is 2×2 px; the model takes 32×32") as info:
+        served.predict(None, [good, tiny.getvalue()])
+    assert info.value.index == 1
+    with pytest.raises(ValueError, match="not a thumbnail"):
+        served.predict(None, np.zeros((1, 400, 7, 3), np.uint8))  # 7 px wide: over 4× up
+    assert len(served.predict(None, np.zeros((1, 8, 8, 3), np.uint8))) == 1  # 4× is fine
+
+
 def test_model_of_an_older_run_still_loads_but_is_not_servable(mlflow_server):
     mlflow.set_tracking_uri(mlflow_server)
     mlflow.set_experiment("legacy-format")
