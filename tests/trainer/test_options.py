@@ -117,7 +117,7 @@ def test_width_with_another_model_is_a_clear_error(trainer_argv):
 
 def test_positive_class_on_three_classes_is_a_clear_error(trainer_argv, tiny_data):
     assert len([d for d in (tiny_data / "train").iterdir() if d.is_dir()]) == 3
-    with pytest.raises(InvalidInput, match="has 3 classes.*leave --positive-class out"):
+    with pytest.raises(InvalidInput, match=r"has 3 classes.*leave --positive-class out"):
         train(trainer_argv("--positive-class", "melanoma"))
 
 
