@@ -77,16 +77,23 @@ def load_operating_point(
     path = contract.OPERATING_POINT_JSON
     try:
         found = load_json_artifact(MlflowClient(tracking_uri), run_id, path)
-        if found is None:
-            return None
-        point = OperatingPoint.model_validate(found)
-    except ValueError as exc:  # not JSON, or not an operating point
+    except ValueError as exc:  # not JSON
         raise InvalidInput(f"{path} of run {run_id} is not usable: {_reason(exc)}") from exc
+    return None if found is None else checked_point(found, class_names, f"{path} of run {run_id}")
+
+
+def checked_point(found: dict, class_names: Sequence[str], where: str) -> OperatingPoint:
+    """``found`` as an ``OperatingPoint`` that fits ``class_names``; ``InvalidInput`` naming
+    ``where`` it came from otherwise."""
+    try:
+        point = OperatingPoint.model_validate(found)
+    except ValueError as exc:  # not an operating point
+        raise InvalidInput(f"{where} is not usable: {_reason(exc)}") from exc
     if len(class_names) != 2 or point.positive_class not in class_names:
         raise InvalidInput(
-            f"{path} of run {run_id} sets a threshold for {point.positive_class!r}, which does "
-            f"not fit the model's classes ({', '.join(class_names)}): a threshold needs two "
-            "classes, one of them the positive class"
+            f"{where} sets a threshold for {point.positive_class!r}, which does not fit the "
+            f"model's classes ({', '.join(class_names)}): a threshold needs two classes, one "
+            "of them the positive class"
         )
     return point
 
@@ -198,7 +205,15 @@ class ModelHolder:
         started = time.monotonic()
         uri = f"models:/{s.model_name}/{version}"
         classifier = (self.loader or partial(_default_loader, s.mlflow_tracking_uri))(uri)
-        point = load_operating_point(s.mlflow_tracking_uri, run_id, list(classifier.class_names))
+        names = list(classifier.class_names)
+        carried = getattr(classifier, "operating_point", None)  # None in models logged before it
+        # The point the model carries is the one its pyfunc decides by (`mlflow models serve`);
+        # the run's file serves models logged before they carried one.
+        point = (
+            checked_point(carried, names, f"the operating point of version {version}")
+            if carried
+            else load_operating_point(s.mlflow_tracking_uri, run_id, names)
+        )
         log.info(
             "serving %s version %s (run %s, %s), loaded in %.1fs", s.model_name, version, run_id,
             f"threshold {point.threshold:.4g} for {point.positive_class!r}" if point else "argmax",

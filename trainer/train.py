@@ -365,16 +365,17 @@ def _finish(session: Training) -> None:
             model, session.val_set, session.device, names, args.positive_class,
             args.target_sensitivity,
         )  # fmt: skip
-    mlflow_run.log_model(model, session.preprocessing, point)
-    if len(bests) > 1:
-        mlflow.log_dict(_ensemble_summary(args, val, bests), contract.ENSEMBLE_JSON)
-    mlflow.log_metrics({"best_val_auc": val["auc"], "best_epoch": best_epoch})
-    if point is not None:
+    if point is not None:  # before the model, which marks the run trained: every reader of
+        # the run (predictor, evaluator, dashboard) then finds the point the model carries
         mlflow.log_dict(point, contract.OPERATING_POINT_JSON)
         mlflow.log_params(
             {"decision_threshold": round(point["threshold"], 6),
              "positive_class": point["positive_class"]}
         )  # fmt: skip
+    mlflow_run.log_model(model, session.preprocessing, point)
+    if len(bests) > 1:
+        mlflow.log_dict(_ensemble_summary(args, val, bests), contract.ENSEMBLE_JSON)
+    mlflow.log_metrics({"best_val_auc": val["auc"], "best_epoch": best_epoch})
     session.save(finished=True)
     members = f" (ensemble of {args.ensemble}: first member's epoch)" if args.ensemble > 1 else ""
     print(

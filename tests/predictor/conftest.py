@@ -21,8 +21,9 @@ TOKEN = "predictor-test-token-0123456789abcdef"
 AUTH = {"Authorization": f"Bearer {TOKEN}"}
 
 
-def log_untrained_run(uri: str, data_dir: Path, seed: int) -> str:
-    """A run with a pipeline model (untrained weights: serving does not care), fast to make."""
+def log_untrained_run(uri: str, data_dir: Path, seed: int, point: dict | None = None) -> str:
+    """A run with a pipeline model (untrained weights: serving does not care), fast to make;
+    ``point``: the operating point the model carries."""
     from dataloader import load_dataset
 
     ds = load_dataset(data_dir, image_size=32, channels=3, splits=("train",), val_fraction=0)
@@ -34,7 +35,7 @@ def log_untrained_run(uri: str, data_dir: Path, seed: int) -> str:
     mlflow.set_experiment("predictor-tests")
     with mlflow.start_run(run_name=f"untrained-{seed}") as run:
         mlflow.log_dict(pp.model_dump(mode="json"), "preprocessing.json")
-        log_classifier(model, pp, "model")
+        log_classifier(model, pp, "model", operating_point=point)
     return run.info.run_id
 
 

@@ -44,16 +44,30 @@ def trained_two_class_run(mlflow_server, two_class_data, tmp_path_factory) -> st
     )  # fmt: skip
 
 
-def run_with_point(uri: str, data: Path, threshold: float) -> str:
-    """An untrained two-class run whose operating point has ``threshold`` (positive: class 0)."""
-    run_id = log_untrained_run(uri, data, seed=3)
+def _point(data: Path, threshold: float) -> dict:
     names = sorted(p.name for p in (data / "train").iterdir())
-    point = {"positive_class": names[0], "positive_index": 0, "target_sensitivity": 0.9,
-             "threshold": threshold, "rule": "...", "chosen_on": "validation", "n_val": 10,
-             "val_sensitivity": 0.9, "val_specificity": 0.5}  # fmt: skip
+    return {"positive_class": names[0], "positive_index": 0, "target_sensitivity": 0.9,
+            "threshold": threshold, "rule": "...", "chosen_on": "validation", "n_val": 10,
+            "val_sensitivity": 0.9, "val_specificity": 0.5}  # fmt: skip
+
+
+def run_with_point(uri: str, data: Path, threshold: float) -> str:
+    """An untrained two-class run whose operating point has ``threshold`` (positive: class 0),
+    in the run's file only (as models logged before they carried their point)."""
+    run_id = log_untrained_run(uri, data, seed=3)
     with mlflow.start_run(run_id=run_id):
-        mlflow.log_dict(point, "operating_point.json")
+        mlflow.log_dict(_point(data, threshold), "operating_point.json")
     return run_id
+
+
+def test_the_point_the_model_carries_is_the_one_that_decides(predictor, settings,
+                                                             two_class_data):  # fmt: skip
+    uri = settings.mlflow_tracking_uri
+    run_id = log_untrained_run(uri, two_class_data, seed=4, point=_point(two_class_data, 0.0))
+    with mlflow.start_run(run_id=run_id):  # a file that disagrees with the model
+        mlflow.log_dict(_point(two_class_data, 1.0), "operating_point.json")
+    choose_run(run_id, "carried point", settings, allow_unevaluated=True)
+    assert wait_ready(predictor, "1")["operating_point"]["threshold"] == 0.0
 
 
 def test_decision_follows_the_threshold_the_trainer_chose(predictor, settings,
