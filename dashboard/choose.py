@@ -218,7 +218,14 @@ def choose_run(
             f"registered {name} version {version.version} but could not point the alias "
             f"{alias!r} at it ({exc.message}); choose the run again."
         ) from exc
-    id_file = atomic_write_text(settings.run_id_file, run_id + "\n")
+    try:
+        id_file = atomic_write_text(settings.run_id_file, run_id + "\n")
+    except OSError as exc:  # the alias has moved: say so, and how to finish the choice
+        raise ServiceUnavailable(
+            f"{name} version {version.version} is now {alias!r}, but {settings.run_id_file} "
+            f"could not be written ({type(exc).__name__}: {exc}); check RUN_ID_FILE and its "
+            "folder, then choose the run again."
+        ) from exc
     record = None
     if store is not None:
         record = _record(

@@ -4,16 +4,14 @@ and whether clients of the alias would receive other classes, channels or decisi
 from mlflow.entities import Run
 from mlflow.exceptions import MlflowException
 from mlflow.tracking import MlflowClient
+from pydantic import ValidationError
 
-from common import InvalidInput, PipelineError, ServiceUnavailable, Settings
-from runs import contract, get_client, get_run, load_json_artifact, load_preprocessing
+from common import InvalidInput, NotFound, ServiceUnavailable, Settings
+from runs import contract, get_client, load_json_artifact, load_preprocessing
 
 
 def is_evaluated(run: Run) -> bool:
-    tags = run.data.tags
-    return tags.get(contract.EVALUATED_TAG) == "true" or any(
-        k.startswith("eval_") for k in run.data.metrics
-    )
+    return contract.is_evaluated(run.data.tags, run.data.metrics)
 
 
 def served_version(settings: Settings) -> tuple[str, str] | None:
@@ -39,7 +37,10 @@ def evaluation_caveats(client: MlflowClient, run: Run) -> tuple[dict[str, str], 
     tags = {"evaluation_path": path}
     if report is None:  # evaluated before metrics.json existed: nothing more is known
         return tags, []
-    report = contract.EvaluationReport.model_validate(report)
+    try:
+        report = contract.EvaluationReport.model_validate(report)
+    except ValidationError:  # not a report of this pipeline: its folder is all that is known
+        return tags, []
     caveats = []
     if report.tta:
         tags["evaluation_tta"] = report.tta
@@ -62,11 +63,11 @@ def evaluation_caveats(client: MlflowClient, run: Run) -> tuple[dict[str, str], 
 def interface(client: MlflowClient, run_id: str) -> dict:
     """What a client of the served model depends on: classes, channels and decision rule."""
     pp = load_preprocessing(client, run_id)
-    params = get_run(client, run_id).data.params
+    point = load_json_artifact(client, run_id, contract.OPERATING_POINT_JSON)
     return {
         "classes": list(pp.class_names),
         "channels": pp.channels,
-        "decision": params.get("positive_class") if params.get("decision_threshold") else None,
+        "decision": point.get("positive_class") if isinstance(point, dict) else None,
     }
 
 
@@ -78,7 +79,7 @@ def interface_change(client: MlflowClient, settings: Settings, run_id: str) -> s
         return None
     try:
         before = interface(client, current[1])
-    except (InvalidInput, PipelineError):  # the served run lost its files: nothing to compare
+    except (InvalidInput, NotFound):  # the served run lost its files: nothing to compare
         return None
     after = interface(client, run_id)
     changes = []

@@ -91,13 +91,8 @@ def channel_importance(uri: str, run: dict) -> dict[str, dict[str, float]]:
 
 
 def has_evaluation(run: dict) -> bool:
-    """The run has a published evaluation (its tag, or ``eval_*`` metrics)."""
-    tags = run["tags"]
-    return bool(
-        tags.get(contract.EVALUATED_TAG)
-        or tags.get(contract.EVALUATION_PATH_TAG)
-        or any(k.startswith("eval_") for k in run["metrics"])
-    )
+    """The run has a published evaluation (``runs.contract.is_evaluated``)."""
+    return contract.is_evaluated(run["tags"], run["metrics"])
 
 
 def has_explanation(run: dict) -> bool:

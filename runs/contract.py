@@ -12,7 +12,7 @@ their result in ``evaluation/`` and ``explanations/``.
 """
 
 import uuid
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from datetime import UTC, datetime
 from typing import Any, Literal
 
@@ -104,6 +104,16 @@ def evaluation_dir(tags: Mapping[str, str] | None) -> str:
 def explanation_dir(tags: Mapping[str, str] | None) -> str:
     """The artifact folder of the run's current explanation, given the run's tags."""
     return _current(tags, EXPLANATION_PATH_TAG, EXPLANATIONS_DIR)
+
+
+def is_evaluated(tags: Mapping[str, str], metric_keys: Iterable[str]) -> bool:
+    """Whether a run has a published evaluation: the evaluator's tags, or ``eval_*`` metrics
+    (runs evaluated before the tags existed). The one rule of the dashboard and of choosing."""
+    return (
+        tags.get(EVALUATED_TAG) == "true"
+        or bool(tags.get(EVALUATION_PATH_TAG))
+        or any(k.startswith("eval_") for k in metric_keys)
+    )
 
 
 class _Open(BaseModel):

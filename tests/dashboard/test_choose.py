@@ -193,3 +193,30 @@ def test_figures_of_the_runs_own_data_have_no_caveat(fresh_run, settings, tiny_d
     evaluate_run(fresh_run, settings.mlflow_tracking_uri, data_dir=tiny_demo_data, batch_size=32)
     choice = choose_run(fresh_run, "own data", settings)
     assert choice.caveats == []
+
+
+def test_an_outage_reading_the_served_run_is_not_taken_for_no_change(
+    dashboard_runs, threshold_run, settings, monkeypatch
+):
+    from common import ServiceUnavailable
+
+    choose_run(dashboard_runs["pipeline"], "three classes", settings)
+
+    def down(*args):
+        raise ServiceUnavailable("MLflow at test did not answer")
+
+    monkeypatch.setattr("dashboard.handoff.load_preprocessing", down)
+    with pytest.raises(ServiceUnavailable, match="did not answer"):
+        choose_run(threshold_run["run_id"], "two classes", settings)
+    assert settings.run_id_file.read_text().strip() == dashboard_runs["pipeline"]
+
+
+def test_an_unwritable_run_id_file_is_one_line_saying_the_alias_moved(
+    dashboard_runs, settings, tmp_path
+):
+    (tmp_path / "a-file").write_text("not a folder")
+    blocked = settings.model_copy(update={"run_id_file": tmp_path / "a-file" / "run_id.txt"})
+    result = _cli(blocked, dashboard_runs["pipeline"], "--reason", "x")
+    assert result.returncode == 2, result.stderr
+    assert result.stderr.count("\n") == 1
+    assert "version 1 is now 'champion'" in result.stderr and "RUN_ID_FILE" in result.stderr
