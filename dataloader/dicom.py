@@ -1,20 +1,16 @@
 """DICOM as uint8 pixels: modality rescale, VOI window (else min/max), MONOCHROME1 inverted."""
 
-import warnings
 from pathlib import Path
 
 import numpy as np
-import pydicom
 
-from mlpipeline_model import COLOUR_INTERPRETATIONS, dicom_pixels
+from mlpipeline_model import COLOUR_INTERPRETATIONS, dicom_pixels, open_dicom
 
 
 def dicom_header(path: Path) -> tuple[int, int, bool, str | None]:
     """``(height, width, is_colour, PatientID or None)`` from the header alone (the pixel data
     is not read)."""
-    with warnings.catch_warnings():  # pydicom warns about odd files; broken ones are reported
-        warnings.simplefilter("ignore")
-        ds = pydicom.dcmread(path, stop_before_pixels=True)
+    ds = open_dicom(path, stop_before_pixels=True)  # broken files raise, and are reported
     colour = int(ds.get("SamplesPerPixel", 1)) > 1 or (
         ds.get("PhotometricInterpretation", "") in COLOUR_INTERPRETATIONS
     )
@@ -28,7 +24,4 @@ def read_dicom(path: Path) -> np.ndarray:
     See ``mlpipeline_model.dicom_pixels``: modality rescale, VOI window (else min/max),
     MONOCHROME1 inverted.
     """
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        ds = pydicom.dcmread(path)
-    return dicom_pixels(ds)
+    return dicom_pixels(open_dicom(path))

@@ -5,8 +5,10 @@ served image is prepared exactly like a training image.
 """
 
 import io
+import math
 import os
 import warnings
+from contextlib import ExitStack
 from typing import IO
 
 import numpy as np
@@ -20,6 +22,7 @@ MAX_PIXELS = 40_000_000
 # thumbnail, an icon) the pixels it would classify were invented by the resize. The evaluator
 # refuses such data sets and the served model such images.
 MAX_UPSCALE = 4
+PIL_FORMATS = ("PNG", "JPEG", "MPO")  # MPO: a JPEG with extra frames (many phone cameras)
 COLOUR_INTERPRETATIONS = ("RGB", "YBR_FULL", "YBR_FULL_422", "YBR_RCT", "YBR_ICT", "PALETTE COLOR")
 
 
@@ -52,11 +55,16 @@ def too_small(size: tuple[int, int], model_size: tuple[int, int]) -> bool:
 
 def open_image(source: str | os.PathLike | IO[bytes]) -> Image.Image:
     """``Image.open`` for every reader (dataloader and served model): an image over Pillow's own
-    decompression-bomb limit is the same ``ImageDecodeError`` as one over ``MAX_PIXELS``."""
+    decompression-bomb limit is the same ``ImageDecodeError`` as one over ``MAX_PIXELS``, and
+    only PNG and JPEG are opened (a GIF or TIFF named ``.png`` is refused alike everywhere)."""
     try:
-        return Image.open(source)
+        im = Image.open(source)
     except Image.DecompressionBombError as exc:  # raised on opening, from the header
         raise ImageDecodeError(f"the image {TOO_LARGE} ({exc})") from exc
+    if im.format not in PIL_FORMATS:
+        im.close()
+        raise ImageDecodeError(f"{im.format} images are not accepted; send PNG, JPEG or DICOM")
+    return im
 
 
 def _orientation(im: Image.Image) -> int:
@@ -131,6 +139,52 @@ def _to_uint8(values: np.ndarray, low: float, high: float) -> np.ndarray:
     return np.clip(np.rint(scaled), 0, 255).astype(np.uint8)
 
 
+DEFLATED_SYNTAX = "1.2.840.10008.1.2.1.99"  # Deflated Explicit VR Little Endian
+
+
+def open_dicom(source: str | os.PathLike | IO[bytes], stop_before_pixels: bool = False):
+    """pydicom's dataset of a DICOM Part 10 file (a path or a binary file object).
+
+    A deflated file is refused from its file meta, before pydicom inflates the whole data set
+    in memory: a 1 MB deflated file can hold gigabytes, past any size check of the header.
+    """
+    import pydicom
+    from pydicom.filereader import _read_file_meta_info, read_preamble
+
+    with ExitStack() as stack:
+        fp = source if hasattr(source, "read") else stack.enter_context(open(source, "rb"))
+        start = fp.tell()
+        read_preamble(fp, False)
+        syntax = _read_file_meta_info(fp).get("TransferSyntaxUID")
+        if syntax == DEFLATED_SYNTAX:
+            raise ImageDecodeError(
+                "deflated DICOM (Deflated Explicit VR Little Endian) is not accepted: its size "
+                "cannot be checked before it is inflated; export it uncompressed or with JPEG, "
+                "JPEG-LS, JPEG 2000 or RLE pixel compression"
+            )
+        fp.seek(start)
+        with warnings.catch_warnings():  # pydicom warns about odd files; broken ones raise
+            warnings.simplefilter("ignore")
+            return pydicom.dcmread(fp, stop_before_pixels=stop_before_pixels)
+
+
+def _check_rescale(ds) -> None:
+    """Refuse a modality rescale that makes every pixel equal or undefined (slope 0, NaN, ∞):
+    the image would decode as a blank one and still get a prediction."""
+    slope = ds.get("RescaleSlope")
+    if slope is None:
+        return
+    try:
+        value = float(slope)
+    except (TypeError, ValueError):
+        value = math.nan
+    if not math.isfinite(value) or value == 0:
+        raise ImageDecodeError(
+            f"DICOM RescaleSlope {slope!s} leaves no usable pixel values; re-export the file "
+            "from its source"
+        )
+
+
 def dicom_pixels(ds) -> np.ndarray:
     """The first frame of a pydicom dataset as uint8 ``H×W`` (grey) or ``H×W×3`` (colour).
 
@@ -172,7 +226,12 @@ def dicom_pixels(ds) -> np.ndarray:
         if pixels.dtype == np.uint8:
             return pixels
         return _to_uint8(pixels, float(pixels.min()), float(pixels.max()))
+    _check_rescale(ds)
     values = apply_modality_lut(pixels, ds)
+    if values.dtype.kind == "f" and not np.isfinite(values).all():
+        raise ImageDecodeError(
+            "DICOM rescale gives undefined pixel values (NaN or ∞); re-export the file"
+        )
     if "WindowCenter" in ds and "WindowWidth" in ds:
         values = apply_windowing(values, ds)
         # The window's output range (y_min, y_max): what the most extreme inputs map to.
@@ -200,22 +259,14 @@ def decode_image(data: bytes) -> np.ndarray:
     if not data:
         raise ImageDecodeError("empty file; send a PNG, JPEG or DICOM image")
     if is_dicom(data):
-        import pydicom
-
         try:
-            with warnings.catch_warnings():
-                warnings.simplefilter("ignore")
-                return dicom_pixels(pydicom.dcmread(io.BytesIO(data)))
+            return dicom_pixels(open_dicom(io.BytesIO(data)))
         except ImageDecodeError:
             raise
         except Exception as exc:  # pydicom raises many kinds for a broken file
             raise ImageDecodeError(f"unreadable DICOM ({type(exc).__name__}: {exc})") from exc
     try:
         with open_image(io.BytesIO(data)) as im:
-            if im.format not in ("PNG", "JPEG", "MPO"):
-                raise ImageDecodeError(
-                    f"{im.format} images are not accepted; send PNG, JPEG or DICOM"
-                )
             return pil_pixels(im)
     except (UnidentifiedImageError, OSError, SyntaxError) as exc:
         raise ImageDecodeError(

@@ -191,6 +191,30 @@ def test_an_image_over_pillow_s_own_bomb_limit_is_skipped_with_the_same_reason(i
     assert "the image is more than the 40 megapixels an image may have" in entry["reason"]
 
 
+def test_a_gif_named_png_is_skipped_as_the_served_model_refuses_it(image_folder):
+    root = image_folder(per_class=3, size=(20, 24))
+    Image.fromarray(np.zeros((20, 24), np.uint8)).save(
+        root / "train" / "benign" / "000.png", format="GIF"
+    )
+    ds = load_dataset(root, val_fraction=0)
+    [entry] = ds.stats["skipped"]
+    assert entry["file"] == "train/benign/000.png"
+    assert "GIF images are not accepted" in entry["reason"]
+
+
+def test_a_deflated_dicom_is_skipped_naming_why(image_folder):
+    import pydicom
+    from pydicom.data import get_testdata_file
+
+    root = image_folder(per_class=3, size=(20, 24))
+    ds = pydicom.dcmread(get_testdata_file("CT_small.dcm"))
+    ds.file_meta.TransferSyntaxUID = pydicom.uid.DeflatedExplicitVRLittleEndian
+    ds.save_as(root / "train" / "benign" / "000.dcm", enforce_file_format=True)
+    loaded = load_dataset(root, val_fraction=0, channels=1)
+    [entry] = loaded.stats["skipped"]
+    assert entry["file"] == "train/benign/000.dcm" and "deflated DICOM" in entry["reason"]
+
+
 def test_truncated_png_is_skipped_at_decode(image_folder):
     root = image_folder(per_class=3, size=(64, 64))
     path = root / "test" / "malignant" / "002.png"

@@ -66,3 +66,40 @@ def test_a_dicom_holding_more_pixels_than_its_header_says_is_a_clear_error():
     ds.save_as(buffer)
     with pytest.raises(ImageDecodeError, match=r"shape 2×32×64 does not match its header"):
         decode_image(buffer.getvalue())
+
+
+def _dicom_bytes(**changes) -> bytes:
+    ds = pydicom.dcmread(get_testdata_file("CT_small.dcm"))
+    for key, value in changes.items():
+        setattr(ds, key, value)
+    buffer = io.BytesIO()
+    ds.save_as(buffer)
+    return buffer.getvalue()
+
+
+def test_a_deflated_dicom_is_refused_before_it_is_inflated(monkeypatch):
+    ds = pydicom.dcmread(get_testdata_file("CT_small.dcm"))
+    ds.file_meta.TransferSyntaxUID = pydicom.uid.DeflatedExplicitVRLittleEndian
+    buffer = io.BytesIO()
+    ds.save_as(buffer, enforce_file_format=True)
+    # The refusal comes from the file meta: pydicom never gets to read (inflate) the data set.
+    monkeypatch.setattr(pydicom, "dcmread", lambda *a, **k: pytest.fail("inflated"))
+    with pytest.raises(ImageDecodeError, match=r"deflated DICOM .* is not accepted"):
+        decode_image(buffer.getvalue())
+
+
+@pytest.mark.parametrize("slope", ["0", "NaN", "1e400"])
+def test_a_rescale_slope_that_blanks_the_image_is_refused(slope):
+    with pytest.raises(ImageDecodeError, match=f"RescaleSlope {slope} leaves no usable"):
+        decode_image(_dicom_bytes(RescaleSlope=slope))
+
+
+def test_an_ordinary_rescale_slope_decodes():
+    assert decode_image(_dicom_bytes(RescaleSlope="2")).std() > 0
+
+
+def test_a_gif_named_png_is_refused():
+    gif = io.BytesIO()
+    Image.fromarray(np.zeros((8, 8), np.uint8)).save(gif, format="GIF")
+    with pytest.raises(ImageDecodeError, match="GIF images are not accepted"):
+        decode_image(gif.getvalue())
