@@ -75,6 +75,13 @@ class Settings(BaseSettings):
         ge=1,
         description="Larger POST /predict bodies (all files of one request) get 413.",
     )
+    predict_concurrency: int = Field(
+        default=4,
+        ge=1,
+        le=64,
+        description="POST /predict requests decoded and predicted at once; more wait their turn "
+        "(a 40-megapixel image takes up to 0.5 GB while it is decoded).",
+    )
     predictor_poll_s: float = Field(
         default=30.0,
         gt=0,

@@ -10,6 +10,7 @@ and follows the alias (``predictor.core``); this module only maps HTTP onto the 
 """
 
 import logging
+import threading
 from contextlib import asynccontextmanager
 from datetime import datetime
 from typing import Annotated, Literal
@@ -105,12 +106,16 @@ _ERRORS = error_responses(
     "/predict", response_model=PredictOut, responses=_ERRORS, dependencies=[Depends(require_token)]
 )
 def predict_files(
+    request: Request,
     served: Annotated[Served, Depends(get_served)],
     files: Annotated[list[UploadFile], File(description="PNG, JPEG or DICOM images")],
 ) -> PredictOut:
     """Class probabilities and the predicted class of each uploaded image."""
-    uploads = [(f.filename or f"file {i}", f.file.read()) for i, f in enumerate(files)]
-    return PredictOut.model_validate(predict(served, uploads))
+    # At most PREDICT_CONCURRENCY requests hold decoded images at once: a few kilobytes of PNG
+    # can decode to hundreds of megabytes, and the thread pool would otherwise run 40 at a time.
+    with request.app.state.slots:
+        uploads = [(f.filename or f"file {i}", f.file.read()) for i, f in enumerate(files)]
+        return PredictOut.model_validate(predict(served, uploads))
 
 
 @router.get(
@@ -170,6 +175,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         title="Predictor", lifespan=lifespan, docs_url=None, redoc_url=None, openapi_url=None
     )
     app.state.settings = settings
+    app.state.slots = threading.BoundedSemaphore(settings.predict_concurrency)
     app.include_router(router)
     add_docs(app, [Depends(require_token)], public=settings.api_docs_public)
 

@@ -1,5 +1,6 @@
 """The predictor over real HTTP: readiness, predictions, errors, the token, following the alias."""
 
+import threading
 import time
 
 import mlflow
@@ -66,6 +67,40 @@ def test_a_thumbnail_is_422_naming_the_file_and_its_size(predictor, settings, se
     r = post_images(predictor, [thumb])
     assert r.status_code == 422
     assert "file 'thumb.png' is not a usable image: the image is 2×2 px" in r.json()["detail"]
+
+
+def test_at_most_predict_concurrency_requests_decode_at_once(settings, served_runs, demo_data,
+                                                            monkeypatch):  # fmt: skip
+    from concurrent.futures import ThreadPoolExecutor
+
+    import predictor.app
+
+    choose_run(served_runs[0], "serve it", settings, allow_unevaluated=True)
+    real, running, most = predictor.app.predict, [0], [0]
+    guard = threading.Lock()
+
+    def counted(served, uploads):
+        with guard:
+            running[0] += 1
+            most[0] = max(most[0], running[0])
+        time.sleep(0.3)  # long enough for the other requests to arrive meanwhile
+        try:
+            return real(served, uploads)
+        finally:
+            with guard:
+                running[0] -= 1
+
+    monkeypatch.setattr(predictor.app, "predict", counted)
+    image = sorted((demo_data / "test").rglob("*.png"))[:1]
+    for limit in (1, 3):
+        most[0] = 0
+        limited = settings.model_copy(update={"predict_concurrency": limit})
+        with LiveServer(create_app(limited)) as s:
+            wait_ready(s.url)
+            with ThreadPoolExecutor(6) as pool:
+                statuses = list(pool.map(lambda _: post_images(s.url, image).status_code, range(6)))
+        assert statuses == [200] * 6
+        assert most[0] == limit, (limit, most[0])
 
 
 def test_predict_needs_the_token(predictor, settings, served_runs, demo_data):
