@@ -1,6 +1,7 @@
 """MedMNIST ``.npz`` files: ``{train,val,test}_images`` (N×H×W or N×H×W×3) and ``_labels``."""
 
 import hashlib
+import itertools
 import zipfile
 from pathlib import Path
 
@@ -136,12 +137,15 @@ def _check_labels_used(path: Path, arrays: dict, n_classes: int) -> None:
     if "train" not in arrays:
         return
     used = set(np.unique(arrays["train"][1]).tolist())
-    unused = [label for label in range(n_classes) if label not in used]
-    if unused:
+    n_unused = n_classes - sum(1 for label in used if 0 <= label < n_classes)
+    if n_unused:
+        # Named lazily: one label of 10**12 must cost a line, not a list of every missing one.
+        first = list(itertools.islice((i for i in range(n_classes) if i not in used), 10))
+        more = f" and {n_unused - len(first)} more" if n_unused > len(first) else ""
         raise DataError(
-            f"{path}: no training image has label {', '.join(map(str, unused))}, although the "
-            f"labels run up to {n_classes - 1}; a class needs training images, so renumber the "
-            "labels 0..K-1 without gaps (or remove the test images of classes train lacks)"
+            f"{path}: no training image has label {', '.join(map(str, first))}{more}, although "
+            f"the labels run up to {n_classes - 1}; a class needs training images, so renumber "
+            "the labels 0..K-1 without gaps (or remove the test images of classes train lacks)"
         )
 
 

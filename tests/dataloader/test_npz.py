@@ -160,3 +160,19 @@ def test_a_label_no_training_image_has_is_an_error(tmp_path):
     np.savez(path, **arrays)
     with pytest.raises(DataError, match=r"no training image has label 1.*renumber"):
         load_dataset(path)
+
+
+def test_one_huge_label_is_a_short_error_not_a_list_of_every_missing_one(tmp_path):
+    path = write_npz(tmp_path / "huge.npz", classes=3)
+    with np.load(path) as f:
+        arrays = dict(f)
+    labels = arrays["train_labels"].astype(np.int64)
+    labels[0] = 10**12
+    arrays["train_labels"] = labels
+    np.savez(path, **arrays)
+    with pytest.raises(DataError) as error:
+        load_dataset(path)
+    message = str(error.value)
+    assert "no training image has label 3, 4, 5" in message
+    assert f"and {10**12 - 3 - 10} more" in message  # labels 0..10**12, four of them used
+    assert len(message) < 500
