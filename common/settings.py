@@ -4,7 +4,7 @@ import os
 from functools import lru_cache
 from pathlib import Path
 
-from pydantic import Field
+from pydantic import Field, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 
@@ -88,6 +88,13 @@ class Settings(BaseSettings):
         le=60,
         description="How often the predictor checks whether the alias moved (seconds).",
     )
+
+    @field_validator("pipeline_api_token", mode="after")
+    @classmethod
+    def _strip_token(cls, token: str | None) -> str | None:
+        # A Kubernetes secret or `.env` line made from a file ends with a newline, which no
+        # Authorization header can carry: unstripped, every request would get 401.
+        return token.strip() if token is not None else None
 
 
 @lru_cache

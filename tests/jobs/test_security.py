@@ -7,6 +7,7 @@ import sys
 import pytest
 import requests
 
+from common import Settings
 from jobs import InsecureToken, RunId
 from tests.conftest import ROOT, LiveServer
 from tests.jobs.conftest import make_settings, make_toy_app
@@ -35,6 +36,18 @@ def test_service_with_placeholder_token_exits_with_one_line(tmp_path):
     ]
     assert "Traceback" not in done.stderr
     assert "secrets.token_hex" in done.stderr
+
+
+def test_a_token_read_with_its_trailing_newline_still_opens_the_api(tmp_path, monkeypatch):
+    # A Kubernetes secret or .env value made from a file ends with a newline.
+    monkeypatch.setenv("PIPELINE_API_TOKEN", TOKEN + "\n")
+    settings = Settings(
+        _env_file=None, store_dir=tmp_path / "store", mongo_uri=None,
+        mlflow_tracking_uri=f"sqlite:///{tmp_path}/mlflow.db",
+    )  # fmt: skip
+    with LiveServer(make_toy_app(settings)) as live:
+        assert requests.get(f"{live.url}/jobs", headers=AUTH).status_code == 200
+        assert requests.get(f"{live.url}/jobs").status_code == 401
 
 
 def test_body_over_the_limit_is_413_without_echoing_it(tmp_path):
