@@ -10,6 +10,7 @@ from common.errors import (
     NotFound,
     PipelineError,
     ServiceUnavailable,
+    StartupError,
     TooManyRequests,
 )
 from common.fileio import (
@@ -37,6 +38,7 @@ __all__ = [
     "PipelineError",
     "ServiceUnavailable",
     "Settings",
+    "StartupError",
     "TooManyRequests",
     "atomic_replace_dir",
     "atomic_write_bytes",

@@ -46,3 +46,14 @@ class TooManyRequests(PipelineError):
 
     def __reduce__(self):  # keep retry_after when pickled (worker processes)
         return (type(self), (str(self), self.retry_after))
+
+
+class StartupError(SystemExit):
+    """A service or CLI cannot start with its configuration; ``str()`` is the one line to show.
+
+    A ``SystemExit``, so that ``uvicorn evaluator.app:app`` or ``python -m trainer`` stops with
+    this line and exit status 1 instead of a traceback.
+    """
+
+    def __str__(self) -> str:
+        return str(self.code)

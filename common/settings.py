@@ -4,8 +4,10 @@ import os
 from functools import lru_cache
 from pathlib import Path
 
-from pydantic import Field, field_validator
+from pydantic import Field, ValidationError, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from common.errors import StartupError
 
 
 class Settings(BaseSettings):
@@ -107,6 +109,21 @@ def get_settings() -> Settings:
     such a call reaches the configured server and not MLflow's own default, a ``mlflow.db`` in
     the working directory.
     """
-    settings = Settings()
+    try:
+        settings = Settings()
+    except ValidationError as exc:
+        raise StartupError(settings_problem(exc)) from None
     os.environ.setdefault("MLFLOW_TRACKING_URI", settings.mlflow_tracking_uri)
     return settings
+
+
+def settings_problem(exc: ValidationError) -> str:
+    """One line naming each environment variable whose value is not valid, and why."""
+    problems = [
+        f"{'.'.join(map(str, e['loc'])).upper()}={e.get('input')!r}: {e['msg']}"
+        for e in exc.errors()
+    ]
+    return (
+        f"invalid settings: {'; '.join(problems)}; fix these environment variables (or their "
+        "lines in .env), see README.md#configuration"
+    )

@@ -22,7 +22,7 @@ from typing import TYPE_CHECKING, Any, Literal, get_args
 import pymongo
 from pymongo.errors import ConfigurationError, PyMongoError
 
-from common import ServiceUnavailable, Settings
+from common import ServiceUnavailable, Settings, StartupError
 from jobs.embedded import EmbeddedDatabase
 
 # runs imports torch and MLflow: a job service that needs only its store does without them.
@@ -61,7 +61,13 @@ class StoreDamaged(SystemExit):
 def check_store(settings: Settings) -> None:
     """Raise ``StoreDamaged`` when the embedded store's file exists but is not a database; any
     other problem (a read-only folder, MongoDB down) may pass and is answered by ``/ready``."""
-    path = Path(settings.store_dir) / f"{settings.mongo_db}.sqlite3"
+    folder = Path(settings.store_dir)
+    if not settings.mongo_uri and folder.exists() and not folder.is_dir():
+        raise StartupError(
+            f"STORE_DIR {folder} is a file, not a folder: set STORE_DIR to a writable folder for "
+            "the embedded store, or MONGO_URI to a MongoDB server"
+        )
+    path = folder / f"{settings.mongo_db}.sqlite3"
     if settings.mongo_uri or not path.is_file():
         return
     try:

@@ -50,6 +50,24 @@ def test_a_token_read_with_its_trailing_newline_still_opens_the_api(tmp_path, mo
         assert requests.get(f"{live.url}/jobs").status_code == 401
 
 
+@pytest.mark.parametrize(
+    ("env", "says"),
+    [
+        ({"MAX_BODY_BYTES": "abc"}, "invalid settings: MAX_BODY_BYTES='abc': Input should be"),
+        ({"STORE_DIR": "FILE"}, "is a file, not a folder: set STORE_DIR"),
+    ],
+)
+def test_a_bad_setting_stops_the_service_with_one_line(tmp_path, env, says):
+    (tmp_path / "a-file").write_text("")
+    env = {k: str(tmp_path / "a-file") if v == "FILE" else v for k, v in env.items()}
+    env = {"STORE_DIR": str(tmp_path), "PATH": "/usr/bin:/bin", **env}
+    argv = [sys.executable, "-m", "uvicorn", "evaluator.app:app", "--port", "9"]
+    done = subprocess.run(argv, cwd=ROOT, env=env, capture_output=True, text=True, timeout=120)
+    assert done.returncode == 1
+    [line] = done.stderr.strip().splitlines()
+    assert says in line
+
+
 def test_body_over_the_limit_is_413_without_echoing_it(tmp_path):
     settings = make_settings(tmp_path, max_body_bytes=1000)
     with LiveServer(make_toy_app(settings)) as live:
