@@ -173,7 +173,11 @@ def choose_run(
     reason = reason.strip()
     if not reason:
         raise InvalidInput("give a reason for choosing this model (--reason TEXT)")
-    selected_by = selected_by or _user()
+    selected_by = (selected_by or _user()).strip()
+    if not selected_by or not selected_by.isprintable():
+        raise InvalidInput(
+            f"--by {selected_by!r} must name who chooses on one line of printable text"
+        )
     uri = settings.mlflow_tracking_uri
     client = get_client(uri)
     run = get_run(client, run_id)

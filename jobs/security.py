@@ -198,16 +198,18 @@ def _ascii_json(status: int, content: Any) -> Response:
 
 
 async def unparsable_body(request: Request, exc: Exception) -> Response:
-    """FastAPI answers 400 for a body it cannot parse (not UTF-8, or JSON nested deeper than the
-    parser's recursion limit: it does not say which); make it the API's 422."""
+    """FastAPI answers 400 for a body it cannot parse (not UTF-8, JSON nested deeper than the
+    parser's recursion limit, an integer over Python's 4300 digits: it does not say which);
+    make it the API's 422."""
     assert isinstance(exc, StarletteHTTPException)
     if exc.status_code == 400:
         return _ascii_json(
             422,
             {
-                "detail": "the request body cannot be parsed as JSON: it is not valid UTF-8, or "
-                f"it nests arrays or objects too deeply ({exc.detail}); send a flat JSON object "
-                "encoded in UTF-8, as the examples in /docs show."
+                "detail": "the request body cannot be parsed as JSON: it is not valid UTF-8, "
+                "nests arrays or objects too deeply, or holds a number of more than 4300 digits "
+                f"({exc.detail}); send a flat JSON object encoded in UTF-8, as the examples in "
+                "/docs show."
             },
         )
     if exc.status_code == 405:

@@ -220,3 +220,9 @@ def test_an_unwritable_run_id_file_is_one_line_saying_the_alias_moved(
     assert result.returncode == 2, result.stderr
     assert result.stderr.count("\n") == 1
     assert "version 1 is now 'champion'" in result.stderr and "RUN_ID_FILE" in result.stderr
+
+
+def test_who_chooses_is_one_line(dashboard_runs, settings, store):
+    with pytest.raises(InvalidInput, match="one line of printable text"):
+        choose_run(dashboard_runs["pipeline"], "x", settings, store, selected_by="ana\nroot")
+    assert store.recent() == []

@@ -31,17 +31,19 @@ def test_data_dir_that_cannot_name_a_file_is_422_with_a_message(service, run_id,
 
 @pytest.mark.parametrize(
     "tail",
-    [b'"data_dir": "demo\xff\xfe"}', b'"tta": ' + b"[" * 3000 + b"]" * 3000 + b"}"],
-    ids=["not-utf8", "nested-3000-deep"],
-)
-def test_body_that_cannot_be_parsed_is_422_naming_both_causes(service, run_id, tail):
+    [b'"data_dir": "demo\xff\xfe"}', b'"tta": ' + b"[" * 3000 + b"]" * 3000 + b"}",
+     b'"batch_size": ' + b"9" * 5000 + b"}"],
+    ids=["not-utf8", "nested-3000-deep", "5000-digit-number"],
+)  # fmt: skip
+def test_body_that_cannot_be_parsed_is_422_naming_the_causes(service, run_id, tail):
     body = b'{"run_id": "' + run_id.encode() + b'", ' + tail
     response = requests.post(
         f"{service.url}/evaluate", data=body, headers={"Content-Type": "application/json"},
         timeout=30,
     )  # fmt: skip
     assert response.status_code == 422, response.text
-    assert "not valid UTF-8, or it nests arrays or objects too deeply" in response.json()["detail"]
+    detail = response.json()["detail"]
+    assert "not valid UTF-8, nests arrays or objects too deeply, or holds a number" in detail
 
 
 @pytest.mark.parametrize(
