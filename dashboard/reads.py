@@ -18,7 +18,7 @@ from mlflow.store.artifact.artifact_repository_registry import get_artifact_repo
 from mlflow.tracking import MlflowClient
 
 from common import InvalidInput, NotFound, ServiceUnavailable
-from runs import contract, get_run
+from runs import contract, get_run, outage_of
 
 # Searching more experiments than this is never useful in a picker.
 MAX_EXPERIMENTS = 1000
@@ -259,6 +259,8 @@ def read_artifact(uri: str, run_id: str, path: str, max_bytes: int | None = None
         try:
             local = repo.download_artifacts(path, tmp)
         except (MlflowException, OSError) as exc:
+            if down := outage_of(uri, exc, f"read {path!r} of run {run_id}"):
+                raise down from exc
             raise NotFound(f"run {run_id} has no artifact {path!r}") from exc
         with open(local, "rb") as f:
             return f.read() if max_bytes is None else f.read(max_bytes)

@@ -13,8 +13,8 @@ from pathlib import Path
 import mlflow
 from mlflow.exceptions import MlflowException
 
-from common import InvalidInput, Settings, atomic_replace_dir, confine
-from runs import MODEL_NAME, contract, get_client, get_run
+from common import InvalidInput, ServiceUnavailable, Settings, atomic_replace_dir, confine
+from runs import MODEL_NAME, contract, get_client, get_run, outage_of
 
 
 @dataclass(frozen=True)
@@ -51,9 +51,22 @@ def download_run(run_id: str, tracking_uri: str, artifacts_dir: str | Path) -> P
     client = get_client(tracking_uri)
     get_run(client, run_id)  # NotFound with a clear message for a wrong id
     tmp = Path(tempfile.mkdtemp(dir=artifacts_dir, prefix=f".{run_id}.partial-"))
+    def failure(exc: Exception, what: str) -> ServiceUnavailable | None:
+        if isinstance(exc, OSError) and exc.errno is not None:  # a full or read-only disk
+            return ServiceUnavailable(
+                f"the {what} of run {run_id} could not be written to {artifacts_dir} ({exc}); "
+                "free space there or set ARTIFACTS_DIR to a writable folder."
+            )
+        return outage_of(tracking_uri, exc, f"download the {what} of run {run_id}")
+
     try:
-        if client.list_artifacts(run_id):
-            client.download_artifacts(run_id, "", str(tmp))
+        try:
+            if client.list_artifacts(run_id):
+                client.download_artifacts(run_id, "", str(tmp))
+        except (MlflowException, OSError) as exc:
+            if down := failure(exc, "artifacts"):
+                raise down from exc
+            raise
         model_dir = tmp / MODEL_NAME
         if model_dir.exists():  # an MLflow 2 style run that logged the model among artifacts
             shutil.rmtree(model_dir)
@@ -63,6 +76,8 @@ def download_run(run_id: str, tracking_uri: str, artifacts_dir: str | Path) -> P
                 artifact_uri=model_uri(run_id), dst_path=str(tmp), tracking_uri=tracking_uri
             )
         except (MlflowException, OSError) as exc:
+            if down := failure(exc, "model"):
+                raise down from exc
             raise InvalidInput(
                 f"run {run_id} has no model logged as '{MODEL_NAME}', so it cannot be deployed; "
                 "pick a run trained by `python -m trainer` (its model is runs:/<id>/model)."

@@ -45,6 +45,7 @@ from runs.tracking import (
     load_model,
     load_preprocessing,
     new_result_id,
+    outage_of,
     publish_result,
 )
 
@@ -74,6 +75,7 @@ __all__ = [
     "log_classifier",
     "model_info",
     "new_result_id",
+    "outage_of",
     "publish_result",
     "resolve_data_dir",
     "run_data_dir",

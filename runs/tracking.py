@@ -82,7 +82,7 @@ def get_run(client: MlflowClient, run_id: str) -> Run:
     return run
 
 
-def _outage(uri: str, exc: BaseException, what: str) -> ServiceUnavailable | None:
+def outage_of(uri: str, exc: BaseException, what: str) -> ServiceUnavailable | None:
     """A ``ServiceUnavailable`` when ``exc`` came from MLflow being unreachable, else None.
 
     MLflow wraps connection failures and timeouts in ``MlflowException`` or lets them through
@@ -115,14 +115,14 @@ def load_json_artifact(client: MlflowClient, run_id: str, path: str) -> Any | No
     """The run's JSON artifact ``path``, or None when the run has no such file (one download).
 
     Raises:
-        ServiceUnavailable: MLflow cannot be reached (``_outage``): an outage is not a missing
+        ServiceUnavailable: MLflow cannot be reached (``outage_of``): an outage is not a missing
             file, and the job runner retries it.
     """
     with tempfile.TemporaryDirectory() as tmp:
         try:
             local = client.download_artifacts(run_id, path, tmp)
         except (MlflowException, OSError) as exc:
-            outage = _outage(client.tracking_uri, exc, f"read {path} of run {run_id}")
+            outage = outage_of(client.tracking_uri, exc, f"read {path} of run {run_id}")
             if outage is not None:
                 raise outage from exc
             return None
@@ -160,7 +160,7 @@ def load_model(run_id: str, tracking_uri: str):
     try:
         return load_torch(f"runs:/{run_id}/{MODEL_NAME}")
     except (InvalidInput, ServiceUnavailable, MlflowException, OSError) as exc:
-        outage = _outage(tracking_uri, exc, f"load the model of run {run_id}")
+        outage = outage_of(tracking_uri, exc, f"load the model of run {run_id}")
         if outage is not None:
             raise outage from exc
         if isinstance(exc, ServiceUnavailable):

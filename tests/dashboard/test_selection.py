@@ -2,7 +2,7 @@ import os
 
 import pytest
 
-from common import InvalidInput, NotFound, Settings
+from common import InvalidInput, NotFound, ServiceUnavailable, Settings
 from dashboard import download_model, download_run, download_top
 from jobs import SelectionStore, get_database
 
@@ -44,6 +44,22 @@ def test_failed_download_leaves_nothing_partial_and_keeps_the_old_folder(dashboa
         download_run(failed, settings.mlflow_tracking_uri, settings.artifacts_dir)
     assert sorted(os.listdir(settings.artifacts_dir)) == [failed]
     assert (old / "keep.txt").read_text() == "previous download"
+
+
+def test_mlflow_failing_during_the_model_download_is_an_outage_not_a_missing_model(
+    dashboard_runs, settings, monkeypatch
+):
+    import mlflow.artifacts
+    import requests
+
+    def dropped(**kwargs):
+        raise requests.ConnectionError("connection reset by the tracking server")
+
+    monkeypatch.setattr(mlflow.artifacts, "download_artifacts", dropped)
+    with pytest.raises(ServiceUnavailable, match=r"could not download the \w+ of run"):
+        download_run(dashboard_runs["pipeline"], settings.mlflow_tracking_uri,
+                     settings.artifacts_dir)  # fmt: skip
+    assert os.listdir(settings.artifacts_dir) == []
 
 
 def test_unknown_run_is_not_found(mlflow_server, settings):
