@@ -16,6 +16,7 @@ import requests
 from mlflow.entities import Metric, Run, RunTag
 from mlflow.exceptions import MlflowException
 from mlflow.tracking import MlflowClient
+from pydantic import ValidationError
 
 from common import InvalidInput, NotFound, ServiceUnavailable
 from runs import contract
@@ -117,6 +118,7 @@ def load_json_artifact(client: MlflowClient, run_id: str, path: str) -> Any | No
     Raises:
         ServiceUnavailable: MLflow cannot be reached (``outage_of``): an outage is not a missing
             file, and the job runner retries it.
+        InvalidInput: The file is not JSON.
     """
     with tempfile.TemporaryDirectory() as tmp:
         try:
@@ -126,8 +128,14 @@ def load_json_artifact(client: MlflowClient, run_id: str, path: str) -> Any | No
             if outage is not None:
                 raise outage from exc
             return None
-        with open(local, encoding="utf-8") as f:
-            return json.load(f)
+        try:
+            with open(local, encoding="utf-8") as f:
+                return json.load(f)
+        except ValueError as exc:  # JSONDecodeError, UnicodeDecodeError
+            raise InvalidInput(
+                f"{path} of run {run_id} is not valid JSON ({exc}); it was not written by this "
+                "pipeline or was damaged: train the run again"
+            ) from exc
 
 
 def load_preprocessing(client: MlflowClient, run_id: str) -> Preprocessing:
@@ -139,7 +147,14 @@ def load_preprocessing(client: MlflowClient, run_id: str) -> Preprocessing:
             f"run {run_id} has no {PREPROCESSING_PATH} artifact, so its inputs cannot be "
             "rebuilt; only runs trained by `python -m trainer` can be evaluated or explained."
         )
-    return Preprocessing.model_validate(found)
+    try:
+        return Preprocessing.model_validate(found)
+    except ValidationError as exc:
+        problems = "; ".join(f"{'.'.join(map(str, e['loc']))}: {e['msg']}" for e in exc.errors())
+        raise InvalidInput(
+            f"{PREPROCESSING_PATH} of run {run_id} does not describe a model's inputs "
+            f"({problems[:300]}); train the run again with `python -m trainer`."
+        ) from exc
 
 
 def load_model(run_id: str, tracking_uri: str):

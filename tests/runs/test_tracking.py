@@ -2,7 +2,14 @@ import pytest
 from mlflow.tracking import MlflowClient
 
 from common import InvalidInput, NotFound, ServiceUnavailable
-from runs import check_tracking, get_client, get_run, load_model, publish_result
+from runs import (
+    check_tracking,
+    get_client,
+    get_run,
+    load_model,
+    load_preprocessing,
+    publish_result,
+)
 
 
 def test_unreachable_server_is_a_clear_error(unreachable_uri):
@@ -40,3 +47,15 @@ def test_results_for_a_run_deleted_meanwhile_are_refused_not_an_outage(mlflow_se
     client.delete_run(run_id)
     with pytest.raises(InvalidInput, match=r"probably deleted while the job ran"):
         publish_result(client, run_id, {"eval_accuracy": 0.5}, "evaluation/x-1", "evaluation")
+
+
+@pytest.mark.parametrize(
+    ("text", "says"),
+    [("{not json", "is not valid JSON"), ('{"channels": "three"}', "does not describe")],
+)
+def test_a_damaged_preprocessing_json_is_invalid_input_not_a_crash(mlflow_server, text, says):
+    client = MlflowClient(mlflow_server)
+    run_id = client.create_run("0").info.run_id
+    client.log_text(run_id, text, "preprocessing.json")
+    with pytest.raises(InvalidInput, match=says):
+        load_preprocessing(client, run_id)
