@@ -32,7 +32,15 @@ from common import (
 )
 from dashboard.handoff import evaluation_caveats, interface_change, is_evaluated
 from jobs import STORE_ERRORS, SelectionStore, get_database
-from runs import MODEL_NAME, contract, get_client, get_run, load_classifier, model_info
+from runs import (
+    MODEL_NAME,
+    contract,
+    find_logged_model,
+    get_client,
+    get_run,
+    load_classifier,
+    model_info,
+)
 from runs import servable_problem as format_problem
 
 SUMMARY_METRICS = ("accuracy", "balanced_accuracy", "roc_auc_macro", "f1_macro", "ece")
@@ -78,18 +86,6 @@ def evaluation_summary(metrics: dict[str, float]) -> str:
     return "; ".join(parts) or "not evaluated"
 
 
-def _logged_model(client: MlflowClient, run: Run):
-    try:
-        found = client.search_logged_models(
-            experiment_ids=[run.info.experiment_id],
-            filter_string=f"source_run_id = '{run.info.run_id}' AND name = '{MODEL_NAME}'",
-            max_results=1,
-        )
-    except MlflowException as exc:
-        raise ServiceUnavailable(f"MLflow failed to list the run's models: {exc.message}") from exc
-    return found[0] if found else None
-
-
 def assess(client: MlflowClient, run: Run) -> Assessment:
     """Whether ``run`` can be chosen, without loading its model (a few MLflow calls)."""
     run_id = run.info.run_id
@@ -99,7 +95,7 @@ def assess(client: MlflowClient, run: Run) -> Assessment:
     def no(problem: str, has_model: bool = True) -> Assessment:
         return Assessment(run_id, problem, evaluated, summary, has_model)
 
-    logged = _logged_model(client, run)
+    logged = find_logged_model(client, run)
     if logged is None:
         return no(
             f"it has no model logged as '{MODEL_NAME}' (only runs of `python -m trainer` have one)",

@@ -6,12 +6,12 @@ background runner, ``/jobs``, ``/health``, ``/ready``, the token and error answe
 """
 
 from functools import partial
-from typing import Annotated, Literal
+from typing import Annotated
 
 from fastapi import APIRouter, Depends, FastAPI, Response
 from pydantic import BaseModel, ConfigDict, Field
 
-from common import Settings, get_settings
+from common import MAX_PATH_CHARS, Settings, get_settings
 from evaluator.checks import prepare_inputs
 from evaluator.evaluate import run_job
 from jobs import (
@@ -26,7 +26,7 @@ from jobs import (
     request_as_sent,
     submission_responses,
 )
-from runs import warm_up
+from runs import inference, warm_up
 
 KIND = "evaluate"
 router = APIRouter(tags=["evaluate"])
@@ -41,11 +41,11 @@ class EvaluateIn(BaseModel):
     data_dir: PathText | None = Field(
         None,
         min_length=1,
-        max_length=1024,
+        max_length=MAX_PATH_CHARS,
         description="dataset folder or .npz under DATA_DIR (default: the run's data_dir)",
     )
     batch_size: int = Field(256, ge=1, le=4096, description="images per inference batch")
-    tta: Literal["none", "horizontal", "both"] = Field(
+    tta: inference.Tta = Field(
         "none", description="test-time augmentation: average the image and its flips"
     )
     force: bool = Field(False, description="evaluate again even if a stored result exists")

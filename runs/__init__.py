@@ -39,6 +39,7 @@ from runs.preprocessing import Preprocessing
 from runs.tracking import (
     MODEL_NAME,
     check_tracking,
+    find_logged_model,
     get_client,
     get_run,
     load_json_artifact,
@@ -64,6 +65,7 @@ __all__ = [
     "check_run",
     "check_tracking",
     "contract",
+    "find_logged_model",
     "get_client",
     "get_run",
     "inference",

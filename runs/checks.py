@@ -8,15 +8,14 @@ import unicodedata
 from pathlib import Path
 from urllib.parse import urlparse
 
-from mlflow.exceptions import MlflowException
 from mlflow.tracking import MlflowClient
 
-from common import InvalidInput, ServiceUnavailable, check_path_text
+from common import InvalidInput, check_path_text
 from common import confine as confine_path
 from dataloader import inspect_data, load_dataset
 from mlpipeline_model import MAX_UPSCALE, too_small
 from runs.preprocessing import Preprocessing
-from runs.tracking import MODEL_NAME, get_client, get_run, load_preprocessing
+from runs.tracking import MODEL_NAME, find_logged_model, get_client, get_run, load_preprocessing
 
 CHECK_CACHE_S = 60.0
 _DATABASE_SCHEMES = ("sqlite", "postgresql", "mysql", "mssql")  # MLflow's SQLAlchemy store
@@ -76,17 +75,7 @@ def resolve_data_dir(value: str | Path, root: Path | None = None, confine: bool 
 
 def check_model(client: MlflowClient, run_id: str) -> None:
     """Raise ``InvalidInput`` unless the run has a logged model named ``model``."""
-    run = get_run(client, run_id)
-    try:
-        found = client.search_logged_models(
-            experiment_ids=[run.info.experiment_id],
-            filter_string=f"source_run_id = '{run_id}' AND name = '{MODEL_NAME}'",
-            max_results=1,
-        )
-    except MlflowException as exc:
-        message = f"MLflow failed to list the models of run {run_id}: {exc}"
-        raise ServiceUnavailable(message) from exc
-    if not found:
+    if find_logged_model(client, get_run(client, run_id)) is None:
         raise InvalidInput(
             f"run {run_id} has no logged model named '{MODEL_NAME}', so there is nothing to "
             "evaluate or explain; train one with "

@@ -6,7 +6,7 @@ split of uint8 images never exists as one float tensor.
 """
 
 from collections.abc import Iterable, Iterator
-from typing import Literal
+from typing import Literal, get_args
 
 import numpy as np
 import torch
@@ -16,7 +16,8 @@ from tqdm import tqdm
 from runs.preprocessing import Preprocessing
 
 Output = Literal["proba", "logits", "embedding"]
-TTA_CHOICES = ("none", "horizontal", "both")
+Tta = Literal["none", "horizontal", "both"]
+TTA_CHOICES = get_args(Tta)
 """Test-time augmentation: the mean softmax over the image and its flips (``horizontal``: + left-
 right; ``both``: + up-down and both), the same flips as the trainer's ``--flip`` choices."""
 

@@ -112,6 +112,25 @@ def outage_of(uri: str, exc: BaseException, what: str) -> ServiceUnavailable | N
     )
 
 
+def find_logged_model(client: MlflowClient, run: Run):
+    """The run's MLflow LoggedModel named ``model`` (what ``runs:/<id>/model`` loads), or None.
+
+    Raises:
+        ServiceUnavailable: MLflow failed to answer the search.
+    """
+    run_id = run.info.run_id
+    try:
+        found = client.search_logged_models(
+            experiment_ids=[run.info.experiment_id],
+            filter_string=f"source_run_id = '{run_id}' AND name = '{MODEL_NAME}'",
+            max_results=1,
+        )
+    except MlflowException as exc:
+        message = f"MLflow failed to list the models of run {run_id}: {exc}"
+        raise ServiceUnavailable(message) from exc
+    return found[0] if found else None
+
+
 def load_json_artifact(client: MlflowClient, run_id: str, path: str) -> Any | None:
     """The run's JSON artifact ``path``, or None when the run has no such file (one download).
 
