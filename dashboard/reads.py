@@ -5,10 +5,8 @@ can cache it. The number of MLflow calls each makes depends on the selected run(
 size, never on the number of runs in the experiment.
 """
 
-import os
 import tempfile
 from dataclasses import dataclass, field
-from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -294,11 +292,3 @@ def _read_head_http(uri: str, run_id: str, path: str, max_bytes: int) -> bytes:
             if total >= max_bytes:
                 break
     return b"".join(chunks)[:max_bytes]
-
-
-def download_artifact_file(uri: str, run_id: str, path: str, dst: str | os.PathLike) -> Path:
-    """Download one artifact (file or folder) into ``dst``; returns the local path."""
-    try:
-        return Path(client_for(uri).download_artifacts(run_id, path, str(dst)))
-    except (MlflowException, OSError) as exc:
-        raise NotFound(f"run {run_id} has no artifact {path!r}") from exc

@@ -16,10 +16,6 @@ DICOM_SUFFIXES = (".dcm", ".dicom")
 IMAGE_SUFFIXES = PIL_SUFFIXES + DICOM_SUFFIXES
 
 
-def is_image_file(path: Path) -> bool:
-    return path.suffix.lower() in IMAGE_SUFFIXES
-
-
 def read_header(path: Path) -> tuple[int, int, bool, str | None]:
     """``(height, width, is_colour, group)`` of an image file without decoding its pixels; the
     group is a DICOM file's PatientID (None for PNG/JPEG or when absent).

@@ -12,6 +12,7 @@ import logging
 import tempfile
 import time
 from collections.abc import Callable
+from datetime import UTC, datetime
 from pathlib import Path
 
 import numpy as np
@@ -158,6 +159,7 @@ def evaluate_run(
         skipped=skipped_report(ds.skipped),
         tta=tta,
         own_data=own_data,
+        created_at=datetime.now(UTC).isoformat(timespec="seconds"),
         operating_points=operating_points(y, probs, names, point),
     )
     flat = flat_metrics(report)

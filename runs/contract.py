@@ -181,6 +181,7 @@ class EvaluationReport(_Open):
     data_dir: str | None = None
     dataset_hash: str | None = None
     skipped: SkippedFiles | None = None
+    created_at: str | None = Field(None, description="when the evaluation was made (ISO 8601, UTC)")
     tta: str | None = Field(None, description="test-time augmentation: none, horizontal, both")
     own_data: bool | None = Field(
         None, description="the test split of the run's own data_dir (False: another folder)"

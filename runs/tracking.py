@@ -83,6 +83,9 @@ def get_run(client: MlflowClient, run_id: str) -> Run:
     return run
 
 
+_OUTAGE_CODES = ("TEMPORARILY_UNAVAILABLE", "INTERNAL_ERROR")
+
+
 def outage_of(uri: str, exc: BaseException, what: str) -> ServiceUnavailable | None:
     """A ``ServiceUnavailable`` when ``exc`` came from MLflow being unreachable, else None.
 
@@ -97,7 +100,10 @@ def outage_of(uri: str, exc: BaseException, what: str) -> ServiceUnavailable | N
             break
         if isinstance(seen, TimeoutError):
             break
-        if getattr(seen, "error_code", None) in ("TEMPORARILY_UNAVAILABLE", "INTERNAL_ERROR"):
+        # MLflow reports failed artifact downloads as one INTERNAL_ERROR listing each file's
+        # failure: a file the server says is missing is not an outage.
+        missing = any(word in str(seen) for word in ("RESOURCE_DOES_NOT_EXIST", "404 Client"))
+        if getattr(seen, "error_code", None) in _OUTAGE_CODES and not missing:
             break
         seen = seen.__cause__ or seen.__context__
     else:

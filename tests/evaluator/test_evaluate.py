@@ -100,6 +100,16 @@ def test_metrics_json_holds_values_and_intervals(evaluation):
         assert est["ci_low"] <= est["value"] <= est["ci_high"]
 
 
+def test_metrics_json_says_when_and_on_what_it_was_made(evaluation):
+    from datetime import UTC, datetime, timedelta
+
+    _, folder = evaluation
+    stored = contract.EvaluationReport.model_validate_json((folder / "metrics.json").read_text())
+    made = datetime.fromisoformat(stored.created_at)
+    assert timedelta(0) <= datetime.now(UTC) - made < timedelta(hours=1)
+    assert stored.own_data is True and stored.tta == "none"
+
+
 def test_figures_are_png_images(evaluation):
     _, folder = evaluation
     for name in PNGS:

@@ -238,15 +238,19 @@ def test_job_reads_answer_while_submission_checks_hang(toy_server):
     from concurrent.futures import ThreadPoolExecutor
 
     from jobs.service import STORE_THREADS
-    from tests.jobs.conftest import CHECK_RELEASED
+    from tests.jobs.conftest import CHECK_RELEASED, CHECKED
 
     job = requests.post(f"{toy_server}/toy", json={"run_id": "r1", "x": 1}, timeout=30).json()
     CHECK_RELEASED.clear()
+    before = len(CHECKED)
     bodies = [{"run_id": f"hung{i}", "x": 1, "hung_check": True} for i in range(STORE_THREADS + 2)]
     with ThreadPoolExecutor(len(bodies)) as pool:
         hung = [pool.submit(requests.post, f"{toy_server}/toy", json=b, timeout=90) for b in bodies]
         try:
-            time.sleep(0.5)  # let every submission reach its check
+            deadline = time.monotonic() + 60  # until the hung checks hold every thread
+            while len(CHECKED) - before < STORE_THREADS:
+                assert time.monotonic() < deadline, "the submissions never reached their checks"
+                time.sleep(0.01)
             read = requests.get(f"{toy_server}/jobs/{job['job_id']}", timeout=30)
             pending = sum(not f.done() for f in hung)
         finally:
