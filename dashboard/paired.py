@@ -3,22 +3,27 @@
 Two runs evaluated on the same test images differ in macro AUC and accuracy by some amount; a
 person choosing between them needs to know whether that difference is larger than the noise of
 a test set of this size. Both runs' ``predictions.csv`` are resampled with the same bootstrap
-indices (a paired bootstrap, ``scipy.stats.bootstrap`` with the percentile method), which keeps
-the correlation between two models scored on the same images; intervals of the difference are
-much narrower than the two runs' own intervals suggest. Runs evaluated on other images (another
-data folder, a changed test split) are not compared, and said so.
+indices (a paired bootstrap, percentile intervals), which keeps the correlation between two
+models scored on the same images; intervals of the difference are much narrower than the two
+runs' own intervals suggest. The resampling is stratified by true class (as pROC does for AUC):
+every resample keeps each class's count, so a rare class (5 positives among 10,000 images) never
+drops out of a resample and leaves its AUC undefined; ``scipy.stats.bootstrap`` has no strata.
+Runs evaluated on other images (another data folder, a changed test split) are not compared,
+and said so.
 """
 
+import io
 import warnings
 from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
-from scipy.stats import bootstrap, rankdata
+from scipy.stats import rankdata
 
 N_RESAMPLES = 2000
 CONFIDENCE = 0.95
 SEED = 0
+BATCH = 100  # resamples computed at once: memory is BATCH × images, whatever N_RESAMPLES
 KEYS = ("index", "file", "true_label")  # what identifies a test image in predictions.csv
 
 
@@ -42,6 +47,13 @@ class Difference:
         if self.ci_high < 0:
             return f"{this} is better"
         return "no clear difference on these images"
+
+
+def read_predictions(raw: bytes) -> pd.DataFrame:
+    """An evaluation's ``predictions.csv`` with labels and files as written: class "01" stays
+    "01" (its column is ``prob_01``) and a class named "NA" is not read as missing."""
+    text = {"file": str, "true_label": str, "predicted_label": str, "decision": str}
+    return pd.read_csv(io.BytesIO(raw), dtype=text, keep_default_na=False)
 
 
 def _classes(frame: pd.DataFrame) -> list[str]:
@@ -90,13 +102,15 @@ class _Statistic:
         self.auc_classes = [1] if len(classes) == 2 else list(range(len(classes)))
 
     def _macro_auc(self, probs: np.ndarray, idx: np.ndarray) -> np.ndarray:
+        """The mean one-vs-rest AUC over the classes it is defined for (as the evaluator's
+        ``roc_auc_macro``); NaN when it is defined for none."""
         y = self.y[idx]
-        per_class = [_aucs(probs[idx, c], y == c) for c in self.auc_classes]
-        with np.errstate(invalid="ignore"):
-            stacked = np.stack(per_class)
-            return np.where(np.isnan(stacked).any(0), np.nan, stacked.mean(0))
+        stacked = np.stack([_aucs(probs[idx, c], y == c) for c in self.auc_classes])
+        with np.errstate(invalid="ignore"), warnings.catch_warnings():
+            warnings.simplefilter("ignore", RuntimeWarning)  # "mean of empty slice": all NaN
+            return np.nanmean(stacked, axis=0)
 
-    def __call__(self, idx: np.ndarray, axis: int = -1) -> np.ndarray:
+    def __call__(self, idx: np.ndarray) -> np.ndarray:
         idx = np.asarray(idx, dtype=np.int64)
         correct = [(p.argmax(1) == self.y)[idx] for p in self.p]
         return np.stack(
@@ -107,33 +121,40 @@ class _Statistic:
         )
 
 
+def _stratified_indices(y: np.ndarray, count: int, rng: np.random.Generator) -> np.ndarray:
+    """``count`` resamples (count × N indices), each drawing every class's images with
+    replacement from that class alone."""
+    parts = [
+        members[rng.integers(0, len(members), size=(count, len(members)))]
+        for members in (np.flatnonzero(y == c) for c in np.unique(y))
+    ]
+    return np.concatenate(parts, axis=1)
+
+
 def paired_differences(
     this: pd.DataFrame, other: pd.DataFrame, n_resamples: int = N_RESAMPLES
 ) -> list[Difference]:
-    """Macro AUC and accuracy of ``other`` minus ``this`` with paired-bootstrap 95 % intervals.
+    """Macro AUC and accuracy of ``other`` minus ``this`` with paired, class-stratified
+    bootstrap 95 % intervals.
 
     Both are ``predictions.csv`` tables of the same test images (``why_not_paired`` is None).
-    An interval is None where resamples leave a class out (a very small test set).
+    A value is None where it is undefined (AUC of a test set of one class), an interval where
+    there are fewer than two images.
     """
     stat = _Statistic(this, other)
     n = len(stat.y)
     values = stat(np.arange(n))
     lows = highs = [None] * len(values)
     if n >= 2:
-        # Resamples without some class make the AUC NaN: the interval is then None (documented);
-        # scipy's warning about it would only reach the dashboard's log.
-        with np.errstate(invalid="ignore"), warnings.catch_warnings():
-            warnings.simplefilter("ignore", RuntimeWarning)
-            res = bootstrap(
-                (np.arange(n),),
-                stat,
-                vectorized=True,
-                n_resamples=n_resamples,
-                confidence_level=CONFIDENCE,
-                method="percentile",
-                rng=np.random.default_rng(SEED),
-            )
-        lows, highs = res.confidence_interval.low, res.confidence_interval.high
+        rng = np.random.default_rng(SEED)
+        draws = [
+            stat(_stratified_indices(stat.y, min(BATCH, n_resamples - start), rng))
+            for start in range(0, n_resamples, BATCH)
+        ]
+        tail = (1 - CONFIDENCE) / 2 * 100
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", RuntimeWarning)  # an undefined AUC: all NaN
+            lows, highs = np.nanpercentile(np.concatenate(draws, axis=1), [tail, 100 - tail], 1)
 
     def num(x) -> float | None:
         return None if x is None or not np.isfinite(x) else float(x)

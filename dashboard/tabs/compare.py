@@ -1,7 +1,6 @@
 """Compare tab: 2–4 runs side by side (metrics with the better value marked, confusion matrices
 and ROC curves next to each other, parameters that really differ, curves in panels)."""
 
-import io
 from pathlib import PurePosixPath
 
 import pandas as pd
@@ -89,7 +88,10 @@ def render_compare(ctx: Context) -> None:
         return "font-weight: 700; color: #0b7a35" if str(value).endswith(leaderboard.BEST) else ""
 
     st.dataframe(metrics.style.map(bold), width="stretch")
-    _paired(ctx, runs)
+    try:
+        _paired(ctx, runs)
+    except Exception as exc:  # the plots and curves below must still be drawn
+        st.info(f"The paired comparison could not be made ({type(exc).__name__}: {exc}).")
     for name, title in PLOTS:
         st.subheader(title)
         cols = st.columns(len(runs))
@@ -115,9 +117,10 @@ def _predictions(ctx: Context, run: dict) -> pd.DataFrame | None:
         return None
     path = reports.evaluation_path(run, contract.PREDICTIONS_CSV)
     try:
-        return pd.read_csv(io.BytesIO(data.artifact_bytes(ctx.uri, run["run_id"], path)))
+        raw = data.artifact_bytes(ctx.uri, run["run_id"], path)
     except NotFound:
         return None
+    return paired.read_predictions(raw)
 
 
 @st.cache_data(ttl=3600, show_spinner="Bootstrapping the paired differences…")
@@ -143,6 +146,12 @@ def _paired(ctx: Context, runs: list[dict]) -> None:
         if why:
             notes.append(f"{_column(run)} is not compared image by image: {why}.")
             continue
+        tta = [getattr(reports.evaluation_report(ctx.uri, r), "tta", None) for r in (ctx.run, run)]
+        if (tta[0] or "none") != (tta[1] or "none"):
+            notes.append(
+                f"{_column(run)} was evaluated with test-time augmentation {tta[1] or 'none'!r}, "
+                f"this run with {tta[0] or 'none'!r}: the differences include that."
+            )
         for diff in _differences(this, other):
             interval = (
                 f"{diff.ci_low:+.4f} to {diff.ci_high:+.4f}" if diff.ci_low is not None else "–"

@@ -97,10 +97,46 @@ def test_other_images_or_labels_are_not_paired():
     assert "predicts other classes (benign, malignant)" in why_not_paired(a, two)
 
 
-def test_resamples_that_lose_a_class_give_no_interval_not_an_error():
-    y = np.array([0, 0, 0, 0, 0, 0, 0, 1, 2, 2])  # one image of "malignant"
-    a, b = _predictions(y, _model(y, 1.0, 1)), _predictions(y, _model(y, 2.0, 2))
-    auc, accuracy = paired_differences(a, b, n_resamples=200)
-    assert auc.value is not None and auc.ci_low is None
-    assert auc.verdict("a", "b") == "too few test images for an interval"
-    assert accuracy.ci_low is not None
+def test_a_rare_class_keeps_its_auc_interval():
+    # 3 positives among 400 images: one unstratified resample in 20 holds none, which made the
+    # whole AUC interval undefined; stratified, every resample has 3.
+    y = np.zeros(400, dtype=int)
+    y[:3] = 1
+    classes = ("benign", "malignant")
+    weak, strong = _model(y, 0.2, 1, k=2), _model(y, 3.0, 2, k=2)
+    auc, _ = paired_differences(
+        _predictions(y, weak, classes), _predictions(y, strong, classes), n_resamples=500
+    )
+    assert auc.value > 0
+    assert auc.ci_low is not None and auc.ci_low <= auc.value <= auc.ci_high
+
+
+def test_a_class_absent_from_the_test_set_is_left_out_of_the_macro_auc():
+    y = np.array([0, 0, 0, 1, 1, 1, 0, 1])  # "normal" (class 2) has no test image
+    a, b = _model(y, 1.0, 1), _model(y, 2.0, 2)
+    auc, _ = paired_differences(_predictions(y, a), _predictions(y, b), n_resamples=200)
+    expected = np.mean([roc_auc_score(y == c, b[:, c]) - roc_auc_score(y == c, a[:, c])
+                        for c in (0, 1)])  # fmt: skip
+    assert auc.value == pytest.approx(expected)
+    assert auc.ci_low is not None
+
+
+def test_a_single_image_has_no_interval():
+    y = np.array([1])
+    a = _predictions(y, _model(y, 1.0, 1))
+    auc, accuracy = paired_differences(a, a.copy(), n_resamples=50)
+    assert auc.value is None and auc.verdict("a", "b") == "undefined on these images"
+    assert accuracy.ci_low is None
+    assert accuracy.verdict("a", "b") == "too few test images for an interval"
+
+
+def test_class_names_that_look_like_numbers_or_missing_values_are_kept():
+    from dashboard.paired import read_predictions
+
+    y = np.array([0, 1, 2, 0, 1, 2])
+    classes = ("01", "02", "NA")
+    frame = _predictions(y, _model(y, 2.0, 1), classes)
+    table = read_predictions(frame.to_csv(index=False).encode())
+    assert list(table["true_label"][:3]) == ["01", "02", "NA"]
+    auc, _ = paired_differences(table, table.copy(), n_resamples=50)
+    assert auc.value == 0 and auc.verdict("a", "b") == "no clear difference on these images"
