@@ -18,7 +18,8 @@ import numpy as np
 # Part of every key: bump it when decoding changes what a file yields, so that no cache written
 # before is read. 2: EXIF orientation applied; files over MAX_PIXELS skipped from their header.
 # 3: palette PNGs of greys are grey; images in subfolders of a class folder are read.
-# 4: GIF/TIFF files named .png and deflated or blanking-rescale DICOM files are skipped.
+# 4: GIF/TIFF files named .png and deflated DICOM files, or ones whose rescale or window
+# blanks them, are skipped.
 FORMAT_VERSION = 4
 KEEP_PER_NAME = 3  # entries kept per split name (e.g. two image sizes in use at once)
 

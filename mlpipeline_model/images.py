@@ -242,6 +242,11 @@ def dicom_pixels(ds) -> np.ndarray:
         values = apply_windowing(values, ds)
         # The window's output range (y_min, y_max): what the most extreme inputs map to.
         low, high = apply_windowing(np.array([-1e30, 1e30]), ds)
+        if not (np.isfinite([low, high]).all() and np.isfinite(values).all() and high > low):
+            raise ImageDecodeError(
+                f"DICOM window (WindowCenter {ds.WindowCenter}, WindowWidth {ds.WindowWidth}) "
+                "gives undefined or constant pixel values; re-export the file from its source"
+            )
         image = _to_uint8(values, float(low), float(high))
     else:
         image = _to_uint8(values, float(values.min()), float(values.max()))

@@ -103,3 +103,13 @@ def test_a_gif_named_png_is_refused():
     Image.fromarray(np.zeros((8, 8), np.uint8)).save(gif, format="GIF")
     with pytest.raises(ImageDecodeError, match="GIF images are not accepted"):
         decode_image(gif.getvalue())
+
+
+@pytest.mark.parametrize(("center", "width"), [("NaN", "400"), ("40", "NaN"), ("40", "1e400")])
+def test_a_window_that_blanks_the_image_is_refused(center, width):
+    with pytest.raises(ImageDecodeError, match="gives undefined or constant pixel values"):
+        decode_image(_dicom_bytes(WindowCenter=center, WindowWidth=width))
+
+
+def test_an_ordinary_window_decodes():
+    assert decode_image(_dicom_bytes(WindowCenter="40", WindowWidth="400")).std() > 0
