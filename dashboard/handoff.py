@@ -1,13 +1,14 @@
 """What a choice hands over, read before the alias moves: where the evaluation figures come from
 and whether clients of the alias would receive other classes, channels or decisions."""
 
+import mlflow
 from mlflow.entities import Run
 from mlflow.exceptions import MlflowException
 from mlflow.tracking import MlflowClient
 from pydantic import ValidationError
 
 from common import InvalidInput, NotFound, ServiceUnavailable, Settings
-from runs import contract, get_client, load_json_artifact, load_preprocessing
+from runs import MAX_UPSCALE, MODEL_NAME, contract, get_client, load_json_artifact, model_info
 
 
 def is_evaluated(run: Run) -> bool:
@@ -60,42 +61,66 @@ def evaluation_caveats(client: MlflowClient, run: Run) -> tuple[dict[str, str], 
     return tags, caveats
 
 
-def interface(client: MlflowClient, run_id: str) -> dict:
-    """What a client of the served model depends on: classes, channels and decision rule."""
-    pp = load_preprocessing(client, run_id)
-    point = load_json_artifact(client, run_id, contract.OPERATING_POINT_JSON)
+def interface(client: MlflowClient, model_uri: str, run_id: str | None) -> dict:
+    """What a client of the model at ``model_uri`` depends on: its classes, channels, input size
+    and decision rule, read from the model's MLmodel (the model carries them wherever it goes;
+    a registered version outlives its run). Models logged before they carried their operating
+    point: the run's ``operating_point.json``, as the predictor reads it."""
+    meta = model_info(model_uri).metadata or {}
+    pp = meta.get("preprocessing") or {}
+    point = meta.get("operating_point")
+    if "operating_point" not in meta and run_id:
+        point = load_json_artifact(client, run_id, contract.OPERATING_POINT_JSON)
     return {
-        "classes": list(pp.class_names),
-        "channels": pp.channels,
+        "classes": [str(c) for c in pp.get("class_names", [])],
+        "channels": pp.get("channels"),
+        "image_size": tuple(pp.get("image_size") or (0, 0)),
         "decision": point.get("positive_class") if isinstance(point, dict) else None,
     }
 
 
+def _smallest(size: tuple[int, ...]) -> str:
+    return "×".join(str(-(-side // MAX_UPSCALE)) for side in size)
+
+
+def _rule(positive: str | None) -> str:
+    return f"threshold for {positive!r}" if positive else "no threshold (no `decision`)"
+
+
 def interface_change(client: MlflowClient, settings: Settings, run_id: str) -> str | None:
-    """How choosing ``run_id`` changes what clients of the alias receive (None: nothing does,
-    or the alias names no version yet)."""
+    """How choosing ``run_id`` changes what clients of the alias receive; None when nothing
+    does or the alias names no version yet. When the served version cannot be read, that is
+    said: the change is unknown, so it needs the same confirmation (fail closed)."""
     current = served_version(settings)
     if current is None or current[1] == run_id:
         return None
+    version, served_run = current
+    served = f"{settings.model_name}@{settings.model_alias} now serves version {version}"
+    mlflow.set_tracking_uri(settings.mlflow_tracking_uri)  # model_info reads MLflow's global
+    after = interface(client, f"runs:/{run_id}/{MODEL_NAME}", run_id)
     try:
-        before = interface(client, current[1])
-    except (InvalidInput, NotFound):  # the served run lost its files: nothing to compare
-        return None
-    after = interface(client, run_id)
+        before = interface(client, f"models:/{settings.model_name}/{version}", served_run)
+    except (InvalidInput, NotFound) as exc:
+        return (
+            f"{served}, whose classes and decision rule cannot be read ({exc}); whether this run "
+            "changes what its clients receive is unknown"
+        )
     changes = []
     if before["classes"] != after["classes"]:
         changes.append(f"classes {', '.join(before['classes'])} → {', '.join(after['classes'])}")
     if before["channels"] != after["channels"]:
         changes.append(f"input channels {before['channels']} → {after['channels']}")
+    if any(a > b for a, b in zip(after["image_size"], before["image_size"], strict=False)):
+        changes.append(
+            f"input {'×'.join(map(str, before['image_size']))} → "
+            f"{'×'.join(map(str, after['image_size']))} px: images under "
+            f"{_smallest(after['image_size'])} px are refused (under "
+            f"{_smallest(before['image_size'])} before)"
+        )
     if before["decision"] != after["decision"]:
-
-        def rule(positive):
-            return f"threshold for {positive!r}" if positive else "no threshold (no `decision`)"
-
-        changes.append(f"decision {rule(before['decision'])} → {rule(after['decision'])}")
+        changes.append(f"decision {_rule(before['decision'])} → {_rule(after['decision'])}")
     if not changes:
         return None
-    return (
-        f"{settings.model_name}@{settings.model_alias} now serves version {current[0]} (run "
-        f"{current[1]}); this run changes what its clients receive: " + "; ".join(changes)
+    return f"{served} (run {served_run}); this run changes what its clients receive: " + (
+        "; ".join(changes)
     )

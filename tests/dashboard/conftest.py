@@ -33,11 +33,12 @@ UNICODE_NAME = "Лёгкий запуск — 测试 🩺"
 LONG_VALUE = "x" * 5000
 
 
-def _pipeline_run(uri: str, data_dir: Path, name: str) -> str:
-    """A run laid out like the trainer's (see docs/contracts.md), with a real model."""
+def _pipeline_run(uri: str, data_dir: Path, name: str, size: int = 32) -> str:
+    """A run laid out like the trainer's (see docs/contracts.md), with a real model taking
+    ``size``×``size`` images."""
     from dataloader import load_dataset
 
-    ds = load_dataset(data_dir, image_size=32, channels=3)
+    ds = load_dataset(data_dir, image_size=size, channels=3)
     model = build_model("smallcnn", 3, len(ds.class_names), ds.stats["mean"], ds.stats["std"])
     model.eval()
     with mlflow.start_run(run_name=name) as run:
@@ -54,7 +55,7 @@ def _pipeline_run(uri: str, data_dir: Path, name: str) -> str:
                 "dataset_hash": ds.content_hash,
                 "class_names": json.dumps(ds.class_names),
                 "num_classes": len(ds.class_names),
-                "image_size": 32,
+                "image_size": size,
                 "channels": 3,
                 "data_n_train": len(ds.train.labels),
                 "data_n_val": len(ds.val.labels) if ds.val is not None else 0,
@@ -75,7 +76,7 @@ def _pipeline_run(uri: str, data_dir: Path, name: str) -> str:
         mlflow.log_metrics({"best_val_auc": 0.8, "best_epoch": 2})
         mlflow.log_dict(ds.stats, "dataset_stats.json")
         preprocessing = {
-            "image_size": [32, 32],
+            "image_size": [size, size],
             "channels": 3,
             "class_names": ds.class_names,
             "mean": ds.stats["mean"],

@@ -5,6 +5,7 @@ import subprocess
 import sys
 import uuid
 
+import mlflow
 import pytest
 from mlflow.tracking import MlflowClient
 
@@ -205,7 +206,7 @@ def test_an_outage_reading_the_served_run_is_not_taken_for_no_change(
     def down(*args):
         raise ServiceUnavailable("MLflow at test did not answer")
 
-    monkeypatch.setattr("dashboard.handoff.load_preprocessing", down)
+    monkeypatch.setattr("dashboard.handoff.model_info", down)
     with pytest.raises(ServiceUnavailable, match="did not answer"):
         choose_run(threshold_run["run_id"], "two classes", settings)
     assert settings.run_id_file.read_text().strip() == dashboard_runs["pipeline"]
@@ -226,3 +227,35 @@ def test_who_chooses_is_one_line(dashboard_runs, settings, store):
     with pytest.raises(InvalidInput, match="one line of printable text"):
         choose_run(dashboard_runs["pipeline"], "x", settings, store, selected_by="ana\nroot")
     assert store.recent() == []
+
+
+def test_a_served_version_that_cannot_be_read_needs_the_confirmation(
+    dashboard_runs, settings, monkeypatch
+):
+    import dashboard.handoff
+
+    choose_run(dashboard_runs["pipeline"], "first", settings)
+    real = dashboard.handoff.model_info
+
+    def unreadable_versions(uri):
+        if uri.startswith("models:/"):
+            raise InvalidInput("its MLmodel is gone")
+        return real(uri)
+
+    monkeypatch.setattr(dashboard.handoff, "model_info", unreadable_versions)
+    with pytest.raises(InvalidInput, match=r"cannot be read .*its MLmodel is gone.* is unknown"):
+        choose_run(dashboard_runs["bare"], "second", settings, allow_unevaluated=True)
+    choose_run(dashboard_runs["bare"], "second", settings, allow_unevaluated=True,
+               allow_interface_change=True)  # fmt: skip
+
+
+def test_a_larger_input_that_refuses_small_images_needs_the_confirmation(
+    dashboard_runs, settings, tiny_demo_data
+):
+    from tests.dashboard.conftest import _pipeline_run
+
+    choose_run(dashboard_runs["pipeline"], "32 px", settings)  # accepts 8 px and up
+    mlflow.set_tracking_uri(settings.mlflow_tracking_uri)
+    larger = _pipeline_run(settings.mlflow_tracking_uri, tiny_demo_data, "160px", size=160)
+    with pytest.raises(InvalidInput, match=r"input 32×32 → 160×160 px: images under 40×40 px"):
+        choose_run(larger, "160 px", settings, allow_unevaluated=True)
