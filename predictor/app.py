@@ -80,13 +80,15 @@ class ReadyOut(ServedOut):
     loaded_at: datetime
 
 
-def get_holder(request: Request) -> ModelHolder:
-    """Dependency: the app's ``ModelHolder``."""
+async def get_holder(request: Request) -> ModelHolder:
+    """Dependency: the app's ``ModelHolder`` (async, as every dependency of /ready and /health:
+    they must answer on the event loop while queued predictions hold the worker threads)."""
     return request.app.state.holder
 
 
-def get_served(holder: Annotated[ModelHolder, Depends(get_holder)]) -> Served:
-    """Dependency: the model to answer with (503 naming why when none is loaded)."""
+async def get_served(holder: Annotated[ModelHolder, Depends(get_holder)]) -> Served:
+    """Dependency: the model to answer with (503 naming why when none is loaded; reads one
+    attribute, no lock)."""
     return holder.serving()
 
 
@@ -124,7 +126,7 @@ def predict_files(
     responses={401: _ERRORS[401], 503: _ERRORS[503]},
     dependencies=[Depends(require_token)],
 )
-def ready(served: Annotated[Served, Depends(get_served)]) -> ReadyOut:
+async def ready(served: Annotated[Served, Depends(get_served)]) -> ReadyOut:
     """200 with the served version once a model is loaded; 503 naming why until then.
 
     A stale model (the alias no longer names it) is still 200, with ``status`` ``stale`` and the
@@ -139,7 +141,7 @@ def ready(served: Annotated[Served, Depends(get_served)]) -> ReadyOut:
 
 
 @router.get("/health")
-def health() -> dict[str, str]:
+async def health() -> dict[str, str]:
     """The process is serving (no token needed)."""
     return {"status": "ok"}
 

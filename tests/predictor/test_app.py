@@ -103,6 +103,44 @@ def test_at_most_predict_concurrency_requests_decode_at_once(settings, served_ru
         assert most[0] == limit, (limit, most[0])
 
 
+def test_health_and_ready_answer_while_predictions_fill_every_worker_thread(
+    settings, served_runs, demo_data, monkeypatch
+):
+    from concurrent.futures import ThreadPoolExecutor
+
+    import predictor.app
+
+    choose_run(served_runs[0], "serve it", settings, allow_unevaluated=True)
+    released, real = threading.Event(), predictor.app.predict
+
+    def stuck(served, uploads):
+        released.wait(60)
+        return real(served, uploads)
+
+    monkeypatch.setattr(predictor.app, "predict", stuck)
+    image = sorted((demo_data / "test").rglob("*.png"))[:1]
+    limited = settings.model_copy(update={"predict_concurrency": 1})
+    with LiveServer(create_app(limited)) as s:
+        wait_ready(s.url)
+        before = threading.active_count()
+        with ThreadPoolExecutor(45) as pool:  # more than the server's 40 worker threads
+            posts = [pool.submit(post_images, s.url, image) for _ in range(45)]
+            try:
+                # Until the 45 client threads and at least 30 of the server's worker threads
+                # run (the others may still be parsing their upload).
+                deadline = time.monotonic() + 60
+                while threading.active_count() < before + 45 + 30:
+                    assert time.monotonic() < deadline, threading.active_count() - before
+                    time.sleep(0.01)
+                health = requests.get(f"{s.url}/health", timeout=5)
+                ready = get_ready(s.url)
+            finally:
+                released.set()
+            statuses = [p.result().status_code for p in posts]
+    assert health.status_code == 200 and ready.status_code == 200
+    assert statuses == [200] * 45
+
+
 def test_predict_needs_the_token(predictor, settings, served_runs, demo_data):
     choose_run(served_runs[0], "serve it", settings, allow_unevaluated=True)
     wait_ready(predictor)
