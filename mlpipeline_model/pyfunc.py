@@ -174,7 +174,9 @@ class ImageClassifierModel(PythonModel):
             for start in range(0, len(images), self.batch_size):
                 chunk = np.ascontiguousarray(images[start : start + self.batch_size])
                 x = torch.from_numpy(chunk).permute(0, 3, 1, 2).float().div_(255.0)
-                out.append(torch.softmax(self.model(x), dim=1).numpy())
+                # Softmax in float64, as the evaluator's (runs.inference): a validation image's
+                # probability equal to the threshold must be decided alike by both.
+                out.append(torch.softmax(self.model(x).double(), dim=1).numpy())
         return np.concatenate(out)
 
     def decisions(self, probs: np.ndarray) -> list[str] | None:

@@ -80,6 +80,21 @@ def test_prediction_on_file_bytes_equals_the_module_on_training_preprocessing(tr
     np.testing.assert_allclose(probs, expected, atol=1e-6)
 
 
+def test_served_probabilities_are_the_evaluators_to_the_last_bit(trained_run):
+    # A threshold is a validation probability; an image exactly at it must be decided alike
+    # (float64 softmax in both; float32 convolutions agree bitwise for the same batches).
+    from runs import Preprocessing, inference
+
+    served = load_classifier(f"runs:/{trained_run.run_id}/model")
+    module = load_model(trained_run.run_id, trained_run.tracking_uri)
+    test = load_dataset(trained_run.data_dir, splits=("test",)).test
+    pp = Preprocessing(image_size=served.image_size, channels=served.channels,
+                       class_names=served.class_names, mean=[0.0], std=[1.0])  # fmt: skip
+    batches = inference.batches(test.images, pp, served.batch_size)  # the same batches
+    evaluator = inference.predict(module, batches).numpy()
+    np.testing.assert_array_equal(served.probabilities(test.images), evaluator)
+
+
 def test_jpeg_dicom_and_other_sizes_are_converted_to_the_models_input(trained_run):
     served = load_classifier(f"runs:/{trained_run.run_id}/model")
     jpeg = io.BytesIO()
