@@ -1,7 +1,8 @@
 """``python -m trainer --data-dir DIR --experiment NAME``: prints the MLflow run id last.
 
 Exit status 0 on success, 2 with one clear line on stderr for bad input or an unreachable MLflow
-server (argparse also exits 2 for bad flags).
+server (argparse also exits 2 for bad flags), 3 when ``--max-epochs-this-session`` stopped the
+run before its last epoch (KILLED, checkpoint kept), 130/143 when interrupted or terminated.
 """
 
 import signal
@@ -37,6 +38,13 @@ def run(argv: list[str] | None = None) -> int:
         return 143 if isinstance(exc, Terminated) else 130
     if distributed.from_environment().is_main:
         print(run_id, flush=True)
+    if getattr(args, "stopped_early", False):  # --max-epochs-this-session ended the session
+        print(
+            "stopped at --max-epochs-this-session: the run is KILLED with its checkpoint; "
+            "continue with --resume auto",
+            file=sys.stderr,
+        )
+        return 3
     return 0
 
 

@@ -273,6 +273,7 @@ def _train(session: Training, state: dict[str, Any] | None, tracking_uri: str) -
         if finished and dist_info.is_main:
             _finish(session)
         status = "FINISHED" if finished else "KILLED"
+        args.stopped_early = not finished  # the CLI's exit status says so
     except KeyboardInterrupt:  # Ctrl-C, or SIGTERM (trainer.__main__): the checkpoint stays
         status = "KILLED"
         raise

@@ -29,6 +29,14 @@ def test_prints_the_run_id_as_the_last_line(trainer_argv, mlflow_server):
     assert MlflowClient(mlflow_server).get_run(run_id).info.status == "FINISHED"
 
 
+def test_a_session_cut_short_exits_3_with_the_resume_hint(trainer_argv, mlflow_server):
+    result = _trainer(*trainer_argv("--epochs", "2"), "--max-epochs-this-session", "1")
+    assert result.returncode == 3, result.stderr
+    [run_id] = result.stdout.strip().splitlines()
+    assert MlflowClient(mlflow_server).get_run(run_id).info.status == "KILLED"
+    assert "continue with --resume auto" in result.stderr.strip().splitlines()[-1]
+
+
 def test_sigterm_marks_the_run_killed_and_keeps_the_checkpoint(trainer_argv, mlflow_server):
     argv = trainer_argv("--epochs", "200", "--threads", "1")
     proc = subprocess.Popen(
