@@ -30,7 +30,12 @@ from common import (
     atomic_write_text,
     get_settings,
 )
-from dashboard.handoff import evaluation_caveats, interface_change, is_evaluated
+from dashboard.handoff import (
+    evaluation_caveats,
+    interface_change,
+    is_evaluated,
+    served_version,
+)
 from jobs import STORE_ERRORS, SelectionStore, get_database
 from runs import (
     MODEL_NAME,
@@ -71,6 +76,7 @@ class Choice:
     run_id_file: str
     record: dict | None
     caveats: list[str] = field(default_factory=list)  # about the evaluation's figures
+    already: bool = False  # the alias named a version of this run: nothing was registered
 
 
 def evaluation_summary(metrics: dict[str, float]) -> str:
@@ -210,19 +216,24 @@ def choose_run(
             value = run.data.metrics.get(f"eval_{metric}{suffix}")
             if value is not None:
                 tags[f"eval_{metric}{suffix}"] = f"{value:.6g}"
-    version = _register(client, name, run, found, tags)
-    try:
-        client.set_registered_model_alias(name, alias, version.version)
-    except MlflowException as exc:
-        raise ServiceUnavailable(
-            f"registered {name} version {version.version} but could not point the alias "
-            f"{alias!r} at it ({exc.message}); choose the run again."
-        ) from exc
+    current = served_version(settings)
+    already = current is not None and current[1] == run_id
+    if already:  # chosen before: the alias stays on its version (no second copy of the model)
+        number = current[0]
+    else:
+        number = str(_register(client, name, run, found, tags).version)
+        try:
+            client.set_registered_model_alias(name, alias, number)
+        except MlflowException as exc:
+            raise ServiceUnavailable(
+                f"registered {name} version {number} but could not point the alias "
+                f"{alias!r} at it ({exc.message}); choose the run again."
+            ) from exc
     try:
         id_file = atomic_write_text(settings.run_id_file, run_id + "\n")
     except OSError as exc:  # the alias has moved: say so, and how to finish the choice
         raise ServiceUnavailable(
-            f"{name} version {version.version} is now {alias!r}, but {settings.run_id_file} "
+            f"{name} version {number} is now {alias!r}, but {settings.run_id_file} "
             f"could not be written ({type(exc).__name__}: {exc}); check RUN_ID_FILE and its "
             "folder, then choose the run again."
         ) from exc
@@ -233,11 +244,11 @@ def choose_run(
             contract.SelectionRecord(
                 run_id=run_id,
                 action="choose",
-                model_uri=f"models:/{name}/{version.version}",
+                model_uri=f"models:/{name}/{number}",
                 experiment_id=run.info.experiment_id,
                 metrics={k: v for k, v in run.data.metrics.items() if k.startswith("eval_")},
                 registered_model=name,
-                version=str(version.version),
+                version=str(number),
                 alias=alias,
                 reason=reason,
                 evaluated=found.evaluated,
@@ -246,9 +257,9 @@ def choose_run(
                 interface_change=change,
             ),
         )
-    model_uri = f"models:/{name}/{version.version}"
+    model_uri = f"models:/{name}/{number}"
     return Choice(
-        run_id, name, str(version.version), alias, model_uri, str(id_file), record, caveats
+        run_id, name, str(number), alias, model_uri, str(id_file), record, caveats, already
     )
 
 
@@ -301,7 +312,8 @@ def main(argv: list[str] | None = None) -> int:
     for caveat in choice.caveats:
         print(f"warning: {caveat}", file=sys.stderr)
     print(
-        f"run {choice.run_id} is {choice.registered_model} version {choice.version} "
+        f"run {choice.run_id} {'was already' if choice.already else 'is'} "
+        f"{choice.registered_model} version {choice.version} "
         f"(alias {choice.alias}); {choice.run_id_file} names it",
         file=sys.stderr,
     )

@@ -101,7 +101,7 @@ def duration(run: dict) -> str:
         return "–"
     if not run["end_time"]:
         return "running" if run["status"] == "RUNNING" else "–"
-    seconds = max(0, (run["end_time"] - run["start_time"]) // 1000)
+    seconds = max(0, round((run["end_time"] - run["start_time"]) / 1000))
     if seconds < 60:
         return f"{seconds} s"
     minutes, seconds = divmod(seconds, 60)

@@ -172,7 +172,7 @@ def build_model_card(
             classes = [classes]
     lines.append(f"- Source: {params.get('dataset_source', params.get('data_dir', 'unknown'))}")
     if params.get("dataset_hash"):
-        lines.append(f"- Content hash: `{params['dataset_hash'][:16]}…`")
+        lines.append(f"- Content hash (every split): `{params['dataset_hash'][:16]}…`")
     if classes:
         lines.append(f"- Classes ({len(classes)}): {', '.join(map(str, classes))}")
     if counts:
@@ -238,7 +238,7 @@ def build_model_card(
         )
         lines += [
             "",
-            "| Method | Deletion AUC | Random AUC | Score | Beats random |",
+            "| Method | Deletion AUC | Random AUC | Score | Share of samples beating random |",
             "|---|---|---|---|---|",
         ]
         for row in faith.to_dict("records"):

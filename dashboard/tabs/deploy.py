@@ -11,6 +11,8 @@ from dashboard.model_card import build_model_card, evaluation_table, serving_ins
 from jobs import SelectionStore, get_database
 from runs import get_client, get_run
 
+DONE = "choose_done"  # session key: the message of a choice, shown after the page reruns
+
 
 def _store(ctx: Context) -> SelectionStore:
     return SelectionStore(get_database(ctx.settings))
@@ -123,11 +125,13 @@ def _choose(ctx: Context, found: choose.Assessment) -> None:
                 ctx.run_id, reason, ctx.settings, _store(ctx), allow_unevaluated=True,
                 allow_interface_change=True,
             )  # fmt: skip
-        st.success(
-            f"Run {done.run_id} is {done.registered_model} version {done.version} "
-            f"(alias {done.alias}); `{done.run_id_file}` names it. The predictor serves it "
-            f"within {ctx.settings.predictor_poll_s:.0f} s."
+        st.session_state[DONE] = (
+            f"Run {done.run_id} {'was already' if done.already else 'is'} "
+            f"{done.registered_model} version {done.version} (alias {done.alias}); "
+            f"`{done.run_id_file}` names it. The predictor serves it within "
+            f"{ctx.settings.predictor_poll_s:.0f} s."
         )
+        st.rerun()  # the alias, predictor and audit lines above now show the choice
 
 
 def _downloads(ctx: Context, found: choose.Assessment) -> None:
@@ -206,6 +210,8 @@ def model_card_for(ctx: Context) -> str:
 
 def render_deploy(ctx: Context) -> None:
     st.subheader("Choose this model")
+    if done := st.session_state.pop(DONE, None):  # what the last press did, after the rerun
+        st.success(done)
     _served(ctx)
     client = get_client(ctx.uri)
     found = choose.assess(client, get_run(client, ctx.run_id))

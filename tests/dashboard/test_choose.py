@@ -259,3 +259,15 @@ def test_a_larger_input_that_refuses_small_images_needs_the_confirmation(
     larger = _pipeline_run(settings.mlflow_tracking_uri, tiny_demo_data, "160px", size=160)
     with pytest.raises(InvalidInput, match=r"input 32×32 → 160×160 px: images under 40×40 px"):
         choose_run(larger, "160 px", settings, allow_unevaluated=True)
+
+
+def test_choosing_the_chosen_run_again_registers_no_second_version(dashboard_runs, settings, store):
+    first = choose_run(dashboard_runs["pipeline"], "first", settings, store)
+    again = choose_run(dashboard_runs["pipeline"], "pressed twice", settings, store)
+    assert (first.already, again.already) == (False, True)
+    assert again.version == first.version == "1"
+    versions = MlflowClient(settings.mlflow_tracking_uri).search_model_versions(
+        f"name = '{settings.model_name}'"
+    )
+    assert len(versions) == 1
+    assert [r["reason"] for r in store.recent()] == ["pressed twice", "first"]

@@ -32,6 +32,8 @@ def test_choose_button_registers_writes_run_id_and_lists_the_choice(
     assert list(trail["action"]) == ["choose"] and list(trail["reason"]) == ["best AUC"]
     [record] = SelectionStore(get_database(Settings())).recent()
     assert record["version"] == "1"
+    # The page reran: its status line names the choice just made.
+    assert f"`{model_name}@champion` is version **1**, run `{run_id}` (this run)" in page_text(at)
 
 
 def test_a_run_changing_the_served_classes_is_chosen_only_once_confirmed(
