@@ -114,8 +114,11 @@ def operating_point_table(point: contract.ThresholdPoint) -> pd.DataFrame:
 
 def describe_operating_point(point: contract.ThresholdPoint) -> str:
     """One sentence: the rule and how it was chosen."""
+    specificity = (
+        f", specificity {point.val_specificity:.3f}" if point.val_specificity is not None else ""
+    )
     chosen = (
-        f" (validation sensitivity {point.val_sensitivity:.3f}"
+        f" (validation sensitivity {point.val_sensitivity:.3f}{specificity}"
         f"{f' on {point.n_val} images' if point.n_val else ''}, target "
         f"{point.target_sensitivity})"
         if point.val_sensitivity is not None

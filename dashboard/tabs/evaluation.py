@@ -87,8 +87,17 @@ def render_evaluation(ctx: Context) -> None:
         return
     if not table.empty:
         st.subheader("Test-set metrics (95% confidence intervals)")
+        point = report and report.operating_points and report.operating_points.threshold
         if report is not None:
-            st.caption(f"{report.n_samples} test images · classes: {', '.join(report.class_names)}")
+            rule = (
+                " · predictions here are the most probable class; the served decision by the "
+                "validation threshold is below"
+                if point
+                else ""
+            )
+            st.caption(
+                f"{report.n_samples} test images · classes: {', '.join(report.class_names)}{rule}"
+            )
         overall, per_class = table[table["overall"]], table[~table["overall"]]
         st.dataframe(_readable(overall), hide_index=True, width="stretch")
         st.altair_chart(interval_chart(overall), width="content")
@@ -101,11 +110,21 @@ def render_evaluation(ctx: Context) -> None:
         st.caption(describe_operating_point(point) + " 95% Wilson intervals.")
         names = {**HUMAN, "class": "Class", "measure": "Measure"}
         st.dataframe(operating_point_table(point).rename(columns=names), hide_index=True)
+        if point.confusion_matrix:
+            st.markdown("**Confusion matrix at this threshold** (rows: true class)")
+            classes = report.class_names
+            matrix = pd.DataFrame(
+                point.confusion_matrix,
+                index=[f"true {c}" for c in classes],
+                columns=[f"decided {c}" for c in classes],
+            )
+            st.dataframe(matrix)
     # The confusion matrix holds two panels (counts, normalized): it gets a whole row.
     cols = [st.container(), *st.columns(len(PLOTS) - 1)]
     for col, (name, title) in zip(cols, PLOTS, strict=True):
         with col:
-            st.markdown(f"**{title}**")
+            argmax = point and name == contract.CONFUSION_MATRIX_PNG
+            st.markdown(f"**{title}{' (most probable class)' if argmax else ''}**")
             path = reports.evaluation_path(ctx.run, name)
             if path in paths:
                 st.image(data.artifact_bytes(ctx.uri, ctx.run_id, path))

@@ -113,3 +113,9 @@ def test_two_class_run_shows_test_figures_at_the_validation_threshold(page_env, 
     low, value, high = table[["95% CI low", "Value", "95% CI high"]].to_numpy().T
     assert (low <= value).all() and (value <= high).all()
     assert any("'melanoma' is decided when its probability is ≥" in c.value for c in at.caption)
+    decided = next(f.value for f in at.dataframe if "decided melanoma" in f.value.columns)
+    assert list(decided.index) == ["true melanoma", "true nevus"]
+    assert int(decided.to_numpy().sum()) == 8  # the tiny data's 4 test images per class
+    text = page_text(at)
+    assert "Confusion matrix (most probable class)" in text
+    assert "predictions here are the most probable class" in text
