@@ -112,6 +112,12 @@ def render(page: RunPage, columns: list[str], selected: str | None) -> None:
         "Click a row to open the run. Metric cells: value (95 % interval) when logged; "
         f"{leaderboard.BEST} best on this page. Sorting and filters run in MLflow over all runs."
     )
+    if not leaderboard.comparable(page.rows):
+        st.warning(
+            f"The runs on this page predict {len(leaderboard.class_sets(page.rows))} different "
+            f"sets of classes, whose metrics do not rank against each other: no "
+            f"{leaderboard.BEST} is given. Filter on one, e.g. params.class_names = '...'."
+        )
     _pager(page.next_token, len(page.rows))
 
 

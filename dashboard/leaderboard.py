@@ -53,6 +53,17 @@ def why_not_deployable(run: dict) -> str:
     return f"run {run['status'].lower()}"
 
 
+def class_sets(rows: list[dict]) -> set[str]:
+    """The different ``class_names`` the runs were trained on (runs without the param aside)."""
+    return {r["params"]["class_names"] for r in rows if r["params"].get("class_names")}
+
+
+def comparable(rows: list[dict]) -> bool:
+    """Whether the runs predict the same classes, so that a best value (★) means something: an
+    accuracy on two classes and one on three are not better or worse than each other."""
+    return len(class_sets(rows)) <= 1
+
+
 def metric_columns(rows: list[dict]) -> list[str]:
     """Every metric of the page's runs that can be a column (interval bounds are folded in)."""
     keys = {k for r in rows for k in r["metrics"]}
@@ -157,7 +168,8 @@ def table(rows: list[dict], metrics: list[str], selected: str | None = None) -> 
     """The leaderboard of one page: index = run id, a ``run`` column, info and metric columns.
 
     Children come right under their parent, indented with ``↳``; the selected run is marked
-    ``▶``; each metric cell is ``format_value`` plus ``★`` on the best value of the column.
+    ``▶``; each metric cell is ``format_value`` plus ``★`` on the best value of the column,
+    when the runs predict the same classes (``comparable``).
     """
     ordered = nest(rows)
     columns: dict[str, list[str]] = {c: [] for c in ("run", *INFO_COLUMNS)}
@@ -169,8 +181,10 @@ def table(rows: list[dict], metrics: list[str], selected: str | None = None) -> 
         columns["started"].append(_when(run["start_time"]))
         columns["duration"].append(duration(run))
         columns["deployable"].append("✓" if can_deploy(run) else f"✗ {why_not_deployable(run)}")
+    ranked_page = comparable(rows)
     for metric in metrics:
-        best = best_index([r["metrics"].get(metric) for r, _ in ordered], metric)
+        values = [r["metrics"].get(metric) for r, _ in ordered]
+        best = best_index(values, metric) if ranked_page else set()
         columns[metric] = [
             format_value(r["metrics"], metric) + (f" {BEST}" if i in best else "")
             for i, (r, _) in enumerate(ordered)

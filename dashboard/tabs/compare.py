@@ -51,10 +51,10 @@ def params_table(runs: list[dict], only_different: bool) -> pd.DataFrame:
 def metrics_table(runs: list[dict]) -> pd.DataFrame:
     """Rows = metrics (intervals folded in), columns = runs; ``★`` marks the better value."""
     keys = leaderboard.metric_columns(runs)
-    rows = {}
+    rows, ranked = {}, leaderboard.comparable(runs)
     for key in keys:
         values = [r["metrics"].get(key) for r in runs]
-        best = leaderboard.best_index(values, key)
+        best = leaderboard.best_index(values, key) if ranked else set()
         rows[f"{key} ({leaderboard.direction(key)})" if leaderboard.ranked(key) else key] = [
             leaderboard.format_value(r["metrics"], key)
             + (f" {leaderboard.BEST}" if i in best else "")
@@ -82,6 +82,11 @@ def render_compare(ctx: Context) -> None:
     runs = [ctx.run, *(data.run(ctx.uri, i) for i in ctx.compare_ids)]
     st.subheader("Metrics")
     st.caption(f"Latest values; value (95 % interval) when logged; {leaderboard.BEST} better.")
+    if not leaderboard.comparable(runs):
+        st.warning(
+            f"These runs predict different classes: their metrics do not rank against each "
+            f"other, so no {leaderboard.BEST} is given."
+        )
     metrics = metrics_table(runs)
 
     def bold(value) -> str:

@@ -65,3 +65,14 @@ def test_children_unknown_when_the_page_may_continue_with_them():
     assert leaderboard.children_on_page(cut, complete=True, run=parent) == [cut[0]]
     # The run is not on the page (another page or filter): a search must say.
     assert leaderboard.children_on_page(cut[:1], complete=True, run=parent) is None
+
+
+def test_runs_on_different_classes_get_no_best_mark():
+    three, two = _run("a", {"eval_accuracy": 0.39}), _run("b", {"eval_accuracy": 0.5})
+    three["params"]["class_names"] = '["keratosis", "melanoma", "nevus"]'
+    two["params"]["class_names"] = '["melanoma", "nevus"]'
+    mixed = leaderboard.table([three, two], ["eval_accuracy"])
+    assert not mixed["eval_accuracy"].str.contains(leaderboard.BEST).any()
+    two["params"]["class_names"] = three["params"]["class_names"]
+    same = leaderboard.table([three, two], ["eval_accuracy"])
+    assert same.loc["bbbb", "eval_accuracy"] == f"0.5 {leaderboard.BEST}"
