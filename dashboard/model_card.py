@@ -31,7 +31,12 @@ def evaluation_table(
         else:
             rows.setdefault(name, {})["value"] = value
     overall = report.overall if report is not None else {}
-    for name, estimate in overall.items():
+    estimates = dict(overall)
+    for cls, values in (report.per_class if report is not None else {}).items():
+        for name, estimate in values.items():
+            if isinstance(estimate, contract.Estimate):
+                estimates[f"{name}_{contract.key_part(cls)}"] = estimate
+    for name, estimate in estimates.items():
         row = rows.setdefault(name, {})
         for field in ("value", "ci_low", "ci_high", "method"):
             found = getattr(estimate, field)

@@ -1,6 +1,5 @@
 """The files of ``evaluation/`` and the flat ``eval_*`` metrics logged to the run."""
 
-import re
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -18,9 +17,7 @@ if TYPE_CHECKING:
 TOP_WRONG = 5
 
 
-def _safe(name: str) -> str:
-    """``name`` usable in an MLflow metric key and a file name."""
-    return re.sub(r"[^A-Za-z0-9_.-]+", "_", name).strip("_") or "class"
+_safe = contract.key_part
 
 
 def flat_metrics(report: dict) -> dict[str, float]:

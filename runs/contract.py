@@ -11,6 +11,7 @@ through ``evaluation_dir`` / ``explanation_dir``. Runs written before that have 
 their result in ``evaluation/`` and ``explanations/``.
 """
 
+import re
 import uuid
 from collections.abc import Iterable, Mapping
 from datetime import UTC, datetime
@@ -107,6 +108,12 @@ def evaluation_dir(tags: Mapping[str, str] | None) -> str:
 def explanation_dir(tags: Mapping[str, str] | None) -> str:
     """The artifact folder of the run's current explanation, given the run's tags."""
     return _current(tags, EXPLANATION_PATH_TAG, EXPLANATIONS_DIR)
+
+
+def key_part(name: str) -> str:
+    """``name`` (a class) as part of an MLflow metric key or a file name: the evaluator's
+    ``eval_<metric>_<class>`` metrics and the dashboard's reading of them use this one rule."""
+    return re.sub(r"[^A-Za-z0-9_.-]+", "_", name).strip("_") or "class"
 
 
 def is_evaluated(tags: Mapping[str, str], metric_keys: Iterable[str]) -> bool:

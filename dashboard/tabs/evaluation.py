@@ -70,7 +70,9 @@ def interval_chart(table: pd.DataFrame) -> alt.VConcatChart:
 
 
 def _readable(table: pd.DataFrame) -> pd.DataFrame:
-    return table.drop(columns="overall").rename(columns=HUMAN)
+    # Four decimals: a bootstrap bound of 2.8e-17 is 0, not "0.00000000000000002".
+    shown = table.drop(columns="overall").round({"value": 4, "ci_low": 4, "ci_high": 4})
+    return shown.rename(columns=HUMAN)
 
 
 def render_evaluation(ctx: Context) -> None:

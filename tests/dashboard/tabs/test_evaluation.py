@@ -19,6 +19,12 @@ def test_metrics_with_intervals_plots_and_misclassified(page_env, dashboard_runs
     assert "Most confidently misclassified" in [s.value for s in at.subheader]
     assert "recall_nevus" not in table.index
     assert any(e.label.startswith("Per-class metrics") for e in at.expander)
+    per_class = next(
+        f.value for f in at.dataframe
+        if "Metric" in f.value.columns and "recall_nevus" in set(f.value["Metric"])
+    )  # fmt: skip
+    assert per_class["Interval method"].notna().all()  # read from metrics.json's per_class
+    assert set(per_class.set_index("Metric").loc["recall_nevus", ["Interval method"]]) == {"wilson"}
 
 
 def test_raw_predictions_on_request(page_env, dashboard_runs):
