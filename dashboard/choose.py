@@ -31,10 +31,10 @@ from common import (
     get_settings,
 )
 from dashboard.handoff import (
+    aliased_version,
     evaluation_caveats,
     interface_change,
     is_evaluated,
-    served_version,
 )
 from jobs import STORE_ERRORS, SelectionStore, get_database
 from runs import (
@@ -216,10 +216,13 @@ def choose_run(
             value = run.data.metrics.get(f"eval_{metric}{suffix}")
             if value is not None:
                 tags[f"eval_{metric}{suffix}"] = f"{value:.6g}"
-    current = served_version(settings)
-    already = current is not None and current[1] == run_id
-    if already:  # chosen before: the alias stays on its version (no second copy of the model)
-        number = current[0]
+    current = aliased_version(settings)
+    # Chosen before (a version of this run's own logged model): the alias stays on it, no
+    # second copy. A version registered otherwise (e.g. from files that cannot be served) is not.
+    # (The source names the logged model; ModelVersion.model_id is empty in some stores.)
+    already = current is not None and current.source == f"models:/{found.logged_model_id}"
+    if already:
+        number = str(current.version)
     else:
         number = str(_register(client, name, run, found, tags).version)
         try:

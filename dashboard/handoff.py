@@ -15,16 +15,21 @@ def is_evaluated(run: Run) -> bool:
     return contract.is_evaluated(run.data.tags, run.data.metrics)
 
 
-def served_version(settings: Settings) -> tuple[str, str] | None:
-    """``(version, run_id)`` that the alias names now, or None when it names none."""
+def aliased_version(settings: Settings):
+    """The ``ModelVersion`` the alias names now, or None when it names none."""
     client = get_client(settings.mlflow_tracking_uri)
     try:
-        version = client.get_model_version_by_alias(settings.model_name, settings.model_alias)
+        return client.get_model_version_by_alias(settings.model_name, settings.model_alias)
     except MlflowException as exc:
         if exc.error_code in ("RESOURCE_DOES_NOT_EXIST", "INVALID_PARAMETER_VALUE", "NOT_FOUND"):
             return None
         raise ServiceUnavailable(f"MLflow failed to read the alias: {exc.message}") from exc
-    return str(version.version), version.run_id
+
+
+def served_version(settings: Settings) -> tuple[str, str] | None:
+    """``(version, run_id)`` that the alias names now, or None when it names none."""
+    version = aliased_version(settings)
+    return None if version is None else (str(version.version), version.run_id)
 
 
 def evaluation_caveats(client: MlflowClient, run: Run) -> tuple[dict[str, str], list[str]]:
