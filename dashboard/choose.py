@@ -191,7 +191,7 @@ def choose_run(
             f"run {run_id} has not been evaluated; evaluate it first (python -m evaluator "
             f"--run-id {run_id}) or confirm that you choose it unevaluated (--yes-unevaluated)."
         )
-    change = interface_change(client, settings, run_id)
+    change = interface_change(settings, run_id)
     if change and not allow_interface_change:
         raise InvalidInput(
             f"{change}. Clients that read the class names or `decision` break unless they are "

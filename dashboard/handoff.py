@@ -1,6 +1,8 @@
 """What a choice hands over, read before the alias moves: where the evaluation figures come from
 and whether clients of the alias would receive other classes, channels or decisions."""
 
+import functools
+
 import mlflow
 from mlflow.entities import Run
 from mlflow.exceptions import MlflowException
@@ -40,12 +42,19 @@ def evaluation_caveats(client: MlflowClient, run: Run) -> tuple[dict[str, str], 
         return {}, []
     path = contract.evaluation_dir(run.data.tags)
     report = load_json_artifact(client, run.info.run_id, f"{path}/{contract.METRICS_JSON}")
+    try:
+        report = None if report is None else contract.EvaluationReport.model_validate(report)
+    except ValidationError:  # not a report of this pipeline: its folder is all that is known
+        report = None
+    return caveats_of(path, report)
+
+
+def caveats_of(
+    path: str, report: contract.EvaluationReport | None
+) -> tuple[dict[str, str], list[str]]:
+    """``evaluation_caveats`` of an evaluation already read (the dashboard's cached report)."""
     tags = {"evaluation_path": path}
     if report is None:  # evaluated before metrics.json existed: nothing more is known
-        return tags, []
-    try:
-        report = contract.EvaluationReport.model_validate(report)
-    except ValidationError:  # not a report of this pipeline: its folder is all that is known
         return tags, []
     caveats = []
     if report.tta:
@@ -66,7 +75,8 @@ def evaluation_caveats(client: MlflowClient, run: Run) -> tuple[dict[str, str], 
     return tags, caveats
 
 
-def interface(client: MlflowClient, model_uri: str, run_id: str | None) -> dict:
+@functools.lru_cache(maxsize=64)
+def interface(tracking_uri: str, model_uri: str, run_id: str | None) -> dict:
     """What a client of the model at ``model_uri`` depends on: its classes, channels, input size
     and decision rule, read from the model's MLmodel (the model carries them wherever it goes;
     a registered version outlives its run). Models logged before they carried their operating
@@ -75,7 +85,7 @@ def interface(client: MlflowClient, model_uri: str, run_id: str | None) -> dict:
     pp = meta.get("preprocessing") or {}
     point = meta.get("operating_point")
     if "operating_point" not in meta and run_id:
-        point = load_json_artifact(client, run_id, contract.OPERATING_POINT_JSON)
+        point = load_json_artifact(get_client(tracking_uri), run_id, contract.OPERATING_POINT_JSON)
     return {
         "classes": [str(c) for c in pp.get("class_names", [])],
         "channels": pp.get("channels"),
@@ -92,7 +102,7 @@ def _rule(positive: str | None) -> str:
     return f"threshold for {positive!r}" if positive else "no threshold (no `decision`)"
 
 
-def interface_change(client: MlflowClient, settings: Settings, run_id: str) -> str | None:
+def interface_change(settings: Settings, run_id: str) -> str | None:
     """How choosing ``run_id`` changes what clients of the alias receive; None when nothing
     does or the alias names no version yet. When the served version cannot be read, that is
     said: the change is unknown, so it needs the same confirmation (fail closed)."""
@@ -102,9 +112,10 @@ def interface_change(client: MlflowClient, settings: Settings, run_id: str) -> s
     version, served_run = current
     served = f"{settings.model_name}@{settings.model_alias} now serves version {version}"
     mlflow.set_tracking_uri(settings.mlflow_tracking_uri)  # model_info reads MLflow's global
-    after = interface(client, f"runs:/{run_id}/{MODEL_NAME}", run_id)
+    uri = settings.mlflow_tracking_uri
+    after = interface(uri, f"runs:/{run_id}/{MODEL_NAME}", run_id)
     try:
-        before = interface(client, f"models:/{settings.model_name}/{version}", served_run)
+        before = interface(uri, f"models:/{settings.model_name}/{version}", served_run)
     except (InvalidInput, NotFound) as exc:
         return (
             f"{served}, whose classes and decision rule cannot be read ({exc}); whether this run "

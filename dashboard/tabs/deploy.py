@@ -96,10 +96,10 @@ def _choose(ctx: Context, found: choose.Assessment) -> None:
             "This run has not been evaluated: nothing is known about its accuracy on test data. "
             "Evaluate it first (Evaluation tab), or confirm below."
         )
-    client = get_client(ctx.settings.mlflow_tracking_uri)  # the server choose_run writes to
-    for caveat in handoff.evaluation_caveats(client, get_run(client, ctx.run_id))[1]:
+    report = reports.evaluation_report(ctx.uri, ctx.run)  # cached, as the Evaluation tab's
+    for caveat in handoff.caveats_of(reports.evaluation_path(ctx.run), report)[1]:
         st.warning(f"About its test figures: {caveat}.")
-    change = handoff.interface_change(client, ctx.settings, ctx.run_id)
+    change = handoff.interface_change(ctx.settings, ctx.run_id)
     if change:
         st.warning(
             f"{change}. Clients that read the class names or `decision` break unless they are "

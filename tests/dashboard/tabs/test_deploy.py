@@ -143,3 +143,13 @@ def test_a_predictor_behind_the_alias_is_a_warning_naming_both_versions():
     warning = switch_warning("3", "2", 30)
     assert warning.startswith("The predictor still serves version 2, not version 3")
     assert "PREDICTOR_POLL_S (30 s)" in warning
+
+
+def test_tta_figures_are_flagged_before_choosing(page_env, model_name, dashboard_runs, fresh_run,
+                                                 mlflow_server):  # fmt: skip
+    from evaluator import evaluate_run
+
+    evaluate_run(fresh_run, mlflow_server, batch_size=32, tta="both")
+    at = open_page(fresh_run, "Choose model", experiment_id=dashboard_runs["experiment"])
+    assert not at.exception
+    assert any("About its test figures" in w.value and "tta 'both'" in w.value for w in at.warning)
