@@ -4,6 +4,9 @@ Clicking a row opens that run. Sorting, filtering and paging are MLflow's ``sear
 ``order_by``, ``filter_string`` and page tokens, so an experiment of 10,000 runs costs one page.
 """
 
+import functools
+import hashlib
+
 import streamlit as st
 
 from dashboard import data, leaderboard
@@ -12,16 +15,25 @@ from runs import contract
 
 PAGE_SIZES = (10, 25, 50, 100, 200)
 TABLE_KEY = "leaderboard"
-IDS_KEY = "leaderboard_ids"  # the run ids of the rows shown, in order (for the click callback)
 ROW_PX = 35
 
 
-def _open_clicked() -> None:
-    """Callback of the table: open the clicked run (runs before the page is drawn again)."""
-    rows = st.session_state[TABLE_KEY].selection.rows
-    ids = st.session_state.get(IDS_KEY, [])
+def _open_clicked(key: str, ids: list[str]) -> None:
+    """Callback of the table ``key`` showing runs ``ids``: open the clicked run (runs before the
+    page is drawn again)."""
+    rows = st.session_state[key].selection.rows
     if rows and rows[0] < len(ids):
         st.session_state.run_id = ids[rows[0]]
+
+
+def table_key(ids: list[str]) -> str:
+    """The widget key of a table showing runs ``ids`` in this order.
+
+    Streamlit keeps a table's selection by row position: were the key fixed, re-sorting would
+    leave the checkbox on the row's new run, and a click on that run would clear it instead of
+    opening it. Other rows or another order make a new table, with nothing ticked.
+    """
+    return f"{TABLE_KEY}-{hashlib.sha1(' '.join(ids).encode()).hexdigest()[:16]}"
 
 
 def query(experiment_id: str, first: RunPage) -> tuple[RunQuery, list[str]]:
@@ -86,7 +98,8 @@ def render(page: RunPage, columns: list[str], selected: str | None) -> None:
         _pager(None, 0)
         return
     frame = leaderboard.table(page.rows, columns, selected)
-    st.session_state[IDS_KEY] = list(frame.index)
+    ids = list(frame.index)
+    key = table_key(ids)
     shown = frame.reset_index(drop=True)
     config = {
         "run": st.column_config.TextColumn("run", width="medium", pinned=True),
@@ -104,8 +117,8 @@ def render(page: RunPage, columns: list[str], selected: str | None) -> None:
         width="stretch",
         height=min(len(shown), 12) * ROW_PX + ROW_PX + 3,
         column_config=config,
-        key=TABLE_KEY,
-        on_select=_open_clicked,
+        key=key,
+        on_select=functools.partial(_open_clicked, key, ids),
         selection_mode="single-row",
     )
     st.caption(

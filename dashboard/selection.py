@@ -16,6 +16,9 @@ from mlflow.exceptions import MlflowException
 from common import InvalidInput, ServiceUnavailable, Settings, atomic_replace_dir, confine
 from runs import MODEL_NAME, contract, get_client, get_run, outage_of
 
+# Runs fetched when a class filter can only be approximate (MLflow's one-page maximum).
+SEARCH_MAX = 1000
+
 
 @dataclass(frozen=True)
 class Download:
@@ -51,6 +54,7 @@ def download_run(run_id: str, tracking_uri: str, artifacts_dir: str | Path) -> P
     client = get_client(tracking_uri)
     get_run(client, run_id)  # NotFound with a clear message for a wrong id
     tmp = Path(tempfile.mkdtemp(dir=artifacts_dir, prefix=f".{run_id}.partial-"))
+
     def failure(exc: Exception, what: str) -> ServiceUnavailable | None:
         if isinstance(exc, OSError) and exc.errno is not None:  # a full or read-only disk
             return ServiceUnavailable(
@@ -116,22 +120,52 @@ def download_model(
     return Download(run_id, model_uri(run_id), path, metrics)
 
 
-def top_runs(tracking_uri: str, experiment_id: str, metric: str, k: int, higher_is_better: bool):
-    """The ``k`` finished runs of the experiment with the best ``metric`` (one search call)."""
+def _same_classes(class_names: str) -> tuple[str, bool]:
+    """An MLflow filter clause for runs whose ``class_names`` param is ``class_names``, and
+    whether it is exact.
+
+    MLflow's filter syntax has no escape for a quote inside a value, and the param is a JSON list
+    (it holds ``"``): a class name with ``'`` is matched with ``LIKE``, ``'`` as the one-character
+    wildcard, and the caller keeps the exact matches.
+    """
+    if "'" not in class_names:
+        return f"params.class_names = '{class_names}'", True
+    return f"params.class_names LIKE '{class_names.replace(chr(39), '_')}'", False
+
+
+def top_runs(
+    tracking_uri: str,
+    experiment_id: str,
+    metric: str,
+    k: int,
+    higher_is_better: bool,
+    class_names: str | None = None,
+) -> list[str]:
+    """The ``k`` finished runs of the experiment with the best ``metric`` (one search call).
+
+    ``class_names`` (the runs' ``class_names`` param, a JSON list) keeps the runs trained on
+    those classes only: an accuracy on two classes does not rank against one on three.
+    """
     if k < 1:
         raise InvalidInput(f"K must be at least 1, got {k}")
     order = "DESC" if higher_is_better else "ASC"
+    where, exact = f"attributes.status = 'FINISHED' and metrics.`{metric}` > -1e300", True
+    if class_names is not None:
+        clause, exact = _same_classes(class_names)
+        where += f" and {clause}"
     client = get_client(tracking_uri)
     try:
         runs = client.search_runs(
             [experiment_id],
-            filter_string=f"attributes.status = 'FINISHED' and metrics.`{metric}` > -1e300",
-            max_results=k,
+            filter_string=where,
+            max_results=k if exact else SEARCH_MAX,
             order_by=[f"metrics.`{metric}` {order}"],
         )
     except MlflowException as exc:
         raise InvalidInput(f"cannot rank runs by metric {metric!r}: {exc.message}") from exc
-    return [r.info.run_id for r in runs]
+    if not exact:
+        runs = [r for r in runs if r.data.params.get("class_names") == class_names]
+    return [r.info.run_id for r in runs[:k]]
 
 
 def download_top(
@@ -141,12 +175,17 @@ def download_top(
     k: int,
     higher_is_better: bool = True,
     store=None,
+    class_names: str | None = None,
 ) -> list[Download]:
-    """Download the ``k`` best runs, best first, each recorded as a download."""
-    ids = top_runs(settings.mlflow_tracking_uri, experiment_id, metric, k, higher_is_better)
+    """Download the ``k`` best runs, best first, each recorded as a download (``class_names``:
+    as ``top_runs``)."""
+    ids = top_runs(
+        settings.mlflow_tracking_uri, experiment_id, metric, k, higher_is_better, class_names
+    )
     if not ids:
+        on = f" trained on {class_names}" if class_names is not None else ""
         raise InvalidInput(
-            f"no finished run of experiment {experiment_id} has the metric {metric!r}; "
+            f"no finished run{on} of experiment {experiment_id} has the metric {metric!r}; "
             "choose another metric or evaluate some runs first."
         )
     return [download_model(run_id, settings, store) for run_id in ids]

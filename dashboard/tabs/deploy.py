@@ -5,7 +5,7 @@ import pandas as pd
 import requests
 import streamlit as st
 
-from dashboard import choose, handoff, reports, selection
+from dashboard import choose, handoff, leaderboard, reports, selection
 from dashboard.context import Context
 from dashboard.model_card import build_model_card, evaluation_table, serving_instructions
 from jobs import SelectionStore, get_database
@@ -161,11 +161,17 @@ def _downloads(ctx: Context, found: choose.Assessment) -> None:
         metric = st.selectbox("Rank by", metrics, index=metrics.index(default), key="topk_metric")
         cols = st.columns(2)
         k = int(cols[0].number_input("K", 1, 20, 3, key="topk_k"))
-        higher = cols[1].toggle("Higher is better", value="loss" not in metric, key="topk_higher")
+        higher = cols[1].toggle(
+            "Higher is better", value=not leaderboard.lower_is_better(metric), key="topk_higher"
+        )
+        # Ranked among the runs on this run's classes: other class sets do not rank against it.
+        classes = ctx.run["params"].get("class_names")
+        if classes:
+            st.caption(f"Among the runs trained on this run's classes: {classes}.")
         if st.button(f"Download top {k}", key="download_topk"):
             with st.spinner(f"Downloading the {k} best runs by {metric}…"):
                 got = selection.download_top(
-                    ctx.settings, ctx.experiment_id, metric, k, higher, _store(ctx)
+                    ctx.settings, ctx.experiment_id, metric, k, higher, _store(ctx), classes
                 )
             st.success(f"Downloaded {len(got)} runs; nothing was chosen.")
             rows = [

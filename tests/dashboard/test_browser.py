@@ -114,10 +114,15 @@ def _choose(page, label: str, option: str) -> None:
     page.keyboard.press("Escape")  # a multiselect keeps its menu open
 
 
+def _table_ids(uri: str, experiment_id: str, order: str = "attributes.start_time DESC") -> list:
+    """The run ids of the leaderboard's first page, as the page orders them."""
+    rows = search_runs(uri, RunQuery(experiment_id, order_by=order, page_size=25)).rows
+    return list(leaderboard.table(rows, []).index)
+
+
 def _row_of(uri: str, experiment_id: str, run_id: str) -> int:
     """The position of ``run_id`` in the leaderboard's first page, as the page orders it."""
-    rows = search_runs(uri, RunQuery(experiment_id, page_size=25)).rows
-    return list(leaderboard.table(rows, []).index).index(run_id)
+    return _table_ids(uri, experiment_id).index(run_id)
 
 
 def _click_row(page, row: int) -> None:
@@ -173,6 +178,18 @@ def test_leaderboard_tabs_an_evaluate_job_and_a_comparison(
                 expect(page.get_by_text(EXPECTED[tab]).first).to_be_visible()
                 _settle(page, expect)
                 _shot(page, shots / f"{tab.lower().replace(' ', '_')}.png")
+
+            # Re-sorted, the table ticks no row: a click on the run now in the clicked row's
+            # place opens it (a tick kept on the row position made that click clear it).
+            row = _row_of(mlflow_server, exp, dashboard_runs["pipeline"])
+            there = _table_ids(mlflow_server, exp, "attributes.start_time ASC")[row]
+            assert there != dashboard_runs["pipeline"]
+            page.get_by_text("Desc.", exact=True).click()
+            _settle(page, expect)
+            _click_row(page, row)
+            expect(page.get_by_text(f"run {there}").first).to_be_visible()
+            page.get_by_text("Desc.", exact=True).click()  # newest first again
+            _settle(page, expect)
 
             # Evaluate the fresh run, following the job; count the page's requests meanwhile.
             # Other tests may have made runs of the same name: filter by id (in MLflow), click.

@@ -1,9 +1,12 @@
+import json
 import os
+import uuid
 
 import pytest
 
 from common import InvalidInput, NotFound, ServiceUnavailable, Settings
 from dashboard import download_model, download_run, download_top
+from dashboard.selection import top_runs
 from jobs import SelectionStore, get_database
 
 
@@ -104,3 +107,26 @@ def test_top_k_downloads_the_best_runs_and_leaves_run_id_file_alone(
 def test_top_k_with_a_metric_no_run_has_says_so(dashboard_runs, settings):
     with pytest.raises(InvalidInput, match="no finished run"):
         download_top(settings, dashboard_runs["experiment"], "no_such_metric", 3)
+
+
+def _ranked_run(client, experiment_id: str, classes: list[str], auc: float) -> str:
+    run = client.create_run(experiment_id)
+    client.log_param(run.info.run_id, "class_names", json.dumps(classes))
+    client.log_metric(run.info.run_id, "best_val_auc", auc)
+    client.set_terminated(run.info.run_id)
+    return run.info.run_id
+
+
+@pytest.mark.parametrize("classes", [["benign", "malignant"], ["Crohn's", "normal"]])
+def test_top_k_ranks_only_runs_on_the_classes_asked_for(mlflow_server, classes):
+    from mlflow import MlflowClient
+
+    client = MlflowClient(mlflow_server)
+    experiment_id = client.create_experiment(f"top-k-{uuid.uuid4().hex}")
+    ours = [_ranked_run(client, experiment_id, classes, auc) for auc in (0.7, 0.8)]
+    _ranked_run(client, experiment_id, [*classes, "third"], 0.95)  # better, other classes
+    lookalike = [c.replace("'", "_") for c in classes]  # what LIKE's wildcard also matches
+    if lookalike != classes:
+        _ranked_run(client, experiment_id, lookalike, 0.9)
+    got = top_runs(mlflow_server, experiment_id, "best_val_auc", 3, True, json.dumps(classes))
+    assert got == ours[::-1]

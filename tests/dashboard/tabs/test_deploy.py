@@ -94,6 +94,7 @@ def test_foreign_sklearn_run_gets_no_image_serving_text(page_env, dashboard_runs
 def test_top_k_download_records_downloads_and_leaves_run_id_file_alone(page_env, dashboard_runs):
     at = open_page(dashboard_runs["pipeline"], "Choose model", topk_metric="val_auc", topk_k=2,
                    experiment_id=dashboard_runs["experiment"])  # fmt: skip
+    assert "Among the runs trained on this run's classes" in page_text(at)
     at.button(key="download_topk").click().run()
     assert not at.exception
     assert "Downloaded 2 runs; nothing was chosen." in at.success[0].value
