@@ -151,7 +151,7 @@ def evaluate_run(
     report_progress(0.72, "computing metrics with intervals")
     names = list(pp.class_names)
     report = compute_metrics(y, probs, names)
-    point = load_operating_point(client, run_id)
+    point = load_operating_point(client, run_id, names)
     report.update(
         run_id=run_id,
         data_dir=str(path),

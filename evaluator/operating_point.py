@@ -6,18 +6,22 @@ from mlflow.tracking import MlflowClient
 from sklearn.metrics import confusion_matrix
 
 from evaluator.metrics import wilson
-from runs import contract, load_json_artifact, threshold_labels
+from runs import checked_point, contract, load_json_artifact, threshold_labels
 
 OPERATING_POINT_PATH = contract.OPERATING_POINT_JSON
 
 
-def load_operating_point(client: MlflowClient, run_id: str) -> dict | None:
-    """The run's ``operating_point.json``, or None when the trainer wrote none.
+def load_operating_point(client: MlflowClient, run_id: str, class_names: list[str]) -> dict | None:
+    """The run's ``operating_point.json`` as the trainer wrote it, or None when it wrote none.
 
     Raises:
         ServiceUnavailable: MLflow is down (the job is retried, not published without it).
+        InvalidInput: The file does not fit the model (``runs.checked_point``).
     """
-    return load_json_artifact(client, run_id, OPERATING_POINT_PATH)
+    found = load_json_artifact(client, run_id, OPERATING_POINT_PATH)
+    if found is not None:
+        checked_point(found, class_names, f"{OPERATING_POINT_PATH} of run {run_id}")
+    return found
 
 
 # Two classes: ``positive`` where its probability reaches ``threshold``, else the other; the

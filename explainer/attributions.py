@@ -88,8 +88,10 @@ def shap_values(
     nsamples: int = 50,
     seed: int = 0,
     batch_size: int = 50,
+    target: torch.Tensor | None = None,
 ) -> tuple[torch.Tensor, torch.Tensor]:
-    """Expected-gradients SHAP values of the top-ranked (predicted) logit of each image.
+    """Expected-gradients SHAP values of the top-ranked (predicted) logit of each image, or of
+    ``target``'s logit (a class per image).
 
     Uses ``shap.GradientExplainer`` (``DeepExplainer`` breaks on torchvision models).
 
@@ -97,6 +99,10 @@ def shap_values(
         The SHAP values (``N×C×H×W``) and the class each image's values explain (``N``).
     """
     explainer = shap.GradientExplainer(model, background, batch_size=batch_size)
+    if target is not None:  # every output (N×C×H×W×K), then each image's own class
+        every = np.asarray(explainer.shap_values(x, nsamples=nsamples, rseed=seed))
+        picked = every[np.arange(len(x)), ..., target.numpy()]
+        return torch.from_numpy(picked).float(), target.long()
     values, ranked = explainer.shap_values(x, nsamples=nsamples, ranked_outputs=1, rseed=seed)
     values = torch.from_numpy(np.asarray(values)[..., 0]).float()
     return values, torch.as_tensor(np.asarray(ranked))[:, 0].long()

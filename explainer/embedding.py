@@ -5,6 +5,8 @@ Written by every explanation as ``embedding.json`` so that the dashboard only re
 "file", "x", "y", "true_label", "predicted_label", "confidence", "correct"}]}``.
 """
 
+from collections.abc import Callable
+
 import numpy as np
 from sklearn.manifold import TSNE
 from torch import nn
@@ -48,12 +50,14 @@ def embedding_report(
     files: list[str] | None = None,
     n: int = MAX_POINTS,
     seed: int = 0,
+    decide: Callable[[np.ndarray], np.ndarray] | None = None,
 ) -> dict | None:
     """The ``embedding.json`` content for a test split, or None when it has too few images.
 
     Args:
         images: uint8 ``N×H×W×C`` test images; labels: their classes.
         files: File name per image, when known.
+        decide: Probabilities → the class each image is decided as (default the most probable).
     """
     index = sample_for_embedding(labels, n, seed)
     if len(index) < MIN_POINTS:
@@ -61,7 +65,7 @@ def embedding_report(
     features = inference.predict(model, inference.batches(images[index], pp), "embedding")
     probs = inference.predict(model, inference.batches(images[index], pp)).numpy()
     xy, perplexity = tsne_points(features.numpy(), seed)
-    pred = probs.argmax(1)
+    pred = probs.argmax(1) if decide is None else decide(probs)
     names = list(pp.class_names)
     points = [
         {

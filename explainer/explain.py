@@ -25,6 +25,7 @@ from runs import (
     check_compatible,
     check_run,
     contract,
+    decided_labels,
     get_client,
     get_run,
     inference,
@@ -32,6 +33,7 @@ from runs import (
     load_test_split,
     new_result_id,
     publish_result,
+    read_operating_point,
     run_data_dir,
     skipped_report,
 )
@@ -64,12 +66,19 @@ def check_request(n_samples: int, methods: Sequence[str] | None) -> list[str]:
 
 
 def select_samples(
-    probs: np.ndarray, labels: np.ndarray, n_samples: int, seed: int = 0
+    probs: np.ndarray,
+    labels: np.ndarray,
+    n_samples: int,
+    seed: int = 0,
+    predicted: np.ndarray | None = None,
 ) -> np.ndarray:
     """A reproducible sample across classes: up to half the most confidently wrong images, the
-    rest drawn from each true class in turn (at random within a class), so every class shows."""
+    rest drawn from each true class in turn (at random within a class), so every class shows.
+
+    ``predicted``: the class each image is decided as (default the most probable one).
+    """
     n_samples = min(n_samples, len(labels))
-    predicted = probs.argmax(axis=1)
+    predicted = probs.argmax(axis=1) if predicted is None else predicted
     wrong = np.flatnonzero(predicted != labels)
     wrong = wrong[np.argsort(-probs[wrong].max(axis=1), kind="stable")][: n_samples // 2]
     rest = np.setdiff1d(np.arange(len(labels)), wrong)
@@ -97,18 +106,22 @@ def explain_images(
     internal_batch_size: int | None = INTERNAL_BATCH_SIZE,
     progress: bool = False,
     on_step: Callable[[int, int, str], None] | None = None,
+    target: torch.Tensor | None = None,
 ) -> Explanation:
     """Explain each image of ``x`` (``N×C×H×W`` in ``[0, 1]``) for its predicted class.
 
     Args:
         background: Reference images for SHAP (other images of the same data set).
+        target: The class to explain per image, where it is not the most probable one (a
+            two-class run decides by its threshold: ``runs.decided_labels``).
         baseline: What "removed" means for IG and the deletion curves (``attributions.BASELINES``).
         on_step: ``on_step(done, total, stage)`` before each method and the deletion curves.
     """
     step = on_step or (lambda done, total, stage: None)
     model.eval()
     probs = inference.predict(model, inference.batches(x)).float()
-    target = probs.argmax(dim=1)
+    top = probs.argmax(dim=1)
+    target = top if target is None else target.long()
     base = attributions.make_baseline(model, x, baseline)
     values: dict[str, torch.Tensor] = {}
     ig_delta = None
@@ -123,8 +136,9 @@ def explain_images(
                 ig_delta = delta.numpy()
             elif method == "shap":
                 values[method], _ = attributions.shap_values(
-                    model, x, background, nsamples=shap_nsamples, seed=seed
-                )
+                    model, x, background, nsamples=shap_nsamples, seed=seed,
+                    target=None if torch.equal(target, top) else target,
+                )  # fmt: skip
             elif method == "gradcam":
                 values[method] = attributions.gradcam(model, x, target)
             else:
@@ -253,7 +267,10 @@ def explain_run(
     images, labels = ds.test.images, ds.test.labels
     report_progress(0.1, "choosing samples")
     probs = inference.predict(model, inference.batches(images, pp)).numpy()
-    index = select_samples(probs, labels, n_samples, seed)
+    # A two-class run decides by its validation threshold: explain the class it decides.
+    point = read_operating_point(client, run_id, pp.class_names)
+    decided = decided_labels(point, probs, pp.class_names)
+    index = select_samples(probs, labels, n_samples, seed, decided)
     rest = np.setdiff1d(np.arange(len(labels)), index)
     rng = np.random.default_rng(seed + 1)
     background_index = np.sort(rng.choice(rest, min(BACKGROUND_SIZE, len(rest)), replace=False))
@@ -268,6 +285,7 @@ def explain_run(
         seed=seed,
         progress=progress,
         on_step=lambda done, total, stage: report_progress(0.15 + 0.65 * done / total, stage),
+        target=torch.from_numpy(decided[index]),
     )
     faithful = explanation.faithfulness
     info = {
@@ -283,7 +301,7 @@ def explain_run(
             "baseline": BASELINE,
             "internal_batch_size": INTERNAL_BATCH_SIZE,
             "background_size": len(background_index),
-            "explained_class": "predicted",
+            "explained_class": "predicted" if point is None else "decided by the threshold",
         },
         "data": {
             "source": str(path),
@@ -292,6 +310,7 @@ def explain_run(
             "matches_training_data": getattr(ds, "content_hash", None)
             == run.data.params.get("dataset_hash"),
         },
+        "operating_point": None if point is None else point.model_dump(),
         "sample_index": index.tolist(),
         "sample_labels": [pp.class_names[int(c)] for c in labels[index]],
         "sample_files": [ds.test.files[i] for i in index] if ds.test.files else None,
@@ -302,7 +321,10 @@ def explain_run(
     metrics["explain_deletion_auc_random"] = faithful["random"]["auc"]
     with tempfile.TemporaryDirectory(prefix="explain-") as tmp:
         report_progress(0.8, "embedding the test images")
-        embedding = embedding_report(model, pp, images, labels, ds.test.files, seed=seed)
+        embedding = embedding_report(
+            model, pp, images, labels, ds.test.files, seed=seed,
+            decide=lambda p: decided_labels(point, p, pp.class_names),
+        )  # fmt: skip
         report_progress(0.85, "writing panels and plots")
         written = write_artifacts(
             Path(tmp), explanation, x, labels[index], pp.class_names, info, embedding

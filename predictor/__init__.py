@@ -7,19 +7,15 @@ is the HTTP API on top.
 from predictor.core import (
     MAX_FILES,
     ModelHolder,
-    OperatingPoint,
     Served,
     decode_files,
-    load_operating_point,
     predict,
 )
 
 __all__ = [
     "MAX_FILES",
     "ModelHolder",
-    "OperatingPoint",
     "Served",
     "decode_files",
-    "load_operating_point",
     "predict",
 ]

@@ -29,8 +29,8 @@ from jobs import (
     require_token,
     validation_error,
 )
-from predictor.core import MAX_FILES, ModelHolder, OperatingPoint, Served, describe, predict
-from runs import MAX_PIXELS
+from predictor.core import MAX_FILES, ModelHolder, Served, describe, predict
+from runs import MAX_PIXELS, OperatingPoint
 
 router = APIRouter()
 

@@ -23,79 +23,21 @@ import mlflow
 import numpy as np
 from mlflow.exceptions import MlflowException
 from mlflow.tracking import MlflowClient
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from common import InvalidInput, PipelineError, ServiceUnavailable, Settings
 from runs import (
+    OperatingPoint,
     check_tracking,
-    contract,
+    checked_point,
+    decided_labels,
     load_classifier,
-    load_json_artifact,
-    threshold_labels,
+    read_operating_point,
 )
 
 log = logging.getLogger("predictor")
 
 MAX_FILES = 256
 """Images per request; more is a 422 (split the batch)."""
-
-
-class OperatingPoint(BaseModel):
-    """The decision threshold of a two-class run, chosen by the trainer on validation data for a
-    target sensitivity (the run's ``operating_point.json``): what a client needs of it."""
-
-    model_config = ConfigDict(frozen=True)
-
-    positive_class: str = Field(description="the class decided when its probability >= threshold")
-    threshold: float = Field(ge=0, le=1)
-    target_sensitivity: float = Field(description="the sensitivity the threshold was chosen for")
-    val_sensitivity: float = Field(description="sensitivity at the threshold on `chosen_on`")
-    val_specificity: float = Field(description="specificity at the threshold on `chosen_on`")
-    chosen_on: str = Field(description="the split the threshold was chosen on (validation)")
-    n_val: int | None = Field(default=None, description="images of that split")
-
-
-def _reason(exc: ValueError) -> str:
-    if isinstance(exc, ValidationError):
-        return "; ".join(f"{'.'.join(map(str, e['loc']))}: {e['msg']}" for e in exc.errors())
-    return str(exc)
-
-
-def load_operating_point(
-    tracking_uri: str, run_id: str | None, class_names: Sequence[str]
-) -> OperatingPoint | None:
-    """The operating point of ``run_id``; None without a run or when the trainer wrote none
-    (more than two classes, or ``--target-sensitivity 0``).
-
-    Raises:
-        ServiceUnavailable: MLflow failed while reading it (the version is not served without
-            the threshold its run chose).
-        InvalidInput: The document does not fit the model (malformed, or not two classes).
-    """
-    if run_id is None:
-        return None
-    path = contract.OPERATING_POINT_JSON
-    try:
-        found = load_json_artifact(MlflowClient(tracking_uri), run_id, path)
-    except ValueError as exc:  # not JSON
-        raise InvalidInput(f"{path} of run {run_id} is not usable: {_reason(exc)}") from exc
-    return None if found is None else checked_point(found, class_names, f"{path} of run {run_id}")
-
-
-def checked_point(found: dict, class_names: Sequence[str], where: str) -> OperatingPoint:
-    """``found`` as an ``OperatingPoint`` that fits ``class_names``; ``InvalidInput`` naming
-    ``where`` it came from otherwise."""
-    try:
-        point = OperatingPoint.model_validate(found)
-    except ValueError as exc:  # not an operating point
-        raise InvalidInput(f"{where} is not usable: {_reason(exc)}") from exc
-    if len(class_names) != 2 or point.positive_class not in class_names:
-        raise InvalidInput(
-            f"{where} sets a threshold for {point.positive_class!r}, which does not fit the "
-            f"model's classes ({', '.join(class_names)}): a threshold needs two classes, one "
-            "of them the positive class"
-        )
-    return point
 
 
 @dataclass(frozen=True)
@@ -212,7 +154,9 @@ class ModelHolder:
         point = (
             checked_point(carried, names, f"the operating point of version {version}")
             if carried
-            else load_operating_point(s.mlflow_tracking_uri, run_id, names)
+            else read_operating_point(MlflowClient(s.mlflow_tracking_uri), run_id, names)
+            if run_id
+            else None
         )
         log.info(
             "serving %s version %s (run %s, %s), loaded in %.1fs", s.model_name, version, run_id,
@@ -302,8 +246,7 @@ def decide(point: OperatingPoint | None, probs: np.ndarray, names: list[str]) ->
     for each image without an operating point."""
     if point is None:
         return [None] * len(probs)
-    labels = threshold_labels(probs, names.index(point.positive_class), point.threshold)
-    return [names[i] for i in labels]
+    return [names[i] for i in decided_labels(point, probs, names)]
 
 
 def predict(served: Served, files: Sequence[tuple[str, bytes]]) -> dict:

@@ -10,7 +10,9 @@
   ``check_compatible`` (data vs ``preprocessing.json``), ``load_test_split`` and
   ``skipped_report``, shared by the evaluator and explainer; ``warm_up`` imports at a
   service's start the MLflow store those checks would import on the first request.
-- ``threshold_labels``: a two-class decision by a threshold (the logged model's own rule).
+- ``threshold_labels``: a two-class decision by a threshold (the logged model's own rule);
+  ``OperatingPoint``, ``read_operating_point``, ``checked_point`` and ``decided_labels``
+  (``runs.decision``): a run's threshold, read and checked once for every service.
 - The artifact contract (``runs.contract``): where each artifact lives in a run.
 """
 
@@ -27,6 +29,7 @@ from runs.checks import (
     skipped_report,
     warm_up,
 )
+from runs.decision import OperatingPoint, checked_point, decided_labels, read_operating_point
 from runs.models import MODEL_NAMES, Ensemble, ImageClassifier, build_model
 from runs.packaging import (
     FORMAT_KEY,
@@ -58,13 +61,16 @@ __all__ = [
     "MODEL_NAMES",
     "Ensemble",
     "ImageClassifier",
+    "OperatingPoint",
     "Preprocessing",
     "build_model",
     "check_compatible",
     "check_model",
     "check_run",
     "check_tracking",
+    "checked_point",
     "contract",
+    "decided_labels",
     "find_logged_model",
     "get_client",
     "get_run",
@@ -79,6 +85,7 @@ __all__ = [
     "new_result_id",
     "outage_of",
     "publish_result",
+    "read_operating_point",
     "resolve_data_dir",
     "run_data_dir",
     "servable_problem",

@@ -215,6 +215,9 @@ class ExplanationIndex(_Open):
     created_at: datetime | None = None
     settings: dict[str, Any] = Field(default_factory=dict)
     data: dict[str, Any] = Field(default_factory=dict)
+    operating_point: dict[str, Any] | None = Field(
+        None, description="two-class runs: the threshold that decided each sample's class"
+    )
     sample_index: list[int] = Field(default_factory=list)
     samples: list[ExplainedSample] = Field(default_factory=list)
     files: dict[str, str] = Field(default_factory=dict)

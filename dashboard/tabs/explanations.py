@@ -96,6 +96,14 @@ def render_explanations(ctx: Context) -> None:
     if index is not None and index.samples:
         st.subheader("Explained samples")
         st.caption("Chosen across classes, including the most confidently misclassified.")
+        point = index.operating_point
+        if point:
+            st.caption(
+                f"Predicted class: the one the run's threshold decides (P({point['positive_class']}"
+                f") ≥ {point['threshold']:.4g}, chosen on validation data), as the predictor "
+                "serves it; each explanation is of that class, and the confidence is its "
+                "probability."
+            )
         st.dataframe(sample_table(index), hide_index=True, width="stretch")
     _images(ctx, paths, folder, index)
     raw = [p for p in paths if artifacts.kind(p) == "npz"]

@@ -108,13 +108,14 @@ def test_operating_point_read_tells_an_outage_from_a_run_without_one(
     two_class_run, mlflow_server, unreachable_uri
 ):
     client = mlflow.MlflowClient(mlflow_server)
-    assert load_operating_point(client, two_class_run)["threshold"]
+    names = load_preprocessing(client, two_class_run).class_names
+    assert load_operating_point(client, two_class_run, names)["threshold"]
     bare = client.create_run("0").info.run_id  # a run that logged no operating point
-    assert load_operating_point(client, bare) is None
+    assert load_operating_point(client, bare, names) is None
     # MLflow down: a retried outage, not "no operating point" (that would publish a result
     # without the threshold the trainer chose).
     with pytest.raises(ServiceUnavailable, match=r"operating_point\.json"):
-        load_operating_point(mlflow.MlflowClient(unreachable_uri), two_class_run)
+        load_operating_point(mlflow.MlflowClient(unreachable_uri), two_class_run, names)
 
 
 def test_evaluator_reports_argmax_and_threshold_operating_points(two_class_run, mlflow_server):
@@ -179,3 +180,13 @@ def test_tta_averages_the_flipped_views_and_is_recorded(two_class_run, mlflow_se
 def test_unknown_tta_is_invalid_input(two_class_run, mlflow_server):
     with pytest.raises(InvalidInput, match="tta must be one of none, horizontal, both"):
         evaluate_run(two_class_run, mlflow_server, tta="rotate")
+
+
+def test_an_operating_point_for_another_class_is_refused_naming_the_classes(mlflow_server):
+    client = mlflow.MlflowClient(mlflow_server)
+    run_id = client.create_run("0").info.run_id
+    point = {"positive_class": "cyst", "threshold": 0.5, "target_sensitivity": 0.9,
+             "val_sensitivity": 0.9, "val_specificity": 0.5, "chosen_on": "validation"}  # fmt: skip
+    client.log_dict(run_id, point, "operating_point.json")
+    with pytest.raises(InvalidInput, match=r"threshold for 'cyst'.*\(melanoma, nevus\)"):
+        load_operating_point(client, run_id, ["melanoma", "nevus"])

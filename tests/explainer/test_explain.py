@@ -1,6 +1,7 @@
 """The core: request checks, the sample, and a whole explanation logged into a real MLflow run."""
 
 import json
+import shutil
 from pathlib import Path
 
 import numpy as np
@@ -153,3 +154,57 @@ def test_the_rest_of_the_sample_covers_every_class():
     probs = np.eye(3)[labels] * 0.8 + 0.1  # every prediction right: no wrong ones to take
     chosen = select_samples(probs, labels, 6, seed=0)
     assert sorted(np.bincount(labels[chosen], minlength=3)) == [2, 2, 2]
+
+
+@pytest.fixture(scope="module")
+def threshold_run(mlflow_server, demo_data, tmp_path_factory) -> str:
+    """A two-class run (melanoma, nevus) whose threshold decides every image as nevus while its
+    model finds melanoma the more probable class for every image: argmax and decision disagree
+    on each."""
+    import mlflow
+    import torch
+
+    from dataloader import load_dataset
+    from runs import Preprocessing, build_model, log_classifier
+
+    data = tmp_path_factory.mktemp("two-classes") / "data"
+    for split in ("train", "test"):
+        for name in ("melanoma", "nevus"):
+            shutil.copytree(demo_data / split / name, data / split / name)
+    ds = load_dataset(data, image_size=32, channels=3)
+    torch.manual_seed(0)
+    model = build_model("smallcnn", 3, 2, ds.stats["mean"], ds.stats["std"]).eval()
+    with torch.no_grad():
+        model.head.bias.copy_(torch.tensor([20.0, -20.0]))  # melanoma by far the more probable
+    point = {"positive_class": "nevus", "positive_index": 1, "target_sensitivity": 1.0,
+             "threshold": 0.0, "chosen_on": "validation", "n_val": 10,
+             "val_sensitivity": 1.0, "val_specificity": 0.0}  # fmt: skip
+    preprocessing = {"image_size": [32, 32], "channels": 3, "class_names": ds.class_names,
+                     "mean": ds.stats["mean"], "std": ds.stats["std"]}  # fmt: skip
+    mlflow.set_tracking_uri(mlflow_server)
+    mlflow.set_experiment("explain-threshold")
+    with mlflow.start_run() as run:
+        mlflow.log_params({"model": "smallcnn", "data_dir": str(data), "image_size": 32,
+                           "channels": 3, "class_names": json.dumps(ds.class_names)})  # fmt: skip
+        mlflow.log_dict(preprocessing, contract.PREPROCESSING_JSON)
+        mlflow.log_dict(point, contract.OPERATING_POINT_JSON)
+        log_classifier(model, Preprocessing.model_validate(preprocessing), "model", point)
+        mlflow.set_tag(contract.STAGE_TAG, "trained")
+    return run.info.run_id
+
+
+def test_a_threshold_run_is_explained_for_the_class_its_threshold_decides(
+    threshold_run, mlflow_server, tmp_path
+):
+    result = explain_run(threshold_run, mlflow_server, n_samples=4, methods=["shap", "gradcam"])
+    client = MlflowClient(mlflow_server)
+    folder = client.download_artifacts(threshold_run, result["artifact_path"], str(tmp_path))
+    index = json.loads((Path(folder) / contract.INDEX_JSON).read_text())
+    assert index["settings"]["explained_class"] == "decided by the threshold"
+    assert index["operating_point"]["positive_class"] == "nevus"
+    assert {s["predicted_label"] for s in index["samples"]} == {"nevus"}
+    assert all(s["misclassified"] == (s["true_label"] != "nevus") for s in index["samples"])
+    for method in ("shap", "gradcam"):
+        assert set(np.load(Path(folder) / f"{method}.npz")["target"].tolist()) == {1}
+    embedding = json.loads((Path(folder) / contract.EMBEDDING_JSON).read_text())
+    assert {p["predicted_label"] for p in embedding["points"]} == {"nevus"}

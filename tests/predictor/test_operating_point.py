@@ -125,7 +125,7 @@ def test_mlflow_failing_on_the_operating_point_fails_the_load(settings, two_clas
     def down(*args):
         raise ServiceUnavailable("MLflow at test did not answer")
 
-    monkeypatch.setattr("predictor.core.load_json_artifact", down)
+    monkeypatch.setattr("runs.decision.load_json_artifact", down)
     assert not holder.refresh()
     served = holder.serving()  # the last good version, with its own threshold
     assert (served.version, served.operating_point.threshold, served.stale) == ("1", 0.4, True)

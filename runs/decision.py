@@ -1,0 +1,86 @@
+"""A two-class run's decision rule, one reading for every service.
+
+The trainer chooses a threshold on validation data for a target sensitivity and logs it as the
+run's ``operating_point.json`` (the logged model carries the same point). The evaluator reports
+the test split at it, the explainer explains the class it decides, the predictor serves it: each
+reads and checks it here, and decides with ``decided_labels``.
+"""
+
+from collections.abc import Sequence
+
+import numpy as np
+from mlflow.tracking import MlflowClient
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
+from common import InvalidInput
+from mlpipeline_model import threshold_labels
+from runs import contract
+from runs.tracking import load_json_artifact
+
+
+class OperatingPoint(BaseModel):
+    """The decision threshold of a two-class run, chosen by the trainer on validation data for a
+    target sensitivity (the run's ``operating_point.json``): what a client needs of it."""
+
+    model_config = ConfigDict(frozen=True)
+
+    positive_class: str = Field(description="the class decided when its probability >= threshold")
+    threshold: float = Field(ge=0, le=1)
+    target_sensitivity: float = Field(description="the sensitivity the threshold was chosen for")
+    val_sensitivity: float = Field(description="sensitivity at the threshold on `chosen_on`")
+    val_specificity: float = Field(description="specificity at the threshold on `chosen_on`")
+    chosen_on: str = Field(description="the split the threshold was chosen on (validation)")
+    n_val: int | None = Field(default=None, description="images of that split")
+
+    def describe(self) -> str:
+        """``P(malignant) ≥ 0.3142`` for a person."""
+        return f"P({self.positive_class}) ≥ {self.threshold:.4g}"
+
+
+def _reason(exc: ValueError) -> str:
+    if isinstance(exc, ValidationError):
+        return "; ".join(f"{'.'.join(map(str, e['loc']))}: {e['msg']}" for e in exc.errors())
+    return str(exc)
+
+
+def checked_point(found: object, class_names: Sequence[str], where: str) -> OperatingPoint:
+    """``found`` as an ``OperatingPoint`` that fits ``class_names``; ``InvalidInput`` naming
+    ``where`` it came from otherwise."""
+    try:
+        point = OperatingPoint.model_validate(found)
+    except ValueError as exc:  # not an operating point
+        raise InvalidInput(f"{where} is not usable: {_reason(exc)}") from exc
+    if len(class_names) != 2 or point.positive_class not in class_names:
+        raise InvalidInput(
+            f"{where} sets a threshold for {point.positive_class!r}, which does not fit the "
+            f"model's classes ({', '.join(class_names)}): a threshold needs two classes, one "
+            "of them the positive class"
+        )
+    return point
+
+
+def read_operating_point(
+    client: MlflowClient, run_id: str, class_names: Sequence[str]
+) -> OperatingPoint | None:
+    """The run's operating point; None when the trainer wrote none (more than two classes, or
+    ``--target-sensitivity 0``).
+
+    Raises:
+        ServiceUnavailable: MLflow failed while reading it (nothing is decided without the
+            threshold the run chose).
+        InvalidInput: The document does not fit the model (not JSON, malformed, not two classes).
+    """
+    path = contract.OPERATING_POINT_JSON
+    found = load_json_artifact(client, run_id, path)
+    return None if found is None else checked_point(found, class_names, f"{path} of run {run_id}")
+
+
+def decided_labels(
+    point: OperatingPoint | None, probs: np.ndarray, class_names: Sequence[str]
+) -> np.ndarray:
+    """The class index each row of ``probs`` is decided as: by the threshold where the run has
+    an operating point (the positive class where its probability reaches it), else the most
+    probable class."""
+    if point is None:
+        return probs.argmax(axis=1)
+    return threshold_labels(probs, list(class_names).index(point.positive_class), point.threshold)
