@@ -80,7 +80,8 @@ def select_samples(
     n_samples = min(n_samples, len(labels))
     predicted = probs.argmax(axis=1) if predicted is None else predicted
     wrong = np.flatnonzero(predicted != labels)
-    wrong = wrong[np.argsort(-probs[wrong].max(axis=1), kind="stable")][: n_samples // 2]
+    confidence = probs[np.arange(len(probs)), predicted]  # of the class each image is decided as
+    wrong = wrong[np.argsort(-confidence[wrong], kind="stable")][: n_samples // 2]
     rest = np.setdiff1d(np.arange(len(labels)), wrong)
     rng = np.random.default_rng(seed)
     queues = [list(rng.permutation(rest[labels[rest] == c])) for c in np.unique(labels[rest])]

@@ -58,6 +58,13 @@ def test_sample_is_half_the_most_confidently_wrong_then_seeded_random():
     assert sorted(select_samples(probs, labels, 50, seed=0)) == list(range(10))
 
 
+def test_mistakes_of_a_threshold_rank_by_the_probability_of_the_decided_class():
+    labels = np.array([0, 0, 1, 1])
+    probs = np.array([[0.9, 0.1], [0.6, 0.4], [0.8, 0.2], [0.7, 0.3]])
+    decided = np.array([1, 1, 0, 1])  # a low threshold for class 1: only image 2 is a 0
+    assert list(select_samples(probs, labels, 4, seed=0, predicted=decided)[:2]) == [2, 1]
+
+
 def test_explain_run_logs_every_file_the_index_describes(trained_run, explained, tmp_path):
     client = MlflowClient(trained_run.tracking_uri)
     folder = explained["artifact_path"]
