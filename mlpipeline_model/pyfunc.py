@@ -172,7 +172,9 @@ class ImageClassifierModel(PythonModel):
         out = []
         with torch.inference_mode():
             for start in range(0, len(images), self.batch_size):
-                chunk = np.ascontiguousarray(images[start : start + self.batch_size])
+                chunk = images[start : start + self.batch_size]
+                # torch wants a writable array (np.asarray of a PIL image is read-only).
+                chunk = np.ascontiguousarray(chunk) if chunk.flags.writeable else chunk.copy()
                 x = torch.from_numpy(chunk).permute(0, 3, 1, 2).float().div_(255.0)
                 # Softmax in float64, as the evaluator's (runs.inference): a validation image's
                 # probability equal to the threshold must be decided alike by both.

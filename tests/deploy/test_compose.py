@@ -74,6 +74,7 @@ def test_app_services_get_every_setting(compose, name):
     assert env["MONGO_URI"] == "mongodb://mongo:27017"
     assert env["EVALUATOR_URL"] == "http://evaluator:5006"
     assert env["EXPLAINER_URL"] == "http://explainer:5005"
+    assert env["PREDICTOR_URL"] == "http://predictor:5007"  # the dashboard asks what it serves
 
 
 @pytest.mark.parametrize("name", APP_SERVICES)

@@ -8,6 +8,7 @@ import subprocess
 import sys
 import tempfile
 import textwrap
+import warnings
 from pathlib import Path
 
 import mlflow
@@ -93,6 +94,16 @@ def test_served_probabilities_are_the_evaluators_to_the_last_bit(trained_run):
     batches = inference.batches(test.images, pp, served.batch_size)  # the same batches
     evaluator = inference.predict(module, batches).numpy()
     np.testing.assert_array_equal(served.probabilities(test.images), evaluator)
+
+
+def test_a_read_only_array_is_predicted_without_a_warning(trained_run):
+    served = load_classifier(f"runs:/{trained_run.run_id}/model")
+    images = load_dataset(trained_run.data_dir, splits=("test",)).test.images[:3].copy()
+    expected = served.probabilities(images)
+    images.flags.writeable = False  # as np.asarray(PIL image) gives
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        np.testing.assert_array_equal(served.probabilities(images), expected)
 
 
 def test_jpeg_dicom_and_other_sizes_are_converted_to_the_models_input(trained_run):
