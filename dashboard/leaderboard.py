@@ -19,13 +19,21 @@ SELECTED = "▶"
 INFO_COLUMNS = ("model", "status", "started", "duration", "deployable")
 # Shown by default when the page has them (validation, then test-set evaluation).
 DEFAULT_METRICS = ("best_val_auc", "eval_accuracy", "eval_roc_auc_macro", "eval_ece")
-LOWER_IS_BETTER = ("loss", "ece", "brier", "error", "epoch_time", "deletion_auc")
+# Evaluator metrics (``eval_<name>``, ``eval_<name>_<class>``, ``eval_thr_<name>_<class>``)
+# where smaller is better; matched on the name, never inside a class name ("deceased").
+LOWER_IS_BETTER_EVAL = ("ece", "brier", "log_loss")
 NOT_RANKED = ("epoch", "lr", "best_epoch", "step")
 
 
 def lower_is_better(metric: str) -> bool:
-    """Whether a smaller value of ``metric`` is better (losses, calibration errors...)."""
-    return any(word in metric for word in LOWER_IS_BETTER)
+    """Whether a smaller value of ``metric`` is better: losses, calibration errors, epoch times,
+    explanations' deletion AUCs."""
+    if metric.startswith("eval_"):
+        name = metric.removeprefix("eval_").removeprefix("thr_")
+        return any(name == m or name.startswith(f"{m}_") for m in LOWER_IS_BETTER_EVAL)
+    if metric.startswith("explain_deletion_auc"):
+        return True
+    return metric.endswith(("loss", "_error")) or metric == "epoch_time"
 
 
 def direction(metric: str) -> str:

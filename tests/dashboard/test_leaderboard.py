@@ -26,6 +26,13 @@ def test_best_is_the_highest_or_the_lowest_by_metric():
     assert leaderboard.best_index([1e-3, 1e-4], "lr") == set()  # not a score
 
 
+def test_a_class_name_does_not_turn_a_metric_around():
+    for metric in ("eval_sensitivity_deceased", "eval_thr_specificity_hair_loss", "eval_f1_error"):
+        assert leaderboard.direction(metric) == "higher is better", metric
+    for metric in ("eval_ece", "member2_val_loss", "epoch_time", "explain_deletion_auc_shap"):
+        assert leaderboard.direction(metric) == "lower is better", metric
+
+
 def test_children_follow_their_parent_and_only_pipeline_runs_are_deployable():
     rows = [_run("kid", {}, parent="pop" * 4), _run("solo", {}), _run("pop", {}, stage="trained")]
     table = leaderboard.table(rows, [], selected="pop" * 4)
