@@ -9,7 +9,7 @@ from PIL import Image
 
 from common import atomic_write_bytes, atomic_write_json, atomic_write_text
 from evaluator import plots
-from runs import contract, threshold_labels
+from runs import OperatingPoint, contract, decided_labels
 
 if TYPE_CHECKING:
     from dataloader import ImageSet
@@ -79,8 +79,7 @@ def write_artifacts(
     )
     point = report.get("operating_points", {}).get("threshold")
     if point is not None:  # what the served model's `decision` says for each image
-        positive = names.index(point["positive_class"])
-        decided = threshold_labels(probs, positive, float(point["threshold"]))
+        decided = decided_labels(OperatingPoint.model_validate(point), probs, names)
         table["decision"] = [names[i] for i in decided]
     for c, name in enumerate(names):
         table[f"prob_{name}"] = probs[:, c]

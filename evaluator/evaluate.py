@@ -21,7 +21,7 @@ from mlflow.exceptions import MlflowException
 from common import InvalidInput, ServiceUnavailable
 from evaluator.artifacts import flat_metrics, write_artifacts
 from evaluator.metrics import compute_metrics
-from evaluator.operating_point import load_operating_point, operating_points
+from evaluator.operating_point import operating_points
 from runs import (
     check_run,
     contract,
@@ -31,6 +31,7 @@ from runs import (
     load_test_split,
     new_result_id,
     publish_result,
+    read_operating_point,
     resolve_data_dir,
     run_data_dir,
     skipped_report,
@@ -151,7 +152,7 @@ def evaluate_run(
     report_progress(0.72, "computing metrics with intervals")
     names = list(pp.class_names)
     report = compute_metrics(y, probs, names)
-    point = load_operating_point(client, run_id, names)
+    point = read_operating_point(client, run_id, names)
     report.update(
         run_id=run_id,
         data_dir=str(path),

@@ -2,31 +2,10 @@
 classes the decision threshold the trainer chose on validation data (``operating_point.json``)."""
 
 import numpy as np
-from mlflow.tracking import MlflowClient
 from sklearn.metrics import confusion_matrix
 
 from evaluator.metrics import wilson
-from runs import checked_point, contract, load_json_artifact, threshold_labels
-
-OPERATING_POINT_PATH = contract.OPERATING_POINT_JSON
-
-
-def load_operating_point(client: MlflowClient, run_id: str, class_names: list[str]) -> dict | None:
-    """The run's ``operating_point.json`` as the trainer wrote it, or None when it wrote none.
-
-    Raises:
-        ServiceUnavailable: MLflow is down (the job is retried, not published without it).
-        InvalidInput: The file does not fit the model (``runs.checked_point``).
-    """
-    found = load_json_artifact(client, run_id, OPERATING_POINT_PATH)
-    if found is not None:
-        checked_point(found, class_names, f"{OPERATING_POINT_PATH} of run {run_id}")
-    return found
-
-
-# Two classes: ``positive`` where its probability reaches ``threshold``, else the other; the
-# logged model's and the predictor's own rule.
-threshold_predictions = threshold_labels
+from runs import OperatingPoint, decided_labels
 
 
 def at_operating_point(y_true: np.ndarray, pred: np.ndarray, class_names: list[str]) -> dict:
@@ -47,17 +26,14 @@ def at_operating_point(y_true: np.ndarray, pred: np.ndarray, class_names: list[s
 
 
 def operating_points(
-    y_true: np.ndarray, probs: np.ndarray, class_names: list[str], point: dict | None
+    y_true: np.ndarray, probs: np.ndarray, class_names: list[str], point: OperatingPoint | None
 ) -> dict:
     """``{"argmax": ..., "threshold": ...}``; ``threshold`` only for a two-class run with an
-    operating point (it adds ``threshold``, ``positive_class``, ``target_sensitivity`` and the
-    validation figures the trainer recorded)."""
+    operating point (``runs.read_operating_point``): its fields (``threshold``,
+    ``positive_class``, ``target_sensitivity`` and the validation figures the trainer recorded)
+    and the test split decided by it (``runs.decided_labels``, the predictor's rule)."""
     out = {"argmax": at_operating_point(y_true, probs.argmax(1), class_names)}
-    if point is not None and len(class_names) == 2:
-        positive = class_names.index(point["positive_class"])
-        pred = threshold_predictions(probs, positive, float(point["threshold"]))
-        out["threshold"] = {
-            **{key: point[key] for key in point if key != "rule"},
-            **at_operating_point(y_true, pred, class_names),
-        }
+    if point is not None:
+        pred = decided_labels(point, probs, class_names)
+        out["threshold"] = {**point.model_dump(), **at_operating_point(y_true, pred, class_names)}
     return out

@@ -14,12 +14,14 @@ import torch
 from common import InvalidInput, ServiceUnavailable
 from dataloader import load_dataset, synthesize
 from evaluator import evaluate_run
-from evaluator.operating_point import (
-    at_operating_point,
-    load_operating_point,
-    threshold_predictions,
+from evaluator.operating_point import at_operating_point
+from runs import (
+    load_classifier,
+    load_model,
+    load_preprocessing,
+    read_operating_point,
+    threshold_labels,
 )
-from runs import load_classifier, load_model, load_preprocessing
 from trainer import train
 from trainer.operating_point import positive_index, threshold_for_sensitivity
 
@@ -55,10 +57,10 @@ def test_sensitivity_and_specificity_per_class_have_wilson_intervals():
     assert point["confusion_matrix"] == [[2, 1], [1, 4]]
 
 
-def test_threshold_predictions_use_the_positive_class_probability():
+def test_threshold_labels_use_the_positive_class_probability():
     probs = np.array([[0.7, 0.3], [0.5, 0.5], [0.1, 0.9]])
-    assert threshold_predictions(probs, 1, 0.3).tolist() == [1, 1, 1]
-    assert threshold_predictions(probs, 0, 0.6).tolist() == [0, 1, 1]
+    assert threshold_labels(probs, 1, 0.3).tolist() == [1, 1, 1]
+    assert threshold_labels(probs, 0, 0.6).tolist() == [0, 1, 1]
 
 
 @pytest.fixture(scope="module")
@@ -109,13 +111,13 @@ def test_operating_point_read_tells_an_outage_from_a_run_without_one(
 ):
     client = mlflow.MlflowClient(mlflow_server)
     names = load_preprocessing(client, two_class_run).class_names
-    assert load_operating_point(client, two_class_run, names)["threshold"]
+    assert read_operating_point(client, two_class_run, names).threshold
     bare = client.create_run("0").info.run_id  # a run that logged no operating point
-    assert load_operating_point(client, bare, names) is None
+    assert read_operating_point(client, bare, names) is None
     # MLflow down: a retried outage, not "no operating point" (that would publish a result
     # without the threshold the trainer chose).
     with pytest.raises(ServiceUnavailable, match=r"operating_point\.json"):
-        load_operating_point(mlflow.MlflowClient(unreachable_uri), two_class_run, names)
+        read_operating_point(mlflow.MlflowClient(unreachable_uri), two_class_run, names)
 
 
 def test_evaluator_reports_argmax_and_threshold_operating_points(two_class_run, mlflow_server):
@@ -189,4 +191,4 @@ def test_an_operating_point_for_another_class_is_refused_naming_the_classes(mlfl
              "val_sensitivity": 0.9, "val_specificity": 0.5, "chosen_on": "validation"}  # fmt: skip
     client.log_dict(run_id, point, "operating_point.json")
     with pytest.raises(InvalidInput, match=r"threshold for 'cyst'.*\(melanoma, nevus\)"):
-        load_operating_point(client, run_id, ["melanoma", "nevus"])
+        read_operating_point(client, run_id, ["melanoma", "nevus"])
