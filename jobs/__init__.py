@@ -7,7 +7,8 @@
 - ``create_job_app`` and the route helpers: the job API that ``evaluator.app`` and
   ``explainer.app`` build on; ``error_responses`` documents a route's error answers with their
   models, ``check_token`` is the start-up rule for ``PIPELINE_API_TOKEN``; ``add_docs`` (offline
-  ``/docs``) and ``validation_error`` (the 422 handler) serve the predictor's app too.
+  ``/docs``), ``validation_error`` (the 422 handler) and ``add_error_answers`` (JSON errors, never
+  a bare 500) serve the predictor's app too.
 """
 
 from jobs.api import (
@@ -26,6 +27,7 @@ from jobs.security import (
     BodyLimit,
     InsecureToken,
     PathText,
+    add_error_answers,
     check_token,
     error_responses,
     validation_error,
@@ -62,6 +64,7 @@ __all__ = [
     "Status",
     "WaitSeconds",
     "add_docs",
+    "add_error_answers",
     "check_token",
     "create_job_app",
     "error_responses",

@@ -49,10 +49,8 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from common import (
-    PipelineError,
     ServiceUnavailable,
     Settings,
-    TooManyRequests,
     freeze_startup_heap,
     get_settings,
 )
@@ -62,6 +60,7 @@ from jobs.jobstore import JobStore
 from jobs.runner import Handler, JobRunner
 from jobs.security import (
     BodyLimit,
+    add_error_answers,
     check_token,
     error_responses,
     unparsable_body,
@@ -290,32 +289,16 @@ class HealthFastPath:
         await self.app(scope, receive, send)
 
 
-def _error(status: int, message: str) -> JSONResponse:
-    return JSONResponse(status_code=status, content={"detail": message})
-
-
 def add_error_handlers(app: FastAPI) -> None:
-    """PipelineError → its status; store outages → 503; anything else → a generic 500."""
-
-    async def pipeline_error(request: Request, exc: Exception) -> JSONResponse:
-        answer = _error(exc.status_code, str(exc))
-        if isinstance(exc, TooManyRequests):
-            answer.headers["Retry-After"] = str(exc.retry_after)
-        return answer
+    """``jobs.security.add_error_answers``, and store outages → 503."""
+    add_error_answers(app)
 
     async def store_error(request: Request, exc: Exception) -> JSONResponse:
-        return _error(503, str(store_unavailable(request.app.state.settings, exc)))
+        message = str(store_unavailable(request.app.state.settings, exc))
+        return JSONResponse(status_code=503, content={"detail": message})
 
-    async def unexpected(request: Request, exc: Exception) -> JSONResponse:
-        log.exception("unexpected error on %s %s", request.method, request.url.path)
-        return _error(
-            500, f"internal error ({type(exc).__name__}); the service logged it and keeps serving."
-        )
-
-    app.add_exception_handler(PipelineError, pipeline_error)
     for error in STORE_ERRORS:
         app.add_exception_handler(error, store_error)
-    app.add_exception_handler(Exception, unexpected)
 
 
 def create_job_app(

@@ -10,22 +10,26 @@ limit, validation answers that never echo huge inputs, and the documented error 
   every method of a path in a 405's ``Allow``.
 - ``error_responses(...)``: OpenAPI ``responses`` entries with their models.
 - ``PathText``: the type of a path field in a request body.
+- ``add_error_answers(app)``: ``PipelineError`` → its status, anything else → a JSON 500.
 """
 
 import json
+import logging
 from typing import Annotated, Any
 
-from fastapi import Request
+from fastapi import FastAPI, Request
 from fastapi.encoders import jsonable_encoder
 from fastapi.exception_handlers import http_exception_handler
 from fastapi.exceptions import RequestValidationError
-from fastapi.responses import Response
+from fastapi.responses import JSONResponse, Response
 from pydantic import AfterValidator, BaseModel, Field
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.routing import Match
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from common import InvalidInput, check_path_chars
+from common import InvalidInput, PipelineError, TooManyRequests, check_path_chars
+
+log = logging.getLogger(__name__)
 
 MIN_TOKEN_CHARS = 24
 PLACEHOLDER_TOKENS = {"change-me", "changeme", "change_me", "<token>", "token", "secret"}
@@ -274,3 +278,22 @@ def error_responses(*statuses: int, **descriptions: str) -> dict[int | str, dict
         description = descriptions.get(f"s{status}", ERROR_DESCRIPTIONS[status])
         out[status] = {"model": model, "description": description}
     return out
+
+
+def add_error_answers(app: FastAPI) -> None:
+    """``PipelineError`` → its status and message (``Retry-After`` on a 429); anything else → a
+    500 naming the error's type, logged: never a bare "Internal Server Error"."""
+
+    async def pipeline_error(request: Request, exc: Exception) -> JSONResponse:
+        answer = JSONResponse(status_code=exc.status_code, content={"detail": str(exc)})
+        if isinstance(exc, TooManyRequests):
+            answer.headers["Retry-After"] = str(exc.retry_after)
+        return answer
+
+    async def unexpected(request: Request, exc: Exception) -> JSONResponse:
+        log.exception("unexpected error on %s %s", request.method, request.url.path)
+        detail = f"internal error ({type(exc).__name__}); the service logged it and keeps serving."
+        return JSONResponse(status_code=500, content={"detail": detail})
+
+    app.add_exception_handler(PipelineError, pipeline_error)
+    app.add_exception_handler(Exception, unexpected)

@@ -17,13 +17,13 @@ from typing import Annotated, Literal
 
 from fastapi import APIRouter, Depends, FastAPI, File, Request, UploadFile
 from fastapi.exceptions import RequestValidationError
-from fastapi.responses import JSONResponse
 from pydantic import BaseModel, Field
 
-from common import PipelineError, Settings, freeze_startup_heap, get_settings
+from common import Settings, freeze_startup_heap, get_settings
 from jobs import (
     BodyLimit,
     add_docs,
+    add_error_answers,
     check_token,
     error_responses,
     require_token,
@@ -181,10 +181,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(router)
     add_docs(app, [Depends(require_token)], public=settings.api_docs_public)
 
-    async def pipeline_error(request: Request, exc: Exception) -> JSONResponse:
-        return JSONResponse(status_code=exc.status_code, content={"detail": str(exc)})
-
-    app.add_exception_handler(PipelineError, pipeline_error)
+    add_error_answers(app)
     app.add_exception_handler(RequestValidationError, validation_error)
     limit = settings.predict_max_body_bytes
     hint = f"send fewer or smaller images per request (at most {MAX_FILES} files)"

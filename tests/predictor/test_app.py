@@ -69,6 +69,24 @@ def test_a_thumbnail_is_422_naming_the_file_and_its_size(predictor, settings, se
     assert "file 'thumb.png' is not a usable image: the image is 2×2 px" in r.json()["detail"]
 
 
+def test_an_unexpected_failure_is_a_json_500_naming_its_type(settings, served_runs, demo_data,
+                                                               monkeypatch):  # fmt: skip
+    import predictor.app
+
+    choose_run(served_runs[0], "serve it", settings, allow_unevaluated=True)
+
+    def broken(served, uploads):
+        raise RuntimeError("a bug")
+
+    monkeypatch.setattr(predictor.app, "predict", broken)
+    with LiveServer(create_app(settings)) as s:
+        wait_ready(s.url)
+        r = post_images(s.url, sorted((demo_data / "test").rglob("*.png"))[:1])
+        assert r.status_code == 500
+        assert r.json()["detail"].startswith("internal error (RuntimeError)")
+        assert requests.get(f"{s.url}/health", timeout=10).status_code == 200
+
+
 def test_at_most_predict_concurrency_requests_decode_at_once(settings, served_runs, demo_data,
                                                             monkeypatch):  # fmt: skip
     from concurrent.futures import ThreadPoolExecutor
