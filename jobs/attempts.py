@@ -1,0 +1,171 @@
+"""The writes of one attempt at a job: heartbeats, progress, publishing, its outcome, a retry.
+
+Each matches the attempt's ``lease``: an attempt whose job was taken over or cancelled writes
+nothing. ``recover_stale`` requeues (once) or fails the jobs of attempts that stopped
+heartbeating.
+"""
+
+import logging
+from datetime import UTC, timedelta
+
+from pymongo import ReturnDocument
+
+from common import Conflict
+from jobs.store import FINAL_STATUSES, _out, plain, utcnow
+
+log = logging.getLogger("jobs.jobstore")
+
+_ACTIVE = ["queued", "running"]
+
+
+def _progress(fraction: float, stage: str) -> dict:
+    return {"fraction": round(float(fraction), 4), "stage": str(stage)[:200]}
+
+
+def _requeued(now, note: str, stage: str = "queued", not_before=None) -> dict:
+    """The fields of a job given back to the queue, due at ``not_before`` (default: now)."""
+    return {
+        "status": "queued", "worker": None, "lease": None, "not_before": not_before or now,
+        "updated_at": now, "note": note, "progress": _progress(0, stage),
+    }  # fmt: skip
+
+
+class AttemptRecords:
+    """The attempt writes of ``jobs.JobStore`` (which provides ``col``, ``_atomic`` and ``get``)."""
+
+    def _attempt(self, job_id: str, lease: str) -> dict:
+        return {"_id": job_id, "status": "running", "lease": lease}
+
+    def heartbeat(self, job_id: str, lease: str) -> bool:
+        """Mark the attempt alive; False when the job is no longer running under ``lease``."""
+        with self._atomic():
+            beat = {"$set": {"heartbeat_at": utcnow()}}
+            result = self.col.update_one(self._attempt(job_id, lease), beat)
+        return result.matched_count == 1
+
+    def report_progress(self, job_id: str, lease: str, fraction: float, stage: str) -> bool:
+        """Store the attempt's progress; False when it no longer holds the job."""
+        with self._atomic():
+            fields = {"progress": _progress(fraction, stage), "updated_at": utcnow()}
+            result = self.col.update_one(self._attempt(job_id, lease), {"$set": fields})
+        return result.matched_count == 1
+
+    def lost_reason(self, job_id: str, lease: str) -> str | None:
+        """None while ``lease`` holds the running job, else why this attempt must stop."""
+        doc = self.col.find_one({"_id": job_id})
+        if doc is None:
+            return f"job {job_id} no longer exists"
+        if doc["status"] == "running" and doc.get("lease") == lease:
+            return None
+        if doc["status"] == "cancelled":
+            return f"job {job_id} was cancelled"
+        return (
+            f"job {job_id} is {doc['status']} under another attempt (this one was taken over "
+            "after it stopped heartbeating)"
+        )
+
+    def succeed(self, job_id: str, result: dict, lease: str | None = None) -> dict:
+        """Record the result of a job (only if ``lease``, when given, still holds it)."""
+        fields = {"status": "succeeded", "result": plain(result), "progress": _progress(1, "done")}
+        return self._finish(job_id, fields, lease)
+
+    def fail(self, job_id: str, error: str, lease: str | None = None) -> dict:
+        """Record why a job failed (only if ``lease``, when given, still holds it)."""
+        return self._finish(job_id, {"status": "failed", "error": str(error)}, lease)
+
+    def _finish(self, job_id: str, fields: dict, lease: str | None) -> dict:
+        query = {"_id": job_id, "status": {"$in": _ACTIVE}}
+        if lease is not None:
+            query = self._attempt(job_id, lease)
+        with self._atomic():
+            now = utcnow()
+            doc = self.col.find_one_and_update(
+                query,
+                {
+                    "$set": {**fields, "finished_at": now, "updated_at": now},
+                    "$unset": {"active_key": ""},
+                },
+                return_document=ReturnDocument.AFTER,
+            )
+        if doc is None:
+            now_job = self.get(job_id)
+            status = now_job["status"]
+            if status in FINAL_STATUSES:
+                raise Conflict(f"job {job_id} is already {status}; it cannot finish twice.")
+            raise Conflict(
+                f"job {job_id} is now {status} under another attempt (this one was taken over "
+                "after it stopped heartbeating); this result is dropped."
+            )
+        return _out(doc)
+
+    def retry(self, job_id: str, lease: str, error: str, delay_s: float, max_attempts: int) -> dict:
+        """Requeue an attempt that met an outage, due after ``delay_s``; fail the job instead
+        once it has had ``max_attempts`` attempts."""
+        job = self.get(job_id)
+        if job["attempts"] >= max_attempts:
+            return self.fail(
+                job_id,
+                f"{error} (gave up after {job['attempts']} attempts; submit it again once the "
+                "service is back)",
+                lease,
+            )
+        note = f"attempt {job['attempts']} met an outage, retrying in {delay_s:g} s: {error}"
+        with self._atomic():
+            now = utcnow()
+            later = now + timedelta(seconds=delay_s)
+            doc = self.col.find_one_and_update(
+                self._attempt(job_id, lease),
+                {"$set": _requeued(now, note, "waiting to retry", later)},
+                return_document=ReturnDocument.AFTER,
+            )
+        if doc is None:
+            raise Conflict(f"job {job_id} is no longer held by this attempt; not requeued.")
+        return _out(doc)
+
+    def release(self, job_id: str, lease: str, note: str) -> bool:
+        """Give a running attempt back to the queue at once (the service is shutting down)."""
+        with self._atomic():
+            now = utcnow()
+            result = self.col.update_one(
+                self._attempt(job_id, lease),
+                {"$set": _requeued(now, note), "$inc": {"attempts": -1}},
+            )
+        return result.matched_count == 1
+
+    def recover_stale(self, kind: str, older_than_s: float) -> int:
+        """Requeue (once) or fail running jobs whose heartbeat is older than ``older_than_s``.
+
+        A requeued job gets a new lease at its next claim, so the stale attempt, should its
+        worker still be alive, can no longer record anything.
+
+        Returns:
+            How many jobs were requeued or failed.
+        """
+        cutoff = utcnow() - timedelta(seconds=older_than_s)
+        stale = {"kind": kind, "status": "running", "heartbeat_at": {"$lt": cutoff}}
+        n = 0
+        for doc in self.col.find(stale):
+            since = doc["heartbeat_at"].replace(tzinfo=UTC).isoformat(timespec="seconds")
+            now = utcnow()
+            # Counted apart from ``attempts``, which outage retries raise too: a job that met an
+            # outage and then lost its worker has not been recovered from a death before.
+            if not doc.get("recoveries"):
+                note = f"requeued: worker {doc.get('worker')} stopped (no heartbeat since {since})"
+                update, unset = {**_requeued(now, note), "recoveries": 1}, {}
+            else:
+                error = (
+                    f"worker died while running (no heartbeat since {since}); it was already "
+                    "requeued once after a worker stopped, submit it again with force to retry."
+                )
+                update = {"status": "failed", "lease": None, "error": error, "note": error,
+                          "finished_at": now, "updated_at": now}  # fmt: skip
+                unset = {"active_key": ""}
+            # The filter repeats the staleness test so that two recovering replicas act once.
+            changed = self.col.update_one(
+                {**stale, "_id": doc["_id"]},
+                {"$set": update, **({"$unset": unset} if unset else {})},
+            )
+            n += changed.modified_count
+        if n:
+            log.warning("recovered %d stale %s job(s)", n, kind)
+        return n
