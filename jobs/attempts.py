@@ -26,7 +26,7 @@ def _requeued(now, note: str, stage: str = "queued", not_before=None) -> dict:
     """The fields of a job given back to the queue, due at ``not_before`` (default: now)."""
     return {
         "status": "queued", "worker": None, "lease": None, "not_before": not_before or now,
-        "updated_at": now, "note": note, "progress": _progress(0, stage),
+        "updated_at": now, "note": note, "progress": _progress(0, stage), "publishing": False,
     }  # fmt: skip
 
 
@@ -63,6 +63,15 @@ class AttemptRecords:
             f"job {job_id} is {doc['status']} under another attempt (this one was taken over "
             "after it stopped heartbeating)"
         )
+
+    def start_publishing(self, job_id: str, lease: str) -> str | None:
+        """Mark the attempt as publishing its result, from which point the job can no longer be
+        cancelled (``JobStore.cancel``); None when marked, else why this attempt must stop."""
+        with self._atomic():
+            marked = self.col.update_one(
+                self._attempt(job_id, lease), {"$set": {"publishing": True, "updated_at": utcnow()}}
+            )
+        return None if marked.matched_count == 1 else self.lost_reason(job_id, lease)
 
     def succeed(self, job_id: str, result: dict, lease: str | None = None) -> dict:
         """Record the result of a job (only if ``lease``, when given, still holds it)."""

@@ -177,15 +177,16 @@ class JobStore(AttemptRecords):
         return _out(doc)
 
     def cancel(self, job_id: str) -> dict:
-        """Cancel a queued or running job (a running attempt notices and stops).
+        """Cancel a queued or running job (a running attempt notices and stops), unless it is
+        publishing its result: that result is about to be the run's current one.
 
         Raises:
-            NotFound: No such job. Conflict: The job has already finished.
+            NotFound: No such job. Conflict: The job has already finished, or is publishing.
         """
         with self._atomic():
             now = utcnow()
             doc = self.col.find_one_and_update(
-                {"_id": job_id, "status": {"$in": _ACTIVE}},
+                {"_id": job_id, "status": {"$in": _ACTIVE}, "publishing": {"$ne": True}},
                 {
                     "$set": {
                         "status": "cancelled",
@@ -198,9 +199,15 @@ class JobStore(AttemptRecords):
                 return_document=ReturnDocument.AFTER,
             )
         if doc is None:
-            status = self.get(job_id)["status"]
+            job = self.get(job_id)
+            if job["status"] in _ACTIVE:  # publishing
+                raise Conflict(
+                    f"job {job_id} is publishing its result, which becomes the run's current "
+                    "one in a moment: it can no longer be cancelled."
+                )
             raise Conflict(
-                f"job {job_id} is already {status}; only queued or running jobs can be cancelled."
+                f"job {job_id} is already {job['status']}; only queued or running jobs can be "
+                "cancelled."
             )
         return _out(doc)
 

@@ -274,8 +274,8 @@ class JobRunner:
         def fence() -> str | None:
             if attempt.stop_reason is not None:
                 return attempt.stop_reason
-            try:
-                reason = self.store.lost_reason(attempt.job_id, attempt.lease)
+            try:  # from here on the job cannot be cancelled: what it publishes stands
+                reason = self.store.start_publishing(attempt.job_id, attempt.lease)
             except Exception as exc:  # cannot prove the lease: do not publish
                 return f"the job store cannot confirm this attempt's lease ({exc})"
             if reason is not None:

@@ -24,6 +24,7 @@ class EffectIn(BaseModel):
     effects: str
     steps: int = 1
     step_s: float = 0.0
+    publish_s: float = 0.0
     force: bool = False
 
 
@@ -34,7 +35,7 @@ async def effect(
     jobs: JobService = Depends(get_job_service),
     wait: WaitSeconds = 0,
 ) -> JobOut:
-    inputs = {"effects": body.effects, "steps": body.steps, "step_s": body.step_s}
+    inputs = body.model_dump(include={"effects", "steps", "step_s", "publish_s"})
     return await jobs.respond(body.run_id, inputs, body.force, wait, response)
 
 

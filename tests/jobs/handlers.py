@@ -2,7 +2,8 @@
 
 ``effect_handler`` leaves a trace of everything it does in the file ``inputs["effects"]``, one
 line per event, so that a test can count starts and publications across processes:
-``start <pid> <attempt>`` when it begins, ``publish <job id> <attempt>`` after ``ctx.fence()``.
+``start <pid> <attempt>`` when it begins, ``fenced <job id> <attempt>`` after ``ctx.fence()``,
+then after ``publish_s`` seconds (the publication's own time) ``publish <job id> <attempt>``.
 """
 
 import os
@@ -26,6 +27,8 @@ def effect_handler(job: dict, ctx) -> dict:
         time.sleep(inputs.get("step_s", 0.0))
         ctx.progress((i + 1) / steps, f"step {i + 1}/{steps}")
     ctx.fence()
+    _log(inputs["effects"], f"fenced {job['job_id']} {attempt}")
+    time.sleep(inputs.get("publish_s", 0.0))
     _log(inputs["effects"], f"publish {job['job_id']} {attempt}")
     return {"pid": os.getpid(), "attempt": attempt}
 

@@ -90,6 +90,16 @@ def test_cancelling_a_finished_job_is_a_conflict(job_store):
         job_store.cancel(job["job_id"])
 
 
+def test_a_publishing_attempt_cannot_be_cancelled_until_it_is_requeued(job_store):
+    job, _ = job_store.submit("evaluate", "run1", {})
+    claimed = job_store.claim_next("evaluate", "w1")
+    assert job_store.start_publishing(job["job_id"], claimed["lease"]) is None
+    with pytest.raises(Conflict, match="is publishing its result"):
+        job_store.cancel(job["job_id"])
+    job_store.retry(job["job_id"], claimed["lease"], "MLflow refused the upload", 0, 3)
+    assert job_store.cancel(job["job_id"])["status"] == "cancelled"  # nothing was published
+
+
 def test_cancelled_inputs_can_be_submitted_again(job_store):
     job, _ = job_store.submit("evaluate", "run1", {})
     job_store.cancel(job["job_id"])

@@ -99,6 +99,18 @@ def test_cancelling_a_running_job_ends_its_worker(effect_service, tmp_path):
     assert requests.get(f"{url}/health", timeout=30).status_code == 200
 
 
+def test_a_job_publishing_its_result_cannot_be_cancelled(effect_service, tmp_path):
+    _, url = effect_service()
+    queued = submit(url, tmp_path / "effects", steps=1, step_s=0, publish_s=3)
+    wait_until(lambda: [e for e in effects(tmp_path / "effects") if e[0] == "fenced"], 120, "fence")
+    answer = requests.delete(f"{url}/jobs/{queued['job_id']}", timeout=30)
+    assert answer.status_code == 409 and "is publishing its result" in answer.json()["detail"]
+    done = wait_until(lambda: (j := job(url, queued["job_id"]))["status"] != "running" and j, 60,
+                      "the end of the job")  # fmt: skip
+    assert done["status"] == "succeeded"
+    assert [e[0] for e in effects(tmp_path / "effects")] == ["start", "fenced", "publish"]
+
+
 def test_a_cancelled_queued_job_never_runs(effect_service, tmp_path):
     _, url = effect_service()
     submit(url, tmp_path / "busy", steps=600, step_s=0.1)
