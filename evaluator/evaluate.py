@@ -27,6 +27,7 @@ from runs import (
     contract,
     get_client,
     inference,
+    job_result_id,
     load_model,
     load_test_split,
     new_result_id,
@@ -44,11 +45,6 @@ EVALUATED_TAG = contract.EVALUATED_TAG
 
 Progress = Callable[[float, str], None]
 """``progress(fraction, stage)``: how far a job is (0-1) and what it does now."""
-
-
-def job_result_id(job: dict) -> str:
-    """The folder name of a job's attempt: a retried attempt never writes into an earlier one's."""
-    return f"{job['job_id']}-{job.get('attempts') or 1}"
 
 
 def run_job(job: dict, ctx=None, *, tracking_uri: str, data_root: Path) -> dict:

@@ -29,6 +29,7 @@ from runs import (
     get_client,
     get_run,
     inference,
+    job_result_id,
     load_model,
     load_test_split,
     new_result_id,
@@ -214,7 +215,7 @@ def run_job(job: dict, ctx=None, *, tracking_uri: str, data_root: Path | None = 
         confine=True,
         on_progress=ctx.progress if ctx is not None else None,
         before_publish=ctx.fence if ctx is not None else None,
-        result_id=f"{job['job_id']}-{job.get('attempts') or 1}",
+        result_id=job_result_id(job),
     )
 
 

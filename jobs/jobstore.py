@@ -169,7 +169,7 @@ class JobStore(AttemptRecords):
                         "heartbeat_at": now,
                         "progress": _progress(0, "starting"),
                     },
-                    "$inc": {"attempts": 1},
+                    "$inc": {"attempts": 1, "tries": 1},
                 },
                 sort=[("seq", 1)],
                 return_document=ReturnDocument.AFTER,

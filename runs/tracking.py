@@ -216,6 +216,13 @@ def new_result_id() -> str:
     return f"cli-{datetime.now(UTC):%Y%m%dT%H%M%S}-{uuid.uuid4().hex[:6]}"
 
 
+def job_result_id(job: dict) -> str:
+    """The result folder name of a job's attempt, ``<job id>-<try>``: a later try never writes
+    into an earlier one's folder (``tries`` counts every claim, also those given back at a
+    shutdown, which ``attempts`` does not count)."""
+    return f"{job['job_id']}-{job.get('tries') or job.get('attempts') or 1}"
+
+
 def publish_result(
     client: MlflowClient, run_id: str, metrics: dict[str, float], folder: str, kind: str
 ) -> None:

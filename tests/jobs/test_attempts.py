@@ -100,6 +100,17 @@ def test_a_publishing_attempt_cannot_be_cancelled_until_it_is_requeued(job_store
     assert job_store.cancel(job["job_id"])["status"] == "cancelled"  # nothing was published
 
 
+def test_a_try_given_back_at_shutdown_gets_a_result_folder_of_its_own(job_store):
+    from runs import job_result_id
+
+    job, _ = job_store.submit("evaluate", "run1", {})
+    first = job_store.claim_next("evaluate", "w1")
+    job_store.release(job["job_id"], first["lease"], "the service shut down")
+    second = job_store.claim_next("evaluate", "w1")
+    assert second["attempts"] == first["attempts"] == 1  # a shutdown costs no attempt
+    assert job_result_id(second) != job_result_id(first)
+
+
 def test_cancelled_inputs_can_be_submitted_again(job_store):
     job, _ = job_store.submit("evaluate", "run1", {})
     job_store.cancel(job["job_id"])
