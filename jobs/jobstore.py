@@ -9,16 +9,18 @@ A job whose dependencies were down is requeued with a ``not_before`` time (backo
 """
 
 import contextlib
+import logging
 import uuid
 
 from pymongo import ReturnDocument
-from pymongo.errors import DuplicateKeyError
+from pymongo.errors import DuplicateKeyError, WriteError
 
 from common import Conflict, InvalidInput, NotFound, TooManyRequests
 from jobs.attempts import _ACTIVE, AttemptRecords, _progress
 from jobs.embedded import EmbeddedDatabase
 from jobs.store import (
     STATUSES,
+    STORE_ERRORS,
     _next_seq,
     _out,
     inputs_key,
@@ -26,6 +28,8 @@ from jobs.store import (
     request_key,
     utcnow,
 )
+
+log = logging.getLogger(__name__)
 
 _UNSET_FIELDS = ("started_at", "finished_at", "heartbeat_at", "worker", "lease", "note")
 _UNSET_FIELDS += ("error", "result")
@@ -155,6 +159,16 @@ class JobStore(AttemptRecords):
         due = {"kind": kind, "status": "queued", "not_before": {"$lte": utcnow()}}
         if self.col.find_one(due) is None:
             return None  # a read takes no lock: idle workers polling do not slow submissions
+        try:
+            return self._claim(due, worker_id)
+        except Exception as exc:
+            if isinstance(exc, STORE_ERRORS) and not isinstance(exc, WriteError):
+                raise  # an outage: the runner retries
+            # A damaged record (edited by hand, another version's): it must not block the queue.
+            self._fail_first(due, f"its record in the job store is damaged ({exc!r})")
+            return None
+
+    def _claim(self, due: dict, worker_id: str) -> dict | None:
         with self._atomic():  # the time is taken after any wait for the store's lock
             now = utcnow()
             doc = self.col.find_one_and_update(
@@ -175,6 +189,19 @@ class JobStore(AttemptRecords):
                 return_document=ReturnDocument.AFTER,
             )
         return _out(doc)
+
+    def _fail_first(self, due: dict, error: str) -> None:
+        """Fail the job ``claim_next`` would take next, so the queue behind it moves on."""
+        for doc in self.col.find(due, sort=[("seq", 1)], limit=1):
+            log.error("job %s failed unclaimed: %s", doc["_id"], error)
+            now = utcnow()
+            self.col.update_one(
+                {"_id": doc["_id"], "status": "queued"},
+                {
+                    "$set": {"status": "failed", "error": error, "finished_at": now},
+                    "$unset": {"active_key": ""},
+                },
+            )
 
     def cancel(self, job_id: str) -> dict:
         """Cancel a queued or running job (a running attempt notices and stops), unless it is

@@ -7,8 +7,9 @@ from datetime import datetime
 from typing import Any, TypeVar
 
 from fastapi import Response
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, Field, ValidationError
 
+from common import PipelineError
 from jobs.jobstore import JobStore
 from jobs.runner import JobRunner
 from jobs.store import FINAL_STATUSES, Status
@@ -61,7 +62,14 @@ class JobOut(BaseModel):
             "stage": job["status"],
         }
         fields = {**job, "progress": progress, "attempts": job.get("attempts") or 0}
-        return cls(**fields, reused=reused, url=f"/jobs/{job['job_id']}")
+        try:
+            return cls(**fields, reused=reused, url=f"/jobs/{job['job_id']}")
+        except ValidationError as exc:  # edited by hand, or written by another version
+            wrong = "; ".join(f"{'.'.join(map(str, e['loc']))}: {e['msg']}" for e in exc.errors())
+            raise PipelineError(
+                f"the job store's record of job {job['job_id']} is damaged ({wrong[:300]}); "
+                "remove it from the store (jobs collection) and submit the work again."
+            ) from exc
 
     @property
     def finished(self) -> bool:

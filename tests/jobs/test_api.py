@@ -101,6 +101,21 @@ def test_jobs_of_a_run_are_listed_newest_first(toy_server):
     assert [j["job_id"] for j in listed] == [ids[2], ids[0]]
 
 
+def test_a_damaged_job_record_is_left_out_of_listings_and_named_when_asked_for(
+    toy_server, embedded_settings
+):
+    ids = [requests.post(f"{toy_server}/toy", json={"run_id": "a", "x": x}).json()["job_id"]
+           for x in (1, 2)]  # fmt: skip
+    JobStore(get_database(embedded_settings)).col.update_one(
+        {"_id": ids[0]}, {"$set": {"status": "weird"}}  # edited by hand, or another version's
+    )
+    listed = requests.get(f"{toy_server}/jobs", params={"run_id": "a"})
+    assert listed.status_code == 200 and [j["job_id"] for j in listed.json()] == [ids[1]]
+    answer = requests.get(f"{toy_server}/jobs/{ids[0]}")
+    assert answer.status_code == 500
+    assert f"record of job {ids[0]} is damaged (status:" in answer.json()["detail"]
+
+
 def test_unknown_job_is_404_with_a_message(toy_server):
     answer = requests.get(f"{toy_server}/jobs/0123abc")
     assert answer.status_code == 404 and "'0123abc' does not exist" in answer.json()["detail"]

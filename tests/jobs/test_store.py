@@ -122,6 +122,16 @@ def test_claim_takes_the_oldest_queued_job_of_its_kind(job_store):
     assert job_store.claim_next("evaluate", "w1") is None
 
 
+def test_a_damaged_queued_record_is_failed_and_the_queue_moves_on(job_store):
+    bad, _ = job_store.submit("evaluate", "run1", {"n": 1})
+    good, _ = job_store.submit("evaluate", "run2", {"n": 2})
+    job_store.col.update_one({"_id": bad["job_id"]}, {"$set": {"attempts": "x"}})  # by hand
+    assert job_store.claim_next("evaluate", "w1") is None  # failed, not claimed
+    failed = job_store.get(bad["job_id"])
+    assert failed["status"] == "failed" and "record in the job store is damaged" in failed["error"]
+    assert job_store.claim_next("evaluate", "w1")["job_id"] == good["job_id"]
+
+
 def test_heartbeat_only_for_the_claiming_attempt(job_store):
     job, _ = job_store.submit("evaluate", "run1", {})
     claimed = job_store.claim_next("evaluate", "w1")
