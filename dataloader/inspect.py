@@ -4,6 +4,8 @@ Reads file headers only (a sample of each class folder; the ``.npy`` header insi
 so that a service can check at submission time whether the data fits a model.
 """
 
+import dataclasses
+import hashlib
 import os
 import threading
 import zipfile
@@ -36,6 +38,9 @@ class DataSummary:
     """``(height, width)`` of the inspected images."""
     colour_images: int = 0
     """How many of the inspected images are colour (all of them for a colour ``.npz``)."""
+    version: str | None = None
+    """A hash of what the split looks like from outside (``_signature``): it changes when a file
+    is added, removed or renamed into place, or the ``.npz`` is rewritten; None if unreadable."""
 
 
 def _folder(path: Path, split: str, per_class: int) -> DataSummary:
@@ -99,14 +104,17 @@ MAX_SUMMARIES = 256  # data sets remembered per process (each request may name a
 
 def _signature(path: Path, split: str) -> tuple:
     """What changes when the split's files change: size and mtime of an ``.npz``; the mtimes
-    of the split folder and of its class folders (a file added, removed or renamed into place
-    changes its folder's mtime; one rewritten in place does not, and is caught when loading)."""
+    and entry counts of the split folder's class folders (a file added, removed or renamed into
+    place changes its folder's mtime, which has the file system's coarse clock, and a count; one
+    rewritten in place does not, and is caught when loading)."""
     if path.is_file():
         stat = path.stat()
         return ("file", stat.st_size, stat.st_mtime_ns)
     folder = path / split
     with os.scandir(folder) as entries:
-        dirs = sorted((e.name, e.stat().st_mtime_ns) for e in entries if e.is_dir())
+        dirs = sorted(
+            (e.name, e.stat().st_mtime_ns, len(os.listdir(e.path))) for e in entries if e.is_dir()
+        )
     return ("folder", folder.stat().st_mtime_ns, tuple(dirs))
 
 
@@ -133,6 +141,8 @@ def inspect_data(path: str | Path, split: str = "test", per_class: int = SAMPLE_
         return hit[1]
     found = _inspect(path, split, per_class)
     if signature is not None:
+        version = hashlib.sha256(repr(signature).encode()).hexdigest()[:16]
+        found = dataclasses.replace(found, version=version)
         with _summaries_lock:
             _summaries.pop(key, None)
             while len(_summaries) >= MAX_SUMMARIES:  # the oldest entry first (insertion order)

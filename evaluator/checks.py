@@ -23,5 +23,7 @@ def prepare_inputs(
     """
     pp, param = check_run(tracking_uri, run_id)
     path = run_data_dir(run_id, data_dir, param, data_root, confine=True)
-    check_compatible(path, pp)
-    return {"data_dir": str(path), "batch_size": batch_size, "tta": tta}
+    found = check_compatible(path, pp)
+    # Part of the job's inputs, so that a result is reused only while the test files stay put.
+    data = {"data_dir": str(path), "data_version": found["version"]}
+    return {**data, "batch_size": batch_size, "tta": tta}

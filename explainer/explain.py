@@ -194,8 +194,9 @@ def prepare_inputs(
     methods = check_request(n_samples, methods)
     pp, param = check_run(tracking_uri, run_id)
     path = run_data_dir(run_id, None, param, data_root, confine=True)
-    check_compatible(path, pp)
-    return {"n_samples": n_samples, "methods": methods, "seed": seed, "data_dir": str(path)}
+    found = check_compatible(path, pp)  # its version: a result is reused while the files stay
+    data = {"data_dir": str(path), "data_version": found["version"]}
+    return {"n_samples": n_samples, "methods": methods, "seed": seed, **data}
 
 
 def run_job(job: dict, ctx=None, *, tracking_uri: str, data_root: Path | None = None) -> dict:

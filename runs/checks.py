@@ -152,7 +152,8 @@ def check_compatible(path: Path, pp: Preprocessing) -> dict:
     ``pp.resize``, anything larger).
 
     Returns:
-        What was found: ``format``, ``channels``, ``n_classes``, ``min_size``.
+        What was found: ``format``, ``channels``, ``n_classes``, ``min_size``, ``version`` (of
+        the test split's files, ``dataloader.DataSummary.version``).
     """
     found = inspect_data(path, "test")
     problems = []
@@ -195,6 +196,7 @@ def check_compatible(path: Path, pp: Preprocessing) -> dict:
         "channels": found.channels,
         "n_classes": found.n_classes,
         "min_size": [small_h, small_w],
+        "version": found.version,
     }
 
 

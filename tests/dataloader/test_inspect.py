@@ -31,6 +31,14 @@ def test_a_colour_image_added_to_a_class_after_an_inspection_is_seen(image_folde
     assert inspect_data(root).channels == 3
 
 
+def test_the_version_changes_when_a_file_is_removed_and_only_then(image_folder):
+    root = image_folder(mode="L", per_class=3)
+    before = inspect_data(root).version
+    assert before and inspect_data(root).version == before
+    next((root / "test" / "benign").iterdir()).unlink()
+    assert inspect_data(root).version != before
+
+
 def test_an_npz_rewritten_after_an_inspection_is_read_again(tmp_path):
     path = tmp_path / "m.npz"
     labels = np.array([0, 1, 0, 1], dtype=np.uint8)

@@ -1,5 +1,7 @@
 """The evaluator API over real HTTP: uvicorn in a thread, real MLflow, the embedded store."""
 
+import shutil
+
 import mlflow
 import pytest
 import requests
@@ -48,6 +50,18 @@ def test_same_inputs_reuse_the_stored_result(service, run_id):
     assert again.status_code == 200
     assert again.json()["job_id"] == first["job_id"]
     assert again.json()["reused"] is True
+
+
+def test_a_result_is_not_reused_once_the_test_files_changed(serve, run_id, demo_data, tmp_path):
+    root = tmp_path / "data"
+    shutil.copytree(demo_data, root / "copy")
+    service = serve(data_dir=root)
+    first = post(service.url, {"run_id": run_id, "data_dir": "copy"}, wait=120).json()
+    assert first["status"] == "succeeded", first["error"]
+    sorted((root / "copy" / "test").rglob("*.png"))[0].unlink()
+    again = post(service.url, {"run_id": run_id, "data_dir": "copy"}, wait=120).json()
+    assert not again["reused"] and again["job_id"] != first["job_id"]
+    assert again["result"]["n_samples"] == first["result"]["n_samples"] - 1
 
 
 def test_force_evaluates_again(service, run_id):
