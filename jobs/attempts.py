@@ -80,7 +80,8 @@ class AttemptRecords:
 
     def fail(self, job_id: str, error: str, lease: str | None = None) -> dict:
         """Record why a job failed (only if ``lease``, when given, still holds it)."""
-        return self._finish(job_id, {"status": "failed", "error": str(error)}, lease)
+        # No ``note``: an earlier retry's "retrying in 20 s" would outlive the retries.
+        return self._finish(job_id, {"status": "failed", "error": str(error), "note": None}, lease)
 
     def _finish(self, job_id: str, fields: dict, lease: str | None) -> dict:
         query = {"_id": job_id, "status": {"$in": _ACTIVE}}

@@ -64,6 +64,7 @@ def test_retry_after_the_last_attempt_fails_naming_the_outage(job_store):
     failed = job_store.get(job["job_id"])
     assert failed["status"] == "failed"
     assert failed["error"].startswith("MLflow at http://x is unreachable (gave up after 2")
+    assert failed["note"] is None  # not the last retry's "retrying in 0 s"
 
 
 def test_cancel_a_queued_job(job_store):
