@@ -152,12 +152,6 @@ class JobClient:
         params = {"wait": wait} if wait else None
         return self._job(self._request("GET", f"/jobs/{job_id}", timeout=wait, params=params))
 
-    def latest(self, run_id: str) -> Job | None:
-        """The newest job of this kind for ``run_id``, if any."""
-        jobs = [self._job(j) for j in self._request("GET", "/jobs", params={"run_id": run_id})]
-        jobs = [j for j in jobs if j.kind == self.kind]
-        return max(jobs, key=lambda j: j.created_at, default=None)
-
 
 def follow(
     client: JobClient,

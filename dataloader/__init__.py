@@ -9,11 +9,9 @@ from dataloader.imageset import DatasetSplits, ImageSet
 from dataloader.inspect import DataSummary, inspect_data
 from dataloader.leakage import duplicate_clusters
 from dataloader.stats import compute_stats
-from dataloader.synth import CLASS_NAMES as DEMO_CLASS_NAMES
 from dataloader.synth import synthesize
 
 __all__ = [
-    "DEMO_CLASS_NAMES",
     "DataError",
     "DataSummary",
     "DatasetSplits",

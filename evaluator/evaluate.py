@@ -41,7 +41,6 @@ from runs import (
 log = logging.getLogger(__name__)
 
 ARTIFACT_DIR = contract.EVALUATION_DIR
-EVALUATED_TAG = contract.EVALUATED_TAG
 
 Progress = Callable[[float, str], None]
 """``progress(fraction, stage)``: how far a job is (0-1) and what it does now."""

@@ -158,7 +158,7 @@ def write_artifacts(
 def upload(client: MlflowClient, run: Run, folder: Path, artifact_path: str) -> None:
     """Log every file of ``folder`` as ``artifact_path`` (a new folder) of the run.
 
-    Nothing is made current here: ``explain.publish`` names the folder in the run's tag once
+    Nothing is made current here: ``runs.publish_result`` names the folder in the run's tag once
     every file is in, so a failure half-way leaves the previous explanation current.
     """
     client.log_artifacts(run.info.run_id, str(folder), artifact_path)

@@ -48,7 +48,6 @@ BACKGROUND_SIZE = 16
 INTERNAL_BATCH_SIZE = 32
 BASELINE = "mean"
 ARTIFACT_DIR = contract.EXPLANATIONS_DIR
-EXPLAINED_TAG = contract.EXPLAINED_TAG
 
 
 def check_request(n_samples: int, methods: Sequence[str] | None) -> list[str]:
@@ -235,7 +234,7 @@ def explain_run(
     result_id: str | None = None,
 ) -> dict:
     """Explain a sample of the run's test images and publish them as a new folder
-    ``explanations/<result id>/``, made current by the last step (see ``publish``).
+    ``explanations/<result id>/``, made current by the last step (``runs.publish_result``).
 
     Args:
         data_dir: The data set; default the run's ``data_dir`` parameter.

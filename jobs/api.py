@@ -12,7 +12,7 @@ one shared ``JobWatcher``. A route only validates its input and hands it to ``Jo
     from pydantic import BaseModel
 
     from jobs import JobOut, JobService, WaitSeconds, create_job_app, get_job_service
-    from evaluator.evaluate import evaluate_job   # handler(job: dict) -> dict, raises InvalidInput
+    from evaluator.evaluate import run_job   # handler(job: dict, ctx) -> dict, raises InvalidInput
 
     router = APIRouter()
 

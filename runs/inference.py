@@ -1,7 +1,10 @@
-"""Batched inference: the one place where a model is run over many images without gradients.
+"""Batched inference of the repository's services over many images, without gradients.
 
-The trainer (validation), the evaluator (test split), the explainer (sample choice, embedding)
-and the predictor all call ``predict``. Inputs are converted to float one batch at a time, so a
+The trainer (validation), the evaluator (test split) and the explainer (sample choice,
+embedding) call ``predict``. The predictor runs the logged model itself
+(``mlpipeline_model.pyfunc``, which carries its own copy of the same steps: uint8 → [0, 1],
+float64 softmax), as any user of the model does; ``tests/runs/test_packaging.py`` holds the two to
+the same probabilities, bit for bit. Inputs are converted to float one batch at a time, so a
 split of uint8 images never exists as one float tensor.
 """
 

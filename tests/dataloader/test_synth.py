@@ -7,7 +7,8 @@ import pytest
 from PIL import Image
 from scipy.ndimage import binary_erosion
 
-from dataloader import DEMO_CLASS_NAMES, DataError, load_dataset, synthesize
+from dataloader import DataError, load_dataset, synthesize
+from dataloader.synth import CLASS_NAMES as DEMO_CLASS_NAMES
 from dataloader.synth import image_rng, render_lesion
 
 
