@@ -47,9 +47,11 @@ def ranked(metric: str) -> bool:
 
 
 def can_deploy(run: dict) -> bool:
-    """A finished run with a model logged by this pipeline's trainer (the stage tag says so).
+    """A finished run with a model logged by this pipeline's trainer (the stage tag says so):
+    the leaderboard's ✓ and its "Only deployable" filter, from the run's summary alone.
 
-    The same rule decides whether the evaluator and explainer can work on the run.
+    Choosing checks more (``dashboard.choose.assess``: the model's files and format), so a run
+    with a model of an older format has ✓ here and is refused there, saying why.
     """
     return run["status"] == "FINISHED" and run["tags"].get(contract.STAGE_TAG) == "trained"
 

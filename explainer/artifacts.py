@@ -120,28 +120,29 @@ def write_artifacts(
         )
     if "shap" in explanation.values:
         atomic_write_bytes(
-            out / "shap_summary.png",
+            out / contract.SHAP_SUMMARY_PNG,
             plots.shap_summary(explanation.values["shap"], channels, predicted),
         )
-        files["shap_summary.png"] = "SHAP across samples: mean |SHAP| map, mass per channel"
+        files[contract.SHAP_SUMMARY_PNG] = "SHAP across samples: mean |SHAP| map, mass per channel"
     importance = {
         m: dict(zip(channels, shares, strict=True))
         for m, shares in explanation.channel_importance.items()
     }
     if importance:
         atomic_write_json(out / contract.CHANNEL_IMPORTANCE_JSON, importance)
-        atomic_write_bytes(out / "channel_importance.png", plots.channel_plot(importance))
+        atomic_write_bytes(out / contract.CHANNEL_IMPORTANCE_PNG, plots.channel_plot(importance))
         files[contract.CHANNEL_IMPORTANCE_JSON] = (
             "share of |attribution| per input channel, per method"
         )
-        files["channel_importance.png"] = "bar chart of channel_importance.json"
+        files[contract.CHANNEL_IMPORTANCE_PNG] = "bar chart of channel_importance.json"
     atomic_write_json(out / contract.FAITHFULNESS_JSON, explanation.faithfulness)
-    atomic_write_bytes(out / "deletion_curves.png", plots.deletion_plot(explanation.faithfulness))
+    curves = plots.deletion_plot(explanation.faithfulness)
+    atomic_write_bytes(out / contract.DELETION_CURVES_PNG, curves)
     files[contract.FAITHFULNESS_JSON] = (
         "deletion curves and AUC per method vs a random order of the same square regions "
         "(lower AUC = more faithful; score = random_auc - auc, higher is better)"
     )
-    files["deletion_curves.png"] = "mean deletion curve per method and for the random order"
+    files[contract.DELETION_CURVES_PNG] = "mean deletion curve per method and for the random order"
     if embedding is not None:
         contract.Embedding.model_validate(embedding)
         atomic_write_json(out / contract.EMBEDDING_JSON, embedding)

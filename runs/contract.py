@@ -43,6 +43,9 @@ CHANNEL_IMPORTANCE_JSON = "channel_importance.json"
 EMBEDDING_JSON = "embedding.json"
 OPERATING_POINT_JSON = "operating_point.json"  # two-class runs: threshold chosen on validation
 GRADCAM_PNG = "gradcam_overlays.png"
+CHANNEL_IMPORTANCE_PNG = "channel_importance.png"
+SHAP_SUMMARY_PNG = "shap_summary.png"
+DELETION_CURVES_PNG = "deletion_curves.png"
 PANELS_DIR = "panels"
 
 # Run tags.

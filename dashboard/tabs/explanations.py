@@ -38,7 +38,7 @@ FAITH_COLUMNS = {
     "beats_random_fraction": "Share of samples beating random",
 }
 # Plots drawn here from the JSON they were made of, or shown on the Visualizations tab.
-DRAWN = ("channel_importance.png", contract.GRADCAM_PNG)
+DRAWN = (contract.CHANNEL_IMPORTANCE_PNG, contract.GRADCAM_PNG)
 
 
 def channel_frame(importance: dict[str, dict[str, float]]) -> pd.DataFrame:
