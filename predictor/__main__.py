@@ -1,0 +1,64 @@
+"""``python -m predictor FILE...``: predict image files with the chosen model, without a server.
+
+Loads the version that ``models:/<MODEL_NAME>@<MODEL_ALIAS>`` names (as the service does, with its
+operating point) and prints one line per file, or the service's JSON answer with ``--json``.
+"""
+
+import argparse
+import json
+import sys
+from pathlib import Path
+
+from common import PipelineError, get_settings
+from predictor.core import MAX_FILES, ModelHolder, predict
+
+
+def _line(p: dict) -> str:
+    probs = p["probabilities"]
+    ranked = ", ".join(f"{c} {v:.3f}" for c, v in sorted(probs.items(), key=lambda kv: -kv[1]))
+    decision = f"; decision {p['decision']}" if p["decision"] is not None else ""
+    return f"{p['file']}: {p['predicted_class']}{decision} ({ranked})"
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(
+        prog="python -m predictor",
+        description="Predict PNG, JPEG or DICOM files with the model the registry alias names "
+        "(the predictor service's answer, without the service). Serve it over HTTP with "
+        "`uvicorn predictor.app:app --port 5007`.",
+    )
+    parser.add_argument("files", nargs="+", type=Path, help="image files")
+    parser.add_argument("--json", action="store_true", help="print the service's JSON answer")
+    args = parser.parse_args(argv)
+    settings = get_settings()
+    try:
+        uploads = [(path.name, path.read_bytes()) for path in args.files]
+    except OSError as exc:
+        print(f"error: cannot read {exc.filename}: {exc.strerror}", file=sys.stderr)
+        return 2
+    holder = ModelHolder(settings)
+    holder.refresh()
+    try:
+        served = holder.serving()
+        # A request holds at most MAX_FILES images; the answers of each part are joined.
+        parts = [uploads[i : i + MAX_FILES] for i in range(0, len(uploads), MAX_FILES)]
+        answers = [predict(served, part) for part in parts]
+    except PipelineError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    answer = {**answers[0], "predictions": [p for a in answers for p in a["predictions"]]}
+    point = served.operating_point.model_dump() if served.operating_point else None
+    answer["operating_point"] = point
+    if args.json:
+        print(json.dumps(answer, indent=2))
+        return 0
+    rule = f", decision: {point['positive_class']} when its probability >= " \
+        f"{point['threshold']:.4g}" if point else ""  # fmt: skip
+    print(f"{answer['model_name']} version {answer['version']} (run {answer['run_id']}{rule})")
+    for p in answer["predictions"]:
+        print(_line(p))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,44 @@
+"""``python -m predictor FILE...``: the chosen model's answer without the service."""
+
+import json
+
+import pytest
+
+from common import get_settings
+from dashboard.choose import choose_run
+from predictor.__main__ import main
+
+
+@pytest.fixture
+def cli_env(settings, monkeypatch):
+    """The environment of ``settings`` (what the CLI reads)."""
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", settings.mlflow_tracking_uri)
+    monkeypatch.setenv("MODEL_NAME", settings.model_name)
+    monkeypatch.delenv("MODEL_ALIAS", raising=False)
+    get_settings.cache_clear()
+    yield settings
+    get_settings.cache_clear()
+
+
+def test_prints_each_file_with_the_chosen_version(cli_env, served_runs, demo_data, capsys):
+    choose_run(served_runs[0], "serve it", cli_env, allow_unevaluated=True)
+    images = sorted((demo_data / "test").rglob("*.png"))[:2]
+    assert main([*map(str, images), "--json"]) == 0
+    answer = json.loads(capsys.readouterr().out)
+    assert (answer["version"], answer["run_id"]) == ("1", served_runs[0])
+    assert [p["file"] for p in answer["predictions"]] == [p.name for p in images]
+    assert main([str(images[0])]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    assert lines[0].startswith(f"{cli_env.model_name} version 1 (run {served_runs[0]}")
+    assert lines[1].startswith(f"{images[0].name}: {answer['predictions'][0]['predicted_class']}")
+
+
+def test_without_a_chosen_model_says_how_to_choose(cli_env, demo_data, capsys):
+    image = sorted((demo_data / "test").rglob("*.png"))[0]
+    assert main([str(image)]) == 2
+    assert "python -m dashboard.choose" in capsys.readouterr().err
+
+
+def test_a_missing_file_is_named(cli_env, tmp_path, capsys):
+    assert main([str(tmp_path / "nope.png")]) == 2
+    assert f"cannot read {tmp_path / 'nope.png'}" in capsys.readouterr().err
