@@ -38,13 +38,14 @@ from dashboard.handoff import (
 )
 from jobs import STORE_ERRORS, SelectionStore, get_database
 from runs import (
-    MODEL_NAME,
+    MODEL_ARTIFACT,
     contract,
     find_logged_model,
     get_client,
     get_run,
     load_classifier,
     model_info,
+    run_model_uri,
 )
 from runs import servable_problem as format_problem
 
@@ -104,13 +105,14 @@ def assess(client: MlflowClient, run: Run) -> Assessment:
     logged = find_logged_model(client, run)
     if logged is None:
         return no(
-            f"it has no model logged as '{MODEL_NAME}' (only runs of `python -m trainer` have one)",
+            f"it has no model logged as '{MODEL_ARTIFACT}' (only runs of `python -m trainer` "
+            "have one)",
             has_model=False,
         )
     if run.info.status != "FINISHED":
         return no(f"the run ended with status {run.info.status}, not FINISHED")
     try:
-        problem = format_problem(model_info(f"runs:/{run_id}/{MODEL_NAME}"))
+        problem = format_problem(model_info(run_model_uri(run_id)))
     except InvalidInput as exc:
         problem = str(exc)
     if problem:
@@ -198,7 +200,7 @@ def choose_run(
             "changed first; confirm that they are (--yes-interface-change)."
         )
     mlflow.set_tracking_uri(uri)
-    _check_loads(f"runs:/{run_id}/{MODEL_NAME}")
+    _check_loads(run_model_uri(run_id))
     name, alias = settings.model_name, settings.model_alias
     provenance, caveats = evaluation_caveats(client, run)
     tags = {

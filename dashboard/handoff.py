@@ -10,7 +10,7 @@ from mlflow.tracking import MlflowClient
 from pydantic import ValidationError
 
 from common import InvalidInput, NotFound, ServiceUnavailable, Settings
-from runs import MAX_UPSCALE, MODEL_NAME, contract, get_client, load_json_artifact, model_info
+from runs import MAX_UPSCALE, contract, get_client, load_json_artifact, model_info, run_model_uri
 
 
 def is_evaluated(run: Run) -> bool:
@@ -113,7 +113,7 @@ def interface_change(settings: Settings, run_id: str) -> str | None:
     served = f"{settings.model_name}@{settings.model_alias} now serves version {version}"
     mlflow.set_tracking_uri(settings.mlflow_tracking_uri)  # model_info reads MLflow's global
     uri = settings.mlflow_tracking_uri
-    after = interface(uri, f"runs:/{run_id}/{MODEL_NAME}", run_id)
+    after = interface(uri, run_model_uri(run_id), run_id)
     try:
         before = interface(uri, f"models:/{settings.model_name}/{version}", served_run)
     except (InvalidInput, NotFound) as exc:

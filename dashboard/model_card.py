@@ -6,7 +6,7 @@ from datetime import UTC, datetime
 
 import pandas as pd
 
-from runs import MODEL_NAME, contract
+from runs import contract, run_model_uri
 
 
 def evaluation_table(
@@ -161,7 +161,7 @@ def build_model_card(
         f"# Model card: {run['run_name']}",
         "",
         f"- Run id: `{run_id}`  ",
-        f"- Model URI: `runs:/{run_id}/{MODEL_NAME}`  ",
+        f"- Model URI: `{run_model_uri(run_id)}`  ",
         f"- Architecture: {params.get('model', 'unknown')}  ",
         f"- Status: {run['status']}  ",
         f"- Generated: {datetime.now(UTC):%Y-%m-%d %H:%M UTC}",

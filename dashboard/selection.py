@@ -14,7 +14,7 @@ import mlflow
 from mlflow.exceptions import MlflowException
 
 from common import InvalidInput, ServiceUnavailable, Settings, atomic_replace_dir, confine
-from runs import MODEL_NAME, contract, get_client, get_run, outage_of
+from runs import MODEL_ARTIFACT, contract, get_client, get_run, outage_of, run_model_uri
 
 # Runs fetched when a class filter can only be approximate (MLflow's one-page maximum).
 SEARCH_MAX = 1000
@@ -28,10 +28,6 @@ class Download:
     model_uri: str
     artifacts_path: Path
     metrics: dict[str, float]
-
-
-def model_uri(run_id: str) -> str:
-    return f"runs:/{run_id}/{MODEL_NAME}"
 
 
 def download_run(run_id: str, tracking_uri: str, artifacts_dir: str | Path) -> Path:
@@ -71,19 +67,20 @@ def download_run(run_id: str, tracking_uri: str, artifacts_dir: str | Path) -> P
             if down := failure(exc, "artifacts"):
                 raise down from exc
             raise
-        model_dir = tmp / MODEL_NAME
+        model_dir = tmp / MODEL_ARTIFACT
         if model_dir.exists():  # an MLflow 2 style run that logged the model among artifacts
             shutil.rmtree(model_dir)
         try:
             # Lands in tmp/model/ (the last part of the URI names the folder).
             mlflow.artifacts.download_artifacts(
-                artifact_uri=model_uri(run_id), dst_path=str(tmp), tracking_uri=tracking_uri
+                artifact_uri=run_model_uri(run_id), dst_path=str(tmp), tracking_uri=tracking_uri
             )
         except (MlflowException, OSError) as exc:
             if down := failure(exc, "model"):
                 raise down from exc
             raise InvalidInput(
-                f"run {run_id} has no model logged as '{MODEL_NAME}', so it cannot be deployed; "
+                f"run {run_id} has no model logged as '{MODEL_ARTIFACT}', so it cannot be "
+                "deployed; "
                 "pick a run trained by `python -m trainer` (its model is runs:/<id>/model)."
             ) from exc
         return atomic_replace_dir(tmp, destination)
@@ -110,14 +107,14 @@ def download_model(
             contract.SelectionRecord(
                 run_id=run_id,
                 action="download",
-                model_uri=model_uri(run_id),
+                model_uri=run_model_uri(run_id),
                 experiment_id=run.info.experiment_id,
                 metrics=metrics,
                 artifacts_path=str(path.resolve()),
                 selected_by=selected_by or _user(),
             )
         )
-    return Download(run_id, model_uri(run_id), path, metrics)
+    return Download(run_id, run_model_uri(run_id), path, metrics)
 
 
 def _same_classes(class_names: str) -> tuple[str, bool]:

@@ -40,7 +40,7 @@ from runs.packaging import (
 )
 from runs.preprocessing import Preprocessing
 from runs.tracking import (
-    MODEL_NAME,
+    MODEL_ARTIFACT,
     check_tracking,
     find_logged_model,
     get_client,
@@ -52,13 +52,14 @@ from runs.tracking import (
     new_result_id,
     outage_of,
     publish_result,
+    run_model_uri,
 )
 
 __all__ = [
     "FORMAT_KEY",
     "MAX_PIXELS",
     "MAX_UPSCALE",
-    "MODEL_NAME",
+    "MODEL_ARTIFACT",
     "MODEL_NAMES",
     "Ensemble",
     "ImageClassifier",
@@ -90,6 +91,7 @@ __all__ = [
     "read_operating_point",
     "resolve_data_dir",
     "run_data_dir",
+    "run_model_uri",
     "servable_problem",
     "skipped_report",
     "threshold_labels",

@@ -15,7 +15,7 @@ from common import confine as confine_path
 from dataloader import inspect_data, load_dataset
 from mlpipeline_model import MAX_UPSCALE, too_small
 from runs.preprocessing import Preprocessing
-from runs.tracking import MODEL_NAME, find_logged_model, get_client, get_run, load_preprocessing
+from runs.tracking import MODEL_ARTIFACT, find_logged_model, get_client, get_run, load_preprocessing
 
 CHECK_CACHE_S = 60.0
 _DATABASE_SCHEMES = ("sqlite", "postgresql", "mysql", "mssql")  # MLflow's SQLAlchemy store
@@ -77,7 +77,7 @@ def check_model(client: MlflowClient, run_id: str) -> None:
     """Raise ``InvalidInput`` unless the run has a logged model named ``model``."""
     if find_logged_model(client, get_run(client, run_id)) is None:
         raise InvalidInput(
-            f"run {run_id} has no logged model named '{MODEL_NAME}', so there is nothing to "
+            f"run {run_id} has no logged model named '{MODEL_ARTIFACT}', so there is nothing to "
             "evaluate or explain; train one with "
             "`python -m trainer --data-dir DIR --experiment NAME`."
         )

@@ -28,7 +28,8 @@ from runs.preprocessing import Preprocessing
 # process that reaches MLflow through this package; an explicit setting in the environment wins.
 os.environ.setdefault("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "false")
 
-MODEL_NAME = "model"
+# The logged model's name in a run (runs:/<id>/model); not the MODEL_NAME setting (registry).
+MODEL_ARTIFACT = "model"
 
 # MLflow retries a refused connection for minutes by default; fail fast and say so instead.
 os.environ.setdefault("MLFLOW_HTTP_REQUEST_MAX_RETRIES", "2")
@@ -128,7 +129,7 @@ def find_logged_model(client: MlflowClient, run: Run):
     try:
         found = client.search_logged_models(
             experiment_ids=[run.info.experiment_id],
-            filter_string=f"source_run_id = '{run_id}' AND name = '{MODEL_NAME}'",
+            filter_string=f"source_run_id = '{run_id}' AND name = '{MODEL_ARTIFACT}'",
             max_results=1,
         )
     except MlflowException as exc:
@@ -198,7 +199,7 @@ def load_model(run_id: str, tracking_uri: str):
 
     mlflow.set_tracking_uri(tracking_uri)
     try:
-        return load_torch(f"runs:/{run_id}/{MODEL_NAME}")
+        return load_torch(run_model_uri(run_id))
     except (InvalidInput, ServiceUnavailable, MlflowException, OSError) as exc:
         outage = outage_of(tracking_uri, exc, f"load the model of run {run_id}")
         if outage is not None:
@@ -206,7 +207,7 @@ def load_model(run_id: str, tracking_uri: str):
         if isinstance(exc, ServiceUnavailable):
             raise
         raise InvalidInput(
-            f"run {run_id} has no loadable model logged as '{MODEL_NAME}' ({exc}); "
+            f"run {run_id} has no loadable model logged as '{MODEL_ARTIFACT}' ({exc}); "
             "train one with `python -m trainer --data-dir DIR --experiment NAME`."
         ) from exc
 
@@ -214,6 +215,11 @@ def load_model(run_id: str, tracking_uri: str):
 def new_result_id() -> str:
     """A fresh result folder name for work done outside a job (the CLIs): time and randomness."""
     return f"cli-{datetime.now(UTC):%Y%m%dT%H%M%S}-{uuid.uuid4().hex[:6]}"
+
+
+def run_model_uri(run_id: str) -> str:
+    """``runs:/<run_id>/model``: the model the trainer logged in the run."""
+    return f"runs:/{run_id}/{MODEL_ARTIFACT}"
 
 
 def job_result_id(job: dict) -> str:

@@ -12,7 +12,7 @@ import mlflow
 import numpy as np
 import torch
 
-from runs import MODEL_NAME, Preprocessing, contract, log_classifier
+from runs import MODEL_ARTIFACT, Preprocessing, contract, log_classifier
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -112,5 +112,5 @@ def log_model(
 ) -> None:
     """Log ``model`` as ``model``: self-contained, images in, probabilities (and, with an
     operating point, the thresholded decision) out (runs.packaging)."""
-    log_classifier(model, preprocessing, MODEL_NAME, operating_point)
+    log_classifier(model, preprocessing, MODEL_ARTIFACT, operating_point)
     mlflow.set_tag(contract.STAGE_TAG, "trained")
