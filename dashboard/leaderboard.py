@@ -28,9 +28,11 @@ NOT_RANKED = ("epoch", "lr", "best_epoch", "step")
 def lower_is_better(metric: str) -> bool:
     """Whether a smaller value of ``metric`` is better: losses, calibration errors, epoch times,
     explanations' deletion AUCs."""
+    name = metric.removeprefix("eval_").removeprefix("thr_")  # also a report's own names ("ece")
+    if any(name == m or name.startswith(f"{m}_") for m in LOWER_IS_BETTER_EVAL):
+        return True
     if metric.startswith("eval_"):
-        name = metric.removeprefix("eval_").removeprefix("thr_")
-        return any(name == m or name.startswith(f"{m}_") for m in LOWER_IS_BETTER_EVAL)
+        return False
     if metric.startswith("explain_deletion_auc"):
         return True
     return metric.endswith(("loss", "_error")) or metric == "epoch_time"
