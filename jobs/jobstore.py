@@ -35,6 +35,8 @@ _UNSET_FIELDS = ("started_at", "finished_at", "heartbeat_at", "worker", "lease",
 _UNSET_FIELDS += ("error", "result")
 _EPOCH = utcnow().replace(year=2000, month=1, day=1, hour=0, minute=0, second=0, microsecond=0)
 QUEUE_FULL_RETRY_AFTER_S = 30
+# What a claim reads and writes of a record; another type there marks the record damaged.
+_FIELD_TYPES = {"kind": str, "run_id": str, "inputs": dict, "attempts": int, "seq": int}
 
 
 class JobStore(AttemptRecords):
@@ -164,8 +166,10 @@ class JobStore(AttemptRecords):
         except Exception as exc:
             if isinstance(exc, STORE_ERRORS) and not isinstance(exc, WriteError):
                 raise  # an outage: the runner retries
-            # A damaged record (edited by hand, another version's): it must not block the queue.
-            self._fail_first(due, f"its record in the job store is damaged ({exc!r})")
+            # A damaged record (edited by hand, another version's) must not block the queue; any
+            # other failure (a bug) is raised: failing good jobs one by one would empty the queue.
+            if not self._fail_damaged(due, exc):
+                raise
             return None
 
     def _claim(self, due: dict, worker_id: str) -> dict | None:
@@ -190,9 +194,15 @@ class JobStore(AttemptRecords):
             )
         return _out(doc)
 
-    def _fail_first(self, due: dict, error: str) -> None:
-        """Fail the job ``claim_next`` would take next, so the queue behind it moves on."""
+    def _fail_damaged(self, due: dict, exc: Exception) -> bool:
+        """Fail the job ``claim_next`` would take next when its record is damaged, so the queue
+        behind it moves on; False when it is not (the claim failed for another reason)."""
         for doc in self.col.find(due, sort=[("seq", 1)], limit=1):
+            wrong = [f"{name} is {doc.get(name)!r}" for name, kind in _FIELD_TYPES.items()
+                     if not isinstance(doc.get(name), kind)]  # fmt: skip
+            if not wrong:
+                return False
+            error = f"its record in the job store is damaged ({'; '.join(wrong)}: {exc!r})"
             log.error("job %s failed unclaimed: %s", doc["_id"], error)
             now = utcnow()
             self.col.update_one(
@@ -202,6 +212,8 @@ class JobStore(AttemptRecords):
                     "$unset": {"active_key": ""},
                 },
             )
+            return True
+        return False
 
     def cancel(self, job_id: str) -> dict:
         """Cancel a queued or running job (a running attempt notices and stops), unless it is

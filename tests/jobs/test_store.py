@@ -132,6 +132,18 @@ def test_a_damaged_queued_record_is_failed_and_the_queue_moves_on(job_store):
     assert job_store.claim_next("evaluate", "w1")["job_id"] == good["job_id"]
 
 
+def test_a_claim_failing_on_a_sound_record_fails_no_job(job_store, monkeypatch):
+    job, _ = job_store.submit("evaluate", "run1", {"n": 1})
+
+    def bug(*args):
+        raise RuntimeError("a bug in the claim")
+
+    monkeypatch.setattr(job_store, "_claim", bug)
+    with pytest.raises(RuntimeError, match="a bug in the claim"):
+        job_store.claim_next("evaluate", "w1")
+    assert job_store.get(job["job_id"])["status"] == "queued"
+
+
 def test_heartbeat_only_for_the_claiming_attempt(job_store):
     job, _ = job_store.submit("evaluate", "run1", {})
     claimed = job_store.claim_next("evaluate", "w1")
