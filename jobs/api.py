@@ -219,7 +219,7 @@ async def cancel_job(job_id: str, jobs: Annotated[JobService, Depends(get_job_se
 @jobs_router.get("/jobs", response_model=list[JobOut], responses=error_responses(422))
 async def list_jobs(
     jobs: Annotated[JobService, Depends(get_job_service)],
-    run_id: str | None = None,
+    run_id: Annotated[str | None, Query(pattern=RUN_ID_PATTERN)] = None,
     status: Status | None = None,
     limit: Annotated[int, Query(ge=1, le=1000)] = 50,
 ) -> list[JobOut]:

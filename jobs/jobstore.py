@@ -265,8 +265,9 @@ class JobStore(AttemptRecords):
         """The job ``job_id``; ``NotFound`` when there is none."""
         doc = self.col.find_one({"_id": job_id})
         if doc is None:
+            shown = job_id if len(job_id) <= 80 else f"{job_id[:80]}… ({len(job_id)} characters)"
             raise NotFound(
-                f"job {job_id!r} does not exist; list jobs with GET /jobs?run_id=<run id>."
+                f"job {shown!r} does not exist; list jobs with GET /jobs?run_id=<run id>."
             )
         return _out(doc)
 

@@ -119,6 +119,13 @@ def test_a_damaged_job_record_is_left_out_of_listings_and_named_when_asked_for(
 def test_unknown_job_is_404_with_a_message(toy_server):
     answer = requests.get(f"{toy_server}/jobs/0123abc")
     assert answer.status_code == 404 and "'0123abc' does not exist" in answer.json()["detail"]
+    long = requests.get(f"{toy_server}/jobs/{'a' * 5000}")
+    assert long.status_code == 404 and len(long.json()["detail"]) < 300  # not echoed whole
+
+
+def test_listing_by_a_run_id_that_is_not_one_is_422(toy_server):
+    answer = requests.get(f"{toy_server}/jobs", params={"run_id": "zz"})
+    assert answer.status_code == 422 and answer.json()["detail"][0]["loc"] == ["query", "run_id"]
 
 
 def test_malformed_body_is_422(toy_server):
