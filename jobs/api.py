@@ -222,9 +222,12 @@ async def list_jobs(
     run_id: Annotated[str | None, Query(pattern=RUN_ID_PATTERN)] = None,
     status: Status | None = None,
     limit: Annotated[int, Query(ge=1, le=1000)] = 50,
+    before: Annotated[
+        str | None, Query(description="a job id: only jobs created before it (the next page)")
+    ] = None,
 ) -> list[JobOut]:
-    """This service's jobs, newest first."""
-    found = await jobs.call(partial(jobs.store.list, jobs.kind, run_id, status, limit))
+    """This service's jobs, newest first; the next page: ``before=<job_id of the last>``."""
+    found = await jobs.call(partial(jobs.store.list, jobs.kind, run_id, status, limit, before))
     listed = []
     for job in found:
         try:

@@ -281,12 +281,19 @@ class JobStore(AttemptRecords):
         run_id: str | None = None,
         status: str | None = None,
         limit: int = 50,
+        before: str | None = None,
     ) -> list[dict]:
-        """Jobs matching every given filter, newest first, at most ``limit`` (1-1000)."""
+        """Jobs matching every given filter, newest first, at most ``limit`` (1-1000); with
+        ``before`` (a job id: the last of a page), only jobs created before that job."""
         if status is not None and status not in STATUSES:
             raise InvalidInput(f"unknown job status {status!r}; use one of {', '.join(STATUSES)}.")
         if not 1 <= limit <= 1000:
             raise InvalidInput(f"limit must be between 1 and 1000, got {limit}.")
         query = {k: v for k, v in (("kind", kind), ("run_id", run_id), ("status", status)) if v}
+        if before is not None:  # by creation order: times of one millisecond are not an order
+            ref = self.col.find_one({"_id": before})
+            if ref is None:
+                raise NotFound(f"job {before[:80]!r} (before=) does not exist.")
+            query["seq"] = {"$lt": ref["seq"]}
         docs = self.col.find(query, sort=[("seq", -1)], limit=limit)
         return [_out(doc) for doc in docs]

@@ -116,6 +116,15 @@ def test_a_damaged_job_record_is_left_out_of_listings_and_named_when_asked_for(
     assert f"record of job {ids[0]} is damaged (status:" in answer.json()["detail"]
 
 
+def test_listings_page_with_before(toy_server):
+    ids = [requests.post(f"{toy_server}/toy", json={"run_id": "c", "x": x}).json()["job_id"]
+           for x in (1, 2, 3)]  # fmt: skip
+    first = requests.get(f"{toy_server}/jobs", params={"run_id": "c", "limit": 2}).json()
+    assert [j["job_id"] for j in first] == ids[:0:-1]
+    page = {"run_id": "c", "limit": 2, "before": first[-1]["job_id"]}
+    assert [j["job_id"] for j in requests.get(f"{toy_server}/jobs", params=page).json()] == ids[:1]
+
+
 def test_unknown_job_is_404_with_a_message(toy_server):
     answer = requests.get(f"{toy_server}/jobs/0123abc")
     assert answer.status_code == 404 and "'0123abc' does not exist" in answer.json()["detail"]

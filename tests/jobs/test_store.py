@@ -181,6 +181,14 @@ def test_unknown_job_is_not_found(job_store):
         job_store.get("nope")
 
 
+def test_list_before_a_creation_time_is_the_next_page(job_store):
+    jobs = [job_store.submit("evaluate", "run1", {"i": i})[0] for i in range(3)]
+    newest = job_store.list("evaluate", limit=2)
+    assert [j["job_id"] for j in newest] == [jobs[2]["job_id"], jobs[1]["job_id"]]
+    rest = job_store.list("evaluate", limit=2, before=newest[-1]["job_id"])
+    assert [j["job_id"] for j in rest] == [jobs[0]["job_id"]]
+
+
 def test_list_filters_newest_first(job_store):
     ids = [job_store.submit("evaluate", f"run{i % 2}", {"i": i})[0]["job_id"] for i in range(5)]
     job_store.submit("explain", "run0", {})
