@@ -216,7 +216,7 @@ async def cancel_job(job_id: str, jobs: Annotated[JobService, Depends(get_job_se
     return await jobs.cancel(job_id)
 
 
-@jobs_router.get("/jobs", response_model=list[JobOut], responses=error_responses(422))
+@jobs_router.get("/jobs", response_model=list[JobOut], responses=error_responses(404, 422))
 async def list_jobs(
     jobs: Annotated[JobService, Depends(get_job_service)],
     run_id: Annotated[str | None, Query(pattern=RUN_ID_PATTERN)] = None,
