@@ -6,6 +6,7 @@ heartbeating.
 """
 
 import logging
+from collections.abc import Callable
 from datetime import UTC, timedelta
 
 from pymongo import ReturnDocument
@@ -142,8 +143,11 @@ class AttemptRecords:
             )
         return result.matched_count == 1
 
-    def recover_stale(self, kind: str, older_than_s: float) -> int:
-        """Requeue (once) or fail running jobs whose heartbeat is older than ``older_than_s``.
+    def recover_stale(
+        self, kind: str, older_than_s: float, gone: Callable[[str], bool] | None = None
+    ) -> int:
+        """Requeue (once) or fail running jobs whose heartbeat is older than ``older_than_s``,
+        or whose ``worker`` is ``gone`` (its process is known to have ended: no need to wait).
 
         A requeued job gets a new lease at its next claim, so the stale attempt, should its
         worker still be alive, can no longer record anything.
@@ -153,26 +157,35 @@ class AttemptRecords:
         """
         cutoff = utcnow() - timedelta(seconds=older_than_s)
         stale = {"kind": kind, "status": "running", "heartbeat_at": {"$lt": cutoff}}
+        found = {doc["_id"]: (doc, stale) for doc in self.col.find(stale)}
+        if gone is not None:
+            for doc in self.col.find({"kind": kind, "status": "running"}):
+                if doc["_id"] not in found and gone(str(doc.get("worker") or "")):
+                    # Matched by its lease: the attempt whose process ended, and no later one.
+                    found[doc["_id"]] = (doc, {"status": "running", "lease": doc.get("lease")})
         n = 0
-        for doc in self.col.find(stale):
+        for doc, still in found.values():
             since = doc["heartbeat_at"].replace(tzinfo=UTC).isoformat(timespec="seconds")
+            why = f"no heartbeat since {since}"
+            if still is not stale:
+                why = f"its process has ended; last heartbeat at {since}"
             now = utcnow()
             # Counted apart from ``attempts``, which outage retries raise too: a job that met an
             # outage and then lost its worker has not been recovered from a death before.
             if not doc.get("recoveries"):
-                note = f"requeued: worker {doc.get('worker')} stopped (no heartbeat since {since})"
+                note = f"requeued: worker {doc.get('worker')} stopped ({why})"
                 update, unset = {**_requeued(now, note), "recoveries": 1}, {}
             else:
                 error = (
-                    f"worker died while running (no heartbeat since {since}); it was already "
+                    f"worker died while running ({why}); it was already "
                     "requeued once after a worker stopped, submit it again with force to retry."
                 )
                 update = {"status": "failed", "lease": None, "error": error, "note": error,
                           "finished_at": now, "updated_at": now}  # fmt: skip
                 unset = {"active_key": ""}
-            # The filter repeats the staleness test so that two recovering replicas act once.
+            # The filter repeats the test so that two recovering replicas act once.
             changed = self.col.update_one(
-                {**stale, "_id": doc["_id"]},
+                {**still, "_id": doc["_id"]},
                 {"$set": update, **({"$unset": unset} if unset else {})},
             )
             n += changed.modified_count

@@ -54,6 +54,24 @@ class Attempt:
             self.stop_reason = reason
 
 
+def process_gone(worker: str) -> bool:
+    """Whether ``worker`` (``<host>:<pid>:...``, see ``JobRunner``) is a process of this machine
+    that has ended. Unknown (another machine, or a pid in use again): False, and its jobs wait
+    for the heartbeat timeout; fencing keeps a wrong answer harmless (a live attempt that lost its
+    job cannot publish)."""
+    host, _, rest = worker.partition(":")
+    pid = rest.split(":", 1)[0]
+    if host != socket.gethostname() or not pid.isdigit():
+        return False
+    try:
+        os.kill(int(pid), 0)
+    except ProcessLookupError:
+        return True
+    except OSError:  # PermissionError: it exists
+        return False
+    return False
+
+
 class JobRunner:
     """Background workers for the jobs of one ``kind`` in a ``JobStore``.
 
@@ -194,7 +212,7 @@ class JobRunner:
 
     def _recover(self) -> None:
         try:
-            self.store.recover_stale(self.kind, self.stale_after)
+            self.store.recover_stale(self.kind, self.stale_after, process_gone)
         except Exception as exc:  # the store may be down; the heartbeat thread retries
             log.warning("could not recover stale %s jobs: %s", self.kind, exc)
 

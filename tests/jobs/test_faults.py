@@ -57,6 +57,20 @@ def test_a_job_of_a_killed_service_is_published_once_after_restart(effect_servic
     assert published == [["publish", queued["job_id"], "2"]] and done["attempts"] == 2
 
 
+def test_a_job_of_a_killed_service_is_requeued_at_restart_not_after_the_timeout(
+    effect_service, tmp_path
+):
+    proc, url = effect_service(stale_after=600)  # the heartbeat timeout alone: 10 minutes
+    queued = submit(url, tmp_path / "effects", steps=600, step_s=0.1)
+    started_worker(tmp_path / "effects")
+    proc.kill()
+    proc.wait(30)
+    _, url = effect_service(stale_after=600)  # same machine: it sees the process has ended
+    moved = wait_until(lambda: (j := job(url, queued["job_id"]))["attempts"] == 2 and j, 60,
+                       "the second attempt")  # fmt: skip
+    assert "its process has ended" in moved["note"]
+
+
 def test_sigterm_ends_the_worker_and_requeues_its_job(effect_service, tmp_path):
     proc, url = effect_service()
     queued = submit(url, tmp_path / "effects", steps=600, step_s=0.1)
