@@ -27,13 +27,13 @@ from runs import (
     contract,
     get_client,
     inference,
+    is_run_data,
     job_result_id,
     load_model,
     load_test_split,
     new_result_id,
     publish_result,
     read_operating_point,
-    resolve_data_dir,
     run_data_dir,
     skipped_report,
 )
@@ -64,16 +64,6 @@ def run_job(job: dict, ctx=None, *, tracking_uri: str, data_root: Path) -> dict:
         before_publish=ctx.fence if ctx is not None else None,
         result_id=job_result_id(job),
     )
-
-
-def _same_path(path: Path, run_param: str | None, root: Path | None, confine: bool) -> bool:
-    """Whether ``path`` is the run's own data folder (``run_param`` resolved as usual)."""
-    if not run_param:
-        return False
-    try:
-        return path == resolve_data_dir(run_param, root, confine)
-    except InvalidInput:  # the run's own folder is gone or lies elsewhere: not the same
-        return False
 
 
 def evaluate_run(
@@ -127,7 +117,7 @@ def evaluate_run(
     pp, param = check_run(tracking_uri, run_id)
     client = get_client(tracking_uri)
     path = run_data_dir(run_id, data_dir, param, data_root, confine)
-    own_data = data_dir is None or _same_path(path, param, data_root, confine)
+    own_data = data_dir is None or is_run_data(path, param, data_root, confine)
     report_progress(0.03, "loading the model")
     model = load_model(run_id, tracking_uri)
     report_progress(0.08, "loading the test split")

@@ -29,6 +29,7 @@ from runs import (
     get_client,
     get_run,
     inference,
+    is_run_data,
     job_result_id,
     load_model,
     load_test_split,
@@ -309,8 +310,9 @@ def explain_run(
             "source": str(path),
             "n_test": len(labels),
             "skipped": skipped_report(ds.skipped),
-            "matches_training_data": getattr(ds, "content_hash", None)
-            == run.data.params.get("dataset_hash"),
+            # The run's own data folder (its content hash covers every split, this load the
+            # test split only: the hashes never compared equal for a folder).
+            "own_data": data_dir is None or is_run_data(path, param, data_root, confine),
         },
         "operating_point": None if point is None else point.model_dump(),
         "sample_index": index.tolist(),

@@ -115,6 +115,17 @@ def check_run(tracking_uri: str, run_id: str) -> tuple[Preprocessing, str | None
     return pp, data_dir
 
 
+def is_run_data(path: Path, run_param: str | None, root: Path | None, confine: bool) -> bool:
+    """Whether ``path`` is the run's own data folder (its ``data_dir`` param, resolved as usual):
+    what ``own_data`` of an evaluation or explanation records."""
+    if not run_param:
+        return False
+    try:
+        return path == resolve_data_dir(run_param, root, confine)
+    except InvalidInput:  # the run's own folder is gone or lies elsewhere: not the same
+        return False
+
+
 def run_data_dir(
     run_id: str,
     requested: str | Path | None,

@@ -79,6 +79,14 @@ def test_explain_run_logs_every_file_the_index_describes(trained_run, explained,
     assert len(index["sample_labels"]) == 4
 
 
+def test_an_explanation_of_the_runs_own_folder_data_says_so(trained_run, explained, tmp_path):
+    client = MlflowClient(trained_run.tracking_uri)
+    path = client.download_artifacts(
+        trained_run.run_id, f"{explained['artifact_path']}/index.json", tmp_path
+    )
+    assert json.loads(Path(path).read_text())["data"]["own_data"] is True
+
+
 def test_explain_run_logs_deletion_metrics_and_the_tag(trained_run, explained):
     run = MlflowClient(trained_run.tracking_uri).get_run(trained_run.run_id)
     for method in METHODS:
