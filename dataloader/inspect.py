@@ -20,6 +20,7 @@ from dataloader.images import read_header
 from dataloader.npz import check_npz_file
 
 SAMPLE_PER_CLASS = 20
+MAX_DEPTH = 8  # subfolder levels of a class folder that the data's version covers
 
 
 @dataclass(frozen=True)
@@ -102,19 +103,30 @@ _summaries_lock = threading.Lock()
 MAX_SUMMARIES = 256  # data sets remembered per process (each request may name another folder)
 
 
+def _tree(path: str, depth: int = 0) -> tuple:
+    """The mtime and entry count of a folder and, recursively, of its subfolders (a class
+    folder's patient or series folders are read too)."""
+    with os.scandir(path) as entries:
+        items = list(entries)
+    subs = sorted(
+        (e.name, _tree(e.path, depth + 1))
+        for e in items
+        if depth < MAX_DEPTH and e.is_dir(follow_symlinks=False)
+    )
+    return (os.stat(path).st_mtime_ns, len(items), tuple(subs))
+
+
 def _signature(path: Path, split: str) -> tuple:
     """What changes when the split's files change: size and mtime of an ``.npz``; the mtimes
-    and entry counts of the split folder's class folders (a file added, removed or renamed into
-    place changes its folder's mtime, which has the file system's coarse clock, and a count; one
-    rewritten in place does not, and is caught when loading)."""
+    and entry counts of the split folder's class folders and their subfolders (a file added,
+    removed or renamed into place changes its folder's mtime, which has the file system's coarse
+    clock, and a count; one rewritten in place does not, and is caught when loading)."""
     if path.is_file():
         stat = path.stat()
         return ("file", stat.st_size, stat.st_mtime_ns)
     folder = path / split
     with os.scandir(folder) as entries:
-        dirs = sorted(
-            (e.name, e.stat().st_mtime_ns, len(os.listdir(e.path))) for e in entries if e.is_dir()
-        )
+        dirs = sorted((e.name, _tree(e.path)) for e in entries if e.is_dir())
     return ("folder", folder.stat().st_mtime_ns, tuple(dirs))
 
 

@@ -36,7 +36,14 @@ def test_the_version_changes_when_a_file_is_removed_and_only_then(image_folder):
     before = inspect_data(root).version
     assert before and inspect_data(root).version == before
     next((root / "test" / "benign").iterdir()).unlink()
-    assert inspect_data(root).version != before
+    removed = inspect_data(root).version
+    assert removed != before
+    patient = root / "test" / "benign" / "patient-7"  # images of a class may sit in subfolders
+    patient.mkdir()
+    write_image(patient / "a.png", mode="L")
+    added = inspect_data(root).version
+    write_image(patient / "b.png", mode="L")
+    assert len({before, removed, added, inspect_data(root).version}) == 4
 
 
 def test_an_npz_rewritten_after_an_inspection_is_read_again(tmp_path):
