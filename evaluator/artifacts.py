@@ -78,26 +78,30 @@ def write_artifacts(
         }
     )
     point = report.get("operating_points", {}).get("threshold")
+    served = pred  # the class each image is served as: the argmax, or the threshold's decision
     if point is not None:  # what the served model's `decision` says for each image
-        decided = decided_labels(OperatingPoint.model_validate(point), probs, names)
-        table["decision"] = [names[i] for i in decided]
+        served = decided_labels(OperatingPoint.model_validate(point), probs, names)
+        table["decision"] = [names[i] for i in served]
     for c, name in enumerate(names):
         table[f"prob_{name}"] = probs[:, c]
     atomic_write_text(out / contract.PREDICTIONS_CSV, table.to_csv(index=False))
 
+    # Mistakes of the served rule (as the predictor and the explainer decide), most confident
+    # first: the probability of the class served.
     confidence = probs.max(1)
-    wrong = np.flatnonzero(pred != y)
-    top = wrong[np.argsort(-confidence[wrong], kind="stable")][:TOP_WRONG]
+    served_confidence = probs[np.arange(len(y)), served]
+    wrong = np.flatnonzero(served != y)
+    top = wrong[np.argsort(-served_confidence[wrong], kind="stable")][:TOP_WRONG]
     rows = []
     for rank, i in enumerate(top, start=1):
-        label = f"{_safe(names[y[i]])}_as_{_safe(names[pred[i]])}"
+        label = f"{_safe(names[y[i]])}_as_{_safe(names[served[i]])}"
         image = f"{contract.MISCLASSIFIED_DIR}/{rank}_{i}_{label}.png"
         pixels = test.images[i]
         pil = Image.fromarray(pixels[..., 0] if pixels.shape[-1] == 1 else pixels)
         path = out / image
         path.parent.mkdir(exist_ok=True)
         pil.save(path, format="PNG")
-        rows.append([rank, i, files[i], names[y[i]], names[pred[i]], confidence[i], image])
+        rows.append([rank, i, files[i], names[y[i]], names[served[i]], served_confidence[i], image])
     columns = ["rank", "index", "file", "true_label", "predicted_label", "confidence", "image"]
     atomic_write_text(
         out / contract.MISCLASSIFIED_CSV, pd.DataFrame(rows, columns=columns).to_csv(index=False)

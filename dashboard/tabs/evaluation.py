@@ -144,6 +144,9 @@ def render_evaluation(ctx: Context) -> None:
 
 def _misclassified(ctx: Context, paths: set[str]) -> None:
     st.subheader("Most confidently misclassified")
+    report = reports.evaluation_report(ctx.uri, ctx.run)
+    if report and report.operating_points and report.operating_points.threshold:
+        st.caption("As the predictor decides: by the threshold chosen on validation.")
     csv = reports.evaluation_path(ctx.run, contract.MISCLASSIFIED_CSV)
     if csv in paths:
         frame = data.artifact_csv(ctx.uri, ctx.run_id, csv)

@@ -1,0 +1,31 @@
+"""The files of an evaluation, written from a report: the misclassified list under a threshold."""
+
+import numpy as np
+import pandas as pd
+
+from dataloader import ImageSet
+from evaluator.artifacts import write_artifacts
+from evaluator.metrics import compute_metrics
+from evaluator.operating_point import operating_points
+from runs import OperatingPoint, contract
+
+
+def test_a_threshold_runs_misclassified_list_is_the_mistakes_of_its_decision(tmp_path):
+    names = ["benign", "malignant"]
+    y = np.array([0, 0, 0, 1, 1, 1, 0, 1])
+    # A low threshold for malignant: images 0-2 are served as malignant (argmax: benign).
+    p1 = np.array([0.30, 0.25, 0.20, 0.90, 0.80, 0.05, 0.02, 0.60])
+    probs = np.stack([1 - p1, p1], axis=1)
+    point = OperatingPoint(
+        positive_class="malignant", threshold=0.15, target_sensitivity=0.9,
+        val_sensitivity=0.9, val_specificity=0.5, chosen_on="validation",
+    )  # fmt: skip
+    report = compute_metrics(y, probs, names)
+    report["operating_points"] = operating_points(y, probs, names, point)
+    test = ImageSet(np.zeros((8, 8, 8, 1), np.uint8), y, files=[f"{i}.png" for i in range(8)])
+    write_artifacts(tmp_path, report, y, probs, test)
+    wrong = pd.read_csv(tmp_path / contract.MISCLASSIFIED_CSV)
+    # Served as malignant: 0, 1, 2 (benign) wrong; served as benign: 5 (malignant) wrong.
+    assert wrong["index"].tolist() == [5, 0, 1, 2]  # by the probability of the class served
+    assert wrong["predicted_label"].tolist() == ["benign", "malignant", "malignant", "malignant"]
+    assert wrong["confidence"].round(2).tolist() == [0.95, 0.30, 0.25, 0.20]
