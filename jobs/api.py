@@ -199,7 +199,7 @@ async def get_job(
     With ``?wait=S`` the answer comes when the job's status or progress changes (or after S
     seconds, unchanged): poll with it instead of in a loop.
     """
-    job = await jobs.call(jobs.store.get, job_id)
+    job = await jobs.call(jobs.store.get, job_id, jobs.kind)
     if wait > 0:
         job = await jobs.wait(job, wait, until_final=False)
     return JobOut.from_job(job)
@@ -227,6 +227,7 @@ async def list_jobs(
     ] = None,
 ) -> list[JobOut]:
     """This service's jobs, newest first; the next page: ``before=<job_id of the last>``."""
+    before = before or None  # before= (empty): the first page
     found = await jobs.call(partial(jobs.store.list, jobs.kind, run_id, status, limit, before))
     listed = []
     for job in found:

@@ -215,13 +215,16 @@ class JobStore(AttemptRecords):
             return True
         return False
 
-    def cancel(self, job_id: str) -> dict:
+    def cancel(self, job_id: str, kind: str | None = None) -> dict:
         """Cancel a queued or running job (a running attempt notices and stops), unless it is
         publishing its result: that result is about to be the run's current one.
 
         Raises:
-            NotFound: No such job. Conflict: The job has already finished, or is publishing.
+            NotFound: No such job (of ``kind``, when given). Conflict: The job has already
+                finished, or is publishing.
         """
+        if kind is not None:
+            self.get(job_id, kind)
         with self._atomic():
             now = utcnow()
             doc = self.col.find_one_and_update(
@@ -261,13 +264,18 @@ class JobStore(AttemptRecords):
         finally:
             col.delete_many({"_id": token})
 
-    def get(self, job_id: str) -> dict:
-        """The job ``job_id``; ``NotFound`` when there is none."""
+    def get(self, job_id: str, kind: str | None = None) -> dict:
+        """The job ``job_id`` (of ``kind``, when given); ``NotFound`` when there is none."""
         doc = self.col.find_one({"_id": job_id})
+        shown = job_id if len(job_id) <= 80 else f"{job_id[:80]}… ({len(job_id)} characters)"
         if doc is None:
-            shown = job_id if len(job_id) <= 80 else f"{job_id[:80]}… ({len(job_id)} characters)"
             raise NotFound(
                 f"job {shown!r} does not exist; list jobs with GET /jobs?run_id=<run id>."
+            )
+        if kind is not None and doc.get("kind") != kind:  # services may share one store
+            raise NotFound(
+                f"job {shown!r} is a {doc.get('kind')!r} job, not one of this service's "
+                f"({kind!r}): ask the service that runs {doc.get('kind')!r} jobs."
             )
         return _out(doc)
 
@@ -291,7 +299,7 @@ class JobStore(AttemptRecords):
             raise InvalidInput(f"limit must be between 1 and 1000, got {limit}.")
         query = {k: v for k, v in (("kind", kind), ("run_id", run_id), ("status", status)) if v}
         if before is not None:  # by creation order: times of one millisecond are not an order
-            ref = self.col.find_one({"_id": before})
+            ref = self.col.find_one({"_id": before, **({"kind": kind} if kind else {})})
             if ref is None:
                 raise NotFound(f"job {before[:80]!r} (before=) does not exist.")
             query["seq"] = {"$lt": ref["seq"]}

@@ -165,7 +165,7 @@ class JobService:
 
     async def cancel(self, job_id: str) -> JobOut:
         """Cancel a queued or running job; a running one's worker process is ended."""
-        job = await self.call(self.store.cancel, job_id)
+        job = await self.call(self.store.cancel, job_id, self.kind)
         self.runner.cancel(job_id)
         self.watcher.poke()
         return JobOut.from_job(job)

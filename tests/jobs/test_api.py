@@ -125,6 +125,17 @@ def test_listings_page_with_before(toy_server):
     assert [j["job_id"] for j in requests.get(f"{toy_server}/jobs", params=page).json()] == ids[:1]
 
 
+def test_another_services_job_is_not_found_here(toy_server, embedded_settings):
+    store = JobStore(get_database(embedded_settings))  # services may share one store
+    other, _ = store.submit("explain", "ab12", {})
+    answer = requests.get(f"{toy_server}/jobs/{other['job_id']}")
+    assert answer.status_code == 404 and "is a 'explain' job" in answer.json()["detail"]
+    assert requests.delete(f"{toy_server}/jobs/{other['job_id']}").status_code == 404
+    assert store.get(other["job_id"])["status"] == "queued"  # not cancelled from here
+    page = requests.get(f"{toy_server}/jobs", params={"before": other["job_id"]})
+    assert page.status_code == 404
+
+
 def test_unknown_job_is_404_with_a_message(toy_server):
     answer = requests.get(f"{toy_server}/jobs/0123abc")
     assert answer.status_code == 404 and "'0123abc' does not exist" in answer.json()["detail"]
