@@ -279,7 +279,11 @@ def decode_image(data: bytes) -> np.ndarray:
     try:
         with open_image(io.BytesIO(data)) as im:
             return pil_pixels(im)
-    except (UnidentifiedImageError, OSError, SyntaxError) as exc:
+    except UnidentifiedImageError as exc:  # its text names a BytesIO object's address
+        raise ImageDecodeError(
+            "not a PNG, JPEG or DICOM image (its first bytes are none of these formats)"
+        ) from exc
+    except (OSError, SyntaxError) as exc:
         raise ImageDecodeError(
             f"not a PNG, JPEG or DICOM image ({type(exc).__name__}: {exc})"
         ) from exc

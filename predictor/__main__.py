@@ -6,6 +6,7 @@ operating point) and prints one line per file, or the service's JSON answer with
 
 import argparse
 import json
+import logging
 import sys
 from pathlib import Path
 
@@ -32,12 +33,18 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     settings = get_settings()
     try:
-        uploads = [(path.name, path.read_bytes()) for path in args.files]
+        uploads = [(str(path), path.read_bytes()) for path in args.files]
     except OSError as exc:
         print(f"error: cannot read {exc.filename}: {exc.strerror}", file=sys.stderr)
         return 2
     holder = ModelHolder(settings)
-    holder.refresh()
+    log = logging.getLogger("predictor")
+    # Its warnings would repeat the one line this command prints on failure.
+    log.disabled, was = True, log.disabled
+    try:
+        holder.refresh()
+    finally:
+        log.disabled = was
     try:
         served = holder.serving()
         # A request holds at most MAX_FILES images; the answers of each part are joined.

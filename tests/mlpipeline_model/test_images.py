@@ -105,6 +105,12 @@ def test_a_gif_named_png_is_refused():
         decode_image(gif.getvalue())
 
 
+def test_bytes_of_no_image_format_say_so_without_an_object_address():
+    with pytest.raises(ImageDecodeError, match="not a PNG, JPEG or DICOM image") as caught:
+        decode_image(b"this is a text file, not a scan")
+    assert "0x" not in str(caught.value) and "BytesIO" not in str(caught.value)
+
+
 @pytest.mark.parametrize(("center", "width"), [("NaN", "400"), ("40", "NaN"), ("40", "1e400")])
 def test_a_window_that_blanks_the_image_is_refused(center, width):
     with pytest.raises(ImageDecodeError, match="gives undefined or constant pixel values"):
