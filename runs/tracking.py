@@ -225,8 +225,9 @@ def run_model_uri(run_id: str) -> str:
 def job_result_id(job: dict) -> str:
     """The result folder name of a job's attempt, ``<job id>-<try>``: a later try never writes
     into an earlier one's folder (``tries`` counts every claim, also those given back at a
-    shutdown, which ``attempts`` does not count)."""
-    return f"{job['job_id']}-{job.get('tries') or job.get('attempts') or 1}"
+    shutdown, which ``attempts`` does not count; a job queued before ``tries`` existed counts on
+    from its ``attempts``)."""
+    return f"{job['job_id']}-{max(job.get('tries') or 0, job.get('attempts') or 0, 1)}"
 
 
 def publish_result(
