@@ -49,7 +49,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from common import (
-    PipelineError,
+    Conflict,
     ServiceUnavailable,
     Settings,
     freeze_startup_heap,
@@ -188,7 +188,9 @@ jobs_router = APIRouter(tags=["jobs"])
 health_router = APIRouter(tags=["health"])
 
 
-@jobs_router.get("/jobs/{job_id}", response_model=JobOut, responses=error_responses(404, 422))
+@jobs_router.get(
+    "/jobs/{job_id}", response_model=JobOut, responses=error_responses(404, 409, 422)
+)
 async def get_job(
     job_id: str,
     jobs: Annotated[JobService, Depends(get_job_service)],
@@ -233,7 +235,7 @@ async def list_jobs(
     for job in found:
         try:
             listed.append(JobOut.from_job(job))
-        except PipelineError as exc:  # a damaged record: one GET of it says so, the rest list
+        except Conflict as exc:  # a damaged record: one GET of it says so (409), the rest list
             log.warning("left out of a listing: %s", exc)
     return listed
 

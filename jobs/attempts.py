@@ -7,7 +7,7 @@ heartbeating.
 
 import logging
 from collections.abc import Callable
-from datetime import UTC, timedelta
+from datetime import UTC, datetime, timedelta
 
 from pymongo import ReturnDocument
 
@@ -93,7 +93,7 @@ class AttemptRecords:
             doc = self.col.find_one_and_update(
                 query,
                 {
-                    "$set": {**fields, "finished_at": now, "updated_at": now},
+                    "$set": {**fields, "finished_at": now, "updated_at": now, "publishing": False},
                     "$unset": {"active_key": ""},
                 },
                 return_document=ReturnDocument.AFTER,
@@ -165,7 +165,11 @@ class AttemptRecords:
                     found[doc["_id"]] = (doc, {"status": "running", "lease": doc.get("lease")})
         n = 0
         for doc, still in found.values():
-            since = doc["heartbeat_at"].replace(tzinfo=UTC).isoformat(timespec="seconds")
+            beat = doc.get("heartbeat_at")
+            if isinstance(beat, datetime):
+                since = beat.replace(tzinfo=UTC).isoformat(timespec="seconds")
+            else:  # a damaged record: recovered like the others, not a failure of every round
+                since = "unknown"
             why = f"no heartbeat since {since}"
             if still is not stale:
                 why = f"its process has ended; last heartbeat at {since}"

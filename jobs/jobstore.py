@@ -13,14 +13,13 @@ import logging
 import uuid
 
 from pymongo import ReturnDocument
-from pymongo.errors import DuplicateKeyError, WriteError
+from pymongo.errors import DuplicateKeyError
 
 from common import Conflict, InvalidInput, NotFound, TooManyRequests
 from jobs.attempts import _ACTIVE, AttemptRecords, _progress
 from jobs.embedded import EmbeddedDatabase
 from jobs.store import (
     STATUSES,
-    STORE_ERRORS,
     _next_seq,
     _out,
     inputs_key,
@@ -37,6 +36,7 @@ _EPOCH = utcnow().replace(year=2000, month=1, day=1, hour=0, minute=0, second=0,
 QUEUE_FULL_RETRY_AFTER_S = 30
 # What a claim reads and writes of a record; another type there marks the record damaged.
 _FIELD_TYPES = {"kind": str, "run_id": str, "inputs": dict, "attempts": int, "seq": int}
+_OPTIONAL_TYPES = {"tries": int}  # absent in records queued before it existed
 
 
 class JobStore(AttemptRecords):
@@ -164,10 +164,9 @@ class JobStore(AttemptRecords):
         try:
             return self._claim(due, worker_id)
         except Exception as exc:
-            if isinstance(exc, STORE_ERRORS) and not isinstance(exc, WriteError):
-                raise  # an outage: the runner retries
-            # A damaged record (edited by hand, another version's) must not block the queue; any
-            # other failure (a bug) is raised: failing good jobs one by one would empty the queue.
+            # A damaged record (edited by hand, another version's) must not block the queue: its
+            # claim fails (TypeError here, OperationFailure on MongoDB) every time. Any other
+            # failure (an outage, a bug) is raised: failing sound jobs one by one would empty it.
             if not self._fail_damaged(due, exc):
                 raise
             return None
@@ -200,6 +199,8 @@ class JobStore(AttemptRecords):
         for doc in self.col.find(due, sort=[("seq", 1)], limit=1):
             wrong = [f"{name} is {doc.get(name)!r}" for name, kind in _FIELD_TYPES.items()
                      if not isinstance(doc.get(name), kind)]  # fmt: skip
+            wrong += [f"{name} is {doc[name]!r}" for name, kind in _OPTIONAL_TYPES.items()
+                      if doc.get(name) is not None and not isinstance(doc[name], kind)]  # fmt: skip
             if not wrong:
                 return False
             error = f"its record in the job store is damaged ({'; '.join(wrong)}: {exc!r})"
@@ -300,7 +301,7 @@ class JobStore(AttemptRecords):
         query = {k: v for k, v in (("kind", kind), ("run_id", run_id), ("status", status)) if v}
         if before is not None:  # by creation order: times of one millisecond are not an order
             ref = self.col.find_one({"_id": before, **({"kind": kind} if kind else {})})
-            if ref is None:
+            if ref is None or not isinstance(ref.get("seq"), int):
                 raise NotFound(f"job {before[:80]!r} (before=) does not exist.")
             query["seq"] = {"$lt": ref["seq"]}
         docs = self.col.find(query, sort=[("seq", -1)], limit=limit)

@@ -9,7 +9,7 @@ from typing import Any, TypeVar
 from fastapi import Response
 from pydantic import BaseModel, Field, ValidationError
 
-from common import PipelineError
+from common import Conflict
 from jobs.jobstore import JobStore
 from jobs.runner import JobRunner
 from jobs.store import FINAL_STATUSES, Status
@@ -66,7 +66,7 @@ class JobOut(BaseModel):
             return cls(**fields, reused=reused, url=f"/jobs/{job['job_id']}")
         except ValidationError as exc:  # edited by hand, or written by another version
             wrong = "; ".join(f"{'.'.join(map(str, e['loc']))}: {e['msg']}" for e in exc.errors())
-            raise PipelineError(
+            raise Conflict(
                 f"the job store's record of job {job['job_id']} is damaged ({wrong[:300]}); "
                 "remove it from the store (jobs collection) and submit the work again."
             ) from exc

@@ -112,7 +112,7 @@ def test_a_damaged_job_record_is_left_out_of_listings_and_named_when_asked_for(
     listed = requests.get(f"{toy_server}/jobs", params={"run_id": "a"})
     assert listed.status_code == 200 and [j["job_id"] for j in listed.json()] == [ids[1]]
     answer = requests.get(f"{toy_server}/jobs/{ids[0]}")
-    assert answer.status_code == 500
+    assert answer.status_code == 409
     assert f"record of job {ids[0]} is damaged (status:" in answer.json()["detail"]
 
 

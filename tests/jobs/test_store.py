@@ -326,3 +326,37 @@ def test_submit_to_an_unreachable_mongodb_is_a_store_outage(tmp_path, unreachabl
     store = JobStore(get_database(settings, check=False))
     with pytest.raises(STORE_ERRORS):
         store.submit("evaluate", "run1", {})
+
+
+def test_a_damaged_tries_field_is_failed_at_its_claim_too(job_store):
+    bad, _ = job_store.submit("evaluate", "run1", {"n": 1})
+    job_store.col.update_one({"_id": bad["job_id"]}, {"$set": {"tries": "x"}})
+    assert job_store.claim_next("evaluate", "w1") is None
+    assert "tries is 'x'" in job_store.get(bad["job_id"])["error"]
+
+
+def test_a_job_queued_before_tries_existed_gets_a_new_result_folder(job_store):
+    from runs import job_result_id
+
+    job, _ = job_store.submit("evaluate", "run1", {})
+    # As an older version left it: two attempts made (folders -1 and -2), no tries, no publishing.
+    job_store.col.update_one(
+        {"_id": job["job_id"]}, {"$set": {"attempts": 2}, "$unset": {"tries": "", "publishing": ""}}
+    )
+    claimed = job_store.claim_next("evaluate", "w1")
+    assert job_result_id(claimed) == f"{job['job_id']}-3"
+    assert job_store.cancel(job["job_id"])["status"] == "cancelled"  # no publishing field: not one
+
+
+def test_a_running_record_without_a_heartbeat_does_not_stop_recovery(job_store):
+    broken, _ = job_store.submit("evaluate", "run1", {"n": 1})
+    stale, _ = job_store.submit("evaluate", "run2", {"n": 2})
+    for _ in range(2):
+        job_store.claim_next("evaluate", "w1")
+    job_store.col.update_one({"_id": broken["job_id"]}, {"$set": {"heartbeat_at": None}})
+    old = utcnow() - timedelta(seconds=600)
+    job_store.col.update_one({"_id": stale["job_id"]}, {"$set": {"heartbeat_at": old}})
+    job_store.recover_stale("evaluate", 30, gone=lambda worker: True)
+    assert job_store.get(stale["job_id"])["status"] == "queued"
+    assert "no heartbeat since unknown" not in job_store.get(stale["job_id"])["note"]
+    assert job_store.get(broken["job_id"])["status"] == "queued"
