@@ -102,7 +102,10 @@ def write_artifacts(
         path.parent.mkdir(exist_ok=True)
         pil.save(path, format="PNG")
         rows.append([rank, i, files[i], names[y[i]], names[served[i]], served_confidence[i], image])
-    columns = ["rank", "index", "file", "true_label", "predicted_label", "confidence", "image"]
+    # Named as in predictions.csv: ``decision`` is the threshold's class, ``predicted_label`` the
+    # most probable one.
+    served_as = "decision" if point is not None else "predicted_label"
+    columns = ["rank", "index", "file", "true_label", served_as, "confidence", "image"]
     atomic_write_text(
         out / contract.MISCLASSIFIED_CSV, pd.DataFrame(rows, columns=columns).to_csv(index=False)
     )

@@ -5,6 +5,7 @@ import importlib
 import threading
 import time
 import unicodedata
+import uuid
 from pathlib import Path
 from urllib.parse import urlparse
 
@@ -207,7 +208,8 @@ def check_compatible(path: Path, pp: Preprocessing) -> dict:
         "channels": found.channels,
         "n_classes": found.n_classes,
         "min_size": [small_h, small_w],
-        "version": found.version,
+        # Unknown (a folder could not be listed): unique, so no stored result is reused for it.
+        "version": found.version or f"unknown-{uuid.uuid4().hex}",
     }
 
 

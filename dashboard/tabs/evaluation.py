@@ -144,12 +144,11 @@ def render_evaluation(ctx: Context) -> None:
 
 def _misclassified(ctx: Context, paths: set[str]) -> None:
     st.subheader("Most confidently misclassified")
-    report = reports.evaluation_report(ctx.uri, ctx.run)
-    if report and report.operating_points and report.operating_points.threshold:
-        st.caption("As the predictor decides: by the threshold chosen on validation.")
     csv = reports.evaluation_path(ctx.run, contract.MISCLASSIFIED_CSV)
     if csv in paths:
         frame = data.artifact_csv(ctx.uri, ctx.run_id, csv)
+        if "decision" in frame.columns:  # evaluations made before it listed argmax mistakes
+            st.caption("As the predictor decides: by the threshold chosen on validation.")
         frame = frame.rename(columns=lambda c: c.replace("_", " ").capitalize())
         st.dataframe(frame.fillna("–"), hide_index=True)
     folder = reports.evaluation_path(ctx.run, contract.MISCLASSIFIED_DIR) + "/"

@@ -27,5 +27,5 @@ def test_a_threshold_runs_misclassified_list_is_the_mistakes_of_its_decision(tmp
     wrong = pd.read_csv(tmp_path / contract.MISCLASSIFIED_CSV)
     # Served as malignant: 0, 1, 2 (benign) wrong; served as benign: 5 (malignant) wrong.
     assert wrong["index"].tolist() == [5, 0, 1, 2]  # by the probability of the class served
-    assert wrong["predicted_label"].tolist() == ["benign", "malignant", "malignant", "malignant"]
+    assert wrong["decision"].tolist() == ["benign", "malignant", "malignant", "malignant"]
     assert wrong["confidence"].round(2).tolist() == [0.95, 0.30, 0.25, 0.20]

@@ -79,14 +79,6 @@ def test_explain_run_logs_every_file_the_index_describes(trained_run, explained,
     assert len(index["sample_labels"]) == 4
 
 
-def test_an_explanation_of_the_runs_own_folder_data_says_so(trained_run, explained, tmp_path):
-    client = MlflowClient(trained_run.tracking_uri)
-    path = client.download_artifacts(
-        trained_run.run_id, f"{explained['artifact_path']}/index.json", tmp_path
-    )
-    assert json.loads(Path(path).read_text())["data"]["own_data"] is True
-
-
 def test_explain_run_logs_deletion_metrics_and_the_tag(trained_run, explained):
     run = MlflowClient(trained_run.tracking_uri).get_run(trained_run.run_id)
     for method in METHODS:
@@ -223,3 +215,19 @@ def test_a_threshold_run_is_explained_for_the_class_its_threshold_decides(
         assert set(np.load(Path(folder) / f"{method}.npz")["target"].tolist()) == {1}
     embedding = json.loads((Path(folder) / contract.EMBEDDING_JSON).read_text())
     assert {p["predicted_label"] for p in embedding["points"]} == {"nevus"}
+
+
+# Last: it publishes explanations of the shared run, which the tests above read as current.
+@pytest.mark.parametrize("own", [True, False])
+def test_an_explanation_says_whether_it_used_the_runs_own_data(trained_run, tmp_path, own):
+    folder = trained_run.data_dir  # named as a job names it: resolved, never None
+    if not own:
+        folder = tmp_path / "copy"
+        shutil.copytree(trained_run.data_dir, folder)
+    done = explain_run(trained_run.run_id, trained_run.tracking_uri, n_samples=1,
+                       methods=["gradcam"], data_dir=str(folder))  # fmt: skip
+    client = MlflowClient(trained_run.tracking_uri)
+    path = client.download_artifacts(
+        trained_run.run_id, f"{done['artifact_path']}/index.json", tmp_path / "got"
+    )
+    assert json.loads(Path(path).read_text())["data"]["own_data"] is own

@@ -79,3 +79,19 @@ def test_a_test_class_folder_in_another_unicode_form_fits_the_model(tmp_path):
     model = _grey_model().model_copy(update={"class_names": [nfc, "b"]})
     ds = runs.load_test_split(data, model)
     assert sorted(ds.test.labels.tolist()) == [0, 0, 1, 1]
+
+
+def test_data_whose_version_cannot_be_read_is_never_the_same_version(tmp_path, monkeypatch):
+    import dataloader.inspect
+
+    data = grey_folder(tmp_path / "data", (16, 16))
+    assert runs.check_compatible(data, _grey_model())["version"] == (
+        runs.check_compatible(data, _grey_model())["version"]
+    )
+
+    def unreadable(path, split):
+        raise PermissionError(13, "Permission denied", str(path / split / "a" / "patient-1"))
+
+    monkeypatch.setattr(dataloader.inspect, "_signature", unreadable)
+    first = runs.check_compatible(data, _grey_model())["version"]
+    assert first != runs.check_compatible(data, _grey_model())["version"]  # no result reused
