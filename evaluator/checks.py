@@ -3,7 +3,7 @@ queueing a job: the run, its model and preprocessing, and the data folder and it
 
 from pathlib import Path
 
-from runs import check_compatible, check_run, run_data_dir
+from runs import check_run, data_inputs, run_data_dir
 
 
 def prepare_inputs(
@@ -23,7 +23,4 @@ def prepare_inputs(
     """
     pp, param = check_run(tracking_uri, run_id)
     path = run_data_dir(run_id, data_dir, param, data_root, confine=True)
-    found = check_compatible(path, pp)
-    # Part of the job's inputs, so that a result is reused only while the test files stay put.
-    data = {"data_dir": str(path), "data_version": found["version"]}
-    return {**data, "batch_size": batch_size, "tta": tta}
+    return {**data_inputs(path, pp), "batch_size": batch_size, "tta": tta}

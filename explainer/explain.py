@@ -22,9 +22,9 @@ from explainer.attributions import METHODS
 from explainer.embedding import embedding_report
 from explainer.faithfulness import deletion_report
 from runs import (
-    check_compatible,
     check_run,
     contract,
+    data_inputs,
     decided_labels,
     get_client,
     get_run,
@@ -194,9 +194,7 @@ def prepare_inputs(
     methods = check_request(n_samples, methods)
     pp, param = check_run(tracking_uri, run_id)
     path = run_data_dir(run_id, None, param, data_root, confine=True)
-    found = check_compatible(path, pp)  # its version: a result is reused while the files stay
-    data = {"data_dir": str(path), "data_version": found["version"]}
-    return {"n_samples": n_samples, "methods": methods, "seed": seed, **data}
+    return {"n_samples": n_samples, "methods": methods, "seed": seed, **data_inputs(path, pp)}
 
 
 def run_job(job: dict, ctx=None, *, tracking_uri: str, data_root: Path | None = None) -> dict:

@@ -223,6 +223,13 @@ def skipped_report(skipped: list[dict], limit: int = 50) -> dict:
     return {"count": len(skipped), "reasons": reasons, "files": list(skipped[:limit])}
 
 
+def data_inputs(path: Path, pp: Preprocessing) -> dict:
+    """The part of an evaluation's or explanation's job inputs that names its data, after
+    ``check_compatible``: ``data_dir`` and ``data_version`` (a stored result is reused only
+    while the test files stay put)."""
+    return {"data_dir": str(path), "data_version": check_compatible(path, pp)["version"]}
+
+
 def load_test_split(path: Path, pp: Preprocessing):
     """The test split of ``path`` resized like the model's training data, labelled by its classes.
 
