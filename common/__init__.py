@@ -1,9 +1,11 @@
 """What every package needs and nothing heavy: settings, user-facing errors, atomic file writes,
-and the one confinement rule for paths from requests and runs (``confine``).
+the one confinement rule for paths from requests and runs (``confine``), and the names of the
+evaluator's metrics in MLflow with which way each is better (``metric_keys``).
 
 Job handling lives in ``jobs``, MLflow access, models and the artifact contract in ``runs``.
 """
 
+from common import metric_keys
 from common.errors import (
     Conflict,
     InvalidInput,
@@ -49,4 +51,5 @@ __all__ = [
     "confine",
     "freeze_startup_heap",
     "get_settings",
+    "metric_keys",
 ]

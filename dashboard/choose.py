@@ -29,6 +29,7 @@ from common import (
     Settings,
     atomic_write_text,
     get_settings,
+    metric_keys,
 )
 from dashboard.handoff import (
     aliased_version,
@@ -82,15 +83,8 @@ class Choice:
 
 def evaluation_summary(metrics: dict[str, float]) -> str:
     """``accuracy 0.912 [0.871, 0.941]; roc_auc_macro ...`` or "not evaluated"."""
-    parts = []
-    for name in SUMMARY_METRICS:
-        value = metrics.get(f"eval_{name}")
-        if value is None:
-            continue
-        low, high = metrics.get(f"eval_{name}_ci_low"), metrics.get(f"eval_{name}_ci_high")
-        ci = f" [{low:.3f}, {high:.3f}]" if low is not None and high is not None else ""
-        parts.append(f"{name} {value:.3f}{ci}")
-    return "; ".join(parts) or "not evaluated"
+    parts = (metric_keys.summary(metrics, name) for name in SUMMARY_METRICS)
+    return "; ".join(part for part in parts if part) or "not evaluated"
 
 
 def assess(client: MlflowClient, run: Run) -> Assessment:
@@ -214,10 +208,10 @@ def choose_run(
     if change:
         tags["interface_change"] = change[:5000]
     for metric in SUMMARY_METRICS:
-        for suffix in ("", "_ci_low", "_ci_high"):
-            value = run.data.metrics.get(f"eval_{metric}{suffix}")
-            if value is not None:
-                tags[f"eval_{metric}{suffix}"] = f"{value:.6g}"
+        key = metric_keys.eval_key(metric)
+        for name in (key, *(metric_keys.bound_key(key, b) for b in metric_keys.BOUNDS)):
+            if (value := run.data.metrics.get(name)) is not None:
+                tags[name] = f"{value:.6g}"
     current = aliased_version(settings)
     # Chosen before (a version of this run's own logged model): the alias stays on it, no
     # second copy. A version registered otherwise (e.g. from files that cannot be served) is not.
@@ -251,7 +245,11 @@ def choose_run(
                 action="choose",
                 model_uri=f"models:/{name}/{number}",
                 experiment_id=run.info.experiment_id,
-                metrics={k: v for k, v in run.data.metrics.items() if k.startswith("eval_")},
+                metrics={
+                    k: v
+                    for k, v in run.data.metrics.items()
+                    if k.startswith(metric_keys.EVAL_PREFIX)
+                },
                 registered_model=name,
                 version=str(number),
                 alias=alias,

@@ -2,8 +2,8 @@
 
 Rows come from one page of ``reads.search_runs``; sorting and filtering happen in MLflow, so the
 table costs the same for 10 runs or 10,000. A metric column shows ``value (low–high)`` when the
-run logged the 95 % interval bounds (``eval_<name>_ci_low`` / ``_ci_high``), and ``★`` marks the
-best value of the column on the page (highest, or lowest for losses and calibration errors).
+run logged the 95 % interval bounds (``common.metric_keys``), and ``★`` marks the best value of
+the column on the page (highest, or lowest for losses and calibration errors).
 """
 
 import math
@@ -11,6 +11,7 @@ from datetime import UTC, datetime
 
 import pandas as pd
 
+from common import metric_keys
 from runs import contract
 
 BEST = "★"
@@ -18,34 +19,21 @@ SELECTED = "▶"
 # Fixed columns, in order; metric columns follow.
 INFO_COLUMNS = ("model", "status", "started", "duration", "deployable")
 # Shown by default when the page has them (validation, then test-set evaluation).
-DEFAULT_METRICS = ("best_val_auc", "eval_accuracy", "eval_roc_auc_macro", "eval_ece")
-# Evaluator metrics (``eval_<name>``, ``eval_<name>_<class>``, ``eval_thr_<name>_<class>``)
-# where smaller is better; matched on the name, never inside a class name ("deceased").
-LOWER_IS_BETTER_EVAL = ("ece", "brier", "log_loss")
+DEFAULT_METRICS = (
+    "best_val_auc",
+    *(metric_keys.eval_key(name) for name in ("accuracy", "roc_auc_macro", "ece")),
+)
 NOT_RANKED = ("epoch", "lr", "best_epoch", "step")
-
-
-def lower_is_better(metric: str) -> bool:
-    """Whether a smaller value of ``metric`` is better: losses, calibration errors, epoch times,
-    explanations' deletion AUCs."""
-    name = metric.removeprefix("eval_").removeprefix("thr_")  # also a report's own names ("ece")
-    if any(name == m or name.startswith(f"{m}_") for m in LOWER_IS_BETTER_EVAL):
-        return True
-    if metric.startswith("eval_"):
-        return False
-    if metric.startswith("explain_deletion_auc"):
-        return True
-    return metric.endswith(("loss", "_error")) or metric == "epoch_time"
 
 
 def direction(metric: str) -> str:
     """``"lower is better"`` or ``"higher is better"`` for a person reading a chart."""
-    return "lower is better" if lower_is_better(metric) else "higher is better"
+    return "lower is better" if metric_keys.lower_is_better(metric) else "higher is better"
 
 
 def ranked(metric: str) -> bool:
     """Whether the best value of ``metric`` means anything (not for lr, epoch...)."""
-    return metric not in NOT_RANKED and not metric.endswith(("_ci_low", "_ci_high"))
+    return metric not in NOT_RANKED and not metric_keys.is_bound(metric)
 
 
 def can_deploy(run: dict) -> bool:
@@ -79,7 +67,7 @@ def comparable(rows: list[dict]) -> bool:
 def metric_columns(rows: list[dict]) -> list[str]:
     """Every metric of the page's runs that can be a column (interval bounds are folded in)."""
     keys = {k for r in rows for k in r["metrics"]}
-    return sorted(k for k in keys if not k.endswith(("_ci_low", "_ci_high")))
+    return sorted(k for k in keys if not metric_keys.is_bound(k))
 
 
 def default_columns(rows: list[dict]) -> list[str]:
@@ -95,10 +83,9 @@ def format_value(metrics: dict[str, float], key: str) -> str:
     value = metrics.get(key)
     if value is None or (isinstance(value, float) and math.isnan(value)):
         return "–"
-    low, high = metrics.get(f"{key}_ci_low"), metrics.get(f"{key}_ci_high")
     text = f"{value:.4g}" if abs(value) >= 1e-3 or value == 0 else f"{value:.2e}"
-    if low is not None and high is not None:
-        text += f" ({low:.3g}–{high:.3g})"
+    if bounds := metric_keys.interval(metrics, key):
+        text += f" ({bounds[0]:.3g}–{bounds[1]:.3g})"
     return text
 
 
@@ -107,7 +94,7 @@ def best_index(values: list[float | None], metric: str) -> set[int]:
     present = [(i, v) for i, v in enumerate(values) if v is not None and not math.isnan(v)]
     if len(present) < 2 or not ranked(metric):
         return set()
-    pick = min if lower_is_better(metric) else max
+    pick = min if metric_keys.lower_is_better(metric) else max
     best = pick(v for _, v in present)
     if all(v == best for _, v in present):
         return set()

@@ -6,6 +6,7 @@ from datetime import UTC, datetime
 
 import pandas as pd
 
+from common import metric_keys
 from runs import contract, run_model_uri
 
 
@@ -14,28 +15,22 @@ def evaluation_table(
 ) -> pd.DataFrame:
     """Evaluation metrics with intervals: columns metric, value, ci_low, ci_high[, method], overall.
 
-    Reads the run's ``eval_<name>`` / ``eval_<name>_ci_low`` / ``eval_<name>_ci_high`` metrics and
+    Reads the run's ``eval_*`` metrics and their interval bounds (``common.metric_keys``) and
     fills gaps from the evaluation report (``metrics.json``); ``overall`` is False for per-class
     metrics (those not in the report's ``overall``, or everything but the report's when there is
     no report and the name ends with a class).
     """
     rows: dict[str, dict] = {}
     for key, value in metrics.items():
-        if not key.startswith("eval_"):
-            continue
-        name = key[len("eval_") :]
-        for suffix in ("_ci_low", "_ci_high"):
-            if name.endswith(suffix):
-                rows.setdefault(name[: -len(suffix)], {})[suffix[1:]] = value
-                break
-        else:
-            rows.setdefault(name, {})["value"] = value
+        if key.startswith(metric_keys.EVAL_PREFIX):
+            name, bound = metric_keys.split_bound(key.removeprefix(metric_keys.EVAL_PREFIX))
+            rows.setdefault(name, {})[bound or "value"] = value
     overall = report.overall if report is not None else {}
     estimates = dict(overall)
     for cls, values in (report.per_class if report is not None else {}).items():
         for name, estimate in values.items():
             if isinstance(estimate, contract.Estimate):
-                estimates[f"{name}_{contract.key_part(cls)}"] = estimate
+                estimates[f"{name}_{metric_keys.key_part(cls)}"] = estimate
     for name, estimate in estimates.items():
         row = rows.setdefault(name, {})
         for field in ("value", "ci_low", "ci_high", "method"):

@@ -12,6 +12,7 @@ from typing import TypeVar
 
 from pydantic import BaseModel, ValidationError
 
+from common import metric_keys
 from dashboard import data
 from runs import contract
 
@@ -114,7 +115,7 @@ def evaluated_at(uri: str, run: dict, report: contract.EvaluationReport | None) 
             return datetime.fromisoformat(str(stamp))
         except ValueError:
             pass
-    key = next((k for k in sorted(run["metrics"]) if k.startswith("eval_")), None)
+    key = next((k for k in sorted(run["metrics"]) if k.startswith(metric_keys.EVAL_PREFIX)), None)
     if key is None:
         return None
     hist = data.histories(uri, (run["run_id"],), (key,))

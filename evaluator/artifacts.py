@@ -7,7 +7,7 @@ import numpy as np
 import pandas as pd
 from PIL import Image
 
-from common import atomic_write_bytes, atomic_write_json, atomic_write_text
+from common import atomic_write_bytes, atomic_write_json, atomic_write_text, metric_keys
 from evaluator import plots
 from runs import OperatingPoint, contract, decided_labels
 
@@ -17,17 +17,13 @@ if TYPE_CHECKING:
 TOP_WRONG = 5
 
 
-_safe = contract.key_part
-
-
 def flat_metrics(report: dict) -> dict[str, float]:
     """The ``eval_*`` metrics (values and interval bounds) of a ``compute_metrics`` report.
 
-    Overall metrics are ``eval_<name>`` (``eval_accuracy``, ``eval_f1_macro``, ``eval_ece``...),
-    per-class ones ``eval_<name>_<class>`` (``eval_sensitivity_melanoma``), each with
-    ``_ci_low`` / ``_ci_high``; at the validation-chosen threshold of a two-class run
-    ``eval_threshold`` and ``eval_thr_{sensitivity,specificity}_<class>``. Undefined metrics
-    (value None) are left out.
+    Keys as ``common.metric_keys`` names them: overall metrics ``eval_<name>`` (``eval_accuracy``,
+    ``eval_ece``...), per-class ones ``eval_<name>_<class>``, each with its interval bounds; at
+    the validation-chosen threshold of a two-class run ``eval_threshold`` and
+    ``eval_thr_{sensitivity,specificity}_<class>``. Undefined metrics (value None) are left out.
     """
     flat: dict[str, float] = {}
 
@@ -35,22 +31,22 @@ def flat_metrics(report: dict) -> dict[str, float]:
         if est.get("value") is None:
             return
         flat[key] = est["value"]
-        for bound in ("ci_low", "ci_high"):
+        for bound in metric_keys.BOUNDS:
             if est.get(bound) is not None:
-                flat[f"{key}_{bound}"] = est[bound]
+                flat[metric_keys.bound_key(key, bound)] = est[bound]
 
     for name, est in report["overall"].items():
-        add(f"eval_{name}", est)
+        add(metric_keys.eval_key(name), est)
     for cls, values in report["per_class"].items():
         for name, est in values.items():
             if isinstance(est, dict):
-                add(f"eval_{name}_{_safe(cls)}", est)
+                add(metric_keys.eval_key(name, cls), est)
     threshold = report.get("operating_points", {}).get("threshold")
     if threshold is not None:
-        flat["eval_threshold"] = float(threshold["threshold"])
+        flat[metric_keys.eval_key("threshold")] = float(threshold["threshold"])
         for cls, values in threshold["per_class"].items():
             for name, est in values.items():
-                add(f"eval_thr_{name}_{_safe(cls)}", est)
+                add(metric_keys.eval_key(name, cls, at_threshold=True), est)
     return flat
 
 
@@ -94,7 +90,7 @@ def write_artifacts(
     top = wrong[np.argsort(-served_confidence[wrong], kind="stable")][:TOP_WRONG]
     rows = []
     for rank, i in enumerate(top, start=1):
-        label = f"{_safe(names[y[i]])}_as_{_safe(names[served[i]])}"
+        label = f"{metric_keys.key_part(names[y[i]])}_as_{metric_keys.key_part(names[served[i]])}"
         image = f"{contract.MISCLASSIFIED_DIR}/{rank}_{i}_{label}.png"
         pixels = test.images[i]
         pil = Image.fromarray(pixels[..., 0] if pixels.shape[-1] == 1 else pixels)

@@ -12,6 +12,7 @@ from pathlib import Path
 
 import requests
 
+from common import metric_keys
 from launcher.services import DASHBOARD, EVALUATOR, EXPLAINER, MLFLOW, PREDICTOR, TRAINER, Service
 from launcher.stack import LaunchError, Stack, StackConfig
 
@@ -68,16 +69,6 @@ def call_service(url: str, path: str, body: dict, token: str | None, wait: int =
     return job
 
 
-def _fmt_metric(metrics: dict, name: str) -> str:
-    """``accuracy 0.912 [0.871, 0.941]`` from the evaluator's flat ``eval_*`` metrics."""
-    value = metrics.get(f"eval_{name}")
-    if value is None:
-        return ""
-    low, high = metrics.get(f"eval_{name}_ci_low"), metrics.get(f"eval_{name}_ci_high")
-    ci = f" [{low:.3f}, {high:.3f}]" if low is not None and high is not None else ""
-    return f"{name} {value:.3f}{ci}"
-
-
 def epoch_printer(say: "Steps") -> Callable[[str], None]:
     """Pass the trainer's one line per epoch (``epoch 3/12  train loss ...``, with
     ``member 2/5`` before it in an ensemble) to ``say``."""
@@ -102,7 +93,7 @@ def run_pipeline(
     job = call_service(cfg.url(EVALUATOR), "/evaluate", {"run_id": run_id}, token)
     metrics = (job.get("result") or {}).get("metrics", {})
     summary = ", ".join(
-        s for s in (_fmt_metric(metrics, k) for k in ("accuracy", "roc_auc_macro")) if s
+        s for s in (metric_keys.summary(metrics, k) for k in ("accuracy", "roc_auc_macro")) if s
     )
     say("evaluator", f"evaluated: {summary or 'see the dashboard'}")
     job2 = call_service(

@@ -11,13 +11,14 @@ through ``evaluation_dir`` / ``explanation_dir``. Runs written before that have 
 their result in ``evaluation/`` and ``explanations/``.
 """
 
-import re
 import uuid
 from collections.abc import Iterable, Mapping
 from datetime import UTC, datetime
 from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
+
+from common import metric_keys
 
 # Files at the root of the run's artifacts, written by the trainer.
 PREPROCESSING_JSON = "preprocessing.json"
@@ -113,19 +114,13 @@ def explanation_dir(tags: Mapping[str, str] | None) -> str:
     return _current(tags, EXPLANATION_PATH_TAG, EXPLANATIONS_DIR)
 
 
-def key_part(name: str) -> str:
-    """``name`` (a class) as part of an MLflow metric key or a file name: the evaluator's
-    ``eval_<metric>_<class>`` metrics and the dashboard's reading of them use this one rule."""
-    return re.sub(r"[^A-Za-z0-9_.-]+", "_", name).strip("_") or "class"
-
-
-def is_evaluated(tags: Mapping[str, str], metric_keys: Iterable[str]) -> bool:
+def is_evaluated(tags: Mapping[str, str], metrics: Iterable[str]) -> bool:
     """Whether a run has a published evaluation: the evaluator's tags, or ``eval_*`` metrics
     (runs evaluated before the tags existed). The one rule of the dashboard and of choosing."""
     return (
         tags.get(EVALUATED_TAG) == "true"
         or bool(tags.get(EVALUATION_PATH_TAG))
-        or any(k.startswith("eval_") for k in metric_keys)
+        or any(k.startswith(metric_keys.EVAL_PREFIX) for k in metrics)
     )
 
 

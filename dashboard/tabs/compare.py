@@ -9,7 +9,7 @@ import streamlit as st
 from common import NotFound
 from dashboard import data, leaderboard, paired, reports
 from dashboard.context import Context
-from dashboard.tabs.metrics import history_chart
+from dashboard.tabs.metrics import RESULT_PREFIXES, history_chart
 from runs import contract
 
 PLOTS = ((contract.CONFUSION_MATRIX_PNG, "Confusion matrices"), (contract.ROC_CURVES_PNG, "ROC"))
@@ -181,7 +181,7 @@ def _curves(ctx: Context, runs: list[dict]) -> None:
     shared = sorted(
         k
         for k in set.intersection(*(set(r["metrics"]) for r in runs))
-        if not k.startswith(("eval_", "explain_"))
+        if not k.startswith(RESULT_PREFIXES)
     )
     if not shared:
         st.caption("These runs share no metric history to chart.")

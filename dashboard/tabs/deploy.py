@@ -5,7 +5,8 @@ import pandas as pd
 import requests
 import streamlit as st
 
-from dashboard import choose, handoff, leaderboard, reports, selection
+from common import metric_keys
+from dashboard import choose, handoff, reports, selection
 from dashboard.context import Context
 from dashboard.model_card import build_model_card, evaluation_table, serving_instructions
 from jobs import SelectionStore, get_database
@@ -150,19 +151,25 @@ def _downloads(ctx: Context, found: choose.Assessment) -> None:
             st.success(f"Saved to `{got.artifacts_path}`.")
     with right:
         st.markdown("**Top K of the experiment**")
-        metrics = sorted({k for r in ctx.page_rows for k in r["metrics"]})
+        metrics = sorted(
+            {k for r in ctx.page_rows for k in r["metrics"] if not metric_keys.is_bound(k)}
+        )
         if not metrics:
             st.caption("No run on this page has metrics to rank by.")
             return
         default = next(
-            (m for m in ("eval_roc_auc_macro", "best_val_auc", "val_auc") if m in metrics),
+            (
+                m
+                for m in (metric_keys.eval_key("roc_auc_macro"), "best_val_auc", "val_auc")
+                if m in metrics
+            ),
             metrics[0],
         )
         metric = st.selectbox("Rank by", metrics, index=metrics.index(default), key="topk_metric")
         cols = st.columns(2)
         k = int(cols[0].number_input("K", 1, 20, 3, key="topk_k"))
         higher = cols[1].toggle(
-            "Higher is better", value=not leaderboard.lower_is_better(metric), key="topk_higher"
+            "Higher is better", value=not metric_keys.lower_is_better(metric), key="topk_higher"
         )
         # Ranked among the runs on this run's classes: other class sets do not rank against it.
         classes = ctx.run["params"].get("class_names")

@@ -8,6 +8,7 @@ import numpy as np
 import pandas as pd
 import streamlit as st
 
+from common import metric_keys
 from dashboard import data, reports
 from dashboard.context import Context
 from dashboard.model_card import class_counts, split_counts
@@ -15,7 +16,7 @@ from dashboard.reads import HISTORY_COLUMNS
 
 MAX_POINTS = 1000  # per series in a chart; longer histories are thinned evenly
 PREFERRED = ("train_loss", "val_loss", "val_accuracy", "val_auc")
-RESULT_PREFIXES = ("eval_", "explain_")
+RESULT_PREFIXES = (metric_keys.EVAL_PREFIX, "explain_")  # a result's figures, not a history
 SERIES_COLUMNS = (*HISTORY_COLUMNS, "seconds", "run")  # a history row, and what a chart adds
 
 

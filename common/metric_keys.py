@@ -1,0 +1,82 @@
+"""How the evaluator's figures are named in MLflow, and which way a metric is better.
+
+One scheme, written by the evaluator and read by the dashboard, the model hand-off and the demo:
+
+* ``eval_<name>``: an overall figure of the test split (``eval_accuracy``, ``eval_ece``);
+* ``eval_<name>_<class>``: a per-class one (``eval_sensitivity_melanoma``), the class made safe
+  for a key by ``key_part``;
+* ``eval_thr_<name>_<class>``: a two-class run's figure at its validation-chosen threshold;
+* ``<key>_ci_low`` / ``<key>_ci_high``: the 95 % interval bounds of any of these.
+"""
+
+import math
+import re
+from collections.abc import Mapping
+
+EVAL_PREFIX = "eval_"
+THRESHOLD_PART = "thr_"
+BOUNDS = ("ci_low", "ci_high")
+# Evaluator metrics where smaller is better; matched on the metric's own name, never inside a
+# class name ("eval_sensitivity_deceased" is higher-is-better).
+LOWER_IS_BETTER_EVAL = ("ece", "brier", "log_loss")
+
+
+def key_part(name: str) -> str:
+    """``name`` (a class) as part of an MLflow metric key or a file name."""
+    return re.sub(r"[^A-Za-z0-9_.-]+", "_", name).strip("_") or "class"
+
+
+def eval_key(name: str, cls: str | None = None, *, at_threshold: bool = False) -> str:
+    """The key of the evaluator's figure ``name``: overall, of class ``cls``, or of class ``cls``
+    at the run's threshold (``at_threshold``)."""
+    key = EVAL_PREFIX + (THRESHOLD_PART if at_threshold else "") + name
+    return key if cls is None else f"{key}_{key_part(cls)}"
+
+
+def bound_key(key: str, bound: str) -> str:
+    """``eval_accuracy_ci_low`` for ``("eval_accuracy", "ci_low")``; ``bound`` is one of BOUNDS."""
+    return f"{key}_{bound}"
+
+
+def split_bound(key: str) -> tuple[str, str | None]:
+    """``("eval_accuracy", "ci_low")`` for ``eval_accuracy_ci_low``; ``(key, None)`` for a value."""
+    for bound in BOUNDS:
+        if key.endswith(f"_{bound}"):
+            return key[: -len(bound) - 1], bound
+    return key, None
+
+
+def is_bound(key: str) -> bool:
+    """Whether ``key`` is an interval bound (folded into its value's column, never ranked)."""
+    return split_bound(key)[1] is not None
+
+
+def interval(metrics: Mapping[str, float], key: str) -> tuple[float, float] | None:
+    """The 95 % interval ``(low, high)`` logged for ``key``, or None when a bound is missing."""
+    low, high = (metrics.get(bound_key(key, bound)) for bound in BOUNDS)
+    if low is None or high is None or math.isnan(low) or math.isnan(high):
+        return None
+    return low, high
+
+
+def summary(metrics: Mapping[str, float], name: str) -> str:
+    """``accuracy 0.912 [0.871, 0.941]`` for the overall figure ``name``, or "" when not logged."""
+    value = metrics.get(eval_key(name))
+    if value is None or math.isnan(value):
+        return ""
+    bounds = interval(metrics, eval_key(name))
+    ci = f" [{bounds[0]:.3f}, {bounds[1]:.3f}]" if bounds else ""
+    return f"{name} {value:.3f}{ci}"
+
+
+def lower_is_better(metric: str) -> bool:
+    """Whether a smaller value of ``metric`` is better: losses, calibration errors, epoch times,
+    explanations' deletion AUCs."""
+    name = metric.removeprefix(EVAL_PREFIX).removeprefix(THRESHOLD_PART)  # also "ece" alone
+    if any(name == m or name.startswith(f"{m}_") for m in LOWER_IS_BETTER_EVAL):
+        return True
+    if metric.startswith(EVAL_PREFIX):
+        return False
+    if metric.startswith("explain_deletion_auc"):
+        return True
+    return metric.endswith(("loss", "_error")) or metric == "epoch_time"

@@ -1,0 +1,66 @@
+"""The names of the evaluator's figures in MLflow (``common.metric_keys``)."""
+
+import math
+
+import pytest
+
+from common import metric_keys
+
+
+def test_overall_per_class_and_threshold_keys():
+    assert metric_keys.eval_key("accuracy") == "eval_accuracy"
+    assert metric_keys.eval_key("sensitivity", "malignant") == "eval_sensitivity_malignant"
+    assert metric_keys.eval_key("specificity", "malignant", at_threshold=True) == (
+        "eval_thr_specificity_malignant"
+    )
+
+
+def test_a_class_name_becomes_a_key_mlflow_accepts():
+    assert (
+        metric_keys.eval_key("recall", "hair loss / 'alopecia'") == "eval_recall_hair_loss_alopecia"
+    )
+    assert metric_keys.key_part("???") == "class"
+
+
+@pytest.mark.parametrize("bound", metric_keys.BOUNDS)
+def test_a_bound_key_splits_back_into_its_value_key(bound):
+    key = metric_keys.bound_key("eval_f1_ci_melanoma", bound)  # a class named "ci_melanoma"
+    assert metric_keys.split_bound(key) == ("eval_f1_ci_melanoma", bound)
+    assert metric_keys.is_bound(key)
+    assert not metric_keys.is_bound("eval_f1_ci_melanoma")
+
+
+def test_an_interval_needs_both_bounds():
+    metrics = {"eval_accuracy": 0.9, "eval_accuracy_ci_low": 0.8}
+    assert metric_keys.interval(metrics, "eval_accuracy") is None
+    metrics["eval_accuracy_ci_high"] = math.nan  # MLflow keeps a NaN an evaluator logged
+    assert metric_keys.interval(metrics, "eval_accuracy") is None
+    metrics["eval_accuracy_ci_high"] = 0.95
+    assert metric_keys.interval(metrics, "eval_accuracy") == (0.8, 0.95)
+
+
+def test_summary_shows_the_interval_when_logged():
+    metrics = {
+        "eval_accuracy": 0.9123,
+        "eval_accuracy_ci_low": 0.871,
+        "eval_accuracy_ci_high": 0.9412,
+    }
+    assert metric_keys.summary(metrics, "accuracy") == "accuracy 0.912 [0.871, 0.941]"
+    assert metric_keys.summary({"eval_ece": 0.05}, "ece") == "ece 0.050"
+    assert metric_keys.summary({}, "ece") == ""
+
+
+@pytest.mark.parametrize(
+    ("metric", "lower"),
+    [
+        ("eval_ece", True),
+        ("eval_thr_brier_x", True),
+        ("val_loss", True),
+        ("explain_deletion_auc_ig", True),
+        ("eval_sensitivity_deceased", False),  # "deceased" holds "ece"
+        ("eval_f1_error", False),  # a class named "error"
+        ("val_auc", False),
+    ],
+)
+def test_which_way_a_metric_is_better(metric, lower):
+    assert metric_keys.lower_is_better(metric) is lower
