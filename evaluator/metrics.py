@@ -57,6 +57,19 @@ def wilson(successes: int, total: int, what: str) -> Estimate:
     return Estimate(successes / total, _num(low), _num(high), "wilson")
 
 
+def class_rates(cm: np.ndarray, c: int, name: str) -> dict[str, Estimate]:
+    """Precision, sensitivity and specificity of class ``c`` (named ``name``) from the confusion
+    matrix ``cm`` (rows true, columns predicted), each with its Wilson 95 % interval."""
+    n = int(cm.sum())
+    tp, support, predicted = int(cm[c, c]), int(cm[c].sum()), int(cm[:, c].sum())
+    tn = n - support - (predicted - tp)
+    return {
+        "precision": wilson(tp, predicted, f"predictions of class {name!r}"),
+        "sensitivity": wilson(tp, support, f"samples of class {name!r}"),
+        "specificity": wilson(tn, n - support, f"samples outside class {name!r}"),
+    }
+
+
 def expected_calibration_error(y_true: np.ndarray, probs: np.ndarray, bins: int = ECE_BINS):
     """Expected calibration error over equal-width bins ``(i/bins, (i+1)/bins]`` of confidence.
 
@@ -201,18 +214,15 @@ def compute_metrics(
     aucs: list[Estimate] = []
     f1 = precision_recall_fscore_support(y_true, pred, labels=labels, zero_division=0)[2]
     for c, name in enumerate(class_names):
-        tp, support, predicted = int(cm[c, c]), int(cm[c].sum()), int(cm[:, c].sum())
-        negatives = n - support
-        tn = negatives - (predicted - tp)
-        recall = wilson(tp, support, f"samples of class {name!r}")
+        rates = class_rates(cm, c, name)
         auc = _class_auc(y_true == c, probs[:, c], name)
         aucs.append(auc)
         per_class[name] = {
-            "support": support,
-            "precision": wilson(tp, predicted, f"predictions of class {name!r}"),
-            "recall": recall,
-            "sensitivity": recall,
-            "specificity": wilson(tn, negatives, f"samples outside class {name!r}"),
+            "support": int(cm[c].sum()),
+            "precision": rates["precision"],
+            "recall": rates["sensitivity"],
+            "sensitivity": rates["sensitivity"],
+            "specificity": rates["specificity"],
             "f1": Estimate(float(f1[c]), method="bootstrap_percentile"),
             "roc_auc": auc,
         }

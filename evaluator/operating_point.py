@@ -4,24 +4,18 @@ classes the decision threshold the trainer chose on validation data (``operating
 import numpy as np
 from sklearn.metrics import confusion_matrix
 
-from evaluator.metrics import wilson
+from evaluator.metrics import class_rates
 from runs import OperatingPoint, decided_labels
 
 
 def at_operating_point(y_true: np.ndarray, pred: np.ndarray, class_names: list[str]) -> dict:
     """Per class sensitivity and specificity (Wilson 95 % intervals) of the predictions
     ``pred``, and their confusion matrix."""
-    k = len(class_names)
-    cm = confusion_matrix(y_true, pred, labels=list(range(k)))
-    n = int(cm.sum())
+    cm = confusion_matrix(y_true, pred, labels=list(range(len(class_names))))
     per_class = {}
     for c, name in enumerate(class_names):
-        tp, support, predicted = int(cm[c, c]), int(cm[c].sum()), int(cm[:, c].sum())
-        tn = n - support - (predicted - tp)
-        per_class[name] = {
-            "sensitivity": wilson(tp, support, f"samples of class {name!r}").to_dict(),
-            "specificity": wilson(tn, n - support, f"samples outside class {name!r}").to_dict(),
-        }
+        rates = class_rates(cm, c, name)
+        per_class[name] = {key: rates[key].to_dict() for key in ("sensitivity", "specificity")}
     return {"per_class": per_class, "confusion_matrix": cm.tolist()}
 
 
