@@ -209,9 +209,9 @@ def choose_run(
         tags["interface_change"] = change[:5000]
     for metric in SUMMARY_METRICS:
         key = metric_keys.eval_key(metric)
-        for name in (key, *(metric_keys.bound_key(key, b) for b in metric_keys.BOUNDS)):
-            if (value := run.data.metrics.get(name)) is not None:
-                tags[name] = f"{value:.6g}"
+        for tag in (key, *(metric_keys.bound_key(key, b) for b in metric_keys.BOUNDS)):
+            if (value := run.data.metrics.get(tag)) is not None:
+                tags[tag] = f"{value:.6g}"
     current = aliased_version(settings)
     # Chosen before (a version of this run's own logged model): the alias stays on it, no
     # second copy. A version registered otherwise (e.g. from files that cannot be served) is not.
