@@ -20,7 +20,8 @@ import numpy as np
 # 3: palette PNGs of greys are grey; images in subfolders of a class folder are read.
 # 4: GIF/TIFF files named .png and deflated DICOM files, or ones whose rescale or window
 # blanks them, are skipped.
-FORMAT_VERSION = 4
+# 5: a file's kind comes from its first bytes, not its name (DICOM files without .dcm are read).
+FORMAT_VERSION = 5
 KEEP_PER_NAME = 3  # entries kept per split name (e.g. two image sizes in use at once)
 
 

@@ -1,16 +1,27 @@
 """DICOM as uint8 pixels: modality rescale, VOI window (else min/max), MONOCHROME1 inverted."""
 
 from pathlib import Path
+from typing import IO
 
 import numpy as np
 
-from mlpipeline_model import COLOUR_INTERPRETATIONS, dicom_pixels, open_dicom
+from mlpipeline_model import COLOUR_INTERPRETATIONS, ImageDecodeError, dicom_pixels, open_dicom
 
 
-def dicom_header(path: Path) -> tuple[int, int, bool, str | None]:
+def dicom_header(source: Path | IO[bytes]) -> tuple[int, int, bool, str | None]:
     """``(height, width, is_colour, PatientID or None)`` from the header alone (the pixel data
-    is not read)."""
-    ds = open_dicom(path, stop_before_pixels=True)  # broken files raise, and are reported
+    is not read).
+
+    Raises:
+        ImageDecodeError: A DICOM file without an image (a DICOMDIR index, a structured report).
+    """
+    ds = open_dicom(source, stop_before_pixels=True)  # broken files raise, and are reported
+    if "Rows" not in ds or "Columns" not in ds:
+        kind = ds.get("SOPClassUID")
+        name = getattr(kind, "name", None) or str(kind or "no SOP class")
+        raise ImageDecodeError(
+            f"a DICOM file without an image ({name}): not a picture to learn from"
+        )
     colour = int(ds.get("SamplesPerPixel", 1)) > 1 or (
         ds.get("PhotometricInterpretation", "") in COLOUR_INTERPRETATIONS
     )
@@ -18,10 +29,10 @@ def dicom_header(path: Path) -> tuple[int, int, bool, str | None]:
     return int(ds.Rows), int(ds.Columns), colour, patient
 
 
-def read_dicom(path: Path) -> np.ndarray:
+def read_dicom(source: Path | IO[bytes]) -> np.ndarray:
     """The first frame of a DICOM file as uint8 ``H×W`` (grey) or ``H×W×3`` (colour).
 
     See ``mlpipeline_model.dicom_pixels``: modality rescale, VOI window (else min/max),
     MONOCHROME1 inverted.
     """
-    return dicom_pixels(open_dicom(path))
+    return dicom_pixels(open_dicom(source))

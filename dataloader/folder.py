@@ -18,12 +18,16 @@ import numpy as np
 from dataloader.cache import ArrayCache, make_key
 from dataloader.errors import DataError
 from dataloader.groups import MANIFEST_NAME, assign, read_manifest
-from dataloader.images import IMAGE_SUFFIXES, read_header, read_pixels
+from dataloader.images import IMAGE_SUFFIXES, kind_of, read_header, read_pixels
 from dataloader.imageset import ImageSet, Loaded, native_fit
 from mlpipeline_model import conform
 
 SPLITS = ("train", "val", "test")
 SUFFIXES = ", ".join(IMAGE_SUFFIXES)
+NOT_SUPPORTED = (
+    f"not a supported image type (named neither {SUFFIXES} nor a PNG, JPEG or DICOM file by its "
+    "first bytes)"
+)
 
 
 @dataclass(frozen=True)
@@ -55,6 +59,20 @@ def _class_dirs(root: Path, split: str) -> list[Path]:
     return dirs
 
 
+def _named_image(name: str) -> bool:
+    return os.path.splitext(name)[1].lower() in IMAGE_SUFFIXES
+
+
+def _image_by_content(entry: os.DirEntry) -> bool:
+    """Whether a file named otherwise is a PNG, JPEG or DICOM file by its first bytes (PACS
+    exports name DICOM files ``IM0001`` or by their UID). One short read, only for such names;
+    a file that cannot be opened counts, so that the scan reports why it cannot be read."""
+    try:
+        return kind_of(entry.path) is not None
+    except OSError:
+        return True
+
+
 def class_entries(folder: Path) -> Iterator[tuple[str, os.DirEntry | None, str | None]]:
     """Every entry below a class folder, sorted, as ``(path relative to folder, entry, why it is
     left out or None)``: images may sit in subfolders (one per patient or study, as exports
@@ -70,8 +88,8 @@ def class_entries(folder: Path) -> Iterator[tuple[str, os.DirEntry | None, str |
                 yield f"{entry.name}/{rel}", inner, reason
         elif entry.is_symlink() and entry.is_dir():
             yield entry.name, None, "a linked folder (not followed; copy or move its images here)"
-        elif os.path.splitext(entry.name)[1].lower() not in IMAGE_SUFFIXES:
-            yield entry.name, None, f"not a supported image type ({SUFFIXES})"
+        elif not _named_image(entry.name) and not _image_by_content(entry):
+            yield entry.name, None, NOT_SUPPORTED
         else:
             yield entry.name, entry, None
 

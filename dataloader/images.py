@@ -1,19 +1,66 @@
 """Reading one image file (PNG, JPEG, DICOM) and bringing it to one size and channel count.
 
 Decoding and ``conform`` live in ``mlpipeline_model`` (the code logged with every model), so
-training images and images sent to a served model are prepared the same way.
+training images and images sent to a served model are prepared the same way. A file's kind is
+told from its first bytes, as the served model tells it, never from its name: a PNG named
+``.dcm`` is read as a PNG, and DICOM files named without ``.dcm`` (``IM0001``, a UID) are found.
 """
 
+import os
+from collections.abc import Callable
 from pathlib import Path
+from typing import IO, TypeVar
 
 import numpy as np
+from PIL import UnidentifiedImageError
 
 from dataloader.dicom import dicom_header, read_dicom
-from mlpipeline_model import check_pixels, is_grey, open_image, pil_pixels, upright_size
+from mlpipeline_model import (
+    HEAD_BYTES,
+    ImageDecodeError,
+    check_pixels,
+    image_kind,
+    is_grey,
+    open_image,
+    pil_pixels,
+    upright_size,
+)
 
 PIL_SUFFIXES = (".png", ".jpg", ".jpeg")
 DICOM_SUFFIXES = (".dcm", ".dicom")
 IMAGE_SUFFIXES = PIL_SUFFIXES + DICOM_SUFFIXES
+NOT_AN_IMAGE = "not a PNG, JPEG or DICOM image (its first bytes are none of these formats)"
+
+T = TypeVar("T")
+
+
+def kind_of(path: str | os.PathLike) -> str | None:
+    """``"dicom"``, ``"png"``, ``"jpeg"`` or None, from the file's first bytes."""
+    with open(path, "rb") as fp:
+        return image_kind(fp.read(HEAD_BYTES))
+
+
+def _read(path: Path, dicom: Callable[[IO[bytes]], T], pil: Callable[[IO[bytes]], T]) -> T:
+    """``dicom(fp)`` or ``pil(fp)`` by the file's first bytes, the file opened once."""
+    with open(path, "rb") as fp:
+        kind = image_kind(fp.read(HEAD_BYTES))
+        fp.seek(0)
+        if kind == "dicom":
+            return dicom(fp)
+        try:
+            return pil(fp)
+        except UnidentifiedImageError as exc:  # its text names the file object, not the file
+            raise ImageDecodeError(NOT_AN_IMAGE) from exc
+
+
+def _pil_header(fp: IO[bytes]) -> tuple[int, int, bool, None]:
+    with open_image(fp) as im:
+        return *upright_size(im), not is_grey(im), None
+
+
+def _pil_pixels(fp: IO[bytes]) -> np.ndarray:
+    with open_image(fp) as im:
+        return pil_pixels(im)
 
 
 def read_header(path: Path) -> tuple[int, int, bool, str | None]:
@@ -24,11 +71,7 @@ def read_header(path: Path) -> tuple[int, int, bool, str | None]:
         ImageDecodeError: The file declares more than ``MAX_PIXELS`` pixels, so that such a
             file is skipped before its size could become the data set's.
     """
-    if path.suffix.lower() in DICOM_SUFFIXES:
-        header = dicom_header(path)
-    else:
-        with open_image(path) as im:
-            header = *upright_size(im), not is_grey(im), None
+    header = _read(path, dicom_header, _pil_header)
     check_pixels(header[0], header[1])
     return header
 
@@ -39,7 +82,4 @@ def read_pixels(path: Path) -> np.ndarray:
     16-bit and float greyscale images are stretched from their min/max onto 0–255; alpha is
     dropped; palette images become RGB (``mlpipeline_model.images``, shared with the served model).
     """
-    if path.suffix.lower() in DICOM_SUFFIXES:
-        return read_dicom(path)
-    with open_image(path) as im:
-        return pil_pixels(im)
+    return _read(path, read_dicom, _pil_pixels)

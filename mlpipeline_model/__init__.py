@@ -7,6 +7,7 @@ packages of this repository), because the trainer logs this folder with the mode
 
 from mlpipeline_model.images import (
     COLOUR_INTERPRETATIONS,
+    HEAD_BYTES,
     MAX_PIXELS,
     MAX_UPSCALE,
     ImageDecodeError,
@@ -14,6 +15,7 @@ from mlpipeline_model.images import (
     conform,
     decode_image,
     dicom_pixels,
+    image_kind,
     is_grey,
     open_dicom,
     open_image,
@@ -35,6 +37,7 @@ __all__ = [
     "COLOUR_INTERPRETATIONS",
     "DECISION_COLUMN",
     "FORMAT",
+    "HEAD_BYTES",
     "MAX_PIXELS",
     "MAX_UPSCALE",
     "MODEL_NAMES",
@@ -50,6 +53,7 @@ __all__ = [
     "conform",
     "decode_image",
     "dicom_pixels",
+    "image_kind",
     "is_grey",
     "open_dicom",
     "open_image",

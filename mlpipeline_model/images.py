@@ -260,6 +260,22 @@ def is_dicom(data: bytes) -> bool:
     return len(data) >= 132 and data[128:132] == b"DICM"
 
 
+HEAD_BYTES = 132  # enough of a file's start to tell its kind (``image_kind``)
+
+
+def image_kind(head: bytes) -> str | None:
+    """``"dicom"``, ``"png"`` or ``"jpeg"`` from a file's first ``HEAD_BYTES`` bytes (its
+    signature), or None: how every reader tells a format, whatever the file's name (PACS
+    exports name DICOM files ``IM0001`` or by their UID, without ``.dcm``)."""
+    if is_dicom(head):
+        return "dicom"
+    if head.startswith(b"\x89PNG\r\n\x1a\n"):
+        return "png"
+    if head.startswith(b"\xff\xd8\xff"):
+        return "jpeg"
+    return None
+
+
 def decode_image(data: bytes) -> np.ndarray:
     """Encoded PNG, JPEG or DICOM bytes as uint8 ``H×W`` or ``H×W×3``.
 

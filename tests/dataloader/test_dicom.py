@@ -121,3 +121,20 @@ def test_dicom_folder_of_colour_and_grey_defaults_to_rgb(dicom_folder):
     shutil.copy(get_testdata_file("SC_rgb_small_odd.dcm"), dicom_folder / "train" / "ct" / "c.dcm")
     ds = load_dataset(dicom_folder, image_size=8, val_fraction=0)
     assert ds.channels == 3 and ds.train.images.shape == (3, 8, 8, 3)
+
+
+@pytest.mark.parametrize("name", ["IM0001", "1.3.6.1.4.1.5962.1.1.1.1.1.20040119072730.12322"])
+def test_dicom_files_named_without_dcm_are_read_by_their_content(dicom_folder, name):
+    # PACS exports name DICOM files IM0001 or by their UID ("suffix" .12322).
+    (dicom_folder / "test" / "mr" / "MR_small.dcm").rename(dicom_folder / "test" / "mr" / name)
+    ds = load_dataset(dicom_folder, image_size=32, splits=("test",))
+    assert ds.test.files == ["test/ct/CT_small.dcm", f"test/mr/{name}"] and ds.skipped == []
+    np.testing.assert_array_equal(ds.test.groups, ["test-ct", "test-mr"])  # PatientID read
+
+
+def test_a_dicom_file_without_an_image_is_skipped_saying_so(dicom_folder):
+    shutil.copy(get_testdata_file("reportsi.dcm"), dicom_folder / "test" / "mr" / "report")
+    ds = load_dataset(dicom_folder, image_size=32, splits=("test",))
+    [entry] = ds.skipped
+    assert entry["file"] == "test/mr/report"
+    assert "a DICOM file without an image (Basic Text SR Storage)" in entry["reason"]

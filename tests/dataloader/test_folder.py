@@ -252,6 +252,24 @@ def test_empty_and_non_image_files_are_skipped_with_reasons(image_folder):
     assert "not a supported image type" in reasons["train/benign/notes.txt"]
 
 
+def test_a_png_is_read_as_a_png_whatever_its_name(image_folder):
+    root = image_folder(per_class=1)
+    folder = root / "test" / "benign"
+    (folder / "000.png").rename(folder / "scan.dcm")  # misnamed on export
+    (root / "test" / "malignant" / "000.png").rename(root / "test" / "malignant" / "scan")
+    ds = load_dataset(root, splits=("test",))
+    assert ds.test.files == ["test/benign/scan.dcm", "test/malignant/scan"] and ds.skipped == []
+    np.testing.assert_array_equal(ds.test.images[0], np.asarray(Image.open(folder / "scan.dcm")))
+
+
+def test_a_file_of_another_kind_named_png_says_what_it_is_not(image_folder):
+    root = image_folder(per_class=2)
+    (root / "train" / "benign" / "bad.png").write_bytes(b"exported by mistake\n" * 20)
+    reasons = {s["file"]: s["reason"] for s in load_dataset(root).skipped}
+    assert "not a PNG, JPEG or DICOM image" in reasons["train/benign/bad.png"]
+    assert "BufferedReader" not in reasons["train/benign/bad.png"]
+
+
 def test_missing_path_names_the_path(tmp_path):
     with pytest.raises(DataError, match=r"nowhere does not exist; expected a folder"):
         load_dataset(tmp_path / "nowhere")
