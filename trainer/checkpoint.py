@@ -1,15 +1,21 @@
 """Checkpoints: everything needed to continue a run exactly, written atomically each epoch."""
 
 import io
+import logging
 import re
 from pathlib import Path
 from typing import Any
 
 import torch
 
-from common import InvalidInput, atomic_write_bytes, get_settings
+from common import InvalidInput, atomic_write_bytes, atomic_write_text, get_settings
 
 CHECKPOINT_NAME = "last.pt"
+# The run that last started in a checkpoint folder: until it writes its first checkpoint, the
+# one there is an earlier run's, which ``--resume auto`` must not continue in its place.
+OWNER_NAME = "run_id"
+
+log = logging.getLogger(__name__)
 
 
 def default_dir(experiment: str) -> Path:
@@ -25,6 +31,19 @@ def save(path: Path, state: dict[str, Any]) -> None:
     buffer = io.BytesIO()
     torch.save(state, buffer)
     atomic_write_bytes(path, buffer.getvalue())
+
+
+def mark_started(folder: Path, run_id: str) -> None:
+    """Record that the new run ``run_id`` trains in ``folder`` (its checkpoints go there)."""
+    folder.mkdir(parents=True, exist_ok=True)
+    atomic_write_text(folder / OWNER_NAME, run_id)
+
+
+def _owner(folder: Path) -> str | None:
+    try:
+        return (folder / OWNER_NAME).read_text().strip() or None
+    except OSError:  # folders of earlier versions have no record: the checkpoint decides
+        return None
 
 
 def load(path: Path) -> dict[str, Any]:
@@ -50,7 +69,8 @@ def find(resume: str | None, checkpoint_dir: Path) -> dict[str, Any] | None:
 
     Args:
         resume: ``None`` (new run), ``"auto"`` (the experiment's last checkpoint when it belongs
-            to an unfinished run) or the path of a checkpoint file or its folder.
+            to an unfinished run that was the last to start there; else a new run) or the path
+            of a checkpoint file or its folder.
         checkpoint_dir: Where ``"auto"`` looks.
     """
     if not resume:
@@ -60,7 +80,18 @@ def find(resume: str | None, checkpoint_dir: Path) -> dict[str, Any] | None:
         if not path.is_file():
             return None
         state = load(path)
-        return None if state.get("finished", False) else state
+        if state.get("finished", False):
+            return None
+        owner = _owner(checkpoint_dir)
+        if owner is not None and owner != state["run_id"]:
+            log.warning(
+                "run %s, the last to start in %s, stopped before its first checkpoint: starting a "
+                "new run. The checkpoint there is of the earlier run %s (epoch %s); --resume %s "
+                "continues that one instead.",
+                owner, checkpoint_dir, state["run_id"], state["epoch"], path,
+            )  # fmt: skip
+            return None
+        return state
     path = Path(resume)
     if path.is_dir():
         path = path / CHECKPOINT_NAME

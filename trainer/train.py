@@ -255,6 +255,7 @@ def _train(session: Training, state: dict[str, Any] | None, tracking_uri: str) -
         if state is None:
             mlflow.set_experiment(args.experiment)
             run_id = mlflow.start_run(run_name=args.run_name).info.run_id
+            checkpoint.mark_started(session.checkpoint_path.parent, run_id)
             params = {key: getattr(args, key) for key in LOGGED_ARGS}
             params["data_dir"] = mlflow_run.logged_data_dir(args.data_dir, get_settings().data_dir)
             params.update(device=session.device.type, world_size=dist_info.world_size)

@@ -5,7 +5,7 @@ import torch
 from mlflow import MlflowClient
 
 from common import InvalidInput
-from trainer import train
+from trainer import checkpoint, train
 
 pytestmark = pytest.mark.slow
 
@@ -74,6 +74,7 @@ def test_checkpoint_of_a_run_the_server_lacks_is_a_clear_error(tmp_path, trainer
     state = torch.load(path, weights_only=False)
     state["run_id"] = "0" * 32
     torch.save(state, path)
+    checkpoint.mark_started(path.parent, "0" * 32)  # the run the folder's last start recorded
     with pytest.raises(InvalidInput, match="not on the tracking server"):
         train(trainer_argv("--resume", "auto"))
 
@@ -102,3 +103,23 @@ def test_resuming_with_other_settings_is_refused_naming_them(tmp_path, trainer_a
         train([*other, "--resume", "auto"])
     # the same command resumes
     assert train([*trainer_argv("--checkpoint-dir", str(folder)), "--resume", "auto"])
+
+
+def test_a_new_run_records_itself_in_its_checkpoint_folder(tmp_path, trainer_argv):
+    run_id = train(trainer_argv("--epochs", "1"))
+    assert (tmp_path / "checkpoints" / checkpoint.OWNER_NAME).read_text() == run_id
+
+
+def test_resume_auto_does_not_continue_a_run_that_a_newer_run_replaced(
+    tmp_path, trainer_argv, caplog
+):
+    folder = tmp_path / "ck"
+    argv = trainer_argv("--checkpoint-dir", str(folder))
+    earlier = train([*argv, "--max-epochs-this-session", "1"])  # its checkpoint: epoch 1
+    # A newer run started in the folder, as train() records it, and was killed in its first
+    # epoch (hours on real data), before any checkpoint of its own:
+    checkpoint.mark_started(folder, "b" * 32)
+    with caplog.at_level("WARNING", logger="trainer.checkpoint"):
+        new = train([*argv, "--resume", "auto"])
+    assert new not in (earlier, "b" * 32)
+    assert f"the earlier run {earlier} (epoch 1); --resume {folder / 'last.pt'}" in caplog.text
