@@ -34,7 +34,7 @@ def save(path: Path, state: dict[str, Any]) -> None:
 
 
 def mark_started(folder: Path, run_id: str) -> None:
-    """Record that the new run ``run_id`` trains in ``folder`` (its checkpoints go there)."""
+    """Record that ``run_id`` (new or resumed) trains in ``folder`` (its checkpoints go there)."""
     folder.mkdir(parents=True, exist_ok=True)
     atomic_write_text(folder / OWNER_NAME, run_id)
 

@@ -255,7 +255,6 @@ def _train(session: Training, state: dict[str, Any] | None, tracking_uri: str) -
         if state is None:
             mlflow.set_experiment(args.experiment)
             run_id = mlflow.start_run(run_name=args.run_name).info.run_id
-            checkpoint.mark_started(session.checkpoint_path.parent, run_id)
             params = {key: getattr(args, key) for key in LOGGED_ARGS}
             params["data_dir"] = mlflow_run.logged_data_dir(args.data_dir, get_settings().data_dir)
             params.update(device=session.device.type, world_size=dist_info.world_size)
@@ -263,6 +262,7 @@ def _train(session: Training, state: dict[str, Any] | None, tracking_uri: str) -
             mlflow_run.log_setup(params, session.dataset, session.preprocessing, warning)
         else:
             run_id = _reopen(state["run_id"], tracking_uri)
+        checkpoint.mark_started(session.checkpoint_path.parent, run_id)  # auto continues it
     session.run_id = distributed.broadcast(run_id, dist_info)
     status = "FAILED"
     try:

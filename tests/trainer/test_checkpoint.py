@@ -123,3 +123,13 @@ def test_resume_auto_does_not_continue_a_run_that_a_newer_run_replaced(
         new = train([*argv, "--resume", "auto"])
     assert new not in (earlier, "b" * 32)
     assert f"the earlier run {earlier} (epoch 1); --resume {folder / 'last.pt'}" in caplog.text
+
+
+def test_resume_auto_continues_the_run_last_resumed_by_path(tmp_path, trainer_argv):
+    folder = tmp_path / "ck"
+    argv = trainer_argv("--checkpoint-dir", str(folder), "--epochs", "3")
+    earlier = train([*argv, "--max-epochs-this-session", "1"])
+    checkpoint.mark_started(folder, "b" * 32)  # a newer run, killed before its first checkpoint
+    # As the warning of --resume auto advises: continue the earlier run by path; cut short again.
+    assert train([*argv, "--resume", str(folder), "--max-epochs-this-session", "1"]) == earlier
+    assert train([*argv, "--resume", "auto"]) == earlier
