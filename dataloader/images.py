@@ -17,6 +17,7 @@ from PIL import UnidentifiedImageError
 from dataloader.dicom import dicom_header, read_dicom
 from mlpipeline_model import (
     HEAD_BYTES,
+    NOT_AN_IMAGE,
     ImageDecodeError,
     check_pixels,
     image_kind,
@@ -29,7 +30,10 @@ from mlpipeline_model import (
 PIL_SUFFIXES = (".png", ".jpg", ".jpeg")
 DICOM_SUFFIXES = (".dcm", ".dicom")
 IMAGE_SUFFIXES = PIL_SUFFIXES + DICOM_SUFFIXES
-NOT_AN_IMAGE = "not a PNG, JPEG or DICOM image (its first bytes are none of these formats)"
+NOT_PART_10 = (
+    "a DICOM file without the Part 10 header (128-byte preamble, then 'DICM'); export it as a "
+    "DICOM Part 10 file"
+)
 
 T = TypeVar("T")
 
@@ -47,6 +51,8 @@ def _read(path: Path, dicom: Callable[[IO[bytes]], T], pil: Callable[[IO[bytes]]
         fp.seek(0)
         if kind == "dicom":
             return dicom(fp)
+        if kind is None and path.suffix.lower() in DICOM_SUFFIXES:
+            raise ImageDecodeError(NOT_PART_10)
         try:
             return pil(fp)
         except UnidentifiedImageError as exc:  # its text names the file object, not the file

@@ -6,6 +6,7 @@ so that a service can check at submission time whether the data fits a model.
 
 import dataclasses
 import hashlib
+import itertools
 import os
 import threading
 import zipfile
@@ -14,6 +15,7 @@ from pathlib import Path
 
 import numpy as np
 
+from dataloader.cache import FORMAT_VERSION
 from dataloader.errors import DataError
 from dataloader.folder import SUFFIXES, _class_dirs, class_entries, layout
 from dataloader.images import read_header
@@ -50,12 +52,9 @@ def _folder(path: Path, split: str, per_class: int) -> DataSummary:
     dirs = _class_dirs(path, split)
     colour, sizes = 0, []
     for folder in dirs:
-        files = [
-            Path(entry.path)
-            for _name, entry, _why in class_entries(folder)
-            if entry is not None and entry.is_file()
-        ]
-        for file in files[:per_class]:
+        # Lazily: a name without an image suffix costs a read (``class_entries``).
+        entries = (e for _, e, _ in class_entries(folder) if e is not None and e.is_file())
+        for file in (Path(e.path) for e in itertools.islice(entries, per_class)):
             try:
                 height, width, is_colour, _ = read_header(file)
             except Exception:  # unreadable files are skipped (and reported) when loading
@@ -153,7 +152,9 @@ def inspect_data(path: str | Path, split: str = "test", per_class: int = SAMPLE_
         return hit[1]
     found = _inspect(path, split, per_class)
     if signature is not None:
-        version = hashlib.sha256(repr(signature).encode()).hexdigest()[:16]
+        # With the loader's format: a loader that reads other files (or reads them otherwise)
+        # makes another version, so a stored result is not reused for it.
+        version = hashlib.sha256(repr((FORMAT_VERSION, signature)).encode()).hexdigest()[:16]
         found = dataclasses.replace(found, version=version)
         with _summaries_lock:
             _summaries.pop(key, None)

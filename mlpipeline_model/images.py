@@ -261,12 +261,14 @@ def is_dicom(data: bytes) -> bool:
 
 
 HEAD_BYTES = 132  # enough of a file's start to tell its kind (``image_kind``)
+NOT_AN_IMAGE = "not a PNG, JPEG or DICOM image (its first bytes are none of these formats)"
 
 
 def image_kind(head: bytes) -> str | None:
     """``"dicom"``, ``"png"`` or ``"jpeg"`` from a file's first ``HEAD_BYTES`` bytes (its
-    signature), or None: how every reader tells a format, whatever the file's name (PACS
-    exports name DICOM files ``IM0001`` or by their UID, without ``.dcm``)."""
+    signature), or None: how the served model (``decode_image``) and the dataloader tell a
+    format, whatever the file's name (PACS exports name DICOM files ``IM0001`` or by their UID,
+    without ``.dcm``)."""
     if is_dicom(head):
         return "dicom"
     if head.startswith(b"\x89PNG\r\n\x1a\n"):
@@ -285,7 +287,7 @@ def decode_image(data: bytes) -> np.ndarray:
     """
     if not data:
         raise ImageDecodeError("empty file; send a PNG, JPEG or DICOM image")
-    if is_dicom(data):
+    if image_kind(data[:HEAD_BYTES]) == "dicom":
         try:
             return dicom_pixels(open_dicom(io.BytesIO(data)))
         except ImageDecodeError:
@@ -296,9 +298,7 @@ def decode_image(data: bytes) -> np.ndarray:
         with open_image(io.BytesIO(data)) as im:
             return pil_pixels(im)
     except UnidentifiedImageError as exc:  # its text names a BytesIO object's address
-        raise ImageDecodeError(
-            "not a PNG, JPEG or DICOM image (its first bytes are none of these formats)"
-        ) from exc
+        raise ImageDecodeError(NOT_AN_IMAGE) from exc
     except (OSError, SyntaxError) as exc:
         raise ImageDecodeError(
             f"not a PNG, JPEG or DICOM image ({type(exc).__name__}: {exc})"

@@ -138,3 +138,11 @@ def test_a_dicom_file_without_an_image_is_skipped_saying_so(dicom_folder):
     [entry] = ds.skipped
     assert entry["file"] == "test/mr/report"
     assert "a DICOM file without an image (Basic Text SR Storage)" in entry["reason"]
+
+
+def test_a_dcm_file_without_the_part_10_header_says_so(dicom_folder):
+    raw = (dicom_folder / "test" / "mr" / "MR_small.dcm").read_bytes()[132:]  # no preamble, DICM
+    (dicom_folder / "test" / "mr" / "raw.dcm").write_bytes(raw)
+    ds = load_dataset(dicom_folder, image_size=32, splits=("test",))
+    [entry] = ds.skipped
+    assert entry["file"] == "test/mr/raw.dcm" and "without the Part 10 header" in entry["reason"]

@@ -1,5 +1,7 @@
 """Image folders: layout, resizing, channels, corrupt files and every bad input."""
 
+import os
+
 import numpy as np
 import pytest
 from PIL import Image
@@ -383,3 +385,10 @@ def test_16_bit_png_is_stretched_to_8_bit(image_folder):
     image = ds.test.images[0, ..., 0]
     assert image.min() == 0 and image.max() == 255
     assert (np.diff(image.astype(int), axis=1) >= 0).all()
+
+
+def test_a_named_pipe_in_a_class_folder_is_skipped_not_waited_on(image_folder):
+    root = image_folder(per_class=1)
+    os.mkfifo(root / "test" / "benign" / "pipe")  # opening it for reading would block
+    ds = load_dataset(root, splits=("test",))
+    assert [s["file"] for s in ds.skipped] == ["test/benign/pipe"] and len(ds.test) == 2

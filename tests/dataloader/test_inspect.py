@@ -46,6 +46,17 @@ def test_the_version_changes_when_a_file_is_removed_and_only_then(image_folder):
     assert len({before, removed, added, inspect_data(root).version}) == 4
 
 
+def test_the_version_changes_with_the_loaders_format(image_folder, monkeypatch):
+    # A loader that reads other files (suffix-less DICOM since format 5) must not reuse a result.
+    from dataloader import inspect as module
+
+    root = image_folder(mode="L", per_class=2)
+    before = inspect_data(root).version
+    monkeypatch.setattr(module, "FORMAT_VERSION", module.FORMAT_VERSION + 1)
+    monkeypatch.setattr(module, "_summaries", {})
+    assert inspect_data(root).version != before
+
+
 def test_an_npz_rewritten_after_an_inspection_is_read_again(tmp_path):
     path = tmp_path / "m.npz"
     labels = np.array([0, 1, 0, 1], dtype=np.uint8)
