@@ -26,11 +26,16 @@ def key_part(name: str) -> str:
     return re.sub(r"[^A-Za-z0-9_.-]+", "_", name).strip("_") or "class"
 
 
+def class_key(name: str, cls: str) -> str:
+    """``sensitivity_melanoma``: the figure ``name`` of class ``cls`` (a report's own name)."""
+    return f"{name}_{key_part(cls)}"
+
+
 def eval_key(name: str, cls: str | None = None, *, at_threshold: bool = False) -> str:
     """The key of the evaluator's figure ``name``: overall, of class ``cls``, or of class ``cls``
     at the run's threshold (``at_threshold``)."""
     key = EVAL_PREFIX + (THRESHOLD_PART if at_threshold else "") + name
-    return key if cls is None else f"{key}_{key_part(cls)}"
+    return key if cls is None else class_key(key, cls)
 
 
 def bound_key(key: str, bound: str) -> str:
@@ -60,10 +65,13 @@ def interval(metrics: Mapping[str, float], key: str) -> tuple[float, float] | No
 
 
 def summary(metrics: Mapping[str, float], name: str) -> str:
-    """``accuracy 0.912 [0.871, 0.941]`` for the overall figure ``name``, or "" when not logged."""
+    """``accuracy 0.912 [0.871, 0.941]`` for the overall figure ``name``, ``ece n/a`` when it is
+    undefined (NaN), or "" when not logged."""
     value = metrics.get(eval_key(name))
-    if value is None or math.isnan(value):
+    if value is None:
         return ""
+    if math.isnan(value):
+        return f"{name} n/a"
     bounds = interval(metrics, eval_key(name))
     ci = f" [{bounds[0]:.3f}, {bounds[1]:.3f}]" if bounds else ""
     return f"{name} {value:.3f}{ci}"

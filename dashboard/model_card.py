@@ -30,7 +30,7 @@ def evaluation_table(
     for cls, values in (report.per_class if report is not None else {}).items():
         for name, estimate in values.items():
             if isinstance(estimate, contract.Estimate):
-                estimates[f"{name}_{metric_keys.key_part(cls)}"] = estimate
+                estimates[metric_keys.class_key(name, cls)] = estimate
     for name, estimate in estimates.items():
         row = rows.setdefault(name, {})
         for field in ("value", "ci_low", "ci_high", "method"):

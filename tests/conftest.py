@@ -69,7 +69,7 @@ PACKAGE_SECONDS = {
     "trainer": 220,
     "jobs": 218,
     "e2e": 169,
-    "benchmarks": 148,
+    "benchmarks": 85,
     "predictor": 95,
 }
 

@@ -112,9 +112,7 @@ def test_missing_data_file_is_an_argparse_error(tmp_path, capsys):
     assert "is not a file" in capsys.readouterr().err
 
 
-def test_another_npz_with_three_classes_is_compared_on_its_val_split(
-    tmp_path, capsys, monkeypatch
-):
+def test_another_npz_with_three_classes_is_compared_on_its_val_split(tmp_path, capsys, monkeypatch):
     monkeypatch.setattr(sweep_ensembles, "K", 2)  # 2 members (and folds): each is a trainer run
     data = _three_class_npz(tmp_path / "three.npz")
     argv = ["--out", str(tmp_path / "out"), "--data", str(data), "--procedures", "holdout",

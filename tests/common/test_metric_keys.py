@@ -64,3 +64,12 @@ def test_summary_shows_the_interval_when_logged():
 )
 def test_which_way_a_metric_is_better(metric, lower):
     assert metric_keys.lower_is_better(metric) is lower
+
+
+def test_an_undefined_figure_is_shown_as_such_not_as_missing():
+    assert metric_keys.summary({"eval_ece": math.nan}, "ece") == "ece n/a"
+
+
+def test_a_report_name_of_a_class_is_its_key_without_the_prefix():
+    key = metric_keys.eval_key("f1", "a b")
+    assert key == "eval_" + metric_keys.class_key("f1", "a b") == "eval_f1_a_b"
