@@ -2,6 +2,7 @@
 
 import io
 import logging
+import os
 import re
 from pathlib import Path
 from typing import Any
@@ -11,8 +12,8 @@ import torch
 from common import InvalidInput, atomic_write_bytes, atomic_write_text, get_settings
 
 CHECKPOINT_NAME = "last.pt"
-# The run that last started in a checkpoint folder: until it writes its first checkpoint, the
-# one there is an earlier run's, which ``--resume auto`` must not continue in its place.
+# The run that last started (or resumed) in a checkpoint folder: until it writes its first
+# checkpoint, the one there is an earlier run's, which ``--resume auto`` must not continue.
 OWNER_NAME = "run_id"
 
 log = logging.getLogger(__name__)
@@ -33,9 +34,41 @@ def save(path: Path, state: dict[str, Any]) -> None:
     atomic_write_bytes(path, buffer.getvalue())
 
 
-def mark_started(folder: Path, run_id: str) -> None:
-    """Record that ``run_id`` (new or resumed) trains in ``folder`` (its checkpoints go there)."""
+def kept_path(folder: Path, run_id: str) -> Path:
+    """Where the unfinished checkpoint of ``run_id`` is kept once another run uses ``folder``."""
+    return folder / f"last-{run_id}.pt"
+
+
+def _keep_aside(folder: Path, state: dict[str, Any]) -> Path:
+    """Move ``folder``'s ``last.pt`` (the unfinished run of ``state``) to its ``kept_path``."""
+    kept = kept_path(folder, state["run_id"])
+    os.replace(folder / CHECKPOINT_NAME, kept)
+    log.warning(
+        "the checkpoint of the unfinished run %s (epoch %s) is kept as %s: --resume %s "
+        "continues that run",
+        state["run_id"], state["epoch"], kept, kept,
+    )  # fmt: skip
+    return kept
+
+
+def claim(folder: Path, run_id: str) -> None:
+    """Make ``folder`` the checkpoint folder of ``run_id`` (new or resumed), losing nothing: an
+    unfinished checkpoint of another run there is kept as ``last-<its run id>.pt``, and one of
+    ``run_id`` kept that way earlier becomes ``last.pt`` again. Records ``run_id`` as the
+    folder's owner (``--resume auto`` continues only it)."""
     folder.mkdir(parents=True, exist_ok=True)
+    current, state = folder / CHECKPOINT_NAME, None
+    if current.is_file():
+        try:
+            state = load(current)
+        except InvalidInput:  # damaged: overwritten by the next checkpoint, as before
+            state = None
+    if state and state["run_id"] != run_id and not state.get("finished", False):
+        _keep_aside(folder, state)
+        state = None
+    own = kept_path(folder, run_id)
+    if own.is_file() and (state is None or state["run_id"] != run_id):
+        os.replace(own, current)  # over a finished or damaged one: nothing of value is lost
     atomic_write_text(folder / OWNER_NAME, run_id)
 
 
@@ -86,10 +119,10 @@ def find(resume: str | None, checkpoint_dir: Path) -> dict[str, Any] | None:
         if owner is not None and owner != state["run_id"]:
             log.warning(
                 "run %s, the last to start in %s, stopped before its first checkpoint: starting a "
-                "new run. The checkpoint there is of the earlier run %s (epoch %s); --resume %s "
-                "continues that one instead.",
-                owner, checkpoint_dir, state["run_id"], state["epoch"], path,
+                "new run",
+                owner, checkpoint_dir,
             )  # fmt: skip
+            _keep_aside(checkpoint_dir, state)
             return None
         return state
     path = Path(resume)

@@ -244,8 +244,9 @@ def get_args_parser(add_help: bool = True) -> argparse.ArgumentParser:
         default=None,
         metavar="auto|PATH",
         help="continue the MLflow run of a checkpoint (auto: the experiment's last run when it "
-        "is unfinished and has a checkpoint, else start anew) with the run's own settings: a "
-        "flag set to another value is refused",
+        "is unfinished and has a checkpoint, else start anew; PATH: a last.pt, its folder, or "
+        "the last-<run id>.pt a newer run kept) with the run's own settings: a flag set to "
+        "another value is refused",
     )
     run.add_argument(
         "--no-progress", dest="progress", action="store_false", help="no progress bars"

@@ -122,7 +122,7 @@ def main(args: argparse.Namespace) -> str:
         saved = {**NEW_ARG_DEFAULTS, **state["args"]}
         _check_same_flags(args, saved, state["run_id"])
         saved.update({key: getattr(args, key) for key in RUNTIME_ARGS})
-        args = argparse.Namespace(**saved)
+        vars(args).update(saved)  # in place: the CLI reads stopped_early from its own args
     distributed.init(dist_info, device)
     try:
         path = checkpoint_dir / checkpoint.CHECKPOINT_NAME
@@ -262,7 +262,7 @@ def _train(session: Training, state: dict[str, Any] | None, tracking_uri: str) -
             mlflow_run.log_setup(params, session.dataset, session.preprocessing, warning)
         else:
             run_id = _reopen(state["run_id"], tracking_uri)
-        checkpoint.mark_started(session.checkpoint_path.parent, run_id)  # auto continues it
+        checkpoint.claim(session.checkpoint_path.parent, run_id)  # auto continues it
     session.run_id = distributed.broadcast(run_id, dist_info)
     status = "FAILED"
     try:

@@ -74,7 +74,7 @@ def test_checkpoint_of_a_run_the_server_lacks_is_a_clear_error(tmp_path, trainer
     state = torch.load(path, weights_only=False)
     state["run_id"] = "0" * 32
     torch.save(state, path)
-    checkpoint.mark_started(path.parent, "0" * 32)  # the run the folder's last start recorded
+    checkpoint.claim(path.parent, "0" * 32)  # the run the folder's last start recorded
     with pytest.raises(InvalidInput, match="not on the tracking server"):
         train(trainer_argv("--resume", "auto"))
 
@@ -110,26 +110,41 @@ def test_a_new_run_records_itself_in_its_checkpoint_folder(tmp_path, trainer_arg
     assert (tmp_path / "checkpoints" / checkpoint.OWNER_NAME).read_text() == run_id
 
 
+def test_a_new_run_keeps_the_unfinished_checkpoint_of_the_run_before(tmp_path, trainer_argv):
+    folder = tmp_path / "ck"
+    argv = trainer_argv("--checkpoint-dir", str(folder))
+    earlier = train([*argv, "--max-epochs-this-session", "1"])
+    later = train([*argv, "--epochs", "1"])  # a new run in the same folder: its last.pt is its own
+    kept = torch.load(checkpoint.kept_path(folder, earlier), weights_only=False)
+    assert (kept["run_id"], kept["epoch"]) == (earlier, 1)
+    assert torch.load(folder / "last.pt", weights_only=False)["run_id"] == later
+    assert train([*argv, "--resume", str(checkpoint.kept_path(folder, earlier))]) == earlier
+
+
 def test_resume_auto_does_not_continue_a_run_that_a_newer_run_replaced(
     tmp_path, trainer_argv, caplog
 ):
+    # A folder as the previous version left it: the newer run recorded itself but did not move
+    # the earlier run's checkpoint aside, and was killed before a checkpoint of its own.
     folder = tmp_path / "ck"
     argv = trainer_argv("--checkpoint-dir", str(folder))
     earlier = train([*argv, "--max-epochs-this-session", "1"])  # its checkpoint: epoch 1
-    # A newer run started in the folder, as train() records it, and was killed in its first
-    # epoch (hours on real data), before any checkpoint of its own:
-    checkpoint.mark_started(folder, "b" * 32)
+    (folder / checkpoint.OWNER_NAME).write_text("b" * 32)
     with caplog.at_level("WARNING", logger="trainer.checkpoint"):
         new = train([*argv, "--resume", "auto"])
     assert new not in (earlier, "b" * 32)
-    assert f"the earlier run {earlier} (epoch 1); --resume {folder / 'last.pt'}" in caplog.text
+    kept = checkpoint.kept_path(folder, earlier)
+    assert f"the unfinished run {earlier} (epoch 1) is kept as {kept}" in caplog.text
+    assert torch.load(kept, weights_only=False)["epoch"] == 1
 
 
 def test_resume_auto_continues_the_run_last_resumed_by_path(tmp_path, trainer_argv):
     folder = tmp_path / "ck"
     argv = trainer_argv("--checkpoint-dir", str(folder), "--epochs", "3")
     earlier = train([*argv, "--max-epochs-this-session", "1"])
-    checkpoint.mark_started(folder, "b" * 32)  # a newer run, killed before its first checkpoint
-    # As the warning of --resume auto advises: continue the earlier run by path; cut short again.
-    assert train([*argv, "--resume", str(folder), "--max-epochs-this-session", "1"]) == earlier
+    checkpoint.claim(folder, "b" * 32)  # a newer run, killed before its first checkpoint
+    kept = checkpoint.kept_path(folder, earlier)
+    # As the warning advises: continue the earlier run by its kept path; cut short again.
+    assert train([*argv, "--resume", str(kept), "--max-epochs-this-session", "1"]) == earlier
+    assert not kept.exists()  # it is the folder's last.pt again
     assert train([*argv, "--resume", "auto"]) == earlier

@@ -37,6 +37,15 @@ def test_a_session_cut_short_exits_3_with_the_resume_hint(trainer_argv, mlflow_s
     assert "continue with --resume auto" in result.stderr.strip().splitlines()[-1]
 
 
+def test_a_resumed_session_cut_short_exits_3_too(trainer_argv, mlflow_server):
+    argv = trainer_argv("--epochs", "3")
+    first = _trainer(*argv, "--max-epochs-this-session", "1")
+    assert first.returncode == 3, first.stderr
+    again = _trainer(*argv, "--resume", "auto", "--max-epochs-this-session", "1")
+    assert again.returncode == 3, again.stderr  # it exited 0, as if the run had finished
+    assert again.stdout.split() == first.stdout.split()  # the same run
+
+
 def test_sigterm_marks_the_run_killed_and_keeps_the_checkpoint(trainer_argv, mlflow_server):
     argv = trainer_argv("--epochs", "200", "--threads", "1")
     proc = subprocess.Popen(
