@@ -151,6 +151,6 @@ def check_overlap(sets: "dict[str, ImageSet]", source: str, allow: bool) -> None
             raise DataError(
                 f"{source}: {shared['count']} group(s) (patients) have images in both "
                 f"{pair.replace('/', ' and ')} (e.g. {', '.join(shared['examples'])}); move all "
-                "images of a patient into one split, or pass allow_group_overlap=True "
-                "(trainer: --allow-group-overlap) if this is intended"
+                "images of a patient into one split, or, if this is intended, pass "
+                "--allow-group-overlap (Python: allow_group_overlap=True)"
             )

@@ -30,6 +30,23 @@ def positive_index(class_names: list[str], positive: str | None) -> int:
     )
 
 
+def check_threshold_data(val_labels: np.ndarray, class_names: list[str]) -> None:
+    """Refuse, before training, a validation split that cannot choose a two-class decision
+    threshold (it needs images of both classes): found after training, hours would be lost.
+
+    Raises:
+        InvalidInput: One class has no validation image.
+    """
+    missing = [n for i, n in enumerate(class_names) if not (np.asarray(val_labels) == i).any()]
+    if missing:
+        raise InvalidInput(
+            f"the validation split ({len(val_labels)} images) has no image of class "
+            f"{', '.join(repr(n) for n in missing)}, and the decision threshold is chosen on it "
+            "for both classes; use a larger --val-fraction, add images to val/<class>/, or pass "
+            "--target-sensitivity 0 (no threshold: the most probable class decides)"
+        )
+
+
 def threshold_for_sensitivity(
     positive: np.ndarray, score: np.ndarray, target: float
 ) -> tuple[float, float, float]:

@@ -31,7 +31,7 @@ from trainer.cli import get_args_parser
 from trainer.data import load, training_set, warn_data
 from trainer.engine import build_optimizer, build_scheduler, evaluate, train_one_epoch
 from trainer.loop import Training, balanced_class_weights, build_ema
-from trainer.operating_point import choose_threshold, positive_index
+from trainer.operating_point import check_threshold_data, choose_threshold, positive_index
 
 __all__ = ["evaluate", "get_args_parser", "main", "train", "train_one_epoch"]
 
@@ -178,6 +178,7 @@ def _session(args, dist_info, device, checkpoint_path: Path, member: int = 0,
         )
     if num_classes == 2 and args.target_sensitivity > 0:
         positive_index(preprocessing.class_names, args.positive_class)  # fail before training
+        check_threshold_data(dataset.val.labels, list(preprocessing.class_names))
     elif num_classes > 2 and args.positive_class is not None:  # it would be silently unused
         raise InvalidInput(
             f"--positive-class {args.positive_class!r} chooses a decision threshold for two-class "

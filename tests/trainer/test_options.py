@@ -157,6 +157,19 @@ def test_unreadable_files_are_named_on_the_console(trainer_argv, tmp_path, capsy
     assert "and 1 more; dataset_stats.json lists each with its reason" in err
 
 
+def test_a_validation_split_without_one_class_is_refused_before_training(
+    trainer_argv, tmp_path, mlflow_server
+):
+    data = grey_folder(tmp_path / "grey", (16, 16))
+    (data / "val" / "a").mkdir(parents=True)
+    for png in sorted((data / "train" / "a").glob("*.png"))[:3]:
+        png.rename(data / "val" / "a" / png.name)
+    with pytest.raises(InvalidInput, match=r"no image of class 'b'.*--target-sensitivity 0"):
+        train(trainer_argv(data=data, experiment="val-one-class"))
+    # Refused before a run started (it used to fail after the last epoch, at the threshold).
+    assert mlflow.MlflowClient(mlflow_server).get_experiment_by_name("val-one-class") is None
+
+
 def test_patient_in_train_and_test_stops_training(trainer_argv, tiny_data, tmp_path):
     data = shutil.copytree(tiny_data, tmp_path / "grouped")
     files = sorted(p.relative_to(data).as_posix() for p in data.rglob("*.png"))
