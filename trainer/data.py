@@ -8,7 +8,6 @@ and an unreadable test split only makes the audit say so.
 """
 
 import argparse
-import logging
 import sys
 from dataclasses import replace
 from pathlib import Path
@@ -21,8 +20,6 @@ from dataloader import DataError, check_overlap, compute_stats, load_dataset
 from runs import Preprocessing
 from trainer import distributed
 from trainer.engine import Batches
-
-log = logging.getLogger(__name__)
 
 # Statistics that describe the images the model trains on: taken from the train/val load, never
 # from the test audit.
@@ -121,12 +118,11 @@ def audit_warning(stats: dict[str, Any]) -> str | None:
 
 
 def warn_data(stats: dict[str, Any]) -> str | None:
-    """Log and print the skipped-files, test-audit and leakage warnings there are; return the
-    leakage one (the run records it)."""
+    """Print the skipped-files, test-audit and leakage warnings there are (once: the trainer is a
+    command, its stderr is its log); return the leakage one (the run records it)."""
     leakage = leakage_warning(stats)
     for message in (skipped_warning(stats), audit_warning(stats), leakage):
         if message:
-            log.warning(message)
             print(f"warning: {message}", file=sys.stderr, flush=True)
     return leakage
 

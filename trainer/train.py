@@ -382,7 +382,7 @@ def _finish(session: Training) -> None:
     session.save(finished=True)
     members = f" (ensemble of {args.ensemble}: first member's epoch)" if args.ensemble > 1 else ""
     print(
-        f"best validation AUC {val['auc']:.4f} (accuracy {val['accuracy']:.3f}) at epoch "
+        f"kept model: validation AUC {val['auc']:.4f} (accuracy {val['accuracy']:.3f}) at epoch "
         f"{best_epoch}{members}; model: runs:/{session.run_id}/model",
         file=sys.stderr,
         flush=True,
