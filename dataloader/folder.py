@@ -20,7 +20,7 @@ from dataloader.errors import DataError
 from dataloader.groups import MANIFEST_NAME, assign, read_manifest
 from dataloader.images import IMAGE_SUFFIXES, kind_of, read_header, read_pixels
 from dataloader.imageset import ImageSet, Loaded, native_fit
-from mlpipeline_model import conform
+from mlpipeline_model import ImageDecodeError, conform
 
 SPLITS = ("train", "val", "test")
 SUFFIXES = ", ".join(IMAGE_SUFFIXES)
@@ -43,6 +43,9 @@ def layout(root: Path) -> str:
 
 
 def _reason(exc: Exception) -> str:
+    """Why a file is skipped: our decoders' own words, or the library's error and its type."""
+    if isinstance(exc, ImageDecodeError):  # written for the user: no class name in front
+        return str(exc)[:300]
     return f"{type(exc).__name__}: {exc}"[:300]
 
 
