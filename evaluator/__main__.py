@@ -32,6 +32,16 @@ def format_table(report: dict) -> str:
     return "\n".join(line.rstrip() for line in lines)
 
 
+def skipped_line(report: dict) -> str | None:
+    """``2 files skipped (first: test/a/x.dcm: reason); metrics.json lists each`` or None."""
+    skipped = report.get("skipped") or {}
+    if not skipped.get("count"):
+        return None
+    first = (skipped.get("files") or [{}])[0]
+    where = f" (first: {first['file']}: {first['reason']})" if first else ""
+    return f"{skipped['count']} files skipped{where}; metrics.json lists each with its reason"
+
+
 def _ci(est: dict) -> str:
     if est["value"] is None:
         return "n/a"
@@ -70,6 +80,8 @@ def main(argv: list[str] | None = None) -> int:
         print(f"error: {exc}", file=sys.stderr)
         return 2
     print(f"run {report['run_id']}: {report['n_samples']} test images from {report['data_dir']}")
+    if line := skipped_line(report):
+        print(line)
     print(format_table(report))
     threshold = report["operating_points"].get("threshold")
     if threshold is not None:

@@ -54,13 +54,25 @@ def _batch_size(text: str) -> int:
     return value
 
 
+class _Help(argparse.ArgumentDefaultsHelpFormatter):
+    """Shows an option's default where it says something: not for a switch (``--no-progress
+    (default: True)`` read as the switch's own effect), not None, not where the help names it."""
+
+    def _get_help_string(self, action: argparse.Action) -> str | None:
+        if action.default is None or isinstance(action.default, bool):
+            return action.help
+        if "default" in (action.help or ""):
+            return action.help
+        return super()._get_help_string(action)
+
+
 def get_args_parser(add_help: bool = True) -> argparse.ArgumentParser:
     """The parser of every training option; defaults train a good small model on 2 CPU cores."""
     parser = argparse.ArgumentParser(
         prog="python -m trainer",
         description="Train an image classifier and log it to MLflow; prints the run id last.",
         add_help=add_help,
-        formatter_class=argparse.ArgumentDefaultsHelpFormatter,
+        formatter_class=_Help,
     )
     data = parser.add_argument_group("data")
     data.add_argument(

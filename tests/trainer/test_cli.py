@@ -36,3 +36,10 @@ def test_defaults_are_the_fast_cpu_recipe():
 
 def test_interruption_flag_is_hidden_from_help():
     assert "max-epochs-this-session" not in get_args_parser().format_help()
+
+
+def test_help_shows_defaults_only_where_they_say_something():
+    text = " ".join(get_args_parser().format_help().split())
+    assert "no progress bars (default: True)" not in text  # read as the switch's own effect
+    assert "(default: None)" not in text
+    assert "--momentum MOMENTUM SGD only (default: 0.9)" in text
