@@ -8,7 +8,7 @@ from dataloader.groups import check_overlap
 from dataloader.imageset import DatasetSplits, ImageSet
 from dataloader.inspect import DataSummary, inspect_data
 from dataloader.leakage import duplicate_clusters
-from dataloader.stats import compute_stats
+from dataloader.stats import compute_stats, describe_skipped
 from dataloader.synth import synthesize
 
 __all__ = [
@@ -18,6 +18,7 @@ __all__ = [
     "ImageSet",
     "check_overlap",
     "compute_stats",
+    "describe_skipped",
     "duplicate_clusters",
     "inspect_data",
     "load_dataset",

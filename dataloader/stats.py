@@ -14,6 +14,27 @@ if TYPE_CHECKING:
 SPLIT_NAMES = ("train", "val", "test")
 
 
+def describe_skipped(skipped: list[dict], listed_in: str, count: int | None = None) -> str | None:
+    """One line on the files the loader left out (unreadable, or not an image), naming the first
+    and why, and the file that lists each; None when every file was read.
+
+    Args:
+        skipped: ``{file, reason}`` entries, in the loader's order (possibly only the first ones).
+        listed_in: The artifact that lists them all (``dataset_stats.json``, ``metrics.json``).
+        count: How many were left out, when ``skipped`` holds only the first ones.
+    """
+    count = len(skipped) if count is None else count
+    if not count or not skipped:
+        return None
+    first = skipped[0]
+    more = f" and {count - 1} more" if count > 1 else ""
+    files = "file was" if count == 1 else "files were"
+    return (
+        f"{count} {files} left out (unreadable, or not an image): {first['file']} "
+        f"({first['reason']}){more}; {listed_in} lists each with its reason"
+    )
+
+
 def channel_mean_std(images: np.ndarray) -> tuple[list[float], list[float]]:
     """Per-channel mean and std in [0, 1] of uint8 ``N×H×W×C`` images, exact, from histograms.
 

@@ -4,8 +4,9 @@ import argparse
 import sys
 
 from common import PipelineError, get_settings
+from dataloader import describe_skipped
 from evaluator.evaluate import evaluate_run
-from runs import inference
+from runs import contract, inference
 
 
 def format_table(report: dict) -> str:
@@ -30,16 +31,6 @@ def format_table(report: dict) -> str:
     lines = ["  ".join(cell.ljust(w) for cell, w in zip(r, widths, strict=True)) for r in rows]
     lines.insert(1, "  ".join("-" * w for w in widths))
     return "\n".join(line.rstrip() for line in lines)
-
-
-def skipped_line(report: dict) -> str | None:
-    """``2 files skipped (first: test/a/x.dcm: reason); metrics.json lists each`` or None."""
-    skipped = report.get("skipped") or {}
-    if not skipped.get("count"):
-        return None
-    first = (skipped.get("files") or [{}])[0]
-    where = f" (first: {first['file']}: {first['reason']})" if first else ""
-    return f"{skipped['count']} files skipped{where}; metrics.json lists each with its reason"
 
 
 def _ci(est: dict) -> str:
@@ -80,7 +71,9 @@ def main(argv: list[str] | None = None) -> int:
         print(f"error: {exc}", file=sys.stderr)
         return 2
     print(f"run {report['run_id']}: {report['n_samples']} test images from {report['data_dir']}")
-    if line := skipped_line(report):
+    skipped = report.get("skipped") or {}
+    files, count = skipped.get("files", []), skipped.get("count")
+    if line := describe_skipped(files, contract.METRICS_JSON, count):
         print(line)
     print(format_table(report))
     threshold = report["operating_points"].get("threshold")

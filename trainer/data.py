@@ -16,8 +16,8 @@ from typing import Any
 import numpy as np
 
 from common import InvalidInput
-from dataloader import DataError, check_overlap, compute_stats, load_dataset
-from runs import Preprocessing
+from dataloader import DataError, check_overlap, compute_stats, describe_skipped, load_dataset
+from runs import Preprocessing, contract
 from trainer import distributed
 from trainer.engine import Batches
 
@@ -89,21 +89,6 @@ def leakage_warning(stats: dict[str, Any]) -> str | None:
     return "possible leakage: " + "; ".join(parts) + " (dataset_stats.json lists examples)"
 
 
-def skipped_warning(stats: dict[str, Any]) -> str | None:
-    """One line on the files the loader left out (unreadable, or not an image), naming the first
-    and why; None when every file was read."""
-    skipped = stats.get("skipped") or []
-    if not skipped:
-        return None
-    first = skipped[0]
-    more = f" and {len(skipped) - 1} more" if len(skipped) > 1 else ""
-    files = "file was" if len(skipped) == 1 else "files were"
-    return (
-        f"{len(skipped)} {files} left out (unreadable, or not an image): {first['file']} "
-        f"({first['reason']}){more}; dataset_stats.json lists each with its reason"
-    )
-
-
 def audit_warning(stats: dict[str, Any]) -> str | None:
     """One line when the test split exists but could not be audited (so neither a patient in
     test and train/val nor a duplicate across them was looked for); None otherwise."""
@@ -121,7 +106,8 @@ def warn_data(stats: dict[str, Any]) -> str | None:
     """Print the skipped-files, test-audit and leakage warnings there are (once: the trainer is a
     command, its stderr is its log); return the leakage one (the run records it)."""
     leakage = leakage_warning(stats)
-    for message in (skipped_warning(stats), audit_warning(stats), leakage):
+    skipped = describe_skipped(stats.get("skipped") or [], contract.DATASET_STATS_JSON)
+    for message in (skipped, audit_warning(stats), leakage):
         if message:
             print(f"warning: {message}", file=sys.stderr, flush=True)
     return leakage

@@ -4,7 +4,7 @@ import json
 
 import numpy as np
 
-from dataloader import compute_stats, load_dataset
+from dataloader import compute_stats, describe_skipped, load_dataset
 from tests.dataloader.conftest import write_image
 
 
@@ -62,3 +62,13 @@ def test_content_hash_changes_when_a_file_changes(image_folder):
     before = load_dataset(root).content_hash
     write_image(root / "test" / "benign" / "000.png", size=(21, 24))
     assert load_dataset(root).content_hash != before
+
+
+def test_skipped_files_are_one_line_counting_those_not_listed():
+    # The evaluator's report keeps only the first files; the line counts them all.
+    first = [{"file": "test/a/x", "reason": "empty file"}]
+    assert describe_skipped(first, "metrics.json", count=2) == (
+        "2 files were left out (unreadable, or not an image): test/a/x (empty file) and 1 more; "
+        "metrics.json lists each with its reason"
+    )
+    assert describe_skipped([], "metrics.json", count=0) is None

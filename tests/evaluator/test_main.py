@@ -1,6 +1,6 @@
 import pytest
 
-from evaluator.__main__ import main, skipped_line
+from evaluator.__main__ import main
 
 
 @pytest.fixture
@@ -34,11 +34,3 @@ def test_batch_size_out_of_range_exits_2(environment, capsys):
         main(["--run-id", "0" * 32, "--batch-size", "0"])
     assert exit_info.value.code == 2
     assert "--batch-size must be between 1 and 4096" in capsys.readouterr().err
-
-
-def test_skipped_test_files_are_named_under_the_image_count():
-    report = {"skipped": {"count": 2, "files": [{"file": "test/a/x", "reason": "empty file"}]}}
-    assert skipped_line(report) == (
-        "2 files skipped (first: test/a/x: empty file); metrics.json lists each with its reason"
-    )
-    assert skipped_line({"skipped": {"count": 0, "files": []}}) is None
