@@ -9,12 +9,9 @@ from typing import Any
 
 import torch
 
-from common import InvalidInput, atomic_write_bytes, atomic_write_text, get_settings
+from common import InvalidInput, atomic_write_bytes, get_settings
 
 CHECKPOINT_NAME = "last.pt"
-# The run that last started (or resumed) in a checkpoint folder: until it writes its first
-# checkpoint, the one there is an earlier run's, which ``--resume auto`` must not continue.
-OWNER_NAME = "run_id"
 
 log = logging.getLogger(__name__)
 
@@ -39,23 +36,12 @@ def kept_path(folder: Path, run_id: str) -> Path:
     return folder / f"last-{run_id}.pt"
 
 
-def _keep_aside(folder: Path, state: dict[str, Any]) -> Path:
-    """Move ``folder``'s ``last.pt`` (the unfinished run of ``state``) to its ``kept_path``."""
-    kept = kept_path(folder, state["run_id"])
-    os.replace(folder / CHECKPOINT_NAME, kept)
-    log.warning(
-        "the checkpoint of the unfinished run %s (epoch %s) is kept as %s: --resume %s "
-        "continues that run",
-        state["run_id"], state["epoch"], kept, kept,
-    )  # fmt: skip
-    return kept
-
-
 def claim(folder: Path, run_id: str) -> None:
     """Make ``folder`` the checkpoint folder of ``run_id`` (new or resumed), losing nothing: an
     unfinished checkpoint of another run there is kept as ``last-<its run id>.pt``, and one of
-    ``run_id`` kept that way earlier becomes ``last.pt`` again. Records ``run_id`` as the
-    folder's owner (``--resume auto`` continues only it)."""
+    ``run_id`` kept that way earlier becomes ``last.pt`` again. So an unfinished ``last.pt`` is
+    always the last run's to claim the folder, which is the one ``--resume auto`` continues
+    (a run killed before its first checkpoint leaves none: auto starts anew)."""
     folder.mkdir(parents=True, exist_ok=True)
     current, state = folder / CHECKPOINT_NAME, None
     if current.is_file():
@@ -64,19 +50,17 @@ def claim(folder: Path, run_id: str) -> None:
         except InvalidInput:  # damaged: overwritten by the next checkpoint, as before
             state = None
     if state and state["run_id"] != run_id and not state.get("finished", False):
-        _keep_aside(folder, state)
+        kept = kept_path(folder, state["run_id"])
+        os.replace(current, kept)
+        log.warning(
+            "the checkpoint of the unfinished run %s (epoch %s) is kept as %s: --resume %s "
+            "continues that run",
+            state["run_id"], state["epoch"], kept, kept,
+        )  # fmt: skip
         state = None
     own = kept_path(folder, run_id)
     if own.is_file() and (state is None or state["run_id"] != run_id):
         os.replace(own, current)  # over a finished or damaged one: nothing of value is lost
-    atomic_write_text(folder / OWNER_NAME, run_id)
-
-
-def _owner(folder: Path) -> str | None:
-    try:
-        return (folder / OWNER_NAME).read_text().strip() or None
-    except OSError:  # folders of earlier versions have no record: the checkpoint decides
-        return None
 
 
 def load(path: Path) -> dict[str, Any]:
@@ -101,9 +85,9 @@ def find(resume: str | None, checkpoint_dir: Path) -> dict[str, Any] | None:
     """The checkpoint to continue from, loaded; ``None`` to start a new run.
 
     Args:
-        resume: ``None`` (new run), ``"auto"`` (the experiment's last checkpoint when it belongs
-            to an unfinished run that was the last to start there; else a new run) or the path
-            of a checkpoint file or its folder.
+        resume: ``None`` (new run), ``"auto"`` (the folder's ``last.pt`` when unfinished: the
+            last run to claim the folder, see ``claim``; else a new run) or the path of a
+            checkpoint file or its folder.
         checkpoint_dir: Where ``"auto"`` looks.
     """
     if not resume:
@@ -113,18 +97,7 @@ def find(resume: str | None, checkpoint_dir: Path) -> dict[str, Any] | None:
         if not path.is_file():
             return None
         state = load(path)
-        if state.get("finished", False):
-            return None
-        owner = _owner(checkpoint_dir)
-        if owner is not None and owner != state["run_id"]:
-            log.warning(
-                "run %s, the last to start in %s, stopped before its first checkpoint: starting a "
-                "new run",
-                owner, checkpoint_dir,
-            )  # fmt: skip
-            _keep_aside(checkpoint_dir, state)
-            return None
-        return state
+        return None if state.get("finished", False) else state
     path = Path(resume)
     if path.is_dir():
         path = path / CHECKPOINT_NAME
