@@ -17,6 +17,7 @@ from dashboard.tabs.evaluation import render_evaluation
 from dashboard.tabs.explanations import render_explanations
 from dashboard.tabs.metrics import render_metrics
 from dashboard.tabs.visualizations import render_visualizations
+from runs import contract
 
 TABS = {
     "Metrics": render_metrics,
@@ -68,6 +69,9 @@ def _header(ctx: Context) -> None:
             name = parent[:8]
         line += f" · child of {name} (`{parent}`)"
     st.caption(line)
+    ended = run["tags"].get(contract.ENDED_TAG)
+    if ended and run["status"] == "KILLED":
+        st.warning(f"Training did not finish: {ended}.")
     kids = ctx.children
     if kids is None:
         kids = data.children(ctx.uri, ctx.experiment_id, ctx.run_id)

@@ -147,8 +147,6 @@ def run_data_dir(
     return resolve_data_dir(value, root, confine)
 
 
-
-
 def _channels(n: int) -> str:
     return f"{n} ({'grey' if n == 1 else 'RGB'})"
 

@@ -1,17 +1,23 @@
 """Checkpoints: everything needed to continue a run exactly, written atomically each epoch."""
 
+import fcntl
 import io
+import json
 import logging
 import os
 import re
+import socket
+from dataclasses import dataclass
+from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import IO, Any
 
 import torch
 
 from common import InvalidInput, atomic_write_bytes, get_settings
 
 CHECKPOINT_NAME = "last.pt"
+LOCK_NAME = "trainer.lock"
 
 log = logging.getLogger(__name__)
 
@@ -29,6 +35,72 @@ def save(path: Path, state: dict[str, Any]) -> None:
     buffer = io.BytesIO()
     torch.save(state, buffer)
     atomic_write_bytes(path, buffer.getvalue())
+
+
+@dataclass
+class FolderLock:
+    """One trainer's exclusive hold on its checkpoint folder. An ``flock`` on ``trainer.lock``:
+    the kernel lets go when the process ends, however it ends (``kill -9``, out of memory), so a
+    lock that can be taken proves the last holder gone. The file names that holder."""
+
+    file: IO[str]
+    previous: dict[str, Any]  # what the last holder recorded ({} for a new folder)
+
+    def record(self, run_id: str | None) -> None:
+        """Name this process and its run in the file, for a trainer refused meanwhile and for
+        the next one to hold the folder (see ``previous``)."""
+        fields = {"run_id": run_id, "pid": os.getpid(), "host": socket.gethostname(),
+                  "since": datetime.now(UTC).isoformat(timespec="seconds")}  # fmt: skip
+        self.file.seek(0)
+        self.file.truncate()
+        self.file.write(json.dumps(fields))
+        self.file.flush()
+
+    def release(self) -> None:
+        self.file.close()
+
+
+def _holder(file: IO[str]) -> dict[str, Any]:
+    file.seek(0)
+    try:
+        record = json.loads(file.read() or "{}")
+    except ValueError:  # half written by a holder that died meanwhile: names no one
+        return {}
+    return record if isinstance(record, dict) else {}
+
+
+def hold(folder: Path) -> FolderLock:
+    """Take ``folder`` for this trainer until ``release``; ``InvalidInput`` naming the other
+    trainer when one holds it (two trainers would overwrite each other's ``last.pt``, and
+    ``--resume auto`` would continue a run that another process is training)."""
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+        file = open(folder / LOCK_NAME, "a+", encoding="utf-8")  # noqa: SIM115 (held open)
+    except OSError as exc:
+        raise InvalidInput(
+            f"the checkpoint folder {folder} cannot be written ({exc}); give the trainer a "
+            "writable folder with --checkpoint-dir or CHECKPOINT_DIR"
+        ) from exc
+    try:
+        fcntl.flock(file, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        other = _holder(file)
+        file.close()
+        who = ", ".join(f"{n} {other[k]}" for n, k in (("run", "run_id"), ("process", "pid"))
+                        if other.get(k))  # fmt: skip
+        who += "".join(f" {n} {other[k]}" for n, k in (("on", "host"), ("since", "since"))
+                       if other.get(k))  # fmt: skip
+        raise InvalidInput(
+            f"another trainer is using the checkpoint folder {folder}{f' ({who})' if who else ''}"
+            "; wait for it to end, or give this run its own folder with --checkpoint-dir"
+        ) from None
+    except OSError as exc:
+        file.close()
+        raise InvalidInput(
+            f"the checkpoint folder {folder} cannot be locked ({exc}); use a folder on a file "
+            "system with file locks (--checkpoint-dir or CHECKPOINT_DIR)"
+        ) from exc
+    return FolderLock(file, _holder(file))
 
 
 def kept_path(folder: Path, run_id: str) -> Path:

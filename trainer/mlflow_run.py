@@ -11,10 +11,13 @@ from typing import Any
 import mlflow
 import numpy as np
 import torch
+from mlflow.exceptions import MlflowException
+from mlflow.tracking import MlflowClient
 
 from runs import MODEL_ARTIFACT, Preprocessing, contract, log_classifier
 
 ROOT = Path(__file__).resolve().parents[1]
+log = logging.getLogger(__name__)
 
 
 def quiet() -> None:
@@ -114,3 +117,35 @@ def log_model(
     operating point, the thresholded decision) out (runs.packaging)."""
     log_classifier(model, preprocessing, MODEL_ARTIFACT, operating_point)
     mlflow.set_tag(contract.STAGE_TAG, "trained")
+
+
+def close_abandoned(previous: dict[str, Any], resumed: str | None, tracking_uri: str,
+                    folder: Path) -> None:  # fmt: skip
+    """Mark KILLED the run that last held the checkpoint folder (``previous``, see
+    ``checkpoint.FolderLock``) when MLflow still shows it RUNNING: its trainer is gone, since
+    the folder's lock was free, and ended without a word (``kill -9``, out of memory, a stopped
+    machine), so nothing else would. Not the run being ``resumed``, which goes on."""
+    run_id = previous.get("run_id")
+    if not run_id or run_id == resumed:
+        return
+    client = MlflowClient(tracking_uri)
+    try:
+        run = client.get_run(run_id)
+        if run.info.status != "RUNNING" or run.info.lifecycle_stage != "active":
+            return
+        client.set_tag(
+            run_id, contract.ENDED_TAG,
+            f"its trainer (process {previous.get('pid')} on {previous.get('host')}) ended "
+            "without marking the run (killed with -9, out of memory, or its machine stopped); "
+            f"marked KILLED by the next trainer on the checkpoint folder {folder}",
+        )  # fmt: skip
+        client.set_terminated(run_id, "KILLED")
+    except MlflowException:  # not on this server (another tracking URI used the folder)
+        return
+    log.warning("run %s showed RUNNING, but its trainer had ended: marked KILLED", run_id)
+
+
+def clear_ended(run_id: str) -> None:
+    """A resumed run is alive again: drop the note that said its trainer had ended."""
+    if contract.ENDED_TAG in mlflow.get_run(run_id).data.tags:
+        mlflow.delete_tag(contract.ENDED_TAG)

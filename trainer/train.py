@@ -117,20 +117,27 @@ def main(args: argparse.Namespace) -> str:
     tracking_uri = args.tracking_uri or get_settings().mlflow_tracking_uri
     check_tracking(tracking_uri)
     checkpoint_dir = Path(args.checkpoint_dir or checkpoint.default_dir(args.experiment))
-    state = checkpoint.find(args.resume, checkpoint_dir)
-    if state is not None:
-        saved = {**NEW_ARG_DEFAULTS, **state["args"]}
-        _check_same_flags(args, saved, state["run_id"])
-        saved.update({key: getattr(args, key) for key in RUNTIME_ARGS})
-        vars(args).update(saved)  # in place: the CLI reads stopped_early from its own args
-    distributed.init(dist_info, device)
+    lock = checkpoint.hold(checkpoint_dir) if dist_info.is_main else None  # rank 0 writes it
     try:
+        state = checkpoint.find(args.resume, checkpoint_dir)
+        if lock is not None:
+            resumed = state["run_id"] if state is not None else None
+            mlflow_run.close_abandoned(lock.previous, resumed, tracking_uri, checkpoint_dir)
+            lock.record(resumed)
+        if state is not None:
+            saved = {**NEW_ARG_DEFAULTS, **state["args"]}
+            _check_same_flags(args, saved, state["run_id"])
+            saved.update({key: getattr(args, key) for key in RUNTIME_ARGS})
+            vars(args).update(saved)  # in place: the CLI reads stopped_early from its own args
+        distributed.init(dist_info, device)
         path = checkpoint_dir / checkpoint.CHECKPOINT_NAME
         member = state.get("member", 0) if state is not None else 0
         session = _session(args, dist_info, device, path, member)
-        return _train(session, state, tracking_uri)
+        return _train(session, state, tracking_uri, lock)
     finally:
         distributed.shutdown(dist_info)
+        if lock is not None:
+            lock.release()
 
 
 def _check_same_flags(args: argparse.Namespace, saved: dict[str, Any], run_id: str) -> None:
@@ -241,7 +248,8 @@ def _session(args, dist_info, device, checkpoint_path: Path, member: int = 0,
     )  # fmt: skip
 
 
-def _train(session: Training, state: dict[str, Any] | None, tracking_uri: str) -> str:
+def _train(session: Training, state: dict[str, Any] | None, tracking_uri: str,
+           lock: checkpoint.FolderLock | None) -> str:  # fmt: skip
     args, dist_info = session.args, session.dist_info
     if state is not None:
         if state["dataset_hash"] != session.data_hash:
@@ -264,6 +272,7 @@ def _train(session: Training, state: dict[str, Any] | None, tracking_uri: str) -
         else:
             run_id = _reopen(state["run_id"], tracking_uri)
         checkpoint.claim(session.checkpoint_path.parent, run_id)  # auto continues it
+        lock.record(run_id)
     session.run_id = distributed.broadcast(run_id, dist_info)
     status = "FAILED"
     try:
@@ -300,7 +309,9 @@ def _train(session: Training, state: dict[str, Any] | None, tracking_uri: str) -
 def _reopen(run_id: str, tracking_uri: str) -> str:
     """Continue the MLflow run of a checkpoint; ``InvalidInput`` when the server lacks it."""
     try:
-        return mlflow.start_run(run_id=run_id).info.run_id
+        run_id = mlflow.start_run(run_id=run_id).info.run_id
+        mlflow_run.clear_ended(run_id)
+        return run_id
     except MlflowException as exc:
         raise InvalidInput(
             f"the checkpoint's run {run_id} is not on the tracking server {tracking_uri} "

@@ -134,3 +134,16 @@ def test_leakage_rows_list_the_duplicates_of_dataset_stats():
         }
     ]
     assert leakage_rows({}).empty
+
+
+def test_a_run_whose_trainer_died_says_so_at_the_top(page_env, mlflow_server, tmp_path):
+    from trainer.mlflow_run import close_abandoned
+
+    client = MlflowClient(mlflow_server)
+    exp = client.create_experiment(f"died-{time.time_ns()}")
+    run_id = client.create_run(exp, run_name="killed-9").info.run_id
+    close_abandoned({"run_id": run_id, "pid": 4242, "host": "node-7"}, None, mlflow_server,
+                    tmp_path)  # fmt: skip
+    at = open_page(run_id, "Metrics", experiment_id=exp)
+    [warning] = [w.value for w in at.warning if w.value.startswith("Training did not finish")]
+    assert "process 4242 on node-7" in warning and "marked KILLED" in warning

@@ -1,3 +1,4 @@
+import json
 import os
 import signal
 import subprocess
@@ -7,7 +8,10 @@ from pathlib import Path
 import pytest
 from mlflow import MlflowClient
 
+from common import InvalidInput
+from runs import contract
 from tests.conftest import ROOT, free_port, serving
+from trainer import checkpoint, train
 
 pytestmark = pytest.mark.slow
 
@@ -65,6 +69,58 @@ def test_sigterm_marks_the_run_killed_and_keeps_the_checkpoint(trainer_argv, mlf
     assert len(client.search_runs([experiment], query)) == 1
     checkpoints = Path(argv[argv.index("--checkpoint-dir") + 1])
     assert any(checkpoints.rglob("last.pt"))
+
+
+def _training(argv: list[str], until: str) -> subprocess.Popen:
+    """A trainer process of ``argv``, once it has printed a line starting with ``until``."""
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "trainer", *argv], cwd=ROOT, stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE, text=True,
+    )  # fmt: skip
+    for line in proc.stderr:
+        if line.startswith(until):
+            return proc
+    raise AssertionError(f"the trainer ended (exit {proc.wait()}) before {until!r}")
+
+
+def _holder(argv: list[str]) -> dict:
+    folder = Path(argv[argv.index("--checkpoint-dir") + 1])
+    return json.loads((folder / checkpoint.LOCK_NAME).read_text())
+
+
+def test_a_second_trainer_on_a_busy_checkpoint_folder_is_refused_naming_the_first(trainer_argv):
+    argv = trainer_argv("--epochs", "200")
+    first = _training(argv, "epoch 1/200")
+    try:
+        holder = _holder(argv)
+        with pytest.raises(InvalidInput, match="another trainer is using the checkpoint folder"
+                           ) as refused:  # fmt: skip
+            train([*argv, "--resume", "auto"])  # it would continue the run being trained
+    finally:
+        first.kill()
+        first.wait()
+    assert f"(run {holder['run_id']}, process {first.pid} on " in str(refused.value)
+    assert "its own folder with --checkpoint-dir" in str(refused.value)
+
+
+def test_a_run_whose_trainer_was_killed_9_is_marked_killed_until_resumed(
+    trainer_argv, mlflow_server
+):
+    argv = trainer_argv("--epochs", "200")
+    first = _training(argv, "epoch 2/200")  # checkpointed
+    run_id = _holder(argv)["run_id"]
+    first.send_signal(signal.SIGKILL)  # nothing of it can mark the run
+    first.wait()
+    client = MlflowClient(mlflow_server)
+    assert client.get_run(run_id).info.status == "RUNNING"
+    train(trainer_argv("--epochs", "1"))  # the next trainer on the folder: a new run
+    run = client.get_run(run_id)
+    assert run.info.status == "KILLED"
+    assert f"process {first.pid} on" in run.data.tags[contract.ENDED_TAG]
+    folder = Path(argv[argv.index("--checkpoint-dir") + 1])
+    assert train([*argv, "--resume", str(checkpoint.kept_path(folder, run_id))]) == run_id
+    run = client.get_run(run_id)
+    assert run.info.status == "FINISHED" and contract.ENDED_TAG not in run.data.tags
 
 
 def test_unreachable_mlflow_exits_2_with_one_clear_line(tmp_path, tiny_data, unreachable_uri):
