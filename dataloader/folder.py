@@ -70,9 +70,9 @@ def _image_by_content(entry: os.DirEntry) -> bool:
     """Whether a file named otherwise is a PNG, JPEG or DICOM file by its first bytes (PACS
     exports name DICOM files ``IM0001`` or by their UID). One short read, only for such names
     and regular files (a FIFO would block); a file that cannot be opened counts, so that the
-    scan reports why it cannot be read."""
+    scan reports why it cannot be read, and so does an empty one (a failed transfer)."""
     try:
-        return entry.is_file() and kind_of(entry.path) is not None
+        return entry.is_file() and (entry.stat().st_size == 0 or kind_of(entry.path) is not None)
     except OSError:
         return True
 
