@@ -133,8 +133,8 @@ class ImageClassifierModel(PythonModel):
             model_input = list(model_input.iloc[:, 0])
         if isinstance(model_input, bytes | bytearray | str):
             model_input = [model_input]
-        if isinstance(model_input, np.ndarray) and model_input.dtype != object:
-            return self._arrays(model_input)
+        if isinstance(model_input, np.ndarray) and model_input.dtype.kind not in "OUS":
+            return self._arrays(model_input)  # (JSON "inputs": [base64, ...] come as kind U)
         if isinstance(model_input, list | tuple | np.ndarray | pd.Series):
             items = list(model_input)
             if items and all(isinstance(i, bytes | bytearray | str) for i in items):
@@ -155,6 +155,13 @@ class ImageClassifierModel(PythonModel):
         if images.dtype != np.uint8:
             if not np.issubdtype(images.dtype, np.number) or images.min() < 0 or images.max() > 255:
                 raise ImageDecodeError("image arrays must hold uint8 values 0–255")
+            if not np.issubdtype(images.dtype, np.integer) and not np.all(images % 1 == 0):
+                # [0, 1]-scaled pixels would become a black image and a confident wrong answer
+                raise ImageDecodeError(
+                    f"image arrays must hold whole pixel values 0–255 (uint8); these "
+                    f"{images.dtype} values have fractions (max {float(np.nanmax(images)):g}): "
+                    "scale [0, 1] pixels by 255 and round, or send the image files"
+                )
             images = images.astype(np.uint8)
         if images.shape[1:] == (*self.image_size, self.channels):
             return images

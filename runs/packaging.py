@@ -11,7 +11,9 @@ Runs logged before (the ``pytorch`` flavor, classes pickled as ``runs.models`` o
 repository, so ``check_servable`` refuses them.
 """
 
+import base64
 import copy
+import io
 import sys
 import tempfile
 from collections.abc import Iterator
@@ -22,14 +24,24 @@ from pathlib import Path
 import mlflow
 import mlflow.pyfunc
 import numpy as np
+import pandas as pd
 import torch
 from mlflow.exceptions import MlflowException
 from mlflow.models.model import MLMODEL_FILE_NAME, Model, ModelInfo
+from mlflow.models.signature import ModelSignature
 from mlflow.store.artifact.artifact_repository_registry import get_artifact_repository
+from mlflow.types.schema import ColSpec, Schema
+from PIL import Image
 
 import mlpipeline_model
 from common import InvalidInput, ServiceUnavailable
-from mlpipeline_model import FORMAT, TORCH_ARTIFACT, ImageClassifierModel
+from mlpipeline_model import (
+    DECISION_COLUMN,
+    FORMAT,
+    PREDICTED_COLUMN,
+    TORCH_ARTIFACT,
+    ImageClassifierModel,
+)
 from runs.preprocessing import Preprocessing
 
 PACKAGE_DIR = Path(mlpipeline_model.__file__).resolve().parent
@@ -67,6 +79,31 @@ def requirements() -> list[str]:
     ]
 
 
+def signature(class_names: list[str], operating_point: dict | None) -> ModelSignature:
+    """The model's output columns (MLmodel ``signature``). No input schema: the model takes
+    encoded files, base64 text and uint8 arrays alike, which one schema cannot say; the input
+    example shows one form."""
+    columns = [ColSpec("double", name) for name in class_names]
+    columns.append(ColSpec("string", PREDICTED_COLUMN))
+    if operating_point:
+        columns.append(ColSpec("string", DECISION_COLUMN))
+    return ModelSignature(outputs=Schema(columns))
+
+
+def input_example(preprocessing: Preprocessing) -> pd.DataFrame:
+    """One mid-grey PNG of the model's size, base64 in a column ``image``: the JSON body that
+    ``mlflow models serve`` takes (``serving_input_example.json``). Synthetic: a model must
+    not carry a patient's image."""
+    shape = (
+        (*preprocessing.image_size, 3)
+        if preprocessing.channels == 3
+        else (preprocessing.image_size)
+    )
+    png = io.BytesIO()
+    Image.fromarray(np.full(shape, 128, np.uint8)).save(png, format="PNG")
+    return pd.DataFrame({"image": [base64.b64encode(png.getvalue()).decode()]})
+
+
 def log_classifier(
     model: torch.nn.Module,
     preprocessing: Preprocessing,
@@ -92,6 +129,8 @@ def log_classifier(
             artifacts={TORCH_ARTIFACT: str(weights)},
             code_paths=[str(PACKAGE_DIR)],
             pip_requirements=requirements(),
+            signature=signature(wrapper.class_names, operating_point),
+            input_example=input_example(preprocessing),
             metadata={
                 FORMAT_KEY: FORMAT,
                 "preprocessing": preprocessing.model_dump(mode="json"),

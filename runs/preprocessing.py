@@ -18,7 +18,10 @@ class Preprocessing(BaseModel):
     mean: list[float] = Field(description="per-channel mean in [0, 1], applied inside the model")
     std: list[float] = Field(description="per-channel std, applied inside the model")
     resize: str = "bilinear, antialiased"
-    input: str = "float32 N×C×H×W scaled to [0, 1] (uint8 / 255)"
+    input: str = (
+        "PyTorch module: float32 N×C×H×W scaled to [0, 1] (uint8 / 255); the logged pyfunc "
+        "model: uint8 0–255 N×H×W×C arrays or PNG/JPEG/DICOM files"
+    )
 
     def to_tensor(self, images: np.ndarray) -> torch.Tensor:
         """Turn uint8 ``N×H×W×C`` images (already of ``image_size``) into the model's input."""

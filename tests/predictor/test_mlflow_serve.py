@@ -32,9 +32,19 @@ def test_mlflow_models_serve_answers_for_the_alias(settings, served_runs, demo_d
         by_array = requests.post(f"{url}/invocations", timeout=60, json={
             "inputs": [[[[0, 0, 0]] * 32] * 32]
         })  # fmt: skip
+        by_text = requests.post(f"{url}/invocations", timeout=60, json={
+            "inputs": [base64.b64encode(image).decode()]  # MLflow makes it a numpy str array
+        })  # fmt: skip
+        scaled = requests.post(f"{url}/invocations", timeout=60, json={
+            "inputs": [[[[0.5, 0.5, 0.5]] * 32] * 32]  # [0, 1] pixels: refused, not black
+        })  # fmt: skip
     assert by_bytes.status_code == 200, by_bytes.text
     [row] = by_bytes.json()["predictions"]
     classes = sorted(p.name for p in (demo_data / "train").iterdir())
     assert set(row) == {*classes, "predicted_class"}
     assert abs(sum(row[c] for c in classes) - 1) < 1e-5
     assert by_array.status_code == 200 and len(by_array.json()["predictions"]) == 1
+    assert by_text.status_code == 200, by_text.text
+    assert by_text.json()["predictions"] == [row]
+    assert scaled.status_code == 400, scaled.text
+    assert "whole pixel values 0–255" in str(scaled.json()), scaled.json()

@@ -85,8 +85,9 @@ def test_data_whose_version_cannot_be_read_is_never_the_same_version(tmp_path, m
     import dataloader.inspect
 
     data = grey_folder(tmp_path / "data", (16, 16))
-    assert runs.check_compatible(data, _grey_model())["version"] == (
+    assert (
         runs.check_compatible(data, _grey_model())["version"]
+        == (runs.check_compatible(data, _grey_model())["version"])
     )
 
     def unreadable(path, split):

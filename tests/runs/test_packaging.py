@@ -33,10 +33,13 @@ FRESH_PROCESS = textwrap.dedent(
     files = [open(p, "rb").read() for p in sys.argv[2:]]
     by_bytes = model.predict(files)
     by_array = model.predict(np.zeros((2, 50, 40, 3), dtype=np.uint8))
+    by_example = model.predict(model.input_example)  # a downstream service's first call
     code = sys.modules[type(model.unwrap_python_model()).__module__].__file__
     print(json.dumps({
         "columns": list(by_bytes.columns), "rows": by_bytes.to_dict("records"),
         "array_rows": len(by_array), "code": code,
+        "example_columns": list(by_example.columns),
+        "outputs": model.metadata.get_output_schema().input_names(),
         "repo_modules": sorted({"runs", "common", "dataloader"} & set(sys.modules)),
     }))
     """
@@ -64,6 +67,7 @@ def test_model_predicts_in_a_fresh_process_without_the_repository(trained_run, t
         assert sum(row[c] for c in classes) == pytest.approx(1.0, abs=1e-5)
         assert row["predicted_class"] == max(classes, key=row.get)
     assert out["array_rows"] == 2
+    assert out["outputs"] == out["example_columns"] == out["columns"]  # the MLmodel says them
     assert not out["code"].startswith(str(ROOT)), "the model's code came from the checkout"
     assert out["repo_modules"] == []
 
@@ -104,6 +108,17 @@ def test_a_read_only_array_is_predicted_without_a_warning(trained_run):
     with warnings.catch_warnings():
         warnings.simplefilter("error")
         np.testing.assert_array_equal(served.probabilities(images), expected)
+
+
+def test_pixels_scaled_to_0_1_are_refused_rather_than_read_as_black(trained_run):
+    served = load_classifier(f"runs:/{trained_run.run_id}/model")
+    images = load_dataset(trained_run.data_dir, splits=("test",)).test.images[:2]
+    with pytest.raises(
+        ValueError, match=r"whole pixel values 0–255 .* scale \[0, 1\] pixels by 255"
+    ):
+        served.predict(None, images.astype(np.float32) / 255)
+    # whole numbers in another dtype are the same image
+    np.testing.assert_array_equal(served.to_batch(images.astype(np.float64)), images)
 
 
 def test_jpeg_dicom_and_other_sizes_are_converted_to_the_models_input(trained_run):
