@@ -39,6 +39,7 @@ from dashboard.handoff import (
 )
 from jobs import STORE_ERRORS, SelectionStore, get_database
 from runs import (
+    CONFIRMED_TAG,
     MODEL_ARTIFACT,
     contract,
     find_logged_model,
@@ -145,6 +146,15 @@ def _register(client: MlflowClient, name: str, run: Run, found: Assessment, tags
         raise ServiceUnavailable(f"MLflow failed to register a version of {name!r}: {exc}") from exc
 
 
+def _confirm(client: MlflowClient, name: str, version: str, change: str) -> None:
+    try:
+        client.set_model_version_tag(name, version, CONFIRMED_TAG, change)
+    except MlflowException as exc:
+        raise ServiceUnavailable(
+            f"MLflow failed to tag {name} version {version}: {exc.message}; choose it again"
+        ) from exc
+
+
 def choose_run(
     run_id: str,
     reason: str,
@@ -205,8 +215,9 @@ def choose_run(
         "selected_by": selected_by,
         **provenance,
     }
-    if change:
-        tags["interface_change"] = change[:5000]
+    if change or allow_interface_change:  # the predictor switches to a version of another
+        # interface only with it (it may see a change that this process cannot: no predictor)
+        tags[CONFIRMED_TAG] = (change or "confirmed without a change seen by the chooser")[:5000]
     for metric in SUMMARY_METRICS:
         key = metric_keys.eval_key(metric)
         for tag in (key, *(metric_keys.bound_key(key, b) for b in metric_keys.BOUNDS)):
@@ -219,6 +230,8 @@ def choose_run(
     already = current is not None and current.source == f"models:/{found.logged_model_id}"
     if already:
         number = str(current.version)
+        if CONFIRMED_TAG in tags:  # the alias named it, the predictor kept the one before
+            _confirm(client, name, number, tags[CONFIRMED_TAG])
     else:
         number = str(_register(client, name, run, found, tags).version)
         try:

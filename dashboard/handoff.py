@@ -4,13 +4,23 @@ and whether clients of the alias would receive other classes, channels or decisi
 import functools
 
 import mlflow
+import requests
 from mlflow.entities import Run
 from mlflow.exceptions import MlflowException
 from mlflow.tracking import MlflowClient
 from pydantic import ValidationError
 
 from common import InvalidInput, NotFound, ServiceUnavailable, Settings
-from runs import MAX_UPSCALE, contract, get_client, load_json_artifact, model_info, run_model_uri
+from runs import (
+    FORMAT_KEY,
+    Interface,
+    contract,
+    get_client,
+    interface_changes,
+    load_json_artifact,
+    model_info,
+    run_model_uri,
+)
 
 
 def is_evaluated(run: Run) -> bool:
@@ -76,67 +86,81 @@ def caveats_of(
 
 
 @functools.lru_cache(maxsize=64)
-def interface(tracking_uri: str, model_uri: str, run_id: str | None) -> dict:
-    """What a client of the model at ``model_uri`` depends on: its classes, channels, input size
-    and decision rule, read from the model's MLmodel (the model carries them wherever it goes;
-    a registered version outlives its run). Models logged before they carried their operating
-    point: the run's ``operating_point.json``, as the predictor reads it."""
+def interface(tracking_uri: str, model_uri: str, run_id: str | None) -> Interface:
+    """What a client of the model at ``model_uri`` depends on, read from the model's MLmodel
+    (the model carries it wherever it goes; a registered version outlives its run). Models
+    logged before they carried their operating point: the run's ``operating_point.json``, as
+    the predictor reads it. ``InvalidInput`` for a model of another kind (nothing is known)."""
     meta = model_info(model_uri).metadata or {}
+    if FORMAT_KEY not in meta:
+        raise InvalidInput(f"{model_uri} is not a model of this pipeline")
     pp = meta.get("preprocessing") or {}
     point = meta.get("operating_point")
     if "operating_point" not in meta and run_id:
         point = load_json_artifact(get_client(tracking_uri), run_id, contract.OPERATING_POINT_JSON)
-    return {
-        "classes": [str(c) for c in pp.get("class_names", [])],
-        "channels": pp.get("channels"),
-        "image_size": tuple(pp.get("image_size") or (0, 0)),
-        "decision": point.get("positive_class") if isinstance(point, dict) else None,
-    }
+    decision = point.get("positive_class") if isinstance(point, dict) else None
+    return Interface.of(pp.get("class_names", []), pp.get("channels"), pp.get("image_size"),
+                        decision)  # fmt: skip
 
 
-def _smallest(size: tuple[int, ...]) -> str:
-    return "×".join(str(-(-side // MAX_UPSCALE)) for side in size)
+def predictor_ready(url: str, token: str | None, timeout: float = 2.0) -> requests.Response:
+    """The predictor's ``/ready`` answer (``requests.RequestException`` when it does not
+    answer)."""
+    headers = {"Authorization": f"Bearer {token}"} if token else {}
+    return requests.get(f"{url.rstrip('/')}/ready", headers=headers, timeout=timeout)
 
 
-def _rule(positive: str | None) -> str:
-    return f"threshold for {positive!r}" if positive else "no threshold (no `decision`)"
+def _predictor_serves(settings: Settings) -> tuple[str, str | None] | None:
+    """``(version, run_id)`` of the registered model that the predictor at ``PREDICTOR_URL``
+    serves, or None (it serves another model, none, or does not answer)."""
+    try:
+        body = predictor_ready(settings.predictor_url, settings.pipeline_api_token).json()
+    except (requests.RequestException, ValueError):
+        return None
+    if not isinstance(body, dict) or body.get("model_name") != settings.model_name:
+        return None
+    return (str(body["version"]), body.get("run_id")) if body.get("version") else None
+
+
+def serving(settings: Settings) -> list[tuple[str, str, str | None]]:
+    """``(who, version, run_id)`` for each version clients receive now: the one the alias names,
+    and the predictor's when it serves another (it keeps its last good version while the alias
+    names none, or one it refused)."""
+    found = []
+    named = served_version(settings)
+    if named is not None:
+        who = f"{settings.model_name}@{settings.model_alias} now serves version {named[0]}"
+        found.append((who, *named))
+    served = _predictor_serves(settings)
+    if served is not None and (named is None or served[0] != named[0]):
+        who = f"the predictor at {settings.predictor_url} serves version {served[0]}"
+        found.append((who, *served))
+    return found
 
 
 def interface_change(settings: Settings, run_id: str) -> str | None:
-    """How choosing ``run_id`` changes what clients of the alias receive; None when nothing
-    does or the alias names no version yet. When the served version cannot be read, that is
-    said: the change is unknown, so it needs the same confirmation (fail closed)."""
-    current = served_version(settings)
-    if current is None or current[1] == run_id:
-        return None
-    version, served_run = current
-    served = f"{settings.model_name}@{settings.model_alias} now serves version {version}"
+    """How choosing ``run_id`` changes what clients receive (of the version the alias names,
+    and of the one the predictor serves when that is another); None when nothing does or
+    nothing is served yet. When a served version cannot be read, that is said: the change is
+    unknown, so it needs the same confirmation (fail closed)."""
     mlflow.set_tracking_uri(settings.mlflow_tracking_uri)  # model_info reads MLflow's global
-    uri = settings.mlflow_tracking_uri
-    after = interface(uri, run_model_uri(run_id), run_id)
-    try:
-        before = interface(uri, f"models:/{settings.model_name}/{version}", served_run)
-    except (InvalidInput, NotFound) as exc:
-        return (
-            f"{served}, whose classes and decision rule cannot be read ({exc}); whether this run "
-            "changes what its clients receive is unknown"
-        )
-    changes = []
-    if before["classes"] != after["classes"]:
-        changes.append(f"classes {', '.join(before['classes'])} → {', '.join(after['classes'])}")
-    if before["channels"] != after["channels"]:
-        changes.append(f"input channels {before['channels']} → {after['channels']}")
-    if any(a > b for a, b in zip(after["image_size"], before["image_size"], strict=False)):
-        changes.append(
-            f"input {'×'.join(map(str, before['image_size']))} → "
-            f"{'×'.join(map(str, after['image_size']))} px: images under "
-            f"{_smallest(after['image_size'])} px are refused (under "
-            f"{_smallest(before['image_size'])} before)"
-        )
-    if before["decision"] != after["decision"]:
-        changes.append(f"decision {_rule(before['decision'])} → {_rule(after['decision'])}")
-    if not changes:
-        return None
-    return f"{served} (run {served_run}); this run changes what its clients receive: " + (
-        "; ".join(changes)
-    )
+    uri, found = settings.mlflow_tracking_uri, []
+    for who, version, served_run in serving(settings):
+        if served_run == run_id:
+            continue
+        after = interface(uri, run_model_uri(run_id), run_id)
+        try:
+            before = interface(uri, f"models:/{settings.model_name}/{version}", served_run)
+        except (InvalidInput, NotFound) as exc:
+            found.append(
+                f"{who}, whose classes and decision rule cannot be read ({exc}); whether this "
+                "run changes what its clients receive is unknown"
+            )
+            continue
+        changed = interface_changes(before, after)
+        if changed:
+            found.append(
+                f"{who} (run {served_run}); this run changes what its clients receive: "
+                + "; ".join(changed)
+            )
+    return "; and ".join(found) or None

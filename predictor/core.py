@@ -8,7 +8,10 @@ computed it.
 
 When the alias stops naming the served version (removed, or moved to a version that does not
 load), the last good version keeps serving (availability), but marked ``stale`` with the
-``problem`` that says why: ``/ready`` and every ``/predict`` answer carry both.
+``problem`` that says why: ``/ready`` and every ``/predict`` answer carry both. So it does when
+the alias moves to a version whose classes, channels, input size or decision rule differ
+(``runs.interface_changes``) and whose chooser did not confirm that (``runs.CONFIRMED_TAG``, set
+by ``dashboard.choose --yes-interface-change``): clients must not receive other classes unasked.
 """
 
 import logging
@@ -26,10 +29,13 @@ from mlflow.tracking import MlflowClient
 
 from common import InvalidInput, PipelineError, ServiceUnavailable, Settings
 from runs import (
+    CONFIRMED_TAG,
+    Interface,
     OperatingPoint,
     check_tracking,
     checked_point,
     decided_labels,
+    interface_changes,
     load_classifier,
     read_operating_point,
 )
@@ -63,6 +69,13 @@ class Served:
     def class_names(self) -> list[str]:
         return list(self.classifier.class_names)
 
+    @property
+    def interface(self) -> Interface:
+        """What its clients depend on (``runs.Interface``)."""
+        c, point = self.classifier, self.operating_point
+        positive = point.positive_class if point is not None else None
+        return Interface.of(c.class_names, c.channels, c.image_size, positive)
+
 
 def _default_loader(tracking_uri: str, model_uri: str):
     # models:/ resolves against MLflow's global tracking URI, not the holder's client: without
@@ -82,6 +95,7 @@ class ModelHolder:
         self.loader = loader
         self.current: Served | None = None
         self.problem = f"still looking up {self.alias_uri}"
+        self._refused: tuple[str, str] | None = None  # (version, why): not loaded again
         self._refresh_lock = threading.Lock()
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
@@ -90,8 +104,9 @@ class ModelHolder:
     def alias_uri(self) -> str:
         return f"models:/{self.settings.model_name}@{self.settings.model_alias}"
 
-    def _target(self) -> tuple[str, str | None]:
-        """``(version, run_id)`` the alias names now."""
+    def _target(self) -> tuple[str, str | None, bool]:
+        """``(version, run_id, confirmed)`` the alias names now; ``confirmed``: its chooser
+        confirmed that it changes what clients receive."""
         s = self.settings
         check_tracking(s.mlflow_tracking_uri, timeout=5)
         try:
@@ -106,7 +121,7 @@ class ModelHolder:
                     "a run: python -m dashboard.choose RUN_ID --reason TEXT (or the dashboard)"
                 ) from exc
             raise ServiceUnavailable(f"MLflow failed to resolve {self.alias_uri}: {exc}") from exc
-        return str(mv.version), mv.run_id
+        return str(mv.version), mv.run_id, CONFIRMED_TAG in (mv.tags or {})
 
     def refresh(self) -> bool:
         """Load the version the alias names if it is not the one served; True when it swapped.
@@ -116,7 +131,7 @@ class ModelHolder:
         """
         with self._refresh_lock:
             try:
-                version, run_id = self._target()
+                version, run_id, confirmed = self._target()
             except PipelineError as exc:  # InvalidInput: the alias names no version any more
                 self._failed(str(exc), known=isinstance(exc, InvalidInput))
                 return False
@@ -127,6 +142,9 @@ class ModelHolder:
                     log.info("%s names the served version %s", self.alias_uri, version)
                 return False
             named = f"{self.alias_uri} names version {version}"
+            if self._refused is not None and self._refused[0] == version and not confirmed:
+                self._failed(self._refused[1], known=True)
+                return False
             try:
                 served = self._load(version, run_id)
             except PipelineError as exc:
@@ -136,6 +154,21 @@ class ModelHolder:
                 log.exception("loading %s version %s failed", self.alias_uri, version)
                 failure = f"{type(exc).__name__}: {exc}"
                 self._failed(f"{named}, which failed to load ({failure})", known=True)
+                return False
+            changed = (
+                []
+                if current is None or confirmed
+                else (interface_changes(current.interface, served.interface))
+            )
+            if changed:
+                why = (
+                    f"{named}, which changes what clients receive ({'; '.join(changed)}) and was "
+                    f"not chosen as such: choose its run with python -m dashboard.choose {run_id} "
+                    "--reason TEXT --yes-interface-change (or in the dashboard) once clients are "
+                    "ready, or point the alias back"
+                )
+                self._refused = (version, why)
+                self._failed(why, known=True)
                 return False
             self.current = served
             self.problem = ""

@@ -13,6 +13,8 @@
 - ``threshold_labels``: a two-class decision by a threshold (the logged model's own rule);
   ``OperatingPoint``, ``read_operating_point``, ``checked_point`` and ``decided_labels``
   (``runs.decision``): a run's threshold, read and checked once for every service.
+- ``Interface`` and ``interface_changes`` (``runs.interface``): what a client of a served model
+  depends on, and how another model changes it (the dashboard's choice, the predictor's switch).
 - The artifact contract (``runs.contract``): where each artifact lives in a run.
 """
 
@@ -32,6 +34,8 @@ from runs.checks import (
     warm_up,
 )
 from runs.decision import OperatingPoint, checked_point, decided_labels, read_operating_point
+from runs.interface import CONFIRMED_TAG, Interface
+from runs.interface import changes as interface_changes
 from runs.models import MODEL_NAMES, Ensemble, ImageClassifier, build_model
 from runs.packaging import (
     FORMAT_KEY,
@@ -58,6 +62,7 @@ from runs.tracking import (
 )
 
 __all__ = [
+    "CONFIRMED_TAG",
     "FORMAT_KEY",
     "MAX_PIXELS",
     "MAX_UPSCALE",
@@ -65,6 +70,7 @@ __all__ = [
     "MODEL_NAMES",
     "Ensemble",
     "ImageClassifier",
+    "Interface",
     "OperatingPoint",
     "Preprocessing",
     "build_model",
@@ -80,6 +86,7 @@ __all__ = [
     "get_client",
     "get_run",
     "inference",
+    "interface_changes",
     "is_run_data",
     "job_result_id",
     "load_classifier",

@@ -22,9 +22,8 @@ def _store(ctx: Context) -> SelectionStore:
 def predictor_line(url: str, token: str | None, timeout: float = 2.0) -> tuple[str, str | None]:
     """One line: which version the predictor at ``url`` serves, or why it serves none; and that
     version (None when it serves none or does not answer)."""
-    headers = {"Authorization": f"Bearer {token}"} if token else {}
     try:
-        r = requests.get(f"{url.rstrip('/')}/ready", headers=headers, timeout=timeout)
+        r = handoff.predictor_ready(url, token, timeout)
     except requests.RequestException as exc:
         return f"the predictor at {url} does not answer ({type(exc).__name__})", None
     try:

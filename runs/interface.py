@@ -1,0 +1,57 @@
+"""What a client of a served model depends on, and how another model would change it: one
+comparison for the dashboard's choice (``dashboard.handoff``) and the predictor's switch."""
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+from mlpipeline_model import MAX_UPSCALE
+
+CONFIRMED_TAG = "interface_change"
+"""Tag of a registered version whose chooser confirmed that clients receive something else
+(``dashboard.choose --yes-interface-change``); its value says what changed."""
+
+
+@dataclass(frozen=True)
+class Interface:
+    """Classes (in order), input channels, input size and the class a threshold decides
+    (``decision``; None: no threshold)."""
+
+    classes: tuple[str, ...]
+    channels: int | None
+    image_size: tuple[int, ...]
+    decision: str | None
+
+    @classmethod
+    def of(cls, classes: Sequence[str], channels: int | None, image_size: Sequence[int] | None,
+           decision: str | None) -> "Interface":  # fmt: skip
+        size = tuple(int(side) for side in image_size or (0, 0))
+        return cls(tuple(str(c) for c in classes), channels, size, decision)
+
+
+def _smallest(size: tuple[int, ...]) -> str:
+    return "×".join(str(-(-side // MAX_UPSCALE)) for side in size)
+
+
+def _rule(positive: str | None) -> str:
+    return f"threshold for {positive!r}" if positive else "no threshold (no `decision`)"
+
+
+def changes(before: Interface, after: Interface) -> list[str]:
+    """What clients receive otherwise from ``after`` than from ``before``, one phrase each
+    (empty: nothing). A smaller input size changes nothing a client sees; a larger one refuses
+    images that were served."""
+    found = []
+    if before.classes != after.classes:
+        found.append(f"classes {', '.join(before.classes)} → {', '.join(after.classes)}")
+    if before.channels != after.channels:
+        found.append(f"input channels {before.channels} → {after.channels}")
+    if any(a > b for a, b in zip(after.image_size, before.image_size, strict=False)):
+        found.append(
+            f"input {'×'.join(map(str, before.image_size))} → "
+            f"{'×'.join(map(str, after.image_size))} px: images under "
+            f"{_smallest(after.image_size)} px are refused (under "
+            f"{_smallest(before.image_size)} before)"
+        )
+    if before.decision != after.decision:
+        found.append(f"decision {_rule(before.decision)} → {_rule(after.decision)}")
+    return found

@@ -1,0 +1,96 @@
+"""Clients of the predictor do not receive other classes, channels or decisions unasked: a
+version of another interface is served once its chooser confirmed it
+(``dashboard.choose --yes-interface-change``), and the choice compares with what the predictor
+serves, not only with what the alias names."""
+
+import shutil
+
+import mlflow
+import pytest
+from mlflow.tracking import MlflowClient
+
+from common import InvalidInput
+from dashboard.choose import choose_run
+from runs import run_model_uri
+from tests.predictor.conftest import log_untrained_run, post_images, wait_ready
+from tests.predictor.test_stale import wait_for
+
+
+@pytest.fixture(scope="module")
+def other_classes_run(mlflow_server, demo_data, tmp_path_factory) -> str:
+    """A servable run of two of the demo data's three classes."""
+    data = tmp_path_factory.mktemp("two-of-three")
+    for split in ("train", "test"):
+        for cls in sorted(p.name for p in (demo_data / "train").iterdir())[:2]:
+            shutil.copytree(demo_data / split / cls, data / split / cls)
+    return log_untrained_run(mlflow_server, data, seed=5)
+
+
+def _move_alias_by_hand(settings, run_id: str) -> str:
+    """Register ``run_id``'s model and point the alias at it with MLflow's own client, as
+    MLflow's UI does: no choice, no confirmation."""
+    mlflow.set_tracking_uri(settings.mlflow_tracking_uri)
+    version = mlflow.register_model(run_model_uri(run_id), settings.model_name).version
+    MlflowClient(settings.mlflow_tracking_uri).set_registered_model_alias(
+        settings.model_name, settings.model_alias, version
+    )
+    return str(version)
+
+
+def test_an_unconfirmed_version_of_other_classes_is_not_served_until_chosen_as_such(
+    predictor, settings, served_runs, other_classes_run, demo_data
+):
+    choose_run(served_runs[0], "three classes", settings, allow_unevaluated=True)
+    wait_ready(predictor, "1")
+    moved = _move_alias_by_hand(settings, other_classes_run)
+    ready = wait_for(predictor, stale=True)
+    assert ready["version"] == "1"  # clients keep their three classes
+    assert f"names version {moved}, which changes what clients receive (classes " in (
+        ready["problem"]
+    )
+    assert f"dashboard.choose {other_classes_run} --reason TEXT --yes-interface-change" in (
+        ready["problem"]
+    )
+    image = sorted((demo_data / "test").rglob("*.png"))[0]
+    body = post_images(predictor, [image]).json()
+    assert (body["version"], len(body["predictions"][0]["probabilities"])) == ("1", 3)
+
+    # The chooser confirms: the version the alias already names is tagged, and served.
+    choose_run(other_classes_run, "two classes now", settings, allow_unevaluated=True,
+               allow_interface_change=True)  # fmt: skip
+    ready = wait_ready(predictor, moved)
+    assert (ready["stale"], ready["problem"]) == (False, None)
+
+
+def test_choosing_compares_with_the_version_the_predictor_serves(
+    predictor, settings, served_runs, other_classes_run
+):
+    choose_run(served_runs[0], "three classes", settings, allow_unevaluated=True)
+    wait_ready(predictor, "1")
+    MlflowClient(settings.mlflow_tracking_uri).delete_registered_model_alias(
+        settings.model_name, settings.model_alias
+    )  # the predictor keeps serving version 1
+    wait_for(predictor, stale=True)
+    at_predictor = settings.model_copy(update={"predictor_url": predictor})
+    with pytest.raises(InvalidInput, match=rf"the predictor at {predictor} serves version 1 .*"
+                       "changes what its clients receive: classes"):  # fmt: skip
+        choose_run(other_classes_run, "two classes", at_predictor, allow_unevaluated=True)
+
+
+def test_a_foreign_model_under_the_alias_is_unknown_not_a_list_of_changes(
+    settings, served_runs, tmp_path
+):
+    class Constant(mlflow.pyfunc.PythonModel):
+        def predict(self, context, model_input, params=None):
+            return [0] * len(model_input)
+
+    mlflow.set_tracking_uri(settings.mlflow_tracking_uri)
+    mlflow.set_experiment("foreign-models")
+    with mlflow.start_run():
+        info = mlflow.pyfunc.log_model(name="model", python_model=Constant())
+    version = mlflow.register_model(info.model_uri, settings.model_name).version
+    MlflowClient(settings.mlflow_tracking_uri).set_registered_model_alias(
+        settings.model_name, settings.model_alias, version
+    )
+    with pytest.raises(InvalidInput, match=r"cannot be read .*is not a model of this pipeline"):
+        choose_run(served_runs[0], "ours", settings, allow_unevaluated=True)
