@@ -35,7 +35,7 @@ router = APIRouter(tags=["evaluate"])
 class EvaluateIn(BaseModel):
     """What to evaluate; only ``run_id`` is required."""
 
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", strict=True)  # "64", true: not an int
 
     run_id: RunId
     data_dir: PathText | None = Field(

@@ -5,7 +5,7 @@ import sys
 
 from common import PipelineError, get_settings
 from explainer.attributions import METHODS
-from explainer.explain import DEFAULT_N_SAMPLES, MAX_N_SAMPLES, explain_run
+from explainer.explain import DEFAULT_N_SAMPLES, MAX_N_SAMPLES, MAX_SEED, explain_run
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -24,11 +24,15 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "--methods", nargs="+", choices=METHODS, help="attribution methods (default: all)"
     )
-    parser.add_argument("--seed", type=int, default=0, help="seed of the sample (default 0)")
+    parser.add_argument(
+        "--seed", type=int, default=0, help=f"seed of the sample, 0-{MAX_SEED} (default 0)"
+    )
     parser.add_argument("--data-dir", help="dataset folder or .npz (default: the run's data_dir)")
     args = parser.parse_args(argv)
     if not 1 <= args.n_samples <= MAX_N_SAMPLES:
         parser.error(f"--n-samples must be between 1 and {MAX_N_SAMPLES}, got {args.n_samples}")
+    if not 0 <= args.seed <= MAX_SEED:
+        parser.error(f"--seed must be between 0 and {MAX_SEED}, got {args.seed}")
     settings = get_settings()
     try:
         result = explain_run(

@@ -13,7 +13,13 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from common import Settings, get_settings
 from explainer.attributions import Method
-from explainer.explain import DEFAULT_N_SAMPLES, MAX_N_SAMPLES, prepare_inputs, run_job
+from explainer.explain import (
+    DEFAULT_N_SAMPLES,
+    MAX_N_SAMPLES,
+    MAX_SEED,
+    prepare_inputs,
+    run_job,
+)
 from jobs import (
     JobOut,
     JobService,
@@ -34,7 +40,7 @@ router = APIRouter(tags=["explain"])
 class ExplainIn(BaseModel):
     """What to explain; only ``run_id`` is required."""
 
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", strict=True)  # "64", true: not an int
 
     run_id: RunId
     n_samples: int = Field(
@@ -46,7 +52,7 @@ class ExplainIn(BaseModel):
     methods: list[Method] | None = Field(
         None, min_length=1, description="attribution methods; default all of them"
     )
-    seed: int = Field(0, ge=0, le=2**31 - 1, description="seed of the sample and random orders")
+    seed: int = Field(0, ge=0, le=MAX_SEED, description="seed of the sample and random orders")
     force: bool = Field(False, description="explain again even if a stored result exists")
 
 

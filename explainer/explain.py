@@ -42,6 +42,7 @@ from runs import (
 
 DEFAULT_N_SAMPLES = 8
 MAX_N_SAMPLES = 64
+MAX_SEED = 2**31 - 1  # what numpy and scikit-learn's t-SNE take
 IG_STEPS = 50
 SHAP_NSAMPLES = 50
 DELETION_STEPS = 20
@@ -51,10 +52,12 @@ BASELINE = "mean"
 ARTIFACT_DIR = contract.EXPLANATIONS_DIR
 
 
-def check_request(n_samples: int, methods: Sequence[str] | None) -> list[str]:
+def check_request(n_samples: int, methods: Sequence[str] | None, seed: int = 0) -> list[str]:
     """Validate the user's choices; returns the methods (all when ``None``) in canonical order."""
     if not 1 <= n_samples <= MAX_N_SAMPLES:
         raise InvalidInput(f"n_samples must be between 1 and {MAX_N_SAMPLES}, got {n_samples}.")
+    if not 0 <= seed <= MAX_SEED:
+        raise InvalidInput(f"seed must be between 0 and {MAX_SEED}, got {seed}.")
     if methods is None:
         return list(METHODS)
     unknown = [m for m in methods if m not in METHODS]
@@ -191,7 +194,7 @@ def prepare_inputs(
             data outside ``data_root``.
         ServiceUnavailable: MLflow cannot be reached.
     """
-    methods = check_request(n_samples, methods)
+    methods = check_request(n_samples, methods, seed)
     pp, param = check_run(tracking_uri, run_id)
     path = run_data_dir(run_id, None, param, data_root, confine=True)
     return {"n_samples": n_samples, "methods": methods, "seed": seed, **data_inputs(path, pp)}
@@ -255,7 +258,7 @@ def explain_run(
         missing test images. ServiceUnavailable: MLflow cannot be reached.
     """
     report_progress = on_progress or (lambda fraction, stage: None)
-    methods = check_request(n_samples, methods)
+    methods = check_request(n_samples, methods, seed)
     report_progress(0.01, "checking the run")
     pp, param = check_run(tracking_uri, run_id)
     client = get_client(tracking_uri)

@@ -15,6 +15,7 @@ limit, validation answers that never echo huge inputs, and the documented error 
 
 import json
 import logging
+import math
 from typing import Annotated, Any
 
 from fastapi import FastAPI, Request
@@ -195,9 +196,21 @@ async def validation_error(request: Request, exc: Exception) -> Response:
     return _ascii_json(422, {"detail": jsonable_encoder(errors)})
 
 
+def _finite(value: Any) -> Any:
+    """``value`` with NaN and infinities as text ("NaN", "inf"): JSON has no such numbers."""
+    if isinstance(value, float) and not math.isfinite(value):
+        return str(value)
+    if isinstance(value, dict):
+        return {key: _finite(item) for key, item in value.items()}
+    if isinstance(value, list | tuple):
+        return [_finite(item) for item in value]
+    return value
+
+
 def _ascii_json(status: int, content: Any) -> Response:
-    """JSON with non-ASCII escaped: an input holding a lone surrogate still encodes."""
-    body = json.dumps(content, ensure_ascii=True, default=str)
+    """Valid JSON (echoed inputs of NaN or Infinity as text) with non-ASCII escaped: an input
+    holding a lone surrogate still encodes."""
+    body = json.dumps(_finite(content), ensure_ascii=True, default=str, allow_nan=False)
     return Response(body, status_code=status, media_type="application/json")
 
 

@@ -72,3 +72,30 @@ def test_422_does_not_echo_a_long_input(service, run_id):
     assert response.status_code == 422
     assert len(response.content) < 2000
     assert "characters, cut" in response.text
+
+
+def _no_constants(name: str):
+    raise AssertionError(f"the answer holds {name}, which JSON does not have")
+
+
+@pytest.mark.parametrize("number", [b"NaN", b"-Infinity", b"1e400"])
+def test_a_non_finite_number_is_422_in_valid_json(service, run_id, number):
+    body = b'{"run_id": "' + run_id.encode() + b'", "batch_size": ' + number + b"}"
+    response = requests.post(
+        f"{service.url}/evaluate", data=body, headers={"Content-Type": "application/json"},
+        timeout=30,
+    )  # fmt: skip
+    assert response.status_code == 422, response.text
+    [error] = json.loads(response.text, parse_constant=_no_constants)["detail"]
+    assert error["loc"] == ["body", "batch_size"]
+
+
+@pytest.mark.parametrize(
+    ("field", "value"), [("batch_size", True), ("batch_size", "64"), ("force", "yes")]
+)
+def test_a_value_of_another_type_is_422_not_converted(service, run_id, field, value):
+    response = requests.post(
+        f"{service.url}/evaluate", json={"run_id": run_id, field: value}, timeout=30
+    )
+    assert response.status_code == 422, response.text
+    assert response.json()["detail"][0]["loc"] == ["body", field]

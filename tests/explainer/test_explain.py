@@ -36,6 +36,12 @@ def test_n_samples_out_of_range_is_rejected_with_the_range(n):
         check_request(n, None)
 
 
+@pytest.mark.parametrize("seed", [-1, 2**32])
+def test_a_seed_numpy_cannot_take_is_rejected_with_the_range(seed):
+    with pytest.raises(InvalidInput, match=f"seed must be between 0 and {2**31 - 1}, got {seed}"):
+        check_request(4, None, seed)
+
+
 def test_unknown_method_is_rejected_with_the_known_ones():
     with pytest.raises(InvalidInput, match=r"'lime'.*shap, integrated_gradients, gradcam"):
         check_request(4, ["gradcam", "lime"])

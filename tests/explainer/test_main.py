@@ -34,6 +34,8 @@ def test_unknown_run_is_one_line_and_exit_2(tracking, capsys):
     [
         (["--n-samples", "65"], "between 1 and 64"),
         (["--methods", "lime"], "choose from 'shap', 'integrated_gradients', 'gradcam'"),
+        (["--seed", "-1"], "--seed must be between 0 and 2147483647, got -1"),
+        (["--seed", "4294967296"], "--seed must be between 0 and 2147483647"),
     ],
 )
 def test_bad_arguments_exit_2_with_the_reason(argv, message, capsys):
