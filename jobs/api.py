@@ -169,6 +169,8 @@ def store_unavailable(settings: Settings, exc: Exception) -> ServiceUnavailable:
         )
     if "deleted or replaced" in text:
         return ServiceUnavailable(f"{where} is gone: {text}")
+    if stores.is_damage(exc):  # the restore advice, and no record's content in the answer
+        return stores.damaged(settings, exc)
     return ServiceUnavailable(
         f"{where} failed ({type(exc).__name__}: {text}); check STORE_DIR (disk full, "
         "permissions), or set MONGO_URI to a MongoDB server."
@@ -188,9 +190,7 @@ jobs_router = APIRouter(tags=["jobs"])
 health_router = APIRouter(tags=["health"])
 
 
-@jobs_router.get(
-    "/jobs/{job_id}", response_model=JobOut, responses=error_responses(404, 409, 422)
-)
+@jobs_router.get("/jobs/{job_id}", response_model=JobOut, responses=error_responses(404, 409, 422))
 async def get_job(
     job_id: str,
     jobs: Annotated[JobService, Depends(get_job_service)],

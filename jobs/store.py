@@ -13,6 +13,7 @@ import json
 import logging
 import re
 import sqlite3
+import tempfile
 import threading
 import time
 from datetime import UTC, datetime
@@ -59,29 +60,57 @@ class StoreDamaged(SystemExit):
 
 
 def check_store(settings: Settings) -> None:
-    """Raise ``StoreDamaged`` when the embedded store's file exists but is not a database; any
-    other problem (a read-only folder, MongoDB down) may pass and is answered by ``/ready``."""
+    """Stop a service at its start, with one line, when the embedded store cannot work: its
+    folder is a file or not writable (``StartupError``: the store keeps its write-ahead log
+    beside its file), or its file is damaged anywhere (``StoreDamaged``; SQLite's
+    ``quick_check``, milliseconds for a store of job records). MongoDB down passes: the service
+    starts and ``/ready`` answers 503 until it is back."""
+    if settings.mongo_uri:
+        return
     folder = Path(settings.store_dir)
-    if not settings.mongo_uri and folder.exists() and not folder.is_dir():
+    if folder.exists() and not folder.is_dir():
         raise StartupError(
             f"STORE_DIR {folder} is a file, not a folder: set STORE_DIR to a writable folder for "
             "the embedded store, or MONGO_URI to a MongoDB server"
         )
+    existing = next(p for p in (folder, *folder.absolute().parents) if p.exists())
+    try:  # a real write: permissions, a read-only mount (root too), a file on the way
+        with tempfile.TemporaryFile(dir=existing):
+            pass
+    except OSError as exc:
+        raise StartupError(
+            f"STORE_DIR {folder} cannot be written by this service ({existing}: "
+            f"{exc.strerror or exc}): the embedded store writes its file and write-ahead log "
+            "there; make it writable, set STORE_DIR to a writable folder, or MONGO_URI to a "
+            "MongoDB server"
+        ) from exc
     path = folder / f"{settings.mongo_db}.sqlite3"
-    if settings.mongo_uri or not path.is_file():
+    if not path.is_file():
         return
     try:
         with contextlib.closing(sqlite3.connect(f"file:{path}?mode=ro", uri=True)) as conn:
             conn.execute("PRAGMA schema_version").fetchone()
+            problems = [row[0] for row in conn.execute("PRAGMA quick_check(3)")]
     except sqlite3.DatabaseError as exc:
-        if "not a database" in str(exc) or "malformed" in str(exc):
-            raise StoreDamaged(str(_damaged(settings, exc))) from exc
+        if is_damage(exc):
+            raise StoreDamaged(str(damaged(settings, exc))) from exc
+        return
+    if problems != ["ok"]:
+        lines = [ln for p in problems for ln in p.splitlines() if not ln.startswith("***")]
+        raise StoreDamaged(str(damaged(settings, "; ".join(lines)[:300])))
 
 
-def _damaged(settings: Settings, exc: Exception) -> ServiceUnavailable:
+def is_damage(exc: Exception) -> bool:
+    """Whether an SQLite error says the store's file is damaged (not busy, full or read-only)."""
+    text = str(exc)
+    return any(s in text for s in ("not a database", "malformed", "Could not decode"))
+
+
+def damaged(settings: Settings, exc: Exception | str) -> ServiceUnavailable:
     name = f"{settings.store_dir}/{settings.mongo_db}.sqlite3"
+    why = re.sub(r" with text '.*", "", str(exc), flags=re.DOTALL)  # not a record's content
     return ServiceUnavailable(
-        f"the embedded store {name} is damaged ({exc}); stop the services that use it, move it "
+        f"the embedded store {name} is damaged ({why}); stop the services that use it, move it "
         "and its -wal and -shm files aside, and restore them from a backup (or start with an "
         "empty store: job records and selections start afresh)."
     )
@@ -116,9 +145,9 @@ def get_database(settings: Settings, check: bool = True):
         try:
             return EmbeddedDatabase(settings.store_dir, settings.mongo_db)
         except sqlite3.DatabaseError as exc:
-            if "not a database" not in str(exc) and "malformed" not in str(exc):
+            if not is_damage(exc):
                 raise _unopenable(settings, exc) from exc
-            raise _damaged(settings, exc) from exc
+            raise damaged(settings, exc) from exc
         except (OSError, sqlite3.Error) as exc:
             raise _unopenable(settings, exc) from exc
     uri = redact_uri(settings.mongo_uri)

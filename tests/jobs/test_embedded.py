@@ -169,3 +169,36 @@ def test_a_service_on_a_damaged_store_file_stops_with_one_line(tmp_path):
     with pytest.raises(SystemExit, match=r"pipeline.sqlite3 is damaged") as stopped:
         create_job_app("toy", "Toy", APIRouter(), lambda job: {}, settings=settings)
     assert "\n" not in str(stopped.value)
+
+
+def _damaged_inside(folder) -> Settings:
+    """A store of 400 job records whose header is intact and whose later pages are overwritten
+    (a disk error, a copy cut short and patched): it opens, and reading records fails."""
+    db = EmbeddedDatabase(folder, "pipeline")
+    for i in range(400):
+        db["jobs"].insert_one({"_id": f"j{i}", "kind": "evaluate", "note": "x" * 400})
+    db.checkpoint()
+    with open(db.path, "r+b") as f:
+        pages = os.path.getsize(db.path) // 4096
+        for page in range(2, pages):
+            f.seek(page * 4096 + 100)
+            f.write(b"\xff" * 200)
+    return Settings(store_dir=folder, mongo_db="pipeline", mongo_uri=None)
+
+
+def test_a_store_damaged_inside_stops_the_service_with_one_line(tmp_path):
+    settings = _damaged_inside(tmp_path)
+    with pytest.raises(SystemExit, match=r"pipeline.sqlite3 is damaged .*restore them") as stopped:
+        create_job_app("toy", "Toy", APIRouter(), lambda job: {}, settings=settings)
+    assert "\n" not in str(stopped.value)
+
+
+def test_damage_met_while_serving_gives_the_restore_advice_without_record_text(tmp_path):
+    from jobs.api import store_unavailable
+
+    settings = _damaged_inside(tmp_path)
+    with pytest.raises(Exception) as failed:  # whatever SQLite raises for it
+        list(get_database(settings)["jobs"].find({}))
+    answer = str(store_unavailable(settings, failed.value))
+    assert "pipeline.sqlite3 is damaged" in answer and "restore them from a backup" in answer
+    assert "x" * 20 not in answer  # no record's content

@@ -55,6 +55,7 @@ def test_a_token_read_with_its_trailing_newline_still_opens_the_api(tmp_path, mo
     [
         ({"MAX_BODY_BYTES": "abc"}, "invalid settings: MAX_BODY_BYTES='abc': Input should be"),
         ({"STORE_DIR": "FILE"}, "is a file, not a folder: set STORE_DIR"),
+        ({"STORE_DIR": "/proc/1/mlpipeline-store"}, "cannot be written by this service"),
     ],
 )
 def test_a_bad_setting_stops_the_service_with_one_line(tmp_path, env, says):
