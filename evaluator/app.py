@@ -17,6 +17,8 @@ from evaluator.evaluate import run_job
 from jobs import (
     JobOut,
     JobService,
+    JsonBool,
+    JsonInt,
     PathText,
     RunId,
     WaitSeconds,
@@ -35,7 +37,7 @@ router = APIRouter(tags=["evaluate"])
 class EvaluateIn(BaseModel):
     """What to evaluate; only ``run_id`` is required."""
 
-    model_config = ConfigDict(extra="forbid", strict=True)  # "64", true: not an int
+    model_config = ConfigDict(extra="forbid")
 
     run_id: RunId
     data_dir: PathText | None = Field(
@@ -44,11 +46,11 @@ class EvaluateIn(BaseModel):
         max_length=MAX_PATH_CHARS,
         description="dataset folder or .npz under DATA_DIR (default: the run's data_dir)",
     )
-    batch_size: int = Field(256, ge=1, le=4096, description="images per inference batch")
+    batch_size: JsonInt = Field(256, ge=1, le=4096, description="images per inference batch")
     tta: inference.Tta = Field(
         "none", description="test-time augmentation: average the image and its flips"
     )
-    force: bool = Field(False, description="evaluate again even if a stored result exists")
+    force: JsonBool = Field(False, description="evaluate again even if a stored result exists")
 
 
 _RESPONSES = submission_responses(

@@ -23,6 +23,8 @@ from explainer.explain import (
 from jobs import (
     JobOut,
     JobService,
+    JsonBool,
+    JsonInt,
     RunId,
     WaitSeconds,
     create_job_app,
@@ -40,10 +42,10 @@ router = APIRouter(tags=["explain"])
 class ExplainIn(BaseModel):
     """What to explain; only ``run_id`` is required."""
 
-    model_config = ConfigDict(extra="forbid", strict=True)  # "64", true: not an int
+    model_config = ConfigDict(extra="forbid")
 
     run_id: RunId
-    n_samples: int = Field(
+    n_samples: JsonInt = Field(
         DEFAULT_N_SAMPLES,
         ge=1,
         le=MAX_N_SAMPLES,
@@ -52,8 +54,8 @@ class ExplainIn(BaseModel):
     methods: list[Method] | None = Field(
         None, min_length=1, description="attribution methods; default all of them"
     )
-    seed: int = Field(0, ge=0, le=MAX_SEED, description="seed of the sample and random orders")
-    force: bool = Field(False, description="explain again even if a stored result exists")
+    seed: JsonInt = Field(0, ge=0, le=MAX_SEED, description="seed of the sample and random orders")
+    force: JsonBool = Field(False, description="explain again even if a stored result exists")
 
 
 _RESPONSES = submission_responses(

@@ -26,6 +26,8 @@ from jobs.runner import Handler, JobRunner
 from jobs.security import (
     BodyLimit,
     InsecureToken,
+    JsonBool,
+    JsonInt,
     PathText,
     add_error_answers,
     check_token,
@@ -57,6 +59,8 @@ __all__ = [
     "JobService",
     "JobStopped",
     "JobStore",
+    "JsonBool",
+    "JsonInt",
     "PathText",
     "Progress",
     "RunId",

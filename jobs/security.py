@@ -9,7 +9,8 @@ limit, validation answers that never echo huge inputs, and the documented error 
   ``unparsable_body`` makes FastAPI's 400 for a body that is not UTF-8 a 422 too, and lists
   every method of a path in a 405's ``Allow``.
 - ``error_responses(...)``: OpenAPI ``responses`` entries with their models.
-- ``PathText``: the type of a path field in a request body.
+- ``PathText``: the type of a path field in a request body; ``JsonInt``, ``JsonBool``: of a
+  number or flag (what JSON Schema calls integer and boolean: no text, no true for 1).
 - ``add_error_answers(app)``: ``PipelineError`` → its status, anything else → a JSON 500.
 """
 
@@ -23,7 +24,7 @@ from fastapi.encoders import jsonable_encoder
 from fastapi.exception_handlers import http_exception_handler
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, Response
-from pydantic import AfterValidator, BaseModel, Field
+from pydantic import AfterValidator, BaseModel, BeforeValidator, Field, StrictBool
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.routing import Match
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
@@ -89,6 +90,21 @@ PathText = Annotated[
 """A path in a request body: no NUL byte, valid UTF-8 (``check_path_chars``), checked with the
 body. Name lengths and confinement follow where the path is resolved (``common.confine``),
 before anything touches the file system."""
+
+
+def _number(value: Any) -> Any:
+    if isinstance(value, bool | str):  # pydantic's lax mode takes true as 1 and "64" as 64
+        raise ValueError(
+            f"must be a JSON number, not {'true/false' if isinstance(value, bool) else 'text'}"
+        )
+    return value
+
+
+JsonInt = Annotated[int, BeforeValidator(_number)]
+"""An integer field of a request body: a JSON number (``64``, or ``64.0`` as JSON Schema's
+integer allows), never ``true`` or ``"64"``."""
+JsonBool = StrictBool
+"""A flag of a request body: ``true`` or ``false``, never ``"yes"`` or ``1``."""
 
 
 def _error_body(status: int, detail: str) -> tuple[dict, bytes]:
