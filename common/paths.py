@@ -71,10 +71,12 @@ def confine(
     root: str | os.PathLike,
     what: str = "path",
     root_name: str = "the service's folder",
+    fix: str | None = None,
 ) -> Path:
     """``value`` resolved, when it lies inside ``root``; else ``InvalidInput`` naming both.
 
-    ``what`` names the value and ``root_name`` the root (``"DATA_DIR"``) in messages.
+    ``what`` names the value and ``root_name`` the root (``"DATA_DIR"``) in messages; ``fix``
+    replaces the advice for a path outside (default: pass a path relative to the root).
 
     A relative ``value`` is taken relative to ``root``. Symlinks and ``..`` are resolved before
     the comparison, so a link inside ``root`` that points outside is refused too. The path need
@@ -89,6 +91,6 @@ def confine(
     if not path.is_relative_to(root):
         raise InvalidInput(
             f"{what} {text[:80]!r} resolves to {path}, outside {root_name} {root}; the service "
-            f"reads and writes only under {root_name}: pass a path relative to it."
+            f"reads and writes only under {root_name}: {fix or 'pass a path relative to it.'}"
         )
     return path

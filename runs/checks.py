@@ -35,7 +35,9 @@ def warm_up(tracking_uri: str) -> None:
     importlib.import_module(f"mlflow.store.tracking.{store}")
 
 
-def resolve_data_dir(value: str | Path, root: Path | None = None, confine: bool = False) -> Path:
+def resolve_data_dir(
+    value: str | Path, root: Path | None = None, confine: bool = False, fix: str | None = None
+) -> Path:
     """The data folder (or ``.npz`` file) that ``value`` names, resolved.
 
     With ``confine`` (every service) the one rule of ``common.confine`` applies: the text is
@@ -50,7 +52,7 @@ def resolve_data_dir(value: str | Path, root: Path | None = None, confine: bool 
     """
     text = check_path_text(value, "data_dir")
     if confine and root is not None:
-        path = confine_path(text, root, "data_dir", "DATA_DIR")
+        path = confine_path(text, root, "data_dir", "DATA_DIR", fix)
     else:
         path = Path(text).expanduser()
         try:
@@ -144,7 +146,17 @@ def run_data_dir(
         raise InvalidInput(
             f"run {run_id} has no data_dir parameter; pass data_dir (CLI: --data-dir)."
         )
-    return resolve_data_dir(value, root, confine)
+    fix = (
+        None
+        if requested is not None
+        # no relative path of the request can help
+        else (
+            f"the run was trained on it; set DATA_DIR to a folder that holds it, or use the command "
+            f"line where the data is (python -m evaluator / python -m explainer --run-id {run_id}); "
+            "the evaluator also takes data_dir, a copy under DATA_DIR."
+        )
+    )
+    return resolve_data_dir(value, root, confine, fix)
 
 
 def _channels(n: int) -> str:

@@ -103,7 +103,9 @@ def test_mlflow_down_is_503(tmp_path, unreachable_uri):
 def test_run_trained_outside_data_dir_is_422_and_publishes_nothing(server, outside_run):
     response = post(server, {"run_id": outside_run.run_id, "n_samples": 2}, wait=60)
     assert response.status_code == 422, response.text
-    assert "outside DATA_DIR" in response.json()["detail"]
+    detail = response.json()["detail"]
+    assert "outside DATA_DIR" in detail and "set DATA_DIR to a folder that holds it" in detail
+    assert "pass a path relative" not in detail  # a request to the explainer names no path
     client = mlflow.MlflowClient(outside_run.tracking_uri)
     assert client.list_artifacts(outside_run.run_id, "explanations") == []
 
