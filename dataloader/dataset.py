@@ -6,7 +6,7 @@ from numbers import Integral
 from pathlib import Path
 
 from dataloader.errors import DataError
-from dataloader.folder import SPLITS, layout, load_folder, present_splits
+from dataloader.folder import SPLITS, check_split_names, layout, load_folder, present_splits
 from dataloader.groups import check_overlap, group_split, merge_duplicates
 from dataloader.imageset import DatasetSplits
 from dataloader.leakage import duplicate_clusters
@@ -37,19 +37,6 @@ def _check_args(channels: int | None, val_fraction: float, splits: Sequence[str]
 
 
 # Other spellings of a split folder that people use; any letter case of a split's name too.
-_SPLIT_SPELLINGS = {"training": "train", "validation": "val", "valid": "val", "testing": "test"}
-
-
-def _misnamed_splits(path: Path) -> dict[str, str]:
-    """Folders of ``path`` that look like a split but are not read: ``name -> 'name → split/'``."""
-    found = {}
-    for entry in sorted(p.name for p in path.iterdir() if p.is_dir()):
-        split = _SPLIT_SPELLINGS.get(entry.lower(), entry.lower())
-        if split in SPLITS and entry != split:
-            found[entry] = f"{entry}/ → {split}/"
-    return found
-
-
 def load_dataset(
     path: str | os.PathLike,
     image_size: int | Sequence[int] | None = None,
@@ -123,13 +110,7 @@ def load_dataset(
             path, to_read, size, channels, names, cache, min_image_size, max_image_size
         )
     else:
-        misnamed = _misnamed_splits(path)
-        if misnamed:
-            raise DataError(
-                f"{path} holds {', '.join(f'{m}/' for m in misnamed)}, which is not read: only "
-                f"train/, val/ and test/ are; rename it ({', '.join(misnamed.values())}) so "
-                "that its images are not silently left out"
-            )
+        check_split_names(path)
         if not present_splits(path):
             raise DataError(f"{path} has no train/, val/ or test/ folder; expected {layout(path)}")
         if not (path / "val").is_dir():

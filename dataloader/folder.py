@@ -62,6 +62,25 @@ def _class_dirs(root: Path, split: str) -> list[Path]:
     return dirs
 
 
+_SPLIT_SPELLINGS = {"training": "train", "validation": "val", "valid": "val", "testing": "test"}
+
+
+def check_split_names(path: Path) -> None:
+    """``DataError`` naming the folders of ``path`` that look like a split but would not be read
+    (``Test/``, ``validation/``), with the names to give them."""
+    found = {}
+    for entry in sorted(p.name for p in path.iterdir() if p.is_dir()):
+        split = _SPLIT_SPELLINGS.get(entry.lower(), entry.lower())
+        if split in SPLITS and entry != split:
+            found[entry] = f"{entry}/ → {split}/"
+    if found:
+        raise DataError(
+            f"{path} holds {', '.join(f'{m}/' for m in found)}, which is not read: only "
+            f"train/, val/ and test/ are; rename it ({', '.join(found.values())}) so "
+            "that its images are not silently left out"
+        )
+
+
 def _named_image(name: str) -> bool:
     return os.path.splitext(name)[1].lower() in IMAGE_SUFFIXES
 

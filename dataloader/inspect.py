@@ -17,7 +17,7 @@ import numpy as np
 
 from dataloader.cache import FORMAT_VERSION
 from dataloader.errors import DataError
-from dataloader.folder import SUFFIXES, _class_dirs, class_entries, layout
+from dataloader.folder import SUFFIXES, _class_dirs, check_split_names, class_entries, layout
 from dataloader.images import read_header
 from dataloader.npz import check_npz_file
 
@@ -47,6 +47,7 @@ class DataSummary:
 
 
 def _folder(path: Path, split: str, per_class: int) -> DataSummary:
+    check_split_names(path)  # as loading does: said at submission, not by a failed job
     if not (path / split).is_dir():
         raise DataError(f"{path / split} is missing; expected {layout(path)}")
     dirs = _class_dirs(path, split)
@@ -54,13 +55,21 @@ def _folder(path: Path, split: str, per_class: int) -> DataSummary:
     for folder in dirs:
         # Lazily: a name without an image suffix costs a read (``class_entries``).
         entries = (e for _, e, _ in class_entries(folder) if e is not None and e.is_file())
-        for file in (Path(e.path) for e in itertools.islice(entries, per_class)):
+        files = [Path(e.path) for e in itertools.islice(entries, per_class + 1)]
+        readable = 0
+        for file in files[:per_class]:
             try:
                 height, width, is_colour, _ = read_header(file)
             except Exception:  # unreadable files are skipped (and reported) when loading
                 continue
+            readable += 1
             colour += bool(is_colour)
             sizes.append((int(height), int(width)))
+        if not readable and len(files) <= per_class:  # every file was tried: loading fails too
+            raise DataError(
+                f"{folder} has no {'readable ' if files else ''}images; put {SUFFIXES} files in "
+                "it (or in subfolders of it) or remove the class folder"
+            )
     if not sizes:
         raise DataError(f"no readable image under {path / split}; put {SUFFIXES} files there")
     names = [d.name for d in dirs]

@@ -3,8 +3,9 @@
 from pathlib import Path
 
 import numpy as np
+import pytest
 
-from dataloader import inspect_data
+from dataloader import DataError, inspect_data, load_dataset
 from tests.dataloader.conftest import write_image
 
 
@@ -14,6 +15,31 @@ def test_folder_summary_names_classes_channels_and_sizes(image_folder):
     assert (found.format, found.channels) == ("folder", 1)
     assert found.class_names == ["benign", "malignant"]
     assert set(found.sizes) == {(20, 24)}
+
+
+def test_an_empty_class_folder_is_named_as_loading_names_it(image_folder):
+    root = image_folder(mode="L", classes=("benign", "malignant", "normal"))
+    for file in (root / "test" / "normal").iterdir():
+        file.unlink()
+    with pytest.raises(DataError, match=r"test/normal has no images; put .png"):
+        inspect_data(root)
+    with pytest.raises(DataError, match=r"test/normal has no images"):
+        load_dataset(root, splits=("test",))
+
+
+def test_a_class_folder_of_unreadable_files_only_is_named(image_folder):
+    root = image_folder(mode="L")
+    for i in range(3):
+        (root / "test" / "normal" / f"{i}.png").parent.mkdir(exist_ok=True)
+        (root / "test" / "normal" / f"{i}.png").write_text("not an image")
+    with pytest.raises(DataError, match=r"test/normal has no readable images"):
+        inspect_data(root)
+
+
+def test_a_misspelt_split_folder_is_named_with_its_new_name(image_folder):
+    root = image_folder(mode="L", splits=("train", "Test"))
+    with pytest.raises(DataError, match=r"holds Test/, which is not read: .*Test/ → test/"):
+        inspect_data(root)
 
 
 def test_a_class_folder_added_after_an_inspection_is_seen(image_folder):
