@@ -16,8 +16,11 @@ from datetime import datetime
 from typing import Annotated, Literal
 
 from fastapi import APIRouter, Depends, FastAPI, File, Request, UploadFile
+from fastapi.exception_handlers import http_exception_handler
 from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse, Response
 from pydantic import BaseModel, Field
+from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from common import Settings, freeze_startup_heap, get_settings
 from jobs import (
@@ -146,6 +149,18 @@ async def health() -> dict[str, str]:
     return {"status": "ok"}
 
 
+async def multipart_limit(request: Request, exc: Exception) -> Response:
+    """Starlette refuses a form of over 1,000 files or fields with a bare 400; the predictor's
+    contract says 422 for too many files, with its own limit."""
+    assert isinstance(exc, StarletteHTTPException)
+    if exc.status_code == 400 and str(exc.detail).startswith("Too many"):
+        return JSONResponse(
+            status_code=422,
+            content={"detail": f"{exc.detail}; send at most {MAX_FILES} images per request"},
+        )
+    return await http_exception_handler(request, exc)
+
+
 def create_app(settings: Settings | None = None) -> FastAPI:
     """The predictor app for ``settings`` (default: from the environment).
 
@@ -183,6 +198,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
 
     add_error_answers(app)
     app.add_exception_handler(RequestValidationError, validation_error)
+    app.add_exception_handler(StarletteHTTPException, multipart_limit)
     limit = settings.predict_max_body_bytes
     hint = f"send fewer or smaller images per request (at most {MAX_FILES} files)"
     app.add_middleware(BodyLimit, max_bytes=limit, setting="PREDICT_MAX_BODY_BYTES", hint=hint)

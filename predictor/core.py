@@ -250,12 +250,20 @@ def decode_files(served: Served, files: Sequence[tuple[str, bytes]]) -> np.ndarr
         raise InvalidInput("send at least one image in the multipart field 'files'")
     if len(files) > MAX_FILES:
         raise InvalidInput(f"{len(files)} images in one request; send at most {MAX_FILES}")
-    images = []
-    for name, data in files:
+    images, bad = [], []
+    for number, (name, data) in enumerate(files, 1):
         try:
             images.append(served.classifier.decode(data))
-        except ValueError as exc:
-            raise InvalidInput(f"file {name!r} is not a usable image: {exc}") from exc
+        except ValueError as exc:  # every bad file is named, with its place (names may repeat)
+            bad.append(f"file {name!r} (#{number} of {len(files)}) is not a usable image: {exc}")
+    if len(bad) == 1:
+        raise InvalidInput(f"{bad[0]}; nothing was predicted: send the request without it")
+    if bad:
+        more = f"; and {len(bad) - 10} more" if len(bad) > 10 else ""
+        raise InvalidInput(
+            f"{len(bad)} of {len(files)} files are not usable images; nothing was predicted: "
+            f"send the request without them. {'; '.join(bad[:10])}{more}"
+        )
     return np.stack(images)
 
 

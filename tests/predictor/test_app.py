@@ -55,7 +55,23 @@ def test_bad_image_is_422_naming_the_file(predictor, settings, served_runs, demo
     good = sorted((demo_data / "test").rglob("*.png"))[0]
     r = post_images(predictor, [good, bad])
     assert r.status_code == 422
-    assert "file 'broken.png' is not a usable image" in r.json()["detail"]
+    assert "file 'broken.png' (#2 of 2) is not a usable image" in r.json()["detail"]
+    assert "nothing was predicted: send the request without it" in r.json()["detail"]
+
+
+def test_every_bad_image_of_a_request_is_named_with_its_place(predictor, settings, served_runs,
+                                                             demo_data, tmp_path):  # fmt: skip
+    choose_run(served_runs[0], "serve it", settings, allow_unevaluated=True)
+    wait_ready(predictor)
+    text, empty = tmp_path / "scan.png", tmp_path / "empty.png"
+    text.write_text("not an image")
+    empty.write_bytes(b"")
+    good = sorted((demo_data / "test").rglob("*.png"))[0]
+    r = post_images(predictor, [good, text, good, empty])
+    assert r.status_code == 422
+    detail = r.json()["detail"]
+    assert detail.startswith("2 of 4 files are not usable images; nothing was predicted")
+    assert "file 'scan.png' (#2 of 4)" in detail and "file 'empty.png' (#4 of 4)" in detail
 
 
 def test_a_thumbnail_is_422_naming_the_file_and_its_size(predictor, settings, served_runs,
@@ -66,7 +82,10 @@ def test_a_thumbnail_is_422_naming_the_file_and_its_size(predictor, settings, se
     Image.fromarray(np.zeros((2, 2), np.uint8)).save(thumb)
     r = post_images(predictor, [thumb])
     assert r.status_code == 422
-    assert "file 'thumb.png' is not a usable image: the image is 2×2 px" in r.json()["detail"]
+    assert (
+        "file 'thumb.png' (#1 of 1) is not a usable image: the image is 2×2 px"
+        in (r.json()["detail"])
+    )
 
 
 def test_an_unexpected_failure_is_a_json_500_naming_its_type(settings, served_runs, demo_data,
@@ -190,7 +209,7 @@ def test_an_image_declaring_too_many_pixels_is_422(predictor, settings, served_r
     bomb.write_bytes(png_declaring(20000, 20000))  # 400 megapixels in 57 bytes
     r = post_images(predictor, [bomb])
     assert r.status_code == 422
-    assert "file 'bomb.png' is not a usable image" in r.json()["detail"]
+    assert "file 'bomb.png' (#1 of 1) is not a usable image" in r.json()["detail"]
     assert "more than the 40 megapixels" in r.json()["detail"]
 
 

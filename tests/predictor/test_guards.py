@@ -76,3 +76,13 @@ def test_a_files_part_that_is_no_upload_is_422_without_echoing_it(predictor, set
     [error] = r.json()["detail"]
     assert error["loc"] == ["body", "files", 0]
     assert "cut" in error["input"]
+
+
+def test_over_a_thousand_files_is_the_contracts_422_naming_the_limit(predictor, settings,
+                                                                     served_runs):  # fmt: skip
+    choose_run(served_runs[0], "serve it", settings, allow_unevaluated=True)
+    wait_ready(predictor)
+    parts = [("files", (f"{i}.png", b"x", "image/png")) for i in range(1001)]
+    r = requests.post(f"{predictor}/predict", files=parts, headers=AUTH, timeout=60)
+    assert r.status_code == 422, r.text  # Starlette's own limit answered a bare 400
+    assert "send at most 256 images per request" in r.json()["detail"]

@@ -45,11 +45,12 @@ def test_an_unconfirmed_version_of_other_classes_is_not_served_until_chosen_as_s
     moved = _move_alias_by_hand(settings, other_classes_run)
     ready = wait_for(predictor, stale=True)
     assert ready["version"] == "1"  # clients keep their three classes
-    assert f"names version {moved}, which changes what clients receive (classes " in (
-        ready["problem"]
+    assert (
+        f"names version {moved}, which changes what clients receive (classes " in (ready["problem"])
     )
-    assert f"dashboard.choose {other_classes_run} --reason TEXT --yes-interface-change" in (
-        ready["problem"]
+    assert (
+        f"dashboard.choose {other_classes_run} --reason TEXT --yes-interface-change"
+        in (ready["problem"])
     )
     image = sorted((demo_data / "test").rglob("*.png"))[0]
     body = post_images(predictor, [image]).json()
