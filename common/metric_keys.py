@@ -38,6 +38,12 @@ def eval_key(name: str, cls: str | None = None, *, at_threshold: bool = False) -
     return key if cls is None else class_key(key, cls)
 
 
+def at_threshold(key: str) -> bool:
+    """Whether ``key`` is a figure of a two-class run at its threshold, the threshold itself
+    (``eval_threshold``) or an interval bound of such a figure."""
+    return key == eval_key("threshold") or key.startswith(EVAL_PREFIX + THRESHOLD_PART)
+
+
 def bound_key(key: str, bound: str) -> str:
     """``eval_accuracy_ci_low`` for ``("eval_accuracy", "ci_low")``; ``bound`` is one of BOUNDS."""
     return f"{key}_{bound}"

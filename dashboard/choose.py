@@ -223,6 +223,9 @@ def choose_run(
         for tag in (key, *(metric_keys.bound_key(key, b) for b in metric_keys.BOUNDS)):
             if (value := run.data.metrics.get(tag)) is not None:
                 tags[tag] = f"{value:.6g}"
+    for key, value in run.data.metrics.items():  # the figures of the rule that `decision` uses
+        if metric_keys.at_threshold(key):
+            tags[key] = f"{value:.6g}"
     current = aliased_version(settings)
     # Chosen before (a version of this run's own logged model): the alias stays on it, no
     # second copy. A version registered otherwise (e.g. from files that cannot be served) is not.

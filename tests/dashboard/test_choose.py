@@ -129,6 +129,18 @@ def test_cli_refusal_is_one_line_and_exit_code_2(dashboard_runs, settings):
     assert result.stderr.count("\n") == 1 and "has not been evaluated" in result.stderr
 
 
+def test_a_threshold_runs_version_carries_the_figures_of_its_decision(threshold_run, settings):
+    choice = choose_run(threshold_run["run_id"], "decides by threshold", settings)
+    tags = MlflowClient(settings.mlflow_tracking_uri).get_model_version(
+        settings.model_name, choice.version
+    ).tags
+    metrics = MlflowClient(settings.mlflow_tracking_uri).get_run(threshold_run["run_id"]).data
+    for key in ("eval_threshold", "eval_thr_sensitivity_melanoma",
+                "eval_thr_specificity_melanoma_ci_low"):  # fmt: skip
+        assert float(tags[key]) == pytest.approx(metrics.metrics[key], rel=1e-5)
+    assert "eval_accuracy" in tags  # and the argmax figures beside them
+
+
 def test_a_choice_changing_the_served_classes_needs_a_confirmation(
     dashboard_runs, threshold_run, settings, store
 ):
