@@ -146,16 +146,13 @@ def run_data_dir(
         raise InvalidInput(
             f"run {run_id} has no data_dir parameter; pass data_dir (CLI: --data-dir)."
         )
-    fix = (
-        None
-        if requested is not None
-        # no relative path of the request can help
-        else (
-            f"the run was trained on it; set DATA_DIR to a folder that holds it, or use the command "
-            f"line where the data is (python -m evaluator / python -m explainer --run-id {run_id}); "
-            "the evaluator also takes data_dir, a copy under DATA_DIR."
+    fix = None  # a request's own data_dir: a path relative to DATA_DIR helps
+    if requested is None:  # the run's: no path the request could name helps
+        fix = (
+            "the run was trained on it; set DATA_DIR to a folder that holds it, or use the "
+            "command line where the data is (python -m evaluator / python -m explainer --run-id "
+            f"{run_id}); the evaluator also takes data_dir, a copy under DATA_DIR."
         )
-    )
     return resolve_data_dir(value, root, confine, fix)
 
 

@@ -131,9 +131,11 @@ def test_cli_refusal_is_one_line_and_exit_code_2(dashboard_runs, settings):
 
 def test_a_threshold_runs_version_carries_the_figures_of_its_decision(threshold_run, settings):
     choice = choose_run(threshold_run["run_id"], "decides by threshold", settings)
-    tags = MlflowClient(settings.mlflow_tracking_uri).get_model_version(
-        settings.model_name, choice.version
-    ).tags
+    tags = (
+        MlflowClient(settings.mlflow_tracking_uri)
+        .get_model_version(settings.model_name, choice.version)
+        .tags
+    )
     metrics = MlflowClient(settings.mlflow_tracking_uri).get_run(threshold_run["run_id"]).data
     for key in ("eval_threshold", "eval_thr_sensitivity_melanoma",
                 "eval_thr_specificity_melanoma_ci_low"):  # fmt: skip
@@ -178,9 +180,11 @@ def test_figures_of_a_tta_evaluation_are_marked_on_the_version(fresh_run, settin
     evaluate_run(fresh_run, settings.mlflow_tracking_uri, batch_size=32, tta="both")
     choice = choose_run(fresh_run, "flipped figures", settings, store)
     assert any("tta 'both'" in c for c in choice.caveats)
-    tags = MlflowClient(settings.mlflow_tracking_uri).get_model_version(
-        settings.model_name, choice.version
-    ).tags
+    tags = (
+        MlflowClient(settings.mlflow_tracking_uri)
+        .get_model_version(settings.model_name, choice.version)
+        .tags
+    )
     assert tags["evaluation_tta"] == "both" and "tta 'both'" in tags["evaluation"]
     assert tags["evaluation_path"].startswith("evaluation")
     assert "which the served model does not do" in store.recent()[0]["evaluation_caveats"][0]

@@ -107,7 +107,8 @@ def test_a_damaged_job_record_is_left_out_of_listings_and_named_when_asked_for(
     ids = [requests.post(f"{toy_server}/toy", json={"run_id": "a", "x": x}).json()["job_id"]
            for x in (1, 2)]  # fmt: skip
     JobStore(get_database(embedded_settings)).col.update_one(
-        {"_id": ids[0]}, {"$set": {"status": "weird"}}  # edited by hand, or another version's
+        {"_id": ids[0]},
+        {"$set": {"status": "weird"}},  # edited by hand, or another version's
     )
     listed = requests.get(f"{toy_server}/jobs", params={"run_id": "a"})
     assert listed.status_code == 200 and [j["job_id"] for j in listed.json()] == [ids[1]]
