@@ -46,6 +46,12 @@ def check_tracking(uri: str, timeout: float = 5.0) -> None:
         return
     try:
         response = requests.get(uri.rstrip("/") + "/health", timeout=timeout)
+    except requests.Timeout as exc:  # it took the connection (or the read) but does not answer
+        raise ServiceUnavailable(
+            f"MLflow tracking server at {uri} did not answer within {timeout:g} s "
+            f"({type(exc).__name__}): it is overloaded or hung; check its process and log, and "
+            "restart it if it stays so."
+        ) from exc
     except requests.RequestException as exc:
         raise ServiceUnavailable(
             f"MLflow tracking server at {uri} is unreachable ({type(exc).__name__}). "

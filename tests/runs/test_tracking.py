@@ -1,3 +1,5 @@
+import socket
+
 import pytest
 from mlflow.tracking import MlflowClient
 
@@ -15,6 +17,14 @@ from runs import (
 def test_unreachable_server_is_a_clear_error(unreachable_uri):
     with pytest.raises(ServiceUnavailable, match="unreachable"):
         check_tracking(unreachable_uri, timeout=1)
+
+
+def test_a_server_that_takes_the_connection_but_never_answers_is_called_hung():
+    with socket.create_server(("127.0.0.1", 0)) as hung:  # listens, never reads nor answers
+        uri = f"http://127.0.0.1:{hung.getsockname()[1]}"
+        with pytest.raises(ServiceUnavailable, match=r"did not answer within 1 s .*hung") as info:
+            check_tracking(uri, timeout=1)
+    assert "Start it" not in str(info.value)  # it is running
 
 
 def test_unknown_run_is_not_found(mlflow_server):
