@@ -6,18 +6,17 @@
   ``JobContext`` is what a handler reports progress through and fences its publishing with.
 - ``create_job_app`` and the route helpers: the job API that ``evaluator.app`` and
   ``explainer.app`` build on; ``error_responses`` documents a route's error answers with their
-  models, ``check_token`` is the start-up rule for ``PIPELINE_API_TOKEN``; ``add_docs`` (offline
-  ``/docs``), ``validation_error`` (the 422 handler) and ``add_error_answers`` (JSON errors, never
-  a bare 500) serve the predictor's app too.
+  models, ``check_token`` is the start-up rule for ``PIPELINE_API_TOKEN``.
+- ``service_app`` (``jobs.shell``): the app shell of every service, the predictor's too: the token
+  rule and ``require_token``, offline ``/docs`` (``add_docs``), the 422 handler
+  (``validation_error``), JSON errors never a bare 500 (``add_error_answers``), the body limit.
 """
 
 from jobs.api import (
     RunId,
     WaitSeconds,
     create_job_app,
-    get_app_settings,
     get_job_service,
-    require_token,
     submission_responses,
 )
 from jobs.docs import add_docs
@@ -35,6 +34,7 @@ from jobs.security import (
     validation_error,
 )
 from jobs.service import JobOut, JobService, Progress, request_as_sent
+from jobs.shell import get_app_settings, require_token, service_app
 from jobs.store import (
     FINAL_STATUSES,
     STATUSES,
@@ -77,6 +77,7 @@ __all__ = [
     "get_job_service",
     "request_as_sent",
     "require_token",
+    "service_app",
     "set_parent_death_signal",
     "submission_responses",
     "utcnow",

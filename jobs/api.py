@@ -31,7 +31,6 @@ one shared ``JobWatcher``. A route only validates its input and hands it to ``Jo
 """
 
 import asyncio
-import hmac
 import logging
 import re
 from collections.abc import Callable
@@ -39,13 +38,10 @@ from contextlib import asynccontextmanager
 from functools import partial
 from typing import Annotated
 
-from fastapi import APIRouter, Depends, FastAPI, HTTPException, Query, Request
+from fastapi import APIRouter, Depends, FastAPI, Query, Request
 from fastapi.concurrency import run_in_threadpool
-from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
-from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from pydantic import AfterValidator, Field
-from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from common import (
@@ -56,18 +52,11 @@ from common import (
     get_settings,
 )
 from jobs import store as stores
-from jobs.docs import add_docs
 from jobs.jobstore import JobStore
 from jobs.runner import Handler, JobRunner
-from jobs.security import (
-    BodyLimit,
-    add_error_answers,
-    check_token,
-    error_responses,
-    unparsable_body,
-    validation_error,
-)
+from jobs.security import error_responses, unparsable_body
 from jobs.service import JobOut, JobService, Status
+from jobs.shell import get_app_settings, require_token, service_app
 from jobs.store import STORE_ERRORS, get_database, mongo_unavailable, redact_uri
 from jobs.waiting import JobWatcher
 
@@ -121,32 +110,6 @@ ChangeWaitSeconds = Annotated[
 async def get_job_service(request: Request) -> JobService:
     """Dependency: the app's ``JobService``."""
     return request.app.state.jobs
-
-
-async def get_app_settings(request: Request) -> Settings:
-    """Dependency: the settings the app was created with."""
-    return request.app.state.settings
-
-
-_bearer = HTTPBearer(auto_error=False, description="PIPELINE_API_TOKEN, when the service has one")
-
-
-async def require_token(
-    settings: Annotated[Settings, Depends(get_app_settings)],
-    credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
-) -> None:
-    """Dependency: with ``PIPELINE_API_TOKEN`` set, require ``Authorization: Bearer <token>``."""
-    token = settings.pipeline_api_token
-    if not token:
-        return
-    given = credentials.credentials if credentials is not None else ""
-    if not hmac.compare_digest(given.encode(), token.encode()):
-        raise HTTPException(
-            status_code=401,
-            detail="missing or wrong API token; send the header 'Authorization: Bearer <token>' "
-            "with the value of PIPELINE_API_TOKEN.",
-            headers={"WWW-Authenticate": "Bearer"},
-        )
 
 
 def store_unavailable(settings: Settings, exc: Exception) -> ServiceUnavailable:
@@ -302,9 +265,8 @@ class HealthFastPath:
         await self.app(scope, receive, send)
 
 
-def add_error_handlers(app: FastAPI) -> None:
-    """``jobs.security.add_error_answers``, and store outages → 503."""
-    add_error_answers(app)
+def add_store_errors(app: FastAPI) -> None:
+    """Store outages → 503 naming the store and what to do."""
 
     async def store_error(request: Request, exc: Exception) -> JSONResponse:
         message = str(store_unavailable(request.app.state.settings, exc))
@@ -375,19 +337,14 @@ def create_job_app(
             await asyncio.to_thread(stores.checkpoint, db)  # the records into the store file
 
     settings = settings or get_settings()
-    check_token(settings.pipeline_api_token)
+    limit = {"max_bytes": settings.max_body_bytes}
+    app = service_app(title, lifespan, settings, unparsable_body, limit)  # the token rule first
     stores.check_store(settings)  # a damaged file: one line, not a traceback at start-up
-    app = FastAPI(title=title, lifespan=lifespan, docs_url=None, redoc_url=None, openapi_url=None)
-    app.state.settings = settings
     auth = [Depends(require_token)]
     guarded = error_responses(401, 503)
     app.include_router(router, dependencies=auth, responses=guarded)
     app.include_router(jobs_router, dependencies=auth, responses=guarded)
     app.include_router(health_router)
-    add_docs(app, auth, public=settings.api_docs_public)
-    add_error_handlers(app)
-    app.add_exception_handler(RequestValidationError, validation_error)
-    app.add_exception_handler(StarletteHTTPException, unparsable_body)
-    app.add_middleware(BodyLimit, max_bytes=settings.max_body_bytes)
+    add_store_errors(app)
     app.add_middleware(HealthFastPath)  # added last: the outermost, it runs first
     return app

@@ -17,21 +17,12 @@ from typing import Annotated, Literal
 
 from fastapi import APIRouter, Depends, FastAPI, File, Request, UploadFile
 from fastapi.exception_handlers import http_exception_handler
-from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, Response
 from pydantic import BaseModel, Field
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from common import Settings, freeze_startup_heap, get_settings
-from jobs import (
-    BodyLimit,
-    add_docs,
-    add_error_answers,
-    check_token,
-    error_responses,
-    require_token,
-    validation_error,
-)
+from jobs import error_responses, require_token, service_app
 from predictor.core import MAX_FILES, ModelHolder, Served, describe, predict
 from runs import MAX_PIXELS, OperatingPoint
 
@@ -187,21 +178,14 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             holder.stop()
 
     settings = settings or get_settings()
-    check_token(settings.pipeline_api_token)
-    app = FastAPI(
-        title="Predictor", lifespan=lifespan, docs_url=None, redoc_url=None, openapi_url=None
-    )
-    app.state.settings = settings
+    limit = {
+        "max_bytes": settings.predict_max_body_bytes,
+        "setting": "PREDICT_MAX_BODY_BYTES",
+        "hint": f"send fewer or smaller images per request (at most {MAX_FILES} files)",
+    }
+    app = service_app("Predictor", lifespan, settings, multipart_limit, limit)
     app.state.slots = threading.BoundedSemaphore(settings.predict_concurrency)
     app.include_router(router)
-    add_docs(app, [Depends(require_token)], public=settings.api_docs_public)
-
-    add_error_answers(app)
-    app.add_exception_handler(RequestValidationError, validation_error)
-    app.add_exception_handler(StarletteHTTPException, multipart_limit)
-    limit = settings.predict_max_body_bytes
-    hint = f"send fewer or smaller images per request (at most {MAX_FILES} files)"
-    app.add_middleware(BodyLimit, max_bytes=limit, setting="PREDICT_MAX_BODY_BYTES", hint=hint)
     return app
 
 

@@ -1,0 +1,76 @@
+"""The shell every service's FastAPI app shares (evaluator, explainer, predictor), in one place.
+
+``service_app`` refuses a weak ``PIPELINE_API_TOKEN`` at start-up, serves ``/docs``, ``/redoc``
+and ``/openapi.json`` offline behind the token (``jobs.docs``), answers validation errors
+without echoing large inputs, any ``PipelineError`` with its status and anything unexpected with
+a JSON 500, and refuses bodies over a limit (``jobs.security``). A service adds its routers,
+its own error answers and middleware.
+"""
+
+import hmac
+from collections.abc import Awaitable, Callable
+from typing import Annotated, Any
+
+from fastapi import Depends, FastAPI, HTTPException, Request, Response
+from fastapi.exceptions import RequestValidationError
+from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
+from starlette.exceptions import HTTPException as StarletteHTTPException
+
+from common import Settings
+from jobs.docs import add_docs
+from jobs.security import BodyLimit, add_error_answers, check_token, validation_error
+
+# Dependencies that do no blocking work are ``async def``: FastAPI runs a plain ``def`` in the
+# thread pool, one hop per dependency per request (see jobs.api).
+
+
+async def get_app_settings(request: Request) -> Settings:
+    """Dependency: the settings the app was created with."""
+    return request.app.state.settings
+
+
+_bearer = HTTPBearer(auto_error=False, description="PIPELINE_API_TOKEN, when the service has one")
+
+
+async def require_token(
+    settings: Annotated[Settings, Depends(get_app_settings)],
+    credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
+) -> None:
+    """Dependency: with ``PIPELINE_API_TOKEN`` set, require ``Authorization: Bearer <token>``."""
+    token = settings.pipeline_api_token
+    if not token:
+        return
+    given = credentials.credentials if credentials is not None else ""
+    if not hmac.compare_digest(given.encode(), token.encode()):
+        raise HTTPException(
+            status_code=401,
+            detail="missing or wrong API token; send the header 'Authorization: Bearer <token>' "
+            "with the value of PIPELINE_API_TOKEN.",
+            headers={"WWW-Authenticate": "Bearer"},
+        )
+
+
+def service_app(
+    title: str,
+    lifespan: Callable[[FastAPI], Any],
+    settings: Settings,
+    http_errors: Callable[[Request, Exception], Awaitable[Response]],
+    body_limit: dict[str, Any],
+) -> FastAPI:
+    """A FastAPI app for ``settings`` with the shared guards; ``http_errors`` answers the
+    framework's own HTTP errors (a service turns some 400s into its documented 422s),
+    ``body_limit`` holds ``BodyLimit``'s options (``max_bytes``, and ``setting`` and ``hint``
+    for its message).
+
+    Raises:
+        InsecureToken: ``PIPELINE_API_TOKEN`` is set but empty, a placeholder or short.
+    """
+    check_token(settings.pipeline_api_token)
+    app = FastAPI(title=title, lifespan=lifespan, docs_url=None, redoc_url=None, openapi_url=None)
+    app.state.settings = settings
+    add_docs(app, [Depends(require_token)], public=settings.api_docs_public)
+    add_error_answers(app)
+    app.add_exception_handler(RequestValidationError, validation_error)
+    app.add_exception_handler(StarletteHTTPException, http_errors)
+    app.add_middleware(BodyLimit, **body_limit)
+    return app
