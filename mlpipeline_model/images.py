@@ -261,7 +261,10 @@ def is_dicom(data: bytes) -> bool:
 
 
 HEAD_BYTES = 132  # enough of a file's start to tell its kind (``image_kind``)
-NOT_AN_IMAGE = "not a PNG, JPEG or DICOM image (its first bytes are none of these formats)"
+NOT_AN_IMAGE = (
+    "not a PNG, JPEG or DICOM image (its first bytes are none of these formats; a DICOM file "
+    "needs its Part 10 header: the 128-byte preamble, then 'DICM')"
+)
 
 
 def image_kind(head: bytes) -> str | None:

@@ -119,3 +119,10 @@ def test_a_window_that_blanks_the_image_is_refused(center, width):
 
 def test_an_ordinary_window_decodes():
     assert decode_image(_dicom_bytes(WindowCenter="40", WindowWidth="400")).std() > 0
+
+
+def test_a_dicom_data_set_without_its_part_10_header_is_refused_saying_what_it_lacks():
+    with open(get_testdata_file("ExplVR_LitEndNoMeta.dcm"), "rb") as f:
+        raw = f.read()  # a data set as some tools write it: no preamble, no 'DICM'
+    with pytest.raises(ImageDecodeError, match=r"needs its Part 10 header: the 128-byte preamble"):
+        decode_image(raw)
