@@ -119,7 +119,7 @@ def store_unavailable(settings: Settings, exc: Exception) -> ServiceUnavailable:
     if settings.mongo_uri:
         return mongo_unavailable(redact_uri(settings.mongo_uri), exc)
     where = f"the embedded store in {settings.store_dir}"
-    text = str(exc)
+    text = stores.without_content(str(exc))  # never a record's content in an answer
     if "readonly" in text or "read-only" in text:
         return ServiceUnavailable(
             f"{where} is read-only ({text}): the service cannot record jobs; make STORE_DIR and "

@@ -101,14 +101,20 @@ def check_store(settings: Settings) -> None:
 
 
 def is_damage(exc: Exception) -> bool:
-    """Whether an SQLite error says the store's file is damaged (not busy, full or read-only)."""
+    """Whether an SQLite error says the store's file is damaged (not busy, full or read-only,
+    and not one record edited by hand: "malformed JSON", "Could not decode" of one value)."""
     text = str(exc)
-    return any(s in text for s in ("not a database", "malformed", "Could not decode"))
+    return "database disk image is malformed" in text or "file is not a database" in text
+
+
+def without_content(text: str) -> str:
+    """An SQLite error's text without the value it quotes (a record's content)."""
+    return re.sub(r" with text '.*", " (its text left out)", text, flags=re.DOTALL)
 
 
 def damaged(settings: Settings, exc: Exception | str) -> ServiceUnavailable:
     name = f"{settings.store_dir}/{settings.mongo_db}.sqlite3"
-    why = re.sub(r" with text '.*", "", str(exc), flags=re.DOTALL)  # not a record's content
+    why = without_content(str(exc))
     return ServiceUnavailable(
         f"the embedded store {name} is damaged ({why}); stop the services that use it, move it "
         "and its -wal and -shm files aside, and restore them from a backup (or start with an "

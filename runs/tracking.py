@@ -46,7 +46,8 @@ def check_tracking(uri: str, timeout: float = 5.0) -> None:
         return
     try:
         response = requests.get(uri.rstrip("/") + "/health", timeout=timeout)
-    except requests.Timeout as exc:  # it took the connection (or the read) but does not answer
+    except requests.ReadTimeout as exc:  # it took the connection but does not answer (a
+        # ConnectTimeout, a wrong address or a dropping firewall, is "unreachable" below)
         raise ServiceUnavailable(
             f"MLflow tracking server at {uri} did not answer within {timeout:g} s "
             f"({type(exc).__name__}): it is overloaded or hung; check its process and log, and "

@@ -202,3 +202,19 @@ def test_damage_met_while_serving_gives_the_restore_advice_without_record_text(t
     answer = str(store_unavailable(settings, failed.value))
     assert "pipeline.sqlite3 is damaged" in answer and "restore them from a backup" in answer
     assert "x" * 20 not in answer  # no record's content
+
+
+def test_one_bad_record_is_not_called_a_damaged_store(tmp_path):
+    import sqlite3
+
+    from jobs.api import store_unavailable
+
+    settings = Settings(store_dir=tmp_path, mongo_db="pipeline", mongo_uri=None)
+    db = EmbeddedDatabase(tmp_path, "pipeline")
+    db["jobs"].insert_one({"_id": "j1", "status": "queued"})
+    with db.atomic() as conn:  # a record edited by hand into text that is not JSON
+        conn.execute("""UPDATE jobs SET doc = '{"status": ' WHERE _id = 'j1'""")
+    with pytest.raises(sqlite3.OperationalError) as failed:
+        db["jobs"].find_one({"status": "queued"})
+    answer = str(store_unavailable(settings, failed.value))
+    assert "malformed JSON" in answer and "restore" not in answer  # not the whole store
