@@ -39,6 +39,7 @@ from dashboard.handoff import (
 )
 from jobs import STORE_ERRORS, SelectionStore, get_database
 from runs import (
+    CONFIRMED_FROM_TAG,
     CONFIRMED_TAG,
     MODEL_ARTIFACT,
     contract,
@@ -146,9 +147,10 @@ def _register(client: MlflowClient, name: str, run: Run, found: Assessment, tags
         raise ServiceUnavailable(f"MLflow failed to register a version of {name!r}: {exc}") from exc
 
 
-def _confirm(client: MlflowClient, name: str, version: str, change: str) -> None:
+def _confirm(client: MlflowClient, name: str, version: str, tags: dict[str, str]) -> None:
     try:
-        client.set_model_version_tag(name, version, CONFIRMED_TAG, change)
+        for key, value in tags.items():
+            client.set_model_version_tag(name, version, key, value)
     except MlflowException as exc:
         raise ServiceUnavailable(
             f"MLflow failed to tag {name} version {version}: {exc.message}; choose it again"
@@ -197,7 +199,8 @@ def choose_run(
             f"run {run_id} has not been evaluated; evaluate it first (python -m evaluator "
             f"--run-id {run_id}) or confirm that you choose it unevaluated (--yes-unevaluated)."
         )
-    change = interface_change(settings, run_id)
+    found_change = interface_change(settings, run_id)
+    change = found_change.text
     if change and not allow_interface_change:
         raise InvalidInput(
             f"{change}. Clients that read the class names or `decision` break unless they are "
@@ -216,8 +219,10 @@ def choose_run(
         **provenance,
     }
     if change or allow_interface_change:  # the predictor switches to a version of another
-        # interface only with it (it may see a change that this process cannot: no predictor)
+        # interface only with it (it may see a change that this process cannot: no predictor),
+        # and only from an interface served when it was confirmed
         tags[CONFIRMED_TAG] = (change or "confirmed without a change seen by the chooser")[:5000]
+        tags[CONFIRMED_FROM_TAG] = found_change.confirmation
     for metric in SUMMARY_METRICS:
         key = metric_keys.eval_key(metric)
         for tag in (key, *(metric_keys.bound_key(key, b) for b in metric_keys.BOUNDS)):
@@ -234,7 +239,9 @@ def choose_run(
     if already:
         number = str(current.version)
         if CONFIRMED_TAG in tags:  # the alias named it, the predictor kept the one before
-            _confirm(client, name, number, tags[CONFIRMED_TAG])
+            _confirm(
+                client, name, number, {k: tags[k] for k in (CONFIRMED_TAG, CONFIRMED_FROM_TAG)}
+            )
     else:
         number = str(_register(client, name, run, found, tags).version)
         try:

@@ -2,6 +2,7 @@
 and whether clients of the alias would receive other classes, channels or decisions."""
 
 import functools
+from dataclasses import dataclass
 
 import mlflow
 import requests
@@ -14,9 +15,10 @@ from common import InvalidInput, NotFound, ServiceUnavailable, Settings
 from runs import (
     FORMAT_KEY,
     Interface,
+    compare_interfaces,
+    confirmation,
     contract,
     get_client,
-    interface_changes,
     load_json_artifact,
     model_info,
     run_model_uri,
@@ -138,13 +140,30 @@ def serving(settings: Settings) -> list[tuple[str, str, str | None]]:
     return found
 
 
-def interface_change(settings: Settings, run_id: str) -> str | None:
+@dataclass(frozen=True)
+class Change:
+    """What choosing a run changes for clients of what is served now."""
+
+    text: str | None
+    """One paragraph for a person (None: nothing changes, or nothing is served)."""
+    served: tuple[Interface, ...] = ()
+    """The interfaces served now that could be read (``runs.confirmation`` records them)."""
+    unknown: bool = False
+    """A served version could not be read: what changes is unknown."""
+
+    @property
+    def confirmation(self) -> str:
+        """The ``runs.CONFIRMED_FROM_TAG`` value for confirming it."""
+        return confirmation(None if self.unknown else self.served)
+
+
+def interface_change(settings: Settings, run_id: str) -> Change:
     """How choosing ``run_id`` changes what clients receive (of the version the alias names,
-    and of the one the predictor serves when that is another); None when nothing does or
-    nothing is served yet. When a served version cannot be read, that is said: the change is
-    unknown, so it needs the same confirmation (fail closed)."""
+    and of the one the predictor serves when that is another). When a served version cannot be
+    read, that is said: the change is unknown, so it needs the same confirmation (fail
+    closed)."""
     mlflow.set_tracking_uri(settings.mlflow_tracking_uri)  # model_info reads MLflow's global
-    uri, found = settings.mlflow_tracking_uri, []
+    uri, found, served, unknown = settings.mlflow_tracking_uri, [], [], False
     for who, version, served_run in serving(settings):
         if served_run == run_id:
             continue
@@ -152,15 +171,17 @@ def interface_change(settings: Settings, run_id: str) -> str | None:
         try:
             before = interface(uri, f"models:/{settings.model_name}/{version}", served_run)
         except (InvalidInput, NotFound) as exc:
+            unknown = True
             found.append(
                 f"{who}, whose classes and decision rule cannot be read ({exc}); whether this "
                 "run changes what its clients receive is unknown"
             )
             continue
-        changed = interface_changes(before, after)
+        served.append(before)
+        changed = compare_interfaces(before, after)
         if changed:
             found.append(
                 f"{who} (run {served_run}); this run changes what its clients receive: "
                 + "; ".join(changed)
             )
-    return "; and ".join(found) or None
+    return Change("; and ".join(found) or None, tuple(served), unknown)

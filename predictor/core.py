@@ -10,8 +10,9 @@ When the alias stops naming the served version (removed, or moved to a version t
 load), the last good version keeps serving (availability), but marked ``stale`` with the
 ``problem`` that says why: ``/ready`` and every ``/predict`` answer carry both. So it does when
 the alias moves to a version whose classes, channels, input size or decision rule differ
-(``runs.interface_changes``) and whose chooser did not confirm that (``runs.CONFIRMED_TAG``, set
-by ``dashboard.choose --yes-interface-change``): clients must not receive other classes unasked.
+(``runs.compare_interfaces``) and whose chooser did not confirm that as a change from the served
+interface (``runs.confirmed_for``: tags set by ``dashboard.choose --yes-interface-change``):
+clients must not receive other classes unasked.
 """
 
 import logging
@@ -29,13 +30,13 @@ from mlflow.tracking import MlflowClient
 
 from common import InvalidInput, PipelineError, ServiceUnavailable, Settings
 from runs import (
-    CONFIRMED_TAG,
     Interface,
     OperatingPoint,
     check_tracking,
     checked_point,
+    compare_interfaces,
+    confirmed_for,
     decided_labels,
-    interface_changes,
     load_classifier,
     read_operating_point,
 )
@@ -95,7 +96,8 @@ class ModelHolder:
         self.loader = loader
         self.current: Served | None = None
         self.problem = f"still looking up {self.alias_uri}"
-        self._refused: tuple[str, str] | None = None  # (version, why): not loaded again
+        # (version, served version, why): a refused switch, not loaded again at every poll
+        self._refused: tuple[str, str, str] | None = None
         self._refresh_lock = threading.Lock()
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
@@ -104,9 +106,8 @@ class ModelHolder:
     def alias_uri(self) -> str:
         return f"models:/{self.settings.model_name}@{self.settings.model_alias}"
 
-    def _target(self) -> tuple[str, str | None, bool]:
-        """``(version, run_id, confirmed)`` the alias names now; ``confirmed``: its chooser
-        confirmed that it changes what clients receive."""
+    def _target(self) -> tuple[str, str | None, dict[str, str]]:
+        """``(version, run_id, tags)`` of the version the alias names now."""
         s = self.settings
         check_tracking(s.mlflow_tracking_uri, timeout=5)
         try:
@@ -121,7 +122,7 @@ class ModelHolder:
                     "a run: python -m dashboard.choose RUN_ID --reason TEXT (or the dashboard)"
                 ) from exc
             raise ServiceUnavailable(f"MLflow failed to resolve {self.alias_uri}: {exc}") from exc
-        return str(mv.version), mv.run_id, CONFIRMED_TAG in (mv.tags or {})
+        return str(mv.version), mv.run_id, dict(mv.tags or {})
 
     def refresh(self) -> bool:
         """Load the version the alias names if it is not the one served; True when it swapped.
@@ -131,7 +132,7 @@ class ModelHolder:
         """
         with self._refresh_lock:
             try:
-                version, run_id, confirmed = self._target()
+                version, run_id, tags = self._target()
             except PipelineError as exc:  # InvalidInput: the alias names no version any more
                 self._failed(str(exc), known=isinstance(exc, InvalidInput))
                 return False
@@ -142,8 +143,14 @@ class ModelHolder:
                     log.info("%s names the served version %s", self.alias_uri, version)
                 return False
             named = f"{self.alias_uri} names version {version}"
-            if self._refused is not None and self._refused[0] == version and not confirmed:
-                self._failed(self._refused[1], known=True)
+            refused = self._refused
+            if (
+                refused is not None
+                and current is not None
+                and refused[:2] == (version, current.version)
+                and not confirmed_for(tags, current.interface)
+            ):
+                self._failed(refused[2], known=True)
                 return False
             try:
                 served = self._load(version, run_id)
@@ -155,11 +162,8 @@ class ModelHolder:
                 failure = f"{type(exc).__name__}: {exc}"
                 self._failed(f"{named}, which failed to load ({failure})", known=True)
                 return False
-            changed = (
-                []
-                if current is None or confirmed
-                else (interface_changes(current.interface, served.interface))
-            )
+            confirmed = current is None or confirmed_for(tags, current.interface)
+            changed = [] if confirmed else compare_interfaces(current.interface, served.interface)
             if changed:
                 why = (
                     f"{named}, which changes what clients receive ({'; '.join(changed)}) and was "
@@ -167,7 +171,7 @@ class ModelHolder:
                     "--reason TEXT --yes-interface-change (or in the dashboard) once clients are "
                     "ready, or point the alias back"
                 )
-                self._refused = (version, why)
+                self._refused = (version, current.version, why)
                 self._failed(why, known=True)
                 return False
             self.current = served

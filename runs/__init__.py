@@ -13,8 +13,9 @@
 - ``threshold_labels``: a two-class decision by a threshold (the logged model's own rule);
   ``OperatingPoint``, ``read_operating_point``, ``checked_point`` and ``decided_labels``
   (``runs.decision``): a run's threshold, read and checked once for every service.
-- ``Interface`` and ``interface_changes`` (``runs.interface``): what a client of a served model
-  depends on, and how another model changes it (the dashboard's choice, the predictor's switch).
+- ``Interface`` and ``compare_interfaces`` (``runs.interface``): what a client of a served model
+  depends on, and how another model changes it (the dashboard's choice, the predictor's switch);
+  ``confirmation`` / ``confirmed_for``: a confirmed change, recorded on the version and read back.
 - The artifact contract (``runs.contract``): where each artifact lives in a run.
 """
 
@@ -34,8 +35,8 @@ from runs.checks import (
     warm_up,
 )
 from runs.decision import OperatingPoint, checked_point, decided_labels, read_operating_point
-from runs.interface import CONFIRMED_TAG, Interface
-from runs.interface import changes as interface_changes
+from runs.interface import CONFIRMED_FROM_TAG, CONFIRMED_TAG, Interface, confirmation, confirmed_for
+from runs.interface import changes as compare_interfaces
 from runs.models import MODEL_NAMES, Ensemble, ImageClassifier, build_model
 from runs.packaging import (
     FORMAT_KEY,
@@ -62,6 +63,7 @@ from runs.tracking import (
 )
 
 __all__ = [
+    "CONFIRMED_FROM_TAG",
     "CONFIRMED_TAG",
     "FORMAT_KEY",
     "MAX_PIXELS",
@@ -79,6 +81,9 @@ __all__ = [
     "check_run",
     "check_tracking",
     "checked_point",
+    "compare_interfaces",
+    "confirmation",
+    "confirmed_for",
     "contract",
     "data_inputs",
     "decided_labels",
@@ -86,7 +91,6 @@ __all__ = [
     "get_client",
     "get_run",
     "inference",
-    "interface_changes",
     "is_run_data",
     "job_result_id",
     "load_classifier",

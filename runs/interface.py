@@ -1,7 +1,9 @@
 """What a client of a served model depends on, and how another model would change it: one
 comparison for the dashboard's choice (``dashboard.handoff``) and the predictor's switch."""
 
-from collections.abc import Sequence
+import dataclasses
+import json
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
 from mlpipeline_model import MAX_UPSCALE
@@ -9,6 +11,10 @@ from mlpipeline_model import MAX_UPSCALE
 CONFIRMED_TAG = "interface_change"
 """Tag of a registered version whose chooser confirmed that clients receive something else
 (``dashboard.choose --yes-interface-change``); its value says what changed."""
+CONFIRMED_FROM_TAG = "interface_confirmed_from"
+"""The interfaces served when that was confirmed (JSON list of ``Interface`` fields), or
+``"any"`` when the chooser could see none: a predictor switches from one of them only, so a
+later move of the alias back to the version (a rollback in MLflow's UI) is not confirmed."""
 
 
 @dataclass(frozen=True)
@@ -55,3 +61,22 @@ def changes(before: Interface, after: Interface) -> list[str]:
     if before.decision != after.decision:
         found.append(f"decision {_rule(before.decision)} → {_rule(after.decision)}")
     return found
+
+
+def confirmation(served: Sequence[Interface] | None) -> str:
+    """The ``CONFIRMED_FROM_TAG`` value for a change confirmed while ``served`` were served
+    (None or empty: unknown, so ``"any"``)."""
+    if not served:
+        return "any"
+    return json.dumps([dataclasses.asdict(i) for i in dict.fromkeys(served)])
+
+
+def confirmed_for(tags: Mapping[str, str], served: Interface) -> bool:
+    """Whether a version with ``tags`` was chosen as a change from ``served``."""
+    value = tags.get(CONFIRMED_FROM_TAG)
+    if value == "any":
+        return True
+    try:
+        return served in [Interface.of(**fields) for fields in json.loads(value or "[]")]
+    except (TypeError, ValueError):  # edited by hand: not a confirmation
+        return False

@@ -99,7 +99,7 @@ def _choose(ctx: Context, found: choose.Assessment) -> None:
     report = reports.evaluation_report(ctx.uri, ctx.run)  # cached, as the Evaluation tab's
     for caveat in handoff.caveats_of(reports.evaluation_path(ctx.run), report)[1]:
         st.warning(f"About its test figures: {caveat}.")
-    change = handoff.interface_change(ctx.settings, ctx.run_id)
+    change = handoff.interface_change(ctx.settings, ctx.run_id).text
     if change:
         st.warning(
             f"{change}. Clients that read the class names or `decision` break unless they are "
@@ -123,7 +123,7 @@ def _choose(ctx: Context, found: choose.Assessment) -> None:
         with st.spinner("Registering the model and moving the alias…"):
             done = choose.choose_run(
                 ctx.run_id, reason, ctx.settings, _store(ctx), allow_unevaluated=True,
-                allow_interface_change=True,
+                allow_interface_change=bool(change),  # what was shown: not a blanket yes
             )  # fmt: skip
         st.session_state[DONE] = (
             f"Run {done.run_id} {'was already' if done.already else 'is'} "

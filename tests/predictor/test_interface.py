@@ -26,6 +26,16 @@ def other_classes_run(mlflow_server, demo_data, tmp_path_factory) -> str:
     return log_untrained_run(mlflow_server, data, seed=5)
 
 
+@pytest.fixture(scope="module")
+def other_classes_runs(mlflow_server, demo_data, tmp_path_factory) -> list[str]:
+    """Two servable runs of the same two of the demo data's three classes."""
+    data = tmp_path_factory.mktemp("two-of-three-twice")
+    for split in ("train", "test"):
+        for cls in sorted(p.name for p in (demo_data / "train").iterdir())[:2]:
+            shutil.copytree(demo_data / split / cls, data / split / cls)
+    return [log_untrained_run(mlflow_server, data, seed=seed) for seed in (6, 7)]
+
+
 def _move_alias_by_hand(settings, run_id: str) -> str:
     """Register ``run_id``'s model and point the alias at it with MLflow's own client, as
     MLflow's UI does: no choice, no confirmation."""
@@ -60,6 +70,24 @@ def test_an_unconfirmed_version_of_other_classes_is_not_served_until_chosen_as_s
     choose_run(other_classes_run, "two classes now", settings, allow_unevaluated=True,
                allow_interface_change=True)  # fmt: skip
     ready = wait_ready(predictor, moved)
+    assert (ready["stale"], ready["problem"]) == (False, None)
+
+
+def test_a_refused_version_is_served_once_it_no_longer_changes_what_is_served(
+    predictor, settings, served_runs, other_classes_runs
+):
+    choose_run(served_runs[0], "three classes", settings, allow_unevaluated=True)
+    wait_ready(predictor, "1")
+    refused = _move_alias_by_hand(settings, other_classes_runs[0])  # two classes: refused
+    wait_for(predictor, stale=True)
+    at_predictor = settings.model_copy(update={"predictor_url": predictor})
+    confirmed = choose_run(other_classes_runs[1], "two classes", at_predictor,
+                           allow_unevaluated=True, allow_interface_change=True)  # fmt: skip
+    wait_ready(predictor, confirmed.version)  # now two classes are served
+    MlflowClient(settings.mlflow_tracking_uri).set_registered_model_alias(
+        settings.model_name, settings.model_alias, refused
+    )  # back to the version refused before: the same two classes as served now
+    ready = wait_ready(predictor, refused)
     assert (ready["stale"], ready["problem"]) == (False, None)
 
 

@@ -3,6 +3,7 @@
 import uuid
 
 import pytest
+from mlflow.tracking import MlflowClient
 
 from common import Settings
 from dashboard.tabs.deploy import ready_line, switch_warning
@@ -32,6 +33,8 @@ def test_choose_button_registers_writes_run_id_and_lists_the_choice(
     assert list(trail["action"]) == ["choose"] and list(trail["reason"]) == ["best AUC"]
     [record] = SelectionStore(get_database(Settings())).recent()
     assert record["version"] == "1"
+    tags = MlflowClient().get_model_version(model_name, "1").tags
+    assert "interface_change" not in tags  # nothing was shown, so nothing was confirmed
     # The page reran: its status line names the choice just made.
     assert f"`{model_name}@champion` is version **1**, run `{run_id}` (this run)" in page_text(at)
 

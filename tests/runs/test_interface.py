@@ -1,0 +1,29 @@
+"""What a client of a served model depends on, and when a change of it counts as confirmed."""
+
+from runs import CONFIRMED_FROM_TAG, Interface, compare_interfaces, confirmation, confirmed_for
+
+THREE = Interface.of(["a", "b", "c"], 3, (32, 32), None)
+TWO = Interface.of(["a", "b"], 3, (32, 32), "a")
+
+
+def test_the_changes_name_classes_and_decision_rule():
+    found = compare_interfaces(THREE, TWO)
+    assert found == ["classes a, b, c → a, b",
+                     "decision no threshold (no `decision`) → threshold for 'a'"]  # fmt: skip
+    assert compare_interfaces(TWO, TWO) == []
+
+
+def test_a_change_confirmed_from_one_interface_is_not_confirmed_from_another():
+    tags = {CONFIRMED_FROM_TAG: confirmation([THREE])}
+    assert confirmed_for(tags, THREE)
+    assert not confirmed_for(tags, TWO)  # a later move of the alias back to it: not confirmed
+
+
+def test_a_change_confirmed_while_nothing_could_be_seen_counts_from_any():
+    assert confirmation([]) == "any" and confirmed_for({CONFIRMED_FROM_TAG: "any"}, TWO)
+
+
+def test_a_version_without_the_tag_or_with_a_damaged_one_is_not_confirmed():
+    assert not confirmed_for({}, THREE)
+    assert not confirmed_for({CONFIRMED_FROM_TAG: '[{"classes": 1}]'}, THREE)
+    assert not confirmed_for({CONFIRMED_FROM_TAG: "not json"}, THREE)
