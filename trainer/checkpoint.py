@@ -43,6 +43,7 @@ class FolderLock:
     the kernel lets go when the process ends, however it ends (``kill -9``, out of memory), so a
     lock that can be taken proves the last holder gone. The file names that holder."""
 
+    folder: Path
     file: IO[str]
     previous: dict[str, Any]  # what the last holder recorded ({} for a new folder)
 
@@ -50,6 +51,7 @@ class FolderLock:
         """Name this process and its run in the file, for a trainer refused meanwhile and for
         the next one to hold the folder (see ``previous``)."""
         fields = {"run_id": run_id, "pid": os.getpid(), "host": socket.gethostname(),
+                  "trainer": trainer_id(),
                   "since": datetime.now(UTC).isoformat(timespec="seconds")}  # fmt: skip
         self.file.seek(0)
         self.file.truncate()
@@ -58,6 +60,44 @@ class FolderLock:
 
     def release(self) -> None:
         self.file.close()
+
+
+def trainer_id() -> str:
+    """``host:pid`` of this trainer process, as its run's tag and its folders' locks name it."""
+    return f"{socket.gethostname()}:{os.getpid()}"
+
+
+@dataclass
+class Held:
+    """The checkpoint folders this trainer holds: its own and, for ``--resume PATH`` in another
+    folder, that one too (else a second trainer could train the same run from it)."""
+
+    locks: list[FolderLock]
+
+    def record(self, run_id: str | None) -> None:
+        for lock in self.locks:
+            lock.record(run_id)
+
+    def release(self) -> None:
+        for lock in self.locks:
+            lock.release()
+
+
+def hold_all(checkpoint_dir: Path, resume: str | None) -> Held:
+    """``hold`` the checkpoint folder and the folder of a ``--resume`` path elsewhere."""
+    folders = [checkpoint_dir]
+    if resume and resume != "auto":
+        other = Path(resume) if Path(resume).is_dir() else Path(resume).parent
+        if other.resolve() != checkpoint_dir.resolve() and other.is_dir():
+            folders.append(other)
+    held = Held([])
+    try:
+        for folder in folders:
+            held.locks.append(hold(folder))
+    except BaseException:
+        held.release()
+        raise
+    return held
 
 
 def _holder(file: IO[str]) -> dict[str, Any]:
@@ -100,7 +140,7 @@ def hold(folder: Path) -> FolderLock:
             f"the checkpoint folder {folder} cannot be locked ({exc}); use a folder on a file "
             "system with file locks (--checkpoint-dir or CHECKPOINT_DIR)"
         ) from exc
-    return FolderLock(file, _holder(file))
+    return FolderLock(folder, file, _holder(file))
 
 
 def kept_path(folder: Path, run_id: str) -> Path:

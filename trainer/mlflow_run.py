@@ -15,6 +15,7 @@ from mlflow.exceptions import MlflowException
 from mlflow.tracking import MlflowClient
 
 from runs import MODEL_ARTIFACT, Preprocessing, contract, log_classifier
+from trainer import checkpoint
 
 ROOT = Path(__file__).resolve().parents[1]
 log = logging.getLogger(__name__)
@@ -133,6 +134,8 @@ def close_abandoned(previous: dict[str, Any], resumed: str | None, tracking_uri:
         run = client.get_run(run_id)
         if run.info.status != "RUNNING" or run.info.lifecycle_stage != "active":
             return
+        if run.data.tags.get(contract.TRAINER_TAG) != previous.get("trainer"):
+            return  # resumed since by another trainer (from another folder): it may be alive
         client.set_tag(
             run_id, contract.ENDED_TAG,
             f"its trainer (process {previous.get('pid')} on {previous.get('host')}) ended "
@@ -145,7 +148,21 @@ def close_abandoned(previous: dict[str, Any], resumed: str | None, tracking_uri:
     log.warning("run %s showed RUNNING, but its trainer had ended: marked KILLED", run_id)
 
 
-def clear_ended(run_id: str) -> None:
-    """A resumed run is alive again: drop the note that said its trainer had ended."""
-    if contract.ENDED_TAG in mlflow.get_run(run_id).data.tags:
+def settle(held: "checkpoint.Held", resumed: str | None, tracking_uri: str) -> None:
+    """Before a run starts: close the runs that the held folders' last trainers left RUNNING
+    (``close_abandoned``) and name this trainer in the folders (``resumed``: the run it
+    continues, None for a new one, named once it starts)."""
+    for lock in held.locks:
+        close_abandoned(lock.previous, resumed, tracking_uri, lock.folder)
+    held.record(resumed)
+
+
+def started(run_id: str, held: "checkpoint.Held", resumed: bool = False) -> None:
+    """The active run ``run_id`` is this trainer's: say so in the run (``pipeline.trainer``,
+    which ``close_abandoned`` checks) and in the held folders, first thing, before a
+    ``kill -9`` can leave the run RUNNING unnamed. A resumed run is alive again: the note
+    that its trainer had ended goes."""
+    held.record(run_id)
+    mlflow.set_tag(contract.TRAINER_TAG, checkpoint.trainer_id())
+    if resumed and contract.ENDED_TAG in mlflow.get_run(run_id).data.tags:
         mlflow.delete_tag(contract.ENDED_TAG)

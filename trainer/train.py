@@ -117,13 +117,12 @@ def main(args: argparse.Namespace) -> str:
     tracking_uri = args.tracking_uri or get_settings().mlflow_tracking_uri
     check_tracking(tracking_uri)
     checkpoint_dir = Path(args.checkpoint_dir or checkpoint.default_dir(args.experiment))
-    lock = checkpoint.hold(checkpoint_dir) if dist_info.is_main else None  # rank 0 writes it
+    # Rank 0 alone holds the folders (refused, it raises before the process group forms).
+    held = checkpoint.hold_all(checkpoint_dir, args.resume) if dist_info.is_main else None
     try:
         state = checkpoint.find(args.resume, checkpoint_dir)
-        if lock is not None:
-            resumed = state["run_id"] if state is not None else None
-            mlflow_run.close_abandoned(lock.previous, resumed, tracking_uri, checkpoint_dir)
-            lock.record(resumed)
+        if held is not None:
+            mlflow_run.settle(held, state["run_id"] if state else None, tracking_uri)
         if state is not None:
             saved = {**NEW_ARG_DEFAULTS, **state["args"]}
             _check_same_flags(args, saved, state["run_id"])
@@ -133,11 +132,13 @@ def main(args: argparse.Namespace) -> str:
         path = checkpoint_dir / checkpoint.CHECKPOINT_NAME
         member = state.get("member", 0) if state is not None else 0
         session = _session(args, dist_info, device, path, member)
-        return _train(session, state, tracking_uri, lock)
+        return _train(session, state, tracking_uri, held)
     finally:
-        distributed.shutdown(dist_info)
-        if lock is not None:
-            lock.release()
+        try:
+            distributed.shutdown(dist_info)
+        finally:
+            if held is not None:
+                held.release()
 
 
 def _check_same_flags(args: argparse.Namespace, saved: dict[str, Any], run_id: str) -> None:
@@ -249,7 +250,7 @@ def _session(args, dist_info, device, checkpoint_path: Path, member: int = 0,
 
 
 def _train(session: Training, state: dict[str, Any] | None, tracking_uri: str,
-           lock: checkpoint.FolderLock | None) -> str:  # fmt: skip
+           held: checkpoint.Held | None) -> str:  # fmt: skip
     args, dist_info = session.args, session.dist_info
     if state is not None:
         if state["dataset_hash"] != session.data_hash:
@@ -264,6 +265,7 @@ def _train(session: Training, state: dict[str, Any] | None, tracking_uri: str,
         if state is None:
             mlflow.set_experiment(args.experiment)
             run_id = mlflow.start_run(run_name=args.run_name).info.run_id
+            mlflow_run.started(run_id, held)
             params = {key: getattr(args, key) for key in LOGGED_ARGS}
             params["data_dir"] = mlflow_run.logged_data_dir(args.data_dir, get_settings().data_dir)
             params.update(device=session.device.type, world_size=dist_info.world_size)
@@ -271,8 +273,8 @@ def _train(session: Training, state: dict[str, Any] | None, tracking_uri: str,
             mlflow_run.log_setup(params, session.dataset, session.preprocessing, warning)
         else:
             run_id = _reopen(state["run_id"], tracking_uri)
+            mlflow_run.started(run_id, held, resumed=True)
         checkpoint.claim(session.checkpoint_path.parent, run_id)  # auto continues it
-        lock.record(run_id)
     session.run_id = distributed.broadcast(run_id, dist_info)
     status = "FAILED"
     try:
@@ -309,9 +311,7 @@ def _train(session: Training, state: dict[str, Any] | None, tracking_uri: str,
 def _reopen(run_id: str, tracking_uri: str) -> str:
     """Continue the MLflow run of a checkpoint; ``InvalidInput`` when the server lacks it."""
     try:
-        run_id = mlflow.start_run(run_id=run_id).info.run_id
-        mlflow_run.clear_ended(run_id)
-        return run_id
+        return mlflow.start_run(run_id=run_id).info.run_id
     except MlflowException as exc:
         raise InvalidInput(
             f"the checkpoint's run {run_id} is not on the tracking server {tracking_uri} "

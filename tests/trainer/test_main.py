@@ -72,15 +72,24 @@ def test_sigterm_marks_the_run_killed_and_keeps_the_checkpoint(trainer_argv, mlf
 
 
 def _training(argv: list[str], until: str) -> subprocess.Popen:
-    """A trainer process of ``argv``, once it has printed a line starting with ``until``."""
+    """A trainer process of ``argv`` (its stdout discarded), once it has printed a line
+    starting with ``until``; ``_stop`` ends it."""
     proc = subprocess.Popen(
-        [sys.executable, "-m", "trainer", *argv], cwd=ROOT, stdout=subprocess.PIPE,
+        [sys.executable, "-m", "trainer", *argv], cwd=ROOT, stdout=subprocess.DEVNULL,
         stderr=subprocess.PIPE, text=True,
     )  # fmt: skip
     for line in proc.stderr:
         if line.startswith(until):
             return proc
-    raise AssertionError(f"the trainer ended (exit {proc.wait()}) before {until!r}")
+    raise AssertionError(f"the trainer ended (exit {_stop(proc)}) before {until!r}")
+
+
+def _stop(proc: subprocess.Popen) -> int:
+    """``kill -9`` the process (if it still runs) and close its pipe; its exit status."""
+    proc.kill()
+    status = proc.wait()
+    proc.stderr.close()
+    return status
 
 
 def _holder(argv: list[str]) -> dict:
@@ -97,8 +106,7 @@ def test_a_second_trainer_on_a_busy_checkpoint_folder_is_refused_naming_the_firs
                            ) as refused:  # fmt: skip
             train([*argv, "--resume", "auto"])  # it would continue the run being trained
     finally:
-        first.kill()
-        first.wait()
+        _stop(first)
     assert f"(run {holder['run_id']}, process {first.pid} on " in str(refused.value)
     assert "its own folder with --checkpoint-dir" in str(refused.value)
 
@@ -106,11 +114,10 @@ def test_a_second_trainer_on_a_busy_checkpoint_folder_is_refused_naming_the_firs
 def test_a_run_whose_trainer_was_killed_9_is_marked_killed_until_resumed(
     trainer_argv, mlflow_server
 ):
-    argv = trainer_argv("--epochs", "200")
+    argv = trainer_argv("--epochs", "200", "--patience", "3")
     first = _training(argv, "epoch 2/200")  # checkpointed
     run_id = _holder(argv)["run_id"]
-    first.send_signal(signal.SIGKILL)  # nothing of it can mark the run
-    first.wait()
+    _stop(first)  # kill -9: nothing of it can mark the run
     client = MlflowClient(mlflow_server)
     assert client.get_run(run_id).info.status == "RUNNING"
     train(trainer_argv("--epochs", "1"))  # the next trainer on the folder: a new run
@@ -121,6 +128,19 @@ def test_a_run_whose_trainer_was_killed_9_is_marked_killed_until_resumed(
     assert train([*argv, "--resume", str(checkpoint.kept_path(folder, run_id))]) == run_id
     run = client.get_run(run_id)
     assert run.info.status == "FINISHED" and contract.ENDED_TAG not in run.data.tags
+
+
+def test_resuming_from_a_busy_folder_into_another_is_refused(trainer_argv, tmp_path):
+    argv = trainer_argv("--epochs", "200")
+    first = _training(argv, "epoch 1/200")
+    try:
+        busy = Path(argv[argv.index("--checkpoint-dir") + 1])
+        elsewhere = trainer_argv("--checkpoint-dir", str(tmp_path / "elsewhere"), "--epochs",
+                                 "200")  # fmt: skip
+        with pytest.raises(InvalidInput, match=f"using the checkpoint folder {busy} "):
+            train([*elsewhere, "--resume", str(busy / "last.pt")])  # the run being trained
+    finally:
+        _stop(first)
 
 
 def test_unreachable_mlflow_exits_2_with_one_clear_line(tmp_path, tiny_data, unreachable_uri):
