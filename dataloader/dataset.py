@@ -36,7 +36,6 @@ def _check_args(channels: int | None, val_fraction: float, splits: Sequence[str]
     return [s for s in SPLITS if s in splits]
 
 
-# Other spellings of a split folder that people use; any letter case of a split's name too.
 def load_dataset(
     path: str | os.PathLike,
     image_size: int | Sequence[int] | None = None,

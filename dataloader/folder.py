@@ -62,6 +62,7 @@ def _class_dirs(root: Path, split: str) -> list[Path]:
     return dirs
 
 
+# Other spellings of a split folder that people use; any letter case of a split's name too.
 _SPLIT_SPELLINGS = {"training": "train", "validation": "val", "valid": "val", "testing": "test"}
 
 
