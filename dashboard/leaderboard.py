@@ -48,7 +48,12 @@ def can_deploy(run: dict) -> bool:
 
 def why_not_deployable(run: dict) -> str:
     """Why ``can_deploy(run)`` is False, for a person."""
-    if run["tags"].get(contract.STAGE_TAG) != "trained":
+    stage = run["tags"].get(contract.STAGE_TAG)
+    if stage == "training":  # a run of the trainer that has not logged its model
+        if run["status"] == "RUNNING":
+            return "still training (or its trainer died: see the run)"
+        return f"training {run['status'].lower()} before its model was logged"
+    if stage != "trained":
         return "no model of this pipeline"
     return f"run {run['status'].lower()}"
 

@@ -72,6 +72,13 @@ def _header(ctx: Context) -> None:
     ended = run["tags"].get(contract.ENDED_TAG)
     if ended and run["status"] == "KILLED":
         st.warning(f"Training did not finish: {ended}.")
+    elif run["status"] == "RUNNING" and run["tags"].get(contract.STAGE_TAG) == "training":
+        st.info(
+            "Training is in progress, or its trainer died without a word (kill -9, out of "
+            "memory, a stopped machine): such a run shows RUNNING until the next trainer on its "
+            "checkpoint folder marks it KILLED. The metrics' last steps show when it last "
+            "reported; continue a dead one with the same command and --resume auto."
+        )
     kids = ctx.children
     if kids is None:
         kids = data.children(ctx.uri, ctx.experiment_id, ctx.run_id)

@@ -46,6 +46,13 @@ def test_children_follow_their_parent_and_only_pipeline_runs_are_deployable():
     assert table.loc["solo" * 4, "duration"] == "2 min 38 s"
 
 
+def test_a_trainer_run_without_its_model_says_it_is_training_or_stopped():
+    running = {**_run("live", {}, stage="training"), "status": "RUNNING"}
+    killed = {**_run("dead", {}, stage="training"), "status": "KILLED"}
+    assert leaderboard.why_not_deployable(running).startswith("still training (or its trainer")
+    assert leaderboard.why_not_deployable(killed) == "training killed before its model was logged"
+
+
 def test_the_best_cell_of_each_column_is_starred():
     rows = [_run("a", {"val_auc": 0.8}), _run("b", {"val_auc": 0.9})]
     table = leaderboard.table(rows, ["val_auc"])

@@ -147,3 +147,12 @@ def test_a_run_whose_trainer_died_says_so_at_the_top(page_env, mlflow_server, tm
     at = open_page(run_id, "Metrics", experiment_id=exp)
     [warning] = [w.value for w in at.warning if w.value.startswith("Training did not finish")]
     assert "process 4242 on node-7" in warning and "marked KILLED" in warning
+
+
+def test_a_training_run_says_it_may_have_died_and_how_to_continue(page_env, mlflow_server):
+    client = MlflowClient(mlflow_server)
+    exp = client.create_experiment(f"training-{time.time_ns()}")
+    run_id = client.create_run(exp, run_name="epoch-3", tags={"pipeline.stage": "training"})
+    at = open_page(run_id.info.run_id, "Metrics", experiment_id=exp)
+    [note] = [i.value for i in at.info if i.value.startswith("Training is in progress")]
+    assert "or its trainer died without a word" in note and "--resume auto" in note
