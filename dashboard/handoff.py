@@ -82,9 +82,33 @@ def caveats_of(
         caveats.append(
             f"the evaluation used the test split of {report.data_dir}, not the run's own data"
         )
+    caveats += decision_caveats(report)
     if caveats:
         tags["evaluation_caveat"] = "; ".join(caveats)[:5000]
     return tags, caveats
+
+
+def decision_caveats(report: contract.EvaluationReport) -> list[str]:
+    """What a reader of a two-class run's decision must know: a threshold that decides one
+    class for every test image, or that was chosen where one class was never (or always)
+    found on validation (a target sensitivity met by calling everything positive)."""
+    point = report.operating_points.threshold if report.operating_points else None
+    if point is None:
+        return []
+    found = []
+    decided = [sum(column) for column in zip(*point.confusion_matrix, strict=False)]
+    if decided and len(decided) == len(report.class_names) and max(decided) == sum(decided):
+        cls = report.class_names[decided.index(max(decided))]
+        found.append(
+            f"its threshold decides {cls!r} for every one of the {sum(decided)} test images"
+        )
+    if point.val_specificity == 0 or point.val_sensitivity == 0:
+        found.append(
+            f"its threshold was chosen on {point.n_val} validation images where it reached "
+            f"sensitivity {point.val_sensitivity:.2f} at specificity {point.val_specificity:.2f}: "
+            "train on more data, or lower --target-sensitivity"
+        )
+    return found
 
 
 @functools.lru_cache(maxsize=64)

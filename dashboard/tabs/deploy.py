@@ -48,8 +48,11 @@ def ready_line(url: str, status_code: int, body: dict) -> str:
         line += (
             f", deciding {point.get('positive_class')!r} at probability ≥ "
             f"{float(point.get('threshold', 0)):.3g} (validation sensitivity "
-            f"{float(point.get('val_sensitivity', 0)):.2f})"
+            f"{float(point.get('val_sensitivity', 0)):.2f}"
         )
+        if point.get("val_specificity") is not None:  # a sensitivity alone hides a useless rule
+            line += f", specificity {float(point['val_specificity']):.2f}"
+        line += ")"
     if body.get("stale"):
         line += f"; STALE: {body.get('problem')}"
     elif body.get("problem"):

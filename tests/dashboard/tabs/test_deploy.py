@@ -134,11 +134,12 @@ def test_the_predictor_line_says_when_the_alias_no_longer_names_the_served_versi
         "model_name": "m", "version": "3", "run_id": "r3", "stale": True,
         "problem": "the alias no longer names the served version 3: no version has it",
         "operating_point": {"positive_class": "malignant", "threshold": 0.2346,
-                            "val_sensitivity": 0.9},
+                            "val_sensitivity": 0.9, "val_specificity": 0.0},
     }  # fmt: skip
     line = ready_line("http://p:5007", 200, body)
     assert line.startswith("the predictor at http://p:5007 serves m version 3 (run r3)")
-    assert "deciding 'malignant' at probability ≥ 0.235 (validation sensitivity 0.90)" in line
+    assert ("deciding 'malignant' at probability ≥ 0.235 (validation sensitivity 0.90, "
+            "specificity 0.00)") in line  # fmt: skip
     assert line.endswith("; STALE: " + body["problem"])
 
 
