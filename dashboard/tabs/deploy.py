@@ -201,14 +201,29 @@ def _trail(ctx: Context) -> None:
             "selected_at": r["selected_at"],
             "action": r.get("action", "download"),
             "run_id": r["run_id"],
-            "version": r.get("version"),
-            "alias": r.get("alias"),
-            "by": r.get("selected_by"),
-            "reason": r.get("reason"),
+            "version": r.get("version") or "",
+            "alias": r.get("alias") or "",
+            "by": r.get("selected_by") or "",
+            "reason": r.get("reason") or "",
+            "confirmed": confirmed_risks(r),
         }
         for r in recent
     ]
     st.dataframe(pd.DataFrame(rows), hide_index=True, width="stretch")
+
+
+def confirmed_risks(record: dict) -> str:
+    """What the person confirmed when choosing (an audit reader's first question): a run
+    without an evaluation, an interface change, caveats of its figures; empty for none."""
+    if record.get("action", "download") != "choose":
+        return ""
+    risks = []
+    if record.get("evaluated") is False:
+        risks.append("unevaluated")
+    if record.get("interface_change"):
+        risks.append(f"interface change: {record['interface_change']}")
+    risks += record.get("evaluation_caveats") or []
+    return "; ".join(risks)
 
 
 def model_card_for(ctx: Context) -> str:

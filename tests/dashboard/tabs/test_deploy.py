@@ -56,6 +56,9 @@ def test_a_run_changing_the_served_classes_is_chosen_only_once_confirmed(
     at.button(key="choose_model").click().run()
     assert not at.exception
     assert (page_env / "run_id.txt").read_text().strip() == threshold_run["run_id"]
+    trail = next(f.value for f in at.dataframe if "action" in f.value.columns)
+    [confirmed] = trail["confirmed"]  # the audit trail says what the person confirmed
+    assert confirmed.startswith("interface change: ") and "melanoma, nevus" in confirmed
 
 
 def test_unevaluated_run_is_not_chosen_without_the_confirmation(
