@@ -93,6 +93,11 @@ def class_counts(stats: contract.DatasetStats | None) -> dict[str, dict[str, int
     }
 
 
+def _places(value: float | None) -> float | None:
+    """4 decimal places: a Wilson bound computed as 2e-17 reads as 0."""
+    return None if value is None else round(value, 4)
+
+
 def operating_point_table(point: contract.ThresholdPoint) -> pd.DataFrame:
     """Test sensitivity and specificity of each class at the validation threshold ``point``:
     columns class, measure, value, ci_low, ci_high."""
@@ -101,9 +106,9 @@ def operating_point_table(point: contract.ThresholdPoint) -> pd.DataFrame:
             {
                 "class": cls,
                 "measure": measure,
-                "value": est.value,
-                "ci_low": est.ci_low,
-                "ci_high": est.ci_high,
+                "value": _places(est.value),
+                "ci_low": _places(est.ci_low),
+                "ci_high": _places(est.ci_high),
             }
             for cls, measures in point.per_class.items()
             for measure, est in measures.items()

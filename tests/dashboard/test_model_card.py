@@ -2,7 +2,7 @@ import json
 
 from common import NotFound
 from dashboard import build_model_card, evaluation_table, serving_instructions
-from dashboard.model_card import class_counts, faithfulness_table
+from dashboard.model_card import class_counts, faithfulness_table, operating_point_table
 from dashboard.reads import load_run, read_artifact
 from runs import contract
 
@@ -125,3 +125,12 @@ def test_card_of_a_multiclass_run_decides_by_argmax(mlflow_server, dashboard_run
     card = _card(mlflow_server, dashboard_runs["pipeline"])
     rule = card.split("## Decision rule")[1].split("##")[0]
     assert "most probable class (argmax)" in rule and "--target-sensitivity" not in rule
+
+
+def test_a_bound_computed_a_hair_above_zero_reads_as_zero():
+    point = contract.ThresholdPoint.model_validate({
+        "positive_class": "melanoma", "threshold": 0.5,
+        "per_class": {"nevus": {"sensitivity": {"value": 0.0, "ci_low": 2e-17, "ci_high": 0.26}}},
+    })  # fmt: skip
+    [row] = operating_point_table(point).to_dict("records")
+    assert (row["value"], row["ci_low"], row["ci_high"]) == (0.0, 0.0, 0.26)
