@@ -8,17 +8,20 @@ models scored on the same images; intervals of the difference are much narrower 
 runs' own intervals suggest. The resampling is stratified by true class (as pROC does for AUC):
 every resample keeps each class's count, so a rare class (5 positives among 10,000 images) never
 drops out of a resample and leaves its AUC undefined; ``scipy.stats.bootstrap`` has no strata.
+Accuracy's verdict also needs the exact McNemar test (``scipy.stats.binomtest`` on the images
+the two runs get differently): the bootstrap interval of a difference carried by a handful of
+images (4 against 0) rarely holds 0, but 4 images cannot tell two models apart (p = 0.125).
 Runs evaluated on other images (another data folder, a changed test split) are not compared,
 and said so.
 """
 
 import io
 import warnings
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
 import pandas as pd
-from scipy.stats import rankdata
+from scipy.stats import binomtest, rankdata
 
 N_RESAMPLES = 2000
 CONFIDENCE = 0.95
@@ -35,6 +38,17 @@ class Difference:
     value: float | None
     ci_low: float | None
     ci_high: float | None
+    only_this: int | None = None
+    """Accuracy: images only ``this`` classifies correctly (and ``only_other``)."""
+    only_other: int | None = None
+
+    @property
+    def p_value(self) -> float | None:
+        """Accuracy: the exact McNemar test's two-sided p-value; None for other metrics."""
+        if self.only_this is None or self.only_other is None:
+            return None
+        disagree = self.only_this + self.only_other
+        return 1.0 if disagree == 0 else binomtest(self.only_other, disagree, 0.5).pvalue
 
     def verdict(self, this: str, other: str) -> str:
         """Which run is better by this metric, or that the test set cannot tell."""
@@ -42,6 +56,13 @@ class Difference:
             return "undefined on these images"
         if self.ci_low is None or self.ci_high is None:
             return "too few test images for an interval"
+        p = self.p_value
+        if p is not None and p >= 1 - CONFIDENCE:
+            return (
+                f"no clear difference on these images (they disagree on "
+                f"{self.only_this + self.only_other}: {self.only_this} right only by {this}, "
+                f"{self.only_other} only by {other}; exact McNemar p = {p:.2g})"
+            )
         if self.ci_low > 0:
             return f"{other} is better"
         if self.ci_high < 0:
@@ -159,7 +180,10 @@ def paired_differences(
     def num(x) -> float | None:
         return None if x is None or not np.isfinite(x) else float(x)
 
-    return [
+    auc, accuracy = (
         Difference(name, num(v), num(lo), num(hi))
         for name, v, lo, hi in zip(stat.names, values, lows, highs, strict=True)
-    ]
+    )
+    right = [p.argmax(1) == stat.y for p in stat.p]
+    only_this, only_other = int((right[0] & ~right[1]).sum()), int((right[1] & ~right[0]).sum())
+    return [auc, replace(accuracy, only_this=only_this, only_other=only_other)]

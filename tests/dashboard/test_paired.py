@@ -140,3 +140,22 @@ def test_class_names_that_look_like_numbers_or_missing_values_are_kept():
     assert list(table["true_label"][:3]) == ["01", "02", "NA"]
     auc, _ = paired_differences(table, table.copy(), n_resamples=50)
     assert auc.value == 0 and auc.verdict("a", "b") == "no clear difference on these images"
+
+
+def test_an_accuracy_gap_carried_by_four_images_is_not_called_better():
+    # 36 images: both right on 28, both wrong on 4, `strong` alone right on 4 (the dashboard
+    # audit's case): the bootstrap interval excludes 0, but 4 against 0 is p = 0.125.
+    y = np.zeros(36, dtype=int)
+    right_both, only_strong = np.arange(28), np.arange(28, 32)
+    weak_probs, strong_probs = np.full((36, 3), 0.1), np.full((36, 3), 0.1)
+    weak_probs[:, 1] = strong_probs[:, 1] = 0.8  # wrong unless set right below
+    weak_probs[right_both] = strong_probs[right_both] = strong_probs[only_strong] = [0.8, 0.1, 0.1]
+    weak, strong = _predictions(y, weak_probs), _predictions(y, strong_probs)
+    accuracy = paired_differences(weak, strong, n_resamples=500)[1]
+    assert accuracy.value == pytest.approx(4 / 36) and accuracy.ci_low > 0
+    assert (accuracy.only_this, accuracy.only_other) == (0, 4)
+    assert accuracy.p_value == pytest.approx(0.125)
+    assert accuracy.verdict("weak", "strong").startswith("no clear difference on these images")
+    assert "disagree on 4: 0 right only by weak, 4 only by strong" in accuracy.verdict(
+        "weak", "strong"
+    )
