@@ -90,21 +90,26 @@ def _pager(next_token: str | None, shown: int) -> None:
         st.rerun()
 
 
-def render(page: RunPage, columns: list[str], selected: str | None) -> None:
-    """The table of one page of runs (click a row to open it) and the pager."""
+def render(
+    page: RunPage, columns: list[str], selected: str | None, chosen: tuple[str, str] | None
+) -> None:
+    """The table of one page of runs (click a row to open it) and the pager; ``chosen``: the
+    version and run the alias names."""
     if not page.rows:
         st.info("No runs match: change the filter, or train one with "
                 "`python -m trainer --data-dir DIR --experiment NAME`.")  # fmt: skip
         _pager(None, 0)
         return
-    frame = leaderboard.table(page.rows, columns, selected)
+    frame = leaderboard.table(page.rows, columns, selected, chosen)
     ids = list(frame.index)
     key = table_key(ids)
     shown = frame.reset_index(drop=True)
     config = {
         "run": st.column_config.TextColumn("run", width="medium", pinned=True),
         "deployable": st.column_config.TextColumn(
-            "deployable", help="✓: a finished run with a model of this pipeline"
+            "deployable",
+            help="✓: a finished run with a model of this pipeline; chosen: the one the alias "
+            "names (what the predictor serves)",
         ),
         **{
             m: st.column_config.TextColumn(m, help=f"{leaderboard.direction(m)}; ★ best here")

@@ -6,6 +6,8 @@ import json
 import numpy as np
 import pandas as pd
 import streamlit as st
+from mlflow.exceptions import MlflowException
+from mlflow.tracking import MlflowClient
 
 from dashboard import reads
 from dashboard.reads import RunPage, RunQuery
@@ -28,6 +30,17 @@ def experiments(uri: str) -> list[dict]:
 @st.cache_data(ttl=TTL, show_spinner="Searching runs…")
 def runs_page(uri: str, query: RunQuery) -> RunPage:
     return reads.search_runs(uri, query)
+
+
+@st.cache_data(ttl=TTL, show_spinner=False)
+def chosen(uri: str, model_name: str, alias: str) -> tuple[str, str] | None:
+    """``(version, run_id)`` that ``model_name@alias`` names; None when none (or the registry
+    cannot be read: the leaderboard then marks no run, the Choose model tab says why)."""
+    try:
+        version = MlflowClient(uri).get_model_version_by_alias(model_name, alias)
+    except MlflowException:
+        return None
+    return str(version.version), version.run_id
 
 
 @st.cache_data(ttl=TTL, show_spinner=False)

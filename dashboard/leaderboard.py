@@ -168,8 +168,14 @@ def children_on_page(rows: list[dict], complete: bool, run: dict) -> list[dict] 
     return [r for r in rows if r["parent_run_id"] == own and r["run_id"] != own]
 
 
-def table(rows: list[dict], metrics: list[str], selected: str | None = None) -> pd.DataFrame:
-    """The leaderboard of one page: index = run id, a ``run`` column, info and metric columns.
+def table(
+    rows: list[dict],
+    metrics: list[str],
+    selected: str | None = None,
+    chosen: tuple[str, str] | None = None,
+) -> pd.DataFrame:
+    """The leaderboard of one page: index = run id, a ``run`` column, info and metric columns;
+    ``chosen``: ``(version, run_id)`` the alias names, marked in the ``deployable`` column.
 
     Children come right under their parent, indented with ``↳``; the selected run is marked
     ``▶``; each metric cell is ``format_value`` plus ``★`` on the best value of the column,
@@ -184,7 +190,10 @@ def table(rows: list[dict], metrics: list[str], selected: str | None = None) -> 
         columns["status"].append(run["status"].lower())
         columns["started"].append(_when(run["start_time"]))
         columns["duration"].append(duration(run))
-        columns["deployable"].append("✓" if can_deploy(run) else f"✗ {why_not_deployable(run)}")
+        deployable = "✓" if can_deploy(run) else f"✗ {why_not_deployable(run)}"
+        if chosen and run["run_id"] == chosen[1]:
+            deployable = f"✓ chosen (version {chosen[0]})"
+        columns["deployable"].append(deployable)
     ranked_page = comparable(rows)
     for metric in metrics:
         values = [r["metrics"].get(metric) for r, _ in ordered]

@@ -48,13 +48,15 @@ def _context() -> Context | None:
         st.error(str(exc))
         page = first
     run = sidebar.pick_run(uri, exp_id, page.rows)
-    board.render(page, columns, run["run_id"] if run else None)
+    settings = session_settings(uri)
+    chosen = data.chosen(uri, settings.model_name, settings.model_alias)
+    board.render(page, columns, run["run_id"] if run else None, chosen)
     if run is None:
         return None
     compare = sidebar.pick_compare(run, page.rows)
     # The default first page often holds the open run's children: then no search for them.
     kids = leaderboard.children_on_page(first.rows, first.next_token is None, run)
-    return Context(session_settings(uri), exp_id, exp_name, run, compare, page.rows, kids)
+    return Context(settings, exp_id, exp_name, run, compare, page.rows, kids)
 
 
 def _header(ctx: Context) -> None:

@@ -53,6 +53,12 @@ def test_a_trainer_run_without_its_model_says_it_is_training_or_stopped():
     assert leaderboard.why_not_deployable(killed) == "training killed before its model was logged"
 
 
+def test_the_run_the_alias_names_is_marked_chosen():
+    rows = [_run("a", {}, stage="trained"), _run("b", {}, stage="trained")]
+    table = leaderboard.table(rows, [], chosen=("3", "bbbb"))
+    assert list(table["deployable"]) == ["✓", "✓ chosen (version 3)"]
+
+
 def test_the_best_cell_of_each_column_is_starred():
     rows = [_run("a", {"val_auc": 0.8}), _run("b", {"val_auc": 0.9})]
     table = leaderboard.table(rows, ["val_auc"])
