@@ -193,6 +193,8 @@ def build_model_card(
         lines.append("- No dataset information was logged with this run.")
     lines += ["", "## Training setup", ""]
     shown = [(k, params[k]) for k in contract.TRAINING_PARAMS if k in params]
+    if params.get("num_classes") not in (None, "2"):  # a two-class rule: unused for the others
+        shown = [(k, v) for k, v in shown if k not in ("target_sensitivity", "positive_class")]
     if not shown:
         shown = sorted(params.items())[:30]
     if shown:

@@ -139,11 +139,6 @@ def _paired(ctx: Context, runs: list[dict]) -> None:
     if this is None:
         return
     st.subheader("Is the difference real?")
-    st.caption(
-        f"Other run − {ctx.run['run_name']} on the same {len(this)} test images, with paired "
-        "bootstrap 95 % intervals: where an interval holds 0, this test set cannot tell the "
-        "two models apart, however the ★ falls."
-    )
     rows, notes = [], []
     for run in runs[1:]:
         other = _predictions(ctx, run)
@@ -170,7 +165,13 @@ def _paired(ctx: Context, runs: list[dict]) -> None:
                     "Verdict": diff.verdict(_column(ctx.run), _column(run)),
                 }
             )
-    if rows:
+    if rows:  # said only above a comparison made
+        st.caption(
+            f"Other run − {ctx.run['run_name']} on the same {len(this)} test images, with "
+            "paired bootstrap 95 % intervals (accuracy: and the exact McNemar test on the "
+            "images the runs get differently): where the verdict says no clear difference, "
+            "this test set cannot tell the two models apart, however the ★ falls."
+        )
         st.dataframe(pd.DataFrame(rows), hide_index=True, width="stretch")
     for note in notes:
         st.info(note)

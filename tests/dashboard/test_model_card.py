@@ -127,6 +127,7 @@ def test_card_of_a_multiclass_run_decides_by_argmax(mlflow_server, dashboard_run
     assert "most probable class (argmax)" in rule and "--target-sensitivity" not in rule
 
 
+
 def test_a_bound_computed_a_hair_above_zero_reads_as_zero():
     point = contract.ThresholdPoint.model_validate({
         "positive_class": "melanoma", "threshold": 0.5,
@@ -134,3 +135,10 @@ def test_a_bound_computed_a_hair_above_zero_reads_as_zero():
     })  # fmt: skip
     [row] = operating_point_table(point).to_dict("records")
     assert (row["value"], row["ci_low"], row["ci_high"]) == (0.0, 0.0, 0.26)
+
+
+def test_a_multiclass_runs_card_leaves_out_the_two_class_settings(trained_run):
+    run = load_run(trained_run.tracking_uri, trained_run.run_id)  # the real trainer, 3 classes
+    assert run["params"]["target_sensitivity"]  # logged, as every run logs its settings
+    setup = build_model_card(run).split("## Training setup")[1].split("##")[0]
+    assert "| target_sensitivity |" not in setup and "| epochs |" in setup
