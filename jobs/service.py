@@ -168,4 +168,7 @@ class JobService:
         job = await self.call(self.store.cancel, job_id, self.kind)
         self.runner.cancel(job_id)
         self.watcher.poke()
-        return JobOut.from_job(job)
+        try:
+            return JobOut.from_job(job)
+        except Conflict as exc:  # cancelled all the same: say so, not only that it is damaged
+            raise Conflict(f"job {job_id} is cancelled; {exc}") from exc

@@ -117,6 +117,19 @@ def test_a_damaged_job_record_is_left_out_of_listings_and_named_when_asked_for(
     assert f"record of job {ids[0]} is damaged (status:" in answer.json()["detail"]
 
 
+def test_cancelling_a_damaged_queued_record_says_it_is_cancelled(toy_server, embedded_settings):
+    from datetime import UTC, datetime, timedelta
+
+    store = JobStore(get_database(embedded_settings))
+    later = datetime.now(UTC) + timedelta(hours=1)  # not claimed while the test runs
+    store.col.insert_one({"_id": "damaged-1", "job_id": "damaged-1", "kind": "toy",
+                          "status": "queued", "not_before": later})  # fmt: skip
+    answer = requests.delete(f"{toy_server}/jobs/damaged-1")
+    assert answer.status_code == 409
+    assert answer.json()["detail"].startswith("job damaged-1 is cancelled; the job store's record")
+    assert store.col.find_one({"_id": "damaged-1"})["status"] == "cancelled"
+
+
 def test_listings_page_with_before(toy_server):
     ids = [requests.post(f"{toy_server}/toy", json={"run_id": "c", "x": x}).json()["job_id"]
            for x in (1, 2, 3)]  # fmt: skip
