@@ -77,7 +77,8 @@ def select_samples(
     predicted: np.ndarray | None = None,
 ) -> np.ndarray:
     """A reproducible sample across classes: up to half the most confidently wrong images, the
-    rest drawn from each true class in turn (at random within a class), so every class shows.
+    rest drawn from each true class in turn (at random within a class), so every class shows
+    when the sample has room for one image of each (the wrong ones give way to that).
 
     ``predicted``: the class each image is decided as (default the most probable one).
     """
@@ -85,7 +86,9 @@ def select_samples(
     predicted = probs.argmax(axis=1) if predicted is None else predicted
     wrong = np.flatnonzero(predicted != labels)
     confidence = probs[np.arange(len(probs)), predicted]  # of the class each image is decided as
-    wrong = wrong[np.argsort(-confidence[wrong], kind="stable")][: n_samples // 2]
+    room = n_samples - len(np.unique(labels))  # what one image per class leaves
+    most_wrong = np.argsort(-confidence[wrong], kind="stable")
+    wrong = wrong[most_wrong][: max(0, min(n_samples // 2, room))]
     rest = np.setdiff1d(np.arange(len(labels)), wrong)
     rng = np.random.default_rng(seed)
     queues = [list(rng.permutation(rest[labels[rest] == c])) for c in np.unique(labels[rest])]

@@ -95,7 +95,10 @@ def render_explanations(ctx: Context) -> None:
     _channels(ctx)
     if index is not None and index.samples:
         st.subheader("Explained samples")
-        st.caption("Chosen across classes, including the most confidently misclassified.")
+        st.caption(
+            "Chosen across classes (one of each where the sample has room), and up to half of "
+            "them the most confidently misclassified."
+        )
         point = index.operating_point
         if point:
             st.caption(

@@ -162,6 +162,14 @@ def test_gradcam_of_the_trained_run_peaks_inside_lesion_boxes(trained_run, tmp_p
     assert np.mean(hits) > np.mean(areas)
 
 
+def test_a_small_sample_leaves_room_for_every_class_before_mistakes():
+    labels = np.repeat([0, 1, 2], 10)
+    probs = np.tile([[0.1, 0.8, 0.1]], (30, 1))  # predicts 1 everywhere: 20 mistakes
+    chosen = select_samples(probs, labels, 4, seed=0)  # the dashboard audit's n = 4
+    assert set(labels[chosen]) == {0, 1, 2}  # one mistake, and one image of each class
+    assert sum(labels[chosen] != 1) == 3
+
+
 def test_the_rest_of_the_sample_covers_every_class():
     labels = np.repeat([0, 1, 2], 10)  # sorted by class, as test folders are
     probs = np.eye(3)[labels] * 0.8 + 0.1  # every prediction right: no wrong ones to take
