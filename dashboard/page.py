@@ -3,7 +3,9 @@
 Only the open tab loads anything; the leaderboard is one page of ``search_runs``.
 """
 
+import json
 from dataclasses import replace
+from datetime import UTC, datetime
 
 import streamlit as st
 
@@ -76,10 +78,10 @@ def _header(ctx: Context) -> None:
         st.warning(f"Training did not finish: {ended}.")
     elif run["status"] == "RUNNING" and run["tags"].get(contract.STAGE_TAG) == "training":
         st.info(
-            "Training is in progress, or its trainer died without a word (kill -9, out of "
-            "memory, a stopped machine): such a run shows RUNNING until the next trainer on its "
-            "checkpoint folder marks it KILLED. The metrics' last steps show when it last "
-            "reported; continue a dead one with the same command and --resume auto."
+            f"Training is in progress{last_report(run['tags'])}, or its trainer died without "
+            "a word (kill -9, out of memory, a stopped machine): such a run shows RUNNING until "
+            "the next trainer on its checkpoint folder marks it KILLED. Continue a dead one "
+            "with the same command and --resume auto."
         )
     kids = ctx.children
     if kids is None:
@@ -98,6 +100,21 @@ def _header(ctx: Context) -> None:
             on_change=_open_child,
             args=(key,),
         )
+
+
+def last_report(tags: dict[str, str], now: datetime | None = None) -> str:
+    """`` (last report: epoch 36 of 40, 23 min ago)`` from the trainer's progress tag; empty
+    when there is none (a run of an older trainer, or before its first epoch)."""
+    try:
+        report = json.loads(tags[contract.PROGRESS_TAG])
+        at = datetime.fromisoformat(report["at"])
+        epoch, epochs = int(report["epoch"]), int(report["epochs"])
+        member, members = int(report.get("member", 1)), int(report.get("members", 1))
+    except (KeyError, TypeError, ValueError):
+        return ""
+    minutes = max(0, round(((now or datetime.now(UTC)) - at).total_seconds() / 60))
+    of = f" of member {member} of {members}" if members > 1 else ""
+    return f" (last report: epoch {epoch} of {epochs}{of}, {minutes} min ago)"
 
 
 def _open_child(key: str) -> None:

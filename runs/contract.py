@@ -53,6 +53,7 @@ PANELS_DIR = "panels"
 LEAKAGE_TAG = "pipeline.leakage_warning"  # one line when the splits share images or patients
 STAGE_TAG = "pipeline.stage"  # "training" while the trainer runs, "trained" once the model is in
 ENDED_TAG = "pipeline.ended"  # why a run shows KILLED that its trainer could not mark itself
+PROGRESS_TAG = "pipeline.progress"  # JSON: at (UTC), epoch, epochs, member, members, each epoch
 TRAINER_TAG = "pipeline.trainer"  # host:pid of the process training the run (the last to resume)
 EVALUATED_TAG = "pipeline.evaluated"
 EXPLAINED_TAG = "pipeline.explained"

@@ -1,10 +1,12 @@
 """The epoch loop: train, validate, log, keep the best model, stop early, checkpoint."""
 
 import argparse
+import json
 import math
 import sys
 import time
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -17,6 +19,7 @@ from torch.optim.swa_utils import AveragedModel, get_ema_multi_avg_fn
 from torch.utils.data import DistributedSampler
 
 from augmenter import soft_cross_entropy
+from runs import contract
 from trainer import checkpoint, distributed
 from trainer.engine import Batches, evaluate, train_one_epoch
 
@@ -218,6 +221,11 @@ class Training:
         # Later members follow the first one's schedule at about its speed: only their curves.
         logged = {k: metrics[k] for k in MEMBER_CURVES} if self.member else metrics
         mlflow.log_metrics({self.metric_prefix + k: v for k, v in logged.items()}, step=epoch)
+        # When the run last reported: a RUNNING run that stopped reporting has likely died.
+        report = {"at": datetime.now(UTC).isoformat(timespec="seconds"), "epoch": epoch,
+                  "epochs": self.args.epochs, "member": self.member + 1,
+                  "members": self.args.ensemble}  # fmt: skip
+        mlflow.set_tag(contract.PROGRESS_TAG, json.dumps(report))
         best = self.progress["best"]
         if improved(val, best, getattr(self.args, "select", "auc")):
             model_state = self.selected_model.state_dict()

@@ -127,7 +127,6 @@ def test_card_of_a_multiclass_run_decides_by_argmax(mlflow_server, dashboard_run
     assert "most probable class (argmax)" in rule and "--target-sensitivity" not in rule
 
 
-
 def test_a_bound_computed_a_hair_above_zero_reads_as_zero():
     point = contract.ThresholdPoint.model_validate({
         "positive_class": "melanoma", "threshold": 0.5,

@@ -1,3 +1,4 @@
+import json
 import time
 from collections import Counter
 
@@ -152,7 +153,23 @@ def test_a_run_whose_trainer_died_says_so_at_the_top(page_env, mlflow_server, tm
 def test_a_training_run_says_it_may_have_died_and_how_to_continue(page_env, mlflow_server):
     client = MlflowClient(mlflow_server)
     exp = client.create_experiment(f"training-{time.time_ns()}")
-    run_id = client.create_run(exp, run_name="epoch-3", tags={"pipeline.stage": "training"})
+    report = json.dumps({"at": "2026-01-01T00:00:00+00:00", "epoch": 3, "epochs": 40})
+    tags = {"pipeline.stage": "training", "pipeline.progress": report}
+    run_id = client.create_run(exp, run_name="epoch-3", tags=tags)
     at = open_page(run_id.info.run_id, "Metrics", experiment_id=exp)
     [note] = [i.value for i in at.info if i.value.startswith("Training is in progress")]
     assert "or its trainer died without a word" in note and "--resume auto" in note
+    assert "(last report: epoch 3 of 40, " in note and " min ago)" in note
+
+
+def test_the_last_report_names_epoch_member_and_age():
+    from datetime import UTC, datetime
+
+    from dashboard.page import last_report
+
+    report = {"at": "2026-12-05T10:00:00+00:00", "epoch": 36, "epochs": 40, "member": 2,
+              "members": 5}  # fmt: skip
+    now = datetime(2026, 12, 5, 10, 23, tzinfo=UTC)
+    tags = {"pipeline.progress": json.dumps(report)}
+    assert last_report(tags, now) == " (last report: epoch 36 of 40 of member 2 of 5, 23 min ago)"
+    assert last_report({}, now) == "" and last_report({"pipeline.progress": "{"}, now) == ""

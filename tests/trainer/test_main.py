@@ -119,7 +119,10 @@ def test_a_run_whose_trainer_was_killed_9_is_marked_killed_until_resumed(
     run_id = _holder(argv)["run_id"]
     _stop(first)  # kill -9: nothing of it can mark the run
     client = MlflowClient(mlflow_server)
-    assert client.get_run(run_id).info.status == "RUNNING"
+    dead = client.get_run(run_id)
+    assert dead.info.status == "RUNNING"
+    report = json.loads(dead.data.tags[contract.PROGRESS_TAG])  # when it last reported
+    assert report["epoch"] >= 2 and report["epochs"] == 200
     train(trainer_argv("--epochs", "1"))  # the next trainer on the folder: a new run
     run = client.get_run(run_id)
     assert run.info.status == "KILLED"
