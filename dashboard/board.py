@@ -109,7 +109,7 @@ def render(
         "deployable": st.column_config.TextColumn(
             "deployable",
             help="✓: a finished run with a model of this pipeline; chosen: the one the alias "
-            "names (what the predictor serves)",
+            "names (the Choose model tab says what the predictor serves)",
         ),
         **{
             m: st.column_config.TextColumn(m, help=f"{leaderboard.direction(m)}; ★ best here")

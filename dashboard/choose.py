@@ -280,7 +280,7 @@ def choose_run(
                 evaluated=found.evaluated,
                 selected_by=selected_by,
                 evaluation_caveats=caveats,
-                interface_change=change,
+                interface_change=tags.get(CONFIRMED_TAG),  # a blind confirmation too
             ),
         )
     model_uri = f"models:/{name}/{number}"

@@ -6,10 +6,9 @@ import json
 import numpy as np
 import pandas as pd
 import streamlit as st
-from mlflow.exceptions import MlflowException
-from mlflow.tracking import MlflowClient
 
-from dashboard import reads
+from common import PipelineError, Settings
+from dashboard import handoff, reads
 from dashboard.reads import RunPage, RunQuery
 from runs import check_tracking
 
@@ -36,11 +35,11 @@ def runs_page(uri: str, query: RunQuery) -> RunPage:
 def chosen(uri: str, model_name: str, alias: str) -> tuple[str, str] | None:
     """``(version, run_id)`` that ``model_name@alias`` names; None when none (or the registry
     cannot be read: the leaderboard then marks no run, the Choose model tab says why)."""
+    settings = Settings(mlflow_tracking_uri=uri, model_name=model_name, model_alias=alias)
     try:
-        version = MlflowClient(uri).get_model_version_by_alias(model_name, alias)
-    except MlflowException:
+        return handoff.served_version(settings)
+    except PipelineError:
         return None
-    return str(version.version), version.run_id
 
 
 @st.cache_data(ttl=TTL, show_spinner=False)

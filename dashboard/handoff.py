@@ -102,11 +102,11 @@ def decision_caveats(report: contract.EvaluationReport) -> list[str]:
         found.append(
             f"its threshold decides {cls!r} for every one of the {sum(decided)} test images"
         )
-    if point.val_specificity == 0 or point.val_sensitivity == 0:
+    if point.val_specificity == 0:  # the target sensitivity was met by calling all positive
+        on = f"{point.n_val} validation images" if point.n_val else "validation"
         found.append(
-            f"its threshold was chosen on {point.n_val} validation images where it reached "
-            f"sensitivity {point.val_sensitivity:.2f} at specificity {point.val_specificity:.2f}: "
-            "train on more data, or lower --target-sensitivity"
+            f"its threshold was chosen on {on} where it reached specificity 0.00 (every "
+            "negative called positive): train on more data, or lower --target-sensitivity"
         )
     return found
 

@@ -52,6 +52,8 @@ def why_not_deployable(run: dict) -> str:
     if stage == "training":  # a run of the trainer that has not logged its model
         if run["status"] == "RUNNING":
             return "still training (or its trainer died: see the run)"
+        if run["status"] == "KILLED":  # a session cut short, or a trainer found dead
+            return "stopped before its model was logged (continue it with --resume)"
         return f"training {run['status'].lower()} before its model was logged"
     if stage != "trained":
         return "no model of this pipeline"

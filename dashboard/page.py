@@ -110,9 +110,9 @@ def last_report(tags: dict[str, str], now: datetime | None = None) -> str:
         at = datetime.fromisoformat(report["at"])
         epoch, epochs = int(report["epoch"]), int(report["epochs"])
         member, members = int(report.get("member", 1)), int(report.get("members", 1))
-    except (KeyError, TypeError, ValueError):
+        minutes = max(0, round(((now or datetime.now(UTC)) - at).total_seconds() / 60))
+    except (KeyError, TypeError, ValueError):  # TypeError too: a time without its zone
         return ""
-    minutes = max(0, round(((now or datetime.now(UTC)) - at).total_seconds() / 60))
     of = f" of member {member} of {members}" if members > 1 else ""
     return f" (last report: epoch {epoch} of {epochs}{of}, {minutes} min ago)"
 

@@ -134,6 +134,13 @@ def store_unavailable(settings: Settings, exc: Exception) -> ServiceUnavailable:
         return ServiceUnavailable(f"{where} is gone: {text}")
     if stores.is_damage(exc):  # the restore advice, and no record's content in the answer
         return stores.damaged(settings, exc)
+    if "malformed JSON" in text or "Could not decode" in text:  # one record, not the file
+        name = f"{settings.store_dir}/{settings.mongo_db}.sqlite3"
+        return ServiceUnavailable(
+            f"{where}: a record is not valid JSON text ({text}), edited by hand or damaged; find "
+            f'it with sqlite3 {name} "SELECT _id FROM jobs WHERE NOT json_valid(doc)" (and in '
+            "selections), then fix or delete it"
+        )
     return ServiceUnavailable(
         f"{where} failed ({type(exc).__name__}: {text}); check STORE_DIR (disk full, "
         "permissions), or set MONGO_URI to a MongoDB server."

@@ -168,8 +168,9 @@ class ModelHolder:
                 why = (
                     f"{named}, which changes what clients receive ({'; '.join(changed)}) and was "
                     f"not chosen as such: choose its run with python -m dashboard.choose {run_id} "
-                    "--reason TEXT --yes-interface-change (or in the dashboard) once clients are "
-                    "ready, or point the alias back"
+                    "--reason TEXT --yes-interface-change once clients are ready (the dashboard "
+                    "confirms it when PREDICTOR_URL reaches this predictor), or point the alias "
+                    "back"
                 )
                 self._refused = (version, current.version, why)
                 self._failed(why, known=True)

@@ -84,16 +84,18 @@ class Held:
 
 
 def hold_all(checkpoint_dir: Path, resume: str | None) -> Held:
-    """``hold`` the checkpoint folder and the folder of a ``--resume`` path elsewhere."""
-    folders = [checkpoint_dir]
-    if resume and resume != "auto":
-        other = Path(resume) if Path(resume).is_dir() else Path(resume).parent
-        if other.resolve() != checkpoint_dir.resolve() and other.is_dir():
-            folders.append(other)
-    held = Held([])
+    """``hold`` the checkpoint folder, and the folder of a ``--resume`` path elsewhere when the
+    path is that folder's ``last.pt`` (what a trainer there writes; a kept ``last-<run>.pt`` is
+    no trainer's) and the folder can be written (a read-only copy: no trainer writes there)."""
+    held = Held([hold(checkpoint_dir)])
     try:
-        for folder in folders:
-            held.locks.append(hold(folder))
+        path = Path(resume) if resume and resume != "auto" else None
+        if path is not None and (path.is_dir() or path.name == CHECKPOINT_NAME):
+            other = path if path.is_dir() else path.parent
+            if other.resolve() != checkpoint_dir.resolve() and other.is_dir():
+                lock = hold(other, must_write=False)
+                if lock is not None:
+                    held.locks.append(lock)
     except BaseException:
         held.release()
         raise
@@ -109,14 +111,17 @@ def _holder(file: IO[str]) -> dict[str, Any]:
     return record if isinstance(record, dict) else {}
 
 
-def hold(folder: Path) -> FolderLock:
+def hold(folder: Path, must_write: bool = True) -> FolderLock | None:
     """Take ``folder`` for this trainer until ``release``; ``InvalidInput`` naming the other
     trainer when one holds it (two trainers would overwrite each other's ``last.pt``, and
-    ``--resume auto`` would continue a run that another process is training)."""
+    ``--resume auto`` would continue a run that another process is training). A folder that
+    cannot be written is an error, or None without ``must_write``."""
     try:
         folder.mkdir(parents=True, exist_ok=True)
         file = open(folder / LOCK_NAME, "a+", encoding="utf-8")  # noqa: SIM115 (held open)
     except OSError as exc:
+        if not must_write:
+            return None
         raise InvalidInput(
             f"the checkpoint folder {folder} cannot be written ({exc}); give the trainer a "
             "writable folder with --checkpoint-dir or CHECKPOINT_DIR"

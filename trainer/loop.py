@@ -14,6 +14,8 @@ import mlflow
 import numpy as np
 import torch
 import torch.nn.functional as F
+from mlflow.entities import Metric, RunTag
+from mlflow.tracking import MlflowClient
 from torch import nn
 from torch.optim.swa_utils import AveragedModel, get_ema_multi_avg_fn
 from torch.utils.data import DistributedSampler
@@ -220,12 +222,20 @@ class Training:
         }
         # Later members follow the first one's schedule at about its speed: only their curves.
         logged = {k: metrics[k] for k in MEMBER_CURVES} if self.member else metrics
-        mlflow.log_metrics({self.metric_prefix + k: v for k, v in logged.items()}, step=epoch)
-        # When the run last reported: a RUNNING run that stopped reporting has likely died.
-        report = {"at": datetime.now(UTC).isoformat(timespec="seconds"), "epoch": epoch,
+        now = datetime.now(UTC)
+        # With the metrics, in one request: when the run last reported (a RUNNING run that
+        # stopped reporting has likely died; the dashboard says how long ago).
+        report = {"at": now.isoformat(timespec="seconds"), "epoch": epoch,
                   "epochs": self.args.epochs, "member": self.member + 1,
                   "members": self.args.ensemble}  # fmt: skip
-        mlflow.set_tag(contract.PROGRESS_TAG, json.dumps(report))
+        stamp = int(now.timestamp() * 1000)
+        MlflowClient().log_batch(
+            mlflow.active_run().info.run_id,
+            metrics=[
+                Metric(self.metric_prefix + k, float(v), stamp, epoch) for k, v in logged.items()
+            ],
+            tags=[RunTag(contract.PROGRESS_TAG, json.dumps(report))],
+        )
         best = self.progress["best"]
         if improved(val, best, getattr(self.args, "select", "auc")):
             model_state = self.selected_model.state_dict()

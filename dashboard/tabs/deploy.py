@@ -6,7 +6,7 @@ import requests
 import streamlit as st
 
 from common import metric_keys
-from dashboard import choose, handoff, reports, selection
+from dashboard import choose, data, handoff, reports, selection
 from dashboard.context import Context
 from dashboard.model_card import build_model_card, evaluation_table, serving_instructions
 from jobs import SelectionStore, get_database
@@ -134,6 +134,7 @@ def _choose(ctx: Context, found: choose.Assessment) -> None:
             f"`{done.run_id_file}` names it. The predictor serves it within "
             f"{ctx.settings.predictor_poll_s:.0f} s."
         )
+        data.chosen.clear()  # the leaderboard's mark too
         st.rerun()  # the alias, predictor and audit lines above now show the choice
 
 

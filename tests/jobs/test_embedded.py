@@ -217,4 +217,6 @@ def test_one_bad_record_is_not_called_a_damaged_store(tmp_path):
     with pytest.raises(sqlite3.OperationalError) as failed:
         db["jobs"].find_one({"status": "queued"})
     answer = str(store_unavailable(settings, failed.value))
-    assert "malformed JSON" in answer and "restore" not in answer  # not the whole store
+    assert "restore" not in answer  # not the whole store: the record, and how to find it
+    assert "a record is not valid JSON text (malformed JSON)" in answer
+    assert "WHERE NOT json_valid(doc)" in answer

@@ -142,3 +142,18 @@ def test_resume_auto_continues_the_run_last_resumed_by_path(tmp_path, trainer_ar
     assert train([*argv, "--resume", str(kept), "--max-epochs-this-session", "1"]) == earlier
     assert not kept.exists()  # it is the folder's last.pt again
     assert train([*argv, "--resume", "auto"]) == earlier
+
+
+def test_a_run_resumed_by_another_trainer_is_not_marked_killed_by_the_old_folder(mlflow_server):
+    from runs import contract
+    from trainer.mlflow_run import close_abandoned
+
+    client = MlflowClient(mlflow_server)
+    experiment = client.get_experiment_by_name("tests") or client.create_experiment("tests")
+    experiment = getattr(experiment, "experiment_id", experiment)
+    run = client.create_run(experiment, tags={contract.TRAINER_TAG: "node-2:77"})  # alive there
+    old_record = {"run_id": run.info.run_id, "trainer": "node-1:42", "pid": 42, "host": "node-1"}
+    close_abandoned(old_record, None, mlflow_server, Path("old-folder"))
+    assert client.get_run(run.info.run_id).info.status == "RUNNING"
+    close_abandoned({**old_record, "trainer": "node-2:77"}, None, mlflow_server, Path("f"))
+    assert client.get_run(run.info.run_id).info.status == "KILLED"  # its own trainer is gone

@@ -97,14 +97,18 @@ def _holder(argv: list[str]) -> dict:
     return json.loads((folder / checkpoint.LOCK_NAME).read_text())
 
 
-def test_a_second_trainer_on_a_busy_checkpoint_folder_is_refused_naming_the_first(trainer_argv):
+def test_a_busy_checkpoint_folder_refuses_other_trainers_naming_the_first(trainer_argv, tmp_path):
     argv = trainer_argv("--epochs", "200")
     first = _training(argv, "epoch 1/200")
+    busy = Path(argv[argv.index("--checkpoint-dir") + 1])
+    elsewhere = trainer_argv("--checkpoint-dir", str(tmp_path / "elsewhere"), "--epochs", "200")
     try:
         holder = _holder(argv)
         with pytest.raises(InvalidInput, match="another trainer is using the checkpoint folder"
                            ) as refused:  # fmt: skip
             train([*argv, "--resume", "auto"])  # it would continue the run being trained
+        with pytest.raises(InvalidInput, match=f"using the checkpoint folder {busy} "):
+            train([*elsewhere, "--resume", str(busy / "last.pt")])  # so would this, elsewhere
     finally:
         _stop(first)
     assert f"(run {holder['run_id']}, process {first.pid} on " in str(refused.value)
@@ -114,7 +118,7 @@ def test_a_second_trainer_on_a_busy_checkpoint_folder_is_refused_naming_the_firs
 def test_a_run_whose_trainer_was_killed_9_is_marked_killed_until_resumed(
     trainer_argv, mlflow_server
 ):
-    argv = trainer_argv("--epochs", "200", "--patience", "3")
+    argv = trainer_argv("--epochs", "200")
     first = _training(argv, "epoch 2/200")  # checkpointed
     run_id = _holder(argv)["run_id"]
     _stop(first)  # kill -9: nothing of it can mark the run
@@ -128,22 +132,9 @@ def test_a_run_whose_trainer_was_killed_9_is_marked_killed_until_resumed(
     assert run.info.status == "KILLED"
     assert f"process {first.pid} on" in run.data.tags[contract.ENDED_TAG]
     folder = Path(argv[argv.index("--checkpoint-dir") + 1])
-    assert train([*argv, "--resume", str(checkpoint.kept_path(folder, run_id))]) == run_id
-    run = client.get_run(run_id)
-    assert run.info.status == "FINISHED" and contract.ENDED_TAG not in run.data.tags
-
-
-def test_resuming_from_a_busy_folder_into_another_is_refused(trainer_argv, tmp_path):
-    argv = trainer_argv("--epochs", "200")
-    first = _training(argv, "epoch 1/200")
-    try:
-        busy = Path(argv[argv.index("--checkpoint-dir") + 1])
-        elsewhere = trainer_argv("--checkpoint-dir", str(tmp_path / "elsewhere"), "--epochs",
-                                 "200")  # fmt: skip
-        with pytest.raises(InvalidInput, match=f"using the checkpoint folder {busy} "):
-            train([*elsewhere, "--resume", str(busy / "last.pt")])  # the run being trained
-    finally:
-        _stop(first)
+    kept = str(checkpoint.kept_path(folder, run_id))
+    assert train([*argv, "--resume", kept, "--max-epochs-this-session", "1"]) == run_id
+    assert contract.ENDED_TAG not in client.get_run(run_id).data.tags  # alive again (a session)
 
 
 def test_unreachable_mlflow_exits_2_with_one_clear_line(tmp_path, tiny_data, unreachable_uri):
