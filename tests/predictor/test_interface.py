@@ -17,23 +17,19 @@ from tests.predictor.test_stale import wait_for
 
 
 @pytest.fixture(scope="module")
-def other_classes_run(mlflow_server, demo_data, tmp_path_factory) -> str:
-    """A servable run of two of the demo data's three classes."""
+def other_classes_runs(mlflow_server, demo_data, tmp_path_factory) -> list[str]:
+    """Two servable runs of the same two of the demo data's three classes."""
     data = tmp_path_factory.mktemp("two-of-three")
     for split in ("train", "test"):
         for cls in sorted(p.name for p in (demo_data / "train").iterdir())[:2]:
             shutil.copytree(demo_data / split / cls, data / split / cls)
-    return log_untrained_run(mlflow_server, data, seed=5)
+    return [log_untrained_run(mlflow_server, data, seed=seed) for seed in (6, 7)]
 
 
 @pytest.fixture(scope="module")
-def other_classes_runs(mlflow_server, demo_data, tmp_path_factory) -> list[str]:
-    """Two servable runs of the same two of the demo data's three classes."""
-    data = tmp_path_factory.mktemp("two-of-three-twice")
-    for split in ("train", "test"):
-        for cls in sorted(p.name for p in (demo_data / "train").iterdir())[:2]:
-            shutil.copytree(demo_data / split / cls, data / split / cls)
-    return [log_untrained_run(mlflow_server, data, seed=seed) for seed in (6, 7)]
+def other_classes_run(other_classes_runs) -> str:
+    """A servable run of two of the demo data's three classes."""
+    return other_classes_runs[0]
 
 
 def _move_alias_by_hand(settings, run_id: str) -> str:
