@@ -51,7 +51,6 @@ class FolderLock:
         """Name this process and its run in the file, for a trainer refused meanwhile and for
         the next one to hold the folder (see ``previous``)."""
         fields = {"run_id": run_id, "pid": os.getpid(), "host": socket.gethostname(),
-                  "trainer": trainer_id(),
                   "since": datetime.now(UTC).isoformat(timespec="seconds")}  # fmt: skip
         self.file.seek(0)
         self.file.truncate()
@@ -62,8 +61,11 @@ class FolderLock:
         self.file.close()
 
 
-def trainer_id() -> str:
-    """``host:pid`` of this trainer process, as its run's tag and its folders' locks name it."""
+def trainer_id(record: dict[str, Any] | None = None) -> str:
+    """``host:pid`` of the trainer a lock ``record`` names, or of this process: the run's
+    ``pipeline.trainer`` tag."""
+    if record is not None:
+        return f"{record.get('host')}:{record.get('pid')}"
     return f"{socket.gethostname()}:{os.getpid()}"
 
 

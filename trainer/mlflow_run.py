@@ -134,7 +134,7 @@ def close_abandoned(previous: dict[str, Any], resumed: str | None, tracking_uri:
         run = client.get_run(run_id)
         if run.info.status != "RUNNING" or run.info.lifecycle_stage != "active":
             return
-        if run.data.tags.get(contract.TRAINER_TAG) != previous.get("trainer"):
+        if run.data.tags.get(contract.TRAINER_TAG) != checkpoint.trainer_id(previous):
             return  # resumed since by another trainer (from another folder): it may be alive
         client.set_tag(
             run_id, contract.ENDED_TAG,

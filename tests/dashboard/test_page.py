@@ -142,7 +142,8 @@ def test_a_run_whose_trainer_died_says_so_at_the_top(page_env, mlflow_server, tm
 
     client = MlflowClient(mlflow_server)
     exp = client.create_experiment(f"died-{time.time_ns()}")
-    run_id = client.create_run(exp, run_name="killed-9").info.run_id
+    trainer = {"pipeline.trainer": "node-7:4242"}  # as the trainer tags its run
+    run_id = client.create_run(exp, run_name="killed-9", tags=trainer).info.run_id
     close_abandoned({"run_id": run_id, "pid": 4242, "host": "node-7"}, None, mlflow_server,
                     tmp_path)  # fmt: skip
     at = open_page(run_id, "Metrics", experiment_id=exp)

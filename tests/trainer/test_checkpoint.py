@@ -152,8 +152,8 @@ def test_a_run_resumed_by_another_trainer_is_not_marked_killed_by_the_old_folder
     experiment = client.get_experiment_by_name("tests") or client.create_experiment("tests")
     experiment = getattr(experiment, "experiment_id", experiment)
     run = client.create_run(experiment, tags={contract.TRAINER_TAG: "node-2:77"})  # alive there
-    old_record = {"run_id": run.info.run_id, "trainer": "node-1:42", "pid": 42, "host": "node-1"}
+    old_record = {"run_id": run.info.run_id, "pid": 42, "host": "node-1"}
     close_abandoned(old_record, None, mlflow_server, Path("old-folder"))
     assert client.get_run(run.info.run_id).info.status == "RUNNING"
-    close_abandoned({**old_record, "trainer": "node-2:77"}, None, mlflow_server, Path("f"))
+    close_abandoned({**old_record, "pid": 77, "host": "node-2"}, None, mlflow_server, Path("f"))
     assert client.get_run(run.info.run_id).info.status == "KILLED"  # its own trainer is gone
