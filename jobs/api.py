@@ -135,7 +135,7 @@ def store_unavailable(settings: Settings, exc: Exception) -> ServiceUnavailable:
     if stores.is_damage(exc):  # the restore advice, and no record's content in the answer
         return stores.damaged(settings, exc)
     if "malformed JSON" in text or "Could not decode" in text:  # one record, not the file
-        name = f"{settings.store_dir}/{settings.mongo_db}.sqlite3"
+        name = stores.store_file(settings)
         return ServiceUnavailable(
             f"{where}: a record is not valid JSON text ({text}), edited by hand or damaged; find "
             f'it with sqlite3 {name} "SELECT _id FROM jobs WHERE NOT json_valid(doc)" (and in '

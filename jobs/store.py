@@ -59,6 +59,11 @@ class StoreDamaged(SystemExit):
         return str(self.code)
 
 
+def store_file(settings: Settings) -> Path:
+    """The embedded store's file (``EmbeddedDatabase.path`` of these settings)."""
+    return Path(settings.store_dir) / f"{settings.mongo_db}.sqlite3"
+
+
 def check_store(settings: Settings) -> None:
     """Stop a service at its start, with one line, when the embedded store cannot work: its
     folder is a file or not writable (``StartupError``: the store keeps its write-ahead log
@@ -84,7 +89,7 @@ def check_store(settings: Settings) -> None:
             "there; make it writable, set STORE_DIR to a writable folder, or MONGO_URI to a "
             "MongoDB server"
         ) from exc
-    path = folder / f"{settings.mongo_db}.sqlite3"
+    path = store_file(settings)
     if not path.is_file():
         return
     try:
@@ -113,7 +118,7 @@ def without_content(text: str) -> str:
 
 
 def damaged(settings: Settings, exc: Exception | str) -> ServiceUnavailable:
-    name = f"{settings.store_dir}/{settings.mongo_db}.sqlite3"
+    name = store_file(settings)
     why = without_content(str(exc))
     return ServiceUnavailable(
         f"the embedded store {name} is damaged ({why}); stop the services that use it, move it "
