@@ -32,6 +32,12 @@ def other_classes_run(other_classes_runs) -> str:
     return other_classes_runs[0]
 
 
+def _serve_three_classes(predictor: str, settings, served_runs: list[str]) -> None:
+    """Choose a run of the demo data's three classes; return once the predictor serves it."""
+    choose_run(served_runs[0], "three classes", settings, allow_unevaluated=True)
+    wait_ready(predictor, "1")
+
+
 def _move_alias_by_hand(settings, run_id: str) -> str:
     """Register ``run_id``'s model and point the alias at it with MLflow's own client, as
     MLflow's UI does: no choice, no confirmation."""
@@ -46,8 +52,7 @@ def _move_alias_by_hand(settings, run_id: str) -> str:
 def test_an_unconfirmed_version_of_other_classes_is_not_served_until_chosen_as_such(
     predictor, settings, served_runs, other_classes_run, demo_data
 ):
-    choose_run(served_runs[0], "three classes", settings, allow_unevaluated=True)
-    wait_ready(predictor, "1")
+    _serve_three_classes(predictor, settings, served_runs)
     moved = _move_alias_by_hand(settings, other_classes_run)
     ready = wait_for(predictor, stale=True)
     assert ready["version"] == "1"  # clients keep their three classes
@@ -72,8 +77,7 @@ def test_an_unconfirmed_version_of_other_classes_is_not_served_until_chosen_as_s
 def test_a_refused_version_is_served_once_it_no_longer_changes_what_is_served(
     predictor, settings, served_runs, other_classes_runs
 ):
-    choose_run(served_runs[0], "three classes", settings, allow_unevaluated=True)
-    wait_ready(predictor, "1")
+    _serve_three_classes(predictor, settings, served_runs)
     refused = _move_alias_by_hand(settings, other_classes_runs[0])  # two classes: refused
     wait_for(predictor, stale=True)
     at_predictor = settings.model_copy(update={"predictor_url": predictor})
@@ -90,8 +94,7 @@ def test_a_refused_version_is_served_once_it_no_longer_changes_what_is_served(
 def test_choosing_compares_with_the_version_the_predictor_serves(
     predictor, settings, served_runs, other_classes_run
 ):
-    choose_run(served_runs[0], "three classes", settings, allow_unevaluated=True)
-    wait_ready(predictor, "1")
+    _serve_three_classes(predictor, settings, served_runs)
     MlflowClient(settings.mlflow_tracking_uri).delete_registered_model_alias(
         settings.model_name, settings.model_alias
     )  # the predictor keeps serving version 1
