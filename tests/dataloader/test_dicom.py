@@ -1,6 +1,7 @@
 """DICOM via pydicom's bundled files: rescale, window, MONOCHROME1, multi-frame, corrupt files."""
 
 import shutil
+from pathlib import Path
 
 import numpy as np
 import pydicom
@@ -86,11 +87,17 @@ def test_jpeg_lossless_dicom_as_pacs_export_it_is_read():
     assert image.shape == (100, 100, 3) and image.dtype == np.uint8 and image.std() > 0
 
 
+def _the_skipped_copy(dicom_folder: Path, source: str, name: str) -> dict:
+    """Copy pydicom's test file ``source`` into the test split's ``mr`` class as ``name``; the
+    one entry the loader skips, which must be that copy."""
+    shutil.copy(get_testdata_file(source), dicom_folder / "test" / "mr" / name)
+    [entry] = load_dataset(dicom_folder, image_size=32, splits=("test",)).skipped
+    assert entry["file"] == f"test/mr/{name}"
+    return entry
+
+
 def test_dicom_in_a_compression_without_a_decoder_is_skipped_naming_it(dicom_folder):
-    shutil.copy(get_testdata_file("JPGExtended.dcm"), dicom_folder / "test" / "mr" / "x.dcm")
-    ds = load_dataset(dicom_folder, image_size=32, splits=("test",))
-    [entry] = ds.skipped
-    assert entry["file"] == "test/mr/x.dcm"
+    entry = _the_skipped_copy(dicom_folder, "JPGExtended.dcm", "x.dcm")
     assert "compressed as JPEG Extended (Process 2 and 4)" in entry["reason"]
     assert "export it uncompressed" in entry["reason"]
 
@@ -133,10 +140,7 @@ def test_dicom_files_named_without_dcm_are_read_by_their_content(dicom_folder, n
 
 
 def test_a_dicom_file_without_an_image_is_skipped_saying_so(dicom_folder):
-    shutil.copy(get_testdata_file("reportsi.dcm"), dicom_folder / "test" / "mr" / "report")
-    ds = load_dataset(dicom_folder, image_size=32, splits=("test",))
-    [entry] = ds.skipped
-    assert entry["file"] == "test/mr/report"
+    entry = _the_skipped_copy(dicom_folder, "reportsi.dcm", "report")
     assert "a DICOM file without an image (Basic Text SR Storage)" in entry["reason"]
 
 
