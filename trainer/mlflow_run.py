@@ -10,15 +10,21 @@ from typing import Any
 
 import mlflow
 import numpy as np
+import requests
 import torch
 from mlflow.exceptions import MlflowException
 from mlflow.tracking import MlflowClient
 
+from common import InvalidInput
 from runs import MODEL_ARTIFACT, Preprocessing, contract, log_classifier
 from trainer import checkpoint
 
 ROOT = Path(__file__).resolve().parents[1]
 log = logging.getLogger(__name__)
+# What a tracking server that stops answering raises from MLflow's client; REFUSALS are the
+# error codes of a server that answered and refused (not an outage).
+TRACKING_ERRORS = (MlflowException, requests.RequestException, ConnectionError)
+REFUSALS = ("INVALID_PARAMETER_VALUE", "RESOURCE_DOES_NOT_EXIST", "BAD_REQUEST")
 
 
 def quiet() -> None:
@@ -91,6 +97,36 @@ def leakage_params(stats: dict[str, Any]) -> dict[str, int]:
         "leakage_exact": int(leakage.get("exact_total", 0)),
         "leakage_near": int(leakage.get("near_total", 0)),
     }
+
+
+def start(experiment: str, run_name: str | None, tracking_uri: str) -> str:
+    """Start a new run in ``experiment`` (created when missing) and return its id.
+
+    Raises:
+        InvalidInput: The experiment was deleted (MLflow keeps its name until it is purged).
+    """
+    found = MlflowClient(tracking_uri).get_experiment_by_name(experiment)
+    if found is not None and found.lifecycle_stage != "active":
+        raise InvalidInput(
+            f"the experiment {experiment!r} was deleted on the tracking server {tracking_uri} "
+            f"(MLflow keeps a deleted experiment's name): restore it (`mlflow experiments restore "
+            f"--experiment-id {found.experiment_id}`, or the MLflow UI) or train under another "
+            "--experiment name"
+        )
+    mlflow.set_experiment(experiment)
+    return mlflow.start_run(run_name=run_name).info.run_id
+
+
+def reopen(run_id: str, tracking_uri: str) -> str:
+    """Continue the MLflow run of a checkpoint; ``InvalidInput`` when the server lacks it."""
+    try:
+        return mlflow.start_run(run_id=run_id).info.run_id
+    except MlflowException as exc:
+        raise InvalidInput(
+            f"the checkpoint's run {run_id} is not on the tracking server {tracking_uri} "
+            f"({exc.message}); resume against the server it was started on, or start a new run "
+            "without --resume."
+        ) from exc
 
 
 def log_setup(

@@ -17,9 +17,7 @@ from pathlib import Path
 from typing import Any
 
 import mlflow
-import requests
 import torch
-from mlflow.exceptions import MlflowException
 from torch.nn.parallel import DistributedDataParallel
 from torchvision.transforms import Compose
 
@@ -40,9 +38,6 @@ RUNTIME_ARGS = ("resume", "device", "threads", "progress", "max_epochs_this_sess
 log = logging.getLogger(__name__)
 
 LOGGED_ARGS = [*contract.TRAINING_PARAMS, "data_dir"]
-# What a tracking server that stops answering raises from MLflow's client.
-TRACKING_ERRORS = (MlflowException, requests.RequestException, ConnectionError)
-REFUSALS = ("INVALID_PARAMETER_VALUE", "RESOURCE_DOES_NOT_EXIST", "BAD_REQUEST")
 # Options added after runs were first checkpointed: a resumed older checkpoint gets these.
 NEW_ARG_DEFAULTS = {
     "class_balance": "none",
@@ -259,25 +254,11 @@ def _train(session: Training, state: dict[str, Any] | None, tracking_uri: str,
                 f"was written (run {state['run_id']}); resume with the same data or start anew."
             )
         session.restore(state)
-    run_id = None
-    if dist_info.is_main:
-        mlflow.set_tracking_uri(tracking_uri)
-        if state is None:
-            mlflow.set_experiment(args.experiment)
-            run_id = mlflow.start_run(run_name=args.run_name).info.run_id
-            mlflow_run.started(run_id, held)
-            params = {key: getattr(args, key) for key in LOGGED_ARGS}
-            params["data_dir"] = mlflow_run.logged_data_dir(args.data_dir, get_settings().data_dir)
-            params.update(device=session.device.type, world_size=dist_info.world_size)
-            warning = warn_data(session.dataset.stats)
-            mlflow_run.log_setup(params, session.dataset, session.preprocessing, warning)
-        else:
-            run_id = _reopen(state["run_id"], tracking_uri)
-            mlflow_run.started(run_id, held, resumed=True)
-        checkpoint.claim(session.checkpoint_path.parent, run_id)  # auto continues it
-    session.run_id = distributed.broadcast(run_id, dist_info)
-    status = "FAILED"
-    try:
+    status, run_id = "FAILED", None
+    try:  # MLflow's errors from the first request on are one line (below), the run then ended
+        if dist_info.is_main:
+            run_id = _open(session, state, tracking_uri, held)
+        session.run_id = distributed.broadcast(run_id, dist_info)
         finished = session.run(args.max_epochs_this_session)
         while finished and session.member + 1 < args.ensemble:
             session = _next_member(session)
@@ -290,9 +271,13 @@ def _train(session: Training, state: dict[str, Any] | None, tracking_uri: str,
     except KeyboardInterrupt:  # Ctrl-C, or SIGTERM (trainer.__main__): the checkpoint stays
         status = "KILLED"
         raise
-    except TRACKING_ERRORS as exc:
-        if getattr(exc, "error_code", None) in REFUSALS:  # the server answered: not an outage
-            raise
+    except mlflow_run.TRACKING_ERRORS as exc:
+        if getattr(exc, "error_code", None) in mlflow_run.REFUSALS:  # it answered: no outage
+            raise InvalidInput(  # e.g. the run deleted in MLflow's UI while it trained
+                f"the tracking server {tracking_uri} refused a request of this training "
+                f"({getattr(exc, 'message', exc)}); the checkpoint is kept in "
+                f"{session.checkpoint_path.parent}"
+            ) from exc
         raise ServiceUnavailable(
             f"the tracking server {tracking_uri} stopped answering during training "
             f"({type(exc).__name__}: {str(exc)[:200]}); the checkpoint is kept: continue with "
@@ -302,22 +287,31 @@ def _train(session: Training, state: dict[str, Any] | None, tracking_uri: str,
         if dist_info.is_main and mlflow.active_run() is not None:
             try:
                 mlflow.end_run(status)
-            except TRACKING_ERRORS:  # down: the run stays RUNNING until it is resumed
+            except mlflow_run.TRACKING_ERRORS:  # down: the run stays RUNNING until it is resumed
                 log.warning("could not mark run %s %s: it shows RUNNING until resumed",
                             session.run_id, status)  # fmt: skip
     return session.run_id
 
 
-def _reopen(run_id: str, tracking_uri: str) -> str:
-    """Continue the MLflow run of a checkpoint; ``InvalidInput`` when the server lacks it."""
-    try:
-        return mlflow.start_run(run_id=run_id).info.run_id
-    except MlflowException as exc:
-        raise InvalidInput(
-            f"the checkpoint's run {run_id} is not on the tracking server {tracking_uri} "
-            f"({exc.message}); resume against the server it was started on, or start a new run "
-            "without --resume."
-        ) from exc
+def _open(session: Training, state: dict[str, Any] | None, tracking_uri: str,
+          held: checkpoint.Held | None) -> str:  # fmt: skip
+    """Rank 0: start the run (its parameters and dataset statistics logged) or reopen the
+    checkpoint's, name this trainer in it and claim the checkpoint folder for it."""
+    args = session.args
+    mlflow.set_tracking_uri(tracking_uri)
+    if state is None:
+        run_id = mlflow_run.start(args.experiment, args.run_name, tracking_uri)
+        mlflow_run.started(run_id, held)
+        params = {key: getattr(args, key) for key in LOGGED_ARGS}
+        params["data_dir"] = mlflow_run.logged_data_dir(args.data_dir, get_settings().data_dir)
+        params.update(device=session.device.type, world_size=session.dist_info.world_size)
+        warning = warn_data(session.dataset.stats)
+        mlflow_run.log_setup(params, session.dataset, session.preprocessing, warning)
+    else:
+        run_id = mlflow_run.reopen(state["run_id"], tracking_uri)
+        mlflow_run.started(run_id, held, resumed=True)
+    checkpoint.claim(session.checkpoint_path.parent, run_id)  # auto continues it
+    return run_id
 
 
 def _next_member(done: Training) -> Training:

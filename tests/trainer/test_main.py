@@ -180,3 +180,35 @@ def test_mlflow_stopping_mid_run_exits_2_with_one_line_and_the_resume_hint(train
     assert last.startswith(f"error: the tracking server {uri} stopped answering during training")
     assert "continue with the same command and --resume auto" in last
     assert "Traceback" not in err
+
+
+def test_a_deleted_experiment_is_refused_naming_how_to_restore_it(trainer_argv, mlflow_server):
+    client = MlflowClient(mlflow_server)
+    client.delete_experiment(client.create_experiment("deleted-before-training"))
+    with pytest.raises(InvalidInput, match=r"was deleted .*\(`mlflow experiments restore") as no:
+        train(trainer_argv(experiment="deleted-before-training"))
+    assert "another --experiment name" in str(no.value)
+
+
+def test_a_run_deleted_while_it_trains_exits_2_with_one_line_keeping_the_checkpoint(
+    trainer_argv, mlflow_server, tmp_path
+):
+    argv = trainer_argv("--epochs", "200", experiment="deleted-while-training")
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "trainer", *argv], cwd=ROOT, stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE, text=True,
+    )  # fmt: skip
+    for line in proc.stderr:
+        if line.startswith("epoch 1/200"):
+            break
+    client = MlflowClient(mlflow_server)
+    [run] = client.search_runs(
+        [client.get_experiment_by_name("deleted-while-training").experiment_id]
+    )
+    client.delete_run(run.info.run_id)  # in MLflow's UI, say
+    err = proc.stderr.read()
+    assert proc.wait(timeout=300) == 2, err[-2000:]
+    last = err.strip().splitlines()[-1]
+    assert last.startswith(f"error: the tracking server {mlflow_server} refused a request")
+    assert f"checkpoint is kept in {tmp_path / 'checkpoints'}" in last
+    assert "Traceback" not in err
