@@ -16,9 +16,15 @@ from collections.abc import Mapping
 EVAL_PREFIX = "eval_"
 THRESHOLD_PART = "thr_"
 BOUNDS = ("ci_low", "ci_high")
-# Evaluator metrics where smaller is better; matched on the metric's own name, never inside a
-# class name ("eval_sensitivity_deceased" is higher-is-better).
+# Which way each evaluator figure is better, matched on the metric's own name (its start),
+# never inside a class name ("eval_sensitivity_deceased" is higher-is-better). Every figure the
+# evaluator reports is in one of the two (tests/evaluator/test_artifacts.py): a new one must be
+# added here, or the dashboard would rank it the wrong way round without a word.
 LOWER_IS_BETTER_EVAL = ("ece", "brier", "log_loss")
+HIGHER_IS_BETTER_EVAL = (
+    "accuracy", "balanced_accuracy", "precision", "recall", "sensitivity", "specificity", "f1",
+    "roc_auc",
+)  # fmt: skip
 
 
 def key_part(name: str) -> str:
@@ -83,11 +89,21 @@ def summary(metrics: Mapping[str, float], name: str) -> str:
     return f"{name} {value:.3f}{ci}"
 
 
+def _among(metric: str, names: tuple[str, ...]) -> bool:
+    name = metric.removeprefix(EVAL_PREFIX).removeprefix(THRESHOLD_PART)  # also "ece" alone
+    return any(name == m or name.startswith(f"{m}_") for m in names)
+
+
+def direction_stated(metric: str) -> bool:
+    """Whether the evaluator's figure ``metric`` (``eval_...`` or its own name) is in
+    LOWER_IS_BETTER_EVAL or HIGHER_IS_BETTER_EVAL."""
+    return _among(metric, LOWER_IS_BETTER_EVAL) or _among(metric, HIGHER_IS_BETTER_EVAL)
+
+
 def lower_is_better(metric: str) -> bool:
     """Whether a smaller value of ``metric`` is better: losses, calibration errors, epoch times,
     explanations' deletion AUCs."""
-    name = metric.removeprefix(EVAL_PREFIX).removeprefix(THRESHOLD_PART)  # also "ece" alone
-    if any(name == m or name.startswith(f"{m}_") for m in LOWER_IS_BETTER_EVAL):
+    if _among(metric, LOWER_IS_BETTER_EVAL):
         return True
     if metric.startswith(EVAL_PREFIX):
         return False

@@ -3,17 +3,19 @@
 import numpy as np
 import pandas as pd
 
+from common import metric_keys
 from dataloader import ImageSet
-from evaluator.artifacts import write_artifacts
+from evaluator.artifacts import flat_metrics, write_artifacts
 from evaluator.metrics import compute_metrics
 from evaluator.operating_point import operating_points
 from runs import OperatingPoint, contract
 
 
-def test_a_threshold_runs_misclassified_list_is_the_mistakes_of_its_decision(tmp_path):
+def _threshold_report() -> tuple[np.ndarray, np.ndarray, dict]:
+    """Labels, probabilities and the report of 8 test images of a two-class run decided at a
+    threshold of 0.15 for malignant: images 0-2 are served as malignant (argmax: benign)."""
     names = ["benign", "malignant"]
     y = np.array([0, 0, 0, 1, 1, 1, 0, 1])
-    # A low threshold for malignant: images 0-2 are served as malignant (argmax: benign).
     p1 = np.array([0.30, 0.25, 0.20, 0.90, 0.80, 0.05, 0.02, 0.60])
     probs = np.stack([1 - p1, p1], axis=1)
     point = OperatingPoint(
@@ -22,6 +24,11 @@ def test_a_threshold_runs_misclassified_list_is_the_mistakes_of_its_decision(tmp
     )  # fmt: skip
     report = compute_metrics(y, probs, names)
     report["operating_points"] = operating_points(y, probs, names, point)
+    return y, probs, report
+
+
+def test_a_threshold_runs_misclassified_list_is_the_mistakes_of_its_decision(tmp_path):
+    y, probs, report = _threshold_report()
     test = ImageSet(np.zeros((8, 8, 8, 1), np.uint8), y, files=[f"{i}.png" for i in range(8)])
     write_artifacts(tmp_path, report, y, probs, test)
     wrong = pd.read_csv(tmp_path / contract.MISCLASSIFIED_CSV)
@@ -29,3 +36,13 @@ def test_a_threshold_runs_misclassified_list_is_the_mistakes_of_its_decision(tmp
     assert wrong["index"].tolist() == [5, 0, 1, 2]  # by the probability of the class served
     assert wrong["decision"].tolist() == ["benign", "malignant", "malignant", "malignant"]
     assert wrong["confidence"].round(2).tolist() == [0.95, 0.30, 0.25, 0.20]
+
+
+def test_every_logged_figure_states_which_way_is_better():
+    """A figure added to the evaluator but not to common.metric_keys' lists would be ranked
+    higher-is-better by the dashboard, whatever it means."""
+    report = _threshold_report()[2]
+    figures = {metric_keys.split_bound(key)[0] for key in flat_metrics(report)}
+    figures.discard(metric_keys.eval_key("threshold"))  # a setting, not a figure to rank
+    assert len(figures) > 20
+    assert [key for key in figures if not metric_keys.direction_stated(key)] == []
