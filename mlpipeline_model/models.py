@@ -13,8 +13,6 @@ import torch
 from torch import nn
 from torchvision.models import mobilenet_v3_small, resnet18
 
-MODEL_NAMES = ("smallcnn", "resnet18", "mobilenet_v3_small")
-
 
 class SmallCNN(nn.Module):
     """Four conv blocks and global average pooling: trains in CPU minutes on 28–128 px images."""
@@ -146,6 +144,23 @@ def _mobilenet_body(in_channels: int) -> tuple[nn.Module, int, nn.Module]:
     return net.features, 576, net.features[-1]
 
 
+def _smallcnn_body(in_channels: int, width: int) -> tuple[nn.Module, int, nn.Module]:
+    if width < 1:
+        raise ValueError(f"width must be at least 1, got {width}")
+    body = SmallCNN(in_channels, width)
+    return body, body.out_features, body.features[-1]
+
+
+# Each architecture's body (features to pool), its feature count and its Grad-CAM layer; a new
+# one is added here alone (tests/mlpipeline_model/test_models.py runs every one).
+_BODIES = {
+    "smallcnn": _smallcnn_body,
+    "resnet18": lambda in_channels, width: _resnet18_body(in_channels),
+    "mobilenet_v3_small": lambda in_channels, width: _mobilenet_body(in_channels),
+}
+MODEL_NAMES = tuple(_BODIES)
+
+
 def build_model(
     arch: str,
     in_channels: int,
@@ -173,15 +188,7 @@ def build_model(
         raise ValueError(f"in_channels must be 1 or 3, got {in_channels}")
     mean = list(mean) if mean is not None else [0.5] * in_channels
     std = [max(float(s), 1e-3) for s in std] if std is not None else [0.25] * in_channels
-    if arch == "smallcnn":
-        if width < 1:
-            raise ValueError(f"width must be at least 1, got {width}")
-        body = SmallCNN(in_channels, width)
-        out_features, target = body.out_features, body.features[-1]
-    elif arch == "resnet18":
-        body, out_features, target = _resnet18_body(in_channels)
-    elif arch == "mobilenet_v3_small":
-        body, out_features, target = _mobilenet_body(in_channels)
-    else:
+    if arch not in _BODIES:
         raise ValueError(f"unknown model {arch!r}; choose one of {', '.join(MODEL_NAMES)}")
+    body, out_features, target = _BODIES[arch](in_channels, width)
     return ImageClassifier(arch, body, out_features, num_classes, mean, std, target, dropout)
