@@ -82,6 +82,8 @@ def caveats_of(
         caveats.append(
             f"the evaluation used the test split of {report.data_dir}, not the run's own data"
         )
+    if report.decoding_note:
+        caveats.append(report.decoding_note)
     caveats += decision_caveats(report)
     if caveats:
         tags["evaluation_caveat"] = "; ".join(caveats)[:5000]

@@ -15,13 +15,11 @@ from typing import Any
 
 import numpy as np
 
-# Part of every key: bump it when decoding changes what a file yields, so that no cache written
-# before is read. 2: EXIF orientation applied; files over MAX_PIXELS skipped from their header.
-# 3: palette PNGs of greys are grey; images in subfolders of a class folder are read.
-# 4: GIF/TIFF files named .png and deflated DICOM files, or ones whose rescale or window
-# blanks them, are skipped.
-# 5: a file's kind comes from its first bytes, not its name (DICOM files without .dcm are read).
-FORMAT_VERSION = 5
+from mlpipeline_model import DECODING_VERSION
+
+# Part of every key, so that no cache written before decoding changed what a file yields is read:
+# bump mlpipeline_model.images.DECODING_VERSION (its history is there).
+FORMAT_VERSION = DECODING_VERSION
 KEEP_PER_NAME = 3  # entries kept per split name (e.g. two image sizes in use at once)
 
 

@@ -147,6 +147,7 @@ def evaluate_run(
         own_data=own_data,
         created_at=datetime.now(UTC).isoformat(timespec="seconds"),
         operating_points=operating_points(y, probs, names, point),
+        decoding_note=pp.decoding_note,
     )
     flat = flat_metrics(report)
     folder = f"{ARTIFACT_DIR}/{result_id or new_result_id()}"

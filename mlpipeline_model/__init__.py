@@ -7,6 +7,7 @@ packages of this repository), because the trainer logs this folder with the mode
 
 from mlpipeline_model.images import (
     COLOUR_INTERPRETATIONS,
+    DECODING_VERSION,
     HEAD_BYTES,
     MAX_PIXELS,
     MAX_UPSCALE,
@@ -15,6 +16,7 @@ from mlpipeline_model.images import (
     check_pixels,
     conform,
     decode_image,
+    decoding_note,
     dicom_pixels,
     image_kind,
     is_grey,
@@ -37,6 +39,7 @@ from mlpipeline_model.pyfunc import (
 __all__ = [
     "COLOUR_INTERPRETATIONS",
     "DECISION_COLUMN",
+    "DECODING_VERSION",
     "FORMAT",
     "HEAD_BYTES",
     "MAX_PIXELS",
@@ -54,6 +57,7 @@ __all__ = [
     "check_pixels",
     "conform",
     "decode_image",
+    "decoding_note",
     "dicom_pixels",
     "image_kind",
     "is_grey",

@@ -1,7 +1,10 @@
 """Decoding images (PNG, JPEG, DICOM) to uint8 pixels and bringing them to the model's size.
 
 The dataloader uses these functions for training data and the logged model for requests, so a
-served image is prepared exactly like a training image.
+served image is prepared exactly like a training image, as long as both run the same version of
+this code: a process that imported the repository's copy (the predictor, evaluator, explainer)
+decodes with it, not with the copy logged with an older model. ``DECODING_VERSION`` tells them
+apart (``decoding_note``).
 """
 
 import io
@@ -24,6 +27,27 @@ MAX_PIXELS = 40_000_000
 MAX_UPSCALE = 4
 PIL_FORMATS = ("PNG", "JPEG", "MPO")  # MPO: a JPEG with extra frames (many phone cameras)
 COLOUR_INTERPRETATIONS = ("RGB", "YBR_FULL", "YBR_FULL_422", "YBR_RCT", "YBR_ICT", "PALETTE COLOR")
+# Bump it when decoding changes what a file yields: the dataloader's cache keys include it, and a
+# model records the version it was trained with (``decoding_note``). 2: EXIF orientation applied;
+# files over MAX_PIXELS skipped from their header. 3: palette PNGs of greys are grey; images in
+# subfolders of a class folder are read. 4: GIF/TIFF files named .png and deflated DICOM files,
+# or ones whose rescale or window blanks them, are skipped. 5: a file's kind comes from its first
+# bytes, not its name (DICOM files without .dcm are read).
+DECODING_VERSION = 5
+
+
+def decoding_note(trained_with: int | None) -> str | None:
+    """Why images may reach a model trained on images decoded by version ``trained_with``
+    prepared differently from its training images here; None when the versions agree or the
+    model predates the record (None)."""
+    if trained_with is None or trained_with == DECODING_VERSION:
+        return None
+    return (
+        f"the model was trained on images decoded by version {trained_with} of the image "
+        f"decoding; this process decodes with version {DECODING_VERSION}, which may prepare "
+        "some files differently (see the history at mlpipeline_model.images.DECODING_VERSION): "
+        "evaluate the run again here, or train it again, before relying on its figures"
+    )
 
 
 class ImageDecodeError(ValueError):

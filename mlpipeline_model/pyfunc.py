@@ -14,10 +14,12 @@ import numpy as np
 import pandas as pd
 
 from mlpipeline_model.images import (
+    DECODING_VERSION,
     MAX_UPSCALE,
     ImageDecodeError,
     conform,
     decode_image,
+    decoding_note,
     too_small,
 )
 
@@ -74,7 +76,14 @@ class ImageClassifierModel(PythonModel):
         self.class_names = [str(c) for c in class_names]
         self.batch_size = int(batch_size)
         self.operating_point = dict(operating_point) if operating_point else None
+        self.decoding_version = DECODING_VERSION  # of the code that logs it, which trained it
         self.model = None
+
+    @property
+    def decoding_note(self) -> str | None:
+        """Why this process may decode images differently from the model's training (its code
+        is a newer or older copy than the one logged with the model); None when it cannot."""
+        return decoding_note(self.__dict__.get("decoding_version"))  # None: logged before it
 
     def load_context(self, context) -> None:
         """Load the PyTorch module from the model's artifacts (CPU, eval mode)."""

@@ -58,6 +58,12 @@ class ServedOut(BaseModel):
         description="the decision threshold of a two-class run, chosen on validation data; "
         "null when the run has none"
     )
+    decoding_note: str | None = Field(
+        None,
+        description="set when this predictor decodes images with another version of the image "
+        "decoding than the model's training (an older model under newer code): its images may "
+        "be prepared differently; null when they agree or the model predates the record",
+    )
 
 
 class PredictOut(ServedOut):

@@ -60,7 +60,9 @@ class Served:
     alias: str
     version: str
     run_id: str | None
-    classifier: object  # mlpipeline_model.ImageClassifierModel (the model's own code)
+    # mlpipeline_model.ImageClassifierModel: this process's copy of the code, which may be newer
+    # than the model's (``decoding_note``)
+    classifier: object
     loaded_at: datetime
     operating_point: OperatingPoint | None = None
     stale: bool = False
@@ -201,6 +203,8 @@ class ModelHolder:
             f"threshold {point.threshold:.4g} for {point.positive_class!r}" if point else "argmax",
             time.monotonic() - started,
         )  # fmt: skip
+        if note := getattr(classifier, "decoding_note", None):
+            log.warning("version %s: %s", version, note)
         return Served(
             s.model_name, s.model_alias, version, run_id, classifier, datetime.now(UTC), point
         )
@@ -283,6 +287,7 @@ def describe(served: Served) -> dict:
         "stale": served.stale,
         "problem": served.problem,
         "operating_point": served.operating_point,
+        "decoding_note": getattr(served.classifier, "decoding_note", None),
     }
 
 

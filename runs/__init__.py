@@ -19,7 +19,7 @@
 - The artifact contract (``runs.contract``): where each artifact lives in a run.
 """
 
-from mlpipeline_model import MAX_PIXELS, threshold_labels
+from mlpipeline_model import DECODING_VERSION, MAX_PIXELS, threshold_labels
 from runs import contract, inference
 from runs.checks import (
     MAX_UPSCALE,
@@ -65,6 +65,7 @@ from runs.tracking import (
 __all__ = [
     "CONFIRMED_FROM_TAG",
     "CONFIRMED_TAG",
+    "DECODING_VERSION",
     "FORMAT_KEY",
     "MAX_PIXELS",
     "MAX_UPSCALE",

@@ -195,6 +195,11 @@ class EvaluationReport(_Open):
         None, description="the test split of the run's own data_dir (False: another folder)"
     )
     operating_points: OperatingPoints | None = None
+    decoding_note: str | None = Field(
+        None,
+        description="set when the evaluator decoded the test images with another version of "
+        "the image decoding than the run's training (Preprocessing.decoding_note)",
+    )
 
 
 class ExplainedSample(_Open):

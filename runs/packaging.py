@@ -139,6 +139,7 @@ def log_classifier(
                 "most probable class), then for two-class models with an operating point "
                 "decision (the class by its threshold)",
                 "operating_point": operating_point,
+                "decoding_version": wrapper.decoding_version,
             },
         )
 

@@ -8,6 +8,8 @@ import numpy as np
 import torch
 from pydantic import BaseModel, Field
 
+from mlpipeline_model import decoding_note
+
 
 class Preprocessing(BaseModel):
     """How to turn an image into the model's input tensor."""
@@ -18,10 +20,21 @@ class Preprocessing(BaseModel):
     mean: list[float] = Field(description="per-channel mean in [0, 1], applied inside the model")
     std: list[float] = Field(description="per-channel std, applied inside the model")
     resize: str = "bilinear, antialiased"
+    decoding_version: int | None = Field(
+        None,
+        description="version of the image decoding the training images went through "
+        "(mlpipeline_model.DECODING_VERSION); null for runs trained before it was recorded",
+    )
     input: str = (
         "PyTorch module: float32 N×C×H×W scaled to [0, 1] (uint8 / 255); the logged pyfunc "
         "model: uint8 0–255 N×H×W×C arrays or PNG/JPEG/DICOM files"
     )
+
+    @property
+    def decoding_note(self) -> str | None:
+        """Why this process may decode the images differently from the run's training; None
+        when it decodes as the training did, or the run predates the record."""
+        return decoding_note(self.decoding_version)
 
     def to_tensor(self, images: np.ndarray) -> torch.Tensor:
         """Turn uint8 ``N×H×W×C`` images (already of ``image_size``) into the model's input."""

@@ -310,6 +310,37 @@ def trained_run(mlflow_server, demo_data, tmp_path_factory) -> TrainedRun:
     return TrainedRun(run_id, mlflow_server, demo_data, "tests")
 
 
+def log_untrained_run(uri: str, data_dir: Path, seed: int, point: dict | None = None,
+                      decoding_version: int | None = None) -> str:  # fmt: skip
+    """A run with a pipeline model (untrained weights: serving does not care) of ``data_dir``'s
+    classes at 32 px, fast to make; ``point``: the operating point the model carries;
+    ``decoding_version``: the image decoding its training had (the current one: None), as a run
+    trained by an older copy of mlpipeline_model records it."""
+    import mlflow
+    import torch
+
+    from dataloader import load_dataset
+    from mlpipeline_model import DECODING_VERSION
+    from mlpipeline_model import pyfunc as logged_code
+    from runs import Preprocessing, build_model, log_classifier
+
+    version = DECODING_VERSION if decoding_version is None else decoding_version
+    ds = load_dataset(data_dir, image_size=32, channels=3, splits=("train",), val_fraction=0)
+    pp = Preprocessing(image_size=(32, 32), channels=3, class_names=ds.class_names,
+                       mean=ds.stats["mean"], std=ds.stats["std"],
+                       decoding_version=version)  # fmt: skip
+    torch.manual_seed(seed)
+    model = build_model("smallcnn", 3, len(ds.class_names), pp.mean, pp.std).eval()
+    mlflow.set_tracking_uri(uri)
+    mlflow.set_experiment("untrained-runs")
+    with mlflow.start_run(run_name=f"untrained-{seed}") as run:
+        mlflow.log_dict(pp.model_dump(mode="json"), "preprocessing.json")
+        with pytest.MonkeyPatch.context() as older:  # the code that logs it is that version's
+            older.setattr(logged_code, "DECODING_VERSION", version)
+            log_classifier(model, pp, "model", operating_point=point)
+    return run.info.run_id
+
+
 class LiveServer:
     """A uvicorn server in a thread of the test process, serving real HTTP on a free port."""
 

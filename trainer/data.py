@@ -17,7 +17,7 @@ import numpy as np
 
 from common import InvalidInput
 from dataloader import DataError, check_overlap, compute_stats, describe_skipped, load_dataset
-from runs import Preprocessing, contract
+from runs import DECODING_VERSION, Preprocessing, contract
 from trainer import distributed
 from trainer.engine import Batches
 
@@ -141,6 +141,7 @@ def training_set(dataset) -> tuple[Batches, Batches, Preprocessing]:
         class_names=names,
         mean=mean,
         std=std,
+        decoding_version=DECODING_VERSION,
     )
     train = Batches(dataset.train.images, dataset.train.labels, preprocessing.to_tensor)
     val = Batches(dataset.val.images, dataset.val.labels, preprocessing.to_tensor)

@@ -12,7 +12,8 @@ from mlflow.tracking import MlflowClient
 from common import InvalidInput, Settings
 from dashboard.choose import choose_run
 from jobs import SelectionStore, get_database
-from tests.conftest import ROOT
+from mlpipeline_model import DECODING_VERSION
+from tests.conftest import ROOT, log_untrained_run
 
 
 @pytest.fixture
@@ -287,3 +288,15 @@ def test_choosing_the_chosen_run_again_registers_no_second_version(dashboard_run
     )
     assert len(versions) == 1
     assert [r["reason"] for r in store.recent()] == ["pressed twice", "first"]
+
+
+def test_figures_decoded_otherwise_than_the_training_are_a_caveat(settings, tiny_demo_data):
+    from evaluator import evaluate_run
+
+    uri, older = settings.mlflow_tracking_uri, DECODING_VERSION - 1
+    run_id = log_untrained_run(uri, tiny_demo_data, seed=5, decoding_version=older)
+    report = evaluate_run(run_id, uri, data_dir=tiny_demo_data, batch_size=32)
+    assert f"decoded by version {older} " in report["decoding_note"]
+    assert f"decodes with version {DECODING_VERSION}," in report["decoding_note"]
+    choice = choose_run(run_id, "older code", settings)
+    assert report["decoding_note"] in choice.caveats

@@ -108,6 +108,7 @@ def test_metrics_json_says_when_and_on_what_it_was_made(evaluation):
     made = datetime.fromisoformat(stored.created_at)
     assert timedelta(0) <= datetime.now(UTC) - made < timedelta(hours=1)
     assert stored.own_data is True and stored.tta == "none"
+    assert stored.decoding_note is None  # trained by this code
 
 
 def test_figures_are_png_images(evaluation):

@@ -7,36 +7,15 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
-import mlflow
 import pytest
 import requests
-import torch
 
 from common import Settings
 from predictor.app import create_app
-from runs import Preprocessing, build_model, log_classifier
-from tests.conftest import LiveServer
+from tests.conftest import LiveServer, log_untrained_run
 
 TOKEN = "predictor-test-token-0123456789abcdef"
 AUTH = {"Authorization": f"Bearer {TOKEN}"}
-
-
-def log_untrained_run(uri: str, data_dir: Path, seed: int, point: dict | None = None) -> str:
-    """A run with a pipeline model (untrained weights: serving does not care), fast to make;
-    ``point``: the operating point the model carries."""
-    from dataloader import load_dataset
-
-    ds = load_dataset(data_dir, image_size=32, channels=3, splits=("train",), val_fraction=0)
-    pp = Preprocessing(image_size=(32, 32), channels=3, class_names=ds.class_names,
-                       mean=ds.stats["mean"], std=ds.stats["std"])  # fmt: skip
-    torch.manual_seed(seed)
-    model = build_model("smallcnn", 3, len(ds.class_names), pp.mean, pp.std).eval()
-    mlflow.set_tracking_uri(uri)
-    mlflow.set_experiment("predictor-tests")
-    with mlflow.start_run(run_name=f"untrained-{seed}") as run:
-        mlflow.log_dict(pp.model_dump(mode="json"), "preprocessing.json")
-        log_classifier(model, pp, "model", operating_point=point)
-    return run.info.run_id
 
 
 @pytest.fixture(scope="session")

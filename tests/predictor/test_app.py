@@ -9,9 +9,10 @@ import requests
 from PIL import Image
 
 from dashboard.choose import choose_run
+from mlpipeline_model import DECODING_VERSION
 from predictor import ModelHolder
 from predictor.app import create_app
-from tests.conftest import LiveServer, png_declaring
+from tests.conftest import LiveServer, log_untrained_run, png_declaring
 from tests.predictor.conftest import TOKEN, ClientLoop, get_ready, post_images, wait_ready
 
 
@@ -41,6 +42,7 @@ def test_predicts_each_image_with_the_served_version(predictor, settings, served
         served_runs[0],
     )
     assert [p["file"] for p in body["predictions"]] == [p.name for p in images]
+    assert body["decoding_note"] is None  # logged by this code: decoded as in its training
     for p in body["predictions"]:
         assert abs(sum(p["probabilities"].values()) - 1) < 1e-5
         assert p["predicted_class"] == max(p["probabilities"], key=p["probabilities"].get)
@@ -233,3 +235,18 @@ def test_loads_from_the_configured_server_whatever_mlflow_s_global_uri(settings,
     finally:
         mlflow.set_tracking_uri(before)
     assert holder.serving().version == "1"
+
+
+def test_a_model_trained_under_another_image_decoding_is_served_saying_so(
+    predictor, settings, demo_data
+):
+    uri, older = settings.mlflow_tracking_uri, DECODING_VERSION - 1
+    run_id = log_untrained_run(uri, demo_data, seed=5, decoding_version=older)
+    choose_run(run_id, "logged by older code", settings, allow_unevaluated=True)
+    note = wait_ready(predictor, "1")["decoding_note"]
+    assert (
+        f"decoded by version {older} " in note
+        and f"decodes with version {DECODING_VERSION}," in note
+    )
+    r = post_images(predictor, sorted((demo_data / "test").rglob("*.png"))[:1])
+    assert r.status_code == 200 and r.json()["decoding_note"] == note

@@ -12,7 +12,8 @@ from mlflow.tracking import MlflowClient
 from common import InvalidInput
 from dashboard.choose import choose_run
 from runs import run_model_uri
-from tests.predictor.conftest import log_untrained_run, post_images, wait_ready
+from tests.conftest import log_untrained_run
+from tests.predictor.conftest import post_images, wait_ready
 from tests.predictor.test_stale import wait_for
 
 

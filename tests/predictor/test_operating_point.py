@@ -13,7 +13,8 @@ from mlflow.tracking import MlflowClient
 from common import ServiceUnavailable
 from dashboard.choose import choose_run
 from predictor import ModelHolder
-from tests.predictor.conftest import log_untrained_run, post_images, wait_ready
+from tests.conftest import log_untrained_run
+from tests.predictor.conftest import post_images, wait_ready
 
 POINT_FIELDS = {"positive_class", "threshold", "target_sensitivity", "val_sensitivity",
                 "val_specificity", "chosen_on", "n_val"}  # fmt: skip
