@@ -32,8 +32,16 @@ COLOUR_INTERPRETATIONS = ("RGB", "YBR_FULL", "YBR_FULL_422", "YBR_RCT", "YBR_ICT
 # files over MAX_PIXELS skipped from their header. 3: palette PNGs of greys are grey; images in
 # subfolders of a class folder are read. 4: GIF/TIFF files named .png and deflated DICOM files,
 # or ones whose rescale or window blanks them, are skipped. 5: a file's kind comes from its first
-# bytes, not its name (DICOM files without .dcm are read).
-DECODING_VERSION = 5
+# bytes, not its name (DICOM files without .dcm are read). 6: 16-bit and float images and DICOM
+# files without a window are stretched between percentiles (``robust_range``), not min/max, and
+# DICOM padding pixels (PixelPaddingValue) are left out of the stretch and black.
+DECODING_VERSION = 6
+# The stretch of images without a display window: these percentiles of their values map to 0 and
+# 255 (as nnU-Net's and MONAI's percentile scaling), so that one burned-in marker, metal or a
+# hot pixel does not crush the rest of the image to black. Computed on at most STRETCH_SAMPLE
+# evenly strided values (a 40-megapixel image needs no full sort).
+STRETCH_PERCENTILES = (0.5, 99.5)
+STRETCH_SAMPLE = 1_000_000
 
 
 def decoding_note(trained_with: int | None) -> str | None:
@@ -136,8 +144,9 @@ def pil_pixels(im: Image.Image) -> np.ndarray:
     """A PIL image as uint8 ``H×W`` (grey) or ``H×W×3`` (colour), upright.
 
     A camera's EXIF orientation is applied, so that photographs are learned and served the way
-    viewers show them; 16-bit and float greyscale images are stretched from their min/max onto
-    0–255; alpha is dropped; palette images become RGB, or grey when every palette entry is.
+    viewers show them; 16-bit and float greyscale images are stretched onto 0–255 between the
+    percentiles of ``robust_range``; alpha is dropped; palette images become RGB, or grey when
+    every palette entry is.
 
     Raises:
         ImageDecodeError: The image declares more than ``MAX_PIXELS`` pixels.
@@ -150,10 +159,28 @@ def pil_pixels(im: Image.Image) -> np.ndarray:
         im = ImageOps.exif_transpose(im)
     if im.mode in ("I", "I;16", "I;16B", "I;16L", "F"):
         values = np.asarray(im)  # native width: _to_uint8 makes the one float64 copy
-        return _to_uint8(values, float(values.min()), float(values.max()))
+        return _to_uint8(values, *robust_range(values))
     if grey:
         return np.asarray(im.convert("L"))
     return np.asarray(im.convert("RGB"))
+
+
+def robust_range(values: np.ndarray, ignore: np.ndarray | None = None) -> tuple[float, float]:
+    """The values to stretch onto 0 and 255: the ``STRETCH_PERCENTILES`` of ``values`` (leaving
+    out those where the mask ``ignore`` is set), or their min and max when the percentiles are
+    equal (a small bright finding on an even background must stay visible); (0, 0) when nothing
+    is left."""
+    step = max(1, values.size // STRETCH_SAMPLE)
+    sample = values.reshape(-1)[::step]
+    if ignore is not None:
+        sample = sample[~ignore.reshape(-1)[::step]]
+    if sample.size == 0:
+        return 0.0, 0.0
+    low, high = (float(v) for v in np.percentile(sample, STRETCH_PERCENTILES))
+    if high <= low:
+        kept = values if ignore is None else values[~ignore]
+        low, high = float(kept.min(initial=np.inf)), float(kept.max(initial=-np.inf))
+    return low, high
 
 
 def _to_uint8(values: np.ndarray, low: float, high: float) -> np.ndarray:
@@ -219,8 +246,10 @@ def dicom_pixels(ds) -> np.ndarray:
     """The first frame of a pydicom dataset as uint8 ``H×W`` (grey) or ``H×W×3`` (colour).
 
     Grey images get the modality rescale (slope/intercept or LUT), then the first VOI window when
-    the file has one (mapped onto 0–255 over the window's output range), else a min/max stretch;
-    MONOCHROME1 (white = low values) is inverted so that bright always means high signal.
+    the file has one (mapped onto 0–255 over the window's output range), else a stretch between
+    percentiles (``robust_range``) that leaves out padding pixels (PixelPaddingValue, up to
+    PixelPaddingRangeLimit), which become black; MONOCHROME1 (white = low values) is inverted so
+    that bright always means high signal.
     """
     from pydicom.pixels import apply_color_lut, apply_modality_lut, apply_windowing
 
@@ -271,12 +300,31 @@ def dicom_pixels(ds) -> np.ndarray:
                 f"DICOM window (WindowCenter {ds.WindowCenter}, WindowWidth {ds.WindowWidth}) "
                 "gives undefined or constant pixel values; re-export the file from its source"
             )
-        image = _to_uint8(values, float(low), float(high))
+        image, padding = _to_uint8(values, float(low), float(high)), None
     else:
-        image = _to_uint8(values, float(values.min()), float(values.max()))
+        padding = _padding(pixels, ds)
+        image = _to_uint8(values, *robust_range(values, padding))
     if interpretation == "MONOCHROME1":
         image = 255 - image
+    if padding is not None:
+        image[padding] = 0  # no signal: black, in either interpretation
     return image
+
+
+def _padding(pixels: np.ndarray, ds) -> np.ndarray | None:
+    """Where the stored ``pixels`` are padding (outside the scanned field: PixelPaddingValue, or
+    the range up to PixelPaddingRangeLimit); None when the file declares none or none is there."""
+    value, limit = ds.get("PixelPaddingValue"), ds.get("PixelPaddingRangeLimit")
+    try:
+        value = int(value) if value is not None else None
+        limit = int(limit) if limit is not None else None
+    except (TypeError, ValueError):  # a malformed attribute: no padding rather than a failure
+        return None
+    if value is None:
+        return None
+    low, high = (value, value) if limit is None else (min(value, limit), max(value, limit))
+    mask = (pixels >= low) & (pixels <= high)
+    return mask if mask.any() else None
 
 
 def is_dicom(data: bytes) -> bool:

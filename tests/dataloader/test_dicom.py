@@ -32,13 +32,39 @@ def test_window_centre_and_width_are_applied():
     np.testing.assert_allclose(image[inside], expected, atol=1.0)
 
 
-def test_without_window_the_rescaled_values_are_stretched_min_to_max():
+def test_without_window_the_rescaled_values_are_stretched_between_percentiles():
     path = get_testdata_file("CT_small.dcm")  # rescale slope 1, intercept -1024, no window
     raw = pydicom.dcmread(path).pixel_array.astype(float)
     image = read_dicom(path)
     assert image.dtype == np.uint8 and image.min() == 0 and image.max() == 255
-    expected = (raw - raw.min()) / (raw.max() - raw.min()) * 255
+    low, high = np.percentile(raw, [0.5, 99.5])
+    expected = np.clip((raw - low) / (high - low) * 255, 0, 255)
     np.testing.assert_allclose(image, expected, atol=1.0)
+
+
+def _ct_with(tmp_path: Path, change) -> np.ndarray:
+    """CT_small.dcm decoded after ``change(pixels)`` edited its stored pixels in place."""
+    ds = pydicom.dcmread(get_testdata_file("CT_small.dcm"))  # PixelPaddingValue -2000, unused
+    pixels = ds.pixel_array.copy()
+    change(pixels)
+    ds.PixelData = pixels.tobytes()
+    ds.save_as(tmp_path / "changed.dcm")
+    return read_dicom(tmp_path / "changed.dcm").astype(float)
+
+
+def test_one_burned_in_marker_does_not_darken_the_rest_of_the_image(tmp_path):
+    original = read_dicom(get_testdata_file("CT_small.dcm")).astype(float)
+    marked = _ct_with(tmp_path, lambda pixels: pixels.__setitem__((0, 0), 32000))
+    assert marked[0, 0] == 255
+    assert abs(marked[1:].mean() - original[1:].mean()) < 1  # min/max stretch: 96 -> 6
+
+
+def test_padding_pixels_are_black_and_left_out_of_the_stretch(tmp_path):
+    original = read_dicom(get_testdata_file("CT_small.dcm")).astype(float)
+    padded = _ct_with(tmp_path, lambda pixels: pixels[:, :8].fill(-2000))  # its padding value
+    assert (padded[:, :8] == 0).all()
+    # The scanned field keeps its look: with padding in the stretch its mean rose by 70.
+    assert abs(padded[:, 8:].mean() - original[:, 8:].mean()) < 3
 
 
 def test_rescale_slope_is_applied(tmp_path):
@@ -46,7 +72,8 @@ def test_rescale_slope_is_applied(tmp_path):
     ds.RescaleSlope = -1  # flips the value order: the stretched image must be inverted
     ds.save_as(tmp_path / "neg.dcm")
     original = read_dicom(get_testdata_file("CT_small.dcm")).astype(int)
-    np.testing.assert_array_equal(read_dicom(tmp_path / "neg.dcm"), 255 - original)
+    # Equal but for values halfway between two levels (rounded to even, so not mirrored).
+    np.testing.assert_allclose(read_dicom(tmp_path / "neg.dcm"), 255 - original, atol=1)
 
 
 def test_monochrome1_is_inverted(tmp_path):

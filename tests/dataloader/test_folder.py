@@ -389,6 +389,16 @@ def test_16_bit_png_is_stretched_to_8_bit(image_folder):
     assert (np.diff(image.astype(int), axis=1) >= 0).all()
 
 
+def test_one_saturated_pixel_of_a_16_bit_png_leaves_its_contrast(image_folder):
+    root = image_folder(per_class=1, mode="L")
+    values = np.full((20, 24), 1000, np.uint16)
+    values[:, 12:] = 1200  # two tissues, 200 levels apart
+    values[0, 0] = 65535  # a burned-in marker: a min/max stretch made the image black
+    Image.fromarray(values).save(root / "test" / "benign" / "000.png")
+    image = load_dataset(root, splits=("test",)).test.images[0, ..., 0].astype(int)
+    assert image[5:, 12:].mean() - image[5:, :10].mean() > 200
+
+
 def test_a_named_pipe_in_a_class_folder_is_skipped_not_waited_on(image_folder):
     root = image_folder(per_class=1)
     os.mkfifo(root / "test" / "benign" / "pipe")  # opening it for reading would block
