@@ -58,7 +58,8 @@ def load_dataset(
         image_size: ``int`` or ``(H, W)``; None keeps the typical size of the training images
             (folders: the median height and width; of all loaded images without train) within
             ``min_image_size`` and ``max_image_size``.
-        channels: 1 or 3; None gives 3 when any image is colour, else 1.
+        channels: 1 or 3; None gives 3 when any image shows colour (a grey scan stored as
+            RGB does not: ``dataloader.images.any_colour``), else 1.
         val_fraction: Share of each training class moved to val when there is no val split;
             exact and near copies of an image (``leakage.duplicate_clusters``) move together.
         seed: Seed of that stratified split.

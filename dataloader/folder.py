@@ -18,7 +18,7 @@ import numpy as np
 from dataloader.cache import ArrayCache, make_key
 from dataloader.errors import DataError
 from dataloader.groups import MANIFEST_NAME, assign, read_manifest
-from dataloader.images import IMAGE_SUFFIXES, kind_of, read_header, read_pixels
+from dataloader.images import IMAGE_SUFFIXES, any_colour, kind_of, read_header, read_pixels
 from dataloader.imageset import ImageSet, Loaded, native_fit
 from mlpipeline_model import ImageDecodeError, conform
 
@@ -279,8 +279,8 @@ def load_folder(
         raise DataError(f"none of the image files under {root} could be read; {layout(root)}")
     if image_size is None:
         image_size = native_fit(_typical_size(index, files, readable), min_size, max_size)
-    if channels is None:
-        channels = 3 if any(index[f.rel][2] for f in readable) else 1
+    if channels is None:  # grey scans stored as RGB (JPEG exports) do not make it colour
+        channels = 3 if any_colour([root / f.rel for f in readable if index[f.rel][2]]) else 1
 
     header_ids = {f.rel: index[f.rel][3] for f in readable if len(index[f.rel]) > 3}
     sets: dict[str, ImageSet] = {}

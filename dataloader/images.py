@@ -85,7 +85,37 @@ def read_header(path: Path) -> tuple[int, int, bool, str | None]:
 def read_pixels(path: Path) -> np.ndarray:
     """Decode an image file to uint8 ``H×W`` (grey) or ``H×W×3`` (colour).
 
-    16-bit and float greyscale images are stretched from their min/max onto 0–255; alpha is
-    dropped; palette images become RGB (``mlpipeline_model.images``, shared with the served model).
+    16-bit and float greyscale images are stretched onto 0–255 between percentiles of their
+    values; alpha is dropped; palette images become RGB (``mlpipeline_model.images``, shared with
+    the served model).
     """
     return _read(path, read_dicom, _pil_pixels)
+
+
+# A file stored as colour holds colour when more than COLOUR_SHARE of its pixels have channels
+# more than COLOUR_SPREAD levels apart: a grey scan saved as an RGB JPEG (many exports) differs
+# by a level or two at most, a colour photo or a Doppler overlay by far more.
+COLOUR_SPREAD, COLOUR_SHARE = 8, 0.005
+COLOUR_CHECKS = 64  # colour-stored files decoded at most to tell a data set's channels
+
+
+def holds_colour(path: Path) -> bool:
+    """Whether the image file at ``path`` shows colour, not grey stored as RGB; False when it
+    cannot be decoded (it is skipped when the data set is loaded)."""
+    try:
+        pixels = read_pixels(path)
+    except (ImageDecodeError, OSError, ValueError):
+        return False
+    if pixels.ndim == 2:
+        return False
+    spread = pixels.max(axis=2).astype(np.int16) - pixels.min(axis=2)
+    return bool((spread > COLOUR_SPREAD).mean() > COLOUR_SHARE)
+
+
+def any_colour(paths: list[Path]) -> bool:
+    """Whether a data set whose files at ``paths`` are stored as colour (by their headers) is a
+    colour data set: one of them shows colour (``holds_colour``). At most ``COLOUR_CHECKS``
+    of them, spread evenly, are decoded, stopping at the first in colour: one file of a colour
+    data set, every one checked of grey scans exported as RGB."""
+    step = max(1, len(paths) // COLOUR_CHECKS)
+    return any(holds_colour(path) for path in paths[::step][:COLOUR_CHECKS])

@@ -18,7 +18,7 @@ import numpy as np
 from dataloader.cache import FORMAT_VERSION
 from dataloader.errors import DataError
 from dataloader.folder import SUFFIXES, _class_dirs, check_split_names, class_entries, layout
-from dataloader.images import read_header
+from dataloader.images import holds_colour, read_header
 from dataloader.npz import check_npz_file
 
 SAMPLE_PER_CLASS = 20
@@ -36,7 +36,7 @@ class DataSummary:
     n_classes: int
     """Number of class folders, or the largest label + 1 of an ``.npz``."""
     channels: int
-    """1 (grey) or 3 (colour; any colour image makes it 3)."""
+    """1 (grey) or 3 (colour; any image showing colour makes it 3, not grey stored as RGB)."""
     sizes: list[tuple[int, int]]
     """``(height, width)`` of the inspected images."""
     colour_images: int = 0
@@ -63,7 +63,9 @@ def _folder(path: Path, split: str, per_class: int) -> DataSummary:
             except Exception:  # unreadable files are skipped (and reported) when loading
                 continue
             readable += 1
-            colour += bool(is_colour)
+            # Grey scans stored as RGB are grey, as loading tells (``any_colour``); once one
+            # file shows colour the others stored as colour are taken at their header's word.
+            colour += bool(is_colour) and (colour > 0 or holds_colour(file))
             sizes.append((int(height), int(width)))
         if not readable and len(files) <= per_class:  # every file was tried: loading fails too
             raise DataError(

@@ -59,6 +59,13 @@ def test_channels_default_to_rgb_when_any_image_is_colour(image_folder):
     assert load_dataset(root).channels == 3
 
 
+def test_a_grey_scan_stored_as_an_rgb_jpeg_leaves_a_grey_data_set_grey(image_folder):
+    root = image_folder(per_class=2, mode="L")
+    scan = Image.open(root / "train" / "benign" / "000.png").convert("RGB")
+    scan.save(root / "train" / "benign" / "export.jpg", quality=75)  # an RGB JPEG of grey
+    assert load_dataset(root).channels == 1  # it made the model RGB, unfit for the grey tests
+
+
 def test_channels_default_to_grey_for_grey_images(image_folder):
     root = image_folder(per_class=2, mode="L")
     assert load_dataset(root).train.images.shape[-1] == 1

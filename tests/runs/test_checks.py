@@ -64,10 +64,23 @@ def test_a_colour_file_among_grey_ones_is_converted_for_a_grey_model(tmp_path):
     assert ds.test.images.shape == (5, 16, 16, 1)
 
 
+def _store_as_rgb(data, tint: bool) -> None:
+    """The test split's grey PNGs stored as RGB: grey still, or (``tint``) in colour."""
+    for path in (data / "test").rglob("*.png"):
+        grey = Image.open(path).convert("L")
+        bands = (grey, grey.point(lambda v: 255 - v), grey) if tint else (grey, grey, grey)
+        Image.merge("RGB", bands).save(path)
+
+
+def test_grey_scans_stored_as_rgb_fit_a_grey_model(tmp_path):
+    data = grey_folder(tmp_path / "data", (16, 16))
+    _store_as_rgb(data, tint=False)
+    assert runs.check_compatible(data, _grey_model())["channels"] == 1
+
+
 def test_only_colour_files_for_a_grey_model_are_refused(tmp_path):
     data = grey_folder(tmp_path / "data", (16, 16))
-    for path in (data / "test").rglob("*.png"):
-        Image.open(path).convert("RGB").save(path)
+    _store_as_rgb(data, tint=True)
     with pytest.raises(InvalidInput, match=r"channels: the data has 3 \(RGB\), the model takes 1"):
         runs.check_compatible(data, _grey_model())
 
