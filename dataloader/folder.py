@@ -20,7 +20,7 @@ from dataloader.errors import DataError
 from dataloader.groups import MANIFEST_NAME, assign, read_manifest
 from dataloader.images import IMAGE_SUFFIXES, any_colour, kind_of, read_header, read_pixels
 from dataloader.imageset import ImageSet, Loaded, native_fit
-from mlpipeline_model import ImageDecodeError, conform
+from mlpipeline_model import MAX_UPSCALE, ImageDecodeError, conform, too_small
 
 SPLITS = ("train", "val", "test")
 SUFFIXES = ", ".join(IMAGE_SUFFIXES)
@@ -201,12 +201,23 @@ def _decode(
     skipped: list[dict] = []
     for f in files:
         try:
-            images[len(kept)] = conform(read_pixels(root / f.rel), size, channels)
+            pixels = read_pixels(root / f.rel)
+            if too_small(pixels.shape[:2], size):  # a thumbnail or icon: refused when served too
+                skipped.append({"file": f.rel, "reason": _too_small(pixels.shape[:2], size)})
+                continue
+            images[len(kept)] = conform(pixels, size, channels)
         except Exception as exc:  # a corrupt file is skipped and reported, never a crash
             skipped.append({"file": f.rel, "reason": f"cannot decode: {_reason(exc)}"})
         else:
             kept.append(f)
     return images[: len(kept)], kept, skipped
+
+
+def _too_small(shape: tuple[int, ...], size: tuple[int, int]) -> str:
+    return (
+        f"too small: {shape[0]}×{shape[1]}, more than {MAX_UPSCALE}× smaller than the "
+        f"{size[0]}×{size[1]} the images are resized to (its pixels would be invented)"
+    )
 
 
 def _check_classes(root: Path, split: str, files: list[_File], kept: set[str], skipped: list):
@@ -218,10 +229,15 @@ def _check_classes(root: Path, split: str, files: list[_File], kept: set[str], s
         if not any(f.rel in kept for f in group):
             folder = root / Path(group[0].rel).parent
             reasons = [s["reason"] for s in skipped if s["file"] == group[0].rel]
+            reason = reasons[0] if reasons else "unreadable"
+            fix = (
+                "use larger images (or, training, a smaller --image-size)"
+                if reason.startswith("too small")
+                else f"replace them with valid {SUFFIXES} images"
+            )
             raise DataError(
-                f"none of the {len(group)} files in {folder} could be read "
-                f"(first: {Path(group[0].rel).name}: {reasons[0] if reasons else 'unreadable'}); "
-                f"replace them with valid {SUFFIXES} images"
+                f"none of the {len(group)} files in {folder} could be used "
+                f"(first: {Path(group[0].rel).name}: {reason}); {fix}"
             )
 
 

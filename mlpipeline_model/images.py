@@ -34,7 +34,8 @@ COLOUR_INTERPRETATIONS = ("RGB", "YBR_FULL", "YBR_FULL_422", "YBR_RCT", "YBR_ICT
 # or ones whose rescale or window blanks them, are skipped. 5: a file's kind comes from its first
 # bytes, not its name (DICOM files without .dcm are read). 6: 16-bit and float images and DICOM
 # files without a window are stretched between percentiles (``robust_range``), not min/max, and
-# DICOM padding pixels (PixelPaddingValue) are left out of the stretch and black.
+# DICOM padding pixels (PixelPaddingValue) are left out of the stretch and black; images more than
+# MAX_UPSCALE× smaller than the size a data set is resized to are skipped by the dataloader.
 DECODING_VERSION = 6
 # The stretch of images without a display window: these percentiles of their values map to 0 and
 # 255 (as nnU-Net's and MONAI's percentile scaling), so that one burned-in marker, metal or a

@@ -199,7 +199,9 @@ def check_compatible(path: Path, pp: Preprocessing) -> dict:
         )
     height, width = pp.image_size
     small_h, small_w = min(h for h, _ in found.sizes), min(w for _, w in found.sizes)
-    if too_small((small_h, small_w), (height, width)):
+    # Images too small are skipped (and listed) when the split is loaded; only data without a
+    # single image of a size the model can take is refused.
+    if all(too_small(size, (height, width)) for size in found.sizes):
         problems.append(
             f"image size: the data has images of {small_h}×{small_w}, the model takes "
             f"{height}×{width} and resizes ({pp.resize}) at most {MAX_UPSCALE}× up"

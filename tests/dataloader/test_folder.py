@@ -316,7 +316,7 @@ def test_class_folder_with_only_corrupt_files_is_an_error(image_folder):
     root = image_folder(per_class=2)
     for path in (root / "test" / "benign").iterdir():
         path.write_bytes(b"garbage")
-    with pytest.raises(DataError, match=r"none of the 2 files in .*test/benign could be read"):
+    with pytest.raises(DataError, match=r"none of the 2 files in .*test/benign could be used"):
         load_dataset(root)
 
 

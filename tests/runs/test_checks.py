@@ -72,6 +72,16 @@ def _store_as_rgb(data, tint: bool) -> None:
         Image.merge("RGB", bands).save(path)
 
 
+def test_one_thumbnail_in_the_test_split_is_skipped_not_a_refusal_of_the_data(tmp_path):
+    data = grey_folder(tmp_path / "data", (16, 16))
+    Image.fromarray(np.zeros((3, 3), np.uint8)).save(data / "test" / "a" / "0000-icon.png")
+    ds = runs.load_test_split(data, _grey_model())  # 3×3 is over 4× smaller than 16×16
+    assert len(ds.test.labels) == 4
+    [skipped] = ds.skipped
+    assert skipped["file"] == "test/a/0000-icon.png"
+    assert skipped["reason"].startswith("too small: 3×3, more than 4× smaller than the 16×16")
+
+
 def test_grey_scans_stored_as_rgb_fit_a_grey_model(tmp_path):
     data = grey_folder(tmp_path / "data", (16, 16))
     _store_as_rgb(data, tint=False)

@@ -123,7 +123,7 @@ def test_training_refuses_images_too_large_for_the_memory(trainer_argv, tmp_path
     free = available_bytes(torch.device("cpu"))
     if free is None or free > 30 * GIB:
         pytest.skip("needs a machine with less than 30 GiB free to exceed it")
-    data = grey_folder(tmp_path / "data", (64, 64))
+    data = grey_folder(tmp_path / "data", (512, 512))  # 4× up at most: not skipped as too small
     argv = trainer_argv("--image-size", "2048", "--epochs", "1", data=data)
     with pytest.raises(InvalidInput, match=r"16 images of 2048×2048 px .* --batch-size \d+"):
         train(argv)
