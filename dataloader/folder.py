@@ -4,6 +4,7 @@ Loading scans the file list (names, sizes, mtimes), reads each new file's header
 the "index"), and decodes a split only when its cache entry is missing.
 """
 
+import errno
 import hashlib
 import json
 import os
@@ -97,6 +98,21 @@ def _image_by_content(entry: os.DirEntry) -> bool:
         return True
 
 
+SYMLINK_LOOP = (
+    "a symlink loop (the link leads back to itself through other links; remove it or point it "
+    "at an image file)"
+)
+
+
+def _linked_dir(entry: os.DirEntry) -> bool:
+    """Whether a link leads to a folder; a link that cannot be followed (a loop, a link to
+    nothing) does not, and the scan then says why it cannot be read."""
+    try:
+        return entry.is_dir()
+    except OSError:
+        return False
+
+
 def class_entries(folder: Path) -> Iterator[tuple[str, os.DirEntry | None, str | None]]:
     """Every entry below a class folder, sorted, as ``(path relative to folder, entry, why it is
     left out or None)``: images may sit in subfolders (one per patient or study, as exports
@@ -110,7 +126,7 @@ def class_entries(folder: Path) -> Iterator[tuple[str, os.DirEntry | None, str |
         if entry.is_dir(follow_symlinks=False):
             for rel, inner, reason in class_entries(Path(entry.path)):
                 yield f"{entry.name}/{rel}", inner, reason
-        elif entry.is_symlink() and entry.is_dir():
+        elif entry.is_symlink() and _linked_dir(entry):
             yield entry.name, None, "a linked folder (not followed; copy or move its images here)"
         elif not _named_image(entry.name) and not _image_by_content(entry):
             yield entry.name, None, NOT_SUPPORTED
@@ -128,8 +144,11 @@ def _scan_class(root: Path, folder: Path, label: int, skipped: list[dict]) -> li
             continue
         try:
             st = entry.stat()
-        except OSError as exc:  # a link to nothing, or a file removed while scanning
-            skipped.append({"file": rel, "reason": f"cannot be read ({exc.strerror or exc})"})
+        except OSError as exc:  # a link to nothing or a loop, or a file removed while scanning
+            why = f"cannot be read ({exc.strerror or exc})"
+            if exc.errno == errno.ELOOP:
+                why = SYMLINK_LOOP
+            skipped.append({"file": rel, "reason": why})
             continue
         if st.st_size == 0:
             skipped.append({"file": rel, "reason": "empty file (0 bytes)"})

@@ -244,14 +244,6 @@ def test_images_in_subfolders_of_a_class_folder_are_read(image_folder):
     assert "train/benign/patient-1/study-a/0.png" in ds.train.files
 
 
-def test_a_broken_link_is_skipped_and_named(image_folder):
-    root = image_folder(per_class=2)
-    (root / "train" / "benign" / "gone.png").symlink_to(root / "nowhere.png")
-    ds = load_dataset(root, val_fraction=0)
-    [entry] = ds.skipped
-    assert entry["file"] == "train/benign/gone.png" and "No such file" in entry["reason"]
-
-
 def test_empty_and_non_image_files_are_skipped_with_reasons(image_folder):
     root = image_folder(per_class=2)
     (root / "train" / "benign" / "empty.png").write_bytes(b"")
