@@ -157,5 +157,6 @@ def load_dataset(
         val_source=val_source,
         skipped=loaded.skipped,
         group_source=loaded.group_source,
+        unmatched_rows=loaded.unmatched_rows,
     )
     return ds

@@ -18,7 +18,7 @@ import numpy as np
 
 from dataloader.cache import ArrayCache, make_key
 from dataloader.errors import DataError
-from dataloader.groups import MANIFEST_NAME, assign, read_manifest
+from dataloader.groups import MANIFEST_NAME, assign, read_manifest, unmatched_rows
 from dataloader.images import IMAGE_SUFFIXES, any_colour, kind_of, read_header, read_pixels
 from dataloader.imageset import ImageSet, Loaded, native_fit
 from mlpipeline_model import MAX_UPSCALE, ImageDecodeError, conform, too_small
@@ -292,7 +292,7 @@ def load_folder(
     """
     if groups_file is None and (root / MANIFEST_NAME).is_file():
         groups_file = root / MANIFEST_NAME
-    manifest = read_manifest(groups_file) if groups_file is not None else None
+    manifest = read_manifest(groups_file, root) if groups_file is not None else None
     for split in splits:
         if not (root / split).is_dir():
             raise DataError(
@@ -300,6 +300,10 @@ def load_folder(
             )
     class_names, files, skipped = _scan(root, splits, class_names)
     all_files = [f for s in splits for f in files[s]]
+    unmatched: list[str] = []
+    if manifest is not None:
+        scanned = {f.rel for f in all_files} | {s["file"] for s in skipped}
+        unmatched = unmatched_rows(manifest, scanned, root, splits)
     file_list = json.dumps([[f.rel, f.size, f.mtime_ns] for f in all_files])
     content_hash = hashlib.sha256(file_list.encode()).hexdigest()
     cache = ArrayCache(cache_dir or root / ".cache", str(root.resolve()))
@@ -342,7 +346,7 @@ def load_folder(
             original_sizes=np.array([index[f.rel][:2] for f in kept], dtype=np.int64).reshape(
                 -1, 2
             ),
-            groups=assign([f.rel for f in kept], manifest, header_ids, str(groups_file)),
+            groups=assign([f.rel for f in kept], manifest, header_ids, str(groups_file), unmatched),
         )
     group_source = "none"
     if manifest is not None:
@@ -350,5 +354,13 @@ def load_folder(
     elif any(s.groups is not None for s in sets.values()):
         group_source = "DICOM PatientID"
     return Loaded(
-        class_names, sets, image_size, channels, content_hash, skipped, "folder", group_source
+        class_names,
+        sets,
+        image_size,
+        channels,
+        content_hash,
+        skipped,
+        "folder",
+        group_source,
+        unmatched,
     )

@@ -9,6 +9,8 @@ unless explicitly allowed.
 """
 
 import csv
+import posixpath
+import re
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -25,14 +27,32 @@ if TYPE_CHECKING:
 MANIFEST_NAME = "groups.csv"
 OWN_GROUP = "file:"  # prefix of the group of an image that has none
 MAX_LISTED = 5
+FILE_HINT = "file relative to the data folder, with /, e.g. train/benign/0001.png"
+_ABSOLUTE = re.compile(r"^(/|[A-Za-z]:/)")  # POSIX, or Windows after \ became /
 
 
-def read_manifest(path: Path) -> dict[str, str]:
-    """``file -> group`` from a CSV with a header row naming ``file`` and ``group``.
+def _relative(file: str, root: Path) -> str | None:
+    """``file`` as a manifest names an image: relative to ``root``, with ``/``. Windows
+    separators become ``/``; an absolute path inside ``root`` becomes its relative path; None for
+    an absolute path elsewhere."""
+    name = file.replace("\\", "/")
+    if not _ABSOLUTE.match(name):
+        return posixpath.normpath(name)
+    for base in (root.absolute(), root.resolve()):
+        try:
+            return Path(posixpath.normpath(name)).relative_to(base).as_posix()
+        except ValueError:
+            pass
+    return None
+
+
+def read_manifest(path: Path, root: Path) -> dict[str, str]:
+    """``file -> group`` from a CSV with a header row naming ``file`` and ``group``; ``file`` as
+    ``ImageSet.files`` names it (see ``_relative``).
 
     Raises:
-        DataError: Unreadable file, missing columns, an empty group or a file listed twice with
-            different groups.
+        DataError: Unreadable file, missing columns, an empty group, an absolute path outside
+            ``root`` or a file listed twice with different groups.
     """
     try:
         with open(path, newline="", encoding="utf-8-sig") as f:
@@ -48,6 +68,13 @@ def read_manifest(path: Path) -> dict[str, str]:
                 file, group = (row["file"] or "").strip(), (row["group"] or "").strip()
                 if not file or not group:
                     raise DataError(f"{path} line {line}: file and group must both be given")
+                relative = _relative(file, root)
+                if relative is None:
+                    raise DataError(
+                        f"{path} line {line}: {file} is an absolute path outside the data folder "
+                        f"{root}; give the {FILE_HINT}"
+                    )
+                file = relative
                 if groups.setdefault(file, group) != group:
                     raise DataError(
                         f"{path} line {line}: {file} is listed with two groups "
@@ -58,14 +85,39 @@ def read_manifest(path: Path) -> dict[str, str]:
     return groups
 
 
+def unmatched_rows(
+    manifest: dict[str, str], scanned: set[str], root: Path, splits: list[str]
+) -> list[str]:
+    """The files of ``manifest`` that name no image, in row order: under a loaded split (one of
+    ``splits``) none of the files ``scanned`` there (read or skipped); elsewhere no file on disk."""
+    return [
+        f
+        for f in manifest
+        if f not in scanned and (f.split("/")[0] in splits or not (root / f).is_file())
+    ]
+
+
+def describe_unmatched(unmatched: list[str]) -> str:
+    """``N row(s) of it match no image (first: ...)`` and what the rows must name."""
+    return (
+        f"{len(unmatched)} row(s) of it match no image (first: "
+        f"{', '.join(unmatched[:MAX_LISTED])}); give each image a row 'file,group', {FILE_HINT}"
+    )
+
+
 def assign(
-    files: list[str], manifest: dict[str, str] | None, header_ids: dict[str, str | None], where: str
+    files: list[str],
+    manifest: dict[str, str] | None,
+    header_ids: dict[str, str | None],
+    where: str,
+    unmatched: list[str] = (),
 ) -> np.ndarray | None:
     """The group of each of ``files``: from the manifest, else the DICOM PatientID.
 
     Returns None when there is neither: no manifest and no PatientID in any file of the dataset
     (``header_ids`` covers all splits). With a manifest every file must be in it; without one, a
-    file without a PatientID is its own group.
+    file without a PatientID is its own group. ``unmatched`` (the manifest's rows that name no
+    image) is named in the error, as the likely reason.
 
     Raises:
         DataError: The manifest lacks some of the files.
@@ -73,10 +125,12 @@ def assign(
     if manifest is not None:
         missing = [f for f in files if f not in manifest]
         if missing:
+            fix = f"add a row 'file,group' for every image, {FILE_HINT}"
+            if unmatched:
+                fix = describe_unmatched(list(unmatched))
             raise DataError(
                 f"{where} has no group for {len(missing)} image(s) (first: "
-                f"{', '.join(missing[:MAX_LISTED])}); add a row 'file,group' for every image, "
-                "file relative to the data folder"
+                f"{', '.join(missing[:MAX_LISTED])}); {fix}"
             )
         return np.array([manifest[f] for f in files], dtype=object)
     if not any(header_ids.values()):

@@ -85,6 +85,8 @@ class DatasetSplits:
         skipped: ``{"file", "reason"}`` for every file that could not be used.
         group_source: Where the groups came from: ``"manifest <path>"``, ``"DICOM PatientID"``
             or ``"none"``.
+        unmatched_rows: The files named in the group manifest that match no image, in row
+            order (a misspelt or deleted file).
     """
 
     class_names: list[str]
@@ -99,6 +101,7 @@ class DatasetSplits:
     val_source: str = "none"
     skipped: list[dict[str, str]] = field(default_factory=list)
     group_source: str = "none"
+    unmatched_rows: list[str] = field(default_factory=list)
     _stats: dict[str, Any] | None = field(default=None, repr=False)
 
     @property
@@ -127,6 +130,7 @@ class Loaded:
     skipped: list[dict[str, str]]
     format: str
     group_source: str = "none"
+    unmatched_rows: list[str] = field(default_factory=list)
 
 
 def native_fit(

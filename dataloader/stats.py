@@ -5,7 +5,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from dataloader.groups import overlap_report
+from dataloader.groups import MAX_LISTED, overlap_report
 from dataloader.leakage import leakage_report
 
 if TYPE_CHECKING:
@@ -116,4 +116,7 @@ def compute_stats(ds: "DatasetSplits") -> dict[str, Any]:
 
 def _groups(ds: "DatasetSplits", loaded: "dict[str, ImageSet]") -> dict[str, Any] | None:
     report = overlap_report(loaded)
-    return None if report is None else {"source": ds.group_source, **report}
+    if report is None:
+        return None
+    unmatched = {"count": len(ds.unmatched_rows), "examples": ds.unmatched_rows[:MAX_LISTED]}
+    return {"source": ds.group_source, **report, "unmatched_rows": unmatched}

@@ -102,12 +102,27 @@ def audit_warning(stats: dict[str, Any]) -> str | None:
     )
 
 
+def manifest_warning(stats: dict[str, Any]) -> str | None:
+    """One line on the rows of the group manifest that name no image; None when all do."""
+    groups = stats.get("groups") or {}
+    unmatched = groups.get("unmatched_rows") or {}
+    if not unmatched.get("count"):
+        return None
+    return (
+        f"{unmatched['count']} row(s) of the group manifest "
+        f"{str(groups.get('source', '')).removeprefix('manifest ')} match no image (first: "
+        f"{', '.join(unmatched['examples'])}); correct or remove them: each row's file is an "
+        "image's path relative to the data folder, with /, e.g. train/benign/0001.png"
+    )
+
+
 def warn_data(stats: dict[str, Any]) -> str | None:
-    """Print the skipped-files, test-audit and leakage warnings there are (once: the trainer is a
-    command, its stderr is its log); return the leakage one (the run records it)."""
+    """Print the skipped-files, group-manifest, test-audit and leakage warnings there are (once:
+    the trainer is a command, its stderr is its log); return the leakage one (the run records
+    it)."""
     leakage = leakage_warning(stats)
     skipped = describe_skipped(stats.get("skipped") or [], contract.DATASET_STATS_JSON)
-    for message in (skipped, audit_warning(stats), leakage):
+    for message in (skipped, manifest_warning(stats), audit_warning(stats), leakage):
         if message:
             print(f"warning: {message}", file=sys.stderr, flush=True)
     return leakage

@@ -126,3 +126,52 @@ def test_group_split_of_small_classes_falls_back_to_a_group_shuffle():
     groups = np.array([f"p{i}" for i in range(8)], dtype=object)
     train, val = group_split(labels, groups, 0.1, seed=0)
     assert len(val) == 1 and len(train) == 7
+
+
+def _group_of(ds) -> dict[str, str]:
+    return {f: g for s in (ds.train, ds.test) for f, g in zip(s.files, s.groups, strict=True)}
+
+
+def test_windows_paths_with_crlf_line_ends_are_read(image_folder):
+    root = image_folder(per_class=2)
+    files = _patients(root)
+    rows = "".join(f"{f.replace('/', chr(92))},p{i}\r\n" for i, f in enumerate(files))
+    (root / "groups.csv").write_bytes(f"file,group\r\n{rows}".encode())
+    ds = load_dataset(root, val_fraction=0)
+    assert [_group_of(ds)[f] for f in files] == [f"p{i}" for i in range(len(files))]
+    assert ds.stats["groups"]["unmatched_rows"] == {"count": 0, "examples": []}
+
+
+def test_absolute_paths_inside_the_data_folder_are_read_as_relative(image_folder):
+    root = image_folder(per_class=2)
+    files = _patients(root)
+    _manifest(root, [(root / f, f"p{i}") for i, f in enumerate(files)])
+    ds = load_dataset(root, val_fraction=0)
+    assert [_group_of(ds)[f] for f in files] == [f"p{i}" for i in range(len(files))]
+
+
+def test_an_absolute_path_outside_the_data_folder_is_an_error(image_folder, tmp_path):
+    root = image_folder(per_class=2)
+    _manifest(root, [(tmp_path / "elsewhere" / "a.png", "p1")])
+    with pytest.raises(DataError, match=r"line 2: .*a.png is an absolute path outside the data "):
+        load_dataset(root)
+
+
+def test_rows_that_match_no_image_are_counted_and_named(image_folder):
+    root = image_folder(per_class=2)
+    files = _patients(root)
+    _manifest(root, [(f, "p") for f in files] + [("train/benign/gone.png", "p")])
+    stats = load_dataset(root, val_fraction=0, splits=("train",)).stats  # test rows match
+    assert stats["groups"]["unmatched_rows"] == {"count": 1, "examples": ["train/benign/gone.png"]}
+
+
+def test_images_without_a_group_name_the_rows_that_match_none(image_folder):
+    root = image_folder(per_class=2)
+    files = _patients(root)
+    _manifest(root, [(f"data/{f}", "p") for f in files[:3]] + [(f, "p") for f in files[3:]])
+    with pytest.raises(
+        DataError,
+        match=r"no group for 3 image.*3 row\(s\) of it match no image "
+        r"\(first: data/test/benign/000.png.*relative to the data folder, with /",
+    ):
+        load_dataset(root)  # fmt: skip

@@ -7,8 +7,10 @@ import mlflow
 import numpy as np
 from PIL import Image
 
+from dataloader import load_dataset
 from tests.trainer.conftest import grey_folder
 from trainer import train
+from trainer.data import warn_data
 from trainer.mlflow_run import logged_data_dir
 
 
@@ -47,3 +49,14 @@ def test_data_outside_data_dir_is_logged_absolute(tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
     (tmp_path / "elsewhere").mkdir()
     assert logged_data_dir("elsewhere", "data") == str(tmp_path / "elsewhere")
+
+
+def test_manifest_rows_that_match_no_image_are_a_console_warning(tmp_path, capsys):
+    data = grey_folder(tmp_path / "data", (16, 16))
+    files = sorted(p.relative_to(data).as_posix() for p in data.rglob("*.png"))
+    rows = [f"{f},p{i}\n" for i, f in enumerate(files)] + ["train/a/gone.png,p0\n"]
+    (data / "groups.csv").write_text("file,group\n" + "".join(rows))
+    warn_data(load_dataset(data, val_fraction=0).stats)
+    err = capsys.readouterr().err
+    assert "warning: 1 row(s) of the group manifest" in err
+    assert "match no image (first: train/a/gone.png)" in err
