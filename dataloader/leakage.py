@@ -7,6 +7,8 @@
   compared with their median) within ``NEAR_THRESHOLD`` = 8 of 64 bits finds the candidates; the
   Pearson correlation of the two 32×32 greyscale thumbnails must then be at least
   ``NEAR_CORRELATION`` = 0.95. Pairs that are already exact duplicates are not counted again.
+* **Label conflicts**: exact duplicates (by the same hash) that carry different labels, within a
+  split or across splits: the same picture filed under two classes.
 
 Why both: on BreastMNIST (28 px ultrasound) the train/test pairs within 8 bits have correlation
 0.94-1.00 (the same frame re-exported; random pairs differ by about 45 grey levels), with a gap
@@ -151,14 +153,45 @@ def _names(split: str, images: "ImageSet") -> list[str]:
     return [f"{split}[{i}]" for i in range(len(images))]
 
 
-def leakage_report(sets: "dict[str, ImageSet]") -> dict[str, Any]:
-    """Exact and near duplicates between every pair of the loaded splits.
+def label_conflicts(
+    sets: "dict[str, ImageSet]",
+    hashes: dict[str, list[str]],
+    names: dict[str, list[str]],
+    class_names: list[str] | None = None,
+) -> dict[str, Any]:
+    """Exact duplicates (same ``hashes``) that carry different labels, within a split or across
+    splits: ``{"count", "examples"}``, ``count`` the number of such pictures, ``examples`` up to
+    five ``{"files", "classes"}`` (the first five copies and the class of each)."""
+    copies: dict[str, list[tuple[str, int]]] = {}
+    for split, images in sets.items():
+        for i, h in enumerate(hashes[split]):
+            copies.setdefault(h, []).append((names[split][i], int(images.labels[i])))
+    conflicts = [c for c in copies.values() if len({label for _, label in c}) > 1]
+
+    def name(label: int) -> str:
+        return class_names[label] if class_names and label < len(class_names) else str(label)
+
+    examples = [
+        {
+            "files": [f for f, _ in c[:MAX_EXAMPLES]],
+            "classes": [name(lb) for _, lb in c[:MAX_EXAMPLES]],
+        }
+        for c in conflicts[:MAX_EXAMPLES]
+    ]
+    return {"count": len(conflicts), "examples": examples}
+
+
+def leakage_report(
+    sets: "dict[str, ImageSet]", class_names: list[str] | None = None
+) -> dict[str, Any]:
+    """Exact and near duplicates between every pair of the loaded splits, and exact duplicates
+    with different labels anywhere (``label_conflicts``).
 
     Returns:
         ``{"method", "near_threshold", "exact": {"train/test": {"count", "examples"}}, "near":
-        {...}, "exact_total", "near_total"}``; ``count`` is the number of images of the second
-        split of the pair with a duplicate in the first, ``examples`` up to five
-        ``{"a", "b"[, "distance", "correlation"]}`` with file names (``split[index]`` for
+        {...}, "exact_total", "near_total", "label_conflicts"}``; ``count`` is the number of
+        images of the second split of the pair with a duplicate in the first, ``examples`` up to
+        five ``{"a", "b"[, "distance", "correlation"]}`` with file names (``split[index]`` for
         ``.npz``).
     """
     present = {name: s for name, s in sets.items() if s is not None and len(s)}
@@ -200,4 +233,5 @@ def leakage_report(sets: "dict[str, ImageSet]") -> dict[str, Any]:
         "near": near,
         "exact_total": sum(v["count"] for v in exact.values()),
         "near_total": sum(v["count"] for v in near.values()),
+        "label_conflicts": label_conflicts(present, exact_h, names, class_names),
     }

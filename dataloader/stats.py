@@ -74,7 +74,8 @@ def compute_stats(ds: "DatasetSplits") -> dict[str, Any]:
     """Counts per split and class, class distribution, original image sizes, channels,
     per-channel mean/std over train (in [0, 1]), the skipped files with reasons, source and hash,
     groups per split with the groups shared between splits (``groups``, None without groups) and
-    the duplicate images across splits (``leakage``, see ``dataloader.leakage``).
+    the duplicate images across splits and those under two classes (``leakage``, see
+    ``dataloader.leakage``).
 
     Mean and std come from the training split, or from the first loaded split when train was not
     loaded (``mean_std_split`` says which).
@@ -110,7 +111,7 @@ def compute_stats(ds: "DatasetSplits") -> dict[str, Any]:
         "skipped_count": len(ds.skipped),
         "skipped": list(ds.skipped),
         "groups": _groups(ds, loaded),
-        "leakage": leakage_report(loaded),
+        "leakage": leakage_report(loaded, list(ds.class_names)),
     }
 
 

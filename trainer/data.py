@@ -116,13 +116,29 @@ def manifest_warning(stats: dict[str, Any]) -> str | None:
     )
 
 
+def label_conflict_warning(stats: dict[str, Any]) -> str | None:
+    """One line on identical images under two or more classes; None when there are none."""
+    conflicts = (stats.get("leakage") or {}).get("label_conflicts") or {}
+    if not conflicts.get("count"):
+        return None
+    first = conflicts["examples"][0]
+    copies = " = ".join(f"{f} ({c})" for f, c in zip(first["files"], first["classes"], strict=True))
+    return (
+        f"{conflicts['count']} image(s) appear under two or more classes (identical pixels, "
+        f"e.g. {copies}); keep each image only in the folder of its true class (a class folder "
+        "linked to its own split, such as train/all -> train/, repeats every image); "
+        f"{contract.DATASET_STATS_JSON} lists examples under leakage.label_conflicts"
+    )
+
+
 def warn_data(stats: dict[str, Any]) -> str | None:
-    """Print the skipped-files, group-manifest, test-audit and leakage warnings there are (once:
-    the trainer is a command, its stderr is its log); return the leakage one (the run records
-    it)."""
+    """Print the skipped-files, group-manifest, test-audit, label-conflict and leakage warnings
+    there are (once: the trainer is a command, its stderr is its log); return the leakage one
+    (the run records it)."""
     leakage = leakage_warning(stats)
     skipped = describe_skipped(stats.get("skipped") or [], contract.DATASET_STATS_JSON)
-    for message in (skipped, manifest_warning(stats), audit_warning(stats), leakage):
+    conflicts = label_conflict_warning(stats)
+    for message in (skipped, manifest_warning(stats), audit_warning(stats), conflicts, leakage):
         if message:
             print(f"warning: {message}", file=sys.stderr, flush=True)
     return leakage

@@ -89,3 +89,32 @@ def test_carved_validation_keeps_copies_with_their_original(tiny_demo):
         assert leakage["exact"]["train/val"]["count"] == 0
         assert leakage["near"]["train/val"]["count"] == 0
         assert "12 duplicate image(s) kept with their copies" in ds.val_source
+
+
+def test_copies_under_two_classes_are_label_conflicts(image_folder):
+    root = image_folder(per_class=4)
+    for i in range(4):  # every benign training image also in malignant/
+        shutil.copy(root / f"train/benign/{i:03d}.png", root / f"train/malignant/copy{i}.png")
+    shutil.copy(root / "test/benign/000.png", root / "test/benign/again.png")  # same class
+    conflicts = load_dataset(root, val_fraction=0).stats["leakage"]["label_conflicts"]
+    assert conflicts["count"] == 4
+    assert conflicts["examples"][0] == {
+        "files": ["train/benign/000.png", "train/malignant/copy0.png"],
+        "classes": ["benign", "malignant"],
+    }
+
+
+def test_a_copy_in_test_under_another_class_is_a_label_conflict(tiny_demo):
+    shutil.copy(tiny_demo / "train/nevus/0001.png", tiny_demo / "test/melanoma/copy.png")
+    conflicts = load_dataset(tiny_demo, val_fraction=0.3).stats["leakage"]["label_conflicts"]
+    assert conflicts["count"] == 1
+    assert conflicts["examples"][0]["files"][-1] == "test/melanoma/copy.png"
+
+
+def test_a_class_folder_linked_to_its_own_split_repeats_every_image(image_folder):
+    root = image_folder(per_class=2)
+    (root / "train" / "all").symlink_to(root / "train")
+    ds = load_dataset(root, val_fraction=0)
+    conflicts = ds.stats["leakage"]["label_conflicts"]
+    assert conflicts["count"] == 4
+    assert conflicts["examples"][0]["classes"] == ["all", "benign"]

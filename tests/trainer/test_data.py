@@ -60,3 +60,12 @@ def test_manifest_rows_that_match_no_image_are_a_console_warning(tmp_path, capsy
     err = capsys.readouterr().err
     assert "warning: 1 row(s) of the group manifest" in err
     assert "match no image (first: train/a/gone.png)" in err
+
+
+def test_a_class_folder_linked_to_its_split_is_a_label_conflict_warning(tmp_path, capsys):
+    data = grey_folder(tmp_path / "data", (16, 16))
+    (data / "train" / "all").symlink_to(data / "train")
+    warn_data(load_dataset(data, val_fraction=0).stats)
+    err = capsys.readouterr().err
+    assert "warning: 20 image(s) appear under two or more classes (identical pixels, e.g. " in err
+    assert "train/a/0.png (a) = train/all/a/0.png (all)" in err
