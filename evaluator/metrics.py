@@ -1,11 +1,14 @@
 """Classification metrics with 95% confidence intervals, binary and multi-class.
 
-Point values follow scikit-learn's definitions (``labels=range(K)``, ``zero_division=0`` for the
-averages). Intervals are analytic where a standard method exists: Wilson for proportions
-(accuracy, per-class precision, sensitivity, specificity) and DeLong for per-class ROC AUC, both
-from ``confidenceinterval``. Everything else (balanced accuracy, F1, macro/weighted averages,
-multi-class macro AUC, ECE) gets a seeded percentile bootstrap from ``scipy.stats.bootstrap``,
-whose statistic computes every bootstrapped metric at once from batched confusion matrices.
+Point values follow scikit-learn's definitions (``zero_division=0`` for the averages), over the
+classes present in the test split: a class without a test image has undefined per-class figures,
+and the macro averages, like balanced accuracy, leave it out rather than count its recall as 0
+(``absent_classes`` in the report names it). Intervals are analytic where a standard method
+exists: Wilson for proportions (accuracy, per-class precision, sensitivity, specificity) and
+DeLong for per-class ROC AUC, both from ``confidenceinterval``. Everything else (balanced
+accuracy, F1, macro/weighted averages, multi-class macro AUC, ECE) gets a seeded percentile
+bootstrap from ``scipy.stats.bootstrap``, whose statistic computes every bootstrapped metric at
+once from batched confusion matrices.
 
 A metric that is undefined on the given data (for example the AUC of a class absent from the test
 set) has ``value=None`` and a ``reason``, never an exception.
@@ -124,6 +127,7 @@ class _Bootstrapped:
 
     def __init__(self, y: np.ndarray, probs: np.ndarray, with_auc: bool) -> None:
         self.y, self.probs, self.k = y, probs, probs.shape[1]
+        self.present = np.bincount(y, minlength=self.k) > 0  # the classes macro averages cover
         self.pred, self.conf = probs.argmax(1), probs.max(1)
         self.aucs = [_WeightedAuc(probs[:, c], y == c) for c in range(self.k)] if with_auc else []
         self.names = ["balanced_accuracy", "ece"]
@@ -149,7 +153,8 @@ class _Bootstrapped:
             balanced = np.nanmean(np.where(support > 0, tp / support, np.nan), axis=1)
         out = [balanced, _ece_batch(y, self.conf[idx], pred, ECE_BINS)]
         for name in ("precision", "recall", "f1"):
-            out += [per_class[name].mean(1), (per_class[name] * weights).sum(1)]
+            macro = per_class[name][:, self.present].mean(1)
+            out += [macro, (per_class[name] * weights).sum(1)]
         out += list(per_class["f1"].T)
         if self.aucs:
             n = len(self.y)
@@ -199,8 +204,9 @@ def compute_metrics(
 
     Returns:
         JSON-able ``{"n_samples", "confidence_level", "class_names", "overall": {name: estimate},
-        "per_class": {class: {name: estimate, "support": n}}, "confusion_matrix": K×K}``, each
-        estimate a dict ``{value, ci_low, ci_high, method[, reason]}``.
+        "per_class": {class: {name: estimate, "support": n}}, "confusion_matrix": K×K,
+        "absent_classes": [class without a test sample]}``, each estimate a dict ``{value,
+        ci_low, ci_high, method[, reason]}``.
     """
     y_true = np.asarray(y_true, dtype=np.int64)
     probs = np.asarray(probs, dtype=np.float64)
@@ -209,6 +215,7 @@ def compute_metrics(
     pred = probs.argmax(1)
     cm = confusion_matrix(y_true, pred, labels=labels)
     present = np.bincount(y_true, minlength=k) > 0
+    tested = [c for c in labels if present[c]]  # the labels of the averages
 
     per_class: dict[str, dict] = {}
     aucs: list[Estimate] = []
@@ -241,14 +248,19 @@ def compute_metrics(
     }
     for avg in AVERAGES:
         p, r, f, _ = precision_recall_fscore_support(
-            y_true, pred, labels=labels, average=avg, zero_division=0
+            y_true, pred, labels=tested, average=avg, zero_division=0
         )
         for metric, value in (("precision", p), ("recall", r), ("f1", f)):
             overall[f"{metric}_{avg}"] = boot(f"{metric}_{avg}", value)
     overall["roc_auc_macro"] = _macro_auc(y_true, probs, aucs, class_names, intervals)
     overall["ece"] = boot("ece", expected_calibration_error(y_true, probs))
     for c, name in enumerate(class_names):
-        per_class[name]["f1"] = boot(f"f1/{c}", f1[c])
+        per_class[name]["f1"] = (
+            boot(f"f1/{c}", f1[c])
+            if present[c]  # F1 needs the class's recall: undefined without its samples
+            else Estimate(None, method="bootstrap_percentile", reason=f"no samples of class "
+                          f"{name!r} in the test set")
+        )  # fmt: skip
 
     return {
         "n_samples": n,
@@ -261,6 +273,7 @@ def compute_metrics(
         },
         "confusion_matrix": cm.tolist(),
         "ece_bins": ECE_BINS,
+        "absent_classes": [name for c, name in enumerate(class_names) if not present[c]],
     }
 
 

@@ -195,6 +195,11 @@ class EvaluationReport(_Open):
         None, description="the test split of the run's own data_dir (False: another folder)"
     )
     operating_points: OperatingPoints | None = None
+    absent_classes: list[str] = Field(
+        default_factory=list,
+        description="classes without a test image: their figures are undefined, and the macro "
+        "averages cover the other classes",
+    )
     decoding_note: str | None = Field(
         None,
         description="set when the evaluator decoded the test images with another version of "

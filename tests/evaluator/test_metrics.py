@@ -91,6 +91,25 @@ def test_class_absent_from_test_set_gives_null_auc_with_reason():
     assert report["overall"]["accuracy"]["value"] is not None
 
 
+def test_a_class_absent_from_the_test_set_is_left_out_of_the_averages_and_named():
+    y, _ = _predictions(200, 2, seed=6)
+    probs = np.random.default_rng(6).dirichlet([1, 1, 1], len(y))  # c predicted, never true
+    report = compute_metrics(y, probs, ["a", "b", "c"])
+    assert report["absent_classes"] == ["c"]
+    assert report["per_class"]["c"]["f1"]["value"] is None  # was 0.0 [0.0, 0.0]
+    assert "no samples of class 'c'" in report["per_class"]["c"]["f1"]["reason"]
+    pred = probs.argmax(1)
+    overall = report["overall"]
+    # Macro recall is balanced accuracy (recall 0 counted for c made it two thirds of it).
+    assert overall["recall_macro"]["value"] == pytest.approx(balanced_accuracy_score(y, pred))
+    assert overall["recall_macro"]["value"] == overall["balanced_accuracy"]["value"]
+    assert overall["f1_macro"]["value"] == pytest.approx(
+        f1_score(y, pred, labels=[0, 1], average="macro", zero_division=0)
+    )
+    low, high = overall["recall_macro"]["ci_low"], overall["recall_macro"]["ci_high"]
+    assert low <= overall["recall_macro"]["value"] <= high  # the bootstrap covers the same classes
+
+
 def test_ece_of_overconfident_predictions():
     # Confidence 0.9 everywhere, half of the predictions right: ECE = |0.5 - 0.9| = 0.4.
     y = np.array([0, 1] * 50)
