@@ -131,27 +131,73 @@ def label_conflict_warning(stats: dict[str, Any]) -> str | None:
     )
 
 
+def missing_classes(stats: dict[str, Any], split: str) -> list[str]:
+    """The classes of which the loaded ``split`` holds no image ([] when it is not loaded)."""
+    counts = stats.get("counts", {}).get(split)
+    return [c for c in stats["class_names"] if counts.get(c, 0) == 0] if counts else []
+
+
+def split_warnings(stats: dict[str, Any]) -> list[str]:
+    """Lines on splits that lack classes: validation (its AUC is n/a, and what it chooses cannot
+    see them) and test (the evaluator's figures of them are n/a), or no test split at all."""
+    lines = []
+    if val := missing_classes(stats, "val"):
+        lines.append(
+            f"the validation split has no image of {', '.join(map(repr, val))}: validation AUC "
+            "is n/a and the validation figures leave them out; add images to val/<class>/ or "
+            "use a larger --val-fraction"
+        )
+    if "test" not in stats.get("counts", {}):
+        lines.append(
+            f"{stats.get('source')} has no test split: the evaluator needs one (test/<class>/)"
+        )
+    elif test := missing_classes(stats, "test"):
+        lines.append(
+            f"the test split has no image of {', '.join(map(repr, test))}: the evaluator's "
+            "figures of them will be n/a"
+        )
+    return lines
+
+
 def warn_data(stats: dict[str, Any]) -> str | None:
-    """Print the skipped-files, group-manifest, test-audit, label-conflict and leakage warnings
-    there are (once: the trainer is a command, its stderr is its log); return the leakage one
-    (the run records it)."""
+    """Print the skipped-files, group-manifest, test-audit, label-conflict, split and leakage
+    warnings there are (once: the trainer is a command, its stderr is its log); return the
+    leakage one (the run records it)."""
     leakage = leakage_warning(stats)
     skipped = describe_skipped(stats.get("skipped") or [], contract.DATASET_STATS_JSON)
     conflicts = label_conflict_warning(stats)
-    for message in (skipped, manifest_warning(stats), audit_warning(stats), conflicts, leakage):
+    messages = [skipped, manifest_warning(stats), audit_warning(stats), conflicts]
+    for message in [*messages, *split_warnings(stats), leakage]:
         if message:
             print(f"warning: {message}", file=sys.stderr, flush=True)
     return leakage
 
 
-def training_set(dataset) -> tuple[Batches, Batches, Preprocessing]:
+# Why a carved validation split can take a class whole, or nothing: what it keeps together.
+TOGETHER = (
+    "the validation split carved from train keeps copies of an image (exact or near, even under "
+    "two classes) and the images of one patient together"
+)
+
+
+def training_set(dataset, select: str = "last") -> tuple[Batches, Batches, Preprocessing]:
     """The in-memory train and validation batches and the run's preprocessing description.
 
     Raises:
-        InvalidInput: When there are fewer than two classes or no validation images.
+        InvalidInput: When there are fewer than two classes, no validation images, or (with
+            ``select`` ``"auc"``, which chooses epochs by it) a class without a validation image.
     """
     names = list(dataset.class_names)
-    if len(names) < 2 or len(np.unique(dataset.train.labels)) < 2:
+    in_train = set(np.unique(dataset.train.labels).tolist())
+    in_val = set(np.unique(dataset.val.labels).tolist()) if dataset.val is not None else set()
+    went = [n for i, n in enumerate(names) if i not in in_train]
+    if len(names) >= 2 and went and all(names.index(n) in in_val for n in went):
+        raise InvalidInput(
+            f"every training image of {', '.join(map(repr, went))} in {dataset.source} went to "
+            f"validation: {TOGETHER}, and theirs are all one such set; add a val/ folder with "
+            "images of every class, or more distinct images of them"
+        )
+    if len(names) < 2 or len(in_train) < 2:
         present = [names[i] for i in np.unique(dataset.train.labels)] or names
         raise InvalidInput(
             f"{dataset.source} holds only one class ({', '.join(present)}); a classifier needs "
@@ -159,9 +205,17 @@ def training_set(dataset) -> tuple[Batches, Batches, Preprocessing]:
             f"{dataset.source}/train/<class>/."
         )
     if dataset.val is None or len(dataset.val) == 0:
+        carved = "" if dataset.val_source == "none" else f" ({TOGETHER})"
         raise InvalidInput(
-            f"{dataset.source} gives no validation images; add a val/ folder or use "
+            f"{dataset.source} gives no validation images{carved}; add a val/ folder or use "
             "--val-fraction above 0 so that some training images are held out."
+        )
+    gaps = [n for i, n in enumerate(names) if i not in in_val]
+    if select == "auc" and gaps:
+        raise InvalidInput(
+            f"the validation split has no image of {', '.join(map(repr, gaps))}, so its AUC, "
+            "which --select auc chooses epochs by, is undefined; add images to val/<class>/, use "
+            "a larger --val-fraction, or --select last"
         )
     stats = dataset.stats or compute_stats(dataset)
     mean, std = stats["mean"], stats["std"]

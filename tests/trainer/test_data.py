@@ -1,16 +1,20 @@
 """The training data and the test split's audit (``trainer.data``)."""
 
 import json
+import shutil
+from dataclasses import replace
 from pathlib import Path
 
 import mlflow
 import numpy as np
+import pytest
 from PIL import Image
 
+from common import InvalidInput
 from dataloader import load_dataset
 from tests.trainer.conftest import grey_folder
 from trainer import train
-from trainer.data import warn_data
+from trainer.data import training_set, warn_data
 from trainer.mlflow_run import logged_data_dir
 
 
@@ -69,3 +73,48 @@ def test_a_class_folder_linked_to_its_split_is_a_label_conflict_warning(tmp_path
     err = capsys.readouterr().err
     assert "warning: 20 image(s) appear under two or more classes (identical pixels, e.g. " in err
     assert "train/a/0.png (a) = train/all/a/0.png (all)" in err
+
+
+def _val_without_b(tmp_path: Path):
+    """A data set whose val/ folder holds images of class a only."""
+    data = grey_folder(tmp_path / "data", (16, 16))
+    (data / "val" / "a").mkdir(parents=True)
+    for png in sorted((data / "train" / "a").glob("*.png"))[:3]:
+        png.rename(data / "val" / "a" / png.name)
+    return load_dataset(data)
+
+
+def test_a_class_missing_from_validation_is_a_console_warning(tmp_path, capsys):
+    warn_data(_val_without_b(tmp_path).stats)
+    err = capsys.readouterr().err
+    assert "warning: the validation split has no image of 'b': validation AUC is n/a" in err
+
+
+def test_selecting_by_validation_auc_without_a_class_in_validation_is_refused(tmp_path):
+    dataset = _val_without_b(tmp_path)
+    training_set(dataset, "last")  # the last epoch needs no validation AUC
+    with pytest.raises(InvalidInput, match="no image of 'b', so its AUC, which --select auc"):
+        training_set(dataset, "auc")
+
+
+def test_a_test_split_without_a_class_or_no_test_split_is_a_console_warning(tmp_path, capsys):
+    data = grey_folder(tmp_path / "data", (16, 16))
+    shutil.rmtree(data / "test" / "b")
+    warn_data(load_dataset(data, val_fraction=0).stats)
+    shutil.rmtree(data / "test")
+    warn_data(load_dataset(data, val_fraction=0, splits=("train", "val")).stats)
+    err = capsys.readouterr().err
+    assert "warning: the test split has no image of 'b': the evaluator's figures" in err
+    assert f"warning: {data} has no test split: the evaluator needs one (test/<class>/)" in err
+
+
+def test_a_class_carved_whole_into_validation_is_named_with_why(tmp_path):
+    dataset = load_dataset(grey_folder(tmp_path / "data", (16, 16)))
+    is_b = dataset.train.labels == 1
+    moved = replace(  # as when b's images are all copies of one image of a, kept together
+        dataset,
+        train=dataset.train.subset(np.flatnonzero(~is_b)),
+        val=dataset.train.subset(np.flatnonzero(is_b)),
+    )
+    with pytest.raises(InvalidInput, match=r"every training image of 'b' .* went to validation"):
+        training_set(moved)
