@@ -18,7 +18,7 @@ import numpy as np
 from mlpipeline_model import DECODING_VERSION
 
 # Part of every key, so that no cache written before decoding changed what a file yields is read:
-# bump mlpipeline_model.images.DECODING_VERSION (its history is there).
+# bump mlpipeline_model.pixels.DECODING_VERSION (its history is there).
 FORMAT_VERSION = DECODING_VERSION
 KEEP_PER_NAME = 3  # entries kept per split name (e.g. two image sizes in use at once)
 

@@ -1,4 +1,5 @@
-"""DICOM as uint8 pixels: modality rescale, VOI window (else min/max), MONOCHROME1 inverted."""
+"""DICOM as uint8 pixels: modality rescale, VOI window (else a percentile stretch), MONOCHROME1
+inverted (``mlpipeline_model.dicom``)."""
 
 from pathlib import Path
 from typing import IO
@@ -32,7 +33,7 @@ def dicom_header(source: Path | IO[bytes]) -> tuple[int, int, bool, str | None]:
 def read_dicom(source: Path | IO[bytes]) -> np.ndarray:
     """The first frame of a DICOM file as uint8 ``H×W`` (grey) or ``H×W×3`` (colour).
 
-    See ``mlpipeline_model.dicom_pixels``: modality rescale, VOI window (else min/max),
-    MONOCHROME1 inverted.
+    See ``mlpipeline_model.dicom_pixels``: modality rescale, VOI window (else a percentile
+    stretch), MONOCHROME1 inverted.
     """
     return dicom_pixels(open_dicom(source))

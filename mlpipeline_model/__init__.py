@@ -5,28 +5,28 @@ packages of this repository), because the trainer logs this folder with the mode
 (``code_paths``) and a downstream process loads it without the repository.
 """
 
+from mlpipeline_model.dicom import COLOUR_INTERPRETATIONS, dicom_pixels, open_dicom
 from mlpipeline_model.images import (
-    COLOUR_INTERPRETATIONS,
-    DECODING_VERSION,
     HEAD_BYTES,
-    MAX_PIXELS,
-    MAX_UPSCALE,
     NOT_AN_IMAGE,
-    ImageDecodeError,
-    check_pixels,
     conform,
     decode_image,
-    decoding_note,
-    dicom_pixels,
     image_kind,
     is_grey,
-    open_dicom,
     open_image,
     pil_pixels,
-    too_small,
     upright_size,
 )
 from mlpipeline_model.models import MODEL_NAMES, Ensemble, ImageClassifier, SmallCNN, build_model
+from mlpipeline_model.pixels import (
+    DECODING_VERSION,
+    MAX_PIXELS,
+    MAX_UPSCALE,
+    ImageDecodeError,
+    check_pixels,
+    decoding_note,
+    too_small,
+)
 from mlpipeline_model.pyfunc import (
     DECISION_COLUMN,
     FORMAT,

@@ -13,12 +13,11 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from mlpipeline_model.images import (
+from mlpipeline_model.images import conform, decode_image
+from mlpipeline_model.pixels import (
     DECODING_VERSION,
     MAX_UPSCALE,
     ImageDecodeError,
-    conform,
-    decode_image,
     decoding_note,
     too_small,
 )

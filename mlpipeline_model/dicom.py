@@ -1,0 +1,145 @@
+"""DICOM files as uint8 pixels: modality rescale, VOI window (else a percentile stretch),
+MONOCHROME1 inverted, padding black."""
+
+import math
+import os
+import warnings
+from contextlib import ExitStack
+from typing import IO
+
+import numpy as np
+
+from mlpipeline_model.pixels import ImageDecodeError, check_pixels, robust_range, to_uint8
+
+COLOUR_INTERPRETATIONS = ("RGB", "YBR_FULL", "YBR_FULL_422", "YBR_RCT", "YBR_ICT", "PALETTE COLOR")
+
+
+DEFLATED_SYNTAX = "1.2.840.10008.1.2.1.99"  # Deflated Explicit VR Little Endian
+
+
+def open_dicom(source: str | os.PathLike | IO[bytes], stop_before_pixels: bool = False):
+    """pydicom's dataset of a DICOM Part 10 file (a path or a binary file object).
+
+    A deflated file is refused from its file meta, before pydicom inflates the whole data set
+    in memory: a 1 MB deflated file can hold gigabytes, past any size check of the header.
+    """
+    import pydicom
+    from pydicom.filereader import _read_file_meta_info, read_preamble
+
+    with ExitStack() as stack:
+        fp = source if hasattr(source, "read") else stack.enter_context(open(source, "rb"))
+        start = fp.tell()
+        read_preamble(fp, False)
+        syntax = _read_file_meta_info(fp).get("TransferSyntaxUID")
+        if syntax == DEFLATED_SYNTAX:
+            raise ImageDecodeError(
+                "deflated DICOM (Deflated Explicit VR Little Endian) is not accepted: its size "
+                "cannot be checked before it is inflated; export it uncompressed or with JPEG, "
+                "JPEG-LS, JPEG 2000 or RLE pixel compression"
+            )
+        fp.seek(start)
+        with warnings.catch_warnings():  # pydicom warns about odd files; broken ones raise
+            warnings.simplefilter("ignore")
+            return pydicom.dcmread(fp, stop_before_pixels=stop_before_pixels)
+
+
+def _check_rescale(ds) -> None:
+    """Refuse a modality rescale that makes every pixel equal or undefined (slope 0, NaN, ∞):
+    the image would decode as a blank one and still get a prediction."""
+    slope = ds.get("RescaleSlope")
+    if slope is None:
+        return
+    try:
+        value = float(slope)
+    except (TypeError, ValueError):
+        value = math.nan
+    if not math.isfinite(value) or value == 0:
+        raise ImageDecodeError(
+            f"DICOM RescaleSlope {slope!s} leaves no usable pixel values; re-export the file "
+            "from its source"
+        )
+
+
+def dicom_pixels(ds) -> np.ndarray:
+    """The first frame of a pydicom dataset as uint8 ``H×W`` (grey) or ``H×W×3`` (colour).
+
+    Grey images get the modality rescale (slope/intercept or LUT), then the first VOI window when
+    the file has one (mapped onto 0–255 over the window's output range), else a stretch between
+    percentiles (``robust_range``) that leaves out padding pixels (PixelPaddingValue, up to
+    PixelPaddingRangeLimit), which become black; MONOCHROME1 (white = low values) is inverted so
+    that bright always means high signal.
+    """
+    from pydicom.pixels import apply_color_lut, apply_modality_lut, apply_windowing
+
+    check_pixels(int(ds.get("Rows", 0) or 0), int(ds.get("Columns", 0) or 0))
+    if int(ds.get("NumberOfFrames", 1) or 1) > 1:
+        ds.pixel_array_options(index=0)  # decode the first frame only
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        try:
+            pixels = ds.pixel_array  # colour comes back as RGB (YBR converted)
+        except (RuntimeError, NotImplementedError) as exc:
+            syntax = getattr(getattr(ds, "file_meta", None), "TransferSyntaxUID", None)
+            if syntax is None or not syntax.is_compressed:
+                raise
+            why = " ".join(line.strip() for line in str(exc).splitlines())
+            raise ImageDecodeError(
+                f"DICOM pixel data compressed as {syntax.name} cannot be decoded here; export it "
+                f"uncompressed or as JPEG Lossless, JPEG-LS, JPEG 2000 or RLE ({why})"
+            ) from exc
+    rows, columns = int(ds.get("Rows", 0) or 0), int(ds.get("Columns", 0) or 0)
+    samples = int(ds.get("SamplesPerPixel", 1) or 1)
+    expected = (rows, columns) if samples == 1 else (rows, columns, samples)
+    if pixels.shape != expected:  # e.g. more frames stored than NumberOfFrames declares
+        raise ImageDecodeError(
+            f"DICOM pixel data of shape {'×'.join(map(str, pixels.shape))} does not match its "
+            f"header (Rows {rows}, Columns {columns}, SamplesPerPixel {samples}, one frame); "
+            "re-export the file from its source"
+        )
+    interpretation = str(ds.get("PhotometricInterpretation", "MONOCHROME2"))
+    if interpretation == "PALETTE COLOR":
+        pixels = apply_color_lut(pixels, ds)
+    if pixels.ndim == 3:  # colour: stretch only when not already 8-bit
+        if pixels.dtype == np.uint8:
+            return pixels
+        return to_uint8(pixels, float(pixels.min()), float(pixels.max()))
+    _check_rescale(ds)
+    values = apply_modality_lut(pixels, ds)
+    if values.dtype.kind == "f" and not np.isfinite(values).all():
+        raise ImageDecodeError(
+            "DICOM rescale gives undefined pixel values (NaN or ∞); re-export the file"
+        )
+    if "WindowCenter" in ds and "WindowWidth" in ds:
+        values = apply_windowing(values, ds)
+        # The window's output range (y_min, y_max): what the most extreme inputs map to.
+        low, high = apply_windowing(np.array([-1e30, 1e30]), ds)
+        if not (np.isfinite([low, high]).all() and np.isfinite(values).all() and high > low):
+            raise ImageDecodeError(
+                f"DICOM window (WindowCenter {ds.WindowCenter}, WindowWidth {ds.WindowWidth}) "
+                "gives undefined or constant pixel values; re-export the file from its source"
+            )
+        image, padding = to_uint8(values, float(low), float(high)), None
+    else:
+        padding = _padding(pixels, ds)
+        image = to_uint8(values, *robust_range(values, padding))
+    if interpretation == "MONOCHROME1":
+        image = 255 - image
+    if padding is not None:
+        image[padding] = 0  # no signal: black, in either interpretation
+    return image
+
+
+def _padding(pixels: np.ndarray, ds) -> np.ndarray | None:
+    """Where the stored ``pixels`` are padding (outside the scanned field: PixelPaddingValue, or
+    the range up to PixelPaddingRangeLimit); None when the file declares none or none is there."""
+    value, limit = ds.get("PixelPaddingValue"), ds.get("PixelPaddingRangeLimit")
+    try:
+        value = int(value) if value is not None else None
+        limit = int(limit) if limit is not None else None
+    except (TypeError, ValueError):  # a malformed attribute: no padding rather than a failure
+        return None
+    if value is None:
+        return None
+    low, high = (value, value) if limit is None else (min(value, limit), max(value, limit))
+    mask = (pixels >= low) & (pixels <= high)
+    return mask if mask.any() else None

@@ -1,0 +1,100 @@
+"""What every reader of images shares: the size limits, the decoding's version and the stretch of
+high-bit-depth values onto 8 bits (``mlpipeline_model.images`` for PNG/JPEG, ``.dicom``)."""
+
+import numpy as np
+
+# Larger images are refused before their pixels are decoded: a few hundred kilobytes of PNG can
+# declare gigabytes of pixels. The largest projection radiographs and mammograms are about 15 MP.
+MAX_PIXELS = 40_000_000
+# A model stretches a smaller image to its input at most this much per side; beyond it (a
+# thumbnail, an icon) the pixels it would classify were invented by the resize. The evaluator
+# refuses such data sets and the served model such images.
+MAX_UPSCALE = 4
+# Bump it when decoding changes what a file yields: the dataloader's cache keys include it, and a
+# model records the version it was trained with (``decoding_note``). 2: EXIF orientation applied;
+# files over MAX_PIXELS skipped from their header. 3: palette PNGs of greys are grey; images in
+# subfolders of a class folder are read. 4: GIF/TIFF files named .png and deflated DICOM files,
+# or ones whose rescale or window blanks them, are skipped. 5: a file's kind comes from its first
+# bytes, not its name (DICOM files without .dcm are read). 6: 16-bit and float images and DICOM
+# files without a window are stretched between percentiles (``robust_range``), not min/max, and
+# DICOM padding pixels (PixelPaddingValue) are left out of the stretch and black; images more than
+# MAX_UPSCALE× smaller than the size a data set is resized to are skipped by the dataloader.
+DECODING_VERSION = 6
+# The stretch of images without a display window: these percentiles of their values map to 0 and
+# 255 (as nnU-Net's and MONAI's percentile scaling), so that one burned-in marker, metal or a
+# hot pixel does not crush the rest of the image to black. Computed on at most STRETCH_SAMPLE
+# evenly strided values (a 40-megapixel image needs no full sort).
+STRETCH_PERCENTILES = (0.5, 99.5)
+STRETCH_SAMPLE = 1_000_000
+
+
+def decoding_note(trained_with: int | None) -> str | None:
+    """Why images may reach a model trained on images decoded by version ``trained_with``
+    prepared differently from its training images here; None when the versions agree or the
+    model predates the record (None)."""
+    if trained_with is None or trained_with == DECODING_VERSION:
+        return None
+    return (
+        f"the model was trained on images decoded by version {trained_with} of the image "
+        f"decoding; this process decodes with version {DECODING_VERSION}, which may prepare "
+        "some files differently (see the history at mlpipeline_model.pixels.DECODING_VERSION): "
+        "evaluate the run again here, or train it again, before relying on its figures"
+    )
+
+
+class ImageDecodeError(ValueError):
+    """An input is not an image the model can read; ``index`` is its position in the batch."""
+
+    def __init__(self, message: str, index: int | None = None) -> None:
+        super().__init__(message)
+        self.index = index
+
+
+TOO_LARGE = (
+    f"is more than the {MAX_PIXELS // 1_000_000} megapixels an image may have; downscale it "
+    "(the model reads a few hundred pixels a side)"
+)
+
+
+def check_pixels(height: int, width: int) -> None:
+    """Raise ``ImageDecodeError`` for an image over ``MAX_PIXELS`` (decoding it could exhaust
+    memory); called with the size a file declares, before its pixels are read."""
+    if height * width > MAX_PIXELS:
+        raise ImageDecodeError(f"{width}×{height} px {TOO_LARGE}")
+
+
+def too_small(size: tuple[int, int], model_size: tuple[int, int]) -> bool:
+    """Whether an image of ``size`` (H, W) is more than ``MAX_UPSCALE``× smaller than
+    ``model_size`` on some side."""
+    return any(side * MAX_UPSCALE < target for side, target in zip(size, model_size, strict=True))
+
+
+def robust_range(values: np.ndarray, ignore: np.ndarray | None = None) -> tuple[float, float]:
+    """The values to stretch onto 0 and 255: the ``STRETCH_PERCENTILES`` of ``values`` (leaving
+    out those where the mask ``ignore`` is set), or their min and max when the percentiles are
+    equal (a small bright finding on an even background must stay visible); (0, 0) when nothing
+    is left."""
+    step = max(1, values.size // STRETCH_SAMPLE)
+    sample = values.reshape(-1)[::step]
+    if ignore is not None:
+        sample = sample[~ignore.reshape(-1)[::step]]
+    if sample.size == 0:
+        return 0.0, 0.0
+    low, high = (float(v) for v in np.percentile(sample, STRETCH_PERCENTILES))
+    if high <= low:
+        kept = values if ignore is None else values[~ignore]
+        low, high = float(kept.min(initial=np.inf)), float(kept.max(initial=-np.inf))
+    return low, high
+
+
+def to_uint8(values: np.ndarray, low: float, high: float) -> np.ndarray:
+    """``values`` from ``low``–``high`` onto 0–255, computed in one float64 buffer (in place:
+    a 40-megapixel 16-bit PNG took 1.3 GB with a temporary per step, 0.5 GB now)."""
+    if high <= low:
+        return np.zeros(values.shape, dtype=np.uint8)
+    scaled = np.array(values, dtype=np.float64)  # a copy: the caller's array stays as it was
+    scaled -= low
+    scaled *= 255.0 / (high - low)
+    np.rint(scaled, out=scaled)
+    np.clip(scaled, 0, 255, out=scaled)
+    return scaled.astype(np.uint8)
