@@ -6,7 +6,7 @@ from typing import IO
 
 import numpy as np
 
-from mlpipeline_model import COLOUR_INTERPRETATIONS, ImageDecodeError, dicom_pixels, open_dicom
+from mlpipeline_model import COLOUR_INTERPRETATIONS, check_image, dicom_pixels, open_dicom
 
 
 def dicom_header(source: Path | IO[bytes]) -> tuple[int, int, bool, str | None]:
@@ -17,12 +17,7 @@ def dicom_header(source: Path | IO[bytes]) -> tuple[int, int, bool, str | None]:
         ImageDecodeError: A DICOM file without an image (a DICOMDIR index, a structured report).
     """
     ds = open_dicom(source, stop_before_pixels=True)  # broken files raise, and are reported
-    if "Rows" not in ds or "Columns" not in ds:
-        kind = ds.get("SOPClassUID")
-        name = getattr(kind, "name", None) or str(kind or "no SOP class")
-        raise ImageDecodeError(
-            f"a DICOM file without an image ({name}): not a picture to learn from"
-        )
+    check_image(ds, with_pixels=False)
     colour = int(ds.get("SamplesPerPixel", 1)) > 1 or (
         ds.get("PhotometricInterpretation", "") in COLOUR_INTERPRETATIONS
     )

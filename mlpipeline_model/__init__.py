@@ -5,7 +5,7 @@ packages of this repository), because the trainer logs this folder with the mode
 (``code_paths``) and a downstream process loads it without the repository.
 """
 
-from mlpipeline_model.dicom import COLOUR_INTERPRETATIONS, dicom_pixels, open_dicom
+from mlpipeline_model.dicom import COLOUR_INTERPRETATIONS, check_image, dicom_pixels, open_dicom
 from mlpipeline_model.images import (
     HEAD_BYTES,
     NOT_AN_IMAGE,
@@ -54,6 +54,7 @@ __all__ = [
     "ImageDecodeError",
     "SmallCNN",
     "build_model",
+    "check_image",
     "check_pixels",
     "conform",
     "decode_image",

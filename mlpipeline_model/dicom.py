@@ -60,6 +60,22 @@ def _check_rescale(ds) -> None:
         )
 
 
+def check_image(ds, with_pixels: bool = True) -> None:
+    """Raise ``ImageDecodeError`` for a DICOM file that holds no image (a DICOMDIR index, a
+    structured report, an RT plan): no Rows/Columns, or (``with_pixels``: read with its pixel
+    data) no pixel data."""
+    pixels = ("PixelData", "FloatPixelData", "DoubleFloatPixelData")
+    if "Rows" in ds and "Columns" in ds and (not with_pixels or any(t in ds for t in pixels)):
+        return
+    meta = getattr(ds, "file_meta", None)
+    kind = ds.get("SOPClassUID") or (meta.get("MediaStorageSOPClassUID") if meta else None)
+    name = getattr(kind, "name", None) or str(kind or "no SOP class")
+    raise ImageDecodeError(
+        f"a DICOM file without an image ({name}, such as a DICOMDIR index or a report): not a "
+        "picture to classify; leave it out"
+    )
+
+
 def dicom_pixels(ds) -> np.ndarray:
     """The first frame of a pydicom dataset as uint8 ``H×W`` (grey) or ``H×W×3`` (colour).
 
@@ -71,6 +87,7 @@ def dicom_pixels(ds) -> np.ndarray:
     """
     from pydicom.pixels import apply_color_lut, apply_modality_lut, apply_windowing
 
+    check_image(ds)
     check_pixels(int(ds.get("Rows", 0) or 0), int(ds.get("Columns", 0) or 0))
     if int(ds.get("NumberOfFrames", 1) or 1) > 1:
         ds.pixel_array_options(index=0)  # decode the first frame only

@@ -1,6 +1,7 @@
 """Decoding refuses images that declare more pixels than ``MAX_PIXELS``, before decoding them."""
 
 import io
+from pathlib import Path
 
 import numpy as np
 import pydicom
@@ -126,3 +127,9 @@ def test_a_dicom_data_set_without_its_part_10_header_is_refused_saying_what_it_l
         raw = f.read()  # a data set as some tools write it: no preamble, no 'DICM'
     with pytest.raises(ImageDecodeError, match=r"needs its Part 10 header: the 128-byte preamble"):
         decode_image(raw)
+
+
+def test_a_dicomdir_sent_to_the_model_is_named_as_a_file_without_an_image():
+    data = Path(get_testdata_file("DICOMDIR")).read_bytes()
+    with pytest.raises(ImageDecodeError, match=r"a DICOM file without an image \(Media Storage"):
+        decode_image(data)  # it was "unreadable DICOM (AttributeError: ...)"
