@@ -27,6 +27,9 @@ TRAINING_STATS = ("image_size", "channels", "mean", "std", "mean_std_split")
 AUDIT_NOT_DONE = "not done: "
 
 
+NO_TEST = "no test split"  # the statistics' test_audit of a folder without test/
+
+
 def load(args: argparse.Namespace, dist_info: distributed.DistInfo):
     """Train and validation splits of ``args.data_dir``; under torchrun rank 0 fills the cache."""
     dataset = None
@@ -51,7 +54,7 @@ def _load(args: argparse.Namespace):
     allow = getattr(args, "allow_group_overlap", False)
     dataset = load_dataset(path, splits=("train", "val"), allow_group_overlap=allow, **options)
     if path.is_dir() and not (path / "test").is_dir():
-        dataset._stats = {**dataset.stats, "test_audit": "no test split"}
+        dataset._stats = {**dataset.stats, "test_audit": NO_TEST}
         return dataset
     try:  # the same train/val (same seed) plus test, for the statistics only
         audit = load_dataset(path, allow_group_overlap=True, **options)
@@ -147,7 +150,7 @@ def split_warnings(stats: dict[str, Any]) -> list[str]:
             "is n/a and the validation figures leave them out; add images to val/<class>/ or "
             "use a larger --val-fraction"
         )
-    if "test" not in stats.get("counts", {}):
+    if stats.get("test_audit") == NO_TEST:  # (not audited: audit_warning says why)
         lines.append(
             f"{stats.get('source')} has no test split: the evaluator needs one (test/<class>/)"
         )

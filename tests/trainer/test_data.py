@@ -13,8 +13,8 @@ from PIL import Image
 from common import InvalidInput
 from dataloader import load_dataset
 from tests.trainer.conftest import grey_folder
-from trainer import train
-from trainer.data import training_set, warn_data
+from trainer import distributed, get_args_parser, train
+from trainer.data import load, training_set, warn_data
 from trainer.mlflow_run import logged_data_dir
 
 
@@ -97,14 +97,25 @@ def test_selecting_by_validation_auc_without_a_class_in_validation_is_refused(tm
         training_set(dataset, "auc")
 
 
-def test_a_test_split_without_a_class_or_no_test_split_is_a_console_warning(tmp_path, capsys):
+def _trainer_stats(data: Path) -> dict:
+    """The statistics the trainer reads of ``data`` (its own load, with the test audit)."""
+    args = get_args_parser().parse_args(["--data-dir", str(data)])
+    return load(args, distributed.from_environment()).stats
+
+
+def test_a_test_split_without_a_class_is_a_console_warning(tmp_path, capsys):
     data = grey_folder(tmp_path / "data", (16, 16))
     shutil.rmtree(data / "test" / "b")
-    warn_data(load_dataset(data, val_fraction=0).stats)
-    shutil.rmtree(data / "test")
-    warn_data(load_dataset(data, val_fraction=0, splits=("train", "val")).stats)
+    warn_data(_trainer_stats(data))
     err = capsys.readouterr().err
     assert "warning: the test split has no image of 'b': the evaluator's figures" in err
+
+
+def test_no_test_split_is_a_console_warning(tmp_path, capsys):
+    data = grey_folder(tmp_path / "data", (16, 16))
+    shutil.rmtree(data / "test")
+    warn_data(_trainer_stats(data))
+    err = capsys.readouterr().err
     assert f"warning: {data} has no test split: the evaluator needs one (test/<class>/)" in err
 
 
