@@ -21,7 +21,7 @@ from dataloader.errors import DataError
 from dataloader.groups import MANIFEST_NAME, assign, read_manifest, unmatched_rows
 from dataloader.images import IMAGE_SUFFIXES, any_colour, kind_of, read_header, read_pixels
 from dataloader.imageset import ImageSet, Loaded, native_fit
-from mlpipeline_model import MAX_UPSCALE, ImageDecodeError, conform, too_small
+from mlpipeline_model import ImageDecodeError, conform, misfit
 
 SPLITS = ("train", "val", "test")
 SUFFIXES = ", ".join(IMAGE_SUFFIXES)
@@ -221,8 +221,8 @@ def _decode(
     for f in files:
         try:
             pixels = read_pixels(root / f.rel)
-            if too_small(pixels.shape[:2], size):  # a thumbnail or icon: refused when served too
-                skipped.append({"file": f.rel, "reason": _too_small(pixels.shape[:2], size)})
+            if why := misfit(pixels.shape[:2], size):  # a thumbnail, a strip: refused when served
+                skipped.append({"file": f.rel, "reason": f"does not fit: {why}"})
                 continue
             images[len(kept)] = conform(pixels, size, channels)
         except Exception as exc:  # a corrupt file is skipped and reported, never a crash
@@ -230,13 +230,6 @@ def _decode(
         else:
             kept.append(f)
     return images[: len(kept)], kept, skipped
-
-
-def _too_small(shape: tuple[int, ...], size: tuple[int, int]) -> str:
-    return (
-        f"too small: {shape[0]}×{shape[1]}, more than {MAX_UPSCALE}× smaller than the "
-        f"{size[0]}×{size[1]} the images are resized to (its pixels would be invented)"
-    )
 
 
 def _check_classes(root: Path, split: str, files: list[_File], kept: set[str], skipped: list):
@@ -251,7 +244,7 @@ def _check_classes(root: Path, split: str, files: list[_File], kept: set[str], s
             reason = reasons[0] if reasons else "unreadable"
             fix = (
                 "use larger images (or, training, a smaller --image-size)"
-                if reason.startswith("too small")
+                if reason.startswith("does not fit")
                 else f"replace them with valid {SUFFIXES} images"
             )
             raise DataError(

@@ -20,11 +20,13 @@ from mlpipeline_model.images import (
 from mlpipeline_model.models import MODEL_NAMES, Ensemble, ImageClassifier, SmallCNN, build_model
 from mlpipeline_model.pixels import (
     DECODING_VERSION,
+    MAX_DISTORTION,
     MAX_PIXELS,
     MAX_UPSCALE,
     ImageDecodeError,
     check_pixels,
     decoding_note,
+    misfit,
     too_small,
 )
 from mlpipeline_model.pyfunc import (
@@ -42,6 +44,7 @@ __all__ = [
     "DECODING_VERSION",
     "FORMAT",
     "HEAD_BYTES",
+    "MAX_DISTORTION",
     "MAX_PIXELS",
     "MAX_UPSCALE",
     "MODEL_NAMES",
@@ -62,6 +65,7 @@ __all__ = [
     "dicom_pixels",
     "image_kind",
     "is_grey",
+    "misfit",
     "open_dicom",
     "open_image",
     "pil_pixels",

@@ -10,6 +10,9 @@ MAX_PIXELS = 40_000_000
 # thumbnail, an icon) the pixels it would classify were invented by the resize. The evaluator
 # refuses such data sets and the served model such images.
 MAX_UPSCALE = 4
+# Nor does it squash one side against the other more than this: a 10×4000 strip brought to a
+# square input is no longer the picture it was (crop the region instead).
+MAX_DISTORTION = 4
 # Bump it when decoding changes what a file yields: the dataloader's cache keys include it, and a
 # model records the version it was trained with (``decoding_note``). 2: EXIF orientation applied;
 # files over MAX_PIXELS skipped from their header. 3: palette PNGs of greys are grey; images in
@@ -17,8 +20,8 @@ MAX_UPSCALE = 4
 # or ones whose rescale or window blanks them, are skipped. 5: a file's kind comes from its first
 # bytes, not its name (DICOM files without .dcm are read). 6: 16-bit and float images and DICOM
 # files without a window are stretched between percentiles (``robust_range``), not min/max, and
-# DICOM padding pixels (PixelPaddingValue) are left out of the stretch and black; images more than
-# MAX_UPSCALE× smaller than the size a data set is resized to are skipped by the dataloader.
+# DICOM padding pixels (PixelPaddingValue) are left out of the stretch and black; images that do
+# not fit the size a data set is resized to (``misfit``) are skipped by the dataloader.
 DECODING_VERSION = 6
 # The stretch of images without a display window: these percentiles of their values map to 0 and
 # 255 (as nnU-Net's and MONAI's percentile scaling), so that one burned-in marker, metal or a
@@ -67,6 +70,31 @@ def too_small(size: tuple[int, int], model_size: tuple[int, int]) -> bool:
     """Whether an image of ``size`` (H, W) is more than ``MAX_UPSCALE``× smaller than
     ``model_size`` on some side."""
     return any(side * MAX_UPSCALE < target for side, target in zip(size, model_size, strict=True))
+
+
+def distortion(size: tuple[int, int], model_size: tuple[int, int]) -> float:
+    """How many times more one side of an image of ``size`` (H, W) is stretched (or squashed)
+    than the other when it is resized to ``model_size``: 1.0 for the same aspect ratio."""
+    ratio = (size[1] / max(size[0], 1)) / (model_size[1] / max(model_size[0], 1))
+    return max(ratio, 1 / ratio) if ratio > 0 else float("inf")
+
+
+def misfit(size: tuple[int, int], model_size: tuple[int, int]) -> str | None:
+    """Why an image of ``size`` (H, W) cannot be resized to ``model_size`` without inventing its
+    pixels (more than ``MAX_UPSCALE``× up a side) or distorting it (more than ``MAX_DISTORTION``×
+    one side against the other); None when it can."""
+    height, width = model_size
+    if too_small(size, model_size):
+        return (
+            f"{size[0]}×{size[1]} px is more than {MAX_UPSCALE}× smaller than the {height}×"
+            f"{width} it would be resized to (its pixels would be invented)"
+        )
+    if distortion(size, model_size) > MAX_DISTORTION:
+        return (
+            f"{size[0]}×{size[1]} px would be squashed {distortion(size, model_size):.0f}× "
+            f"against its other side to fit {height}×{width} (more than {MAX_DISTORTION}×)"
+        )
+    return None
 
 
 def robust_range(values: np.ndarray, ignore: np.ndarray | None = None) -> tuple[float, float]:

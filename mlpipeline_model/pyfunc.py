@@ -19,6 +19,7 @@ from mlpipeline_model.pixels import (
     MAX_UPSCALE,
     ImageDecodeError,
     decoding_note,
+    misfit,
     too_small,
 )
 
@@ -117,8 +118,10 @@ class ImageClassifierModel(PythonModel):
         return conform(pixels, self.image_size, self.channels)
 
     def _check_size(self, size: tuple[int, ...], index: int | None = None) -> None:
-        """Refuse an image the model would have to stretch more than ``MAX_UPSCALE``× a side."""
-        if too_small((size[0], size[1]), tuple(self.image_size)):
+        """Refuse an image the model would have to stretch more than ``MAX_UPSCALE``× a side,
+        or squash more than ``MAX_DISTORTION``× against its other side."""
+        image, model = (size[0], size[1]), tuple(self.image_size)
+        if too_small(image, model):
             height, width = self.image_size
             raise ImageDecodeError(
                 f"the image is {size[0]}×{size[1]} px; the model takes {height}×{width} and "
@@ -126,6 +129,8 @@ class ImageClassifierModel(PythonModel):
                 "not a thumbnail",
                 index,
             )
+        if why := misfit(image, model):
+            raise ImageDecodeError(f"the image {why}: crop it to the region to classify", index)
 
     def to_batch(self, model_input: Any) -> np.ndarray:
         """Any accepted input as uint8 ``N×H×W×C`` of the model's size and channels.

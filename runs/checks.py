@@ -14,7 +14,7 @@ from mlflow.tracking import MlflowClient
 from common import InvalidInput, check_path_text
 from common import confine as confine_path
 from dataloader import inspect_data, load_dataset
-from mlpipeline_model import MAX_UPSCALE, too_small
+from mlpipeline_model import MAX_DISTORTION, MAX_UPSCALE, misfit
 from runs.preprocessing import Preprocessing
 from runs.tracking import MODEL_ARTIFACT, find_logged_model, get_client, get_run, load_preprocessing
 
@@ -199,12 +199,13 @@ def check_compatible(path: Path, pp: Preprocessing) -> dict:
         )
     height, width = pp.image_size
     small_h, small_w = min(h for h, _ in found.sizes), min(w for _, w in found.sizes)
-    # Images too small are skipped (and listed) when the split is loaded; only data without a
-    # single image of a size the model can take is refused.
-    if all(too_small(size, (height, width)) for size in found.sizes):
+    # Images too small or of another shape are skipped (and listed) when the split is loaded;
+    # only data without a single image of a size the model can take is refused.
+    if all(misfit(size, (height, width)) for size in found.sizes):
         problems.append(
-            f"image size: the data has images of {small_h}×{small_w}, the model takes "
-            f"{height}×{width} and resizes ({pp.resize}) at most {MAX_UPSCALE}× up"
+            f"image size: the data has images of {small_h}×{small_w} (first: "
+            f"{misfit(found.sizes[0], (height, width))}), the model takes {height}×{width} and "
+            f"resizes ({pp.resize}) at most {MAX_UPSCALE}× up and {MAX_DISTORTION}× out of shape"
         )
     if problems:
         raise InvalidInput(

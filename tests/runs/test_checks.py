@@ -79,7 +79,17 @@ def test_one_thumbnail_in_the_test_split_is_skipped_not_a_refusal_of_the_data(tm
     assert len(ds.test.labels) == 4
     [skipped] = ds.skipped
     assert skipped["file"] == "test/a/0000-icon.png"
-    assert skipped["reason"].startswith("too small: 3×3, more than 4× smaller than the 16×16")
+    assert skipped["reason"] == (
+        "does not fit: 3×3 px is more than 4× smaller than the 16×16 it would be resized to (its "
+        "pixels would be invented)"
+    )
+
+
+def test_a_strip_in_the_test_split_is_skipped_as_too_far_out_of_shape(tmp_path):
+    data = grey_folder(tmp_path / "data", (16, 16))
+    Image.fromarray(np.zeros((16, 80), np.uint8)).save(data / "test" / "a" / "0000-strip.png")
+    [skipped] = runs.load_test_split(data, _grey_model()).skipped
+    assert skipped["reason"].startswith("does not fit: 16×80 px would be squashed 5× against")
 
 
 def test_grey_scans_stored_as_rgb_fit_a_grey_model(tmp_path):

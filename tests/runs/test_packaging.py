@@ -153,6 +153,13 @@ def test_a_thumbnail_is_refused_as_the_evaluator_refuses_such_data(trained_run):
     assert len(served.predict(None, np.zeros((1, 8, 8, 3), np.uint8))) == 1  # 4× is fine
 
 
+def test_a_strip_is_refused_as_the_dataloader_skips_it(trained_run):
+    served = load_classifier(f"runs:/{trained_run.run_id}/model")  # 32×32 input
+    with pytest.raises(ValueError, match=r"16×200 px would be squashed 12× .* crop it"):
+        served.predict(None, np.zeros((1, 16, 200, 3), np.uint8))  # a 12.5:1 strip
+    assert len(served.predict(None, np.zeros((1, 16, 64, 3), np.uint8))) == 1  # 4:1 is fine
+
+
 def test_model_of_an_older_run_still_loads_but_is_not_servable(mlflow_server):
     mlflow.set_tracking_uri(mlflow_server)
     mlflow.set_experiment("legacy-format")
