@@ -80,9 +80,16 @@ def _served(ctx: Context) -> None:
 
 
 def switch_warning(named: str | None, served: str | None, poll_s: float) -> str | None:
-    """What to say when the predictor serves another version than the alias names."""
-    if named is None or served is None or served == named:
+    """What to say when the predictor serves another version than the alias names, or none
+    (right after the first choice, before its next poll)."""
+    if named is None or served == named:
         return None
+    if served is None:
+        return (
+            f"The predictor serves no version yet: it loads version {named}, which the alias "
+            f"names, within PREDICTOR_POLL_S ({poll_s:g} s) of a choice (reload this page to "
+            "see it); if it does not, its line above says why."
+        )
     return (
         f"The predictor still serves version {served}, not version {named} that the alias "
         f"names: it switches within PREDICTOR_POLL_S ({poll_s:g} s) of a choice; if it does "

@@ -153,6 +153,12 @@ def test_a_predictor_behind_the_alias_is_a_warning_naming_both_versions():
     assert "PREDICTOR_POLL_S (30 s)" in warning
 
 
+def test_a_predictor_serving_nothing_yet_after_a_choice_says_it_will_load_it():
+    warning = switch_warning("1", None, 30)  # the line above said "serves nothing yet"
+    assert warning.startswith("The predictor serves no version yet: it loads version 1")
+    assert "within PREDICTOR_POLL_S (30 s)" in warning
+
+
 def test_tta_figures_are_flagged_before_choosing(page_env, model_name, dashboard_runs, fresh_run,
                                                  mlflow_server):  # fmt: skip
     from evaluator import evaluate_run
