@@ -5,6 +5,7 @@ sizes (``inspect_data``) and a synthetic demo dataset."""
 from dataloader.dataset import load_dataset
 from dataloader.errors import DataError
 from dataloader.groups import check_overlap
+from dataloader.images import any_colour
 from dataloader.imageset import DatasetSplits, ImageSet
 from dataloader.inspect import DataSummary, inspect_data
 from dataloader.leakage import duplicate_clusters
@@ -16,6 +17,7 @@ __all__ = [
     "DataSummary",
     "DatasetSplits",
     "ImageSet",
+    "any_colour",
     "check_overlap",
     "compute_stats",
     "describe_skipped",

@@ -18,7 +18,7 @@ import numpy as np
 from dataloader.cache import FORMAT_VERSION
 from dataloader.errors import DataError
 from dataloader.folder import SUFFIXES, _class_dirs, check_split_names, class_entries, layout
-from dataloader.images import holds_colour, read_header
+from dataloader.images import read_header
 from dataloader.npz import check_npz_file
 
 SAMPLE_PER_CLASS = 20
@@ -40,7 +40,10 @@ class DataSummary:
     sizes: list[tuple[int, int]]
     """``(height, width)`` of the inspected images."""
     colour_images: int = 0
-    """How many of the inspected images are colour (all of them for a colour ``.npz``)."""
+    """How many of the inspected images are stored as colour, by their headers (all of them for
+    a colour ``.npz``); grey scans stored as RGB count (``colour_files``, ``any_colour``)."""
+    colour_files: tuple[Path, ...] = ()
+    """The inspected files stored as colour (to tell grey scans stored as RGB by content)."""
     version: str | None = None
     """A hash of what the split looks like from outside (``_signature``): it changes when a file
     is added, removed or renamed into place, or the ``.npz`` is rewritten; None if unreadable."""
@@ -51,7 +54,7 @@ def _folder(path: Path, split: str, per_class: int) -> DataSummary:
     if not (path / split).is_dir():
         raise DataError(f"{path / split} is missing; expected {layout(path)}")
     dirs = _class_dirs(path, split)
-    colour, sizes = 0, []
+    colour, sizes = [], []
     for folder in dirs:
         # Lazily: a name without an image suffix costs a read (``class_entries``).
         entries = (e for _, e, _ in class_entries(folder) if e is not None and e.is_file())
@@ -63,9 +66,8 @@ def _folder(path: Path, split: str, per_class: int) -> DataSummary:
             except Exception:  # unreadable files are skipped (and reported) when loading
                 continue
             readable += 1
-            # Grey scans stored as RGB are grey, as loading tells (``any_colour``); once one
-            # file shows colour the others stored as colour are taken at their header's word.
-            colour += bool(is_colour) and (colour > 0 or holds_colour(file))
+            if is_colour:
+                colour.append(file)
             sizes.append((int(height), int(width)))
         if not readable and len(files) <= per_class:  # every file was tried: loading fails too
             raise DataError(
@@ -75,7 +77,9 @@ def _folder(path: Path, split: str, per_class: int) -> DataSummary:
     if not sizes:
         raise DataError(f"no readable image under {path / split}; put {SUFFIXES} files there")
     names = [d.name for d in dirs]
-    return DataSummary("folder", names, len(names), 3 if colour else 1, sizes, colour)
+    return DataSummary(
+        "folder", names, len(names), 3 if colour else 1, sizes, len(colour), tuple(colour)
+    )
 
 
 def _npy_shape(archive: zipfile.ZipFile, name: str) -> tuple[int, ...]:

@@ -13,7 +13,7 @@ from mlflow.tracking import MlflowClient
 
 from common import InvalidInput, check_path_text
 from common import confine as confine_path
-from dataloader import inspect_data, load_dataset
+from dataloader import any_colour, inspect_data, load_dataset
 from mlpipeline_model import MAX_DISTORTION, MAX_UPSCALE, misfit
 from runs.preprocessing import Preprocessing
 from runs.tracking import MODEL_ARTIFACT, find_logged_model, get_client, get_run, load_preprocessing
@@ -177,8 +177,11 @@ def check_compatible(path: Path, pp: Preprocessing) -> dict:
     found = inspect_data(path, "test")
     problems = []
     # Mixed grey and colour files are converted to the model's channels, as the served model
-    # converts a request; only data without a single image of the model's kind is refused.
+    # converts a request; only data without a single image of the model's kind is refused. Grey
+    # scans stored as RGB (JPEG exports) are of a grey model's kind, told by what they show.
     matching = found.colour_images if pp.channels == 3 else len(found.sizes) - found.colour_images
+    if not matching and pp.channels == 1 and not any_colour(list(found.colour_files)):
+        matching = len(found.sizes)
     if matching == 0:
         problems.append(
             f"channels: the data has {_channels(found.channels)}, the model takes "

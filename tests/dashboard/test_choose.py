@@ -273,9 +273,9 @@ def test_a_larger_input_that_refuses_small_images_needs_the_confirmation(
 
     choose_run(dashboard_runs["pipeline"], "32 px", settings)  # accepts 8 px and up
     mlflow.set_tracking_uri(settings.mlflow_tracking_uri)
-    larger = _pipeline_run(settings.mlflow_tracking_uri, tiny_demo_data, "160px", size=160)
-    with pytest.raises(InvalidInput, match=r"input 32×32 → 160×160 px: images under 40×40 px"):
-        choose_run(larger, "160 px", settings, allow_unevaluated=True)
+    larger = _pipeline_run(settings.mlflow_tracking_uri, tiny_demo_data, "128px", size=128)
+    with pytest.raises(InvalidInput, match=r"input 32×32 → 128×128 px: images under 32×32 px"):
+        choose_run(larger, "128 px", settings, allow_unevaluated=True)
 
 
 def test_choosing_the_chosen_run_again_registers_no_second_version(dashboard_runs, settings, store):

@@ -92,10 +92,12 @@ def test_a_strip_in_the_test_split_is_skipped_as_too_far_out_of_shape(tmp_path):
     assert skipped["reason"].startswith("does not fit: 16×80 px would be squashed 5× against")
 
 
-def test_grey_scans_stored_as_rgb_fit_a_grey_model(tmp_path):
+@pytest.mark.parametrize("channels", [1, 3])
+def test_grey_scans_stored_as_rgb_fit_a_grey_model_and_an_rgb_one(tmp_path, channels):
     data = grey_folder(tmp_path / "data", (16, 16))
     _store_as_rgb(data, tint=False)
-    assert runs.check_compatible(data, _grey_model())["channels"] == 1
+    model = _grey_model().model_copy(update={"channels": channels})
+    assert runs.load_test_split(data, model).test.images.shape == (4, 16, 16, channels)
 
 
 def test_only_colour_files_for_a_grey_model_are_refused(tmp_path):
