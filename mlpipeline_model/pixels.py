@@ -31,17 +31,26 @@ STRETCH_PERCENTILES = (0.5, 99.5)
 STRETCH_SAMPLE = 1_000_000
 
 
+FIRST_RECORDED = 6  # the first DECODING_VERSION that models record
+
+
 def decoding_note(trained_with: int | None) -> str | None:
-    """Why images may reach a model trained on images decoded by version ``trained_with``
-    prepared differently from its training images here; None when the versions agree or the
-    model predates the record (None)."""
-    if trained_with is None or trained_with == DECODING_VERSION:
+    """Why images reaching a model trained on images decoded by version ``trained_with`` (None:
+    before versions were recorded) may be prepared here otherwise than its training images were;
+    None when the versions agree."""
+    if trained_with == DECODING_VERSION:
         return None
+    trained = (
+        f"version {trained_with}"
+        if trained_with is not None
+        else f"a version before {FIRST_RECORDED} (not recorded)"
+    )
     return (
-        f"the model was trained on images decoded by version {trained_with} of the image "
-        f"decoding; this process decodes with version {DECODING_VERSION}, which may prepare "
-        "some files differently (see the history at mlpipeline_model.pixels.DECODING_VERSION): "
-        "evaluate the run again here, or train it again, before relying on its figures"
+        f"the model was trained on images decoded by {trained} of the image decoding; these "
+        f"images were decoded by version {DECODING_VERSION}, which prepares some files otherwise "
+        "(the history is at mlpipeline_model.pixels.DECODING_VERSION), so its answers and "
+        "figures may differ from what its training saw; train the run again under this version "
+        "to remove the difference"
     )
 
 

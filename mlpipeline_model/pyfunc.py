@@ -70,20 +70,21 @@ class ImageClassifierModel(PythonModel):
         class_names: Sequence[str],
         batch_size: int = 64,
         operating_point: dict | None = None,
+        decoding_version: int | None = None,
     ) -> None:
         self.image_size = (int(image_size[0]), int(image_size[1]))
         self.channels = int(channels)
         self.class_names = [str(c) for c in class_names]
         self.batch_size = int(batch_size)
         self.operating_point = dict(operating_point) if operating_point else None
-        self.decoding_version = DECODING_VERSION  # of the code that logs it, which trained it
+        self.decoding_version = DECODING_VERSION if decoding_version is None else decoding_version
         self.model = None
 
     @property
     def decoding_note(self) -> str | None:
         """Why this process may decode images differently from the model's training (its code
         is a newer or older copy than the one logged with the model); None when it cannot."""
-        return decoding_note(self.__dict__.get("decoding_version"))  # None: logged before it
+        return decoding_note(self.__dict__.get("decoding_version"))  # absent: logged before it
 
     def load_context(self, context) -> None:
         """Load the PyTorch module from the model's artifacts (CPU, eval mode)."""

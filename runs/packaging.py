@@ -119,6 +119,7 @@ def log_classifier(
         preprocessing.channels,
         preprocessing.class_names,
         operating_point=operating_point,
+        decoding_version=preprocessing.decoding_version,  # the training's (None: this code's)
     )
     with tempfile.TemporaryDirectory() as tmp:
         weights = Path(tmp) / f"{TORCH_ARTIFACT}.pt"

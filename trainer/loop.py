@@ -21,6 +21,7 @@ from torch.optim.swa_utils import AveragedModel, get_ema_multi_avg_fn
 from torch.utils.data import DistributedSampler
 
 from augmenter import soft_cross_entropy
+from common import InvalidInput
 from runs import contract
 from trainer import checkpoint, distributed
 from trainer.engine import Batches, evaluate, train_one_epoch
@@ -111,7 +112,24 @@ class Training:
     )
 
     def restore(self, state: dict[str, Any]) -> None:
-        """Continue from a checkpoint written by :meth:`save`."""
+        """Continue from a checkpoint written by :meth:`save`.
+
+        Raises:
+            InvalidInput: The data changed since (another list of files), or the image decoding
+                did (the same files would be prepared otherwise for the rest of the run).
+        """
+        path, version = self.checkpoint_path, self.preprocessing.decoding_version
+        if state["dataset_hash"] != self.data_hash:
+            raise InvalidInput(
+                f"the data in {self.args.data_dir} changed since checkpoint {path} was written "
+                f"(run {state['run_id']}); resume with the same data or start anew."
+            )
+        if state.get("decoding_version", version) != version:  # absent: written before it
+            raise InvalidInput(
+                f"the image decoding changed since checkpoint {path} was written (version "
+                f"{state['decoding_version']}, now {version}): the run would go on with images "
+                "prepared otherwise; start a new run"
+            )
         self.model.load_state_dict(state["model"])
         if self.ema is not None:
             self.ema.load_state_dict(state["ema"])
@@ -133,6 +151,7 @@ class Training:
                 "rng": checkpoint.rng_state(self.generator),
                 "args": vars(self.args),
                 "dataset_hash": self.data_hash,
+                "decoding_version": self.preprocessing.decoding_version,
                 "finished": finished,
                 "member": self.member,
                 "members_done": self.members_done,

@@ -248,11 +248,6 @@ def _train(session: Training, state: dict[str, Any] | None, tracking_uri: str,
            held: checkpoint.Held | None) -> str:  # fmt: skip
     args, dist_info = session.args, session.dist_info
     if state is not None:
-        if state["dataset_hash"] != session.data_hash:
-            raise InvalidInput(
-                f"the data in {args.data_dir} changed since checkpoint {session.checkpoint_path} "
-                f"was written (run {state['run_id']}); resume with the same data or start anew."
-            )
         session.restore(state)
     status, run_id = "FAILED", None
     try:  # MLflow's errors from the first request on are one line (below), the run then ended

@@ -25,7 +25,7 @@ from mlflow.tracking import MlflowClient
 from streamlit.testing.v1 import AppTest
 
 from common import get_settings
-from runs import Preprocessing, build_model, log_classifier
+from runs import DECODING_VERSION, Preprocessing, build_model, log_classifier
 
 APP = str(Path(__file__).resolve().parents[2] / "dashboard" / "dashboard.py")
 EXPERIMENT = "dashboard-tests"
@@ -81,6 +81,7 @@ def _pipeline_run(uri: str, data_dir: Path, name: str, size: int = 32) -> str:
             "class_names": ds.class_names,
             "mean": ds.stats["mean"],
             "std": ds.stats["std"],
+            "decoding_version": DECODING_VERSION,  # as the trainer records it
         }
         mlflow.log_dict(preprocessing, "preprocessing.json")
         log_classifier(model, Preprocessing.model_validate(preprocessing), "model")

@@ -297,6 +297,6 @@ def test_figures_decoded_otherwise_than_the_training_are_a_caveat(settings, tiny
     run_id = log_untrained_run(uri, tiny_demo_data, seed=5, decoding_version=older)
     report = evaluate_run(run_id, uri, data_dir=tiny_demo_data, batch_size=32)
     assert f"decoded by version {older} " in report["decoding_note"]
-    assert f"decodes with version {DECODING_VERSION}," in report["decoding_note"]
+    assert f"were decoded by version {DECODING_VERSION}," in report["decoding_note"]
     choice = choose_run(run_id, "older code", settings)
     assert report["decoding_note"] in choice.caveats

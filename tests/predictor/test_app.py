@@ -246,7 +246,7 @@ def test_a_model_trained_under_another_image_decoding_is_served_saying_so(
     note = wait_ready(predictor, "1")["decoding_note"]
     assert (
         f"decoded by version {older} " in note
-        and f"decodes with version {DECODING_VERSION}," in note
+        and f"were decoded by version {DECODING_VERSION}," in note
     )
     r = post_images(predictor, sorted((demo_data / "test").rglob("*.png"))[:1])
     assert r.status_code == 200 and r.json()["decoding_note"] == note

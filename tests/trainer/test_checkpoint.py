@@ -5,6 +5,7 @@ import torch
 from mlflow import MlflowClient
 
 from common import InvalidInput
+from mlpipeline_model import DECODING_VERSION
 from trainer import checkpoint, train
 
 pytestmark = pytest.mark.slow
@@ -102,6 +103,18 @@ def test_resuming_with_other_settings_is_refused_naming_them(tmp_path, trainer_a
         train([*other, "--resume", "auto"])
     # the same command resumes
     assert train([*trainer_argv("--checkpoint-dir", str(folder)), "--resume", "auto"])
+
+
+def test_resuming_after_the_image_decoding_changed_is_refused(tmp_path, trainer_argv):
+    argv = trainer_argv("--checkpoint-dir", str(tmp_path / "ck"))
+    train([*argv, "--max-epochs-this-session", "1"])
+    state = torch.load(tmp_path / "ck" / "last.pt", weights_only=False)
+    assert state["decoding_version"] == DECODING_VERSION
+    state["decoding_version"] = DECODING_VERSION - 1  # as written by an older copy of the code
+    torch.save(state, tmp_path / "ck" / "last.pt")
+    older = rf"\(version {DECODING_VERSION - 1}, now {DECODING_VERSION}\)"
+    with pytest.raises(InvalidInput, match=rf"the image decoding changed .* {older}"):
+        train([*argv, "--resume", "auto"])
 
 
 def test_a_new_run_keeps_the_unfinished_checkpoint_of_the_run_before(tmp_path, trainer_argv):

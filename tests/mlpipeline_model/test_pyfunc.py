@@ -1,0 +1,18 @@
+"""What the logged model's wrapper says about the image decoding its training had."""
+
+import pickle
+
+from mlpipeline_model import DECODING_VERSION, ImageClassifierModel
+
+
+def test_a_model_decoded_as_its_training_was_has_no_decoding_note():
+    wrapper = pickle.loads(pickle.dumps(ImageClassifierModel((8, 8), 1, ["a", "b"])))
+    assert wrapper.decoding_version == DECODING_VERSION and wrapper.decoding_note is None
+
+
+def test_a_model_logged_before_versions_were_recorded_has_a_decoding_note():
+    wrapper = ImageClassifierModel((8, 8), 1, ["a", "b"])
+    del wrapper.__dict__["decoding_version"]  # as unpickled from a model logged before it
+    note = pickle.loads(pickle.dumps(wrapper)).decoding_note
+    assert "decoded by a version before 6 (not recorded)" in note
+    assert f"these images were decoded by version {DECODING_VERSION}" in note
