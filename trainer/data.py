@@ -147,8 +147,8 @@ def split_warnings(stats: dict[str, Any]) -> list[str]:
     if val := missing_classes(stats, "val"):
         lines.append(
             f"the validation split has no image of {', '.join(map(repr, val))}: validation AUC "
-            "is n/a and the validation figures leave them out; add images to val/<class>/ or "
-            "use a larger --val-fraction"
+            "is n/a (--select auc then chooses by accuracy) and the validation figures leave "
+            "them out; add images to val/<class>/ or use a larger --val-fraction"
         )
     if stats.get("test_audit") == NO_TEST:  # (not audited: audit_warning says why)
         lines.append(
@@ -183,18 +183,19 @@ TOGETHER = (
 )
 
 
-def training_set(dataset, select: str = "last") -> tuple[Batches, Batches, Preprocessing]:
+def training_set(dataset) -> tuple[Batches, Batches, Preprocessing]:
     """The in-memory train and validation batches and the run's preprocessing description.
 
     Raises:
-        InvalidInput: When there are fewer than two classes, no validation images, or (with
-            ``select`` ``"auc"``, which chooses epochs by it) a class without a validation image.
+        InvalidInput: When there are fewer than two classes (in the training split: a class
+            carved whole into validation is named) or no validation images.
     """
     names = list(dataset.class_names)
     in_train = set(np.unique(dataset.train.labels).tolist())
     in_val = set(np.unique(dataset.val.labels).tolist()) if dataset.val is not None else set()
     went = [n for i, n in enumerate(names) if i not in in_train]
-    if len(names) >= 2 and went and all(names.index(n) in in_val for n in went):
+    carved = dataset.val_source.startswith("carved")
+    if carved and len(names) >= 2 and went and all(names.index(n) in in_val for n in went):
         raise InvalidInput(
             f"every training image of {', '.join(map(repr, went))} in {dataset.source} went to "
             f"validation: {TOGETHER}, and theirs are all one such set; add a val/ folder with "
@@ -208,17 +209,10 @@ def training_set(dataset, select: str = "last") -> tuple[Batches, Batches, Prepr
             f"{dataset.source}/train/<class>/."
         )
     if dataset.val is None or len(dataset.val) == 0:
-        carved = "" if dataset.val_source == "none" else f" ({TOGETHER})"
+        why = "" if dataset.val_source == "none" else f" ({TOGETHER})"
         raise InvalidInput(
-            f"{dataset.source} gives no validation images{carved}; add a val/ folder or use "
+            f"{dataset.source} gives no validation images{why}; add a val/ folder or use "
             "--val-fraction above 0 so that some training images are held out."
-        )
-    gaps = [n for i, n in enumerate(names) if i not in in_val]
-    if select == "auc" and gaps:
-        raise InvalidInput(
-            f"the validation split has no image of {', '.join(map(repr, gaps))}, so its AUC, "
-            "which --select auc chooses epochs by, is undefined; add images to val/<class>/, use "
-            "a larger --val-fraction, or --select last"
         )
     stats = dataset.stats or compute_stats(dataset)
     mean, std = stats["mean"], stats["std"]

@@ -171,7 +171,7 @@ def _session(args, dist_info, device, checkpoint_path: Path, member: int = 0,
     generator = torch.Generator().manual_seed(seed)
     if dataset is None:
         dataset = load(args, dist_info)
-    train_set, val_set, preprocessing = training_set(dataset, args.select)
+    train_set, val_set, preprocessing = training_set(dataset)
     num_classes = len(preprocessing.class_names)
     if 2 * args.shift >= min(preprocessing.image_size):
         height, width = preprocessing.image_size

@@ -90,13 +90,6 @@ def test_a_class_missing_from_validation_is_a_console_warning(tmp_path, capsys):
     assert "warning: the validation split has no image of 'b': validation AUC is n/a" in err
 
 
-def test_selecting_by_validation_auc_without_a_class_in_validation_is_refused(tmp_path):
-    dataset = _val_without_b(tmp_path)
-    training_set(dataset, "last")  # the last epoch needs no validation AUC
-    with pytest.raises(InvalidInput, match="no image of 'b', so its AUC, which --select auc"):
-        training_set(dataset, "auc")
-
-
 def _trainer_stats(data: Path) -> dict:
     """The statistics the trainer reads of ``data`` (its own load, with the test audit)."""
     args = get_args_parser().parse_args(["--data-dir", str(data)])
