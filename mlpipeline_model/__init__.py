@@ -26,6 +26,7 @@ from mlpipeline_model.pixels import (
     ImageDecodeError,
     check_pixels,
     decoding_note,
+    distortion,
     misfit,
     too_small,
 )
@@ -63,6 +64,7 @@ __all__ = [
     "decode_image",
     "decoding_note",
     "dicom_pixels",
+    "distortion",
     "image_kind",
     "is_grey",
     "misfit",

@@ -84,8 +84,10 @@ def too_small(size: tuple[int, int], model_size: tuple[int, int]) -> bool:
 def distortion(size: tuple[int, int], model_size: tuple[int, int]) -> float:
     """How many times more one side of an image of ``size`` (H, W) is stretched (or squashed)
     than the other when it is resized to ``model_size``: 1.0 for the same aspect ratio."""
-    ratio = (size[1] / max(size[0], 1)) / (model_size[1] / max(model_size[0], 1))
-    return max(ratio, 1 / ratio) if ratio > 0 else float("inf")
+    if min(*size, *model_size) <= 0:
+        return float("inf")
+    ratio = (size[1] / size[0]) / (model_size[1] / model_size[0])
+    return max(ratio, 1 / ratio)
 
 
 def misfit(size: tuple[int, int], model_size: tuple[int, int]) -> str | None:
@@ -100,7 +102,7 @@ def misfit(size: tuple[int, int], model_size: tuple[int, int]) -> str | None:
         )
     if distortion(size, model_size) > MAX_DISTORTION:
         return (
-            f"{size[0]}×{size[1]} px would be squashed {distortion(size, model_size):.0f}× "
+            f"{size[0]}×{size[1]} px would be squashed {distortion(size, model_size):.1f}× "
             f"against its other side to fit {height}×{width} (more than {MAX_DISTORTION}×)"
         )
     return None
@@ -109,18 +111,23 @@ def misfit(size: tuple[int, int], model_size: tuple[int, int]) -> str | None:
 def robust_range(values: np.ndarray, ignore: np.ndarray | None = None) -> tuple[float, float]:
     """The values to stretch onto 0 and 255: the ``STRETCH_PERCENTILES`` of ``values`` (leaving
     out those where the mask ``ignore`` is set), or their min and max when the percentiles are
-    equal (a small bright finding on an even background must stay visible); (0, 0) when nothing
-    is left."""
+    equal (a small bright finding on an even background must stay visible).
+
+    Raises:
+        ImageDecodeError: ``ignore`` leaves no value (an image of padding only).
+    """
     step = max(1, values.size // STRETCH_SAMPLE)
     sample = values.reshape(-1)[::step]
     if ignore is not None:
         sample = sample[~ignore.reshape(-1)[::step]]
+        if sample.size == 0:  # the strided sample met only padding: take every value left
+            sample = values[~ignore]
     if sample.size == 0:
-        return 0.0, 0.0
+        raise ImageDecodeError("the image holds padding pixels only: there is nothing to see")
     low, high = (float(v) for v in np.percentile(sample, STRETCH_PERCENTILES))
     if high <= low:
         kept = values if ignore is None else values[~ignore]
-        low, high = float(kept.min(initial=np.inf)), float(kept.max(initial=-np.inf))
+        low, high = float(kept.min()), float(kept.max())
     return low, high
 
 

@@ -6,7 +6,7 @@ import json
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
-from mlpipeline_model import MAX_UPSCALE
+from mlpipeline_model import MAX_DISTORTION, MAX_UPSCALE, distortion
 
 CONFIRMED_TAG = "interface_change"
 """Tag of a registered version whose chooser confirmed that clients receive something else
@@ -44,8 +44,9 @@ def _rule(positive: str | None) -> str:
 
 def changes(before: Interface, after: Interface) -> list[str]:
     """What clients receive otherwise from ``after`` than from ``before``, one phrase each
-    (empty: nothing). A smaller input size changes nothing a client sees; a larger one refuses
-    images that were served."""
+    (empty: nothing). A smaller input size of the same shape changes nothing a client sees; a
+    larger one refuses images that were served, and so does another shape (images far out of
+    it are refused, ``mlpipeline_model.misfit``)."""
     found = []
     if before.classes != after.classes:
         found.append(f"classes {', '.join(before.classes)} → {', '.join(after.classes)}")
@@ -57,6 +58,12 @@ def changes(before: Interface, after: Interface) -> list[str]:
             f"{'×'.join(map(str, after.image_size))} px: images under "
             f"{_smallest(after.image_size)} px are refused (under "
             f"{_smallest(before.image_size)} before)"
+        )
+    sizes = before.image_size, after.image_size
+    if len(sizes[0]) == len(sizes[1]) == 2 and abs(distortion(*sizes) - 1) > 1e-6:
+        found.append(
+            f"input shape {'×'.join(map(str, sizes[0]))} → {'×'.join(map(str, sizes[1]))} px: "
+            f"images more than {MAX_DISTORTION}× out of the new shape are refused"
         )
     if before.decision != after.decision:
         found.append(f"decision {_rule(before.decision)} → {_rule(after.decision)}")

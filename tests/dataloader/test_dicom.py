@@ -10,6 +10,7 @@ from pydicom.data import get_testdata_file
 
 from dataloader import load_dataset
 from dataloader.dicom import read_dicom
+from mlpipeline_model import ImageDecodeError
 
 
 def test_dicom_folder_loads_ct_and_mr(dicom_folder):
@@ -42,12 +43,15 @@ def test_without_window_the_rescaled_values_are_stretched_between_percentiles():
     np.testing.assert_allclose(image, expected, atol=1.0)
 
 
-def _ct_with(tmp_path: Path, change) -> np.ndarray:
-    """CT_small.dcm decoded after ``change(pixels)`` edited its stored pixels in place."""
+def _ct_with(tmp_path: Path, change, **attributes) -> np.ndarray:
+    """CT_small.dcm decoded after ``change(pixels)`` edited its stored pixels in place (and
+    ``attributes`` were set)."""
     ds = pydicom.dcmread(get_testdata_file("CT_small.dcm"))  # PixelPaddingValue -2000, unused
     pixels = ds.pixel_array.copy()
     change(pixels)
     ds.PixelData = pixels.tobytes()
+    for name, value in attributes.items():
+        setattr(ds, name, value)
     ds.save_as(tmp_path / "changed.dcm")
     return read_dicom(tmp_path / "changed.dcm").astype(float)
 
@@ -65,6 +69,18 @@ def test_padding_pixels_are_black_and_left_out_of_the_stretch(tmp_path):
     assert (padded[:, :8] == 0).all()
     # The scanned field keeps its look: with padding in the stretch its mean rose by 70.
     assert abs(padded[:, 8:].mean() - original[:, 8:].mean()) < 3
+
+
+def test_padding_is_black_in_a_monochrome1_image_too(tmp_path):
+    padded = _ct_with(
+        tmp_path, lambda pixels: pixels[:, :8].fill(-2000), PhotometricInterpretation="MONOCHROME1"
+    )
+    assert (padded[:, :8] == 0).all() and padded[:, 8:].mean() > 100  # the field is inverted
+
+
+def test_an_image_of_padding_only_is_refused_not_a_black_image(tmp_path):
+    with pytest.raises(ImageDecodeError, match="padding pixels only"):
+        _ct_with(tmp_path, lambda pixels: pixels.fill(-2000))
 
 
 def test_rescale_slope_is_applied(tmp_path):

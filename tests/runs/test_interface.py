@@ -13,6 +13,14 @@ def test_the_changes_name_classes_and_decision_rule():
     assert compare_interfaces(TWO, TWO) == []
 
 
+def test_another_input_shape_is_a_change_a_smaller_one_of_the_same_shape_is_not():
+    wide = Interface.of(["a", "b"], 3, (16, 32), "a")
+    assert compare_interfaces(TWO, wide) == [
+        "input shape 32×32 → 16×32 px: images more than 4× out of the new shape are refused"
+    ]  # a 1:4 strip was served, an 8× distortion of the new shape now
+    assert compare_interfaces(TWO, Interface.of(["a", "b"], 3, (16, 16), "a")) == []
+
+
 def test_a_change_confirmed_from_one_interface_is_not_confirmed_from_another():
     tags = {CONFIRMED_FROM_TAG: confirmation([THREE])}
     assert confirmed_for(tags, THREE)
