@@ -268,10 +268,13 @@ def _train(session: Training, state: dict[str, Any] | None, tracking_uri: str,
         raise
     except mlflow_run.TRACKING_ERRORS as exc:
         if getattr(exc, "error_code", None) in mlflow_run.REFUSALS:  # it answered: no outage
+            status, active = None, mlflow.active_run()  # nothing to mark: it refuses this run
+            rid = session.run_id or (active.info.run_id if active else "RUN_ID")
             raise InvalidInput(  # e.g. the run deleted in MLflow's UI while it trained
                 f"the tracking server {tracking_uri} refused a request of this training "
                 f"({getattr(exc, 'message', exc)}); the checkpoint is kept in "
-                f"{session.checkpoint_path.parent}"
+                f"{session.checkpoint_path.parent} (a run deleted in MLflow: `mlflow runs "
+                f"restore --run-id {rid}`, then the same command with --resume auto)"
             ) from exc
         raise ServiceUnavailable(
             f"the tracking server {tracking_uri} stopped answering during training "
@@ -281,10 +284,11 @@ def _train(session: Training, state: dict[str, Any] | None, tracking_uri: str,
     finally:
         if dist_info.is_main and mlflow.active_run() is not None:
             try:
-                mlflow.end_run(status)
+                mlflow.end_run(status or "FAILED")
             except mlflow_run.TRACKING_ERRORS:  # down: the run stays RUNNING until it is resumed
-                log.warning("could not mark run %s %s: it shows RUNNING until resumed",
-                            session.run_id, status)  # fmt: skip
+                if status:
+                    log.warning("could not mark run %s %s: it shows RUNNING until resumed",
+                                session.run_id, status)  # fmt: skip
     return session.run_id
 
 

@@ -211,4 +211,5 @@ def test_a_run_deleted_while_it_trains_exits_2_with_one_line_keeping_the_checkpo
     last = err.strip().splitlines()[-1]
     assert last.startswith(f"error: the tracking server {mlflow_server} refused a request")
     assert f"checkpoint is kept in {tmp_path / 'checkpoints'}" in last
-    assert "Traceback" not in err
+    assert f"`mlflow runs restore --run-id {run.info.run_id}`" in last
+    assert "Traceback" not in err and "shows RUNNING until resumed" not in err
