@@ -10,7 +10,7 @@ import numpy as np
 from dataloader.cache import ArrayCache, make_key
 from dataloader.errors import DataError
 from dataloader.imageset import ImageSet, Loaded, native_fit
-from mlpipeline_model import conform
+from mlpipeline_model import conform, misfit
 
 EXPECTED_KEYS = (
     "train_images, train_labels, test_images, test_labels (val_images, val_labels optional)"
@@ -175,6 +175,11 @@ def load_npz(
             f"given ({', '.join(class_names)}); pass one name per class"
         )
     size = image_size or native_fit(native_size, min_size, max_size)
+    if why := misfit(native_size, tuple(size)):  # as a folder's image is skipped: here all are
+        raise DataError(
+            f"the images of {path} do not fit the size they would be resized to: {why}; choose "
+            "a size closer to theirs (the served model would refuse images of their own size)"
+        )
     channels = channels or native_channels
     content_hash = file_hash(path)
     cache = ArrayCache(cache_dir or path.parent / ".cache", str(path.resolve()))

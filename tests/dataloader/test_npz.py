@@ -78,6 +78,13 @@ def test_npz_without_val_gets_a_stratified_val(tmp_path):
     assert ds.val_source.startswith("carved from train")
 
 
+def test_a_size_over_4x_its_images_is_refused_as_the_served_model_would_refuse_them(tmp_path):
+    path = write_npz(tmp_path / "small.npz")  # 8×8 images
+    assert load_dataset(path, image_size=32).image_size == (32, 32)  # 4×: fine
+    with pytest.raises(DataError, match=r"8×8 px is more than 4× smaller than the 40×40"):
+        load_dataset(path, image_size=40)
+
+
 def test_missing_keys_are_named(tmp_path):
     path = write_npz(tmp_path / "bad.npz", splits=("train",))
     with pytest.raises(DataError, match=r"bad.npz lacks test_images, test_labels; expected"):
