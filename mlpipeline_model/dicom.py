@@ -1,5 +1,5 @@
-"""DICOM files as uint8 pixels: modality rescale, VOI window (else a percentile stretch),
-MONOCHROME1 inverted, padding black."""
+"""DICOM files as uint8 pixels: modality rescale, VOI window (else a percentile stretch that
+leaves padding out and makes it black), MONOCHROME1 inverted."""
 
 import math
 import os

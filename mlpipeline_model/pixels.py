@@ -7,8 +7,8 @@ import numpy as np
 # declare gigabytes of pixels. The largest projection radiographs and mammograms are about 15 MP.
 MAX_PIXELS = 40_000_000
 # A model stretches a smaller image to its input at most this much per side; beyond it (a
-# thumbnail, an icon) the pixels it would classify were invented by the resize. The evaluator
-# refuses such data sets and the served model such images.
+# thumbnail, an icon) the pixels it would classify were invented by the resize. The served model
+# refuses such images, the dataloader skips them (``misfit``).
 MAX_UPSCALE = 4
 # Nor does it squash one side against the other more than this: a 10×4000 strip brought to a
 # square input is no longer the picture it was (crop the region instead).
@@ -20,8 +20,8 @@ MAX_DISTORTION = 4
 # or ones whose rescale or window blanks them, are skipped. 5: a file's kind comes from its first
 # bytes, not its name (DICOM files without .dcm are read). 6: 16-bit and float images and DICOM
 # files without a window are stretched between percentiles (``robust_range``), not min/max, and
-# DICOM padding pixels (PixelPaddingValue) are left out of the stretch and black; images that do
-# not fit the size a data set is resized to (``misfit``) are skipped by the dataloader.
+# DICOM padding pixels (PixelPaddingValue) are left out of the stretch and black. (Which files
+# the dataloader keeps has its own version: dataloader.cache.LOADER_VERSION.)
 DECODING_VERSION = 6
 # The stretch of images without a display window: these percentiles of their values map to 0 and
 # 255 (as nnU-Net's and MONAI's percentile scaling), so that one burned-in marker, metal or a

@@ -164,11 +164,13 @@ def check_compatible(path: Path, pp: Preprocessing) -> dict:
     """Raise ``InvalidInput`` naming both sides when the test split of ``path`` does not fit the
     model described by ``pp`` (the run's ``preprocessing.json``).
 
-    Checked from file headers only (``dataloader.inspect_data``): some images must have the
-    model's channels (the others are converted); every class folder must be a class of the model
-    (a ``.npz`` must have as many label values as the model has classes); images must not be
-    smaller than the model's input by more than ``MAX_UPSCALE``× per side (the model resizes,
-    ``pp.resize``, anything larger).
+    Checked from file headers (``dataloader.inspect_data``; for a grey model whose sampled files
+    are all stored as colour, some are decoded to tell grey scans stored as RGB): some images
+    must have the model's channels (the others are converted); every class folder must be a
+    class of the model (a ``.npz`` must have as many label values as the model has classes);
+    some images must fit the model's input (``mlpipeline_model.misfit``: at most
+    ``MAX_UPSCALE``× smaller per side, at most ``MAX_DISTORTION``× out of its shape; the others
+    are skipped when the split is loaded).
 
     Returns:
         What was found: ``format``, ``channels``, ``n_classes``, ``min_size``, ``version`` (of
