@@ -82,11 +82,8 @@ def caveats_of(
         caveats.append(
             f"the evaluation used the test split of {report.data_dir}, not the run's own data"
         )
-    if report.absent_classes:
-        caveats.append(
-            f"the test split has no image of {', '.join(map(repr, report.absent_classes))}: "
-            "its figures are undefined and the averages cover the other classes"
-        )
+    if report.absent_note:
+        caveats.append(report.absent_note)
     if report.decoding_note:
         caveats.append(report.decoding_note)
     caveats += decision_caveats(report)

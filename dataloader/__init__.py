@@ -4,7 +4,7 @@ sizes (``inspect_data``) and a synthetic demo dataset."""
 
 from dataloader.dataset import load_dataset
 from dataloader.errors import DataError
-from dataloader.groups import check_overlap
+from dataloader.groups import check_overlap, describe_unmatched
 from dataloader.images import any_colour
 from dataloader.imageset import DatasetSplits, ImageSet
 from dataloader.inspect import DataSummary, inspect_data
@@ -21,6 +21,7 @@ __all__ = [
     "check_overlap",
     "compute_stats",
     "describe_skipped",
+    "describe_unmatched",
     "duplicate_clusters",
     "inspect_data",
     "load_dataset",

@@ -97,10 +97,11 @@ def unmatched_rows(
     ]
 
 
-def describe_unmatched(unmatched: list[str]) -> str:
-    """``N row(s) of it match no image (first: ...)`` and what the rows must name."""
+def describe_unmatched(unmatched: list[str], count: int | None = None) -> str:
+    """``N row(s) of it match no image (first: ...)`` and what the rows must name; ``count``:
+    how many there are when ``unmatched`` holds only the first ones."""
     return (
-        f"{len(unmatched)} row(s) of it match no image (first: "
+        f"{len(unmatched) if count is None else count} row(s) of it match no image (first: "
         f"{', '.join(unmatched[:MAX_LISTED])}); give each image a row 'file,group', {FILE_HINT}"
     )
 

@@ -75,11 +75,8 @@ def main(argv: list[str] | None = None) -> int:
     files, count = skipped.get("files", []), skipped.get("count")
     if line := describe_skipped(files, contract.METRICS_JSON, count):
         print(line)
-    if absent := report.get("absent_classes"):
-        print(
-            f"the test split has no image of {', '.join(map(repr, absent))}: its figures are "
-            "n/a and the macro averages cover the other classes"
-        )
+    if absent := contract.EvaluationReport.model_validate(report).absent_note:
+        print(absent)
     print(format_table(report))
     threshold = report["operating_points"].get("threshold")
     if threshold is not None:

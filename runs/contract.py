@@ -206,6 +206,16 @@ class EvaluationReport(_Open):
         "the image decoding than the run's training (Preprocessing.decoding_note)",
     )
 
+    @property
+    def absent_note(self) -> str | None:
+        """One sentence on ``absent_classes`` for a reader of the figures; None without any."""
+        if not self.absent_classes:
+            return None
+        return (
+            f"the test split has no image of {', '.join(map(repr, self.absent_classes))}: its "
+            "figures are n/a and the macro averages cover the other classes"
+        )
+
 
 class ExplainedSample(_Open):
     """One explained test image in ``index.json``."""

@@ -16,7 +16,14 @@ from typing import Any
 import numpy as np
 
 from common import InvalidInput
-from dataloader import DataError, check_overlap, compute_stats, describe_skipped, load_dataset
+from dataloader import (
+    DataError,
+    check_overlap,
+    compute_stats,
+    describe_skipped,
+    describe_unmatched,
+    load_dataset,
+)
 from runs import DECODING_VERSION, Preprocessing, contract
 from trainer import distributed
 from trainer.engine import Batches
@@ -111,11 +118,9 @@ def manifest_warning(stats: dict[str, Any]) -> str | None:
     unmatched = groups.get("unmatched_rows") or {}
     if not unmatched.get("count"):
         return None
-    return (
-        f"{unmatched['count']} row(s) of the group manifest "
-        f"{str(groups.get('source', '')).removeprefix('manifest ')} match no image (first: "
-        f"{', '.join(unmatched['examples'])}); correct or remove them: each row's file is an "
-        "image's path relative to the data folder, with /, e.g. train/benign/0001.png"
+    manifest = str(groups.get("source", "")).removeprefix("manifest ")
+    return f"the group manifest {manifest}: " + describe_unmatched(
+        unmatched["examples"], unmatched["count"]
     )
 
 

@@ -62,8 +62,8 @@ def test_manifest_rows_that_match_no_image_are_a_console_warning(tmp_path, capsy
     (data / "groups.csv").write_text("file,group\n" + "".join(rows))
     warn_data(load_dataset(data, val_fraction=0).stats)
     err = capsys.readouterr().err
-    assert "warning: 1 row(s) of the group manifest" in err
-    assert "match no image (first: train/a/gone.png)" in err
+    assert f"warning: the group manifest {data / 'groups.csv'}: 1 row(s) of it match no " in err
+    assert "match no image (first: train/a/gone.png); give each image a row 'file,group'" in err
 
 
 def test_a_class_folder_linked_to_its_split_is_a_label_conflict_warning(tmp_path, capsys):
