@@ -76,23 +76,32 @@ def write_artifacts(
         buffer_path = atomic_write_bytes(out / f"{method}.npz", buffer.getvalue())
         shape = "N×1×H×W" if method == "gradcam" else "N×C×H×W"
         files[buffer_path.name] = (
-            f"raw {plots.METHOD_TITLES[method]} values ({shape}) for the predicted class; "
+            f"raw {plots.METHOD_TITLES[method]} values ({shape}) for the explained class (see "
+            "settings.explained_class); "
             "arrays: values, target (explained class), sample_index (test-set index)"
             + (", ig_convergence_delta" if extra else "")
         )
-    samples = []
+    samples, decisions, point = [], [], info.get("operating_point")
     for i in range(len(x)):
         confidence = float(explanation.probs[i, explanation.target[i]])
+        decided = plots.decision_label(
+            explanation.probs[i], int(explanation.target[i]), class_names, point
+        )
+        decisions.append(decided)
         maps = {
             m: attributions.pixel_importance(torch.from_numpy(v[i : i + 1]))[0].numpy()
             for m, v in explanation.values.items()
         }
         name = f"{contract.PANELS_DIR}/sample_{i:02d}_test{info['sample_index'][i]}.png"
         true_label = class_names[int(labels[i])]
+        wrong = true_label != predicted[i]
         atomic_write_bytes(
-            out / name, plots.sample_panel(images[i], maps, true_label, predicted[i], confidence)
+            out / name, plots.sample_panel(images[i], maps, true_label, decided, wrong)
         )
-        files[name] = f"sample {i}: image and one overlay per method, labels and confidence"
+        files[name] = (
+            f"sample {i}: image and one overlay per method with its scale, the true label and "
+            "the decision explained"
+        )
         samples.append(
             {
                 "rank": i,
@@ -101,22 +110,23 @@ def write_artifacts(
                 "true_label": true_label,
                 "predicted_label": predicted[i],
                 "confidence": confidence,
-                "misclassified": true_label != predicted[i],
+                "misclassified": wrong,
+                "decided": decided.replace("\n", " "),
             }
         )
     if "gradcam" in explanation.values:
         cams = np.asarray(explanation.values["gradcam"])[:, 0]  # N×1×H×W → N×H×W
         captions = [
-            f"{'✗' if s['misclassified'] else '✓'} true {s['true_label']}\n"
-            f"predicted {s['predicted_label']} ({s['confidence']:.0%})"
-            for s in samples
+            f"{'✗' if s['misclassified'] else '✓'} true {s['true_label']}\n{decided}"
+            for s, decided in zip(samples, decisions, strict=True)
         ]
         wrong = [s["misclassified"] for s in samples]
         atomic_write_bytes(
             out / contract.GRADCAM_PNG, plots.cam_grid(images, cams, captions, wrong)
         )
         files[contract.GRADCAM_PNG] = (
-            "Grad-CAM of the predicted class at the last conv block, every explained sample"
+            "Grad-CAM of the explained class at the last conv block (a coarse map: one cell per "
+            "feature-map position), every explained sample, each with its scale"
         )
     if "shap" in explanation.values:
         atomic_write_bytes(

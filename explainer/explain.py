@@ -300,6 +300,7 @@ def explain_run(
         "created_at": datetime.now(UTC).isoformat(timespec="seconds"),
         "settings": {
             "n_samples": len(index),
+            "n_samples_requested": n_samples,  # more than the test split has: all of it
             "seed": seed,
             "methods": methods,
             "n_steps": IG_STEPS,

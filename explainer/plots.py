@@ -33,45 +33,64 @@ def _show_image(ax, image: np.ndarray, alpha: float = 1.0) -> None:
     ax.set_yticks([])
 
 
-def _overlay(ax, image: np.ndarray, heat: np.ndarray, signed: bool) -> None:
-    """Draw ``heat`` (``H×W``) over a faded grey version of ``image``."""
+# Each map is drawn on its own scale, stated on the figure: maps of different images, methods or
+# models are compared by these numbers, not by their colours.
+SCALE_NOTE = (
+    "each map on its own scale (in its title): signed maps ±99th percentile of |value|, "
+    "beyond it clipped; Grad-CAM 0 to its maximum"
+)
+
+
+def _overlay(ax, image: np.ndarray, heat: np.ndarray, signed: bool) -> str:
+    """Draw ``heat`` (``H×W``) over a faded grey version of ``image``; return its scale as
+    text (``±0.012``, ``0–0.13``)."""
     grey = image.mean(axis=-1, keepdims=True)
     _show_image(ax, grey, alpha=0.6)
     if signed:
         limit = float(np.percentile(np.abs(heat), 99)) or 1.0
         ax.imshow(heat, cmap="bwr", vmin=-limit, vmax=limit, alpha=0.6)
-    else:
-        top = float(heat.max()) or 1.0
-        ax.imshow(heat, cmap="jet", vmin=0, vmax=top, alpha=0.45)
+        return f"±{limit:.2g}"
+    top = float(heat.max()) or 1.0
+    ax.imshow(heat, cmap="jet", vmin=0, vmax=top, alpha=0.45)
+    return f"0–{top:.2g}"
 
 
 def sample_panel(
-    image: np.ndarray,
-    maps: dict[str, np.ndarray],
-    true_label: str,
-    predicted_label: str,
-    confidence: float,
+    image: np.ndarray, maps: dict[str, np.ndarray], true_label: str, decided: str, wrong: bool
 ) -> bytes:
-    """One row: the image, then one overlay per method.
+    """One row: the image, then one overlay per method, each with its scale.
 
     Args:
         image: ``H×W×C`` floats in ``[0, 1]``.
         maps: Method name → per-pixel importance ``H×W`` (signed for IG and SHAP).
-        confidence: The model's probability of ``predicted_label``.
+        decided: What the model decided, and how (``decision_label``): the explained class.
+        wrong: Whether that decision is not ``true_label``.
     """
-    fig = Figure(figsize=(2.6 * (1 + len(maps)), 3.0))
+    aspect = image.shape[0] / image.shape[1]  # rows as tall as the images, not a fixed height
+    fig = Figure(figsize=(2.6 * (1 + len(maps)), 2.6 * aspect + 0.9))
     axes = fig.subplots(1, 1 + len(maps), squeeze=False)[0]
     _show_image(axes[0], image)
-    wrong = true_label != predicted_label
     axes[0].set_title(
-        f"true: {true_label}\npredicted: {predicted_label} ({confidence:.2f})",
-        fontsize=9,
-        color="crimson" if wrong else "black",
+        f"true: {true_label}\n{decided}", fontsize=8, color="crimson" if wrong else "black"
     )
     for ax, (method, heat) in zip(axes[1:], maps.items(), strict=True):
-        _overlay(ax, image, heat, signed=method != "gradcam")
-        ax.set_title(METHOD_TITLES.get(method, method), fontsize=9)
+        scale = _overlay(ax, image, heat, signed=method != "gradcam")
+        ax.set_title(f"{METHOD_TITLES.get(method, method)}\n({scale})", fontsize=9)
+    fig.text(0.5, 0.0, SCALE_NOTE, ha="center", va="top", fontsize=7, color="dimgray")
     return _png(fig)
+
+
+def decision_label(probs: np.ndarray, target: int, class_names: list[str],
+                   point: dict | None) -> str:  # fmt: skip
+    """``predicted: b (0.91)`` (argmax), or for a two-class run decided by its threshold
+    ``decided: b (P(b) 0.14 < threshold 0.863)``: what was explained, and why."""
+    if point is None:
+        return f"predicted: {class_names[target]} ({probs[target]:.2f})"
+    positive = point["positive_class"]
+    p, threshold = float(probs[class_names.index(positive)]), float(point["threshold"])
+    side = "≥" if p >= threshold else "<"
+    why = f"(P({positive}) {p:.2f} {side} threshold {threshold:.3g})"
+    return f"decided: {class_names[target]}\n{why}"
 
 
 def cam_grid(
@@ -84,13 +103,16 @@ def cam_grid(
     """
     columns = max(1, min(columns, len(images)))
     rows = -(-len(images) // columns)
-    fig = Figure(figsize=(2.4 * columns, 2.7 * rows))
+    aspect = images.shape[1] / images.shape[2]
+    fig = Figure(figsize=(2.4 * columns, (2.4 * aspect + 0.9) * rows))
     axes = fig.subplots(rows, columns, squeeze=False).ravel()
     for ax in axes[len(images) :]:
         ax.axis("off")
     for ax, image, cam, caption, bad in zip(axes, images, cams, captions, wrong, strict=False):
-        _overlay(ax, image, cam, signed=False)
-        ax.set_title(caption, fontsize=8, color="crimson" if bad else "black")
+        scale = _overlay(ax, image, cam, signed=False)
+        colour = "crimson" if bad else "black"
+        ax.set_title(f"{caption}\nGrad-CAM {scale}", fontsize=8, color=colour)
+    fig.text(0.5, 0.0, SCALE_NOTE, ha="center", va="top", fontsize=8, color="dimgray")
     return _png(fig)
 
 

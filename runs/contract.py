@@ -227,6 +227,9 @@ class ExplainedSample(_Open):
     predicted_label: str
     confidence: float
     misclassified: bool
+    decided: str | None = Field(
+        None, description="what the model decided, and how (argmax, or a two-class threshold)"
+    )
 
 
 class ExplanationIndex(_Open):

@@ -225,6 +225,9 @@ def test_a_threshold_run_is_explained_for_the_class_its_threshold_decides(
     assert index["operating_point"]["positive_class"] == "nevus"
     assert {s["predicted_label"] for s in index["samples"]} == {"nevus"}
     assert all(s["misclassified"] == (s["true_label"] != "nevus") for s in index["samples"])
+    # Said on every panel: nevus decided at a probability the argmax would call melanoma.
+    assert all(s["decided"].startswith("decided: nevus (P(nevus) 0.00 ≥ threshold 0)")
+               for s in index["samples"])  # fmt: skip
     for method in ("shap", "gradcam"):
         assert set(np.load(Path(folder) / f"{method}.npz")["target"].tolist()) == {1}
     embedding = json.loads((Path(folder) / contract.EMBEDDING_JSON).read_text())
