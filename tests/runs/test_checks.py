@@ -89,7 +89,7 @@ def test_a_strip_in_the_test_split_is_skipped_as_too_far_out_of_shape(tmp_path):
     data = grey_folder(tmp_path / "data", (16, 16))
     Image.fromarray(np.zeros((16, 80), np.uint8)).save(data / "test" / "a" / "0000-strip.png")
     [skipped] = runs.load_test_split(data, _grey_model()).skipped
-    assert skipped["reason"].startswith("does not fit: 16×80 px would be squashed 5× against")
+    assert skipped["reason"].startswith("does not fit: 16×80 px would be squashed 5.0× against")
 
 
 @pytest.mark.parametrize("channels", [1, 3])

@@ -155,7 +155,7 @@ def test_a_thumbnail_is_refused_as_the_evaluator_refuses_such_data(trained_run):
 
 def test_a_strip_is_refused_as_the_dataloader_skips_it(trained_run):
     served = load_classifier(f"runs:/{trained_run.run_id}/model")  # 32×32 input
-    with pytest.raises(ValueError, match=r"16×200 px would be squashed 12× .* crop it"):
+    with pytest.raises(ValueError, match=r"16×200 px would be squashed 12.5× .* crop it"):
         served.predict(None, np.zeros((1, 16, 200, 3), np.uint8))  # a 12.5:1 strip
     assert len(served.predict(None, np.zeros((1, 16, 64, 3), np.uint8))) == 1  # 4:1 is fine
 
