@@ -11,6 +11,7 @@ unless explicitly allowed.
 import csv
 import posixpath
 import re
+import warnings
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -145,9 +146,10 @@ def group_split(
     """Sorted indices ``(train, val)`` with about ``fraction`` of the images in val, no group on
     both sides, classes stratified as far as the groups allow.
 
-    ``StratifiedGroupKFold`` with ``round(1 / fraction)`` folds gives the first fold to val; with
-    fewer groups (or images of the smallest class) than folds, ``GroupShuffleSplit`` draws
-    ``fraction`` of the groups instead.
+    ``StratifiedGroupKFold`` with ``round(1 / fraction)`` folds gives the first fold to val (a
+    class with fewer images than folds is spread as far as it goes: scikit-learn's warning about
+    it is expected here and not shown); with fewer groups than folds, or no class with as many
+    images, ``GroupShuffleSplit`` draws ``fraction`` of the groups instead.
     """
     n_groups = len(set(groups.tolist()))
     if n_groups < 2:
@@ -156,7 +158,9 @@ def group_split(
     placeholder = np.zeros(len(labels))
     if n_groups >= folds and np.bincount(labels).max() >= folds:
         splitter = StratifiedGroupKFold(n_splits=folds, shuffle=True, random_state=seed)
-        train_idx, val_idx = next(splitter.split(placeholder, labels, groups))
+        with warnings.catch_warnings():
+            warnings.filterwarnings("ignore", "The least populated class", UserWarning)
+            train_idx, val_idx = next(splitter.split(placeholder, labels, groups))
     else:
         splitter = GroupShuffleSplit(n_splits=1, test_size=fraction, random_state=seed)
         train_idx, val_idx = next(splitter.split(placeholder, labels, groups))

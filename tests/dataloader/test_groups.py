@@ -1,6 +1,7 @@
 """Group-aware splits: a group (patient) per image from a manifest or DICOM PatientID."""
 
 import shutil
+import warnings
 
 import numpy as np
 import pytest
@@ -175,3 +176,12 @@ def test_images_without_a_group_name_the_rows_that_match_none(image_folder):
         r"\(first: data/test/benign/000.png.*relative to the data folder, with /",
     ):
         load_dataset(root)  # fmt: skip
+
+
+def test_a_class_smaller_than_the_folds_is_split_without_scikit_learns_warning():
+    labels = np.array([0] * 40 + [1] * 8)  # 8 images of class 1, 10 folds for a fraction of 0.1
+    groups = np.array([f"p{i}" for i in range(48)])
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # the trainer printed "The least populated class ..."
+        _, val = group_split(labels, groups, 0.1, 0)
+    assert len(val) == 5 and set(labels[val]) == {0, 1}
