@@ -41,8 +41,10 @@ def test_a_threshold_runs_misclassified_list_is_the_mistakes_of_its_decision(tmp
 def test_every_logged_figure_states_which_way_is_better():
     """A figure added to the evaluator but not to common.metric_keys' lists would be ranked
     higher-is-better by the dashboard, whatever it means."""
-    report = _threshold_report()[2]
-    figures = {metric_keys.split_bound(key)[0] for key in flat_metrics(report)}
+    rng = np.random.default_rng(0)
+    three = compute_metrics(np.arange(30) % 3, rng.dirichlet([1, 1, 1], 30), ["a", "b", "c"])
+    reports = [_threshold_report()[2], three]  # two classes at a threshold, and three classes
+    figures = {metric_keys.split_bound(key)[0] for r in reports for key in flat_metrics(r)}
     figures.discard(metric_keys.eval_key("threshold"))  # a setting, not a figure to rank
     assert len(figures) > 20
     assert [key for key in figures if not metric_keys.direction_stated(key)] == []
