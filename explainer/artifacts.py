@@ -96,7 +96,10 @@ def write_artifacts(
         true_label = class_names[int(labels[i])]
         wrong = true_label != predicted[i]
         atomic_write_bytes(
-            out / name, plots.sample_panel(images[i], maps, true_label, decided, wrong)
+            out / name,
+            plots.sample_panel(
+                images[i], maps, true_label, decided, wrong, info["settings"].get("background_size")
+            ),
         )
         files[name] = (
             f"sample {i}: image and one overlay per method with its scale, the true label and "

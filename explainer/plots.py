@@ -56,7 +56,12 @@ def _overlay(ax, image: np.ndarray, heat: np.ndarray, signed: bool) -> str:
 
 
 def sample_panel(
-    image: np.ndarray, maps: dict[str, np.ndarray], true_label: str, decided: str, wrong: bool
+    image: np.ndarray,
+    maps: dict[str, np.ndarray],
+    true_label: str,
+    decided: str,
+    wrong: bool,
+    background: int | None = None,
 ) -> bytes:
     """One row: the image, then one overlay per method, each with its scale.
 
@@ -65,6 +70,8 @@ def sample_panel(
         maps: Method name → per-pixel importance ``H×W`` (signed for IG and SHAP).
         decided: What the model decided, and how (``decision_label``): the explained class.
         wrong: Whether that decision is not ``true_label``.
+        background: How many test images SHAP compares the image with (its title says so: a
+            red area where the image is darker than they are there is not a finding in it).
     """
     aspect = image.shape[0] / image.shape[1]  # rows as tall as the images, not a fixed height
     fig = Figure(figsize=(2.6 * (1 + len(maps)), 2.6 * aspect + 0.9))
@@ -75,9 +82,17 @@ def sample_panel(
     )
     for ax, (method, heat) in zip(axes[1:], maps.items(), strict=True):
         scale = _overlay(ax, image, heat, signed=method != "gradcam")
-        ax.set_title(f"{METHOD_TITLES.get(method, method)}\n({scale})", fontsize=9)
+        ax.set_title(map_title(method, scale, background), fontsize=9)
     fig.text(0.5, 0.0, SCALE_NOTE, ha="center", va="top", fontsize=7, color="dimgray")
     return _png(fig)
+
+
+def map_title(method: str, scale: str, background: int | None = None) -> str:
+    """``SHAP\n(±0.012, vs 16 test images)``: the method, the map's scale and, for SHAP, how many
+    images it compares with."""
+    if method == "shap" and background:
+        scale += f", vs {background} test images"
+    return f"{METHOD_TITLES.get(method, method)}\n({scale})"
 
 
 def decision_label(probs: np.ndarray, target: int, class_names: list[str],

@@ -25,3 +25,8 @@ def test_each_overlay_reports_the_scale_it_was_drawn_on():
     heat = np.linspace(-0.5, 0.5, 16).reshape(4, 4)
     assert plots._overlay(ax, image, heat, signed=True) == "±0.5"
     assert plots._overlay(ax, image, np.abs(heat) * 0.026, signed=False) == "0–0.013"
+
+
+def test_a_shap_map_is_titled_with_the_images_it_compares_with():
+    assert plots.map_title("shap", "±0.5", 16) == "SHAP\n(±0.5, vs 16 test images)"
+    assert plots.map_title("gradcam", "0–0.013", 16) == "Grad-CAM\n(0–0.013)"
