@@ -304,8 +304,26 @@ class DatasetStats(_Open):
         None, description="patients per split and shared between splits (dataloader.groups)"
     )
     leakage: dict[str, Any] | None = Field(
-        None, description="exact and near duplicate images across splits (dataloader.leakage)"
+        None,
+        description="exact and near duplicate images across splits, and identical images under "
+        "two classes (label_conflicts; dataloader.leakage)",
     )
+
+    @property
+    def label_conflict_note(self) -> str | None:
+        """One sentence on identical images filed under two or more classes; None without."""
+        conflicts = (self.leakage or {}).get("label_conflicts") or {}
+        if not conflicts.get("count"):
+            return None
+        first = conflicts["examples"][0]
+        pairs = zip(first["files"], first["classes"], strict=True)
+        copies = " = ".join(f"{file} ({cls})" for file, cls in pairs)
+        return (
+            f"{conflicts['count']} image(s) appear under two or more classes (identical pixels, "
+            f"e.g. {copies}); keep each image only in the folder of its true class (a class "
+            "folder linked to its own split, such as train/all -> train/, repeats every image); "
+            f"{DATASET_STATS_JSON} lists examples under leakage.label_conflicts"
+        )
 
 
 def _new_id() -> str:

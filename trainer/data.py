@@ -126,17 +126,7 @@ def manifest_warning(stats: dict[str, Any]) -> str | None:
 
 def label_conflict_warning(stats: dict[str, Any]) -> str | None:
     """One line on identical images under two or more classes; None when there are none."""
-    conflicts = (stats.get("leakage") or {}).get("label_conflicts") or {}
-    if not conflicts.get("count"):
-        return None
-    first = conflicts["examples"][0]
-    copies = " = ".join(f"{f} ({c})" for f, c in zip(first["files"], first["classes"], strict=True))
-    return (
-        f"{conflicts['count']} image(s) appear under two or more classes (identical pixels, "
-        f"e.g. {copies}); keep each image only in the folder of its true class (a class folder "
-        "linked to its own split, such as train/all -> train/, repeats every image); "
-        f"{contract.DATASET_STATS_JSON} lists examples under leakage.label_conflicts"
-    )
+    return contract.DatasetStats.model_validate(stats).label_conflict_note
 
 
 def missing_classes(stats: dict[str, Any], split: str) -> list[str]:

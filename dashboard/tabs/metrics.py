@@ -13,6 +13,7 @@ from dashboard import data, reports
 from dashboard.context import Context
 from dashboard.model_card import class_counts, split_counts
 from dashboard.reads import HISTORY_COLUMNS
+from runs import contract
 
 MAX_POINTS = 1000  # per series in a chart; longer histories are thinned evenly
 PREFERRED = ("train_loss", "val_loss", "val_accuracy", "val_auc")
@@ -273,6 +274,8 @@ def leakage_rows(stats: dict | None) -> pd.DataFrame:
 
 
 def _leakage(stats: dict | None) -> None:
+    if note := contract.DatasetStats.model_validate(stats or {}).label_conflict_note:
+        st.warning(f"Labels in conflict: {note}.")
     groups = (stats or {}).get("groups")
     if groups:
         shared = {p: v["count"] for p, v in groups.get("overlap", {}).items() if v["count"]}

@@ -174,3 +174,18 @@ def test_the_last_report_names_epoch_member_and_age():
     tags = {"pipeline.progress": json.dumps(report)}
     assert last_report(tags, now) == " (last report: epoch 36 of 40 of member 2 of 5, 23 min ago)"
     assert last_report({}, now) == "" and last_report({"pipeline.progress": "{"}, now) == ""
+
+
+def test_identical_images_under_two_classes_are_a_warning_of_the_dataset(page_env, mlflow_server):
+    client = MlflowClient(mlflow_server)
+    exp = client.create_experiment(f"conflicts-{time.time_ns()}")
+    run_id = client.create_run(exp, run_name="conflicting").info.run_id
+    conflict = {"files": ["train/a/1.png", "train/b/1.png"], "classes": ["a", "b"]}
+    stats = {"class_names": ["a", "b"], "counts": {"train": {"a": 4, "b": 4, "total": 8}},
+             "leakage": {"exact": {}, "near": {},
+                         "label_conflicts": {"count": 4, "examples": [conflict]}}}  # fmt: skip
+    client.log_dict(run_id, stats, "dataset_stats.json")
+    at = open_page(run_id, "Metrics", experiment_id=exp)
+    [warning] = [w.value for w in at.warning if w.value.startswith("Labels in conflict")]
+    assert "4 image(s) appear under two or more classes" in warning
+    assert "train/a/1.png (a) = train/b/1.png (b)" in warning
