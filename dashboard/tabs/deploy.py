@@ -57,6 +57,8 @@ def ready_line(url: str, status_code: int, body: dict) -> str:
         line += f"; STALE: {body.get('problem')}"
     elif body.get("problem"):
         line += f"; {body.get('problem')}"
+    if body.get("decoding_note"):
+        line += f"; {body['decoding_note']}"
     return line
 
 

@@ -153,6 +153,12 @@ def test_a_predictor_behind_the_alias_is_a_warning_naming_both_versions():
     assert "PREDICTOR_POLL_S (30 s)" in warning
 
 
+def test_a_predictor_decoding_otherwise_than_the_training_says_so_in_its_line():
+    body = {"model_name": "m", "version": "2", "run_id": "r2", "decoding_note": "the model was "
+            "trained on images decoded by version 5 of the image decoding; these ..."}  # fmt: skip
+    assert ready_line("http://p:5007", 200, body).endswith("; " + body["decoding_note"])
+
+
 def test_a_predictor_serving_nothing_yet_after_a_choice_says_it_will_load_it():
     warning = switch_warning("1", None, 30)  # the line above said "serves nothing yet"
     assert warning.startswith("The predictor serves no version yet: it loads version 1")
