@@ -273,15 +273,18 @@ def leakage_rows(stats: dict | None) -> pd.DataFrame:
     return pd.DataFrame(rows, columns=["splits", "duplicates", "images", "examples"])
 
 
-def _leakage(stats: dict | None) -> None:
-    if note := contract.DatasetStats.model_validate(stats or {}).label_conflict_note:
+def _leakage(typed: contract.DatasetStats | None) -> None:
+    if typed is None:
+        return
+    if note := typed.label_conflict_note:
         st.warning(f"Labels in conflict: {note}.")
-    groups = (stats or {}).get("groups")
+    stats = typed.model_dump(mode="json")
+    groups = stats.get("groups")
     if groups:
         shared = {p: v["count"] for p, v in groups.get("overlap", {}).items() if v["count"]}
         per_split = ", ".join(f"{s} {n}" for s, n in groups["per_split"].items())
         st.caption(f"Groups (patients) per split: {per_split}; shared: {shared or 'none'}")
-    if not (stats or {}).get("leakage"):
+    if not stats.get("leakage"):
         return
     rows = leakage_rows(stats)
     if rows.empty:
@@ -324,4 +327,4 @@ def _dataset(ctx: Context) -> None:
             .properties(height=260, title="Class distribution")
         )
         st.altair_chart(chart, width="stretch")
-    _leakage(stats.model_dump(mode="json") if stats is not None else None)
+    _leakage(stats)
