@@ -64,7 +64,7 @@ def _load(args: argparse.Namespace):
         dataset._stats = {**dataset.stats, "test_audit": NO_TEST}
         return dataset
     try:  # the same train/val (same seed) plus test, for the statistics only
-        audit = load_dataset(path, allow_group_overlap=True, **options)
+        audit = load_dataset(path, channels=dataset.channels, allow_group_overlap=True, **options)
     except DataError as exc:
         dataset._stats = {**dataset.stats, "test_audit": f"{AUDIT_NOT_DONE}{exc}"}
         return dataset
