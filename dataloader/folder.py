@@ -24,6 +24,7 @@ from dataloader.imageset import ImageSet, Loaded, native_fit
 from mlpipeline_model import ImageDecodeError, conform, misfit
 
 SPLITS = ("train", "val", "test")
+DOES_NOT_FIT = "does not fit"  # the reason of an image skipped by ``misfit``
 SUFFIXES = ", ".join(IMAGE_SUFFIXES)
 NOT_SUPPORTED = (
     f"not a supported image type (named neither {SUFFIXES} nor a PNG, JPEG or DICOM file by its "
@@ -212,6 +213,16 @@ def _index(root: Path, files: list[_File], cache: ArrayCache, key: str) -> dict[
     return index
 
 
+def _channels(root: Path, readable: list[_File], index: dict, cache: ArrayCache, key: str) -> int:
+    """3 when a file stored as colour shows colour (``any_colour``: grey scans stored as RGB,
+    JPEG exports, do not make a data set colour), else 1; remembered with the file list."""
+    colour = cache.load_json("colour", key)
+    if not isinstance(colour, bool):
+        colour = any_colour([root / f.rel for f in readable if index[f.rel][2]])
+        cache.save_json("colour", key, colour)
+    return 3 if colour else 1
+
+
 def _decode(
     root: Path, files: list[_File], size: tuple[int, int], channels: int
 ) -> tuple[np.ndarray, list[_File], list[dict]]:
@@ -220,11 +231,7 @@ def _decode(
     skipped: list[dict] = []
     for f in files:
         try:
-            pixels = read_pixels(root / f.rel)
-            if why := misfit(pixels.shape[:2], size):  # a thumbnail, a strip: refused when served
-                skipped.append({"file": f.rel, "reason": f"does not fit: {why}"})
-                continue
-            images[len(kept)] = conform(pixels, size, channels)
+            images[len(kept)] = conform(read_pixels(root / f.rel), size, channels)
         except Exception as exc:  # a corrupt file is skipped and reported, never a crash
             skipped.append({"file": f.rel, "reason": f"cannot decode: {_reason(exc)}"})
         else:
@@ -245,7 +252,7 @@ def _check_classes(root: Path, split: str, files: list[_File], kept: set[str], s
             fix = (
                 "use images closer to the size and shape the others are resized to (or, "
                 "training, another --image-size)"
-                if reason.startswith("does not fit")
+                if reason.startswith(DOES_NOT_FIT)
                 else f"replace them with valid {SUFFIXES} images"
             )
             raise DataError(
@@ -312,13 +319,21 @@ def load_folder(
         raise DataError(f"none of the image files under {root} could be read; {layout(root)}")
     if image_size is None:
         image_size = native_fit(_typical_size(index, files, readable), min_size, max_size)
-    if channels is None:  # grey scans stored as RGB (JPEG exports) do not make it colour
-        channels = 3 if any_colour([root / f.rel for f in readable if index[f.rel][2]]) else 1
+    if channels is None:
+        channels = _channels(root, readable, index, cache, make_key("colour", content_hash))
 
     header_ids = {f.rel: index[f.rel][3] for f in readable if len(index[f.rel]) > 3}
     sets: dict[str, ImageSet] = {}
     for split in splits:
-        candidates = [f for f in files[split] if isinstance(index[f.rel], list)]
+        candidates = []
+        for f in files[split]:
+            if not isinstance(index[f.rel], list):
+                continue
+            # A thumbnail or a strip (refused when served) is skipped from its header's size.
+            if why := misfit(tuple(index[f.rel][:2]), image_size):
+                skipped.append({"file": f.rel, "reason": f"{DOES_NOT_FIT}: {why}"})
+            else:
+                candidates.append(f)
         split_list = [[f.rel, f.label, f.size, f.mtime_ns] for f in candidates]
         key = make_key(split_list, list(image_size), channels)
         hit = cache.load(split, key)

@@ -104,7 +104,7 @@ def holds_colour(path: Path) -> bool:
     cannot be decoded (it is skipped when the data set is loaded)."""
     try:
         pixels = read_pixels(path)
-    except (ImageDecodeError, OSError, ValueError):
+    except Exception:  # any decoder error: the file is skipped (and listed) when decoded
         return False
     if pixels.ndim == 2:
         return False

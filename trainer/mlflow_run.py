@@ -170,7 +170,8 @@ def close_abandoned(previous: dict[str, Any], resumed: str | None, tracking_uri:
         run = client.get_run(run_id)
         if run.info.status != "RUNNING" or run.info.lifecycle_stage != "active":
             return
-        if run.data.tags.get(contract.TRAINER_TAG) != checkpoint.trainer_id(previous):
+        named = run.data.tags.get(contract.TRAINER_TAG)  # None: logged before the tag, or the
+        if named is not None and named != checkpoint.trainer_id(previous):  # trainer died first
             return  # resumed since by another trainer (from another folder): it may be alive
         client.set_tag(
             run_id, contract.ENDED_TAG,

@@ -157,16 +157,32 @@ def test_resume_auto_continues_the_run_last_resumed_by_path(tmp_path, trainer_ar
     assert train([*argv, "--resume", "auto"]) == earlier
 
 
+def _experiment(client: MlflowClient) -> str:
+    """The id of the experiment "tests", created when missing."""
+    found = client.get_experiment_by_name("tests")
+    return found.experiment_id if found else client.create_experiment("tests")
+
+
 def test_a_run_resumed_by_another_trainer_is_not_marked_killed_by_the_old_folder(mlflow_server):
     from runs import contract
     from trainer.mlflow_run import close_abandoned
 
     client = MlflowClient(mlflow_server)
-    experiment = client.get_experiment_by_name("tests") or client.create_experiment("tests")
-    experiment = getattr(experiment, "experiment_id", experiment)
+    experiment = _experiment(client)
     run = client.create_run(experiment, tags={contract.TRAINER_TAG: "node-2:77"})  # alive there
     old_record = {"run_id": run.info.run_id, "pid": 42, "host": "node-1"}
     close_abandoned(old_record, None, mlflow_server, Path("old-folder"))
     assert client.get_run(run.info.run_id).info.status == "RUNNING"
     close_abandoned({**old_record, "pid": 77, "host": "node-2"}, None, mlflow_server, Path("f"))
     assert client.get_run(run.info.run_id).info.status == "KILLED"  # its own trainer is gone
+
+
+def test_a_run_without_the_trainer_tag_is_marked_killed_when_its_folder_is_free(mlflow_server):
+    from trainer.mlflow_run import close_abandoned
+
+    client = MlflowClient(mlflow_server)
+    experiment = _experiment(client)
+    run = client.create_run(experiment)  # logged before the tag, or killed before it was set
+    close_abandoned({"run_id": run.info.run_id, "pid": 42, "host": "node-1"}, None,
+                    mlflow_server, Path("folder"))  # fmt: skip
+    assert client.get_run(run.info.run_id).info.status == "KILLED"
