@@ -129,6 +129,16 @@ def reopen(run_id: str, tracking_uri: str) -> str:
         ) from exc
 
 
+def deleted(run_id: str | None, tracking_uri: str) -> bool:
+    """Whether run ``run_id`` is in the tracking server's trash (False when it cannot be told)."""
+    if run_id is None:
+        return False
+    try:
+        return MlflowClient(tracking_uri).get_run(run_id).info.lifecycle_stage == "deleted"
+    except TRACKING_ERRORS:
+        return False
+
+
 def log_setup(
     params: dict[str, Any], dataset, preprocessing: Preprocessing, warning: str | None = None
 ) -> None:

@@ -268,13 +268,16 @@ def _train(session: Training, state: dict[str, Any] | None, tracking_uri: str,
         raise
     except mlflow_run.TRACKING_ERRORS as exc:
         if getattr(exc, "error_code", None) in mlflow_run.REFUSALS:  # it answered: no outage
-            status, active = None, mlflow.active_run()  # nothing to mark: it refuses this run
-            rid = session.run_id or (active.info.run_id if active else "RUN_ID")
-            raise InvalidInput(  # e.g. the run deleted in MLflow's UI while it trained
-                f"the tracking server {tracking_uri} refused a request of this training "
-                f"({getattr(exc, 'message', exc)}); the checkpoint is kept in "
-                f"{session.checkpoint_path.parent} (a run deleted in MLflow: `mlflow runs "
-                f"restore --run-id {rid}`, then the same command with --resume auto)"
+            active = mlflow.active_run()
+            rid = session.run_id or (active.info.run_id if active else None)
+            if not mlflow_run.deleted(rid, tracking_uri):
+                raise  # a request of ours that the server refused: a bug to see in full
+            status = None  # nothing to mark: the run is in MLflow's trash
+            raise InvalidInput(
+                f"the tracking server {tracking_uri} refused a request of this training: run "
+                f"{rid} was deleted while it trained ({getattr(exc, 'message', exc)}); the "
+                f"checkpoint is kept in {session.checkpoint_path.parent}: `mlflow runs restore "
+                f"--run-id {rid}`, then the same command with --resume auto"
             ) from exc
         raise ServiceUnavailable(
             f"the tracking server {tracking_uri} stopped answering during training "
