@@ -312,18 +312,23 @@ class DatasetStats(_Open):
     @property
     def label_conflict_note(self) -> str | None:
         """One sentence on identical images filed under two or more classes; None without."""
-        conflicts = (self.leakage or {}).get("label_conflicts") or {}
-        if not conflicts.get("count"):
-            return None
-        first = conflicts["examples"][0]
-        pairs = zip(first["files"], first["classes"], strict=True)
-        copies = " = ".join(f"{file} ({cls})" for file, cls in pairs)
-        return (
-            f"{conflicts['count']} image(s) appear under two or more classes (identical pixels, "
-            f"e.g. {copies}); keep each image only in the folder of its true class (a class "
-            "folder linked to its own split, such as train/all -> train/, repeats every image); "
-            f"{DATASET_STATS_JSON} lists examples under leakage.label_conflicts"
-        )
+        return label_conflict_note(self.leakage)
+
+
+def label_conflict_note(leakage: dict[str, Any] | None) -> str | None:
+    """One sentence on the ``label_conflicts`` of a ``dataset_stats.json`` ``leakage`` section
+    (identical images under two or more classes); None when there are none."""
+    conflicts = (leakage or {}).get("label_conflicts") or {}
+    if not conflicts.get("count"):
+        return None
+    pairs = zip(conflicts["examples"][0]["files"], conflicts["examples"][0]["classes"], strict=True)
+    copies = " = ".join(f"{file} ({cls})" for file, cls in pairs)
+    return (
+        f"{conflicts['count']} image(s) appear under two or more classes (identical pixels, "
+        f"e.g. {copies}); keep each image only in the folder of its true class (a class folder "
+        "linked to its own split, such as train/all -> train/, repeats every image); "
+        f"{DATASET_STATS_JSON} lists examples under leakage.label_conflicts"
+    )
 
 
 def _new_id() -> str:

@@ -126,7 +126,7 @@ def manifest_warning(stats: dict[str, Any]) -> str | None:
 
 def label_conflict_warning(stats: dict[str, Any]) -> str | None:
     """One line on identical images under two or more classes; None when there are none."""
-    return contract.DatasetStats.model_validate(stats).label_conflict_note
+    return contract.label_conflict_note(stats.get("leakage"))
 
 
 def missing_classes(stats: dict[str, Any], split: str) -> list[str]:
