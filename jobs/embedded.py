@@ -242,6 +242,11 @@ class EmbeddedCollection:
         raise NotImplementedError(f"the embedded store's collections have no {name}()")
 
 
+def database_file(folder: Path, name: str) -> Path:
+    """The file of the embedded database ``name`` in ``folder``."""
+    return Path(folder) / f"{name}.sqlite3"
+
+
 class EmbeddedDatabase:
     """A database in ``folder/<name>.sqlite3``, safe for many threads and processes.
 
@@ -259,7 +264,7 @@ class EmbeddedDatabase:
         self.name = name
         self.lock_timeout = lock_timeout
         self.folder.mkdir(parents=True, exist_ok=True)
-        self.path = self.folder / f"{name}.sqlite3"
+        self.path = database_file(self.folder, name)
         self._local = threading.local()
         self._tables: set[str] = set()
         self._write_lock = _WRITE_LOCKS.setdefault(self.path, threading.RLock())

@@ -24,7 +24,7 @@ import pymongo
 from pymongo.errors import ConfigurationError, PyMongoError
 
 from common import ServiceUnavailable, Settings, StartupError
-from jobs.embedded import EmbeddedDatabase
+from jobs.embedded import EmbeddedDatabase, database_file
 
 # runs imports torch and MLflow: a job service that needs only its store does without them.
 if TYPE_CHECKING:
@@ -61,7 +61,7 @@ class StoreDamaged(SystemExit):
 
 def store_file(settings: Settings) -> Path:
     """The embedded store's file (``EmbeddedDatabase.path`` of these settings)."""
-    return Path(settings.store_dir) / f"{settings.mongo_db}.sqlite3"
+    return database_file(settings.store_dir, settings.mongo_db)
 
 
 def check_store(settings: Settings) -> None:

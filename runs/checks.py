@@ -206,11 +206,13 @@ def check_compatible(path: Path, pp: Preprocessing) -> dict:
     small_h, small_w = min(h for h, _ in found.sizes), min(w for _, w in found.sizes)
     # Images too small or of another shape are skipped (and listed) when the split is loaded;
     # only data without a single image of a size the model can take is refused.
-    if all(misfit(size, (height, width)) for size in found.sizes):
+    misfits = [misfit(size, (height, width)) for size in found.sizes]
+    if all(misfits):
         problems.append(
-            f"image size: the data has images of {small_h}×{small_w} (first: "
-            f"{misfit(found.sizes[0], (height, width))}), the model takes {height}×{width} and "
-            f"resizes ({pp.resize}) at most {MAX_UPSCALE}× up and {MAX_DISTORTION}× out of shape"
+            f"image size: the data has images of {'×'.join(map(str, found.sizes[0]))} (first: "
+            f"{misfits[0]}; none of the {len(misfits)} looked at fits), the model takes "
+            f"{height}×{width} and resizes ({pp.resize}) at most {MAX_UPSCALE}× up and "
+            f"{MAX_DISTORTION}× out of shape"
         )
     if problems:
         raise InvalidInput(

@@ -10,7 +10,6 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-import mlflow
 import numpy as np
 import torch
 import torch.nn.functional as F
@@ -248,8 +247,8 @@ class Training:
                   "epochs": self.args.epochs, "member": self.member + 1,
                   "members": self.args.ensemble}  # fmt: skip
         stamp = int(now.timestamp() * 1000)
-        MlflowClient().log_batch(
-            mlflow.active_run().info.run_id,
+        MlflowClient().log_batch(  # a client is a few attribute reads, no request
+            self.run_id,
             metrics=[
                 Metric(self.metric_prefix + k, float(v), stamp, epoch) for k, v in logged.items()
             ],
