@@ -18,11 +18,15 @@ MAX_DISTORTION = 4
 # files over MAX_PIXELS skipped from their header. 3: palette PNGs of greys are grey; images in
 # subfolders of a class folder are read. 4: GIF/TIFF files named .png and deflated DICOM files,
 # or ones whose rescale or window blanks them, are skipped. 5: a file's kind comes from its first
-# bytes, not its name (DICOM files without .dcm are read). 6: 16-bit and float images and DICOM
-# files without a window are stretched between percentiles (``robust_range``), not min/max, and
-# DICOM padding pixels (PixelPaddingValue) are left out of the stretch and black. (Which files
-# the dataloader keeps has its own version: dataloader.cache.LOADER_VERSION.)
+# bytes, not its name (DICOM files without .dcm are read). From 6 on: DECODING_CHANGES. (Which
+# files the dataloader keeps has its own version: dataloader.cache.LOADER_VERSION.)
 DECODING_VERSION = 6
+# What each version since models record it changed, and for which files: a model's note names
+# only these, so that a model of other files can be told that nothing it sees differs.
+DECODING_CHANGES = {
+    6: "16-bit images and DICOM files without a VOI window are stretched between percentiles "
+    "of their values (padding left out), not from their minimum to their maximum",
+}
 # The stretch of images without a display window: these percentiles of their values map to 0 and
 # 255 (as nnU-Net's and MONAI's percentile scaling), so that one burned-in marker, metal or a
 # hot pixel does not crush the rest of the image to black. Computed on at most STRETCH_SAMPLE
@@ -45,12 +49,15 @@ def decoding_note(trained_with: int | None) -> str | None:
         if trained_with is not None
         else f"a version before {FIRST_RECORDED} (not recorded)"
     )
+    low, high = sorted((trained_with or FIRST_RECORDED - 1, DECODING_VERSION))
+    known = [DECODING_CHANGES[v] for v in range(low + 1, high + 1) if v in DECODING_CHANGES]
+    changes = "; ".join(known) or "a newer version's changes, unknown to this copy of the code"
     return (
         f"the model was trained on images decoded by {trained} of the image decoding; these "
-        f"images were decoded by version {DECODING_VERSION}, which prepares some files otherwise "
-        "(the history is at mlpipeline_model.pixels.DECODING_VERSION), so its answers and "
-        "figures may differ from what its training saw; train the run again under this version "
-        "to remove the difference"
+        f"images were decoded by version {DECODING_VERSION}, which differs for some files "
+        f"({changes}): if its training images included such files, its answers and figures may "
+        "differ from what its training saw (train the run again under this version to remove "
+        "the difference); if not, nothing differs"
     )
 
 

@@ -16,3 +16,10 @@ def test_a_model_logged_before_versions_were_recorded_has_a_decoding_note():
     note = pickle.loads(pickle.dumps(wrapper)).decoding_note
     assert "decoded by a version before 6 (not recorded)" in note
     assert f"these images were decoded by version {DECODING_VERSION}" in note
+
+
+def test_the_decoding_note_names_the_files_whose_decoding_changed():
+    wrapper = ImageClassifierModel((8, 8), 1, ["a", "b"], decoding_version=DECODING_VERSION - 1)
+    note = wrapper.decoding_note  # a model of 8-bit PNGs can tell that nothing differs for it
+    assert "(16-bit images and DICOM files without a VOI window are stretched" in note
+    assert note.endswith("if not, nothing differs")
