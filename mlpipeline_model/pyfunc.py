@@ -122,6 +122,9 @@ class ImageClassifierModel(PythonModel):
         """Refuse an image the model would have to stretch more than ``MAX_UPSCALE``× a side,
         or squash more than ``MAX_DISTORTION``× against its other side."""
         image, model = (size[0], size[1]), tuple(self.image_size)
+        why = misfit(image, model)  # one check per image; which kind only when it misfits
+        if why is None:
+            return
         if too_small(image, model):
             height, width = self.image_size
             raise ImageDecodeError(
@@ -130,8 +133,7 @@ class ImageClassifierModel(PythonModel):
                 "not a thumbnail",
                 index,
             )
-        if why := misfit(image, model):
-            raise ImageDecodeError(f"the image {why}: crop it to the region to classify", index)
+        raise ImageDecodeError(f"the image {why}: crop it to the region to classify", index)
 
     def to_batch(self, model_input: Any) -> np.ndarray:
         """Any accepted input as uint8 ``N×H×W×C`` of the model's size and channels.
