@@ -75,8 +75,10 @@ def main(argv: list[str] | None = None) -> int:
     files, count = skipped.get("files", []), skipped.get("count")
     if line := describe_skipped(files, contract.METRICS_JSON, count):
         print(line)
-    if absent := contract.EvaluationReport.model_validate(report).absent_note:
-        print(absent)
+    typed = contract.EvaluationReport.model_validate(report)
+    for note in (typed.absent_note, typed.decoding_note):
+        if note:
+            print(note)
     print(format_table(report))
     threshold = report["operating_points"].get("threshold")
     if threshold is not None:

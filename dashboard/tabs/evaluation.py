@@ -4,7 +4,7 @@ import altair as alt
 import pandas as pd
 import streamlit as st
 
-from dashboard import data, leaderboard, reports
+from dashboard import data, handoff, leaderboard, reports
 from dashboard.context import Context, missing
 from dashboard.model_card import (
     describe_operating_point,
@@ -100,6 +100,8 @@ def render_evaluation(ctx: Context) -> None:
             st.caption(
                 f"{report.n_samples} test images · classes: {', '.join(report.class_names)}{rule}"
             )
+        for caveat in handoff.caveats_of(folder, report)[1]:  # as choosing the run lists them
+            st.warning(f"About these figures: {caveat}.")
         overall, per_class = table[table["overall"]], table[~table["overall"]]
         st.dataframe(_readable(overall), hide_index=True, width="stretch")
         st.altair_chart(interval_chart(overall), width="content")

@@ -173,3 +173,6 @@ def test_tta_figures_are_flagged_before_choosing(page_env, model_name, dashboard
     at = open_page(fresh_run, "Choose model", experiment_id=dashboard_runs["experiment"])
     assert not at.exception
     assert any("About its test figures" in w.value and "tta 'both'" in w.value for w in at.warning)
+    # and where the figures are read
+    at = open_page(fresh_run, "Evaluation", experiment_id=dashboard_runs["experiment"])
+    assert any("About these figures" in w.value and "tta 'both'" in w.value for w in at.warning)
