@@ -140,28 +140,40 @@ def predictor_ready(url: str, token: str | None, timeout: float = 2.0) -> reques
     return requests.get(f"{url.rstrip('/')}/ready", headers=headers, timeout=timeout)
 
 
-def _predictor_serves(settings: Settings) -> tuple[str, str | None] | None:
-    """``(version, run_id)`` of the registered model that the predictor at ``PREDICTOR_URL``
-    serves, or None (it serves another model, none, or does not answer)."""
-    try:
-        body = predictor_ready(settings.predictor_url, settings.pipeline_api_token).json()
-    except (requests.RequestException, ValueError):
-        return None
+Served = tuple[str, str | None]  # (version, run_id) of the registered model
+
+
+def predictor_serves(settings: Settings, body: object) -> Served | None:
+    """``(version, run_id)`` of the registered model that a predictor's ``/ready`` ``body``
+    says it serves, or None (another model, none, or no answer: ``body`` None)."""
     if not isinstance(body, dict) or body.get("model_name") != settings.model_name:
         return None
     return (str(body["version"]), body.get("run_id")) if body.get("version") else None
 
 
-def serving(settings: Settings) -> list[tuple[str, str, str | None]]:
+def _predictor_serves(settings: Settings) -> Served | None:
+    """``predictor_serves`` of the predictor at ``PREDICTOR_URL``, asked now."""
+    try:
+        body = predictor_ready(settings.predictor_url, settings.pipeline_api_token).json()
+    except (requests.RequestException, ValueError):
+        return None
+    return predictor_serves(settings, body)
+
+
+def serving(
+    settings: Settings, now: tuple[Served | None, Served | None] | None = None
+) -> list[tuple[str, str, str | None]]:
     """``(who, version, run_id)`` for each version clients receive now: the one the alias names,
     and the predictor's when it serves another (it keeps its last good version while the alias
-    names none, or one it refused)."""
+    names none, or one it refused). ``now``: (the alias's, the predictor's) already read by the
+    caller in this view; None: read them here."""
     found = []
-    named = served_version(settings)
+    named, served = now if now is not None else (served_version(settings), None)
     if named is not None:
         who = f"{settings.model_name}@{settings.model_alias} now serves version {named[0]}"
         found.append((who, *named))
-    served = _predictor_serves(settings)
+    if now is None:
+        served = _predictor_serves(settings)
     if served is not None and (named is None or served[0] != named[0]):
         who = f"the predictor at {settings.predictor_url} serves version {served[0]}"
         found.append((who, *served))
@@ -185,14 +197,16 @@ class Change:
         return confirmation(None if self.unknown else self.served)
 
 
-def interface_change(settings: Settings, run_id: str) -> Change:
+def interface_change(
+    settings: Settings, run_id: str, now: tuple[Served | None, Served | None] | None = None
+) -> Change:
     """How choosing ``run_id`` changes what clients receive (of the version the alias names,
-    and of the one the predictor serves when that is another). When a served version cannot be
-    read, that is said: the change is unknown, so it needs the same confirmation (fail
-    closed)."""
+    and of the one the predictor serves when that is another; ``now`` as for ``serving``). When
+    a served version cannot be read, that is said: the change is unknown, so it needs the same
+    confirmation (fail closed)."""
     mlflow.set_tracking_uri(settings.mlflow_tracking_uri)  # model_info reads MLflow's global
     uri, found, served, unknown = settings.mlflow_tracking_uri, [], [], False
-    for who, version, served_run in serving(settings):
+    for who, version, served_run in serving(settings, now):
         if served_run == run_id:
             continue
         after = interface(uri, run_model_uri(run_id), run_id)

@@ -19,19 +19,22 @@ def _store(ctx: Context) -> SelectionStore:
     return SelectionStore(get_database(ctx.settings))
 
 
-def predictor_line(url: str, token: str | None, timeout: float = 2.0) -> tuple[str, str | None]:
-    """One line: which version the predictor at ``url`` serves, or why it serves none; and that
-    version (None when it serves none or does not answer)."""
+def predictor_line(
+    url: str, token: str | None, timeout: float = 2.0
+) -> tuple[str, str | None, dict | None]:
+    """One line: which version the predictor at ``url`` serves, or why it serves none; that
+    version (None when it serves none or does not answer); and its ``/ready`` body (None when
+    it does not answer with JSON), for the rest of the view."""
     try:
         r = handoff.predictor_ready(url, token, timeout)
     except requests.RequestException as exc:
-        return f"the predictor at {url} does not answer ({type(exc).__name__})", None
+        return f"the predictor at {url} does not answer ({type(exc).__name__})", None, None
     try:
         body = r.json()
     except ValueError:
-        return f"the predictor at {url} answered HTTP {r.status_code} without JSON", None
+        return f"the predictor at {url} answered HTTP {r.status_code} without JSON", None, None
     served = str(body.get("version")) if r.status_code == 200 and body.get("version") else None
-    return ready_line(url, r.status_code, body), served
+    return ready_line(url, r.status_code, body), served, body
 
 
 def ready_line(url: str, status_code: int, body: dict) -> str:
@@ -62,7 +65,9 @@ def ready_line(url: str, status_code: int, body: dict) -> str:
     return line
 
 
-def _served(ctx: Context) -> None:
+def _served(ctx: Context) -> tuple[handoff.Served | None, handoff.Served | None]:
+    """Say what the alias names and what the predictor serves; return both (read once per
+    view: the choice below compares with them)."""
     s = ctx.settings
     target = handoff.served_version(s)
     alias = f"`{s.model_name}@{s.model_alias}`"
@@ -74,11 +79,12 @@ def _served(ctx: Context) -> None:
     else:
         here = " (this run)" if target[1] == ctx.run_id else ""
         st.markdown(f"{alias} is version **{target[0]}**, run `{target[1]}`{here}.")
-    line, served = predictor_line(s.predictor_url, s.pipeline_api_token)
+    line, served, body = predictor_line(s.predictor_url, s.pipeline_api_token)
     st.caption(line[:1].upper() + line[1:] + ".")  # not capitalize(): it lowercases the rest
     warning = switch_warning(target[0] if target else None, served, s.predictor_poll_s)
     if warning:
         st.warning(warning)
+    return target, handoff.predictor_serves(s, body)
 
 
 def switch_warning(named: str | None, served: str | None, poll_s: float) -> str | None:
@@ -99,7 +105,7 @@ def switch_warning(named: str | None, served: str | None, poll_s: float) -> str 
     )
 
 
-def _choose(ctx: Context, found: choose.Assessment) -> None:
+def _choose(ctx: Context, found: choose.Assessment, now: tuple) -> None:
     if found.problem:
         st.warning(f"This run cannot be chosen for deployment: {found.problem}.")
         return
@@ -111,7 +117,7 @@ def _choose(ctx: Context, found: choose.Assessment) -> None:
     report = reports.evaluation_report(ctx.uri, ctx.run)  # cached, as the Evaluation tab's
     for caveat in handoff.caveats_of(reports.evaluation_path(ctx.run), report)[1]:
         st.warning(f"About its test figures: {caveat}.")
-    change = handoff.interface_change(ctx.settings, ctx.run_id).text
+    change = handoff.interface_change(ctx.settings, ctx.run_id, now).text
     if change:
         st.warning(
             f"{change}. Clients that read the class names or `decision` break unless they are "
@@ -252,10 +258,10 @@ def render_deploy(ctx: Context) -> None:
     st.subheader("Choose this model")
     if done := st.session_state.pop(DONE, None):  # what the last press did, after the rerun
         st.success(done)
-    _served(ctx)
+    now = _served(ctx)
     client = get_client(ctx.uri)
     found = choose.assess(client, get_run(client, ctx.run_id))
-    _choose(ctx, found)
+    _choose(ctx, found, now)
     st.subheader("Download")
     _downloads(ctx, found)
     _trail(ctx)
