@@ -176,3 +176,17 @@ def test_tta_figures_are_flagged_before_choosing(page_env, model_name, dashboard
     # and where the figures are read
     at = open_page(fresh_run, "Evaluation", experiment_id=dashboard_runs["experiment"])
     assert any("About these figures" in w.value and "tta 'both'" in w.value for w in at.warning)
+
+
+def test_the_tab_shows_the_change_of_classes_before_choosing(
+    page_env, model_name, dashboard_runs, threshold_run
+):
+    from dashboard.choose import choose_run
+
+    choose_run(dashboard_runs["pipeline"], "three classes", Settings())
+    at = open_page(threshold_run["run_id"], "Choose model",
+                   experiment_id=threshold_run["experiment"])  # fmt: skip
+    assert not at.exception
+    [change] = [w.value for w in at.warning if "Clients that read the class names" in w.value]
+    assert "classes keratosis, melanoma, nevus → melanoma, nevus" in change
+    assert any(c.key == "choose_interface" for c in at.checkbox)  # it must be confirmed
