@@ -85,15 +85,24 @@ class Held:
             lock.release()
 
 
+def resume_path(resume: str | None) -> Path | None:
+    """The checkpoint file a ``--resume`` value names: a folder means its ``last.pt``; None for
+    no value and ``auto`` (the checkpoint folder's own)."""
+    if not resume or resume == "auto":
+        return None
+    path = Path(resume)
+    return path / CHECKPOINT_NAME if path.is_dir() else path
+
+
 def hold_all(checkpoint_dir: Path, resume: str | None) -> Held:
     """``hold`` the checkpoint folder, and the folder of a ``--resume`` path elsewhere when the
     path is that folder's ``last.pt`` (what a trainer there writes; a kept ``last-<run>.pt`` is
     no trainer's) and the folder can be written (a read-only copy: no trainer writes there)."""
     held = Held([hold(checkpoint_dir)])
     try:
-        path = Path(resume) if resume and resume != "auto" else None
-        if path is not None and (path.is_dir() or path.name == CHECKPOINT_NAME):
-            other = path if path.is_dir() else path.parent
+        path = resume_path(resume)
+        if path is not None and path.name == CHECKPOINT_NAME:
+            other = path.parent
             if other.resolve() != checkpoint_dir.resolve() and other.is_dir():
                 lock = hold(other, must_write=False)
                 if lock is not None:
@@ -217,9 +226,7 @@ def find(resume: str | None, checkpoint_dir: Path) -> dict[str, Any] | None:
             return None
         state = load(path)
         return None if state.get("finished", False) else state
-    path = Path(resume)
-    if path.is_dir():
-        path = path / CHECKPOINT_NAME
+    path = resume_path(resume)
     state = load(path)
     if state.get("finished", False):
         raise InvalidInput(
