@@ -15,12 +15,14 @@ from common import InvalidInput, NotFound, ServiceUnavailable, Settings
 from runs import (
     FORMAT_KEY,
     Interface,
+    ServedRecord,
     compare_interfaces,
     confirmation,
     contract,
     get_client,
     load_json_artifact,
     model_info,
+    read_served,
     run_model_uri,
 )
 
@@ -206,10 +208,12 @@ def interface_change(
     confirmation (fail closed)."""
     mlflow.set_tracking_uri(settings.mlflow_tracking_uri)  # model_info reads MLflow's global
     uri, found, served, unknown = settings.mlflow_tracking_uri, [], [], False
-    for who, version, served_run in serving(settings, now):
+    now_served = serving(settings, now)
+    after = None
+    for who, version, served_run in now_served:
         if served_run == run_id:
             continue
-        after = interface(uri, run_model_uri(run_id), run_id)
+        after = after or interface(uri, run_model_uri(run_id), run_id)
         try:
             before = interface(uri, f"models:/{settings.model_name}/{version}", served_run)
         except (InvalidInput, NotFound) as exc:
@@ -220,10 +224,30 @@ def interface_change(
             )
             continue
         served.append(before)
-        changed = compare_interfaces(before, after)
-        if changed:
+        if changed := compare_interfaces(before, after):
+            found.append(f"{who} (run {served_run}); this run changes what its clients receive: "
+                         + "; ".join(changed))  # fmt: skip
+    # What the alias's predictors recorded as served, when that is neither: a predictor that
+    # (re)starts compares the alias's version with it (the predictor was down or out of reach)
+    record = last_served(settings)
+    if record and record.run_id != run_id and record.version not in {v for _, v, _ in now_served}:
+        served.append(record.interface)
+        after = after or interface(uri, run_model_uri(run_id), run_id)
+        if changed := compare_interfaces(record.interface, after):
             found.append(
-                f"{who} (run {served_run}); this run changes what its clients receive: "
-                + "; ".join(changed)
+                f"the predictors of {settings.model_name}@{settings.model_alias} last served "
+                f"version {record.version} (run {record.run_id}) and compare with it when they "
+                "start; this run changes what its clients receive: " + "; ".join(changed)
             )
     return Change("; and ".join(found) or None, tuple(served), unknown)
+
+
+def last_served(settings: Settings) -> ServedRecord | None:
+    """What the predictors of the alias recorded as served last (``runs.served_tag``)."""
+    try:
+        model = get_client(settings.mlflow_tracking_uri).get_registered_model(settings.model_name)
+    except MlflowException as exc:
+        if exc.error_code in ("RESOURCE_DOES_NOT_EXIST", "NOT_FOUND"):
+            return None
+        raise ServiceUnavailable(f"MLflow failed to read {settings.model_name}: {exc}") from exc
+    return read_served(dict(model.tags or {}), settings.model_alias)

@@ -12,7 +12,9 @@ load), the last good version keeps serving (availability), but marked ``stale`` 
 the alias moves to a version whose classes, channels, input size or decision rule differ
 (``runs.compare_interfaces``) and whose chooser did not confirm that as a change from the served
 interface (``runs.confirmed_for``: tags set by ``dashboard.choose --yes-interface-change``):
-clients must not receive other classes unasked.
+clients must not receive other classes unasked. A restart keeps that guard: what is served is
+recorded on the registered model (``runs.served_tag``), and a predictor that starts compares the
+version the alias names with the recorded one; refused, it serves the recorded version, stale.
 """
 
 import logging
@@ -39,6 +41,9 @@ from runs import (
     decided_labels,
     load_classifier,
     read_operating_point,
+    read_served,
+    served_record,
+    served_tag,
 )
 
 log = logging.getLogger("predictor")
@@ -126,6 +131,45 @@ class ModelHolder:
             raise ServiceUnavailable(f"MLflow failed to resolve {self.alias_uri}: {exc}") from exc
         return str(mv.version), mv.run_id, dict(mv.tags or {})
 
+    def _before(self) -> tuple[str, Interface] | None:
+        """The version served before and its interface: the one held, or, in a predictor that
+        holds none yet, the one recorded as served under the alias (``runs.served_tag``)."""
+        if (current := self.current) is not None:
+            return current.version, current.interface
+        s = self.settings
+        try:
+            model = MlflowClient(s.mlflow_tracking_uri).get_registered_model(s.model_name)
+        except MlflowException as exc:
+            raise ServiceUnavailable(f"MLflow failed to read {s.model_name}: {exc}") from exc
+        record = read_served(dict(model.tags or {}), s.model_alias)
+        return None if record is None else (record.version, record.interface)
+
+    def _record(self, served: Served) -> None:
+        """Record ``served`` as what the alias's predictors serve (``_before`` of a restart);
+        a failure is logged, not raised: the model is served either way."""
+        s = self.settings
+        value = served_record(served.version, served.run_id, served.interface)
+        key = served_tag(s.model_alias)
+        try:
+            client = MlflowClient(s.mlflow_tracking_uri)
+            if client.get_registered_model(s.model_name).tags.get(key) != value:
+                client.set_registered_model_tag(s.model_name, key, value)
+        except MlflowException as exc:
+            log.warning("could not record version %s as served (%s): a restart compares the "
+                        "alias with nothing", served.version, exc)  # fmt: skip
+
+    def _fall_back(self, before: str, why: str) -> str:
+        """In a predictor that holds nothing, serve ``before`` (the version recorded as served)
+        when a switch from it was refused for ``why``, as a running predictor keeps it; ``why``,
+        with the reason when it cannot be served (then nothing is)."""
+        s = self.settings
+        try:
+            mv = MlflowClient(s.mlflow_tracking_uri).get_model_version(s.model_name, before)
+            self.current = self._load(before, mv.run_id)
+        except Exception as exc:  # deleted, or no longer loads: nothing is served
+            return f"{why}; version {before}, served before, cannot be served either ({exc})"
+        return why
+
     def refresh(self) -> bool:
         """Load the version the alias names if it is not the one served; True when it swapped.
 
@@ -135,22 +179,23 @@ class ModelHolder:
         with self._refresh_lock:
             try:
                 version, run_id, tags = self._target()
+                current = self.current
+                if current is not None and current.version == version:
+                    if current.problem is not None:
+                        self.current = replace(current, stale=False, problem=None)
+                        log.info("%s names the served version %s", self.alias_uri, version)
+                    return False
+                before = self._before()
             except PipelineError as exc:  # InvalidInput: the alias names no version any more
                 self._failed(str(exc), known=isinstance(exc, InvalidInput))
-                return False
-            current = self.current
-            if current is not None and current.version == version:
-                if current.problem is not None:
-                    self.current = replace(current, stale=False, problem=None)
-                    log.info("%s names the served version %s", self.alias_uri, version)
                 return False
             named = f"{self.alias_uri} names version {version}"
             refused = self._refused
             if (
                 refused is not None
-                and current is not None
-                and refused[:2] == (version, current.version)
-                and not confirmed_for(tags, current.interface)
+                and before is not None
+                and refused[:2] == (version, before[0])
+                and not confirmed_for(tags, before[1])
             ):
                 self._failed(refused[2], known=True)
                 return False
@@ -164,21 +209,24 @@ class ModelHolder:
                 failure = f"{type(exc).__name__}: {exc}"
                 self._failed(f"{named}, which failed to load ({failure})", known=True)
                 return False
-            confirmed = current is None or confirmed_for(tags, current.interface)
-            changed = [] if confirmed else compare_interfaces(current.interface, served.interface)
+            confirmed = before is None or confirmed_for(tags, before[1])
+            changed = [] if confirmed else compare_interfaces(before[1], served.interface)
             if changed:
                 why = (
-                    f"{named}, which changes what clients receive ({'; '.join(changed)}) and was "
-                    f"not chosen as such: choose its run with python -m dashboard.choose {run_id} "
-                    "--reason TEXT --yes-interface-change once clients are ready (the dashboard "
-                    "confirms it when PREDICTOR_URL reaches this predictor), or point the alias "
-                    "back"
+                    f"{named}, which changes what clients of version {before[0]} receive "
+                    f"({'; '.join(changed)}) and was not chosen as such: choose its run with "
+                    f"python -m dashboard.choose {run_id} --reason TEXT --yes-interface-change "
+                    "once clients are ready (the dashboard confirms it when PREDICTOR_URL reaches "
+                    "this predictor), or point the alias back"
                 )
-                self._refused = (version, current.version, why)
+                if current is None:  # started since: serve what was served, as if it had run on
+                    why = self._fall_back(before[0], why)
+                self._refused = (version, before[0], why)
                 self._failed(why, known=True)
                 return False
             self.current = served
             self.problem = ""
+            self._record(served)
             return True
 
     def _load(self, version: str, run_id: str | None) -> Served:

@@ -35,7 +35,17 @@ from runs.checks import (
     warm_up,
 )
 from runs.decision import OperatingPoint, checked_point, decided_labels, read_operating_point
-from runs.interface import CONFIRMED_FROM_TAG, CONFIRMED_TAG, Interface, confirmation, confirmed_for
+from runs.interface import (
+    CONFIRMED_FROM_TAG,
+    CONFIRMED_TAG,
+    Interface,
+    ServedRecord,
+    confirmation,
+    confirmed_for,
+    read_served,
+    served_record,
+    served_tag,
+)
 from runs.interface import changes as compare_interfaces
 from runs.models import MODEL_NAMES, Ensemble, ImageClassifier, build_model
 from runs.packaging import (
@@ -76,6 +86,7 @@ __all__ = [
     "Interface",
     "OperatingPoint",
     "Preprocessing",
+    "ServedRecord",
     "build_model",
     "check_compatible",
     "check_model",
@@ -105,10 +116,13 @@ __all__ = [
     "outage_of",
     "publish_result",
     "read_operating_point",
+    "read_served",
     "resolve_data_dir",
     "run_data_dir",
     "run_model_uri",
     "servable_problem",
+    "served_record",
+    "served_tag",
     "skipped_report",
     "threshold_labels",
     "warm_up",

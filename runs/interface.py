@@ -5,6 +5,7 @@ import dataclasses
 import json
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
+from typing import NamedTuple
 
 from mlpipeline_model import MAX_DISTORTION, MAX_UPSCALE, distortion
 
@@ -87,3 +88,38 @@ def confirmed_for(tags: Mapping[str, str], served: Interface) -> bool:
         return served in [Interface.of(**fields) for fields in json.loads(value or "[]")]
     except (TypeError, ValueError):  # edited by hand: not a confirmation
         return False
+
+
+class ServedRecord(NamedTuple):
+    """What a predictor of an alias served last (``served_tag``)."""
+
+    version: str
+    run_id: str | None
+    interface: Interface
+
+
+def served_tag(alias: str) -> str:
+    """Tag of the registered model that records what the predictors of ``alias`` serve
+    (``ServedRecord`` as JSON). A predictor that starts compares the version the alias names
+    with it, as a running one compares with the version it holds, so a restart does not switch
+    clients to other classes that nobody confirmed; a choice compares with it too."""
+    return f"served.{alias}"
+
+
+def served_record(version: str, run_id: str | None, served: Interface) -> str:
+    """The ``served_tag`` value for ``version`` (of ``run_id``) of interface ``served``."""
+    fields = dataclasses.asdict(served)
+    return json.dumps({"version": str(version), "run_id": run_id, "interface": fields})
+
+
+def read_served(tags: Mapping[str, str], alias: str) -> ServedRecord | None:
+    """What was last served under ``alias`` (None: nothing recorded, or the record was edited
+    into something else)."""
+    try:
+        record = json.loads(tags[served_tag(alias)])
+        run_id = record.get("run_id")
+        interface = Interface.of(**record["interface"])
+        return ServedRecord(str(record["version"]), None if run_id is None else str(run_id),
+                            interface)  # fmt: skip
+    except (AttributeError, KeyError, TypeError, ValueError):
+        return None

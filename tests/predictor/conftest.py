@@ -1,5 +1,6 @@
 """A predictor on a real uvicorn (in a thread) against the session's MLflow server."""
 
+import shutil
 import threading
 import time
 import uuid
@@ -7,11 +8,15 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
+import mlflow
 import pytest
 import requests
+from mlflow.tracking import MlflowClient
 
 from common import Settings
+from dashboard.choose import choose_run
 from predictor.app import create_app
+from runs import run_model_uri
 from tests.conftest import LiveServer, log_untrained_run
 
 TOKEN = "predictor-test-token-0123456789abcdef"
@@ -92,3 +97,36 @@ class ClientLoop:
     def __exit__(self, *exc) -> None:
         self.stop.set()
         self.thread.join(60)
+
+
+@pytest.fixture(scope="session")
+def other_classes_runs(mlflow_server, demo_data, tmp_path_factory) -> list[str]:
+    """Two servable runs of the same two of the demo data's three classes."""
+    data = tmp_path_factory.mktemp("two-of-three")
+    for split in ("train", "test"):
+        for cls in sorted(p.name for p in (demo_data / "train").iterdir())[:2]:
+            shutil.copytree(demo_data / split / cls, data / split / cls)
+    return [log_untrained_run(mlflow_server, data, seed=seed) for seed in (6, 7)]
+
+
+@pytest.fixture(scope="session")
+def other_classes_run(other_classes_runs) -> str:
+    """A servable run of two of the demo data's three classes."""
+    return other_classes_runs[0]
+
+
+def serve_three_classes(predictor: str, settings, served_runs: list[str]) -> None:
+    """Choose a run of the demo data's three classes; return once the predictor serves it."""
+    choose_run(served_runs[0], "three classes", settings, allow_unevaluated=True)
+    wait_ready(predictor, "1")
+
+
+def move_alias_by_hand(settings, run_id: str) -> str:
+    """Register ``run_id``'s model and point the alias at it with MLflow's own client, as
+    MLflow's UI does: no choice, no confirmation."""
+    mlflow.set_tracking_uri(settings.mlflow_tracking_uri)
+    version = mlflow.register_model(run_model_uri(run_id), settings.model_name).version
+    MlflowClient(settings.mlflow_tracking_uri).set_registered_model_alias(
+        settings.model_name, settings.model_alias, version
+    )
+    return str(version)

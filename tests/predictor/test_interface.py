@@ -3,62 +3,31 @@ version of another interface is served once its chooser confirmed it
 (``dashboard.choose --yes-interface-change``), and the choice compares with what the predictor
 serves, not only with what the alias names."""
 
-import shutil
-
 import mlflow
 import pytest
 from mlflow.tracking import MlflowClient
 
 from common import InvalidInput
 from dashboard.choose import choose_run
-from runs import run_model_uri
-from tests.conftest import log_untrained_run
-from tests.predictor.conftest import post_images, wait_ready
+from tests.predictor.conftest import (
+    move_alias_by_hand,
+    post_images,
+    serve_three_classes,
+    wait_ready,
+)
 from tests.predictor.test_stale import wait_for
-
-
-@pytest.fixture(scope="module")
-def other_classes_runs(mlflow_server, demo_data, tmp_path_factory) -> list[str]:
-    """Two servable runs of the same two of the demo data's three classes."""
-    data = tmp_path_factory.mktemp("two-of-three")
-    for split in ("train", "test"):
-        for cls in sorted(p.name for p in (demo_data / "train").iterdir())[:2]:
-            shutil.copytree(demo_data / split / cls, data / split / cls)
-    return [log_untrained_run(mlflow_server, data, seed=seed) for seed in (6, 7)]
-
-
-@pytest.fixture(scope="module")
-def other_classes_run(other_classes_runs) -> str:
-    """A servable run of two of the demo data's three classes."""
-    return other_classes_runs[0]
-
-
-def _serve_three_classes(predictor: str, settings, served_runs: list[str]) -> None:
-    """Choose a run of the demo data's three classes; return once the predictor serves it."""
-    choose_run(served_runs[0], "three classes", settings, allow_unevaluated=True)
-    wait_ready(predictor, "1")
-
-
-def _move_alias_by_hand(settings, run_id: str) -> str:
-    """Register ``run_id``'s model and point the alias at it with MLflow's own client, as
-    MLflow's UI does: no choice, no confirmation."""
-    mlflow.set_tracking_uri(settings.mlflow_tracking_uri)
-    version = mlflow.register_model(run_model_uri(run_id), settings.model_name).version
-    MlflowClient(settings.mlflow_tracking_uri).set_registered_model_alias(
-        settings.model_name, settings.model_alias, version
-    )
-    return str(version)
 
 
 def test_an_unconfirmed_version_of_other_classes_is_not_served_until_chosen_as_such(
     predictor, settings, served_runs, other_classes_run, demo_data
 ):
-    _serve_three_classes(predictor, settings, served_runs)
-    moved = _move_alias_by_hand(settings, other_classes_run)
+    serve_three_classes(predictor, settings, served_runs)
+    moved = move_alias_by_hand(settings, other_classes_run)
     ready = wait_for(predictor, stale=True)
     assert ready["version"] == "1"  # clients keep their three classes
     assert (
-        f"names version {moved}, which changes what clients receive (classes " in (ready["problem"])
+        f"names version {moved}, which changes what clients of version 1 receive (classes "
+        in (ready["problem"])
     )
     assert (
         f"dashboard.choose {other_classes_run} --reason TEXT --yes-interface-change"
@@ -78,8 +47,8 @@ def test_an_unconfirmed_version_of_other_classes_is_not_served_until_chosen_as_s
 def test_a_refused_version_is_served_once_it_no_longer_changes_what_is_served(
     predictor, settings, served_runs, other_classes_runs
 ):
-    _serve_three_classes(predictor, settings, served_runs)
-    refused = _move_alias_by_hand(settings, other_classes_runs[0])  # two classes: refused
+    serve_three_classes(predictor, settings, served_runs)
+    refused = move_alias_by_hand(settings, other_classes_runs[0])  # two classes: refused
     wait_for(predictor, stale=True)
     at_predictor = settings.model_copy(update={"predictor_url": predictor})
     confirmed = choose_run(other_classes_runs[1], "two classes", at_predictor,
@@ -95,7 +64,7 @@ def test_a_refused_version_is_served_once_it_no_longer_changes_what_is_served(
 def test_choosing_compares_with_the_version_the_predictor_serves(
     predictor, settings, served_runs, other_classes_run
 ):
-    _serve_three_classes(predictor, settings, served_runs)
+    serve_three_classes(predictor, settings, served_runs)
     MlflowClient(settings.mlflow_tracking_uri).delete_registered_model_alias(
         settings.model_name, settings.model_alias
     )  # the predictor keeps serving version 1

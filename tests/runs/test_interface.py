@@ -1,6 +1,16 @@
 """What a client of a served model depends on, and when a change of it counts as confirmed."""
 
-from runs import CONFIRMED_FROM_TAG, Interface, compare_interfaces, confirmation, confirmed_for
+from runs import (
+    CONFIRMED_FROM_TAG,
+    Interface,
+    ServedRecord,
+    compare_interfaces,
+    confirmation,
+    confirmed_for,
+    read_served,
+    served_record,
+    served_tag,
+)
 
 THREE = Interface.of(["a", "b", "c"], 3, (32, 32), None)
 TWO = Interface.of(["a", "b"], 3, (32, 32), "a")
@@ -35,3 +45,14 @@ def test_a_version_without_the_tag_or_with_a_damaged_one_is_not_confirmed():
     assert not confirmed_for({}, THREE)
     assert not confirmed_for({CONFIRMED_FROM_TAG: '[{"classes": 1}]'}, THREE)
     assert not confirmed_for({CONFIRMED_FROM_TAG: "not json"}, THREE)
+
+
+def test_the_record_of_what_is_served_reads_back_per_alias():
+    tags = {served_tag("champion"): served_record("4", "run-a", TWO)}
+    assert read_served(tags, "champion") == ServedRecord("4", "run-a", TWO)
+    assert read_served(tags, "challenger") is None
+
+
+def test_a_record_edited_into_something_else_is_no_record():
+    for value in ("not json", "[]", '{"version": "4"}', '{"version": "4", "interface": 1}'):
+        assert read_served({served_tag("champion"): value}, "champion") is None

@@ -1,0 +1,89 @@
+"""A restart keeps the interface guard: what the predictors of an alias serve is recorded on the
+registered model, and a predictor that starts compares the version the alias names with it, as
+a running one compares with the version it holds."""
+
+import time
+
+import pytest
+import requests
+from mlflow.tracking import MlflowClient
+
+from common import InvalidInput
+from dashboard.choose import choose_run
+from predictor.app import create_app
+from runs import read_served
+from tests.conftest import LiveServer
+from tests.predictor.conftest import get_ready, move_alias_by_hand, serve_three_classes, wait_ready
+from tests.predictor.test_stale import wait_for
+
+
+def _recorded(settings):
+    model = MlflowClient(settings.mlflow_tracking_uri).get_registered_model(settings.model_name)
+    return read_served(model.tags, settings.model_alias)
+
+
+def test_the_served_version_is_recorded_on_the_registered_model(predictor, settings, served_runs):
+    serve_three_classes(predictor, settings, served_runs)
+    record = _recorded(settings)
+    assert (record.version, record.run_id) == ("1", served_runs[0])
+    assert len(record.interface.classes) == 3
+
+
+def test_a_restart_after_the_alias_moved_to_other_classes_unconfirmed_serves_the_last_version(
+    settings, served_runs, other_classes_run
+):
+    with LiveServer(create_app(settings)) as first:
+        serve_three_classes(first.url, settings, served_runs)
+    moved = move_alias_by_hand(settings, other_classes_run)  # while no predictor runs
+
+    with LiveServer(create_app(settings)) as second:
+        ready = wait_for(second.url, stale=True)
+    assert ready["version"] == "1"  # its clients keep their three classes
+    assert (
+        f"names version {moved}, which changes what clients of version 1 receive (classes"
+        in (ready["problem"])
+    )
+
+
+def test_a_restart_serves_a_change_chosen_as_such_while_it_was_down(
+    settings, served_runs, other_classes_runs
+):
+    with LiveServer(create_app(settings)) as first:
+        serve_three_classes(first.url, settings, served_runs)
+    move_alias_by_hand(settings, other_classes_runs[0])  # two classes, by hand: unconfirmed
+    # Against the alias's version nothing changes; against what the predictors last served
+    # (three classes) the classes do, and the choice says so, without a predictor to ask.
+    with pytest.raises(InvalidInput, match=r"last served version 1 .*classes"):
+        choose_run(other_classes_runs[1], "two classes", settings, allow_unevaluated=True)
+    chosen = choose_run(other_classes_runs[1], "two classes", settings, allow_unevaluated=True,
+                        allow_interface_change=True)  # fmt: skip
+
+    with LiveServer(create_app(settings)) as second:
+        ready = wait_ready(second.url, chosen.version)
+    assert (ready["stale"], ready["problem"]) == (False, None)
+    assert _recorded(settings).version == chosen.version
+
+
+def test_a_restart_serves_nothing_when_the_last_version_is_gone_and_the_change_unconfirmed(
+    settings, served_runs, other_classes_run
+):
+    with LiveServer(create_app(settings)) as first:
+        serve_three_classes(first.url, settings, served_runs)
+    move_alias_by_hand(settings, other_classes_run)
+    MlflowClient(settings.mlflow_tracking_uri).delete_model_version(settings.model_name, "1")
+
+    with LiveServer(create_app(settings)) as second:
+        r = _wait_status(second.url, 503)
+    assert "version 1, served before, cannot be served either" in r.json()["detail"]
+    assert "which changes what clients of version 1 receive (classes" in r.json()["detail"]
+
+
+def _wait_status(url: str, status: int, timeout: float = 30) -> requests.Response:
+    """The ``/ready`` answer once the predictor has looked at the alias and answers ``status``."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        r = get_ready(url)
+        if r.status_code == status and "still looking up" not in r.text:
+            return r
+        time.sleep(0.2)
+    raise AssertionError(f"/ready of {url} not {status} after {timeout}s: {r.text}")
