@@ -111,6 +111,38 @@ def test_a_copy_in_test_under_another_class_is_a_label_conflict(tiny_demo):
     assert conflicts["examples"][0]["files"][-1] == "test/melanoma/copy.png"
 
 
+def _near_copy_into(tiny_demo, target: str) -> None:
+    pixels = np.asarray(Image.open(tiny_demo / "train/melanoma/0002.png"), dtype=float)
+    Image.fromarray(_noisy_copy(pixels)).save(tiny_demo / target)
+
+
+def test_a_near_copy_under_another_class_is_a_near_label_conflict(tiny_demo):
+    _near_copy_into(tiny_demo, "test/nevus/x.png")
+    leakage = load_dataset(tiny_demo, val_fraction=0).stats["leakage"]
+    assert leakage["near_label_conflicts"] == {
+        "count": 1,
+        "examples": [
+            {"files": ["train/melanoma/0002.png", "test/nevus/x.png"],
+             "classes": ["melanoma", "nevus"]}
+        ],
+    }  # fmt: skip
+    assert leakage["label_conflicts"]["count"] == 0
+
+
+def test_a_near_copy_under_its_own_class_is_no_label_conflict(tiny_demo):
+    _near_copy_into(tiny_demo, "test/melanoma/x.png")
+    leakage = load_dataset(tiny_demo, val_fraction=0).stats["leakage"]
+    assert leakage["near"]["train/test"]["count"] == 1
+    assert leakage["near_label_conflicts"]["count"] == 0
+
+
+def test_an_identical_copy_under_another_class_is_no_near_label_conflict(tiny_demo):
+    shutil.copy(tiny_demo / "train/nevus/0001.png", tiny_demo / "test/melanoma/copy.png")
+    leakage = load_dataset(tiny_demo, val_fraction=0).stats["leakage"]
+    assert leakage["label_conflicts"]["count"] == 1  # counted once, as identical
+    assert leakage["near_label_conflicts"]["count"] == 0
+
+
 def test_a_class_folder_linked_to_its_own_split_repeats_every_image(image_folder):
     root = image_folder(per_class=2)
     (root / "train" / "all").symlink_to(root / "train")

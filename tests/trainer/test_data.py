@@ -11,7 +11,7 @@ import pytest
 from PIL import Image
 
 from common import InvalidInput
-from dataloader import load_dataset
+from dataloader import load_dataset, synthesize
 from tests.trainer.conftest import grey_folder
 from trainer import distributed, get_args_parser, train
 from trainer.data import load, training_set, warn_data
@@ -73,6 +73,20 @@ def test_a_class_folder_linked_to_its_split_is_a_label_conflict_warning(tmp_path
     err = capsys.readouterr().err
     assert "warning: 20 image(s) appear under two or more classes (identical pixels, e.g. " in err
     assert "train/a/0.png (a) = train/all/a/0.png (all)" in err
+
+
+def test_near_copies_under_two_classes_are_a_label_conflict_warning(tmp_path, capsys):
+    tiny_demo = synthesize(tmp_path / "demo", train_per_class=6, test_per_class=3, size=32, seed=1)
+    pixels = np.asarray(Image.open(tiny_demo / "train/melanoma/0002.png"), dtype=float)
+    noisy = pixels + 8 + np.random.default_rng(0).normal(0, 2, pixels.shape)
+    Image.fromarray(np.clip(noisy, 0, 255).astype(np.uint8)).save(tiny_demo / "test/nevus/x.png")
+    warn_data(load_dataset(tiny_demo, val_fraction=0).stats)
+    err = capsys.readouterr().err
+    assert (
+        "warning: 1 group(s) of near-identical images (the same frame exported twice, by the "
+        "near-duplicate test) carry different classes, e.g. train/melanoma/0002.png (melanoma) "
+        "≈ test/nevus/x.png (nevus): check their labels"
+    ) in err
 
 
 def _val_without_b(tmp_path: Path):
