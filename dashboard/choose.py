@@ -84,9 +84,25 @@ class Choice:
 
 
 def evaluation_summary(metrics: dict[str, float]) -> str:
-    """``accuracy 0.912 [0.871, 0.941]; roc_auc_macro ...`` or "not evaluated"."""
+    """``accuracy 0.912 [0.871, 0.941]; roc_auc_macro ...`` or "not evaluated". A two-class run
+    with a threshold serves its ``decision``, not the argmax those figures describe: the summary
+    says so and adds each class's sensitivity at the threshold."""
     parts = (metric_keys.summary(metrics, name) for name in SUMMARY_METRICS)
-    return "; ".join(part for part in parts if part) or "not evaluated"
+    summary = "; ".join(part for part in parts if part) or "not evaluated"
+    threshold = metrics.get(metric_keys.eval_key("threshold"))
+    prefix = metric_keys.eval_key("sensitivity", at_threshold=True) + "_"
+    recalls = []
+    for key, value in sorted(metrics.items()):
+        if key.startswith(prefix) and not metric_keys.is_bound(key):
+            ci = metric_keys.interval(metrics, key)
+            bounds = f" [{ci[0]:.3f}, {ci[1]:.3f}]" if ci else ""
+            recalls.append(f"{key.removeprefix(prefix)} {value:.3f}{bounds}")
+    if threshold is None or not recalls or summary == "not evaluated":
+        return summary
+    return (
+        f"{summary} (argmax); the served decision (threshold {threshold:.4g}): sensitivity "
+        + ", ".join(recalls)
+    )
 
 
 def assess(client: MlflowClient, run: Run) -> Assessment:

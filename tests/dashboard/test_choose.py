@@ -144,6 +144,20 @@ def test_a_threshold_runs_version_carries_the_figures_of_its_decision(threshold_
     assert "eval_accuracy" in tags  # and the argmax figures beside them
 
 
+def test_a_threshold_runs_summary_names_the_served_decision(threshold_run, settings):
+    choice = choose_run(threshold_run["run_id"], "decides by threshold", settings)
+    summary = (
+        MlflowClient(settings.mlflow_tracking_uri)
+        .get_model_version(settings.model_name, choice.version)
+        .tags["evaluation"]
+    )
+    metrics = MlflowClient(settings.mlflow_tracking_uri).get_run(threshold_run["run_id"]).data
+    threshold = metrics.metrics["eval_threshold"]
+    sensitivity = metrics.metrics["eval_thr_sensitivity_melanoma"]
+    assert " (argmax); the served decision (threshold " in summary
+    assert f"(threshold {threshold:.4g}): sensitivity melanoma {sensitivity:.3f} [" in summary
+
+
 def test_a_choice_changing_the_served_classes_needs_a_confirmation(
     dashboard_runs, threshold_run, settings, store
 ):
