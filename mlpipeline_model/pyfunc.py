@@ -7,6 +7,7 @@ separate preprocessing step: ``mlflow.pyfunc.load_model(uri).predict(images)``.
 
 import base64
 import binascii
+import functools
 from collections.abc import Sequence
 from typing import Any
 
@@ -105,11 +106,17 @@ class ImageClassifierModel(PythonModel):
     def decode(self, data: bytes | str, index: int | None = None) -> np.ndarray:
         """One encoded image (bytes, or base64 text as JSON carries it) as uint8 ``H×W×C``."""
         if isinstance(data, str):
+            # Line breaks (base64 without -w0, MIME encoders) and a data URL's head are not data
+            text = "".join(data.split())
+            if text.startswith("data:") and ";base64," in text[:100]:
+                text = text.split(";base64,", 1)[1]
             try:
-                data = base64.b64decode(data, validate=True)
+                data = base64.b64decode(text, validate=True)
             except (binascii.Error, ValueError) as exc:
                 raise ImageDecodeError(
-                    "text input must be a base64-encoded PNG, JPEG or DICOM image", index
+                    f"text input must be a base64-encoded PNG, JPEG or DICOM image ({exc}; the "
+                    f"text starts {text[:20]!r})",
+                    index,
                 ) from exc
         try:
             pixels = decode_image(bytes(data))
@@ -225,5 +232,26 @@ class ImageClassifierModel(PythonModel):
         return frame
 
     def predict(self, context, model_input, params=None):
-        """Class probabilities of ``model_input`` (see ``to_batch``) as a DataFrame."""
-        return self.table(self.probabilities(self.to_batch(model_input)))
+        """Class probabilities of ``model_input`` (see ``to_batch``) as a DataFrame; an input
+        that is not an image the model can read raises ``ImageDecodeError`` that is also MLflow's
+        invalid-parameter error (``mlflow models serve``: a 400 with the reason, no traceback)."""
+        try:
+            batch = self.to_batch(model_input)
+        except ImageDecodeError as exc:
+            raise _invalid_input_error()(str(exc), exc.index) from exc
+        return self.table(self.probabilities(batch))
+
+
+@functools.cache
+def _invalid_input_error() -> type:
+    """``ImageDecodeError`` and ``MlflowException(INVALID_PARAMETER_VALUE)`` in one type, made
+    on first use: importing MLflow takes a second, which the dataloader should not pay."""
+    from mlflow.exceptions import MlflowException
+    from mlflow.protos.databricks_pb2 import INVALID_PARAMETER_VALUE
+
+    class InvalidImageInput(MlflowException, ImageDecodeError):
+        def __init__(self, message: str, index: int | None = None) -> None:
+            super().__init__(message, error_code=INVALID_PARAMETER_VALUE)
+            self.index = index
+
+    return InvalidImageInput

@@ -35,6 +35,9 @@ def test_mlflow_models_serve_answers_for_the_alias(settings, served_runs, demo_d
         by_text = requests.post(f"{url}/invocations", timeout=60, json={
             "inputs": [base64.b64encode(image).decode()]  # MLflow makes it a numpy str array
         })  # fmt: skip
+        wrapped = requests.post(f"{url}/invocations", timeout=60, json={
+            "inputs": [base64.encodebytes(image).decode()]  # in lines, as GNU base64 writes
+        })  # fmt: skip
         scaled = requests.post(f"{url}/invocations", timeout=60, json={
             "inputs": [[[[0.5, 0.5, 0.5]] * 32] * 32]  # [0, 1] pixels: refused, not black
         })  # fmt: skip
@@ -46,5 +49,9 @@ def test_mlflow_models_serve_answers_for_the_alias(settings, served_runs, demo_d
     assert by_array.status_code == 200 and len(by_array.json()["predictions"]) == 1
     assert by_text.status_code == 200, by_text.text
     assert by_text.json()["predictions"] == [row]
+    assert wrapped.status_code == 200, wrapped.text
+    assert wrapped.json()["predictions"] == [row]
     assert scaled.status_code == 400, scaled.text
-    assert "whole pixel values 0–255" in str(scaled.json()), scaled.json()
+    error = scaled.json()  # the reason as MLflow's invalid parameter, not a traceback
+    assert error["error_code"] == "INVALID_PARAMETER_VALUE" and "stack_trace" not in error
+    assert "whole pixel values 0–255" in error["message"]

@@ -1,5 +1,6 @@
 """The logged model is self-contained: it loads without the repository and predicts on images."""
 
+import base64
 import importlib.metadata
 import io
 import json
@@ -16,6 +17,7 @@ import mlflow.pytorch
 import numpy as np
 import pytest
 import torch
+from mlflow.exceptions import MlflowException
 from PIL import Image
 from pydicom.data import get_testdata_file
 
@@ -138,6 +140,30 @@ def test_undecodable_bytes_name_their_position(trained_run):
     with pytest.raises(ValueError, match="not a PNG, JPEG or DICOM") as info:
         served.predict(None, [good, b"GIF89a not really"])
     assert info.value.index == 1
+
+
+def test_base64_text_wrapped_in_lines_or_as_a_data_url_is_the_same_image(trained_run):
+    served = load_classifier(f"runs:/{trained_run.run_id}/model")
+    good = (sorted((trained_run.data_dir / "test").rglob("*.png"))[0]).read_bytes()
+    plain = base64.b64encode(good).decode()
+    wrapped = base64.encodebytes(good).decode()  # 76 characters a line, as GNU base64 writes
+    url = "data:image/png;base64," + plain
+    batch = served.to_batch([plain, wrapped, url])
+    np.testing.assert_array_equal(batch[1], batch[0])
+    np.testing.assert_array_equal(batch[2], batch[0])
+
+
+def test_text_that_is_not_base64_says_what_it_starts_with(trained_run):
+    served = load_classifier(f"runs:/{trained_run.run_id}/model")
+    with pytest.raises(ValueError, match=r"base64-encoded PNG, JPEG or DICOM image \(.*'/tmp/x"):
+        served.predict(None, ["/tmp/x.png"])
+
+
+def test_an_unreadable_input_is_mlflows_invalid_parameter_error(trained_run):
+    served = load_classifier(f"runs:/{trained_run.run_id}/model")
+    with pytest.raises(MlflowException, match="not a PNG, JPEG or DICOM") as info:
+        served.predict(None, [b"GIF89a not really"])
+    assert info.value.error_code == "INVALID_PARAMETER_VALUE"
 
 
 def test_a_thumbnail_is_refused_as_the_evaluator_refuses_such_data(trained_run):
