@@ -19,7 +19,13 @@
 - The artifact contract (``runs.contract``): where each artifact lives in a run.
 """
 
-from mlpipeline_model import DECODING_VERSION, MAX_PIXELS, threshold_labels
+from mlpipeline_model import (
+    DECISION_COLUMN,
+    DECODING_VERSION,
+    MAX_PIXELS,
+    PREDICTED_COLUMN,
+    threshold_labels,
+)
 from runs import contract, inference
 from runs.checks import (
     MAX_UPSCALE,
@@ -75,12 +81,14 @@ from runs.tracking import (
 __all__ = [
     "CONFIRMED_FROM_TAG",
     "CONFIRMED_TAG",
+    "DECISION_COLUMN",
     "DECODING_VERSION",
     "FORMAT_KEY",
     "MAX_PIXELS",
     "MAX_UPSCALE",
     "MODEL_ARTIFACT",
     "MODEL_NAMES",
+    "PREDICTED_COLUMN",
     "Ensemble",
     "ImageClassifier",
     "Interface",

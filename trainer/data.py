@@ -24,7 +24,7 @@ from dataloader import (
     describe_unmatched,
     load_dataset,
 )
-from runs import DECODING_VERSION, Preprocessing, contract
+from runs import DECISION_COLUMN, DECODING_VERSION, PREDICTED_COLUMN, Preprocessing, contract
 from trainer import distributed
 from trainer.engine import Batches
 
@@ -183,7 +183,8 @@ def training_set(dataset) -> tuple[Batches, Batches, Preprocessing]:
 
     Raises:
         InvalidInput: When there are fewer than two classes (in the training split: a class
-            carved whole into validation is named) or no validation images.
+            carved whole into validation is named), a class named as an output column of the
+            model, or no validation images.
     """
     names = list(dataset.class_names)
     in_train = set(np.unique(dataset.train.labels).tolist())
@@ -202,6 +203,13 @@ def training_set(dataset) -> tuple[Batches, Batches, Preprocessing]:
             f"{dataset.source} holds only one class ({', '.join(present)}); a classifier needs "
             f"at least two: put each class's images in its own folder under "
             f"{dataset.source}/train/<class>/."
+        )
+    if taken := [n for n in names if n in (PREDICTED_COLUMN, DECISION_COLUMN)]:
+        # the served model answers one column per class beside these: they would collide
+        raise InvalidInput(
+            f"the class {taken[0]!r} in {dataset.source} has the name of a column the model "
+            f"answers with ({PREDICTED_COLUMN}, {DECISION_COLUMN}) beside one per class: "
+            "rename its folder"
         )
     if dataset.val is None or len(dataset.val) == 0:
         why = "" if dataset.val_source == "none" else f" ({TOGETHER})"

@@ -89,6 +89,15 @@ def test_near_copies_under_two_classes_are_a_label_conflict_warning(tmp_path, ca
     ) in err
 
 
+@pytest.mark.parametrize("name", ["predicted_class", "decision"])
+def test_a_class_named_as_an_output_column_is_refused(tmp_path, name):
+    data = grey_folder(tmp_path / "data", (16, 16))
+    for split in ("train", "test"):
+        (data / split / "b").rename(data / split / name)
+    with pytest.raises(InvalidInput, match=rf"the class '{name}' in .* has the name of a column"):
+        training_set(load_dataset(data))
+
+
 def _val_without_b(tmp_path: Path):
     """A data set whose val/ folder holds images of class a only."""
     data = grey_folder(tmp_path / "data", (16, 16))
