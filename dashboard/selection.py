@@ -8,14 +8,24 @@ import getpass
 import shutil
 import tempfile
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from pathlib import Path
 
 import mlflow
 from mlflow.exceptions import MlflowException
 
-from common import InvalidInput, ServiceUnavailable, Settings, atomic_replace_dir, confine
+from common import (
+    InvalidInput,
+    ServiceUnavailable,
+    Settings,
+    atomic_replace_dir,
+    atomic_write_json,
+    confine,
+)
 from runs import MODEL_ARTIFACT, contract, get_client, get_run, outage_of, run_model_uri
 
+DOWNLOAD_JSON = "download.json"
+"""Written beside the model in a downloaded folder: what it is (``manifest``)."""
 # Runs fetched when a class filter can only be approximate (MLflow's one-page maximum).
 SEARCH_MAX = 1000
 
@@ -35,7 +45,8 @@ def download_run(run_id: str, tracking_uri: str, artifacts_dir: str | Path) -> P
 
     Everything goes to a temporary folder inside ``artifacts_dir`` first and is renamed into place
     only when complete, so a failed download leaves neither a partial folder nor a changed one.
-    The model lands in ``<run_id>/model/``, the run's other artifacts beside it.
+    The model lands in ``<run_id>/model/``, the run's other artifacts beside it, and
+    ``DOWNLOAD_JSON`` says which registered versions the model is and which evaluation is current.
 
     Raises:
         InvalidInput: The run has no model logged as ``model``, or ``run_id`` would name a
@@ -83,10 +94,45 @@ def download_run(run_id: str, tracking_uri: str, artifacts_dir: str | Path) -> P
                 "deployed; "
                 "pick a run trained by `python -m trainer` (its model is runs:/<id>/model)."
             ) from exc
+        atomic_write_json(tmp / DOWNLOAD_JSON, manifest(client, run_id))
         return atomic_replace_dir(tmp, destination)
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
         raise
+
+
+def manifest(client, run_id: str) -> dict:
+    """What a downloaded folder is (``DOWNLOAD_JSON``): the run, the registered versions of its
+    model (with their aliases and the evaluation each was chosen on) and the run's current
+    evaluation folder, read when it was downloaded: the folder itself names none of them."""
+    run = get_run(client, run_id)
+    tags = run.data.tags
+    versions = []
+    try:
+        found = client.search_model_versions(f"run_id = '{run_id}'")
+        # a search leaves the aliases out (MLflow 3): read each version itself
+        found = [client.get_model_version(mv.name, mv.version) for mv in found]
+    except MlflowException as exc:
+        if down := outage_of(client.tracking_uri, exc, f"read the versions of run {run_id}"):
+            raise down from exc
+        raise
+    for mv in sorted(found, key=lambda v: (v.name, int(v.version))):
+        versions.append({
+            "name": mv.name,
+            "version": str(mv.version),
+            "model_uri": f"models:/{mv.name}/{mv.version}",
+            "aliases": sorted(mv.aliases or []),
+            "evaluation_path": (mv.tags or {}).get("evaluation_path"),
+        })  # fmt: skip
+    evaluated = contract.is_evaluated(tags, run.data.metrics)
+    return {
+        "run_id": run_id,
+        "experiment_id": run.info.experiment_id,
+        "model_uri": run_model_uri(run_id),
+        "registered_versions": versions,
+        "evaluation_path": contract.evaluation_dir(tags) if evaluated else None,
+        "downloaded_at": datetime.now(UTC).isoformat(timespec="seconds"),
+    }
 
 
 def key_metrics(metrics: dict[str, float]) -> dict[str, float]:

@@ -6,7 +6,8 @@ import pytest
 
 from common import InvalidInput, NotFound, ServiceUnavailable, Settings
 from dashboard import download_model, download_run, download_top
-from dashboard.selection import top_runs
+from dashboard.choose import choose_run
+from dashboard.selection import DOWNLOAD_JSON, top_runs
 from jobs import SelectionStore, get_database
 
 
@@ -29,6 +30,26 @@ def test_download_puts_model_and_artifacts_in_artifacts_dir(dashboard_runs, sett
     assert (path / "preprocessing.json").is_file()
     assert (path / dashboard_runs["evaluation"] / "metrics.json").is_file()
     assert [p.name for p in settings.artifacts_dir.iterdir()] == [run_id]
+
+
+def test_a_download_says_which_registered_version_and_evaluation_it_is(
+    dashboard_runs, settings, tmp_path
+):
+    run_id = dashboard_runs["pipeline"]
+    settings = settings.model_copy(update={"model_name": f"download-{uuid.uuid4().hex[:8]}",
+                                           "run_id_file": tmp_path / "run_id.txt"})  # fmt: skip
+    choice = choose_run(run_id, "hand it over", settings)
+    path = download_run(run_id, settings.mlflow_tracking_uri, settings.artifacts_dir)
+    found = json.loads((path / DOWNLOAD_JSON).read_text())
+    assert (found["run_id"], found["model_uri"]) == (run_id, f"runs:/{run_id}/model")
+    assert found["evaluation_path"] == dashboard_runs["evaluation"]
+    assert {
+        "name": settings.model_name,
+        "version": choice.version,
+        "model_uri": f"models:/{settings.model_name}/{choice.version}",
+        "aliases": [settings.model_alias],
+        "evaluation_path": dashboard_runs["evaluation"],
+    } in found["registered_versions"]
 
 
 def test_autologged_sklearn_model_downloads(dashboard_runs, settings):
