@@ -15,10 +15,14 @@ from predictor.core import MAX_FILES, ModelHolder, predict
 
 
 def _line(p: dict) -> str:
+    """``FILE: CLASS (probabilities)``; with a threshold, CLASS is the served ``decision`` and
+    the most probable class (argmax) follows it."""
     probs = p["probabilities"]
     ranked = ", ".join(f"{c} {v:.3f}" for c, v in sorted(probs.items(), key=lambda kv: -kv[1]))
-    decision = f"; decision {p['decision']}" if p["decision"] is not None else ""
-    return f"{p['file']}: {p['predicted_class']}{decision} ({ranked})"
+    if p["decision"] is None:
+        return f"{p['file']}: {p['predicted_class']} ({ranked})"
+    argmax = p["predicted_class"]
+    return f"{p['file']}: {p['decision']} (by the threshold; argmax {argmax}; {ranked})"
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -62,6 +66,8 @@ def main(argv: list[str] | None = None) -> int:
     rule = f", decision: {point['positive_class']} when its probability >= " \
         f"{point['threshold']:.4g}" if point else ""  # fmt: skip
     print(f"{answer['model_name']} version {answer['version']} (run {answer['run_id']}{rule})")
+    if answer["problem"]:
+        print(f"warning: {answer['problem']}", file=sys.stderr)
     for p in answer["predictions"]:
         print(_line(p))
     return 0

@@ -9,8 +9,9 @@ import pytest
 
 from common import get_settings
 from dashboard.choose import choose_run
-from predictor.__main__ import main
+from predictor.__main__ import _line, main
 from tests.conftest import ROOT
+from tests.predictor.conftest import move_alias_by_hand
 
 
 @pytest.fixture
@@ -50,3 +51,26 @@ def test_without_a_chosen_model_says_how_to_choose_in_one_line(cli_env, demo_dat
 def test_a_missing_file_is_named(cli_env, tmp_path, capsys):
     assert main([str(tmp_path / "nope.png")]) == 2
     assert f"cannot read {tmp_path / 'nope.png'}" in capsys.readouterr().err
+
+
+def test_a_line_leads_with_the_decision_when_a_threshold_decides():
+    answer = {"file": "x.png", "probabilities": {"a": 0.7, "b": 0.3}, "predicted_class": "a"}
+    assert _line({**answer, "decision": "b"}) == (
+        "x.png: b (by the threshold; argmax a; a 0.700, b 0.300)"
+    )
+    assert _line({**answer, "decision": None}) == "x.png: a (a 0.700, b 0.300)"
+
+
+def test_a_version_of_other_classes_moved_by_hand_is_not_used_and_said(
+    cli_env, served_runs, other_classes_run, demo_data, capsys
+):
+    choose_run(served_runs[0], "serve it", cli_env, allow_unevaluated=True)
+    image = str(sorted((demo_data / "test").rglob("*.png"))[0])
+    assert main([image]) == 0  # version 1 is what was served: recorded
+    move_alias_by_hand(cli_env, other_classes_run)
+    capsys.readouterr()
+    assert main([image]) == 0
+    out, err = capsys.readouterr()
+    assert out.startswith(f"{cli_env.model_name} version 1 ")
+    assert "warning: the alias no longer names the served version 1: " in err
+    assert "which changes what clients of version 1 receive (classes" in err
