@@ -155,9 +155,13 @@ def decode_image(data: bytes) -> np.ndarray:
     except UnidentifiedImageError as exc:  # its text names a BytesIO object's address
         raise ImageDecodeError(NOT_AN_IMAGE) from exc
     except (OSError, SyntaxError) as exc:
-        raise ImageDecodeError(
-            f"not a PNG, JPEG or DICOM image ({type(exc).__name__}: {exc})"
-        ) from exc
+        kind = image_kind(data[:HEAD_BYTES])
+        what = (
+            f"a damaged or truncated {kind.upper()} file"
+            if kind
+            else "not a PNG, JPEG or DICOM image"
+        )
+        raise ImageDecodeError(f"{what} ({type(exc).__name__}: {exc})") from exc
 
 
 def conform(pixels: np.ndarray, size: tuple[int, int], channels: int) -> np.ndarray:

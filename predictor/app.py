@@ -116,7 +116,7 @@ def predict_files(
     # At most PREDICT_CONCURRENCY requests hold decoded images at once: a few kilobytes of PNG
     # can decode to hundreds of megabytes, and the thread pool would otherwise run 40 at a time.
     with request.app.state.slots:
-        uploads = [(f.filename or f"file {i}", f.file.read()) for i, f in enumerate(files)]
+        uploads = [(f.filename or f"file {i}", f.file.read()) for i, f in enumerate(files, 1)]
         return PredictOut.model_validate(predict(served, uploads))
 
 

@@ -106,6 +106,15 @@ def test_a_gif_named_png_is_refused():
         decode_image(gif.getvalue())
 
 
+@pytest.mark.parametrize("kind", ["PNG", "JPEG"])
+def test_a_truncated_image_is_named_as_damaged_not_as_another_format(kind):
+    encoded = io.BytesIO()
+    pixels = np.random.default_rng(0).integers(0, 256, (64, 64), np.uint8)
+    Image.fromarray(pixels).save(encoded, format=kind)
+    with pytest.raises(ImageDecodeError, match=rf"^a damaged or truncated {kind} file \("):
+        decode_image(encoded.getvalue()[:300])
+
+
 def test_bytes_of_no_image_format_say_so_without_an_object_address():
     with pytest.raises(ImageDecodeError, match="not a PNG, JPEG or DICOM image") as caught:
         decode_image(b"this is a text file, not a scan")

@@ -13,7 +13,7 @@ from mlpipeline_model import DECODING_VERSION
 from predictor import ModelHolder
 from predictor.app import create_app
 from tests.conftest import LiveServer, log_untrained_run, png_declaring
-from tests.predictor.conftest import TOKEN, ClientLoop, get_ready, post_images, wait_ready
+from tests.predictor.conftest import AUTH, TOKEN, ClientLoop, get_ready, post_images, wait_ready
 
 
 def test_not_ready_before_a_run_is_chosen_and_says_why(predictor, settings):
@@ -59,6 +59,15 @@ def test_bad_image_is_422_naming_the_file(predictor, settings, served_runs, demo
     assert r.status_code == 422
     assert "file 'broken.png' (#2 of 2) is not a usable image" in r.json()["detail"]
     assert "nothing was predicted: send the request without it" in r.json()["detail"]
+
+
+def test_a_file_sent_without_a_name_is_named_by_its_place(predictor, settings, served_runs):
+    choose_run(served_runs[0], "serve it", settings, allow_unevaluated=True)
+    wait_ready(predictor)
+    files = [("files", ("", b"not an image", "image/png"))] * 2
+    r = requests.post(f"{predictor}/predict", files=files, headers=AUTH, timeout=60)
+    assert r.status_code == 422, r.text
+    assert "file 'file 2' (#2 of 2) is not a usable image" in r.json()["detail"]
 
 
 def test_every_bad_image_of_a_request_is_named_with_its_place(predictor, settings, served_runs,
