@@ -169,6 +169,7 @@ class ImageClassifierModel(PythonModel):
         )
 
     def _arrays(self, images: np.ndarray) -> np.ndarray:
+        one_image = images.ndim == 3 and images.shape[-1] in (1, 3)  # or N grey images?
         if images.ndim == 3:
             images = images[..., None]
         if images.ndim != 4 or images.shape[-1] not in (1, 3) or len(images) == 0:
@@ -188,7 +189,15 @@ class ImageClassifierModel(PythonModel):
             images = images.astype(np.uint8)
         if images.shape[1:] == (*self.image_size, self.channels):
             return images
-        self._check_size(images.shape[1:3])
+        try:
+            self._check_size(images.shape[1:3])
+        except ImageDecodeError as exc:
+            if not one_image:
+                raise
+            raise ImageDecodeError(
+                f"{exc} (read as {len(images)} grey images of {images.shape[1]}×"
+                f"{images.shape[2]} px; for one H×W×C image send a batch of one: 1×H×W×C)"
+            ) from exc
         return np.stack([conform(im, self.image_size, self.channels) for im in images])
 
     # --- prediction ---------------------------------------------------------------------------

@@ -179,6 +179,12 @@ def test_a_thumbnail_is_refused_as_the_evaluator_refuses_such_data(trained_run):
     assert len(served.predict(None, np.zeros((1, 8, 8, 3), np.uint8))) == 1  # 4× is fine
 
 
+def test_one_image_without_its_batch_dimension_is_refused_saying_how_to_send_it(trained_run):
+    served = load_classifier(f"runs:/{trained_run.run_id}/model")  # 32×32 input
+    with pytest.raises(ValueError, match=r"read as 64 grey images of 64×3 px; .*1×H×W×C\)"):
+        served.predict(None, np.zeros((64, 64, 3), np.uint8))
+
+
 def test_a_strip_is_refused_as_the_dataloader_skips_it(trained_run):
     served = load_classifier(f"runs:/{trained_run.run_id}/model")  # 32×32 input
     with pytest.raises(ValueError, match=r"16×200 px would be squashed 12.5× .* crop it"):
