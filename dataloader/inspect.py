@@ -117,9 +117,20 @@ _summaries_lock = threading.Lock()
 MAX_SUMMARIES = 256  # data sets remembered per process (each request may name another folder)
 
 
+def _stamp(entry: os.DirEntry) -> tuple[int, int] | None:
+    """Size and mtime of the file ``entry`` names (through a link); None when it cannot be
+    read (loading says why)."""
+    try:
+        stat = entry.stat()
+    except OSError:
+        return None
+    return stat.st_size, stat.st_mtime_ns
+
+
 def _tree(path: str, depth: int = 0) -> tuple:
-    """The mtime and entry count of a folder and, recursively, of its subfolders (a class
-    folder's patient or series folders are read too)."""
+    """The mtime and entry count of a folder, the size and mtime of each of its files and,
+    recursively, the same of its subfolders (a class folder's patient or series folders are
+    read too)."""
     with os.scandir(path) as entries:
         items = list(entries)
     subs = sorted(
@@ -127,14 +138,15 @@ def _tree(path: str, depth: int = 0) -> tuple:
         for e in items
         if depth < MAX_DEPTH and e.is_dir(follow_symlinks=False)
     )
-    return (os.stat(path).st_mtime_ns, len(items), tuple(subs))
+    files = sorted((e.name, _stamp(e)) for e in items if not e.is_dir(follow_symlinks=False))
+    return (os.stat(path).st_mtime_ns, len(items), tuple(subs), tuple(files))
 
 
 def _signature(path: Path, split: str) -> tuple:
     """What changes when the split's files change: size and mtime of an ``.npz``; the mtimes
-    and entry counts of the split folder's class folders and their subfolders (a file added,
-    removed or renamed into place changes its folder's mtime, which has the file system's coarse
-    clock, and a count; one rewritten in place does not, and is caught when loading)."""
+    and entry counts of the split folder's class folders and their subfolders, and the size and
+    mtime of each file in them (a file rewritten in place changes only its own; a stat per
+    file: about 3 ms per thousand files, measured on 10,000)."""
     if path.is_file():
         stat = path.stat()
         return ("file", stat.st_size, stat.st_mtime_ns)

@@ -1,5 +1,6 @@
 """``inspect_data``: what a split holds, read from headers, and kept only while the data stays."""
 
+import os
 from pathlib import Path
 
 import numpy as np
@@ -70,6 +71,17 @@ def test_the_version_changes_when_a_file_is_removed_and_only_then(image_folder):
     added = inspect_data(root).version
     write_image(patient / "b.png", mode="L")
     assert len({before, removed, added, inspect_data(root).version}) == 4
+
+
+def test_the_version_changes_when_a_file_is_rewritten_in_place(image_folder):
+    root = image_folder(mode="L", per_class=3)
+    before = inspect_data(root).version
+    target = sorted((root / "test" / "benign").iterdir())[0]
+    folder_mtime = target.parent.stat().st_mtime_ns
+    with open(target, "r+b") as f:  # as `cp new.png old.png` does: the folder is untouched
+        f.write(f.read()[::-1])
+    os.utime(target.parent, ns=(folder_mtime, folder_mtime))
+    assert inspect_data(root).version != before
 
 
 def test_the_version_changes_with_the_loaders_format(image_folder, monkeypatch):
