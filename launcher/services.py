@@ -85,6 +85,8 @@ DASHBOARD = Service(
         "true",
         "--browser.gatherUsageStats",
         "false",
+        "--browser.serverAddress",  # set: no look-up of an external IP at start
+        "localhost",
         "--client.toolbarMode",
         "minimal",
     ),
