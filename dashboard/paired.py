@@ -98,6 +98,27 @@ def why_not_paired(this: pd.DataFrame, other: pd.DataFrame) -> str | None:
     return None
 
 
+def why_other_data(this: object | None, other: object | None) -> str | None:
+    """Why two evaluations (``runs.contract.EvaluationReport``; None: unknown) were not made on
+    the same test files, though their predictions.csv may match row by row (another folder
+    with the same file names): other file lists (``dataset_hash``: names, sizes and times of
+    the files), or, where one lacks that, another folder (``data_dir``). None: the same, or
+    nothing is known to differ."""
+    hashes = [getattr(r, "dataset_hash", None) for r in (this, other)]
+    folders = [getattr(r, "data_dir", None) for r in (this, other)]
+    if all(hashes):
+        if hashes[0] == hashes[1]:
+            return None
+        if folders[0] == folders[1]:
+            return (
+                f"its test files in {folders[1]} changed between the two evaluations (names, "
+                "sizes or times): evaluate both runs again"
+            )
+    if all(folders) and folders[0] != folders[1]:
+        return f"it was evaluated on the test split of {folders[1]}, this run on {folders[0]}"
+    return None
+
+
 def _aucs(scores: np.ndarray, positive: np.ndarray) -> np.ndarray:
     """One-vs-rest AUC per row of ``scores``/``positive`` (B×N), by the rank-sum formula (ties
     get average ranks, as ``roc_auc_score``); NaN where a row lacks positives or negatives."""

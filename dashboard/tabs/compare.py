@@ -142,11 +142,12 @@ def _paired(ctx: Context, runs: list[dict]) -> None:
     rows, notes = [], []
     for run in runs[1:]:
         other = _predictions(ctx, run)
+        evaluated = [reports.evaluation_report(ctx.uri, r) for r in (ctx.run, run)]
         why = "it has no evaluation" if other is None else paired.why_not_paired(this, other)
-        if why:
+        if why := why or paired.why_other_data(*evaluated):
             notes.append(f"{_column(run)} is not compared image by image: {why}.")
             continue
-        tta = [getattr(reports.evaluation_report(ctx.uri, r), "tta", None) for r in (ctx.run, run)]
+        tta = [getattr(report, "tta", None) for report in evaluated]
         if (tta[0] or "none") != (tta[1] or "none"):
             notes.append(
                 f"{_column(run)} was evaluated with test-time augmentation {tta[1] or 'none'!r}, "

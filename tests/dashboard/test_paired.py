@@ -3,7 +3,8 @@ import pandas as pd
 import pytest
 from sklearn.metrics import roc_auc_score
 
-from dashboard.paired import _aucs, paired_differences, why_not_paired
+from dashboard.paired import _aucs, paired_differences, why_not_paired, why_other_data
+from runs.contract import EvaluationReport
 
 CLASSES = ("benign", "malignant", "normal")
 
@@ -95,6 +96,26 @@ def test_other_images_or_labels_are_not_paired():
     assert "evaluated on 5 test images, this run on 6" in why_not_paired(a, a.iloc[:5])
     two = _predictions(y % 2, _model(y % 2, 1.0, 1, k=2), ("benign", "malignant"))
     assert "predicts other classes (benign, malignant)" in why_not_paired(a, two)
+
+
+def _report(data_dir: str | None, dataset_hash: str | None) -> EvaluationReport:
+    return EvaluationReport(n_samples=6, class_names=list(CLASSES), overall={},
+                            data_dir=data_dir, dataset_hash=dataset_hash)  # fmt: skip
+
+
+def test_evaluations_of_another_folder_with_the_same_file_names_are_not_paired():
+    assert why_other_data(_report("/data/a", "h1"), _report("/data/a", "h1")) is None
+    assert why_other_data(_report("/data/a", "h1"), _report("/data/b", "h2")) == (
+        "it was evaluated on the test split of /data/b, this run on /data/a"
+    )
+    assert "changed between the two evaluations" in why_other_data(
+        _report("/data/a", "h1"), _report("/data/a", "h2")
+    )
+    # the same files mounted elsewhere (the evaluator's /data, a laptop's path): one file list
+    assert why_other_data(_report("/data/a", "h1"), _report("/mnt/a", "h1")) is None
+    # evaluated before metrics.json said either: nothing is known to differ
+    assert why_other_data(_report(None, None), _report("/data/b", None)) is None
+    assert why_other_data(None, _report("/data/b", "h2")) is None
 
 
 def test_a_rare_class_keeps_its_auc_interval():
