@@ -14,7 +14,10 @@ from dashboard import data, leaderboard
 
 KEEP = "kept_choices"  # session key: {"experiment_id": ..., "run_id": ...} last shown
 MAX_COMPARE = 3  # the open run and up to three others
-URI_PREFIXES = ("http://", "https://", "sqlite:", "file:", "databricks")
+# What a person may type: a tracking server. A local store (sqlite:, file:, a path) names files
+# on the dashboard's machine, which anyone at the page could otherwise read, or create a database
+# in: only the one the dashboard was started with (MLFLOW_TRACKING_URI) is opened so.
+URI_PREFIXES = ("http://", "https://")
 
 
 def _keep(name: str, value: str) -> None:
@@ -41,10 +44,12 @@ def tracking_uri() -> str | None:
         "credentials: set MLFLOW_TRACKING_USERNAME/PASSWORD or MLFLOW_TRACKING_TOKEN for the "
         "dashboard process.",
     ).strip()
-    if not uri.startswith(URI_PREFIXES):
+    configured = get_settings().mlflow_tracking_uri
+    if uri != configured and not uri.startswith(URI_PREFIXES):
         st.error(
-            f"{uri!r} is not a tracking URI: use http(s)://host:port, sqlite:///path.db or "
-            "file:///path."
+            f"{uri[:200]!r} is not a tracking server's URI: use http(s)://host:port. A local "
+            "store (sqlite:, file:, a path) is opened only as the dashboard's own "
+            "MLFLOW_TRACKING_URI, set where it is started."
         )
         return None
     return uri

@@ -47,7 +47,7 @@ def test_unreachable_tracking_server_is_a_message_not_a_traceback(
 def test_a_uri_that_is_not_one_says_what_is_expected(page_env):
     at = open_page(tracking_uri="localhost 5000")
     assert not at.exception
-    assert "is not a tracking URI" in at.error[0].value
+    assert "is not a tracking server's URI" in at.error[0].value
 
 
 def test_leaderboard_comes_first_with_intervals_and_deployable_marks(page_env, dashboard_runs):
@@ -142,10 +142,23 @@ def test_first_view_opens_the_newest_finished_run_with_a_model(page_env, mixed_e
 def test_fixing_a_mistyped_uri_keeps_experiment_and_run(page_env, mlflow_server, dashboard_runs):
     at = open_page(dashboard_runs["child"], "Metrics", experiment_id=dashboard_runs["experiment"])
     at.text_input(key="tracking_uri").set_value("htp://typo").run()
-    assert "is not a tracking URI" in at.error[0].value
+    assert "is not a tracking server's URI" in at.error[0].value
     at.text_input(key="tracking_uri").set_value(mlflow_server).run()
     assert at.selectbox(key="experiment_id").value == dashboard_runs["experiment"]
     assert at.title[0].value == "child-trial"
+
+
+@pytest.mark.parametrize("typed", ["sqlite:///{tmp}/probe.db", "file://{tmp}/mlruns", "{tmp}"])
+def test_a_local_store_typed_in_is_refused_and_nothing_is_created(
+    page_env, dashboard_runs, tmp_path, typed
+):
+    at = open_page(dashboard_runs["child"], "Metrics", experiment_id=dashboard_runs["experiment"])
+    target = tmp_path / "typed"
+    target.mkdir()
+    at.text_input(key="tracking_uri").set_value(typed.format(tmp=target)).run()
+    assert "is not a tracking server's URI: use http(s)://host:port" in at.error[0].value
+    assert not at.exception
+    assert list(target.iterdir()) == []  # no database, no mlruns folder
 
 
 def test_runs_of_one_name_started_in_one_minute_are_told_apart(page_env, mlflow_server):
