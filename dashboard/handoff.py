@@ -172,7 +172,7 @@ def serving(
     found = []
     named, served = now if now is not None else (served_version(settings), None)
     if named is not None:
-        who = f"{settings.model_name}@{settings.model_alias} now serves version {named[0]}"
+        who = f"{settings.model_name}@{settings.model_alias} now names version {named[0]}"
         found.append((who, *named))
     if now is None:
         served = _predictor_serves(settings)

@@ -80,16 +80,23 @@ def _served(ctx: Context) -> tuple[handoff.Served | None, handoff.Served | None]
         here = " (this run)" if target[1] == ctx.run_id else ""
         st.markdown(f"{alias} is version **{target[0]}**, run `{target[1]}`{here}.")
     line, served, body = predictor_line(s.predictor_url, s.pipeline_api_token)
-    st.caption(line[:1].upper() + line[1:] + ".")  # not capitalize(): it lowercases the rest
-    warning = switch_warning(target[0] if target else None, served, s.predictor_poll_s)
+    line = line[:1].upper() + line[1:] + "."  # not capitalize(): it lowercases the rest
+    stale = bool(body and body.get("stale"))
+    # A stale predictor refuses what the alias names (or the alias names nothing): an error
+    # to act on, not a caption
+    (st.error if stale else st.caption)(line)
+    warning = switch_warning(target[0] if target else None, served, s.predictor_poll_s, stale)
     if warning:
         st.warning(warning)
     return target, handoff.predictor_serves(s, body)
 
 
-def switch_warning(named: str | None, served: str | None, poll_s: float) -> str | None:
+def switch_warning(
+    named: str | None, served: str | None, poll_s: float, stale: bool = False
+) -> str | None:
     """What to say when the predictor serves another version than the alias names, or none
-    (right after the first choice, before its next poll)."""
+    (right after the first choice, before its next poll); ``stale``: it has said why it does
+    not switch (a version it refused), so it will not by waiting."""
     if named is None or served == named:
         return None
     if served is None:
@@ -97,6 +104,12 @@ def switch_warning(named: str | None, served: str | None, poll_s: float) -> str 
             f"The predictor serves no version yet: it loads version {named}, which the alias "
             f"names, within PREDICTOR_POLL_S ({poll_s:g} s) of a choice (reload this page to "
             "see it); if it does not, its line above says why."
+        )
+    if stale:
+        return (
+            f"The predictor serves version {served} and does not switch to version {named} "
+            "that the alias names, for the reason above: until that is resolved, clients get "
+            f"version {served}."
         )
     return (
         f"The predictor still serves version {served}, not version {named} that the alias "
@@ -206,9 +219,11 @@ def _downloads(ctx: Context, found: choose.Assessment) -> None:
             st.dataframe(pd.DataFrame(rows), hide_index=True)
 
 
-def _trail(ctx: Context) -> None:
+def _trail(ctx: Context, named: handoff.Served | None) -> None:
     st.subheader("Audit trail")
     recent = _store(ctx).recent(20)
+    if warning := unrecorded_move(recent, named, ctx.settings.model_alias):
+        st.warning(warning)
     if not recent:
         st.caption("No model has been chosen or downloaded yet.")
         return
@@ -226,6 +241,22 @@ def _trail(ctx: Context) -> None:
         for r in recent
     ]
     st.dataframe(pd.DataFrame(rows), hide_index=True, width="stretch")
+
+
+def unrecorded_move(recent: list[dict], named: handoff.Served | None, alias: str) -> str | None:
+    """What to say when the alias names another version than the last choice recorded (moved in
+    MLflow's UI or client, which skips the audit trail); None when they agree or nothing was
+    chosen here."""
+    last = next((r for r in recent if r.get("action") == "choose"), None)
+    if last is None or named is None or str(last.get("version")) == named[0]:
+        return None
+    return (
+        f"The alias {alias!r} names version {named[0]} (run {named[1]}), but the last choice "
+        f"recorded here is version {last.get('version')} (run {last['run_id']}, "
+        f"{last.get('selected_at')}): the alias was moved outside the dashboard, so nobody is "
+        "recorded as having chosen it, nor why. Choose it here to record a reason, or choose "
+        "the intended run."
+    )
 
 
 def confirmed_risks(record: dict) -> str:
@@ -264,7 +295,7 @@ def render_deploy(ctx: Context) -> None:
     _choose(ctx, found, now)
     st.subheader("Download")
     _downloads(ctx, found)
-    _trail(ctx)
+    _trail(ctx, now[0])
     if found.problem:
         st.caption("No model card nor serving instructions: this run cannot be deployed.")
         return

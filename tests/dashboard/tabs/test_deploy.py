@@ -6,7 +6,7 @@ import pytest
 from mlflow.tracking import MlflowClient
 
 from common import Settings
-from dashboard.tabs.deploy import ready_line, switch_warning
+from dashboard.tabs.deploy import ready_line, switch_warning, unrecorded_move
 from jobs import SelectionStore, get_database
 from tests.dashboard.conftest import open_page, page_text
 
@@ -163,6 +163,25 @@ def test_a_predictor_serving_nothing_yet_after_a_choice_says_it_will_load_it():
     warning = switch_warning("1", None, 30)  # the line above said "serves nothing yet"
     assert warning.startswith("The predictor serves no version yet: it loads version 1")
     assert "within PREDICTOR_POLL_S (30 s)" in warning
+
+
+def test_a_stale_predictor_is_not_said_to_switch_by_waiting():
+    warning = switch_warning("3", "2", 30, stale=True)
+    assert warning.startswith("The predictor serves version 2 and does not switch to version 3")
+    assert "PREDICTOR_POLL_S" not in warning
+
+
+def test_an_alias_moved_outside_the_dashboard_is_named_against_the_audit_trail():
+    recent = [{"action": "download", "run_id": "r9", "version": None},
+              {"action": "choose", "run_id": "r1", "version": "1",
+               "selected_at": "2026-12-05T10:00:00Z"}]  # fmt: skip
+    warning = unrecorded_move(recent, ("2", "r2"), "champion")
+    assert warning.startswith("The alias 'champion' names version 2 (run r2), but the last "
+                              "choice recorded here is version 1 (run r1")  # fmt: skip
+    assert "moved outside the dashboard" in warning
+    assert unrecorded_move(recent, ("1", "r1"), "champion") is None
+    assert unrecorded_move(recent[:1], ("2", "r2"), "champion") is None  # nothing chosen here
+    assert unrecorded_move(recent, None, "champion") is None  # the alias names nothing
 
 
 def test_tta_figures_are_flagged_before_choosing(page_env, model_name, dashboard_runs, fresh_run,
