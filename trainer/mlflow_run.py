@@ -113,8 +113,10 @@ def start(experiment: str, run_name: str | None, tracking_uri: str) -> str:
             f"--experiment-id {found.experiment_id}`, or the MLflow UI) or train under another "
             "--experiment name"
         )
-    mlflow.set_experiment(experiment)
-    return mlflow.start_run(run_name=run_name).info.run_id
+    # By its id: when another trainer creates the experiment between MLflow's look-up and its
+    # creation, set_experiment returns it without making it active, and the run went to Default.
+    found = mlflow.set_experiment(experiment)
+    return mlflow.start_run(run_name=run_name, experiment_id=found.experiment_id).info.run_id
 
 
 def reopen(run_id: str, tracking_uri: str) -> str:
