@@ -144,10 +144,16 @@ class AttemptRecords:
         return result.matched_count == 1
 
     def recover_stale(
-        self, kind: str, older_than_s: float, gone: Callable[[str], bool] | None = None
+        self,
+        kind: str,
+        older_than_s: float,
+        gone: Callable[[str], bool] | None = None,
+        alive: Callable[[str], bool] | None = None,
     ) -> int:
         """Requeue (once) or fail running jobs whose heartbeat is older than ``older_than_s``,
         or whose ``worker`` is ``gone`` (its process is known to have ended: no need to wait).
+        A stale job whose worker is known ``alive`` did not die (its heartbeats could not be
+        written: the store was full or down): it is requeued without counting as a death.
 
         A requeued job gets a new lease at its next claim, so the stale attempt, should its
         worker still be alive, can no longer record anything.
@@ -176,7 +182,14 @@ class AttemptRecords:
             now = utcnow()
             # Counted apart from ``attempts``, which outage retries raise too: a job that met an
             # outage and then lost its worker has not been recovered from a death before.
-            if not doc.get("recoveries"):
+            worker = str(doc.get("worker") or "")
+            if still is stale and alive is not None and alive(worker):
+                note = (
+                    f"requeued: {why} from worker {worker}, whose process still runs (its "
+                    "heartbeats could not be stored: was the job store full or down?)"
+                )
+                update, unset = _requeued(now, note), {}
+            elif not doc.get("recoveries"):
                 note = f"requeued: worker {doc.get('worker')} stopped ({why})"
                 update, unset = {**_requeued(now, note), "recoveries": 1}, {}
             else:

@@ -54,22 +54,33 @@ class Attempt:
             self.stop_reason = reason
 
 
-def process_gone(worker: str) -> bool:
-    """Whether ``worker`` (``<host>:<pid>:...``, see ``JobRunner``) is a process of this machine
-    that has ended. Unknown (another machine, or a pid in use again): False, and its jobs wait
-    for the heartbeat timeout; fencing keeps a wrong answer harmless (a live attempt that lost its
-    job cannot publish)."""
+def _local_process(worker: str) -> bool | None:
+    """Whether the process of ``worker`` (``<host>:<pid>:...``, see ``JobRunner``) exists, when
+    it is one of this machine; None for another machine's."""
     host, _, rest = worker.partition(":")
     pid = rest.split(":", 1)[0]
     if host != socket.gethostname() or not pid.isdigit():
-        return False
+        return None
     try:
         os.kill(int(pid), 0)
     except ProcessLookupError:
-        return True
-    except OSError:  # PermissionError: it exists
         return False
-    return False
+    except OSError:  # PermissionError: it exists
+        return True
+    return True
+
+
+def process_gone(worker: str) -> bool:
+    """Whether ``worker`` is a process of this machine that has ended. Unknown (another
+    machine, or a pid in use again): False, and its jobs wait for the heartbeat timeout; fencing
+    keeps a wrong answer harmless (a live attempt that lost its job cannot publish)."""
+    return _local_process(worker) is False
+
+
+def process_alive(worker: str) -> bool:
+    """Whether ``worker`` is a process of this machine that still runs (a pid in use again
+    reads as alive: a death then costs no recovery, only the job's one requeue is not spent)."""
+    return _local_process(worker) is True
 
 
 class JobRunner:
@@ -212,7 +223,7 @@ class JobRunner:
 
     def _recover(self) -> None:
         try:
-            self.store.recover_stale(self.kind, self.stale_after, process_gone)
+            self.store.recover_stale(self.kind, self.stale_after, process_gone, process_alive)
         except Exception as exc:  # the store may be down; the heartbeat thread retries
             log.warning("could not recover stale %s jobs: %s", self.kind, exc)
 

@@ -236,6 +236,19 @@ def test_a_job_retried_for_outages_is_still_requeued_once_when_its_worker_dies(j
     assert job_store.get(job["job_id"])["status"] == "queued"
 
 
+def test_a_stale_job_whose_worker_still_runs_is_requeued_without_counting_a_death(job_store):
+    job, _ = job_store.submit("evaluate", "run1", {})
+    job_store.claim_next("evaluate", "host:123:abc/1")
+    _age_heartbeat(job_store, job["job_id"], 120)  # its heartbeats could not be written
+    assert job_store.recover_stale("evaluate", 60, alive=lambda worker: True) == 1
+    requeued = job_store.get(job["job_id"])
+    assert requeued["status"] == "queued" and "whose process still runs" in requeued["note"]
+    job_store.claim_next("evaluate", "dies")
+    _age_heartbeat(job_store, job["job_id"], 120)
+    assert job_store.recover_stale("evaluate", 60, alive=lambda worker: False) == 1
+    assert job_store.get(job["job_id"])["status"] == "queued"  # its first death: requeued
+
+
 def test_fresh_running_job_is_left_alone(job_store):
     job, _ = job_store.submit("evaluate", "run1", {})
     job_store.claim_next("evaluate", "w1")
