@@ -12,6 +12,7 @@ from common import metric_keys
 from dashboard import data, reports
 from dashboard.context import Context
 from dashboard.model_card import class_counts, split_counts
+from dashboard.provenance import dataset_warnings, leakage_rows
 from dashboard.reads import HISTORY_COLUMNS
 from runs import contract
 
@@ -259,41 +260,21 @@ def _charts(
     st.vega_lite_chart(frame, spec, width="content")
 
 
-def leakage_rows(stats: dict | None) -> pd.DataFrame:
-    """One row per split pair and kind (exact, near) with duplicates in ``dataset_stats.json``,
-    with up to three example pairs; empty when there are none or no leakage check."""
-    leakage = (stats or {}).get("leakage") or {}
-    rows = [
-        (pair, kind, found["count"],
-         "; ".join(f"{e['a']} ≈ {e['b']}" for e in found.get("examples", [])[:3]))
-        for kind in ("exact", "near")
-        for pair, found in (leakage.get(kind) or {}).items()
-        if found.get("count")
-    ]  # fmt: skip
-    return pd.DataFrame(rows, columns=["splits", "duplicates", "images", "examples"])
-
-
 def _leakage(typed: contract.DatasetStats | None) -> None:
     if typed is None:
         return
-    if note := typed.label_conflict_note:
-        st.warning(f"Labels in conflict: {note}.")
-    stats = typed.model_dump(mode="json")
-    groups = stats.get("groups")
-    if groups:
+    for warning in dataset_warnings(typed):
+        st.warning(warning)
+    if groups := typed.groups:
         shared = {p: v["count"] for p, v in groups.get("overlap", {}).items() if v["count"]}
         per_split = ", ".join(f"{s} {n}" for s, n in groups["per_split"].items())
         st.caption(f"Groups (patients) per split: {per_split}; shared: {shared or 'none'}")
-    if not stats.get("leakage"):
+    if not typed.leakage:
         return
-    rows = leakage_rows(stats)
+    rows = leakage_rows({"leakage": typed.leakage})
     if rows.empty:
         st.caption("No duplicate images across splits (pixel hash and perceptual hash).")
         return
-    st.warning(
-        f"Possible leakage: {int(rows['images'].sum())} images have an exact or near duplicate "
-        "in another split; test figures may be optimistic."
-    )
     st.dataframe(rows, width="stretch", hide_index=True)
 
 

@@ -117,7 +117,7 @@ def test_the_uri_typed_in_the_sidebar_reaches_every_tab_and_the_download(
 
 
 def test_leakage_rows_list_the_duplicates_of_dataset_stats():
-    from dashboard.tabs.metrics import leakage_rows
+    from dashboard.provenance import leakage_rows
 
     stats = {
         "leakage": {
