@@ -11,6 +11,7 @@ from dashboard.model_card import (
     evaluation_table,
     operating_point_table,
 )
+from dashboard.provenance import dataset_warnings
 from dashboard.reads import PREVIEW_BYTES
 from dashboard.tabs.job_ui import job_controls
 from runs import contract
@@ -102,6 +103,8 @@ def render_evaluation(ctx: Context) -> None:
             )
         for caveat in handoff.caveats_of(folder, report)[1]:  # as choosing the run lists them
             st.warning(f"About these figures: {caveat}.")
+        for warning in dataset_warnings(reports.dataset_stats(ctx.uri, ctx.run)):
+            st.warning(warning)  # as the Metrics tab's dataset section words it
         overall, per_class = table[table["overall"]], table[~table["overall"]]
         st.dataframe(_readable(overall), hide_index=True, width="stretch")
         st.altair_chart(interval_chart(overall), width="content")

@@ -1,5 +1,7 @@
 import time
 
+from mlflow.tracking import MlflowClient
+
 from tests.dashboard.conftest import chart_of, open_page, page_text
 
 
@@ -125,3 +127,22 @@ def test_two_class_run_shows_test_figures_at_the_validation_threshold(page_env, 
     text = page_text(at)
     assert "Confusion matrix (most probable class)" in text
     assert "predictions here are the most probable class" in text
+
+
+def test_duplicates_across_splits_and_label_conflicts_are_warned_of_beside_the_figures(
+    page_env, mlflow_server
+):
+    client = MlflowClient(mlflow_server)
+    exp = client.create_experiment(f"leaky-{time.time_ns()}")
+    run_id = client.create_run(exp, run_name="leaky").info.run_id
+    conflict = {"files": ["train/a/1.png", "test/b/1.png"], "classes": ["a", "b"]}
+    stats = {"class_names": ["a", "b"], "counts": {"test": {"a": 2, "b": 2, "total": 4}},
+             "leakage": {"exact": {"train/test": {"count": 3, "examples": []}}, "near": {},
+                         "label_conflicts": {"count": 1, "examples": [conflict]}}}  # fmt: skip
+    client.log_dict(run_id, stats, "dataset_stats.json")
+    client.log_metric(run_id, "eval_accuracy", 0.9)
+    at = open_page(run_id, "Evaluation", experiment_id=exp)
+    assert not at.exception
+    warnings = [w.value for w in at.warning]
+    assert any(w.startswith("Possible leakage: 3 images") for w in warnings), warnings
+    assert any(w.startswith("Labels in conflict: 1 image(s)") for w in warnings), warnings
