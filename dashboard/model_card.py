@@ -7,6 +7,7 @@ from datetime import UTC, datetime
 import pandas as pd
 
 from common import metric_keys
+from dashboard.provenance import dataset_warnings
 from runs import contract, run_model_uri
 
 
@@ -189,6 +190,7 @@ def build_model_card(
         lines.append(f"  - {split}: " + ", ".join(f"{c}: {n}" for c, n in per_class.items()))
     if params.get("image_size"):
         lines.append(f"- Image size: {params['image_size']}, channels: {params.get('channels')}")
+    lines += [f"- **Warning**: {warning}" for warning in dataset_warnings(stats)]
     if not (counts or classes):
         lines.append("- No dataset information was logged with this run.")
     lines += ["", "## Training setup", ""]

@@ -141,3 +141,16 @@ def test_a_multiclass_runs_card_leaves_out_the_two_class_settings(trained_run):
     assert run["params"]["target_sensitivity"]  # logged, as every run logs its settings
     setup = build_model_card(run).split("## Training setup")[1].split("##")[0]
     assert "| target_sensitivity |" not in setup and "| epochs |" in setup
+
+
+def test_the_card_warns_of_the_datasets_label_conflicts_and_duplicates_across_splits():
+    run = {"run_id": "r1", "run_name": "leaky", "status": "FINISHED", "params": {},
+           "metrics": {}, "tags": {}}  # fmt: skip
+    conflict = {"files": ["train/a/1.png", "test/b/1.png"], "classes": ["a", "b"]}
+    stats = contract.DatasetStats(leakage={
+        "exact": {"train/test": {"count": 3, "examples": []}}, "near": {},
+        "label_conflicts": {"count": 1, "examples": [conflict]},
+    })  # fmt: skip
+    data = build_model_card(run, stats).split("## Data")[1].split("##")[0]
+    assert "- **Warning**: Possible leakage: 3 images have an exact or near duplicate" in data
+    assert "- **Warning**: Labels in conflict: 1 image(s) appear under two" in data
