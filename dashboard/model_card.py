@@ -7,7 +7,7 @@ from datetime import UTC, datetime
 import pandas as pd
 
 from common import metric_keys
-from dashboard.provenance import dataset_warnings
+from dashboard.provenance import data_limitation, dataset_warnings, evaluation_lines
 from runs import contract, run_model_uri
 
 
@@ -149,12 +149,14 @@ def build_model_card(
     faithfulness: contract.Faithfulness | None = None,
     preprocessing: dict | None = None,
     operating_point: contract.ThresholdPoint | None = None,
+    report: contract.EvaluationReport | None = None,
 ) -> str:
     """The Markdown model card of ``run`` (a ``dashboard.reads.run_to_dict`` summary).
 
     ``stats``, ``faithfulness`` and ``preprocessing`` are the run's ``dataset_stats.json``,
     ``faithfulness.json`` and ``preprocessing.json``; ``evaluation`` is ``evaluation_table``;
-    ``operating_point`` is the evaluation's ``operating_points.threshold``.
+    ``report`` is the current evaluation's ``metrics.json`` (where the figures come from) and
+    ``operating_point`` its ``operating_points.threshold``.
     """
     params, run_id = run["params"], run["run_id"]
     evaluated = evaluation is not None and not evaluation.empty
@@ -185,11 +187,19 @@ def build_model_card(
     if classes:
         lines.append(f"- Classes ({len(classes)}): {', '.join(map(str, classes))}")
     if counts:
-        lines.append("- Samples: " + ", ".join(f"{s} {n}" for s, n in counts.items()))
+        lines.append(
+            "- Samples (the run's data at training): "
+            + ", ".join(f"{s} {n}" for s, n in counts.items())
+        )
     for split, per_class in class_counts(stats).items():
         lines.append(f"  - {split}: " + ", ".join(f"{c}: {n}" for c, n in per_class.items()))
     if params.get("image_size"):
         lines.append(f"- Image size: {params['image_size']}, channels: {params.get('channels')}")
+    if report is not None and report.own_data is False:
+        lines.append(
+            f"- The test figures below are not from this test split: the evaluation used "
+            f"{report.n_samples} images of `{report.data_dir}`."
+        )
     lines += [f"- **Warning**: {warning}" for warning in dataset_warnings(stats)]
     if not (counts or classes):
         lines.append("- No dataset information was logged with this run.")
@@ -206,6 +216,7 @@ def build_model_card(
         lines.append("No parameters were logged.")
     lines += ["", "## Evaluation (test set, 95% confidence intervals)", ""]
     if evaluated:
+        lines += [*evaluation_lines(contract.evaluation_dir(run["tags"]), report), ""]
         lines += ["| Metric | Value | CI low | CI high |", "|---|---|---|---|"]
         for row in evaluation[evaluation["overall"]].to_dict("records"):
             lines.append(
@@ -266,8 +277,7 @@ def build_model_card(
         "",
         "## Known limitations",
         "",
-        "- Trained and evaluated on one dataset; performance on other scanners, sites or "
-        "populations is unknown and must be validated before clinical use.",
+        data_limitation(report),
         "- Confidence intervals (95%) come from the test split only; small test sets give wide "
         "intervals. Per-class metrics are in the dashboard's Evaluation tab.",
         "- Attribution maps show what the model uses, not what is clinically relevant.",

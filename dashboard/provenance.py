@@ -1,12 +1,16 @@
 """What a reader of a run's test figures must know, in the words the model card and the
-Metrics and Evaluation tabs share: the dataset's warnings (images under two classes, duplicates
-across splits).
+Metrics and Evaluation tabs share: which evaluation they come from (folder, date, data,
+test-time augmentation, caveats) and the dataset's warnings (images under two classes,
+duplicates across splits).
 
 Pure functions of the run's typed results: no Streamlit, no MLflow reads.
 """
 
+from datetime import UTC, datetime
+
 import pandas as pd
 
+from dashboard import handoff
 from runs import contract
 
 
@@ -40,3 +44,53 @@ def dataset_warnings(stats: contract.DatasetStats | None) -> list[str]:
             "split; test figures may be optimistic."
         )
     return found
+
+
+def made_at(report: contract.EvaluationReport | None) -> str:
+    """When the evaluation was made (``metrics.json``'s ``created_at``, in UTC), or "not
+    recorded"; a stamp that is not ISO 8601 is shown as written."""
+    stamp = report.created_at if report is not None else None
+    if not stamp:
+        return "not recorded"
+    try:
+        when = datetime.fromisoformat(stamp)
+    except ValueError:
+        return stamp
+    return f"{when.astimezone(UTC):%Y-%m-%d %H:%M} UTC" if when.tzinfo else f"{when:%Y-%m-%d %H:%M}"
+
+
+def _whose(report: contract.EvaluationReport) -> str:
+    if report.own_data is None:  # evaluations made before the evaluator recorded it
+        return ""
+    return " (the run's own data)" if report.own_data else " (another folder than the run's data)"
+
+
+def evaluation_lines(path: str, report: contract.EvaluationReport | None) -> list[str]:
+    """Markdown bullets on the evaluation at ``path`` (its artifact folder) that produced the
+    test figures: when, on which data and how many images, with which test-time augmentation,
+    and every caveat that choosing the run lists (``handoff.caveats_of``)."""
+    lines = [f"- Evaluation: `{path}` (the run's current evaluation)"]
+    if report is None:
+        return [*lines, "- Date, data and test-time augmentation: unknown (no metrics.json read)"]
+    data = report.data_dir or "a folder not recorded"
+    lines += [
+        f"- Made: {made_at(report)}",
+        f"- Data: {report.n_samples} test images of `{data}`{_whose(report)}",
+        f"- Test-time augmentation: {report.tta or 'not recorded'}",
+    ]
+    return lines + [f"- **Caveat**: {caveat}." for caveat in handoff.caveats_of(path, report)[1]]
+
+
+def data_limitation(report: contract.EvaluationReport | None) -> str:
+    """The model card's first known limitation: which data the model was trained and tested on
+    (the same dataset only when the evaluation says so)."""
+    if report is not None and report.own_data is False:
+        where = f"Trained on one dataset and evaluated on the test split of `{report.data_dir}`"
+    elif report is not None and report.own_data:
+        where = "Trained and evaluated on one dataset"
+    else:
+        where = "Trained on one dataset"
+    return (
+        f"- {where}; performance on other scanners, sites or populations is unknown and must "
+        "be validated before clinical use."
+    )

@@ -3,6 +3,7 @@ import json
 from common import NotFound
 from dashboard import build_model_card, evaluation_table, serving_instructions
 from dashboard.model_card import class_counts, faithfulness_table, operating_point_table
+from dashboard.provenance import made_at
 from dashboard.reads import load_run, read_artifact
 from runs import contract
 
@@ -23,7 +24,8 @@ def _card(uri, run_id):
     report = found["metrics"] and contract.EvaluationReport.model_validate(found["metrics"])
     stats = found["stats"] and contract.DatasetStats.model_validate(found["stats"])
     faith = found["faith"] and contract.Faithfulness.model_validate(found["faith"])
-    return build_model_card(run, stats, evaluation_table(run["metrics"], report), faith)
+    table = evaluation_table(run["metrics"], report)
+    return build_model_card(run, stats, table, faith, report=report or None)
 
 
 def test_card_of_an_evaluated_run_has_intervals_and_faithfulness(mlflow_server, dashboard_runs):
@@ -143,9 +145,22 @@ def test_a_multiclass_runs_card_leaves_out_the_two_class_settings(trained_run):
     assert "| target_sensitivity |" not in setup and "| epochs |" in setup
 
 
+def _run(**tags) -> dict:
+    """A ``run_to_dict`` summary of an evaluated run with ``tags``."""
+    return {"run_id": "r1", "run_name": "r", "status": "FINISHED", "params": {},
+            "metrics": {"eval_accuracy": 0.9}, "tags": tags}  # fmt: skip
+
+
+def _report(**fields) -> contract.EvaluationReport:
+    return contract.EvaluationReport(n_samples=75, class_names=["a", "b"], overall={}, **fields)
+
+
+def _section(card: str, heading: str) -> str:
+    return card.split(f"## {heading}")[1].split("\n## ")[0]
+
+
 def test_the_card_warns_of_the_datasets_label_conflicts_and_duplicates_across_splits():
-    run = {"run_id": "r1", "run_name": "leaky", "status": "FINISHED", "params": {},
-           "metrics": {}, "tags": {}}  # fmt: skip
+    run = _run()
     conflict = {"files": ["train/a/1.png", "test/b/1.png"], "classes": ["a", "b"]}
     stats = contract.DatasetStats(leakage={
         "exact": {"train/test": {"count": 3, "examples": []}}, "near": {},
@@ -154,3 +169,53 @@ def test_the_card_warns_of_the_datasets_label_conflicts_and_duplicates_across_sp
     data = build_model_card(run, stats).split("## Data")[1].split("##")[0]
     assert "- **Warning**: Possible leakage: 3 images have an exact or near duplicate" in data
     assert "- **Warning**: Labels in conflict: 1 image(s) appear under two" in data
+
+
+def test_card_names_the_evaluation_its_figures_come_from(mlflow_server, dashboard_runs,
+                                                         tiny_demo_data):  # fmt: skip
+    evaluation = _section(_card(mlflow_server, dashboard_runs["pipeline"]), "Evaluation")
+    assert f"- Evaluation: `{dashboard_runs['evaluation']}` (the run's current" in evaluation
+    assert "- Made: 20" in evaluation
+    assert f"- Data: 12 test images of `{tiny_demo_data}` (the run's own data)" in evaluation
+    assert "- Test-time augmentation: none" in evaluation
+    assert "Caveat" not in evaluation
+
+
+def test_card_of_a_run_evaluated_on_another_folder_does_not_claim_its_own_test_split(
+    mlflow_server, fresh_run, tiny_demo_data, tmp_path
+):
+    import shutil
+
+    from evaluator import evaluate_run
+
+    other = shutil.copytree(tiny_demo_data, tmp_path / "elsewhere")
+    for image in list((other / "test").rglob("*.png")):  # 24 test images, not the run's 12
+        shutil.copy(image, image.with_name(f"again-{image.name}"))
+    evaluate_run(fresh_run, mlflow_server, data_dir=other, batch_size=32)
+    card = _card(mlflow_server, fresh_run)
+    assert "the evaluation used 24 images of" in _section(card, "Data")
+    evaluation = _section(card, "Evaluation")
+    assert f"- Data: 24 test images of `{other}` (another folder than" in evaluation
+    assert f"- **Caveat**: the evaluation used the test split of {other}, not" in evaluation
+    limitations = _section(card, "Known limitations")
+    assert "evaluated on one dataset" not in limitations and str(other) in limitations
+
+
+def test_card_of_a_tta_evaluation_says_so_with_its_caveat():
+    card = build_model_card(_run(), evaluation=evaluation_table(_run()["metrics"]),
+                            report=_report(tta="both"))  # fmt: skip
+    evaluation = _section(card, "Evaluation")
+    assert "- Test-time augmentation: both" in evaluation
+    assert "- **Caveat**: the evaluation averaged flipped copies (tta 'both')" in evaluation
+
+
+def test_card_without_the_evaluations_report_names_its_folder_and_claims_no_data():
+    run = _run(**{contract.EVALUATION_PATH_TAG: "evaluation/20260101-x"})
+    card = build_model_card(run, evaluation=evaluation_table(run["metrics"]))
+    assert "- Evaluation: `evaluation/20260101-x`" in _section(card, "Evaluation")
+    assert "evaluated on one dataset" not in _section(card, "Known limitations")
+
+
+def test_the_evaluation_date_reads_in_utc():
+    assert made_at(_report(created_at="2026-12-05T12:30:00+02:00")) == "2026-12-05 10:30 UTC"
+    assert made_at(_report()) == "not recorded" and made_at(None) == "not recorded"
