@@ -9,6 +9,7 @@ from common import metric_keys
 from dashboard import choose, data, handoff, reports, selection
 from dashboard.context import Context
 from dashboard.model_card import build_model_card, evaluation_table, serving_instructions
+from dashboard.provenance import dataset_warnings
 from jobs import SelectionStore, get_database
 from runs import get_client, get_run
 
@@ -130,6 +131,8 @@ def _choose(ctx: Context, found: choose.Assessment, now: tuple) -> None:
     report = reports.evaluation_report(ctx.uri, ctx.run)  # cached, as the Evaluation tab's
     for caveat in handoff.caveats_of(reports.evaluation_path(ctx.run), report)[1]:
         st.warning(f"About its test figures: {caveat}.")
+    for warning in dataset_warnings(reports.dataset_stats(ctx.uri, ctx.run)):
+        st.warning(f"About its data: {warning}")  # as the Metrics and Evaluation tabs word it
     change = handoff.interface_change(ctx.settings, ctx.run_id, now).text
     if change:
         st.warning(
@@ -282,6 +285,7 @@ def model_card_for(ctx: Context) -> str:
         reports.faithfulness(ctx.uri, ctx.run),
         reports.preprocessing(ctx.uri, ctx.run),
         report and report.operating_points and report.operating_points.threshold,
+        report,
     )
 
 

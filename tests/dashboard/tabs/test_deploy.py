@@ -1,6 +1,8 @@
 """The Choose model tab: choose with a reason, guard rails, downloads that choose nothing."""
 
+import json
 import uuid
+from pathlib import Path
 
 import pytest
 from mlflow.tracking import MlflowClient
@@ -182,6 +184,19 @@ def test_an_alias_moved_outside_the_dashboard_is_named_against_the_audit_trail()
     assert unrecorded_move(recent, ("1", "r1"), "champion") is None
     assert unrecorded_move(recent[:1], ("2", "r2"), "champion") is None  # nothing chosen here
     assert unrecorded_move(recent, None, "champion") is None  # the alias names nothing
+
+
+def test_the_datasets_warnings_are_shown_before_choosing(page_env, dashboard_runs, fresh_run,
+                                                         mlflow_server):  # fmt: skip
+    client = MlflowClient(mlflow_server)
+    stats = json.loads(Path(client.download_artifacts(fresh_run, "dataset_stats.json")).read_text())
+    conflict = {"files": ["train/a/1.png", "test/b/1.png"], "classes": ["a", "b"]}
+    stats["leakage"]["near_label_conflicts"] = {"count": 2, "examples": [conflict]}
+    client.log_dict(fresh_run, stats, "dataset_stats.json")
+    at = open_page(fresh_run, "Choose model", experiment_id=dashboard_runs["experiment"])
+    assert not at.exception
+    assert any(w.value.startswith("About its data: Labels in conflict: 2 group(s) of "
+                                  "near-identical images") for w in at.warning)  # fmt: skip
 
 
 def test_tta_figures_are_flagged_before_choosing(page_env, model_name, dashboard_runs, fresh_run,
