@@ -41,7 +41,7 @@ def main(argv: list[str] | None = None) -> int:
     except OSError as exc:
         print(f"error: cannot read {exc.filename}: {exc.strerror}", file=sys.stderr)
         return 2
-    holder = ModelHolder(settings)
+    holder = ModelHolder(settings, record=False)  # a one-off answer is not "served"
     log = logging.getLogger("predictor")
     # Its warnings would repeat the one line this command prints on failure.
     log.disabled, was = True, log.disabled

@@ -96,11 +96,19 @@ def _default_loader(tracking_uri: str, model_uri: str):
 class ModelHolder:
     """The version that the alias names, loaded; refreshed by ``refresh`` (see ``poll``)."""
 
-    def __init__(self, settings: Settings, loader: Callable[[str], object] | None = None) -> None:
+    def __init__(
+        self,
+        settings: Settings,
+        loader: Callable[[str], object] | None = None,
+        record: bool = True,
+    ) -> None:
         """``loader(model_uri)`` loads a version (default: ``runs.load_classifier`` from the
-        settings' tracking server)."""
+        settings' tracking server); ``record``: record what is served on the registered model
+        (``runs.served_tag``; the service does, a one-off command does not)."""
         self.settings = settings
         self.loader = loader
+        self.record = record
+        self._recorded: str | None = None  # the version recorded as served by this process
         self.current: Served | None = None
         self.problem = f"still looking up {self.alias_uri}"
         # (version, served version, why): a refused switch, not loaded again at every poll
@@ -146,17 +154,22 @@ class ModelHolder:
 
     def _record(self, served: Served) -> None:
         """Record ``served`` as what the alias's predictors serve (``_before`` of a restart);
-        a failure is logged, not raised: the model is served either way."""
+        a failure is logged, not raised (the model is served either way), and the next poll
+        tries again. It needs permission to edit the registered model's tags."""
         s = self.settings
+        if not self.record:
+            return
         value = served_record(served.version, served.run_id, served.interface)
         key = served_tag(s.model_alias)
         try:
             client = MlflowClient(s.mlflow_tracking_uri)
             if client.get_registered_model(s.model_name).tags.get(key) != value:
                 client.set_registered_model_tag(s.model_name, key, value)
-        except MlflowException as exc:
-            log.warning("could not record version %s as served (%s): a restart compares the "
-                        "alias with nothing", served.version, exc)  # fmt: skip
+        except (MlflowException, OSError) as exc:
+            log.warning("could not record version %s as served (%s): a restart would compare "
+                        "the alias with an older record", served.version, exc)  # fmt: skip
+            return
+        self._recorded = served.version
 
     def _fall_back(self, before: str, why: str) -> str:
         """In a predictor that holds nothing, serve ``before`` (the version recorded as served)
@@ -184,6 +197,8 @@ class ModelHolder:
                     if current.problem is not None:
                         self.current = replace(current, stale=False, problem=None)
                         log.info("%s names the served version %s", self.alias_uri, version)
+                    if self._recorded != version:  # the record failed before: again
+                        self._record(current)
                     return False
                 before = self._before()
             except PipelineError as exc:  # InvalidInput: the alias names no version any more
@@ -197,7 +212,10 @@ class ModelHolder:
                 and refused[:2] == (version, before[0])
                 and not confirmed_for(tags, before[1])
             ):
-                self._failed(refused[2], known=True)
+                why = refused[2]
+                if self.current is None:  # the version served before failed to load: again
+                    why = self._fall_back(before[0], why)
+                self._failed(why, known=True)
                 return False
             try:
                 served = self._load(version, run_id)
@@ -209,7 +227,8 @@ class ModelHolder:
                 failure = f"{type(exc).__name__}: {exc}"
                 self._failed(f"{named}, which failed to load ({failure})", known=True)
                 return False
-            confirmed = before is None or confirmed_for(tags, before[1])
+            # (the recorded version itself is no change, whatever its interface reads now)
+            confirmed = before is None or before[0] == version or confirmed_for(tags, before[1])
             changed = [] if confirmed else compare_interfaces(before[1], served.interface)
             if changed:
                 why = (
@@ -219,9 +238,9 @@ class ModelHolder:
                     "once clients are ready (the dashboard confirms it when PREDICTOR_URL reaches "
                     "this predictor), or point the alias back"
                 )
+                self._refused = (version, before[0], why)
                 if current is None:  # started since: serve what was served, as if it had run on
                     why = self._fall_back(before[0], why)
-                self._refused = (version, before[0], why)
                 self._failed(why, known=True)
                 return False
             self.current = served

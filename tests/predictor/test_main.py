@@ -6,12 +6,15 @@ import subprocess
 import sys
 
 import pytest
+from mlflow.tracking import MlflowClient
 
 from common import get_settings
 from dashboard.choose import choose_run
 from predictor.__main__ import _line, main
-from tests.conftest import ROOT
-from tests.predictor.conftest import move_alias_by_hand
+from predictor.app import create_app
+from runs import read_served
+from tests.conftest import ROOT, LiveServer
+from tests.predictor.conftest import move_alias_by_hand, serve_three_classes
 
 
 @pytest.fixture
@@ -61,12 +64,19 @@ def test_a_line_leads_with_the_decision_when_a_threshold_decides():
     assert _line({**answer, "decision": None}) == "x.png: a (a 0.700, b 0.300)"
 
 
+def test_the_command_records_nothing_as_served(cli_env, served_runs, demo_data):
+    choose_run(served_runs[0], "serve it", cli_env, allow_unevaluated=True)
+    assert main([str(sorted((demo_data / "test").rglob("*.png"))[0])]) == 0
+    model = MlflowClient(cli_env.mlflow_tracking_uri).get_registered_model(cli_env.model_name)
+    assert read_served(model.tags, cli_env.model_alias) is None  # only a service serves
+
+
 def test_a_version_of_other_classes_moved_by_hand_is_not_used_and_said(
     cli_env, served_runs, other_classes_run, demo_data, capsys
 ):
-    choose_run(served_runs[0], "serve it", cli_env, allow_unevaluated=True)
+    with LiveServer(create_app(cli_env)) as service:  # serves version 1: recorded
+        serve_three_classes(service.url, cli_env, served_runs)
     image = str(sorted((demo_data / "test").rglob("*.png"))[0])
-    assert main([image]) == 0  # version 1 is what was served: recorded
     move_alias_by_hand(cli_env, other_classes_run)
     capsys.readouterr()
     assert main([image]) == 0

@@ -4,14 +4,16 @@ a running one compares with the version it holds."""
 
 import time
 
+import mlflow
 import pytest
 import requests
 from mlflow.tracking import MlflowClient
 
 from common import InvalidInput
 from dashboard.choose import choose_run
+from predictor import ModelHolder
 from predictor.app import create_app
-from runs import read_served
+from runs import load_classifier, read_served
 from tests.conftest import LiveServer
 from tests.predictor.conftest import get_ready, move_alias_by_hand, serve_three_classes, wait_ready
 from tests.predictor.test_stale import wait_for
@@ -76,6 +78,28 @@ def test_a_restart_serves_nothing_when_the_last_version_is_gone_and_the_change_u
         r = _wait_status(second.url, 503)
     assert "version 1, served before, cannot be served either" in r.json()["detail"]
     assert "which changes what clients of version 1 receive (classes" in r.json()["detail"]
+
+
+def test_a_last_version_that_failed_to_load_once_is_loaded_at_the_next_poll(
+    settings, served_runs, other_classes_run
+):
+    with LiveServer(create_app(settings)) as first:
+        serve_three_classes(first.url, settings, served_runs)
+    move_alias_by_hand(settings, other_classes_run)
+    failures = []
+
+    def flaky(uri: str):  # the artifact store times out once, for version 1
+        if uri.endswith("/1") and not failures:
+            failures.append(uri)
+            raise OSError("the artifact store timed out")
+        mlflow.set_tracking_uri(settings.mlflow_tracking_uri)
+        return load_classifier(uri)
+
+    holder = ModelHolder(settings, loader=flaky)
+    holder.refresh()
+    assert holder.current is None and "cannot be served either" in holder.problem
+    holder.refresh()
+    assert (holder.current.version, holder.current.stale) == ("1", True)
 
 
 def _wait_status(url: str, status: int, timeout: float = 30) -> requests.Response:
