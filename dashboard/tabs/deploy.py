@@ -224,9 +224,11 @@ def _downloads(ctx: Context, found: choose.Assessment) -> None:
 
 def _trail(ctx: Context, named: handoff.Served | None) -> None:
     st.subheader("Audit trail")
-    recent = _store(ctx).recent(20)
-    if warning := unrecorded_move(recent, named, ctx.settings.model_alias):
+    store, s = _store(ctx), ctx.settings
+    choices = store.recent(50, action="choose")  # downloads do not hide the last choice
+    if warning := unrecorded_move(choices, named, s.model_name, s.model_alias):
         st.warning(warning)
+    recent = store.recent(20)
     if not recent:
         st.caption("No model has been chosen or downloaded yet.")
         return
@@ -246,11 +248,22 @@ def _trail(ctx: Context, named: handoff.Served | None) -> None:
     st.dataframe(pd.DataFrame(rows), hide_index=True, width="stretch")
 
 
-def unrecorded_move(recent: list[dict], named: handoff.Served | None, alias: str) -> str | None:
-    """What to say when the alias names another version than the last choice recorded (moved in
-    MLflow's UI or client, which skips the audit trail); None when they agree or nothing was
-    chosen here."""
-    last = next((r for r in recent if r.get("action") == "choose"), None)
+def unrecorded_move(
+    recent: list[dict], named: handoff.Served | None, model: str, alias: str
+) -> str | None:
+    """What to say when the alias names another version than the last choice recorded for it
+    (moved in MLflow's UI or client, which skips the audit trail); None when they agree or
+    nothing was chosen here for that model and alias."""
+    last = next(
+        (
+            r
+            for r in recent
+            if r.get("action") == "choose"
+            and r.get("registered_model") == model
+            and r.get("alias") == alias
+        ),
+        None,
+    )
     if last is None or named is None or str(last.get("version")) == named[0]:
         return None
     return (

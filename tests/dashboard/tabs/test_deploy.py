@@ -174,16 +174,20 @@ def test_a_stale_predictor_is_not_said_to_switch_by_waiting():
 
 
 def test_an_alias_moved_outside_the_dashboard_is_named_against_the_audit_trail():
-    recent = [{"action": "download", "run_id": "r9", "version": None},
-              {"action": "choose", "run_id": "r1", "version": "1",
+    chosen = {"action": "choose", "registered_model": "m", "alias": "champion"}
+    recent = [{**chosen, "alias": "challenger", "run_id": "r7", "version": "7"},
+              {"action": "download", "run_id": "r9", "version": None},
+              {**chosen, "run_id": "r1", "version": "1",
                "selected_at": "2026-12-05T10:00:00Z"}]  # fmt: skip
-    warning = unrecorded_move(recent, ("2", "r2"), "champion")
+    warning = unrecorded_move(recent, ("2", "r2"), "m", "champion")
     assert warning.startswith("The alias 'champion' names version 2 (run r2), but the last "
                               "choice recorded here is version 1 (run r1")  # fmt: skip
     assert "moved outside the dashboard" in warning
-    assert unrecorded_move(recent, ("1", "r1"), "champion") is None
-    assert unrecorded_move(recent[:1], ("2", "r2"), "champion") is None  # nothing chosen here
-    assert unrecorded_move(recent, None, "champion") is None  # the alias names nothing
+    assert unrecorded_move(recent, ("1", "r1"), "m", "champion") is None
+    assert unrecorded_move(recent, ("7", "r7"), "m", "challenger") is None  # its own alias
+    assert unrecorded_move(recent, ("2", "r2"), "other", "champion") is None  # another model
+    assert unrecorded_move(recent[1:2], ("2", "r2"), "m", "champion") is None  # none chosen
+    assert unrecorded_move(recent, None, "m", "champion") is None  # the alias names nothing
 
 
 def test_the_datasets_warnings_are_shown_before_choosing(page_env, dashboard_runs, fresh_run,
