@@ -115,7 +115,10 @@ def manifest(client, run_id: str) -> dict:
     except MlflowException as exc:
         if down := outage_of(client.tracking_uri, exc, f"read the versions of run {run_id}"):
             raise down from exc
-        raise
+        # a registry that refuses (no permission, none on this server): the download stands
+        found, unread = [], f"the registry could not be read: {exc.message}"
+    else:
+        unread = None
     for mv in sorted(found, key=lambda v: (v.name, int(v.version))):
         versions.append({
             "name": mv.name,
@@ -129,7 +132,8 @@ def manifest(client, run_id: str) -> dict:
         "run_id": run_id,
         "experiment_id": run.info.experiment_id,
         "model_uri": run_model_uri(run_id),
-        "registered_versions": versions,
+        "registered_versions": None if unread else versions,
+        **({"registered_versions_unread": unread} if unread else {}),
         "evaluation_path": contract.evaluation_dir(tags) if evaluated else None,
         "downloaded_at": datetime.now(UTC).isoformat(timespec="seconds"),
     }

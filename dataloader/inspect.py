@@ -46,7 +46,8 @@ class DataSummary:
     """The inspected files stored as colour (to tell grey scans stored as RGB by content)."""
     version: str | None = None
     """A hash of what the split looks like from outside (``_signature``): it changes when a file
-    is added, removed or renamed into place, or the ``.npz`` is rewritten; None if unreadable."""
+    is added, removed, renamed into place or rewritten (its size or modification time), or the
+    ``.npz`` is rewritten; None if unreadable."""
 
 
 def _folder(path: Path, split: str, per_class: int) -> DataSummary:
@@ -169,8 +170,8 @@ def inspect_data(path: str | Path, split: str = "test", per_class: int = SAMPLE_
     """
     path = Path(path)
     key = (str(path.absolute()), split, per_class)
-    try:
-        signature = _signature(path, split)
+    try:  # a digest: the signature itself holds a stamp per file, kept for 256 data sets
+        signature = hashlib.sha256(repr(_signature(path, split)).encode()).hexdigest()
     except OSError:
         signature = None  # missing or unreadable: _inspect says what is wrong
     with _summaries_lock:

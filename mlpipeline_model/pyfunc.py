@@ -247,7 +247,8 @@ class ImageClassifierModel(PythonModel):
         try:
             batch = self.to_batch(model_input)
         except ImageDecodeError as exc:
-            raise _invalid_input_error()(str(exc), exc.index) from exc
+            where = "" if exc.index is None else f"input {exc.index} (counted from 0): "
+            raise _invalid_input_error()(where + str(exc), exc.index) from exc
         return self.table(self.probabilities(batch))
 
 
@@ -262,5 +263,8 @@ def _invalid_input_error() -> type:
         def __init__(self, message: str, index: int | None = None) -> None:
             super().__init__(message, error_code=INVALID_PARAMETER_VALUE)
             self.index = index
+
+        def __reduce__(self):  # a class made here cannot be pickled by name: travel as its base
+            return ImageDecodeError, (self.message, self.index)
 
     return InvalidImageInput

@@ -6,7 +6,13 @@ import numpy as np
 from PIL import Image
 
 from dataloader import load_dataset
-from dataloader.leakage import NEAR_THRESHOLD, duplicate_clusters, perceptual_hashes
+from dataloader.imageset import ImageSet
+from dataloader.leakage import (
+    NEAR_THRESHOLD,
+    duplicate_clusters,
+    leakage_report,
+    perceptual_hashes,
+)
 
 
 def test_an_exact_copy_in_test_is_reported_with_its_names(tiny_demo):
@@ -134,6 +140,28 @@ def test_a_near_copy_under_its_own_class_is_no_label_conflict(tiny_demo):
     leakage = load_dataset(tiny_demo, val_fraction=0).stats["leakage"]
     assert leakage["near"]["train/test"]["count"] == 1
     assert leakage["near_label_conflicts"]["count"] == 0
+
+
+def test_a_large_near_copy_group_shows_each_of_its_classes_first():
+    images = np.random.default_rng(0).integers(0, 256, (9, 28, 28, 1), dtype=np.uint8)
+    for i in range(1, 9):  # eight near copies of image 0, the last under the other class
+        images[i] = _noisy_copy(images[0], seed=i)
+    labels = np.array([0] * 8 + [1])
+    train = ImageSet(images, labels, files=[f"train/{i}.png" for i in range(9)])
+    conflicts = leakage_report({"train": train}, ["a", "b"])["near_label_conflicts"]
+    assert conflicts["count"] == 1
+    assert conflicts["examples"][0]["files"][:2] == ["train/0.png", "train/8.png"]
+    assert len(conflicts["examples"][0]["files"]) == 5
+
+
+def test_near_label_conflicts_are_not_looked_for_in_very_large_data(monkeypatch):
+    from dataloader import leakage
+
+    monkeypatch.setattr(leakage, "MAX_NEAR_CONFLICT_IMAGES", 5)
+    images = np.random.default_rng(0).integers(0, 256, (6, 28, 28, 1), dtype=np.uint8)
+    report = leakage_report({"train": ImageSet(images, np.array([0, 1] * 3))})
+    assert report["near_label_conflicts"]["count"] is None
+    assert "not looked for: 6 images, more than 5" in report["near_label_conflicts"]["skipped"]
 
 
 def test_an_identical_copy_under_another_class_is_no_near_label_conflict(tiny_demo):

@@ -5,6 +5,7 @@ import importlib.metadata
 import io
 import json
 import os
+import pickle
 import subprocess
 import sys
 import tempfile
@@ -161,9 +162,13 @@ def test_text_that_is_not_base64_says_what_it_starts_with(trained_run):
 
 def test_an_unreadable_input_is_mlflows_invalid_parameter_error(trained_run):
     served = load_classifier(f"runs:/{trained_run.run_id}/model")
+    good = (sorted((trained_run.data_dir / "test").rglob("*.png"))[0]).read_bytes()
     with pytest.raises(MlflowException, match="not a PNG, JPEG or DICOM") as info:
-        served.predict(None, [b"GIF89a not really"])
+        served.predict(None, [good, b"GIF89a not really"])
     assert info.value.error_code == "INVALID_PARAMETER_VALUE"
+    assert info.value.message.startswith("input 1 (counted from 0): ")
+    again = pickle.loads(pickle.dumps(info.value))  # e.g. back from a worker process
+    assert isinstance(again, ValueError) and again.index == info.value.index
 
 
 def test_a_thumbnail_is_refused_as_the_evaluator_refuses_such_data(trained_run):
