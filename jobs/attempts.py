@@ -152,8 +152,9 @@ class AttemptRecords:
     ) -> int:
         """Requeue (once) or fail running jobs whose heartbeat is older than ``older_than_s``,
         or whose ``worker`` is ``gone`` (its process is known to have ended: no need to wait).
-        A stale job whose worker is known ``alive`` did not die (its heartbeats could not be
-        written: the store was full or down): it is requeued without counting as a death.
+        A stale job whose worker is known ``alive`` (a thread of the recovering runner itself) did
+        not die (its heartbeats could not be written: the store was full or down): it is
+        requeued without counting as a death.
 
         A requeued job gets a new lease at its next claim, so the stale attempt, should its
         worker still be alive, can no longer record anything.

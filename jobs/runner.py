@@ -54,33 +54,22 @@ class Attempt:
             self.stop_reason = reason
 
 
-def _local_process(worker: str) -> bool | None:
-    """Whether the process of ``worker`` (``<host>:<pid>:...``, see ``JobRunner``) exists, when
-    it is one of this machine; None for another machine's."""
+def process_gone(worker: str) -> bool:
+    """Whether ``worker`` (``<host>:<pid>:...``, see ``JobRunner``) is a process of this machine
+    that has ended. Unknown (another machine, or a pid in use again): False, and its jobs wait
+    for the heartbeat timeout; fencing keeps a wrong answer harmless (a live attempt that lost its
+    job cannot publish)."""
     host, _, rest = worker.partition(":")
     pid = rest.split(":", 1)[0]
     if host != socket.gethostname() or not pid.isdigit():
-        return None
+        return False
     try:
         os.kill(int(pid), 0)
     except ProcessLookupError:
-        return False
-    except OSError:  # PermissionError: it exists
         return True
-    return True
-
-
-def process_gone(worker: str) -> bool:
-    """Whether ``worker`` is a process of this machine that has ended. Unknown (another
-    machine, or a pid in use again): False, and its jobs wait for the heartbeat timeout; fencing
-    keeps a wrong answer harmless (a live attempt that lost its job cannot publish)."""
-    return _local_process(worker) is False
-
-
-def process_alive(worker: str) -> bool:
-    """Whether ``worker`` is a process of this machine that still runs (a pid in use again
-    reads as alive: a death then costs no recovery, only the job's one requeue is not spent)."""
-    return _local_process(worker) is True
+    except OSError:  # PermissionError: it exists
+        return False
+    return False
 
 
 class JobRunner:
@@ -221,9 +210,14 @@ class JobRunner:
             with self._finished:  # woken by this runner; polls for jobs run by other replicas
                 self._finished.wait(min(remaining, 0.25))
 
+    def holds(self, worker: str) -> bool:
+        """Whether ``worker`` is one of this runner's threads: alive for sure (another process's
+        pid tells nothing once a restarted container reuses it, as PID 1 does)."""
+        return worker.split("/", 1)[0] == self.worker_id
+
     def _recover(self) -> None:
         try:
-            self.store.recover_stale(self.kind, self.stale_after, process_gone, process_alive)
+            self.store.recover_stale(self.kind, self.stale_after, process_gone, self.holds)
         except Exception as exc:  # the store may be down; the heartbeat thread retries
             log.warning("could not recover stale %s jobs: %s", self.kind, exc)
 
