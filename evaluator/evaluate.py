@@ -4,7 +4,8 @@
 predicts the test split in batches, computes every metric with its interval
 (``evaluator.metrics``) and publishes the result whole: every file is uploaded to a new folder
 ``evaluation/<result id>/`` first, then one last ``log_batch`` logs the ``eval_*`` metrics and
-the tags ``pipeline.evaluation.path`` (naming that folder) and ``pipeline.evaluated=true``. An
+the tags ``pipeline.evaluation.path`` (naming that folder), ``pipeline.evaluated=true`` and
+what the figures were measured on (``contract.evaluation_tags``: tta, own data, test data). An
 upload that fails half-way leaves the previous result current and readable.
 """
 
@@ -167,7 +168,8 @@ def evaluate_run(
     report_progress(0.97, "publishing")
     if before_publish is not None:
         before_publish()
-    publish_result(client, run_id, flat, folder, "evaluation")
+    basis = contract.evaluation_tags(tta, own_data, ds.content_hash)
+    publish_result(client, run_id, flat, folder, "evaluation", basis)
     report.update(
         metrics=flat,
         artifact_path=folder,

@@ -58,6 +58,11 @@ TRAINER_TAG = "pipeline.trainer"  # host:pid of the process training the run (th
 EVALUATED_TAG = "pipeline.evaluated"
 EXPLAINED_TAG = "pipeline.explained"
 EVALUATION_PATH_TAG = "pipeline.evaluation.path"
+# What the current evaluation's figures were measured on, set with EVALUATION_PATH_TAG: readers
+# of many runs (the leaderboard) tell like-for-like figures apart without each metrics.json.
+EVALUATION_TTA_TAG = "pipeline.evaluation.tta"  # test-time augmentation: none, horizontal, both
+EVALUATION_OWN_DATA_TAG = "pipeline.evaluation.own_data"  # "false": not the run's own data_dir
+EVALUATION_DATA_TAG = "pipeline.evaluation.dataset_hash"  # the test data's content hash
 EXPLANATION_PATH_TAG = "pipeline.explanation.path"
 
 ENSEMBLE_JSON = "ensemble.json"
@@ -115,6 +120,16 @@ def evaluation_dir(tags: Mapping[str, str] | None) -> str:
 def explanation_dir(tags: Mapping[str, str] | None) -> str:
     """The artifact folder of the run's current explanation, given the run's tags."""
     return _current(tags, EXPLANATION_PATH_TAG, EXPLANATIONS_DIR)
+
+
+def evaluation_tags(tta: str, own_data: bool, dataset_hash: str) -> dict[str, str]:
+    """The run tags ``EVALUATION_TTA_TAG``, ``EVALUATION_OWN_DATA_TAG`` and
+    ``EVALUATION_DATA_TAG`` of an evaluation (as its ``metrics.json`` says them)."""
+    return {
+        EVALUATION_TTA_TAG: tta,
+        EVALUATION_OWN_DATA_TAG: "true" if own_data else "false",
+        EVALUATION_DATA_TAG: dataset_hash,
+    }
 
 
 def is_evaluated(tags: Mapping[str, str], metrics: Iterable[str]) -> bool:

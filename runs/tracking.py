@@ -238,10 +238,16 @@ def job_result_id(job: dict) -> str:
 
 
 def publish_result(
-    client: MlflowClient, run_id: str, metrics: dict[str, float], folder: str, kind: str
+    client: MlflowClient,
+    run_id: str,
+    metrics: dict[str, float],
+    folder: str,
+    kind: str,
+    tags: dict[str, str] | None = None,
 ) -> None:
     """Make ``folder`` the run's current ``kind`` (``evaluation`` or ``explanation``): one
-    ``log_batch`` with the metrics and the two tags that name it (see ``runs.contract``).
+    ``log_batch`` with the metrics, the two tags that name it (see ``runs.contract``) and
+    ``tags`` (what the result was made on: they change with it, in the same request).
 
     Raises:
         InvalidInput: The run refuses it (deleted meanwhile); a retry cannot help.
@@ -256,7 +262,8 @@ def publish_result(
         client.log_batch(
             run_id,
             metrics=[Metric(key, float(value), now, 0) for key, value in metrics.items()],
-            tags=[RunTag(path_tag, folder), RunTag(done_tag, "true")],
+            tags=[RunTag(path_tag, folder), RunTag(done_tag, "true")]
+            + [RunTag(key, value) for key, value in (tags or {}).items()],
         )
     except (MlflowException, OSError) as exc:
         refused = ("INVALID_PARAMETER_VALUE", "RESOURCE_DOES_NOT_EXIST")

@@ -97,3 +97,14 @@ def test_runs_on_different_classes_get_no_best_mark():
     two["params"]["class_names"] = three["params"]["class_names"]
     same = leaderboard.table([three, two], ["eval_accuracy"])
     assert same.loc["bbbb", "eval_accuracy"] == f"0.5 {leaderboard.BEST}"
+
+
+def test_an_evaluation_tags_its_run_with_what_it_was_measured_on(fresh_run, mlflow_server):
+    from dashboard import reads
+    from evaluator import evaluate_run
+
+    report = evaluate_run(fresh_run, mlflow_server, batch_size=32, tta="horizontal")
+    tags = reads.load_run(mlflow_server, fresh_run)["tags"]
+    assert tags["pipeline.evaluation.tta"] == "horizontal"
+    assert tags["pipeline.evaluation.own_data"] == "true"
+    assert tags["pipeline.evaluation.dataset_hash"] == report["dataset_hash"]
