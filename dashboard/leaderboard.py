@@ -3,10 +3,14 @@
 Rows come from one page of ``reads.search_runs``; sorting and filtering happen in MLflow, so the
 table costs the same for 10 runs or 10,000. A metric column shows ``value (low–high)`` when the
 run logged the 95 % interval bounds (``common.metric_keys``), and ``★`` marks the best value of
-the column on the page (highest, or lowest for losses and calibration errors).
+the column on the page (highest, or lowest for losses and calibration errors) among figures that
+rank like for like: runs on the same classes and, for the evaluator's test figures, evaluations
+of the same test data without test-time augmentation. A test figure made otherwise (TTA, another
+data folder) is marked ``†`` with why, from the run's tags (``Basis``): no file is read per run.
 """
 
 import math
+from dataclasses import dataclass
 from datetime import UTC, datetime
 
 import pandas as pd
@@ -15,6 +19,7 @@ from common import metric_keys
 from runs import contract
 
 BEST = "★"
+CAVEAT = "†"  # a test figure not measured like the run's served model on its own test split
 SELECTED = "▶"
 # Fixed columns, in order; metric columns follow.
 INFO_COLUMNS = ("model", "status", "started", "duration", "deployable")
@@ -71,6 +76,63 @@ def comparable(rows: list[dict]) -> bool:
     return len(class_sets(rows)) <= 1
 
 
+@dataclass(frozen=True)
+class Basis:
+    """What a run's evaluation figures (``eval_*``) were measured on; None: not known (no
+    evaluation, or one published before the evaluator said it: taken as plain)."""
+
+    tta: str | None = None
+    own_data: bool | None = None
+    dataset_hash: str | None = None
+    """Of the test data evaluated (``EvaluationReport.dataset_hash``)."""
+
+    @property
+    def caveat(self) -> str | None:
+        """``† tta 'both'``, ``† other data`` (or both): why the figures are not those of the
+        served model on the run's own test split; None when they are (or nothing is known)."""
+        why = [f"tta {self.tta!r}"] if self.tta not in (None, "none") else []
+        if self.own_data is False:
+            why.append("other data")
+        return f"{CAVEAT} {', '.join(why)}" if why else None
+
+
+def basis_of(run: dict, report: contract.EvaluationReport | None = None) -> Basis:
+    """The ``Basis`` of ``run``'s current evaluation: its ``metrics.json`` (``report``) when
+    read, else the run's tags (``contract.evaluation_tags``), which a page of runs holds."""
+    if report is not None:
+        return Basis(report.tta, report.own_data, report.dataset_hash)
+    tags = run["tags"]
+    own = tags.get(contract.EVALUATION_OWN_DATA_TAG)
+    return Basis(
+        tags.get(contract.EVALUATION_TTA_TAG),
+        None if own is None else own == "true",
+        tags.get(contract.EVALUATION_DATA_TAG),
+    )
+
+
+def evaluation_data(bases: list[Basis]) -> set[str]:
+    """The different test data (hashes) that the evaluations without a caveat were made on."""
+    return {b.dataset_hash for b in bases if b.caveat is None and b.dataset_hash}
+
+
+def notes(bases: list[Basis]) -> list[str]:
+    """What a reader of the runs' test figures must know about their marks, one line each."""
+    found, data = [], evaluation_data(bases)
+    if len(data) > 1:
+        found.append(
+            f"These runs were evaluated on {len(data)} different test sets (other data, or "
+            "test files changed between evaluations): their test figures do not rank against "
+            f"each other, so none gets a {BEST}."
+        )
+    if any(b.caveat for b in bases):
+        found.append(
+            f"{CAVEAT}: a test figure made with test-time augmentation (tta, which the served "
+            "model does not do) or on another data folder than the run's own test split: it "
+            f"does not rank against the others and gets no {BEST}."
+        )
+    return found
+
+
 def metric_columns(rows: list[dict]) -> list[str]:
     """Every metric of the page's runs that can be a column (interval bounds are folded in)."""
     keys = {k for r in rows for k in r["metrics"]}
@@ -106,6 +168,37 @@ def best_index(values: list[float | None], metric: str) -> set[int]:
     if all(v == best for _, v in present):
         return set()
     return {i for i, v in present if v == best}
+
+
+def star_rows(rows: list[dict], metric: str, bases: list[Basis]) -> set[int]:
+    """Positions of the rows whose ``metric`` gets ``★``: the best among the figures that rank
+    like for like. None when the runs predict other classes (``comparable``); a test figure
+    (``eval_*``) ranks only among evaluations without a caveat, of one test data."""
+    if not comparable(rows):
+        return set()
+    values = [r["metrics"].get(metric) for r in rows]
+    if not metric.startswith(metric_keys.EVAL_PREFIX):
+        return best_index(values, metric)
+    if len(evaluation_data(bases)) > 1:
+        return set()
+    plain = [i for i, b in enumerate(bases) if b.caveat is None]
+    return {plain[j] for j in best_index([values[i] for i in plain], metric)}
+
+
+def cells(rows: list[dict], metric: str, bases: list[Basis]) -> list[str]:
+    """``format_value`` of each row's ``metric``, with ``★`` on the best (``star_rows``) and, on
+    a test figure, the evaluation's caveat (``† tta 'both'``)."""
+    best = star_rows(rows, metric, bases)
+    test = metric.startswith(metric_keys.EVAL_PREFIX)
+    out = []
+    for i, (run, basis) in enumerate(zip(rows, bases, strict=True)):
+        text = format_value(run["metrics"], metric)
+        if i in best:
+            text += f" {BEST}"
+        elif test and basis.caveat and text != "–":
+            text += f" {basis.caveat}"
+        out.append(text)
+    return out
 
 
 def _when(ms: int | None) -> str:
@@ -180,8 +273,8 @@ def table(
     ``chosen``: ``(version, run_id)`` the alias names, marked in the ``deployable`` column.
 
     Children come right under their parent, indented with ``↳``; the selected run is marked
-    ``▶``; each metric cell is ``format_value`` plus ``★`` on the best value of the column,
-    when the runs predict the same classes (``comparable``).
+    ``▶``; each metric cell is one of ``cells``: ``★`` on the best value of the column among
+    figures that rank like for like, ``†`` and why on a test figure that does not.
     """
     ordered = nest(rows)
     columns: dict[str, list[str]] = {c: [] for c in ("run", *INFO_COLUMNS)}
@@ -196,14 +289,10 @@ def table(
         if chosen and run["run_id"] == chosen[1]:
             deployable = f"✓ chosen (version {chosen[0]})"
         columns["deployable"].append(deployable)
-    ranked_page = comparable(rows)
+    runs = [r for r, _ in ordered]
+    bases = [basis_of(r) for r in runs]  # from the tags: no file read per run
     for metric in metrics:
-        values = [r["metrics"].get(metric) for r, _ in ordered]
-        best = best_index(values, metric) if ranked_page else set()
-        columns[metric] = [
-            format_value(r["metrics"], metric) + (f" {BEST}" if i in best else "")
-            for i, (r, _) in enumerate(ordered)
-        ]
+        columns[metric] = cells(runs, metric, bases)
     # Built whole: adding the metric columns one by one cost a pandas insert each.
     index = pd.Index([r["run_id"] for r, _ in ordered], name="run_id")
     return pd.DataFrame(columns, index=index)

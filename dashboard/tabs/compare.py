@@ -6,7 +6,7 @@ from pathlib import PurePosixPath
 import pandas as pd
 import streamlit as st
 
-from common import NotFound
+from common import NotFound, PipelineError
 from dashboard import data, leaderboard, paired, reports
 from dashboard.context import Context
 from dashboard.tabs.metrics import RESULT_PREFIXES, history_chart
@@ -48,19 +48,39 @@ def params_table(runs: list[dict], only_different: bool) -> pd.DataFrame:
     return pd.DataFrame.from_dict(rows, orient="index", columns=[_column(r) for r in runs])
 
 
-def metrics_table(runs: list[dict]) -> pd.DataFrame:
-    """Rows = metrics (intervals folded in), columns = runs; ``★`` marks the better value."""
+def metrics_table(runs: list[dict], bases: list[leaderboard.Basis]) -> pd.DataFrame:
+    """Rows = metrics (intervals folded in), columns = runs; ``leaderboard.cells``: ``★`` on
+    the better value where the figures rank like for like, ``†`` and why on a test figure that
+    does not (``bases``: what each run's evaluation was measured on)."""
     keys = leaderboard.metric_columns(runs)
-    rows, ranked = {}, leaderboard.comparable(runs)
+    rows = {}
     for key in keys:
-        values = [r["metrics"].get(key) for r in runs]
-        best = leaderboard.best_index(values, key) if ranked else set()
-        rows[f"{key} ({leaderboard.direction(key)})" if leaderboard.ranked(key) else key] = [
-            leaderboard.format_value(r["metrics"], key)
-            + (f" {leaderboard.BEST}" if i in best else "")
-            for i, r in enumerate(runs)
-        ]
+        label = f"{key} ({leaderboard.direction(key)})" if leaderboard.ranked(key) else key
+        rows[label] = leaderboard.cells(runs, key, bases)
     return pd.DataFrame.from_dict(rows, orient="index", columns=[_column(r) for r in runs])
+
+
+def bases(ctx: Context, runs: list[dict]) -> list[leaderboard.Basis]:
+    """What each run's evaluation was measured on: its ``metrics.json`` (read for the paired
+    comparison too), else (none, or it cannot be read now) its tags."""
+    found = []
+    for run in runs:
+        try:
+            report = (
+                reports.evaluation_report(ctx.uri, run) if reports.has_evaluation(run) else None
+            )
+        except PipelineError:  # the table still shows, marked from the tags
+            report = None
+        found.append(leaderboard.basis_of(run, report))
+    return found
+
+
+def style(value: object) -> str:
+    """The CSS of a metrics cell: the better value in bold green, a caveat's in amber."""
+    text = str(value)
+    if text.endswith(leaderboard.BEST):
+        return "font-weight: 700; color: #0b7a35"
+    return "color: #9a6700" if leaderboard.CAVEAT in text else ""
 
 
 def _plot(ctx: Context, run: dict, name: str) -> bytes | None:
@@ -81,18 +101,20 @@ def render_compare(ctx: Context) -> None:
         return
     runs = [ctx.run, *(data.run(ctx.uri, i) for i in ctx.compare_ids)]
     st.subheader("Metrics")
-    st.caption(f"Latest values; value (95 % interval) when logged; {leaderboard.BEST} better.")
+    st.caption(
+        f"Latest values; value (95 % interval) when logged. {leaderboard.BEST} better: a test "
+        "figure (eval_*) only among evaluations of the same test data without test-time "
+        "augmentation."
+    )
     if not leaderboard.comparable(runs):
         st.warning(
             f"These runs predict different classes: their metrics do not rank against each "
             f"other, so no {leaderboard.BEST} is given."
         )
-    metrics = metrics_table(runs)
-
-    def bold(value) -> str:
-        return "font-weight: 700; color: #0b7a35" if str(value).endswith(leaderboard.BEST) else ""
-
-    st.dataframe(metrics.style.map(bold), width="stretch")
+    measured = bases(ctx, runs)
+    for note in leaderboard.notes(measured):
+        st.warning(note)
+    st.dataframe(metrics_table(runs, measured).style.map(style), width="stretch")
     try:
         _paired(ctx, runs)
     except Exception as exc:  # the plots and curves below must still be drawn
@@ -163,7 +185,7 @@ def _paired(ctx: Context, runs: list[dict]) -> None:
                     "Metric": diff.metric,
                     "Difference": None if diff.value is None else round(diff.value, 4),
                     "95% interval": interval,
-                    "Verdict": diff.verdict(_column(ctx.run), _column(run)),
+                    "Verdict": verdict(diff, _column(ctx.run), _column(run), tta),
                 }
             )
     if rows:  # said only above a comparison made
@@ -176,6 +198,21 @@ def _paired(ctx: Context, runs: list[dict]) -> None:
         st.dataframe(pd.DataFrame(rows), hide_index=True, width="stretch")
     for note in notes:
         st.info(note)
+
+
+def verdict(diff: paired.Difference, this: str, other: str, tta: list[str | None]) -> str:
+    """``diff.verdict`` of two evaluations of the same images, unless they were not made
+    alike: ``tta`` (of ``this`` and ``other``; None: none) differs, and neither is better."""
+    mine, theirs = (t or "none" for t in tta)
+    if mine != theirs:
+        return (
+            f"not like for like: {other} was evaluated with tta {theirs!r}, {this} with "
+            f"{mine!r}, and the difference includes that"
+        )
+    said = diff.verdict(this, other)
+    if mine != "none":
+        said += f" (both with tta {mine!r}, which the served models do not do)"
+    return said
 
 
 def _curves(ctx: Context, runs: list[dict]) -> None:

@@ -1,4 +1,5 @@
 from dashboard import leaderboard
+from runs import contract
 
 
 def _run(name: str, metrics: dict, parent: str | None = None, stage: str | None = None) -> dict:
@@ -63,6 +64,28 @@ def test_the_best_cell_of_each_column_is_starred():
     rows = [_run("a", {"val_auc": 0.8}), _run("b", {"val_auc": 0.9})]
     table = leaderboard.table(rows, ["val_auc"])
     assert list(table["val_auc"]) == ["0.8", "0.9 ★"]
+
+
+def _evaluated(name: str, accuracy: float, tta: str = "none", own: bool = True,
+               data: str = "h1") -> dict:  # fmt: skip
+    run = _run(name, {"eval_accuracy": accuracy})
+    run["tags"].update(contract.evaluation_tags(tta, own, data))
+    return run
+
+
+def test_a_tta_or_other_data_figure_is_marked_and_takes_no_star():
+    rows = [_evaluated("a", 0.8), _evaluated("b", 0.7), _evaluated("c", 0.9, tta="both"),
+            _evaluated("d", 0.95, own=False, data="h2")]  # fmt: skip
+    table = leaderboard.table(rows, ["eval_accuracy"])
+    assert list(table["eval_accuracy"]) == ["0.8 ★", "0.7", "0.9 † tta 'both'", "0.95 † other data"]
+
+
+def test_evaluations_of_different_test_data_get_no_star_and_say_so():
+    rows = [_evaluated("a", 0.8, data="h1"), _evaluated("b", 0.7, data="h2")]
+    table = leaderboard.table(rows, ["eval_accuracy"])
+    assert list(table["eval_accuracy"]) == ["0.8", "0.7"]
+    bases = [leaderboard.basis_of(r) for r in rows]
+    assert "evaluated on 2 different test sets" in leaderboard.notes(bases)[0]
 
 
 def _started(name: str, start: int, parent: str | None = None) -> dict:

@@ -1,4 +1,5 @@
-from dashboard.tabs.compare import equivalent, params_table
+from dashboard.paired import Difference
+from dashboard.tabs.compare import equivalent, params_table, verdict
 from tests.dashboard.conftest import charts, open_page
 
 
@@ -22,6 +23,29 @@ def test_metrics_side_by_side_with_the_better_value_marked(page_env, dashboard_r
     row = metrics.loc["val_auc (higher is better)"]
     assert row.iloc[0] == "0.8 ★"  # the pipeline run's latest 0.8 beats the child's 0.7
     assert row.iloc[1] == "0.7"
+
+
+def test_a_tta_evaluation_is_marked_and_its_verdict_is_not_like_for_like(
+    page_env, dashboard_runs, fresh_run, mlflow_server
+):
+    from evaluator import evaluate_run
+
+    evaluate_run(fresh_run, mlflow_server, batch_size=32, tta="both")  # the same test images
+    at = _open({**dashboard_runs, "fresh": fresh_run}, "fresh")
+    assert not at.exception
+    metrics = _frame(at, "smallcnn-fresh", "eval_accuracy (higher is better)")
+    row = metrics.loc["eval_accuracy (higher is better)"]
+    assert row.iloc[1].endswith("† tta 'both'") and "★" not in row.iloc[0]
+    table = next(f.value for f in at.dataframe if "Verdict" in f.value.columns)
+    assert table["Verdict"].str.startswith("not like for like: smallcnn-fresh").all()
+
+
+def test_a_verdict_between_two_tta_evaluations_says_the_served_models_do_not_do_it():
+    diff = Difference("accuracy", 0.2, 0.1, 0.3, only_this=0, only_other=20)
+    assert verdict(diff, "a", "b", [None, "none"]) == "b is better"
+    assert verdict(diff, "a", "b", ["both", "both"]) == (
+        "b is better (both with tta 'both', which the served models do not do)"
+    )
 
 
 def test_params_that_differ_and_curves_in_panels(page_env, dashboard_runs):
