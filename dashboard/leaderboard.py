@@ -7,9 +7,12 @@ the column on the page (highest, or lowest for losses and calibration errors) am
 rank like for like: runs on the same classes and, for the evaluator's test figures, evaluations
 of the same test data without test-time augmentation. A test figure made otherwise (TTA, another
 data folder) is marked ``†`` with why, from the run's tags (``Basis``): no file is read per run.
+The trainer's figures (``trainer_split``) and bookkeeping (``NOT_RANKED``: epoch_time...) get
+no ``★``: they are not test figures.
 """
 
 import math
+import re
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
@@ -28,7 +31,8 @@ DEFAULT_METRICS = (
     "best_val_auc",
     *(metric_keys.eval_key(name) for name in ("accuracy", "roc_auc_macro", "ece")),
 )
-NOT_RANKED = ("epoch", "lr", "best_epoch", "step")
+# Bookkeeping, not scores: no best value (a two-class run's threshold is chosen, not won).
+NOT_RANKED = ("epoch", "lr", "best_epoch", "step", "epoch_time", metric_keys.eval_key("threshold"))
 
 
 def direction(metric: str) -> str:
@@ -39,6 +43,17 @@ def direction(metric: str) -> str:
 def ranked(metric: str) -> bool:
     """Whether the best value of ``metric`` means anything (not for lr, epoch...)."""
     return metric not in NOT_RANKED and not metric_keys.is_bound(metric)
+
+
+def trainer_split(metric: str) -> str | None:
+    """``training`` or ``validation`` for the trainer's figures (``train_loss``, ``val_auc``,
+    ``best_val_auc``, an ensemble member's ``member2_val_loss``), None for others. They get no
+    ``★``: a training figure measures the fit, a validation one the split that chose the
+    epoch (often small), neither the evaluator's test split."""
+    name = re.sub(r"^member\d+_", "", metric)
+    if name.startswith("train_"):
+        return "training"
+    return "validation" if name.startswith(("val_", "best_val_")) else None
 
 
 def can_deploy(run: dict) -> bool:
@@ -172,9 +187,10 @@ def best_index(values: list[float | None], metric: str) -> set[int]:
 
 def star_rows(rows: list[dict], metric: str, bases: list[Basis]) -> set[int]:
     """Positions of the rows whose ``metric`` gets ``★``: the best among the figures that rank
-    like for like. None when the runs predict other classes (``comparable``); a test figure
-    (``eval_*``) ranks only among evaluations without a caveat, of one test data."""
-    if not comparable(rows):
+    like for like. None when the runs predict other classes (``comparable``) and for the
+    trainer's figures (``trainer_split``); a test figure (``eval_*``) ranks only among
+    evaluations without a caveat, of one test data."""
+    if not comparable(rows) or trainer_split(metric):
         return set()
     values = [r["metrics"].get(metric) for r in rows]
     if not metric.startswith(metric_keys.EVAL_PREFIX):

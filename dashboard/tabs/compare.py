@@ -55,9 +55,16 @@ def metrics_table(runs: list[dict], bases: list[leaderboard.Basis]) -> pd.DataFr
     keys = leaderboard.metric_columns(runs)
     rows = {}
     for key in keys:
-        label = f"{key} ({leaderboard.direction(key)})" if leaderboard.ranked(key) else key
-        rows[label] = leaderboard.cells(runs, key, bases)
+        rows[row_label(key)] = leaderboard.cells(runs, key, bases)
     return pd.DataFrame.from_dict(rows, orient="index", columns=[_column(r) for r in runs])
+
+
+def row_label(key: str) -> str:
+    """``eval_ece (lower is better)``, ``val_auc (validation, higher is better)``; ``lr``."""
+    if not leaderboard.ranked(key):
+        return key
+    split = leaderboard.trainer_split(key)
+    return f"{key} ({f'{split}, ' if split else ''}{leaderboard.direction(key)})"
 
 
 def bases(ctx: Context, runs: list[dict]) -> list[leaderboard.Basis]:
@@ -104,7 +111,8 @@ def render_compare(ctx: Context) -> None:
     st.caption(
         f"Latest values; value (95 % interval) when logged. {leaderboard.BEST} better: a test "
         "figure (eval_*) only among evaluations of the same test data without test-time "
-        "augmentation."
+        "augmentation; training and validation figures get none (validation is the split "
+        "that chose each run's epoch, often small: not a test)."
     )
     if not leaderboard.comparable(runs):
         st.warning(

@@ -61,9 +61,21 @@ def test_the_run_the_alias_names_is_marked_chosen():
 
 
 def test_the_best_cell_of_each_column_is_starred():
-    rows = [_run("a", {"val_auc": 0.8}), _run("b", {"val_auc": 0.9})]
-    table = leaderboard.table(rows, ["val_auc"])
-    assert list(table["val_auc"]) == ["0.8", "0.9 ★"]
+    rows = [_run("a", {"eval_accuracy": 0.8}), _run("b", {"eval_accuracy": 0.9})]
+    table = leaderboard.table(rows, ["eval_accuracy"])
+    assert list(table["eval_accuracy"]) == ["0.8", "0.9 ★"]
+
+
+def test_epoch_time_and_a_chosen_threshold_are_bookkeeping_not_ranked():
+    assert leaderboard.best_index([30.0, 12.0], "epoch_time") == set()
+    assert leaderboard.best_index([0.3, 0.6], "eval_threshold") == set()
+
+
+def test_the_trainers_training_and_validation_figures_get_no_star():
+    trainer = ["train_loss", "val_auc", "best_val_auc", "member2_val_loss"]
+    rows = [_run("a", dict.fromkeys(trainer, 0.5)), _run("b", dict.fromkeys(trainer, 0.9))]
+    table = leaderboard.table(rows, trainer)
+    assert not table[trainer].map(lambda cell: leaderboard.BEST in cell).any().any()
 
 
 def _evaluated(name: str, accuracy: float, tta: str = "none", own: bool = True,

@@ -26,7 +26,7 @@ def big_experiment(mlflow_server) -> str:
         run = client.create_run(exp, run_name=f"run-{i:02d}", start_time=now + i)
         client.log_batch(
             run.info.run_id,
-            metrics=[Metric("val_auc", i / 30, now, 0)],
+            metrics=[Metric("val_auc", i / 30, now, 0), Metric("eval_accuracy", i / 30, now, 0)],
             params=[Param("i", str(i))],
         )
         client.set_terminated(run.info.run_id)
@@ -63,8 +63,8 @@ def test_leaderboard_comes_first_with_intervals_and_deployable_marks(page_env, d
 
 
 def test_best_value_of_each_column_is_marked(page_env, big_experiment):
-    at = open_page(experiment_id=big_experiment, leaderboard_columns=["val_auc"])
-    marked = _board(at)[_board(at)["val_auc"].str.endswith("★")]
+    at = open_page(experiment_id=big_experiment, leaderboard_columns=["eval_accuracy"])
+    marked = _board(at)[_board(at)["eval_accuracy"].str.endswith("★")]
     assert list(marked["run"].str.removeprefix("▶ ")) == ["run-29"]
 
 
