@@ -202,8 +202,12 @@ def _downloads(ctx: Context, found: choose.Assessment) -> None:
         metric = st.selectbox("Rank by", metrics, index=metrics.index(default), key="topk_metric")
         cols = st.columns(2)
         k = int(cols[0].number_input("K", 1, 20, 3, key="topk_k"))
+        # Keyed by the metric: Streamlit keeps a widget's value by its key whatever its
+        # default, so one key kept "higher" for eval_ece and downloaded the worst-calibrated.
         higher = cols[1].toggle(
-            "Higher is better", value=not metric_keys.lower_is_better(metric), key="topk_higher"
+            "Higher is better",
+            value=not metric_keys.lower_is_better(metric),
+            key=f"topk_higher_{metric}",
         )
         # Ranked among the runs on this run's classes: other class sets do not rank against it.
         classes = ctx.run["params"].get("class_names")

@@ -112,6 +112,19 @@ def test_top_k_download_records_downloads_and_leaves_run_id_file_alone(page_env,
     assert actions == ["download", "download"]
 
 
+def test_the_top_k_direction_follows_the_metric(page_env, dashboard_runs):
+    at = open_page(dashboard_runs["pipeline"], "Choose model", topk_metric="val_auc",
+                   experiment_id=dashboard_runs["experiment"])  # fmt: skip
+
+    def higher() -> bool:
+        return next(t.value for t in at.toggle if t.label == "Higher is better")
+
+    assert higher() is True
+    at.selectbox(key="topk_metric").set_value("eval_ece").run()
+    assert not at.exception
+    assert higher() is False  # the best calibrated first, not the worst
+
+
 def test_model_card_and_how_to_call_the_predictor(page_env, model_name, dashboard_runs):
     at = open_page(
         dashboard_runs["pipeline"], "Choose model", experiment_id=dashboard_runs["experiment"]
