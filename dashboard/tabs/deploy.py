@@ -6,7 +6,7 @@ import requests
 import streamlit as st
 
 from common import metric_keys
-from dashboard import choose, data, handoff, reports, selection
+from dashboard import choose, data, handoff, leaderboard, reports, selection
 from dashboard.context import Context
 from dashboard.model_card import build_model_card, evaluation_table, serving_instructions
 from dashboard.provenance import dataset_warnings
@@ -219,11 +219,25 @@ def _downloads(ctx: Context, found: choose.Assessment) -> None:
                     ctx.settings, ctx.experiment_id, metric, k, higher, _store(ctx), classes
                 )
             st.success(f"Downloaded {len(got)} runs; nothing was chosen.")
-            rows = [
-                {"run_id": d.run_id, metric: d.metrics.get(metric), "path": str(d.artifacts_path)}
-                for d in got
-            ]
-            st.dataframe(pd.DataFrame(rows), hide_index=True)
+            runs = [data.run(ctx.uri, d.run_id) for d in got]  # K at most, once per press
+            st.dataframe(pd.DataFrame(top_k_rows(got, runs, metric)), hide_index=True)
+
+
+def top_k_rows(got: list[selection.Download], runs: list[dict], metric: str) -> list[dict]:
+    """The table of a top-K download (``runs``: the summaries of ``got``'s runs, in order):
+    each run's name, ``metric`` with its interval, what its evaluation was measured on when a
+    test figure is not plain (``leaderboard.Basis.caveat``), and where it went."""
+    test = metric.startswith(metric_keys.EVAL_PREFIX)
+    return [
+        {
+            "run": run["run_name"],
+            "run_id": d.run_id,
+            metric: leaderboard.format_value(d.metrics, metric),
+            "caveat": (test and leaderboard.basis_of(run).caveat) or "",
+            "path": str(d.artifacts_path),
+        }
+        for d, run in zip(got, runs, strict=True)
+    ]
 
 
 def _trail(ctx: Context, named: handoff.Served | None) -> None:

@@ -8,7 +8,8 @@ import pytest
 from mlflow.tracking import MlflowClient
 
 from common import Settings
-from dashboard.tabs.deploy import ready_line, switch_warning, unrecorded_move
+from dashboard.selection import Download
+from dashboard.tabs.deploy import ready_line, switch_warning, top_k_rows, unrecorded_move
 from jobs import SelectionStore, get_database
 from tests.dashboard.conftest import open_page, page_text
 
@@ -123,6 +124,16 @@ def test_the_top_k_direction_follows_the_metric(page_env, dashboard_runs):
     at.selectbox(key="topk_metric").set_value("eval_ece").run()
     assert not at.exception
     assert higher() is False  # the best calibrated first, not the worst
+
+
+def test_the_top_k_table_names_each_run_with_its_interval_and_caveat(tmp_path):
+    metrics = {"eval_accuracy": 0.9, "eval_accuracy_ci_low": 0.8, "eval_accuracy_ci_high": 0.95}
+    got = [Download("a" * 32, "runs:/a/model", tmp_path / "a", metrics)]
+    run = {"run_name": "smallcnn-tta", "tags": {"pipeline.evaluation.tta": "both"}}
+    rows = top_k_rows(got, [run], "eval_accuracy")
+    assert rows[0]["run"] == "smallcnn-tta"
+    assert rows[0]["eval_accuracy"] == "0.9 (0.8–0.95)"
+    assert rows[0]["caveat"] == "† tta 'both'"
 
 
 def test_model_card_and_how_to_call_the_predictor(page_env, model_name, dashboard_runs):
