@@ -136,6 +136,8 @@ def render(
             f"sets of classes, whose metrics do not rank against each other: no "
             f"{leaderboard.BEST} is given. Filter on one, e.g. params.class_names = '...'."
         )
+    for note in leaderboard.notes([leaderboard.basis_of(r) for r in page.rows]):
+        st.caption(note)  # from the runs' tags: no file read per run
     _pager(page.next_token, len(page.rows))
 
 
