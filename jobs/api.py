@@ -338,10 +338,14 @@ def create_job_app(
         try:
             yield
         finally:
-            await watcher.stop()
-            await asyncio.to_thread(runner.stop)
-            app.state.jobs.close()
-            await asyncio.to_thread(stores.checkpoint, db)  # the records into the store file
+            # The runner stops whatever the watcher does (its stop is bounded): else the service
+            # hangs in shutdown while it goes on claiming and running jobs.
+            try:
+                await watcher.stop()
+            finally:
+                await asyncio.to_thread(runner.stop)
+                app.state.jobs.close()
+                await asyncio.to_thread(stores.checkpoint, db)  # the records into the store file
 
     settings = settings or get_settings()
     limit = {"max_bytes": settings.max_body_bytes}

@@ -17,6 +17,9 @@ from jobs.store import FINAL_STATUSES
 
 log = logging.getLogger(__name__)
 
+STOP_TIMEOUT_S = 5.0
+"""Seconds ``JobWatcher.stop`` waits for the watching task to end."""
+
 
 def _state(job: dict) -> tuple:
     return (
@@ -54,6 +57,7 @@ class JobWatcher:
         self._wake: asyncio.Event | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
         self._task: asyncio.Task | None = None
+        self._stopping = False
 
     def start(self) -> None:
         """Start the watching task on the running event loop."""
@@ -61,11 +65,22 @@ class JobWatcher:
         self._wake = asyncio.Event()
         self._task = self._loop.create_task(self._watch(), name="job-watcher")
 
-    async def stop(self) -> None:
-        if self._task is not None:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
+    async def stop(self, timeout: float = STOP_TIMEOUT_S) -> None:
+        """End the watching task (waiting at most ``timeout`` seconds for it) and cancel the
+        waits still pending; never raises, so that the service's shutdown goes on."""
+        self._stopping = True
+        task = self._task
+        if task is not None:
+            task.cancel()
+            # asyncio.wait neither raises the task's CancelledError nor cancels it again; a task
+            # that outlives the timeout is left behind rather than blocking the shutdown.
+            done, _ = await asyncio.wait({task}, timeout=timeout)
+            if not done:
+                log.error(
+                    "the job watcher did not stop within %s s; shutting down without it", timeout
+                )
+            elif not task.cancelled() and task.exception() is not None:
+                log.warning("the job watcher had failed: %r", task.exception())
         for waiters in self._waiters.values():
             for waiter in waiters:
                 if not waiter.future.done():
@@ -101,9 +116,13 @@ class JobWatcher:
 
     async def _watch(self) -> None:
         assert self._wake is not None
-        while True:
+        while not self._stopping:
+            # Not asyncio.wait_for: in Python 3.11 it returns the finished wait and swallows a
+            # cancellation that arrives while a poke is being delivered, so the task never ended
+            # and the service hung in shutdown. asyncio.timeout lets a cancellation through.
             with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._wake.wait(), self.interval)
+                async with asyncio.timeout(self.interval):
+                    await self._wake.wait()
             self._wake.clear()
             if not self._waiters:
                 continue

@@ -2,6 +2,7 @@
 are retried, and waiting requests do not starve /health (real uvicorn, real processes)."""
 
 import asyncio
+import itertools
 import subprocess
 
 import httpx
@@ -9,9 +10,9 @@ import pytest
 import requests
 
 from common import ServiceUnavailable
-from jobs import JobRunner, JobStore, get_database
+from jobs import JobRunner, JobStore, create_job_app, get_database
 from tests.conftest import LiveServer
-from tests.jobs.conftest import make_settings, make_toy_app
+from tests.jobs.conftest import make_settings, make_toy_app, toy_router, wait_until
 from tests.jobs.test_faults import started_worker, submit
 
 FAST = {"poll_interval": 0.05, "heartbeat_interval": 0.1}
@@ -107,3 +108,31 @@ def test_45_long_polls_leave_health_answering(effect_service, tmp_path):
     assert pending == 45
     assert health.status_code == 200
     assert [a.status_code for a in answers] == [202] * 45
+
+
+def chatty(job: dict, ctx) -> dict:
+    """Report progress without pause (a new stage each time: each report is stored and wakes
+    the service's job watcher) until the attempt is stopped."""
+    for i in itertools.count():
+        ctx.progress(0.5, f"{'ab'[i % 2]} {i}")
+    raise AssertionError("unreachable")
+
+
+def _stop_while_reporting(settings) -> tuple[bool, dict]:
+    """Serve ``chatty``, stop the service once its job reports progress; whether the service
+    ended (within LiveServer's 30 s), and the job as left in the store."""
+    store = JobStore(get_database(settings))
+    with LiveServer(create_job_app("toy", "Toy", toy_router, chatty, settings, FAST)) as live:
+        answer = requests.post(f"{live.url}/toy", json={"run_id": "r", "x": 1}, timeout=30)
+        job_id = answer.json()["job_id"]
+        wait_until(lambda: store.get(job_id)["progress"]["fraction"] == 0.5, 30, "progress")
+    return not live.thread.is_alive(), store.get(job_id)
+
+
+def test_a_service_stopped_while_its_job_reports_progress_stops_and_requeues_it(tmp_path):
+    # Before the fix, 6 of 8 such stops hung for good (the job watcher swallowed its
+    # cancellation, and the runner was never stopped); three rounds make a miss unlikely.
+    for round in range(3):
+        ended, job = _stop_while_reporting(make_settings(tmp_path / str(round)))
+        assert ended, f"round {round}: the service hangs in shutdown"
+        assert job["status"] == "queued" and "shut down" in job["note"]
