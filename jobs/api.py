@@ -216,6 +216,11 @@ def _check_mlflow(uri: str) -> None:
     check_tracking(uri, 3)
 
 
+def _probe_store(store: JobStore) -> None:
+    store.probe()
+    stores.check_pages(store.db)  # pages overwritten: the probe's write can still succeed
+
+
 @jobs_router.get("/ready")
 async def ready(
     jobs: Annotated[JobService, Depends(get_job_service)],
@@ -224,7 +229,8 @@ async def ready(
     """200 when MLflow answers and the store takes a write; 503 naming each one that does not.
 
     The store check writes, reads back and deletes a probe record (for the embedded store, in
-    the file that is still on disk), so a read-only, deleted or unreachable store is not ready.
+    the file that is still on disk), so a read-only, deleted or unreachable store is not ready;
+    nor is an embedded store whose file is damaged (SQLite's quick_check, every few seconds).
     """
     problems = []
     try:
@@ -232,7 +238,7 @@ async def ready(
     except ServiceUnavailable as exc:
         problems.append(str(exc))
     try:
-        await run_in_threadpool(jobs.store.probe)
+        await run_in_threadpool(_probe_store, jobs.store)
     except Exception as exc:
         problems.append(str(store_unavailable(settings, exc)))
     if problems:

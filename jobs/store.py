@@ -134,6 +134,13 @@ def _unopenable(settings: Settings, exc: Exception) -> ServiceUnavailable:
     )
 
 
+def check_pages(db) -> None:
+    """For ``/ready``: raise when the embedded store's file is damaged anywhere (SQLite's
+    ``quick_check``, its verdict reused for a few seconds); MongoDB checks its own files."""
+    if isinstance(db, EmbeddedDatabase):
+        db.check_pages()
+
+
 def checkpoint(db) -> None:
     """On stopping: the embedded store folds its write-ahead log into its file (a copy of the
     file alone then holds every record); MongoDB needs nothing."""

@@ -171,18 +171,28 @@ def test_a_service_on_a_damaged_store_file_stops_with_one_line(tmp_path):
     assert "\n" not in str(stopped.value)
 
 
-def _damaged_inside(folder) -> Settings:
-    """A store of 400 job records whose header is intact and whose later pages are overwritten
-    (a disk error, a copy cut short and patched): it opens, and reading records fails."""
-    db = EmbeddedDatabase(folder, "pipeline")
+def store_of_400_records(folder, name: str = "pipeline") -> EmbeddedDatabase:
+    """An embedded store of 400 evaluate job records, all in its main file (checkpointed)."""
+    db = EmbeddedDatabase(folder, name)
     for i in range(400):
         db["jobs"].insert_one({"_id": f"j{i}", "kind": "evaluate", "note": "x" * 400})
     db.checkpoint()
-    with open(db.path, "r+b") as f:
-        pages = os.path.getsize(db.path) // 4096
+    return db
+
+
+def overwrite_pages(path) -> None:
+    """Overwrite part of every page of the store file ``path`` but its first two (a disk error,
+    a copy cut short and patched): it opens, and reading records fails."""
+    with open(path, "r+b") as f:
+        pages = os.path.getsize(path) // 4096
         for page in range(2, pages):
             f.seek(page * 4096 + 100)
             f.write(b"\xff" * 200)
+
+
+def _damaged_inside(folder) -> Settings:
+    """A store of 400 job records whose header is intact and whose later pages are overwritten."""
+    overwrite_pages(store_of_400_records(folder).path)
     return Settings(store_dir=folder, mongo_db="pipeline", mongo_uri=None)
 
 

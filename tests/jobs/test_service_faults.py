@@ -11,8 +11,10 @@ import requests
 
 from common import ServiceUnavailable
 from jobs import JobRunner, JobStore, create_job_app, get_database
+from jobs.embedded import PAGE_CHECK_EVERY_S
 from tests.conftest import LiveServer
 from tests.jobs.conftest import make_settings, make_toy_app, toy_router, wait_until
+from tests.jobs.test_embedded import overwrite_pages, store_of_400_records
 from tests.jobs.test_faults import started_worker, submit
 
 FAST = {"poll_interval": 0.05, "heartbeat_interval": 0.1}
@@ -29,6 +31,25 @@ def test_deleted_store_file_is_not_ready_and_refuses_submissions(tmp_path):
     for answer in (ready, submitted):
         assert answer.status_code == 503
         assert "was deleted or replaced since the service opened it" in answer.json()["detail"]
+
+
+def _not_ready(url: str) -> dict | None:
+    """The body of a 503 from ``url``'s ``/ready``; None while it answers otherwise."""
+    answer = requests.get(f"{url}/ready", timeout=30)
+    return answer.json() if answer.status_code == 503 else None
+
+
+def test_a_store_damaged_while_serving_is_not_ready(tmp_path):
+    settings = make_settings(tmp_path)
+    path = store_of_400_records(settings.store_dir, settings.mongo_db).path
+    with LiveServer(make_toy_app(settings)) as live:
+        assert requests.get(f"{live.url}/ready", timeout=30).status_code == 200
+        overwrite_pages(path)  # the probe's own write still succeeds (its pages are in the -wal)
+        # The page check's verdict (ready, above) is reused for PAGE_CHECK_EVERY_S.
+        answer = wait_until(lambda: _not_ready(live.url), PAGE_CHECK_EVERY_S + 10, "a 503")
+    detail = answer["detail"]
+    assert "mlpipeline.sqlite3 is damaged" in detail and "restore them from a backup" in detail
+    assert "x" * 20 not in detail  # no record's content
 
 
 @pytest.fixture
