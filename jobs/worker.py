@@ -10,9 +10,10 @@ A handler is ``handler(job)`` or ``handler(job, ctx)``; ``ctx`` is a ``JobContex
   others see); it raises ``JobStopped`` when this attempt no longer holds the job's lease.
 
 ``WorkerProcess`` is one spawned child that runs handlers one at a time. It runs below the
-service's priority (``os.nice``), caps torch's threads so that a core stays free for serving, and
-exits when its parent dies: a parent-death signal (Linux ``prctl``) and a thread that watches the
-parent's pid, so a ``kill -9`` of the service leaves no worker computing a job twice.
+service's priority (``os.nice``), caps torch's threads so that a core stays free for serving, gives
+tqdm a thread lock (no semaphore for a killed worker to leak), and exits when its parent dies: a
+parent-death signal (Linux ``prctl``) and a thread that watches the parent's pid, so a ``kill -9``
+of the service leaves no worker computing a job twice.
 """
 
 import contextlib
@@ -121,6 +122,20 @@ def _portable(exc: BaseException) -> BaseException:
         return RuntimeError(f"{type(exc).__name__}: {exc}")
 
 
+def _thread_lock_for_tqdm() -> None:
+    """Give tqdm's bars (the evaluator's and explainer's handlers draw them, disabled or not) a
+    thread lock. Its default, made at the first bar, is a multiprocessing lock: in a spawned
+    worker a named semaphore registered with the service's resource tracker, which a worker
+    ended by terminate or kill never unregisters, so every stop and cancel logged
+    "resource_tracker: There appear to be 1 leaked semaphore objects". A worker runs one job at
+    a time: its bars share no lock with another process."""
+    try:
+        from tqdm import tqdm
+    except ImportError:
+        return
+    tqdm.set_lock(threading.RLock())
+
+
 def _child_main(conn: Connection, parent_pid: int, nice: int, torch_threads: int) -> None:
     """The worker process: run each ``(handler, job)`` received, reply with the outcome."""
     set_parent_death_signal()
@@ -130,6 +145,7 @@ def _child_main(conn: Connection, parent_pid: int, nice: int, torch_threads: int
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C is the service's to handle
     with contextlib.suppress(OSError):
         os.nice(nice)
+    _thread_lock_for_tqdm()
 
     def report(fraction: float, stage: str) -> bool:
         conn.send(("progress", fraction, stage))

@@ -4,10 +4,13 @@
 line per event, so that a test can count starts and publications across processes:
 ``start <pid> <attempt>`` when it begins, ``fenced <job id> <attempt>`` after ``ctx.fence()``,
 then after ``publish_s`` seconds (the publication's own time) ``publish <job id> <attempt>``.
+Its steps go through a (disabled) tqdm bar, as the evaluator's and explainer's handlers do.
 """
 
 import os
 import time
+
+from tqdm import tqdm
 
 
 def _log(path: str, line: str) -> None:
@@ -23,7 +26,7 @@ def effect_handler(job: dict, ctx) -> dict:
     attempt = job.get("attempts")
     _log(inputs["effects"], f"start {os.getpid()} {attempt}")
     steps = inputs.get("steps", 1)
-    for i in range(steps):
+    for i in tqdm(range(steps), disable=True):  # a bar, as the evaluator's and explainer's
         time.sleep(inputs.get("step_s", 0.0))
         ctx.progress((i + 1) / steps, f"step {i + 1}/{steps}")
     ctx.fence()

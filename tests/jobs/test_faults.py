@@ -9,10 +9,11 @@ import itertools
 import os
 import signal
 
+import pytest
 import requests
 
 from jobs import JobStore, get_database
-from tests.jobs.conftest import alive, make_settings, wait_until
+from tests.jobs.conftest import alive, children, make_settings, wait_until
 from tests.jobs.handlers import effects
 
 
@@ -81,6 +82,22 @@ def test_sigterm_ends_the_worker_and_requeues_its_job(effect_service, tmp_path):
     store = JobStore(get_database(make_settings(tmp_path)))
     requeued = store.get(queued["job_id"])
     assert requeued["status"] == "queued" and "shut down" in requeued["note"]
+
+
+@pytest.mark.parametrize("cancel_first", [False, True])  # the worker terminated, or killed
+def test_a_stopped_service_logs_no_leaked_semaphore(effect_service, tmp_path, cancel_first):
+    proc, url = effect_service()
+    queued = submit(url, tmp_path / "effects", steps=600, step_s=0.1)
+    started_worker(tmp_path / "effects")
+    helpers = children(proc.pid)  # the worker and multiprocessing's resource tracker
+    if cancel_first:
+        requests.delete(f"{url}/jobs/{queued['job_id']}", timeout=30)
+    proc.terminate()
+    proc.wait(60)
+    # The tracker writes its warnings to the service's log as it ends, after the service.
+    wait_until(lambda: not any(alive(pid) for pid in helpers), 30, "the end of the helpers")
+    log = (tmp_path / f"service-{url.rsplit(':', 1)[1]}.log").read_text()
+    assert "leaked semaphore" not in log
 
 
 def test_an_attempt_taken_over_while_its_service_was_stopped_cannot_publish(
