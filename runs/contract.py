@@ -71,40 +71,13 @@ ensemble's."""
 
 # The trainer's settings that say how a model was trained (logged as params, shown on the card).
 TRAINING_PARAMS = (
-    "model",
-    "epochs",
-    "batch_size",
-    "optimizer",
-    "lr",
-    "lr_schedule",
-    "lr_warmup_epochs",
-    "lr_warmup_decay",
-    "lr_step_size",
-    "lr_gamma",
-    "weight_decay",
-    "momentum",
-    "augmentation",
-    "cutmix_alpha",
-    "cutmix_prob",
-    "mixup_alpha",
-    "per_sample_mix",
-    "flip",
-    "shift",
-    "dropout",
-    "label_smoothing",
-    "val_fraction",
-    "patience",
-    "select",
-    "seed",
-    "class_balance",
-    "ema_decay",
-    "target_sensitivity",
-    "allow_group_overlap",
-    "ensemble",
-    "min_image_size",
-    "max_image_size",
+    "model", "epochs", "batch_size", "optimizer", "lr", "lr_schedule", "lr_warmup_epochs",
+    "lr_warmup_decay", "lr_step_size", "lr_gamma", "weight_decay", "momentum", "augmentation",
+    "cutmix_alpha", "cutmix_prob", "mixup_alpha", "per_sample_mix", "flip", "shift", "dropout",
+    "label_smoothing", "val_fraction", "patience", "select", "seed", "class_balance", "ema_decay",
+    "target_sensitivity", "allow_group_overlap", "ensemble", "min_image_size", "max_image_size",
     "width",
-)
+)  # fmt: skip
 
 
 def _current(tags: Mapping[str, str] | None, tag: str, legacy: str) -> str:
