@@ -116,7 +116,7 @@ def basis_of(run: dict, report: contract.EvaluationReport | None = None) -> Basi
     read, else the run's tags (``contract.evaluation_tags``), which a page of runs holds."""
     if report is not None:
         return Basis(report.tta, report.own_data, report.dataset_hash)
-    tags = run["tags"]
+    tags = contract.basis_tags(run["tags"])  # {}: unknown (set for another evaluation)
     own = tags.get(contract.EVALUATION_OWN_DATA_TAG)
     return Basis(
         tags.get(contract.EVALUATION_TTA_TAG),

@@ -168,7 +168,7 @@ def evaluate_run(
     report_progress(0.97, "publishing")
     if before_publish is not None:
         before_publish()
-    basis = contract.evaluation_tags(tta, own_data, ds.content_hash)
+    basis = contract.evaluation_tags(tta, own_data, ds.content_hash, folder)
     publish_result(client, run_id, flat, folder, "evaluation", basis)
     report.update(
         metrics=flat,

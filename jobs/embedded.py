@@ -308,7 +308,8 @@ class EmbeddedDatabase:
             checked_at, problem = self._pages_verdict
             if time.monotonic() - checked_at >= max_age:
                 self.check_file()
-                uri = f"file:{self.path}?mode=rw"  # rw: never create a file deleted meanwhile
+                # rw: never create a file deleted meanwhile; as_uri: a '#' or '?' in the path
+                uri = f"{Path(self.path).absolute().as_uri()}?mode=rw"
                 problem = None
                 try:  # a connection of its own: another's page cache could hide the damage
                     with closing(sqlite3.connect(uri, uri=True, timeout=self.lock_timeout)) as conn:

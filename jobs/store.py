@@ -93,7 +93,8 @@ def check_store(settings: Settings) -> None:
     if not path.is_file():
         return
     try:
-        with contextlib.closing(sqlite3.connect(f"file:{path}?mode=ro", uri=True)) as conn:
+        uri = f"{Path(path).absolute().as_uri()}?mode=ro"  # a '#' or '?' in STORE_DIR too
+        with contextlib.closing(sqlite3.connect(uri, uri=True)) as conn:
             conn.execute("PRAGMA schema_version").fetchone()
             problems = [row[0] for row in conn.execute("PRAGMA quick_check(3)")]
     except sqlite3.DatabaseError as exc:

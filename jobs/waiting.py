@@ -95,7 +95,7 @@ class JobWatcher:
     async def wait(self, job: dict, timeout: float, until_final: bool = True) -> dict:
         """``job`` as it is once it finished (or, with ``until_final=False``, once its status or
         progress differs from ``job``'s), or as last seen after ``timeout`` seconds."""
-        if job["status"] in FINAL_STATUSES or timeout <= 0 or self._loop is None:
+        if job["status"] in FINAL_STATUSES or timeout <= 0 or self._loop is None or self._stopping:
             return job
         job_id = job["job_id"]
         waiter = _Waiter(_state(job), until_final, self._loop.create_future())

@@ -63,6 +63,7 @@ EVALUATION_PATH_TAG = "pipeline.evaluation.path"
 EVALUATION_TTA_TAG = "pipeline.evaluation.tta"  # test-time augmentation: none, horizontal, both
 EVALUATION_OWN_DATA_TAG = "pipeline.evaluation.own_data"  # "false": not the run's own data_dir
 EVALUATION_DATA_TAG = "pipeline.evaluation.dataset_hash"  # the test data's content hash
+EVALUATION_BASIS_TAG = "pipeline.evaluation.basis_of"  # the folder the three above describe
 EXPLANATION_PATH_TAG = "pipeline.explanation.path"
 
 ENSEMBLE_JSON = "ensemble.json"
@@ -95,14 +96,26 @@ def explanation_dir(tags: Mapping[str, str] | None) -> str:
     return _current(tags, EXPLANATION_PATH_TAG, EXPLANATIONS_DIR)
 
 
-def evaluation_tags(tta: str, own_data: bool, dataset_hash: str) -> dict[str, str]:
+def evaluation_tags(tta: str, own_data: bool, dataset_hash: str, folder: str) -> dict[str, str]:
     """The run tags ``EVALUATION_TTA_TAG``, ``EVALUATION_OWN_DATA_TAG`` and
-    ``EVALUATION_DATA_TAG`` of an evaluation (as its ``metrics.json`` says them)."""
+    ``EVALUATION_DATA_TAG`` of the evaluation in ``folder`` (as its ``metrics.json`` says them),
+    and ``EVALUATION_BASIS_TAG`` naming that folder: an evaluator from before these tags moves
+    only the path tag, and the three then describe another evaluation (``basis_tags``)."""
     return {
         EVALUATION_TTA_TAG: tta,
         EVALUATION_OWN_DATA_TAG: "true" if own_data else "false",
         EVALUATION_DATA_TAG: dataset_hash,
+        EVALUATION_BASIS_TAG: folder,
     }
+
+
+def basis_tags(tags: Mapping[str, str]) -> dict[str, str]:
+    """The ``evaluation_tags`` of the run's current evaluation; {} when they describe another
+    one (or none was set)."""
+    if tags.get(EVALUATION_BASIS_TAG, "").strip("/") != evaluation_dir(tags):
+        return {}
+    return {k: tags[k] for k in (EVALUATION_TTA_TAG, EVALUATION_OWN_DATA_TAG, EVALUATION_DATA_TAG)
+            if k in tags}  # fmt: skip
 
 
 def is_evaluated(tags: Mapping[str, str], metrics: Iterable[str]) -> bool:

@@ -76,7 +76,7 @@ def bases(ctx: Context, runs: list[dict]) -> list[leaderboard.Basis]:
             report = (
                 reports.evaluation_report(ctx.uri, run) if reports.has_evaluation(run) else None
             )
-        except PipelineError:  # the table still shows, marked from the tags
+        except (PipelineError, ValueError):  # unreadable: the table shows, marked from tags
             report = None
         found.append(leaderboard.basis_of(run, report))
     return found

@@ -81,8 +81,15 @@ def test_the_trainers_training_and_validation_figures_get_no_star():
 def _evaluated(name: str, accuracy: float, tta: str = "none", own: bool = True,
                data: str = "h1") -> dict:  # fmt: skip
     run = _run(name, {"eval_accuracy": accuracy})
-    run["tags"].update(contract.evaluation_tags(tta, own, data))
+    run["tags"][contract.EVALUATION_PATH_TAG] = f"evaluation/{name}-1"
+    run["tags"].update(contract.evaluation_tags(tta, own, data, f"evaluation/{name}-1"))
     return run
+
+
+def test_the_basis_of_another_evaluation_is_not_taken_for_the_current_ones():
+    run = _evaluated("a", 0.9, tta="both")  # then an older evaluator published without tags
+    run["tags"][contract.EVALUATION_PATH_TAG] = "evaluation/a-2"
+    assert leaderboard.basis_of(run) == leaderboard.Basis(None, None, None)
 
 
 def test_a_tta_or_other_data_figure_is_marked_and_takes_no_star():
@@ -143,3 +150,4 @@ def test_an_evaluation_tags_its_run_with_what_it_was_measured_on(fresh_run, mlfl
     assert tags["pipeline.evaluation.tta"] == "horizontal"
     assert tags["pipeline.evaluation.own_data"] == "true"
     assert tags["pipeline.evaluation.dataset_hash"] == report["dataset_hash"]
+    assert tags["pipeline.evaluation.basis_of"] == report["artifact_path"]  # which they describe

@@ -6,6 +6,7 @@ This module imports little, so that the processes it spawns start quickly.
 import multiprocessing
 import os
 import shutil
+import sqlite3
 import threading
 import time
 from datetime import UTC, datetime, timedelta
@@ -201,6 +202,24 @@ def test_a_store_damaged_inside_stops_the_service_with_one_line(tmp_path):
     with pytest.raises(SystemExit, match=r"pipeline.sqlite3 is damaged .*restore them") as stopped:
         create_job_app("toy", "Toy", APIRouter(), lambda job: {}, settings=settings)
     assert "\n" not in str(stopped.value)
+
+
+def test_a_store_damaged_inside_a_folder_named_with_hash_and_question_mark_stops_the_service(
+    tmp_path,
+):
+    settings = _damaged_inside(tmp_path / "a#b?c")
+    with pytest.raises(SystemExit, match=r"pipeline.sqlite3 is damaged"):
+        create_job_app("toy", "Toy", APIRouter(), lambda job: {}, settings=settings)
+    assert [p.name for p in tmp_path.iterdir()] == ["a#b?c"]  # no stray store file "a"
+
+
+def test_the_page_check_reads_a_store_in_a_folder_named_with_hash_and_question_mark(tmp_path):
+    db = store_of_400_records(tmp_path / "a#b?c")
+    db.check_pages(max_age=0)  # intact
+    overwrite_pages(db.path)
+    with pytest.raises(sqlite3.DatabaseError, match="malformed"):
+        db.check_pages(max_age=0)
+    assert [p.name for p in tmp_path.iterdir()] == ["a#b?c"]
 
 
 def test_damage_met_while_serving_gives_the_restore_advice_without_record_text(tmp_path):

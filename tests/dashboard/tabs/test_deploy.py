@@ -129,7 +129,9 @@ def test_the_top_k_direction_follows_the_metric(page_env, dashboard_runs):
 def test_the_top_k_table_names_each_run_with_its_interval_and_caveat(tmp_path):
     metrics = {"eval_accuracy": 0.9, "eval_accuracy_ci_low": 0.8, "eval_accuracy_ci_high": 0.95}
     got = [Download("a" * 32, "runs:/a/model", tmp_path / "a", metrics)]
-    run = {"run_name": "smallcnn-tta", "tags": {"pipeline.evaluation.tta": "both"}}
+    tags = {"pipeline.evaluation.path": "evaluation/j-1", "pipeline.evaluation.tta": "both",
+            "pipeline.evaluation.basis_of": "evaluation/j-1"}  # fmt: skip
+    run = {"run_name": "smallcnn-tta", "tags": tags}
     rows = top_k_rows(got, [run], "eval_accuracy")
     assert rows[0]["run"] == "smallcnn-tta"
     assert rows[0]["eval_accuracy"] == "0.9 (0.8–0.95)"
