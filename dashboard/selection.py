@@ -21,6 +21,7 @@ from common import (
     atomic_replace_dir,
     atomic_write_json,
     confine,
+    metric_keys,
 )
 from runs import MODEL_ARTIFACT, contract, get_client, get_run, outage_of, run_model_uri
 
@@ -191,15 +192,19 @@ def top_runs(
     """The ``k`` finished runs of the experiment with the best ``metric`` (one search call).
 
     ``class_names`` (the runs' ``class_names`` param, a JSON list) keeps the runs trained on
-    those classes only: an accuracy on two classes does not rank against one on three.
+    those classes only: an accuracy on two classes does not rank against one on three. A test
+    figure (``eval_*``) made with test-time augmentation or on another data folder than the
+    run's own (``contract.basis_tags``) does not rank against the others either: left out.
     """
     if k < 1:
         raise InvalidInput(f"K must be at least 1, got {k}")
     order = "DESC" if higher_is_better else "ASC"
-    where, exact = f"attributes.status = 'FINISHED' and metrics.`{metric}` > -1e300", True
+    test_figure = metric.startswith(metric_keys.EVAL_PREFIX)
+    where = f"attributes.status = 'FINISHED' and metrics.`{metric}` > -1e300"
+    exact = not test_figure  # else some are left out after the search: fetch a page
     if class_names is not None:
-        clause, exact = _same_classes(class_names)
-        where += f" and {clause}"
+        clause, same = _same_classes(class_names)
+        where, exact = f"{where} and {clause}", exact and same
     client = get_client(tracking_uri)
     try:
         runs = client.search_runs(
@@ -210,9 +215,20 @@ def top_runs(
         )
     except MlflowException as exc:
         raise InvalidInput(f"cannot rank runs by metric {metric!r}: {exc.message}") from exc
-    if not exact:
+    if class_names is not None:
         runs = [r for r in runs if r.data.params.get("class_names") == class_names]
+    if test_figure:
+        runs = [r for r in runs if comparable(r.data.tags)]
     return [r.info.run_id for r in runs[:k]]
+
+
+def comparable(tags: dict[str, str]) -> bool:
+    """Whether a run's current test figures are those of its served model on its own test
+    split: not made with test-time augmentation nor on another folder (unknown: taken as so)."""
+    basis = contract.basis_tags(tags)
+    return basis.get(contract.EVALUATION_TTA_TAG, "none") == "none" and (
+        basis.get(contract.EVALUATION_OWN_DATA_TAG) != "false"
+    )
 
 
 def download_top(
@@ -231,9 +247,14 @@ def download_top(
     )
     if not ids:
         on = f" trained on {class_names}" if class_names is not None else ""
+        left_out = (
+            " (test figures made with --tta or on another data folder are not ranked)"
+            if metric.startswith(metric_keys.EVAL_PREFIX)
+            else ""
+        )
         raise InvalidInput(
-            f"no finished run{on} of experiment {experiment_id} has the metric {metric!r}; "
-            "choose another metric or evaluate some runs first."
+            f"no finished run{on} of experiment {experiment_id} has the metric {metric!r}"
+            f"{left_out}; choose another metric or evaluate some runs first."
         )
     return [download_model(run_id, settings, store) for run_id in ids]
 

@@ -213,6 +213,8 @@ def _downloads(ctx: Context, found: choose.Assessment) -> None:
         classes = ctx.run["params"].get("class_names")
         if classes:
             st.caption(f"Among the runs trained on this run's classes: {classes}.")
+        if metric.startswith(metric_keys.EVAL_PREFIX):
+            st.caption("Test figures made with --tta or on another data folder are not ranked.")
         if st.button(f"Download top {k}", key="download_topk"):
             with st.spinner(f"Downloading the {k} best runs by {metric}…"):
                 got = selection.download_top(

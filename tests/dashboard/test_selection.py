@@ -138,6 +138,30 @@ def _ranked_run(client, experiment_id: str, classes: list[str], auc: float) -> s
     return run.info.run_id
 
 
+def test_top_k_by_a_test_figure_leaves_out_tta_and_other_data_evaluations(mlflow_server):
+    from mlflow import MlflowClient
+
+    from runs import contract
+
+    client = MlflowClient(mlflow_server)
+    experiment_id = client.create_experiment(f"top-k-{uuid.uuid4().hex}")
+    ranked = {}
+    for name, accuracy, tta, own in [("plain-a", 0.7, "none", True), ("plain-b", 0.8, "none", True),
+                                     ("tta", 0.95, "both", True), ("other", 0.9, "none", False),
+                                     ("untagged", 0.75, None, None)]:  # fmt: skip
+        run_id = client.create_run(experiment_id, run_name=name).info.run_id
+        client.log_metric(run_id, "eval_accuracy", accuracy)
+        if tta is not None:
+            folder = f"evaluation/{name}-1"
+            client.set_tag(run_id, contract.EVALUATION_PATH_TAG, folder)
+            for key, value in contract.evaluation_tags(tta, own, "h1", folder).items():
+                client.set_tag(run_id, key, value)
+        client.set_terminated(run_id)
+        ranked[name] = run_id
+    got = top_runs(mlflow_server, experiment_id, "eval_accuracy", 3, True)
+    assert got == [ranked["plain-b"], ranked["untagged"], ranked["plain-a"]]
+
+
 @pytest.mark.parametrize("classes", [["benign", "malignant"], ["Crohn's", "normal"]])
 def test_top_k_ranks_only_runs_on_the_classes_asked_for(mlflow_server, classes):
     from mlflow import MlflowClient
