@@ -156,6 +156,10 @@ def _clusters(exact: list[str], phash: np.ndarray, thumbs: np.ndarray) -> np.nda
     return renumber[labels]
 
 
+def _class_name(label: int, class_names: list[str] | None) -> str:
+    return class_names[label] if class_names and label < len(class_names) else str(label)
+
+
 def _names(split: str, images: "ImageSet") -> list[str]:
     if images.files is not None:
         return list(images.files)
@@ -177,13 +181,10 @@ def label_conflicts(
             copies.setdefault(h, []).append((names[split][i], int(images.labels[i])))
     conflicts = [c for c in copies.values() if len({label for _, label in c}) > 1]
 
-    def name(label: int) -> str:
-        return class_names[label] if class_names and label < len(class_names) else str(label)
-
     examples = [
         {
             "files": [f for f, _ in c[:MAX_EXAMPLES]],
-            "classes": [name(lb) for _, lb in c[:MAX_EXAMPLES]],
+            "classes": [_class_name(lb, class_names) for _, lb in c[:MAX_EXAMPLES]],
         }
         for c in conflicts[:MAX_EXAMPLES]
     ]
@@ -220,19 +221,19 @@ def near_label_conflicts(
         if len(set(labels[members])) > 1 and len({exact[i] for i in members}) > 1:
             found.append(members)
 
-    def name(label: int) -> str:
-        return class_names[label] if class_names and label < len(class_names) else str(label)
-
     def shown(members: np.ndarray) -> list[int]:
         # one image of each class first, so that a large group still shows its conflict
         firsts = list(dict.fromkeys(int(labels[i]) for i in members))
         lead = [int(next(i for i in members if labels[i] == lb)) for lb in firsts]
         return (lead + [int(i) for i in members if int(i) not in lead])[:MAX_EXAMPLES]
 
-    examples = [
-        {"files": [files[i] for i in shown(m)], "classes": [name(int(labels[i])) for i in shown(m)]}
-        for m in found[:MAX_EXAMPLES]
-    ]
+    examples = []
+    for members in found[:MAX_EXAMPLES]:
+        picked = shown(members)
+        examples.append({
+            "files": [files[i] for i in picked],
+            "classes": [_class_name(int(labels[i]), class_names) for i in picked],
+        })  # fmt: skip
     return {"count": len(found), "examples": examples}
 
 
