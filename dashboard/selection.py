@@ -23,6 +23,7 @@ from common import (
     confine,
     metric_keys,
 )
+from dashboard import leaderboard
 from runs import MODEL_ARTIFACT, contract, get_client, get_run, outage_of, run_model_uri
 
 DOWNLOAD_JSON = "download.json"
@@ -224,11 +225,8 @@ def top_runs(
 
 def comparable(tags: dict[str, str]) -> bool:
     """Whether a run's current test figures are those of its served model on its own test
-    split: not made with test-time augmentation nor on another folder (unknown: taken as so)."""
-    basis = contract.basis_tags(tags)
-    return basis.get(contract.EVALUATION_TTA_TAG, "none") == "none" and (
-        basis.get(contract.EVALUATION_OWN_DATA_TAG) != "false"
-    )
+    split (the leaderboard's rule: no † caveat; unknown counts as so)."""
+    return leaderboard.basis_of({"tags": tags}).caveat is None
 
 
 def download_top(
