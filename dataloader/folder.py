@@ -250,8 +250,8 @@ def _check_classes(root: Path, split: str, files: list[_File], kept: set[str], s
             reasons = [s["reason"] for s in skipped if s["file"] == group[0].rel]
             reason = reasons[0] if reasons else "unreadable"
             fix = (
-                "use images closer to the size and shape the others are resized to (or, "
-                "training, another --image-size)"
+                "use images closer to the size and shape the others are resized to, or train "
+                "with another --image-size"
                 if reason.startswith(DOES_NOT_FIT)
                 else f"replace them with valid {SUFFIXES} images"
             )

@@ -48,9 +48,9 @@ def main(argv: list[str] | None = None) -> int:
     except PipelineError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
-    asked = "" if result["n_samples"] >= args.n_samples else f" (of {args.n_samples} asked: all"
-    asked += " the test split has)" if asked else ""
-    print(f"run {result['run_id']}: explained {result['n_samples']} test images{asked}")
+    n = result["n_samples"]
+    asked = f" ({args.n_samples} asked: the test split has only {n})" if n < args.n_samples else ""
+    print(f"run {result['run_id']}: explained {n} test images{asked}")
     print(f"{'method':<22} {'deletion AUC':>12} {'random AUC':>10} {'score':>7}")
     for method, entry in result["deletion"].items():
         auc, random_auc, score = entry["auc"], entry["random_auc"], entry["score"]

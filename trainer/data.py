@@ -124,11 +124,6 @@ def manifest_warning(stats: dict[str, Any]) -> str | None:
     )
 
 
-def label_conflict_warning(stats: dict[str, Any]) -> str | None:
-    """One line on identical images under two or more classes; None when there are none."""
-    return contract.label_conflict_note(stats.get("leakage"))
-
-
 def missing_classes(stats: dict[str, Any], split: str) -> list[str]:
     """The classes of which the loaded ``split`` holds no image ([] when it is not loaded)."""
     counts = stats.get("counts", {}).get(split)
@@ -163,7 +158,7 @@ def warn_data(stats: dict[str, Any]) -> str | None:
     leakage one (the run records it)."""
     leakage = leakage_warning(stats)
     skipped = describe_skipped(stats.get("skipped") or [], contract.DATASET_STATS_JSON)
-    conflicts = label_conflict_warning(stats)
+    conflicts = contract.label_conflict_note(stats.get("leakage"))
     messages = [skipped, manifest_warning(stats), audit_warning(stats), conflicts]
     for message in [*messages, *split_warnings(stats), leakage]:
         if message:
