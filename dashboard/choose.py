@@ -90,14 +90,17 @@ def evaluation_summary(metrics: dict[str, float]) -> str:
     parts = (metric_keys.summary(metrics, name) for name in SUMMARY_METRICS)
     summary = "; ".join(part for part in parts if part) or "not evaluated"
     threshold = metrics.get(metric_keys.eval_key("threshold"))
-    prefix = metric_keys.eval_key("sensitivity", at_threshold=True) + "_"
-    recalls = []
-    for key, value in sorted(metrics.items()):
-        if key.startswith(prefix) and not metric_keys.is_bound(key):
-            ci = metric_keys.interval(metrics, key)
-            bounds = f" [{ci[0]:.3f}, {ci[1]:.3f}]" if ci else ""
-            recalls.append(f"{key.removeprefix(prefix)} {value:.3f}{bounds}")
-    if threshold is None or not recalls or summary == "not evaluated":
+    if threshold is None or summary == "not evaluated":
+        return summary
+    # eval_thr_sensitivity_<class>: metric_keys.summary of "thr_sensitivity_<class>" (n/a too)
+    own = metric_keys.EVAL_PREFIX
+    name = metric_keys.eval_key("sensitivity", at_threshold=True).removeprefix(own) + "_"
+    recalls = [
+        metric_keys.summary(metrics, key.removeprefix(own)).removeprefix(name)
+        for key in sorted(metrics)
+        if key.startswith(own + name) and not metric_keys.is_bound(key)
+    ]
+    if not recalls:
         return summary
     return (
         f"{summary} (argmax); the served decision (threshold {threshold:.4g}): sensitivity "
