@@ -113,6 +113,8 @@ class ModelHolder:
         self.problem = f"still looking up {self.alias_uri}"
         # (version, served version, why): a refused switch, not loaded again at every poll
         self._refused: tuple[str, str, str] | None = None
+        # (version, when, why): the version served before failed to load (``_fall_back``)
+        self._short: tuple[str, float, str] | None = None
         self._refresh_lock = threading.Lock()
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
@@ -175,12 +177,19 @@ class ModelHolder:
         """In a predictor that holds nothing, serve ``before`` (the version recorded as served)
         when a switch from it was refused for ``why``, as a running predictor keeps it; ``why``,
         with the reason when it cannot be served (then nothing is)."""
-        s = self.settings
+        s, last = self.settings, self._short
+        # Tried again once per PREDICTOR_POLL_S, not at every 2 s look of a predictor holding
+        # nothing: each try downloads the model.
+        if last and last[0] == before and time.monotonic() - last[1] < s.predictor_poll_s:
+            return last[2]
         try:
             mv = MlflowClient(s.mlflow_tracking_uri).get_model_version(s.model_name, before)
             self.current = self._load(before, mv.run_id)
         except Exception as exc:  # deleted, or no longer loads: nothing is served
-            return f"{why}; version {before}, served before, cannot be served either ({exc})"
+            why = f"{why}; version {before}, served before, cannot be served either ({exc})"
+            self._short = (before, time.monotonic(), why)
+            return why
+        self._short = None
         return why
 
     def refresh(self) -> bool:

@@ -98,8 +98,30 @@ def test_a_last_version_that_failed_to_load_once_is_loaded_at_the_next_poll(
     holder = ModelHolder(settings, loader=flaky)
     holder.refresh()
     assert holder.current is None and "cannot be served either" in holder.problem
+    time.sleep(settings.predictor_poll_s)  # the next poll, not the next 2 s look
     holder.refresh()
     assert (holder.current.version, holder.current.stale) == ("1", True)
+
+
+def test_a_last_version_that_fails_to_load_is_not_downloaded_again_at_every_look(
+    settings, served_runs, other_classes_run
+):
+    with LiveServer(create_app(settings)) as first:
+        serve_three_classes(first.url, settings, served_runs)
+    move_alias_by_hand(settings, other_classes_run)
+    tries = []
+
+    def broken(uri: str):  # version 1's files are gone from the artifact store
+        if uri.endswith("/1"):
+            tries.append(uri)
+            raise OSError("no such artifact")
+        mlflow.set_tracking_uri(settings.mlflow_tracking_uri)
+        return load_classifier(uri)
+
+    holder = ModelHolder(settings.model_copy(update={"predictor_poll_s": 60}), loader=broken)
+    for _ in range(3):  # three 2 s looks of a predictor that holds nothing
+        holder.refresh()
+    assert len(tries) == 1 and "cannot be served either" in holder.problem
 
 
 def _wait_status(url: str, status: int, timeout: float = 30) -> requests.Response:
