@@ -219,14 +219,9 @@ def top_runs(
     if class_names is not None:
         runs = [r for r in runs if r.data.params.get("class_names") == class_names]
     if test_figure:
-        runs = [r for r in runs if comparable(r.data.tags)]
+        # the leaderboard's rule: a † caveat (tta, other data) does not rank
+        runs = [r for r in runs if leaderboard.basis_of({"tags": r.data.tags}).caveat is None]
     return [r.info.run_id for r in runs[:k]]
-
-
-def comparable(tags: dict[str, str]) -> bool:
-    """Whether a run's current test figures are those of its served model on its own test
-    split (the leaderboard's rule: no † caveat; unknown counts as so)."""
-    return leaderboard.basis_of({"tags": tags}).caveat is None
 
 
 def download_top(
