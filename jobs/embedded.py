@@ -26,13 +26,15 @@ import sqlite3
 import threading
 import time
 import uuid
-from contextlib import closing, contextmanager
+from contextlib import contextmanager
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 from pymongo.errors import DuplicateKeyError
 from pymongo.results import DeleteResult, InsertOneResult, UpdateResult
+
+from jobs.pages import quick_check
 
 _NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 _DATE = re.compile(r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{6}\+00:00$")
@@ -308,15 +310,11 @@ class EmbeddedDatabase:
             checked_at, problem = self._pages_verdict
             if time.monotonic() - checked_at >= max_age:
                 self.check_file()
-                # rw: never create a file deleted meanwhile; as_uri: a '#' or '?' in the path
-                uri = f"{Path(self.path).absolute().as_uri()}?mode=rw"
                 problem = None
                 try:  # a connection of its own: another's page cache could hide the damage
-                    with closing(sqlite3.connect(uri, uri=True, timeout=self.lock_timeout)) as conn:
-                        (found,) = conn.execute("PRAGMA quick_check(1)").fetchone()
-                    if found != "ok":
-                        why = "; ".join(ln for ln in found.splitlines() if ln[:3] != "***")
-                        problem = f"database disk image is malformed ({why[:300]})"
+                    found = quick_check(self.path, "rw", 1, self.lock_timeout)
+                    if found is not None:
+                        problem = f"database disk image is malformed ({found})"
                 except sqlite3.OperationalError:  # busy, read-only, I/O: not a verdict on pages
                     raise
                 except sqlite3.DatabaseError as exc:  # SQLITE_CORRUPT, SQLITE_NOTADB

@@ -7,7 +7,6 @@ several threads and processes (see ``jobs.embedded`` for why it is not montydb).
 that both share.
 """
 
-import contextlib
 import hashlib
 import json
 import logging
@@ -25,6 +24,7 @@ from pymongo.errors import ConfigurationError, PyMongoError
 
 from common import ServiceUnavailable, Settings, StartupError
 from jobs.embedded import EmbeddedDatabase, database_file
+from jobs.pages import quick_check
 
 # runs imports torch and MLflow: a job service that needs only its store does without them.
 if TYPE_CHECKING:
@@ -93,17 +93,13 @@ def check_store(settings: Settings) -> None:
     if not path.is_file():
         return
     try:
-        uri = f"{Path(path).absolute().as_uri()}?mode=ro"  # a '#' or '?' in STORE_DIR too
-        with contextlib.closing(sqlite3.connect(uri, uri=True)) as conn:
-            conn.execute("PRAGMA schema_version").fetchone()
-            problems = [row[0] for row in conn.execute("PRAGMA quick_check(3)")]
+        problem = quick_check(path, "ro", 3)
     except sqlite3.DatabaseError as exc:
         if is_damage(exc):
             raise StoreDamaged(str(damaged(settings, exc))) from exc
         return
-    if problems != ["ok"]:
-        lines = [ln for p in problems for ln in p.splitlines() if not ln.startswith("***")]
-        raise StoreDamaged(str(damaged(settings, "; ".join(lines)[:300])))
+    if problem is not None:
+        raise StoreDamaged(str(damaged(settings, problem)))
 
 
 def is_damage(exc: Exception) -> bool:
