@@ -20,22 +20,19 @@ def _store(ctx: Context) -> SelectionStore:
     return SelectionStore(get_database(ctx.settings))
 
 
-def predictor_line(
-    url: str, token: str | None, timeout: float = 2.0
-) -> tuple[str, str | None, dict | None]:
-    """One line: which version the predictor at ``url`` serves, or why it serves none; that
-    version (None when it serves none or does not answer); and its ``/ready`` body (None when
-    it does not answer with JSON), for the rest of the view."""
+def predictor_line(url: str, token: str | None, timeout: float = 2.0) -> tuple[str, dict | None]:
+    """One line: which version the predictor at ``url`` serves, or why it serves none; and its
+    ``/ready`` body (None when it does not answer with JSON), for the rest of the view
+    (``handoff.predictor_serves`` reads the version from it)."""
     try:
         r = handoff.predictor_ready(url, token, timeout)
     except requests.RequestException as exc:
-        return f"the predictor at {url} does not answer ({type(exc).__name__})", None, None
+        return f"the predictor at {url} does not answer ({type(exc).__name__})", None
     try:
         body = r.json()
     except ValueError:
-        return f"the predictor at {url} answered HTTP {r.status_code} without JSON", None, None
-    served = str(body.get("version")) if r.status_code == 200 and body.get("version") else None
-    return ready_line(url, r.status_code, body), served, body
+        return f"the predictor at {url} answered HTTP {r.status_code} without JSON", None
+    return ready_line(url, r.status_code, body), body
 
 
 def ready_line(url: str, status_code: int, body: dict) -> str:
@@ -80,16 +77,18 @@ def _served(ctx: Context) -> tuple[handoff.Served | None, handoff.Served | None]
     else:
         here = " (this run)" if target[1] == ctx.run_id else ""
         st.markdown(f"{alias} is version **{target[0]}**, run `{target[1]}`{here}.")
-    line, served, body = predictor_line(s.predictor_url, s.pipeline_api_token)
+    line, body = predictor_line(s.predictor_url, s.pipeline_api_token)
+    served = handoff.predictor_serves(s, body)
     line = line[:1].upper() + line[1:] + "."  # not capitalize(): it lowercases the rest
     stale = bool(body and body.get("stale"))
     # A stale predictor refuses what the alias names (or the alias names nothing): an error
     # to act on, not a caption
     (st.error if stale else st.caption)(line)
-    warning = switch_warning(target[0] if target else None, served, s.predictor_poll_s, stale)
+    named = target[0] if target else None
+    warning = switch_warning(named, served and served[0], s.predictor_poll_s, stale)
     if warning:
         st.warning(warning)
-    return target, handoff.predictor_serves(s, body)
+    return target, served
 
 
 def switch_warning(
