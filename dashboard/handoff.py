@@ -22,8 +22,10 @@ from runs import (
     get_client,
     load_json_artifact,
     model_info,
-    read_served,
     run_model_uri,
+)
+from runs import (
+    last_served as last_served_record,
 )
 
 
@@ -243,11 +245,6 @@ def interface_change(
 
 
 def last_served(settings: Settings) -> ServedRecord | None:
-    """What the predictors of the alias recorded as served last (``runs.served_tag``)."""
-    try:
-        model = get_client(settings.mlflow_tracking_uri).get_registered_model(settings.model_name)
-    except MlflowException as exc:
-        if exc.error_code in ("RESOURCE_DOES_NOT_EXIST", "NOT_FOUND"):
-            return None
-        raise ServiceUnavailable(f"MLflow failed to read {settings.model_name}: {exc}") from exc
-    return read_served(dict(model.tags or {}), settings.model_alias)
+    """What the predictors of the alias recorded as served last (``runs.last_served``)."""
+    s = settings
+    return last_served_record(s.mlflow_tracking_uri, s.model_name, s.model_alias)

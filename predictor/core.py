@@ -39,9 +39,9 @@ from runs import (
     compare_interfaces,
     confirmed_for,
     decided_labels,
+    last_served,
     load_classifier,
     read_operating_point,
-    read_served,
     served_record,
     served_tag,
 )
@@ -147,11 +147,7 @@ class ModelHolder:
         if (current := self.current) is not None:
             return current.version, current.interface
         s = self.settings
-        try:
-            model = MlflowClient(s.mlflow_tracking_uri).get_registered_model(s.model_name)
-        except MlflowException as exc:
-            raise ServiceUnavailable(f"MLflow failed to read {s.model_name}: {exc}") from exc
-        record = read_served(dict(model.tags or {}), s.model_alias)
+        record = last_served(s.mlflow_tracking_uri, s.model_name, s.model_alias)
         return None if record is None else (record.version, record.interface)
 
     def _record(self, served: Served) -> None:

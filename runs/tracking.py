@@ -21,6 +21,7 @@ from pydantic import ValidationError
 from common import InvalidInput, NotFound, ServiceUnavailable
 from runs import contract
 from runs.contract import PREPROCESSING_JSON as PREPROCESSING_PATH
+from runs.interface import ServedRecord, read_served
 from runs.preprocessing import Preprocessing
 
 # MLflow draws a progress bar per artifact download (and models are now always downloaded, see
@@ -277,3 +278,19 @@ def publish_result(
             f"MLflow refused the {kind} results of run {run_id} ({exc}); the previous {kind} "
             "stays current. Check the tracking server, then retry."
         ) from exc
+
+
+def last_served(tracking_uri: str, model_name: str, alias: str) -> ServedRecord | None:
+    """What the predictors of ``model_name@alias`` recorded as served last
+    (``runs.served_tag``); None when nothing is recorded or the model is not registered.
+
+    Raises:
+        ServiceUnavailable: MLflow failed to answer.
+    """
+    try:
+        model = get_client(tracking_uri).get_registered_model(model_name)
+    except MlflowException as exc:
+        if exc.error_code in ("RESOURCE_DOES_NOT_EXIST", "NOT_FOUND"):
+            return None
+        raise ServiceUnavailable(f"MLflow failed to read {model_name}: {exc}") from exc
+    return read_served(dict(model.tags or {}), alias)
