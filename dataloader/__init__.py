@@ -9,7 +9,7 @@ from dataloader.images import any_colour
 from dataloader.imageset import DatasetSplits, ImageSet
 from dataloader.inspect import DataSummary, inspect_data
 from dataloader.leakage import duplicate_clusters
-from dataloader.stats import compute_stats, describe_skipped
+from dataloader.stats import compute_stats, describe_skipped, training_stats
 from dataloader.synth import synthesize
 
 __all__ = [
@@ -26,4 +26,5 @@ __all__ = [
     "inspect_data",
     "load_dataset",
     "synthesize",
+    "training_stats",
 ]

@@ -70,6 +70,17 @@ def _sizes(sets: "list[ImageSet]") -> dict[str, Any]:
     }
 
 
+def training_stats(ds: "DatasetSplits") -> dict[str, Any]:
+    """The part of ``compute_stats`` that a model is built from: ``image_size``, ``channels``,
+    per-channel ``mean``/``std`` and the split they come from (``mean_std_split``), without the
+    counts and the all-pairs leakage check."""
+    loaded = {name: ds.split(name) for name in SPLIT_NAMES if ds.split(name) is not None}
+    reference = "train" if "train" in loaded else next(iter(loaded), None)
+    mean, std = channel_mean_std(loaded[reference].images) if reference else ([], [])
+    return {"image_size": list(ds.image_size), "channels": ds.channels, "mean": mean, "std": std,
+            "mean_std_split": reference}  # fmt: skip
+
+
 def compute_stats(ds: "DatasetSplits") -> dict[str, Any]:
     """Counts per split and class, class distribution, original image sizes, channels,
     per-channel mean/std over train (in [0, 1]), the skipped files with reasons, source and hash,
@@ -91,22 +102,16 @@ def compute_stats(ds: "DatasetSplits") -> dict[str, Any]:
         distribution[name] = {
             c: round(int(n) / total, 6) for c, n in zip(ds.class_names, per_class, strict=False)
         }
-    reference = "train" if "train" in loaded else next(iter(loaded), None)
-    mean, std = channel_mean_std(loaded[reference].images) if reference else ([], [])
     return {
         "source": ds.source,
         "format": ds.format,
         "content_hash": ds.content_hash,
         "class_names": list(ds.class_names),
         "num_classes": len(ds.class_names),
-        "image_size": list(ds.image_size),
-        "channels": ds.channels,
+        **training_stats(ds),
         "counts": counts,
         "class_distribution": distribution,
         "original_sizes": _sizes(list(loaded.values())),
-        "mean": mean,
-        "std": std,
-        "mean_std_split": reference,
         "val_source": ds.val_source,
         "skipped_count": len(ds.skipped),
         "skipped": list(ds.skipped),

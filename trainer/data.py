@@ -23,14 +23,12 @@ from dataloader import (
     describe_skipped,
     describe_unmatched,
     load_dataset,
+    training_stats,
 )
 from runs import DECISION_COLUMN, DECODING_VERSION, PREDICTED_COLUMN, Preprocessing, contract
 from trainer import distributed
 from trainer.engine import Batches
 
-# Statistics that describe the images the model trains on: taken from the train/val load, never
-# from the test audit.
-TRAINING_STATS = ("image_size", "channels", "mean", "std", "mean_std_split")
 AUDIT_NOT_DONE = "not done: "
 
 
@@ -71,7 +69,9 @@ def _load(args: argparse.Namespace):
     check_overlap({"train": audit.train, "val": audit.val, "test": audit.test}, str(path), allow)
     # What the model is built from stays the training splits' own: one colour image in test
     # would otherwise make the audit (and so the model's input) three channels.
-    trained_on = {key: dataset.stats[key] for key in TRAINING_STATS if key in dataset.stats}
+    # (training_stats: the training splits' statistics without their own leakage pass, which
+    # the audit's statistics make over all splits)
+    trained_on = training_stats(dataset)
     stats = {
         **audit.stats,
         **trained_on,

@@ -4,7 +4,7 @@ import json
 
 import numpy as np
 
-from dataloader import compute_stats, describe_skipped, load_dataset
+from dataloader import compute_stats, describe_skipped, load_dataset, training_stats
 from tests.dataloader.conftest import write_image
 
 
@@ -72,3 +72,10 @@ def test_skipped_files_are_one_line_counting_those_not_listed():
         "metrics.json lists each with its reason"
     )
     assert describe_skipped([], "metrics.json", count=0) is None
+
+
+def test_training_stats_are_the_model_building_part_of_the_statistics(tiny_demo):
+    ds = load_dataset(tiny_demo, val_fraction=0.3)
+    found = training_stats(ds)
+    assert set(found) == {"image_size", "channels", "mean", "std", "mean_std_split"}
+    assert found == {key: ds.stats[key] for key in found}
