@@ -103,7 +103,7 @@ def decision_label(probs: np.ndarray, target: int, class_names: list[str],
         return f"predicted: {class_names[target]} ({probs[target]:.2f})"
     positive = point["positive_class"]
     p, threshold = float(probs[class_names.index(positive)]), float(point["threshold"])
-    side = "≥" if p >= threshold else "<"
+    side = "≥" if class_names[target] == positive else "<"  # the decision made (decided_labels)
     why = f"(P({positive}) {p:.2f} {side} threshold {threshold:.3g})"
     return f"decided: {class_names[target]}\n{why}"
 

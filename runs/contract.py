@@ -346,6 +346,8 @@ def label_conflict_note(leakage: dict[str, Any] | None) -> str | None:
             f"{_copies(near, '≈')}: check their labels; a test image labelled against its "
             "training copies is scored against what the model learnt from them"
         )
+    if near.get("skipped"):  # too many images for the all-pairs look: say it was not made
+        parts.append(f"near-identical images under two classes were {near['skipped']}")
     if not parts:
         return None
     return (
