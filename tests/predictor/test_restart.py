@@ -19,9 +19,16 @@ from tests.predictor.conftest import get_ready, move_alias_by_hand, serve_three_
 from tests.predictor.test_stale import wait_for
 
 
-def _recorded(settings):
-    model = MlflowClient(settings.mlflow_tracking_uri).get_registered_model(settings.model_name)
-    return read_served(model.tags, settings.model_alias)
+def _recorded(settings, version: str | None = None, timeout: float = 10):
+    """The record once written (of ``version``, when given; else as last read): the predictor
+    answers /ready as soon as it swaps the model in, and records it right after."""
+    deadline = time.monotonic() + timeout
+    while True:
+        model = MlflowClient(settings.mlflow_tracking_uri).get_registered_model(settings.model_name)
+        record = read_served(model.tags, settings.model_alias)
+        if (record and version in (None, record.version)) or time.monotonic() > deadline:
+            return record
+        time.sleep(0.1)
 
 
 def test_the_served_version_is_recorded_on_the_registered_model(predictor, settings, served_runs):
@@ -63,7 +70,7 @@ def test_a_restart_serves_a_change_chosen_as_such_while_it_was_down(
     with LiveServer(create_app(settings)) as second:
         ready = wait_ready(second.url, chosen.version)
     assert (ready["stale"], ready["problem"]) == (False, None)
-    assert _recorded(settings).version == chosen.version
+    assert _recorded(settings, chosen.version).version == chosen.version
 
 
 def test_a_restart_serves_nothing_when_the_last_version_is_gone_and_the_change_unconfirmed(
