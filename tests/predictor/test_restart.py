@@ -87,22 +87,32 @@ def test_a_restart_serves_nothing_when_the_last_version_is_gone_and_the_change_u
     assert "which changes what clients of version 1 receive (classes" in r.json()["detail"]
 
 
-def test_a_last_version_that_failed_to_load_once_is_loaded_at_the_next_poll(
-    settings, served_runs, other_classes_run
-):
+def _load(settings, uri: str):
+    mlflow.set_tracking_uri(settings.mlflow_tracking_uri)
+    return load_classifier(uri)
+
+
+def _restarted_after_a_move(settings, served_runs, other_classes_run, loader) -> ModelHolder:
+    """A predictor's holder (loading with ``loader``) started after version 1 of three classes
+    was served and the alias was moved by hand to a version of two."""
     with LiveServer(create_app(settings)) as first:
         serve_three_classes(first.url, settings, served_runs)
     move_alias_by_hand(settings, other_classes_run)
+    return ModelHolder(settings, loader=loader)
+
+
+def test_a_last_version_that_failed_to_load_once_is_loaded_at_the_next_poll(
+    settings, served_runs, other_classes_run
+):
     failures = []
 
     def flaky(uri: str):  # the artifact store times out once, for version 1
         if uri.endswith("/1") and not failures:
             failures.append(uri)
             raise OSError("the artifact store timed out")
-        mlflow.set_tracking_uri(settings.mlflow_tracking_uri)
-        return load_classifier(uri)
+        return _load(settings, uri)
 
-    holder = ModelHolder(settings, loader=flaky)
+    holder = _restarted_after_a_move(settings, served_runs, other_classes_run, flaky)
     holder.refresh()
     assert holder.current is None and "cannot be served either" in holder.problem
     time.sleep(settings.predictor_poll_s)  # the next poll, not the next 2 s look
@@ -113,19 +123,16 @@ def test_a_last_version_that_failed_to_load_once_is_loaded_at_the_next_poll(
 def test_a_last_version_that_fails_to_load_is_not_downloaded_again_at_every_look(
     settings, served_runs, other_classes_run
 ):
-    with LiveServer(create_app(settings)) as first:
-        serve_three_classes(first.url, settings, served_runs)
-    move_alias_by_hand(settings, other_classes_run)
     tries = []
 
     def broken(uri: str):  # version 1's files are gone from the artifact store
         if uri.endswith("/1"):
             tries.append(uri)
             raise OSError("no such artifact")
-        mlflow.set_tracking_uri(settings.mlflow_tracking_uri)
-        return load_classifier(uri)
+        return _load(settings, uri)
 
-    holder = ModelHolder(settings.model_copy(update={"predictor_poll_s": 60}), loader=broken)
+    slow = settings.model_copy(update={"predictor_poll_s": 60})
+    holder = _restarted_after_a_move(slow, served_runs, other_classes_run, broken)
     for _ in range(3):  # three 2 s looks of a predictor that holds nothing
         holder.refresh()
     assert len(tries) == 1 and "cannot be served either" in holder.problem
