@@ -19,13 +19,14 @@ from pathlib import Path
 import numpy as np
 from mlflow.exceptions import MlflowException
 
-from common import InvalidInput, ServiceUnavailable
+from common import InvalidInput, ServiceUnavailable, atomic_write_json
 from evaluator.artifacts import flat_metrics, write_artifacts
 from evaluator.metrics import compute_metrics
 from evaluator.operating_point import operating_points
 from runs import (
     check_run,
     contract,
+    earlier_answer,
     get_client,
     inference,
     is_run_data,
@@ -52,6 +53,9 @@ def run_job(job: dict, ctx=None, *, tracking_uri: str, data_root: Path) -> dict:
 
     ``ctx`` (a ``jobs.JobContext``) receives progress and fences the publishing step.
     """
+    answer = earlier_answer(tracking_uri, job, "evaluation")
+    if answer is not None:  # published before the service died: do not publish it twice
+        return answer
     inputs = job["inputs"]
     return evaluate_run(
         job["run_id"],
@@ -155,7 +159,16 @@ def evaluate_run(
     with tempfile.TemporaryDirectory(prefix="evaluation-") as tmp:
         report_progress(0.8, "writing plots and tables")
         write_artifacts(Path(tmp), report, y, probs, ds.test)
-        artifacts = sorted(str(p.relative_to(tmp)) for p in Path(tmp).rglob("*") if p.is_file())
+        written = [str(p.relative_to(tmp)) for p in Path(tmp).rglob("*") if p.is_file()]
+        artifacts = sorted([*written, contract.JOB_RESULT_JSON])
+        report.update(
+            metrics=flat,
+            artifact_path=folder,
+            artifacts=[f"{folder}/{a}" for a in artifacts],
+            duration_s=round(time.perf_counter() - started, 3),
+        )
+        # The answer itself, which a retry of this job returns (``runs.earlier_answer``).
+        atomic_write_json(Path(tmp) / contract.JOB_RESULT_JSON, report)
         report_progress(0.88, f"uploading {len(artifacts)} files")
         try:
             client.log_artifacts(run_id, tmp, folder)
@@ -170,10 +183,4 @@ def evaluate_run(
         before_publish()
     basis = contract.evaluation_tags(tta, own_data, ds.content_hash, folder)
     publish_result(client, run_id, flat, folder, "evaluation", basis)
-    report.update(
-        metrics=flat,
-        artifact_path=folder,
-        artifacts=[f"{folder}/{a}" for a in artifacts],
-        duration_s=round(time.perf_counter() - started, 3),
-    )
     return report

@@ -163,6 +163,8 @@ def write_artifacts(
             f"t-SNE map of the model's penultimate features of {embedding['n']} test images"
         )
     files[contract.INDEX_JSON] = "this file: every file with a description, and the settings used"
+    # Written by ``explain_run`` once the answer (which names these files) is known.
+    files[contract.JOB_RESULT_JSON] = "the answer of the job (or CLI call) that made this folder"
     index = {**info, "samples": samples, "files": dict(sorted(files.items()))}
     contract.ExplanationIndex.model_validate(index)  # never publish what readers cannot parse
     atomic_write_json(out / contract.INDEX_JSON, index)

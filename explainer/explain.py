@@ -15,7 +15,7 @@ from mlflow.exceptions import MlflowException
 from torch import nn
 from tqdm import tqdm
 
-from common import InvalidInput, ServiceUnavailable
+from common import InvalidInput, ServiceUnavailable, atomic_write_json
 from explainer import attributions
 from explainer.artifacts import Explanation, upload, write_artifacts
 from explainer.attributions import METHODS
@@ -26,6 +26,7 @@ from runs import (
     contract,
     data_inputs,
     decided_labels,
+    earlier_answer,
     get_client,
     get_run,
     inference,
@@ -208,6 +209,9 @@ def run_job(job: dict, ctx=None, *, tracking_uri: str, data_root: Path | None = 
 
     ``ctx`` (a ``jobs.JobContext``) receives progress and fences the publishing step.
     """
+    answer = earlier_answer(tracking_uri, job, "explanation")
+    if answer is not None:  # published before the service died: do not publish it twice
+        return answer
     inputs = job["inputs"]
     return explain_run(
         job["run_id"],
@@ -338,6 +342,24 @@ def explain_run(
         written = write_artifacts(
             Path(tmp), explanation, x, labels[index], pp.class_names, info, embedding
         )
+        delta = explanation.ig_delta
+        answer = {
+            "run_id": run_id,
+            "methods": methods,
+            "n_samples": len(index),
+            "sample_index": index.tolist(),
+            "deletion": {
+                m: {k: e[k] for k in ("auc", "random_auc", "score")}
+                for m, e in faithful["methods"].items()
+            },
+            "ig_convergence_delta": None if delta is None else float(np.abs(delta).mean()),
+            "channel_importance": explanation.channel_importance,
+            "artifact_path": folder,
+            "files": sorted(written["files"]),
+            "skipped": info["data"]["skipped"],
+        }
+        # The answer itself, which a retry of this job returns (``runs.earlier_answer``).
+        atomic_write_json(Path(tmp) / contract.JOB_RESULT_JSON, answer)
         report_progress(0.9, f"uploading {len(written['files'])} files")
         try:
             upload(client, run, Path(tmp), folder)
@@ -351,19 +373,4 @@ def explain_run(
     if before_publish is not None:
         before_publish()
     publish_result(client, run_id, metrics, folder, "explanation")
-    delta = explanation.ig_delta
-    return {
-        "run_id": run_id,
-        "methods": methods,
-        "n_samples": len(index),
-        "sample_index": index.tolist(),
-        "deletion": {
-            m: {k: e[k] for k in ("auc", "random_auc", "score")}
-            for m, e in faithful["methods"].items()
-        },
-        "ig_convergence_delta": None if delta is None else float(np.abs(delta).mean()),
-        "channel_importance": explanation.channel_importance,
-        "artifact_path": folder,
-        "files": sorted(written["files"]),
-        "skipped": info["data"]["skipped"],
-    }
+    return answer

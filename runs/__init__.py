@@ -65,6 +65,7 @@ from runs.preprocessing import Preprocessing
 from runs.tracking import (
     MODEL_ARTIFACT,
     check_tracking,
+    earlier_answer,
     find_logged_model,
     get_client,
     get_run,
@@ -108,6 +109,7 @@ __all__ = [
     "contract",
     "data_inputs",
     "decided_labels",
+    "earlier_answer",
     "find_logged_model",
     "get_client",
     "get_run",

@@ -49,6 +49,9 @@ SHAP_SUMMARY_PNG = "shap_summary.png"
 DELETION_CURVES_PNG = "deletion_curves.png"
 PANELS_DIR = "panels"
 
+# In both: the job's answer, which a retry of the same job returns instead of publishing again.
+JOB_RESULT_JSON = "job_result.json"
+
 # Run tags.
 LEAKAGE_TAG = "pipeline.leakage_warning"  # one line when the splits share images or patients
 STAGE_TAG = "pipeline.stage"  # "training" while the trainer runs, "trained" once the model is in

@@ -238,6 +238,36 @@ def job_result_id(job: dict) -> str:
     return f"{job['job_id']}-{max(job.get('tries') or 0, job.get('attempts') or 0, 1)}"
 
 
+def earlier_answer(tracking_uri: str, job: dict, kind: str) -> dict | None:
+    """The answer an earlier try of ``job`` published as its run's current ``kind``
+    (``evaluation`` or ``explanation``), or None: run the job.
+
+    A service that dies after a job published its result but before the job store recorded it
+    requeues the job; its next try answers with what was published (the folder's
+    ``contract.JOB_RESULT_JSON``) instead of publishing the same result again (a second folder,
+    every metric logged twice). A folder without that file (an older version) is not reused.
+
+    Raises:
+        NotFound: No such run. ServiceUnavailable: MLflow cannot be reached.
+    """
+    if max(job.get("tries") or 0, job.get("attempts") or 0) <= 1:
+        return None
+    client = get_client(tracking_uri)
+    run_id = job["run_id"]
+    tags = get_run(client, run_id).data.tags
+    current, parent = {
+        "evaluation": (contract.evaluation_dir(tags), contract.EVALUATION_DIR),
+        "explanation": (contract.explanation_dir(tags), contract.EXPLANATIONS_DIR),
+    }[kind]
+    if not current.startswith(f"{parent}/{job['job_id']}-"):
+        return None
+    try:
+        answer = load_json_artifact(client, run_id, f"{current}/{contract.JOB_RESULT_JSON}")
+    except InvalidInput:  # damaged: compute it again
+        return None
+    return answer if isinstance(answer, dict) else None
+
+
 def publish_result(
     client: MlflowClient,
     run_id: str,

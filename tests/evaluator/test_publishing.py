@@ -17,6 +17,7 @@ from mlflow.tracking import MlflowClient
 from common import ServiceUnavailable
 from dataloader.synth import CLASS_NAMES
 from evaluator import evaluate_run
+from evaluator.evaluate import run_job
 from runs import Preprocessing, build_model, contract
 from tests.conftest import free_port, stop_group, wait_http
 
@@ -142,3 +143,38 @@ def test_mlflow_killed_while_the_model_loads_is_an_outage_not_a_missing_model(
             )
     finally:
         killable.start()
+
+
+def _job(run_id: str, data_dir: Path, tries: int) -> dict:
+    return {
+        "job_id": "5f0c0ffee5f0c0ffee5f0c0f",
+        "run_id": run_id,
+        "tries": tries,
+        "inputs": {"data_dir": str(data_dir), "batch_size": 64, "tta": "none"},
+    }
+
+
+def test_a_job_retried_after_it_published_answers_with_the_published_result(
+    killable, small_run, demo_data
+):
+    """The service died between publishing and recording the job: the requeued try (a new
+    ``tries``) must not publish the same evaluation a second time."""
+    first = run_job(_job(small_run, demo_data, 1), tracking_uri=killable.uri, data_root=demo_data)
+    client = MlflowClient(killable.uri)
+    history = client.get_metric_history(small_run, "eval_accuracy")
+    again = run_job(_job(small_run, demo_data, 2), tracking_uri=killable.uri, data_root=demo_data)
+    assert again == json.loads(json.dumps(first))
+    assert contract.evaluation_dir(client.get_run(small_run).data.tags) == first["artifact_path"]
+    assert client.get_metric_history(small_run, "eval_accuracy") == history
+    folders = {a.path for a in client.list_artifacts(small_run, contract.EVALUATION_DIR)}
+    assert f"{contract.EVALUATION_DIR}/{_job(small_run, demo_data, 2)['job_id']}-2" not in folders
+
+
+def test_a_retried_job_evaluates_again_once_another_result_is_current(
+    killable, small_run, demo_data
+):
+    run_job(_job(small_run, demo_data, 1), tracking_uri=killable.uri, data_root=demo_data)
+    other = evaluate_run(small_run, killable.uri, data_dir=demo_data)  # made current after it
+    again = run_job(_job(small_run, demo_data, 3), tracking_uri=killable.uri, data_root=demo_data)
+    assert again["artifact_path"].endswith("-3")
+    assert again["artifact_path"] != other["artifact_path"]

@@ -10,7 +10,7 @@ from mlflow.tracking import MlflowClient
 
 from common import InvalidInput, NotFound, ServiceUnavailable
 from explainer import MAX_N_SAMPLES, METHODS, check_request, explain_run
-from explainer.explain import prepare_inputs, select_samples
+from explainer.explain import prepare_inputs, run_job, select_samples
 from runs import contract
 
 
@@ -248,3 +248,20 @@ def test_an_explanation_says_whether_it_used_the_runs_own_data(trained_run, tmp_
         trained_run.run_id, f"{done['artifact_path']}/index.json", tmp_path / "got"
     )
     assert json.loads(Path(path).read_text())["data"]["own_data"] is own
+
+
+def test_a_job_retried_after_it_published_answers_with_the_published_result(trained_run):
+    """The service died between publishing and recording the job: the requeued try (a new
+    ``tries``) must not publish the same explanation a second time."""
+    uri, run_id = trained_run.tracking_uri, trained_run.run_id
+    inputs = {"n_samples": 1, "methods": ["gradcam"], "seed": 3, "data_dir": None}
+    job = {"job_id": "5f0c0ffee5f0c0ffee5f0c10", "run_id": run_id, "tries": 1, "inputs": inputs}
+    first = run_job(job, tracking_uri=uri, data_root=trained_run.data_dir)
+    client = MlflowClient(uri)
+    history = client.get_metric_history(run_id, "explain_deletion_auc_gradcam")
+    again = run_job({**job, "tries": 2}, tracking_uri=uri, data_root=trained_run.data_dir)
+    assert again == json.loads(json.dumps(first))
+    assert contract.explanation_dir(client.get_run(run_id).data.tags) == first["artifact_path"]
+    assert client.get_metric_history(run_id, "explain_deletion_auc_gradcam") == history
+    folders = {a.path for a in client.list_artifacts(run_id, contract.EXPLANATIONS_DIR)}
+    assert f"{contract.EXPLANATIONS_DIR}/{job['job_id']}-2" not in folders
