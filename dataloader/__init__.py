@@ -8,7 +8,7 @@ from dataloader.groups import check_overlap, describe_unmatched
 from dataloader.images import any_colour
 from dataloader.imageset import DatasetSplits, ImageSet
 from dataloader.inspect import DataSummary, inspect_data
-from dataloader.leakage import duplicate_clusters
+from dataloader.leakage import duplicate_clusters, label_conflict_note
 from dataloader.stats import compute_stats, describe_skipped, training_stats
 from dataloader.synth import synthesize
 
@@ -24,6 +24,7 @@ __all__ = [
     "describe_unmatched",
     "duplicate_clusters",
     "inspect_data",
+    "label_conflict_note",
     "load_dataset",
     "synthesize",
     "training_stats",

@@ -294,3 +294,42 @@ def leakage_report(
             present, exact_h, phash, thumbs, names, class_names
         ),
     }
+
+
+def _copies(conflicts: dict[str, Any], sign: str) -> str:
+    first = conflicts["examples"][0]
+    return f" {sign} ".join(
+        f"{file} ({cls})" for file, cls in zip(first["files"], first["classes"], strict=True)
+    )
+
+
+def label_conflict_note(leakage: dict[str, Any] | None, listed_in: str) -> str | None:
+    """One sentence on the ``label_conflicts`` and ``near_label_conflicts`` of a
+    ``dataset_stats.json`` ``leakage`` section (identical or near-identical images under two or
+    more classes); None when there are none. ``listed_in``: the file of the statistics, named
+    in the sentence."""
+    exact = (leakage or {}).get("label_conflicts") or {}
+    near = (leakage or {}).get("near_label_conflicts") or {}  # absent in statistics before it
+    parts = []
+    if exact.get("count"):
+        parts.append(
+            f"{exact['count']} image(s) appear under two or more classes (identical pixels, "
+            f"e.g. {_copies(exact, '=')}); keep each image only in the folder of its true class "
+            "(a class folder linked to its own split, such as train/all -> train/, repeats "
+            "every image)"
+        )
+    if near.get("count"):
+        parts.append(
+            f"{near['count']} group(s) of near-identical images (the same frame exported "
+            f"twice, by the near-duplicate test) carry different classes, e.g. "
+            f"{_copies(near, '≈')}: check their labels; a test image labelled against its "
+            "training copies is scored against what the model learnt from them"
+        )
+    if near.get("skipped"):  # too many images for the all-pairs look: say it was not made
+        parts.append(f"near-identical images under two classes were {near['skipped']}")
+    if not parts:
+        return None
+    return (
+        "; and ".join(parts) + f"; {listed_in} lists examples under leakage.label_conflicts and "
+        "leakage.near_label_conflicts"
+    )

@@ -22,6 +22,7 @@ from dataloader import (
     compute_stats,
     describe_skipped,
     describe_unmatched,
+    label_conflict_note,
     load_dataset,
     training_stats,
 )
@@ -158,7 +159,7 @@ def warn_data(stats: dict[str, Any]) -> str | None:
     leakage one (the run records it)."""
     leakage = leakage_warning(stats)
     skipped = describe_skipped(stats.get("skipped") or [], contract.DATASET_STATS_JSON)
-    conflicts = contract.label_conflict_note(stats.get("leakage"))
+    conflicts = label_conflict_note(stats.get("leakage"), contract.DATASET_STATS_JSON)
     messages = [skipped, manifest_warning(stats), audit_warning(stats), conflicts]
     for message in [*messages, *split_warnings(stats), leakage]:
         if message:

@@ -10,6 +10,7 @@ from dataloader.imageset import ImageSet
 from dataloader.leakage import (
     NEAR_THRESHOLD,
     duplicate_clusters,
+    label_conflict_note,
     leakage_report,
     perceptual_hashes,
 )
@@ -178,3 +179,19 @@ def test_a_class_folder_linked_to_its_own_split_repeats_every_image(image_folder
     conflicts = ds.stats["leakage"]["label_conflicts"]
     assert conflicts["count"] == 4
     assert conflicts["examples"][0]["classes"] == ["all", "benign"]
+
+
+def test_near_label_conflicts_not_looked_for_are_said_to_be_unchecked():
+    skipped = "not looked for: 40000 images, more than 30000 (all pairs are compared)"
+    near = {"count": None, "examples": [], "skipped": skipped}
+    leakage = {"label_conflicts": {"count": 0, "examples": []}, "near_label_conflicts": near}
+    note = label_conflict_note(leakage, "stats.json")
+    assert note.startswith("near-identical images under two classes were not looked for: 40000")
+    assert note.endswith("stats.json lists examples under leakage.label_conflicts and "
+                         "leakage.near_label_conflicts")  # fmt: skip
+
+
+def test_no_label_conflicts_looked_for_and_found_is_no_note():
+    leakage = {"label_conflicts": {"count": 0, "examples": []},
+               "near_label_conflicts": {"count": 0, "examples": []}}  # fmt: skip
+    assert label_conflict_note(leakage, "stats.json") is None
