@@ -59,16 +59,47 @@ def faithfulness_table(
     Uses the explanation's ``faithfulness.json`` and falls back to the run's
     ``explain_deletion_auc_<method>`` metrics.
     """
-    fields = ("auc", "random_auc", "score", "beats_random_fraction")
+    fields = ("auc", "random_auc", "score", "score_ci_low", "score_ci_high",
+              "beats_random_fraction")  # fmt: skip
     rows = {}
     for name, entry in (faithfulness.methods if faithfulness is not None else {}).items():
         rows[name] = {k: getattr(entry, k) for k in fields}
     prefix = "explain_deletion_auc_"
+    random_auc = metrics.get(f"{prefix}random")  # the random order's: a yardstick, not a method
     for key, value in metrics.items():
-        if key.startswith(prefix):
-            rows.setdefault(key[len(prefix) :], {}).setdefault("auc", value)
+        if key.startswith(prefix) and key != f"{prefix}random":
+            row = rows.setdefault(key[len(prefix) :], {})
+            row.setdefault("auc", value)
+            row.setdefault("random_auc", random_auc)
     columns = ["method", *fields]
     return pd.DataFrame([{"method": m, **v} for m, v in sorted(rows.items())], columns=columns)
+
+
+def score_text(row: dict) -> str:
+    """A faithfulness row's score with its 95 % interval over the explained images:
+    ``0.1234 (95 % CI -0.0100 to 0.2400)``; the score alone for files written before the
+    interval; ``–`` without a score."""
+    score, low, high = (row.get(k) for k in ("score", "score_ci_low", "score_ci_high"))
+    if _fmt(score) == "–" or _fmt(low) == "–" or _fmt(high) == "–":
+        return _fmt(score)
+    return f"{_fmt(score)} (95 % CI {_fmt(low)} to {_fmt(high)})"
+
+
+def explained_images(faithfulness: contract.Faithfulness | None) -> int | None:
+    """How many images the faithfulness figures average over (older files: from the random
+    order's per-image AUCs); None when unknown."""
+    if faithfulness is None:
+        return None
+    if faithfulness.n_samples is not None:
+        return faithfulness.n_samples
+    per_image = faithfulness.random.get("auc_per_sample")
+    return len(per_image) if isinstance(per_image, list) else None
+
+
+def faithfulness_scope(faithfulness: contract.Faithfulness | None) -> str:
+    """``8 explained images``, or ``explained images`` when the count is unknown."""
+    n = explained_images(faithfulness)
+    return "explained images" if n is None else f"{n} explained images"
 
 
 def split_counts(params: dict[str, str], stats: contract.DatasetStats | None) -> dict[str, int]:
@@ -257,7 +288,9 @@ def build_model_card(
     if not faith.empty:
         lines.append(
             "Faithfulness by deletion (lower AUC = removing the pixels an explanation ranks first "
-            "hurts the prediction sooner; score = random-order AUC − AUC, higher is better):"
+            "hurts the prediction sooner; score = random-order AUC − AUC, higher is better, with "
+            f"its 95 % bootstrap interval over the {faithfulness_scope(faithfulness)}: an "
+            "interval reaching below 0 does not show the map beats random):"
         )
         lines += [
             "",
@@ -267,7 +300,7 @@ def build_model_card(
         for row in faith.to_dict("records"):
             lines.append(
                 f"| {row['method']} | {_fmt(row['auc'])} | {_fmt(row['random_auc'])} "
-                f"| {_fmt(row['score'])} | {_fmt(row['beats_random_fraction'])} |"
+                f"| {score_text(row)} | {_fmt(row['beats_random_fraction'])} |"
             )
     else:
         lines.append(

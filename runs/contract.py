@@ -258,6 +258,8 @@ class MethodFaithfulness(_Open):
     auc: float
     random_auc: float | None = None
     score: float | None = None
+    score_ci_low: float | None = None  # 95 % bootstrap interval over the images (none before)
+    score_ci_high: float | None = None
     beats_random_fraction: float | None = None
     curve: list[float] = Field(default_factory=list)
 
@@ -266,6 +268,7 @@ class Faithfulness(_Open):
     """``<explanation>/faithfulness.json``: deletion curves per method and for a random order."""
 
     fractions: list[float] = Field(default_factory=list)
+    n_samples: int | None = None  # images explained (absent in files written before it)
     random: dict[str, Any] = Field(default_factory=dict)
     methods: dict[str, MethodFaithfulness] = Field(default_factory=dict)
 

@@ -11,7 +11,7 @@ import streamlit as st
 
 from dashboard import artifacts, data, reports
 from dashboard.context import Context, missing
-from dashboard.model_card import faithfulness_table
+from dashboard.model_card import faithfulness_scope, faithfulness_table, score_text
 from dashboard.tabs.job_ui import job_controls
 from runs import contract
 
@@ -34,7 +34,7 @@ FAITH_COLUMNS = {
     "method": "Method",
     "auc": "Deletion AUC (lower is better)",
     "random_auc": "Random-order AUC",
-    "score": "Score (higher is better)",
+    "score": "Score (higher is better; 95 % CI)",
     "beats_random_fraction": "Share of samples beating random",
 }
 # Plots drawn here from the JSON they were made of, or shown on the Visualizations tab.
@@ -122,18 +122,22 @@ def render_explanations(ctx: Context) -> None:
 
 
 def _faithfulness(ctx: Context) -> None:
-    scores = faithfulness_table(reports.faithfulness(ctx.uri, ctx.run), ctx.run["metrics"])
+    faithfulness = reports.faithfulness(ctx.uri, ctx.run)
+    scores = faithfulness_table(faithfulness, ctx.run["metrics"])
     if scores.empty:
         return
     st.subheader("Faithfulness")
     st.caption(
         "Deletion AUC: how fast the prediction drops as the pixels an explanation ranks first "
-        "are removed (lower is better); score = random-order AUC − AUC (higher is better)."
+        "are removed (lower is better); score = random-order AUC − AUC (higher is better), "
+        f"with its 95 % bootstrap interval over the {faithfulness_scope(faithfulness)}: an "
+        "interval reaching below 0 does not show that the map beats random."
     )
     scores["method"] = scores["method"].map(lambda m: METHOD_NAMES.get(m, m))
-    for column in ("auc", "random_auc", "score", "beats_random_fraction"):
+    scores["score"] = [score_text(row) for row in scores.to_dict("records")]
+    for column in ("auc", "random_auc", "beats_random_fraction"):
         scores[column] = [_number(v) for v in scores[column]]
-    st.dataframe(scores.rename(columns=FAITH_COLUMNS), hide_index=True)
+    st.dataframe(scores[list(FAITH_COLUMNS)].rename(columns=FAITH_COLUMNS), hide_index=True)
 
 
 def _number(value) -> str:

@@ -2,7 +2,13 @@ import json
 
 from common import NotFound
 from dashboard import build_model_card, evaluation_table, serving_instructions
-from dashboard.model_card import class_counts, faithfulness_table, operating_point_table
+from dashboard.model_card import (
+    class_counts,
+    faithfulness_scope,
+    faithfulness_table,
+    operating_point_table,
+    score_text,
+)
 from dashboard.provenance import made_at
 from dashboard.reads import load_run, read_artifact
 from runs import contract
@@ -87,9 +93,11 @@ def test_class_counts_skip_totals():
 
 
 def test_faithfulness_falls_back_to_run_metrics():
-    table = faithfulness_table(None, {"explain_deletion_auc_gradcam": 0.3})
-    assert table.loc[0, "method"] == "gradcam"
+    metrics = {"explain_deletion_auc_gradcam": 0.3, "explain_deletion_auc_random": 0.4}
+    table = faithfulness_table(None, metrics)
+    assert table["method"].tolist() == ["gradcam"]  # the random order is no method
     assert table.loc[0, "auc"] == 0.3
+    assert table.loc[0, "random_auc"] == 0.4
 
 
 def test_serving_instructions_name_the_alias_the_predictor_and_the_input():
@@ -219,3 +227,22 @@ def test_card_without_the_evaluations_report_names_its_folder_and_claims_no_data
 def test_the_evaluation_date_reads_in_utc():
     assert made_at(_report(created_at="2026-12-05T12:30:00+02:00")) == "2026-12-05 10:30 UTC"
     assert made_at(_report()) == "not recorded" and made_at(None) == "not recorded"
+
+
+def test_a_faithfulness_score_is_shown_with_its_interval():
+    faithfulness = contract.Faithfulness.model_validate(
+        {"n_samples": 8, "methods": {"shap": {"auc": 0.2, "random_auc": 0.3, "score": 0.1,
+                                              "score_ci_low": -0.02, "score_ci_high": 0.21}}}
+    )  # fmt: skip
+    row = faithfulness_table(faithfulness, {}).to_dict("records")[0]
+    assert score_text(row) == "0.1000 (95 % CI -0.0200 to 0.2100)"
+    assert faithfulness_scope(faithfulness) == "8 explained images"
+
+
+def test_a_score_written_before_intervals_is_shown_alone_with_its_image_count():
+    faithfulness = contract.Faithfulness.model_validate(
+        {"random": {"auc_per_sample": [0.3, 0.2, 0.4]},
+         "methods": {"shap": {"auc": 0.2, "random_auc": 0.3, "score": 0.1}}}
+    )  # fmt: skip
+    assert score_text(faithfulness_table(faithfulness, {}).to_dict("records")[0]) == "0.1000"
+    assert faithfulness_scope(faithfulness) == "3 explained images"

@@ -8,7 +8,7 @@ import torch
 
 from explainer import METHODS, explain_images
 from explainer.attributions import make_baseline
-from explainer.faithfulness import deletion_curves, deletion_report
+from explainer.faithfulness import deletion_curves, deletion_report, score_interval
 from runs import inference
 
 
@@ -53,3 +53,24 @@ def test_report_is_reproducible_for_a_seed(trained_model, lesions):
     other = deletion_report(trained_model, x, target, base, maps, n_steps=4, seed=4)
     assert first == again
     assert first["random"]["auc_per_sample"] != other["random"]["auc_per_sample"]
+
+
+@pytest.mark.parametrize("method", METHODS)
+def test_a_score_comes_with_its_interval_over_the_explained_images(explanation, method):
+    report = explanation.faithfulness
+    entry = report["methods"][method]
+    gains = np.array(report["random"]["auc_per_sample"]) - np.array(entry["auc_per_sample"])
+    assert report["n_samples"] == len(gains) == 12
+    assert entry["score_ci_low"] < entry["score"] < entry["score_ci_high"]
+    assert gains.min() <= entry["score_ci_low"] and entry["score_ci_high"] <= gains.max()
+
+
+def test_an_interval_of_scattered_gains_reaches_below_zero():
+    gains = np.array([0.3, -0.25, 0.2, -0.2, 0.1, -0.1, 0.05, -0.08])
+    low, high = score_interval(gains)
+    assert low < 0 < high
+
+
+def test_one_image_has_no_interval_and_equal_gains_a_zero_width_one():
+    assert score_interval(np.array([0.2])) == (None, None)
+    assert score_interval(np.array([0.1, 0.1, 0.1])) == (0.1, 0.1)
