@@ -1,4 +1,5 @@
-"""torchrun support: process group set-up, rank checks and small collective helpers.
+"""torchrun support: process group set-up, rank checks, small collective helpers, and the
+device and CPU threads of each process.
 
 Without torchrun (no ``WORLD_SIZE`` in the environment) everything here is a no-op on one
 process, so the same training code runs on one CPU, one GPU or many processes.
@@ -10,6 +11,8 @@ from typing import Any
 
 import torch
 import torch.distributed as dist
+
+from common import InvalidInput
 
 
 @dataclass(frozen=True)
@@ -79,3 +82,32 @@ def sum_all(values: list[float], info: DistInfo, device: torch.device) -> list[f
     tensor = torch.tensor(values, dtype=torch.float64, device=device)
     dist.all_reduce(tensor)
     return tensor.tolist()
+
+
+def resolve_device(name: str, dist_info: DistInfo) -> torch.device:
+    """``auto`` is the GPU when there is one; under torchrun each process takes its local GPU."""
+    if name == "auto":
+        name = "cuda" if torch.cuda.is_available() else "cpu"
+    try:
+        device = torch.device(name)
+    except RuntimeError as exc:
+        raise InvalidInput(
+            f"--device {name!r} is not a device; use auto, cpu, cuda or cuda:N"
+        ) from exc
+    if device.type == "cuda":
+        if not torch.cuda.is_available():
+            raise InvalidInput("--device cuda was given but PyTorch sees no GPU; use --device cpu.")
+        device = torch.device(
+            "cuda", dist_info.local_rank if dist_info.enabled else device.index or 0
+        )
+        torch.backends.cudnn.benchmark = False
+        torch.backends.cudnn.deterministic = True
+    return device
+
+
+def cpu_threads(requested: int, dist_info: DistInfo) -> int:
+    """``requested``, or the cores this process may use shared among the local processes."""
+    if requested > 0:
+        return requested
+    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
+    return max(1, (cores or 1) // dist_info.local_world_size)

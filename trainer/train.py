@@ -10,7 +10,6 @@ and only rank 0 talks to MLflow and writes checkpoints.
 import argparse
 import copy
 import logging
-import os
 import sys
 from collections.abc import Callable, Sequence
 from pathlib import Path
@@ -62,35 +61,6 @@ def train(argv: Sequence[str] | argparse.Namespace) -> str:
     return main(argv)
 
 
-def resolve_device(name: str, dist_info: distributed.DistInfo) -> torch.device:
-    """``auto`` is the GPU when there is one; under torchrun each process takes its local GPU."""
-    if name == "auto":
-        name = "cuda" if torch.cuda.is_available() else "cpu"
-    try:
-        device = torch.device(name)
-    except RuntimeError as exc:
-        raise InvalidInput(
-            f"--device {name!r} is not a device; use auto, cpu, cuda or cuda:N"
-        ) from exc
-    if device.type == "cuda":
-        if not torch.cuda.is_available():
-            raise InvalidInput("--device cuda was given but PyTorch sees no GPU; use --device cpu.")
-        device = torch.device(
-            "cuda", dist_info.local_rank if dist_info.enabled else device.index or 0
-        )
-        torch.backends.cudnn.benchmark = False
-        torch.backends.cudnn.deterministic = True
-    return device
-
-
-def cpu_threads(requested: int, dist_info: distributed.DistInfo) -> int:
-    """``requested``, or the cores this process may use shared among the local processes."""
-    if requested > 0:
-        return requested
-    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
-    return max(1, (cores or 1) // dist_info.local_world_size)
-
-
 def main(args: argparse.Namespace) -> str:
     """Train as ``args`` says; return the MLflow run id (the same on every process).
 
@@ -106,8 +76,8 @@ def main(args: argparse.Namespace) -> str:
             "width: drop --width or use --model smallcnn"
         )
     dist_info = distributed.from_environment()
-    device = resolve_device(args.device, dist_info)
-    torch.set_num_threads(cpu_threads(args.threads, dist_info))
+    device = distributed.resolve_device(args.device, dist_info)
+    torch.set_num_threads(distributed.cpu_threads(args.threads, dist_info))
     mlflow_run.quiet()
     tracking_uri = args.tracking_uri or get_settings().mlflow_tracking_uri
     check_tracking(tracking_uri)
