@@ -196,6 +196,10 @@ def top_runs(
     those classes only: an accuracy on two classes does not rank against one on three. A test
     figure (``eval_*``) made with test-time augmentation or on another data folder than the
     run's own (``contract.basis_tags``) does not rank against the others either: left out.
+
+    Raises:
+        InvalidInput: ``k`` below 1, an unknown metric, or test figures of different test data
+            (``leaderboard.evaluation_data``), which no ranking can compare.
     """
     if k < 1:
         raise InvalidInput(f"K must be at least 1, got {k}")
@@ -219,8 +223,17 @@ def top_runs(
     if class_names is not None:
         runs = [r for r in runs if r.data.params.get("class_names") == class_names]
     if test_figure:
-        # the leaderboard's rule: a † caveat (tta, other data) does not rank
-        runs = [r for r in runs if leaderboard.basis_of({"tags": r.data.tags}).caveat is None]
+        # the leaderboard's rules: a † caveat (tta, other data) does not rank, and figures of
+        # different test data do not rank against each other
+        bases = [leaderboard.basis_of({"tags": r.data.tags}) for r in runs]
+        runs = [r for r, b in zip(runs, bases, strict=True) if b.caveat is None]
+        if len(data := leaderboard.evaluation_data(bases)) > 1:
+            raise InvalidInput(
+                f"the runs with {metric} were evaluated on {len(data)} different test sets "
+                "(another data folder, or test files changed between evaluations): their test "
+                "figures do not rank against each other. Evaluate them again on one data folder "
+                "(Evaluation tab, or POST /evaluate with force), or rank by a validation metric."
+            )
     return [r.info.run_id for r in runs[:k]]
 
 

@@ -213,7 +213,10 @@ def _downloads(ctx: Context, found: choose.Assessment) -> None:
         if classes:
             st.caption(f"Among the runs trained on this run's classes: {classes}.")
         if metric.startswith(metric_keys.EVAL_PREFIX):
-            st.caption("Test figures made with --tta or on another data folder are not ranked.")
+            st.caption(
+                "Test figures made with --tta or on another data folder are not ranked; runs "
+                "evaluated on different test sets are not ranked by a test figure at all."
+            )
         if st.button(f"Download top {k}", key="download_topk"):
             with st.spinner(f"Downloading the {k} best runs by {metric}…"):
                 got = selection.download_top(
