@@ -101,8 +101,8 @@ def why_not_paired(this: pd.DataFrame, other: pd.DataFrame) -> str | None:
 def why_other_data(this: object | None, other: object | None) -> str | None:
     """Why two evaluations (``runs.contract.EvaluationReport``; None: unknown) were not made on
     the same test files, though their predictions.csv may match row by row (another folder
-    with the same file names): other file lists (``dataset_hash``: names, sizes and times of
-    the files), or, where one lacks that, another folder (``data_dir``). None: the same, or
+    with the same file names): other test data (``dataset_hash``: names and contents of the
+    files), or, where one lacks that, another folder (``data_dir``). None: the same, or
     nothing is known to differ."""
     hashes = [getattr(r, "dataset_hash", None) for r in (this, other)]
     folders = [getattr(r, "data_dir", None) for r in (this, other)]
@@ -111,8 +111,9 @@ def why_other_data(this: object | None, other: object | None) -> str | None:
             return None
         if folders[0] == folders[1]:
             return (
-                f"its test files in {folders[1]} changed between the two evaluations (names, "
-                "sizes or times): evaluate both runs again"
+                f"its test files in {folders[1]} changed between the two evaluations (names "
+                "or contents; or one evaluation is older than identifying test data by content, "
+                "which mlpipeline does since December 2026): evaluate both runs again"
             )
     if all(folders) and folders[0] != folders[1]:
         return f"it was evaluated on the test split of {folders[1]}, this run on {folders[0]}"

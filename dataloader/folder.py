@@ -16,6 +16,7 @@ from statistics import median_low
 
 import numpy as np
 
+from dataloader import digests
 from dataloader.cache import ArrayCache, make_key
 from dataloader.errors import DataError
 from dataloader.groups import MANIFEST_NAME, assign, read_manifest, unmatched_rows
@@ -305,10 +306,13 @@ def load_folder(
     if manifest is not None:
         scanned = {f.rel for f in all_files} | {s["file"] for s in skipped}
         unmatched = unmatched_rows(manifest, scanned, root, splits)
+    # The cache's keys: names, sizes and times (a stat each, no read); the data's identity:
+    # names and contents (``dataloader.digests``).
     file_list = json.dumps([[f.rel, f.size, f.mtime_ns] for f in all_files])
-    content_hash = hashlib.sha256(file_list.encode()).hexdigest()
+    listing = hashlib.sha256(file_list.encode()).hexdigest()
     cache = ArrayCache(cache_dir or root / ".cache", str(root.resolve()))
-    index = _index(root, all_files, cache, make_key("index", content_hash))
+    content_hash = digests.content_hash(root, all_files, cache)
+    index = _index(root, all_files, cache, make_key("index", listing))
     readable = [f for f in all_files if isinstance(index[f.rel], list)]
     skipped += [
         {"file": f.rel, "reason": f"unreadable header: {index[f.rel]}"}
@@ -320,7 +324,7 @@ def load_folder(
     if image_size is None:
         image_size = native_fit(_typical_size(index, files, readable), min_size, max_size)
     if channels is None:
-        channels = _channels(root, readable, index, cache, make_key("colour", content_hash))
+        channels = _channels(root, readable, index, cache, make_key("colour", listing))
 
     header_ids = {f.rel: index[f.rel][3] for f in readable if len(index[f.rel]) > 3}
     sets: dict[str, ImageSet] = {}

@@ -121,7 +121,8 @@ class Training:
         if state["dataset_hash"] != self.data_hash:
             raise InvalidInput(
                 f"the data in {self.args.data_dir} changed since checkpoint {path} was written "
-                f"(run {state['run_id']}); resume with the same data or start anew."
+                f"(run {state['run_id']}; or the checkpoint is older than identifying data by "
+                "file contents, December 2026); resume with the same data or start anew."
             )
         if state.get("decoding_version", version) != version:  # absent: written before it
             raise InvalidInput(
