@@ -64,9 +64,10 @@ def _orientation(im: Image.Image) -> int:
 
 
 def is_grey(im: Image.Image) -> bool:
-    """Whether ``im`` holds grey values only, judged from its header: a grey mode, or a palette
-    whose every entry is grey (what many PACS and converters write for 8-bit grey images)."""
-    if im.mode in GREY_MODES:
+    """Whether ``im`` holds grey values only, judged from its header: a grey mode (a 16-bit
+    grey+alpha PNG too, which Pillow opens as RGBA), or a palette whose every entry is grey (what
+    many PACS and converters write for 8-bit grey images)."""
+    if im.mode in GREY_MODES or _rawmode(im) == GREY_ALPHA_16:
         return True
     if im.mode != "P" or im.palette is None:
         return False
@@ -74,6 +75,64 @@ def is_grey(im: Image.Image) -> bool:
     raw = np.frombuffer(bytes(im.palette.palette), dtype=np.uint8)
     entries = raw[: len(raw) // step * step].reshape(-1, step)
     return bool((entries[:, 0] == entries[:, 1]).all() and (entries[:, 1] == entries[:, 2]).all())
+
+
+# Pillow opens 16-bit colour and grey+alpha PNGs as 8-bit RGB/RGBA keeping each sample's high
+# byte only (900–1200 became 2 levels). Their data is unpacked again (``_deep_png``), by
+# unpackers of the same bits per pixel, so that Pillow undoes the PNG row filters alike: the
+# little-endian one takes the low bytes, and a grey+alpha pixel's 4 bytes come whole as "RGBA".
+LOW_BYTES = {"RGB;16B": "RGB;16L", "RGBA;16B": "RGBA;16L"}
+GREY_ALPHA_16 = "LA;16B"
+# What ImageOps.exif_transpose does for each EXIF orientation.
+TRANSPOSES = {
+    2: Image.Transpose.FLIP_LEFT_RIGHT,
+    3: Image.Transpose.ROTATE_180,
+    4: Image.Transpose.FLIP_TOP_BOTTOM,
+    5: Image.Transpose.TRANSPOSE,
+    6: Image.Transpose.ROTATE_270,
+    7: Image.Transpose.TRANSVERSE,
+    8: Image.Transpose.ROTATE_90,
+}
+
+
+def _rawmode(im: Image.Image) -> str | None:
+    """How the file stores ``im``'s pixels (Pillow's rawmode of its one tile), before load()."""
+    tile = im.tile[0] if len(im.tile) == 1 else None
+    return tile.args if tile is not None and isinstance(tile.args, str) else None
+
+
+def _deep_png(im: Image.Image) -> np.ndarray | None:
+    """The 16-bit samples of a 16-bit colour (H×W×3) or grey+alpha (H×W) PNG, alpha dropped,
+    read before ``im.load()`` by decoding its file again; None for any other image."""
+    rawmode = _rawmode(im)
+    if im.format != "PNG" or (rawmode not in LOW_BYTES and rawmode != GREY_ALPHA_16):
+        return None
+    im.fp.seek(0)  # Image.open read the file from its start too
+    data = im.fp.read()
+
+    def unpack(unpacker: str) -> np.ndarray:
+        with Image.open(io.BytesIO(data)) as again:
+            again.tile = [again.tile[0]._replace(args=unpacker)]
+            again.load()
+            return np.asarray(again).astype(np.uint16)
+
+    if rawmode == GREY_ALPHA_16:
+        grey_alpha = unpack("RGBA")  # grey high, grey low, alpha high, alpha low byte
+        return grey_alpha[..., 0] << 8 | grey_alpha[..., 1]
+    return unpack(rawmode)[..., :3] << 8 | unpack(LOW_BYTES[rawmode])[..., :3]
+
+
+def _stretch_deep(values: np.ndarray, orientation: int) -> np.ndarray:
+    """16-bit samples onto 0–255 by one stretch over all channels (their colour balance kept),
+    a channel at a time (one float64 buffer of one channel), then turned upright."""
+    low, high = robust_range(values)
+    if values.ndim == 2:
+        pixels = to_uint8(values, low, high)
+    else:
+        pixels = np.dstack([to_uint8(values[..., c], low, high) for c in range(3)])
+    if orientation in TRANSPOSES:
+        pixels = np.asarray(Image.fromarray(pixels).transpose(TRANSPOSES[orientation]))
+    return pixels
 
 
 def upright_size(im: Image.Image) -> tuple[int, int]:
@@ -86,8 +145,9 @@ def pil_pixels(im: Image.Image) -> np.ndarray:
     """A PIL image as uint8 ``H×W`` (grey) or ``H×W×3`` (colour), upright.
 
     A camera's EXIF orientation is applied, so that photographs are learned and served the way
-    viewers show them; 16-bit and float greyscale images are stretched onto 0–255 between the
-    percentiles of ``robust_range``; alpha is dropped; palette images become RGB, or grey when
+    viewers show them; 16-bit images (grey, colour, grey+alpha) and float greyscale ones are
+    stretched onto 0–255 between the percentiles of ``robust_range`` (a colour image's channels
+    by one stretch); alpha is dropped; palette images become RGB, or grey when
     every palette entry is.
 
     Raises:
@@ -96,6 +156,9 @@ def pil_pixels(im: Image.Image) -> np.ndarray:
     check_pixels(im.height, im.width)
     orientation = _orientation(im)  # before load(), as upright_size reads it
     grey = is_grey(im)
+    deep = _deep_png(im)
+    if deep is not None:
+        return _stretch_deep(deep, orientation)
     im.load()
     if orientation in range(2, 9):
         im = ImageOps.exif_transpose(im)

@@ -20,12 +20,15 @@ MAX_DISTORTION = 4
 # or ones whose rescale or window blanks them, are skipped. 5: a file's kind comes from its first
 # bytes, not its name (DICOM files without .dcm are read). From 6 on: DECODING_CHANGES. (Which
 # files the dataloader keeps has its own version: dataloader.cache.LOADER_VERSION.)
-DECODING_VERSION = 6
+DECODING_VERSION = 7
 # What each version since models record it changed, and for which files: a model's note names
 # only these, so that a model of other files can be told that nothing it sees differs.
 DECODING_CHANGES = {
     6: "16-bit images and DICOM files without a VOI window are stretched between percentiles "
     "of their values (padding left out), not from their minimum to their maximum",
+    7: "16-bit colour and grey+alpha PNGs are read at their full depth and stretched like 16-bit "
+    "grey ones (they kept only the high byte of each value: a few grey levels), a grey+alpha one "
+    "as grey",
 }
 # The stretch of images without a display window: these percentiles of their values map to 0 and
 # 255 (as nnU-Net's and MONAI's percentile scaling), so that one burned-in marker, metal or a

@@ -7,6 +7,7 @@ import pytest
 from PIL import Image
 
 from dataloader.images import read_header, read_pixels
+from tests.mlpipeline_model.png16 import png16
 
 
 @pytest.mark.parametrize("suffix", [".png", ".jpg"])
@@ -33,3 +34,11 @@ def test_a_palette_png_of_greys_is_grey_and_one_of_colours_is_colour(tmp_path):
     np.testing.assert_array_equal(read_pixels(tmp_path / "grey.png"), ramp)
     assert read_header(tmp_path / "colour.png")[2] is True
     assert read_pixels(tmp_path / "colour.png").shape == (16, 16, 3)
+
+
+def test_a_16_bit_grey_and_alpha_png_is_grey_by_its_header_and_its_pixels(tmp_path):
+    grey = np.arange(256, dtype=np.uint16).reshape(16, 16) * 4 + 900
+    path = tmp_path / "grey-alpha.png"
+    path.write_bytes(png16(np.dstack([grey, np.full_like(grey, 65535)])))  # Pillow: RGBA
+    assert read_header(path)[2] is False
+    assert read_pixels(path).shape == (16, 16)

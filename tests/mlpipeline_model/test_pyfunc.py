@@ -21,5 +21,12 @@ def test_a_model_logged_before_versions_were_recorded_has_a_decoding_note():
 def test_the_decoding_note_names_the_files_whose_decoding_changed():
     wrapper = ImageClassifierModel((8, 8), 1, ["a", "b"], decoding_version=DECODING_VERSION - 1)
     note = wrapper.decoding_note  # a model of 8-bit PNGs can tell that nothing differs for it
-    assert "(16-bit images and DICOM files without a VOI window are stretched" in note
+    assert "(16-bit colour and grey+alpha PNGs are read at their full depth" in note
     assert note.endswith("if not, nothing differs")
+
+
+def test_the_decoding_note_names_every_change_since_the_model_s_version():
+    wrapper = ImageClassifierModel((8, 8), 1, ["a", "b"], decoding_version=5)
+    note = wrapper.decoding_note
+    assert "(16-bit images and DICOM files without a VOI window are stretched" in note
+    assert "; 16-bit colour and grey+alpha PNGs are read at their full depth" in note

@@ -1,0 +1,70 @@
+"""16-bit colour and grey+alpha PNGs are decoded at their full depth (``mlpipeline_model.images``),
+stretched like 16-bit grey ones, not cut to the high byte of each value as Pillow reads them."""
+
+import io
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from mlpipeline_model import decode_image
+from mlpipeline_model.pixels import robust_range, to_uint8
+from tests.mlpipeline_model.png16 import png16
+
+# 900–1200 of 65535: what a 12-bit detector's values look like; their high bytes are 3 and 4.
+GRADIENT = (900 + np.linspace(0, 1, 4096).reshape(64, 64) * 300).astype(np.uint16)
+ALPHA = np.full((64, 64), 40000, dtype=np.uint16)
+
+
+def _grey() -> np.ndarray:
+    """The gradient as a 16-bit grey PNG decodes (the path that was already full-depth)."""
+    return decode_image(png16(GRADIENT[..., None]))
+
+
+def test_a_16_bit_rgb_png_keeps_its_levels_as_a_16_bit_grey_one_does():
+    pixels = decode_image(png16(np.dstack([GRADIENT] * 3)))
+    assert len(np.unique(pixels)) > 200  # it decoded to 2 levels: [3 4]
+    np.testing.assert_array_equal(pixels, np.dstack([_grey()] * 3))
+
+
+def test_a_16_bit_rgba_png_is_its_colour_stretched_and_alpha_dropped():
+    pixels = decode_image(png16(np.dstack([GRADIENT] * 3 + [ALPHA])))
+    np.testing.assert_array_equal(pixels, np.dstack([_grey()] * 3))
+
+
+def test_a_16_bit_grey_and_alpha_png_is_grey_at_full_depth():
+    pixels = decode_image(png16(np.dstack([GRADIENT, ALPHA])))
+    np.testing.assert_array_equal(pixels, _grey())  # H×W: grey, as an 8-bit one is
+
+
+def test_one_stretch_over_all_channels_keeps_the_colour_balance():
+    red, blue = GRADIENT, (GRADIENT - 900) // 2 + 900  # blue rises half as far
+    pixels = decode_image(png16(np.dstack([red, red, blue]))).astype(int)
+    assert pixels[..., 0].max() == 255 and pixels[..., 0].min() == 0
+    assert 110 < pixels[..., 2].max() < 145  # about half of red's range, not stretched to 255
+
+
+@pytest.mark.parametrize("channels", [2, 3, 4])
+def test_every_png_row_filter_and_interlacing_are_undone(channels):
+    values = np.random.default_rng(channels).integers(0, 65536, (37, 53, channels), np.uint16)
+    colour = values[..., 0] if channels == 2 else values[..., :3]  # alpha dropped
+    expected = to_uint8(colour, *robust_range(colour))
+    np.testing.assert_array_equal(decode_image(png16(values)), expected)  # all 5 row filters
+    np.testing.assert_array_equal(decode_image(png16(values, interlaced=True)), expected)
+
+
+def test_a_16_bit_colour_png_is_turned_upright_by_its_exif_orientation():
+    stored = np.full((20, 40, 3), 900, dtype=np.uint16)
+    stored[:5, :5] = 1200  # a bright corner at the stored top left (the same high byte, 3 or 4)
+    exif = Image.Exif()
+    exif[0x0112] = 6  # "rotate 90° clockwise to display"
+    upright = decode_image(png16(stored, exif=exif.tobytes()))
+    assert upright.shape == (40, 20, 3)
+    assert upright[:5, -5:].mean() > 200 and upright[:5, :5].mean() < 50  # now top right
+
+
+def test_an_8_bit_rgb_png_is_decoded_as_before():
+    values = np.random.default_rng(0).integers(0, 256, (16, 16, 3), np.uint8)
+    encoded = io.BytesIO()
+    Image.fromarray(values).save(encoded, format="PNG")
+    np.testing.assert_array_equal(decode_image(encoded.getvalue()), values)
