@@ -82,8 +82,8 @@ def dicom_pixels(ds) -> np.ndarray:
     Grey images get the modality rescale (slope/intercept or LUT), then the first VOI window when
     the file has one (mapped onto 0–255 over the window's output range), else a stretch between
     percentiles (``robust_range``) that leaves out padding pixels (PixelPaddingValue, up to
-    PixelPaddingRangeLimit), which become black; MONOCHROME1 (white = low values) is inverted so
-    that bright always means high signal.
+    PixelPaddingRangeLimit); MONOCHROME1 (white = low values) is inverted so that bright always
+    means high signal; padding pixels are black in every case.
     """
     from pydicom.pixels import apply_color_lut, apply_modality_lut, apply_windowing
 
@@ -126,6 +126,7 @@ def dicom_pixels(ds) -> np.ndarray:
         raise ImageDecodeError(
             "DICOM rescale gives undefined pixel values (NaN or ∞); re-export the file"
         )
+    padding = _padding(pixels, ds)
     if "WindowCenter" in ds and "WindowWidth" in ds:
         values = apply_windowing(values, ds)
         # The window's output range (y_min, y_max): what the most extreme inputs map to.
@@ -135,14 +136,13 @@ def dicom_pixels(ds) -> np.ndarray:
                 f"DICOM window (WindowCenter {ds.WindowCenter}, WindowWidth {ds.WindowWidth}) "
                 "gives undefined or constant pixel values; re-export the file from its source"
             )
-        image, padding = to_uint8(values, float(low), float(high)), None
+        image = to_uint8(values, float(low), float(high))
     else:
-        padding = _padding(pixels, ds)
         image = to_uint8(values, *robust_range(values, padding))
     if interpretation == "MONOCHROME1":
         image = 255 - image
     if padding is not None:
-        image[padding] = 0  # no signal: black, in either interpretation
+        image[padding] = 0  # no signal: black, in either interpretation, windowed or not
     return image
 
 

@@ -28,7 +28,8 @@ DECODING_CHANGES = {
     "of their values (padding left out), not from their minimum to their maximum",
     7: "16-bit colour and grey+alpha PNGs are read at their full depth and stretched like 16-bit "
     "grey ones (they kept only the high byte of each value: a few grey levels), a grey+alpha one "
-    "as grey",
+    "as grey; padding pixels of DICOM files with a VOI window are black (white in MONOCHROME1 "
+    "files before, in others the window's value for them)",
 }
 # The stretch of images without a display window: these percentiles of their values map to 0 and
 # 255 (as nnU-Net's and MONAI's percentile scaling), so that one burned-in marker, metal or a

@@ -78,6 +78,17 @@ def test_padding_is_black_in_a_monochrome1_image_too(tmp_path):
     assert (padded[:, :8] == 0).all() and padded[:, 8:].mean() > 100  # the field is inverted
 
 
+def test_padding_is_black_in_a_windowed_monochrome1_image(tmp_path):
+    padded = _ct_with(
+        tmp_path,
+        lambda pixels: pixels[:, :20].fill(-2000),
+        PhotometricInterpretation="MONOCHROME1",
+        WindowCenter=40,
+        WindowWidth=400,
+    )
+    assert (padded[:, :20] == 0).all() and padded[:, 20:].mean() > 100  # it was 255: white
+
+
 def test_an_image_of_padding_only_is_refused_not_a_black_image(tmp_path):
     with pytest.raises(ImageDecodeError, match="padding pixels only"):
         _ct_with(tmp_path, lambda pixels: pixels.fill(-2000))
