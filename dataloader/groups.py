@@ -11,6 +11,7 @@ unless explicitly allowed.
 import csv
 import posixpath
 import re
+import unicodedata
 import warnings
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -32,16 +33,22 @@ FILE_HINT = "file relative to the data folder, with /, e.g. train/benign/0001.pn
 _ABSOLUTE = re.compile(r"^(/|[A-Za-z]:/)")  # POSIX, or Windows after \ became /
 
 
+def _nfc(name: str) -> str:
+    """``name`` in Unicode NFC: macOS and some zip tools write "bénin" decomposed (NFD), which
+    looks the same; the manifest and the file names are compared in one form."""
+    return unicodedata.normalize("NFC", name)
+
+
 def _relative(file: str, root: Path) -> str | None:
-    """``file`` as a manifest names an image: relative to ``root``, with ``/``. Windows
+    """``file`` as a manifest names an image: relative to ``root``, with ``/``, in NFC. Windows
     separators become ``/``; an absolute path inside ``root`` becomes its relative path; None for
     an absolute path elsewhere."""
-    name = file.replace("\\", "/")
+    name = _nfc(file.replace("\\", "/"))
     if not _ABSOLUTE.match(name):
         return posixpath.normpath(name)
     for base in (root.absolute(), root.resolve()):
         try:
-            return Path(posixpath.normpath(name)).relative_to(base).as_posix()
+            return Path(posixpath.normpath(name)).relative_to(_nfc(str(base))).as_posix()
         except ValueError:
             pass
     return None
@@ -49,7 +56,7 @@ def _relative(file: str, root: Path) -> str | None:
 
 def read_manifest(path: Path, root: Path) -> dict[str, str]:
     """``file -> group`` from a CSV with a header row naming ``file`` and ``group``; ``file`` as
-    ``ImageSet.files`` names it (see ``_relative``).
+    ``ImageSet.files`` names it, in Unicode NFC (see ``_relative``).
 
     Raises:
         DataError: Unreadable file, missing columns, an empty group, an absolute path outside
@@ -90,11 +97,17 @@ def unmatched_rows(
     manifest: dict[str, str], scanned: set[str], root: Path, splits: list[str]
 ) -> list[str]:
     """The files of ``manifest`` that name no image, in row order: under a loaded split (one of
-    ``splits``) none of the files ``scanned`` there (read or skipped); elsewhere no file on disk."""
+    ``splits``) none of the files ``scanned`` there (read or skipped); elsewhere no file on disk
+    (in either Unicode form)."""
+    scanned = {_nfc(f) for f in scanned}
     return [
         f
         for f in manifest
-        if f not in scanned and (f.split("/")[0] in splits or not (root / f).is_file())
+        if f not in scanned
+        and (
+            f.split("/")[0] in splits
+            or not any((root / unicodedata.normalize(form, f)).is_file() for form in ("NFC", "NFD"))
+        )
     ]
 
 
@@ -125,6 +138,7 @@ def assign(
         DataError: The manifest lacks some of the files.
     """
     if manifest is not None:
+        files = [_nfc(f) for f in files]  # the manifest's names are NFC (``read_manifest``)
         missing = [f for f in files if f not in manifest]
         if missing:
             fix = f"add a row 'file,group' for every image, {FILE_HINT}"

@@ -1,6 +1,7 @@
 """Group-aware splits: a group (patient) per image from a manifest or DICOM PatientID."""
 
 import shutil
+import unicodedata
 import warnings
 
 import numpy as np
@@ -8,7 +9,7 @@ import pytest
 
 from dataloader import DataError, load_dataset
 from dataloader.groups import group_split, merge_duplicates
-from tests.dataloader.conftest import write_dicom
+from tests.dataloader.conftest import write_dicom, write_image
 
 
 def _manifest(root, rows):
@@ -156,6 +157,20 @@ def test_an_absolute_path_outside_the_data_folder_is_an_error(image_folder, tmp_
     _manifest(root, [(tmp_path / "elsewhere" / "a.png", "p1")])
     with pytest.raises(DataError, match=r"line 2: .*a.png is an absolute path outside the data "):
         load_dataset(root)
+
+
+@pytest.mark.parametrize(("on_disk", "in_manifest"), [("NFD", "NFC"), ("NFC", "NFD")])
+def test_a_manifest_in_another_unicode_form_than_the_file_names_matches_them(
+    image_folder, on_disk, in_manifest
+):
+    root = image_folder(per_class=2)
+    name = "patiënt-é.png"  # as macOS (NFD) or most other systems (NFC) spell it
+    write_image(root / "train" / "benign" / unicodedata.normalize(on_disk, name), seed=99)
+    files = _patients(root)
+    _manifest(root, [(unicodedata.normalize(in_manifest, f), f"p{i}") for i, f in enumerate(files)])
+    ds = load_dataset(root, val_fraction=0)  # it was a DataError naming the file twice
+    assert ds.stats["groups"]["unmatched_rows"]["count"] == 0
+    assert len(set(_group_of(ds).values())) == len(files)
 
 
 def test_rows_that_match_no_image_are_counted_and_named(image_folder):
