@@ -57,6 +57,21 @@ def present_splits(root: Path) -> list[str]:
     return [s for s in SPLITS if (root / s).is_dir()]
 
 
+NOT_IN_A_CLASS = (
+    "not inside a class folder, so not read (move it into a class folder of its split to use it)"
+)
+
+
+def _outside_classes(root: Path, split: str) -> list[dict]:
+    """The files directly in a split folder, beside its class folders: not read, so listed as
+    skipped (an image put there by mistake would otherwise vanish). Hidden names are not."""
+    return [
+        {"file": f"{split}/{p.name}", "reason": NOT_IN_A_CLASS}
+        for p in sorted((root / split).iterdir())
+        if not p.name.startswith(".") and not p.is_dir()
+    ]
+
+
 def _class_dirs(root: Path, split: str) -> list[Path]:
     folder = root / split
     dirs = sorted(p for p in folder.iterdir() if p.is_dir() and not p.name.startswith("."))
@@ -167,7 +182,7 @@ def _scan_class(root: Path, folder: Path, label: int, skipped: list[dict]) -> li
 def _scan(
     root: Path, splits: list[str], class_names: list[str] | None
 ) -> tuple[list[str], dict[str, list[_File]], list[dict]]:
-    """Class names, the candidate files of each split, and the files skipped by name."""
+    """Class names, the candidate files of each split, and the files skipped by name or place."""
     dirs = {s: _class_dirs(root, s) for s in splits}
     if class_names is None:
         # Labels follow train's classes even when only test is loaded (a class may lack tests).
@@ -180,7 +195,7 @@ def _scan(
         if class_names is None:
             source = ["train"] if "train" in dirs else splits
             class_names = sorted({d.name for s in source for d in dirs[s]})
-    skipped: list[dict] = []
+    skipped = [entry for s in splits for entry in _outside_classes(root, s)]
     files: dict[str, list[_File]] = {}
     # Names compare in Unicode NFC: a copy made on macOS spells "bénin" in NFD, which looks the
     # same and would otherwise be another class.

@@ -2,6 +2,7 @@
 test_pixels.py)."""
 
 import os
+import shutil
 
 import numpy as np
 import pytest
@@ -351,3 +352,13 @@ def test_a_named_pipe_in_a_class_folder_is_skipped_not_waited_on(image_folder):
     os.mkfifo(root / "test" / "benign" / "pipe")  # opening it for reading would block
     ds = load_dataset(root, splits=("test",))
     assert [s["file"] for s in ds.skipped] == ["test/benign/pipe"] and len(ds.test) == 2
+
+
+def test_files_beside_the_class_folders_are_listed_as_skipped(image_folder):
+    root = image_folder(per_class=2)
+    shutil.copy(root / "train" / "benign" / "000.png", root / "train" / "stray.png")
+    (root / "train" / "README.txt").write_text("how these images were exported")
+    (root / "test" / ".DS_Store").write_bytes(b"\0")  # hidden: passed over without a word
+    reasons = {s["file"]: s["reason"] for s in load_dataset(root).skipped}
+    assert sorted(reasons) == ["train/README.txt", "train/stray.png"]  # they were dropped unsaid
+    assert reasons["train/stray.png"].startswith("not inside a class folder")
