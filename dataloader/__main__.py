@@ -8,8 +8,8 @@ from pathlib import Path
 
 from common import PipelineError
 from dataloader.dataset import load_dataset
-from dataloader.folder import present_splits
 from dataloader.medmnist import import_medmnist
+from dataloader.scan import present_splits
 from dataloader.synth import synthesize
 
 

@@ -6,11 +6,12 @@ from numbers import Integral
 from pathlib import Path
 
 from dataloader.errors import DataError
-from dataloader.folder import SPLITS, check_split_names, layout, load_folder, present_splits
+from dataloader.folder import load_folder
 from dataloader.groups import check_overlap, group_split, merge_duplicates
 from dataloader.imageset import DatasetSplits
 from dataloader.leakage import duplicate_clusters
 from dataloader.npz import load_npz
+from dataloader.scan import SPLITS, check_split_names, layout, present_splits
 from dataloader.splits import clustered_split
 
 

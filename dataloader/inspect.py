@@ -17,9 +17,9 @@ import numpy as np
 
 from dataloader.cache import FORMAT_VERSION
 from dataloader.errors import DataError
-from dataloader.folder import SUFFIXES, _class_dirs, check_split_names, class_entries, layout
 from dataloader.images import read_header
 from dataloader.npz import check_npz_file
+from dataloader.scan import SUFFIXES, check_split_names, class_dirs, class_entries, layout
 
 SAMPLE_PER_CLASS = 20
 MAX_DEPTH = 8  # subfolder levels of a class folder that the data's version covers
@@ -54,7 +54,7 @@ def _folder(path: Path, split: str, per_class: int) -> DataSummary:
     check_split_names(path)  # as loading does: said at submission, not by a failed job
     if not (path / split).is_dir():
         raise DataError(f"{path / split} is missing; expected {layout(path)}")
-    dirs = _class_dirs(path, split)
+    dirs = class_dirs(path, split)
     colour, sizes = [], []
     for folder in dirs:
         # Lazily: a name without an image suffix costs a read (``class_entries``).

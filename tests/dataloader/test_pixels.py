@@ -36,6 +36,21 @@ def test_a_grey_scan_stored_as_an_rgb_jpeg_leaves_a_grey_data_set_grey(image_fol
     assert load_dataset(root).channels == 1  # it made the model RGB, unfit for the grey tests
 
 
+def test_a_colour_image_among_more_grey_rgb_files_than_are_sampled_makes_it_colour(tmp_path):
+    root = tmp_path / "data"
+    for split, cls in [(s, c) for s in ("train", "test") for c in ("benign", "malignant")]:
+        for i in range(70):  # more than the COLOUR_CHECKS files sampled, spread evenly
+            grey = np.full((16, 16), 40 + i, dtype=np.uint8)
+            (root / split / cls).mkdir(parents=True, exist_ok=True)
+            Image.fromarray(grey).convert("RGB").save(root / split / cls / f"{i:03d}.jpg")
+    colour = write_image(root / "train" / "benign" / "069-colour.png", (16, 16), "RGB", seed=1)
+    ds = load_dataset(root, val_fraction=0)
+    assert ds.channels == 3  # it was 1: the colour image turned grey without a word
+    image = ds.train.images[ds.train.files.index("train/benign/069-colour.png")]
+    np.testing.assert_array_equal(image, np.asarray(Image.open(colour)))
+    assert load_dataset(root, val_fraction=0).channels == 3  # remembered with the file list
+
+
 def test_channels_default_to_grey_for_grey_images(image_folder):
     root = image_folder(per_class=2, mode="L")
     assert load_dataset(root).train.images.shape[-1] == 1

@@ -1,0 +1,193 @@
+"""Scanning an image folder: its split and class folders and the candidate image files in them
+(names, sizes, mtimes), and the files left out by name or place, before any is read."""
+
+import errno
+import os
+import unicodedata
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+from dataloader.errors import DataError
+from dataloader.images import IMAGE_SUFFIXES, kind_of
+
+SPLITS = ("train", "val", "test")
+SUFFIXES = ", ".join(IMAGE_SUFFIXES)
+NOT_SUPPORTED = (
+    f"not a supported image type (named neither {SUFFIXES} nor a PNG, JPEG or DICOM file by its "
+    "first bytes)"
+)
+
+
+@dataclass(frozen=True)
+class ScannedFile:
+    rel: str
+    label: int
+    size: int
+    mtime_ns: int
+
+
+def layout(root: Path) -> str:
+    return f"{root}/train/<class>/*.png|.jpg|.dcm and {root}/test/<class>/... (val/ optional)"
+
+
+def present_splits(root: Path) -> list[str]:
+    """The split folders that exist under ``root``, in train/val/test order."""
+    return [s for s in SPLITS if (root / s).is_dir()]
+
+
+NOT_IN_A_CLASS = (
+    "not inside a class folder, so not read (move it into a class folder of its split to use it)"
+)
+
+
+def _outside_classes(root: Path, split: str) -> list[dict]:
+    """The files directly in a split folder, beside its class folders: not read, so listed as
+    skipped (an image put there by mistake would otherwise vanish). Hidden names are not."""
+    return [
+        {"file": f"{split}/{p.name}", "reason": NOT_IN_A_CLASS}
+        for p in sorted((root / split).iterdir())
+        if not p.name.startswith(".") and not p.is_dir()
+    ]
+
+
+def class_dirs(root: Path, split: str) -> list[Path]:
+    folder = root / split
+    dirs = sorted(p for p in folder.iterdir() if p.is_dir() and not p.name.startswith("."))
+    if not dirs:
+        raise DataError(f"{folder} has no class folders; expected {layout(root)}")
+    return dirs
+
+
+# Other spellings of a split folder that people use; any letter case of a split's name too.
+_SPLIT_SPELLINGS = {"training": "train", "validation": "val", "valid": "val", "testing": "test"}
+
+
+def check_split_names(path: Path) -> None:
+    """``DataError`` naming the folders of ``path`` that look like a split but would not be read
+    (``Test/``, ``validation/``), with the names to give them."""
+    found = {}
+    for entry in sorted(p.name for p in path.iterdir() if p.is_dir()):
+        split = _SPLIT_SPELLINGS.get(entry.lower(), entry.lower())
+        if split in SPLITS and entry != split:
+            found[entry] = f"{entry}/ → {split}/"
+    if found:
+        raise DataError(
+            f"{path} holds {', '.join(f'{m}/' for m in found)}, which is not read: only "
+            f"train/, val/ and test/ are; rename it ({', '.join(found.values())}) so "
+            "that its images are not silently left out"
+        )
+
+
+def _named_image(name: str) -> bool:
+    return os.path.splitext(name)[1].lower() in IMAGE_SUFFIXES
+
+
+def _image_by_content(entry: os.DirEntry) -> bool:
+    """Whether a file named otherwise is a PNG, JPEG or DICOM file by its first bytes (PACS
+    exports name DICOM files ``IM0001`` or by their UID). One short read, only for such names
+    and regular files (a FIFO would block); a file that cannot be opened counts, so that the
+    scan reports why it cannot be read, and so does an empty one (a failed transfer)."""
+    try:
+        return entry.is_file() and (entry.stat().st_size == 0 or kind_of(entry.path) is not None)
+    except OSError:
+        return True
+
+
+SYMLINK_LOOP = (
+    "a symlink loop (the link leads back to itself through other links; remove it or point it "
+    "at an image file)"
+)
+
+
+def _linked_dir(entry: os.DirEntry) -> bool:
+    """Whether a link leads to a folder; a link that cannot be followed (a loop, a link to
+    nothing) does not, and the scan then says why it cannot be read."""
+    try:
+        return entry.is_dir()
+    except OSError:
+        return False
+
+
+def class_entries(folder: Path) -> Iterator[tuple[str, os.DirEntry | None, str | None]]:
+    """Every entry below a class folder, sorted, as ``(path relative to folder, entry, why it is
+    left out or None)``: images may sit in subfolders (one per patient or study, as exports
+    often arrange them), as torchvision's ``ImageFolder`` reads them. Hidden names are passed
+    over; a linked folder is not followed (a link to a parent would never end)."""
+    with os.scandir(folder) as scan:  # DirEntry caches the type: no extra stat per file
+        entries = sorted(scan, key=lambda e: e.name)
+    for entry in entries:
+        if entry.name.startswith("."):
+            continue
+        if entry.is_dir(follow_symlinks=False):
+            for rel, inner, reason in class_entries(Path(entry.path)):
+                yield f"{entry.name}/{rel}", inner, reason
+        elif entry.is_symlink() and _linked_dir(entry):
+            yield entry.name, None, "a linked folder (not followed; copy or move its images here)"
+        elif not _named_image(entry.name) and not _image_by_content(entry):
+            yield entry.name, None, NOT_SUPPORTED
+        else:
+            yield entry.name, entry, None
+
+
+def _scan_class(root: Path, folder: Path, label: int, skipped: list[dict]) -> list[ScannedFile]:
+    files = []
+    prefix = folder.relative_to(root).as_posix()
+    for name, entry, reason in class_entries(folder):
+        rel = f"{prefix}/{name}"
+        if entry is None:
+            skipped.append({"file": rel, "reason": reason})
+            continue
+        try:
+            st = entry.stat()
+        except OSError as exc:  # a link to nothing or a loop, or a file removed while scanning
+            why = f"cannot be read ({exc.strerror or exc})"
+            if exc.errno == errno.ELOOP:
+                why = SYMLINK_LOOP
+            skipped.append({"file": rel, "reason": why})
+            continue
+        if st.st_size == 0:
+            skipped.append({"file": rel, "reason": "empty file (0 bytes)"})
+        else:
+            files.append(ScannedFile(rel, label, st.st_size, st.st_mtime_ns))
+    if not files:
+        raise DataError(
+            f"{folder} has no images; put {SUFFIXES} files in it (or in subfolders of it) or "
+            "remove the empty class folder"
+        )
+    return files
+
+
+def scan(
+    root: Path, splits: list[str], class_names: list[str] | None
+) -> tuple[list[str], dict[str, list[ScannedFile]], list[dict]]:
+    """Class names, the candidate files of each split, and the files skipped by name or place."""
+    dirs = {s: class_dirs(root, s) for s in splits}
+    if class_names is None:
+        # Labels follow train's classes even when only test is loaded (a class may lack tests).
+        if "train" not in dirs and (root / "train").is_dir():
+            try:
+                dirs_train = class_dirs(root, "train")
+            except DataError:
+                dirs_train = []
+            class_names = sorted({d.name for d in dirs_train}) or None
+        if class_names is None:
+            source = ["train"] if "train" in dirs else splits
+            class_names = sorted({d.name for s in source for d in dirs[s]})
+    skipped = [entry for s in splits for entry in _outside_classes(root, s)]
+    files: dict[str, list[ScannedFile]] = {}
+    # Names compare in Unicode NFC: a copy made on macOS spells "bénin" in NFD, which looks the
+    # same and would otherwise be another class.
+    labels = {unicodedata.normalize("NFC", name): i for i, name in enumerate(class_names)}
+    for split in splits:
+        files[split] = []
+        for folder in dirs[split]:
+            label = labels.get(unicodedata.normalize("NFC", folder.name))
+            if label is None:
+                known = ", ".join(repr(name) for name in class_names)
+                raise DataError(
+                    f"{folder.parent}/{folder.name!r} is a class that the training classes "
+                    f"({known}) lack; every split must use the class folder names of train/"
+                )
+            files[split] += _scan_class(root, folder, label, skipped)
+    return class_names, files, skipped
