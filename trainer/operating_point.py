@@ -30,21 +30,37 @@ def positive_index(class_names: list[str], positive: str | None) -> int:
     )
 
 
-def check_threshold_data(val_labels: np.ndarray, class_names: list[str]) -> None:
+def check_threshold_data(
+    val_labels: np.ndarray, class_names: list[str], val_source: str = "folder"
+) -> None:
     """Refuse, before training, a validation split that cannot choose a two-class decision
     threshold (it needs images of both classes): found after training, hours would be lost.
+    ``val_source`` (``DatasetSplits.val_source``) tells which fix can work.
 
     Raises:
         InvalidInput: One class has no validation image.
     """
     missing = [n for i, n in enumerate(class_names) if not (np.asarray(val_labels) == i).any()]
-    if missing:
-        raise InvalidInput(
-            f"the validation split ({len(val_labels)} images) has no image of class "
-            f"{', '.join(repr(n) for n in missing)}, and the decision threshold is chosen on it "
-            "for both classes; use a larger --val-fraction, add images to val/<class>/, or pass "
-            "--target-sensitivity 0 (no threshold: the most probable class decides)"
+    if not missing:
+        return
+    names = ", ".join(repr(n) for n in missing)
+    if not val_source.startswith("carved"):  # a val/ folder: --val-fraction is not used
+        fix = f"add images of {names} to val/"
+    elif "by group" in val_source or "kept with their copies" in val_source:
+        # Copies and a patient's images stay on one side: a larger fraction cannot split them.
+        fix = (
+            f"validation was {val_source}: copies of an image (exact or near) and the images of "
+            f"one patient stay together, and those of {names} are kept in train whole, so no "
+            f"--val-fraction gives validation one; add a val/ folder with images of every "
+            f"class, or more distinct images (other patients) of {names}"
         )
+    else:
+        fix = "use a larger --val-fraction or add a val/ folder with images of every class"
+    raise InvalidInput(
+        f"the validation split ({len(val_labels)} images) has no image of class {names}, and "
+        f"the decision threshold is chosen on it for both classes; {fix}, or pass "
+        "--target-sensitivity 0 (no threshold: the most probable class decides)"
+    )
 
 
 def threshold_for_sensitivity(
