@@ -2,13 +2,21 @@
 
 Every service raises these for bad input or unavailable dependencies so that the API layer can
 answer with the right status and the CLI can print one clear line instead of a traceback.
+
+A message never carries credentials: each error's text passes through ``redact_uri`` when it is
+made, whichever message (MLflow's own, with its request URL) it quotes.
 """
+
+from common.redact import redact_uri
 
 
 class PipelineError(Exception):
     """Base class: ``str(error)`` is a message for the user, saying what is wrong and what to do."""
 
     status_code = 500
+
+    def __init__(self, message: object = "", *args: object) -> None:
+        super().__init__(redact_uri(message) if isinstance(message, str) else message, *args)
 
 
 class InvalidInput(PipelineError):

@@ -9,7 +9,7 @@ from datetime import UTC, datetime
 
 import streamlit as st
 
-from common import PipelineError, get_settings
+from common import PipelineError, get_settings, redact_uri
 from dashboard import data, leaderboard
 
 KEEP = "kept_choices"  # session key: {"experiment_id": ..., "run_id": ...} last shown
@@ -33,23 +33,30 @@ def _restore(name: str, options: list[str]) -> None:
         del st.session_state[name]
 
 
+def session_uri(typed: str, configured: str) -> str:
+    """The URI the sidebar field means: the configured one when it holds that URI as shown
+    (credentials replaced by ``***``, ``common.redact_uri``), else what was typed."""
+    return configured if typed in (configured, redact_uri(configured)) else typed
+
+
 def tracking_uri() -> str | None:
     """The session's tracking URI from the sidebar field; ``None`` (after saying why) if bad."""
     st.sidebar.title("MLpipeline")
-    uri = st.sidebar.text_input(
+    configured = get_settings().mlflow_tracking_uri
+    typed = st.sidebar.text_input(
         "MLflow tracking URI",
-        value=get_settings().mlflow_tracking_uri,
+        value=redact_uri(configured),  # the page shows no credentials of the configured URI
         key="tracking_uri",
         help="Every tab, download and selection of this session uses it. Servers that need "
         "credentials: set MLFLOW_TRACKING_USERNAME/PASSWORD or MLFLOW_TRACKING_TOKEN for the "
         "dashboard process.",
     ).strip()
-    configured = get_settings().mlflow_tracking_uri
+    uri = session_uri(typed, configured)
     if uri != configured and not uri.startswith(URI_PREFIXES):
         st.error(
-            f"{uri[:200]!r} is not a tracking server's URI: use http(s)://host:port. A local "
-            "store (sqlite:, file:, a path) is opened only as the dashboard's own "
-            "MLFLOW_TRACKING_URI, set where it is started."
+            f"{redact_uri(uri[:200])!r} is not a tracking server's URI: use "
+            "http(s)://host:port. A local store (sqlite:, file:, a path) is opened only as the "
+            "dashboard's own MLFLOW_TRACKING_URI, set where it is started."
         )
         return None
     return uri

@@ -19,7 +19,7 @@ from typing import Any
 
 import requests
 
-from common import PipelineError, ServiceUnavailable
+from common import PipelineError, ServiceUnavailable, redact_uri
 from jobs.jobstore import JobStore
 from jobs.store import FINAL_STATUSES, STORE_ERRORS
 from jobs.worker import JobContext, JobStopped, WorkerDied, WorkerProcess, call_handler
@@ -273,11 +273,11 @@ class JobRunner:
             if attempt.stop_reason is not None:  # killed because cancelled or taken over
                 return "stopped", attempt.stop_reason
             return "fail", str(exc)
-        except TRANSIENT_ERRORS as exc:
-            return "retry", f"{type(exc).__name__}: {exc}"
+        except TRANSIENT_ERRORS as exc:  # (a PipelineError's text is redacted when it is made)
+            return "retry", redact_uri(f"{type(exc).__name__}: {exc}")
         except Exception as exc:
             log.exception("%s job %s failed with an unexpected error", self.kind, attempt.job_id)
-            return "fail", f"internal error: {type(exc).__name__}: {exc}"
+            return "fail", redact_uri(f"internal error: {type(exc).__name__}: {exc}")
 
     def _context_callbacks(self, attempt: "Attempt"):
         def report(fraction: float, stage: str) -> bool:

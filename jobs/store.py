@@ -22,7 +22,7 @@ from typing import TYPE_CHECKING, Any, Literal, get_args
 import pymongo
 from pymongo.errors import ConfigurationError, PyMongoError
 
-from common import ServiceUnavailable, Settings, StartupError
+from common import ServiceUnavailable, Settings, StartupError, redact_uri
 from jobs.embedded import EmbeddedDatabase, database_file
 from jobs.pages import quick_check
 
@@ -38,11 +38,6 @@ STATUSES: tuple[str, ...] = get_args(Status)
 FINAL_STATUSES = ("succeeded", "failed", "cancelled")
 STORE_ERRORS = (PyMongoError, sqlite3.Error)
 """Exceptions that mean "the store is down or busy", not "the job is bad"."""
-
-
-def redact_uri(uri: str) -> str:
-    """``uri`` with any ``user:password@`` replaced by ``***@``."""
-    return re.sub(r"^([a-z0-9+.-]+://)[^@/]*@", r"\1***@", uri, flags=re.IGNORECASE)
 
 
 def utcnow() -> datetime:

@@ -30,7 +30,7 @@ import numpy as np
 from mlflow.exceptions import MlflowException
 from mlflow.tracking import MlflowClient
 
-from common import InvalidInput, PipelineError, ServiceUnavailable, Settings
+from common import InvalidInput, PipelineError, ServiceUnavailable, Settings, redact_uri
 from runs import (
     Interface,
     OperatingPoint,
@@ -284,6 +284,7 @@ class ModelHolder:
     def _failed(self, why: str, known: bool) -> None:
         """Record ``why`` the alias's version is not served; ``known``: the alias no longer
         names the served version (else the check itself failed, and the last answer stands)."""
+        why = redact_uri(why)  # shown by /ready and every answer: MLflow's errors name its URL
         self.problem = why
         current = self.current
         if current is None:

@@ -18,7 +18,7 @@ from mlflow.exceptions import MlflowException
 from mlflow.tracking import MlflowClient
 from pydantic import ValidationError
 
-from common import InvalidInput, NotFound, ServiceUnavailable
+from common import InvalidInput, NotFound, ServiceUnavailable, redact_uri
 from runs import contract
 from runs.contract import PREPROCESSING_JSON as PREPROCESSING_PATH
 from runs.interface import ServedRecord, read_served
@@ -41,27 +41,29 @@ os.environ.setdefault("MLFLOW_HTTP_REQUEST_TIMEOUT", "60")
 def check_tracking(uri: str, timeout: float = 5.0) -> None:
     """Raise ``ServiceUnavailable`` unless the MLflow tracking server at ``uri`` answers.
 
-    Local stores (``sqlite:``, ``file:``, plain paths) are always considered reachable.
+    Local stores (``sqlite:``, ``file:``, plain paths) are always considered reachable. The
+    messages name the server without its credentials (``redact_uri``).
     """
     if not uri.startswith(("http://", "https://")):
         return
+    shown = redact_uri(uri)
     try:
         response = requests.get(uri.rstrip("/") + "/health", timeout=timeout)
     except requests.ReadTimeout as exc:  # it took the connection but does not answer (a
         # ConnectTimeout, a wrong address or a dropping firewall, is "unreachable" below)
         raise ServiceUnavailable(
-            f"MLflow tracking server at {uri} did not answer within {timeout:g} s "
+            f"MLflow tracking server at {shown} did not answer within {timeout:g} s "
             f"({type(exc).__name__}): it is overloaded or hung; check its process and log, and "
             "restart it if it stays so."
         ) from exc
     except requests.RequestException as exc:
         raise ServiceUnavailable(
-            f"MLflow tracking server at {uri} is unreachable ({type(exc).__name__}). "
+            f"MLflow tracking server at {shown} is unreachable ({type(exc).__name__}). "
             "Start it (make demo starts one) or set MLFLOW_TRACKING_URI to a running server."
         ) from exc
     if response.status_code != 200:
         raise ServiceUnavailable(
-            f"MLflow tracking server at {uri} answered HTTP {response.status_code} on /health; "
+            f"MLflow tracking server at {shown} answered HTTP {response.status_code} on /health; "
             "check MLFLOW_TRACKING_URI and the server's --allowed-hosts."
         )
 
@@ -75,18 +77,19 @@ def get_client(uri: str) -> MlflowClient:
 def get_run(client: MlflowClient, run_id: str) -> Run:
     """The run ``run_id``; ``NotFound`` when the tracking server has no such run or it is
     deleted (in MLflow's trash, where nothing can be logged to it)."""
+    server = redact_uri(client.tracking_uri)
     try:
         run = client.get_run(run_id)
     except MlflowException as exc:
         if exc.error_code in ("RESOURCE_DOES_NOT_EXIST", "INVALID_PARAMETER_VALUE"):
             raise NotFound(
-                f"run {run_id!r} does not exist on the tracking server {client.tracking_uri}; "
+                f"run {run_id!r} does not exist on the tracking server {server}; "
                 "copy a run id from the MLflow UI or the trainer's last output line."
             ) from exc
         raise ServiceUnavailable(f"MLflow failed to return run {run_id!r}: {exc.message}") from exc
     if run.info.lifecycle_stage == "deleted":
         raise NotFound(
-            f"run {run_id!r} is deleted on the tracking server {client.tracking_uri}; restore it "
+            f"run {run_id!r} is deleted on the tracking server {server}; restore it "
             "in the MLflow UI (or `mlflow runs restore --run-id`) or choose another run."
         )
     return run
@@ -122,8 +125,9 @@ def outage_of(uri: str, exc: BaseException, what: str) -> ServiceUnavailable | N
         except ServiceUnavailable as down:
             return ServiceUnavailable(f"could not {what}: {down}")
     return ServiceUnavailable(
-        f"could not {what}: MLflow at {uri} did not answer ({type(seen).__name__}); this is an "
-        "outage, not a problem of the run: the job is retried. Check the tracking server."
+        f"could not {what}: MLflow at {redact_uri(uri)} did not answer "
+        f"({type(seen).__name__}); this is an outage, not a problem of the run: the job is "
+        "retried. Check the tracking server."
     )
 
 

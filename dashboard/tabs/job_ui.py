@@ -10,6 +10,7 @@ from datetime import datetime
 
 import streamlit as st
 
+from common import redact_uri
 from dashboard import leaderboard
 from dashboard.context import Context
 from dashboard.jobs import Job, JobClient, follow
@@ -50,9 +51,9 @@ def job_controls(ctx: Context, kind: str, done_at: datetime | None, has_result: 
     if not ctx.services_see_this_server:
         right.caption(
             f"The {noun} service reads runs from its own MLFLOW_TRACKING_URI, not from "
-            f"{ctx.uri}: switch back to that server to start one from here."
+            f"{redact_uri(ctx.uri)}: switch back to that server to start one from here."
         )
-        return f"run {command} with MLFLOW_TRACKING_URI={ctx.uri}."
+        return f"run {command} with MLFLOW_TRACKING_URI={redact_uri(ctx.uri)}."
     label = "Run again" if has_result else f"{kind.capitalize()} this run"
     pressed = left.button(
         label,

@@ -4,7 +4,7 @@ import pytest
 from mlflow.entities import Metric, Param, RunTag
 from mlflow.tracking import MlflowClient
 
-from tests.dashboard.conftest import open_page
+from tests.dashboard.conftest import open_page, page_text
 
 
 def _board(at):
@@ -42,6 +42,26 @@ def test_unreachable_tracking_server_is_a_message_not_a_traceback(
     assert "unreachable" in at.error[0].value
     assert unreachable_uri in at.error[0].value
     assert not at.tabs
+
+
+def test_an_unreachable_server_is_named_without_its_credentials(
+    page_env, unreachable_uri, monkeypatch
+):
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", unreachable_uri.replace("://", "://u:s3cretPW@"))
+    at = open_page()
+    assert "unreachable" in at.error[0].value and "s3cretPW" not in at.error[0].value
+
+
+def test_the_uri_field_hides_the_configured_credentials_and_still_reaches_the_server(
+    page_env, mlflow_server, monkeypatch
+):
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", mlflow_server.replace("://", "://u:s3cretPW@"))
+    at = open_page()
+    assert at.sidebar.text_input(key="tracking_uri").value == mlflow_server.replace(
+        "://", "://***@"
+    )
+    assert not at.exception and not at.error  # the shown text means the configured URI
+    assert "s3cretPW" not in page_text(at)
 
 
 def test_a_uri_that_is_not_one_says_what_is_expected(page_env):

@@ -214,3 +214,15 @@ def test_a_published_result_is_recorded_after_a_long_store_outage_not_run_again(
     assert runner.wait(job["job_id"], 30)["status"] == "succeeded"
     time.sleep(1.5)  # a wrongly recovered job would be claimed and run again by now
     assert runs == [job["job_id"]]
+
+
+def test_an_unexpected_error_quoting_a_uri_fails_without_its_credentials(job_store, runner_factory):
+    def handler(job):
+        raise RuntimeError("API request to http://audituser:s3cretPW@mlflow:5000/api failed")
+
+    runner = runner_factory(handler).start()
+    job, _ = job_store.submit("evaluate", "run1", {})
+    failed = runner.wait(job["job_id"], 30)
+    assert failed["error"] == (
+        "internal error: RuntimeError: API request to http://***@mlflow:5000/api failed"
+    )

@@ -27,6 +27,20 @@ def test_a_server_that_takes_the_connection_but_never_answers_is_called_hung():
     assert "Start it" not in str(info.value)  # it is running
 
 
+def test_an_unreachable_server_is_named_without_its_credentials(unreachable_uri):
+    with pytest.raises(ServiceUnavailable) as caught:
+        check_tracking(unreachable_uri.replace("://", "://audituser:s3cretPW@"), timeout=1)
+    assert "s3cretPW" not in str(caught.value) and "audituser" not in str(caught.value)
+    assert unreachable_uri.replace("://", "://***@") in str(caught.value)
+
+
+def test_an_unknown_run_names_the_server_without_its_credentials(mlflow_server):
+    client = get_client(mlflow_server.replace("://", "://audituser:s3cretPW@"))
+    with pytest.raises(NotFound, match="does not exist") as caught:
+        get_run(client, "0" * 32)
+    assert "s3cretPW" not in str(caught.value) and "audituser" not in str(caught.value)
+
+
 def test_unknown_run_is_not_found(mlflow_server):
     client = get_client(mlflow_server)
     with pytest.raises(NotFound, match="does not exist"):

@@ -1,0 +1,28 @@
+"""Credentials kept out of what the services show: a URI's ``user:password@`` and the values of
+query parameters that carry secrets (``?token=``, ``&password=``, a signed URL's ``sig``).
+
+One rule for every message, answer and log line that names a tracking server, a store or a URL
+from an error: the services run with credentials in ``MLFLOW_TRACKING_URI`` or ``MONGO_URI``,
+their clients must not receive them.
+"""
+
+import re
+
+_USERINFO = re.compile(r"\b([a-z][a-z0-9+.-]*://)[^@/?#\s'\"]*@", re.IGNORECASE)
+# A parameter whose name holds one of these words, or is one of the short names, has its value
+# replaced: tokens, passwords, API keys, signatures of pre-signed URLs (AWS, Azure, GCS).
+_SECRET_WORDS = r"token|pass|pwd|secret|key|signature|credential|session"
+_SECRET_QUERY = re.compile(
+    rf"([?&;](?:[\w.-]*(?:{_SECRET_WORDS})[\w.-]*|sig|auth|authorization|code)=)[^&;#\s'\"]*",
+    re.IGNORECASE,
+)
+REDACTED = "***"
+
+
+def redact_uri(text: str) -> str:
+    """``text`` (a URI, or a message that holds URIs) with each ``user:password@`` replaced by
+    ``***@`` and the value of each secret-bearing query parameter (``token``, ``password``,
+    ``api_key``, ``sig``...) by ``***``; the scheme, host, port and path stay, so that the
+    message still says which server it means."""
+    text = _USERINFO.sub(rf"\1{REDACTED}@", text)
+    return _SECRET_QUERY.sub(rf"\1{REDACTED}", text)
