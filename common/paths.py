@@ -78,19 +78,38 @@ def confine(
     ``what`` names the value and ``root_name`` the root (``"DATA_DIR"``) in messages; ``fix``
     replaces the advice for a path outside (default: pass a path relative to the root).
 
-    A relative ``value`` is taken relative to ``root``. Symlinks and ``..`` are resolved before
-    the comparison, so a link inside ``root`` that points outside is refused too. The path need
-    not exist.
+    A relative ``value`` is taken relative to ``root``; ``~`` is not expanded (a request names
+    no home folder of the server: ``~user`` would tell which users exist and where they live).
+    Symlinks and ``..`` are resolved before the comparison, so a link inside ``root`` that points
+    outside is refused too. The path need not exist. A refusal never says where a path outside
+    ``root`` leads nor why it could not be followed: that would map the server's files.
     """
     text = check_path_text(value, what)
-    root = Path(root).resolve()
-    try:
-        path = (root / Path(text).expanduser()).resolve()
-    except (OSError, RuntimeError, ValueError) as exc:  # a symlink loop, say
-        raise InvalidInput(f"{what} {text[:80]!r} cannot be resolved: {exc}") from None
-    if not path.is_relative_to(root):
+    advice = fix or f"pass a path relative to {root_name}."
+    if text.startswith("~"):
         raise InvalidInput(
-            f"{what} {text[:80]!r} resolves to {path}, outside {root_name} {root}; the service "
-            f"reads and writes only under {root_name}: {fix or 'pass a path relative to it.'}"
+            f"{what} {_shown(text)} starts with '~', a home folder, which the service does not "
+            f"expand; it reads and writes only under {root_name}: {advice}"
         )
+    resolved_root = Path(root).resolve()
+    # Compared as written first, so that a path outside is refused without touching the file
+    # system (a link under /proc resolves to a process's files, or fails with its own error).
+    # Both the root as configured and as resolved count: DATA_DIR may be a link itself.
+    written = Path(os.path.normpath(Path(root).absolute() / text))
+    inside = [Path(os.path.normpath(Path(root).absolute())), resolved_root]
+    outside = InvalidInput(
+        f"{what} {_shown(text)} is outside {root_name} {resolved_root}, or leads outside it "
+        f"through a link; the service reads and writes only under {root_name}: {advice}"
+    )
+    if not any(written.is_relative_to(base) for base in inside):
+        raise outside
+    try:
+        path = (resolved_root / text).resolve()
+    except (OSError, RuntimeError, ValueError):  # a symlink loop, a link it may not follow
+        raise InvalidInput(
+            f"{what} {_shown(text)} cannot be resolved under {root_name} (a symbolic link "
+            f"loop, or a link the service may not follow): {advice}"
+        ) from None
+    if not path.is_relative_to(resolved_root):
+        raise outside
     return path

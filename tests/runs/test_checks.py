@@ -1,4 +1,5 @@
 import importlib
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -29,6 +30,23 @@ def test_symlink_out_of_data_root_is_refused(data_root, tmp_path):
             resolve_data_dir("escape", data_root, confine=True)
     finally:
         link.unlink()
+
+
+def test_a_service_s_data_dir_through_proc_is_refused_without_its_target(data_root):
+    with pytest.raises(InvalidInput, match="outside DATA_DIR") as caught:
+        resolve_data_dir("/proc/self/cwd", data_root, confine=True)
+    assert str(Path.cwd()) not in str(caught.value)
+
+
+def test_a_service_does_not_expand_a_home_folder_in_data_dir(data_root):
+    with pytest.raises(InvalidInput, match="does not expand") as caught:
+        resolve_data_dir("~daemon", data_root, confine=True)
+    assert "/usr/sbin" not in str(caught.value)
+
+
+def test_the_command_line_still_expands_a_home_folder(tmp_path, monkeypatch):
+    monkeypatch.setenv("HOME", str(tmp_path))
+    assert resolve_data_dir("~", None) == tmp_path.resolve()
 
 
 @pytest.mark.parametrize(
