@@ -20,7 +20,8 @@ from mlpipeline_model import DECODING_VERSION
 # Bump it when loading changes which files a split keeps (decoding itself has its own version,
 # mlpipeline_model.pixels.DECODING_VERSION, which models record). 1: images that do not fit the
 # size a data set is resized to (``mlpipeline_model.misfit``: a thumbnail, a strip) are skipped.
-LOADER_VERSION = 1
+# 2: DICOM files declaring more than ``mlpipeline_model.MAX_FRAMES`` frames are skipped.
+LOADER_VERSION = 2
 # Part of every key, so that no cache written before either changed is read.
 FORMAT_VERSION = DECODING_VERSION * 1000 + LOADER_VERSION
 KEEP_PER_NAME = 3  # entries kept per split name (e.g. two image sizes in use at once)

@@ -21,6 +21,7 @@ from mlpipeline_model.models import MODEL_NAMES, Ensemble, ImageClassifier, Smal
 from mlpipeline_model.pixels import (
     DECODING_VERSION,
     MAX_DISTORTION,
+    MAX_FRAMES,
     MAX_PIXELS,
     MAX_UPSCALE,
     ImageDecodeError,
@@ -46,6 +47,7 @@ __all__ = [
     "FORMAT",
     "HEAD_BYTES",
     "MAX_DISTORTION",
+    "MAX_FRAMES",
     "MAX_PIXELS",
     "MAX_UPSCALE",
     "MODEL_NAMES",

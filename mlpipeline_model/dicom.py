@@ -9,7 +9,13 @@ from typing import IO
 
 import numpy as np
 
-from mlpipeline_model.pixels import ImageDecodeError, check_pixels, robust_range, to_uint8
+from mlpipeline_model.pixels import (
+    MAX_FRAMES,
+    ImageDecodeError,
+    check_pixels,
+    robust_range,
+    to_uint8,
+)
 
 COLOUR_INTERPRETATIONS = ("RGB", "YBR_FULL", "YBR_FULL_422", "YBR_RCT", "YBR_ICT", "PALETTE COLOR")
 
@@ -60,12 +66,31 @@ def _check_rescale(ds) -> None:
         )
 
 
+def _frames(ds) -> int:
+    """The frames the file declares (NumberOfFrames; 1 when absent or malformed)."""
+    try:
+        return int(ds.get("NumberOfFrames", 1) or 1)
+    except (TypeError, ValueError):
+        return 1
+
+
+def _check_frames(ds) -> None:
+    """Raise ``ImageDecodeError`` for a file declaring more than ``MAX_FRAMES`` frames."""
+    if (frames := _frames(ds)) > MAX_FRAMES:
+        raise ImageDecodeError(
+            f"the DICOM file declares {frames:,} frames, more than the {MAX_FRAMES:,} a file may "
+            "have (only its first frame is classified); export the frame to classify as a "
+            "single-frame file"
+        )
+
+
 def check_image(ds, with_pixels: bool = True) -> None:
     """Raise ``ImageDecodeError`` for a DICOM file that holds no image (a DICOMDIR index, a
     structured report, an RT plan): no Rows/Columns, or (``with_pixels``: read with its pixel
-    data) no pixel data."""
+    data) no pixel data; or one that declares more than ``MAX_FRAMES`` frames."""
     pixels = ("PixelData", "FloatPixelData", "DoubleFloatPixelData")
     if "Rows" in ds and "Columns" in ds and (not with_pixels or any(t in ds for t in pixels)):
+        _check_frames(ds)
         return
     meta = getattr(ds, "file_meta", None)
     kind = ds.get("SOPClassUID") or (meta.get("MediaStorageSOPClassUID") if meta else None)
@@ -89,12 +114,20 @@ def dicom_pixels(ds) -> np.ndarray:
 
     check_image(ds)
     check_pixels(int(ds.get("Rows", 0) or 0), int(ds.get("Columns", 0) or 0))
-    if int(ds.get("NumberOfFrames", 1) or 1) > 1:
+    if _frames(ds) > 1:
         ds.pixel_array_options(index=0)  # decode the first frame only
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         try:
             pixels = ds.pixel_array  # colour comes back as RGB (YBR converted)
+        except ValueError as exc:
+            if "less than expected" not in str(exc):
+                raise
+            raise ImageDecodeError(
+                f"DICOM pixel data holds fewer bytes than its header declares (Rows "
+                f"{ds.get('Rows')}, Columns {ds.get('Columns')}, {_frames(ds):,} frames): the "
+                "file is truncated or its header damaged; re-export it from its source"
+            ) from exc
         except (RuntimeError, NotImplementedError) as exc:
             syntax = getattr(getattr(ds, "file_meta", None), "TransferSyntaxUID", None)
             if syntax is None or not syntax.is_compressed:

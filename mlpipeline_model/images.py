@@ -9,16 +9,18 @@ decodes with it, not with the copy logged with an older model. ``DECODING_VERSIO
 
 import io
 import os
+import re
 from typing import IO
 
 import numpy as np
-from PIL import ExifTags, Image, ImageOps, UnidentifiedImageError
+from PIL import ExifTags, Image, ImageOps, PngImagePlugin, UnidentifiedImageError
 
 from mlpipeline_model.dicom import dicom_pixels, open_dicom
 from mlpipeline_model.pixels import (
     TOO_LARGE,
     ImageDecodeError,
     check_pixels,
+    declared_too_large,
     robust_range,
     to_uint8,
 )
@@ -34,11 +36,30 @@ def open_image(source: str | os.PathLike | IO[bytes]) -> Image.Image:
     try:
         im = Image.open(source)
     except Image.DecompressionBombError as exc:  # raised on opening, from the header
-        raise ImageDecodeError(f"the image {TOO_LARGE} ({exc})") from exc
+        declared = re.search(r"\((\d+) pixels\)", str(exc))  # Pillow's wording: ours instead
+        raise ImageDecodeError(
+            declared_too_large(int(declared[1])) if declared else f"the image {TOO_LARGE}"
+        ) from exc
+    except ValueError as exc:  # a text or ICC profile chunk before the pixels inflates too far
+        _check_metadata(exc)
+        raise
     if im.format not in PIL_FORMATS:
         im.close()
         raise ImageDecodeError(f"{im.format} images are not accepted; send PNG, JPEG or DICOM")
     return im
+
+
+def _check_metadata(exc: ValueError) -> None:
+    """Raise our message for Pillow's refusal of a PNG text or ICC profile chunk (zTXt, iTXt,
+    iCCP) that inflates past ``PngImagePlugin.MAX_TEXT_CHUNK``; return for any other error."""
+    if "MAX_TEXT_CHUNK" not in str(exc) and "MAX_TEXT_MEMORY" not in str(exc):
+        return
+    raise ImageDecodeError(
+        "the PNG's metadata (a compressed text or ICC profile chunk) inflates to more than the "
+        f"{PngImagePlugin.MAX_TEXT_CHUNK // 2**20} MiB allowed per chunk "
+        f"({PngImagePlugin.MAX_TEXT_MEMORY // 2**20} MiB in all); save the image again "
+        "without its metadata"
+    ) from exc
 
 
 def _orientation(im: Image.Image) -> int:
@@ -159,7 +180,11 @@ def pil_pixels(im: Image.Image) -> np.ndarray:
     deep = _deep_png(im)
     if deep is not None:
         return _stretch_deep(deep, orientation)
-    im.load()
+    try:
+        im.load()
+    except ValueError as exc:  # a text chunk after the pixels inflates too far
+        _check_metadata(exc)
+        raise
     if orientation in range(2, 9):
         im = ImageOps.exif_transpose(im)
     if im.mode in ("I", "I;16", "I;16B", "I;16L", "F"):

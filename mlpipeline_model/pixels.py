@@ -6,6 +6,9 @@ import numpy as np
 # Larger images are refused before their pixels are decoded: a few hundred kilobytes of PNG can
 # declare gigabytes of pixels. The largest projection radiographs and mammograms are about 15 MP.
 MAX_PIXELS = 40_000_000
+# A DICOM file may declare at most this many frames (only the first is classified): a header
+# declaring more (cine loops run to hundreds) is damaged or made to exhaust the reader.
+MAX_FRAMES = 10_000
 # A model stretches a smaller image to its input at most this much per side; beyond it (a
 # thumbnail, an icon) the pixels it would classify were invented by the resize. The served model
 # refuses such images, the dataloader skips them (``misfit``).
@@ -77,6 +80,11 @@ TOO_LARGE = (
     f"is more than the {MAX_PIXELS // 1_000_000} megapixels an image may have; downscale it "
     "(the model reads a few hundred pixels a side)"
 )
+
+
+def declared_too_large(pixels: int) -> str:
+    """The message for an image whose header declares ``pixels`` pixels, over ``MAX_PIXELS``."""
+    return f"the image declares {pixels / 1e6:,.0f} megapixels, which {TOO_LARGE}"
 
 
 def check_pixels(height: int, width: int) -> None:

@@ -10,6 +10,7 @@ from pydicom.data import get_testdata_file
 
 from dataloader import load_dataset
 from dataloader.dicom import read_dicom
+from dataloader.images import read_header
 from mlpipeline_model import ImageDecodeError
 
 
@@ -204,3 +205,11 @@ def test_a_dcm_file_without_the_part_10_header_says_so(dicom_folder):
     ds = load_dataset(dicom_folder, image_size=32, splits=("test",))
     [entry] = ds.skipped
     assert entry["file"] == "test/mr/raw.dcm" and "without the Part 10 header" in entry["reason"]
+
+
+def test_a_header_declaring_too_many_frames_is_refused_before_the_pixels(tmp_path):
+    ds = pydicom.dcmread(get_testdata_file("MR_small.dcm"))
+    ds.NumberOfFrames = 100000
+    ds.save_as(tmp_path / "many.dcm", enforce_file_format=True)
+    with pytest.raises(ImageDecodeError, match=r"declares 100,000 frames, more than the 10,000"):
+        read_header(tmp_path / "many.dcm")
