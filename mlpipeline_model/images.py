@@ -10,6 +10,7 @@ decodes with it, not with the copy logged with an older model. ``DECODING_VERSIO
 import io
 import os
 import re
+import warnings
 from typing import IO
 
 import numpy as np
@@ -219,6 +220,22 @@ def image_kind(head: bytes) -> str | None:
     if head.startswith(b"\xff\xd8\xff"):
         return "jpeg"
     return None
+
+
+def declared_pixels(data: bytes) -> int | None:
+    """The pixels (height × width; a DICOM file's first frame) that the header of encoded PNG,
+    JPEG or DICOM bytes declares, read without decoding them; None when the header cannot be
+    read (``decode_image`` then says why)."""
+    try:
+        if image_kind(data[:HEAD_BYTES]) == "dicom":
+            ds = open_dicom(io.BytesIO(data), stop_before_pixels=True)
+            return int(ds.get("Rows", 0) or 0) * int(ds.get("Columns", 0) or 0)
+        with warnings.catch_warnings():  # Pillow warns of large images: decoding refuses them
+            warnings.simplefilter("ignore")
+            with Image.open(io.BytesIO(data)) as im:
+                return im.width * im.height
+    except Exception:  # any broken or refused header: decoding names the problem
+        return None
 
 
 def decode_image(data: bytes) -> np.ndarray:

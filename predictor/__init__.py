@@ -1,19 +1,15 @@
 """The predictor service (``uvicorn predictor.app:app``, port 5007): serves the chosen model.
 
-``predictor.core`` follows ``models:/<MODEL_NAME>@<MODEL_ALIAS>`` and predicts; ``predictor.app``
-is the HTTP API on top.
+``predictor.core`` follows ``models:/<MODEL_NAME>@<MODEL_ALIAS>`` and predicts; ``predictor.inputs``
+says what one request may hold and decodes it; ``predictor.app`` is the HTTP API on top.
 """
 
-from predictor.core import (
-    MAX_FILES,
-    ModelHolder,
-    Served,
-    decode_files,
-    predict,
-)
+from predictor.core import ModelHolder, Served, predict
+from predictor.inputs import MAX_FILES, MAX_REQUEST_PIXELS, decode_files
 
 __all__ = [
     "MAX_FILES",
+    "MAX_REQUEST_PIXELS",
     "ModelHolder",
     "Served",
     "decode_files",

@@ -51,9 +51,11 @@ def main(argv: list[str] | None = None) -> int:
         log.disabled = was
     try:
         served = holder.serving()
-        # A request holds at most MAX_FILES images; the answers of each part are joined.
+        # A request holds at most MAX_FILES images; the answers of each part are joined. The
+        # service's limit of a request's pixels guards it against its clients, not this command
+        # against its user's own files (each image is decoded and resized in turn).
         parts = [uploads[i : i + MAX_FILES] for i in range(0, len(uploads), MAX_FILES)]
-        answers = [predict(served, part) for part in parts]
+        answers = [predict(served, part, max_pixels=None) for part in parts]
     except PipelineError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2

@@ -31,6 +31,7 @@ from mlflow.exceptions import MlflowException
 from mlflow.tracking import MlflowClient
 
 from common import InvalidInput, PipelineError, ServiceUnavailable, Settings, redact_uri
+from predictor.inputs import MAX_FILES, MAX_REQUEST_PIXELS, decode_files
 from runs import (
     Interface,
     OperatingPoint,
@@ -47,9 +48,7 @@ from runs import (
 )
 
 log = logging.getLogger("predictor")
-
-MAX_FILES = 256
-"""Images per request; more is a 422 (split the batch)."""
+__all__ = ["MAX_FILES", "ModelHolder", "Served", "decode_files", "describe", "predict"]
 
 
 @dataclass(frozen=True)
@@ -326,29 +325,6 @@ class ModelHolder:
         return served
 
 
-def decode_files(served: Served, files: Sequence[tuple[str, bytes]]) -> np.ndarray:
-    """The uploaded images as the model's uint8 ``N×H×W×C``; ``InvalidInput`` naming a bad file."""
-    if not files:
-        raise InvalidInput("send at least one image in the multipart field 'files'")
-    if len(files) > MAX_FILES:
-        raise InvalidInput(f"{len(files)} images in one request; send at most {MAX_FILES}")
-    images, bad = [], []
-    for number, (name, data) in enumerate(files, 1):
-        try:
-            images.append(served.classifier.decode(data))
-        except ValueError as exc:  # every bad file is named, with its place (names may repeat)
-            bad.append(f"file {name!r} (#{number} of {len(files)}) is not a usable image: {exc}")
-    if len(bad) == 1:
-        raise InvalidInput(f"{bad[0]}; nothing was predicted: send the request without it")
-    if bad:
-        more = f"; and {len(bad) - 10} more" if len(bad) > 10 else ""
-        raise InvalidInput(
-            f"{len(bad)} of {len(files)} files are not usable images; nothing was predicted: "
-            f"send the request without them. {'; '.join(bad[:10])}{more}"
-        )
-    return np.stack(images)
-
-
 def describe(served: Served) -> dict:
     """What every answer says of the served model: its identity, whether the alias still names
     it, and its operating point."""
@@ -373,10 +349,14 @@ def decide(point: OperatingPoint | None, probs: np.ndarray, names: list[str]) ->
     return [names[i] for i in decided_labels(point, probs, names)]
 
 
-def predict(served: Served, files: Sequence[tuple[str, bytes]]) -> dict:
+def predict(
+    served: Served,
+    files: Sequence[tuple[str, bytes]],
+    max_pixels: int | None = MAX_REQUEST_PIXELS,
+) -> dict:
     """Probabilities per class, the predicted class (argmax) and the decision (threshold) of
-    each file, with what ``describe`` says of the model."""
-    probs = served.classifier.probabilities(decode_files(served, files))
+    each file, with what ``describe`` says of the model (``max_pixels``: ``decode_files``)."""
+    probs = served.classifier.probabilities(decode_files(served, files, max_pixels))
     names = served.class_names
     decisions = decide(served.operating_point, probs, names)
     return {
