@@ -178,6 +178,16 @@ def test_a_service_routes_to_each_server(k8s_docs, name):
         assert service["spec"]["ports"][0]["port"] == BY_NAME[name].port
 
 
+def test_mlflow_is_reachable_inside_the_cluster_only(k8s_docs):
+    service = next(
+        d for d in k8s_docs if d["kind"] == "Service" and d["metadata"]["name"] == "mlflow"
+    )
+    assert service["spec"].get("type", "ClusterIP") == "ClusterIP"
+    assert not any("nodePort" in port for port in service["spec"]["ports"])
+    routed = [d for d in k8s_docs if d["kind"] in ("Ingress", "HTTPRoute")]
+    assert "mlflow" not in str(routed)
+
+
 def environment_names(container: dict, docs: list[dict]) -> set[str]:
     names = {e["name"] for e in container.get("env", [])}
     for source in container.get("envFrom", []):
