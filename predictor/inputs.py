@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from common import InvalidInput
-from mlpipeline_model import MAX_PIXELS, declared_pixels
+from runs import MAX_PIXELS, declared_pixels
 
 if TYPE_CHECKING:
     from predictor.core import Served

@@ -24,6 +24,7 @@ from mlpipeline_model import (
     DECODING_VERSION,
     MAX_PIXELS,
     PREDICTED_COLUMN,
+    declared_pixels,
     threshold_labels,
 )
 from runs import contract, inference
@@ -109,6 +110,7 @@ __all__ = [
     "contract",
     "data_inputs",
     "decided_labels",
+    "declared_pixels",
     "earlier_answer",
     "find_logged_model",
     "get_client",
