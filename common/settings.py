@@ -52,6 +52,17 @@ class Settings(BaseSettings):
     max_body_bytes: int = Field(
         default=1_000_000, ge=1, description="Larger request bodies get 413 Content Too Large."
     )
+    max_body_buffer_bytes: int = Field(
+        default=64_000_000,
+        ge=1,
+        description="Bytes of request bodies the evaluator or explainer holds at once, across "
+        "all connections (at least MAX_BODY_BYTES); more get 503 with Retry-After.",
+    )
+    body_timeout_s: float = Field(
+        default=60.0,
+        gt=0,
+        description="Seconds a request body may take to arrive completely; then 408.",
+    )
     max_queued_jobs: int = Field(
         default=20, ge=1, description="Queued jobs per service kind before submissions get 429."
     )
@@ -76,6 +87,12 @@ class Settings(BaseSettings):
         default=128 * 2**20,
         ge=1,
         description="Larger POST /predict bodies (all files of one request) get 413.",
+    )
+    predict_max_body_buffer_bytes: int = Field(
+        default=512 * 2**20,
+        ge=1,
+        description="Bytes of POST /predict bodies the predictor holds at once, across all "
+        "connections (at least PREDICT_MAX_BODY_BYTES); more get 503 with Retry-After.",
     )
     predict_concurrency: int = Field(
         default=4,

@@ -9,7 +9,8 @@
   models, ``check_token`` is the start-up rule for ``PIPELINE_API_TOKEN``.
 - ``service_app`` (``jobs.shell``): the app shell of every service, the predictor's too: the token
   rule and ``require_token``, offline ``/docs`` (``add_docs``), the 422 handler
-  (``validation_error``), JSON errors never a bare 500 (``add_error_answers``), the body limit.
+  (``validation_error``), JSON errors never a bare 500 (``add_error_answers``); the token gate
+  and the body limits that act before routing (``jobs.intake``: ``TokenGate``, ``BodyLimit``).
 """
 
 from jobs.api import (
@@ -20,10 +21,10 @@ from jobs.api import (
     submission_responses,
 )
 from jobs.docs import add_docs
+from jobs.intake import BodyLimit, TokenGate
 from jobs.jobstore import JobStore
 from jobs.runner import Handler, JobRunner
 from jobs.security import (
-    BodyLimit,
     InsecureToken,
     JsonBool,
     JsonInt,
@@ -66,6 +67,7 @@ __all__ = [
     "RunId",
     "SelectionStore",
     "Status",
+    "TokenGate",
     "WaitSeconds",
     "add_docs",
     "add_error_answers",

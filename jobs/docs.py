@@ -16,6 +16,7 @@ from fastapi.responses import HTMLResponse, JSONResponse
 from fastapi.staticfiles import StaticFiles
 
 STATIC_URL = "/static/docs"
+DOCS_PATHS = ("/openapi.json", "/docs", "/redoc")
 ASSETS = files("fastapi_offline") / "static"
 # The pages load nothing from other hosts (ReDoc's "by Redocly" logo would be fetched otherwise).
 CSP = (

@@ -1,10 +1,9 @@
-"""What guards the job APIs before a route runs: the token rule at start-up, the request-body
-limit, validation answers that never echo huge inputs, and the documented error answers.
+"""What guards the job APIs around their routes: the token rule at start-up, validation answers
+that never echo huge inputs, and the documented error answers (the token gate and the body limits,
+which act before routing, are ``jobs.intake``'s).
 
 - ``check_token(token)``: refuse to start with an empty, placeholder or short
   ``PIPELINE_API_TOKEN`` (``InsecureToken``, a ``SystemExit`` whose message is one line).
-- ``BodyLimit``: ASGI middleware answering 413 for bodies over ``MAX_BODY_BYTES``, without
-  reading (or echoing) the rest.
 - ``validation_error``: the 422 handler; each error's ``input`` is cut to ``MAX_ECHO_CHARS``;
   ``unparsable_body`` makes FastAPI's 400 for a body that is not UTF-8 a 422 too, and lists
   every method of a path in a 405's ``Allow``.
@@ -27,7 +26,6 @@ from fastapi.responses import JSONResponse, Response
 from pydantic import AfterValidator, BaseModel, BeforeValidator, Field, StrictBool
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.routing import Match
-from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from common import InvalidInput, PipelineError, TooManyRequests, check_path_chars
 
@@ -105,85 +103,6 @@ JsonInt = Annotated[int, BeforeValidator(_number)]
 integer allows), never ``true`` or ``"64"``."""
 JsonBool = StrictBool
 """A flag of a request body: ``true`` or ``false``, never ``"yes"`` or ``1``."""
-
-
-def _error_body(status: int, detail: str) -> tuple[dict, bytes]:
-    body = json.dumps({"detail": detail}).encode()
-    start = {
-        "type": "http.response.start",
-        "status": status,
-        "headers": [
-            (b"content-type", b"application/json"),
-            (b"content-length", str(len(body)).encode()),
-            (b"connection", b"close"),
-        ],
-    }
-    return start, body
-
-
-class BodyLimit:
-    """ASGI middleware: a request body over ``max_bytes`` gets 413 and is not read further.
-
-    A declared ``Content-Length`` over the limit is refused before reading anything; any other
-    body is read here up to the limit (so at most ``max_bytes`` are held) and then handed on.
-    """
-
-    def __init__(
-        self,
-        app: ASGIApp,
-        max_bytes: int,
-        setting: str = "MAX_BODY_BYTES",
-        hint: str = "the API's requests are small JSON objects: send only the documented fields.",
-    ) -> None:
-        self.app = app
-        self.max_bytes = max_bytes
-        self.setting = setting
-        self.hint = hint
-
-    def message(self) -> str:
-        return f"request body larger than {self.max_bytes} bytes ({self.setting}); {self.hint}"
-
-    async def _refuse(self, send: Send) -> None:
-        start, body = _error_body(413, self.message())
-        await send(start)
-        await send({"type": "http.response.body", "body": body})
-
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http":
-            await self.app(scope, receive, send)
-            return
-        for name, value in scope.get("headers", []):
-            if name == b"content-length":
-                try:
-                    declared = int(value)
-                except ValueError:
-                    declared = 0
-                if declared > self.max_bytes:
-                    await self._refuse(send)
-                    return
-        # Read the body here (bounded by the limit), then hand it on in one piece.
-        chunks, received = [], 0
-        while True:
-            message = await receive()
-            if message["type"] != "http.request":  # the client went away
-                break
-            chunks.append(message.get("body", b""))
-            received += len(chunks[-1])
-            if received > self.max_bytes:
-                await self._refuse(send)
-                return
-            if not message.get("more_body", False):
-                break
-        body, delivered = b"".join(chunks), False
-
-        async def replay() -> Message:
-            nonlocal delivered
-            if delivered:
-                return await receive()
-            delivered = True
-            return {"type": "http.request", "body": body, "more_body": False}
-
-        await self.app(scope, replay, send)
 
 
 def short_input(value: Any) -> Any:
@@ -294,7 +213,8 @@ ERROR_DESCRIPTIONS = {
     413: "request body larger than MAX_BODY_BYTES",
     422: "malformed request, or a run or data set that cannot be used (the detail says why)",
     429: "MAX_QUEUED_JOBS jobs of this kind are queued; retry after Retry-After seconds",
-    503: "MLflow or the job store (MongoDB) is unreachable",
+    503: "MLflow or the job store (MongoDB) is unreachable, or the request bodies in progress "
+    "fill the service's MAX_BODY_BUFFER_BYTES (retry after Retry-After seconds)",
 }
 
 

@@ -3,8 +3,9 @@
 ``service_app`` refuses a weak ``PIPELINE_API_TOKEN`` at start-up, serves ``/docs``, ``/redoc``
 and ``/openapi.json`` offline behind the token (``jobs.docs``), answers validation errors
 without echoing large inputs, any ``PipelineError`` with its status and anything unexpected with
-a JSON 500, and refuses bodies over a limit (``jobs.security``). A service adds its routers,
-its own error answers and middleware.
+a JSON 500, and, before routing (``jobs.intake``), refuses requests without the token before
+reading their bodies, and bodies over a limit, beyond the service's budget or too slow to arrive.
+A service adds its routers, its own error answers and middleware.
 """
 
 import hmac
@@ -17,8 +18,9 @@ from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from common import Settings
-from jobs.docs import add_docs
-from jobs.security import BodyLimit, add_error_answers, check_token, validation_error
+from jobs.docs import DOCS_PATHS, STATIC_URL, add_docs
+from jobs.intake import UNAUTHORIZED, BodyLimit, TokenGate
+from jobs.security import add_error_answers, check_token, validation_error
 
 # Dependencies that do no blocking work are ``async def``: FastAPI runs a plain ``def`` in the
 # thread pool, one hop per dependency per request (see jobs.api).
@@ -36,7 +38,12 @@ async def require_token(
     settings: Annotated[Settings, Depends(get_app_settings)],
     credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
 ) -> None:
-    """Dependency: with ``PIPELINE_API_TOKEN`` set, require ``Authorization: Bearer <token>``."""
+    """Dependency: with ``PIPELINE_API_TOKEN`` set, require ``Authorization: Bearer <token>``.
+
+    ``TokenGate`` has refused a request without it before its body was read; this check is what
+    puts the Bearer scheme into the OpenAPI docs, and holds should a route be served without the
+    gate.
+    """
     token = settings.pipeline_api_token
     if not token:
         return
@@ -44,8 +51,7 @@ async def require_token(
     if not hmac.compare_digest(given.encode(), token.encode()):
         raise HTTPException(
             status_code=401,
-            detail="missing or wrong API token; send the header 'Authorization: Bearer <token>' "
-            "with the value of PIPELINE_API_TOKEN.",
+            detail=UNAUTHORIZED,
             headers={"WWW-Authenticate": "Bearer"},
         )
 
@@ -59,8 +65,9 @@ def service_app(
 ) -> FastAPI:
     """A FastAPI app for ``settings`` with the shared guards; ``http_errors`` answers the
     framework's own HTTP errors (a service turns some 400s into its documented 422s),
-    ``body_limit`` holds ``BodyLimit``'s options (``max_bytes``, and ``setting`` and ``hint``
-    for its message).
+    ``body_limit`` holds ``BodyLimit``'s options (``max_bytes``, ``budget_bytes``, and
+    ``setting``, ``budget_setting`` and ``hint`` for its messages; the time limit is
+    ``BODY_TIMEOUT_S``).
 
     Raises:
         InsecureToken: ``PIPELINE_API_TOKEN`` is set but empty, a placeholder or short.
@@ -72,5 +79,14 @@ def service_app(
     add_error_answers(app)
     app.add_exception_handler(RequestValidationError, validation_error)
     app.add_exception_handler(StarletteHTTPException, http_errors)
-    app.add_middleware(BodyLimit, **body_limit)
+    app.add_middleware(BodyLimit, timeout_s=settings.body_timeout_s, **body_limit)
+    # Added after BodyLimit, so it runs before it: a request without the token is refused
+    # before any of its body is read or counted.
+    open_paths = ["/health", *(DOCS_PATHS if settings.api_docs_public else ())]
+    app.add_middleware(
+        TokenGate,
+        token=settings.pipeline_api_token,
+        open_paths=open_paths,
+        open_prefixes=[STATIC_URL + "/"],
+    )
     return app

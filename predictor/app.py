@@ -100,7 +100,8 @@ _ERRORS = error_responses(
     s413="the files of one request exceed PREDICT_MAX_BODY_BYTES",
     s422="no file, too many files, a `files` part that is not a file, or a file that is not a "
     f"PNG/JPEG/DICOM image or declares more than {MAX_PIXELS // 1_000_000} megapixels",
-    s503="no model is loaded yet (the detail says why)",
+    s503="no model is loaded yet (the detail says why), or the uploads in progress fill "
+    "PREDICT_MAX_BODY_BUFFER_BYTES (retry after Retry-After seconds)",
 )
 
 
@@ -187,6 +188,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     limit = {
         "max_bytes": settings.predict_max_body_bytes,
         "setting": "PREDICT_MAX_BODY_BYTES",
+        "budget_bytes": settings.predict_max_body_buffer_bytes,
+        "budget_setting": "PREDICT_MAX_BODY_BUFFER_BYTES",
         "hint": f"send fewer or smaller images per request (at most {MAX_FILES} files)",
     }
     app = service_app("Predictor", lifespan, settings, multipart_limit, limit)

@@ -9,11 +9,13 @@ import sys
 import pytest
 import requests
 
+from common import Settings
 from dashboard.choose import choose_run
 from jobs import InsecureToken
 from predictor.app import create_app
 from tests.conftest import ROOT, LiveServer
-from tests.predictor.conftest import AUTH, get_ready, wait_ready
+from tests.predictor.conftest import AUTH, TOKEN, get_ready, wait_ready
+from tests.rawhttp import open_request, read_answer
 
 DOCS = ("/docs", "/redoc", "/openapi.json")
 
@@ -43,6 +45,20 @@ def test_api_docs_public_opens_the_docs_only(settings):
             assert requests.get(server.url + path, timeout=10).status_code == 200, path
         assert get_ready(server.url, token=None).status_code == 401
         assert requests.post(f"{server.url}/predict", timeout=10).status_code == 401
+
+
+def test_an_upload_without_the_token_is_401_before_its_body_arrives(tmp_path, unreachable_uri):
+    # The audit's attack: 120 MB declared, the start sent, the rest never; the predictor used
+    # to read (and hold) all it got before checking the token.
+    settings = Settings(_env_file=None, mlflow_tracking_uri=unreachable_uri, mongo_uri=None,
+                        store_dir=tmp_path / "store", pipeline_api_token=TOKEN)  # fmt: skip
+    head = {"Content-Type": "multipart/form-data; boundary=b", "Content-Length": "120000000"}
+    with (
+        LiveServer(create_app(settings)) as server,
+        open_request(server.url, "POST", "/predict", head, b"x" * 65536) as sock,
+    ):
+        answer = read_answer(sock)
+    assert answer.status == 401 and answer.headers["www-authenticate"] == "Bearer"
 
 
 @pytest.mark.parametrize("token", ["", "   ", "CHANGE-ME", "s3cret", "x" * 23])

@@ -1,0 +1,253 @@
+"""What every request meets before routing: the token gate and the request-body limits, as
+ASGI middleware (outermost first).
+
+- ``TokenGate``: with ``PIPELINE_API_TOKEN`` set, 401 for a request without the Bearer token
+  before anything reads its body, so an unauthenticated client can make a service hold nothing.
+- ``BodyLimit``: 413 for a body over ``MAX_BODY_BYTES``; 503 (``Retry-After``) while the bodies
+  of the requests in progress would exceed the service's ``BodyBudget``; 408 for a body that
+  does not arrive within ``BODY_TIMEOUT_S``. It reads the body before routing, so that no route
+  sees a body it would have to give up half way.
+"""
+
+import asyncio
+import hmac
+import json
+from collections import deque
+from collections.abc import Iterable
+
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+BUDGET_RETRY_AFTER_S = 5
+"""What a 503 for a full body budget asks the client to wait (seconds)."""
+
+UNAUTHORIZED = (
+    "missing or wrong API token; send the header 'Authorization: Bearer <token>' with the value "
+    "of PIPELINE_API_TOKEN."
+)
+
+
+def route_path(scope: Scope) -> str:
+    """The request's path without the ``root_path`` a proxy mounts the service under."""
+    path, root = scope["path"], scope.get("root_path", "")
+    return path[len(root) :] if root and path.startswith(root) else path
+
+
+def _header(scope: Scope, name: bytes) -> bytes | None:
+    """The first value of header ``name`` (lower case), or None."""
+    for key, value in scope.get("headers", []):
+        if key == name:
+            return value
+    return None
+
+
+def _has_body(scope: Scope) -> bool:
+    length = _header(scope, b"content-length")
+    return _header(scope, b"transfer-encoding") is not None or (length not in (None, b"0"))
+
+
+async def send_error(
+    send: Send,
+    status: int,
+    detail: str,
+    headers: Iterable[tuple[bytes, bytes]] = (),
+    close: bool = True,
+) -> None:
+    """A JSON ``{"detail": ...}`` answer; ``close``: the connection closes after it, so that
+    whatever is left of the request body is never read."""
+    body = json.dumps({"detail": detail}).encode()
+    start_headers = [
+        (b"content-type", b"application/json"),
+        (b"content-length", str(len(body)).encode()),
+        *headers,
+    ]
+    if close:
+        start_headers.append((b"connection", b"close"))
+    await send({"type": "http.response.start", "status": status, "headers": start_headers})
+    await send({"type": "http.response.body", "body": body})
+
+
+class TokenGate:
+    """ASGI middleware: with a token, a request that lacks ``Authorization: Bearer <token>``
+    gets 401 (``WWW-Authenticate: Bearer``) before anything reads its body.
+
+    ``open_paths`` and paths under ``open_prefixes`` need no token (``/health``, the docs'
+    static scripts, the docs pages with ``API_DOCS_PUBLIC``). Every other path needs it, an
+    unknown one too, so that nothing about the API is learnt without the token.
+    """
+
+    def __init__(
+        self,
+        app: ASGIApp,
+        token: str | None,
+        open_paths: Iterable[str] = ("/health",),
+        open_prefixes: Iterable[str] = (),
+    ) -> None:
+        self.app = app
+        # check_token refused a token with characters other than printable ASCII at start-up.
+        self.token = token.encode("ascii") if token else None
+        self.open_paths = frozenset(open_paths)
+        self.open_prefixes = tuple(open_prefixes)
+
+    def allows(self, scope: Scope) -> bool:
+        """Whether the request may go on: no token set, an open path, or the right token."""
+        if self.token is None:
+            return True
+        path = route_path(scope)
+        if path in self.open_paths or path.startswith(self.open_prefixes):
+            return True
+        # As fastapi.security.HTTPBearer reads the header: "<scheme> <credentials>".
+        scheme, _, given = (_header(scope, b"authorization") or b"").partition(b" ")
+        return scheme.lower() == b"bearer" and hmac.compare_digest(given.strip(), self.token)
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http" or self.allows(scope):
+            await self.app(scope, receive, send)
+            return
+        # A request without a body leaves nothing unread: its connection may stay open.
+        headers = [(b"www-authenticate", b"Bearer")]
+        await send_error(send, 401, UNAUTHORIZED, headers, close=_has_body(scope))
+
+
+class BodyBudget:
+    """The bytes of request bodies one service holds at once, across all its connections.
+
+    A request takes its share (its ``Content-Length``, or what has arrived of a chunked body)
+    before its body is read and gives it back once it is answered. Used on the event loop only,
+    so it needs no lock.
+    """
+
+    def __init__(self, limit: int) -> None:
+        self.limit = limit
+        self.held = 0
+
+    def take(self, size: int) -> bool:
+        """Hold ``size`` more bytes; False (nothing held) when that would pass the limit."""
+        if self.held + size > self.limit:
+            return False
+        self.held += size
+        return True
+
+    def give_back(self, size: int) -> None:
+        self.held -= size
+
+
+class BodyLimit:
+    """ASGI middleware: reads a request body (up to ``max_bytes``) before routing.
+
+    - A declared ``Content-Length`` over ``max_bytes`` gets 413 before anything is read; a
+      chunked body gets it as soon as it passes the limit.
+    - The body's bytes are taken from a ``BodyBudget`` of ``budget_bytes`` (at least
+      ``max_bytes``) shared by every connection; when it is spent the request gets 503 with
+      ``Retry-After``, before its body is read (a declared length) or as soon as it is spent
+      (chunked). The bytes are given back when the request is answered.
+    - A body that has not arrived completely after ``timeout_s`` seconds gets 408, and what
+      arrived of it is dropped.
+
+    The body is handed on in the pieces it came in, each dropped here once handed on, so it is
+    not held twice (the multipart parser writes large files to disk as it reads).
+    """
+
+    def __init__(
+        self,
+        app: ASGIApp,
+        max_bytes: int,
+        setting: str = "MAX_BODY_BYTES",
+        hint: str = "the API's requests are small JSON objects: send only the documented fields.",
+        budget_bytes: int | None = None,
+        budget_setting: str = "MAX_BODY_BUFFER_BYTES",
+        timeout_s: float = 60.0,
+    ) -> None:
+        self.app = app
+        self.max_bytes = max_bytes
+        self.setting = setting
+        self.hint = hint
+        # At least one body of the largest size must fit, else such a request could never pass.
+        self.budget = BodyBudget(max(budget_bytes or max_bytes, max_bytes))
+        self.budget_setting = budget_setting
+        self.timeout_s = timeout_s
+
+    def message(self) -> str:
+        return f"request body larger than {self.max_bytes} bytes ({self.setting}); {self.hint}"
+
+    async def _too_large(self, send: Send) -> None:
+        await send_error(send, 413, self.message())
+
+    async def _busy(self, send: Send) -> None:
+        detail = (
+            f"the service holds {self.budget.limit} bytes of request bodies at once "
+            f"({self.budget_setting}) and those of the requests in progress fill it; retry "
+            f"after {BUDGET_RETRY_AFTER_S} seconds"
+        )
+        retry = (b"retry-after", str(BUDGET_RETRY_AFTER_S).encode())
+        await send_error(send, 503, detail, [retry])
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        try:
+            declared = int(_header(scope, b"content-length") or 0)
+        except ValueError:
+            declared = 0  # the server refuses a malformed length before the app sees it
+        if declared > self.max_bytes:
+            await self._too_large(send)
+            return
+        if not self.budget.take(declared):
+            await self._busy(send)
+            return
+        held = [declared]  # what this request holds of the budget, grown by a chunked body
+        try:
+            try:
+                async with asyncio.timeout(self.timeout_s):
+                    chunks = await self._read(receive, send, held)
+            except TimeoutError:
+                detail = (
+                    f"the request body did not arrive completely within {self.timeout_s:g} "
+                    "seconds (BODY_TIMEOUT_S); send it in one go, or retry on a faster link"
+                )
+                await send_error(send, 408, detail)
+                return
+            if chunks is None:  # answered already, or the client went away
+                return
+            await self.app(scope, _replay(chunks, receive), send)
+        finally:
+            self.budget.give_back(held[0])
+
+    async def _read(self, receive: Receive, send: Send, held: list[int]) -> deque[bytes] | None:
+        """The body's pieces; None when it was refused (answered here) or the client left."""
+        chunks: deque[bytes] = deque()
+        received = 0
+        while True:
+            message = await receive()
+            if message["type"] != "http.request":  # the client went away: nobody to answer
+                return None
+            chunk = message.get("body", b"")
+            received += len(chunk)
+            if received > self.max_bytes:
+                await self._too_large(send)
+                return None
+            if received > held[0]:  # a chunked body (or none declared): take as it comes
+                if not self.budget.take(received - held[0]):
+                    await self._busy(send)
+                    return None
+                held[0] = received
+            if chunk:
+                chunks.append(chunk)
+            if not message.get("more_body", False):
+                return chunks
+
+
+def _replay(chunks: deque[bytes], receive: Receive) -> Receive:
+    """A ``receive`` that hands on ``chunks`` one message each (letting go of each), then
+    whatever the server sends (a disconnect)."""
+    delivered = False
+
+    async def replay() -> Message:
+        nonlocal delivered
+        if delivered:
+            return await receive()
+        chunk = chunks.popleft() if chunks else b""  # no body at all: one empty message
+        delivered = not chunks
+        return {"type": "http.request", "body": chunk, "more_body": not delivered}
+
+    return replay

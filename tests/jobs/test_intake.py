@@ -1,0 +1,101 @@
+"""What a request meets before routing (``jobs.intake``): the token gate before any body is
+read, the body budget shared by all connections and the time limit on a body (toy service on a
+real uvicorn, raw sockets where a client library would send the whole body)."""
+
+import json
+
+import requests
+
+from tests.conftest import LiveServer
+from tests.jobs.conftest import make_settings, make_toy_app
+from tests.rawhttp import open_request, read_answer
+
+TOKEN = "toy-test-token-0123456789abcdef"
+AUTH = {"Authorization": f"Bearer {TOKEN}"}
+JSON = {"Content-Type": "application/json"}
+
+
+def toy_body(size: int) -> bytes:
+    """A valid toy request of exactly ``size`` bytes (JSON padded with spaces)."""
+    body = json.dumps({"run_id": "a1", "x": 1}).encode()
+    return body + b" " * (size - len(body))
+
+
+def test_a_request_without_the_token_is_refused_before_its_body_is_sent(tmp_path):
+    settings = make_settings(tmp_path, pipeline_api_token=TOKEN)
+    with LiveServer(make_toy_app(settings)) as live:
+        # The client waits for "100 Continue" before sending its body: the gate answers instead.
+        head = {**JSON, "Content-Length": "900000", "Expect": "100-continue"}
+        with open_request(live.url, "POST", "/toy", head) as sock:
+            answer = read_answer(sock)
+    assert answer.status == 401
+    assert answer.headers["www-authenticate"] == "Bearer"
+    assert "Authorization: Bearer <token>" in answer.json()["detail"]
+
+
+def test_an_unfinished_body_without_the_token_is_answered_401(tmp_path):
+    settings = make_settings(tmp_path, pipeline_api_token=TOKEN)
+    with LiveServer(make_toy_app(settings)) as live:
+        head = {**JSON, "Content-Length": "900000"}
+        with open_request(live.url, "POST", "/toy", head, b"{" * 10_000) as sock:
+            answer = read_answer(sock)
+    assert answer.status == 401 and answer.headers["connection"] == "close"
+
+
+def test_a_complete_malformed_body_without_the_token_is_401_not_422(tmp_path):
+    settings = make_settings(tmp_path, pipeline_api_token=TOKEN)
+    with LiveServer(make_toy_app(settings)) as live:
+        answer = requests.post(f"{live.url}/toy", data=b"{not json", headers=JSON)
+    assert answer.status_code == 401
+
+
+def test_an_unknown_path_without_the_token_is_401(tmp_path):
+    settings = make_settings(tmp_path, pipeline_api_token=TOKEN)
+    with LiveServer(make_toy_app(settings)) as live:
+        unknown = requests.get(f"{live.url}/no-such-path")
+        known = requests.get(f"{live.url}/no-such-path", headers=AUTH)
+    assert unknown.status_code == 401 and known.status_code == 404
+
+
+def test_bodies_beyond_the_budget_get_503_before_they_are_read_until_it_is_given_back(tmp_path):
+    settings = make_settings(tmp_path, max_body_bytes=1000, max_body_buffer_bytes=1000)
+    with LiveServer(make_toy_app(settings)) as live:
+        head = {**JSON, "Content-Length": "800", "Expect": "100-continue"}
+        with open_request(live.url, "POST", "/toy", head) as first:
+            # "100 Continue": the first request holds its 800 bytes of the budget now.
+            assert read_answer(first).status == 100
+            with open_request(live.url, "POST", "/toy", head) as second:
+                refused = read_answer(second)
+            first.sendall(toy_body(800))
+            accepted = read_answer(first)
+        # The first request is answered: its share is back, and the same body is taken again.
+        again = requests.post(f"{live.url}/toy", data=toy_body(800), headers=JSON)
+    assert refused.status == 503 and int(refused.headers["retry-after"]) > 0
+    assert "MAX_BODY_BUFFER_BYTES" in refused.json()["detail"]
+    assert accepted.status == 202 and again.status_code in (200, 202)
+
+
+def test_a_body_that_does_not_arrive_in_time_is_408_and_gives_its_share_back(tmp_path):
+    settings = make_settings(
+        tmp_path, max_body_bytes=1000, max_body_buffer_bytes=1000, body_timeout_s=0.5
+    )
+    with LiveServer(make_toy_app(settings)) as live:
+        head = {**JSON, "Content-Length": "800"}
+        with open_request(live.url, "POST", "/toy", head, b'{"run_id": ') as stalled:
+            late = read_answer(stalled)
+        after = requests.post(f"{live.url}/toy", data=toy_body(800), headers=JSON)
+    assert late.status == 408 and "BODY_TIMEOUT_S" in late.json()["detail"]
+    assert after.status_code == 202
+
+
+def test_a_chunked_body_beyond_the_budget_is_503(tmp_path):
+    settings = make_settings(tmp_path, max_body_bytes=1000, max_body_buffer_bytes=1000)
+    with LiveServer(make_toy_app(settings)) as live:
+        head = {**JSON, "Content-Length": "800", "Expect": "100-continue"}
+        with open_request(live.url, "POST", "/toy", head) as first:
+            assert read_answer(first).status == 100
+            chunked = {**JSON, "Transfer-Encoding": "chunked"}
+            chunk = b"%x\r\n%s\r\n" % (300, b" " * 300)
+            with open_request(live.url, "POST", "/toy", chunked, chunk) as second:
+                refused = read_answer(second)
+    assert refused.status == 503
