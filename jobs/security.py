@@ -35,6 +35,9 @@ MIN_TOKEN_CHARS = 24
 PLACEHOLDER_TOKENS = {"change-me", "changeme", "change_me", "<token>", "token", "secret"}
 MAX_ECHO_CHARS = 200
 """Longest input a 422 answer repeats back (longer ones are cut, with their length)."""
+MAX_LISTED_ERRORS = 20
+"""Validation errors a 422 answer lists; one more item counts the rest (a body of 100,000 wrong
+keys would otherwise make an answer ten times its size)."""
 
 
 class InsecureToken(SystemExit):
@@ -117,10 +120,12 @@ def short_input(value: Any) -> Any:
 
 
 async def validation_error(request: Request, exc: Exception) -> Response:
-    """422 listing each validation error; long inputs are cut, so a 20 MB body is not echoed."""
+    """422 listing the first ``MAX_LISTED_ERRORS`` validation errors and how many more there
+    are; long inputs are cut, so a 20 MB body is not echoed."""
     assert isinstance(exc, RequestValidationError)
+    found = exc.errors()
     errors = []
-    for error in exc.errors():
+    for error in found[:MAX_LISTED_ERRORS]:
         error = dict(error)
         if "input" in error:
             error["input"] = short_input(error["input"])
@@ -128,6 +133,16 @@ async def validation_error(request: Request, exc: Exception) -> Response:
             error["ctx"] = {k: short_input(str(v)) for k, v in error["ctx"].items()}
         error.pop("url", None)
         errors.append(error)
+    if len(found) > MAX_LISTED_ERRORS:
+        more = len(found) - MAX_LISTED_ERRORS
+        errors.append(
+            {
+                "loc": [],
+                "msg": f"{more} more errors like these are not listed; fix the ones above "
+                "(see /docs for the request's fields) and send the request again",
+                "type": "too_many_errors",
+            }
+        )
     return _ascii_json(422, {"detail": jsonable_encoder(errors)})
 
 

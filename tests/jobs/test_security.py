@@ -6,9 +6,11 @@ import sys
 
 import pytest
 import requests
+from fastapi import FastAPI
 
 from common import Settings
-from jobs import InsecureToken, RunId
+from jobs import InsecureToken, RunId, service_app
+from jobs.security import MAX_LISTED_ERRORS, unparsable_body
 from tests.conftest import ROOT, LiveServer
 from tests.jobs.conftest import make_settings, make_toy_app
 
@@ -93,6 +95,29 @@ def test_chunked_body_over_the_limit_is_413(tmp_path):
             f"{live.url}/toy", data=chunks(), headers={"Content-Type": "application/json"}
         )
     assert answer.status_code == 413
+
+
+def list_app(tmp_path) -> FastAPI:
+    """A service shell with one route whose body is a list of numbers."""
+    settings = make_settings(tmp_path, max_body_bytes=10_000_000)
+    app = service_app("Lists", None, settings, unparsable_body, {"max_bytes": 10_000_000})
+
+    @app.post("/numbers")
+    async def numbers(values: list[int]) -> int:
+        return len(values)
+
+    return app
+
+
+def test_a_422_lists_twenty_errors_and_counts_the_rest(tmp_path):
+    with LiveServer(list_app(tmp_path)) as live:
+        answer = requests.post(f"{live.url}/numbers", json=["x"] * 100_000)
+    assert answer.status_code == 422
+    *listed, rest = answer.json()["detail"]
+    assert [error["loc"] for error in listed] == [["body", i] for i in range(MAX_LISTED_ERRORS)]
+    assert rest["type"] == "too_many_errors"
+    assert rest["msg"].startswith(f"{100_000 - MAX_LISTED_ERRORS} more errors")
+    assert len(answer.content) < 10_000
 
 
 def test_docs_need_the_token_by_default(tmp_path):
