@@ -119,11 +119,38 @@ def short_input(value: Any) -> Any:
     return f"{text[:MAX_ECHO_CHARS]}… ({len(text)} characters, cut)"
 
 
+def _is_json(content_type: str | None) -> bool:
+    media = (content_type or "").split(";")[0].strip().lower()
+    return media == "application/json" or media.endswith("+json")
+
+
+def _not_sent_as_json(request: Request, errors: list[dict]) -> str | None:
+    """What to say when a route that takes a JSON object got a body of another content type
+    (``curl -d``'s form type, text/plain, none): FastAPI validates the raw text then, and its
+    error ("a valid dictionary or object") would not say what to change."""
+    content_type = request.headers.get("content-type")
+    if _is_json(content_type) or not any(
+        tuple(e["loc"]) == ("body",) and e["type"] in ("model_attributes_type", "dict_type")
+        for e in errors
+    ):
+        return None
+    sent = f"Content-Type {content_type[:80]!r}" if content_type else "no Content-Type"
+    return (
+        f"the request body must be a JSON object sent with the header 'Content-Type: "
+        f"application/json', and this request has {sent}; with curl: -H 'Content-Type: "
+        "application/json' -d '{...}'"
+    )
+
+
 async def validation_error(request: Request, exc: Exception) -> Response:
     """422 listing the first ``MAX_LISTED_ERRORS`` validation errors and how many more there
-    are; long inputs are cut, so a 20 MB body is not echoed."""
+    are; long inputs are cut, so a 20 MB body is not echoed. A body that is not sent as JSON
+    gets one message saying so instead."""
     assert isinstance(exc, RequestValidationError)
     found = exc.errors()
+    wrong_type = _not_sent_as_json(request, found)
+    if wrong_type is not None:
+        return _ascii_json(422, {"detail": wrong_type})
     errors = []
     for error in found[:MAX_LISTED_ERRORS]:
         error = dict(error)

@@ -120,6 +120,24 @@ def test_a_422_lists_twenty_errors_and_counts_the_rest(tmp_path):
     assert len(answer.content) < 10_000
 
 
+@pytest.mark.parametrize(
+    ("content_type", "says"),
+    [
+        ("application/x-www-form-urlencoded", "Content-Type 'application/x-www-form-urlencoded'"),
+        ("text/plain", "Content-Type 'text/plain'"),
+        (None, "no Content-Type"),
+    ],
+)
+def test_a_body_not_sent_as_json_is_422_saying_which_header_to_send(toy_server, content_type, says):
+    headers = {"Content-Type": content_type} if content_type else {}
+    body = b'{"run_id": "a1", "x": 1}'
+    answer = requests.post(f"{toy_server}/toy", data=body, headers=headers)
+    assert answer.status_code == 422
+    detail = answer.json()["detail"]
+    assert "'Content-Type: application/json'" in detail and says in detail
+    assert '"run_id"' not in detail  # the body is not echoed
+
+
 def test_docs_need_the_token_by_default(tmp_path):
     settings = make_settings(tmp_path, pipeline_api_token=TOKEN)
     with LiveServer(make_toy_app(settings)) as live:
