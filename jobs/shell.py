@@ -19,7 +19,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from common import Settings
 from jobs.docs import DOCS_PATHS, STATIC_URL, add_docs
-from jobs.intake import UNAUTHORIZED, BodyLimit, TokenGate
+from jobs.intake import UNAUTHORIZED, BodyLimit, HealthFastPath, TokenGate
 from jobs.security import add_error_answers, check_token, validation_error
 
 # Dependencies that do no blocking work are ``async def``: FastAPI runs a plain ``def`` in the
@@ -89,4 +89,5 @@ def service_app(
         open_paths=open_paths,
         open_prefixes=[STATIC_URL + "/"],
     )
+    app.add_middleware(HealthFastPath)  # added last: the outermost, it runs first
     return app

@@ -143,7 +143,8 @@ async def ready(served: Annotated[Served, Depends(get_served)]) -> ReadyOut:
 
 @router.get("/health")
 async def health() -> dict[str, str]:
-    """The process is serving (no token needed)."""
+    """The process is serving (no token needed; ``HEAD`` too, for load balancers that probe with
+    it; answered by ``jobs.intake.HealthFastPath``, this route documents it)."""
     return {"status": "ok"}
 
 

@@ -8,7 +8,7 @@ import requests
 from fastapi.responses import JSONResponse
 
 from jobs import JobStore, create_job_app, get_database
-from jobs.api import HealthFastPath
+from jobs.intake import HealthFastPath
 from jobs.store import utcnow
 from tests.conftest import LiveServer
 from tests.jobs.conftest import make_settings, make_toy_app, toy_handler, toy_router

@@ -1,6 +1,7 @@
-"""What a request meets before routing (``jobs.intake``): the token gate before any body is
-read, the body budget shared by all connections and the time limit on a body (toy service on a
-real uvicorn, raw sockets where a client library would send the whole body)."""
+"""What a request meets before routing (``jobs.intake``): the liveness short cut, the token gate
+before any body is read, the body budget shared by all connections and the time limit on a body
+(toy service on a real uvicorn, raw sockets where a client library would send the whole
+body)."""
 
 import json
 
@@ -19,6 +20,16 @@ def toy_body(size: int) -> bytes:
     """A valid toy request of exactly ``size`` bytes (JSON padded with spaces)."""
     body = json.dumps({"run_id": "a1", "x": 1}).encode()
     return body + b" " * (size - len(body))
+
+
+def test_head_health_answers_as_get_does_without_a_body(tmp_path):
+    settings = make_settings(tmp_path, pipeline_api_token=TOKEN)  # a load balancer has none
+    with LiveServer(make_toy_app(settings)) as live:
+        head = requests.head(f"{live.url}/health")
+        get = requests.get(f"{live.url}/health")
+    assert head.status_code == 200 and head.content == b""
+    assert head.headers["content-length"] == get.headers["content-length"]
+    assert head.headers["content-type"] == "application/json"
 
 
 def test_a_request_without_the_token_is_refused_before_its_body_is_sent(tmp_path):

@@ -47,11 +47,23 @@ def test_api_docs_public_opens_the_docs_only(settings):
         assert requests.post(f"{server.url}/predict", timeout=10).status_code == 401
 
 
-def test_an_upload_without_the_token_is_401_before_its_body_arrives(tmp_path, unreachable_uri):
+@pytest.fixture
+def offline_settings(tmp_path, unreachable_uri) -> Settings:
+    """The token on, and no MLflow: the guards answer before a model is needed."""
+    return Settings(_env_file=None, mlflow_tracking_uri=unreachable_uri, mongo_uri=None,
+                    store_dir=tmp_path / "store", pipeline_api_token=TOKEN)  # fmt: skip
+
+
+def test_head_health_answers_without_the_token(offline_settings):
+    with LiveServer(create_app(offline_settings)) as server:
+        answer = requests.head(f"{server.url}/health", timeout=10)
+    assert answer.status_code == 200 and answer.content == b""
+
+
+def test_an_upload_without_the_token_is_401_before_its_body_arrives(offline_settings):
     # The audit's attack: 120 MB declared, the start sent, the rest never; the predictor used
     # to read (and hold) all it got before checking the token.
-    settings = Settings(_env_file=None, mlflow_tracking_uri=unreachable_uri, mongo_uri=None,
-                        store_dir=tmp_path / "store", pipeline_api_token=TOKEN)  # fmt: skip
+    settings = offline_settings
     head = {"Content-Type": "multipart/form-data; boundary=b", "Content-Length": "120000000"}
     with (
         LiveServer(create_app(settings)) as server,
