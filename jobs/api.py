@@ -32,16 +32,17 @@ one shared ``JobWatcher``. A route only validates its input and hands it to ``Jo
 
 import asyncio
 import logging
+import math
 import re
 from collections.abc import Callable
 from contextlib import asynccontextmanager
 from functools import partial
-from typing import Annotated
+from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, FastAPI, Query, Request
 from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import JSONResponse
-from pydantic import AfterValidator, Field
+from pydantic import AfterValidator, BeforeValidator, Field
 
 from common import (
     Conflict,
@@ -86,18 +87,38 @@ RunId = Annotated[
 ]
 """The ``run_id`` of a request body: hex digits, and a message that says where to find one."""
 
+MAX_WAIT_S = 600
+
+
+def _wait_seconds(value: Any) -> float:
+    """``?wait=`` as seconds, 0 to ``MAX_WAIT_S``; one message for every other value (``nan``
+    failed "less than or equal to 600", which it is not either)."""
+    try:
+        seconds = float(value)
+    except (TypeError, ValueError):
+        seconds = math.nan
+    if not 0 <= seconds <= MAX_WAIT_S:  # false for NaN too
+        raise ValueError(
+            f"wait must be a number of seconds from 0 to {MAX_WAIT_S}, such as ?wait=30; got "
+            f"{str(value)[:40]!r}"
+        )
+    return seconds
+
+
 WaitSeconds = Annotated[
     float,
-    Query(ge=0, le=600, description="Wait up to this many seconds for the job to finish."),
+    Query(ge=0, le=MAX_WAIT_S, description="Wait up to this many seconds for the job to finish."),
+    BeforeValidator(_wait_seconds),
 ]
 
 ChangeWaitSeconds = Annotated[
     float,
     Query(
         ge=0,
-        le=600,
+        le=MAX_WAIT_S,
         description="Wait up to this many seconds for the job's status or progress to change.",
     ),
+    BeforeValidator(_wait_seconds),
 ]
 
 

@@ -4,6 +4,7 @@ import gc
 import time
 from datetime import timedelta
 
+import pytest
 import requests
 from fastapi.responses import JSONResponse
 
@@ -170,6 +171,14 @@ def test_malformed_body_is_422(toy_server):
 def test_wait_out_of_range_is_422(toy_server):
     answer = requests.post(f"{toy_server}/toy?wait=-1", json={"run_id": "r1", "x": 1})
     assert answer.status_code == 422
+
+
+@pytest.mark.parametrize("wait", ["nan", "inf", "soon"])
+def test_wait_that_is_no_number_of_seconds_is_422_saying_what_it_takes(toy_server, wait):
+    answer = requests.get(f"{toy_server}/jobs/some-job?wait={wait}")
+    assert answer.status_code == 422
+    [error] = answer.json()["detail"]
+    assert "wait must be a number of seconds from 0 to 600" in error["msg"]
 
 
 def test_bug_in_a_route_is_a_generic_500_and_the_service_keeps_serving(toy_server):
