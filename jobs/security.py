@@ -216,6 +216,25 @@ async def unparsable_body(request: Request, exc: Exception) -> Response:
     return await http_exception_handler(request, exc)
 
 
+def trailing_slash(request: Request, exc: StarletteHTTPException) -> Response | None:
+    """The 404 of a path that a route serves without its trailing slash, saying so; None for
+    any other answer. (Starlette would redirect there, to a URL built from the Host header the
+    client sent: a reflected redirect. The apps have ``redirect_slashes`` off.)"""
+    path = request.scope["path"]
+    if exc.status_code != 404 or len(path) < 2 or not path.endswith("/"):
+        return None
+    scope = {**request.scope, "path": path.rstrip("/") or "/"}
+    if not any(route.matches(scope)[0] != Match.NONE for route in request.app.routes):
+        return None
+    return _ascii_json(
+        404,
+        {
+            "detail": f"no route at {path[:200]}: the API's paths end without a slash; send "
+            f"the request to {scope['path'][:200]}"
+        },
+    )
+
+
 def _allowed_methods(request: Request) -> list[str]:
     """Every method some route of the app serves at the request's path."""
     allowed = []

@@ -20,7 +20,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from common import Settings
 from jobs.docs import DOCS_PATHS, STATIC_URL, add_docs
 from jobs.intake import UNAUTHORIZED, BodyLimit, HealthFastPath, TokenGate
-from jobs.security import add_error_answers, check_token, validation_error
+from jobs.security import add_error_answers, check_token, trailing_slash, validation_error
 
 # Dependencies that do no blocking work are ``async def``: FastAPI runs a plain ``def`` in the
 # thread pool, one hop per dependency per request (see jobs.api).
@@ -73,12 +73,25 @@ def service_app(
         InsecureToken: ``PIPELINE_API_TOKEN`` is set but empty, a placeholder or short.
     """
     check_token(settings.pipeline_api_token)
-    app = FastAPI(title=title, lifespan=lifespan, docs_url=None, redoc_url=None, openapi_url=None)
+    app = FastAPI(
+        title=title,
+        lifespan=lifespan,
+        docs_url=None,
+        redoc_url=None,
+        openapi_url=None,
+        redirect_slashes=False,  # a 404 saying where, not a redirect to the Host sent (below)
+    )
     app.state.settings = settings
     add_docs(app, [Depends(require_token)], public=settings.api_docs_public)
     add_error_answers(app)
     app.add_exception_handler(RequestValidationError, validation_error)
-    app.add_exception_handler(StarletteHTTPException, http_errors)
+
+    async def http_error(request: Request, exc: Exception) -> Response:
+        assert isinstance(exc, StarletteHTTPException)
+        hint = trailing_slash(request, exc)
+        return hint if hint is not None else await http_errors(request, exc)
+
+    app.add_exception_handler(StarletteHTTPException, http_error)
     app.add_middleware(BodyLimit, timeout_s=settings.body_timeout_s, **body_limit)
     # Added after BodyLimit, so it runs before it: a request without the token is refused
     # before any of its body is read or counted.

@@ -138,6 +138,15 @@ def test_a_body_not_sent_as_json_is_422_saying_which_header_to_send(toy_server, 
     assert '"run_id"' not in detail  # the body is not echoed
 
 
+def test_a_trailing_slash_is_a_404_naming_the_path_not_a_redirect_to_the_host_sent(toy_server):
+    answer = requests.get(
+        f"{toy_server}/jobs/", headers={"Host": "evil.example"}, allow_redirects=False
+    )
+    assert answer.status_code == 404 and "location" not in answer.headers
+    assert "send the request to /jobs" in answer.json()["detail"]
+    assert "evil.example" not in answer.text
+
+
 def test_docs_need_the_token_by_default(tmp_path):
     settings = make_settings(tmp_path, pipeline_api_token=TOKEN)
     with LiveServer(make_toy_app(settings)) as live:
