@@ -2,7 +2,7 @@
 that never echo huge inputs, and the documented error answers (the token gate and the body limits,
 which act before routing, are ``jobs.intake``'s).
 
-- ``check_token(token)``: refuse to start with an empty, placeholder or short
+- ``check_token(token)``: refuse to start with an empty, placeholder, short or non-ASCII
   ``PIPELINE_API_TOKEN`` (``InsecureToken``, a ``SystemExit`` whose message is one line).
 - ``validation_error``: the 422 handler; each error's ``input`` is cut to ``MAX_ECHO_CHARS``;
   ``unparsable_body`` makes FastAPI's 400 for a body that is not UTF-8 a 422 too, and lists
@@ -52,7 +52,8 @@ class InsecureToken(SystemExit):
 
 
 def check_token(token: str | None) -> None:
-    """Raise ``InsecureToken`` for a token that is set but empty, a placeholder or too short.
+    """Raise ``InsecureToken`` for a token that is set but empty, a placeholder, too short, or
+    holds characters other than printable ASCII (no client could send it).
 
     ``None`` (the variable is unset) is allowed: the API then runs without authentication, which
     is meant for one machine (``make demo``).
@@ -60,16 +61,25 @@ def check_token(token: str | None) -> None:
     if token is None:
         return
     stripped = token.strip()
+    consequence = "it would not protect the API"
     if not stripped:
         problem = "is set but empty"
     elif stripped.lower() in PLACEHOLDER_TOKENS:
         problem = f"is the placeholder {stripped!r}"
     elif len(stripped) < MIN_TOKEN_CHARS:
         problem = f"has {len(stripped)} characters, fewer than {MIN_TOKEN_CHARS}"
+    elif not all(" " <= char <= "~" for char in stripped):
+        # Header values are bytes that the server reads as Latin-1 and most clients write as
+        # UTF-8 (or refuse to send): such a token would match for almost no client.
+        problem = (
+            "holds characters other than printable ASCII, which HTTP clients send "
+            "differently or not at all"
+        )
+        consequence = "no client could send it and every request would get 401"
     else:
         return
     raise InsecureToken(
-        f"PIPELINE_API_TOKEN {problem}, so it would not protect the API; set it to a random "
+        f"PIPELINE_API_TOKEN {problem}, so {consequence}; set it to a random "
         f"secret of at least {MIN_TOKEN_CHARS} characters, for example the output of "
         "python3 -c 'import secrets; print(secrets.token_hex(24))', or unset it to run without "
         "authentication on a single machine."

@@ -24,6 +24,12 @@ def test_weak_token_refuses_to_start(tmp_path, token):
         make_toy_app(make_settings(tmp_path, pipeline_api_token=token))
 
 
+@pytest.mark.parametrize("token", ["pässwört-" + "x" * 24, "escape-\x1b" + "x" * 24])
+def test_a_token_no_header_can_carry_refuses_to_start(tmp_path, token):
+    with pytest.raises(InsecureToken, match="other than printable ASCII"):
+        make_toy_app(make_settings(tmp_path, pipeline_api_token=token))
+
+
 def test_unset_token_starts_without_authentication(tmp_path):
     assert make_toy_app(make_settings(tmp_path, pipeline_api_token=None)) is not None
 
