@@ -112,12 +112,7 @@ class JobStore(AttemptRecords):
             if max_queued is not None:
                 queued = self.col.count_documents({"kind": kind, "status": "queued"})
                 if queued >= max_queued:
-                    raise TooManyRequests(
-                        f"the {kind} queue is full ({queued} jobs queued, MAX_QUEUED_JOBS="
-                        f"{max_queued}); retry later, or cancel a queued job with "
-                        "DELETE /jobs/<job id>.",
-                        retry_after=QUEUE_FULL_RETRY_AFTER_S,
-                    )
+                    raise _queue_full(kind, queued, max_queued)
             now = utcnow()
             doc = {
                 "_id": uuid.uuid4().hex,
@@ -144,6 +139,23 @@ class JobStore(AttemptRecords):
                     return self.submit(kind, run_id, inputs, force, max_queued, request)
                 return _out(active), True
         return _out(doc), False
+
+    def check_room(self, kind: str, run_id: str, max_queued: int) -> None:
+        """Refuse a submission cheaply, before its checks run, when ``max_queued`` jobs of
+        ``kind`` are queued and no job of ``run_id`` that could answer it instead exists (one
+        that has not failed or been cancelled: :meth:`submit` returns an equal one whatever the
+        queue). Reads only; :meth:`submit` counts again under the lock.
+
+        Raises:
+            TooManyRequests: The queue is full and the submission would make a new job.
+        """
+        self.ensure_indexes()
+        queued = self.col.count_documents({"kind": kind, "status": "queued"})
+        if queued < max_queued:
+            return
+        answer = {"kind": kind, "run_id": run_id, "status": {"$nin": ["failed", "cancelled"]}}
+        if self.col.find_one(answer) is None:
+            raise _queue_full(kind, queued, max_queued)
 
     def active_for(self, kind: str, run_id: str, request: dict) -> dict | None:
         """The queued or running job that this same request body queued, else None: a repeat
@@ -306,3 +318,11 @@ class JobStore(AttemptRecords):
             query["seq"] = {"$lt": ref["seq"]}
         docs = self.col.find(query, sort=[("seq", -1)], limit=limit)
         return [_out(doc) for doc in docs]
+
+
+def _queue_full(kind: str, queued: int, max_queued: int) -> TooManyRequests:
+    return TooManyRequests(
+        f"the {kind} queue is full ({queued} jobs queued, MAX_QUEUED_JOBS={max_queued}); retry "
+        "later, or cancel a queued job with DELETE /jobs/<job id>.",
+        retry_after=QUEUE_FULL_RETRY_AFTER_S,
+    )

@@ -122,6 +122,8 @@ class JobService:
         evaluator's ``prepare_inputs``): it runs in the same thread hop as the store call.
         ``request``, the body as sent: a repeat of a body whose job is still queued or running
         gets that job without running ``inputs()`` again (clients that poll by resubmitting).
+        A full queue refuses before ``inputs()`` runs (its MLflow calls and data checks), unless
+        a job of the run exists that could be the answer (``JobStore.check_room``).
 
         Raises:
             TooManyRequests: The queue holds ``max_queued`` jobs already.
@@ -133,6 +135,8 @@ class JobService:
                 active = self.store.active_for(self.kind, run_id, request)
                 if active is not None:
                     return active, True
+            if self.max_queued is not None:
+                self.store.check_room(self.kind, run_id, self.max_queued)
             values = inputs() if callable(inputs) else inputs
             return self.store.submit(self.kind, run_id, values, force, self.max_queued, request)
 
