@@ -3,7 +3,8 @@
 ``create_job_app`` builds a FastAPI app whose lifespan opens the store and runs a ``JobRunner``
 for one job kind, adds ``GET /jobs/{job_id}``, ``GET /jobs``, ``GET /health`` and ``GET /ready``,
 ``DELETE /jobs/{job_id}``, the Bearer-token check (when ``PIPELINE_API_TOKEN`` is set;
-``jobs.security`` refuses weak tokens at start-up and limits body sizes), offline ``/docs``
+``jobs.security`` refuses weak tokens at start-up, ``jobs.intake`` checks the token and limits
+bodies before routing), offline ``/docs``
 (``jobs.docs``) and error handlers that turn ``PipelineError`` and store outages into clear JSON
 answers. The hot routes are ``async``: store calls run in the thread pool, waits (``?wait=``) on
 one shared ``JobWatcher``. A route only validates its input and hands it to ``JobService``::
