@@ -265,7 +265,7 @@ async def ready(
     if problems:
         raise ServiceUnavailable("not ready: " + " ".join(problems))
     store = "mongodb" if settings.mongo_uri else "embedded"
-    return {"status": "ready", "mlflow": settings.mlflow_tracking_uri, "store": store}
+    return {"status": "ready", "mlflow": redact_uri(settings.mlflow_tracking_uri), "store": store}
 
 
 @health_router.get("/health")

@@ -229,6 +229,15 @@ def test_ready_when_mlflow_and_store_answer(toy_server):
     assert answer.status_code == 200 and answer.json()["store"] == "embedded"
 
 
+def test_ready_shows_the_tracking_server_without_its_credentials(tmp_path, mlflow_server):
+    with_password = mlflow_server.replace("http://", "http://auditor:s3cretPW@")
+    settings = make_settings(tmp_path, mlflow_tracking_uri=with_password)
+    with LiveServer(make_toy_app(settings)) as live:
+        answer = requests.get(f"{live.url}/ready")
+    assert answer.status_code == 200
+    assert answer.json()["mlflow"] == mlflow_server.replace("http://", "http://***@")
+
+
 def test_not_ready_names_mlflow_when_it_is_down(tmp_path, unreachable_uri):
     settings = make_settings(tmp_path, mlflow_tracking_uri=unreachable_uri)
     with LiveServer(make_toy_app(settings)) as live:
