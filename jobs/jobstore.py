@@ -140,11 +140,20 @@ class JobStore(AttemptRecords):
                 return _out(active), True
         return _out(doc), False
 
-    def check_room(self, kind: str, run_id: str, max_queued: int) -> None:
+    def check_room(
+        self,
+        kind: str,
+        run_id: str,
+        max_queued: int,
+        force: bool = False,
+        request: dict | None = None,
+    ) -> None:
         """Refuse a submission cheaply, before its checks run, when ``max_queued`` jobs of
-        ``kind`` are queued and no job of ``run_id`` that could answer it instead exists (one
-        that has not failed or been cancelled: :meth:`submit` returns an equal one whatever the
-        queue). Reads only; :meth:`submit` counts again under the lock.
+        ``kind`` are queued and no job exists that :meth:`submit` could return instead: one
+        queued by the same ``request`` (the body as sent) that has not failed or been cancelled,
+        with ``force`` only a queued or running one (``force`` runs a succeeded job again).
+        Without ``request`` any such job of ``run_id`` counts, its inputs being unknown until
+        the checks run. Reads only; :meth:`submit` counts again under the lock.
 
         Raises:
             TooManyRequests: The queue is full and the submission would make a new job.
@@ -153,7 +162,11 @@ class JobStore(AttemptRecords):
         queued = self.col.count_documents({"kind": kind, "status": "queued"})
         if queued < max_queued:
             return
-        answer = {"kind": kind, "run_id": run_id, "status": {"$nin": ["failed", "cancelled"]}}
+        status = {"$in": _ACTIVE} if force else {"$nin": ["failed", "cancelled"]}
+        if request is None:
+            answer = {"kind": kind, "run_id": run_id, "status": status}
+        else:
+            answer = {"request_key": request_key(kind, run_id, request), "status": status}
         if self.col.find_one(answer) is None:
             raise _queue_full(kind, queued, max_queued)
 

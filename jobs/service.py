@@ -123,7 +123,8 @@ class JobService:
         ``request``, the body as sent: a repeat of a body whose job is still queued or running
         gets that job without running ``inputs()`` again (clients that poll by resubmitting).
         A full queue refuses before ``inputs()`` runs (its MLflow calls and data checks), unless
-        a job of the run exists that could be the answer (``JobStore.check_room``).
+        a job exists that could be the answer: one this same body queued, which has not failed
+        or been cancelled (with ``force``: is queued or running; ``JobStore.check_room``).
 
         Raises:
             TooManyRequests: The queue holds ``max_queued`` jobs already.
@@ -136,7 +137,7 @@ class JobService:
                 if active is not None:
                     return active, True
             if self.max_queued is not None:
-                self.store.check_room(self.kind, run_id, self.max_queued)
+                self.store.check_room(self.kind, run_id, self.max_queued, force, request)
             values = inputs() if callable(inputs) else inputs
             return self.store.submit(self.kind, run_id, values, force, self.max_queued, request)
 

@@ -44,3 +44,27 @@ def test_a_full_queue_still_answers_a_repeat_of_a_finished_job_with_it(one_place
     again = requests.post(f"{url}/toy", json={"run_id": "b2", "x": 2})
     assert again.status_code == 200
     assert again.json()["job_id"] == done["job_id"] and again.json()["reused"]
+
+
+def test_a_forced_repeat_of_a_finished_job_on_a_full_queue_is_refused_before_its_check(
+    one_place_queue,
+):
+    url, store = one_place_queue
+    body = {"run_id": "b3", "x": 2}
+    assert requests.post(f"{url}/toy?wait=60", json=body).json()["status"] == "succeeded"
+    fill(store)
+    CHECKED.clear()
+    # force runs the job again: a new job, which the full queue has no room for.
+    answer = requests.post(f"{url}/toy", json={**body, "force": True})
+    assert answer.status_code == 429
+    assert CHECKED == []
+
+
+def test_another_body_for_a_run_with_a_job_is_refused_before_its_check(one_place_queue):
+    url, store = one_place_queue
+    assert requests.post(f"{url}/toy?wait=60", json={"run_id": "b4", "x": 2}).status_code == 200
+    fill(store)
+    CHECKED.clear()
+    answer = requests.post(f"{url}/toy", json={"run_id": "b4", "x": 3})
+    assert answer.status_code == 429
+    assert CHECKED == []
