@@ -51,6 +51,7 @@ from common import (
     Settings,
     freeze_startup_heap,
     get_settings,
+    redact_uri,
 )
 from jobs import store as stores
 from jobs.jobstore import JobStore
@@ -58,7 +59,7 @@ from jobs.runner import Handler, JobRunner
 from jobs.security import error_responses, unparsable_body
 from jobs.service import JobOut, JobService, Status
 from jobs.shell import get_app_settings, require_token, service_app
-from jobs.store import STORE_ERRORS, get_database, mongo_unavailable, redact_uri
+from jobs.store import STORE_ERRORS, get_database, mongo_unavailable
 from jobs.waiting import JobWatcher
 
 log = logging.getLogger(__name__)

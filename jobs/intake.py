@@ -28,12 +28,26 @@ UNAUTHORIZED = (
 
 
 def route_path(scope: Scope) -> str:
-    """The request's path without the ``root_path`` a proxy mounts the service under."""
+    """The request's path without the ``root_path`` a proxy mounts the service under, by the
+    rule routing uses (starlette's ``get_route_path``): the root ends at a ``/`` or at the end
+    of the path, so ``/apihealth`` under ``/api`` is not ``/health``."""
     path, root = scope["path"], scope.get("root_path", "")
-    return path[len(root) :] if root and path.startswith(root) else path
+    if not root or not path.startswith(root):
+        return path
+    if path == root:
+        return ""
+    return path[len(root) :] if path[len(root)] == "/" else path
 
 
-def _header(scope: Scope, name: bytes) -> bytes | None:
+def token_matches(header: bytes | None, token: bytes) -> bool:
+    """Whether an ``Authorization`` header value is ``Bearer <token>``, read as
+    ``fastapi.security.HTTPBearer`` reads it ("<scheme> <credentials>", the scheme in any case)
+    and compared in constant time."""
+    scheme, _, given = (header or b"").partition(b" ")
+    return scheme.lower() == b"bearer" and hmac.compare_digest(given.strip(), token)
+
+
+def header(scope: Scope, name: bytes) -> bytes | None:
     """The first value of header ``name`` (lower case), or None."""
     for key, value in scope.get("headers", []):
         if key == name:
@@ -42,8 +56,8 @@ def _header(scope: Scope, name: bytes) -> bytes | None:
 
 
 def _has_body(scope: Scope) -> bool:
-    length = _header(scope, b"content-length")
-    return _header(scope, b"transfer-encoding") is not None or (length not in (None, b"0"))
+    length = header(scope, b"content-length")
+    return header(scope, b"transfer-encoding") is not None or (length not in (None, b"0"))
 
 
 async def send_error(
@@ -126,9 +140,7 @@ class TokenGate:
         path = route_path(scope)
         if path in self.open_paths or path.startswith(self.open_prefixes):
             return True
-        # As fastapi.security.HTTPBearer reads the header: "<scheme> <credentials>".
-        scheme, _, given = (_header(scope, b"authorization") or b"").partition(b" ")
-        return scheme.lower() == b"bearer" and hmac.compare_digest(given.strip(), self.token)
+        return token_matches(header(scope, b"authorization"), self.token)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http" or self.allows(scope):
@@ -217,7 +229,7 @@ class BodyLimit:
             await self.app(scope, receive, send)
             return
         try:
-            declared = int(_header(scope, b"content-length") or 0)
+            declared = int(header(scope, b"content-length") or 0)
         except ValueError:
             declared = 0  # the server refuses a malformed length before the app sees it
         if declared > self.max_bytes:

@@ -8,7 +8,6 @@ reading their bodies, and bodies over a limit, beyond the service's budget or to
 A service adds its routers, its own error answers and middleware.
 """
 
-import hmac
 from collections.abc import Awaitable, Callable
 from typing import Annotated, Any
 
@@ -19,7 +18,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from common import Settings
 from jobs.docs import DOCS_PATHS, STATIC_URL, add_docs
-from jobs.intake import UNAUTHORIZED, BodyLimit, HealthFastPath, TokenGate
+from jobs.intake import UNAUTHORIZED, BodyLimit, HealthFastPath, TokenGate, header, token_matches
 from jobs.security import add_error_answers, check_token, trailing_slash, validation_error
 
 # Dependencies that do no blocking work are ``async def``: FastAPI runs a plain ``def`` in the
@@ -35,20 +34,21 @@ _bearer = HTTPBearer(auto_error=False, description="PIPELINE_API_TOKEN, when the
 
 
 async def require_token(
+    request: Request,
     settings: Annotated[Settings, Depends(get_app_settings)],
-    credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
+    _credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
 ) -> None:
     """Dependency: with ``PIPELINE_API_TOKEN`` set, require ``Authorization: Bearer <token>``.
 
-    ``TokenGate`` has refused a request without it before its body was read; this check is what
-    puts the Bearer scheme into the OpenAPI docs, and holds should a route be served without the
-    gate.
+    ``TokenGate`` has refused a request without it before its body was read; this check (the
+    same ``token_matches``) puts the Bearer scheme into the OpenAPI docs (``_bearer``, whose
+    reading of the header is not used), and holds should a route be served without the gate.
     """
     token = settings.pipeline_api_token
     if not token:
         return
-    given = credentials.credentials if credentials is not None else ""
-    if not hmac.compare_digest(given.encode(), token.encode()):
+    # check_token refused a token with characters other than printable ASCII at start-up.
+    if not token_matches(header(request.scope, b"authorization"), token.encode("ascii")):
         raise HTTPException(
             status_code=401,
             detail=UNAUTHORIZED,

@@ -7,6 +7,7 @@ import json
 
 import requests
 
+from jobs.intake import route_path
 from tests.conftest import LiveServer
 from tests.jobs.conftest import make_settings, make_toy_app
 from tests.rawhttp import open_request, read_answer
@@ -110,3 +111,9 @@ def test_a_chunked_body_beyond_the_budget_is_503(tmp_path):
             with open_request(live.url, "POST", "/toy", chunked, chunk) as second:
                 refused = read_answer(second)
     assert refused.status == 503
+
+
+def test_a_root_path_ends_at_a_slash():
+    scope = {"path": "/apihealth", "root_path": "/api"}
+    assert route_path(scope) == "/apihealth"
+    assert route_path({"path": "/api/health", "root_path": "/api"}) == "/health"
