@@ -352,7 +352,13 @@ def create_job_app(
                 await asyncio.to_thread(stores.checkpoint, db)  # the records into the store file
 
     settings = settings or get_settings()
-    limit = {"max_bytes": settings.max_body_bytes, "budget_bytes": settings.max_body_buffer_bytes}
+    limit = {
+        "max_bytes": settings.max_body_bytes,
+        "budget_bytes": settings.max_body_buffer_bytes,
+        # Small JSON bodies, parsed as soon as they are read: their share comes back then, not
+        # when a ?wait= of up to 600 s answers (or its client hung up meanwhile).
+        "hold_until_answered": False,
+    }
     app = service_app(title, lifespan, settings, unparsable_body, limit)  # the token rule first
     stores.check_store(settings)  # a damaged file: one line, not a traceback at start-up
     auth = [Depends(require_token)]

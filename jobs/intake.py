@@ -14,7 +14,7 @@ import asyncio
 import hmac
 import json
 from collections import deque
-from collections.abc import Iterable
+from collections.abc import Awaitable, Callable, Iterable
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
@@ -151,12 +151,17 @@ class TokenGate:
         await send_error(send, 401, UNAUTHORIZED, headers, close=_has_body(scope))
 
 
+Refusal = Callable[[Send], Awaitable[None]]
+"""An answer ``BodyLimit`` sends instead of handing the request on (a 413 or a 503)."""
+
+
 class BodyBudget:
     """The bytes of request bodies one service holds at once, across all its connections.
 
     A request takes its share (its ``Content-Length``, or what has arrived of a chunked body)
-    before its body is read and gives it back once it is answered. Used on the event loop only,
-    so it needs no lock.
+    before its body is read and gives it back once it is answered, or (``BodyLimit`` with
+    ``hold_until_answered=False``) once its body is handed on. Used on the event loop only, so
+    it needs no lock.
     """
 
     def __init__(self, limit: int) -> None:
@@ -182,7 +187,10 @@ class BodyLimit:
     - The body's bytes are taken from a ``BodyBudget`` of ``budget_bytes`` (at least
       ``max_bytes``) shared by every connection; when it is spent the request gets 503 with
       ``Retry-After``, before its body is read (a declared length) or as soon as it is spent
-      (chunked). The bytes are given back when the request is answered.
+      (chunked). ``hold_until_answered``: the bytes are given back when the request is answered
+      (the predictor, whose uploads stay spooled until then); else as soon as the last piece of
+      the body is handed on (the job services, whose small JSON bodies are parsed at once and
+      whose ``?wait=`` may keep a request open for minutes, after its client hung up too).
     - A body that has not arrived completely after ``timeout_s`` seconds gets 408, and what
       arrived of it is dropped.
 
@@ -199,6 +207,7 @@ class BodyLimit:
         budget_bytes: int | None = None,
         budget_setting: str = "MAX_BODY_BUFFER_BYTES",
         timeout_s: float = 60.0,
+        hold_until_answered: bool = True,
     ) -> None:
         self.app = app
         self.max_bytes = max_bytes
@@ -208,6 +217,7 @@ class BodyLimit:
         self.budget = BodyBudget(max(budget_bytes or max_bytes, max_bytes))
         self.budget_setting = budget_setting
         self.timeout_s = timeout_s
+        self.hold_until_answered = hold_until_answered
 
     def message(self) -> str:
         return f"request body larger than {self.max_bytes} bytes ({self.setting}); {self.hint}"
@@ -239,10 +249,15 @@ class BodyLimit:
             await self._busy(send)
             return
         held = [declared]  # what this request holds of the budget, grown by a chunked body
+
+        def give_back() -> None:
+            self.budget.give_back(held[0])
+            held[0] = 0
+
         try:
             try:
                 async with asyncio.timeout(self.timeout_s):
-                    chunks = await self._read(receive, send, held)
+                    body = await self._read(receive, held)
             except TimeoutError:
                 detail = (
                     f"the request body did not arrive completely within {self.timeout_s:g} "
@@ -250,14 +265,20 @@ class BodyLimit:
                 )
                 await send_error(send, 408, detail)
                 return
-            if chunks is None:  # answered already, or the client went away
+            if body is None:  # the client went away: nobody to answer
                 return
-            await self.app(scope, _replay(chunks, receive), send)
+            if not isinstance(body, deque):
+                # Sent here, outside the time limit: a send that outlasts it is not cut short by
+                # a 408, which would start a second answer.
+                await body(send)
+                return
+            handed_on = None if self.hold_until_answered else give_back
+            await self.app(scope, _replay(body, receive, handed_on), send)
         finally:
-            self.budget.give_back(held[0])
+            give_back()
 
-    async def _read(self, receive: Receive, send: Send, held: list[int]) -> deque[bytes] | None:
-        """The body's pieces; None when it was refused (answered here) or the client left."""
+    async def _read(self, receive: Receive, held: list[int]) -> deque[bytes] | Refusal | None:
+        """The body's pieces; the answer to send instead (413, 503); None when the client left."""
         chunks: deque[bytes] = deque()
         received = 0
         while True:
@@ -267,12 +288,10 @@ class BodyLimit:
             chunk = message.get("body", b"")
             received += len(chunk)
             if received > self.max_bytes:
-                await self._too_large(send)
-                return None
+                return self._too_large
             if received > held[0]:  # a chunked body (or none declared): take as it comes
                 if not self.budget.take(received - held[0]):
-                    await self._busy(send)
-                    return None
+                    return self._busy
                 held[0] = received
             if chunk:
                 chunks.append(chunk)
@@ -280,9 +299,11 @@ class BodyLimit:
                 return chunks
 
 
-def _replay(chunks: deque[bytes], receive: Receive) -> Receive:
+def _replay(
+    chunks: deque[bytes], receive: Receive, handed_on: Callable[[], None] | None = None
+) -> Receive:
     """A ``receive`` that hands on ``chunks`` one message each (letting go of each), then
-    whatever the server sends (a disconnect)."""
+    whatever the server sends (a disconnect); ``handed_on`` is called once the last is."""
     delivered = False
 
     async def replay() -> Message:
@@ -291,6 +312,8 @@ def _replay(chunks: deque[bytes], receive: Receive) -> Receive:
             return await receive()
         chunk = chunks.popleft() if chunks else b""  # no body at all: one empty message
         delivered = not chunks
+        if delivered and handed_on is not None:
+            handed_on()
         return {"type": "http.request", "body": chunk, "more_body": not delivered}
 
     return replay

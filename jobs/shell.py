@@ -65,9 +65,9 @@ def service_app(
 ) -> FastAPI:
     """A FastAPI app for ``settings`` with the shared guards; ``http_errors`` answers the
     framework's own HTTP errors (a service turns some 400s into its documented 422s),
-    ``body_limit`` holds ``BodyLimit``'s options (``max_bytes``, ``budget_bytes``, and
-    ``setting``, ``budget_setting`` and ``hint`` for its messages; the time limit is
-    ``BODY_TIMEOUT_S``).
+    ``body_limit`` holds ``BodyLimit``'s options (``max_bytes``, ``budget_bytes``,
+    ``hold_until_answered``, and ``setting``, ``budget_setting`` and ``hint`` for its messages;
+    the time limit is ``BODY_TIMEOUT_S``).
 
     Raises:
         InsecureToken: ``PIPELINE_API_TOKEN`` is set but empty, a placeholder or short.

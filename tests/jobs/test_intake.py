@@ -3,13 +3,17 @@ before any body is read, the body budget shared by all connections and the time 
 (toy service on a real uvicorn, raw sockets where a client library would send the whole
 body)."""
 
+import asyncio
 import json
+from datetime import UTC, datetime, timedelta
 
 import requests
+from starlette.types import Message
 
-from jobs.intake import route_path
+from jobs import JobStore, get_database
+from jobs.intake import BodyLimit, route_path
 from tests.conftest import LiveServer
-from tests.jobs.conftest import make_settings, make_toy_app
+from tests.jobs.conftest import CHECKED, make_settings, make_toy_app, wait_until
 from tests.rawhttp import open_request, read_answer
 
 TOKEN = "toy-test-token-0123456789abcdef"
@@ -17,10 +21,24 @@ AUTH = {"Authorization": f"Bearer {TOKEN}"}
 JSON = {"Content-Type": "application/json"}
 
 
-def toy_body(size: int) -> bytes:
+def toy_body(size: int, run_id: str = "a1", x: int = 1) -> bytes:
     """A valid toy request of exactly ``size`` bytes (JSON padded with spaces)."""
-    body = json.dumps({"run_id": "a1", "x": 1}).encode()
+    body = json.dumps({"run_id": run_id, "x": x}).encode()
     return body + b" " * (size - len(body))
+
+
+def unclaimed_job(store: JobStore, run_id: str) -> str:
+    """The id of a queued toy job (the inputs of ``toy_body(..., run_id, 5)``) that no runner
+    claims while the test runs: a ``?wait=`` on it waits until it is cancelled."""
+    job, _ = store.submit("toy", run_id, {"x": 5, "sleep": 0.0})
+    later = datetime.now(UTC) + timedelta(hours=1)
+    store.col.update_one({"_id": job["job_id"]}, {"$set": {"not_before": later}})
+    return job["job_id"]
+
+
+def checked(run_id: str) -> bool:
+    """Whether the toy route's request check has run for a body of ``run_id``."""
+    return any(body["run_id"] == run_id for body in CHECKED)
 
 
 def test_head_health_answers_as_get_does_without_a_body(tmp_path):
@@ -111,6 +129,57 @@ def test_a_chunked_body_beyond_the_budget_is_503(tmp_path):
             with open_request(live.url, "POST", "/toy", chunked, chunk) as second:
                 refused = read_answer(second)
     assert refused.status == 503
+
+
+def test_a_long_wait_gives_its_body_share_back_once_the_body_is_handed_on(tmp_path):
+    settings = make_settings(tmp_path, max_body_bytes=1000, max_body_buffer_bytes=1000)
+    job_id = unclaimed_job(JobStore(get_database(settings)), "c1")  # queued before the runner
+    with LiveServer(make_toy_app(settings)) as live:
+        head = {**JSON, "Content-Length": "800"}
+        body = toy_body(800, "c1", 5)
+        with open_request(live.url, "POST", "/toy?wait=600", head, body) as waiting:
+            wait_until(lambda: checked("c1"), 30, "the waiting request's check")
+            # The first request waits for its job: the whole budget is free for another body.
+            other = requests.post(f"{live.url}/toy", data=toy_body(1000, "c2"), headers=JSON)
+            requests.delete(f"{live.url}/jobs/{job_id}")
+            ended = read_answer(waiting)
+    assert other.status_code == 202
+    assert ended.status == 200 and ended.json()["status"] == "cancelled"  # it was still waiting
+
+
+def test_a_client_that_hangs_up_during_a_long_wait_holds_no_body_share(tmp_path):
+    settings = make_settings(tmp_path, max_body_bytes=1000, max_body_buffer_bytes=1000)
+    job_id = unclaimed_job(JobStore(get_database(settings)), "d1")
+    with LiveServer(make_toy_app(settings)) as live:
+        head = {**JSON, "Content-Length": "800"}
+        with open_request(live.url, "POST", "/toy?wait=600", head, toy_body(800, "d1", 5)):
+            wait_until(lambda: checked("d1"), 30, "the request's check")
+        # Hung up: the route still waits (nothing watches the connection), holding no share.
+        after = requests.post(f"{live.url}/toy", data=toy_body(1000, "d2"), headers=JSON)
+        requests.delete(f"{live.url}/jobs/{job_id}")  # ends the wait, so the server can stop
+    assert after.status_code == 202
+
+
+def test_a_refusal_slower_to_send_than_the_time_limit_is_not_followed_by_a_408():
+    # The server's side of the socket is played here: a send that waits (a client that does
+    # not read) cannot be staged over a real socket with an answer this small.
+    sent: list[Message] = []
+
+    async def receive() -> Message:
+        return {"type": "http.request", "body": b"x" * 200, "more_body": True}
+
+    async def send(message: Message) -> None:
+        sent.append(message)
+        await asyncio.sleep(0.5)  # longer than the body's time limit below
+
+    async def never_called(scope, receive, send) -> None:
+        raise AssertionError("a refused body reached the app")
+
+    limit = BodyLimit(never_called, max_bytes=100, timeout_s=0.1)
+    scope = {"type": "http", "method": "POST", "path": "/toy", "headers": []}
+    asyncio.run(limit(scope, receive, send))
+    starts = [m["status"] for m in sent if m["type"] == "http.response.start"]
+    assert starts == [413]
 
 
 def test_a_root_path_ends_at_a_slash():
