@@ -174,7 +174,7 @@ def submission_responses(s422: str) -> dict[int | str, dict]:
     ``s422`` says what makes that service's request unusable."""
     return {
         200: {"model": JobOut, "description": "the job is finished (with ?wait=) or reused"},
-        **error_responses(401, 404, 413, 422, 429, 503, s422=s422),
+        **error_responses(401, 404, 408, 413, 422, 429, 503, s422=s422),
     }
 
 

@@ -280,6 +280,7 @@ class ValidationErrorOut(BaseModel):
 ERROR_DESCRIPTIONS = {
     401: "PIPELINE_API_TOKEN is set and the Bearer token is missing or wrong",
     404: "no such run or job",
+    408: "the request body did not arrive completely within BODY_TIMEOUT_S seconds",
     409: "the job has already finished",
     413: "request body larger than MAX_BODY_BYTES",
     422: "malformed request, or a run or data set that cannot be used (the detail says why)",

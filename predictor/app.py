@@ -94,6 +94,7 @@ async def get_served(holder: Annotated[ModelHolder, Depends(get_holder)]) -> Ser
 
 _ERRORS = error_responses(
     401,
+    408,
     413,
     422,
     503,

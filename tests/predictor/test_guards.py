@@ -73,6 +73,14 @@ def test_an_upload_without_the_token_is_401_before_its_body_arrives(offline_sett
     assert answer.status == 401 and answer.headers["www-authenticate"] == "Bearer"
 
 
+def test_the_schema_lists_the_answers_to_a_body_too_slow_or_beyond_the_budget(offline_settings):
+    with LiveServer(create_app(offline_settings)) as server:
+        schema = requests.get(f"{server.url}/openapi.json", headers=AUTH, timeout=10).json()
+    responses = schema["paths"]["/predict"]["post"]["responses"]
+    assert "BODY_TIMEOUT_S" in responses["408"]["description"]
+    assert "PREDICT_MAX_BODY_BUFFER_BYTES" in responses["503"]["description"]
+
+
 @pytest.mark.parametrize("token", ["", "   ", "CHANGE-ME", "s3cret", "x" * 23])
 def test_weak_token_refuses_to_start(settings, token):
     with pytest.raises(InsecureToken, match="PIPELINE_API_TOKEN"):
