@@ -5,7 +5,11 @@ and ``/openapi.json`` offline behind the token (``jobs.docs``), answers validati
 without echoing large inputs, any ``PipelineError`` with its status and anything unexpected with
 a JSON 500, and, before routing (``jobs.intake``), refuses requests without the token before
 reading their bodies, and bodies over a limit, beyond the service's budget or too slow to arrive.
-A service adds its routers, its own error answers and middleware.
+A service adds its routers and its own error answers. It adds no middleware to the app
+``service_app`` returns: ``add_middleware`` wraps the middleware added before, so one added
+afterwards would run before ``HealthFastPath`` and ``TokenGate``, on requests without the token
+too, and could read a body before ``BodyLimit`` limits it. A middleware that must see requests
+belongs in ``service_app``, added before ``BodyLimit`` (it then runs after the guards).
 """
 
 from collections.abc import Awaitable, Callable
