@@ -5,31 +5,23 @@ A folder's ``content_hash`` (the trainer's ``dataset_hash``, an evaluation's tes
 hash of its files' paths and the BLAKE2b digests of their bytes: the same files copied to
 another machine, synced again (``aws s3 sync``, ``rsync`` without ``-t``) or checked out afresh
 keep their hash, so evaluations made before and after still compare; a file rewritten with other
-bytes changes it (as for git, one whose size and modification time were both restored is
-trusted unchanged).
+bytes changes it, also when its size and modification time were restored (``tar``, ``unzip``).
 
 Reading every file's bytes costs one pass over the data, paid once: each digest is cached with
-the file's size and modification time (``digests`` in the loader's cache), and a file whose size
-and time are unchanged is not read again.
+the file's size, modification and change times and inode (``digests`` in the loader's cache),
+and a file whose four are unchanged is not read again.
 """
 
 import hashlib
 import json
+import os
+import unicodedata
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Protocol
 
-from dataloader.cache import ArrayCache, make_key
+from dataloader.cache import ArrayCache
 
 CHUNK = 1 << 20
-
-
-class Stat(Protocol):
-    """A scanned file: its path relative to the data set, size and modification time."""
-
-    rel: str
-    size: int
-    mtime_ns: int
 
 
 def file_digest(path: Path) -> str:
@@ -45,21 +37,38 @@ def file_digest(path: Path) -> str:
     return digest.hexdigest()
 
 
-def content_hash(root: Path, files: Sequence[Stat], cache: ArrayCache) -> str:
-    """SHA-256 of ``[[path, digest], ...]`` of ``files`` (in their order) under ``root``."""
-    key = make_key("digests", str(root.resolve()))
-    known = cache.load_json("digests", key)
-    known = known if isinstance(known, dict) else {}
-    pairs, changed = [], False
-    for f in files:
-        entry = known.get(f.rel)
-        if isinstance(entry, list) and entry[:2] == [f.size, f.mtime_ns] and len(entry) == 3:
-            digest = entry[2]
+def _signature(path: Path) -> list[int] | None:
+    """What a cached digest is trusted by: size, modification and change times, inode. A tool
+    that restores modification times (tar, unzip) cannot restore the change time."""
+    try:
+        st = os.stat(path)
+    except OSError:
+        return None
+    return [st.st_size, st.st_mtime_ns, st.st_ctime_ns, st.st_ino]
+
+
+def content_hash(root: Path, rels: Sequence[str], cache: ArrayCache) -> str:
+    """SHA-256 of the sorted ``[name, digest]`` pairs of the files ``rels`` under ``root``
+    (names in Unicode NFC: a copy from macOS, which writes NFD, keeps the hash)."""
+    # One document per data set, whatever the decoding version (digests do not depend on it).
+    key = hashlib.sha256(str(root.resolve()).encode()).hexdigest()[:24]
+    known = _cached(cache, key)
+    pairs, fresh = [], {}
+    for rel in rels:
+        signature = _signature(root / rel)
+        entry = known.get(rel)
+        if signature is not None and isinstance(entry, list) and entry[:-1] == signature:
+            digest = entry[-1]
         else:
-            digest = file_digest(root / f.rel)
-            if digest != "unreadable":
-                known[f.rel], changed = [f.size, f.mtime_ns, digest], True
-        pairs.append([f.rel, digest])
-    if changed:
-        cache.save_json("digests", key, known)
-    return hashlib.sha256(json.dumps(pairs).encode()).hexdigest()
+            digest = file_digest(root / rel)
+            if signature is not None and digest != "unreadable":
+                fresh[rel] = [*signature, digest]
+        pairs.append([unicodedata.normalize("NFC", rel), digest])
+    if fresh:  # merged into what another loader (the trainer's, an evaluator's) saved meanwhile
+        cache.save_json("digests", key, {**_cached(cache, key), **fresh})
+    return hashlib.sha256(json.dumps(sorted(pairs)).encode()).hexdigest()
+
+
+def _cached(cache: ArrayCache, key: str) -> dict:
+    known = cache.load_json("digests", key)
+    return known if isinstance(known, dict) else {}

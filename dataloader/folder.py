@@ -160,7 +160,7 @@ def load_folder(
     file_list = json.dumps([[f.rel, f.size, f.mtime_ns] for f in all_files])
     listing = hashlib.sha256(file_list.encode()).hexdigest()
     cache = ArrayCache(cache_dir or root / ".cache", str(root.resolve()))
-    content_hash = digests.content_hash(root, all_files, cache)
+    content_hash = digests.content_hash(root, [f.rel for f in all_files], cache)
     index = _index(root, all_files, cache, make_key("index", listing))
     readable = [f for f in all_files if isinstance(index[f.rel], list)]
     skipped += [

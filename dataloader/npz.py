@@ -1,6 +1,5 @@
 """MedMNIST ``.npz`` files: ``{train,val,test}_images`` (N×H×W or N×H×W×3) and ``_labels``."""
 
-import hashlib
 import itertools
 import zipfile
 from pathlib import Path
@@ -8,6 +7,7 @@ from pathlib import Path
 import numpy as np
 
 from dataloader.cache import ArrayCache, make_key
+from dataloader.digests import file_digest
 from dataloader.errors import DataError
 from dataloader.imageset import ImageSet, Loaded, native_fit
 from mlpipeline_model import conform, misfit
@@ -15,14 +15,6 @@ from mlpipeline_model import conform, misfit
 EXPECTED_KEYS = (
     "train_images, train_labels, test_images, test_labels (val_images, val_labels optional)"
 )
-
-
-def file_hash(path: Path) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as f:
-        for block in iter(lambda: f.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
 
 
 def _images(path: Path, split: str, images: np.ndarray) -> np.ndarray:
@@ -181,7 +173,7 @@ def load_npz(
             "a size closer to theirs (the served model would refuse images of their own size)"
         )
     channels = channels or native_channels
-    content_hash = file_hash(path)
+    content_hash = file_digest(path)
     cache = ArrayCache(cache_dir or path.parent / ".cache", str(path.resolve()))
     sets = {}
     for split, (images, labels) in arrays.items():
