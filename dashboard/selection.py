@@ -197,9 +197,11 @@ def top_runs(
     figure (``eval_*``) made with test-time augmentation or on another data folder than the
     run's own (``contract.basis_tags``) does not rank against the others either: left out.
 
+    Runs evaluated on other test data than the best of them (``Basis.dataset_hash``) are left
+    out too: figures of different test sets do not rank against each other.
+
     Raises:
-        InvalidInput: ``k`` below 1, an unknown metric, or test figures of different test data
-            (``leaderboard.evaluation_data``), which no ranking can compare.
+        InvalidInput: ``k`` below 1, or an unknown metric.
     """
     if k < 1:
         raise InvalidInput(f"K must be at least 1, got {k}")
@@ -226,14 +228,11 @@ def top_runs(
         # the leaderboard's rules: a † caveat (tta, other data) does not rank, and figures of
         # different test data do not rank against each other
         bases = [leaderboard.basis_of({"tags": r.data.tags}) for r in runs]
-        runs = [r for r, b in zip(runs, bases, strict=True) if b.caveat is None]
-        if len(data := leaderboard.evaluation_data(bases)) > 1:
-            raise InvalidInput(
-                f"the runs with {metric} were evaluated on {len(data)} different test sets "
-                "(another data folder, or test files changed between evaluations): their test "
-                "figures do not rank against each other. Evaluate them again on one data folder "
-                "(Evaluation tab, or POST /evaluate with force), or rank by a validation metric."
-            )
+        plain = [(r, b) for r, b in zip(runs, bases, strict=True) if b.caveat is None]
+        # ranked within the test data of the best plain run (evaluations from before the data
+        # tags, of unknown data, count as plain and rank with it)
+        data = next((b.dataset_hash for _, b in plain if b.dataset_hash), None)
+        runs = [r for r, b in plain if b.dataset_hash in (None, data)]
     return [r.info.run_id for r in runs[:k]]
 
 
@@ -254,7 +253,8 @@ def download_top(
     if not ids:
         on = f" trained on {class_names}" if class_names is not None else ""
         left_out = (
-            " (test figures made with --tta or on another data folder are not ranked)"
+            " (test figures made with --tta, on another data folder or on other test data "
+            "than the best run's are not ranked)"
             if metric.startswith(metric_keys.EVAL_PREFIX)
             else ""
         )

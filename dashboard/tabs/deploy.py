@@ -214,8 +214,9 @@ def _downloads(ctx: Context, found: choose.Assessment) -> None:
             st.caption(f"Among the runs trained on this run's classes: {classes}.")
         if metric.startswith(metric_keys.EVAL_PREFIX):
             st.caption(
-                "Test figures made with --tta or on another data folder are not ranked; runs "
-                "evaluated on different test sets are not ranked by a test figure at all."
+                "Test figures made with --tta or on another data folder are not ranked, nor "
+                "runs evaluated on other test data than the best of them (figures of different "
+                "test sets do not rank against each other)."
             )
         if st.button(f"Download top {k}", key="download_topk"):
             with st.spinner(f"Downloading the {k} best runs by {metric}…"):

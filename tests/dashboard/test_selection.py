@@ -162,23 +162,27 @@ def test_top_k_by_a_test_figure_leaves_out_tta_and_other_data_evaluations(mlflow
     assert got == [ranked["plain-b"], ranked["untagged"], ranked["plain-a"]]
 
 
-def test_top_k_by_a_test_figure_of_different_test_sets_is_refused(mlflow_server):
+def test_top_k_by_a_test_figure_ranks_within_the_best_runs_test_data(mlflow_server):
     from mlflow import MlflowClient
 
     from runs import contract
 
     client = MlflowClient(mlflow_server)
     experiment_id = client.create_experiment(f"top-k-{uuid.uuid4().hex}")
-    for name, accuracy, data in [("a", 0.7, "h1"), ("b", 0.8, "h2")]:
+    ranked = {}
+    for name, accuracy, data in [("a", 0.7, "h1"), ("b", 0.8, "h2"), ("c", 0.9, "h1"),
+                                 ("untagged", 0.75, None)]:  # fmt: skip
         run_id = client.create_run(experiment_id, run_name=name).info.run_id
         client.log_metric(run_id, "eval_accuracy", accuracy)
-        folder = f"evaluation/{name}-1"
-        client.set_tag(run_id, contract.EVALUATION_PATH_TAG, folder)
-        for key, value in contract.evaluation_tags("none", True, data, folder).items():
-            client.set_tag(run_id, key, value)
+        if data is not None:
+            folder = f"evaluation/{name}-1"
+            client.set_tag(run_id, contract.EVALUATION_PATH_TAG, folder)
+            for key, value in contract.evaluation_tags("none", True, data, folder).items():
+                client.set_tag(run_id, key, value)
         client.set_terminated(run_id)
-    with pytest.raises(InvalidInput, match="2 different test sets"):
-        top_runs(mlflow_server, experiment_id, "eval_accuracy", 2, True)
+        ranked[name] = run_id
+    got = top_runs(mlflow_server, experiment_id, "eval_accuracy", 3, True)
+    assert got == [ranked["c"], ranked["untagged"], ranked["a"]]  # b: other test data
 
 
 @pytest.mark.parametrize("classes", [["benign", "malignant"], ["Crohn's", "normal"]])
