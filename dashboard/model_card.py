@@ -97,9 +97,16 @@ def explained_images(faithfulness: contract.Faithfulness | None) -> int | None:
 
 
 def faithfulness_scope(faithfulness: contract.Faithfulness | None) -> str:
-    """``8 explained images``, or ``explained images`` when the count is unknown."""
+    """``8 explained images``, ``explained images`` when the count is unknown, and for fewer
+    than five what is missing: ``2 explained images (too few for an interval: explain 5 or
+    more)``."""
     n = explained_images(faithfulness)
-    return "explained images" if n is None else f"{n} explained images"
+    if n is None:
+        return "explained images"
+    least = contract.FAITHFULNESS_MIN_IMAGES
+    if n < least:
+        return f"{n} explained images (too few for an interval: explain {least} or more)"
+    return f"{n} explained images"
 
 
 def split_counts(params: dict[str, str], stats: contract.DatasetStats | None) -> dict[str, int]:

@@ -10,8 +10,9 @@ that points at what the model really uses; a map no better than random scores ab
 order's area.
 
 A method's ``score`` (random-order AUC − AUC, averaged over the explained images) comes with a
-95 % percentile-bootstrap interval over those images (``scipy.stats.bootstrap``): with the usual
-8 images an interval that reaches below 0 says the map is not shown to beat random.
+95 % percentile-bootstrap interval over those images (``scipy.stats.bootstrap``; from 5 images
+on): with the usual 8 images an interval that reaches below 0 says the map is not shown to beat
+random (a percentile interval of 8 values is, if anything, narrow).
 """
 
 import math
@@ -23,9 +24,12 @@ from scipy.stats import bootstrap
 from sklearn.metrics import auc
 from torch import nn
 
+from runs import contract
+
 GRID = 8
 CONFIDENCE = 0.95
 N_RESAMPLES = 2000
+MIN_IMAGES = contract.FAITHFULNESS_MIN_IMAGES  # fewer explained images get no interval
 
 
 def patch_size(height: int, width: int, grid: int = GRID) -> int:
@@ -92,8 +96,9 @@ def _area(fractions: np.ndarray, curves: np.ndarray) -> np.ndarray:
 
 def score_interval(gains: np.ndarray, seed: int = 0) -> tuple[float | None, float | None]:
     """95 % percentile-bootstrap interval of the mean of ``gains`` (random-order AUC − AUC per
-    image); ``(None, None)`` below two images. Equal gains give a zero-width interval."""
-    if len(gains) < 2:
+    image); ``(None, None)`` below ``MIN_IMAGES`` images, whose resamples are too few to give
+    one (with 2 images it is their minimum and maximum). Equal gains give a zero-width one."""
+    if len(gains) < MIN_IMAGES:
         return None, None
     if np.ptp(gains) == 0:  # scipy refuses a degenerate sample
         return float(gains[0]), float(gains[0])

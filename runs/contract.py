@@ -264,6 +264,11 @@ class MethodFaithfulness(_Open):
     curve: list[float] = Field(default_factory=list)
 
 
+# Fewer explained images get no interval of their faithfulness scores (the explainer computes
+# them, the dashboard says why one is missing).
+FAITHFULNESS_MIN_IMAGES = 5
+
+
 class Faithfulness(_Open):
     """``<explanation>/faithfulness.json``: deletion curves per method and for a random order."""
 

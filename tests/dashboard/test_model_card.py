@@ -245,4 +245,6 @@ def test_a_score_written_before_intervals_is_shown_alone_with_its_image_count():
          "methods": {"shap": {"auc": 0.2, "random_auc": 0.3, "score": 0.1}}}
     )  # fmt: skip
     assert score_text(faithfulness_table(faithfulness, {}).to_dict("records")[0]) == "0.1000"
-    assert faithfulness_scope(faithfulness) == "3 explained images"
+    assert faithfulness_scope(faithfulness) == (
+        "3 explained images (too few for an interval: explain 5 or more)"
+    )

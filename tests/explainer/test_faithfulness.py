@@ -71,6 +71,6 @@ def test_an_interval_of_scattered_gains_reaches_below_zero():
     assert low < 0 < high
 
 
-def test_one_image_has_no_interval_and_equal_gains_a_zero_width_one():
-    assert score_interval(np.array([0.2])) == (None, None)
-    assert score_interval(np.array([0.1, 0.1, 0.1])) == (0.1, 0.1)
+def test_fewer_than_five_images_have_no_interval_and_equal_gains_a_zero_width_one():
+    assert score_interval(np.array([0.2, 0.1, 0.3, 0.0])) == (None, None)
+    assert score_interval(np.array([0.1] * 5)) == (0.1, 0.1)
