@@ -8,7 +8,9 @@ their clients must not receive them.
 
 import re
 
-_USERINFO = re.compile(r"\b([a-z][a-z0-9+.-]*://)[^@/?#\s'\"]*@", re.IGNORECASE)
+# To the last '@' before the host, as URL parsers split it: a password may hold '@'.
+_USERINFO = re.compile(r"\b([a-z][a-z0-9+.-]*://)[^/?#\s'\"]*@", re.IGNORECASE)
+_URI = re.compile(r"\b[a-z][a-z0-9+.-]*://[^\s'\"]*", re.IGNORECASE)
 # A parameter whose name holds one of these words, or is one of the short names, has its value
 # replaced: tokens, passwords, API keys, signatures of pre-signed URLs (AWS, Azure, GCS).
 _SECRET_WORDS = r"token|pass|pwd|secret|key|signature|credential|session"
@@ -25,4 +27,5 @@ def redact_uri(text: str) -> str:
     ``api_key``, ``sig``...) by ``***``; the scheme, host, port and path stay, so that the
     message still says which server it means."""
     text = _USERINFO.sub(rf"\1{REDACTED}@", text)
-    return _SECRET_QUERY.sub(rf"\1{REDACTED}", text)
+    # Query values only inside a URI: a user's file name 'scans;key=3' is left as written.
+    return _URI.sub(lambda uri: _SECRET_QUERY.sub(rf"\1{REDACTED}", uri[0]), text)

@@ -18,7 +18,7 @@ from mlflow.exceptions import MlflowException
 from mlflow.tracking import MlflowClient
 from pydantic import ValidationError
 
-from common import InvalidInput, NotFound, ServiceUnavailable, redact_uri
+from common import InvalidInput, NotFound, ServiceUnavailable
 from runs import contract
 from runs.contract import PREPROCESSING_JSON as PREPROCESSING_PATH
 from runs.interface import ServedRecord, read_served
@@ -42,28 +42,27 @@ def check_tracking(uri: str, timeout: float = 5.0) -> None:
     """Raise ``ServiceUnavailable`` unless the MLflow tracking server at ``uri`` answers.
 
     Local stores (``sqlite:``, ``file:``, plain paths) are always considered reachable. The
-    messages name the server without its credentials (``redact_uri``).
+    messages name the server without its credentials (every ``PipelineError`` redacts them).
     """
     if not uri.startswith(("http://", "https://")):
         return
-    shown = redact_uri(uri)
     try:
         response = requests.get(uri.rstrip("/") + "/health", timeout=timeout)
     except requests.ReadTimeout as exc:  # it took the connection but does not answer (a
         # ConnectTimeout, a wrong address or a dropping firewall, is "unreachable" below)
         raise ServiceUnavailable(
-            f"MLflow tracking server at {shown} did not answer within {timeout:g} s "
+            f"MLflow tracking server at {uri} did not answer within {timeout:g} s "
             f"({type(exc).__name__}): it is overloaded or hung; check its process and log, and "
             "restart it if it stays so."
         ) from exc
     except requests.RequestException as exc:
         raise ServiceUnavailable(
-            f"MLflow tracking server at {shown} is unreachable ({type(exc).__name__}). "
+            f"MLflow tracking server at {uri} is unreachable ({type(exc).__name__}). "
             "Start it (make demo starts one) or set MLFLOW_TRACKING_URI to a running server."
         ) from exc
     if response.status_code != 200:
         raise ServiceUnavailable(
-            f"MLflow tracking server at {shown} answered HTTP {response.status_code} on /health; "
+            f"MLflow tracking server at {uri} answered HTTP {response.status_code} on /health; "
             "check MLFLOW_TRACKING_URI and the server's --allowed-hosts."
         )
 
@@ -77,7 +76,7 @@ def get_client(uri: str) -> MlflowClient:
 def get_run(client: MlflowClient, run_id: str) -> Run:
     """The run ``run_id``; ``NotFound`` when the tracking server has no such run or it is
     deleted (in MLflow's trash, where nothing can be logged to it)."""
-    server = redact_uri(client.tracking_uri)
+    server = client.tracking_uri  # shown without credentials: NotFound redacts them
     try:
         run = client.get_run(run_id)
     except MlflowException as exc:
@@ -125,7 +124,7 @@ def outage_of(uri: str, exc: BaseException, what: str) -> ServiceUnavailable | N
         except ServiceUnavailable as down:
             return ServiceUnavailable(f"could not {what}: {down}")
     return ServiceUnavailable(
-        f"could not {what}: MLflow at {redact_uri(uri)} did not answer "
+        f"could not {what}: MLflow at {uri} did not answer "
         f"({type(seen).__name__}); this is an outage, not a problem of the run: the job is "
         "retried. Check the tracking server."
     )

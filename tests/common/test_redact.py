@@ -30,3 +30,12 @@ def test_a_uri_inside_a_message_is_redacted():
 )
 def test_a_uri_without_credentials_is_left_as_it_is(uri):
     assert redact_uri(uri) == uri
+
+
+def test_a_password_holding_an_at_sign_is_replaced_whole():
+    assert redact_uri("http://u:p@ss@host:5000/x") == "http://***@host:5000/x"
+
+
+def test_a_user_s_text_outside_a_uri_keeps_what_looks_like_a_parameter():
+    message = "data_dir 'scans;key=3' does not exist under http://h/?token=s3cret"
+    assert redact_uri(message) == "data_dir 'scans;key=3' does not exist under http://h/?token=***"
