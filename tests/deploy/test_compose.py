@@ -122,16 +122,22 @@ def test_healthcheck_passes_on_a_healthy_server(compose, name, health_server):
     assert run_healthcheck(argv, BY_NAME[name].port, health_server) == 0
 
 
-@pytest.mark.parametrize("name", [n for n in LONG_RUNNING if n != "mlflow"])
+# No authentication: whoever reaches MLflow can register a model and move the alias (what code
+# the predictor loads), whoever reaches the dashboard can choose models and start jobs with the
+# services' token. The services reach MLflow by its service name.
+THIS_HOST_ONLY = ("mlflow", "dashboard")
+
+
+@pytest.mark.parametrize("name", [n for n in LONG_RUNNING if n not in THIS_HOST_ONLY])
 def test_ports_are_published_as_in_make_demo(compose, name):
     port = BY_NAME[name].port
     assert compose["services"][name]["ports"] == [f"{port}:{port}"]
 
 
-def test_mlflow_is_published_on_this_host_only(compose):
-    # It has no authentication, and whoever can register a model and move the alias decides
-    # what code the predictor loads; the services reach it by its service name.
-    assert compose["services"]["mlflow"]["ports"] == ["127.0.0.1:5000:5000"]
+@pytest.mark.parametrize("name", THIS_HOST_ONLY)
+def test_services_without_a_login_are_published_on_this_host_only(compose, name):
+    port = BY_NAME[name].port
+    assert compose["services"][name]["ports"] == [f"127.0.0.1:{port}:{port}"]
 
 
 def test_mongo_uses_mongo_7_and_a_named_volume(compose):

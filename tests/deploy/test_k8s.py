@@ -208,6 +208,19 @@ def test_predictor_gets_mlflow_and_the_api_token(k8s_docs):
     assert {"MLFLOW_TRACKING_URI", "PIPELINE_API_TOKEN"} <= names
 
 
+def test_the_predictor_s_request_limits_fit_its_memory_limit(k8s_docs):
+    """Bodies held at once, plus each concurrent request's decoding (up to 0.5 GB per
+    40-megapixel image, README), plus about 0.75 GiB for torch and the model, within the limit:
+    else the pod is OOM-killed before the body budget answers 503."""
+    container = main_container(k8s_docs, "predictor")
+    env = {e["name"]: e.get("value") for e in container.get("env", [])}
+    gib = 2**30
+    limit = container["resources"]["limits"]["memory"]
+    assert limit.endswith("Gi")
+    needed = int(env["PREDICT_MAX_BODY_BUFFER_BYTES"]) + int(env["PREDICT_CONCURRENCY"]) * 0.5e9
+    assert needed + 0.75 * gib <= int(limit[:-2]) * gib
+
+
 def test_secret_references_resolve(k8s_docs):
     secret = next(d for d in k8s_docs if d["kind"] == "Secret")
     for workload in workloads(k8s_docs):
