@@ -104,8 +104,9 @@ def evaluate_run(
     Returns:
         The content of ``metrics.json`` (with ``skipped``: how many test files could not be
         used and why) plus ``run_id``, ``data_dir``, ``metrics`` (the flat ``eval_*`` values
-        logged to MLflow), ``artifact_path`` (the result folder), ``artifacts`` and
-        ``duration_s``.
+        logged to MLflow), ``artifact_path`` (the result folder), ``artifacts`` (every file
+        of it, ``job_result.json`` included) and ``duration_s`` (until the files were written,
+        before their upload). The same is the folder's ``job_result.json``.
 
     Raises:
         NotFound: Unknown run. InvalidInput: no model, preprocessing or usable test data.
