@@ -76,8 +76,8 @@ class DatasetSplits:
         class_names: Label ``i`` is ``class_names[i]``.
         train, val, test: The splits; ``None`` when not requested (or val with fraction 0).
         source: The folder or ``.npz`` path the data came from.
-        content_hash: sha256 of the file names and contents (``dataloader.digests``), or of
-            the ``.npz`` bytes.
+        content_hash: sha256 of the file names and contents (``dataloader.digests``), or the
+            BLAKE2b digest of the ``.npz`` file's bytes.
         image_size: ``(H, W)`` of every image.
         channels: 1 or 3.
         format: ``"folder"`` or ``"npz"``.
