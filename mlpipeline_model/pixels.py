@@ -30,9 +30,10 @@ DECODING_CHANGES = {
     6: "16-bit images and DICOM files without a VOI window are stretched between percentiles "
     "of their values (padding left out), not from their minimum to their maximum",
     7: "16-bit colour and grey+alpha PNGs are read at their full depth and stretched like 16-bit "
-    "grey ones (they kept only the high byte of each value: a few grey levels), a grey+alpha one "
-    "as grey; padding pixels of DICOM files with a VOI window are black (white in MONOCHROME1 "
-    "files before, in others the window's value for them)",
+    "grey ones, by one stretch over all their channels alike (they kept only the high byte of "
+    "each value: a few grey levels), a grey+alpha one as grey; padding pixels of DICOM files "
+    "with a VOI window are black (white in MONOCHROME1 files before, in others the window's "
+    "value for them)",
 }
 # The stretch of images without a display window: these percentiles of their values map to 0 and
 # 255 (as nnU-Net's and MONAI's percentile scaling), so that one burned-in marker, metal or a
@@ -128,24 +129,29 @@ def misfit(size: tuple[int, int], model_size: tuple[int, int]) -> str | None:
 
 
 def robust_range(values: np.ndarray, ignore: np.ndarray | None = None) -> tuple[float, float]:
-    """The values to stretch onto 0 and 255: the ``STRETCH_PERCENTILES`` of ``values`` (leaving
-    out those where the mask ``ignore`` is set), or their min and max when the percentiles are
-    equal (a small bright finding on an even background must stay visible).
+    """The values to stretch onto 0 and 255: the ``STRETCH_PERCENTILES`` of ``values`` (H×W, or
+    H×W×C for one stretch over all channels), leaving out the pixels where the H×W mask
+    ``ignore`` is set, or their min and max when the percentiles are equal (a small bright
+    finding on an even background must stay visible).
+
+    The sample strides over whole pixels, every channel of each: a stride over the flat values
+    of an H×W×3 array that is a multiple of 3 (1024² gives 3) met one channel only.
 
     Raises:
         ImageDecodeError: ``ignore`` leaves no value (an image of padding only).
     """
+    pixels = values.reshape(-1, values.shape[2] if values.ndim == 3 else 1)
     step = max(1, values.size // STRETCH_SAMPLE)
-    sample = values.reshape(-1)[::step]
+    sample = pixels[::step]
     if ignore is not None:
         sample = sample[~ignore.reshape(-1)[::step]]
         if sample.size == 0:  # the strided sample met only padding: take every value left
-            sample = values[~ignore]
+            sample = pixels[~ignore.reshape(-1)]
     if sample.size == 0:
         raise ImageDecodeError("the image holds padding pixels only: there is nothing to see")
     low, high = (float(v) for v in np.percentile(sample, STRETCH_PERCENTILES))
     if high <= low:
-        kept = values if ignore is None else values[~ignore]
+        kept = pixels if ignore is None else pixels[~ignore.reshape(-1)]
         low, high = float(kept.min()), float(kept.max())
     return low, high
 

@@ -44,6 +44,15 @@ def test_one_stretch_over_all_channels_keeps_the_colour_balance():
     assert 110 < pixels[..., 2].max() < 145  # about half of red's range, not stretched to 255
 
 
+def test_the_stretch_samples_every_channel_when_its_stride_is_a_multiple_of_three(monkeypatch):
+    # 1024² RGB strides by 3 over 1_000_000 values; 60×60 RGB by 9 over 1_200 values.
+    monkeypatch.setattr("mlpipeline_model.pixels.STRETCH_SAMPLE", 1_200)
+    rng = np.random.default_rng(0)
+    red, blue = rng.integers(0, 1001, (2, 60, 60)) * [[[1]], [[4]]]  # blue rises 4× as far
+    decoded = decode_image(png16(np.dstack([red, red, blue]).astype(np.uint16)))
+    assert (decoded[..., 2] == 255).mean() < 0.05  # stretched by red alone: 75 % were 255
+
+
 @pytest.mark.parametrize("channels", [2, 3, 4])
 def test_every_png_row_filter_and_interlacing_are_undone(channels):
     values = np.random.default_rng(channels).integers(0, 65536, (37, 53, channels), np.uint16)
