@@ -135,7 +135,11 @@ def _deep_png(im: Image.Image) -> np.ndarray | None:
     def unpack(unpacker: str) -> np.ndarray:
         with Image.open(io.BytesIO(data)) as again:
             again.tile = [again.tile[0]._replace(args=unpacker)]
-            again.load()
+            try:
+                again.load()
+            except ValueError as exc:  # a text chunk after the pixels inflates too far
+                _check_metadata(exc)
+                raise
             return np.asarray(again).astype(np.uint16)
 
     if rawmode == GREY_ALPHA_16:

@@ -2,12 +2,14 @@
 stretched like 16-bit grey ones, not cut to the high byte of each value as Pillow reads them."""
 
 import io
+import struct
+import zlib
 
 import numpy as np
 import pytest
 from PIL import Image
 
-from mlpipeline_model import decode_image
+from mlpipeline_model import ImageDecodeError, decode_image
 from mlpipeline_model.pixels import robust_range, to_uint8
 from tests.mlpipeline_model.png16 import png16
 
@@ -77,3 +79,12 @@ def test_an_8_bit_rgb_png_is_decoded_as_before():
     encoded = io.BytesIO()
     Image.fromarray(values).save(encoded, format="PNG")
     np.testing.assert_array_equal(decode_image(encoded.getvalue()), values)
+
+
+def test_a_16_bit_colour_png_s_text_after_its_pixels_that_inflates_too_far_is_named():
+    inflating = b"Comment\0\0" + zlib.compress(b"\0" * (8 * 2**20))  # 8 KB that inflate to 8 MiB
+    ztxt = struct.pack(">I", len(inflating)) + b"zTXt" + inflating
+    ztxt += struct.pack(">I", zlib.crc32(b"zTXt" + inflating))
+    png = png16(np.full((8, 8, 3), 900, np.uint16))
+    with pytest.raises(ImageDecodeError, match=r"PNG's metadata .* more than the 1 MiB allowed"):
+        decode_image(png[:-12] + ztxt + png[-12:])  # after IDAT, before IEND (its last 12 bytes)
