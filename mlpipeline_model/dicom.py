@@ -1,5 +1,6 @@
 """DICOM files as uint8 pixels: modality rescale, VOI window (else a percentile stretch that
-leaves padding out and makes it black), MONOCHROME1 inverted."""
+leaves padding out), MONOCHROME1 inverted; padding pixels black whether windowed or stretched,
+and a file of padding only refused."""
 
 import math
 import os
@@ -11,6 +12,7 @@ import numpy as np
 
 from mlpipeline_model.pixels import (
     MAX_FRAMES,
+    PADDING_ONLY,
     ImageDecodeError,
     check_pixels,
     robust_range,
@@ -109,6 +111,10 @@ def dicom_pixels(ds) -> np.ndarray:
     percentiles (``robust_range``) that leaves out padding pixels (PixelPaddingValue, up to
     PixelPaddingRangeLimit); MONOCHROME1 (white = low values) is inverted so that bright always
     means high signal; padding pixels are black in every case.
+
+    Raises:
+        ImageDecodeError: The file holds no usable image (padding pixels only, a blanking
+            rescale or window, damaged or undecodable pixel data, too many pixels or frames).
     """
     from pydicom.pixels import apply_color_lut, apply_modality_lut, apply_windowing
 
@@ -160,6 +166,8 @@ def dicom_pixels(ds) -> np.ndarray:
             "DICOM rescale gives undefined pixel values (NaN or ∞); re-export the file"
         )
     padding = _padding(pixels, ds)
+    if padding is not None and padding.all():  # windowed or not: a black image, not a picture
+        raise ImageDecodeError(PADDING_ONLY)
     if "WindowCenter" in ds and "WindowWidth" in ds:
         values = apply_windowing(values, ds)
         # The window's output range (y_min, y_max): what the most extreme inputs map to.

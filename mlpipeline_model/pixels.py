@@ -33,7 +33,7 @@ DECODING_CHANGES = {
     "grey ones, by one stretch over all their channels alike (they kept only the high byte of "
     "each value: a few grey levels), a grey+alpha one as grey; padding pixels of DICOM files "
     "with a VOI window are black (white in MONOCHROME1 files before, in others the window's "
-    "value for them)",
+    "value for them), and such a file of padding only is refused as one without a window is",
 }
 # The stretch of images without a display window: these percentiles of their values map to 0 and
 # 255 (as nnU-Net's and MONAI's percentile scaling), so that one burned-in marker, metal or a
@@ -129,6 +129,9 @@ def misfit(size: tuple[int, int], model_size: tuple[int, int]) -> str | None:
     return None
 
 
+PADDING_ONLY = "the image holds padding pixels only: there is nothing to see"
+
+
 def robust_range(values: np.ndarray, ignore: np.ndarray | None = None) -> tuple[float, float]:
     """The values to stretch onto 0 and 255: the ``STRETCH_PERCENTILES`` of ``values`` (H×W, or
     H×W×C for one stretch over all channels), leaving out the pixels where the H×W mask
@@ -149,7 +152,7 @@ def robust_range(values: np.ndarray, ignore: np.ndarray | None = None) -> tuple[
         if sample.size == 0:  # the strided sample met only padding: take every value left
             sample = pixels[~ignore.reshape(-1)]
     if sample.size == 0:
-        raise ImageDecodeError("the image holds padding pixels only: there is nothing to see")
+        raise ImageDecodeError(PADDING_ONLY)
     low, high = (float(v) for v in np.percentile(sample, STRETCH_PERCENTILES))
     if high <= low:
         kept = pixels if ignore is None else pixels[~ignore.reshape(-1)]

@@ -95,6 +95,11 @@ def test_an_image_of_padding_only_is_refused_not_a_black_image(tmp_path):
         _ct_with(tmp_path, lambda pixels: pixels.fill(-2000))
 
 
+def test_a_windowed_image_of_padding_only_is_refused_as_an_unwindowed_one_is(tmp_path):
+    with pytest.raises(ImageDecodeError, match="padding pixels only"):
+        _ct_with(tmp_path, lambda pixels: pixels.fill(-2000), WindowCenter=40, WindowWidth=400)
+
+
 def test_rescale_slope_is_applied(tmp_path):
     ds = pydicom.dcmread(get_testdata_file("CT_small.dcm"))
     ds.RescaleSlope = -1  # flips the value order: the stretched image must be inverted
