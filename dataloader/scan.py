@@ -21,6 +21,10 @@ NOT_SUPPORTED = (
 
 @dataclass(frozen=True)
 class ScannedFile:
+    """A candidate image file found by ``scan``, before it is read: ``rel`` its path relative to
+    the data set's root (``train/<class>/name.png``), ``label`` its class's index (class folders
+    in sorted order), ``size`` and ``mtime_ns`` from its stat (they key the decoded-image cache)."""
+
     rel: str
     label: int
     size: int
@@ -28,6 +32,7 @@ class ScannedFile:
 
 
 def layout(root: Path) -> str:
+    """The folder layout expected under ``root``, for messages that say what was missing."""
     return f"{root}/train/<class>/*.png|.jpg|.dcm and {root}/test/<class>/... (val/ optional)"
 
 
@@ -52,6 +57,12 @@ def _outside_classes(root: Path, split: str) -> list[dict]:
 
 
 def class_dirs(root: Path, split: str) -> list[Path]:
+    """The class folders of ``root/split`` in sorted order (their position is the label);
+    hidden folders are not classes.
+
+    Raises:
+        DataError: The split folder holds no class folder.
+    """
     folder = root / split
     dirs = sorted(p for p in folder.iterdir() if p.is_dir() and not p.name.startswith("."))
     if not dirs:
