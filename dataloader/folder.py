@@ -1,7 +1,8 @@
 """Image folders: ``<root>/{train,val,test}/<class>/<image files>`` (PNG, JPEG, DICOM).
 
 Loading scans the file list (names, sizes, mtimes), reads each new file's header once (cached as
-the "index"), and decodes a split only when its cache entry is missing.
+the "index"), and decodes a split only when its cache entry is missing (or, in a load judging
+the data set grey, when the entry does not record whether a file in it shows colour).
 """
 
 import hashlib
@@ -65,8 +66,11 @@ class _ColourFound(Exception):
 
 def _decode(
     root: Path, files: list[ScannedFile], size: tuple[int, int], channels: int, notice: bool
-) -> tuple[np.ndarray, list[ScannedFile], list[dict]]:
-    """The files' pixels conformed to ``size`` and ``channels``, the files kept, those skipped.
+) -> tuple[np.ndarray, list[ScannedFile], list[dict], bool]:
+    """The files' pixels conformed to ``size`` and ``channels``, the files kept, those skipped,
+    and whether a kept file shows colour (``shows_colour``, checked whatever ``channels`` is:
+    recorded with the cached split, so that a later load judging the data set's channels from
+    its files can trust the entry of a load that named them).
 
     Raises:
         _ColourFound: ``notice`` is set and a file shows colour (``shows_colour``): the data set
@@ -75,6 +79,7 @@ def _decode(
     images = np.empty((len(files), size[0], size[1], channels), dtype=np.uint8)
     kept: list[ScannedFile] = []
     skipped: list[dict] = []
+    colour = False
     for f in files:
         try:
             pixels = read_pixels(root / f.rel)
@@ -84,9 +89,11 @@ def _decode(
         else:
             kept.append(f)
             # Only files stored as colour pay for the check (grey PNGs, DICOM decode to H×W).
-            if notice and pixels.ndim == 3 and shows_colour(pixels):
-                raise _ColourFound(f.rel)
-    return images[: len(kept)], kept, skipped
+            if not colour and pixels.ndim == 3 and shows_colour(pixels):
+                if notice:
+                    raise _ColourFound(f.rel)
+                colour = True
+    return images[: len(kept)], kept, skipped, colour
 
 
 def _check_classes(root: Path, split: str, files: list[ScannedFile], kept: set[str], skipped: list):
@@ -195,15 +202,25 @@ def load_folder(
             split_list = [[f.rel, f.label, f.size, f.mtime_ns] for f in candidates]
             key = make_key(split_list, list(image_size), channels)
             hit = cache.load(split, key)
+            if hit is not None and notice and hit[1].get("shows_colour") is not False:
+                # Cached by a load that named its channels (--channels 1, a grey model's
+                # evaluator), a file in it shows colour, or an older entry did not record it.
+                if hit[1].get("shows_colour"):
+                    raise _ColourFound(split)
+                hit = None  # not recorded: decoded again, which checks it
             if hit is not None:
                 images, meta = hit
                 kept_rels, split_skipped = set(meta["files"]), meta["skipped"]
                 kept = [f for f in candidates if f.rel in kept_rels]
             else:
-                images, kept, split_skipped = _decode(
+                images, kept, split_skipped, colour = _decode(
                     root, candidates, image_size, channels, notice
                 )
-                meta = {"files": [f.rel for f in kept], "skipped": split_skipped}
+                meta = {
+                    "files": [f.rel for f in kept],
+                    "skipped": split_skipped,
+                    "shows_colour": colour,
+                }
                 cache.save(split, key, images, meta)
             left_out += split_skipped
             _check_classes(root, split, files[split], {f.rel for f in kept}, left_out)

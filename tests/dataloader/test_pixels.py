@@ -1,6 +1,9 @@
 """What pixels and channels an image folder yields: channel conversion, the data set's
 channels, 16-bit images brought to 8 bits."""
 
+import json
+from pathlib import Path
+
 import numpy as np
 from PIL import Image
 
@@ -49,6 +52,35 @@ def test_a_colour_image_among_more_grey_rgb_files_than_are_sampled_makes_it_colo
     image = ds.train.images[ds.train.files.index("train/benign/069-colour.png")]
     np.testing.assert_array_equal(image, np.asarray(Image.open(colour)))
     assert load_dataset(root, val_fraction=0).channels == 3  # remembered with the file list
+
+
+def _grey_as_rgb_with_a_colour_test_image(root: Path) -> None:
+    """70 grey RGB JPEGs per class and split (more than the COLOUR_CHECKS files sampled) and one
+    colour PNG in test/benign, which only decoding the test split notices."""
+    for split, cls in [(s, c) for s in ("train", "test") for c in ("benign", "malignant")]:
+        for i in range(70):
+            grey = np.full((16, 16), 40 + i, dtype=np.uint8)
+            (root / split / cls).mkdir(parents=True, exist_ok=True)
+            Image.fromarray(grey).convert("RGB").save(root / split / cls / f"{i:03d}.jpg")
+    write_image(root / "test" / "benign" / "069-colour.png", (16, 16), "RGB", seed=1)
+
+
+def test_a_split_cached_by_a_grey_load_does_not_make_a_judged_load_grey(tmp_path):
+    _grey_as_rgb_with_a_colour_test_image(tmp_path / "data")
+    load_dataset(tmp_path / "data", splits=("test",), channels=1)  # a grey model's evaluator
+    assert load_dataset(tmp_path / "data", val_fraction=0).channels == 3  # 1: its cached test
+
+
+def test_a_cached_split_that_did_not_record_its_colour_is_checked_again(tmp_path):
+    _grey_as_rgb_with_a_colour_test_image(tmp_path / "data")
+    load_dataset(tmp_path / "data", splits=("test",), channels=1)
+    for meta in (tmp_path / "data" / ".cache").rglob("test-*.json"):  # as an older entry
+        meta.write_text(
+            json.dumps(
+                {k: v for k, v in json.loads(meta.read_text()).items() if k != "shows_colour"}
+            )
+        )
+    assert load_dataset(tmp_path / "data", val_fraction=0).channels == 3
 
 
 def test_channels_default_to_grey_for_grey_images(image_folder):
