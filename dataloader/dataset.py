@@ -124,9 +124,10 @@ def load_dataset(
         )
 
     sets = loaded.sets
-    val_source = "none"
+    val_source = val_how = "none"
+    carve_units = None
     if "val" in wanted and "val" in sets:
-        val_source = loaded.format
+        val_source = val_how = loaded.format
     elif "val" in wanted and val_fraction > 0:
         train = sets["train"]
         # Copies of one image (exact or near) stay on one side, like the images of a patient.
@@ -135,15 +136,25 @@ def load_dataset(
         if train.groups is not None:
             groups = merge_duplicates(train.groups, clusters) if copies else train.groups
             train_idx, val_idx = group_split(train.labels, groups, val_fraction, seed)
-            how = "by group"
+            how, units = "by group", groups
         else:
             train_idx, val_idx = clustered_split(train.labels, clusters, val_fraction, seed)
-            how = "stratified"
+            how, units = "stratified", clusters
         if len(val_idx):
             sets["val"] = train.subset(val_idx)
             sets["train"] = train.subset(train_idx)
             kept = f"; {copies} duplicate image(s) kept with their copies" if copies else ""
             val_source = f"carved from train {how} (fraction {val_fraction}, seed {seed}{kept})"
+            val_how = (
+                "carved_by_group"
+                if how == "by group"
+                else "carved_keeping_copies"
+                if copies
+                else "carved"
+            )
+            carve_units = [
+                len(set(units[train.labels == c].tolist())) for c in range(len(loaded.class_names))
+            ]
     check_overlap(sets, str(path), allow_group_overlap)
     ds = DatasetSplits(
         class_names=loaded.class_names,
@@ -156,6 +167,8 @@ def load_dataset(
         channels=loaded.channels,
         format=loaded.format,
         val_source=val_source,
+        val_how=val_how,
+        val_carve_units=carve_units,
         skipped=loaded.skipped,
         group_source=loaded.group_source,
         unmatched_rows=loaded.unmatched_rows,

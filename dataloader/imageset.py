@@ -68,6 +68,12 @@ class ImageSet:
             yield x.float().div_(255.0), torch.from_numpy(np.ascontiguousarray(labels))
 
 
+# How a data set's validation split was made (``DatasetSplits.val_how``): its own val/ folder or
+# an .npz file's val split, carved from train (stratified; by group, every group on one side;
+# keeping duplicate copies on one side), or none.
+VAL_HOWS = ("folder", "npz", "carved", "carved_by_group", "carved_keeping_copies", "none")
+
+
 @dataclass
 class DatasetSplits:
     """A loaded dataset: the requested splits plus what describes it.
@@ -81,8 +87,14 @@ class DatasetSplits:
         image_size: ``(H, W)`` of every image.
         channels: 1 or 3.
         format: ``"folder"`` or ``"npz"``.
-        val_source: Where val came from: ``"folder"``, ``"npz"``, ``"carved from train"``, or
-            ``"none"``.
+        val_source: Where val came from, in words (for people and the run's stats):
+            ``"folder"``, ``"npz"``, ``"carved from train ..."`` (how, fraction, seed, copies
+            kept), or ``"none"``.
+        val_how: The same as one of ``VAL_HOWS``, for code that acts on it.
+        val_carve_units: When val was carved, how many units each class's training images
+            formed to carve from (patients or other groups, duplicate copies joined into one;
+            every image its own unit without groups or copies): a class of one unit stays in
+            train whole whatever the fraction. None otherwise.
         skipped: ``{"file", "reason"}`` for every file that could not be used.
         group_source: Where the groups came from: ``"manifest <path>"``, ``"DICOM PatientID"``
             or ``"none"``.
@@ -100,6 +112,8 @@ class DatasetSplits:
     channels: int
     format: str
     val_source: str = "none"
+    val_how: str = "none"
+    val_carve_units: list[int] | None = None
     skipped: list[dict[str, str]] = field(default_factory=list)
     group_source: str = "none"
     unmatched_rows: list[str] = field(default_factory=list)

@@ -30,29 +30,46 @@ def positive_index(class_names: list[str], positive: str | None) -> int:
     )
 
 
+# What keeps a carved class's images together, by ``DatasetSplits.val_how``.
+TOGETHER = {
+    "carved_by_group": "the images of one patient (group) and copies of an image stay together",
+    "carved_keeping_copies": "copies of an image (exact or near) stay together",
+    "carved": "one image",
+}
+
+
 def check_threshold_data(
-    val_labels: np.ndarray, class_names: list[str], val_source: str = "folder"
+    val_labels: np.ndarray,
+    class_names: list[str],
+    val_how: str = "folder",
+    carve_units: list[int] | None = None,
 ) -> None:
     """Refuse, before training, a validation split that cannot choose a two-class decision
     threshold (it needs images of both classes): found after training, hours would be lost.
-    ``val_source`` (``DatasetSplits.val_source``) tells which fix can work.
+    ``val_how`` and ``carve_units`` (``DatasetSplits.val_how``, ``.val_carve_units``) tell which
+    fix can work.
 
     Raises:
         InvalidInput: One class has no validation image.
     """
-    missing = [n for i, n in enumerate(class_names) if not (np.asarray(val_labels) == i).any()]
+    missing = [i for i in range(len(class_names)) if not (np.asarray(val_labels) == i).any()]
     if not missing:
         return
-    names = ", ".join(repr(n) for n in missing)
-    if not val_source.startswith("carved"):  # a val/ folder: --val-fraction is not used
+    names = ", ".join(repr(class_names[i]) for i in missing)
+    if val_how == "folder":  # --val-fraction is not used
         fix = f"add images of {names} to val/"
-    elif "by group" in val_source or "kept with their copies" in val_source:
-        # Copies and a patient's images stay on one side: a larger fraction cannot split them.
+    elif val_how == "npz":
         fix = (
-            f"validation was {val_source}: copies of an image (exact or near) and the images of "
-            f"one patient stay together, and those of {names} are kept in train whole, so no "
-            f"--val-fraction gives validation one; add a val/ folder with images of every "
-            f"class, or more distinct images (other patients) of {names}"
+            f"validation is the .npz file's own val split (val_images, val_labels), not carved "
+            f"from train: add images of {names} to it"
+        )
+    elif carve_units is not None and any(carve_units[i] <= 1 for i in missing):
+        # A larger fraction cannot split one unit: the class stays in train whole.
+        fix = (
+            f"validation was carved from train, where {TOGETHER.get(val_how, 'one image')} "
+            f"on one side, and the training images of {names} are one such unit, kept in train "
+            "whole, so no --val-fraction gives validation one; add a val/ folder with images of "
+            f"every class, or more distinct images (other patients) of {names}"
         )
     else:
         fix = "use a larger --val-fraction or add a val/ folder with images of every class"

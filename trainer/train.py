@@ -152,7 +152,10 @@ def _session(args, dist_info, device, checkpoint_path: Path, member: int = 0,
     if num_classes == 2 and args.target_sensitivity > 0:
         positive_index(preprocessing.class_names, args.positive_class)  # fail before training
         check_threshold_data(
-            dataset.val.labels, list(preprocessing.class_names), dataset.val_source
+            dataset.val.labels,
+            list(preprocessing.class_names),
+            dataset.val_how,
+            dataset.val_carve_units,
         )
     elif num_classes > 2 and args.positive_class is not None:  # it would be silently unused
         raise InvalidInput(
