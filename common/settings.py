@@ -50,7 +50,10 @@ class Settings(BaseSettings):
         "need it like the rest of the API when PIPELINE_API_TOKEN is set).",
     )
     max_body_bytes: int = Field(
-        default=1_000_000, ge=1, description="Larger request bodies get 413 Content Too Large."
+        default=64 * 2**10,
+        ge=1,
+        description="Larger request bodies get 413 Content Too Large (the evaluator's and "
+        "explainer's are JSON of under 13 KB; a request waiting with ?wait= keeps its body).",
     )
     max_body_buffer_bytes: int = Field(
         default=64_000_000,

@@ -356,7 +356,8 @@ def create_job_app(
         "max_bytes": settings.max_body_bytes,
         "budget_bytes": settings.max_body_buffer_bytes,
         # Small JSON bodies, parsed as soon as they are read: their share comes back then, not
-        # when a ?wait= of up to 600 s answers (or its client hung up meanwhile).
+        # when a ?wait= of up to 600 s answers (or its client hung up meanwhile). The parsed
+        # body stays until the answer: MAX_BODY_BYTES (64 KiB by default) keeps each one small.
         "hold_until_answered": False,
     }
     app = service_app(title, lifespan, settings, unparsable_body, limit)  # the token rule first

@@ -87,6 +87,13 @@ def test_an_unknown_path_without_the_token_is_401(tmp_path):
     assert unknown.status_code == 401 and known.status_code == 404
 
 
+def test_a_body_over_the_default_limit_of_64_kib_is_413(tmp_path):
+    # The services' bodies are JSON of under 13 KB: a waiting request keeps one this small.
+    with LiveServer(make_toy_app(make_settings(tmp_path))) as live:
+        answer = requests.post(f"{live.url}/toy", data=toy_body(64 * 2**10 + 1), headers=JSON)
+    assert answer.status_code == 413 and "65536 bytes" in answer.json()["detail"]
+
+
 def test_bodies_beyond_the_budget_get_503_before_they_are_read_until_it_is_given_back(tmp_path):
     settings = make_settings(tmp_path, max_body_bytes=1000, max_body_buffer_bytes=1000)
     with LiveServer(make_toy_app(settings)) as live:
