@@ -4,10 +4,11 @@ request-body limits, as ASGI middleware (outermost first).
 - ``HealthFastPath``: ``GET`` and ``HEAD /health`` answered at once, without the token.
 - ``TokenGate``: with ``PIPELINE_API_TOKEN`` set, 401 for a request without the Bearer token
   before anything reads its body, so an unauthenticated client can make a service hold nothing.
-- ``BodyLimit``: 413 for a body over ``MAX_BODY_BYTES``; 503 (``Retry-After``) while the bodies
-  of the requests in progress would exceed the service's ``BodyBudget``; 408 for a body that
-  does not arrive within ``BODY_TIMEOUT_S``. It reads the body before routing, so that no route
-  sees a body it would have to give up half way.
+- ``BodyLimit``: 400 for a body on a method no route takes one on (``GET``, ``HEAD``,
+  ``DELETE``, ``OPTIONS``); 413 for a body over ``MAX_BODY_BYTES``; 503 (``Retry-After``) while
+  the bodies of the requests in progress would exceed the service's ``BodyBudget``; 408 for a
+  body that does not arrive within ``BODY_TIMEOUT_S``. It reads the body before routing, so that
+  no route sees a body it would have to give up half way.
 """
 
 import asyncio
@@ -20,6 +21,11 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 BUDGET_RETRY_AFTER_S = 5
 """What a 503 for a full body budget asks the client to wait (seconds)."""
+
+BODILESS_METHODS = frozenset({"GET", "HEAD", "DELETE", "OPTIONS"})
+"""Methods no route of the services takes a body on: ``BodyLimit`` refuses one that announces a
+body before reading it, since a route that never reads its body would keep its budget share
+until it answers (a ``GET /jobs/{id}?wait=600``: ten minutes)."""
 
 UNAUTHORIZED = (
     "missing or wrong API token; send the header 'Authorization: Bearer <token>' with the value "
@@ -55,9 +61,18 @@ def header(scope: Scope, name: bytes) -> bytes | None:
     return None
 
 
+def declared_length(scope: Scope) -> int:
+    """The request's ``Content-Length``; 0 without one (or a malformed one, which the server
+    refuses before the app sees it)."""
+    try:
+        return int(header(scope, b"content-length") or 0)
+    except ValueError:
+        return 0
+
+
 def _has_body(scope: Scope) -> bool:
-    length = header(scope, b"content-length")
-    return header(scope, b"transfer-encoding") is not None or (length not in (None, b"0"))
+    """Whether the request announces a body: a ``Content-Length`` over 0, or chunked."""
+    return header(scope, b"transfer-encoding") is not None or declared_length(scope) > 0
 
 
 async def send_error(
@@ -182,6 +197,9 @@ class BodyBudget:
 class BodyLimit:
     """ASGI middleware: reads a request body (up to ``max_bytes``) before routing.
 
+    - A ``GET``, ``HEAD``, ``DELETE`` or ``OPTIONS`` request that announces a body (a
+      ``Content-Length`` over 0, or chunked) gets 400 before anything is read or taken from the
+      budget: no route reads such a body, so its share would be held until the answer.
     - A declared ``Content-Length`` over ``max_bytes`` gets 413 before anything is read; a
       chunked body gets it as soon as it passes the limit.
     - The body's bytes are taken from a ``BodyBudget`` of ``budget_bytes`` (at least
@@ -225,6 +243,13 @@ class BodyLimit:
     async def _too_large(self, send: Send) -> None:
         await send_error(send, 413, self.message())
 
+    async def _bodiless(self, method: str, send: Send) -> None:
+        detail = (
+            f"{method} takes no body; send the parameters in the query string (a {method} "
+            "request with a Content-Length over 0 or Transfer-Encoding is refused unread)"
+        )
+        await send_error(send, 400, detail)
+
     async def _busy(self, send: Send) -> None:
         detail = (
             f"the service holds {self.budget.limit} bytes of request bodies at once "
@@ -238,10 +263,10 @@ class BodyLimit:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
-        try:
-            declared = int(header(scope, b"content-length") or 0)
-        except ValueError:
-            declared = 0  # the server refuses a malformed length before the app sees it
+        if scope["method"] in BODILESS_METHODS and _has_body(scope):
+            await self._bodiless(scope["method"], send)
+            return
+        declared = declared_length(scope)
         if declared > self.max_bytes:
             await self._too_large(send)
             return
