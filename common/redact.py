@@ -14,10 +14,9 @@ _URI = re.compile(r"\b[a-z][a-z0-9+.-]*://[^\s'\"]*", re.IGNORECASE)
 # A parameter whose name holds one of these words, or is one of the short names, has its value
 # replaced: tokens, passwords, API keys, signatures of pre-signed URLs (AWS, Azure, GCS).
 _SECRET_WORDS = r"token|pass|pwd|secret|key|signature|credential|session"
-_SECRET_QUERY = re.compile(
-    rf"([?&;](?:[\w.-]*(?:{_SECRET_WORDS})[\w.-]*|sig|auth|authorization|code)=)[^&;#\s'\"]*",
-    re.IGNORECASE,
-)
+_NAME = rf"(?:[\w.-]*(?:{_SECRET_WORDS})[\w.-]*|sig|auth|authorization|code)"
+_QUERY = re.compile(rf"([?&]{_NAME}=)[^&;#\s'\"]*", re.IGNORECASE)
+_SEMICOLON = re.compile(rf"(;{_NAME}=)[^&;#\s'\"]*", re.IGNORECASE)
 REDACTED = "***"
 
 
@@ -27,5 +26,8 @@ def redact_uri(text: str) -> str:
     ``api_key``, ``sig``...) by ``***``; the scheme, host, port and path stay, so that the
     message still says which server it means."""
     text = _USERINFO.sub(rf"\1{REDACTED}@", text)
-    # Query values only inside a URI: a user's file name 'scans;key=3' is left as written.
-    return _URI.sub(lambda uri: _SECRET_QUERY.sub(rf"\1{REDACTED}", uri[0]), text)
+    # '?' and '&' parameters anywhere (urllib3 names a URL without its scheme: "url:
+    # /k?X-Amz-Signature=..."); ';' ones only inside a URI, so that a user's file name
+    # 'scans;key=3' is left as written.
+    text = _QUERY.sub(rf"\1{REDACTED}", text)
+    return _URI.sub(lambda uri: _SEMICOLON.sub(rf"\1{REDACTED}", uri[0]), text)

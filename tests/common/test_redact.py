@@ -39,3 +39,10 @@ def test_a_password_holding_an_at_sign_is_replaced_whole():
 def test_a_user_s_text_outside_a_uri_keeps_what_looks_like_a_parameter():
     message = "data_dir 'scans;key=3' does not exist under http://h/?token=s3cret"
     assert redact_uri(message) == "data_dir 'scans;key=3' does not exist under http://h/?token=***"
+
+
+def test_a_secret_parameter_of_a_url_named_without_its_scheme_is_replaced():
+    message = "Max retries exceeded with url: /k?X-Amz-Signature=abc&X-Amz-Credential=AKIA1"
+    assert redact_uri(message) == (
+        "Max retries exceeded with url: /k?X-Amz-Signature=***&X-Amz-Credential=***"
+    )
