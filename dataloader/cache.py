@@ -1,7 +1,8 @@
 """The decoded-image cache: one uint8 ``.npy`` per split plus a JSON sidecar, keyed by a hash.
 
-The key covers everything the pixels depend on (file list with sizes and modification times,
-image size, channels), so a changed file, size or channel count simply misses and rebuilds.
+The key covers everything the pixels depend on (file names and the digests of their bytes,
+``dataloader.digests``; image size, channels), so a changed file, size or channel count simply
+misses and rebuilds, and a file touched or copied with the same bytes does not.
 Files are written to a temporary name and moved into place, so a reader never sees a partial
 array. The cache is an optimisation only: any failure to read or write it is ignored.
 """

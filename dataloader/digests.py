@@ -9,14 +9,15 @@ bytes changes it, also when its size and modification time were restored (``tar`
 
 Reading every file's bytes costs one pass over the data, paid once: each digest is cached with
 the file's size, modification and change times and inode (``digests`` in the loader's cache),
-and a file whose four are unchanged is not read again.
+and a file whose four are unchanged is not read again. The digests also key the loader's caches
+of headers and decoded images, so those follow the contents too.
 """
 
 import hashlib
 import json
 import os
 import unicodedata
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 
 from dataloader.cache import ArrayCache
@@ -47,26 +48,35 @@ def _signature(path: Path) -> list[int] | None:
     return [st.st_size, st.st_mtime_ns, st.st_ctime_ns, st.st_ino]
 
 
-def content_hash(root: Path, rels: Sequence[str], cache: ArrayCache) -> str:
-    """SHA-256 of the sorted ``[name, digest]`` pairs of the files ``rels`` under ``root``
-    (names in Unicode NFC: a copy from macOS, which writes NFD, keeps the hash)."""
+def file_digests(root: Path, rels: Sequence[str], cache: ArrayCache) -> dict[str, str]:
+    """The digest of each file ``rels`` under ``root`` (``file_digest``), read only for files
+    whose signature changed since their digest was cached."""
     # One document per data set, whatever the decoding version (digests do not depend on it).
     key = hashlib.sha256(str(root.resolve()).encode()).hexdigest()[:24]
     known = _cached(cache, key)
-    pairs, fresh = [], {}
+    found, fresh = {}, {}
     for rel in rels:
         signature = _signature(root / rel)
         entry = known.get(rel)
         if signature is not None and isinstance(entry, list) and entry[:-1] == signature:
-            digest = entry[-1]
+            found[rel] = entry[-1]
         else:
-            digest = file_digest(root / rel)
-            if signature is not None and digest != "unreadable":
-                fresh[rel] = [*signature, digest]
-        pairs.append([unicodedata.normalize("NFC", rel), digest])
-    if fresh:  # merged into what another loader (the trainer's, an evaluator's) saved meanwhile
-        cache.save_json("digests", key, {**_cached(cache, key), **fresh})
-    return hashlib.sha256(json.dumps(sorted(pairs)).encode()).hexdigest()
+            found[rel] = file_digest(root / rel)
+            if signature is not None and found[rel] != "unreadable":
+                fresh[rel] = [*signature, found[rel]]
+    if fresh:  # merged into what another loader (the trainer's, an evaluator's) saved meanwhile,
+        # less the files that are gone (renamed or deleted), so the document does not grow
+        merged = {**_cached(cache, key), **fresh}
+        kept = {r: e for r, e in merged.items() if r in found or (root / r).is_file()}
+        cache.save_json("digests", key, kept)
+    return found
+
+
+def content_hash(digests: Mapping[str, str]) -> str:
+    """SHA-256 of the sorted ``[name, digest]`` pairs of ``file_digests`` (names in Unicode
+    NFC: a copy from macOS, which writes NFD, keeps the hash)."""
+    pairs = sorted([unicodedata.normalize("NFC", rel), d] for rel, d in digests.items())
+    return hashlib.sha256(json.dumps(pairs).encode()).hexdigest()
 
 
 def _cached(cache: ArrayCache, key: str) -> dict:

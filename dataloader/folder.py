@@ -1,12 +1,11 @@
 """Image folders: ``<root>/{train,val,test}/<class>/<image files>`` (PNG, JPEG, DICOM).
 
-Loading scans the file list (names, sizes, mtimes), reads each new file's header once (cached as
-the "index"), and decodes a split only when its cache entry is missing (or, in a load judging
-the data set grey, when the entry does not record whether a file in it shows colour).
+Loading scans the file list, digests the files' bytes (each digest cached by the file's stat:
+``dataloader.digests``), reads each new file's header once (cached as the "index"), and decodes
+a split only when its cache entry is missing (or, in a load judging the data set grey, when the
+entry does not record whether a file in it shows colour).
 """
 
-import hashlib
-import json
 from pathlib import Path
 from statistics import median_low
 
@@ -66,11 +65,11 @@ class _ColourFound(Exception):
 
 def _decode(
     root: Path, files: list[ScannedFile], size: tuple[int, int], channels: int, notice: bool
-) -> tuple[np.ndarray, list[ScannedFile], list[dict], bool]:
+) -> tuple[np.ndarray, list[ScannedFile], list[dict], bool | None]:
     """The files' pixels conformed to ``size`` and ``channels``, the files kept, those skipped,
-    and whether a kept file shows colour (``shows_colour``, checked whatever ``channels`` is:
-    recorded with the cached split, so that a later load judging the data set's channels from
-    its files can trust the entry of a load that named them).
+    and for a grey split whether a kept file shows colour (``shows_colour``, checked also when
+    the load named its channels: recorded with the cached split, so that a later load judging
+    the data set's channels from its files can trust the entry); None for a colour split.
 
     Raises:
         _ColourFound: ``notice`` is set and a file shows colour (``shows_colour``): the data set
@@ -88,12 +87,13 @@ def _decode(
             skipped.append({"file": f.rel, "reason": f"cannot decode: {_reason(exc)}"})
         else:
             kept.append(f)
-            # Only files stored as colour pay for the check (grey PNGs, DICOM decode to H×W).
-            if not colour and pixels.ndim == 3 and shows_colour(pixels):
+            # Only files stored as colour decoded into a grey data set pay for the check (the
+            # flag matters for grey entries only; grey PNGs and DICOM decode to H×W).
+            if channels == 1 and not colour and pixels.ndim == 3 and shows_colour(pixels):
                 if notice:
                     raise _ColourFound(f.rel)
                 colour = True
-    return images[: len(kept)], kept, skipped, colour
+    return images[: len(kept)], kept, skipped, colour if channels == 1 else None
 
 
 def _check_classes(root: Path, split: str, files: list[ScannedFile], kept: set[str], skipped: list):
@@ -162,13 +162,11 @@ def load_folder(
     if manifest is not None:
         scanned = {f.rel for f in all_files} | {s["file"] for s in skipped}
         unmatched = unmatched_rows(manifest, scanned, root, splits)
-    # The cache's keys: names, sizes and times (a stat each, no read); the data's identity:
-    # names and contents (``dataloader.digests``).
-    file_list = json.dumps([[f.rel, f.size, f.mtime_ns] for f in all_files])
-    listing = hashlib.sha256(file_list.encode()).hexdigest()
+    # The data's identity and the caches' keys: names and contents (``dataloader.digests``).
     cache = ArrayCache(cache_dir or root / ".cache", str(root.resolve()))
-    content_hash = digests.content_hash(root, [f.rel for f in all_files], cache)
-    index = _index(root, all_files, cache, make_key("index", listing))
+    digest_of = digests.file_digests(root, [f.rel for f in all_files], cache)
+    content_hash = digests.content_hash(digest_of)
+    index = _index(root, all_files, cache, make_key("index", content_hash))
     readable = [f for f in all_files if isinstance(index[f.rel], list)]
     skipped += [
         {"file": f.rel, "reason": f"unreadable header: {index[f.rel]}"}
@@ -179,7 +177,7 @@ def load_folder(
         raise DataError(f"none of the image files under {root} could be read; {layout(root)}")
     if image_size is None:
         image_size = native_fit(_typical_size(index, files, readable), min_size, max_size)
-    colour_key = make_key("colour", listing)
+    colour_key = make_key("colour", content_hash)
     judged = channels is None
     if channels is None:
         channels = _channels(root, readable, index, cache, colour_key)
@@ -199,7 +197,7 @@ def load_folder(
                     left_out.append({"file": f.rel, "reason": f"{DOES_NOT_FIT}: {why}"})
                 else:
                     candidates.append(f)
-            split_list = [[f.rel, f.label, f.size, f.mtime_ns] for f in candidates]
+            split_list = [[f.rel, f.label, digest_of[f.rel]] for f in candidates]
             key = make_key(split_list, list(image_size), channels)
             hit = cache.load(split, key)
             if hit is not None and notice and hit[1].get("shows_colour") is not False:

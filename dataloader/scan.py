@@ -1,5 +1,5 @@
 """Scanning an image folder: its split and class folders and the candidate image files in them
-(names, sizes, mtimes), and the files left out by name or place, before any is read."""
+(names; empty files are left out), and the files left out by name or place, before any is read."""
 
 import errno
 import os
@@ -23,12 +23,10 @@ NOT_SUPPORTED = (
 class ScannedFile:
     """A candidate image file found by ``scan``, before it is read: ``rel`` its path relative to
     the data set's root (``train/<class>/name.png``), ``label`` its class's index (class folders
-    in sorted order), ``size`` and ``mtime_ns`` from its stat (they key the decoded-image cache)."""
+    in sorted order). Its contents key the caches (``dataloader.digests``)."""
 
     rel: str
     label: int
-    size: int
-    mtime_ns: int
 
 
 def layout(root: Path) -> str:
@@ -160,7 +158,7 @@ def _scan_class(root: Path, folder: Path, label: int, skipped: list[dict]) -> li
         if st.st_size == 0:
             skipped.append({"file": rel, "reason": "empty file (0 bytes)"})
         else:
-            files.append(ScannedFile(rel, label, st.st_size, st.st_mtime_ns))
+            files.append(ScannedFile(rel, label))
     if not files:
         raise DataError(
             f"{folder} has no images; put {SUFFIXES} files in it (or in subfolders of it) or "

@@ -4,9 +4,12 @@ import json
 import os
 import shutil
 
+import numpy as np
+from PIL import Image
+
 from dataloader import load_dataset
 from dataloader.cache import ArrayCache
-from dataloader.digests import content_hash, file_digest
+from dataloader.digests import content_hash, file_digest, file_digests
 
 
 def _hash(root, tmp_path) -> str:
@@ -71,7 +74,7 @@ def test_names_in_either_unicode_form_give_one_hash(tmp_path):
         (root / "test" / "a" / name).write_bytes(b"same bytes")
     rel = {composed: "test/a/b\u00e9nin.png", decomposed: "test/a/be\u0301nin.png"}
     hashes = {
-        content_hash(root, [rel[root]], ArrayCache(tmp_path / f"cache-{root.name}", "x"))
+        content_hash(file_digests(root, [rel[root]], ArrayCache(tmp_path / root.name, "x")))
         for root in (composed, decomposed)
     }
     assert len(hashes) == 1
@@ -79,7 +82,38 @@ def test_names_in_either_unicode_form_give_one_hash(tmp_path):
 
 def test_an_unreadable_file_is_hashed_by_its_name_without_failing(tmp_path):
     cache = ArrayCache(tmp_path / "cache", "x")
-    assert content_hash(tmp_path, ["test/a/gone.png"], cache) == content_hash(
-        tmp_path, ["test/a/gone.png"], cache
-    )
-    assert file_digest(tmp_path / "test/a/gone.png") == "unreadable"
+    assert file_digests(tmp_path, ["test/a/gone.png"], cache) == {"test/a/gone.png": "unreadable"}
+
+
+def test_a_file_gone_since_leaves_the_cached_digests(image_folder, tmp_path):
+    root = image_folder()
+    _hash(root, tmp_path)
+    (root / "test" / "benign" / "000.png").unlink()
+    (root / "test" / "benign" / "001.png").rename(root / "test" / "benign" / "101.png")
+    _hash(root, tmp_path)  # a new digest (the renamed file) makes it save the document
+    [doc] = (tmp_path / "cache").glob("digests-*.json")
+    cached = json.loads(doc.read_text())
+    assert "test/benign/000.png" not in cached and "test/benign/001.png" not in cached
+    assert "test/benign/101.png" in cached
+
+
+def test_other_pixels_under_a_restored_size_and_time_are_decoded_anew(tmp_path):
+    """Decoded images are cached by the files' contents: a data set extracted over the old one
+    (tar restores sizes and times) is not served from the old one's pixels."""
+    root = tmp_path / "data"
+    rng = np.random.default_rng(0)
+    for split in ("train", "test"):
+        for cls in ("a", "b"):
+            for i in range(3):
+                path = root / split / cls / f"{i}.png"
+                path.parent.mkdir(parents=True, exist_ok=True)
+                pixels = rng.integers(0, 256, (16, 16), dtype=np.uint8)
+                Image.fromarray(pixels).save(path, compress_level=0)  # size: by the dimensions
+    first = load_dataset(root, splits=["test"], cache_dir=tmp_path / "cache").test.images.copy()
+    target = root / "test" / "a" / "0.png"
+    st = target.stat()
+    Image.fromarray(255 - np.asarray(Image.open(target))).save(target, compress_level=0)
+    os.utime(target, ns=(st.st_atime_ns, st.st_mtime_ns))
+    assert target.stat().st_size == st.st_size
+    again = load_dataset(root, splits=["test"], cache_dir=tmp_path / "cache").test.images
+    assert not np.array_equal(first, again)
