@@ -119,3 +119,16 @@ def test_a_16_bit_grey_png_is_stretched_a_block_of_rows_at_a_time(monkeypatch):
     finally:
         tracemalloc.stop()
     assert peak < 3 * samples.nbytes  # with one float64 copy of the whole image: 5.5×
+
+
+@pytest.mark.parametrize("channels", [2, 3, 4])
+def test_strips_and_blocks_give_the_pixels_of_one_whole_read(monkeypatch, channels):
+    """Read a few rows at a time (7-row strips, 500-value stretch blocks), a 16-bit PNG of 2, 3
+    or 4 samples decodes to the same pixels as in one piece."""
+    rng = np.random.default_rng(channels)
+    samples = rng.integers(0, 65536, (61, 37, channels), dtype=np.uint16)
+    data = png16(samples)
+    whole = decode_image(data)
+    monkeypatch.setattr("mlpipeline_model.images.STRIP_PIXELS", 7 * 37)
+    monkeypatch.setattr("mlpipeline_model.pixels.STRETCH_BLOCK", 500)
+    np.testing.assert_array_equal(decode_image(data), whole)
