@@ -182,6 +182,15 @@ def _same_classes(class_names: str) -> tuple[str, bool]:
     return f"params.class_names LIKE '{class_names.replace(chr(39), '_')}'", False
 
 
+@dataclass(frozen=True)
+class Ranked:
+    """The best runs by a metric, best first, and how many runs were left out for having been
+    evaluated on other test data than the best of them (their figures do not rank with it)."""
+
+    run_ids: list[str]
+    other_data: int = 0
+
+
 def top_runs(
     tracking_uri: str,
     experiment_id: str,
@@ -189,7 +198,7 @@ def top_runs(
     k: int,
     higher_is_better: bool,
     class_names: str | None = None,
-) -> list[str]:
+) -> Ranked:
     """The ``k`` finished runs of the experiment with the best ``metric`` (one search call).
 
     ``class_names`` (the runs' ``class_names`` param, a JSON list) keeps the runs trained on
@@ -233,7 +242,8 @@ def top_runs(
         # tags, of unknown data, count as plain and rank with it)
         data = next((b.dataset_hash for _, b in plain if b.dataset_hash), None)
         runs = [r for r, b in plain if b.dataset_hash in (None, data)]
-    return [r.info.run_id for r in runs[:k]]
+        return Ranked([r.info.run_id for r in runs[:k]], len(plain) - len(runs))
+    return Ranked([r.info.run_id for r in runs[:k]])
 
 
 def download_top(
@@ -244,13 +254,13 @@ def download_top(
     higher_is_better: bool = True,
     store=None,
     class_names: str | None = None,
-) -> list[Download]:
+) -> tuple[list[Download], int]:
     """Download the ``k`` best runs, best first, each recorded as a download (``class_names``:
-    as ``top_runs``)."""
-    ids = top_runs(
+    as ``top_runs``); and how many runs were left out for other test data (``Ranked``)."""
+    ranked = top_runs(
         settings.mlflow_tracking_uri, experiment_id, metric, k, higher_is_better, class_names
     )
-    if not ids:
+    if not ranked.run_ids:
         on = f" trained on {class_names}" if class_names is not None else ""
         left_out = (
             " (test figures made with --tta, on another data folder or on other test data "
@@ -262,7 +272,8 @@ def download_top(
             f"no finished run{on} of experiment {experiment_id} has the metric {metric!r}"
             f"{left_out}; choose another metric or evaluate some runs first."
         )
-    return [download_model(run_id, settings, store) for run_id in ids]
+    downloads = [download_model(run_id, settings, store) for run_id in ranked.run_ids]
+    return downloads, ranked.other_data
 
 
 def _user() -> str:

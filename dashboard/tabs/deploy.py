@@ -220,10 +220,16 @@ def _downloads(ctx: Context, found: choose.Assessment) -> None:
             )
         if st.button(f"Download top {k}", key="download_topk"):
             with st.spinner(f"Downloading the {k} best runs by {metric}…"):
-                got = selection.download_top(
+                got, other_data = selection.download_top(
                     ctx.settings, ctx.experiment_id, metric, k, higher, _store(ctx), classes
                 )
             st.success(f"Downloaded {len(got)} runs; nothing was chosen.")
+            if other_data:
+                st.info(
+                    f"{other_data} run(s) evaluated on other test data than the best run were "
+                    f"not ranked: their {metric} does not compare with these. Evaluate them on "
+                    "the same data folder to rank them."
+                )
             runs = [data.run(ctx.uri, d.run_id) for d in got]  # K at most, once per press
             st.dataframe(pd.DataFrame(top_k_rows(got, runs, metric)), hide_index=True)
 

@@ -116,7 +116,10 @@ def test_top_k_downloads_the_best_runs_and_leaves_run_id_file_alone(
     monkeypatch.chdir(tmp_path)
     (tmp_path / "run_id.txt").write_text("chosen-before\n")
     store = SelectionStore(get_database(settings))
-    got = download_top(settings, dashboard_runs["experiment"], "val_auc", 2, True, store)
+    got, other_data = download_top(
+        settings, dashboard_runs["experiment"], "val_auc", 2, True, store
+    )
+    assert other_data == 0  # a validation figure: no test data to differ
     # child-trial has val_auc 0.7, every pipeline run 0.8: the best two are pipeline runs.
     ids = {d.run_id for d in got}
     assert len(ids) == 2 and dashboard_runs["child"] not in ids
@@ -159,7 +162,7 @@ def test_top_k_by_a_test_figure_leaves_out_tta_and_other_data_evaluations(mlflow
         client.set_terminated(run_id)
         ranked[name] = run_id
     got = top_runs(mlflow_server, experiment_id, "eval_accuracy", 3, True)
-    assert got == [ranked["plain-b"], ranked["untagged"], ranked["plain-a"]]
+    assert got.run_ids == [ranked["plain-b"], ranked["untagged"], ranked["plain-a"]]
 
 
 def test_top_k_by_a_test_figure_ranks_within_the_best_runs_test_data(mlflow_server):
@@ -182,7 +185,8 @@ def test_top_k_by_a_test_figure_ranks_within_the_best_runs_test_data(mlflow_serv
         client.set_terminated(run_id)
         ranked[name] = run_id
     got = top_runs(mlflow_server, experiment_id, "eval_accuracy", 3, True)
-    assert got == [ranked["c"], ranked["untagged"], ranked["a"]]  # b: other test data
+    assert got.run_ids == [ranked["c"], ranked["untagged"], ranked["a"]]
+    assert got.other_data == 1  # b: said to be left out
 
 
 @pytest.mark.parametrize("classes", [["benign", "malignant"], ["Crohn's", "normal"]])
@@ -197,4 +201,4 @@ def test_top_k_ranks_only_runs_on_the_classes_asked_for(mlflow_server, classes):
     if lookalike != classes:
         _ranked_run(client, experiment_id, lookalike, 0.9)
     got = top_runs(mlflow_server, experiment_id, "best_val_auc", 3, True, json.dumps(classes))
-    assert got == ours[::-1]
+    assert got.run_ids == ours[::-1]
