@@ -23,9 +23,10 @@ BUDGET_RETRY_AFTER_S = 5
 """What a 503 for a full body budget asks the client to wait (seconds)."""
 
 BODILESS_METHODS = frozenset({"GET", "HEAD", "DELETE", "OPTIONS"})
-"""Methods no route of the services takes a body on: ``BodyLimit`` refuses one that announces a
-body before reading it, since a route that never reads its body would keep its budget share
-until it answers (a ``GET /jobs/{id}?wait=600``: ten minutes)."""
+"""Methods no route of the services takes a body on: ``BodyLimit`` hands such a request on
+without reading a body it may carry or taking budget for it (a route that never reads its body
+would keep a share until it answers: a ``GET /jobs/{id}?wait=600``, ten minutes); routing
+answers it as without a body (405 where the path has no route for the method)."""
 
 UNAUTHORIZED = (
     "missing or wrong API token; send the header 'Authorization: Bearer <token>' with the value "
@@ -197,9 +198,9 @@ class BodyBudget:
 class BodyLimit:
     """ASGI middleware: reads a request body (up to ``max_bytes``) before routing.
 
-    - A ``GET``, ``HEAD``, ``DELETE`` or ``OPTIONS`` request that announces a body (a
-      ``Content-Length`` over 0, or chunked) gets 400 before anything is read or taken from the
-      budget: no route reads such a body, so its share would be held until the answer.
+    - A ``GET``, ``HEAD``, ``DELETE`` or ``OPTIONS`` request is handed on as it comes, its body
+      (if it carries one) unread and taking nothing from the budget: no route reads such a
+      body, so its share would be held until the answer (``BODILESS_METHODS``).
     - A declared ``Content-Length`` over ``max_bytes`` gets 413 before anything is read; a
       chunked body gets it as soon as it passes the limit.
     - The body's bytes are taken from a ``BodyBudget`` of ``budget_bytes`` (at least
@@ -243,13 +244,6 @@ class BodyLimit:
     async def _too_large(self, send: Send) -> None:
         await send_error(send, 413, self.message())
 
-    async def _bodiless(self, method: str, send: Send) -> None:
-        detail = (
-            f"{method} takes no body; send the parameters in the query string (a {method} "
-            "request with a Content-Length over 0 or Transfer-Encoding is refused unread)"
-        )
-        await send_error(send, 400, detail)
-
     async def _busy(self, send: Send) -> None:
         detail = (
             f"the service holds {self.budget.limit} bytes of request bodies at once "
@@ -263,8 +257,8 @@ class BodyLimit:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
-        if scope["method"] in BODILESS_METHODS and _has_body(scope):
-            await self._bodiless(scope["method"], send)
+        if scope["method"] in BODILESS_METHODS:  # no route reads a body of these: not read
+            await self.app(scope, receive, send)
             return
         declared = declared_length(scope)
         if declared > self.max_bytes:
