@@ -84,6 +84,22 @@ def test_the_version_changes_when_a_file_is_rewritten_in_place(image_folder):
     assert inspect_data(root).version != before
 
 
+def test_the_version_changes_when_a_file_s_bytes_change_under_a_restored_size_and_time(
+    image_folder,
+):
+    """As ``tar`` or ``unzip`` leave a data set extracted over the old one."""
+    root = image_folder(mode="L", per_class=3)
+    before = inspect_data(root).version
+    target = sorted((root / "test" / "benign").iterdir())[0]
+    st, folder_mtime = target.stat(), target.parent.stat().st_mtime_ns
+    data = bytearray(target.read_bytes())
+    data[-20] ^= 0xFF  # same size, other bytes
+    target.write_bytes(bytes(data))
+    os.utime(target, ns=(st.st_atime_ns, st.st_mtime_ns))
+    os.utime(target.parent, ns=(folder_mtime, folder_mtime))
+    assert inspect_data(root).version != before
+
+
 def test_the_version_changes_with_the_loaders_format(image_folder, monkeypatch):
     # A loader that reads other files (suffix-less DICOM since format 5) must not reuse a result.
     from dataloader import inspect as module
