@@ -38,9 +38,10 @@ def file_digest(path: Path) -> str:
     return digest.hexdigest()
 
 
-def _signature(path: Path) -> list[int] | None:
-    """What a cached digest is trusted by: size, modification and change times, inode. A tool
-    that restores modification times (tar, unzip) cannot restore the change time."""
+def stat_signature(path: str | os.PathLike) -> list[int] | None:
+    """What a file is judged unchanged by (a cached digest, a submission's data signature):
+    size, modification and change times, inode; None when it cannot be read. A tool that
+    restores modification times (tar, unzip) cannot restore the change time."""
     try:
         st = os.stat(path)
     except OSError:
@@ -56,7 +57,7 @@ def file_digests(root: Path, rels: Sequence[str], cache: ArrayCache) -> dict[str
     known = _cached(cache, key)
     found, fresh = {}, {}
     for rel in rels:
-        signature = _signature(root / rel)
+        signature = stat_signature(root / rel)
         entry = known.get(rel)
         if signature is not None and isinstance(entry, list) and entry[:-1] == signature:
             found[rel] = entry[-1]
