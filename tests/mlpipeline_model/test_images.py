@@ -48,31 +48,30 @@ def test_png_metadata_that_inflates_too_far_is_named_with_its_limit(kind, head):
         decode_image(_png_with_chunk(kind, head + inflating))
 
 
-def test_a_dicom_declaring_too_many_frames_is_refused_naming_the_limit():
+def _mr_small(**attributes) -> bytes:
+    """pydicom's real MR_small.dcm with ``attributes`` set in its header, as file bytes."""
     ds = pydicom.dcmread(get_testdata_file("MR_small.dcm"))
-    ds.NumberOfFrames = 100000
+    for name, value in attributes.items():
+        setattr(ds, name, value)
     buffer = io.BytesIO()
     ds.save_as(buffer, enforce_file_format=True)
+    return buffer.getvalue()
+
+
+def test_a_dicom_declaring_too_many_frames_is_refused_naming_the_limit():
     with pytest.raises(ImageDecodeError, match=r"declares 100,000 frames, more than the 10,000"):
-        decode_image(buffer.getvalue())
+        decode_image(_mr_small(NumberOfFrames=100000))
 
 
 def test_a_dicom_with_fewer_pixel_bytes_than_its_frames_need_is_called_truncated():
-    ds = pydicom.dcmread(get_testdata_file("MR_small.dcm"))
-    ds.NumberOfFrames = 50
-    buffer = io.BytesIO()
-    ds.save_as(buffer, enforce_file_format=True)
     with pytest.raises(ImageDecodeError, match=r"^DICOM pixel data holds fewer bytes than its h"):
-        decode_image(buffer.getvalue())
+        decode_image(_mr_small(NumberOfFrames=50))
 
 
 def test_a_dicom_over_the_pixel_limit_is_refused_before_its_pixels_are_read():
-    ds = pydicom.dcmread(get_testdata_file("MR_small.dcm"))
-    ds.Rows = ds.Columns = 10000  # the pixel data stays 64×64: only the header is large
-    buffer = io.BytesIO()
-    ds.save_as(buffer, enforce_file_format=True)
+    header = _mr_small(Rows=10000, Columns=10000)  # the pixel data stays 64×64
     with pytest.raises(ImageDecodeError, match=r"^10000×10000 px is more than the 40 megapixels"):
-        decode_image(buffer.getvalue())
+        decode_image(header)
 
 
 def test_an_image_at_the_limit_is_decoded():
