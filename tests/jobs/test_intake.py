@@ -4,7 +4,10 @@ before any body is read, the body budget shared by all connections and the time 
 body)."""
 
 import asyncio
+import contextlib
 import json
+import socket
+from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 
 import pytest
@@ -26,6 +29,16 @@ def toy_body(size: int, run_id: str = "a1", x: int = 1) -> bytes:
     """A valid toy request of exactly ``size`` bytes (JSON padded with spaces)."""
     body = json.dumps({"run_id": run_id, "x": x}).encode()
     return body + b" " * (size - len(body))
+
+
+@contextlib.contextmanager
+def holding_800_bytes(url: str) -> Iterator[socket.socket]:
+    """An open ``POST /toy`` that announced 800 bytes and got "100 Continue": it holds them of
+    the budget until its body is sent and answered (the socket it yields)."""
+    head = {**JSON, "Content-Length": "800", "Expect": "100-continue"}
+    with open_request(url, "POST", "/toy", head) as first:
+        assert read_answer(first).status == 100
+        yield first
 
 
 def unclaimed_job(store: JobStore, run_id: str) -> str:
@@ -98,10 +111,8 @@ def test_a_body_over_the_default_limit_of_64_kib_is_413(tmp_path):
 def test_bodies_beyond_the_budget_get_503_before_they_are_read_until_it_is_given_back(tmp_path):
     settings = make_settings(tmp_path, max_body_bytes=1000, max_body_buffer_bytes=1000)
     with LiveServer(make_toy_app(settings)) as live:
-        head = {**JSON, "Content-Length": "800", "Expect": "100-continue"}
-        with open_request(live.url, "POST", "/toy", head) as first:
-            # "100 Continue": the first request holds its 800 bytes of the budget now.
-            assert read_answer(first).status == 100
+        with holding_800_bytes(live.url) as first:
+            head = {**JSON, "Content-Length": "800", "Expect": "100-continue"}
             with open_request(live.url, "POST", "/toy", head) as second:
                 refused = read_answer(second)
             first.sendall(toy_body(800))
@@ -128,14 +139,11 @@ def test_a_body_that_does_not_arrive_in_time_is_408_and_gives_its_share_back(tmp
 
 def test_a_chunked_body_beyond_the_budget_is_503(tmp_path):
     settings = make_settings(tmp_path, max_body_bytes=1000, max_body_buffer_bytes=1000)
-    with LiveServer(make_toy_app(settings)) as live:
-        head = {**JSON, "Content-Length": "800", "Expect": "100-continue"}
-        with open_request(live.url, "POST", "/toy", head) as first:
-            assert read_answer(first).status == 100
-            chunked = {**JSON, "Transfer-Encoding": "chunked"}
-            chunk = b"%x\r\n%s\r\n" % (300, b" " * 300)
-            with open_request(live.url, "POST", "/toy", chunked, chunk) as second:
-                refused = read_answer(second)
+    with LiveServer(make_toy_app(settings)) as live, holding_800_bytes(live.url):
+        chunked = {**JSON, "Transfer-Encoding": "chunked"}
+        chunk = b"%x\r\n%s\r\n" % (300, b" " * 300)
+        with open_request(live.url, "POST", "/toy", chunked, chunk) as second:
+            refused = read_answer(second)
     assert refused.status == 503
 
 
