@@ -80,7 +80,7 @@ def score_text(row: dict) -> str:
     ``0.1234 (95 % CI -0.0100 to 0.2400)``; the score alone for files written before the
     interval; ``–`` without a score."""
     score, low, high = (row.get(k) for k in ("score", "score_ci_low", "score_ci_high"))
-    if _fmt(score) == "–" or _fmt(low) == "–" or _fmt(high) == "–":
+    if any(_missing(v) for v in (score, low, high)):
         return _fmt(score)
     return f"{_fmt(score)} (95 % CI {_fmt(low)} to {_fmt(high)})"
 
@@ -174,8 +174,13 @@ def describe_operating_point(point: contract.ThresholdPoint) -> str:
     )
 
 
+def _missing(value) -> bool:
+    """None, or NaN (a value pandas filled in)."""
+    return value is None or (isinstance(value, float) and math.isnan(value))
+
+
 def _fmt(value) -> str:
-    if value is None or (isinstance(value, float) and math.isnan(value)):
+    if _missing(value):
         return "–"
     return f"{value:.4f}" if isinstance(value, float) else str(value)
 
