@@ -113,6 +113,12 @@ def compute_stats(ds: "DatasetSplits") -> dict[str, Any]:
         "class_distribution": distribution,
         "original_sizes": _sizes(list(loaded.values())),
         "val_source": ds.val_source,
+        "val_how": ds.val_how,
+        "val_carve_units": (
+            None
+            if ds.val_carve_units is None
+            else dict(zip(ds.class_names, ds.val_carve_units, strict=True))
+        ),
         "skipped_count": len(ds.skipped),
         "skipped": list(ds.skipped),
         "groups": _groups(ds, loaded),

@@ -313,6 +313,12 @@ class DatasetStats(_Open):
     )
     skipped_count: int = 0
     skipped: list[Any] = Field(default_factory=list)
+    val_how: str | None = Field(
+        None, description="how validation was made (DatasetSplits.val_how); None in older runs"
+    )
+    val_carve_units: dict[str, int] | None = Field(
+        None, description="class → units (patients, copies joined) carved from; None uncarved"
+    )
     groups: dict[str, Any] | None = Field(
         None, description="patients per split and shared between splits (dataloader.groups)"
     )

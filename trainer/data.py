@@ -186,7 +186,7 @@ def training_set(dataset) -> tuple[Batches, Batches, Preprocessing]:
     in_train = set(np.unique(dataset.train.labels).tolist())
     in_val = set(np.unique(dataset.val.labels).tolist()) if dataset.val is not None else set()
     went = [n for i, n in enumerate(names) if i not in in_train]
-    carved = dataset.val_source.startswith("carved")
+    carved = dataset.val_how.startswith("carved")
     if carved and len(names) >= 2 and went and all(names.index(n) in in_val for n in went):
         raise InvalidInput(
             f"every training image of {', '.join(map(repr, went))} in {dataset.source} went to "

@@ -79,3 +79,18 @@ def test_training_stats_are_the_model_building_part_of_the_statistics(tiny_demo)
     found = training_stats(ds)
     assert set(found) == {"image_size", "channels", "mean", "std", "mean_std_split"}
     assert found == {key: ds.stats[key] for key in found}
+
+
+def test_stats_say_how_validation_was_carved_and_from_how_many_units(image_folder):
+    stats = load_dataset(image_folder(classes=("a", "b"), per_class=5), val_fraction=0.4).stats
+    assert stats["val_how"] == "carved"
+    # no groups and no copies: every training image is its own unit
+    assert stats["val_carve_units"] == {"a": 5, "b": 5}
+
+
+def test_stats_say_validation_came_from_its_folder_without_carving(image_folder):
+    root = image_folder(classes=("a", "b"), per_class=2)
+    for name in ("a", "b"):
+        write_image(root / "val" / name / "v.png")
+    stats = load_dataset(root).stats
+    assert stats["val_how"] == "folder" and stats["val_carve_units"] is None
