@@ -8,7 +8,7 @@ runner, ``/jobs``, ``/health``, ``/ready``, the token and error answers) comes f
 from functools import partial
 from typing import Annotated
 
-from fastapi import APIRouter, Depends, FastAPI, Response
+from fastapi import APIRouter, Depends, FastAPI, Request, Response
 from pydantic import BaseModel, ConfigDict, Field
 
 from common import Settings, get_settings
@@ -68,6 +68,7 @@ _RESPONSES = submission_responses(
 async def explain(
     body: ExplainIn,
     response: Response,
+    http: Request,
     jobs: Annotated[JobService, Depends(get_job_service)],
     settings: Annotated[Settings, Depends(get_app_settings)],
     wait: WaitSeconds = 0,
@@ -87,7 +88,7 @@ async def explain(
         settings.data_dir,
     )
     request = request_as_sent(body, settings.data_dir)  # a repeat skips the checks
-    return await jobs.respond(body.run_id, inputs, body.force, wait, response, request)
+    return await jobs.respond(body.run_id, inputs, body.force, wait, response, request, client=http)
 
 
 def create_app(settings: Settings | None = None, runner_options: dict | None = None) -> FastAPI:

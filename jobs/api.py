@@ -186,6 +186,7 @@ health_router = APIRouter(tags=["health"])
 async def get_job(
     job_id: str,
     jobs: Annotated[JobService, Depends(get_job_service)],
+    http: Request,
     wait: ChangeWaitSeconds = 0,
 ) -> JobOut:
     """One job; 404 when there is none with that id.
@@ -195,7 +196,7 @@ async def get_job(
     """
     job = await jobs.call(jobs.store.get, job_id, jobs.kind)
     if wait > 0:
-        job = await jobs.wait(job, wait, until_final=False)
+        job = await jobs.wait(job, wait, until_final=False, client=http)
     return JobOut.from_job(job)
 
 

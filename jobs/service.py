@@ -6,14 +6,14 @@ from concurrent.futures import ThreadPoolExecutor
 from datetime import datetime
 from typing import Any, TypeVar
 
-from fastapi import Response
+from fastapi import Request, Response
 from pydantic import BaseModel, Field, ValidationError
 
 from common import Conflict
 from jobs.jobstore import JobStore
 from jobs.runner import JobRunner
 from jobs.store import FINAL_STATUSES, Status
-from jobs.waiting import JobWatcher
+from jobs.waiting import JobWatcher, client_gone
 
 T = TypeVar("T")
 
@@ -147,9 +147,13 @@ class JobService:
             self.runner.wake()
         return JobOut.from_job(job, reused=reused)
 
-    async def wait(self, job: dict, seconds: float, until_final: bool = True) -> dict:
-        """``job`` once finished (or changed, ``until_final=False``), or after ``seconds``."""
-        return await self.watcher.wait(job, seconds, until_final)
+    async def wait(
+        self, job: dict, seconds: float, until_final: bool = True, client: Request | None = None
+    ) -> dict:
+        """``job`` once finished (or changed, ``until_final=False``), or after ``seconds``, or
+        once ``client`` (the waiting request) hung up."""
+        gone = client_gone(client) if client is not None else None
+        return await self.watcher.wait(job, seconds, until_final, gone)
 
     async def respond(
         self,
@@ -159,11 +163,13 @@ class JobService:
         wait: float,
         response: Response,
         request: dict | None = None,
+        client: Request | None = None,
     ) -> JobOut:
-        """Submit, wait up to ``wait`` seconds, and set 200 (finished) or 202 (not yet)."""
+        """Submit, wait up to ``wait`` seconds (less if ``client``, the HTTP request, hangs up),
+        and set 200 (finished) or 202 (not yet)."""
         job = await self.submit(run_id, inputs, force, request)
         if wait > 0 and not job.finished:
-            done = await self.wait(job.model_dump(exclude={"reused", "url"}), wait)
+            done = await self.wait(job.model_dump(exclude={"reused", "url"}), wait, client=client)
             job = JobOut.from_job(done, reused=job.reused)
         response.status_code = 200 if job.finished else 202
         return job

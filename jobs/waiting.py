@@ -10,7 +10,11 @@ says that one of its jobs changed. 45 long-polls therefore cost 45 futures, not 
 import asyncio
 import contextlib
 import logging
+from collections.abc import Coroutine
 from dataclasses import dataclass, field
+from typing import Any
+
+from starlette.requests import Request
 
 from jobs.jobstore import JobStore
 from jobs.store import FINAL_STATUSES
@@ -19,6 +23,14 @@ log = logging.getLogger(__name__)
 
 STOP_TIMEOUT_S = 5.0
 """Seconds ``JobWatcher.stop`` waits for the watching task to end."""
+
+
+async def client_gone(request: Request) -> None:
+    """Returns once the client of ``request`` has closed its connection: a long poll (``?wait=``)
+    then stops waiting, rather than keeping its watch for up to 600 s for nobody. Called after
+    the route has its body; a body the route left unread (a GET's) is read and dropped."""
+    while (await request.receive())["type"] != "http.disconnect":
+        pass
 
 
 def _state(job: dict) -> tuple:
@@ -92,21 +104,43 @@ class JobWatcher:
         if loop is not None and wake is not None and not loop.is_closed():
             loop.call_soon_threadsafe(wake.set)
 
-    async def wait(self, job: dict, timeout: float, until_final: bool = True) -> dict:
+    @property
+    def waiting(self) -> int:
+        """How many waits are pending."""
+        return sum(len(waiters) for waiters in self._waiters.values())
+
+    async def wait(
+        self,
+        job: dict,
+        timeout: float,
+        until_final: bool = True,
+        gone: Coroutine[Any, Any, None] | None = None,
+    ) -> dict:
         """``job`` as it is once it finished (or, with ``until_final=False``, once its status or
-        progress differs from ``job``'s), or as last seen after ``timeout`` seconds."""
+        progress differs from ``job``'s), or as last seen after ``timeout`` seconds, when the
+        service stops, or when ``gone`` returns (the client hung up: ``client_gone``)."""
         if job["status"] in FINAL_STATUSES or timeout <= 0 or self._loop is None or self._stopping:
+            if gone is not None:
+                gone.close()
             return job
         job_id = job["job_id"]
         waiter = _Waiter(_state(job), until_final, self._loop.create_future())
         self._waiters.setdefault(job_id, []).append(waiter)
         self._latest.setdefault(job_id, job)
         self.poke()
+        watching = {asyncio.ensure_future(asyncio.shield(waiter.future))}
+        if gone is not None:
+            watching.add(asyncio.ensure_future(gone))
         try:
-            return await asyncio.wait_for(asyncio.shield(waiter.future), timeout)
-        except TimeoutError:
+            await asyncio.wait(watching, timeout=timeout, return_when=asyncio.FIRST_COMPLETED)
+            if waiter.future.done() and not waiter.future.cancelled():
+                return waiter.future.result()
             return self._latest.get(job_id, job)
         finally:
+            for task in watching:
+                task.cancel()
+                if task.done() and not task.cancelled():
+                    task.exception()  # retrieved: a failed receive() is no error of the wait
             waiters = self._waiters.get(job_id, [])
             if waiter in waiters:
                 waiters.remove(waiter)

@@ -15,7 +15,7 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
-from fastapi import APIRouter, Depends, Response
+from fastapi import APIRouter, Depends, Request, Response
 from pydantic import BaseModel
 
 from common import InvalidInput, Settings
@@ -101,6 +101,7 @@ toy_router = APIRouter()
 async def toy(
     body: ToyIn,
     response: Response,
+    http: Request,
     jobs: JobService = Depends(get_job_service),
     wait: WaitSeconds = 0,
 ) -> JobOut:
@@ -113,7 +114,7 @@ async def toy(
         return inputs
 
     request = body.model_dump(exclude={"force"})
-    return await jobs.respond(body.run_id, check, body.force, wait, response, request)
+    return await jobs.respond(body.run_id, check, body.force, wait, response, request, http)
 
 
 @toy_router.get("/boom")

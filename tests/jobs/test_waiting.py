@@ -1,11 +1,17 @@
 """The ``JobWatcher`` that ``?wait=`` requests share, on a real store and a real event loop."""
 
 import asyncio
+import json
+import time
 
 import pytest
+import requests
 
 from jobs import JobStore
 from jobs.waiting import JobWatcher
+from tests.conftest import LiveServer
+from tests.jobs.conftest import make_toy_app, wait_until
+from tests.rawhttp import open_request
 
 
 async def _poke_then_stop(store: JobStore, turns: int) -> tuple[bool, list[asyncio.Task]]:
@@ -29,3 +35,43 @@ async def _poke_then_stop(store: JobStore, turns: int) -> tuple[bool, list[async
 def test_stop_right_after_a_poke_ends_the_watching_task(job_store, turns):
     returned, left = asyncio.run(_poke_then_stop(job_store, turns))
     assert returned and left == []
+
+
+def _waits_left_after_hang_up(app, method: str, path: str, body: dict | None = None) -> int:
+    """Send ``method path`` (a ?wait=600 long poll) to ``app`` over a socket, see it wait, hang
+    up, and return how many waits the app's watcher still holds 5 s later (at most). The job
+    sleeps 7 s: still running then, so a wait left over is not one its end resolved."""
+    watcher = app.state.jobs.watcher
+    data = json.dumps(body).encode() if body is not None else b""
+    headers = {"Content-Type": "application/json", "Content-Length": str(len(data))}
+    sock = open_request(app.state.url, method, path, headers, data)
+    wait_until(lambda: watcher.waiting == 1, 10, "the long poll waits")
+    sock.close()
+    deadline = time.monotonic() + 5
+    while watcher.waiting and time.monotonic() < deadline:
+        time.sleep(0.05)
+    return watcher.waiting
+
+
+def test_a_submission_that_waits_stops_waiting_when_its_client_hangs_up(embedded_settings):
+    app = make_toy_app(embedded_settings)
+    with LiveServer(app) as live:
+        app.state.url = live.url
+        body = {"run_id": "r1", "x": 1, "sleep": 7}
+        assert _waits_left_after_hang_up(app, "POST", "/toy?wait=600", body) == 0
+
+
+def test_a_job_poll_that_waits_stops_waiting_when_its_client_hangs_up(embedded_settings):
+    app = make_toy_app(embedded_settings)
+    with LiveServer(app) as live:
+        app.state.url = live.url
+        job = requests.post(f"{live.url}/toy", json={"run_id": "r1", "x": 1, "sleep": 7}).json()
+        assert _waits_left_after_hang_up(app, "GET", f"/jobs/{job['job_id']}?wait=600") == 0
+
+
+def test_a_long_poll_whose_client_stays_gets_the_finished_job(embedded_settings):
+    app = make_toy_app(embedded_settings)
+    with LiveServer(app) as live:
+        body = {"run_id": "r1", "x": 2, "sleep": 1}
+        answer = requests.post(f"{live.url}/toy?wait=600", json=body, timeout=60)
+    assert answer.status_code == 200 and answer.json()["result"]["y"] == 4
