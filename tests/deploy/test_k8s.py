@@ -117,6 +117,32 @@ def test_writable_paths_are_volumes(k8s_docs):
                 assert {"/data", "/artifacts"} <= mounts, container["name"]
 
 
+def _claim_at(workload: dict, container: dict, path: str) -> str | None:
+    """The PersistentVolumeClaim mounted at ``path`` in ``container`` (None: another kind)."""
+    mount = next(m for m in container["volumeMounts"] if m["mountPath"] == path)
+    volume = next(v for v in pod_spec(workload)["volumes"] if v["name"] == mount["name"])
+    return (volume.get("persistentVolumeClaim") or {}).get("claimName")
+
+
+def test_run_id_file_and_checkpoints_outlive_their_pods_on_one_shared_claim(k8s_docs):
+    """run_id.txt (the dashboard's) and the trainer's checkpoints (--resume auto) were in an
+    emptyDir of each pod: lost at a restart, and run_id.txt seen only inside the dashboard."""
+    config = next(d for d in k8s_docs if d["kind"] == "ConfigMap")["data"]
+    assert config["RUN_ID_FILE"].startswith("/artifacts/")  # CHECKPOINT_DIR: the Dockerfile's
+    claims = {
+        name: _claim_at(workload, main_container(k8s_docs, name), "/artifacts")
+        for name in ("dashboard", "trainer")
+        for workload in workloads(k8s_docs)
+        if workload["metadata"]["name"] == name
+    }
+    assert claims["dashboard"] == claims["trainer"] is not None
+    claim = next(
+        d for d in k8s_docs
+        if d["kind"] == "PersistentVolumeClaim" and d["metadata"]["name"] == claims["trainer"]
+    )  # fmt: skip
+    assert claim["spec"]["accessModes"] == ["ReadWriteMany"]  # pods on different nodes
+
+
 def test_every_container_has_requests_and_limits(k8s_docs):
     for workload in workloads(k8s_docs):
         for container in containers(workload):
