@@ -15,6 +15,7 @@ import getpass
 import logging
 import sys
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 
 import mlflow
 import numpy as np
@@ -37,6 +38,7 @@ from dashboard.handoff import (
     interface_change,
     is_evaluated,
 )
+from dashboard.versions import register, retag
 from jobs import STORE_ERRORS, SelectionStore, get_database
 from runs import (
     CONFIRMED_FROM_TAG,
@@ -145,37 +147,6 @@ def _check_loads(model_uri: str) -> None:
         raise InvalidInput(f"the model at {model_uri} fails to predict ({exc})") from exc
 
 
-def _register(client: MlflowClient, name: str, run: Run, found: Assessment, tags: dict):
-    try:
-        client.create_registered_model(
-            name, description="Image classifier chosen in the MLpipeline dashboard."
-        )
-    except MlflowException as exc:
-        if exc.error_code not in ("RESOURCE_ALREADY_EXISTS", "ALREADY_EXISTS"):
-            raise ServiceUnavailable(f"MLflow failed to create model {name!r}: {exc}") from exc
-    try:
-        return client.create_model_version(
-            name,
-            source=f"models:/{found.logged_model_id}",
-            run_id=run.info.run_id,
-            tags=tags,
-            description=tags["reason"],
-            model_id=found.logged_model_id,
-        )
-    except MlflowException as exc:
-        raise ServiceUnavailable(f"MLflow failed to register a version of {name!r}: {exc}") from exc
-
-
-def _confirm(client: MlflowClient, name: str, version: str, tags: dict[str, str]) -> None:
-    try:
-        for key, value in tags.items():
-            client.set_model_version_tag(name, version, key, value)
-    except MlflowException as exc:
-        raise ServiceUnavailable(
-            f"MLflow failed to tag {name} version {version}: {exc.message}; choose it again"
-        ) from exc
-
-
 def choose_run(
     run_id: str,
     reason: str,
@@ -229,12 +200,15 @@ def choose_run(
     _check_loads(run_model_uri(run_id))
     name, alias = settings.model_name, settings.model_alias
     provenance, caveats = evaluation_caveats(client, run)
+    now = datetime.now(UTC)  # the tag and the record say the same time (to the ms)
+    selected_at = now.replace(microsecond=now.microsecond // 1000 * 1000)
     tags = {
         "reason": reason[:5000],
         "evaluation": found.summary + (f" ({'; '.join(caveats)})" if caveats else ""),
         "evaluated": str(found.evaluated).lower(),
         "run_id": run_id,
         "selected_by": selected_by,
+        "selected_at": selected_at.isoformat(timespec="milliseconds"),
         **provenance,
     }
     if change or allow_interface_change:  # the predictor switches to a version of another
@@ -256,13 +230,14 @@ def choose_run(
     # (The source names the logged model; ModelVersion.model_id is empty in some stores.)
     already = current is not None and current.source == f"models:/{found.logged_model_id}"
     if already:
+        # The version's tags describe this choice, as its record does: the first choice's reason
+        # and figures (e.g. of an evaluation since replaced) would contradict the audit trail,
+        # which keeps every choice. A confirmation is only added: the predictor may need the one
+        # there (it kept the version before), and a choice seeing no change says nothing of it.
         number = str(current.version)
-        if CONFIRMED_TAG in tags:  # the alias named it, the predictor kept the one before
-            _confirm(
-                client, name, number, {k: tags[k] for k in (CONFIRMED_TAG, CONFIRMED_FROM_TAG)}
-            )
+        retag(client, current, tags)
     else:
-        number = str(_register(client, name, run, found, tags).version)
+        number = str(register(client, name, run_id, found.logged_model_id, tags).version)
         try:
             client.set_registered_model_alias(name, alias, number)
         except MlflowException as exc:
@@ -297,6 +272,7 @@ def choose_run(
                 alias=alias,
                 reason=reason,
                 evaluated=found.evaluated,
+                selected_at=selected_at,
                 selected_by=selected_by,
                 evaluation_caveats=caveats,
                 interface_change=tags.get(CONFIRMED_TAG),  # a blind confirmation too
@@ -358,8 +334,9 @@ def main(argv: list[str] | None = None) -> int:
         print(f"warning: {caveat}", file=sys.stderr)
     print(
         f"run {choice.run_id} {'was already' if choice.already else 'is'} "
-        f"{choice.registered_model} version {choice.version} "
-        f"(alias {choice.alias}); {choice.run_id_file} names it",
+        f"{choice.registered_model} version {choice.version} (alias {choice.alias})"
+        f"{'; its tags now describe this choice' if choice.already else ''}; "
+        f"{choice.run_id_file} names it",
         file=sys.stderr,
     )
     print(choice.version)

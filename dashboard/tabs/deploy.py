@@ -160,7 +160,8 @@ def _choose(ctx: Context, found: choose.Assessment, now: tuple) -> None:
             )  # fmt: skip
         st.session_state[DONE] = (
             f"Run {done.run_id} {'was already' if done.already else 'is'} "
-            f"{done.registered_model} version {done.version} (alias {done.alias}); "
+            f"{done.registered_model} version {done.version} (alias {done.alias})"
+            f"{'; its tags now give this reason and evaluation' if done.already else ''}; "
             f"`{done.run_id_file}` names it. The predictor serves it within "
             f"{ctx.settings.predictor_poll_s:.0f} s."
         )

@@ -304,6 +304,61 @@ def test_choosing_the_chosen_run_again_registers_no_second_version(dashboard_run
     assert [r["reason"] for r in store.recent()] == ["pressed twice", "first"]
 
 
+def _version_tags(settings: Settings, choice) -> dict[str, str]:
+    client = MlflowClient(settings.mlflow_tracking_uri)
+    return client.get_model_version(settings.model_name, choice.version).tags
+
+
+def test_choosing_the_chosen_run_again_gives_its_version_the_new_reason_who_and_when(
+    dashboard_runs, settings, store
+):
+    choose_run(dashboard_runs["pipeline"], "first", settings, store, selected_by="ana")
+    again = choose_run(dashboard_runs["pipeline"], "second look", settings, store, selected_by="bo")
+    version = MlflowClient(settings.mlflow_tracking_uri).get_model_version(
+        settings.model_name, again.version
+    )
+    assert (version.tags["reason"], version.description) == ("second look", "second look")
+    assert version.tags["selected_by"] == "bo"
+    assert version.tags["selected_at"] == store.recent()[0]["selected_at"].isoformat(
+        timespec="milliseconds"
+    )
+
+
+def test_choosing_the_chosen_run_again_tags_its_version_with_the_new_evaluation(
+    fresh_run, settings, store
+):
+    from evaluator import evaluate_run
+
+    evaluate_run(fresh_run, settings.mlflow_tracking_uri, batch_size=32)
+    choose_run(fresh_run, "audit 2-class", settings, store)
+    flipped = evaluate_run(fresh_run, settings.mlflow_tracking_uri, batch_size=32, tta="horizontal")
+    again = choose_run(fresh_run, "re-chosen after TTA eval", settings, store)
+    tags = _version_tags(settings, again)
+    assert again.already and tags["evaluation_path"] == flipped["artifact_path"]
+    assert tags["evaluation_tta"] == "horizontal" and "tta 'horizontal'" in tags["evaluation"]
+
+
+def test_choosing_the_chosen_run_again_drops_the_caveat_of_the_evaluation_replaced(
+    fresh_run, settings
+):
+    from evaluator import evaluate_run
+
+    evaluate_run(fresh_run, settings.mlflow_tracking_uri, batch_size=32, tta="horizontal")
+    first = choose_run(fresh_run, "flipped figures", settings)
+    assert "evaluation_caveat" in _version_tags(settings, first)
+    evaluate_run(fresh_run, settings.mlflow_tracking_uri, batch_size=32)
+    again = choose_run(fresh_run, "served figures", settings)
+    assert again.caveats == [] and "evaluation_caveat" not in _version_tags(settings, again)
+
+
+def test_cli_choosing_the_chosen_run_again_says_its_tags_were_updated(dashboard_runs, settings):
+    choose_run(dashboard_runs["pipeline"], "first", settings)
+    result = _cli(settings, dashboard_runs["pipeline"], "--reason", "again")
+    assert result.returncode == 0, result.stderr
+    assert "was already" in result.stderr
+    assert "(alias champion); its tags now describe this choice;" in result.stderr
+
+
 def test_figures_decoded_otherwise_than_the_training_are_a_caveat(settings, tiny_demo_data):
     from evaluator import evaluate_run
 
