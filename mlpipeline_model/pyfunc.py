@@ -147,6 +147,11 @@ class ImageClassifierModel(PythonModel):
 
         Accepted: uint8 (or integer 0–255) arrays ``N×H×W×C`` or ``N×H×W`` of any size; bytes;
         a list of bytes or base64 strings; a one-column DataFrame of those.
+
+        A 3-D array is ``N×H×W``, N grey images. For a colour model one whose first side is 3 or
+        4 and last is not 1, 3 or 4 is refused (``_channel_first``): it is far more likely one
+        channel-first image (``C×H×W``, as PyTorch holds it) than 3 or 4 grey images, and read
+        as these it would answer one row per channel. ``N×H×W×1`` says grey images plainly.
         """
         if isinstance(model_input, pd.DataFrame):
             if model_input.shape[1] != 1:
@@ -168,7 +173,23 @@ class ImageClassifierModel(PythonModel):
             "encoded PNG/JPEG/DICOM bytes"
         )
 
+    def _channel_first(self, images: np.ndarray) -> None:
+        """Refuse a 3-D array that a colour model would read as 3 or 4 grey images but that is
+        shaped as one channel-first RGB or RGBA image (``C×H×W``); see ``to_batch``. A grey
+        model keeps the ``N×H×W`` reading: its channel-first image is ``1×H×W``, one image."""
+        n, height, width = images.shape
+        if self.channels == 1 or n not in (3, 4) or width in (1, 3, 4):
+            return  # (last side 1, 3 or 4: an H×W×C image, which the size check words)
+        raise ImageDecodeError(
+            f"got one {n}×{height}×{width} array, which reads as {n} grey images of "
+            f"{height}×{width} px (N×H×W) but is shaped as one channel-first image (C×H×W, "
+            f"PyTorch's order) and this model takes colour: send one image as 1×H×W×C "
+            f"(np.moveaxis(image, 0, -1)[None]), or {n} grey images as {n}×H×W×1"
+        )
+
     def _arrays(self, images: np.ndarray) -> np.ndarray:
+        if images.ndim == 3:
+            self._channel_first(images)
         one_image = images.ndim == 3 and images.shape[-1] in (1, 3)  # or N grey images?
         if images.ndim == 3:
             images = images[..., None]

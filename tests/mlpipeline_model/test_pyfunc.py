@@ -1,8 +1,12 @@
-"""What the logged model's wrapper says about the image decoding its training had."""
+"""What the logged model's wrapper says about the image decoding its training had, and which
+arrays it refuses to guess about."""
 
 import pickle
 
-from mlpipeline_model import DECODING_VERSION, ImageClassifierModel
+import numpy as np
+import pytest
+
+from mlpipeline_model import DECODING_VERSION, ImageClassifierModel, build_model
 
 
 def test_a_model_decoded_as_its_training_was_has_no_decoding_note():
@@ -30,3 +34,15 @@ def test_the_decoding_note_names_every_change_since_the_model_s_version():
     note = wrapper.decoding_note
     assert "(16-bit images and DICOM files without a VOI window are stretched" in note
     assert "; 16-bit colour and grey+alpha PNGs are read at their full depth" in note
+
+
+@pytest.mark.parametrize("channels", [3, 4])  # RGB or RGBA, as PyTorch holds one image
+def test_one_channel_first_image_for_a_colour_model_is_refused_saying_how_to_send_it(channels):
+    wrapper = ImageClassifierModel((32, 32), 3, ["a", "b"])
+    wrapper.model = build_model("smallcnn", 3, 2, mean=[0.5] * 3, std=[0.2] * 3).eval()
+    with pytest.raises(ValueError) as refused:
+        wrapper.predict(None, np.zeros((channels, 32, 32), np.uint8))
+    message = str(refused.value)
+    assert f"got one {channels}×32×32 array, which reads as {channels} grey images" in message
+    assert "one channel-first image (C×H×W" in message
+    assert "send one image as 1×H×W×C " in message and f"grey images as {channels}×H×W×1" in message
