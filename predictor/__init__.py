@@ -1,10 +1,12 @@
 """The predictor service (``uvicorn predictor.app:app``, port 5007): serves the chosen model.
 
-``predictor.core`` follows ``models:/<MODEL_NAME>@<MODEL_ALIAS>`` and predicts; ``predictor.inputs``
-says what one request may hold and decodes it; ``predictor.app`` is the HTTP API on top.
+``predictor.core`` follows ``models:/<MODEL_NAME>@<MODEL_ALIAS>``; ``predictor.answers`` predicts
+and says which model answered; ``predictor.inputs`` says what one request may hold and decodes it;
+``predictor.app`` is the HTTP API on top.
 """
 
-from predictor.core import ModelHolder, Served, predict
+from predictor.answers import predict
+from predictor.core import ModelHolder, Served
 from predictor.inputs import MAX_FILES, MAX_REQUEST_PIXELS, decode_files
 
 __all__ = [

@@ -11,7 +11,9 @@ import sys
 from pathlib import Path
 
 from common import PipelineError, get_settings
-from predictor.core import MAX_FILES, ModelHolder, predict
+from predictor.answers import predict
+from predictor.core import ModelHolder
+from predictor.inputs import MAX_FILES
 
 
 def _line(p: dict) -> str:

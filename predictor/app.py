@@ -6,7 +6,8 @@ start with a weak token; the docs pages are served from installed files; a 422 n
 large input.
 
 Run with ``uvicorn predictor.app:app --port 5007``. It serves ``models:/<MODEL_NAME>@<MODEL_ALIAS>``
-and follows the alias (``predictor.core``); this module only maps HTTP onto the core.
+and follows the alias (``predictor.core``); this module only maps HTTP onto the core and
+``predictor.answers``.
 """
 
 import logging
@@ -23,7 +24,9 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from common import Settings, freeze_startup_heap, get_settings
 from jobs import error_responses, require_token, service_app
-from predictor.core import MAX_FILES, ModelHolder, Served, describe, predict
+from predictor.answers import describe, predict
+from predictor.core import ModelHolder, Served
+from predictor.inputs import MAX_FILES
 from runs import MAX_PIXELS, OperatingPoint
 
 router = APIRouter()

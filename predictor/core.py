@@ -1,4 +1,4 @@
-"""What the predictor does, without HTTP: follow the alias, hold the served model, predict.
+"""What the predictor does, without HTTP: follow the alias and hold the served model.
 
 ``ModelHolder`` resolves ``models:/<MODEL_NAME>@<MODEL_ALIAS>`` to a version, loads that version
 (never the alias itself, which may move meanwhile) and its run's operating point off the request
@@ -20,18 +20,16 @@ version the alias names with the recorded one; refused, it serves the recorded v
 import logging
 import threading
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from functools import partial
 
 import mlflow
-import numpy as np
 from mlflow.exceptions import MlflowException
 from mlflow.tracking import MlflowClient
 
 from common import InvalidInput, PipelineError, ServiceUnavailable, Settings, redact_uri
-from predictor.inputs import MAX_FILES, MAX_REQUEST_PIXELS, decode_files
 from runs import (
     Interface,
     OperatingPoint,
@@ -39,7 +37,6 @@ from runs import (
     checked_point,
     compare_interfaces,
     confirmed_for,
-    decided_labels,
     last_served,
     load_classifier,
     read_operating_point,
@@ -48,7 +45,7 @@ from runs import (
 )
 
 log = logging.getLogger("predictor")
-__all__ = ["MAX_FILES", "ModelHolder", "Served", "decode_files", "describe", "predict"]
+__all__ = ["ModelHolder", "Served"]
 
 
 @dataclass(frozen=True)
@@ -323,51 +320,3 @@ class ModelHolder:
         if served is None:
             raise ServiceUnavailable(f"no model is loaded: {self.problem}")
         return served
-
-
-def describe(served: Served) -> dict:
-    """What every answer says of the served model: its identity, whether the alias still names
-    it, and its operating point."""
-    return {
-        "model_name": served.model_name,
-        "alias": served.alias,
-        "version": served.version,
-        "run_id": served.run_id,
-        "stale": served.stale,
-        "problem": served.problem,
-        "operating_point": served.operating_point,
-        "decoding_note": getattr(served.classifier, "decoding_note", None),
-    }
-
-
-def decide(point: OperatingPoint | None, probs: np.ndarray, names: list[str]) -> list[str | None]:
-    """Per image the class by the run's threshold: the positive class when its probability is
-    at least the threshold (compared as the answer's float64 numbers), else the other one; None
-    for each image without an operating point."""
-    if point is None:
-        return [None] * len(probs)
-    return [names[i] for i in decided_labels(point, probs, names)]
-
-
-def predict(
-    served: Served,
-    files: Sequence[tuple[str, bytes]],
-    max_pixels: int | None = MAX_REQUEST_PIXELS,
-) -> dict:
-    """Probabilities per class, the predicted class (argmax) and the decision (threshold) of
-    each file, with what ``describe`` says of the model (``max_pixels``: ``decode_files``)."""
-    probs = served.classifier.probabilities(decode_files(served, files, max_pixels))
-    names = served.class_names
-    decisions = decide(served.operating_point, probs, names)
-    return {
-        **describe(served),
-        "predictions": [
-            {
-                "file": name,
-                "predicted_class": names[int(row.argmax())],
-                "decision": decision,
-                "probabilities": dict(zip(names, map(float, row), strict=True)),
-            }
-            for (name, _), row, decision in zip(files, probs, decisions, strict=True)
-        ],
-    }

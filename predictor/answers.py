@@ -1,0 +1,59 @@
+"""What the predictor answers of a served model (``describe``) and for images (``predict``)."""
+
+from collections.abc import Sequence
+
+import numpy as np
+
+from predictor.core import Served
+from predictor.inputs import MAX_REQUEST_PIXELS, decode_files
+from runs import OperatingPoint, decided_labels
+
+__all__ = ["decide", "describe", "predict"]
+
+
+def describe(served: Served) -> dict:
+    """What every answer says of the served model: its identity, whether the alias still names
+    it, and its operating point."""
+    return {
+        "model_name": served.model_name,
+        "alias": served.alias,
+        "version": served.version,
+        "run_id": served.run_id,
+        "stale": served.stale,
+        "problem": served.problem,
+        "operating_point": served.operating_point,
+        "decoding_note": getattr(served.classifier, "decoding_note", None),
+    }
+
+
+def decide(point: OperatingPoint | None, probs: np.ndarray, names: list[str]) -> list[str | None]:
+    """Per image the class by the run's threshold: the positive class when its probability is
+    at least the threshold (compared as the answer's float64 numbers), else the other one; None
+    for each image without an operating point."""
+    if point is None:
+        return [None] * len(probs)
+    return [names[i] for i in decided_labels(point, probs, names)]
+
+
+def predict(
+    served: Served,
+    files: Sequence[tuple[str, bytes]],
+    max_pixels: int | None = MAX_REQUEST_PIXELS,
+) -> dict:
+    """Probabilities per class, the predicted class (argmax) and the decision (threshold) of
+    each file, with what ``describe`` says of the model (``max_pixels``: ``decode_files``)."""
+    probs = served.classifier.probabilities(decode_files(served, files, max_pixels))
+    names = served.class_names
+    decisions = decide(served.operating_point, probs, names)
+    return {
+        **describe(served),
+        "predictions": [
+            {
+                "file": name,
+                "predicted_class": names[int(row.argmax())],
+                "decision": decision,
+                "probabilities": dict(zip(names, map(float, row), strict=True)),
+            }
+            for (name, _), row, decision in zip(files, probs, decisions, strict=True)
+        ],
+    }
