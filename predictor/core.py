@@ -15,6 +15,8 @@ interface (``runs.confirmed_for``: tags set by ``dashboard.choose --yes-interfac
 clients must not receive other classes unasked. A restart keeps that guard: what is served is
 recorded on the registered model (``runs.served_tag``), and a predictor that starts compares the
 version the alias names with the recorded one; refused, it serves the recorded version, stale.
+A predictor that starts serves the recorded version, stale, too when the alias names no version
+or one that does not load: a restart or a new replica keeps serving what the running ones serve.
 """
 
 import logging
@@ -109,7 +111,7 @@ class ModelHolder:
         self.problem = f"still looking up {self.alias_uri}"
         # (version, served version, why): a refused switch, not loaded again at every poll
         self._refused: tuple[str, str, str] | None = None
-        # (version, when, why): the version served before failed to load (``_fall_back``)
+        # (version, when, error): the version served before failed to load (``_fall_back``)
         self._short: tuple[str, float, str] | None = None
         self._refresh_lock = threading.Lock()
         self._stop = threading.Event()
@@ -129,13 +131,17 @@ class ModelHolder:
             )
         except MlflowException as exc:
             if exc.error_code in ("RESOURCE_DOES_NOT_EXIST", "INVALID_PARAMETER_VALUE"):
-                when = "yet" if self.current is None else "any more"
-                raise InvalidInput(
-                    f"no version of {s.model_name} has the alias {s.model_alias!r} {when}; choose "
-                    "a run: python -m dashboard.choose RUN_ID --reason TEXT (or the dashboard)"
-                ) from exc
+                raise InvalidInput(self._no_alias(self.current is not None)) from exc
             raise ServiceUnavailable(f"MLflow failed to resolve {self.alias_uri}: {exc}") from exc
         return str(mv.version), mv.run_id, dict(mv.tags or {})
+
+    def _no_alias(self, served_before: bool) -> str:
+        """Why nothing the alias names can be served when no version has it."""
+        s, when = self.settings, "any more" if served_before else "yet"
+        return (
+            f"no version of {s.model_name} has the alias {s.model_alias!r} {when}; choose a run: "
+            "python -m dashboard.choose RUN_ID --reason TEXT (or the dashboard)"
+        )
 
     def _before(self) -> tuple[str, Interface] | None:
         """The version served before and its interface: the one held, or, in a predictor that
@@ -167,22 +173,32 @@ class ModelHolder:
 
     def _fall_back(self, before: str, why: str) -> str:
         """In a predictor that holds nothing, serve ``before`` (the version recorded as served)
-        when a switch from it was refused for ``why``, as a running predictor keeps it; ``why``,
-        with the reason when it cannot be served (then nothing is)."""
+        when the alias's version is not served for ``why`` (refused, does not load, or no version
+        has the alias), as a running predictor keeps it; ``why``, with the reason when it cannot
+        be served (then nothing is)."""
         s, last = self.settings, self._short
         # Tried again once per PREDICTOR_POLL_S, not at every 2 s look of a predictor holding
         # nothing: each try downloads the model.
         if last and last[0] == before and time.monotonic() - last[1] < s.predictor_poll_s:
-            return last[2]
-        try:
-            mv = MlflowClient(s.mlflow_tracking_uri).get_model_version(s.model_name, before)
-            self.current = self._load(before, mv.run_id)
-        except Exception as exc:  # deleted, or no longer loads: nothing is served
-            why = f"{why}; version {before}, served before, cannot be served either ({exc})"
-            self._short = (before, time.monotonic(), why)
+            error = last[2]
+        else:
+            try:
+                mv = MlflowClient(s.mlflow_tracking_uri).get_model_version(s.model_name, before)
+                self.current = self._load(before, mv.run_id)
+                self._short = None
+                return why
+            except Exception as exc:  # deleted, or no longer loads: nothing is served
+                error = str(exc)
+                self._short = (before, time.monotonic(), error)
+        return f"{why}; version {before}, served before, cannot be served either ({error})"
+
+    def _fall_back_if_new(self, why: str, before: str | None, failed: str | None = None) -> str:
+        """``_fall_back`` to ``before`` in a predictor that holds nothing yet, unless nothing was
+        recorded as served or it is ``failed`` (the version that just failed to load); else
+        ``why`` as it is."""
+        if self.current is not None or before is None or before == failed:
             return why
-        self._short = None
-        return why
+        return self._fall_back(before, why)
 
     def refresh(self) -> bool:
         """Load the version the alias names if it is not the one served; True when it swapped.
@@ -202,8 +218,11 @@ class ModelHolder:
                         self._record(current)
                     return False
                 before = self._before()
-            except PipelineError as exc:  # InvalidInput: the alias names no version any more
-                self._failed(str(exc), known=isinstance(exc, InvalidInput))
+            except InvalidInput as exc:  # the alias names no version (any more)
+                self._failed(self._without_alias(str(exc)), known=True)
+                return False
+            except PipelineError as exc:  # MLflow down: nothing to fall back to without it
+                self._failed(str(exc), known=False)
                 return False
             named = f"{self.alias_uri} names version {version}"
             refused = self._refused
@@ -213,20 +232,21 @@ class ModelHolder:
                 and refused[:2] == (version, before[0])
                 and not confirmed_for(tags, before[1])
             ):
-                why = refused[2]
-                if self.current is None:  # the version served before failed to load: again
-                    why = self._fall_back(before[0], why)
-                self._failed(why, known=True)
+                # the version served before failed to load in a predictor started since: again
+                self._failed(self._fall_back_if_new(refused[2], before[0]), known=True)
                 return False
             try:
                 served = self._load(version, run_id)
-            except PipelineError as exc:
-                self._failed(f"{named}, which cannot be served: {exc}", known=True)
-                return False
             except Exception as exc:  # a broken model must not stop the poller
-                log.exception("loading %s version %s failed", self.alias_uri, version)
-                failure = f"{type(exc).__name__}: {exc}"
-                self._failed(f"{named}, which failed to load ({failure})", known=True)
+                if isinstance(exc, PipelineError):
+                    why = f"{named}, which cannot be served: {exc}"
+                else:
+                    log.exception("loading %s version %s failed", self.alias_uri, version)
+                    why = f"{named}, which failed to load ({type(exc).__name__}: {exc})"
+                # started since: serve what was served, as if it had run on (not the version
+                # that just failed, when it is the one recorded)
+                last = None if before is None else before[0]
+                self._failed(self._fall_back_if_new(why, last, version), known=True)
                 return False
             # (the recorded version itself is no change, whatever its interface reads now)
             confirmed = before is None or before[0] == version or confirmed_for(tags, before[1])
@@ -240,14 +260,28 @@ class ModelHolder:
                     "this predictor), or point the alias back"
                 )
                 self._refused = (version, before[0], why)
-                if current is None:  # started since: serve what was served, as if it had run on
-                    why = self._fall_back(before[0], why)
-                self._failed(why, known=True)
+                # started since: serve what was served, as if it had run on
+                self._failed(self._fall_back_if_new(why, before[0]), known=True)
                 return False
             self.current = served
             self.problem = ""
             self._record(served)
             return True
+
+    def _without_alias(self, why: str) -> str:
+        """``why`` no version has the alias, after a predictor that holds nothing yet served the
+        version recorded as served (``_fall_back``) if there is one; MLflow failing to tell
+        that record leaves ``why`` as it is (the next look asks again)."""
+        if self.current is not None:
+            return why
+        try:
+            before = self._before()
+        except PipelineError as exc:
+            log.warning("could not read the version served before: %s", exc)
+            return why
+        if before is None:  # nothing was ever served under the alias: nothing to fall back to
+            return why
+        return self._fall_back(before[0], self._no_alias(served_before=True))
 
     def _load(self, version: str, run_id: str | None) -> Served:
         """``version`` with its run's operating point (read once, here, not per request)."""

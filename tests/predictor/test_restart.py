@@ -87,6 +87,55 @@ def test_a_restart_serves_nothing_when_the_last_version_is_gone_and_the_change_u
     assert "which changes what clients of version 1 receive (classes" in r.json()["detail"]
 
 
+def _served_then_stopped(settings, served_runs) -> MlflowClient:
+    """Version 1 served by a predictor, recorded, and that predictor stopped; a client."""
+    with LiveServer(create_app(settings)) as first:
+        serve_three_classes(first.url, settings, served_runs)
+    assert _recorded(settings, "1").version == "1"
+    return MlflowClient(settings.mlflow_tracking_uri)
+
+
+def test_a_restart_after_the_alias_was_removed_serves_the_last_version(settings, served_runs):
+    client = _served_then_stopped(settings, served_runs)
+    client.delete_registered_model_alias(settings.model_name, settings.model_alias)
+
+    with LiveServer(create_app(settings)) as second:
+        ready = wait_for(second.url, stale=True)  # not a 503: the running replicas serve it
+    assert (ready["status"], ready["version"]) == ("stale", "1")
+    assert "no longer names the served version 1" in ready["problem"]
+    assert f"{settings.model_name} has the alias 'champion' any more" in ready["problem"]
+
+
+def test_a_restart_after_the_alias_moved_to_a_version_that_does_not_load_serves_the_last_version(
+    settings, served_runs
+):
+    client = _served_then_stopped(settings, served_runs)
+    run = client.get_run(served_runs[1])
+    # The run's artifact root holds preprocessing.json and model/, but no MLmodel of its own.
+    broken = client.create_model_version(
+        settings.model_name, run.info.artifact_uri, run_id=served_runs[1]
+    )
+    client.set_registered_model_alias(settings.model_name, settings.model_alias, broken.version)
+
+    with LiveServer(create_app(settings)) as second:
+        ready = wait_for(second.url, stale=True)
+    assert (ready["status"], ready["version"]) == ("stale", "1")
+    assert f"names version {broken.version}, which cannot be served" in ready["problem"]
+
+
+def test_a_restart_serves_nothing_when_the_alias_and_the_last_version_are_gone(
+    settings, served_runs
+):
+    client = _served_then_stopped(settings, served_runs)
+    client.delete_model_version(settings.model_name, "1")  # its alias goes with it
+
+    with LiveServer(create_app(settings)) as second:
+        r = _wait_status(second.url, 503)
+    detail = r.json()["detail"]
+    assert f"{settings.model_name} has the alias 'champion' any more" in detail
+    assert "version 1, served before, cannot be served either" in detail
+
+
 def _load(settings, uri: str):
     mlflow.set_tracking_uri(settings.mlflow_tracking_uri)
     return load_classifier(uri)
