@@ -20,7 +20,8 @@ def describe(served: Served) -> dict:
         "version": served.version,
         "run_id": served.run_id,
         "stale": served.stale,
-        "problem": served.problem,
+        # why the alias's version is not served (or the check failed) first, then the run's
+        "problem": "; ".join(p for p in (served.problem, served.run_problem) if p) or None,
         "operating_point": served.operating_point,
         "decoding_note": getattr(served.classifier, "decoding_note", None),
     }

@@ -55,7 +55,9 @@ class ServedOut(BaseModel):
     )
     problem: str | None = Field(
         description="why the alias's version is not served, or why the last check failed "
-        "(MLflow down); null while the alias names this version"
+        "(MLflow down), and/or that this version's run is deleted in MLflow (its evaluation "
+        "cannot be checked; it still serves): restore the run or choose another model; null "
+        "while the alias names this version and its run stands"
     )
     operating_point: OperatingPoint | None = Field(
         description="the decision threshold of a two-class run, chosen on validation data; "

@@ -32,6 +32,7 @@ from mlflow.exceptions import MlflowException
 from mlflow.tracking import MlflowClient
 
 from common import InvalidInput, PipelineError, ServiceUnavailable, Settings, redact_uri
+from predictor.lifecycle import run_problem
 from runs import (
     Interface,
     OperatingPoint,
@@ -56,7 +57,9 @@ class Served:
 
     ``stale``: the alias is known to no longer name this version (it was removed, or moved to a
     version that cannot be served); ``problem`` says why, or what kept the last check from
-    telling (MLflow down); None while the alias names this version.
+    telling (MLflow down); None while the alias names this version. ``run_problem``: what is
+    wrong with the version's run whatever the alias names (deleted: ``predictor.lifecycle``);
+    answers give both as one ``problem`` (``predictor.answers.describe``).
     """
 
     model_name: str
@@ -70,6 +73,7 @@ class Served:
     operating_point: OperatingPoint | None = None
     stale: bool = False
     problem: str | None = None
+    run_problem: str | None = None
 
     @property
     def class_names(self) -> list[str]:
@@ -211,6 +215,11 @@ class ModelHolder:
                 version, run_id, tags = self._target()
                 current = self.current
                 if current is not None and current.version == version:
+                    # Its run is checked at each poll that finds the alias on it: one small
+                    # request, as the alias lookup, so a deleted or restored run shows within
+                    # PREDICTOR_POLL_S, as an alias move does.
+                    if (checked := self._checked(current)) is not current:
+                        self.current = current = checked
                     if current.problem is not None:
                         self.current = replace(current, stale=False, problem=None)
                         log.info("%s names the served version %s", self.alias_uri, version)
@@ -284,7 +293,8 @@ class ModelHolder:
         return self._fall_back(before[0], self._no_alias(served_before=True))
 
     def _load(self, version: str, run_id: str | None) -> Served:
-        """``version`` with its run's operating point (read once, here, not per request)."""
+        """``version`` with its run's operating point (read once, here, not per request) and
+        whether its run stands (``_checked``)."""
         s = self.settings
         started = time.monotonic()
         uri = f"models:/{s.model_name}/{version}"
@@ -307,9 +317,29 @@ class ModelHolder:
         )  # fmt: skip
         if note := getattr(classifier, "decoding_note", None):
             log.warning("version %s: %s", version, note)
-        return Served(
-            s.model_name, s.model_alias, version, run_id, classifier, datetime.now(UTC), point
+        return self._checked(
+            Served(
+                s.model_name, s.model_alias, version, run_id, classifier, datetime.now(UTC), point
+            )
         )
+
+    def _checked(self, served: Served) -> Served:
+        """``served`` with ``run_problem`` as its run stands now (``predictor.lifecycle``: one
+        ``get_run``); ``served`` itself when that is unchanged, or MLflow fails to say (the next
+        poll asks again)."""
+        try:
+            client = MlflowClient(self.settings.mlflow_tracking_uri)
+            problem = run_problem(client, served.version, served.run_id)
+        except (MlflowException, OSError) as exc:
+            log.warning("could not check the run of version %s: %s", served.version, exc)
+            return served
+        if problem == served.run_problem:
+            return served
+        if problem:
+            log.warning("serving %s version %s: %s", served.model_name, served.version, problem)
+        else:
+            log.info("the run %s of version %s stands again", served.run_id, served.version)
+        return replace(served, run_problem=problem)
 
     def _failed(self, why: str, known: bool) -> None:
         """Record ``why`` the alias's version is not served; ``known``: the alias no longer
