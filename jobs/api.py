@@ -337,6 +337,7 @@ def create_job_app(
             except Exception:  # the first request meets the same problem and reports it
                 log.warning("%s: warming up the request path failed", kind, exc_info=True)
         watcher.start()
+        watcher.release_on_exit_signal()  # a stop is not held by the ?wait= requests
         await asyncio.to_thread(runner.start)
         frozen = freeze_startup_heap()  # after the imports of warm-up and runner
         log.debug("%s: %d start-up objects frozen out of full collections", kind, frozen)

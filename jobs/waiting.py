@@ -10,6 +10,8 @@ says that one of its jobs changed. 45 long-polls therefore cost 45 futures, not 
 import asyncio
 import contextlib
 import logging
+import signal
+import threading
 from collections.abc import Coroutine
 from dataclasses import dataclass, field
 from typing import Any
@@ -97,6 +99,39 @@ class JobWatcher:
             for waiter in waiters:
                 if not waiter.future.done():
                     waiter.future.cancel()
+
+    def release(self) -> None:
+        """Answer every pending wait now with its job as last seen, and every later one at once:
+        the service is stopping (``release_on_exit_signal``). Call on the event loop."""
+        self._stopping = True
+        for job_id, waiters in self._waiters.items():
+            for waiter in waiters:
+                if not waiter.future.done():
+                    waiter.future.set_result(self._latest[job_id])
+
+    def release_on_exit_signal(self) -> None:
+        """Release the waits as soon as SIGTERM or SIGINT arrives, before the server's own
+        handler runs. uvicorn's graceful shutdown waits for every open request before the app's
+        shutdown (which would end the waits): a ``?wait=600`` held a stop for up to 600 s, past
+        Kubernetes' grace period, whose SIGKILL then left the job's worker unrequeued.
+
+        Chains to the handler in place (uvicorn's, installed before the app starts); does
+        nothing outside the main thread (no signals there) or where no Python handler is set.
+        """
+        loop = self._loop
+        if loop is None or threading.current_thread() is not threading.main_thread():
+            return
+        for number in (signal.SIGTERM, signal.SIGINT):
+            previous = signal.getsignal(number)
+            if not callable(previous):
+                continue
+
+            def handler(signum, frame, previous=previous) -> None:
+                if not loop.is_closed():
+                    loop.call_soon_threadsafe(self.release)
+                previous(signum, frame)
+
+            signal.signal(number, handler)
 
     def poke(self) -> None:
         """Look at the waited-for jobs now (safe from any thread)."""

@@ -8,6 +8,8 @@ in an effects file, so that a test counts what every process did.
 import itertools
 import os
 import signal
+import threading
+import time
 
 import pytest
 import requests
@@ -82,6 +84,29 @@ def test_sigterm_ends_the_worker_and_requeues_its_job(effect_service, tmp_path):
     store = JobStore(get_database(make_settings(tmp_path)))
     requeued = store.get(queued["job_id"])
     assert requeued["status"] == "queued" and "shut down" in requeued["note"]
+
+
+def test_sigterm_answers_a_waiting_request_at_once_and_requeues_its_job(effect_service, tmp_path):
+    """uvicorn's graceful shutdown waits for open requests: a ?wait=600 held the stop for 600 s
+    (past Kubernetes' grace period, whose SIGKILL left the job unrequeued)."""
+    proc, url = effect_service()
+    body = {"run_id": "r1", "effects": str(tmp_path / "effects"), "steps": 600, "step_s": 0.1}
+    answers: list[requests.Response] = []
+
+    def wait_for_the_job() -> None:
+        answers.append(requests.post(f"{url}/effect?wait=600", json=body, timeout=120))
+
+    waiting = threading.Thread(target=wait_for_the_job)
+    waiting.start()
+    started_worker(tmp_path / "effects")
+    time.sleep(0.5)  # the request is waiting by now (it queued the job the worker started)
+    proc.terminate()
+    proc.wait(60)
+    waiting.join(30)
+    assert answers and answers[0].status_code == 202, answers
+    assert answers[0].json()["status"] in ("queued", "running")  # as last seen
+    store = JobStore(get_database(make_settings(tmp_path)))
+    assert store.get(answers[0].json()["job_id"])["status"] == "queued"  # requeued at shutdown
 
 
 @pytest.mark.parametrize("cancel_first", [False, True])  # the worker terminated, or killed
