@@ -105,14 +105,24 @@ def render(
     key = table_key(ids)
     shown = frame.reset_index(drop=True)
     config = {
-        "run": st.column_config.TextColumn("run", width="medium", pinned=True),
+        "run": st.column_config.TextColumn(
+            "run",
+            width="medium",
+            pinned=True,
+            help=f"{leaderboard.LEAK}: the run's test split shares images or patients with its "
+            "training data (the trainer's leakage check): its test figures are optimistic",
+        ),
         "deployable": st.column_config.TextColumn(
             "deployable",
             help="✓: a finished run with a model of this pipeline; chosen: the one the alias "
             "names (the Choose model tab says what the predictor serves)",
         ),
         **{
-            m: st.column_config.TextColumn(m, help=f"{leaderboard.direction(m)}; ★ best here")
+            m: st.column_config.TextColumn(
+                m,
+                help=f"{leaderboard.direction(m)}; ★ best here; † or {leaderboard.LEAK}: does "
+                "not rank (see below the table)",
+            )
             for m in columns
         },
     }
@@ -128,7 +138,8 @@ def render(
     )
     st.caption(
         "Click a row to open the run. Metric cells: value (95 % interval) when logged; "
-        f"{leaderboard.BEST} best on this page. Sorting and filters run in MLflow over all runs."
+        f"{leaderboard.BEST} best on this page; {leaderboard.LEAK} after a run: its test split "
+        "overlaps its training data. Sorting and filters run in MLflow over all runs."
     )
     if not leaderboard.comparable(page.rows):
         st.warning(

@@ -8,7 +8,9 @@ rank like for like: runs on the same classes and, for the evaluator's test figur
 of the same test data without test-time augmentation. A test figure made otherwise (TTA, another
 data folder) is marked ``†`` with why, from the run's tags (``Basis``): no file is read per run.
 The trainer's figures (``trainer_split``) and bookkeeping (``NOT_RANKED``: epoch_time...) get
-no ``★``: they are not test figures.
+no ``★``: they are not test figures. A run whose test split shares images or patients with its
+training data (``dashboard.leakage``, from the trainer's tag) is marked ``⚠`` in its row and its
+test figures get no ``★``: they are optimistic.
 """
 
 import math
@@ -19,6 +21,7 @@ from datetime import UTC, datetime
 import pandas as pd
 
 from common import metric_keys
+from dashboard.leakage import LEAK, overlap
 from runs import contract
 
 BEST = "★"
@@ -100,6 +103,9 @@ class Basis:
     own_data: bool | None = None
     dataset_hash: str | None = None
     """Of the test data evaluated (``EvaluationReport.dataset_hash``)."""
+    leakage: str | None = None
+    """Why the figures are optimistic (``SplitOverlap.why``): the run's own test split, which
+    was evaluated, shares images or patients with its training data; None when not known to."""
 
     @property
     def caveat(self) -> str | None:
@@ -110,24 +116,37 @@ class Basis:
             why.append("other data")
         return f"{CAVEAT} {', '.join(why)}" if why else None
 
+    @property
+    def ranks(self) -> bool:
+        """Whether the test figures rank against the others': no caveat and no leakage."""
+        return self.caveat is None and self.leakage is None
+
 
 def basis_of(run: dict, report: contract.EvaluationReport | None = None) -> Basis:
     """The ``Basis`` of ``run``'s current evaluation: its ``metrics.json`` (``report``) when
-    read, else the run's tags (``contract.evaluation_tags``), which a page of runs holds."""
+    read, else the run's tags (``contract.evaluation_tags``), which a page of runs holds.
+
+    The leakage is the run's own test split's (its tags, ``dashboard.leakage``): it concerns an
+    evaluation of that split, not one of another data folder (which has its own caveat)."""
     if report is not None:
-        return Basis(report.tta, report.own_data, report.dataset_hash)
-    tags = contract.basis_tags(run["tags"])  # {}: unknown (set for another evaluation)
-    own = tags.get(contract.EVALUATION_OWN_DATA_TAG)
-    return Basis(
-        tags.get(contract.EVALUATION_TTA_TAG),
-        None if own is None else own == "true",
-        tags.get(contract.EVALUATION_DATA_TAG),
-    )
+        basis = Basis(report.tta, report.own_data, report.dataset_hash)
+    else:
+        tags = contract.basis_tags(run["tags"])  # {}: unknown (set for another evaluation)
+        own = tags.get(contract.EVALUATION_OWN_DATA_TAG)
+        basis = Basis(
+            tags.get(contract.EVALUATION_TTA_TAG),
+            None if own is None else own == "true",
+            tags.get(contract.EVALUATION_DATA_TAG),
+        )
+    leaked = overlap(run["tags"])
+    if not leaked or basis.own_data is False:
+        return basis
+    return Basis(basis.tta, basis.own_data, basis.dataset_hash, leaked.why)
 
 
 def evaluation_data(bases: list[Basis]) -> set[str]:
-    """The different test data (hashes) that the evaluations without a caveat were made on."""
-    return {b.dataset_hash for b in bases if b.caveat is None and b.dataset_hash}
+    """The different test data (hashes) that the evaluations that rank were made on."""
+    return {b.dataset_hash for b in bases if b.ranks and b.dataset_hash}
 
 
 def notes(bases: list[Basis]) -> list[str]:
@@ -144,6 +163,13 @@ def notes(bases: list[Basis]) -> list[str]:
             f"{CAVEAT}: a test figure made with test-time augmentation (tta, which the served "
             "model does not do) or on another data folder than the run's own test split: it "
             f"does not rank against the others and gets no {BEST}."
+        )
+    if leaked := sum(b.leakage is not None for b in bases):
+        found.append(
+            f"{LEAK} leakage ({leaked} run(s)): the run's test split shares images (exact or "
+            "near duplicates) or patients with its training or validation split, so its test "
+            f"figures are optimistic and get no {BEST}; the Metrics tab lists the duplicates "
+            "(dataset_stats.json)."
         )
     return found
 
@@ -197,13 +223,13 @@ def star_rows(rows: list[dict], metric: str, bases: list[Basis]) -> set[int]:
         return best_index(values, metric)
     if len(evaluation_data(bases)) > 1:
         return set()
-    plain = [i for i, b in enumerate(bases) if b.caveat is None]
+    plain = [i for i, b in enumerate(bases) if b.ranks]
     return {plain[j] for j in best_index([values[i] for i in plain], metric)}
 
 
 def cells(rows: list[dict], metric: str, bases: list[Basis]) -> list[str]:
     """``format_value`` of each row's ``metric``, with ``★`` on the best (``star_rows``) and, on
-    a test figure, the evaluation's caveat (``† tta 'both'``)."""
+    a test figure, the evaluation's caveat (``† tta 'both'``) or its leakage (``⚠ leakage``)."""
     best = star_rows(rows, metric, bases)
     test = metric.startswith(metric_keys.EVAL_PREFIX)
     out = []
@@ -213,6 +239,8 @@ def cells(rows: list[dict], metric: str, bases: list[Basis]) -> list[str]:
             text += f" {BEST}"
         elif test and basis.caveat and text != "–":
             text += f" {basis.caveat}"
+        elif test and basis.leakage and text != "–":
+            text += f" {LEAK} leakage"
         out.append(text)
     return out
 
@@ -289,13 +317,16 @@ def table(
     ``chosen``: ``(version, run_id)`` the alias names, marked in the ``deployable`` column.
 
     Children come right under their parent, indented with ``↳``; the selected run is marked
-    ``▶``; each metric cell is one of ``cells``: ``★`` on the best value of the column among
-    figures that rank like for like, ``†`` and why on a test figure that does not.
+    ``▶`` and a run whose test split overlaps its training data ``⚠`` (after its name); each
+    metric cell is one of ``cells``: ``★`` on the best value of the column among figures that
+    rank like for like, ``†`` or ``⚠`` and why on a test figure that does not.
     """
     ordered = nest(rows)
     columns: dict[str, list[str]] = {c: [] for c in ("run", *INFO_COLUMNS)}
     for run, depth in ordered:
         name = ("   " * max(0, depth - 1) + "↳ " if depth else "") + run["run_name"]
+        if overlap(run["tags"]):  # from its tags: no file read per run
+            name += f" {LEAK}"
         columns["run"].append(f"{SELECTED} {name}" if run["run_id"] == selected else name)
         columns["model"].append(run["params"].get("model", "–"))
         columns["status"].append(run["status"].lower())

@@ -50,6 +50,18 @@ class Difference:
         disagree = self.only_this + self.only_other
         return 1.0 if disagree == 0 else binomtest(self.only_other, disagree, 0.5).pvalue
 
+    def better(self) -> int | None:
+        """0 when ``this`` is better, 1 when ``other`` is, None when this test set cannot tell
+        (or the difference is undefined)."""
+        if self.value is None or self.ci_low is None or self.ci_high is None:
+            return None
+        p = self.p_value
+        if p is not None and p >= 1 - CONFIDENCE:
+            return None
+        if self.ci_low > 0:
+            return 1
+        return 0 if self.ci_high < 0 else None
+
     def verdict(self, this: str, other: str) -> str:
         """Which run is better by this metric, or that the test set cannot tell."""
         if self.value is None:
@@ -63,11 +75,10 @@ class Difference:
                 f"{self.only_this + self.only_other}: {self.only_this} right only by {this}, "
                 f"{self.only_other} only by {other}; exact McNemar p = {p:.2g})"
             )
-        if self.ci_low > 0:
-            return f"{other} is better"
-        if self.ci_high < 0:
-            return f"{this} is better"
-        return "no clear difference on these images"
+        better = self.better()
+        if better is None:
+            return "no clear difference on these images"
+        return f"{(this, other)[better]} is better"
 
 
 def read_predictions(raw: bytes) -> pd.DataFrame:

@@ -185,10 +185,13 @@ def _same_classes(class_names: str) -> tuple[str, bool]:
 @dataclass(frozen=True)
 class Ranked:
     """The best runs by a metric, best first, and how many runs were left out for having been
-    evaluated on other test data than the best of them (their figures do not rank with it)."""
+    evaluated on other test data than the best of them (their figures do not rank with it), or
+    on a test split that shares images or patients with their training data (``leaked``: their
+    figures are optimistic, ``dashboard.leakage``)."""
 
     run_ids: list[str]
     other_data: int = 0
+    leaked: int = 0
 
 
 def top_runs(
@@ -207,7 +210,9 @@ def top_runs(
     run's own (``contract.basis_tags``) does not rank against the others either: left out.
 
     Runs evaluated on other test data than the best of them (``Basis.dataset_hash``) are left
-    out too: figures of different test sets do not rank against each other.
+    out too: figures of different test sets do not rank against each other. So are runs whose
+    test split shares images or patients with their training data (``Basis.leakage``, from the
+    trainer's tag in the search result: no file read per run), counted in ``Ranked.leaked``.
 
     Raises:
         InvalidInput: ``k`` below 1, or an unknown metric.
@@ -234,15 +239,16 @@ def top_runs(
     if class_names is not None:
         runs = [r for r in runs if r.data.params.get("class_names") == class_names]
     if test_figure:
-        # the leaderboard's rules: a † caveat (tta, other data) does not rank, and figures of
-        # different test data do not rank against each other
+        # the leaderboard's rules: a † caveat (tta, other data) or a ⚠ leakage does not rank,
+        # and figures of different test data do not rank against each other
         bases = [leaderboard.basis_of({"tags": r.data.tags}) for r in runs]
-        plain = [(r, b) for r, b in zip(runs, bases, strict=True) if b.caveat is None]
+        leaked = sum(b.caveat is None and b.leakage is not None for b in bases)
+        plain = [(r, b) for r, b in zip(runs, bases, strict=True) if b.ranks]
         # ranked within the test data of the best plain run (evaluations from before the data
         # tags, of unknown data, count as plain and rank with it)
         data = next((b.dataset_hash for _, b in plain if b.dataset_hash), None)
         runs = [r for r, b in plain if b.dataset_hash in (None, data)]
-        return Ranked([r.info.run_id for r in runs[:k]], len(plain) - len(runs))
+        return Ranked([r.info.run_id for r in runs[:k]], len(plain) - len(runs), leaked)
     return Ranked([r.info.run_id for r in runs[:k]])
 
 
@@ -263,11 +269,18 @@ def download_top(
     if not ranked.run_ids:
         on = f" trained on {class_names}" if class_names is not None else ""
         left_out = (
-            " (test figures made with --tta, on another data folder or on other test data "
-            "than the best run's are not ranked)"
+            " (test figures made with --tta, on another data folder, on other test data "
+            "than the best run's, or on a test split that shares images with the run's "
+            "training data are not ranked)"
             if metric.startswith(metric_keys.EVAL_PREFIX)
             else ""
         )
+        if ranked.leaked:
+            left_out += (
+                f"; {ranked.leaked} run(s) were left out because their test split shares "
+                "images or patients with their training data (their test figures are "
+                "optimistic)"
+            )
         raise InvalidInput(
             f"no finished run{on} of experiment {experiment_id} has the metric {metric!r}"
             f"{left_out}; choose another metric or evaluate some runs first."

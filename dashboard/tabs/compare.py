@@ -178,6 +178,9 @@ def _paired(ctx: Context, runs: list[dict]) -> None:
             notes.append(f"{_column(run)} is not compared image by image: {why}.")
             continue
         tta = [getattr(report, "tta", None) for report in evaluated]
+        # the runs' own test splits, evaluated, that share images with their training data
+        pair = zip((ctx.run, run), evaluated, strict=True)
+        leaked = tuple(leaderboard.basis_of(r, report).leakage for r, report in pair)
         if (tta[0] or "none") != (tta[1] or "none"):
             notes.append(
                 f"{_column(run)} was evaluated with test-time augmentation {tta[1] or 'none'!r}, "
@@ -193,7 +196,7 @@ def _paired(ctx: Context, runs: list[dict]) -> None:
                     "Metric": diff.metric,
                     "Difference": None if diff.value is None else round(diff.value, 4),
                     "95% interval": interval,
-                    "Verdict": verdict(diff, _column(ctx.run), _column(run), tta),
+                    "Verdict": verdict(diff, _column(ctx.run), _column(run), tta, leaked),
                 }
             )
     if rows:  # said only above a comparison made
@@ -208,16 +211,41 @@ def _paired(ctx: Context, runs: list[dict]) -> None:
         st.info(note)
 
 
-def verdict(diff: paired.Difference, this: str, other: str, tta: list[str | None]) -> str:
+def verdict(
+    diff: paired.Difference,
+    this: str,
+    other: str,
+    tta: list[str | None],
+    leaked: tuple[str | None, str | None] = (None, None),
+) -> str:
     """``diff.verdict`` of two evaluations of the same images, unless they were not made
-    alike: ``tta`` (of ``this`` and ``other``; None: none) differs, and neither is better."""
+    alike: ``tta`` (of ``this`` and ``other``; None: none) differs, and neither is better.
+
+    ``leaked`` (of ``this`` and ``other``): why a run's test figures are optimistic (its test
+    split shares images with its training data, ``Basis.leakage``), or None. Such a run is not
+    called better: scoring higher on images it was trained on shows nothing. A leaked run
+    found worse stays worse (its figures only flatter it), said with the caveat.
+    """
     mine, theirs = (t or "none" for t in tta)
     if mine != theirs:
         return (
             f"not like for like: {other} was evaluated with tta {theirs!r}, {this} with "
             f"{mine!r}, and the difference includes that"
         )
-    said = diff.verdict(this, other)
+    names = (this, other)
+    better = diff.better()
+    if better is not None and leaked[better]:
+        said = (
+            f"not shown better: {names[better]} scores higher, but its test figures are "
+            f"optimistic ({leaked[better]})"
+        )
+    else:
+        said = diff.verdict(this, other)
+        said += "".join(
+            f"; {name}'s test figures are optimistic ({why})"
+            for name, why in zip(names, leaked, strict=True)
+            if why
+        )
     if mine != "none":
         said += f" (both with tta {mine!r}, which the served models do not do)"
     return said

@@ -294,3 +294,36 @@ def threshold_run(mlflow_server, tiny_demo_data, tmp_path_factory) -> dict[str, 
     evaluate_run(run_id, mlflow_server, batch_size=32)
     experiment = MlflowClient(mlflow_server).get_run(run_id).info.experiment_id
     return {"run_id": run_id, "experiment": experiment}
+
+
+def _leakage_tags(data: Path) -> dict[str, str]:
+    """The tags the trainer sets on a run of ``data`` (its leakage warning, when it has one)."""
+    from dataloader import load_dataset
+    from runs import contract
+    from trainer.data import leakage_warning
+
+    warning = leakage_warning(load_dataset(data, image_size=32, channels=3).stats)
+    return {contract.LEAKAGE_TAG: warning} if warning else {}
+
+
+@pytest.fixture(scope="session")
+def leakage_tags(tiny_demo_data, tmp_path_factory) -> dict[str, dict[str, str]]:
+    """The trainer's tags of runs on copies of the demo data, by the real dataloader's leakage
+    check: ``test`` (a test image copied into train) and ``train_val`` (a val split holding a
+    copy of a train image of each class; the test split untouched)."""
+    import shutil
+
+    found = {}
+    for kind in ("test", "train_val"):
+        data = tmp_path_factory.mktemp(f"leak-{kind}") / "data"
+        shutil.copytree(tiny_demo_data, data)
+        for cls in sorted(p.name for p in (data / "train").iterdir()):
+            if kind == "test":
+                image = sorted((data / "test" / cls).iterdir())[0]
+                shutil.copy(image, data / "train" / cls / f"leaked-{image.name}")
+            else:
+                (data / "val" / cls).mkdir(parents=True)
+                image = sorted((data / "train" / cls).iterdir())[0]
+                shutil.copy(image, data / "val" / cls / f"copy-{image.name}")
+        found[kind] = _leakage_tags(data)
+    return found

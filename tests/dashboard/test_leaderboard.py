@@ -151,3 +151,22 @@ def test_an_evaluation_tags_its_run_with_what_it_was_measured_on(fresh_run, mlfl
     assert tags["pipeline.evaluation.own_data"] == "true"
     assert tags["pipeline.evaluation.dataset_hash"] == report["dataset_hash"]
     assert tags["pipeline.evaluation.basis_of"] == report["artifact_path"]  # which they describe
+
+
+def test_a_run_tested_on_its_own_training_images_takes_no_star_and_is_marked(leakage_tags):
+    rows = [_evaluated("clean", 0.8), _evaluated("leaky", 0.95), _evaluated("worse", 0.7)]
+    rows[1]["tags"].update(leakage_tags["test"])
+    table = leaderboard.table(rows, ["eval_accuracy"])
+    assert list(table["eval_accuracy"]) == ["0.8 ★", "0.95 ⚠ leakage", "0.7"]
+    assert list(table["run"]) == ["clean", "leaky ⚠", "worse"]
+    notes = leaderboard.notes([leaderboard.basis_of(r) for r in rows])
+    assert any("test figures are optimistic" in n for n in notes)
+
+
+def test_duplicates_between_train_and_val_only_do_not_mark_the_test_figures(leakage_tags):
+    assert leakage_tags["train_val"]  # the trainer does warn about them
+    rows = [_evaluated("clean", 0.8), _evaluated("trainval", 0.95)]
+    rows[1]["tags"].update(leakage_tags["train_val"])
+    table = leaderboard.table(rows, ["eval_accuracy"])
+    assert list(table["eval_accuracy"]) == ["0.8", "0.95 ★"]
+    assert list(table["run"]) == ["clean", "trainval"]

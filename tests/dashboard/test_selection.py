@@ -202,3 +202,28 @@ def test_top_k_ranks_only_runs_on_the_classes_asked_for(mlflow_server, classes):
         _ranked_run(client, experiment_id, lookalike, 0.9)
     got = top_runs(mlflow_server, experiment_id, "best_val_auc", 3, True, json.dumps(classes))
     assert got.run_ids == ours[::-1]
+
+
+def test_top_k_by_a_test_figure_leaves_out_runs_tested_on_their_training_images(
+    mlflow_server, leakage_tags
+):
+    from mlflow import MlflowClient
+
+    from runs import contract
+
+    client = MlflowClient(mlflow_server)
+    experiment_id = client.create_experiment(f"top-k-{uuid.uuid4().hex}")
+    ranked = {}
+    for name, accuracy, tags in [("leaky", 0.99, leakage_tags["test"]), ("a", 0.7, {}),
+                                 ("b", 0.8, leakage_tags["train_val"])]:  # fmt: skip
+        run_id = client.create_run(experiment_id, run_name=name, tags=tags).info.run_id
+        client.log_metric(run_id, "eval_accuracy", accuracy)
+        folder = f"evaluation/{name}-1"
+        client.set_tag(run_id, contract.EVALUATION_PATH_TAG, folder)
+        for key, value in contract.evaluation_tags("none", True, "h1", folder).items():
+            client.set_tag(run_id, key, value)
+        client.set_terminated(run_id)
+        ranked[name] = run_id
+    got = top_runs(mlflow_server, experiment_id, "eval_accuracy", 3, True)
+    assert got.run_ids == [ranked["b"], ranked["a"]]
+    assert (got.leaked, got.other_data) == (1, 0)  # said to be left out

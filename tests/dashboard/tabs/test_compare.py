@@ -104,3 +104,31 @@ def test_paired_differences_on_the_same_test_images(
     assert list(table["Metric"]) == ["roc_auc_macro", "accuracy"]
     notes = [i.value for i in at.info]
     assert any(dashboard_runs["bare"][:6] in n and "no evaluation" in n for n in notes)
+
+
+def test_a_run_tested_on_its_training_images_is_not_called_better():
+    diff = Difference("accuracy", 0.2, 0.1, 0.3, only_this=0, only_other=20)
+    why = "test split overlaps train/val: 3 exact duplicate images"
+    assert verdict(diff, "a", "b", [None, None], (None, why)) == (
+        f"not shown better: b scores higher, but its test figures are optimistic ({why})"
+    )
+    assert verdict(diff, "a", "b", [None, None], (why, None)) == (
+        f"b is better; a's test figures are optimistic ({why})"
+    )
+
+
+def test_the_paired_verdict_of_a_leaked_run_says_its_figures_are_optimistic(
+    page_env, dashboard_runs, fresh_run, mlflow_server, leakage_tags
+):
+    from mlflow import MlflowClient
+
+    from evaluator import evaluate_run
+
+    for key, value in leakage_tags["test"].items():
+        MlflowClient(mlflow_server).set_tag(fresh_run, key, value)
+    evaluate_run(fresh_run, mlflow_server, batch_size=32)  # the same test images
+    at = _open({**dashboard_runs, "fresh": fresh_run}, "fresh")
+    assert not at.exception
+    table = next(f.value for f in at.dataframe if "Verdict" in f.value.columns)
+    assert table["Verdict"].str.contains("smallcnn-fresh.* test figures are optimistic").all()
+    assert not table["Verdict"].str.contains("smallcnn-fresh.* is better").any()
