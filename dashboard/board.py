@@ -112,6 +112,11 @@ def render(
             help=f"{leaderboard.LEAK}: the run's test split shares images or patients with its "
             "training data (the trainer's leakage check): its test figures are optimistic",
         ),
+        "duration": st.column_config.TextColumn(
+            "duration",
+            help="≥: a run marked KILLED after its trainer died (by the next trainer): how long "
+            "it trained up to its last progress report; unknown: it died before its first",
+        ),
         "deployable": st.column_config.TextColumn(
             "deployable",
             help="✓: a finished run with a model of this pipeline; chosen: the one the alias "

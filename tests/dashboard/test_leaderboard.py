@@ -170,3 +170,28 @@ def test_duplicates_between_train_and_val_only_do_not_mark_the_test_figures(leak
     table = leaderboard.table(rows, ["eval_accuracy"])
     assert list(table["eval_accuracy"]) == ["0.8", "0.95 ★"]
     assert list(table["run"]) == ["clean", "trainval"]
+
+
+def _found_dead(progress_at: int | None) -> dict:
+    """A run started at t = 1,700,000,000 s, its trainer killed, marked KILLED 635 s later by the
+    next trainer (``trainer.mlflow_run.close_abandoned``); ``progress_at``: its last report."""
+    import json
+    from datetime import UTC, datetime
+
+    start = 1_700_000_000_000
+    run = {**_run("dead", {}, stage="training"), "status": "KILLED", "start_time": start,
+           "end_time": start + 635_000}  # fmt: skip
+    run["tags"][contract.ENDED_TAG] = "its trainer (process 7 on host) ended without marking"
+    if progress_at is not None:
+        at = datetime.fromtimestamp(start / 1000 + progress_at, UTC)
+        report = {"at": at.isoformat(timespec="seconds"), "epoch": 1, "epochs": 40}
+        run["tags"][contract.PROGRESS_TAG] = json.dumps(report)
+    return run
+
+
+def test_a_run_found_dead_lasts_until_its_last_report_not_until_it_was_found():
+    assert leaderboard.duration(_found_dead(progress_at=12)) == "≥ 12 s (killed)"
+
+
+def test_a_run_found_dead_before_its_first_report_has_no_known_duration():
+    assert leaderboard.duration(_found_dead(progress_at=None)) == "unknown (killed)"
