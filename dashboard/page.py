@@ -49,9 +49,9 @@ def _context() -> Context | None:
     except PipelineError as exc:
         st.error(str(exc))
         page = first
-    run = sidebar.pick_run(uri, exp_id, page.rows)
     settings = session_settings(uri)
     chosen = data.chosen(uri, settings.model_name, settings.model_alias)
+    run = sidebar.pick_run(uri, exp_id, page.rows, chosen[1] if chosen else None)
     board.render(page, columns, run["run_id"] if run else None, chosen)
     if run is None:
         return None

@@ -94,10 +94,27 @@ def _label(row: dict) -> str:
     )
 
 
-def pick_run(uri: str, experiment_id: str, rows: list[dict]) -> dict | None:
-    """The open run: the one chosen (sidebar or leaderboard), else the newest deployable run.
+def _alias_run(uri: str, experiment_id: str, known: dict[str, dict], chosen: str | None):
+    """The run the deployment alias names (``chosen``), when it is of this experiment."""
+    if chosen is None:
+        return None
+    if chosen in known:
+        return known[chosen]
+    try:
+        run = data.run(uri, chosen)  # one cached get_run, not on the page shown
+    except PipelineError:  # deleted since, or not on this server
+        return None
+    return run if run["experiment_id"] == experiment_id else None
 
-    A chosen run that is not on the leaderboard's page stays open and listed.
+
+def pick_run(
+    uri: str, experiment_id: str, rows: list[dict], chosen: str | None = None
+) -> dict | None:
+    """The open run: the one picked (sidebar or leaderboard), else the run the deployment
+    alias names (``chosen``, its run id) when it is of this experiment, else the newest
+    deployable run: a fresh page opens on the deployed model, not on whatever trained last.
+
+    A picked run that is not on the leaderboard's page stays open and listed.
     """
     known = {r["run_id"]: r for r in rows}
     wanted = st.session_state.get("run_id") or st.session_state.get(KEEP, {}).get("run_id")
@@ -109,10 +126,10 @@ def pick_run(uri: str, experiment_id: str, rows: list[dict]) -> dict | None:
         if run is not None and run["experiment_id"] == experiment_id:
             known = {wanted: run, **known}
     if wanted not in known:
-        # The newest deployable run of the page shown (the newest of all on the default first
-        # page), else one search for it.
+        # The chosen run, else the newest deployable run of the page shown (the newest of all
+        # on the default first page), else one search for it.
         on_page = [r for r in rows if leaderboard.can_deploy(r)]
-        default = (
+        default = _alias_run(uri, experiment_id, known, chosen) or (
             max(on_page, key=lambda r: r["start_time"] or 0)
             if on_page
             else data.newest_deployable(uri, experiment_id)

@@ -191,3 +191,15 @@ def test_runs_of_one_name_started_in_one_minute_are_told_apart(page_env, mlflow_
     at = open_page(experiment_id=exp)
     labels = at.selectbox(key="run_id").options
     assert len(labels) == 2 and len(set(labels)) == 2
+
+
+def test_first_view_opens_the_run_the_alias_names(page_env, dashboard_runs, monkeypatch):
+    from common import get_settings
+    from dashboard.choose import choose_run
+
+    monkeypatch.setenv("MODEL_NAME", f"alias-default-{time.time_ns()}")
+    monkeypatch.setenv("RUN_ID_FILE", str(page_env / "run_id.txt"))
+    get_settings.cache_clear()
+    choose_run(dashboard_runs["pipeline"], "deployed", get_settings())  # older than "bare"
+    at = open_page(experiment_id=dashboard_runs["experiment"])
+    assert at.title[0].value == "smallcnn-evaluated"  # not the newest deployable run
