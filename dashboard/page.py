@@ -37,6 +37,7 @@ def _context() -> Context | None:
     uri = sidebar.tracking_uri()
     if uri is None:
         return None
+    sidebar.refresh()
     picked = sidebar.pick_experiment(uri)
     if picked is None:
         return None

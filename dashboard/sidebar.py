@@ -62,6 +62,22 @@ def tracking_uri() -> str | None:
     return uri
 
 
+def refresh() -> None:
+    """The sidebar's Refresh button, which clears the dashboard's cached MLflow reads (kept
+    ``data.TTL`` seconds), and how old the page's data may be."""
+    if st.sidebar.button(
+        "Refresh",
+        key="refresh_data",
+        help="Read runs, evaluations and the registry from MLflow again now, e.g. after an "
+        "evaluation made outside the dashboard.",
+    ):
+        st.cache_data.clear()
+    st.sidebar.caption(
+        f"Runs, evaluations and the chosen model may be up to {data.TTL} s old: Refresh reads "
+        "them again."
+    )
+
+
 def pick_experiment(uri: str) -> tuple[str, str] | None:
     """The experiment picker; ``None`` when the server has none (after saying so)."""
     data.tracking_reachable(uri)

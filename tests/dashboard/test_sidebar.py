@@ -203,3 +203,16 @@ def test_first_view_opens_the_run_the_alias_names(page_env, dashboard_runs, monk
     choose_run(dashboard_runs["pipeline"], "deployed", get_settings())  # older than "bare"
     at = open_page(experiment_id=dashboard_runs["experiment"])
     assert at.title[0].value == "smallcnn-evaluated"  # not the newest deployable run
+
+
+def test_refresh_shows_a_run_logged_since_without_waiting_for_the_cache(page_env, mlflow_server):
+    client = MlflowClient(mlflow_server)
+    exp = client.create_experiment(f"refresh-{time.time_ns()}")
+    client.set_terminated(client.create_run(exp, run_name="first").info.run_id)
+    at = open_page(experiment_id=exp)
+    client.set_terminated(client.create_run(exp, run_name="second").info.run_id)
+    at.run()
+    assert _names(at) == ["first"]  # cached for data.TTL seconds
+    assert "may be up to 30 s old" in page_text(at)
+    at.sidebar.button(key="refresh_data").click().run()
+    assert _names(at) == ["second", "first"]
