@@ -11,6 +11,17 @@ drops out of a resample and leaves its AUC undefined; ``scipy.stats.bootstrap`` 
 Accuracy's verdict also needs the exact McNemar test (``scipy.stats.binomtest`` on the images
 the two runs get differently): the bootstrap interval of a difference carried by a handful of
 images (4 against 0) rarely holds 0, but 4 images cannot tell two models apart (p = 0.125).
+
+For accuracy the McNemar test decides, and the bootstrap interval is shown beside it though it
+may exclude 0 (the verdict then says so). Why the exact test: given the images the two runs get
+differently (b + c of them), only those carry the difference, and under "equally accurate" each
+is as likely to favour either run: the count favouring one is Binomial(b + c, 1/2), exactly,
+whatever the test set's size, so the test holds its 5 % error rate. The percentile bootstrap of
+the difference resamples those few discordant images too, and with b + c small its distribution
+is coarse and too narrow (4 against 0 is resampled as 4 against 0 most of the time: it has no
+way to put mass on the other run winning), so its interval under-covers and would call a
+handful of images a difference. The interval stays as the size of the difference (how large it
+might be), not as the test of whether there is one.
 Runs evaluated on other images (another data folder, a changed test split) are not compared,
 and said so.
 """
@@ -70,10 +81,19 @@ class Difference:
             return "too few test images for an interval"
         p = self.p_value
         if p is not None and p >= 1 - CONFIDENCE:
+            excludes = self.ci_low > 0 or self.ci_high < 0
             return (
                 f"no clear difference on these images (they disagree on "
                 f"{self.only_this + self.only_other}: {self.only_this} right only by {this}, "
-                f"{self.only_other} only by {other}; exact McNemar p = {p:.2g})"
+                f"{self.only_other} only by {other}; exact McNemar p = {p:.2g}, which decides "
+                "accuracy"
+                + (
+                    "; the bootstrap interval excludes 0 but is too narrow when so few "
+                    "images differ"
+                    if excludes
+                    else ""
+                )
+                + ")"
             )
         better = self.better()
         if better is None:

@@ -202,9 +202,11 @@ def _paired(ctx: Context, runs: list[dict]) -> None:
     if rows:  # said only above a comparison made
         st.caption(
             f"Other run − {ctx.run['run_name']} on the same {len(this)} test images, with "
-            "paired bootstrap 95 % intervals (accuracy: and the exact McNemar test on the "
-            "images the runs get differently): where the verdict says no clear difference, "
-            "this test set cannot tell the two models apart, however the ★ falls."
+            "paired bootstrap 95 % intervals. For accuracy the exact McNemar test on the images "
+            "the runs get differently decides the verdict: when few images differ, the "
+            "bootstrap interval is too narrow and may exclude 0 while the test finds no clear "
+            "difference. Where the verdict says no clear difference, this test set cannot tell "
+            "the two models apart, however the ★ falls."
         )
         st.dataframe(pd.DataFrame(rows), hide_index=True, width="stretch")
     for note in notes:

@@ -180,3 +180,16 @@ def test_an_accuracy_gap_carried_by_four_images_is_not_called_better():
     assert "disagree on 4: 0 right only by weak, 4 only by strong" in accuracy.verdict(
         "weak", "strong"
     )
+
+
+def test_a_verdict_against_its_interval_says_which_test_decides():
+    # the four-image case above: the interval excludes 0, McNemar finds no clear difference
+    y = np.zeros(36, dtype=int)
+    weak_probs, strong_probs = np.full((36, 3), 0.1), np.full((36, 3), 0.1)
+    weak_probs[:, 1] = strong_probs[:, 1] = 0.8
+    weak_probs[:28] = strong_probs[:32] = [0.8, 0.1, 0.1]
+    gap = paired_differences(_predictions(y, weak_probs), _predictions(y, strong_probs), 500)[1]
+    assert gap.ci_low > 0
+    said = gap.verdict("weak", "strong")
+    assert "exact McNemar p = 0.12, which decides accuracy" in said
+    assert "the bootstrap interval excludes 0 but is too narrow" in said
