@@ -6,6 +6,7 @@ what it names) at it, writes ``run_id.txt`` atomically and records the choice in
 ``selections`` collection. The dashboard's "Choose this model" button and the CLI call it::
 
     python -m dashboard.choose RUN_ID --reason TEXT [--yes-unevaluated] [--yes-interface-change]
+        [--yes-leakage] [--by NAME]
 
 It prints the registered version, or one line saying why the run cannot be chosen (exit 2).
 """
@@ -38,6 +39,7 @@ from dashboard.handoff import (
     interface_change,
     is_evaluated,
 )
+from dashboard.leakage import run_leakage
 from dashboard.versions import register, retag
 from jobs import STORE_ERRORS, SelectionStore, get_database
 from runs import (
@@ -155,6 +157,7 @@ def choose_run(
     allow_unevaluated: bool = False,
     selected_by: str | None = None,
     allow_interface_change: bool = False,
+    allow_leakage: bool = False,
 ) -> Choice:
     """Register ``run_id``'s model, point the alias at it, write ``run_id.txt``, record it.
 
@@ -162,9 +165,12 @@ def choose_run(
         reason: Why this model (required; stored on the version and in the record).
         store: A ``jobs.SelectionStore``; None skips the record.
         allow_unevaluated: Choose a run that has no evaluation (an explicit confirmation).
-        selected_by: Who chose (default: the OS user).
+        selected_by: Who chose (default: the OS user); the dashboard passes the user that its
+            authenticating proxy names, or the name typed, marked " (typed)".
         allow_interface_change: Choose a run whose classes, channels or decision rule differ
             from the version the alias names now (``interface_change``; a confirmation).
+        allow_leakage: Choose a run whose dataset has images duplicated across splits
+            (``dashboard.leakage``; a confirmation); the warning is kept as a caveat.
 
     Raises:
         InvalidInput: The run cannot be chosen (the message says why and what to do).
@@ -196,10 +202,18 @@ def choose_run(
             f"{change}. Clients that read the class names or `decision` break unless they are "
             "changed first; confirm that they are (--yes-interface-change)."
         )
+    leakage = run_leakage(client, run)
+    if leakage and not allow_leakage:
+        raise InvalidInput(
+            f"run {run_id}: {leakage}; confirm that you choose it anyway (--yes-leakage)."
+        )
     mlflow.set_tracking_uri(uri)
     _check_loads(run_model_uri(run_id))
     name, alias = settings.model_name, settings.model_alias
     provenance, caveats = evaluation_caveats(client, run)
+    if leakage:  # kept with the choice as the evaluation's caveats are (tag and record)
+        caveats.append(leakage)
+        provenance["evaluation_caveat"] = "; ".join(caveats)[:5000]
     now = datetime.now(UTC)  # the tag and the record say the same time (to the ms)
     selected_at = now.replace(microsecond=now.microsecond // 1000 * 1000)
     tags = {
@@ -317,6 +331,11 @@ def main(argv: list[str] | None = None) -> int:
         action="store_true",
         help="choose a run whose classes, channels or decision rule differ from the served one",
     )
+    parser.add_argument(
+        "--yes-leakage",
+        action="store_true",
+        help="choose a run whose dataset has images duplicated across splits",
+    )
     parser.add_argument("--by", help="who chooses (default: the OS user)")
     args = parser.parse_args(argv)
     logging.getLogger("mlflow").setLevel(logging.ERROR)
@@ -325,7 +344,7 @@ def main(argv: list[str] | None = None) -> int:
         store = SelectionStore(get_database(settings))
         choice = choose_run(
             args.run_id, args.reason, settings, store, args.yes_unevaluated, args.by,
-            args.yes_interface_change,
+            args.yes_interface_change, args.yes_leakage,
         )  # fmt: skip
     except PipelineError as exc:
         print(f"error: {exc}", file=sys.stderr)

@@ -12,12 +12,21 @@ result: the leaderboard and top-K read no ``dataset_stats.json`` per run. The tr
 whenever ``dataset_stats.json`` reports a duplicate or a shared group (since the leakage check
 exists; the ``leakage_exact``/``leakage_near`` params are totals over all split pairs, train/val
 included, so they cannot tell).
+
+Choosing such a run (``dashboard.choose``, the Choose model tab) needs a confirmation and the
+choice keeps the warning: ``leakage_caveat``, from ``dataset_stats.json``, where duplicates
+between any two splits count (as the page's data warning counts them).
 """
 
 import re
 from dataclasses import dataclass
 
-from runs import contract
+from mlflow.entities import Run
+from mlflow.tracking import MlflowClient
+from pydantic import ValidationError
+
+from dashboard.provenance import leakage_rows
+from runs import contract, load_json_artifact
 
 LEAK = "⚠"
 # One part of the tag per kind: its name, then ``(N first/second, ...)``.
@@ -58,3 +67,30 @@ def overlap(tags: dict[str, str]) -> SplitOverlap:
     for kind, pairs in _PART.findall(tags.get(contract.LEAKAGE_TAG) or ""):
         found[_KIND[kind]] += sum(int(n) for n in _TEST_PAIR.findall(pairs))
     return SplitOverlap(**found)
+
+
+def leakage_caveat(stats: contract.DatasetStats | None) -> str | None:
+    """The caveat kept with a choice of a run whose ``dataset_stats.json`` found exact or near
+    duplicates across splits (counted as ``provenance.dataset_warnings`` counts them, so the page
+    and the record agree); None without statistics, a leakage check or duplicates."""
+    if stats is None or not stats.leakage:
+        return None
+    duplicated = int(leakage_rows({"leakage": stats.leakage})["images"].sum())
+    if not duplicated:
+        return None
+    return (
+        f"possible leakage: {duplicated} images of its dataset have an exact or near duplicate "
+        "in another split (dataset_stats.json), so its test figures may be optimistic"
+    )
+
+
+def run_leakage(client: MlflowClient, run: Run) -> str | None:
+    """``leakage_caveat`` of the run's ``dataset_stats.json`` (one download; None when it has
+    none, or one this pipeline did not write). ``ServiceUnavailable`` when MLflow is down: an
+    outage is not a clean dataset."""
+    raw = load_json_artifact(client, run.info.run_id, contract.DATASET_STATS_JSON)
+    try:
+        stats = None if raw is None else contract.DatasetStats.model_validate(raw)
+    except ValidationError:
+        return None
+    return leakage_caveat(stats)
