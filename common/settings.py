@@ -37,6 +37,12 @@ class Settings(BaseSettings):
         default=Path("run_id.txt"),
         description="Where the dashboard writes the chosen run id for downstream services.",
     )
+    dashboard_user_header: str | None = Field(
+        default=None,
+        description="Request header in which an authenticating proxy in front of the dashboard "
+        "names the signed-in user (e.g. X-Forwarded-User); the audit trail records that user as "
+        "who chose. Unset: the Choose model tab asks for a name, recorded as typed.",
+    )
     evaluator_url: str = "http://127.0.0.1:5006"
     explainer_url: str = "http://127.0.0.1:5005"
     pipeline_api_token: str | None = Field(

@@ -9,11 +9,9 @@ from common import metric_keys
 from dashboard import choose, data, handoff, leaderboard, reports, selection
 from dashboard.context import Context
 from dashboard.model_card import build_model_card, evaluation_table, serving_instructions
-from dashboard.provenance import dataset_warnings
+from dashboard.tabs.choose_form import DONE, render_choose, show_done
 from jobs import SelectionStore, get_database
 from runs import get_client, get_run
-
-DONE = "choose_done"  # session key: the message of a choice, shown after the page reruns
 
 
 def _store(ctx: Context) -> SelectionStore:
@@ -116,57 +114,6 @@ def switch_warning(
         f"names: it switches within PREDICTOR_POLL_S ({poll_s:g} s) of a choice; if it does "
         "not, its line above says why."
     )
-
-
-def _choose(ctx: Context, found: choose.Assessment, now: tuple) -> None:
-    if found.problem:
-        st.warning(f"This run cannot be chosen for deployment: {found.problem}.")
-        return
-    if not found.evaluated:
-        st.warning(
-            "This run has not been evaluated: nothing is known about its accuracy on test data. "
-            "Evaluate it first (Evaluation tab), or confirm below."
-        )
-    report = reports.evaluation_report(ctx.uri, ctx.run)  # cached, as the Evaluation tab's
-    for caveat in handoff.caveats_of(reports.evaluation_path(ctx.run), report)[1]:
-        st.warning(f"About its test figures: {caveat}.")
-    for warning in dataset_warnings(reports.dataset_stats(ctx.uri, ctx.run)):
-        st.warning(f"About its data: {warning}")  # as the Metrics and Evaluation tabs word it
-    change = handoff.interface_change(ctx.settings, ctx.run_id, now).text
-    if change:
-        st.warning(
-            f"{change}. Clients that read the class names or `decision` break unless they are "
-            "changed first."
-        )
-    reason = st.text_area("Why this model?", key="choose_reason", max_chars=2000)
-    confirmed = found.evaluated or st.checkbox(
-        "I choose it without an evaluation", key="choose_unevaluated"
-    )
-    ready = not change or st.checkbox(
-        "The clients of the served model are ready for this change", key="choose_interface"
-    )
-    if st.button("Choose this model", key="choose_model", type="primary"):
-        if not reason.strip():
-            st.warning("Write why you choose this model; the reason is kept with the choice.")
-            return
-        if not confirmed or not ready:
-            what = "without an evaluation" if not confirmed else "that changes what clients get"
-            st.warning(f"Tick the confirmation to choose a run {what}.")
-            return
-        with st.spinner("Registering the model and moving the alias…"):
-            done = choose.choose_run(
-                ctx.run_id, reason, ctx.settings, _store(ctx), allow_unevaluated=True,
-                allow_interface_change=bool(change),  # what was shown: not a blanket yes
-            )  # fmt: skip
-        st.session_state[DONE] = (
-            f"Run {done.run_id} {'was already' if done.already else 'is'} "
-            f"{done.registered_model} version {done.version} (alias {done.alias})"
-            f"{'; its tags now give this reason and evaluation' if done.already else ''}; "
-            f"`{done.run_id_file}` names it. The predictor serves it within "
-            f"{ctx.settings.predictor_poll_s:.0f} s."
-        )
-        data.chosen.clear()  # the leaderboard's mark too
-        st.rerun()  # the alias, predictor and audit lines above now show the choice
 
 
 def _downloads(ctx: Context, found: choose.Assessment) -> None:
@@ -334,12 +281,13 @@ def model_card_for(ctx: Context) -> str:
 
 def render_deploy(ctx: Context) -> None:
     st.subheader("Choose this model")
-    if done := st.session_state.pop(DONE, None):  # what the last press did, after the rerun
-        st.success(done)
+    slot = st.empty()  # what the last press did, said once the alias has been read again
     now = _served(ctx)
+    if done := st.session_state.pop(DONE, None):
+        show_done(slot, done, now[0], ctx)
     client = get_client(ctx.uri)
     found = choose.assess(client, get_run(client, ctx.run_id))
-    _choose(ctx, found, now)
+    render_choose(ctx, found, now, _store(ctx))
     st.subheader("Download")
     _downloads(ctx, found)
     _trail(ctx, now[0])

@@ -27,7 +27,8 @@ def test_choose_button_registers_writes_run_id_and_lists_the_choice(
     run_id = dashboard_runs["pipeline"]
     at = open_page(run_id, "Choose model", experiment_id=dashboard_runs["experiment"])
     assert f"`{model_name}@champion` names no version" in page_text(at)
-    at.text_area(key="choose_reason").input("best AUC").run()
+    at.text_input(key="choose_by").input("Ana").run()
+    at.text_area(key=f"choose_reason_{run_id}").input("best AUC").run()
     at.button(key="choose_model").click().run()
     assert not at.exception
     assert (page_env / "run_id.txt").read_text().strip() == run_id
@@ -51,11 +52,12 @@ def test_a_run_changing_the_served_classes_is_chosen_only_once_confirmed(
     at = open_page(threshold_run["run_id"], "Choose model",
                    experiment_id=threshold_run["experiment"])  # fmt: skip
     assert "changes what its clients receive" in page_text(at)
-    at.text_area(key="choose_reason").input("two classes now").run()
+    at.text_input(key="choose_by").input("Ana").run()
+    at.text_area(key=f"choose_reason_{threshold_run['run_id']}").input("two classes now").run()
     at.button(key="choose_model").click().run()
     assert "Tick the confirmation to choose a run that changes" in at.warning[-1].value
     assert (page_env / "run_id.txt").read_text().strip() == dashboard_runs["pipeline"]
-    at.checkbox(key="choose_interface").check().run()
+    at.checkbox(key=f"choose_interface_{threshold_run['run_id']}").check().run()
     at.button(key="choose_model").click().run()
     assert not at.exception
     assert (page_env / "run_id.txt").read_text().strip() == threshold_run["run_id"]
@@ -72,7 +74,8 @@ def test_unevaluated_run_is_not_chosen_without_the_confirmation(
     )
     assert "This run has not been evaluated" in page_text(at)
     assert "**Not evaluated**" in page_text(at)  # the model card says so too
-    at.text_area(key="choose_reason").input("fast").run()
+    at.text_input(key="choose_by").input("Ana").run()
+    at.text_area(key=f"choose_reason_{dashboard_runs['bare']}").input("fast").run()
     at.button(key="choose_model").click().run()
     assert "Tick the confirmation" in at.warning[-1].value
     assert not (page_env / "run_id.txt").exists()
@@ -253,4 +256,5 @@ def test_the_tab_shows_the_change_of_classes_before_choosing(
     assert not at.exception
     [change] = [w.value for w in at.warning if "Clients that read the class names" in w.value]
     assert "classes keratosis, melanoma, nevus → melanoma, nevus" in change
-    assert any(c.key == "choose_interface" for c in at.checkbox)  # it must be confirmed
+    interface = f"choose_interface_{threshold_run['run_id']}"
+    assert any(c.key == interface for c in at.checkbox)  # it must be confirmed

@@ -1,0 +1,217 @@
+"""The form of the Choose model tab: who chooses, why, and the confirmations, each run's own;
+and what the page says after a choice (``dashboard.tabs.deploy`` lays out the rest)."""
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+
+import streamlit as st
+
+from dashboard import choose, data, handoff, reports
+from dashboard.context import Context
+from dashboard.leakage import leakage_caveat
+from dashboard.provenance import dataset_warnings
+from jobs import SelectionStore, get_database
+
+DONE = "choose_done"  # session key: the Done of the last press, shown after the page reruns
+NAME = "choose_by"  # session key of "Your name": the person stays the same from run to run
+TYPED = " (typed)"
+"""Marks a ``selected_by`` that was typed into the page, not named by an authenticating proxy."""
+
+
+@dataclass(frozen=True)
+class Keys:
+    """The session keys of one run's form. Keyed by the run: Streamlit keeps a widget's value
+    by its key, so one key for every run carried a reason and ticked confirmations from the
+    run seen before to the next one opened (one click chose it, unevaluated, for that reason)."""
+
+    reason: str
+    unevaluated: str
+    leakage: str
+    interface: str
+
+    @classmethod
+    def of(cls, run_id: str) -> "Keys":
+        return cls(*(f"choose_{what}_{run_id}" for what in cls.__dataclass_fields__))
+
+    def clear(self) -> None:
+        """Empty the form (after a choice: a second press must not choose again)."""
+        for key in self.__dict__.values():
+            st.session_state.pop(key, None)
+
+
+@dataclass(frozen=True)
+class Done:
+    """What a press chose, kept for the page's rerun (``DONE``)."""
+
+    message: str
+    run_id: str
+    model: str
+    alias: str
+    version: str
+
+
+def proxy_user(headers: Mapping[str, str], header: str) -> tuple[str | None, str | None]:
+    """``(user, None)`` named by the authenticating proxy in the request header ``header``
+    (``DASHBOARD_USER_HEADER``), or ``(None, why not)``: no such header, or more than one (a
+    client's own beside the proxy's: which is the proxy's is unknown)."""
+    values = headers.get_all(header) if hasattr(headers, "get_all") else [headers.get(header)]
+    values = [v.strip() for v in values if v and v.strip()]
+    if len(values) == 1:
+        return values[0], None
+    found = "none" if not values else f"{len(values)} of them"
+    return None, (
+        f"DASHBOARD_USER_HEADER names the request header {header!r} in which the authenticating "
+        f"proxy names the user, but this request has {found}: choosing is off until the "
+        "dashboard is reached through that proxy"
+    )
+
+
+def typed_user(name: str) -> str | None:
+    """The ``selected_by`` of a name typed into the page: marked as typed (nobody was
+    authenticated); None when nothing was typed."""
+    name = " ".join(name.split())
+    return name + TYPED if name else None
+
+
+def _who(ctx: Context) -> str | None:
+    """Who chooses: the proxy's user when ``DASHBOARD_USER_HEADER`` is set, else the "Your
+    name" field (never the server account: every choice would read ``root``). None, said on the
+    page, when the proxy's header is missing; the typed name may still be empty."""
+    header = ctx.settings.dashboard_user_header
+    if header:
+        user, problem = proxy_user(st.context.headers, header)
+        if problem:
+            st.error(problem + ".")
+            return None
+        st.caption(f"You choose as **{user}** (named by the proxy's `{header}` header).")
+        return user
+    typed = st.text_input("Your name", key=NAME, max_chars=200, placeholder="Jane Doe")
+    st.caption(
+        "Kept with the choice as typed, marked “(typed)”: this dashboard does not sign people in "
+        "(behind an authenticating proxy, DASHBOARD_USER_HEADER names its user instead)."
+    )
+    return typed_user(typed) or ""
+
+
+def _shown_warnings(ctx: Context, found: choose.Assessment, change: str | None) -> None:
+    """What the person must know before choosing: no evaluation, caveats, data, interface."""
+    if not found.evaluated:
+        st.warning(
+            "This run has not been evaluated: nothing is known about its accuracy on test data. "
+            "Evaluate it first (Evaluation tab), or confirm below."
+        )
+    report = reports.evaluation_report(ctx.uri, ctx.run)  # cached, as the Evaluation tab's
+    for caveat in handoff.caveats_of(reports.evaluation_path(ctx.run), report)[1]:
+        st.warning(f"About its test figures: {caveat}.")
+    for warning in dataset_warnings(reports.dataset_stats(ctx.uri, ctx.run)):
+        st.warning(f"About its data: {warning}")  # as the Metrics and Evaluation tabs word it
+    if change:
+        st.warning(
+            f"{change}. Clients that read the class names or `decision` break unless they are "
+            "changed first."
+        )
+
+
+def render_choose(
+    ctx: Context, found: choose.Assessment, now: tuple, store: SelectionStore
+) -> None:
+    """The form: warnings, who, why, confirmations, and the button that chooses."""
+    if found.problem:
+        st.warning(f"This run cannot be chosen for deployment: {found.problem}.")
+        return
+    change = handoff.interface_change(ctx.settings, ctx.run_id, now).text
+    _shown_warnings(ctx, found, change)
+    leakage = leakage_caveat(reports.dataset_stats(ctx.uri, ctx.run))
+    who = _who(ctx)
+    if who is None:
+        return
+    keys = Keys.of(ctx.run_id)
+    reason = st.text_area("Why this model?", key=keys.reason, max_chars=2000)
+    confirmed = found.evaluated or st.checkbox(
+        "I choose it without an evaluation", key=keys.unevaluated
+    )
+    clean = not leakage or st.checkbox(
+        "I choose it although its test figures may be optimistic (possible leakage)",
+        key=keys.leakage,
+    )
+    ready = not change or st.checkbox(
+        "The clients of the served model are ready for this change", key=keys.interface
+    )
+    if not st.button("Choose this model", key="choose_model", type="primary"):
+        return
+    if not who:
+        st.warning("Write your name: the audit trail records who chose.")
+        return
+    if not reason.strip():
+        st.warning("Write why you choose this model; the reason is kept with the choice.")
+        return
+    if not (confirmed and clean and ready):
+        what = (
+            "without an evaluation" if not confirmed
+            else "whose data may leak across splits" if not clean
+            else "that changes what clients get"
+        )  # fmt: skip
+        st.warning(f"Tick the confirmation to choose a run {what}.")
+        return
+    with st.spinner("Registering the model and moving the alias…"):
+        done = choose.choose_run(
+            ctx.run_id, reason, ctx.settings, store, allow_unevaluated=True, selected_by=who,
+            allow_interface_change=bool(change),  # what was shown: not a blanket yes
+            allow_leakage=bool(leakage),
+        )  # fmt: skip
+    keys.clear()  # before anything is drawn: a press during the rerun finds an empty form
+    st.session_state[DONE] = Done(
+        f"Run {done.run_id} {'was already' if done.already else 'is'} "
+        f"{done.registered_model} version {done.version} (alias {done.alias})"
+        f"{'; its tags now give this reason and evaluation' if done.already else ''}; "
+        f"`{done.run_id_file}` names it. The predictor serves it within "
+        f"{ctx.settings.predictor_poll_s:.0f} s.",
+        done.run_id, done.registered_model, done.alias, done.version,
+    )  # fmt: skip
+    data.chosen.clear()  # the leaderboard's mark too
+    st.rerun()  # the alias, predictor and audit lines above now show the choice
+
+
+def replaced_by(done: Done, named: handoff.Served | None, choices: list[dict]) -> str | None:
+    """What to say instead of success when the alias, read again after the choice, names
+    another version than the one chosen (another session chose since, or the alias was moved
+    or removed); None when it names the chosen version. ``choices``: the audit trail's recent
+    choices, newest first, to say who replaced it."""
+    if named is not None and named[0] == done.version:
+        return None
+    yours = (
+        f"Run {done.run_id} became {done.model} version {done.version}, but the alias "
+        f"{done.alias!r} no longer names it"
+    )
+    if named is None:
+        return f"{yours}: it names no version now (removed since). Clients get no new version."
+    later = next(
+        (
+            r
+            for r in choices
+            if r.get("registered_model") == done.model
+            and r.get("alias") == done.alias
+            and str(r.get("version")) == named[0]
+        ),
+        None,
+    )
+    by = (
+        f", chosen by {later.get('selected_by') or 'someone not recorded'} at "
+        f"{later.get('selected_at')} for {later.get('reason')!r}"
+        if later
+        else ", moved outside the dashboard (no choice of it is recorded)"
+    )
+    return (
+        f"{yours}: a later choice replaced yours. It names version {named[0]} (run {named[1]})"
+        f"{by}. Your choice is in the audit trail; choose again if yours should be served."
+    )
+
+
+def show_done(slot, done: Done, named: handoff.Served | None, ctx: Context) -> None:
+    """The message of the last press in ``slot`` (an ``st.empty`` above the alias line)."""
+    store = SelectionStore(get_database(ctx.settings))
+    replaced = replaced_by(done, named, store.recent(50, action="choose"))
+    if replaced:
+        slot.warning(replaced)
+    else:
+        slot.success(done.message)

@@ -1,0 +1,173 @@
+"""The Choose model tab's form: each run's own reason and confirmations, who chose, a leaked
+run's confirmation, and what the page says when a later choice replaced this one."""
+
+import json
+import uuid
+from pathlib import Path
+
+import pytest
+from mlflow.tracking import MlflowClient
+from streamlit.runtime.context import StreamlitHeaders
+
+from common import Settings
+from dashboard.choose import choose_run
+from dashboard.tabs.choose_form import DONE, Done, proxy_user, replaced_by
+from jobs import SelectionStore, get_database
+from tests.dashboard.conftest import open_page
+
+REASON, UNEVALUATED = "Why this model?", "I choose it without an evaluation"
+
+
+@pytest.fixture
+def model_name(page_env, monkeypatch) -> str:
+    name = f"form-{uuid.uuid4().hex[:8]}"
+    monkeypatch.setenv("MODEL_NAME", name)
+    return name
+
+
+def _labelled(widgets, label: str):
+    return next(w for w in widgets if w.label == label)
+
+
+def _records() -> list[dict]:
+    return SelectionStore(get_database(Settings())).recent()
+
+
+def test_the_reason_and_confirmation_of_one_run_do_not_carry_to_the_next(
+    page_env, model_name, dashboard_runs, fresh_run
+):
+    at = open_page(dashboard_runs["bare"], "Choose model",
+                   experiment_id=dashboard_runs["experiment"])  # fmt: skip
+    _labelled(at.text_area, REASON).input("fast enough").run()
+    _labelled(at.checkbox, UNEVALUATED).check().run()
+    at.session_state["run_id"] = fresh_run  # another run picked in the sidebar
+    at.run()
+    assert not at.exception
+    assert at.session_state["run_id"] == fresh_run
+    assert _labelled(at.text_area, REASON).value == ""
+    assert _labelled(at.checkbox, UNEVALUATED).value is False
+
+
+def test_a_second_press_right_after_a_choice_records_no_duplicate(
+    page_env, model_name, dashboard_runs
+):
+    run_id = dashboard_runs["pipeline"]
+    at = open_page(run_id, "Choose model", experiment_id=dashboard_runs["experiment"])
+    if at.text_input:  # "Your name" (the fix of who chose)
+        at.text_input(key="choose_by").input("Ana").run()
+    _labelled(at.text_area, REASON).input("best AUC").run()
+    at.button(key="choose_model").click().run()
+    assert len(_records()) == 1
+    assert _labelled(at.text_area, REASON).value == ""  # the form is empty after a choice
+    at.button(key="choose_model").click().run()
+    assert not at.exception
+    assert "Write why you choose this model" in at.warning[-1].value
+    assert len(_records()) == 1
+
+
+def test_the_person_who_chose_is_recorded_as_typed_not_the_server_account(
+    page_env, model_name, dashboard_runs
+):
+    run_id = dashboard_runs["pipeline"]
+    at = open_page(run_id, "Choose model", experiment_id=dashboard_runs["experiment"])
+    name = _labelled(at.text_input, "Your name")
+    assert name.value == ""  # not prefilled with the account the dashboard runs as
+    name.input("Jane Doe").run()
+    _labelled(at.text_area, REASON).input("best AUC").run()
+    at.button(key="choose_model").click().run()
+    assert not at.exception
+    [record] = _records()
+    assert record["selected_by"] == "Jane Doe (typed)"
+    tags = MlflowClient().get_model_version(model_name, record["version"]).tags
+    assert tags["selected_by"] == "Jane Doe (typed)"
+
+
+def test_no_choice_without_a_name(page_env, model_name, dashboard_runs):
+    run_id = dashboard_runs["pipeline"]
+    at = open_page(run_id, "Choose model", experiment_id=dashboard_runs["experiment"])
+    _labelled(at.text_area, REASON).input("best AUC").run()
+    at.button(key="choose_model").click().run()
+    assert "Write your name" in at.warning[-1].value
+    assert _records() == [] and not (page_env / "run_id.txt").exists()
+
+
+def test_behind_a_proxy_a_request_without_its_user_header_cannot_choose(
+    page_env, model_name, dashboard_runs, monkeypatch
+):
+    monkeypatch.setenv("DASHBOARD_USER_HEADER", "X-Forwarded-User")
+    at = open_page(dashboard_runs["pipeline"], "Choose model",
+                   experiment_id=dashboard_runs["experiment"])  # fmt: skip
+    assert not at.exception
+    assert any("'X-Forwarded-User'" in e.value and "has none" in e.value for e in at.error)
+    assert "choose_model" not in {b.key for b in at.button}
+    assert not any(t.label == "Your name" for t in at.text_input)  # the proxy says who
+
+
+def test_the_proxys_user_header_names_who_chooses_once_only():
+    header = "X-Forwarded-User"
+    assert proxy_user(StreamlitHeaders([("x-forwarded-user", " jane ")]), header) == ("jane", None)
+    user, problem = proxy_user(StreamlitHeaders([(header, "mallory"), (header, "jane")]), header)
+    assert user is None and "has 2 of them" in problem  # a client's own beside the proxy's
+    user, problem = proxy_user(StreamlitHeaders([]), header)
+    assert user is None and "has none" in problem
+
+
+def _leak(uri: str, run_id: str) -> None:
+    """Give the run's dataset_stats.json two test images with a near duplicate in train."""
+    client = MlflowClient(uri)
+    stats = json.loads(Path(client.download_artifacts(run_id, "dataset_stats.json")).read_text())
+    pair = {"a": "train/a/1.png", "b": "test/a/1.png"}
+    stats["leakage"]["near"] = {"train/test": {"count": 2, "examples": [pair]}}
+    client.log_dict(run_id, stats, "dataset_stats.json")
+
+
+def test_a_leaked_run_is_not_chosen_without_its_confirmation(
+    page_env, model_name, dashboard_runs, fresh_run, mlflow_server
+):
+    _leak(mlflow_server, fresh_run)
+    at = open_page(fresh_run, "Choose model", experiment_id=dashboard_runs["experiment"])
+    at.text_input(key="choose_by").input("Ana").run()
+    _labelled(at.text_area, REASON).input("only one").run()
+    _labelled(at.checkbox, UNEVALUATED).check().run()
+    at.button(key="choose_model").click().run()
+    assert not at.exception
+    assert "Tick the confirmation to choose a run whose data may leak" in at.warning[-1].value
+    assert _records() == [] and not (page_env / "run_id.txt").exists()
+
+
+def test_a_leaked_run_chosen_once_confirmed_lists_the_leakage_in_the_trail(
+    page_env, model_name, dashboard_runs, fresh_run, mlflow_server
+):
+    _leak(mlflow_server, fresh_run)
+    at = open_page(fresh_run, "Choose model", experiment_id=dashboard_runs["experiment"])
+    at.text_input(key="choose_by").input("Ana").run()
+    _labelled(at.text_area, REASON).input("only one").run()
+    _labelled(at.checkbox, UNEVALUATED).check().run()
+    at.checkbox(key=f"choose_leakage_{fresh_run}").check().run()
+    at.button(key="choose_model").click().run()
+    assert not at.exception
+    trail = next(f.value for f in at.dataframe if "action" in f.value.columns)
+    [confirmed] = trail["confirmed"]
+    assert confirmed.startswith("unevaluated; possible leakage: 2 images")
+
+
+def test_a_choice_replaced_by_a_later_one_says_so_instead_of_success(
+    page_env, model_name, dashboard_runs
+):
+    settings, store = Settings(), SelectionStore(get_database(Settings()))
+    mine = choose_run(dashboard_runs["pipeline"], "mine", settings, store, selected_by="ana")
+    choose_run(dashboard_runs["bare"], "theirs", settings, store, True, selected_by="bo")
+    # The page as it reruns after ana's press, once bo's choice has moved the alias
+    done = Done("Run … is version 1", mine.run_id, model_name, "champion", mine.version)
+    at = open_page(mine.run_id, "Choose model", experiment_id=dashboard_runs["experiment"],
+                   **{DONE: done})  # fmt: skip
+    assert not at.exception
+    assert not at.success
+    [replaced] = [w.value for w in at.warning if "a later choice replaced yours" in w.value]
+    assert f"names version 2 (run {dashboard_runs['bare']}), chosen by bo at " in replaced
+
+
+def test_a_choice_still_named_by_the_alias_is_a_success():
+    done = Done("ok", "r1", "m", "champion", "1")
+    assert replaced_by(done, ("1", "r1"), []) is None
+    assert "names no version now" in replaced_by(done, None, [])
