@@ -55,6 +55,8 @@ def test_choosing_in_the_dashboard_names_the_version_and_the_model_predicts_down
         .version
     )
     page.get_by_role("tab", name="Choose model").click()
+    page.get_by_label("Your name").fill("e2e tester")  # who chose: typed, not the server account
+    page.get_by_label("Your name").blur()
     page.get_by_label("Why this model?").fill("chosen in the browser")
     page.get_by_label("Why this model?").blur()
     page.get_by_role("button", name="Choose this model").click()
@@ -64,6 +66,10 @@ def test_choosing_in_the_dashboard_names_the_version_and_the_model_predicts_down
     ).to_be_visible()
     page.screenshot(path=str(screenshots_dir(stack.config.root) / "deploy.png"), full_page=True)
     assert (stack.config.root / "run_id.txt").read_text().strip() == result.run_id
+    version = MlflowClient(stack.config.url(MLFLOW)).get_model_version(
+        "mlpipeline-classifier", before
+    )
+    assert version.tags["selected_by"] == "e2e tester (typed)"  # the person, not the server's
 
     # A downstream process without the repository: load the alias, predict a test image.
     image = sorted((stack.config.data_dir / "test").rglob("*.png"))[0]
