@@ -13,16 +13,15 @@ training data (``dashboard.leakage``, from the trainer's tag) is marked ``⚠`` 
 test figures get no ``★``: they are optimistic.
 """
 
-import json
 import math
 import re
-from dataclasses import dataclass
-from datetime import UTC, datetime
+from dataclasses import dataclass, field
 
 import pandas as pd
 
 from common import metric_keys
-from dashboard.leakage import LEAK, overlap
+from dashboard.durations import duration, when
+from dashboard.leakage import LEAK, SplitOverlap, overlap
 from runs import contract
 
 BEST = "★"
@@ -104,9 +103,14 @@ class Basis:
     own_data: bool | None = None
     dataset_hash: str | None = None
     """Of the test data evaluated (``EvaluationReport.dataset_hash``)."""
-    leakage: str | None = None
-    """Why the figures are optimistic (``SplitOverlap.why``): the run's own test split, which
-    was evaluated, shares images or patients with its training data; None when not known to."""
+    overlap: SplitOverlap = field(default_factory=SplitOverlap)
+    """What the run's own test split, when that was evaluated, shares with its training data
+    (empty: nothing, or not known to)."""
+
+    @property
+    def leakage(self) -> str | None:
+        """Why the figures are optimistic (``SplitOverlap.why``), or None."""
+        return self.overlap.why if self.overlap else None
 
     @property
     def caveat(self) -> str | None:
@@ -117,10 +121,17 @@ class Basis:
             why.append("other data")
         return f"{CAVEAT} {', '.join(why)}" if why else None
 
-    @property
-    def ranks(self) -> bool:
-        """Whether the test figures rank against the others': no caveat and no leakage."""
-        return self.caveat is None and self.leakage is None
+
+def ranking(bases: list[Basis]) -> list[bool]:
+    """Which test figures rank against each other: those without a caveat whose test split
+    shares nothing with the run's training data, and those that do when every figure without a
+    caveat shares the very same (runs of one data set that holds copies across its splits, as
+    BreastMNIST does: equally optimistic, they rank among themselves, and ``notes`` says so).
+    A run with copies of its test images among runs without them, or with other copies, does
+    not rank: it would win on images it was trained on."""
+    plain = [b.caveat is None for b in bases]
+    alike = len({b.overlap for b, p in zip(bases, plain, strict=True) if p}) <= 1
+    return [p and (alike or not b.overlap) for b, p in zip(bases, plain, strict=True)]
 
 
 def basis_of(run: dict, report: contract.EvaluationReport | None = None) -> Basis:
@@ -142,12 +153,13 @@ def basis_of(run: dict, report: contract.EvaluationReport | None = None) -> Basi
     leaked = overlap(run["tags"])
     if not leaked or basis.own_data is False:
         return basis
-    return Basis(basis.tta, basis.own_data, basis.dataset_hash, leaked.why)
+    return Basis(basis.tta, basis.own_data, basis.dataset_hash, leaked)
 
 
 def evaluation_data(bases: list[Basis]) -> set[str]:
     """The different test data (hashes) that the evaluations that rank were made on."""
-    return {b.dataset_hash for b in bases if b.ranks and b.dataset_hash}
+    ranks = ranking(bases)
+    return {b.dataset_hash for b, r in zip(bases, ranks, strict=True) if r and b.dataset_hash}
 
 
 def notes(bases: list[Basis]) -> list[str]:
@@ -165,7 +177,15 @@ def notes(bases: list[Basis]) -> list[str]:
             "model does not do) or on another data folder than the run's own test split: it "
             f"does not rank against the others and gets no {BEST}."
         )
-    if leaked := sum(b.leakage is not None for b in bases):
+    ranks = ranking(bases)
+    shared = {b.overlap for b, r in zip(bases, ranks, strict=True) if r and b.overlap}
+    if shared:  # every run ranked shares the same: BreastMNIST's copies across its splits
+        found.append(
+            f"{LEAK} every run here was tested on a split that shares the same with its training "
+            f"data ({next(iter(shared)).why}): their test figures are all optimistic, alike, "
+            "so they rank among themselves; figures on data without such copies would be lower."
+        )
+    if leaked := sum(b.caveat is None and not r for b, r in zip(bases, ranks, strict=True)):
         found.append(
             f"{LEAK} leakage ({leaked} run(s)): the run's test split shares images (exact or "
             "near duplicates) or patients with its training or validation split, so its test "
@@ -224,7 +244,7 @@ def star_rows(rows: list[dict], metric: str, bases: list[Basis]) -> set[int]:
         return best_index(values, metric)
     if len(evaluation_data(bases)) > 1:
         return set()
-    plain = [i for i, b in enumerate(bases) if b.ranks]
+    plain = [i for i, r in enumerate(ranking(bases)) if r]
     return {plain[j] for j in best_index([values[i] for i in plain], metric)}
 
 
@@ -233,6 +253,7 @@ def cells(rows: list[dict], metric: str, bases: list[Basis]) -> list[str]:
     a test figure, the evaluation's caveat (``† tta 'both'``) or its leakage (``⚠ leakage``)."""
     best = star_rows(rows, metric, bases)
     test = metric.startswith(metric_keys.EVAL_PREFIX)
+    ranks = ranking(bases)
     out = []
     for i, (run, basis) in enumerate(zip(rows, bases, strict=True)):
         text = format_value(run["metrics"], metric)
@@ -240,55 +261,10 @@ def cells(rows: list[dict], metric: str, bases: list[Basis]) -> list[str]:
             text += f" {BEST}"
         elif test and basis.caveat and text != "–":
             text += f" {basis.caveat}"
-        elif test and basis.leakage and text != "–":
+        elif test and basis.leakage and not ranks[i] and text != "–":
             text += f" {LEAK} leakage"
         out.append(text)
     return out
-
-
-def _when(ms: int | None) -> str:
-    return datetime.fromtimestamp(ms / 1000, UTC).strftime("%Y-%m-%d %H:%M") if ms else "–"
-
-
-def _last_report_ms(tags: dict[str, str]) -> int | None:
-    """When the trainer last reported progress (``pipeline.progress``'s ``at``), in ms."""
-    try:
-        at = datetime.fromisoformat(json.loads(tags[contract.PROGRESS_TAG])["at"])
-        return round(at.timestamp() * 1000) if at.tzinfo else None
-    except (KeyError, TypeError, ValueError):
-        return None
-
-
-def duration(run: dict) -> str:
-    """``2 min 38 s`` from the run's start and end (``running`` when it has no end).
-
-    A run whose trainer died is marked KILLED by the next trainer on its checkpoint folder
-    (``pipeline.ended``), maybe hours later: its end time is then, not when it stopped. It
-    shows how long it trained up to its last progress report, ``≥ 12 s``, or ``unknown``
-    without one (killed in its first epoch).
-    """
-    if not run["start_time"]:
-        return "–"
-    end = run["end_time"]
-    if run["status"] == "KILLED" and contract.ENDED_TAG in run["tags"]:
-        end = _last_report_ms(run["tags"])
-        if end is None:
-            return "unknown (killed)"
-        return f"≥ {_span(max(0, round((end - run['start_time']) / 1000)))} (killed)"
-    if not end:
-        return "running" if run["status"] == "RUNNING" else "–"
-    return _span(max(0, round((end - run["start_time"]) / 1000)))
-
-
-def _span(seconds: int) -> str:
-    """``12 s``, ``2 min 38 s``, ``3 h 05 min``."""
-    if seconds < 60:
-        return f"{seconds} s"
-    minutes, seconds = divmod(seconds, 60)
-    if minutes < 60:
-        return f"{minutes} min {seconds:02d} s"
-    hours, minutes = divmod(minutes, 60)
-    return f"{hours} h {minutes:02d} min"
 
 
 def nest(rows: list[dict]) -> list[tuple[dict, int]]:
@@ -356,7 +332,7 @@ def table(
         columns["run"].append(f"{SELECTED} {name}" if run["run_id"] == selected else name)
         columns["model"].append(run["params"].get("model", "–"))
         columns["status"].append(run["status"].lower())
-        columns["started"].append(_when(run["start_time"]))
+        columns["started"].append(when(run["start_time"]))
         columns["duration"].append(duration(run))
         deployable = "✓" if can_deploy(run) else f"✗ {why_not_deployable(run)}"
         if chosen and run["run_id"] == chosen[1]:

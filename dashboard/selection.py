@@ -242,8 +242,9 @@ def top_runs(
         # the leaderboard's rules: a † caveat (tta, other data) or a ⚠ leakage does not rank,
         # and figures of different test data do not rank against each other
         bases = [leaderboard.basis_of({"tags": r.data.tags}) for r in runs]
-        leaked = sum(b.caveat is None and b.leakage is not None for b in bases)
-        plain = [(r, b) for r, b in zip(runs, bases, strict=True) if b.ranks]
+        ranks = leaderboard.ranking(bases)
+        leaked = sum(b.caveat is None and not rank for b, rank in zip(bases, ranks, strict=True))
+        plain = [(r, b) for r, b, rank in zip(runs, bases, ranks, strict=True) if rank]
         # ranked within the test data of the best plain run (evaluations from before the data
         # tags, of unknown data, count as plain and rank with it)
         data = next((b.dataset_hash for _, b in plain if b.dataset_hash), None)

@@ -225,8 +225,10 @@ def verdict(
 
     ``leaked`` (of ``this`` and ``other``): why a run's test figures are optimistic (its test
     split shares images with its training data, ``Basis.leakage``), or None. Such a run is not
-    called better: scoring higher on images it was trained on shows nothing. A leaked run
-    found worse stays worse (its figures only flatter it), said with the caveat.
+    called better than one without those copies: scoring higher on images it was trained on
+    shows nothing. A leaked run found worse stays worse (its figures only flatter it), said with
+    the caveat. Two runs sharing the very same copies (one data set, as BreastMNIST's own
+    duplicates across its splits) are flattered alike: the verdict stands, with the caveat.
     """
     mine, theirs = (t or "none" for t in tta)
     if mine != theirs:
@@ -235,8 +237,12 @@ def verdict(
             f"{mine!r}, and the difference includes that"
         )
     names = (this, other)
+    alike = leaked[0] is not None and leaked[0] == leaked[1]  # one data set's own copies
     better = diff.better()
-    if better is not None and leaked[better]:
+    if alike:
+        said = f"{diff.verdict(this, other)}; both runs' test figures are optimistic alike "
+        said += f"({leaked[0]})"
+    elif better is not None and leaked[better]:
         said = (
             f"not shown better: {names[better]} scores higher, but its test figures are "
             f"optimistic ({leaked[better]})"

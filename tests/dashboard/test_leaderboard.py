@@ -163,6 +163,30 @@ def test_a_run_tested_on_its_own_training_images_takes_no_star_and_is_marked(lea
     assert any("test figures are optimistic" in n for n in notes)
 
 
+def test_runs_sharing_the_same_copies_across_splits_rank_among_themselves(leakage_tags):
+    """Runs of one data set that holds copies across its splits (BreastMNIST holds ~57 between
+    train and test) are flattered alike: the best of them still gets its star."""
+    rows = [_evaluated("first", 0.8), _evaluated("second", 0.9)]
+    for row in rows:
+        row["tags"].update(leakage_tags["test"])
+    table = leaderboard.table(rows, ["eval_accuracy"])
+    assert list(table["eval_accuracy"]) == ["0.8", "0.9 ★"]
+    assert list(table["run"]) == ["first ⚠", "second ⚠"]  # still marked
+    notes = leaderboard.notes([leaderboard.basis_of(r) for r in rows])
+    assert any("optimistic, alike, so they rank among themselves" in n for n in notes)
+
+
+def test_a_run_with_more_copies_of_its_test_images_than_the_others_does_not_rank(leakage_tags):
+    rows = [_evaluated("alike", 0.8), _evaluated("more", 0.95), _evaluated("clean", 0.7),
+            _evaluated("clean2", 0.75)]  # fmt: skip
+    rows[0]["tags"].update(leakage_tags["test"])
+    rows[1]["tags"][contract.LEAKAGE_TAG] = leakage_tags["test"][contract.LEAKAGE_TAG].replace(
+        " train/test", "0 train/test", 1
+    )  # ten times as many copies: another overlap
+    table = leaderboard.table(rows, ["eval_accuracy"])
+    assert list(table["eval_accuracy"]) == ["0.8 ⚠ leakage", "0.95 ⚠ leakage", "0.7", "0.75 ★"]
+
+
 def test_duplicates_between_train_and_val_only_do_not_mark_the_test_figures(leakage_tags):
     assert leakage_tags["train_val"]  # the trainer does warn about them
     rows = [_evaluated("clean", 0.8), _evaluated("trainval", 0.95)]
@@ -170,28 +194,3 @@ def test_duplicates_between_train_and_val_only_do_not_mark_the_test_figures(leak
     table = leaderboard.table(rows, ["eval_accuracy"])
     assert list(table["eval_accuracy"]) == ["0.8", "0.95 ★"]
     assert list(table["run"]) == ["clean", "trainval"]
-
-
-def _found_dead(progress_at: int | None) -> dict:
-    """A run started at t = 1,700,000,000 s, its trainer killed, marked KILLED 635 s later by the
-    next trainer (``trainer.mlflow_run.close_abandoned``); ``progress_at``: its last report."""
-    import json
-    from datetime import UTC, datetime
-
-    start = 1_700_000_000_000
-    run = {**_run("dead", {}, stage="training"), "status": "KILLED", "start_time": start,
-           "end_time": start + 635_000}  # fmt: skip
-    run["tags"][contract.ENDED_TAG] = "its trainer (process 7 on host) ended without marking"
-    if progress_at is not None:
-        at = datetime.fromtimestamp(start / 1000 + progress_at, UTC)
-        report = {"at": at.isoformat(timespec="seconds"), "epoch": 1, "epochs": 40}
-        run["tags"][contract.PROGRESS_TAG] = json.dumps(report)
-    return run
-
-
-def test_a_run_found_dead_lasts_until_its_last_report_not_until_it_was_found():
-    assert leaderboard.duration(_found_dead(progress_at=12)) == "≥ 12 s (killed)"
-
-
-def test_a_run_found_dead_before_its_first_report_has_no_known_duration():
-    assert leaderboard.duration(_found_dead(progress_at=None)) == "unknown (killed)"

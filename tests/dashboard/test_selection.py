@@ -227,3 +227,26 @@ def test_top_k_by_a_test_figure_leaves_out_runs_tested_on_their_training_images(
     got = top_runs(mlflow_server, experiment_id, "eval_accuracy", 3, True)
     assert got.run_ids == [ranked["b"], ranked["a"]]
     assert (got.leaked, got.other_data) == (1, 0)  # said to be left out
+
+
+def test_top_k_ranks_runs_that_share_the_same_copies_across_splits(mlflow_server, leakage_tags):
+    """All runs of one data set with copies across its splits (BreastMNIST): none left out."""
+    from mlflow import MlflowClient
+
+    from runs import contract
+
+    client = MlflowClient(mlflow_server)
+    experiment_id = client.create_experiment(f"top-k-{uuid.uuid4().hex}")
+    ranked = {}
+    for name, accuracy in [("a", 0.7), ("b", 0.8)]:
+        run_id = client.create_run(experiment_id, run_name=name, tags=leakage_tags["test"])
+        run_id = run_id.info.run_id
+        client.log_metric(run_id, "eval_accuracy", accuracy)
+        folder = f"evaluation/{name}-1"
+        client.set_tag(run_id, contract.EVALUATION_PATH_TAG, folder)
+        for key, value in contract.evaluation_tags("none", True, "h1", folder).items():
+            client.set_tag(run_id, key, value)
+        client.set_terminated(run_id)
+        ranked[name] = run_id
+    got = top_runs(mlflow_server, experiment_id, "eval_accuracy", 3, True)
+    assert got.run_ids == [ranked["b"], ranked["a"]] and got.leaked == 0

@@ -47,6 +47,15 @@ def test_a_verdict_between_two_tta_evaluations_says_the_served_models_do_not_do_
     )
 
 
+def test_two_runs_flattered_by_the_same_copies_keep_their_verdict_with_the_caveat():
+    diff = Difference("accuracy", 0.2, 0.1, 0.3, only_this=0, only_other=20)
+    same = "test split overlaps train/val: 57 exact duplicate images"
+    assert verdict(diff, "a", "b", [None, None], (same, same)) == (
+        f"b is better; both runs' test figures are optimistic alike ({same})"
+    )
+    assert verdict(diff, "a", "b", [None, None], (None, same)).startswith("not shown better")
+
+
 def test_params_that_differ_and_curves_in_panels(page_env, dashboard_runs):
     at = _open(dashboard_runs, "child")
     params = _frame(at, "child-trial", "data_dir")  # only the pipeline run has one
