@@ -261,9 +261,9 @@ def download_top(
     higher_is_better: bool = True,
     store=None,
     class_names: str | None = None,
-) -> tuple[list[Download], int]:
+) -> tuple[list[Download], Ranked]:
     """Download the ``k`` best runs, best first, each recorded as a download (``class_names``:
-    as ``top_runs``); and how many runs were left out for other test data (``Ranked``)."""
+    as ``top_runs``); and the ranking (``Ranked``: how many runs were left out, and why)."""
     ranked = top_runs(
         settings.mlflow_tracking_uri, experiment_id, metric, k, higher_is_better, class_names
     )
@@ -287,7 +287,7 @@ def download_top(
             f"{left_out}; choose another metric or evaluate some runs first."
         )
     downloads = [download_model(run_id, settings, store) for run_id in ranked.run_ids]
-    return downloads, ranked.other_data
+    return downloads, ranked
 
 
 def _user() -> str:

@@ -164,19 +164,26 @@ def _downloads(ctx: Context, found: choose.Assessment) -> None:
             st.caption(
                 "Test figures made with --tta or on another data folder are not ranked, nor "
                 "runs evaluated on other test data than the best of them (figures of different "
-                "test sets do not rank against each other)."
+                "test sets do not rank against each other), nor runs whose test split shares "
+                "images with their training data where others' does not."
             )
         if st.button(f"Download top {k}", key="download_topk"):
             with st.spinner(f"Downloading the {k} best runs by {metric}…"):
-                got, other_data = selection.download_top(
+                got, ranked = selection.download_top(
                     ctx.settings, ctx.experiment_id, metric, k, higher, _store(ctx), classes
                 )
             st.success(f"Downloaded {len(got)} runs; nothing was chosen.")
-            if other_data:
+            if ranked.other_data:
                 st.info(
-                    f"{other_data} run(s) evaluated on other test data than the best run were "
-                    f"not ranked: their {metric} does not compare with these. Evaluate them on "
-                    "the same data folder to rank them."
+                    f"{ranked.other_data} run(s) evaluated on other test data than the best run "
+                    f"were not ranked: their {metric} does not compare with these. Evaluate them "
+                    "on the same data folder to rank them."
+                )
+            if ranked.leaked:
+                st.info(
+                    f"{ranked.leaked} run(s) were not ranked: their test split shares images or "
+                    "patients with their training data (the trainer's leakage check), so their "
+                    f"{metric} is optimistic beside these runs'."
                 )
             runs = [data.run(ctx.uri, d.run_id) for d in got]  # K at most, once per press
             st.dataframe(pd.DataFrame(top_k_rows(got, runs, metric)), hide_index=True)

@@ -116,10 +116,8 @@ def test_top_k_downloads_the_best_runs_and_leaves_run_id_file_alone(
     monkeypatch.chdir(tmp_path)
     (tmp_path / "run_id.txt").write_text("chosen-before\n")
     store = SelectionStore(get_database(settings))
-    got, other_data = download_top(
-        settings, dashboard_runs["experiment"], "val_auc", 2, True, store
-    )
-    assert other_data == 0  # a validation figure: no test data to differ
+    got, ranked = download_top(settings, dashboard_runs["experiment"], "val_auc", 2, True, store)
+    assert (ranked.other_data, ranked.leaked) == (0, 0)  # a validation figure: none left out
     # child-trial has val_auc 0.7, every pipeline run 0.8: the best two are pipeline runs.
     ids = {d.run_id for d in got}
     assert len(ids) == 2 and dashboard_runs["child"] not in ids
