@@ -180,11 +180,13 @@ class ImageClassifierModel(PythonModel):
         n, height, width = images.shape
         if self.channels == 1 or n not in (3, 4) or width in (1, 3, 4):
             return  # (last side 1, 3 or 4: an H×W×C image, which the size check words)
+        # RGBA: the arrays take no alpha (the decoder drops it from RGBA files), so drop it too
+        one = "np.moveaxis(image, 0, -1)[None]" if n == 3 else "np.moveaxis(image[:3], 0, -1)[None]"
         raise ImageDecodeError(
             f"got one {n}×{height}×{width} array, which reads as {n} grey images of "
             f"{height}×{width} px (N×H×W) but is shaped as one channel-first image (C×H×W, "
-            f"PyTorch's order) and this model takes colour: send one image as 1×H×W×C "
-            f"(np.moveaxis(image, 0, -1)[None]), or {n} grey images as {n}×H×W×1"
+            f"PyTorch's order) and this model takes colour: send one image as 1×H×W×3 "
+            f"({one}), or {n} grey images as {n}×H×W×1"
         )
 
     def _arrays(self, images: np.ndarray) -> np.ndarray:

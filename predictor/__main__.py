@@ -1,7 +1,10 @@
 """``python -m predictor FILE...``: predict image files with the chosen model, without a server.
 
 Loads the version that ``models:/<MODEL_NAME>@<MODEL_ALIAS>`` names (as the service does, with its
-operating point) and prints one line per file, or the service's JSON answer with ``--json``.
+operating point) and prints one line per file, or the service's JSON answer with ``--json``. Where
+the service would serve the version recorded as served instead (the alias removed, or naming a
+version that does not load or changes the interface unconfirmed), so does this, with a
+``warning:`` line saying why.
 """
 
 import argparse

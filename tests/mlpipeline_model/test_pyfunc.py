@@ -45,4 +45,16 @@ def test_one_channel_first_image_for_a_colour_model_is_refused_saying_how_to_sen
     message = str(refused.value)
     assert f"got one {channels}×32×32 array, which reads as {channels} grey images" in message
     assert "one channel-first image (C×H×W" in message
-    assert "send one image as 1×H×W×C " in message and f"grey images as {channels}×H×W×1" in message
+    assert "send one image as 1×H×W×3 " in message and f"grey images as {channels}×H×W×1" in message
+    # The advice works: RGBA drops its alpha (the arrays take 1 or 3 channels).
+    image, advice = np.zeros((channels, 32, 32), np.uint8), "np.moveaxis(image[:3], 0, -1)[None]"
+    if channels == 3:
+        advice = "np.moveaxis(image, 0, -1)[None]"
+    assert f"1×H×W×3 ({advice})" in message
+    assert len(wrapper.predict(None, np.moveaxis(image[:3], 0, -1)[None])) == 1
+
+
+def test_three_grey_images_for_a_grey_model_still_read_as_three():
+    wrapper = ImageClassifierModel((32, 32), 1, ["a", "b"])
+    wrapper.model = build_model("smallcnn", 1, 2, mean=[0.5], std=[0.2]).eval()
+    assert len(wrapper.predict(None, np.zeros((3, 32, 32), np.uint8))) == 3
