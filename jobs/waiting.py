@@ -30,9 +30,15 @@ STOP_TIMEOUT_S = 5.0
 async def client_gone(request: Request) -> None:
     """Returns once the client of ``request`` has closed its connection: a long poll (``?wait=``)
     then stops waiting, rather than keeping its watch for up to 600 s for nobody. Called after
-    the route has its body; a body the route left unread (a GET's) is read and dropped."""
-    while (await request.receive())["type"] != "http.disconnect":
-        pass
+    the route has its body. A body the route left unread (one sent with a GET, which
+    ``jobs.intake`` passes on unread) is not pulled in: its first piece ends the listening (the
+    wait then runs its course), so a client cannot stream bytes into a waiting GET."""
+    while True:
+        message = await request.receive()
+        if message["type"] == "http.disconnect":
+            return
+        if message.get("body") or message.get("more_body"):
+            await asyncio.Event().wait()  # never set: listen no further
 
 
 def _state(job: dict) -> tuple:

@@ -88,9 +88,11 @@ class ToyIn(BaseModel):
     sleep: float = 0.0
     force: bool = False
     hung_check: bool = False  # the request check waits for CHECK_RELEASED (a hung MLflow)
+    held: bool = False  # the job runs until JOB_RELEASED is set
 
 
 CHECK_RELEASED = threading.Event()
+JOB_RELEASED = threading.Event()
 CHECKED: list[dict] = []  # the bodies whose request check ran, in order
 
 
@@ -105,7 +107,7 @@ async def toy(
     jobs: JobService = Depends(get_job_service),
     wait: WaitSeconds = 0,
 ) -> JobOut:
-    inputs = {"x": body.x, "sleep": body.sleep}
+    inputs = {"x": body.x, "sleep": body.sleep, **({"held": True} if body.held else {})}
 
     def check() -> dict:
         CHECKED.append(body.model_dump())
@@ -124,6 +126,8 @@ def boom() -> dict:
 
 def toy_handler(job: dict) -> dict:
     time.sleep(job["inputs"].get("sleep", 0))
+    if job["inputs"].get("held") and not JOB_RELEASED.wait(60):
+        raise TimeoutError("the test never released the held job")
     x = job["inputs"]["x"]
     if x < 0:
         raise InvalidInput(f"x must not be negative, got {x}")

@@ -1,16 +1,19 @@
 """The ``JobWatcher`` that ``?wait=`` requests share, on a real store and a real event loop."""
 
 import asyncio
+import contextlib
 import json
 import time
+from collections.abc import Iterator
 
 import pytest
 import requests
+from fastapi import FastAPI
 
 from jobs import JobStore
 from jobs.waiting import JobWatcher
 from tests.conftest import LiveServer
-from tests.jobs.conftest import make_toy_app, wait_until
+from tests.jobs.conftest import JOB_RELEASED, make_toy_app, wait_until
 from tests.rawhttp import open_request
 
 
@@ -37,14 +40,26 @@ def test_stop_right_after_a_poke_ends_the_watching_task(job_store, turns):
     assert returned and left == []
 
 
-def _waits_left_after_hang_up(app, method: str, path: str, body: dict | None = None) -> int:
-    """Send ``method path`` (a ?wait=600 long poll) to ``app`` over a socket, see it wait, hang
-    up, and return how many waits the app's watcher still holds 5 s later (at most). The job
-    sleeps 7 s: still running then, so a wait left over is not one its end resolved."""
+@contextlib.contextmanager
+def _held_job_service(settings) -> Iterator[tuple[FastAPI, str]]:
+    """The toy app over HTTP, and ``JOB_RELEASED`` set at the end: its ``held`` jobs run until
+    then, so a wait is never ended by its job."""
+    JOB_RELEASED.clear()
+    app = make_toy_app(settings)
+    with LiveServer(app) as live:
+        try:
+            yield app, live.url
+        finally:
+            JOB_RELEASED.set()  # before the server stops: its shutdown waits for the job
+
+
+def _waits_left_after_hang_up(app, url: str, method: str, path: str, body: dict | None) -> int:
+    """Send ``method path`` (a ?wait=600 long poll) over a socket, see it wait, hang up, and
+    return how many waits the app's watcher still holds 5 s later (at most)."""
     watcher = app.state.jobs.watcher
     data = json.dumps(body).encode() if body is not None else b""
     headers = {"Content-Type": "application/json", "Content-Length": str(len(data))}
-    sock = open_request(app.state.url, method, path, headers, data)
+    sock = open_request(url, method, path, headers, data)
     wait_until(lambda: watcher.waiting == 1, 10, "the long poll waits")
     sock.close()
     deadline = time.monotonic() + 5
@@ -54,19 +69,16 @@ def _waits_left_after_hang_up(app, method: str, path: str, body: dict | None = N
 
 
 def test_a_submission_that_waits_stops_waiting_when_its_client_hangs_up(embedded_settings):
-    app = make_toy_app(embedded_settings)
-    with LiveServer(app) as live:
-        app.state.url = live.url
-        body = {"run_id": "r1", "x": 1, "sleep": 7}
-        assert _waits_left_after_hang_up(app, "POST", "/toy?wait=600", body) == 0
+    with _held_job_service(embedded_settings) as (app, url):
+        body = {"run_id": "r1", "x": 1, "held": True}
+        assert _waits_left_after_hang_up(app, url, "POST", "/toy?wait=600", body) == 0
 
 
 def test_a_job_poll_that_waits_stops_waiting_when_its_client_hangs_up(embedded_settings):
-    app = make_toy_app(embedded_settings)
-    with LiveServer(app) as live:
-        app.state.url = live.url
-        job = requests.post(f"{live.url}/toy", json={"run_id": "r1", "x": 1, "sleep": 7}).json()
-        assert _waits_left_after_hang_up(app, "GET", f"/jobs/{job['job_id']}?wait=600") == 0
+    with _held_job_service(embedded_settings) as (app, url):
+        job = requests.post(f"{url}/toy", json={"run_id": "r1", "x": 1, "held": True}).json()
+        path = f"/jobs/{job['job_id']}?wait=600"
+        assert _waits_left_after_hang_up(app, url, "GET", path, None) == 0
 
 
 def test_a_long_poll_whose_client_stays_gets_the_finished_job(embedded_settings):
