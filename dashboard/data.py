@@ -98,3 +98,16 @@ def artifact_csv(uri: str, run_id: str, path: str, max_bytes: int | None = None)
 def artifact_npz(uri: str, run_id: str, path: str) -> dict[str, np.ndarray]:
     with np.load(io.BytesIO(artifact_bytes(uri, run_id, path)), allow_pickle=False) as npz:
         return {k: npz[k] for k in npz.files}
+
+
+CACHED = (tracking_reachable, experiments, runs_page, chosen, newest_deployable, children,
+          logged_models, run, histories, artifacts, artifact_bytes)  # fmt: skip
+"""Every cached read above (``clear_reads``)."""
+
+
+def clear_reads() -> None:
+    """Read MLflow again on the next call (the sidebar's Refresh, a finished job). Only these
+    reads: ``st.cache_data.clear()`` also dropped, for every session, the Compare tab's
+    bootstraps, which are keyed by the predictions themselves and never go stale."""
+    for read in CACHED:
+        read.clear()

@@ -71,7 +71,7 @@ def refresh() -> None:
         help="Read runs, evaluations and the registry from MLflow again now, e.g. after an "
         "evaluation made outside the dashboard.",
     ):
-        st.cache_data.clear()
+        data.clear_reads()
     st.sidebar.caption(
         f"Runs, evaluations and the chosen model may be up to {data.TTL} s old: Refresh reads "
         "them again."

@@ -1,6 +1,7 @@
 """The form of the Choose model tab: who chooses, why, and the confirmations, each run's own;
 and what the page says after a choice (``dashboard.tabs.deploy`` lays out the rest)."""
 
+import logging
 from collections.abc import Mapping
 from dataclasses import dataclass
 
@@ -10,7 +11,9 @@ from dashboard import choose, data, handoff, reports
 from dashboard.context import Context
 from dashboard.leakage import leakage_caveat
 from dashboard.provenance import dataset_warnings
-from jobs import SelectionStore, get_database
+from jobs import STORE_ERRORS, SelectionStore, get_database
+
+log = logging.getLogger(__name__)
 
 DONE = "choose_done"  # session key: the Done of the last press, shown after the page reruns
 NAME = "choose_by"  # session key of "Your name": the person stays the same from run to run
@@ -18,12 +21,17 @@ TYPED = " (typed)"
 """Marks a ``selected_by`` that was typed into the page, not named by an authenticating proxy."""
 
 
+TURN = "choose_turn_"  # + run id, session key: how many times the run's form was emptied
+
+
 @dataclass(frozen=True)
 class Keys:
     """The session keys of one run's form. Keyed by the run: Streamlit keeps a widget's value
     by its key, so one key for every run carried a reason and ticked confirmations from the
-    run seen before to the next one opened (one click chose it, unevaluated, for that reason)."""
+    run seen before to the next one opened (one click chose it, unevaluated, for that reason).
+    And by the form's turn: emptied after a choice, the form's widgets get new keys."""
 
+    run_id: str
     reason: str
     unevaluated: str
     leakage: str
@@ -31,12 +39,18 @@ class Keys:
 
     @classmethod
     def of(cls, run_id: str) -> "Keys":
-        return cls(*(f"choose_{what}_{run_id}" for what in cls.__dataclass_fields__))
+        turn = st.session_state.get(TURN + run_id, 0)
+        suffix = f"_{turn}" if turn else ""
+        whats = ("reason", "unevaluated", "leakage", "interface")
+        return cls(run_id, *(f"choose_{what}_{run_id}{suffix}" for what in whats))
 
     def clear(self) -> None:
-        """Empty the form (after a choice: a second press must not choose again)."""
-        for key in self.__dict__.values():
+        """Empty the form (after a choice: a second press must not choose again). By new keys:
+        deleting a drawn widget's key leaves the browser showing, and sending back, its old
+        value (Streamlit 1.67), so the next press chose again with the old reason and ticks."""
+        for key in (self.reason, self.unevaluated, self.leakage, self.interface):
             st.session_state.pop(key, None)
+        st.session_state[TURN + self.run_id] = st.session_state.get(TURN + self.run_id, 0) + 1
 
 
 @dataclass(frozen=True)
@@ -159,7 +173,7 @@ def render_choose(
             allow_interface_change=bool(change),  # what was shown: not a blanket yes
             allow_leakage=bool(leakage),
         )  # fmt: skip
-    keys.clear()  # before anything is drawn: a press during the rerun finds an empty form
+    keys.clear()  # the rerun draws an empty form, under new keys
     st.session_state[DONE] = Done(
         f"Run {done.run_id} {'was already' if done.already else 'is'} "
         f"{done.registered_model} version {done.version} (alias {done.alias})"
@@ -172,11 +186,11 @@ def render_choose(
     st.rerun()  # the alias, predictor and audit lines above now show the choice
 
 
-def replaced_by(done: Done, named: handoff.Served | None, choices: list[dict]) -> str | None:
+def replaced_by(done: Done, named: handoff.Served | None, choices: list[dict] | None) -> str | None:
     """What to say instead of success when the alias, read again after the choice, names
     another version than the one chosen (another session chose since, or the alias was moved
     or removed); None when it names the chosen version. ``choices``: the audit trail's recent
-    choices, newest first, to say who replaced it."""
+    choices, newest first, to say who replaced it (None: the trail could not be read)."""
     if named is not None and named[0] == done.version:
         return None
     yours = (
@@ -188,7 +202,7 @@ def replaced_by(done: Done, named: handoff.Served | None, choices: list[dict]) -
     later = next(
         (
             r
-            for r in choices
+            for r in choices or []
             if r.get("registered_model") == done.model
             and r.get("alias") == done.alias
             and str(r.get("version")) == named[0]
@@ -199,6 +213,8 @@ def replaced_by(done: Done, named: handoff.Served | None, choices: list[dict]) -
         f", chosen by {later.get('selected_by') or 'someone not recorded'} at "
         f"{later.get('selected_at')} for {later.get('reason')!r}"
         if later
+        else " (the audit trail, which would say who chose it, cannot be read now)"
+        if choices is None
         else ", moved outside the dashboard (no choice of it is recorded)"
     )
     return (
@@ -208,10 +224,15 @@ def replaced_by(done: Done, named: handoff.Served | None, choices: list[dict]) -
 
 
 def show_done(slot, done: Done, named: handoff.Served | None, ctx: Context) -> None:
-    """The message of the last press in ``slot`` (an ``st.empty`` above the alias line)."""
-    store = SelectionStore(get_database(ctx.settings))
-    replaced = replaced_by(done, named, store.recent(50, action="choose"))
-    if replaced:
-        slot.warning(replaced)
-    else:
+    """The message of the last press in ``slot`` (an ``st.empty`` above the alias line). The
+    audit trail is read only to say who replaced the choice; when it cannot be read, the
+    message says so rather than the whole tab failing (the form below still works)."""
+    if replaced_by(done, named, []) is None:
         slot.success(done.message)
+        return
+    try:
+        choices = SelectionStore(get_database(ctx.settings)).recent(50, action="choose")
+    except STORE_ERRORS as exc:
+        choices = None
+        log.warning("audit trail unreadable after a choice: %s", exc)
+    slot.warning(replaced_by(done, named, choices))

@@ -11,7 +11,7 @@ from datetime import datetime
 import streamlit as st
 
 from common import redact_uri
-from dashboard import leaderboard
+from dashboard import data, leaderboard
 from dashboard.context import Context
 from dashboard.jobs import Job, JobClient, follow
 
@@ -84,7 +84,7 @@ def _follow(client: JobClient, job: Job, key: str) -> None:
     if job.status == "succeeded":
         del st.session_state[key]
         st.success(f"The {noun} finished ({job.describe()}); reloading the run.")
-        st.cache_data.clear()
+        data.clear_reads()
         time.sleep(0.5)
         st.rerun()
     elif job.status in ("failed", "cancelled"):
