@@ -93,6 +93,9 @@ def dashboard_url(mlflow_server, dashboard_runs, evaluator_proxy, tmp_path):
         "EVALUATOR_URL": evaluator_proxy.url,
         "EXPLAINER_URL": "http://127.0.0.1:9",
         "PIPELINE_API_TOKEN": "s3cret-test-token-0123456789abcdef",
+        # A model of its own: the page opens the run the alias names, which other tests of
+        # the session move with the default name.
+        "MODEL_NAME": f"browser-{port}",
     }
     env.pop("MONGO_URI", None)
     argv = [sys.executable, "-m", "streamlit", "run", str(ROOT / "dashboard" / "dashboard.py"),

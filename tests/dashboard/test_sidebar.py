@@ -71,7 +71,9 @@ def test_a_uri_that_is_not_one_says_what_is_expected(page_env):
 
 
 def test_leaderboard_comes_first_with_intervals_and_deployable_marks(page_env, dashboard_runs):
-    at = open_page(dashboard_runs["pipeline"], experiment_id=dashboard_runs["experiment"])
+    # 200 a page: other tests add runs to the shared experiment (fresh_run), newest first
+    at = open_page(dashboard_runs["pipeline"], experiment_id=dashboard_runs["experiment"],
+                   run_page_size=200)  # fmt: skip
     assert at.header[0].value.startswith("Leaderboard")
     board = _board(at).set_index(_board(at)["run"].str.removeprefix("▶ "))
     evaluated = board.loc["smallcnn-evaluated"]
@@ -124,7 +126,7 @@ def test_pages_move_forward_and_back(page_env, big_experiment):
 
 
 def test_child_runs_sit_under_their_parent(page_env, dashboard_runs):
-    at = open_page(experiment_id=dashboard_runs["experiment"])
+    at = open_page(experiment_id=dashboard_runs["experiment"], run_page_size=200)
     names = list(_board(at)["run"].str.removeprefix("▶ "))
     assert names[names.index("parent-sweep") + 1] == "↳ child-trial"
 
