@@ -117,15 +117,18 @@ def _choose(page, label: str, option: str) -> None:
     page.keyboard.press("Escape")  # a multiselect keeps its menu open
 
 
+ASC = "attributes.start_time ASC"
+
+
 def _table_ids(uri: str, experiment_id: str, order: str = "attributes.start_time DESC") -> list:
     """The run ids of the leaderboard's first page, as the page orders them."""
     rows = search_runs(uri, RunQuery(experiment_id, order_by=order, page_size=25)).rows
     return list(leaderboard.table(rows, []).index)
 
 
-def _row_of(uri: str, experiment_id: str, run_id: str) -> int:
-    """The position of ``run_id`` in the leaderboard's first page, as the page orders it."""
-    return _table_ids(uri, experiment_id).index(run_id)
+def _row_of(uri: str, experiment_id: str, run_id: str, order: str = ASC) -> int:
+    """The position of ``run_id`` in the leaderboard's first page, ordered by ``order``."""
+    return _table_ids(uri, experiment_id, order).index(run_id)
 
 
 def _click_row(page, row: int) -> None:
@@ -173,9 +176,14 @@ def test_leaderboard_tabs_an_evaluate_job_and_a_comparison(
             _settle(page, expect)
             _shot(page, shots / "leaderboard.png", at_tabs=False)
 
-            # A click in the leaderboard opens a run.
-            _click_row(page, _row_of(mlflow_server, exp, dashboard_runs["pipeline"]))
+            # A click in the leaderboard opens a run. Oldest first: the fixture's runs are
+            # among the 12 rows the table shows, whatever runs other tests added since.
+            page.get_by_text("Desc.", exact=True).click()
+            _settle(page, expect)
+            _click_row(page, _row_of(mlflow_server, exp, dashboard_runs["pipeline"], ASC))
             expect(page.get_by_role("heading", name="smallcnn-evaluated")).to_be_visible()
+            page.get_by_text("Desc.", exact=True).click()  # newest first again
+            _settle(page, expect)
             for tab in TABS:
                 page.get_by_role("tab", name=tab).click()
                 expect(page.get_by_text(EXPECTED[tab]).first).to_be_visible()
@@ -188,7 +196,7 @@ def test_leaderboard_tabs_an_evaluate_job_and_a_comparison(
             _click_row(page, 0)
             expect(page.get_by_text(f"run {newest}").first).to_be_visible()
             _settle(page, expect)
-            oldest = _table_ids(mlflow_server, exp, "attributes.start_time ASC")[0]
+            oldest = _table_ids(mlflow_server, exp, ASC)[0]
             page.get_by_text("Desc.", exact=True).click()
             _settle(page, expect)
             _click_row(page, 0)
