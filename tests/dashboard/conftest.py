@@ -327,3 +327,12 @@ def leakage_tags(tiny_demo_data, tmp_path_factory) -> dict[str, dict[str, str]]:
                 shutil.copy(image, data / "val" / cls / f"copy-{image.name}")
         found[kind] = _leakage_tags(data)
     return found
+
+
+def leak(uri: str, run_id: str) -> None:
+    """Give the run's dataset_stats.json two test images with a near duplicate in train."""
+    client = MlflowClient(uri)
+    stats = json.loads(Path(client.download_artifacts(run_id, "dataset_stats.json")).read_text())
+    pair = {"a": "train/a/1.png", "b": "test/a/1.png"}
+    stats["leakage"]["near"] = {"train/test": {"count": 2, "examples": [pair]}}
+    client.log_dict(run_id, stats, "dataset_stats.json")

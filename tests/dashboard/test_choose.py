@@ -14,6 +14,7 @@ from dashboard.choose import choose_run
 from jobs import SelectionStore, get_database
 from mlpipeline_model import DECODING_VERSION
 from tests.conftest import ROOT, log_untrained_run
+from tests.dashboard.conftest import leak
 
 
 @pytest.fixture
@@ -371,27 +372,15 @@ def test_figures_decoded_otherwise_than_the_training_are_a_caveat(settings, tiny
     assert report["decoding_note"] in choice.caveats
 
 
-def _leak(uri: str, run_id: str) -> None:
-    """Give the run's dataset_stats.json two test images with a near duplicate in train."""
-    import json
-    from pathlib import Path
-
-    client = MlflowClient(uri)
-    stats = json.loads(Path(client.download_artifacts(run_id, "dataset_stats.json")).read_text())
-    pair = {"a": "train/a/1.png", "b": "test/a/1.png"}
-    stats["leakage"]["near"] = {"train/test": {"count": 2, "examples": [pair]}}
-    client.log_dict(run_id, stats, "dataset_stats.json")
-
-
 def test_a_leaked_run_needs_an_explicit_confirmation(fresh_run, settings, store):
-    _leak(settings.mlflow_tracking_uri, fresh_run)
+    leak(settings.mlflow_tracking_uri, fresh_run)
     with pytest.raises(InvalidInput, match=r"possible leakage: 2 images .*--yes-leakage"):
         choose_run(fresh_run, "looks fine", settings, store, allow_unevaluated=True)
     assert not settings.run_id_file.exists() and store.recent() == []
 
 
 def test_the_leakage_of_a_run_chosen_anyway_is_kept_with_the_choice(fresh_run, settings, store):
-    _leak(settings.mlflow_tracking_uri, fresh_run)
+    leak(settings.mlflow_tracking_uri, fresh_run)
     choice = choose_run(fresh_run, "no other model", settings, store, allow_unevaluated=True,
                         allow_leakage=True)  # fmt: skip
     [caveat] = store.recent()[0]["evaluation_caveats"]
@@ -400,7 +389,7 @@ def test_the_leakage_of_a_run_chosen_anyway_is_kept_with_the_choice(fresh_run, s
 
 
 def test_cli_refuses_a_leaked_run_in_one_line_without_yes_leakage(fresh_run, settings):
-    _leak(settings.mlflow_tracking_uri, fresh_run)
+    leak(settings.mlflow_tracking_uri, fresh_run)
     result = _cli(settings, fresh_run, "--reason", "x", "--yes-unevaluated")
     assert result.returncode == 2 and result.stdout == ""
     assert result.stderr.count("\n") == 1 and "--yes-leakage" in result.stderr

@@ -202,9 +202,9 @@ def test_top_k_ranks_only_runs_on_the_classes_asked_for(mlflow_server, classes):
     assert got.run_ids == ours[::-1]
 
 
-def test_top_k_by_a_test_figure_leaves_out_runs_tested_on_their_training_images(
-    mlflow_server, leakage_tags
-):
+def _evaluated_runs(mlflow_server: str, runs: list[tuple]) -> tuple[str, dict[str, str]]:
+    """A new experiment of finished runs, each ``(name, eval_accuracy, tags[, test data])``
+    evaluated without tta on its own data (``h1`` unless given): its id and the run ids."""
     from mlflow import MlflowClient
 
     from runs import contract
@@ -212,16 +212,26 @@ def test_top_k_by_a_test_figure_leaves_out_runs_tested_on_their_training_images(
     client = MlflowClient(mlflow_server)
     experiment_id = client.create_experiment(f"top-k-{uuid.uuid4().hex}")
     ranked = {}
-    for name, accuracy, tags in [("leaky", 0.99, leakage_tags["test"]), ("a", 0.7, {}),
-                                 ("b", 0.8, leakage_tags["train_val"])]:  # fmt: skip
+    for name, accuracy, tags, *data in runs:
         run_id = client.create_run(experiment_id, run_name=name, tags=tags).info.run_id
         client.log_metric(run_id, "eval_accuracy", accuracy)
         folder = f"evaluation/{name}-1"
         client.set_tag(run_id, contract.EVALUATION_PATH_TAG, folder)
-        for key, value in contract.evaluation_tags("none", True, "h1", folder).items():
+        for key, value in contract.evaluation_tags("none", True, *data or ["h1"], folder).items():
             client.set_tag(run_id, key, value)
         client.set_terminated(run_id)
         ranked[name] = run_id
+    return experiment_id, ranked
+
+
+def test_top_k_by_a_test_figure_leaves_out_runs_tested_on_their_training_images(
+    mlflow_server, leakage_tags
+):
+    experiment_id, ranked = _evaluated_runs(
+        mlflow_server,
+        [("leaky", 0.99, leakage_tags["test"]), ("a", 0.7, {}),
+         ("b", 0.8, leakage_tags["train_val"])],
+    )  # fmt: skip
     got = top_runs(mlflow_server, experiment_id, "eval_accuracy", 3, True)
     assert got.run_ids == [ranked["b"], ranked["a"]]
     assert (got.leaked, got.other_data) == (1, 0)  # said to be left out
@@ -229,22 +239,7 @@ def test_top_k_by_a_test_figure_leaves_out_runs_tested_on_their_training_images(
 
 def test_top_k_ranks_runs_that_share_the_same_copies_across_splits(mlflow_server, leakage_tags):
     """All runs of one data set with copies across its splits (BreastMNIST): none left out."""
-    from mlflow import MlflowClient
-
-    from runs import contract
-
-    client = MlflowClient(mlflow_server)
-    experiment_id = client.create_experiment(f"top-k-{uuid.uuid4().hex}")
-    ranked = {}
-    for name, accuracy in [("a", 0.7), ("b", 0.8)]:
-        run_id = client.create_run(experiment_id, run_name=name, tags=leakage_tags["test"])
-        run_id = run_id.info.run_id
-        client.log_metric(run_id, "eval_accuracy", accuracy)
-        folder = f"evaluation/{name}-1"
-        client.set_tag(run_id, contract.EVALUATION_PATH_TAG, folder)
-        for key, value in contract.evaluation_tags("none", True, "h1", folder).items():
-            client.set_tag(run_id, key, value)
-        client.set_terminated(run_id)
-        ranked[name] = run_id
+    runs = [("a", 0.7, leakage_tags["test"]), ("b", 0.8, leakage_tags["test"])]
+    experiment_id, ranked = _evaluated_runs(mlflow_server, runs)
     got = top_runs(mlflow_server, experiment_id, "eval_accuracy", 3, True)
     assert got.run_ids == [ranked["b"], ranked["a"]] and got.leaked == 0

@@ -1,9 +1,7 @@
 """The Choose model tab's form: each run's own reason and confirmations, who chose, a leaked
 run's confirmation, and what the page says when a later choice replaced this one."""
 
-import json
 import uuid
-from pathlib import Path
 
 import pytest
 from mlflow.tracking import MlflowClient
@@ -13,7 +11,7 @@ from common import Settings
 from dashboard.choose import choose_run
 from dashboard.tabs.choose_form import DONE, Done, proxy_user, replaced_by
 from jobs import SelectionStore, get_database
-from tests.dashboard.conftest import open_page
+from tests.dashboard.conftest import leak, open_page
 
 REASON, UNEVALUATED = "Why this model?", "I choose it without an evaluation"
 
@@ -114,19 +112,10 @@ def test_the_proxys_user_header_names_who_chooses_once_only():
     assert user is None and "has none" in problem
 
 
-def _leak(uri: str, run_id: str) -> None:
-    """Give the run's dataset_stats.json two test images with a near duplicate in train."""
-    client = MlflowClient(uri)
-    stats = json.loads(Path(client.download_artifacts(run_id, "dataset_stats.json")).read_text())
-    pair = {"a": "train/a/1.png", "b": "test/a/1.png"}
-    stats["leakage"]["near"] = {"train/test": {"count": 2, "examples": [pair]}}
-    client.log_dict(run_id, stats, "dataset_stats.json")
-
-
 def test_a_leaked_run_is_not_chosen_without_its_confirmation(
     page_env, model_name, dashboard_runs, fresh_run, mlflow_server
 ):
-    _leak(mlflow_server, fresh_run)
+    leak(mlflow_server, fresh_run)
     at = open_page(fresh_run, "Choose model", experiment_id=dashboard_runs["experiment"])
     at.text_input(key="choose_by").input("Ana").run()
     _labelled(at.text_area, REASON).input("only one").run()
@@ -140,7 +129,7 @@ def test_a_leaked_run_is_not_chosen_without_its_confirmation(
 def test_a_leaked_run_chosen_once_confirmed_lists_the_leakage_in_the_trail(
     page_env, model_name, dashboard_runs, fresh_run, mlflow_server
 ):
-    _leak(mlflow_server, fresh_run)
+    leak(mlflow_server, fresh_run)
     at = open_page(fresh_run, "Choose model", experiment_id=dashboard_runs["experiment"])
     at.text_input(key="choose_by").input("Ana").run()
     _labelled(at.text_area, REASON).input("only one").run()
