@@ -55,6 +55,9 @@ JOB_RESULT_JSON = "job_result.json"
 
 # Run tags.
 LEAKAGE_TAG = "pipeline.leakage_warning"  # one line when the splits share images or patients
+# JSON {"exact": n, "near": n, "groups": n}: what the test split shares with train and val
+# (duplicates counted per split pair, groups = patients), set when the test split was audited
+TEST_OVERLAP_TAG = "pipeline.test_overlap"
 STAGE_TAG = "pipeline.stage"  # "training" while the trainer runs, "trained" once the model is in
 ENDED_TAG = "pipeline.ended"  # why a run shows KILLED that its trainer could not mark itself
 PROGRESS_TAG = "pipeline.progress"  # JSON: at (UTC), epoch, epochs, member, members, each epoch

@@ -8,6 +8,7 @@ and an unreadable test split only makes the audit say so.
 """
 
 import argparse
+import json
 import sys
 from dataclasses import replace
 from pathlib import Path
@@ -98,6 +99,26 @@ def leakage_warning(stats: dict[str, Any]) -> str | None:
     if not parts:
         return None
     return "possible leakage: " + "; ".join(parts) + " (dataset_stats.json lists examples)"
+
+
+def test_overlap_tag(stats: dict[str, Any]) -> str | None:
+    """The tag ``contract.TEST_OVERLAP_TAG``: JSON ``{"exact": n, "near": n, "groups": n}``, what
+    the test split shares with train and val (``leakage_warning``'s figures of the split pairs
+    with test: duplicates summed over train/test and val/test, patients shared); None when the
+    statistics hold no check of the test split (none, empty or not audited), so that a reader
+    does not take an unchecked split for a clean one. The dashboard reads it
+    (``dashboard.leakage.overlap``) before the words of ``leakage_warning``."""
+    leakage = stats.get("leakage") or {}
+    pairs = [pair for kind in ("exact", "near") for pair in leakage.get(kind) or {}]
+    if not any("test" in pair.split("/") for pair in pairs):
+        return None
+
+    def on_test(found: dict[str, Any]) -> int:
+        return sum(int(v["count"]) for pair, v in found.items() if "test" in pair.split("/"))
+
+    counts = {kind: on_test(leakage.get(kind) or {}) for kind in ("exact", "near")}
+    counts["groups"] = on_test((stats.get("groups") or {}).get("overlap") or {})
+    return json.dumps(counts)
 
 
 def audit_warning(stats: dict[str, Any]) -> str | None:

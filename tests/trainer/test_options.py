@@ -1,6 +1,7 @@
 """Training options for real datasets (class balance, EMA, input size), the leakage guards, and
 that training never reads the test split."""
 
+import json
 import shutil
 
 import mlflow
@@ -145,6 +146,8 @@ def test_planted_duplicate_makes_the_trainer_warn(trainer_argv, mlflow_server, t
         "exact duplicate images across splits (1 train/test)"
         in run.data.tags["pipeline.leakage_warning"]
     )
+    shared = json.loads(run.data.tags["pipeline.test_overlap"])
+    assert shared == {"exact": 1, "near": 0, "groups": 0}
 
 
 def test_unreadable_files_are_named_on_the_console(trainer_argv, tmp_path, capsys):
