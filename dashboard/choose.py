@@ -169,8 +169,9 @@ def choose_run(
             authenticating proxy names, or the name typed, marked " (typed)".
         allow_interface_change: Choose a run whose classes, channels or decision rule differ
             from the version the alias names now (``interface_change``; a confirmation).
-        allow_leakage: Choose a run whose dataset has images duplicated across splits
-            (``dashboard.leakage``; a confirmation); the warning is kept as a caveat.
+        allow_leakage: Choose a run whose test split shares images (exact or near duplicates)
+            or patients with its train or val split (``dashboard.leakage``; a confirmation);
+            the warning is kept as a caveat.
 
     Raises:
         InvalidInput: The run cannot be chosen (the message says why and what to do).

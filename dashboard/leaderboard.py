@@ -105,7 +105,7 @@ class Basis:
     """Of the test data evaluated (``EvaluationReport.dataset_hash``)."""
     overlap: SplitOverlap = field(default_factory=SplitOverlap)
     """What the run's own test split, when that was evaluated, shares with its training data
-    (empty: nothing, or not known to)."""
+    (empty: nothing, or not known to; ``unknown``: its tag could not be read)."""
 
     @property
     def leakage(self) -> str | None:
@@ -128,10 +128,14 @@ def ranking(bases: list[Basis]) -> list[bool]:
     caveat shares the very same (runs of one data set that holds copies across its splits, as
     BreastMNIST does: equally optimistic, they rank among themselves, and ``notes`` says so).
     A run with copies of its test images among runs without them, or with other copies, does
-    not rank: it would win on images it was trained on."""
+    not rank: it would win on images it was trained on. A run whose leakage is unknown (its tag
+    could not be read) never ranks."""
     plain = [b.caveat is None for b in bases]
     alike = len({b.overlap for b, p in zip(bases, plain, strict=True) if p}) <= 1
-    return [p and (alike or not b.overlap) for b, p in zip(bases, plain, strict=True)]
+    return [
+        p and not b.overlap.unknown and (alike or not b.overlap)
+        for b, p in zip(bases, plain, strict=True)
+    ]
 
 
 def basis_of(run: dict, report: contract.EvaluationReport | None = None) -> Basis:
@@ -185,7 +189,16 @@ def notes(bases: list[Basis]) -> list[str]:
             f"data ({next(iter(shared)).why}): their test figures are all optimistic, alike, "
             "so they rank among themselves; figures on data without such copies would be lower."
         )
-    if leaked := sum(b.caveat is None and not r for b, r in zip(bases, ranks, strict=True)):
+    if unknown := sum(b.caveat is None and b.overlap.unknown for b in bases):
+        found.append(
+            f"{LEAK} leakage unknown ({unknown} run(s)): the trainer tagged the run with a "
+            "leakage warning that could not be read (pipeline.test_overlap or "
+            "pipeline.leakage_warning), so its test figures may be optimistic and get no "
+            f"{BEST}; the Metrics tab lists what its dataset_stats.json found."
+        )
+    leaked = sum(b.caveat is None and not r and not b.overlap.unknown
+                 for b, r in zip(bases, ranks, strict=True))  # fmt: skip
+    if leaked:
         found.append(
             f"{LEAK} leakage ({leaked} run(s)): the run's test split shares images (exact or "
             "near duplicates) or patients with its training or validation split, so its test "
@@ -262,7 +275,7 @@ def cells(rows: list[dict], metric: str, bases: list[Basis]) -> list[str]:
         elif test and basis.caveat and text != "–":
             text += f" {basis.caveat}"
         elif test and basis.leakage and not ranks[i] and text != "–":
-            text += f" {LEAK} leakage"
+            text += f" {LEAK} leakage" + (" unknown" if basis.overlap.unknown else "")
         out.append(text)
     return out
 

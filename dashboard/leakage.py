@@ -1,56 +1,75 @@
 """Whether a run's test split shares images or patients with the data it was trained on.
 
-A run whose test images (or their near copies, or other images of the same patients) are also in
-its training or validation split is scored partly on what it learnt from: its test figures are
-optimistic and must not win a ranking. Duplicates between train and val only do not inflate the
-test figures and do not count here (the trainer's tag lists them too).
+The one rule of the leaderboard, top-K, the Choose model tab and the CLI: a run whose test
+images have an exact or near duplicate in its training or validation split (the split pairs
+train/test and val/test), or whose test split holds images of patients (groups) that train or
+val holds too, is scored partly on what it learnt from: its test figures are optimistic and must
+not win a ranking, and choosing it needs a confirmation. Duplicates or patients shared by train
+and val only do not inflate the test figures and do not count here (the page still lists them
+as a data warning: ``provenance.dataset_warnings``).
 
-Read from the trainer's one-line tag ``pipeline.leakage_warning`` (``trainer.data.leakage_warning``,
-e.g. ``possible leakage: exact duplicate images across splits (3 train/test, 2 train/val);
-groups in two splits (1 val/test) (...)``), which every run of a page carries in its search
-result: the leaderboard and top-K read no ``dataset_stats.json`` per run. The trainer logs the tag
-whenever ``dataset_stats.json`` reports a duplicate or a shared group (since the leakage check
-exists; the ``leakage_exact``/``leakage_near`` params are totals over all split pairs, train/val
-included, so they cannot tell).
+Pages of runs read it from the runs' tags, which every run carries in its search result (the
+leaderboard and top-K read no ``dataset_stats.json`` per run): first the trainer's JSON tag
+``pipeline.test_overlap`` (``{"exact": n, "near": n, "groups": n}``,
+``trainer.data.test_overlap_tag``); for runs trained before it, the words of its one-line tag
+``pipeline.leakage_warning`` (``trainer.data.leakage_warning``, e.g. ``possible leakage: exact
+duplicate images across splits (3 train/test, 2 train/val); groups in two splits (1 val/test)
+(...)``), logged whenever ``dataset_stats.json`` reports a duplicate or a shared group. A tag that
+cannot be read is not taken for a clean split: the run's leakage is unknown, marked and not
+ranked. (The ``leakage_exact``/``leakage_near`` params are totals over all split pairs, train/val
+included, so they cannot tell.)
 
-Choosing such a run (``dashboard.choose``, the Choose model tab) needs a confirmation and the
-choice keeps the warning: ``leakage_caveat``, from ``dataset_stats.json``, where duplicates
-between any two splits count (as the page's data warning counts them).
+Choosing a run reads its ``dataset_stats.json`` (``leakage_caveat``, ``run_leakage``) by the same
+rule (``stats_overlap``); the choice keeps the caveat.
 """
 
+import json
 import re
 from dataclasses import dataclass
+from typing import Any
 
 from mlflow.entities import Run
 from mlflow.tracking import MlflowClient
 from pydantic import ValidationError
 
-from dashboard.provenance import leakage_rows
 from runs import contract, load_json_artifact
 
 LEAK = "⚠"
-# One part of the tag per kind: its name, then ``(N first/second, ...)``.
-_PART = re.compile(r"(exact duplicate images|near duplicate images|groups)[^()]*\(([^)]*)\)")
-_TEST_PAIR = re.compile(r"(\d+) (?:train|val)/test\b")
-_KIND = {"exact duplicate images": "exact", "near duplicate images": "near", "groups": "groups"}
+# The words tag, as trainer.data.leakage_warning writes it: a prefix, parts joined by "; ", a
+# suffix; each part a kind and its ``(N first/second, ...)``.
+_PREFIX, _SUFFIX = "possible leakage: ", " (dataset_stats.json lists examples)"
+_PART = re.compile(
+    r"(exact duplicate images across splits|near duplicate images across splits|groups in two "
+    r"splits) \((\d+ \w+/\w+(?:, \d+ \w+/\w+)*)\)"
+)
+_PAIR = re.compile(r"(\d+) (\w+)/(\w+)")
+_FIELDS = ("exact", "near", "groups")
 
 
 @dataclass(frozen=True)
 class SplitOverlap:
     """What the test split shares with train and val: test images with an exact or a near
     duplicate there (counted per split pair, so an image in both is counted twice), and groups
-    (patients) with images in both."""
+    (patients) with images in both. ``unknown``: the run's leakage tag could not be read, so
+    nothing is known but that the trainer warned (taken as leaked: marked, never ranked)."""
 
     exact: int = 0
     near: int = 0
     groups: int = 0
+    unknown: bool = False
 
     def __bool__(self) -> bool:
-        return bool(self.exact or self.near or self.groups)
+        return bool(self.exact or self.near or self.groups or self.unknown)
 
     @property
     def why(self) -> str:
-        """``test split overlaps train/val: 3 exact and 1 near duplicate images, 2 patients``."""
+        """``test split overlaps train/val: 3 exact and 1 near duplicate images, 2 patients``,
+        or, ``unknown``, that the warning could not be read."""
+        if self.unknown:
+            return (
+                "leakage unknown: the trainer's leakage tag could not be read (a wording or "
+                "format this dashboard does not know); see the run's dataset_stats.json"
+            )
         images = " and ".join(
             f"{n} {kind}" for kind, n in (("exact", self.exact), ("near", self.near)) if n
         )
@@ -60,28 +79,101 @@ class SplitOverlap:
         return "test split overlaps train/val: " + ", ".join(parts)
 
 
-def overlap(tags: dict[str, str]) -> SplitOverlap:
-    """What the run's test split shares with its training and validation splits, from its tags
-    (an empty ``SplitOverlap`` when the trainer found nothing, or the run is not the trainer's)."""
-    found = dict.fromkeys(_KIND.values(), 0)
-    for kind, pairs in _PART.findall(tags.get(contract.LEAKAGE_TAG) or ""):
-        found[_KIND[kind]] += sum(int(n) for n in _TEST_PAIR.findall(pairs))
+UNKNOWN = SplitOverlap(unknown=True)
+
+
+def _on_test(pair: str) -> bool:
+    return "test" in pair.split("/")
+
+
+def _from_json(text: str) -> SplitOverlap:
+    """``pipeline.test_overlap``; ``UNKNOWN`` unless it holds a count ≥ 0 for each field."""
+    try:
+        found = json.loads(text)
+    except ValueError:
+        return UNKNOWN
+    if not isinstance(found, dict):
+        return UNKNOWN
+    counts = [found.get(name) for name in _FIELDS]
+    # (bool is an int to Python: a true/false in the tag is not a count)
+    if not all(type(n) is int and n >= 0 for n in counts):
+        return UNKNOWN
+    return SplitOverlap(*counts)
+
+
+def _from_words(text: str) -> SplitOverlap:
+    """``pipeline.leakage_warning``; ``UNKNOWN`` unless every part of it is read."""
+    if not text.startswith(_PREFIX):
+        return UNKNOWN
+    found = dict.fromkeys(_FIELDS, 0)
+    for part in text.removeprefix(_PREFIX).removesuffix(_SUFFIX).split("; "):
+        match = _PART.fullmatch(part)
+        if match is None:  # a wording this reader does not know: not a clean split
+            return UNKNOWN
+        kind = match.group(1).split()[0]  # exact, near or groups: a field
+        for n, first, second in _PAIR.findall(match.group(2)):
+            if _on_test(f"{first}/{second}"):
+                found[kind] += int(n)
     return SplitOverlap(**found)
 
 
+def overlap(tags: dict[str, str]) -> SplitOverlap:
+    """What the run's test split shares with its training and validation splits, from its tags:
+    the JSON tag, else the words (an empty ``SplitOverlap`` without either: the trainer found
+    nothing, or the run is not the trainer's; ``UNKNOWN`` when the one there cannot be read)."""
+    if structured := tags.get(contract.TEST_OVERLAP_TAG):
+        return _from_json(structured)
+    if words := tags.get(contract.LEAKAGE_TAG):
+        return _from_words(words)
+    return SplitOverlap()
+
+
+def _counts(stats: contract.DatasetStats, test: bool) -> SplitOverlap:
+    """Duplicates and shared groups of ``stats``'s split pairs with test (``test``), or of
+    those without it (train/val)."""
+
+    def total(found: dict[str, Any] | None) -> int:
+        return sum(int(v.get("count") or 0) for pair, v in (found or {}).items()
+                   if _on_test(pair) == test)  # fmt: skip
+
+    leakage = stats.leakage or {}
+    groups = (stats.groups or {}).get("overlap")
+    return SplitOverlap(total(leakage.get("exact")), total(leakage.get("near")), total(groups))
+
+
+def stats_overlap(stats: contract.DatasetStats) -> SplitOverlap:
+    """What the test split shares with train and val by ``dataset_stats.json`` (the figures the
+    trainer's tags carry, ``overlap``)."""
+    return _counts(stats, test=True)
+
+
+def train_val_overlap(stats: contract.DatasetStats) -> SplitOverlap:
+    """Duplicates and patients shared by train and val only (not a leak into the test figures:
+    validation chose the epoch, so its figures may be optimistic)."""
+    return _counts(stats, test=False)
+
+
+def describe(found: SplitOverlap, splits: str) -> str:
+    """``5 images have an exact or near duplicate across the test split and train/val and 2
+    patients (groups) have images in both`` (``splits``: which, in words)."""
+    parts = []
+    if images := found.exact + found.near:
+        parts.append(f"{images} images have an exact or near duplicate across {splits}")
+    if found.groups:
+        parts.append(f"{found.groups} patients (groups) have images across {splits}")
+    return " and ".join(parts)
+
+
 def leakage_caveat(stats: contract.DatasetStats | None) -> str | None:
-    """The caveat kept with a choice of a run whose ``dataset_stats.json`` found exact or near
-    duplicates across splits (counted as ``provenance.dataset_warnings`` counts them, so the page
-    and the record agree); None without statistics, a leakage check or duplicates."""
-    if stats is None or not stats.leakage:
+    """The caveat kept with a choice of a run whose ``dataset_stats.json`` finds its test split
+    sharing images (exact or near duplicates) or patients with its train or val split
+    (``stats_overlap``: the rule of the leaderboard and top-K); None without statistics or such
+    an overlap (duplicates between train and val only are not one)."""
+    found = None if stats is None else stats_overlap(stats)
+    if not found:
         return None
-    duplicated = int(leakage_rows({"leakage": stats.leakage})["images"].sum())
-    if not duplicated:
-        return None
-    return (
-        f"possible leakage: {duplicated} images of its dataset have an exact or near duplicate "
-        "in another split (dataset_stats.json), so its test figures may be optimistic"
-    )
+    where = describe(found, "its test split and its train/val splits")
+    return f"possible leakage: {where} (dataset_stats.json), so its test figures may be optimistic"
 
 
 def run_leakage(client: MlflowClient, run: Run) -> str | None:

@@ -11,6 +11,7 @@ from datetime import UTC, datetime
 import pandas as pd
 
 from dashboard import handoff
+from dashboard.leakage import describe, stats_overlap, train_val_overlap
 from runs import contract
 
 
@@ -29,19 +30,24 @@ def leakage_rows(stats: dict | None) -> pd.DataFrame:
 
 
 def dataset_warnings(stats: contract.DatasetStats | None) -> list[str]:
-    """One sentence per problem of the dataset that weakens its test figures: (near-)identical
-    images under two classes, and images with an exact or near duplicate in another split;
-    empty without statistics or problems."""
+    """One sentence per problem of the dataset that weakens its figures: (near-)identical
+    images under two classes; a test split sharing images or patients with train or val
+    (``leakage.stats_overlap``, the rule of the leaderboard and of choosing: test figures
+    optimistic); and train and val sharing them (validation figures optimistic, not the test
+    ones); empty without statistics or problems."""
     if stats is None:
         return []
     found = []
     if note := stats.label_conflict_note:
         found.append(f"Labels in conflict: {note}.")
-    duplicated = int(leakage_rows({"leakage": stats.leakage})["images"].sum())
-    if duplicated:
+    if test := stats_overlap(stats):
+        where = describe(test, "the test split and train/val")
+        found.append(f"Possible leakage: {where}; test figures may be optimistic.")
+    if val := train_val_overlap(stats):
+        where = describe(val, "the train and val splits")
         found.append(
-            f"Possible leakage: {duplicated} images have an exact or near duplicate in another "
-            "split; test figures may be optimistic."
+            f"Train and val overlap: {where}; validation figures (and the epoch they chose) "
+            "may be optimistic, the test figures are not affected by it."
         )
     return found
 

@@ -297,42 +297,60 @@ def threshold_run(mlflow_server, tiny_demo_data, tmp_path_factory) -> dict[str, 
 
 
 def _leakage_tags(data: Path) -> dict[str, str]:
-    """The tags the trainer sets on a run of ``data`` (its leakage warning, when it has one)."""
+    """The tags the trainer sets on a run of ``data`` (``mlflow_run.log_setup``): its leakage
+    warning and test overlap, when it has them."""
     from dataloader import load_dataset
     from runs import contract
-    from trainer.data import leakage_warning
+    from trainer.data import leakage_warning, test_overlap_tag
 
-    warning = leakage_warning(load_dataset(data, image_size=32, channels=3).stats)
-    return {contract.LEAKAGE_TAG: warning} if warning else {}
+    stats = load_dataset(data, image_size=32, channels=3, allow_group_overlap=True).stats
+    tags = {contract.LEAKAGE_TAG: leakage_warning(stats)}
+    tags[contract.TEST_OVERLAP_TAG] = test_overlap_tag(stats)
+    return {key: value for key, value in tags.items() if value}
 
 
 @pytest.fixture(scope="session")
 def leakage_tags(tiny_demo_data, tmp_path_factory) -> dict[str, dict[str, str]]:
     """The trainer's tags of runs on copies of the demo data, by the real dataloader's leakage
-    check: ``test`` (a test image copied into train) and ``train_val`` (a val split holding a
-    copy of a train image of each class; the test split untouched)."""
+    check: ``test`` (a test image copied into train), ``train_val`` (a val split holding a copy
+    of a train image of each class; the test split untouched) and ``patients`` (a groups.csv
+    putting a test image of each class and a train image in one patient's group)."""
     import shutil
 
     found = {}
-    for kind in ("test", "train_val"):
+    for kind in ("test", "train_val", "patients"):
         data = tmp_path_factory.mktemp(f"leak-{kind}") / "data"
         shutil.copytree(tiny_demo_data, data)
+        shared = []  # one patient's images, in train and in test
         for cls in sorted(p.name for p in (data / "train").iterdir()):
             if kind == "test":
                 image = sorted((data / "test" / cls).iterdir())[0]
                 shutil.copy(image, data / "train" / cls / f"leaked-{image.name}")
-            else:
+            elif kind == "train_val":
                 (data / "val" / cls).mkdir(parents=True)
                 image = sorted((data / "train" / cls).iterdir())[0]
                 shutil.copy(image, data / "val" / cls / f"copy-{image.name}")
+            else:
+                shared += [sorted((data / split / cls).iterdir())[0] for split in ("train", "test")]
+        if kind == "patients":  # every other image its own patient
+            images = sorted(p for split in ("train", "test") for p in (data / split).rglob("*"))
+            rows = [f"{p.relative_to(data).as_posix()},{'p0' if p in shared else n}"
+                    for n, p in enumerate(images) if p.is_file()]  # fmt: skip
+            (data / "groups.csv").write_text("\n".join(["file,group", *rows]) + "\n")
         found[kind] = _leakage_tags(data)
     return found
 
 
-def leak(uri: str, run_id: str) -> None:
-    """Give the run's dataset_stats.json two test images with a near duplicate in train."""
+def leak(uri: str, run_id: str, near: str | None = "train/test", groups: str | None = None) -> None:
+    """Give the run's dataset_stats.json two images of the second split of ``near`` with a near
+    duplicate in its first, and two patients (groups) in both splits of ``groups``."""
     client = MlflowClient(uri)
     stats = json.loads(Path(client.download_artifacts(run_id, "dataset_stats.json")).read_text())
-    pair = {"a": "train/a/1.png", "b": "test/a/1.png"}
-    stats["leakage"]["near"] = {"train/test": {"count": 2, "examples": [pair]}}
+    if near:
+        first, second = near.split("/")
+        pair = {"a": f"{first}/a/1.png", "b": f"{second}/a/1.png"}
+        stats["leakage"]["near"] = {near: {"count": 2, "examples": [pair]}}
+    if groups:
+        stats["groups"] = {"per_split": {"train": 9, "test": 4},
+                           "overlap": {groups: {"count": 2, "examples": ["p1", "p2"]}}}  # fmt: skip
     client.log_dict(run_id, stats, "dataset_stats.json")

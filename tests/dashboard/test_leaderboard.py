@@ -1,3 +1,5 @@
+import json
+
 from dashboard import leaderboard
 from runs import contract
 
@@ -180,9 +182,8 @@ def test_a_run_with_more_copies_of_its_test_images_than_the_others_does_not_rank
     rows = [_evaluated("alike", 0.8), _evaluated("more", 0.95), _evaluated("clean", 0.7),
             _evaluated("clean2", 0.75)]  # fmt: skip
     rows[0]["tags"].update(leakage_tags["test"])
-    rows[1]["tags"][contract.LEAKAGE_TAG] = leakage_tags["test"][contract.LEAKAGE_TAG].replace(
-        " train/test", "0 train/test", 1
-    )  # ten times as many copies: another overlap
+    rows[1]["tags"][contract.TEST_OVERLAP_TAG] = json.dumps({"exact": 30, "near": 0, "groups": 0})
+    # (ten times as many copies: another overlap)
     table = leaderboard.table(rows, ["eval_accuracy"])
     assert list(table["eval_accuracy"]) == ["0.8 ⚠ leakage", "0.95 ⚠ leakage", "0.7", "0.75 ★"]
 
@@ -194,3 +195,13 @@ def test_duplicates_between_train_and_val_only_do_not_mark_the_test_figures(leak
     table = leaderboard.table(rows, ["eval_accuracy"])
     assert list(table["eval_accuracy"]) == ["0.8", "0.95 ★"]
     assert list(table["run"]) == ["clean", "trainval"]
+
+
+def test_a_run_whose_leakage_tag_cannot_be_read_is_marked_and_not_ranked():
+    rows = [_evaluated("reworded", 0.95), _evaluated("a", 0.8), _evaluated("b", 0.7)]
+    rows[0]["tags"][contract.LEAKAGE_TAG] = "possible leakage: 3 test images copied into train"
+    table = leaderboard.table(rows, ["eval_accuracy"])
+    assert list(table["eval_accuracy"]) == ["0.95 ⚠ leakage unknown", "0.8 ★", "0.7"]
+    assert list(table["run"]) == ["reworded ⚠", "a", "b"]
+    notes = leaderboard.notes([leaderboard.basis_of(r) for r in rows])
+    assert any(n.startswith("⚠ leakage unknown (1 run(s))") for n in notes)

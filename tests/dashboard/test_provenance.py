@@ -8,14 +8,28 @@ def _stats(**leakage) -> contract.DatasetStats:
     return contract.DatasetStats(leakage={"exact": {}, "near": {}, **leakage})
 
 
-def test_duplicates_of_every_split_pair_and_kind_are_counted_in_one_warning():
+def test_duplicates_of_every_split_pair_with_test_and_kind_are_counted_in_one_warning():
     stats = _stats(
         exact={"train/test": {"count": 2, "examples": []}},
         near={"val/test": {"count": 3, "examples": []}, "train/val": {"count": 0}},
     )
     assert dataset_warnings(stats) == [
-        "Possible leakage: 5 images have an exact or near duplicate in another split; test "
-        "figures may be optimistic."
+        "Possible leakage: 5 images have an exact or near duplicate across the test split and "
+        "train/val; test figures may be optimistic."
+    ]
+
+
+def test_duplicates_between_train_and_val_only_do_not_call_the_test_figures_optimistic():
+    [warning] = dataset_warnings(_stats(near={"train/val": {"count": 3, "examples": []}}))
+    assert warning.startswith("Train and val overlap: 3 images have an exact or near duplicate")
+    assert "the test figures are not affected" in warning
+
+
+def test_patients_shared_by_test_and_train_are_a_leakage_warning():
+    stats = contract.DatasetStats(leakage={}, groups={"overlap": {"train/test": {"count": 2}}})
+    assert dataset_warnings(stats) == [
+        "Possible leakage: 2 patients (groups) have images across the test split and train/val; "
+        "test figures may be optimistic."
     ]
 
 

@@ -1,0 +1,59 @@
+"""The one leakage rule (dashboard.leakage): what a run's test split shares with train and val,
+from the trainer's tags (leaderboard, top-K) and from dataset_stats.json (choosing)."""
+
+import json
+
+import pytest
+
+from dashboard.leakage import SplitOverlap, leakage_caveat, overlap
+from runs import contract
+
+
+def _stats(groups: dict | None = None, **leakage) -> contract.DatasetStats:
+    return contract.DatasetStats(
+        groups={"overlap": groups or {}}, leakage={"exact": {}, "near": {}, **leakage}
+    )
+
+
+def test_patients_shared_by_the_test_split_and_train_are_a_caveat():
+    caveat = leakage_caveat(_stats(groups={"train/test": {"count": 2}}))
+    assert caveat is not None and "2 patients (groups) have images across its test" in caveat
+    assert caveat.endswith("so its test figures may be optimistic")
+
+
+def test_duplicates_between_train_and_val_only_are_no_caveat():
+    stats = _stats(near={"train/val": {"count": 3}}, groups={"train/val": {"count": 1}})
+    assert leakage_caveat(stats) is None
+
+
+def test_a_patient_in_test_and_train_is_read_from_the_trainers_words(leakage_tags):
+    words = leakage_tags["patients"][contract.LEAKAGE_TAG]
+    assert "groups in two splits" in words  # the real dataloader found the shared patient
+    assert overlap({contract.LEAKAGE_TAG: words}) == SplitOverlap(groups=1)
+
+
+def test_a_patient_in_test_and_train_is_read_from_the_trainers_json_tag(leakage_tags):
+    tags = leakage_tags["patients"]
+    assert json.loads(tags[contract.TEST_OVERLAP_TAG]) == {"exact": 0, "near": 0, "groups": 1}
+    assert overlap(tags) == SplitOverlap(groups=1)
+
+
+def test_the_json_tag_is_read_before_the_words(leakage_tags):
+    tags = {**leakage_tags["test"], contract.LEAKAGE_TAG: "leakage: train/test copies, 3"}
+    assert overlap(tags) == overlap(leakage_tags["test"]) == SplitOverlap(exact=3)
+
+
+@pytest.mark.parametrize(
+    "tags",
+    [
+        {contract.LEAKAGE_TAG: "possible leakage: test images copied into train (3)"},
+        {contract.LEAKAGE_TAG: "possible leakage: exact duplicate images across splits (3 a→b)"},
+        {contract.TEST_OVERLAP_TAG: '{"exact": 3}'},
+        {contract.TEST_OVERLAP_TAG: "three"},
+    ],
+    ids=["reworded", "pairs reworded", "json without a count", "not json"],
+)
+def test_a_leakage_tag_that_cannot_be_read_is_leakage_unknown(tags):
+    found = overlap(tags)
+    assert found.unknown and found  # not a clean split
+    assert found.why.startswith("leakage unknown: the trainer's leakage tag could not be read")
