@@ -106,6 +106,9 @@ class Basis:
     overlap: SplitOverlap = field(default_factory=SplitOverlap)
     """What the run's own test split, when that was evaluated, shares with its training data
     (empty: nothing, or not known to; ``unknown``: its tag could not be read)."""
+    evaluated: bool = True
+    """Whether the run has a published evaluation (``contract.is_evaluated``): one without
+    (running, or never evaluated) has no test figure and takes no part in ``notes``."""
 
     @property
     def leakage(self) -> str | None:
@@ -154,10 +157,11 @@ def basis_of(run: dict, report: contract.EvaluationReport | None = None) -> Basi
             None if own is None else own == "true",
             tags.get(contract.EVALUATION_DATA_TAG),
         )
+    evaluated = report is not None or contract.is_evaluated(run["tags"], run.get("metrics", {}))
     leaked = overlap(run["tags"])
     if not leaked or basis.own_data is False:
-        return basis
-    return Basis(basis.tta, basis.own_data, basis.dataset_hash, leaked)
+        leaked = SplitOverlap()
+    return Basis(basis.tta, basis.own_data, basis.dataset_hash, leaked, evaluated)
 
 
 def evaluation_data(bases: list[Basis]) -> set[str]:
@@ -167,7 +171,9 @@ def evaluation_data(bases: list[Basis]) -> set[str]:
 
 
 def notes(bases: list[Basis]) -> list[str]:
-    """What a reader of the runs' test figures must know about their marks, one line each."""
+    """What a reader of the runs' test figures must know about their marks, one line each (of
+    the runs evaluated: one without a test figure changes no mark)."""
+    bases = [b for b in bases if b.evaluated]
     found, data = [], evaluation_data(bases)
     if len(data) > 1:
         found.append(
@@ -255,10 +261,26 @@ def star_rows(rows: list[dict], metric: str, bases: list[Basis]) -> set[int]:
     values = [r["metrics"].get(metric) for r in rows]
     if not metric.startswith(metric_keys.EVAL_PREFIX):
         return best_index(values, metric)
-    if len(evaluation_data(bases)) > 1:
+    figures = _with_value(rows, metric)
+    if len(evaluation_data([bases[i] for i in figures])) > 1:
         return set()
-    plain = [i for i, r in enumerate(ranking(bases)) if r]
+    plain = [i for i, r in enumerate(_ranks(rows, metric, bases)) if r]
     return {plain[j] for j in best_index([values[i] for i in plain], metric)}
+
+
+def _with_value(rows: list[dict], metric: str) -> list[int]:
+    """Positions of the rows with a value of ``metric`` (not a running or unevaluated run)."""
+    return [i for i, r in enumerate(rows) if format_value(r["metrics"], metric) != "–"]
+
+
+def _ranks(rows: list[dict], metric: str, bases: list[Basis]) -> list[bool]:
+    """``ranking`` of the figures of ``metric`` that there are (a row without one: False). A run
+    with no figure is not a figure without copies: it must not make alike runs unalike."""
+    figures = _with_value(rows, metric)
+    out = [False] * len(rows)
+    for i, rank in zip(figures, ranking([bases[i] for i in figures]), strict=True):
+        out[i] = rank
+    return out
 
 
 def cells(rows: list[dict], metric: str, bases: list[Basis]) -> list[str]:
@@ -266,7 +288,7 @@ def cells(rows: list[dict], metric: str, bases: list[Basis]) -> list[str]:
     a test figure, the evaluation's caveat (``† tta 'both'``) or its leakage (``⚠ leakage``)."""
     best = star_rows(rows, metric, bases)
     test = metric.startswith(metric_keys.EVAL_PREFIX)
-    ranks = ranking(bases)
+    ranks = _ranks(rows, metric, bases)
     out = []
     for i, (run, basis) in enumerate(zip(rows, bases, strict=True)):
         text = format_value(run["metrics"], metric)

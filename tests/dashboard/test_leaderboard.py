@@ -205,3 +205,21 @@ def test_a_run_whose_leakage_tag_cannot_be_read_is_marked_and_not_ranked():
     assert list(table["run"]) == ["reworded ⚠", "a", "b"]
     notes = leaderboard.notes([leaderboard.basis_of(r) for r in rows])
     assert any(n.startswith("⚠ leakage unknown (1 run(s))") for n in notes)
+
+
+def test_a_run_without_the_figure_does_not_make_alike_runs_lose_their_star(leakage_tags):
+    rows = [_evaluated("first", 0.9), _evaluated("second", 0.8), _run("running", {})]
+    for row in rows:
+        row["tags"].update(leakage_tags["test"])
+    rows[2]["tags"] = {}  # a run still training: no figure, no tag yet
+    table = leaderboard.table(rows, ["eval_accuracy"])
+    assert list(table["eval_accuracy"]) == ["0.9 ★", "0.8", "–"]
+
+
+def test_a_run_not_evaluated_does_not_change_the_notes_of_alike_runs(leakage_tags):
+    rows = [_evaluated("first", 0.9), _evaluated("second", 0.8), _run("running", {})]
+    for row in rows[:2]:
+        row["tags"].update(leakage_tags["test"])
+    notes = leaderboard.notes([leaderboard.basis_of(r) for r in rows])
+    assert any("optimistic, alike, so they rank among themselves" in n for n in notes)
+    assert not any("leakage (" in n for n in notes)
