@@ -128,17 +128,24 @@ class Basis:
 def ranking(bases: list[Basis]) -> list[bool]:
     """Which test figures rank against each other: those without a caveat whose test split
     shares nothing with the run's training data, and those that do when every figure without a
-    caveat shares the very same (runs of one data set that holds copies across its splits, as
-    BreastMNIST does: equally optimistic, they rank among themselves, and ``notes`` says so).
-    A run with copies of its test images among runs without them, or with other copies, does
-    not rank: it would win on images it was trained on. A run whose leakage is unknown (its tag
-    could not be read) never ranks."""
+    caveat of the same test data (``dataset_hash``) shares the very same (runs of one data set
+    that holds copies across its splits, as BreastMNIST does: equally optimistic, they rank
+    among themselves, and ``notes`` says so). A run with copies of its test images among runs
+    of its test data without them, or with other copies, does not rank: it would win on images
+    it was trained on. A run whose leakage is unknown (its tag could not be read) never ranks.
+    Judged per test data: runs of another data set (not ranked against these anyway) make them
+    neither leaked nor alike; an evaluation of unknown data (before the data tag) joins each."""
     plain = [b.caveat is None for b in bases]
-    alike = len({b.overlap for b, p in zip(bases, plain, strict=True) if p}) <= 1
-    return [
-        p and not b.overlap.unknown and (alike or not b.overlap)
-        for b, p in zip(bases, plain, strict=True)
-    ]
+    figures = [b for b, p in zip(bases, plain, strict=True) if p]
+    alike = {  # test data → whether its figures (with those of unknown data) share one overlap
+        data: len({b.overlap for b in figures if b.dataset_hash in (data, None)}) <= 1
+        for data in {b.dataset_hash for b in figures if b.dataset_hash} or {None}
+    }
+    out = []
+    for b, p in zip(bases, plain, strict=True):
+        groups = [b.dataset_hash] if b.dataset_hash else list(alike)  # (plain: in ``alike``)
+        out.append(p and not b.overlap.unknown and (not b.overlap or all(map(alike.get, groups))))
+    return out
 
 
 def basis_of(run: dict, report: contract.EvaluationReport | None = None) -> Basis:
@@ -189,11 +196,13 @@ def notes(bases: list[Basis]) -> list[str]:
         )
     ranks = ranking(bases)
     shared = {b.overlap for b, r in zip(bases, ranks, strict=True) if r and b.overlap}
-    if shared:  # every run ranked shares the same: BreastMNIST's copies across its splits
+    for alike in sorted(shared, key=lambda o: o.why):  # BreastMNIST's copies across its splits
+        n = sum(r and b.overlap == alike for b, r in zip(bases, ranks, strict=True))
         found.append(
-            f"{LEAK} every run here was tested on a split that shares the same with its training "
-            f"data ({next(iter(shared)).why}): their test figures are all optimistic, alike, "
-            "so they rank among themselves; figures on data without such copies would be lower."
+            f"{LEAK} {n} run(s) here were tested on a split that shares the same with their "
+            f"training data ({alike.why}), as every other run on their test data: their test "
+            "figures are all optimistic, alike, so they rank among themselves; figures on data "
+            "without such copies would be lower."
         )
     if unknown := sum(b.caveat is None and b.overlap.unknown for b in bases):
         found.append(

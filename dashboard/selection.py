@@ -239,8 +239,10 @@ def top_runs(
     if class_names is not None:
         runs = [r for r in runs if r.data.params.get("class_names") == class_names]
     if test_figure:
-        # the leaderboard's rules: a † caveat (tta, other data) or a ⚠ leakage does not rank,
-        # and figures of different test data do not rank against each other
+        # the leaderboard's rules: a † caveat (tta, other data) or a ⚠ leakage does not rank
+        # (judged within each test data: runs alike in their copies rank among themselves
+        # beside another data set's), and figures of different test data do not rank against
+        # each other
         bases = [leaderboard.basis_of({"tags": r.data.tags}) for r in runs]
         ranks = leaderboard.ranking(bases)
         leaked = sum(b.caveat is None and not rank for b, rank in zip(bases, ranks, strict=True))

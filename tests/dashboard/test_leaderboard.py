@@ -223,3 +223,17 @@ def test_a_run_not_evaluated_does_not_change_the_notes_of_alike_runs(leakage_tag
     notes = leaderboard.notes([leaderboard.basis_of(r) for r in rows])
     assert any("optimistic, alike, so they rank among themselves" in n for n in notes)
     assert not any("leakage (" in n for n in notes)
+
+
+def test_alike_runs_of_one_data_set_are_not_leaked_beside_runs_of_another(leakage_tags):
+    """BreastMNIST runs (alike copies) beside runs of a clean data set: two test sets, neither
+    ranked against the other, and the BreastMNIST ones not called leaked."""
+    rows = [_evaluated("breast", 0.9), _evaluated("breast2", 0.8),
+            _evaluated("clean", 0.7, data="h2")]  # fmt: skip
+    for row in rows[:2]:
+        row["tags"].update(leakage_tags["test"])
+    table = leaderboard.table(rows, ["eval_accuracy"])
+    assert list(table["eval_accuracy"]) == ["0.9", "0.8", "0.7"]
+    notes = leaderboard.notes([leaderboard.basis_of(r) for r in rows])
+    assert "evaluated on 2 different test sets" in notes[0]
+    assert not any("leakage (" in n for n in notes)

@@ -243,3 +243,14 @@ def test_top_k_ranks_runs_that_share_the_same_copies_across_splits(mlflow_server
     experiment_id, ranked = _evaluated_runs(mlflow_server, runs)
     got = top_runs(mlflow_server, experiment_id, "eval_accuracy", 3, True)
     assert got.run_ids == [ranked["b"], ranked["a"]] and got.leaked == 0
+
+
+def test_top_k_judges_alike_copies_within_the_test_data_of_the_runs(mlflow_server, leakage_tags):
+    """BreastMNIST runs (alike copies) beside a clean data set's: ranked among their own kind,
+    the other data set's run left out as other data, none as leaked."""
+    runs = [("a", 0.7, leakage_tags["test"]), ("b", 0.9, leakage_tags["test"]),
+            ("clean", 0.8, {}, "h2")]  # fmt: skip
+    experiment_id, ranked = _evaluated_runs(mlflow_server, runs)
+    got = top_runs(mlflow_server, experiment_id, "eval_accuracy", 3, True)
+    assert got.run_ids == [ranked["b"], ranked["a"]]
+    assert (got.leaked, got.other_data) == (0, 1)
