@@ -396,20 +396,3 @@ def test_cli_refuses_a_leaked_run_in_one_line_without_yes_leakage(fresh_run, set
     result = _cli(settings, fresh_run, "--reason", "x", "--yes-unevaluated", "--yes-leakage")
     assert result.returncode == 0, result.stderr
     assert "warning: possible leakage: 2 images" in result.stderr
-
-
-def test_a_run_whose_test_split_shares_patients_with_train_needs_the_confirmation(
-    fresh_run, settings, store
-):
-    leak(settings.mlflow_tracking_uri, fresh_run, near=None, groups="train/test")
-    with pytest.raises(InvalidInput, match=r"possible leakage: 2 patients .*--yes-leakage"):
-        choose_run(fresh_run, "looks fine", settings, store, allow_unevaluated=True)
-    assert not settings.run_id_file.exists() and store.recent() == []
-
-
-def test_duplicates_between_train_and_val_only_need_no_confirmation_nor_caveat(
-    fresh_run, settings, store
-):
-    leak(settings.mlflow_tracking_uri, fresh_run, near="train/val")
-    choice = choose_run(fresh_run, "clean test split", settings, store, allow_unevaluated=True)
-    assert choice.caveats == [] and store.recent()[0]["evaluation_caveats"] == []

@@ -2,11 +2,31 @@
 from the trainer's tags (leaderboard, top-K) and from dataset_stats.json (choosing)."""
 
 import json
+import uuid
 
 import pytest
 
+from common import InvalidInput, Settings
+from dashboard.choose import choose_run
 from dashboard.leakage import SplitOverlap, leakage_caveat, overlap
+from jobs import SelectionStore, get_database
 from runs import contract
+from tests.dashboard.conftest import leak
+
+
+@pytest.fixture
+def settings(mlflow_server, tmp_path) -> Settings:
+    """Its own registered model name, run_id.txt and store (as tests/dashboard/test_choose.py)."""
+    return Settings(
+        _env_file=None, mlflow_tracking_uri=mlflow_server, artifacts_dir=tmp_path / "artifacts",
+        store_dir=tmp_path / "store", mongo_uri=None, run_id_file=tmp_path / "run_id.txt",
+        model_name=f"classifier-{uuid.uuid4().hex[:8]}",
+    )  # fmt: skip
+
+
+@pytest.fixture
+def store(settings) -> SelectionStore:
+    return SelectionStore(get_database(settings))
 
 
 def _stats(groups: dict | None = None, **leakage) -> contract.DatasetStats:
@@ -57,3 +77,20 @@ def test_a_leakage_tag_that_cannot_be_read_is_leakage_unknown(tags):
     found = overlap(tags)
     assert found.unknown and found  # not a clean split
     assert found.why.startswith("leakage unknown: the trainer's leakage tag could not be read")
+
+
+def test_a_run_whose_test_split_shares_patients_with_train_needs_the_confirmation(
+    fresh_run, settings, store
+):
+    leak(settings.mlflow_tracking_uri, fresh_run, near=None, groups="train/test")
+    with pytest.raises(InvalidInput, match=r"possible leakage: 2 patients .*--yes-leakage"):
+        choose_run(fresh_run, "looks fine", settings, store, allow_unevaluated=True)
+    assert not settings.run_id_file.exists() and store.recent() == []
+
+
+def test_duplicates_between_train_and_val_only_need_no_confirmation_nor_caveat(
+    fresh_run, settings, store
+):
+    leak(settings.mlflow_tracking_uri, fresh_run, near="train/val")
+    choice = choose_run(fresh_run, "clean test split", settings, store, allow_unevaluated=True)
+    assert choice.caveats == [] and store.recent()[0]["evaluation_caveats"] == []
