@@ -9,6 +9,7 @@ import streamlit as st
 from common import NotFound, PipelineError
 from dashboard import data, leaderboard, paired, reports
 from dashboard.context import Context
+from dashboard.leakage import UNKNOWN
 from dashboard.tabs.metrics import RESULT_PREFIXES, history_chart
 from runs import contract
 
@@ -237,7 +238,8 @@ def verdict(
             f"{mine!r}, and the difference includes that"
         )
     names = (this, other)
-    alike = leaked[0] is not None and leaked[0] == leaked[1]  # one data set's own copies
+    # one data set's own copies; two runs whose leakage is unknown are not known to be alike
+    alike = leaked[0] is not None and leaked[0] == leaked[1] and leaked[0] != UNKNOWN.why
     better = diff.better()
     if alike:
         said = f"{diff.verdict(this, other)}; both runs' test figures are optimistic alike "

@@ -1,3 +1,4 @@
+from dashboard.leakage import UNKNOWN
 from dashboard.paired import Difference
 from dashboard.tabs.compare import equivalent, params_table, verdict
 from tests.dashboard.conftest import charts, open_page
@@ -54,6 +55,12 @@ def test_two_runs_flattered_by_the_same_copies_keep_their_verdict_with_the_cavea
         f"b is better; both runs' test figures are optimistic alike ({same})"
     )
     assert verdict(diff, "a", "b", [None, None], (None, same)).startswith("not shown better")
+
+
+def test_two_runs_whose_leakage_is_unknown_are_not_taken_as_alike():
+    diff = Difference("accuracy", 0.2, 0.1, 0.3, only_this=0, only_other=20)
+    unknown = UNKNOWN.why
+    assert verdict(diff, "a", "b", [None, None], (unknown, unknown)).startswith("not shown better")
 
 
 def test_params_that_differ_and_curves_in_panels(page_env, dashboard_runs):
