@@ -132,15 +132,17 @@ def ranking(bases: list[Basis]) -> list[bool]:
     that holds copies across its splits, as BreastMNIST does: equally optimistic, they rank
     among themselves, and ``notes`` says so). A run with copies of its test images among runs
     of its test data without them, or with other copies, does not rank: it would win on images
-    it was trained on. A run whose leakage is unknown (its tag could not be read) never ranks.
-    Judged per test data: runs of another data set (not ranked against these anyway) make them
-    neither leaked nor alike; an evaluation of unknown data (before the data tag) joins each."""
+    it was trained on; nor does one whose leakage is unknown. Judged per test data (an
+    evaluation of unknown data, before the data tag, joins each), among two runs or more."""
     plain = [b.caveat is None for b in bases]
     figures = [b for b, p in zip(bases, plain, strict=True) if p]
-    alike = {  # test data → whether its figures (with those of unknown data) share one overlap
-        data: len({b.overlap for b in figures if b.dataset_hash in (data, None)}) <= 1
+    # test data → whether its figures (with those of unknown data) share one overlap, among two
+    # or more: a leaked run alone is alike with nobody (nor picks the test data top-K ranks in)
+    members = {
+        data: [b.overlap for b in figures if b.dataset_hash in (data, None)]
         for data in {b.dataset_hash for b in figures if b.dataset_hash} or {None}
     }
+    alike = {data: len(found) > 1 and len(set(found)) == 1 for data, found in members.items()}
     out = []
     for b, p in zip(bases, plain, strict=True):
         groups = [b.dataset_hash] if b.dataset_hash else list(alike)  # (plain: in ``alike``)
@@ -204,12 +206,11 @@ def notes(bases: list[Basis]) -> list[str]:
             "figures are all optimistic, alike, so they rank among themselves; figures on data "
             "without such copies would be lower."
         )
-    if unknown := sum(b.caveat is None and b.overlap.unknown for b in bases):
+    if unknown := sum(b.caveat is None and bool(b.overlap.unknown) for b in bases):
         found.append(
-            f"{LEAK} leakage unknown ({unknown} run(s)): the trainer tagged the run with a "
-            "leakage warning that could not be read (pipeline.test_overlap or "
-            "pipeline.leakage_warning), so its test figures may be optimistic and get no "
-            f"{BEST}; the Metrics tab lists what its dataset_stats.json found."
+            f"{LEAK} leakage unknown ({unknown} run(s)): the trainer did not check the test split "
+            "against train and val, or its tag cannot be read, so the test figures may be "
+            f"optimistic and get no {BEST}; the Metrics tab lists what dataset_stats.json found."
         )
     leaked = sum(b.caveat is None and not r and not b.overlap.unknown
                  for b, r in zip(bases, ranks, strict=True))  # fmt: skip

@@ -25,6 +25,7 @@ rule (``stats_overlap``); the choice keeps the caveat.
 
 import json
 import re
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -50,13 +51,14 @@ _FIELDS = ("exact", "near", "groups")
 class SplitOverlap:
     """What the test split shares with train and val: test images with an exact or a near
     duplicate there (counted per split pair, so an image in both is counted twice), and groups
-    (patients) with images in both. ``unknown``: the run's leakage tag could not be read, so
-    nothing is known but that the trainer warned (taken as leaked: marked, never ranked)."""
+    (patients) with images in both. ``unknown``: why nothing is known (the run's leakage tag
+    could not be read, or the trainer did not check its test split): taken as leaked, marked
+    and never ranked."""
 
     exact: int = 0
     near: int = 0
     groups: int = 0
-    unknown: bool = False
+    unknown: str = ""
 
     def __bool__(self) -> bool:
         return bool(self.exact or self.near or self.groups or self.unknown)
@@ -66,10 +68,7 @@ class SplitOverlap:
         """``test split overlaps train/val: 3 exact and 1 near duplicate images, 2 patients``,
         or, ``unknown``, that the warning could not be read."""
         if self.unknown:
-            return (
-                "leakage unknown: the trainer's leakage tag could not be read (a wording or "
-                "format this dashboard does not know); see the run's dataset_stats.json"
-            )
+            return f"{UNKNOWN_WHY}: {self.unknown}"
         images = " and ".join(
             f"{n} {kind}" for kind, n in (("exact", self.exact), ("near", self.near)) if n
         )
@@ -79,7 +78,15 @@ class SplitOverlap:
         return "test split overlaps train/val: " + ", ".join(parts)
 
 
-UNKNOWN = SplitOverlap(unknown=True)
+UNKNOWN_WHY = "leakage unknown"
+UNKNOWN = SplitOverlap(
+    unknown="the trainer's leakage tag could not be read (a wording or format this dashboard "
+    "does not know); see the run's dataset_stats.json"
+)
+UNCHECKED = SplitOverlap(
+    unknown="the trainer did not check the test split against train and val (it had none, or "
+    "it could not be read when the run was trained)"
+)
 
 
 def _on_test(pair: str) -> bool:
@@ -94,6 +101,8 @@ def _from_json(text: str) -> SplitOverlap:
         return UNKNOWN
     if not isinstance(found, dict):
         return UNKNOWN
+    if found.get("audited") is False:
+        return UNCHECKED
     counts = [found.get(name) for name in _FIELDS]
     # (bool is an int to Python: a true/false in the tag is not a count)
     if not all(type(n) is int and n >= 0 for n in counts):
@@ -164,12 +173,19 @@ def describe(found: SplitOverlap, splits: str) -> str:
     return " and ".join(parts)
 
 
-def leakage_caveat(stats: contract.DatasetStats | None) -> str | None:
+def leakage_caveat(
+    stats: contract.DatasetStats | None, tags: Mapping[str, str] | None = None
+) -> str | None:
     """The caveat kept with a choice of a run whose ``dataset_stats.json`` finds its test split
     sharing images (exact or near duplicates) or patients with its train or val split
-    (``stats_overlap``: the rule of the leaderboard and top-K); None without statistics or such
-    an overlap (duplicates between train and val only are not one)."""
-    found = None if stats is None else stats_overlap(stats)
+    (``stats_overlap``: the rule of the leaderboard and top-K); None without such an overlap
+    (duplicates between train and val only are not one). The run's ``tags`` decide, as they do
+    the leaderboard's ⚠, where the statistics cannot: when there are none, and when the trainer
+    did not check the test split (``UNCHECKED``: the statistics hold no test pair)."""
+    tagged = overlap(dict(tags or {}))
+    if stats is None or tagged == UNCHECKED:
+        return f"possible leakage: {tagged.why}" if tagged else None
+    found = stats_overlap(stats)
     if not found:
         return None
     where = describe(found, "its test split and its train/val splits")
@@ -179,10 +195,10 @@ def leakage_caveat(stats: contract.DatasetStats | None) -> str | None:
 def run_leakage(client: MlflowClient, run: Run) -> str | None:
     """``leakage_caveat`` of the run's ``dataset_stats.json`` (one download; None when it has
     none, or one this pipeline did not write). ``ServiceUnavailable`` when MLflow is down: an
-    outage is not a clean dataset."""
+    outage is not a clean dataset. Without statistics, the run's tags decide."""
     raw = load_json_artifact(client, run.info.run_id, contract.DATASET_STATS_JSON)
     try:
         stats = None if raw is None else contract.DatasetStats.model_validate(raw)
     except ValidationError:
-        return None
-    return leakage_caveat(stats)
+        stats = None
+    return leakage_caveat(stats, run.data.tags)

@@ -101,17 +101,18 @@ def leakage_warning(stats: dict[str, Any]) -> str | None:
     return "possible leakage: " + "; ".join(parts) + " (dataset_stats.json lists examples)"
 
 
-def test_overlap_tag(stats: dict[str, Any]) -> str | None:
+def test_overlap_tag(stats: dict[str, Any]) -> str:
     """The tag ``contract.TEST_OVERLAP_TAG``: JSON ``{"exact": n, "near": n, "groups": n}``, what
     the test split shares with train and val (``leakage_warning``'s figures of the split pairs
-    with test: duplicates summed over train/test and val/test, patients shared); None when the
-    statistics hold no check of the test split (none, empty or not audited), so that a reader
-    does not take an unchecked split for a clean one. The dashboard reads it
+    with test: duplicates summed over train/test and val/test, patients shared); ``{"audited":
+    false}`` when the statistics hold no check of the test split (none, empty or not audited),
+    so that a reader does not take an unchecked split for a clean one (a test split added
+    after training is evaluated all the same). The dashboard reads it
     (``dashboard.leakage.overlap``) before the words of ``leakage_warning``."""
     leakage = stats.get("leakage") or {}
     pairs = [pair for kind in ("exact", "near") for pair in leakage.get(kind) or {}]
     if not any("test" in pair.split("/") for pair in pairs):
-        return None
+        return json.dumps({"audited": False})
 
     def on_test(found: dict[str, Any]) -> int:
         return sum(int(v["count"]) for pair, v in found.items() if "test" in pair.split("/"))

@@ -155,8 +155,7 @@ def log_setup(
     tags = {contract.STAGE_TAG: "training"}
     if warning:
         tags[contract.LEAKAGE_TAG] = warning[:5000]
-    if shared := test_overlap_tag(dataset.stats):
-        tags[contract.TEST_OVERLAP_TAG] = shared
+    tags[contract.TEST_OVERLAP_TAG] = test_overlap_tag(dataset.stats)
     commit = git_commit()
     if commit:
         tags["mlflow.source.git.commit"] = commit

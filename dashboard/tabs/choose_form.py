@@ -135,7 +135,7 @@ def render_choose(
         return
     change = handoff.interface_change(ctx.settings, ctx.run_id, now).text
     _shown_warnings(ctx, found, change)
-    leakage = leakage_caveat(reports.dataset_stats(ctx.uri, ctx.run))
+    leakage = leakage_caveat(reports.dataset_stats(ctx.uri, ctx.run), ctx.run["tags"])
     who = _who(ctx)
     if who is None:
         return

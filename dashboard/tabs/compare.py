@@ -9,7 +9,7 @@ import streamlit as st
 from common import NotFound, PipelineError
 from dashboard import data, leaderboard, paired, reports
 from dashboard.context import Context
-from dashboard.leakage import UNKNOWN
+from dashboard.leakage import UNKNOWN_WHY
 from dashboard.tabs.metrics import RESULT_PREFIXES, history_chart
 from runs import contract
 
@@ -239,7 +239,9 @@ def verdict(
         )
     names = (this, other)
     # one data set's own copies; two runs whose leakage is unknown are not known to be alike
-    alike = leaked[0] is not None and leaked[0] == leaked[1] and leaked[0] != UNKNOWN.why
+    alike = (
+        leaked[0] is not None and leaked[0] == leaked[1] and not leaked[0].startswith(UNKNOWN_WHY)
+    )
     better = diff.better()
     if alike:
         said = f"{diff.verdict(this, other)}; both runs' test figures are optimistic alike "

@@ -254,3 +254,14 @@ def test_top_k_judges_alike_copies_within_the_test_data_of_the_runs(mlflow_serve
     got = top_runs(mlflow_server, experiment_id, "eval_accuracy", 3, True)
     assert got.run_ids == [ranked["b"], ranked["a"]]
     assert (got.leaked, got.other_data) == (0, 1)
+
+
+def test_top_k_does_not_rank_a_leaked_run_alone_on_its_test_data(mlflow_server, leakage_tags):
+    """Its inflated figure picked the test data to rank within: the clean runs were left out
+    as other data and the leaked one downloaded as the best, with no word of leakage."""
+    runs = [("leaky", 0.99, leakage_tags["test"], "h1"), ("a", 0.8, {}, "h2"),
+            ("b", 0.7, {}, "h2")]  # fmt: skip
+    experiment_id, ranked = _evaluated_runs(mlflow_server, runs)
+    got = top_runs(mlflow_server, experiment_id, "eval_accuracy", 3, True)
+    assert got.run_ids == [ranked["a"], ranked["b"]]
+    assert (got.leaked, got.other_data) == (1, 0)
