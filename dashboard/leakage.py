@@ -11,7 +11,7 @@ as a data warning: ``provenance.dataset_warnings``).
 Pages of runs read it from the runs' tags, which every run carries in its search result (the
 leaderboard and top-K read no ``dataset_stats.json`` per run): first the trainer's JSON tag
 ``pipeline.test_overlap`` (``{"exact": n, "near": n, "groups": n}``,
-``trainer.data.test_overlap_tag``); for runs trained before it, the words of its one-line tag
+``trainer.data.overlap_tag``); for runs trained before it, the words of its one-line tag
 ``pipeline.leakage_warning`` (``trainer.data.leakage_warning``, e.g. ``possible leakage: exact
 duplicate images across splits (3 train/test, 2 train/val); groups in two splits (1 val/test)
 (...)``), logged whenever ``dataset_stats.json`` reports a duplicate or a shared group. A tag that

@@ -101,7 +101,7 @@ def leakage_warning(stats: dict[str, Any]) -> str | None:
     return "possible leakage: " + "; ".join(parts) + " (dataset_stats.json lists examples)"
 
 
-def test_overlap_tag(stats: dict[str, Any]) -> str:
+def overlap_tag(stats: dict[str, Any]) -> str:
     """The tag ``contract.TEST_OVERLAP_TAG``: JSON ``{"exact": n, "near": n, "groups": n}``, what
     the test split shares with train and val (``leakage_warning``'s figures of the split pairs
     with test: duplicates summed over train/test and val/test, patients shared); ``{"audited":

@@ -14,7 +14,7 @@ from common import InvalidInput
 from dataloader import load_dataset, synthesize
 from tests.trainer.conftest import grey_folder
 from trainer import distributed, get_args_parser, train
-from trainer.data import load, test_overlap_tag, training_set, warn_data
+from trainer.data import load, overlap_tag, training_set, warn_data
 from trainer.mlflow_run import logged_data_dir
 
 
@@ -137,10 +137,10 @@ def test_no_test_split_is_a_console_warning(tmp_path, capsys):
 
 def test_a_test_split_that_was_not_audited_is_not_tagged_as_sharing_nothing(tmp_path):
     data = grey_folder(tmp_path / "data", (16, 16))
-    assert test_overlap_tag(_trainer_stats(data)) == '{"exact": 0, "near": 0, "groups": 0}'
+    assert overlap_tag(_trainer_stats(data)) == '{"exact": 0, "near": 0, "groups": 0}'
     (data / "test" / "c").mkdir()  # a class train lacks: the audit's load refuses it
     Image.fromarray(np.zeros((16, 16), np.uint8)).save(data / "test" / "c" / "0.png")
-    assert test_overlap_tag(_trainer_stats(data)) == '{"audited": false}'  # unknown, not clean
+    assert overlap_tag(_trainer_stats(data)) == '{"audited": false}'  # unknown, not clean
 
 
 def test_a_class_carved_whole_into_validation_is_named_with_why(tmp_path):
