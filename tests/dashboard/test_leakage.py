@@ -94,3 +94,13 @@ def test_duplicates_between_train_and_val_only_need_no_confirmation_nor_caveat(
     leak(settings.mlflow_tracking_uri, fresh_run, near="train/val")
     choice = choose_run(fresh_run, "clean test split", settings, store, allow_unevaluated=True)
     assert choice.caveats == [] and store.recent()[0]["evaluation_caveats"] == []
+
+
+def test_a_test_split_the_trainer_did_not_check_is_leakage_unknown_and_needs_the_tick():
+    """It was read as clean: a test/ folder added after training was evaluated, ranked and
+    chosen as if it had been checked against train and val."""
+    tags = {contract.TEST_OVERLAP_TAG: json.dumps({"audited": False})}
+    found = overlap(tags)
+    assert found and found.why.startswith("leakage unknown: the trainer did not check the test")
+    caveat = leakage_caveat(contract.DatasetStats(leakage={"exact": {}, "near": {}}), tags)
+    assert caveat is not None and "did not check the test split" in caveat
