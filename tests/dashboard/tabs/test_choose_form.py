@@ -6,6 +6,7 @@ import uuid
 import pytest
 from mlflow.tracking import MlflowClient
 from streamlit.runtime.context import StreamlitHeaders
+from streamlit.testing.v1 import AppTest
 
 from common import Settings
 from dashboard.choose import choose_run
@@ -112,14 +113,21 @@ def test_the_proxys_user_header_names_who_chooses_once_only():
     assert user is None and "has none" in problem
 
 
-def test_a_leaked_run_is_not_chosen_without_its_confirmation(
-    page_env, model_name, dashboard_runs, fresh_run, mlflow_server
-):
-    leak(mlflow_server, fresh_run)
-    at = open_page(fresh_run, "Choose model", experiment_id=dashboard_runs["experiment"])
+def _leaked_form(mlflow_server: str, dashboard_runs: dict, run_id: str) -> AppTest:
+    """The Choose model tab of ``run_id``, its data leaked (``leak``), filled in: name, reason
+    and the unevaluated tick, but not the leakage one."""
+    leak(mlflow_server, run_id)
+    at = open_page(run_id, "Choose model", experiment_id=dashboard_runs["experiment"])
     at.text_input(key="choose_by").input("Ana").run()
     _labelled(at.text_area, REASON).input("only one").run()
     _labelled(at.checkbox, UNEVALUATED).check().run()
+    return at
+
+
+def test_a_leaked_run_is_not_chosen_without_its_confirmation(
+    page_env, model_name, dashboard_runs, fresh_run, mlflow_server
+):
+    at = _leaked_form(mlflow_server, dashboard_runs, fresh_run)
     at.button(key="choose_model").click().run()
     assert not at.exception
     assert "Tick the confirmation to choose a run whose data may leak" in at.warning[-1].value
@@ -129,11 +137,7 @@ def test_a_leaked_run_is_not_chosen_without_its_confirmation(
 def test_a_leaked_run_chosen_once_confirmed_lists_the_leakage_in_the_trail(
     page_env, model_name, dashboard_runs, fresh_run, mlflow_server
 ):
-    leak(mlflow_server, fresh_run)
-    at = open_page(fresh_run, "Choose model", experiment_id=dashboard_runs["experiment"])
-    at.text_input(key="choose_by").input("Ana").run()
-    _labelled(at.text_area, REASON).input("only one").run()
-    _labelled(at.checkbox, UNEVALUATED).check().run()
+    at = _leaked_form(mlflow_server, dashboard_runs, fresh_run)
     at.checkbox(key=f"choose_leakage_{fresh_run}").check().run()
     at.button(key="choose_model").click().run()
     assert not at.exception
