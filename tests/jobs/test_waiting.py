@@ -77,6 +77,9 @@ def test_a_submission_that_waits_stops_waiting_when_its_client_hangs_up(embedded
 def test_a_job_poll_that_waits_stops_waiting_when_its_client_hangs_up(embedded_settings):
     with _held_job_service(embedded_settings) as (app, url):
         job = requests.post(f"{url}/toy", json={"run_id": "r1", "x": 1, "held": True}).json()
+        # running, held: a poll waits for a change, and queued → running would be one
+        running = f"{url}/jobs/{job['job_id']}"
+        wait_until(lambda: requests.get(running).json()["status"] == "running", 30, "the start")
         path = f"/jobs/{job['job_id']}?wait=600"
         assert _waits_left_after_hang_up(app, url, "GET", path, None) == 0
 
