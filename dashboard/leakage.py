@@ -68,7 +68,7 @@ class SplitOverlap:
         """``test split overlaps train/val: 3 exact and 1 near duplicate images, 2 patients``,
         or, ``unknown``, that the warning could not be read."""
         if self.unknown:
-            return f"{UNKNOWN_WHY}: {self.unknown}"
+            return f"leakage unknown: {self.unknown}"
         images = " and ".join(
             f"{n} {kind}" for kind, n in (("exact", self.exact), ("near", self.near)) if n
         )
@@ -78,7 +78,6 @@ class SplitOverlap:
         return "test split overlaps train/val: " + ", ".join(parts)
 
 
-UNKNOWN_WHY = "leakage unknown"
 UNKNOWN = SplitOverlap(
     unknown="the trainer's leakage tag could not be read (a wording or format this dashboard "
     "does not know); see the run's dataset_stats.json"

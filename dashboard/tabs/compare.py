@@ -9,7 +9,7 @@ import streamlit as st
 from common import NotFound, PipelineError
 from dashboard import data, leaderboard, paired, reports
 from dashboard.context import Context
-from dashboard.leakage import UNKNOWN_WHY
+from dashboard.leakage import SplitOverlap
 from dashboard.tabs.metrics import RESULT_PREFIXES, history_chart
 from runs import contract
 
@@ -181,7 +181,7 @@ def _paired(ctx: Context, runs: list[dict]) -> None:
         tta = [getattr(report, "tta", None) for report in evaluated]
         # the runs' own test splits, evaluated, that share images with their training data
         pair = zip((ctx.run, run), evaluated, strict=True)
-        leaked = tuple(leaderboard.basis_of(r, report).leakage for r, report in pair)
+        leaked = tuple(leaderboard.basis_of(r, report).overlap for r, report in pair)
         if (tta[0] or "none") != (tta[1] or "none"):
             notes.append(
                 f"{_column(run)} was evaluated with test-time augmentation {tta[1] or 'none'!r}, "
@@ -219,13 +219,13 @@ def verdict(
     this: str,
     other: str,
     tta: list[str | None],
-    leaked: tuple[str | None, str | None] = (None, None),
+    leaked: tuple[SplitOverlap, SplitOverlap] = (SplitOverlap(), SplitOverlap()),
 ) -> str:
     """``diff.verdict`` of two evaluations of the same images, unless they were not made
     alike: ``tta`` (of ``this`` and ``other``; None: none) differs, and neither is better.
 
-    ``leaked`` (of ``this`` and ``other``): why a run's test figures are optimistic (its test
-    split shares images with its training data, ``Basis.leakage``), or None. Such a run is not
+    ``leaked`` (of ``this`` and ``other``): what a run's test split shares with its training
+    data (``Basis.overlap``; empty: nothing); its figures are then optimistic. Such a run is not
     called better than one without those copies: scoring higher on images it was trained on
     shows nothing. A leaked run found worse stays worse (its figures only flatter it), said with
     the caveat. Two runs sharing the very same copies (one data set, as BreastMNIST's own
@@ -239,24 +239,22 @@ def verdict(
         )
     names = (this, other)
     # one data set's own copies; two runs whose leakage is unknown are not known to be alike
-    alike = (
-        leaked[0] is not None and leaked[0] == leaked[1] and not leaked[0].startswith(UNKNOWN_WHY)
-    )
+    alike = bool(leaked[0]) and leaked[0] == leaked[1] and not leaked[0].unknown
     better = diff.better()
     if alike:
         said = f"{diff.verdict(this, other)}; both runs' test figures are optimistic alike "
-        said += f"({leaked[0]})"
+        said += f"({leaked[0].why})"
     elif better is not None and leaked[better]:
         said = (
             f"not shown better: {names[better]} scores higher, but its test figures are "
-            f"optimistic ({leaked[better]})"
+            f"optimistic ({leaked[better].why})"
         )
     else:
         said = diff.verdict(this, other)
         said += "".join(
-            f"; {name}'s test figures are optimistic ({why})"
-            for name, why in zip(names, leaked, strict=True)
-            if why
+            f"; {name}'s test figures are optimistic ({found.why})"
+            for name, found in zip(names, leaked, strict=True)
+            if found
         )
     if mine != "none":
         said += f" (both with tta {mine!r}, which the served models do not do)"

@@ -1,4 +1,4 @@
-from dashboard.leakage import UNKNOWN
+from dashboard.leakage import UNKNOWN, SplitOverlap
 from dashboard.paired import Difference
 from dashboard.tabs.compare import equivalent, params_table, verdict
 from tests.dashboard.conftest import charts, open_page
@@ -50,16 +50,17 @@ def test_a_verdict_between_two_tta_evaluations_says_the_served_models_do_not_do_
 
 def test_two_runs_flattered_by_the_same_copies_keep_their_verdict_with_the_caveat():
     diff = Difference("accuracy", 0.2, 0.1, 0.3, only_this=0, only_other=20)
-    same = "test split overlaps train/val: 57 exact duplicate images"
+    same, clean = SplitOverlap(exact=57), SplitOverlap()
     assert verdict(diff, "a", "b", [None, None], (same, same)) == (
-        f"b is better; both runs' test figures are optimistic alike ({same})"
+        "b is better; both runs' test figures are optimistic alike "
+        "(test split overlaps train/val: 57 exact duplicate images)"
     )
-    assert verdict(diff, "a", "b", [None, None], (None, same)).startswith("not shown better")
+    assert verdict(diff, "a", "b", [None, None], (clean, same)).startswith("not shown better")
 
 
 def test_two_runs_whose_leakage_is_unknown_are_not_taken_as_alike():
     diff = Difference("accuracy", 0.2, 0.1, 0.3, only_this=0, only_other=20)
-    unknown = UNKNOWN.why
+    unknown = UNKNOWN
     assert verdict(diff, "a", "b", [None, None], (unknown, unknown)).startswith("not shown better")
 
 
@@ -124,11 +125,12 @@ def test_paired_differences_on_the_same_test_images(
 
 def test_a_run_tested_on_its_training_images_is_not_called_better():
     diff = Difference("accuracy", 0.2, 0.1, 0.3, only_this=0, only_other=20)
+    leaked, clean = SplitOverlap(exact=3), SplitOverlap()
     why = "test split overlaps train/val: 3 exact duplicate images"
-    assert verdict(diff, "a", "b", [None, None], (None, why)) == (
+    assert verdict(diff, "a", "b", [None, None], (clean, leaked)) == (
         f"not shown better: b scores higher, but its test figures are optimistic ({why})"
     )
-    assert verdict(diff, "a", "b", [None, None], (why, None)) == (
+    assert verdict(diff, "a", "b", [None, None], (leaked, clean)) == (
         f"b is better; a's test figures are optimistic ({why})"
     )
 
