@@ -27,7 +27,6 @@ import json
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Any
 
 from mlflow.entities import Run
 from mlflow.tracking import MlflowClient
@@ -136,29 +135,16 @@ def overlap(tags: dict[str, str]) -> SplitOverlap:
     return SplitOverlap()
 
 
-def _counts(stats: contract.DatasetStats, test: bool) -> SplitOverlap:
-    """Duplicates and shared groups of ``stats``'s split pairs with test (``test``), or of
-    those without it (train/val)."""
-
-    def total(found: dict[str, Any] | None) -> int:
-        return sum(int(v.get("count") or 0) for pair, v in (found or {}).items()
-                   if _on_test(pair) == test)  # fmt: skip
-
-    leakage = stats.leakage or {}
-    groups = (stats.groups or {}).get("overlap")
-    return SplitOverlap(total(leakage.get("exact")), total(leakage.get("near")), total(groups))
-
-
 def stats_overlap(stats: contract.DatasetStats) -> SplitOverlap:
     """What the test split shares with train and val by ``dataset_stats.json`` (the figures the
     trainer's tags carry, ``overlap``)."""
-    return _counts(stats, test=True)
+    return SplitOverlap(**stats.overlap_counts(with_test=True))
 
 
 def train_val_overlap(stats: contract.DatasetStats) -> SplitOverlap:
     """Duplicates and patients shared by train and val only (not a leak into the test figures:
     validation chose the epoch, so its figures may be optimistic)."""
-    return _counts(stats, test=False)
+    return SplitOverlap(**stats.overlap_counts(with_test=False))
 
 
 def describe(found: SplitOverlap, splits: str) -> str:

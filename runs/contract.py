@@ -338,6 +338,28 @@ class DatasetStats(_Open):
         without."""
         return label_conflict_note(self.leakage, DATASET_STATS_JSON)
 
+    @property
+    def test_audited(self) -> bool:
+        """Whether the duplicate check looked at a split pair with test (it had one to read)."""
+        pairs = [p for kind in ("exact", "near") for p in (self.leakage or {}).get(kind) or {}]
+        return any("test" in pair.split("/") for pair in pairs)
+
+    def overlap_counts(self, with_test: bool) -> dict[str, int]:
+        """``{"exact", "near", "groups"}``: duplicates and shared patients summed over the split
+        pairs with test (``with_test``), or without it; the trainer's tag and the dashboard's
+        leakage rule both count with this."""
+
+        def total(found: dict[str, Any] | None) -> int:
+            return sum(int(v.get("count") or 0) for pair, v in (found or {}).items()
+                       if ("test" in pair.split("/")) == with_test)  # fmt: skip
+
+        leakage = self.leakage or {}
+        return {
+            "exact": total(leakage.get("exact")),
+            "near": total(leakage.get("near")),
+            "groups": total((self.groups or {}).get("overlap")),
+        }
+
 
 def _new_id() -> str:
     return uuid.uuid4().hex

@@ -109,17 +109,10 @@ def overlap_tag(stats: dict[str, Any]) -> str:
     so that a reader does not take an unchecked split for a clean one (a test split added
     after training is evaluated all the same). The dashboard reads it
     (``dashboard.leakage.overlap``) before the words of ``leakage_warning``."""
-    leakage = stats.get("leakage") or {}
-    pairs = [pair for kind in ("exact", "near") for pair in leakage.get(kind) or {}]
-    if not any("test" in pair.split("/") for pair in pairs):
+    found = contract.DatasetStats.model_validate(stats)
+    if not found.test_audited:
         return json.dumps({"audited": False})
-
-    def on_test(found: dict[str, Any]) -> int:
-        return sum(int(v["count"]) for pair, v in found.items() if "test" in pair.split("/"))
-
-    counts = {kind: on_test(leakage.get(kind) or {}) for kind in ("exact", "near")}
-    counts["groups"] = on_test((stats.get("groups") or {}).get("overlap") or {})
-    return json.dumps(counts)
+    return json.dumps(found.overlap_counts(with_test=True))
 
 
 def audit_warning(stats: dict[str, Any]) -> str | None:
