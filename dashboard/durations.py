@@ -12,13 +12,21 @@ def when(ms: int | None) -> str:
     return datetime.fromtimestamp(ms / 1000, UTC).strftime("%Y-%m-%d %H:%M") if ms else "–"
 
 
-def _last_report_ms(tags: dict[str, str]) -> int | None:
-    """When the trainer last reported progress (``pipeline.progress``'s ``at``), in ms."""
+def last_report(tags: dict[str, str]) -> tuple[datetime, dict] | None:
+    """The trainer's last progress report (``pipeline.progress``): when (with its time zone)
+    and the report itself (epoch, epochs, member, members); None without a readable one."""
     try:
-        at = datetime.fromisoformat(json.loads(tags[contract.PROGRESS_TAG])["at"])
-        return round(at.timestamp() * 1000) if at.tzinfo else None
+        report = json.loads(tags[contract.PROGRESS_TAG])
+        at = datetime.fromisoformat(report["at"])
     except (KeyError, TypeError, ValueError):
         return None
+    return (at, report) if at.tzinfo else None
+
+
+def _last_report_ms(tags: dict[str, str]) -> int | None:
+    """When the trainer last reported progress, in ms."""
+    found = last_report(tags)
+    return None if found is None else round(found[0].timestamp() * 1000)
 
 
 def duration(run: dict) -> str:

@@ -3,14 +3,13 @@
 Only the open tab loads anything; the leaderboard is one page of ``search_runs``.
 """
 
-import json
 from dataclasses import replace
 from datetime import UTC, datetime
 
 import streamlit as st
 
 from common import PipelineError
-from dashboard import board, data, leaderboard, sidebar
+from dashboard import board, data, durations, leaderboard, sidebar
 from dashboard.context import Context, render_safely, session_settings
 from dashboard.tabs.artifacts_tab import render_artifacts
 from dashboard.tabs.compare import render_compare
@@ -106,14 +105,16 @@ def _header(ctx: Context) -> None:
 def last_report(tags: dict[str, str], now: datetime | None = None) -> str:
     """`` (last report: epoch 36 of 40, 23 min ago)`` from the trainer's progress tag; empty
     when there is none (a run of an older trainer, or before its first epoch)."""
+    found = durations.last_report(tags)
+    if found is None:
+        return ""
+    at, report = found
     try:
-        report = json.loads(tags[contract.PROGRESS_TAG])
-        at = datetime.fromisoformat(report["at"])
         epoch, epochs = int(report["epoch"]), int(report["epochs"])
         member, members = int(report.get("member", 1)), int(report.get("members", 1))
-        minutes = max(0, round(((now or datetime.now(UTC)) - at).total_seconds() / 60))
-    except (KeyError, TypeError, ValueError):  # TypeError too: a time without its zone
+    except (KeyError, TypeError, ValueError):
         return ""
+    minutes = max(0, round(((now or datetime.now(UTC)) - at).total_seconds() / 60))
     of = f" of member {member} of {members}" if members > 1 else ""
     return f" (last report: epoch {epoch} of {epochs}{of}, {minutes} min ago)"
 
