@@ -187,11 +187,13 @@ class Ranked:
     """The best runs by a metric, best first, and how many runs were left out for having been
     evaluated on other test data than the best of them (their figures do not rank with it), or
     on a test split that shares images or patients with their training data (``leaked``: their
-    figures are optimistic, ``dashboard.leakage``)."""
+    figures are optimistic, ``dashboard.leakage``), or whose leakage is not known (``unknown``:
+    the trainer did not check, or its tag cannot be read)."""
 
     run_ids: list[str]
     other_data: int = 0
     leaked: int = 0
+    unknown: int = 0
 
 
 def top_runs(
@@ -212,7 +214,8 @@ def top_runs(
     Runs evaluated on other test data than the best of them (``Basis.dataset_hash``) are left
     out too: figures of different test sets do not rank against each other. So are runs whose
     test split shares images or patients with their training data (``Basis.leakage``, from the
-    trainer's tag in the search result: no file read per run), counted in ``Ranked.leaked``.
+    trainer's tag in the search result: no file read per run), counted in ``Ranked.leaked``,
+    and runs whose leakage is unknown, counted in ``Ranked.unknown``.
 
     Raises:
         InvalidInput: ``k`` below 1, or an unknown metric.
@@ -245,13 +248,19 @@ def top_runs(
         # each other
         bases = [leaderboard.basis_of({"tags": r.data.tags}) for r in runs]
         ranks = leaderboard.ranking(bases)
-        leaked = sum(b.caveat is None and not rank for b, rank in zip(bases, ranks, strict=True))
+        out = [b.overlap.unknown for b, rank in zip(bases, ranks, strict=True)
+               if b.caveat is None and not rank]  # fmt: skip
         plain = [(r, b) for r, b, rank in zip(runs, bases, ranks, strict=True) if rank]
         # ranked within the test data of the best plain run (evaluations from before the data
         # tags, of unknown data, count as plain and rank with it)
         data = next((b.dataset_hash for _, b in plain if b.dataset_hash), None)
         runs = [r for r, b in plain if b.dataset_hash in (None, data)]
-        return Ranked([r.info.run_id for r in runs[:k]], len(plain) - len(runs), leaked)
+        return Ranked(
+            [r.info.run_id for r in runs[:k]],
+            len(plain) - len(runs),
+            leaked=sum(not unknown for unknown in out),
+            unknown=sum(bool(unknown) for unknown in out),
+        )
     return Ranked([r.info.run_id for r in runs[:k]])
 
 
@@ -283,6 +292,12 @@ def download_top(
                 f"; {ranked.leaked} run(s) were left out because their test split shares "
                 "images or patients with their training data (their test figures are "
                 "optimistic)"
+            )
+        if ranked.unknown:
+            left_out += (
+                f"; {ranked.unknown} run(s) were left out because whether their test split "
+                "shares images with their training data is unknown (the trainer did not check, "
+                "or its tag cannot be read)"
             )
         raise InvalidInput(
             f"no finished run{on} of experiment {experiment_id} has the metric {metric!r}"

@@ -8,6 +8,7 @@ import streamlit as st
 from common import metric_keys
 from dashboard import choose, data, handoff, leaderboard, reports, selection
 from dashboard.context import Context
+from dashboard.leakage import LEAK
 from dashboard.model_card import build_model_card, evaluation_table, serving_instructions
 from dashboard.tabs.choose_form import DONE, render_choose, show_done
 from jobs import SelectionStore, get_database
@@ -185,6 +186,12 @@ def _downloads(ctx: Context, found: choose.Assessment) -> None:
                     "patients with their training data (the trainer's leakage check), so their "
                     f"{metric} is optimistic beside these runs'."
                 )
+            if ranked.unknown:
+                st.info(
+                    f"{ranked.unknown} run(s) were not ranked: whether their test split shares "
+                    "images with their training data is unknown (the trainer did not check, or "
+                    "its tag cannot be read); the Metrics tab shows what dataset_stats.json found."
+                )
             runs = [data.run(ctx.uri, d.run_id) for d in got]  # K at most, once per press
             st.dataframe(pd.DataFrame(top_k_rows(got, runs, metric)), hide_index=True)
 
@@ -192,18 +199,27 @@ def _downloads(ctx: Context, found: choose.Assessment) -> None:
 def top_k_rows(got: list[selection.Download], runs: list[dict], metric: str) -> list[dict]:
     """The table of a top-K download (``runs``: the summaries of ``got``'s runs, in order):
     each run's name, ``metric`` with its interval, what its evaluation was measured on when a
-    test figure is not plain (``leaderboard.Basis.caveat``), and where it went."""
-    test = metric.startswith(metric_keys.EVAL_PREFIX)
-    return [
-        {
-            "run": run["run_name"],
-            "run_id": d.run_id,
-            metric: leaderboard.format_value(d.metrics, metric),
-            "caveat": (test and leaderboard.basis_of(run).caveat) or "",
-            "path": str(d.artifacts_path),
-        }
-        for d, run in zip(got, runs, strict=True)
-    ]
+    test figure is not plain (``leaderboard.Basis.caveat``) or what its test split shares with
+    its training data (runs of one data set with the same copies rank among themselves, but
+    their figures are optimistic), and where it went."""
+    rows = []
+    for d, run in zip(got, runs, strict=True):
+        caveats = []
+        if metric.startswith(metric_keys.EVAL_PREFIX):
+            basis = leaderboard.basis_of(run)
+            caveats = [basis.caveat] if basis.caveat else []
+            if basis.overlap:
+                caveats.append(f"{LEAK} {basis.overlap.why}")
+        rows.append(
+            {
+                "run": run["run_name"],
+                "run_id": d.run_id,
+                metric: leaderboard.format_value(d.metrics, metric),
+                "caveat": "; ".join(caveats),
+                "path": str(d.artifacts_path),
+            }
+        )
+    return rows
 
 
 def _trail(ctx: Context, named: handoff.Served | None) -> None:

@@ -265,3 +265,17 @@ def test_top_k_does_not_rank_a_leaked_run_alone_on_its_test_data(mlflow_server, 
     got = top_runs(mlflow_server, experiment_id, "eval_accuracy", 3, True)
     assert got.run_ids == [ranked["a"], ranked["b"]]
     assert (got.leaked, got.other_data) == (1, 0)
+
+
+def test_top_k_counts_runs_of_unknown_leakage_apart_from_leaked_ones(mlflow_server, leakage_tags):
+    """A run whose trainer did not check its test split is not said to share images: it is
+    counted as unknown, the leaked one as leaked."""
+    from runs import contract
+
+    unchecked = {contract.TEST_OVERLAP_TAG: json.dumps({"audited": False})}
+    runs = [("leaky", 0.99, leakage_tags["test"]), ("unchecked", 0.95, unchecked),
+            ("a", 0.7, {})]  # fmt: skip
+    experiment_id, ranked = _evaluated_runs(mlflow_server, runs)
+    got = top_runs(mlflow_server, experiment_id, "eval_accuracy", 3, True)
+    assert got.run_ids == [ranked["a"]]
+    assert (got.leaked, got.unknown, got.other_data) == (1, 1, 0)

@@ -141,6 +141,19 @@ def test_the_top_k_table_names_each_run_with_its_interval_and_caveat(tmp_path):
     assert rows[0]["caveat"] == "† tta 'both'"
 
 
+def test_the_top_k_table_marks_a_run_whose_test_split_shares_images(tmp_path, leakage_tags):
+    """Runs of one data set with the same copies across splits (BreastMNIST) rank among
+    themselves: each row of the download says its figures are optimistic."""
+    got = [Download("a" * 32, "runs:/a/model", tmp_path / "a", {"eval_accuracy": 0.9})]
+    tags = {**leakage_tags["test"], "pipeline.evaluation.path": "evaluation/j-1",
+            "pipeline.evaluation.basis_of": "evaluation/j-1"}  # fmt: skip
+    rows = top_k_rows(got, [{"run_name": "leaky", "tags": tags}], "eval_accuracy")
+    assert rows[0]["caveat"] == "⚠ test split overlaps train/val: 3 exact duplicate images"
+    assert (
+        top_k_rows(got, [{"run_name": "leaky", "tags": tags}], "best_val_auc")[0]["caveat"] == ""
+    )  # a validation figure is not flattered by test copies
+
+
 def test_model_card_and_how_to_call_the_predictor(page_env, model_name, dashboard_runs):
     at = open_page(
         dashboard_runs["pipeline"], "Choose model", experiment_id=dashboard_runs["experiment"]
