@@ -177,8 +177,9 @@ def get_args_parser(add_help: bool = True) -> argparse.ArgumentParser:
     model.add_argument(
         "--positive-class",
         default=None,
-        help="two classes: the class whose sensitivity the threshold targets (default: the "
-        "second class, label 1)",
+        help="two classes: the class whose sensitivity the threshold targets, a name or label "
+        "number (default: the class beside one named normal, benign, healthy, negative, "
+        "control or no/non/not ...; else the second class, label 1, with a warning)",
     )
     model.add_argument(
         "--ensemble",

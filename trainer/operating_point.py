@@ -1,6 +1,7 @@
 """The decision threshold of a two-class model, chosen on validation data for a target
 sensitivity (written by the trainer as ``operating_point.json``, applied by the evaluator)."""
 
+import re
 from typing import Any
 
 import numpy as np
@@ -11,22 +12,63 @@ from common import InvalidInput
 from runs import inference
 from trainer.engine import Batches, inputs_of
 
+# Words that name the class without the finding: of two classes, the other one is the finding,
+# whose sensitivity the threshold targets ("malignant" beside "normal, benign", "pneumonia"
+# beside "normal", "abnormal" beside "normal", "tumor" beside "no_tumor").
+NEGATIVE_WORDS = frozenset({"normal", "benign", "healthy", "negative", "control"})
+NEGATING = frozenset({"no", "non", "not", "without"})
 
-def positive_index(class_names: list[str], positive: str | None) -> int:
-    """Index of the positive class: ``positive`` (a name, or a label number), default label 1.
+
+def _reads_negative(name: str) -> bool:
+    words = re.findall(r"[a-z]+", name.lower())
+    return bool(words) and (words[0] in NEGATING or not NEGATIVE_WORDS.isdisjoint(words))
+
+
+def choose_positive(class_names: list[str], positive: str | None) -> tuple[int, str]:
+    """Index of the positive class (the finding whose sensitivity the threshold targets) and how
+    it was chosen: ``positive`` (a name, or a label number); else, of two classes, the one
+    beside a class whose name reads as without the finding (``normal``, ``benign``,
+    ``no_tumor``...); else label 1, the second class, which the names do not confirm.
 
     Raises:
         InvalidInput: ``positive`` is not one of the classes.
     """
     if positive is None:
-        return 1
+        negative = [i for i, name in enumerate(class_names) if _reads_negative(name)]
+        if len(class_names) == 2 and len(negative) == 1:
+            found = class_names[negative[0]]
+            return 1 - negative[0], f"by name: {found!r} reads as the class without the finding"
+        return 1, UNCONFIRMED
     if positive in class_names:
-        return class_names.index(positive)
+        return class_names.index(positive), "--positive-class"
     if positive.isdigit() and int(positive) < len(class_names):
-        return int(positive)
+        return int(positive), "--positive-class"
     raise InvalidInput(
         f"--positive-class {positive!r} is not one of the classes ({', '.join(class_names)}); "
         "pass one of these names or its label number"
+    )
+
+
+UNCONFIRMED = "the second class (label 1): the class names do not say which one is the finding"
+
+
+def positive_index(class_names: list[str], positive: str | None) -> int:
+    """Index of the positive class (``choose_positive``)."""
+    return choose_positive(class_names, positive)[0]
+
+
+def positive_warning(class_names: list[str], positive: str | None, target: float) -> str | None:
+    """What to tell before training when the positive class was taken as label 1 without the
+    names confirming it (bare numbers such as a MedMNIST ``.npz``'s ``0``/``1``): the threshold
+    may protect the wrong class. None when ``--positive-class`` or the names chose it."""
+    index, how = choose_positive(class_names, positive)
+    if how != UNCONFIRMED:
+        return None
+    other = class_names[1 - index]
+    return (
+        f"the decision threshold targets sensitivity {target} for class {class_names[index]!r} "
+        f"({how}); if the finding is {other!r}, pass --positive-class {other!r} (BreastMNIST's "
+        "label 0 is malignant: --positive-class 0)"
     )
 
 
@@ -83,8 +125,11 @@ def check_threshold_data(
 def threshold_for_sensitivity(
     positive: np.ndarray, score: np.ndarray, target: float
 ) -> tuple[float, float, float]:
-    """The highest threshold ``t`` with sensitivity ≥ ``target`` when predicting positive for
-    ``score ≥ t``; returns ``(t, sensitivity, specificity)`` on these data.
+    """A threshold ``t`` with the highest specificity at sensitivity ≥ ``target`` when
+    predicting positive for ``score ≥ t``; returns ``(t, sensitivity, specificity)`` on these
+    data. ``t`` lies halfway between the lowest positive score it keeps and the next lower
+    score, not on a score: a probability's last digits vary with the batch size (float
+    arithmetic), which would move an image sitting on the threshold to the other side.
 
     Raises:
         InvalidInput: ``positive`` lacks positives or negatives (the ROC curve is undefined).
@@ -96,7 +141,9 @@ def threshold_for_sensitivity(
         )
     fpr, tpr, thresholds = roc_curve(positive, score, drop_intermediate=False)
     i = int(np.argmax(tpr >= target - 1e-12))  # tpr rises to 1, so there is always one
-    return float(min(thresholds[i], 1.0)), float(tpr[i]), float(1.0 - fpr[i])
+    kept = min(float(thresholds[i]), 1.0)  # thresholds[0] is inf: no score reaches it
+    below = float(thresholds[i + 1]) if i + 1 < len(thresholds) else 0.0
+    return (kept + below) / 2, float(tpr[i]), float(1.0 - fpr[i])
 
 
 def choose_threshold(
@@ -109,7 +156,7 @@ def choose_threshold(
 ) -> dict[str, Any]:
     """The operating point of ``model`` on the validation split: the document logged as
     ``operating_point.json``."""
-    index = positive_index(class_names, positive)
+    index, how = choose_positive(class_names, positive)
     probs = inference.predict(model, inputs_of(val, device)).numpy()
     labels = np.asarray(val.labels)
     threshold, sensitivity, specificity = threshold_for_sensitivity(
@@ -118,6 +165,7 @@ def choose_threshold(
     return {
         "positive_class": class_names[index],
         "positive_index": index,
+        "positive_chosen": how,
         "target_sensitivity": target,
         "threshold": threshold,
         "rule": f"predict {class_names[index]!r} when its probability >= threshold",

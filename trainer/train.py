@@ -28,7 +28,7 @@ from trainer.cli import get_args_parser
 from trainer.data import load, training_set, warn_data
 from trainer.engine import build_optimizer, build_scheduler, evaluate, train_one_epoch
 from trainer.loop import Training, balanced_class_weights, build_ema
-from trainer.operating_point import check_threshold_data, choose_threshold, positive_index
+from trainer.operating_point import check_threshold_data, choose_threshold, positive_warning
 
 __all__ = ["evaluate", "get_args_parser", "main", "train", "train_one_epoch"]
 
@@ -150,10 +150,15 @@ def _session(args, dist_info, device, checkpoint_path: Path, member: int = 0,
             f"frame; use at most {(min(height, width) - 1) // 2} pixels (a few % of the size)"
         )
     if num_classes == 2 and args.target_sensitivity > 0:
-        positive_index(preprocessing.class_names, args.positive_class)  # fail before training
+        # fails before training on an unknown class; warns once when the names do not
+        # confirm which class the threshold protects
+        names = list(preprocessing.class_names)
+        warning = positive_warning(names, args.positive_class, args.target_sensitivity)
+        if warning and member == 0 and dist_info.is_main:
+            print(f"warning: {warning}", file=sys.stderr, flush=True)
         check_threshold_data(
             dataset.val.labels,
-            list(preprocessing.class_names),
+            names,
             dataset.val_how,
             dataset.val_carve_units,
         )

@@ -23,15 +23,33 @@ from runs import (
     threshold_labels,
 )
 from trainer import train
-from trainer.operating_point import positive_index, threshold_for_sensitivity
+from trainer.operating_point import positive_index, positive_warning, threshold_for_sensitivity
 
 
 def test_threshold_is_the_highest_that_reaches_the_target_sensitivity():
+    """Halfway between the lowest positive score kept and the next lower score."""
     positive = np.array([1, 1, 1, 1, 0, 0, 0, 0], dtype=bool)
     score = np.array([0.9, 0.8, 0.6, 0.3, 0.7, 0.4, 0.2, 0.1])
     threshold, sensitivity, specificity = threshold_for_sensitivity(positive, score, 0.75)
-    assert threshold == 0.6 and sensitivity == 0.75 and specificity == 0.75
-    assert threshold_for_sensitivity(positive, score, 1.0)[0] == 0.3
+    assert threshold == pytest.approx(0.5) and sensitivity == 0.75 and specificity == 0.75
+    assert threshold_for_sensitivity(positive, score, 1.0)[0] == pytest.approx(0.25)
+
+
+def test_threshold_keeps_its_decisions_under_float_noise_of_the_scores():
+    """A positive's probability varies in its 7th digit with the batch size: on the threshold
+    it would fall below it in another batch and the validation sensitivity would not hold."""
+    positive = np.array([1, 1, 1, 0, 0], dtype=bool)
+    score = np.array([0.9, 0.5, 0.3064421689, 0.28, 0.1])
+    threshold = threshold_for_sensitivity(positive, score, 1.0)[0]
+    noisy = score[2] - 1e-7  # the same image, scored in another batch
+    assert noisy >= threshold > score[3]
+
+
+def test_the_lowest_score_kept_gives_a_threshold_below_it():
+    positive = np.array([1, 0, 1], dtype=bool)
+    score = np.array([0.9, 0.5, 0.2])
+    threshold, sensitivity, _ = threshold_for_sensitivity(positive, score, 1.0)
+    assert threshold == pytest.approx(0.1) and sensitivity == 1.0
 
 
 def test_a_validation_split_of_one_class_cannot_choose_a_threshold():
@@ -40,10 +58,29 @@ def test_a_validation_split_of_one_class_cannot_choose_a_threshold():
 
 
 def test_unknown_positive_class_names_the_classes():
-    assert positive_index(["malignant", "benign"], None) == 1
     assert positive_index(["malignant", "benign"], "malignant") == 0
     with pytest.raises(InvalidInput, match=r"'cyst' is not one of the classes \(malignant, benign"):
         positive_index(["malignant", "benign"], "cyst")
+
+
+@pytest.mark.parametrize(
+    ("names", "finding"),
+    [(["malignant", "normal, benign"], "malignant"), (["benign", "malignant"], "malignant"),
+     (["abnormal", "normal"], "abnormal"), (["no_tumor", "tumor"], "tumor"),
+     (["Pneumonia", "NORMAL"], "Pneumonia"), (["non-cancer", "cancer"], "cancer")],
+)  # fmt: skip
+def test_the_positive_class_is_the_one_beside_a_class_named_without_the_finding(names, finding):
+    assert names[positive_index(names, None)] == finding
+    assert positive_warning(names, None, 0.9) is None
+
+
+@pytest.mark.parametrize("names", [["0", "1"], ["normal", "benign"], ["cyst", "mass"]])
+def test_names_that_do_not_say_the_finding_take_label_1_with_a_warning(names):
+    assert positive_index(names, None) == 1
+    warning = positive_warning(names, None, 0.9)
+    assert f"for class {names[1]!r}" in warning
+    assert f"pass --positive-class {names[0]!r}" in warning
+    assert positive_warning(names, names[0], 0.9) is None  # said: nothing to warn of
 
 
 def test_sensitivity_and_specificity_per_class_have_wilson_intervals():
@@ -88,6 +125,7 @@ def test_trainer_logs_the_threshold_chosen_on_validation(two_class_run, mlflow_s
     with open(point, encoding="utf-8") as f:
         point = json.load(f)
     assert point["chosen_on"] == "validation" and point["positive_class"] == "melanoma"
+    assert point["positive_chosen"] == "--positive-class"
     assert point["n_val"] == 12 and point["val_sensitivity"] >= 0.8
     params = client.get_run(two_class_run).data.params
     assert float(params["decision_threshold"]) == pytest.approx(point["threshold"], abs=1e-6)

@@ -160,6 +160,20 @@ def test_unreadable_files_are_named_on_the_console(trainer_argv, tmp_path, capsy
     assert "and 1 more; dataset_stats.json lists each with its reason" in err
 
 
+def test_class_names_that_do_not_say_the_finding_warn_once_which_one_is_protected(
+    trainer_argv, tmp_path, capsys, mlflow_server
+):
+    """Classes ``a`` and ``b`` (as a MedMNIST .npz's ``0`` and ``1``): the threshold protects
+    label 1, said once for the ensemble, and recorded in the operating point."""
+    data = grey_folder(tmp_path / "data", (16, 16))
+    run_id = train(trainer_argv("--epochs", "1", "--ensemble", "2", data=data))
+    err = capsys.readouterr().err
+    assert err.count("warning: the decision threshold targets sensitivity 0.9 for class 'b'") == 1
+    assert "pass --positive-class 'a'" in err
+    point = mlflow.MlflowClient(mlflow_server).get_run(run_id).data.params
+    assert point["positive_class"] == "b"
+
+
 def test_a_validation_split_without_one_class_is_refused_before_training(
     trainer_argv, tmp_path, mlflow_server
 ):
