@@ -35,11 +35,13 @@ def _check_names(names: Sequence[str], n_classes: int | None = None) -> None:
 
 
 def _write(images: ImageSet, folder: Path, names: list[str], prefix: str) -> int:
+    # Numbered by the image's index in the file's split, from 0, as the evaluator's `index`,
+    # the explainer's `test_index` and the trainer's warnings (`test[7]`) count them.
     for i, (image, label) in enumerate(zip(images.images, images.labels, strict=True)):
         target = folder / names[label]
         target.mkdir(parents=True, exist_ok=True)
         pixels = image[..., 0] if image.shape[-1] == 1 else image
-        Image.fromarray(pixels).save(target / f"{prefix}_{i + 1:05d}.png")
+        Image.fromarray(pixels).save(target / f"{prefix}_{i:05d}.png")
     return len(images)
 
 

@@ -12,8 +12,8 @@ def test_val_goes_into_train_by_default(breastmnist, tmp_path):
     counts = import_medmnist(breastmnist, tmp_path / "out")
     assert counts == {"train": 546 + 78, "test": 156}
     assert not (tmp_path / "out" / "val").exists()
-    assert (tmp_path / "out" / "train" / "0" / "val_00001.png").exists() or (
-        tmp_path / "out" / "train" / "1" / "val_00001.png"
+    assert (tmp_path / "out" / "train" / "0" / "val_00000.png").exists() or (
+        tmp_path / "out" / "train" / "1" / "val_00000.png"
     ).exists()
 
 
@@ -25,12 +25,13 @@ def test_keep_val_writes_a_val_folder(breastmnist, tmp_path):
 
 
 def test_written_pixels_and_labels_match_the_file(breastmnist, tmp_path):
+    """A file is named by its image's index in the split, from 0, as evaluations count it."""
     import_medmnist(breastmnist, tmp_path / "out", class_names=["malignant", "benign"])
     raw = np.load(breastmnist)
-    first_label = int(raw["test_labels"][0, 0])
-    name = ["malignant", "benign"][first_label]
-    image = np.asarray(Image.open(tmp_path / "out" / "test" / name / "test_00001.png"))
-    np.testing.assert_array_equal(image, raw["test_images"][0])
+    for index in (0, 141):
+        name = ["malignant", "benign"][int(raw["test_labels"][index, 0])]
+        image = np.asarray(Image.open(tmp_path / "out" / "test" / name / f"test_{index:05d}.png"))
+        np.testing.assert_array_equal(image, raw["test_images"][index])
 
 
 def test_refuses_a_folder_that_holds_a_dataset(breastmnist, image_folder):
