@@ -40,7 +40,7 @@ from dashboard.handoff import (
     is_evaluated,
 )
 from dashboard.leakage import run_leakage
-from dashboard.versions import register, retag
+from dashboard.versions import one_choice_at_a_time, register, retag
 from jobs import STORE_ERRORS, SelectionStore, get_database
 from runs import (
     CONFIRMED_FROM_TAG,
@@ -239,60 +239,61 @@ def choose_run(
     for key, value in run.data.metrics.items():  # the figures of the rule that `decision` uses
         if metric_keys.at_threshold(key):
             tags[key] = f"{value:.6g}"
-    current = aliased_version(settings)
-    # Chosen before (a version of this run's own logged model): the alias stays on it, no
-    # second copy. A version registered otherwise (e.g. from files that cannot be served) is not.
-    # (The source names the logged model; ModelVersion.model_id is empty in some stores.)
-    already = current is not None and current.source == f"models:/{found.logged_model_id}"
-    if already:
-        # The version's tags describe this choice, as its record does: the first choice's reason
-        # and figures (e.g. of an evaluation since replaced) would contradict the audit trail,
-        # which keeps every choice. A confirmation is only added: the predictor may need the one
-        # there (it kept the version before), and a choice seeing no change says nothing of it.
-        number = str(current.version)
-        retag(client, current, tags)
-    else:
-        number = str(register(client, name, run_id, found.logged_model_id, tags).version)
+    with one_choice_at_a_time(settings.run_id_file):  # alias, run_id.txt, record: one choice
+        current = aliased_version(settings)
+        # Chosen before (a version of this run's own logged model): the alias stays on it, no
+        # second copy. A version registered otherwise (e.g. from files that cannot be served) is
+        # not. (The source names the logged model; ModelVersion.model_id is empty in some stores.)
+        already = current is not None and current.source == f"models:/{found.logged_model_id}"
+        if already:
+            # The version's tags describe this choice, as its record does: the first choice's reason
+            # and figures (e.g. of an evaluation since replaced) would contradict the audit trail,
+            # which keeps every choice. A confirmation is only added: the predictor may need the one
+            # there (it kept the version before), and a choice seeing no change says nothing of it.
+            number = str(current.version)
+            retag(client, current, tags)
+        else:
+            number = str(register(client, name, run_id, found.logged_model_id, tags).version)
+            try:
+                client.set_registered_model_alias(name, alias, number)
+            except MlflowException as exc:
+                raise ServiceUnavailable(
+                    f"registered {name} version {number} but could not point the alias "
+                    f"{alias!r} at it ({exc.message}); choose the run again."
+                ) from exc
         try:
-            client.set_registered_model_alias(name, alias, number)
-        except MlflowException as exc:
+            id_file = atomic_write_text(settings.run_id_file, run_id + "\n")
+        except OSError as exc:  # the alias has moved: say so, and how to finish the choice
             raise ServiceUnavailable(
-                f"registered {name} version {number} but could not point the alias "
-                f"{alias!r} at it ({exc.message}); choose the run again."
+                f"{name} version {number} is now {alias!r}, but {settings.run_id_file} "
+                f"could not be written ({type(exc).__name__}: {exc}); check RUN_ID_FILE and its "
+                "folder, then choose the run again."
             ) from exc
-    try:
-        id_file = atomic_write_text(settings.run_id_file, run_id + "\n")
-    except OSError as exc:  # the alias has moved: say so, and how to finish the choice
-        raise ServiceUnavailable(
-            f"{name} version {number} is now {alias!r}, but {settings.run_id_file} "
-            f"could not be written ({type(exc).__name__}: {exc}); check RUN_ID_FILE and its "
-            "folder, then choose the run again."
-        ) from exc
-    record = None
-    if store is not None:
-        record = _record(
-            store,
-            contract.SelectionRecord(
-                run_id=run_id,
-                action="choose",
-                model_uri=f"models:/{name}/{number}",
-                experiment_id=run.info.experiment_id,
-                metrics={
-                    k: v
-                    for k, v in run.data.metrics.items()
-                    if k.startswith(metric_keys.EVAL_PREFIX)
-                },
-                registered_model=name,
-                version=str(number),
-                alias=alias,
-                reason=reason,
-                evaluated=found.evaluated,
-                selected_at=selected_at,
-                selected_by=selected_by,
-                evaluation_caveats=caveats,
-                interface_change=tags.get(CONFIRMED_TAG),  # a blind confirmation too
-            ),
-        )
+        record = None
+        if store is not None:
+            record = _record(
+                store,
+                contract.SelectionRecord(
+                    run_id=run_id,
+                    action="choose",
+                    model_uri=f"models:/{name}/{number}",
+                    experiment_id=run.info.experiment_id,
+                    metrics={
+                        k: v
+                        for k, v in run.data.metrics.items()
+                        if k.startswith(metric_keys.EVAL_PREFIX)
+                    },
+                    registered_model=name,
+                    version=str(number),
+                    alias=alias,
+                    reason=reason,
+                    evaluated=found.evaluated,
+                    selected_at=selected_at,
+                    selected_by=selected_by,
+                    evaluation_caveats=caveats,
+                    interface_change=tags.get(CONFIRMED_TAG),  # a blind confirmation too
+                ),
+            )
     model_uri = f"models:/{name}/{number}"
     return Choice(
         run_id, name, str(number), alias, model_uri, str(id_file), record, caveats, already

@@ -1,6 +1,12 @@
 """Writing the registered versions of a choice (``dashboard.choose``): a new version, or the
 tags of the version that already holds the run's model when the same run is chosen again."""
 
+import fcntl
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
 from mlflow.entities.model_registry import ModelVersion
 from mlflow.exceptions import MlflowException
 from mlflow.tracking import MlflowClient
@@ -9,6 +15,41 @@ from common import ServiceUnavailable, metric_keys
 
 CHOICE_TAGS = ("reason", "evaluation", "evaluated", "run_id", "selected_by", "selected_at")
 """Version tags of a choice besides ``evaluation_*`` (its provenance) and ``eval_*`` (figures)."""
+
+
+@contextmanager
+def one_choice_at_a_time(run_id_file: Path, wait_s: float = 120.0) -> Iterator[None]:
+    """Hold the choice lock (``run_id.txt.lock`` beside ``run_id_file``) for the writes of one
+    choice: two choices at once (two dashboard sessions, the CLI) would interleave moving the
+    alias, writing ``run_id.txt`` and recording, leaving ``run_id.txt`` or the newest record
+    naming a run that the alias does not. The kernel releases the lock however its holder ends.
+    A folder that cannot hold it: no lock (writing ``run_id.txt`` there fails, saying so).
+
+    Raises:
+        ServiceUnavailable: Another choice held the lock for ``wait_s`` seconds.
+    """
+    try:
+        run_id_file.parent.mkdir(parents=True, exist_ok=True)
+        file = open(run_id_file.with_name(run_id_file.name + ".lock"), "a")  # noqa: SIM115
+    except OSError:
+        yield
+        return
+    with file:
+        deadline = time.monotonic() + wait_s
+        while True:
+            try:
+                fcntl.flock(file, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                break
+            except BlockingIOError:
+                if time.monotonic() > deadline:
+                    raise ServiceUnavailable(
+                        f"another choice has been writing {run_id_file} for {wait_s:.0f} s; "
+                        "look at the audit trail, then choose again"
+                    ) from None
+                time.sleep(0.1)
+            except OSError:  # a file system without locks: as without a folder
+                break
+        yield  # closing the file releases the lock
 
 
 def is_choice_tag(key: str) -> bool:

@@ -11,6 +11,7 @@ import json
 import os
 import sys
 import time
+import uuid
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -24,7 +25,8 @@ from mlflow.entities import Metric, Param
 from mlflow.tracking import MlflowClient
 from streamlit.testing.v1 import AppTest
 
-from common import get_settings
+from common import Settings, get_settings
+from jobs import SelectionStore, get_database
 from runs import DECODING_VERSION, Preprocessing, build_model, log_classifier
 
 APP = str(Path(__file__).resolve().parents[2] / "dashboard" / "dashboard.py")
@@ -354,3 +356,23 @@ def leak(uri: str, run_id: str, near: str | None = "train/test", groups: str | N
         stats["groups"] = {"per_split": {"train": 9, "test": 4},
                            "overlap": {groups: {"count": 2, "examples": ["p1", "p2"]}}}  # fmt: skip
     client.log_dict(run_id, stats, "dataset_stats.json")
+
+
+@pytest.fixture
+def settings(mlflow_server, tmp_path) -> Settings:
+    """Settings of a choice: its own registered model name, run_id.txt and store, so that
+    tests do not see each other."""
+    return Settings(
+        _env_file=None,
+        mlflow_tracking_uri=mlflow_server,
+        artifacts_dir=tmp_path / "artifacts",
+        store_dir=tmp_path / "store",
+        mongo_uri=None,
+        run_id_file=tmp_path / "shared" / "run_id.txt",
+        model_name=f"classifier-{uuid.uuid4().hex[:8]}",
+    )
+
+
+@pytest.fixture
+def store(settings) -> SelectionStore:
+    return SelectionStore(get_database(settings))

@@ -3,7 +3,6 @@
 import os
 import subprocess
 import sys
-import uuid
 
 import mlflow
 import pytest
@@ -11,29 +10,9 @@ from mlflow.tracking import MlflowClient
 
 from common import InvalidInput, Settings
 from dashboard.choose import choose_run
-from jobs import SelectionStore, get_database
 from mlpipeline_model import DECODING_VERSION
 from tests.conftest import ROOT, log_untrained_run
 from tests.dashboard.conftest import leak
-
-
-@pytest.fixture
-def settings(mlflow_server, tmp_path) -> Settings:
-    """Its own registered model name, run_id.txt and store, so tests do not see each other."""
-    return Settings(
-        _env_file=None,
-        mlflow_tracking_uri=mlflow_server,
-        artifacts_dir=tmp_path / "artifacts",
-        store_dir=tmp_path / "store",
-        mongo_uri=None,
-        run_id_file=tmp_path / "shared" / "run_id.txt",
-        model_name=f"classifier-{uuid.uuid4().hex[:8]}",
-    )
-
-
-@pytest.fixture
-def store(settings) -> SelectionStore:
-    return SelectionStore(get_database(settings))
 
 
 def test_choice_registers_a_version_moves_the_alias_writes_run_id_and_records_it(

@@ -2,31 +2,14 @@
 from the trainer's tags (leaderboard, top-K) and from dataset_stats.json (choosing)."""
 
 import json
-import uuid
 
 import pytest
 
-from common import InvalidInput, Settings
+from common import InvalidInput
 from dashboard.choose import choose_run
 from dashboard.leakage import SplitOverlap, leakage_caveat, overlap
-from jobs import SelectionStore, get_database
 from runs import contract
 from tests.dashboard.conftest import leak
-
-
-@pytest.fixture
-def settings(mlflow_server, tmp_path) -> Settings:
-    """Its own registered model name, run_id.txt and store (as tests/dashboard/test_choose.py)."""
-    return Settings(
-        _env_file=None, mlflow_tracking_uri=mlflow_server, artifacts_dir=tmp_path / "artifacts",
-        store_dir=tmp_path / "store", mongo_uri=None, run_id_file=tmp_path / "run_id.txt",
-        model_name=f"classifier-{uuid.uuid4().hex[:8]}",
-    )  # fmt: skip
-
-
-@pytest.fixture
-def store(settings) -> SelectionStore:
-    return SelectionStore(get_database(settings))
 
 
 def _stats(groups: dict | None = None, **leakage) -> contract.DatasetStats:

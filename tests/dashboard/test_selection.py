@@ -4,22 +4,11 @@ import uuid
 
 import pytest
 
-from common import InvalidInput, NotFound, ServiceUnavailable, Settings
+from common import InvalidInput, NotFound, ServiceUnavailable
 from dashboard import download_model, download_run, download_top
 from dashboard.choose import choose_run
 from dashboard.selection import DOWNLOAD_JSON, top_runs
 from jobs import SelectionStore, get_database
-
-
-@pytest.fixture
-def settings(mlflow_server, tmp_path) -> Settings:
-    return Settings(
-        _env_file=None,
-        mlflow_tracking_uri=mlflow_server,
-        artifacts_dir=tmp_path / "artifacts",
-        store_dir=tmp_path / "store",
-        mongo_uri=None,
-    )
 
 
 def test_download_puts_model_and_artifacts_in_artifacts_dir(dashboard_runs, settings):
