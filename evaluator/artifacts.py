@@ -15,6 +15,9 @@ if TYPE_CHECKING:
     from dataloader import ImageSet
 
 TOP_WRONG = 5
+CONFUSION_MATRIX_THRESHOLD_PNG = "confusion_matrix_threshold.png"
+"""Two-class runs with an operating point: the confusion matrix of the threshold's decision (the
+served one); ``confusion_matrix.png`` is always the argmax's."""
 
 
 def flat_metrics(report: dict) -> dict[str, float]:
@@ -74,9 +77,10 @@ def write_artifacts(
         }
     )
     point = report.get("operating_points", {}).get("threshold")
+    rule = None if point is None else OperatingPoint.model_validate(point)
     served = pred  # the class each image is served as: the argmax, or the threshold's decision
-    if point is not None:  # what the served model's `decision` says for each image
-        served = decided_labels(OperatingPoint.model_validate(point), probs, names)
+    if rule is not None:  # what the served model's `decision` says for each image
+        served = decided_labels(rule, probs, names)
         table["decision"] = [names[i] for i in served]
     for c, name in enumerate(names):
         table[f"prob_{name}"] = probs[:, c]
@@ -109,7 +113,12 @@ def write_artifacts(
     aucs = [report["per_class"][n]["roc_auc"]["value"] for n in names]
     ece = report["overall"]["ece"]["value"]
     cm = np.array(report["confusion_matrix"])
-    atomic_write_bytes(out / contract.CONFUSION_MATRIX_PNG, plots.confusion_matrix_png(cm, names))
+    argmax_cm = plots.confusion_matrix_png(cm, names, plots.argmax_rule(served=point is None))
+    atomic_write_bytes(out / contract.CONFUSION_MATRIX_PNG, argmax_cm)
+    if rule is not None:
+        at = plots.threshold_rule(rule)
+        threshold_cm = plots.confusion_matrix_png(np.array(point["confusion_matrix"]), names, at)
+        atomic_write_bytes(out / CONFUSION_MATRIX_THRESHOLD_PNG, threshold_cm)
     atomic_write_bytes(out / contract.ROC_CURVES_PNG, plots.roc_curves_png(y, probs, names, aucs))
     calibration = plots.calibration_png(confidence, pred == y, report["ece_bins"], ece)
     atomic_write_bytes(out / contract.CALIBRATION_PNG, calibration)

@@ -1,4 +1,8 @@
-"""Evaluation figures as PNG bytes: confusion matrices, ROC curves, a reliability diagram."""
+"""Evaluation figures as PNG bytes: confusion matrices, ROC curves, a reliability diagram.
+
+Figures are drawn with matplotlib's object API (no pyplot state); each ``*_figure`` function
+returns the figure, which its ``*_png`` twin renders.
+"""
 
 import io
 
@@ -6,29 +10,46 @@ import matplotlib
 
 matplotlib.use("Agg")
 
-import matplotlib.pyplot as plt
 import numpy as np
 import seaborn as sns
 from matplotlib.figure import Figure
 from sklearn.metrics import roc_curve
 
+from runs import OperatingPoint
+
 DPI = 100
+ARGMAX_RULE = "argmax (the most probable class)"
 
 
 def _png(fig: Figure) -> bytes:
     buf = io.BytesIO()
     fig.savefig(buf, format="png", dpi=DPI, bbox_inches="tight")
-    plt.close(fig)
     return buf.getvalue()
 
 
-def confusion_matrix_png(cm: np.ndarray, class_names: list[str]) -> bytes:
-    """Two seaborn heatmaps side by side: counts, and rows normalized to recall per class."""
+def threshold_rule(point: OperatingPoint) -> str:
+    """``threshold 0.3142 for 'malignant' (the served decision)``: the rule in a title."""
+    return f"threshold {point.threshold:.4g} for {point.positive_class!r} (the served decision)"
+
+
+def argmax_rule(served: bool) -> str:
+    """The argmax rule in a title; ``served=False`` for a run served by its threshold."""
+    return ARGMAX_RULE if served else f"{ARGMAX_RULE}, not the served decision"
+
+
+def confusion_matrix_figure(
+    cm: np.ndarray, class_names: list[str], rule: str = ARGMAX_RULE
+) -> Figure:
+    """Two seaborn heatmaps side by side, counts and rows normalized to recall per class, of
+    the decisions by ``rule`` (named in the title and the x axis)."""
     cm = np.asarray(cm)
     rows = cm.sum(1, keepdims=True)
     normalized = np.divide(cm, rows, out=np.zeros(cm.shape), where=rows > 0)
     size = max(4.0, 0.6 * len(class_names) + 2.5)
-    fig, axes = plt.subplots(1, 2, figsize=(2 * size + 1, size))
+    fig = Figure(figsize=(2 * size + 1, size + 0.4))
+    axes = fig.subplots(1, 2)
+    fig.suptitle(f"Decided by {rule}")
+    label = "Predicted label (argmax)" if rule.startswith(ARGMAX_RULE) else "Decided label"
     for ax, data, fmt, title in (
         (axes[0], cm, "d", "Counts"),
         (axes[1], normalized, ".2f", "Normalized by true class"),
@@ -44,15 +65,21 @@ def confusion_matrix_png(cm: np.ndarray, class_names: list[str]) -> bytes:
             cbar=False,
             ax=ax,
         )
-        ax.set(title=title, xlabel="Predicted label", ylabel="True label")
-    return _png(fig)
+        ax.set(title=title, xlabel=label, ylabel="True label")
+    return fig
+
+
+def confusion_matrix_png(cm: np.ndarray, class_names: list[str], rule: str = ARGMAX_RULE) -> bytes:
+    """``confusion_matrix_figure`` as PNG bytes."""
+    return _png(confusion_matrix_figure(cm, class_names, rule))
 
 
 def roc_curves_png(
     y_true: np.ndarray, probs: np.ndarray, class_names: list[str], aucs: list[float | None]
 ) -> bytes:
     """One-vs-rest ROC curve of every class present in ``y_true``, AUC in the legend."""
-    fig, ax = plt.subplots(figsize=(5.5, 5))
+    fig = Figure(figsize=(5.5, 5))
+    ax = fig.subplots()
     palette = sns.color_palette(n_colors=len(class_names))
     for c, name in enumerate(class_names):
         positive = y_true == c
@@ -80,9 +107,8 @@ def calibration_png(confidence: np.ndarray, correct: np.ndarray, bins: int, ece:
     hits = np.bincount(index, weights=correct.astype(float), minlength=bins)
     accuracy = np.divide(hits, counts, out=np.full(bins, np.nan), where=counts > 0)
     centers = (edges[:-1] + edges[1:]) / 2
-    fig, (top, bottom) = plt.subplots(
-        2, 1, figsize=(5.5, 6), sharex=True, gridspec_kw={"height_ratios": [3, 1]}
-    )
+    fig = Figure(figsize=(5.5, 6))
+    top, bottom = fig.subplots(2, 1, sharex=True, gridspec_kw={"height_ratios": [3, 1]})
     top.bar(centers, np.nan_to_num(accuracy), width=1 / bins, edgecolor="black", label="accuracy")
     top.plot([0, 1], [0, 1], "k--", linewidth=0.8, label="perfect calibration")
     top.set(ylabel="Accuracy", title=f"Reliability diagram (ECE {ece:.3f})", ylim=(0, 1))

@@ -2,6 +2,7 @@
 
 import numpy as np
 import pandas as pd
+from PIL import Image
 
 from common import metric_keys
 from dataloader import ImageSet
@@ -48,3 +49,10 @@ def test_every_logged_figure_states_which_way_is_better():
     figures.discard(metric_keys.eval_key("threshold"))  # a setting, not a figure to rank
     assert len(figures) > 20
     assert [key for key in figures if not metric_keys.direction_stated(key)] == []
+
+
+def test_a_threshold_run_also_gets_the_confusion_matrix_of_its_decision(tmp_path):
+    y, probs, report = _threshold_report()
+    write_artifacts(tmp_path, report, y, probs, ImageSet(np.zeros((8, 8, 8, 1), np.uint8), y))
+    with Image.open(tmp_path / "confusion_matrix_threshold.png") as png:
+        assert png.format == "PNG"
