@@ -90,6 +90,11 @@ def main(argv: list[str] | None = None) -> int:
         for cls, values in threshold["per_class"].items():
             sens, spec = values["sensitivity"], values["specificity"]
             print(f"  {cls}: sensitivity {_ci(sens)}, specificity {_ci(spec)}")
+        if "accuracy" in threshold:
+            print(
+                f"  accuracy {_ci(threshold['accuracy'])}, PPV {_ci(threshold['ppv'])}, "
+                f"NPV {_ci(threshold['npv'])}"
+            )
     print(f"artifacts: {', '.join(report['artifacts'])}")
     return 0
 

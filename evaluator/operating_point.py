@@ -4,7 +4,7 @@ classes the decision threshold the trainer chose on validation data (``operating
 import numpy as np
 from sklearn.metrics import confusion_matrix
 
-from evaluator.metrics import class_rates
+from evaluator.metrics import class_rates, wilson
 from runs import OperatingPoint, decided_labels
 
 
@@ -19,15 +19,31 @@ def at_operating_point(y_true: np.ndarray, pred: np.ndarray, class_names: list[s
     return {"per_class": per_class, "confusion_matrix": cm.tolist()}
 
 
+def predictive_values(cm: np.ndarray, class_names: list[str], positive: str) -> dict:
+    """Accuracy, PPV (precision of ``positive``) and NPV (precision of the other class) of a
+    two-class confusion matrix ``cm``, each with its Wilson 95 % interval."""
+    cm = np.asarray(cm)
+    pos = class_names.index(positive)
+    neg = 1 - pos
+    return {
+        "accuracy": wilson(int(np.trace(cm)), int(cm.sum()), "samples").to_dict(),
+        "ppv": class_rates(cm, pos, positive)["precision"].to_dict(),
+        "npv": class_rates(cm, neg, class_names[neg])["precision"].to_dict(),
+    }
+
+
 def operating_points(
     y_true: np.ndarray, probs: np.ndarray, class_names: list[str], point: OperatingPoint | None
 ) -> dict:
     """``{"argmax": ..., "threshold": ...}``; ``threshold`` only for a two-class run with an
     operating point (``runs.read_operating_point``): its fields (``threshold``,
     ``positive_class``, ``target_sensitivity`` and the validation figures the trainer recorded)
-    and the test split decided by it (``runs.decided_labels``, the predictor's rule)."""
+    and the test split decided by it (``runs.decided_labels``, the predictor's rule), with the
+    accuracy, PPV and NPV of that decision (``predictive_values``)."""
     out = {"argmax": at_operating_point(y_true, probs.argmax(1), class_names)}
     if point is not None:
         pred = decided_labels(point, probs, class_names)
-        out["threshold"] = {**point.model_dump(), **at_operating_point(y_true, pred, class_names)}
+        decided = at_operating_point(y_true, pred, class_names)
+        rates = predictive_values(decided["confusion_matrix"], class_names, point.positive_class)
+        out["threshold"] = {**point.model_dump(), **decided, **rates}
     return out

@@ -1,8 +1,12 @@
 """The files of an evaluation, written from a report: the misclassified list under a threshold."""
 
+import json
+
 import numpy as np
 import pandas as pd
+import pytest
 from PIL import Image
+from statsmodels.stats.proportion import proportion_confint
 
 from common import metric_keys
 from dataloader import ImageSet
@@ -56,3 +60,24 @@ def test_a_threshold_run_also_gets_the_confusion_matrix_of_its_decision(tmp_path
     write_artifacts(tmp_path, report, y, probs, ImageSet(np.zeros((8, 8, 8, 1), np.uint8), y))
     with Image.open(tmp_path / "confusion_matrix_threshold.png") as png:
         assert png.format == "PNG"
+
+
+def test_metrics_json_holds_accuracy_ppv_and_npv_at_the_threshold(tmp_path):
+    names = ["benign", "malignant"]
+    y = np.array([1, 1, 1, 0, 0, 0, 0, 0, 0, 0])
+    p1 = np.array([0.9, 0.8, 0.1, 0.7, 0.2, 0.1, 0.1, 0.1, 0.1, 0.1])
+    probs = np.stack([1 - p1, p1], axis=1)
+    point = OperatingPoint(
+        positive_class="malignant", threshold=0.5, target_sensitivity=0.9,
+        val_sensitivity=0.9, val_specificity=0.5, chosen_on="validation",
+    )  # fmt: skip
+    report = compute_metrics(y, probs, names)
+    report["operating_points"] = operating_points(y, probs, names, point)
+    write_artifacts(tmp_path, report, y, probs, ImageSet(np.zeros((10, 8, 8, 1), np.uint8), y))
+    at = json.loads((tmp_path / contract.METRICS_JSON).read_text())["operating_points"]["threshold"]
+    # Decided malignant: images 0, 1 (right) and 3 (wrong); benign: 2 (wrong) and 4-9 (right).
+    for key, (hits, total) in {"accuracy": (8, 10), "ppv": (2, 3), "npv": (6, 7)}.items():
+        low, high = proportion_confint(hits, total, method="wilson")
+        assert at[key] == pytest.approx(
+            {"value": hits / total, "ci_low": low, "ci_high": high, "method": "wilson"}
+        )
