@@ -86,6 +86,11 @@ def write_artifacts(
         table[f"prob_{name}"] = probs[:, c]
     atomic_write_text(out / contract.PREDICTIONS_CSV, table.to_csv(index=False))
 
+    # The rule in each row, so that the file says which one it lists without its column name.
+    served_rule = "argmax"
+    if rule is not None:
+        positive = rule.positive_class
+        served_rule = f"threshold: {positive} when P({positive}) >= {rule.threshold:.4g}"
     # Mistakes of the served rule (as the predictor and the explainer decide), most confident
     # first: the probability of the class served.
     confidence = probs.max(1)
@@ -101,11 +106,12 @@ def write_artifacts(
         path = out / image
         path.parent.mkdir(exist_ok=True)
         pil.save(path, format="PNG")
-        rows.append([rank, i, files[i], names[y[i]], names[served[i]], served_confidence[i], image])
+        decided, confident = names[served[i]], served_confidence[i]
+        rows.append([rank, i, files[i], names[y[i]], decided, confident, image, served_rule])
     # Named as in predictions.csv: ``decision`` is the threshold's class, ``predicted_label`` the
     # most probable one.
     served_as = "decision" if point is not None else "predicted_label"
-    columns = ["rank", "index", "file", "true_label", served_as, "confidence", "image"]
+    columns = ["rank", "index", "file", "true_label", served_as, "confidence", "image", "rule"]
     atomic_write_text(
         out / contract.MISCLASSIFIED_CSV, pd.DataFrame(rows, columns=columns).to_csv(index=False)
     )

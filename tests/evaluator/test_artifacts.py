@@ -81,3 +81,10 @@ def test_metrics_json_holds_accuracy_ppv_and_npv_at_the_threshold(tmp_path):
         assert at[key] == pytest.approx(
             {"value": hits / total, "ci_low": low, "ci_high": high, "method": "wilson"}
         )
+
+
+def test_the_misclassified_list_names_the_rule_that_decided_it(tmp_path):
+    y, probs, report = _threshold_report()
+    write_artifacts(tmp_path, report, y, probs, ImageSet(np.zeros((8, 8, 8, 1), np.uint8), y))
+    wrong = pd.read_csv(tmp_path / contract.MISCLASSIFIED_CSV)
+    assert set(wrong["rule"]) == {"threshold: malignant when P(malignant) >= 0.15"}
