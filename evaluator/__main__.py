@@ -95,6 +95,8 @@ def main(argv: list[str] | None = None) -> int:
                 f"  accuracy {_ci(threshold['accuracy'])}, PPV {_ci(threshold['ppv'])}, "
                 f"NPV {_ci(threshold['npv'])}"
             )
+        if caveat := threshold.get("caveat"):
+            print(f"  caveat: {caveat}")
     print(f"artifacts: {', '.join(report['artifacts'])}")
     return 0
 

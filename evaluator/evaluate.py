@@ -152,7 +152,7 @@ def evaluate_run(
         tta=tta,
         own_data=own_data,
         created_at=datetime.now(UTC).isoformat(timespec="seconds"),
-        operating_points=operating_points(y, probs, names, point),
+        operating_points=operating_points(y, probs, names, point, tta),
         decoding_note=pp.decoding_note,
     )
     flat = flat_metrics(report)

@@ -32,18 +32,38 @@ def predictive_values(cm: np.ndarray, class_names: list[str], positive: str) -> 
     }
 
 
+def tta_caveat(tta: str) -> str | None:
+    """Why figures at the threshold of an evaluation with test-time augmentation ``tta`` are not
+    quite the served decision's; None without augmentation."""
+    if tta == "none":
+        return None
+    return (
+        f"the threshold was chosen on single-pass validation probabilities but is applied here "
+        f"to probabilities averaged over flipped copies (tta={tta}), which are distributed "
+        "otherwise; the served model decides on single-pass probabilities, so its sensitivity "
+        "and specificity at this threshold may differ from these"
+    )
+
+
 def operating_points(
-    y_true: np.ndarray, probs: np.ndarray, class_names: list[str], point: OperatingPoint | None
+    y_true: np.ndarray,
+    probs: np.ndarray,
+    class_names: list[str],
+    point: OperatingPoint | None,
+    tta: str = "none",
 ) -> dict:
     """``{"argmax": ..., "threshold": ...}``; ``threshold`` only for a two-class run with an
     operating point (``runs.read_operating_point``): its fields (``threshold``,
     ``positive_class``, ``target_sensitivity`` and the validation figures the trainer recorded)
     and the test split decided by it (``runs.decided_labels``, the predictor's rule), with the
-    accuracy, PPV and NPV of that decision (``predictive_values``)."""
+    accuracy, PPV and NPV of that decision (``predictive_values``) and, for ``probs`` made with
+    test-time augmentation, a ``caveat`` (``tta_caveat``)."""
     out = {"argmax": at_operating_point(y_true, probs.argmax(1), class_names)}
     if point is not None:
         pred = decided_labels(point, probs, class_names)
         decided = at_operating_point(y_true, pred, class_names)
         rates = predictive_values(decided["confusion_matrix"], class_names, point.positive_class)
         out["threshold"] = {**point.model_dump(), **decided, **rates}
+        if caveat := tta_caveat(tta):
+            out["threshold"]["caveat"] = caveat
     return out

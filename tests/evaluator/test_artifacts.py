@@ -15,6 +15,11 @@ from evaluator.metrics import compute_metrics
 from evaluator.operating_point import operating_points
 from runs import OperatingPoint, contract
 
+POINT = OperatingPoint(
+    positive_class="malignant", threshold=0.15, target_sensitivity=0.9,
+    val_sensitivity=0.9, val_specificity=0.5, chosen_on="validation",
+)  # fmt: skip
+
 
 def _threshold_report() -> tuple[np.ndarray, np.ndarray, dict]:
     """Labels, probabilities and the report of 8 test images of a two-class run decided at a
@@ -23,12 +28,8 @@ def _threshold_report() -> tuple[np.ndarray, np.ndarray, dict]:
     y = np.array([0, 0, 0, 1, 1, 1, 0, 1])
     p1 = np.array([0.30, 0.25, 0.20, 0.90, 0.80, 0.05, 0.02, 0.60])
     probs = np.stack([1 - p1, p1], axis=1)
-    point = OperatingPoint(
-        positive_class="malignant", threshold=0.15, target_sensitivity=0.9,
-        val_sensitivity=0.9, val_specificity=0.5, chosen_on="validation",
-    )  # fmt: skip
     report = compute_metrics(y, probs, names)
-    report["operating_points"] = operating_points(y, probs, names, point)
+    report["operating_points"] = operating_points(y, probs, names, POINT)
     return y, probs, report
 
 
@@ -88,3 +89,10 @@ def test_the_misclassified_list_names_the_rule_that_decided_it(tmp_path):
     write_artifacts(tmp_path, report, y, probs, ImageSet(np.zeros((8, 8, 8, 1), np.uint8), y))
     wrong = pd.read_csv(tmp_path / contract.MISCLASSIFIED_CSV)
     assert set(wrong["rule"]) == {"threshold: malignant when P(malignant) >= 0.15"}
+
+
+def test_figures_at_the_threshold_under_tta_carry_a_caveat():
+    """The threshold was chosen on single-pass probabilities; flip-averaged ones differ."""
+    y, probs, _ = _threshold_report()
+    at = operating_points(y, probs, ["benign", "malignant"], POINT, tta="horizontal")
+    assert "tta=horizontal" in at["threshold"]["caveat"]
