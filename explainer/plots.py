@@ -131,15 +131,26 @@ def cam_grid(
     return _png(fig)
 
 
-def shap_summary(values: np.ndarray, channel_names: list[str], labels: list[str]) -> bytes:
+EXPLAINED_CLASS = "the run's decision, by argmax or by its threshold"
+
+
+def shap_summary_figure(
+    values: np.ndarray,
+    channel_names: list[str],
+    labels: list[str],
+    explained_class: str = EXPLAINED_CLASS,
+) -> Figure:
     """SHAP across the samples: mean |SHAP| per pixel, and each sample's mass per channel.
 
     Args:
         values: SHAP values ``N×C×H×W``.
         channel_names: Name of each input channel.
-        labels: Predicted label of each sample (the class its values explain).
+        labels: The explained class of each sample (the class its values explain).
+        explained_class: How that class was chosen, in the title (``index.json``'s
+            ``settings.explained_class``: ``predicted``, ``decided by the threshold``).
     """
-    fig = Figure(figsize=(10, 4))
+    # Constrained layout keeps the right panel's y label clear of the colour bar's ticks.
+    fig = Figure(figsize=(10, 4), layout="constrained")
     left, right = fig.subplots(1, 2, width_ratios=[1, 1.6])
     mean_abs = np.abs(values).sum(axis=1).mean(axis=0)
     image = left.imshow(mean_abs, cmap="magma")
@@ -178,8 +189,20 @@ def shap_summary(values: np.ndarray, channel_names: list[str], labels: list[str]
         legend=False,
     )
     right.axhline(0, color="grey", lw=0.8)
-    right.set_title("SHAP mass per sample and channel (for the predicted class)", fontsize=10)
-    return _png(fig)
+    right.set_title(
+        f"SHAP mass per sample and channel\n(explained class: {explained_class})", fontsize=10
+    )
+    return fig
+
+
+def shap_summary(
+    values: np.ndarray,
+    channel_names: list[str],
+    labels: list[str],
+    explained_class: str = EXPLAINED_CLASS,
+) -> bytes:
+    """``shap_summary_figure`` as PNG bytes."""
+    return _png(shap_summary_figure(values, channel_names, labels, explained_class))
 
 
 def deletion_plot(report: dict) -> bytes:

@@ -1,6 +1,7 @@
 """What the explainer's figures say in words: the decision explained and each map's scale."""
 
 import numpy as np
+from matplotlib.backends.backend_agg import FigureCanvasAgg
 
 from explainer import plots
 
@@ -30,3 +31,34 @@ def test_each_overlay_reports_the_scale_it_was_drawn_on():
 def test_a_shap_map_is_titled_with_the_images_it_compares_with():
     assert plots.map_title("shap", "±0.5", 16) == "SHAP\n(±0.5, vs 16 test images)"
     assert plots.map_title("gradcam", "0–0.013", 16) == "Grad-CAM\n(0–0.013)"
+
+
+def _shap_values() -> np.ndarray:
+    return np.random.default_rng(0).normal(0, 0.01, (16, 1, 28, 28))
+
+
+def _titles(fig) -> str:
+    return " ".join(ax.get_title() for ax in fig.axes)
+
+
+def test_the_shap_summary_names_how_the_explained_class_was_chosen():
+    fig = plots.shap_summary_figure(
+        _shap_values(), ["grey"], ["b"] * 16, "decided by the threshold"
+    )
+    assert "(explained class: decided by the threshold)" in _titles(fig)
+
+
+def test_the_shap_summary_does_not_claim_the_predicted_class_by_default():
+    """A thresholded run explains the threshold's class, which is not always the most probable."""
+    fig = plots.shap_summary_figure(_shap_values(), ["grey"], ["b"] * 16)
+    assert "predicted" not in _titles(fig)
+
+
+def test_the_shap_summarys_mass_axis_label_clears_the_colour_bar():
+    fig = plots.shap_summary_figure(_shap_values(), ["grey"], ["b"] * 16)
+    renderer = FigureCanvasAgg(fig).get_renderer()
+    fig.draw(renderer)  # places the constrained layout
+    _image, boxes, colour_bar = fig.axes
+    label = boxes.yaxis.label.get_window_extent(renderer)
+    for tick in colour_bar.get_yticklabels():
+        assert not label.overlaps(tick.get_window_extent(renderer)), tick.get_text()
