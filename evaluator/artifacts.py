@@ -125,7 +125,8 @@ def write_artifacts(
         at = plots.threshold_rule(rule)
         threshold_cm = plots.confusion_matrix_png(np.array(point["confusion_matrix"]), names, at)
         atomic_write_bytes(out / CONFUSION_MATRIX_THRESHOLD_PNG, threshold_cm)
-    atomic_write_bytes(out / contract.ROC_CURVES_PNG, plots.roc_curves_png(y, probs, names, aucs))
+    roc = plots.roc_curves_png(y, probs, names, aucs, rule)
+    atomic_write_bytes(out / contract.ROC_CURVES_PNG, roc)
     calibration = plots.calibration_png(confidence, pred == y, report["ece_bins"], ece)
     atomic_write_bytes(out / contract.CALIBRATION_PNG, calibration)
     # Validated against the contract, so a report readers cannot parse is never published.

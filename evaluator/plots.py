@@ -15,7 +15,7 @@ import seaborn as sns
 from matplotlib.figure import Figure
 from sklearn.metrics import roc_curve
 
-from runs import OperatingPoint
+from runs import OperatingPoint, decided_labels
 
 DPI = 100
 ARGMAX_RULE = "argmax (the most probable class)"
@@ -74,29 +74,66 @@ def confusion_matrix_png(cm: np.ndarray, class_names: list[str], rule: str = ARG
     return _png(confusion_matrix_figure(cm, class_names, rule))
 
 
-def roc_curves_png(
-    y_true: np.ndarray, probs: np.ndarray, class_names: list[str], aucs: list[float | None]
-) -> bytes:
-    """One-vs-rest ROC curve of every class present in ``y_true``, AUC in the legend."""
+def roc_curves_figure(
+    y_true: np.ndarray,
+    probs: np.ndarray,
+    class_names: list[str],
+    aucs: list[float | None],
+    point: OperatingPoint | None = None,
+) -> Figure:
+    """ROC curves with their AUC in the legend: for two classes the positive class's curve
+    alone (the other is its mirror image, with the same AUC), the positive class being
+    ``point``'s, else the second; for more, the one-vs-rest curve of every class present in
+    ``y_true``. With an operating ``point``, the test split's rate at its threshold is marked.
+    """
     fig = Figure(figsize=(5.5, 5))
     ax = fig.subplots()
     palette = sns.color_palette(n_colors=len(class_names))
+    binary = len(class_names) == 2
+    positive = class_names.index(point.positive_class) if point is not None else 1
     for c, name in enumerate(class_names):
-        positive = y_true == c
-        if aucs[c] is None or positive.all() or not positive.any():
+        if binary and c != positive:
             continue
-        fpr, tpr, _ = roc_curve(positive, probs[:, c])
+        truth = y_true == c
+        if aucs[c] is None or truth.all() or not truth.any():
+            continue
+        fpr, tpr, _ = roc_curve(truth, probs[:, c])
         ax.plot(fpr, tpr, color=palette[c], label=f"{name} (AUC {aucs[c]:.3f})")
+    truth = y_true == positive
+    if point is not None and truth.any() and not truth.all():
+        decided = decided_labels(point, probs, class_names) == positive
+        tpr, fpr = decided[truth].mean(), decided[~truth].mean()
+        ax.plot(
+            [fpr], [tpr], "o", color="crimson", markersize=8,
+            label=f"test split at threshold {point.threshold:.4g}: sensitivity {tpr:.3f}, "
+            f"specificity {1 - fpr:.3f}",
+        )  # fmt: skip
     ax.plot([0, 1], [0, 1], "k--", linewidth=0.8, label="chance")
+    title = (
+        f"ROC curve, {class_names[positive]!r} as the positive class"
+        if binary
+        else "ROC curves, one vs rest"
+    )
     ax.set(
         xlabel="False positive rate (1 - specificity)",
         ylabel="True positive rate (sensitivity)",
-        title="ROC curves, one vs rest",
+        title=title,
         xlim=(0, 1),
         ylim=(0, 1.01),
     )
     ax.legend(loc="lower right", fontsize="small")
-    return _png(fig)
+    return fig
+
+
+def roc_curves_png(
+    y_true: np.ndarray,
+    probs: np.ndarray,
+    class_names: list[str],
+    aucs: list[float | None],
+    point: OperatingPoint | None = None,
+) -> bytes:
+    """``roc_curves_figure`` as PNG bytes."""
+    return _png(roc_curves_figure(y_true, probs, class_names, aucs, point))
 
 
 def calibration_png(confidence: np.ndarray, correct: np.ndarray, bins: int, ece: float) -> bytes:

@@ -1,6 +1,8 @@
-"""What the evaluation's figures say in words: the decision rule each one counts."""
+"""What the evaluation's figures say and show: the decision rule each one counts, the ROC curve
+of the positive class and the operating point on it."""
 
 import numpy as np
+import pytest
 
 from evaluator import plots
 from runs import OperatingPoint
@@ -25,3 +27,29 @@ def test_the_argmax_confusion_matrix_of_a_thresholded_run_says_it_is_not_served(
         "Decided by argmax (the most probable class), not the served decision"
     )
     assert {ax.get_xlabel() for ax in fig.axes} == {"Predicted label (argmax)"}
+
+
+# Label 0 positive (as BreastMNIST's malignant): decided malignant at 0.5 are images 0, 1 (right)
+# and 3 (wrong), so the test split's sensitivity is 2/3 and its false positive rate 1/7.
+ROC_NAMES = ["malignant", "benign"]
+ROC_Y = np.array([0, 0, 0, 1, 1, 1, 1, 1, 1, 1])
+P0 = np.array([0.9, 0.8, 0.1, 0.7, 0.2, 0.1, 0.1, 0.1, 0.1, 0.1])
+ROC_PROBS = np.stack([P0, 1 - P0], axis=1)
+ROC_POINT = POINT.model_copy(update={"positive_class": "malignant", "threshold": 0.5})
+
+
+def _roc_lines(point: OperatingPoint | None) -> dict:
+    fig = plots.roc_curves_figure(ROC_Y, ROC_PROBS, ROC_NAMES, [0.8, 0.8], point)
+    return {line.get_label(): line for line in fig.axes[0].get_lines()}
+
+
+def test_a_two_class_roc_plot_draws_the_positive_classs_curve_alone():
+    curves = [label for label in _roc_lines(ROC_POINT) if "AUC" in label]
+    assert curves == ["malignant (AUC 0.800)"]
+
+
+def test_the_roc_plot_marks_the_test_split_at_the_threshold():
+    marked = [line for label, line in _roc_lines(ROC_POINT).items() if "threshold" in label]
+    assert len(marked) == 1
+    assert marked[0].get_xdata()[0] == pytest.approx(1 / 7)
+    assert marked[0].get_ydata()[0] == pytest.approx(2 / 3)
