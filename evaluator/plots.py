@@ -27,6 +27,13 @@ def _png(fig: Figure) -> bytes:
     return buf.getvalue()
 
 
+def tta_note(tta: str) -> str:
+    """A title's last line saying the probabilities were averaged over flips; "" without TTA."""
+    if tta == "none":
+        return ""
+    return f"\ntest-time augmentation: mean over the image and its flips (tta={tta})"
+
+
 def threshold_rule(point: OperatingPoint) -> str:
     """``threshold 0.3142 for 'malignant' (the served decision)``: the rule in a title."""
     return f"threshold {point.threshold:.4g} for {point.positive_class!r} (the served decision)"
@@ -38,17 +45,18 @@ def argmax_rule(served: bool) -> str:
 
 
 def confusion_matrix_figure(
-    cm: np.ndarray, class_names: list[str], rule: str = ARGMAX_RULE
+    cm: np.ndarray, class_names: list[str], rule: str = ARGMAX_RULE, tta: str = "none"
 ) -> Figure:
     """Two seaborn heatmaps side by side, counts and rows normalized to recall per class, of
-    the decisions by ``rule`` (named in the title and the x axis)."""
+    the decisions by ``rule`` (named in the title and the x axis) on probabilities made with
+    test-time augmentation ``tta`` (named in the title unless none)."""
     cm = np.asarray(cm)
     rows = cm.sum(1, keepdims=True)
     normalized = np.divide(cm, rows, out=np.zeros(cm.shape), where=rows > 0)
     size = max(4.0, 0.6 * len(class_names) + 2.5)
-    fig = Figure(figsize=(2 * size + 1, size + 0.4))
+    fig = Figure(figsize=(2 * size + 1, size + 0.4), layout="constrained")
     axes = fig.subplots(1, 2)
-    fig.suptitle(f"Decided by {rule}")
+    fig.suptitle(f"Decided by {rule}{tta_note(tta)}")
     label = "Predicted label (argmax)" if rule.startswith(ARGMAX_RULE) else "Decided label"
     for ax, data, fmt, title in (
         (axes[0], cm, "d", "Counts"),
@@ -69,9 +77,11 @@ def confusion_matrix_figure(
     return fig
 
 
-def confusion_matrix_png(cm: np.ndarray, class_names: list[str], rule: str = ARGMAX_RULE) -> bytes:
+def confusion_matrix_png(
+    cm: np.ndarray, class_names: list[str], rule: str = ARGMAX_RULE, tta: str = "none"
+) -> bytes:
     """``confusion_matrix_figure`` as PNG bytes."""
-    return _png(confusion_matrix_figure(cm, class_names, rule))
+    return _png(confusion_matrix_figure(cm, class_names, rule, tta))
 
 
 def roc_curves_figure(
@@ -80,11 +90,13 @@ def roc_curves_figure(
     class_names: list[str],
     aucs: list[float | None],
     point: OperatingPoint | None = None,
+    tta: str = "none",
 ) -> Figure:
     """ROC curves with their AUC in the legend: for two classes the positive class's curve
     alone (the other is its mirror image, with the same AUC), the positive class being
     ``point``'s, else the second; for more, the one-vs-rest curve of every class present in
-    ``y_true``. With an operating ``point``, the test split's rate at its threshold is marked.
+    ``y_true``. With an operating ``point``, the test split's rate at its threshold is marked;
+    the title names the test-time augmentation ``tta`` unless none.
     """
     fig = Figure(figsize=(5.5, 5))
     ax = fig.subplots()
@@ -105,8 +117,8 @@ def roc_curves_figure(
         tpr, fpr = decided[truth].mean(), decided[~truth].mean()
         ax.plot(
             [fpr], [tpr], "o", color="crimson", markersize=8,
-            label=f"test split at threshold {point.threshold:.4g}: sensitivity {tpr:.3f}, "
-            f"specificity {1 - fpr:.3f}",
+            label=f"test at threshold {point.threshold:.4g}: sens. {tpr:.3f}, "
+            f"spec. {1 - fpr:.3f}",
         )  # fmt: skip
     ax.plot([0, 1], [0, 1], "k--", linewidth=0.8, label="chance")
     title = (
@@ -117,7 +129,7 @@ def roc_curves_figure(
     ax.set(
         xlabel="False positive rate (1 - specificity)",
         ylabel="True positive rate (sensitivity)",
-        title=title,
+        title=title + tta_note(tta),
         xlim=(0, 1),
         ylim=(0, 1.01),
     )
@@ -131,13 +143,17 @@ def roc_curves_png(
     class_names: list[str],
     aucs: list[float | None],
     point: OperatingPoint | None = None,
+    tta: str = "none",
 ) -> bytes:
     """``roc_curves_figure`` as PNG bytes."""
-    return _png(roc_curves_figure(y_true, probs, class_names, aucs, point))
+    return _png(roc_curves_figure(y_true, probs, class_names, aucs, point, tta))
 
 
-def calibration_png(confidence: np.ndarray, correct: np.ndarray, bins: int, ece: float) -> bytes:
-    """Reliability diagram: accuracy per confidence bin against the diagonal, counts below."""
+def calibration_figure(
+    confidence: np.ndarray, correct: np.ndarray, bins: int, ece: float, tta: str = "none"
+) -> Figure:
+    """Reliability diagram: accuracy per confidence bin against the diagonal, counts below; the
+    title names the test-time augmentation ``tta`` unless none."""
     edges = np.linspace(0, 1, bins + 1)
     index = np.clip(np.ceil(confidence * bins).astype(int) - 1, 0, bins - 1)
     counts = np.bincount(index, minlength=bins)
@@ -148,8 +164,16 @@ def calibration_png(confidence: np.ndarray, correct: np.ndarray, bins: int, ece:
     top, bottom = fig.subplots(2, 1, sharex=True, gridspec_kw={"height_ratios": [3, 1]})
     top.bar(centers, np.nan_to_num(accuracy), width=1 / bins, edgecolor="black", label="accuracy")
     top.plot([0, 1], [0, 1], "k--", linewidth=0.8, label="perfect calibration")
-    top.set(ylabel="Accuracy", title=f"Reliability diagram (ECE {ece:.3f})", ylim=(0, 1))
+    title = f"Reliability diagram (ECE {ece:.3f}){tta_note(tta)}"
+    top.set(ylabel="Accuracy", title=title, ylim=(0, 1))
     top.legend(loc="upper left", fontsize="small")
     bottom.bar(centers, counts, width=1 / bins, color="grey", edgecolor="black")
     bottom.set(xlabel="Confidence (top-class probability)", ylabel="Samples", xlim=(0, 1))
-    return _png(fig)
+    return fig
+
+
+def calibration_png(
+    confidence: np.ndarray, correct: np.ndarray, bins: int, ece: float, tta: str = "none"
+) -> bytes:
+    """``calibration_figure`` as PNG bytes."""
+    return _png(calibration_figure(confidence, correct, bins, ece, tta))

@@ -53,3 +53,21 @@ def test_the_roc_plot_marks_the_test_split_at_the_threshold():
     assert len(marked) == 1
     assert marked[0].get_xdata()[0] == pytest.approx(1 / 7)
     assert marked[0].get_ydata()[0] == pytest.approx(2 / 3)
+
+
+def _titles(fig) -> str:
+    return " ".join([fig.get_suptitle(), *(ax.get_title() for ax in fig.axes)])
+
+
+@pytest.mark.parametrize(
+    "draw",
+    [
+        lambda tta: plots.confusion_matrix_figure(np.eye(2, dtype=int), NAMES, tta=tta),
+        lambda tta: plots.roc_curves_figure(ROC_Y, ROC_PROBS, ROC_NAMES, [0.8, 0.8], tta=tta),
+        lambda tta: plots.calibration_figure(P0, ROC_Y == 0, 15, 0.1, tta=tta),
+    ],
+    ids=["confusion_matrix", "roc_curves", "calibration"],
+)
+def test_a_figure_of_flip_averaged_probabilities_says_so(draw):
+    assert "tta=horizontal" in _titles(draw("horizontal"))
+    assert "tta" not in _titles(draw("none"))
