@@ -12,7 +12,7 @@ from dataloader.imageset import DatasetSplits
 from dataloader.leakage import duplicate_clusters
 from dataloader.npz import load_npz
 from dataloader.scan import SPLITS, check_split_names, layout, present_splits
-from dataloader.splits import clustered_split
+from dataloader.splits import carve_report, stratified_split
 
 
 def _image_size(image_size: int | Sequence[int] | None) -> tuple[int, int] | None:
@@ -125,7 +125,7 @@ def load_dataset(
 
     sets = loaded.sets
     val_source = val_how = "none"
-    carve_units = None
+    carve_units = carve = None
     if "val" in wanted and "val" in sets:
         val_source = val_how = loaded.format
     elif "val" in wanted and val_fraction > 0:
@@ -134,27 +134,28 @@ def load_dataset(
         clusters = duplicate_clusters(train.images)
         copies = len(clusters) - (clusters.max() + 1 if len(clusters) else 0)
         if train.groups is not None:
-            groups = merge_duplicates(train.groups, clusters) if copies else train.groups
-            train_idx, val_idx = group_split(train.labels, groups, val_fraction, seed)
-            how, units = "by group", groups
+            units = merge_duplicates(train.groups, clusters) if copies else train.groups
+            how, val_how = "by group", "carved_by_group"
+            why = "the images of a patient (group)" + (" and copies of an image" if copies else "")
         else:
-            train_idx, val_idx = clustered_split(train.labels, clusters, val_fraction, seed)
-            how, units = "stratified", clusters
+            units, how, why = clusters, "stratified", "copies of an image (exact or near)"
+            val_how = "carved_keeping_copies" if copies else "carved"
+        if val_how == "carved":  # every image its own unit: each class's share, exactly
+            train_idx, val_idx = stratified_split(train.labels, val_fraction, seed)
+        else:  # one rule for patients and for copies
+            train_idx, val_idx = group_split(train.labels, units, val_fraction, seed)
         if len(val_idx):
             sets["val"] = train.subset(val_idx)
             sets["train"] = train.subset(train_idx)
             kept = f"; {copies} duplicate image(s) kept with their copies" if copies else ""
             val_source = f"carved from train {how} (fraction {val_fraction}, seed {seed}{kept})"
-            val_how = (
-                "carved_by_group"
-                if how == "by group"
-                else "carved_keeping_copies"
-                if copies
-                else "carved"
-            )
             carve_units = [
                 len(set(units[train.labels == c].tolist())) for c in range(len(loaded.class_names))
             ]
+            why = f"{why} stay together"
+            carve = carve_report(train.labels, val_idx, val_fraction, loaded.class_names, why)
+        else:
+            val_how = "none"
     check_overlap(sets, str(path), allow_group_overlap)
     ds = DatasetSplits(
         class_names=loaded.class_names,
@@ -169,6 +170,7 @@ def load_dataset(
         val_source=val_source,
         val_how=val_how,
         val_carve_units=carve_units,
+        val_carve=carve,
         skipped=loaded.skipped,
         group_source=loaded.group_source,
         unmatched_rows=loaded.unmatched_rows,

@@ -3,9 +3,10 @@
 A group comes from a CSV manifest (``groups.csv`` in the data folder, columns ``file,group``,
 ``file`` relative to the data folder as in ``ImageSet.files``) or, for DICOM files without a
 manifest, from the header's PatientID. An image without either is its own group. Validation is
-carved from train by group (scikit-learn's ``StratifiedGroupKFold``, or ``GroupShuffleSplit``
-when there are too few groups), and a group found in test and in train or val is a ``DataError``
-unless explicitly allowed.
+carved from train by group (of scikit-learn's ``StratifiedGroupKFold`` folds, or
+``GroupShuffleSplit`` draws when there are too few groups, the one closest to the requested
+fraction per class; duplicate clusters are carved the same way), and a group found in test
+and in train or val is a ``DataError`` unless explicitly allowed.
 """
 
 import csv
@@ -154,31 +155,56 @@ def assign(
     return np.array([header_ids.get(f) or f"{OWN_GROUP}{f}" for f in files], dtype=object)
 
 
+CANDIDATE_DRAWS = 10  # carves drawn when there are too few groups for the folds
+
+
+def _candidates(
+    labels: np.ndarray, groups: np.ndarray, fraction: float, seed: int
+) -> list[np.ndarray]:
+    """The validation index sets to choose from: every fold of ``StratifiedGroupKFold`` with
+    ``round(1 / fraction)`` folds, or, with fewer groups than folds or no class with as many
+    images, ``CANDIDATE_DRAWS`` draws of ``GroupShuffleSplit`` taking ``fraction`` of the groups."""
+    folds = max(2, round(1 / fraction))
+    placeholder = np.zeros(len(labels))
+    if len(set(groups.tolist())) >= folds and np.bincount(labels).max() >= folds:
+        splitter = StratifiedGroupKFold(n_splits=folds, shuffle=True, random_state=seed)
+        with warnings.catch_warnings():  # a class with fewer images than folds is expected
+            warnings.filterwarnings("ignore", "The least populated class", UserWarning)
+            return [val for _, val in splitter.split(placeholder, labels, groups)]
+    splitter = GroupShuffleSplit(n_splits=CANDIDATE_DRAWS, test_size=fraction, random_state=seed)
+    return [val for _, val in splitter.split(placeholder, labels, groups)]
+
+
+def _distance(labels: np.ndarray, val_idx: np.ndarray, fraction: float) -> tuple[int, float]:
+    """How far a carve is from ``fraction``: the classes it leaves without a training image,
+    then the summed distance of each class's share in val from ``fraction``."""
+    counts = np.bincount(labels)
+    in_val = np.bincount(labels[val_idx], minlength=len(counts))
+    present = counts > 0
+    emptied = int(np.sum(present & (in_val == counts)))
+    # rounded, so that float noise does not break a tie that the seed should break
+    return emptied, round(float(np.abs(in_val[present] / counts[present] - fraction).sum()), 9)
+
+
 def group_split(
     labels: np.ndarray, groups: np.ndarray, fraction: float, seed: int
 ) -> tuple[np.ndarray, np.ndarray]:
-    """Sorted indices ``(train, val)`` with about ``fraction`` of the images in val, no group on
-    both sides, classes stratified as far as the groups allow.
+    """Sorted indices ``(train, val)`` with about ``fraction`` of each class's images in val and
+    no group on both sides: the one carve of groups (patients) and of duplicate clusters.
 
-    ``StratifiedGroupKFold`` with ``round(1 / fraction)`` folds gives the first fold to val (a
-    class with fewer images than folds is spread as far as it goes: scikit-learn's warning about
-    it is expected here and not shown); with fewer groups than folds, or no class with as many
-    images, ``GroupShuffleSplit`` draws ``fraction`` of the groups instead.
+    Of the candidate carves (``_candidates``) the one whose per-class shares come closest to
+    ``fraction`` is taken (``_distance``), ties broken in an order drawn from ``seed``. Taking
+    the first fold instead gave val the largest single-class group whatever the seed: scikit-
+    learn fills the folds starting with the groups whose class counts vary most. With fewer
+    than two groups val is empty.
     """
-    n_groups = len(set(groups.tolist()))
-    if n_groups < 2:
+    if len(set(groups.tolist())) < 2:
         return np.arange(len(labels)), np.empty(0, dtype=np.int64)
-    folds = max(2, round(1 / fraction))
-    placeholder = np.zeros(len(labels))
-    if n_groups >= folds and np.bincount(labels).max() >= folds:
-        splitter = StratifiedGroupKFold(n_splits=folds, shuffle=True, random_state=seed)
-        with warnings.catch_warnings():
-            warnings.filterwarnings("ignore", "The least populated class", UserWarning)
-            train_idx, val_idx = next(splitter.split(placeholder, labels, groups))
-    else:
-        splitter = GroupShuffleSplit(n_splits=1, test_size=fraction, random_state=seed)
-        train_idx, val_idx = next(splitter.split(placeholder, labels, groups))
-    return np.sort(train_idx), np.sort(val_idx)
+    candidates = _candidates(labels, groups, fraction, seed)
+    order = np.random.default_rng(seed).permutation(len(candidates))
+    best = min(order, key=lambda i: _distance(labels, candidates[i], fraction))
+    val_idx = np.sort(candidates[best])
+    return np.setdiff1d(np.arange(len(labels)), val_idx), val_idx
 
 
 def merge_duplicates(groups: np.ndarray, clusters: np.ndarray) -> np.ndarray:

@@ -95,6 +95,9 @@ class DatasetSplits:
             formed to carve from (patients or other groups, duplicate copies joined into one;
             every image its own unit without groups or copies): a class of one unit stays in
             train whole whatever the fraction. None otherwise.
+        val_carve: When val was carved, ``splits.carve_report``: the requested fraction, the
+            share of each class (and of all images) that went to val, and a ``note`` when it is
+            far from the fraction. None otherwise.
         skipped: ``{"file", "reason"}`` for every file that could not be used.
         group_source: Where the groups came from: ``"manifest <path>"``, ``"DICOM PatientID"``
             or ``"none"``.
@@ -114,6 +117,7 @@ class DatasetSplits:
     val_source: str = "none"
     val_how: str = "none"
     val_carve_units: list[int] | None = None
+    val_carve: dict[str, Any] | None = None
     skipped: list[dict[str, str]] = field(default_factory=list)
     group_source: str = "none"
     unmatched_rows: list[str] = field(default_factory=list)

@@ -1,4 +1,7 @@
-"""A stratified, seeded validation split carved from the training set."""
+"""A stratified, seeded validation split carved from the training set, and how far a carve
+came from the requested fraction."""
+
+from typing import Any
 
 import numpy as np
 
@@ -24,17 +27,35 @@ def stratified_split(
     return train_idx, val_idx
 
 
-def clustered_split(
-    labels: np.ndarray, clusters: np.ndarray, fraction: float, seed: int
-) -> tuple[np.ndarray, np.ndarray]:
-    """``stratified_split`` that keeps each cluster (``leakage.duplicate_clusters``) on one side.
-
-    The split is drawn over the clusters' first images, each standing for its cluster with its
-    own label, and every cluster follows its first image; without duplicates (every cluster a
-    single image) this is ``stratified_split`` exactly. Indices are sorted.
-    """
-    _, first = np.unique(clusters, return_index=True)
-    first = np.sort(first)
-    _, val_first = stratified_split(labels[first], fraction, seed)
-    val_idx = np.flatnonzero(np.isin(clusters, clusters[first[val_first]]))
-    return np.setdiff1d(np.arange(len(labels)), val_idx), val_idx
+def carve_report(
+    labels: np.ndarray, val_idx: np.ndarray, fraction: float, class_names: list[str], why: str
+) -> dict[str, Any]:
+    """The statistics' ``val_carve``: the requested ``fraction``, the share of each class's
+    training images (``labels``, before the carve) that went to val and of all of them
+    (``total``), and a ``note`` (one line, else None) when a class or the whole is carved at
+    more than twice ``fraction`` or a class has no training image left; ``why`` says what
+    kept the images together."""
+    counts = np.bincount(labels, minlength=len(class_names))
+    in_val = np.bincount(labels[val_idx], minlength=len(class_names))
+    far = []
+    for name, n, v in zip(class_names, counts, in_val, strict=True):
+        if n and (v == n or v > 2 * fraction * n):
+            left = ", none left to train on" if v == n else ""
+            far.append(f"{v} of {n} {name!r} images ({v / n:.0%}{left})")
+    if len(val_idx) > 2 * fraction * len(labels):
+        far.append(
+            f"{len(val_idx)} of {len(labels)} images in all ({len(val_idx) / len(labels):.0%})"
+        )
+    note = None
+    if far:
+        note = (
+            f"the validation split carved from train took {'; '.join(far)} for a fraction of "
+            f"{fraction}: {why}, and no carve came closer; add a val/ folder to choose the "
+            "validation images yourself"
+        )
+    share = {
+        name: round(float(v / n), 4) if n else None
+        for name, n, v in zip(class_names, counts, in_val, strict=True)
+    }
+    share["total"] = round(len(val_idx) / max(len(labels), 1), 4)
+    return {"fraction": fraction, "share": share, "note": note}

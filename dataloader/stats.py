@@ -119,6 +119,7 @@ def compute_stats(ds: "DatasetSplits") -> dict[str, Any]:
             if ds.val_carve_units is None
             else dict(zip(ds.class_names, ds.val_carve_units, strict=True))
         ),
+        "val_carve": ds.val_carve,
         "skipped_count": len(ds.skipped),
         "skipped": list(ds.skipped),
         "groups": _groups(ds, loaded),

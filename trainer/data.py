@@ -169,13 +169,14 @@ def split_warnings(stats: dict[str, Any]) -> list[str]:
 
 
 def warn_data(stats: dict[str, Any]) -> str | None:
-    """Print the skipped-files, group-manifest, test-audit, label-conflict, split and leakage
-    warnings there are (once: the trainer is a command, its stderr is its log); return the
-    leakage one (the run records it)."""
+    """Print the skipped-files, group-manifest, test-audit, label-conflict, validation-carve,
+    split and leakage warnings there are (once: the trainer is a command, its stderr is its
+    log); return the leakage one (the run records it)."""
     leakage = leakage_warning(stats)
     skipped = describe_skipped(stats.get("skipped") or [], contract.DATASET_STATS_JSON)
     conflicts = label_conflict_note(stats.get("leakage"), contract.DATASET_STATS_JSON)
-    messages = [skipped, manifest_warning(stats), audit_warning(stats), conflicts]
+    carve = (stats.get("val_carve") or {}).get("note")  # a carve far from --val-fraction
+    messages = [skipped, manifest_warning(stats), audit_warning(stats), conflicts, carve]
     for message in [*messages, *split_warnings(stats), leakage]:
         if message:
             print(f"warning: {message}", file=sys.stderr, flush=True)

@@ -200,3 +200,55 @@ def test_a_class_smaller_than_the_folds_is_split_without_scikit_learns_warning()
         warnings.simplefilter("error")  # the trainer printed "The least populated class ..."
         _, val = group_split(labels, groups, 0.1, 0)
     assert len(val) == 5 and set(labels[val]) == {0, 1}
+
+
+def _one_big_patient(root, classes=("a", "b", "c"), big=24):
+    """A manifest giving ``big`` of class ``a``'s training images one patient, ``P-big``, and
+    every other image its own group."""
+    files = sorted(p.relative_to(root).as_posix() for p in root.rglob("*.png"))
+    in_a = [f for f in files if f.startswith("train/a/")][:big]
+    _manifest(root, [(f, "P-big" if f in in_a else f) for f in files])
+
+
+@pytest.mark.parametrize("seed", range(4))
+def test_a_large_single_class_patient_is_not_carved_into_validation(image_folder, seed):
+    root = image_folder(classes=("a", "b", "c"), per_class=30)
+    _one_big_patient(root)
+    ds = load_dataset(root, val_fraction=0.1, seed=seed, splits=("train", "val"))
+    assert "P-big" in set(ds.train.groups)  # fold 0 put it in val: 24 of a's 30 images
+    assert ds.stats["val_carve"]["share"]["total"] <= 0.2
+    assert ds.stats["val_carve"]["note"] is None
+
+
+def test_a_carve_far_from_the_fraction_is_noted_in_the_statistics(image_folder):
+    root = image_folder(classes=("a", "b"), per_class=12)
+    files = sorted(p.relative_to(root).as_posix() for p in root.rglob("*.png"))
+    _manifest(root, [(f, f"p{int(f[-7:-4]) % 3}" if "train" in f else f) for f in files])
+    carve = load_dataset(root, val_fraction=0.1, splits=("train", "val")).stats["val_carve"]
+    # three patients, each with 4 images of a and 4 of b: any carve takes a third
+    assert carve["share"] == {"a": 0.3333, "b": 0.3333, "total": 0.3333}
+    assert carve["note"].startswith(
+        "the validation split carved from train took 4 of 12 'a' images (33%); 4 of 12 'b' "
+        "images (33%); 8 of 24 images in all (33%) for a fraction of 0.1: the images of a "
+        "patient (group) stay together, and no carve came closer; add a val/ folder"
+    )
+
+
+def test_copies_of_one_image_are_carved_by_the_same_rule_as_a_patient(image_folder):
+    root = image_folder(classes=("a", "b", "c"), per_class=30)
+    copied = sorted((root / "train" / "a").glob("*.png"))
+    for png in copied[1:24]:  # 24 copies of one image, kept together like a patient's images
+        shutil.copy(copied[0], png)
+    for seed in range(10):
+        ds = load_dataset(root, val_fraction=0.1, seed=seed, splits=("train", "val"))
+        assert ds.val_how == "carved_keeping_copies"
+        assert np.sum(ds.val.labels == 0) <= 6, seed  # the 24 copies stay in train
+
+
+def test_group_split_keeps_each_cluster_on_one_side():
+    labels = np.repeat([0, 1, 2], [50, 30, 20])
+    clusters = np.arange(len(labels)) // 4  # clusters of four images
+    for seed in range(5):
+        train, val = group_split(labels, clusters, 0.3, seed)
+        assert len(val) and not set(clusters[train]) & set(clusters[val])
+        assert sorted([*train, *val]) == list(range(len(labels)))

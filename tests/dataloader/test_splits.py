@@ -1,11 +1,10 @@
 """The stratified, seeded validation split."""
 
 import numpy as np
-import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from dataloader.splits import clustered_split, stratified_split
+from dataloader.splits import stratified_split
 
 LABELS = np.repeat([0, 1, 2], [50, 30, 20])
 
@@ -48,22 +47,3 @@ def test_any_split_partitions_and_keeps_every_class_in_train(labels, fraction, s
     train, val = stratified_split(labels, fraction, seed)
     assert sorted([*train, *val]) == list(range(len(labels)))
     assert set(labels[train]) == set(labels)
-
-
-@pytest.mark.parametrize("seed", [0, 1, 2])
-def test_clustered_split_of_single_images_is_the_stratified_split(seed):
-    clusters = np.arange(len(LABELS))
-    for got, want in zip(
-        clustered_split(LABELS, clusters, 0.2, seed),
-        stratified_split(LABELS, 0.2, seed),
-        strict=True,
-    ):
-        np.testing.assert_array_equal(got, want)
-
-
-def test_clustered_split_keeps_each_cluster_on_one_side():
-    clusters = np.arange(len(LABELS)) // 4  # clusters of four images
-    for seed in range(5):
-        train, val = clustered_split(LABELS, clusters, 0.3, seed)
-        assert len(val) and not set(clusters[train]) & set(clusters[val])
-        assert sorted([*train, *val]) == list(range(len(LABELS)))

@@ -153,3 +153,22 @@ def test_a_class_carved_whole_into_validation_is_named_with_why(tmp_path):
     )
     with pytest.raises(InvalidInput, match=r"every training image of 'b' .* went to validation"):
         training_set(moved)
+
+
+def _patients_of(data: Path, n: int) -> None:
+    """A groups.csv giving the training images ``n`` patients (image ``i`` of each class to
+    patient ``i % n``) and every test image its own."""
+    files = sorted(p.relative_to(data).as_posix() for p in data.rglob("*.png"))
+    rows = [
+        f"{f},{'p' + str(int(Path(f).stem) % n) if f.startswith('train/') else f}\n" for f in files
+    ]
+    (data / "groups.csv").write_text("file,group\n" + "".join(rows))
+
+
+def test_a_validation_carve_far_from_the_fraction_is_a_console_warning(tmp_path, capsys):
+    data = grey_folder(tmp_path / "data", (16, 16))
+    _patients_of(data, 2)  # two patients: any carve by patient takes half of train
+    warn_data(_trainer_stats(data))
+    err = capsys.readouterr().err
+    assert "warning: the validation split carved from train took 5 of 10 'a' images (50%)" in err
+    assert "for a fraction of 0.1: the images of a patient (group) stay together" in err
