@@ -5,6 +5,8 @@ from collections.abc import Sequence
 from numbers import Integral
 from pathlib import Path
 
+import numpy as np
+
 from dataloader.errors import DataError
 from dataloader.folder import load_folder
 from dataloader.groups import check_overlap, group_split, merge_duplicates
@@ -35,6 +37,20 @@ def _check_args(channels: int | None, val_fraction: float, splits: Sequence[str]
     if unknown or not splits:
         raise DataError(f"splits must be a non-empty subset of {SPLITS}, got {tuple(splits)!r}")
     return [s for s in SPLITS if s in splits]
+
+
+def _check_carvable(groups: np.ndarray, path: Path, copies: int) -> None:
+    """Raise ``DataError`` when the training images are all one group: none can be held out."""
+    names = set(groups.tolist())
+    if len(names) != 1:
+        return
+    joined = " (copies of images joined the patients into one)" if copies else ""
+    raise DataError(
+        f"{path}: all {len(groups)} training images belong to one patient (group) "
+        f"{next(iter(names))!r}{joined}, so none can be held out for validation by patient; add "
+        "a val/ folder, or a groups.csv manifest (file,group) giving each image its real "
+        "patient (--allow-group-overlap does not apply: it only lets test share patients)"
+    )
 
 
 def load_dataset(
@@ -83,6 +99,7 @@ def load_dataset(
     Raises:
         DataError: For a missing path, a missing split, an empty class folder, a folder without
             images, an ``.npz`` without the MedMNIST keys, a group manifest that lacks images,
+            training images all of one group when val is to be carved from them,
             a group in test and train/val (unless allowed), or bad arguments. Corrupt files are
             not errors: they are skipped and listed in ``stats["skipped"]``.
     """
@@ -135,6 +152,7 @@ def load_dataset(
         copies = len(clusters) - (clusters.max() + 1 if len(clusters) else 0)
         if train.groups is not None:
             units = merge_duplicates(train.groups, clusters) if copies else train.groups
+            _check_carvable(units, path, copies)
             how, val_how = "by group", "carved_by_group"
             why = "the images of a patient (group)" + (" and copies of an image" if copies else "")
         else:

@@ -151,10 +151,20 @@ def split_warnings(stats: dict[str, Any]) -> list[str]:
     see them) and test (the evaluator's figures of them are n/a), or no test split at all."""
     lines = []
     if val := missing_classes(stats, "val"):
+        units = stats.get("val_carve_units") or {}
+        in_train = stats.get("counts", {}).get("train", {})
+        fix = "add images to val/<class>/ or use a larger --val-fraction"
+        if all(units.get(c, 2) <= 1 < in_train.get(c, 0) for c in val):
+            # one patient (or copies of one image): no fraction can hold any of it out
+            fix = (
+                "all training images of each belong to one patient (group) or are copies of "
+                "one image, so none can be held out by patient: add a val/ folder, or a "
+                "groups.csv manifest (file,group) giving each image its real patient"
+            )
         lines.append(
             f"the validation split has no image of {', '.join(map(repr, val))}: validation AUC "
-            "is n/a (--select auc then chooses by accuracy) and the validation figures leave "
-            "them out; add images to val/<class>/ or use a larger --val-fraction"
+            f"is n/a (--select auc then chooses by accuracy) and the validation figures leave "
+            f"them out; {fix}"
         )
     if stats.get("test_audit") == NO_TEST:  # (not audited: audit_warning says why)
         lines.append(

@@ -252,3 +252,15 @@ def test_group_split_keeps_each_cluster_on_one_side():
         train, val = group_split(labels, clusters, 0.3, seed)
         assert len(val) and not set(clusters[train]) & set(clusters[val])
         assert sorted([*train, *val]) == list(range(len(labels)))
+
+
+def test_training_images_all_of_one_patient_are_an_error_naming_it(tmp_path):
+    root = tmp_path / "dicom"
+    write_dicom(root / "train" / "ct" / "a.dcm", patient="ANONYMOUS")
+    write_dicom(root / "train" / "mr" / "b.dcm", "MR_small.dcm", patient="ANONYMOUS")
+    with pytest.raises(
+        DataError,
+        match=r"all 2 training images belong to one patient \(group\) 'ANONYMOUS', so none can "
+        r"be held out for validation by patient; add a val/ folder, or a groups.csv manifest",
+    ):  # it was an empty val, which the trainer blamed on --val-fraction
+        load_dataset(root, image_size=32, val_fraction=0.1, splits=("train", "val"))

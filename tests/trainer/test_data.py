@@ -172,3 +172,15 @@ def test_a_validation_carve_far_from_the_fraction_is_a_console_warning(tmp_path,
     err = capsys.readouterr().err
     assert "warning: the validation split carved from train took 5 of 10 'a' images (50%)" in err
     assert "for a fraction of 0.1: the images of a patient (group) stay together" in err
+
+
+def test_a_class_of_one_patient_missing_from_validation_is_said_to_be_one_patient(tmp_path, capsys):
+    data = grey_folder(tmp_path / "data", (16, 16))
+    files = sorted(p.relative_to(data).as_posix() for p in data.rglob("*.png"))
+    rows = [f"{f},{'pb' if f.startswith('train/b/') else f}\n" for f in files]
+    (data / "groups.csv").write_text("file,group\n" + "".join(rows))
+    warn_data(_trainer_stats(data))
+    err = capsys.readouterr().err
+    assert "the validation split has no image of 'b'" in err
+    assert "all training images of each belong to one patient (group)" in err
+    assert "a larger --val-fraction" not in err  # no fraction can hold out part of a patient
