@@ -239,6 +239,16 @@ def overlap_report(sets: "dict[str, ImageSet]") -> dict[str, Any] | None:
     return {"per_split": {name: len(m) for name, m in members.items()}, "overlap": overlap}
 
 
+def ungrouped(sets: "dict[str, ImageSet]") -> dict[str, int]:
+    """How many images of each split with groups have none of their own (a DICOM file without
+    a PatientID, or an empty one, or a PNG/JPEG beside DICOM files): each is its own group."""
+    return {
+        name: int(sum(str(g).startswith(OWN_GROUP) for g in s.groups))
+        for name, s in sets.items()
+        if s is not None and s.groups is not None
+    }
+
+
 def check_overlap(sets: "dict[str, ImageSet]", source: str, allow: bool) -> None:
     """Raise ``DataError`` when a test group is also in train or val, unless ``allow``."""
     report = overlap_report(sets)

@@ -5,7 +5,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from dataloader.groups import MAX_LISTED, overlap_report
+from dataloader.groups import MAX_LISTED, overlap_report, ungrouped
 from dataloader.leakage import leakage_report
 
 if TYPE_CHECKING:
@@ -132,4 +132,11 @@ def _groups(ds: "DatasetSplits", loaded: "dict[str, ImageSet]") -> dict[str, Any
     if report is None:
         return None
     unmatched = {"count": len(ds.unmatched_rows), "examples": ds.unmatched_rows[:MAX_LISTED]}
-    return {"source": ds.group_source, **report, "unmatched_rows": unmatched}
+    # (a manifest gives every image a group: there the prefix could only be a group's own name)
+    without = ungrouped(loaded) if ds.group_source == "DICOM PatientID" else {}
+    return {
+        "source": ds.group_source,
+        **report,
+        "ungrouped": {name: without.get(name, 0) for name in report["per_split"]},
+        "unmatched_rows": unmatched,
+    }

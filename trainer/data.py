@@ -140,6 +140,20 @@ def manifest_warning(stats: dict[str, Any]) -> str | None:
     )
 
 
+def ungrouped_warning(stats: dict[str, Any]) -> str | None:
+    """One line when some images have no group (patient) while others have one; None else."""
+    without = {s: n for s, n in ((stats.get("groups") or {}).get("ungrouped") or {}).items() if n}
+    if not without:
+        return None
+    listed = ", ".join(f"{split} {n}" for split, n in without.items())
+    return (
+        f"{sum(without.values())} image(s) have no patient (no DICOM PatientID, or an empty one: "
+        f"{listed}) and count as a patient each, while the others have one, so one patient's "
+        "images among them may sit on both sides of a split; give them their PatientID, or "
+        "every image its patient in a groups.csv manifest (file,group)"
+    )
+
+
 def missing_classes(stats: dict[str, Any], split: str) -> list[str]:
     """The classes of which the loaded ``split`` holds no image ([] when it is not loaded)."""
     counts = stats.get("counts", {}).get(split)
@@ -179,14 +193,15 @@ def split_warnings(stats: dict[str, Any]) -> list[str]:
 
 
 def warn_data(stats: dict[str, Any]) -> str | None:
-    """Print the skipped-files, group-manifest, test-audit, label-conflict, validation-carve,
-    split and leakage warnings there are (once: the trainer is a command, its stderr is its
-    log); return the leakage one (the run records it)."""
+    """Print the skipped-files, group-manifest, ungrouped-images, test-audit, label-conflict,
+    validation-carve, split and leakage warnings there are (once: the trainer is a command,
+    its stderr is its log); return the leakage one (the run records it)."""
     leakage = leakage_warning(stats)
     skipped = describe_skipped(stats.get("skipped") or [], contract.DATASET_STATS_JSON)
     conflicts = label_conflict_note(stats.get("leakage"), contract.DATASET_STATS_JSON)
     carve = (stats.get("val_carve") or {}).get("note")  # a carve far from --val-fraction
-    messages = [skipped, manifest_warning(stats), audit_warning(stats), conflicts, carve]
+    messages = [skipped, manifest_warning(stats), ungrouped_warning(stats), audit_warning(stats)]
+    messages += [conflicts, carve]
     for message in [*messages, *split_warnings(stats), leakage]:
         if message:
             print(f"warning: {message}", file=sys.stderr, flush=True)

@@ -264,3 +264,13 @@ def test_training_images_all_of_one_patient_are_an_error_naming_it(tmp_path):
         r"be held out for validation by patient; add a val/ folder, or a groups.csv manifest",
     ):  # it was an empty val, which the trainer blamed on --val-fraction
         load_dataset(root, image_size=32, val_fraction=0.1, splits=("train", "val"))
+
+
+def test_images_without_a_patient_id_are_counted_per_split(tmp_path):
+    root = tmp_path / "dicom"
+    write_dicom(root / "train" / "ct" / "a.dcm", patient="anna")
+    write_dicom(root / "train" / "mr" / "b.dcm", "MR_small.dcm", patient="")  # empty: none
+    write_dicom(root / "test" / "ct" / "c.dcm", patient="carl")
+    write_dicom(root / "test" / "mr" / "d.dcm", "MR_small.dcm", patient="dora")
+    groups = load_dataset(root, image_size=32, val_fraction=0).stats["groups"]
+    assert groups["ungrouped"] == {"train": 1, "test": 0}  # b.dcm is a group of its own

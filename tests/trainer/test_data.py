@@ -12,6 +12,7 @@ from PIL import Image
 
 from common import InvalidInput
 from dataloader import load_dataset, synthesize
+from tests.dataloader.conftest import write_dicom
 from tests.trainer.conftest import grey_folder
 from trainer import distributed, get_args_parser, train
 from trainer.data import load, overlap_tag, training_set, warn_data
@@ -184,3 +185,20 @@ def test_a_class_of_one_patient_missing_from_validation_is_said_to_be_one_patien
     assert "the validation split has no image of 'b'" in err
     assert "all training images of each belong to one patient (group)" in err
     assert "a larger --val-fraction" not in err  # no fraction can hold out part of a patient
+
+
+def test_images_without_a_patient_beside_others_with_one_are_a_console_warning(tmp_path, capsys):
+    root = tmp_path / "dicom"
+    for split, cls, source, patient in (
+        ("train", "ct", "CT_small.dcm", "anna"),
+        ("train", "mr", "MR_small.dcm", ""),  # an empty PatientID: no patient
+        ("test", "ct", "CT_small.dcm", "carl"),
+        ("test", "mr", "MR_small.dcm", ""),
+    ):
+        write_dicom(root / split / cls / f"{split}.dcm", source, patient=patient)
+    warn_data(load_dataset(root, image_size=32, val_fraction=0).stats)
+    err = capsys.readouterr().err
+    assert (
+        "warning: 2 image(s) have no patient (no DICOM PatientID, or an empty one: train 1, "
+        "test 1) and count as a patient each, while the others have one"
+    ) in err
