@@ -138,11 +138,7 @@ def dicom_pixels(ds) -> np.ndarray:
             syntax = getattr(getattr(ds, "file_meta", None), "TransferSyntaxUID", None)
             if syntax is None or not syntax.is_compressed:
                 raise
-            why = " ".join(line.strip() for line in str(exc).splitlines())
-            raise ImageDecodeError(
-                f"DICOM pixel data compressed as {syntax.name} cannot be decoded here; export it "
-                f"uncompressed or as JPEG Lossless, JPEG-LS, JPEG 2000 or RLE ({why})"
-            ) from exc
+            raise _undecodable(syntax, exc) from exc
     rows, columns = int(ds.get("Rows", 0) or 0), int(ds.get("Columns", 0) or 0)
     samples = int(ds.get("SamplesPerPixel", 1) or 1)
     expected = (rows, columns) if samples == 1 else (rows, columns, samples)
@@ -185,6 +181,42 @@ def dicom_pixels(ds) -> np.ndarray:
     if padding is not None:
         image[padding] = 0  # no signal: black, in either interpretation, windowed or not
     return image
+
+
+# The compressions decoded here (pydicom with its Pillow and GDCM plugins): JPEG Lossless
+# (Process 14, and its selection value 1), JPEG-LS (lossless, near-lossless), JPEG 2000 (lossless,
+# lossy) and RLE. Others, such as 12-bit JPEG Extended, have plugins that refuse them.
+DECODED_SYNTAXES = (
+    "1.2.840.10008.1.2.4.57",
+    "1.2.840.10008.1.2.4.70",
+    "1.2.840.10008.1.2.4.80",
+    "1.2.840.10008.1.2.4.81",
+    "1.2.840.10008.1.2.4.90",
+    "1.2.840.10008.1.2.4.91",
+    "1.2.840.10008.1.2.5",
+)
+
+
+def _undecodable(syntax, exc: Exception) -> ImageDecodeError:
+    """The error for compressed pixel data that raised ``exc`` when decoded: damaged when its
+    compression is one decoded here and a decoder for it is installed, else not supported."""
+    from pydicom.pixels import get_decoder
+
+    why = " ".join(line.strip() for line in str(exc).splitlines())
+    try:
+        available = syntax in DECODED_SYNTAXES and get_decoder(syntax).is_available
+    except NotImplementedError:  # pydicom has no decoder for the syntax at all
+        available = False
+    if available:
+        return ImageDecodeError(
+            f"DICOM pixel data compressed as {syntax.name} could not be decoded, though that "
+            f"compression is read here: the pixel data may be damaged; re-export the file from "
+            f"its source ({why})"
+        )
+    return ImageDecodeError(
+        f"DICOM pixel data compressed as {syntax.name} cannot be decoded here; export it "
+        f"uncompressed or as JPEG Lossless, JPEG-LS, JPEG 2000 or RLE ({why})"
+    )
 
 
 def _padding(pixels: np.ndarray, ds) -> np.ndarray | None:

@@ -111,6 +111,18 @@ def test_a_dicom_holding_more_pixels_than_its_header_says_is_a_clear_error():
         decode_image(buffer.getvalue())
 
 
+def test_damaged_pixels_in_a_compression_read_here_are_called_damaged_not_unsupported():
+    data = Path(get_testdata_file("JPEG2000-embedded-sequence-delimiter.dcm")).read_bytes()
+    with pytest.raises(ImageDecodeError) as caught:  # JPEG 2000, its codestream broken
+        decode_image(data)
+    message = str(caught.value)
+    assert message.startswith(
+        "DICOM pixel data compressed as JPEG 2000 Image Compression could not be decoded, "
+        "though that compression is read here: the pixel data may be damaged; re-export"
+    )
+    assert "export it uncompressed or as" not in message  # it named JPEG 2000 among the cures
+
+
 def _dicom_bytes(**changes) -> bytes:
     ds = pydicom.dcmread(get_testdata_file("CT_small.dcm"))
     for key, value in changes.items():
