@@ -14,8 +14,10 @@ from typing import Any
 
 import requests
 from mlflow.entities import Metric, Run, RunTag
+from mlflow.environment_variables import MLFLOW_ALLOW_FILE_STORE
 from mlflow.exceptions import MlflowException
 from mlflow.tracking import MlflowClient
+from mlflow.utils.uri import get_uri_scheme
 from pydantic import ValidationError
 
 from common import InvalidInput, NotFound, ServiceUnavailable
@@ -41,9 +43,17 @@ os.environ.setdefault("MLFLOW_HTTP_REQUEST_TIMEOUT", "60")
 def check_tracking(uri: str, timeout: float = 5.0) -> None:
     """Raise ``ServiceUnavailable`` unless the MLflow tracking server at ``uri`` answers.
 
-    Local stores (``sqlite:``, ``file:``, plain paths) are always considered reachable. The
+    A database store (``sqlite:`` and the like) is always considered reachable. A file store
+    (``file:`` or a plain path) is refused: MLflow 3 raises on its first use, after the data
+    was loaded (unless ``MLFLOW_ALLOW_FILE_STORE`` opts out, which is then respected). The
     messages name the server without its credentials (every ``PipelineError`` redacts them).
     """
+    if uri and get_uri_scheme(uri) in ("", "file") and not MLFLOW_ALLOW_FILE_STORE.get():
+        raise ServiceUnavailable(
+            f"the MLflow tracking URI {uri} is a file store (an mlruns folder), which MLflow 3 no "
+            "longer opens; set MLFLOW_TRACKING_URI (or --tracking-uri) to a tracking server "
+            "(http://host:port) or a database file (sqlite:///path/mlflow.db)"
+        )
     if not uri.startswith(("http://", "https://")):
         return
     try:

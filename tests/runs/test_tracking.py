@@ -19,6 +19,17 @@ def test_unreachable_server_is_a_clear_error(unreachable_uri):
         check_tracking(unreachable_uri, timeout=1)
 
 
+@pytest.mark.parametrize("form", ["file://{}", "{}"])
+def test_a_file_store_is_refused_before_use_naming_what_to_set(tmp_path, monkeypatch, form):
+    monkeypatch.delenv("MLFLOW_ALLOW_FILE_STORE", raising=False)
+    uri = form.format(tmp_path / "mlruns")
+    # MLflow 3 raised its "maintenance mode" exception at the first run, after data loading
+    with pytest.raises(ServiceUnavailable, match=r"is a file store .* MLflow 3 no longer opens; "
+                       r"set MLFLOW_TRACKING_URI .* or a database file \(sqlite:///"):  # fmt: skip
+        check_tracking(uri)
+    assert not (tmp_path / "mlruns").exists()
+
+
 def test_a_server_that_takes_the_connection_but_never_answers_is_called_hung():
     with socket.create_server(("127.0.0.1", 0)) as hung:  # listens, never reads nor answers
         uri = f"http://127.0.0.1:{hung.getsockname()[1]}"
