@@ -134,7 +134,12 @@ def write_artifacts(
     if "shap" in explanation.values:
         atomic_write_bytes(
             out / contract.SHAP_SUMMARY_PNG,
-            plots.shap_summary(explanation.values["shap"], channels, predicted),
+            plots.shap_summary(
+                explanation.values["shap"],
+                channels,
+                predicted,
+                info["settings"].get("explained_class", plots.EXPLAINED_CLASS),
+            ),
         )
         files[contract.SHAP_SUMMARY_PNG] = "SHAP across samples: mean |SHAP| map, mass per channel"
     importance = {
