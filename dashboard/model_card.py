@@ -168,9 +168,12 @@ def describe_operating_point(point: contract.ThresholdPoint) -> str:
         if point.val_sensitivity is not None
         else ""
     )
+    # the trainer's words for how it took the positive class (an extra field of metrics.json)
+    how = getattr(point, "positive_chosen", None)
     return (
         f"{point.positive_class!r} is decided when its probability is ≥ {point.threshold:.4f}, "
-        f"the threshold chosen on validation data{chosen}; below, that rule on the test split."
+        f"the threshold chosen on validation data{chosen}"
+        f"{f'; the positive class is {how}' if how else ''}; below, that rule on the test split."
     )
 
 

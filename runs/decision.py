@@ -31,6 +31,11 @@ class OperatingPoint(BaseModel):
     val_specificity: float = Field(description="specificity at the threshold on `chosen_on`")
     chosen_on: str = Field(description="the split the threshold was chosen on (validation)")
     n_val: int | None = Field(default=None, description="images of that split")
+    positive_chosen: str | None = Field(
+        default=None,
+        description="how the trainer took the positive class: --positive-class, by the other "
+        "class's name (normal, benign...), or label 1 unconfirmed by the names",
+    )
 
     def describe(self) -> str:
         """``P(malignant) ≥ 0.3142`` for a person."""

@@ -4,6 +4,7 @@ from common import NotFound
 from dashboard import build_model_card, evaluation_table, serving_instructions
 from dashboard.model_card import (
     class_counts,
+    describe_operating_point,
     faithfulness_scope,
     faithfulness_table,
     operating_point_table,
@@ -144,6 +145,19 @@ def test_a_bound_computed_a_hair_above_zero_reads_as_zero():
     })  # fmt: skip
     [row] = operating_point_table(point).to_dict("records")
     assert (row["value"], row["ci_low"], row["ci_high"]) == (0.0, 0.0, 0.26)
+
+
+def test_the_rule_says_how_the_positive_class_was_taken():
+    """Label 1 taken because the names (a MedMNIST .npz's 0 and 1) do not say the finding: a
+    reader must see that the threshold may protect the wrong class."""
+    point = contract.ThresholdPoint.model_validate({
+        "positive_class": "1", "threshold": 0.31, "positive_chosen":
+        "the second class (label 1): the class names do not say which one is the finding",
+    })  # fmt: skip
+    assert describe_operating_point(point).startswith(
+        "'1' is decided when its probability is ≥ 0.3100, the threshold chosen on validation "
+        "data; the positive class is the second class (label 1): the class names do not say"
+    )
 
 
 def test_a_multiclass_runs_card_leaves_out_the_two_class_settings(trained_run):

@@ -17,7 +17,7 @@ from tests.conftest import log_untrained_run
 from tests.predictor.conftest import post_images, wait_ready
 
 POINT_FIELDS = {"positive_class", "threshold", "target_sensitivity", "val_sensitivity",
-                "val_specificity", "chosen_on", "n_val"}  # fmt: skip
+                "val_specificity", "chosen_on", "n_val", "positive_chosen"}  # fmt: skip
 
 
 @pytest.fixture(scope="module")
