@@ -21,133 +21,25 @@ aware datetimes.
 import json
 import logging
 import os
-import re
 import sqlite3
 import threading
 import time
 import uuid
 from contextlib import contextmanager
-from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
 
 from pymongo.errors import DuplicateKeyError
 from pymongo.results import DeleteResult, InsertOneResult, UpdateResult
 
+from jobs.documents import NAME, apply_update, decode, encode, sql_field, sql_filter, sql_order
 from jobs.pages import quick_check
 
-_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
-_DATE = re.compile(r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{6}\+00:00$")
-_OPS = {"$eq": "=", "$lt": "<", "$lte": "<=", "$gt": ">", "$gte": ">="}
 _WRITE_LOCKS: dict[Path, threading.RLock] = {}  # one per file: threads queue here, not in SQLite
 PAGE_CHECK_EVERY_S = 5.0
 """How long ``check_pages`` reuses its last verdict (a check reads the whole file: ~80 ms for
 50,000 job records, 120 MB, from the page cache)."""
 
 log = logging.getLogger(__name__)
-
-
-def _value(value: Any) -> Any:
-    """A filter value as SQLite compares it with ``json_extract``."""
-    if isinstance(value, datetime):
-        return _iso(value)
-    if isinstance(value, dict | list | tuple):
-        raise NotImplementedError("the embedded store compares only scalars and datetimes")
-    return value
-
-
-def _iso(value: datetime) -> str:
-    if value.tzinfo is None:
-        value = value.replace(tzinfo=UTC)
-    return value.astimezone(UTC).isoformat(timespec="microseconds")
-
-
-def _encode(doc: dict) -> str:
-    return json.dumps(doc, default=_encode_default, separators=(",", ":"))
-
-
-def _encode_default(value: Any) -> Any:
-    if isinstance(value, datetime):
-        return _iso(value)
-    raise TypeError(f"cannot store {type(value).__name__} in the embedded store")
-
-
-def _decode(value: Any) -> Any:
-    if isinstance(value, str) and _DATE.match(value):
-        return datetime.fromisoformat(value)
-    if isinstance(value, dict):
-        return {k: _decode(v) for k, v in value.items()}
-    if isinstance(value, list):
-        return [_decode(v) for v in value]
-    return value
-
-
-def _field(key: str) -> str:
-    """The SQL expression of a (dotted) document field."""
-    if key == "_id":
-        return "_id"
-    parts = key.split(".")
-    if not all(_NAME.match(p) for p in parts):
-        raise NotImplementedError(f"unsupported field name {key!r} in the embedded store")
-    return "json_extract(doc, '$" + "".join(f'."{p}"' for p in parts) + "')"
-
-
-def _where(filter: dict | None) -> tuple[str, list]:
-    """A Mongo filter as an SQL condition and its parameters."""
-    clauses, params = [], []
-    for key, cond in (filter or {}).items():
-        expr = _field(key)
-        ops = cond if isinstance(cond, dict) and any(k.startswith("$") for k in cond) else None
-        for op, value in (ops or {"$eq": cond}).items():
-            if op in _OPS and value is None:
-                clauses.append(f"{expr} IS NULL" if op == "$eq" else "0")
-            elif op in _OPS:
-                clauses.append(f"{expr} {_OPS[op]} ?")
-                params.append(_value(value))
-            elif op == "$ne":
-                clauses.append(f"{expr} IS NOT ?")
-                params.append(_value(value))
-            elif op in ("$in", "$nin"):
-                values = [_value(v) for v in value]
-                test = f"{expr} IN ({','.join('?' * len(values))})" if values else "0"
-                if None in values:
-                    test = f"({test} OR {expr} IS NULL)"
-                clauses.append(test if op == "$in" else f"NOT COALESCE({test}, 0)")
-                params.extend(values)
-            elif op == "$exists":
-                path = expr.replace("json_extract(", "json_type(")
-                clauses.append(f"{path} IS {'NOT ' if value else ''}NULL")
-            else:
-                raise NotImplementedError(f"the embedded store does not support {op}")
-    return " AND ".join(clauses) or "1", params
-
-
-def _order(sort) -> str:
-    if not sort:
-        return ""
-    if isinstance(sort, str):
-        sort = [(sort, 1)]
-    return " ORDER BY " + ", ".join(f"{_field(k)} {'DESC' if d < 0 else 'ASC'}" for k, d in sort)
-
-
-def _apply(doc: dict, update: dict) -> dict:
-    """``doc`` changed by ``update`` (``$set``, ``$unset``, ``$inc``; dotted keys allowed)."""
-    doc = json.loads(_encode(doc))  # a deep copy with datetimes as stored
-    for op, fields in update.items():
-        if op not in ("$set", "$unset", "$inc"):
-            raise NotImplementedError(f"the embedded store does not support {op}")
-        for key, value in fields.items():
-            *parents, last = key.split(".")
-            target = doc
-            for part in parents:
-                target = target.setdefault(part, {})
-            if op == "$set":
-                target[last] = json.loads(_encode(value))
-            elif op == "$unset":
-                target.pop(last, None)
-            else:
-                target[last] = target.get(last, 0) + value
-    return _decode(doc)
 
 
 class EmbeddedCollection:
@@ -165,18 +57,18 @@ class EmbeddedCollection:
             try:
                 conn.execute(
                     f"INSERT INTO {self._table}(_id, doc) VALUES (?, ?)",
-                    (doc.pop("_id"), _encode(doc)),
+                    (doc.pop("_id"), encode(doc)),
                 )
             except sqlite3.IntegrityError as exc:
                 raise DuplicateKeyError(f"duplicate key in {self.name}: {exc}") from exc
         return InsertOneResult(document["_id"], True)
 
     def _select(self, conn, filter, sort=None, limit=0) -> list[dict]:
-        where, params = _where(filter)
-        sql = f"SELECT _id, doc FROM {self._table} WHERE {where}{_order(sort)}"
+        where, params = sql_filter(filter)
+        sql = f"SELECT _id, doc FROM {self._table} WHERE {where}{sql_order(sort)}"
         if limit:
             sql += f" LIMIT {int(limit)}"
-        return [{"_id": i, **_decode(json.loads(d))} for i, d in conn.execute(sql, params)]
+        return [{"_id": i, **decode(json.loads(d))} for i, d in conn.execute(sql, params)]
 
     def find(self, filter: dict | None = None, *, sort=None, limit: int = 0) -> list[dict]:
         """The matching documents (a list, not a cursor)."""
@@ -189,7 +81,7 @@ class EmbeddedCollection:
         return found[0] if found else None
 
     def count_documents(self, filter: dict) -> int:
-        where, params = _where(filter)
+        where, params = sql_filter(filter)
         sql = f"SELECT COUNT(*) FROM {self._table} WHERE {where}"
         return self.database.connection().execute(sql, params).fetchone()[0]
 
@@ -197,13 +89,13 @@ class EmbeddedCollection:
         with self.database.atomic() as conn:
             changed = []
             for old in self._select(conn, filter, sort, limit):
-                new = _apply(old, update)
+                new = apply_update(old, update)
                 new["_id"] = old["_id"]
                 body = {k: v for k, v in new.items() if k != "_id"}
                 try:
                     conn.execute(
                         f"UPDATE {self._table} SET doc = ? WHERE _id = ?",
-                        (_encode(body), old["_id"]),
+                        (encode(body), old["_id"]),
                     )
                 except sqlite3.IntegrityError as exc:
                     raise DuplicateKeyError(f"duplicate key in {self.name}: {exc}") from exc
@@ -228,7 +120,7 @@ class EmbeddedCollection:
         return UpdateResult({"n": n, "nModified": n}, True)
 
     def delete_many(self, filter: dict) -> DeleteResult:
-        where, params = _where(filter)
+        where, params = sql_filter(filter)
         with self.database.atomic() as conn:
             n = conn.execute(f"DELETE FROM {self._table} WHERE {where}", params).rowcount
         return DeleteResult({"n": n}, True)
@@ -238,7 +130,7 @@ class EmbeddedCollection:
         if isinstance(keys, str):
             keys = [(keys, 1)]
         name = "_".join([self.name, *(k for k, _ in keys)]).replace(".", "_")
-        columns = ", ".join(f"{_field(k)}{' DESC' if d < 0 else ''}" for k, d in keys)
+        columns = ", ".join(f"{sql_field(k)}{' DESC' if d < 0 else ''}" for k, d in keys)
         sql = f'CREATE {"UNIQUE " if unique else ""}INDEX IF NOT EXISTS "{name}"'
         with self.database.atomic() as conn:
             conn.execute(f"{sql} ON {self._table}({columns})")
@@ -264,7 +156,7 @@ class EmbeddedDatabase:
     """
 
     def __init__(self, folder: str | Path, name: str = "mlpipeline", lock_timeout: float = 10.0):
-        if not _NAME.match(name):
+        if not NAME.match(name):
             raise ValueError(f"database name must be letters, digits and _, got {name!r}")
         self.folder = Path(folder).resolve()
         self.name = name
@@ -355,7 +247,7 @@ class EmbeddedDatabase:
             self._write_lock.release()
 
     def __getitem__(self, name: str) -> EmbeddedCollection:
-        if not _NAME.match(name):
+        if not NAME.match(name):
             raise ValueError(f"collection name must be letters, digits and _, got {name!r}")
         if name not in self._tables:
             sql = f'CREATE TABLE IF NOT EXISTS "{name}" (_id TEXT PRIMARY KEY, doc TEXT NOT NULL)'
