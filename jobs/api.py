@@ -54,6 +54,7 @@ from common import (
     redact_uri,
 )
 from jobs import store as stores
+from jobs.fileformat import StoreFormatError
 from jobs.jobstore import JobStore
 from jobs.runner import Handler, JobRunner
 from jobs.security import error_responses, unparsable_body
@@ -152,6 +153,8 @@ def store_unavailable(settings: Settings, exc: Exception) -> ServiceUnavailable:
             f"{where} is busy ({text}): another process holds its write lock too long; retry, "
             "or set MONGO_URI to a MongoDB server."
         )
+    if isinstance(exc, StoreFormatError):  # names the file and what to do
+        return ServiceUnavailable(text)
     if "deleted or replaced" in text:
         return ServiceUnavailable(f"{where} is gone: {text}")
     if stores.is_damage(exc):  # the restore advice, and no record's content in the answer

@@ -32,12 +32,15 @@ from pymongo.errors import DuplicateKeyError
 from pymongo.results import DeleteResult, InsertOneResult, UpdateResult
 
 from jobs.documents import NAME, apply_update, decode, encode, sql_field, sql_filter, sql_order
+from jobs.fileformat import STORE_FORMAT, StoreFormatError, format_problem, mark_format, refusal
 from jobs.pages import quick_check
 
 _WRITE_LOCKS: dict[Path, threading.RLock] = {}  # one per file: threads queue here, not in SQLite
 PAGE_CHECK_EVERY_S = 5.0
 """How long ``check_pages`` reuses its last verdict (a check reads the whole file: ~80 ms for
 50,000 job records, 120 MB, from the page cache)."""
+
+_DUPLICATE_KEY = ("SQLITE_CONSTRAINT_PRIMARYKEY", "SQLITE_CONSTRAINT_UNIQUE")
 
 log = logging.getLogger(__name__)
 
@@ -60,8 +63,18 @@ class EmbeddedCollection:
                     (doc.pop("_id"), encode(doc)),
                 )
             except sqlite3.IntegrityError as exc:
-                raise DuplicateKeyError(f"duplicate key in {self.name}: {exc}") from exc
+                raise self._refused(exc) from exc
         return InsertOneResult(document["_id"], True)
+
+    def _refused(self, exc: sqlite3.IntegrityError) -> Exception:
+        """The error of a write that SQLite refused: ``DuplicateKeyError`` for a unique key (the
+        ``_id`` or a unique index), as pymongo raises; any other constraint (``NOT NULL`` of a
+        column this version does not write) means that the table is of another layout."""
+        if exc.sqlite_errorname in _DUPLICATE_KEY:
+            return DuplicateKeyError(f"duplicate key in {self.name}: {exc}")
+        return StoreFormatError(
+            refusal(self.database.path, f"its table {self.name} refused a record: {exc}")
+        )
 
     def _select(self, conn, filter, sort=None, limit=0) -> list[dict]:
         where, params = sql_filter(filter)
@@ -98,7 +111,7 @@ class EmbeddedCollection:
                         (encode(body), old["_id"]),
                     )
                 except sqlite3.IntegrityError as exc:
-                    raise DuplicateKeyError(f"duplicate key in {self.name}: {exc}") from exc
+                    raise self._refused(exc) from exc
                 changed.append((old, new))
             return changed
 
@@ -169,9 +182,22 @@ class EmbeddedDatabase:
         self._identity: tuple[int, int] | None = None
         self._pages_lock = threading.Lock()
         self._pages_verdict: tuple[float, str | None] = (float("-inf"), None)  # (when, problem)
-        self.connection().execute("PRAGMA journal_mode=WAL")
+        conn = self.connection()
+        conn.execute("PRAGMA journal_mode=WAL")
         stat = os.stat(self.path)
         self._identity = (stat.st_dev, stat.st_ino)
+        if conn.execute("PRAGMA user_version").fetchone()[0] != STORE_FORMAT:
+            self._mark_format()
+
+    def _mark_format(self) -> None:
+        """Refuse a file of another format (``StoreFormatError``); mark a new file, or one
+        written before the format marker, as this version's format."""
+        try:
+            with self.atomic() as conn:
+                mark_format(conn, self.path)
+        except sqlite3.OperationalError:  # read-only or busy: checked, and marked another time
+            if (problem := format_problem(self.connection())) is not None:
+                raise StoreFormatError(refusal(self.path, problem)) from None
 
     def check_file(self) -> None:
         """Raise ``sqlite3.OperationalError`` unless the file opened is still the one on disk.

@@ -15,7 +15,7 @@ import uuid
 from pymongo import ReturnDocument
 from pymongo.errors import DuplicateKeyError
 
-from common import Conflict, InvalidInput, NotFound, TooManyRequests
+from common import Conflict, InvalidInput, NotFound, ServiceUnavailable, TooManyRequests
 from jobs.attempts import _ACTIVE, AttemptRecords, _progress
 from jobs.embedded import EmbeddedDatabase
 from jobs.store import (
@@ -34,6 +34,8 @@ _UNSET_FIELDS = ("started_at", "finished_at", "heartbeat_at", "worker", "lease",
 _UNSET_FIELDS += ("error", "result")
 _EPOCH = utcnow().replace(year=2000, month=1, day=1, hour=0, minute=0, second=0, microsecond=0)
 QUEUE_FULL_RETRY_AFTER_S = 30
+SUBMIT_TRIES = 3
+"""Tries of a submission whose record the store refused as a duplicate of a job then gone."""
 # What a claim reads and writes of a record; another type there marks the record damaged.
 _FIELD_TYPES = {"kind": str, "run_id": str, "inputs": dict, "attempts": int, "seq": int}
 _OPTIONAL_TYPES = {"tries": int}  # absent in records queued before it existed
@@ -86,6 +88,8 @@ class JobStore(AttemptRecords):
 
         Raises:
             TooManyRequests: ``max_queued`` jobs of ``kind`` are already queued.
+            ServiceUnavailable: The store refused the new record as a duplicate
+                ``SUBMIT_TRIES`` times without holding a job it duplicates.
         """
         if not isinstance(run_id, str) or not run_id:
             raise InvalidInput(f"run_id must be a non-empty string, got {run_id!r}.")
@@ -93,6 +97,26 @@ class JobStore(AttemptRecords):
             raise InvalidInput(f"job inputs must be a JSON object, got {type(inputs).__name__}.")
         self.ensure_indexes()
         inputs = plain(inputs)
+        for _ in range(SUBMIT_TRIES):
+            found = self._submit(kind, run_id, inputs, force, max_queued, request)
+            if found is not None:
+                return found
+        raise ServiceUnavailable(
+            f"the job store refused a new {kind} job for run {run_id} {SUBMIT_TRIES} times as a "
+            "duplicate of an active job it does not hold (a unique index on the jobs collection "
+            "that this version does not create?); remove that index, or retry."
+        )
+
+    def _submit(
+        self,
+        kind: str,
+        run_id: str,
+        inputs: dict,
+        force: bool,
+        max_queued: int | None,
+        request: dict | None,
+    ) -> tuple[dict, bool] | None:
+        """One try of :meth:`submit`; None when another job won the race and has gone since."""
         key = inputs_key(kind, run_id, inputs)
         # An active job with these inputs is the answer, whatever ``force``: a read, no lock.
         active = self.col.find_one({"active_key": key})
@@ -136,7 +160,7 @@ class JobStore(AttemptRecords):
             except DuplicateKeyError:  # another replica queued the same inputs just now
                 active = self.col.find_one({"active_key": key})
                 if active is None:  # ... and it has already finished: look again
-                    return self.submit(kind, run_id, inputs, force, max_queued, request)
+                    return None
                 return _out(active), True
         return _out(doc), False
 

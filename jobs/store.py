@@ -24,6 +24,7 @@ from pymongo.errors import ConfigurationError, PyMongoError
 
 from common import ServiceUnavailable, Settings, StartupError, redact_uri
 from jobs.embedded import EmbeddedDatabase, database_file
+from jobs.fileformat import StoreFormatError, check_format
 from jobs.pages import quick_check
 
 # runs imports torch and MLflow: a job service that needs only its store does without them.
@@ -54,6 +55,14 @@ class StoreDamaged(SystemExit):
         return str(self.code)
 
 
+class StoreIncompatible(SystemExit):
+    """The embedded store's file is of another format (a newer version's): a ``SystemExit``, so
+    that a service stops at start-up with one line instead of failing every write."""
+
+    def __str__(self) -> str:
+        return str(self.code)
+
+
 def store_file(settings: Settings) -> Path:
     """The embedded store's file (``EmbeddedDatabase.path`` of these settings)."""
     return database_file(settings.store_dir, settings.mongo_db)
@@ -62,8 +71,9 @@ def store_file(settings: Settings) -> Path:
 def check_store(settings: Settings) -> None:
     """Stop a service at its start, with one line, when the embedded store cannot work: its
     folder is a file or not writable (``StartupError``: the store keeps its write-ahead log
-    beside its file), or its file is damaged anywhere (``StoreDamaged``; SQLite's
-    ``quick_check``, milliseconds for a store of job records). MongoDB down passes: the service
+    beside its file), its file is damaged anywhere (``StoreDamaged``; SQLite's
+    ``quick_check``, milliseconds for a store of job records), or of another format than this
+    version's (``StoreIncompatible``: ``jobs.fileformat``). MongoDB down passes: the service
     starts and ``/ready`` answers 503 until it is back."""
     if settings.mongo_uri:
         return
@@ -95,6 +105,12 @@ def check_store(settings: Settings) -> None:
         return
     if problem is not None:
         raise StoreDamaged(str(damaged(settings, problem)))
+    try:
+        check_format(path)
+    except StoreFormatError as exc:
+        raise StoreIncompatible(str(exc)) from exc
+    except sqlite3.OperationalError:  # busy: the store's own opening checks it again
+        pass
 
 
 def is_damage(exc: Exception) -> bool:
@@ -154,6 +170,8 @@ def get_database(settings: Settings, check: bool = True):
     if not settings.mongo_uri:
         try:
             return EmbeddedDatabase(settings.store_dir, settings.mongo_db)
+        except StoreFormatError as exc:
+            raise ServiceUnavailable(str(exc)) from exc
         except sqlite3.DatabaseError as exc:
             if not is_damage(exc):
                 raise _unopenable(settings, exc) from exc

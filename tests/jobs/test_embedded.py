@@ -249,3 +249,56 @@ def test_one_bad_record_is_not_called_a_damaged_store(tmp_path):
     assert "restore" not in answer  # not the whole store: the record, and how to find it
     assert "a record is not valid JSON text (malformed JSON)" in answer
     assert "WHERE NOT json_valid(doc)" in answer
+
+
+def _store_file(folder, *tables: str, user_version: int = 0):
+    """A store file made with SQLite alone (as another version would), with ``tables``."""
+    folder.mkdir(parents=True, exist_ok=True)
+    conn = sqlite3.connect(folder / "pipeline.sqlite3", isolation_level=None)
+    conn.execute("PRAGMA journal_mode=WAL")
+    for sql in tables:
+        conn.execute(sql)
+    conn.execute(f"PRAGMA user_version = {user_version}")
+    conn.close()
+    return Settings(store_dir=folder, mongo_db="pipeline", mongo_uri=None)
+
+
+_NEWER_JOBS = "CREATE TABLE jobs (_id TEXT PRIMARY KEY, doc TEXT NOT NULL, format INTEGER NOT NULL)"
+_JOBS = "CREATE TABLE jobs (_id TEXT PRIMARY KEY, doc TEXT NOT NULL)"
+
+
+def test_a_service_on_a_store_file_of_a_newer_format_stops_with_one_line(tmp_path):
+    settings = _store_file(tmp_path, _JOBS, user_version=2)
+    with pytest.raises(SystemExit, match=r"pipeline.sqlite3 .* in format 2.*reads format 1"):
+        create_job_app("toy", "Toy", APIRouter(), lambda job: {}, settings=settings)
+
+
+def test_a_service_on_a_store_table_of_another_layout_stops_with_one_line(tmp_path):
+    settings = _store_file(tmp_path, _NEWER_JOBS)
+    with pytest.raises(SystemExit, match=r"table jobs has the columns \(_id, doc, format\)") as e:
+        create_job_app("toy", "Toy", APIRouter(), lambda job: {}, settings=settings)
+    line = str(e.value)
+    assert "\n" not in line and "move the file and its -wal and -shm files aside" in line
+
+
+def test_opening_a_store_file_of_a_newer_format_says_so(tmp_path):
+    settings = _store_file(tmp_path, _JOBS, user_version=2)
+    with pytest.raises(ServiceUnavailable, match=r"in format 2, and this version reads format 1"):
+        get_database(settings)
+
+
+def test_a_store_file_written_before_the_format_marker_keeps_its_records_and_is_marked(tmp_path):
+    settings = _store_file(tmp_path, _JOBS, "INSERT INTO jobs VALUES ('j1', '{\"kind\":\"toy\"}')")
+    create_job_app("toy", "Toy", APIRouter(), lambda job: {}, settings=settings)  # starts
+    db = get_database(settings)
+    assert db["jobs"].find_one("j1") == {"_id": "j1", "kind": "toy"}
+    assert db.connection().execute("PRAGMA user_version").fetchone()[0] == 1
+
+
+def test_a_write_refused_by_another_constraint_than_a_unique_key_is_no_duplicate_key(tmp_path):
+    db = EmbeddedDatabase(tmp_path, "pipeline")
+    with db.atomic() as conn:  # a table made by another version after this one opened the file
+        conn.execute(_NEWER_JOBS)
+    with pytest.raises(sqlite3.DatabaseError, match="NOT NULL constraint failed") as refused:
+        db["jobs"].insert_one({"_id": "j1", "kind": "toy"})
+    assert not isinstance(refused.value, DuplicateKeyError)

@@ -292,6 +292,15 @@ def test_concurrent_submissions_of_the_same_inputs_make_one_job(job_store):
     assert sum(not reused for _, reused in results) == 1
 
 
+def test_a_duplicate_key_without_an_active_job_is_tried_a_bounded_number_of_times(job_store):
+    # A unique index this version does not create: every new job collides with the failed one,
+    # which holds no active_key, so each try finds no active job to answer with.
+    job_store.col.create_index("kind", unique=True)
+    job_store.fail(job_store.submit("evaluate", "r1", {})[0]["job_id"], "boom")
+    with pytest.raises(ServiceUnavailable, match=r"refused a new evaluate job .* 3 times"):
+        job_store.submit("evaluate", "r2", {})
+
+
 def test_unreachable_mongodb_names_it_and_hides_the_password(tmp_path, unreachable_uri):
     port = unreachable_uri.rsplit(":", 1)[1]
     settings = make_settings(tmp_path, mongo_uri=f"mongodb://bob:s3cret@127.0.0.1:{port}/")
