@@ -76,7 +76,9 @@ class Settings(BaseSettings):
         default=20, ge=1, description="Queued jobs per service kind before submissions get 429."
     )
     job_max_attempts: int = Field(
-        default=4, ge=1, description="Attempts of a job whose dependencies were down, then failed."
+        default=6,  # waits of 5+10+20+40+80 s: 2.5 minutes, beyond an MLflow restart (20-40 s)
+        ge=1,
+        description="Attempts of a job whose dependencies were down, then failed.",
     )
     job_retry_delay_s: float = Field(
         default=5.0, ge=0, description="First wait before a retry; doubles on each attempt."

@@ -23,6 +23,15 @@ def _progress(fraction: float, stage: str) -> dict:
     return {"fraction": round(float(fraction), 4), "stage": str(stage)[:200]}
 
 
+def _failed_progress(progress: object) -> dict:
+    """A failed job's progress: the fraction it reached, and the stage it failed in."""
+    found = progress if isinstance(progress, dict) else {}
+    fraction, stage = found.get("fraction"), found.get("stage")
+    if not isinstance(fraction, int | float) or isinstance(fraction, bool):
+        fraction = 0  # a damaged record's
+    return _progress(fraction, f"failed while {stage}" if isinstance(stage, str) else "failed")
+
+
 def _requeued(now, note: str, stage: str = "queued", not_before=None) -> dict:
     """The fields of a job given back to the queue, due at ``not_before`` (default: now)."""
     return {
@@ -80,9 +89,13 @@ class AttemptRecords:
         return self._finish(job_id, fields, lease)
 
     def fail(self, job_id: str, error: str, lease: str | None = None) -> dict:
-        """Record why a job failed (only if ``lease``, when given, still holds it)."""
+        """Record why a job failed (only if ``lease``, when given, still holds it); its progress
+        keeps the fraction reached and says the stage it failed in."""
+        job = self.col.find_one({"_id": job_id}) or {}  # none: ``_finish`` says so
         # No ``note``: an earlier retry's "retrying in 20 s" would outlive the retries.
-        return self._finish(job_id, {"status": "failed", "error": str(error), "note": None}, lease)
+        fields = {"status": "failed", "error": str(error), "note": None}
+        fields["progress"] = _failed_progress(job.get("progress"))
+        return self._finish(job_id, fields, lease)
 
     def _finish(self, job_id: str, fields: dict, lease: str | None) -> dict:
         query = {"_id": job_id, "status": {"$in": _ACTIVE}}
@@ -199,6 +212,7 @@ class AttemptRecords:
                     "requeued once after a worker stopped, submit it again with force to retry."
                 )
                 update = {"status": "failed", "lease": None, "error": error, "note": error,
+                          "progress": _failed_progress(doc.get("progress")),
                           "finished_at": now, "updated_at": now}  # fmt: skip
                 unset = {"active_key": ""}
             # The filter repeats the test so that two recovering replicas act once.

@@ -106,7 +106,7 @@ class JobRunner:
         heartbeat_interval: float = 5,
         stale_after: float = 30,
         isolate: bool = False,
-        max_attempts: int = 4,
+        max_attempts: int = 6,
         retry_delay: float = 5.0,
         worker_options: dict | None = None,
     ) -> None:
@@ -330,6 +330,12 @@ class JobRunner:
         except Exception:
             return "lease lost"
 
+    def retry_wait(self, attempts: int) -> float:
+        """Seconds a job waits after its ``attempts``-th attempt met an outage: ``retry_delay``,
+        doubled for each later attempt (the defaults wait 5, 10, 20, 40 and 80 s: 2.5 minutes
+        in all, beyond an MLflow restart, before the 6th attempt's outage fails the job)."""
+        return self.retry_delay * 2 ** max(attempts - 1, 0)
+
     def _record(self, attempt: "Attempt", outcome: str, value) -> None:
         """Store the outcome, retrying through a store outage.
 
@@ -345,8 +351,7 @@ class JobRunner:
         for n in itertools.count(1):
             try:
                 if outcome == "retry":
-                    job = self.store.get(job_id)
-                    delay = self.retry_delay * 2 ** max(job["attempts"] - 1, 0)
+                    delay = self.retry_wait(self.store.get(job_id)["attempts"])
                     self.store.retry(job_id, lease, value, delay, self.max_attempts)
                 else:
                     getattr(self.store, outcome)(job_id, value, lease)

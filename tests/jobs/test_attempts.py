@@ -67,6 +67,34 @@ def test_retry_after_the_last_attempt_fails_naming_the_outage(job_store):
     assert failed["note"] is None  # not the last retry's "retrying in 0 s"
 
 
+def test_a_job_failed_after_its_retries_no_longer_shows_its_start_as_progress(job_store):
+    job, _ = job_store.submit("evaluate", "run1", {})
+    claimed = job_store.claim_next("evaluate", "w1")
+    job_store.retry(job["job_id"], claimed["lease"], "MLflow is down", 0, 1)
+    failed = job_store.get(job["job_id"])
+    assert failed["progress"] == {"fraction": 0.0, "stage": "failed while starting"}
+
+
+def test_a_failed_job_keeps_the_fraction_it_reached_and_names_the_stage(job_store):
+    job, _ = job_store.submit("evaluate", "run1", {})
+    claimed = job_store.claim_next("evaluate", "w1")
+    job_store.report_progress(job["job_id"], claimed["lease"], 0.45, "predicting 6/14")
+    failed = job_store.fail(job["job_id"], "the model does not load", claimed["lease"])
+    assert failed["progress"] == {"fraction": 0.45, "stage": "failed while predicting 6/14"}
+
+
+def test_a_job_failed_after_its_worker_died_twice_names_the_stage_it_died_in(job_store):
+    job, _ = job_store.submit("evaluate", "run1", {})
+    for worker in ("w1", "w2"):
+        claimed = job_store.claim_next("evaluate", worker)
+        job_store.report_progress(job["job_id"], claimed["lease"], 0.5, "explaining 4/8")
+        old = utcnow() - timedelta(minutes=5)
+        job_store.col.update_one({"_id": job["job_id"]}, {"$set": {"heartbeat_at": old}})
+        job_store.recover_stale("evaluate", 60)
+    failed = job_store.get(job["job_id"])
+    assert failed["progress"] == {"fraction": 0.5, "stage": "failed while explaining 4/8"}
+
+
 def test_cancel_a_queued_job(job_store):
     job, _ = job_store.submit("evaluate", "run1", {})
     assert job_store.cancel(job["job_id"])["status"] == "cancelled"

@@ -13,6 +13,7 @@ from jobs import JobRunner, JobStore, get_database
 from jobs.embedded import EmbeddedDatabase
 from jobs.runner import RECORD_TRIES
 from jobs.store import utcnow
+from tests.jobs.conftest import make_settings
 
 FAST = {"poll_interval": 0.05, "heartbeat_interval": 0.1}
 
@@ -226,3 +227,16 @@ def test_an_unexpected_error_quoting_a_uri_fails_without_its_credentials(job_sto
     assert failed["error"] == (
         "internal error: RuntimeError: API request to http://***@mlflow:5000/api failed"
     )
+
+
+def test_the_default_retries_outlast_an_mlflow_restart_of_40_s_by_minutes(job_store, tmp_path):
+    settings = make_settings(tmp_path)  # the defaults of JOB_MAX_ATTEMPTS and JOB_RETRY_DELAY_S
+    runner = JobRunner(
+        job_store,
+        "evaluate",
+        lambda job: {},
+        max_attempts=settings.job_max_attempts,
+        retry_delay=settings.job_retry_delay_s,
+    )
+    window = sum(runner.retry_wait(n) for n in range(1, runner.max_attempts))
+    assert 120 <= window <= 300  # long enough for a restart, short enough for an MLflow gone
