@@ -6,6 +6,7 @@ heartbeating.
 """
 
 import logging
+import re
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 
@@ -17,6 +18,8 @@ from jobs.store import FINAL_STATUSES, _out, plain, utcnow
 log = logging.getLogger("jobs.jobstore")
 
 _ACTIVE = ["queued", "running"]
+_OUTAGE_NOTE = re.compile(r"attempt \d+ met an outage, retrying in [^:]* s: (?P<error>.*)", re.S)
+"""The note of ``AttemptRecords.retry``."""
 
 
 def _progress(fraction: float, stage: str) -> dict:
@@ -30,6 +33,16 @@ def _failed_progress(progress: object) -> dict:
     if not isinstance(fraction, int | float) or isinstance(fraction, bool):
         fraction = 0  # a damaged record's
     return _progress(fraction, f"failed while {stage}" if isinstance(stage, str) else "failed")
+
+
+def _succeeded_note(note: object, attempts: object) -> str | None:
+    """A succeeded job's ``note``: the last requeue's note (an outage's "retrying in 20 s", a
+    stopped worker) told as history, so that it no longer reads as current; None without one."""
+    if not isinstance(note, str) or not note:
+        return None
+    outage = _OUTAGE_NOTE.match(note)
+    why = f"an outage ({outage['error']})" if outage else note.removeprefix("requeued: ")
+    return f"succeeded on attempt {attempts}, after {why}"[:1000]
 
 
 def _requeued(now, note: str, stage: str = "queued", not_before=None) -> dict:
@@ -84,8 +97,11 @@ class AttemptRecords:
         return None if marked.matched_count == 1 else self.lost_reason(job_id, lease)
 
     def succeed(self, job_id: str, result: dict, lease: str | None = None) -> dict:
-        """Record the result of a job (only if ``lease``, when given, still holds it)."""
+        """Record the result of a job (only if ``lease``, when given, still holds it); a note
+        left by a requeue becomes history ("succeeded on attempt 4, after an outage (...)")."""
+        job = self.col.find_one({"_id": job_id}) or {}  # none: ``_finish`` says so
         fields = {"status": "succeeded", "result": plain(result), "progress": _progress(1, "done")}
+        fields["note"] = _succeeded_note(job.get("note"), job.get("attempts"))
         return self._finish(job_id, fields, lease)
 
     def fail(self, job_id: str, error: str, lease: str | None = None) -> dict:

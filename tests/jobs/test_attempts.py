@@ -95,6 +95,26 @@ def test_a_job_failed_after_its_worker_died_twice_names_the_stage_it_died_in(job
     assert failed["progress"] == {"fraction": 0.5, "stage": "failed while explaining 4/8"}
 
 
+def test_a_job_that_succeeds_after_an_outage_tells_the_outage_as_history(job_store):
+    job, _ = job_store.submit("evaluate", "run1", {})
+    claimed = job_store.claim_next("evaluate", "w1")
+    job_store.retry(job["job_id"], claimed["lease"], "MLflow is down", 0, 3)
+    claimed = job_store.claim_next("evaluate", "w1")
+    done = job_store.succeed(job["job_id"], {}, claimed["lease"])
+    assert done["note"] == "succeeded on attempt 2, after an outage (MLflow is down)"
+
+
+def test_a_job_that_succeeds_after_its_worker_stopped_no_longer_says_requeued(job_store):
+    job, _ = job_store.submit("evaluate", "run1", {})
+    job_store.claim_next("evaluate", "w1")
+    old = utcnow() - timedelta(minutes=5)
+    job_store.col.update_one({"_id": job["job_id"]}, {"$set": {"heartbeat_at": old}})
+    job_store.recover_stale("evaluate", 60)
+    claimed = job_store.claim_next("evaluate", "w2")
+    done = job_store.succeed(job["job_id"], {}, claimed["lease"])
+    assert done["note"].startswith("succeeded on attempt 2, after worker w1 stopped (no heartbeat")
+
+
 def test_cancel_a_queued_job(job_store):
     job, _ = job_store.submit("evaluate", "run1", {})
     assert job_store.cancel(job["job_id"])["status"] == "cancelled"
