@@ -14,8 +14,10 @@ $gte $in $nin $exists`` on top-level or dotted fields, ``sort``, ``limit``),
 ``find_one_and_update``/``update_one``/``update_many`` (``$set $unset $inc``), ``delete_many``,
 ``count_documents``, ``create_index`` (``unique``; missing values never collide) and, on the
 database, ``db[name]``, ``command("ping")``, ``drop_collection`` and ``atomic()``. Anything else
-raises ``NotImplementedError``. Datetimes are stored as ISO-8601 UTC strings and read back as
-aware datetimes.
+raises ``NotImplementedError`` (an option such as ``upsert=True`` too). Datetimes are stored as
+ISO-8601 UTC strings and read back as aware datetimes; a string that would read as one is stored
+escaped, so it stays a string; ``true`` never matches 1, nor 1 ``true``; an update that changes
+nothing is not counted as modified (``jobs.documents``).
 """
 
 import json
@@ -76,12 +78,16 @@ class EmbeddedCollection:
             refusal(self.database.path, f"its table {self.name} refused a record: {exc}")
         )
 
-    def _select(self, conn, filter, sort=None, limit=0) -> list[dict]:
+    def _rows(self, conn, filter, sort=None, limit=0) -> list[tuple[str, str]]:
+        """The ``(_id, JSON text)`` of the matching rows."""
         where, params = sql_filter(filter)
         sql = f"SELECT _id, doc FROM {self._table} WHERE {where}{sql_order(sort)}"
         if limit:
             sql += f" LIMIT {int(limit)}"
-        return [{"_id": i, **decode(json.loads(d))} for i, d in conn.execute(sql, params)]
+        return conn.execute(sql, params).fetchall()
+
+    def _select(self, conn, filter, sort=None, limit=0) -> list[dict]:
+        return [_document(i, d) for i, d in self._rows(conn, filter, sort, limit)]
 
     def find(self, filter: dict | None = None, *, sort=None, limit: int = 0) -> list[dict]:
         """The matching documents (a list, not a cursor)."""
@@ -98,39 +104,44 @@ class EmbeddedCollection:
         sql = f"SELECT COUNT(*) FROM {self._table} WHERE {where}"
         return self.database.connection().execute(sql, params).fetchone()[0]
 
-    def _update(self, filter, update, sort=None, limit=0) -> list[tuple[dict, dict]]:
+    def _update(self, filter, update, sort=None, limit=0) -> list[tuple[dict, dict, bool]]:
+        """``(before, after, modified)`` of each matching document, updated in one transaction
+        (one that the update leaves as it was is not written, and not ``modified``)."""
         with self.database.atomic() as conn:
             changed = []
-            for old in self._select(conn, filter, sort, limit):
-                new = apply_update(old, update)
-                new["_id"] = old["_id"]
-                body = {k: v for k, v in new.items() if k != "_id"}
-                try:
-                    conn.execute(
-                        f"UPDATE {self._table} SET doc = ? WHERE _id = ?",
-                        (encode(body), old["_id"]),
-                    )
-                except sqlite3.IntegrityError as exc:
-                    raise self._refused(exc) from exc
-                changed.append((old, new))
+            for _id, stored in self._rows(conn, filter, sort, limit):
+                new = apply_update(stored, update)
+                if new != stored:
+                    try:
+                        conn.execute(f"UPDATE {self._table} SET doc = ? WHERE _id = ?", (new, _id))
+                    except sqlite3.IntegrityError as exc:
+                        raise self._refused(exc) from exc
+                changed.append((_document(_id, stored), _document(_id, new), new != stored))
             return changed
 
     def find_one_and_update(
-        self, filter: dict, update: dict, *, sort=None, return_document: bool = False
+        self,
+        filter: dict,
+        update: dict,
+        *,
+        sort=None,
+        return_document: bool = False,
+        **options,
     ) -> dict | None:
         """Atomically update the first match; the document before (or after) the update."""
+        _refuse_options(options)
         changed = self._update(filter, update, sort, limit=1)
         if not changed:
             return None
         return changed[0][1] if return_document else changed[0][0]
 
-    def update_one(self, filter: dict, update: dict) -> UpdateResult:
-        n = len(self._update(filter, update, limit=1))
-        return UpdateResult({"n": n, "nModified": n}, True)
+    def update_one(self, filter: dict, update: dict, **options) -> UpdateResult:
+        _refuse_options(options)
+        return _update_result(self._update(filter, update, limit=1))
 
-    def update_many(self, filter: dict, update: dict) -> UpdateResult:
-        n = len(self._update(filter, update))
-        return UpdateResult({"n": n, "nModified": n}, True)
+    def update_many(self, filter: dict, update: dict, **options) -> UpdateResult:
+        _refuse_options(options)
+        return _update_result(self._update(filter, update))
 
     def delete_many(self, filter: dict) -> DeleteResult:
         where, params = sql_filter(filter)
@@ -151,6 +162,23 @@ class EmbeddedCollection:
 
     def __getattr__(self, name: str):
         raise NotImplementedError(f"the embedded store's collections have no {name}()")
+
+
+def _document(_id: str, stored: str) -> dict:
+    return {"_id": _id, **decode(json.loads(stored))}
+
+
+def _update_result(changed: list[tuple[dict, dict, bool]]) -> UpdateResult:
+    modified = sum(was_modified for *_, was_modified in changed)
+    return UpdateResult({"n": len(changed), "nModified": modified}, True)
+
+
+def _refuse_options(options: dict) -> None:
+    """Raise ``NotImplementedError`` for a pymongo option the embedded store does not offer
+    (``upsert=True``, ``projection``, ...); one left at its default is fine."""
+    for name, value in options.items():
+        if value not in (None, False):
+            raise NotImplementedError(f"the embedded store does not support {name}={value!r}")
 
 
 def database_file(folder: Path, name: str) -> Path:

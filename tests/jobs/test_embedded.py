@@ -94,6 +94,12 @@ def test_unsupported_operators_say_so(col):
         col.aggregate([])
 
 
+def test_upsert_says_that_it_is_not_supported(col):
+    with pytest.raises(NotImplementedError, match=r"does not support upsert=True"):
+        col.update_one({"_id": "new"}, {"$set": {"size": 1}}, upsert=True)
+    col.update_one({"_id": "t0"}, {"$set": {"size": 9}}, upsert=False)  # the default: fine
+
+
 def test_failed_write_leaves_nothing_behind(col):
     with pytest.raises(DuplicateKeyError), col.database.atomic():
         col.insert_one({"_id": "new"})
