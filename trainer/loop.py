@@ -1,6 +1,8 @@
 """The epoch loop: train, validate, log, keep the best model, stop early, checkpoint."""
 
 import argparse
+import functools
+import hashlib
 import json
 import math
 import sys
@@ -130,6 +132,15 @@ class Training:
                 f"{state['decoding_version']}, now {version}): the run would go on with images "
                 "prepared otherwise; start a new run"
             )
+        found, now = state.get("val_digest"), self.val_digest
+        carved = str(getattr(self.dataset, "val_how", "")).startswith("carved")
+        if found != now and (found is not None or carved):  # absent: a given split cannot move
+            raise InvalidInput(
+                f"the validation split differs from the one checkpoint {path} was validated on "
+                "(the carving rule, --val-fraction or --seed changed, or the checkpoint is older "
+                "than recording it, December 2026): the run would choose on images it trained "
+                "on; start a new run"
+            )
         self.model.load_state_dict(state["model"])
         if self.ema is not None:
             self.ema.load_state_dict(state["ema"])
@@ -152,12 +163,28 @@ class Training:
                 "args": vars(self.args),
                 "dataset_hash": self.data_hash,
                 "decoding_version": self.preprocessing.decoding_version,
+                "val_digest": self.val_digest,
                 "finished": finished,
                 "member": self.member,
                 "members_done": self.members_done,
                 **self.progress,
             },
         )
+
+    @functools.cached_property
+    def val_digest(self) -> str | None:
+        """Which images validate (a digest of the validation split's files, or of its pixels and
+        labels for an ``.npz``): a resume under another carve would choose on trained images."""
+        val = getattr(self.dataset, "val", None)
+        if val is None:
+            return None
+        digest = hashlib.sha256()
+        if val.files:
+            digest.update("\n".join(sorted(val.files)).encode())
+        else:
+            digest.update(np.ascontiguousarray(val.images).data)
+            digest.update(np.asarray(val.labels, dtype=np.int64).tobytes())
+        return digest.hexdigest()
 
     @property
     def selected_model(self) -> nn.Module:

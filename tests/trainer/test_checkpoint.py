@@ -117,6 +117,21 @@ def test_resuming_after_the_image_decoding_changed_is_refused(tmp_path, trainer_
         train([*argv, "--resume", "auto"])
 
 
+@pytest.mark.parametrize("written", ["another carve", None])
+def test_resuming_on_another_validation_carve_is_refused(tmp_path, trainer_argv, written):
+    """A checkpoint validated on other images (a carving rule changed since; None: written
+    before the split was recorded) would go on choosing epochs and the threshold on images it
+    trained on."""
+    argv = trainer_argv("--checkpoint-dir", str(tmp_path / "ck"))
+    train([*argv, "--max-epochs-this-session", "1"])
+    state = torch.load(tmp_path / "ck" / "last.pt", weights_only=False)
+    assert len(state["val_digest"]) == 64
+    state["val_digest"] = written
+    torch.save(state, tmp_path / "ck" / "last.pt")
+    with pytest.raises(InvalidInput, match=r"the validation split differs .* start a new run"):
+        train([*argv, "--resume", "auto"])
+
+
 def test_a_new_run_keeps_the_unfinished_checkpoint_of_the_run_before(tmp_path, trainer_argv):
     folder = tmp_path / "ck"
     argv = trainer_argv("--checkpoint-dir", str(folder))
