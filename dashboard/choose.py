@@ -149,6 +149,10 @@ def _check_loads(model_uri: str) -> None:
         raise InvalidInput(f"the model at {model_uri} fails to predict ({exc})") from exc
 
 
+def _number(version) -> str:
+    return "no version" if version is None else f"version {version.version}"
+
+
 def choose_run(
     run_id: str,
     reason: str,
@@ -196,6 +200,7 @@ def choose_run(
             f"run {run_id} has not been evaluated; evaluate it first (python -m evaluator "
             f"--run-id {run_id}) or confirm that you choose it unevaluated (--yes-unevaluated)."
         )
+    seen = aliased_version(settings)  # what the interface check compares with
     found_change = interface_change(settings, run_id)
     change = found_change.text
     if change and not allow_interface_change:
@@ -241,6 +246,12 @@ def choose_run(
             tags[key] = f"{value:.6g}"
     with one_choice_at_a_time(settings.run_id_file):  # alias, run_id.txt, record: one choice
         current = aliased_version(settings)
+        if _number(current) != _number(seen):  # another choice moved it since the check
+            raise InvalidInput(
+                f"another choice moved {settings.model_name}@{settings.model_alias} to "
+                f"{_number(current)} while run {run_id} was being checked against "
+                f"{_number(seen)}; choose again, to check it against what is chosen now."
+            )
         # Chosen before (a version of this run's own logged model): the alias stays on it, no
         # second copy. A version registered otherwise (e.g. from files that cannot be served) is
         # not. (The source names the logged model; ModelVersion.model_id is empty in some stores.)

@@ -1,11 +1,12 @@
 """The registry writes of a choice: one choice at a time."""
 
 import threading
+import time
 
 import pytest
 from mlflow.tracking import MlflowClient
 
-from common import ServiceUnavailable
+from common import InvalidInput, ServiceUnavailable
 from dashboard.choose import choose_run
 from dashboard.versions import one_choice_at_a_time
 
@@ -36,3 +37,29 @@ def test_a_choice_held_up_too_long_says_so_in_one_line(tmp_path):
         pass
     with one_choice_at_a_time(run_id_file, wait_s=0.3):  # released with its holder
         pass
+
+
+def test_a_choice_whose_alias_moved_while_it_waited_is_refused(dashboard_runs, settings, store):
+    """Its interface check compared the run with the version chosen before: another choice
+    moved the alias meanwhile, so the check does not hold for what it would replace."""
+    run_id, client = dashboard_runs["pipeline"], MlflowClient(settings.mlflow_tracking_uri)
+    found = []
+
+    def choose() -> None:
+        try:
+            choose_run(run_id, "best", settings, store)
+        except InvalidInput as exc:
+            found.append(str(exc))
+
+    with one_choice_at_a_time(settings.run_id_file):
+        chooser = threading.Thread(target=choose)
+        chooser.start()
+        time.sleep(10)  # it checked the run against no version, then waits for the lock
+        other = dashboard_runs["unicode"]  # another choice, by hand: a version and the alias
+        client.create_registered_model(settings.model_name)
+        version = client.create_model_version(settings.model_name, f"runs:/{other}/m", other)
+        client.set_registered_model_alias(settings.model_name, "champion", version.version)
+    chooser.join(120)
+    assert found and found[0].startswith(f"another choice moved {settings.model_name}@champion")
+    assert "to version 1 while run" in found[0] and "against no version" in found[0]
+    assert not settings.run_id_file.exists() and store.recent() == []
