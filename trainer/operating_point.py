@@ -17,11 +17,23 @@ from trainer.engine import Batches, inputs_of
 # beside "normal", "abnormal" beside "normal", "tumor" beside "no_tumor").
 NEGATIVE_WORDS = frozenset({"normal", "benign", "healthy", "negative", "control"})
 NEGATING = frozenset({"no", "non", "not", "without"})
+# Words that say a class has the finding: beside a negative word they make the pair read as two
+# kinds (gram-positive, gram-negative), not a finding and its absence.
+POSITIVE_WORDS = frozenset({"positive"})
 
 
 def _reads_negative(name: str) -> bool:
     words = re.findall(r"[a-z]+", name.lower())
-    return bool(words) and (words[0] in NEGATING or not NEGATIVE_WORDS.isdisjoint(words))
+    if not words:
+        return False
+    # "notumor", "nonmalignant" (not "no": "nodule" is a finding)
+    negated = words[0] in NEGATING or re.match(r"no[nt][a-z]{3,}$", words[0]) is not None
+    return negated or not NEGATIVE_WORDS.isdisjoint(words)
+
+
+def _polar(name: str) -> bool:
+    """Whether a name holds a word that names a finding's presence (``gram-positive``)."""
+    return not POSITIVE_WORDS.isdisjoint(re.findall(r"[a-z]+", name.lower()))
 
 
 def choose_positive(class_names: list[str], positive: str | None) -> tuple[int, str]:
@@ -35,14 +47,18 @@ def choose_positive(class_names: list[str], positive: str | None) -> tuple[int, 
     """
     if positive is None:
         negative = [i for i, name in enumerate(class_names) if _reads_negative(name)]
-        if len(class_names) == 2 and len(negative) == 1:
+        if (
+            len(class_names) == 2
+            and len(negative) == 1
+            and not _polar(class_names[1 - negative[0]])
+        ):
             found = class_names[negative[0]]
-            return 1 - negative[0], f"by name: {found!r} reads as the class without the finding"
+            return 1 - negative[0], f"chosen by name: {found!r} reads as without the finding"
         return 1, UNCONFIRMED
     if positive in class_names:
-        return class_names.index(positive), "--positive-class"
+        return class_names.index(positive), OPTION
     if positive.isdigit() and int(positive) < len(class_names):
-        return int(positive), "--positive-class"
+        return int(positive), OPTION
     raise InvalidInput(
         f"--positive-class {positive!r} is not one of the classes ({', '.join(class_names)}); "
         "pass one of these names or its label number"
@@ -50,6 +66,7 @@ def choose_positive(class_names: list[str], positive: str | None) -> tuple[int, 
 
 
 UNCONFIRMED = "the second class (label 1): the class names do not say which one is the finding"
+OPTION = "set with --positive-class"
 
 
 def positive_index(class_names: list[str], positive: str | None) -> int:

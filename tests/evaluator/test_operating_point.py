@@ -67,14 +67,19 @@ def test_unknown_positive_class_names_the_classes():
     ("names", "finding"),
     [(["malignant", "normal, benign"], "malignant"), (["benign", "malignant"], "malignant"),
      (["abnormal", "normal"], "abnormal"), (["no_tumor", "tumor"], "tumor"),
-     (["Pneumonia", "NORMAL"], "Pneumonia"), (["non-cancer", "cancer"], "cancer")],
+     (["Pneumonia", "NORMAL"], "Pneumonia"), (["non-cancer", "cancer"], "cancer"),
+     (["glioma", "notumor"], "glioma"), (["nonmalignant", "malignant"], "malignant"),
+     (["nodule", "no nodule"], "nodule")],
 )  # fmt: skip
 def test_the_positive_class_is_the_one_beside_a_class_named_without_the_finding(names, finding):
     assert names[positive_index(names, None)] == finding
     assert positive_warning(names, None, 0.9) is None
 
 
-@pytest.mark.parametrize("names", [["0", "1"], ["normal", "benign"], ["cyst", "mass"]])
+@pytest.mark.parametrize(
+    "names",
+    [["0", "1"], ["normal", "benign"], ["cyst", "mass"], ["gram-negative", "gram-positive"]],
+)
 def test_names_that_do_not_say_the_finding_take_label_1_with_a_warning(names):
     assert positive_index(names, None) == 1
     warning = positive_warning(names, None, 0.9)
@@ -125,7 +130,7 @@ def test_trainer_logs_the_threshold_chosen_on_validation(two_class_run, mlflow_s
     with open(point, encoding="utf-8") as f:
         point = json.load(f)
     assert point["chosen_on"] == "validation" and point["positive_class"] == "melanoma"
-    assert point["positive_chosen"] == "--positive-class"
+    assert point["positive_chosen"] == "set with --positive-class"
     assert point["n_val"] == 12 and point["val_sensitivity"] >= 0.8
     params = client.get_run(two_class_run).data.params
     assert float(params["decision_threshold"]) == pytest.approx(point["threshold"], abs=1e-6)
