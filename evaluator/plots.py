@@ -121,11 +121,12 @@ def roc_curves_figure(
             f"spec. {1 - fpr:.3f}",
         )  # fmt: skip
     ax.plot([0, 1], [0, 1], "k--", linewidth=0.8, label="chance")
-    title = (
-        f"ROC curve, {class_names[positive]!r} as the positive class"
-        if binary
-        else "ROC curves, one vs rest"
-    )
+    if binary and point is not None:
+        title = f"ROC curve, {class_names[positive]!r} as the positive class"
+    elif binary:  # no threshold was chosen: no class was made the positive one
+        title = f"ROC curve of {class_names[positive]!r} (label 1; no decision threshold)"
+    else:
+        title = "ROC curves, one vs rest"
     ax.set(
         xlabel="False positive rate (1 - specificity)",
         ylabel="True positive rate (sensitivity)",

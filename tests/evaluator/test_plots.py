@@ -55,6 +55,11 @@ def test_the_roc_plot_marks_the_test_split_at_the_threshold():
     assert marked[0].get_ydata()[0] == pytest.approx(2 / 3)
 
 
+def test_a_two_class_roc_plot_without_a_threshold_names_no_positive_class():
+    fig = plots.roc_curves_figure(ROC_Y, ROC_PROBS, ROC_NAMES, [0.8, 0.8], None)
+    assert fig.axes[0].get_title() == "ROC curve of 'benign' (label 1; no decision threshold)"
+
+
 def _titles(fig) -> str:
     return " ".join([fig.get_suptitle(), *(ax.get_title() for ax in fig.axes)])
 
