@@ -175,15 +175,22 @@ def _candidates(
     return [val for _, val in splitter.split(placeholder, labels, groups)]
 
 
-def _distance(labels: np.ndarray, val_idx: np.ndarray, fraction: float) -> tuple[int, float]:
+def _distance(
+    labels: np.ndarray, groups: np.ndarray, val_idx: np.ndarray, fraction: float
+) -> tuple[int, int, float]:
     """How far a carve is from ``fraction``: the classes it leaves without a training image,
-    then the summed distance of each class's share in val from ``fraction``."""
+    the classes of two groups or more that it leaves without a validation image (a two-class
+    threshold is chosen on both), then the summed distance of each class's share in val from
+    ``fraction``."""
     counts = np.bincount(labels)
     in_val = np.bincount(labels[val_idx], minlength=len(counts))
     present = counts > 0
     emptied = int(np.sum(present & (in_val == counts)))
+    units = np.array([len(set(groups[labels == c].tolist())) for c in range(len(counts))])
+    missing = int(np.sum((units >= 2) & (in_val == 0)))
     # rounded, so that float noise does not break a tie that the seed should break
-    return emptied, round(float(np.abs(in_val[present] / counts[present] - fraction).sum()), 9)
+    share = round(float(np.abs(in_val[present] / counts[present] - fraction).sum()), 9)
+    return emptied, missing, share
 
 
 def group_split(
@@ -192,8 +199,9 @@ def group_split(
     """Sorted indices ``(train, val)`` with about ``fraction`` of each class's images in val and
     no group on both sides: the one carve of groups (patients) and of duplicate clusters.
 
-    Of the candidate carves (``_candidates``) the one whose per-class shares come closest to
-    ``fraction`` is taken (``_distance``), ties broken in an order drawn from ``seed``. Taking
+    Of the candidate carves (``_candidates``) the one that leaves every class images on both
+    sides where it can and whose per-class shares come closest to ``fraction`` is taken
+    (``_distance``), ties broken in an order drawn from ``seed``. Taking
     the first fold instead gave val the largest single-class group whatever the seed: scikit-
     learn fills the folds starting with the groups whose class counts vary most. With fewer
     than two groups val is empty.
@@ -202,7 +210,7 @@ def group_split(
         return np.arange(len(labels)), np.empty(0, dtype=np.int64)
     candidates = _candidates(labels, groups, fraction, seed)
     order = np.random.default_rng(seed).permutation(len(candidates))
-    best = min(order, key=lambda i: _distance(labels, candidates[i], fraction))
+    best = min(order, key=lambda i: _distance(labels, groups, candidates[i], fraction))
     val_idx = np.sort(candidates[best])
     return np.setdiff1d(np.arange(len(labels)), val_idx), val_idx
 

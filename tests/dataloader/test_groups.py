@@ -202,6 +202,16 @@ def test_a_class_smaller_than_the_folds_is_split_without_scikit_learns_warning()
     assert len(val) == 5 and set(labels[val]) == {0, 1}
 
 
+def test_a_small_class_of_several_patients_gets_a_validation_image_whatever_the_seed():
+    """5 images of 5 patients at a fraction of 0.1: half a validation image; a carve without
+    one refuses a two-class run (its threshold is chosen on both classes)."""
+    labels = np.array([0] * 45 + [1] * 5)
+    groups = np.array([f"p{i}" for i in range(50)], dtype=object)
+    for seed in range(20):
+        train, val = group_split(labels, groups, 0.1, seed)
+        assert set(labels[val]) == {0, 1} and set(labels[train]) == {0, 1}, seed
+
+
 def _one_big_patient(root, classes=("a", "b", "c"), big=24):
     """A manifest giving ``big`` of class ``a``'s training images one patient, ``P-big``, and
     every other image its own group."""
