@@ -17,7 +17,7 @@ from mlflow.entities import Metric, Run, RunTag
 from mlflow.environment_variables import MLFLOW_ALLOW_FILE_STORE
 from mlflow.exceptions import MlflowException
 from mlflow.tracking import MlflowClient
-from mlflow.utils.uri import get_uri_scheme
+from mlflow.utils.uri import is_local_uri
 from pydantic import ValidationError
 
 from common import InvalidInput, NotFound, ServiceUnavailable
@@ -48,7 +48,9 @@ def check_tracking(uri: str, timeout: float = 5.0) -> None:
     was loaded (unless ``MLFLOW_ALLOW_FILE_STORE`` opts out, which is then respected). The
     messages name the server without its credentials (every ``PipelineError`` redacts them).
     """
-    if uri and get_uri_scheme(uri) in ("", "file") and not MLFLOW_ALLOW_FILE_STORE.get():
+    # MLflow's own test of a local (file) store: "databricks" has no scheme but is not one
+    local = uri and is_local_uri(uri, is_tracking_or_registry_uri=True)
+    if local and not MLFLOW_ALLOW_FILE_STORE.get():
         raise ServiceUnavailable(
             f"the MLflow tracking URI {uri} is a file store (an mlruns folder), which MLflow 3 no "
             "longer opens; set MLFLOW_TRACKING_URI (or --tracking-uri) to a tracking server "

@@ -30,6 +30,12 @@ def test_a_file_store_is_refused_before_use_naming_what_to_set(tmp_path, monkeyp
     assert not (tmp_path / "mlruns").exists()
 
 
+@pytest.mark.parametrize("uri", ["databricks", "sqlite:///{}/mlflow.db"])
+def test_stores_that_are_not_files_are_not_refused_as_file_stores(tmp_path, monkeypatch, uri):
+    monkeypatch.delenv("MLFLOW_ALLOW_FILE_STORE", raising=False)
+    check_tracking(uri.format(tmp_path))  # "databricks" has no scheme, yet is no folder
+
+
 def test_a_server_that_takes_the_connection_but_never_answers_is_called_hung():
     with socket.create_server(("127.0.0.1", 0)) as hung:  # listens, never reads nor answers
         uri = f"http://127.0.0.1:{hung.getsockname()[1]}"

@@ -3,6 +3,7 @@ that training never reads the test split."""
 
 import json
 import shutil
+from pathlib import Path
 
 import mlflow
 import numpy as np
@@ -14,6 +15,7 @@ from runs import load_model, load_preprocessing
 from tests.trainer.conftest import grey_folder
 from trainer import train
 from trainer.loop import balanced_class_weights, balanced_indices, improved
+from trainer.operating_point import UNCONFIRMED
 
 pytestmark = pytest.mark.slow
 
@@ -170,8 +172,10 @@ def test_class_names_that_do_not_say_the_finding_warn_once_which_one_is_protecte
     err = capsys.readouterr().err
     assert err.count("warning: the decision threshold targets sensitivity 0.9 for class 'b'") == 1
     assert "pass --positive-class 'a'" in err
-    point = mlflow.MlflowClient(mlflow_server).get_run(run_id).data.params
-    assert point["positive_class"] == "b"
+    client = mlflow.MlflowClient(mlflow_server)
+    assert client.get_run(run_id).data.params["positive_class"] == "b"
+    point = json.loads(Path(client.download_artifacts(run_id, "operating_point.json")).read_text())
+    assert point["positive_chosen"] == UNCONFIRMED
 
 
 def test_a_validation_split_without_one_class_is_refused_before_training(
