@@ -17,7 +17,8 @@ database, ``db[name]``, ``command("ping")``, ``drop_collection`` and ``atomic()`
 raises ``NotImplementedError`` (an option such as ``upsert=True`` too). Datetimes are stored as
 ISO-8601 UTC strings and read back as aware datetimes; a string that would read as one is stored
 escaped, so it stays a string; ``true`` never matches 1, nor 1 ``true``; an update that changes
-nothing is not counted as modified (``jobs.documents``).
+nothing is not counted as modified (``jobs.documents``). Range operators and sorting compare
+across types in SQLite's order, unlike MongoDB: keep ranges to one type.
 """
 
 import json
