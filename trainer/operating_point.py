@@ -14,26 +14,18 @@ from trainer.engine import Batches, inputs_of
 
 # Words that name the class without the finding: of two classes, the other one is the finding,
 # whose sensitivity the threshold targets ("malignant" beside "normal, benign", "pneumonia"
-# beside "normal", "abnormal" beside "normal", "tumor" beside "no_tumor").
-NEGATIVE_WORDS = frozenset({"normal", "benign", "healthy", "negative", "control"})
-NEGATING = frozenset({"no", "non", "not", "without"})
-# Words that say a class has the finding: beside a negative word they make the pair read as two
-# kinds (gram-positive, gram-negative), not a finding and its absence.
-POSITIVE_WORDS = frozenset({"positive"})
+# beside "normal", "abnormal" beside "normal", "tumor" beside "no_tumor", "glioma" beside
+# "notumor"). Prefixes are not read ("nonunion" is a finding): compounds are listed.
+NEGATIVE_WORDS = frozenset({
+    "normal", "benign", "healthy", "negative", "control",
+    "notumor", "nontumor", "nonmalignant", "noncancer", "noncancerous", "nondiseased",
+})  # fmt: skip
+NEGATING = frozenset({"no", "non", "not", "without"})  # as the first word: "no finding"
 
 
 def _reads_negative(name: str) -> bool:
     words = re.findall(r"[a-z]+", name.lower())
-    if not words:
-        return False
-    # "notumor", "nonmalignant" (not "no": "nodule" is a finding)
-    negated = words[0] in NEGATING or re.match(r"no[nt][a-z]{3,}$", words[0]) is not None
-    return negated or not NEGATIVE_WORDS.isdisjoint(words)
-
-
-def _polar(name: str) -> bool:
-    """Whether a name holds a word that names a finding's presence (``gram-positive``)."""
-    return not POSITIVE_WORDS.isdisjoint(re.findall(r"[a-z]+", name.lower()))
+    return bool(words) and (words[0] in NEGATING or not NEGATIVE_WORDS.isdisjoint(words))
 
 
 def choose_positive(class_names: list[str], positive: str | None) -> tuple[int, str]:
@@ -47,11 +39,7 @@ def choose_positive(class_names: list[str], positive: str | None) -> tuple[int, 
     """
     if positive is None:
         negative = [i for i, name in enumerate(class_names) if _reads_negative(name)]
-        if (
-            len(class_names) == 2
-            and len(negative) == 1
-            and not _polar(class_names[1 - negative[0]])
-        ):
+        if len(class_names) == 2 and len(negative) == 1:
             found = class_names[negative[0]]
             return 1 - negative[0], f"chosen by name: {found!r} reads as without the finding"
         return 1, UNCONFIRMED

@@ -69,7 +69,8 @@ def test_unknown_positive_class_names_the_classes():
      (["abnormal", "normal"], "abnormal"), (["no_tumor", "tumor"], "tumor"),
      (["Pneumonia", "NORMAL"], "Pneumonia"), (["non-cancer", "cancer"], "cancer"),
      (["glioma", "notumor"], "glioma"), (["nonmalignant", "malignant"], "malignant"),
-     (["nodule", "no nodule"], "nodule")],
+     (["nodule", "no nodule"], "nodule"),
+     (["covid_negative", "covid_positive"], "covid_positive")],
 )  # fmt: skip
 def test_the_positive_class_is_the_one_beside_a_class_named_without_the_finding(names, finding):
     assert names[positive_index(names, None)] == finding
@@ -78,7 +79,7 @@ def test_the_positive_class_is_the_one_beside_a_class_named_without_the_finding(
 
 @pytest.mark.parametrize(
     "names",
-    [["0", "1"], ["normal", "benign"], ["cyst", "mass"], ["gram-negative", "gram-positive"]],
+    [["0", "1"], ["normal", "benign"], ["cyst", "mass"], ["nonunion", "healed"]],
 )
 def test_names_that_do_not_say_the_finding_take_label_1_with_a_warning(names):
     assert positive_index(names, None) == 1
