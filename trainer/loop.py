@@ -133,13 +133,12 @@ class Training:
                 "prepared otherwise; start a new run"
             )
         found, now = state.get("val_digest"), self.val_digest
-        carved = str(getattr(self.dataset, "val_how", "")).startswith("carved")
-        if found != now and (found is not None or carved):  # absent: a given split cannot move
+        # absent: a checkpoint older than the digest, refused only where the carve has changed
+        if now is not None and found != now and (found is not None or self._carve_changed):
             raise InvalidInput(
                 f"the validation split differs from the one checkpoint {path} was validated on "
-                "(the carving rule, --val-fraction or --seed changed, or the checkpoint is older "
-                "than recording it, December 2026): the run would choose on images it trained "
-                "on; start a new run"
+                "(the carving rule changed in an upgrade, December 2026, or the group manifest "
+                "was edited): the run would choose on images it trained on; start a new run"
             )
         self.model.load_state_dict(state["model"])
         if self.ema is not None:
@@ -173,10 +172,11 @@ class Training:
 
     @functools.cached_property
     def val_digest(self) -> str | None:
-        """Which images validate (a digest of the validation split's files, or of its pixels and
-        labels for an ``.npz``): a resume under another carve would choose on trained images."""
+        """Which images validate, when carved from train (None for a given val split, which
+        cannot move): a digest of their files, or of their pixels for an ``.npz``. A resume
+        under another carve would choose epochs and the threshold on images it trained on."""
         val = getattr(self.dataset, "val", None)
-        if val is None:
+        if val is None or not str(getattr(self.dataset, "val_how", "")).startswith("carved"):
             return None
         digest = hashlib.sha256()
         if val.files:
@@ -185,6 +185,12 @@ class Training:
             digest.update(np.ascontiguousarray(val.images).data)
             digest.update(np.asarray(val.labels, dtype=np.int64).tobytes())
         return digest.hexdigest()
+
+    @property
+    def _carve_changed(self) -> bool:
+        """Whether this split's carve differs from the one before the digest was recorded (by
+        patient or keeping copies together: December 2026; every image its own unit: never)."""
+        return getattr(self.dataset, "val_how", "") in ("carved_by_group", "carved_keeping_copies")
 
     @property
     def selected_model(self) -> nn.Module:

@@ -1,3 +1,4 @@
+import shutil
 from pathlib import Path
 
 import pytest
@@ -117,18 +118,50 @@ def test_resuming_after_the_image_decoding_changed_is_refused(tmp_path, trainer_
         train([*argv, "--resume", "auto"])
 
 
-@pytest.mark.parametrize("written", ["another carve", None])
-def test_resuming_on_another_validation_carve_is_refused(tmp_path, trainer_argv, written):
-    """A checkpoint validated on other images (a carving rule changed since; None: written
-    before the split was recorded) would go on choosing epochs and the threshold on images it
-    trained on."""
+def _written_with(folder: Path, digest: str | None) -> None:
+    """The checkpoint in ``folder`` as if validated on other images (``None``: written before
+    the digest was recorded)."""
+    state = torch.load(folder / "last.pt", weights_only=False)
+    assert state["val_digest"] is None or len(state["val_digest"]) == 64
+    state["val_digest"] = digest
+    torch.save(state, folder / "last.pt")
+
+
+def _grouped(tiny_data: Path, root: Path) -> Path:
+    """A copy of ``tiny_data`` with a groups.csv (each image its own patient): carved by group."""
+    data = root / "grouped"
+    shutil.copytree(tiny_data, data)
+    files = sorted(p.relative_to(data).as_posix() for p in data.rglob("*.png"))
+    (data / "groups.csv").write_text("file,group\n" + "".join(f"{f},{f}\n" for f in files))
+    return data
+
+
+def test_resuming_on_another_validation_carve_is_refused(tmp_path, trainer_argv):
+    """A carving rule changed since would go on choosing epochs and the threshold on images
+    the checkpoint trained on."""
     argv = trainer_argv("--checkpoint-dir", str(tmp_path / "ck"))
     train([*argv, "--max-epochs-this-session", "1"])
-    state = torch.load(tmp_path / "ck" / "last.pt", weights_only=False)
-    assert len(state["val_digest"]) == 64
-    state["val_digest"] = written
-    torch.save(state, tmp_path / "ck" / "last.pt")
+    _written_with(tmp_path / "ck", "another carve")
     with pytest.raises(InvalidInput, match=r"the validation split differs .* start a new run"):
+        train([*argv, "--resume", "auto"])
+
+
+def test_an_older_checkpoint_resumes_where_its_carve_cannot_have_changed(tmp_path, trainer_argv):
+    """Every image its own unit: the carve is the one of before the digest."""
+    argv = trainer_argv("--checkpoint-dir", str(tmp_path / "ck"))
+    train([*argv, "--max-epochs-this-session", "1"])
+    _written_with(tmp_path / "ck", None)
+    assert train([*argv, "--resume", "auto"])
+
+
+def test_an_older_checkpoint_carved_by_patient_is_refused(tmp_path, trainer_argv, tiny_data):
+    """The carve by patient changed in December 2026 (it took the first fold)."""
+    argv = trainer_argv(
+        "--checkpoint-dir", str(tmp_path / "ck"), data=_grouped(tiny_data, tmp_path)
+    )
+    train([*argv, "--max-epochs-this-session", "1"])
+    _written_with(tmp_path / "ck", None)
+    with pytest.raises(InvalidInput, match=r"the validation split differs"):
         train([*argv, "--resume", "auto"])
 
 
