@@ -179,15 +179,18 @@ def _distance(
     labels: np.ndarray, groups: np.ndarray, val_idx: np.ndarray, fraction: float
 ) -> tuple[int, int, float]:
     """How far a carve is from ``fraction``: the classes it leaves without a training image,
-    the classes of two groups or more that it leaves without a validation image (a two-class
-    threshold is chosen on both), then the summed distance of each class's share in val from
+    for two classes those of two groups or more that it leaves without a validation image (the
+    threshold is chosen on both; with more, a large class of few patients would lose half its
+    training images for it), then the summed distance of each class's share in val from
     ``fraction``."""
     counts = np.bincount(labels)
     in_val = np.bincount(labels[val_idx], minlength=len(counts))
     present = counts > 0
     emptied = int(np.sum(present & (in_val == counts)))
-    units = np.array([len(set(groups[labels == c].tolist())) for c in range(len(counts))])
-    missing = int(np.sum((units >= 2) & (in_val == 0)))
+    missing = 0
+    if present.sum() == 2:  # a two-class threshold is chosen on both classes' val images
+        units = np.array([len(set(groups[labels == c].tolist())) for c in range(len(counts))])
+        missing = int(np.sum((units >= 2) & (in_val == 0)))
     # rounded, so that float noise does not break a tie that the seed should break
     share = round(float(np.abs(in_val[present] / counts[present] - fraction).sum()), 9)
     return emptied, missing, share
@@ -199,9 +202,10 @@ def group_split(
     """Sorted indices ``(train, val)`` with about ``fraction`` of each class's images in val and
     no group on both sides: the one carve of groups (patients) and of duplicate clusters.
 
-    Of the candidate carves (``_candidates``) the one that leaves every class images on both
-    sides where it can and whose per-class shares come closest to ``fraction`` is taken
-    (``_distance``), ties broken in an order drawn from ``seed``. Taking
+    Of the candidate carves (``_candidates``) the one that leaves every class training images
+    (for two classes, validation images too) where it can and whose per-class shares come
+    closest to ``fraction`` is taken (``_distance``), ties broken in an order drawn from
+    ``seed``. Taking
     the first fold instead gave val the largest single-class group whatever the seed: scikit-
     learn fills the folds starting with the groups whose class counts vary most. With fewer
     than two groups val is empty.

@@ -212,6 +212,15 @@ def test_a_small_class_of_several_patients_gets_a_validation_image_whatever_the_
         assert set(labels[val]) == {0, 1} and set(labels[train]) == {0, 1}, seed
 
 
+def test_a_third_class_of_two_patients_is_not_halved_for_a_validation_image():
+    """With three classes no threshold needs every class in val: class 2's 100 images of two
+    patients stay whole on one side rather than half of them in val."""
+    labels = np.array([0] * 100 + [1] * 100 + [2] * 100)
+    groups = np.array([f"p{i}" for i in range(200)] + ["q0"] * 50 + ["q1"] * 50, dtype=object)
+    _, val = group_split(labels, groups, 0.1, 0)
+    assert np.sum(labels[val] == 2) == 0
+
+
 def _one_big_patient(root, classes=("a", "b", "c"), big=24):
     """A manifest giving ``big`` of class ``a``'s training images one patient, ``P-big``, and
     every other image its own group."""
