@@ -246,16 +246,17 @@ def choose_run(
             tags[key] = f"{value:.6g}"
     with one_choice_at_a_time(settings.run_id_file):  # alias, run_id.txt, record: one choice
         current = aliased_version(settings)
-        if _number(current) != _number(seen):  # another choice moved it since the check
+        # Chosen before (a version of this run's own logged model): the alias stays on it, no
+        # second copy. A version registered otherwise (e.g. from files that cannot be served) is
+        # not. (The source names the logged model; ModelVersion.model_id is empty in some stores.)
+        already = current is not None and current.source == f"models:/{found.logged_model_id}"
+        if not already and _number(current) != _number(seen):  # moved by another choice since
+            # the check (to this very run, a double submission: nothing changes, no refusal)
             raise InvalidInput(
                 f"another choice moved {settings.model_name}@{settings.model_alias} to "
                 f"{_number(current)} while run {run_id} was being checked against "
                 f"{_number(seen)}; choose again, to check it against what is chosen now."
             )
-        # Chosen before (a version of this run's own logged model): the alias stays on it, no
-        # second copy. A version registered otherwise (e.g. from files that cannot be served) is
-        # not. (The source names the logged model; ModelVersion.model_id is empty in some stores.)
-        already = current is not None and current.source == f"models:/{found.logged_model_id}"
         if already:
             # The version's tags describe this choice, as its record does: the first choice's reason
             # and figures (e.g. of an evaluation since replaced) would contradict the audit trail,

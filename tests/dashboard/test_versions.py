@@ -1,7 +1,6 @@
 """The registry writes of a choice: one choice at a time."""
 
 import threading
-import time
 
 import pytest
 from mlflow.tracking import MlflowClient
@@ -39,27 +38,52 @@ def test_a_choice_held_up_too_long_says_so_in_one_line(tmp_path):
         pass
 
 
-def test_a_choice_whose_alias_moved_while_it_waited_is_refused(dashboard_runs, settings, store):
-    """Its interface check compared the run with the version chosen before: another choice
-    moved the alias meanwhile, so the check does not hold for what it would replace."""
+def test_a_choice_whose_alias_moved_after_its_check_is_refused(
+    dashboard_runs, settings, store, monkeypatch
+):
+    """Its interface check compared the run with no version chosen: another choice moved the
+    alias right after (here, by hand, as the check returns), so the check does not hold for
+    what it would replace."""
+    from dashboard import choose
+
     run_id, client = dashboard_runs["pipeline"], MlflowClient(settings.mlflow_tracking_uri)
-    found = []
+    checked = choose.interface_change
 
-    def choose() -> None:
-        try:
-            choose_run(run_id, "best", settings, store)
-        except InvalidInput as exc:
-            found.append(str(exc))
-
-    with one_choice_at_a_time(settings.run_id_file):
-        chooser = threading.Thread(target=choose)
-        chooser.start()
-        time.sleep(10)  # it checked the run against no version, then waits for the lock
-        other = dashboard_runs["unicode"]  # another choice, by hand: a version and the alias
+    def check_then_another_choice(*args, **kwargs):
+        found = checked(*args, **kwargs)
+        other = dashboard_runs["unicode"]
         client.create_registered_model(settings.model_name)
         version = client.create_model_version(settings.model_name, f"runs:/{other}/m", other)
         client.set_registered_model_alias(settings.model_name, "champion", version.version)
-    chooser.join(120)
-    assert found and found[0].startswith(f"another choice moved {settings.model_name}@champion")
-    assert "to version 1 while run" in found[0] and "against no version" in found[0]
+        return found
+
+    monkeypatch.setattr(choose, "interface_change", check_then_another_choice)
+    with pytest.raises(InvalidInput) as refused:
+        choose_run(run_id, "best", settings, store)
+    said = str(refused.value)
+    assert said.startswith(f"another choice moved {settings.model_name}@champion to version 1")
+    assert "checked against no version; choose again" in said
+    assert client.get_model_version_by_alias(settings.model_name, "champion").version == "1"
+    assert len(client.search_model_versions(f"name = '{settings.model_name}'")) == 1
     assert not settings.run_id_file.exists() and store.recent() == []
+
+
+def test_a_second_submission_of_the_same_choice_is_not_refused(
+    dashboard_runs, settings, store, monkeypatch
+):
+    """A double press: the first submission chooses the run between the second's check and its
+    lock. The alias moved since that check, to this very run's version: nothing changes for
+    the clients, so the second stands, as choosing the chosen run again does."""
+    from dashboard import choose
+
+    run_id, first = dashboard_runs["pipeline"], []
+
+    def first_submission_then_lock(path):
+        if not first:
+            first.append(None)  # the first submission takes the lock itself
+            first[0] = choose_run(run_id, "best", settings, store)
+        return one_choice_at_a_time(path)
+
+    monkeypatch.setattr(choose, "one_choice_at_a_time", first_submission_then_lock)
+    again = choose_run(run_id, "best", settings, store)
+    assert (again.version, again.already) == (first[0].version, True)
