@@ -49,7 +49,10 @@ def check_tracking(uri: str, timeout: float = 5.0) -> None:
     messages name the server without its credentials (every ``PipelineError`` redacts them).
     """
     # MLflow's own test of a local (file) store: "databricks" has no scheme but is not one
-    local = uri and is_local_uri(uri, is_tracking_or_registry_uri=True)
+    try:
+        local = bool(uri) and is_local_uri(uri, is_tracking_or_registry_uri=True)
+    except MlflowException:  # file://host/path: a file store on another host
+        local = True
     if local and not MLFLOW_ALLOW_FILE_STORE.get():
         raise ServiceUnavailable(
             f"the MLflow tracking URI {uri} is a file store (an mlruns folder), which MLflow 3 no "

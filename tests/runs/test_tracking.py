@@ -19,7 +19,7 @@ def test_unreachable_server_is_a_clear_error(unreachable_uri):
         check_tracking(unreachable_uri, timeout=1)
 
 
-@pytest.mark.parametrize("form", ["file://{}", "{}"])
+@pytest.mark.parametrize("form", ["file://{}", "{}", "file://otherhost{}"])
 def test_a_file_store_is_refused_before_use_naming_what_to_set(tmp_path, monkeypatch, form):
     monkeypatch.delenv("MLFLOW_ALLOW_FILE_STORE", raising=False)
     uri = form.format(tmp_path / "mlruns")
