@@ -38,12 +38,24 @@ def _carved(root: Path, benign: list[np.ndarray], malignant: list[np.ndarray]) -
     return load_dataset(root, splits=("train", "val"), val_fraction=0.1, cache_dir=root / "c")
 
 
-def test_copies_in_another_class_leave_the_advice_of_a_larger_fraction(tmp_path):
+def test_a_small_class_beside_copies_in_another_class_gets_a_validation_image(tmp_path):
+    """3 distinct malignant images give 0.3 of one at fraction 0.1: the carve that keeps
+    benign's copies together (by the patients' rule) takes one, so the threshold can be chosen
+    (a carve without one refused the run, advising a larger fraction)."""
     benign = _distinct(20, seed=0)
     ds = _carved(tmp_path, benign + [benign[0]] * 3, _distinct(3, seed=1))
-    message = _refusal(ds)  # 3 distinct malignant images give 0.3 of one at fraction 0.1
+    assert ds.val_how == "carved_keeping_copies"
+    check_threshold_data(ds.val.labels, ds.class_names, ds.val_how, ds.val_carve_units)
+    assert sorted(set(ds.val.labels.tolist())) == [0, 1]
+
+
+def test_a_small_class_of_a_plain_carve_is_advised_a_larger_fraction(tmp_path):
+    """Every image its own unit: each class's share is carved exactly, 0.3 of an image is 0."""
+    ds = _carved(tmp_path, _distinct(20, seed=0), _distinct(3, seed=1))
+    assert ds.val_how == "carved"
+    message = _refusal(ds)
     assert "use a larger --val-fraction" in message
-    assert "no --val-fraction" not in message  # said because benign had copies
+    assert "no --val-fraction" not in message
 
 
 def test_a_class_whose_images_are_all_copies_of_one_is_named_as_the_cause(tmp_path):
