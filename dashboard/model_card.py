@@ -137,23 +137,27 @@ def _places(value: float | None) -> float | None:
     return None if value is None else round(value, 4)
 
 
+BOUNDED = ("value", "ci_low", "ci_high")
+
+
 def operating_point_table(point: contract.ThresholdPoint) -> pd.DataFrame:
-    """Test sensitivity and specificity of each class at the validation threshold ``point``:
-    columns class, measure, value, ci_low, ci_high."""
-    return pd.DataFrame(
-        [
-            {
-                "class": cls,
-                "measure": measure,
-                "value": _places(est.value),
-                "ci_low": _places(est.ci_low),
-                "ci_high": _places(est.ci_high),
-            }
-            for cls, measures in point.per_class.items()
-            for measure, est in measures.items()
-        ],
-        columns=["class", "measure", "value", "ci_low", "ci_high"],
-    )
+    """Test sensitivity and specificity of each class at the validation threshold ``point``,
+    then the decision's accuracy, PPV and NPV when the evaluation has them (extra fields of
+    ``metrics.json``): columns class, measure, value, ci_low, ci_high."""
+    found = [(cls, measure, est.model_dump()) for cls, measures in point.per_class.items()
+             for measure, est in measures.items()]  # fmt: skip
+    for key, cls, measure in (
+        ("accuracy", "all images", "accuracy"),
+        ("ppv", point.positive_class, "PPV (decided positive: truly so)"),
+        ("npv", point.positive_class, "NPV (decided negative: truly so)"),
+    ):
+        if isinstance(est := getattr(point, key, None), dict):
+            found.append((cls, measure, est))
+    rows = [
+        {"class": cls, "measure": measure, **{k: _places(est.get(k)) for k in BOUNDED}}
+        for cls, measure, est in found
+    ]
+    return pd.DataFrame(rows, columns=["class", "measure", *BOUNDED])
 
 
 def describe_operating_point(point: contract.ThresholdPoint) -> str:
@@ -174,6 +178,8 @@ def describe_operating_point(point: contract.ThresholdPoint) -> str:
         f"{point.positive_class!r} is decided when its probability is ≥ {point.threshold:.4f}, "
         f"the threshold chosen on validation data{chosen}"
         f"{f'; the positive class is {how}' if how else ''}; below, that rule on the test split."
+        # with test-time augmentation: applied to other probabilities than it was chosen on
+        + (f" Caveat: {caveat}." if (caveat := getattr(point, "caveat", None)) else "")
     )
 
 

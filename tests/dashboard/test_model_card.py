@@ -147,6 +147,24 @@ def test_a_bound_computed_a_hair_above_zero_reads_as_zero():
     assert (row["value"], row["ci_low"], row["ci_high"]) == (0.0, 0.0, 0.26)
 
 
+def test_the_threshold_table_adds_the_decisions_accuracy_ppv_and_npv():
+    estimate = {"value": 0.8, "ci_low": 0.49, "ci_high": 0.94, "method": "wilson"}
+    point = contract.ThresholdPoint.model_validate({
+        "positive_class": "malignant", "threshold": 0.15, "accuracy": estimate,
+        "ppv": {**estimate, "value": 2 / 3}, "npv": {**estimate, "value": 6 / 7},
+        "caveat": "the threshold was chosen on single-pass validation probabilities",
+    })  # fmt: skip
+    rows = operating_point_table(point).to_dict("records")
+    assert [(r["class"], r["measure"].split(" ")[0], r["value"]) for r in rows] == [
+        ("all images", "accuracy", 0.8),
+        ("malignant", "PPV", 0.6667),
+        ("malignant", "NPV", 0.8571),
+    ]
+    assert describe_operating_point(point).endswith(
+        "Caveat: the threshold was chosen on single-pass validation probabilities."
+    )
+
+
 def test_the_rule_says_how_the_positive_class_was_taken():
     """Label 1 taken because the names (a MedMNIST .npz's 0 and 1) do not say the finding: a
     reader must see that the threshold may protect the wrong class."""

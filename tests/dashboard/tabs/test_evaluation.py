@@ -116,8 +116,9 @@ def test_two_class_run_shows_test_figures_at_the_validation_threshold(page_env, 
     assert not at.exception
     assert "At the decision threshold chosen on validation" in [s.value for s in at.subheader]
     table = next(f.value for f in at.dataframe if "Measure" in f.value.columns)
-    assert set(table["Class"]) == {"melanoma", "nevus"}
-    assert set(table["Measure"]) == {"sensitivity", "specificity"}
+    assert set(table["Class"]) == {"melanoma", "nevus", "all images"}
+    measures = {m.split(" ")[0] for m in table["Measure"]}
+    assert measures == {"sensitivity", "specificity", "accuracy", "PPV", "NPV"}
     low, value, high = table[["95% CI low", "Value", "95% CI high"]].to_numpy().T
     assert (low <= value).all() and (value <= high).all()
     assert any("'melanoma' is decided when its probability is ≥" in c.value for c in at.caption)
