@@ -120,17 +120,21 @@ def write_artifacts(
     ece = report["overall"]["ece"]["value"]
     cm = np.array(report["confusion_matrix"])
     tta = report.get("tta") or "none"  # what the probabilities were averaged over
-    argmax_cm = plots.confusion_matrix_png(cm, names, plots.argmax_rule(point is None), tta)
+    argmax_cm = plots.png(
+        plots.confusion_matrix_figure(cm, names, plots.argmax_rule(point is None), tta)
+    )
     atomic_write_bytes(out / contract.CONFUSION_MATRIX_PNG, argmax_cm)
     if rule is not None:
         at = plots.threshold_rule(rule)
-        threshold_cm = plots.confusion_matrix_png(
-            np.array(point["confusion_matrix"]), names, at, tta
+        threshold_cm = plots.png(
+            plots.confusion_matrix_figure(np.array(point["confusion_matrix"]), names, at, tta)
         )
         atomic_write_bytes(out / CONFUSION_MATRIX_THRESHOLD_PNG, threshold_cm)
-    roc = plots.roc_curves_png(y, probs, names, aucs, rule, tta)
+    roc = plots.png(plots.roc_curves_figure(y, probs, names, aucs, rule, tta))
     atomic_write_bytes(out / contract.ROC_CURVES_PNG, roc)
-    calibration = plots.calibration_png(confidence, pred == y, report["ece_bins"], ece, tta)
+    calibration = plots.png(
+        plots.calibration_figure(confidence, pred == y, report["ece_bins"], ece, tta)
+    )
     atomic_write_bytes(out / contract.CALIBRATION_PNG, calibration)
     # Validated against the contract, so a report readers cannot parse is never published.
     contract.EvaluationReport.model_validate(report)

@@ -1,7 +1,7 @@
-"""Evaluation figures as PNG bytes: confusion matrices, ROC curves, a reliability diagram.
+"""Evaluation figures: confusion matrices, ROC curves, a reliability diagram.
 
 Figures are drawn with matplotlib's object API (no pyplot state); each ``*_figure`` function
-returns the figure, which its ``*_png`` twin renders.
+returns the figure, which ``png`` renders as the bytes the evaluation folder holds.
 """
 
 import io
@@ -21,7 +21,8 @@ DPI = 100
 ARGMAX_RULE = "argmax (the most probable class)"
 
 
-def _png(fig: Figure) -> bytes:
+def png(fig: Figure) -> bytes:
+    """A figure (``*_figure``) as the PNG bytes the evaluation folder holds."""
     buf = io.BytesIO()
     fig.savefig(buf, format="png", dpi=DPI, bbox_inches="tight")
     return buf.getvalue()
@@ -75,13 +76,6 @@ def confusion_matrix_figure(
         )
         ax.set(title=title, xlabel=label, ylabel="True label")
     return fig
-
-
-def confusion_matrix_png(
-    cm: np.ndarray, class_names: list[str], rule: str = ARGMAX_RULE, tta: str = "none"
-) -> bytes:
-    """``confusion_matrix_figure`` as PNG bytes."""
-    return _png(confusion_matrix_figure(cm, class_names, rule, tta))
 
 
 def roc_curves_figure(
@@ -138,18 +132,6 @@ def roc_curves_figure(
     return fig
 
 
-def roc_curves_png(
-    y_true: np.ndarray,
-    probs: np.ndarray,
-    class_names: list[str],
-    aucs: list[float | None],
-    point: OperatingPoint | None = None,
-    tta: str = "none",
-) -> bytes:
-    """``roc_curves_figure`` as PNG bytes."""
-    return _png(roc_curves_figure(y_true, probs, class_names, aucs, point, tta))
-
-
 def calibration_figure(
     confidence: np.ndarray, correct: np.ndarray, bins: int, ece: float, tta: str = "none"
 ) -> Figure:
@@ -171,10 +153,3 @@ def calibration_figure(
     bottom.bar(centers, counts, width=1 / bins, color="grey", edgecolor="black")
     bottom.set(xlabel="Confidence (top-class probability)", ylabel="Samples", xlim=(0, 1))
     return fig
-
-
-def calibration_png(
-    confidence: np.ndarray, correct: np.ndarray, bins: int, ece: float, tta: str = "none"
-) -> bytes:
-    """``calibration_figure`` as PNG bytes."""
-    return _png(calibration_figure(confidence, correct, bins, ece, tta))
