@@ -176,20 +176,19 @@ def _candidates(
 
 
 def _distance(
-    labels: np.ndarray, groups: np.ndarray, val_idx: np.ndarray, fraction: float
+    labels: np.ndarray, units: np.ndarray, val_idx: np.ndarray, fraction: float
 ) -> tuple[int, int, float]:
     """How far a carve is from ``fraction``: the classes it leaves without a training image,
     for two classes those of two groups or more that it leaves without a validation image (the
     threshold is chosen on both; with more, a large class of few patients would lose half its
     training images for it), then the summed distance of each class's share in val from
-    ``fraction``."""
+    ``fraction``. ``units``: the groups of each class (``np.bincount``'s length)."""
     counts = np.bincount(labels)
     in_val = np.bincount(labels[val_idx], minlength=len(counts))
     present = counts > 0
     emptied = int(np.sum(present & (in_val == counts)))
     missing = 0
     if present.sum() == 2:  # a two-class threshold is chosen on both classes' val images
-        units = np.array([len(set(groups[labels == c].tolist())) for c in range(len(counts))])
         missing = int(np.sum((units >= 2) & (in_val == 0)))
     # rounded, so that float noise does not break a tie that the seed should break
     share = round(float(np.abs(in_val[present] / counts[present] - fraction).sum()), 9)
@@ -214,7 +213,9 @@ def group_split(
         return np.arange(len(labels)), np.empty(0, dtype=np.int64)
     candidates = _candidates(labels, groups, fraction, seed)
     order = np.random.default_rng(seed).permutation(len(candidates))
-    best = min(order, key=lambda i: _distance(labels, groups, candidates[i], fraction))
+    # the groups of each class, counted once for every candidate's distance
+    units = np.array([len(set(groups[labels == c].tolist())) for c in range(labels.max() + 1)])
+    best = min(order, key=lambda i: _distance(labels, units, candidates[i], fraction))
     val_idx = np.sort(candidates[best])
     return np.setdiff1d(np.arange(len(labels)), val_idx), val_idx
 
