@@ -38,6 +38,7 @@ from dashboard.handoff import (
     evaluation_caveats,
     interface_change,
     is_evaluated,
+    served_now,
 )
 from dashboard.leakage import run_leakage
 from dashboard.versions import one_choice_at_a_time, register, retag
@@ -46,13 +47,13 @@ from runs import (
     CONFIRMED_FROM_TAG,
     CONFIRMED_TAG,
     MODEL_ARTIFACT,
-    contract,
     find_logged_model,
     get_client,
     get_run,
     load_classifier,
     model_info,
     run_model_uri,
+    schemas,
 )
 from runs import servable_problem as format_problem
 
@@ -200,8 +201,12 @@ def choose_run(
             f"run {run_id} has not been evaluated; evaluate it first (python -m evaluator "
             f"--run-id {run_id}) or confirm that you choose it unevaluated (--yes-unevaluated)."
         )
-    seen = aliased_version(settings)  # what the interface check compares with
-    found_change = interface_change(settings, run_id)
+    # Read once: the interface check compares with this version, and the choice below goes on
+    # only while the alias still names it (read inside the check too, a move and a move back
+    # between the two reads passed a check against another version).
+    seen = aliased_version(settings)
+    named = None if seen is None else (str(seen.version), seen.run_id)
+    found_change = interface_change(settings, run_id, served_now(settings, named))
     change = found_change.text
     if change and not allow_interface_change:
         raise InvalidInput(
@@ -285,7 +290,7 @@ def choose_run(
         if store is not None:
             record = _record(
                 store,
-                contract.SelectionRecord(
+                schemas.SelectionRecord(
                     run_id=run_id,
                     action="choose",
                     model_uri=f"models:/{name}/{number}",
@@ -312,7 +317,7 @@ def choose_run(
     )
 
 
-def _record(store, record: contract.SelectionRecord) -> dict:
+def _record(store, record: schemas.SelectionRecord) -> dict:
     try:
         return store.record(record)
     except STORE_ERRORS as exc:

@@ -23,6 +23,7 @@ from runs import (
     load_json_artifact,
     model_info,
     run_model_uri,
+    schemas,
 )
 from runs import (
     last_served as last_served_record,
@@ -59,14 +60,14 @@ def evaluation_caveats(client: MlflowClient, run: Run) -> tuple[dict[str, str], 
     path = contract.evaluation_dir(run.data.tags)
     report = load_json_artifact(client, run.info.run_id, f"{path}/{contract.METRICS_JSON}")
     try:
-        report = None if report is None else contract.EvaluationReport.model_validate(report)
+        report = None if report is None else schemas.EvaluationReport.model_validate(report)
     except ValidationError:  # not a report of this pipeline: its folder is all that is known
         report = None
     return caveats_of(path, report)
 
 
 def caveats_of(
-    path: str, report: contract.EvaluationReport | None
+    path: str, report: schemas.EvaluationReport | None
 ) -> tuple[dict[str, str], list[str]]:
     """``evaluation_caveats`` of an evaluation already read (the dashboard's cached report)."""
     tags = {"evaluation_path": path}
@@ -96,7 +97,7 @@ def caveats_of(
     return tags, caveats
 
 
-def decision_caveats(report: contract.EvaluationReport) -> list[str]:
+def decision_caveats(report: schemas.EvaluationReport) -> list[str]:
     """What a reader of a two-class run's decision must know: a threshold that decides one
     class for every test image, or that was chosen where one class was never (or always)
     found on validation (a target sensitivity met by calling everything positive)."""
@@ -162,6 +163,13 @@ def _predictor_serves(settings: Settings) -> Served | None:
     except (requests.RequestException, ValueError):
         return None
     return predictor_serves(settings, body)
+
+
+def served_now(settings: Settings, named: Served | None) -> tuple[Served | None, Served | None]:
+    """``(named, what the predictor serves)``: the ``now`` of ``serving`` and
+    ``interface_change`` for a caller that has read the alias itself (``named``), so that the
+    check compares with the very version the caller goes on to hold against the alias."""
+    return named, _predictor_serves(settings)
 
 
 def serving(

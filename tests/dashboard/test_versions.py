@@ -68,6 +68,41 @@ def test_a_choice_whose_alias_moved_after_its_check_is_refused(
     assert not settings.run_id_file.exists() and store.recent() == []
 
 
+def test_the_interface_check_compares_with_the_version_the_choice_would_replace(
+    dashboard_runs, settings, store, monkeypatch
+):
+    """The alias names a version whose interface cannot be read (a change unknown: it needs a
+    confirmation). Moved to a version of this very run while the check runs and moved back
+    after, it must not pass the check: the check compares with the version read before it,
+    the one that the choice then finds under the alias and replaces."""
+    from dashboard import choose
+
+    run_id, client = dashboard_runs["pipeline"], MlflowClient(settings.mlflow_tracking_uri)
+    name = settings.model_name
+    client.create_registered_model(name)
+    other = dashboard_runs["unicode"]  # no model: its interface cannot be read
+    unreadable = client.create_model_version(name, f"runs:/{other}/m", other).version
+    own = client.create_model_version(name, f"runs:/{run_id}/m", run_id).version
+    client.set_registered_model_alias(name, "champion", unreadable)
+    checked = choose.interface_change
+
+    def moved_and_back(*args, **kwargs):
+        client.set_registered_model_alias(name, "champion", own)
+        try:
+            return checked(*args, **kwargs)
+        finally:
+            client.set_registered_model_alias(name, "champion", unreadable)
+
+    monkeypatch.setattr(choose, "interface_change", moved_and_back)
+    with pytest.raises(InvalidInput) as refused:
+        choose_run(run_id, "best", settings, store)
+    said = str(refused.value)
+    assert f"now names version {unreadable}" in said and "cannot be read" in said
+    assert "--yes-interface-change" in said
+    assert client.get_model_version_by_alias(name, "champion").version == unreadable
+    assert not settings.run_id_file.exists() and store.recent() == []
+
+
 def test_a_second_submission_of_the_same_choice_is_not_refused(
     dashboard_runs, settings, store, monkeypatch
 ):
