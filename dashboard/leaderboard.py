@@ -22,7 +22,7 @@ import pandas as pd
 from common import metric_keys
 from dashboard.durations import duration, when
 from dashboard.leakage import LEAK, SplitOverlap, overlap
-from runs import contract
+from runs import contract, schemas
 
 BEST = "★"
 CAVEAT = "†"  # a test figure not measured like the run's served model on its own test split
@@ -150,7 +150,7 @@ def ranking(bases: list[Basis]) -> list[bool]:
     return out
 
 
-def basis_of(run: dict, report: contract.EvaluationReport | None = None) -> Basis:
+def basis_of(run: dict, report: schemas.EvaluationReport | None = None) -> Basis:
     """The ``Basis`` of ``run``'s current evaluation: its ``metrics.json`` (``report``) when
     read, else the run's tags (``contract.evaluation_tags``), which a page of runs holds.
 

@@ -32,7 +32,7 @@ from mlflow.entities import Run
 from mlflow.tracking import MlflowClient
 from pydantic import ValidationError
 
-from runs import contract, load_json_artifact
+from runs import contract, load_json_artifact, schemas
 
 LEAK = "⚠"
 # The words tag, as trainer.data.leakage_warning writes it: a prefix, parts joined by "; ", a
@@ -135,13 +135,13 @@ def overlap(tags: dict[str, str]) -> SplitOverlap:
     return SplitOverlap()
 
 
-def stats_overlap(stats: contract.DatasetStats) -> SplitOverlap:
+def stats_overlap(stats: schemas.DatasetStats) -> SplitOverlap:
     """What the test split shares with train and val by ``dataset_stats.json`` (the figures the
     trainer's tags carry, ``overlap``)."""
     return SplitOverlap(**stats.overlap_counts(with_test=True))
 
 
-def train_val_overlap(stats: contract.DatasetStats) -> SplitOverlap:
+def train_val_overlap(stats: schemas.DatasetStats) -> SplitOverlap:
     """Duplicates and patients shared by train and val only (not a leak into the test figures:
     validation chose the epoch, so its figures may be optimistic)."""
     return SplitOverlap(**stats.overlap_counts(with_test=False))
@@ -159,7 +159,7 @@ def describe(found: SplitOverlap, splits: str) -> str:
 
 
 def leakage_caveat(
-    stats: contract.DatasetStats | None, tags: Mapping[str, str] | None = None
+    stats: schemas.DatasetStats | None, tags: Mapping[str, str] | None = None
 ) -> str | None:
     """The caveat kept with a choice of a run whose ``dataset_stats.json`` finds its test split
     sharing images (exact or near duplicates) or patients with its train or val split
@@ -183,7 +183,7 @@ def run_leakage(client: MlflowClient, run: Run) -> str | None:
     outage is not a clean dataset. Without statistics, the run's tags decide."""
     raw = load_json_artifact(client, run.info.run_id, contract.DATASET_STATS_JSON)
     try:
-        stats = None if raw is None else contract.DatasetStats.model_validate(raw)
+        stats = None if raw is None else schemas.DatasetStats.model_validate(raw)
     except ValidationError:
         stats = None
     return leakage_caveat(stats, run.data.tags)

@@ -8,11 +8,11 @@ import pandas as pd
 
 from common import metric_keys
 from dashboard.provenance import data_limitation, dataset_warnings, evaluation_lines
-from runs import contract, run_model_uri
+from runs import contract, run_model_uri, schemas
 
 
 def evaluation_table(
-    metrics: dict[str, float], report: contract.EvaluationReport | None = None
+    metrics: dict[str, float], report: schemas.EvaluationReport | None = None
 ) -> pd.DataFrame:
     """Evaluation metrics with intervals: columns metric, value, ci_low, ci_high[, method], overall.
 
@@ -30,7 +30,7 @@ def evaluation_table(
     estimates = dict(overall)
     for cls, values in (report.per_class if report is not None else {}).items():
         for name, estimate in values.items():
-            if isinstance(estimate, contract.Estimate):
+            if isinstance(estimate, schemas.Estimate):
                 estimates[metric_keys.class_key(name, cls)] = estimate
     for name, estimate in estimates.items():
         row = rows.setdefault(name, {})
@@ -52,7 +52,7 @@ def evaluation_table(
 
 
 def faithfulness_table(
-    faithfulness: contract.Faithfulness | None, metrics: dict[str, float]
+    faithfulness: schemas.Faithfulness | None, metrics: dict[str, float]
 ) -> pd.DataFrame:
     """One row per attribution method: deletion AUC, random-order AUC, score, beats-random share.
 
@@ -85,7 +85,7 @@ def score_text(row: dict) -> str:
     return f"{_fmt(score)} (95 % CI {_fmt(low)} to {_fmt(high)})"
 
 
-def explained_images(faithfulness: contract.Faithfulness | None) -> int | None:
+def explained_images(faithfulness: schemas.Faithfulness | None) -> int | None:
     """How many images the faithfulness figures average over (older files: from the random
     order's per-image AUCs); None when unknown."""
     if faithfulness is None:
@@ -96,20 +96,20 @@ def explained_images(faithfulness: contract.Faithfulness | None) -> int | None:
     return len(per_image) if isinstance(per_image, list) else None
 
 
-def faithfulness_scope(faithfulness: contract.Faithfulness | None) -> str:
+def faithfulness_scope(faithfulness: schemas.Faithfulness | None) -> str:
     """``8 explained images``, ``explained images`` when the count is unknown, and for fewer
     than five what is missing: ``2 explained images (too few for an interval: explain 5 or
     more)``."""
     n = explained_images(faithfulness)
     if n is None:
         return "explained images"
-    least = contract.FAITHFULNESS_MIN_IMAGES
+    least = schemas.FAITHFULNESS_MIN_IMAGES
     if n < least:
         return f"{n} explained images (too few for an interval: explain {least} or more)"
     return f"{n} explained images"
 
 
-def split_counts(params: dict[str, str], stats: contract.DatasetStats | None) -> dict[str, int]:
+def split_counts(params: dict[str, str], stats: schemas.DatasetStats | None) -> dict[str, int]:
     """Sample counts per split from the ``data_n_*`` params or ``dataset_stats.json``."""
     counts = {}
     for split in ("train", "val", "test"):
@@ -122,7 +122,7 @@ def split_counts(params: dict[str, str], stats: contract.DatasetStats | None) ->
     return counts
 
 
-def class_counts(stats: contract.DatasetStats | None) -> dict[str, dict[str, int]]:
+def class_counts(stats: schemas.DatasetStats | None) -> dict[str, dict[str, int]]:
     """``{split: {class: count}}`` of ``dataset_stats.json`` (without the ``total`` entries)."""
     if stats is None:
         return {}
@@ -140,10 +140,10 @@ def _places(value: float | None) -> float | None:
 BOUNDED = ("value", "ci_low", "ci_high")
 
 
-def operating_point_table(point: contract.ThresholdPoint) -> pd.DataFrame:
+def operating_point_table(point: schemas.ThresholdPoint) -> pd.DataFrame:
     """Test sensitivity and specificity of each class at the validation threshold ``point``,
-    then the decision's accuracy, PPV and NPV when the evaluation has them (extra fields of
-    ``metrics.json``): columns class, measure, value, ci_low, ci_high."""
+    then the decision's accuracy, PPV and NPV when the evaluation has them (evaluations before
+    them do not): columns class, measure, value, ci_low, ci_high."""
     found = [(cls, measure, est.model_dump()) for cls, measures in point.per_class.items()
              for measure, est in measures.items()]  # fmt: skip
     for key, cls, measure in (
@@ -151,8 +151,8 @@ def operating_point_table(point: contract.ThresholdPoint) -> pd.DataFrame:
         ("ppv", point.positive_class, "PPV (decided positive: truly so)"),
         ("npv", point.positive_class, "NPV (decided negative: truly so)"),
     ):
-        if isinstance(est := getattr(point, key, None), dict):
-            found.append((cls, measure, est))
+        if (est := getattr(point, key)) is not None:
+            found.append((cls, measure, est.model_dump()))
     rows = [
         {"class": cls, "measure": measure, **{k: _places(est.get(k)) for k in BOUNDED}}
         for cls, measure, est in found
@@ -160,7 +160,7 @@ def operating_point_table(point: contract.ThresholdPoint) -> pd.DataFrame:
     return pd.DataFrame(rows, columns=["class", "measure", *BOUNDED])
 
 
-def describe_operating_point(point: contract.ThresholdPoint) -> str:
+def describe_operating_point(point: schemas.ThresholdPoint) -> str:
     """One sentence: the rule and how it was chosen."""
     specificity = (
         f", specificity {point.val_specificity:.3f}" if point.val_specificity is not None else ""
@@ -172,14 +172,13 @@ def describe_operating_point(point: contract.ThresholdPoint) -> str:
         if point.val_sensitivity is not None
         else ""
     )
-    # the trainer's words for how it took the positive class (an extra field of metrics.json)
-    how = getattr(point, "positive_chosen", None)
+    how = point.positive_chosen  # the trainer's words for how it took the positive class
     return (
         f"{point.positive_class!r} is decided when its probability is ≥ {point.threshold:.4f}, "
         f"the threshold chosen on validation data{chosen}"
         f"{f'; the positive class is {how}' if how else ''}; below, that rule on the test split."
         # with test-time augmentation: applied to other probabilities than it was chosen on
-        + (f" Caveat: {caveat}." if (caveat := getattr(point, "caveat", None)) else "")
+        + (f" Caveat: {point.caveat}." if point.caveat else "")
     )
 
 
@@ -196,12 +195,12 @@ def _fmt(value) -> str:
 
 def build_model_card(
     run: dict,
-    stats: contract.DatasetStats | None = None,
+    stats: schemas.DatasetStats | None = None,
     evaluation: pd.DataFrame | None = None,
-    faithfulness: contract.Faithfulness | None = None,
+    faithfulness: schemas.Faithfulness | None = None,
     preprocessing: dict | None = None,
-    operating_point: contract.ThresholdPoint | None = None,
-    report: contract.EvaluationReport | None = None,
+    operating_point: schemas.ThresholdPoint | None = None,
+    report: schemas.EvaluationReport | None = None,
 ) -> str:
     """The Markdown model card of ``run`` (a ``dashboard.reads.run_to_dict`` summary).
 

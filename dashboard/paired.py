@@ -130,7 +130,7 @@ def why_not_paired(this: pd.DataFrame, other: pd.DataFrame) -> str | None:
 
 
 def why_other_data(this: object | None, other: object | None) -> str | None:
-    """Why two evaluations (``runs.contract.EvaluationReport``; None: unknown) were not made on
+    """Why two evaluations (``runs.schemas.EvaluationReport``; None: unknown) were not made on
     the same test files, though their predictions.csv may match row by row (another folder
     with the same file names): other test data (``dataset_hash``: names and contents of the
     files), or, where one lacks that, another folder (``data_dir``). None: the same, or

@@ -12,7 +12,7 @@ import pandas as pd
 
 from dashboard import handoff
 from dashboard.leakage import describe, stats_overlap, train_val_overlap
-from runs import contract
+from runs import schemas
 
 
 def leakage_rows(stats: dict | None) -> pd.DataFrame:
@@ -29,7 +29,7 @@ def leakage_rows(stats: dict | None) -> pd.DataFrame:
     return pd.DataFrame(rows, columns=["splits", "duplicates", "images", "examples"])
 
 
-def dataset_warnings(stats: contract.DatasetStats | None) -> list[str]:
+def dataset_warnings(stats: schemas.DatasetStats | None) -> list[str]:
     """One sentence per problem of the dataset that weakens its figures: (near-)identical
     images under two classes; a test split sharing images or patients with train or val
     (``leakage.stats_overlap``, the rule of the leaderboard and of choosing: test figures
@@ -52,7 +52,7 @@ def dataset_warnings(stats: contract.DatasetStats | None) -> list[str]:
     return found
 
 
-def made_at(report: contract.EvaluationReport | None) -> str:
+def made_at(report: schemas.EvaluationReport | None) -> str:
     """When the evaluation was made (``metrics.json``'s ``created_at``, in UTC), or "not
     recorded"; a stamp that is not ISO 8601 is shown as written."""
     stamp = report.created_at if report is not None else None
@@ -65,13 +65,13 @@ def made_at(report: contract.EvaluationReport | None) -> str:
     return f"{when.astimezone(UTC):%Y-%m-%d %H:%M} UTC" if when.tzinfo else f"{when:%Y-%m-%d %H:%M}"
 
 
-def _whose(report: contract.EvaluationReport) -> str:
+def _whose(report: schemas.EvaluationReport) -> str:
     if report.own_data is None:  # evaluations made before the evaluator recorded it
         return ""
     return " (the run's own data)" if report.own_data else " (another folder than the run's data)"
 
 
-def evaluation_lines(path: str, report: contract.EvaluationReport | None) -> list[str]:
+def evaluation_lines(path: str, report: schemas.EvaluationReport | None) -> list[str]:
     """Markdown bullets on the evaluation at ``path`` (its artifact folder) that produced the
     test figures: when, on which data and how many images, with which test-time augmentation,
     and every caveat that choosing the run lists (``handoff.caveats_of``)."""
@@ -87,7 +87,7 @@ def evaluation_lines(path: str, report: contract.EvaluationReport | None) -> lis
     return lines + [f"- **Caveat**: {caveat}." for caveat in handoff.caveats_of(path, report)[1]]
 
 
-def data_limitation(report: contract.EvaluationReport | None) -> str:
+def data_limitation(report: schemas.EvaluationReport | None) -> str:
     """The model card's first known limitation: which data the model was trained and tested on
     (the same dataset only when the evaluation says so)."""
     if report is not None and report.own_data is False:

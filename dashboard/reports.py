@@ -14,7 +14,7 @@ from pydantic import BaseModel, ValidationError
 
 from common import metric_keys
 from dashboard import data
-from runs import contract
+from runs import contract, schemas
 
 log = logging.getLogger("dashboard")
 Model = TypeVar("Model", bound=BaseModel)
@@ -43,33 +43,33 @@ def _typed(uri: str, run: dict, path: str, model: type[Model]) -> Model | None:
         return None
 
 
-def evaluation_report(uri: str, run: dict) -> contract.EvaluationReport | None:
+def evaluation_report(uri: str, run: dict) -> schemas.EvaluationReport | None:
     """The current evaluation's ``metrics.json``, or ``None``."""
     path = evaluation_path(run, contract.METRICS_JSON)
-    return _typed(uri, run, path, contract.EvaluationReport)
+    return _typed(uri, run, path, schemas.EvaluationReport)
 
 
-def explanation_index(uri: str, run: dict) -> contract.ExplanationIndex | None:
+def explanation_index(uri: str, run: dict) -> schemas.ExplanationIndex | None:
     """The current explanation's ``index.json``, or ``None``."""
     path = explanation_path(run, contract.INDEX_JSON)
-    return _typed(uri, run, path, contract.ExplanationIndex)
+    return _typed(uri, run, path, schemas.ExplanationIndex)
 
 
-def faithfulness(uri: str, run: dict) -> contract.Faithfulness | None:
+def faithfulness(uri: str, run: dict) -> schemas.Faithfulness | None:
     """The current explanation's ``faithfulness.json``, or ``None``."""
     path = explanation_path(run, contract.FAITHFULNESS_JSON)
-    return _typed(uri, run, path, contract.Faithfulness)
+    return _typed(uri, run, path, schemas.Faithfulness)
 
 
-def embedding(uri: str, run: dict) -> contract.Embedding | None:
+def embedding(uri: str, run: dict) -> schemas.Embedding | None:
     """The explainer's ``embedding.json`` (t-SNE map of the model's features), or ``None``."""
     path = explanation_path(run, contract.EMBEDDING_JSON)
-    return _typed(uri, run, path, contract.Embedding)
+    return _typed(uri, run, path, schemas.Embedding)
 
 
-def dataset_stats(uri: str, run: dict) -> contract.DatasetStats | None:
+def dataset_stats(uri: str, run: dict) -> schemas.DatasetStats | None:
     """The trainer's ``dataset_stats.json``, or ``None``."""
-    return _typed(uri, run, contract.DATASET_STATS_JSON, contract.DatasetStats)
+    return _typed(uri, run, contract.DATASET_STATS_JSON, schemas.DatasetStats)
 
 
 def preprocessing(uri: str, run: dict) -> dict | None:
@@ -106,7 +106,7 @@ def has_explanation(run: dict) -> bool:
     )
 
 
-def evaluated_at(uri: str, run: dict, report: contract.EvaluationReport | None) -> datetime | None:
+def evaluated_at(uri: str, run: dict, report: schemas.EvaluationReport | None) -> datetime | None:
     """When the shown evaluation was made: the report's ``created_at`` when it has one, else
     the time its first ``eval_*`` metric was logged."""
     stamp = getattr(report, "created_at", None) if report is not None else None
@@ -124,6 +124,6 @@ def evaluated_at(uri: str, run: dict, report: contract.EvaluationReport | None) 
     return datetime.fromtimestamp(int(hist["timestamp"].max()) / 1000, UTC)
 
 
-def explained_at(index: contract.ExplanationIndex | None) -> datetime | None:
+def explained_at(index: schemas.ExplanationIndex | None) -> datetime | None:
     """When the shown explanation was made (``index.json``'s ``created_at``)."""
     return index.created_at if index is not None else None

@@ -24,7 +24,7 @@ from common import (
     metric_keys,
 )
 from dashboard import leaderboard
-from runs import MODEL_ARTIFACT, contract, get_client, get_run, outage_of, run_model_uri
+from runs import MODEL_ARTIFACT, contract, get_client, get_run, outage_of, run_model_uri, schemas
 
 DOWNLOAD_JSON = "download.json"
 """Written beside the model in a downloaded folder: what it is (``manifest``)."""
@@ -156,7 +156,7 @@ def download_model(
     metrics = key_metrics(run.data.metrics)
     if store is not None:
         store.record(
-            contract.SelectionRecord(
+            schemas.SelectionRecord(
                 run_id=run_id,
                 action="download",
                 model_uri=run_model_uri(run_id),

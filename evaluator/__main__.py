@@ -6,7 +6,7 @@ import sys
 from common import PipelineError, get_settings
 from dataloader import describe_skipped
 from evaluator.evaluate import evaluate_run
-from runs import contract, inference
+from runs import contract, inference, schemas
 
 
 def format_table(report: dict) -> str:
@@ -75,7 +75,7 @@ def main(argv: list[str] | None = None) -> int:
     files, count = skipped.get("files", []), skipped.get("count")
     if line := describe_skipped(files, contract.METRICS_JSON, count):
         print(line)
-    typed = contract.EvaluationReport.model_validate(report)
+    typed = schemas.EvaluationReport.model_validate(report)
     for note in (typed.absent_note, typed.decoding_note):
         if note:
             print(note)

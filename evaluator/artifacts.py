@@ -9,7 +9,7 @@ from PIL import Image
 
 from common import atomic_write_bytes, atomic_write_json, atomic_write_text, metric_keys
 from evaluator import plots
-from runs import OperatingPoint, contract, decided_labels
+from runs import OperatingPoint, contract, decided_labels, schemas
 
 if TYPE_CHECKING:
     from dataloader import ImageSet
@@ -137,5 +137,5 @@ def write_artifacts(
     )
     atomic_write_bytes(out / contract.CALIBRATION_PNG, calibration)
     # Validated against the contract, so a report readers cannot parse is never published.
-    contract.EvaluationReport.model_validate(report)
+    schemas.EvaluationReport.model_validate(report)
     atomic_write_json(out / contract.METRICS_JSON, report)

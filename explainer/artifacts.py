@@ -11,7 +11,7 @@ from mlflow.tracking import MlflowClient
 
 from common import atomic_write_bytes, atomic_write_json
 from explainer import attributions, plots
-from runs import contract
+from runs import contract, schemas
 
 
 @dataclass
@@ -162,7 +162,7 @@ def write_artifacts(
     )
     files[contract.DELETION_CURVES_PNG] = "mean deletion curve per method and for the random order"
     if embedding is not None:
-        contract.Embedding.model_validate(embedding)
+        schemas.Embedding.model_validate(embedding)
         atomic_write_json(out / contract.EMBEDDING_JSON, embedding)
         files[contract.EMBEDDING_JSON] = (
             f"t-SNE map of the model's penultimate features of {embedding['n']} test images"
@@ -171,7 +171,7 @@ def write_artifacts(
     # Written by ``explain_run`` once the answer (which names these files) is known.
     files[contract.JOB_RESULT_JSON] = "the answer of the job (or CLI call) that made this folder"
     index = {**info, "samples": samples, "files": dict(sorted(files.items()))}
-    contract.ExplanationIndex.model_validate(index)  # never publish what readers cannot parse
+    schemas.ExplanationIndex.model_validate(index)  # never publish what readers cannot parse
     atomic_write_json(out / contract.INDEX_JSON, index)
     return index
 

@@ -24,12 +24,12 @@ from scipy.stats import bootstrap
 from sklearn.metrics import auc
 from torch import nn
 
-from runs import contract
+from runs import schemas
 
 GRID = 8
 CONFIDENCE = 0.95
 N_RESAMPLES = 2000
-MIN_IMAGES = contract.FAITHFULNESS_MIN_IMAGES  # fewer explained images get no interval
+MIN_IMAGES = schemas.FAITHFULNESS_MIN_IMAGES  # fewer explained images get no interval
 
 
 def patch_size(height: int, width: int, grid: int = GRID) -> int:

@@ -29,7 +29,7 @@ from jobs.pages import quick_check
 
 # runs imports torch and MLflow: a job service that needs only its store does without them.
 if TYPE_CHECKING:
-    from runs import contract
+    from runs import schemas
 
 log = logging.getLogger(__name__)
 
@@ -267,7 +267,7 @@ class SelectionStore:
     def __init__(self, db) -> None:
         self.col = db["selections"]
 
-    def record(self, record: "contract.SelectionRecord") -> dict:
+    def record(self, record: "schemas.SelectionRecord") -> dict:
         """Store one choice or download; returns the stored document (``selection_id`` as id)."""
         doc = record.model_dump(mode="python")
         doc["_id"] = doc.pop("selection_id")

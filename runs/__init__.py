@@ -16,7 +16,8 @@
 - ``Interface`` and ``compare_interfaces`` (``runs.interface``): what a client of a served model
   depends on, and how another model changes it (the dashboard's choice, the predictor's switch);
   ``confirmation`` / ``confirmed_for``: a confirmed change, recorded on the version and read back.
-- The artifact contract (``runs.contract``): where each artifact lives in a run.
+- The artifact contract (``runs.contract``): where each artifact lives in a run, and which tag
+  names it; ``runs.schemas``: what its JSON files hold (pydantic models).
 """
 
 from mlpipeline_model import (
@@ -27,7 +28,7 @@ from mlpipeline_model import (
     declared_pixels,
     threshold_labels,
 )
-from runs import contract, inference
+from runs import contract, inference, schemas
 from runs.checks import (
     MAX_UPSCALE,
     check_compatible,
@@ -134,6 +135,7 @@ __all__ = [
     "resolve_data_dir",
     "run_data_dir",
     "run_model_uri",
+    "schemas",
     "servable_problem",
     "served_record",
     "served_tag",

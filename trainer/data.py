@@ -27,7 +27,14 @@ from dataloader import (
     load_dataset,
     training_stats,
 )
-from runs import DECISION_COLUMN, DECODING_VERSION, PREDICTED_COLUMN, Preprocessing, contract
+from runs import (
+    DECISION_COLUMN,
+    DECODING_VERSION,
+    PREDICTED_COLUMN,
+    Preprocessing,
+    contract,
+    schemas,
+)
 from trainer import distributed
 from trainer.engine import Batches
 
@@ -109,7 +116,7 @@ def overlap_tag(stats: dict[str, Any]) -> str:
     so that a reader does not take an unchecked split for a clean one (a test split added
     after training is evaluated all the same). The dashboard reads it
     (``dashboard.leakage.overlap``) before the words of ``leakage_warning``."""
-    found = contract.DatasetStats.model_validate(stats)
+    found = schemas.DatasetStats.model_validate(stats)
     if not found.test_audited:
         return json.dumps({"audited": False})
     return json.dumps(found.overlap_counts(with_test=True))

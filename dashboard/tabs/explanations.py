@@ -13,7 +13,7 @@ from dashboard import artifacts, data, reports
 from dashboard.context import Context, missing
 from dashboard.model_card import faithfulness_scope, faithfulness_table, score_text
 from dashboard.tabs.job_ui import job_controls
-from runs import contract
+from runs import contract, schemas
 
 CHANNEL_ORDER = ("R", "G", "B", "grey")
 METHOD_NAMES = {
@@ -52,7 +52,7 @@ def channel_frame(importance: dict[str, dict[str, float]]) -> pd.DataFrame:
     return pd.DataFrame(rows, columns=["method", "channel", "share"])
 
 
-def sample_table(index: contract.ExplanationIndex) -> pd.DataFrame:
+def sample_table(index: schemas.ExplanationIndex) -> pd.DataFrame:
     """The explained samples with human headers; ``–`` where a value is missing."""
     frame = pd.DataFrame([s.model_dump() for s in index.samples])
     frame["outcome"] = ["✗ misclassified" if m else "✓ correct" for m in frame["misclassified"]]
@@ -62,7 +62,7 @@ def sample_table(index: contract.ExplanationIndex) -> pd.DataFrame:
     return frame.astype(str).replace({"None": "–", "nan": "–"})
 
 
-def panel_captions(index: contract.ExplanationIndex | None) -> dict[str, str]:
+def panel_captions(index: schemas.ExplanationIndex | None) -> dict[str, str]:
     """Panel file (relative to the explanation folder) → ``✓ true A, predicted A (93%)``."""
     if index is None:
         return {}
@@ -167,7 +167,7 @@ def _channels(ctx: Context) -> None:
 
 
 def _images(
-    ctx: Context, paths: list[str], folder: str, index: contract.ExplanationIndex | None
+    ctx: Context, paths: list[str], folder: str, index: schemas.ExplanationIndex | None
 ) -> None:
     described = index.files if index is not None else {}
     captions = panel_captions(index)

@@ -14,7 +14,7 @@ from dashboard.context import Context
 from dashboard.model_card import class_counts, split_counts
 from dashboard.provenance import dataset_warnings, leakage_rows
 from dashboard.reads import HISTORY_COLUMNS
-from runs import contract
+from runs import schemas
 
 MAX_POINTS = 1000  # per series in a chart; longer histories are thinned evenly
 PREFERRED = ("train_loss", "val_loss", "val_accuracy", "val_auc")
@@ -260,7 +260,7 @@ def _charts(
     st.vega_lite_chart(frame, spec, width="content")
 
 
-def _leakage(typed: contract.DatasetStats | None) -> None:
+def _leakage(typed: schemas.DatasetStats | None) -> None:
     if typed is None:
         return
     for warning in dataset_warnings(typed):

@@ -12,12 +12,12 @@ import streamlit as st
 from dashboard import data, reports
 from dashboard.context import Context, missing
 from dashboard.tabs.job_ui import cannot_make
-from runs import contract
+from runs import contract, schemas
 
 COLOURS = {"true": "True class", "predicted": "Predicted class", "outcome": "Outcome"}
 
 
-def embedding_frame(embedding: contract.Embedding) -> pd.DataFrame:
+def embedding_frame(embedding: schemas.Embedding) -> pd.DataFrame:
     """One row per point: x, y, true, predicted, outcome, confidence, test image, file."""
     return pd.DataFrame(
         {

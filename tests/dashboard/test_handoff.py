@@ -1,11 +1,11 @@
 """What a choice hands over: caveats a reader of the chosen model's figures must know."""
 
 from dashboard.handoff import caveats_of
-from runs import contract
+from runs import schemas
 
 
 def _report(confusion: list[list[int]], val_sensitivity: float, val_specificity: float):
-    return contract.EvaluationReport.model_validate({
+    return schemas.EvaluationReport.model_validate({
         "n_samples": sum(map(sum, confusion)), "class_names": ["melanoma", "nevus"],
         "overall": {"accuracy": {"value": 0.5}},
         "operating_points": {"threshold": {

@@ -8,12 +8,12 @@ import pytest
 from common import InvalidInput
 from dashboard.choose import choose_run
 from dashboard.leakage import SplitOverlap, leakage_caveat, overlap
-from runs import contract
+from runs import contract, schemas
 from tests.dashboard.conftest import leak
 
 
-def _stats(groups: dict | None = None, **leakage) -> contract.DatasetStats:
-    return contract.DatasetStats(
+def _stats(groups: dict | None = None, **leakage) -> schemas.DatasetStats:
+    return schemas.DatasetStats(
         groups={"overlap": groups or {}}, leakage={"exact": {}, "near": {}, **leakage}
     )
 
@@ -85,5 +85,5 @@ def test_a_test_split_the_trainer_did_not_check_is_leakage_unknown_and_needs_the
     tags = {contract.TEST_OVERLAP_TAG: json.dumps({"audited": False})}
     found = overlap(tags)
     assert found and found.why.startswith("leakage unknown: the trainer did not check the test")
-    caveat = leakage_caveat(contract.DatasetStats(leakage={"exact": {}, "near": {}}), tags)
+    caveat = leakage_caveat(schemas.DatasetStats(leakage={"exact": {}, "near": {}}), tags)
     assert caveat is not None and "did not check the test split" in caveat

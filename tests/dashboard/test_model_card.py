@@ -12,7 +12,7 @@ from dashboard.model_card import (
 )
 from dashboard.provenance import made_at
 from dashboard.reads import load_run, read_artifact
-from runs import contract
+from runs import contract, schemas
 
 
 def _card(uri, run_id):
@@ -28,9 +28,9 @@ def _card(uri, run_id):
             found[key] = json.loads(read_artifact(uri, run_id, path))
         except NotFound:  # absent artifacts are part of the test
             found[key] = None
-    report = found["metrics"] and contract.EvaluationReport.model_validate(found["metrics"])
-    stats = found["stats"] and contract.DatasetStats.model_validate(found["stats"])
-    faith = found["faith"] and contract.Faithfulness.model_validate(found["faith"])
+    report = found["metrics"] and schemas.EvaluationReport.model_validate(found["metrics"])
+    stats = found["stats"] and schemas.DatasetStats.model_validate(found["stats"])
+    faith = found["faith"] and schemas.Faithfulness.model_validate(found["faith"])
     table = evaluation_table(run["metrics"], report)
     return build_model_card(run, stats, table, faith, report=report or None)
 
@@ -76,7 +76,7 @@ def test_evaluation_table_pairs_values_with_interval_bounds():
 
 
 def test_per_class_metrics_are_told_apart_from_overall_ones():
-    report = contract.EvaluationReport(
+    report = schemas.EvaluationReport(
         n_samples=10,
         class_names=["nevus", "other"],
         overall={"accuracy": {"value": 0.5, "ci_low": 0.4, "ci_high": 0.6}},
@@ -89,7 +89,7 @@ def test_per_class_metrics_are_told_apart_from_overall_ones():
 
 
 def test_class_counts_skip_totals():
-    stats = contract.DatasetStats(counts={"train": {"a": 2, "b": 3, "total": 5}})
+    stats = schemas.DatasetStats(counts={"train": {"a": 2, "b": 3, "total": 5}})
     assert class_counts(stats) == {"train": {"a": 2, "b": 3}}
 
 
@@ -115,7 +115,7 @@ def test_card_states_the_decision_rule_and_its_test_figures(mlflow_server, thres
     run = load_run(mlflow_server, run_id)
     path = f"{contract.evaluation_dir(run['tags'])}/metrics.json"
     raw = read_artifact(mlflow_server, run_id, path)
-    report = contract.EvaluationReport.model_validate_json(raw)
+    report = schemas.EvaluationReport.model_validate_json(raw)
     point = report.operating_points.threshold
     card = build_model_card(
         run, evaluation=evaluation_table(run["metrics"], report), operating_point=point
@@ -139,7 +139,7 @@ def test_card_of_a_multiclass_run_decides_by_argmax(mlflow_server, dashboard_run
 
 
 def test_a_bound_computed_a_hair_above_zero_reads_as_zero():
-    point = contract.ThresholdPoint.model_validate({
+    point = schemas.ThresholdPoint.model_validate({
         "positive_class": "melanoma", "threshold": 0.5,
         "per_class": {"nevus": {"sensitivity": {"value": 0.0, "ci_low": 2e-17, "ci_high": 0.26}}},
     })  # fmt: skip
@@ -149,7 +149,7 @@ def test_a_bound_computed_a_hair_above_zero_reads_as_zero():
 
 def test_the_threshold_table_adds_the_decisions_accuracy_ppv_and_npv():
     estimate = {"value": 0.8, "ci_low": 0.49, "ci_high": 0.94, "method": "wilson"}
-    point = contract.ThresholdPoint.model_validate({
+    point = schemas.ThresholdPoint.model_validate({
         "positive_class": "malignant", "threshold": 0.15, "accuracy": estimate,
         "ppv": {**estimate, "value": 2 / 3}, "npv": {**estimate, "value": 6 / 7},
         "caveat": "the threshold was chosen on single-pass validation probabilities",
@@ -168,7 +168,7 @@ def test_the_threshold_table_adds_the_decisions_accuracy_ppv_and_npv():
 def test_the_rule_says_how_the_positive_class_was_taken():
     """Label 1 taken because the names (a MedMNIST .npz's 0 and 1) do not say the finding: a
     reader must see that the threshold may protect the wrong class."""
-    point = contract.ThresholdPoint.model_validate({
+    point = schemas.ThresholdPoint.model_validate({
         "positive_class": "1", "threshold": 0.31, "positive_chosen":
         "the second class (label 1): the class names do not say which one is the finding",
     })  # fmt: skip
@@ -191,8 +191,8 @@ def _run(**tags) -> dict:
             "metrics": {"eval_accuracy": 0.9}, "tags": tags}  # fmt: skip
 
 
-def _report(**fields) -> contract.EvaluationReport:
-    return contract.EvaluationReport(n_samples=75, class_names=["a", "b"], overall={}, **fields)
+def _report(**fields) -> schemas.EvaluationReport:
+    return schemas.EvaluationReport(n_samples=75, class_names=["a", "b"], overall={}, **fields)
 
 
 def _section(card: str, heading: str) -> str:
@@ -202,7 +202,7 @@ def _section(card: str, heading: str) -> str:
 def test_the_card_warns_of_the_datasets_label_conflicts_and_duplicates_across_splits():
     run = _run()
     conflict = {"files": ["train/a/1.png", "test/b/1.png"], "classes": ["a", "b"]}
-    stats = contract.DatasetStats(leakage={
+    stats = schemas.DatasetStats(leakage={
         "exact": {"train/test": {"count": 3, "examples": []}}, "near": {},
         "label_conflicts": {"count": 1, "examples": [conflict]},
     })  # fmt: skip
@@ -262,7 +262,7 @@ def test_the_evaluation_date_reads_in_utc():
 
 
 def test_a_faithfulness_score_is_shown_with_its_interval():
-    faithfulness = contract.Faithfulness.model_validate(
+    faithfulness = schemas.Faithfulness.model_validate(
         {"n_samples": 8, "methods": {"shap": {"auc": 0.2, "random_auc": 0.3, "score": 0.1,
                                               "score_ci_low": -0.02, "score_ci_high": 0.21}}}
     )  # fmt: skip
@@ -272,7 +272,7 @@ def test_a_faithfulness_score_is_shown_with_its_interval():
 
 
 def test_a_score_written_before_intervals_is_shown_alone_with_its_image_count():
-    faithfulness = contract.Faithfulness.model_validate(
+    faithfulness = schemas.Faithfulness.model_validate(
         {"random": {"auc_per_sample": [0.3, 0.2, 0.4]},
          "methods": {"shap": {"auc": 0.2, "random_auc": 0.3, "score": 0.1}}}
     )  # fmt: skip

@@ -4,7 +4,7 @@ import pytest
 from sklearn.metrics import roc_auc_score
 
 from dashboard.paired import _aucs, paired_differences, why_not_paired, why_other_data
-from runs.contract import EvaluationReport
+from runs.schemas import EvaluationReport
 
 CLASSES = ("benign", "malignant", "normal")
 

@@ -1,11 +1,11 @@
 from dashboard.provenance import dataset_warnings
-from runs import contract
+from runs import schemas
 
 CONFLICT = {"files": ["train/a/1.png", "train/b/1.png"], "classes": ["a", "b"]}
 
 
-def _stats(**leakage) -> contract.DatasetStats:
-    return contract.DatasetStats(leakage={"exact": {}, "near": {}, **leakage})
+def _stats(**leakage) -> schemas.DatasetStats:
+    return schemas.DatasetStats(leakage={"exact": {}, "near": {}, **leakage})
 
 
 def test_duplicates_of_every_split_pair_with_test_and_kind_are_counted_in_one_warning():
@@ -26,7 +26,7 @@ def test_duplicates_between_train_and_val_only_do_not_call_the_test_figures_opti
 
 
 def test_patients_shared_by_test_and_train_are_a_leakage_warning():
-    stats = contract.DatasetStats(leakage={}, groups={"overlap": {"train/test": {"count": 2}}})
+    stats = schemas.DatasetStats(leakage={}, groups={"overlap": {"train/test": {"count": 2}}})
     assert dataset_warnings(stats) == [
         "Possible leakage: 2 patients (groups) have images across the test split and train/val; "
         "test figures may be optimistic."

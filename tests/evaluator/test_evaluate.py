@@ -17,7 +17,7 @@ from sklearn.metrics import (
 from common import InvalidInput, NotFound, ServiceUnavailable
 from dataloader import synthesize
 from evaluator import evaluate_run
-from runs import contract
+from runs import contract, schemas
 
 PNGS = ("confusion_matrix.png", "roc_curves.png", "calibration.png")
 
@@ -104,7 +104,7 @@ def test_metrics_json_says_when_and_on_what_it_was_made(evaluation):
     from datetime import UTC, datetime, timedelta
 
     _, folder = evaluation
-    stored = contract.EvaluationReport.model_validate_json((folder / "metrics.json").read_text())
+    stored = schemas.EvaluationReport.model_validate_json((folder / "metrics.json").read_text())
     made = datetime.fromisoformat(stored.created_at)
     assert timedelta(0) <= datetime.now(UTC) - made < timedelta(hours=1)
     assert stored.own_data is True and stored.tta == "none"

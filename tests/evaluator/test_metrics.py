@@ -9,7 +9,7 @@ from sklearn.metrics import (
 )
 
 from evaluator.metrics import _WeightedAuc, compute_metrics, expected_calibration_error
-from runs import contract
+from runs import schemas
 
 
 def _predictions(n: int, k: int, seed: int = 0):
@@ -97,7 +97,7 @@ def test_a_class_absent_from_the_test_set_is_left_out_of_the_averages_and_named(
     probs = np.random.default_rng(6).dirichlet([1, 1, 1], len(y))  # c predicted, never true
     report = compute_metrics(y, probs, ["a", "b", "c"])
     assert report["absent_classes"] == ["c"]
-    note = contract.EvaluationReport.model_validate(report).absent_note  # the CLI and caveat
+    note = schemas.EvaluationReport.model_validate(report).absent_note  # the CLI and caveat
     assert note.startswith("the test split has no image of 'c': its figures are n/a")
     assert report["per_class"]["c"]["f1"]["value"] is None  # was 0.0 [0.0, 0.0]
     assert "no samples of class 'c'" in report["per_class"]["c"]["f1"]["reason"]

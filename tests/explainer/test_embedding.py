@@ -3,7 +3,7 @@ import pytest
 
 from common import InvalidInput
 from explainer.embedding import embedding_report, sample_for_embedding, tsne_points
-from runs import Preprocessing, contract
+from runs import Preprocessing, schemas
 
 
 def test_sample_keeps_a_rare_class_on_the_map():
@@ -35,7 +35,7 @@ def test_report_separates_the_classes_of_a_trained_model(trained_model, lesions)
         std=[0.25] * 3,
     )
     report = embedding_report(trained_model, pp, images, labels, seed=0)
-    parsed = contract.Embedding.model_validate(report)
+    parsed = schemas.Embedding.model_validate(report)
     assert parsed.n_test == len(labels) and len(parsed.points) == len(labels)
     xy = np.array([[p.x, p.y] for p in parsed.points])
     truth = np.array([pp.class_names.index(p.true_label) for p in parsed.points])

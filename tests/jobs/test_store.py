@@ -10,7 +10,7 @@ import pytest
 from common import Conflict, InvalidInput, NotFound, ServiceUnavailable
 from jobs import JobStore, SelectionStore, get_database
 from jobs.store import STORE_ERRORS, utcnow
-from runs import contract
+from runs import schemas
 from tests.jobs.conftest import make_settings
 
 
@@ -256,9 +256,9 @@ def test_fresh_running_job_is_left_alone(job_store):
     assert job_store.get(job["job_id"])["status"] == "running"
 
 
-def _selection(run_id: str, action: str, **fields) -> contract.SelectionRecord:
+def _selection(run_id: str, action: str, **fields) -> schemas.SelectionRecord:
     uri = f"models:/m/{run_id}" if action == "choose" else f"runs:/{run_id}/model"
-    return contract.SelectionRecord(
+    return schemas.SelectionRecord(
         run_id=run_id, action=action, model_uri=uri, experiment_id="1", **fields
     )
 
