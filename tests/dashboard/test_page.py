@@ -63,16 +63,22 @@ def count_mlflow_calls(monkeypatch) -> Counter:
     return calls
 
 
+@pytest.fixture(scope="module")
+def small_and_big(mlflow_server) -> tuple[str, str]:
+    """Two experiments, of 3 and of 61 runs (read only: every tab's test views both)."""
+    client, stamp = MlflowClient(mlflow_server), time.time_ns()
+    return (
+        _make_experiment(client, f"calls-small-{stamp}", 2),
+        _make_experiment(client, f"calls-big-{stamp}", 60),
+    )
+
+
 @pytest.mark.parametrize("tab", ["Metrics", "Artifacts", "Compare", "Choose model"])
 def test_mlflow_calls_per_view_do_not_grow_with_the_experiment(
-    page_env, mlflow_server, count_mlflow_calls, tab
+    page_env, small_and_big, count_mlflow_calls, tab
 ):
-    client = MlflowClient(mlflow_server)
-    stamp = time.time_ns()
-    small = _make_experiment(client, f"calls-small-{tab}-{stamp}", 2)
-    big = _make_experiment(client, f"calls-big-{tab}-{stamp}", 60)
     counts = []
-    for exp in (small, big):
+    for exp in small_and_big:
         count_mlflow_calls.clear()
         at = open_page(None, tab, experiment_id=exp)
         assert not at.exception
