@@ -90,14 +90,14 @@ def test_runs_are_grouped_by_ref(workflow):
     assert "github.ref" in workflow["concurrency"]["group"]
 
 
-def test_test_job_runs_make_test_against_real_mongodb_and_mlflow(workflow):
+def test_test_job_runs_the_suite_with_coverage_against_real_mongodb_and_mlflow(workflow):
     job = workflow["jobs"]["test"]
     assert job["services"]["mongo"]["image"] == "mongo:7"
     assert job["env"]["MONGO_URI"] == "mongodb://127.0.0.1:27017"
     assert job["env"]["REQUIRE_TOOLS"] == "1"
     script = scripts(workflow, "test")
     assert "docker run -d --name mlflow -p 5000:5000" in script
-    assert steps(workflow, "test")[-1]["run"] == "make test"
+    assert steps(workflow, "test")[-1]["run"] == "make coverage"  # make test, with coverage
 
 
 def test_build_job_builds_every_target(workflow):
