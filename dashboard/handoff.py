@@ -97,19 +97,33 @@ def caveats_of(
     return tags, caveats
 
 
+def _one_class(matrix: list[list[int]], class_names: list[str]) -> tuple[str, int] | None:
+    """``(class, images)`` when the confusion ``matrix`` (rows: true class) decides one class
+    for every image; None otherwise (or for a matrix that does not fit ``class_names``)."""
+    decided = [sum(column) for column in zip(*matrix, strict=False)]
+    if decided and len(decided) == len(class_names) and max(decided) == sum(decided) > 0:
+        return class_names[decided.index(max(decided))], sum(decided)
+    return None
+
+
 def decision_caveats(report: schemas.EvaluationReport) -> list[str]:
-    """What a reader of a two-class run's decision must know: a threshold that decides one
-    class for every test image, or that was chosen where one class was never (or always)
-    found on validation (a target sensitivity met by calling everything positive)."""
+    """What a reader of a run's decisions must know: an argmax (``predicted_class``, the
+    headline figures' rule) that names one class for every test image, and for a two-class
+    run a threshold that decides one class for every test image, or that was chosen where
+    one class was never (or always) found on validation (a target sensitivity met by calling
+    everything positive)."""
+    found = []
+    if constant := _one_class(report.confusion_matrix, report.class_names):
+        found.append(
+            f"its argmax (`predicted_class`) names {constant[0]!r} for every one of the "
+            f"{constant[1]} test images: its accuracy and balanced accuracy are a constant's"
+        )
     point = report.operating_points.threshold if report.operating_points else None
     if point is None:
-        return []
-    found = []
-    decided = [sum(column) for column in zip(*point.confusion_matrix, strict=False)]
-    if decided and len(decided) == len(report.class_names) and max(decided) == sum(decided):
-        cls = report.class_names[decided.index(max(decided))]
+        return found
+    if constant := _one_class(point.confusion_matrix, report.class_names):
         found.append(
-            f"its threshold decides {cls!r} for every one of the {sum(decided)} test images"
+            f"its threshold decides {constant[0]!r} for every one of the {constant[1]} test images"
         )
     if point.val_specificity == 0:  # the target sensitivity was met by calling all positive
         on = f"{point.n_val} validation images" if point.n_val else "validation"

@@ -4,10 +4,13 @@ from dashboard.handoff import caveats_of
 from runs import schemas
 
 
-def _report(confusion: list[list[int]], val_sensitivity: float, val_specificity: float):
+def _report(
+    confusion: list[list[int]], val_sensitivity: float, val_specificity: float,
+    argmax: list[list[int]] | None = None,
+):  # fmt: skip
     return schemas.EvaluationReport.model_validate({
         "n_samples": sum(map(sum, confusion)), "class_names": ["melanoma", "nevus"],
-        "overall": {"accuracy": {"value": 0.5}},
+        "overall": {"accuracy": {"value": 0.5}}, "confusion_matrix": argmax or [[9, 3], [4, 8]],
         "operating_points": {"threshold": {
             "positive_class": "melanoma", "threshold": 0.508, "n_val": 6,
             "val_sensitivity": val_sensitivity, "val_specificity": val_specificity,
@@ -26,3 +29,27 @@ def test_a_threshold_that_calls_every_image_positive_is_a_caveat_of_the_choice()
 
 def test_a_threshold_that_tells_the_classes_apart_has_no_caveat():
     assert caveats_of("evaluation/x", _report([[10, 2], [3, 9]], 0.9, 0.7))[1] == []
+
+
+def test_an_argmax_that_names_one_class_for_every_image_is_a_caveat_of_the_choice():
+    """``predicted_class`` is in every answer and the headline figures are the argmax's: a
+    constant argmax is said even where the threshold tells the classes apart."""
+    tags, caveats = caveats_of(
+        "evaluation/x", _report([[10, 2], [3, 9]], 0.9, 0.7, [[0, 12], [0, 12]])
+    )
+    assert caveats == [
+        "its argmax (`predicted_class`) names 'nevus' for every one of the 24 test images: its "
+        "accuracy and balanced accuracy are a constant's"
+    ]
+    assert "names 'nevus' for every one" in tags["evaluation_caveat"]
+
+
+def test_a_multiclass_argmax_that_names_one_class_for_every_image_is_a_caveat():
+    report = schemas.EvaluationReport.model_validate({
+        "n_samples": 9, "class_names": ["a", "b", "c"], "overall": {},
+        "confusion_matrix": [[0, 3, 0], [0, 3, 0], [0, 3, 0]],
+    })  # fmt: skip
+    assert caveats_of("evaluation/x", report)[1] == [
+        "its argmax (`predicted_class`) names 'b' for every one of the 9 test images: its "
+        "accuracy and balanced accuracy are a constant's"
+    ]
