@@ -137,6 +137,7 @@ class _Bootstrapped:
             self.names.append("roc_auc_macro")
 
     def __call__(self, idx: np.ndarray, axis: int = -1) -> np.ndarray:
+        """Each metric of ``names`` (rows, in that order) for each resample ``idx`` (columns)."""
         idx = np.atleast_2d(idx)
         rows, k = idx.shape[0], self.k
         y, pred = self.y[idx], self.pred[idx]
@@ -151,18 +152,23 @@ class _Bootstrapped:
         weights = support / support.sum(1, keepdims=True)
         with np.errstate(invalid="ignore", divide="ignore"):
             balanced = np.nanmean(np.where(support > 0, tp / support, np.nan), axis=1)
-        out = [balanced, _ece_batch(y, self.conf[idx], pred, ECE_BINS)]
+        # By name, stacked in the order of ``names``: a metric cannot take another's row.
+        found = {
+            "balanced_accuracy": balanced,
+            "ece": _ece_batch(y, self.conf[idx], pred, ECE_BINS),
+        }
         for name in ("precision", "recall", "f1"):
-            macro = per_class[name][:, self.present].mean(1)
-            out += [macro, (per_class[name] * weights).sum(1)]
-        out += list(per_class["f1"].T)
+            found[f"{name}_macro"] = per_class[name][:, self.present].mean(1)
+            found[f"{name}_weighted"] = (per_class[name] * weights).sum(1)
+        found.update({f"f1/{c}": column for c, column in enumerate(per_class["f1"].T)})
         if self.aucs:
             n = len(self.y)
             flat = (np.arange(rows)[:, None] * n + idx).ravel()
             counts = np.bincount(flat, minlength=rows * n).reshape(rows, n)
             with np.errstate(invalid="ignore"):
-                out.append(np.nanmean(np.stack([auc(counts) for auc in self.aucs]), axis=0))
-        return np.stack(out)
+                aucs = np.stack([auc(counts) for auc in self.aucs])
+                found["roc_auc_macro"] = np.nanmean(aucs, axis=0)
+        return np.stack([found[name] for name in self.names])
 
 
 def _bootstrap_intervals(stat: _Bootstrapped, n: int, seed: int) -> dict[str, tuple]:

@@ -8,7 +8,12 @@ from sklearn.metrics import (
     roc_auc_score,
 )
 
-from evaluator.metrics import _WeightedAuc, compute_metrics, expected_calibration_error
+from evaluator.metrics import (
+    _Bootstrapped,
+    _WeightedAuc,
+    compute_metrics,
+    expected_calibration_error,
+)
 from runs import schemas
 
 
@@ -134,3 +139,22 @@ def test_resampled_auc_equals_scikit_learn_on_each_resample():
     counts = np.stack([np.bincount(row, minlength=120) for row in idx])
     expected = [roc_auc_score(positive[row], scores[row]) for row in idx]
     np.testing.assert_allclose(_WeightedAuc(scores, positive)(counts), expected)
+
+
+def test_each_bootstrapped_row_is_its_own_metric_on_the_whole_test_set():
+    """The statistic resampled for the intervals, given every image once, is each named metric
+    by scikit-learn: a metric computed into another's row would take that one's interval."""
+    y, probs = _predictions(300, 3)
+    pred = probs.argmax(1)
+    stat = _Bootstrapped(y, probs, with_auc=True)
+    rows = dict(zip(stat.names, stat(np.arange(len(y)))[:, 0], strict=True))
+    expected = {
+        "balanced_accuracy": balanced_accuracy_score(y, pred),
+        "ece": expected_calibration_error(y, probs),
+        "roc_auc_macro": roc_auc_score(y, probs, multi_class="ovr", average="macro"),
+        **{f"f1/{c}": f for c, f in enumerate(f1_score(y, pred, average=None))},
+    }
+    for name, score in (("precision", precision_score), ("recall", recall_score), ("f1", f1_score)):
+        for avg in ("macro", "weighted"):
+            expected[f"{name}_{avg}"] = score(y, pred, average=avg)
+    assert rows == pytest.approx(expected)
