@@ -152,7 +152,13 @@ def get_args_parser(add_help: bool = True) -> argparse.ArgumentParser:
     )
     model.add_argument("--lr-step-size", type=_positive_int, default=5, help="step schedule")
     model.add_argument("--lr-gamma", type=_positive_float, default=0.3, help="step schedule")
-    model.add_argument("--label-smoothing", type=_probability, default=0.1)
+    model.add_argument(
+        "--label-smoothing",
+        type=_probability,
+        default=0.1,
+        help="mix this share of a uniform distribution into every training target, CutMix's "
+        "and MixUp's soft ones included (0: off); logged as the param label_smoothing",
+    )
     model.add_argument(
         "--class-balance",
         choices=("none", "loss", "sampler"),

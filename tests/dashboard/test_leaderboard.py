@@ -1,5 +1,8 @@
 import json
 
+import numpy as np
+
+from common import metric_keys
 from dashboard import leaderboard
 from runs import contract
 
@@ -237,3 +240,16 @@ def test_alike_runs_of_one_data_set_are_not_leaked_beside_runs_of_another(leakag
     notes = leaderboard.notes([leaderboard.basis_of(r) for r in rows])
     assert "evaluated on 2 different test sets" in notes[0]
     assert not any("leakage (" in n for n in notes)
+
+
+def test_the_overall_metrics_the_dashboard_names_are_ones_the_evaluator_reports():
+    """A misspelt or dropped name would only hide a column or a registry tag, without a word."""
+    from dashboard.choose import SUMMARY_METRICS
+    from evaluator.metrics import compute_metrics
+
+    rng = np.random.default_rng(0)
+    overall = compute_metrics(np.arange(30) % 3, rng.dirichlet([1, 1, 1], 30), list("abc"))
+    reported = {metric_keys.eval_key(name) for name in overall["overall"]}
+    named = {metric_keys.eval_key(name) for name in SUMMARY_METRICS}
+    named |= {m for m in leaderboard.DEFAULT_METRICS if m.startswith(metric_keys.EVAL_PREFIX)}
+    assert named and named - reported == set()
