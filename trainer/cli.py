@@ -47,6 +47,17 @@ def _ema_decay(text: str) -> float:
     return value
 
 
+def _class_names(text: str) -> list[str]:
+    names = [name.strip() for name in text.split(",")]
+    if len(names) < 2 or not all(names):
+        raise argparse.ArgumentTypeError(
+            f"must name every class, comma-separated, e.g. malignant,benign; got {text!r}"
+        )
+    if len(set(names)) < len(names):
+        raise argparse.ArgumentTypeError(f"names a class twice: {text!r}")
+    return names
+
+
 def _batch_size(text: str) -> int:
     value = int(text)
     if value < 2:
@@ -79,6 +90,15 @@ def get_args_parser(add_help: bool = True) -> argparse.ArgumentParser:
         "--data-dir",
         default="data",
         help="folder with train/ [val/] test/ <class>/ images, or a MedMNIST .npz file",
+    )
+    data.add_argument(
+        "--class-names",
+        type=_class_names,
+        default=None,
+        metavar="NAME,NAME,...",
+        help="a .npz's class names, of labels 0, 1, ... in order (MedMNIST files carry none: "
+        "without it the classes, and the served model's answers, are '0', '1', ...; "
+        "BreastMNIST: malignant,benign). A folder's classes are its subfolders' names",
     )
     data.add_argument(
         "--image-size",

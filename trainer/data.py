@@ -57,7 +57,14 @@ def load(args: argparse.Namespace, dist_info: distributed.DistInfo):
 
 def _load(args: argparse.Namespace):
     path = Path(args.data_dir)
+    names = getattr(args, "class_names", None)
+    if names is not None and not path.is_file():
+        raise DataError(
+            f"--class-names names a .npz's labels; {path} is a folder, whose classes are its "
+            "subfolders' names: rename those, or leave --class-names out"
+        )
     options = {
+        "class_names": names,
         "image_size": args.image_size,
         "min_image_size": getattr(args, "min_image_size", None),
         "max_image_size": getattr(args, "max_image_size", None),
@@ -67,6 +74,12 @@ def _load(args: argparse.Namespace):
     }
     allow = getattr(args, "allow_group_overlap", False)
     dataset = load_dataset(path, splits=("train", "val"), allow_group_overlap=allow, **options)
+    if names is not None and (unused := missing_classes(dataset.stats, "train")):
+        raise DataError(
+            f"--class-names gives {len(names)} names, but {path} has no training image of "
+            f"label(s) {', '.join(str(names.index(c)) for c in unused)} ({', '.join(unused)}): "
+            "give one name per label of the file, in label order"
+        )
     if path.is_dir() and not (path / "test").is_dir():
         dataset._stats = {**dataset.stats, "test_audit": NO_TEST}
         return dataset
@@ -161,6 +174,19 @@ def ungrouped_warning(stats: dict[str, Any]) -> str | None:
     )
 
 
+def numbered_classes_warning(stats: dict[str, Any]) -> str | None:
+    """One line when a ``.npz``'s classes are its bare label numbers (no ``--class-names``):
+    the served model answers with them; None otherwise."""
+    names = stats.get("class_names") or []
+    if stats.get("format") != "npz" or not all(name.isdigit() for name in names):
+        return None
+    return (
+        f"the classes are named by their labels ({', '.join(map(repr, names))}): the served "
+        "model answers with these numbers, which tell a client nothing; name them with "
+        "--class-names in label order (BreastMNIST: malignant,benign)"
+    )
+
+
 def missing_classes(stats: dict[str, Any], split: str) -> list[str]:
     """The classes of which the loaded ``split`` holds no image ([] when it is not loaded)."""
     counts = stats.get("counts", {}).get(split)
@@ -207,7 +233,8 @@ def warn_data(stats: dict[str, Any]) -> str | None:
     skipped = describe_skipped(stats.get("skipped") or [], contract.DATASET_STATS_JSON)
     conflicts = label_conflict_note(stats.get("leakage"), contract.DATASET_STATS_JSON)
     carve = (stats.get("val_carve") or {}).get("note")  # a carve far from --val-fraction
-    messages = [skipped, manifest_warning(stats), ungrouped_warning(stats), audit_warning(stats)]
+    messages = [numbered_classes_warning(stats), skipped, manifest_warning(stats)]
+    messages += [ungrouped_warning(stats), audit_warning(stats)]
     messages += [conflicts, carve]
     for message in [*messages, *split_warnings(stats), leakage]:
         if message:

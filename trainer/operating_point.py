@@ -73,7 +73,8 @@ def positive_warning(class_names: list[str], positive: str | None, target: float
     return (
         f"the decision threshold targets sensitivity {target} for class {class_names[index]!r} "
         f"({how}); if the finding is {other!r}, pass --positive-class {other!r} (BreastMNIST's "
-        "label 0 is malignant: --positive-class 0)"
+        "label 0 is malignant: --class-names malignant,benign names both and makes it the "
+        "positive class)"
     )
 
 

@@ -43,6 +43,7 @@ NEW_ARG_DEFAULTS = {
     "ema_decay": 0.0,
     "target_sensitivity": 0.0,
     "positive_class": None,
+    "class_names": None,
     "groups_file": None,
     "allow_group_overlap": False,
     "ensemble": 1,

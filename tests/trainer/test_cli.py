@@ -12,6 +12,9 @@ from trainer import get_args_parser
         (["--batch-size", "1"], "BatchNorm"),
         (["--optimizer", "lbfgs"], "invalid choice"),
         (["--min-image-size", "-1"], "0 or more"),
+        (["--class-names", "malignant"], "must name every class"),
+        (["--class-names", "a,,b"], "must name every class"),
+        (["--class-names", "a,b,a"], "names a class twice"),
     ],
 )
 def test_bad_flags_are_an_argparse_error(flags, message, capsys):
