@@ -358,6 +358,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--by", help="who chooses (default: the OS user)")
     args = parser.parse_args(argv)
     logging.getLogger("mlflow").setLevel(logging.ERROR)
+    said = logging.StreamHandler(sys.stderr)  # what the checks could not do, as warning lines
+    said.setFormatter(logging.Formatter("warning: %(message)s"))
+    logging.getLogger("dashboard").addHandler(said)
     settings = get_settings()
     try:
         store = SelectionStore(get_database(settings))

@@ -2,6 +2,7 @@
 and whether clients of the alias would receive other classes, channels or decisions."""
 
 import functools
+import logging
 from dataclasses import dataclass
 
 import mlflow
@@ -171,10 +172,20 @@ def predictor_serves(settings: Settings, body: object) -> Served | None:
 
 
 def _predictor_serves(settings: Settings) -> Served | None:
-    """``predictor_serves`` of the predictor at ``PREDICTOR_URL``, asked now."""
+    """``predictor_serves`` of the predictor at ``PREDICTOR_URL``, asked now. A predictor that
+    refuses this process's token is said (a warning of this module's logger): what it serves
+    cannot be compared, and a chooser without the token would not know."""
     try:
-        body = predictor_ready(settings.predictor_url, settings.pipeline_api_token).json()
+        answer = predictor_ready(settings.predictor_url, settings.pipeline_api_token)
+        body = answer.json()
     except (requests.RequestException, ValueError):
+        return None
+    if answer.status_code in (401, 403):
+        logging.getLogger(__name__).warning(
+            "the predictor at %s refused this process's token (HTTP %s), so what it serves was "
+            "not compared with this run; set PIPELINE_API_TOKEN as the predictor has it",
+            settings.predictor_url, answer.status_code,
+        )  # fmt: skip
         return None
     return predictor_serves(settings, body)
 

@@ -6,12 +6,14 @@ import sys
 
 import mlflow
 import pytest
+from fastapi import FastAPI
+from fastapi.responses import JSONResponse
 from mlflow.tracking import MlflowClient
 
 from common import InvalidInput, Settings
 from dashboard.choose import choose_run
 from mlpipeline_model import DECODING_VERSION
-from tests.conftest import ROOT, log_untrained_run
+from tests.conftest import ROOT, LiveServer, log_untrained_run
 from tests.dashboard.conftest import leak
 
 
@@ -82,13 +84,14 @@ def test_a_reason_is_required(dashboard_runs, settings):
         choose_run(dashboard_runs["pipeline"], "  ", settings)
 
 
-def _cli(settings: Settings, *args: str) -> subprocess.CompletedProcess:
+def _cli(settings: Settings, *args: str, **more: str) -> subprocess.CompletedProcess:
     env = {
         **os.environ,
         "MLFLOW_TRACKING_URI": settings.mlflow_tracking_uri,
         "STORE_DIR": str(settings.store_dir),
         "RUN_ID_FILE": str(settings.run_id_file),
         "MODEL_NAME": settings.model_name,
+        **more,
     }
     env.pop("MONGO_URI", None)
     return subprocess.run(
@@ -102,6 +105,26 @@ def test_cli_prints_the_registered_version(dashboard_runs, settings, store):
     assert result.returncode == 0, result.stderr
     assert result.stdout == "1\n"
     assert store.recent()[0]["reason"] == "from the CLI"
+
+
+def test_cli_says_that_the_predictor_refused_its_token(dashboard_runs, settings):
+    """Without the predictor's token the choice cannot compare with what it serves: said in a
+    warning line, not passed over (the choice itself goes on: the alias is checked)."""
+    refusing = FastAPI()
+
+    @refusing.get("/ready")
+    def ready() -> JSONResponse:
+        return JSONResponse({"detail": "missing bearer token"}, status_code=401)
+
+    env = {"PIPELINE_API_TOKEN": ""}
+    with LiveServer(refusing) as predictor:
+        result = _cli(settings, dashboard_runs["pipeline"], "--reason", "x",
+                      PREDICTOR_URL=predictor.url, **env)  # fmt: skip
+    assert result.returncode == 0, result.stderr
+    assert (
+        f"warning: the predictor at {predictor.url} refused this process's token (HTTP 401), so "
+        "what it serves was not compared with this run; set PIPELINE_API_TOKEN"
+    ) in result.stderr
 
 
 def test_cli_refusal_is_one_line_and_exit_code_2(dashboard_runs, settings):
