@@ -4,6 +4,7 @@ not affected. Real DICOM files: pydicom's bundled test files."""
 
 import io
 import pickle
+from pathlib import Path
 
 import numpy as np
 import pydicom
@@ -26,7 +27,7 @@ def _model(modalities: list[str] | None, channels: int = 1) -> ImageClassifierMo
 
 
 def _file(name: str) -> bytes:
-    return open(get_testdata_file(name), "rb").read()
+    return Path(get_testdata_file(name)).read_bytes()
 
 
 def _legacy() -> ImageClassifierModel:
