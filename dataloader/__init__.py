@@ -11,8 +11,10 @@ from dataloader.inspect import DataSummary, inspect_data
 from dataloader.leakage import duplicate_clusters, label_conflict_note
 from dataloader.stats import compute_stats, describe_skipped, training_stats
 from dataloader.synth import synthesize
+from mlpipeline_model import MODALITY_CODES, parse_modalities  # what --modality may declare
 
 __all__ = [
+    "MODALITY_CODES",
     "DataError",
     "DataSummary",
     "DatasetSplits",
@@ -26,6 +28,7 @@ __all__ = [
     "inspect_data",
     "label_conflict_note",
     "load_dataset",
+    "parse_modalities",
     "synthesize",
     "training_stats",
 ]

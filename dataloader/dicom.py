@@ -6,12 +6,18 @@ from typing import IO
 
 import numpy as np
 
-from mlpipeline_model import COLOUR_INTERPRETATIONS, check_image, dicom_pixels, open_dicom
+from mlpipeline_model import (
+    COLOUR_INTERPRETATIONS,
+    check_image,
+    dicom_modality,
+    dicom_pixels,
+    open_dicom,
+)
 
 
-def dicom_header(source: Path | IO[bytes]) -> tuple[int, int, bool, str | None]:
-    """``(height, width, is_colour, PatientID or None)`` from the header alone (the pixel data
-    is not read).
+def dicom_header(source: Path | IO[bytes]) -> tuple[int, int, bool, str | None, str]:
+    """``(height, width, is_colour, PatientID or None, Modality)`` from the header alone (the
+    pixel data is not read); the Modality is ``""`` when the file names none.
 
     Raises:
         ImageDecodeError: A DICOM file without an image (a DICOMDIR index, a structured report).
@@ -22,7 +28,7 @@ def dicom_header(source: Path | IO[bytes]) -> tuple[int, int, bool, str | None]:
         ds.get("PhotometricInterpretation", "") in COLOUR_INTERPRETATIONS
     )
     patient = str(ds.get("PatientID", "") or "").strip() or None
-    return int(ds.Rows), int(ds.Columns), colour, patient
+    return int(ds.Rows), int(ds.Columns), colour, patient, dicom_modality(ds)
 
 
 def read_dicom(source: Path | IO[bytes]) -> np.ndarray:

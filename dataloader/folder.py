@@ -21,6 +21,9 @@ from dataloader.scan import SUFFIXES, ScannedFile, layout, scan
 from mlpipeline_model import ImageDecodeError, conform, misfit
 
 DOES_NOT_FIT = "does not fit"  # the reason of an image skipped by ``misfit``
+# Bump it when ``read_header`` returns more: an index cached before is read again (2: a DICOM
+# file's Modality, after its PatientID).
+HEADER_VERSION = 2
 
 
 def _reason(exc: Exception) -> str:
@@ -33,7 +36,8 @@ def _reason(exc: Exception) -> str:
 def _index(
     root: Path, files: list[ScannedFile], cache: ArrayCache, key: str
 ) -> dict[str, list | str]:
-    """Relative path → ``[height, width, is_colour, group]`` or why the header is unreadable."""
+    """Relative path → ``[height, width, is_colour, group, modality]`` (``read_header``) or why
+    the header is unreadable."""
     index = cache.load_json("index", key)
     if isinstance(index, dict) and all(f.rel in index for f in files):
         return index
@@ -166,7 +170,7 @@ def load_folder(
     cache = ArrayCache(cache_dir or root / ".cache", str(root.resolve()))
     digest_of = digests.file_digests(root, [f.rel for f in all_files], cache)
     content_hash = digests.content_hash(digest_of)
-    index = _index(root, all_files, cache, make_key("index", content_hash))
+    index = _index(root, all_files, cache, make_key("index", HEADER_VERSION, content_hash))
     readable = [f for f in all_files if isinstance(index[f.rel], list)]
     skipped += [
         {"file": f.rel, "reason": f"unreadable header: {index[f.rel]}"}
@@ -182,6 +186,7 @@ def load_folder(
     if channels is None:
         channels = _channels(root, readable, index, cache, colour_key)
     header_ids = {f.rel: index[f.rel][3] for f in readable if len(index[f.rel]) > 3}
+    dicom = any(index[f.rel][4] is not None for f in readable)  # else no image has a modality
 
     def load_sets(channels: int, notice: bool) -> tuple[dict[str, ImageSet], list[dict]]:
         """Each split's images (from the cache or decoded) and every file skipped."""
@@ -231,6 +236,9 @@ def load_folder(
                 ),
                 groups=assign(
                     [f.rel for f in kept], manifest, header_ids, str(groups_file), unmatched
+                ),
+                modalities=(
+                    np.array([index[f.rel][4] for f in kept], dtype=object) if dicom else None
                 ),
             )
         return sets, left_out

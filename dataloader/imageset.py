@@ -21,6 +21,9 @@ class ImageSet:
         original_sizes: int ``N×2``, (height, width) of each image before resizing.
         groups: The group (patient) of each image, object array ``N`` of str; None when the
             dataset has no groups (see ``dataloader.groups``).
+        modalities: The DICOM Modality of each image, object array ``N``: the code (``"US"``),
+            ``""`` for a DICOM file that names none, None for a PNG or JPEG; None when no file
+            of the data set is DICOM (``.npz`` files included).
     """
 
     images: np.ndarray
@@ -28,6 +31,7 @@ class ImageSet:
     files: list[str] | None = None
     original_sizes: np.ndarray | None = None
     groups: np.ndarray | None = None
+    modalities: np.ndarray | None = None
 
     def __len__(self) -> int:
         return len(self.labels)
@@ -42,6 +46,7 @@ class ImageSet:
                 self.original_sizes[indices] if self.original_sizes is not None else None
             ),
             groups=self.groups[indices] if self.groups is not None else None,
+            modalities=self.modalities[indices] if self.modalities is not None else None,
         )
 
     def batches(

@@ -70,15 +70,41 @@ def _sizes(sets: "list[ImageSet]") -> dict[str, Any]:
     }
 
 
+def modality_counts(sets: "dict[str, ImageSet]") -> dict[str, Any]:
+    """The DICOM modalities of the images of ``sets`` (split name → images): ``counts`` per
+    Modality code, ``no_modality`` (DICOM files that name none), ``not_dicom`` (PNG, JPEG,
+    ``.npz`` images) and the ``splits`` counted."""
+    codes: Counter[str] = Counter()
+    no_modality = not_dicom = 0
+    for images in sets.values():
+        for modality in (
+            images.modalities if images.modalities is not None else [None] * len(images)
+        ):
+            if modality is None:
+                not_dicom += 1
+            elif not modality:
+                no_modality += 1
+            else:
+                codes[modality] += 1
+    return {
+        "counts": dict(sorted(codes.items())),
+        "no_modality": no_modality,
+        "not_dicom": not_dicom,
+        "splits": list(sets),
+    }
+
+
 def training_stats(ds: "DatasetSplits") -> dict[str, Any]:
     """The part of ``compute_stats`` that a model is built from: ``image_size``, ``channels``,
-    per-channel ``mean``/``std`` and the split they come from (``mean_std_split``), without the
-    counts and the all-pairs leakage check."""
+    per-channel ``mean``/``std`` and the split they come from (``mean_std_split``), and the
+    DICOM ``modalities`` of the train and val images (``modality_counts``), without the counts
+    and the all-pairs leakage check."""
     loaded = {name: ds.split(name) for name in SPLIT_NAMES if ds.split(name) is not None}
     reference = "train" if "train" in loaded else next(iter(loaded), None)
     mean, std = channel_mean_std(loaded[reference].images) if reference else ([], [])
+    fitted = {name: s for name, s in loaded.items() if name != "test"} or loaded
     return {"image_size": list(ds.image_size), "channels": ds.channels, "mean": mean, "std": std,
-            "mean_std_split": reference}  # fmt: skip
+            "mean_std_split": reference, "modalities": modality_counts(fitted)}  # fmt: skip
 
 
 def compute_stats(ds: "DatasetSplits") -> dict[str, Any]:

@@ -68,7 +68,7 @@ def _check_rescale(ds) -> None:
         )
 
 
-def _frames(ds) -> int:
+def frame_count(ds) -> int:
     """The frames the file declares (NumberOfFrames; 1 when absent or malformed)."""
     try:
         return int(ds.get("NumberOfFrames", 1) or 1)
@@ -78,7 +78,7 @@ def _frames(ds) -> int:
 
 def _check_frames(ds) -> None:
     """Raise ``ImageDecodeError`` for a file declaring more than ``MAX_FRAMES`` frames."""
-    if (frames := _frames(ds)) > MAX_FRAMES:
+    if (frames := frame_count(ds)) > MAX_FRAMES:
         raise ImageDecodeError(
             f"the DICOM file declares {frames:,} frames, more than the {MAX_FRAMES:,} a file may "
             "have (only its first frame is classified); export the frame to classify as a "
@@ -120,7 +120,7 @@ def dicom_pixels(ds) -> np.ndarray:
 
     check_image(ds)
     check_pixels(int(ds.get("Rows", 0) or 0), int(ds.get("Columns", 0) or 0))
-    if _frames(ds) > 1:
+    if frame_count(ds) > 1:
         ds.pixel_array_options(index=0)  # decode the first frame only
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
@@ -131,7 +131,7 @@ def dicom_pixels(ds) -> np.ndarray:
                 raise
             raise ImageDecodeError(
                 f"DICOM pixel data holds fewer bytes than its header declares (Rows "
-                f"{ds.get('Rows')}, Columns {ds.get('Columns')}, {_frames(ds):,} frames): the "
+                f"{ds.get('Rows')}, Columns {ds.get('Columns')}, {frame_count(ds):,} frames): the "
                 "file is truncated or its header damaged; re-export it from its source"
             ) from exc
         except (RuntimeError, NotImplementedError) as exc:

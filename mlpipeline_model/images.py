@@ -11,8 +11,8 @@ import io
 import os
 import re
 import warnings
-from collections.abc import Iterator
-from typing import IO
+from collections.abc import Callable, Iterator
+from typing import IO, Any
 
 import numpy as np
 from PIL import ExifTags, Image, ImageOps, PngImagePlugin, UnidentifiedImageError
@@ -266,18 +266,27 @@ def declared_pixels(data: bytes) -> int | None:
         return None
 
 
-def decode_image(data: bytes) -> np.ndarray:
+def decode_image(data: bytes, check_dicom: Callable[[Any], None] | None = None) -> np.ndarray:
     """Encoded PNG, JPEG or DICOM bytes as uint8 ``H×W`` or ``H×W×3``.
+
+    Args:
+        data: The encoded file.
+        check_dicom: Called with a DICOM file's pydicom dataset before its pixels are decoded;
+            raises ``ImageDecodeError`` to refuse it (the served model's
+            ``modality.check_dicom_input``).
 
     Raises:
         ImageDecodeError: The bytes are none of these formats, are truncated, or declare more
-            than ``MAX_PIXELS`` pixels.
+            than ``MAX_PIXELS`` pixels; or ``check_dicom`` refused the file.
     """
     if not data:
         raise ImageDecodeError("empty file; send a PNG, JPEG or DICOM image")
     if image_kind(data[:HEAD_BYTES]) == "dicom":
         try:
-            return dicom_pixels(open_dicom(io.BytesIO(data)))
+            ds = open_dicom(io.BytesIO(data))
+            if check_dicom is not None:
+                check_dicom(ds)
+            return dicom_pixels(ds)
         except ImageDecodeError:
             raise
         except Exception as exc:  # pydicom raises many kinds for a broken file

@@ -15,6 +15,7 @@ import numpy as np
 import pandas as pd
 
 from mlpipeline_model.images import conform, decode_image
+from mlpipeline_model.modality import check_dicom_input, modality_note
 from mlpipeline_model.pixels import (
     DECODING_VERSION,
     MAX_UPSCALE,
@@ -57,6 +58,11 @@ class ImageClassifierModel(PythonModel):
         operating_point: Two-class models: the trainer's ``operating_point.json`` (the
             ``positive_class`` and its probability ``threshold`` chosen on validation for a
             target sensitivity), which adds the ``decision`` column; None otherwise.
+        modalities: The DICOM Modality codes of its training images (``["US"]``), or None
+            when not known (its training images were not DICOM and none was declared): a DICOM
+            input of another modality is refused (``modality.check_dicom_input``), as are a
+            non-image DICOM file and a multi-frame one. A model pickled before this attribute
+            existed has none and refuses none of these, as then.
         model: The PyTorch module (float32 ``N×C×H×W`` in ``[0, 1]`` → logits), set on load.
     """
 
@@ -72,6 +78,7 @@ class ImageClassifierModel(PythonModel):
         batch_size: int = 64,
         operating_point: dict | None = None,
         decoding_version: int | None = None,
+        modalities: Sequence[str] | None = None,
     ) -> None:
         self.image_size = (int(image_size[0]), int(image_size[1]))
         self.channels = int(channels)
@@ -79,6 +86,8 @@ class ImageClassifierModel(PythonModel):
         self.batch_size = int(batch_size)
         self.operating_point = dict(operating_point) if operating_point else None
         self.decoding_version = DECODING_VERSION if decoding_version is None else decoding_version
+        codes = sorted({str(m).strip().upper() for m in modalities or ()} - {""})
+        self.modalities = codes or None
         self.model = None
 
     @property
@@ -86,6 +95,18 @@ class ImageClassifierModel(PythonModel):
         """Why this process may decode images differently from the model's training (its code
         is a newer or older copy than the one logged with the model); None when it cannot."""
         return decoding_note(self.__dict__.get("decoding_version"))  # absent: logged before it
+
+    @property
+    def guards_dicom(self) -> bool:
+        """Whether DICOM inputs are checked (``modality.check_dicom_input``): models logged
+        since the modality was recorded; older pickles lack the attribute and check nothing."""
+        return "modalities" in self.__dict__
+
+    @property
+    def modality_note(self) -> str | None:
+        """Why this model classifies DICOM images of any modality (it records none, or was
+        logged before modalities were recorded); None when it refuses other modalities."""
+        return modality_note(self.__dict__.get("modalities"), recorded=self.guards_dicom)
 
     def load_context(self, context) -> None:
         """Load the PyTorch module from the model's artifacts (CPU, eval mode)."""
@@ -118,12 +139,18 @@ class ImageClassifierModel(PythonModel):
                     f"text starts {text[:20]!r})",
                     index,
                 ) from exc
+        check = self._check_dicom if self.guards_dicom else None
         try:
-            pixels = decode_image(bytes(data))
+            pixels = decode_image(bytes(data), check_dicom=check)
         except ImageDecodeError as exc:
             raise ImageDecodeError(str(exc), index) from exc
         self._check_size(pixels.shape[:2], index)
         return conform(pixels, self.image_size, self.channels)
+
+    def _check_dicom(self, ds) -> None:
+        """Refuse a DICOM input that is no image, holds several frames or is of another
+        modality than the model's (``modality.check_dicom_input``)."""
+        check_dicom_input(ds, self.modalities)
 
     def _check_size(self, size: tuple[int, ...], index: int | None = None) -> None:
         """Refuse an image the model would have to stretch more than ``MAX_UPSCALE``× a side,

@@ -47,6 +47,9 @@ from runs.preprocessing import Preprocessing
 PACKAGE_DIR = Path(mlpipeline_model.__file__).resolve().parent
 FORMAT_KEY = "mlpipeline_format"
 """Key of the MLmodel ``metadata`` entry that marks a model of this pipeline."""
+MODALITIES_KEY = "modalities"
+"""Key of the MLmodel ``metadata`` entry listing the DICOM Modality codes the model was trained
+on (null: not known; absent: logged before it was recorded)."""
 
 
 def requirements() -> list[str]:
@@ -112,7 +115,9 @@ def log_classifier(
 ) -> ModelInfo:
     """Log ``model`` (a CPU copy in eval mode) in the active run as the self-contained model;
     a two-class model's ``operating_point`` (``operating_point.json``) travels with it, so its
-    ``decision`` column applies the threshold wherever it is loaded."""
+    ``decision`` column applies the threshold wherever it is loaded, and so do
+    ``preprocessing.modalities``: the model refuses DICOM inputs of other modalities (and
+    non-image or multi-frame ones) wherever it is loaded."""
     model = copy.deepcopy(model).cpu().eval()
     wrapper = ImageClassifierModel(
         preprocessing.image_size,
@@ -120,6 +125,7 @@ def log_classifier(
         preprocessing.class_names,
         operating_point=operating_point,
         decoding_version=preprocessing.decoding_version,  # the training's (None: this code's)
+        modalities=preprocessing.modalities,  # None: not known, no modality refused
     )
     with tempfile.TemporaryDirectory() as tmp:
         weights = Path(tmp) / f"{TORCH_ARTIFACT}.pt"
@@ -141,6 +147,7 @@ def log_classifier(
                 "decision (the class by its threshold)",
                 "operating_point": operating_point,
                 "decoding_version": wrapper.decoding_version,
+                MODALITIES_KEY: wrapper.modalities,
             },
         )
 

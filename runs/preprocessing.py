@@ -25,6 +25,12 @@ class Preprocessing(BaseModel):
         description="version of the image decoding the training images went through "
         "(mlpipeline_model.DECODING_VERSION); null for runs trained before it was recorded",
     )
+    modalities: list[str] | None = Field(
+        None,
+        description="DICOM Modality codes of the training images (their files' Modality, or the "
+        "trainer's --modality): the logged model refuses DICOM inputs of any other; null: not "
+        "known (images that are not DICOM, none declared) or trained before it was recorded",
+    )
     input: str = (
         "PyTorch module: float32 N×C×H×W scaled to [0, 1] (uint8 / 255); the logged pyfunc "
         "model: uint8 0–255 N×H×W×C arrays or PNG/JPEG/DICOM files"

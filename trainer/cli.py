@@ -2,6 +2,7 @@
 
 import argparse
 
+from dataloader import parse_modalities
 from runs import MODEL_NAMES
 
 
@@ -56,6 +57,14 @@ def _class_names(text: str) -> list[str]:
     if len(set(names)) < len(names):
         raise argparse.ArgumentTypeError(f"names a class twice: {text!r}")
     return names
+
+
+def _modalities(text: str) -> str:
+    """``"us, CT"`` → ``"CT,US"``: DICOM Modality codes, checked, as the run's parameter."""
+    try:
+        return ",".join(parse_modalities(text))
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from exc
 
 
 def _batch_size(text: str) -> int:
@@ -139,6 +148,17 @@ def get_args_parser(add_help: bool = True) -> argparse.ArgumentParser:
         metavar="CSV",
         help="manifest file,group giving each image its patient (default: DATA_DIR/groups.csv "
         "when present, else DICOM PatientID)",
+    )
+    data.add_argument(
+        "--modality",
+        type=_modalities,
+        default=None,
+        metavar="CODE[,CODE]",
+        help="the DICOM Modality of the training images (US, CT, MR, CR, DX, MG, XC for "
+        "photographs and dermatology, OT...), which the model records and serves alone: a "
+        "DICOM input of another modality is refused. DICOM training files give theirs "
+        "(declaring others is an error); PNG/JPEG need it, else the model records none and "
+        "refuses no modality",
     )
     data.add_argument(
         "--allow-group-overlap",

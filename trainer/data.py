@@ -249,13 +249,71 @@ TOGETHER = (
 )
 
 
-def training_set(dataset) -> tuple[Batches, Batches, Preprocessing]:
-    """The in-memory train and validation batches and the run's preprocessing description.
+def model_modalities(stats: dict[str, Any], declared: str | None) -> list[str] | None:
+    """The DICOM modalities the model records (``Preprocessing.modalities``): ``declared``
+    (``--modality``, ``"CT,US"``) when given, else those of the DICOM training images
+    (``stats["modalities"]``, ``dataloader.modality_counts``); None when neither names one.
+
+    Raises:
+        InvalidInput: A training file's Modality is not declared, or every training image is
+            a DICOM file and a declared modality is none of theirs (the model would accept
+            images of a modality it never saw).
+    """
+    found = stats.get("modalities") or {}
+    codes = sorted(found.get("counts") or {})
+    if not declared:
+        return codes or None
+    wanted = declared.split(",")
+    if stray := [c for c in codes if c not in wanted]:
+        raise InvalidInput(
+            f"--modality {declared}, but training images in {stats.get('source')} are DICOM "
+            f"files of Modality {', '.join(stray)}: declare {','.join(sorted({*wanted, *codes}))}"
+            " if the model is meant for them too, or train on the declared modality only"
+        )
+    others = int(found.get("no_modality") or 0) + int(found.get("not_dicom") or 0)
+    if codes and not others and (unseen := [w for w in wanted if w not in codes]):
+        raise InvalidInput(
+            f"--modality {declared}, but every training image in {stats.get('source')} is a "
+            f"DICOM file of Modality {', '.join(codes)} and none is {', '.join(unseen)}: the "
+            f"model would accept images it never saw; declare {','.join(codes)} or leave "
+            "--modality out"
+        )
+    return wanted
+
+
+def modality_warning(stats: dict[str, Any], declared: str | None) -> str | None:
+    """One line when the model will classify DICOM images of other modalities than its own
+    (it records none), or refuse some modality its PNG/JPEG training images may be (it records
+    only its DICOM files'); None when ``declared`` or DICOM files name them all."""
+    if declared:
+        return None
+    found = stats.get("modalities") or {}
+    codes = sorted(found.get("counts") or {})
+    others = int(found.get("no_modality") or 0) + int(found.get("not_dicom") or 0)
+    if not codes:
+        return (
+            "no training image is a DICOM file naming its Modality and --modality was not "
+            "given: the model records no modality and will classify DICOM images of every "
+            "modality (a CT slice sent to a dermatology model gets an answer); declare the "
+            "training images' modality with --modality CODE (US, CT, MR, CR, DX, MG, XC, OT...)"
+        )
+    if others:
+        return (
+            f"{others} training image(s) are not DICOM or name no Modality: the model records "
+            f"the modality of the DICOM ones ({', '.join(codes)}) and refuses DICOM images of "
+            "any other; declare all of them with --modality if the others are of another"
+        )
+    return None
+
+
+def training_set(dataset, modality: str | None = None) -> tuple[Batches, Batches, Preprocessing]:
+    """The in-memory train and validation batches and the run's preprocessing description;
+    ``modality``: the trainer's ``--modality`` (``model_modalities``).
 
     Raises:
         InvalidInput: When there are fewer than two classes (in the training split: a class
             carved whole into validation is named), a class named as an output column of the
-            model, or no validation images.
+            model, no validation images, or a ``modality`` the DICOM training files contradict.
     """
     names = list(dataset.class_names)
     in_train = set(np.unique(dataset.train.labels).tolist())
@@ -289,6 +347,7 @@ def training_set(dataset) -> tuple[Batches, Batches, Preprocessing]:
             "--val-fraction above 0 so that some training images are held out."
         )
     stats = dataset.stats or compute_stats(dataset)
+    modalities = model_modalities(stats, modality)
     mean, std = stats["mean"], stats["std"]
     height, width = dataset.train.images.shape[1:3]
     preprocessing = Preprocessing(
@@ -298,6 +357,7 @@ def training_set(dataset) -> tuple[Batches, Batches, Preprocessing]:
         mean=mean,
         std=std,
         decoding_version=DECODING_VERSION,
+        modalities=modalities,
     )
     train = Batches(dataset.train.images, dataset.train.labels, preprocessing.to_tensor)
     val = Batches(dataset.val.images, dataset.val.labels, preprocessing.to_tensor)

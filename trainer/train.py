@@ -25,7 +25,7 @@ from common import InvalidInput, ServiceUnavailable, get_settings
 from runs import Ensemble, build_model, check_tracking, contract
 from trainer import checkpoint, distributed, memory, mlflow_run
 from trainer.cli import get_args_parser
-from trainer.data import load, training_set, warn_data
+from trainer.data import load, modality_warning, training_set, warn_data
 from trainer.engine import build_optimizer, build_scheduler, evaluate, train_one_epoch
 from trainer.loop import Training, balanced_class_weights, build_ema
 from trainer.operating_point import check_threshold_data, choose_threshold, positive_warning
@@ -52,6 +52,7 @@ NEW_ARG_DEFAULTS = {
     "max_image_size": 0,
     "width": 32,  # SmallCNN's width before the option
     "shift": 0,
+    "modality": None,  # the files' own modalities, or none, as such runs recorded nothing
 }
 
 
@@ -142,7 +143,13 @@ def _session(args, dist_info, device, checkpoint_path: Path, member: int = 0,
     generator = torch.Generator().manual_seed(seed)
     if dataset is None:
         dataset = load(args, dist_info)
-    train_set, val_set, preprocessing = training_set(dataset)
+    train_set, val_set, preprocessing = training_set(dataset, args.modality)
+    if (
+        member == 0
+        and dist_info.is_main
+        and (note := modality_warning(dataset.stats, args.modality))
+    ):
+        print(f"warning: {note}", file=sys.stderr, flush=True)
     num_classes = len(preprocessing.class_names)
     if 2 * args.shift >= min(preprocessing.image_size):
         height, width = preprocessing.image_size

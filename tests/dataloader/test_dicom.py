@@ -218,3 +218,25 @@ def test_a_header_declaring_too_many_frames_is_refused_before_the_pixels(tmp_pat
     ds.save_as(tmp_path / "many.dcm", enforce_file_format=True)
     with pytest.raises(ImageDecodeError, match=r"declares 100,000 frames, more than the 10,000"):
         read_header(tmp_path / "many.dcm")
+
+
+def test_the_header_gives_a_dicom_file_s_modality():
+    assert read_header(Path(get_testdata_file("CT_small.dcm")))[4] == "CT"
+
+
+def test_the_modalities_of_the_training_images_are_counted(dicom_folder):
+    ds = load_dataset(dicom_folder, image_size=32, val_fraction=0)
+    assert ds.stats["modalities"] == {
+        "counts": {"CT": 1, "MR": 1},
+        "no_modality": 0,
+        "not_dicom": 0,
+        "splits": ["train"],
+    }
+
+
+def test_a_dicom_file_without_modality_counts_as_such(dicom_folder):
+    ds = pydicom.dcmread(dicom_folder / "train" / "ct" / "CT_small.dcm")
+    del ds.Modality
+    ds.save_as(dicom_folder / "train" / "ct" / "CT_small.dcm")
+    stats = load_dataset(dicom_folder, image_size=32, val_fraction=0).stats["modalities"]
+    assert stats["counts"] == {"MR": 1} and stats["no_modality"] == 1

@@ -37,3 +37,9 @@ def test_subset_keeps_images_labels_and_files_together():
     sub = make_set().subset(np.array([7, 2]))
     assert sub.labels.tolist() == [7, 2] and sub.files == ["7", "2"]
     np.testing.assert_array_equal(sub.images[0], make_set().images[7])
+
+
+def test_a_subset_keeps_each_image_s_modality():
+    images = make_set(3)
+    images.modalities = np.array(["US", "", None], dtype=object)
+    assert images.subset(np.array([2, 0])).modalities.tolist() == [None, "US"]

@@ -77,8 +77,13 @@ def test_skipped_files_are_one_line_counting_those_not_listed():
 def test_training_stats_are_the_model_building_part_of_the_statistics(tiny_demo):
     ds = load_dataset(tiny_demo, val_fraction=0.3)
     found = training_stats(ds)
-    assert set(found) == {"image_size", "channels", "mean", "std", "mean_std_split"}
+    assert set(found) == {"image_size", "channels", "mean", "std", "mean_std_split", "modalities"}
     assert found == {key: ds.stats[key] for key in found}
+
+
+def test_images_that_are_not_dicom_have_no_modality(tiny_demo):
+    stats = load_dataset(tiny_demo, val_fraction=0.3).stats["modalities"]
+    assert stats == {"counts": {}, "no_modality": 0, "not_dicom": 18, "splits": ["train", "val"]}
 
 
 def test_stats_say_how_validation_was_carved_and_from_how_many_units(image_folder):
