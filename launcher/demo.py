@@ -20,8 +20,9 @@ CHOOSE = Service("choose", ("python", "-m", "dashboard.choose"), one_shot=True)
 """Choosing a run for deployment (a command, not a service of the containers)."""
 
 # The demo trains fewer epochs than the trainer's default (80) and one model instead of an
-# ensemble of five, to show a result within minutes.
-DEMO_TRAIN_ARGS = ["--epochs", "12", "--ensemble", "1"]
+# ensemble of five, to show a result within minutes; its synthetic skin-lesion photographs are
+# of DICOM modality XC (external camera), so the served model refuses a CT or MR file.
+DEMO_TRAIN_ARGS = ["--epochs", "12", "--ensemble", "1", "--modality", "XC"]
 
 
 @dataclass

@@ -1,19 +1,13 @@
 """Choosing a run: a registered version, the alias, run_id.txt and the record agree."""
 
-import os
-import subprocess
-import sys
-
 import mlflow
 import pytest
-from fastapi import FastAPI
-from fastapi.responses import JSONResponse
 from mlflow.tracking import MlflowClient
 
 from common import InvalidInput, Settings
 from dashboard.choose import choose_run
 from mlpipeline_model import DECODING_VERSION
-from tests.conftest import ROOT, LiveServer, log_untrained_run
+from tests.conftest import log_untrained_run
 from tests.dashboard.conftest import leak
 
 
@@ -82,55 +76,6 @@ def test_failed_run_without_model_cannot_be_chosen(dashboard_runs, settings):
 def test_a_reason_is_required(dashboard_runs, settings):
     with pytest.raises(InvalidInput, match="give a reason"):
         choose_run(dashboard_runs["pipeline"], "  ", settings)
-
-
-def _cli(settings: Settings, *args: str, **more: str) -> subprocess.CompletedProcess:
-    env = {
-        **os.environ,
-        "MLFLOW_TRACKING_URI": settings.mlflow_tracking_uri,
-        "STORE_DIR": str(settings.store_dir),
-        "RUN_ID_FILE": str(settings.run_id_file),
-        "MODEL_NAME": settings.model_name,
-        **more,
-    }
-    env.pop("MONGO_URI", None)
-    return subprocess.run(
-        [sys.executable, "-m", "dashboard.choose", *args],
-        cwd=ROOT, env=env, capture_output=True, text=True, timeout=300,
-    )  # fmt: skip
-
-
-def test_cli_prints_the_registered_version(dashboard_runs, settings, store):
-    result = _cli(settings, dashboard_runs["pipeline"], "--reason", "from the CLI")
-    assert result.returncode == 0, result.stderr
-    assert result.stdout == "1\n"
-    assert store.recent()[0]["reason"] == "from the CLI"
-
-
-def test_cli_says_that_the_predictor_refused_its_token(dashboard_runs, settings):
-    """Without the predictor's token the choice cannot compare with what it serves: said in a
-    warning line, not passed over (the choice itself goes on: the alias is checked)."""
-    refusing = FastAPI()
-
-    @refusing.get("/ready")
-    def ready() -> JSONResponse:
-        return JSONResponse({"detail": "missing bearer token"}, status_code=401)
-
-    env = {"PIPELINE_API_TOKEN": ""}
-    with LiveServer(refusing) as predictor:
-        result = _cli(settings, dashboard_runs["pipeline"], "--reason", "x",
-                      PREDICTOR_URL=predictor.url, **env)  # fmt: skip
-    assert result.returncode == 0, result.stderr
-    assert (
-        f"warning: the predictor at {predictor.url} refused this process's token (HTTP 401), so "
-        "what it serves was not compared with this run; set PIPELINE_API_TOKEN"
-    ) in result.stderr
-
-
-def test_cli_refusal_is_one_line_and_exit_code_2(dashboard_runs, settings):
-    result = _cli(settings, dashboard_runs["bare"], "--reason", "x")
-    assert result.returncode == 2 and result.stdout == ""
-    assert result.stderr.count("\n") == 1 and "has not been evaluated" in result.stderr
 
 
 def test_a_threshold_runs_version_carries_the_figures_of_its_decision(threshold_run, settings):
@@ -208,19 +153,6 @@ def test_figures_of_a_tta_evaluation_are_marked_on_the_version(fresh_run, settin
     assert "which the served model does not do" in store.recent()[0]["evaluation_caveats"][0]
 
 
-def test_figures_from_another_data_folder_are_marked(fresh_run, settings, tiny_demo_data, tmp_path):
-    import shutil
-
-    from evaluator import evaluate_run
-
-    copy = shutil.copytree(tiny_demo_data, tmp_path / "elsewhere" / "data")
-    evaluate_run(fresh_run, settings.mlflow_tracking_uri, data_dir=copy, batch_size=32)
-    result = _cli(settings, fresh_run, "--reason", "other data")
-    assert result.returncode == 0, result.stderr
-    assert f"warning: the evaluation used the test split of {copy}" in result.stderr
-    assert "not the run's own data" in result.stderr
-
-
 def test_figures_of_the_runs_own_data_have_no_caveat(fresh_run, settings, tiny_demo_data):
     from evaluator import evaluate_run
 
@@ -245,17 +177,6 @@ def test_an_outage_reading_the_served_run_is_not_taken_for_no_change(
     with pytest.raises(ServiceUnavailable, match="did not answer"):
         choose_run(threshold_run["run_id"], "two classes", settings)
     assert settings.run_id_file.read_text().strip() == dashboard_runs["pipeline"]
-
-
-def test_an_unwritable_run_id_file_is_one_line_saying_the_alias_moved(
-    dashboard_runs, settings, tmp_path
-):
-    (tmp_path / "a-file").write_text("not a folder")
-    blocked = settings.model_copy(update={"run_id_file": tmp_path / "a-file" / "run_id.txt"})
-    result = _cli(blocked, dashboard_runs["pipeline"], "--reason", "x")
-    assert result.returncode == 2, result.stderr
-    assert result.stderr.count("\n") == 1
-    assert "version 1 is now 'champion'" in result.stderr and "RUN_ID_FILE" in result.stderr
 
 
 def test_who_chooses_is_one_line(dashboard_runs, settings, store):
@@ -355,14 +276,6 @@ def test_choosing_the_chosen_run_again_drops_the_caveat_of_the_evaluation_replac
     assert again.caveats == [] and "evaluation_caveat" not in _version_tags(settings, again)
 
 
-def test_cli_choosing_the_chosen_run_again_says_its_tags_were_updated(dashboard_runs, settings):
-    choose_run(dashboard_runs["pipeline"], "first", settings)
-    result = _cli(settings, dashboard_runs["pipeline"], "--reason", "again")
-    assert result.returncode == 0, result.stderr
-    assert "was already" in result.stderr
-    assert "(alias champion); its tags now describe this choice;" in result.stderr
-
-
 def test_figures_decoded_otherwise_than_the_training_are_a_caveat(settings, tiny_demo_data):
     from evaluator import evaluate_run
 
@@ -389,13 +302,3 @@ def test_the_leakage_of_a_run_chosen_anyway_is_kept_with_the_choice(fresh_run, s
     [caveat] = store.recent()[0]["evaluation_caveats"]
     assert caveat.startswith("possible leakage: 2 images") and choice.caveats == [caveat]
     assert _version_tags(settings, choice)["evaluation_caveat"] == caveat
-
-
-def test_cli_refuses_a_leaked_run_in_one_line_without_yes_leakage(fresh_run, settings):
-    leak(settings.mlflow_tracking_uri, fresh_run)
-    result = _cli(settings, fresh_run, "--reason", "x", "--yes-unevaluated")
-    assert result.returncode == 2 and result.stdout == ""
-    assert result.stderr.count("\n") == 1 and "--yes-leakage" in result.stderr
-    result = _cli(settings, fresh_run, "--reason", "x", "--yes-unevaluated", "--yes-leakage")
-    assert result.returncode == 0, result.stderr
-    assert "warning: possible leakage: 2 images" in result.stderr
