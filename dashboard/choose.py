@@ -229,7 +229,7 @@ def choose_run(
     selected_at = now.replace(microsecond=now.microsecond // 1000 * 1000)
     tags = {
         "reason": reason[:5000],
-        "evaluation": found.summary + (f" ({'; '.join(caveats)})" if caveats else ""),
+        "evaluation": (found.summary + (f" ({'; '.join(caveats)})" if caveats else ""))[:5000],
         "evaluated": str(found.evaluated).lower(),
         "run_id": run_id,
         "selected_by": selected_by,

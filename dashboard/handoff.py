@@ -102,6 +102,8 @@ def _one_class(matrix: list[list[int]], class_names: list[str]) -> tuple[str, in
     """``(class, images)`` when the confusion ``matrix`` (rows: true class) decides one class
     for every image; None otherwise (or for a matrix that does not fit ``class_names``)."""
     decided = [sum(column) for column in zip(*matrix, strict=False)]
+    if sum(1 for row in matrix if sum(row)) < 2:  # a test split of one class: nothing to tell
+        return None
     if decided and len(decided) == len(class_names) and max(decided) == sum(decided) > 0:
         return class_names[decided.index(max(decided))], sum(decided)
     return None

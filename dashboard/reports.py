@@ -1,8 +1,9 @@
-"""The run's published results as the contract's typed models (``runs.contract``), and its paths.
+"""The run's published results as typed models (``runs.schemas``), and their paths.
 
 Every tab reads evaluations, explanations and dataset statistics through here: the folder of the
 current result comes from the run's tags (``contract.evaluation_dir`` / ``explanation_dir``), the
-files from the contract's names, and the JSON is validated into the contract's pydantic models.
+files from the contract's names, and the JSON is validated into the pydantic models of
+``runs.schemas``.
 A file that does not match its model is reported once in the log and treated as absent.
 """
 

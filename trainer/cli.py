@@ -56,6 +56,11 @@ def _class_names(text: str) -> list[str]:
         )
     if len(set(names)) < len(names):
         raise argparse.ArgumentTypeError(f"names a class twice: {text!r}")
+    if odd := [name for name in names if "/" in name or "\\" in name or name.startswith(".")]:
+        # as import-medmnist refuses them: the file's imported folders must be able to match
+        raise argparse.ArgumentTypeError(
+            f"{odd[0]!r} cannot be a class (folder) name: no '/' or '\\', no leading '.'"
+        )
     return names
 
 

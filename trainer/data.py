@@ -58,7 +58,7 @@ def load(args: argparse.Namespace, dist_info: distributed.DistInfo):
 def _load(args: argparse.Namespace):
     path = Path(args.data_dir)
     names = getattr(args, "class_names", None)
-    if names is not None and not path.is_file():
+    if names is not None and path.is_dir():
         raise DataError(
             f"--class-names names a .npz's labels; {path} is a folder, whose classes are its "
             "subfolders' names: rename those, or leave --class-names out"
@@ -74,7 +74,9 @@ def _load(args: argparse.Namespace):
     }
     allow = getattr(args, "allow_group_overlap", False)
     dataset = load_dataset(path, splits=("train", "val"), allow_group_overlap=allow, **options)
-    if names is not None and (unused := missing_classes(dataset.stats, "train")):
+    # counted from the labels: dataset.stats would run the whole statistics pass (leakage too)
+    counts = np.bincount(dataset.train.labels, minlength=len(names)) if names is not None else []
+    if unused := [name for name, n in zip(names or [], counts, strict=False) if n == 0]:
         raise DataError(
             f"--class-names gives {len(names)} names, but {path} has no training image of "
             f"label(s) {', '.join(str(names.index(c)) for c in unused)} ({', '.join(unused)}): "
@@ -174,11 +176,11 @@ def ungrouped_warning(stats: dict[str, Any]) -> str | None:
     )
 
 
-def numbered_classes_warning(stats: dict[str, Any]) -> str | None:
-    """One line when a ``.npz``'s classes are its bare label numbers (no ``--class-names``):
-    the served model answers with them; None otherwise."""
+def numbered_classes_warning(stats: dict[str, Any], named: bool = False) -> str | None:
+    """One line when a ``.npz``'s classes are its bare label numbers (``named``: given by
+    ``--class-names``, as they are meant): the served model answers with them; None otherwise."""
     names = stats.get("class_names") or []
-    if stats.get("format") != "npz" or not all(name.isdigit() for name in names):
+    if named or stats.get("format") != "npz" or not all(name.isdigit() for name in names):
         return None
     return (
         f"the classes are named by their labels ({', '.join(map(repr, names))}): the served "
@@ -225,7 +227,7 @@ def split_warnings(stats: dict[str, Any]) -> list[str]:
     return lines
 
 
-def warn_data(stats: dict[str, Any]) -> str | None:
+def warn_data(stats: dict[str, Any], named: bool = False) -> str | None:
     """Print the skipped-files, group-manifest, ungrouped-images, test-audit, label-conflict,
     validation-carve, split and leakage warnings there are (once: the trainer is a command,
     its stderr is its log); return the leakage one (the run records it)."""
@@ -233,7 +235,7 @@ def warn_data(stats: dict[str, Any]) -> str | None:
     skipped = describe_skipped(stats.get("skipped") or [], contract.DATASET_STATS_JSON)
     conflicts = label_conflict_note(stats.get("leakage"), contract.DATASET_STATS_JSON)
     carve = (stats.get("val_carve") or {}).get("note")  # a carve far from --val-fraction
-    messages = [numbered_classes_warning(stats), skipped, manifest_warning(stats)]
+    messages = [numbered_classes_warning(stats, named), skipped, manifest_warning(stats)]
     messages += [ungrouped_warning(stats), audit_warning(stats)]
     messages += [conflicts, carve]
     for message in [*messages, *split_warnings(stats), leakage]:
@@ -338,7 +340,7 @@ def training_set(dataset, modality: str | None = None) -> tuple[Batches, Batches
         raise InvalidInput(
             f"the class {taken[0]!r} in {dataset.source} has the name of a column the model "
             f"answers with ({PREDICTED_COLUMN}, {DECISION_COLUMN}) beside one per class: "
-            "rename its folder"
+            + ("rename it in --class-names" if dataset.format == "npz" else "rename its folder")
         )
     if dataset.val is None or len(dataset.val) == 0:
         why = "" if dataset.val_source == "none" else f" ({TOGETHER})"

@@ -121,7 +121,8 @@ def _check_same_flags(args: argparse.Namespace, saved: dict[str, Any], run_id: s
             continue
         if key == "data_dir" and Path(value).resolve() == Path(saved[key]).resolve():
             continue
-        differing.append(f"--{key.replace('_', '-')} {value} (the run has {saved[key]})")
+        shown = [",".join(v) if isinstance(v, list) else v for v in (value, saved[key])]
+        differing.append(f"--{key.replace('_', '-')} {shown[0]} (the run has {shown[1]})")
     if differing:
         raise InvalidInput(
             f"--resume continues run {run_id} with its own settings, but this command sets "
@@ -295,7 +296,7 @@ def _open(session: Training, state: dict[str, Any] | None, tracking_uri: str,
         params = {key: getattr(args, key) for key in LOGGED_ARGS}
         params["data_dir"] = mlflow_run.logged_data_dir(args.data_dir, get_settings().data_dir)
         params.update(device=session.device.type, world_size=session.dist_info.world_size)
-        warning = warn_data(session.dataset.stats)
+        warning = warn_data(session.dataset.stats, args.class_names is not None)
         mlflow_run.log_setup(params, session.dataset, session.preprocessing, warning)
     else:
         run_id = mlflow_run.reopen(state["run_id"], tracking_uri)

@@ -53,3 +53,12 @@ def test_a_multiclass_argmax_that_names_one_class_for_every_image_is_a_caveat():
         "its argmax (`predicted_class`) names 'b' for every one of the 9 test images: its "
         "accuracy and balanced accuracy are a constant's"
     ]
+
+
+def test_a_test_split_of_one_class_is_no_caveat_of_an_argmax_that_names_it():
+    """Every image of a one-class test split named right: nothing constant to warn of."""
+    report = schemas.EvaluationReport.model_validate({
+        "n_samples": 10, "class_names": ["malignant", "benign"], "overall": {},
+        "confusion_matrix": [[10, 0], [0, 0]], "absent_classes": ["benign"],
+    })  # fmt: skip
+    assert not any("argmax" in caveat for caveat in caveats_of("evaluation/x", report)[1])

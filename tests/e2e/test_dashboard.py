@@ -66,8 +66,10 @@ def test_choosing_in_the_dashboard_names_the_version_and_the_model_predicts_down
     ).to_be_visible()
     # The form is empty in the browser after the choice: a second press must not choose again.
     # Until the rerun ends, Streamlit still shows the old form's field beside the new one (a
-    # strict locator fails at once on two): wait for the one field, then read it.
+    # strict locator fails at once on two): wait for the old one to go and the one field to
+    # be there, then read it.
     reason = page.get_by_label("Why this model?")
+    playwright.expect(reason.filter(has_text="chosen in the browser")).to_have_count(0)
     playwright.expect(reason).to_have_count(1)
     playwright.expect(reason).to_have_value("")
     page.screenshot(path=str(screenshots_dir(stack.config.root) / "deploy.png"), full_page=True)

@@ -41,6 +41,11 @@ def test_an_npz_s_names_are_the_model_s_classes_and_pick_its_positive_class(
     assert "named by their labels" not in err and "--positive-class" not in err
 
 
+def test_class_names_for_a_missing_path_leave_the_missing_path_to_be_said(trainer_argv, tmp_path):
+    with pytest.raises(DataError, match=r"does not exist"):
+        train(trainer_argv("--class-names", "a,b", data=tmp_path / "typo.npz"))
+
+
 def test_class_names_for_a_folder_are_refused_in_one_line(trainer_argv, tiny_data):
     with pytest.raises(DataError, match=r"is a folder, whose classes are its subfolders' names"):
         train(trainer_argv("--class-names", "a,b,c", data=tiny_data))
@@ -58,3 +63,5 @@ def test_an_npz_without_names_warns_that_its_classes_are_numbers():
     assert "--class-names" in warning
     assert numbered_classes_warning({"format": "npz", "class_names": ["malignant", "1"]}) is None
     assert numbered_classes_warning({"format": "folder", "class_names": ["0", "1"]}) is None
+    # named so on purpose (--class-names 1,0): no warning
+    assert numbered_classes_warning({"format": "npz", "class_names": ["1", "0"]}, True) is None

@@ -15,6 +15,7 @@ from trainer import get_args_parser
         (["--class-names", "malignant"], "must name every class"),
         (["--class-names", "a,,b"], "must name every class"),
         (["--class-names", "a,b,a"], "names a class twice"),
+        (["--class-names", "a,../b"], "cannot be a class (folder) name"),
     ],
 )
 def test_bad_flags_are_an_argparse_error(flags, message, capsys):
