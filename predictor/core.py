@@ -188,7 +188,7 @@ class ModelHolder:
         else:
             try:
                 mv = MlflowClient(s.mlflow_tracking_uri).get_model_version(s.model_name, before)
-                self.current = self._load(before, mv.run_id)
+                self._serve(self._load(before, mv.run_id))
                 self._short = None
                 return why
             except Exception as exc:  # deleted, or no longer loads: nothing is served
@@ -272,10 +272,19 @@ class ModelHolder:
                 # started since: serve what was served, as if it had run on
                 self._failed(self._fall_back_if_new(why, before[0]), known=True)
                 return False
-            self.current = served
+            self._serve(served)
             self.problem = ""
             self._record(served)
             return True
+
+    def _serve(self, served: Served) -> None:
+        """Answer with ``served`` from now on, and log it: the only "serving" line of a switch."""
+        self.current = served
+        point = served.operating_point
+        log.info(
+            "serving %s version %s (run %s, %s)", served.model_name, served.version, served.run_id,
+            f"threshold {point.threshold:.4g} for {point.positive_class!r}" if point else "argmax",
+        )  # fmt: skip
 
     def _without_alias(self, why: str) -> str:
         """``why`` no version has the alias, after a predictor that holds nothing yet served the
@@ -310,11 +319,8 @@ class ModelHolder:
             if run_id
             else None
         )
-        log.info(
-            "serving %s version %s (run %s, %s), loaded in %.1fs", s.model_name, version, run_id,
-            f"threshold {point.threshold:.4g} for {point.positive_class!r}" if point else "argmax",
-            time.monotonic() - started,
-        )  # fmt: skip
+        # not "serving": the interface check may still refuse it (``_serve`` says so)
+        log.info("loaded %s version %s in %.1fs", s.model_name, version, time.monotonic() - started)
         if note := getattr(classifier, "decoding_note", None):
             log.warning("version %s: %s", version, note)
         return self._checked(
