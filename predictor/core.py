@@ -113,6 +113,8 @@ class ModelHolder:
         self._recorded: str | None = None  # the version recorded as served by this process
         self.current: Served | None = None
         self.problem = f"still looking up {self.alias_uri}"
+        # whether the last look found a version under the alias (None: MLflow did not answer)
+        self.chosen: bool | None = None
         # (version, served version, why): a refused switch, not loaded again at every poll
         self._refused: tuple[str, str, str] | None = None
         # (version, when, error): the version served before failed to load (``_fall_back``)
@@ -213,6 +215,7 @@ class ModelHolder:
         with self._refresh_lock:
             try:
                 version, run_id, tags = self._target()
+                self.chosen = True
                 current = self.current
                 if current is not None and current.version == version:
                     # Its run is checked at each poll that finds the alias on it: one small
@@ -228,9 +231,11 @@ class ModelHolder:
                     return False
                 before = self._before()
             except InvalidInput as exc:  # the alias names no version (any more)
+                self.chosen = False
                 self._failed(self._without_alias(str(exc)), known=True)
                 return False
             except PipelineError as exc:  # MLflow down: nothing to fall back to without it
+                self.chosen = None
                 self._failed(str(exc), known=False)
                 return False
             named = f"{self.alias_uri} names version {version}"
