@@ -7,7 +7,8 @@ large input.
 
 Run with ``uvicorn predictor.app:app --port 5007``. It serves ``models:/<MODEL_NAME>@<MODEL_ALIAS>``
 and follows the alias (``predictor.core``); this module only maps HTTP onto the core and
-``predictor.answers``, with the predictor's own error answers (``predictor.errors``).
+``predictor.answers``, with the predictor's own error answers (``predictor.errors``) and the
+headers and log line that trace each ``/predict`` (``predictor.tracing``).
 """
 
 import logging
@@ -34,6 +35,12 @@ from predictor.errors import (
     served_or_503,
 )
 from predictor.inputs import MAX_FILES
+from predictor.tracing import (
+    MODEL_NAME_HEADER,
+    MODEL_VERSION_HEADER,
+    REQUEST_ID_HEADER,
+    PredictTrace,
+)
 from runs import MAX_PIXELS, OperatingPoint
 
 router = APIRouter()
@@ -118,9 +125,22 @@ _ERRORS = error_responses(
     "detail says why), or the uploads in progress fill PREDICT_MAX_BODY_BUFFER_BYTES; retry "
     "after Retry-After seconds",
 )
+_TRACE = {
+    REQUEST_ID_HEADER: "the request's X-Request-ID (1-128 characters of letters, digits and "
+    "`._:/+=@-`), else a generated one",
+    MODEL_NAME_HEADER: "the registered model that answered (not on a 401)",
+    MODEL_VERSION_HEADER: "its version that answered, `none` while none is loaded (not on a 401)",
+}
+_TRACE_HEADERS = {
+    name: {"description": text, "schema": {"type": "string"}} for name, text in _TRACE.items()
+}
 _PREDICT_ANSWERS = {
-    415: {"model": ErrorOut, "description": f"not a multipart/form-data body: {HOW_TO_SEND}"},
-    **_ERRORS,
+    status: {**answer, "headers": _TRACE_HEADERS}
+    for status, answer in {
+        200: {},
+        415: {"model": ErrorOut, "description": f"not a multipart/form-data body: {HOW_TO_SEND}"},
+        **_ERRORS,
+    }.items()
 }
 
 
@@ -135,9 +155,14 @@ def predict_files(
     holder: Annotated[ModelHolder, Depends(get_holder)],
     files: Annotated[list[UploadFile], File(description="PNG, JPEG or DICOM images")],
 ) -> PredictOut:
-    """Class probabilities and the predicted class of each uploaded image."""
+    """Class probabilities and the predicted class of each uploaded image.
+
+    Every answer names the model version that answered in ``X-Model-Name`` and
+    ``X-Model-Version``, and the request in ``X-Request-ID`` (``predictor.tracing``).
+    """
+    request.state.images = len(files)
     # taken here, not as a dependency: a body of the wrong shape is answered first (415/422)
-    served = served_or_503(holder)
+    request.state.served = served = served_or_503(holder)
     # At most PREDICT_CONCURRENCY requests hold decoded images at once: a few kilobytes of PNG
     # can decode to hundreds of megabytes, and the thread pool would otherwise run 40 at a time.
     with request.app.state.slots:
@@ -208,6 +233,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app = service_app("Predictor", lifespan, settings, form_error, limit)
     app.add_exception_handler(RequestValidationError, body_error)
     app.add_exception_handler(NoModelLoaded, no_model)
+    app.add_middleware(PredictTrace)  # outermost: its headers are on every answer, 401 too
     app.state.slots = threading.BoundedSemaphore(settings.predict_concurrency)
     app.include_router(router)
     return app
