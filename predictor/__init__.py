@@ -2,7 +2,8 @@
 
 ``predictor.core`` follows ``models:/<MODEL_NAME>@<MODEL_ALIAS>``; ``predictor.answers`` predicts
 and says which model answered; ``predictor.inputs`` says what one request may hold and decodes it;
-``predictor.app`` is the HTTP API on top.
+``predictor.app`` is the HTTP API on top, with its own error answers (``predictor.errors``) and the
+headers and log line naming the request and the version that answered (``predictor.tracing``).
 """
 
 from predictor.answers import predict

@@ -7,7 +7,8 @@ large input.
 
 Run with ``uvicorn predictor.app:app --port 5007``. It serves ``models:/<MODEL_NAME>@<MODEL_ALIAS>``
 and follows the alias (``predictor.core``); this module only maps HTTP onto the core and
-``predictor.answers``.
+``predictor.answers``, with the predictor's own error answers (``predictor.errors``) and the
+headers and log line that trace each ``/predict`` (``predictor.tracing``).
 """
 
 import logging
@@ -17,16 +18,29 @@ from datetime import datetime
 from typing import Annotated, Literal
 
 from fastapi import APIRouter, Depends, FastAPI, File, Request, UploadFile
-from fastapi.exception_handlers import http_exception_handler
-from fastapi.responses import JSONResponse, Response
+from fastapi.exceptions import RequestValidationError
 from pydantic import BaseModel, Field
-from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from common import Settings, freeze_startup_heap, get_settings
 from jobs import error_responses, require_token, service_app
+from jobs.security import ErrorOut
 from predictor.answers import describe, predict
 from predictor.core import ModelHolder, Served
+from predictor.errors import (
+    HOW_TO_SEND,
+    NoModelLoaded,
+    body_error,
+    form_error,
+    no_model,
+    served_or_503,
+)
 from predictor.inputs import MAX_FILES
+from predictor.tracing import (
+    MODEL_NAME_HEADER,
+    MODEL_VERSION_HEADER,
+    REQUEST_ID_HEADER,
+    PredictTrace,
+)
 from runs import MAX_PIXELS, OperatingPoint
 
 router = APIRouter()
@@ -92,9 +106,9 @@ async def get_holder(request: Request) -> ModelHolder:
 
 
 async def get_served(holder: Annotated[ModelHolder, Depends(get_holder)]) -> Served:
-    """Dependency: the model to answer with (503 naming why when none is loaded; reads one
-    attribute, no lock)."""
-    return holder.serving()
+    """Dependency: the model to answer with (503 naming why when none is loaded, with
+    ``Retry-After``; reads one attribute, no lock)."""
+    return served_or_503(holder)
 
 
 _ERRORS = error_responses(
@@ -104,22 +118,51 @@ _ERRORS = error_responses(
     422,
     503,
     s413="the files of one request exceed PREDICT_MAX_BODY_BYTES",
-    s422="no file, too many files, a `files` part that is not a file, or a file that is not a "
-    f"PNG/JPEG/DICOM image or declares more than {MAX_PIXELS // 1_000_000} megapixels",
-    s503="no model is loaded yet (the detail says why), or the uploads in progress fill "
-    "PREDICT_MAX_BODY_BUFFER_BYTES (retry after Retry-After seconds)",
+    s422="a multipart form without a part named `files`, or with one that is text, not a file; "
+    "no file, too many files, or a file that is not a PNG/JPEG/DICOM image or declares more than "
+    f"{MAX_PIXELS // 1_000_000} megapixels",
+    s503="no model is loaded (no model is chosen yet, or the chosen one cannot be served: the "
+    "detail says why), or the uploads in progress fill PREDICT_MAX_BODY_BUFFER_BYTES; retry "
+    "after Retry-After seconds",
 )
+_TRACE = {
+    REQUEST_ID_HEADER: "the request's X-Request-ID (1-128 characters of letters, digits and "
+    "`._:/+=@-`), else a generated one",
+    MODEL_NAME_HEADER: "the registered model that answered (not on a 401)",
+    MODEL_VERSION_HEADER: "its version that answered, `none` while none is loaded (not on a 401)",
+}
+_TRACE_HEADERS = {
+    name: {"description": text, "schema": {"type": "string"}} for name, text in _TRACE.items()
+}
+_PREDICT_ANSWERS = {
+    status: {**answer, "headers": _TRACE_HEADERS}
+    for status, answer in {
+        200: {},
+        415: {"model": ErrorOut, "description": f"not a multipart/form-data body: {HOW_TO_SEND}"},
+        **_ERRORS,
+    }.items()
+}
 
 
 @router.post(
-    "/predict", response_model=PredictOut, responses=_ERRORS, dependencies=[Depends(require_token)]
+    "/predict",
+    response_model=PredictOut,
+    responses=_PREDICT_ANSWERS,
+    dependencies=[Depends(require_token)],
 )
 def predict_files(
     request: Request,
-    served: Annotated[Served, Depends(get_served)],
+    holder: Annotated[ModelHolder, Depends(get_holder)],
     files: Annotated[list[UploadFile], File(description="PNG, JPEG or DICOM images")],
 ) -> PredictOut:
-    """Class probabilities and the predicted class of each uploaded image."""
+    """Class probabilities and the predicted class of each uploaded image.
+
+    Every answer names the model version that answered in ``X-Model-Name`` and
+    ``X-Model-Version``, and the request in ``X-Request-ID`` (``predictor.tracing``).
+    """
+    request.state.images = len(files)
+    # taken here, not as a dependency: a body of the wrong shape is answered first (415/422)
+    request.state.served = served = served_or_503(holder)
     # At most PREDICT_CONCURRENCY requests hold decoded images at once: a few kilobytes of PNG
     # can decode to hundreds of megabytes, and the thread pool would otherwise run 40 at a time.
     with request.app.state.slots:
@@ -152,18 +195,6 @@ async def health() -> dict[str, str]:
     """The process is serving (no token needed; ``HEAD`` too, for load balancers that probe with
     it; answered by ``jobs.intake.HealthFastPath``, this route documents it)."""
     return {"status": "ok"}
-
-
-async def multipart_limit(request: Request, exc: Exception) -> Response:
-    """Starlette refuses a form of over 1,000 files or fields with a bare 400; the predictor's
-    contract says 422 for too many files, with its own limit."""
-    assert isinstance(exc, StarletteHTTPException)
-    if exc.status_code == 400 and str(exc.detail).startswith("Too many"):
-        return JSONResponse(
-            status_code=422,
-            content={"detail": f"{exc.detail}; send at most {MAX_FILES} images per request"},
-        )
-    return await http_exception_handler(request, exc)
 
 
 def create_app(settings: Settings | None = None) -> FastAPI:
@@ -199,7 +230,10 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         "budget_setting": "PREDICT_MAX_BODY_BUFFER_BYTES",
         "hint": f"send fewer or smaller images per request (at most {MAX_FILES} files)",
     }
-    app = service_app("Predictor", lifespan, settings, multipart_limit, limit)
+    app = service_app("Predictor", lifespan, settings, form_error, limit)
+    app.add_exception_handler(RequestValidationError, body_error)
+    app.add_exception_handler(NoModelLoaded, no_model)
+    app.add_middleware(PredictTrace)  # outermost: its headers are on every answer, 401 too
     app.state.slots = threading.BoundedSemaphore(settings.predict_concurrency)
     app.include_router(router)
     return app

@@ -113,6 +113,8 @@ class ModelHolder:
         self._recorded: str | None = None  # the version recorded as served by this process
         self.current: Served | None = None
         self.problem = f"still looking up {self.alias_uri}"
+        # whether the last look found a version under the alias (None: MLflow did not answer)
+        self.chosen: bool | None = None
         # (version, served version, why): a refused switch, not loaded again at every poll
         self._refused: tuple[str, str, str] | None = None
         # (version, when, error): the version served before failed to load (``_fall_back``)
@@ -188,7 +190,7 @@ class ModelHolder:
         else:
             try:
                 mv = MlflowClient(s.mlflow_tracking_uri).get_model_version(s.model_name, before)
-                self.current = self._load(before, mv.run_id)
+                self._serve(self._load(before, mv.run_id))
                 self._short = None
                 return why
             except Exception as exc:  # deleted, or no longer loads: nothing is served
@@ -213,6 +215,7 @@ class ModelHolder:
         with self._refresh_lock:
             try:
                 version, run_id, tags = self._target()
+                self.chosen = True
                 current = self.current
                 if current is not None and current.version == version:
                     # Its run is checked at each poll that finds the alias on it: one small
@@ -228,9 +231,11 @@ class ModelHolder:
                     return False
                 before = self._before()
             except InvalidInput as exc:  # the alias names no version (any more)
+                self.chosen = False
                 self._failed(self._without_alias(str(exc)), known=True)
                 return False
             except PipelineError as exc:  # MLflow down: nothing to fall back to without it
+                self.chosen = None
                 self._failed(str(exc), known=False)
                 return False
             named = f"{self.alias_uri} names version {version}"
@@ -272,10 +277,19 @@ class ModelHolder:
                 # started since: serve what was served, as if it had run on
                 self._failed(self._fall_back_if_new(why, before[0]), known=True)
                 return False
-            self.current = served
+            self._serve(served)
             self.problem = ""
             self._record(served)
             return True
+
+    def _serve(self, served: Served) -> None:
+        """Answer with ``served`` from now on, and log it: the only "serving" line of a switch."""
+        self.current = served
+        point = served.operating_point
+        log.info(
+            "serving %s version %s (run %s, %s)", served.model_name, served.version, served.run_id,
+            f"threshold {point.threshold:.4g} for {point.positive_class!r}" if point else "argmax",
+        )  # fmt: skip
 
     def _without_alias(self, why: str) -> str:
         """``why`` no version has the alias, after a predictor that holds nothing yet served the
@@ -310,11 +324,8 @@ class ModelHolder:
             if run_id
             else None
         )
-        log.info(
-            "serving %s version %s (run %s, %s), loaded in %.1fs", s.model_name, version, run_id,
-            f"threshold {point.threshold:.4g} for {point.positive_class!r}" if point else "argmax",
-            time.monotonic() - started,
-        )  # fmt: skip
+        # not "serving": the interface check may still refuse it (``_serve`` says so)
+        log.info("loaded %s version %s in %.1fs", s.model_name, version, time.monotonic() - started)
         if note := getattr(classifier, "decoding_note", None):
             log.warning("version %s: %s", version, note)
         return self._checked(

@@ -25,7 +25,8 @@ def test_not_ready_before_a_run_is_chosen_and_says_why(predictor, settings):
     assert r.status_code == 503
     assert f"no version of {settings.model_name} has the alias 'champion'" in r.json()["detail"]
     assert "python -m dashboard.choose" in r.json()["detail"]
-    assert post_images(predictor, []).status_code in (422, 503)
+    # no files: requests sends no body at all, which is not multipart/form-data
+    assert post_images(predictor, []).status_code == 415
 
 
 def test_predicts_each_image_with_the_served_version(predictor, settings, served_runs,
@@ -114,6 +115,7 @@ def test_an_unexpected_failure_is_a_json_500_naming_its_type(settings, served_ru
         r = post_images(s.url, sorted((demo_data / "test").rglob("*.png"))[:1])
         assert r.status_code == 500
         assert r.json()["detail"].startswith("internal error (RuntimeError)")
+        assert r.headers["X-Model-Version"] == "1" and r.headers["X-Request-ID"]  # traced too
         assert requests.get(f"{s.url}/health", timeout=10).status_code == 200
 
 

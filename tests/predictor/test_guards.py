@@ -109,9 +109,7 @@ def test_a_files_part_that_is_no_upload_is_422_without_echoing_it(predictor, set
     r = requests.post(f"{predictor}/predict", files=[("files", part)], headers=AUTH, timeout=60)
     assert r.status_code == 422, r.text[:300]
     assert len(r.content) < 2000, f"{len(r.content)} bytes: {r.text[:300]}"
-    [error] = r.json()["detail"]
-    assert error["loc"] == ["body", "files", 0]
-    assert "cut" in error["input"]
+    assert r.json()["detail"].startswith("part 'files' #1 of 1 is text, not a file")
 
 
 def test_over_a_thousand_files_is_the_contracts_422_naming_the_limit(predictor, settings,
@@ -121,4 +119,7 @@ def test_over_a_thousand_files_is_the_contracts_422_naming_the_limit(predictor, 
     parts = [("files", (f"{i}.png", b"x", "image/png")) for i in range(1001)]
     r = requests.post(f"{predictor}/predict", files=parts, headers=AUTH, timeout=60)
     assert r.status_code == 422, r.text  # Starlette's own limit answered a bare 400
-    assert "send at most 256 images per request" in r.json()["detail"]
+    assert r.json()["detail"] == (
+        "this request has more than 1,000 files; send at most 256 images per request, each in "
+        "a part named 'files' (split the batch)"
+    )

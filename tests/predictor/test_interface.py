@@ -3,6 +3,8 @@ version of another interface is served once its chooser confirmed it
 (``dashboard.choose --yes-interface-change``), and the choice compares with what the predictor
 serves, not only with what the alias names."""
 
+import logging
+
 import mlflow
 import pytest
 from mlflow.tracking import MlflowClient
@@ -42,6 +44,20 @@ def test_an_unconfirmed_version_of_other_classes_is_not_served_until_chosen_as_s
                allow_interface_change=True)  # fmt: skip
     ready = wait_ready(predictor, moved)
     assert (ready["stale"], ready["problem"]) == (False, None)
+
+
+def test_a_refused_version_is_never_logged_as_served(predictor, settings, served_runs,
+                                                     other_classes_run, caplog):  # fmt: skip
+    with caplog.at_level(logging.INFO, logger="predictor"):
+        serve_three_classes(predictor, settings, served_runs)
+        moved = move_alias_by_hand(settings, other_classes_run)
+        wait_for(predictor, stale=True)
+    name = settings.model_name
+    serving = [m for m in caplog.messages if m.startswith(f"serving {name} ")]
+    assert any(m.startswith(f"serving {name} version 1 (run") for m in serving), serving
+    assert not any(m.startswith(f"serving {name} version {moved}") for m in serving), serving
+    # the refusal is logged, as served by version 1
+    assert any(f"names version {moved}, which changes what clients" in m for m in serving)
 
 
 def test_a_refused_version_is_served_once_it_no_longer_changes_what_is_served(

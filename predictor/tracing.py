@@ -1,0 +1,102 @@
+"""Which model answered which ``POST /predict``: headers on every answer and one log line each.
+
+``PredictTrace`` (ASGI middleware, outermost) adds to every ``/predict`` answer, success or
+error, the 500 of a bug included:
+
+- ``X-Request-ID``: the request's own when it is 1 to 128 characters of letters, digits and
+  ``._:/+=@-`` (one header), else a generated one (32 hex digits);
+- ``X-Model-Name`` and ``X-Model-Version``: the registered model and the version that answered
+  (the one the request took; for an answer given before it took one, such as a 413 or a 422 of
+  the body, the version served then), ``none`` while none is loaded. A 401 carries neither: a
+  client without the token is not told what is served (``/ready`` needs the token too).
+
+and logs one INFO line on ``predictor.requests``: request id, status, model, version, number of
+images (``-`` before the route counted them) and latency in ms; never a file name or any other
+content of the request, which may hold patient data.
+"""
+
+import logging
+import re
+import time
+import uuid
+
+from fastapi import Request
+from starlette.datastructures import MutableHeaders
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from jobs.intake import route_path
+
+__all__ = ["MODEL_NAME_HEADER", "MODEL_VERSION_HEADER", "REQUEST_ID_HEADER", "PredictTrace"]
+
+REQUEST_ID_HEADER = "X-Request-ID"
+MODEL_NAME_HEADER = "X-Model-Name"
+MODEL_VERSION_HEADER = "X-Model-Version"
+NO_MODEL = "none"
+"""``X-Model-Version`` while no model is loaded."""
+SAFE_REQUEST_ID = re.compile(r"[A-Za-z0-9._:/+=@-]{1,128}")
+
+log = logging.getLogger("predictor.requests")
+
+
+def request_id(scope: Scope) -> str:
+    """The request's ``X-Request-ID`` when it is one safe value (``SAFE_REQUEST_ID``), else a
+    new one: it is logged and echoed, so it must not carry line breaks or markup."""
+    sent = [v for k, v in scope.get("headers", []) if k == b"x-request-id"]
+    if len(sent) == 1 and SAFE_REQUEST_ID.fullmatch(given := sent[0].decode("latin-1")):
+        return given
+    return uuid.uuid4().hex
+
+
+class PredictTrace:
+    """ASGI middleware: ``/predict``'s trace headers and log line (see the module); the route
+    puts the model it took in ``request.state.served`` and its number of files in
+    ``request.state.images``."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http" or route_path(scope) != "/predict":
+            await self.app(scope, receive, send)
+            return
+        started, rid = time.perf_counter(), request_id(scope)
+        state = scope.setdefault("state", {})
+        status: int | None = None  # None until the answer starts
+        model = (scope["app"].state.settings.model_name, NO_MODEL)
+
+        async def traced(message: Message) -> None:
+            nonlocal status, model
+            if message["type"] == "http.response.start":
+                status, model = message["status"], self._model(scope, state)
+                headers = MutableHeaders(scope=message)
+                headers[REQUEST_ID_HEADER] = rid
+                if status != 401:
+                    headers[MODEL_NAME_HEADER], headers[MODEL_VERSION_HEADER] = model
+            await send(message)
+
+        try:
+            await self.app(scope, receive, traced)
+        except Exception as exc:
+            # A bug: answered here with the app's JSON 500 (which logs it), not by Starlette's
+            # outermost handler, so that the 500 carries the headers too.
+            handler = scope["app"].exception_handlers.get(Exception)
+            if status is not None or handler is None:
+                raise
+            answer = await handler(Request(scope), exc)
+            await answer(scope, receive, traced)
+        finally:
+            ms = (time.perf_counter() - started) * 1000
+            log.info("%s /predict request_id=%s status=%s model=%s version=%s images=%s "
+                     "latency_ms=%.1f", scope["method"], rid, status or "-", *model,
+                     state.get("images", "-"), ms)  # fmt: skip
+
+    @staticmethod
+    def _model(scope: Scope, state: dict) -> tuple[str, str]:
+        """(registered model, version) that answered, or the served one, or none loaded."""
+        served = state.get("served")
+        if served is None:
+            holder = getattr(scope["app"].state, "holder", None)
+            served = holder.current if holder is not None else None
+        if served is not None:
+            return served.model_name, served.version
+        return scope["app"].state.settings.model_name, NO_MODEL

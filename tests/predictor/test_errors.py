@@ -1,0 +1,121 @@
+"""The predictor's own error answers (``predictor.errors``): a body that is not a multipart form of
+``files`` parts, and no model to answer with; each one line saying what to do."""
+
+import math
+import time
+
+import mlflow
+import pytest
+import requests
+from mlflow.tracking import MlflowClient
+
+from predictor.app import create_app
+from tests.conftest import LiveServer
+from tests.predictor.conftest import AUTH, get_ready
+
+HOW = "send multipart/form-data with one or more parts named 'files'"
+
+
+@pytest.fixture
+def offline(settings, unreachable_uri):
+    """A predictor without MLflow: the shape of a body is checked before a model is needed."""
+    alone = settings.model_copy(update={"mlflow_tracking_uri": unreachable_uri})
+    with LiveServer(create_app(alone)) as server:
+        yield server.url
+
+
+def post(url: str, **kwargs) -> requests.Response:
+    return requests.post(f"{url}/predict", headers={**AUTH, **kwargs.pop("headers", {})},
+                         timeout=30, **kwargs)  # fmt: skip
+
+
+def ready_once(url: str, done, timeout: float = 60) -> requests.Response:
+    """The first ``/ready`` answer for which ``done(answer)`` holds."""
+    deadline = time.monotonic() + timeout
+    while not done(r := get_ready(url)):
+        assert time.monotonic() < deadline, r.text
+        time.sleep(0.2)
+    return r
+
+
+@pytest.mark.parametrize(
+    ("content_type", "body"),
+    [
+        ("image/png", b"\x89PNG\r\n\x1a\n"),
+        ("application/dicom", b"\0" * 132 + b"DICM"),
+        ("application/json", b'{"files": ["scan.png"]}'),
+        ("application/x-www-form-urlencoded", b"files=hello"),
+    ],
+    ids=["png", "dicom", "json", "urlencoded"],
+)
+def test_a_body_of_another_content_type_is_415_saying_what_to_send(offline, content_type, body):
+    r = post(offline, data=body, headers={"Content-Type": content_type})
+    assert r.status_code == 415, r.text
+    detail = r.json()["detail"]
+    assert f"this request has Content-Type '{content_type}'" in detail
+    assert HOW in detail and "curl" in detail and "-F files=@" in detail
+
+
+def test_no_body_is_415_saying_what_to_send(offline):
+    r = post(offline)
+    assert r.status_code == 415, r.text
+    assert "this request has no Content-Type" in r.json()["detail"]
+    assert HOW in r.json()["detail"]
+
+
+def test_a_form_without_files_parts_is_422_naming_the_parts_sent(offline):
+    r = post(offline, files=[("file", ("scan.png", b"x", "image/png"))])
+    assert r.status_code == 422, r.text
+    detail = r.json()["detail"]
+    assert isinstance(detail, str) and "has no part named 'files' (it has: 'file')" in detail
+    assert HOW in detail
+
+
+def test_a_files_part_that_is_text_is_422_naming_its_place(offline):
+    parts = [("files", ("scan.png", b"x", "image/png")), ("files", (None, "hello"))]
+    r = post(offline, files=parts)
+    assert r.status_code == 422, r.text
+    detail = r.json()["detail"]
+    assert detail.startswith("part 'files' #2 of 2 is text, not a file")
+    assert "-F files=@scan.png" in detail and "Expected UploadFile" not in detail
+
+
+def test_an_unparsable_multipart_body_is_422(offline):
+    r = post(offline, data=b"garbage", headers={"Content-Type": "multipart/form-data"})
+    assert r.status_code == 422, r.text
+    assert "cannot be parsed as multipart/form-data" in r.json()["detail"]
+    assert HOW in r.json()["detail"]
+
+
+def test_the_schema_lists_the_415(offline):
+    schema = requests.get(f"{offline}/openapi.json", headers=AUTH, timeout=10).json()
+    answer = schema["paths"]["/predict"]["post"]["responses"]["415"]
+    assert "multipart/form-data" in answer["description"]
+
+
+def test_no_model_chosen_is_503_for_a_client_with_retry_after(predictor, settings):
+    ready = ready_once(predictor, lambda r: "still looking up" not in r.text)
+    for r in (ready, post(predictor, files=[("files", ("a.png", b"x"))])):
+        assert r.status_code == 503, r.text
+        assert r.headers["Retry-After"] == str(math.ceil(settings.predictor_poll_s))
+        detail = r.json()["detail"]
+        assert detail.startswith("no model is chosen, so nothing can be predicted; retry in 1 s")
+        assert detail.endswith("python -m dashboard.choose RUN_ID --reason TEXT (or the dashboard)")
+
+
+def test_a_chosen_model_that_cannot_be_served_is_503_saying_so(predictor, settings):
+    class Constant(mlflow.pyfunc.PythonModel):
+        def predict(self, context, model_input, params=None):
+            return [0] * len(model_input)
+
+    mlflow.set_tracking_uri(settings.mlflow_tracking_uri)
+    mlflow.set_experiment("foreign-models")
+    with mlflow.start_run():
+        info = mlflow.pyfunc.log_model(name="model", python_model=Constant())
+    version = mlflow.register_model(info.model_uri, settings.model_name).version
+    MlflowClient(settings.mlflow_tracking_uri).set_registered_model_alias(
+        settings.model_name, settings.model_alias, version
+    )
+    r = ready_once(predictor, lambda r: "cannot be served" in r.text or "failed to" in r.text)
+    assert r.status_code == 503 and "Retry-After" in r.headers
+    assert r.json()["detail"].startswith("the chosen model cannot be served, so nothing can be")
