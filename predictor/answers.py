@@ -24,6 +24,9 @@ def describe(served: Served) -> dict:
         "problem": "; ".join(p for p in (served.problem, served.run_problem) if p) or None,
         "operating_point": served.operating_point,
         "decoding_note": getattr(served.classifier, "decoding_note", None),
+        # what it was trained on, for a client to route images (models before it: none)
+        "modalities": getattr(served.classifier, "modalities", None),
+        "modality_note": getattr(served.classifier, "modality_note", None),
     }
 
 

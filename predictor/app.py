@@ -83,6 +83,16 @@ class ServedOut(BaseModel):
         "decoding than the model's training (an older model under newer code): its images may "
         "be prepared differently; null when they agree or the model predates the record",
     )
+    modalities: list[str] | None = Field(
+        None,
+        description="the DICOM Modality codes the model was trained on (a DICOM file of "
+        "another modality is refused); null when it records none",
+    )
+    modality_note: str | None = Field(
+        None,
+        description="why the model classifies DICOM files of every modality (it records none, "
+        "or predates the record); null when it refuses other modalities",
+    )
 
 
 class PredictOut(ServedOut):
