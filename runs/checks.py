@@ -9,6 +9,7 @@ import uuid
 from pathlib import Path
 from urllib.parse import urlparse
 
+import numpy as np
 from mlflow.tracking import MlflowClient
 
 from common import InvalidInput, check_path_text
@@ -269,4 +270,20 @@ def load_test_split(path: Path, pp: Preprocessing):
         )
     if ds.test is None or len(ds.test.labels) == 0:
         raise InvalidInput(f"{path} has no test images; add a test/<class>/ folder of images.")
+    check_test_modalities(path, ds.test.modalities, pp.modalities)
     return ds
+
+
+def check_test_modalities(path: Path, found: np.ndarray | None, model: list[str] | None) -> None:
+    """Refuse test DICOM files of another Modality than the model's (``model``; None: it records
+    none), as the served model refuses them: figures on them would describe answers it never
+    gives. ``found``: each test image's Modality (``ImageSet.modalities``)."""
+    if not model or found is None:
+        return
+    other = sorted({str(m) or "none" for m in found if m is not None and str(m) not in model})
+    if other:
+        raise InvalidInput(
+            f"the test split of {path} holds DICOM files of Modality {', '.join(other)}, and the "
+            f"model was trained on {', '.join(model)} images only (the served model refuses "
+            "the others): evaluate it on test images of its modality"
+        )

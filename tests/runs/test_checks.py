@@ -149,3 +149,32 @@ def test_data_whose_version_cannot_be_read_is_never_the_same_version(tmp_path, m
     monkeypatch.setattr(dataloader.inspect, "_signature", unreadable)
     first = runs.check_compatible(data, _grey_model())["version"]
     assert first != runs.check_compatible(data, _grey_model())["version"]  # no result reused
+
+
+def _ct_and_mr(root: Path) -> Path:
+    """pydicom's CT_small.dcm (class ct) and MR_small.dcm (class mr), one test file each."""
+    from tests.dataloader.conftest import write_dicom
+
+    for cls, source in (("ct", "CT_small.dcm"), ("mr", "MR_small.dcm")):
+        write_dicom(root / "test" / cls / "0.dcm", source, patient=cls)
+    return root
+
+
+def _pp(modalities: list[str] | None) -> runs.Preprocessing:
+    return runs.Preprocessing(
+        image_size=(32, 32), channels=1, class_names=["ct", "mr"], mean=[0.5], std=[0.25],
+        modalities=modalities,
+    )  # fmt: skip
+
+
+def test_test_dicom_files_of_another_modality_than_the_model_s_are_refused(tmp_path):
+    """The served model refuses them: an evaluation on them would describe answers never given."""
+    data = _ct_and_mr(tmp_path / "data")
+    with pytest.raises(InvalidInput, match=r"Modality CT, MR, and the model was trained on US"):
+        runs.load_test_split(data, _pp(["US"]))
+
+
+def test_test_dicom_files_of_the_model_s_modalities_or_of_a_model_without_any_are_read(tmp_path):
+    data = _ct_and_mr(tmp_path / "data")
+    for modalities in (["CT", "MR"], None):
+        assert len(runs.load_test_split(data, _pp(modalities)).test.labels) == 2
