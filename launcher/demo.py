@@ -21,8 +21,9 @@ CHOOSE = Service("choose", ("python", "-m", "dashboard.choose"), one_shot=True)
 
 # The demo trains fewer epochs than the trainer's default (80) and one model instead of an
 # ensemble of five, to show a result within minutes; its synthetic skin-lesion photographs are
-# of DICOM modality XC (external camera), so the served model refuses a CT or MR file.
-DEMO_TRAIN_ARGS = ["--epochs", "12", "--ensemble", "1", "--modality", "XC"]
+# dermoscopy-like images are declared DICOM modality DMS (dermoscopy), so the served model
+# refuses a CT or MR file.
+DEMO_TRAIN_ARGS = ["--epochs", "12", "--ensemble", "1", "--modality", "DMS"]
 
 
 @dataclass

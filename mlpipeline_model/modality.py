@@ -21,7 +21,12 @@ _CODES = """ANN AR ASMT AU BDUS BI BMD CFM CR CT CTPROTOCOL DG DMS DOC DX ECG EE
     RTSEGANN RTSTRUCT RWV SEG SM SMR SR SRF STAIN TEXTUREMAP TG US VA XA XAPROTOCOL XC
     AS CD CF CP CS DD DF DM DS EC FA FS LP MA MS OPR ST VF"""
 MODALITY_CODES = frozenset(_CODES.split())
-EXAMPLES = "US, CT, MR, CR, DX, MG, XC (photographs, dermatology), OT"
+EXAMPLES = "US, CT, MR, CR, DX, MG, XC (clinical photographs), DMS (dermoscopy), OT"
+# Codes of DICOM objects that are not images (reports, dose grids, segmentations, plans,
+# waveforms, registrations...): a model declared so would refuse every image it is sent.
+_OBJECTS = """ANN ASMT AU CTPROTOCOL DOC ECG EEG EMG EOG FID HD KO M3D PLAN POS PR REG RESP RTDOSE
+    RTINTENT RTPLAN RTRAD RTRECORD RTSEGANN RTSTRUCT RWV SEG SMR SR TEXTUREMAP XAPROTOCOL"""
+NOT_IMAGES = frozenset(_OBJECTS.split())
 
 
 def parse_modalities(text: str) -> list[str]:
@@ -36,6 +41,12 @@ def parse_modalities(text: str) -> list[str]:
     if unknown := [c for c in codes if c not in MODALITY_CODES]:
         raise ValueError(
             f"{', '.join(unknown)} is not a DICOM Modality code; use codes such as {EXAMPLES}"
+        )
+    if objects := [c for c in codes if c in NOT_IMAGES]:
+        raise ValueError(
+            f"{', '.join(objects)} is the Modality of DICOM objects that are not images (reports, "
+            "dose grids, segmentations...): a model declared so would refuse every image; use "
+            f"the images' own codes, such as {EXAMPLES}"
         )
     return codes
 

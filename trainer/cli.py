@@ -160,8 +160,8 @@ def get_args_parser(add_help: bool = True) -> argparse.ArgumentParser:
         default=None,
         metavar="CODE[,CODE]",
         help="the DICOM Modality of the training images (US, CT, MR, CR, DX, MG, XC for "
-        "photographs and dermatology, OT...), which the model records and serves alone: a "
-        "DICOM input of another modality is refused. DICOM training files give theirs "
+        "clinical photographs, DMS for dermoscopy, OT...), which the model records and serves "
+        "alone: a DICOM input of another modality is refused. DICOM training files give theirs "
         "(declaring others is an error); PNG/JPEG need it, else the model records none and "
         "refuses no modality",
     )

@@ -266,16 +266,20 @@ def model_modalities(stats: dict[str, Any], declared: str | None) -> list[str] |
     if not declared:
         return codes or None
     wanted = declared.split(",")
-    if stray := [c for c in codes if c not in wanted]:
-        raise InvalidInput(
-            f"--modality {declared}, but training images in {stats.get('source')} are DICOM "
-            f"files of Modality {', '.join(stray)}: declare {','.join(sorted({*wanted, *codes}))}"
-            " if the model is meant for them too, or train on the declared modality only"
-        )
+    where = stats.get("source") or "the data set"
     others = int(found.get("no_modality") or 0) + int(found.get("not_dicom") or 0)
+    if stray := [c for c in codes if c not in wanted]:
+        # all DICOM and named: a declared code none has would be refused next, so not offered
+        offer = sorted({*wanted, *codes}) if others else codes
+        raise InvalidInput(
+            f"--modality {declared}, but training images in {where} are DICOM files of "
+            f"Modality {', '.join(stray)}: declare {','.join(offer)}"
+            f"{' if the model is meant for them too' if others else ''} or leave --modality "
+            "out, or train on the declared modality only"
+        )
     if codes and not others and (unseen := [w for w in wanted if w not in codes]):
         raise InvalidInput(
-            f"--modality {declared}, but every training image in {stats.get('source')} is a "
+            f"--modality {declared}, but every training image in {where} is a "
             f"DICOM file of Modality {', '.join(codes)} and none is {', '.join(unseen)}: the "
             f"model would accept images it never saw; declare {','.join(codes)} or leave "
             "--modality out"
@@ -287,11 +291,18 @@ def modality_warning(stats: dict[str, Any], declared: str | None) -> str | None:
     """One line when the model will classify DICOM images of other modalities than its own
     (it records none), or refuse some modality its PNG/JPEG training images may be (it records
     only its DICOM files'); None when ``declared`` or DICOM files name them all."""
-    if declared:
-        return None
     found = stats.get("modalities") or {}
     codes = sorted(found.get("counts") or {})
-    others = int(found.get("no_modality") or 0) + int(found.get("not_dicom") or 0)
+    missing = int(found.get("no_modality") or 0)
+    if missing and (declared or codes):  # the model will refuse files like these
+        return (
+            f"{missing} DICOM training file(s) name no Modality, and the model, recording "
+            f"{declared or ','.join(codes)}, refuses DICOM files without one, as these are: give "
+            "them their Modality, or train without them"
+        )
+    if declared:
+        return None
+    others = int(found.get("not_dicom") or 0)
     if not codes:
         return (
             "no training image is a DICOM file naming its Modality and --modality was not "
@@ -301,7 +312,7 @@ def modality_warning(stats: dict[str, Any], declared: str | None) -> str | None:
         )
     if others:
         return (
-            f"{others} training image(s) are not DICOM or name no Modality: the model records "
+            f"{others} training image(s) are not DICOM: the model records "
             f"the modality of the DICOM ones ({', '.join(codes)}) and refuses DICOM images of "
             "any other; declare all of them with --modality if the others are of another"
         )

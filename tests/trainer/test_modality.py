@@ -47,7 +47,8 @@ def test_a_declared_modality_the_dicom_files_contradict_is_refused_in_one_line(
         train(trainer_argv("--image-size", "32", "--modality", "US", data=dicom_data))
     message = str(refused.value)
     assert message.startswith("--modality US, but training images in ")
-    assert "are DICOM files of Modality CT, MR: declare CT,MR,US if" in message
+    # every training image is DICOM: the advice is their codes, not a union refused next
+    assert "are DICOM files of Modality CT, MR: declare CT,MR or leave --modality out" in message
     assert "\n" not in message
 
 
@@ -91,3 +92,19 @@ def test_a_code_that_is_no_dicom_modality_is_an_argparse_error(capsys):
         get_args_parser().parse_args(["--modality", "UL"])
     assert exit_info.value.code == 2
     assert "UL is not a DICOM Modality code; use codes such as US, CT" in capsys.readouterr().err
+
+
+def test_declaring_a_code_of_objects_that_are_not_images_is_an_argparse_error(capsys):
+    with pytest.raises(SystemExit):
+        get_args_parser().parse_args(["--modality", "US,SR"])
+    assert "SR is the Modality of DICOM objects that are not images" in capsys.readouterr().err
+
+
+def test_dicom_training_files_without_a_modality_that_the_model_will_refuse_are_a_warning():
+    """Declared (or found on other files), the model refuses DICOM files naming no Modality:
+    files like these training ones, said before training."""
+    stats = {"modalities": {"counts": {"US": 4}, "no_modality": 2, "not_dicom": 0}}
+    for declared in (None, "US"):
+        warning = modality_warning(stats, declared)
+        assert warning.startswith("2 DICOM training file(s) name no Modality, and the model, ")
+        assert "recording US, refuses DICOM files without one" in warning
