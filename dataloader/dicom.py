@@ -8,9 +8,11 @@ import numpy as np
 
 from mlpipeline_model import (
     COLOUR_INTERPRETATIONS,
+    ImageDecodeError,
     check_image,
     dicom_modality,
     dicom_pixels,
+    not_an_image,
     open_dicom,
 )
 
@@ -20,10 +22,16 @@ def dicom_header(source: Path | IO[bytes]) -> tuple[int, int, bool, str | None, 
     pixel data is not read); the Modality is ``""`` when the file names none.
 
     Raises:
-        ImageDecodeError: A DICOM file without an image (a DICOMDIR index, a structured report).
+        ImageDecodeError: A DICOM file without an image (a DICOMDIR index, a structured report),
+            or of a SOP class that is not an image (an RT dose grid, a segmentation).
     """
     ds = open_dicom(source, stop_before_pixels=True)  # broken files raise, and are reported
     check_image(ds, with_pixels=False)
+    if what := not_an_image(ds, with_pixels=False):  # an RT dose grid, a segmentation...
+        raise ImageDecodeError(
+            f"a DICOM object that is not an image ({what}): the served model refuses such files, "
+            "so it is not trained on; leave it out"
+        )
     colour = int(ds.get("SamplesPerPixel", 1)) > 1 or (
         ds.get("PhotometricInterpretation", "") in COLOUR_INTERPRETATIONS
     )

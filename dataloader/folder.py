@@ -21,9 +21,10 @@ from dataloader.scan import SUFFIXES, ScannedFile, layout, scan
 from mlpipeline_model import ImageDecodeError, conform, misfit
 
 DOES_NOT_FIT = "does not fit"  # the reason of an image skipped by ``misfit``
-# Bump it when ``read_header`` returns more: an index cached before is read again (2: a DICOM
-# file's Modality, after its PatientID).
-HEADER_VERSION = 2
+# Bump it when ``read_header`` returns more or refuses other files: an index cached before is
+# read again (2: a DICOM file's Modality, after its PatientID; 3: DICOM objects that are not
+# images, such as RT dose grids, are skipped, as the served model refuses them).
+HEADER_VERSION = 3
 
 
 def _reason(exc: Exception) -> str:

@@ -61,15 +61,21 @@ def _sop_class(ds):
     return ds.get("SOPClassUID") or (meta.get("MediaStorageSOPClassUID") if meta else None)
 
 
-def not_an_image(ds) -> str | None:
+PIXEL_TAGS = ("PixelData", "FloatPixelData", "DoubleFloatPixelData")
+
+
+def not_an_image(ds, with_pixels: bool = True) -> str | None:
     """What the DICOM dataset ``ds`` is when it is not an image a classifier can read (an RT
     dose grid, a segmentation, a structured report, a file without pixel data); None for an
     image. A SOP class that pydicom knows is an image when its name says "Image Storage"; an
-    unknown (private) one is judged by its pixel data alone."""
+    unknown (private) one is judged by its pixel data alone (``with_pixels`` False: ``ds`` was
+    read without it, so only by its Rows and Columns)."""
     sop = _sop_class(ds)
     name = getattr(sop, "name", "") if sop is not None else ""
     known = sop is not None and name != str(sop)  # pydicom names a UID it knows
-    pixels = "PixelData" in ds and "Rows" in ds and "Columns" in ds
+    pixels = (
+        (not with_pixels or any(t in ds for t in PIXEL_TAGS)) and "Rows" in ds and ("Columns" in ds)
+    )
     if known and "Image Storage" not in name:
         return name
     if not pixels:

@@ -240,3 +240,15 @@ def test_a_dicom_file_without_modality_counts_as_such(dicom_folder):
     ds.save_as(dicom_folder / "train" / "ct" / "CT_small.dcm")
     stats = load_dataset(dicom_folder, image_size=32, val_fraction=0).stats["modalities"]
     assert stats["counts"] == {"MR": 1} and stats["no_modality"] == 1
+
+
+def test_a_dicom_object_that_is_not_an_image_is_skipped_with_its_reason(dicom_folder):
+    """An RT dose grid holds pixel data but is no picture: the served model refuses it, so the
+    dataloader does not train on it (it read its first frame as an image)."""
+    from tests.dataloader.conftest import write_dicom
+
+    write_dicom(dicom_folder / "train" / "ct" / "dose.dcm", "rtdose.dcm", patient="dose")
+    ds = load_dataset(dicom_folder, image_size=32, splits=("train",))
+    assert "ct/dose.dcm" not in " ".join(ds.train.files)
+    [skipped] = [s for s in ds.stats["skipped"] if s["file"].endswith("dose.dcm")]
+    assert "a DICOM object that is not an image (RT Dose Storage" in skipped["reason"]
