@@ -246,6 +246,13 @@ def build_model_card(
         lines.append(f"  - {split}: " + ", ".join(f"{c}: {n}" for c, n in per_class.items()))
     if params.get("image_size"):
         lines.append(f"- Image size: {params['image_size']}, channels: {params.get('channels')}")
+    if preprocessing is not None and "modalities" in preprocessing:  # recorded since 2026-12-06
+        codes = preprocessing["modalities"]
+        lines.append(
+            f"- DICOM modality: {', '.join(codes)} (a DICOM input of another is refused)"
+            if codes
+            else "- DICOM modality: none recorded (DICOM inputs of every modality are classified)"
+        )
     if report is not None and report.own_data is False:
         lines.append(
             f"- The test figures below are not from this test split: the evaluation used "
@@ -356,6 +363,8 @@ def serving_instructions(
         else "any size is resized to the model's input"
     )
     classes = ", ".join(map(str, pp.get("class_names", []))) or "the run's classes"
+    if pp.get("modalities"):
+        accepts += f"; DICOM files of Modality {', '.join(pp['modalities'])} only"
     uri = f"models:/{model_name}@{alias}"
     return f"""The predictor at `{predictor_url}` serves `{uri}` and follows the alias: once a
 run is chosen it serves the new version within `PREDICTOR_POLL_S` seconds, without a restart.

@@ -280,3 +280,14 @@ def test_a_score_written_before_intervals_is_shown_alone_with_its_image_count():
     assert faithfulness_scope(faithfulness) == (
         "3 explained images (too few for an interval: explain 5 or more)"
     )
+
+
+def test_the_card_names_the_model_s_dicom_modality_or_that_it_records_none():
+    data = _section(build_model_card(_run(), preprocessing={"modalities": ["US"]}), "Data")
+    assert "- DICOM modality: US (a DICOM input of another is refused)" in data
+    none = _section(build_model_card(_run(), preprocessing={"modalities": None}), "Data")
+    assert "- DICOM modality: none recorded (DICOM inputs of every modality are classified)" in none
+    assert "DICOM modality" not in _section(build_model_card(_run(), preprocessing={}), "Data")
+    pp = {"image_size": [28, 28], "channels": 1, "class_names": ["a", "b"], "modalities": ["US"]}
+    text = serving_instructions("clf", "champion", "http://predictor:5007", pp)
+    assert "1 channel(s); DICOM files of Modality US only" in text
