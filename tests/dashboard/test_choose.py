@@ -273,7 +273,9 @@ def test_choosing_the_chosen_run_again_drops_the_caveat_of_the_evaluation_replac
     assert "evaluation_caveat" in _version_tags(settings, first)
     evaluate_run(fresh_run, settings.mlflow_tracking_uri, batch_size=32)
     again = choose_run(fresh_run, "served figures", settings)
-    assert again.caveats == [] and "evaluation_caveat" not in _version_tags(settings, again)
+    # (the tiny model may name one class for every image: that caveat may stay, TTA's may not)
+    assert not any("flipped copies" in caveat for caveat in again.caveats)
+    assert "flipped copies" not in _version_tags(settings, again).get("evaluation_caveat", "")
 
 
 def test_figures_decoded_otherwise_than_the_training_are_a_caveat(settings, tiny_demo_data):
