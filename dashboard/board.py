@@ -144,7 +144,10 @@ def render(
     st.caption(
         "Click a row to open the run. Metric cells: value (95 % interval) when logged; "
         f"{leaderboard.BEST} best on this page; {leaderboard.LEAK} after a run: its test split "
-        "overlaps its training data. Sorting and filters run in MLflow over all runs."
+        "overlaps its training data. Sorting and filters run in MLflow over all runs. eval_* "
+        "figures are of the most probable class (argmax, `predicted_class`); a two-class run "
+        "with a threshold is served by its `decision`, whose test figures are the eval_thr_* "
+        "columns (add them) and its Evaluation tab's."
     )
     if not leaderboard.comparable(page.rows):
         st.warning(

@@ -15,6 +15,7 @@ from pydantic import ValidationError
 from common import InvalidInput, NotFound, ServiceUnavailable, Settings
 from runs import (
     FORMAT_KEY,
+    UNCONFIRMED_POSITIVE,
     Interface,
     ServedRecord,
     compare_interfaces,
@@ -127,6 +128,15 @@ def decision_caveats(report: schemas.EvaluationReport) -> list[str]:
     if constant := _one_class(point.confusion_matrix, report.class_names):
         found.append(
             f"its threshold decides {constant[0]!r} for every one of the {constant[1]} test images"
+        )
+    if point.positive_chosen == UNCONFIRMED_POSITIVE:  # label 1, unconfirmed by the names
+        other = next((c for c in report.class_names if c != point.positive_class), "the other")
+        found.append(
+            f"its threshold targets sensitivity {point.target_sensitivity} for "
+            f"{point.positive_class!r}, taken as the second class (label 1) because the class "
+            f"names do not say which is the finding: if the finding is {other!r}, its decision "
+            f"protects the wrong class (train again with --positive-class {other!r}, or name "
+            "the classes with --class-names)"
         )
     if point.val_specificity == 0:  # the target sensitivity was met by calling all positive
         on = f"{point.n_val} validation images" if point.n_val else "validation"

@@ -275,6 +275,16 @@ def build_model_card(
     lines += ["", "## Evaluation (test set, 95% confidence intervals)", ""]
     if evaluated:
         lines += [*evaluation_lines(contract.evaluation_dir(run["tags"]), report), ""]
+        lines.append(
+            "Figures of the most probable class (argmax, `predicted_class`)"
+            + (
+                "; the served `decision` is the threshold's, whose figures are under Decision "
+                "rule below."
+                if operating_point is not None
+                else "."
+            )
+        )
+        lines.append("")
         lines += ["| Metric | Value | CI low | CI high |", "|---|---|---|---|"]
         for row in evaluation[evaluation["overall"]].to_dict("records"):
             lines.append(

@@ -42,7 +42,13 @@ from runs.checks import (
     skipped_report,
     warm_up,
 )
-from runs.decision import OperatingPoint, checked_point, decided_labels, read_operating_point
+from runs.decision import (
+    UNCONFIRMED_POSITIVE,
+    OperatingPoint,
+    checked_point,
+    decided_labels,
+    read_operating_point,
+)
 from runs.interface import (
     CONFIRMED_FROM_TAG,
     CONFIRMED_TAG,
@@ -93,6 +99,7 @@ __all__ = [
     "MODEL_ARTIFACT",
     "MODEL_NAMES",
     "PREDICTED_COLUMN",
+    "UNCONFIRMED_POSITIVE",
     "Ensemble",
     "ImageClassifier",
     "Interface",

@@ -17,6 +17,12 @@ from mlpipeline_model import threshold_labels
 from runs import contract
 from runs.tracking import load_json_artifact
 
+# ``OperatingPoint.positive_chosen`` when the trainer took label 1 without the class names saying
+# it is the finding (the trainer writes it; the choice warns of it).
+UNCONFIRMED_POSITIVE = (
+    "the second class (label 1): the class names do not say which one is the finding"
+)
+
 
 class OperatingPoint(BaseModel):
     """The decision threshold of a two-class run, chosen by the trainer on validation data for a

@@ -9,7 +9,7 @@ import torch
 from sklearn.metrics import roc_curve
 
 from common import InvalidInput
-from runs import inference
+from runs import UNCONFIRMED_POSITIVE, inference
 from trainer.engine import Batches, inputs_of
 
 # Words that name the class without the finding: of two classes, the other one is the finding,
@@ -53,7 +53,7 @@ def choose_positive(class_names: list[str], positive: str | None) -> tuple[int, 
     )
 
 
-UNCONFIRMED = "the second class (label 1): the class names do not say which one is the finding"
+UNCONFIRMED = UNCONFIRMED_POSITIVE
 OPTION = "set with --positive-class"
 
 

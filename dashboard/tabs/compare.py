@@ -110,7 +110,9 @@ def render_compare(ctx: Context) -> None:
     runs = [ctx.run, *(data.run(ctx.uri, i) for i in ctx.compare_ids)]
     st.subheader("Metrics")
     st.caption(
-        f"Latest values; value (95 % interval) when logged. {leaderboard.BEST} better: a test "
+        f"Latest values; value (95 % interval) when logged; eval_* of the most probable class "
+        f"(argmax), eval_thr_* of a two-class run's served threshold. {leaderboard.BEST} "
+        "better: a test "
         "figure (eval_*) only among evaluations of the same test data without test-time "
         "augmentation; training and validation figures get none (validation is the split "
         "that chose each run's epoch, often small: not a test)."

@@ -1,7 +1,7 @@
 """What a choice hands over: caveats a reader of the chosen model's figures must know."""
 
 from dashboard.handoff import caveats_of
-from runs import schemas
+from runs import UNCONFIRMED_POSITIVE, schemas
 
 
 def _report(
@@ -62,3 +62,16 @@ def test_a_test_split_of_one_class_is_no_caveat_of_an_argmax_that_names_it():
         "confusion_matrix": [[10, 0], [0, 0]], "absent_classes": ["benign"],
     })  # fmt: skip
     assert not any("argmax" in caveat for caveat in caveats_of("evaluation/x", report)[1])
+
+
+def test_a_threshold_whose_positive_class_the_names_did_not_confirm_is_a_caveat():
+    """A .npz's classes 0/1: the threshold protects label 1, which may be the normal class."""
+    report = _report([[10, 2], [3, 9]], 0.9, 0.7)
+    report.operating_points.threshold.positive_chosen = UNCONFIRMED_POSITIVE
+    report.operating_points.threshold.target_sensitivity = 0.9
+    [caveat] = caveats_of("evaluation/x", report)[1]
+    assert caveat.startswith("its threshold targets sensitivity 0.9 for 'melanoma', taken as the ")
+    assert "if the finding is 'nevus', its decision protects the wrong class" in caveat
+    confirmed = _report([[10, 2], [3, 9]], 0.9, 0.7)
+    confirmed.operating_points.threshold.positive_chosen = "set with --positive-class"
+    assert caveats_of("evaluation/x", confirmed)[1] == []

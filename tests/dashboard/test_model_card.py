@@ -291,3 +291,9 @@ def test_the_card_names_the_model_s_dicom_modality_or_that_it_records_none():
     pp = {"image_size": [28, 28], "channels": 1, "class_names": ["a", "b"], "modalities": ["US"]}
     text = serving_instructions("clf", "champion", "http://predictor:5007", pp)
     assert "1 channel(s); DICOM files of Modality US only" in text
+
+
+def test_the_card_says_its_evaluation_figures_are_the_argmax_s_and_where_the_decision_s_are():
+    card = build_model_card(_run(), evaluation=evaluation_table(_run()["metrics"]))
+    evaluation = _section(card, "Evaluation (test set, 95% confidence intervals)")
+    assert "Figures of the most probable class (argmax, `predicted_class`)." in evaluation
