@@ -21,10 +21,11 @@ from jobs.api import (
     submission_responses,
 )
 from jobs.docs import add_docs
-from jobs.intake import BodyLimit, TokenGate
+from jobs.intake import BodyLimit, TokenGate, route_path
 from jobs.jobstore import JobStore
 from jobs.runner import Handler, JobRunner
 from jobs.security import (
+    ErrorOut,
     InsecureToken,
     JsonBool,
     JsonInt,
@@ -52,6 +53,7 @@ __all__ = [
     "STATUSES",
     "STORE_ERRORS",
     "BodyLimit",
+    "ErrorOut",
     "Handler",
     "InsecureToken",
     "JobContext",
@@ -79,6 +81,7 @@ __all__ = [
     "get_job_service",
     "request_as_sent",
     "require_token",
+    "route_path",
     "service_app",
     "set_parent_death_signal",
     "submission_responses",

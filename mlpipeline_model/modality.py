@@ -24,8 +24,9 @@ MODALITY_CODES = frozenset(_CODES.split())
 EXAMPLES = "US, CT, MR, CR, DX, MG, XC (clinical photographs), DMS (dermoscopy), OT"
 # Codes of DICOM objects that are not images (reports, dose grids, segmentations, plans,
 # waveforms, registrations...): a model declared so would refuse every image it is sent.
-_OBJECTS = """ANN ASMT AU CTPROTOCOL DOC ECG EEG EMG EOG FID HD KO M3D PLAN POS PR REG RESP RTDOSE
-    RTINTENT RTPLAN RTRAD RTRECORD RTSEGANN RTSTRUCT RWV SEG SMR SR TEXTUREMAP XAPROTOCOL"""
+_OBJECTS = """ANN AR ASMT AU CTPROTOCOL DOC ECG EEG EMG EOG EPS FID HD IOL KER KO LEN M3D OAM OPV
+    PLAN POS PR REG RESP RTDOSE RTINTENT RTPLAN RTRAD RTRECORD RTSEGANN RTSTRUCT RWV SEG SMR SR
+    SRF STAIN TEXTUREMAP VA XAPROTOCOL"""
 NOT_IMAGES = frozenset(_OBJECTS.split())
 
 

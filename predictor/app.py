@@ -22,8 +22,7 @@ from fastapi.exceptions import RequestValidationError
 from pydantic import BaseModel, Field
 
 from common import Settings, freeze_startup_heap, get_settings
-from jobs import error_responses, require_token, service_app
-from jobs.security import ErrorOut
+from jobs import ErrorOut, error_responses, require_token, service_app
 from predictor.answers import describe, predict
 from predictor.core import ModelHolder, Served
 from predictor.errors import (

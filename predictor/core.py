@@ -48,6 +48,7 @@ from runs import (
 )
 
 log = logging.getLogger("predictor")
+LOOKING_UP = "still looking up"  # the problem until the first load ends, served or failed
 __all__ = ["ModelHolder", "Served"]
 
 
@@ -112,7 +113,7 @@ class ModelHolder:
         self.record = record
         self._recorded: str | None = None  # the version recorded as served by this process
         self.current: Served | None = None
-        self.problem = f"still looking up {self.alias_uri}"
+        self.problem = f"{LOOKING_UP} {self.alias_uri}"
         # whether the last look found a version under the alias (None: MLflow did not answer)
         self.chosen: bool | None = None
         # (version, served version, why): a refused switch, not loaded again at every poll

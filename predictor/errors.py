@@ -20,9 +20,8 @@ from starlette.datastructures import FormData
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from common import ServiceUnavailable
-from jobs import validation_error
-from jobs.intake import route_path
-from predictor.core import ModelHolder, Served
+from jobs import route_path, validation_error
+from predictor.core import LOOKING_UP, ModelHolder, Served
 from predictor.inputs import MAX_FILES
 
 __all__ = ["HOW_TO_SEND", "NoModelLoaded", "body_error", "form_error", "served_or_503"]
@@ -30,7 +29,7 @@ __all__ = ["HOW_TO_SEND", "NoModelLoaded", "body_error", "form_error", "served_o
 HOW_TO_SEND = (
     "send multipart/form-data with one or more parts named 'files', each an image file (PNG, "
     "JPEG or DICOM), such as curl -H 'Authorization: Bearer <token>' -F files=@scan1.png "
-    "-F files=@scan2.dcm http://<host>:5007/predict"
+    "-F files=@scan2.dcm <predictor URL>/predict"
 )
 """How a ``POST /predict`` body is sent, ending every answer about its shape."""
 
@@ -48,6 +47,11 @@ def _missing_files(form: FormData | None) -> str:
     names = list(dict.fromkeys(form.keys())) if form else []
     if not names:
         return f"this form has no parts; {HOW_TO_SEND}"
+    if "files" in names:  # a browser form with no file picked sends an empty filename
+        return (
+            "the 'files' part(s) hold no file (an empty file name: no file was chosen); "
+            + HOW_TO_SEND
+        )
     shown = ", ".join(repr(name[:40]) for name in names[:_SHOWN_PARTS])
     more = f" and {len(names) - _SHOWN_PARTS} more" if len(names) > _SHOWN_PARTS else ""
     return f"this form has no part named 'files' (it has: {shown}{more}); {HOW_TO_SEND}"
@@ -123,6 +127,8 @@ def served_or_503(holder: ModelHolder) -> Served:
         True: "the chosen model cannot be served",
         None: "no model is loaded yet (the model registry has not said which one is chosen)",
     }[holder.chosen]
+    if holder.chosen and holder.problem.startswith(LOOKING_UP):  # its first load is under way
+        lead = "the chosen model is still loading"
     raise NoModelLoaded(
         f"{lead}, so nothing can be predicted; retry in {retry} s (Retry-After). For the "
         f"operator: {holder.problem}",

@@ -19,17 +19,19 @@ import logging
 import re
 import time
 import uuid
+from urllib.parse import quote
 
 from fastapi import Request
 from starlette.datastructures import MutableHeaders
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from jobs.intake import route_path
+from jobs import route_path
 
 __all__ = ["MODEL_NAME_HEADER", "MODEL_VERSION_HEADER", "REQUEST_ID_HEADER", "PredictTrace"]
 
 REQUEST_ID_HEADER = "X-Request-ID"
 MODEL_NAME_HEADER = "X-Model-Name"
+HEADER_SAFE = "-._~@/:+!$&'()*,;= "  # kept as sent in the model headers; the rest %-encoded
 MODEL_VERSION_HEADER = "X-Model-Version"
 NO_MODEL = "none"
 """``X-Model-Version`` while no model is loaded."""
@@ -70,8 +72,10 @@ class PredictTrace:
                 status, model = message["status"], self._model(scope, state)
                 headers = MutableHeaders(scope=message)
                 headers[REQUEST_ID_HEADER] = rid
-                if status != 401:
-                    headers[MODEL_NAME_HEADER], headers[MODEL_VERSION_HEADER] = model
+                if status != 401:  # percent-encoded: a header carries latin-1 without CR/LF
+                    headers[MODEL_NAME_HEADER], headers[MODEL_VERSION_HEADER] = (
+                        quote(str(part), safe=HEADER_SAFE) for part in model
+                    )
             await send(message)
 
         try:

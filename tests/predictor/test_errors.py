@@ -2,6 +2,7 @@
 ``files`` parts, and no model to answer with; each one line saying what to do."""
 
 import math
+import threading
 import time
 
 import mlflow
@@ -119,3 +120,42 @@ def test_a_chosen_model_that_cannot_be_served_is_503_saying_so(predictor, settin
     r = ready_once(predictor, lambda r: "cannot be served" in r.text or "failed to" in r.text)
     assert r.status_code == 503 and "Retry-After" in r.headers
     assert r.json()["detail"].startswith("the chosen model cannot be served, so nothing can be")
+
+
+def test_a_files_part_without_a_file_is_422_saying_no_file_was_chosen(offline):
+    """A browser form whose file field was left empty sends a 'files' part with no file name."""
+    r = post(offline, files=[("files", ("", b"", "application/octet-stream"))])
+    assert r.status_code == 422, r.text
+    detail = r.json()["detail"]
+    assert detail.startswith("the 'files' part(s) hold no file (an empty file name")
+    assert "(it has: 'files')" not in detail and HOW in detail
+
+
+def test_a_chosen_model_still_loading_is_503_saying_so_not_that_it_cannot_be_served(
+    settings, served_runs
+):
+    from dashboard.choose import choose_run
+    from predictor.core import ModelHolder
+    from predictor.errors import NoModelLoaded, served_or_503
+
+    choose_run(served_runs[0], "serve it", settings, allow_unevaluated=True)
+    entered, release = threading.Event(), threading.Event()
+
+    def slow(uri: str):  # a download that takes a while
+        entered.set()
+        release.wait(60)
+        raise OSError("gave up")
+
+    holder = ModelHolder(settings, loader=slow, record=False)
+    loading = threading.Thread(target=holder.refresh)
+    loading.start()
+    try:
+        assert entered.wait(60)
+        with pytest.raises(NoModelLoaded) as answer:
+            served_or_503(holder)
+        assert str(answer.value).startswith("the chosen model is still loading, so nothing")
+    finally:
+        release.set()
+        loading.join(60)
+    with pytest.raises(NoModelLoaded, match=r"^the chosen model cannot be served"):
+        served_or_503(holder)  # the load failed: now it cannot be served
