@@ -59,6 +59,10 @@ def ready_line(url: str, status_code: int, body: dict) -> str:
         line += f"; {body.get('problem')}"
     if body.get("decoding_note"):
         line += f"; {body['decoding_note']}"
+    if body.get("modalities"):  # what it refuses (predictors before 2026-12-06 say nothing)
+        line += f"; it takes DICOM files of Modality {', '.join(body['modalities'])} only"
+    elif body.get("modality_note"):
+        line += f"; {body['modality_note']}"
     return line
 
 

@@ -271,3 +271,14 @@ def test_the_tab_shows_the_change_of_classes_before_choosing(
     assert "classes keratosis, melanoma, nevus → melanoma, nevus" in change
     interface = f"choose_interface_{threshold_run['run_id']}"
     assert any(c.key == interface for c in at.checkbox)  # it must be confirmed
+
+
+def test_the_predictor_line_says_which_dicom_modality_the_served_model_takes():
+    body = {"model_name": "m", "version": "2", "run_id": "r", "modalities": ["US"]}
+    assert ready_line("http://p:5007", 200, body).endswith(
+        "; it takes DICOM files of Modality US only"
+    )
+    note = "the model records no modality (...): DICOM images of every modality are classified"
+    body = {"model_name": "m", "version": "2", "run_id": "r", "modalities": None,
+            "modality_note": note}  # fmt: skip
+    assert ready_line("http://p:5007", 200, body).endswith("; " + note)
