@@ -130,3 +130,22 @@ def move_alias_by_hand(settings, run_id: str) -> str:
         settings.model_name, settings.model_alias, version
     )
     return str(version)
+
+
+def alias_a_foreign_model(settings) -> str:
+    """Register a pyfunc model of another kind (not this pipeline's) and point the alias at it;
+    its version."""
+
+    class Constant(mlflow.pyfunc.PythonModel):
+        def predict(self, context, model_input, params=None):
+            return [0] * len(model_input)
+
+    mlflow.set_tracking_uri(settings.mlflow_tracking_uri)
+    mlflow.set_experiment("foreign-models")
+    with mlflow.start_run():
+        info = mlflow.pyfunc.log_model(name="model", python_model=Constant())
+    version = mlflow.register_model(info.model_uri, settings.model_name).version
+    MlflowClient(settings.mlflow_tracking_uri).set_registered_model_alias(
+        settings.model_name, settings.model_alias, version
+    )
+    return version

@@ -5,14 +5,12 @@ import math
 import threading
 import time
 
-import mlflow
 import pytest
 import requests
-from mlflow.tracking import MlflowClient
 
 from predictor.app import create_app
 from tests.conftest import LiveServer
-from tests.predictor.conftest import AUTH, get_ready
+from tests.predictor.conftest import AUTH, alias_a_foreign_model, get_ready
 
 HOW = "send multipart/form-data with one or more parts named 'files'"
 
@@ -105,18 +103,7 @@ def test_no_model_chosen_is_503_for_a_client_with_retry_after(predictor, setting
 
 
 def test_a_chosen_model_that_cannot_be_served_is_503_saying_so(predictor, settings):
-    class Constant(mlflow.pyfunc.PythonModel):
-        def predict(self, context, model_input, params=None):
-            return [0] * len(model_input)
-
-    mlflow.set_tracking_uri(settings.mlflow_tracking_uri)
-    mlflow.set_experiment("foreign-models")
-    with mlflow.start_run():
-        info = mlflow.pyfunc.log_model(name="model", python_model=Constant())
-    version = mlflow.register_model(info.model_uri, settings.model_name).version
-    MlflowClient(settings.mlflow_tracking_uri).set_registered_model_alias(
-        settings.model_name, settings.model_alias, version
-    )
+    alias_a_foreign_model(settings)
     r = ready_once(predictor, lambda r: "cannot be served" in r.text or "failed to" in r.text)
     assert r.status_code == 503 and "Retry-After" in r.headers
     assert r.json()["detail"].startswith("the chosen model cannot be served, so nothing can be")

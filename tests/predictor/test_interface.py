@@ -5,13 +5,13 @@ serves, not only with what the alias names."""
 
 import logging
 
-import mlflow
 import pytest
 from mlflow.tracking import MlflowClient
 
 from common import InvalidInput
 from dashboard.choose import choose_run
 from tests.predictor.conftest import (
+    alias_a_foreign_model,
     move_alias_by_hand,
     post_images,
     serve_three_classes,
@@ -94,17 +94,6 @@ def test_choosing_compares_with_the_version_the_predictor_serves(
 def test_a_foreign_model_under_the_alias_is_unknown_not_a_list_of_changes(
     settings, served_runs, tmp_path
 ):
-    class Constant(mlflow.pyfunc.PythonModel):
-        def predict(self, context, model_input, params=None):
-            return [0] * len(model_input)
-
-    mlflow.set_tracking_uri(settings.mlflow_tracking_uri)
-    mlflow.set_experiment("foreign-models")
-    with mlflow.start_run():
-        info = mlflow.pyfunc.log_model(name="model", python_model=Constant())
-    version = mlflow.register_model(info.model_uri, settings.model_name).version
-    MlflowClient(settings.mlflow_tracking_uri).set_registered_model_alias(
-        settings.model_name, settings.model_alias, version
-    )
+    alias_a_foreign_model(settings)
     with pytest.raises(InvalidInput, match=r"cannot be read .*is not a model of this pipeline"):
         choose_run(served_runs[0], "ours", settings, allow_unevaluated=True)
