@@ -46,7 +46,10 @@ def query(experiment_id: str, first: RunPage) -> tuple[RunQuery, list[str]]:
     sort = top[2].selectbox("Sort by", list(sorts), key="run_sort")
     descending = top[3].toggle("Desc.", value=True, key="run_desc")
     deployable = top[4].toggle(
-        "Only deployable", key="run_deployable", help="Finished runs with a model of this pipeline."
+        "Only servable",
+        key="run_deployable",
+        help="Finished runs with a model of this pipeline (that it can serve: not a judgement of "
+        "the model's quality).",
     )
     with st.expander("More: MLflow filter, columns, runs per page"):
         expr = st.text_input(
@@ -118,9 +121,10 @@ def render(
             "it trained up to its last progress report; unknown: it died before its first",
         ),
         "deployable": st.column_config.TextColumn(
-            "deployable",
-            help="✓: a finished run with a model of this pipeline; chosen: the one the alias "
-            "names (the Choose model tab says what the predictor serves)",
+            "servable",
+            help="✓: a finished run with a model of this pipeline, which the predictor can serve "
+            "(not a judgement of its quality: evaluate and compare before choosing); chosen: the "
+            "one the alias names (the Choose model tab says what the predictor serves)",
         ),
         **{
             m: st.column_config.TextColumn(
