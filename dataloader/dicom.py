@@ -12,14 +12,15 @@ from mlpipeline_model import (
     check_image,
     dicom_modality,
     dicom_pixels,
+    frame_count,
     not_an_image,
     open_dicom,
 )
 
 
-def dicom_header(source: Path | IO[bytes]) -> tuple[int, int, bool, str | None, str]:
-    """``(height, width, is_colour, PatientID or None, Modality)`` from the header alone (the
-    pixel data is not read); the Modality is ``""`` when the file names none.
+def dicom_header(source: Path | IO[bytes]) -> tuple[int, int, bool, str | None, str, int]:
+    """``(height, width, is_colour, PatientID or None, Modality, frames)`` from the header alone
+    (the pixel data is not read); the Modality is ``""`` when the file names none.
 
     Raises:
         ImageDecodeError: A DICOM file without an image (a DICOMDIR index, a structured report),
@@ -36,7 +37,7 @@ def dicom_header(source: Path | IO[bytes]) -> tuple[int, int, bool, str | None, 
         ds.get("PhotometricInterpretation", "") in COLOUR_INTERPRETATIONS
     )
     patient = str(ds.get("PatientID", "") or "").strip() or None
-    return int(ds.Rows), int(ds.Columns), colour, patient, dicom_modality(ds)
+    return int(ds.Rows), int(ds.Columns), colour, patient, dicom_modality(ds), frame_count(ds)
 
 
 def read_dicom(source: Path | IO[bytes]) -> np.ndarray:

@@ -23,8 +23,8 @@ from mlpipeline_model import ImageDecodeError, conform, misfit
 DOES_NOT_FIT = "does not fit"  # the reason of an image skipped by ``misfit``
 # Bump it when ``read_header`` returns more or refuses other files: an index cached before is
 # read again (2: a DICOM file's Modality, after its PatientID; 3: DICOM objects that are not
-# images, such as RT dose grids, are skipped, as the served model refuses them).
-HEADER_VERSION = 3
+# images, such as RT dose grids, are skipped, as the served model refuses them; 4: its frames).
+HEADER_VERSION = 4
 
 
 def _reason(exc: Exception) -> str:
@@ -37,7 +37,8 @@ def _reason(exc: Exception) -> str:
 def _index(
     root: Path, files: list[ScannedFile], cache: ArrayCache, key: str
 ) -> dict[str, list | str]:
-    """Relative path → ``[height, width, is_colour, group, modality]`` (``read_header``) or why
+    """Relative path → ``[height, width, is_colour, group, modality, frames]`` (``read_header``)
+    or why
     the header is unreadable."""
     index = cache.load_json("index", key)
     if isinstance(index, dict) and all(f.rel in index for f in files):
@@ -240,6 +241,9 @@ def load_folder(
                 ),
                 modalities=(
                     np.array([index[f.rel][4] for f in kept], dtype=object) if dicom else None
+                ),
+                frames=(
+                    np.array([index[f.rel][5] for f in kept], dtype=np.int64) if dicom else None
                 ),
             )
         return sets, left_out

@@ -59,9 +59,9 @@ def _read(path: Path, dicom: Callable[[IO[bytes]], T], pil: Callable[[IO[bytes]]
             raise ImageDecodeError(NOT_AN_IMAGE) from exc
 
 
-def _pil_header(fp: IO[bytes]) -> tuple[int, int, bool, None, None]:
+def _pil_header(fp: IO[bytes]) -> tuple[int, int, bool, None, None, int]:
     with open_image(fp) as im:
-        return *upright_size(im), not is_grey(im), None, None
+        return *upright_size(im), not is_grey(im), None, None, 1
 
 
 def _pil_pixels(fp: IO[bytes]) -> np.ndarray:
@@ -69,10 +69,11 @@ def _pil_pixels(fp: IO[bytes]) -> np.ndarray:
         return pil_pixels(im)
 
 
-def read_header(path: Path) -> tuple[int, int, bool, str | None, str | None]:
-    """``(height, width, is_colour, group, modality)`` of an image file without decoding its
-    pixels; the group is a DICOM file's PatientID (None for PNG/JPEG or when absent), the
-    modality its Modality (``""`` when absent; None for PNG/JPEG).
+def read_header(path: Path) -> tuple[int, int, bool, str | None, str | None, int]:
+    """``(height, width, is_colour, group, modality, frames)`` of an image file without decoding
+    its pixels; the group is a DICOM file's PatientID (None for PNG/JPEG or when absent), the
+    modality its Modality (``""`` when absent; None for PNG/JPEG), frames the frames it holds
+    (a DICOM cine loop's NumberOfFrames; 1 for PNG/JPEG).
 
     Raises:
         ImageDecodeError: The file declares more than ``MAX_PIXELS`` pixels, so that such a

@@ -24,6 +24,8 @@ class ImageSet:
         modalities: The DICOM Modality of each image, object array ``N``: the code (``"US"``),
             ``""`` for a DICOM file that names none, None for a PNG or JPEG; None when no file
             of the data set is DICOM (``.npz`` files included).
+        frames: The frames each file holds, int array ``N`` (its first is the image; a cine
+            loop holds more); None as ``modalities``.
     """
 
     images: np.ndarray
@@ -32,6 +34,7 @@ class ImageSet:
     original_sizes: np.ndarray | None = None
     groups: np.ndarray | None = None
     modalities: np.ndarray | None = None
+    frames: np.ndarray | None = None
 
     def __len__(self) -> int:
         return len(self.labels)
@@ -47,6 +50,7 @@ class ImageSet:
             ),
             groups=self.groups[indices] if self.groups is not None else None,
             modalities=self.modalities[indices] if self.modalities is not None else None,
+            frames=self.frames[indices] if self.frames is not None else None,
         )
 
     def batches(

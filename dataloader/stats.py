@@ -73,10 +73,13 @@ def _sizes(sets: "list[ImageSet]") -> dict[str, Any]:
 def modality_counts(sets: "dict[str, ImageSet]") -> dict[str, Any]:
     """The DICOM modalities of the images of ``sets`` (split name → images): ``counts`` per
     Modality code, ``no_modality`` (DICOM files that name none), ``not_dicom`` (PNG, JPEG,
-    ``.npz`` images) and the ``splits`` counted."""
+    ``.npz`` images), ``multi_frame`` (DICOM files of several frames, whose first is the image)
+    and the ``splits`` counted."""
     codes: Counter[str] = Counter()
-    no_modality = not_dicom = 0
+    no_modality = not_dicom = multi_frame = 0
     for images in sets.values():
+        if images.frames is not None:
+            multi_frame += int((images.frames > 1).sum())
         for modality in (
             images.modalities if images.modalities is not None else [None] * len(images)
         ):
@@ -89,6 +92,7 @@ def modality_counts(sets: "dict[str, ImageSet]") -> dict[str, Any]:
     return {
         "counts": dict(sorted(codes.items())),
         "no_modality": no_modality,
+        "multi_frame": multi_frame,
         "not_dicom": not_dicom,
         "splits": list(sets),
     }

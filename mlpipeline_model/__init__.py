@@ -5,7 +5,13 @@ packages of this repository), because the trainer logs this folder with the mode
 (``code_paths``) and a downstream process loads it without the repository.
 """
 
-from mlpipeline_model.dicom import COLOUR_INTERPRETATIONS, check_image, dicom_pixels, open_dicom
+from mlpipeline_model.dicom import (
+    COLOUR_INTERPRETATIONS,
+    check_image,
+    dicom_pixels,
+    frame_count,
+    open_dicom,
+)
 from mlpipeline_model.images import (
     HEAD_BYTES,
     NOT_AN_IMAGE,
@@ -80,6 +86,7 @@ __all__ = [
     "dicom_modality",
     "dicom_pixels",
     "distortion",
+    "frame_count",
     "image_kind",
     "is_grey",
     "misfit",

@@ -288,10 +288,26 @@ def model_modalities(stats: dict[str, Any], declared: str | None) -> list[str] |
 
 
 def modality_warning(stats: dict[str, Any], declared: str | None) -> str | None:
-    """One line when the model will classify DICOM images of other modalities than its own
+    """One line when the served model will refuse inputs like training files (multi-frame ones,
+    or DICOM files without a Modality), classify DICOM images of other modalities than its own
     (it records none), or refuse some modality its PNG/JPEG training images may be (it records
-    only its DICOM files'); None when ``declared`` or DICOM files name them all."""
+    only its DICOM files'); None when none of these holds."""
     found = stats.get("modalities") or {}
+    lines = [_frames_line(found), _modality_line(found, declared)]
+    return "; and ".join(line for line in lines if line) or None
+
+
+def _frames_line(found: dict[str, Any]) -> str | None:
+    if not (several := int(found.get("multi_frame") or 0)):
+        return None
+    return (
+        f"{several} DICOM training file(s) hold several frames (a cine loop or a volume), of "
+        "which the model learns the first, while the served model refuses multi-frame files: "
+        "its clients must send each frame to classify as a single-frame file"
+    )
+
+
+def _modality_line(found: dict[str, Any], declared: str | None) -> str | None:
     codes = sorted(found.get("counts") or {})
     missing = int(found.get("no_modality") or 0)
     if missing and (declared or codes):  # the model will refuse files like these
@@ -308,7 +324,8 @@ def modality_warning(stats: dict[str, Any], declared: str | None) -> str | None:
             "no training image is a DICOM file naming its Modality and --modality was not "
             "given: the model records no modality and will classify DICOM images of every "
             "modality (a CT slice sent to a dermatology model gets an answer); declare the "
-            "training images' modality with --modality CODE (US, CT, MR, CR, DX, MG, XC, OT...)"
+            "training images' modality with --modality CODE (US, CT, MR, CR, DX, MG, XC, DMS, "
+            "OT...)"
         )
     if others:
         return (

@@ -229,6 +229,7 @@ def test_the_modalities_of_the_training_images_are_counted(dicom_folder):
     assert ds.stats["modalities"] == {
         "counts": {"CT": 1, "MR": 1},
         "no_modality": 0,
+        "multi_frame": 0,
         "not_dicom": 0,
         "splits": ["train"],
     }
@@ -252,3 +253,15 @@ def test_a_dicom_object_that_is_not_an_image_is_skipped_with_its_reason(dicom_fo
     assert "ct/dose.dcm" not in " ".join(ds.train.files)
     [skipped] = [s for s in ds.stats["skipped"] if s["file"].endswith("dose.dcm")]
     assert "a DICOM object that is not an image (RT Dose Storage" in skipped["reason"]
+
+
+def test_multi_frame_training_files_are_counted_as_such(dicom_folder):
+    """A cine loop is trained on by its first frame, but the served model refuses multi-frame
+    files: the statistics count them, so that the trainer can say so."""
+    from dataloader.stats import training_stats
+    from tests.dataloader.conftest import write_dicom
+
+    write_dicom(dicom_folder / "train" / "mr" / "cine.dcm", "examples_ybr_color.dcm", "cine")
+    ds = load_dataset(dicom_folder, image_size=32, channels=1, splits=("train",))
+    assert sorted(ds.train.frames.tolist()) == [1, 1, 30]
+    assert training_stats(ds)["modalities"]["multi_frame"] == 1

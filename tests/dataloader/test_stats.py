@@ -83,7 +83,13 @@ def test_training_stats_are_the_model_building_part_of_the_statistics(tiny_demo)
 
 def test_images_that_are_not_dicom_have_no_modality(tiny_demo):
     stats = load_dataset(tiny_demo, val_fraction=0.3).stats["modalities"]
-    assert stats == {"counts": {}, "no_modality": 0, "not_dicom": 18, "splits": ["train", "val"]}
+    assert stats == {
+        "counts": {},
+        "no_modality": 0,
+        "multi_frame": 0,
+        "not_dicom": 18,
+        "splits": ["train", "val"],
+    }
 
 
 def test_stats_say_how_validation_was_carved_and_from_how_many_units(image_folder):

@@ -108,3 +108,13 @@ def test_dicom_training_files_without_a_modality_that_the_model_will_refuse_are_
         warning = modality_warning(stats, declared)
         assert warning.startswith("2 DICOM training file(s) name no Modality, and the model, ")
         assert "recording US, refuses DICOM files without one" in warning
+
+
+def test_multi_frame_training_files_are_a_warning_as_the_served_model_refuses_them():
+    stats = {"modalities": {"counts": {"US": 4}, "no_modality": 0, "not_dicom": 0,
+                            "multi_frame": 3}}  # fmt: skip
+    warning = modality_warning(stats, "US")
+    assert warning.startswith("3 DICOM training file(s) hold several frames (a cine loop or a ")
+    assert "the served model refuses multi-frame files" in warning
+    assert modality_warning({**stats, "modalities": {**stats["modalities"], "multi_frame": 0}},
+                            "US") is None  # fmt: skip
