@@ -85,7 +85,8 @@ class Served:
         """What its clients depend on (``runs.Interface``)."""
         c, point = self.classifier, self.operating_point
         positive = point.positive_class if point is not None else None
-        return Interface.of(c.class_names, c.channels, c.image_size, positive)
+        modalities = getattr(c, "modalities", None)  # None in models logged before the record
+        return Interface.of(c.class_names, c.channels, c.image_size, positive, modalities)
 
 
 def _default_loader(tracking_uri: str, model_uri: str):
