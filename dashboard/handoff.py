@@ -15,7 +15,6 @@ from pydantic import ValidationError
 from common import InvalidInput, NotFound, ServiceUnavailable, Settings
 from runs import (
     FORMAT_KEY,
-    MODALITIES_KEY,
     UNCONFIRMED_POSITIVE,
     Interface,
     ServedRecord,
@@ -163,7 +162,7 @@ def interface(tracking_uri: str, model_uri: str, run_id: str | None) -> Interfac
         point = load_json_artifact(get_client(tracking_uri), run_id, contract.OPERATING_POINT_JSON)
     decision = point.get("positive_class") if isinstance(point, dict) else None
     return Interface.of(pp.get("class_names", []), pp.get("channels"), pp.get("image_size"),
-                        decision, meta.get(MODALITIES_KEY))  # fmt: skip
+                        decision)  # fmt: skip
 
 
 def predictor_ready(url: str, token: str | None, timeout: float = 2.0) -> requests.Response:

@@ -85,8 +85,7 @@ class Served:
         """What its clients depend on (``runs.Interface``)."""
         c, point = self.classifier, self.operating_point
         positive = point.positive_class if point is not None else None
-        modalities = getattr(c, "modalities", None)  # None in models logged before the record
-        return Interface.of(c.class_names, c.channels, c.image_size, positive, modalities)
+        return Interface.of(c.class_names, c.channels, c.image_size, positive)
 
 
 def _default_loader(tracking_uri: str, model_uri: str):

@@ -64,7 +64,6 @@ from runs.interface import changes as compare_interfaces
 from runs.models import MODEL_NAMES, Ensemble, ImageClassifier, build_model
 from runs.packaging import (
     FORMAT_KEY,
-    MODALITIES_KEY,
     load_classifier,
     log_classifier,
     model_info,
@@ -97,7 +96,6 @@ __all__ = [
     "FORMAT_KEY",
     "MAX_PIXELS",
     "MAX_UPSCALE",
-    "MODALITIES_KEY",
     "MODEL_ARTIFACT",
     "MODEL_NAMES",
     "PREDICTED_COLUMN",

@@ -20,28 +20,19 @@ later move of the alias back to the version (a rollback in MLflow's UI) is not c
 
 @dataclass(frozen=True)
 class Interface:
-    """Classes (in order), input channels, input size, the class a threshold decides
-    (``decision``; None: no threshold) and the DICOM modalities it takes (``modalities``;
-    None: any, as models that record none and those logged before the record)."""
+    """Classes (in order), input channels, input size and the class a threshold decides
+    (``decision``; None: no threshold)."""
 
     classes: tuple[str, ...]
     channels: int | None
     image_size: tuple[int, ...]
     decision: str | None
-    modalities: tuple[str, ...] | None = None
 
     @classmethod
-    def of(
-        cls,
-        classes: Sequence[str],
-        channels: int | None,
-        image_size: Sequence[int] | None,
-        decision: str | None,
-        modalities: Sequence[str] | None = None,
-    ) -> "Interface":
+    def of(cls, classes: Sequence[str], channels: int | None, image_size: Sequence[int] | None,
+           decision: str | None) -> "Interface":  # fmt: skip
         size = tuple(int(side) for side in image_size or (0, 0))
-        codes = tuple(sorted({str(m) for m in modalities})) if modalities else None
-        return cls(tuple(str(c) for c in classes), channels, size, decision, codes)
+        return cls(tuple(str(c) for c in classes), channels, size, decision)
 
 
 def _smallest(size: tuple[int, ...]) -> str:
@@ -77,12 +68,6 @@ def changes(before: Interface, after: Interface) -> list[str]:
         )
     if before.decision != after.decision:
         found.append(f"decision {_rule(before.decision)} → {_rule(after.decision)}")
-    if after.modalities and not set(before.modalities or ("any",)) <= set(after.modalities):
-        # fewer DICOM inputs are taken (more taken, or any: nothing served before is refused)
-        found.append(
-            f"DICOM modalities {', '.join(before.modalities or ('any',))} → "
-            f"{', '.join(after.modalities)}: DICOM files of another modality are refused"
-        )
     return found
 
 

@@ -1,7 +1,5 @@
 """What a client of a served model depends on, and when a change of it counts as confirmed."""
 
-import json
-
 from runs import (
     CONFIRMED_FROM_TAG,
     Interface,
@@ -58,28 +56,3 @@ def test_the_record_of_what_is_served_reads_back_per_alias():
 def test_a_record_edited_into_something_else_is_no_record():
     for value in ("not json", "[]", '{"version": "4"}', '{"version": "4", "interface": 1}'):
         assert read_served({served_tag("champion"): value}, "champion") is None
-
-
-def test_fewer_dicom_modalities_taken_is_a_change_more_or_any_is_not():
-    """A model recording US refuses the CT files a model of any modality took: its clients
-    must know before it is served; taking more, or any, refuses nothing served before."""
-    us = Interface.of(["a", "b"], 3, (32, 32), "a", ["US"])
-    assert compare_interfaces(TWO, us) == [
-        "DICOM modalities any → US: DICOM files of another modality are refused"
-    ]
-    assert compare_interfaces(Interface.of(["a", "b"], 3, (32, 32), "a", ["CT", "US"]), us) == [
-        "DICOM modalities CT, US → US: DICOM files of another modality are refused"
-    ]
-    assert compare_interfaces(us, TWO) == []
-    assert compare_interfaces(us, Interface.of(["a", "b"], 3, (32, 32), "a", ["US", "CT"])) == []
-
-
-def test_a_record_or_confirmation_written_before_modalities_reads_as_any():
-    """Records and confirmations of earlier versions hold no ``modalities``."""
-    old = {"classes": ["a", "b"], "channels": 3, "image_size": [32, 32], "decision": "a"}
-    assert confirmed_for({CONFIRMED_FROM_TAG: f"[{json.dumps(old)}]"}, TWO)
-    tags = {served_tag("champion"): json.dumps({"version": "4", "run_id": "r", "interface": old})}
-    assert read_served(tags, "champion") == ServedRecord("4", "r", TWO)
-    # and one written now reads back with them
-    us = Interface.of(["a", "b"], 3, (32, 32), "a", ["US"])
-    assert read_served({served_tag("c"): served_record("5", "r", us)}, "c").interface == us
