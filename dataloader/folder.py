@@ -38,8 +38,7 @@ def _index(
     root: Path, files: list[ScannedFile], cache: ArrayCache, key: str
 ) -> dict[str, list | str]:
     """Relative path → ``[height, width, is_colour, group, modality, frames]`` (``read_header``)
-    or why
-    the header is unreadable."""
+    or why the header is unreadable."""
     index = cache.load_json("index", key)
     if isinstance(index, dict) and all(f.rel in index for f in files):
         return index

@@ -114,7 +114,7 @@ def test_multi_frame_training_files_are_a_warning_as_the_served_model_refuses_th
     stats = {"modalities": {"counts": {"US": 4}, "no_modality": 0, "not_dicom": 0,
                             "multi_frame": 3}}  # fmt: skip
     warning = modality_warning(stats, "US")
-    assert warning.startswith("3 DICOM training file(s) hold several frames (a cine loop or a ")
+    assert warning.startswith("3 DICOM training or validation file(s) hold several frames (a ")
     assert "the served model refuses multi-frame files" in warning
     assert modality_warning({**stats, "modalities": {**stats["modalities"], "multi_frame": 0}},
                             "US") is None  # fmt: skip
