@@ -65,9 +65,20 @@ class PredictTrace:
         state = scope.setdefault("state", {})
         status: int | None = None  # None until the answer starts
         model = (scope["app"].state.settings.model_name, NO_MODEL)
+        logged = False
+
+        def log_line() -> None:
+            nonlocal logged
+            logged = True
+            ms = (time.perf_counter() - started) * 1000
+            log.info("%s /predict request_id=%s status=%s model=%s version=%s images=%s "
+                     "latency_ms=%.1f", scope["method"], rid, status or "-", *model,
+                     state.get("images", "-"), ms)  # fmt: skip
 
         async def traced(message: Message) -> None:
             nonlocal status, model
+            if message["type"] == "http.response.body" and not message.get("more_body"):
+                log_line()  # before the last bytes: the line exists once the client has them
             if message["type"] == "http.response.start":
                 status, model = message["status"], self._model(scope, state)
                 headers = MutableHeaders(scope=message)
@@ -89,10 +100,8 @@ class PredictTrace:
             answer = await handler(Request(scope), exc)
             await answer(scope, receive, traced)
         finally:
-            ms = (time.perf_counter() - started) * 1000
-            log.info("%s /predict request_id=%s status=%s model=%s version=%s images=%s "
-                     "latency_ms=%.1f", scope["method"], rid, status or "-", *model,
-                     state.get("images", "-"), ms)  # fmt: skip
+            if not logged:  # no answer sent (a crash mid-answer, a client gone)
+                log_line()
 
     @staticmethod
     def _model(scope: Scope, state: dict) -> tuple[str, str]:
