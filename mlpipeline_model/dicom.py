@@ -86,16 +86,31 @@ def _check_frames(ds) -> None:
         )
 
 
+PIXEL_TAGS = ("PixelData", "FloatPixelData", "DoubleFloatPixelData")
+
+
+def has_pixels(ds, with_pixels: bool = True) -> bool:
+    """Whether ``ds`` has an image's Rows and Columns and (``with_pixels``: read with its pixel
+    data) pixel data."""
+    return (
+        "Rows" in ds and "Columns" in ds and (not with_pixels or any(t in ds for t in PIXEL_TAGS))
+    )
+
+
+def sop_class(ds):
+    """The file's SOP Class UID (its meta header's when the dataset lacks one), or None."""
+    meta = getattr(ds, "file_meta", None)
+    return ds.get("SOPClassUID") or (meta.get("MediaStorageSOPClassUID") if meta else None)
+
+
 def check_image(ds, with_pixels: bool = True) -> None:
     """Raise ``ImageDecodeError`` for a DICOM file that holds no image (a DICOMDIR index, a
     structured report, an RT plan): no Rows/Columns, or (``with_pixels``: read with its pixel
     data) no pixel data; or one that declares more than ``MAX_FRAMES`` frames."""
-    pixels = ("PixelData", "FloatPixelData", "DoubleFloatPixelData")
-    if "Rows" in ds and "Columns" in ds and (not with_pixels or any(t in ds for t in pixels)):
+    if has_pixels(ds, with_pixels):
         _check_frames(ds)
         return
-    meta = getattr(ds, "file_meta", None)
-    kind = ds.get("SOPClassUID") or (meta.get("MediaStorageSOPClassUID") if meta else None)
+    kind = sop_class(ds)
     name = getattr(kind, "name", None) or str(kind or "no SOP class")
     raise ImageDecodeError(
         f"a DICOM file without an image ({name}, such as a DICOMDIR index or a report): not a "

@@ -10,7 +10,7 @@ model of breast ultrasound gave a CT slice class "1" at 0.95, an answer with no 
 
 from collections.abc import Sequence
 
-from mlpipeline_model.dicom import frame_count
+from mlpipeline_model.dicom import frame_count, has_pixels, sop_class
 from mlpipeline_model.pixels import ImageDecodeError
 
 # The defined terms of DICOM's Modality (PS3.3 C.7.3.1.1.1), retired ones included: what
@@ -57,29 +57,18 @@ def dicom_modality(ds) -> str:
     return str(ds.get("Modality", "") or "").strip().upper()
 
 
-def _sop_class(ds):
-    meta = getattr(ds, "file_meta", None)
-    return ds.get("SOPClassUID") or (meta.get("MediaStorageSOPClassUID") if meta else None)
-
-
-PIXEL_TAGS = ("PixelData", "FloatPixelData", "DoubleFloatPixelData")
-
-
 def not_an_image(ds, with_pixels: bool = True) -> str | None:
     """What the DICOM dataset ``ds`` is when it is not an image a classifier can read (an RT
     dose grid, a segmentation, a structured report, a file without pixel data); None for an
     image. A SOP class that pydicom knows is an image when its name says "Image Storage"; an
     unknown (private) one is judged by its pixel data alone (``with_pixels`` False: ``ds`` was
     read without it, so only by its Rows and Columns)."""
-    sop = _sop_class(ds)
+    sop = sop_class(ds)
     name = getattr(sop, "name", "") if sop is not None else ""
     known = sop is not None and name != str(sop)  # pydicom names a UID it knows
-    pixels = (
-        (not with_pixels or any(t in ds for t in PIXEL_TAGS)) and "Rows" in ds and ("Columns" in ds)
-    )
     if known and "Image Storage" not in name:
         return name
-    if not pixels:
+    if not has_pixels(ds, with_pixels):
         return f"{name or 'no SOP class'}, without pixel data"
     return None
 
