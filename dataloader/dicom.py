@@ -27,7 +27,7 @@ def dicom_header(source: Path | IO[bytes]) -> tuple[int, int, bool, str | None, 
             or of a SOP class that is not an image (an RT dose grid, a segmentation).
     """
     ds = open_dicom(source, stop_before_pixels=True)  # broken files raise, and are reported
-    check_image(ds, with_pixels=False)
+    check_image(ds, with_pixels=False)  # no Rows/Columns: refused here, with its own words
     if what := not_an_image(ds, with_pixels=False):  # an RT dose grid, a segmentation...
         raise ImageDecodeError(
             f"a DICOM object that is not an image ({what}): the served model refuses such files, "

@@ -302,9 +302,8 @@ def _frames_line(found: dict[str, Any]) -> str | None:
         return None
     return (
         f"{several} DICOM training or validation file(s) hold several frames (a cine loop or "
-        "a volume), of "
-        "which the model learns the first, while the served model refuses multi-frame files: "
-        "its clients must send each frame to classify as a single-frame file"
+        "a volume), of which the model learns the first, while the served model refuses "
+        "multi-frame files: its clients must send each frame to classify as a single-frame file"
     )
 
 
