@@ -34,6 +34,7 @@ from common import (
     metric_keys,
 )
 from dashboard.handoff import (
+    CLIENTS_BREAK,
     aliased_version,
     evaluation_caveats,
     interface_change,
@@ -44,7 +45,6 @@ from dashboard.leakage import run_leakage
 from dashboard.versions import one_choice_at_a_time, register, retag
 from jobs import STORE_ERRORS, SelectionStore, get_database
 from runs import (
-    CONFIRMED_FROM_TAG,
     CONFIRMED_TAG,
     MODEL_ARTIFACT,
     find_logged_model,
@@ -210,8 +210,7 @@ def choose_run(
     change = found_change.text
     if change and not allow_interface_change:
         raise InvalidInput(
-            f"{change}. Clients that read the class names or `decision` break unless they are "
-            "changed first; confirm that they are (--yes-interface-change)."
+            f"{change}. {CLIENTS_BREAK}; confirm that they are (--yes-interface-change)."
         )
     leakage = run_leakage(client, run)
     if leakage and not allow_leakage:
@@ -240,7 +239,7 @@ def choose_run(
         # interface only with it (it may see a change that this process cannot: no predictor),
         # and only from an interface served when it was confirmed
         tags[CONFIRMED_TAG] = (change or "confirmed without a change seen by the chooser")[:5000]
-        tags[CONFIRMED_FROM_TAG] = found_change.confirmation
+        tags.update(found_change.confirmation)
     for metric in SUMMARY_METRICS:
         key = metric_keys.eval_key(metric)
         for tag in (key, *(metric_keys.bound_key(key, b) for b in metric_keys.BOUNDS)):
@@ -348,7 +347,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "--yes-interface-change",
         action="store_true",
-        help="choose a run whose classes, channels or decision rule differ from the served one",
+        help="choose a run whose classes, channels, input size, decision rule or DICOM "
+        "modalities differ from the served one's",
     )
     parser.add_argument(
         "--yes-leakage",

@@ -1,5 +1,6 @@
 """What a choice hands over, read before the alias moves: where the evaluation figures come from
-and whether clients of the alias would receive other classes, channels or decisions."""
+and whether clients of the alias would receive other classes, channels or decisions, or
+refusals of images that were served (input size, DICOM modalities)."""
 
 import functools
 import logging
@@ -161,8 +162,9 @@ def interface(tracking_uri: str, model_uri: str, run_id: str | None) -> Interfac
     if "operating_point" not in meta and run_id:
         point = load_json_artifact(get_client(tracking_uri), run_id, contract.OPERATING_POINT_JSON)
     decision = point.get("positive_class") if isinstance(point, dict) else None
+    takes = pp.get("modalities") or ()  # none recorded, or logged before they were: every one
     return Interface.of(pp.get("class_names", []), pp.get("channels"), pp.get("image_size"),
-                        decision)  # fmt: skip
+                        decision, takes)  # fmt: skip
 
 
 def predictor_ready(url: str, token: str | None, timeout: float = 2.0) -> requests.Response:
@@ -229,6 +231,13 @@ def serving(
     return found
 
 
+CLIENTS_BREAK = (
+    "Clients that read the class names or `decision`, or send images it refuses, break unless "
+    "they are changed first"
+)
+"""What an interface change means for clients, after ``Change.text`` (choice and form)."""
+
+
 @dataclass(frozen=True)
 class Change:
     """What choosing a run changes for clients of what is served now."""
@@ -241,8 +250,8 @@ class Change:
     """A served version could not be read: what changes is unknown."""
 
     @property
-    def confirmation(self) -> str:
-        """The ``runs.CONFIRMED_FROM_TAG`` value for confirming it."""
+    def confirmation(self) -> dict[str, str]:
+        """The tags of the version that confirm it (``runs.confirmation``)."""
         return confirmation(None if self.unknown else self.served)
 
 

@@ -85,7 +85,9 @@ class Served:
         """What its clients depend on (``runs.Interface``)."""
         c, point = self.classifier, self.operating_point
         positive = point.positive_class if point is not None else None
-        return Interface.of(c.class_names, c.channels, c.image_size, positive)
+        # a model logged before modalities were recorded takes every modality
+        takes = getattr(c, "modalities", None) or ()
+        return Interface.of(c.class_names, c.channels, c.image_size, positive, takes)
 
 
 def _default_loader(tracking_uri: str, model_uri: str):

@@ -1,10 +1,9 @@
 """What a client of a served model depends on, and how another model would change it: one
 comparison for the dashboard's choice (``dashboard.handoff``) and the predictor's switch."""
 
-import dataclasses
 import json
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import NamedTuple
 
 from mlpipeline_model import MAX_DISTORTION, MAX_UPSCALE, distortion
@@ -16,23 +15,45 @@ CONFIRMED_FROM_TAG = "interface_confirmed_from"
 """The interfaces served when that was confirmed (JSON list of ``Interface`` fields), or
 ``"any"`` when the chooser could see none: a predictor switches from one of them only, so a
 later move of the alias back to the version (a rollback in MLflow's UI) is not confirmed."""
+CONFIRMED_MODALITIES_TAG = "interface_confirmed_modalities"
+"""The DICOM modalities each of those interfaces took (a JSON list in the same order: a list of
+codes, ``[]`` for every modality, null when not known). Kept beside ``CONFIRMED_FROM_TAG``, not
+in it, so that a predictor of an earlier version still reads that tag; without it, a
+confirmation holds whatever the modalities were."""
+
+Codes = tuple[str, ...] | None
+"""DICOM Modality codes a model takes (``()``: every modality; None: not known)."""
 
 
 @dataclass(frozen=True)
 class Interface:
-    """Classes (in order), input channels, input size and the class a threshold decides
-    (``decision``; None: no threshold)."""
+    """Classes (in order), input channels, input size, the class a threshold decides
+    (``decision``; None: no threshold) and the DICOM modalities the model takes
+    (``modalities``: its Modality codes, sorted; ``()``: every modality, as a model that records
+    none; None: not known, as in a record written before modalities were).
+
+    Equality leaves ``modalities`` out: it is what the records of an earlier version hold
+    (``served_record``, ``confirmation``), which hold the modalities beside the interface."""
 
     classes: tuple[str, ...]
     channels: int | None
     image_size: tuple[int, ...]
     decision: str | None
+    modalities: Codes = field(default=None, compare=False)
 
     @classmethod
     def of(cls, classes: Sequence[str], channels: int | None, image_size: Sequence[int] | None,
-           decision: str | None) -> "Interface":  # fmt: skip
+           decision: str | None, modalities: Sequence[str] | None = None,
+           ) -> "Interface":  # fmt: skip
+        """``modalities``: a model's codes (empty: every modality), None when not known."""
         size = tuple(int(side) for side in image_size or (0, 0))
-        return cls(tuple(str(c) for c in classes), channels, size, decision)
+        codes = None if modalities is None else tuple(sorted({str(m) for m in modalities}))
+        return cls(tuple(str(c) for c in classes), channels, size, decision, codes)
+
+    def core(self) -> dict:
+        """The fields as an earlier version wrote them (without ``modalities``)."""
+        return {"classes": list(self.classes), "channels": self.channels,
+                "image_size": list(self.image_size), "decision": self.decision}  # fmt: skip
 
 
 def _smallest(size: tuple[int, ...]) -> str:
@@ -68,26 +89,64 @@ def changes(before: Interface, after: Interface) -> list[str]:
         )
     if before.decision != after.decision:
         found.append(f"decision {_rule(before.decision)} → {_rule(after.decision)}")
+    if refused := _refused_modalities(before.modalities, after.modalities):
+        found.append(refused)
     return found
 
 
-def confirmation(served: Sequence[Interface] | None) -> str:
-    """The ``CONFIRMED_FROM_TAG`` value for a change confirmed while ``served`` were served
-    (None or empty: unknown, so ``"any"``)."""
+def _refused_modalities(before: Codes, after: Codes) -> str | None:
+    """The DICOM files ``after`` refuses that ``before`` classified (None: none, or not known).
+    A model that takes more modalities changes nothing a client of the served ones sees."""
+    if before is None or after is None or not after:
+        return None
+    if not before:
+        return (f"DICOM modalities any → {', '.join(after)}: files of other modalities are "
+                "refused")  # fmt: skip
+    if lost := [m for m in before if m not in after]:
+        return (f"DICOM modalities {', '.join(before)} → {', '.join(after)}: "
+                f"{', '.join(lost)} files are refused")  # fmt: skip
+    return None
+
+
+def confirmation(served: Sequence[Interface] | None) -> dict[str, str]:
+    """The tags of a change confirmed while ``served`` were served (None or empty: unknown,
+    so from ``"any"``): ``CONFIRMED_FROM_TAG`` and ``CONFIRMED_MODALITIES_TAG``."""
     if not served:
-        return "any"
-    return json.dumps([dataclasses.asdict(i) for i in dict.fromkeys(served)])
+        return {CONFIRMED_FROM_TAG: "any"}
+    unique = list(dict.fromkeys((i, i.modalities) for i in served))
+    return {
+        CONFIRMED_FROM_TAG: json.dumps([i.core() for i, _ in unique]),
+        CONFIRMED_MODALITIES_TAG: json.dumps([None if m is None else list(m) for _, m in unique]),
+    }
 
 
 def confirmed_for(tags: Mapping[str, str], served: Interface) -> bool:
-    """Whether a version with ``tags`` was chosen as a change from ``served``."""
+    """Whether a version with ``tags`` was chosen as a change from ``served`` (its modalities
+    too, where both the confirmation and ``served`` know them)."""
     value = tags.get(CONFIRMED_FROM_TAG)
     if value == "any":
         return True
     try:
-        return served in [Interface.of(**fields) for fields in json.loads(value or "[]")]
+        confirmed = [Interface.of(**fields) for fields in json.loads(value or "[]")]
     except (TypeError, ValueError):  # edited by hand: not a confirmation
         return False
+    takes = _modalities(tags.get(CONFIRMED_MODALITIES_TAG), len(confirmed))
+    return any(
+        one == served and (m is None or served.modalities is None or m == served.modalities)
+        for one, m in zip(confirmed, takes, strict=True)
+    )
+
+
+def _modalities(value: str | None, n: int) -> list[Codes]:
+    """``CONFIRMED_MODALITIES_TAG``'s ``n`` entries (each None where not known: no tag, or
+    one edited into something else)."""
+    try:
+        found = json.loads(value) if value else None
+        if isinstance(found, list) and len(found) == n:
+            return [None if m is None else tuple(sorted(map(str, m))) for m in found]
+    except (TypeError, ValueError):
+        pass
+    return [None] * n
 
 
 class ServedRecord(NamedTuple):
@@ -107,9 +166,11 @@ def served_tag(alias: str) -> str:
 
 
 def served_record(version: str, run_id: str | None, served: Interface) -> str:
-    """The ``served_tag`` value for ``version`` (of ``run_id``) of interface ``served``."""
-    fields = dataclasses.asdict(served)
-    return json.dumps({"version": str(version), "run_id": run_id, "interface": fields})
+    """The ``served_tag`` value for ``version`` (of ``run_id``) of interface ``served`` (its
+    modalities beside the interface, which a predictor of an earlier version reads as before)."""
+    takes = None if served.modalities is None else list(served.modalities)
+    return json.dumps({"version": str(version), "run_id": run_id, "interface": served.core(),
+                       "modalities": takes})  # fmt: skip
 
 
 def read_served(tags: Mapping[str, str], alias: str) -> ServedRecord | None:
@@ -118,7 +179,8 @@ def read_served(tags: Mapping[str, str], alias: str) -> ServedRecord | None:
     try:
         record = json.loads(tags[served_tag(alias)])
         run_id = record.get("run_id")
-        interface = Interface.of(**record["interface"])
+        takes = record.get("modalities")  # absent: recorded before modalities were
+        interface = Interface.of(**record["interface"], modalities=takes)
         return ServedRecord(str(record["version"]), None if run_id is None else str(run_id),
                             interface)  # fmt: skip
     except (AttributeError, KeyError, TypeError, ValueError):

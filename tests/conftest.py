@@ -311,11 +311,13 @@ def trained_run(mlflow_server, demo_data, tmp_path_factory) -> TrainedRun:
 
 
 def log_untrained_run(uri: str, data_dir: Path, seed: int, point: dict | None = None,
-                      decoding_version: int | None = None) -> str:  # fmt: skip
+                      decoding_version: int | None = None,
+                      modalities: list[str] | None = None) -> str:  # fmt: skip
     """A run with a pipeline model (untrained weights: serving does not care) of ``data_dir``'s
     classes at 32 px, fast to make; ``point``: the operating point the model carries;
     ``decoding_version``: the image decoding its training had (the current one: None), as a run
-    trained by an older copy of mlpipeline_model records it."""
+    trained by an older copy of mlpipeline_model records it; ``modalities``: the DICOM
+    modalities it takes (None: every one)."""
     import mlflow
     import torch
 
@@ -327,7 +329,7 @@ def log_untrained_run(uri: str, data_dir: Path, seed: int, point: dict | None = 
     ds = load_dataset(data_dir, image_size=32, channels=3, splits=("train",), val_fraction=0)
     pp = Preprocessing(image_size=(32, 32), channels=3, class_names=ds.class_names,
                        mean=ds.stats["mean"], std=ds.stats["std"],
-                       decoding_version=version)  # fmt: skip
+                       decoding_version=version, modalities=modalities)  # fmt: skip
     torch.manual_seed(seed)
     model = build_model("smallcnn", 3, len(ds.class_names), pp.mean, pp.std).eval()
     mlflow.set_tracking_uri(uri)

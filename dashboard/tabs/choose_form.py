@@ -120,10 +120,7 @@ def _shown_warnings(ctx: Context, found: choose.Assessment, change: str | None) 
     for warning in dataset_warnings(reports.dataset_stats(ctx.uri, ctx.run)):
         st.warning(f"About its data: {warning}")  # as the Metrics and Evaluation tabs word it
     if change:
-        st.warning(
-            f"{change}. Clients that read the class names or `decision` break unless they are "
-            "changed first."
-        )
+        st.warning(f"{change}. {handoff.CLIENTS_BREAK}.")
 
 
 def render_choose(

@@ -29,6 +29,15 @@ def served_runs(mlflow_server, demo_data) -> list[str]:
     return [log_untrained_run(mlflow_server, demo_data, seed) for seed in (1, 2)]
 
 
+@pytest.fixture(scope="session")
+def modality_runs(mlflow_server, demo_data) -> dict[str, str]:
+    """Servable runs of the demo data's classes by the DICOM modalities they take: "DMS",
+    "XC" and "DMS+XC"."""
+    takes = {"DMS": 11, "XC": 12, "DMS+XC": 13}
+    return {m: log_untrained_run(mlflow_server, demo_data, seed, modalities=m.split("+"))
+            for m, seed in takes.items()}  # fmt: skip
+
+
 @pytest.fixture
 def settings(mlflow_server, tmp_path) -> Settings:
     """A registered model name of its own, a short poll interval, the token on."""

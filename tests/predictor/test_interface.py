@@ -1,4 +1,5 @@
-"""Clients of the predictor do not receive other classes, channels or decisions unasked: a
+"""Clients of the predictor do not receive other classes, channels or decisions, nor refusals
+of DICOM modalities that were served, unasked: a
 version of another interface is served once its chooser confirmed it
 (``dashboard.choose --yes-interface-change``), and the choice compares with what the predictor
 serves, not only with what the alias names."""
@@ -97,3 +98,37 @@ def test_a_foreign_model_under_the_alias_is_unknown_not_a_list_of_changes(
     alias_a_foreign_model(settings)
     with pytest.raises(InvalidInput, match=r"cannot be read .*is not a model of this pipeline"):
         choose_run(served_runs[0], "ours", settings, allow_unevaluated=True)
+
+
+def test_a_version_refusing_a_served_dicom_modality_is_not_served_until_chosen_as_such(
+    predictor, settings, modality_runs
+):
+    choose_run(modality_runs["DMS"], "dermoscopy", settings, allow_unevaluated=True)
+    wait_ready(predictor, "1")
+    moved = move_alias_by_hand(settings, modality_runs["XC"])
+    ready = wait_for(predictor, stale=True)
+    assert ready["version"] == "1"  # clients sending dermoscopy files keep their answers
+    assert "(DICOM modalities DMS → XC: DMS files are refused)" in ready["problem"]
+    choose_run(modality_runs["XC"], "photographs now", settings, allow_unevaluated=True,
+               allow_interface_change=True)  # fmt: skip
+    ready = wait_ready(predictor, moved)
+    assert (ready["stale"], ready["problem"]) == (False, None)
+
+
+def test_a_version_taking_more_dicom_modalities_is_served_without_a_confirmation(
+    predictor, settings, modality_runs
+):
+    choose_run(modality_runs["DMS"], "dermoscopy", settings, allow_unevaluated=True)
+    wait_ready(predictor, "1")
+    moved = move_alias_by_hand(settings, modality_runs["DMS+XC"])
+    ready = wait_ready(predictor, moved)
+    assert (ready["stale"], ready["problem"]) == (False, None)
+
+
+def test_choosing_a_version_refusing_a_served_dicom_modality_needs_the_confirmation(
+    settings, modality_runs
+):
+    choose_run(modality_runs["DMS+XC"], "both", settings, allow_unevaluated=True)
+    with pytest.raises(InvalidInput, match=r"DICOM modalities DMS, XC → DMS: XC files are "
+                       r"refused\. Clients .* send images it refuses"):  # fmt: skip
+        choose_run(modality_runs["DMS"], "dermoscopy only", settings, allow_unevaluated=True)

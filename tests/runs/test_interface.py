@@ -1,5 +1,7 @@
 """What a client of a served model depends on, and when a change of it counts as confirmed."""
 
+import json
+
 from runs import (
     CONFIRMED_FROM_TAG,
     Interface,
@@ -32,13 +34,14 @@ def test_another_input_shape_is_a_change_a_smaller_one_of_the_same_shape_is_not(
 
 
 def test_a_change_confirmed_from_one_interface_is_not_confirmed_from_another():
-    tags = {CONFIRMED_FROM_TAG: confirmation([THREE])}
+    tags = confirmation([THREE])
     assert confirmed_for(tags, THREE)
     assert not confirmed_for(tags, TWO)  # a later move of the alias back to it: not confirmed
 
 
 def test_a_change_confirmed_while_nothing_could_be_seen_counts_from_any():
-    assert confirmation([]) == "any" and confirmed_for({CONFIRMED_FROM_TAG: "any"}, TWO)
+    assert confirmation([]) == {CONFIRMED_FROM_TAG: "any"}
+    assert confirmed_for({CONFIRMED_FROM_TAG: "any"}, TWO)
 
 
 def test_a_version_without_the_tag_or_with_a_damaged_one_is_not_confirmed():
@@ -56,3 +59,56 @@ def test_the_record_of_what_is_served_reads_back_per_alias():
 def test_a_record_edited_into_something_else_is_no_record():
     for value in ("not json", "[]", '{"version": "4"}', '{"version": "4", "interface": 1}'):
         assert read_served({served_tag("champion"): value}, "champion") is None
+
+
+def us(*codes: str) -> Interface:
+    """TWO, taking DICOM files of ``codes`` (none: every modality)."""
+    return Interface.of(["a", "b"], 3, (32, 32), "a", codes)
+
+
+def test_a_model_taking_fewer_dicom_modalities_is_a_change():
+    assert compare_interfaces(us("CT", "MR"), us("CT")) == [
+        "DICOM modalities CT, MR → CT: MR files are refused"
+    ]
+    assert compare_interfaces(us(), us("US")) == [
+        "DICOM modalities any → US: files of other modalities are refused"
+    ]
+
+
+def test_a_model_taking_more_dicom_modalities_or_unknown_ones_is_no_change():
+    assert compare_interfaces(us("CT"), us("CT", "MR")) == []
+    assert compare_interfaces(us("CT"), us()) == []  # every modality
+    unknown = Interface.of(["a", "b"], 3, (32, 32), "a")  # a record of an earlier version
+    assert compare_interfaces(unknown, us("CT")) == []
+
+
+def test_a_change_confirmed_from_some_modalities_is_not_confirmed_from_others():
+    tags = confirmation([us("CT")])
+    assert confirmed_for(tags, us("CT"))
+    assert not confirmed_for(tags, us("MR"))
+    assert confirmed_for(tags, TWO)  # modalities not known: the interface decides
+
+
+def test_a_confirmation_of_an_earlier_version_holds_whatever_the_modalities():
+    earlier = {CONFIRMED_FROM_TAG: confirmation([us("CT")])[CONFIRMED_FROM_TAG]}
+    assert confirmed_for(earlier, us("MR"))
+    assert not confirmed_for(earlier, THREE)
+
+
+def test_the_records_keep_the_fields_an_earlier_version_reads():
+    """A predictor of the previous version builds ``Interface(**fields)`` of each entry: a
+    ``modalities`` key inside would make it read no record and no confirmation."""
+    fields = {"classes", "channels", "image_size", "decision"}
+    record = json.loads(served_record("4", "run-a", us("CT")))
+    assert set(record["interface"]) == fields and record["modalities"] == ["CT"]
+    [entry] = json.loads(confirmation([us("CT")])[CONFIRMED_FROM_TAG])
+    assert set(entry) == fields
+
+
+def test_the_record_of_what_is_served_keeps_its_modalities():
+    tags = {served_tag("champion"): served_record("4", "run-a", us("CT", "MR"))}
+    assert read_served(tags, "champion").interface.modalities == ("CT", "MR")
+    earlier = json.loads(tags[served_tag("champion")])
+    del earlier["modalities"]  # written before modalities were
+    tags = {served_tag("champion"): json.dumps(earlier)}
+    assert read_served(tags, "champion").interface.modalities is None
