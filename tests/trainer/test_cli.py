@@ -47,3 +47,46 @@ def test_help_shows_defaults_only_where_they_say_something():
     assert "no progress bars (default: True)" not in text  # read as the switch's own effect
     assert "(default: None)" not in text
     assert "--momentum MOMENTUM SGD only (default: 0.9)" in text
+
+
+# A new option is written in several places (architecture.md, "where a change goes"); these two
+# tests name the places a forgotten one breaks silently.
+# Options that are no training param of their own: the data's (trainer/mlflow_run.py logs what
+# they made: class names, image size, groups per split, the operating point) and where the run
+# goes.
+NOT_PARAMS = {"data_dir", "class_names", "image_size", "groups_file", "positive_class",
+              "experiment", "run_name", "tracking_uri", "checkpoint_dir"}  # fmt: skip
+# The options of the first checkpoints: a resume of one finds all of these in it.
+FIRST_CHECKPOINTED = {
+    "model", "epochs", "batch_size", "optimizer", "lr", "lr_schedule", "lr_warmup_epochs",
+    "lr_warmup_decay", "lr_step_size", "lr_gamma", "weight_decay", "momentum", "augmentation",
+    "cutmix_alpha", "cutmix_prob", "mixup_alpha", "per_sample_mix", "flip", "dropout",
+    "label_smoothing", "val_fraction", "patience", "seed", "data_dir", "image_size",
+    "experiment", "run_name", "tracking_uri", "checkpoint_dir",
+}  # fmt: skip
+
+
+def _options() -> set[str]:
+    return {a.dest for a in get_args_parser()._actions if a.dest != "help"}
+
+
+def test_every_training_option_is_logged_as_a_param_or_named_as_none():
+    from runs import contract
+    from trainer.train import RUNTIME_ARGS
+
+    unlogged = _options() - set(contract.TRAINING_PARAMS) - set(RUNTIME_ARGS) - NOT_PARAMS
+    assert not unlogged, (
+        f"{sorted(unlogged)}: add to runs.contract.TRAINING_PARAMS (a run's param, shown on "
+        "the model card), or to NOT_PARAMS here when the data's params say what it made"
+    )
+
+
+def test_every_option_added_since_the_first_checkpoints_has_their_value():
+    from trainer.train import NEW_ARG_DEFAULTS, RUNTIME_ARGS
+
+    new = _options() - set(RUNTIME_ARGS) - FIRST_CHECKPOINTED
+    missing = new - set(NEW_ARG_DEFAULTS)
+    assert not missing, (
+        f"{sorted(missing)}: a resumed older checkpoint has no value for it; add the value that "
+        "reproduces how such runs trained to NEW_ARG_DEFAULTS in trainer/train.py"
+    )
