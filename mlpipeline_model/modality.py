@@ -4,7 +4,8 @@ A model records the DICOM ``Modality`` codes of the images it was trained on (``
 ``XC`` for photographs...), from its DICOM training files or the trainer's ``--modality``.
 ``check_dicom_input`` refuses, before the pixels are decoded, a file that is no image (an RT
 dose grid, a segmentation, a report), a multi-frame file (a cine loop or a volume: the model
-classifies one image) and, when the model knows its modalities, an image of another modality: a
+classifies one image; a model trained on the first frames of such files takes their first frame,
+as its training did) and, when the model knows its modalities, an image of another modality: a
 model of breast ultrasound gave a CT slice class "1" at 0.95, an answer with no meaning.
 """
 
@@ -73,10 +74,11 @@ def not_an_image(ds, with_pixels: bool = True) -> str | None:
     return None
 
 
-def check_dicom_input(ds, modalities: Sequence[str] | None) -> None:
-    """Refuse a DICOM input that the model, trained on single images of ``modalities`` (None:
-    not recorded, none refused), cannot read: not an image, more than one frame, or (with
-    ``modalities``) another modality or none.
+def check_dicom_input(ds, modalities: Sequence[str] | None, multi_frame: bool = False) -> None:
+    """Refuse a DICOM input that the model, trained on images of ``modalities`` (None: not
+    recorded, none refused), cannot read: not an image, more than one frame (unless
+    ``multi_frame``: the model was trained on the first frames of such files, and is given the
+    first frame as its training was), or (with ``modalities``) another modality or none.
 
     Raises:
         ImageDecodeError: One line naming what the file is and what the model takes.
@@ -87,7 +89,7 @@ def check_dicom_input(ds, modalities: Sequence[str] | None) -> None:
             f"the DICOM file ({what}, Modality {modality or 'not given'}) is not an image this "
             "model can read; send the image itself"
         )
-    if (frames := frame_count(ds)) > 1:
+    if (frames := frame_count(ds)) > 1 and not multi_frame:
         raise ImageDecodeError(
             f"the DICOM file holds {frames:,} frames (a cine loop, a series or a volume); this "
             "model classifies single images: send the frame to classify as its own "

@@ -63,6 +63,8 @@ class ImageClassifierModel(PythonModel):
             input of another modality is refused (``modality.check_dicom_input``), as are a
             non-image DICOM file and a multi-frame one. A model pickled before this attribute
             existed has none and refuses none of these, as then.
+        multi_frame: Its training read the first frame of multi-frame DICOM files (a cine
+            loop): it takes such inputs the same way, where other models refuse them.
         model: The PyTorch module (float32 ``N×C×H×W`` in ``[0, 1]`` → logits), set on load.
     """
 
@@ -79,6 +81,7 @@ class ImageClassifierModel(PythonModel):
         operating_point: dict | None = None,
         decoding_version: int | None = None,
         modalities: Sequence[str] | None = None,
+        multi_frame: bool = False,
     ) -> None:
         self.image_size = (int(image_size[0]), int(image_size[1]))
         self.channels = int(channels)
@@ -88,6 +91,7 @@ class ImageClassifierModel(PythonModel):
         self.decoding_version = DECODING_VERSION if decoding_version is None else decoding_version
         codes = sorted({str(m).strip().upper() for m in modalities or ()} - {""})
         self.modalities = codes or None
+        self.multi_frame = bool(multi_frame)
         self.model = None
 
     @property
@@ -148,9 +152,9 @@ class ImageClassifierModel(PythonModel):
         return conform(pixels, self.image_size, self.channels)
 
     def _check_dicom(self, ds) -> None:
-        """Refuse a DICOM input that is no image, holds several frames or is of another
-        modality than the model's (``modality.check_dicom_input``)."""
-        check_dicom_input(ds, self.modalities)
+        """Refuse a DICOM input that is no image, holds several frames (unless its training
+        did) or is of another modality than the model's (``modality.check_dicom_input``)."""
+        check_dicom_input(ds, self.modalities, self.__dict__.get("multi_frame", False))
 
     def _check_size(self, size: tuple[int, ...], index: int | None = None) -> None:
         """Refuse an image the model would have to stretch more than ``MAX_UPSCALE``× a side,

@@ -126,6 +126,7 @@ def log_classifier(
         operating_point=operating_point,
         decoding_version=preprocessing.decoding_version,  # the training's (None: this code's)
         modalities=preprocessing.modalities,  # None: not known, no modality refused
+        multi_frame=preprocessing.multi_frame,  # takes cine loops' first frames as trained
     )
     with tempfile.TemporaryDirectory() as tmp:
         weights = Path(tmp) / f"{TORCH_ARTIFACT}.pt"

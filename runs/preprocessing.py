@@ -31,6 +31,11 @@ class Preprocessing(BaseModel):
         "trainer's --modality): the logged model refuses DICOM inputs of any other; null: not "
         "known (images that are not DICOM, none declared) or trained before it was recorded",
     )
+    multi_frame: bool = Field(
+        False,
+        description="the training read the first frame of multi-frame DICOM files (cine loops): "
+        "the logged model takes such inputs by their first frame too; false: it refuses them",
+    )
     input: str = (
         "PyTorch module: float32 N×C×H×W scaled to [0, 1] (uint8 / 255); the logged pyfunc "
         "model: uint8 0–255 N×H×W×C arrays or PNG/JPEG/DICOM files"

@@ -288,8 +288,9 @@ def model_modalities(stats: dict[str, Any], declared: str | None) -> list[str] |
 
 
 def modality_warning(stats: dict[str, Any], declared: str | None) -> str | None:
-    """One line when the served model will refuse inputs like training files (multi-frame ones,
-    or DICOM files without a Modality), classify DICOM images of other modalities than its own
+    """One line when the served model will classify multi-frame inputs by their first frame (as
+    it learnt training files), refuse inputs like training files (DICOM files without a
+    Modality), classify DICOM images of other modalities than its own
     (it records none), or refuse some modality its PNG/JPEG training images may be (it records
     only its DICOM files'); None when none of these holds."""
     found = stats.get("modalities") or {}
@@ -302,8 +303,9 @@ def _frames_line(found: dict[str, Any]) -> str | None:
         return None
     return (
         f"{several} DICOM training or validation file(s) hold several frames (a cine loop or "
-        "a volume), of which the model learns the first, while the served model refuses "
-        "multi-frame files: its clients must send each frame to classify as a single-frame file"
+        "a volume), of which the model learns the first frame only, and so it classifies the "
+        "first frame of the multi-frame files it is sent: export the frames to classify as "
+        "single-frame files if the first frame is not the image to judge"
     )
 
 
@@ -388,6 +390,7 @@ def training_set(dataset, modality: str | None = None) -> tuple[Batches, Batches
         std=std,
         decoding_version=DECODING_VERSION,
         modalities=modalities,
+        multi_frame=bool((stats.get("modalities") or {}).get("multi_frame")),
     )
     train = Batches(dataset.train.images, dataset.train.labels, preprocessing.to_tensor)
     val = Batches(dataset.val.images, dataset.val.labels, preprocessing.to_tensor)

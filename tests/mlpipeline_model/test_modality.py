@@ -13,7 +13,7 @@ from mlflow.exceptions import MlflowException
 from PIL import Image
 from pydicom.data import get_testdata_file
 
-from mlpipeline_model import ImageClassifierModel, build_model, parse_modalities
+from mlpipeline_model import ImageClassifierModel, build_model, conform, parse_modalities
 
 
 def _model(modalities: list[str] | None, channels: int = 1) -> ImageClassifierModel:
@@ -101,6 +101,16 @@ def test_a_multi_frame_ultrasound_loop_is_refused_saying_to_send_one_frame():
         "the DICOM file holds 30 frames (a cine loop, a series or a volume); this model "
         "classifies single images: send the frame to classify as its own single-frame file"
     )
+
+
+def test_a_model_trained_on_cine_loops_classifies_a_loop_by_its_first_frame():
+    wrapper = ImageClassifierModel((32, 32), 3, ["benign", "malignant"], modalities=["US"],
+                                   multi_frame=True)  # fmt: skip
+    wrapper = pickle.loads(pickle.dumps(wrapper))  # as loaded from the logged model
+    ds = pydicom.dcmread(get_testdata_file("examples_ybr_color.dcm"))
+    first = ds.pixel_array[0]  # pydicom gives RGB
+    assert np.array_equal(wrapper.decode(_file("examples_ybr_color.dcm")),
+                          conform(first, (32, 32), 3))  # fmt: skip
 
 
 def test_a_dicom_without_modality_is_refused_by_a_model_that_knows_its_modality():

@@ -110,11 +110,19 @@ def test_dicom_training_files_without_a_modality_that_the_model_will_refuse_are_
         assert "recording US, refuses DICOM files without one" in warning
 
 
-def test_multi_frame_training_files_are_a_warning_as_the_served_model_refuses_them():
+def test_multi_frame_training_files_are_a_warning_that_the_first_frame_is_classified():
     stats = {"modalities": {"counts": {"US": 4}, "no_modality": 0, "not_dicom": 0,
                             "multi_frame": 3}}  # fmt: skip
     warning = modality_warning(stats, "US")
     assert warning.startswith("3 DICOM training or validation file(s) hold several frames (a ")
-    assert "the served model refuses multi-frame files" in warning
+    assert "it classifies the first frame of the multi-frame files it is sent" in warning
     assert modality_warning({**stats, "modalities": {**stats["modalities"], "multi_frame": 0}},
                             "US") is None  # fmt: skip
+
+
+def test_a_model_trained_on_cine_loops_records_that_it_takes_them(dicom_data):
+    assert training_set(_dicom_set(dicom_data))[2].multi_frame is False
+    for split in ("train", "val"):  # a 30-frame ultrasound loop in each
+        write_dicom(dicom_data / split / "mr" / "loop.dcm", "examples_ybr_color.dcm",
+                    patient=f"{split}-loop")  # fmt: skip
+    assert training_set(_dicom_set(dicom_data))[2].multi_frame is True
