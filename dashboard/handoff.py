@@ -162,9 +162,10 @@ def interface(tracking_uri: str, model_uri: str, run_id: str | None) -> Interfac
     if "operating_point" not in meta and run_id:
         point = load_json_artifact(get_client(tracking_uri), run_id, contract.OPERATING_POINT_JSON)
     decision = point.get("positive_class") if isinstance(point, dict) else None
-    takes = pp.get("modalities") or ()  # none recorded, or logged before they were: every one
+    # logged before its DICOM inputs were checked (no "modalities"): every modality and frames
+    takes, frames = pp.get("modalities") or (), pp.get("multi_frame", "modalities" not in pp)
     return Interface.of(pp.get("class_names", []), pp.get("channels"), pp.get("image_size"),
-                        decision, takes)  # fmt: skip
+                        decision, takes, frames)  # fmt: skip
 
 
 def predictor_ready(url: str, token: str | None, timeout: float = 2.0) -> requests.Response:

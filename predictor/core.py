@@ -85,9 +85,10 @@ class Served:
         """What its clients depend on (``runs.Interface``)."""
         c, point = self.classifier, self.operating_point
         positive = point.positive_class if point is not None else None
-        # a model logged before modalities were recorded takes every modality
-        takes = getattr(c, "modalities", None) or ()
-        return Interface.of(c.class_names, c.channels, c.image_size, positive, takes)
+        # a model logged before its DICOM inputs were checked takes every modality and frames
+        takes, guards = getattr(c, "modalities", None) or (), getattr(c, "guards_dicom", False)
+        frames = c.__dict__.get("multi_frame", not guards)
+        return Interface.of(c.class_names, c.channels, c.image_size, positive, takes, frames)
 
 
 def _default_loader(tracking_uri: str, model_uri: str):

@@ -1,6 +1,7 @@
 """What a client of a served model depends on, and how another model would change it: one
 comparison for the dashboard's choice (``dashboard.handoff``) and the predictor's switch."""
 
+import dataclasses
 import json
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
@@ -15,11 +16,12 @@ CONFIRMED_FROM_TAG = "interface_confirmed_from"
 """The interfaces served when that was confirmed (JSON list of ``Interface`` fields), or
 ``"any"`` when the chooser could see none: a predictor switches from one of them only, so a
 later move of the alias back to the version (a rollback in MLflow's UI) is not confirmed."""
-CONFIRMED_MODALITIES_TAG = "interface_confirmed_modalities"
-"""The DICOM modalities each of those interfaces took (a JSON list in the same order: a list of
-codes, ``[]`` for every modality, null when not known). Kept beside ``CONFIRMED_FROM_TAG``, not
-in it, so that a predictor of an earlier version still reads that tag; without it, a
-confirmation holds whatever the modalities were."""
+CONFIRMED_DICOM_TAG = "interface_confirmed_dicom"
+"""What each of those interfaces took of DICOM inputs (a JSON list in the same order of
+``Interface.dicom()``: ``{"modalities": [codes] ([] every one) | null, "multi_frame": bool |
+null}``, null where not known). Kept beside ``CONFIRMED_FROM_TAG``, not in it, so that a
+predictor of an earlier version still reads that tag; without it, a confirmation holds whatever
+the DICOM inputs were."""
 
 Codes = tuple[str, ...] | None
 """DICOM Modality codes a model takes (``()``: every modality; None: not known)."""
@@ -28,32 +30,49 @@ Codes = tuple[str, ...] | None
 @dataclass(frozen=True)
 class Interface:
     """Classes (in order), input channels, input size, the class a threshold decides
-    (``decision``; None: no threshold) and the DICOM modalities the model takes
-    (``modalities``: its Modality codes, sorted; ``()``: every modality, as a model that records
-    none; None: not known, as in a record written before modalities were).
+    (``decision``; None: no threshold) and the DICOM inputs the model takes: ``modalities``
+    (its Modality codes, sorted; ``()``: every modality, as a model that records none) and
+    ``multi_frame`` (whether it takes multi-frame files, by their first frame), each None when
+    not known (a record written before they were).
 
-    Equality leaves ``modalities`` out: it is what the records of an earlier version hold
-    (``served_record``, ``confirmation``), which hold the modalities beside the interface."""
+    Equality leaves the DICOM inputs out: the records of an earlier version (``served_record``,
+    ``confirmation``) hold the other fields alone, and these beside them."""
 
     classes: tuple[str, ...]
     channels: int | None
     image_size: tuple[int, ...]
     decision: str | None
     modalities: Codes = field(default=None, compare=False)
+    multi_frame: bool | None = field(default=None, compare=False)
 
     @classmethod
     def of(cls, classes: Sequence[str], channels: int | None, image_size: Sequence[int] | None,
            decision: str | None, modalities: Sequence[str] | None = None,
-           ) -> "Interface":  # fmt: skip
+           multi_frame: bool | None = None) -> "Interface":  # fmt: skip
         """``modalities``: a model's codes (empty: every modality), None when not known."""
         size = tuple(int(side) for side in image_size or (0, 0))
         codes = None if modalities is None else tuple(sorted({str(m) for m in modalities}))
-        return cls(tuple(str(c) for c in classes), channels, size, decision, codes)
+        frames = None if multi_frame is None else bool(multi_frame)
+        return cls(tuple(str(c) for c in classes), channels, size, decision, codes, frames)
 
     def core(self) -> dict:
-        """The fields as an earlier version wrote them (without ``modalities``)."""
+        """The fields as an earlier version wrote them (without the DICOM inputs)."""
         return {"classes": list(self.classes), "channels": self.channels,
                 "image_size": list(self.image_size), "decision": self.decision}  # fmt: skip
+
+    def dicom(self) -> dict:
+        """The DICOM inputs it takes, as the records hold them beside ``core``."""
+        codes = None if self.modalities is None else list(self.modalities)
+        return {"modalities": codes, "multi_frame": self.multi_frame}
+
+    def with_dicom(self, found: object) -> "Interface":
+        """This interface with the DICOM inputs of a record's ``found`` (``dicom()``'s dict;
+        anything else, or a field missing: not known)."""
+        found = found if isinstance(found, dict) else {}
+        codes, frames = found.get("modalities"), found.get("multi_frame")
+        codes = tuple(sorted(map(str, codes))) if isinstance(codes, list) else None
+        frames = frames if isinstance(frames, bool) else None
+        return dataclasses.replace(self, modalities=codes, multi_frame=frames)
 
 
 def _smallest(size: tuple[int, ...]) -> str:
@@ -91,6 +110,8 @@ def changes(before: Interface, after: Interface) -> list[str]:
         found.append(f"decision {_rule(before.decision)} → {_rule(after.decision)}")
     if refused := _refused_modalities(before.modalities, after.modalities):
         found.append(refused)
+    if before.multi_frame and after.multi_frame is False:
+        found.append("multi-frame DICOM files (a cine loop's first frame classified) → refused")
     return found
 
 
@@ -110,18 +131,18 @@ def _refused_modalities(before: Codes, after: Codes) -> str | None:
 
 def confirmation(served: Sequence[Interface] | None) -> dict[str, str]:
     """The tags of a change confirmed while ``served`` were served (None or empty: unknown,
-    so from ``"any"``): ``CONFIRMED_FROM_TAG`` and ``CONFIRMED_MODALITIES_TAG``."""
+    so from ``"any"``): ``CONFIRMED_FROM_TAG`` and ``CONFIRMED_DICOM_TAG``."""
     if not served:
         return {CONFIRMED_FROM_TAG: "any"}
-    unique = list(dict.fromkeys((i, i.modalities) for i in served))
+    unique = list({json.dumps([i.core(), i.dicom()]): i for i in served}.values())
     return {
-        CONFIRMED_FROM_TAG: json.dumps([i.core() for i, _ in unique]),
-        CONFIRMED_MODALITIES_TAG: json.dumps([None if m is None else list(m) for _, m in unique]),
+        CONFIRMED_FROM_TAG: json.dumps([i.core() for i in unique]),
+        CONFIRMED_DICOM_TAG: json.dumps([i.dicom() for i in unique]),
     }
 
 
 def confirmed_for(tags: Mapping[str, str], served: Interface) -> bool:
-    """Whether a version with ``tags`` was chosen as a change from ``served`` (its modalities
+    """Whether a version with ``tags`` was chosen as a change from ``served`` (its DICOM inputs
     too, where both the confirmation and ``served`` know them)."""
     value = tags.get(CONFIRMED_FROM_TAG)
     if value == "any":
@@ -130,23 +151,22 @@ def confirmed_for(tags: Mapping[str, str], served: Interface) -> bool:
         confirmed = [Interface.of(**fields) for fields in json.loads(value or "[]")]
     except (TypeError, ValueError):  # edited by hand: not a confirmation
         return False
-    takes = _modalities(tags.get(CONFIRMED_MODALITIES_TAG), len(confirmed))
+    try:
+        dicom = json.loads(tags.get(CONFIRMED_DICOM_TAG) or "null")
+    except ValueError:
+        dicom = None
+    if not isinstance(dicom, list) or len(dicom) != len(confirmed):  # none, or edited: unknown
+        dicom = [None] * len(confirmed)
     return any(
-        one == served and (m is None or served.modalities is None or m == served.modalities)
-        for one, m in zip(confirmed, takes, strict=True)
+        one == served and _same_dicom(one.with_dicom(d), served)
+        for one, d in zip(confirmed, dicom, strict=True)
     )
 
 
-def _modalities(value: str | None, n: int) -> list[Codes]:
-    """``CONFIRMED_MODALITIES_TAG``'s ``n`` entries (each None where not known: no tag, or
-    one edited into something else)."""
-    try:
-        found = json.loads(value) if value else None
-        if isinstance(found, list) and len(found) == n:
-            return [None if m is None else tuple(sorted(map(str, m))) for m in found]
-    except (TypeError, ValueError):
-        pass
-    return [None] * n
+def _same_dicom(a: Interface, b: Interface) -> bool:
+    """Whether ``a`` and ``b`` take the same DICOM inputs, as far as both are known."""
+    pairs = ((a.modalities, b.modalities), (a.multi_frame, b.multi_frame))
+    return all(x is None or y is None or x == y for x, y in pairs)
 
 
 class ServedRecord(NamedTuple):
@@ -167,10 +187,10 @@ def served_tag(alias: str) -> str:
 
 def served_record(version: str, run_id: str | None, served: Interface) -> str:
     """The ``served_tag`` value for ``version`` (of ``run_id``) of interface ``served`` (its
-    modalities beside the interface, which a predictor of an earlier version reads as before)."""
-    takes = None if served.modalities is None else list(served.modalities)
+    DICOM inputs beside the interface, which a predictor of an earlier version reads as
+    before)."""
     return json.dumps({"version": str(version), "run_id": run_id, "interface": served.core(),
-                       "modalities": takes})  # fmt: skip
+                       "dicom": served.dicom()})  # fmt: skip
 
 
 def read_served(tags: Mapping[str, str], alias: str) -> ServedRecord | None:
@@ -179,8 +199,8 @@ def read_served(tags: Mapping[str, str], alias: str) -> ServedRecord | None:
     try:
         record = json.loads(tags[served_tag(alias)])
         run_id = record.get("run_id")
-        takes = record.get("modalities")  # absent: recorded before modalities were
-        interface = Interface.of(**record["interface"], modalities=takes)
+        # "dicom" absent: recorded before the DICOM inputs were, not known
+        interface = Interface.of(**record["interface"]).with_dicom(record.get("dicom"))
         return ServedRecord(str(record["version"]), None if run_id is None else str(run_id),
                             interface)  # fmt: skip
     except (AttributeError, KeyError, TypeError, ValueError):

@@ -312,12 +312,13 @@ def trained_run(mlflow_server, demo_data, tmp_path_factory) -> TrainedRun:
 
 def log_untrained_run(uri: str, data_dir: Path, seed: int, point: dict | None = None,
                       decoding_version: int | None = None,
-                      modalities: list[str] | None = None) -> str:  # fmt: skip
+                      modalities: list[str] | None = None,
+                      multi_frame: bool = False) -> str:  # fmt: skip
     """A run with a pipeline model (untrained weights: serving does not care) of ``data_dir``'s
     classes at 32 px, fast to make; ``point``: the operating point the model carries;
     ``decoding_version``: the image decoding its training had (the current one: None), as a run
     trained by an older copy of mlpipeline_model records it; ``modalities``: the DICOM
-    modalities it takes (None: every one)."""
+    modalities it takes (None: every one); ``multi_frame``: it takes multi-frame DICOM files."""
     import mlflow
     import torch
 
@@ -329,7 +330,8 @@ def log_untrained_run(uri: str, data_dir: Path, seed: int, point: dict | None = 
     ds = load_dataset(data_dir, image_size=32, channels=3, splits=("train",), val_fraction=0)
     pp = Preprocessing(image_size=(32, 32), channels=3, class_names=ds.class_names,
                        mean=ds.stats["mean"], std=ds.stats["std"],
-                       decoding_version=version, modalities=modalities)  # fmt: skip
+                       decoding_version=version, modalities=modalities,
+                       multi_frame=multi_frame)  # fmt: skip
     torch.manual_seed(seed)
     model = build_model("smallcnn", 3, len(ds.class_names), pp.mean, pp.std).eval()
     mlflow.set_tracking_uri(uri)

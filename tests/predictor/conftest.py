@@ -31,10 +31,11 @@ def served_runs(mlflow_server, demo_data) -> list[str]:
 
 @pytest.fixture(scope="session")
 def modality_runs(mlflow_server, demo_data) -> dict[str, str]:
-    """Servable runs of the demo data's classes by the DICOM modalities they take: "DMS",
-    "XC" and "DMS+XC"."""
-    takes = {"DMS": 11, "XC": 12, "DMS+XC": 13}
-    return {m: log_untrained_run(mlflow_server, demo_data, seed, modalities=m.split("+"))
+    """Servable runs of the demo data's classes by the DICOM inputs they take: "DMS", "XC",
+    "DMS+XC", and "DMS frames" (multi-frame DMS files too)."""
+    takes = {"DMS": 11, "XC": 12, "DMS+XC": 13, "DMS frames": 14}
+    return {m: log_untrained_run(mlflow_server, demo_data, seed,
+                                 modalities=m.split()[0].split("+"), multi_frame="frames" in m)
             for m, seed in takes.items()}  # fmt: skip
 
 

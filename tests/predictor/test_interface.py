@@ -132,3 +132,16 @@ def test_choosing_a_version_refusing_a_served_dicom_modality_needs_the_confirmat
     with pytest.raises(InvalidInput, match=r"DICOM modalities DMS, XC → DMS: XC files are "
                        r"refused\. Clients .* send images it refuses"):  # fmt: skip
         choose_run(modality_runs["DMS"], "dermoscopy only", settings, allow_unevaluated=True)
+
+
+def test_a_version_refusing_the_served_multi_frame_files_is_an_interface_change(
+    predictor, settings, modality_runs
+):
+    choose_run(modality_runs["DMS frames"], "cine loops", settings, allow_unevaluated=True)
+    wait_ready(predictor, "1")
+    change = r"multi-frame DICOM files \(a cine loop's first frame classified\) → refused"
+    with pytest.raises(InvalidInput, match=change):  # the choice sees it
+        choose_run(modality_runs["DMS"], "single frames", settings, allow_unevaluated=True)
+    move_alias_by_hand(settings, modality_runs["DMS"])
+    ready = wait_for(predictor, stale=True)  # and so does the predictor
+    assert ready["version"] == "1" and "multi-frame DICOM files" in ready["problem"]

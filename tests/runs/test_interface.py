@@ -61,9 +61,10 @@ def test_a_record_edited_into_something_else_is_no_record():
         assert read_served({served_tag("champion"): value}, "champion") is None
 
 
-def us(*codes: str) -> Interface:
-    """TWO, taking DICOM files of ``codes`` (none: every modality)."""
-    return Interface.of(["a", "b"], 3, (32, 32), "a", codes)
+def us(*codes: str, frames: bool | None = False) -> Interface:
+    """TWO, taking DICOM files of ``codes`` (none: every modality), multi-frame ones if
+    ``frames``."""
+    return Interface.of(["a", "b"], 3, (32, 32), "a", codes, frames)
 
 
 def test_a_model_taking_fewer_dicom_modalities_is_a_change():
@@ -82,33 +83,44 @@ def test_a_model_taking_more_dicom_modalities_or_unknown_ones_is_no_change():
     assert compare_interfaces(unknown, us("CT")) == []
 
 
-def test_a_change_confirmed_from_some_modalities_is_not_confirmed_from_others():
+def test_a_model_refusing_the_multi_frame_files_the_served_one_took_is_a_change():
+    assert compare_interfaces(us("US", frames=True), us("US")) == [
+        "multi-frame DICOM files (a cine loop's first frame classified) → refused"
+    ]
+    assert compare_interfaces(us("US"), us("US", frames=True)) == []
+    assert compare_interfaces(us("US", frames=None), us("US")) == []  # not known
+
+
+def test_a_change_confirmed_from_some_dicom_inputs_is_not_confirmed_from_others():
     tags = confirmation([us("CT")])
     assert confirmed_for(tags, us("CT"))
     assert not confirmed_for(tags, us("MR"))
-    assert confirmed_for(tags, TWO)  # modalities not known: the interface decides
+    assert not confirmed_for(tags, us("CT", frames=True))
+    assert confirmed_for(tags, TWO)  # DICOM inputs not known: the interface decides
 
 
-def test_a_confirmation_of_an_earlier_version_holds_whatever_the_modalities():
+def test_a_confirmation_of_an_earlier_version_holds_whatever_the_dicom_inputs():
     earlier = {CONFIRMED_FROM_TAG: confirmation([us("CT")])[CONFIRMED_FROM_TAG]}
-    assert confirmed_for(earlier, us("MR"))
+    assert confirmed_for(earlier, us("MR", frames=True))
     assert not confirmed_for(earlier, THREE)
 
 
 def test_the_records_keep_the_fields_an_earlier_version_reads():
     """A predictor of the previous version builds ``Interface(**fields)`` of each entry: a
-    ``modalities`` key inside would make it read no record and no confirmation."""
+    DICOM field inside would make it read no record and no confirmation."""
     fields = {"classes", "channels", "image_size", "decision"}
     record = json.loads(served_record("4", "run-a", us("CT")))
-    assert set(record["interface"]) == fields and record["modalities"] == ["CT"]
+    assert set(record["interface"]) == fields
+    assert record["dicom"] == {"modalities": ["CT"], "multi_frame": False}
     [entry] = json.loads(confirmation([us("CT")])[CONFIRMED_FROM_TAG])
     assert set(entry) == fields
 
 
-def test_the_record_of_what_is_served_keeps_its_modalities():
-    tags = {served_tag("champion"): served_record("4", "run-a", us("CT", "MR"))}
-    assert read_served(tags, "champion").interface.modalities == ("CT", "MR")
+def test_the_record_of_what_is_served_keeps_its_dicom_inputs():
+    tags = {served_tag("champion"): served_record("4", "run-a", us("CT", "MR", frames=True))}
+    served = read_served(tags, "champion").interface
+    assert (served.modalities, served.multi_frame) == (("CT", "MR"), True)
     earlier = json.loads(tags[served_tag("champion")])
-    del earlier["modalities"]  # written before modalities were
-    tags = {served_tag("champion"): json.dumps(earlier)}
-    assert read_served(tags, "champion").interface.modalities is None
+    del earlier["dicom"]  # written before the DICOM inputs were
+    served = read_served({served_tag("champion"): json.dumps(earlier)}, "champion").interface
+    assert (served.modalities, served.multi_frame) == (None, None)
