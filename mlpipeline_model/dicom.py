@@ -10,6 +10,7 @@ from typing import IO
 
 import numpy as np
 
+from mlpipeline_model.codestream import check_stream
 from mlpipeline_model.pixels import (
     MAX_FRAMES,
     PADDING_ONLY,
@@ -135,6 +136,7 @@ def dicom_pixels(ds) -> np.ndarray:
 
     check_image(ds)
     check_pixels(int(ds.get("Rows", 0) or 0), int(ds.get("Columns", 0) or 0))
+    _check_first_frame(ds)
     if frame_count(ds) > 1:
         ds.pixel_array_options(index=0)  # decode the first frame only
     with warnings.catch_warnings():
@@ -210,6 +212,22 @@ DECODED_SYNTAXES = (
     "1.2.840.10008.1.2.4.91",
     "1.2.840.10008.1.2.5",
 )
+
+
+def _check_first_frame(ds) -> None:
+    """Refuse compressed pixel data whose first frame's own stream declares another size than
+    the header (``codestream.check_stream``), before a decoder sizes its work by the stream."""
+    from pydicom.encaps import get_frame
+
+    syntax = getattr(getattr(ds, "file_meta", None), "TransferSyntaxUID", None)
+    if syntax is None or not syntax.is_encapsulated or "PixelData" not in ds:
+        return
+    try:
+        frame = get_frame(ds.PixelData, 0, number_of_frames=frame_count(ds))
+    except (ValueError, KeyError, IndexError, TypeError):  # left to the decoder, which says so
+        return
+    samples = int(ds.get("SamplesPerPixel", 1) or 1)
+    check_stream(str(syntax), frame, int(ds.Rows), int(ds.Columns), samples)
 
 
 def _undecodable(syntax, exc: Exception) -> ImageDecodeError:

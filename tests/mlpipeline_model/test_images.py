@@ -10,6 +10,7 @@ import pydicom
 import pytest
 from PIL import Image
 from pydicom.data import get_testdata_file
+from pydicom.encaps import encapsulate, get_frame
 
 from mlpipeline_model import MAX_PIXELS, ImageDecodeError, decode_image
 from tests.conftest import png_declaring
@@ -112,9 +113,13 @@ def test_a_dicom_holding_more_pixels_than_its_header_says_is_a_clear_error():
 
 
 def test_damaged_pixels_in_a_compression_read_here_are_called_damaged_not_unsupported():
-    data = Path(get_testdata_file("JPEG2000-embedded-sequence-delimiter.dcm")).read_bytes()
-    with pytest.raises(ImageDecodeError) as caught:  # JPEG 2000, its codestream broken
-        decode_image(data)
+    ds = pydicom.dcmread(get_testdata_file("JPEG2000.dcm"))
+    frame = get_frame(ds.PixelData, 0, number_of_frames=1)
+    ds.PixelData = encapsulate([frame[:200]])  # its codestream cut short, its header intact
+    buffer = io.BytesIO()
+    ds.save_as(buffer)
+    with pytest.raises(ImageDecodeError) as caught:
+        decode_image(buffer.getvalue())
     message = str(caught.value)
     assert message.startswith(
         "DICOM pixel data compressed as JPEG 2000 Image Compression could not be decoded, "
