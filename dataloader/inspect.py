@@ -51,6 +51,15 @@ class DataSummary:
     ``.npz`` is rewritten; None if unreadable."""
 
 
+def _is_file(entry: os.DirEntry) -> bool:
+    """Whether ``entry`` is a file to inspect: a symlink loop or a link to nothing is not (it
+    raised, a 500 for a request; loading skips it, saying why)."""
+    try:
+        return entry.is_file()
+    except OSError:
+        return False
+
+
 def _folder(path: Path, split: str, per_class: int) -> DataSummary:
     check_split_names(path)  # as loading does: said at submission, not by a failed job
     if not (path / split).is_dir():
@@ -59,7 +68,7 @@ def _folder(path: Path, split: str, per_class: int) -> DataSummary:
     colour, sizes = [], []
     for folder in dirs:
         # Lazily: a name without an image suffix costs a read (``class_entries``).
-        entries = (e for _, e, _ in class_entries(folder) if e is not None and e.is_file())
+        entries = (e for _, e, _ in class_entries(folder) if e is not None and _is_file(e))
         files = [Path(e.path) for e in itertools.islice(entries, per_class + 1)]
         readable = 0
         for file in files[:per_class]:

@@ -37,6 +37,14 @@ def test_a_class_folder_of_unreadable_files_only_is_named(image_folder):
         inspect_data(root)
 
 
+def test_a_symlink_loop_in_a_class_folder_is_passed_over_as_loading_does(image_folder):
+    root = image_folder(mode="L", size=(20, 24))
+    folder = root / "test" / "benign"
+    os.symlink(folder / "loopb", folder / "loopa")  # an evaluation request's 500 (ELOOP)
+    os.symlink(folder / "loopa", folder / "loopb")
+    assert set(inspect_data(root).sizes) == {(20, 24)}
+
+
 def test_a_misspelt_split_folder_is_named_with_its_new_name(image_folder):
     root = image_folder(mode="L", splits=("train", "Test"))
     with pytest.raises(DataError, match=r"holds Test/, which is not read: .*Test/ → test/"):
