@@ -24,6 +24,15 @@ def test_png_folder_loads_every_split_with_sorted_class_names(image_folder):
     assert ds.test.files[-1] == "test/zeta/004.png" and ds.test.labels[-1] == 1
 
 
+def test_a_file_name_that_is_not_utf8_is_named_with_escapes_that_can_be_written(image_folder):
+    root = image_folder(mode="L")
+    folder = os.fsencode(root / "test" / "benign")
+    shutil.copy(folder + b"/000.png", folder + b"/\xff\xfe.png")  # bytes of no UTF-8 name
+    files = load_dataset(root, splits=("test",)).test.files
+    assert "test/benign/\\xff\\xfe.png" in files
+    assert "\n".join(files).encode()  # a report or a digest of them raised UnicodeEncodeError
+
+
 def test_pixels_are_the_file_pixels(image_folder):
     root = image_folder(per_class=1)
     ds = load_dataset(root, splits=("test",))
