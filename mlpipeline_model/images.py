@@ -191,6 +191,28 @@ def upright_size(im: Image.Image) -> tuple[int, int]:
     return (im.width, im.height) if turned else (im.height, im.width)
 
 
+MAX_JPEG_SCANS = 100
+"""Most scans a progressive JPEG may hold (encoders write about 10): each scan is decoded over
+the whole image, so a 52 KB file repeating one scan 2,000 times cost 5 s of CPU to decode."""
+
+
+def _check_scans(im: Image.Image) -> None:
+    """Refuse a progressive JPEG of more than ``MAX_JPEG_SCANS`` scans (its SOS markers: inside
+    scan data a 0xFF byte is always followed by 0x00, so the count is exact)."""
+    if im.format != "JPEG" or not (im.info.get("progressive") or im.info.get("progression")):
+        return
+    at = im.fp.tell()
+    im.fp.seek(0)
+    scans = im.fp.read().count(b"\xff\xda")
+    im.fp.seek(at)
+    if scans > MAX_JPEG_SCANS:
+        raise ImageDecodeError(
+            f"the JPEG file holds {scans:,} scans, more than the {MAX_JPEG_SCANS} a progressive "
+            "JPEG needs (encoders write about 10), each decoded over the whole image: save the "
+            "image again as a baseline JPEG or a PNG"
+        )
+
+
 def pil_pixels(im: Image.Image) -> np.ndarray:
     """A PIL image as uint8 ``H×W`` (grey) or ``H×W×3`` (colour), upright.
 
@@ -201,9 +223,11 @@ def pil_pixels(im: Image.Image) -> np.ndarray:
     every palette entry is.
 
     Raises:
-        ImageDecodeError: The image declares more than ``MAX_PIXELS`` pixels.
+        ImageDecodeError: The image declares more than ``MAX_PIXELS`` pixels, or is a
+            progressive JPEG of more than ``MAX_JPEG_SCANS`` scans.
     """
     check_pixels(im.height, im.width)
+    _check_scans(im)
     orientation = _orientation(im)  # before load(), as upright_size reads it
     grey = is_grey(im)
     deep = _deep_png(im)

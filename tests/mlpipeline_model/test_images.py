@@ -201,3 +201,22 @@ def test_a_dicomdir_sent_to_the_model_is_named_as_a_file_without_an_image():
     data = Path(get_testdata_file("DICOMDIR")).read_bytes()
     with pytest.raises(ImageDecodeError, match=r"a DICOM file without an image \(Media Storage"):
         decode_image(data)  # it was "unreadable DICOM (AttributeError: ...)"
+
+
+def _progressive_jpeg(repeats: int) -> bytes:
+    """A progressive JPEG whose last scan is written ``repeats`` more times (each one decoded
+    over the whole image: a file made to cost CPU)."""
+    out = io.BytesIO()
+    Image.new("L", (64, 64), 100).save(out, "JPEG", progressive=True, quality=90)
+    data = out.getvalue()
+    last, end = data.rindex(b"\xff\xda"), data.rindex(b"\xff\xd9")
+    return data[:end] + data[last:end] * repeats + b"\xff\xd9"
+
+
+def test_a_progressive_jpeg_of_thousands_of_scans_is_refused_naming_them():
+    with pytest.raises(ImageDecodeError, match=r"^the JPEG file holds 2,006 scans, more than "):
+        decode_image(_progressive_jpeg(2000))
+
+
+def test_a_progressive_jpeg_as_encoders_write_it_is_decoded():
+    assert decode_image(_progressive_jpeg(0)).shape == (64, 64)
