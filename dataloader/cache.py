@@ -60,6 +60,27 @@ def _writable(folder: Path) -> bool:
         return False
 
 
+def _confined(folder: Path) -> bool:
+    """Whether ``folder`` lies where it is named: a ``.cache`` linked elsewhere (out of the data
+    folder) is not used, so loading writes nothing outside the folder it was given."""
+    try:
+        return folder.resolve().parent == folder.parent.resolve()
+    except OSError:
+        return False
+
+
+def _private(base: Path) -> bool:
+    """Whether ``base`` (the temp-dir fallback) is this user's own folder, made if need be: in a
+    shared temp dir another account could make the folder first, or link it, and plant arrays
+    under the keys a data set will ask for."""
+    try:
+        base.mkdir(mode=0o700, exist_ok=True)
+        st = base.lstat()
+    except OSError:
+        return False
+    return not base.is_symlink() and st.st_uid == os.getuid() and not st.st_mode & 0o077
+
+
 def _atomic_save(path: Path, write) -> None:
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
     try:
@@ -76,17 +97,19 @@ class ArrayCache:
     """Cache entries under ``folder``; falls back to a temp dir, or to no cache at all.
 
     Args:
-        preferred: The folder to use when it is writable (e.g. ``<data dir>/.cache``).
-        source: Identifies the dataset, to give it its own folder under the temp-dir fallback.
+        preferred: The folder to use when it is writable and, unless ``chosen`` (named by
+            the caller, not the default ``<data dir>/.cache``), not linked out of its parent.
+        source: Identifies the dataset, to give it its own folder under the temp-dir fallback
+            (``mlpipeline-cache-<uid>``, this user's alone).
     """
 
-    def __init__(self, preferred: Path, source: str) -> None:
-        fallback = Path(tempfile.gettempdir()) / "mlpipeline-cache" / make_key(source)[:16]
+    def __init__(self, preferred: Path, source: str, chosen: bool = False) -> None:
+        base = Path(tempfile.gettempdir()) / f"mlpipeline-cache-{os.getuid()}"
         self.folder: Path | None = None
-        for candidate in (preferred, fallback):
-            if _writable(candidate):
-                self.folder = candidate
-                break
+        if (chosen or _confined(preferred)) and _writable(preferred):
+            self.folder = preferred
+        elif _private(base) and _writable(base / make_key(source)[:16]):
+            self.folder = base / make_key(source)[:16]
 
     def _paths(self, name: str, key: str) -> tuple[Path, Path]:
         assert self.folder is not None

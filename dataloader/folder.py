@@ -176,7 +176,7 @@ def load_folder(
         scanned = {f.rel for f in all_files} | {s["file"] for s in skipped}
         unmatched = unmatched_rows(manifest, scanned, root, splits)
     # The data's identity and the caches' keys: names and contents (``dataloader.digests``).
-    cache = ArrayCache(cache_dir or root / ".cache", str(root.resolve()))
+    cache = ArrayCache(cache_dir or root / ".cache", str(root.resolve()), cache_dir is not None)
     digest_of = digests.file_digests(root, [f.rel for f in all_files], cache)
     content_hash = digests.content_hash(digest_of)
     index = _index(root, all_files, cache, make_key("index", HEADER_VERSION, content_hash))

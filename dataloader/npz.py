@@ -174,7 +174,8 @@ def load_npz(
         )
     channels = channels or native_channels
     content_hash = file_digest(path)
-    cache = ArrayCache(cache_dir or path.parent / ".cache", str(path.resolve()))
+    chosen = cache_dir is not None
+    cache = ArrayCache(cache_dir or path.parent / ".cache", str(path.resolve()), chosen)
     sets = {}
     for split, (images, labels) in arrays.items():
         if images.shape[1:] != (*size, channels):

@@ -95,6 +95,46 @@ def test_read_only_data_folder_falls_back_to_a_temp_cache(image_folder, tmp_path
     assert Path(ds.test.images.filename).is_relative_to(tmp_path / "tmp")
 
 
+def test_the_temp_dir_fallback_is_private_to_the_account(image_folder, tmp_path, monkeypatch):
+    monkeypatch.setattr(tempfile, "tempdir", str(tmp_path / "tmp"))
+    (tmp_path / "tmp").mkdir()
+    root = image_folder()
+    root.chmod(0o555)
+    try:
+        load_dataset(root, splits=("test",))
+    finally:
+        root.chmod(0o755)
+    [base] = (tmp_path / "tmp").iterdir()  # others could not plant arrays under its keys
+    assert base.stat().st_uid == os.getuid() and base.stat().st_mode & 0o077 == 0
+
+
+def test_a_cache_folder_linked_out_of_the_data_folder_is_not_written(image_folder, tmp_path):
+    outside = tmp_path / "outside"
+    outside.mkdir()
+    root = image_folder()
+    (root / ".cache").symlink_to(outside)
+    load_dataset(root, splits=("test",))
+    assert list(outside.iterdir()) == []
+
+
+def test_the_temp_dir_fallback_is_not_a_folder_another_account_made(
+    image_folder, tmp_path, monkeypatch
+):
+    monkeypatch.setattr(tempfile, "tempdir", str(tmp_path / "tmp"))
+    (tmp_path / "tmp").mkdir()
+    planted = tmp_path / "planted"
+    planted.mkdir(mode=0o777)
+    planted.chmod(0o777)  # as another account's: open to all (a link in its place is not used)
+    (tmp_path / "tmp" / f"mlpipeline-cache-{os.getuid()}").symlink_to(planted)
+    root = image_folder()
+    root.chmod(0o555)
+    try:
+        ds = load_dataset(root, splits=("test",))
+    finally:
+        root.chmod(0o755)
+    assert len(ds.test) == 8 and list(planted.iterdir()) == []
+
+
 def test_unwritable_cache_everywhere_still_loads(image_folder, tmp_path, monkeypatch):
     locked = tmp_path / "locked"
     locked.mkdir(mode=0o555)
