@@ -19,7 +19,7 @@ from dataloader.cache import FORMAT_VERSION
 from dataloader.digests import stat_signature
 from dataloader.errors import DataError
 from dataloader.images import read_header
-from dataloader.npz import check_npz_file
+from dataloader.npz import check_npz_file, npz_labels
 from dataloader.scan import SUFFIXES, check_split_names, class_dirs, class_entries, layout
 
 SAMPLE_PER_CLASS = 20
@@ -93,14 +93,15 @@ def _folder(path: Path, split: str, per_class: int) -> DataSummary:
     )
 
 
-def _npy_shape(archive: zipfile.ZipFile, name: str) -> tuple[int, ...]:
+def _npy_header(archive: zipfile.ZipFile, name: str) -> tuple[tuple[int, ...], np.dtype]:
+    """The shape and dtype of an array in ``archive``, from its header alone."""
     with archive.open(name) as f:
         version = np.lib.format.read_magic(f)
         if version == (1, 0):
-            shape, _, _ = np.lib.format.read_array_header_1_0(f)
+            shape, _, dtype = np.lib.format.read_array_header_1_0(f)
         else:
-            shape, _, _ = np.lib.format.read_array_header_2_0(f)
-    return shape
+            shape, _, dtype = np.lib.format.read_array_header_2_0(f)
+    return shape, dtype
 
 
 def _npz(path: Path, split: str) -> DataSummary:
@@ -110,13 +111,17 @@ def _npz(path: Path, split: str) -> DataSummary:
         with zipfile.ZipFile(path) as archive:
             if f"{key}.npy" not in archive.namelist():
                 raise DataError(f"{path} has no {key}; expected a MedMNIST file with {key}")
-            shape = _npy_shape(archive, f"{key}.npy")
+            shape, dtype = _npy_header(archive, f"{key}.npy")
         with np.load(path, allow_pickle=False) as data:
             labels = np.asarray(data[f"{split}_labels"])
     except (OSError, ValueError, KeyError, zipfile.BadZipFile) as exc:
         raise DataError(f"{path} is not a readable MedMNIST .npz file: {exc}") from exc
     if len(shape) not in (3, 4):
         raise DataError(f"{path}: {key} has shape {shape}; expected N×H×W or N×H×W×3")
+    # As loading checks them: said at submission, not by a failed job
+    if dtype != np.uint8:
+        raise DataError(f"{path}: {key} is {dtype}; expected uint8 pixels 0–255")
+    labels = npz_labels(path, split, labels, int(shape[0]))
     channels = shape[3] if len(shape) == 4 else 1
     n_classes = int(labels.max()) + 1 if labels.size else 0
     size = [(int(shape[1]), int(shape[2]))]

@@ -37,7 +37,8 @@ def _2d(image: np.ndarray) -> np.ndarray:
     return image[..., 0] if image.shape[-1] == 1 else image
 
 
-def _labels(path: Path, split: str, labels: np.ndarray, n: int) -> np.ndarray:
+def npz_labels(path: Path, split: str, labels: np.ndarray, n: int) -> np.ndarray:
+    """``labels`` as one int64 class per image, or ``DataError`` saying what is wrong."""
     if labels.ndim == 2 and labels.shape[1] == 1:
         labels = labels[:, 0]
     if labels.ndim != 1:
@@ -114,7 +115,7 @@ def _read(path: Path, splits: list[str]) -> dict[str, tuple[np.ndarray, np.ndarr
             for s in splits:
                 if f"{s}_images" in keys and f"{s}_labels" in keys:
                     images = _images(path, s, data[f"{s}_images"])
-                    arrays[s] = (images, _labels(path, s, data[f"{s}_labels"], len(images)))
+                    arrays[s] = (images, npz_labels(path, s, data[f"{s}_labels"], len(images)))
             return arrays
     except (OSError, ValueError, EOFError, zipfile.BadZipFile) as exc:
         raise DataError(

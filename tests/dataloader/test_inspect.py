@@ -140,3 +140,22 @@ def test_the_summaries_kept_are_bounded(tmp_path, monkeypatch):
         np.savez(path, test_images=np.zeros((2, 28, 28), np.uint8), test_labels=labels)
         inspect_data(path)
     assert [Path(key[0]).name for key in module._summaries] == ["m2.npz", "m3.npz", "m4.npz"]
+
+
+@pytest.mark.parametrize(
+    ("images", "labels", "message"),
+    [
+        (np.zeros((4, 28, 28), np.float32), [0, 1, 0, 1], "test_images is float32; expected uint8"),
+        (np.zeros((4, 28, 28), np.uint8), [0.0, 1.0, 0.0, 1.0], "non-negative integer classes"),
+        (np.zeros((4, 28, 28), np.uint8), [0, 1, 0], "must hold 4 non-negative integer classes"),
+        (np.zeros((4, 28, 28), np.uint8), [[0, 1]] * 4, "multi-label datasets are not supported"),
+        (np.zeros((4, 28, 28), np.uint8), [-1, -1, -1, -1], "non-negative integer classes"),
+    ],
+)
+def test_an_npz_that_loading_refuses_is_refused_by_its_inspection(tmp_path, images, labels,
+                                                                  message):  # fmt: skip
+    """What a request's check says at submission (a 422), not a job failing later."""
+    path = tmp_path / "m.npz"
+    np.savez(path, test_images=images, test_labels=np.array(labels))
+    with pytest.raises(DataError, match=message):
+        inspect_data(path)
