@@ -23,6 +23,7 @@ import logging
 import multiprocessing
 import os
 import pickle
+import re
 import signal
 import sys
 import threading
@@ -36,6 +37,7 @@ log = logging.getLogger(__name__)
 PR_SET_PDEATHSIG = 1
 WORKER_NICE = 10
 PROGRESS_EVERY_S = 0.5
+_COUNTS = re.compile(r"\d[\d/.,]*")  # the counts in a stage ("predicting 3/40")
 
 
 class JobStopped(Exception):
@@ -65,11 +67,15 @@ class JobContext:
         self._last = (0.0, "")
 
     def progress(self, fraction: float, stage: str) -> None:
-        """Report progress (sent at most every 0.5 s unless the stage's first word changes)."""
+        """Report progress (sent at most every 0.5 s within one stage: ``predicting 3/40`` and
+        ``predicting 4/40`` are one; another stage is sent at once, since a failure names the
+        last one sent)."""
         fraction = min(max(float(fraction), 0.0), 1.0)
         now = time.monotonic()
         last_time, last_stage = self._last
-        same_stage = stage.split(" ")[0] == last_stage.split(" ")[0]
+        # By its words without counts: by its first word, "loading the test split" was held
+        # back after "loading the model", and a bad test split failed "while loading the model"
+        same_stage = _COUNTS.sub("#", stage) == _COUNTS.sub("#", last_stage)
         if same_stage and now - last_time < PROGRESS_EVERY_S and fraction < 1.0:
             return
         self._last = (now, stage)

@@ -65,6 +65,20 @@ def test_pipeline_error_fails_with_its_message(job_store, runner_factory):
     assert done["status"] == "failed" and done["error"] == "the data folder has no test split"
 
 
+def test_a_failure_names_the_stage_it_failed_in_however_soon_after_the_last(
+    job_store, runner_factory
+):
+    def load(job, ctx):
+        ctx.progress(0.03, "loading the model")
+        ctx.progress(0.08, "loading the test split")  # at once: one word is the same
+        raise InvalidInput("test/normal has no readable images")
+
+    runner = runner_factory(load).start()
+    job, _ = job_store.submit("evaluate", "run1", {})
+    done = runner.wait(job["job_id"], 30)
+    assert done["progress"]["stage"] == "failed while loading the test split"
+
+
 def test_unexpected_error_is_an_internal_error_and_the_runner_goes_on(job_store, runner_factory):
     def handler(job):
         return {"inverse": 1 / job["inputs"]["x"]}
