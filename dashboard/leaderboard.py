@@ -274,7 +274,7 @@ def star_rows(rows: list[dict], metric: str, bases: list[Basis]) -> set[int]:
     figures = _with_value(rows, metric)
     if len(evaluation_data([bases[i] for i in figures])) > 1:
         return set()
-    plain = [i for i, r in enumerate(_ranks(rows, metric, bases)) if r]
+    plain = [i for i, r in enumerate(_ranks(bases)) if r]
     return {plain[j] for j in best_index([values[i] for i in plain], metric)}
 
 
@@ -283,12 +283,15 @@ def _with_value(rows: list[dict], metric: str) -> list[int]:
     return [i for i, r in enumerate(rows) if format_value(r["metrics"], metric) != "–"]
 
 
-def _ranks(rows: list[dict], metric: str, bases: list[Basis]) -> list[bool]:
-    """``ranking`` of the figures of ``metric`` that there are (a row without one: False). A run
-    with no figure is not a figure without copies: it must not make alike runs unalike."""
-    figures = _with_value(rows, metric)
-    out = [False] * len(rows)
-    for i, rank in zip(figures, ranking([bases[i] for i in figures]), strict=True):
+def _ranks(bases: list[Basis]) -> list[bool]:
+    """``ranking`` of the runs evaluated (a run without an evaluation: False), once for all
+    their test figures: a run's figures rank, or are marked, alike in every column. Judged per
+    column, a column that some runs have no figure in (an older evaluation's, ``eval_thr_*``)
+    marked a run's figures ``⚠`` in one row and not in the next. A run with no evaluation is
+    not one without copies: it must not make alike runs unalike."""
+    evaluated = [i for i, b in enumerate(bases) if b.evaluated]
+    out = [False] * len(bases)
+    for i, rank in zip(evaluated, ranking([bases[i] for i in evaluated]), strict=True):
         out[i] = rank
     return out
 
@@ -298,7 +301,7 @@ def cells(rows: list[dict], metric: str, bases: list[Basis]) -> list[str]:
     a test figure, the evaluation's caveat (``† tta 'both'``) or its leakage (``⚠ leakage``)."""
     best = star_rows(rows, metric, bases)
     test = metric.startswith(metric_keys.EVAL_PREFIX)
-    ranks = _ranks(rows, metric, bases)
+    ranks = _ranks(bases)
     out = []
     for i, (run, basis) in enumerate(zip(rows, bases, strict=True)):
         text = format_value(run["metrics"], metric)

@@ -253,3 +253,15 @@ def test_the_overall_metrics_the_dashboard_names_are_ones_the_evaluator_reports(
     named = {metric_keys.eval_key(name) for name in SUMMARY_METRICS}
     named |= {m for m in leaderboard.DEFAULT_METRICS if m.startswith(metric_keys.EVAL_PREFIX)}
     assert named and named - reported == set()
+
+
+def test_a_runs_leakage_mark_is_the_same_in_every_column_even_one_others_lack(leakage_tags):
+    """Two runs with the same copies beside a clean one do not rank: in every column, also in
+    one the clean run has no figure of (an older evaluation's, or an eval_thr_* one)."""
+    rows = [_evaluated("first", 0.9), _evaluated("second", 0.8), _evaluated("clean", 0.7)]
+    for row, ece in zip(rows[:2], (0.05, 0.1), strict=True):
+        row["tags"].update(leakage_tags["test"])
+        row["metrics"]["eval_ece"] = ece
+    table = leaderboard.table(rows, ["eval_accuracy", "eval_ece"])
+    assert list(table["eval_accuracy"]) == ["0.9 ⚠ leakage", "0.8 ⚠ leakage", "0.7"]
+    assert list(table["eval_ece"]) == ["0.05 ⚠ leakage", "0.1 ⚠ leakage", "–"]
