@@ -4,6 +4,7 @@ import numpy as np
 
 from common import metric_keys
 from dashboard import leaderboard
+from dashboard.notes import notes as table_notes
 from runs import contract
 
 
@@ -109,7 +110,7 @@ def test_evaluations_of_different_test_data_get_no_star_and_say_so():
     table = leaderboard.table(rows, ["eval_accuracy"])
     assert list(table["eval_accuracy"]) == ["0.8", "0.7"]
     bases = [leaderboard.basis_of(r) for r in rows]
-    assert "evaluated on 2 different test sets" in leaderboard.notes(bases)[0]
+    assert "evaluated on 2 different test sets" in table_notes(bases)[0]
 
 
 def _started(name: str, start: int, parent: str | None = None) -> dict:
@@ -164,7 +165,7 @@ def test_a_run_tested_on_its_own_training_images_takes_no_star_and_is_marked(lea
     table = leaderboard.table(rows, ["eval_accuracy"])
     assert list(table["eval_accuracy"]) == ["0.8 ★", "0.95 ⚠ leakage", "0.7"]
     assert list(table["run"]) == ["clean", "leaky ⚠", "worse"]
-    notes = leaderboard.notes([leaderboard.basis_of(r) for r in rows])
+    notes = table_notes([leaderboard.basis_of(r) for r in rows])
     assert any("test figures are optimistic" in n for n in notes)
 
 
@@ -177,7 +178,7 @@ def test_runs_sharing_the_same_copies_across_splits_rank_among_themselves(leakag
     table = leaderboard.table(rows, ["eval_accuracy"])
     assert list(table["eval_accuracy"]) == ["0.8", "0.9 ★"]
     assert list(table["run"]) == ["first ⚠", "second ⚠"]  # still marked
-    notes = leaderboard.notes([leaderboard.basis_of(r) for r in rows])
+    notes = table_notes([leaderboard.basis_of(r) for r in rows])
     assert any("optimistic, alike, so they rank among themselves" in n for n in notes)
 
 
@@ -206,7 +207,7 @@ def test_a_run_whose_leakage_tag_cannot_be_read_is_marked_and_not_ranked():
     table = leaderboard.table(rows, ["eval_accuracy"])
     assert list(table["eval_accuracy"]) == ["0.95 ⚠ leakage unknown", "0.8 ★", "0.7"]
     assert list(table["run"]) == ["reworded ⚠", "a", "b"]
-    notes = leaderboard.notes([leaderboard.basis_of(r) for r in rows])
+    notes = table_notes([leaderboard.basis_of(r) for r in rows])
     assert any(n.startswith("⚠ leakage unknown (1 run(s))") for n in notes)
 
 
@@ -223,7 +224,7 @@ def test_a_run_not_evaluated_does_not_change_the_notes_of_alike_runs(leakage_tag
     rows = [_evaluated("first", 0.9), _evaluated("second", 0.8), _run("running", {})]
     for row in rows[:2]:
         row["tags"].update(leakage_tags["test"])
-    notes = leaderboard.notes([leaderboard.basis_of(r) for r in rows])
+    notes = table_notes([leaderboard.basis_of(r) for r in rows])
     assert any("optimistic, alike, so they rank among themselves" in n for n in notes)
     assert not any("leakage (" in n for n in notes)
 
@@ -237,7 +238,7 @@ def test_alike_runs_of_one_data_set_are_not_leaked_beside_runs_of_another(leakag
         row["tags"].update(leakage_tags["test"])
     table = leaderboard.table(rows, ["eval_accuracy"])
     assert list(table["eval_accuracy"]) == ["0.9", "0.8", "0.7"]
-    notes = leaderboard.notes([leaderboard.basis_of(r) for r in rows])
+    notes = table_notes([leaderboard.basis_of(r) for r in rows])
     assert "evaluated on 2 different test sets" in notes[0]
     assert not any("leakage (" in n for n in notes)
 
@@ -265,3 +266,4 @@ def test_a_runs_leakage_mark_is_the_same_in_every_column_even_one_others_lack(le
     table = leaderboard.table(rows, ["eval_accuracy", "eval_ece"])
     assert list(table["eval_accuracy"]) == ["0.9 ⚠ leakage", "0.8 ⚠ leakage", "0.7"]
     assert list(table["eval_ece"]) == ["0.05 ⚠ leakage", "0.1 ⚠ leakage", "–"]
+

@@ -1,0 +1,50 @@
+"""What a reader of the leaderboard's and the Compare tab's test figures must know about their
+marks (``★``, ``†``, ``⚠``), one sentence each, under the table (no Streamlit)."""
+
+from dashboard.leaderboard import BEST, CAVEAT, Basis, evaluation_data, ranking
+from dashboard.leakage import LEAK
+
+
+def notes(bases: list[Basis]) -> list[str]:
+    """What a reader of the runs' test figures must know about their marks, one line each (of
+    the runs evaluated: one without a test figure changes no mark)."""
+    bases = [b for b in bases if b.evaluated]
+    found, data = [], evaluation_data(bases)
+    if len(data) > 1:
+        found.append(
+            f"These runs were evaluated on {len(data)} different test sets (other data, or "
+            "test files changed between evaluations): their test figures do not rank against "
+            f"each other, so none gets a {BEST}."
+        )
+    if any(b.caveat for b in bases):
+        found.append(
+            f"{CAVEAT}: a test figure made with test-time augmentation (tta, which the served "
+            "model does not do) or on another data folder than the run's own test split: it "
+            f"does not rank against the others and gets no {BEST}."
+        )
+    ranks = ranking(bases)
+    shared = {b.overlap for b, r in zip(bases, ranks, strict=True) if r and b.overlap}
+    for alike in sorted(shared, key=lambda o: o.why):  # BreastMNIST's copies across its splits
+        n = sum(r and b.overlap == alike for b, r in zip(bases, ranks, strict=True))
+        found.append(
+            f"{LEAK} {n} run(s) here were tested on a split that shares the same with their "
+            f"training data ({alike.why}), as every other run on their test data: their test "
+            "figures are all optimistic, alike, so they rank among themselves; figures on data "
+            "without such copies would be lower."
+        )
+    if unknown := sum(b.caveat is None and bool(b.overlap.unknown) for b in bases):
+        found.append(
+            f"{LEAK} leakage unknown ({unknown} run(s)): the trainer did not check the test split "
+            "against train and val, or its tag cannot be read, so the test figures may be "
+            f"optimistic and get no {BEST}; the Metrics tab lists what dataset_stats.json found."
+        )
+    leaked = sum(b.caveat is None and not r and not b.overlap.unknown
+                 for b, r in zip(bases, ranks, strict=True))  # fmt: skip
+    if leaked:
+        found.append(
+            f"{LEAK} leakage ({leaked} run(s)): the run's test split shares images (exact or "
+            "near duplicates) or patients with its training or validation split, so its test "
+            f"figures are optimistic and get no {BEST}; the Metrics tab lists the duplicates "
+            "(dataset_stats.json)."
+        )
+    return found
