@@ -229,7 +229,7 @@ def star_rows(rows: list[dict], metric: str, bases: list[Basis]) -> set[int]:
     figures = _with_value(rows, metric)
     if len(evaluation_data([bases[i] for i in figures])) > 1:
         return set()
-    plain = [i for i, r in enumerate(_ranks(bases)) if r]
+    plain = [i for i, r in enumerate(run_ranks(bases)) if r]
     return {plain[j] for j in best_index([values[i] for i in plain], metric)}
 
 
@@ -238,7 +238,7 @@ def _with_value(rows: list[dict], metric: str) -> list[int]:
     return [i for i, r in enumerate(rows) if format_value(r["metrics"], metric) != "–"]
 
 
-def _ranks(bases: list[Basis]) -> list[bool]:
+def run_ranks(bases: list[Basis]) -> list[bool]:
     """``ranking`` of the runs evaluated (a run without an evaluation: False), once for all
     their test figures: a run's figures rank, or are marked, alike in every column. Judged per
     column, a column that some runs have no figure in (an older evaluation's, ``eval_thr_*``)
@@ -256,7 +256,7 @@ def cells(rows: list[dict], metric: str, bases: list[Basis]) -> list[str]:
     a test figure, the evaluation's caveat (``† tta 'both'``) or its leakage (``⚠ leakage``)."""
     best = star_rows(rows, metric, bases)
     test = metric.startswith(metric_keys.EVAL_PREFIX)
-    ranks = _ranks(bases)
+    ranks = run_ranks(bases)
     out = []
     for i, (run, basis) in enumerate(zip(rows, bases, strict=True)):
         text = format_value(run["metrics"], metric)
@@ -322,15 +322,18 @@ def table(
     ``chosen``: ``(version, run_id)`` the alias names, marked in the ``deployable`` column.
 
     Children come right under their parent, indented with ``↳``; the selected run is marked
-    ``▶`` and a run whose test split overlaps its training data ``⚠`` (after its name); each
+    ``▶`` and a run whose test split overlaps its training data ``⚠`` (after its name, as
+    ``Basis.overlap``: not a run whose figures are of another data folder's test split); each
     metric cell is one of ``cells``: ``★`` on the best value of the column among figures that
     rank like for like, ``†`` or ``⚠`` and why on a test figure that does not.
     """
     ordered = nest(rows)
+    runs = [r for r, _ in ordered]
+    bases = [basis_of(r) for r in runs]  # from the tags: no file read per run
     columns: dict[str, list[str]] = {c: [] for c in ("run", *INFO_COLUMNS)}
-    for run, depth in ordered:
+    for (run, depth), basis in zip(ordered, bases, strict=True):
         name = ("   " * max(0, depth - 1) + "↳ " if depth else "") + run["run_name"]
-        if overlap(run["tags"]):  # from its tags: no file read per run
+        if basis.overlap:  # as the notes count it (not a run evaluated on other data)
             name += f" {LEAK}"
         columns["run"].append(f"{SELECTED} {name}" if run["run_id"] == selected else name)
         columns["model"].append(run["params"].get("model", "–"))
@@ -341,8 +344,6 @@ def table(
         if chosen and run["run_id"] == chosen[1]:
             deployable = f"✓ chosen (version {chosen[0]})"
         columns["deployable"].append(deployable)
-    runs = [r for r, _ in ordered]
-    bases = [basis_of(r) for r in runs]  # from the tags: no file read per run
     for metric in metrics:
         columns[metric] = cells(runs, metric, bases)
     # Built whole: adding the metric columns one by one cost a pandas insert each.

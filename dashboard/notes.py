@@ -1,13 +1,16 @@
 """What a reader of the leaderboard's and the Compare tab's test figures must know about their
 marks (``★``, ``†``, ``⚠``), one sentence each, under the table (no Streamlit)."""
 
-from dashboard.leaderboard import BEST, CAVEAT, Basis, evaluation_data, ranking
+from dashboard.leaderboard import BEST, CAVEAT, Basis, evaluation_data, ranking, run_ranks
 from dashboard.leakage import LEAK
 
 
 def notes(bases: list[Basis]) -> list[str]:
-    """What a reader of the runs' test figures must know about their marks, one line each (of
-    the runs evaluated: one without a test figure changes no mark)."""
+    """What a reader of the runs' test figures must know about their marks, one line each. The
+    figures' marks are of the runs evaluated (one without a test figure changes no mark); the
+    ``⚠`` notes count every run marked ``⚠`` after its name (``Basis.overlap``), evaluated or
+    not, each in one of them: the caption and the rows say the same number."""
+    every = bases
     bases = [b for b in bases if b.evaluated]
     found, data = [], evaluation_data(bases)
     if len(data) > 1:
@@ -32,19 +35,22 @@ def notes(bases: list[Basis]) -> list[str]:
             "figures are all optimistic, alike, so they rank among themselves; figures on data "
             "without such copies would be lower."
         )
-    if unknown := sum(b.caveat is None and bool(b.overlap.unknown) for b in bases):
+    ranks = run_ranks(every)
+    if unknown := sum(bool(b.overlap.unknown) for b in every):
         found.append(
             f"{LEAK} leakage unknown ({unknown} run(s)): the trainer did not check the test split "
             "against train and val, or its tag cannot be read, so the test figures may be "
             f"optimistic and get no {BEST}; the Metrics tab lists what dataset_stats.json found."
         )
-    leaked = sum(b.caveat is None and not r and not b.overlap.unknown
-                 for b, r in zip(bases, ranks, strict=True))  # fmt: skip
+    leaked = [b for b, r in zip(every, ranks, strict=True)
+              if b.overlap and not b.overlap.unknown and not r]  # fmt: skip
     if leaked:
+        bare = sum(not b.evaluated for b in leaked)
         found.append(
-            f"{LEAK} leakage ({leaked} run(s)): the run's test split shares images (exact or "
-            "near duplicates) or patients with its training or validation split, so its test "
-            f"figures are optimistic and get no {BEST}; the Metrics tab lists the duplicates "
-            "(dataset_stats.json)."
+            f"{LEAK} leakage ({len(leaked)} run(s)): the run's test split shares images (exact "
+            "or near duplicates) or patients with its training or validation split, so its "
+            f"test figures are optimistic and get no {BEST}"
+            + (f" ({bare} not evaluated yet: theirs would be)" if bare else "")
+            + "; the Metrics tab lists the duplicates (dataset_stats.json)."
         )
     return found

@@ -4,6 +4,7 @@ import numpy as np
 
 from common import metric_keys
 from dashboard import leaderboard
+from dashboard.leakage import LEAK
 from dashboard.notes import notes as table_notes
 from runs import contract
 
@@ -267,3 +268,17 @@ def test_a_runs_leakage_mark_is_the_same_in_every_column_even_one_others_lack(le
     assert list(table["eval_accuracy"]) == ["0.9 ⚠ leakage", "0.8 ⚠ leakage", "0.7"]
     assert list(table["eval_ece"]) == ["0.05 ⚠ leakage", "0.1 ⚠ leakage", "–"]
 
+
+def test_the_notes_count_every_run_marked_leaked_in_its_row(leakage_tags):
+    """Leaked runs evaluated with tta, not evaluated yet, or plainly: each marked ⚠ after its
+    name, each counted in the note; one evaluated on another data folder is neither (its
+    figures are not of its own test split)."""
+    rows = [_evaluated("clean", 0.8), _evaluated("plain", 0.9), _evaluated("tta", 0.9, "both"),
+            _run("bare", {}), _evaluated("other", 0.9, own=False, data="h2")]  # fmt: skip
+    for row in rows[1:]:
+        row["tags"].update(leakage_tags["test"])
+    table = leaderboard.table(rows, ["eval_accuracy"])
+    marked = [name for name in table["run"] if name.endswith(LEAK)]
+    assert marked == ["plain ⚠", "tta ⚠", "bare ⚠"]
+    said = table_notes([leaderboard.basis_of(r) for r in rows])
+    assert any(n.startswith(f"{LEAK} leakage (3 run(s))") for n in said), said
