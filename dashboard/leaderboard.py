@@ -6,7 +6,9 @@ run logged the 95 % interval bounds (``common.metric_keys``), and ``★`` marks 
 the column on the page (highest, or lowest for losses and calibration errors) among figures that
 rank like for like: runs on the same classes and, for the evaluator's test figures, evaluations
 of the same test data without test-time augmentation. A test figure made otherwise (TTA, another
-data folder) is marked ``†`` with why, from the run's tags (``Basis``): no file is read per run.
+data folder) is marked ``†`` with why, from the run's tags (``Basis``): no file is read per run;
+so is a figure of the argmax's decisions when the argmax names one class for every test image
+(``dashboard.constant``, from the run's metrics: a constant's accuracy).
 The trainer's figures (``trainer_split``) and bookkeeping (``NOT_RANKED``: epoch_time...) get
 no ``★``: they are not test figures. A run whose test split shares images or patients with its
 training data (``dashboard.leakage``, from the trainer's tag) is marked ``⚠`` in its row and its
@@ -20,6 +22,7 @@ from dataclasses import dataclass, field
 import pandas as pd
 
 from common import metric_keys
+from dashboard.constant import argmax_figure, constant_class
 from dashboard.durations import duration, when
 from dashboard.leakage import LEAK, SplitOverlap, overlap
 from runs import contract, schemas
@@ -109,6 +112,8 @@ class Basis:
     evaluated: bool = True
     """Whether the run has a published evaluation (``contract.is_evaluated``): one without
     (running, or never evaluated) has no test figure and takes no part in ``notes``."""
+    constant: str | None = None
+    """The class its argmax names for every test image (``dashboard.constant``), or None."""
 
     @property
     def leakage(self) -> str | None:
@@ -123,6 +128,14 @@ class Basis:
         if self.own_data is False:
             why.append("other data")
         return f"{CAVEAT} {', '.join(why)}" if why else None
+
+    def caveat_of(self, metric: str) -> str | None:
+        """``caveat``, and of a figure of the argmax's decisions (``argmax_figure``) that its
+        argmax names one class for every test image (``† constant 'nevus'``): a constant's."""
+        if not (self.constant and argmax_figure(metric)):
+            return self.caveat
+        constant = f"constant {self.constant!r}"
+        return f"{self.caveat}, {constant}" if self.caveat else f"{CAVEAT} {constant}"
 
 
 def ranking(bases: list[Basis]) -> list[bool]:
@@ -170,7 +183,8 @@ def basis_of(run: dict, report: schemas.EvaluationReport | None = None) -> Basis
     leaked = overlap(run["tags"])
     if not leaked or basis.own_data is False:
         leaked = SplitOverlap()
-    return Basis(basis.tta, basis.own_data, basis.dataset_hash, leaked, evaluated)
+    constant = constant_class(run)
+    return Basis(basis.tta, basis.own_data, basis.dataset_hash, leaked, evaluated, constant)
 
 
 def evaluation_data(bases: list[Basis]) -> set[str]:
@@ -229,7 +243,7 @@ def star_rows(rows: list[dict], metric: str, bases: list[Basis]) -> set[int]:
     figures = _with_value(rows, metric)
     if len(evaluation_data([bases[i] for i in figures])) > 1:
         return set()
-    plain = [i for i, r in enumerate(run_ranks(bases)) if r]
+    plain = [i for i, r in enumerate(run_ranks(bases)) if r and not bases[i].caveat_of(metric)]
     return {plain[j] for j in best_index([values[i] for i in plain], metric)}
 
 
@@ -262,8 +276,8 @@ def cells(rows: list[dict], metric: str, bases: list[Basis]) -> list[str]:
         text = format_value(run["metrics"], metric)
         if i in best:
             text += f" {BEST}"
-        elif test and basis.caveat and text != "–":
-            text += f" {basis.caveat}"
+        elif test and basis.caveat_of(metric) and text != "–":
+            text += f" {basis.caveat_of(metric)}"
         elif test and basis.leakage and not ranks[i] and text != "–":
             text += f" {LEAK} leakage" + (" unknown" if basis.overlap.unknown else "")
         out.append(text)

@@ -25,6 +25,14 @@ def notes(bases: list[Basis]) -> list[str]:
             "model does not do) or on another data folder than the run's own test split: it "
             f"does not rank against the others and gets no {BEST}."
         )
+    if constant := [b.constant for b in bases if b.constant]:
+        found.append(
+            f"{CAVEAT} constant ({len(constant)} run(s)): the run's argmax (`predicted_class`) "
+            f"names one class ({', '.join(sorted(set(map(repr, constant))))}) for every test "
+            "image, so its accuracy, balanced accuracy, precision, recall, sensitivity, "
+            f"specificity and F1 are a constant's and get no {BEST}; its AUC and calibration "
+            "(of its probabilities) still rank."
+        )
     ranks = ranking(bases)
     shared = {b.overlap for b, r in zip(bases, ranks, strict=True) if r and b.overlap}
     for alike in sorted(shared, key=lambda o: o.why):  # BreastMNIST's copies across its splits

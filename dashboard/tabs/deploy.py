@@ -203,15 +203,16 @@ def _downloads(ctx: Context, found: choose.Assessment) -> None:
 def top_k_rows(got: list[selection.Download], runs: list[dict], metric: str) -> list[dict]:
     """The table of a top-K download (``runs``: the summaries of ``got``'s runs, in order):
     each run's name, ``metric`` with its interval, what its evaluation was measured on when a
-    test figure is not plain (``leaderboard.Basis.caveat``) or what its test split shares with
-    its training data (runs of one data set with the same copies rank among themselves, but
-    their figures are optimistic), and where it went."""
+    test figure is not plain (``leaderboard.Basis.caveat_of``: tta, other data, a constant
+    argmax) or what its test split shares with its training data (runs of one data set with
+    the same copies rank among themselves, but their figures are optimistic), and where it
+    went."""
     rows = []
     for d, run in zip(got, runs, strict=True):
         caveats = []
         if metric.startswith(metric_keys.EVAL_PREFIX):
             basis = leaderboard.basis_of(run)
-            caveats = [basis.caveat] if basis.caveat else []
+            caveats = [basis.caveat_of(metric)] if basis.caveat_of(metric) else []
             if basis.overlap:
                 caveats.append(f"{LEAK} {basis.overlap.why}")
         rows.append(

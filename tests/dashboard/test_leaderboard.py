@@ -282,3 +282,18 @@ def test_the_notes_count_every_run_marked_leaked_in_its_row(leakage_tags):
     assert marked == ["plain ⚠", "tta ⚠", "bare ⚠"]
     said = table_notes([leaderboard.basis_of(r) for r in rows])
     assert any(n.startswith(f"{LEAK} leakage (3 run(s))") for n in said), said
+
+
+def test_a_run_whose_argmax_names_one_class_for_every_image_is_marked_and_not_starred():
+    """On a test split of 8 nevus and 2 melanoma, calling every image nevus scores 0.8: its
+    accuracy is a constant's, not a model's (the caveat choosing it lists)."""
+    rows = [_evaluated("model", 0.7), _evaluated("constant", 0.8)]
+    for row, (spec_m, spec_n) in zip(rows, ((0.75, 0.5), (1.0, 0.0)), strict=True):
+        row["params"]["class_names"] = '["melanoma", "nevus"]'
+        row["metrics"] |= {"eval_specificity_melanoma": spec_m, "eval_specificity_nevus": spec_n,
+                           "eval_roc_auc_macro": 0.6 if spec_n else 0.9}  # fmt: skip
+    table = leaderboard.table(rows, ["eval_accuracy", "eval_roc_auc_macro"])
+    assert list(table["eval_accuracy"]) == ["0.7", "0.8 † constant 'nevus'"]
+    assert list(table["eval_roc_auc_macro"]) == ["0.6", "0.9 ★"]  # of its probabilities
+    said = table_notes([leaderboard.basis_of(r) for r in rows])
+    assert any(n.startswith("† constant (1 run(s))") for n in said), said
