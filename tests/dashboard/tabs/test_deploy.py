@@ -9,7 +9,8 @@ from mlflow.tracking import MlflowClient
 
 from common import Settings
 from dashboard.selection import Download
-from dashboard.tabs.deploy import ready_line, switch_warning, top_k_rows, unrecorded_move
+from dashboard.tabs.deploy import ready_line, switch_warning, unrecorded_move
+from dashboard.tabs.downloads import top_k_rows
 from jobs import SelectionStore, get_database
 from tests.dashboard.conftest import open_page, page_text
 
