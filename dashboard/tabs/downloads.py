@@ -8,15 +8,33 @@ from common import metric_keys
 from dashboard import choose, data, leaderboard, selection
 from dashboard.context import Context
 from dashboard.leakage import LEAK
+from dashboard.tabs.choose_form import NAME, proxy_user, typed_user
 from jobs import SelectionStore
+
+
+def downloaded_by(ctx: Context) -> str | None:
+    """Who downloads, named as the Choose form names who chooses: the user the authenticating
+    proxy names in ``DASHBOARD_USER_HEADER`` when set, else the "Your name" typed above (marked
+    typed); None when neither names anyone (recorded, as before, as the server's account)."""
+    header = ctx.settings.dashboard_user_header
+    if header:
+        return proxy_user(st.context.headers, header)[0]
+    return typed_user(st.session_state.get(NAME) or "")
 
 
 def render_downloads(ctx: Context, found: choose.Assessment, store: SelectionStore) -> None:
     """This run's download and the experiment's top K, recorded in the audit trail ``store``
-    as by ``who``."""
+    as by ``downloaded_by``."""
     st.caption(
         f"Downloads go to `{ctx.settings.artifacts_dir.resolve()}/<run_id>/`. A download does "
         "not choose: the alias and `run_id.txt` stay as they are."
+    )
+    by = downloaded_by(ctx)
+    st.caption(
+        f"The audit trail records downloads as by **{by}**."
+        if by
+        else "The audit trail "
+        "records downloads as by the server's account: write your name above to be recorded."
     )
     left, right = st.columns(2)
     with left:
@@ -25,7 +43,7 @@ def render_downloads(ctx: Context, found: choose.Assessment, store: SelectionSto
             st.caption("This run has no model to download.")
         elif st.button("Download model", key="download_model"):
             with st.spinner("Downloading the model and artifacts…"):
-                got = selection.download_model(ctx.run_id, ctx.settings, store)
+                got = selection.download_model(ctx.run_id, ctx.settings, store, by)
             st.success(f"Saved to `{got.artifacts_path}`.")
     with right:
         st.markdown("**Top K of the experiment**")
@@ -67,7 +85,7 @@ def render_downloads(ctx: Context, found: choose.Assessment, store: SelectionSto
         if st.button(f"Download top {k}", key="download_topk"):
             with st.spinner(f"Downloading the {k} best runs by {metric}…"):
                 got, ranked = selection.download_top(
-                    ctx.settings, ctx.experiment_id, metric, k, higher, store, classes
+                    ctx.settings, ctx.experiment_id, metric, k, higher, store, classes, by
                 )
             st.success(f"Downloaded {len(got)} runs; nothing was chosen.")
             if ranked.other_data:

@@ -283,3 +283,24 @@ def test_the_predictor_line_says_which_dicom_modality_the_served_model_takes():
     body = {"model_name": "m", "version": "2", "run_id": "r", "modalities": None,
             "modality_note": note}  # fmt: skip
     assert ready_line("http://p:5007", 200, body).endswith("; " + note)
+
+
+def test_a_download_is_recorded_by_the_name_typed_as_a_choice_is(page_env, dashboard_runs):
+    at = open_page(dashboard_runs["pipeline"], "Choose model",
+                   experiment_id=dashboard_runs["experiment"])  # fmt: skip
+    at.text_input(key="choose_by").input("Ana").run()
+    at.button(key="download_model").click().run()
+    assert not at.exception
+    [record] = SelectionStore(get_database(Settings())).recent()
+    assert (record["action"], record["selected_by"]) == ("download", "Ana (typed)")
+
+
+def test_a_top_k_download_is_recorded_by_the_name_typed(page_env, dashboard_runs):
+    at = open_page(dashboard_runs["pipeline"], "Choose model", topk_metric="val_auc", topk_k=1,
+                   experiment_id=dashboard_runs["experiment"])  # fmt: skip
+    at.text_input(key="choose_by").input("Ana").run()
+    at.button(key="download_topk").click().run()
+    assert not at.exception
+    assert [r["selected_by"] for r in SelectionStore(get_database(Settings())).recent()] == [
+        "Ana (typed)"
+    ]
