@@ -274,13 +274,16 @@ def download_top(
     store=None,
     class_names: str | None = None,
     selected_by: str | None = None,
+    ranked: Ranked | None = None,
 ) -> tuple[list[Download], Ranked]:
     """Download the ``k`` best runs, best first, each recorded as a download by ``selected_by``
     (None: the OS user) (``class_names``: as ``top_runs``); and the ranking (``Ranked``: how
-    many runs were left out, and why)."""
-    ranked = top_runs(
-        settings.mlflow_tracking_uri, experiment_id, metric, k, higher_is_better, class_names
-    )
+    many runs were left out, and why). ``ranked``: the ``top_runs`` of these arguments already
+    made (the page lists it before the press): its runs are the ones downloaded."""
+    if ranked is None:
+        ranked = top_runs(
+            settings.mlflow_tracking_uri, experiment_id, metric, k, higher_is_better, class_names
+        )
     if not ranked.run_ids:
         on = f" trained on {class_names}" if class_names is not None else ""
         left_out = (

@@ -82,10 +82,15 @@ def render_downloads(ctx: Context, found: choose.Assessment, store: SelectionSto
                 "test sets do not rank against each other), nor runs whose test split shares "
                 "images with their training data where others' does not."
             )
+        ranked = data.top_runs(ctx.uri, ctx.experiment_id, metric, k, higher, classes)
+        if ranked.run_ids:  # what the press downloads, from the same ranking
+            st.caption(f"Download top {k} fetches these {len(ranked.run_ids)} run(s), best first:")
+            runs = [data.run(ctx.uri, run_id) for run_id in ranked.run_ids]  # K at most, cached
+            st.dataframe(pd.DataFrame(ranked_rows(runs, metric)), hide_index=True)
         if st.button(f"Download top {k}", key="download_topk"):
             with st.spinner(f"Downloading the {k} best runs by {metric}…"):
                 got, ranked = selection.download_top(
-                    ctx.settings, ctx.experiment_id, metric, k, higher, store, classes, by
+                    ctx.settings, ctx.experiment_id, metric, k, higher, store, classes, by, ranked
                 )
             st.success(f"Downloaded {len(got)} runs; nothing was chosen.")
             if ranked.other_data:
@@ -108,6 +113,19 @@ def render_downloads(ctx: Context, found: choose.Assessment, store: SelectionSto
                 )
             runs = [data.run(ctx.uri, d.run_id) for d in got]  # K at most, once per press
             st.dataframe(pd.DataFrame(top_k_rows(got, runs, metric)), hide_index=True)
+
+
+def ranked_rows(runs: list[dict], metric: str) -> list[dict]:
+    """What "Download top K" will fetch, best first (``runs``: the ranked runs' summaries):
+    each run's name, id and ``metric`` with its interval."""
+    return [
+        {
+            "run": run["run_name"],
+            "run_id": run["run_id"],
+            metric: leaderboard.format_value(run["metrics"], metric),
+        }
+        for run in runs
+    ]
 
 
 def top_k_rows(got: list[selection.Download], runs: list[dict], metric: str) -> list[dict]:

@@ -304,3 +304,14 @@ def test_a_top_k_download_is_recorded_by_the_name_typed(page_env, dashboard_runs
     assert [r["selected_by"] for r in SelectionStore(get_database(Settings())).recent()] == [
         "Ana (typed)"
     ]
+
+
+def test_the_runs_top_k_would_download_are_listed_before_the_press(page_env, dashboard_runs):
+    at = open_page(dashboard_runs["pipeline"], "Choose model", topk_metric="val_auc", topk_k=2,
+                   experiment_id=dashboard_runs["experiment"])  # fmt: skip
+    [before] = [f.value for f in at.dataframe if "val_auc" in f.value.columns]
+    assert list(before.columns) == ["run", "run_id", "val_auc"]
+    at.button(key="download_topk").click().run()
+    assert not at.exception
+    got = [r["run_id"] for r in SelectionStore(get_database(Settings())).recent()]
+    assert list(before["run_id"]) == got[::-1]  # the newest record first: the best last
