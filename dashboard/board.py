@@ -10,6 +10,7 @@ import hashlib
 import streamlit as st
 
 from dashboard import data, leaderboard
+from dashboard.notes import notes
 from dashboard.reads import RUN_STATUSES, RunPage, RunQuery
 from runs import contract
 
@@ -159,7 +160,7 @@ def render(
             f"sets of classes, whose metrics do not rank against each other: no "
             f"{leaderboard.BEST} is given. Filter on one, e.g. params.class_names = '...'."
         )
-    for note in leaderboard.notes([leaderboard.basis_of(r) for r in page.rows]):
+    for note in notes([leaderboard.basis_of(r) for r in page.rows]):
         st.caption(note)  # from the runs' tags: no file read per run
     _pager(page.next_token, len(page.rows))
 

@@ -8,7 +8,7 @@ import pandas as pd
 import streamlit as st
 
 from common import PipelineError, Settings
-from dashboard import handoff, reads
+from dashboard import handoff, reads, selection
 from dashboard.reads import RunPage, RunQuery
 from runs import check_tracking
 
@@ -62,6 +62,14 @@ def run(uri: str, run_id: str) -> dict:
     return reads.load_run(uri, run_id)
 
 
+@st.cache_data(ttl=TTL, show_spinner=False)
+def top_runs(
+    uri: str, experiment_id: str, metric: str, k: int, higher: bool, classes: str | None
+) -> selection.Ranked:
+    """``selection.top_runs``: the runs "Download top K" lists and downloads (one search)."""
+    return selection.top_runs(uri, experiment_id, metric, k, higher, classes)
+
+
 @st.cache_data(ttl=TTL, show_spinner="Loading metric histories…")
 def histories(uri: str, run_ids: tuple[str, ...], keys: tuple[str, ...]) -> pd.DataFrame:
     return reads.metric_histories(uri, run_ids, keys)
@@ -101,7 +109,7 @@ def artifact_npz(uri: str, run_id: str, path: str) -> dict[str, np.ndarray]:
 
 
 CACHED = (tracking_reachable, experiments, runs_page, chosen, newest_deployable, children,
-          logged_models, run, histories, artifacts, artifact_bytes)  # fmt: skip
+          logged_models, run, top_runs, histories, artifacts, artifact_bytes)  # fmt: skip
 """Every cached read above (``clear_reads``)."""
 
 

@@ -6,7 +6,9 @@ run logged the 95 % interval bounds (``common.metric_keys``), and ``★`` marks 
 the column on the page (highest, or lowest for losses and calibration errors) among figures that
 rank like for like: runs on the same classes and, for the evaluator's test figures, evaluations
 of the same test data without test-time augmentation. A test figure made otherwise (TTA, another
-data folder) is marked ``†`` with why, from the run's tags (``Basis``): no file is read per run.
+data folder) is marked ``†`` with why, from the run's tags (``Basis``): no file is read per run;
+so is a figure of the argmax's decisions when the argmax names one class for every test image
+(``dashboard.constant``, from the run's metrics: a constant's accuracy).
 The trainer's figures (``trainer_split``) and bookkeeping (``NOT_RANKED``: epoch_time...) get
 no ``★``: they are not test figures. A run whose test split shares images or patients with its
 training data (``dashboard.leakage``, from the trainer's tag) is marked ``⚠`` in its row and its
@@ -20,6 +22,7 @@ from dataclasses import dataclass, field
 import pandas as pd
 
 from common import metric_keys
+from dashboard.constant import argmax_figure, constant_class
 from dashboard.durations import duration, when
 from dashboard.leakage import LEAK, SplitOverlap, overlap
 from runs import contract, schemas
@@ -109,6 +112,8 @@ class Basis:
     evaluated: bool = True
     """Whether the run has a published evaluation (``contract.is_evaluated``): one without
     (running, or never evaluated) has no test figure and takes no part in ``notes``."""
+    constant: str | None = None
+    """The class its argmax names for every test image (``dashboard.constant``), or None."""
 
     @property
     def leakage(self) -> str | None:
@@ -123,6 +128,14 @@ class Basis:
         if self.own_data is False:
             why.append("other data")
         return f"{CAVEAT} {', '.join(why)}" if why else None
+
+    def caveat_of(self, metric: str) -> str | None:
+        """``caveat``, and of a figure of the argmax's decisions (``argmax_figure``) that its
+        argmax names one class for every test image (``† constant 'nevus'``): a constant's."""
+        if not (self.constant and argmax_figure(metric)):
+            return self.caveat
+        constant = f"constant {self.constant!r}"
+        return f"{self.caveat}, {constant}" if self.caveat else f"{CAVEAT} {constant}"
 
 
 def ranking(bases: list[Basis]) -> list[bool]:
@@ -170,58 +183,14 @@ def basis_of(run: dict, report: schemas.EvaluationReport | None = None) -> Basis
     leaked = overlap(run["tags"])
     if not leaked or basis.own_data is False:
         leaked = SplitOverlap()
-    return Basis(basis.tta, basis.own_data, basis.dataset_hash, leaked, evaluated)
+    constant = constant_class(run)
+    return Basis(basis.tta, basis.own_data, basis.dataset_hash, leaked, evaluated, constant)
 
 
 def evaluation_data(bases: list[Basis]) -> set[str]:
     """The different test data (hashes) that the evaluations that rank were made on."""
     ranks = ranking(bases)
     return {b.dataset_hash for b, r in zip(bases, ranks, strict=True) if r and b.dataset_hash}
-
-
-def notes(bases: list[Basis]) -> list[str]:
-    """What a reader of the runs' test figures must know about their marks, one line each (of
-    the runs evaluated: one without a test figure changes no mark)."""
-    bases = [b for b in bases if b.evaluated]
-    found, data = [], evaluation_data(bases)
-    if len(data) > 1:
-        found.append(
-            f"These runs were evaluated on {len(data)} different test sets (other data, or "
-            "test files changed between evaluations): their test figures do not rank against "
-            f"each other, so none gets a {BEST}."
-        )
-    if any(b.caveat for b in bases):
-        found.append(
-            f"{CAVEAT}: a test figure made with test-time augmentation (tta, which the served "
-            "model does not do) or on another data folder than the run's own test split: it "
-            f"does not rank against the others and gets no {BEST}."
-        )
-    ranks = ranking(bases)
-    shared = {b.overlap for b, r in zip(bases, ranks, strict=True) if r and b.overlap}
-    for alike in sorted(shared, key=lambda o: o.why):  # BreastMNIST's copies across its splits
-        n = sum(r and b.overlap == alike for b, r in zip(bases, ranks, strict=True))
-        found.append(
-            f"{LEAK} {n} run(s) here were tested on a split that shares the same with their "
-            f"training data ({alike.why}), as every other run on their test data: their test "
-            "figures are all optimistic, alike, so they rank among themselves; figures on data "
-            "without such copies would be lower."
-        )
-    if unknown := sum(b.caveat is None and bool(b.overlap.unknown) for b in bases):
-        found.append(
-            f"{LEAK} leakage unknown ({unknown} run(s)): the trainer did not check the test split "
-            "against train and val, or its tag cannot be read, so the test figures may be "
-            f"optimistic and get no {BEST}; the Metrics tab lists what dataset_stats.json found."
-        )
-    leaked = sum(b.caveat is None and not r and not b.overlap.unknown
-                 for b, r in zip(bases, ranks, strict=True))  # fmt: skip
-    if leaked:
-        found.append(
-            f"{LEAK} leakage ({leaked} run(s)): the run's test split shares images (exact or "
-            "near duplicates) or patients with its training or validation split, so its test "
-            f"figures are optimistic and get no {BEST}; the Metrics tab lists the duplicates "
-            "(dataset_stats.json)."
-        )
-    return found
 
 
 def metric_columns(rows: list[dict]) -> list[str]:
@@ -274,7 +243,7 @@ def star_rows(rows: list[dict], metric: str, bases: list[Basis]) -> set[int]:
     figures = _with_value(rows, metric)
     if len(evaluation_data([bases[i] for i in figures])) > 1:
         return set()
-    plain = [i for i, r in enumerate(_ranks(rows, metric, bases)) if r]
+    plain = [i for i, r in enumerate(run_ranks(bases)) if r and not bases[i].caveat_of(metric)]
     return {plain[j] for j in best_index([values[i] for i in plain], metric)}
 
 
@@ -283,12 +252,15 @@ def _with_value(rows: list[dict], metric: str) -> list[int]:
     return [i for i, r in enumerate(rows) if format_value(r["metrics"], metric) != "–"]
 
 
-def _ranks(rows: list[dict], metric: str, bases: list[Basis]) -> list[bool]:
-    """``ranking`` of the figures of ``metric`` that there are (a row without one: False). A run
-    with no figure is not a figure without copies: it must not make alike runs unalike."""
-    figures = _with_value(rows, metric)
-    out = [False] * len(rows)
-    for i, rank in zip(figures, ranking([bases[i] for i in figures]), strict=True):
+def run_ranks(bases: list[Basis]) -> list[bool]:
+    """``ranking`` of the runs evaluated (a run without an evaluation: False), once for all
+    their test figures: a run's figures rank, or are marked, alike in every column. Judged per
+    column, a column that some runs have no figure in (an older evaluation's, ``eval_thr_*``)
+    marked a run's figures ``⚠`` in one row and not in the next. A run with no evaluation is
+    not one without copies: it must not make alike runs unalike."""
+    evaluated = [i for i, b in enumerate(bases) if b.evaluated]
+    out = [False] * len(bases)
+    for i, rank in zip(evaluated, ranking([bases[i] for i in evaluated]), strict=True):
         out[i] = rank
     return out
 
@@ -298,14 +270,14 @@ def cells(rows: list[dict], metric: str, bases: list[Basis]) -> list[str]:
     a test figure, the evaluation's caveat (``† tta 'both'``) or its leakage (``⚠ leakage``)."""
     best = star_rows(rows, metric, bases)
     test = metric.startswith(metric_keys.EVAL_PREFIX)
-    ranks = _ranks(rows, metric, bases)
+    ranks = run_ranks(bases)
     out = []
     for i, (run, basis) in enumerate(zip(rows, bases, strict=True)):
         text = format_value(run["metrics"], metric)
         if i in best:
             text += f" {BEST}"
-        elif test and basis.caveat and text != "–":
-            text += f" {basis.caveat}"
+        elif test and basis.caveat_of(metric) and text != "–":
+            text += f" {basis.caveat_of(metric)}"
         elif test and basis.leakage and not ranks[i] and text != "–":
             text += f" {LEAK} leakage" + (" unknown" if basis.overlap.unknown else "")
         out.append(text)
@@ -364,15 +336,18 @@ def table(
     ``chosen``: ``(version, run_id)`` the alias names, marked in the ``deployable`` column.
 
     Children come right under their parent, indented with ``↳``; the selected run is marked
-    ``▶`` and a run whose test split overlaps its training data ``⚠`` (after its name); each
+    ``▶`` and a run whose test split overlaps its training data ``⚠`` (after its name, as
+    ``Basis.overlap``: not a run whose figures are of another data folder's test split); each
     metric cell is one of ``cells``: ``★`` on the best value of the column among figures that
     rank like for like, ``†`` or ``⚠`` and why on a test figure that does not.
     """
     ordered = nest(rows)
+    runs = [r for r, _ in ordered]
+    bases = [basis_of(r) for r in runs]  # from the tags: no file read per run
     columns: dict[str, list[str]] = {c: [] for c in ("run", *INFO_COLUMNS)}
-    for run, depth in ordered:
+    for (run, depth), basis in zip(ordered, bases, strict=True):
         name = ("   " * max(0, depth - 1) + "↳ " if depth else "") + run["run_name"]
-        if overlap(run["tags"]):  # from its tags: no file read per run
+        if basis.overlap:  # as the notes count it (not a run evaluated on other data)
             name += f" {LEAK}"
         columns["run"].append(f"{SELECTED} {name}" if run["run_id"] == selected else name)
         columns["model"].append(run["params"].get("model", "–"))
@@ -383,8 +358,6 @@ def table(
         if chosen and run["run_id"] == chosen[1]:
             deployable = f"✓ chosen (version {chosen[0]})"
         columns["deployable"].append(deployable)
-    runs = [r for r, _ in ordered]
-    bases = [basis_of(r) for r in runs]  # from the tags: no file read per run
     for metric in metrics:
         columns[metric] = cells(runs, metric, bases)
     # Built whole: adding the metric columns one by one cost a pandas insert each.

@@ -258,7 +258,7 @@ def build_model_card(
             f"- The test figures below are not from this test split: the evaluation used "
             f"{report.n_samples} images of `{report.data_dir}`."
         )
-    lines += [f"- **Warning**: {warning}" for warning in dataset_warnings(stats)]
+    lines += [f"- **Warning**: {warning}" for warning in dataset_warnings(stats, evaluated)]
     if not (counts or classes):
         lines.append("- No dataset information was logged with this run.")
     lines += ["", "## Training setup", ""]

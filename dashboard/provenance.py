@@ -29,12 +29,13 @@ def leakage_rows(stats: dict | None) -> pd.DataFrame:
     return pd.DataFrame(rows, columns=["splits", "duplicates", "images", "examples"])
 
 
-def dataset_warnings(stats: schemas.DatasetStats | None) -> list[str]:
+def dataset_warnings(stats: schemas.DatasetStats | None, evaluated: bool = True) -> list[str]:
     """One sentence per problem of the dataset that weakens its figures: (near-)identical
     images under two classes; a test split sharing images or patients with train or val
     (``leakage.stats_overlap``, the rule of the leaderboard and of choosing: test figures
     optimistic); and train and val sharing them (validation figures optimistic, not the test
-    ones); empty without statistics or problems."""
+    ones); empty without statistics or problems. A run not ``evaluated`` has no test figures
+    yet: said of the figures an evaluation would make."""
     if stats is None:
         return []
     found = []
@@ -42,12 +43,17 @@ def dataset_warnings(stats: schemas.DatasetStats | None) -> list[str]:
         found.append(f"Labels in conflict: {note}.")
     if test := stats_overlap(stats):
         where = describe(test, "the test split and train/val")
-        found.append(f"Possible leakage: {where}; test figures may be optimistic.")
+        found.append(
+            f"Possible leakage: {where}; test figures may be optimistic."
+            if evaluated
+            else f"Possible leakage: {where}: once evaluated, its test figures would be optimistic."
+        )
     if val := train_val_overlap(stats):
         where = describe(val, "the train and val splits")
         found.append(
             f"Train and val overlap: {where}; validation figures (and the epoch they chose) "
-            "may be optimistic, the test figures are not affected by it."
+            f"may be optimistic, the test figures {'are' if evaluated else 'would be'} not "
+            "affected by it."
         )
     return found
 

@@ -150,7 +150,8 @@ def key_metrics(metrics: dict[str, float]) -> dict[str, float]:
 def download_model(
     run_id: str, settings: Settings, store=None, selected_by: str | None = None
 ) -> Download:
-    """Download the run and record it as ``action: download`` (``store`` None: no record)."""
+    """Download the run and record it as ``action: download`` by ``selected_by`` (None: the OS
+    user) (``store`` None: no record)."""
     path = download_run(run_id, settings.mlflow_tracking_uri, settings.artifacts_dir)
     run = get_run(get_client(settings.mlflow_tracking_uri), run_id)
     metrics = key_metrics(run.data.metrics)
@@ -272,12 +273,17 @@ def download_top(
     higher_is_better: bool = True,
     store=None,
     class_names: str | None = None,
+    selected_by: str | None = None,
+    ranked: Ranked | None = None,
 ) -> tuple[list[Download], Ranked]:
-    """Download the ``k`` best runs, best first, each recorded as a download (``class_names``:
-    as ``top_runs``); and the ranking (``Ranked``: how many runs were left out, and why)."""
-    ranked = top_runs(
-        settings.mlflow_tracking_uri, experiment_id, metric, k, higher_is_better, class_names
-    )
+    """Download the ``k`` best runs, best first, each recorded as a download by ``selected_by``
+    (None: the OS user) (``class_names``: as ``top_runs``); and the ranking (``Ranked``: how
+    many runs were left out, and why). ``ranked``: the ``top_runs`` of these arguments already
+    made (the page lists it before the press): its runs are the ones downloaded."""
+    if ranked is None:
+        ranked = top_runs(
+            settings.mlflow_tracking_uri, experiment_id, metric, k, higher_is_better, class_names
+        )
     if not ranked.run_ids:
         on = f" trained on {class_names}" if class_names is not None else ""
         left_out = (
@@ -303,7 +309,7 @@ def download_top(
             f"no finished run{on} of experiment {experiment_id} has the metric {metric!r}"
             f"{left_out}; choose another metric or evaluate some runs first."
         )
-    downloads = [download_model(run_id, settings, store) for run_id in ranked.run_ids]
+    downloads = [download_model(run_id, settings, store, selected_by) for run_id in ranked.run_ids]
     return downloads, ranked
 
 

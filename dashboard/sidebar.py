@@ -168,6 +168,11 @@ def pick_run(
     return known[run_id]
 
 
+def _compare_with(ids: list[str]) -> None:
+    """Callback of "Compare with the leaderboard's first 3" (before the widgets are drawn)."""
+    st.session_state.compare_ids = ids
+
+
 def pick_compare(run: dict, rows: list[dict]) -> list[str]:
     """Up to ``MAX_COMPARE`` other runs to compare with the open one (kept across pages)."""
     seen = st.session_state.setdefault("seen_runs", {})
@@ -179,12 +184,27 @@ def pick_compare(run: dict, rows: list[dict]) -> list[str]:
     options = list(
         dict.fromkeys([*kept, *(r["run_id"] for r in rows if r["run_id"] != run["run_id"])])
     )
+    shown = [r["run_id"] for r, _ in leaderboard.nest(rows)]  # as the table lists them
+    top = [i for i in shown if i != run["run_id"]][:MAX_COMPARE]
+    order = f"{st.session_state.get('run_sort', 'started')}, "
+    order += "descending" if st.session_state.get("run_desc", True) else "ascending"
+    st.sidebar.button(
+        f"Compare with the leaderboard's first {MAX_COMPARE}",
+        key="compare_top",
+        on_click=_compare_with,
+        args=(top,),
+        help=f"The first {MAX_COMPARE} other runs of the leaderboard's page, in its order "
+        f"(sorted by {order}): {', '.join(seen.get(i, '?') for i in top) or 'none'}",
+    )
     chosen = st.sidebar.multiselect(
         "Compare with (up to 3 runs)",
         options,
         format_func=lambda i: f"{seen.get(i, '?')} · {i[:6]}",
         key="compare_ids",
         max_selections=MAX_COMPARE,
+        # Streamlit's own "Select all" took whichever MAX_COMPARE the browser picked: the
+        # button above says which it takes
+        select_all=False,
     )
     st.sidebar.caption(f"Run id `{run['run_id']}`")
     return chosen

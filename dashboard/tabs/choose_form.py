@@ -117,7 +117,7 @@ def _shown_warnings(ctx: Context, found: choose.Assessment, change: str | None) 
     report = reports.evaluation_report(ctx.uri, ctx.run)  # cached, as the Evaluation tab's
     for caveat in handoff.caveats_of(reports.evaluation_path(ctx.run), report)[1]:
         st.warning(f"About its test figures: {caveat}.")
-    for warning in dataset_warnings(reports.dataset_stats(ctx.uri, ctx.run)):
+    for warning in dataset_warnings(reports.dataset_stats(ctx.uri, ctx.run), found.evaluated):
         st.warning(f"About its data: {warning}")  # as the Metrics and Evaluation tabs word it
     if change:
         st.warning(f"{change}. {handoff.CLIENTS_BREAK}.")
@@ -142,7 +142,10 @@ def render_choose(
         "I choose it without an evaluation", key=keys.unevaluated
     )
     clean = not leakage or st.checkbox(
-        "I choose it although its test figures may be optimistic (possible leakage)",
+        "I choose it although its test figures may be optimistic (possible leakage)"
+        if found.evaluated
+        else "I choose it although its test split shares images or patients with its training "
+        "data (possible leakage)",
         key=keys.leakage,
     )
     ready = not change or st.checkbox(

@@ -10,6 +10,7 @@ from common import NotFound, PipelineError
 from dashboard import data, leaderboard, paired, reports
 from dashboard.context import Context
 from dashboard.leakage import SplitOverlap
+from dashboard.notes import notes as table_notes
 from dashboard.tabs.metrics import RESULT_PREFIXES, history_chart
 from runs import contract
 
@@ -123,7 +124,7 @@ def render_compare(ctx: Context) -> None:
             f"other, so no {leaderboard.BEST} is given."
         )
     measured = bases(ctx, runs)
-    for note in leaderboard.notes(measured):
+    for note in table_notes(measured):
         st.warning(note)
     st.dataframe(metrics_table(runs, measured).style.map(style), width="stretch")
     try:

@@ -5,12 +5,11 @@ import pandas as pd
 import requests
 import streamlit as st
 
-from common import metric_keys
-from dashboard import choose, data, handoff, leaderboard, reports, selection
+from dashboard import choose, handoff, reports
 from dashboard.context import Context
-from dashboard.leakage import LEAK
 from dashboard.model_card import build_model_card, evaluation_table, serving_instructions
 from dashboard.tabs.choose_form import DONE, render_choose, show_done
+from dashboard.tabs.downloads import render_downloads
 from jobs import SelectionStore, get_database
 from runs import get_client, get_run
 
@@ -121,111 +120,6 @@ def switch_warning(
     )
 
 
-def _downloads(ctx: Context, found: choose.Assessment) -> None:
-    st.caption(
-        f"Downloads go to `{ctx.settings.artifacts_dir.resolve()}/<run_id>/`. A download does "
-        "not choose: the alias and `run_id.txt` stay as they are."
-    )
-    left, right = st.columns(2)
-    with left:
-        st.markdown("**This run**")
-        if not found.has_model:
-            st.caption("This run has no model to download.")
-        elif st.button("Download model", key="download_model"):
-            with st.spinner("Downloading the model and artifacts…"):
-                got = selection.download_model(ctx.run_id, ctx.settings, _store(ctx))
-            st.success(f"Saved to `{got.artifacts_path}`.")
-    with right:
-        st.markdown("**Top K of the experiment**")
-        metrics = sorted(
-            {k for r in ctx.page_rows for k in r["metrics"] if not metric_keys.is_bound(k)}
-        )
-        if not metrics:
-            st.caption("No run on this page has metrics to rank by.")
-            return
-        default = next(
-            (
-                m
-                for m in (metric_keys.eval_key("roc_auc_macro"), "best_val_auc", "val_auc")
-                if m in metrics
-            ),
-            metrics[0],
-        )
-        metric = st.selectbox("Rank by", metrics, index=metrics.index(default), key="topk_metric")
-        cols = st.columns(2)
-        k = int(cols[0].number_input("K", 1, 20, 3, key="topk_k"))
-        # Keyed by the metric: Streamlit keeps a widget's value by its key whatever its
-        # default, so one key kept "higher" for eval_ece and downloaded the worst-calibrated.
-        higher = cols[1].toggle(
-            "Higher is better",
-            value=not metric_keys.lower_is_better(metric),
-            key=f"topk_higher_{metric}",
-        )
-        # Ranked among the runs on this run's classes: other class sets do not rank against it.
-        classes = ctx.run["params"].get("class_names")
-        if classes:
-            st.caption(f"Among the runs trained on this run's classes: {classes}.")
-        if metric.startswith(metric_keys.EVAL_PREFIX):
-            st.caption(
-                "Test figures made with --tta or on another data folder are not ranked, nor "
-                "runs evaluated on other test data than the best of them (figures of different "
-                "test sets do not rank against each other), nor runs whose test split shares "
-                "images with their training data where others' does not."
-            )
-        if st.button(f"Download top {k}", key="download_topk"):
-            with st.spinner(f"Downloading the {k} best runs by {metric}…"):
-                got, ranked = selection.download_top(
-                    ctx.settings, ctx.experiment_id, metric, k, higher, _store(ctx), classes
-                )
-            st.success(f"Downloaded {len(got)} runs; nothing was chosen.")
-            if ranked.other_data:
-                st.info(
-                    f"{ranked.other_data} run(s) evaluated on other test data than the best run "
-                    f"were not ranked: their {metric} does not compare with these. Evaluate them "
-                    "on the same data folder to rank them."
-                )
-            if ranked.leaked:
-                st.info(
-                    f"{ranked.leaked} run(s) were not ranked: their test split shares images or "
-                    "patients with their training data (the trainer's leakage check), so their "
-                    f"{metric} is optimistic beside these runs'."
-                )
-            if ranked.unknown:
-                st.info(
-                    f"{ranked.unknown} run(s) were not ranked: whether their test split shares "
-                    "images with their training data is unknown (the trainer did not check, or "
-                    "its tag cannot be read); the Metrics tab shows what dataset_stats.json found."
-                )
-            runs = [data.run(ctx.uri, d.run_id) for d in got]  # K at most, once per press
-            st.dataframe(pd.DataFrame(top_k_rows(got, runs, metric)), hide_index=True)
-
-
-def top_k_rows(got: list[selection.Download], runs: list[dict], metric: str) -> list[dict]:
-    """The table of a top-K download (``runs``: the summaries of ``got``'s runs, in order):
-    each run's name, ``metric`` with its interval, what its evaluation was measured on when a
-    test figure is not plain (``leaderboard.Basis.caveat``) or what its test split shares with
-    its training data (runs of one data set with the same copies rank among themselves, but
-    their figures are optimistic), and where it went."""
-    rows = []
-    for d, run in zip(got, runs, strict=True):
-        caveats = []
-        if metric.startswith(metric_keys.EVAL_PREFIX):
-            basis = leaderboard.basis_of(run)
-            caveats = [basis.caveat] if basis.caveat else []
-            if basis.overlap:
-                caveats.append(f"{LEAK} {basis.overlap.why}")
-        rows.append(
-            {
-                "run": run["run_name"],
-                "run_id": d.run_id,
-                metric: leaderboard.format_value(d.metrics, metric),
-                "caveat": "; ".join(caveats),
-                "path": str(d.artifacts_path),
-            }
-        )
-    return rows
-
-
 def _trail(ctx: Context, named: handoff.Served | None) -> None:
     st.subheader("Audit trail")
     store, s = _store(ctx), ctx.settings
@@ -316,7 +210,7 @@ def render_deploy(ctx: Context) -> None:
     found = choose.assess(client, get_run(client, ctx.run_id))
     render_choose(ctx, found, now, _store(ctx))
     st.subheader("Download")
-    _downloads(ctx, found)
+    render_downloads(ctx, found, _store(ctx))
     _trail(ctx, now[0])
     if found.problem:
         st.caption("No model card nor serving instructions: this run cannot be deployed.")

@@ -260,10 +260,10 @@ def _charts(
     st.vega_lite_chart(frame, spec, width="content")
 
 
-def _leakage(typed: schemas.DatasetStats | None) -> None:
+def _leakage(typed: schemas.DatasetStats | None, evaluated: bool) -> None:
     if typed is None:
         return
-    for warning in dataset_warnings(typed):
+    for warning in dataset_warnings(typed, evaluated):
         st.warning(warning)
     if groups := typed.groups:
         shared = {p: v["count"] for p, v in groups.get("overlap", {}).items() if v["count"]}
@@ -308,4 +308,4 @@ def _dataset(ctx: Context) -> None:
             .properties(height=260, title="Class distribution")
         )
         st.altair_chart(chart, width="stretch")
-    _leakage(stats)
+    _leakage(stats, reports.has_evaluation(ctx.run))

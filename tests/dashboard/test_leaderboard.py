@@ -4,6 +4,8 @@ import numpy as np
 
 from common import metric_keys
 from dashboard import leaderboard
+from dashboard.leakage import LEAK
+from dashboard.notes import notes as table_notes
 from runs import contract
 
 
@@ -109,7 +111,7 @@ def test_evaluations_of_different_test_data_get_no_star_and_say_so():
     table = leaderboard.table(rows, ["eval_accuracy"])
     assert list(table["eval_accuracy"]) == ["0.8", "0.7"]
     bases = [leaderboard.basis_of(r) for r in rows]
-    assert "evaluated on 2 different test sets" in leaderboard.notes(bases)[0]
+    assert "evaluated on 2 different test sets" in table_notes(bases)[0]
 
 
 def _started(name: str, start: int, parent: str | None = None) -> dict:
@@ -164,7 +166,7 @@ def test_a_run_tested_on_its_own_training_images_takes_no_star_and_is_marked(lea
     table = leaderboard.table(rows, ["eval_accuracy"])
     assert list(table["eval_accuracy"]) == ["0.8 ★", "0.95 ⚠ leakage", "0.7"]
     assert list(table["run"]) == ["clean", "leaky ⚠", "worse"]
-    notes = leaderboard.notes([leaderboard.basis_of(r) for r in rows])
+    notes = table_notes([leaderboard.basis_of(r) for r in rows])
     assert any("test figures are optimistic" in n for n in notes)
 
 
@@ -177,7 +179,7 @@ def test_runs_sharing_the_same_copies_across_splits_rank_among_themselves(leakag
     table = leaderboard.table(rows, ["eval_accuracy"])
     assert list(table["eval_accuracy"]) == ["0.8", "0.9 ★"]
     assert list(table["run"]) == ["first ⚠", "second ⚠"]  # still marked
-    notes = leaderboard.notes([leaderboard.basis_of(r) for r in rows])
+    notes = table_notes([leaderboard.basis_of(r) for r in rows])
     assert any("optimistic, alike, so they rank among themselves" in n for n in notes)
 
 
@@ -206,7 +208,7 @@ def test_a_run_whose_leakage_tag_cannot_be_read_is_marked_and_not_ranked():
     table = leaderboard.table(rows, ["eval_accuracy"])
     assert list(table["eval_accuracy"]) == ["0.95 ⚠ leakage unknown", "0.8 ★", "0.7"]
     assert list(table["run"]) == ["reworded ⚠", "a", "b"]
-    notes = leaderboard.notes([leaderboard.basis_of(r) for r in rows])
+    notes = table_notes([leaderboard.basis_of(r) for r in rows])
     assert any(n.startswith("⚠ leakage unknown (1 run(s))") for n in notes)
 
 
@@ -223,7 +225,7 @@ def test_a_run_not_evaluated_does_not_change_the_notes_of_alike_runs(leakage_tag
     rows = [_evaluated("first", 0.9), _evaluated("second", 0.8), _run("running", {})]
     for row in rows[:2]:
         row["tags"].update(leakage_tags["test"])
-    notes = leaderboard.notes([leaderboard.basis_of(r) for r in rows])
+    notes = table_notes([leaderboard.basis_of(r) for r in rows])
     assert any("optimistic, alike, so they rank among themselves" in n for n in notes)
     assert not any("leakage (" in n for n in notes)
 
@@ -237,7 +239,7 @@ def test_alike_runs_of_one_data_set_are_not_leaked_beside_runs_of_another(leakag
         row["tags"].update(leakage_tags["test"])
     table = leaderboard.table(rows, ["eval_accuracy"])
     assert list(table["eval_accuracy"]) == ["0.9", "0.8", "0.7"]
-    notes = leaderboard.notes([leaderboard.basis_of(r) for r in rows])
+    notes = table_notes([leaderboard.basis_of(r) for r in rows])
     assert "evaluated on 2 different test sets" in notes[0]
     assert not any("leakage (" in n for n in notes)
 
@@ -253,3 +255,45 @@ def test_the_overall_metrics_the_dashboard_names_are_ones_the_evaluator_reports(
     named = {metric_keys.eval_key(name) for name in SUMMARY_METRICS}
     named |= {m for m in leaderboard.DEFAULT_METRICS if m.startswith(metric_keys.EVAL_PREFIX)}
     assert named and named - reported == set()
+
+
+def test_a_runs_leakage_mark_is_the_same_in_every_column_even_one_others_lack(leakage_tags):
+    """Two runs with the same copies beside a clean one do not rank: in every column, also in
+    one the clean run has no figure of (an older evaluation's, or an eval_thr_* one)."""
+    rows = [_evaluated("first", 0.9), _evaluated("second", 0.8), _evaluated("clean", 0.7)]
+    for row, ece in zip(rows[:2], (0.05, 0.1), strict=True):
+        row["tags"].update(leakage_tags["test"])
+        row["metrics"]["eval_ece"] = ece
+    table = leaderboard.table(rows, ["eval_accuracy", "eval_ece"])
+    assert list(table["eval_accuracy"]) == ["0.9 ⚠ leakage", "0.8 ⚠ leakage", "0.7"]
+    assert list(table["eval_ece"]) == ["0.05 ⚠ leakage", "0.1 ⚠ leakage", "–"]
+
+
+def test_the_notes_count_every_run_marked_leaked_in_its_row(leakage_tags):
+    """Leaked runs evaluated with tta, not evaluated yet, or plainly: each marked ⚠ after its
+    name, each counted in the note; one evaluated on another data folder is neither (its
+    figures are not of its own test split)."""
+    rows = [_evaluated("clean", 0.8), _evaluated("plain", 0.9), _evaluated("tta", 0.9, "both"),
+            _run("bare", {}), _evaluated("other", 0.9, own=False, data="h2")]  # fmt: skip
+    for row in rows[1:]:
+        row["tags"].update(leakage_tags["test"])
+    table = leaderboard.table(rows, ["eval_accuracy"])
+    marked = [name for name in table["run"] if name.endswith(LEAK)]
+    assert marked == ["plain ⚠", "tta ⚠", "bare ⚠"]
+    said = table_notes([leaderboard.basis_of(r) for r in rows])
+    assert any(n.startswith(f"{LEAK} leakage (3 run(s))") for n in said), said
+
+
+def test_a_run_whose_argmax_names_one_class_for_every_image_is_marked_and_not_starred():
+    """On a test split of 8 nevus and 2 melanoma, calling every image nevus scores 0.8: its
+    accuracy is a constant's, not a model's (the caveat choosing it lists)."""
+    rows = [_evaluated("model", 0.7), _evaluated("constant", 0.8)]
+    for row, (spec_m, spec_n) in zip(rows, ((0.75, 0.5), (1.0, 0.0)), strict=True):
+        row["params"]["class_names"] = '["melanoma", "nevus"]'
+        row["metrics"] |= {"eval_specificity_melanoma": spec_m, "eval_specificity_nevus": spec_n,
+                           "eval_roc_auc_macro": 0.6 if spec_n else 0.9}  # fmt: skip
+    table = leaderboard.table(rows, ["eval_accuracy", "eval_roc_auc_macro"])
+    assert list(table["eval_accuracy"]) == ["0.7", "0.8 † constant 'nevus'"]
+    assert list(table["eval_roc_auc_macro"]) == ["0.6", "0.9 ★"]  # of its probabilities
+    said = table_notes([leaderboard.basis_of(r) for r in rows])
+    assert any(n.startswith("† constant (1 run(s))") for n in said), said

@@ -218,3 +218,15 @@ def test_refresh_shows_a_run_logged_since_without_waiting_for_the_cache(page_env
     assert "may be up to 30 s old" in page_text(at)
     at.sidebar.button(key="refresh_data").click().run()
     assert _names(at) == ["second", "first"]
+
+
+def test_comparing_with_the_top_of_the_leaderboard_takes_its_first_runs_in_its_order(
+    page_env, big_experiment
+):
+    at = open_page(experiment_id=big_experiment, run_sort="val_auc", run_desc=False)
+    opened = at.session_state["run_id"]
+    at.sidebar.button(key="compare_top").click().run()
+    assert not at.exception
+    seen = at.session_state["seen_runs"]
+    others = [n for n in _names(at) if n != seen[opened]]
+    assert [seen[i] for i in at.session_state["compare_ids"]] == others[:3]

@@ -35,7 +35,8 @@ def test_a_tta_evaluation_is_marked_and_its_verdict_is_not_like_for_like(
     assert not at.exception
     metrics = _frame(at, "smallcnn-fresh", "eval_accuracy (higher is better)")
     row = metrics.loc["eval_accuracy (higher is better)"]
-    assert row.iloc[1].endswith("† tta 'both'") and "★" not in row.iloc[0]
+    # (the tiny untrained model may also name one class for every image: "..., constant 'x'")
+    assert "† tta 'both'" in row.iloc[1] and "★" not in row.iloc[0]
     table = next(f.value for f in at.dataframe if "Verdict" in f.value.columns)
     assert table["Verdict"].str.startswith("not like for like: smallcnn-fresh").all()
 

@@ -9,7 +9,8 @@ from mlflow.tracking import MlflowClient
 
 from common import Settings
 from dashboard.selection import Download
-from dashboard.tabs.deploy import ready_line, switch_warning, top_k_rows, unrecorded_move
+from dashboard.tabs.deploy import ready_line, switch_warning, unrecorded_move
+from dashboard.tabs.downloads import top_k_rows
 from jobs import SelectionStore, get_database
 from tests.dashboard.conftest import open_page, page_text
 
@@ -282,3 +283,35 @@ def test_the_predictor_line_says_which_dicom_modality_the_served_model_takes():
     body = {"model_name": "m", "version": "2", "run_id": "r", "modalities": None,
             "modality_note": note}  # fmt: skip
     assert ready_line("http://p:5007", 200, body).endswith("; " + note)
+
+
+def test_a_download_is_recorded_by_the_name_typed_as_a_choice_is(page_env, dashboard_runs):
+    at = open_page(dashboard_runs["pipeline"], "Choose model",
+                   experiment_id=dashboard_runs["experiment"])  # fmt: skip
+    at.text_input(key="choose_by").input("Ana").run()
+    at.button(key="download_model").click().run()
+    assert not at.exception
+    [record] = SelectionStore(get_database(Settings())).recent()
+    assert (record["action"], record["selected_by"]) == ("download", "Ana (typed)")
+
+
+def test_a_top_k_download_is_recorded_by_the_name_typed(page_env, dashboard_runs):
+    at = open_page(dashboard_runs["pipeline"], "Choose model", topk_metric="val_auc", topk_k=1,
+                   experiment_id=dashboard_runs["experiment"])  # fmt: skip
+    at.text_input(key="choose_by").input("Ana").run()
+    at.button(key="download_topk").click().run()
+    assert not at.exception
+    assert [r["selected_by"] for r in SelectionStore(get_database(Settings())).recent()] == [
+        "Ana (typed)"
+    ]
+
+
+def test_the_runs_top_k_would_download_are_listed_before_the_press(page_env, dashboard_runs):
+    at = open_page(dashboard_runs["pipeline"], "Choose model", topk_metric="val_auc", topk_k=2,
+                   experiment_id=dashboard_runs["experiment"])  # fmt: skip
+    [before] = [f.value for f in at.dataframe if "val_auc" in f.value.columns]
+    assert list(before.columns) == ["run", "run_id", "val_auc"]
+    at.button(key="download_topk").click().run()
+    assert not at.exception
+    got = [r["run_id"] for r in SelectionStore(get_database(Settings())).recent()]
+    assert list(before["run_id"]) == got[::-1]  # the newest record first: the best last

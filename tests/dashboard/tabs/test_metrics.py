@@ -4,7 +4,7 @@ import pandas as pd
 import pytest
 
 from dashboard.tabs.metrics import MAX_POINTS, history_chart, key_stats
-from tests.dashboard.conftest import LONG_VALUE, chart_of, charts, open_page
+from tests.dashboard.conftest import LONG_VALUE, chart_of, charts, leak, open_page
 
 
 def _open(runs, role, **state):
@@ -154,3 +154,14 @@ def test_chart_smooths_before_thinning():
     assert frame["value"].iloc[-1] == pytest.approx(
         pd.Series([float(i % 2) for i in range(n)]).ewm(alpha=0.5, adjust=False).mean().iloc[n - 3]
     )
+
+
+def test_a_run_never_evaluated_is_not_said_to_have_optimistic_test_figures(
+    page_env, dashboard_runs, fresh_run, mlflow_server
+):
+    leak(mlflow_server, fresh_run)  # its test split shares images with train: not evaluated
+    at = open_page(fresh_run, "Metrics", experiment_id=dashboard_runs["experiment"])
+    assert not at.exception
+    [warning] = [w.value for w in at.warning if w.value.startswith("Possible leakage")]
+    assert "test figures may be optimistic" not in warning
+    assert warning.endswith("once evaluated, its test figures would be optimistic.")

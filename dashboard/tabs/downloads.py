@@ -1,0 +1,155 @@
+"""The Choose model tab's downloads: this run's model, or the experiment's top K by a metric,
+each recorded in the audit trail (a download chooses nothing)."""
+
+import pandas as pd
+import streamlit as st
+
+from common import metric_keys
+from dashboard import choose, data, leaderboard, selection
+from dashboard.context import Context
+from dashboard.leakage import LEAK
+from dashboard.tabs.choose_form import NAME, proxy_user, typed_user
+from jobs import SelectionStore
+
+
+def downloaded_by(ctx: Context) -> str | None:
+    """Who downloads, named as the Choose form names who chooses: the user the authenticating
+    proxy names in ``DASHBOARD_USER_HEADER`` when set, else the "Your name" typed above (marked
+    typed); None when neither names anyone (recorded, as before, as the server's account)."""
+    header = ctx.settings.dashboard_user_header
+    if header:
+        return proxy_user(st.context.headers, header)[0]
+    return typed_user(st.session_state.get(NAME) or "")
+
+
+def render_downloads(ctx: Context, found: choose.Assessment, store: SelectionStore) -> None:
+    """This run's download and the experiment's top K, recorded in the audit trail ``store``
+    as by ``downloaded_by``."""
+    st.caption(
+        f"Downloads go to `{ctx.settings.artifacts_dir.resolve()}/<run_id>/`. A download does "
+        "not choose: the alias and `run_id.txt` stay as they are."
+    )
+    by = downloaded_by(ctx)
+    st.caption(
+        f"The audit trail records downloads as by **{by}**."
+        if by
+        else "The audit trail "
+        "records downloads as by the server's account: write your name above to be recorded."
+    )
+    left, right = st.columns(2)
+    with left:
+        st.markdown("**This run**")
+        if not found.has_model:
+            st.caption("This run has no model to download.")
+        elif st.button("Download model", key="download_model"):
+            with st.spinner("Downloading the model and artifacts…"):
+                got = selection.download_model(ctx.run_id, ctx.settings, store, by)
+            st.success(f"Saved to `{got.artifacts_path}`.")
+    with right:
+        st.markdown("**Top K of the experiment**")
+        metrics = sorted(
+            {k for r in ctx.page_rows for k in r["metrics"] if not metric_keys.is_bound(k)}
+        )
+        if not metrics:
+            st.caption("No run on this page has metrics to rank by.")
+            return
+        default = next(
+            (
+                m
+                for m in (metric_keys.eval_key("roc_auc_macro"), "best_val_auc", "val_auc")
+                if m in metrics
+            ),
+            metrics[0],
+        )
+        metric = st.selectbox("Rank by", metrics, index=metrics.index(default), key="topk_metric")
+        cols = st.columns(2)
+        k = int(cols[0].number_input("K", 1, 20, 3, key="topk_k"))
+        # Keyed by the metric: Streamlit keeps a widget's value by its key whatever its
+        # default, so one key kept "higher" for eval_ece and downloaded the worst-calibrated.
+        higher = cols[1].toggle(
+            "Higher is better",
+            value=not metric_keys.lower_is_better(metric),
+            key=f"topk_higher_{metric}",
+        )
+        # Ranked among the runs on this run's classes: other class sets do not rank against it.
+        classes = ctx.run["params"].get("class_names")
+        if classes:
+            st.caption(f"Among the runs trained on this run's classes: {classes}.")
+        if metric.startswith(metric_keys.EVAL_PREFIX):
+            st.caption(
+                "Test figures made with --tta or on another data folder are not ranked, nor "
+                "runs evaluated on other test data than the best of them (figures of different "
+                "test sets do not rank against each other), nor runs whose test split shares "
+                "images with their training data where others' does not."
+            )
+        ranked = data.top_runs(ctx.uri, ctx.experiment_id, metric, k, higher, classes)
+        if ranked.run_ids:  # what the press downloads, from the same ranking
+            st.caption(f"Download top {k} fetches these {len(ranked.run_ids)} run(s), best first:")
+            runs = [data.run(ctx.uri, run_id) for run_id in ranked.run_ids]  # K at most, cached
+            st.dataframe(pd.DataFrame(ranked_rows(runs, metric)), hide_index=True)
+        if st.button(f"Download top {k}", key="download_topk"):
+            with st.spinner(f"Downloading the {k} best runs by {metric}…"):
+                got, ranked = selection.download_top(
+                    ctx.settings, ctx.experiment_id, metric, k, higher, store, classes, by, ranked
+                )
+            st.success(f"Downloaded {len(got)} runs; nothing was chosen.")
+            if ranked.other_data:
+                st.info(
+                    f"{ranked.other_data} run(s) evaluated on other test data than the best run "
+                    f"were not ranked: their {metric} does not compare with these. Evaluate them "
+                    "on the same data folder to rank them."
+                )
+            if ranked.leaked:
+                st.info(
+                    f"{ranked.leaked} run(s) were not ranked: their test split shares images or "
+                    "patients with their training data (the trainer's leakage check), so their "
+                    f"{metric} is optimistic beside these runs'."
+                )
+            if ranked.unknown:
+                st.info(
+                    f"{ranked.unknown} run(s) were not ranked: whether their test split shares "
+                    "images with their training data is unknown (the trainer did not check, or "
+                    "its tag cannot be read); the Metrics tab shows what dataset_stats.json found."
+                )
+            runs = [data.run(ctx.uri, d.run_id) for d in got]  # K at most, once per press
+            st.dataframe(pd.DataFrame(top_k_rows(got, runs, metric)), hide_index=True)
+
+
+def ranked_rows(runs: list[dict], metric: str) -> list[dict]:
+    """What "Download top K" will fetch, best first (``runs``: the ranked runs' summaries):
+    each run's name, id and ``metric`` with its interval."""
+    return [
+        {
+            "run": run["run_name"],
+            "run_id": run["run_id"],
+            metric: leaderboard.format_value(run["metrics"], metric),
+        }
+        for run in runs
+    ]
+
+
+def top_k_rows(got: list[selection.Download], runs: list[dict], metric: str) -> list[dict]:
+    """The table of a top-K download (``runs``: the summaries of ``got``'s runs, in order):
+    each run's name, ``metric`` with its interval, what its evaluation was measured on when a
+    test figure is not plain (``leaderboard.Basis.caveat_of``: tta, other data, a constant
+    argmax) or what its test split shares with its training data (runs of one data set with
+    the same copies rank among themselves, but their figures are optimistic), and where it
+    went."""
+    rows = []
+    for d, run in zip(got, runs, strict=True):
+        caveats = []
+        if metric.startswith(metric_keys.EVAL_PREFIX):
+            basis = leaderboard.basis_of(run)
+            caveats = [basis.caveat_of(metric)] if basis.caveat_of(metric) else []
+            if basis.overlap:
+                caveats.append(f"{LEAK} {basis.overlap.why}")
+        rows.append(
+            {
+                "run": run["run_name"],
+                "run_id": d.run_id,
+                metric: leaderboard.format_value(d.metrics, metric),
+                "caveat": "; ".join(caveats),
+                "path": str(d.artifacts_path),
+            }
+        )
+    return rows
