@@ -42,6 +42,7 @@ from dashboard.handoff import (
     served_now,
 )
 from dashboard.leakage import run_leakage
+from dashboard.trail import complete_trail
 from dashboard.versions import one_choice_at_a_time, register, retag
 from jobs import STORE_ERRORS, SelectionStore, get_database
 from runs import (
@@ -250,6 +251,8 @@ def choose_run(
             tags[key] = f"{value:.6g}"
     with one_choice_at_a_time(settings.run_id_file):  # alias, run_id.txt, record: one choice
         current = aliased_version(settings)
+        if store is not None and current is not None:  # a choice before ended unrecorded?
+            complete_trail(store, client, current, name, alias)
         # Chosen before (a version of this run's own logged model): the alias stays on it, no
         # second copy. A version registered otherwise (e.g. from files that cannot be served) is
         # not. (The source names the logged model; ModelVersion.model_id is empty in some stores.)

@@ -10,6 +10,7 @@ from dashboard.context import Context
 from dashboard.model_card import build_model_card, evaluation_table, serving_instructions
 from dashboard.tabs.choose_form import DONE, render_choose, show_done
 from dashboard.tabs.downloads import render_downloads
+from dashboard.trail import interrupted_choice
 from jobs import SelectionStore, get_database
 from runs import get_client, get_run
 
@@ -125,7 +126,9 @@ def _trail(ctx: Context, named: handoff.Served | None) -> None:
     store, s = _store(ctx), ctx.settings
     choices = store.recent(50, action="choose")  # downloads do not hide the last choice
     if warning := unrecorded_move(choices, named, s.model_name, s.model_alias):
-        st.warning(warning)
+        # its tags tell a choice that ended unrecorded from a move outside the dashboard
+        tags = get_client(ctx.uri).get_model_version(s.model_name, named[0]).tags
+        st.warning(unrecorded_move(choices, named, s.model_name, s.model_alias, tags) or warning)
     recent = store.recent(20)
     if not recent:
         st.caption("No model has been chosen or downloaded yet.")
@@ -147,11 +150,16 @@ def _trail(ctx: Context, named: handoff.Served | None) -> None:
 
 
 def unrecorded_move(
-    recent: list[dict], named: handoff.Served | None, model: str, alias: str
+    recent: list[dict],
+    named: handoff.Served | None,
+    model: str,
+    alias: str,
+    tags: dict[str, str] | None = None,
 ) -> str | None:
     """What to say when the alias names another version than the last choice recorded for it
-    (moved in MLflow's UI or client, which skips the audit trail); None when they agree or
-    nothing was chosen here for that model and alias."""
+    (moved in MLflow's UI or client, which skips the audit trail; or, by the version's ``tags``,
+    a choice that ended before its record: ``trail.interrupted_choice``); None when they agree
+    or nothing was chosen here for that model and alias."""
     last = next(
         (
             r
@@ -164,6 +172,8 @@ def unrecorded_move(
     )
     if last is None or named is None or str(last.get("version")) == named[0]:
         return None
+    if interrupted := interrupted_choice(tags or {}, named[0], named[1], alias, last):
+        return interrupted
     return (
         f"The alias {alias!r} names version {named[0]} (run {named[1]}), but the last choice "
         f"recorded here is version {last.get('version')} (run {last['run_id']}, "

@@ -1,0 +1,115 @@
+"""The audit trail against the registry: a choice that ended after its alias moved.
+
+A choice registers (or retags) a version with its tags (reason, who, when, the evaluation and
+its figures), moves the alias, writes ``run_id.txt`` and then stores its record. Ended in
+between (``kill -9``, a pod evicted, the store down), the alias names a version that the trail
+does not: the predictor serves it while the trail names the choice before. The version's tags
+still say who chose it and why, so the next choice records it from them (``record_interrupted``)
+and the Deploy tab tells it apart from an alias moved outside the dashboard
+(``interrupted_choice``), which has no such tags.
+"""
+
+from collections.abc import Mapping
+from datetime import datetime
+
+from mlflow.exceptions import MlflowException
+
+from common import ServiceUnavailable, metric_keys
+from jobs import STORE_ERRORS
+from runs import CONFIRMED_TAG, schemas
+
+RECOVERED = (
+    "the choice ended after its alias moved and before this record was stored (interrupted); "
+    "recorded from the version's tags by the next choice"
+)
+"""The ``recovered`` field of a record written from a version's tags."""
+_LOOK_BACK = 500  # choices searched for the version's own record (newest first)
+
+
+def chosen_here(tags: Mapping[str, str]) -> bool:
+    """Whether a version's ``tags`` are a choice's (``dashboard.choose`` writes them before
+    the alias moves); a version registered and aliased in MLflow's own UI has none."""
+    return bool(tags.get("selected_by") and tags.get("selected_at") and tags.get("run_id"))
+
+
+def _is_recorded(store, model: str, version: str, selected_at: str) -> bool:
+    for record in store.recent(_LOOK_BACK, action="choose"):
+        when = record.get("selected_at")
+        when = when.isoformat(timespec="milliseconds") if isinstance(when, datetime) else when
+        same = (record.get("registered_model"), str(record.get("version"))) == (model, version)
+        if same and str(when).replace("+00:00", "") == selected_at.replace("+00:00", ""):
+            return True
+    return False
+
+
+def record_interrupted(store, version, model: str, alias: str, experiment_id: str) -> dict | None:
+    """Store the record of the choice that made ``version`` (a ``ModelVersion``; the alias
+    ``alias`` of ``model`` names it) when its tags are a choice's that the trail lacks; the
+    stored record, or None when there is nothing to recover. ``experiment_id``: its run's."""
+    tags = dict(version.tags or {})
+    if not chosen_here(tags) or _is_recorded(store, model, str(version.version),
+                                             tags["selected_at"]):  # fmt: skip
+        return None
+    figures = {}
+    for key, value in tags.items():
+        if key.startswith(metric_keys.EVAL_PREFIX):
+            try:
+                figures[key] = float(value)
+            except ValueError:
+                continue
+    caveat = tags.get("evaluation_caveat")
+    record = schemas.SelectionRecord(
+        run_id=tags["run_id"],
+        action="choose",
+        model_uri=f"models:/{model}/{version.version}",
+        experiment_id=experiment_id,
+        metrics=figures,
+        registered_model=model,
+        version=str(version.version),
+        alias=alias,
+        reason=tags.get("reason"),
+        evaluated=tags.get("evaluated") == "true" if "evaluated" in tags else None,
+        selected_at=datetime.fromisoformat(tags["selected_at"]),
+        selected_by=tags["selected_by"],
+        evaluation_caveats=[caveat] if caveat else [],
+        interface_change=tags.get(CONFIRMED_TAG),
+        recovered=RECOVERED,
+    )
+    return store.record(record)
+
+
+def complete_trail(store, client, version, model: str, alias: str) -> dict | None:
+    """Before a choice moves the alias off ``version`` (what it names now): store the record of
+    the choice that made it if that choice ended unrecorded (``record_interrupted``). Reading
+    the trail first also stops a choice whose store is down before its alias moves.
+
+    Raises:
+        ServiceUnavailable: The store is down (nothing has moved yet).
+    """
+    try:
+        experiment_id = client.get_run(version.run_id).info.experiment_id
+    except MlflowException:  # its run deleted: the record names no experiment
+        experiment_id = ""
+    try:
+        return record_interrupted(store, version, model, alias, experiment_id)
+    except STORE_ERRORS as exc:
+        raise ServiceUnavailable(
+            f"the selection store cannot be read ({type(exc).__name__}: {exc}); nothing was "
+            "chosen: check MONGO_URI (or STORE_DIR) and choose again"
+        ) from exc
+
+
+def interrupted_choice(tags: Mapping[str, str], version: str, run_id: str | None,
+                       alias: str, last: Mapping) -> str | None:  # fmt: skip
+    """What to say when the alias names ``version`` (of ``run_id``, with ``tags``) that a choice
+    made but whose record is missing (the trail's ``last`` choice is another); None when its
+    tags are no choice's (the alias was moved outside the dashboard)."""
+    if not chosen_here(tags):
+        return None
+    return (
+        f"The alias {alias!r} names version {version} (run {run_id}), chosen by "
+        f"{tags['selected_by']} at {tags['selected_at']} ({tags.get('reason', '')!r}) by its "
+        f"tags, but that choice ended before it was recorded here (interrupted): the last "
+        f"choice recorded is version {last.get('version')} (run {last.get('run_id')}). The next "
+        "choice records it from the version's tags; choose its run again to record it now."
+    )

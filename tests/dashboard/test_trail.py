@@ -1,0 +1,58 @@
+"""A choice that ended after its alias moved, before its record: the next choice records it from
+the version's tags, and the Deploy tab does not call it a move outside the dashboard."""
+
+import pytest
+from mlflow.tracking import MlflowClient
+
+from common import ServiceUnavailable
+from dashboard.choose import choose_run
+from dashboard.tabs.deploy import unrecorded_move
+from dashboard.trail import RECOVERED
+
+
+def _interrupted(run_id: str, settings) -> str:
+    """Choose ``run_id`` as a choice ended before its record does: alias moved, no record."""
+    return choose_run(run_id, "sharper on dense tissue", settings, None,
+                      allow_unevaluated=True, selected_by="bo").version  # fmt: skip
+
+
+def test_the_next_choice_records_a_choice_that_ended_before_its_record(
+    dashboard_runs, settings, store
+):
+    choose_run(dashboard_runs["pipeline"], "first", settings, store, selected_by="ana")
+    version = _interrupted(dashboard_runs["bare"], settings)
+    choose_run(dashboard_runs["pipeline"], "back to the first", settings, store,
+               selected_by="ana")  # fmt: skip
+    third, recovered, _ = store.recent(action="choose")
+    assert (recovered["version"], recovered["run_id"]) == (version, dashboard_runs["bare"])
+    assert (recovered["selected_by"], recovered["reason"]) == ("bo", "sharper on dense tissue")
+    assert recovered["recovered"] == RECOVERED and "recovered" not in third
+
+
+def test_a_choice_recorded_already_is_not_recorded_twice(dashboard_runs, settings, store):
+    choose_run(dashboard_runs["pipeline"], "first", settings, store)
+    choose_run(dashboard_runs["bare"], "second", settings, store, allow_unevaluated=True)
+    assert len(store.recent(action="choose")) == 2
+
+
+def test_a_choice_whose_store_cannot_be_read_stops_before_its_alias_moves(
+    dashboard_runs, settings, store
+):
+    choose_run(dashboard_runs["pipeline"], "first", settings, store)
+    [file] = settings.store_dir.glob("*.sqlite3")
+    file.unlink()  # its volume gone: the store fails from here on
+    with pytest.raises(ServiceUnavailable, match="nothing was chosen"):
+        choose_run(dashboard_runs["bare"], "second", settings, store, allow_unevaluated=True)
+    client = MlflowClient(settings.mlflow_tracking_uri)
+    assert client.get_model_version_by_alias(settings.model_name, "champion").version == "1"
+
+
+def test_the_deploy_tab_names_who_made_an_unrecorded_choice_by_the_versions_tags():
+    recent = [{"action": "choose", "registered_model": "m", "alias": "champion",
+               "version": "1", "run_id": "r1", "selected_at": "2026-12-06"}]  # fmt: skip
+    tags = {"selected_by": "bo", "selected_at": "2026-12-06T06:00:00.000+00:00",
+            "run_id": "r2", "reason": "sharper"}  # fmt: skip
+    warning = unrecorded_move(recent, ("2", "r2"), "m", "champion", tags)
+    assert warning.startswith("The alias 'champion' names version 2 (run r2), chosen by bo at ")
+    assert "ended before it was recorded here (interrupted)" in warning
+    assert "outside the dashboard" in unrecorded_move(recent, ("2", "r2"), "m", "champion", {})
