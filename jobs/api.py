@@ -35,6 +35,7 @@ import asyncio
 import logging
 import math
 import re
+import sqlite3
 from collections.abc import Callable
 from contextlib import asynccontextmanager
 from functools import partial
@@ -56,6 +57,7 @@ from common import (
 from jobs import store as stores
 from jobs.fileformat import StoreFormatError
 from jobs.jobstore import JobStore
+from jobs.pages import quick_check
 from jobs.runner import Handler, JobRunner
 from jobs.security import error_responses, unparsable_body
 from jobs.service import JobOut, JobService, Status
@@ -159,8 +161,14 @@ def store_unavailable(settings: Settings, exc: Exception) -> ServiceUnavailable:
         return ServiceUnavailable(f"{where} is gone: {text}")
     if stores.is_damage(exc):  # the restore advice, and no record's content in the answer
         return stores.damaged(settings, exc)
-    if "malformed JSON" in text or "Could not decode" in text:  # one record, not the file
+    if "malformed JSON" in text or "Could not decode" in text:  # one record, or the file?
         name = stores.store_file(settings)
+        try:  # overwritten pages read as bad JSON too, and the one-record query then fails
+            if found := quick_check(name, "ro", 1):
+                return stores.damaged(settings, f"database disk image is malformed ({found})")
+        except sqlite3.DatabaseError as damage:  # not a database any more, or busy
+            if stores.is_damage(damage):
+                return stores.damaged(settings, damage)
         return ServiceUnavailable(
             f"{where}: a record is not valid JSON text ({text}), edited by hand or damaged; find "
             f'it with sqlite3 {name} "SELECT _id FROM jobs WHERE NOT json_valid(doc)" (and in '

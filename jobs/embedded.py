@@ -283,7 +283,11 @@ class EmbeddedDatabase:
 
     @contextmanager
     def atomic(self):
-        """A write transaction; calls inside it (in this thread) run as one, across processes."""
+        """A write transaction; calls inside it (in this thread) run as one, across processes.
+        Refused while the last page check (``check_pages``, the readiness probe's) found the
+        file damaged: a job accepted and recorded there would be lost with it."""
+        if (problem := self._pages_verdict[1]) is not None:
+            raise sqlite3.DatabaseError(problem)
         conn = self.connection()
         if conn.in_transaction:  # nested: part of the enclosing transaction
             yield conn

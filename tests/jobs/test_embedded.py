@@ -239,6 +239,24 @@ def test_damage_met_while_serving_gives_the_restore_advice_without_record_text(t
     assert "x" * 20 not in answer  # no record's content
 
 
+def test_a_store_found_damaged_takes_no_more_writes(tmp_path):
+    db = store_of_400_records(tmp_path)
+    overwrite_pages(db.path)
+    with pytest.raises(sqlite3.DatabaseError, match="malformed"):
+        db.check_pages(max_age=0)  # the readiness probe's check: not ready
+    with pytest.raises(sqlite3.DatabaseError, match="malformed"):  # a job would be lost with it
+        db["jobs"].insert_one({"_id": "j-new", "kind": "evaluate"})
+
+
+def test_bad_json_read_from_a_damaged_store_gets_the_restore_advice(tmp_path):
+    from jobs.api import store_unavailable
+
+    settings = _damaged_inside(tmp_path)  # overwritten pages read as bad JSON text too
+    answer = str(store_unavailable(settings, sqlite3.OperationalError("malformed JSON")))
+    assert "pipeline.sqlite3 is damaged" in answer and "restore them from a backup" in answer
+    assert "json_valid" not in answer  # whose query fails on a damaged file
+
+
 def test_one_bad_record_is_not_called_a_damaged_store(tmp_path):
     import sqlite3
 
