@@ -111,6 +111,10 @@ class Training:
     progress: dict[str, Any] = field(
         default_factory=lambda: {"epoch": 0, "best": None, "bad_epochs": 0}
     )
+    # Resumed: the epochs whose metrics the run holds already (None: not read yet). A trainer
+    # ended between logging an epoch and checkpointing it trains that epoch again.
+    logged_epochs: set[int] | None = field(default=None, init=False)
+    resumed: bool = field(default=False, init=False)
 
     def restore(self, state: dict[str, Any]) -> None:
         """Continue from a checkpoint written by :meth:`save`.
@@ -148,6 +152,11 @@ class Training:
         checkpoint.set_rng_state(state["rng"], self.generator)
         self.progress = {key: state[key] for key in self.progress}
         self.members_done = list(state.get("members_done", []))
+        self.resumed = True
+        self._say(
+            f"resuming run {state['run_id']} from {path} after {self.member_label}epoch "
+            f"{self.progress['epoch']}/{self.args.epochs}"
+        )
 
     def save(self, finished: bool) -> None:
         checkpoint.save(
@@ -281,6 +290,8 @@ class Training:
                   "epochs": self.args.epochs, "member": self.member + 1,
                   "members": self.args.ensemble}  # fmt: skip
         stamp = int(now.timestamp() * 1000)
+        if epoch in self._logged_before():  # the same epoch again (its RNG state restored)
+            logged = {}
         MlflowClient().log_batch(  # a client is a few attribute reads, no request
             self.run_id,
             metrics=[
@@ -304,6 +315,15 @@ class Training:
             f"{metrics['epoch_time']:.1f}s"
         )
         return 0 < self.args.patience <= self.progress["bad_epochs"]
+
+    def _logged_before(self) -> set[int]:
+        """The epochs of a resumed session's run that hold metrics already (one request, at the
+        first epoch after the resume); empty for a session that was not resumed."""
+        if self.logged_epochs is None:
+            key = self.metric_prefix + "val_loss"
+            history = MlflowClient().get_metric_history(self.run_id, key) if self.resumed else []
+            self.logged_epochs = {m.step for m in history}
+        return self.logged_epochs
 
     @property
     def metric_prefix(self) -> str:

@@ -37,6 +37,21 @@ def test_interrupted_run_resumes_to_the_uninterrupted_result(tmp_path, trainer_a
     assert all(torch.equal(a[name], b[name]) for name in a)
 
 
+def test_an_epoch_logged_but_not_checkpointed_is_not_logged_twice_on_resume(
+    tmp_path, trainer_argv, mlflow_server
+):
+    from mlflow.entities import Metric
+
+    first = train([*trainer_argv(), "--max-epochs-this-session", "1"])
+    keys = ("train_loss", "train_accuracy", "val_loss", "val_accuracy", "val_auc", "lr",
+            "epoch_time")  # fmt: skip
+    # Epoch 2 logged, then the trainer killed before its checkpoint: resumed, it trains epoch 2
+    MlflowClient(mlflow_server).log_batch(first, [Metric(k, 0.5, 0, 2) for k in keys])
+    assert train(trainer_argv("--resume", "auto")) == first
+    for key in keys:
+        assert sorted(step for step, _ in _history(mlflow_server, first, key)) == [1, 2], key
+
+
 def test_same_seed_gives_the_same_model(tmp_path, trainer_argv):
     states = []
     for name in ("a", "b"):
