@@ -63,6 +63,11 @@ class StoreIncompatible(SystemExit):
         return str(self.code)
 
 
+EMPTY_STORE_GRACE_S = 60.0
+"""An empty store file older than this is refused at start (``check_store``); a younger one may
+be a store another service is creating this moment."""
+
+
 def store_file(settings: Settings) -> Path:
     """The embedded store's file (``EmbeddedDatabase.path`` of these settings)."""
     return database_file(settings.store_dir, settings.mongo_db)
@@ -97,6 +102,15 @@ def check_store(settings: Settings) -> None:
     path = store_file(settings)
     if not path.is_file():
         return
+    # Empty and not being made right now: what a failed copy or restore leaves; SQLite would
+    # take it for a new store and the job history and audit trail would start afresh unsaid
+    stat = path.stat()
+    if stat.st_size == 0 and time.time() - stat.st_mtime > EMPTY_STORE_GRACE_S:
+        raise StoreDamaged(
+            f"the embedded store {path} is empty (0 bytes), as a copy or restore that failed "
+            "leaves it: restore it and its -wal file from a backup, or delete it to start an "
+            "empty store (job records and selections start afresh)"
+        )
     try:
         problem = quick_check(path, "ro", 3)
     except sqlite3.DatabaseError as exc:

@@ -178,6 +178,21 @@ def test_a_service_on_a_damaged_store_file_stops_with_one_line(tmp_path):
     assert "\n" not in str(stopped.value)
 
 
+def test_a_service_on_an_empty_store_file_left_by_a_failed_restore_stops_with_one_line(tmp_path):
+    empty = tmp_path / "pipeline.sqlite3"
+    empty.write_bytes(b"")
+    os.utime(empty, (time.time() - 3600, time.time() - 3600))  # not a store made this moment
+    settings = Settings(store_dir=tmp_path, mongo_db="pipeline", mongo_uri=None)
+    with pytest.raises(SystemExit, match=r"pipeline.sqlite3 is empty \(0 bytes\), as a copy"):
+        create_job_app("toy", "Toy", APIRouter(), lambda job: {}, settings=settings)
+
+
+def test_an_empty_store_file_just_made_is_a_new_store(tmp_path):
+    (tmp_path / "pipeline.sqlite3").write_bytes(b"")  # another service creating it now
+    settings = Settings(store_dir=tmp_path, mongo_db="pipeline", mongo_uri=None)
+    create_job_app("toy", "Toy", APIRouter(), lambda job: {}, settings=settings)
+
+
 def store_of_400_records(folder, name: str = "pipeline") -> EmbeddedDatabase:
     """An embedded store of 400 evaluate job records, all in its main file (checkpointed)."""
     db = EmbeddedDatabase(folder, name)
