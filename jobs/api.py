@@ -59,7 +59,7 @@ from jobs.fileformat import StoreFormatError
 from jobs.jobstore import JobStore
 from jobs.pages import quick_check
 from jobs.runner import Handler, JobRunner
-from jobs.security import error_responses, unparsable_body
+from jobs.security import UNAVAILABLE_RETRY_S, error_responses, unparsable_body
 from jobs.service import JobOut, JobService, Status
 from jobs.shell import get_app_settings, require_token, service_app
 from jobs.store import STORE_ERRORS, get_database, mongo_unavailable
@@ -293,7 +293,8 @@ def add_store_errors(app: FastAPI) -> None:
 
     async def store_error(request: Request, exc: Exception) -> JSONResponse:
         message = str(store_unavailable(request.app.state.settings, exc))
-        return JSONResponse(status_code=503, content={"detail": message})
+        retry = {"Retry-After": str(UNAVAILABLE_RETRY_S)}
+        return JSONResponse(status_code=503, content={"detail": message}, headers=retry)
 
     for error in STORE_ERRORS:
         app.add_exception_handler(error, store_error)

@@ -27,7 +27,13 @@ from pydantic import AfterValidator, BaseModel, BeforeValidator, Field, StrictBo
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.routing import Match
 
-from common import InvalidInput, PipelineError, TooManyRequests, check_path_chars
+from common import (
+    InvalidInput,
+    PipelineError,
+    ServiceUnavailable,
+    TooManyRequests,
+    check_path_chars,
+)
 
 log = logging.getLogger(__name__)
 
@@ -301,14 +307,21 @@ def error_responses(*statuses: int, **descriptions: str) -> dict[int | str, dict
     return out
 
 
+UNAVAILABLE_RETRY_S = 10
+"""``Retry-After`` of a 503: about the time MLflow or MongoDB takes to restart."""
+
+
 def add_error_answers(app: FastAPI) -> None:
-    """``PipelineError`` → its status and message (``Retry-After`` on a 429); anything else → a
-    500 naming the error's type, logged: never a bare "Internal Server Error"."""
+    """``PipelineError`` → its status and message (``Retry-After`` on a 429, and on a 503: a
+    dependency down, MLflow restarting); anything else → a 500 naming the error's type, logged:
+    never a bare "Internal Server Error"."""
 
     async def pipeline_error(request: Request, exc: Exception) -> JSONResponse:
         answer = JSONResponse(status_code=exc.status_code, content={"detail": str(exc)})
         if isinstance(exc, TooManyRequests):
             answer.headers["Retry-After"] = str(exc.retry_after)
+        elif isinstance(exc, ServiceUnavailable):
+            answer.headers["Retry-After"] = str(UNAVAILABLE_RETRY_S)
         return answer
 
     async def unexpected(request: Request, exc: Exception) -> JSONResponse:

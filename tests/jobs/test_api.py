@@ -246,6 +246,14 @@ def test_not_ready_names_mlflow_when_it_is_down(tmp_path, unreachable_uri):
     assert f"MLflow tracking server at {unreachable_uri} is unreachable" in answer.json()["detail"]
 
 
+def test_a_submission_refused_for_a_dependency_down_says_when_to_retry(tmp_path, unreachable_uri):
+    port = unreachable_uri.rsplit(":", 1)[1]
+    settings = make_settings(tmp_path, mongo_uri=f"mongodb://127.0.0.1:{port}/")
+    with LiveServer(make_toy_app(settings)) as live:
+        submit = requests.post(f"{live.url}/toy", json={"run_id": "r1", "x": 1})
+    assert (submit.status_code, submit.headers.get("Retry-After")) == (503, "10")
+
+
 def test_token_is_required_except_for_health(tmp_path):
     settings = make_settings(tmp_path, pipeline_api_token=TOKEN)
     with LiveServer(make_toy_app(settings)) as live:
