@@ -8,7 +8,7 @@ import pandas as pd
 
 from common import metric_keys
 from dashboard.provenance import data_limitation, dataset_warnings, evaluation_lines
-from runs import contract, run_model_uri, schemas
+from runs import contract, run_model_uri, schemas, validation_figures
 
 
 def evaluation_table(
@@ -162,13 +162,8 @@ def operating_point_table(point: schemas.ThresholdPoint) -> pd.DataFrame:
 
 def describe_operating_point(point: schemas.ThresholdPoint) -> str:
     """One sentence: the rule and how it was chosen."""
-    specificity = (
-        f", specificity {point.val_specificity:.3f}" if point.val_specificity is not None else ""
-    )
     chosen = (
-        f" (validation sensitivity {point.val_sensitivity:.3f}{specificity}"
-        f"{f' on {point.n_val} images' if point.n_val else ''}, target "
-        f"{point.target_sensitivity})"
+        f" ({validation_figures(point.model_dump(), 3)}, target {point.target_sensitivity})"
         if point.val_sensitivity is not None
         else ""
     )

@@ -12,7 +12,8 @@
   service's start the MLflow store those checks would import on the first request.
 - ``threshold_labels``: a two-class decision by a threshold (the logged model's own rule);
   ``OperatingPoint``, ``read_operating_point``, ``checked_point`` and ``decided_labels``
-  (``runs.decision``): a run's threshold, read and checked once for every service.
+  (``runs.decision``): a run's threshold, read and checked once for every service;
+  ``validation_figures``: its validation sensitivity and specificity, with intervals, in words.
 - ``Interface`` and ``compare_interfaces`` (``runs.interface``): what a client of a served model
   depends on, and how another model changes it (the dashboard's choice, the predictor's switch);
   ``confirmation`` / ``confirmed_for``: a confirmed change, recorded on the version and read back.
@@ -48,6 +49,7 @@ from runs.decision import (
     checked_point,
     decided_labels,
     read_operating_point,
+    validation_figures,
 )
 from runs.interface import (
     CONFIRMED_FROM_TAG,
@@ -148,5 +150,6 @@ __all__ = [
     "served_tag",
     "skipped_report",
     "threshold_labels",
+    "validation_figures",
     "warm_up",
 ]

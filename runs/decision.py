@@ -6,7 +6,8 @@ the test split at it, the explainer explains the class it decides, the predictor
 reads and checks it here, and decides with ``decided_labels``.
 """
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
+from typing import Any
 
 import numpy as np
 from mlflow.tracking import MlflowClient
@@ -37,6 +38,14 @@ class OperatingPoint(BaseModel):
     val_specificity: float = Field(description="specificity at the threshold on `chosen_on`")
     chosen_on: str = Field(description="the split the threshold was chosen on (validation)")
     n_val: int | None = Field(default=None, description="images of that split")
+    n_val_positive: int | None = Field(default=None, description="its images of the positive class")
+    n_val_negative: int | None = Field(default=None, description="its other images")
+    val_sensitivity_ci: tuple[float, float] | None = Field(
+        default=None, description="95 % Wilson interval of `val_sensitivity` (null: older runs)"
+    )
+    val_specificity_ci: tuple[float, float] | None = Field(
+        default=None, description="95 % Wilson interval of `val_specificity` (null: older runs)"
+    )
     positive_chosen: str | None = Field(
         default=None,
         description="how the trainer took the positive class: --positive-class, by the other "
@@ -46,6 +55,25 @@ class OperatingPoint(BaseModel):
     def describe(self) -> str:
         """``P(malignant) ≥ 0.3142`` for a person."""
         return f"P({self.positive_class}) ≥ {self.threshold:.4g}"
+
+
+def validation_figures(point: Mapping[str, Any], places: int = 2) -> str:
+    """``validation sensitivity 0.90 [0.74, 0.97] on 31 positives, specificity 0.80 [0.66,
+    0.89] on 47 others`` of an operating point's fields (``OperatingPoint``, or
+    ``ThresholdPoint``'s dump): its intervals and counts where the trainer recorded them."""
+
+    def one(name: str, count: str, of: str) -> str:
+        value, ci, n = point.get(f"val_{name}"), point.get(f"val_{name}_ci"), point.get(count)
+        text = f"{name} {float(value):.{places}f}"
+        if ci is not None and len(ci) == 2:
+            text += f" [{float(ci[0]):.{places}f}, {float(ci[1]):.{places}f}]"
+        return text + (f" on {n} {of}" if n else "")
+
+    figures = [one("sensitivity", "n_val_positive", "positives")]
+    if point.get("val_specificity") is not None:  # a sensitivity alone hides a useless rule
+        figures.append(one("specificity", "n_val_negative", "others"))
+    total = f" on {point['n_val']} images" if point.get("n_val") else ""  # older runs: no counts
+    return "validation " + ", ".join(figures) + ("" if point.get("n_val_positive") else total)
 
 
 def _reason(exc: ValueError) -> str:

@@ -50,6 +50,10 @@ class ThresholdPoint(_Open):
     n_val: int | None = None
     val_sensitivity: float | None = None
     val_specificity: float | None = None
+    n_val_positive: int | None = None
+    n_val_negative: int | None = None
+    val_sensitivity_ci: tuple[float, float] | None = None
+    val_specificity_ci: tuple[float, float] | None = None
     positive_chosen: str | None = Field(
         None, description="how the trainer took the positive class (OperatingPoint)"
     )

@@ -6,6 +6,7 @@ from typing import Any
 
 import numpy as np
 import torch
+from scipy.stats import binomtest
 from sklearn.metrics import roc_curve
 
 from common import InvalidInput
@@ -168,6 +169,8 @@ def choose_threshold(
     threshold, sensitivity, specificity = threshold_for_sensitivity(
         labels == index, probs[:, index], target
     )
+    positives = int((labels == index).sum())
+    negatives = len(labels) - positives
     return {
         "positive_class": class_names[index],
         "positive_index": index,
@@ -179,4 +182,16 @@ def choose_threshold(
         "n_val": len(labels),
         "val_sensitivity": sensitivity,
         "val_specificity": specificity,
+        # How well so few validation images pin the rule down (30 positives: ±0.1 or so)
+        "n_val_positive": positives,
+        "n_val_negative": negatives,
+        "val_sensitivity_ci": wilson(round(sensitivity * positives), positives),
+        "val_specificity_ci": wilson(round(specificity * negatives), negatives),
     }
+
+
+def wilson(successes: int, n: int) -> list[float]:
+    """The 95 % Wilson score interval of ``successes`` in ``n`` (scipy's ``binomtest``): right
+    for proportions near 0 or 1 on a few dozen images, where the normal approximation is not."""
+    found = binomtest(successes, n).proportion_ci(confidence_level=0.95, method="wilson")
+    return [float(found.low), float(found.high)]

@@ -12,7 +12,7 @@ from dashboard.tabs.choose_form import DONE, render_choose, show_done
 from dashboard.tabs.downloads import render_downloads
 from dashboard.trail import interrupted_choice
 from jobs import SelectionStore, get_database
-from runs import get_client, get_run
+from runs import get_client, get_run, validation_figures
 
 
 def _store(ctx: Context) -> SelectionStore:
@@ -47,12 +47,8 @@ def ready_line(url: str, status_code: int, body: dict) -> str:
     if point:
         line += (
             f", deciding {point.get('positive_class')!r} at probability ≥ "
-            f"{float(point.get('threshold', 0)):.3g} (validation sensitivity "
-            f"{float(point.get('val_sensitivity', 0)):.2f}"
+            f"{float(point.get('threshold', 0)):.3g} ({validation_figures(point)})"
         )
-        if point.get("val_specificity") is not None:  # a sensitivity alone hides a useless rule
-            line += f", specificity {float(point['val_specificity']):.2f}"
-        line += ")"
     if body.get("stale"):
         line += f"; STALE: {body.get('problem')}"
     elif body.get("problem"):

@@ -17,7 +17,8 @@ from tests.conftest import log_untrained_run
 from tests.predictor.conftest import post_images, wait_ready
 
 POINT_FIELDS = {"positive_class", "threshold", "target_sensitivity", "val_sensitivity",
-                "val_specificity", "chosen_on", "n_val", "positive_chosen"}  # fmt: skip
+                "val_specificity", "chosen_on", "n_val", "positive_chosen", "n_val_positive",
+                "n_val_negative", "val_sensitivity_ci", "val_specificity_ci"}  # fmt: skip
 
 
 @pytest.fixture(scope="module")

@@ -214,3 +214,20 @@ def test_training_never_reads_the_test_split(trainer_argv, tiny_data, tmp_path):
     assert states[0]["metrics"] == states[1]["metrics"]
     intact, corrupt = states[0]["state"], states[1]["state"]
     assert all(torch.equal(intact[k], corrupt[k]) for k in intact)
+
+
+def test_the_operating_point_records_how_well_its_validation_images_pin_it_down(
+    trainer_argv, tmp_path, mlflow_server
+):
+    from trainer.operating_point import wilson
+
+    assert wilson(9, 10) == pytest.approx([0.5958, 0.9821], abs=1e-4)  # Wilson, z = 1.96
+    data = grey_folder(tmp_path / "data", (16, 16))
+    run_id = train(trainer_argv("--epochs", "1", "--ensemble", "1", data=data))
+    client = mlflow.MlflowClient(mlflow_server)
+    point = json.loads(Path(client.download_artifacts(run_id, "operating_point.json")).read_text())
+    assert point["n_val_positive"] + point["n_val_negative"] == point["n_val"]
+    low, high = point["val_sensitivity_ci"]
+    assert low <= point["val_sensitivity"] <= high and high - low > 0.1  # a handful of images
+    low, high = point["val_specificity_ci"]
+    assert low <= point["val_specificity"] <= high
