@@ -9,10 +9,12 @@ and the Deploy tab tells it apart from an alias moved outside the dashboard
 (``interrupted_choice``), which has no such tags.
 """
 
+import logging
 from collections.abc import Mapping
 from datetime import datetime
 
 from mlflow.exceptions import MlflowException
+from pydantic import ValidationError
 
 from common import ServiceUnavailable, metric_keys
 from jobs import STORE_ERRORS
@@ -23,7 +25,8 @@ RECOVERED = (
     "recorded from the version's tags by the next choice"
 )
 """The ``recovered`` field of a record written from a version's tags."""
-_LOOK_BACK = 500  # choices searched for the version's own record (newest first)
+_LOOK_BACK = 500  # choices of the model searched for the version's own record (newest first)
+log = logging.getLogger(__name__)
 
 
 def chosen_here(tags: Mapping[str, str]) -> bool:
@@ -32,23 +35,34 @@ def chosen_here(tags: Mapping[str, str]) -> bool:
     return bool(tags.get("selected_by") and tags.get("selected_at") and tags.get("run_id"))
 
 
-def _is_recorded(store, model: str, version: str, selected_at: str) -> bool:
-    for record in store.recent(_LOOK_BACK, action="choose"):
+def is_recorded(store, model: str, version: str, selected_at: str) -> bool:
+    """Whether the trail holds the choice of ``model``'s ``version`` made at ``selected_at``
+    (the version's tag)."""
+    for record in store.recent(_LOOK_BACK, action="choose", model=model):
         when = record.get("selected_at")
         when = when.isoformat(timespec="milliseconds") if isinstance(when, datetime) else when
-        same = (record.get("registered_model"), str(record.get("version"))) == (model, version)
-        if same and str(when).replace("+00:00", "") == selected_at.replace("+00:00", ""):
+        if str(record.get("version")) == version and _same_time(str(when), selected_at):
             return True
     return False
+
+
+def _same_time(a: str, b: str) -> bool:
+    try:
+        return datetime.fromisoformat(a).replace(tzinfo=None) == datetime.fromisoformat(b).replace(
+            tzinfo=None
+        )
+    except ValueError:
+        return a == b
 
 
 def record_interrupted(store, version, model: str, alias: str, experiment_id: str) -> dict | None:
     """Store the record of the choice that made ``version`` (a ``ModelVersion``; the alias
     ``alias`` of ``model`` names it) when its tags are a choice's that the trail lacks; the
-    stored record, or None when there is nothing to recover. ``experiment_id``: its run's."""
+    stored record, or None when there is nothing to recover (or its tags, edited by hand, do
+    not make one: logged, and the choice goes on)."""
     tags = dict(version.tags or {})
-    if not chosen_here(tags) or _is_recorded(store, model, str(version.version),
-                                             tags["selected_at"]):  # fmt: skip
+    if not chosen_here(tags) or is_recorded(store, model, str(version.version),
+                                            tags["selected_at"]):  # fmt: skip
         return None
     figures = {}
     for key, value in tags.items():
@@ -58,23 +72,28 @@ def record_interrupted(store, version, model: str, alias: str, experiment_id: st
             except ValueError:
                 continue
     caveat = tags.get("evaluation_caveat")
-    record = schemas.SelectionRecord(
-        run_id=tags["run_id"],
-        action="choose",
-        model_uri=f"models:/{model}/{version.version}",
-        experiment_id=experiment_id,
-        metrics=figures,
-        registered_model=model,
-        version=str(version.version),
-        alias=alias,
-        reason=tags.get("reason"),
-        evaluated=tags.get("evaluated") == "true" if "evaluated" in tags else None,
-        selected_at=datetime.fromisoformat(tags["selected_at"]),
-        selected_by=tags["selected_by"],
-        evaluation_caveats=[caveat] if caveat else [],
-        interface_change=tags.get(CONFIRMED_TAG),
-        recovered=RECOVERED,
-    )
+    try:
+        record = schemas.SelectionRecord(
+            run_id=tags["run_id"],
+            action="choose",
+            model_uri=f"models:/{model}/{version.version}",
+            experiment_id=experiment_id,
+            metrics=figures,
+            registered_model=model,
+            version=str(version.version),
+            alias=alias,
+            reason=tags.get("reason"),
+            evaluated=tags.get("evaluated") == "true" if "evaluated" in tags else None,
+            selected_at=datetime.fromisoformat(tags["selected_at"]),
+            selected_by=tags["selected_by"],
+            evaluation_caveats=[caveat] if caveat else [],
+            interface_change=tags.get(CONFIRMED_TAG),
+            recovered=RECOVERED,
+        )
+    except (ValueError, ValidationError) as exc:  # a tag edited in MLflow's UI
+        log.warning("%s version %s: its choice tags do not make a record (%s); not recovered",
+                    model, version.version, exc)  # fmt: skip
+        return None
     return store.record(record)
 
 
@@ -100,11 +119,12 @@ def complete_trail(store, client, version, model: str, alias: str) -> dict | Non
 
 
 def interrupted_choice(tags: Mapping[str, str], version: str, run_id: str | None,
-                       alias: str, last: Mapping) -> str | None:  # fmt: skip
+                       alias: str, last: Mapping, recorded: bool) -> str | None:  # fmt: skip
     """What to say when the alias names ``version`` (of ``run_id``, with ``tags``) that a choice
-    made but whose record is missing (the trail's ``last`` choice is another); None when its
-    tags are no choice's (the alias was moved outside the dashboard)."""
-    if not chosen_here(tags):
+    made but whose record is missing (``recorded`` False; the trail's ``last`` choice is
+    another); None when its tags are no choice's, or its choice is recorded (the alias was moved
+    outside the dashboard: back to a version chosen before, say)."""
+    if not chosen_here(tags) or recorded:
         return None
     return (
         f"The alias {alias!r} names version {version} (run {run_id}), chosen by "

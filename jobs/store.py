@@ -290,8 +290,13 @@ class SelectionStore:
         self.col.insert_one(doc)
         return _out(doc, "selection_id")
 
-    def recent(self, limit: int = 20, action: str | None = None) -> list[dict]:
-        """The latest selections (only ``action`` ones when given), newest first."""
+    def recent(
+        self, limit: int = 20, action: str | None = None, model: str | None = None
+    ) -> list[dict]:
+        """The latest selections (only ``action`` ones, of registered model ``model``, when
+        given), newest first."""
         query = {"action": action} if action else {}
+        if model:
+            query["registered_model"] = model
         docs = self.col.find(query, sort=[("seq", -1)], limit=limit)
         return [_out(doc, "selection_id") for doc in docs]

@@ -10,7 +10,7 @@ from dashboard.context import Context
 from dashboard.model_card import build_model_card, evaluation_table, serving_instructions
 from dashboard.tabs.choose_form import DONE, render_choose, show_done
 from dashboard.tabs.downloads import render_downloads
-from dashboard.trail import interrupted_choice
+from dashboard.trail import chosen_here, interrupted_choice, is_recorded
 from jobs import SelectionStore, get_database
 from runs import get_client, get_run, validation_figures
 
@@ -124,7 +124,10 @@ def _trail(ctx: Context, named: handoff.Served | None) -> None:
     if warning := unrecorded_move(choices, named, s.model_name, s.model_alias):
         # its tags tell a choice that ended unrecorded from a move outside the dashboard
         tags = get_client(ctx.uri).get_model_version(s.model_name, named[0]).tags
-        st.warning(unrecorded_move(choices, named, s.model_name, s.model_alias, tags) or warning)
+        recorded = chosen_here(tags) and is_recorded(store, s.model_name, named[0],
+                                                     tags["selected_at"])  # fmt: skip
+        moved = unrecorded_move(choices, named, s.model_name, s.model_alias, tags, recorded)
+        st.warning(moved or warning)
     recent = store.recent(20)
     if not recent:
         st.caption("No model has been chosen or downloaded yet.")
@@ -151,10 +154,12 @@ def unrecorded_move(
     model: str,
     alias: str,
     tags: dict[str, str] | None = None,
+    recorded: bool = False,
 ) -> str | None:
     """What to say when the alias names another version than the last choice recorded for it
     (moved in MLflow's UI or client, which skips the audit trail; or, by the version's ``tags``,
-    a choice that ended before its record: ``trail.interrupted_choice``); None when they agree
+    a choice that ended before its record, unless ``recorded``: ``trail.interrupted_choice``);
+    None when they agree
     or nothing was chosen here for that model and alias."""
     last = next(
         (
@@ -168,7 +173,7 @@ def unrecorded_move(
     )
     if last is None or named is None or str(last.get("version")) == named[0]:
         return None
-    if interrupted := interrupted_choice(tags or {}, named[0], named[1], alias, last):
+    if interrupted := interrupted_choice(tags or {}, named[0], named[1], alias, last, recorded):
         return interrupted
     return (
         f"The alias {alias!r} names version {named[0]} (run {named[1]}), but the last choice "

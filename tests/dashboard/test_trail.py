@@ -29,6 +29,16 @@ def test_the_next_choice_records_a_choice_that_ended_before_its_record(
     assert recovered["recovered"] == RECOVERED and "recovered" not in third
 
 
+def test_a_choice_tag_edited_by_hand_does_not_stop_the_next_choice(dashboard_runs, settings, store):
+    choose_run(dashboard_runs["pipeline"], "first", settings, store)
+    version = _interrupted(dashboard_runs["bare"], settings)
+    MlflowClient(settings.mlflow_tracking_uri).set_model_version_tag(
+        settings.model_name, version, "selected_at", "yesterday"
+    )
+    choose_run(dashboard_runs["pipeline"], "back", settings, store)  # no traceback
+    assert [r["reason"] for r in store.recent(action="choose")] == ["back", "first"]
+
+
 def test_a_choice_recorded_already_is_not_recorded_twice(dashboard_runs, settings, store):
     choose_run(dashboard_runs["pipeline"], "first", settings, store)
     choose_run(dashboard_runs["bare"], "second", settings, store, allow_unevaluated=True)
@@ -56,3 +66,12 @@ def test_the_deploy_tab_names_who_made_an_unrecorded_choice_by_the_versions_tags
     assert warning.startswith("The alias 'champion' names version 2 (run r2), chosen by bo at ")
     assert "ended before it was recorded here (interrupted)" in warning
     assert "outside the dashboard" in unrecorded_move(recent, ("2", "r2"), "m", "champion", {})
+
+
+def test_an_alias_moved_back_by_hand_to_a_recorded_choice_is_not_called_interrupted():
+    recent = [{"action": "choose", "registered_model": "m", "alias": "champion",
+               "version": "5", "run_id": "r5", "selected_at": "2026-12-06"}]  # fmt: skip
+    tags = {"selected_by": "ana", "selected_at": "2026-12-05T06:00:00.000+00:00",
+            "run_id": "r3", "reason": "first"}  # fmt: skip
+    warning = unrecorded_move(recent, ("3", "r3"), "m", "champion", tags, recorded=True)
+    assert "the alias was moved outside the dashboard" in warning and "ana" not in warning
