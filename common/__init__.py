@@ -1,6 +1,7 @@
 """What every package needs and nothing heavy: settings, user-facing errors, atomic file writes,
 the one confinement rule for paths from requests and runs (``confine``), the one redaction of
-credentials in URIs shown to users (``redact_uri``), and the names of the
+credentials in URIs shown to users (``redact_uri``) and of file names that are not UTF-8
+(``printable``), and the names of the
 evaluator's metrics in MLflow with which way each is better (``metric_keys``).
 
 Job handling lives in ``jobs``, MLflow access, models and the artifact contract in ``runs``.
@@ -30,7 +31,7 @@ from common.paths import (
     check_path_text,
     confine,
 )
-from common.redact import redact_uri
+from common.redact import printable, redact_uri
 from common.settings import Settings, get_settings
 
 __all__ = [
@@ -54,5 +55,6 @@ __all__ = [
     "freeze_startup_heap",
     "get_settings",
     "metric_keys",
+    "printable",
     "redact_uri",
 ]

@@ -7,7 +7,7 @@ A message never carries credentials: each error's text passes through ``redact_u
 made, whichever message (MLflow's own, with its request URL) it quotes.
 """
 
-from common.redact import redact_uri
+from common.redact import printable, redact_uri
 
 
 class PipelineError(Exception):
@@ -16,7 +16,9 @@ class PipelineError(Exception):
     status_code = 500
 
     def __init__(self, message: object = "", *args: object) -> None:
-        super().__init__(redact_uri(message) if isinstance(message, str) else message, *args)
+        if isinstance(message, str):  # a file name that is not UTF-8 would break a JSON answer
+            message = redact_uri(printable(message))
+        super().__init__(message, *args)
 
 
 class InvalidInput(PipelineError):

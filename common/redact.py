@@ -31,3 +31,13 @@ def redact_uri(text: str) -> str:
     # 'scans;key=3' is left as written.
     text = _QUERY.sub(rf"\1{REDACTED}", text)
     return _URI.sub(lambda uri: _SEMICOLON.sub(rf"\1{REDACTED}", uri[0]), text)
+
+
+def printable(text: str) -> str:
+    """``text`` as valid UTF-8 text: the bytes of a file name that is not UTF-8 (held by Python
+    as lone surrogates) shown as ``\\xff`` escapes, so that it can be written to a report, a
+    JSON answer or a hash; other text unchanged."""
+    try:
+        return text.encode("utf-8", "surrogateescape").decode("utf-8", "backslashreplace")
+    except UnicodeEncodeError:  # a surrogate that no undecodable byte gave
+        return text.encode("utf-8", "backslashreplace").decode("utf-8")

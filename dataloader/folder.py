@@ -6,12 +6,12 @@ a split only when its cache entry is missing (or, in a load judging the data set
 entry does not record whether a file in it shows colour).
 """
 
-import os
 from pathlib import Path
 from statistics import median_low
 
 import numpy as np
 
+from common import printable
 from dataloader import digests
 from dataloader.cache import ArrayCache, make_key
 from dataloader.errors import DataError
@@ -26,13 +26,6 @@ DOES_NOT_FIT = "does not fit"  # the reason of an image skipped by ``misfit``
 # read again (2: a DICOM file's Modality, after its PatientID; 3: DICOM objects that are not
 # images, such as RT dose grids, are skipped, as the served model refuses them; 4: its frames).
 HEADER_VERSION = 4
-
-
-def printable(rel: str) -> str:
-    """A file name as text that can be written anywhere: a name whose bytes are not UTF-8
-    (Python holds them as lone surrogates) shows them as ``\\xff`` escapes, where writing it
-    to a report or hashing it raised UnicodeEncodeError (the evaluator failed at 80 %)."""
-    return os.fsencode(rel).decode("utf-8", "backslashreplace")
 
 
 def _reason(exc: Exception) -> str:
@@ -239,7 +232,7 @@ def load_folder(
             sets[split] = ImageSet(
                 images=images,
                 labels=np.array([f.label for f in kept], dtype=np.int64),
-                files=[printable(f.rel) for f in kept],
+                files=[printable(f.rel) for f in kept],  # names not UTF-8: \x escapes
                 original_sizes=np.array([index[f.rel][:2] for f in kept], dtype=np.int64).reshape(
                     -1, 2
                 ),
@@ -274,7 +267,7 @@ def load_folder(
         image_size,
         channels,
         content_hash,
-        skipped,
+        [{**s, "file": printable(s["file"])} for s in skipped],  # as ImageSet.files names them
         "folder",
         group_source,
         unmatched,

@@ -1,8 +1,10 @@
 """Image folders: layout, resizing, corrupt files and every bad input (pixels and channels:
 test_pixels.py)."""
 
+import json
 import os
 import shutil
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -31,6 +33,23 @@ def test_a_file_name_that_is_not_utf8_is_named_with_escapes_that_can_be_written(
     files = load_dataset(root, splits=("test",)).test.files
     assert "test/benign/\\xff\\xfe.png" in files
     assert "\n".join(files).encode()  # a report or a digest of them raised UnicodeEncodeError
+
+
+def test_an_unreadable_file_whose_name_is_not_utf8_is_listed_with_escapes(image_folder):
+    root = image_folder(mode="L")
+    (Path(os.fsdecode(root)) / "test" / "benign").joinpath(os.fsdecode(b"\xff.png")).write_text(
+        "not an image"
+    )
+    skipped = load_dataset(root, splits=("test",)).skipped
+    assert [s["file"] for s in skipped] == ["test/benign/\\xff.png"]  # a job result, as JSON
+
+
+def test_an_error_naming_a_file_that_is_not_utf8_can_be_sent_as_json():
+    from common import InvalidInput
+
+    name = os.fsdecode(b"train/a/\xff.png")
+    error = InvalidInput(f"{name} is not an image")
+    assert json.dumps(str(error), ensure_ascii=False).encode()  # a 422's body; a 500 before
 
 
 def test_pixels_are_the_file_pixels(image_folder):
