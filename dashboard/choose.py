@@ -240,7 +240,7 @@ def choose_run(
         # interface only with it (it may see a change that this process cannot: no predictor),
         # and only from an interface served when it was confirmed
         tags[CONFIRMED_TAG] = (change or "confirmed without a change seen by the chooser")[:5000]
-        tags.update(found_change.confirmation)
+        tags.update(found_change.confirmation(tags["selected_at"]))
     for metric in SUMMARY_METRICS:
         key = metric_keys.eval_key(metric)
         for tag in (key, *(metric_keys.bound_key(key, b) for b in metric_keys.BOUNDS)):

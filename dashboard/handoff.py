@@ -250,10 +250,10 @@ class Change:
     unknown: bool = False
     """A served version could not be read: what changes is unknown."""
 
-    @property
-    def confirmation(self) -> dict[str, str]:
-        """The tags of the version that confirm it (``runs.confirmation``)."""
-        return confirmation(None if self.unknown else self.served)
+    def confirmation(self, selected_at: str = "") -> dict[str, str]:
+        """The tags of the version that confirm it, by the choice tagged ``selected_at``
+        (``runs.confirmation``)."""
+        return confirmation(None if self.unknown else self.served, selected_at)
 
 
 def interface_change(

@@ -9,6 +9,7 @@ array. The cache is an optimisation only: any failure to read or write it is ign
 
 import hashlib
 import json
+import logging
 import os
 import tempfile
 from pathlib import Path
@@ -25,6 +26,7 @@ from mlpipeline_model import DECODING_VERSION
 LOADER_VERSION = 2
 # Part of every key, so that no cache written before either changed is read.
 FORMAT_VERSION = DECODING_VERSION * 1000 + LOADER_VERSION
+log = logging.getLogger(__name__)
 KEEP_PER_NAME = 3  # entries kept per split name (e.g. two image sizes in use at once)
 
 
@@ -106,7 +108,11 @@ class ArrayCache:
     def __init__(self, preferred: Path, source: str, chosen: bool = False) -> None:
         base = Path(tempfile.gettempdir()) / f"mlpipeline-cache-{os.getuid()}"
         self.folder: Path | None = None
-        if (chosen or _confined(preferred)) and _writable(preferred):
+        confined = chosen or _confined(preferred)
+        if not confined:
+            log.warning("%s leads out of its folder and is not followed: the decoded images are "
+                        "cached in %s instead", preferred, base)  # fmt: skip
+        if confined and _writable(preferred):
             self.folder = preferred
         elif _private(base) and _writable(base / make_key(source)[:16]):
             self.folder = base / make_key(source)[:16]

@@ -2,6 +2,7 @@
 comparison for the dashboard's choice (``dashboard.handoff``) and the predictor's switch."""
 
 import dataclasses
+import hashlib
 import json
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
@@ -17,11 +18,13 @@ CONFIRMED_FROM_TAG = "interface_confirmed_from"
 ``"any"`` when the chooser could see none: a predictor switches from one of them only, so a
 later move of the alias back to the version (a rollback in MLflow's UI) is not confirmed."""
 CONFIRMED_DICOM_TAG = "interface_confirmed_dicom"
-"""What each of those interfaces took of DICOM inputs (a JSON list in the same order of
-``Interface.dicom()``: ``{"modalities": [codes] ([] every one) | null, "multi_frame": bool |
-null}``, null where not known). Kept beside ``CONFIRMED_FROM_TAG``, not in it, so that a
-predictor of an earlier version still reads that tag; without it, a confirmation holds whatever
-the DICOM inputs were."""
+"""What each of those interfaces took of DICOM inputs: JSON ``{"for": the first 16 hex digits of
+the sha256 of the ``CONFIRMED_FROM_TAG`` value it goes with and the choice's ``selected_at``
+tag, "inputs": [one ``Interface.dicom()``
+per interface, in the same order: {"modalities": [codes] ([] every one) | null, "multi_frame":
+bool | null}]}``. Kept beside ``CONFIRMED_FROM_TAG``, not in it, so that a predictor of an
+earlier version still reads that tag; without it, or beside another value of it (rewritten by
+an earlier version's dashboard), a confirmation holds whatever the DICOM inputs were."""
 
 Codes = tuple[str, ...] | None
 """DICOM Modality codes a model takes (``()``: every modality; None: not known)."""
@@ -129,16 +132,20 @@ def _refused_modalities(before: Codes, after: Codes) -> str | None:
     return None
 
 
-def confirmation(served: Sequence[Interface] | None) -> dict[str, str]:
+def confirmation(served: Sequence[Interface] | None, selected_at: str = "") -> dict[str, str]:
     """The tags of a change confirmed while ``served`` were served (None or empty: unknown,
-    so from ``"any"``): ``CONFIRMED_FROM_TAG`` and ``CONFIRMED_DICOM_TAG``."""
+    so from ``"any"``), by the choice tagged ``selected_at``: ``CONFIRMED_FROM_TAG`` and
+    ``CONFIRMED_DICOM_TAG``."""
     if not served:
         return {CONFIRMED_FROM_TAG: "any"}
     unique = list({json.dumps([i.core(), i.dicom()]): i for i in served}.values())
-    return {
-        CONFIRMED_FROM_TAG: json.dumps([i.core() for i in unique]),
-        CONFIRMED_DICOM_TAG: json.dumps([i.dicom() for i in unique]),
-    }
+    value = json.dumps([i.core() for i in unique])
+    inputs = {"for": _digest(value + selected_at), "inputs": [i.dicom() for i in unique]}
+    return {CONFIRMED_FROM_TAG: value, CONFIRMED_DICOM_TAG: json.dumps(inputs)}
+
+
+def _digest(value: str) -> str:
+    return hashlib.sha256(value.encode()).hexdigest()[:16]
 
 
 def confirmed_for(tags: Mapping[str, str], served: Interface) -> bool:
@@ -152,10 +159,17 @@ def confirmed_for(tags: Mapping[str, str], served: Interface) -> bool:
     except (TypeError, ValueError):  # edited by hand: not a confirmation
         return False
     try:
-        dicom = json.loads(tags.get(CONFIRMED_DICOM_TAG) or "null")
+        found = json.loads(tags.get(CONFIRMED_DICOM_TAG) or "null")
     except ValueError:
-        dicom = None
-    if not isinstance(dicom, list) or len(dicom) != len(confirmed):  # none, or edited: unknown
+        found = None
+    if not confirmed:
+        return False
+    dicom = found.get("inputs") if isinstance(found, dict) else None
+    # none, edited, or beside another confirmation than its own: not known
+    mine = isinstance(found, dict) and found.get("for") == _digest(
+        value + tags.get("selected_at", "")
+    )
+    if not mine or not isinstance(dicom, list) or len(dicom) != len(confirmed):
         dicom = [None] * len(confirmed)
     return any(
         one == served and _same_dicom(one.with_dicom(d), served)

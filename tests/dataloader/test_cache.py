@@ -1,5 +1,6 @@
 """The decoded-image cache: hits, rebuilds on change, fallbacks, atomic and bounded writes."""
 
+import logging
 import multiprocessing
 import os
 import tempfile
@@ -108,13 +109,17 @@ def test_the_temp_dir_fallback_is_private_to_the_account(image_folder, tmp_path,
     assert base.stat().st_uid == os.getuid() and base.stat().st_mode & 0o077 == 0
 
 
-def test_a_cache_folder_linked_out_of_the_data_folder_is_not_written(image_folder, tmp_path):
+def test_a_cache_folder_linked_out_of_the_data_folder_is_not_written(
+    image_folder, tmp_path, caplog
+):
     outside = tmp_path / "outside"
     outside.mkdir()
     root = image_folder()
     (root / ".cache").symlink_to(outside)
-    load_dataset(root, splits=("test",))
+    with caplog.at_level(logging.WARNING, logger="dataloader.cache"):
+        load_dataset(root, splits=("test",))
     assert list(outside.iterdir()) == []
+    assert any("leads out of its folder and is not followed" in m for m in caplog.messages)
 
 
 def test_the_temp_dir_fallback_is_not_a_folder_another_account_made(

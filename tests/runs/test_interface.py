@@ -105,6 +105,18 @@ def test_a_confirmation_of_an_earlier_version_holds_whatever_the_dicom_inputs():
     assert not confirmed_for(earlier, THREE)
 
 
+def test_dicom_inputs_beside_another_choices_confirmation_are_not_known():
+    """An earlier version's dashboard rewrites ``interface_confirmed_from`` (and the choice's
+    ``selected_at``) alone: the DICOM inputs left beside it are the choice before's."""
+    tags = {
+        "selected_at": "2026-12-06T06:00:00.000",
+        **confirmation([us("CT")], "2026-12-06T06:00:00.000"),
+    }
+    assert not confirmed_for(tags, us("MR"))
+    tags["selected_at"] = "2026-12-07T09:00:00.000"  # chosen again, from MR, by the earlier one
+    assert confirmed_for(tags, us("MR"))
+
+
 def test_the_records_keep_the_fields_an_earlier_version_reads():
     """A predictor of the previous version builds ``Interface(**fields)`` of each entry: a
     DICOM field inside would make it read no record and no confirmation."""
