@@ -75,8 +75,8 @@ def proxy_user(headers: Mapping[str, str], header: str) -> tuple[str | None, str
     found = "none" if not values else f"{len(values)} of them"
     return None, (
         f"DASHBOARD_USER_HEADER names the request header {header!r} in which the authenticating "
-        f"proxy names the user, but this request has {found}: choosing is off until the "
-        "dashboard is reached through that proxy"
+        f"proxy names the user, but this request has {found}: choosing and downloading are off "
+        "until the dashboard is reached through that proxy"
     )
 
 
@@ -87,13 +87,23 @@ def typed_user(name: str) -> str | None:
     return name + TYPED if name else None
 
 
+def person(ctx: Context) -> tuple[str | None, str | None]:
+    """``(who, None)`` chooses or downloads: the proxy's user when ``DASHBOARD_USER_HEADER`` is
+    set, else the "Your name" typed (marked typed; None when empty); ``(None, why)`` when the
+    proxy's header is missing (nobody may be recorded)."""
+    header = ctx.settings.dashboard_user_header
+    if header:
+        return proxy_user(st.context.headers, header)
+    return typed_user(st.session_state.get(NAME) or ""), None
+
+
 def _who(ctx: Context) -> str | None:
     """Who chooses: the proxy's user when ``DASHBOARD_USER_HEADER`` is set, else the "Your
     name" field (never the server account: every choice would read ``root``). None, said on the
     page, when the proxy's header is missing; the typed name may still be empty."""
     header = ctx.settings.dashboard_user_header
     if header:
-        user, problem = proxy_user(st.context.headers, header)
+        user, problem = person(ctx)
         if problem:
             st.error(problem + ".")
             return None

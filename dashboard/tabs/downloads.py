@@ -8,28 +8,21 @@ from common import metric_keys
 from dashboard import choose, data, leaderboard, selection
 from dashboard.context import Context
 from dashboard.leakage import LEAK
-from dashboard.tabs.choose_form import NAME, proxy_user, typed_user
+from dashboard.tabs.choose_form import person
 from jobs import SelectionStore
-
-
-def downloaded_by(ctx: Context) -> str | None:
-    """Who downloads, named as the Choose form names who chooses: the user the authenticating
-    proxy names in ``DASHBOARD_USER_HEADER`` when set, else the "Your name" typed above (marked
-    typed); None when neither names anyone (recorded, as before, as the server's account)."""
-    header = ctx.settings.dashboard_user_header
-    if header:
-        return proxy_user(st.context.headers, header)[0]
-    return typed_user(st.session_state.get(NAME) or "")
 
 
 def render_downloads(ctx: Context, found: choose.Assessment, store: SelectionStore) -> None:
     """This run's download and the experiment's top K, recorded in the audit trail ``store``
-    as by ``downloaded_by``."""
+    as by whom ``choose_form.person`` names (the server's account when nobody is named)."""
     st.caption(
         f"Downloads go to `{ctx.settings.artifacts_dir.resolve()}/<run_id>/`. A download does "
         "not choose: the alias and `run_id.txt` stay as they are."
     )
-    by = downloaded_by(ctx)
+    by, problem = person(ctx)  # as the Choose form names who chooses
+    if problem:  # behind the proxy, a request it did not name: nobody to record
+        st.error(problem + ".")
+        return
     st.caption(
         f"The audit trail records downloads as by **{by}**."
         if by

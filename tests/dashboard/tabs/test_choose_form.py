@@ -104,6 +104,17 @@ def test_behind_a_proxy_a_request_without_its_user_header_cannot_choose(
     assert not any(t.label == "Your name" for t in at.text_input)  # the proxy says who
 
 
+def test_behind_a_proxy_a_request_without_its_user_header_cannot_download(
+    page_env, dashboard_runs, monkeypatch
+):
+    monkeypatch.setenv("DASHBOARD_USER_HEADER", "X-Forwarded-User")
+    at = open_page(dashboard_runs["pipeline"], "Choose model",
+                   experiment_id=dashboard_runs["experiment"])  # fmt: skip
+    keys = {b.key for b in at.button}
+    assert "download_model" not in keys and "download_topk" not in keys  # recorded as root
+    assert sum("choosing and downloading are off" in e.value for e in at.error) == 2
+
+
 def test_the_proxys_user_header_names_who_chooses_once_only():
     header = "X-Forwarded-User"
     assert proxy_user(StreamlitHeaders([("x-forwarded-user", " jane ")]), header) == ("jane", None)
