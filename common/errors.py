@@ -37,6 +37,14 @@ class ServiceUnavailable(PipelineError):
     """A dependency (MLflow, MongoDB) cannot be reached (HTTP 503)."""
 
     status_code = 503
+    retry_after: int | None = 10
+    """``Retry-After`` seconds (about a restart of MLflow or MongoDB); None where waiting cannot
+    help (an operator must act: a damaged store file), so no client retries for ever."""
+
+    def needs_operator(self) -> "ServiceUnavailable":
+        """This error, marked as one that retrying does not cure (``retry_after`` None)."""
+        self.retry_after = None
+        return self
 
 
 class Conflict(PipelineError):

@@ -59,7 +59,7 @@ from jobs.fileformat import StoreFormatError
 from jobs.jobstore import JobStore
 from jobs.pages import quick_check
 from jobs.runner import Handler, JobRunner
-from jobs.security import UNAVAILABLE_RETRY_S, error_responses, unparsable_body
+from jobs.security import error_responses, unparsable_body
 from jobs.service import JobOut, JobService, Status
 from jobs.shell import get_app_settings, require_token, service_app
 from jobs.store import STORE_ERRORS, get_database, mongo_unavailable
@@ -149,16 +149,16 @@ def store_unavailable(settings: Settings, exc: Exception) -> ServiceUnavailable:
         return ServiceUnavailable(
             f"{where} is read-only ({text}): the service cannot record jobs; make STORE_DIR and "
             "its files writable by the service's user, or set MONGO_URI to a MongoDB server."
-        )
+        ).needs_operator()
     if "locked" in text:
         return ServiceUnavailable(
             f"{where} is busy ({text}): another process holds its write lock too long; retry, "
             "or set MONGO_URI to a MongoDB server."
         )
     if isinstance(exc, StoreFormatError):  # names the file and what to do
-        return ServiceUnavailable(text)
+        return ServiceUnavailable(text).needs_operator()
     if "deleted or replaced" in text:
-        return ServiceUnavailable(f"{where} is gone: {text}")
+        return ServiceUnavailable(f"{where} is gone: {text}").needs_operator()
     if stores.is_damage(exc):  # the restore advice, and no record's content in the answer
         return stores.damaged(settings, exc)
     if "malformed JSON" in text or "Could not decode" in text:  # one record, or the file?
@@ -173,7 +173,7 @@ def store_unavailable(settings: Settings, exc: Exception) -> ServiceUnavailable:
             f"{where}: a record is not valid JSON text ({text}), edited by hand or damaged; find "
             f'it with sqlite3 {name} "SELECT _id FROM jobs WHERE NOT json_valid(doc)" (and in '
             "selections), then fix or delete it"
-        )
+        ).needs_operator()
     return ServiceUnavailable(
         f"{where} failed ({type(exc).__name__}: {text}); check STORE_DIR (disk full, "
         "permissions), or set MONGO_URI to a MongoDB server."
@@ -292,9 +292,10 @@ def add_store_errors(app: FastAPI) -> None:
     """Store outages → 503 naming the store and what to do."""
 
     async def store_error(request: Request, exc: Exception) -> JSONResponse:
-        message = str(store_unavailable(request.app.state.settings, exc))
-        retry = {"Retry-After": str(UNAVAILABLE_RETRY_S)}
-        return JSONResponse(status_code=503, content={"detail": message}, headers=retry)
+        # off the event loop: the answer may run the store's page check
+        error = await run_in_threadpool(store_unavailable, request.app.state.settings, exc)
+        after = {} if error.retry_after is None else {"Retry-After": str(error.retry_after)}
+        return JSONResponse(status_code=503, content={"detail": str(error)}, headers=after)
 
     for error in STORE_ERRORS:
         app.add_exception_handler(error, store_error)

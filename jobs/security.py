@@ -307,21 +307,15 @@ def error_responses(*statuses: int, **descriptions: str) -> dict[int | str, dict
     return out
 
 
-UNAVAILABLE_RETRY_S = 10
-"""``Retry-After`` of a 503: about the time MLflow or MongoDB takes to restart."""
-
-
 def add_error_answers(app: FastAPI) -> None:
-    """``PipelineError`` → its status and message (``Retry-After`` on a 429, and on a 503: a
-    dependency down, MLflow restarting); anything else → a 500 naming the error's type, logged:
-    never a bare "Internal Server Error"."""
+    """``PipelineError`` → its status and message (``Retry-After`` on a 429, and on a 503 that
+    waiting may cure: a dependency down, MLflow restarting); anything else → a 500 naming the
+    error's type, logged: never a bare "Internal Server Error"."""
 
     async def pipeline_error(request: Request, exc: Exception) -> JSONResponse:
         answer = JSONResponse(status_code=exc.status_code, content={"detail": str(exc)})
-        if isinstance(exc, TooManyRequests):
+        if isinstance(exc, TooManyRequests | ServiceUnavailable) and exc.retry_after is not None:
             answer.headers["Retry-After"] = str(exc.retry_after)
-        elif isinstance(exc, ServiceUnavailable):
-            answer.headers["Retry-After"] = str(UNAVAILABLE_RETRY_S)
         return answer
 
     async def unexpected(request: Request, exc: Exception) -> JSONResponse:

@@ -146,7 +146,7 @@ def damaged(settings: Settings, exc: Exception | str) -> ServiceUnavailable:
         f"the embedded store {name} is damaged ({why}); stop the services that use it, move it "
         "and its -wal and -shm files aside, and restore them from a backup (or start with an "
         "empty store: job records and selections start afresh)."
-    )
+    ).needs_operator()
 
 
 def _unopenable(settings: Settings, exc: Exception) -> ServiceUnavailable:

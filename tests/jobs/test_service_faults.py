@@ -52,6 +52,19 @@ def test_a_store_damaged_while_serving_is_not_ready(tmp_path):
     assert "x" * 20 not in detail  # no record's content
 
 
+def test_a_store_found_damaged_refuses_submissions_without_asking_to_retry(tmp_path):
+    settings = make_settings(tmp_path)
+    path = store_of_400_records(settings.store_dir, settings.mongo_db).path
+    with LiveServer(make_toy_app(settings)) as live:
+        assert requests.get(f"{live.url}/ready", timeout=30).status_code == 200
+        overwrite_pages(path)
+        wait_until(lambda: _not_ready(live.url), PAGE_CHECK_EVERY_S + 10, "a 503")
+        submitted = requests.post(f"{live.url}/toy", json={"run_id": "r", "x": 1}, timeout=30)
+    assert submitted.status_code == 503  # a job accepted there would be lost with the file
+    assert "restore them from a backup" in submitted.json()["detail"]
+    assert "Retry-After" not in submitted.headers  # an operator must act: waiting cures nothing
+
+
 @pytest.fixture
 def read_only_store(tmp_path):
     """Settings whose embedded store file exists but cannot be written (``chattr +i``)."""
