@@ -22,6 +22,7 @@ from runs import (
     compare_interfaces,
     confirmation,
     contract,
+    dicom_inputs,
     get_client,
     load_json_artifact,
     model_info,
@@ -162,8 +163,8 @@ def interface(tracking_uri: str, model_uri: str, run_id: str | None) -> Interfac
     if "operating_point" not in meta and run_id:
         point = load_json_artifact(get_client(tracking_uri), run_id, contract.OPERATING_POINT_JSON)
     decision = point.get("positive_class") if isinstance(point, dict) else None
-    # logged before its DICOM inputs were checked (no "modalities"): every modality and frames
-    takes, frames = pp.get("modalities") or (), pp.get("multi_frame", "modalities" not in pp)
+    # "modalities" recorded (even null) since the model checks its DICOM inputs
+    takes, frames = dicom_inputs("modalities" in pp, pp.get("modalities"), pp.get("multi_frame"))
     return Interface.of(pp.get("class_names", []), pp.get("channels"), pp.get("image_size"),
                         decision, takes, frames)  # fmt: skip
 

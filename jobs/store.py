@@ -63,7 +63,7 @@ class StoreIncompatible(SystemExit):
         return str(self.code)
 
 
-EMPTY_STORE_GRACE_S = 60.0
+EMPTY_STORE_GRACE_S = 5.0
 """An empty store file older than this is refused at start (``check_store``); a younger one may
 be a store another service is creating this moment."""
 

@@ -198,7 +198,8 @@ the whole image, so a 52 KB file repeating one scan 2,000 times cost 5 s of CPU 
 
 def _check_scans(im: Image.Image) -> None:
     """Refuse a progressive JPEG of more than ``MAX_JPEG_SCANS`` scans (its SOS markers: inside
-    scan data a 0xFF byte is always followed by 0x00, so the count is exact)."""
+    scan data a 0xFF byte is always followed by 0x00, so the count is exact but for those of an
+    embedded EXIF thumbnail, a few)."""
     if im.format != "JPEG" or not (im.info.get("progressive") or im.info.get("progression")):
         return
     at = im.fp.tell()

@@ -61,8 +61,8 @@ class ImageClassifierModel(PythonModel):
         modalities: The DICOM Modality codes of its training images (``["US"]``), or None
             when not known (its training images were not DICOM and none was declared): a DICOM
             input of another modality is refused (``modality.check_dicom_input``), as are a
-            non-image DICOM file and a multi-frame one. A model pickled before this attribute
-            existed has none and refuses none of these, as then.
+            non-image DICOM file and a multi-frame one (unless ``multi_frame``). A model pickled
+            before this attribute existed has none and refuses none of these, as then.
         multi_frame: Its training read the first frame of multi-frame DICOM files (a cine
             loop): it takes such inputs the same way, where other models refuse them.
         model: The PyTorch module (float32 ``N×C×H×W`` in ``[0, 1]`` → logits), set on load.

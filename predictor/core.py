@@ -40,6 +40,7 @@ from runs import (
     checked_point,
     compare_interfaces,
     confirmed_for,
+    dicom_inputs,
     last_served,
     load_classifier,
     read_operating_point,
@@ -85,9 +86,9 @@ class Served:
         """What its clients depend on (``runs.Interface``)."""
         c, point = self.classifier, self.operating_point
         positive = point.positive_class if point is not None else None
-        # a model logged before its DICOM inputs were checked takes every modality and frames
-        takes, guards = getattr(c, "modalities", None) or (), getattr(c, "guards_dicom", False)
-        frames = c.__dict__.get("multi_frame", not guards)
+        checked = getattr(c, "guards_dicom", False)
+        takes, frames = dicom_inputs(checked, getattr(c, "modalities", None),
+                                     c.__dict__.get("multi_frame"))  # fmt: skip
         return Interface.of(c.class_names, c.channels, c.image_size, positive, takes, frames)
 
 

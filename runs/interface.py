@@ -78,6 +78,17 @@ class Interface:
         return dataclasses.replace(self, modalities=codes, multi_frame=frames)
 
 
+def dicom_inputs(
+    checked: bool, modalities: Sequence[str] | None, multi_frame: bool | None
+) -> tuple[tuple[str, ...], bool]:
+    """``(modalities, multi_frame)`` a model takes, for ``Interface.of``: a model logged before
+    its DICOM inputs were checked (``checked`` False) takes every modality (``()``) and
+    multi-frame files; one that records no modality takes every one."""
+    if not checked:
+        return (), True
+    return tuple(modalities or ()), bool(multi_frame)
+
+
 def _smallest(size: tuple[int, ...]) -> str:
     return "×".join(str(-(-side // MAX_UPSCALE)) for side in size)
 
