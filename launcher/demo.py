@@ -146,7 +146,7 @@ def get_parser() -> argparse.ArgumentParser:
     p.add_argument(
         "train_args",
         nargs=argparse.REMAINDER,
-        help="trainer flags after -- (default: --epochs 12 --ensemble 1)",
+        help=f"trainer flags after -- (default: {' '.join(DEMO_TRAIN_ARGS)})",
     )
     return p
 

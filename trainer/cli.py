@@ -301,7 +301,9 @@ def get_args_parser(add_help: bool = True) -> argparse.ArgumentParser:
         help="CPU threads per process (0: the cores shared among local processes)",
     )
     run.add_argument(
-        "--checkpoint-dir", default=None, help="default: .state/checkpoints/<experiment>"
+        "--checkpoint-dir",
+        default=None,
+        help="default: $CHECKPOINT_DIR/<experiment> (CHECKPOINT_DIR: .state/checkpoints)",
     )
     run.add_argument(
         "--resume",

@@ -154,8 +154,8 @@ class Training:
         self.members_done = list(state.get("members_done", []))
         self.resumed = True
         self._say(
-            f"resuming run {state['run_id']} from {path} after {self.member_label}epoch "
-            f"{self.progress['epoch']}/{self.args.epochs}"
+            f"resuming run {state['run_id']} after {self.member_label}epoch "
+            f"{self.progress['epoch']}/{self.args.epochs} (its checkpoint is written to {path})"
         )
 
     def save(self, finished: bool) -> None:
