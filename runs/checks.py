@@ -69,8 +69,9 @@ def resolve_data_dir(
     except OSError as exc:  # permission denied on a parent, say
         raise InvalidInput(f"data folder {path} cannot be read: {exc.strerror}") from None
     if not exists:
+        shown = str(path) if len(str(path)) <= 200 else f"{str(path)[:200]}…"  # echoed: cut
         raise InvalidInput(
-            f"data folder {path} does not exist; pass data_dir (CLI: --data-dir) as a folder "
+            f"data folder {shown} does not exist; pass data_dir (CLI: --data-dir) as a folder "
             "with test/<class>/ images or a .npz file"
             + (f" under DATA_DIR {root.resolve()}" if confine and root is not None else "")
         )

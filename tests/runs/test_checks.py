@@ -44,6 +44,13 @@ def test_a_service_does_not_expand_a_home_folder_in_data_dir(data_root):
     assert "/usr/sbin" not in str(caught.value)
 
 
+def test_a_long_data_dir_that_does_not_exist_is_echoed_cut(data_root):
+    name = "/".join(["a" * 200] * 4)  # 803 characters
+    with pytest.raises(InvalidInput, match="does not exist") as refused:
+        resolve_data_dir(name, data_root, confine=True)
+    assert len(str(refused.value)) < 400
+
+
 def test_the_command_line_still_expands_a_home_folder(tmp_path, monkeypatch):
     monkeypatch.setenv("HOME", str(tmp_path))
     assert resolve_data_dir("~", None) == tmp_path.resolve()
