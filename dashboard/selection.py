@@ -24,6 +24,7 @@ from common import (
     metric_keys,
 )
 from dashboard import leaderboard
+from dashboard.constant import argmax_figure, constant_class
 from runs import MODEL_ARTIFACT, contract, get_client, get_run, outage_of, run_model_uri, schemas
 
 DOWNLOAD_JSON = "download.json"
@@ -195,6 +196,10 @@ class Ranked:
     other_data: int = 0
     leaked: int = 0
     unknown: int = 0
+    constant: int = 0
+    """Runs left out of a ranking by a figure of the argmax's decisions (accuracy...) because
+    their argmax names one class for every test image (``dashboard.constant``): a constant's
+    accuracy is the class's share, which can top a real model's on imbalanced data."""
 
 
 def top_runs(
@@ -256,11 +261,16 @@ def top_runs(
         # tags, of unknown data, count as plain and rank with it)
         data = next((b.dataset_hash for _, b in plain if b.dataset_hash), None)
         runs = [r for r, b in plain if b.dataset_hash in (None, data)]
+        same_data = len(runs)
+        if argmax_figure(metric):
+            runs = [r for r in runs if constant_class(
+                {"metrics": r.data.metrics, "params": r.data.params}) is None]  # fmt: skip
         return Ranked(
             [r.info.run_id for r in runs[:k]],
-            len(plain) - len(runs),
+            len(plain) - same_data,
             leaked=sum(not unknown for unknown in out),
             unknown=sum(bool(unknown) for unknown in out),
+            constant=same_data - len(runs),
         )
     return Ranked([r.info.run_id for r in runs[:k]])
 
@@ -304,6 +314,11 @@ def download_top(
                 f"; {ranked.unknown} run(s) were left out because whether their test split "
                 "shares images with their training data is unknown (the trainer did not check, "
                 "or its tag cannot be read)"
+            )
+        if ranked.constant:
+            left_out += (
+                f"; {ranked.constant} run(s) were left out because their argmax names one class "
+                f"for every test image (their {metric} is a constant's)"
             )
         raise InvalidInput(
             f"no finished run{on} of experiment {experiment_id} has the metric {metric!r}"

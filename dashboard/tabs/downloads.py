@@ -104,6 +104,12 @@ def render_downloads(ctx: Context, found: choose.Assessment, store: SelectionSto
                     "images with their training data is unknown (the trainer did not check, or "
                     "its tag cannot be read); the Metrics tab shows what dataset_stats.json found."
                 )
+            if ranked.constant:
+                st.info(
+                    f"{ranked.constant} run(s) were not ranked: their argmax names one class for "
+                    f"every test image, so their {metric} is a constant's (the class's share of "
+                    "the test images); rank by AUC to compare them."
+                )
             runs = [data.run(ctx.uri, d.run_id) for d in got]  # K at most, once per press
             st.dataframe(pd.DataFrame(top_k_rows(got, runs, metric)), hide_index=True)
 

@@ -268,3 +268,25 @@ def test_top_k_counts_runs_of_unknown_leakage_apart_from_leaked_ones(mlflow_serv
     got = top_runs(mlflow_server, experiment_id, "eval_accuracy", 3, True)
     assert got.run_ids == [ranked["a"]]
     assert (got.leaked, got.unknown, got.other_data) == (1, 1, 0)
+
+
+def test_top_k_by_accuracy_leaves_out_a_run_whose_argmax_names_one_class(mlflow_server):
+    """On imbalanced data a constant's accuracy (the class's share) can top a real model's."""
+    from mlflow import MlflowClient
+
+    client = MlflowClient(mlflow_server)
+    experiment_id = client.create_experiment(f"top-k-{uuid.uuid4().hex}")
+    ranked = {}
+    for name, accuracy, specificities in [("real", 0.8, (0.7, 0.9)), ("constant", 0.85, (0, 1))]:
+        run_id = client.create_run(experiment_id, run_name=name).info.run_id
+        client.log_param(run_id, "class_names", json.dumps(["a", "b"]))
+        for key, value in [("eval_accuracy", accuracy), ("eval_roc_auc_macro", accuracy),
+                           ("eval_specificity_a", specificities[0]),
+                           ("eval_specificity_b", specificities[1])]:  # fmt: skip
+            client.log_metric(run_id, key, value)
+        client.set_terminated(run_id)
+        ranked[name] = run_id
+    by_accuracy = top_runs(mlflow_server, experiment_id, "eval_accuracy", 3, True)
+    assert (by_accuracy.run_ids, by_accuracy.constant) == ([ranked["real"]], 1)
+    by_auc = top_runs(mlflow_server, experiment_id, "eval_roc_auc_macro", 3, True)
+    assert by_auc.run_ids == [ranked["constant"], ranked["real"]]  # its probabilities rank
