@@ -5,7 +5,7 @@ its figures), moves the alias, writes ``run_id.txt`` and then stores its record.
 between (``kill -9``, a pod evicted, the store down), the alias names a version that the trail
 does not: the predictor serves it while the trail names the choice before. The version's tags
 still say who chose it and why, so the next choice records it from them (``record_interrupted``)
-and the Deploy tab tells it apart from an alias moved outside the dashboard
+and the Choose model tab tells it apart from an alias moved outside the dashboard
 (``interrupted_choice``), which has no such tags.
 """
 
