@@ -8,6 +8,7 @@ import time
 from pathlib import Path
 
 import numpy as np
+import pytest
 
 from dataloader import load_dataset
 from tests.dataloader.conftest import write_image
@@ -82,30 +83,35 @@ def test_corrupt_cache_entry_is_rebuilt(image_folder):
     np.testing.assert_array_equal(load_dataset(root, splits=("test",)).test.images, expected)
 
 
-def test_read_only_data_folder_falls_back_to_a_temp_cache(image_folder, tmp_path, monkeypatch):
-    monkeypatch.setattr(tempfile, "tempdir", str(tmp_path / "tmp"))
+@pytest.fixture
+def temp_dir(tmp_path, monkeypatch) -> Path:
+    """The temp dir (``tempfile.gettempdir()``) of the test: ``tmp_path/tmp``."""
     (tmp_path / "tmp").mkdir()
-    root = image_folder()
+    monkeypatch.setattr(tempfile, "tempdir", str(tmp_path / "tmp"))
+    return tmp_path / "tmp"
+
+
+def _load_read_only(root: Path, times: int = 1):
+    """The test split of ``root`` loaded ``times`` times with the folder read-only."""
     root.chmod(0o555)
     try:
-        load_dataset(root, splits=("test",))
-        ds = load_dataset(root, splits=("test",))
+        for _ in range(times):
+            ds = load_dataset(root, splits=("test",))
     finally:
         root.chmod(0o755)
+    return ds
+
+
+def test_read_only_data_folder_falls_back_to_a_temp_cache(image_folder, temp_dir):
+    root = image_folder()
+    ds = _load_read_only(root, times=2)
     assert not (root / ".cache").exists()
-    assert Path(ds.test.images.filename).is_relative_to(tmp_path / "tmp")
+    assert Path(ds.test.images.filename).is_relative_to(temp_dir)
 
 
-def test_the_temp_dir_fallback_is_private_to_the_account(image_folder, tmp_path, monkeypatch):
-    monkeypatch.setattr(tempfile, "tempdir", str(tmp_path / "tmp"))
-    (tmp_path / "tmp").mkdir()
-    root = image_folder()
-    root.chmod(0o555)
-    try:
-        load_dataset(root, splits=("test",))
-    finally:
-        root.chmod(0o755)
-    [base] = (tmp_path / "tmp").iterdir()  # others could not plant arrays under its keys
+def test_the_temp_dir_fallback_is_private_to_the_account(image_folder, temp_dir):
+    _load_read_only(image_folder())
+    [base] = temp_dir.iterdir()  # others could not plant arrays under its keys
     assert base.stat().st_uid == os.getuid() and base.stat().st_mode & 0o077 == 0
 
 
@@ -123,20 +129,13 @@ def test_a_cache_folder_linked_out_of_the_data_folder_is_not_written(
 
 
 def test_the_temp_dir_fallback_is_not_a_folder_another_account_made(
-    image_folder, tmp_path, monkeypatch
+    image_folder, tmp_path, temp_dir
 ):
-    monkeypatch.setattr(tempfile, "tempdir", str(tmp_path / "tmp"))
-    (tmp_path / "tmp").mkdir()
     planted = tmp_path / "planted"
     planted.mkdir(mode=0o777)
     planted.chmod(0o777)  # as another account's: open to all (a link in its place is not used)
-    (tmp_path / "tmp" / f"mlpipeline-cache-{os.getuid()}").symlink_to(planted)
-    root = image_folder()
-    root.chmod(0o555)
-    try:
-        ds = load_dataset(root, splits=("test",))
-    finally:
-        root.chmod(0o755)
+    (temp_dir / f"mlpipeline-cache-{os.getuid()}").symlink_to(planted)
+    ds = _load_read_only(image_folder())
     assert len(ds.test) == 8 and list(planted.iterdir()) == []
 
 
