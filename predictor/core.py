@@ -23,7 +23,7 @@ import logging
 import threading
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, replace
+from dataclasses import replace
 from datetime import UTC, datetime
 from functools import partial
 
@@ -33,14 +33,13 @@ from mlflow.tracking import MlflowClient
 
 from common import InvalidInput, PipelineError, ServiceUnavailable, Settings, redact_uri
 from predictor.lifecycle import run_problem
+from predictor.served import Served
 from runs import (
     Interface,
-    OperatingPoint,
     check_tracking,
     checked_point,
     compare_interfaces,
     confirmed_for,
-    dicom_inputs,
     last_served,
     load_classifier,
     read_operating_point,
@@ -51,45 +50,6 @@ from runs import (
 log = logging.getLogger("predictor")
 LOOKING_UP = "still looking up"  # the problem until the first load ends, served or failed
 __all__ = ["ModelHolder", "Served"]
-
-
-@dataclass(frozen=True)
-class Served:
-    """One loaded version of the registered model, and how it stands against the alias.
-
-    ``stale``: the alias is known to no longer name this version (it was removed, or moved to a
-    version that cannot be served); ``problem`` says why, or what kept the last check from
-    telling (MLflow down); None while the alias names this version. ``run_problem``: what is
-    wrong with the version's run whatever the alias names (deleted: ``predictor.lifecycle``);
-    answers give both as one ``problem`` (``predictor.answers.describe``).
-    """
-
-    model_name: str
-    alias: str
-    version: str
-    run_id: str | None
-    # mlpipeline_model.ImageClassifierModel: this process's copy of the code, which may be newer
-    # than the model's (``decoding_note``)
-    classifier: object
-    loaded_at: datetime
-    operating_point: OperatingPoint | None = None
-    stale: bool = False
-    problem: str | None = None
-    run_problem: str | None = None
-
-    @property
-    def class_names(self) -> list[str]:
-        return list(self.classifier.class_names)
-
-    @property
-    def interface(self) -> Interface:
-        """What its clients depend on (``runs.Interface``)."""
-        c, point = self.classifier, self.operating_point
-        positive = point.positive_class if point is not None else None
-        checked = getattr(c, "guards_dicom", False)
-        takes, frames = dicom_inputs(checked, getattr(c, "modalities", None),
-                                     c.__dict__.get("multi_frame"))  # fmt: skip
-        return Interface.of(c.class_names, c.channels, c.image_size, positive, takes, frames)
 
 
 def _default_loader(tracking_uri: str, model_uri: str):
