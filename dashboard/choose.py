@@ -46,6 +46,7 @@ from dashboard.trail import complete_trail
 from dashboard.versions import one_choice_at_a_time, register, retag
 from jobs import STORE_ERRORS, SelectionStore, get_database
 from runs import (
+    CONFIRMED_DICOM_TAG,
     CONFIRMED_TAG,
     MODEL_ARTIFACT,
     find_logged_model,
@@ -53,6 +54,7 @@ from runs import (
     get_run,
     load_classifier,
     model_info,
+    restamped,
     run_model_uri,
     schemas,
 )
@@ -264,6 +266,8 @@ def choose_run(
                 f"{_number(current)} while run {run_id} was being checked against "
                 f"{_number(seen)}; choose again, to check it against what is chosen now."
             )
+        if already and CONFIRMED_DICOM_TAG not in tags:  # its confirmation goes on counting
+            tags.update(restamped(current.tags, tags["selected_at"]))
         if already:
             # The version's tags describe this choice, as its record does: the first choice's reason
             # and figures (e.g. of an evaluation since replaced) would contradict the audit trail,

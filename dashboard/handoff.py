@@ -251,7 +251,7 @@ class Change:
     unknown: bool = False
     """A served version could not be read: what changes is unknown."""
 
-    def confirmation(self, selected_at: str = "") -> dict[str, str]:
+    def confirmation(self, selected_at: str) -> dict[str, str]:
         """The tags of the version that confirm it, by the choice tagged ``selected_at``
         (``runs.confirmation``)."""
         return confirmation(None if self.unknown else self.served, selected_at)

@@ -257,20 +257,20 @@ def top_runs(
         out = [b.overlap.unknown for b, rank in zip(bases, ranks, strict=True)
                if b.caveat is None and not rank]  # fmt: skip
         plain = [(r, b) for r, b, rank in zip(runs, bases, ranks, strict=True) if rank]
+        ranked_plain = len(plain)
+        if argmax_figure(metric):  # before the test data is picked: a constant picks none
+            plain = [(r, b) for r, b in plain if constant_class(
+                {"metrics": r.data.metrics, "params": r.data.params}) is None]  # fmt: skip
         # ranked within the test data of the best plain run (evaluations from before the data
         # tags, of unknown data, count as plain and rank with it)
         data = next((b.dataset_hash for _, b in plain if b.dataset_hash), None)
         runs = [r for r, b in plain if b.dataset_hash in (None, data)]
-        same_data = len(runs)
-        if argmax_figure(metric):
-            runs = [r for r in runs if constant_class(
-                {"metrics": r.data.metrics, "params": r.data.params}) is None]  # fmt: skip
         return Ranked(
             [r.info.run_id for r in runs[:k]],
-            len(plain) - same_data,
+            len(plain) - len(runs),
             leaked=sum(not unknown for unknown in out),
             unknown=sum(bool(unknown) for unknown in out),
-            constant=same_data - len(runs),
+            constant=ranked_plain - len(plain),
         )
     return Ranked([r.info.run_id for r in runs[:k]])
 

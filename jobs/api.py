@@ -266,17 +266,20 @@ async def ready(
     the file that is still on disk), so a read-only, deleted or unreachable store is not ready;
     nor is an embedded store whose file is damaged (SQLite's quick_check, every few seconds).
     """
-    problems = []
+    problems: list[ServiceUnavailable] = []
     try:
         await run_in_threadpool(_check_mlflow, settings.mlflow_tracking_uri)
     except ServiceUnavailable as exc:
-        problems.append(str(exc))
+        problems.append(exc)
     try:
         await run_in_threadpool(_probe_store, jobs.store)
     except Exception as exc:
-        problems.append(str(store_unavailable(settings, exc)))
+        problems.append(await run_in_threadpool(store_unavailable, settings, exc))
     if problems:
-        raise ServiceUnavailable("not ready: " + " ".join(problems))
+        not_ready = ServiceUnavailable("not ready: " + " ".join(map(str, problems)))
+        if any(p.retry_after is None for p in problems):  # an operator must act first
+            not_ready.needs_operator()
+        raise not_ready
     store = "mongodb" if settings.mongo_uri else "embedded"
     return {"status": "ready", "mlflow": redact_uri(settings.mlflow_tracking_uri), "store": store}
 

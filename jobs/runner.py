@@ -19,7 +19,7 @@ from typing import Any
 
 import requests
 
-from common import PipelineError, ServiceUnavailable, redact_uri
+from common import PipelineError, ServiceUnavailable, printable, redact_uri
 from jobs.jobstore import JobStore
 from jobs.store import FINAL_STATUSES, STORE_ERRORS
 from jobs.worker import JobContext, JobStopped, WorkerDied, WorkerProcess, call_handler
@@ -265,8 +265,8 @@ class JobRunner:
             return "succeed", value
         except JobStopped as exc:
             return "stopped", str(exc)
-        except ServiceUnavailable as exc:
-            return "retry", str(exc)
+        except ServiceUnavailable as exc:  # waited out, unless an operator must act first
+            return ("retry" if exc.retry_after is not None else "fail"), str(exc)
         except PipelineError as exc:
             return "fail", str(exc)
         except WorkerDied as exc:
@@ -274,10 +274,10 @@ class JobRunner:
                 return "stopped", attempt.stop_reason
             return "fail", str(exc)
         except TRANSIENT_ERRORS as exc:  # (a PipelineError's text is redacted when it is made)
-            return "retry", redact_uri(f"{type(exc).__name__}: {exc}")
+            return "retry", redact_uri(printable(f"{type(exc).__name__}: {exc}"))
         except Exception as exc:
             log.exception("%s job %s failed with an unexpected error", self.kind, attempt.job_id)
-            return "fail", redact_uri(f"internal error: {type(exc).__name__}: {exc}")
+            return "fail", redact_uri(printable(f"internal error: {type(exc).__name__}: {exc}"))
 
     def _context_callbacks(self, attempt: "Attempt"):
         def report(fraction: float, stage: str) -> bool:

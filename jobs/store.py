@@ -153,7 +153,7 @@ def _unopenable(settings: Settings, exc: Exception) -> ServiceUnavailable:
     return ServiceUnavailable(
         f"the embedded store in {settings.store_dir} cannot be opened ({exc}); "
         "set STORE_DIR to a writable folder or MONGO_URI to a MongoDB server."
-    )
+    ).needs_operator()
 
 
 def check_pages(db) -> None:
@@ -185,7 +185,7 @@ def get_database(settings: Settings, check: bool = True):
         try:
             return EmbeddedDatabase(settings.store_dir, settings.mongo_db)
         except StoreFormatError as exc:
-            raise ServiceUnavailable(str(exc)) from exc
+            raise ServiceUnavailable(str(exc)).needs_operator() from exc
         except sqlite3.DatabaseError as exc:
             if not is_damage(exc):
                 raise _unopenable(settings, exc) from exc

@@ -52,6 +52,7 @@ from runs.decision import (
     validation_figures,
 )
 from runs.interface import (
+    CONFIRMED_DICOM_TAG,
     CONFIRMED_FROM_TAG,
     CONFIRMED_TAG,
     Interface,
@@ -60,6 +61,7 @@ from runs.interface import (
     confirmed_for,
     dicom_inputs,
     read_served,
+    restamped,
     served_record,
     served_tag,
 )
@@ -92,6 +94,7 @@ from runs.tracking import (
 )
 
 __all__ = [
+    "CONFIRMED_DICOM_TAG",
     "CONFIRMED_FROM_TAG",
     "CONFIRMED_TAG",
     "DECISION_COLUMN",
@@ -144,6 +147,7 @@ __all__ = [
     "read_operating_point",
     "read_served",
     "resolve_data_dir",
+    "restamped",
     "run_data_dir",
     "run_model_uri",
     "schemas",

@@ -64,12 +64,12 @@ def resolve_data_dir(
             path = path.resolve()
         except (OSError, RuntimeError) as exc:
             raise InvalidInput(f"data_dir {text[:80]!r} cannot be resolved: {exc}") from None
+    shown = str(path) if len(str(path)) <= 200 else f"{str(path)[:200]}…"  # echoed: cut
     try:
         exists = path.exists()
     except OSError as exc:  # permission denied on a parent, say
-        raise InvalidInput(f"data folder {path} cannot be read: {exc.strerror}") from None
+        raise InvalidInput(f"data folder {shown} cannot be read: {exc.strerror}") from None
     if not exists:
-        shown = str(path) if len(str(path)) <= 200 else f"{str(path)[:200]}…"  # echoed: cut
         raise InvalidInput(
             f"data folder {shown} does not exist; pass data_dir (CLI: --data-dir) as a folder "
             "with test/<class>/ images or a .npz file"

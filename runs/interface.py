@@ -143,7 +143,7 @@ def _refused_modalities(before: Codes, after: Codes) -> str | None:
     return None
 
 
-def confirmation(served: Sequence[Interface] | None, selected_at: str = "") -> dict[str, str]:
+def confirmation(served: Sequence[Interface] | None, selected_at: str) -> dict[str, str]:
     """The tags of a change confirmed while ``served`` were served (None or empty: unknown,
     so from ``"any"``), by the choice tagged ``selected_at``: ``CONFIRMED_FROM_TAG`` and
     ``CONFIRMED_DICOM_TAG``."""
@@ -157,6 +157,26 @@ def confirmation(served: Sequence[Interface] | None, selected_at: str = "") -> d
 
 def _digest(value: str) -> str:
     return hashlib.sha256(value.encode()).hexdigest()[:16]
+
+
+def restamped(tags: Mapping[str, str], selected_at: str) -> dict[str, str]:
+    """The ``CONFIRMED_DICOM_TAG`` of a version with ``tags`` whose choice is made again at
+    ``selected_at`` without a confirmation of its own (its ``interface_*`` tags stay): its DICOM
+    inputs, stamped for the new choice, so they go on counting; empty when it has none of its own
+    (none, or left by another choice)."""
+    value, found = tags.get(CONFIRMED_FROM_TAG), tags.get(CONFIRMED_DICOM_TAG)
+    try:
+        inputs = json.loads(found or "null")
+    except ValueError:
+        return {}
+    mine = (
+        value
+        and isinstance(inputs, dict)
+        and inputs.get("for") == _digest(value + tags.get("selected_at", ""))
+    )
+    if not mine:
+        return {}
+    return {CONFIRMED_DICOM_TAG: json.dumps({**inputs, "for": _digest(value + selected_at)})}
 
 
 def confirmed_for(tags: Mapping[str, str], served: Interface) -> bool:

@@ -58,7 +58,7 @@ def check_tracking(uri: str, timeout: float = 5.0) -> None:
             f"the MLflow tracking URI {uri} is a file store (an mlruns folder), which MLflow 3 no "
             "longer opens; set MLFLOW_TRACKING_URI (or --tracking-uri) to a tracking server "
             "(http://host:port) or a database file (sqlite:///path/mlflow.db)"
-        )
+        ).needs_operator()
     if not uri.startswith(("http://", "https://")):
         return
     try:

@@ -290,3 +290,28 @@ def test_top_k_by_accuracy_leaves_out_a_run_whose_argmax_names_one_class(mlflow_
     assert (by_accuracy.run_ids, by_accuracy.constant) == ([ranked["real"]], 1)
     by_auc = top_runs(mlflow_server, experiment_id, "eval_roc_auc_macro", 3, True)
     assert by_auc.run_ids == [ranked["constant"], ranked["real"]]  # its probabilities rank
+
+
+def test_a_constant_run_does_not_pick_the_test_data_a_top_k_by_accuracy_ranks_on(mlflow_server):
+    from mlflow import MlflowClient
+
+    from runs import contract
+
+    client = MlflowClient(mlflow_server)
+    experiment_id = client.create_experiment(f"top-k-{uuid.uuid4().hex}")
+    ranked = {}
+    for name, accuracy, data, specificities in [("constant", 0.9, "hA", (0, 1)),
+                                                ("real", 0.8, "hB", (0.7, 0.9))]:  # fmt: skip
+        run_id = client.create_run(experiment_id, run_name=name).info.run_id
+        client.log_param(run_id, "class_names", json.dumps(["a", "b"]))
+        for key, value in [("eval_accuracy", accuracy), ("eval_specificity_a", specificities[0]),
+                           ("eval_specificity_b", specificities[1])]:  # fmt: skip
+            client.log_metric(run_id, key, value)
+        folder = f"evaluation/{name}-1"
+        client.set_tag(run_id, contract.EVALUATION_PATH_TAG, folder)
+        for key, value in contract.evaluation_tags("none", True, data, folder).items():
+            client.set_tag(run_id, key, value)
+        client.set_terminated(run_id)
+        ranked[name] = run_id
+    got = top_runs(mlflow_server, experiment_id, "eval_accuracy", 3, True)
+    assert (got.run_ids, got.constant, got.other_data) == ([ranked["real"]], 1, 0)

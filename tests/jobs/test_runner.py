@@ -8,7 +8,7 @@ from datetime import timedelta
 
 import pytest
 
-from common import InvalidInput
+from common import InvalidInput, ServiceUnavailable
 from jobs import JobRunner, JobStore, get_database
 from jobs.embedded import EmbeddedDatabase
 from jobs.runner import RECORD_TRIES
@@ -77,6 +77,16 @@ def test_a_failure_names_the_stage_it_failed_in_however_soon_after_the_last(
     job, _ = job_store.submit("evaluate", "run1", {})
     done = runner.wait(job["job_id"], 30)
     assert done["progress"]["stage"] == "failed while loading the test split"
+
+
+def test_an_outage_an_operator_must_mend_fails_at_once_not_after_retries(job_store, runner_factory):
+    def misconfigured(job):
+        raise ServiceUnavailable("the MLflow tracking URI file:/x is a file store").needs_operator()
+
+    runner = runner_factory(misconfigured).start()
+    job, _ = job_store.submit("evaluate", "run1", {})
+    done = runner.wait(job["job_id"], 30)
+    assert (done["status"], done["attempts"]) == ("failed", 1)
 
 
 def test_unexpected_error_is_an_internal_error_and_the_runner_goes_on(job_store, runner_factory):

@@ -10,6 +10,7 @@ from runs import (
     confirmation,
     confirmed_for,
     read_served,
+    restamped,
     served_record,
     served_tag,
 )
@@ -34,13 +35,13 @@ def test_another_input_shape_is_a_change_a_smaller_one_of_the_same_shape_is_not(
 
 
 def test_a_change_confirmed_from_one_interface_is_not_confirmed_from_another():
-    tags = confirmation([THREE])
+    tags = confirmation([THREE], "")
     assert confirmed_for(tags, THREE)
     assert not confirmed_for(tags, TWO)  # a later move of the alias back to it: not confirmed
 
 
 def test_a_change_confirmed_while_nothing_could_be_seen_counts_from_any():
-    assert confirmation([]) == {CONFIRMED_FROM_TAG: "any"}
+    assert confirmation([], "") == {CONFIRMED_FROM_TAG: "any"}
     assert confirmed_for({CONFIRMED_FROM_TAG: "any"}, TWO)
 
 
@@ -92,7 +93,7 @@ def test_a_model_refusing_the_multi_frame_files_the_served_one_took_is_a_change(
 
 
 def test_a_change_confirmed_from_some_dicom_inputs_is_not_confirmed_from_others():
-    tags = confirmation([us("CT")])
+    tags = confirmation([us("CT")], "")
     assert confirmed_for(tags, us("CT"))
     assert not confirmed_for(tags, us("MR"))
     assert not confirmed_for(tags, us("CT", frames=True))
@@ -100,7 +101,7 @@ def test_a_change_confirmed_from_some_dicom_inputs_is_not_confirmed_from_others(
 
 
 def test_a_confirmation_of_an_earlier_version_holds_whatever_the_dicom_inputs():
-    earlier = {CONFIRMED_FROM_TAG: confirmation([us("CT")])[CONFIRMED_FROM_TAG]}
+    earlier = {CONFIRMED_FROM_TAG: confirmation([us("CT")], "")[CONFIRMED_FROM_TAG]}
     assert confirmed_for(earlier, us("MR", frames=True))
     assert not confirmed_for(earlier, THREE)
 
@@ -124,7 +125,7 @@ def test_the_records_keep_the_fields_an_earlier_version_reads():
     record = json.loads(served_record("4", "run-a", us("CT")))
     assert set(record["interface"]) == fields
     assert record["dicom"] == {"modalities": ["CT"], "multi_frame": False}
-    [entry] = json.loads(confirmation([us("CT")])[CONFIRMED_FROM_TAG])
+    [entry] = json.loads(confirmation([us("CT")], "")[CONFIRMED_FROM_TAG])
     assert set(entry) == fields
 
 
@@ -136,3 +137,13 @@ def test_the_record_of_what_is_served_keeps_its_dicom_inputs():
     del earlier["dicom"]  # written before the DICOM inputs were
     served = read_served({served_tag("champion"): json.dumps(earlier)}, "champion").interface
     assert (served.modalities, served.multi_frame) == (None, None)
+
+
+def test_a_confirmation_goes_on_counting_when_its_run_is_chosen_again():
+    """Chosen again with no change seen, a version keeps its ``interface_*`` tags and gets a new
+    ``selected_at``: its DICOM inputs are stamped for the new choice, not dropped to unknown."""
+    first, again = "2026-12-06T06:00:00.000", "2026-12-06T07:00:00.000"
+    tags = {"selected_at": first, **confirmation([us("CT")], first)}
+    tags = {**tags, "selected_at": again, **restamped(tags, again)}
+    assert not confirmed_for(tags, us("MR"))  # still a confirmation from CT only
+    assert confirmed_for(tags, us("CT"))
