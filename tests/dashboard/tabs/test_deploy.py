@@ -316,3 +316,21 @@ def test_the_runs_top_k_would_download_are_listed_before_the_press(page_env, das
     assert not at.exception
     got = [r["run_id"] for r in SelectionStore(get_database(Settings())).recent()]
     assert list(before["run_id"]) == got[::-1]  # the newest record first: the best last
+
+
+def test_an_alias_moved_back_by_hand_is_not_blamed_on_the_versions_first_chooser(
+    page_env, model_name, dashboard_runs
+):
+    """Ana chose version 1, Bo version 2 (both recorded); the alias moved back to 1 in MLflow's
+    UI is a move outside the dashboard, not Ana's choice ended unrecorded."""
+    from dashboard.choose import choose_run
+
+    store = SelectionStore(get_database(Settings()))
+    choose_run(dashboard_runs["pipeline"], "first", Settings(), store, selected_by="ana")
+    choose_run(dashboard_runs["bare"], "second", Settings(), store, selected_by="bo",
+               allow_unevaluated=True)  # fmt: skip
+    MlflowClient().set_registered_model_alias(model_name, "champion", "1")
+    at = open_page(dashboard_runs["pipeline"], "Choose model",
+                   experiment_id=dashboard_runs["experiment"])  # fmt: skip
+    [warning] = [w.value for w in at.warning if "names version 1" in w.value]
+    assert "moved outside the dashboard" in warning and "interrupted" not in warning
