@@ -59,7 +59,7 @@ from jobs.fileformat import StoreFormatError
 from jobs.jobstore import JobStore
 from jobs.pages import quick_check
 from jobs.runner import Handler, JobRunner
-from jobs.security import error_responses, unparsable_body
+from jobs.security import error_responses, unique_keys, unparsable_body
 from jobs.service import JobOut, JobService, Status
 from jobs.shell import get_app_settings, require_token, service_app
 from jobs.store import STORE_ERRORS, get_database, mongo_unavailable
@@ -382,7 +382,7 @@ def create_job_app(
     stores.check_store(settings)  # a damaged file: one line, not a traceback at start-up
     auth = [Depends(require_token)]
     guarded = error_responses(401, 503)
-    app.include_router(router, dependencies=auth, responses=guarded)
+    app.include_router(router, dependencies=[*auth, Depends(unique_keys)], responses=guarded)
     app.include_router(jobs_router, dependencies=auth, responses=guarded)
     app.include_router(health_router)
     add_store_errors(app)

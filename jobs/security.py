@@ -307,6 +307,37 @@ def error_responses(*statuses: int, **descriptions: str) -> dict[int | str, dict
     return out
 
 
+class _DuplicateKey(ValueError):
+    pass
+
+
+def _unique(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+    found: dict[str, Any] = {}
+    for key, value in pairs:
+        if key in found:
+            raise _DuplicateKey(key)
+        found[key] = value
+    return found
+
+
+async def unique_keys(request: Request) -> None:
+    """Refuse (422) a JSON body that names one field twice: parsers keep the last value (or the
+    first), so ``{"run_id": "a", "run_id": "b"}`` would evaluate a run the client may not have
+    meant. Read after FastAPI parsed the body (the bytes are cached); other bodies pass."""
+    body = await request.body()
+    if not body:
+        return
+    try:
+        json.loads(body, object_pairs_hook=_unique)
+    except _DuplicateKey as exc:
+        raise InvalidInput(
+            f"the request body names the field {exc.args[0][:80]!r} more than once; send each "
+            "field once"
+        ) from None
+    except ValueError:  # not JSON: FastAPI's own answer says so
+        return
+
+
 def add_error_answers(app: FastAPI) -> None:
     """``PipelineError`` → its status and message (``Retry-After`` on a 429, and on a 503 that
     waiting may cure: a dependency down, MLflow restarting); anything else → a 500 naming the

@@ -210,3 +210,15 @@ def test_run_id_schema_has_its_pattern():
 
     schema = TypeAdapter(RunId).json_schema()
     assert schema["pattern"] == "^[0-9a-fA-F]{1,64}$"
+
+
+def test_a_body_naming_a_field_twice_is_refused_naming_it(tmp_path):
+    with LiveServer(make_toy_app(make_settings(tmp_path))) as live:
+        twice = requests.post(f"{live.url}/toy", data='{"run_id": "a", "x": 1, "run_id": "b"}',
+                              headers={"Content-Type": "application/json"}, timeout=30)  # fmt: skip
+        once = requests.post(f"{live.url}/toy", json={"run_id": "b", "x": 1}, timeout=30)
+    assert twice.status_code == 422
+    assert twice.json()["detail"] == (
+        "the request body names the field 'run_id' more than once; send each field once"
+    )
+    assert once.status_code in (200, 202)
