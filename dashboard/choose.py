@@ -354,8 +354,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "--yes-interface-change",
         action="store_true",
-        help="choose a run whose classes, channels, input size, decision rule or DICOM "
-        "modalities differ from the served one's",
+        help="choose a run that changes what clients of the served one receive: other classes, "
+        "channels or decision rule, a larger or other-shaped input, fewer DICOM inputs",
     )
     parser.add_argument(
         "--yes-leakage",

@@ -217,14 +217,17 @@ DECODED_SYNTAXES = (
 def _check_first_frame(ds) -> None:
     """Refuse compressed pixel data whose first frame's own stream declares another size than
     the header (``codestream.check_stream``), before a decoder sizes its work by the stream."""
-    from pydicom.encaps import get_frame
+    from pydicom.encaps import generate_fragments
 
     syntax = getattr(getattr(ds, "file_meta", None), "TransferSyntaxUID", None)
     if syntax is None or not syntax.is_encapsulated or "PixelData" not in ds:
         return
-    try:
-        frame = get_frame(ds.PixelData, 0, number_of_frames=frame_count(ds))
-    except (ValueError, KeyError, IndexError, TypeError):  # left to the decoder, which says so
+    try:  # the first fragment after the offset table: the first frame's stream starts there
+        # (whatever NumberOfFrames claims: a forged count must not skip the check)
+        items = generate_fragments(ds.PixelData)
+        next(items)
+        frame = next(items)
+    except (ValueError, KeyError, IndexError, TypeError, StopIteration):  # the decoder says so
         return
     samples = int(ds.get("SamplesPerPixel", 1) or 1)
     check_stream(str(syntax), frame, int(ds.Rows), int(ds.Columns), samples)
