@@ -152,10 +152,18 @@ def test_top_k_by_a_test_figure_leaves_out_tta_and_other_data_evaluations(mlflow
     assert got.run_ids == [ranked["plain-b"], ranked["untagged"], ranked["plain-a"]]
 
 
+def _evaluated_on(client, run_id: str, data: str) -> None:
+    """Tag ``run_id`` as evaluated (plainly, on its own data folder) on test data ``data``."""
+    from runs import contract
+
+    folder = f"evaluation/{run_id}-1"
+    client.set_tag(run_id, contract.EVALUATION_PATH_TAG, folder)
+    for key, value in contract.evaluation_tags("none", True, data, folder).items():
+        client.set_tag(run_id, key, value)
+
+
 def test_top_k_by_a_test_figure_ranks_within_the_best_runs_test_data(mlflow_server):
     from mlflow import MlflowClient
-
-    from runs import contract
 
     client = MlflowClient(mlflow_server)
     experiment_id = client.create_experiment(f"top-k-{uuid.uuid4().hex}")
@@ -165,10 +173,7 @@ def test_top_k_by_a_test_figure_ranks_within_the_best_runs_test_data(mlflow_serv
         run_id = client.create_run(experiment_id, run_name=name).info.run_id
         client.log_metric(run_id, "eval_accuracy", accuracy)
         if data is not None:
-            folder = f"evaluation/{name}-1"
-            client.set_tag(run_id, contract.EVALUATION_PATH_TAG, folder)
-            for key, value in contract.evaluation_tags("none", True, data, folder).items():
-                client.set_tag(run_id, key, value)
+            _evaluated_on(client, run_id, data)
         client.set_terminated(run_id)
         ranked[name] = run_id
     got = top_runs(mlflow_server, experiment_id, "eval_accuracy", 3, True)
@@ -295,8 +300,6 @@ def test_top_k_by_accuracy_leaves_out_a_run_whose_argmax_names_one_class(mlflow_
 def test_a_constant_run_does_not_pick_the_test_data_a_top_k_by_accuracy_ranks_on(mlflow_server):
     from mlflow import MlflowClient
 
-    from runs import contract
-
     client = MlflowClient(mlflow_server)
     experiment_id = client.create_experiment(f"top-k-{uuid.uuid4().hex}")
     ranked = {}
@@ -307,10 +310,7 @@ def test_a_constant_run_does_not_pick_the_test_data_a_top_k_by_accuracy_ranks_on
         for key, value in [("eval_accuracy", accuracy), ("eval_specificity_a", specificities[0]),
                            ("eval_specificity_b", specificities[1])]:  # fmt: skip
             client.log_metric(run_id, key, value)
-        folder = f"evaluation/{name}-1"
-        client.set_tag(run_id, contract.EVALUATION_PATH_TAG, folder)
-        for key, value in contract.evaluation_tags("none", True, data, folder).items():
-            client.set_tag(run_id, key, value)
+        _evaluated_on(client, run_id, data)
         client.set_terminated(run_id)
         ranked[name] = run_id
     got = top_runs(mlflow_server, experiment_id, "eval_accuracy", 3, True)
