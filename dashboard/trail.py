@@ -47,23 +47,31 @@ def is_recorded(store, model: str, version: str, selected_at: str) -> bool:
 
 
 def _same_time(a: str, b: str) -> bool:
+    """Whether two ISO times are one (a record's naive UTC time, a tag's with ``+00:00``)."""
     try:
-        return datetime.fromisoformat(a).replace(tzinfo=None) == datetime.fromisoformat(b).replace(
-            tzinfo=None
-        )
+        a_time, b_time = datetime.fromisoformat(a), datetime.fromisoformat(b)
     except ValueError:
         return a == b
+    return a_time.replace(tzinfo=None) == b_time.replace(tzinfo=None)
 
 
-def record_interrupted(store, version, model: str, alias: str, experiment_id: str) -> dict | None:
+def record_interrupted(store, client, version, model: str, alias: str) -> dict | None:
     """Store the record of the choice that made ``version`` (a ``ModelVersion``; the alias
     ``alias`` of ``model`` names it) when its tags are a choice's that the trail lacks; the
     stored record, or None when there is nothing to recover (or its tags, edited by hand, do
-    not make one: logged, and the choice goes on)."""
+    not make one: logged, and the choice goes on). The trail is read in any case, so that a
+    store that is down stops the choice before its alias moves; MLflow is asked for the run's
+    experiment only when there is a record to write."""
     tags = dict(version.tags or {})
-    if not chosen_here(tags) or is_recorded(store, model, str(version.version),
-                                            tags["selected_at"]):  # fmt: skip
+    if not chosen_here(tags):
+        store.recent(1, action="choose", model=model)
         return None
+    if is_recorded(store, model, str(version.version), tags["selected_at"]):
+        return None
+    try:
+        experiment_id = client.get_run(version.run_id).info.experiment_id
+    except MlflowException:  # its run deleted: the record names no experiment
+        experiment_id = ""
     figures = {}
     for key, value in tags.items():
         if key.startswith(metric_keys.EVAL_PREFIX):
@@ -106,11 +114,7 @@ def complete_trail(store, client, version, model: str, alias: str) -> dict | Non
         ServiceUnavailable: The store is down (nothing has moved yet).
     """
     try:
-        experiment_id = client.get_run(version.run_id).info.experiment_id
-    except MlflowException:  # its run deleted: the record names no experiment
-        experiment_id = ""
-    try:
-        return record_interrupted(store, version, model, alias, experiment_id)
+        return record_interrupted(store, client, version, model, alias)
     except STORE_ERRORS as exc:
         raise ServiceUnavailable(
             f"the selection store cannot be read ({type(exc).__name__}: {exc}); nothing was "
