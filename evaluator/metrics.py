@@ -26,7 +26,8 @@ from sklearn.metrics import (
     precision_recall_fscore_support,
     roc_auc_score,
 )
-from statsmodels.stats.proportion import proportion_confint
+
+from runs import wilson_interval
 
 CONFIDENCE = 0.95
 N_RESAMPLES = 1000
@@ -56,8 +57,8 @@ def wilson(successes: int, total: int, what: str) -> Estimate:
     """A proportion with its Wilson interval; undefined (None) when ``total`` is 0."""
     if total == 0:
         return Estimate(None, method="wilson", reason=f"no {what} in the test set")
-    low, high = proportion_confint(successes, total, alpha=1 - CONFIDENCE, method="wilson")
-    return Estimate(successes / total, _num(low), _num(high), "wilson")
+    low, high = wilson_interval(successes, total)
+    return Estimate(successes / total, low, high, "wilson")
 
 
 def class_rates(cm: np.ndarray, c: int, name: str) -> dict[str, Estimate]:

@@ -13,7 +13,8 @@
 - ``threshold_labels``: a two-class decision by a threshold (the logged model's own rule);
   ``OperatingPoint``, ``read_operating_point``, ``checked_point`` and ``decided_labels``
   (``runs.decision``): a run's threshold, read and checked once for every service;
-  ``validation_figures``: its validation sensitivity and specificity, with intervals, in words.
+  ``validation_figures``: its validation sensitivity and specificity, with intervals, in words;
+  ``wilson_interval``: the one formula of those intervals and of the evaluator's.
 - ``Interface`` and ``compare_interfaces`` (``runs.interface``): what a client of a served model
   depends on, and how another model changes it (the dashboard's choice, the predictor's switch);
   ``confirmation`` / ``confirmed_for``: a confirmed change, recorded on the version and read back.
@@ -66,6 +67,7 @@ from runs.interface import (
     served_tag,
 )
 from runs.interface import changes as compare_interfaces
+from runs.intervals import wilson_interval
 from runs.models import MODEL_NAMES, Ensemble, ImageClassifier, build_model
 from runs.packaging import (
     FORMAT_KEY,
@@ -158,4 +160,5 @@ __all__ = [
     "threshold_labels",
     "validation_figures",
     "warm_up",
+    "wilson_interval",
 ]

@@ -6,11 +6,10 @@ from typing import Any
 
 import numpy as np
 import torch
-from scipy.stats import binomtest
 from sklearn.metrics import roc_curve
 
 from common import InvalidInput
-from runs import UNCONFIRMED_POSITIVE, inference
+from runs import UNCONFIRMED_POSITIVE, inference, wilson_interval
 from trainer.engine import Batches, inputs_of
 
 # Words that name the class without the finding: of two classes, the other one is the finding,
@@ -182,18 +181,12 @@ def choose_threshold(
         "n_val": len(labels),
         "val_sensitivity": sensitivity,
         "val_specificity": specificity,
-        # How well so few validation images pin the rule down (30 positives: ±0.1 or so)
+        # How well so few validation images pin the rule down (30 positives: ±0.1 or so). On
+        # the images the threshold was tuned on an interval covers less than 95 %: a lower
+        # bound on how uncertain the rule is, not a test figure.
         "n_val_positive": positives,
         "n_val_negative": negatives,
-        "val_sensitivity_ci": wilson(round(sensitivity * positives), positives),
-        "val_specificity_ci": wilson(round(specificity * negatives), negatives),
+        "val_sensitivity_ci": list(wilson_interval(round(sensitivity * positives), positives)),
+        "val_specificity_ci": list(wilson_interval(round(specificity * negatives), negatives)),
     }
 
-
-def wilson(successes: int, n: int) -> list[float]:
-    """The 95 % Wilson score interval of ``successes`` in ``n`` (scipy's ``binomtest``): right
-    for proportions near 0 or 1 on a few dozen images, where the normal approximation is not.
-    On the images the threshold was tuned on, it covers less than 95 %: a lower bound on how
-    uncertain the rule is, not a test figure."""
-    found = binomtest(successes, n).proportion_ci(confidence_level=0.95, method="wilson")
-    return [float(found.low), float(found.high)]
