@@ -11,13 +11,13 @@ as a data warning: ``provenance.dataset_warnings``).
 Pages of runs read it from the runs' tags, which every run carries in its search result (the
 leaderboard and top-K read no ``dataset_stats.json`` per run): first the trainer's JSON tag
 ``pipeline.test_overlap`` (``{"exact": n, "near": n, "groups": n}``,
-``trainer.data.overlap_tag``); for runs trained before it, the words of its one-line tag
-``pipeline.leakage_warning`` (``trainer.data.leakage_warning``, e.g. ``possible leakage: exact
-duplicate images across splits (3 train/test, 2 train/val); groups in two splits (1 val/test)
-(...)``), logged whenever ``dataset_stats.json`` reports a duplicate or a shared group. A tag that
-cannot be read is not taken for a clean split: the run's leakage is unknown, marked and not
-ranked. (The ``leakage_exact``/``leakage_near`` params are totals over all split pairs, train/val
-included, so they cannot tell.)
+``trainer.data_warnings.overlap_tag``); for runs trained before it, the words of its one-line
+tag ``pipeline.leakage_warning`` (``trainer.data_warnings.leakage_warning``, e.g. ``possible
+leakage: exact duplicate images across splits (3 train/test, 2 train/val); groups in two splits
+(1 val/test) (...)``), logged whenever ``dataset_stats.json`` reports a duplicate or a shared
+group. A tag that cannot be read is not taken for a clean split: the run's leakage is unknown,
+marked and not ranked. (The ``leakage_exact``/``leakage_near`` params are totals over all split
+pairs, train/val included, so they cannot tell.)
 
 Choosing a run reads its ``dataset_stats.json`` (``leakage_caveat``, ``run_leakage``) by the same
 rule (``stats_overlap``); the choice keeps the caveat.
@@ -35,8 +35,8 @@ from pydantic import ValidationError
 from runs import contract, load_json_artifact, schemas
 
 LEAK = "⚠"
-# The words tag, as trainer.data.leakage_warning writes it: a prefix, parts joined by "; ", a
-# suffix; each part a kind and its ``(N first/second, ...)``.
+# The words tag, as trainer.data_warnings.leakage_warning writes it: a prefix, parts joined by
+# "; ", a suffix; each part a kind and its ``(N first/second, ...)``.
 _PREFIX, _SUFFIX = "possible leakage: ", " (dataset_stats.json lists examples)"
 _PART = re.compile(
     r"(exact duplicate images across splits|near duplicate images across splits|groups in two "

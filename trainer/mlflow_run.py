@@ -18,7 +18,7 @@ from mlflow.tracking import MlflowClient
 from common import InvalidInput
 from runs import MODEL_ARTIFACT, Preprocessing, contract, log_classifier
 from trainer import checkpoint
-from trainer.data import overlap_tag
+from trainer.data_warnings import overlap_tag
 
 ROOT = Path(__file__).resolve().parents[1]
 log = logging.getLogger(__name__)
@@ -147,7 +147,7 @@ def log_setup(
 ) -> None:
     """Log parameters, the dataset statistics and the preprocessing of a new run; ``warning``
     (possible leakage) becomes the tag ``pipeline.leakage_warning``, and what the test split
-    shares with train and val the tag ``pipeline.test_overlap`` (``data.overlap_tag``)."""
+    shares with train and val the tag ``pipeline.test_overlap`` (``data_warnings.overlap_tag``)."""
     extra = {**dataset_params(dataset, preprocessing), **leakage_params(dataset.stats)}
     mlflow.log_params({**params, **extra})
     mlflow.log_dict(dataset.stats, contract.DATASET_STATS_JSON)

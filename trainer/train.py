@@ -25,7 +25,8 @@ from common import InvalidInput, ServiceUnavailable, get_settings
 from runs import Ensemble, build_model, check_tracking, contract
 from trainer import checkpoint, distributed, memory, mlflow_run
 from trainer.cli import get_args_parser
-from trainer.data import load, modality_warning, training_set, warn_data
+from trainer.data import load, modality_warning, training_set
+from trainer.data_warnings import warn_data
 from trainer.engine import build_optimizer, build_scheduler, evaluate, train_one_epoch
 from trainer.loop import Training, balanced_class_weights, build_ema
 from trainer.operating_point import check_threshold_data, choose_threshold, positive_warning

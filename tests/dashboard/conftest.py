@@ -303,7 +303,7 @@ def _leakage_tags(data: Path) -> dict[str, str]:
     warning and test overlap, when it has them."""
     from dataloader import load_dataset
     from runs import contract
-    from trainer.data import leakage_warning, overlap_tag
+    from trainer.data_warnings import leakage_warning, overlap_tag
 
     stats = load_dataset(data, image_size=32, channels=3, allow_group_overlap=True).stats
     tags = {contract.LEAKAGE_TAG: leakage_warning(stats)}

@@ -10,7 +10,7 @@ import pytest
 from dataloader import DataError
 from runs import load_preprocessing
 from trainer import train
-from trainer.data import numbered_classes_warning
+from trainer.data_warnings import numbered_classes_warning
 
 
 def _npz(path: Path, per_class: int = 12) -> Path:

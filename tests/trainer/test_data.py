@@ -15,7 +15,8 @@ from dataloader import load_dataset, synthesize
 from tests.dataloader.conftest import write_dicom
 from tests.trainer.conftest import grey_folder
 from trainer import distributed, get_args_parser, train
-from trainer.data import load, overlap_tag, training_set, warn_data
+from trainer.data import load, training_set
+from trainer.data_warnings import overlap_tag, warn_data
 from trainer.mlflow_run import logged_data_dir
 
 
