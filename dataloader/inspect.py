@@ -45,6 +45,9 @@ class DataSummary:
     a colour ``.npz``); grey scans stored as RGB count (``colour_files``, ``any_colour``)."""
     colour_files: tuple[Path, ...] = ()
     """The inspected files stored as colour (to tell grey scans stored as RGB by content)."""
+    modalities: tuple[str | None, ...] = ()
+    """Each inspected file's DICOM Modality (``""`` when it names none; None for PNG/JPEG), so
+    that a service can refuse another modality's test files at submission; () for ``.npz``."""
     version: str | None = None
     """A hash of what the split looks like from outside (``_signature``): it changes when a file
     is added, removed, renamed into place or rewritten (its size or modification time), or the
@@ -65,7 +68,7 @@ def _folder(path: Path, split: str, per_class: int) -> DataSummary:
     if not (path / split).is_dir():
         raise DataError(f"{path / split} is missing; expected {layout(path)}")
     dirs = class_dirs(path, split)
-    colour, sizes = [], []
+    colour, sizes, modalities = [], [], []
     for folder in dirs:
         # Lazily: a name without an image suffix costs a read (``class_entries``).
         entries = (e for _, e, _ in class_entries(folder) if e is not None and _is_file(e))
@@ -73,13 +76,14 @@ def _folder(path: Path, split: str, per_class: int) -> DataSummary:
         readable = 0
         for file in files[:per_class]:
             try:
-                height, width, is_colour, *_ = read_header(file)
+                height, width, is_colour, _, modality, _ = read_header(file)
             except Exception:  # unreadable files are skipped (and reported) when loading
                 continue
             readable += 1
             if is_colour:
                 colour.append(file)
             sizes.append((int(height), int(width)))
+            modalities.append(modality)
         if not readable and len(files) <= per_class:  # every file was tried: loading fails too
             raise DataError(
                 f"{folder} has no {'readable ' if files else ''}images; put {SUFFIXES} files in "
@@ -89,8 +93,9 @@ def _folder(path: Path, split: str, per_class: int) -> DataSummary:
         raise DataError(f"no readable image under {path / split}; put {SUFFIXES} files there")
     names = [d.name for d in dirs]
     return DataSummary(
-        "folder", names, len(names), 3 if colour else 1, sizes, len(colour), tuple(colour)
-    )
+        "folder", names, len(names), 3 if colour else 1, sizes, len(colour), tuple(colour),
+        modalities=tuple(modalities),
+    )  # fmt: skip
 
 
 def _npy_header(archive: zipfile.ZipFile, name: str) -> tuple[tuple[int, ...], np.dtype]:

@@ -172,7 +172,8 @@ def check_compatible(path: Path, pp: Preprocessing) -> dict:
     class of the model (a ``.npz`` must have as many label values as the model has classes);
     some images must fit the model's input (``mlpipeline_model.misfit``: at most
     ``MAX_UPSCALE``× smaller per side, at most ``MAX_DISTORTION``× out of its shape; the others
-    are skipped when the split is loaded).
+    are skipped when the split is loaded); no DICOM file looked at may be of a Modality the model
+    refuses (``check_test_modalities``; loading the split checks every file).
 
     Returns:
         What was found: ``format``, ``channels``, ``n_classes``, ``min_size``, ``version`` (of
@@ -222,6 +223,9 @@ def check_compatible(path: Path, pp: Preprocessing) -> dict:
             "Use data like the run's training data (its preprocessing.json says what the model "
             "takes)."
         )
+    # The files looked at already show another modality: said at submission, not by the job
+    # (which checks every file when it loads the split).
+    check_test_modalities(path, np.array(found.modalities, dtype=object), pp.modalities)
     return {
         "format": found.format,
         "channels": found.channels,

@@ -181,6 +181,14 @@ def test_test_dicom_files_of_another_modality_than_the_model_s_are_refused(tmp_p
         runs.load_test_split(data, _pp(["US"]))
 
 
+def test_test_dicom_files_of_another_modality_are_refused_at_submission(tmp_path):
+    """From the headers a submission reads (``data_inputs``), not by a job failing later."""
+    data = _ct_and_mr(tmp_path / "data")
+    with pytest.raises(InvalidInput, match=r"Modality CT, MR, and the model was trained on US"):
+        runs.data_inputs(data, _pp(["US"]))
+    assert runs.data_inputs(data, _pp(["CT", "MR"]))["data_dir"] == str(data)
+
+
 def test_test_dicom_files_of_the_model_s_modalities_or_of_a_model_without_any_are_read(tmp_path):
     data = _ct_and_mr(tmp_path / "data")
     for modalities in (["CT", "MR"], None):
