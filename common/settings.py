@@ -3,8 +3,9 @@
 import os
 from functools import lru_cache
 from pathlib import Path
+from typing import Literal
 
-from pydantic import Field, ValidationError, field_validator
+from pydantic import Field, SecretStr, ValidationError, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from common.errors import StartupError
@@ -119,6 +120,40 @@ class Settings(BaseSettings):
         description="How often the predictor checks whether the alias moved (seconds).",
     )
 
+    file_names: Literal["paths", "pseudonyms"] = Field(
+        default="paths",
+        description="How results name images outside the data folder (predictions.csv, "
+        "explanations, skipped files, duplicates in dataset_stats.json): their paths relative "
+        "to it, or pseudonyms (split/class/~<keyed hash><suffix>) for data whose file or folder "
+        "names identify patients; `python -m dataloader locate` finds a pseudonym's file.",
+    )
+    pseudonym_key: SecretStr | None = Field(
+        default=None,
+        description="The secret of the pseudonyms (at least 16 characters; the same in every "
+        "service, so that they agree): needed with FILE_NAMES=pseudonyms; also keeps patients' "
+        "pseudonyms in dataset_stats.json the same across runs (else each run draws its own).",
+    )
+
+    @field_validator("pseudonym_key", mode="after")
+    @classmethod
+    def _long_key(cls, key: SecretStr | None) -> SecretStr | None:
+        value = key.get_secret_value().strip() if key is not None else ""
+        if not value:  # unset, or empty as Compose passes an unset variable
+            return None
+        if len(value) < 16:
+            raise ValueError("must be a secret of at least 16 characters")
+        return SecretStr(value)
+
+    @model_validator(mode="after")
+    def _pseudonyms_need_a_key(self) -> "Settings":
+        if self.file_names == "pseudonyms" and self.pseudonym_key is None:
+            raise ValueError(
+                "FILE_NAMES=pseudonyms needs PSEUDONYM_KEY, a secret of at least 16 characters "
+                "(the same in every service), e.g. from python3 -c 'import secrets; "
+                "print(secrets.token_hex(24))'"
+            )
+        return self
+
     @field_validator("pipeline_api_token", mode="after")
     @classmethod
     def _strip_token(cls, token: str | None) -> str | None:
@@ -148,10 +183,18 @@ def get_settings() -> Settings:
 def settings_problem(exc: ValidationError) -> str:
     """One line naming each environment variable whose value is not valid, and why."""
     problems = [
-        f"{'.'.join(map(str, e['loc'])).upper()}={e.get('input')!r}: {e['msg']}"
+        f"{'.'.join(map(str, e['loc'])).upper()}={_shown_input(e)}: {e['msg']}"
+        if e["loc"]  # a rule over several settings has none; its input is every value (secrets)
+        else str(e["msg"]).removeprefix("Value error, ")
         for e in exc.errors()
     ]
     return (
         f"invalid settings: {'; '.join(problems)}; fix these environment variables (or their "
         "lines in .env), see README.md#configuration"
     )
+
+
+def _shown_input(error: dict) -> str:
+    """The value a setting was given, as an error may show it: never a secret's."""
+    name = str(error["loc"][-1])
+    return "(hidden)" if name.endswith(("_key", "_token")) else repr(error.get("input"))

@@ -71,7 +71,8 @@ def array_summary(arrays: dict[str, np.ndarray]) -> pd.DataFrame:
 
 
 def dicom_image(raw: bytes) -> tuple[np.ndarray, dict]:
-    """The first frame of a DICOM file as uint8 and a few header fields."""
+    """The first frame of a DICOM file as uint8 and a few header fields: none that identifies
+    the patient or the study (every dashboard user sees them), only what the image is."""
     import pydicom
 
     ds = pydicom.dcmread(io.BytesIO(raw))
@@ -81,7 +82,8 @@ def dicom_image(raw: bytes) -> tuple[np.ndarray, dict]:
     lo, hi = float(pixels.min()), float(pixels.max())
     image = ((pixels - lo) / (hi - lo or 1.0) * 255).astype(np.uint8)
     fields = {
-        k: str(ds.get(k, "")) for k in ("Modality", "PatientID", "StudyDate", "Rows", "Columns")
+        k: str(ds.get(k, ""))
+        for k in ("Modality", "Rows", "Columns", "PhotometricInterpretation", "BitsStored")
     }
     return image, fields
 

@@ -1,4 +1,5 @@
-"""``python -m dataloader synth|import-medmnist|stats``: errors are one line on stderr, exit 2."""
+"""``python -m dataloader synth|import-medmnist|stats|locate``: errors are one line on stderr,
+exit 2."""
 
 import argparse
 import json
@@ -8,6 +9,7 @@ from pathlib import Path
 
 from common import PipelineError
 from dataloader.dataset import load_dataset
+from dataloader.locate import locate
 from dataloader.medmnist import import_medmnist
 from dataloader.scan import present_splits
 from dataloader.synth import synthesize
@@ -46,6 +48,16 @@ def _parser() -> argparse.ArgumentParser:
         "kept, as the trainer does by default (0: native size) (default: 224)",
     )
     stats.add_argument("--channels", type=int, choices=(1, 3), help="convert to 1 or 3 channels")
+
+    find = sub.add_parser(
+        "locate",
+        help="print the file of DIR that each pseudonym names (results made with "
+        "FILE_NAMES=pseudonyms; needs the services' PSEUDONYM_KEY)",
+    )
+    find.add_argument("path", type=Path, metavar="DIR", help="the data folder")
+    find.add_argument(
+        "pseudonyms", nargs="+", metavar="NAME", help="e.g. test/benign/~3f9a2c1e07b4.dcm"
+    )
     return parser
 
 
@@ -73,6 +85,11 @@ def main(argv: list[str] | None = None) -> int:
             names = [n.strip() for n in args.class_names.split(",")] if args.class_names else None
             counts = import_medmnist(args.npz, args.out, keep_val=args.keep_val, class_names=names)
             print(f"wrote {json.dumps(counts)} images to {args.out}")
+        elif args.command == "locate":
+            found = locate(args.path, args.pseudonyms)
+            for name, files in found.items():
+                print(f"{name}\t{', '.join(files) or 'no file of this folder (another key?)'}")
+            return 0 if all(found.values()) else 1
         else:
             print(json.dumps(_stats(args), indent=2))
     except PipelineError as exc:

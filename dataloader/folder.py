@@ -11,7 +11,7 @@ from statistics import median_low
 
 import numpy as np
 
-from common import printable
+from common import shown_file
 from dataloader import digests
 from dataloader.cache import ArrayCache, make_key
 from dataloader.errors import DataError
@@ -232,7 +232,7 @@ def load_folder(
             sets[split] = ImageSet(
                 images=images,
                 labels=np.array([f.label for f in kept], dtype=np.int64),
-                files=[printable(f.rel) for f in kept],  # names not UTF-8: \x escapes
+                files=[shown_file(f.rel) for f in kept],  # \x escapes, or pseudonyms: FILE_NAMES
                 original_sizes=np.array([index[f.rel][:2] for f in kept], dtype=np.int64).reshape(
                     -1, 2
                 ),
@@ -267,7 +267,7 @@ def load_folder(
         image_size,
         channels,
         content_hash,
-        [{**s, "file": printable(s["file"])} for s in skipped],  # as ImageSet.files names them
+        [{**s, "file": shown_file(s["file"])} for s in skipped],  # as ImageSet.files names them
         "folder",
         group_source,
         unmatched,

@@ -14,6 +14,7 @@ import posixpath
 import re
 import unicodedata
 import warnings
+from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -22,6 +23,7 @@ from scipy.sparse import coo_matrix
 from scipy.sparse.csgraph import connected_components
 from sklearn.model_selection import GroupShuffleSplit, StratifiedGroupKFold
 
+from common import patient_pseudonym
 from dataloader.errors import DataError
 
 if TYPE_CHECKING:
@@ -238,8 +240,12 @@ def merge_duplicates(groups: np.ndarray, clusters: np.ndarray) -> np.ndarray:
     return np.array([first_name[component[g]] for g in group_ids], dtype=object)
 
 
-def overlap_report(sets: "dict[str, ImageSet]") -> dict[str, Any] | None:
-    """Groups per split and groups shared by each pair of splits; None without groups."""
+def overlap_report(
+    sets: "dict[str, ImageSet]", name: Callable[[str], str] = patient_pseudonym
+) -> dict[str, Any] | None:
+    """Groups per split and groups shared by each pair of splits; None without groups. Shared
+    groups are listed by ``name``: pseudonyms by default, for the statistics that MLflow and the
+    dashboard show (a PatientID identifies a patient); the real ones only in a local error."""
     grouped = {name: s for name, s in sets.items() if s is not None and s.groups is not None}
     if not grouped:
         return None
@@ -248,7 +254,8 @@ def overlap_report(sets: "dict[str, ImageSet]") -> dict[str, Any] | None:
     for first, second in (("train", "val"), ("train", "test"), ("val", "test")):
         if first in members and second in members:
             shared = sorted(members[first] & members[second])
-            overlap[f"{first}/{second}"] = {"count": len(shared), "examples": shared[:MAX_LISTED]}
+            listed = [name(str(group)) for group in shared[:MAX_LISTED]]
+            overlap[f"{first}/{second}"] = {"count": len(shared), "examples": listed}
     return {"per_split": {name: len(m) for name, m in members.items()}, "overlap": overlap}
 
 
@@ -264,7 +271,7 @@ def ungrouped(sets: "dict[str, ImageSet]") -> dict[str, int]:
 
 def check_overlap(sets: "dict[str, ImageSet]", source: str, allow: bool) -> None:
     """Raise ``DataError`` when a test group is also in train or val, unless ``allow``."""
-    report = overlap_report(sets)
+    report = overlap_report(sets, name=str)  # the operator's own console: real ids to find them
     if allow or report is None:
         return
     for pair in ("train/test", "val/test"):

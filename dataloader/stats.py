@@ -5,6 +5,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from common import shown_file
 from dataloader.groups import MAX_LISTED, overlap_report, ungrouped
 from dataloader.leakage import leakage_report
 
@@ -161,7 +162,8 @@ def _groups(ds: "DatasetSplits", loaded: "dict[str, ImageSet]") -> dict[str, Any
     report = overlap_report(loaded)
     if report is None:
         return None
-    unmatched = {"count": len(ds.unmatched_rows), "examples": ds.unmatched_rows[:MAX_LISTED]}
+    listed = [shown_file(row) for row in ds.unmatched_rows[:MAX_LISTED]]  # paths: FILE_NAMES
+    unmatched = {"count": len(ds.unmatched_rows), "examples": listed}
     # (a manifest gives every image a group: there the prefix could only be a group's own name)
     without = ungrouped(loaded) if ds.group_source == "DICOM PatientID" else {}
     return {

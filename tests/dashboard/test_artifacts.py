@@ -89,6 +89,14 @@ def test_dicom_image_is_scaled_to_uint8():
     assert fields["Modality"] == "CT"
 
 
+def test_the_dicom_viewer_shows_nothing_that_identifies_the_patient():
+    with open(CT, "rb") as f:
+        raw = f.read()
+    _, fields = dicom_image(raw)
+    assert not {"PatientID", "PatientName", "PatientBirthDate", "StudyDate"} & set(fields)
+    assert fields["Rows"] == "128"
+
+
 def test_corrupt_dicom_raises_for_the_tab_to_report():
     with pytest.raises(Exception, match=r"(?i)dicom|preamble|read"):
         dicom_image(io.BytesIO(b"not a dicom").getvalue())

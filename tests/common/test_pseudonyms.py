@@ -1,0 +1,53 @@
+"""Pseudonyms of patients and files in results that many people read."""
+
+import pytest
+
+from common import StartupError, file_pseudonym, get_settings, patient_pseudonym
+
+KEY = b"0123456789abcdef0123"
+
+
+def test_a_file_s_pseudonym_keeps_split_class_and_kind_and_hides_the_rest():
+    name = file_pseudonym("test/benign/MRN778899/DOE_JANE_1.DCM", KEY)
+    assert name.startswith("test/benign/~") and name.endswith(".dcm")
+    assert "MRN" not in name and "DOE" not in name
+
+
+def test_a_file_s_pseudonym_is_the_same_under_one_key_and_another_under_another():
+    path = "train/malignant/p17/0001.png"
+    assert file_pseudonym(path, KEY) == file_pseudonym(path, KEY)
+    assert file_pseudonym(path, KEY) != file_pseudonym(path, b"another key of 16+ chars")
+    assert file_pseudonym(path, KEY) != file_pseudonym("train/malignant/p18/0001.png", KEY)
+
+
+def test_pseudonyms_without_a_key_are_refused_at_start(monkeypatch):
+    monkeypatch.setenv("FILE_NAMES", "pseudonyms")
+    monkeypatch.delenv("PSEUDONYM_KEY", raising=False)
+    get_settings.cache_clear()
+    try:
+        with pytest.raises(StartupError, match="FILE_NAMES=pseudonyms needs PSEUDONYM_KEY"):
+            get_settings()
+    finally:
+        get_settings.cache_clear()
+
+
+def test_a_short_key_is_refused_at_start_without_showing_it(monkeypatch):
+    monkeypatch.setenv("PSEUDONYM_KEY", "short-secret")
+    get_settings.cache_clear()
+    try:
+        with pytest.raises(StartupError, match=r"PSEUDONYM_KEY.*at least 16 characters") as caught:
+            get_settings()
+    finally:
+        get_settings.cache_clear()
+    assert "short-secret" not in str(caught.value)
+
+
+def test_a_patient_s_pseudonym_does_not_hold_the_identifier(monkeypatch):
+    monkeypatch.setenv("PSEUDONYM_KEY", KEY.decode())
+    get_settings.cache_clear()
+    try:
+        first = patient_pseudonym("MRN778899")
+        assert first == patient_pseudonym("MRN778899") != patient_pseudonym("MRN778898")
+        assert first.startswith("patient-") and "778899" not in first
+    finally:
+        get_settings.cache_clear()

@@ -1,0 +1,59 @@
+"""FILE_NAMES=pseudonyms: results name images without their patient folders or file names, and
+``python -m dataloader locate`` finds the file again."""
+
+import pytest
+
+from common import get_settings
+from dataloader import load_dataset
+from dataloader.__main__ import main
+from tests.dataloader.conftest import write_image
+
+KEY = "0123456789abcdef0123"
+
+
+@pytest.fixture
+def pseudonyms(monkeypatch):
+    monkeypatch.setenv("FILE_NAMES", "pseudonyms")
+    monkeypatch.setenv("PSEUDONYM_KEY", KEY)
+    get_settings.cache_clear()
+    yield
+    get_settings.cache_clear()
+
+
+@pytest.fixture
+def patient_folders(tmp_path):
+    """Images in per-patient folders named by record number, as PACS exports write them."""
+    root = tmp_path / "data"
+    for split in ("train", "test"):
+        for i, cls in enumerate(("benign", "malignant")):
+            for k in range(3):
+                write_image(root / split / cls / f"MRN10{i}{k}" / f"DOE_{k}.png", seed=10 * i + k)
+    (root / "test" / "benign" / "MRN1000" / "DOE_9.png").write_bytes(b"not an image")
+    return root
+
+
+def test_results_name_images_and_skipped_files_by_pseudonyms(pseudonyms, patient_folders):
+    ds = load_dataset(patient_folders, val_fraction=0)
+    names = [*ds.train.files, *ds.test.files, *(s["file"] for s in ds.skipped)]
+    assert len(names) == 13 and not [n for n in names if "MRN" in n or "DOE" in n]
+    assert all(n.split("/")[2].startswith("~") for n in names)
+    assert ds.skipped[0]["file"].startswith("test/benign/~")
+
+
+def test_locate_finds_the_file_of_each_pseudonym(pseudonyms, patient_folders, capsys):
+    test = load_dataset(patient_folders, val_fraction=0, splits=("test",)).test
+    assert main(["locate", str(patient_folders), *test.files[:2]]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    assert [line.split("\t")[0] for line in lines] == test.files[:2]
+    assert lines[0].split("\t")[1].startswith("test/benign/MRN10")
+
+
+def test_locate_says_which_pseudonym_names_no_file(pseudonyms, patient_folders, capsys):
+    assert main(["locate", str(patient_folders), "test/benign/~000000000000.png"]) == 1
+    assert "no file of this folder" in capsys.readouterr().out
+
+
+def test_paths_are_kept_by_default(patient_folders):
+    get_settings.cache_clear()
+    ds = load_dataset(patient_folders, val_fraction=0)
+    assert "train/benign/MRN1000/DOE_0.png" in ds.train.files
