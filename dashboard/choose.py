@@ -315,6 +315,7 @@ def choose_run(
                     selected_by=selected_by,
                     evaluation_caveats=caveats,
                     interface_change=tags.get(CONFIRMED_TAG),  # a blind confirmation too
+                    evaluation={k: v for k, v in provenance.items() if k != "evaluation_caveat"},
                 ),
             )
     model_uri = f"models:/{name}/{number}"

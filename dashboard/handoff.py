@@ -87,6 +87,13 @@ def caveats_of(
             )
     if report.data_dir:
         tags["evaluation_data_dir"] = report.data_dir[:500]
+    # Which test images the figures are of, as the evaluation found them (a path says where, not
+    # what was there): an auditor compares the hash with the data kept.
+    if report.dataset_hash:
+        tags["evaluation_dataset_hash"] = report.dataset_hash
+    tags["evaluation_n_samples"] = str(report.n_samples)
+    if report.created_at:
+        tags["evaluation_created_at"] = report.created_at
     if report.own_data is False:
         caveats.append(
             f"the evaluation used the test split of {report.data_dir}, not the run's own data"

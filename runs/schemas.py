@@ -292,3 +292,8 @@ class SelectionRecord(_Open):
     interface_change: str | None = Field(
         None, description="how the choice changed the classes, channels or decision served"
     )
+    evaluation: dict[str, str] = Field(
+        default_factory=dict,
+        description="which evaluation the figures are of: its path in the run, data folder, "
+        "dataset hash, number of test images and time (the version's evaluation_* tags)",
+    )

@@ -1,5 +1,8 @@
 """Choosing a run: a registered version, the alias, run_id.txt and the record agree."""
 
+import json
+from pathlib import Path
+
 import mlflow
 import pytest
 from mlflow.tracking import MlflowClient
@@ -150,7 +153,20 @@ def test_figures_of_a_tta_evaluation_are_marked_on_the_version(fresh_run, settin
     )
     assert tags["evaluation_tta"] == "both" and "tta 'both'" in tags["evaluation"]
     assert tags["evaluation_path"].startswith("evaluation")
-    assert "which the served model does not do" in store.recent()[0]["evaluation_caveats"][0]
+    record = store.recent()[0]
+    assert "which the served model does not do" in record["evaluation_caveats"][0]
+    # which test images the figures are of, on the version and in the audit record alike
+    report = json.loads(
+        Path(
+            MlflowClient(settings.mlflow_tracking_uri).download_artifacts(
+                fresh_run, f"{tags['evaluation_path']}/metrics.json"
+            )
+        ).read_text()
+    )
+    assert tags["evaluation_dataset_hash"] == report["dataset_hash"] is not None
+    assert tags["evaluation_n_samples"] == str(report["n_samples"])
+    assert record["evaluation"]["evaluation_dataset_hash"] == report["dataset_hash"]
+    assert record["evaluation"]["evaluation_path"] == tags["evaluation_path"]
 
 
 def test_figures_of_the_runs_own_data_have_no_caveat(fresh_run, settings, tiny_demo_data):
