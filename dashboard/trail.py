@@ -10,8 +10,9 @@ and the Choose model tab tells it apart from an alias moved outside the dashboar
 """
 
 import logging
+import time
 from collections.abc import Mapping
-from datetime import datetime
+from datetime import UTC, datetime
 
 from mlflow.exceptions import MlflowException
 from pydantic import ValidationError
@@ -33,6 +34,28 @@ def chosen_here(tags: Mapping[str, str]) -> bool:
     """Whether a version's ``tags`` are a choice's (``dashboard.choose`` writes them before
     the alias moves); a version registered and aliased in MLflow's own UI has none."""
     return bool(tags.get("selected_by") and tags.get("selected_at") and tags.get("run_id"))
+
+
+_SKEW_S = 120  # clocks of the chooser's machine and MLflow's may differ by this much
+
+
+def tags_problem(tags: Mapping[str, str], run_id: str | None, created_ms: int | None = None):
+    """Why a version's choice ``tags`` cannot be a choice of that version (of run ``run_id``,
+    registered at ``created_ms``), or None when they can: tags copied from another version name
+    its run, a time in the future or before the version existed is no choice's. Anyone who can
+    write to MLflow can set tags; these do not make a record or an "interrupted choice" then."""
+    if run_id is not None and tags.get("run_id") != run_id:
+        return f"they name run {tags.get('run_id')}, the version is of run {run_id}"
+    try:
+        when = datetime.fromisoformat(tags["selected_at"])
+    except (KeyError, ValueError):
+        return f"their selected_at {tags.get('selected_at')!r} is no time"
+    when = when if when.tzinfo else when.replace(tzinfo=UTC)
+    if when.timestamp() > time.time() + _SKEW_S:
+        return f"their selected_at {tags['selected_at']} lies in the future"
+    if created_ms is not None and when.timestamp() < created_ms / 1000 - _SKEW_S:
+        return f"their selected_at {tags['selected_at']} is before the version was registered"
+    return None
 
 
 def is_recorded(store, model: str, version: str, selected_at: str) -> bool:
@@ -67,6 +90,10 @@ def record_interrupted(store, client, version, model: str, alias: str) -> dict |
         store.recent(1, action="choose", model=model)
         return None
     if is_recorded(store, model, str(version.version), tags["selected_at"]):
+        return None
+    if problem := tags_problem(tags, version.run_id, version.creation_timestamp):
+        log.warning("%s version %s: its choice tags are no choice of it (%s); not recovered",
+                    model, version.version, problem)  # fmt: skip
         return None
     try:
         experiment_id = client.get_run(version.run_id).info.experiment_id
@@ -128,7 +155,7 @@ def interrupted_choice(tags: Mapping[str, str], version: str, run_id: str | None
     made but whose record is missing (``recorded`` False; the trail's ``last`` choice is
     another); None when its tags are no choice's, or its choice is recorded (the alias was moved
     outside the dashboard: back to a version chosen before, say)."""
-    if not chosen_here(tags) or recorded:
+    if not chosen_here(tags) or recorded or tags_problem(tags, run_id):
         return None
     return (
         f"The alias {alias!r} names version {version} (run {run_id}), chosen by "

@@ -39,6 +39,23 @@ def test_a_choice_tag_edited_by_hand_does_not_stop_the_next_choice(dashboard_run
     assert [r["reason"] for r in store.recent(action="choose")] == ["back", "first"]
 
 
+def test_choice_tags_copied_onto_another_version_by_hand_are_not_recorded(
+    dashboard_runs, settings, store
+):
+    """Anyone who can write to MLflow can set tags: copied from another version (its run named,
+    a time of their choosing), they make no record in the trail."""
+    client = MlflowClient(settings.mlflow_tracking_uri)
+    first = choose_run(dashboard_runs["pipeline"], "first", settings, store)
+    tags = client.get_model_version(settings.model_name, first.version).tags
+    forged = client.create_model_version(
+        settings.model_name, f"runs:/{dashboard_runs['bare']}/model", dashboard_runs["bare"],
+        tags={**tags, "selected_by": "Dr. Chief", "reason": "clinical sign-off"},
+    )  # fmt: skip
+    client.set_registered_model_alias(settings.model_name, "champion", forged.version)
+    choose_run(dashboard_runs["pipeline"], "back", settings, store)
+    assert "Dr. Chief" not in [r["selected_by"] for r in store.recent(action="choose")]
+
+
 def test_a_choice_recorded_already_is_not_recorded_twice(dashboard_runs, settings, store):
     choose_run(dashboard_runs["pipeline"], "first", settings, store)
     choose_run(dashboard_runs["bare"], "second", settings, store, allow_unevaluated=True)
@@ -66,6 +83,10 @@ def test_the_deploy_tab_names_who_made_an_unrecorded_choice_by_the_versions_tags
     assert warning.startswith("The alias 'champion' names version 2 (run r2), chosen by bo at ")
     assert "ended before it was recorded here (interrupted)" in warning
     assert "outside the dashboard" in unrecorded_move(recent, ("2", "r2"), "m", "champion", {})
+    copied = {**tags, "run_id": "r1"}  # another version's tags on version 2: no choice of it
+    assert "outside the dashboard" in unrecorded_move(recent, ("2", "r2"), "m", "champion", copied)
+    future = {**tags, "selected_at": "2099-01-01T00:00:00.000+00:00"}
+    assert "outside the dashboard" in unrecorded_move(recent, ("2", "r2"), "m", "champion", future)
 
 
 def test_an_alias_moved_back_by_hand_to_a_recorded_choice_is_not_called_interrupted():
