@@ -1,191 +1,22 @@
-"""The model card (Markdown) and serving instructions for a run, plus the tables they share."""
+"""The model card (Markdown) and serving instructions for a run (its tables: ``card_tables``)."""
 
 import json
-import math
 from datetime import UTC, datetime
 
 import pandas as pd
 
-from common import metric_keys
+from dashboard.card_tables import (
+    class_counts,
+    describe_operating_point,
+    faithfulness_scope,
+    faithfulness_table,
+    fmt_value,
+    operating_point_table,
+    score_text,
+    split_counts,
+)
 from dashboard.provenance import data_limitation, dataset_warnings, evaluation_lines
-from runs import contract, run_model_uri, schemas, validation_figures
-
-
-def evaluation_table(
-    metrics: dict[str, float], report: schemas.EvaluationReport | None = None
-) -> pd.DataFrame:
-    """Evaluation metrics with intervals: columns metric, value, ci_low, ci_high[, method], overall.
-
-    Reads the run's ``eval_*`` metrics and their interval bounds (``common.metric_keys``) and
-    fills gaps from the evaluation report (``metrics.json``); ``overall`` is False for per-class
-    metrics (those not in the report's ``overall``, or everything but the report's when there is
-    no report and the name ends with a class).
-    """
-    rows: dict[str, dict] = {}
-    for key, value in metrics.items():
-        if key.startswith(metric_keys.EVAL_PREFIX):
-            name, bound = metric_keys.split_bound(key.removeprefix(metric_keys.EVAL_PREFIX))
-            rows.setdefault(name, {})[bound or "value"] = value
-    overall = report.overall if report is not None else {}
-    estimates = dict(overall)
-    for cls, values in (report.per_class if report is not None else {}).items():
-        for name, estimate in values.items():
-            if isinstance(estimate, schemas.Estimate):
-                estimates[metric_keys.class_key(name, cls)] = estimate
-    for name, estimate in estimates.items():
-        row = rows.setdefault(name, {})
-        for field in ("value", "ci_low", "ci_high", "method"):
-            found = getattr(estimate, field)
-            if found is not None and field not in row:
-                row[field] = found
-    table = pd.DataFrame(
-        [
-            {"metric": k, **v, "overall": report is None or k in overall}
-            for k, v in sorted(rows.items())
-            if v.get("value") is not None
-        ],
-        columns=["metric", "value", "ci_low", "ci_high", "method", "overall"],
-    )
-    if table["method"].isna().all():
-        table = table.drop(columns="method")
-    return table
-
-
-def faithfulness_table(
-    faithfulness: schemas.Faithfulness | None, metrics: dict[str, float]
-) -> pd.DataFrame:
-    """One row per attribution method: deletion AUC, random-order AUC, score, beats-random share.
-
-    Uses the explanation's ``faithfulness.json`` and falls back to the run's
-    ``explain_deletion_auc_<method>`` metrics.
-    """
-    fields = ("auc", "random_auc", "score", "score_ci_low", "score_ci_high",
-              "beats_random_fraction")  # fmt: skip
-    rows = {}
-    for name, entry in (faithfulness.methods if faithfulness is not None else {}).items():
-        rows[name] = {k: getattr(entry, k) for k in fields}
-    prefix = "explain_deletion_auc_"
-    random_auc = metrics.get(f"{prefix}random")  # the random order's: a yardstick, not a method
-    for key, value in metrics.items():
-        if key.startswith(prefix) and key != f"{prefix}random":
-            row = rows.setdefault(key[len(prefix) :], {})
-            row.setdefault("auc", value)
-            row.setdefault("random_auc", random_auc)
-    columns = ["method", *fields]
-    return pd.DataFrame([{"method": m, **v} for m, v in sorted(rows.items())], columns=columns)
-
-
-def score_text(row: dict) -> str:
-    """A faithfulness row's score with its 95 % interval over the explained images:
-    ``0.1234 (95 % CI -0.0100 to 0.2400)``; the score alone for files written before the
-    interval; ``–`` without a score."""
-    score, low, high = (row.get(k) for k in ("score", "score_ci_low", "score_ci_high"))
-    if any(_missing(v) for v in (score, low, high)):
-        return _fmt(score)
-    return f"{_fmt(score)} (95 % CI {_fmt(low)} to {_fmt(high)})"
-
-
-def explained_images(faithfulness: schemas.Faithfulness | None) -> int | None:
-    """How many images the faithfulness figures average over (older files: from the random
-    order's per-image AUCs); None when unknown."""
-    if faithfulness is None:
-        return None
-    if faithfulness.n_samples is not None:
-        return faithfulness.n_samples
-    per_image = faithfulness.random.get("auc_per_sample")
-    return len(per_image) if isinstance(per_image, list) else None
-
-
-def faithfulness_scope(faithfulness: schemas.Faithfulness | None) -> str:
-    """``8 explained images``, ``explained images`` when the count is unknown, and for fewer
-    than five what is missing: ``2 explained images (too few for an interval: explain 5 or
-    more)``."""
-    n = explained_images(faithfulness)
-    if n is None:
-        return "explained images"
-    least = schemas.FAITHFULNESS_MIN_IMAGES
-    if n < least:
-        return f"{n} explained images (too few for an interval: explain {least} or more)"
-    return f"{n} explained images"
-
-
-def split_counts(params: dict[str, str], stats: schemas.DatasetStats | None) -> dict[str, int]:
-    """Sample counts per split from the ``data_n_*`` params or ``dataset_stats.json``."""
-    counts = {}
-    for split in ("train", "val", "test"):
-        value = params.get(f"data_n_{split}")
-        if value is not None and value.isdigit():
-            counts[split] = int(value)
-    if not counts and stats is not None:
-        for split, entry in class_counts(stats).items():
-            counts[split] = int(sum(entry.values()))
-    return counts
-
-
-def class_counts(stats: schemas.DatasetStats | None) -> dict[str, dict[str, int]]:
-    """``{split: {class: count}}`` of ``dataset_stats.json`` (without the ``total`` entries)."""
-    if stats is None:
-        return {}
-    return {
-        split: {c: int(n) for c, n in per_class.items() if c != "total"}
-        for split, per_class in stats.counts.items()
-    }
-
-
-def _places(value: float | None) -> float | None:
-    """4 decimal places: a Wilson bound computed as 2e-17 reads as 0."""
-    return None if value is None else round(value, 4)
-
-
-BOUNDED = ("value", "ci_low", "ci_high")
-
-
-def operating_point_table(point: schemas.ThresholdPoint) -> pd.DataFrame:
-    """Test sensitivity and specificity of each class at the validation threshold ``point``,
-    then the decision's accuracy, PPV and NPV when the evaluation has them (evaluations before
-    them do not): columns class, measure, value, ci_low, ci_high."""
-    found = [(cls, measure, est.model_dump()) for cls, measures in point.per_class.items()
-             for measure, est in measures.items()]  # fmt: skip
-    for key, cls, measure in (
-        ("accuracy", "all images", "accuracy"),
-        ("ppv", point.positive_class, "PPV (decided positive: truly so)"),
-        ("npv", point.positive_class, "NPV (decided negative: truly so)"),
-    ):
-        if (est := getattr(point, key)) is not None:
-            found.append((cls, measure, est.model_dump()))
-    rows = [
-        {"class": cls, "measure": measure, **{k: _places(est.get(k)) for k in BOUNDED}}
-        for cls, measure, est in found
-    ]
-    return pd.DataFrame(rows, columns=["class", "measure", *BOUNDED])
-
-
-def describe_operating_point(point: schemas.ThresholdPoint) -> str:
-    """One sentence: the rule and how it was chosen."""
-    chosen = (
-        f" ({validation_figures(point.model_dump(), 3)}, target {point.target_sensitivity})"
-        if point.val_sensitivity is not None
-        else ""
-    )
-    how = point.positive_chosen  # the trainer's words for how it took the positive class
-    return (
-        f"{point.positive_class!r} is decided when its probability is ≥ {point.threshold:.4f}, "
-        f"the threshold chosen on validation data{chosen}"
-        f"{f'; the positive class is {how}' if how else ''}; below, that rule on the test split."
-        # with test-time augmentation: applied to other probabilities than it was chosen on
-        + (f" Caveat: {point.caveat}." if point.caveat else "")
-    )
-
-
-def _missing(value) -> bool:
-    """None, or NaN (a value pandas filled in)."""
-    return value is None or (isinstance(value, float) and math.isnan(value))
-
-
-def _fmt(value) -> str:
-    if _missing(value):
-        return "–"
-    return f"{value:.4f}" if isinstance(value, float) else str(value)
+from runs import contract, run_model_uri, schemas
 
 
 def build_model_card(
@@ -283,8 +114,8 @@ def build_model_card(
         lines += ["| Metric | Value | CI low | CI high |", "|---|---|---|---|"]
         for row in evaluation[evaluation["overall"]].to_dict("records"):
             lines.append(
-                f"| {row['metric']} | {_fmt(row['value'])} | {_fmt(row.get('ci_low'))} "
-                f"| {_fmt(row.get('ci_high'))} |"
+                f"| {row['metric']} | {fmt_value(row['value'])} | {fmt_value(row.get('ci_low'))} "
+                f"| {fmt_value(row.get('ci_high'))} |"
             )
     else:
         lines.append(
@@ -296,8 +127,8 @@ def build_model_card(
         lines += ["| Class | Measure | Value | CI low | CI high |", "|---|---|---|---|---|"]
         for row in operating_point_table(operating_point).to_dict("records"):
             lines.append(
-                f"| {row['class']} | {row['measure']} | {_fmt(row['value'])} "
-                f"| {_fmt(row['ci_low'])} | {_fmt(row['ci_high'])} |"
+                f"| {row['class']} | {row['measure']} | {fmt_value(row['value'])} "
+                f"| {fmt_value(row['ci_low'])} | {fmt_value(row['ci_high'])} |"
             )
     elif params.get("decision_threshold"):  # chosen by the trainer, not evaluated yet
         lines.append(
@@ -331,8 +162,8 @@ def build_model_card(
         ]
         for row in faith.to_dict("records"):
             lines.append(
-                f"| {row['method']} | {_fmt(row['auc'])} | {_fmt(row['random_auc'])} "
-                f"| {score_text(row)} | {_fmt(row['beats_random_fraction'])} |"
+                f"| {row['method']} | {fmt_value(row['auc'])} | {fmt_value(row['random_auc'])} "
+                f"| {score_text(row)} | {fmt_value(row['beats_random_fraction'])} |"
             )
     else:
         lines.append(

@@ -6,8 +6,9 @@ import requests
 import streamlit as st
 
 from dashboard import choose, handoff, reports
+from dashboard.card_tables import evaluation_table
 from dashboard.context import Context
-from dashboard.model_card import build_model_card, evaluation_table, serving_instructions
+from dashboard.model_card import build_model_card, serving_instructions
 from dashboard.tabs.choose_form import DONE, render_choose, show_done
 from dashboard.tabs.downloads import render_downloads
 from dashboard.trail import chosen_here, interrupted_choice, is_recorded

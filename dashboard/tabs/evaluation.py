@@ -5,12 +5,12 @@ import pandas as pd
 import streamlit as st
 
 from dashboard import data, handoff, leaderboard, reports
-from dashboard.context import Context, missing
-from dashboard.model_card import (
+from dashboard.card_tables import (
     describe_operating_point,
     evaluation_table,
     operating_point_table,
 )
+from dashboard.context import Context, missing
 from dashboard.provenance import dataset_warnings
 from dashboard.reads import PREVIEW_BYTES
 from dashboard.tabs.job_ui import job_controls

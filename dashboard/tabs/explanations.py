@@ -10,8 +10,8 @@ import pandas as pd
 import streamlit as st
 
 from dashboard import artifacts, data, reports
+from dashboard.card_tables import faithfulness_scope, faithfulness_table, score_text
 from dashboard.context import Context, missing
-from dashboard.model_card import faithfulness_scope, faithfulness_table, score_text
 from dashboard.tabs.job_ui import job_controls
 from runs import contract, schemas
 

@@ -10,8 +10,8 @@ import streamlit as st
 
 from common import metric_keys
 from dashboard import data, reports
+from dashboard.card_tables import class_counts, split_counts
 from dashboard.context import Context
-from dashboard.model_card import class_counts, split_counts
 from dashboard.provenance import dataset_warnings, leakage_rows
 from dashboard.reads import HISTORY_COLUMNS
 from runs import schemas

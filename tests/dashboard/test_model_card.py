@@ -2,7 +2,7 @@ import json
 
 from common import NotFound
 from dashboard import build_model_card, evaluation_table, serving_instructions
-from dashboard.model_card import (
+from dashboard.card_tables import (
     class_counts,
     describe_operating_point,
     faithfulness_scope,
