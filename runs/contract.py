@@ -55,6 +55,11 @@ STAGE_TAG = "pipeline.stage"  # "training" while the trainer runs, "trained" onc
 ENDED_TAG = "pipeline.ended"  # why a run shows KILLED that its trainer could not mark itself
 PROGRESS_TAG = "pipeline.progress"  # JSON: at (UTC), epoch, epochs, member, members, each epoch
 TRAINER_TAG = "pipeline.trainer"  # host:pid of the process training the run (the last to resume)
+# The code of the session that started the run, beside mlflow.source.git.commit: "true" when
+# tracked files differed from that commit ("unknown": no git checkout), and then a digest of
+# `git diff HEAD` (the first 16 hex digits of its SHA-256)
+GIT_DIRTY_TAG = "pipeline.git_dirty"
+GIT_DIFF_TAG = "pipeline.git_diff_sha256"
 EVALUATED_TAG = "pipeline.evaluated"
 EXPLAINED_TAG = "pipeline.explained"
 EVALUATION_PATH_TAG = "pipeline.evaluation.path"

@@ -7,7 +7,7 @@ from mlflow import MlflowClient
 from common import InvalidInput, ServiceUnavailable
 from dataloader import load_dataset
 from runs import Ensemble, Preprocessing, build_model, load_model, load_preprocessing
-from trainer import train
+from trainer import provenance, train
 
 CONTRACT_PARAMS = [
     "model",
@@ -81,6 +81,10 @@ def test_run_has_artifacts_tags_and_no_registered_model(trained, mlflow_server):
     run = client.get_run(trained[0])
     assert run.data.tags["pipeline.stage"] == "trained"
     assert len(run.data.tags["mlflow.source.git.commit"]) == 40
+    git = provenance.git_state()  # the code as it was: tracked files edited or not
+    assert run.data.tags["mlflow.source.git.commit"] == git["commit"]
+    assert run.data.tags["pipeline.git_dirty"] == git["dirty"] in ("true", "false")
+    assert run.data.tags.get("pipeline.git_diff_sha256") == git.get("diff_sha256")
     paths = {a.path for a in client.list_artifacts(trained[0])}
     assert {"preprocessing.json", "dataset_stats.json"} <= paths
     # Training registers nothing: a model reaches the registry only when someone chooses it.
