@@ -17,6 +17,7 @@ from common import metric_keys
 # Files at the root of the run's artifacts, written by the trainer.
 PREPROCESSING_JSON = "preprocessing.json"
 DATASET_STATS_JSON = "dataset_stats.json"
+ENVIRONMENT_DIR = "environment"  # session-<k>.json: each training session's packages, CPU, GPU
 
 # Folders of the evaluator's and explainer's results (legacy location and parent of attempts).
 EVALUATION_DIR = "evaluation"
@@ -60,6 +61,10 @@ TRAINER_TAG = "pipeline.trainer"  # host:pid of the process training the run (th
 # `git diff HEAD` (the first 16 hex digits of its SHA-256)
 GIT_DIRTY_TAG = "pipeline.git_dirty"
 GIT_DIFF_TAG = "pipeline.git_diff_sha256"
+# JSON list, one entry per training session (trainer.provenance): session, at, start_epoch,
+# [member], commit, dirty, [diff_sha256], threads, device, world_size
+SESSIONS_TAG = "pipeline.sessions"
+RESUMED_TAG = "pipeline.resumed"  # "true" once a session continued the run from a checkpoint
 EVALUATED_TAG = "pipeline.evaluated"
 EXPLAINED_TAG = "pipeline.explained"
 EVALUATION_PATH_TAG = "pipeline.evaluation.path"

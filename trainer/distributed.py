@@ -118,7 +118,7 @@ def omp_threads(value: str | None) -> int | None:
 def cpu_threads(requested: int, dist_info: DistInfo) -> int:
     """``requested``; else ``OMP_NUM_THREADS`` when set (torchrun sets 1 when it starts several
     processes and it is unset); else the cores this process may use (``taskset``) shared among
-    the local processes."""
+    the local processes. The count changes the trained weights: the run records it."""
     if requested > 0:
         return requested
     if (omp := omp_threads(os.environ.get("OMP_NUM_THREADS"))) is not None:

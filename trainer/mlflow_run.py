@@ -16,7 +16,7 @@ from mlflow.tracking import MlflowClient
 
 from common import InvalidInput
 from runs import MODEL_ARTIFACT, Preprocessing, contract, log_classifier
-from trainer import checkpoint, provenance
+from trainer import checkpoint
 from trainer.data_warnings import overlap_tag
 
 log = logging.getLogger(__name__)
@@ -134,8 +134,7 @@ def log_setup(
 ) -> None:
     """Log parameters, the dataset statistics and the preprocessing of a new run; ``warning``
     (possible leakage) becomes the tag ``pipeline.leakage_warning``, and what the test split
-    shares with train and val the tag ``pipeline.test_overlap`` (``data_warnings.overlap_tag``);
-    the code: its commit and ``pipeline.git_dirty`` (``provenance.git_state``)."""
+    shares with train and val the tag ``pipeline.test_overlap`` (``data_warnings.overlap_tag``)."""
     extra = {**dataset_params(dataset, preprocessing), **leakage_params(dataset.stats)}
     mlflow.log_params({**params, **extra})
     mlflow.log_dict(dataset.stats, contract.DATASET_STATS_JSON)
@@ -144,12 +143,6 @@ def log_setup(
     if warning:
         tags[contract.LEAKAGE_TAG] = warning[:5000]
     tags[contract.TEST_OVERLAP_TAG] = overlap_tag(dataset.stats)
-    git = provenance.git_state()
-    if git["commit"]:
-        tags["mlflow.source.git.commit"] = git["commit"]
-    tags[contract.GIT_DIRTY_TAG] = git["dirty"]
-    if "diff_sha256" in git:
-        tags[contract.GIT_DIFF_TAG] = git["diff_sha256"]
     mlflow.set_tags(tags)
 
 
