@@ -17,6 +17,7 @@ from common import metric_keys
 # Files at the root of the run's artifacts, written by the trainer.
 PREPROCESSING_JSON = "preprocessing.json"
 DATASET_STATS_JSON = "dataset_stats.json"
+ENVIRONMENT_DIR = "environment"  # session-<k>.json: each training session's packages, CPU, GPU
 
 # Folders of the evaluator's and explainer's results (legacy location and parent of attempts).
 EVALUATION_DIR = "evaluation"
@@ -55,6 +56,15 @@ STAGE_TAG = "pipeline.stage"  # "training" while the trainer runs, "trained" onc
 ENDED_TAG = "pipeline.ended"  # why a run shows KILLED that its trainer could not mark itself
 PROGRESS_TAG = "pipeline.progress"  # JSON: at (UTC), epoch, epochs, member, members, each epoch
 TRAINER_TAG = "pipeline.trainer"  # host:pid of the process training the run (the last to resume)
+# The code of the session that started the run, beside mlflow.source.git.commit: "true" when
+# tracked files differed from that commit ("unknown": no git checkout), and then a digest of
+# `git diff HEAD` (the first 16 hex digits of its SHA-256)
+GIT_DIRTY_TAG = "pipeline.git_dirty"
+GIT_DIFF_TAG = "pipeline.git_diff_sha256"
+# JSON list, one entry per training session (trainer.provenance): session, at, start_epoch,
+# [member], commit, dirty, [diff_sha256], threads, device, world_size
+SESSIONS_TAG = "pipeline.sessions"
+RESUMED_TAG = "pipeline.resumed"  # "true" once a session continued the run from a checkpoint
 EVALUATED_TAG = "pipeline.evaluated"
 EXPLAINED_TAG = "pipeline.explained"
 EVALUATION_PATH_TAG = "pipeline.evaluation.path"

@@ -105,9 +105,23 @@ def resolve_device(name: str, dist_info: DistInfo) -> torch.device:
     return device
 
 
+def omp_threads(value: str | None) -> int | None:
+    """The thread count an ``OMP_NUM_THREADS`` value sets (its first level: ``4`` or ``4,2``);
+    None when unset or not a count of at least 1."""
+    try:
+        threads = int((value or "").split(",")[0].strip())
+    except ValueError:
+        return None
+    return threads if threads > 0 else None
+
+
 def cpu_threads(requested: int, dist_info: DistInfo) -> int:
-    """``requested``, or the cores this process may use shared among the local processes."""
+    """``requested``; else ``OMP_NUM_THREADS`` when set (torchrun sets 1 when it starts several
+    processes and it is unset); else the cores this process may use (``taskset``) shared among
+    the local processes. The count changes the trained weights: the run records it."""
     if requested > 0:
         return requested
+    if (omp := omp_threads(os.environ.get("OMP_NUM_THREADS"))) is not None:
+        return omp
     cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
     return max(1, (cores or 1) // dist_info.local_world_size)

@@ -175,6 +175,7 @@ class Training:
                 "finished": finished,
                 "member": self.member,
                 "members_done": self.members_done,
+                "torch_threads": torch.get_num_threads(),  # resumed on others: not bit-identical
                 **self.progress,
             },
         )

@@ -3,7 +3,6 @@
 import json
 import logging
 import os
-import subprocess
 import warnings
 from pathlib import Path
 from typing import Any
@@ -20,7 +19,6 @@ from runs import MODEL_ARTIFACT, Preprocessing, contract, log_classifier
 from trainer import checkpoint
 from trainer.data_warnings import overlap_tag
 
-ROOT = Path(__file__).resolve().parents[1]
 log = logging.getLogger(__name__)
 # What a tracking server that stops answering raises from MLflow's client; REFUSALS are the
 # error codes of a server that answered and refused (not an outage).
@@ -36,17 +34,6 @@ def quiet() -> None:
         logging.getLogger(name).setLevel(logging.ERROR)
     warnings.filterwarnings("ignore", module=r"mlflow(\..*)?")
     warnings.filterwarnings("ignore", message=r".*(pydantic|Pydantic).*")
-
-
-def git_commit() -> str | None:
-    """The commit of the checkout the trainer runs from, when it is a git checkout."""
-    try:
-        result = subprocess.run(
-            ["git", "rev-parse", "HEAD"], cwd=ROOT, capture_output=True, text=True, timeout=10
-        )
-    except (OSError, subprocess.SubprocessError):
-        return None
-    return result.stdout.strip() or None if result.returncode == 0 else None
 
 
 def _json(value: Any) -> str:
@@ -156,9 +143,6 @@ def log_setup(
     if warning:
         tags[contract.LEAKAGE_TAG] = warning[:5000]
     tags[contract.TEST_OVERLAP_TAG] = overlap_tag(dataset.stats)
-    commit = git_commit()
-    if commit:
-        tags["mlflow.source.git.commit"] = commit
     mlflow.set_tags(tags)
 
 

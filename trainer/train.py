@@ -23,7 +23,7 @@ from torchvision.transforms import Compose
 from augmenter import CutMix, MixUp, RandomFlip, RandomShift
 from common import InvalidInput, ServiceUnavailable, get_settings
 from runs import Ensemble, build_model, check_tracking, contract
-from trainer import checkpoint, distributed, memory, mlflow_run
+from trainer import checkpoint, distributed, memory, mlflow_run, provenance
 from trainer.cli import get_args_parser
 from trainer.data import load, modality_warning, training_set
 from trainer.data_warnings import warn_data
@@ -96,6 +96,8 @@ def main(args: argparse.Namespace) -> str:
             _check_same_flags(args, saved, state["run_id"])
             saved.update({key: getattr(args, key) for key in RUNTIME_ARGS})
             vars(args).update(saved)  # in place: the CLI reads stopped_early from its own args
+            if dist_info.is_main and (note := provenance.thread_change(state)):
+                print(f"warning: {note}", file=sys.stderr, flush=True)
         distributed.init(dist_info, device)
         path = checkpoint_dir / checkpoint.CHECKPOINT_NAME
         member = state.get("member", 0) if state is not None else 0
@@ -288,7 +290,8 @@ def _train(session: Training, state: dict[str, Any] | None, tracking_uri: str,
 def _open(session: Training, state: dict[str, Any] | None, tracking_uri: str,
           held: checkpoint.Held | None) -> str:  # fmt: skip
     """Rank 0: start the run (its parameters and dataset statistics logged) or reopen the
-    checkpoint's, name this trainer in it and claim the checkpoint folder for it."""
+    checkpoint's, name this trainer in it, claim the checkpoint folder for it and record the
+    session (``trainer.provenance``: code, environment, threads)."""
     args = session.args
     mlflow.set_tracking_uri(tracking_uri)
     if state is None:
@@ -296,13 +299,18 @@ def _open(session: Training, state: dict[str, Any] | None, tracking_uri: str,
         mlflow_run.started(run_id, held)
         params = {key: getattr(args, key) for key in LOGGED_ARGS}
         params["data_dir"] = mlflow_run.logged_data_dir(args.data_dir, get_settings().data_dir)
-        params.update(device=session.device.type, world_size=session.dist_info.world_size)
+        params.update(device=session.device.type, world_size=session.dist_info.world_size,
+                      torch_threads=torch.get_num_threads())  # fmt: skip
         warning = warn_data(session.dataset.stats, args.class_names is not None)
         mlflow_run.log_setup(params, session.dataset, session.preprocessing, warning)
     else:
         run_id = mlflow_run.reopen(state["run_id"], tracking_uri)
         mlflow_run.started(run_id, held, resumed=True)
     checkpoint.claim(session.checkpoint_path.parent, run_id)  # auto continues it
+    provenance.record_session(
+        run_id, state is not None, session.progress["epoch"] + 1,
+        session.member if args.ensemble > 1 else None, session.device, session.dist_info.world_size,
+    )  # fmt: skip
     return run_id
 
 

@@ -1,8 +1,11 @@
 """Tiny demo data and a helper that builds trainer command lines against the test MLflow server."""
 
+import json
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
+import mlflow
 import numpy as np
 import pytest
 from PIL import Image
@@ -26,6 +29,12 @@ def grey_folder(root: Path, size: tuple[int, int]) -> Path:
                 pixels = rng.integers(0, 256, size, dtype=np.uint8)
                 Image.fromarray(pixels).save(root / split / name / f"{i}.png")
     return root
+
+
+def artifact_json(uri: str, run_id: str, path: str) -> Any:
+    """The JSON artifact ``path`` of run ``run_id``."""
+    local = mlflow.artifacts.download_artifacts(run_id=run_id, artifact_path=path, tracking_uri=uri)
+    return json.loads(Path(local).read_text(encoding="utf-8"))
 
 
 @pytest.fixture

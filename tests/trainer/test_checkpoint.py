@@ -1,3 +1,4 @@
+import json
 import shutil
 from pathlib import Path
 
@@ -29,7 +30,12 @@ def test_interrupted_run_resumes_to_the_uninterrupted_result(tmp_path, trainer_a
     resumed = train([*trainer_argv("--checkpoint-dir", str(resumed_dir)), "--resume", "auto"])
 
     assert resumed == first, "resuming must continue the same MLflow run"
-    assert MlflowClient(mlflow_server).get_run(resumed).info.status == "FINISHED"
+    run = MlflowClient(mlflow_server).get_run(resumed)
+    assert run.info.status == "FINISHED"
+    assert run.data.tags["pipeline.resumed"] == "true"  # the record says it was cut in two
+    starts = [s["start_epoch"] for s in json.loads(run.data.tags["pipeline.sessions"])]
+    assert starts == [1, 2]
+    assert "pipeline.resumed" not in MlflowClient(mlflow_server).get_run(straight).data.tags
     for key in ("train_loss", "val_loss", "val_auc", "lr"):
         assert _history(mlflow_server, resumed, key) == _history(mlflow_server, straight, key)
     a = torch.load(straight_dir / "last.pt", weights_only=False)["model"]

@@ -11,6 +11,7 @@ from mlflow import MlflowClient
 from common import InvalidInput
 from runs import contract
 from tests.conftest import ROOT, free_port, serving
+from tests.trainer.conftest import artifact_json
 from trainer import checkpoint, train
 
 pytestmark = pytest.mark.slow
@@ -45,9 +46,22 @@ def test_a_resumed_session_cut_short_exits_3_too(trainer_argv, mlflow_server):
     argv = trainer_argv("--epochs", "3")
     first = _trainer(*argv, "--max-epochs-this-session", "1")
     assert first.returncode == 3, first.stderr
-    again = _trainer(*argv, "--resume", "auto", "--max-epochs-this-session", "1")
+    # on another thread count: accepted, with one line of warning, and recorded
+    again = _trainer(*argv, "--resume", "auto", "--max-epochs-this-session", "1", "--threads", "2")
     assert again.returncode == 3, again.stderr  # it exited 0, as if the run had finished
     assert again.stdout.split() == first.stdout.split()  # the same run
+    [warning] = [line for line in again.stderr.splitlines() if "bit-identical" in line]
+    assert warning.startswith("warning: run ") and "on 1 CPU threads and continues on 2" in warning
+    run_id = first.stdout.split()[-1]
+    run = MlflowClient(mlflow_server).get_run(run_id)
+    sessions = json.loads(run.data.tags[contract.SESSIONS_TAG])
+    assert [(s["session"], s["start_epoch"], s["threads"]) for s in sessions] == [
+        (1, 1, 1), (2, 2, 2)
+    ]  # fmt: skip
+    assert run.data.tags[contract.RESUMED_TAG] == "true"
+    assert run.data.params["torch_threads"] == "1"  # the first session's (params stay)
+    env = artifact_json(mlflow_server, run_id, f"{contract.ENVIRONMENT_DIR}/session-2.json")
+    assert env["torch_threads"] == 2
 
 
 def test_sigterm_marks_the_run_killed_and_keeps_the_checkpoint(trainer_argv, mlflow_server):

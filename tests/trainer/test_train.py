@@ -7,7 +7,8 @@ from mlflow import MlflowClient
 from common import InvalidInput, ServiceUnavailable
 from dataloader import load_dataset
 from runs import Ensemble, Preprocessing, build_model, load_model, load_preprocessing
-from trainer import train
+from tests.trainer.conftest import artifact_json
+from trainer import provenance, train
 
 CONTRACT_PARAMS = [
     "model",
@@ -82,7 +83,21 @@ def test_run_has_artifacts_tags_and_no_registered_model(trained, mlflow_server):
     assert run.data.tags["pipeline.stage"] == "trained"
     assert len(run.data.tags["mlflow.source.git.commit"]) == 40
     paths = {a.path for a in client.list_artifacts(trained[0])}
-    assert {"preprocessing.json", "dataset_stats.json"} <= paths
+    assert {"preprocessing.json", "dataset_stats.json", "environment"} <= paths
+    # How it was made: the code as it was (tracked files edited or not), the threads, the
+    # environment of its one session
+    git = provenance.git_state()
+    assert run.data.tags["mlflow.source.git.commit"] == git["commit"]
+    assert run.data.tags["pipeline.git_dirty"] == git["dirty"] in ("true", "false")
+    assert run.data.tags.get("pipeline.git_diff_sha256") == git.get("diff_sha256")
+    assert run.data.params["torch_threads"] == "1"
+    [session] = json.loads(run.data.tags["pipeline.sessions"])
+    assert (session["session"], session["start_epoch"], session["member"]) == (1, 1, 1)
+    assert (session["commit"], session["dirty"]) == (git["commit"], git["dirty"])
+    assert (session["threads"], session["device"], session["world_size"]) == (1, "cpu", 1)
+    assert "pipeline.resumed" not in run.data.tags
+    env = artifact_json(mlflow_server, trained[0], "environment/session-1.json")
+    assert env["torch_threads"] == 1 and env["packages"]["torch"] == torch.__version__
     # Training registers nothing: a model reaches the registry only when someone chooses it.
     assert client.search_model_versions(f"run_id = '{trained[0]}'") == []
 
