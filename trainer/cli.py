@@ -298,9 +298,9 @@ def get_args_parser(add_help: bool = True) -> argparse.ArgumentParser:
         "--threads",
         type=_non_negative_int,
         default=0,
-        help="CPU threads per process (0: OMP_NUM_THREADS when set, else the cores shared among "
-        "local processes). The count changes the trained weights: the run records it (param "
-        "torch_threads, tag pipeline.sessions)",
+        help="CPU threads per process (0: OMP_NUM_THREADS when set and one process runs, else "
+        "the cores shared among torchrun's local processes). The count changes the trained "
+        "weights: the run records it (param torch_threads, tag pipeline.sessions)",
     )
     run.add_argument(
         "--checkpoint-dir",

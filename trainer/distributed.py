@@ -116,12 +116,15 @@ def omp_threads(value: str | None) -> int | None:
 
 
 def cpu_threads(requested: int, dist_info: DistInfo) -> int:
-    """``requested``; else ``OMP_NUM_THREADS`` when set (torchrun sets 1 when it starts several
-    processes and it is unset); else the cores this process may use (``taskset``) shared among
-    the local processes. The count changes the trained weights: the run records it."""
+    """``requested``; else, for a single local process, ``OMP_NUM_THREADS`` when set; else the
+    cores this process may use (``taskset``) shared among the local processes. (Under torchrun
+    with several local processes the variable is not read: torchrun sets it to 1 itself when it
+    is unset, which cannot be told from a user's 1; ``--threads`` sets theirs.) The count
+    changes the trained weights: the run records it."""
     if requested > 0:
         return requested
-    if (omp := omp_threads(os.environ.get("OMP_NUM_THREADS"))) is not None:
+    omp = omp_threads(os.environ.get("OMP_NUM_THREADS"))
+    if omp is not None and dist_info.local_world_size == 1:
         return omp
     cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
     return max(1, (cores or 1) // dist_info.local_world_size)

@@ -189,4 +189,3 @@ def choose_threshold(
         "val_sensitivity_ci": list(wilson_interval(round(sensitivity * positives), positives)),
         "val_specificity_ci": list(wilson_interval(round(specificity * negatives), negatives)),
     }
-
