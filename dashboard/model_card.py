@@ -15,7 +15,12 @@ from dashboard.card_tables import (
     score_text,
     split_counts,
 )
-from dashboard.provenance import data_limitation, dataset_warnings, evaluation_lines
+from dashboard.provenance import (
+    data_limitation,
+    dataset_warnings,
+    evaluation_lines,
+    training_provenance,
+)
 from runs import contract, run_model_uri, schemas
 
 
@@ -41,7 +46,8 @@ def build_model_card(
         f"# Model card: {run['run_name']}",
         "",
         f"- Run id: `{run_id}`  ",
-        f"- Model URI: `{run_model_uri(run_id)}`  ",
+        f"- Model URI: `{run_model_uri(run_id)}` (the run's model now; a registered version "
+        "`models:/NAME/N` is the copy that was chosen)  ",
         f"- Architecture: {params.get('model', 'unknown')}  ",
         f"- Status: {run['status']}  ",
         f"- Generated: {datetime.now(UTC):%Y-%m-%d %H:%M UTC}",
@@ -60,7 +66,7 @@ def build_model_card(
             classes = [classes]
     lines.append(f"- Source: {params.get('dataset_source', params.get('data_dir', 'unknown'))}")
     if params.get("dataset_hash"):
-        lines.append(f"- Content hash (every split): `{params['dataset_hash'][:16]}…`")
+        lines.append(f"- Content hash (every split): `{params['dataset_hash']}`")
     if classes:
         lines.append(f"- Classes ({len(classes)}): {', '.join(map(str, classes))}")
     if counts:
@@ -98,6 +104,7 @@ def build_model_card(
         lines += [f"| {k} | {str(v)[:120]} |" for k, v in shown]
     else:
         lines.append("No parameters were logged.")
+    lines += ["", "## Provenance", "", *training_provenance(run)]
     lines += ["", "## Evaluation (test set, 95% confidence intervals)", ""]
     if evaluated:
         lines += [*evaluation_lines(contract.evaluation_dir(run["tags"]), report), ""]

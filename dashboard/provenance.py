@@ -1,18 +1,19 @@
 """What a reader of a run's test figures must know, in the words the model card and the
 Metrics and Evaluation tabs share: which evaluation they come from (folder, date, data,
-test-time augmentation, caveats) and the dataset's warnings (images under two classes,
-duplicates across splits).
+test-time augmentation, caveats), the dataset's warnings (images under two classes,
+duplicates across splits) and how the model was made (``training_provenance``).
 
 Pure functions of the run's typed results: no Streamlit, no MLflow reads.
 """
 
+import json
 from datetime import UTC, datetime
 
 import pandas as pd
 
 from dashboard import handoff
 from dashboard.leakage import describe, stats_overlap, train_val_overlap
-from runs import schemas
+from runs import contract, schemas
 
 
 def leakage_rows(stats: dict | None) -> pd.DataFrame:
@@ -106,3 +107,52 @@ def data_limitation(report: schemas.EvaluationReport | None) -> str:
         f"- {where}; performance on other scanners, sites or populations is unknown and must "
         "be validated before clinical use."
     )
+
+
+def _utc(ms: int | None) -> str:
+    return "–" if not ms else f"{datetime.fromtimestamp(ms / 1000, UTC):%Y-%m-%d %H:%M:%S UTC}"
+
+
+def training_provenance(run: dict) -> list[str]:
+    """Markdown lines on how the run's model was made, from its records alone (for an auditor):
+    when and by whom, which code (commit, tracked files changed or not), which sessions (a
+    resumed run has several, each with its commit and CPU threads: the thread count changes
+    the weights), where the environment is, and the weights' digest where recorded."""
+    tags, params = run.get("tags") or {}, run.get("params") or {}
+    commit = tags.get("mlflow.source.git.commit")
+    dirty = tags.get(contract.GIT_DIRTY_TAG)
+    code = f"commit `{commit}`" if commit else "no commit recorded"
+    if dirty == "true":
+        code += f", **tracked files changed** (diff sha256 `{tags.get(contract.GIT_DIFF_TAG)}`)"
+    elif dirty == "false":
+        code += ", no tracked file changed"
+    elif dirty == "unknown":
+        code += " (not a git checkout: changes unknown)"
+    lines = [
+        f"- Trained: {_utc(run.get('start_time'))} to {_utc(run.get('end_time'))}, by "
+        f"{tags.get('mlflow.user', 'an unrecorded user')}",
+        f"- Code: {code}",
+    ]
+    try:
+        sessions = json.loads(tags.get(contract.SESSIONS_TAG) or "[]")
+    except json.JSONDecodeError:
+        sessions = []
+    recorded = [s for s in sessions if isinstance(s, dict) and s.get("recorded") is not False]
+    if sessions:
+        resumed = " (resumed)" if tags.get(contract.RESUMED_TAG) == "true" else ""
+        lines.append(f"- Sessions: {len(sessions)}{resumed}")
+        for s in recorded:
+            lines.append(
+                f"  - session {s.get('session')} at {s.get('at')}: from epoch "
+                f"{s.get('start_epoch')}, {s.get('device')}, {s.get('threads')} CPU threads, "
+                f"commit `{str(s.get('commit'))[:12]}` (changed: {s.get('dirty')})"
+            )
+        lines.append(
+            f"- Environment of each session (Python, packages, CPU, GPU): "
+            f"`{contract.ENVIRONMENT_DIR}/session-<k>.json` among the run's artifacts"
+        )
+    elif params.get("torch_threads"):
+        lines.append(f"- CPU threads: {params['torch_threads']}")
+    if digest := params.get("weights_digest"):
+        lines.append(f"- Weights digest (sha256 of the trained weights): `{digest}`")
+    return lines

@@ -299,3 +299,28 @@ def test_the_card_says_its_evaluation_figures_are_the_argmax_s_and_where_the_dec
     card = build_model_card(_run(), evaluation=evaluation_table(_run()["metrics"]))
     evaluation = _section(card, "Evaluation (test set, 95% confidence intervals)")
     assert "Figures of the most probable class (argmax, `predicted_class`)." in evaluation
+
+
+def test_the_card_says_how_the_model_was_made_from_the_runs_records():
+    sessions = [
+        {"session": 1, "at": "2026-12-06T09:00:00+00:00", "start_epoch": 1, "commit": "abc123",
+         "dirty": "false", "threads": 2, "device": "cpu", "world_size": 1},
+        {"session": 2, "at": "2026-12-06T10:00:00+00:00", "start_epoch": 7, "commit": "def456",
+         "dirty": "true", "threads": 1, "device": "cpu", "world_size": 1},
+    ]  # fmt: skip
+    run = _run(**{"mlflow.source.git.commit": "abc123", "pipeline.git_dirty": "false",
+                  "mlflow.user": "ana", "pipeline.sessions": json.dumps(sessions),
+                  "pipeline.resumed": "true"})  # fmt: skip
+    made = _section(build_model_card(run), "Provenance")
+    assert "by ana" in made and "commit `abc123`, no tracked file changed" in made
+    assert "Sessions: 2 (resumed)" in made
+    assert "session 2 at 2026-12-06T10:00:00+00:00: from epoch 7, cpu, 1 CPU threads" in made
+    assert "environment/session-<k>.json" in made
+
+
+def test_the_card_marks_a_model_trained_from_changed_code():
+    run = _run(**{"mlflow.source.git.commit": "abc123", "pipeline.git_dirty": "true",
+                  "pipeline.git_diff_sha256": "0f0f0f0f"})  # fmt: skip
+    assert "**tracked files changed** (diff sha256 `0f0f0f0f`)" in _section(
+        build_model_card(run), "Provenance"
+    )
