@@ -17,6 +17,9 @@ from common import metric_keys
 # Files at the root of the run's artifacts, written by the trainer.
 PREPROCESSING_JSON = "preprocessing.json"
 DATASET_STATS_JSON = "dataset_stats.json"
+# The images a validation split carved from train held (one name per line, as results name
+# files: FILE_NAMES), for a folder data set; a given val/ folder or an .npz split has none
+VAL_FILES_TXT = "splits/val_files.txt"
 ENVIRONMENT_DIR = "environment"  # session-<k>.json: each training session's packages, CPU, GPU
 
 # Folders of the evaluator's and explainer's results (legacy location and parent of attempts).

@@ -139,6 +139,10 @@ def log_setup(
     mlflow.log_params({**params, **extra})
     mlflow.log_dict(dataset.stats, contract.DATASET_STATS_JSON)
     mlflow.log_dict(preprocessing.model_dump(mode="json"), contract.PREPROCESSING_JSON)
+    val = getattr(dataset, "val", None)
+    if str(getattr(dataset, "val_how", "")).startswith("carved") and val is not None and val.files:
+        # which images validated: the carve depends on the seed and scikit-learn's version
+        mlflow.log_text("\n".join(val.files) + "\n", contract.VAL_FILES_TXT)
     tags = {contract.STAGE_TAG: "training"}
     if warning:
         tags[contract.LEAKAGE_TAG] = warning[:5000]

@@ -1,4 +1,5 @@
 import json
+from pathlib import Path
 
 import pytest
 import torch
@@ -98,6 +99,11 @@ def test_run_has_artifacts_tags_and_no_registered_model(trained, mlflow_server):
     assert "pipeline.resumed" not in run.data.tags
     env = artifact_json(mlflow_server, trained[0], "environment/session-1.json")
     assert env["torch_threads"] == 1 and env["packages"]["torch"] == torch.__version__
+    # Which images its validation split, carved from train, held
+    carved = client.download_artifacts(trained[0], "splits/val_files.txt")
+    names = Path(carved).read_text().splitlines()
+    stats = artifact_json(mlflow_server, trained[0], "dataset_stats.json")
+    assert len(names) == stats["counts"]["val"]["total"] and names[0].startswith("train/")
     # Training registers nothing: a model reaches the registry only when someone chooses it.
     assert client.search_model_versions(f"run_id = '{trained[0]}'") == []
 
