@@ -19,7 +19,7 @@ from runs import (
     weights_digest,
 )
 from tests.conftest import log_untrained_run
-from tests.tampering import other_module
+from tests.tampering import log_over, other_module
 
 
 def _reloaded(module: torch.nn.Module) -> torch.nn.Module:
@@ -67,6 +67,15 @@ def test_a_model_logged_into_a_trained_run_is_refused_and_the_trained_one_stays(
     assert weights_digest(load_model(run_id, mlflow_server)) == digest
     with mlflow.start_run(run_id=run_id):  # the same weights again: nothing changes
         log_classifier(_reloaded(load_model(run_id, mlflow_server)), pp, "model")
+
+
+def test_the_evaluator_and_explainer_loader_refuses_a_model_logged_over_the_trained_one(
+    mlflow_server, demo_data
+):
+    run_id = log_untrained_run(mlflow_server, demo_data, seed=34)
+    log_over(mlflow_server, run_id, seed=35)
+    with pytest.raises(Conflict, match=r"^the run's model is not the one trained in it: .*new run"):
+        load_model(run_id, mlflow_server)
 
 
 def test_the_trainer_records_the_digest_of_the_ensemble_it_logs(trained_run):
