@@ -146,8 +146,7 @@ def assess(client: MlflowClient, run: Run) -> Assessment:
 
 
 def _check_loads(model_uri: str, run: Run) -> str:
-    """Load the model as the predictor will and predict one blank image; its weights' digest,
-    checked against the run's (``runs.check_run_model``: Conflict when not the one trained)."""
+    """Load and predict a blank image as the predictor will; the digest ``check_run_model`` gave."""
     classifier = load_classifier(model_uri)
     height, width = classifier.image_size
     try:
