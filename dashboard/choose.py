@@ -48,7 +48,9 @@ from jobs import STORE_ERRORS, SelectionStore, get_database
 from runs import (
     CONFIRMED_DICOM_TAG,
     CONFIRMED_TAG,
+    DIGEST_KEY,
     MODEL_ARTIFACT,
+    check_run_model,
     find_logged_model,
     get_client,
     get_run,
@@ -143,14 +145,15 @@ def assess(client: MlflowClient, run: Run) -> Assessment:
     return Assessment(run_id, None, evaluated, summary, True, logged.model_id)
 
 
-def _check_loads(model_uri: str) -> None:
-    """Load the model as the predictor will and predict one blank image."""
+def _check_loads(model_uri: str, run: Run) -> str:
+    """Load and predict a blank image as the predictor will; the digest ``check_run_model`` gave."""
     classifier = load_classifier(model_uri)
     height, width = classifier.image_size
     try:
         classifier.predict(None, np.zeros((1, height, width, classifier.channels), np.uint8))
     except Exception as exc:
         raise InvalidInput(f"the model at {model_uri} fails to predict ({exc})") from exc
+    return check_run_model(classifier, run.info.run_id, run.data.params)
 
 
 def _number(version) -> str:
@@ -221,7 +224,7 @@ def choose_run(
             f"run {run_id}: {leakage}; confirm that you choose it anyway (--yes-leakage)."
         )
     mlflow.set_tracking_uri(uri)
-    _check_loads(run_model_uri(run_id))
+    digest = _check_loads(f"models:/{found.logged_model_id}", run)  # what is registered
     name, alias = settings.model_name, settings.model_alias
     provenance, caveats = evaluation_caveats(client, run)
     if leakage:  # kept with the choice as the evaluation's caveats are (tag and record)
@@ -236,6 +239,7 @@ def choose_run(
         "run_id": run_id,
         "selected_by": selected_by,
         "selected_at": selected_at.isoformat(timespec="milliseconds"),
+        DIGEST_KEY: digest,  # the predictor serves the version only with these weights
         **provenance,
     }
     if change or allow_interface_change:  # the predictor switches to a version of another

@@ -17,6 +17,8 @@ recorded on the registered model (``runs.served_tag``), and a predictor that sta
 version the alias names with the recorded one; refused, it serves the recorded version, stale.
 A predictor that starts serves the recorded version, stale, too when the alias names no version
 or one that does not load: a restart or a new replica keeps serving what the running ones serve.
+A version whose weights are not those recorded when it was chosen (``predictor.weights``) is
+refused as one that does not load.
 """
 
 import logging
@@ -34,6 +36,7 @@ from mlflow.tracking import MlflowClient
 from common import InvalidInput, PipelineError, ServiceUnavailable, Settings, redact_uri
 from predictor.lifecycle import run_problem
 from predictor.served import Served
+from predictor.weights import check_weights
 from runs import (
     Interface,
     check_tracking,
@@ -155,7 +158,7 @@ class ModelHolder:
         else:
             try:
                 mv = MlflowClient(s.mlflow_tracking_uri).get_model_version(s.model_name, before)
-                self._serve(self._load(before, mv.run_id))
+                self._serve(self._load(before, mv.run_id, mv.tags))
                 self._short = None
                 return why
             except Exception as exc:  # deleted, or no longer loads: nothing is served
@@ -215,7 +218,7 @@ class ModelHolder:
                 self._failed(self._fall_back_if_new(refused[2], before[0]), known=True)
                 return False
             try:
-                served = self._load(version, run_id)
+                served = self._load(version, run_id, tags)
             except Exception as exc:  # a broken model must not stop the poller
                 if isinstance(exc, PipelineError):
                     why = f"{named}, which cannot be served: {exc}"
@@ -271,13 +274,15 @@ class ModelHolder:
             return why
         return self._fall_back(before[0], self._no_alias(served_before=True))
 
-    def _load(self, version: str, run_id: str | None) -> Served:
+    def _load(self, version: str, run_id: str | None, tags: dict[str, str] | None) -> Served:
         """``version`` with its run's operating point (read once, here, not per request) and
-        whether its run stands (``_checked``)."""
+        whether its run stands (``_checked``); ``InvalidInput`` when its weights are not those
+        recorded (``predictor.weights``: ``tags`` are the version's)."""
         s = self.settings
         started = time.monotonic()
         uri = f"models:/{s.model_name}/{version}"
         classifier = (self.loader or partial(_default_loader, s.mlflow_tracking_uri))(uri)
+        check_weights(classifier, version, run_id, tags, s.mlflow_tracking_uri)
         names = list(classifier.class_names)
         carried = getattr(classifier, "operating_point", None)  # None in models logged before it
         # The point the model carries is the one its pyfunc decides by (`mlflow models serve`);

@@ -18,6 +18,9 @@
 - ``Interface`` and ``compare_interfaces`` (``runs.interface``): what a client of a served model
   depends on, and how another model changes it (the dashboard's choice, the predictor's switch);
   ``confirmation`` / ``confirmed_for``: a confirmed change, recorded on the version and read back.
+- ``weights_digest`` (``runs.digest``): the digest of a model's weights, recorded as the run's
+  param and the version's tag ``weights_digest`` (``DIGEST_KEY``) and checked wherever a model is
+  loaded (``check_run_model``, ``recorded_digest``, ``digest_differs``).
 - The artifact contract (``runs.contract``): where each artifact lives in a run, and which tag
   names it; ``runs.schemas``: what its JSON files hold (pydantic models).
 """
@@ -52,6 +55,8 @@ from runs.decision import (
     read_operating_point,
     validation_figures,
 )
+from runs.digest import DIGEST_KEY, check_run_model, recorded_digest, weights_digest
+from runs.digest import differs as digest_differs
 from runs.interface import (
     CONFIRMED_DICOM_TAG,
     CONFIRMED_FROM_TAG,
@@ -101,6 +106,7 @@ __all__ = [
     "CONFIRMED_TAG",
     "DECISION_COLUMN",
     "DECODING_VERSION",
+    "DIGEST_KEY",
     "FORMAT_KEY",
     "MAX_PIXELS",
     "MAX_UPSCALE",
@@ -118,6 +124,7 @@ __all__ = [
     "check_compatible",
     "check_model",
     "check_run",
+    "check_run_model",
     "check_tracking",
     "checked_point",
     "compare_interfaces",
@@ -128,6 +135,7 @@ __all__ = [
     "decided_labels",
     "declared_pixels",
     "dicom_inputs",
+    "digest_differs",
     "earlier_answer",
     "find_logged_model",
     "get_client",
@@ -148,6 +156,7 @@ __all__ = [
     "publish_result",
     "read_operating_point",
     "read_served",
+    "recorded_digest",
     "resolve_data_dir",
     "restamped",
     "run_data_dir",
@@ -160,5 +169,6 @@ __all__ = [
     "threshold_labels",
     "validation_figures",
     "warm_up",
+    "weights_digest",
     "wilson_interval",
 ]

@@ -34,7 +34,7 @@ from mlflow.types.schema import ColSpec, Schema
 from PIL import Image
 
 import mlpipeline_model
-from common import InvalidInput, ServiceUnavailable
+from common import Conflict, InvalidInput, ServiceUnavailable
 from mlpipeline_model import (
     DECISION_COLUMN,
     FORMAT,
@@ -42,6 +42,7 @@ from mlpipeline_model import (
     TORCH_ARTIFACT,
     ImageClassifierModel,
 )
+from runs.digest import DIGEST_KEY, weights_digest
 from runs.preprocessing import Preprocessing
 
 PACKAGE_DIR = Path(mlpipeline_model.__file__).resolve().parent
@@ -117,8 +118,14 @@ def log_classifier(
     a two-class model's ``operating_point`` (``operating_point.json``) travels with it, so its
     ``decision`` column applies the threshold wherever it is loaded, and so do
     ``preprocessing.modalities``: the model refuses DICOM inputs of other modalities (and
-    non-image or multi-frame ones) wherever it is loaded."""
+    non-image or multi-frame ones) wherever it is loaded.
+
+    The weights' digest (``runs.weights_digest``) goes first into the run's param
+    ``weights_digest``, write-once: a run that already holds a model of other weights refuses
+    this one (``Conflict``) before it could replace the model whose figures the run shows."""
     model = copy.deepcopy(model).cpu().eval()
+    digest = weights_digest(model)
+    _record_digest(digest)
     wrapper = ImageClassifierModel(
         preprocessing.image_size,
         preprocessing.channels,
@@ -149,8 +156,26 @@ def log_classifier(
                 "operating_point": operating_point,
                 "decoding_version": wrapper.decoding_version,
                 MODALITIES_KEY: wrapper.modalities,
+                DIGEST_KEY: digest,
             },
         )
+
+
+def _record_digest(digest: str) -> None:
+    """Log ``digest`` as the active run's param ``weights_digest`` (the same value again is
+    accepted: the same weights logged once more)."""
+    try:
+        mlflow.log_param(DIGEST_KEY, digest)
+    except MlflowException as exc:
+        run = mlflow.active_run()
+        run_id = run.info.run_id if run else "?"
+        if exc.error_code != "INVALID_PARAMETER_VALUE":
+            raise ServiceUnavailable(f"MLflow failed to record the weights' digest of run "
+                                     f"{run_id}: {exc.message}") from exc  # fmt: skip
+        raise Conflict(
+            f"run {run_id} already holds a model of other weights (param {DIGEST_KEY}): a run's "
+            "model is logged once, so that its figures describe it; log this model in a new run"
+        ) from exc
 
 
 def _alias_legacy_modules() -> None:

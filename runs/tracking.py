@@ -23,6 +23,7 @@ from pydantic import ValidationError
 from common import InvalidInput, NotFound, ServiceUnavailable
 from runs import contract
 from runs.contract import PREPROCESSING_JSON as PREPROCESSING_PATH
+from runs.digest import check_run_model
 from runs.interface import ServedRecord, read_served
 from runs.preprocessing import Preprocessing
 
@@ -213,10 +214,12 @@ def load_model(run_id: str, tracking_uri: str):
     """Load the PyTorch module of ``runs:/<run_id>/model`` on the CPU in eval mode.
 
     Works for the self-contained models the trainer logs now and for the bare PyTorch models of
-    older runs (see ``runs.packaging``).
+    older runs (see ``runs.packaging``). Its weights must be those the run recorded at training
+    (``runs.digest``; runs trained before the record load unchecked).
 
     Raises:
         InvalidInput: The run has no model, or it cannot be read.
+        Conflict: Another model was logged into the run after its training.
         ServiceUnavailable: MLflow could not be reached (an outage: retry later).
     """
     import mlflow
@@ -225,7 +228,8 @@ def load_model(run_id: str, tracking_uri: str):
 
     mlflow.set_tracking_uri(tracking_uri)
     try:
-        return load_torch(run_model_uri(run_id))
+        model = load_torch(run_model_uri(run_id))
+        params = get_run(MlflowClient(tracking_uri), run_id).data.params
     except (InvalidInput, ServiceUnavailable, MlflowException, OSError) as exc:
         outage = outage_of(tracking_uri, exc, f"load the model of run {run_id}")
         if outage is not None:
@@ -236,6 +240,8 @@ def load_model(run_id: str, tracking_uri: str):
             f"run {run_id} has no loadable model logged as '{MODEL_ARTIFACT}' ({exc}); "
             "train one with `python -m trainer --data-dir DIR --experiment NAME`."
         ) from exc
+    check_run_model(model, run_id, params)  # Conflict: not the model trained in the run
+    return model
 
 
 def new_result_id() -> str:

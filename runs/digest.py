@@ -1,0 +1,74 @@
+"""The digest of a model's weights: what ties the weights deployed to the run that trained them.
+
+``log_classifier`` records the digest of the model it logs as the run's param ``weights_digest``
+(write-once: MLflow refuses to change a param, so a model logged later into the same run cannot
+rewrite it) and in the model's MLmodel metadata; ``dashboard.choose`` copies it onto the
+registered version as the tag ``weights_digest``. Whoever loads a model compares the weights it
+got with that record: the choice, the evaluator and explainer (``runs.load_model``) and the
+predictor. Models logged before the digest have none and load as before.
+"""
+
+import hashlib
+from collections.abc import Mapping
+
+import torch
+
+from common import Conflict
+
+DIGEST_KEY = "weights_digest"
+"""The run param, the version tag and the MLmodel metadata entry that hold the digest."""
+_HEADER = b"mlpipeline weights sha256 v1\0"
+
+
+def weights_digest(model) -> str:
+    """sha256 (64 hex digits) over the state dict of ``model``: each entry's name, dtype, shape
+    and bytes, entries in the order of their names, so it does not depend on the device, on how
+    the module was built or on its pickling. ``model`` is a module (an ``ImageClassifier``, an
+    ``Ensemble``, as ``runs.load_model`` returns them) or a served classifier (its ``model``)."""
+    module = model if isinstance(model, torch.nn.Module) else model.model
+    digest = hashlib.sha256(_HEADER)
+    for name, value in sorted(module.state_dict().items()):
+        if not isinstance(value, torch.Tensor):  # extra state: its repr is all there is
+            digest.update(f"{name}\0extra\0{value!r}\0".encode())
+            continue
+        tensor = value.detach().cpu().contiguous()
+        digest.update(f"{name}\0{tensor.dtype}\0{tuple(tensor.shape)}\0".encode())
+        raw = tensor.reshape(-1).view(torch.uint8).numpy()
+        digest.update(len(raw).to_bytes(8, "little"))
+        digest.update(raw.tobytes())
+    return digest.hexdigest()
+
+
+def recorded_digest(*records: Mapping[str, str] | None) -> str | None:
+    """The first ``weights_digest`` among ``records`` (a version's tags, a run's params), or None:
+    logged before the digest was recorded."""
+    for record in records:
+        if record and (value := record.get(DIGEST_KEY)):
+            return value
+    return None
+
+
+def differs(actual: str, recorded: str | None) -> str | None:
+    """Words for weights whose digest ``actual`` is not the ``recorded`` one; None when they are
+    the same or nothing was recorded."""
+    if not recorded or recorded == actual:
+        return None
+    return f"its weights' digest is {actual[:12]}…, not the recorded {recorded[:12]}…"
+
+
+def check_run_model(model, run_id: str, params: Mapping[str, str] | None) -> str:
+    """The digest of ``model``, loaded from run ``run_id``, after checking it against the run's
+    param ``weights_digest`` (runs trained before it record none: nothing to check).
+
+    Raises:
+        Conflict: The run's model is not the one trained in it (another was logged into the run
+            since): its figures describe other weights.
+    """
+    actual = weights_digest(model)
+    if problem := differs(actual, recorded_digest(params)):
+        raise Conflict(
+            f"the run's model is not the one trained in it: {problem} (param {DIGEST_KEY}); "
+            f"another model was logged into run {run_id} after its training, so its figures do "
+            "not describe it: log that model in a new run (or train again) and use that run"
+        )
+    return actual

@@ -1,0 +1,45 @@
+"""A choice registers only the model trained in the run, and records its weights' digest on the
+version (``runs.digest``)."""
+
+from unittest import mock
+
+import pytest
+from mlflow.tracking import MlflowClient
+
+import runs.packaging
+from common import Conflict
+from dashboard.choose import choose_run
+from tests.conftest import log_untrained_run
+from tests.tampering import log_over
+
+
+def test_the_version_carries_the_digest_the_run_recorded(settings, tiny_demo_data):
+    uri = settings.mlflow_tracking_uri
+    run_id = log_untrained_run(uri, tiny_demo_data, seed=41)
+    choice = choose_run(run_id, "digest", settings, allow_unevaluated=True)
+    client = MlflowClient(uri)
+    version = client.get_model_version(settings.model_name, choice.version)
+    assert version.tags["weights_digest"] == client.get_run(run_id).data.params["weights_digest"]
+
+
+def test_a_run_whose_model_was_logged_over_cannot_be_chosen(settings, tiny_demo_data, store):
+    uri = settings.mlflow_tracking_uri
+    run_id = log_untrained_run(uri, tiny_demo_data, seed=42)
+    log_over(uri, run_id, seed=43)
+    with pytest.raises(Conflict, match=r"^the run's model is not the one trained in it: .*new run"):
+        choose_run(run_id, "looks fine", settings, store, allow_unevaluated=True)
+    assert not settings.run_id_file.exists() and store.recent() == []
+    assert MlflowClient(uri).search_model_versions(f"name = '{settings.model_name}'") == []
+
+
+def test_a_run_that_records_no_digest_is_chosen_as_before_and_its_version_gets_one(
+    settings, tiny_demo_data
+):
+    uri = settings.mlflow_tracking_uri
+    with mock.patch.object(runs.packaging, "_record_digest", lambda digest: None):
+        run_id = log_untrained_run(uri, tiny_demo_data, seed=44)  # as trained before the digest
+    client = MlflowClient(uri)
+    assert "weights_digest" not in client.get_run(run_id).data.params
+    choice = choose_run(run_id, "older run", settings, allow_unevaluated=True)
+    tags = client.get_model_version(settings.model_name, choice.version).tags
+    assert len(tags["weights_digest"]) == 64

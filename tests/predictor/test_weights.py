@@ -1,0 +1,49 @@
+"""A version whose weights are not those chosen is not served (``predictor.weights``)."""
+
+import pytest
+from mlflow.tracking import MlflowClient
+
+from common import InvalidInput
+from dashboard.choose import choose_run
+from predictor.answers import describe
+from predictor.core import ModelHolder
+from predictor.errors import NoModelLoaded, served_or_503
+from predictor.weights import check_weights
+from runs import load_classifier, weights_digest
+from tests.conftest import log_untrained_run
+from tests.tampering import other_module, replace_weights
+
+REFUSED = "version 2 does not hold the weights chosen: its weights' digest is"
+
+
+def test_a_version_whose_weights_file_was_replaced_is_not_served(settings, served_runs, demo_data):
+    uri = settings.mlflow_tracking_uri
+    choose_run(served_runs[0], "first", settings, allow_unevaluated=True)
+    holder = ModelHolder(settings, record=False)
+    assert holder.refresh() and holder.current.version == "1"
+    run_id = log_untrained_run(uri, demo_data, seed=51)
+    choose_run(run_id, "second", settings, allow_unevaluated=True)
+    replace_weights(uri, settings.model_name, "2", other_module(uri, run_id, seed=52))
+    chosen = MlflowClient(uri).get_model_version(settings.model_name, "2").tags["weights_digest"]
+    assert weights_digest(load_classifier(f"models:/{settings.model_name}/2")) != chosen
+
+    assert not holder.refresh()  # version 1 goes on serving, stale, saying why (/ready)
+    ready = describe(holder.current)
+    assert ready["version"] == "1" and ready["stale"]
+    assert REFUSED in ready["problem"] and "(its tag weights_digest)" in ready["problem"]
+
+    started = ModelHolder(settings, record=False)  # a predictor started since serves nothing
+    started.refresh()
+    with pytest.raises(NoModelLoaded, match=REFUSED):
+        served_or_503(started)
+
+
+def test_without_a_version_tag_the_runs_digest_is_checked_and_without_either_nothing(
+    settings, served_runs
+):
+    uri, run_id = settings.mlflow_tracking_uri, served_runs[0]
+    other = other_module(uri, run_id, seed=53)
+    with pytest.raises(InvalidInput, match=rf"\(param weights_digest of run {run_id}\)"):
+        check_weights(other, "7", run_id, {}, uri)  # a version registered before the tag
+    check_weights(other, "7", None, {}, uri)  # nothing recorded: served as before
+    check_weights(other, "7", run_id, {"weights_digest": weights_digest(other)}, uri)

@@ -1,0 +1,86 @@
+"""The digest of a model's weights ties the model of a run to its training (``runs.digest``)."""
+
+import io
+
+import mlflow
+import pytest
+import torch
+from mlflow.tracking import MlflowClient
+
+from common import Conflict
+from runs import (
+    Ensemble,
+    build_model,
+    load_classifier,
+    load_model,
+    load_preprocessing,
+    log_classifier,
+    model_info,
+    weights_digest,
+)
+from tests.conftest import log_untrained_run
+from tests.tampering import log_over, other_module
+
+
+def _reloaded(module: torch.nn.Module) -> torch.nn.Module:
+    buffer = io.BytesIO()
+    torch.save(module, buffer)
+    buffer.seek(0)
+    return torch.load(buffer, weights_only=False)
+
+
+def test_the_digest_is_of_the_weights_alone_for_a_classifier_and_an_ensemble():
+    torch.manual_seed(0)
+    single = build_model("smallcnn", 3, 3).eval()
+    ensemble = Ensemble([build_model("smallcnn", 3, 3), build_model("smallcnn", 3, 3)]).eval()
+    for module in (single, ensemble):
+        digest = weights_digest(module)
+        assert len(digest) == 64 and int(digest, 16) >= 0
+        assert weights_digest(_reloaded(module)) == digest  # pickled and loaded back
+        assert weights_digest(module.train()) == digest  # the mode is no weight
+    changed = _reloaded(single)
+    with torch.no_grad():
+        changed.head.bias[0] += 1e-6
+    assert weights_digest(changed) != weights_digest(single)
+    assert weights_digest(ensemble) != weights_digest(single)
+
+
+def test_the_run_records_the_digest_of_the_model_it_logs(mlflow_server, demo_data):
+    run_id = log_untrained_run(mlflow_server, demo_data, seed=31)
+    digest = MlflowClient(mlflow_server).get_run(run_id).data.params["weights_digest"]
+    uri = f"runs:/{run_id}/model"
+    assert model_info(uri).metadata["weights_digest"] == digest
+    mlflow.set_tracking_uri(mlflow_server)
+    assert weights_digest(load_classifier(uri)) == digest  # the served form
+    assert weights_digest(load_model(run_id, mlflow_server)) == digest  # the evaluator's
+
+
+def test_a_model_logged_into_a_trained_run_is_refused_and_the_trained_one_stays(
+    mlflow_server, demo_data
+):
+    run_id = log_untrained_run(mlflow_server, demo_data, seed=32)
+    digest = MlflowClient(mlflow_server).get_run(run_id).data.params["weights_digest"]
+    pp = load_preprocessing(MlflowClient(mlflow_server), run_id)
+    mlflow.set_tracking_uri(mlflow_server)
+    with mlflow.start_run(run_id=run_id), pytest.raises(Conflict, match="in a new run"):
+        log_classifier(other_module(mlflow_server, run_id, seed=33), pp, "model")
+    assert weights_digest(load_model(run_id, mlflow_server)) == digest
+    with mlflow.start_run(run_id=run_id):  # the same weights again: nothing changes
+        log_classifier(_reloaded(load_model(run_id, mlflow_server)), pp, "model")
+
+
+def test_the_evaluator_and_explainer_loader_refuses_a_model_logged_over_the_trained_one(
+    mlflow_server, demo_data
+):
+    run_id = log_untrained_run(mlflow_server, demo_data, seed=34)
+    log_over(mlflow_server, run_id, seed=35)
+    with pytest.raises(Conflict, match=r"^the run's model is not the one trained in it: .*new run"):
+        load_model(run_id, mlflow_server)
+
+
+def test_the_trainer_records_the_digest_of_the_ensemble_it_logs(trained_run):
+    uri, run_id = trained_run.tracking_uri, trained_run.run_id
+    model = load_model(run_id, uri)
+    assert isinstance(model, Ensemble)
+    params = MlflowClient(uri).get_run(run_id).data.params
+    assert params["weights_digest"] == weights_digest(model)

@@ -1,0 +1,47 @@
+"""Ways a run's or a version's model stops being the one trained in the run (``runs.digest``):
+another model logged into the run without its digest (as a trainer from before the digest, or
+a hand-made ``mlflow.pyfunc.log_model``, would), and the weights file replaced in the store."""
+
+import tempfile
+from pathlib import Path
+from unittest import mock
+
+import mlflow
+import torch
+from mlflow.store.artifact.artifact_repository_registry import get_artifact_repository
+from mlflow.tracking import MlflowClient
+
+import runs.packaging
+from mlpipeline_model import TORCH_ARTIFACT
+from runs import build_model, load_preprocessing, log_classifier
+
+
+def other_module(uri: str, run_id: str, seed: int) -> torch.nn.Module:
+    """An untrained module that fits ``run_id``'s preprocessing, from ``seed``."""
+    pp = load_preprocessing(MlflowClient(uri), run_id)
+    torch.manual_seed(seed)
+    return build_model("smallcnn", pp.channels, len(pp.class_names), pp.mean, pp.std).eval()
+
+
+def log_over(uri: str, run_id: str, seed: int) -> None:
+    """Log another model into ``run_id`` as ``model``, without recording its digest: what
+    ``runs:/<run_id>/model`` gives from then on."""
+    module = other_module(uri, run_id, seed)
+    pp = load_preprocessing(MlflowClient(uri), run_id)
+    mlflow.set_tracking_uri(uri)
+    with (
+        mock.patch.object(runs.packaging, "_record_digest", lambda digest: None),
+        mlflow.start_run(run_id=run_id),
+    ):
+        log_classifier(module, pp, "model")
+
+
+def replace_weights(uri: str, name: str, version: str, module: torch.nn.Module) -> None:
+    """Overwrite the weights file (``torch_model.pt``) of version ``version`` of ``name`` where
+    the artifact store keeps it with ``module``, as someone with write access to the store could."""
+    mlflow.set_tracking_uri(uri)
+    location = MlflowClient(uri).get_model_version_download_uri(name, version)
+    with tempfile.TemporaryDirectory() as tmp:
+        path = Path(tmp) / f"{TORCH_ARTIFACT}.pt"
+        torch.save(module, path)
+        get_artifact_repository(location).log_artifact(str(path), "artifacts")
