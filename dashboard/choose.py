@@ -35,8 +35,10 @@ from common import (
 )
 from dashboard.handoff import (
     CLIENTS_BREAK,
+    SUMMARY_METRICS,
     aliased_version,
     evaluation_caveats,
+    evaluation_summary,
     interface_change,
     is_evaluated,
     served_now,
@@ -61,9 +63,6 @@ from runs import (
     schemas,
 )
 from runs import servable_problem as format_problem
-
-SUMMARY_METRICS = ("accuracy", "balanced_accuracy", "roc_auc_macro", "f1_macro", "ece")
-"""Evaluation metrics copied onto the registered version as tags (with their intervals)."""
 
 
 @dataclass(frozen=True)
@@ -91,31 +90,6 @@ class Choice:
     record: dict | None
     caveats: list[str] = field(default_factory=list)  # about the evaluation's figures
     already: bool = False  # the alias named a version of this run: nothing was registered
-
-
-def evaluation_summary(metrics: dict[str, float]) -> str:
-    """``accuracy 0.912 [0.871, 0.941]; roc_auc_macro ...`` or "not evaluated". A two-class run
-    with a threshold serves its ``decision``, not the argmax those figures describe: the summary
-    says so and adds each class's sensitivity at the threshold."""
-    parts = (metric_keys.summary(metrics, name) for name in SUMMARY_METRICS)
-    summary = "; ".join(part for part in parts if part) or "not evaluated"
-    threshold = metrics.get(metric_keys.eval_key("threshold"))
-    if threshold is None or summary == "not evaluated":
-        return summary
-    # eval_thr_sensitivity_<class>: metric_keys.summary of "thr_sensitivity_<class>" (n/a too)
-    own = metric_keys.EVAL_PREFIX
-    name = metric_keys.eval_key("sensitivity", at_threshold=True).removeprefix(own) + "_"
-    recalls = [
-        metric_keys.summary(metrics, key.removeprefix(own)).removeprefix(name)
-        for key in sorted(metrics)
-        if key.startswith(own + name) and not metric_keys.is_bound(key)
-    ]
-    if not recalls:
-        return summary
-    return (
-        f"{summary} (argmax); the served decision (threshold {threshold:.4g}): sensitivity "
-        + ", ".join(recalls)
-    )
 
 
 def assess(client: MlflowClient, run: Run) -> Assessment:
@@ -367,7 +341,9 @@ def main(argv: list[str] | None = None) -> int:
         action="store_true",
         help="choose a run whose dataset has images duplicated across splits",
     )
-    parser.add_argument("--by", help="who chooses (default: the OS user)")
+    parser.add_argument(
+        "--by", help="who chooses (default: the OS user); recorded with ' (typed by OS user U)'"
+    )
     args = parser.parse_args(argv)
     logging.getLogger("mlflow").setLevel(logging.ERROR)
     said = logging.StreamHandler(sys.stderr)  # what the checks could not do, as warning lines
@@ -377,7 +353,9 @@ def main(argv: list[str] | None = None) -> int:
     try:
         store = SelectionStore(get_database(settings))
         choice = choose_run(
-            args.run_id, args.reason, settings, store, args.yes_unevaluated, args.by,
+            args.run_id, args.reason, settings, store, args.yes_unevaluated,
+            # nobody authenticated the name: the record says so, and which account gave it
+            args.by and f"{args.by.strip()} (typed by OS user {_user()})",
             args.yes_interface_change, args.yes_leakage,
         )  # fmt: skip
     except PipelineError as exc:

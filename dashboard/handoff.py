@@ -1,6 +1,7 @@
 """What a choice hands over, read before the alias moves: where the evaluation figures come from
 and whether clients of the alias would receive other classes, channels or decisions, or
-refusals of images that were served (input size, DICOM modalities)."""
+refusals of images that were served (input size, DICOM modalities); and the summary of its
+figures that the version carries (``evaluation_summary``)."""
 
 import functools
 import logging
@@ -13,7 +14,7 @@ from mlflow.exceptions import MlflowException
 from mlflow.tracking import MlflowClient
 from pydantic import ValidationError
 
-from common import InvalidInput, NotFound, ServiceUnavailable, Settings
+from common import InvalidInput, NotFound, ServiceUnavailable, Settings, metric_keys
 from runs import (
     FORMAT_KEY,
     UNCONFIRMED_POSITIVE,
@@ -311,3 +312,32 @@ def last_served(settings: Settings) -> ServedRecord | None:
     """What the predictors of the alias recorded as served last (``runs.last_served``)."""
     s = settings
     return last_served_record(s.mlflow_tracking_uri, s.model_name, s.model_alias)
+
+
+SUMMARY_METRICS = ("accuracy", "balanced_accuracy", "roc_auc_macro", "f1_macro", "ece")
+"""Evaluation metrics copied onto the registered version as tags (with their intervals)."""
+
+
+def evaluation_summary(metrics: dict[str, float]) -> str:
+    """``accuracy 0.912 [0.871, 0.941]; roc_auc_macro ...`` or "not evaluated". A two-class run
+    with a threshold serves its ``decision``, not the argmax those figures describe: the summary
+    says so and adds each class's sensitivity at the threshold."""
+    parts = (metric_keys.summary(metrics, name) for name in SUMMARY_METRICS)
+    summary = "; ".join(part for part in parts if part) or "not evaluated"
+    threshold = metrics.get(metric_keys.eval_key("threshold"))
+    if threshold is None or summary == "not evaluated":
+        return summary
+    # eval_thr_sensitivity_<class>: metric_keys.summary of "thr_sensitivity_<class>" (n/a too)
+    own = metric_keys.EVAL_PREFIX
+    name = metric_keys.eval_key("sensitivity", at_threshold=True).removeprefix(own) + "_"
+    recalls = [
+        metric_keys.summary(metrics, key.removeprefix(own)).removeprefix(name)
+        for key in sorted(metrics)
+        if key.startswith(own + name) and not metric_keys.is_bound(key)
+    ]
+    if not recalls:
+        return summary
+    return (
+        f"{summary} (argmax); the served decision (threshold {threshold:.4g}): sensitivity "
+        + ", ".join(recalls)
+    )

@@ -30,10 +30,14 @@ def _cli(settings: Settings, *args: str, **more: str) -> subprocess.CompletedPro
 
 
 def test_cli_prints_the_registered_version(dashboard_runs, settings, store):
-    result = _cli(settings, dashboard_runs["pipeline"], "--reason", "from the CLI")
+    result = _cli(settings, dashboard_runs["pipeline"], "--reason", "from the CLI",
+                  "--by", "Auditor Alice")  # fmt: skip
     assert result.returncode == 0, result.stderr
     assert result.stdout == "1\n"
-    assert store.recent()[0]["reason"] == "from the CLI"
+    record = store.recent()[0]
+    assert record["reason"] == "from the CLI"
+    # a name nobody authenticated: marked, with the account that typed it
+    assert record["selected_by"].startswith("Auditor Alice (typed by OS user ")
 
 
 def test_cli_says_that_the_predictor_refused_its_token(dashboard_runs, settings):

@@ -246,7 +246,7 @@ def test_alike_runs_of_one_data_set_are_not_leaked_beside_runs_of_another(leakag
 
 def test_the_overall_metrics_the_dashboard_names_are_ones_the_evaluator_reports():
     """A misspelt or dropped name would only hide a column or a registry tag, without a word."""
-    from dashboard.choose import SUMMARY_METRICS
+    from dashboard.handoff import SUMMARY_METRICS
     from evaluator.metrics import compute_metrics
 
     rng = np.random.default_rng(0)
