@@ -7,16 +7,16 @@ each process draws when that is unset (pseudonyms then differ between runs). An 
 would not do: a medical record number has few enough digits to be found by trying them all.
 
 Files keep their relative path (``test/malignant/0042.png``), or with ``FILE_NAMES=pseudonyms``
-their split and class folders and a keyed hash of the whole path in place of the rest
-(``test/malignant/~3f9a2c1e07b4.png``): patient or study folders and names in file names stay in
-the data folder, while a name stays the same for the same file in every run and service (the
-dashboard pairs two evaluations' images by it). ``python -m dataloader locate`` maps back.
+their split and class folders, a keyed hash of the whole path in place of the rest and their image
+suffix (``test/malignant/~3f9a2c1e07b4.png``): patient or study folders and names in file names
+stay in the data folder, while a name stays the same for the same file in every run and service
+(the dashboard pairs two evaluations' images by it). ``python -m dataloader locate`` maps back.
 """
 
 import hashlib
 import hmac
-import re
 import secrets
+from collections.abc import Iterable
 
 from common.redact import printable
 from common.settings import get_settings
@@ -24,7 +24,10 @@ from common.settings import get_settings
 _PROCESS_KEY = secrets.token_bytes(32)
 DIGITS = 12  # hex digits: 48 bits, no collision to expect among millions of files
 PSEUDONYM_MARK = "~"
-_SUFFIX = re.compile(r"\.[A-Za-z0-9]{1,5}$")  # .png, .dcm, .jpeg: kept (what kind of file)
+SPLIT_NAMES = frozenset({"train", "val", "test"})
+# The image suffixes the loader reads (dataloader.images.IMAGE_SUFFIXES; a test holds them
+# equal): kept, to say what kind of file; any other ending could be part of a name.
+IMAGE_SUFFIXES = frozenset({".png", ".jpg", ".jpeg", ".dcm", ".dicom"})
 
 
 def _digest(text: str, key: bytes) -> str:
@@ -42,19 +45,26 @@ def patient_pseudonym(identifier: str) -> str:
     return f"patient-{_digest(identifier, _key() or _PROCESS_KEY)}"
 
 
-def file_pseudonym(relative: str, key: bytes) -> str:
+def file_pseudonym(relative: str, key: bytes, classes: Iterable[str] = ()) -> str:
     """The pseudonym of the file at ``relative`` (POSIX, relative to the data folder): its split
-    and class folders, then ``~`` and a keyed hash of the whole path, then its suffix."""
+    folder and, when one of ``classes``, its class folder, then ``~`` and a keyed hash of the
+    whole path, then its image suffix. Other folders (a patient's, a study's, a manifest row's
+    misspelt path) and other endings stay in the hash."""
     parts = relative.split("/")
-    kept = parts[:2] if len(parts) > 2 else parts[:-1]  # a file directly in a split: the split
-    suffix = _SUFFIX.search(parts[-1])
-    name = f"{PSEUDONYM_MARK}{_digest(relative, key)}{suffix.group(0).lower() if suffix else ''}"
-    return "/".join([*map(printable, kept), name])
+    kept = []
+    if len(parts) > 1 and parts[0] in SPLIT_NAMES:
+        kept.append(parts[0])
+        if len(parts) > 2 and parts[1] in set(classes):
+            kept.append(parts[1])
+    suffix = "." + parts[-1].rsplit(".", 1)[-1].lower() if "." in parts[-1] else ""
+    suffix = suffix if suffix in IMAGE_SUFFIXES else ""
+    return "/".join([*map(printable, kept), f"{PSEUDONYM_MARK}{_digest(relative, key)}{suffix}"])
 
 
-def shown_file(relative: str) -> str:
-    """How results name the file at ``relative``: the path itself (file names that are not
-    UTF-8 with ``\\x`` escapes, ``printable``), or its pseudonym (``FILE_NAMES=pseudonyms``)."""
+def shown_file(relative: str, classes: Iterable[str] = ()) -> str:
+    """How results name the file at ``relative`` of a data set of ``classes``: the path itself
+    (file names that are not UTF-8 with ``\\x`` escapes, ``printable``), or its pseudonym
+    (``FILE_NAMES=pseudonyms``)."""
     if get_settings().file_names == "paths":
         return printable(relative)
-    return file_pseudonym(relative, _key())
+    return file_pseudonym(relative, _key(), classes)

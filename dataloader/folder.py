@@ -109,7 +109,10 @@ def _check_classes(root: Path, split: str, files: list[ScannedFile], kept: set[s
         by_label.setdefault(f.label, []).append(f)
     for group in by_label.values():
         if not any(f.rel in kept for f in group):
-            folder = root / Path(group[0].rel).parent
+            # The class folder, and the first file as results name it (FILE_NAMES): the text
+            # may end in a job record that many read.
+            split_name, class_name = group[0].rel.split("/")[:2]
+            folder = root / split_name / class_name
             reasons = [s["reason"] for s in skipped if s["file"] == group[0].rel]
             reason = reasons[0] if reasons else "unreadable"
             fix = (
@@ -120,7 +123,7 @@ def _check_classes(root: Path, split: str, files: list[ScannedFile], kept: set[s
             )
             raise DataError(
                 f"none of the {len(group)} files in {folder} could be used "
-                f"(first: {Path(group[0].rel).name}: {reason}); {fix}"
+                f"(first: {shown_file(group[0].rel, [class_name])}: {reason}); {fix}"
             )
 
 
@@ -232,7 +235,7 @@ def load_folder(
             sets[split] = ImageSet(
                 images=images,
                 labels=np.array([f.label for f in kept], dtype=np.int64),
-                files=[shown_file(f.rel) for f in kept],  # \x escapes, or pseudonyms: FILE_NAMES
+                files=[shown_file(f.rel, class_names) for f in kept],  # or pseudonyms: FILE_NAMES
                 original_sizes=np.array([index[f.rel][:2] for f in kept], dtype=np.int64).reshape(
                     -1, 2
                 ),
@@ -267,7 +270,7 @@ def load_folder(
         image_size,
         channels,
         content_hash,
-        [{**s, "file": shown_file(s["file"])} for s in skipped],  # as ImageSet.files names them
+        [{**s, "file": shown_file(s["file"], class_names)} for s in skipped],  # as files are
         "folder",
         group_source,
         unmatched,

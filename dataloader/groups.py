@@ -23,7 +23,7 @@ from scipy.sparse import coo_matrix
 from scipy.sparse.csgraph import connected_components
 from sklearn.model_selection import GroupShuffleSplit, StratifiedGroupKFold
 
-from common import patient_pseudonym
+from common import patient_pseudonym, shown_file
 from dataloader.errors import DataError
 
 if TYPE_CHECKING:
@@ -145,11 +145,12 @@ def assign(
         missing = [f for f in files if f not in manifest]
         if missing:
             fix = f"add a row 'file,group' for every image, {FILE_HINT}"
-            if unmatched:
-                fix = describe_unmatched(list(unmatched))
+            if unmatched:  # rows as results name files (FILE_NAMES): a job record shows this
+                fix = describe_unmatched([shown_file(r) for r in unmatched])
+            first = [shown_file(f, f.split("/")[1:2]) for f in missing[:MAX_LISTED]]
             raise DataError(
                 f"{where} has no group for {len(missing)} image(s) (first: "
-                f"{', '.join(missing[:MAX_LISTED])}); {fix}"
+                f"{', '.join(first)}); {fix}"
             )
         return np.array([manifest[f] for f in files], dtype=object)
     if not any(header_ids.values()):

@@ -1,28 +1,28 @@
 """Which file of a data folder a pseudonym names (``FILE_NAMES=pseudonyms``): for the data's
 owner, who holds the folder and ``PSEUDONYM_KEY``, to find an image that a result names."""
 
-import csv
+import contextlib
 import os
 from pathlib import Path
 
 from common import InvalidInput, file_pseudonym, get_settings
-from dataloader.groups import MANIFEST_NAME
+from dataloader.errors import DataError
+from dataloader.groups import MANIFEST_NAME, read_manifest
 
 
 def _candidates(root: Path):
     """Every file under ``root`` as a POSIX path relative to it (the loader's own names), and the
-    files the group manifest names (a pseudonym of a row that names no image)."""
+    files the group manifest names, as the loader reads its rows (a pseudonym of a row that
+    names no image)."""
     for folder, dirs, files in os.walk(root):
         dirs[:] = sorted(d for d in dirs if not d.startswith("."))  # .cache: the loader's own
         prefix = Path(folder).relative_to(root).as_posix()
         for name in sorted(files):
             yield name if prefix == "." else f"{prefix}/{name}"
-    manifest = root / MANIFEST_NAME
-    if manifest.is_file():
-        with open(manifest, newline="", encoding="utf-8-sig") as f:
-            for row in csv.DictReader(f):
-                if row.get("file"):
-                    yield row["file"].strip()
+    if (root / MANIFEST_NAME).is_file():
+        # a manifest the loader refuses named nothing in any result
+        with contextlib.suppress(DataError):
+            yield from read_manifest(root / MANIFEST_NAME, root)
 
 
 def locate(root: Path, pseudonyms: list[str]) -> dict[str, list[str]]:
@@ -42,7 +42,10 @@ def locate(root: Path, pseudonyms: list[str]) -> dict[str, list[str]]:
     wanted = {p.strip(): [] for p in pseudonyms}
     secret = key.get_secret_value().encode()
     for rel in _candidates(root):
-        found = wanted.get(file_pseudonym(rel, secret))
-        if found is not None and rel not in found:
-            found.append(rel)
+        # its second folder is kept when it was a class of the data set, else hashed: both
+        parts = rel.split("/")
+        for classes in ((parts[1],) if len(parts) > 2 else (), ()):
+            found = wanted.get(file_pseudonym(rel, secret, classes))
+            if found is not None and rel not in found:
+                found.append(rel)
     return wanted

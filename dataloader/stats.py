@@ -162,7 +162,7 @@ def _groups(ds: "DatasetSplits", loaded: "dict[str, ImageSet]") -> dict[str, Any
     report = overlap_report(loaded)
     if report is None:
         return None
-    listed = [shown_file(row) for row in ds.unmatched_rows[:MAX_LISTED]]  # paths: FILE_NAMES
+    listed = [shown_file(row, ds.class_names) for row in ds.unmatched_rows[:MAX_LISTED]]
     unmatched = {"count": len(ds.unmatched_rows), "examples": listed}
     # (a manifest gives every image a group: there the prefix could only be a group's own name)
     without = ungrouped(loaded) if ds.group_source == "DICOM PatientID" else {}

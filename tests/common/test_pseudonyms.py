@@ -1,16 +1,36 @@
 """Pseudonyms of patients and files in results that many people read."""
 
+import re
+
 import pytest
 
+import dataloader.images
 from common import StartupError, file_pseudonym, get_settings, patient_pseudonym
+from common.pseudonyms import IMAGE_SUFFIXES
 
 KEY = b"0123456789abcdef0123"
 
 
 def test_a_file_s_pseudonym_keeps_split_class_and_kind_and_hides_the_rest():
-    name = file_pseudonym("test/benign/MRN778899/DOE_JANE_1.DCM", KEY)
+    name = file_pseudonym("test/benign/MRN778899/DOE_JANE_1.DCM", KEY, ["benign", "malignant"])
     assert name.startswith("test/benign/~") and name.endswith(".dcm")
     assert "MRN" not in name and "DOE" not in name
+
+
+@pytest.mark.parametrize(
+    "path,shown",
+    [
+        ("test/MRN123456/IM0001.dcm", r"test/~[0-9a-f]{12}\.dcm"),  # not a class: hashed
+        ("archive/DOE_JANE/x.png", r"~[0-9a-f]{12}\.png"),  # not a split either
+        ("test/benign/DOE.12345", r"test/benign/~[0-9a-f]{12}"),  # no image suffix: hashed
+    ],
+)
+def test_folders_and_endings_that_may_be_names_stay_in_the_hash(path, shown):
+    assert re.fullmatch(shown, file_pseudonym(path, KEY, ["benign"]))
+
+
+def test_the_suffixes_kept_are_the_loaders():
+    assert set(dataloader.images.IMAGE_SUFFIXES) == IMAGE_SUFFIXES
 
 
 def test_a_file_s_pseudonym_is_the_same_under_one_key_and_another_under_another():

@@ -4,7 +4,7 @@
 import pytest
 
 from common import get_settings
-from dataloader import load_dataset
+from dataloader import DataError, load_dataset
 from dataloader.__main__ import main
 from tests.dataloader.conftest import write_image
 
@@ -57,3 +57,28 @@ def test_paths_are_kept_by_default(patient_folders):
     get_settings.cache_clear()
     ds = load_dataset(patient_folders, val_fraction=0)
     assert "train/benign/MRN1000/DOE_0.png" in ds.train.files
+
+
+def test_locate_finds_a_manifest_row_that_names_no_image(pseudonyms, patient_folders, capsys):
+    """Such rows are listed by pseudonym in dataset_stats.json; a row is read as the loader
+    reads it (``./`` and Windows separators included)."""
+    root = patient_folders
+    files = sorted(p.relative_to(root).as_posix() for p in root.rglob("*.png"))
+    rows = [f"{f},{f.split('/')[0]}-{f.split('/')[2]}" for f in files]  # split-patient
+    rows.append(r".\test\benign\GHOST_MRN9\x.png,MRN9")
+    (patient_folders / "groups.csv").write_text("file,group\n" + "\n".join(rows) + "\n")
+    stats = load_dataset(patient_folders, val_fraction=0).stats
+    [ghost] = stats["groups"]["unmatched_rows"]["examples"]
+    assert "GHOST" not in ghost and ghost.startswith("test/benign/~")
+    assert main(["locate", str(patient_folders), ghost]) == 0
+    assert capsys.readouterr().out.split("\t")[1].strip() == "test/benign/GHOST_MRN9/x.png"
+
+
+def test_a_loading_error_names_files_as_results_do(pseudonyms, tmp_path):
+    """An evaluation job fails with such a text, which its record keeps for all to read."""
+    root = tmp_path / "data"
+    write_image(root / "train" / "a" / "p1" / "x.png")
+    (root / "train" / "b" / "MRN555" / "DOE_1.png").parent.mkdir(parents=True)
+    (root / "train" / "b" / "MRN555" / "DOE_1.png").write_bytes(b"not an image")
+    with pytest.raises(DataError, match=r"train/b could be used \(first: train/b/~[0-9a-f]{12}"):
+        load_dataset(root, val_fraction=0, splits=("train",))
