@@ -36,7 +36,7 @@ from mlflow.tracking import MlflowClient
 from common import InvalidInput, PipelineError, ServiceUnavailable, Settings, redact_uri
 from predictor.lifecycle import run_problem
 from predictor.served import Served
-from predictor.weights import check_weights
+from predictor.weights import RETRY_S, WeightsRefused, check_weights
 from runs import (
     Interface,
     check_tracking,
@@ -46,6 +46,7 @@ from runs import (
     last_served,
     load_classifier,
     read_operating_point,
+    recorded_digest,
     served_record,
     served_tag,
 )
@@ -85,6 +86,8 @@ class ModelHolder:
         self.chosen: bool | None = None
         # (version, served version, why): a refused switch, not loaded again at every poll
         self._refused: tuple[str, str, str] | None = None
+        # (version, its digest tag, when, why): refused for its weights (``weights.RETRY_S``)
+        self._bad_weights: tuple[str, str | None, float, str] | None = None
         # (version, when, error): the version served before failed to load (``_fall_back``)
         self._short: tuple[str, float, str] | None = None
         self._refresh_lock = threading.Lock()
@@ -217,6 +220,11 @@ class ModelHolder:
                 # the version served before failed to load in a predictor started since: again
                 self._failed(self._fall_back_if_new(refused[2], before[0]), known=True)
                 return False
+            last = None if before is None else before[0]
+            bad, tag = self._bad_weights, recorded_digest(tags)
+            if bad and bad[:2] == (version, tag) and time.monotonic() - bad[2] < RETRY_S:
+                self._failed(self._fall_back_if_new(bad[3], last, version), known=True)
+                return False
             try:
                 served = self._load(version, run_id, tags)
             except Exception as exc:  # a broken model must not stop the poller
@@ -225,9 +233,10 @@ class ModelHolder:
                 else:
                     log.exception("loading %s version %s failed", self.alias_uri, version)
                     why = f"{named}, which failed to load ({type(exc).__name__}: {exc})"
+                if isinstance(exc, WeightsRefused):  # not fetched again at every poll
+                    self._bad_weights = (version, tag, time.monotonic(), why)
                 # started since: serve what was served, as if it had run on (not the version
                 # that just failed, when it is the one recorded)
-                last = None if before is None else before[0]
                 self._failed(self._fall_back_if_new(why, last, version), known=True)
                 return False
             # (the recorded version itself is no change, whatever its interface reads now)

@@ -31,6 +31,9 @@ def test_a_version_whose_weights_file_was_replaced_is_not_served(settings, serve
     ready = describe(holder.current)
     assert ready["version"] == "1" and ready["stale"]
     assert REFUSED in ready["problem"] and "(its tag weights_digest)" in ready["problem"]
+    loads = []
+    holder.loader = lambda uri: loads.append(uri)  # the next polls do not fetch it again
+    assert not holder.refresh() and loads == [] and REFUSED in holder.current.problem
 
     started = ModelHolder(settings, record=False)  # a predictor started since serves nothing
     started.refresh()
@@ -38,7 +41,7 @@ def test_a_version_whose_weights_file_was_replaced_is_not_served(settings, serve
         served_or_503(started)
 
 
-def test_without_a_version_tag_the_runs_digest_is_checked_and_without_either_nothing(
+def test_the_runs_digest_is_checked_beside_the_version_tag_and_without_either_nothing(
     settings, served_runs
 ):
     uri, run_id = settings.mlflow_tracking_uri, served_runs[0]
@@ -46,4 +49,6 @@ def test_without_a_version_tag_the_runs_digest_is_checked_and_without_either_not
     with pytest.raises(InvalidInput, match=rf"\(param weights_digest of run {run_id}\)"):
         check_weights(other, "7", run_id, {}, uri)  # a version registered before the tag
     check_weights(other, "7", None, {}, uri)  # nothing recorded: served as before
-    check_weights(other, "7", run_id, {"weights_digest": weights_digest(other)}, uri)
+    # a tag edited to match replaced files: the run's param, which cannot be edited, still counts
+    with pytest.raises(InvalidInput, match=rf"\(param weights_digest of run {run_id}\)"):
+        check_weights(other, "7", run_id, {"weights_digest": weights_digest(other)}, uri)
