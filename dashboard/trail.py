@@ -37,6 +37,9 @@ def chosen_here(tags: Mapping[str, str]) -> bool:
 
 
 _SKEW_S = 120  # clocks of the chooser's machine and MLflow's may differ by this much
+# A choice takes its time before it registers (its checks, another choice's lock): an hour is
+# far more than that, and far less than the age of another version's tags copied by hand
+_BEFORE_S = 3600
 
 
 def tags_problem(tags: Mapping[str, str], run_id: str | None, created_ms: int | None = None):
@@ -53,7 +56,7 @@ def tags_problem(tags: Mapping[str, str], run_id: str | None, created_ms: int | 
     when = when if when.tzinfo else when.replace(tzinfo=UTC)
     if when.timestamp() > time.time() + _SKEW_S:
         return f"their selected_at {tags['selected_at']} lies in the future"
-    if created_ms is not None and when.timestamp() < created_ms / 1000 - _SKEW_S:
+    if created_ms is not None and when.timestamp() < created_ms / 1000 - _BEFORE_S:
         return f"their selected_at {tags['selected_at']} is before the version was registered"
     return None
 
@@ -123,6 +126,10 @@ def record_interrupted(store, client, version, model: str, alias: str) -> dict |
             selected_by=tags["selected_by"],
             evaluation_caveats=[caveat] if caveat else [],
             interface_change=tags.get(CONFIRMED_TAG),
+            evaluation={  # which evaluation its figures are of, as a choice records it
+                k: v for k, v in tags.items()
+                if k.startswith("evaluation_") and k != "evaluation_caveat"
+            },
             recovered=RECOVERED,
         )
     except (ValueError, ValidationError) as exc:  # a tag edited in MLflow's UI
@@ -149,13 +156,14 @@ def complete_trail(store, client, version, model: str, alias: str) -> dict | Non
         ) from exc
 
 
-def interrupted_choice(tags: Mapping[str, str], version: str, run_id: str | None,
-                       alias: str, last: Mapping, recorded: bool) -> str | None:  # fmt: skip
+def interrupted_choice(tags: Mapping[str, str], version: str, run_id: str | None, alias: str,
+                       last: Mapping, recorded: bool,
+                       created_ms: int | None = None) -> str | None:  # fmt: skip
     """What to say when the alias names ``version`` (of ``run_id``, with ``tags``) that a choice
     made but whose record is missing (``recorded`` False; the trail's ``last`` choice is
     another); None when its tags are no choice's, or its choice is recorded (the alias was moved
     outside the dashboard: back to a version chosen before, say)."""
-    if not chosen_here(tags) or recorded or tags_problem(tags, run_id):
+    if not chosen_here(tags) or recorded or tags_problem(tags, run_id, created_ms):
         return None
     return (
         f"The alias {alias!r} names version {version} (run {run_id}), chosen by "

@@ -124,10 +124,12 @@ def _trail(ctx: Context, named: handoff.Served | None) -> None:
     choices = store.recent(50, action="choose")  # downloads do not hide the last choice
     if warning := unrecorded_move(choices, named, s.model_name, s.model_alias):
         # its tags tell a choice that ended unrecorded from a move outside the dashboard
-        tags = get_client(ctx.uri).get_model_version(s.model_name, named[0]).tags
+        version = get_client(ctx.uri).get_model_version(s.model_name, named[0])
+        tags = version.tags
         recorded = chosen_here(tags) and is_recorded(store, s.model_name, named[0],
                                                      tags["selected_at"])  # fmt: skip
-        moved = unrecorded_move(choices, named, s.model_name, s.model_alias, tags, recorded)
+        moved = unrecorded_move(choices, named, s.model_name, s.model_alias, tags, recorded,
+                                version.creation_timestamp)  # fmt: skip
         st.warning(moved or warning)
     recent = store.recent(20)
     if not recent:
@@ -156,10 +158,12 @@ def unrecorded_move(
     alias: str,
     tags: dict[str, str] | None = None,
     recorded: bool = False,
+    created_ms: int | None = None,
 ) -> str | None:
     """What to say when the alias names another version than the last choice recorded for it
     (moved in MLflow's UI or client, which skips the audit trail; or, by the version's ``tags``,
-    a choice that ended before its record, unless ``recorded``: ``trail.interrupted_choice``);
+    a choice that ended before its record, unless ``recorded``: ``trail.interrupted_choice``,
+    with the version's ``created_ms``);
     None when they agree
     or nothing was chosen here for that model and alias."""
     last = next(
@@ -174,7 +178,8 @@ def unrecorded_move(
     )
     if last is None or named is None or str(last.get("version")) == named[0]:
         return None
-    if interrupted := interrupted_choice(tags or {}, named[0], named[1], alias, last, recorded):
+    if interrupted := interrupted_choice(tags or {}, named[0], named[1], alias, last, recorded,
+                                         created_ms):  # fmt: skip
         return interrupted
     return (
         f"The alias {alias!r} names version {named[0]} (run {named[1]}), but the last choice "

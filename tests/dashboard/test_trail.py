@@ -1,6 +1,8 @@
 """A choice that ended after its alias moved, before its record: the next choice records it from
 the version's tags, and the Deploy tab does not call it a move outside the dashboard."""
 
+from datetime import UTC, datetime
+
 import pytest
 from mlflow.tracking import MlflowClient
 
@@ -19,14 +21,17 @@ def _interrupted(run_id: str, settings) -> str:
 def test_the_next_choice_records_a_choice_that_ended_before_its_record(
     dashboard_runs, settings, store
 ):
-    choose_run(dashboard_runs["pipeline"], "first", settings, store, selected_by="ana")
-    version = _interrupted(dashboard_runs["bare"], settings)
-    choose_run(dashboard_runs["pipeline"], "back to the first", settings, store,
-               selected_by="ana")  # fmt: skip
+    choose_run(dashboard_runs["bare"], "first", settings, store, selected_by="ana",
+               allow_unevaluated=True)  # fmt: skip
+    version = _interrupted(dashboard_runs["pipeline"], settings)
+    choose_run(dashboard_runs["bare"], "back to the first", settings, store,
+               selected_by="ana", allow_unevaluated=True)  # fmt: skip
     third, recovered, _ = store.recent(action="choose")
-    assert (recovered["version"], recovered["run_id"]) == (version, dashboard_runs["bare"])
+    assert (recovered["version"], recovered["run_id"]) == (version, dashboard_runs["pipeline"])
     assert (recovered["selected_by"], recovered["reason"]) == ("bo", "sharper on dense tissue")
     assert recovered["recovered"] == RECOVERED and "recovered" not in third
+    # which evaluation its figures were of, as the choice itself would have recorded
+    assert recovered["evaluation"]["evaluation_path"] == dashboard_runs["evaluation"]
 
 
 def test_a_choice_tag_edited_by_hand_does_not_stop_the_next_choice(dashboard_runs, settings, store):
@@ -87,6 +92,10 @@ def test_the_deploy_tab_names_who_made_an_unrecorded_choice_by_the_versions_tags
     assert "outside the dashboard" in unrecorded_move(recent, ("2", "r2"), "m", "champion", copied)
     future = {**tags, "selected_at": "2099-01-01T00:00:00.000+00:00"}
     assert "outside the dashboard" in unrecorded_move(recent, ("2", "r2"), "m", "champion", future)
+    registered = datetime(2026, 12, 6, 6, 0, tzinfo=UTC).timestamp() * 1000
+    for hours, said in ((0.5, "chosen by bo"), (2, "outside the dashboard")):  # tags' age then
+        late = int(registered + hours * 3600 * 1000)
+        assert said in unrecorded_move(recent, ("2", "r2"), "m", "champion", tags, False, late)
 
 
 def test_an_alias_moved_back_by_hand_to_a_recorded_choice_is_not_called_interrupted():
