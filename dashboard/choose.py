@@ -151,7 +151,8 @@ def choose_run(
         store: A ``jobs.SelectionStore``; None skips the record.
         allow_unevaluated: Choose a run that has no evaluation (an explicit confirmation).
         selected_by: Who chose (default: the OS user); the dashboard passes the user that its
-            authenticating proxy names, or the name typed, marked " (typed)".
+            authenticating proxy names, or the name typed, marked " (typed)"; the command line
+            its ``--by``, marked " (typed by OS user U)".
         allow_interface_change: Choose a run whose classes, channels or decision rule differ
             from the version the alias names now (``interface_change``; a confirmation).
         allow_leakage: Choose a run whose test split shares images (exact or near duplicates)
@@ -313,6 +314,12 @@ def _record(store, record: schemas.SelectionRecord) -> dict:
         ) from exc
 
 
+def _given(name: str) -> str:
+    if not name.strip():
+        raise InvalidInput("--by names who chooses: give a name, or leave --by out")
+    return name.strip()
+
+
 def _user() -> str:
     try:
         return getpass.getuser()
@@ -355,7 +362,7 @@ def main(argv: list[str] | None = None) -> int:
         choice = choose_run(
             args.run_id, args.reason, settings, store, args.yes_unevaluated,
             # nobody authenticated the name: the record says so, and which account gave it
-            args.by and f"{args.by.strip()} (typed by OS user {_user()})",
+            None if args.by is None else f"{_given(args.by)} (typed by OS user {_user()})",
             args.yes_interface_change, args.yes_leakage,
         )  # fmt: skip
     except PipelineError as exc:

@@ -11,9 +11,9 @@ from datetime import UTC, datetime
 
 import pandas as pd
 
-from dashboard import handoff
+from dashboard import durations, handoff
 from dashboard.leakage import describe, stats_overlap, train_val_overlap
-from runs import contract, schemas
+from runs import DIGEST_KEY, contract, schemas
 
 
 def leakage_rows(stats: dict | None) -> pd.DataFrame:
@@ -109,10 +109,6 @@ def data_limitation(report: schemas.EvaluationReport | None) -> str:
     )
 
 
-def _utc(ms: int | None) -> str:
-    return "–" if not ms else f"{datetime.fromtimestamp(ms / 1000, UTC):%Y-%m-%d %H:%M:%S UTC}"
-
-
 def training_provenance(run: dict) -> list[str]:
     """Markdown lines on how the run's model was made, from its records alone (for an auditor):
     when and by whom, which code (commit, tracked files changed or not), which sessions (a
@@ -129,7 +125,8 @@ def training_provenance(run: dict) -> list[str]:
     elif dirty == "unknown":
         code += " (not a git checkout: changes unknown)"
     lines = [
-        f"- Trained: {_utc(run.get('start_time'))} to {_utc(run.get('end_time'))}, by "
+        f"- Trained: {durations.when(run.get('start_time'))} to "
+        f"{durations.when(run.get('end_time'))} UTC, by "
         f"{tags.get('mlflow.user', 'an unrecorded user')}",
         f"- Code: {code}",
     ]
@@ -140,12 +137,15 @@ def training_provenance(run: dict) -> list[str]:
     recorded = [s for s in sessions if isinstance(s, dict) and s.get("recorded") is not False]
     if sessions:
         resumed = " (resumed)" if tags.get(contract.RESUMED_TAG) == "true" else ""
-        lines.append(f"- Sessions: {len(sessions)}{resumed}")
+        last = sessions[-1].get("session") if isinstance(sessions[-1], dict) else None
+        count = last if isinstance(last, int) else len(sessions)  # a long list leaves some out
+        lines.append(f"- Sessions: {count}{resumed}")
         for s in recorded:
             lines.append(
                 f"  - session {s.get('session')} at {s.get('at')}: from epoch "
                 f"{s.get('start_epoch')}, {s.get('device')}, {s.get('threads')} CPU threads, "
-                f"commit `{str(s.get('commit'))[:12]}` (changed: {s.get('dirty')})"
+                + (f"commit `{s['commit'][:12]}`" if s.get("commit") else "no commit")
+                + f" (changed: {s.get('dirty')})"
             )
         lines.append(
             f"- Environment of each session (Python, packages, CPU, GPU): "
@@ -153,6 +153,6 @@ def training_provenance(run: dict) -> list[str]:
         )
     elif params.get("torch_threads"):
         lines.append(f"- CPU threads: {params['torch_threads']}")
-    if digest := params.get("weights_digest"):
+    if digest := params.get(DIGEST_KEY):
         lines.append(f"- Weights digest (sha256 of the trained weights): `{digest}`")
     return lines

@@ -27,9 +27,8 @@ from sklearn.metrics import (
     roc_auc_score,
 )
 
-from runs import wilson_interval
+from runs import CONFIDENCE, wilson_interval  # the one level of every interval
 
-CONFIDENCE = 0.95
 N_RESAMPLES = 1000
 ECE_BINS = 15
 AVERAGES = ("macro", "weighted")

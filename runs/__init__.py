@@ -72,7 +72,7 @@ from runs.interface import (
     served_tag,
 )
 from runs.interface import changes as compare_interfaces
-from runs.intervals import wilson_interval
+from runs.intervals import CONFIDENCE, wilson_interval
 from runs.models import MODEL_NAMES, Ensemble, ImageClassifier, build_model
 from runs.packaging import (
     FORMAT_KEY,
@@ -101,6 +101,7 @@ from runs.tracking import (
 )
 
 __all__ = [
+    "CONFIDENCE",
     "CONFIRMED_DICOM_TAG",
     "CONFIRMED_FROM_TAG",
     "CONFIRMED_TAG",

@@ -160,5 +160,7 @@ def record_session(run_id: str, resumed: bool, start_epoch: int, member: int | N
         if "diff_sha256" in git:
             tags[contract.GIT_DIFF_TAG] = git["diff_sha256"]
     tags[contract.SESSIONS_TAG], number = _sessions(previous, resumed, entry)
-    mlflow.log_dict(environment(device), f"{contract.ENVIRONMENT_DIR}/session-{number}.json")
+    # The tag first: a session that dies between the two leaves its number taken, so the next
+    # session writes its own file and not over this one's
     mlflow.set_tags(tags)
+    mlflow.log_dict(environment(device), f"{contract.ENVIRONMENT_DIR}/session-{number}.json")
