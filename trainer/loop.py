@@ -142,7 +142,8 @@ class Training:
             raise InvalidInput(
                 f"the validation split differs from the one checkpoint {path} was validated on "
                 "(the carving rule changed in an upgrade, December 2026, or the group manifest "
-                "was edited): the run would choose on images it trained on; start a new run"
+                "was edited): the run would choose on images it trained on; start a new run (if "
+                "only FILE_NAMES or PSEUDONYM_KEY changed, which renames the files, set them back)"
             )
         self.model.load_state_dict(state["model"])
         if self.ema is not None:
