@@ -44,7 +44,7 @@ from dashboard.handoff import (
     served_now,
 )
 from dashboard.leakage import run_leakage
-from dashboard.trail import complete_trail
+from dashboard.trail import SIGNATURE_TAG, complete_trail, sign
 from dashboard.versions import one_choice_at_a_time, register, retag
 from jobs import STORE_ERRORS, SelectionStore, get_database
 from runs import (
@@ -205,15 +205,12 @@ def choose_run(
     if leakage:  # kept with the choice as the evaluation's caveats are (tag and record)
         caveats.append(leakage)
         provenance["evaluation_caveat"] = "; ".join(caveats)[:5000]
-    now = datetime.now(UTC)  # the tag and the record say the same time (to the ms)
-    selected_at = now.replace(microsecond=now.microsecond // 1000 * 1000)
     tags = {
         "reason": reason[:5000],
         "evaluation": (found.summary + (f" ({'; '.join(caveats)})" if caveats else ""))[:5000],
         "evaluated": str(found.evaluated).lower(),
         "run_id": run_id,
         "selected_by": selected_by,
-        "selected_at": selected_at.isoformat(timespec="milliseconds"),
         DIGEST_KEY: digest,  # the predictor serves the version only with these weights
         **provenance,
     }
@@ -221,7 +218,6 @@ def choose_run(
         # interface only with it (it may see a change that this process cannot: no predictor),
         # and only from an interface served when it was confirmed
         tags[CONFIRMED_TAG] = (change or "confirmed without a change seen by the chooser")[:5000]
-        tags.update(found_change.confirmation(tags["selected_at"]))
     for metric in SUMMARY_METRICS:
         key = metric_keys.eval_key(metric)
         for tag in (key, *(metric_keys.bound_key(key, b) for b in metric_keys.BOUNDS)):
@@ -231,9 +227,17 @@ def choose_run(
         if metric_keys.at_threshold(key):
             tags[key] = f"{value:.6g}"
     with one_choice_at_a_time(settings.run_id_file):  # alias, run_id.txt, record: one choice
+        # Its time is taken here, in turn with other choices (the trail checks the order)
+        now = datetime.now(UTC)  # the tag and the record say the same time (to the ms)
+        selected_at = now.replace(microsecond=now.microsecond // 1000 * 1000)
+        tags["selected_at"] = selected_at.isoformat(timespec="milliseconds")
+        if CONFIRMED_TAG in tags:
+            tags.update(found_change.confirmation(tags["selected_at"]))
+        if token := settings.pipeline_api_token:  # tags by hand cannot pass for a choice
+            tags[SIGNATURE_TAG] = sign(tags, token)
         current = aliased_version(settings)
         if store is not None and current is not None:  # a choice before ended unrecorded?
-            complete_trail(store, client, current, name, alias)
+            complete_trail(store, client, current, name, alias, token)
         # Chosen before (a version of this run's own logged model): the alias stays on it, no
         # second copy. A version registered otherwise (e.g. from files that cannot be served) is
         # not. (The source names the logged model; ModelVersion.model_id is empty in some stores.)

@@ -9,6 +9,9 @@ and the Choose model tab tells it apart from an alias moved outside the dashboar
 (``interrupted_choice``), which has no such tags.
 """
 
+import hashlib
+import hmac
+import json
 import logging
 import time
 from collections.abc import Mapping
@@ -37,27 +40,51 @@ def chosen_here(tags: Mapping[str, str]) -> bool:
 
 
 _SKEW_S = 120  # clocks of the chooser's machine and MLflow's may differ by this much
-# A choice takes its time before it registers (its checks, another choice's lock): an hour is
-# far more than that, and far less than the age of another version's tags copied by hand
-_BEFORE_S = 3600
+SIGNATURE_TAG = "choice_signature"
+_SIGNED = ("run_id", "selected_by", "selected_at", "reason", "weights_digest")
 
 
-def tags_problem(tags: Mapping[str, str], run_id: str | None, created_ms: int | None = None):
+def sign(tags: Mapping[str, str], key: str) -> str:
+    """An HMAC of a choice's own tags (who, when, why, which run and weights) under ``key``,
+    the deployment's ``PIPELINE_API_TOKEN``: whoever can write to MLflow but lacks the token
+    cannot make tags that the trail takes for a choice."""
+    payload = json.dumps([tags.get(name) for name in _SIGNED], separators=(",", ":"))
+    message = b"mlpipeline choice v1\0" + payload.encode()
+    return hmac.new(key.encode(), message, hashlib.sha256).hexdigest()
+
+
+def _time(value) -> datetime | None:
+    try:
+        when = value if isinstance(value, datetime) else datetime.fromisoformat(str(value))
+    except ValueError:
+        return None
+    return when if when.tzinfo else when.replace(tzinfo=UTC)
+
+
+def tags_problem(tags: Mapping[str, str], run_id: str | None, created_ms: int | None = None,
+                 last_choice_at=None, key: str | None = None) -> str | None:  # fmt: skip
     """Why a version's choice ``tags`` cannot be a choice of that version (of run ``run_id``,
-    registered at ``created_ms``), or None when they can: tags copied from another version name
-    its run, a time in the future or before the version existed is no choice's. Anyone who can
-    write to MLflow can set tags; these do not make a record or an "interrupted choice" then."""
+    registered at ``created_ms``, the last recorded choice of its model made at
+    ``last_choice_at``), or None when they can. Anyone who can write to MLflow can set tags;
+    these make no record and no "interrupted choice" when they name another run, a time in the
+    future, before the version was registered or before the last recorded choice (a choice
+    takes its time inside the lock that records them in turn), or, with ``key`` (the token),
+    carry no valid ``choice_signature``."""
     if run_id is not None and tags.get("run_id") != run_id:
         return f"they name run {tags.get('run_id')}, the version is of run {run_id}"
-    try:
-        when = datetime.fromisoformat(tags["selected_at"])
-    except (KeyError, ValueError):
+    when = _time(tags.get("selected_at"))
+    if when is None:
         return f"their selected_at {tags.get('selected_at')!r} is no time"
-    when = when if when.tzinfo else when.replace(tzinfo=UTC)
     if when.timestamp() > time.time() + _SKEW_S:
         return f"their selected_at {tags['selected_at']} lies in the future"
-    if created_ms is not None and when.timestamp() < created_ms / 1000 - _BEFORE_S:
+    if created_ms is not None and when.timestamp() < created_ms / 1000 - _SKEW_S:
         return f"their selected_at {tags['selected_at']} is before the version was registered"
+    last = _time(last_choice_at) if last_choice_at is not None else None
+    if last is not None and when.timestamp() < last.timestamp() - _SKEW_S:
+        return f"their selected_at {tags['selected_at']} is before the last choice recorded"
+    signature = tags.get(SIGNATURE_TAG) or ""
+    if key and not hmac.compare_digest(signature, sign(tags, key)):
+        return "they carry no valid choice_signature (made with this deployment's token)"
     return None
 
 
@@ -81,7 +108,8 @@ def _same_time(a: str, b: str) -> bool:
     return a_time.replace(tzinfo=None) == b_time.replace(tzinfo=None)
 
 
-def record_interrupted(store, client, version, model: str, alias: str) -> dict | None:
+def record_interrupted(store, client, version, model: str, alias: str,
+                       key: str | None = None) -> dict | None:  # fmt: skip
     """Store the record of the choice that made ``version`` (a ``ModelVersion``; the alias
     ``alias`` of ``model`` names it) when its tags are a choice's that the trail lacks; the
     stored record, or None when there is nothing to recover (or its tags, edited by hand, do
@@ -94,7 +122,9 @@ def record_interrupted(store, client, version, model: str, alias: str) -> dict |
         return None
     if is_recorded(store, model, str(version.version), tags["selected_at"]):
         return None
-    if problem := tags_problem(tags, version.run_id, version.creation_timestamp):
+    last = store.recent(1, action="choose", model=model)
+    last_at = last[0].get("selected_at") if last else None
+    if problem := tags_problem(tags, version.run_id, version.creation_timestamp, last_at, key):
         log.warning("%s version %s: its choice tags are no choice of it (%s); not recovered",
                     model, version.version, problem)  # fmt: skip
         return None
@@ -139,7 +169,8 @@ def record_interrupted(store, client, version, model: str, alias: str) -> dict |
     return store.record(record)
 
 
-def complete_trail(store, client, version, model: str, alias: str) -> dict | None:
+def complete_trail(store, client, version, model: str, alias: str,
+                   key: str | None = None) -> dict | None:  # fmt: skip
     """Before a choice moves the alias off ``version`` (what it names now): store the record of
     the choice that made it if that choice ended unrecorded (``record_interrupted``). Reading
     the trail first also stops a choice whose store is down before its alias moves.
@@ -148,7 +179,7 @@ def complete_trail(store, client, version, model: str, alias: str) -> dict | Non
         ServiceUnavailable: The store is down (nothing has moved yet).
     """
     try:
-        return record_interrupted(store, client, version, model, alias)
+        return record_interrupted(store, client, version, model, alias, key)
     except STORE_ERRORS as exc:
         raise ServiceUnavailable(
             f"the selection store cannot be read ({type(exc).__name__}: {exc}); nothing was "
@@ -157,13 +188,15 @@ def complete_trail(store, client, version, model: str, alias: str) -> dict | Non
 
 
 def interrupted_choice(tags: Mapping[str, str], version: str, run_id: str | None, alias: str,
-                       last: Mapping, recorded: bool,
-                       created_ms: int | None = None) -> str | None:  # fmt: skip
+                       last: Mapping, recorded: bool, created_ms: int | None = None,
+                       key: str | None = None) -> str | None:  # fmt: skip
     """What to say when the alias names ``version`` (of ``run_id``, with ``tags``) that a choice
     made but whose record is missing (``recorded`` False; the trail's ``last`` choice is
     another); None when its tags are no choice's, or its choice is recorded (the alias was moved
     outside the dashboard: back to a version chosen before, say)."""
-    if not chosen_here(tags) or recorded or tags_problem(tags, run_id, created_ms):
+    if not chosen_here(tags) or recorded:
+        return None
+    if tags_problem(tags, run_id, created_ms, last.get("selected_at"), key):
         return None
     return (
         f"The alias {alias!r} names version {version} (run {run_id}), chosen by "

@@ -129,7 +129,7 @@ def _trail(ctx: Context, named: handoff.Served | None) -> None:
         recorded = chosen_here(tags) and is_recorded(store, s.model_name, named[0],
                                                      tags["selected_at"])  # fmt: skip
         moved = unrecorded_move(choices, named, s.model_name, s.model_alias, tags, recorded,
-                                version.creation_timestamp)  # fmt: skip
+                                version.creation_timestamp, s.pipeline_api_token)  # fmt: skip
         st.warning(moved or warning)
     recent = store.recent(20)
     if not recent:
@@ -159,11 +159,12 @@ def unrecorded_move(
     tags: dict[str, str] | None = None,
     recorded: bool = False,
     created_ms: int | None = None,
+    key: str | None = None,
 ) -> str | None:
     """What to say when the alias names another version than the last choice recorded for it
     (moved in MLflow's UI or client, which skips the audit trail; or, by the version's ``tags``,
     a choice that ended before its record, unless ``recorded``: ``trail.interrupted_choice``,
-    with the version's ``created_ms``);
+    with the version's ``created_ms`` and the token ``key`` that signs choices);
     None when they agree
     or nothing was chosen here for that model and alias."""
     last = next(
@@ -179,7 +180,7 @@ def unrecorded_move(
     if last is None or named is None or str(last.get("version")) == named[0]:
         return None
     if interrupted := interrupted_choice(tags or {}, named[0], named[1], alias, last, recorded,
-                                         created_ms):  # fmt: skip
+                                         created_ms, key):  # fmt: skip
         return interrupted
     return (
         f"The alias {alias!r} names version {named[0]} (run {named[1]}), but the last choice "

@@ -61,6 +61,29 @@ def test_choice_tags_copied_onto_another_version_by_hand_are_not_recorded(
     assert "Dr. Chief" not in [r["selected_by"] for r in store.recent(action="choose")]
 
 
+def test_with_a_token_only_signed_choice_tags_are_recovered(dashboard_runs, settings, store):
+    """Tags copied by hand and made to name the version's own run and a later time still lack
+    the signature that only a holder of the deployment's token can make."""
+    signed = settings.model_copy(update={"pipeline_api_token": "t" * 32})
+    client = MlflowClient(settings.mlflow_tracking_uri)
+    first = choose_run(dashboard_runs["pipeline"], "first", signed, store)
+    tags = client.get_model_version(settings.model_name, first.version).tags
+    assert tags["choice_signature"]
+    forged = client.create_model_version(
+        settings.model_name, f"runs:/{dashboard_runs['bare']}/model", dashboard_runs["bare"],
+        tags={**tags, "run_id": dashboard_runs["bare"], "selected_by": "Dr. Chief",
+              "selected_at": datetime.now(UTC).isoformat(timespec="milliseconds")},
+    )  # fmt: skip
+    client.set_registered_model_alias(settings.model_name, "champion", forged.version)
+    choose_run(dashboard_runs["pipeline"], "back", signed, store)
+    assert "Dr. Chief" not in [r["selected_by"] for r in store.recent(action="choose")]
+    version = choose_run(dashboard_runs["bare"], "cut short", signed, None,
+                         allow_unevaluated=True, selected_by="bo").version  # fmt: skip
+    choose_run(dashboard_runs["pipeline"], "back again", signed, store)
+    recovered = store.recent(action="choose")[1]  # a real choice, signed: recorded
+    assert (recovered["version"], recovered["selected_by"]) == (version, "bo")
+
+
 def test_a_choice_recorded_already_is_not_recorded_twice(dashboard_runs, settings, store):
     choose_run(dashboard_runs["pipeline"], "first", settings, store)
     choose_run(dashboard_runs["bare"], "second", settings, store, allow_unevaluated=True)
@@ -93,8 +116,8 @@ def test_the_deploy_tab_names_who_made_an_unrecorded_choice_by_the_versions_tags
     future = {**tags, "selected_at": "2099-01-01T00:00:00.000+00:00"}
     assert "outside the dashboard" in unrecorded_move(recent, ("2", "r2"), "m", "champion", future)
     registered = datetime(2026, 12, 6, 6, 0, tzinfo=UTC).timestamp() * 1000
-    for hours, said in ((0.5, "chosen by bo"), (2, "outside the dashboard")):  # tags' age then
-        late = int(registered + hours * 3600 * 1000)
+    for seconds, said in ((60, "chosen by bo"), (7200, "outside the dashboard")):  # tags' age
+        late = int(registered + seconds * 1000)
         assert said in unrecorded_move(recent, ("2", "r2"), "m", "champion", tags, False, late)
 
 
