@@ -17,6 +17,9 @@ from common import Conflict
 
 DIGEST_KEY = "weights_digest"
 """The run param, the version tag and the MLmodel metadata entry that hold the digest."""
+MEANING_KEY = "outputs_digest"
+"""The run param (write-once, as ``weights_digest``) holding the sha256 of the preprocessing and
+operating point the model was logged with: what its outputs mean (``log_classifier``)."""
 _HEADER = b"mlpipeline weights sha256 v1\0"
 
 

@@ -13,7 +13,9 @@ repository, so ``check_servable`` refuses them.
 
 import base64
 import copy
+import hashlib
 import io
+import json
 import sys
 import tempfile
 from collections.abc import Iterator
@@ -42,7 +44,7 @@ from mlpipeline_model import (
     TORCH_ARTIFACT,
     ImageClassifierModel,
 )
-from runs.digest import DIGEST_KEY, weights_digest
+from runs.digest import DIGEST_KEY, MEANING_KEY, weights_digest
 from runs.preprocessing import Preprocessing
 
 PACKAGE_DIR = Path(mlpipeline_model.__file__).resolve().parent
@@ -125,7 +127,12 @@ def log_classifier(
     this one (``Conflict``) before it could replace the model whose figures the run shows."""
     model = copy.deepcopy(model).cpu().eval()
     digest = weights_digest(model)
-    _record_digest(digest)
+    _record_digest(DIGEST_KEY, digest, "other weights")
+    # what its outputs mean (classes, input, threshold): the same weights relabelled are another
+    # model too
+    meaning = json.dumps([preprocessing.model_dump(mode="json"), operating_point], sort_keys=True)
+    _record_digest(MEANING_KEY, hashlib.sha256(meaning.encode()).hexdigest(),
+                   "other classes, preprocessing or decision threshold")  # fmt: skip
     wrapper = ImageClassifierModel(
         preprocessing.image_size,
         preprocessing.channels,
@@ -161,20 +168,22 @@ def log_classifier(
         )
 
 
-def _record_digest(digest: str) -> None:
-    """Log ``digest`` as the active run's param ``weights_digest`` (the same value again is
-    accepted: the same weights logged once more)."""
+def _record_digest(key: str, digest: str, other: str) -> None:
+    """Log ``digest`` as the active run's param ``key`` (the same value again is accepted: the
+    same model logged once more); a run holding another is a model of ``other``: refused."""
     try:
-        mlflow.log_param(DIGEST_KEY, digest)
+        mlflow.log_param(key, digest)
     except MlflowException as exc:
         run = mlflow.active_run()
         run_id = run.info.run_id if run else "?"
         if exc.error_code != "INVALID_PARAMETER_VALUE":
-            raise ServiceUnavailable(f"MLflow failed to record the weights' digest of run "
-                                     f"{run_id}: {exc.message}") from exc  # fmt: skip
+            raise ServiceUnavailable(f"MLflow failed to record the model's digest ({key}) of "
+                                     f"run {run_id}: {exc.message}") from exc  # fmt: skip
         raise Conflict(
-            f"run {run_id} already holds a model of other weights (param {DIGEST_KEY}): a run's "
-            "model is logged once, so that its figures describe it; log this model in a new run"
+            f"run {run_id} already holds a model of {other} (param {key}): a run's model is "
+            "logged once, so that its figures describe it; log this model in a new run (a "
+            "`with mlflow.start_run(run_id=...)` block that this ends marks the run FAILED: set "
+            "it back with MlflowClient().set_terminated(run_id, 'FINISHED'))"
         ) from exc
 
 

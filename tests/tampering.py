@@ -30,7 +30,7 @@ def log_over(uri: str, run_id: str, seed: int) -> None:
     pp = load_preprocessing(MlflowClient(uri), run_id)
     mlflow.set_tracking_uri(uri)
     with (
-        mock.patch.object(runs.packaging, "_record_digest", lambda digest: None),
+        mock.patch.object(runs.packaging, "_record_digest", lambda *_: None),
         mlflow.start_run(run_id=run_id),
     ):
         log_classifier(module, pp, "model")

@@ -36,7 +36,7 @@ def test_a_run_that_records_no_digest_is_chosen_as_before_and_its_version_gets_o
     settings, tiny_demo_data
 ):
     uri = settings.mlflow_tracking_uri
-    with mock.patch.object(runs.packaging, "_record_digest", lambda digest: None):
+    with mock.patch.object(runs.packaging, "_record_digest", lambda *_: None):
         run_id = log_untrained_run(uri, tiny_demo_data, seed=44)  # as trained before the digest
     client = MlflowClient(uri)
     assert "weights_digest" not in client.get_run(run_id).data.params

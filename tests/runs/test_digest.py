@@ -67,6 +67,10 @@ def test_a_model_logged_into_a_trained_run_is_refused_and_the_trained_one_stays(
     assert weights_digest(load_model(run_id, mlflow_server)) == digest
     with mlflow.start_run(run_id=run_id):  # the same weights again: nothing changes
         log_classifier(_reloaded(load_model(run_id, mlflow_server)), pp, "model")
+    # the same weights relabelled: another model as well
+    flipped = pp.model_copy(update={"class_names": pp.class_names[::-1]})
+    with mlflow.start_run(run_id=run_id), pytest.raises(Conflict, match="other classes"):
+        log_classifier(_reloaded(load_model(run_id, mlflow_server)), flipped, "model")
 
 
 def test_the_evaluator_and_explainer_loader_refuses_a_model_logged_over_the_trained_one(
