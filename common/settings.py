@@ -9,6 +9,7 @@ from pydantic import Field, SecretStr, ValidationError, field_validator, model_v
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from common.errors import StartupError
+from common.redact import redact_uri
 
 
 class Settings(BaseSettings):
@@ -197,4 +198,6 @@ def settings_problem(exc: ValidationError) -> str:
 def _shown_input(error: dict) -> str:
     """The value a setting was given, as an error may show it: never a secret's."""
     name = str(error["loc"][-1])
-    return "(hidden)" if name.endswith(("_key", "_token")) else repr(error.get("input"))
+    if name.endswith(("_key", "_token")):
+        return "(hidden)"
+    return redact_uri(repr(error.get("input")))  # a MONGO_URI's password

@@ -10,15 +10,27 @@ from dataloader.errors import DataError
 from dataloader.groups import MANIFEST_NAME, read_manifest
 
 
-def _candidates(root: Path):
-    """Every file under ``root`` as a POSIX path relative to it (the loader's own names), and the
-    files the group manifest names, as the loader reads its rows (a pseudonym of a row that
-    names no image)."""
-    for folder, dirs, files in os.walk(root):
+def _walk(folder: Path, prefix: str):
+    """The files under ``folder`` as ``prefix/...`` paths; links inside it are not followed (as
+    the loader does not follow them)."""
+    for here, dirs, files in os.walk(folder):
         dirs[:] = sorted(d for d in dirs if not d.startswith("."))  # .cache: the loader's own
-        prefix = Path(folder).relative_to(root).as_posix()
-        for name in sorted(files):
-            yield name if prefix == "." else f"{prefix}/{name}"
+        inner = Path(here).relative_to(folder).as_posix()
+        base = prefix if inner == "." else f"{prefix}/{inner}"
+        yield from (f"{base}/{name}" for name in sorted(files))
+
+
+def _candidates(root: Path):
+    """Every file of the data folder as a POSIX path relative to it (the loader's own names;
+    linked split and class folders followed, as the loader follows them), and the files the
+    group manifest names, as the loader reads its rows (a pseudonym of a row that names no
+    image)."""
+    for split in sorted(p for p in root.iterdir() if p.is_dir() and not p.name.startswith(".")):
+        for entry in sorted(split.iterdir()):
+            if entry.is_dir():  # a class folder (a link to one too)
+                yield from _walk(entry, f"{split.name}/{entry.name}")
+            elif entry.is_file():
+                yield f"{split.name}/{entry.name}"
     if (root / MANIFEST_NAME).is_file():
         # a manifest the loader refuses named nothing in any result
         with contextlib.suppress(DataError):

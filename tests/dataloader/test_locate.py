@@ -82,3 +82,14 @@ def test_a_loading_error_names_files_as_results_do(pseudonyms, tmp_path):
     (root / "train" / "b" / "MRN555" / "DOE_1.png").write_bytes(b"not an image")
     with pytest.raises(DataError, match=r"train/b could be used \(first: train/b/~[0-9a-f]{12}"):
         load_dataset(root, val_fraction=0, splits=("train",))
+
+
+def test_locate_follows_a_linked_class_folder_as_the_loader_does(pseudonyms, tmp_path, capsys):
+    archive = tmp_path / "archive" / "MRN7"
+    write_image(archive / "DOE_7.png")
+    root = tmp_path / "data"
+    write_image(root / "train" / "a" / "x.png", seed=1)
+    (root / "train" / "b").symlink_to(archive.parent, target_is_directory=True)
+    [_, linked] = load_dataset(root, val_fraction=0, splits=("train",)).train.files
+    assert main(["locate", str(root), linked]) == 0
+    assert capsys.readouterr().out.split("\t")[1].strip() == "train/b/MRN7/DOE_7.png"
