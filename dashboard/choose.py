@@ -227,14 +227,7 @@ def choose_run(
         if metric_keys.at_threshold(key):
             tags[key] = f"{value:.6g}"
     with one_choice_at_a_time(settings.run_id_file):  # alias, run_id.txt, record: one choice
-        # Its time is taken here, in turn with other choices (the trail checks the order)
-        now = datetime.now(UTC)  # the tag and the record say the same time (to the ms)
-        selected_at = now.replace(microsecond=now.microsecond // 1000 * 1000)
-        tags["selected_at"] = selected_at.isoformat(timespec="milliseconds")
-        if CONFIRMED_TAG in tags:
-            tags.update(found_change.confirmation(tags["selected_at"]))
-        if token := settings.pipeline_api_token:  # tags by hand cannot pass for a choice
-            tags[SIGNATURE_TAG] = sign(tags, token)
+        token = settings.pipeline_api_token
         current = aliased_version(settings)
         if store is not None and current is not None:  # a choice before ended unrecorded?
             complete_trail(store, client, current, name, alias, token)
@@ -249,6 +242,15 @@ def choose_run(
                 f"{_number(current)} while run {run_id} was being checked against "
                 f"{_number(seen)}; choose again, to check it against what is chosen now."
             )
+        # Its time is taken here, in turn with other choices and just before it registers (the
+        # trail checks both); with the token, signed (tags set by hand pass for no choice)
+        now = datetime.now(UTC)  # the tag and the record say the same time (to the ms)
+        selected_at = now.replace(microsecond=now.microsecond // 1000 * 1000)
+        tags["selected_at"] = selected_at.isoformat(timespec="milliseconds")
+        if CONFIRMED_TAG in tags:
+            tags.update(found_change.confirmation(tags["selected_at"]))
+        if token:
+            tags[SIGNATURE_TAG] = sign(tags, token)
         if already and CONFIRMED_DICOM_TAG not in tags:  # its confirmation goes on counting
             tags.update(restamped(current.tags, tags["selected_at"]))
         if already:
