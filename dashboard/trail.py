@@ -91,21 +91,18 @@ def tags_problem(tags: Mapping[str, str], run_id: str | None, created_ms: int | 
 def is_recorded(store, model: str, version: str, selected_at: str) -> bool:
     """Whether the trail holds the choice of ``model``'s ``version`` made at ``selected_at``
     (the version's tag)."""
-    for record in store.recent(_LOOK_BACK, action="choose", model=model):
-        when = record.get("selected_at")
-        when = when.isoformat(timespec="milliseconds") if isinstance(when, datetime) else when
-        if str(record.get("version")) == version and _same_time(str(when), selected_at):
-            return True
-    return False
+    return _recorded_in(store.recent(_LOOK_BACK, action="choose", model=model), version,
+                        selected_at)  # fmt: skip
 
 
-def _same_time(a: str, b: str) -> bool:
-    """Whether two ISO times are one (a record's naive UTC time, a tag's with ``+00:00``)."""
-    try:
-        a_time, b_time = datetime.fromisoformat(a), datetime.fromisoformat(b)
-    except ValueError:
-        return a == b
-    return a_time.replace(tzinfo=None) == b_time.replace(tzinfo=None)
+def _recorded_in(records: list[dict], version: str, selected_at: str) -> bool:
+    # a record's time is naive UTC, a tag's has +00:00: compared as times (text when not one)
+    tagged = _time(selected_at)
+
+    def same(when) -> bool:
+        return _time(when) == tagged if tagged else when == selected_at
+
+    return any(str(r.get("version")) == version and same(r.get("selected_at")) for r in records)
 
 
 def record_interrupted(store, client, version, model: str, alias: str,
@@ -120,10 +117,10 @@ def record_interrupted(store, client, version, model: str, alias: str,
     if not chosen_here(tags):
         store.recent(1, action="choose", model=model)
         return None
-    if is_recorded(store, model, str(version.version), tags["selected_at"]):
+    records = store.recent(_LOOK_BACK, action="choose", model=model)  # newest first
+    if _recorded_in(records, str(version.version), tags["selected_at"]):
         return None
-    last = store.recent(1, action="choose", model=model)
-    last_at = last[0].get("selected_at") if last else None
+    last_at = records[0].get("selected_at") if records else None
     if problem := tags_problem(tags, version.run_id, version.creation_timestamp, last_at, key):
         log.warning("%s version %s: its choice tags are no choice of it (%s); not recovered",
                     model, version.version, problem)  # fmt: skip
@@ -133,10 +130,10 @@ def record_interrupted(store, client, version, model: str, alias: str,
     except MlflowException:  # its run deleted: the record names no experiment
         experiment_id = ""
     figures = {}
-    for key, value in tags.items():
-        if key.startswith(metric_keys.EVAL_PREFIX):
+    for name, value in tags.items():
+        if name.startswith(metric_keys.EVAL_PREFIX):
             try:
-                figures[key] = float(value)
+                figures[name] = float(value)
             except ValueError:
                 continue
     caveat = tags.get("evaluation_caveat")
