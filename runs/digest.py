@@ -42,13 +42,10 @@ def weights_digest(model) -> str:
     return digest.hexdigest()
 
 
-def recorded_digest(*records: Mapping[str, str] | None) -> str | None:
-    """The first ``weights_digest`` among ``records`` (a version's tags, a run's params), or None:
-    logged before the digest was recorded."""
-    for record in records:
-        if record and (value := record.get(DIGEST_KEY)):
-            return value
-    return None
+def recorded_digest(record: Mapping[str, str] | None) -> str | None:
+    """The ``weights_digest`` of ``record`` (a version's tags, a run's params), or None: logged
+    before the digest was recorded."""
+    return (record or {}).get(DIGEST_KEY) or None
 
 
 def differs(actual: str, recorded: str | None) -> str | None:
