@@ -31,7 +31,6 @@ from common.paths import (
     check_path_text,
     confine,
 )
-from common.pseudonyms import file_pseudonym, patient_pseudonym, shown_file
 from common.redact import printable, redact_uri
 from common.settings import Settings, get_settings
 
@@ -53,12 +52,9 @@ __all__ = [
     "check_path_chars",
     "check_path_text",
     "confine",
-    "file_pseudonym",
     "freeze_startup_heap",
     "get_settings",
     "metric_keys",
-    "patient_pseudonym",
     "printable",
     "redact_uri",
-    "shown_file",
 ]

@@ -184,9 +184,9 @@ def get_settings() -> Settings:
 def settings_problem(exc: ValidationError) -> str:
     """One line naming each environment variable whose value is not valid, and why."""
     problems = [
-        f"{'.'.join(map(str, e['loc'])).upper()}={_shown_input(e)}: {e['msg']}"
+        f"{'.'.join(map(str, e['loc'])).upper()}={_shown_input(e)}: {_message(e)}"
         if e["loc"]  # a rule over several settings has none; its input is every value (secrets)
-        else str(e["msg"]).removeprefix("Value error, ")
+        else _message(e)
         for e in exc.errors()
     ]
     return (
@@ -201,3 +201,8 @@ def _shown_input(error: dict) -> str:
     if name.endswith(("_key", "_token")):
         return "(hidden)"
     return redact_uri(repr(error.get("input")))  # a MONGO_URI's password
+
+
+def _message(error: dict) -> str:
+    """Pydantic's message without the prefix it puts before our validators' words."""
+    return str(error["msg"]).removeprefix("Value error, ")

@@ -34,8 +34,9 @@ import numpy as np
 import pandas as pd
 from scipy.stats import binomtest, rankdata
 
+from runs import CONFIDENCE
+
 N_RESAMPLES = 2000
-CONFIDENCE = 0.95
 SEED = 0
 BATCH = 100  # resamples computed at once: memory is BATCH × images, whatever N_RESAMPLES
 KEYS = ("index", "file", "true_label")  # what identifies a test image in predictions.csv

@@ -7,7 +7,7 @@ import os
 import sys
 from pathlib import Path
 
-from common import PipelineError
+from common import PipelineError, StartupError
 from dataloader.dataset import load_dataset
 from dataloader.locate import locate
 from dataloader.medmnist import import_medmnist
@@ -92,7 +92,7 @@ def main(argv: list[str] | None = None) -> int:
             return 0 if all(found.values()) else 1
         else:
             print(json.dumps(_stats(args), indent=2))
-    except PipelineError as exc:
+    except (PipelineError, StartupError) as exc:  # bad settings too: 1 is locate's "not found"
         print(f"error: {exc}", file=sys.stderr)
         return 2
     except BrokenPipeError:  # e.g. piped into `head`

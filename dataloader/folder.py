@@ -11,13 +11,13 @@ from statistics import median_low
 
 import numpy as np
 
-from common import shown_file
 from dataloader import digests
 from dataloader.cache import ArrayCache, make_key
 from dataloader.errors import DataError
 from dataloader.groups import MANIFEST_NAME, assign, read_manifest, unmatched_rows
 from dataloader.images import any_colour, read_header, read_pixels, shows_colour
 from dataloader.imageset import ImageSet, Loaded, native_fit
+from dataloader.pseudonyms import shown_file
 from dataloader.scan import SUFFIXES, ScannedFile, layout, scan
 from mlpipeline_model import ImageDecodeError, conform, misfit
 
@@ -240,7 +240,8 @@ def load_folder(
                     -1, 2
                 ),
                 groups=assign(
-                    [f.rel for f in kept], manifest, header_ids, str(groups_file), unmatched
+                    [f.rel for f in kept], manifest, header_ids, str(groups_file), unmatched,
+                    class_names,
                 ),
                 modalities=(
                     np.array([index[f.rel][4] for f in kept], dtype=object) if dicom else None

@@ -23,8 +23,8 @@ from scipy.sparse import coo_matrix
 from scipy.sparse.csgraph import connected_components
 from sklearn.model_selection import GroupShuffleSplit, StratifiedGroupKFold
 
-from common import patient_pseudonym, shown_file
 from dataloader.errors import DataError
+from dataloader.pseudonyms import patient_pseudonym, shown_file
 
 if TYPE_CHECKING:
     from dataloader.imageset import ImageSet
@@ -129,13 +129,15 @@ def assign(
     header_ids: dict[str, str | None],
     where: str,
     unmatched: list[str] = (),
+    class_names: list[str] = (),
 ) -> np.ndarray | None:
     """The group of each of ``files``: from the manifest, else the DICOM PatientID.
 
     Returns None when there is neither: no manifest and no PatientID in any file of the dataset
     (``header_ids`` covers all splits). With a manifest every file must be in it; without one, a
     file without a PatientID is its own group. ``unmatched`` (the manifest's rows that name no
-    image) is named in the error, as the likely reason.
+    image) is named in the error, as the likely reason; files and rows are named as results
+    name them (``shown_file`` with ``class_names``).
 
     Raises:
         DataError: The manifest lacks some of the files.
@@ -146,8 +148,9 @@ def assign(
         if missing:
             fix = f"add a row 'file,group' for every image, {FILE_HINT}"
             if unmatched:  # rows as results name files (FILE_NAMES): a job record shows this
-                fix = describe_unmatched([shown_file(r) for r in unmatched])
-            first = [shown_file(f, f.split("/")[1:2]) for f in missing[:MAX_LISTED]]
+                listed = [shown_file(r, class_names) for r in unmatched[:MAX_LISTED]]
+                fix = describe_unmatched(listed, count=len(unmatched))
+            first = [shown_file(f, class_names) for f in missing[:MAX_LISTED]]
             raise DataError(
                 f"{where} has no group for {len(missing)} image(s) (first: "
                 f"{', '.join(first)}); {fix}"

@@ -5,9 +5,10 @@ import contextlib
 import os
 from pathlib import Path
 
-from common import InvalidInput, file_pseudonym, get_settings
+from common import InvalidInput, get_settings
 from dataloader.errors import DataError
 from dataloader.groups import MANIFEST_NAME, read_manifest
+from dataloader.pseudonyms import file_pseudonym
 
 
 def _walk(folder: Path, prefix: str):

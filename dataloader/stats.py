@@ -5,14 +5,14 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from common import shown_file
 from dataloader.groups import MAX_LISTED, overlap_report, ungrouped
 from dataloader.leakage import leakage_report
+from dataloader.pseudonyms import shown_file
+from dataloader.scan import SPLITS
 
 if TYPE_CHECKING:
     from dataloader.imageset import DatasetSplits, ImageSet
 
-SPLIT_NAMES = ("train", "val", "test")
 
 
 def describe_skipped(skipped: list[dict], listed_in: str, count: int | None = None) -> str | None:
@@ -104,7 +104,7 @@ def training_stats(ds: "DatasetSplits") -> dict[str, Any]:
     per-channel ``mean``/``std`` and the split they come from (``mean_std_split``), and the
     DICOM ``modalities`` of the train and val images (``modality_counts``), without the counts
     and the all-pairs leakage check."""
-    loaded = {name: ds.split(name) for name in SPLIT_NAMES if ds.split(name) is not None}
+    loaded = {name: ds.split(name) for name in SPLITS if ds.split(name) is not None}
     reference = "train" if "train" in loaded else next(iter(loaded), None)
     mean, std = channel_mean_std(loaded[reference].images) if reference else ([], [])
     fitted = {name: s for name, s in loaded.items() if name != "test"} or loaded
@@ -122,7 +122,7 @@ def compute_stats(ds: "DatasetSplits") -> dict[str, Any]:
     Mean and std come from the training split, or from the first loaded split when train was not
     loaded (``mean_std_split`` says which).
     """
-    loaded = {name: ds.split(name) for name in SPLIT_NAMES if ds.split(name) is not None}
+    loaded = {name: ds.split(name) for name in SPLITS if ds.split(name) is not None}
     counts: dict[str, dict[str, int]] = {}
     distribution: dict[str, dict[str, float]] = {}
     for name, images in loaded.items():

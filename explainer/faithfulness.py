@@ -24,10 +24,9 @@ from scipy.stats import bootstrap
 from sklearn.metrics import auc
 from torch import nn
 
-from runs import schemas
+from runs import CONFIDENCE, schemas
 
 GRID = 8
-CONFIDENCE = 0.95
 N_RESAMPLES = 2000
 MIN_IMAGES = schemas.FAITHFULNESS_MIN_IMAGES  # fewer explained images get no interval
 

@@ -126,5 +126,10 @@ def cpu_threads(requested: int, dist_info: DistInfo) -> int:
     omp = omp_threads(os.environ.get("OMP_NUM_THREADS"))
     if omp is not None and dist_info.local_world_size == 1:
         return omp
+    return max(1, available_cores() // dist_info.local_world_size)
+
+
+def available_cores() -> int:
+    """The CPUs this process may run on (``taskset``, a container's cpuset)."""
     cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
-    return max(1, (cores or 1) // dist_info.local_world_size)
+    return cores or 1

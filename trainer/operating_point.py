@@ -168,8 +168,9 @@ def choose_threshold(
     threshold, sensitivity, specificity = threshold_for_sensitivity(
         labels == index, probs[:, index], target
     )
-    positives = int((labels == index).sum())
-    negatives = len(labels) - positives
+    positive, called = labels == index, probs[:, index] >= threshold
+    positives, negatives = int(positive.sum()), int((~positive).sum())
+    found, cleared = int((called & positive).sum()), int((~called & ~positive).sum())
     return {
         "positive_class": class_names[index],
         "positive_index": index,
@@ -186,6 +187,6 @@ def choose_threshold(
         # bound on how uncertain the rule is, not a test figure.
         "n_val_positive": positives,
         "n_val_negative": negatives,
-        "val_sensitivity_ci": list(wilson_interval(round(sensitivity * positives), positives)),
-        "val_specificity_ci": list(wilson_interval(round(specificity * negatives), negatives)),
+        "val_sensitivity_ci": list(wilson_interval(found, positives)),
+        "val_specificity_ci": list(wilson_interval(cleared, negatives)),
     }

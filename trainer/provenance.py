@@ -17,6 +17,7 @@ import mlflow
 import torch
 
 from runs import contract
+from trainer.distributed import available_cores
 
 ROOT = Path(__file__).resolve().parents[1]
 PACKAGES = {"torch": "torch", "torchvision": "torchvision", "numpy": "numpy",
@@ -76,12 +77,11 @@ def _version(package: str, module: str) -> str | None:
 def environment(device: torch.device) -> dict[str, Any]:
     """What this process trains with beyond the code and the settings: the run's
     ``environment/session-<k>.json``. The CPU thread count changes the weights."""
-    cpus = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
     env: dict[str, Any] = {
         "python": f"{platform.python_implementation()} {platform.python_version()}",
         "platform": platform.platform(),
         "cpu": _cpu_model(),
-        "cpus_available": cpus,
+        "cpus_available": available_cores(),
         "torch_threads": torch.get_num_threads(),
         "OMP_NUM_THREADS": os.environ.get("OMP_NUM_THREADS"),
         "device": device.type,

@@ -8,9 +8,9 @@ import warnings
 import numpy as np
 import pytest
 
-from common import patient_pseudonym
 from dataloader import DataError, load_dataset
 from dataloader.groups import group_split, merge_duplicates
+from dataloader.pseudonyms import patient_pseudonym
 from tests.dataloader.conftest import write_dicom, write_image
 
 

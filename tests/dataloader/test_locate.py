@@ -93,3 +93,16 @@ def test_locate_follows_a_linked_class_folder_as_the_loader_does(pseudonyms, tmp
     [_, linked] = load_dataset(root, val_fraction=0, splits=("train",)).train.files
     assert main(["locate", str(root), linked]) == 0
     assert capsys.readouterr().out.split("\t")[1].strip() == "train/b/MRN7/DOE_7.png"
+
+
+def test_locate_with_a_bad_key_exits_2_in_one_line(patient_folders, monkeypatch, capsys):
+    """Exit 1 says a name was not found; a setting that cannot work is an error."""
+    monkeypatch.setenv("PSEUDONYM_KEY", "short-secret")
+    get_settings.cache_clear()
+    try:
+        assert main(["locate", str(patient_folders), "test/benign/~0.png"]) == 2
+    finally:
+        get_settings.cache_clear()
+    err = capsys.readouterr().err
+    assert err.startswith("error: invalid settings: PSEUDONYM_KEY=(hidden): must be a secret")
+    assert "short-secret" not in err and err.count("\n") == 1

@@ -18,16 +18,13 @@ import hmac
 import secrets
 from collections.abc import Iterable
 
-from common.redact import printable
-from common.settings import get_settings
+from common import get_settings, printable
+from dataloader.images import IMAGE_SUFFIXES
+from dataloader.scan import SPLITS
 
 _PROCESS_KEY = secrets.token_bytes(32)
 DIGITS = 12  # hex digits: 48 bits, no collision to expect among millions of files
 PSEUDONYM_MARK = "~"
-SPLIT_NAMES = frozenset({"train", "val", "test"})
-# The image suffixes the loader reads (dataloader.images.IMAGE_SUFFIXES; a test holds them
-# equal): kept, to say what kind of file; any other ending could be part of a name.
-IMAGE_SUFFIXES = frozenset({".png", ".jpg", ".jpeg", ".dcm", ".dicom"})
 
 
 def _digest(text: str, key: bytes) -> str:
@@ -52,7 +49,7 @@ def file_pseudonym(relative: str, key: bytes, classes: Iterable[str] = ()) -> st
     misspelt path) and other endings stay in the hash."""
     parts = relative.split("/")
     kept = []
-    if len(parts) > 1 and parts[0] in SPLIT_NAMES:
+    if len(parts) > 1 and parts[0] in SPLITS:
         kept.append(parts[0])
         if len(parts) > 2 and parts[1] in set(classes):
             kept.append(parts[1])
