@@ -138,12 +138,12 @@ class Training:
             )
         found, now = state.get("val_digest"), self.val_digest
         # absent: a checkpoint older than the digest, refused only where the carve has changed
-        if now is not None and found != now and (found is not None or self._carve_changed):
+        same = found in (now, self._names_digest)
+        if now is not None and not same and (found is not None or self._carve_changed):
             raise InvalidInput(
                 f"the validation split differs from the one checkpoint {path} was validated on "
                 "(the carving rule changed in an upgrade, December 2026, or the group manifest "
-                "was edited): the run would choose on images it trained on; start a new run (if "
-                "only FILE_NAMES or PSEUDONYM_KEY changed, which renames the files, set them back)"
+                "was edited): the run would choose on images it trained on; start a new run"
             )
         self.model.load_state_dict(state["model"])
         if self.ema is not None:
@@ -184,18 +184,31 @@ class Training:
     @functools.cached_property
     def val_digest(self) -> str | None:
         """Which images validate, when carved from train (None for a given val split, which
-        cannot move): a digest of their files, or of their pixels for an ``.npz``. A resume
-        under another carve would choose epochs and the threshold on images it trained on."""
-        val = getattr(self.dataset, "val", None)
-        if val is None or not str(getattr(self.dataset, "val_how", "")).startswith("carved"):
+        cannot move): a digest of their pixels and labels, whatever the files are named
+        (``FILE_NAMES``). A resume under another carve would choose epochs and the threshold on
+        images it trained on."""
+        val = self._carved_val
+        if val is None:
             return None
         digest = hashlib.sha256()
-        if val.files:
-            digest.update("\n".join(sorted(val.files)).encode())
-        else:
-            digest.update(np.ascontiguousarray(val.images).data)
-            digest.update(np.asarray(val.labels, dtype=np.int64).tobytes())
+        digest.update(np.ascontiguousarray(val.images).data)
+        digest.update(np.asarray(val.labels, dtype=np.int64).tobytes())
         return digest.hexdigest()
+
+    @property
+    def _names_digest(self) -> str | None:
+        """The digest of a carved split's file names: what checkpoints written before 6 December
+        2026 recorded for folders (accepted on resume while the names are the same)."""
+        val = self._carved_val
+        if val is None or not val.files:
+            return None
+        return hashlib.sha256("\n".join(sorted(val.files)).encode()).hexdigest()
+
+    @property
+    def _carved_val(self):
+        val = getattr(self.dataset, "val", None)
+        carved = str(getattr(self.dataset, "val_how", "")).startswith("carved")
+        return val if carved else None
 
     @property
     def _carve_changed(self) -> bool:

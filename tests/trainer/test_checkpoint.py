@@ -1,3 +1,4 @@
+import hashlib
 import json
 import shutil
 from pathlib import Path
@@ -255,3 +256,29 @@ def test_a_run_without_the_trainer_tag_is_marked_killed_when_its_folder_is_free(
     close_abandoned({"run_id": run.info.run_id, "pid": 42, "host": "node-1"}, None,
                     mlflow_server, Path("folder"))  # fmt: skip
     assert client.get_run(run.info.run_id).info.status == "KILLED"
+
+
+def test_a_run_resumes_after_its_files_are_named_otherwise(tmp_path, trainer_argv, monkeypatch):
+    """The carved split is known by its images, not by the names results give the files."""
+    from common import get_settings
+
+    argv = trainer_argv("--checkpoint-dir", str(tmp_path / "ck"))
+    train([*argv, "--max-epochs-this-session", "1"])
+    monkeypatch.setenv("FILE_NAMES", "pseudonyms")
+    monkeypatch.setenv("PSEUDONYM_KEY", "0123456789abcdef0123")
+    get_settings.cache_clear()
+    try:
+        assert train([*argv, "--resume", "auto"])
+    finally:
+        get_settings.cache_clear()
+
+
+def test_a_checkpoint_that_knew_its_carve_by_file_names_resumes(tmp_path, trainer_argv):
+    """Checkpoints before 6 December 2026 recorded the digest of the carved files' names."""
+    argv = trainer_argv("--checkpoint-dir", str(tmp_path / "ck"))
+    run_id = train([*argv, "--max-epochs-this-session", "1"])
+    uri = argv[argv.index("--tracking-uri") + 1]
+    listed = Path(MlflowClient(uri).download_artifacts(run_id, "splits/val_files.txt"))
+    names = "\n".join(sorted(listed.read_text().splitlines()))
+    _written_with(tmp_path / "ck", hashlib.sha256(names.encode()).hexdigest())
+    assert train([*argv, "--resume", "auto"])
