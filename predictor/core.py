@@ -290,8 +290,9 @@ class ModelHolder:
         s = self.settings
         started = time.monotonic()
         uri = f"models:/{s.model_name}/{version}"
+        run = self._run(run_id)  # once: its params (the digest), then whether it stands
         classifier = (self.loader or partial(_default_loader, s.mlflow_tracking_uri))(uri)
-        check_weights(classifier, version, run_id, tags, s.mlflow_tracking_uri)
+        check_weights(classifier, version, run_id, tags, run.data.params if run else None)
         names = list(classifier.class_names)
         carried = getattr(classifier, "operating_point", None)  # None in models logged before it
         # The point the model carries is the one its pyfunc decides by (`mlflow models serve`);
@@ -310,16 +311,33 @@ class ModelHolder:
         return self._checked(
             Served(
                 s.model_name, s.model_alias, version, run_id, classifier, datetime.now(UTC), point
-            )
+            ),
+            run,
         )
 
-    def _checked(self, served: Served) -> Served:
+    def _run(self, run_id: str | None):
+        """The run of a version being loaded; None without one, or when it is gone (``_checked``
+        says so).
+
+        Raises:
+            ServiceUnavailable: MLflow failed to answer.
+        """
+        if not run_id:
+            return None
+        try:
+            return MlflowClient(self.settings.mlflow_tracking_uri).get_run(run_id)
+        except MlflowException as exc:
+            if exc.error_code in ("RESOURCE_DOES_NOT_EXIST", "NOT_FOUND"):
+                return None
+            raise ServiceUnavailable(f"MLflow failed to return run {run_id}: {exc}") from exc
+
+    def _checked(self, served: Served, run=None) -> Served:
         """``served`` with ``run_problem`` as its run stands now (``predictor.lifecycle``: one
-        ``get_run``); ``served`` itself when that is unchanged, or MLflow fails to say (the next
-        poll asks again)."""
+        ``get_run``, none when given the ``run`` just fetched); ``served`` itself when that is
+        unchanged, or MLflow fails to say (the next poll asks again)."""
         try:
             client = MlflowClient(self.settings.mlflow_tracking_uri)
-            problem = run_problem(client, served.version, served.run_id)
+            problem = run_problem(client, served.version, served.run_id, run)
         except (MlflowException, OSError) as exc:
             log.warning("could not check the run of version %s: %s", served.version, exc)
             return served

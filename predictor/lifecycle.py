@@ -12,9 +12,10 @@ from mlflow.tracking import MlflowClient
 _CHOOSE = "python -m dashboard.choose RUN_ID --reason TEXT (or the dashboard)"
 
 
-def run_problem(client: MlflowClient, version: str, run_id: str | None) -> str | None:
+def run_problem(client: MlflowClient, version: str, run_id: str | None, run=None) -> str | None:
     """What is wrong with the run of ``version`` (deleted, or purged since), with how to fix it;
-    None when it stands, or the version names no run. One ``get_run``.
+    None when it stands, or the version names no run. One ``get_run``, unless given ``run``
+    (fetched already).
 
     Raises:
         MlflowException, OSError: MLflow failed to answer (whether the run stands is unknown).
@@ -22,7 +23,7 @@ def run_problem(client: MlflowClient, version: str, run_id: str | None) -> str |
     if run_id is None:
         return None
     try:
-        run = client.get_run(run_id)
+        run = run or client.get_run(run_id)
     except MlflowException as exc:
         if exc.error_code != "RESOURCE_DOES_NOT_EXIST":
             raise

@@ -8,10 +8,7 @@ its run) is not served: the predictor keeps what it serves, and ``/ready`` says 
 
 from collections.abc import Mapping
 
-from mlflow.exceptions import MlflowException
-from mlflow.tracking import MlflowClient
-
-from common import InvalidInput, ServiceUnavailable
+from common import InvalidInput
 from runs import DIGEST_KEY, digest_differs, recorded_digest, weights_digest
 
 RETRY_S = 600.0
@@ -24,25 +21,21 @@ class WeightsRefused(InvalidInput):
 
 
 def check_weights(classifier, version: str, run_id: str | None, tags: Mapping[str, str] | None,
-                  tracking_uri: str) -> None:  # fmt: skip
+                  params: Mapping[str, str] | None) -> None:  # fmt: skip
     """Refuse ``classifier``, loaded as ``version``, unless its weights' digest is both the
-    version's tag ``weights_digest`` and its run's param (write-once, so a tag edited to match
-    replaced files does not pass); what is not recorded (versions and runs from before the
-    digest) is not checked, and a version recording neither is served unchecked.
+    version's tag ``weights_digest`` and its run's param (``params``; write-once, so a tag edited
+    to match replaced files does not pass); what is not recorded (versions and runs from before
+    the digest, a run gone) is not checked, and a version recording neither is served unchecked.
 
     Raises:
         WeightsRefused: Other weights than those recorded.
-        ServiceUnavailable: MLflow failed to return the run's params.
     """
-    recorded = [(recorded_digest(tags), f"its tag {DIGEST_KEY}")]
-    if run_id:
-        try:
-            params = MlflowClient(tracking_uri).get_run(run_id).data.params
-        except MlflowException as exc:
-            if exc.error_code not in ("RESOURCE_DOES_NOT_EXIST", "NOT_FOUND"):
-                raise ServiceUnavailable(f"MLflow failed to return run {run_id}: {exc}") from exc
-            params = {}  # the run is gone (``predictor.lifecycle`` says so): nothing recorded
-        recorded.append((recorded_digest(params), f"param {DIGEST_KEY} of run {run_id}"))
+    recorded = [
+        (recorded_digest(tags), f"its tag {DIGEST_KEY}"),
+        (recorded_digest(params), f"param {DIGEST_KEY} of run {run_id}"),
+    ]
+    if not any(digest for digest, _ in recorded):
+        return
     actual = weights_digest(classifier)
     for digest, where in recorded:
         if problem := digest_differs(actual, digest):

@@ -46,9 +46,10 @@ def test_the_runs_digest_is_checked_beside_the_version_tag_and_without_either_no
 ):
     uri, run_id = settings.mlflow_tracking_uri, served_runs[0]
     other = other_module(uri, run_id, seed=53)
+    params = MlflowClient(uri).get_run(run_id).data.params
     with pytest.raises(InvalidInput, match=rf"\(param weights_digest of run {run_id}\)"):
-        check_weights(other, "7", run_id, {}, uri)  # a version registered before the tag
-    check_weights(other, "7", None, {}, uri)  # nothing recorded: served as before
+        check_weights(other, "7", run_id, {}, params)  # a version registered before the tag
+    check_weights(other, "7", None, {}, None)  # nothing recorded: served as before
     # a tag edited to match replaced files: the run's param, which cannot be edited, still counts
     with pytest.raises(InvalidInput, match=rf"\(param weights_digest of run {run_id}\)"):
-        check_weights(other, "7", run_id, {"weights_digest": weights_digest(other)}, uri)
+        check_weights(other, "7", run_id, {"weights_digest": weights_digest(other)}, params)
