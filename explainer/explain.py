@@ -271,7 +271,7 @@ def explain_run(
     client = get_client(tracking_uri)
     run = get_run(client, run_id)
     report_progress(0.03, "loading the model")
-    model = load_model(run_id, tracking_uri)
+    model = load_model(run_id, tracking_uri, run.data.params)
     path = run_data_dir(run_id, data_dir, param, data_root, confine)
     report_progress(0.06, "loading the test split")
     ds = load_test_split(path, pp)

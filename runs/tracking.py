@@ -210,12 +210,13 @@ def load_preprocessing(client: MlflowClient, run_id: str) -> Preprocessing:
         ) from exc
 
 
-def load_model(run_id: str, tracking_uri: str):
+def load_model(run_id: str, tracking_uri: str, params: dict[str, str] | None = None):
     """Load the PyTorch module of ``runs:/<run_id>/model`` on the CPU in eval mode.
 
     Works for the self-contained models the trainer logs now and for the bare PyTorch models of
     older runs (see ``runs.packaging``). Its weights must be those the run recorded at training
-    (``runs.digest``; runs trained before the record load unchecked).
+    (``runs.digest``; runs trained before the record load unchecked): the run's ``params``,
+    read here unless the caller holds them.
 
     Raises:
         InvalidInput: The run has no model, or it cannot be read.
@@ -229,7 +230,8 @@ def load_model(run_id: str, tracking_uri: str):
     mlflow.set_tracking_uri(tracking_uri)
     try:
         model = load_torch(run_model_uri(run_id))
-        params = get_run(MlflowClient(tracking_uri), run_id).data.params
+        if params is None:
+            params = get_run(MlflowClient(tracking_uri), run_id).data.params
     except (InvalidInput, ServiceUnavailable, MlflowException, OSError) as exc:
         outage = outage_of(tracking_uri, exc, f"load the model of run {run_id}")
         if outage is not None:
