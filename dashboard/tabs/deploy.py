@@ -4,6 +4,7 @@ what the predictor serves, the model card and how to call the served model."""
 import pandas as pd
 import requests
 import streamlit as st
+from mlflow.exceptions import MlflowException
 
 from dashboard import choose, handoff, reports
 from dashboard.card_tables import evaluation_table
@@ -124,13 +125,18 @@ def _trail(ctx: Context, named: handoff.Served | None) -> None:
     choices = store.recent(50, action="choose")  # downloads do not hide the last choice
     if warning := unrecorded_move(choices, named, s.model_name, s.model_alias):
         # its tags tell a choice that ended unrecorded from a move outside the dashboard
-        version = get_client(ctx.uri).get_model_version(s.model_name, named[0])
-        tags = version.tags
-        recorded = chosen_here(tags) and is_recorded(store, s.model_name, named[0],
-                                                     tags["selected_at"])  # fmt: skip
-        moved = unrecorded_move(choices, named, s.model_name, s.model_alias, tags, recorded,
-                                version.creation_timestamp, s.pipeline_api_token)  # fmt: skip
-        st.warning(moved or warning)
+        try:
+            version = get_client(ctx.uri).get_model_version(s.model_name, named[0])
+        except MlflowException:  # the plain warning, and the rest of the tab
+            version = None
+        if version is not None:
+            tags = version.tags
+            recorded = chosen_here(tags) and is_recorded(store, s.model_name, named[0],
+                                                         tags["selected_at"])  # fmt: skip
+            warning = unrecorded_move(choices, named, s.model_name, s.model_alias, tags,
+                                      recorded, version.creation_timestamp,
+                                      s.pipeline_api_token) or warning  # fmt: skip
+        st.warning(warning)
     recent = store.recent(20)
     if not recent:
         st.caption("No model has been chosen or downloaded yet.")
