@@ -38,6 +38,7 @@ from dashboard.handoff import (
     SUMMARY_METRICS,
     aliased_version,
     evaluation_caveats,
+    evaluation_record,
     evaluation_summary,
     interface_change,
     is_evaluated,
@@ -300,7 +301,7 @@ def choose_run(
                     selected_by=selected_by,
                     evaluation_caveats=caveats,
                     interface_change=tags.get(CONFIRMED_TAG),  # a blind confirmation too
-                    evaluation={k: v for k, v in provenance.items() if k != "evaluation_caveat"},
+                    evaluation=evaluation_record(provenance),
                 ),
             )
     model_uri = f"models:/{name}/{number}"

@@ -71,6 +71,14 @@ def evaluation_caveats(client: MlflowClient, run: Run) -> tuple[dict[str, str], 
     return caveats_of(path, report)
 
 
+def evaluation_record(tags: dict[str, str]) -> dict[str, str]:
+    """Which evaluation a choice's figures are of, for its audit record: the version's
+    ``evaluation_*`` tags (``caveats_of``) but the caveat, which the record keeps apart."""
+    return {
+        k: v for k, v in tags.items() if k.startswith("evaluation_") and k != "evaluation_caveat"
+    }
+
+
 def caveats_of(
     path: str, report: schemas.EvaluationReport | None
 ) -> tuple[dict[str, str], list[str]]:

@@ -21,8 +21,9 @@ from mlflow.exceptions import MlflowException
 from pydantic import ValidationError
 
 from common import ServiceUnavailable, metric_keys
+from dashboard.handoff import evaluation_record
 from jobs import STORE_ERRORS
-from runs import CONFIRMED_TAG, schemas
+from runs import CONFIRMED_TAG, DIGEST_KEY, schemas
 
 RECOVERED = (
     "the choice ended after its alias moved and before this record was stored (interrupted); "
@@ -41,7 +42,7 @@ def chosen_here(tags: Mapping[str, str]) -> bool:
 
 _SKEW_S = 120  # clocks of the chooser's machine and MLflow's may differ by this much
 SIGNATURE_TAG = "choice_signature"
-_SIGNED = ("run_id", "selected_by", "selected_at", "reason", "weights_digest")
+_SIGNED = ("run_id", "selected_by", "selected_at", "reason", DIGEST_KEY)
 
 
 def sign(tags: Mapping[str, str], key: str) -> str:
@@ -153,10 +154,7 @@ def record_interrupted(store, client, version, model: str, alias: str,
             selected_by=tags["selected_by"],
             evaluation_caveats=[caveat] if caveat else [],
             interface_change=tags.get(CONFIRMED_TAG),
-            evaluation={  # which evaluation its figures are of, as a choice records it
-                k: v for k, v in tags.items()
-                if k.startswith("evaluation_") and k != "evaluation_caveat"
-            },
+            evaluation=evaluation_record(tags),  # as the choice itself records it
             recovered=RECOVERED,
         )
     except (ValueError, ValidationError) as exc:  # a tag edited in MLflow's UI
