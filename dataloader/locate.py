@@ -2,36 +2,24 @@
 owner, who holds the folder and ``PSEUDONYM_KEY``, to find an image that a result names."""
 
 import contextlib
-import os
 from pathlib import Path
 
 from common import InvalidInput, get_settings
 from dataloader.errors import DataError
 from dataloader.groups import MANIFEST_NAME, read_manifest
 from dataloader.pseudonyms import file_pseudonym
-
-
-def _walk(folder: Path, prefix: str):
-    """The files under ``folder`` as ``prefix/...`` paths; links inside it are not followed (as
-    the loader does not follow them)."""
-    for here, dirs, files in os.walk(folder):
-        dirs[:] = sorted(d for d in dirs if not d.startswith("."))  # .cache: the loader's own
-        inner = Path(here).relative_to(folder).as_posix()
-        base = prefix if inner == "." else f"{prefix}/{inner}"
-        yield from (f"{base}/{name}" for name in sorted(files))
+from dataloader.scan import class_dirs, class_entries, outside_classes, present_splits
 
 
 def _candidates(root: Path):
-    """Every file of the data folder as a POSIX path relative to it (the loader's own names;
-    linked split and class folders followed, as the loader follows them), and the files the
-    group manifest names, as the loader reads its rows (a pseudonym of a row that names no
-    image)."""
-    for split in sorted(p for p in root.iterdir() if p.is_dir() and not p.name.startswith(".")):
-        for entry in sorted(split.iterdir()):
-            if entry.is_dir():  # a class folder (a link to one too)
-                yield from _walk(entry, f"{split.name}/{entry.name}")
-            elif entry.is_file():
-                yield f"{split.name}/{entry.name}"
+    """Every name the loader can give a file of ``root`` (its scan: class folders, linked or not,
+    what lies in them, kept or skipped, and files beside them), and the files the group manifest
+    names, as the loader reads its rows (a pseudonym of a row that names no image)."""
+    for split in present_splits(root):
+        yield from (entry["file"] for entry in outside_classes(root, split))
+        for folder in class_dirs(root, split):
+            for rel, _, _ in class_entries(folder):
+                yield f"{split}/{folder.name}/{rel}"
     if (root / MANIFEST_NAME).is_file():
         # a manifest the loader refuses named nothing in any result
         with contextlib.suppress(DataError):

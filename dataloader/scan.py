@@ -44,7 +44,7 @@ NOT_IN_A_CLASS = (
 )
 
 
-def _outside_classes(root: Path, split: str) -> list[dict]:
+def outside_classes(root: Path, split: str) -> list[dict]:
     """The files directly in a split folder, beside its class folders: not read, so listed as
     skipped (an image put there by mistake would otherwise vanish). Hidden names are not."""
     return [
@@ -183,7 +183,7 @@ def scan(
         if class_names is None:
             source = ["train"] if "train" in dirs else splits
             class_names = sorted({d.name for s in source for d in dirs[s]})
-    skipped = [entry for s in splits for entry in _outside_classes(root, s)]
+    skipped = [entry for s in splits for entry in outside_classes(root, s)]
     files: dict[str, list[ScannedFile]] = {}
     # Names compare in Unicode NFC: a copy made on macOS spells "bénin" in NFD, which looks the
     # same and would otherwise be another class.

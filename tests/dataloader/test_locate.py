@@ -106,3 +106,14 @@ def test_locate_with_a_bad_key_exits_2_in_one_line(patient_folders, monkeypatch,
     err = capsys.readouterr().err
     assert err.startswith("error: invalid settings: PSEUDONYM_KEY=(hidden): must be a secret")
     assert "short-secret" not in err and err.count("\n") == 1
+
+
+def test_locate_finds_a_skipped_link_inside_a_class_folder(pseudonyms, tmp_path, capsys):
+    """The loader lists it among the skipped files, by its pseudonym."""
+    root = tmp_path / "data"
+    write_image(root / "train" / "a" / "x.png")
+    write_image(tmp_path / "elsewhere" / "y.png", seed=1)
+    (root / "train" / "a" / "MRN8").symlink_to(tmp_path / "elsewhere", target_is_directory=True)
+    [skipped] = load_dataset(root, val_fraction=0, splits=("train",)).skipped
+    assert main(["locate", str(root), skipped["file"]]) == 0
+    assert capsys.readouterr().out.split("\t")[1].strip() == "train/a/MRN8"
