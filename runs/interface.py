@@ -159,24 +159,30 @@ def _digest(value: str) -> str:
     return hashlib.sha256(value.encode()).hexdigest()[:16]
 
 
+def _own_dicom(tags: Mapping[str, str]) -> dict | None:
+    """The version's ``CONFIRMED_DICOM_TAG`` when it belongs to its own confirmation and choice
+    (its ``for``: the digest of ``interface_confirmed_from`` and ``selected_at``); None when it
+    has none, it was edited, or another choice left it."""
+    value = tags.get(CONFIRMED_FROM_TAG)
+    try:
+        found = json.loads(tags.get(CONFIRMED_DICOM_TAG) or "null")
+    except ValueError:
+        return None
+    if not value or not isinstance(found, dict):
+        return None
+    return found if found.get("for") == _digest(value + tags.get("selected_at", "")) else None
+
+
 def restamped(tags: Mapping[str, str], selected_at: str) -> dict[str, str]:
     """The ``CONFIRMED_DICOM_TAG`` of a version with ``tags`` whose choice is made again at
     ``selected_at`` without a confirmation of its own (its ``interface_*`` tags stay): its DICOM
     inputs, stamped for the new choice, so they go on counting; empty when it has none of its own
     (none, or left by another choice)."""
-    value, found = tags.get(CONFIRMED_FROM_TAG), tags.get(CONFIRMED_DICOM_TAG)
-    try:
-        inputs = json.loads(found or "null")
-    except ValueError:
+    inputs = _own_dicom(tags)
+    if inputs is None:
         return {}
-    mine = (
-        value
-        and isinstance(inputs, dict)
-        and inputs.get("for") == _digest(value + tags.get("selected_at", ""))
-    )
-    if not mine:
-        return {}
-    return {CONFIRMED_DICOM_TAG: json.dumps({**inputs, "for": _digest(value + selected_at)})}
+    stamp = _digest(tags[CONFIRMED_FROM_TAG] + selected_at)
+    return {CONFIRMED_DICOM_TAG: json.dumps({**inputs, "for": stamp})}
 
 
 def confirmed_for(tags: Mapping[str, str], served: Interface) -> bool:
@@ -189,18 +195,10 @@ def confirmed_for(tags: Mapping[str, str], served: Interface) -> bool:
         confirmed = [Interface.of(**fields) for fields in json.loads(value or "[]")]
     except (TypeError, ValueError):  # edited by hand: not a confirmation
         return False
-    try:
-        found = json.loads(tags.get(CONFIRMED_DICOM_TAG) or "null")
-    except ValueError:
-        found = None
     if not confirmed:
         return False
-    dicom = found.get("inputs") if isinstance(found, dict) else None
-    # none, edited, or beside another confirmation than its own: not known
-    mine = isinstance(found, dict) and found.get("for") == _digest(
-        value + tags.get("selected_at", "")
-    )
-    if not mine or not isinstance(dicom, list) or len(dicom) != len(confirmed):
+    dicom = (_own_dicom(tags) or {}).get("inputs")
+    if not isinstance(dicom, list) or len(dicom) != len(confirmed):  # not known
         dicom = [None] * len(confirmed)
     return any(
         one == served and _same_dicom(one.with_dicom(d), served)
