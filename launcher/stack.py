@@ -112,6 +112,7 @@ class Stack:
             DATA_DIR=str(cfg.data_dir),
             ARTIFACTS_DIR=str(cfg.root / "artifacts"),
             STORE_DIR=str(cfg.state_dir / "store"),
+            CHECKPOINT_DIR=str(cfg.state_dir / "checkpoints"),
             PYTHONUNBUFFERED="1",
         )
         env.update(cfg.env)

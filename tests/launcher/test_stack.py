@@ -85,6 +85,8 @@ def test_services_get_settings_for_this_stack(config):
     assert env["MLFLOW_TRACKING_URI"] == "http://127.0.0.1:5999"
     assert env["EVALUATOR_URL"] == "http://127.0.0.1:6001"
     assert env["DATA_DIR"] == str(config.data_dir)
+    # With the MLflow state its runs belong to: --resume auto must not find another state's run.
+    assert env["CHECKPOINT_DIR"] == str(config.state_dir / "checkpoints")
 
 
 def test_commands_run_from_this_environment(config):
