@@ -36,6 +36,7 @@ from mlflow.tracking import MlflowClient
 from common import InvalidInput, PipelineError, ServiceUnavailable, Settings, redact_uri
 from predictor.lifecycle import run_problem
 from predictor.served import Served
+from predictor.tracing import Repeats
 from predictor.weights import RETRY_S, WeightsRefused, check_weights
 from runs import (
     Interface,
@@ -90,6 +91,7 @@ class ModelHolder:
         self._bad_weights: tuple[str, str | None, float, str] | None = None
         # (version, when, error): the version served before failed to load (``_fall_back``)
         self._short: tuple[str, float, str] | None = None
+        self._warnings = Repeats(log)  # the problem of each poll, not logged at each
         self._refresh_lock = threading.Lock()
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
@@ -196,6 +198,7 @@ class ModelHolder:
                         self.current = current = checked
                     if current.problem is not None:
                         self.current = replace(current, stale=False, problem=None)
+                        self._warnings.clear()
                         log.info("%s names the served version %s", self.alias_uri, version)
                     if self._recorded != version:  # the record failed before: again
                         self._record(current)
@@ -256,6 +259,7 @@ class ModelHolder:
                 return False
             self._serve(served)
             self.problem = ""
+            self._warnings.clear()
             self._record(served)
             return True
 
@@ -356,7 +360,7 @@ class ModelHolder:
         self.problem = why
         current = self.current
         if current is None:
-            log.warning("serving %s: %s", self.alias_uri, why)
+            self._warnings.warning("serving %s: %s", self.alias_uri, why)
             return
         if known:
             why = f"the alias no longer names the served version {current.version}: {why}"
@@ -364,7 +368,8 @@ class ModelHolder:
         elif not current.stale:
             why = f"could not check that the alias still names version {current.version}: {why}"
             self.current = replace(current, problem=why)
-        log.warning("serving %s version %s: %s", current.model_name, current.version, why)
+        name = current.model_name
+        self._warnings.warning("serving %s version %s: %s", name, current.version, why)
 
     def poll(self) -> None:
         """Refresh now, then every ``PREDICTOR_POLL_S`` seconds until ``stop``.

@@ -38,6 +38,26 @@ NO_MODEL = "none"
 SAFE_REQUEST_ID = re.compile(r"[A-Za-z0-9._:/+=@-]{1,128}")
 
 log = logging.getLogger("predictor.requests")
+REPEAT_S = 600.0  # a problem that stays is logged again this often
+
+
+class Repeats:
+    """Warnings of a problem found at every poll (a refused version, MLflow down): one line when
+    it begins or changes, then one every ``REPEAT_S`` while it stays, not one per
+    ``PREDICTOR_POLL_S`` (2,880 a day at 30 s); ``clear`` when it is over."""
+
+    def __init__(self, logger: logging.Logger) -> None:
+        self.logger = logger
+        self._last: tuple[str, float] | None = None  # (message, when logged)
+
+    def warning(self, fmt: str, *args: object) -> None:
+        message, now = fmt % args, time.monotonic()
+        if self._last is None or self._last[0] != message or now - self._last[1] >= REPEAT_S:
+            self.logger.warning(message)
+            self._last = (message, now)
+
+    def clear(self) -> None:
+        self._last = None
 
 
 def request_id(scope: Scope) -> str:

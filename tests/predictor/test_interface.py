@@ -5,6 +5,7 @@ version of another interface is served once its chooser confirmed it
 serves, not only with what the alias names."""
 
 import logging
+import time
 
 import pytest
 from mlflow.tracking import MlflowClient
@@ -59,6 +60,17 @@ def test_a_refused_version_is_never_logged_as_served(predictor, settings, served
     assert not any(m.startswith(f"serving {name} version {moved}") for m in serving), serving
     # the refusal is logged, as served by version 1
     assert any(f"names version {moved}, which changes what clients" in m for m in serving)
+
+
+def test_a_refused_version_is_logged_once_not_at_every_poll(predictor, settings, served_runs,
+                                                           other_classes_run, caplog):  # fmt: skip
+    with caplog.at_level(logging.WARNING, logger="predictor"):
+        serve_three_classes(predictor, settings, served_runs)
+        moved = move_alias_by_hand(settings, other_classes_run)
+        wait_for(predictor, stale=True)
+        time.sleep(8 * settings.predictor_poll_s)  # eight more polls find it refused again
+    refusals = [m for m in caplog.messages if f"names version {moved}, which changes" in m]
+    assert len(refusals) == 1, refusals
 
 
 def test_a_refused_version_is_served_once_it_no_longer_changes_what_is_served(

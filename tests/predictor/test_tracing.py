@@ -9,6 +9,7 @@ import pytest
 import requests
 
 from dashboard.choose import choose_run
+from predictor import tracing
 from predictor.app import create_app
 from tests.conftest import LiveServer
 from tests.predictor.conftest import AUTH, post_images, wait_ready
@@ -106,3 +107,17 @@ def test_a_refused_request_is_logged_with_its_status(offline, settings, caplog):
                       files=[("files", ("a.png", b"x"))], timeout=30)  # fmt: skip
     [line] = [m for m in caplog.messages if "r-503" in m]
     assert f"status=503 model={settings.model_name} version=none images=1 " in line
+
+
+def test_a_problem_that_stays_is_logged_again_after_a_while_or_once_cleared(monkeypatch, caplog):
+    logger = logging.getLogger("predictor.test-repeats")
+    warnings = tracing.Repeats(logger)
+    with caplog.at_level(logging.WARNING, logger=logger.name):
+        warnings.warning("serving %s: %s", "m", "down")
+        warnings.warning("serving %s: %s", "m", "down")  # the same: not again
+        warnings.warning("serving %s: %s", "m", "refused")  # another problem
+        warnings.clear()
+        warnings.warning("serving %s: %s", "m", "refused")  # over, then back
+        monkeypatch.setattr(tracing, "REPEAT_S", 0.0)
+        warnings.warning("serving %s: %s", "m", "refused")  # still there after REPEAT_S
+    assert caplog.messages == ["serving m: down"] + ["serving m: refused"] * 3
