@@ -52,8 +52,17 @@ TRAINER = Service(
     "trainer",
     # --resume auto: a trainer started again after its container, pod or demo was lost continues
     # the experiment's unfinished run from its last checkpoint (a finished one: a new run).
-    ("python", "-m", "trainer", "--data-dir", "{data}", "--experiment", "{experiment}")
-    + ("--resume", "auto"),
+    (
+        "python",
+        "-m",
+        "trainer",
+        "--data-dir",
+        "{data}",
+        "--experiment",
+        "{experiment}",
+        "--resume",
+        "auto",
+    ),
     one_shot=True,
 )
 EVALUATOR = Service(

@@ -26,27 +26,21 @@ import threading
 import time
 from collections.abc import Callable
 from dataclasses import replace
-from datetime import UTC, datetime
-from functools import partial
 
-import mlflow
 from mlflow.exceptions import MlflowException
 from mlflow.tracking import MlflowClient
 
 from common import InvalidInput, PipelineError, ServiceUnavailable, Settings, redact_uri
-from predictor.lifecycle import run_problem
+from predictor.loading import checked, load_version
 from predictor.served import Served
 from predictor.tracing import Repeats
-from predictor.weights import RETRY_S, WeightsRefused, check_weights
+from predictor.weights import RETRY_S, WeightsRefused
 from runs import (
     Interface,
     check_tracking,
-    checked_point,
     compare_interfaces,
     confirmed_for,
     last_served,
-    load_classifier,
-    read_operating_point,
     recorded_digest,
     served_record,
     served_tag,
@@ -55,14 +49,6 @@ from runs import (
 log = logging.getLogger("predictor")
 LOOKING_UP = "still looking up"  # the problem until the first load ends, served or failed
 __all__ = ["ModelHolder", "Served"]
-
-
-def _default_loader(tracking_uri: str, model_uri: str):
-    # models:/ resolves against MLflow's global tracking URI, not the holder's client: without
-    # this, a predictor configured by Settings alone (no MLFLOW_TRACKING_URI in the environment)
-    # resolved the alias on its server but loaded from MLflow's default (./mlflow.db).
-    mlflow.set_tracking_uri(tracking_uri)
-    return load_classifier(model_uri)
 
 
 class ModelHolder:
@@ -163,7 +149,7 @@ class ModelHolder:
         else:
             try:
                 mv = MlflowClient(s.mlflow_tracking_uri).get_model_version(s.model_name, before)
-                self._serve(self._load(before, mv.run_id, mv.tags))
+                self._serve(load_version(s, self.loader, before, mv.run_id, mv.tags))
                 self._short = None
                 return why
             except Exception as exc:  # deleted, or no longer loads: nothing is served
@@ -194,8 +180,8 @@ class ModelHolder:
                     # Its run is checked at each poll that finds the alias on it: one small
                     # request, as the alias lookup, so a deleted or restored run shows within
                     # PREDICTOR_POLL_S, as an alias move does.
-                    if (checked := self._checked(current)) is not current:
-                        self.current = current = checked
+                    if (now := checked(self.settings, current)) is not current:
+                        self.current = current = now
                     if current.problem is not None:
                         self.current = replace(current, stale=False, problem=None)
                         self._warnings.clear()
@@ -229,7 +215,7 @@ class ModelHolder:
                 self._failed(self._fall_back_if_new(bad[3], last, version), known=True)
                 return False
             try:
-                served = self._load(version, run_id, tags)
+                served = load_version(self.settings, self.loader, version, run_id, tags)
             except Exception as exc:  # a broken model must not stop the poller
                 if isinstance(exc, PipelineError):
                     why = f"{named}, which cannot be served: {exc}"
@@ -286,72 +272,6 @@ class ModelHolder:
         if before is None:  # nothing was ever served under the alias: nothing to fall back to
             return why
         return self._fall_back(before[0], self._no_alias(served_before=True))
-
-    def _load(self, version: str, run_id: str | None, tags: dict[str, str] | None) -> Served:
-        """``version`` with its run's operating point (read once, here, not per request) and
-        whether its run stands (``_checked``); ``InvalidInput`` when its weights are not those
-        recorded (``predictor.weights``: ``tags`` are the version's)."""
-        s = self.settings
-        started = time.monotonic()
-        uri = f"models:/{s.model_name}/{version}"
-        run = self._run(run_id)  # once: its params (the digest), then whether it stands
-        classifier = (self.loader or partial(_default_loader, s.mlflow_tracking_uri))(uri)
-        check_weights(classifier, version, run_id, tags, run.data.params if run else None)
-        names = list(classifier.class_names)
-        carried = getattr(classifier, "operating_point", None)  # None in models logged before it
-        # The point the model carries is the one its pyfunc decides by (`mlflow models serve`);
-        # the run's file serves models logged before they carried one.
-        point = (
-            checked_point(carried, names, f"the operating point of version {version}")
-            if carried
-            else read_operating_point(MlflowClient(s.mlflow_tracking_uri), run_id, names)
-            if run_id
-            else None
-        )
-        # not "serving": the interface check may still refuse it (``_serve`` says so)
-        log.info("loaded %s version %s in %.1fs", s.model_name, version, time.monotonic() - started)
-        if note := getattr(classifier, "decoding_note", None):
-            log.warning("version %s: %s", version, note)
-        return self._checked(
-            Served(
-                s.model_name, s.model_alias, version, run_id, classifier, datetime.now(UTC), point
-            ),
-            run,
-        )
-
-    def _run(self, run_id: str | None):
-        """The run of a version being loaded; None without one, or when it is gone (``_checked``
-        says so).
-
-        Raises:
-            ServiceUnavailable: MLflow failed to answer.
-        """
-        if not run_id:
-            return None
-        try:
-            return MlflowClient(self.settings.mlflow_tracking_uri).get_run(run_id)
-        except MlflowException as exc:
-            if exc.error_code in ("RESOURCE_DOES_NOT_EXIST", "NOT_FOUND"):
-                return None
-            raise ServiceUnavailable(f"MLflow failed to return run {run_id}: {exc}") from exc
-
-    def _checked(self, served: Served, run=None) -> Served:
-        """``served`` with ``run_problem`` as its run stands now (``predictor.lifecycle``: one
-        ``get_run``, none when given the ``run`` just fetched); ``served`` itself when that is
-        unchanged, or MLflow fails to say (the next poll asks again)."""
-        try:
-            client = MlflowClient(self.settings.mlflow_tracking_uri)
-            problem = run_problem(client, served.version, served.run_id, run)
-        except (MlflowException, OSError) as exc:
-            log.warning("could not check the run of version %s: %s", served.version, exc)
-            return served
-        if problem == served.run_problem:
-            return served
-        if problem:
-            log.warning("serving %s version %s: %s", served.model_name, served.version, problem)
-        else:
-            log.info("the run %s of version %s stands again", served.run_id, served.version)
-        return replace(served, run_problem=problem)
 
     def _failed(self, why: str, known: bool) -> None:
         """Record ``why`` the alias's version is not served; ``known``: the alias no longer

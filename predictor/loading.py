@@ -1,0 +1,105 @@
+"""Loading one registered version to serve: its model, the check of its weights
+(``predictor.weights``), its operating point, and whether its run still stands
+(``predictor.lifecycle``). ``predictor.core`` decides which version to load and when."""
+
+import logging
+import time
+from collections.abc import Callable
+from dataclasses import replace
+from datetime import UTC, datetime
+from functools import partial
+
+import mlflow
+from mlflow.exceptions import MlflowException
+from mlflow.tracking import MlflowClient
+
+from common import ServiceUnavailable, Settings
+from predictor.lifecycle import run_problem
+from predictor.served import Served
+from predictor.weights import check_weights
+from runs import checked_point, load_classifier, read_operating_point
+
+log = logging.getLogger("predictor")
+
+
+def _default_loader(tracking_uri: str, model_uri: str):
+    # models:/ resolves against MLflow's global tracking URI, not the holder's client: without
+    # this, a predictor configured by Settings alone (no MLFLOW_TRACKING_URI in the environment)
+    # resolved the alias on its server but loaded from MLflow's default (./mlflow.db).
+    mlflow.set_tracking_uri(tracking_uri)
+    return load_classifier(model_uri)
+
+
+def load_version(
+    settings: Settings,
+    loader: Callable[[str], object] | None,
+    version: str,
+    run_id: str | None,
+    tags: dict[str, str] | None,
+) -> Served:
+    """``version`` with its run's operating point (read once, here, not per request) and
+    whether its run stands (``checked``), loaded by ``loader(model_uri)`` (default:
+    ``runs.load_classifier`` from the settings' tracking server); ``InvalidInput`` when its
+    weights are not those recorded (``predictor.weights``: ``tags`` are the version's)."""
+    s = settings
+    started = time.monotonic()
+    uri = f"models:/{s.model_name}/{version}"
+    run = version_run(s, run_id)  # once: its params (the digest), then whether it stands
+    classifier = (loader or partial(_default_loader, s.mlflow_tracking_uri))(uri)
+    check_weights(classifier, version, run_id, tags, run.data.params if run else None)
+    names = list(classifier.class_names)
+    carried = getattr(classifier, "operating_point", None)  # None in models logged before it
+    # The point the model carries is the one its pyfunc decides by (`mlflow models serve`);
+    # the run's file serves models logged before they carried one.
+    point = (
+        checked_point(carried, names, f"the operating point of version {version}")
+        if carried
+        else read_operating_point(MlflowClient(s.mlflow_tracking_uri), run_id, names)
+        if run_id
+        else None
+    )
+    # not "serving": the interface check may still refuse it (``_serve`` says so)
+    log.info("loaded %s version %s in %.1fs", s.model_name, version, time.monotonic() - started)
+    if note := getattr(classifier, "decoding_note", None):
+        log.warning("version %s: %s", version, note)
+    return checked(
+        s,
+        Served(s.model_name, s.model_alias, version, run_id, classifier, datetime.now(UTC), point),
+        run,
+    )
+
+
+def version_run(settings: Settings, run_id: str | None):
+    """The run of a version being loaded; None without one, or when it is gone (``checked``
+    says so).
+
+    Raises:
+        ServiceUnavailable: MLflow failed to answer.
+    """
+    if not run_id:
+        return None
+    try:
+        return MlflowClient(settings.mlflow_tracking_uri).get_run(run_id)
+    except MlflowException as exc:
+        if exc.error_code in ("RESOURCE_DOES_NOT_EXIST", "NOT_FOUND"):
+            return None
+        raise ServiceUnavailable(f"MLflow failed to return run {run_id}: {exc}") from exc
+
+
+def checked(settings: Settings, served: Served, run=None) -> Served:
+    """``served`` with ``run_problem`` as its run stands now (``predictor.lifecycle``: one
+    ``get_run``, none when given the ``run`` just fetched); ``served`` itself when that is
+    unchanged, or MLflow fails to say (the next poll asks again)."""
+    try:
+        client = MlflowClient(settings.mlflow_tracking_uri)
+        problem = run_problem(client, served.version, served.run_id, run)
+    except (MlflowException, OSError) as exc:
+        log.warning("could not check the run of version %s: %s", served.version, exc)
+        return served
+    if problem == served.run_problem:
+        return served
+    if problem:
+        log.warning("serving %s version %s: %s", served.model_name, served.version, problem)
+    else:
+        log.info("the run %s of version %s stands again", served.run_id, served.version)
+    return replace(served, run_problem=problem)
