@@ -17,11 +17,10 @@ import uuid
 from collections.abc import Callable
 from typing import Any
 
-import requests
-
-from common import PipelineError, ServiceUnavailable, printable, redact_uri
+from common import PipelineError
 from jobs.jobstore import JobStore
-from jobs.store import FINAL_STATUSES, STORE_ERRORS
+from jobs.outcomes import Attempt, outcome_of, process_gone
+from jobs.store import FINAL_STATUSES
 from jobs.worker import JobContext, JobStopped, WorkerDied, WorkerProcess, call_handler
 
 log = logging.getLogger(__name__)
@@ -30,46 +29,6 @@ RECORD_TRIES = 7
 """Tries to store a failure or retry through a store outage (about 17 s) before giving up."""
 
 Handler = Callable[..., dict]
-
-TRANSIENT_ERRORS = (
-    ConnectionError,
-    TimeoutError,
-    requests.ConnectionError,
-    requests.Timeout,
-    *STORE_ERRORS,
-)
-"""Errors of a handler that mean "a dependency was down": the job is retried, not failed."""
-
-
-class Attempt:
-    """One claim of a job by this runner: its lease, and why it must stop (None: go on)."""
-
-    def __init__(self, job_id: str, lease: str) -> None:
-        self.job_id = job_id
-        self.lease = lease
-        self.stop_reason: str | None = None
-
-    def stop(self, reason: str) -> None:
-        if self.stop_reason is None:
-            self.stop_reason = reason
-
-
-def process_gone(worker: str) -> bool:
-    """Whether ``worker`` (``<host>:<pid>:...``, see ``JobRunner``) is a process of this machine
-    that has ended. Unknown (another machine, or a pid in use again): False, and its jobs wait
-    for the heartbeat timeout; fencing keeps a wrong answer harmless (a live attempt that lost its
-    job cannot publish)."""
-    host, _, rest = worker.partition(":")
-    pid = rest.split(":", 1)[0]
-    if host != socket.gethostname() or not pid.isdigit():
-        return False
-    try:
-        os.kill(int(pid), 0)
-    except ProcessLookupError:
-        return True
-    except OSError:  # PermissionError: it exists
-        return False
-    return False
 
 
 class JobRunner:
@@ -255,31 +214,10 @@ class JobRunner:
                 self._active.pop(attempt.job_id, None)
             self._notify()
 
-    def _outcome(self, job: dict, attempt: "Attempt") -> tuple[str, Any]:
-        """Run the handler: ``("succeed", result)``, ``("fail" | "retry", message)`` or
-        ``("stopped", reason)``."""
-        try:
-            value = self._call(job, attempt)
-            if not isinstance(value, dict):
-                raise TypeError(f"the handler returned {type(value).__name__}, not a dict")
-            return "succeed", value
-        except JobStopped as exc:
-            return "stopped", str(exc)
-        except ServiceUnavailable as exc:  # waited out, unless an operator must act first
-            return ("retry" if exc.retry_after is not None else "fail"), str(exc)
-        except PipelineError as exc:
-            return "fail", str(exc)
-        except WorkerDied as exc:
-            if attempt.stop_reason is not None:  # killed because cancelled or taken over
-                return "stopped", attempt.stop_reason
-            return "fail", str(exc)
-        except TRANSIENT_ERRORS as exc:  # (a PipelineError's text is redacted when it is made)
-            return "retry", redact_uri(printable(f"{type(exc).__name__}: {exc}"))
-        except Exception as exc:
-            log.exception("%s job %s failed with an unexpected error", self.kind, attempt.job_id)
-            return "fail", redact_uri(printable(f"internal error: {type(exc).__name__}: {exc}"))
+    def _outcome(self, job: dict, attempt: Attempt) -> tuple[str, Any]:
+        return outcome_of(lambda: self._call(job, attempt), attempt, self.kind)
 
-    def _context_callbacks(self, attempt: "Attempt"):
+    def _context_callbacks(self, attempt: Attempt):
         def report(fraction: float, stage: str) -> bool:
             if attempt.stop_reason is not None:
                 return False
@@ -307,7 +245,7 @@ class JobRunner:
 
         return report, fence
 
-    def _call(self, job: dict, attempt: "Attempt"):
+    def _call(self, job: dict, attempt: Attempt):
         report, fence = self._context_callbacks(attempt)
         if not self.isolate:
             return call_handler(self.handler, job, JobContext(report, fence))
@@ -324,7 +262,7 @@ class JobRunner:
             worker.close(grace=0)
             raise
 
-    def _lost_reason(self, attempt: "Attempt") -> str:
+    def _lost_reason(self, attempt: Attempt) -> str:
         try:
             return self.store.lost_reason(attempt.job_id, attempt.lease) or "lease lost"
         except Exception:
@@ -336,7 +274,7 @@ class JobRunner:
         in all, beyond an MLflow restart, before the 6th attempt's outage fails the job)."""
         return self.retry_delay * 2 ** max(attempts - 1, 0)
 
-    def _record(self, attempt: "Attempt", outcome: str, value) -> None:
+    def _record(self, attempt: Attempt, outcome: str, value) -> None:
         """Store the outcome, retrying through a store outage.
 
         A success is retried for as long as the service runs: its result is published already,
