@@ -24,7 +24,7 @@ from augmenter import CutMix, MixUp, RandomFlip, RandomShift
 from common import InvalidInput, ServiceUnavailable, get_settings
 from runs import Ensemble, build_model, check_tracking, contract
 from trainer import checkpoint, distributed, memory, mlflow_run, provenance
-from trainer.cli import get_args_parser
+from trainer.cli import get_args_parser, resume_args
 from trainer.data import load, modality_warning, training_set
 from trainer.data_warnings import warn_data
 from trainer.engine import build_optimizer, build_scheduler, evaluate, train_one_epoch
@@ -33,28 +33,9 @@ from trainer.operating_point import check_threshold_data, choose_threshold, posi
 
 __all__ = ["evaluate", "get_args_parser", "main", "train", "train_one_epoch"]
 
-# What a resumed run takes from the new command line; everything else comes from the checkpoint.
-RUNTIME_ARGS = ("resume", "device", "threads", "progress", "max_epochs_this_session")
 log = logging.getLogger(__name__)
 
 LOGGED_ARGS = [*contract.TRAINING_PARAMS, "data_dir"]
-# Options added after runs were first checkpointed: a resumed older checkpoint gets these.
-NEW_ARG_DEFAULTS = {
-    "class_balance": "none",
-    "ema_decay": 0.0,
-    "target_sensitivity": 0.0,
-    "positive_class": None,
-    "class_names": None,
-    "groups_file": None,
-    "allow_group_overlap": False,
-    "ensemble": 1,
-    "select": "auc",
-    "min_image_size": 0,  # native size, as such runs were trained
-    "max_image_size": 0,
-    "width": 32,  # SmallCNN's width before the option
-    "shift": 0,
-    "modality": None,  # the files' own modalities, or none, as such runs recorded nothing
-}
 
 
 def train(argv: Sequence[str] | argparse.Namespace) -> str:
@@ -92,10 +73,7 @@ def main(args: argparse.Namespace) -> str:
         if held is not None:
             mlflow_run.settle(held, state["run_id"] if state else None, tracking_uri)
         if state is not None:
-            saved = {**NEW_ARG_DEFAULTS, **state["args"]}
-            _check_same_flags(args, saved, state["run_id"])
-            saved.update({key: getattr(args, key) for key in RUNTIME_ARGS})
-            vars(args).update(saved)  # in place: the CLI reads stopped_early from its own args
+            resume_args(args, state)  # in place: the CLI reads stopped_early from its own args
             if dist_info.is_main and (note := provenance.thread_change(state)):
                 print(f"warning: {note}", file=sys.stderr, flush=True)
         distributed.init(dist_info, device)
@@ -109,29 +87,6 @@ def main(args: argparse.Namespace) -> str:
         finally:
             if held is not None:
                 held.release()
-
-
-def _check_same_flags(args: argparse.Namespace, saved: dict[str, Any], run_id: str) -> None:
-    """A resumed run continues with its checkpoint's settings: refuse a command that sets one
-    (away from its default) to another value, rather than drop it without a word (a resumed
-    older run, another data folder or experiment, more epochs)."""
-    defaults = get_args_parser()
-    differing = []
-    for key, value in vars(args).items():
-        if key in RUNTIME_ARGS or key in ("tracking_uri", "checkpoint_dir") or key not in saved:
-            continue
-        if value == defaults.get_default(key) or value == saved[key]:
-            continue
-        if key == "data_dir" and Path(value).resolve() == Path(saved[key]).resolve():
-            continue
-        shown = [",".join(v) if isinstance(v, list) else v for v in (value, saved[key])]
-        differing.append(f"--{key.replace('_', '-')} {shown[0]} (the run has {shown[1]})")
-    if differing:
-        raise InvalidInput(
-            f"--resume continues run {run_id} with its own settings, but this command sets "
-            f"{'; '.join(differing)}; resume with the run's settings, or start a new run "
-            "without --resume (or with another --checkpoint-dir)"
-        )
 
 
 def member_seed(args: argparse.Namespace, member: int) -> int:
