@@ -182,7 +182,7 @@ def claim(folder: Path, run_id: str) -> None:
         os.replace(current, kept)
         log.warning(
             "the checkpoint of the unfinished run %s (epoch %s) is kept as %s: --resume %s "
-            "continues that run",
+            "continues that run on the same data, with its settings",
             state["run_id"], state["epoch"], kept, kept,
         )  # fmt: skip
         state = None
@@ -209,6 +209,10 @@ def load(path: Path) -> dict[str, Any]:
     return state
 
 
+LOADED_FROM = "loaded_from"
+"""Key ``find`` adds to a checkpoint it returns: the file it was read from (messages name it)."""
+
+
 def find(resume: str | None, checkpoint_dir: Path) -> dict[str, Any] | None:
     """The checkpoint to continue from, loaded; ``None`` to start a new run.
 
@@ -225,9 +229,9 @@ def find(resume: str | None, checkpoint_dir: Path) -> dict[str, Any] | None:
         if not path.is_file():
             return None
         state = load(path)
-        return None if state.get("finished", False) else state
+        return None if state.get("finished", False) else {**state, LOADED_FROM: str(path)}
     path = resume_path(resume)
-    state = load(path)
+    state = {**load(path), LOADED_FROM: str(path)}
     if state.get("finished", False):
         raise InvalidInput(
             f"checkpoint {path} belongs to run {state['run_id']}, which already finished "

@@ -123,7 +123,8 @@ class Training:
             InvalidInput: The data changed since (another list of files), or the image decoding
                 did (the same files would be prepared otherwise for the rest of the run).
         """
-        path, version = self.checkpoint_path, self.preprocessing.decoding_version
+        version = self.preprocessing.decoding_version
+        path = state.get(checkpoint.LOADED_FROM, self.checkpoint_path)  # the file named
         if state["dataset_hash"] != self.data_hash:
             raise InvalidInput(
                 f"the data in {self.args.data_dir} changed since checkpoint {path} was written "
@@ -156,7 +157,8 @@ class Training:
         self.resumed = True
         self._say(
             f"resuming run {state['run_id']} after {self.member_label}epoch "
-            f"{self.progress['epoch']}/{self.args.epochs} (its checkpoint is written to {path})"
+            f"{self.progress['epoch']}/{self.args.epochs} (its checkpoint is written to "
+            f"{self.checkpoint_path})"
         )
 
     def save(self, finished: bool) -> None:

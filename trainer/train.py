@@ -70,16 +70,28 @@ def main(args: argparse.Namespace) -> str:
     held = checkpoint.hold_all(checkpoint_dir, args.resume) if dist_info.is_main else None
     try:
         state = checkpoint.find(args.resume, checkpoint_dir)
+        command = dict(vars(args))  # the command's own settings, should auto start anew
         if held is not None:
             mlflow_run.settle(held, state["run_id"] if state else None, tracking_uri)
         if state is not None:
-            resume_args(args, state)  # in place: the CLI reads stopped_early from its own args
-            if dist_info.is_main and (note := provenance.thread_change(state)):
-                print(f"warning: {note}", file=sys.stderr, flush=True)
+            try:
+                resume_args(args, state)  # in place: the CLI reads stopped_early from its args
+            except InvalidInput as exc:
+                _start_anew(args, command, state, exc, held, tracking_uri)
+                state = None
         distributed.init(dist_info, device)
         path = checkpoint_dir / checkpoint.CHECKPOINT_NAME
         member = state.get("member", 0) if state is not None else 0
         session = _session(args, dist_info, device, path, member)
+        if state is not None:
+            try:
+                session.restore(state)  # refused on other data, decoding or validation split
+            except InvalidInput as exc:
+                _start_anew(args, command, state, exc, held, tracking_uri)
+                state = None
+                session = _session(args, dist_info, device, path)  # the command's settings
+        if state is not None and dist_info.is_main and (note := provenance.thread_change(state)):
+            print(f"warning: {note}", file=sys.stderr, flush=True)
         return _train(session, state, tracking_uri, held)
     finally:
         try:
@@ -87,6 +99,27 @@ def main(args: argparse.Namespace) -> str:
         finally:
             if held is not None:
                 held.release()
+
+
+def _start_anew(args: argparse.Namespace, command: dict[str, Any], state: dict[str, Any],
+                why: InvalidInput, held: checkpoint.Held | None,
+                tracking_uri: str) -> None:  # fmt: skip
+    """``--resume auto`` where the folder's unfinished run cannot go on with this command (other
+    settings, data, image decoding or validation split: ``why``): say so and start a new run with
+    the command's own settings (``command``), keeping that run's checkpoint (``checkpoint.claim``
+    moves it aside as ``last-<run id>.pt``), so that a Job's retry or a demo started again is not
+    stopped by it. A checkpoint named by path (``--resume PATH``) is refused with ``why``."""
+    if command["resume"] != "auto":
+        raise why
+    vars(args).clear()
+    vars(args).update(command)
+    if held is not None:  # rank 0: the run it would have continued is not resumed after all
+        mlflow_run.settle(held, None, tracking_uri)
+        print(
+            f"warning: --resume auto starts a new run: run {state['run_id']} (epoch "
+            f"{state['epoch']}) cannot be continued by this command: {why}",
+            file=sys.stderr, flush=True,
+        )  # fmt: skip
 
 
 def member_seed(args: argparse.Namespace, member: int) -> int:
@@ -194,8 +227,6 @@ def _session(args, dist_info, device, checkpoint_path: Path, member: int = 0,
 def _train(session: Training, state: dict[str, Any] | None, tracking_uri: str,
            held: checkpoint.Held | None) -> str:  # fmt: skip
     args, dist_info = session.args, session.dist_info
-    if state is not None:
-        session.restore(state)
     status, run_id = "FAILED", None
     try:  # MLflow's errors from the first request on are one line (below), the run then ended
         if dist_info.is_main:

@@ -123,7 +123,7 @@ def test_resuming_with_other_settings_is_refused_naming_them(tmp_path, trainer_a
     train([*trainer_argv("--checkpoint-dir", str(folder)), "--max-epochs-this-session", "1"])
     other = trainer_argv("--checkpoint-dir", str(folder), "--epochs", "5", "--lr", "0.5")
     with pytest.raises(InvalidInput, match=r"sets --epochs 5 \(the run has 2\); --lr 0.5 \("):
-        train([*other, "--resume", "auto"])
+        train([*other, "--resume", str(folder / "last.pt")])
     # the same command resumes
     assert train([*trainer_argv("--checkpoint-dir", str(folder)), "--resume", "auto"])
 
@@ -134,10 +134,50 @@ def test_resuming_after_the_image_decoding_changed_is_refused(tmp_path, trainer_
     state = torch.load(tmp_path / "ck" / "last.pt", weights_only=False)
     assert state["decoding_version"] == DECODING_VERSION
     state["decoding_version"] = DECODING_VERSION - 1  # as written by an older copy of the code
-    torch.save(state, tmp_path / "ck" / "last.pt")
+    named = tmp_path / "ck" / "copy.pt"
+    torch.save(state, named)
     older = rf"\(version {DECODING_VERSION - 1}, now {DECODING_VERSION}\)"
-    with pytest.raises(InvalidInput, match=rf"the image decoding changed .* {older}"):
-        train([*argv, "--resume", "auto"])
+    changed = rf"the image decoding changed since checkpoint {named} .* {older}"  # the file given
+    with pytest.raises(InvalidInput, match=changed):
+        train([*argv, "--resume", str(named)])
+
+
+def test_resume_auto_starts_a_new_run_where_the_command_has_other_settings(
+    tmp_path, trainer_argv, mlflow_server, capsys
+):
+    """`make demo -- other flags` after a demo stopped while training, a Job edited since."""
+    folder = tmp_path / "ck"
+    argv = trainer_argv("--checkpoint-dir", str(folder))
+    earlier = train([*argv, "--max-epochs-this-session", "1"])
+    other = trainer_argv("--checkpoint-dir", str(folder), "--epochs", "1")
+    later = train([*other, "--resume", "auto"])
+    assert later != earlier
+    err = capsys.readouterr().err
+    assert f"--resume auto starts a new run: run {earlier} (epoch 1) cannot be continued" in err
+    assert "sets --epochs 1 (the run has 2)" in err
+    client = MlflowClient(mlflow_server)
+    assert client.get_run(later).data.params["epochs"] == "1"  # the command's, not the run's
+    assert client.get_run(earlier).info.status == "KILLED"
+    kept = checkpoint.kept_path(folder, earlier)  # kept, and resumable by its path
+    assert train([*argv, "--resume", str(kept)]) == earlier
+
+
+def test_resume_auto_starts_a_new_run_where_the_checkpoint_cannot_go_on(
+    tmp_path, trainer_argv, capsys
+):
+    """A checkpoint of an older version (here: its image decoding) never resumes: a Job with
+    --resume auto must not fail at every start because of it."""
+    folder = tmp_path / "ck"
+    argv = trainer_argv("--checkpoint-dir", str(folder))
+    earlier = train([*argv, "--max-epochs-this-session", "1"])
+    state = torch.load(folder / "last.pt", weights_only=False)
+    state["decoding_version"] = DECODING_VERSION - 1
+    torch.save(state, folder / "last.pt")
+    later = train([*argv, "--resume", "auto"])
+    assert later != earlier
+    assert "the image decoding changed" in capsys.readouterr().err
+    assert torch.load(folder / "last.pt", weights_only=False)["run_id"] == later
+    assert checkpoint.kept_path(folder, earlier).is_file()
 
 
 def _written_with(folder: Path, digest: str | None) -> None:
@@ -165,7 +205,7 @@ def test_resuming_on_another_validation_carve_is_refused(tmp_path, trainer_argv)
     train([*argv, "--max-epochs-this-session", "1"])
     _written_with(tmp_path / "ck", "another carve")
     with pytest.raises(InvalidInput, match=r"the validation split differs .* start a new run"):
-        train([*argv, "--resume", "auto"])
+        train([*argv, "--resume", str(tmp_path / "ck" / "last.pt")])
 
 
 def test_an_older_checkpoint_resumes_where_its_carve_cannot_have_changed(tmp_path, trainer_argv):
@@ -184,7 +224,7 @@ def test_an_older_checkpoint_carved_by_patient_is_refused(tmp_path, trainer_argv
     train([*argv, "--max-epochs-this-session", "1"])
     _written_with(tmp_path / "ck", None)
     with pytest.raises(InvalidInput, match=r"the validation split differs"):
-        train([*argv, "--resume", "auto"])
+        train([*argv, "--resume", str(tmp_path / "ck" / "last.pt")])
 
 
 def test_a_new_run_keeps_the_unfinished_checkpoint_of_the_run_before(tmp_path, trainer_argv):
