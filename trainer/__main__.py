@@ -11,6 +11,7 @@ import threading
 
 from common import PipelineError
 from trainer import distributed
+from trainer.resume import given_options
 from trainer.train import get_args_parser, main
 
 
@@ -28,7 +29,7 @@ def run(argv: list[str] | None = None) -> int:
     if threading.current_thread() is threading.main_thread():
         signal.signal(signal.SIGTERM, _terminate)
     try:
-        run_id = main(args)
+        run_id = main(args, given_options(sys.argv[1:] if argv is None else argv))
     except PipelineError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2

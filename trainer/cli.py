@@ -1,33 +1,9 @@
-"""The trainer's command line (``python -m trainer --help``), and what a resumed run takes from it
-(``resume_args``)."""
+"""The trainer's command line (``python -m trainer --help``)."""
 
 import argparse
-from pathlib import Path
-from typing import Any
 
-from common import InvalidInput
 from dataloader import parse_modalities
 from runs import MODEL_NAMES
-
-# What a resumed run takes from the new command line; everything else comes from the checkpoint.
-RUNTIME_ARGS = ("resume", "device", "threads", "progress", "max_epochs_this_session")
-# Options added after runs were first checkpointed: a resumed older checkpoint gets these.
-NEW_ARG_DEFAULTS = {
-    "class_balance": "none",
-    "ema_decay": 0.0,
-    "target_sensitivity": 0.0,
-    "positive_class": None,
-    "class_names": None,
-    "groups_file": None,
-    "allow_group_overlap": False,
-    "ensemble": 1,
-    "select": "auc",
-    "min_image_size": 0,  # native size, as such runs were trained
-    "max_image_size": 0,
-    "width": 32,  # SmallCNN's width before the option
-    "shift": 0,
-    "modality": None,  # the files' own modalities, or none, as such runs recorded nothing
-}
 
 
 def _positive_int(text: str) -> int:
@@ -348,39 +324,3 @@ def get_args_parser(add_help: bool = True) -> argparse.ArgumentParser:
         "--max-epochs-this-session", type=_positive_int, default=None, help=argparse.SUPPRESS
     )
     return parser
-
-
-def resume_args(args: argparse.Namespace, state: dict[str, Any]) -> None:
-    """Set ``args`` in place to the settings of the run the checkpoint ``state`` continues (with
-    ``NEW_ARG_DEFAULTS`` for options it predates), keeping ``RUNTIME_ARGS`` from the command line.
-
-    Raises:
-        InvalidInput: the command sets an option to another value than the run's.
-    """
-    saved = {**NEW_ARG_DEFAULTS, **state["args"]}
-    _check_same_flags(args, saved, state["run_id"])
-    saved.update({key: getattr(args, key) for key in RUNTIME_ARGS})
-    vars(args).update(saved)
-
-
-def _check_same_flags(args: argparse.Namespace, saved: dict[str, Any], run_id: str) -> None:
-    """A resumed run continues with its checkpoint's settings: refuse a command that sets one
-    (away from its default) to another value, rather than drop it without a word (a resumed
-    older run, another data folder or experiment, more epochs)."""
-    defaults = get_args_parser()
-    differing = []
-    for key, value in vars(args).items():
-        if key in RUNTIME_ARGS or key in ("tracking_uri", "checkpoint_dir") or key not in saved:
-            continue
-        if value == defaults.get_default(key) or value == saved[key]:
-            continue
-        if key == "data_dir" and Path(value).resolve() == Path(saved[key]).resolve():
-            continue
-        shown = [",".join(v) if isinstance(v, list) else v for v in (value, saved[key])]
-        differing.append(f"--{key.replace('_', '-')} {shown[0]} (the run has {shown[1]})")
-    if differing:
-        raise InvalidInput(
-            f"--resume continues run {run_id} with its own settings, but this command sets "
-            f"{'; '.join(differing)}; resume with the run's settings, or start a new run "
-            "without --resume (or with another --checkpoint-dir)"
-        )

@@ -107,16 +107,38 @@ def start(experiment: str, run_name: str | None, tracking_uri: str) -> str:
     return mlflow.start_run(run_name=run_name, experiment_id=found.experiment_id).info.run_id
 
 
+def not_continuable(run_id: str, tracking_uri: str) -> str | None:
+    """Why the tracking server cannot continue the checkpoint's run ``run_id`` (it lacks it, or
+    holds it deleted: a cleanup in its UI, a server reset while checkpoints stayed); None when
+    it can, or cannot say (``reopen`` then tells)."""
+    try:
+        run = MlflowClient(tracking_uri).get_run(run_id)
+    except MlflowException as exc:
+        if exc.error_code not in ("RESOURCE_DOES_NOT_EXIST", "NOT_FOUND"):
+            return None
+        return _not_there(run_id, tracking_uri, exc.message)
+    if run.info.lifecycle_stage == "deleted":
+        return (
+            f"the checkpoint's run {run_id} is deleted on the tracking server {tracking_uri}: "
+            f"restore it (`mlflow runs restore --run-id {run_id}`) to continue it, or start a "
+            "new run"
+        )
+    return None
+
+
+def _not_there(run_id: str, tracking_uri: str, why: str) -> str:
+    return (
+        f"the checkpoint's run {run_id} is not on the tracking server {tracking_uri} ({why}); "
+        "resume against the server it was started on, or start a new run without --resume."
+    )
+
+
 def reopen(run_id: str, tracking_uri: str) -> str:
     """Continue the MLflow run of a checkpoint; ``InvalidInput`` when the server lacks it."""
     try:
         return mlflow.start_run(run_id=run_id).info.run_id
     except MlflowException as exc:
-        raise InvalidInput(
-            f"the checkpoint's run {run_id} is not on the tracking server {tracking_uri} "
-            f"({exc.message}); resume against the server it was started on, or start a new run "
-            "without --resume."
-        ) from exc
+        raise InvalidInput(_not_there(run_id, tracking_uri, exc.message)) from exc
 
 
 def deleted(run_id: str | None, tracking_uri: str) -> bool:

@@ -24,12 +24,13 @@ from augmenter import CutMix, MixUp, RandomFlip, RandomShift
 from common import InvalidInput, ServiceUnavailable, get_settings
 from runs import Ensemble, build_model, check_tracking, contract
 from trainer import checkpoint, distributed, memory, mlflow_run, provenance
-from trainer.cli import get_args_parser, resume_args
+from trainer.cli import get_args_parser
 from trainer.data import load, modality_warning, training_set
 from trainer.data_warnings import warn_data
 from trainer.engine import build_optimizer, build_scheduler, evaluate, train_one_epoch
 from trainer.loop import Training, balanced_class_weights, build_ema
 from trainer.operating_point import check_threshold_data, choose_threshold, positive_warning
+from trainer.resume import given_options, resume_args
 
 __all__ = ["evaluate", "get_args_parser", "main", "train", "train_one_epoch"]
 
@@ -40,13 +41,15 @@ LOGGED_ARGS = [*contract.TRAINING_PARAMS, "data_dir"]
 
 def train(argv: Sequence[str] | argparse.Namespace) -> str:
     """Train with command-line arguments (or parsed ones) and return the MLflow run id."""
-    if not isinstance(argv, argparse.Namespace):
-        argv = get_args_parser().parse_args(list(argv))
-    return main(argv)
+    if isinstance(argv, argparse.Namespace):
+        return main(argv)
+    return main(get_args_parser().parse_args(list(argv)), given_options(argv))
 
 
-def main(args: argparse.Namespace) -> str:
-    """Train as ``args`` says; return the MLflow run id (the same on every process).
+def main(args: argparse.Namespace, given: set[str] | None = None) -> str:
+    """Train as ``args`` says; return the MLflow run id (the same on every process). ``given``:
+    the options the command line set itself (``cli.given_options``), which a resume compares
+    with the run's settings (not known: those away from their defaults).
 
     Raises:
         ServiceUnavailable: MLflow does not answer (checked before any data is read).
@@ -71,15 +74,22 @@ def main(args: argparse.Namespace) -> str:
     try:
         state = checkpoint.find(args.resume, checkpoint_dir)
         command = dict(vars(args))  # the command's own settings, should auto start anew
+        gone = None  # why the tracking server cannot continue the checkpoint's run (rank 0 asks)
+        if state is not None and dist_info.is_main:
+            gone = mlflow_run.not_continuable(state["run_id"], tracking_uri)
         if held is not None:
-            mlflow_run.settle(held, state["run_id"] if state else None, tracking_uri)
+            resumed = state["run_id"] if state and not gone else None
+            mlflow_run.settle(held, resumed, tracking_uri)
+        distributed.init(dist_info, device)
+        gone = distributed.broadcast(gone, dist_info)
         if state is not None:
             try:
-                resume_args(args, state)  # in place: the CLI reads stopped_early from its args
+                if gone:
+                    raise InvalidInput(gone)
+                resume_args(args, state, given)  # in place: the CLI reads stopped_early from it
             except InvalidInput as exc:
                 _start_anew(args, command, state, exc, held, tracking_uri)
                 state = None
-        distributed.init(dist_info, device)
         path = checkpoint_dir / checkpoint.CHECKPOINT_NAME
         member = state.get("member", 0) if state is not None else 0
         session = _session(args, dist_info, device, path, member)

@@ -99,7 +99,19 @@ def test_checkpoint_of_a_run_the_server_lacks_is_a_clear_error(tmp_path, trainer
     state["run_id"] = "0" * 32
     torch.save(state, path)
     with pytest.raises(InvalidInput, match="not on the tracking server"):
-        train(trainer_argv("--resume", "auto"))
+        train(trainer_argv("--resume", str(path)))
+    assert train(trainer_argv("--resume", "auto")) != "0" * 32  # auto: a new run, saying why
+
+
+def test_resume_auto_starts_a_new_run_where_the_checkpoints_run_was_deleted(
+    tmp_path, trainer_argv, mlflow_server, capsys
+):
+    """A KILLED run deleted in MLflow's UI must not stop every start of a Job with --resume auto."""
+    earlier = train([*trainer_argv(), "--max-epochs-this-session", "1"])
+    MlflowClient(mlflow_server).delete_run(earlier)
+    later = train(trainer_argv("--resume", "auto"))
+    assert later != earlier
+    assert f"mlflow runs restore --run-id {earlier}" in capsys.readouterr().err
 
 
 def test_default_folder_follows_the_checkpoint_dir_setting(monkeypatch, tmp_path):
@@ -160,6 +172,16 @@ def test_resume_auto_starts_a_new_run_where_the_command_has_other_settings(
     assert client.get_run(earlier).info.status == "KILLED"
     kept = checkpoint.kept_path(folder, earlier)  # kept, and resumable by its path
     assert train([*argv, "--resume", str(kept)]) == earlier
+
+
+def test_resume_auto_starts_a_new_run_where_the_command_gives_a_default_the_run_lacks(
+    tmp_path, trainer_argv, mlflow_server
+):
+    """`make demo -- --batch-size 64` after a demo of 16 stopped: 64, the default, was asked for."""
+    earlier = train([*trainer_argv(), "--max-epochs-this-session", "1"])  # --batch-size 16
+    later = train([*trainer_argv("--batch-size", "64"), "--resume", "auto"])
+    assert later != earlier
+    assert MlflowClient(mlflow_server).get_run(later).data.params["batch_size"] == "64"
 
 
 def test_resume_auto_starts_a_new_run_where_the_checkpoint_cannot_go_on(

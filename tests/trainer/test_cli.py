@@ -72,7 +72,7 @@ def _options() -> set[str]:
 
 def test_every_training_option_is_logged_as_a_param_or_named_as_none():
     from runs import contract
-    from trainer.cli import RUNTIME_ARGS
+    from trainer.resume import RUNTIME_ARGS
 
     unlogged = _options() - set(contract.TRAINING_PARAMS) - set(RUNTIME_ARGS) - NOT_PARAMS
     assert not unlogged, (
@@ -82,11 +82,11 @@ def test_every_training_option_is_logged_as_a_param_or_named_as_none():
 
 
 def test_every_option_added_since_the_first_checkpoints_has_their_value():
-    from trainer.cli import NEW_ARG_DEFAULTS, RUNTIME_ARGS
+    from trainer.resume import NEW_ARG_DEFAULTS, RUNTIME_ARGS
 
     new = _options() - set(RUNTIME_ARGS) - FIRST_CHECKPOINTED
     missing = new - set(NEW_ARG_DEFAULTS)
     assert not missing, (
         f"{sorted(missing)}: a resumed older checkpoint has no value for it; add the value that "
-        "reproduces how such runs trained to NEW_ARG_DEFAULTS in trainer/cli.py"
+        "reproduces how such runs trained to NEW_ARG_DEFAULTS in trainer/resume.py"
     )
