@@ -172,6 +172,7 @@ class ModelHolder:
         served, marked on it (``Served.stale``, ``Served.problem``).
         """
         with self._refresh_lock:
+            self._warnings.next_look()
             try:
                 version, run_id, tags = self._target()
                 self.chosen = True
@@ -219,8 +220,9 @@ class ModelHolder:
             except Exception as exc:  # a broken model must not stop the poller
                 if isinstance(exc, PipelineError):
                     why = f"{named}, which cannot be served: {exc}"
-                else:
-                    log.exception("loading %s version %s failed", self.alias_uri, version)
+                else:  # a bug: its traceback, once (the next polls load it again)
+                    self._warnings.log(logging.ERROR, "loading %s version %s failed",
+                                       self.alias_uri, version, exc_info=True)  # fmt: skip
                     why = f"{named}, which failed to load ({type(exc).__name__}: {exc})"
                 if isinstance(exc, WeightsRefused):  # not fetched again at every poll
                     self._bad_weights = (version, tag, time.monotonic(), why)
@@ -267,7 +269,7 @@ class ModelHolder:
         try:
             before = self._before()
         except PipelineError as exc:
-            log.warning("could not read the version served before: %s", exc)
+            self._warnings.warning("could not read the version served before: %s", exc)
             return why
         if before is None:  # nothing was ever served under the alias: nothing to fall back to
             return why

@@ -42,22 +42,35 @@ REPEAT_S = 600.0  # a problem that stays is logged again this often
 
 
 class Repeats:
-    """Warnings of a problem found at every poll (a refused version, MLflow down): one line when
-    it begins or changes, then one every ``REPEAT_S`` while it stays, not one per
-    ``PREDICTOR_POLL_S`` (2,880 a day at 30 s); ``clear`` when it is over."""
+    """Log lines of a problem found at every look at the alias (a refused version, MLflow down):
+    logged when first found, then again every ``REPEAT_S`` while each look finds it, not at every
+    ``PREDICTOR_POLL_S`` (2,880 lines a day at 30 s). A line that a look did not find is logged
+    anew when a later look finds it (A, then B, then A again: three lines). Lines keep their
+    template and arguments (log aggregators group by them)."""
 
     def __init__(self, logger: logging.Logger) -> None:
         self.logger = logger
-        self._last: tuple[str, float] | None = None  # (message, when logged)
+        # message -> when it was last logged: this look's, and the look before's
+        self._now: dict[str, float] = {}
+        self._before: dict[str, float] = {}
+
+    def next_look(self) -> None:
+        self._before, self._now = self._now, {}
+
+    def log(self, level: int, fmt: str, *args: object, exc_info: bool = False) -> None:
+        message, now = fmt % args, time.monotonic()
+        logged = self._now.get(message, self._before.get(message))
+        if logged is None or now - logged >= REPEAT_S:
+            self.logger.log(level, fmt, *args, exc_info=exc_info)
+            logged = now
+        self._now[message] = logged
 
     def warning(self, fmt: str, *args: object) -> None:
-        message, now = fmt % args, time.monotonic()
-        if self._last is None or self._last[0] != message or now - self._last[1] >= REPEAT_S:
-            self.logger.warning(message)
-            self._last = (message, now)
+        self.log(logging.WARNING, fmt, *args)
 
     def clear(self) -> None:
-        self._last = None
+        """The problem is over: its lines are logged again should it come back."""
+        self._now, self._before = {}, {}
 
 
 def request_id(scope: Scope) -> str:

@@ -1,8 +1,11 @@
-"""The predictor without HTTP (``predictor.core``): what its holder says of the tracking server."""
+"""The predictor without HTTP (``predictor.core``): what its holder says and logs."""
+
+import logging
 
 import pytest
 
 from common import ServiceUnavailable, Settings
+from dashboard.choose import choose_run
 from predictor import ModelHolder
 
 
@@ -14,3 +17,21 @@ def test_a_tracking_server_down_is_reported_without_its_credentials(unreachable_
     with pytest.raises(ServiceUnavailable, match="unreachable") as caught:
         holder.serving()  # what /ready and /predict answer while no model is loaded
     assert "s3cretPW" not in str(caught.value) and "audituser" not in str(caught.value)
+
+
+def test_a_version_that_fails_to_load_with_a_bug_logs_its_traceback_once(
+    settings, served_runs, caplog
+):
+    """Looked at every 2 s while nothing is served: one traceback, not one per look."""
+    choose_run(served_runs[0], "three classes", settings, allow_unevaluated=True)
+
+    def broken(uri: str):
+        raise RuntimeError("a bug in loading")
+
+    holder = ModelHolder(settings, loader=broken, record=False)
+    with caplog.at_level(logging.INFO, logger="predictor"):
+        for _ in range(3):
+            holder.refresh()
+    failed = [r for r in caplog.records if r.getMessage().endswith("version 1 failed")]
+    assert len(failed) == 1 and failed[0].exc_info is not None
+    assert "a bug in loading" in holder.problem

@@ -109,15 +109,29 @@ def test_a_refused_request_is_logged_with_its_status(offline, settings, caplog):
     assert f"status=503 model={settings.model_name} version=none images=1 " in line
 
 
-def test_a_problem_that_stays_is_logged_again_after_a_while_or_once_cleared(monkeypatch, caplog):
+def test_a_problem_each_look_finds_is_logged_once_then_after_a_while(monkeypatch, caplog):
     logger = logging.getLogger("predictor.test-repeats")
-    warnings = tracing.Repeats(logger)
+    lines = tracing.Repeats(logger)
     with caplog.at_level(logging.WARNING, logger=logger.name):
-        warnings.warning("serving %s: %s", "m", "down")
-        warnings.warning("serving %s: %s", "m", "down")  # the same: not again
-        warnings.warning("serving %s: %s", "m", "refused")  # another problem
-        warnings.clear()
-        warnings.warning("serving %s: %s", "m", "refused")  # over, then back
+        for _ in range(3):  # three looks, each finding the same two problems
+            lines.next_look()
+            lines.warning("could not read %s", "the record")
+            lines.warning("serving %s: %s", "m", "down")
         monkeypatch.setattr(tracing, "REPEAT_S", 0.0)
-        warnings.warning("serving %s: %s", "m", "refused")  # still there after REPEAT_S
-    assert caplog.messages == ["serving m: down"] + ["serving m: refused"] * 3
+        lines.next_look()
+        lines.warning("serving %s: %s", "m", "down")  # still there after REPEAT_S
+    assert caplog.messages == ["could not read the record", "serving m: down", "serving m: down"]
+    assert caplog.records[1].msg == "serving %s: %s"  # the template kept, for aggregators
+
+
+def test_a_problem_that_went_away_is_logged_when_it_comes_back(caplog):
+    logger = logging.getLogger("predictor.test-repeats")
+    lines = tracing.Repeats(logger)
+    with caplog.at_level(logging.WARNING, logger=logger.name):
+        for problem in ("down", "refused", "down"):  # A, B, A: each look finds one
+            lines.next_look()
+            lines.warning("serving m: %s", problem)
+        lines.clear()  # over (served), then back
+        lines.next_look()
+        lines.warning("serving m: %s", "down")
+    assert caplog.messages == ["serving m: down", "serving m: refused"] + ["serving m: down"] * 2
