@@ -356,7 +356,9 @@ def main(argv: list[str] | None = None) -> int:
         help="choose a run whose dataset has images duplicated across splits",
     )
     parser.add_argument(
-        "--by", help="who chooses (default: the OS user); recorded with ' (typed by OS user U)'"
+        "--by",
+        metavar="NAME",
+        help="who chooses (default: the OS user); recorded with ' (typed by OS user U)'",
     )
     args = parser.parse_args(argv)
     logging.getLogger("mlflow").setLevel(logging.ERROR)

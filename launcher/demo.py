@@ -14,7 +14,7 @@ import requests
 
 from common import metric_keys
 from launcher.services import DASHBOARD, EVALUATOR, EXPLAINER, MLFLOW, PREDICTOR, TRAINER, Service
-from launcher.stack import LaunchError, Stack, StackConfig
+from launcher.stack import JobFailed, LaunchError, Stack, StackConfig
 
 CHOOSE = Service("choose", ("python", "-m", "dashboard.choose"), one_shot=True)
 """Choosing a run for deployment (a command, not a service of the containers)."""
@@ -135,6 +135,22 @@ def choose_and_serve(
     return version
 
 
+def choose_the_demo_run(stack: Stack, say: Steps, run_id: str, token: str | None) -> None:
+    """Choose the demo's run and wait until it is served. A refused choice (the alias names a
+    model of other classes or inputs, chosen by hand since the last demo) is said, not fatal:
+    the predictor goes on serving that model."""
+    reason = "make demo: the demo model, trained, evaluated and explained just now"
+    try:
+        choose_and_serve(stack, say, run_id, reason, token)
+    except JobFailed as exc:
+        if exc.code != 2:  # 2: the choice refused (dashboard.choose), said in its last line
+            raise
+        say("choose", f"run {run_id} not chosen: {exc.lines[-1]}")
+        say("choose", "the predictor serves what it served before; to serve the run, choose it "
+                      f"with .venv/bin/python -m dashboard.choose {run_id} --reason TEXT and the "
+                      "confirmation named, or in the dashboard")  # fmt: skip
+
+
 def get_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="python -m launcher demo", description=__doc__)
     p.add_argument("--data-dir", type=Path, default=Path("data"))
@@ -176,15 +192,15 @@ def main(argv: list[str] | None = None) -> int:
                 stack.start(service)  # they start while the model trains
             token = stack.environment().get("PIPELINE_API_TOKEN")
             result = run_pipeline(stack, say, train_args, args.n_samples, token)
-            reason = "make demo: the demo model, trained, evaluated and explained just now"
-            choose_and_serve(stack, say, result.run_id, reason, token)
+            choose_the_demo_run(stack, say, result.run_id, token)
             stack.wait_healthy(DASHBOARD)
             say("dashboard", f"{cfg.url(DASHBOARD)}")
             print(
                 f"\nReady. Open {cfg.url(DASHBOARD)} and pick run {result.run_id} in experiment "
                 f"'{cfg.experiment}'.\n  MLflow    {cfg.url(MLFLOW)}\n"
                 f"  Evaluator {cfg.url(EVALUATOR)}/docs\n  Explainer {cfg.url(EXPLAINER)}/docs\n"
-                f"  Predictor {cfg.url(PREDICTOR)}/predict (POST images as multipart 'files')\n"
+                f"  Predictor {cfg.url(PREDICTOR)}/predict (POST images as multipart 'files'; "
+                f"docs at {cfg.url(PREDICTOR)}/docs)\n"
                 f"  Logs      {cfg.log_dir}/",
                 flush=True,
             )

@@ -23,6 +23,14 @@ class LaunchError(RuntimeError):
     """A service could not be started or a stage failed; the message names it and its log."""
 
 
+class JobFailed(LaunchError):
+    """A one-shot job exited with ``code``; ``lines``: what it printed (this run of it only)."""
+
+    def __init__(self, message: str, code: int, lines: list[str]) -> None:
+        super().__init__(message)
+        self.code, self.lines = code, lines
+
+
 @dataclass
 class StackConfig:
     """Where the local stack keeps its state and which ports it uses.
@@ -178,7 +186,7 @@ class Stack:
         ``on_line`` receives each line the job writes, while it runs (the trainer's epochs).
         """
         log_path = self.log_path(service)
-        offset = log_path.stat().st_size if log_path.exists() else 0
+        offset = start = log_path.stat().st_size if log_path.exists() else 0
         proc = self._spawn(service, extra)
         self.procs[service.name] = proc
         pending = ""
@@ -197,11 +205,15 @@ class Stack:
                 break
             time.sleep(0.5 if on_line is not None else 0.2)
         del self.procs[service.name]
-        lines = log_path.read_text(errors="replace").strip().splitlines()
+        with open(log_path, "rb") as f:  # this run's lines: the log holds earlier runs too
+            f.seek(start)
+            lines = f.read().decode("utf-8", errors="replace").strip().splitlines()
         if code != 0:
             tail = "\n    ".join(lines[-5:])
-            raise LaunchError(
-                f"{service.name} failed with exit code {code}; see {log_path}:\n    {tail}"
+            raise JobFailed(
+                f"{service.name} failed with exit code {code}; see {log_path}:\n    {tail}",
+                code,
+                lines,
             )
         return lines[-1].strip() if lines else ""
 

@@ -6,7 +6,7 @@ import time
 import pytest
 
 from launcher import MLFLOW, Service
-from launcher.stack import LaunchError, Stack, StackConfig
+from launcher.stack import JobFailed, LaunchError, Stack, StackConfig
 from tests.conftest import free_port
 
 SLEEPER = Service("sleeper", ("python", "-c", "import time; time.sleep(600)"), port=None)
@@ -77,6 +77,16 @@ def test_one_shot_job_returns_its_last_line(config):
 def test_failed_job_names_exit_code_and_log(config):
     with Stack(config) as stack, pytest.raises(LaunchError, match=r"exit code 2.*job\.log"):
         stack.run_once(FAILING_JOB)
+
+
+def test_a_failed_job_shows_its_own_lines_not_an_earlier_runs(config):
+    with Stack(config) as stack:
+        stack.run_once(JOB)  # the same log file: "working", "abc123"
+        with pytest.raises(JobFailed) as failed:
+            stack.run_once(FAILING_JOB)
+    assert failed.value.code == 2
+    assert failed.value.lines[-1] == "bad data"
+    assert "abc123" not in str(failed.value) and "abc123" not in failed.value.lines
 
 
 def test_services_get_settings_for_this_stack(config):

@@ -1,0 +1,18 @@
+"""``make demo``'s steps (``launcher.demo``) that do not need the whole pipeline."""
+
+from launcher.demo import choose_the_demo_run
+from launcher.stack import Stack, StackConfig
+from tests.conftest import free_port
+
+
+def test_a_refused_choice_is_said_and_the_demo_goes_on(tmp_path):
+    """As when the alias names a model of other classes chosen by hand: dashboard.choose exits 2
+    with one line (here: no tracking server), and the demo serves on instead of failing."""
+    config = StackConfig(root=tmp_path, data_dir=tmp_path / "data", state_dir=tmp_path / ".state",
+                         log_dir=tmp_path / "logs", ports={"mlflow": free_port()})  # fmt: skip
+    said: list[str] = []
+    with Stack(config) as stack:
+        choose_the_demo_run(stack, lambda name, message: said.append(f"{name}: {message}"),
+                            "0" * 32, token=None)  # fmt: skip
+    assert said[0].startswith(f"choose: run {'0' * 32} not chosen: error: ")
+    assert f"dashboard.choose {'0' * 32} --reason TEXT" in said[1]
