@@ -197,8 +197,11 @@ Served = tuple[str, str | None]  # (version, run_id) of the registered model
 
 def predictor_serves(settings: Settings, body: object) -> Served | None:
     """``(version, run_id)`` of the registered model that a predictor's ``/ready`` ``body``
-    says it serves, or None (another model, none, or no answer: ``body`` None)."""
+    says it serves, or None (another model or alias, such as a champion's predictor asked by
+    a choice under MODEL_ALIAS=staging; none; or no answer: ``body`` None)."""
     if not isinstance(body, dict) or body.get("model_name") != settings.model_name:
+        return None
+    if body.get("alias", settings.model_alias) != settings.model_alias:
         return None
     return (str(body["version"]), body.get("run_id")) if body.get("version") else None
 

@@ -104,6 +104,16 @@ def test_choosing_compares_with_the_version_the_predictor_serves(
         choose_run(other_classes_run, "two classes", at_predictor, allow_unevaluated=True)
 
 
+def test_a_choice_under_another_alias_is_not_compared_with_this_predictor(
+    predictor, settings, served_runs, other_classes_run
+):
+    """A staging choice beside a champion's predictor: what it serves is not staging's."""
+    serve_three_classes(predictor, settings, served_runs)
+    staging = settings.model_copy(update={"predictor_url": predictor, "model_alias": "staging"})
+    chosen = choose_run(other_classes_run, "two classes", staging, allow_unevaluated=True)
+    assert chosen.version == "2"  # nothing served under staging: no interface to keep
+
+
 def test_a_foreign_model_under_the_alias_is_unknown_not_a_list_of_changes(
     settings, served_runs, tmp_path
 ):
