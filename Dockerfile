@@ -98,7 +98,7 @@ USER 10001:10001
 # A one-shot job has no port: it is healthy while the MLflow server it logs to answers.
 HEALTHCHECK --interval=30s --timeout=5s --start-period=30s --retries=3 \
     CMD ["python", "-c", "import os, urllib.request; urllib.request.urlopen(os.environ.get('MLFLOW_TRACKING_URI', 'http://127.0.0.1:5000').rstrip('/') + '/health', timeout=4)"]
-CMD ["python", "-m", "trainer", "--data-dir", "/data", "--experiment", "demo"]
+CMD ["python", "-m", "trainer", "--data-dir", "/data", "--experiment", "demo", "--resume", "auto"]
 
 FROM runtime AS evaluator
 COPY --from=code /out/evaluator/ /app/

@@ -98,6 +98,13 @@ def test_trainer_logs_to_mlflow_without_the_api_token(compose):
     assert "PIPELINE_API_TOKEN" not in env
 
 
+def test_trainer_names_files_as_the_services_do(compose):
+    """With FILE_NAMES=pseudonyms the trainer's dataset_stats.json must not hold patient paths."""
+    env, services = compose["services"]["trainer"]["environment"], compose["services"]
+    for key in ("FILE_NAMES", "PSEUDONYM_KEY"):
+        assert env[key] == services["evaluator"]["environment"][key], key
+
+
 @pytest.mark.parametrize("name", (*APP_SERVICES, "trainer"))
 def test_data_folder_is_mounted_at_data_dir(compose, name):
     service = compose["services"][name]
