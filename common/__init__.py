@@ -1,13 +1,15 @@
 """What every package needs and nothing heavy: settings, user-facing errors, atomic file writes,
 the one confinement rule for paths from requests and runs (``confine``), the one redaction of
 credentials in URIs shown to users (``redact_uri``) and of file names that are not UTF-8
-(``printable``), and the names of the
+(``printable``), the CPUs a process may use under a container's quota (``available_cores``),
+and the names of the
 evaluator's metrics in MLflow with which way each is better (``metric_keys``).
 
 Job handling lives in ``jobs``, MLflow access, models and the artifact contract in ``runs``.
 """
 
 from common import metric_keys
+from common.cores import available_cores
 from common.errors import (
     Conflict,
     InvalidInput,
@@ -49,6 +51,7 @@ __all__ = [
     "atomic_write_bytes",
     "atomic_write_json",
     "atomic_write_text",
+    "available_cores",
     "check_path_chars",
     "check_path_text",
     "confine",

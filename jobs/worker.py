@@ -32,6 +32,8 @@ from collections.abc import Callable
 from multiprocessing.connection import Connection
 from typing import Any
 
+from common import available_cores
+
 log = logging.getLogger(__name__)
 
 PR_SET_PDEATHSIG = 1
@@ -183,8 +185,9 @@ def _child_main(conn: Connection, parent_pid: int, nice: int, torch_threads: int
 
 
 def default_torch_threads() -> int:
-    """One core fewer than the machine has (at least one): that core serves the API."""
-    return max(1, (os.cpu_count() or 2) - 1)
+    """One core fewer than this process may use (``common.available_cores``: a container's CPU
+    quota, not the node's cores), at least one: that core serves the API."""
+    return max(1, available_cores() - 1)
 
 
 class WorkerProcess:

@@ -12,7 +12,7 @@ from typing import Any
 import torch
 import torch.distributed as dist
 
-from common import InvalidInput
+from common import InvalidInput, available_cores
 
 
 @dataclass(frozen=True)
@@ -117,7 +117,8 @@ def omp_threads(value: str | None) -> int | None:
 
 def cpu_threads(requested: int, dist_info: DistInfo) -> int:
     """``requested``; else, for a single local process, ``OMP_NUM_THREADS`` when set; else the
-    cores this process may use (``taskset``) shared among the local processes. (Under torchrun
+    cores this process may use (``common.available_cores``: ``taskset``, a container's CPU
+    quota) shared among the local processes. (Under torchrun
     with several local processes the variable is not read: torchrun sets it to 1 itself when it
     is unset, which cannot be told from a user's 1; ``--threads`` sets theirs.) The count
     changes the trained weights: the run records it."""
@@ -127,9 +128,3 @@ def cpu_threads(requested: int, dist_info: DistInfo) -> int:
     if omp is not None and dist_info.local_world_size == 1:
         return omp
     return max(1, available_cores() // dist_info.local_world_size)
-
-
-def available_cores() -> int:
-    """The CPUs this process may run on (``taskset``, a container's cpuset)."""
-    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
-    return cores or 1

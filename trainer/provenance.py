@@ -16,8 +16,8 @@ from typing import Any
 import mlflow
 import torch
 
+from common import available_cores
 from runs import contract
-from trainer.distributed import available_cores
 
 ROOT = Path(__file__).resolve().parents[1]
 PACKAGES = {"torch": "torch", "torchvision": "torchvision", "numpy": "numpy",

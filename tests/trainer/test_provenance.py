@@ -2,12 +2,12 @@
 CPU thread count it trains with (``trainer.distributed.cpu_threads``); no training here."""
 
 import json
-import os
 import subprocess
 
 import pytest
 import torch
 
+from common import available_cores
 from trainer import provenance
 from trainer.distributed import DistInfo, cpu_threads
 
@@ -50,7 +50,7 @@ def test_threads_follow_omp_num_threads_unless_given(monkeypatch):
     monkeypatch.setenv("OMP_NUM_THREADS", "3")
     assert cpu_threads(0, DistInfo()) == 3  # it was overridden by the core count
     # several local processes: torchrun's own 1 cannot be told from a user's; cores shared
-    cores = len(os.sched_getaffinity(0))
+    cores = available_cores()  # the cores it may run on, under its CPU quota
     assert cpu_threads(0, DistInfo(world_size=2, local_world_size=2)) == max(1, cores // 2)
     assert cpu_threads(2, DistInfo()) == 2  # --threads wins
     monkeypatch.setenv("OMP_NUM_THREADS", "4,2")
