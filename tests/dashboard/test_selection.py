@@ -152,6 +152,24 @@ def test_top_k_by_a_test_figure_leaves_out_tta_and_other_data_evaluations(mlflow
     assert got.run_ids == [ranked["plain-b"], ranked["untagged"], ranked["plain-a"]]
 
 
+def test_top_k_leaves_out_an_old_evaluation_of_another_folder_than_the_runs(mlflow_server):
+    from mlflow import MlflowClient
+
+    from tests.dashboard.conftest import old_evaluation
+
+    client = MlflowClient(mlflow_server)
+    experiment_id = client.create_experiment(f"top-k-{uuid.uuid4().hex}")
+    ranked = {}
+    for name, folder in [("own", "/srv/data/synth"), ("other", "/srv/data/synth2")]:
+        run_id = client.create_run(experiment_id, run_name=name).info.run_id
+        client.log_param(run_id, "data_dir", "/srv/data/synth")
+        old_evaluation(mlflow_server, run_id, folder)  # before own_data and the basis tags
+        client.set_terminated(run_id)
+        ranked[name] = run_id
+    got = top_runs(mlflow_server, experiment_id, "eval_accuracy", 3, True)
+    assert got.run_ids == [ranked["own"]]
+
+
 def _evaluated_on(client, run_id: str, data: str) -> None:
     """Tag ``run_id`` as evaluated (plainly, on its own data folder) on test data ``data``."""
     from runs import contract
