@@ -35,6 +35,7 @@ from runs import (
     outage_of,
     run_model_uri,
     schemas,
+    stopped_before_model,
 )
 
 DOWNLOAD_JSON = "download.json"
@@ -72,7 +73,7 @@ def download_run(run_id: str, tracking_uri: str, artifacts_dir: str | Path) -> P
     if destination.parent != artifacts_dir.resolve():
         raise InvalidInput(f"run_id {run_id[:80]!r} is not a run id; pick a run from the list.")
     client = get_client(tracking_uri)
-    get_run(client, run_id)  # NotFound with a clear message for a wrong id
+    run = get_run(client, run_id)  # NotFound with a clear message for a wrong id
     tmp = Path(tempfile.mkdtemp(dir=artifacts_dir, prefix=f".{run_id}.partial-"))
 
     def failure(exc: Exception, what: str) -> ServiceUnavailable | None:
@@ -102,6 +103,8 @@ def download_run(run_id: str, tracking_uri: str, artifacts_dir: str | Path) -> P
         except (MlflowException, OSError) as exc:
             if down := failure(exc, "model"):
                 raise down from exc
+            if stopped := stopped_before_model(run):
+                raise InvalidInput(f"run {run_id} cannot be deployed: {stopped}.") from exc
             raise InvalidInput(
                 f"run {run_id} has no model logged as '{MODEL_ARTIFACT}', so it cannot be "
                 "deployed; "

@@ -1,6 +1,7 @@
 """Choosing a run: a registered version, the alias, run_id.txt and the record agree."""
 
 import json
+import uuid
 from pathlib import Path
 
 import mlflow
@@ -69,6 +70,16 @@ def test_foreign_sklearn_run_cannot_be_chosen_and_changes_nothing(dashboard_runs
     assert not MlflowClient(settings.mlflow_tracking_uri).search_registered_models(
         f"name = '{settings.model_name}'"
     )
+
+
+def test_a_trainer_run_stopped_before_its_model_says_to_resume_it(mlflow_server, settings):
+    client = MlflowClient(mlflow_server)
+    experiment_id = client.create_experiment(f"stopped-{uuid.uuid4().hex}")
+    run_id = client.create_run(experiment_id, tags={"pipeline.stage": "training"}).info.run_id
+    client.set_terminated(run_id, status="KILLED")  # as the trainer's stop before its model
+    with pytest.raises(InvalidInput, match=r"stopped \(KILLED\) before its model") as err:
+        choose_run(run_id, "try", settings)
+    assert "--resume auto" in str(err.value) and "only runs of" not in str(err.value)
 
 
 def test_failed_run_without_model_cannot_be_chosen(dashboard_runs, settings):

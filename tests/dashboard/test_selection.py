@@ -59,6 +59,19 @@ def test_failed_download_leaves_nothing_partial_and_keeps_the_old_folder(dashboa
     assert (old / "keep.txt").read_text() == "previous download"
 
 
+def test_downloading_a_trainer_run_stopped_before_its_model_says_to_resume_it(
+    mlflow_server, settings
+):
+    from mlflow import MlflowClient
+
+    client = MlflowClient(mlflow_server)
+    experiment_id = client.create_experiment(f"stopped-{uuid.uuid4().hex}")
+    run_id = client.create_run(experiment_id, tags={"pipeline.stage": "training"}).info.run_id
+    client.set_terminated(run_id, status="KILLED")  # as the trainer's stop before its model
+    with pytest.raises(InvalidInput, match=r"stopped \(KILLED\) before its model.*--resume auto"):
+        download_run(run_id, mlflow_server, settings.artifacts_dir)
+
+
 def test_mlflow_failing_during_the_model_download_is_an_outage_not_a_missing_model(
     dashboard_runs, settings, monkeypatch
 ):
