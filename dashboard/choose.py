@@ -62,6 +62,7 @@ from runs import (
     restamped,
     run_model_uri,
     schemas,
+    stopped_before_model,
 )
 from runs import servable_problem as format_problem
 
@@ -105,7 +106,8 @@ def assess(client: MlflowClient, run: Run) -> Assessment:
     logged = find_logged_model(client, run)
     if logged is None:
         return no(
-            f"it has no model logged as '{MODEL_ARTIFACT}' (only runs of `python -m trainer` "
+            stopped_before_model(run)
+            or f"it has no model logged as '{MODEL_ARTIFACT}' (only runs of `python -m trainer` "
             "have one)",
             has_model=False,
         )

@@ -66,6 +66,7 @@ def evaluation_caveats(client: MlflowClient, run: Run) -> tuple[dict[str, str], 
     report = load_json_artifact(client, run.info.run_id, f"{path}/{contract.METRICS_JSON}")
     try:
         report = None if report is None else schemas.EvaluationReport.model_validate(report)
+        report = None if report is None else report.of_run(run.data.params.get("data_dir"))
     except ValidationError:  # not a report of this pipeline: its folder is all that is known
         report = None
     return caveats_of(path, report)

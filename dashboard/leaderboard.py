@@ -165,12 +165,15 @@ def ranking(bases: list[Basis]) -> list[bool]:
 
 def basis_of(run: dict, report: schemas.EvaluationReport | None = None) -> Basis:
     """The ``Basis`` of ``run``'s current evaluation: its ``metrics.json`` (``report``) when
-    read, else the run's tags (``contract.evaluation_tags``), which a page of runs holds.
+    read (its ``own_data`` settled by ``EvaluationReport.of_run``), else the run's tags
+    (``contract.evaluation_tags``), which a page of runs holds: an evaluation from before
+    those tags has none, and counts as plain there.
 
     The leakage is the run's own test split's (its tags, ``dashboard.leakage``): it concerns an
     evaluation of that split, not one of another data folder (which has its own caveat)."""
     if report is not None:
-        basis = Basis(report.tta, report.own_data, report.dataset_hash)
+        own = report.of_run((run.get("params") or {}).get("data_dir")).own_data
+        basis = Basis(report.tta, own, report.dataset_hash)
     else:
         tags = contract.basis_tags(run["tags"])  # {}: unknown (set for another evaluation)
         own = tags.get(contract.EVALUATION_OWN_DATA_TAG)

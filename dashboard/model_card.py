@@ -38,9 +38,11 @@ def build_model_card(
     ``stats``, ``faithfulness`` and ``preprocessing`` are the run's ``dataset_stats.json``,
     ``faithfulness.json`` and ``preprocessing.json``; ``evaluation`` is ``evaluation_table``;
     ``report`` is the current evaluation's ``metrics.json`` (where the figures come from) and
-    ``operating_point`` its ``operating_points.threshold``.
+    ``operating_point`` its ``operating_points.threshold``; its ``own_data`` is settled for the
+    run (``EvaluationReport.of_run``), as every reader of it does.
     """
     params, run_id = run["params"], run["run_id"]
+    report = report and report.of_run(params.get("data_dir"))
     evaluated = evaluation is not None and not evaluation.empty
     lines = [
         f"# Model card: {run['run_name']}",

@@ -45,9 +45,12 @@ def _typed(uri: str, run: dict, path: str, model: type[Model]) -> Model | None:
 
 
 def evaluation_report(uri: str, run: dict) -> schemas.EvaluationReport | None:
-    """The current evaluation's ``metrics.json``, or ``None``."""
+    """The current evaluation's ``metrics.json``, or ``None``; its ``own_data`` as every reader
+    takes it (``EvaluationReport.of_run``: an evaluation from before the field tells by its
+    ``data_dir``)."""
     path = evaluation_path(run, contract.METRICS_JSON)
-    return _typed(uri, run, path, schemas.EvaluationReport)
+    report = _typed(uri, run, path, schemas.EvaluationReport)
+    return None if report is None else report.of_run((run.get("params") or {}).get("data_dir"))
 
 
 def explanation_index(uri: str, run: dict) -> schemas.ExplanationIndex | None:

@@ -13,6 +13,7 @@ from pathlib import Path
 
 import mlflow
 from mlflow.exceptions import MlflowException
+from pydantic import ValidationError
 
 from common import (
     InvalidInput,
@@ -25,7 +26,17 @@ from common import (
 )
 from dashboard import leaderboard
 from dashboard.constant import argmax_figure, constant_class
-from runs import MODEL_ARTIFACT, contract, get_client, get_run, outage_of, run_model_uri, schemas
+from runs import (
+    MODEL_ARTIFACT,
+    contract,
+    get_client,
+    get_run,
+    load_json_artifact,
+    outage_of,
+    run_model_uri,
+    schemas,
+    stopped_before_model,
+)
 
 DOWNLOAD_JSON = "download.json"
 """Written beside the model in a downloaded folder: what it is (``manifest``)."""
@@ -62,7 +73,7 @@ def download_run(run_id: str, tracking_uri: str, artifacts_dir: str | Path) -> P
     if destination.parent != artifacts_dir.resolve():
         raise InvalidInput(f"run_id {run_id[:80]!r} is not a run id; pick a run from the list.")
     client = get_client(tracking_uri)
-    get_run(client, run_id)  # NotFound with a clear message for a wrong id
+    run = get_run(client, run_id)  # NotFound with a clear message for a wrong id
     tmp = Path(tempfile.mkdtemp(dir=artifacts_dir, prefix=f".{run_id}.partial-"))
 
     def failure(exc: Exception, what: str) -> ServiceUnavailable | None:
@@ -92,6 +103,8 @@ def download_run(run_id: str, tracking_uri: str, artifacts_dir: str | Path) -> P
         except (MlflowException, OSError) as exc:
             if down := failure(exc, "model"):
                 raise down from exc
+            if stopped := stopped_before_model(run):
+                raise InvalidInput(f"run {run_id} cannot be deployed: {stopped}.") from exc
             raise InvalidInput(
                 f"run {run_id} has no model logged as '{MODEL_ARTIFACT}', so it cannot be "
                 "deployed; "
@@ -215,7 +228,8 @@ def top_runs(
     ``class_names`` (the runs' ``class_names`` param, a JSON list) keeps the runs trained on
     those classes only: an accuracy on two classes does not rank against one on three. A test
     figure (``eval_*``) made with test-time augmentation or on another data folder than the
-    run's own (``contract.basis_tags``) does not rank against the others either: left out.
+    run's own (``contract.basis_tags``; of a run evaluated before those tags, its
+    ``metrics.json``: one read each) does not rank against the others either: left out.
 
     Runs evaluated on other test data than the best of them (``Basis.dataset_hash``) are left
     out too: figures of different test sets do not rank against each other. So are runs whose
@@ -252,7 +266,7 @@ def top_runs(
         # (judged within each test data: runs alike in their copies rank among themselves
         # beside another data set's), and figures of different test data do not rank against
         # each other
-        bases = [leaderboard.basis_of({"tags": r.data.tags}) for r in runs]
+        bases = [_basis(client, r) for r in runs]
         ranks = leaderboard.ranking(bases)
         out = [b.overlap.unknown for b, rank in zip(bases, ranks, strict=True)
                if b.caveat is None and not rank]  # fmt: skip
@@ -273,6 +287,24 @@ def top_runs(
             constant=ranked_plain - len(plain),
         )
     return Ranked([r.info.run_id for r in runs[:k]])
+
+
+def _basis(client, run) -> leaderboard.Basis:
+    """``leaderboard.basis_of`` the run's tags; of its ``metrics.json`` (one read) when it was
+    evaluated before the evaluator set those tags, as Compare reads it: whether that was of the
+    run's own data is told by the folder it recorded (``EvaluationReport.of_run``)."""
+    summary = {"tags": run.data.tags, "params": run.data.params, "metrics": run.data.metrics}
+    if contract.basis_tags(run.data.tags) or not contract.is_evaluated(
+        run.data.tags, run.data.metrics
+    ):
+        return leaderboard.basis_of(summary)
+    path = f"{contract.evaluation_dir(run.data.tags)}/{contract.METRICS_JSON}"
+    try:
+        raw = load_json_artifact(client, run.info.run_id, path)
+        report = None if raw is None else schemas.EvaluationReport.model_validate(raw)
+    except (InvalidInput, ValidationError):  # not a report of this pipeline: the tags decide
+        report = None
+    return leaderboard.basis_of(summary, report)
 
 
 def download_top(

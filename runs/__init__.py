@@ -98,6 +98,7 @@ from runs.tracking import (
     outage_of,
     publish_result,
     run_model_uri,
+    stopped_before_model,
 )
 
 __all__ = [
@@ -167,6 +168,7 @@ __all__ = [
     "served_record",
     "served_tag",
     "skipped_report",
+    "stopped_before_model",
     "threshold_labels",
     "validation_figures",
     "warm_up",

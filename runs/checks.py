@@ -17,7 +17,14 @@ from common import confine as confine_path
 from dataloader import any_colour, inspect_data, load_dataset
 from mlpipeline_model import MAX_DISTORTION, MAX_UPSCALE, misfit
 from runs.preprocessing import Preprocessing
-from runs.tracking import MODEL_ARTIFACT, find_logged_model, get_client, get_run, load_preprocessing
+from runs.tracking import (
+    MODEL_ARTIFACT,
+    find_logged_model,
+    get_client,
+    get_run,
+    load_preprocessing,
+    stopped_before_model,
+)
 
 CHECK_CACHE_S = 60.0
 _DATABASE_SCHEMES = ("sqlite", "postgresql", "mysql", "mssql")  # MLflow's SQLAlchemy store
@@ -79,8 +86,12 @@ def resolve_data_dir(
 
 
 def check_model(client: MlflowClient, run_id: str) -> None:
-    """Raise ``InvalidInput`` unless the run has a logged model named ``model``."""
-    if find_logged_model(client, get_run(client, run_id)) is None:
+    """Raise ``InvalidInput`` unless the run has a logged model named ``model``; of a run that
+    did not finish, saying that it stopped before its model was logged and how to continue it."""
+    run = get_run(client, run_id)
+    if find_logged_model(client, run) is None:
+        if stopped := stopped_before_model(run):
+            raise InvalidInput(f"run {run_id} has nothing to evaluate or explain: {stopped}.")
         raise InvalidInput(
             f"run {run_id} has no logged model named '{MODEL_ARTIFACT}', so there is nothing to "
             "evaluate or explain; train one with "

@@ -10,7 +10,10 @@ through ``evaluation_dir`` / ``explanation_dir``. Runs written before that have 
 their result in ``evaluation/`` and ``explanations/``.
 """
 
+import os
+import posixpath
 from collections.abc import Iterable, Mapping
+from pathlib import PurePosixPath
 
 from common import metric_keys
 
@@ -120,6 +123,31 @@ def evaluation_tags(tta: str, own_data: bool, dataset_hash: str, folder: str) ->
         EVALUATION_DATA_TAG: dataset_hash,
         EVALUATION_BASIS_TAG: folder,
     }
+
+
+def own_data(recorded: bool | None, evaluated: str | None, run_data_dir: str | None) -> bool | None:
+    """Whether an evaluation (or explanation) was of the run's own data folder: what it
+    ``recorded`` (``own_data``) when it did, else what its recorded data folder (``evaluated``,
+    ``metrics.json``'s ``data_dir``: the evaluator's resolved path) tells against the run's
+    ``data_dir`` param; None when that cannot be told (both kept as plain, as before).
+
+    Evaluators before ``own_data`` (2026-12-04 and earlier) recorded only the folder. The param
+    is an absolute resolved path, or one relative to the trainer's ``DATA_DIR``
+    (``trainer.mlflow_run.logged_data_dir``; older trainers: as typed), whose root is not known
+    here: a relative param says "other data" only when the folder does not end with it.
+    """
+    if recorded is not None:
+        return recorded
+    if not evaluated or not run_data_dir:
+        return None
+    folder = PurePosixPath(posixpath.normpath(evaluated)).parts
+    logged = PurePosixPath(posixpath.normpath(run_data_dir))
+    if logged.is_absolute():  # (links resolved where the paths exist here: the same folder)
+        return os.path.realpath(evaluated) == os.path.realpath(run_data_dir)
+    parts = () if logged.parts == (".",) else logged.parts
+    if ".." in parts or not parts or folder[-len(parts) :] == parts:
+        return None  # the same folder under some DATA_DIR, or not known
+    return False
 
 
 def basis_tags(tags: Mapping[str, str]) -> dict[str, str]:

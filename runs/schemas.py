@@ -13,7 +13,7 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field
 
 from dataloader import label_conflict_note
-from runs.contract import DATASET_STATS_JSON
+from runs.contract import DATASET_STATS_JSON, own_data
 
 
 class _Open(BaseModel):
@@ -108,6 +108,13 @@ class EvaluationReport(_Open):
         description="set when the evaluator decoded the test images with another version of "
         "the image decoding than the run's training (Preprocessing.decoding_note)",
     )
+
+    def of_run(self, run_data_dir: str | None) -> "EvaluationReport":
+        """This report with ``own_data`` as every reader takes it, for a run whose ``data_dir``
+        param is ``run_data_dir`` (``contract.own_data``: an evaluation from before the field
+        tells by its ``data_dir``)."""
+        found = own_data(self.own_data, self.data_dir, run_data_dir)
+        return self if found == self.own_data else self.model_copy(update={"own_data": found})
 
     @property
     def absent_note(self) -> str | None:

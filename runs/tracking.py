@@ -165,6 +165,23 @@ def find_logged_model(client: MlflowClient, run: Run):
     return found[0] if found else None
 
 
+def stopped_before_model(run: Run) -> str | None:
+    """Why a run without a model has none, when it is a run of the trainer (its stage tag) that
+    did not finish (status not FINISHED: stopped, failed or still at work before it logged its
+    model), and the way on, for a person; None for another run (not the trainer's, or one that
+    finished without a model: nothing to continue)."""
+    status = run.info.status
+    if status == "FINISHED" or run.data.tags.get(contract.STAGE_TAG) != "training":
+        return None
+    how = (
+        "`python -m trainer ... --resume auto` with its checkpoint folder (--checkpoint-dir) "
+        "continues it, or pick a finished run"
+    )
+    if status == "RUNNING":
+        return f"it is still RUNNING and has not logged its model yet (if its trainer died, {how})"
+    return f"the run stopped ({status}) before its model was logged: {how}"
+
+
 def load_json_artifact(client: MlflowClient, run_id: str, path: str) -> Any | None:
     """The run's JSON artifact ``path``, or None when the run has no such file (one download).
 

@@ -376,3 +376,21 @@ def settings(mlflow_server, tmp_path) -> Settings:
 @pytest.fixture
 def store(settings) -> SelectionStore:
     return SelectionStore(get_database(settings))
+
+
+def old_evaluation(uri: str, run_id: str, data_dir: str) -> str:
+    """Publish an evaluation of ``data_dir``'s test split as the evaluator before ``own_data``
+    (commit fb34404) wrote it: a ``metrics.json`` without that field and the path tag alone (no
+    basis tags); its folder."""
+    from runs import contract
+
+    client = MlflowClient(uri)
+    folder = f"evaluation/old-{uuid.uuid4().hex[:8]}"
+    report = {"n_samples": 4, "class_names": ["a", "b"], "confusion_matrix": [[1, 1], [1, 1]],
+              "overall": {"accuracy": {"value": 0.5, "ci_low": 0.1, "ci_high": 0.9}},
+              "run_id": run_id, "data_dir": data_dir, "dataset_hash": "old-hash",
+              "tta": "none"}  # fmt: skip
+    client.log_dict(run_id, report, f"{folder}/{contract.METRICS_JSON}")
+    client.log_metric(run_id, "eval_accuracy", 0.5)
+    client.set_tag(run_id, contract.EVALUATION_PATH_TAG, folder)
+    return folder

@@ -1,6 +1,7 @@
 """Choosing a run: a registered version, the alias, run_id.txt and the record agree."""
 
 import json
+import uuid
 from pathlib import Path
 
 import mlflow
@@ -11,7 +12,7 @@ from common import InvalidInput, Settings
 from dashboard.choose import choose_run
 from mlpipeline_model import DECODING_VERSION
 from tests.conftest import log_untrained_run
-from tests.dashboard.conftest import leak
+from tests.dashboard.conftest import leak, old_evaluation
 
 
 def test_choice_registers_a_version_moves_the_alias_writes_run_id_and_records_it(
@@ -69,6 +70,16 @@ def test_foreign_sklearn_run_cannot_be_chosen_and_changes_nothing(dashboard_runs
     assert not MlflowClient(settings.mlflow_tracking_uri).search_registered_models(
         f"name = '{settings.model_name}'"
     )
+
+
+def test_a_trainer_run_stopped_before_its_model_says_to_resume_it(mlflow_server, settings):
+    client = MlflowClient(mlflow_server)
+    experiment_id = client.create_experiment(f"stopped-{uuid.uuid4().hex}")
+    run_id = client.create_run(experiment_id, tags={"pipeline.stage": "training"}).info.run_id
+    client.set_terminated(run_id, status="KILLED")  # as the trainer's stop before its model
+    with pytest.raises(InvalidInput, match=r"stopped \(KILLED\) before its model") as err:
+        choose_run(run_id, "try", settings)
+    assert "--resume auto" in str(err.value) and "only runs of" not in str(err.value)
 
 
 def test_failed_run_without_model_cannot_be_chosen(dashboard_runs, settings):
@@ -177,6 +188,28 @@ def test_figures_of_the_runs_own_data_have_no_caveat(fresh_run, settings, tiny_d
     choice = choose_run(fresh_run, "own data", settings)
     # (the tiny model may name one class for every image: a caveat of its figures, not its data)
     assert [c for c in choice.caveats if "argmax (`predicted_class`)" not in c] == []
+
+
+def test_an_old_evaluation_of_another_folder_is_a_caveat_of_the_choice(
+    fresh_run, settings, tiny_demo_data
+):
+    # written before metrics.json said own_data: its data_dir is not the run's
+    old_evaluation(settings.mlflow_tracking_uri, fresh_run, f"{tiny_demo_data}-other")
+    choice = choose_run(fresh_run, "old evaluation", settings)
+    caveat = f"the evaluation used the test split of {tiny_demo_data}-other, not the run's own data"
+    assert caveat in choice.caveats
+    version = MlflowClient(settings.mlflow_tracking_uri).get_model_version(
+        settings.model_name, choice.version
+    )
+    assert caveat in version.tags["evaluation"] and caveat in version.tags["evaluation_caveat"]
+
+
+def test_an_old_evaluation_of_the_runs_own_folder_has_no_caveat(
+    fresh_run, settings, tiny_demo_data
+):
+    old_evaluation(settings.mlflow_tracking_uri, fresh_run, str(tiny_demo_data))
+    choice = choose_run(fresh_run, "old evaluation", settings)
+    assert not [c for c in choice.caveats if "not the run's own data" in c]
 
 
 def test_an_outage_reading_the_served_run_is_not_taken_for_no_change(

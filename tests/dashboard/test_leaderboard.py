@@ -99,6 +99,26 @@ def test_the_basis_of_another_evaluation_is_not_taken_for_the_current_ones():
     assert leaderboard.basis_of(run) == leaderboard.Basis(None, None, None)
 
 
+def _old_report(data_dir: str):
+    """``metrics.json`` as the evaluator before ``own_data`` wrote it (no such field)."""
+    from runs import schemas
+
+    return schemas.EvaluationReport(n_samples=4, class_names=["a", "b"], overall={},
+                                    data_dir=data_dir, dataset_hash="h1", tta="none")  # fmt: skip
+
+
+def test_an_old_evaluation_of_another_folder_than_the_runs_is_other_data():
+    run = _run("a", {"eval_accuracy": 0.9})
+    run["params"]["data_dir"] = "synth"  # relative to the trainer's DATA_DIR
+    assert leaderboard.basis_of(run, _old_report("/srv/data/synth2")).caveat == "† other data"
+
+
+def test_an_old_evaluation_of_the_runs_own_folder_stays_plain():
+    run = _run("a", {"eval_accuracy": 0.9})
+    run["params"]["data_dir"] = "synth"
+    assert leaderboard.basis_of(run, _old_report("/srv/data/synth")).caveat is None
+
+
 def test_a_tta_or_other_data_figure_is_marked_and_takes_no_star():
     rows = [_evaluated("a", 0.8), _evaluated("b", 0.7), _evaluated("c", 0.9, tta="both"),
             _evaluated("d", 0.95, own=False, data="h2")]  # fmt: skip

@@ -54,6 +54,17 @@ def test_card_of_an_evaluated_run_has_intervals_and_faithfulness(mlflow_server, 
     assert "| recall_nevus |" not in card  # per-class metrics stay in the Evaluation tab
 
 
+def test_card_of_an_old_evaluation_of_another_folder_says_so(
+    mlflow_server, fresh_run, tiny_demo_data
+):
+    from tests.dashboard.conftest import old_evaluation
+
+    old_evaluation(mlflow_server, fresh_run, f"{tiny_demo_data}-other")  # before own_data
+    card = _card(mlflow_server, fresh_run)
+    assert f"the evaluation used the test split of {tiny_demo_data}-other" in card
+    assert "(another folder than the run's data)" in card
+
+
 def test_card_of_a_bare_run_says_how_to_evaluate(mlflow_server, dashboard_runs):
     card = _card(mlflow_server, dashboard_runs["bare"])
     assert f"python -m evaluator --run-id {dashboard_runs['bare']}" in card

@@ -59,6 +59,19 @@ def test_failed_download_leaves_nothing_partial_and_keeps_the_old_folder(dashboa
     assert (old / "keep.txt").read_text() == "previous download"
 
 
+def test_downloading_a_trainer_run_stopped_before_its_model_says_to_resume_it(
+    mlflow_server, settings
+):
+    from mlflow import MlflowClient
+
+    client = MlflowClient(mlflow_server)
+    experiment_id = client.create_experiment(f"stopped-{uuid.uuid4().hex}")
+    run_id = client.create_run(experiment_id, tags={"pipeline.stage": "training"}).info.run_id
+    client.set_terminated(run_id, status="KILLED")  # as the trainer's stop before its model
+    with pytest.raises(InvalidInput, match=r"stopped \(KILLED\) before its model.*--resume auto"):
+        download_run(run_id, mlflow_server, settings.artifacts_dir)
+
+
 def test_mlflow_failing_during_the_model_download_is_an_outage_not_a_missing_model(
     dashboard_runs, settings, monkeypatch
 ):
@@ -150,6 +163,24 @@ def test_top_k_by_a_test_figure_leaves_out_tta_and_other_data_evaluations(mlflow
         ranked[name] = run_id
     got = top_runs(mlflow_server, experiment_id, "eval_accuracy", 3, True)
     assert got.run_ids == [ranked["plain-b"], ranked["untagged"], ranked["plain-a"]]
+
+
+def test_top_k_leaves_out_an_old_evaluation_of_another_folder_than_the_runs(mlflow_server):
+    from mlflow import MlflowClient
+
+    from tests.dashboard.conftest import old_evaluation
+
+    client = MlflowClient(mlflow_server)
+    experiment_id = client.create_experiment(f"top-k-{uuid.uuid4().hex}")
+    ranked = {}
+    for name, folder in [("own", "/srv/data/synth"), ("other", "/srv/data/synth2")]:
+        run_id = client.create_run(experiment_id, run_name=name).info.run_id
+        client.log_param(run_id, "data_dir", "/srv/data/synth")
+        old_evaluation(mlflow_server, run_id, folder)  # before own_data and the basis tags
+        client.set_terminated(run_id)
+        ranked[name] = run_id
+    got = top_runs(mlflow_server, experiment_id, "eval_accuracy", 3, True)
+    assert got.run_ids == [ranked["own"]]
 
 
 def _evaluated_on(client, run_id: str, data: str) -> None:

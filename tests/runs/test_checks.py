@@ -193,3 +193,16 @@ def test_test_dicom_files_of_the_model_s_modalities_or_of_a_model_without_any_ar
     data = _ct_and_mr(tmp_path / "data")
     for modalities in (["CT", "MR"], None):
         assert len(runs.load_test_split(data, _pp(modalities)).test.labels) == 2
+
+
+def test_evaluating_a_trainer_run_stopped_before_its_model_says_to_resume_it(mlflow_server):
+    import uuid
+
+    from mlflow import MlflowClient
+
+    client = MlflowClient(mlflow_server)
+    experiment_id = client.create_experiment(f"stopped-{uuid.uuid4().hex}")
+    run_id = client.create_run(experiment_id, tags={"pipeline.stage": "training"}).info.run_id
+    client.set_terminated(run_id, status="KILLED")  # as the trainer's stop before its model
+    with pytest.raises(InvalidInput, match=r"stopped \(KILLED\) before its model was logged"):
+        runs.checks.check_model(client, run_id)
