@@ -141,10 +141,18 @@ def test_production_deploys_to_eks_from_main(workflow):
     script = scripts(workflow, "deploy-prod")
     assert job["env"]["SERVICES"].split() == list(BY_NAME)
     assert 'docker build --target "$svc"' in script
-    assert "mlflow evaluator explainer dashboard predictor" in script  # rollout status
+    assert "mlflow evaluator explainer dashboard; do" in script  # rollout status
+    # and the predictor's, which a new cluster without a chosen run cannot finish (its log)
+    assert "kubectl rollout status deployment/predictor" in script
+    assert "has the alias .* yet; choose a run" in script
     for command in ("aws eks update-kubeconfig", "kubectl apply -k k8s/", "kubectl rollout status"):
         assert command in script
     assert any("configure-aws-credentials" in step.get("uses", "") for step in job["steps"])
+
+
+def test_the_pseudonym_key_reaches_the_secret_when_set(workflow):
+    script = scripts(workflow, "deploy-prod")
+    assert '${PSEUDONYM_KEY:+"--from-literal=PSEUDONYM_KEY=$PSEUDONYM_KEY"}' in script
 
 
 def test_secrets_reach_only_the_deploy_jobs(workflow):
