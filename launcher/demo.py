@@ -151,6 +151,20 @@ def choose_the_demo_run(stack: Stack, say: Steps, run_id: str, token: str | None
                       "confirmation named, or in the dashboard")  # fmt: skip
 
 
+SERVED = (MLFLOW, EVALUATOR, EXPLAINER, PREDICTOR, DASHBOARD)
+
+
+def _port(text: str) -> tuple[str, int]:
+    """``SERVICE=PORT`` of ``--port``."""
+    name, _, port = text.partition("=")
+    if name not in {s.name for s in SERVED} or not port.isdigit() or not 0 < int(port) < 65536:
+        raise argparse.ArgumentTypeError(
+            f"expected SERVICE=PORT with SERVICE one of {', '.join(s.name for s in SERVED)} and "
+            f"a port from 1 to 65535, got {text!r}"
+        )
+    return name, int(port)
+
+
 def get_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="python -m launcher demo", description=__doc__)
     p.add_argument("--data-dir", type=Path, default=Path("data"))
@@ -159,6 +173,15 @@ def get_parser() -> argparse.ArgumentParser:
     p.add_argument("--experiment", default="demo")
     p.add_argument("--n-samples", type=int, default=8, help="images the explainer explains")
     p.add_argument("--no-serve", action="store_true", help="stop after the pipeline has run")
+    p.add_argument(
+        "--port",
+        action="append",
+        default=[],
+        type=_port,
+        metavar="SERVICE=PORT",
+        help="another port for a service, e.g. mlflow=5100 (repeatable; services: "
+        f"{', '.join(s.name for s in SERVED)})",
+    )
     p.add_argument(
         "train_args",
         nargs=argparse.REMAINDER,
@@ -177,6 +200,7 @@ def main(argv: list[str] | None = None) -> int:
         state_dir=args.state_dir.resolve(),
         log_dir=args.log_dir.resolve(),
         experiment=args.experiment,
+        ports=dict(args.port),
     )
     say = Steps()
     # Ctrl-C and SIGTERM both stop everything, even where SIGINT was inherited as ignored.

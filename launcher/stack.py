@@ -163,7 +163,8 @@ class Stack:
         if port and port_in_use(self.config.host, port):
             raise LaunchError(
                 f"{service.name}: port {port} is already in use. Stop whatever listens there "
-                f"(e.g. an earlier `make demo`: `lsof -i :{port}`) and try again."
+                f"(e.g. an earlier `make demo`: `lsof -i :{port}`) and try again, or give the "
+                f"service another port (`python -m launcher demo --port {service.name}=PORT`)."
             )
         self.procs[service.name] = self._spawn(service)
 

@@ -1,6 +1,8 @@
 """``make demo``'s steps (``launcher.demo``) that do not need the whole pipeline."""
 
-from launcher.demo import choose_the_demo_run
+import pytest
+
+from launcher.demo import choose_the_demo_run, get_parser
 from launcher.stack import Stack, StackConfig
 from tests.conftest import free_port
 
@@ -16,3 +18,16 @@ def test_a_refused_choice_is_said_and_the_demo_goes_on(tmp_path):
                             "0" * 32, token=None)  # fmt: skip
     assert said[0].startswith(f"choose: run {'0' * 32} not chosen: error: ")
     assert f"dashboard.choose {'0' * 32} --reason TEXT" in said[1]
+
+
+def test_a_service_gets_another_port_by_name():
+    args = get_parser().parse_args(["--port", "mlflow=5100", "--port", "dashboard=8600"])
+    assert dict(args.port) == {"mlflow": 5100, "dashboard": 8600}
+
+
+@pytest.mark.parametrize("value", ["mlfow=5100", "mlflow=0", "mlflow=http", "5100"])
+def test_a_bad_port_names_the_services_in_one_line(value, capsys):
+    with pytest.raises(SystemExit) as exited:
+        get_parser().parse_args(["--port", value])
+    assert exited.value.code == 2
+    assert "SERVICE one of mlflow, evaluator" in capsys.readouterr().err
