@@ -143,6 +143,65 @@ def test_run_id_file_and_checkpoints_outlive_their_pods_on_one_shared_claim(k8s_
     assert claim["spec"]["accessModes"] == ["ReadWriteMany"]  # pods on different nodes
 
 
+# The StorageClasses docs/deployment.md has you create: EFS for the claims that pods on several
+# nodes share, EBS for the single-writer stores (SQLite, MongoDB: never on NFS/EFS).
+RWX_CLASS, RWO_CLASS = "efs-sc", "gp3"
+
+
+def claims(docs: list[dict]) -> list[tuple[str, dict]]:
+    """(name, spec) of every PersistentVolumeClaim, StatefulSet claim templates included."""
+    found = [
+        (d["metadata"]["name"], d["spec"]) for d in docs if d["kind"] == "PersistentVolumeClaim"
+    ]
+    for doc in docs:
+        if doc["kind"] == "StatefulSet":
+            for template in doc["spec"].get("volumeClaimTemplates", []):
+                found.append(
+                    (f"{doc['metadata']['name']}/{template['metadata']['name']}", template["spec"])
+                )
+    return found
+
+
+def test_every_claim_names_the_class_its_access_mode_needs(k8s_docs):
+    """EKS ≥ 1.30 has no default class, and EBS cannot serve ReadWriteMany (Pending pods)."""
+    found = claims(k8s_docs)
+    assert len(found) == 4  # pipeline-data, pipeline-artifacts, mlflow-store, mongodb/data
+    for name, spec in found:
+        expected = RWX_CLASS if spec["accessModes"] == ["ReadWriteMany"] else RWO_CLASS
+        assert spec["accessModes"] in (["ReadWriteMany"], ["ReadWriteOnce"]), name
+        assert spec.get("storageClassName") == expected, name
+
+
+def test_a_kustomize_patch_renames_the_classes(kubectl, tmp_path):
+    """The patches docs/deployment.md shows for clusters whose classes have other names."""
+    folder = tmp_path / "k8s"
+    shutil.copytree(K8S_DIR, folder)
+    kustomization = folder / "kustomization.yaml"
+    kustomization.write_text(kustomization.read_text() + STORAGE_PATCHES)
+    built = kustomize(kubectl, folder)
+    renamed = {name: spec["storageClassName"] for name, spec in claims(built)}
+    assert renamed == {
+        "pipeline-data": "my-efs",
+        "pipeline-artifacts": "my-efs",
+        "mlflow-store": "my-ebs",
+        "mongodb/data": "my-ebs",
+    }
+
+
+STORAGE_PATCHES = """
+patches:
+  - target: {kind: PersistentVolumeClaim, name: pipeline-data|pipeline-artifacts}
+    patch: |-
+      - {op: replace, path: /spec/storageClassName, value: my-efs}
+  - target: {kind: PersistentVolumeClaim, name: mlflow-store}
+    patch: |-
+      - {op: replace, path: /spec/storageClassName, value: my-ebs}
+  - target: {kind: StatefulSet, name: mongodb}
+    patch: |-
+      - {op: replace, path: /spec/volumeClaimTemplates/0/spec/storageClassName, value: my-ebs}
+"""
+
+
 def test_every_container_has_requests_and_limits(k8s_docs):
     for workload in workloads(k8s_docs):
         for container in containers(workload):
