@@ -478,6 +478,24 @@ def test_kustomize_build_is_valid(kubectl, kubernetes_validate, k8s_docs, tmp_pa
     assert validate(kubernetes_validate, path) is None
 
 
+def test_images_fail_closed_until_they_are_set(kubectl):
+    """Unset, an image must not resolve to a public namespace nobody here controls: a reserved
+    `.invalid` host and an upper-case path component (the kubelet: InvalidImageName). The docs'
+    and CI's `kustomize edit set image mlpipeline/NAME=...` replace newName and newTag."""
+    built = kustomize(kubectl, K8S_DIR)
+    images = {c["image"] for w in workloads(built) for c in containers(w)}
+    for image in images - {main_container(built, "mongodb")["image"]}:
+        host, *path = image.split("/")
+        assert host.endswith(".invalid"), image
+        assert any(part != part.lower() for part in path), image
+
+
+def test_mongodb_image_is_a_fixed_release(k8s_docs):
+    image = main_container(k8s_docs, "mongodb")["image"]
+    name, tag = image.rsplit(":", 1)
+    assert name == "mongo" and tag.startswith("7.") and len(tag.split(".")) == 3, image
+
+
 def test_gpu_patch_puts_the_trainer_on_a_gpu_node(kubectl, kubernetes_validate, tmp_path):
     folder = tmp_path / "k8s"
     shutil.copytree(K8S_DIR, folder)
