@@ -235,8 +235,11 @@ def test_readiness_probe_calls_ready_with_the_api_token(k8s_docs, name, health_s
 def test_mongodb_has_probes_and_a_volume_claim(k8s_docs):
     statefulset = next(d for d in k8s_docs if d["kind"] == "StatefulSet")
     container = pod_spec(statefulset)["containers"][0]
-    for probe in ("startupProbe", "readinessProbe", "livenessProbe"):
+    for probe in ("startupProbe", "readinessProbe"):
         assert container[probe]["exec"]["command"][0] == "mongosh"
+    # Liveness without mongosh (a Node process every period under the 1 GiB limit).
+    assert container["livenessProbe"]["tcpSocket"]["port"] in ("mongodb", 27017)
+    assert {"name": "mongodb", "containerPort": 27017} in container["ports"]
     claim = statefulset["spec"]["volumeClaimTemplates"][0]["metadata"]["name"]
     assert {"name": claim, "mountPath": "/data/db"} in container["volumeMounts"]
 
