@@ -464,6 +464,15 @@ def test_trainer_is_a_job_that_does_not_restart(k8s_docs):
     assert pod_spec(job)["restartPolicy"] == "Never"
 
 
+def test_trainer_threads_match_its_cpu_limit(k8s_docs):
+    """Unset, the trainer runs a thread per core the node has and is throttled by the limit."""
+    trainer = main_container(k8s_docs, "trainer")
+    env = {e["name"]: e.get("value") for e in trainer["env"]}
+    limit = trainer["resources"]["limits"]["cpu"]
+    assert not limit.endswith("m"), limit  # whole cores
+    assert env["OMP_NUM_THREADS"] == limit
+
+
 def test_kustomization_lists_every_component_in_apply_order_but_the_secret_template():
     kustomization = yaml.safe_load((K8S_DIR / "kustomization.yaml").read_text())
     # Applied, the template's CHANGE-ME values would replace the Secret created beforehand.
