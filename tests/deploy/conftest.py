@@ -28,6 +28,7 @@ BY_NAME: dict[str, Service] = {service.name: service for service in SERVICES}
 # The components in the order that `kubectl apply -f` one by one works in.
 K8S_FILES = (
     "namespace.yaml",
+    "networkpolicy.yaml",
     "configmap.yaml",
     "secrets.yaml",
     "mongodb.yaml",

@@ -143,6 +143,65 @@ def test_run_id_file_and_checkpoints_outlive_their_pods_on_one_shared_claim(k8s_
     assert claim["spec"]["accessModes"] == ["ReadWriteMany"]  # pods on different nodes
 
 
+# The StorageClasses docs/deployment.md has you create: EFS for the claims that pods on several
+# nodes share, EBS for the single-writer stores (SQLite, MongoDB: never on NFS/EFS).
+RWX_CLASS, RWO_CLASS = "efs-sc", "gp3"
+
+
+def claims(docs: list[dict]) -> list[tuple[str, dict]]:
+    """(name, spec) of every PersistentVolumeClaim, StatefulSet claim templates included."""
+    found = [
+        (d["metadata"]["name"], d["spec"]) for d in docs if d["kind"] == "PersistentVolumeClaim"
+    ]
+    for doc in docs:
+        if doc["kind"] == "StatefulSet":
+            for template in doc["spec"].get("volumeClaimTemplates", []):
+                found.append(
+                    (f"{doc['metadata']['name']}/{template['metadata']['name']}", template["spec"])
+                )
+    return found
+
+
+def test_every_claim_names_the_class_its_access_mode_needs(k8s_docs):
+    """EKS ≥ 1.30 has no default class, and EBS cannot serve ReadWriteMany (Pending pods)."""
+    found = claims(k8s_docs)
+    assert len(found) == 4  # pipeline-data, pipeline-artifacts, mlflow-store, mongodb/data
+    for name, spec in found:
+        expected = RWX_CLASS if spec["accessModes"] == ["ReadWriteMany"] else RWO_CLASS
+        assert spec["accessModes"] in (["ReadWriteMany"], ["ReadWriteOnce"]), name
+        assert spec.get("storageClassName") == expected, name
+
+
+def test_a_kustomize_patch_renames_the_classes(kubectl, tmp_path):
+    """The patches docs/deployment.md shows for clusters whose classes have other names."""
+    folder = tmp_path / "k8s"
+    shutil.copytree(K8S_DIR, folder)
+    kustomization = folder / "kustomization.yaml"
+    kustomization.write_text(kustomization.read_text() + STORAGE_PATCHES)
+    built = kustomize(kubectl, folder)
+    renamed = {name: spec["storageClassName"] for name, spec in claims(built)}
+    assert renamed == {
+        "pipeline-data": "my-efs",
+        "pipeline-artifacts": "my-efs",
+        "mlflow-store": "my-ebs",
+        "mongodb/data": "my-ebs",
+    }
+
+
+STORAGE_PATCHES = """
+patches:
+  - target: {kind: PersistentVolumeClaim, name: pipeline-data|pipeline-artifacts}
+    patch: |-
+      - {op: replace, path: /spec/storageClassName, value: my-efs}
+  - target: {kind: PersistentVolumeClaim, name: mlflow-store}
+    patch: |-
+      - {op: replace, path: /spec/storageClassName, value: my-ebs}
+  - target: {kind: StatefulSet, name: mongodb}
+    patch: |-
+      - {op: replace, path: /spec/volumeClaimTemplates/0/spec/storageClassName, value: my-ebs}
+"""
+
+
 def test_every_container_has_requests_and_limits(k8s_docs):
     for workload in workloads(k8s_docs):
         for container in containers(workload):
@@ -176,8 +235,11 @@ def test_readiness_probe_calls_ready_with_the_api_token(k8s_docs, name, health_s
 def test_mongodb_has_probes_and_a_volume_claim(k8s_docs):
     statefulset = next(d for d in k8s_docs if d["kind"] == "StatefulSet")
     container = pod_spec(statefulset)["containers"][0]
-    for probe in ("startupProbe", "readinessProbe", "livenessProbe"):
+    for probe in ("startupProbe", "readinessProbe"):
         assert container[probe]["exec"]["command"][0] == "mongosh"
+    # Liveness without mongosh (a Node process every period under the 1 GiB limit).
+    assert container["livenessProbe"]["tcpSocket"]["port"] in ("mongodb", 27017)
+    assert {"name": "mongodb", "containerPort": 27017} in container["ports"]
     claim = statefulset["spec"]["volumeClaimTemplates"][0]["metadata"]["name"]
     assert {"name": claim, "mountPath": "/data/db"} in container["volumeMounts"]
 
@@ -222,6 +284,136 @@ def environment_names(container: dict, docs: list[dict]) -> set[str]:
         doc = next(d for d in docs if d["kind"] == kind and d["metadata"]["name"] == ref["name"])
         names |= set(doc.get("data", {})) | set(doc.get("stringData", {}))
     return names
+
+
+def selects(selector: dict, labels: dict) -> bool:
+    """Whether a label selector (matchLabels, matchExpressions) selects ``labels``."""
+    if any(labels.get(k) != v for k, v in selector.get("matchLabels", {}).items()):
+        return False
+    for expression in selector.get("matchExpressions", []):
+        key, operator, values = expression["key"], expression["operator"], expression.get("values")
+        present = labels.get(key)
+        matched = {
+            "In": key in labels and present in values,
+            "NotIn": present not in (values or ()),
+            "Exists": key in labels,
+            "DoesNotExist": key not in labels,
+        }[operator]
+        if not matched:
+            return False
+    return True
+
+
+def admits(docs: list[dict], target: dict, source: dict, source_namespace: str, port: int) -> bool:
+    """Whether the NetworkPolicies in ``docs`` let a pod labelled ``source`` in
+    ``source_namespace`` open ``port`` on a pod labelled ``target`` in mlpipeline (Kubernetes'
+    semantics: a pod no Ingress policy selects admits everything; else the union of the rules)."""
+    isolating = [
+        d
+        for d in docs
+        if d["kind"] == "NetworkPolicy"
+        and "Ingress" in d["spec"].get("policyTypes", ["Ingress"])
+        and selects(d["spec"]["podSelector"], target)
+    ]
+    if not isolating:
+        return True
+    namespace_labels = {"kubernetes.io/metadata.name": source_namespace}
+    for policy in isolating:
+        for rule in policy["spec"].get("ingress", []):
+            ports = rule.get("ports")
+            if ports and port not in {p["port"] for p in ports}:
+                continue
+            peers = rule.get("from")
+            if not peers:
+                return True
+            for peer in peers:
+                assert "ipBlock" not in peer, policy["metadata"]["name"]
+                if "namespaceSelector" in peer:
+                    in_namespace = selects(peer["namespaceSelector"], namespace_labels)
+                else:
+                    in_namespace = source_namespace == "mlpipeline"
+                if in_namespace and selects(peer.get("podSelector", {}), source):
+                    return True
+    return False
+
+
+def pod_labels(docs: list[dict]) -> dict[str, dict]:
+    """The pod labels of every workload, by workload name."""
+    return {
+        w["metadata"]["name"]: w["spec"]["template"]["metadata"]["labels"] for w in workloads(docs)
+    }
+
+
+# Pods that are none of the pipeline's: one in its namespace, one elsewhere (a client, an
+# ingress controller).
+STRANGERS = (({"app.kubernetes.io/name": "stranger"}, "mlpipeline"), ({"app": "x"}, "other"))
+
+
+def admitted(docs: list[dict], target: str, port: int) -> set[str]:
+    """Names of the pipeline's pods, and of the STRANGERS ("stranger", "elsewhere"), that may
+    connect to ``port`` of the ``target`` workload's pods."""
+    labels = pod_labels(docs)
+    found = {
+        name
+        for name, source in labels.items()
+        if admits(docs, labels[target], source, "mlpipeline", port)
+    }
+    for (source, namespace), name in zip(STRANGERS, ("stranger", "elsewhere"), strict=True):
+        if admits(docs, labels[target], source, namespace, port):
+            found.add(name)
+    return found
+
+
+def clients_of(docs: list[dict], variable: str) -> set[str]:
+    """Workloads whose main container gets ``variable`` (their own or through envFrom)."""
+    return {
+        w["metadata"]["name"]
+        for w in workloads(docs)
+        if any(variable in environment_names(c, docs) for c in pod_spec(w)["containers"])
+    }
+
+
+def test_a_default_deny_ingress_policy_isolates_every_pod(k8s_docs):
+    deny = [
+        d
+        for d in k8s_docs
+        if d["kind"] == "NetworkPolicy"
+        and d["spec"]["podSelector"] == {}
+        and d["spec"]["policyTypes"] == ["Ingress"]
+        and not d["spec"].get("ingress")
+    ]
+    assert deny
+    assert not admitted(k8s_docs, "trainer", 8080)  # nothing listens there: nobody may connect
+
+
+def test_mlflow_admits_exactly_the_pods_that_use_it(k8s_docs):
+    """MLflow has no authentication: a client can register a pickled model and move the alias."""
+    expected = {"trainer", "evaluator", "explainer", "dashboard", "predictor"}
+    assert clients_of(k8s_docs, "MLFLOW_TRACKING_URI") == expected
+    assert admitted(k8s_docs, "mlflow", 5000) == expected
+    assert admitted(k8s_docs, "mlflow", 5001) == set()
+
+
+def test_mongodb_admits_exactly_the_pods_that_use_it(k8s_docs):
+    expected = {"evaluator", "explainer", "dashboard"}
+    assert clients_of(k8s_docs, "MONGO_URI") == expected
+    assert admitted(k8s_docs, "mongodb", 27017) == expected
+
+
+@pytest.mark.parametrize("name", ("evaluator", "explainer", "predictor"))
+def test_token_protected_apis_admit_anyone_on_their_port_only(k8s_docs, name):
+    everyone = set(pod_labels(k8s_docs)) | {"stranger", "elsewhere"}
+    assert admitted(k8s_docs, name, BY_NAME[name].port) == everyone
+    assert admitted(k8s_docs, name, BY_NAME[name].port + 100) == set()
+
+
+def test_dashboard_admits_only_its_authenticating_proxy(k8s_docs):
+    """No login, the API token and the alias: open to every pod it would bypass MLflow's rule."""
+    port = BY_NAME["dashboard"].port
+    assert admitted(k8s_docs, "dashboard", port) == set()
+    proxy = {"app.kubernetes.io/name": "dashboard-proxy"}
+    assert admits(k8s_docs, pod_labels(k8s_docs)["dashboard"], proxy, "mlpipeline", port)
+    assert not admits(k8s_docs, pod_labels(k8s_docs)["dashboard"], proxy, "other", port)
 
 
 @pytest.mark.parametrize("name", ("evaluator", "explainer", "dashboard"))
@@ -272,6 +464,15 @@ def test_trainer_is_a_job_that_does_not_restart(k8s_docs):
     assert pod_spec(job)["restartPolicy"] == "Never"
 
 
+def test_trainer_threads_match_its_cpu_limit(k8s_docs):
+    """Unset, the trainer runs a thread per core the node has and is throttled by the limit."""
+    trainer = main_container(k8s_docs, "trainer")
+    env = {e["name"]: e.get("value") for e in trainer["env"]}
+    limit = trainer["resources"]["limits"]["cpu"]
+    assert not limit.endswith("m"), limit  # whole cores
+    assert env["OMP_NUM_THREADS"] == limit
+
+
 def test_kustomization_lists_every_component_in_apply_order_but_the_secret_template():
     kustomization = yaml.safe_load((K8S_DIR / "kustomization.yaml").read_text())
     # Applied, the template's CHANGE-ME values would replace the Secret created beforehand.
@@ -287,6 +488,24 @@ def test_kustomize_build_is_valid(kubectl, kubernetes_validate, k8s_docs, tmp_pa
     path = tmp_path / "all.yaml"
     path.write_text(yaml.safe_dump_all(built))
     assert validate(kubernetes_validate, path) is None
+
+
+def test_images_fail_closed_until_they_are_set(kubectl):
+    """Unset, an image must not resolve to a public namespace nobody here controls: a reserved
+    `.invalid` host and an upper-case path component (the kubelet: InvalidImageName). The docs'
+    and CI's `kustomize edit set image mlpipeline/NAME=...` replace newName and newTag."""
+    built = kustomize(kubectl, K8S_DIR)
+    images = {c["image"] for w in workloads(built) for c in containers(w)}
+    for image in images - {main_container(built, "mongodb")["image"]}:
+        host, *path = image.split("/")
+        assert host.endswith(".invalid"), image
+        assert any(part != part.lower() for part in path), image
+
+
+def test_mongodb_image_is_a_fixed_release(k8s_docs):
+    image = main_container(k8s_docs, "mongodb")["image"]
+    name, tag = image.rsplit(":", 1)
+    assert name == "mongo" and tag.startswith("7.") and len(tag.split(".")) == 3, image
 
 
 def test_gpu_patch_puts_the_trainer_on_a_gpu_node(kubectl, kubernetes_validate, tmp_path):
