@@ -149,7 +149,7 @@ def test_services_without_a_login_are_published_on_this_host_only(compose, name)
 
 def test_mongo_uses_mongo_7_and_a_named_volume(compose):
     mongo = compose["services"]["mongo"]
-    assert mongo["image"] == "mongo:7"
+    assert mongo["image"] == "mongo:7.0.16"  # the release k8s runs
     assert "mongo-data:/data/db" in mongo["volumes"]
 
 
