@@ -2,7 +2,6 @@
 
 import argparse
 import functools
-import hashlib
 import json
 import math
 import sys
@@ -22,10 +21,10 @@ from torch.optim.swa_utils import AveragedModel, get_ema_multi_avg_fn
 from torch.utils.data import DistributedSampler
 
 from augmenter import soft_cross_entropy
-from common import InvalidInput
 from runs import contract
 from trainer import checkpoint, distributed
 from trainer.engine import Batches, evaluate, train_one_epoch
+from trainer.resume import check_data, val_digest
 
 # What ensemble members after the first log per epoch (as ``member<k>_<name>``).
 MEMBER_CURVES = ("train_loss", "val_loss", "val_auc")
@@ -121,31 +120,10 @@ class Training:
 
         Raises:
             InvalidInput: The data changed since (another list of files), or the image decoding
-                did (the same files would be prepared otherwise for the rest of the run).
+                did, or the validation split (``resume.check_data``).
         """
-        version = self.preprocessing.decoding_version
         path = state.get(checkpoint.LOADED_FROM, self.checkpoint_path)  # the file named
-        if state["dataset_hash"] != self.data_hash:
-            raise InvalidInput(
-                f"the data in {self.args.data_dir} changed since checkpoint {path} was written "
-                f"(run {state['run_id']}; or the checkpoint is older than identifying data by "
-                "file contents, December 2026); resume with the same data or start anew."
-            )
-        if state.get("decoding_version", version) != version:  # absent: written before it
-            raise InvalidInput(
-                f"the image decoding changed since checkpoint {path} was written (version "
-                f"{state['decoding_version']}, now {version}): the run would go on with images "
-                "prepared otherwise; start a new run"
-            )
-        found, now = state.get("val_digest"), self.val_digest
-        # absent: a checkpoint older than the digest, refused only where the carve has changed
-        same = found in (now, self._names_digest)
-        if now is not None and not same and (found is not None or self._carve_changed):
-            raise InvalidInput(
-                f"the validation split differs from the one checkpoint {path} was validated on "
-                "(the carving rule changed in an upgrade, December 2026, or the group manifest "
-                "was edited): the run would choose on images it trained on; start a new run"
-            )
+        check_data(state, self.dataset, self.args.data_dir, path)
         self.model.load_state_dict(state["model"])
         if self.ema is not None:
             self.ema.load_state_dict(state["ema"])
@@ -185,38 +163,8 @@ class Training:
 
     @functools.cached_property
     def val_digest(self) -> str | None:
-        """Which images validate, when carved from train (None for a given val split, which
-        cannot move): a digest of their pixels and labels, whatever the files are named
-        (``FILE_NAMES``). A resume under another carve would choose epochs and the threshold on
-        images it trained on."""
-        val = self._carved_val
-        if val is None:
-            return None
-        digest = hashlib.sha256()
-        digest.update(np.ascontiguousarray(val.images).data)
-        digest.update(np.asarray(val.labels, dtype=np.int64).tobytes())
-        return digest.hexdigest()
-
-    @property
-    def _names_digest(self) -> str | None:
-        """The digest of a carved split's file names: what checkpoints written before 6 December
-        2026 recorded for folders (accepted on resume while the names are the same)."""
-        val = self._carved_val
-        if val is None or not val.files:
-            return None
-        return hashlib.sha256("\n".join(sorted(val.files)).encode()).hexdigest()
-
-    @property
-    def _carved_val(self):
-        val = getattr(self.dataset, "val", None)
-        carved = str(getattr(self.dataset, "val_how", "")).startswith("carved")
-        return val if carved else None
-
-    @property
-    def _carve_changed(self) -> bool:
-        """Whether this split's carve differs from the one before the digest was recorded (by
-        patient or keeping copies together: December 2026; every image its own unit: never)."""
-        return getattr(self.dataset, "val_how", "") in ("carved_by_group", "carved_keeping_copies")
+        """``resume.val_digest`` of this run's data: recorded in each checkpoint."""
+        return val_digest(self.dataset)
 
     @property
     def selected_model(self) -> nn.Module:

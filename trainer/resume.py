@@ -1,13 +1,21 @@
-"""What a resumed run takes from the command line that resumes it (``resume_args``): the
-runtime options (``RUNTIME_ARGS``); every other setting comes from the checkpoint, and a command
-that sets one of them to another value is refused (``--resume auto`` then starts a new run)."""
+"""Whether a checkpoint can go on: what a resumed run takes from the command line that resumes
+it (``resume_args``: the runtime options, ``RUNTIME_ARGS``; every other setting comes from the
+checkpoint, and a command that sets one of them to another value is refused), and the data it
+must go on with (``check_data``: the same files, image decoding and validation split).
+``--resume auto`` starts a new run where either refuses (``trainer.train``)."""
 
 import argparse
+import hashlib
+import sys
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
+import numpy as np
+
 from common import InvalidInput
+from mlpipeline_model import DECODING_VERSION
+from trainer import checkpoint, mlflow_run
 from trainer.cli import get_args_parser
 
 # What a resumed run takes from the new command line; everything else comes from the checkpoint.
@@ -80,3 +88,83 @@ def _check_same_flags(args: argparse.Namespace, saved: dict[str, Any], run_id: s
             f"{'; '.join(differing)}; resume with the run's settings, or start a new run "
             "without --resume (or with another --checkpoint-dir)"
         )
+
+
+def check_data(state: dict[str, Any], dataset, data_dir: str, path: Path | str) -> None:
+    """Raise ``InvalidInput`` where the checkpoint ``state`` (read from ``path``) cannot go on
+    with ``dataset``: other files (``content_hash``), another image decoding, or another
+    validation split carved from train. Checked before any model is built."""
+    if state["dataset_hash"] != dataset.content_hash:
+        raise InvalidInput(
+            f"the data in {data_dir} changed since checkpoint {path} was written "
+            f"(run {state['run_id']}; or the checkpoint is older than identifying data by "
+            "file contents, December 2026); resume with the same data or start anew."
+        )
+    version = DECODING_VERSION
+    if state.get("decoding_version", version) != version:  # absent: written before it
+        raise InvalidInput(
+            f"the image decoding changed since checkpoint {path} was written (version "
+            f"{state['decoding_version']}, now {version}): the run would go on with images "
+            "prepared otherwise; start a new run"
+        )
+    found, now = state.get("val_digest"), val_digest(dataset)
+    # absent: a checkpoint older than the digest, refused only where the carve has changed
+    same = found in (now, _names_digest(dataset))
+    # (by patient or keeping copies together the carve changed in December 2026; every image
+    # its own unit: never)
+    changed = getattr(dataset, "val_how", "") in ("carved_by_group", "carved_keeping_copies")
+    if now is not None and not same and (found is not None or changed):
+        raise InvalidInput(
+            f"the validation split differs from the one checkpoint {path} was validated on "
+            "(the carving rule changed in an upgrade, December 2026, or the group manifest "
+            "was edited): the run would choose on images it trained on; start a new run"
+        )
+
+
+def val_digest(dataset) -> str | None:
+    """Which images validate, when carved from train (None for a given val split, which cannot
+    move): a digest of their pixels and labels, whatever the files are named (``FILE_NAMES``).
+    A resume under another carve would choose epochs and the threshold on images it trained on."""
+    val = _carved_val(dataset)
+    if val is None:
+        return None
+    digest = hashlib.sha256()
+    digest.update(np.ascontiguousarray(val.images).data)
+    digest.update(np.asarray(val.labels, dtype=np.int64).tobytes())
+    return digest.hexdigest()
+
+
+def _names_digest(dataset) -> str | None:
+    """The digest of a carved split's file names: what checkpoints written before 6 December
+    2026 recorded for folders (accepted on resume while the names are the same)."""
+    val = _carved_val(dataset)
+    if val is None or not val.files:
+        return None
+    return hashlib.sha256("\n".join(sorted(val.files)).encode()).hexdigest()
+
+
+def _carved_val(dataset):
+    val = getattr(dataset, "val", None)
+    return val if str(getattr(dataset, "val_how", "")).startswith("carved") else None
+
+
+def start_anew(args: argparse.Namespace, command: dict[str, Any], state: dict[str, Any],
+                why: InvalidInput, held: checkpoint.Held | None,
+                tracking_uri: str) -> None:  # fmt: skip
+    """``--resume auto`` where the folder's unfinished run cannot go on with this command (other
+    settings, data, image decoding or validation split: ``why``): say so and start a new run with
+    the command's own settings (``command``), keeping that run's checkpoint (``checkpoint.claim``
+    moves it aside as ``last-<run id>.pt``), so that a Job's retry or a demo started again is not
+    stopped by it. A checkpoint named by path (``--resume PATH``) is refused with ``why``."""
+    if command["resume"] != "auto":
+        raise why
+    vars(args).clear()
+    vars(args).update(command)
+    if held is not None:  # rank 0: the run it would have continued is not resumed after all
+        mlflow_run.settle(held, None, tracking_uri)
+        kept = checkpoint.kept_path(Path(state[checkpoint.LOADED_FROM]).parent, state["run_id"])
+        print(
+            f"warning: --resume auto starts a new run: run {state['run_id']} (epoch "
+            f"{state['epoch']}) cannot go on here: {why} (its checkpoint is kept as {kept})",
+            file=sys.stderr, flush=True,
+        )  # fmt: skip

@@ -30,7 +30,7 @@ from trainer.data_warnings import warn_data
 from trainer.engine import build_optimizer, build_scheduler, evaluate, train_one_epoch
 from trainer.loop import Training, balanced_class_weights, build_ema
 from trainer.operating_point import check_threshold_data, choose_threshold, positive_warning
-from trainer.resume import given_options, resume_args
+from trainer.resume import check_data, given_options, resume_args, start_anew
 
 __all__ = ["evaluate", "get_args_parser", "main", "train", "train_one_epoch"]
 
@@ -48,8 +48,8 @@ def train(argv: Sequence[str] | argparse.Namespace) -> str:
 
 def main(args: argparse.Namespace, given: set[str] | None = None) -> str:
     """Train as ``args`` says; return the MLflow run id (the same on every process). ``given``:
-    the options the command line set itself (``cli.given_options``), which a resume compares
-    with the run's settings (not known: those away from their defaults).
+    the options the command line set itself (``trainer.resume.given_options``), which a resume
+    compares with the run's settings (not known: those away from their defaults).
 
     Raises:
         ServiceUnavailable: MLflow does not answer (checked before any data is read).
@@ -88,20 +88,28 @@ def main(args: argparse.Namespace, given: set[str] | None = None) -> str:
                     raise InvalidInput(gone)
                 resume_args(args, state, given)  # in place: the CLI reads stopped_early from it
             except InvalidInput as exc:
-                _start_anew(args, command, state, exc, held, tracking_uri)
+                start_anew(args, command, state, exc, held, tracking_uri)
                 state = None
         path = checkpoint_dir / checkpoint.CHECKPOINT_NAME
-        member = state.get("member", 0) if state is not None else 0
-        session = _session(args, dist_info, device, path, member)
-        if state is not None:
+        dataset = load(args, dist_info)
+        if state is not None:  # other data, decoding or validation split: before any model
+            loaded, data_refusal = dict(vars(args)), None
             try:
-                session.restore(state)  # refused on other data, decoding or validation split
+                check_data(state, dataset, args.data_dir, state[checkpoint.LOADED_FROM])
             except InvalidInput as exc:
-                _start_anew(args, command, state, exc, held, tracking_uri)
-                state = None
-                session = _session(args, dist_info, device, path)  # the command's settings
-        if state is not None and dist_info.is_main and (note := provenance.thread_change(state)):
-            print(f"warning: {note}", file=sys.stderr, flush=True)
+                data_refusal = exc
+            if data_refusal is not None:
+                start_anew(args, command, state, data_refusal, held, tracking_uri)
+                state = data_refusal = None
+                if vars(args) != loaded:  # loaded with the run's settings: the command's now
+                    dataset = None  # freed first: a data set may take much of the memory
+                    dataset = load(args, dist_info)
+        member = state.get("member", 0) if state is not None else 0
+        session = _session(args, dist_info, device, path, member, dataset)
+        if state is not None:
+            session.restore(state)
+            if dist_info.is_main and (note := provenance.thread_change(state)):
+                print(f"warning: {note}", file=sys.stderr, flush=True)
         return _train(session, state, tracking_uri, held)
     finally:
         try:
@@ -109,27 +117,6 @@ def main(args: argparse.Namespace, given: set[str] | None = None) -> str:
         finally:
             if held is not None:
                 held.release()
-
-
-def _start_anew(args: argparse.Namespace, command: dict[str, Any], state: dict[str, Any],
-                why: InvalidInput, held: checkpoint.Held | None,
-                tracking_uri: str) -> None:  # fmt: skip
-    """``--resume auto`` where the folder's unfinished run cannot go on with this command (other
-    settings, data, image decoding or validation split: ``why``): say so and start a new run with
-    the command's own settings (``command``), keeping that run's checkpoint (``checkpoint.claim``
-    moves it aside as ``last-<run id>.pt``), so that a Job's retry or a demo started again is not
-    stopped by it. A checkpoint named by path (``--resume PATH``) is refused with ``why``."""
-    if command["resume"] != "auto":
-        raise why
-    vars(args).clear()
-    vars(args).update(command)
-    if held is not None:  # rank 0: the run it would have continued is not resumed after all
-        mlflow_run.settle(held, None, tracking_uri)
-        print(
-            f"warning: --resume auto starts a new run: run {state['run_id']} (epoch "
-            f"{state['epoch']}) cannot be continued by this command: {why}",
-            file=sys.stderr, flush=True,
-        )  # fmt: skip
 
 
 def member_seed(args: argparse.Namespace, member: int) -> int:

@@ -161,15 +161,17 @@ def test_resume_auto_starts_a_new_run_where_the_command_has_other_settings(
     folder = tmp_path / "ck"
     argv = trainer_argv("--checkpoint-dir", str(folder))
     earlier = train([*argv, "--max-epochs-this-session", "1"])
+    client = MlflowClient(mlflow_server)
+    client.update_run(earlier, status="RUNNING")  # as left by a trainer killed with -9
     other = trainer_argv("--checkpoint-dir", str(folder), "--epochs", "1")
     later = train([*other, "--resume", "auto"])
     assert later != earlier
     err = capsys.readouterr().err
-    assert f"--resume auto starts a new run: run {earlier} (epoch 1) cannot be continued" in err
+    assert f"--resume auto starts a new run: run {earlier} (epoch 1) cannot go on here" in err
+    assert f"kept as {checkpoint.kept_path(folder, earlier)}" in err
     assert "sets --epochs 1 (the run has 2)" in err
-    client = MlflowClient(mlflow_server)
     assert client.get_run(later).data.params["epochs"] == "1"  # the command's, not the run's
-    assert client.get_run(earlier).info.status == "KILLED"
+    assert client.get_run(earlier).info.status == "KILLED"  # not resumed after all: closed
     kept = checkpoint.kept_path(folder, earlier)  # kept, and resumable by its path
     assert train([*argv, "--resume", str(kept)]) == earlier
 

@@ -90,3 +90,21 @@ def test_every_option_added_since_the_first_checkpoints_has_their_value():
         f"{sorted(missing)}: a resumed older checkpoint has no value for it; add the value that "
         "reproduces how such runs trained to NEW_ARG_DEFAULTS in trainer/resume.py"
     )
+
+
+@pytest.mark.parametrize(
+    ("argv", "given"),
+    [
+        (["--epochs=5"], {"epochs"}),
+        (["--epoch", "5"], {"epochs"}),  # an abbreviation argparse accepts
+        (["--no-per-sample-mix"], {"per_sample_mix"}),
+        (["--per-sample-mix"], {"per_sample_mix"}),
+        (["--no-progress", "--device=cpu", "--resume=auto"], {"progress", "device", "resume"}),
+        (["--epochs", "80"], {"epochs"}),  # the default, given: a choice
+        ([], set()),
+    ],
+)
+def test_the_options_a_command_gives_itself_are_told_from_defaults(argv, given):
+    from trainer.resume import given_options
+
+    assert given_options(["--data-dir", "d", *argv]) == {"data_dir", *given}
