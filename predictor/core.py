@@ -131,8 +131,9 @@ class ModelHolder:
             if client.get_registered_model(s.model_name).tags.get(key) != value:
                 client.set_registered_model_tag(s.model_name, key, value)
         except (MlflowException, OSError) as exc:
-            log.warning("could not record version %s as served (%s): a restart would compare "
-                        "the alias with an older record", served.version, exc)  # fmt: skip
+            self._warnings.warning("could not record version %s as served (%s): a restart would "
+                                   "compare the alias with an older record", served.version,
+                                   exc)  # fmt: skip
             return
         self._recorded = served.version
 
@@ -181,7 +182,9 @@ class ModelHolder:
                     # Its run is checked at each poll that finds the alias on it: one small
                     # request, as the alias lookup, so a deleted or restored run shows within
                     # PREDICTOR_POLL_S, as an alias move does.
-                    if (now := checked(self.settings, current)) is not current:
+                    if (
+                        now := checked(self.settings, current, warn=self._warnings.warning)
+                    ) is not current:
                         self.current = current = now
                     if current.problem is not None:
                         self.current = replace(current, stale=False, problem=None)

@@ -86,15 +86,18 @@ def version_run(settings: Settings, run_id: str | None):
         raise ServiceUnavailable(f"MLflow failed to return run {run_id}: {exc}") from exc
 
 
-def checked(settings: Settings, served: Served, run=None) -> Served:
+def checked(
+    settings: Settings, served: Served, run=None, warn: Callable[..., None] = log.warning
+) -> Served:
     """``served`` with ``run_problem`` as its run stands now (``predictor.lifecycle``: one
     ``get_run``, none when given the ``run`` just fetched); ``served`` itself when that is
-    unchanged, or MLflow fails to say (the next poll asks again)."""
+    unchanged, or MLflow fails to say (the next poll asks again; ``warn``: how that is logged,
+    the holder's ``Repeats`` at each poll)."""
     try:
         client = MlflowClient(settings.mlflow_tracking_uri)
         problem = run_problem(client, served.version, served.run_id, run)
     except (MlflowException, OSError) as exc:
-        log.warning("could not check the run of version %s: %s", served.version, exc)
+        warn("could not check the run of version %s: %s", served.version, exc)
         return served
     if problem == served.run_problem:
         return served
