@@ -136,19 +136,32 @@ def choose_and_serve(
 
 
 def choose_the_demo_run(stack: Stack, say: Steps, run_id: str, token: str | None) -> None:
-    """Choose the demo's run and wait until it is served. A refused choice (the alias names a
-    model of other classes or inputs, chosen by hand since the last demo) is said, not fatal:
-    the predictor goes on serving that model."""
+    """Choose the demo's run and wait until it is served. A refused choice while the predictor
+    serves a model (the alias names one of other classes or inputs, chosen by hand since the
+    last demo) is said, not fatal: the predictor goes on serving that model."""
     reason = "make demo: the demo model, trained, evaluated and explained just now"
     try:
         choose_and_serve(stack, say, run_id, reason, token)
     except JobFailed as exc:
-        if exc.code != 2:  # 2: the choice refused (dashboard.choose), said in its last line
+        # 2: dashboard.choose refused, or could not ask MLflow (one line); with nothing served
+        # the demo failed
+        if exc.code != 2 or (served := served_version(stack, token)) is None:
             raise
-        say("choose", f"run {run_id} not chosen: {exc.lines[-1]}")
-        say("choose", "the predictor serves what it served before; to serve the run, choose it "
-                      f"with .venv/bin/python -m dashboard.choose {run_id} --reason TEXT and the "
-                      "confirmation named, or in the dashboard")  # fmt: skip
+        say("choose", f"run {run_id} not chosen: {exc.lines[-1] if exc.lines else exc}")
+        say("choose", f"the predictor serves version {served} as before; to serve the run, "
+                      f"choose it with .venv/bin/python -m dashboard.choose {run_id} --reason "
+                      "TEXT and the confirmation named, or in the dashboard")  # fmt: skip
+
+
+def served_version(stack: Stack, token: str | None) -> str | None:
+    """The version the predictor serves (its ``/ready``), None when it serves none or does not
+    answer."""
+    headers = {"Authorization": f"Bearer {token}"} if token else {}
+    try:
+        r = requests.get(f"{stack.config.url(PREDICTOR)}/ready", headers=headers, timeout=5)
+        return str(r.json()["version"]) if r.status_code == 200 else None
+    except (requests.RequestException, ValueError, KeyError):
+        return None
 
 
 SERVED = (MLFLOW, EVALUATOR, EXPLAINER, PREDICTOR, DASHBOARD)

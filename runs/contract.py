@@ -125,7 +125,8 @@ def evaluation_tags(tta: str, own_data: bool, dataset_hash: str, folder: str) ->
     }
 
 
-def own_data(recorded: bool | None, evaluated: str | None, run_data_dir: str | None) -> bool | None:
+def own_data(recorded: bool | None, evaluated: str | None, run_data_dir: str | None,
+             data_root: str | os.PathLike | None = None) -> bool | None:  # fmt: skip
     """Whether an evaluation (or explanation) was of the run's own data folder: what it
     ``recorded`` (``own_data``) when it did, else what its recorded data folder (``evaluated``,
     ``metrics.json``'s ``data_dir``: the evaluator's resolved path) tells against the run's
@@ -133,8 +134,10 @@ def own_data(recorded: bool | None, evaluated: str | None, run_data_dir: str | N
 
     Evaluators before ``own_data`` (2026-12-04 and earlier) recorded only the folder. The param
     is an absolute resolved path, or one relative to the trainer's ``DATA_DIR``
-    (``trainer.mlflow_run.logged_data_dir``; older trainers: as typed), whose root is not known
-    here: a relative param says "other data" only when the folder does not end with it.
+    (``trainer.mlflow_run.logged_data_dir``; older trainers: as typed): taken under
+    ``data_root`` (this process's ``DATA_DIR``, the deployments share it) where both folders
+    exist here, else a relative param says "other data" only when the folder does not end with
+    it (a run trained on ``DATA_DIR`` itself, param ``.``, then stays unknown).
     """
     if recorded is not None:
         return recorded
@@ -144,6 +147,10 @@ def own_data(recorded: bool | None, evaluated: str | None, run_data_dir: str | N
     logged = PurePosixPath(posixpath.normpath(run_data_dir))
     if logged.is_absolute():  # (links resolved where the paths exist here: the same folder)
         return os.path.realpath(evaluated) == os.path.realpath(run_data_dir)
+    if data_root is not None:
+        mine = os.path.join(data_root, run_data_dir)
+        if os.path.isabs(evaluated) and os.path.exists(mine) and os.path.exists(evaluated):
+            return os.path.realpath(mine) == os.path.realpath(evaluated)
     parts = () if logged.parts == (".",) else logged.parts
     if ".." in parts or not parts or folder[-len(parts) :] == parts:
         return None  # the same folder under some DATA_DIR, or not known

@@ -12,6 +12,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from common import get_settings
 from dataloader import label_conflict_note
 from runs.contract import DATASET_STATS_JSON, own_data
 
@@ -109,11 +110,14 @@ class EvaluationReport(_Open):
         "the image decoding than the run's training (Preprocessing.decoding_note)",
     )
 
-    def of_run(self, run_data_dir: str | None) -> "EvaluationReport":
+    def of_run(self, run_data_dir: str | None, data_root=None) -> "EvaluationReport":
         """This report with ``own_data`` as every reader takes it, for a run whose ``data_dir``
         param is ``run_data_dir`` (``contract.own_data``: an evaluation from before the field
-        tells by its ``data_dir``)."""
-        found = own_data(self.own_data, self.data_dir, run_data_dir)
+        tells by its ``data_dir``; ``data_root``: where a relative param lies, by default this
+        process's ``DATA_DIR``, which every deployment shares with the evaluator)."""
+        if data_root is None and self.own_data is None:
+            data_root = get_settings().data_dir
+        found = own_data(self.own_data, self.data_dir, run_data_dir, data_root)
         return self if found == self.own_data else self.model_copy(update={"own_data": found})
 
     @property

@@ -3,21 +3,22 @@
 import pytest
 
 from launcher.demo import choose_the_demo_run, get_parser
-from launcher.stack import Stack, StackConfig
+from launcher.stack import JobFailed, Stack, StackConfig
 from tests.conftest import free_port
 
 
-def test_a_refused_choice_is_said_and_the_demo_goes_on(tmp_path):
-    """As when the alias names a model of other classes chosen by hand: dashboard.choose exits 2
-    with one line (here: no tracking server), and the demo serves on instead of failing."""
+def test_a_refused_choice_with_nothing_served_fails_the_demo(tmp_path):
+    """dashboard.choose exits 2 with one line (here: no tracking server) and no predictor
+    serves anything: the demo cannot say "serves on", it fails naming the refusal."""
     config = StackConfig(root=tmp_path, data_dir=tmp_path / "data", state_dir=tmp_path / ".state",
-                         log_dir=tmp_path / "logs", ports={"mlflow": free_port()})  # fmt: skip
+                         log_dir=tmp_path / "logs",
+                         ports={"mlflow": free_port(), "predictor": free_port()})  # fmt: skip
     said: list[str] = []
-    with Stack(config) as stack:
+    with Stack(config) as stack, pytest.raises(JobFailed) as failed:
         choose_the_demo_run(stack, lambda name, message: said.append(f"{name}: {message}"),
                             "0" * 32, token=None)  # fmt: skip
-    assert said[0].startswith(f"choose: run {'0' * 32} not chosen: error: ")
-    assert f"dashboard.choose {'0' * 32} --reason TEXT" in said[1]
+    assert failed.value.code == 2 and failed.value.lines[-1].startswith("error: ")
+    assert said == []
 
 
 def test_a_service_gets_another_port_by_name():

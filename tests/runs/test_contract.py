@@ -22,3 +22,15 @@ def test_an_evaluation_without_own_data_is_told_by_the_folder_it_recorded(folder
 
 def test_what_an_evaluation_recorded_of_its_data_wins():
     assert contract.own_data(True, "/srv/data/synth2", "synth") is True
+
+
+def test_a_run_trained_on_data_dir_itself_is_told_under_the_readers_data_dir(tmp_path):
+    """The demo, Compose and k8s train with --data-dir equal to DATA_DIR: param '.'."""
+    root, other = tmp_path / "data", tmp_path / "other"
+    root.mkdir()
+    other.mkdir()
+    assert contract.own_data(None, str(other), ".") is None  # no root known: cannot tell
+    assert contract.own_data(None, str(other), ".", data_root=root) is False
+    assert contract.own_data(None, str(root.resolve()), ".", data_root=root) is True
+    # a folder this process cannot see: not told
+    assert contract.own_data(None, str(tmp_path / "gone"), ".", data_root=root) is None
