@@ -174,8 +174,9 @@ def stopped_before_model(run: Run) -> str | None:
     if status == "FINISHED" or run.data.tags.get(contract.STAGE_TAG) != "training":
         return None
     how = (
-        "`python -m trainer ... --resume auto` with its checkpoint folder (--checkpoint-dir) "
-        "continues it, or pick a finished run"
+        "the trainer's command with `--resume auto` continues it while it is its checkpoint "
+        "folder's last run (the Kubernetes Job, Compose's trainer and `make demo` pass it), "
+        "else `--resume <folder>/last-<run id>.pt`; or pick a finished run"
     )
     if status == "RUNNING":
         return f"it is still RUNNING and has not logged its model yet (if its trainer died, {how})"

@@ -138,7 +138,7 @@ THIS_HOST_ONLY = ("mlflow", "dashboard")
 @pytest.mark.parametrize("name", [n for n in LONG_RUNNING if n not in THIS_HOST_ONLY])
 def test_apis_are_published_as_in_make_demo_on_this_host_unless_opened(compose, name):
     """Plain HTTP: the token and patients' images cross the network in clear, and Docker's
-    published ports pass the host's firewall; API_ADDRESS=0.0.0.0 opens them (behind TLS)."""
+    published ports pass the host's firewall; a TLS proxy on the host forwards to them."""
     port = BY_NAME[name].port
     assert compose["services"][name]["ports"] == [f"${{API_ADDRESS:-127.0.0.1}}:{port}:{port}"]
 

@@ -464,13 +464,12 @@ def test_trainer_is_a_job_that_does_not_restart(k8s_docs):
     assert pod_spec(job)["restartPolicy"] == "Never"
 
 
-def test_trainer_threads_match_its_cpu_limit(k8s_docs):
-    """Unset, the trainer runs a thread per core the node has and is throttled by the limit."""
+def test_trainer_threads_follow_its_cpu_limit_not_a_fixed_count(k8s_docs):
+    """``common.available_cores`` reads the pod's CPU quota; a fixed OMP_NUM_THREADS would keep
+    the old count when the limit is raised."""
     trainer = main_container(k8s_docs, "trainer")
-    env = {e["name"]: e.get("value") for e in trainer["env"]}
-    limit = trainer["resources"]["limits"]["cpu"]
-    assert not limit.endswith("m"), limit  # whole cores
-    assert env["OMP_NUM_THREADS"] == limit
+    assert "OMP_NUM_THREADS" not in {e["name"] for e in trainer.get("env", [])}
+    assert not trainer["resources"]["limits"]["cpu"].endswith("m")  # whole cores
 
 
 def test_kustomization_lists_every_component_in_apply_order_but_the_secret_template():

@@ -150,6 +150,17 @@ def test_production_deploys_to_eks_from_main(workflow):
     assert any("configure-aws-credentials" in step.get("uses", "") for step in job["steps"])
 
 
+def test_the_first_deploy_warning_matches_what_the_predictor_logs(workflow, tmp_path):
+    """Reworded there, every first deploy would fail its rollout again."""
+    from common import Settings
+    from predictor import ModelHolder
+
+    pattern = re.search(r'grep -q "([^"]+)"', scripts(workflow, "deploy-prod")).group(1)
+    holder = ModelHolder(Settings(_env_file=None, store_dir=tmp_path), record=False)
+    assert re.search(pattern, holder._no_alias(served_before=False))
+    assert not re.search(pattern, holder._no_alias(served_before=True))
+
+
 def test_the_pseudonym_key_reaches_the_secret_when_set(workflow):
     script = scripts(workflow, "deploy-prod")
     assert '${PSEUDONYM_KEY:+"--from-literal=PSEUDONYM_KEY=$PSEUDONYM_KEY"}' in script
