@@ -4,6 +4,7 @@ A download is only a download: it never moves the deployment alias nor rewrites 
 (that is ``dashboard.choose``). Plain Python without Streamlit.
 """
 
+import functools
 import getpass
 import shutil
 import tempfile
@@ -266,7 +267,7 @@ def top_runs(
         # (judged within each test data: runs alike in their copies rank among themselves
         # beside another data set's), and figures of different test data do not rank against
         # each other
-        bases = [_basis(client, r) for r in runs]
+        bases = [_basis(tracking_uri, r) for r in runs]
         ranks = leaderboard.ranking(bases)
         out = [b.overlap.unknown for b, rank in zip(bases, ranks, strict=True)
                if b.caveat is None and not rank]  # fmt: skip
@@ -289,22 +290,29 @@ def top_runs(
     return Ranked([r.info.run_id for r in runs[:k]])
 
 
-def _basis(client, run) -> leaderboard.Basis:
-    """``leaderboard.basis_of`` the run's tags; of its ``metrics.json`` (one read) when it was
-    evaluated before the evaluator set those tags, as Compare reads it: whether that was of the
-    run's own data is told by the folder it recorded (``EvaluationReport.of_run``)."""
+def _basis(tracking_uri: str, run) -> leaderboard.Basis:
+    """``leaderboard.basis_of`` the run's tags; of its ``metrics.json`` when it was evaluated
+    before the evaluator set those tags, as Compare reads it: whether that was of the run's own
+    data is told by the folder it recorded (``EvaluationReport.of_run``)."""
     summary = {"tags": run.data.tags, "params": run.data.params, "metrics": run.data.metrics}
     if contract.basis_tags(run.data.tags) or not contract.is_evaluated(
         run.data.tags, run.data.metrics
     ):
         return leaderboard.basis_of(summary)
     path = f"{contract.evaluation_dir(run.data.tags)}/{contract.METRICS_JSON}"
+    return leaderboard.basis_of(summary, _old_report(tracking_uri, run.info.run_id, path))
+
+
+@functools.lru_cache(maxsize=4096)
+def _old_report(tracking_uri: str, run_id: str, path: str) -> schemas.EvaluationReport | None:
+    """An evaluation's ``metrics.json`` read once per process (an evaluation never changes: a
+    new one writes a new folder), so a ranking over many runs evaluated before the basis tags
+    downloads each file once, not at every top-K; an outage raises and is not remembered."""
     try:
-        raw = load_json_artifact(client, run.info.run_id, path)
-        report = None if raw is None else schemas.EvaluationReport.model_validate(raw)
+        raw = load_json_artifact(get_client(tracking_uri), run_id, path)
+        return None if raw is None else schemas.EvaluationReport.model_validate(raw)
     except (InvalidInput, ValidationError):  # not a report of this pipeline: the tags decide
-        report = None
-    return leaderboard.basis_of(summary, report)
+        return None
 
 
 def download_top(
