@@ -14,7 +14,7 @@ from typing import Any
 import numpy as np
 
 from common import InvalidInput
-from mlpipeline_model import DECODING_VERSION
+from runs import DECODING_VERSION
 from trainer import checkpoint, mlflow_run
 from trainer.cli import get_args_parser
 
