@@ -188,3 +188,35 @@ def health_server():
     yield server.server_address[1]
     server.shutdown()
     server.server_close()
+
+
+# The k8s workloads and their containers (tests/deploy/test_k8s*.py).
+WORKLOADS = ("Deployment", "StatefulSet", "Job")
+
+
+def workloads(docs: list[dict]) -> list[dict]:
+    return [doc for doc in docs if doc["kind"] in WORKLOADS]
+
+
+def pod_spec(workload: dict) -> dict:
+    return workload["spec"]["template"]["spec"]
+
+
+def containers(workload: dict) -> list[dict]:
+    spec = pod_spec(workload)
+    return spec.get("initContainers", []) + spec["containers"]
+
+
+def main_container(docs: list[dict], name: str) -> dict:
+    workload = next(d for d in workloads(docs) if d["metadata"]["name"] == name)
+    return next(c for c in pod_spec(workload)["containers"] if c["name"] == name)
+
+
+def environment_names(container: dict, docs: list[dict]) -> set[str]:
+    names = {e["name"] for e in container.get("env", [])}
+    for source in container.get("envFrom", []):
+        ref = source.get("configMapRef") or source.get("secretRef")
+        kind = "ConfigMap" if "configMapRef" in source else "Secret"
+        doc = next(d for d in docs if d["kind"] == kind and d["metadata"]["name"] == ref["name"])
+        names |= set(doc.get("data", {})) | set(doc.get("stringData", {}))
+    return names
