@@ -13,7 +13,16 @@ from pathlib import Path
 import requests
 
 from common import metric_keys
-from launcher.services import DASHBOARD, EVALUATOR, EXPLAINER, MLFLOW, PREDICTOR, TRAINER, Service
+from launcher.services import (
+    DASHBOARD,
+    EVALUATOR,
+    EXPLAINER,
+    MLFLOW,
+    PREDICTOR,
+    SERVICES,
+    TRAINER,
+    Service,
+)
 from launcher.stack import JobFailed, LaunchError, Stack, StackConfig
 
 CHOOSE = Service("choose", ("python", "-m", "dashboard.choose"), one_shot=True)
@@ -105,19 +114,29 @@ def run_pipeline(
     return DemoResult(run_id, job.get("result") or {}, job2.get("result") or {})
 
 
+def _ready_answer(url: str, token: str | None) -> tuple[int, dict]:
+    """The status and body of the predictor's ``/ready`` at ``url`` (the dashboard's
+    ``handoff.predictor_ready``, which the launcher may not import, answers the same).
+
+    Raises:
+        requests.RequestException, ValueError: no answer, or not JSON.
+    """
+    headers = {"Authorization": f"Bearer {token}"} if token else {}
+    r = requests.get(f"{url}/ready", headers=headers, timeout=5)
+    return r.status_code, r.json()
+
+
 def wait_serving(url: str, version: str, token: str | None, timeout: float = 120) -> dict:
     """Wait until the predictor at ``url`` serves ``version``; its ``/ready`` answer."""
-    headers = {"Authorization": f"Bearer {token}"} if token else {}
     deadline = time.monotonic() + timeout
     detail = "no answer"
     while time.monotonic() < deadline:
         try:
-            r = requests.get(f"{url}/ready", headers=headers, timeout=5)
-            body = r.json()
+            status, body = _ready_answer(url, token)
         except (requests.RequestException, ValueError) as exc:
             detail = str(exc)
         else:
-            if r.status_code == 200 and body.get("version") == version:
+            if status == 200 and body.get("version") == version:
                 return body
             detail = body.get("detail") or f"serving version {body.get('version')}"
         time.sleep(0.5)
@@ -154,17 +173,15 @@ def choose_the_demo_run(stack: Stack, say: Steps, run_id: str, token: str | None
 
 
 def served_version(stack: Stack, token: str | None) -> str | None:
-    """The version the predictor serves (its ``/ready``), None when it serves none or does not
-    answer."""
-    headers = {"Authorization": f"Bearer {token}"} if token else {}
+    """The version the predictor serves, None when it serves none or does not answer."""
     try:
-        r = requests.get(f"{stack.config.url(PREDICTOR)}/ready", headers=headers, timeout=5)
-        return str(r.json()["version"]) if r.status_code == 200 else None
-    except (requests.RequestException, ValueError, KeyError):
+        status, body = _ready_answer(stack.config.url(PREDICTOR), token)
+    except (requests.RequestException, ValueError):
         return None
+    return str(body.get("version")) if status == 200 and body.get("version") else None
 
 
-SERVED = (MLFLOW, EVALUATOR, EXPLAINER, PREDICTOR, DASHBOARD)
+SERVED = tuple(s for s in SERVICES if s.port)  # what --port may move
 
 
 def _port(text: str) -> tuple[str, int]:
