@@ -24,7 +24,7 @@ from augmenter import soft_cross_entropy
 from runs import contract
 from trainer import checkpoint, distributed
 from trainer.engine import Batches, evaluate, train_one_epoch
-from trainer.resume import check_data, val_digest
+from trainer.resume import val_digest
 
 # What ensemble members after the first log per epoch (as ``member<k>_<name>``).
 MEMBER_CURVES = ("train_loss", "val_loss", "val_auc")
@@ -116,14 +116,9 @@ class Training:
     resumed: bool = field(default=False, init=False)
 
     def restore(self, state: dict[str, Any]) -> None:
-        """Continue from a checkpoint written by :meth:`save`.
-
-        Raises:
-            InvalidInput: The data changed since (another list of files), or the image decoding
-                did, or the validation split (``resume.check_data``).
-        """
-        path = state.get(checkpoint.LOADED_FROM, self.checkpoint_path)  # the file named
-        check_data(state, self.dataset, self.args.data_dir, path)
+        """Continue from a checkpoint written by :meth:`save`, whose data the caller checked
+        against this session's (``resume.check_data``: files, image decoding, validation split;
+        ``trainer.train.main`` does, before any model is built)."""
         self.model.load_state_dict(state["model"])
         if self.ema is not None:
             self.ema.load_state_dict(state["ema"])
