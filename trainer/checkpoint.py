@@ -209,10 +209,6 @@ def load(path: Path) -> dict[str, Any]:
     return state
 
 
-LOADED_FROM = "loaded_from"
-"""Key ``find`` adds to a checkpoint it returns: the file it was read from (messages name it)."""
-
-
 def find(resume: str | None, checkpoint_dir: Path) -> dict[str, Any] | None:
     """The checkpoint to continue from, loaded; ``None`` to start a new run.
 
@@ -229,9 +225,9 @@ def find(resume: str | None, checkpoint_dir: Path) -> dict[str, Any] | None:
         if not path.is_file():
             return None
         state = load(path)
-        return None if state.get("finished", False) else {**state, LOADED_FROM: str(path)}
+        return None if state.get("finished", False) else state
     path = resume_path(resume)
-    state = {**load(path), LOADED_FROM: str(path)}
+    state = load(path)
     if state.get("finished", False):
         raise InvalidInput(
             f"checkpoint {path} belongs to run {state['run_id']}, which already finished "

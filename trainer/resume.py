@@ -90,19 +90,22 @@ def _check_same_flags(args: argparse.Namespace, saved: dict[str, Any], run_id: s
         )
 
 
-def check_data(state: dict[str, Any], dataset, data_dir: str, path: Path | str) -> None:
-    """Raise ``InvalidInput`` where the checkpoint ``state`` (read from ``path``) cannot go on
-    with ``dataset``: other files (``content_hash``), another image decoding, or another
-    validation split carved from train. Checked before any model is built."""
+def check_data(
+    state: dict[str, Any], dataset, args: argparse.Namespace, own: Path
+) -> InvalidInput | None:
+    """Why the checkpoint ``state`` cannot go on with ``dataset`` (other files, another image
+    decoding, or another validation split carved from train); None when it can. ``own``: the
+    checkpoint folder's ``last.pt``, the file ``--resume auto`` read."""
+    path = checkpoint.resume_path(args.resume) or own  # the file named, in messages
     if state["dataset_hash"] != dataset.content_hash:
-        raise InvalidInput(
-            f"the data in {data_dir} changed since checkpoint {path} was written "
+        return InvalidInput(
+            f"the data in {args.data_dir} changed since checkpoint {path} was written "
             f"(run {state['run_id']}; or the checkpoint is older than identifying data by "
             "file contents, December 2026); resume with the same data or start anew."
         )
     version = DECODING_VERSION
     if state.get("decoding_version", version) != version:  # absent: written before it
-        raise InvalidInput(
+        return InvalidInput(
             f"the image decoding changed since checkpoint {path} was written (version "
             f"{state['decoding_version']}, now {version}): the run would go on with images "
             "prepared otherwise; start a new run"
@@ -114,11 +117,12 @@ def check_data(state: dict[str, Any], dataset, data_dir: str, path: Path | str) 
     # its own unit: never)
     changed = getattr(dataset, "val_how", "") in ("carved_by_group", "carved_keeping_copies")
     if now is not None and not same and (found is not None or changed):
-        raise InvalidInput(
+        return InvalidInput(
             f"the validation split differs from the one checkpoint {path} was validated on "
             "(the carving rule changed in an upgrade, December 2026, or the group manifest "
             "was edited): the run would choose on images it trained on; start a new run"
         )
+    return None
 
 
 def val_digest(dataset) -> str | None:
@@ -162,7 +166,7 @@ def start_anew(args: argparse.Namespace, command: dict[str, Any], state: dict[st
     vars(args).update(command)
     if held is not None:  # rank 0: the run it would have continued is not resumed after all
         mlflow_run.settle(held, None, tracking_uri)
-        kept = checkpoint.kept_path(Path(state[checkpoint.LOADED_FROM]).parent, state["run_id"])
+        kept = checkpoint.kept_path(held.locks[0].folder, state["run_id"])  # auto's folder
         print(
             f"warning: --resume auto starts a new run: run {state['run_id']} (epoch "
             f"{state['epoch']}) cannot go on here: {why} (its checkpoint is kept as {kept})",

@@ -92,18 +92,14 @@ def main(args: argparse.Namespace, given: set[str] | None = None) -> str:
                 state = None
         path = checkpoint_dir / checkpoint.CHECKPOINT_NAME
         dataset = load(args, dist_info)
-        if state is not None:  # other data, decoding or validation split: before any model
-            loaded, data_refusal = dict(vars(args)), None
-            try:
-                check_data(state, dataset, args.data_dir, state[checkpoint.LOADED_FROM])
-            except InvalidInput as exc:
-                data_refusal = exc
-            if data_refusal is not None:
-                start_anew(args, command, state, data_refusal, held, tracking_uri)
-                state = data_refusal = None
-                if vars(args) != loaded:  # loaded with the run's settings: the command's now
-                    dataset = None  # freed first: a data set may take much of the memory
-                    dataset = load(args, dist_info)
+        # other data, decoding or validation split: told before any model is built
+        if state is not None and (refusal := check_data(state, dataset, args, path)):
+            loaded = dict(vars(args))
+            start_anew(args, command, state, refusal, held, tracking_uri)
+            state = refusal = None
+            if vars(args) != loaded:  # loaded with the run's settings: the command's now
+                dataset = None  # freed first: a data set may take much of the memory
+                dataset = load(args, dist_info)
         member = state.get("member", 0) if state is not None else 0
         session = _session(args, dist_info, device, path, member, dataset)
         if state is not None:
