@@ -34,7 +34,7 @@ from common import InvalidInput, PipelineError, ServiceUnavailable, Settings, re
 from predictor.loading import checked, load_version
 from predictor.served import Served
 from predictor.tracing import Repeats
-from predictor.weights import RETRY_S, WeightsRefused
+from predictor.weights import RETRY_S
 from runs import (
     Interface,
     check_tracking,
@@ -73,8 +73,9 @@ class ModelHolder:
         self.chosen: bool | None = None
         # (version, served version, why): a refused switch, not loaded again at every poll
         self._refused: tuple[str, str, str] | None = None
-        # (version, its digest tag, when, why): refused for its weights (``weights.RETRY_S``)
-        self._bad_weights: tuple[str, str | None, float, str] | None = None
+        # (version, its digest tag, when, why): failed to load for a lasting reason, its weights
+        # refused included: not loaded again for ``weights.RETRY_S`` (a new tag: at once)
+        self._unloadable: tuple[str, str | None, float, str] | None = None
         # (version, when, error): the version served before failed to load (``_fall_back``)
         self._short: tuple[str, float, str] | None = None
         self._warnings = Repeats(log)  # the problem of each poll, not logged at each
@@ -214,7 +215,7 @@ class ModelHolder:
                 self._failed(self._fall_back_if_new(refused[2], before[0]), known=True)
                 return False
             last = None if before is None else before[0]
-            bad, tag = self._bad_weights, recorded_digest(tags)
+            bad, tag = self._unloadable, recorded_digest(tags)
             if bad and bad[:2] == (version, tag) and time.monotonic() - bad[2] < RETRY_S:
                 self._failed(self._fall_back_if_new(bad[3], last, version), known=True)
                 return False
@@ -223,12 +224,14 @@ class ModelHolder:
             except Exception as exc:  # a broken model must not stop the poller
                 if isinstance(exc, PipelineError):
                     why = f"{named}, which cannot be served: {exc}"
-                else:  # a bug: its traceback, once (the next polls load it again)
+                else:  # a bug: its traceback, once
                     self._warnings.log(logging.ERROR, "loading %s version %s failed",
                                        self.alias_uri, version, exc_info=True)  # fmt: skip
                     why = f"{named}, which failed to load ({type(exc).__name__}: {exc})"
-                if isinstance(exc, WeightsRefused):  # not fetched again at every poll
-                    self._bad_weights = (version, tag, time.monotonic(), why)
+                # a lasting failure (weights refused, a model that does not load) is not fetched
+                # again at every look (every 2 s while nothing is served); an outage is
+                if not isinstance(exc, ServiceUnavailable | OSError):
+                    self._unloadable = (version, tag, time.monotonic(), why)
                 # started since: serve what was served, as if it had run on (not the version
                 # that just failed, when it is the one recorded)
                 self._failed(self._fall_back_if_new(why, last, version), known=True)

@@ -12,8 +12,9 @@ from common import InvalidInput
 from runs import DIGEST_KEY, digest_differs, recorded_digest, weights_digest
 
 RETRY_S = 600.0
-"""How long a version refused for its weights is not downloaded again (its files may be restored
-meanwhile; a new tag is tried at once): a large model is not fetched at every poll."""
+"""How long a version refused for its weights, or that failed to load for another lasting
+reason, is not downloaded again (its files may be restored meanwhile; a new tag is tried at
+once): a large model is not fetched at every poll."""
 
 
 class WeightsRefused(InvalidInput):

@@ -19,13 +19,16 @@ def test_a_tracking_server_down_is_reported_without_its_credentials(unreachable_
     assert "s3cretPW" not in str(caught.value) and "audituser" not in str(caught.value)
 
 
-def test_a_version_that_fails_to_load_with_a_bug_logs_its_traceback_once(
+def test_a_version_that_fails_to_load_with_a_bug_is_tried_and_logged_once(
     settings, served_runs, caplog
 ):
     """Looked at every 2 s while nothing is served: one traceback, not one per look."""
     choose_run(served_runs[0], "three classes", settings, allow_unevaluated=True)
 
+    tries = []
+
     def broken(uri: str):
+        tries.append(uri)
         raise RuntimeError("a bug in loading")
 
     holder = ModelHolder(settings, loader=broken, record=False)
@@ -35,3 +38,4 @@ def test_a_version_that_fails_to_load_with_a_bug_logs_its_traceback_once(
     failed = [r for r in caplog.records if r.getMessage().endswith("version 1 failed")]
     assert len(failed) == 1 and failed[0].exc_info is not None
     assert "a bug in loading" in holder.problem
+    assert len(tries) == 1  # nor loaded again at every look (weights.RETRY_S)
