@@ -63,13 +63,27 @@ def evaluation_caveats(client: MlflowClient, run: Run) -> tuple[dict[str, str], 
     if not is_evaluated(run):
         return {}, []
     path = contract.evaluation_dir(run.data.tags)
-    report = load_json_artifact(client, run.info.run_id, f"{path}/{contract.METRICS_JSON}")
-    try:
-        report = None if report is None else schemas.EvaluationReport.model_validate(report)
-        report = None if report is None else report.of_run(run.data.params.get("data_dir"))
-    except ValidationError:  # not a report of this pipeline: its folder is all that is known
-        report = None
+    report = read_metrics(client, run.info.run_id, path, run.data.params.get("data_dir"))
     return caveats_of(path, report)
+
+
+def read_metrics(
+    client: MlflowClient, run_id: str, folder: str, data_dir: str | None
+) -> schemas.EvaluationReport | None:
+    """The ``metrics.json`` of the run's evaluation in ``folder``, its ``own_data`` settled for
+    a run whose ``data_dir`` param is ``data_dir`` (``EvaluationReport.of_run``); None when
+    absent or not a report of this pipeline (then its folder is all that is known).
+
+    Raises:
+        InvalidInput: The file is not JSON.
+        ServiceUnavailable: MLflow cannot be reached.
+    """
+    raw = load_json_artifact(client, run_id, f"{folder}/{contract.METRICS_JSON}")
+    try:
+        report = None if raw is None else schemas.EvaluationReport.model_validate(raw)
+    except ValidationError:
+        return None
+    return None if report is None else report.of_run(data_dir)
 
 
 def evaluation_record(tags: dict[str, str]) -> dict[str, str]:

@@ -14,7 +14,6 @@ from pathlib import Path
 
 import mlflow
 from mlflow.exceptions import MlflowException
-from pydantic import ValidationError
 
 from common import (
     InvalidInput,
@@ -25,14 +24,13 @@ from common import (
     confine,
     metric_keys,
 )
-from dashboard import leaderboard
+from dashboard import handoff, leaderboard
 from dashboard.constant import argmax_figure, constant_class
 from runs import (
     MODEL_ARTIFACT,
     contract,
     get_client,
     get_run,
-    load_json_artifact,
     outage_of,
     run_model_uri,
     schemas,
@@ -299,19 +297,21 @@ def _basis(tracking_uri: str, run) -> leaderboard.Basis:
         run.data.tags, run.data.metrics
     ):
         return leaderboard.basis_of(summary)
-    path = f"{contract.evaluation_dir(run.data.tags)}/{contract.METRICS_JSON}"
-    return leaderboard.basis_of(summary, _old_report(tracking_uri, run.info.run_id, path))
+    folder = contract.evaluation_dir(run.data.tags)
+    report = _old_report(tracking_uri, run.info.run_id, folder, run.data.params.get("data_dir"))
+    return leaderboard.basis_of(summary, report)
 
 
 @functools.lru_cache(maxsize=4096)
-def _old_report(tracking_uri: str, run_id: str, path: str) -> schemas.EvaluationReport | None:
-    """An evaluation's ``metrics.json`` read once per process (an evaluation never changes: a
-    new one writes a new folder), so a ranking over many runs evaluated before the basis tags
-    downloads each file once, not at every top-K; an outage raises and is not remembered."""
+def _old_report(
+    tracking_uri: str, run_id: str, folder: str, data_dir: str | None
+) -> schemas.EvaluationReport | None:
+    """``handoff.read_metrics`` once per process (an evaluation never changes: a new one writes
+    a new folder), so a ranking over many runs evaluated before the basis tags downloads each
+    file once, not at every top-K; an outage raises and is not remembered."""
     try:
-        raw = load_json_artifact(get_client(tracking_uri), run_id, path)
-        return None if raw is None else schemas.EvaluationReport.model_validate(raw)
-    except (InvalidInput, ValidationError):  # not a report of this pipeline: the tags decide
+        return handoff.read_metrics(get_client(tracking_uri), run_id, folder, data_dir)
+    except InvalidInput:  # not JSON: not a report of this pipeline, the tags decide
         return None
 
 
