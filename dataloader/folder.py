@@ -240,7 +240,11 @@ def load_folder(
                     -1, 2
                 ),
                 groups=assign(
-                    [f.rel for f in kept], manifest, header_ids, str(groups_file), unmatched,
+                    [f.rel for f in kept],
+                    manifest,
+                    header_ids,
+                    str(groups_file),
+                    unmatched,
                     class_names,
                 ),
                 modalities=(

@@ -14,7 +14,6 @@ if TYPE_CHECKING:
     from dataloader.imageset import DatasetSplits, ImageSet
 
 
-
 def describe_skipped(skipped: list[dict], listed_in: str, count: int | None = None) -> str | None:
     """One line on the files the loader left out (unreadable, or not an image), naming the first
     and why, and the file that lists each; None when every file was read.
