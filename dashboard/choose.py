@@ -19,10 +19,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
 import mlflow
-import numpy as np
-from mlflow.entities import Run
 from mlflow.exceptions import MlflowException
-from mlflow.tracking import MlflowClient
 
 from common import (
     InvalidInput,
@@ -33,15 +30,14 @@ from common import (
     get_settings,
     metric_keys,
 )
+from dashboard.assessment import assess, check_loads
 from dashboard.handoff import (
     CLIENTS_BREAK,
     SUMMARY_METRICS,
     aliased_version,
     evaluation_caveats,
     evaluation_record,
-    evaluation_summary,
     interface_change,
-    is_evaluated,
     served_now,
 )
 from dashboard.leakage import run_leakage
@@ -52,31 +48,11 @@ from runs import (
     CONFIRMED_DICOM_TAG,
     CONFIRMED_TAG,
     DIGEST_KEY,
-    MODEL_ARTIFACT,
-    check_run_model,
-    find_logged_model,
     get_client,
     get_run,
-    load_classifier,
-    model_info,
     restamped,
-    run_model_uri,
     schemas,
-    stopped_before_model,
 )
-from runs import servable_problem as format_problem
-
-
-@dataclass(frozen=True)
-class Assessment:
-    """Whether a run can be chosen: ``problem`` says why not (None: it can)."""
-
-    run_id: str
-    problem: str | None
-    evaluated: bool
-    summary: str
-    has_model: bool = False
-    logged_model_id: str | None = None
 
 
 @dataclass(frozen=True)
@@ -92,45 +68,6 @@ class Choice:
     record: dict | None
     caveats: list[str] = field(default_factory=list)  # about the evaluation's figures
     already: bool = False  # the alias named a version of this run: nothing was registered
-
-
-def assess(client: MlflowClient, run: Run) -> Assessment:
-    """Whether ``run`` can be chosen, without loading its model (a few MLflow calls)."""
-    run_id = run.info.run_id
-    evaluated = is_evaluated(run)
-    summary = evaluation_summary(run.data.metrics)
-
-    def no(problem: str, has_model: bool = True) -> Assessment:
-        return Assessment(run_id, problem, evaluated, summary, has_model)
-
-    logged = find_logged_model(client, run)
-    if logged is None:
-        return no(
-            stopped_before_model(run)
-            or f"it has no model logged as '{MODEL_ARTIFACT}' (only runs of `python -m trainer` "
-            "have one)",
-            has_model=False,
-        )
-    if run.info.status != "FINISHED":
-        return no(f"the run ended with status {run.info.status}, not FINISHED")
-    try:
-        problem = format_problem(model_info(run_model_uri(run_id)))
-    except InvalidInput as exc:
-        problem = str(exc)
-    if problem:
-        return no(problem)
-    return Assessment(run_id, None, evaluated, summary, True, logged.model_id)
-
-
-def _check_loads(model_uri: str, run: Run) -> str:
-    """Load and predict a blank image as the predictor will; the digest ``check_run_model`` gave."""
-    classifier = load_classifier(model_uri)
-    height, width = classifier.image_size
-    try:
-        classifier.predict(None, np.zeros((1, height, width, classifier.channels), np.uint8))
-    except Exception as exc:
-        raise InvalidInput(f"the model at {model_uri} fails to predict ({exc})") from exc
-    return check_run_model(classifier, run.info.run_id, run.data.params)
 
 
 def _number(version) -> str:
@@ -202,7 +139,7 @@ def choose_run(
             f"run {run_id}: {leakage}; confirm that you choose it anyway (--yes-leakage)."
         )
     mlflow.set_tracking_uri(uri)
-    digest = _check_loads(f"models:/{found.logged_model_id}", run)  # what is registered
+    digest = check_loads(f"models:/{found.logged_model_id}", run)  # what is registered
     name, alias = settings.model_name, settings.model_alias
     provenance, caveats = evaluation_caveats(client, run)
     if leakage:  # kept with the choice as the evaluation's caveats are (tag and record)

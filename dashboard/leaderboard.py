@@ -66,7 +66,7 @@ def can_deploy(run: dict) -> bool:
     """A finished run with a model logged by this pipeline's trainer (the stage tag says so):
     the leaderboard's ✓ (servable) and its "Only servable" filter, from the run's summary alone.
 
-    Choosing checks more (``dashboard.choose.assess``: the model's files and format), so a run
+    Choosing checks more (``dashboard.assessment.assess``: the model's files and format), so a run
     with a model of an older format has ✓ here and is refused there, saying why.
     """
     return run["status"] == "FINISHED" and run["tags"].get(contract.STAGE_TAG) == "trained"

@@ -8,6 +8,7 @@ from dataclasses import dataclass
 import streamlit as st
 
 from dashboard import choose, data, handoff, reports
+from dashboard.assessment import Assessment
 from dashboard.context import Context
 from dashboard.leakage import leakage_caveat
 from dashboard.provenance import dataset_warnings
@@ -117,7 +118,7 @@ def _who(ctx: Context) -> str | None:
     return typed_user(typed) or ""
 
 
-def _shown_warnings(ctx: Context, found: choose.Assessment, change: str | None) -> None:
+def _shown_warnings(ctx: Context, found: Assessment, change: str | None) -> None:
     """What the person must know before choosing: no evaluation, caveats, data, interface."""
     if not found.evaluated:
         st.warning(
@@ -133,9 +134,7 @@ def _shown_warnings(ctx: Context, found: choose.Assessment, change: str | None) 
         st.warning(f"{change}. {handoff.CLIENTS_BREAK}.")
 
 
-def render_choose(
-    ctx: Context, found: choose.Assessment, now: tuple, store: SelectionStore
-) -> None:
+def render_choose(ctx: Context, found: Assessment, now: tuple, store: SelectionStore) -> None:
     """The form: warnings, who, why, confirmations, and the button that chooses."""
     if found.problem:
         st.warning(f"This run cannot be chosen for deployment: {found.problem}.")

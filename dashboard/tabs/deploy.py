@@ -6,7 +6,8 @@ import requests
 import streamlit as st
 from mlflow.exceptions import MlflowException
 
-from dashboard import choose, handoff, reports
+from dashboard import handoff, reports
+from dashboard.assessment import assess
 from dashboard.card_tables import evaluation_table
 from dashboard.context import Context
 from dashboard.model_card import build_model_card, serving_instructions
@@ -231,7 +232,7 @@ def render_deploy(ctx: Context) -> None:
     if done := st.session_state.pop(DONE, None):
         show_done(slot, done, now[0], ctx)
     client = get_client(ctx.uri)
-    found = choose.assess(client, get_run(client, ctx.run_id))
+    found = assess(client, get_run(client, ctx.run_id))
     render_choose(ctx, found, now, _store(ctx))
     st.subheader("Download")
     render_downloads(ctx, found, _store(ctx))

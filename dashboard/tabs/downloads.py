@@ -5,14 +5,15 @@ import pandas as pd
 import streamlit as st
 
 from common import metric_keys
-from dashboard import choose, data, leaderboard, selection
+from dashboard import data, leaderboard, selection
+from dashboard.assessment import Assessment
 from dashboard.context import Context
 from dashboard.leakage import LEAK
 from dashboard.tabs.choose_form import person
 from jobs import SelectionStore
 
 
-def render_downloads(ctx: Context, found: choose.Assessment, store: SelectionStore) -> None:
+def render_downloads(ctx: Context, found: Assessment, store: SelectionStore) -> None:
     """This run's download and the experiment's top K, recorded in the audit trail ``store``
     as by whom ``choose_form.person`` names (the server's account when nobody is named)."""
     st.caption(

@@ -324,6 +324,18 @@ def test_kustomize_build_is_valid(kubectl, kubernetes_validate, k8s_docs, tmp_pa
     assert validate(kubernetes_validate, path) is None
 
 
+def test_the_trainer_label_selects_the_job_alone(kubectl):
+    """The docs and CI apply `-l 'app.kubernetes.io/name!=trainer'` first and the Job later: the
+    claims and policies the trainer needs must not carry the label, or they would be left out."""
+    built = kustomize(kubectl, K8S_DIR)
+    labelled = [
+        (d["kind"], d["metadata"]["name"])
+        for d in built
+        if d["metadata"].get("labels", {}).get("app.kubernetes.io/name") == "trainer"
+    ]
+    assert labelled == [("Job", "trainer")]
+
+
 def test_images_fail_closed_until_they_are_set(kubectl):
     """Unset, an image must not resolve to a public namespace nobody here controls: a reserved
     `.invalid` host and an upper-case path component (the kubelet: InvalidImageName). The docs'

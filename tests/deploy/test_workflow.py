@@ -150,6 +150,21 @@ def test_production_deploys_to_eks_from_main(workflow):
     assert any("configure-aws-credentials" in step.get("uses", "") for step in job["steps"])
 
 
+def test_a_deploy_never_trains_a_manual_run_with_train_does(workflow):
+    """A trainer Job created at every merge trains a new model on each (and on a new cluster
+    starts before the data is on the claim): only a manual run asking for it trains."""
+    applies = [s for s in steps(workflow, "deploy-prod") if "apply -k k8s/" in s.get("run", "")]
+    always = [s for s in applies if "if" not in s]
+    everything_else = "kubectl apply -k k8s/ -l 'app.kubernetes.io/name!=trainer'"
+    assert [s["run"].strip() for s in always] == [everything_else]
+    assert "delete job trainer" not in "\n".join(s["run"] for s in always)
+    (training,) = [s for s in applies if "if" in s]
+    assert training["if"] == "github.event_name == 'workflow_dispatch' && inputs.train"
+    assert "kubectl apply -k k8s/ -l app.kubernetes.io/name=trainer" in training["run"]
+    train = on(workflow)["workflow_dispatch"]["inputs"]["train"]
+    assert train["type"] == "boolean" and train["default"] is False
+
+
 def test_the_first_deploy_warning_matches_what_the_predictor_logs(workflow, tmp_path):
     """Reworded there, every first deploy would fail its rollout again."""
     from common import Settings

@@ -1,0 +1,72 @@
+"""Whether a run can be chosen for deployment: the checks ``dashboard.choose`` makes before it
+registers anything, which the Choose model tab shows before anyone presses the button."""
+
+from dataclasses import dataclass
+
+import numpy as np
+from mlflow.entities import Run
+from mlflow.tracking import MlflowClient
+
+from common import InvalidInput
+from dashboard.handoff import evaluation_summary, is_evaluated
+from runs import (
+    MODEL_ARTIFACT,
+    check_run_model,
+    find_logged_model,
+    load_classifier,
+    model_info,
+    run_model_uri,
+    stopped_before_model,
+)
+from runs import servable_problem as format_problem
+
+
+@dataclass(frozen=True)
+class Assessment:
+    """Whether a run can be chosen: ``problem`` says why not (None: it can)."""
+
+    run_id: str
+    problem: str | None
+    evaluated: bool
+    summary: str
+    has_model: bool = False
+    logged_model_id: str | None = None
+
+
+def assess(client: MlflowClient, run: Run) -> Assessment:
+    """Whether ``run`` can be chosen, without loading its model (a few MLflow calls)."""
+    run_id = run.info.run_id
+    evaluated = is_evaluated(run)
+    summary = evaluation_summary(run.data.metrics)
+
+    def no(problem: str, has_model: bool = True) -> Assessment:
+        return Assessment(run_id, problem, evaluated, summary, has_model)
+
+    logged = find_logged_model(client, run)
+    if logged is None:
+        return no(
+            stopped_before_model(run)
+            or f"it has no model logged as '{MODEL_ARTIFACT}' (only runs of `python -m trainer` "
+            "have one)",
+            has_model=False,
+        )
+    if run.info.status != "FINISHED":
+        return no(f"the run ended with status {run.info.status}, not FINISHED")
+    try:
+        problem = format_problem(model_info(run_model_uri(run_id)))
+    except InvalidInput as exc:
+        problem = str(exc)
+    if problem:
+        return no(problem)
+    return Assessment(run_id, None, evaluated, summary, True, logged.model_id)
+
+
+def check_loads(model_uri: str, run: Run) -> str:
+    """Load and predict a blank image as the predictor will; the digest ``check_run_model`` gave."""
+    classifier = load_classifier(model_uri)
+    height, width = classifier.image_size
+    try:
+        classifier.predict(None, np.zeros((1, height, width, classifier.channels), np.uint8))
+    except Exception as exc:
+        raise InvalidInput(f"the model at {model_uri} fails to predict ({exc})") from exc
+    return check_run_model(classifier, run.info.run_id, run.data.params)
