@@ -37,6 +37,7 @@ TEST_WORKERS ?= 2
 COVERAGE_ARGS ?=
 test: dev-venv tools
 	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
 	@# A process the suite kills with SIGKILL (the fault tests) can leave an empty coverage file
 	@# that coverage cannot combine; it holds no data, so it is removed, keeping pytest's status.
 	$(PY) -m pytest -n $(TEST_WORKERS) $(COVERAGE_ARGS) \
@@ -48,7 +49,7 @@ coverage:
 
 lint: dev-venv
 	$(BIN)/ruff check .
-	$(BIN)/ruff format --check . || true
+	$(BIN)/ruff format --check .
 
 ## make bench: benchmarks as ratios against reference runs, printed as a table.
 bench: dev-venv
