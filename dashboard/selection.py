@@ -29,6 +29,7 @@ from dashboard.constant import argmax_figure, constant_class
 from runs import (
     MODEL_ARTIFACT,
     contract,
+    download_failure,
     get_client,
     get_run,
     outage_of,
@@ -102,6 +103,9 @@ def download_run(run_id: str, tracking_uri: str, artifacts_dir: str | Path) -> P
         except (MlflowException, OSError) as exc:
             if down := failure(exc, "model"):
                 raise down from exc
+            # MLflow says "no model" for any failed download of runs:/ (a full disk too)
+            if here := download_failure(run_model_uri(run_id), artifacts_dir, None, tracking_uri):
+                raise here from exc
             if stopped := stopped_before_model(run):
                 raise InvalidInput(f"run {run_id} cannot be deployed: {stopped}.") from exc
             raise InvalidInput(

@@ -76,6 +76,7 @@ from runs.intervals import CONFIDENCE, wilson_interval
 from runs.models import MODEL_NAMES, Ensemble, ImageClassifier, build_model
 from runs.packaging import (
     FORMAT_KEY,
+    download_failure,
     load_classifier,
     log_classifier,
     model_info,
@@ -138,6 +139,7 @@ __all__ = [
     "declared_pixels",
     "dicom_inputs",
     "digest_differs",
+    "download_failure",
     "earlier_answer",
     "find_logged_model",
     "get_client",

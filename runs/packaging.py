@@ -13,9 +13,11 @@ repository, so ``check_servable`` refuses them.
 
 import base64
 import copy
+import errno
 import hashlib
 import io
 import json
+import shutil
 import sys
 import tempfile
 from collections.abc import Iterator
@@ -213,10 +215,18 @@ def _downloaded(model_uri: str, only: str | None = None) -> Iterator[str]:
     """
     with tempfile.TemporaryDirectory(prefix="mlpipeline-model-") as tmp:
         try:
-            if only is None:
-                yield mlflow.artifacts.download_artifacts(artifact_uri=model_uri, dst_path=tmp)
-            else:  # the model's repository resolves runs:/, models:/name@alias, models:/m-<id>
-                yield get_artifact_repository(model_uri).download_artifacts(only, dst_path=tmp)
+            try:
+                if only is None:
+                    local = mlflow.artifacts.download_artifacts(
+                        artifact_uri=model_uri, dst_path=tmp
+                    )
+                else:  # the model's repository resolves runs:/, models:/name@alias, models:/m-<id>
+                    local = get_artifact_repository(model_uri).download_artifacts(only, tmp)
+            except (MlflowException, OSError) as exc:
+                if here := download_failure(model_uri, tempfile.gettempdir(), exc):
+                    raise here from exc
+                raise
+            yield local
         except MlflowException as exc:
             codes = ("RESOURCE_DOES_NOT_EXIST", "INVALID_PARAMETER_VALUE", "NOT_FOUND")
             if exc.error_code in codes:
@@ -226,6 +236,40 @@ def _downloaded(model_uri: str, only: str | None = None) -> Iterator[str]:
             raise InvalidInput(f"no readable model at {model_uri} ({exc})") from exc
         finally:
             sys.path[:] = [p for p in sys.path if not str(p).startswith(tmp)]
+
+
+_DISK_FULL = (errno.ENOSPC, errno.EDQUOT, errno.EFBIG)
+
+
+def download_failure(model_uri: str, folder, exc: Exception | None = None,
+                     tracking_uri: str | None = None) -> ServiceUnavailable | None:  # fmt: skip
+    """A ``ServiceUnavailable`` when downloading ``model_uri`` into ``folder`` failed here
+    (``exc``: a full disk, or any failure while MLflow has the model), else None.
+
+    MLflow's ``runs:/`` repository reports every failed download, a full disk included, as
+    RESOURCE_DOES_NOT_EXIST (the cause only in its debug log), which read as "the run has no
+    model": the run's fault, never retried, and an operator told to train again. Listing the
+    model (one call, on failure only) tells the two apart.
+    """
+    if getattr(exc, "errno", None) not in _DISK_FULL:
+        try:
+            found = mlflow.artifacts.list_artifacts(
+                artifact_uri=model_uri, tracking_uri=tracking_uri
+            )
+        except Exception:  # cannot tell: the caller's reading stands
+            return None
+        if not found:
+            return None
+    try:
+        free = f"{shutil.disk_usage(folder).free / 2**20:,.0f} MiB free there"
+    except OSError:
+        free = "its free space unknown"
+    cause = getattr(exc, "strerror", None) or "the download failed"
+    return ServiceUnavailable(
+        f"the model at {model_uri} could not be downloaded into {folder} ({cause}; {free}): "
+        "a full disk or a broken connection, not a problem of the run; free space there (or "
+        "point TMPDIR or ARTIFACTS_DIR at a folder with room) and try again."
+    )
 
 
 def model_info(model_uri: str) -> ModelInfo:

@@ -88,6 +88,32 @@ def test_mlflow_failing_during_the_model_download_is_an_outage_not_a_missing_mod
     assert os.listdir(settings.artifacts_dir) == []
 
 
+def test_a_model_download_failing_here_is_not_a_run_without_a_model(
+    dashboard_runs, settings, monkeypatch
+):
+    """MLflow's runs:/ repository reports any failed download (a full disk) as a missing model:
+    the run has one, so the download failed here (tests/runs: the same under a real full disk)."""
+    import mlflow.artifacts
+    from mlflow.exceptions import MlflowException
+    from mlflow.protos.databricks_pb2 import RESOURCE_DOES_NOT_EXIST
+
+    download = mlflow.artifacts.download_artifacts
+
+    def swallowed(**kwargs):
+        if not str(kwargs.get("artifact_uri")).endswith("/model"):  # the run's other files
+            return download(**kwargs)
+        raise MlflowException(
+            "Failed to download artifacts from path 'model', please ensure that the path is "
+            "correct.", error_code=RESOURCE_DOES_NOT_EXIST,
+        )  # fmt: skip
+
+    monkeypatch.setattr(mlflow.artifacts, "download_artifacts", swallowed)
+    run_id = dashboard_runs["pipeline"]
+    with pytest.raises(ServiceUnavailable, match=rf"runs:/{run_id}/model could not be downloaded"):
+        download_run(run_id, settings.mlflow_tracking_uri, settings.artifacts_dir)
+    assert os.listdir(settings.artifacts_dir) == []
+
+
 def test_unknown_run_is_not_found(mlflow_server, settings):
     with pytest.raises(NotFound, match="does not exist"):
         download_run("0" * 32, mlflow_server, settings.artifacts_dir)

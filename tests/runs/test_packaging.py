@@ -19,12 +19,20 @@ import numpy as np
 import pytest
 import torch
 from mlflow.exceptions import MlflowException
+from mlflow.tracking import MlflowClient
 from PIL import Image
 from pydicom.data import get_testdata_file
 
 from common import InvalidInput
 from dataloader import load_dataset
-from runs import build_model, load_classifier, load_model, model_info, servable_problem
+from runs import (
+    build_model,
+    find_logged_model,
+    load_classifier,
+    load_model,
+    model_info,
+    servable_problem,
+)
 from tests.conftest import ROOT
 
 FRESH_PROCESS = textwrap.dedent(
@@ -225,6 +233,43 @@ def test_loading_leaves_no_download_behind(trained_run, tmp_path, monkeypatch):
     assert load_model(trained_run.run_id, trained_run.tracking_uri).training is False
     assert sorted(p.name for p in scratch.iterdir()) == []
     assert [p for p in sys.path if p.startswith(str(scratch))] == []  # the code folder went too
+
+
+FULL_DISK = textwrap.dedent(
+    """
+    import resource, sys
+    import mlflow
+    from common import InvalidInput, ServiceUnavailable
+    from runs import load_classifier
+    mlflow.set_tracking_uri(sys.argv[1])
+    # a full disk as a process sees it: any file written past 64 KiB fails (EFBIG)
+    resource.setrlimit(resource.RLIMIT_FSIZE, (64 * 1024, resource.RLIM_INFINITY))
+    for uri in sys.argv[2:]:
+        try:
+            load_classifier(uri)
+            print("loaded")
+        except (InvalidInput, ServiceUnavailable) as exc:
+            print(type(exc).__name__, exc)
+    """
+)
+
+
+def test_a_full_disk_is_an_outage_not_a_run_without_a_model(trained_run):
+    """MLflow's runs:/ repository says RESOURCE_DOES_NOT_EXIST for any failed download: a full
+    disk read as "the run has no model", never retried, and the operator told to train again."""
+    client = MlflowClient(trained_run.tracking_uri)
+    logged = find_logged_model(client, client.get_run(trained_run.run_id))
+    uris = [f"runs:/{trained_run.run_id}/model", f"models:/{logged.model_id}"]
+    said = subprocess.run(
+        [sys.executable, "-c", FULL_DISK, trained_run.tracking_uri, *uris],
+        cwd=ROOT, capture_output=True, text=True, timeout=300,
+        env={**os.environ, "PYTHONPATH": str(ROOT)},
+    )  # fmt: skip
+    lines = said.stdout.splitlines()
+    assert len(lines) == 2, said.stdout + said.stderr
+    for uri, line in zip(uris, lines, strict=True):
+        assert line.startswith(f"ServiceUnavailable the model at {uri} could not be downloaded")
+        assert "free space there" in line and "not a problem of the run" in line
 
 
 def test_legacy_model_loading_leaves_no_download_behind(mlflow_server, tmp_path, monkeypatch):
