@@ -28,7 +28,7 @@ from jobs import (
     request_as_sent,
     submission_responses,
 )
-from runs import inference, warm_up
+from runs import inference, result_exists, warm_up
 
 KIND = "evaluate"
 router = APIRouter(tags=["evaluate"])
@@ -93,7 +93,8 @@ def create_app(settings: Settings | None = None, runner_options: dict | None = N
         run_job, tracking_uri=settings.mlflow_tracking_uri, data_root=settings.data_dir
     )
     warm = partial(warm_up, settings.mlflow_tracking_uri)
-    return create_job_app(KIND, "Evaluator", router, handler, settings, runner_options, warm)
+    there = partial(result_exists, settings.mlflow_tracking_uri)  # a stored result, still in MLflow
+    return create_job_app(KIND, "Evaluator", router, handler, settings, runner_options, warm, there)
 
 
 # Jobs run in a worker process, so CPU-bound evaluations never hold the serving process's GIL:

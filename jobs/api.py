@@ -312,6 +312,7 @@ def create_job_app(
     settings: Settings | None = None,
     runner_options: dict | None = None,
     warm_up: Callable[[], None] | None = None,
+    still_there: Callable[[dict], bool] | None = None,
 ) -> FastAPI:
     """A FastAPI app that runs ``kind`` jobs with ``handler`` and serves ``router``.
 
@@ -327,6 +328,7 @@ def create_job_app(
             and ``JOB_RETRY_DELAY_S``.
         warm_up: Called once at start-up, before serving (such as ``runs.warm_up``), so that
             the first requests do not import for seconds; a failure is logged, not fatal.
+        still_there: Whether a succeeded job's result still exists (``JobService``).
 
     Raises:
         InsecureToken: ``PIPELINE_API_TOKEN`` is set but empty, a placeholder or short.
@@ -346,7 +348,7 @@ def create_job_app(
         watcher = JobWatcher(store)
         runner.listeners.append(watcher.poke)
         app.state.store, app.state.runner = store, runner
-        app.state.jobs = JobService(store, runner, watcher, settings.max_queued_jobs)
+        app.state.jobs = JobService(store, runner, watcher, settings.max_queued_jobs, still_there)
         if warm_up is not None:
             try:
                 await asyncio.to_thread(warm_up)

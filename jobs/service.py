@@ -91,12 +91,16 @@ class JobService:
         runner: JobRunner,
         watcher: JobWatcher | None = None,
         max_queued: int | None = None,
+        still_there: Callable[[dict], bool] | None = None,
     ) -> None:
+        """``still_there(job)``: whether a succeeded job's result still exists where it was
+        published (``runs.result_exists``); one that does not is made again, not reused."""
         self.store = store
         self.runner = runner
         self.kind = runner.kind
         self.watcher = watcher or JobWatcher(store)
         self.max_queued = max_queued
+        self.still_there = still_there or (lambda job: True)
         self._reads = ThreadPoolExecutor(STORE_THREADS, thread_name_prefix=f"{self.kind}-read")
         self._submits = ThreadPoolExecutor(STORE_THREADS, thread_name_prefix=f"{self.kind}-submit")
 
@@ -139,7 +143,16 @@ class JobService:
             if self.max_queued is not None:
                 self.store.check_room(self.kind, run_id, self.max_queued, force, request)
             values = inputs() if callable(inputs) else inputs
-            return self.store.submit(self.kind, run_id, values, force, self.max_queued, request)
+            job, reused = self.store.submit(
+                self.kind, run_id, values, force, self.max_queued, request
+            )
+            if reused and job["status"] == "succeeded" and not self.still_there(job):
+                # e.g. MLflow restored from a backup older than the store's: made again, as
+                # with force
+                job, reused = self.store.submit(
+                    self.kind, run_id, values, True, self.max_queued, request
+                )
+            return job, reused
 
         loop = asyncio.get_running_loop()
         job, reused = await loop.run_in_executor(self._submits, submit)

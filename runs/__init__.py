@@ -98,6 +98,7 @@ from runs.tracking import (
     new_result_id,
     outage_of,
     publish_result,
+    result_exists,
     run_model_uri,
     stopped_before_model,
 )
@@ -163,6 +164,7 @@ __all__ = [
     "recorded_digest",
     "resolve_data_dir",
     "restamped",
+    "result_exists",
     "run_data_dir",
     "run_model_uri",
     "schemas",

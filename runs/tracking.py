@@ -113,6 +113,20 @@ def get_run(client: MlflowClient, run_id: str) -> Run:
 _OUTAGE_CODES = ("TEMPORARILY_UNAVAILABLE", "INTERNAL_ERROR")
 
 
+def result_exists(uri: str, job: dict) -> bool:
+    """Whether a succeeded job's result folder (``result.artifact_path``) is still among its
+    run's artifacts at ``uri``: with MLflow restored from a backup older than the job store, a
+    stored job names a folder the run no longer has, and reusing it would answer with results
+    that do not exist. True where it cannot tell (no folder recorded, MLflow not answering)."""
+    folder = (job.get("result") or {}).get("artifact_path")
+    if not folder:
+        return True
+    try:
+        return bool(MlflowClient(tracking_uri=uri).list_artifacts(job["run_id"], folder))
+    except Exception:  # an outage: the store's answer stands
+        return True
+
+
 def outage_of(uri: str, exc: BaseException, what: str) -> ServiceUnavailable | None:
     """A ``ServiceUnavailable`` when ``exc`` came from MLflow being unreachable, else None.
 

@@ -64,6 +64,26 @@ def test_a_result_is_not_reused_once_the_test_files_changed(serve, run_id, demo_
     assert again["result"]["n_samples"] == first["result"]["n_samples"] - 1
 
 
+def test_a_result_gone_from_mlflow_is_made_again_not_reused(service, run_id, mlflow_server):
+    """With MLflow restored from a backup older than the job store, the stored job names a
+    result folder the run no longer has: answering it would hand out results that do not exist."""
+    from mlflow.store.artifact.artifact_repository_registry import get_artifact_repository
+
+    first = post(service.url, {"run_id": run_id, "batch_size": 7}, wait=120).json()
+    assert first["status"] == "succeeded", first["error"]
+    client = mlflow.MlflowClient(mlflow_server)
+    folder = first["result"]["artifact_path"]
+    root = client.get_run(run_id).info.artifact_uri
+    get_artifact_repository(f"{root}/{folder}").delete_artifacts()
+    assert client.list_artifacts(run_id, folder) == []
+    again = post(service.url, {"run_id": run_id, "batch_size": 7}, wait=120).json()
+    assert not again["reused"] and again["job_id"] != first["job_id"]
+    assert again["status"] == "succeeded", again["error"]
+    assert client.list_artifacts(run_id, again["result"]["artifact_path"])
+    kept = post(service.url, {"run_id": run_id, "batch_size": 7}).json()  # there: reused
+    assert kept["reused"] and kept["job_id"] == again["job_id"]
+
+
 def test_force_evaluates_again(service, run_id):
     first = post(service.url, {"run_id": run_id, "batch_size": 9}, wait=120).json()
     forced = post(service.url, {"run_id": run_id, "batch_size": 9, "force": True}, wait=120)
