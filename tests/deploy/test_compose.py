@@ -203,3 +203,12 @@ def test_every_depends_on_names_a_condition(compose):
             assert spec["condition"] in {"service_healthy", "service_completed_successfully"}
             if spec["condition"] == "service_healthy":
                 assert "healthcheck" in compose["services"][dependency]
+
+
+def test_every_container_log_is_rotated(compose):
+    """Docker's default json-file log never rotates: health checks every 10 s and a line per
+    request would fill the host's disk over months."""
+    for name, service in compose["services"].items():
+        logging = service.get("logging") or {}
+        assert logging.get("driver") == "json-file", name
+        assert logging["options"]["max-size"] == "20m" and logging["options"]["max-file"] == "5"

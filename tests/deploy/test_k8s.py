@@ -336,6 +336,16 @@ def test_the_trainer_label_selects_the_job_alone(kubectl):
     assert labelled == [("Job", "trainer")]
 
 
+def test_every_emptydir_has_a_size_limit(k8s_docs):
+    """Scratch space is the node's disk: without a limit, one pod's leftovers (a job killed
+    mid-write, months of downloads) fill it and the kubelet evicts every pod on the node."""
+    for workload in workloads(k8s_docs):
+        for volume in pod_spec(workload).get("volumes", []):
+            if "emptyDir" in volume:
+                name = (workload["metadata"]["name"], volume["name"])
+                assert volume["emptyDir"].get("sizeLimit"), name
+
+
 def test_images_fail_closed_until_they_are_set(kubectl):
     """Unset, an image must not resolve to a public namespace nobody here controls: a reserved
     `.invalid` host and an upper-case path component (the kubelet: InvalidImageName). The docs'
