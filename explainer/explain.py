@@ -134,7 +134,8 @@ def explain_images(
     base = attributions.make_baseline(model, x, baseline)
     values: dict[str, torch.Tensor] = {}
     ig_delta = None
-    with tqdm(total=len(methods) + 1, desc="explain", disable=not progress) as bar:
+    # disable=None: none where stderr is not a terminal (a service's log)
+    with tqdm(total=len(methods) + 1, desc="explain", disable=None if progress else True) as bar:
         for i, method in enumerate(methods):
             bar.set_postfix_str(method)
             step(i, len(methods) + 1, f"attributions {i + 1}/{len(methods)}: {method}")

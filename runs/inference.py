@@ -89,7 +89,8 @@ def predict(
     desc = progress if isinstance(progress, str) else "predicting"
     parts = []
     with torch.inference_mode():
-        for x in tqdm(inputs, desc=desc, unit="batch", total=total, disable=not progress):
+        hidden = None if progress else True  # None: no bar where stderr is no terminal (a log)
+        for x in tqdm(inputs, desc=desc, unit="batch", total=total, disable=hidden):
             if output == "embedding":
                 parts.append(model.embed(x).float().cpu())
                 continue

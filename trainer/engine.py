@@ -79,8 +79,15 @@ def train_one_epoch(
     model.train()
     loss_sum, correct, seen = 0.0, 0, 0
     batches = split_batches(indices, batch_size)
+    # disable=None: no bar where stderr is not a terminal (a container's log, a file), whose
+    # carriage-return updates would pile up there as one long line per epoch
     bar = tqdm(
-        batches, desc=description, unit="batch", leave=False, disable=not progress, file=sys.stderr
+        batches,
+        desc=description,
+        unit="batch",
+        leave=False,
+        disable=None if progress else True,
+        file=sys.stderr,
     )
     for index in bar:
         images, labels = data.get(index, device)

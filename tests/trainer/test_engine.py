@@ -1,4 +1,6 @@
+import io
 import math
+import sys
 
 import numpy as np
 import pytest
@@ -59,6 +61,26 @@ def test_an_epoch_counts_every_image_and_changes_the_weights():
     )  # fmt: skip
     assert seen == 12 and 0 <= correct <= 12 and loss_sum > 0
     assert any(not torch.equal(a, b) for a, b in zip(before, model.parameters(), strict=True))
+
+
+class _Terminal(io.StringIO):
+    def isatty(self) -> bool:
+        return True
+
+
+@pytest.mark.parametrize("terminal", [False, True])
+def test_progress_bars_are_drawn_on_a_terminal_only(monkeypatch, terminal):
+    """In a container's log or a file, a bar's carriage-return updates would pile up as one
+    long line per epoch; a person at a terminal sees the bar."""
+    err = _Terminal() if terminal else io.StringIO()
+    monkeypatch.setattr(sys, "stderr", err)
+    model = build_model("smallcnn", 1, 2)
+    optimizer = build_optimizer("adamw", model.parameters(), 1e-2, 0.0)
+    train_one_epoch(
+        model, torch.nn.functional.cross_entropy, optimizer, _batches(), range(12), 4,
+        torch.device("cpu"), progress=True,
+    )  # fmt: skip
+    assert ("train:" in err.getvalue()) is terminal
 
 
 def test_evaluate_reports_loss_accuracy_and_auc():
