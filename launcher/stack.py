@@ -17,6 +17,9 @@ import requests
 from launcher.services import MLFLOW, Service
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
+# A service's log (logs/<service>.log) is appended to; past this size at a start it becomes
+# <service>.log.1 (replacing the one before), so restarts over months do not fill the disk.
+LOG_ROTATE_BYTES = 50 * 2**20
 
 
 class LaunchError(RuntimeError):
@@ -143,7 +146,10 @@ class Stack:
     def _spawn(self, service: Service, extra: list[str] | None = None) -> subprocess.Popen:
         self.config.log_dir.mkdir(parents=True, exist_ok=True)
         (self.config.state_dir / "mlflow").mkdir(parents=True, exist_ok=True)
-        log = open(self.log_path(service), "a", buffering=1)  # noqa: SIM115 - closed in stop_all
+        path = self.log_path(service)
+        if path.exists() and path.stat().st_size > LOG_ROTATE_BYTES:  # one older file kept
+            os.replace(path, path.with_name(path.name + ".1"))
+        log = open(path, "a", buffering=1)  # noqa: SIM115 - closed in stop_all
         self._logs.append(log)
         argv = self.command(service, extra)
         log.write(f"\n=== {time.strftime('%Y-%m-%d %H:%M:%S')} {shlex.join(argv)}\n")

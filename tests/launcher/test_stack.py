@@ -142,3 +142,20 @@ def test_the_log_header_shows_the_extra_arguments_the_job_ran_with(config):
         stack.run_once(JOB, ["--epochs", "2", "--reason", "best AUC"])
     header = (config.log_dir / "job.log").read_text().splitlines()[1]
     assert header.startswith("=== ") and header.endswith("--epochs 2 --reason 'best AUC'")
+
+
+def test_a_log_past_its_size_becomes_the_older_one_at_the_next_start(config, monkeypatch):
+    """Appended to at every start, logs/<service>.log would grow over months of restarts."""
+    import launcher.stack
+
+    monkeypatch.setattr(launcher.stack, "LOG_ROTATE_BYTES", 100)
+    config.log_dir.mkdir(parents=True)
+    log = config.log_dir / "job.log"
+    log.write_text("x" * 101)
+    with Stack(config) as stack:
+        stack.run_once(JOB)
+    assert (config.log_dir / "job.log.1").read_text() == "x" * 101
+    assert "abc123" in log.read_text() and "x" * 101 not in log.read_text()
+    with Stack(config) as stack:  # under the size: appended to
+        stack.run_once(JOB)
+    assert log.read_text().count("abc123") == 2
