@@ -1,28 +1,17 @@
 import os
 import re
-import subprocess
 import time
 
 import pytest
 
 from common import make_scratch, scratch_dir, umask_mode
 from common.scratch import STALE_AFTER_S, _host
+from tests.leftovers import ended_pid, left_by
 
 
 @pytest.fixture(scope="module")
 def dead_pid() -> int:
-    """The pid of a process that has ended."""
-    proc = subprocess.Popen(["true"])
-    proc.wait()
-    return proc.pid
-
-
-def _left(folder, prefix: str, pid: int, host: str | None = None):
-    """A folder as a process ``pid`` of ``host`` (this one) would have left it."""
-    path = folder / f"{prefix}{pid}-{host or _host()}-abcd_123"
-    path.mkdir()
-    (path / "image.png").write_bytes(b"patient")
-    return path
+    return ended_pid()
 
 
 def test_the_folder_names_its_owner_and_is_removed_on_leaving(tmp_path):
@@ -32,20 +21,20 @@ def test_the_folder_names_its_owner_and_is_removed_on_leaving(tmp_path):
 
 
 def test_a_dead_owners_folder_is_removed_by_the_next_one(tmp_path, dead_pid):
-    left = _left(tmp_path, "evaluation-", dead_pid)
+    left = left_by(tmp_path, "evaluation-", dead_pid)
     with scratch_dir("evaluation-", tmp_path):
         assert not left.exists()
 
 
 def test_a_live_owners_folder_stays(tmp_path):
-    live = _left(tmp_path, "evaluation-", os.getpid())
+    live = left_by(tmp_path, "evaluation-", os.getpid())
     with scratch_dir("evaluation-", tmp_path):
         pass
     assert (live / "image.png").exists()
 
 
 def test_another_hosts_folder_is_judged_by_age_alone(tmp_path, dead_pid):
-    theirs = _left(tmp_path, "evaluation-", dead_pid, host="other-host")
+    theirs = left_by(tmp_path, "evaluation-", dead_pid, host="other-host")
     with scratch_dir("evaluation-", tmp_path):
         pass
     assert theirs.exists()
@@ -53,7 +42,7 @@ def test_another_hosts_folder_is_judged_by_age_alone(tmp_path, dead_pid):
 
 def test_a_folder_older_than_a_day_is_removed_though_its_pid_runs(tmp_path):
     """A restarted container's process has the pid its predecessor had."""
-    reused = _left(tmp_path, "evaluation-", os.getpid())
+    reused = left_by(tmp_path, "evaluation-", os.getpid())
     then = time.time() - STALE_AFTER_S - 60
     os.utime(reused, (then, then))
     with scratch_dir("evaluation-", tmp_path):
@@ -70,14 +59,14 @@ def test_an_old_folder_named_before_owners_were_is_removed(tmp_path):
 
 
 def test_other_prefixes_are_left_alone(tmp_path, dead_pid):
-    other = _left(tmp_path, "explain-", dead_pid)
+    other = left_by(tmp_path, "explain-", dead_pid)
     with scratch_dir("evaluation-", tmp_path):
         pass
     assert other.exists()
 
 
 def test_a_family_sweeps_every_prefix_it_matches(tmp_path, dead_pid):
-    left = _left(tmp_path, ".run-a.partial-", dead_pid)
+    left = left_by(tmp_path, ".run-a.partial-", dead_pid)
     path = make_scratch(".run-b.partial-", tmp_path, family=r"\..+\.partial-")
     assert not left.exists() and path.is_dir()
 
