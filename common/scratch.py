@@ -71,8 +71,9 @@ def sweep(folder: str | os.PathLike, family: str) -> list[Path]:
         pid = found["pid"]
         gone = pid is not None and found["host"] == here and not _alive(int(pid))
         if gone or old:
-            shutil.rmtree(entry.path, ignore_errors=True)
-            removed.append(Path(entry.path))
+            shutil.rmtree(entry.path, ignore_errors=True)  # another account's: it stays
+            if not os.path.lexists(entry.path):
+                removed.append(Path(entry.path))
     return removed
 
 
