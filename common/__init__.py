@@ -1,4 +1,6 @@
-"""What every package needs and nothing heavy: settings, user-facing errors, atomic file writes,
+"""What every package needs and nothing heavy: settings, user-facing errors, atomic file writes
+(and the removal of a killed writer's leftovers: ``remove_partial_writes``; scratch folders a
+killed process leaves, removed by the next one: ``scratch_dir``, ``make_scratch``),
 the one confinement rule for paths from requests and runs (``confine``), the one redaction of
 credentials in URIs shown to users (``redact_uri``) and of file names that are not UTF-8
 (``printable``), the CPUs a process may use under a container's quota (``available_cores``),
@@ -24,6 +26,7 @@ from common.fileio import (
     atomic_write_bytes,
     atomic_write_json,
     atomic_write_text,
+    remove_partial_writes,
 )
 from common.heap import freeze_startup_heap
 from common.paths import (
@@ -34,6 +37,7 @@ from common.paths import (
     confine,
 )
 from common.redact import printable, redact_uri
+from common.scratch import make_scratch, scratch_dir, umask_mode
 from common.settings import Settings, get_settings
 
 __all__ = [
@@ -57,7 +61,11 @@ __all__ = [
     "confine",
     "freeze_startup_heap",
     "get_settings",
+    "make_scratch",
     "metric_keys",
     "printable",
     "redact_uri",
+    "remove_partial_writes",
+    "scratch_dir",
+    "umask_mode",
 ]

@@ -2,10 +2,14 @@
 
 import json
 import os
+import re
 import shutil
 import tempfile
 from pathlib import Path
 from typing import Any
+
+# What atomic_write_bytes names its temporary file: ".<name>.<tempfile's 8 random>.tmp".
+_PARTIAL = re.compile(r"\..+\.[a-z0-9_]{8}\.tmp")
 
 
 def atomic_write_bytes(path: str | os.PathLike, data: bytes) -> Path:
@@ -24,6 +28,25 @@ def atomic_write_bytes(path: str | os.PathLike, data: bytes) -> Path:
         Path(tmp).unlink(missing_ok=True)
         raise
     return path
+
+
+def remove_partial_writes(folder: str | os.PathLike) -> list[Path]:
+    """Remove the temporary files that ``atomic_write_bytes`` left in ``folder`` when its
+    process was killed mid-write; returns them. Only for a folder whose writers the caller
+    excludes (a lock it holds): a live writer's file would go too."""
+    removed = []
+    try:
+        entries = list(os.scandir(folder))
+    except OSError:
+        return removed
+    for entry in entries:
+        try:
+            if _PARTIAL.fullmatch(entry.name) and entry.is_file(follow_symlinks=False):
+                os.unlink(entry.path)
+                removed.append(Path(entry.path))
+        except OSError:  # gone meanwhile, or a read-only folder: left as it is
+            continue
+    return removed
 
 
 def atomic_write_text(path: str | os.PathLike, text: str) -> Path:

@@ -6,8 +6,8 @@ A download is only a download: it never moves the deployment alias nor rewrites 
 
 import functools
 import getpass
+import os
 import shutil
-import tempfile
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -22,10 +22,13 @@ from common import (
     atomic_replace_dir,
     atomic_write_json,
     confine,
+    make_scratch,
     metric_keys,
+    umask_mode,
 )
 from dashboard import handoff, leaderboard
 from dashboard.constant import argmax_figure, constant_class
+from jobs import STORE_ERRORS
 from runs import (
     MODEL_ARTIFACT,
     contract,
@@ -40,6 +43,8 @@ from runs import (
 
 DOWNLOAD_JSON = "download.json"
 """Written beside the model in a downloaded folder: what it is (``manifest``)."""
+PARTIAL = r"\..+\.partial-"
+"""The unfinished downloads in ``ARTIFACTS_DIR``: ``.<run_id>.partial-<pid>-<host>-<random>``."""
 # Runs fetched when a class filter can only be approximate (MLflow's one-page maximum).
 SEARCH_MAX = 1000
 
@@ -59,6 +64,9 @@ def download_run(run_id: str, tracking_uri: str, artifacts_dir: str | Path) -> P
 
     Everything goes to a temporary folder inside ``artifacts_dir`` first and is renamed into place
     only when complete, so a failed download leaves neither a partial folder nor a changed one.
+    That folder (``PARTIAL``) names its process: one left by a download killed mid-way is removed
+    by the next download there once that process is gone (``common.make_scratch``), never one a
+    live download (another dashboard, the CLI) writes. The complete folder gets the umask's mode.
     The model lands in ``<run_id>/model/``, the run's other artifacts beside it, and
     ``DOWNLOAD_JSON`` says which registered versions the model is and which evaluation is current.
 
@@ -74,7 +82,7 @@ def download_run(run_id: str, tracking_uri: str, artifacts_dir: str | Path) -> P
         raise InvalidInput(f"run_id {run_id[:80]!r} is not a run id; pick a run from the list.")
     client = get_client(tracking_uri)
     run = get_run(client, run_id)  # NotFound with a clear message for a wrong id
-    tmp = Path(tempfile.mkdtemp(dir=artifacts_dir, prefix=f".{run_id}.partial-"))
+    tmp = make_scratch(f".{run_id}.partial-", artifacts_dir, family=PARTIAL)
 
     def failure(exc: Exception, what: str) -> ServiceUnavailable | None:
         if isinstance(exc, OSError) and exc.errno is not None:  # a full or read-only disk
@@ -114,6 +122,7 @@ def download_run(run_id: str, tracking_uri: str, artifacts_dir: str | Path) -> P
                 "pick a run trained by `python -m trainer` (its model is runs:/<id>/model)."
             ) from exc
         atomic_write_json(tmp / DOWNLOAD_JSON, manifest(client, run_id))
+        os.chmod(tmp, umask_mode())  # made 0700, as every scratch folder
         return atomic_replace_dir(tmp, destination)
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
@@ -168,22 +177,33 @@ def download_model(
     run_id: str, settings: Settings, store=None, selected_by: str | None = None
 ) -> Download:
     """Download the run and record it as ``action: download`` by ``selected_by`` (None: the OS
-    user) (``store`` None: no record)."""
+    user) (``store`` None: no record).
+
+    Raises:
+        ServiceUnavailable: As ``download_run``; or the folder was downloaded but its record
+            could not be stored (the store down, its disk full): the message names the folder.
+    """
     path = download_run(run_id, settings.mlflow_tracking_uri, settings.artifacts_dir)
     run = get_run(get_client(settings.mlflow_tracking_uri), run_id)
     metrics = key_metrics(run.data.metrics)
     if store is not None:
-        store.record(
-            schemas.SelectionRecord(
-                run_id=run_id,
-                action="download",
-                model_uri=run_model_uri(run_id),
-                experiment_id=run.info.experiment_id,
-                metrics=metrics,
-                artifacts_path=str(path.resolve()),
-                selected_by=selected_by or _user(),
-            )
+        record = schemas.SelectionRecord(
+            run_id=run_id,
+            action="download",
+            model_uri=run_model_uri(run_id),
+            experiment_id=run.info.experiment_id,
+            metrics=metrics,
+            artifacts_path=str(path.resolve()),
+            selected_by=selected_by or _user(),
         )
+        try:
+            store.record(record)
+        except STORE_ERRORS as exc:
+            raise ServiceUnavailable(
+                f"run {run_id} was downloaded to {path}, but the record of the download could "
+                f"not be stored ({type(exc).__name__}: {exc}); check MONGO_URI (or the disk of "
+                "STORE_DIR) and download the run again to record it."
+            ) from exc
     return Download(run_id, run_model_uri(run_id), path, metrics)
 
 

@@ -10,7 +10,6 @@ upload that fails half-way leaves the previous result current and readable.
 """
 
 import logging
-import tempfile
 import time
 from collections.abc import Callable
 from datetime import UTC, datetime
@@ -19,7 +18,7 @@ from pathlib import Path
 import numpy as np
 from mlflow.exceptions import MlflowException
 
-from common import InvalidInput, ServiceUnavailable, atomic_write_json
+from common import InvalidInput, ServiceUnavailable, atomic_write_json, scratch_dir
 from evaluator.artifacts import flat_metrics, write_artifacts
 from evaluator.metrics import compute_metrics
 from evaluator.operating_point import operating_points
@@ -157,7 +156,8 @@ def evaluate_run(
     )
     flat = flat_metrics(report)
     folder = f"{ARTIFACT_DIR}/{result_id or new_result_id()}"
-    with tempfile.TemporaryDirectory(prefix="evaluation-") as tmp:
+    # patient images: a killed job's folder is removed by the next job (common.scratch_dir)
+    with scratch_dir("evaluation-") as tmp:
         report_progress(0.8, "writing plots and tables")
         write_artifacts(Path(tmp), report, y, probs, ds.test)
         written = [str(p.relative_to(tmp)) for p in Path(tmp).rglob("*") if p.is_file()]

@@ -4,7 +4,6 @@ Works without a server: ``explain_run`` is what the API's job handler and the CL
 ``explain_images`` explains tensors with any ``runs.models.ImageClassifier`` (tests, notebooks).
 """
 
-import tempfile
 from collections.abc import Callable, Sequence
 from datetime import UTC, datetime
 from pathlib import Path
@@ -15,7 +14,7 @@ from mlflow.exceptions import MlflowException
 from torch import nn
 from tqdm import tqdm
 
-from common import InvalidInput, ServiceUnavailable, atomic_write_json
+from common import InvalidInput, ServiceUnavailable, atomic_write_json, scratch_dir
 from explainer import attributions
 from explainer.artifacts import Explanation, upload, write_artifacts
 from explainer.attributions import METHODS
@@ -333,7 +332,8 @@ def explain_run(
     folder = f"{ARTIFACT_DIR}/{result_id or new_result_id()}"
     metrics = {f"explain_deletion_auc_{m}": e["auc"] for m, e in faithful["methods"].items()}
     metrics["explain_deletion_auc_random"] = faithful["random"]["auc"]
-    with tempfile.TemporaryDirectory(prefix="explain-") as tmp:
+    # patient images: a killed job's folder is removed by the next job (common.scratch_dir)
+    with scratch_dir("explain-") as tmp:
         report_progress(0.8, "embedding the test images")
         embedding = embedding_report(
             model, pp, images, labels, ds.test.files, seed=seed,

@@ -38,7 +38,7 @@ from mlflow.types.schema import ColSpec, Schema
 from PIL import Image
 
 import mlpipeline_model
-from common import Conflict, InvalidInput, ServiceUnavailable
+from common import Conflict, InvalidInput, ServiceUnavailable, scratch_dir
 from mlpipeline_model import (
     DECISION_COLUMN,
     FORMAT,
@@ -199,7 +199,8 @@ def _alias_legacy_modules() -> None:
 @contextmanager
 def _downloaded(model_uri: str, only: str | None = None) -> Iterator[str]:
     """The local path of the model at ``model_uri`` (or of its one file ``only``), downloaded
-    into a temporary folder that is removed on leaving.
+    into a temporary folder that is removed on leaving (``common.scratch_dir``: the folder a
+    killed process left is removed by the next load once that process is gone).
 
     MLflow's own loaders (``get_model_info``, ``pyfunc.load_model``, ``pytorch.load_model``)
     download from a tracking server into a fresh ``mkdtemp`` folder that nothing removes, a
@@ -213,7 +214,8 @@ def _downloaded(model_uri: str, only: str | None = None) -> Iterator[str]:
         InvalidInput: No model there, or it cannot be read (here or in the ``with`` body).
         ServiceUnavailable: MLflow failed otherwise (an outage: retry later).
     """
-    with tempfile.TemporaryDirectory(prefix="mlpipeline-model-") as tmp:
+    with scratch_dir("mlpipeline-model-") as folder:
+        tmp = str(folder)  # MLflow's dst_path, and the sys.path entries under it
         try:
             try:
                 if only is None:

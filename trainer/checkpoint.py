@@ -6,6 +6,7 @@ import json
 import logging
 import os
 import re
+import shutil
 import socket
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -14,7 +15,13 @@ from typing import IO, Any
 
 import torch
 
-from common import InvalidInput, atomic_write_bytes, get_settings
+from common import (
+    InvalidInput,
+    ServiceUnavailable,
+    atomic_write_bytes,
+    get_settings,
+    remove_partial_writes,
+)
 
 CHECKPOINT_NAME = "last.pt"
 LOCK_NAME = "trainer.lock"
@@ -31,10 +38,26 @@ def default_dir(experiment: str) -> Path:
 
 
 def save(path: Path, state: dict[str, Any]) -> None:
-    """Write ``state`` so that a crash leaves the previous checkpoint intact."""
+    """Write ``state`` so that a crash leaves the previous checkpoint intact.
+
+    Raises:
+        ServiceUnavailable: It cannot be written (a full disk, a file size limit); the previous
+            checkpoint stays, and the message names the folder and its free space.
+    """
     buffer = io.BytesIO()
     torch.save(state, buffer)
-    atomic_write_bytes(path, buffer.getvalue())
+    try:
+        atomic_write_bytes(path, buffer.getvalue())
+    except OSError as exc:
+        try:
+            free = f"{shutil.disk_usage(path.parent).free / 2**20:,.0f} MiB free there"
+        except OSError:
+            free = "its free space unknown"
+        raise ServiceUnavailable(
+            f"the checkpoint {path} could not be written ({exc.strerror or exc}; {free}); the "
+            f"checkpoint written before it is kept: free space in {path.parent} (the "
+            "CHECKPOINT_DIR folder, or --checkpoint-dir) and continue with --resume auto"
+        ).needs_operator() from exc
 
 
 @dataclass
@@ -156,6 +179,9 @@ def hold(folder: Path, must_write: bool = True) -> FolderLock | None:
             f"the checkpoint folder {folder} cannot be locked ({exc}); use a folder on a file "
             "system with file locks (--checkpoint-dir or CHECKPOINT_DIR)"
         ) from exc
+    # Held: no trainer writes here now, so a temporary file is one a killed trainer left.
+    for left in remove_partial_writes(folder):
+        log.info("removed %s, left by a trainer killed while writing its checkpoint", left)
     return FolderLock(folder, file, _holder(file))
 
 

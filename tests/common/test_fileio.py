@@ -1,9 +1,12 @@
 import os
 import stat
+import subprocess
+import sys
 
 import pytest
 
-from common import atomic_replace_dir, atomic_write_bytes, atomic_write_json
+from common import atomic_replace_dir, atomic_write_bytes, atomic_write_json, remove_partial_writes
+from tests.conftest import ROOT
 
 
 def test_write_replaces_the_file_whole(tmp_path):
@@ -37,3 +40,29 @@ def test_replace_dir_swaps_the_whole_folder(tmp_path):
     atomic_replace_dir(src, dst)
     assert [p.name for p in dst.iterdir()] == ["model.pth"]
     assert not src.exists()
+
+
+KILLED_MID_WRITE = """
+import os, sys
+from common import atomic_write_bytes
+os.fsync = lambda fd: os._exit(9)  # killed after writing, before the rename: no cleanup runs
+atomic_write_bytes(sys.argv[1], b"checkpoint")
+"""
+
+
+def test_remove_partial_writes_removes_a_killed_writers_temp_file_only(tmp_path):
+    for name in ("last.pt", "notes.tmp", ".hidden.tmp", "trainer.lock"):
+        (tmp_path / name).write_bytes(b"x")
+    killed = subprocess.run(
+        [sys.executable, "-c", KILLED_MID_WRITE, str(tmp_path / "last.pt")],
+        cwd=ROOT, env={**os.environ, "PYTHONPATH": str(ROOT)}, timeout=60,
+    )  # fmt: skip
+    assert killed.returncode == 9
+    [left] = [p for p in tmp_path.iterdir() if p.name.startswith(".last.pt.")]
+    assert remove_partial_writes(tmp_path) == [left]
+    assert sorted(p.name for p in tmp_path.iterdir()) == [
+        ".hidden.tmp",
+        "last.pt",
+        "notes.tmp",
+        "trainer.lock",
+    ]

@@ -18,6 +18,7 @@ from common import InvalidInput, NotFound, ServiceUnavailable
 from dataloader import synthesize
 from evaluator import evaluate_run
 from runs import contract, schemas
+from tests.leftovers import ended_pid, left_by
 
 PNGS = ("confusion_matrix.png", "roc_curves.png", "calibration.png")
 
@@ -203,3 +204,19 @@ def test_binary_medmnist_run_metrics_equal_scikit_learn(mlflow_server, breastmni
     assert report["overall"]["roc_auc_macro"]["method"] == "delong"
     pred = table["predicted_label"] == report["class_names"][1]
     assert report["overall"]["accuracy"]["value"] == pytest.approx(accuracy_score(y, pred))
+
+
+def test_an_evaluation_removes_the_folders_killed_evaluations_left_not_live_ones(
+    mlflow_server, run_id, tmp_path, monkeypatch
+):
+    """They hold predictions and misclassified images: patient data outside the stores."""
+    import os
+    import tempfile
+
+    monkeypatch.setattr(tempfile, "tempdir", str(tmp_path))
+    dead = ended_pid()
+    killed = [left_by(tmp_path, p, dead) for p in ("evaluation-", "mlpipeline-model-")]
+    live = left_by(tmp_path, "evaluation-", os.getpid())
+    evaluate_run(run_id, mlflow_server)
+    assert [p.exists() for p in killed] == [False, False]
+    assert sorted(p.name for p in tmp_path.iterdir()) == [live.name]

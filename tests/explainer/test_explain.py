@@ -12,6 +12,7 @@ from common import InvalidInput, NotFound, ServiceUnavailable
 from explainer import MAX_N_SAMPLES, METHODS, check_request, explain_run
 from explainer.explain import prepare_inputs, run_job, select_samples
 from runs import contract
+from tests.leftovers import ended_pid, left_by
 
 
 @pytest.fixture(scope="module")
@@ -265,3 +266,18 @@ def test_a_job_retried_after_it_published_answers_with_the_published_result(trai
     assert client.get_metric_history(run_id, "explain_deletion_auc_gradcam") == history
     folders = {a.path for a in client.list_artifacts(run_id, contract.EXPLANATIONS_DIR)}
     assert f"{contract.EXPLANATIONS_DIR}/{job['job_id']}-2" not in folders
+
+
+def test_an_explanation_removes_the_folders_killed_explanations_left_not_live_ones(
+    trained_run, tmp_path, monkeypatch
+):
+    """They hold panels of test images: patient data outside the stores."""
+    import os
+    import tempfile
+
+    monkeypatch.setattr(tempfile, "tempdir", str(tmp_path))
+    killed = left_by(tmp_path, "explain-", ended_pid())
+    live = left_by(tmp_path, "explain-", os.getpid())
+    explain_run(trained_run.run_id, trained_run.tracking_uri, n_samples=1, methods=["gradcam"])
+    assert not killed.exists()
+    assert sorted(p.name for p in tmp_path.iterdir()) == [live.name]

@@ -1,0 +1,111 @@
+"""Scratch folders named after their owner process, so that the next process removes what a
+killed one left.
+
+A temporary folder removed on leaving (``TemporaryDirectory``) stays when its process is killed
+(``kill -9``, out of memory, a lost container): an evaluation's or explanation's folder holds
+patient images outside the managed stores, a download a model's worth of disk. ``scratch_dir``
+names each folder ``<prefix><pid>-<host>-<random>`` and, before making one, removes the folders
+of its family (``sweep``) whose owner is gone.
+"""
+
+import os
+import re
+import shutil
+import socket
+import tempfile
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+STALE_AFTER_S = 24 * 3600
+"""A scratch folder untouched this long is removed whoever owns it: a pid reused by a restarted
+container (its process 1 is the old one's too), another host's folder, a name from before owners
+were named. No scratch folder is in use for a day (a download, a job's upload)."""
+
+_RANDOM = r"[a-z0-9_]{8}"  # the random part of tempfile's names
+
+
+def _host() -> str:
+    """This host's name as it goes into a folder name."""
+    return re.sub(r"[^A-Za-z0-9.-]+", "_", socket.gethostname())[:64] or "_"
+
+
+def _alive(pid: int) -> bool:
+    """Whether process ``pid`` of this host runs (another account's counts: it may be writing)."""
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except (OSError, OverflowError):  # not ours to signal, or no pid at all: not known dead
+        return True
+    return True
+
+
+def sweep(folder: str | os.PathLike, family: str) -> list[Path]:
+    """Remove the scratch folders in ``folder`` whose name is ``family`` (a regular expression of
+    the prefix, e.g. ``re.escape("evaluation-")``) followed by ``<pid>-<host>-<random>`` where
+    the pid runs no process on this host, or whose folder is older than ``STALE_AFTER_S`` (any
+    owner, and names without one: ``<family><random>``, made before owners were named).
+
+    A live process's folder is never taken: its pid runs. Another host's folder (a shared
+    volume) is judged by age alone, as this host cannot see its processes. Returns what it
+    removed; a folder that cannot be listed or removed is left as it is."""
+    pattern = re.compile(rf"(?:{family})(?:(?P<pid>\d+)-(?P<host>.+)-)?{_RANDOM}")
+    removed: list[Path] = []
+    try:
+        entries = list(os.scandir(folder))
+    except OSError:
+        return removed
+    here, now = _host(), time.time()
+    for entry in entries:
+        found = pattern.fullmatch(entry.name)
+        if found is None:
+            continue
+        try:
+            if not entry.is_dir(follow_symlinks=False):
+                continue
+            old = now - entry.stat(follow_symlinks=False).st_mtime > STALE_AFTER_S
+        except OSError:
+            continue
+        pid = found["pid"]
+        gone = pid is not None and found["host"] == here and not _alive(int(pid))
+        if gone or old:
+            shutil.rmtree(entry.path, ignore_errors=True)  # another account's: it stays
+            if not os.path.lexists(entry.path):
+                removed.append(Path(entry.path))
+    return removed
+
+
+def make_scratch(prefix: str, folder: str | os.PathLike | None = None,
+                 family: str | None = None) -> Path:  # fmt: skip
+    """A new folder ``<folder>/<prefix><pid>-<host>-<random>`` (mode 0700; ``folder`` None: the
+    system's temporary folder), after ``sweep`` of ``family`` (None: this ``prefix``) there. The
+    caller removes it; ``scratch_dir`` does on leaving."""
+    folder = Path(folder if folder is not None else tempfile.gettempdir())
+    sweep(folder, family if family is not None else re.escape(prefix))
+    return Path(tempfile.mkdtemp(dir=folder, prefix=f"{prefix}{os.getpid()}-{_host()}-"))
+
+
+@contextmanager
+def scratch_dir(prefix: str, folder: str | os.PathLike | None = None,
+                family: str | None = None) -> Iterator[Path]:  # fmt: skip
+    """``make_scratch`` as a context: the folder, removed on leaving (if still there)."""
+    path = make_scratch(prefix, folder, family)
+    try:
+        yield path
+    finally:
+        shutil.rmtree(path, ignore_errors=True)
+
+
+def umask_mode(mode: int = 0o777) -> int:
+    """``mode`` less the process's umask: what ``mkdir`` gives. Read from ``/proc`` where it
+    can be (setting the umask to read it would change it for other threads meanwhile)."""
+    try:
+        with open("/proc/self/status", encoding="ascii") as status:
+            line = next(x for x in status if x.startswith("Umask:"))
+        mask = int(line.split()[1], 8)
+    except (OSError, StopIteration, ValueError, IndexError):
+        mask = os.umask(0o022)
+        os.umask(mask)
+    return mode & ~mask
