@@ -5,7 +5,6 @@ can cache it. The number of MLflow calls each makes depends on the selected run(
 size, never on the number of runs in the experiment.
 """
 
-import tempfile
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -15,7 +14,7 @@ from mlflow.exceptions import MlflowException
 from mlflow.store.artifact.artifact_repository_registry import get_artifact_repository
 from mlflow.tracking import MlflowClient
 
-from common import InvalidInput, NotFound, ServiceUnavailable
+from common import InvalidInput, NotFound, ServiceUnavailable, scratch_dir
 from runs import contract, get_run, outage_of
 
 # Searching more experiments than this is never useful in a picker.
@@ -253,9 +252,11 @@ def read_artifact(uri: str, run_id: str, path: str, max_bytes: int | None = None
     if max_bytes is not None and uri.startswith(("http://", "https://")):
         return _read_head_http(uri, run_id, path, max_bytes)
     repo = _repository(uri, run_id)
-    with tempfile.TemporaryDirectory() as tmp:
+    # named after this process: what a killed dashboard left (a misclassified image: patient
+    # data) is removed by the next read once it has gone (common.scratch_dir)
+    with scratch_dir("dashboard-read-") as tmp:
         try:
-            local = repo.download_artifacts(path, tmp)
+            local = repo.download_artifacts(path, str(tmp))
         except (MlflowException, OSError) as exc:
             if down := outage_of(uri, exc, f"read {path!r} of run {run_id}"):
                 raise down from exc

@@ -1,3 +1,5 @@
+import os
+
 import pytest
 from mlflow.tracking import MlflowClient
 
@@ -11,6 +13,7 @@ from dashboard.reads import (
     read_artifact,
     search_runs,
 )
+from tests.leftovers import ended_pid, left_by
 
 
 def test_pages_are_disjoint_and_cover_the_experiment(mlflow_server, dashboard_runs):
@@ -88,6 +91,20 @@ def test_head_of_an_artifact_is_a_prefix(mlflow_server, dashboard_runs):
     whole = read_artifact(mlflow_server, run_id, path)
     head = read_artifact(mlflow_server, run_id, path, max_bytes=100)
     assert head == whole[:100] and len(whole) > 100
+
+
+def test_a_read_removes_what_a_killed_dashboard_left_and_nothing_live(
+    mlflow_server, dashboard_runs, tmp_path, monkeypatch
+):
+    """A dashboard killed while reading a misclassified image left that patient image in /tmp."""
+    import tempfile
+
+    monkeypatch.setattr(tempfile, "tempdir", str(tmp_path))
+    killed = left_by(tmp_path, "dashboard-read-", ended_pid())
+    live = left_by(tmp_path, "dashboard-read-", os.getpid())
+    path = f"{dashboard_runs['evaluation']}/predictions.csv"
+    assert read_artifact(mlflow_server, dashboard_runs["pipeline"], path)
+    assert not killed.exists() and sorted(p.name for p in tmp_path.iterdir()) == [live.name]
 
 
 def test_experiment_with_the_newest_run_comes_first(tmp_path):
