@@ -22,10 +22,12 @@ from common.errors import (
     TooManyRequests,
 )
 from common.fileio import (
+    DISK_FULL,
     atomic_replace_dir,
     atomic_write_bytes,
     atomic_write_json,
     atomic_write_text,
+    free_space,
     remove_partial_writes,
 )
 from common.heap import freeze_startup_heap
@@ -41,6 +43,7 @@ from common.scratch import make_scratch, scratch_dir, umask_mode
 from common.settings import Settings, get_settings
 
 __all__ = [
+    "DISK_FULL",
     "MAX_NAME_BYTES",
     "MAX_PATH_CHARS",
     "Conflict",
@@ -59,6 +62,7 @@ __all__ = [
     "check_path_chars",
     "check_path_text",
     "confine",
+    "free_space",
     "freeze_startup_heap",
     "get_settings",
     "make_scratch",

@@ -1,5 +1,6 @@
 """Atomic file writes: a temporary file in the same folder, then ``os.replace``."""
 
+import errno
 import json
 import os
 import re
@@ -9,7 +10,17 @@ from pathlib import Path
 from typing import Any
 
 # What atomic_write_bytes names its temporary file: ".<name>.<tempfile's 8 random>.tmp".
-_PARTIAL = re.compile(r"\..+\.[a-z0-9_]{8}\.tmp")
+_RANDOM_TMP = r"\.[a-z0-9_]{8}\.tmp"
+# A write that fails for want of room (a full disk, a quota, a file size limit).
+DISK_FULL = (errno.ENOSPC, errno.EDQUOT, errno.EFBIG)
+
+
+def free_space(folder: str | os.PathLike) -> str:
+    """ "N MiB free there" of ``folder``'s file system, for a message about a failed write."""
+    try:
+        return f"{shutil.disk_usage(folder).free / 2**20:,.0f} MiB free there"
+    except OSError:
+        return "its free space unknown"
 
 
 def atomic_write_bytes(path: str | os.PathLike, data: bytes) -> Path:
@@ -30,10 +41,12 @@ def atomic_write_bytes(path: str | os.PathLike, data: bytes) -> Path:
     return path
 
 
-def remove_partial_writes(folder: str | os.PathLike) -> list[Path]:
-    """Remove the temporary files that ``atomic_write_bytes`` left in ``folder`` when its
-    process was killed mid-write; returns them. Only for a folder whose writers the caller
-    excludes (a lock it holds): a live writer's file would go too."""
+def remove_partial_writes(folder: str | os.PathLike, names: str) -> list[Path]:
+    r"""Remove the temporary files that ``atomic_write_bytes`` left in ``folder`` when its
+    process was killed mid-write of a file whose name matches ``names`` (a regular expression,
+    e.g. ``r"last\.pt"``); returns them. Only for files whose writers the caller excludes (a
+    lock it holds): a live writer's temporary file would go too."""
+    partial = re.compile(rf"\.(?:{names}){_RANDOM_TMP}")
     removed = []
     try:
         entries = list(os.scandir(folder))
@@ -41,7 +54,7 @@ def remove_partial_writes(folder: str | os.PathLike) -> list[Path]:
         return removed
     for entry in entries:
         try:
-            if _PARTIAL.fullmatch(entry.name) and entry.is_file(follow_symlinks=False):
+            if partial.fullmatch(entry.name) and entry.is_file(follow_symlinks=False):
                 os.unlink(entry.path)
                 removed.append(Path(entry.path))
         except OSError:  # gone meanwhile, or a read-only folder: left as it is

@@ -42,13 +42,41 @@ def _alive(pid: int) -> bool:
     return True
 
 
+# How much later than a folder's last change its pid's process must have started to be taken
+# for another process with the same pid (clock steps make start times inexact by seconds).
+REUSED_AFTER_S = 60
+
+
+def _started(pid: int) -> float | None:
+    """When process ``pid`` started, in seconds since the epoch (``/proc``); None if unknown."""
+    try:
+        with open(f"/proc/{pid}/stat", "rb") as f:
+            ticks = int(f.read().rsplit(b")", 1)[1].split()[19])  # field 22, starttime
+        with open("/proc/stat", "rb") as f:
+            boot = next(int(line.split()[1]) for line in f if line.startswith(b"btime "))
+        return boot + ticks / os.sysconf("SC_CLK_TCK")
+    except (OSError, ValueError, IndexError, StopIteration):
+        return None
+
+
+def _owner_gone(pid: int, changed: float) -> bool:
+    """Whether the process that made a folder last changed at ``changed`` has ended: no process
+    has its pid now, or the one that has started after the folder's last change (a pid used
+    again: a restarted container's process 1 finds its predecessor's folders in an ``emptyDir``
+    that outlived it)."""
+    if not _alive(pid):
+        return True
+    started = _started(pid)
+    return started is not None and started > changed + REUSED_AFTER_S
+
+
 def sweep(folder: str | os.PathLike, family: str) -> list[Path]:
     """Remove the scratch folders in ``folder`` whose name is ``family`` (a regular expression of
     the prefix, e.g. ``re.escape("evaluation-")``) followed by ``<pid>-<host>-<random>`` where
     the pid runs no process on this host, or whose folder is older than ``STALE_AFTER_S`` (any
     owner, and names without one: ``<family><random>``, made before owners were named).
 
-    A live process's folder is never taken: its pid runs. Another host's folder (a shared
+    A live process's folder is taken only once it is a day old. Another host's folder (a shared
     volume) is judged by age alone, as this host cannot see its processes. Returns what it
     removed; a folder that cannot be listed or removed is left as it is."""
     pattern = re.compile(rf"(?:{family})(?:(?P<pid>\d+)-(?P<host>.+)-)?{_RANDOM}")
@@ -65,11 +93,12 @@ def sweep(folder: str | os.PathLike, family: str) -> list[Path]:
         try:
             if not entry.is_dir(follow_symlinks=False):
                 continue
-            old = now - entry.stat(follow_symlinks=False).st_mtime > STALE_AFTER_S
+            changed = entry.stat(follow_symlinks=False).st_mtime
         except OSError:
             continue
+        old = now - changed > STALE_AFTER_S
         pid = found["pid"]
-        gone = pid is not None and found["host"] == here and not _alive(int(pid))
+        gone = pid is not None and found["host"] == here and _owner_gone(int(pid), changed)
         if gone or old:
             shutil.rmtree(entry.path, ignore_errors=True)  # another account's: it stays
             if not os.path.lexists(entry.path):

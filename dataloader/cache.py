@@ -17,6 +17,7 @@ from typing import Any
 
 import numpy as np
 
+from common import umask_mode
 from mlpipeline_model import DECODING_VERSION
 
 # Bump it when loading changes which files a split keeps (decoding itself has its own version,
@@ -28,15 +29,6 @@ LOADER_VERSION = 2
 FORMAT_VERSION = DECODING_VERSION * 1000 + LOADER_VERSION
 log = logging.getLogger(__name__)
 KEEP_PER_NAME = 3  # entries kept per split name (e.g. two image sizes in use at once)
-
-
-def _umask() -> int:
-    mask = os.umask(0)
-    os.umask(mask)
-    return mask
-
-
-_UMASK = _umask()
 
 
 def make_key(*parts: Any) -> str:
@@ -88,7 +80,7 @@ def _atomic_save(path: Path, write) -> None:
     try:
         with os.fdopen(fd, "wb") as f:
             write(f)
-        os.chmod(tmp, 0o666 & ~_UMASK)  # mkstemp makes 0600; others may read the data too
+        os.chmod(tmp, umask_mode(0o666))  # mkstemp makes 0600; others may read the data too
         os.replace(tmp, path)
     except BaseException:
         Path(tmp).unlink(missing_ok=True)

@@ -13,17 +13,15 @@ repository, so ``check_servable`` refuses them.
 
 import base64
 import copy
-import errno
 import hashlib
 import io
 import json
-import shutil
 import sys
 import tempfile
 from collections.abc import Iterator
 from contextlib import contextmanager
 from importlib import metadata
-from pathlib import Path
+from pathlib import Path, PurePosixPath
 
 import mlflow
 import mlflow.pyfunc
@@ -38,7 +36,14 @@ from mlflow.types.schema import ColSpec, Schema
 from PIL import Image
 
 import mlpipeline_model
-from common import Conflict, InvalidInput, ServiceUnavailable, scratch_dir
+from common import (
+    DISK_FULL,
+    Conflict,
+    InvalidInput,
+    ServiceUnavailable,
+    free_space,
+    scratch_dir,
+)
 from mlpipeline_model import (
     DECISION_COLUMN,
     FORMAT,
@@ -144,8 +149,8 @@ def log_classifier(
         modalities=preprocessing.modalities,  # None: not known, no modality refused
         multi_frame=preprocessing.multi_frame,  # takes cine loops' first frames as trained
     )
-    with tempfile.TemporaryDirectory() as tmp:
-        weights = Path(tmp) / f"{TORCH_ARTIFACT}.pt"
+    with scratch_dir("mlpipeline-log-") as tmp:  # a killed trainer's copy: the next one's to remove
+        weights = tmp / f"{TORCH_ARTIFACT}.pt"
         torch.save(model, weights)
         return mlflow.pyfunc.log_model(
             name=name,
@@ -225,7 +230,7 @@ def _downloaded(model_uri: str, only: str | None = None) -> Iterator[str]:
                 else:  # the model's repository resolves runs:/, models:/name@alias, models:/m-<id>
                     local = get_artifact_repository(model_uri).download_artifacts(only, tmp)
             except (MlflowException, OSError) as exc:
-                if here := download_failure(model_uri, tempfile.gettempdir(), exc):
+                if here := download_failure(model_uri, tempfile.gettempdir(), exc, only=only):
                     raise here from exc
                 raise
             yield local
@@ -240,37 +245,34 @@ def _downloaded(model_uri: str, only: str | None = None) -> Iterator[str]:
             sys.path[:] = [p for p in sys.path if not str(p).startswith(tmp)]
 
 
-_DISK_FULL = (errno.ENOSPC, errno.EDQUOT, errno.EFBIG)
-
-
 def download_failure(model_uri: str, folder, exc: Exception | None = None,
-                     tracking_uri: str | None = None) -> ServiceUnavailable | None:  # fmt: skip
-    """A ``ServiceUnavailable`` when downloading ``model_uri`` into ``folder`` failed here
-    (``exc``: a full disk, or any failure while MLflow has the model), else None.
+                     tracking_uri: str | None = None,
+                     only: str | None = None) -> ServiceUnavailable | None:  # fmt: skip
+    """A ``ServiceUnavailable`` when downloading ``model_uri`` (or its one file ``only``) into
+    ``folder`` failed here, else None: ``exc`` is a full disk, or MLflow lists the file that
+    failed (``only``; the whole model: its ``MLmodel``), so the model is there.
 
     MLflow's ``runs:/`` repository reports every failed download, a full disk included, as
     RESOURCE_DOES_NOT_EXIST (the cause only in its debug log), which read as "the run has no
     model": the run's fault, never retried, and an operator told to train again. Listing the
-    model (one call, on failure only) tells the two apart.
+    model (one call, on failure only) tells the two apart; a model folder without the file
+    (files deleted from the artifact store, a run's own ``model/`` folder) stays the run's fault.
     """
-    if getattr(exc, "errno", None) not in _DISK_FULL:
+    if getattr(exc, "errno", None) not in DISK_FULL:
         try:
             found = mlflow.artifacts.list_artifacts(
                 artifact_uri=model_uri, tracking_uri=tracking_uri
             )
         except Exception:  # cannot tell: the caller's reading stands
             return None
-        if not found:
+        wanted = only or MLMODEL_FILE_NAME
+        if not any(PurePosixPath(f.path).name == wanted and not f.is_dir for f in found):
             return None
-    try:
-        free = f"{shutil.disk_usage(folder).free / 2**20:,.0f} MiB free there"
-    except OSError:
-        free = "its free space unknown"
     cause = getattr(exc, "strerror", None) or "the download failed"
     return ServiceUnavailable(
-        f"the model at {model_uri} could not be downloaded into {folder} ({cause}; {free}): "
-        "a full disk or a broken connection, not a problem of the run; free space there (or "
-        "point TMPDIR or ARTIFACTS_DIR at a folder with room) and try again."
+        f"the model at {model_uri} could not be downloaded into {folder} ({cause}; "
+        f"{free_space(folder)}): a full disk or a broken connection, not a problem of the run; "
+        "free space there (or point TMPDIR or ARTIFACTS_DIR at a folder with room) and try again."
     )
 
 

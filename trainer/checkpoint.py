@@ -6,7 +6,6 @@ import json
 import logging
 import os
 import re
-import shutil
 import socket
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -16,14 +15,18 @@ from typing import IO, Any
 import torch
 
 from common import (
+    DISK_FULL,
     InvalidInput,
     ServiceUnavailable,
     atomic_write_bytes,
+    free_space,
     get_settings,
     remove_partial_writes,
 )
 
 CHECKPOINT_NAME = "last.pt"
+# The checkpoints a trainer writes: last.pt, and the last-<run id>.pt --resume auto keeps aside.
+_CHECKPOINT_NAMES = r"last(?:-[0-9a-f]+)?\.pt"
 LOCK_NAME = "trainer.lock"
 
 log = logging.getLogger(__name__)
@@ -49,13 +52,13 @@ def save(path: Path, state: dict[str, Any]) -> None:
     try:
         atomic_write_bytes(path, buffer.getvalue())
     except OSError as exc:
-        try:
-            free = f"{shutil.disk_usage(path.parent).free / 2**20:,.0f} MiB free there"
-        except OSError:
-            free = "its free space unknown"
+        do = (
+            f"free space in {path.parent}" if exc.errno in DISK_FULL
+            else f"make {path.parent} writable"
+        )  # fmt: skip
         raise ServiceUnavailable(
-            f"the checkpoint {path} could not be written ({exc.strerror or exc}; {free}); the "
-            f"checkpoint written before it is kept: free space in {path.parent} (the "
+            f"the checkpoint {path} could not be written ({exc.strerror or exc}; "
+            f"{free_space(path.parent)}); the checkpoint written before it is kept: {do} (the "
             "CHECKPOINT_DIR folder, or --checkpoint-dir) and continue with --resume auto"
         ).needs_operator() from exc
 
@@ -179,9 +182,11 @@ def hold(folder: Path, must_write: bool = True) -> FolderLock | None:
             f"the checkpoint folder {folder} cannot be locked ({exc}); use a folder on a file "
             "system with file locks (--checkpoint-dir or CHECKPOINT_DIR)"
         ) from exc
-    # Held: no trainer writes here now, so a temporary file is one a killed trainer left.
-    for left in remove_partial_writes(folder):
-        log.info("removed %s, left by a trainer killed while writing its checkpoint", left)
+    # Held: no trainer writes a checkpoint here now, so a checkpoint's temporary file is one a
+    # killed trainer left (only in its own folder: a --resume folder may hold others' files).
+    if must_write:
+        for left in remove_partial_writes(folder, _CHECKPOINT_NAMES):
+            log.info("removed %s, left by a trainer killed while writing its checkpoint", left)
     return FolderLock(folder, file, _holder(file))
 
 

@@ -51,7 +51,9 @@ atomic_write_bytes(sys.argv[1], b"checkpoint")
 
 
 def test_remove_partial_writes_removes_a_killed_writers_temp_file_only(tmp_path):
-    for name in ("last.pt", "notes.tmp", ".hidden.tmp", "trainer.lock"):
+    # another writer's temporary file (run_id.txt, being written) is not the caller's to take
+    other = ".run_id.txt.abcd_123.tmp"
+    for name in ("last.pt", "notes.tmp", ".hidden.tmp", "trainer.lock", other):
         (tmp_path / name).write_bytes(b"x")
     killed = subprocess.run(
         [sys.executable, "-c", KILLED_MID_WRITE, str(tmp_path / "last.pt")],
@@ -59,9 +61,10 @@ def test_remove_partial_writes_removes_a_killed_writers_temp_file_only(tmp_path)
     )  # fmt: skip
     assert killed.returncode == 9
     [left] = [p for p in tmp_path.iterdir() if p.name.startswith(".last.pt.")]
-    assert remove_partial_writes(tmp_path) == [left]
+    assert remove_partial_writes(tmp_path, r"last\.pt") == [left]
     assert sorted(p.name for p in tmp_path.iterdir()) == [
         ".hidden.tmp",
+        other,
         "last.pt",
         "notes.tmp",
         "trainer.lock",

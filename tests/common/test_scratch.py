@@ -5,7 +5,7 @@ import time
 import pytest
 
 from common import make_scratch, scratch_dir, umask_mode
-from common.scratch import STALE_AFTER_S, _host
+from common.scratch import REUSED_AFTER_S, STALE_AFTER_S, _host, _started
 from tests.leftovers import ended_pid, left_by
 
 
@@ -40,8 +40,18 @@ def test_another_hosts_folder_is_judged_by_age_alone(tmp_path, dead_pid):
     assert theirs.exists()
 
 
+def test_a_folder_last_changed_before_its_pids_process_started_is_removed(tmp_path):
+    """A restarted container's process 1 finds its predecessor's folders (an emptyDir outlives
+    the container): the pid runs, but not the process that made them."""
+    reused = left_by(tmp_path, "evaluation-", os.getpid())
+    then = _started(os.getpid()) - 3 * REUSED_AFTER_S
+    os.utime(reused, (then, then))
+    with scratch_dir("evaluation-", tmp_path):
+        assert not reused.exists()
+
+
 def test_a_folder_older_than_a_day_is_removed_though_its_pid_runs(tmp_path):
-    """A restarted container's process has the pid its predecessor had."""
+    """Whatever its pid says: no scratch folder is in use for a day."""
     reused = left_by(tmp_path, "evaluation-", os.getpid())
     then = time.time() - STALE_AFTER_S - 60
     os.utime(reused, (then, then))

@@ -161,6 +161,10 @@ def test_a_deploy_never_trains_a_manual_run_with_train_does(workflow):
     (training,) = [s for s in applies if "if" in s]
     assert training["if"] == "github.event_name == 'workflow_dispatch' && inputs.train"
     assert "kubectl apply -k k8s/ -l app.kubernetes.io/name=trainer" in training["run"]
+    assert (
+        "delete job trainer --namespace mlpipeline --ignore-not-found --cascade=foreground"
+        in (training["run"])
+    )  # the old pod's lock on the checkpoint folder would refuse the new trainer
     train = on(workflow)["workflow_dispatch"]["inputs"]["train"]
     assert train["type"] == "boolean" and train["default"] is False
 

@@ -272,6 +272,20 @@ def test_a_full_disk_is_an_outage_not_a_run_without_a_model(trained_run):
         assert "free space there" in line and "not a problem of the run" in line
 
 
+def test_a_model_folder_without_its_mlmodel_stays_the_runs_fault(mlflow_server, tmp_path):
+    """Not an outage to retry for ever: files deleted from the artifact store, or a run's own
+    ``model/`` folder that holds no model, are there to list but are no model."""
+    mlflow.set_tracking_uri(mlflow_server)
+    mlflow.set_experiment("partial-model")
+    weights = tmp_path / "w.pth"
+    weights.write_bytes(b"weights")
+    with mlflow.start_run() as run:
+        mlflow.log_artifact(str(weights), "model/data")
+    for load in (model_info, load_classifier):
+        with pytest.raises(InvalidInput, match="no model at"):
+            load(f"runs:/{run.info.run_id}/model")
+
+
 def test_legacy_model_loading_leaves_no_download_behind(mlflow_server, tmp_path, monkeypatch):
     mlflow.set_tracking_uri(mlflow_server)
     mlflow.set_experiment("legacy-format")

@@ -37,8 +37,20 @@ def test_holding_the_folder_removes_the_temp_file_of_a_trainer_killed_mid_write(
     killed = _python(KILLED_MID_WRITE, str(tmp_path / checkpoint.CHECKPOINT_NAME))
     assert killed.returncode == 9, killed.stderr
     assert [p.name for p in tmp_path.glob(".last.pt.*.tmp")] != []
+    others = tmp_path / ".run_id.txt.abcd_123.tmp"  # another writer's, not a checkpoint's
+    others.write_text("x")
     checkpoint.hold(tmp_path).release()
-    assert list(tmp_path.glob(".last.pt.*.tmp")) == []
+    assert list(tmp_path.glob(".last.pt.*.tmp")) == [] and others.exists()
+
+
+def test_a_resume_folder_held_too_keeps_its_temp_files(tmp_path):
+    """A --resume folder elsewhere is held so that no trainer writes it meanwhile; others may."""
+    resume = tmp_path / "elsewhere"
+    resume.mkdir()
+    left = resume / ".last.pt.abcd_123.tmp"
+    left.write_text("x")
+    checkpoint.hold(resume, must_write=False).release()
+    assert left.exists()
 
 
 @pytest.mark.slow
