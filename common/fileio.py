@@ -1,4 +1,5 @@
-"""Atomic file writes: a temporary file in the same folder, then ``os.replace``."""
+"""Atomic file writes (a temporary file in the same folder, then ``os.replace``), the removal of
+the temporary files a killed writer left, and what a failed write says of its disk."""
 
 import errno
 import json
@@ -9,8 +10,10 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
-# What atomic_write_bytes names its temporary file: ".<name>.<tempfile's 8 random>.tmp".
-_RANDOM_TMP = r"\.[a-z0-9_]{8}\.tmp"
+# The random part of tempfile's names (mkstemp, mkdtemp).
+TEMP_RANDOM = r"[a-z0-9_]{8}"
+# What atomic_write_bytes names its temporary file: ".<name>.<random>.tmp".
+_RANDOM_TMP = rf"\.{TEMP_RANDOM}\.tmp"
 # A write that fails for want of room (a full disk, a quota, a file size limit).
 DISK_FULL = (errno.ENOSPC, errno.EDQUOT, errno.EFBIG)
 

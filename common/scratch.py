@@ -8,6 +8,7 @@ names each folder ``<prefix><pid>-<host>-<random>`` and, before making one, remo
 of its family (``sweep``) whose owner is gone.
 """
 
+import functools
 import os
 import re
 import shutil
@@ -18,12 +19,18 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
+from common.fileio import TEMP_RANDOM
+
 STALE_AFTER_S = 24 * 3600
 """A scratch folder untouched this long is removed whoever owns it: a pid reused by a restarted
 container (its process 1 is the old one's too), another host's folder, a name from before owners
 were named. No scratch folder is in use for a day (a download, a job's upload)."""
 
-_RANDOM = r"[a-z0-9_]{8}"  # the random part of tempfile's names
+SWEEP_EVERY_S = 600
+"""A folder's family is swept at most this often by one process: a make_scratch per model load
+or artifact read would otherwise list the folder and read /proc each time, while what a killed
+process left is no more urgent than its age (its files are only disk)."""
+_swept: dict[tuple[str, str], float] = {}  # (folder, family) → when this process swept it
 
 
 def _host() -> str:
@@ -47,14 +54,19 @@ def _alive(pid: int) -> bool:
 REUSED_AFTER_S = 60
 
 
+@functools.cache
+def _boot_time() -> int:
+    """When this host booted, in seconds since the epoch (``/proc/stat``'s btime)."""
+    with open("/proc/stat", "rb") as f:
+        return next(int(line.split()[1]) for line in f if line.startswith(b"btime "))
+
+
 def _started(pid: int) -> float | None:
     """When process ``pid`` started, in seconds since the epoch (``/proc``); None if unknown."""
     try:
         with open(f"/proc/{pid}/stat", "rb") as f:
             ticks = int(f.read().rsplit(b")", 1)[1].split()[19])  # field 22, starttime
-        with open("/proc/stat", "rb") as f:
-            boot = next(int(line.split()[1]) for line in f if line.startswith(b"btime "))
-        return boot + ticks / os.sysconf("SC_CLK_TCK")
+        return _boot_time() + ticks / os.sysconf("SC_CLK_TCK")
     except (OSError, ValueError, IndexError, StopIteration):
         return None
 
@@ -73,13 +85,14 @@ def _owner_gone(pid: int, changed: float) -> bool:
 def sweep(folder: str | os.PathLike, family: str) -> list[Path]:
     """Remove the scratch folders in ``folder`` whose name is ``family`` (a regular expression of
     the prefix, e.g. ``re.escape("evaluation-")``) followed by ``<pid>-<host>-<random>`` where
-    the pid runs no process on this host, or whose folder is older than ``STALE_AFTER_S`` (any
+    the pid runs no process on this host, or runs one started after the folder's last change (a
+    pid used again: ``_owner_gone``), or whose folder is older than ``STALE_AFTER_S`` (any
     owner, and names without one: ``<family><random>``, made before owners were named).
 
     A live process's folder is taken only once it is a day old. Another host's folder (a shared
     volume) is judged by age alone, as this host cannot see its processes. Returns what it
     removed; a folder that cannot be listed or removed is left as it is."""
-    pattern = re.compile(rf"(?:{family})(?:(?P<pid>\d+)-(?P<host>.+)-)?{_RANDOM}")
+    pattern = re.compile(rf"(?:{family})(?:(?P<pid>\d+)-(?P<host>.+)-)?{TEMP_RANDOM}")
     removed: list[Path] = []
     try:
         entries = list(os.scandir(folder))
@@ -109,10 +122,15 @@ def sweep(folder: str | os.PathLike, family: str) -> list[Path]:
 def make_scratch(prefix: str, folder: str | os.PathLike | None = None,
                  family: str | None = None) -> Path:  # fmt: skip
     """A new folder ``<folder>/<prefix><pid>-<host>-<random>`` (mode 0700; ``folder`` None: the
-    system's temporary folder), after ``sweep`` of ``family`` (None: this ``prefix``) there. The
-    caller removes it; ``scratch_dir`` does on leaving."""
+    system's temporary folder), after ``sweep`` of ``family`` (None: this ``prefix``) there if
+    this process has not swept it in the last ``SWEEP_EVERY_S``. The caller removes it;
+    ``scratch_dir`` does on leaving."""
     folder = Path(folder if folder is not None else tempfile.gettempdir())
-    sweep(folder, family if family is not None else re.escape(prefix))
+    family = family if family is not None else re.escape(prefix)
+    now = time.monotonic()
+    if now - _swept.get((str(folder), family), -SWEEP_EVERY_S) >= SWEEP_EVERY_S:
+        sweep(folder, family)
+        _swept[(str(folder), family)] = now
     return Path(tempfile.mkdtemp(dir=folder, prefix=f"{prefix}{os.getpid()}-{_host()}-"))
 
 

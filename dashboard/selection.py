@@ -22,6 +22,7 @@ from common import (
     atomic_replace_dir,
     atomic_write_json,
     confine,
+    free_space,
     make_scratch,
     metric_keys,
     umask_mode,
@@ -43,8 +44,7 @@ from runs import (
 
 DOWNLOAD_JSON = "download.json"
 """Written beside the model in a downloaded folder: what it is (``manifest``)."""
-PARTIAL = r"\..+\.partial-"
-"""The unfinished downloads in ``ARTIFACTS_DIR``: ``.<run_id>.partial-<pid>-<host>-<random>``."""
+PARTIAL = r"\..+\.partial-"  # unfinished downloads: .<run_id>.partial-<pid>-<host>-<random>
 # Runs fetched when a class filter can only be approximate (MLflow's one-page maximum).
 SEARCH_MAX = 1000
 
@@ -87,8 +87,9 @@ def download_run(run_id: str, tracking_uri: str, artifacts_dir: str | Path) -> P
     def failure(exc: Exception, what: str) -> ServiceUnavailable | None:
         if isinstance(exc, OSError) and exc.errno is not None:  # a full or read-only disk
             return ServiceUnavailable(
-                f"the {what} of run {run_id} could not be written to {artifacts_dir} ({exc}); "
-                "free space there or set ARTIFACTS_DIR to a writable folder."
+                f"the {what} of run {run_id} could not be written to {artifacts_dir} ({exc}; "
+                f"{free_space(artifacts_dir)}); free space there or set ARTIFACTS_DIR to a "
+                "writable folder."
             )
         return outage_of(tracking_uri, exc, f"download the {what} of run {run_id}")
 
@@ -103,16 +104,16 @@ def download_run(run_id: str, tracking_uri: str, artifacts_dir: str | Path) -> P
         model_dir = tmp / MODEL_ARTIFACT
         if model_dir.exists():  # an MLflow 2 style run that logged the model among artifacts
             shutil.rmtree(model_dir)
+        uri = run_model_uri(run_id)  # lands in tmp/model/ (the URI's last part names it)
         try:
-            # Lands in tmp/model/ (the last part of the URI names the folder).
             mlflow.artifacts.download_artifacts(
-                artifact_uri=run_model_uri(run_id), dst_path=str(tmp), tracking_uri=tracking_uri
+                artifact_uri=uri, dst_path=str(tmp), tracking_uri=tracking_uri
             )
         except (MlflowException, OSError) as exc:
             if down := failure(exc, "model"):
                 raise down from exc
             # MLflow says "no model" for any failed download of runs:/ (a full disk too)
-            if here := download_failure(run_model_uri(run_id), artifacts_dir, None, tracking_uri):
+            if here := download_failure(uri, artifacts_dir, exc, tracking_uri, "ARTIFACTS_DIR"):
                 raise here from exc
             if stopped := stopped_before_model(run):
                 raise InvalidInput(f"run {run_id} cannot be deployed: {stopped}.") from exc

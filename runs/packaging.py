@@ -16,6 +16,7 @@ import copy
 import hashlib
 import io
 import json
+import os
 import sys
 import tempfile
 from collections.abc import Iterator
@@ -230,7 +231,7 @@ def _downloaded(model_uri: str, only: str | None = None) -> Iterator[str]:
                 else:  # the model's repository resolves runs:/, models:/name@alias, models:/m-<id>
                     local = get_artifact_repository(model_uri).download_artifacts(only, tmp)
             except (MlflowException, OSError) as exc:
-                if here := download_failure(model_uri, tempfile.gettempdir(), exc, only=only):
+                if here := download_failure(model_uri, tempfile.gettempdir(), exc):
                     raise here from exc
                 raise
             yield local
@@ -245,12 +246,13 @@ def _downloaded(model_uri: str, only: str | None = None) -> Iterator[str]:
             sys.path[:] = [p for p in sys.path if not str(p).startswith(tmp)]
 
 
-def download_failure(model_uri: str, folder, exc: Exception | None = None,
+def download_failure(model_uri: str, folder: str | os.PathLike, exc: Exception | None = None,
                      tracking_uri: str | None = None,
-                     only: str | None = None) -> ServiceUnavailable | None:  # fmt: skip
-    """A ``ServiceUnavailable`` when downloading ``model_uri`` (or its one file ``only``) into
-    ``folder`` failed here, else None: ``exc`` is a full disk, or MLflow lists the file that
-    failed (``only``; the whole model: its ``MLmodel``), so the model is there.
+                     setting: str = "TMPDIR") -> ServiceUnavailable | None:  # fmt: skip
+    """A ``ServiceUnavailable`` when downloading ``model_uri`` into ``folder`` (which the
+    environment variable ``setting`` chooses) failed here, else None: ``exc`` is a full disk, or
+    MLflow lists the model's ``MLmodel`` (every download, whole or of that one file, needs it),
+    so the model is there.
 
     MLflow's ``runs:/`` repository reports every failed download, a full disk included, as
     RESOURCE_DOES_NOT_EXIST (the cause only in its debug log), which read as "the run has no
@@ -265,14 +267,14 @@ def download_failure(model_uri: str, folder, exc: Exception | None = None,
             )
         except Exception:  # cannot tell: the caller's reading stands
             return None
-        wanted = only or MLMODEL_FILE_NAME
-        if not any(PurePosixPath(f.path).name == wanted and not f.is_dir for f in found):
+        if not any(PurePosixPath(f.path).name == MLMODEL_FILE_NAME and not f.is_dir
+                   for f in found):  # fmt: skip
             return None
     cause = getattr(exc, "strerror", None) or "the download failed"
     return ServiceUnavailable(
         f"the model at {model_uri} could not be downloaded into {folder} ({cause}; "
         f"{free_space(folder)}): a full disk or a broken connection, not a problem of the run; "
-        "free space there (or point TMPDIR or ARTIFACTS_DIR at a folder with room) and try again."
+        f"free space there (or point {setting} at a folder with room) and try again."
     )
 
 

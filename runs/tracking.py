@@ -122,8 +122,8 @@ def result_exists(uri: str, job: dict) -> bool:
     if not folder:
         return True
     try:
-        return bool(MlflowClient(tracking_uri=uri).list_artifacts(job["run_id"], folder))
-    except Exception:  # an outage: the store's answer stands
+        return bool(get_client(uri).list_artifacts(job["run_id"], folder))
+    except Exception:  # an outage (get_client fails fast on it): the stored answer stands
         return True
 
 

@@ -386,3 +386,11 @@ def outside_run(mlflow_server, data_root, tmp_path_factory) -> TrainedRun:
         "--no-progress",
     ]  # fmt: skip
     return TrainedRun(train(argv), mlflow_server, outside, "tests")
+
+
+@pytest.fixture(scope="session")
+def dead_pid() -> int:
+    """The pid of a process that has ended: the owner of a scratch folder a killed one left."""
+    from tests.leftovers import ended_pid
+
+    return ended_pid()

@@ -2,16 +2,9 @@ import os
 import re
 import time
 
-import pytest
-
 from common import make_scratch, scratch_dir, umask_mode
 from common.scratch import REUSED_AFTER_S, STALE_AFTER_S, _host, _started
-from tests.leftovers import ended_pid, left_by
-
-
-@pytest.fixture(scope="module")
-def dead_pid() -> int:
-    return ended_pid()
+from tests.leftovers import left_by
 
 
 def test_the_folder_names_its_owner_and_is_removed_on_leaving(tmp_path):
@@ -88,3 +81,18 @@ def test_umask_mode_is_what_mkdir_gives(tmp_path):
         assert umask_mode() == 0o750 == (tmp_path / "plain").stat().st_mode & 0o777
     finally:
         os.umask(before)
+
+
+def test_a_process_sweeps_a_folder_at_most_every_few_minutes(tmp_path, dead_pid, monkeypatch):
+    """A scratch folder per model load or artifact read would otherwise list the folder each
+    time; what a killed process left waits for the next sweep."""
+    from common import scratch
+
+    with scratch_dir("evaluation-", tmp_path):
+        pass
+    left = left_by(tmp_path, "evaluation-", dead_pid)
+    with scratch_dir("evaluation-", tmp_path):
+        assert left.exists()
+    monkeypatch.setattr(scratch, "SWEEP_EVERY_S", 0)
+    with scratch_dir("evaluation-", tmp_path):
+        assert not left.exists()

@@ -10,12 +10,7 @@ from common import ServiceUnavailable
 from dashboard import download_model, download_run
 from jobs import SelectionStore, get_database
 from tests.conftest import free_port
-from tests.leftovers import ended_pid, left_by
-
-
-@pytest.fixture(scope="module")
-def dead_pid() -> int:
-    return ended_pid()
+from tests.leftovers import left_by
 
 
 def _partial(settings, run_id: str, pid: int):
