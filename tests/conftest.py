@@ -7,13 +7,12 @@ import os
 import shutil
 import signal
 import socket
-import struct
 import subprocess
 import sys
+import tempfile
 import threading
 import time
 import uuid
-import zlib
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -129,6 +128,15 @@ def pytest_sessionfinish(session, exitstatus) -> None:
     session.exitstatus = pytest.ExitCode.TESTS_FAILED
 
 
+@pytest.fixture(scope="session", autouse=True)
+def _temporary_files_under_basetemp(tmp_path_factory) -> None:
+    """Temporary files of this process and of every process it starts (MLflow's downloads and
+    locks, services' scratch folders) go under pytest's folder, which pytest prunes, not /tmp."""
+    folder = tmp_path_factory.mktemp("tmp")
+    os.environ["TMPDIR"] = str(folder)
+    tempfile.tempdir = str(folder)
+
+
 @pytest.fixture(autouse=True)
 def _keep_main_module():
     """Undo Streamlit's AppTest, which replaces ``sys.modules["__main__"]`` for good.
@@ -148,23 +156,6 @@ def _unfreeze_heap():
     earlier tests is still collected."""
     yield
     gc.unfreeze()
-
-
-def png_declaring(width: int, height: int) -> bytes:
-    """A few dozen bytes of PNG whose header declares ``width``×``height`` grey pixels (its
-    pixel data is one empty row): what a decompression bomb looks like before it is decoded."""
-
-    def chunk(kind: bytes, data: bytes) -> bytes:
-        body = kind + data
-        return struct.pack(">I", len(data)) + body + struct.pack(">I", zlib.crc32(body))
-
-    header = struct.pack(">IIBBBBB", width, height, 8, 0, 0, 0, 0)
-    return (
-        b"\x89PNG\r\n\x1a\n"
-        + chunk(b"IHDR", header)
-        + chunk(b"IDAT", zlib.compress(b"\x00"))
-        + chunk(b"IEND", b"")
-    )
 
 
 def free_port() -> int:

@@ -11,8 +11,8 @@ import pytest
 from PIL import Image
 
 from dataloader import DataError, load_dataset
-from tests.conftest import png_declaring
 from tests.dataloader.conftest import write_image
+from tests.images import png_declaring
 
 
 def test_png_folder_loads_every_split_with_sorted_class_names(image_folder):

@@ -13,7 +13,7 @@ from pydicom.data import get_testdata_file
 from pydicom.encaps import encapsulate, get_frame
 
 from mlpipeline_model import MAX_PIXELS, ImageDecodeError, decode_image
-from tests.conftest import png_declaring
+from tests.images import png_declaring
 
 
 def test_a_png_over_the_pixel_limit_is_refused_saying_how_large_it_is():

@@ -12,7 +12,8 @@ from dashboard.choose import choose_run
 from mlpipeline_model import DECODING_VERSION
 from predictor import ModelHolder
 from predictor.app import create_app
-from tests.conftest import LiveServer, log_untrained_run, png_declaring
+from tests.conftest import LiveServer, log_untrained_run
+from tests.images import png_declaring
 from tests.predictor.conftest import AUTH, TOKEN, ClientLoop, get_ready, post_images, wait_ready
 
 

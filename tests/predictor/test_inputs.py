@@ -12,7 +12,7 @@ from common import InvalidInput
 from dashboard.choose import choose_run
 from predictor import MAX_REQUEST_PIXELS
 from predictor.inputs import check_request_pixels
-from tests.conftest import png_declaring
+from tests.images import png_declaring
 from tests.predictor.conftest import AUTH, wait_ready
 
 SIDE = 6300  # 39.7 megapixels, just under the limit of one image
