@@ -5,7 +5,8 @@ Other packages may use downloads and the model card without Streamlit.
 
 from dashboard.card_tables import evaluation_table
 from dashboard.model_card import build_model_card, serving_instructions
-from dashboard.selection import Download, download_model, download_run, download_top
+from dashboard.ranking import download_top
+from dashboard.selection import Download, download_model, download_run
 
 __all__ = [
     "Download",

@@ -8,7 +8,7 @@ import pandas as pd
 import streamlit as st
 
 from common import PipelineError, Settings
-from dashboard import handoff, reads, selection
+from dashboard import handoff, ranking, reads
 from dashboard.reads import RunPage, RunQuery
 from runs import check_tracking
 
@@ -65,9 +65,9 @@ def run(uri: str, run_id: str) -> dict:
 @st.cache_data(ttl=TTL, show_spinner=False)
 def top_runs(
     uri: str, experiment_id: str, metric: str, k: int, higher: bool, classes: str | None
-) -> selection.Ranked:
-    """``selection.top_runs``: the runs "Download top K" lists and downloads (one search)."""
-    return selection.top_runs(uri, experiment_id, metric, k, higher, classes)
+) -> ranking.Ranked:
+    """``ranking.top_runs``: the runs "Download top K" lists and downloads (one search)."""
+    return ranking.top_runs(uri, experiment_id, metric, k, higher, classes)
 
 
 @st.cache_data(ttl=TTL, show_spinner="Loading metric histories…")

@@ -5,7 +5,7 @@ import pandas as pd
 import streamlit as st
 
 from common import metric_keys
-from dashboard import data, leaderboard, selection
+from dashboard import data, leaderboard, ranking, selection
 from dashboard.assessment import Assessment
 from dashboard.context import Context
 from dashboard.leakage import LEAK
@@ -83,7 +83,7 @@ def render_downloads(ctx: Context, found: Assessment, store: SelectionStore) -> 
             st.dataframe(pd.DataFrame(ranked_rows(runs, metric)), hide_index=True)
         if st.button(f"Download top {k}", key="download_topk"):
             with st.spinner(f"Downloading the {k} best runs by {metric}…"):
-                got, ranked = selection.download_top(
+                got, ranked = ranking.download_top(
                     ctx.settings, ctx.experiment_id, metric, k, higher, store, classes, by, ranked
                 )
             st.success(f"Downloaded {len(got)} runs; nothing was chosen.")
