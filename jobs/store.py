@@ -280,9 +280,19 @@ class SelectionStore:
 
     def __init__(self, db) -> None:
         self.col = db["selections"]
+        self._indexed = False
+
+    def _ensure_indexes(self) -> None:
+        """The trail's reads, newest first, off an index (once per store object): without them
+        each read sorted the whole trail (60 ms at 20,000 records)."""
+        if not self._indexed:
+            self.col.create_index([("seq", -1)])
+            self.col.create_index([("action", 1), ("registered_model", 1), ("seq", -1)])
+            self._indexed = True
 
     def record(self, record: "schemas.SelectionRecord") -> dict:
         """Store one choice or download; returns the stored document (``selection_id`` as id)."""
+        self._ensure_indexes()
         doc = record.model_dump(mode="python")
         doc["_id"] = doc.pop("selection_id")
         doc["metrics"] = plain(doc["metrics"])
@@ -295,6 +305,7 @@ class SelectionStore:
     ) -> list[dict]:
         """The latest selections (only ``action`` ones, of registered model ``model``, when
         given), newest first."""
+        self._ensure_indexes()
         query = {"action": action} if action else {}
         if model:
             query["registered_model"] = model

@@ -16,8 +16,9 @@ from fastapi import APIRouter
 from pymongo.errors import DuplicateKeyError
 
 from common import ServiceUnavailable, Settings
-from jobs import JobStore, create_job_app, get_database
+from jobs import JobStore, SelectionStore, create_job_app, get_database
 from jobs.embedded import EmbeddedDatabase
+from runs.schemas import SelectionRecord
 
 
 @pytest.fixture
@@ -341,3 +342,29 @@ def test_a_write_refused_by_another_constraint_than_a_unique_key_is_no_duplicate
     with pytest.raises(sqlite3.DatabaseError, match="NOT NULL constraint failed") as refused:
         db["jobs"].insert_one({"_id": "j1", "kind": "toy"})
     assert not isinstance(refused.value, DuplicateKeyError)
+
+
+def test_job_pages_and_the_trail_are_read_off_an_index_not_sorted(tmp_path):
+    """A page of ``GET /jobs`` (and of the audit trail) reads its rows off an index: a sort of
+    every job of the kind made each page cost more as jobs accumulated (0.4 s at 100,000)."""
+    db = EmbeddedDatabase(tmp_path / "store")
+    jobs, trail = JobStore(db), SelectionStore(db)
+    for i in range(3):
+        jobs.submit("evaluate", f"run{i}", {"i": i})
+        trail.record(SelectionRecord(run_id=f"run{i}", action="choose", model_uri="models:/m/1",
+                                     experiment_id="1", registered_model="m"))  # fmt: skip
+    newest = jobs.list("evaluate", limit=1)[0]
+    conn, statements = db.connection(), []
+    conn.set_trace_callback(statements.append)
+    jobs.list("evaluate", limit=50)
+    jobs.list("evaluate", limit=50, before=newest["job_id"])
+    jobs.list("evaluate", run_id="run1", limit=50)
+    jobs.list(None, limit=50)
+    trail.recent(20)
+    trail.recent(500, action="choose", model="m")
+    conn.set_trace_callback(None)
+    reads = [s for s in statements if s.startswith("SELECT _id, doc") and "ORDER BY" in s]
+    assert len(reads) == 6
+    for sql in reads:
+        plan = " / ".join(row[-1] for row in conn.execute(f"EXPLAIN QUERY PLAN {sql}"))
+        assert "TEMP B-TREE" not in plan, f"{sql}\n{plan}"
