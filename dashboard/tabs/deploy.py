@@ -120,6 +120,16 @@ def switch_warning(
     )
 
 
+# The audit trail's views: which records (an action, None: all), and how many of the latest.
+TRAIL_ACTIONS = {"choices and downloads": None, "choices": "choose", "downloads": "download"}
+TRAIL_NONE = {
+    "choices and downloads": "model has been chosen or downloaded",
+    "choices": "model has been chosen",
+    "downloads": "model has been downloaded",
+}
+TRAIL_SIZES = (20, 100, 500, 2000)
+
+
 def _trail(ctx: Context, named: handoff.Served | None) -> None:
     st.subheader("Audit trail")
     store, s = _store(ctx), ctx.settings
@@ -138,9 +148,12 @@ def _trail(ctx: Context, named: handoff.Served | None) -> None:
                                       recorded, version.creation_timestamp,
                                       s.pipeline_api_token) or warning  # fmt: skip
         st.warning(warning)
-    recent = store.recent(20)
+    left, right = st.columns(2)
+    shown = left.selectbox("Records", list(TRAIL_ACTIONS), key="trail_action")
+    limit = right.selectbox("Latest", TRAIL_SIZES, key="trail_limit")
+    recent = store.recent(limit, action=TRAIL_ACTIONS[shown])
     if not recent:
-        st.caption("No model has been chosen or downloaded yet.")
+        st.caption(f"No {TRAIL_NONE[shown]} yet.")
         return
     rows = [
         {
@@ -156,6 +169,11 @@ def _trail(ctx: Context, named: handoff.Served | None) -> None:
         for r in recent
     ]
     st.dataframe(pd.DataFrame(rows), hide_index=True, width="stretch")
+    if len(rows) == limit:
+        st.caption(
+            f"The latest {limit} records, newest first; the whole trail is the store's "
+            "`selections` collection, which is never pruned (docs/operations.md)."
+        )
 
 
 def unrecorded_move(

@@ -12,6 +12,7 @@ from dashboard.selection import Download
 from dashboard.tabs.deploy import ready_line, switch_warning, unrecorded_move
 from dashboard.tabs.downloads import top_k_rows
 from jobs import SelectionStore, get_database
+from runs.schemas import SelectionRecord
 from tests.dashboard.conftest import open_page, page_text
 
 
@@ -334,3 +335,25 @@ def test_an_alias_moved_back_by_hand_is_not_blamed_on_the_versions_first_chooser
                    experiment_id=dashboard_runs["experiment"])  # fmt: skip
     [warning] = [w.value for w in at.warning if "names version 1" in w.value]
     assert "moved outside the dashboard" in warning and "interrupted" not in warning
+
+
+def test_the_audit_trail_shows_older_records_and_one_action_on_request(
+    page_env, model_name, dashboard_runs
+):
+    store = SelectionStore(get_database(Settings()))
+    for i in range(25):  # every fifth a choice, the oldest first
+        action = "choose" if i % 5 == 0 else "download"
+        store.record(SelectionRecord(run_id=f"run{i}", action=action, model_uri="models:/m/1",
+                                     experiment_id="1", reason=f"record {i}"))  # fmt: skip
+    at = open_page(dashboard_runs["pipeline"], "Choose model",
+                   experiment_id=dashboard_runs["experiment"])  # fmt: skip
+
+    def trail():
+        return next(f.value for f in at.dataframe if "action" in f.value.columns)
+
+    assert list(trail()["reason"]) == [f"record {i}" for i in range(24, 4, -1)]
+    assert any("The latest 20 records" in c.value for c in at.caption)
+    at.selectbox(key="trail_limit").set_value(100).run()
+    assert len(trail()) == 25
+    at.selectbox(key="trail_action").set_value("choices").run()
+    assert list(trail()["run_id"]) == ["run20", "run15", "run10", "run5", "run0"]
