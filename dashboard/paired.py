@@ -32,9 +32,9 @@ from dataclasses import dataclass, replace
 
 import numpy as np
 import pandas as pd
-from scipy.stats import binomtest, rankdata
+from scipy.stats import binomtest
 
-from runs import CONFIDENCE
+from runs import CONFIDENCE, ResampledAuc, resample_counts
 
 N_RESAMPLES = 2000
 SEED = 0
@@ -152,17 +152,6 @@ def why_other_data(this: object | None, other: object | None) -> str | None:
     return None
 
 
-def _aucs(scores: np.ndarray, positive: np.ndarray) -> np.ndarray:
-    """One-vs-rest AUC per row of ``scores``/``positive`` (B×N), by the rank-sum formula (ties
-    get average ranks, as ``roc_auc_score``); NaN where a row lacks positives or negatives."""
-    ranks = rankdata(scores, axis=-1)
-    n_pos = positive.sum(-1)
-    n_neg = positive.shape[-1] - n_pos
-    with np.errstate(invalid="ignore", divide="ignore"):
-        u = (ranks * positive).sum(-1) - n_pos * (n_pos + 1) / 2
-        return np.where((n_pos > 0) & (n_neg > 0), u / (n_pos * n_neg), np.nan)
-
-
 class _Statistic:
     """Differences (other − this) of macro AUC and accuracy on resampled image indices."""
 
@@ -174,26 +163,30 @@ class _Statistic:
         self.y = y
         self.p = [f[[f"prob_{c}" for c in classes]].to_numpy(float) for f in (this, other)]
         # Two classes: the AUC of one class is the AUC of the other; count it once.
-        self.auc_classes = [1] if len(classes) == 2 else list(range(len(classes)))
+        auc_classes = [1] if len(classes) == 2 else list(range(len(classes)))
+        self.aucs = [[ResampledAuc(p[:, c], y == c) for c in auc_classes] for p in self.p]
 
-    def _macro_auc(self, probs: np.ndarray, idx: np.ndarray) -> np.ndarray:
+    @staticmethod
+    def _macro_auc(aucs: list[ResampledAuc], counts: np.ndarray) -> np.ndarray:
         """The mean one-vs-rest AUC over the classes it is defined for (as the evaluator's
         ``roc_auc_macro``); NaN when it is defined for none."""
-        y = self.y[idx]
-        stacked = np.stack([_aucs(probs[idx, c], y == c) for c in self.auc_classes])
-        with np.errstate(invalid="ignore"), warnings.catch_warnings():
+        with np.errstate(invalid="ignore", divide="ignore"), warnings.catch_warnings():
             warnings.simplefilter("ignore", RuntimeWarning)  # "mean of empty slice": all NaN
-            return np.nanmean(stacked, axis=0)
+            return np.nanmean(np.stack([auc(counts) for auc in aucs]), axis=0)
 
     def __call__(self, idx: np.ndarray) -> np.ndarray:
-        idx = np.asarray(idx, dtype=np.int64)
-        correct = [(p.argmax(1) == self.y)[idx] for p in self.p]
-        return np.stack(
+        """The differences (rows) for each resample of ``idx`` (B×N: columns; N: one column
+        dropped, a vector)."""
+        many = np.atleast_2d(np.asarray(idx, dtype=np.int64))
+        counts = resample_counts(many, len(self.y))
+        correct = [(p.argmax(1) == self.y)[many] for p in self.p]
+        found = np.stack(
             [
-                self._macro_auc(self.p[1], idx) - self._macro_auc(self.p[0], idx),
+                self._macro_auc(self.aucs[1], counts) - self._macro_auc(self.aucs[0], counts),
                 correct[1].mean(-1) - correct[0].mean(-1),
             ]
         )
+        return found if np.ndim(idx) > 1 else found[:, 0]
 
 
 def _stratified_indices(y: np.ndarray, count: int, rng: np.random.Generator) -> np.ndarray:

@@ -27,7 +27,12 @@ from sklearn.metrics import (
     roc_auc_score,
 )
 
-from runs import CONFIDENCE, wilson_interval  # the one level of every interval
+from runs import (  # CONFIDENCE: the one level of every interval
+    CONFIDENCE,
+    ResampledAuc,
+    resample_counts,
+    wilson_interval,
+)
 
 N_RESAMPLES = 1000
 # Resamples computed at once: memory is BATCH × test images, whatever N_RESAMPLES (all 1000 at
@@ -103,29 +108,6 @@ def _safe_div(num: np.ndarray, den: np.ndarray) -> np.ndarray:
     return np.divide(num, den, out=np.zeros_like(num, dtype=float), where=den > 0)
 
 
-class _WeightedAuc:
-    """One-vs-rest AUC of a class for many resamples, each given as per-sample counts.
-
-    Samples are sorted by score once; a resample's AUC is then a cumulative sum over the tied
-    score groups (Mann–Whitney with ties counted half), with no sorting per resample.
-    """
-
-    def __init__(self, score: np.ndarray, positive: np.ndarray) -> None:
-        self.order = np.argsort(score, kind="stable")
-        sorted_score = score[self.order]
-        self.starts = np.flatnonzero(np.r_[True, sorted_score[1:] != sorted_score[:-1]])
-        self.positive = positive[self.order]
-
-    def __call__(self, counts: np.ndarray) -> np.ndarray:
-        counts = counts[:, self.order]
-        pos = np.add.reduceat(counts * self.positive, self.starts, axis=1)
-        neg = np.add.reduceat(counts * ~self.positive, self.starts, axis=1)
-        below = np.cumsum(neg, axis=1) - neg
-        n_pos, n_neg = pos.sum(1), neg.sum(1)
-        with np.errstate(invalid="ignore", divide="ignore"):
-            return (pos * (below + 0.5 * neg)).sum(1) / (n_pos * n_neg)
-
-
 class _Bootstrapped:
     """The bootstrapped metrics as rows of one vector-valued statistic for ``scipy.stats``."""
 
@@ -133,7 +115,7 @@ class _Bootstrapped:
         self.y, self.probs, self.k = y, probs, probs.shape[1]
         self.present = np.bincount(y, minlength=self.k) > 0  # the classes macro averages cover
         self.pred, self.conf = probs.argmax(1), probs.max(1)
-        self.aucs = [_WeightedAuc(probs[:, c], y == c) for c in range(self.k)] if with_auc else []
+        self.aucs = [ResampledAuc(probs[:, c], y == c) for c in range(self.k)] if with_auc else []
         self.names = ["balanced_accuracy", "ece"]
         self.names += [f"{m}_{a}" for m in ("precision", "recall", "f1") for a in AVERAGES]
         self.names += [f"f1/{c}" for c in range(self.k)]
@@ -166,9 +148,7 @@ class _Bootstrapped:
             found[f"{name}_weighted"] = (per_class[name] * weights).sum(1)
         found.update({f"f1/{c}": column for c, column in enumerate(per_class["f1"].T)})
         if self.aucs:
-            n = len(self.y)
-            flat = (np.arange(rows)[:, None] * n + idx).ravel()
-            counts = np.bincount(flat, minlength=rows * n).reshape(rows, n)
+            counts = resample_counts(idx, len(self.y))
             with np.errstate(invalid="ignore"):
                 aucs = np.stack([auc(counts) for auc in self.aucs])
                 found["roc_auc_macro"] = np.nanmean(aucs, axis=0)

@@ -14,7 +14,9 @@
   ``OperatingPoint``, ``read_operating_point``, ``checked_point`` and ``decided_labels``
   (``runs.decision``): a run's threshold, read and checked once for every service;
   ``validation_figures``: its validation sensitivity and specificity, with intervals, in words;
-  ``wilson_interval``: the one formula of those intervals and of the evaluator's.
+  ``wilson_interval``: the one formula of those intervals and of the evaluator's;
+  ``ResampledAuc`` and ``resample_counts``: the AUC of bootstrap resamples (the evaluator's
+  intervals, the dashboard's paired comparison).
 - ``Interface`` and ``compare_interfaces`` (``runs.interface``): what a client of a served model
   depends on, and how another model changes it (the dashboard's choice, the predictor's switch);
   ``confirmation`` / ``confirmed_for``: a confirmed change, recorded on the version and read back.
@@ -72,7 +74,7 @@ from runs.interface import (
     served_tag,
 )
 from runs.interface import changes as compare_interfaces
-from runs.intervals import CONFIDENCE, wilson_interval
+from runs.intervals import CONFIDENCE, ResampledAuc, resample_counts, wilson_interval
 from runs.models import MODEL_NAMES, Ensemble, ImageClassifier, build_model
 from runs.packaging import (
     FORMAT_KEY,
@@ -123,6 +125,7 @@ __all__ = [
     "Interface",
     "OperatingPoint",
     "Preprocessing",
+    "ResampledAuc",
     "ServedRecord",
     "build_model",
     "check_compatible",
@@ -162,6 +165,7 @@ __all__ = [
     "read_operating_point",
     "read_served",
     "recorded_digest",
+    "resample_counts",
     "resolve_data_dir",
     "restamped",
     "result_exists",

@@ -12,7 +12,6 @@ from sklearn.metrics import (
 
 from evaluator.metrics import (
     _Bootstrapped,
-    _WeightedAuc,
     compute_metrics,
     expected_calibration_error,
 )
@@ -131,16 +130,6 @@ def test_ece_of_perfect_confident_predictions_is_zero():
     y = np.array([0, 1, 1, 0])
     probs = np.eye(2)[y]
     assert expected_calibration_error(y, probs) == pytest.approx(0.0)
-
-
-def test_resampled_auc_equals_scikit_learn_on_each_resample():
-    rng = np.random.default_rng(6)
-    scores = np.round(rng.random(120), 1)  # many ties
-    positive = rng.random(120) < 0.3
-    idx = rng.integers(0, 120, (4, 120))
-    counts = np.stack([np.bincount(row, minlength=120) for row in idx])
-    expected = [roc_auc_score(positive[row], scores[row]) for row in idx]
-    np.testing.assert_allclose(_WeightedAuc(scores, positive)(counts), expected)
 
 
 def test_each_bootstrapped_row_is_its_own_metric_on_the_whole_test_set():
