@@ -22,6 +22,8 @@ pixel of a 28 px image moves the hash by 4-16 bits and is only sometimes found.
 """
 
 import hashlib
+import threading
+from collections import OrderedDict
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
@@ -36,13 +38,18 @@ if TYPE_CHECKING:
 NEAR_THRESHOLD = 8
 NEAR_CORRELATION = 0.95
 HASH_SIZE = 8
+THUMB = 32  # side of the grey thumbnails whose correlation confirms a near duplicate
+CACHE_IMAGES = 100_000  # images whose hash and thumbnail are kept: about 1.1 KB each
+_LOOKS: OrderedDict[tuple[str, tuple[int, ...]], tuple[np.uint64, np.ndarray]] = OrderedDict()
+_LOOKS_LOCK = threading.Lock()
+_BIT_WEIGHTS = np.uint64(1) << np.arange(HASH_SIZE * HASH_SIZE, dtype=np.uint64)
 BLOCK = 1 << 23  # hash pairs compared at once: 64 MB of uint64, whatever the split sizes
 MAX_EXAMPLES = 5
 MAX_NEAR_CONFLICT_IMAGES = 30_000  # near_label_conflicts compares all pairs: about 4 s here
 PAIRS = (("train", "val"), ("train", "test"), ("val", "test"))
 METHOD = (
     "exact: BLAKE2b of the decoded pixels at the loaded size; near: 64-bit DCT perceptual hash "
-    f"(pHash) within {NEAR_THRESHOLD} bits and correlation of 32x32 grey thumbnails >= "
+    f"(pHash) within {NEAR_THRESHOLD} bits and correlation of {THUMB}x{THUMB} grey thumbnails >= "
     f"{NEAR_CORRELATION}, exact duplicates not counted again"
 )
 
@@ -61,13 +68,13 @@ def _grey(image: np.ndarray) -> np.ndarray:
     return np.asarray(Image.fromarray(image).convert("L"))
 
 
-def thumbnails(images: np.ndarray, size: int = 32) -> np.ndarray:
-    """Greyscale ``size×size`` thumbnails, zero mean and unit norm, as float ``N×size²``: the dot
-    product of two rows is their Pearson correlation."""
-    out = np.empty((len(images), size * size))
-    for i, image in enumerate(images):
-        small = Image.fromarray(_grey(image)).resize((size, size), Image.Resampling.BILINEAR)
-        t = np.asarray(small, dtype=np.float64).ravel()
+def thumbnails(images: np.ndarray) -> np.ndarray:
+    """Greyscale ``THUMB×THUMB`` thumbnails, zero mean and unit norm, as float ``N×THUMB²``: the
+    dot product of two rows is their Pearson correlation."""
+    small = _looks_of(images)[1]
+    out = np.empty((len(images), THUMB * THUMB))
+    for i, pixels in enumerate(small):
+        t = pixels.astype(np.float64).ravel()
         t -= t.mean()
         norm = np.linalg.norm(t)
         out[i] = t / norm if norm > 0 else t
@@ -76,15 +83,41 @@ def thumbnails(images: np.ndarray, size: int = 32) -> np.ndarray:
 
 def perceptual_hashes(images: np.ndarray) -> np.ndarray:
     """The 64-bit DCT perceptual hash of each uint8 ``N×H×W×C`` image, as uint64 ``N``."""
+    return _looks_of(images)[0]
+
+
+def _look(image: np.ndarray) -> tuple[np.uint64, np.ndarray]:
+    """One image's perceptual hash, and its grey ``THUMB×THUMB`` thumbnail (uint8)."""
+    grey = Image.fromarray(_grey(image))
     size = HASH_SIZE * 4
-    weights = 1 << np.arange(HASH_SIZE * HASH_SIZE, dtype=np.uint64)
-    out = np.empty(len(images), dtype=np.uint64)
-    for i, image in enumerate(images):
-        small = Image.fromarray(_grey(image)).resize((size, size), Image.Resampling.LANCZOS)
-        low = dctn(np.asarray(small, dtype=np.float64), norm="ortho")[:HASH_SIZE, :HASH_SIZE]
-        bits = (low > np.median(low)).ravel()
-        out[i] = np.bitwise_or.reduce(weights[bits], initial=np.uint64(0))
-    return out
+    small = grey.resize((size, size), Image.Resampling.LANCZOS)
+    low = dctn(np.asarray(small, dtype=np.float64), norm="ortho")[:HASH_SIZE, :HASH_SIZE]
+    bits = (low > np.median(low)).ravel()
+    phash = np.bitwise_or.reduce(_BIT_WEIGHTS[bits], initial=np.uint64(0))
+    return phash, np.asarray(grey.resize((THUMB, THUMB), Image.Resampling.BILINEAR))
+
+
+def _looks_of(images: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """``_look`` of each image (uint64 ``N``, uint8 ``N×THUMB×THUMB``), through a cache of the
+    last ``CACHE_IMAGES`` images looked at, by their pixels and shape: a trainer's start looks
+    at its images up to five times (two carvings of the validation split, the audit's
+    statistics), and those passes took most of the start on tens of thousands of images."""
+    phash = np.empty(len(images), dtype=np.uint64)
+    small = np.empty((len(images), THUMB, THUMB), dtype=np.uint8)
+    for i, (image, digest) in enumerate(zip(images, pixel_hashes(images), strict=True)):
+        key = (digest, image.shape)
+        with _LOOKS_LOCK:
+            found = _LOOKS.get(key)
+            if found is not None:
+                _LOOKS.move_to_end(key)
+        if found is None:
+            found = _look(image)
+            with _LOOKS_LOCK:
+                _LOOKS[key] = found
+                while len(_LOOKS) > CACHE_IMAGES:
+                    _LOOKS.popitem(last=False)
+        phash[i], small[i] = found
+    return phash, small
 
 
 def near_matches(

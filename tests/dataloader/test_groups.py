@@ -9,6 +9,7 @@ import numpy as np
 import pytest
 
 from dataloader import DataError, load_dataset
+from dataloader import groups as groups_module
 from dataloader.groups import group_split, merge_duplicates
 from dataloader.pseudonyms import patient_pseudonym
 from tests.dataloader.conftest import write_dicom, write_image
@@ -298,3 +299,20 @@ def test_images_without_a_patient_id_are_counted_per_split(tmp_path):
     write_dicom(root / "test" / "mr" / "d.dcm", "MR_small.dcm", patient="dora")
     groups = load_dataset(root, image_size=32, val_fraction=0).stats["groups"]
     assert groups["ungrouped"] == {"train": 1, "test": 0}  # b.dcm is a group of its own
+
+
+def test_a_carve_asked_for_again_is_the_same_and_made_once(monkeypatch):
+    """A trainer's start carves the same validation split twice; the second is the first's."""
+    calls = []
+    made = groups_module._group_split
+    monkeypatch.setattr(groups_module, "_group_split", lambda *a: calls.append(1) or made(*a))
+    labels = np.repeat([0, 1], 20)
+    groups = np.array([f"g{i // 2}" for i in range(40)], dtype=object)
+    train, val = group_split(labels, groups, 0.25, seed=11)
+    val[:] = -1  # a caller changing its arrays does not change the next answer
+    again = group_split(labels, groups, 0.25, seed=11)
+    other = group_split(labels, groups, 0.25, seed=12)
+    assert len(calls) == 2  # seed 11 once, seed 12 once
+    np.testing.assert_array_equal(again[0], train)
+    assert -1 not in again[1] and len(again[1]) == 40 - len(train)
+    assert not np.array_equal(other[1], again[1])

@@ -1,11 +1,12 @@
 """Leakage check: exact and near duplicate images across splits, planted on purpose."""
 
 import shutil
+from collections import OrderedDict
 
 import numpy as np
 from PIL import Image
 
-from dataloader import load_dataset
+from dataloader import leakage, load_dataset
 from dataloader.imageset import ImageSet
 from dataloader.leakage import (
     NEAR_THRESHOLD,
@@ -13,6 +14,7 @@ from dataloader.leakage import (
     label_conflict_note,
     leakage_report,
     perceptual_hashes,
+    thumbnails,
 )
 
 
@@ -195,3 +197,23 @@ def test_no_label_conflicts_looked_for_and_found_is_no_note():
     leakage = {"label_conflicts": {"count": 0, "examples": []},
                "near_label_conflicts": {"count": 0, "examples": []}}  # fmt: skip
     assert label_conflict_note(leakage, "stats.json") is None
+
+
+def test_images_looked_at_again_are_not_computed_again(monkeypatch):
+    """A trainer's start looks at its images up to five times: the hash and thumbnail of an
+    image are made once (by its pixels and its shape), and at most CACHE_IMAGES are kept."""
+    monkeypatch.setattr(leakage, "_LOOKS", OrderedDict())
+    monkeypatch.setattr(leakage, "CACHE_IMAGES", 6)
+    made = []
+    look = leakage._look
+    monkeypatch.setattr(leakage, "_look", lambda image: made.append(image.shape) or look(image))
+    images = np.random.default_rng(0).integers(0, 256, (4, 12, 8, 1), dtype=np.uint8)
+    first = perceptual_hashes(images), thumbnails(images)
+    assert len(made) == 4
+    again = perceptual_hashes(images), thumbnails(images)
+    assert len(made) == 4
+    np.testing.assert_array_equal(first[0], again[0])
+    np.testing.assert_array_equal(first[1], again[1])
+    turned = images.reshape(4, 8, 12, 1)  # the same bytes in another shape: another image
+    assert not np.array_equal(thumbnails(turned), first[1])
+    assert made[4:] == [(8, 12, 1)] * 4 and len(leakage._LOOKS) == 6
