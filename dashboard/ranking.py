@@ -6,7 +6,14 @@ from dataclasses import dataclass
 
 from mlflow.exceptions import MlflowException
 
-from common import InvalidInput, PipelineError, Settings, metric_keys
+from common import (
+    InvalidInput,
+    PipelineError,
+    ServiceUnavailable,
+    Settings,
+    metric_keys,
+    printable,
+)
 from dashboard import handoff, leaderboard
 from dashboard.constant import argmax_figure, constant_class
 from dashboard.selection import Download, download_model
@@ -201,14 +208,23 @@ def download_top(
     for run_id in ranked.run_ids:
         try:
             downloads.append(download_model(run_id, settings, store, selected_by))
-        except PipelineError as exc:
-            if downloads:  # those stay downloaded and recorded: say which, so none is redone
-                done = f"{_listing(downloads)} of the {len(ranked.run_ids)} runs"
-                exc.args = (f"{exc} (before it, {done} were downloaded and recorded)",)
-            raise
+        except (PipelineError, MlflowException, OSError) as exc:
+            if not downloads:
+                raise
+            # those stay downloaded (and recorded): say which, so that none is fetched again
+            done = _done(downloads, len(ranked.run_ids), store is not None)
+            if isinstance(exc, PipelineError):
+                exc.args = (printable(f"{exc} ({done})"), *exc.args[1:])
+                raise
+            raise ServiceUnavailable(
+                f"downloading run {run_id} failed ({type(exc).__name__}: {exc}); {done}"
+            ) from exc
     return downloads, ranked
 
 
-def _listing(downloads: list[Download]) -> str:
-    """``run a (to /folder/a), run b (to /folder/b)``."""
-    return ", ".join(f"run {d.run_id} (to {d.artifacts_path})" for d in downloads)
+def _done(downloads: list[Download], of: int, recorded: bool) -> str:
+    """``before it, 2 of the 5 runs were downloaded and recorded: run a (to /a), run b (to
+    /b)``."""
+    listing = ", ".join(f"run {d.run_id} (to {d.artifacts_path})" for d in downloads)
+    what = "downloaded and recorded" if recorded else "downloaded"
+    return f"before it, {len(downloads)} of the {of} runs were {what}: {listing}"

@@ -11,6 +11,7 @@ and in train or val is a ``DataError`` unless explicitly allowed.
 
 import csv
 import hashlib
+import json
 import posixpath
 import re
 import threading
@@ -223,7 +224,8 @@ def group_split(
     # The same carve is asked for twice at a trainer's start (its splits, then its audit), and
     # scikit-learn's greedy fold filling takes seconds per ten thousand groups: made once.
     key = hashlib.blake2b(np.asarray(labels, dtype=np.int64).tobytes(), digest_size=16)
-    key.update("\0".join(map(str, groups.tolist())).encode("utf-8", "surrogatepass"))
+    # JSON tells 2 from "2" and escapes every character: no two group lists share a text
+    key.update(json.dumps(groups.tolist(), default=repr).encode("utf-8", "surrogatepass"))
     key = (key.hexdigest(), float(fraction), int(seed))
     with _CARVES_LOCK:
         if key in _CARVES:

@@ -39,7 +39,7 @@ NEAR_THRESHOLD = 8
 NEAR_CORRELATION = 0.95
 HASH_SIZE = 8
 THUMB = 32  # side of the grey thumbnails whose correlation confirms a near duplicate
-CACHE_IMAGES = 100_000  # images whose hash and thumbnail are kept: about 1.1 KB each
+CACHE_IMAGES = 100_000  # images whose hash and thumbnail are kept: about 1.6 KB each
 _LOOKS: OrderedDict[tuple[str, tuple[int, ...]], tuple[np.uint64, np.ndarray]] = OrderedDict()
 _LOOKS_LOCK = threading.Lock()
 _BIT_WEIGHTS = np.uint64(1) << np.arange(HASH_SIZE * HASH_SIZE, dtype=np.uint64)

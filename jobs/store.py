@@ -7,6 +7,7 @@ several threads and processes (see ``jobs.embedded`` for why it is not montydb).
 that both share.
 """
 
+import contextlib
 import hashlib
 import json
 import logging
@@ -280,15 +281,15 @@ class SelectionStore:
 
     def __init__(self, db) -> None:
         self.col = db["selections"]
-        self._indexed = False
 
     def _ensure_indexes(self) -> None:
-        """The trail's reads, newest first, off an index (once per store object): without them
-        each read sorted the whole trail (60 ms at 20,000 records)."""
-        if not self._indexed:
+        """The trail's reads, newest first, off an index: without them each read sorted the
+        whole trail (60 ms at 20,000 records). Made by a write (a read must work on a store
+        that takes no writes), and best effort: the record that follows matters more."""
+        with contextlib.suppress(*STORE_ERRORS, ServiceUnavailable):
             self.col.create_index([("seq", -1)])
+            self.col.create_index([("action", 1), ("seq", -1)])
             self.col.create_index([("action", 1), ("registered_model", 1), ("seq", -1)])
-            self._indexed = True
 
     def record(self, record: "schemas.SelectionRecord") -> dict:
         """Store one choice or download; returns the stored document (``selection_id`` as id)."""
@@ -305,7 +306,6 @@ class SelectionStore:
     ) -> list[dict]:
         """The latest selections (only ``action`` ones, of registered model ``model``, when
         given), newest first."""
-        self._ensure_indexes()
         query = {"action": action} if action else {}
         if model:
             query["registered_model"] = model

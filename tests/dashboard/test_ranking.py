@@ -263,6 +263,10 @@ def test_a_top_k_failing_midway_names_the_runs_it_downloaded_and_recorded(
         download_top(settings, experiment_id, metric, 2, True, store, selected_by="tester")
     message = str(err.value)
     assert second in message.split(" (before it")[0]  # what failed comes first
-    assert f"run {first} (to {settings.artifacts_dir / first}) of the 2 runs were" in message
+    folder = settings.artifacts_dir / first
+    assert (
+        f"before it, 1 of the 2 runs were downloaded and recorded: run {first} (to {folder})"
+        in message
+    )
     assert [r["run_id"] for r in store.recent()] == [first]
     assert (settings.artifacts_dir / first / "model" / "MLmodel").is_file()

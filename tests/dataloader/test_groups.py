@@ -4,6 +4,7 @@ import json
 import shutil
 import unicodedata
 import warnings
+from collections import OrderedDict
 
 import numpy as np
 import pytest
@@ -303,6 +304,7 @@ def test_images_without_a_patient_id_are_counted_per_split(tmp_path):
 
 def test_a_carve_asked_for_again_is_the_same_and_made_once(monkeypatch):
     """A trainer's start carves the same validation split twice; the second is the first's."""
+    monkeypatch.setattr(groups_module, "_CARVES", OrderedDict())
     calls = []
     made = groups_module._group_split
     monkeypatch.setattr(groups_module, "_group_split", lambda *a: calls.append(1) or made(*a))

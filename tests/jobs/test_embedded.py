@@ -361,10 +361,11 @@ def test_job_pages_and_the_trail_are_read_off_an_index_not_sorted(tmp_path):
     jobs.list("evaluate", run_id="run1", limit=50)
     jobs.list(None, limit=50)
     trail.recent(20)
+    trail.recent(50, action="choose")
     trail.recent(500, action="choose", model="m")
     conn.set_trace_callback(None)
     reads = [s for s in statements if s.startswith("SELECT _id, doc") and "ORDER BY" in s]
-    assert len(reads) == 6
+    assert len(reads) == 7
     for sql in reads:
         plan = " / ".join(row[-1] for row in conn.execute(f"EXPLAIN QUERY PLAN {sql}"))
         assert "TEMP B-TREE" not in plan, f"{sql}\n{plan}"
