@@ -359,7 +359,7 @@ def test_job_pages_and_the_trail_are_read_off_an_index_not_sorted(tmp_path):
     jobs.list("evaluate", limit=50)
     jobs.list("evaluate", limit=50, before=newest["job_id"])
     jobs.list("evaluate", run_id="run1", limit=50)
-    jobs.list(None, limit=50)
+    jobs.list("evaluate", status="queued", limit=50)
     trail.recent(20)
     trail.recent(50, action="choose")
     trail.recent(500, action="choose", model="m")
