@@ -34,7 +34,7 @@ import numpy as np
 import pandas as pd
 from scipy.stats import binomtest
 
-from runs import CONFIDENCE, ResampledAuc, resample_counts
+from runs import CONFIDENCE, ResampledAuc, macro_auc, resample_counts
 
 N_RESAMPLES = 2000
 SEED = 0
@@ -166,14 +166,6 @@ class _Statistic:
         auc_classes = [1] if len(classes) == 2 else list(range(len(classes)))
         self.aucs = [[ResampledAuc(p[:, c], y == c) for c in auc_classes] for p in self.p]
 
-    @staticmethod
-    def _macro_auc(aucs: list[ResampledAuc], counts: np.ndarray) -> np.ndarray:
-        """The mean one-vs-rest AUC over the classes it is defined for (as the evaluator's
-        ``roc_auc_macro``); NaN when it is defined for none."""
-        with np.errstate(invalid="ignore", divide="ignore"), warnings.catch_warnings():
-            warnings.simplefilter("ignore", RuntimeWarning)  # "mean of empty slice": all NaN
-            return np.nanmean(np.stack([auc(counts) for auc in aucs]), axis=0)
-
     def __call__(self, idx: np.ndarray) -> np.ndarray:
         """The differences (rows) for each resample of ``idx`` (B×N: columns; N: one column
         dropped, a vector)."""
@@ -182,7 +174,7 @@ class _Statistic:
         correct = [(p.argmax(1) == self.y)[many] for p in self.p]
         found = np.stack(
             [
-                self._macro_auc(self.aucs[1], counts) - self._macro_auc(self.aucs[0], counts),
+                macro_auc(self.aucs[1], counts) - macro_auc(self.aucs[0], counts),
                 correct[1].mean(-1) - correct[0].mean(-1),
             ]
         )

@@ -30,6 +30,7 @@ from sklearn.metrics import (
 from runs import (  # CONFIDENCE: the one level of every interval
     CONFIDENCE,
     ResampledAuc,
+    macro_auc,
     resample_counts,
     wilson_interval,
 )
@@ -148,10 +149,7 @@ class _Bootstrapped:
             found[f"{name}_weighted"] = (per_class[name] * weights).sum(1)
         found.update({f"f1/{c}": column for c, column in enumerate(per_class["f1"].T)})
         if self.aucs:
-            counts = resample_counts(idx, len(self.y))
-            with np.errstate(invalid="ignore"):
-                aucs = np.stack([auc(counts) for auc in self.aucs])
-                found["roc_auc_macro"] = np.nanmean(aucs, axis=0)
+            found["roc_auc_macro"] = macro_auc(self.aucs, resample_counts(idx, len(self.y)))
         return np.stack([found[name] for name in self.names])
 
 

@@ -15,8 +15,8 @@
   (``runs.decision``): a run's threshold, read and checked once for every service;
   ``validation_figures``: its validation sensitivity and specificity, with intervals, in words;
   ``wilson_interval``: the one formula of those intervals and of the evaluator's;
-  ``ResampledAuc`` and ``resample_counts``: the AUC of bootstrap resamples (the evaluator's
-  intervals, the dashboard's paired comparison).
+  ``ResampledAuc``, ``resample_counts`` and ``macro_auc``: the AUC of bootstrap resamples (the
+  evaluator's intervals, the dashboard's paired comparison).
 - ``Interface`` and ``compare_interfaces`` (``runs.interface``): what a client of a served model
   depends on, and how another model changes it (the dashboard's choice, the predictor's switch);
   ``confirmation`` / ``confirmed_for``: a confirmed change, recorded on the version and read back.
@@ -74,7 +74,13 @@ from runs.interface import (
     served_tag,
 )
 from runs.interface import changes as compare_interfaces
-from runs.intervals import CONFIDENCE, ResampledAuc, resample_counts, wilson_interval
+from runs.intervals import (
+    CONFIDENCE,
+    ResampledAuc,
+    macro_auc,
+    resample_counts,
+    wilson_interval,
+)
 from runs.models import MODEL_NAMES, Ensemble, ImageClassifier, build_model
 from runs.packaging import (
     FORMAT_KEY,
@@ -158,6 +164,7 @@ __all__ = [
     "load_preprocessing",
     "load_test_split",
     "log_classifier",
+    "macro_auc",
     "model_info",
     "new_result_id",
     "outage_of",

@@ -2,6 +2,8 @@
 (the evaluator's per-class rates and accuracy, the trainer's validation operating point); and
 the AUC of bootstrap resamples, one engine for the evaluator's and the dashboard's intervals."""
 
+import warnings
+
 import numpy as np
 from scipy.stats import binomtest
 
@@ -57,3 +59,11 @@ class ResampledAuc:
         n_pos, n_neg = pos.sum(1), neg.sum(1)
         with np.errstate(invalid="ignore", divide="ignore"):
             return (pos * (below + 0.5 * neg)).sum(1) / (n_pos * n_neg)
+
+
+def macro_auc(aucs: list[ResampledAuc], counts: np.ndarray) -> np.ndarray:
+    """The mean of ``aucs`` (one per class) on each resample, over the classes it is defined
+    for (``roc_auc_macro``); NaN where it is defined for none."""
+    with np.errstate(invalid="ignore", divide="ignore"), warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)  # "mean of empty slice": all NaN
+        return np.nanmean(np.stack([auc(counts) for auc in aucs]), axis=0)
