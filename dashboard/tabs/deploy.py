@@ -120,12 +120,12 @@ def switch_warning(
     )
 
 
-# The audit trail's views: which records (an action, None: all), and how many of the latest.
-TRAIL_ACTIONS = {"choices and downloads": None, "choices": "choose", "downloads": "download"}
-TRAIL_NONE = {
-    "choices and downloads": "model has been chosen or downloaded",
-    "choices": "model has been chosen",
-    "downloads": "model has been downloaded",
+# The audit trail's views: label → (the action recorded, None: all; what none of it means),
+# and how many of the latest records.
+TRAIL_VIEWS = {
+    "choices and downloads": (None, "model has been chosen or downloaded"),
+    "choices": ("choose", "model has been chosen"),
+    "downloads": ("download", "model has been downloaded"),
 }
 TRAIL_SIZES = (20, 100, 500, 2000)
 
@@ -149,11 +149,11 @@ def _trail(ctx: Context, named: handoff.Served | None) -> None:
                                       s.pipeline_api_token) or warning  # fmt: skip
         st.warning(warning)
     left, right = st.columns(2)
-    shown = left.selectbox("Records", list(TRAIL_ACTIONS), key="trail_action")
+    action, none = TRAIL_VIEWS[left.selectbox("Records", list(TRAIL_VIEWS), key="trail_action")]
     limit = right.selectbox("Latest", TRAIL_SIZES, key="trail_limit")
-    recent = store.recent(limit, action=TRAIL_ACTIONS[shown])
+    recent = store.recent(limit, action=action)
     if not recent:
-        st.caption(f"No {TRAIL_NONE[shown]} yet.")
+        st.caption(f"No {none} yet.")
         return
     rows = [
         {
