@@ -68,22 +68,20 @@ def _grey(image: np.ndarray) -> np.ndarray:
     return np.asarray(Image.fromarray(image).convert("L"))
 
 
-def thumbnails(images: np.ndarray) -> np.ndarray:
-    """Greyscale ``THUMB×THUMB`` thumbnails, zero mean and unit norm, as float ``N×THUMB²``: the
-    dot product of two rows is their Pearson correlation."""
-    small = _looks_of(images)[1]
-    out = np.empty((len(images), THUMB * THUMB))
+def fingerprints(images: np.ndarray) -> tuple[list[str], np.ndarray, np.ndarray]:
+    """What the checks compare, of each uint8 ``N×H×W×C`` image, in one pass: its pixel digest
+    (``pixel_hashes``), its 64-bit DCT perceptual hash (uint64 ``N``) and its greyscale
+    ``THUMB×THUMB`` thumbnail, zero mean and unit norm, as float ``N×THUMB²`` (the dot product of
+    two rows is their Pearson correlation)."""
+    digests = pixel_hashes(images)
+    phash, small = _looks_of(images, digests)
+    thumbs = np.empty((len(images), THUMB * THUMB))
     for i, pixels in enumerate(small):
         t = pixels.astype(np.float64).ravel()
         t -= t.mean()
         norm = np.linalg.norm(t)
-        out[i] = t / norm if norm > 0 else t
-    return out
-
-
-def perceptual_hashes(images: np.ndarray) -> np.ndarray:
-    """The 64-bit DCT perceptual hash of each uint8 ``N×H×W×C`` image, as uint64 ``N``."""
-    return _looks_of(images)[0]
+        thumbs[i] = t / norm if norm > 0 else t
+    return digests, phash, thumbs
 
 
 def _look(image: np.ndarray) -> tuple[np.uint64, np.ndarray]:
@@ -97,14 +95,15 @@ def _look(image: np.ndarray) -> tuple[np.uint64, np.ndarray]:
     return phash, np.asarray(grey.resize((THUMB, THUMB), Image.Resampling.BILINEAR))
 
 
-def _looks_of(images: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+def _looks_of(images: np.ndarray, digests: list[str]) -> tuple[np.ndarray, np.ndarray]:
     """``_look`` of each image (uint64 ``N``, uint8 ``N×THUMB×THUMB``), through a cache of the
-    last ``CACHE_IMAGES`` images looked at, by their pixels and shape: a trainer's start looks
+    last ``CACHE_IMAGES`` images looked at, by their pixels (``digests``, ``pixel_hashes``) and
+    shape: a trainer's start looks
     at its images up to five times (two carvings of the validation split, the audit's
     statistics), and those passes took most of the start on tens of thousands of images."""
     phash = np.empty(len(images), dtype=np.uint64)
     small = np.empty((len(images), THUMB, THUMB), dtype=np.uint8)
-    for i, (image, digest) in enumerate(zip(images, pixel_hashes(images), strict=True)):
+    for i, (image, digest) in enumerate(zip(images, digests, strict=True)):
         key = (digest, image.shape)
         with _LOOKS_LOCK:
             found = _LOOKS.get(key)
@@ -155,7 +154,7 @@ def duplicate_clusters(images: np.ndarray) -> np.ndarray:
     The validation split carved from train keeps each cluster on one side, so that a frame
     exported twice cannot be trained on and validated on at once.
     """
-    return _clusters(pixel_hashes(images), perceptual_hashes(images), thumbnails(images))
+    return _clusters(*fingerprints(images))
 
 
 def _clusters(exact: list[str], phash: np.ndarray, thumbs: np.ndarray) -> np.ndarray:
@@ -284,9 +283,10 @@ def leakage_report(
         names (``split[index]`` for ``.npz``).
     """
     present = {name: s for name, s in sets.items() if s is not None and len(s)}
-    exact_h = {name: pixel_hashes(s.images) for name, s in present.items()}
-    phash = {name: perceptual_hashes(s.images) for name, s in present.items()}
-    thumbs = {name: thumbnails(s.images) for name, s in present.items()}
+    prints = {name: fingerprints(s.images) for name, s in present.items()}
+    exact_h = {name: found[0] for name, found in prints.items()}
+    phash = {name: found[1] for name, found in prints.items()}
+    thumbs = {name: found[2] for name, found in prints.items()}
     names = {name: _names(name, s) for name, s in present.items()}
     exact: dict[str, Any] = {}
     near: dict[str, Any] = {}

@@ -11,10 +11,9 @@ from dataloader.imageset import ImageSet
 from dataloader.leakage import (
     NEAR_THRESHOLD,
     duplicate_clusters,
+    fingerprints,
     label_conflict_note,
     leakage_report,
-    perceptual_hashes,
-    thumbnails,
 )
 
 
@@ -61,8 +60,8 @@ def test_npz_duplicates_are_named_by_split_and_index(tmp_path):
 def test_perceptual_hash_ignores_a_uniform_brightness_change():
     rng = np.random.default_rng(1)
     image = rng.integers(0, 200, (1, 32, 32, 1), dtype=np.uint8)
-    assert perceptual_hashes(image)[0] == perceptual_hashes(image + 20)[0]
-    assert perceptual_hashes(image)[0] != perceptual_hashes(image[:, ::-1])[0]
+    assert fingerprints(image)[1][0] == fingerprints(image + 20)[1][0]
+    assert fingerprints(image)[1][0] != fingerprints(image[:, ::-1])[1][0]
 
 
 def _noisy_copy(image: np.ndarray, seed: int = 0) -> np.ndarray:
@@ -208,12 +207,12 @@ def test_images_looked_at_again_are_not_computed_again(monkeypatch):
     look = leakage._look
     monkeypatch.setattr(leakage, "_look", lambda image: made.append(image.shape) or look(image))
     images = np.random.default_rng(0).integers(0, 256, (4, 12, 8, 1), dtype=np.uint8)
-    first = perceptual_hashes(images), thumbnails(images)
+    first = fingerprints(images)[1:]
     assert len(made) == 4
-    again = perceptual_hashes(images), thumbnails(images)
+    again = fingerprints(images)[1:]
     assert len(made) == 4
     np.testing.assert_array_equal(first[0], again[0])
     np.testing.assert_array_equal(first[1], again[1])
     turned = images.reshape(4, 8, 12, 1)  # the same bytes in another shape: another image
-    assert not np.array_equal(thumbnails(turned), first[1])
+    assert not np.array_equal(fingerprints(turned)[2], first[1])
     assert made[4:] == [(8, 12, 1)] * 4 and len(leakage._LOOKS) == 6
