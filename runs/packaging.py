@@ -54,6 +54,7 @@ from mlpipeline_model import (
 )
 from runs.digest import DIGEST_KEY, MEANING_KEY, weights_digest
 from runs.preprocessing import Preprocessing
+from runs.tracking import check_tracking
 
 PACKAGE_DIR = Path(mlpipeline_model.__file__).resolve().parent
 FORMAT_KEY = "mlpipeline_format"
@@ -262,6 +263,8 @@ def download_failure(model_uri: str, folder: str | os.PathLike, exc: Exception |
     """
     if getattr(exc, "errno", None) not in DISK_FULL:
         try:
+            # MLflow down: the caller's outage at once, not after the listing's own retries
+            check_tracking(tracking_uri or mlflow.get_tracking_uri())
             found = mlflow.artifacts.list_artifacts(
                 artifact_uri=model_uri, tracking_uri=tracking_uri
             )
