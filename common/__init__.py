@@ -39,13 +39,14 @@ from common.paths import (
     confine,
 )
 from common.redact import printable, redact_uri
-from common.scratch import make_scratch, scratch_dir, umask_mode
+from common.scratch import STALE_AFTER_S, make_scratch, scratch_dir, umask_mode
 from common.settings import Settings, get_settings
 
 __all__ = [
     "DISK_FULL",
     "MAX_NAME_BYTES",
     "MAX_PATH_CHARS",
+    "STALE_AFTER_S",
     "Conflict",
     "InvalidInput",
     "NotFound",

@@ -7,17 +7,19 @@ Files are written to a temporary name and moved into place, so a reader never se
 array. The cache is an optimisation only: any failure to read or write it is ignored.
 """
 
+import contextlib
 import hashlib
 import json
 import logging
 import os
 import tempfile
+import time
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-from common import umask_mode
+from common import STALE_AFTER_S, umask_mode
 from mlpipeline_model import DECODING_VERSION
 
 # Bump it when loading changes which files a split keeps (decoding itself has its own version,
@@ -161,6 +163,13 @@ class ArrayCache:
 
     def _prune(self, name: str) -> None:
         assert self.folder is not None
+        # a writer killed mid-save (kill -9, out of memory) leaves its temporary copy, a whole
+        # decoded split; a day old, nobody is still writing it
+        cutoff = time.time() - STALE_AFTER_S
+        for tmp in self.folder.glob(f".{name}-*.tmp"):
+            with contextlib.suppress(OSError):
+                if tmp.stat().st_mtime < cutoff:
+                    tmp.unlink()
         entries: dict[str, float] = {}
         for path in self.folder.glob(f"{name}-*.json"):
             key = path.stem[len(name) + 1 :]

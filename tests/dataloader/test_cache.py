@@ -75,6 +75,19 @@ def test_no_temporary_files_are_left(image_folder):
     assert not [n for n in cache_files(root / ".cache") if n.startswith(".")]
 
 
+def test_a_day_old_temporary_copy_of_a_killed_writer_is_removed_by_the_next_save(image_folder):
+    root = image_folder(per_class=1)
+    load_dataset(root, image_size=4, splits=("test",))
+    cache = root / ".cache"
+    [entry] = [n for n in cache_files(cache) if n.endswith(".npy")]
+    old, fresh = cache / f".{entry}.killed.tmp", cache / f".{entry}.writing.tmp"
+    old.write_bytes(b"half a split")
+    fresh.write_bytes(b"being written")
+    os.utime(old, (time.time() - 2 * 86400,) * 2)
+    load_dataset(root, image_size=5, splits=("test",))  # a save of the same split
+    assert not old.exists() and fresh.exists()
+
+
 def test_corrupt_cache_entry_is_rebuilt(image_folder):
     root = image_folder()
     expected = load_dataset(root, splits=("test",)).test.images.copy()
