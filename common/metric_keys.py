@@ -4,14 +4,16 @@ One scheme, written by the evaluator and read by the dashboard, the model hand-o
 
 * ``eval_<name>``: an overall figure of the test split (``eval_accuracy``, ``eval_ece``);
 * ``eval_<name>_<class>``: a per-class one (``eval_sensitivity_melanoma``), the class made safe
-  for a key by ``key_part``;
+  for a key by ``key_part`` (told apart from the run's other classes);
 * ``eval_thr_<name>_<class>``: a two-class run's figure at its validation-chosen threshold;
 * ``<key>_ci_low`` / ``<key>_ci_high``: the 95 % interval bounds of any of these.
 """
 
+import hashlib
 import math
 import re
-from collections.abc import Mapping
+import unicodedata
+from collections.abc import Collection, Mapping
 
 EVAL_PREFIX = "eval_"
 THRESHOLD_PART = "thr_"
@@ -27,21 +29,41 @@ HIGHER_IS_BETTER_EVAL = (
 )  # fmt: skip
 
 
-def key_part(name: str) -> str:
-    """``name`` (a class) as part of an MLflow metric key or a file name."""
+def _ascii_part(name: str) -> str:
     return re.sub(r"[^A-Za-z0-9_.-]+", "_", name).strip("_") or "class"
 
 
-def class_key(name: str, cls: str) -> str:
-    """``sensitivity_melanoma``: the figure ``name`` of class ``cls`` (a report's own name)."""
-    return f"{name}_{key_part(cls)}"
+def key_part(name: str, among: Collection[str] = ()) -> str:
+    """``name`` (a class) as part of an MLflow metric key or a file name: its ASCII letters,
+    digits and ``_.-``, other runs of characters as ``_`` (``hair loss / 'alopecia'`` →
+    ``hair_loss_alopecia``).
+
+    ``among`` are the run's classes. A class whose part another of them shares (``良性`` and
+    ``悪性`` are both ``class``; ``hair loss`` and ``hair_loss``) keeps its own letters (NFC;
+    MLflow takes any Unicode letter in a key) and a short digest of its name instead
+    (``良性_07bb4f``): else the second class's figures would overwrite the first's under one key.
+    Classes without such a twin keep the ASCII part, so keys logged before stay readable."""
+    part = _ascii_part(name)
+    if not any(other != name and _ascii_part(other) == part for other in among):
+        return part
+    own = re.sub(r"[^\w.-]+", "_", unicodedata.normalize("NFC", name)).strip("_") or "class"
+    digest = hashlib.blake2s(name.encode("utf-8", "surrogatepass"), digest_size=3).hexdigest()
+    return f"{own}_{digest}"
 
 
-def eval_key(name: str, cls: str | None = None, *, at_threshold: bool = False) -> str:
-    """The key of the evaluator's figure ``name``: overall, of class ``cls``, or of class ``cls``
-    at the run's threshold (``at_threshold``)."""
+def class_key(name: str, cls: str, among: Collection[str] = ()) -> str:
+    """``sensitivity_melanoma``: the figure ``name`` of class ``cls`` (a report's own name) in
+    a run whose classes are ``among`` (``key_part``)."""
+    return f"{name}_{key_part(cls, among)}"
+
+
+def eval_key(
+    name: str, cls: str | None = None, *, at_threshold: bool = False, among: Collection[str] = ()
+) -> str:
+    """The key of the evaluator's figure ``name``: overall, of class ``cls`` (one of the run's
+    classes ``among``), or of class ``cls`` at the run's threshold (``at_threshold``)."""
     key = EVAL_PREFIX + (THRESHOLD_PART if at_threshold else "") + name
-    return key if cls is None else class_key(key, cls)
+    return key if cls is None else class_key(key, cls, among)
 
 
 def at_threshold(key: str) -> bool:

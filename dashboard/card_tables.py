@@ -29,7 +29,7 @@ def evaluation_table(
     for cls, values in (report.per_class if report is not None else {}).items():
         for name, estimate in values.items():
             if isinstance(estimate, schemas.Estimate):
-                estimates[metric_keys.class_key(name, cls)] = estimate
+                estimates[metric_keys.class_key(name, cls, report.class_names)] = estimate
     for name, estimate in estimates.items():
         row = rows.setdefault(name, {})
         for field in ("value", "ci_low", "ci_high", "method"):

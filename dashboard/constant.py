@@ -35,7 +35,7 @@ def constant_class(run: dict) -> str | None:
     names = _class_names(run.get("params") or {})
     prefix = metric_keys.eval_key("specificity") + "_"
     if names:
-        keys = {name: metric_keys.eval_key("specificity", name) for name in names}
+        keys = {name: metric_keys.eval_key("specificity", name, among=names) for name in names}
     else:  # a run without the param: the classes its keys name
         keys = {k.removeprefix(prefix): k for k in metrics
                 if k.startswith(prefix) and not metric_keys.is_bound(k)}  # fmt: skip

@@ -38,18 +38,19 @@ def flat_metrics(report: dict) -> dict[str, float]:
             if est.get(bound) is not None:
                 flat[metric_keys.bound_key(key, bound)] = est[bound]
 
+    classes = report["class_names"]
     for name, est in report["overall"].items():
         add(metric_keys.eval_key(name), est)
     for cls, values in report["per_class"].items():
         for name, est in values.items():
             if isinstance(est, dict):
-                add(metric_keys.eval_key(name, cls), est)
+                add(metric_keys.eval_key(name, cls, among=classes), est)
     threshold = report.get("operating_points", {}).get("threshold")
     if threshold is not None:
         flat[metric_keys.eval_key("threshold")] = float(threshold["threshold"])
         for cls, values in threshold["per_class"].items():
             for name, est in values.items():
-                add(metric_keys.eval_key(name, cls, at_threshold=True), est)
+                add(metric_keys.eval_key(name, cls, at_threshold=True, among=classes), est)
     return flat
 
 
@@ -99,7 +100,7 @@ def write_artifacts(
     top = wrong[np.argsort(-served_confidence[wrong], kind="stable")][:TOP_WRONG]
     rows = []
     for rank, i in enumerate(top, start=1):
-        label = f"{metric_keys.key_part(names[y[i]])}_as_{metric_keys.key_part(names[served[i]])}"
+        label = "_as_".join(metric_keys.key_part(names[c], names) for c in (y[i], served[i]))
         image = f"{contract.MISCLASSIFIED_DIR}/{rank}_{i}_{label}.png"
         pixels = test.images[i]
         pil = Image.fromarray(pixels[..., 0] if pixels.shape[-1] == 1 else pixels)

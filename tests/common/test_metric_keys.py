@@ -22,6 +22,22 @@ def test_a_class_name_becomes_a_key_mlflow_accepts():
     assert metric_keys.key_part("???") == "class"
 
 
+@pytest.mark.parametrize("classes", [["良性", "悪性"], ["hair loss", "hair_loss", "hair-loss"]])
+def test_classes_that_would_share_a_key_get_one_each(classes):
+    parts = [metric_keys.key_part(name, classes) for name in classes]
+    assert len(set(parts)) == len(classes)
+    assert parts == [metric_keys.key_part(name, classes) for name in classes]  # stable
+
+
+def test_a_twin_in_another_script_keeps_its_letters():
+    assert metric_keys.key_part("良性", ["良性", "悪性"]).startswith("良性_")
+
+
+def test_a_class_without_a_twin_keeps_the_key_it_was_logged_under():
+    classes = ["bénin", "malin", "???"]
+    assert [metric_keys.key_part(name, classes) for name in classes] == ["b_nin", "malin", "class"]
+
+
 @pytest.mark.parametrize("bound", metric_keys.BOUNDS)
 def test_a_bound_key_splits_back_into_its_value_key(bound):
     key = metric_keys.bound_key("eval_f1_ci_melanoma", bound)  # a class named "ci_melanoma"

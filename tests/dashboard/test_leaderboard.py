@@ -6,6 +6,8 @@ from common import metric_keys
 from dashboard import leaderboard
 from dashboard.leakage import LEAK
 from dashboard.notes import notes as table_notes
+from evaluator.artifacts import flat_metrics
+from evaluator.metrics import compute_metrics
 from runs import contract
 
 
@@ -317,3 +319,17 @@ def test_a_run_whose_argmax_names_one_class_for_every_image_is_marked_and_not_st
     assert list(table["eval_roc_auc_macro"]) == ["0.6", "0.9 ★"]  # of its probabilities
     said = table_notes([leaderboard.basis_of(r) for r in rows])
     assert any(n.startswith("† constant (1 run(s))") for n in said), said
+
+
+def test_a_constant_argmax_is_marked_with_class_names_in_another_script():
+    """良性 and 悪性 shared one key ("class"): one class's specificity was lost, and the mark
+    could not be made. The evaluator's own figures of an argmax that always says 悪性."""
+    names = ["良性", "悪性"]
+    y = np.array([0, 0, 0, 1])
+    probs = np.tile([0.2, 0.8], (4, 1))
+    row = _evaluated("constant", 0.25)
+    row["params"]["class_names"] = json.dumps(names)
+    row["metrics"] |= flat_metrics(compute_metrics(y, probs, names))
+    table = leaderboard.table([row], ["eval_accuracy"])
+    [accuracy] = table["eval_accuracy"]
+    assert accuracy.startswith("0.25") and accuracy.endswith("† constant '悪性'"), accuracy

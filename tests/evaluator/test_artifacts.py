@@ -56,6 +56,21 @@ def test_every_logged_figure_states_which_way_is_better():
     assert [key for key in figures if not metric_keys.direction_stated(key)] == []
 
 
+def test_classes_in_another_script_each_keep_their_figures(tmp_path):
+    """良性 and 悪性 both read "class" in ASCII: the second's figures overwrote the first's."""
+    names = ["良性", "悪性"]
+    y = np.array([0, 0, 1, 1])
+    probs = np.array([[0.9, 0.1], [0.4, 0.6], [0.2, 0.8], [0.3, 0.7]])  # sensitivity 0.5 and 1.0
+    flat = flat_metrics(compute_metrics(y, probs, names))
+    own = [key for key in flat if key.startswith("eval_sensitivity_")]
+    recalls = {key: flat[key] for key in own if not metric_keys.is_bound(key)}
+    assert sorted(recalls.values()) == [0.5, 1.0]
+    assert sorted(key.split("_")[2] for key in recalls) == sorted(names)
+    test = ImageSet(np.zeros((4, 8, 8, 1), np.uint8), y, files=[f"{i}.png" for i in range(4)])
+    write_artifacts(tmp_path, compute_metrics(y, probs, names), y, probs, test)
+    assert len(list((tmp_path / contract.MISCLASSIFIED_DIR).glob("*良性*_as_*悪性*.png"))) == 1
+
+
 def test_a_threshold_run_also_gets_the_confusion_matrix_of_its_decision(tmp_path):
     y, probs, report = _threshold_report()
     write_artifacts(tmp_path, report, y, probs, ImageSet(np.zeros((8, 8, 8, 1), np.uint8), y))
