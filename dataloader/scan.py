@@ -8,6 +8,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
+from common import printable
 from dataloader.errors import DataError
 from dataloader.images import IMAGE_SUFFIXES, kind_of
 
@@ -44,28 +45,71 @@ NOT_IN_A_CLASS = (
 )
 
 
+# Folders that storage systems and archivers add beside a user's own (Synology's thumbnails in
+# @eaDir, macOS's resource forks in __MACOSX, recycle bins, fsck's lost+found): never a class,
+# never a patient's images. Names compare case-insensitively.
+SYSTEM_FOLDERS = frozenset(
+    n.casefold()
+    for n in ("@eaDir", "__MACOSX", "#recycle", "#snapshot", "$RECYCLE.BIN",
+              "System Volume Information", "lost+found")
+)  # fmt: skip
+SYSTEM_FOLDER = (
+    "a folder that a storage system or archiver adds (NAS thumbnails, macOS resource forks, a "
+    "recycle bin), not images of a class: not read"
+)
+
+
+def _system(name: str) -> bool:
+    return name.casefold() in SYSTEM_FOLDERS
+
+
 def outside_classes(root: Path, split: str) -> list[dict]:
-    """The files directly in a split folder, beside its class folders: not read, so listed as
-    skipped (an image put there by mistake would otherwise vanish). Hidden names are not."""
+    """The files directly in a split folder, beside its class folders, and its system folders
+    (``SYSTEM_FOLDERS``): not read, so listed as skipped (an image put there by mistake would
+    otherwise vanish). Hidden names are not."""
     return [
-        {"file": f"{split}/{p.name}", "reason": NOT_IN_A_CLASS}
+        {"file": f"{split}/{p.name}" + ("/" if p.is_dir() else ""),
+         "reason": SYSTEM_FOLDER if p.is_dir() else NOT_IN_A_CLASS}
         for p in sorted((root / split).iterdir())
-        if not p.name.startswith(".") and not p.is_dir()
-    ]
+        if not p.name.startswith(".") and (_system(p.name) or not p.is_dir())
+    ]  # fmt: skip
 
 
 def class_dirs(root: Path, split: str) -> list[Path]:
     """The class folders of ``root/split`` in sorted order (their position is the label);
-    hidden folders are not classes.
+    hidden folders and ``SYSTEM_FOLDERS`` are not classes.
 
     Raises:
-        DataError: The split folder holds no class folder.
+        DataError: The split folder holds no class folder, or one whose name is not UTF-8.
     """
     folder = root / split
-    dirs = sorted(p for p in folder.iterdir() if p.is_dir() and not p.name.startswith("."))
+    dirs = sorted(
+        p for p in folder.iterdir()
+        if p.is_dir() and not p.name.startswith(".") and not _system(p.name)
+    )  # fmt: skip
     if not dirs:
         raise DataError(f"{folder} has no class folders; expected {layout(root)}")
+    for d in dirs:
+        _check_class_name(d)
     return dirs
+
+
+def _check_class_name(folder: Path) -> None:
+    """``DataError`` for a class folder whose name is not UTF-8 (a zip made on Windows, unpacked
+    here): the name is the class that the model, its metrics and every answer carry."""
+    try:
+        folder.name.encode("utf-8")
+    except UnicodeEncodeError:
+        raw = os.fsencode(folder.name)
+        try:
+            hint = f", for example to {raw.decode('cp1252')!r}"  # what Windows zips mostly mean
+        except UnicodeDecodeError:
+            hint = ""
+        raise DataError(
+            f"the class folder {printable(str(folder))} has a name that is not UTF-8 (an "
+            "archive made on another system, such as a Windows zip, spells accents so); the "
+            f"folder's name is the class the model reports: rename it in every split{hint}"
+        ) from None
 
 
 # Other spellings of a split folder that people use; any letter case of a split's name too.
@@ -122,13 +166,16 @@ def class_entries(folder: Path) -> Iterator[tuple[str, os.DirEntry | None, str |
     """Every entry below a class folder, sorted, as ``(path relative to folder, entry, why it is
     left out or None)``: images may sit in subfolders (one per patient or study, as exports
     often arrange them), as torchvision's ``ImageFolder`` reads them. Hidden names are passed
-    over; a linked folder is not followed (a link to a parent would never end)."""
+    over; a linked folder is not followed (a link to a parent would never end); a system folder
+    (``SYSTEM_FOLDERS``: NAS thumbnails) is left out."""
     with os.scandir(folder) as scan:  # DirEntry caches the type: no extra stat per file
         entries = sorted(scan, key=lambda e: e.name)
     for entry in entries:
         if entry.name.startswith("."):
             continue
-        if entry.is_dir(follow_symlinks=False):
+        if entry.is_dir(follow_symlinks=False) and _system(entry.name):
+            yield f"{entry.name}/", None, SYSTEM_FOLDER
+        elif entry.is_dir(follow_symlinks=False):
             for rel, inner, reason in class_entries(Path(entry.path)):
                 yield f"{entry.name}/{rel}", inner, reason
         elif entry.is_symlink() and _linked_dir(entry):

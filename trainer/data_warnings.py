@@ -105,10 +105,31 @@ def missing_classes(stats: dict[str, Any], split: str) -> list[str]:
     return [c for c in stats["class_names"] if counts.get(c, 0) == 0] if counts else []
 
 
+FEW_TRAINING_IMAGES = 10
+"""A class with fewer training images than this is named in a warning."""
+
+
+def few_images_warning(stats: dict[str, Any]) -> str | None:
+    """A line naming the classes with fewer than ``FEW_TRAINING_IMAGES`` training images (but
+    some): the model can hardly learn them, and such a class is often a folder that is no
+    class at all (thumbnails, an export's extra folder)."""
+    counts = stats.get("counts", {}).get("train") or {}  # also its "total"
+    few = {c: n for c in stats["class_names"] if 0 < (n := counts.get(c, 0)) < FEW_TRAINING_IMAGES}
+    if not few:
+        return None
+    listed = ", ".join(f"{c!r} ({n})" for c, n in few.items())
+    return (
+        f"the training split has fewer than {FEW_TRAINING_IMAGES} images of {listed}: the model "
+        "can hardly learn such a class and its figures will be unreliable; add images, or check "
+        "that the folder is a class at all (not thumbnails or an export's extra folder)"
+    )
+
+
 def split_warnings(stats: dict[str, Any]) -> list[str]:
     """Lines on splits that lack classes: validation (its AUC is n/a, and what it chooses cannot
-    see them) and test (the evaluator's figures of them are n/a), or no test split at all."""
-    lines = []
+    see them) and test (the evaluator's figures of them are n/a), or no test split at all; and
+    on classes with few training images (``few_images_warning``)."""
+    lines = [few] if (few := few_images_warning(stats)) else []
     if val := missing_classes(stats, "val"):
         units = stats.get("val_carve_units") or {}
         in_train = stats.get("counts", {}).get("train", {})

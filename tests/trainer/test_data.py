@@ -203,3 +203,17 @@ def test_images_without_a_patient_beside_others_with_one_are_a_console_warning(t
         "warning: 2 image(s) have no patient (no DICOM PatientID, or an empty one: train 1, "
         "test 1) and count as a patient each, while the others have one"
     ) in err
+
+
+def test_a_class_with_few_training_images_is_a_console_warning(tmp_path, capsys):
+    """Three thumbnails in a stray folder made a class of three images without a word."""
+    data = grey_folder(tmp_path / "data", (16, 16))
+    (data / "train" / "thumbs").mkdir()
+    rng = np.random.default_rng(1)
+    for i in range(3):
+        pixels = rng.integers(0, 256, (16, 16), dtype=np.uint8)
+        Image.fromarray(pixels).save(data / "train" / "thumbs" / f"{i}.png")
+    warn_data(load_dataset(data, val_fraction=0).stats)
+    err = capsys.readouterr().err
+    assert "warning: the training split has fewer than 10 images of 'thumbs' (3): " in err
+    assert "'a'" not in err.split("fewer than 10 images of")[1].split(":")[0]

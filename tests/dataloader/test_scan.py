@@ -1,0 +1,45 @@
+"""What a folder scan takes as classes and images: system folders and class names that are not
+UTF-8 (``dataloader.scan``)."""
+
+import os
+
+import pytest
+
+from dataloader import DataError, load_dataset
+from tests.dataloader.conftest import write_image
+
+
+@pytest.mark.parametrize("name", ["@eaDir", "__MACOSX", "#recycle"])
+def test_a_system_folder_beside_the_classes_is_no_class(image_folder, name):
+    """A Synology NAS puts @eaDir/<class>/SYNOPHOTO_THUMB_S.jpg beside the class folders: it
+    became a third class of thumbnails, trained on without a word."""
+    root = image_folder()
+    for split in ("train", "test"):
+        write_image(root / split / name / "benign" / "SYNOPHOTO_THUMB_S.jpg")
+    ds = load_dataset(root, val_fraction=0)
+    assert ds.class_names == ["benign", "malignant"]
+    assert len(ds.train) == 8
+    skipped = {s["file"]: s["reason"] for s in ds.stats["skipped"]}
+    assert f"train/{name}/" in skipped and "not images of a class" in skipped[f"train/{name}/"]
+
+
+def test_a_system_folder_inside_a_class_is_not_read(image_folder):
+    root = image_folder()
+    write_image(root / "train" / "benign" / "@eaDir" / "000.png" / "SYNOPHOTO_THUMB_M.jpg")
+    ds = load_dataset(root, val_fraction=0)
+    assert len(ds.train) == 8
+    assert "train/benign/@eaDir/" in {s["file"] for s in ds.stats["skipped"]}
+
+
+def test_a_class_folder_named_in_another_encoding_is_refused_with_the_name_to_give_it(
+    image_folder,
+):
+    """b\\xe9nin (a Windows zip's é) trained, then broke the evaluator's CSV and the choice."""
+    root = image_folder()
+    for split in ("train", "test"):
+        os.rename(os.fsencode(root / split / "benign"), os.fsencode(root / split) + b"/b\xe9nin")
+    with pytest.raises(DataError) as caught:
+        load_dataset(root, val_fraction=0)
+    said = str(caught.value)
+    assert "b\\xe9nin has a name that is not UTF-8" in said
+    assert "rename it in every split, for example to 'bénin'" in said
