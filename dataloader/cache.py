@@ -25,8 +25,9 @@ from mlpipeline_model import DECODING_VERSION
 # Bump it when loading changes which files a split keeps (decoding itself has its own version,
 # mlpipeline_model.pixels.DECODING_VERSION, which models record). 1: images that do not fit the
 # size a data set is resized to (``mlpipeline_model.misfit``: a thumbnail, a strip) are skipped.
-# 2: DICOM files declaring more than ``mlpipeline_model.MAX_FRAMES`` frames are skipped.
-LOADER_VERSION = 2
+# 2: DICOM files declaring more than ``mlpipeline_model.MAX_FRAMES`` frames are skipped. 3: DICOM
+# files with zero-length rescale or window attributes are read (as without them), not skipped.
+LOADER_VERSION = 3
 # Part of every key, so that no cache written before either changed is read.
 FORMAT_VERSION = DECODING_VERSION * 1000 + LOADER_VERSION
 log = logging.getLogger(__name__)

@@ -69,6 +69,37 @@ def _check_rescale(ds) -> None:
         )
 
 
+def _empty(value) -> bool:
+    """Whether an attribute's value is zero-length (pydicom reads it as None, "" or [])."""
+    return value is None or (hasattr(value, "__len__") and len(value) == 0)
+
+
+def _read_empty_as_absent(ds) -> None:
+    """Read ``ds``'s zero-length rescale and window attributes (present, without a value, as
+    some exports write them) as viewers do: an empty RescaleSlope beside an intercept is 1, an
+    empty RescaleIntercept beside a slope 0 (the standard's identity), both empty none; a window
+    with an empty centre or width, or a width under 1 (the standard's minimum), is no window.
+    Changes ``ds`` in place (it was opened to be decoded)."""
+    from pydicom.multival import MultiValue
+
+    slope, intercept = ds.get("RescaleSlope"), ds.get("RescaleIntercept")
+    if "RescaleSlope" in ds and "RescaleIntercept" in ds:
+        if _empty(slope) and _empty(intercept):
+            del ds.RescaleSlope, ds.RescaleIntercept
+        elif _empty(slope):
+            ds.RescaleSlope = 1
+        elif _empty(intercept):
+            ds.RescaleIntercept = 0
+    if "WindowCenter" in ds and "WindowWidth" in ds:
+        width = ds.get("WindowWidth")
+        try:
+            first = float(width[0] if isinstance(width, MultiValue) else width)
+        except (TypeError, ValueError, IndexError):
+            first = math.nan
+        if _empty(ds.get("WindowCenter")) or _empty(width) or not first >= 1:
+            del ds.WindowCenter, ds.WindowWidth
+
+
 def frame_count(ds) -> int:
     """The frames the file declares (NumberOfFrames; 1 when absent or malformed)."""
     try:
@@ -125,7 +156,8 @@ def dicom_pixels(ds) -> np.ndarray:
     Grey images get the modality rescale (slope/intercept or LUT), then the first VOI window when
     the file has one (mapped onto 0–255 over the window's output range), else a stretch between
     percentiles (``robust_range``) that leaves out padding pixels (PixelPaddingValue, up to
-    PixelPaddingRangeLimit); MONOCHROME1 (white = low values) is inverted so that bright always
+    PixelPaddingRangeLimit); zero-length rescale or window attributes read as absent
+    (``_read_empty_as_absent``); MONOCHROME1 (white = low values) is inverted so that bright always
     means high signal; padding pixels are black in every case.
 
     Raises:
@@ -172,6 +204,7 @@ def dicom_pixels(ds) -> np.ndarray:
         if pixels.dtype == np.uint8:
             return pixels
         return to_uint8(pixels, float(pixels.min()), float(pixels.max()))
+    _read_empty_as_absent(ds)
     _check_rescale(ds)
     values = apply_modality_lut(pixels, ds)
     if values.dtype.kind == "f" and not np.isfinite(values).all():

@@ -109,6 +109,33 @@ def test_rescale_slope_is_applied(tmp_path):
     np.testing.assert_allclose(read_dicom(tmp_path / "neg.dcm"), 255 - original, atol=1)
 
 
+def _saved(tmp_path: Path, source: str, **attributes) -> Path:
+    ds = pydicom.dcmread(get_testdata_file(source))
+    for keyword, value in attributes.items():
+        setattr(ds, keyword, value)
+    ds.save_as(tmp_path / "edited.dcm")
+    return tmp_path / "edited.dcm"
+
+
+@pytest.mark.parametrize("window", [{"WindowCenter": None}, {"WindowWidth": None},
+                                    {"WindowWidth": 0}])  # fmt: skip
+def test_an_empty_or_unusable_window_reads_as_none(tmp_path, window):
+    """An export writing the window's attributes empty was refused with a TypeError."""
+    ds = pydicom.dcmread(get_testdata_file("MR_small.dcm"))
+    del ds.WindowCenter, ds.WindowWidth
+    ds.save_as(none := tmp_path / "none.dcm")
+    np.testing.assert_array_equal(read_dicom(_saved(tmp_path, "MR_small.dcm", **window)),
+                                  read_dicom(none))  # fmt: skip
+
+
+@pytest.mark.parametrize(("empty", "identity"), [("RescaleSlope", 1), ("RescaleIntercept", 0)])
+def test_an_empty_rescale_value_is_the_standards_identity(tmp_path, empty, identity):
+    window = {"WindowCenter": 40, "WindowWidth": 400}  # the intercept matters under a window
+    expected = read_dicom(_saved(tmp_path, "CT_small.dcm", **{empty: identity}, **window))
+    got = read_dicom(_saved(tmp_path, "CT_small.dcm", **{empty: None}, **window))
+    np.testing.assert_array_equal(got, expected)
+
+
 def test_monochrome1_is_inverted(tmp_path):
     ds = pydicom.dcmread(get_testdata_file("MR_small.dcm"))
     ds.PhotometricInterpretation = "MONOCHROME1"
