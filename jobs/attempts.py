@@ -7,10 +7,12 @@ heartbeating.
 
 import logging
 import re
+import time
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 
 from pymongo import ReturnDocument
+from pymongo.errors import DuplicateKeyError
 
 from common import Conflict
 from jobs.store import FINAL_STATUSES, _out, plain, utcnow
@@ -20,6 +22,13 @@ log = logging.getLogger("jobs.jobstore")
 _ACTIVE = ["queued", "running"]
 _OUTAGE_NOTE = re.compile(r"attempt \d+ met an outage, retrying in [^:]* s: (?P<error>.*)", re.S)
 """The note of ``AttemptRecords.retry``."""
+
+
+# An attempt holds its run's publishing turn (``start_publishing``) through ``publish_key``, which
+# a unique index keeps to one job per kind and run; every end of the attempt removes it.
+_TURN_ENDS = {"publish_key": ""}
+PUBLISH_TURN_WAIT_S = 120.0
+"""How long ``start_publishing`` waits for another job of the run to end its publishing."""
 
 
 def _progress(fraction: float, stage: str) -> dict:
@@ -87,14 +96,40 @@ class AttemptRecords:
             "after it stopped heartbeating)"
         )
 
-    def start_publishing(self, job_id: str, lease: str) -> str | None:
+    def start_publishing(
+        self, job_id: str, lease: str, wait_s: float = PUBLISH_TURN_WAIT_S, poll_s: float = 0.2
+    ) -> str | None:
         """Mark the attempt as publishing its result, from which point the job can no longer be
-        cancelled (``JobStore.cancel``); None when marked, else why this attempt must stop."""
-        with self._atomic():
-            marked = self.col.update_one(
-                self._attempt(job_id, lease), {"$set": {"publishing": True, "updated_at": utcnow()}}
-            )
-        return None if marked.matched_count == 1 else self.lost_reason(job_id, lease)
+        cancelled (``JobStore.cancel``); None when marked, else why this attempt must stop.
+
+        It also takes the run's publishing turn: one job of a kind per run publishes at a time
+        (two evaluations of a run published at once, by two replicas, left the run's metrics of
+        one and its tags naming the other: MLflow keeps the metric stamped last and the tag
+        written last). A turn held by another job is waited for, up to ``wait_s``; it ends with
+        that job's outcome, or with its recovery when its worker died."""
+        job = self.col.find_one({"_id": job_id}) or {}
+        key = f"{job.get('kind')}:{job.get('run_id')}"
+        deadline = time.monotonic() + wait_s
+        while True:
+            try:
+                with self._atomic():
+                    marked = self.col.update_one(
+                        self._attempt(job_id, lease),
+                        {"$set": {"publishing": True, "publish_key": key, "updated_at": utcnow()}},
+                    )
+            except DuplicateKeyError:  # another job of the run is publishing
+                if time.monotonic() >= deadline:
+                    holder = (self.col.find_one({"publish_key": key}) or {}).get("_id")
+                    return (
+                        f"job {holder} of run {job.get('run_id')} has been publishing its result "
+                        f"for over {wait_s:g} s, and results of one run are published one at a "
+                        "time; submit this job again once it has ended"
+                    )
+                if reason := self.lost_reason(job_id, lease):  # cancelled or taken over
+                    return reason
+                time.sleep(poll_s)
+                continue
+            return None if marked.matched_count == 1 else self.lost_reason(job_id, lease)
 
     def succeed(self, job_id: str, result: dict, lease: str | None = None) -> dict:
         """Record the result of a job (only if ``lease``, when given, still holds it); a note
@@ -123,7 +158,7 @@ class AttemptRecords:
                 query,
                 {
                     "$set": {**fields, "finished_at": now, "updated_at": now, "publishing": False},
-                    "$unset": {"active_key": ""},
+                    "$unset": {"active_key": "", **_TURN_ENDS},
                 },
                 return_document=ReturnDocument.AFTER,
             )
@@ -155,7 +190,7 @@ class AttemptRecords:
             later = now + timedelta(seconds=delay_s)
             doc = self.col.find_one_and_update(
                 self._attempt(job_id, lease),
-                {"$set": _requeued(now, note, "waiting to retry", later)},
+                {"$set": _requeued(now, note, "waiting to retry", later), "$unset": _TURN_ENDS},
                 return_document=ReturnDocument.AFTER,
             )
         if doc is None:
@@ -168,7 +203,7 @@ class AttemptRecords:
             now = utcnow()
             result = self.col.update_one(
                 self._attempt(job_id, lease),
-                {"$set": _requeued(now, note), "$inc": {"attempts": -1}},
+                {"$set": _requeued(now, note), "$inc": {"attempts": -1}, "$unset": _TURN_ENDS},
             )
         return result.matched_count == 1
 
@@ -218,10 +253,10 @@ class AttemptRecords:
                     f"requeued: {why} from worker {worker}, whose process still runs (its "
                     "heartbeats could not be stored: was the job store full or down?)"
                 )
-                update, unset = _requeued(now, note), {}
+                update, unset = _requeued(now, note), _TURN_ENDS
             elif not doc.get("recoveries"):
                 note = f"requeued: worker {doc.get('worker')} stopped ({why})"
-                update, unset = {**_requeued(now, note), "recoveries": 1}, {}
+                update, unset = {**_requeued(now, note), "recoveries": 1}, _TURN_ENDS
             else:
                 error = (
                     f"worker died while running ({why}); it was already "
@@ -230,11 +265,11 @@ class AttemptRecords:
                 update = {"status": "failed", "lease": None, "error": error, "note": error,
                           "progress": _failed_progress(doc.get("progress")),
                           "finished_at": now, "updated_at": now}  # fmt: skip
-                unset = {"active_key": ""}
+                unset = {"active_key": "", **_TURN_ENDS}
             # The filter repeats the test so that two recovering replicas act once.
             changed = self.col.update_one(
                 {**still, "_id": doc["_id"]},
-                {"$set": update, **({"$unset": unset} if unset else {})},
+                {"$set": update, "$unset": unset},
             )
             n += changed.modified_count
         if n:

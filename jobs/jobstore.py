@@ -69,6 +69,8 @@ class JobStore(AttemptRecords):
         self.col.create_index([("status", 1), ("heartbeat_at", 1)])
         # At most one queued/running job per inputs: ``active_key`` exists only while active.
         self.col.create_index("active_key", unique=True, sparse=True)
+        # At most one job per kind and run publishes at a time (``start_publishing``).
+        self.col.create_index("publish_key", unique=True, sparse=True)
         self.col.update_many(
             {"status": "queued", "not_before": {"$exists": False}},
             {"$set": {"not_before": _EPOCH}},

@@ -18,6 +18,7 @@ from collections.abc import Callable
 from typing import Any
 
 from common import PipelineError
+from jobs.attempts import PUBLISH_TURN_WAIT_S
 from jobs.jobstore import JobStore
 from jobs.outcomes import Attempt, outcome_of, process_gone
 from jobs.store import FINAL_STATUSES
@@ -236,7 +237,9 @@ class JobRunner:
             if attempt.stop_reason is not None:
                 return attempt.stop_reason
             try:  # from here on the job cannot be cancelled: what it publishes stands
-                reason = self.store.start_publishing(attempt.job_id, attempt.lease)
+                # waits for another job of the run publishing: longer than its recovery takes
+                wait = max(PUBLISH_TURN_WAIT_S, 4 * self.stale_after)
+                reason = self.store.start_publishing(attempt.job_id, attempt.lease, wait)
             except Exception as exc:  # cannot prove the lease: do not publish
                 return f"the job store cannot confirm this attempt's lease ({exc})"
             if reason is not None:

@@ -268,6 +268,7 @@ def _out(doc: dict | None, id_name: str = "job_id") -> dict | None:
     doc = dict(doc)
     doc[id_name] = str(doc.pop("_id"))
     doc.pop("active_key", None)
+    doc.pop("publish_key", None)
     doc.pop("request_key", None)
     doc.pop("seq", None)
     for key, value in doc.items():

@@ -81,6 +81,10 @@ EVALUATION_OWN_DATA_TAG = "pipeline.evaluation.own_data"  # "false": not the run
 EVALUATION_DATA_TAG = "pipeline.evaluation.dataset_hash"  # the test data's content hash
 EVALUATION_BASIS_TAG = "pipeline.evaluation.basis_of"  # the folder the three above describe
 EXPLANATION_PATH_TAG = "pipeline.explanation.path"
+# The stamp (ms) of the current result's metrics, with "evaluation" or "explanation": the next
+# result's metrics are stamped later even by a replica whose clock is behind (MLflow shows the
+# metric stamped last, and the path tag written last; ``runs.publish_result``).
+PUBLISHED_MS_TAG = "pipeline.{kind}.published_ms"
 
 ENSEMBLE_JSON = "ensemble.json"
 """With ``--ensemble K > 1``: each member's seed, best epoch and validation figures, and the

@@ -335,8 +335,9 @@ def publish_result(
     tags: dict[str, str] | None = None,
 ) -> None:
     """Make ``folder`` the run's current ``kind`` (``evaluation`` or ``explanation``): one
-    ``log_batch`` with the metrics, the two tags that name it (see ``runs.contract``) and
-    ``tags`` (what the result was made on: they change with it, in the same request).
+    ``log_batch`` with the metrics, the two tags that name it (see ``runs.contract``), the
+    metrics' stamp (``PUBLISHED_MS_TAG``) and ``tags`` (what the result was made on: they change
+    with it, in the same request).
 
     Raises:
         InvalidInput: The run refuses it (deleted meanwhile); a retry cannot help.
@@ -346,12 +347,19 @@ def publish_result(
         "evaluation": (contract.EVALUATION_PATH_TAG, contract.EVALUATED_TAG),
         "explanation": (contract.EXPLANATION_PATH_TAG, contract.EXPLAINED_TAG),
     }[kind]
-    now = int(time.time() * 1000)
+    stamp_tag = contract.PUBLISHED_MS_TAG.format(kind=kind)
     try:
+        # Stamped after the current result's metrics, whatever this machine's clock says: else
+        # the run would show the metrics of the earlier result beside tags naming this one.
+        # (Results of a run publish one at a time: ``jobs.JobStore.start_publishing``.)
+        previous = client.get_run(run_id).data.tags.get(stamp_tag, "")
+        stamp = int(time.time() * 1000)
+        if previous.isdigit():
+            stamp = max(stamp, int(previous) + 1)
         client.log_batch(
             run_id,
-            metrics=[Metric(key, float(value), now, 0) for key, value in metrics.items()],
-            tags=[RunTag(path_tag, folder), RunTag(done_tag, "true")]
+            metrics=[Metric(key, float(value), stamp, 0) for key, value in metrics.items()],
+            tags=[RunTag(path_tag, folder), RunTag(done_tag, "true"), RunTag(stamp_tag, str(stamp))]
             + [RunTag(key, value) for key, value in (tags or {}).items()],
         )
     except (MlflowException, OSError) as exc:

@@ -90,6 +90,25 @@ def test_results_for_a_run_deleted_meanwhile_are_refused_not_an_outage(mlflow_se
         publish_result(client, run_id, {"eval_accuracy": 0.5}, "evaluation/x-1", "evaluation")
 
 
+def test_a_result_published_by_a_machine_whose_clock_is_behind_is_the_runs_figures(
+    mlflow_server, monkeypatch
+):
+    """MLflow shows each metric's value stamped last, and the tag written last: the second of two
+    evaluations, stamped earlier by a replica whose clock is behind, showed the first's metrics
+    beside tags naming itself."""
+    import runs.tracking
+
+    client = MlflowClient(mlflow_server)
+    run_id = client.create_run("0").info.run_id
+    publish_result(client, run_id, {"eval_accuracy": 0.5}, "evaluation/first-1", "evaluation")
+    behind = runs.tracking.time.time() - 3600
+    monkeypatch.setattr(runs.tracking.time, "time", lambda: behind)
+    publish_result(client, run_id, {"eval_accuracy": 0.7}, "evaluation/second-1", "evaluation")
+    run = client.get_run(run_id)
+    assert run.data.tags["pipeline.evaluation.path"] == "evaluation/second-1"
+    assert run.data.metrics["eval_accuracy"] == 0.7
+
+
 @pytest.mark.parametrize(
     ("text", "says"),
     [("{not json", "is not valid JSON"), ('{"channels": "three"}', "does not describe")],
