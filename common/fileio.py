@@ -73,15 +73,37 @@ def atomic_write_json(path: str | os.PathLike, obj: Any) -> Path:
     return atomic_write_text(path, json.dumps(obj, indent=2, sort_keys=True, default=str) + "\n")
 
 
+# What renaming a folder onto an existing path says: a folder with files, or another kind.
+_OCCUPIED = (errno.ENOTEMPTY, errno.EEXIST, errno.ENOTDIR, errno.EISDIR)
+
+
 def atomic_replace_dir(src: str | os.PathLike, dst: str | os.PathLike) -> Path:
-    """Move the complete folder ``src`` to ``dst``, replacing any previous ``dst`` as a whole."""
+    """Move the complete folder ``src`` to ``dst``, replacing any previous ``dst`` as a whole.
+
+    Writers may race (two threads of one dashboard downloading one run): each moves whatever
+    holds ``dst`` aside under a name of its own (``.<name>.old-<pid>-<random>``) and tries
+    again, so the last to finish wins and none fails; the copies moved aside are removed."""
     src, dst = Path(src), Path(dst)
     dst.parent.mkdir(parents=True, exist_ok=True)
-    old = None
-    if dst.exists():
-        old = dst.with_name(f".{dst.name}.old-{os.getpid()}")
-        os.replace(dst, old)
-    os.replace(src, dst)
-    if old is not None:
-        shutil.rmtree(old, ignore_errors=True)
-    return dst
+    aside = []
+    try:
+        for _ in range(100):
+            try:
+                os.replace(src, dst)
+                return dst
+            except OSError as exc:
+                if exc.errno not in _OCCUPIED:
+                    raise
+            old = dst.with_name(f".{dst.name}.old-{os.getpid()}-{os.urandom(4).hex()}")
+            try:
+                os.replace(dst, old)
+                aside.append(old)
+            except FileNotFoundError:  # another writer moved it aside just now
+                pass
+        raise OSError(errno.EBUSY, f"{dst} kept being replaced by other writers", str(dst))
+    finally:
+        for old in aside:
+            if old.is_dir() and not old.is_symlink():
+                shutil.rmtree(old, ignore_errors=True)
+            else:
+                old.unlink(missing_ok=True)

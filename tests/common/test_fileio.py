@@ -2,6 +2,7 @@ import os
 import stat
 import subprocess
 import sys
+import threading
 
 import pytest
 
@@ -40,6 +41,38 @@ def test_replace_dir_swaps_the_whole_folder(tmp_path):
     atomic_replace_dir(src, dst)
     assert [p.name for p in dst.iterdir()] == ["model.pth"]
     assert not src.exists()
+
+
+def test_writers_replacing_one_folder_at_once_all_succeed(tmp_path):
+    """Two users of one dashboard downloading one run: the second rename met the first's
+    folder (ENOTEMPTY), or both moved it aside under one name, and a download failed."""
+    dst, n = tmp_path / "run", 8
+    atomic_replace_dir(_folder(tmp_path / "first", "first"), dst)
+    barrier, failed = threading.Barrier(n), []
+
+    def write(round_: int, i: int) -> None:
+        src = _folder(tmp_path / f".partial-{round_}-{i}", str(i))
+        barrier.wait(timeout=60)
+        try:
+            atomic_replace_dir(src, dst)
+        except OSError as exc:
+            failed.append(exc)
+
+    for round_ in range(5):
+        threads = [threading.Thread(target=write, args=(round_, i)) for i in range(n)]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join()
+    assert failed == []
+    assert len(list(dst.iterdir())) == 1  # one writer's whole folder
+    assert [p.name for p in tmp_path.iterdir()] == ["run"]  # nothing moved aside or partial
+
+
+def _folder(path, text: str):
+    path.mkdir()
+    (path / f"{text}.txt").write_text(text)
+    return path
 
 
 KILLED_MID_WRITE = """
