@@ -12,18 +12,17 @@ from pathlib import Path
 from typing import IO, TypeVar
 
 import numpy as np
-from PIL import UnidentifiedImageError
 
 from dataloader.dicom import dicom_header, read_dicom
 from mlpipeline_model import (
     HEAD_BYTES,
-    NOT_AN_IMAGE,
     ImageDecodeError,
     check_pixels,
     image_kind,
     is_grey,
     open_image,
     pil_pixels,
+    undecodable,
     upright_size,
 )
 
@@ -55,8 +54,8 @@ def _read(path: Path, dicom: Callable[[IO[bytes]], T], pil: Callable[[IO[bytes]]
             raise ImageDecodeError(NOT_PART_10)
         try:
             return pil(fp)
-        except UnidentifiedImageError as exc:  # its text names the file object, not the file
-            raise ImageDecodeError(NOT_AN_IMAGE) from exc
+        except (OSError, SyntaxError) as exc:  # UnidentifiedImageError too
+            raise undecodable(kind, exc) from exc
 
 
 def _pil_header(fp: IO[bytes]) -> tuple[int, int, bool, None, None, int]:

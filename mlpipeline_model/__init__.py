@@ -22,6 +22,7 @@ from mlpipeline_model.images import (
     is_grey,
     open_image,
     pil_pixels,
+    undecodable,
     upright_size,
 )
 from mlpipeline_model.modality import (
@@ -98,5 +99,6 @@ __all__ = [
     "pil_pixels",
     "threshold_labels",
     "too_small",
+    "undecodable",
     "upright_size",
 ]

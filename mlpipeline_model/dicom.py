@@ -96,7 +96,8 @@ def _read_empty_as_absent(ds) -> None:
             first = float(width[0] if isinstance(width, MultiValue) else width)
         except (TypeError, ValueError, IndexError):
             first = math.nan
-        if _empty(ds.get("WindowCenter")) or _empty(width) or not first >= 1:
+        # (a NaN or infinite width stays: such a damaged window is refused as blanking)
+        if _empty(ds.get("WindowCenter")) or _empty(width) or first < 1:
             del ds.WindowCenter, ds.WindowWidth
 
 
@@ -144,6 +145,11 @@ def check_image(ds, with_pixels: bool = True) -> None:
         return
     kind = sop_class(ds)
     name = getattr(kind, "name", None) or str(kind or "no SOP class")
+    if "Image Storage" in name:  # an image object whose export left its pixels out
+        raise ImageDecodeError(
+            f"a DICOM image without pixel data ({name}: no Rows, Columns or PixelData); export "
+            "it again from its source with its pixel data"
+        )
     raise ImageDecodeError(
         f"a DICOM file without an image ({name}, such as a DICOMDIR index or a report): not a "
         "picture to classify; leave it out"

@@ -261,6 +261,22 @@ NOT_AN_IMAGE = (
 )
 
 
+UNSUPPORTED_JPEG = (
+    "a JPEG that cannot be decoded here (such as a 12-bit, lossless or JPEG-LS one; 8-bit "
+    "baseline and progressive JPEGs are read); convert it to PNG"
+)
+
+
+def undecodable(kind: str | None, exc: Exception) -> "ImageDecodeError":
+    """Why a file whose first bytes say ``kind`` (``image_kind``) failed to decode with ``exc``
+    (Pillow's), for a person: an unsupported JPEG variant, a damaged or truncated PNG or JPEG,
+    or none of the formats (``NOT_AN_IMAGE``)."""
+    if isinstance(exc, UnidentifiedImageError):  # its text names a file object's address
+        return ImageDecodeError(UNSUPPORTED_JPEG if kind == "jpeg" else NOT_AN_IMAGE)
+    what = f"a damaged or truncated {kind.upper()} file" if kind else NOT_AN_IMAGE
+    return ImageDecodeError(f"{what} ({type(exc).__name__}: {exc})")
+
+
 def image_kind(head: bytes) -> str | None:
     """``"dicom"``, ``"png"`` or ``"jpeg"`` from a file's first ``HEAD_BYTES`` bytes (its
     signature), or None: how the served model (``decode_image``) and the dataloader tell a
@@ -319,16 +335,8 @@ def decode_image(data: bytes, check_dicom: Callable[[Any], None] | None = None) 
     try:
         with open_image(io.BytesIO(data)) as im:
             return pil_pixels(im)
-    except UnidentifiedImageError as exc:  # its text names a BytesIO object's address
-        raise ImageDecodeError(NOT_AN_IMAGE) from exc
-    except (OSError, SyntaxError) as exc:
-        kind = image_kind(data[:HEAD_BYTES])
-        what = (
-            f"a damaged or truncated {kind.upper()} file"
-            if kind
-            else "not a PNG, JPEG or DICOM image"
-        )
-        raise ImageDecodeError(f"{what} ({type(exc).__name__}: {exc})") from exc
+    except (OSError, SyntaxError) as exc:  # UnidentifiedImageError too
+        raise undecodable(image_kind(data[:HEAD_BYTES]), exc) from exc
 
 
 def conform(pixels: np.ndarray, size: tuple[int, int], channels: int) -> np.ndarray:

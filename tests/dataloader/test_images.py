@@ -2,11 +2,14 @@
 
 That the header pass does not decode a PNG is measured in ``benchmarks/bench_dataloader.py``."""
 
+import io
+
 import numpy as np
 import pytest
 from PIL import Image
 
 from dataloader.images import read_header, read_pixels
+from mlpipeline_model import ImageDecodeError
 from tests.mlpipeline_model.png16 import png16
 
 
@@ -42,3 +45,15 @@ def test_a_16_bit_grey_and_alpha_png_is_grey_by_its_header_and_its_pixels(tmp_pa
     path.write_bytes(png16(np.dstack([grey, np.full_like(grey, 65535)])))  # Pillow: RGBA
     assert read_header(path)[2] is False
     assert read_pixels(path).shape == (16, 16)
+
+
+def test_a_truncated_jpeg_is_named_as_one(tmp_path):
+    """The dataloader listed a bare "OSError: image file is truncated" where the served model
+    says what the file is."""
+    out = io.BytesIO()
+    Image.fromarray(np.random.default_rng(0).integers(0, 256, (64, 64, 3), np.uint8)).save(
+        out, format="JPEG"
+    )
+    (tmp_path / "cut.jpg").write_bytes(out.getvalue()[: len(out.getvalue()) // 2])
+    with pytest.raises(ImageDecodeError, match=r"^a damaged or truncated JPEG file \(OSError"):
+        read_pixels(tmp_path / "cut.jpg")

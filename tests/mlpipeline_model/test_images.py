@@ -203,6 +203,25 @@ def test_a_dicomdir_sent_to_the_model_is_named_as_a_file_without_an_image():
         decode_image(data)  # it was "unreadable DICOM (AttributeError: ...)"
 
 
+def test_a_12_bit_jpeg_is_named_as_a_jpeg_variant_not_as_no_image():
+    """Its first bytes are JPEG's: "none of these formats" sent people looking elsewhere."""
+    ds = pydicom.dcmread(get_testdata_file("JPEG-lossy.dcm"))  # a 12-bit JPEG (SOF1) frame
+    frame = get_frame(ds.PixelData, 0, number_of_frames=1)
+    with pytest.raises(
+        ImageDecodeError, match=r"^a JPEG that cannot be decoded here \(such as a 12"
+    ):
+        decode_image(frame)
+
+
+def test_a_dicom_image_without_pixel_data_says_its_pixels_are_missing():
+    ds = pydicom.dcmread(get_testdata_file("MR_small.dcm"))
+    del ds.PixelData, ds.Rows, ds.Columns
+    out = io.BytesIO()
+    ds.save_as(out)
+    with pytest.raises(ImageDecodeError, match=r"a DICOM image without pixel data \(MR Image St"):
+        decode_image(out.getvalue())
+
+
 def _progressive_jpeg(repeats: int) -> bytes:
     """A progressive JPEG whose last scan is written ``repeats`` more times (each one decoded
     over the whole image: a file made to cost CPU)."""
