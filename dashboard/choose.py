@@ -12,6 +12,7 @@ It prints the registered version, or one line saying why the run cannot be chose
 """
 
 import argparse
+import contextlib
 import getpass
 import logging
 import sys
@@ -166,7 +167,10 @@ def choose_run(
     for key, value in run.data.metrics.items():  # the figures of the rule that `decision` uses
         if metric_keys.at_threshold(key):
             tags[key] = f"{value:.6g}"
-    with one_choice_at_a_time(settings.run_id_file):  # alias, run_id.txt, record: one choice
+    # alias, run_id.txt, record: one choice at a time on this host, and among all choosers that
+    # share the store
+    turn = store.choice_turn(name) if store is not None else contextlib.nullcontext()
+    with one_choice_at_a_time(settings.run_id_file), turn:
         token = settings.pipeline_api_token
         current = aliased_version(settings)
         if store is not None and current is not None:  # a choice before ended unrecorded?

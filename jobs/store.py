@@ -16,12 +16,13 @@ import sqlite3
 import tempfile
 import threading
 import time
-from datetime import UTC, datetime
+import uuid
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal, get_args
 
 import pymongo
-from pymongo.errors import ConfigurationError, PyMongoError
+from pymongo.errors import ConfigurationError, DuplicateKeyError, PyMongoError
 
 from common import ServiceUnavailable, Settings, StartupError, redact_uri
 from jobs.embedded import EmbeddedDatabase, database_file
@@ -312,3 +313,49 @@ class SelectionStore:
             query["registered_model"] = model
         docs = self.col.find(query, sort=[("seq", -1)], limit=limit)
         return [_out(doc, "selection_id") for doc in docs]
+
+    @contextlib.contextmanager
+    def choice_turn(self, model: str, wait_s: float = 120.0, hold_s: float = 60.0):
+        """Hold the turn to choose a version of registered model ``model`` for the writes of
+        one choice, among every chooser that shares this store (dashboards on other machines,
+        the CLI anywhere): the host's lock file (``dashboard.versions``) leaves those out, and
+        two of them at once each got "version N" while the other's moved the alias at once.
+
+        The turn is the document ``choice:<model>`` in ``locks``; a holder that died leaves it
+        to be taken once ``hold_s`` has passed.
+
+        Raises:
+            ServiceUnavailable: Another choice held the turn for ``wait_s`` seconds, or the
+                store cannot be reached.
+        """
+        locks, key, owner = self.col.database["locks"], f"choice:{model}", uuid.uuid4().hex
+        deadline = time.monotonic() + wait_s
+        try:
+            while True:
+                now = utcnow()
+                held = {"owner": owner, "expires": now + timedelta(seconds=hold_s)}
+                try:
+                    locks.insert_one({"_id": key, **held})
+                    break
+                except DuplicateKeyError:
+                    taken = locks.find_one_and_update(
+                        {"_id": key, "expires": {"$lt": now}}, {"$set": held}
+                    )
+                    if taken is not None:  # its holder died: the turn is this choice's
+                        break
+                if time.monotonic() > deadline:
+                    raise ServiceUnavailable(
+                        f"another choice of {model} has held its turn for {wait_s:.0f} s; look "
+                        "at the audit trail, then choose again"
+                    )
+                time.sleep(0.1)
+        except STORE_ERRORS as exc:
+            raise ServiceUnavailable(
+                f"the selection store cannot be written ({type(exc).__name__}: {exc}); nothing "
+                "was chosen: check MONGO_URI (or STORE_DIR) and choose again"
+            ) from exc
+        try:
+            yield
+        finally:
+            with contextlib.suppress(*STORE_ERRORS):  # else it is taken once hold_s has passed
+                locks.delete_many({"_id": key, "owner": owner})

@@ -29,6 +29,25 @@ def test_a_choice_waits_for_another_choice_in_progress(dashboard_runs, settings,
     assert [r["run_id"] for r in store.recent()] == [run_id]
 
 
+def test_a_choice_waits_for_one_on_another_machine_sharing_the_store(
+    dashboard_runs, settings, store
+):
+    """A chooser elsewhere (the CLI on another machine, a dashboard on another volume) holds no
+    lock file here: both were told their version while one moved the alias over the other."""
+    run_id = dashboard_runs["pipeline"]
+    elsewhere = settings.model_copy(update={"run_id_file": settings.run_id_file.parent / "b.txt"})
+    done = threading.Event()
+    with store.choice_turn(settings.model_name):  # a choice elsewhere, writing
+        chooser = threading.Thread(
+            target=lambda: (choose_run(run_id, "best", elsewhere, store), done.set())
+        )
+        chooser.start()
+        assert not done.wait(10)
+        assert not elsewhere.run_id_file.exists() and store.recent() == []
+    chooser.join(120)
+    assert done.is_set() and [r["run_id"] for r in store.recent()] == [run_id]
+
+
 def test_a_choice_held_up_too_long_says_so_in_one_line(tmp_path):
     run_id_file = tmp_path / "run_id.txt"
     held = pytest.raises(ServiceUnavailable, match=r"another choice has been writing .*0 s")
