@@ -14,6 +14,8 @@ import logging
 import os
 import tempfile
 import time
+from functools import cache
+from importlib import metadata
 from pathlib import Path
 from typing import Any
 
@@ -34,9 +36,26 @@ log = logging.getLogger(__name__)
 KEEP_PER_NAME = 3  # entries kept per split name (e.g. two image sizes in use at once)
 
 
+@cache
+def decoder_versions() -> tuple[str | None, ...]:
+    """The versions of the libraries that decode the images (Pillow, pydicom, GDCM, NumPy): part
+    of every key, so that pixels decoded by other versions (before an upgrade, which may decode
+    some file otherwise) are not read as what this process would decode."""
+
+    def version(name: str) -> str | None:
+        try:
+            return metadata.version(name)
+        except metadata.PackageNotFoundError:
+            return None
+
+    return tuple(version(n) for n in ("pillow", "pydicom", "python-gdcm", "numpy"))
+
+
 def make_key(*parts: Any) -> str:
-    """A short stable hash of JSON-able ``parts``."""
-    text = json.dumps([FORMAT_VERSION, *parts], sort_keys=True, separators=(",", ":"))
+    """A short stable hash of JSON-able ``parts``, the cache's format and the decoders."""
+    text = json.dumps(
+        [FORMAT_VERSION, decoder_versions(), *parts], sort_keys=True, separators=(",", ":")
+    )
     return hashlib.sha256(text.encode()).hexdigest()[:24]
 
 

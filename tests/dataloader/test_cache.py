@@ -55,6 +55,21 @@ def test_added_file_rebuilds_the_split(image_folder):
     assert len(load_dataset(root, splits=("test",)).test) == 5
 
 
+def test_pixels_decoded_by_other_library_versions_are_not_read(image_folder, monkeypatch):
+    """An upgrade of Pillow or pydicom may decode some file otherwise: the cache of the old
+    decoders' pixels would go on feeding training what this process would not decode."""
+    import dataloader.cache
+
+    root = image_folder(per_class=2)
+    load_dataset(root, splits=("test",))
+    for cached in (root / ".cache").glob("test-*.npy"):
+        np.load(cached, mmap_mode="r+")[:] = 0  # the old decoders' pixels, told apart
+    assert not load_dataset(root, splits=("test",)).test.images.any()  # read from the cache
+    upgraded = (*dataloader.cache.decoder_versions()[:-1], "99.0")
+    monkeypatch.setattr(dataloader.cache, "decoder_versions", lambda: upgraded)
+    assert load_dataset(root, splits=("test",)).test.images.any()
+
+
 def test_new_image_size_is_a_new_entry(image_folder):
     root = image_folder(per_class=2)
     assert load_dataset(root, image_size=8, splits=("test",)).test.images.shape[1] == 8
