@@ -1,6 +1,7 @@
 """Atomic file writes (a temporary file in the same folder, then ``os.replace``), the removal of
 the temporary files a killed writer left, and what a failed write says of its disk."""
 
+import contextlib
 import errno
 import json
 import os
@@ -85,11 +86,12 @@ def atomic_replace_dir(src: str | os.PathLike, dst: str | os.PathLike) -> Path:
     again, so the last to finish wins and none fails; the copies moved aside are removed."""
     src, dst = Path(src), Path(dst)
     dst.parent.mkdir(parents=True, exist_ok=True)
-    aside = []
+    aside, done = [], False
     try:
         for _ in range(100):
             try:
                 os.replace(src, dst)
+                done = True
                 return dst
             except OSError as exc:
                 if exc.errno not in _OCCUPIED:
@@ -102,6 +104,9 @@ def atomic_replace_dir(src: str | os.PathLike, dst: str | os.PathLike) -> Path:
                 pass
         raise OSError(errno.EBUSY, f"{dst} kept being replaced by other writers", str(dst))
     finally:
+        if not done and aside and not dst.exists():  # failed: the folder before stays
+            with contextlib.suppress(OSError):
+                os.replace(aside.pop(), dst)
         for old in aside:
             if old.is_dir() and not old.is_symlink():
                 shutil.rmtree(old, ignore_errors=True)

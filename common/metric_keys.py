@@ -9,6 +9,7 @@ One scheme, written by the evaluator and read by the dashboard, the model hand-o
 * ``<key>_ci_low`` / ``<key>_ci_high``: the 95 % interval bounds of any of these.
 """
 
+import functools
 import hashlib
 import math
 import re
@@ -29,6 +30,7 @@ HIGHER_IS_BETTER_EVAL = (
 )  # fmt: skip
 
 
+@functools.lru_cache(maxsize=4096)  # every key of a run's figures compares all its classes
 def _ascii_part(name: str) -> str:
     return re.sub(r"[^A-Za-z0-9_.-]+", "_", name).strip("_") or "class"
 

@@ -59,6 +59,11 @@ def make_key(*parts: Any) -> str:
     return hashlib.sha256(text.encode()).hexdigest()[:24]
 
 
+def _source_folder(source: str) -> str:
+    """The name of ``source``'s cache folder under the temporary folder."""
+    return hashlib.sha256(json.dumps([FORMAT_VERSION, source]).encode()).hexdigest()[:16]
+
+
 def _writable(folder: Path) -> bool:
     """Whether ``folder`` can be created and written (honouring read-only modes even for root)."""
     existing = folder
@@ -128,8 +133,9 @@ class ArrayCache:
                         "cached in %s instead", preferred, base)  # fmt: skip
         if confined and _writable(preferred):
             self.folder = preferred
-        elif _private(base) and _writable(base / make_key(source)[:16]):
-            self.folder = base / make_key(source)[:16]
+        # named by the source alone: a library upgrade changes the keys of its files, not it
+        elif _private(base) and _writable(folder := base / _source_folder(source)):
+            self.folder = folder
 
     def _paths(self, name: str, key: str) -> tuple[Path, Path]:
         assert self.folder is not None

@@ -55,6 +55,8 @@ def _read(path: Path, dicom: Callable[[IO[bytes]], T], pil: Callable[[IO[bytes]]
         try:
             return pil(fp)
         except (OSError, SyntaxError) as exc:  # UnidentifiedImageError too
+            if getattr(exc, "errno", None) is not None:  # the disk or share failed, not the file
+                raise
             raise undecodable(kind, exc) from exc
 
 

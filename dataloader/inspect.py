@@ -15,7 +15,7 @@ from pathlib import Path
 
 import numpy as np
 
-from dataloader.cache import FORMAT_VERSION
+from dataloader.cache import FORMAT_VERSION, decoder_versions
 from dataloader.digests import stat_signature
 from dataloader.errors import DataError
 from dataloader.images import read_header
@@ -193,7 +193,8 @@ def inspect_data(path: str | Path, split: str = "test", per_class: int = SAMPLE_
     if signature is not None:
         # With the loader's format: a loader that reads other files (or reads them otherwise)
         # makes another version, so a stored result is not reused for it.
-        version = hashlib.sha256(repr((FORMAT_VERSION, signature)).encode()).hexdigest()[:16]
+        parts = (FORMAT_VERSION, decoder_versions(), signature)
+        version = hashlib.sha256(repr(parts).encode()).hexdigest()[:16]
         found = dataclasses.replace(found, version=version)
         with _summaries_lock:
             _summaries.pop(key, None)

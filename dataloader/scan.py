@@ -100,15 +100,12 @@ def _check_class_name(folder: Path) -> None:
     try:
         folder.name.encode("utf-8")
     except UnicodeEncodeError:
-        raw = os.fsencode(folder.name)
-        try:
-            hint = f", for example to {raw.decode('cp1252')!r}"  # what Windows zips mostly mean
-        except UnicodeDecodeError:
-            hint = ""
         raise DataError(
             f"the class folder {printable(str(folder))} has a name that is not UTF-8 (an "
             "archive made on another system, such as a Windows zip, spells accents so); the "
-            f"folder's name is the class the model reports: rename it in every split{hint}"
+            "folder's name is the class the model reports: rename it in every split, or unpack "
+            "the archive again naming its encoding (unzip -O CP437, or the code page it was "
+            "made in)"
         ) from None
 
 

@@ -97,7 +97,12 @@ class AttemptRecords:
         )
 
     def start_publishing(
-        self, job_id: str, lease: str, wait_s: float = PUBLISH_TURN_WAIT_S, poll_s: float = 0.2
+        self,
+        job_id: str,
+        lease: str,
+        wait_s: float = PUBLISH_TURN_WAIT_S,
+        poll_s: float = 0.2,
+        stopped: Callable[[], str | None] = lambda: None,
     ) -> str | None:
         """Mark the attempt as publishing its result, from which point the job can no longer be
         cancelled (``JobStore.cancel``); None when marked, else why this attempt must stop.
@@ -105,8 +110,9 @@ class AttemptRecords:
         It also takes the run's publishing turn: one job of a kind per run publishes at a time
         (two evaluations of a run published at once, by two replicas, left the run's metrics of
         one and its tags naming the other: MLflow keeps the metric stamped last and the tag
-        written last). A turn held by another job is waited for, up to ``wait_s``; it ends with
-        that job's outcome, or with its recovery when its worker died."""
+        written last). A turn held by another job is waited for, up to ``wait_s`` or until
+        ``stopped`` gives a reason (the service stopping); it ends with that job's outcome, or with
+        its recovery when its worker died. A wait that runs out fails this job, saying so."""
         job = self.col.find_one({"_id": job_id}) or {}
         key = f"{job.get('kind')}:{job.get('run_id')}"
         deadline = time.monotonic() + wait_s
@@ -118,15 +124,22 @@ class AttemptRecords:
                         {"$set": {"publishing": True, "publish_key": key, "updated_at": utcnow()}},
                     )
             except DuplicateKeyError:  # another job of the run is publishing
+                # A key left on a job that no longer runs (requeued or ended by a replica of a
+                # version before the key) holds no turn.
+                self.col.update_many(
+                    {"publish_key": key, "status": {"$ne": "running"}}, {"$unset": _TURN_ENDS}
+                )
+                if reason := self.lost_reason(job_id, lease) or stopped():  # cancelled, taken
+                    return reason  # over, or the service stops
                 if time.monotonic() >= deadline:
                     holder = (self.col.find_one({"publish_key": key}) or {}).get("_id")
-                    return (
+                    error = (
                         f"job {holder} of run {job.get('run_id')} has been publishing its result "
                         f"for over {wait_s:g} s, and results of one run are published one at a "
                         "time; submit this job again once it has ended"
                     )
-                if reason := self.lost_reason(job_id, lease):  # cancelled or taken over
-                    return reason
+                    self.fail(job_id, error, lease)  # recorded: a stopped attempt records none
+                    return error
                 time.sleep(poll_s)
                 continue
             return None if marked.matched_count == 1 else self.lost_reason(job_id, lease)

@@ -265,7 +265,7 @@ class JobStore(AttemptRecords):
                 {"_id": doc["_id"], "status": "queued"},
                 {
                     "$set": {"status": "failed", "error": error, "finished_at": now},
-                    "$unset": {"active_key": ""},
+                    "$unset": {"active_key": "", "publish_key": ""},
                 },
             )
             return True
@@ -292,7 +292,7 @@ class JobStore(AttemptRecords):
                         "finished_at": now,
                         "updated_at": now,
                     },
-                    "$unset": {"active_key": ""},
+                    "$unset": {"active_key": "", "publish_key": ""},
                 },
                 return_document=ReturnDocument.AFTER,
             )

@@ -239,7 +239,9 @@ class JobRunner:
             try:  # from here on the job cannot be cancelled: what it publishes stands
                 # waits for another job of the run publishing: longer than its recovery takes
                 wait = max(PUBLISH_TURN_WAIT_S, 4 * self.stale_after)
-                reason = self.store.start_publishing(attempt.job_id, attempt.lease, wait)
+                reason = self.store.start_publishing(
+                    attempt.job_id, attempt.lease, wait, stopped=lambda: attempt.stop_reason
+                )
             except Exception as exc:  # cannot prove the lease: do not publish
                 return f"the job store cannot confirm this attempt's lease ({exc})"
             if reason is not None:

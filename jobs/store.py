@@ -321,8 +321,9 @@ class SelectionStore:
         the CLI anywhere): the host's lock file (``dashboard.versions``) leaves those out, and
         two of them at once each got "version N" while the other's moved the alias at once.
 
-        The turn is the document ``choice:<model>`` in ``locks``; a holder that died leaves it
-        to be taken once ``hold_s`` has passed.
+        The turn is the document ``choice:<model>`` in ``locks``, renewed every ``hold_s``/4
+        while held (a choice's MLflow calls may take minutes on a slow server); a holder that
+        died leaves it to be taken once ``hold_s`` has passed since its last renewal.
 
         Raises:
             ServiceUnavailable: Another choice held the turn for ``wait_s`` seconds, or the
@@ -354,8 +355,20 @@ class SelectionStore:
                 f"the selection store cannot be written ({type(exc).__name__}: {exc}); nothing "
                 "was chosen: check MONGO_URI (or STORE_DIR) and choose again"
             ) from exc
+        done = threading.Event()
+
+        def renew() -> None:
+            while not done.wait(hold_s / 4):
+                with contextlib.suppress(*STORE_ERRORS):  # an outage: the next renewal retries
+                    expires = utcnow() + timedelta(seconds=hold_s)
+                    locks.update_one({"_id": key, "owner": owner}, {"$set": {"expires": expires}})
+
+        renewer = threading.Thread(target=renew, name=f"choice-turn-{model}", daemon=True)
+        renewer.start()
         try:
             yield
         finally:
+            done.set()
+            renewer.join()
             with contextlib.suppress(*STORE_ERRORS):  # else it is taken once hold_s has passed
                 locks.delete_many({"_id": key, "owner": owner})

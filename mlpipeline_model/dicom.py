@@ -146,9 +146,12 @@ def check_image(ds, with_pixels: bool = True) -> None:
     kind = sop_class(ds)
     name = getattr(kind, "name", None) or str(kind or "no SOP class")
     if "Image Storage" in name:  # an image object whose export left its pixels out
+        lacks = [t for t in ("Rows", "Columns") if t not in ds]
+        if with_pixels and not any(t in ds for t in PIXEL_TAGS):
+            lacks.append("PixelData")
         raise ImageDecodeError(
-            f"a DICOM image without pixel data ({name}: no Rows, Columns or PixelData); export "
-            "it again from its source with its pixel data"
+            f"a DICOM image without pixel data ({name}: no {', '.join(lacks)}); export it again "
+            "from its source with its pixel data"
         )
     raise ImageDecodeError(
         f"a DICOM file without an image ({name}, such as a DICOMDIR index or a report): not a "

@@ -262,8 +262,8 @@ NOT_AN_IMAGE = (
 
 
 UNSUPPORTED_JPEG = (
-    "a JPEG that cannot be decoded here (such as a 12-bit, lossless or JPEG-LS one; 8-bit "
-    "baseline and progressive JPEGs are read); convert it to PNG"
+    "a JPEG that cannot be decoded here: a variant such as a 12-bit, lossless or JPEG-LS one "
+    "(8-bit baseline and progressive JPEGs are read; convert it to PNG), or a damaged file"
 )
 
 

@@ -69,6 +69,26 @@ def test_writers_replacing_one_folder_at_once_all_succeed(tmp_path):
     assert [p.name for p in tmp_path.iterdir()] == ["run"]  # nothing moved aside or partial
 
 
+def test_a_replacement_that_fails_midway_leaves_the_folder_before(tmp_path, monkeypatch):
+    import common.fileio
+
+    dst = atomic_replace_dir(_folder(tmp_path / "first", "first"), tmp_path / "run")
+    src, real, tries = _folder(tmp_path / ".partial", "new"), os.replace, []
+
+    def replace(a, b):
+        if a == src:
+            tries.append(b)
+            if len(tries) > 1:  # once the folder before is moved aside: the disk refuses
+                raise PermissionError(13, "Permission denied")
+        return real(a, b)
+
+    monkeypatch.setattr(common.fileio.os, "replace", replace)
+    with pytest.raises(PermissionError):
+        atomic_replace_dir(src, dst)
+    assert [p.name for p in dst.iterdir()] == ["first.txt"]
+    assert sorted(p.name for p in tmp_path.iterdir()) == [".partial", "run"]
+
+
 def _folder(path, text: str):
     path.mkdir()
     (path / f"{text}.txt").write_text(text)

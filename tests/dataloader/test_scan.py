@@ -42,4 +42,4 @@ def test_a_class_folder_named_in_another_encoding_is_refused_with_the_name_to_gi
         load_dataset(root, val_fraction=0)
     said = str(caught.value)
     assert "b\\xe9nin has a name that is not UTF-8" in said
-    assert "rename it in every split, for example to 'bénin'" in said
+    assert "rename it in every split, or unpack the archive again naming its encoding" in said

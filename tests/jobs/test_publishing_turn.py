@@ -32,12 +32,43 @@ def test_a_second_job_of_the_run_waits_for_the_first_to_finish_publishing(job_st
     assert waited == [None]
 
 
-def test_a_turn_held_past_the_wait_is_this_attempts_reason_to_stop(job_store):
+def test_a_turn_held_past_the_wait_fails_the_waiting_job_saying_so(job_store):
+    """A stopped attempt records nothing: the job stayed running, was recovered, ran again."""
     first = _publishing(job_store, "run1", {"tta": "none"})
     second = _publishing(job_store, "run1", {"tta": "both"})
     assert job_store.start_publishing(*first) is None
     reason = job_store.start_publishing(*second, wait_s=0.2, poll_s=0.05)
     assert reason.startswith(f"job {first[0]} of run run1 has been publishing its result for")
+    failed = job_store.get(second[0])
+    assert (failed["status"], failed["error"]) == ("failed", reason)
+
+
+def test_a_stopping_service_stops_the_wait(job_store):
+    first = _publishing(job_store, "run1", {"tta": "none"})
+    second = _publishing(job_store, "run1", {"tta": "both"})
+    assert job_store.start_publishing(*first) is None
+    reason = job_store.start_publishing(*second, wait_s=30, stopped=lambda: "shutting down")
+    assert reason == "shutting down"
+
+
+@pytest.mark.parametrize("end", ["retry", "release", "fail"])
+def test_every_end_of_the_holding_attempt_frees_the_turn(job_store, end):
+    first = _publishing(job_store, "run1", {"tta": "none"})
+    second = _publishing(job_store, "run1", {"tta": "both"})
+    assert job_store.start_publishing(*first) is None
+    {"retry": lambda: job_store.retry(*first, "MLflow refused", 60, 3),
+     "release": lambda: job_store.release(*first, "shutting down"),
+     "fail": lambda: job_store.fail(first[0], "boom", first[1])}[end]()  # fmt: skip
+    assert job_store.start_publishing(*second, wait_s=0) is None
+
+
+def test_a_key_left_on_a_job_that_no_longer_runs_holds_no_turn(job_store):
+    """A replica of a version before the key requeued or ended its holder without removing it."""
+    first = _publishing(job_store, "run1", {"tta": "none"})
+    second = _publishing(job_store, "run1", {"tta": "both"})
+    assert job_store.start_publishing(*first) is None
+    job_store.col.update_one({"_id": first[0]}, {"$set": {"status": "succeeded"}})
+    assert job_store.start_publishing(*second, wait_s=5, poll_s=0.05) is None
 
 
 @pytest.mark.parametrize(("run_id", "kind"), [("run2", "evaluate"), ("run1", "explain")])

@@ -208,7 +208,7 @@ def test_a_12_bit_jpeg_is_named_as_a_jpeg_variant_not_as_no_image():
     ds = pydicom.dcmread(get_testdata_file("JPEG-lossy.dcm"))  # a 12-bit JPEG (SOF1) frame
     frame = get_frame(ds.PixelData, 0, number_of_frames=1)
     with pytest.raises(
-        ImageDecodeError, match=r"^a JPEG that cannot be decoded here \(such as a 12"
+        ImageDecodeError, match=r"^a JPEG that cannot be decoded here: a variant such as a 12"
     ):
         decode_image(frame)
 
