@@ -136,6 +136,18 @@ def test_an_empty_rescale_value_is_the_standards_identity(tmp_path, empty, ident
     np.testing.assert_array_equal(got, expected)
 
 
+def test_both_rescale_values_empty_read_as_no_rescale(tmp_path):
+    window = {"WindowCenter": 40, "WindowWidth": 400}
+    ds = pydicom.dcmread(get_testdata_file("CT_small.dcm"))
+    del ds.RescaleSlope, ds.RescaleIntercept
+    for keyword, value in window.items():
+        setattr(ds, keyword, value)
+    ds.save_as(none := tmp_path / "none.dcm")
+    got = read_dicom(_saved(tmp_path, "CT_small.dcm", RescaleSlope=None, RescaleIntercept=None,
+                            **window))  # fmt: skip
+    np.testing.assert_array_equal(got, read_dicom(none))
+
+
 def test_monochrome1_is_inverted(tmp_path):
     ds = pydicom.dcmread(get_testdata_file("MR_small.dcm"))
     ds.PhotometricInterpretation = "MONOCHROME1"
