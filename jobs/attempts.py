@@ -26,7 +26,7 @@ _OUTAGE_NOTE = re.compile(r"attempt \d+ met an outage, retrying in [^:]* s: (?P<
 
 # An attempt holds its run's publishing turn (``start_publishing``) through ``publish_key``, which
 # a unique index keeps to one job per kind and run; every end of the attempt removes it.
-_TURN_ENDS = {"publish_key": ""}
+TURN_ENDS = {"publish_key": ""}
 PUBLISH_TURN_WAIT_S = 120.0
 """How long ``start_publishing`` waits for another job of the run to end its publishing."""
 
@@ -115,7 +115,7 @@ class AttemptRecords:
         its recovery when its worker died. A wait that runs out fails this job, saying so."""
         job = self.col.find_one({"_id": job_id}) or {}
         key = f"{job.get('kind')}:{job.get('run_id')}"
-        deadline = time.monotonic() + wait_s
+        deadline, cleared = time.monotonic() + wait_s, False
         while True:
             try:
                 with self._atomic():
@@ -124,11 +124,13 @@ class AttemptRecords:
                         {"$set": {"publishing": True, "publish_key": key, "updated_at": utcnow()}},
                     )
             except DuplicateKeyError:  # another job of the run is publishing
-                # A key left on a job that no longer runs (requeued or ended by a replica of a
-                # version before the key) holds no turn.
-                self.col.update_many(
-                    {"publish_key": key, "status": {"$ne": "running"}}, {"$unset": _TURN_ENDS}
-                )
+                if not cleared:  # a key left on a job that no longer runs (requeued or ended
+                    # by a replica of a version before the key) holds no turn
+                    self.col.update_many(
+                        {"publish_key": key, "status": {"$ne": "running"}}, {"$unset": TURN_ENDS}
+                    )
+                    cleared = True
+                    continue
                 if reason := self.lost_reason(job_id, lease) or stopped():  # cancelled, taken
                     return reason  # over, or the service stops
                 if time.monotonic() >= deadline:
@@ -171,7 +173,7 @@ class AttemptRecords:
                 query,
                 {
                     "$set": {**fields, "finished_at": now, "updated_at": now, "publishing": False},
-                    "$unset": {"active_key": "", **_TURN_ENDS},
+                    "$unset": {"active_key": "", **TURN_ENDS},
                 },
                 return_document=ReturnDocument.AFTER,
             )
@@ -203,7 +205,7 @@ class AttemptRecords:
             later = now + timedelta(seconds=delay_s)
             doc = self.col.find_one_and_update(
                 self._attempt(job_id, lease),
-                {"$set": _requeued(now, note, "waiting to retry", later), "$unset": _TURN_ENDS},
+                {"$set": _requeued(now, note, "waiting to retry", later), "$unset": TURN_ENDS},
                 return_document=ReturnDocument.AFTER,
             )
         if doc is None:
@@ -216,7 +218,7 @@ class AttemptRecords:
             now = utcnow()
             result = self.col.update_one(
                 self._attempt(job_id, lease),
-                {"$set": _requeued(now, note), "$inc": {"attempts": -1}, "$unset": _TURN_ENDS},
+                {"$set": _requeued(now, note), "$inc": {"attempts": -1}, "$unset": TURN_ENDS},
             )
         return result.matched_count == 1
 
@@ -266,10 +268,10 @@ class AttemptRecords:
                     f"requeued: {why} from worker {worker}, whose process still runs (its "
                     "heartbeats could not be stored: was the job store full or down?)"
                 )
-                update, unset = _requeued(now, note), _TURN_ENDS
+                update, unset = _requeued(now, note), TURN_ENDS
             elif not doc.get("recoveries"):
                 note = f"requeued: worker {doc.get('worker')} stopped ({why})"
-                update, unset = {**_requeued(now, note), "recoveries": 1}, _TURN_ENDS
+                update, unset = {**_requeued(now, note), "recoveries": 1}, TURN_ENDS
             else:
                 error = (
                     f"worker died while running ({why}); it was already "
@@ -278,7 +280,7 @@ class AttemptRecords:
                 update = {"status": "failed", "lease": None, "error": error, "note": error,
                           "progress": _failed_progress(doc.get("progress")),
                           "finished_at": now, "updated_at": now}  # fmt: skip
-                unset = {"active_key": "", **_TURN_ENDS}
+                unset = {"active_key": "", **TURN_ENDS}
             # The filter repeats the test so that two recovering replicas act once.
             changed = self.col.update_one(
                 {**still, "_id": doc["_id"]},

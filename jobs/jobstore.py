@@ -16,7 +16,7 @@ from pymongo import ReturnDocument
 from pymongo.errors import DuplicateKeyError
 
 from common import Conflict, InvalidInput, NotFound, ServiceUnavailable, TooManyRequests
-from jobs.attempts import _ACTIVE, AttemptRecords, _progress
+from jobs.attempts import _ACTIVE, TURN_ENDS, AttemptRecords, _progress
 from jobs.embedded import EmbeddedDatabase
 from jobs.store import (
     STATUSES,
@@ -265,7 +265,7 @@ class JobStore(AttemptRecords):
                 {"_id": doc["_id"], "status": "queued"},
                 {
                     "$set": {"status": "failed", "error": error, "finished_at": now},
-                    "$unset": {"active_key": "", "publish_key": ""},
+                    "$unset": {"active_key": "", **TURN_ENDS},
                 },
             )
             return True
@@ -292,7 +292,7 @@ class JobStore(AttemptRecords):
                         "finished_at": now,
                         "updated_at": now,
                     },
-                    "$unset": {"active_key": "", "publish_key": ""},
+                    "$unset": {"active_key": "", **TURN_ENDS},
                 },
                 return_document=ReturnDocument.AFTER,
             )
