@@ -30,7 +30,7 @@ from common.fileio import (
     free_space,
     remove_partial_writes,
 )
-from common.heap import freeze_startup_heap
+from common.heap import end_download_threads, freeze_startup_heap
 from common.paths import (
     MAX_NAME_BYTES,
     MAX_PATH_CHARS,
@@ -63,6 +63,7 @@ __all__ = [
     "check_path_chars",
     "check_path_text",
     "confine",
+    "end_download_threads",
     "free_space",
     "freeze_startup_heap",
     "get_settings",

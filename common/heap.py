@@ -1,4 +1,5 @@
-"""Keep the garbage collector's full passes off a service's request path."""
+"""Keep the garbage collector's full passes off a service's request path, and end the threads
+that only a collection ends."""
 
 import gc
 
@@ -22,3 +23,14 @@ def freeze_startup_heap() -> int:
     """
     gc.freeze()
     return gc.get_freeze_count()
+
+
+def end_download_threads() -> None:
+    """End the idle download threads of the MLflow artifact repositories made since the last
+    call: call it after each artifact download.
+
+    Each repository starts a pool of up to 8 threads and holds itself in a reference cycle, so
+    only the cyclic collector ends them: a predictor gained 5 idle threads per alias move, and a
+    dashboard one or more per artifact it reads. The young generations hold repositories made
+    just now (2 ms; a full collection takes 0.3 s in a process with torch loaded)."""
+    gc.collect(1)

@@ -14,7 +14,7 @@ from mlflow.exceptions import MlflowException
 from mlflow.store.artifact.artifact_repository_registry import get_artifact_repository
 from mlflow.tracking import MlflowClient
 
-from common import InvalidInput, NotFound, ServiceUnavailable, scratch_dir
+from common import InvalidInput, NotFound, ServiceUnavailable, end_download_threads, scratch_dir
 from runs import contract, get_run, outage_of
 
 # Searching more experiments than this is never useful in a picker.
@@ -261,6 +261,8 @@ def read_artifact(uri: str, run_id: str, path: str, max_bytes: int | None = None
             if down := outage_of(uri, exc, f"read {path!r} of run {run_id}"):
                 raise down from exc
             raise NotFound(f"run {run_id} has no artifact {path!r}") from exc
+        finally:
+            end_download_threads()
         with open(local, "rb") as f:
             return f.read() if max_bytes is None else f.read(max_bytes)
 

@@ -21,6 +21,7 @@ from common import (
     atomic_replace_dir,
     atomic_write_json,
     confine,
+    end_download_threads,
     free_space,
     make_scratch,
     umask_mode,
@@ -122,6 +123,8 @@ def download_run(run_id: str, tracking_uri: str, artifacts_dir: str | Path) -> P
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
         raise
+    finally:
+        end_download_threads()
 
 
 def manifest(client, run_id: str) -> dict:

@@ -13,7 +13,6 @@ repository, so ``check_servable`` refuses them.
 
 import base64
 import copy
-import gc
 import hashlib
 import io
 import json
@@ -43,6 +42,7 @@ from common import (
     Conflict,
     InvalidInput,
     ServiceUnavailable,
+    end_download_threads,
     free_space,
     scratch_dir,
 )
@@ -246,11 +246,7 @@ def _downloaded(model_uri: str, only: str | None = None) -> Iterator[str]:
             raise InvalidInput(f"no readable model at {model_uri} ({exc})") from exc
         finally:
             sys.path[:] = [p for p in sys.path if not str(p).startswith(tmp)]
-            # MLflow's artifact repositories each start a pool of up to 8 download threads and
-            # hold themselves in a reference cycle, so only the cyclic collector ends them: a
-            # predictor gained 5 idle threads per alias move. The young generations hold them
-            # (2 ms; a full collection takes 0.3 s in a process with torch loaded).
-            gc.collect(1)
+            end_download_threads()
 
 
 def download_failure(model_uri: str, folder: str | os.PathLike, exc: Exception | None = None,

@@ -20,7 +20,7 @@ from mlflow.tracking import MlflowClient
 from mlflow.utils.uri import is_local_uri
 from pydantic import ValidationError
 
-from common import InvalidInput, NotFound, ServiceUnavailable
+from common import InvalidInput, NotFound, ServiceUnavailable, end_download_threads
 from runs import contract
 from runs.contract import PREPROCESSING_JSON as PREPROCESSING_PATH
 from runs.digest import check_run_model
@@ -213,6 +213,8 @@ def load_json_artifact(client: MlflowClient, run_id: str, path: str) -> Any | No
             if outage is not None:
                 raise outage from exc
             return None
+        finally:
+            end_download_threads()
         try:
             with open(local, encoding="utf-8") as f:
                 return json.load(f)

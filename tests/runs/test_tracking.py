@@ -1,4 +1,6 @@
 import socket
+import threading
+import time
 
 import pytest
 from mlflow.tracking import MlflowClient
@@ -8,6 +10,7 @@ from runs import (
     check_tracking,
     get_client,
     get_run,
+    load_json_artifact,
     load_model,
     load_preprocessing,
     publish_result,
@@ -119,3 +122,19 @@ def test_a_damaged_preprocessing_json_is_invalid_input_not_a_crash(mlflow_server
     client.log_text(run_id, text, "preprocessing.json")
     with pytest.raises(InvalidInput, match=says):
         load_preprocessing(client, run_id)
+
+
+def test_reading_artifacts_again_and_again_leaves_no_idle_download_threads(mlflow_server):
+    """Each MLflow artifact repository starts download threads that only the cyclic collector
+    ends: a dashboard gained threads with every artifact it read (soak audit, predictor)."""
+    client = MlflowClient(mlflow_server)
+    run_id = client.create_run("0").info.run_id
+    client.log_dict(run_id, {"a": 1}, "evaluation/x/metrics.json")
+    load_json_artifact(client, run_id, "evaluation/x/metrics.json")  # warm
+    before = threading.active_count()
+    for _ in range(3):
+        assert load_json_artifact(client, run_id, "evaluation/x/metrics.json") == {"a": 1}
+    deadline = time.monotonic() + 10
+    while threading.active_count() > before and time.monotonic() < deadline:
+        time.sleep(0.1)  # an ended pool's threads leave at their next wake-up
+    assert threading.active_count() <= before, [t.name for t in threading.enumerate()]
