@@ -44,6 +44,7 @@ FROM base AS mlflow
 COPY --from=mlflow-builder /opt/venv /opt/venv
 WORKDIR /mlflow
 USER 10001:10001
+ENV MLFLOW_SERVER_ENABLE_JOB_EXECUTION=false
 EXPOSE 5000
 HEALTHCHECK --interval=30s --timeout=5s --start-period=60s --retries=3 \
     CMD ["python", "-c", "import urllib.request; urllib.request.urlopen('http://127.0.0.1:5000/health', timeout=4)"]

@@ -156,7 +156,7 @@ class Stack:
         return subprocess.Popen(
             argv,
             cwd=self.config.root,
-            env=self.environment(),
+            env={**self.environment(), **dict(service.env)},
             stdout=log,
             stderr=subprocess.STDOUT,
             stdin=subprocess.DEVNULL,

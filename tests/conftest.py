@@ -21,6 +21,7 @@ from pathlib import Path
 import pytest
 import uvicorn
 
+from launcher import MLFLOW
 from launcher.stack import wait_http
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -170,8 +171,7 @@ def serving(argv: list[str], health_url: str, log_path: Path, **popen) -> Iterat
     """Run a server process for the block; fail with the end of its log if it never answers.
 
     The server runs in a process group of its own, and the whole group is stopped afterwards:
-    MLflow's server starts helper processes (gunicorn/uvicorn workers, huey consumers) that
-    would otherwise outlive it.
+    MLflow's server starts helper processes (uvicorn workers) that would otherwise outlive it.
     """
     log = open(log_path, "w")  # noqa: SIM115 - closed below
     proc = subprocess.Popen(
@@ -208,18 +208,22 @@ def stop_group(proc: subprocess.Popen, grace: float = 10) -> None:
         os.killpg(proc.pid, signal.SIGKILL)
 
 
+def mlflow_command(state: Path, port: int) -> tuple[list[str], dict[str, str]]:
+    """The MLflow server as `make demo` runs it (``launcher.MLFLOW``: SQLite store and served
+    artifacts in ``state``), on ``port`` with one worker, and the environment it runs in."""
+    argv = MLFLOW.render(host="127.0.0.1", port=port, state=state)
+    assert argv[0] == "mlflow"
+    return [sys.executable, "-m", *argv, "--workers", "1"], {**os.environ, **dict(MLFLOW.env)}
+
+
 @pytest.fixture(scope="session")
 def mlflow_server(tmp_path_factory) -> Iterator[str]:
     """A real MLflow tracking server (SQLite backend, served artifacts) on a free port."""
     state = tmp_path_factory.mktemp("mlflow")
     port = free_port()
-    argv = [
-        sys.executable, "-m", "mlflow", "server", "--host", "127.0.0.1", "--port", str(port),
-        "--backend-store-uri", f"sqlite:///{state}/mlflow.db",
-        "--artifacts-destination", str(state / "artifacts"), "--serve-artifacts", "--workers", "1",
-    ]  # fmt: skip
+    argv, env = mlflow_command(state, port)
     uri = f"http://127.0.0.1:{port}"
-    with serving(argv, uri + "/health", state / "server.log", cwd=state):
+    with serving(argv, uri + "/health", state / "server.log", cwd=state, env=env):
         yield uri
 
 

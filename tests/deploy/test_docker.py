@@ -22,7 +22,7 @@ from tests.deploy.conftest import (
 BASE_IMAGE = "python:3.11-slim"
 APP_TARGETS = sorted(name for name in BY_NAME if name != "mlflow")
 # What a service target may do beyond FROM: nothing that installs or runs anything.
-TARGET_INSTRUCTIONS = {"COPY", "USER", "EXPOSE", "HEALTHCHECK", "CMD", "WORKDIR"}
+TARGET_INSTRUCTIONS = {"COPY", "USER", "ENV", "EXPOSE", "HEALTHCHECK", "CMD", "WORKDIR"}
 
 
 @dataclass

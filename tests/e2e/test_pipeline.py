@@ -1,5 +1,8 @@
 """End to end over HTTP: what a newcomer gets from `make demo`, checked as a user would."""
 
+import os
+from pathlib import Path
+
 import requests
 from mlflow.tracking import MlflowClient
 
@@ -13,6 +16,20 @@ def test_the_stacks_mlflow_keeps_its_runs_in_the_state_folder(pipeline):
     db = stack.config.state_dir / "mlflow" / "mlflow.db"
     assert db.exists()
     assert result.run_id.encode() in db.read_bytes()  # the runs live in that file
+
+
+def test_the_stacks_mlflow_runs_without_mlflows_job_helpers(pipeline):
+    stack, _ = pipeline
+    group = os.getpgid(stack.procs["mlflow"].pid)  # the server and every process it started
+    commands = []
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            if int(stat.read_text().rsplit(")", 1)[1].split()[2]) == group:
+                commands.append((stat.parent / "cmdline").read_bytes().replace(b"\0", b" "))
+        except (OSError, ValueError, IndexError):  # ended meanwhile
+            continue
+    assert any(b"uvicorn" in c for c in commands)  # the server's workers are seen
+    assert not [c for c in commands if b"huey" in c or b"_job_runner" in c]
 
 
 def test_training_logged_a_model_and_its_preprocessing(pipeline):

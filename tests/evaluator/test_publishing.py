@@ -5,7 +5,6 @@ import json
 import os
 import signal
 import subprocess
-import sys
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -19,7 +18,7 @@ from dataloader.synth import CLASS_NAMES
 from evaluator import evaluate_run
 from evaluator.evaluate import run_job
 from runs import Preprocessing, build_model, contract
-from tests.conftest import free_port, stop_group, wait_http
+from tests.conftest import free_port, mlflow_command, stop_group, wait_http
 
 
 class KillableMlflow:
@@ -32,16 +31,12 @@ class KillableMlflow:
         self.proc: subprocess.Popen | None = None
 
     def start(self) -> None:
-        argv = [
-            sys.executable, "-m", "mlflow", "server", "--host", "127.0.0.1",
-            "--port", str(self.port), "--backend-store-uri", f"sqlite:///{self.state}/mlflow.db",
-            "--artifacts-destination", str(self.state / "artifacts"), "--serve-artifacts",
-            "--workers", "1",
-        ]  # fmt: skip
+        argv, env = mlflow_command(self.state, self.port)
         log = open(self.state / "server.log", "a")  # noqa: SIM115 - the server holds it
         self.proc = subprocess.Popen(
-            argv, cwd=self.state, stdout=log, stderr=subprocess.STDOUT, start_new_session=True
-        )
+            argv, cwd=self.state, env=env, stdout=log, stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )  # fmt: skip
         wait_http(self.uri + "/health", timeout=120, proc=self.proc)
 
     def kill(self) -> None:

@@ -10,7 +10,7 @@ from mlflow import MlflowClient
 
 from common import InvalidInput
 from runs import contract
-from tests.conftest import ROOT, free_port, serving
+from tests.conftest import ROOT, free_port, mlflow_command, serving
 from tests.trainer.conftest import artifact_json
 from trainer import checkpoint, train
 
@@ -171,16 +171,12 @@ def test_bad_data_folder_exits_2_naming_it(tmp_path, mlflow_server):
 
 def test_mlflow_stopping_mid_run_exits_2_with_one_line_and_the_resume_hint(trainer_argv, tmp_path):
     port = free_port()
-    server = [
-        sys.executable, "-m", "mlflow", "server", "--host", "127.0.0.1", "--port", str(port),
-        "--backend-store-uri", f"sqlite:///{tmp_path}/mlflow.db", "--workers", "1",
-        "--artifacts-destination", str(tmp_path / "artifacts"), "--serve-artifacts",
-    ]  # fmt: skip
+    server, server_env = mlflow_command(tmp_path, port)
     uri = f"http://127.0.0.1:{port}"
     argv = trainer_argv("--epochs", "200", "--threads", "1")
     argv[argv.index("--tracking-uri") + 1] = uri
     env = {**os.environ, "MLFLOW_HTTP_REQUEST_MAX_RETRIES": "1", "MLFLOW_HTTP_REQUEST_TIMEOUT": "5"}
-    with serving(server, uri + "/health", tmp_path / "server.log", cwd=tmp_path):
+    with serving(server, uri + "/health", tmp_path / "server.log", cwd=tmp_path, env=server_env):
         proc = subprocess.Popen(
             [sys.executable, "-m", "trainer", *argv], cwd=ROOT, env=env,
             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
