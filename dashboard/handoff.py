@@ -118,7 +118,9 @@ def caveats_of(
     tags["evaluation_n_samples"] = str(report.n_samples)
     if report.created_at:
         tags["evaluation_created_at"] = report.created_at
-    if report.own_data is False:
+    if report.data_changed:
+        caveats.append(report.data_changed)
+    elif report.own_data is False:
         caveats.append(
             f"the evaluation used the test split of {report.data_dir}, not the run's own data"
         )

@@ -87,7 +87,11 @@ def build_model_card(
             if codes
             else "- DICOM modality: none recorded (DICOM inputs of every modality are classified)"
         )
-    if report is not None and report.own_data is False:
+    if report is not None and report.data_changed:
+        lines.append(
+            f"- The test figures below are not from this test split: {report.data_changed}."
+        )
+    elif report is not None and report.own_data is False:
         lines.append(
             f"- The test figures below are not from this test split: the evaluation used "
             f"{report.n_samples} images of `{report.data_dir}`."

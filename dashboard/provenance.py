@@ -75,6 +75,8 @@ def made_at(report: schemas.EvaluationReport | None) -> str:
 def _whose(report: schemas.EvaluationReport) -> str:
     if report.own_data is None:  # evaluations made before the evaluator recorded it
         return ""
+    if report.data_changed:
+        return " (the run's own folder, whose test split changed since training)"
     return " (the run's own data)" if report.own_data else " (another folder than the run's data)"
 
 

@@ -192,5 +192,6 @@ def load_dataset(
         skipped=loaded.skipped,
         group_source=loaded.group_source,
         unmatched_rows=loaded.unmatched_rows,
+        split_hashes=loaded.split_hashes,
     )
     return ds

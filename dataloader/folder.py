@@ -279,4 +279,5 @@ def load_folder(
         "folder",
         group_source,
         unmatched,
+        {s: digests.content_hash({f.rel: digest_of[f.rel] for f in files[s]}) for s in splits},
     )

@@ -112,6 +112,9 @@ class DatasetSplits:
             or ``"none"``.
         unmatched_rows: The files named in the group manifest that match no image, in row
             order (a misspelt or deleted file).
+        split_hashes: Each loaded split's own ``content_hash`` (of a folder split: its files as
+            read, before val is carved from train; of an ``.npz``: the file's), what a load of
+            that split alone records: an evaluation's test data is compared with the training's.
     """
 
     class_names: list[str]
@@ -130,6 +133,7 @@ class DatasetSplits:
     skipped: list[dict[str, str]] = field(default_factory=list)
     group_source: str = "none"
     unmatched_rows: list[str] = field(default_factory=list)
+    split_hashes: dict[str, str] = field(default_factory=dict)
     _stats: dict[str, Any] | None = field(default=None, repr=False)
 
     @property
@@ -159,6 +163,7 @@ class Loaded:
     format: str
     group_source: str = "none"
     unmatched_rows: list[str] = field(default_factory=list)
+    split_hashes: dict[str, str] = field(default_factory=dict)
 
 
 def native_fit(

@@ -190,4 +190,8 @@ def load_npz(
                 images = hit[0]
         sizes = np.tile(np.array(native_size, dtype=np.int64), (len(labels), 1))
         sets[split] = ImageSet(images=images, labels=labels, original_sizes=sizes)
-    return Loaded(class_names, sets, tuple(size), channels, content_hash, [], "npz")
+    split_hashes = dict.fromkeys(sets, content_hash)
+    return Loaded(
+        class_names, sets, tuple(size), channels, content_hash, [], "npz",
+        split_hashes=split_hashes,
+    )  # fmt: skip

@@ -136,6 +136,7 @@ def compute_stats(ds: "DatasetSplits") -> dict[str, Any]:
         "source": ds.source,
         "format": ds.format,
         "content_hash": ds.content_hash,
+        "split_hashes": dict(ds.split_hashes),
         "class_names": list(ds.class_names),
         "num_classes": len(ds.class_names),
         **training_stats(ds),

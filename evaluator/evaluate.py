@@ -37,6 +37,7 @@ from runs import (
     read_operating_point,
     run_data_dir,
     skipped_report,
+    test_split_change,
 )
 
 log = logging.getLogger(__name__)
@@ -127,6 +128,8 @@ def evaluate_run(
     model = load_model(run_id, tracking_uri)
     report_progress(0.08, "loading the test split")
     ds = load_test_split(path, pp)
+    data_changed = test_split_change(client, run_id, path, ds.content_hash) if own_data else None
+    own_data = own_data and data_changed is None
     y = np.asarray(ds.test.labels, dtype=np.int64)
 
     total = -(-len(y) // batch_size)
@@ -150,6 +153,7 @@ def evaluate_run(
         skipped=skipped_report(ds.skipped),
         tta=tta,
         own_data=own_data,
+        data_changed=data_changed,
         created_at=datetime.now(UTC).isoformat(timespec="seconds"),
         operating_points=operating_points(y, probs, names, point, tta),
         decoding_note=pp.decoding_note,

@@ -47,6 +47,7 @@ from runs.checks import (
     resolve_data_dir,
     run_data_dir,
     skipped_report,
+    test_split_change,
     warm_up,
 )
 from runs.decision import (
@@ -184,6 +185,7 @@ __all__ = [
     "served_tag",
     "skipped_report",
     "stopped_before_model",
+    "test_split_change",
     "threshold_labels",
     "validation_figures",
     "warm_up",

@@ -16,6 +16,7 @@ from common import InvalidInput, check_path_text
 from common import confine as confine_path
 from dataloader import any_colour, inspect_data, load_dataset
 from mlpipeline_model import MAX_DISTORTION, MAX_UPSCALE, misfit
+from runs import contract
 from runs.preprocessing import Preprocessing
 from runs.tracking import (
     MODEL_ARTIFACT,
@@ -140,6 +141,25 @@ def is_run_data(path: Path, run_param: str | None, root: Path | None, confine: b
         return path == resolve_data_dir(run_param, root, confine)
     except InvalidInput:  # the run's own folder is gone or lies elsewhere: not the same
         return False
+
+
+def test_split_change(client: MlflowClient, run_id: str, path: Path, found: str) -> str | None:
+    """Why the test split of the run's own data folder ``path`` is no longer the one the run
+    was trained beside (its content hash ``found`` differs from the run's ``TEST_DATA_TAG``):
+    images added, removed, rewritten or moved between classes since; None when it is the same,
+    or when the run recorded no test hash (trained before 2026-12-06, or without a test split).
+
+    Raises:
+        ServiceUnavailable: MLflow cannot be reached. NotFound: the run is gone.
+    """
+    recorded = get_run(client, run_id).data.tags.get(contract.TEST_DATA_TAG)
+    if not recorded or recorded == found:
+        return None
+    return (
+        f"the test split of {path} changed since the run was trained (content hash "
+        f"{recorded[:12]} then, {found[:12]} now: images added, removed, rewritten or moved "
+        "between classes), so these are not the figures of the run's own test split"
+    )
 
 
 def run_data_dir(

@@ -58,6 +58,9 @@ LEAKAGE_TAG = "pipeline.leakage_warning"  # one line when the splits share image
 # JSON {"exact": n, "near": n, "groups": n}: what the test split shares with train and val
 # (duplicates counted per split pair, groups = patients), set when the test split was audited
 TEST_OVERLAP_TAG = "pipeline.test_overlap"
+# The content hash of the test split the run was trained beside (``DatasetSplits.split_hashes``):
+# an evaluation of the run's own data folder whose test split hashes otherwise is not its own data
+TEST_DATA_TAG = "pipeline.test_data_hash"
 STAGE_TAG = "pipeline.stage"  # "training" while the trainer runs, "trained" once the model is in
 ENDED_TAG = "pipeline.ended"  # why a run shows KILLED that its trainer could not mark itself
 PROGRESS_TAG = "pipeline.progress"  # JSON: at (UTC), epoch, epochs, member, members, each epoch

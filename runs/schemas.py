@@ -96,7 +96,14 @@ class EvaluationReport(_Open):
     created_at: str | None = Field(None, description="when the evaluation was made (ISO 8601, UTC)")
     tta: str | None = Field(None, description="test-time augmentation: none, horizontal, both")
     own_data: bool | None = Field(
-        None, description="the test split of the run's own data_dir (False: another folder)"
+        None,
+        description="the test split of the run's own data_dir, as it was at training (False: "
+        "another folder, or that folder's test split changed since: data_changed)",
+    )
+    data_changed: str | None = Field(
+        None,
+        description="set when the run's own data folder was evaluated but its test split is "
+        "not the one of training (runs.test_split_change): how, in one sentence",
     )
     operating_points: OperatingPoints | None = None
     absent_classes: list[str] = Field(

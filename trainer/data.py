@@ -90,7 +90,9 @@ def _load(args: argparse.Namespace):
         **trained_on,
         "test_audit": "counts, groups and duplicates only; not for training",
     }
-    return replace(dataset, content_hash=audit.content_hash, _stats=stats)
+    return replace(
+        dataset, content_hash=audit.content_hash, split_hashes=audit.split_hashes, _stats=stats
+    )
 
 
 # Why a carved validation split can take a class whole, or nothing: what it keeps together.

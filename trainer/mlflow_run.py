@@ -169,6 +169,8 @@ def log_setup(
     if warning:
         tags[contract.LEAKAGE_TAG] = warning[:5000]
     tags[contract.TEST_OVERLAP_TAG] = overlap_tag(dataset.stats)
+    if test_hash := getattr(dataset, "split_hashes", {}).get("test"):
+        tags[contract.TEST_DATA_TAG] = test_hash
     mlflow.set_tags(tags)
 
 

@@ -254,6 +254,20 @@ def test_card_of_a_run_evaluated_on_another_folder_does_not_claim_its_own_test_s
     assert "evaluated on one dataset" not in limitations and str(other) in limitations
 
 
+def test_card_of_an_evaluation_whose_test_split_changed_since_training_says_so():
+    changed = "the test split of /data/derm changed since the run was trained (content hash ..."
+    report = _report(own_data=False, data_dir="/data/derm", data_changed=changed)
+    run = _run(**{contract.EVALUATION_PATH_TAG: "evaluation/x"})
+    card = build_model_card(run, evaluation=evaluation_table(run["metrics"]), report=report)
+    assert f"not from this test split: {changed}." in _section(card, "Data")
+    evaluation = _section(card, "Evaluation")
+    assert "`/data/derm` (the run's own folder, whose test split changed since training)" in (
+        evaluation
+    )
+    assert f"- **Caveat**: {changed}." in evaluation
+    assert "used the test split of /data/derm, not" not in evaluation  # said once, with why
+
+
 def test_card_of_a_tta_evaluation_says_so_with_its_caveat():
     card = build_model_card(_run(), evaluation=evaluation_table(_run()["metrics"]),
                             report=_report(tta="both"))  # fmt: skip

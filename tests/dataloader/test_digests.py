@@ -117,3 +117,12 @@ def test_other_pixels_under_a_restored_size_and_time_are_decoded_anew(tmp_path):
     assert target.stat().st_size == st.st_size
     again = load_dataset(root, splits=["test"], cache_dir=tmp_path / "cache").test.images
     assert not np.array_equal(first, again)
+
+
+def test_each_splits_hash_is_that_of_a_load_of_the_split_alone(image_folder, tmp_path):
+    """What the trainer records of the test split is what an evaluation of it finds."""
+    root = image_folder()
+    whole = load_dataset(root, cache_dir=tmp_path / "cache")
+    assert whole.split_hashes["test"] == _hash(root, tmp_path) != whole.content_hash
+    train = load_dataset(root, splits=["train"], cache_dir=tmp_path / "cache").content_hash
+    assert whole.split_hashes["train"] == train != whole.split_hashes["test"]

@@ -42,6 +42,12 @@ def test_content_hash_is_the_digest_of_the_file(breastmnist, tmp_path):
     assert ds.content_hash == hashlib.blake2b(breastmnist.read_bytes(), digest_size=16).hexdigest()
 
 
+def test_every_splits_hash_is_the_files(breastmnist, tmp_path):
+    """An evaluation of the file's test split finds the hash that its training recorded."""
+    ds = load_dataset(breastmnist, cache_dir=tmp_path)
+    assert ds.split_hashes == dict.fromkeys(("train", "val", "test"), ds.content_hash)
+
+
 def test_breastmnist_resized_to_rgb(breastmnist, tmp_path):
     ds = load_dataset(breastmnist, image_size=32, channels=3, splits=("test",), cache_dir=tmp_path)
     assert ds.test.images.shape == (156, 32, 32, 3)

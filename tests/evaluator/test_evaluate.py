@@ -220,3 +220,31 @@ def test_an_evaluation_removes_the_folders_killed_evaluations_left_not_live_ones
     evaluate_run(run_id, mlflow_server)
     assert [p.exists() for p in killed] == [False, False]
     assert sorted(p.name for p in tmp_path.iterdir()) == [live.name]
+
+
+def test_training_records_the_test_split_hash_that_an_evaluation_finds(
+    mlflow_server, run_id, evaluation
+):
+    report, _ = evaluation
+    tags = mlflow.MlflowClient(mlflow_server).get_run(run_id).data.tags
+    assert tags[contract.TEST_DATA_TAG] == report["dataset_hash"]
+
+
+def test_the_runs_own_folder_whose_test_split_changed_is_not_its_own_data(
+    mlflow_server, tmp_path
+):
+    from trainer import train
+
+    data = synthesize(tmp_path / "data", train_per_class=8, test_per_class=2, size=16, seed=3)
+    args = ["--data-dir", str(data), "--experiment", "evaluator-changed", "--tracking-uri"]
+    args += [mlflow_server, "--epochs", "1", "--ensemble", "1", "--no-progress", "--device", "cpu"]
+    run = train([*args, "--checkpoint-dir", str(tmp_path / "checkpoints")])
+    first, second = sorted((data / "test").iterdir())[:2]  # their labels swapped
+    first.rename(tmp_path / "aside")
+    second.rename(first)
+    (tmp_path / "aside").rename(second)
+    report = evaluate_run(run, mlflow_server)
+    assert report["own_data"] is False
+    assert f"the test split of {data} changed since the run was trained" in report["data_changed"]
+    tags = mlflow.MlflowClient(mlflow_server).get_run(run).data.tags
+    assert tags[contract.EVALUATION_OWN_DATA_TAG] == "false"
