@@ -27,6 +27,7 @@ from runs import (
     contract,
     earlier_answer,
     get_client,
+    get_run,
     inference,
     is_run_data,
     job_result_id,
@@ -128,7 +129,10 @@ def evaluate_run(
     model = load_model(run_id, tracking_uri)
     report_progress(0.08, "loading the test split")
     ds = load_test_split(path, pp)
-    data_changed = test_split_change(client, run_id, path, ds.content_hash) if own_data else None
+    data_changed = None
+    if own_data:  # and is the test split the one the run was trained beside?
+        tags = get_run(client, run_id).data.tags
+        data_changed = test_split_change(tags, path, ds.content_hash)
     own_data = own_data and data_changed is None
     y = np.asarray(ds.test.labels, dtype=np.int64)
 

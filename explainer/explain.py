@@ -38,6 +38,7 @@ from runs import (
     read_operating_point,
     run_data_dir,
     skipped_report,
+    test_split_change,
 )
 
 DEFAULT_N_SAMPLES = 8
@@ -275,6 +276,8 @@ def explain_run(
     path = run_data_dir(run_id, data_dir, param, data_root, confine)
     report_progress(0.06, "loading the test split")
     ds = load_test_split(path, pp)
+    own_data = data_dir is None or is_run_data(path, param, data_root, confine)
+    data_changed = test_split_change(run.data.tags, path, ds.content_hash) if own_data else None
     images, labels = ds.test.images, ds.test.labels
     report_progress(0.1, "choosing samples")
     probs = inference.predict(model, inference.batches(images, pp)).numpy()
@@ -319,9 +322,9 @@ def explain_run(
             "source": str(path),
             "n_test": len(labels),
             "skipped": skipped_report(ds.skipped),
-            # The run's own data folder (its content hash covers every split, this load the
-            # test split only: the hashes never compared equal for a folder).
-            "own_data": data_dir is None or is_run_data(path, param, data_root, confine),
+            # The run's own data folder, with the test split it was trained beside
+            "own_data": own_data and data_changed is None,
+            "data_changed": data_changed,
         },
         "operating_point": None if point is None else point.model_dump(),
         "sample_index": index.tolist(),

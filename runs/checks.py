@@ -143,16 +143,13 @@ def is_run_data(path: Path, run_param: str | None, root: Path | None, confine: b
         return False
 
 
-def test_split_change(client: MlflowClient, run_id: str, path: Path, found: str) -> str | None:
+def test_split_change(tags: dict[str, str], path: Path, found: str) -> str | None:
     """Why the test split of the run's own data folder ``path`` is no longer the one the run
-    was trained beside (its content hash ``found`` differs from the run's ``TEST_DATA_TAG``):
-    images added, removed, rewritten or moved between classes since; None when it is the same,
-    or when the run recorded no test hash (trained before 2026-12-06, or without a test split).
-
-    Raises:
-        ServiceUnavailable: MLflow cannot be reached. NotFound: the run is gone.
-    """
-    recorded = get_run(client, run_id).data.tags.get(contract.TEST_DATA_TAG)
+    (its ``tags``) was trained beside: its content hash ``found`` differs from the run's
+    ``TEST_DATA_TAG`` (images added, removed, rewritten or moved between classes since); None
+    when it is the same, or when the run recorded no test hash (trained before 2026-12-06, or
+    without a test split)."""
+    recorded = tags.get(contract.TEST_DATA_TAG)
     if not recorded or recorded == found:
         return None
     return (

@@ -251,6 +251,26 @@ def test_an_explanation_says_whether_it_used_the_runs_own_data(trained_run, tmp_
     assert json.loads(Path(path).read_text())["data"]["own_data"] is own
 
 
+def test_the_runs_own_folder_whose_test_split_changed_is_not_its_own_data(trained_run, tmp_path):
+    client = MlflowClient(trained_run.tracking_uri)
+    recorded = client.get_run(trained_run.run_id).data.tags[contract.TEST_DATA_TAG]
+    client.set_tag(trained_run.run_id, contract.TEST_DATA_TAG, "0" * 64)  # as if trained on other
+    try:
+        done = explain_run(trained_run.run_id, trained_run.tracking_uri, n_samples=1,
+                           methods=["gradcam"])  # fmt: skip
+    finally:
+        client.set_tag(trained_run.run_id, contract.TEST_DATA_TAG, recorded)
+    path = client.download_artifacts(
+        trained_run.run_id, f"{done['artifact_path']}/index.json", tmp_path
+    )
+    data = json.loads(Path(path).read_text())["data"]
+    assert data["own_data"] is False
+    assert (
+        "changed since the run was trained (content hash 000000000000 then"
+        in (data["data_changed"])
+    )
+
+
 def test_a_job_retried_after_it_published_answers_with_the_published_result(trained_run):
     """The service died between publishing and recording the job: the requeued try (a new
     ``tries``) must not publish the same explanation a second time."""
