@@ -193,5 +193,6 @@ def load_dataset(
         group_source=loaded.group_source,
         unmatched_rows=loaded.unmatched_rows,
         split_hashes=loaded.split_hashes,
+        group_digest=loaded.group_digest,
     )
     return ds

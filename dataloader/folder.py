@@ -280,4 +280,5 @@ def load_folder(
         group_source,
         unmatched,
         {s: digests.content_hash({f.rel: digest_of[f.rel] for f in files[s]}) for s in splits},
+        None if manifest is None else digests.file_digest(groups_file),
     )

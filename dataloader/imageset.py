@@ -115,6 +115,9 @@ class DatasetSplits:
         split_hashes: Each loaded split's own ``content_hash`` (of a folder split: its files as
             read, before val is carved from train; of an ``.npz``: the file's), what a load of
             that split alone records: an evaluation's test data is compared with the training's.
+        group_digest: The BLAKE2b digest of the group manifest's bytes (``file_digest``) when
+            one gave the groups, else None: the content hash covers the images only, and the
+            manifest decides how val is carved and what counts as a shared patient.
     """
 
     class_names: list[str]
@@ -134,6 +137,7 @@ class DatasetSplits:
     group_source: str = "none"
     unmatched_rows: list[str] = field(default_factory=list)
     split_hashes: dict[str, str] = field(default_factory=dict)
+    group_digest: str | None = None
     _stats: dict[str, Any] | None = field(default=None, repr=False)
 
     @property
@@ -164,6 +168,7 @@ class Loaded:
     group_source: str = "none"
     unmatched_rows: list[str] = field(default_factory=list)
     split_hashes: dict[str, str] = field(default_factory=dict)
+    group_digest: str | None = None
 
 
 def native_fit(

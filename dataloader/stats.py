@@ -137,6 +137,7 @@ def compute_stats(ds: "DatasetSplits") -> dict[str, Any]:
         "format": ds.format,
         "content_hash": ds.content_hash,
         "split_hashes": dict(ds.split_hashes),
+        "group_digest": ds.group_digest,
         "class_names": list(ds.class_names),
         "num_classes": len(ds.class_names),
         **training_stats(ds),

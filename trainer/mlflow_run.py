@@ -60,9 +60,11 @@ def dataset_params(dataset, preprocessing: Preprocessing) -> dict[str, Any]:
         for split in ("train", "val", "test")
     }
     height, width = preprocessing.image_size
+    groups = getattr(dataset, "group_digest", None)  # the manifest's, when one gave the groups
     return {
         "dataset_source": str(dataset.source),
         "dataset_hash": dataset.content_hash,
+        **({"dataset_groups_hash": groups} if groups else {}),
         "class_names": _json(list(preprocessing.class_names)),
         "num_classes": len(preprocessing.class_names),
         "image_size": f"{height}x{width}",

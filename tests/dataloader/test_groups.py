@@ -41,6 +41,18 @@ def test_manifest_groups_are_counted_per_split(image_folder):
     )
 
 
+def test_the_manifests_digest_follows_its_contents(image_folder):
+    root = image_folder(per_class=4)
+    assert load_dataset(root, val_fraction=0).group_digest is None
+    _patients(root, per_patient=2)
+    first = load_dataset(root, val_fraction=0)
+    _patients(root, per_patient=1)  # the same images, other patients
+    second = load_dataset(root, val_fraction=0)
+    assert first.content_hash == second.content_hash  # the images' identity
+    assert first.group_digest is not None
+    assert first.group_digest != second.group_digest == second.stats["group_digest"]
+
+
 def test_validation_is_carved_by_group(image_folder):
     root = image_folder(per_class=20)
     _patients(root, per_patient=2)

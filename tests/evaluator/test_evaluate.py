@@ -230,9 +230,7 @@ def test_training_records_the_test_split_hash_that_an_evaluation_finds(
     assert tags[contract.TEST_DATA_TAG] == report["dataset_hash"]
 
 
-def test_the_runs_own_folder_whose_test_split_changed_is_not_its_own_data(
-    mlflow_server, tmp_path
-):
+def test_the_runs_own_folder_whose_test_split_changed_is_not_its_own_data(mlflow_server, tmp_path):
     from trainer import train
 
     data = synthesize(tmp_path / "data", train_per_class=8, test_per_class=2, size=16, seed=3)

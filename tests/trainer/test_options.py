@@ -200,6 +200,20 @@ def test_patient_in_train_and_test_stops_training(trainer_argv, tiny_data, tmp_p
         train(trainer_argv(data=data))
 
 
+def test_the_group_manifest_is_recorded_by_its_digest(
+    trainer_argv, tiny_data, tmp_path, mlflow_server
+):
+    """The content hash covers the images only; the manifest decides the carve of val."""
+    from dataloader.digests import file_digest
+
+    data = shutil.copytree(tiny_data, tmp_path / "grouped")
+    files = sorted(p.relative_to(data).as_posix() for p in data.rglob("*.png"))
+    (data / "groups.csv").write_text("file,group\n" + "".join(f"{f},{f}\n" for f in files))
+    run_id = train(trainer_argv("--epochs", "1", data=data))
+    params = mlflow.MlflowClient(mlflow_server).get_run(run_id).data.params
+    assert params["dataset_groups_hash"] == file_digest(data / "groups.csv")
+
+
 def test_training_never_reads_the_test_split(trainer_argv, tiny_data, tmp_path):
     """Corrupt test images change nothing: the same model, and only the audit notices."""
     broken = shutil.copytree(tiny_data, tmp_path / "broken")
