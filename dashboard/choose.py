@@ -49,6 +49,7 @@ from runs import (
     CONFIRMED_DICOM_TAG,
     CONFIRMED_TAG,
     DIGEST_KEY,
+    contract,
     get_client,
     get_run,
     restamped,
@@ -245,12 +246,28 @@ def choose_run(
                     evaluation_caveats=caveats,
                     interface_change=tags.get(CONFIRMED_TAG),  # a blind confirmation too
                     evaluation=evaluation_record(provenance),
+                    lineage=lineage(run, digest),
+                    replaced=None if already or current is None else str(current.version),
                 ),
             )
     model_uri = f"models:/{name}/{number}"
     return Choice(
         run_id, name, str(number), alias, model_uri, str(id_file), record, caveats, already
     )
+
+
+def lineage(run, digest: str) -> dict[str, str]:
+    """What the chosen model is made of, as ``run`` recorded it (``SelectionRecord.lineage``):
+    its weights' ``digest``, its data's hashes and its code's commit."""
+    found = {
+        "weights_digest": digest,
+        "dataset_hash": run.data.params.get("dataset_hash"),
+        "test_data_hash": run.data.tags.get(contract.TEST_DATA_TAG),
+        "dataset_groups_hash": run.data.params.get("dataset_groups_hash"),
+        "git_commit": run.data.tags.get("mlflow.source.git.commit"),
+        "git_dirty": run.data.tags.get(contract.GIT_DIRTY_TAG),
+    }
+    return {k: v for k, v in found.items() if v}
 
 
 def _record(store, record: schemas.SelectionRecord) -> dict:

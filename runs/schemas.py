@@ -315,3 +315,14 @@ class SelectionRecord(_Open):
         description="which evaluation the figures are of: its path in the run, data folder, "
         "dataset hash, number of test images and time (the version's evaluation_* tags)",
     )
+    lineage: dict[str, str] = Field(
+        default_factory=dict,
+        description="what the chosen model is made of, as its run recorded it, so that the "
+        "record identifies it without the run: weights_digest, dataset_hash (every split), "
+        "test_data_hash, dataset_groups_hash, git_commit, git_dirty (those recorded)",
+    )
+    replaced: str | None = Field(
+        None,
+        description="the version the alias named when this choice moved it (None: none, or "
+        "the choice kept it); a version no choice recorded was set outside the pipeline",
+    )

@@ -27,7 +27,7 @@ from streamlit.testing.v1 import AppTest
 
 from common import Settings, get_settings
 from jobs import SelectionStore, get_database
-from runs import DECODING_VERSION, Preprocessing, build_model, log_classifier
+from runs import DECODING_VERSION, Preprocessing, build_model, contract, log_classifier
 
 APP = str(Path(__file__).resolve().parents[2] / "dashboard" / "dashboard.py")
 EXPERIMENT = "dashboard-tests"
@@ -88,6 +88,7 @@ def _pipeline_run(uri: str, data_dir: Path, name: str, size: int = 32) -> str:
         mlflow.log_dict(preprocessing, "preprocessing.json")
         log_classifier(model, Preprocessing.model_validate(preprocessing), "model")
         mlflow.set_tag("pipeline.stage", "trained")
+        mlflow.set_tag(contract.TEST_DATA_TAG, ds.split_hashes["test"])
     return run.info.run_id
 
 
@@ -302,7 +303,6 @@ def _leakage_tags(data: Path) -> dict[str, str]:
     """The tags the trainer sets on a run of ``data`` (``mlflow_run.log_setup``): its leakage
     warning and test overlap, when it has them."""
     from dataloader import load_dataset
-    from runs import contract
     from trainer.data_warnings import leakage_warning, overlap_tag
 
     stats = load_dataset(data, image_size=32, channels=3, allow_group_overlap=True).stats
@@ -382,7 +382,6 @@ def old_evaluation(uri: str, run_id: str, data_dir: str) -> str:
     """Publish an evaluation of ``data_dir``'s test split as the evaluator before ``own_data``
     (commit fb34404) wrote it: a ``metrics.json`` without that field and the path tag alone (no
     basis tags); its folder."""
-    from runs import contract
 
     client = MlflowClient(uri)
     folder = f"evaluation/old-{uuid.uuid4().hex[:8]}"

@@ -11,6 +11,7 @@ from mlflow.tracking import MlflowClient
 from common import InvalidInput, Settings
 from dashboard.choose import choose_run
 from mlpipeline_model import DECODING_VERSION
+from runs import DIGEST_KEY, contract
 from tests.conftest import log_untrained_run
 from tests.dashboard.conftest import leak, old_evaluation
 
@@ -46,6 +47,27 @@ def test_choosing_another_run_adds_a_version_and_moves_the_alias(dashboard_runs,
     )
     assert second.version == alias.version == "2"
     assert settings.run_id_file.read_text().strip() == dashboard_runs["bare"]
+
+
+def test_the_record_identifies_the_model_its_data_and_code_without_the_run(
+    dashboard_runs, settings, store
+):
+    run_id = dashboard_runs["pipeline"]
+    choose_run(run_id, "first", settings, store)
+    client = MlflowClient(settings.mlflow_tracking_uri)
+    run = client.get_run(run_id)
+    version = client.get_model_version_by_alias(settings.model_name, "champion")
+    [record] = store.recent()
+    assert record["lineage"]["weights_digest"] == version.tags[DIGEST_KEY]
+    assert record["lineage"]["dataset_hash"] == run.data.params["dataset_hash"]
+    assert record["lineage"]["test_data_hash"] == run.data.tags[contract.TEST_DATA_TAG]
+    assert record["replaced"] is None  # the alias named no version before
+
+
+def test_the_record_names_the_version_the_choice_replaced(dashboard_runs, settings, store):
+    choose_run(dashboard_runs["pipeline"], "first", settings, store)
+    choose_run(dashboard_runs["bare"], "second", settings, store, allow_unevaluated=True)
+    assert [r["replaced"] for r in store.recent()] == ["1", None]
 
 
 def test_unevaluated_run_needs_an_explicit_confirmation(dashboard_runs, settings, store):
