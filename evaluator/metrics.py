@@ -14,6 +14,7 @@ A metric that is undefined on the given data (for example the AUC of a class abs
 set) has ``value=None`` and a ``reason``, never an exception.
 """
 
+import importlib.metadata
 import warnings
 from dataclasses import asdict, dataclass
 
@@ -263,7 +264,25 @@ def compute_metrics(
         "confusion_matrix": cm.tolist(),
         "ece_bins": ECE_BINS,
         "absent_classes": [name for c, name in enumerate(class_names) if not present[c]],
+        "computed_with": computed_with(seed),
     }
+
+
+def computed_with(seed: int) -> dict:
+    """How the intervals were computed, so that they can be recomputed from predictions.csv:
+    the bootstrap's resamples and seed, and the versions of the libraries that compute them."""
+    return {
+        "bootstrap_resamples": N_RESAMPLES,
+        "bootstrap_seed": seed,
+        "packages": {name: _version(name) for name in ("numpy", "scipy", "scikit-learn")},
+    }
+
+
+def _version(name: str) -> str | None:
+    try:
+        return importlib.metadata.version(name)
+    except importlib.metadata.PackageNotFoundError:
+        return None
 
 
 def _balanced_accuracy(y_true: np.ndarray, pred: np.ndarray) -> float:

@@ -116,6 +116,11 @@ class EvaluationReport(_Open):
         description="set when the evaluator decoded the test images with another version of "
         "the image decoding than the run's training (Preprocessing.decoding_note)",
     )
+    computed_with: dict[str, Any] | None = Field(
+        None,
+        description="how the intervals were computed: bootstrap_resamples, bootstrap_seed and "
+        "the packages' versions (numpy, scipy, scikit-learn)",
+    )
 
     def of_run(self, run_data_dir: str | None, data_root=None) -> "EvaluationReport":
         """This report with ``own_data`` as every reader takes it, for a run whose ``data_dir``

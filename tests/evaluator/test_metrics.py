@@ -85,6 +85,13 @@ def test_bootstrap_is_seeded():
     assert compute_metrics(y, probs, list("abc")) == compute_metrics(y, probs, list("abc"))
 
 
+def test_the_report_says_how_its_intervals_were_computed():
+    y, probs = _predictions(120, 2, seed=6)
+    how = compute_metrics(y, probs, ["a", "b"], seed=3)["computed_with"]
+    assert (how["bootstrap_resamples"], how["bootstrap_seed"]) == (1000, 3)
+    assert how["packages"]["numpy"] == np.__version__ and how["packages"]["scikit-learn"]
+
+
 def test_class_absent_from_test_set_gives_null_auc_with_reason():
     y, _ = _predictions(60, 2, seed=5)
     probs = np.random.default_rng(5).dirichlet([1, 1, 1], len(y))
