@@ -24,6 +24,9 @@ DATASET_STATS_JSON = "dataset_stats.json"
 # files: FILE_NAMES), for a folder data set; a given val/ folder or an .npz split has none
 VAL_FILES_TXT = "splits/val_files.txt"
 ENVIRONMENT_DIR = "environment"  # session-<k>.json: each training session's packages, CPU, GPU
+# session-<k>.json: each training session's code (commit, diff size and digest, untracked files);
+# session-<k>.patch: its `git diff HEAD` when tracked files differed (at most 5 MB)
+PROVENANCE_DIR = "provenance"
 
 # Folders of the evaluator's and explainer's results (legacy location and parent of attempts).
 EVALUATION_DIR = "evaluation"
@@ -65,13 +68,15 @@ STAGE_TAG = "pipeline.stage"  # "training" while the trainer runs, "trained" onc
 ENDED_TAG = "pipeline.ended"  # why a run shows KILLED that its trainer could not mark itself
 PROGRESS_TAG = "pipeline.progress"  # JSON: at (UTC), epoch, epochs, member, members, each epoch
 TRAINER_TAG = "pipeline.trainer"  # host:pid of the process training the run (the last to resume)
-# The code of the session that started the run, beside mlflow.source.git.commit: "true" when
-# tracked files differed from that commit ("unknown": no git checkout), and then a digest of
-# `git diff HEAD` (the first 16 hex digits of its SHA-256)
+# The code of the session that started the run, beside mlflow.source.git.commit: where the
+# commit came from ("checkout", or "PIPELINE_GIT_COMMIT": the commit an image was built from),
+# "true" when tracked files differed from that commit ("unknown": no git checkout, as in an
+# image), and then a digest of `git diff HEAD` (the first 16 hex digits of its SHA-256)
+GIT_SOURCE_TAG = "pipeline.git_commit_source"
 GIT_DIRTY_TAG = "pipeline.git_dirty"
 GIT_DIFF_TAG = "pipeline.git_diff_sha256"
 # JSON list, one entry per training session (trainer.provenance): session, at, start_epoch,
-# [member], commit, dirty, [diff_sha256], threads, device, world_size
+# [member], commit, [source], dirty, [diff_sha256], [untracked], threads, device, world_size
 SESSIONS_TAG = "pipeline.sessions"
 RESUMED_TAG = "pipeline.resumed"  # "true" once a session continued the run from a checkpoint
 EVALUATED_TAG = "pipeline.evaluated"

@@ -1,14 +1,20 @@
 """How a run was made beyond its settings, for an auditor reading MLflow alone: the code (the
-commit and whether tracked files differed from it), the environment of each training session
-(package versions, CPU, GPU, CPU threads) and the sessions themselves (``pipeline.sessions``)."""
+commit, whether tracked files differed from it, the diff itself and the untracked files), the
+environment of each training session (package versions, CPU, GPU, CPU threads) and the
+sessions themselves (``pipeline.sessions``)."""
 
 import hashlib
 import importlib.metadata
 import json
+import logging
 import os
 import platform
+import re
 import subprocess
 import sys
+import tempfile
+import threading
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -19,11 +25,20 @@ import torch
 from common import available_cores
 from runs import contract
 
+log = logging.getLogger(__name__)
+
 ROOT = Path(__file__).resolve().parents[1]
 PACKAGES = {"torch": "torch", "torchvision": "torchvision", "numpy": "numpy",
             "scikit-learn": "sklearn", "mlflow": "mlflow"}  # fmt: skip
-# Room for the sessions tag (MLflow keeps 8000 characters of a tag; an entry takes about 200).
+# Room for the sessions tag (MLflow keeps 8000 characters of a tag; an entry takes about 250).
 SESSIONS_CHARS = 6000
+# The commit an image was built from (the Dockerfile's build argument GIT_COMMIT): the images
+# hold no .git, so this is their only record of the code
+COMMIT_ENV = "PIPELINE_GIT_COMMIT"
+FROM_CHECKOUT = "checkout"  # pipeline.git_commit_source: `git rev-parse HEAD` in the code's folder
+COMMIT_HASH = re.compile(r"[0-9a-f]{7,64}")
+DIFF_BYTES = 5 * 1024 * 1024  # the most of `git diff HEAD` a session logs as its patch
+UNTRACKED_NAMES = 200  # the most untracked file names a session lists (all are counted)
 
 
 def _git(args: list[str], cwd: Path, timeout: float) -> subprocess.CompletedProcess | None:
@@ -33,22 +48,112 @@ def _git(args: list[str], cwd: Path, timeout: float) -> subprocess.CompletedProc
         return None
 
 
-def git_state(root: Path = ROOT, timeout: float = 10) -> dict[str, str | None]:
-    """``commit`` (None when ``root`` is no git checkout, as in the images), ``dirty``
-    (``"true"`` when tracked files differ from that commit, ``"false"``, ``"unknown"`` when it
-    cannot be told) and, when dirty, ``diff_sha256``: the first 16 hex digits of the SHA-256 of
-    ``git diff HEAD`` (two checkouts with the same commit and digest ran the same code)."""
+@dataclass
+class Diff:
+    """``git diff HEAD --binary`` of a checkout: its SHA-256 (hex) and size in bytes, and
+    ``patch``: all of it, or when it is over the limit the whole files that fit in it."""
+
+    sha256: str
+    size: int
+    patch: bytes
+
+    @property
+    def truncated(self) -> bool:
+        return len(self.patch) < self.size
+
+
+def _diff(root: Path, timeout: float, limit: int) -> Diff | None:
+    """The diff of tracked files against HEAD, read as git writes it (hashed whole, at most
+    ``limit`` bytes held); None when git fails or takes longer than ``timeout`` seconds."""
+    argv = ["git", "diff", "HEAD", "--no-color", "--no-ext-diff", "--binary"]
+    try:
+        proc = subprocess.Popen(argv, cwd=root, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL)
+    except OSError:
+        return None
+    timer = threading.Timer(timeout, proc.kill)
+    timer.start()
+    digest, kept, size = hashlib.sha256(), bytearray(), 0
+    try:
+        assert proc.stdout is not None
+        while chunk := proc.stdout.read(1 << 16):
+            digest.update(chunk)
+            size += len(chunk)
+            if len(kept) <= limit:  # one byte past the limit tells a file that ends at it
+                kept += chunk[: limit + 1 - len(kept)]
+        code = proc.wait()
+    finally:
+        timer.cancel()
+        proc.stdout.close()  # type: ignore[union-attr]
+    if code != 0:
+        return None
+    if size > limit:  # whole files only: cut before the first file that does not fit
+        cut = kept.rfind(b"\ndiff --git ", 0, limit + 1)
+        kept = kept[: cut + 1] if cut >= 0 else bytearray()
+    return Diff(digest.hexdigest(), size, bytes(kept))
+
+
+def _untracked(root: Path, timeout: float) -> list[str] | None:
+    """Files git neither tracks nor ignores (their names, relative to the checkout's top, sorted);
+    None when git cannot tell."""
+    found = _git(["status", "--porcelain=v1", "-z", "--untracked-files=all", "--no-renames"],
+                 root, timeout)  # fmt: skip
+    if found is None or found.returncode != 0:
+        return None
+    entries = found.stdout.decode(errors="replace").split("\0")
+    return sorted(entry[3:] for entry in entries if entry.startswith("?? "))
+
+
+def _image_commit() -> str | None:
+    """``PIPELINE_GIT_COMMIT`` when it holds a commit hash (7 to 64 hex digits); None when unset
+    or empty (an image built without GIT_COMMIT), logged and None when it is something else."""
+    value = os.environ.get(COMMIT_ENV, "").strip().lower()
+    if value and not COMMIT_HASH.fullmatch(value):
+        log.warning("%s=%r is no commit hash (git rev-parse HEAD gives one): no commit is recorded",
+                    COMMIT_ENV, value)  # fmt: skip
+        return None
+    return value or None
+
+
+@dataclass
+class GitRecord:
+    """The code a session runs: ``state`` (see ``git_state``), and for a checkout the ``diff``
+    (when tracked files differ from the commit) and the ``untracked`` files (None: unknown)."""
+
+    state: dict[str, Any]
+    diff: Diff | None = None
+    untracked: list[str] | None = field(default=None)
+
+
+def git_record(root: Path = ROOT, timeout: float = 10, limit: int = DIFF_BYTES) -> GitRecord:
+    """What git says of the code in ``root``; without a checkout (the images), the commit that
+    ``PIPELINE_GIT_COMMIT`` names. A checkout wins over the variable."""
     found = _git(["rev-parse", "HEAD"], root, timeout)
     commit = found.stdout.decode().strip() if found and found.returncode == 0 else None
-    state: dict[str, str | None] = {"commit": commit or None, "dirty": "unknown"}
     if not commit:
-        return state
-    diff = _git(["diff", "HEAD", "--no-color", "--no-ext-diff", "--binary"], root, timeout)
-    if diff is not None and diff.returncode == 0:
-        state["dirty"] = "true" if diff.stdout else "false"
-        if diff.stdout:
-            state["diff_sha256"] = hashlib.sha256(diff.stdout).hexdigest()[:16]
-    return state
+        commit = _image_commit()
+        state: dict[str, Any] = {"commit": commit, "dirty": "unknown"}
+        return GitRecord({**state, "source": COMMIT_ENV} if commit else state)
+    state = {"commit": commit, "source": FROM_CHECKOUT, "dirty": "unknown"}
+    diff = _diff(root, timeout, limit)
+    if diff is not None:
+        state["dirty"] = "true" if diff.size else "false"
+        if diff.size:
+            state["diff_sha256"] = diff.sha256[:16]
+    untracked = _untracked(root, timeout)
+    if untracked is not None:
+        state["untracked"] = len(untracked)
+    return GitRecord(state, diff if diff is not None and diff.size else None, untracked)
+
+
+def git_state(root: Path = ROOT, timeout: float = 10) -> dict[str, Any]:
+    """``commit`` (None when ``root`` is no git checkout and no ``PIPELINE_GIT_COMMIT`` names
+    one), ``source`` where a commit is known (``"checkout"``, or ``"PIPELINE_GIT_COMMIT"``: the
+    commit an image was built from), ``dirty`` (``"true"`` when tracked files differ from that
+    commit, ``"false"``, ``"unknown"`` when it cannot be told, as for an image) and, for a
+    checkout, ``untracked`` (how many files git neither tracks nor ignores) and when dirty
+    ``diff_sha256``: the first 16 hex digits of the SHA-256 of ``git diff HEAD`` (two checkouts
+    with the same commit and digest ran the same tracked code)."""
+    return git_record(root, timeout).state
 
 
 def _cpu_model() -> str:
@@ -130,20 +235,59 @@ def _sessions(previous: str | None, resumed: bool, entry: dict[str, Any]) -> tup
     return text, number
 
 
+def _patch_text(git: GitRecord, number: int, run_id: str) -> bytes:
+    """The session's ``provenance/session-<k>.patch``: a few ``#`` lines that ``git apply``
+    skips (what it is, whether cut), then the diff."""
+    diff = git.diff
+    assert diff is not None
+    head = [
+        f"# git diff HEAD --binary of the code that trained session {number} of MLflow run "
+        f"{run_id}: {diff.size} bytes, sha256 {diff.sha256}",
+        f"# Recover that code: git checkout {git.state['commit']} && git apply <this file>",
+    ]
+    if diff.truncated:
+        head.append(
+            f"# TRUNCATED: only its first {len(diff.patch)} bytes are kept (whole files, at most "
+            f"{DIFF_BYTES}): the code cannot be fully recovered from this file"
+        )
+    return "\n".join(head).encode() + b"\n" + diff.patch
+
+
+def _code_json(git: GitRecord, number: int) -> dict[str, Any]:
+    """The session's ``provenance/session-<k>.json``: the code beyond the sessions tag."""
+    record: dict[str, Any] = {key: git.state.get(key) for key in ("commit", "source", "dirty")}
+    record["diff"] = None
+    if git.diff is not None:
+        record["diff"] = {
+            "file": f"{contract.PROVENANCE_DIR}/session-{number}.patch",
+            "sha256": git.diff.sha256,
+            "bytes": git.diff.size,
+            "kept_bytes": len(git.diff.patch),
+            "truncated": git.diff.truncated,
+        }
+    record["untracked"] = None
+    if git.untracked is not None:
+        names = git.untracked[:UNTRACKED_NAMES]
+        record["untracked"] = {"count": len(git.untracked), "names": names,
+                               "truncated": len(names) < len(git.untracked)}  # fmt: skip
+    return record
+
+
 def record_session(run_id: str, resumed: bool, start_epoch: int, member: int | None,
-                   device: torch.device, world_size: int) -> None:  # fmt: skip
+                   device: torch.device, world_size: int, root: Path = ROOT) -> None:  # fmt: skip
     """On the active run ``run_id``: a new run's code (``mlflow.source.git.commit``,
-    ``pipeline.git_dirty``, ``pipeline.git_diff_sha256``); every session's entry in
-    ``pipeline.sessions``, its environment as ``environment/session-<k>.json``, and
+    ``pipeline.git_commit_source``, ``pipeline.git_dirty``, ``pipeline.git_diff_sha256``); every
+    session's entry in ``pipeline.sessions``, its environment as ``environment/session-<k>.json``,
+    its code as ``provenance/session-<k>.json`` (and ``.patch`` when dirty), and
     ``pipeline.resumed`` once one resumed."""
-    git = git_state()
+    git = git_record(root)
+    code = {key: git.state[key] for key in ("commit", "source", "dirty", "diff_sha256",
+                                            "untracked") if key in git.state}  # fmt: skip
     entry: dict[str, Any] = {
         "at": datetime.now(UTC).isoformat(timespec="seconds"),
         "start_epoch": start_epoch,
         **({"member": member + 1} if member is not None else {}),
-        "commit": git["commit"],
-        "dirty": git["dirty"],
-        **({"diff_sha256": git["diff_sha256"]} if "diff_sha256" in git else {}),
+        **code,
         "threads": torch.get_num_threads(),
         "device": device.type,
         "world_size": world_size,
@@ -154,13 +298,21 @@ def record_session(run_id: str, resumed: bool, start_epoch: int, member: int | N
         previous = mlflow.get_run(run_id).data.tags.get(contract.SESSIONS_TAG)
         tags[contract.RESUMED_TAG] = "true"
     else:
-        if git["commit"]:
-            tags["mlflow.source.git.commit"] = git["commit"]
-        tags[contract.GIT_DIRTY_TAG] = git["dirty"]
-        if "diff_sha256" in git:
-            tags[contract.GIT_DIFF_TAG] = git["diff_sha256"]
+        if code["commit"]:
+            tags["mlflow.source.git.commit"] = code["commit"]
+            tags[contract.GIT_SOURCE_TAG] = code["source"]
+        tags[contract.GIT_DIRTY_TAG] = code["dirty"]
+        if "diff_sha256" in code:
+            tags[contract.GIT_DIFF_TAG] = code["diff_sha256"]
     tags[contract.SESSIONS_TAG], number = _sessions(previous, resumed, entry)
     # The tag first: a session that dies between the two leaves its number taken, so the next
-    # session writes its own file and not over this one's
+    # session writes its own files and not over this one's
     mlflow.set_tags(tags)
-    mlflow.log_dict(environment(device), f"{contract.ENVIRONMENT_DIR}/session-{number}.json")
+    session = f"session-{number}"
+    mlflow.log_dict(environment(device), f"{contract.ENVIRONMENT_DIR}/{session}.json")
+    mlflow.log_dict(_code_json(git, number), f"{contract.PROVENANCE_DIR}/{session}.json")
+    if git.diff is not None:  # bytes as git wrote them (any encoding, binary patches)
+        with tempfile.TemporaryDirectory() as folder:
+            patch = Path(folder) / f"{session}.patch"
+            patch.write_bytes(_patch_text(git, number, run_id))
+            mlflow.log_artifact(str(patch), contract.PROVENANCE_DIR)

@@ -1,9 +1,12 @@
 """What a run records of its code, environment and sessions (``trainer.provenance``), and the
 CPU thread count it trains with (``trainer.distributed.cpu_threads``); no training here."""
 
+import hashlib
 import json
 import subprocess
+from pathlib import Path
 
+import mlflow
 import pytest
 import torch
 
@@ -42,7 +45,8 @@ def test_a_modified_tracked_file_is_dirty_with_a_digest_of_the_diff(checkout):
     assert provenance.git_state(checkout) == first  # the same code, the same digest
 
 
-def test_no_git_checkout_is_unknown(tmp_path):
+def test_no_git_checkout_is_unknown(tmp_path, monkeypatch):
+    monkeypatch.delenv(provenance.COMMIT_ENV, raising=False)
     assert provenance.git_state(tmp_path) == {"commit": None, "dirty": "unknown"}
 
 
@@ -97,3 +101,102 @@ def test_sessions_are_numbered_appended_and_kept_small():
     sessions = json.loads(text)
     assert len(text) <= provenance.SESSIONS_CHARS and number == 40
     assert sessions[0]["session"] == 1 and sessions[-1]["session"] == 40
+
+
+# --- the commit of an image, the diff and untracked files of a checkout ---------------------
+
+HASH = "0123456789abcdef0123456789abcdef01234567"
+
+
+def _record(uri: str, root: Path) -> str:
+    """A new run on ``uri`` whose one session ``record_session`` records from ``root``."""
+    mlflow.set_tracking_uri(uri)
+    mlflow.set_experiment("provenance")
+    with mlflow.start_run() as run:
+        provenance.record_session(run.info.run_id, False, 1, None, torch.device("cpu"), 1, root)
+    return run.info.run_id
+
+
+def _artifact(uri: str, run_id: str, path: str) -> bytes:
+    local = mlflow.artifacts.download_artifacts(run_id=run_id, artifact_path=path, tracking_uri=uri)
+    return Path(local).read_bytes()
+
+
+def test_without_a_checkout_the_commit_is_the_one_the_image_was_built_from(tmp_path, monkeypatch):
+    monkeypatch.setenv(provenance.COMMIT_ENV, HASH.upper())
+    assert provenance.git_state(tmp_path) == {
+        "commit": HASH, "source": "PIPELINE_GIT_COMMIT", "dirty": "unknown",
+    }  # fmt: skip
+
+
+def test_a_checkout_wins_over_the_image_commit(checkout, monkeypatch):
+    monkeypatch.setenv(provenance.COMMIT_ENV, HASH)
+    state = provenance.git_state(checkout)
+    assert state["commit"] != HASH and state["source"] == "checkout"
+
+
+def test_an_image_commit_that_is_no_hash_is_not_recorded(tmp_path, monkeypatch, caplog):
+    monkeypatch.setenv(provenance.COMMIT_ENV, "main")
+    assert provenance.git_state(tmp_path) == {"commit": None, "dirty": "unknown"}
+    assert "PIPELINE_GIT_COMMIT='main' is no commit hash" in caplog.text
+
+
+def test_untracked_files_are_counted_and_ignored_ones_are_not(checkout):
+    (checkout / ".git" / "info" / "exclude").write_text("*.log\n")
+    (checkout / "sub").mkdir()
+    for name in ("b.py", "sub/a.py", "run.log"):
+        (checkout / name).write_text("y = 1\n")
+    record = provenance.git_record(checkout)
+    assert record.untracked == ["b.py", "sub/a.py"] and record.state["untracked"] == 2
+
+
+def test_a_diff_over_the_limit_keeps_the_whole_files_that_fit(checkout):
+    for name in ("a.py", "b.py"):
+        (checkout / name).write_text("old\n")
+    _git(checkout, "add", ".")
+    _git(checkout, "-c", "user.name=t", "-c", "user.email=t@t", "commit", "-qm", "two")
+    for name in ("a.py", "b.py"):
+        (checkout / name).write_text("new\n" * 100)
+    full = subprocess.run(["git", "diff", "HEAD", "--binary"], cwd=checkout, capture_output=True,
+                          check=True).stdout  # fmt: skip
+    second = full.index(b"diff --git a/b.py")
+    diff = provenance.git_record(checkout, limit=second + 10).diff
+    assert diff.patch == full[:second] and diff.truncated and diff.size == len(full)
+    assert diff.sha256 == hashlib.sha256(full).hexdigest()  # of the whole diff
+
+
+def test_a_run_trained_in_an_image_carries_the_commit_it_was_built_from(
+    tmp_path, monkeypatch, mlflow_server
+):
+    monkeypatch.setenv(provenance.COMMIT_ENV, HASH)
+    tags = mlflow.get_run(_record(mlflow_server, tmp_path)).data.tags
+    assert tags["mlflow.source.git.commit"] == HASH
+    assert tags["pipeline.git_commit_source"] == "PIPELINE_GIT_COMMIT"
+    assert tags["pipeline.git_dirty"] == "unknown"
+
+
+def test_a_dirty_session_logs_the_patch_that_recovers_its_code(checkout, mlflow_server, tmp_path):
+    (checkout / "image.bin").write_bytes(bytes(range(256)))
+    _git(checkout, "add", "image.bin")
+    _git(checkout, "-c", "user.name=t", "-c", "user.email=t@t", "commit", "-qm", "binary")
+    (checkout / "code.py").write_text("x = 2  # café\n")
+    (checkout / "image.bin").write_bytes(bytes(range(255, -1, -1)))
+    run_id = _record(mlflow_server, checkout)
+    patch = tmp_path / "session.patch"
+    patch.write_bytes(_artifact(mlflow_server, run_id, "provenance/session-1.patch"))
+    copy = tmp_path / "copy"
+    _git(tmp_path, "clone", "-q", str(checkout), str(copy))
+    _git(copy, "apply", str(patch))
+    assert (copy / "code.py").read_bytes() == (checkout / "code.py").read_bytes()
+    assert (copy / "image.bin").read_bytes() == (checkout / "image.bin").read_bytes()
+
+
+def test_the_session_record_counts_and_names_untracked_files(checkout, mlflow_server, monkeypatch):
+    monkeypatch.setattr(provenance, "UNTRACKED_NAMES", 2)
+    for name in ("a.py", "b.py", "c.py"):
+        (checkout / name).write_text("y = 1\n")
+    run_id = _record(mlflow_server, checkout)
+    [session] = json.loads(mlflow.get_run(run_id).data.tags["pipeline.sessions"])
+    assert session["untracked"] == 3
+    code = json.loads(_artifact(mlflow_server, run_id, "provenance/session-1.json"))
+    assert code["untracked"] == {"count": 3, "names": ["a.py", "b.py"], "truncated": True}
