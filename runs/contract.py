@@ -23,7 +23,9 @@ DATASET_STATS_JSON = "dataset_stats.json"
 # The images a validation split carved from train held (one name per line, as results name
 # files: FILE_NAMES), for a folder data set; a given val/ folder or an .npz split has none
 VAL_FILES_TXT = "splits/val_files.txt"
-ENVIRONMENT_DIR = "environment"  # session-<k>.json: each training session's packages, CPU, GPU
+# session-<k>.json: each training session's CPU, GPU, main packages; session-<k>-packages.txt:
+# every installed distribution, name==version
+ENVIRONMENT_DIR = "environment"
 # session-<k>.json: each training session's code (commit, diff size and digest, untracked files);
 # session-<k>.patch: its `git diff HEAD` when tracked files differed (at most 5 MB)
 PROVENANCE_DIR = "provenance"

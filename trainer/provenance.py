@@ -1,6 +1,6 @@
 """How a run was made beyond its settings, for an auditor reading MLflow alone: the code (the
 commit, whether tracked files differed from it, the diff itself and the untracked files), the
-environment of each training session (package versions, CPU, GPU, CPU threads) and the
+environment of each training session (every installed package, CPU, GPU, CPU threads) and the
 sessions themselves (``pipeline.sessions``)."""
 
 import hashlib
@@ -199,6 +199,18 @@ def environment(device: torch.device) -> dict[str, Any]:
     return env
 
 
+def installed_packages() -> list[str]:
+    """Every distribution this Python finds, ``name==version`` as ``pip freeze`` writes them,
+    sorted by name; where two share a name, the first on ``sys.path`` (the one imported). The
+    run's ``environment/session-<k>-packages.txt``: ``pip install -r`` of it rebuilds the set."""
+    found: dict[str, str] = {}
+    for dist in importlib.metadata.distributions():
+        name = dist.metadata["Name"] if dist.metadata else None
+        if name:
+            found.setdefault(re.sub(r"[-_.]+", "-", name).lower(), f"{name}=={dist.version}")
+    return [found[key] for key in sorted(found)]
+
+
 def thread_change(state: dict[str, Any]) -> str | None:
     """One line when this session trains on another CPU thread count than the checkpoint's
     (its ``torch_threads``, or a ``--threads`` it was given; None when unknown)."""
@@ -277,9 +289,9 @@ def record_session(run_id: str, resumed: bool, start_epoch: int, member: int | N
                    device: torch.device, world_size: int, root: Path = ROOT) -> None:  # fmt: skip
     """On the active run ``run_id``: a new run's code (``mlflow.source.git.commit``,
     ``pipeline.git_commit_source``, ``pipeline.git_dirty``, ``pipeline.git_diff_sha256``); every
-    session's entry in ``pipeline.sessions``, its environment as ``environment/session-<k>.json``,
-    its code as ``provenance/session-<k>.json`` (and ``.patch`` when dirty), and
-    ``pipeline.resumed`` once one resumed."""
+    session's entry in ``pipeline.sessions``, its environment as ``environment/session-<k>.json``
+    and ``environment/session-<k>-packages.txt``, its code as ``provenance/session-<k>.json``
+    (and ``.patch`` when dirty), and ``pipeline.resumed`` once one resumed."""
     git = git_record(root)
     code = {key: git.state[key] for key in ("commit", "source", "dirty", "diff_sha256",
                                             "untracked") if key in git.state}  # fmt: skip
@@ -310,6 +322,8 @@ def record_session(run_id: str, resumed: bool, start_epoch: int, member: int | N
     mlflow.set_tags(tags)
     session = f"session-{number}"
     mlflow.log_dict(environment(device), f"{contract.ENVIRONMENT_DIR}/{session}.json")
+    packages = "".join(f"{line}\n" for line in installed_packages())
+    mlflow.log_text(packages, f"{contract.ENVIRONMENT_DIR}/{session}-packages.txt")
     mlflow.log_dict(_code_json(git, number), f"{contract.PROVENANCE_DIR}/{session}.json")
     if git.diff is not None:  # bytes as git wrote them (any encoding, binary patches)
         with tempfile.TemporaryDirectory() as folder:

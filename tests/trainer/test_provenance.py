@@ -2,7 +2,9 @@
 CPU thread count it trains with (``trainer.distributed.cpu_threads``); no training here."""
 
 import hashlib
+import importlib.metadata
 import json
+import re
 import subprocess
 from pathlib import Path
 
@@ -165,6 +167,14 @@ def test_a_diff_over_the_limit_keeps_the_whole_files_that_fit(checkout):
     assert diff.sha256 == hashlib.sha256(full).hexdigest()  # of the whole diff
 
 
+def test_every_installed_distribution_is_listed_as_pip_freeze_writes_it():
+    lines = provenance.installed_packages()
+    assert f"mlflow=={importlib.metadata.version('mlflow')}" in lines
+    assert all(re.fullmatch(r"[A-Za-z0-9][A-Za-z0-9._-]*==\S+", line) for line in lines), lines
+    names = [re.sub(r"[-_.]+", "-", line.split("==")[0]).lower() for line in lines]
+    assert names == sorted(set(names)) and len(names) > 50  # by name, each once
+
+
 def test_a_run_trained_in_an_image_carries_the_commit_it_was_built_from(
     tmp_path, monkeypatch, mlflow_server
 ):
@@ -200,3 +210,9 @@ def test_the_session_record_counts_and_names_untracked_files(checkout, mlflow_se
     assert session["untracked"] == 3
     code = json.loads(_artifact(mlflow_server, run_id, "provenance/session-1.json"))
     assert code["untracked"] == {"count": 3, "names": ["a.py", "b.py"], "truncated": True}
+
+
+def test_each_session_logs_every_installed_package(tmp_path, mlflow_server):
+    run_id = _record(mlflow_server, tmp_path)
+    logged = _artifact(mlflow_server, run_id, "environment/session-1-packages.txt").decode()
+    assert logged.splitlines() == provenance.installed_packages()
