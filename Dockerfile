@@ -65,9 +65,15 @@ RUN if [ -n "$TORCH_INDEX_URL" ]; then \
     && pip install --no-cache-dir -r /tmp/requirements.txt
 
 # base + the shared virtualenv: what every app target starts from, in /app (the code, read-only).
+# GIT_COMMIT (build arg, `GIT_COMMIT=$(git rev-parse HEAD) docker compose build`): the commit the
+# image is built from; .git stays out of the build context, so the trainer records this one
+# (PIPELINE_GIT_COMMIT) as its runs' code. Last here, so that a new commit rebuilds no virtualenv.
 FROM base AS runtime
 COPY --from=builder /opt/venv /opt/venv
 WORKDIR /app
+ARG GIT_COMMIT=""
+ENV PIPELINE_GIT_COMMIT=$GIT_COMMIT
+LABEL org.opencontainers.image.revision=$GIT_COMMIT
 
 # The one list of which packages each target copies: `pick TARGET PACKAGE...`. A missing package
 # fails the build. tests/deploy checks that each target's packages import only packages of the

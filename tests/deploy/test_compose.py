@@ -58,12 +58,12 @@ def test_built_from_its_target_of_the_one_dockerfile(compose, name):
 
 
 @pytest.mark.parametrize("name", sorted(BY_NAME))
-def test_app_images_take_the_torch_index_build_arg(compose, name):
+def test_app_images_take_the_torch_index_and_commit_build_args(compose, name):
     args = compose["services"][name]["build"].get("args", {})
     if name == "mlflow":
         assert args == {}
-    else:
-        assert args == {"TORCH_INDEX_URL": "${TORCH_INDEX_URL:-}"}
+    else:  # GIT_COMMIT: the commit the trainer records for runs trained in the image
+        assert args == {"TORCH_INDEX_URL": "${TORCH_INDEX_URL:-}", "GIT_COMMIT": "${GIT_COMMIT:-}"}
 
 
 @pytest.mark.parametrize("name", APP_SERVICES)

@@ -236,6 +236,17 @@ def test_torch_index_is_an_optional_build_arg():
     assert '--index-url "$TORCH_INDEX_URL"' in install
 
 
+def test_app_images_carry_the_commit_they_are_built_from():
+    """.git stays out of the context: the build argument GIT_COMMIT is the images' record of
+    their code, which the trainer reads as PIPELINE_GIT_COMMIT (trainer.provenance)."""
+    from trainer.provenance import COMMIT_ENV
+
+    runtime = STAGES["runtime"]
+    assert runtime.args("ARG") == ['GIT_COMMIT=""']
+    assert f"{COMMIT_ENV}=$GIT_COMMIT" in runtime.args("ENV")
+    assert "org.opencontainers.image.revision=$GIT_COMMIT" in runtime.args("LABEL")
+
+
 # --- which code each target copies ------------------------------------------------------------
 
 

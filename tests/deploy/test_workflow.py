@@ -114,6 +114,13 @@ def test_every_image_is_built_from_the_one_dockerfile():
     assert "hadolint Dockerfile" in text
 
 
+def test_images_are_built_with_their_commit(workflow):
+    """The trainer's record of the code it ran in an image: its build argument GIT_COMMIT."""
+    assert workflow["env"]["GIT_COMMIT"] == "${{ github.sha }}"  # compose builds read it too
+    for job in ("build", "deploy-prod"):
+        assert '--build-arg GIT_COMMIT="$GIT_COMMIT"' in scripts(workflow, job), job
+
+
 def test_compose_smoke_test_waits_and_checks_health(workflow):
     script = scripts(workflow, "compose-smoke")
     assert "docker compose up -d --wait" in script
