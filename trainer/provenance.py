@@ -38,7 +38,7 @@ COMMIT_ENV = "PIPELINE_GIT_COMMIT"
 FROM_CHECKOUT = "checkout"  # pipeline.git_commit_source: `git rev-parse HEAD` in the code's folder
 COMMIT_HASH = re.compile(r"[0-9a-f]{7,64}")
 DIFF_BYTES = 5 * 1024 * 1024  # the most of `git diff HEAD` a session logs as its patch
-UNTRACKED_NAMES = 200  # the most untracked file names a session lists (all are counted)
+LISTED_NAMES = 200  # the most untracked or changed file names a session lists (all are counted)
 
 
 def _git(args: list[str], cwd: Path, timeout: float) -> subprocess.CompletedProcess | None:
@@ -50,12 +50,14 @@ def _git(args: list[str], cwd: Path, timeout: float) -> subprocess.CompletedProc
 
 @dataclass
 class Diff:
-    """``git diff HEAD --binary`` of a checkout: its SHA-256 (hex) and size in bytes, and
-    ``patch``: all of it, or when it is over the limit the whole files that fit in it."""
+    """``git diff HEAD --binary`` of a checkout: its SHA-256 (hex) and size in bytes,
+    ``patch``: all of it, or when it is over the limit the whole files that fit in it, and
+    ``files``: the names of all the files it changes (a cut patch lacks some)."""
 
     sha256: str
     size: int
     patch: bytes
+    files: list[str] = field(default_factory=list)
 
     @property
     def truncated(self) -> bool:
@@ -103,6 +105,15 @@ def _untracked(root: Path, timeout: float) -> list[str] | None:
     return sorted(entry[3:] for entry in entries if entry.startswith("?? "))
 
 
+def _changed(root: Path, timeout: float) -> list[str]:
+    """The tracked files that differ from HEAD (``git diff HEAD --name-only``); [] when git
+    fails."""
+    found = _git(["diff", "HEAD", "--name-only", "-z"], root, timeout)
+    if found is None or found.returncode != 0:
+        return []
+    return sorted(name for name in found.stdout.decode(errors="replace").split("\0") if name)
+
+
 def _image_commit() -> str | None:
     """``PIPELINE_GIT_COMMIT`` when it holds a commit hash (7 to 64 hex digits); None when unset
     or empty (an image built without GIT_COMMIT), logged and None when it is something else."""
@@ -139,6 +150,7 @@ def git_record(root: Path = ROOT, timeout: float = 10, limit: int = DIFF_BYTES) 
         state["dirty"] = "true" if diff.size else "false"
         if diff.size:
             state["diff_sha256"] = diff.sha256[:16]
+            diff.files = _changed(root, timeout)
     untracked = _untracked(root, timeout)
     if untracked is not None:
         state["untracked"] = len(untracked)
@@ -260,9 +272,16 @@ def _patch_text(git: GitRecord, number: int, run_id: str) -> bytes:
     if diff.truncated:
         head.append(
             f"# TRUNCATED: only its first {len(diff.patch)} bytes are kept (whole files, at most "
-            f"{DIFF_BYTES}): the code cannot be fully recovered from this file"
+            f"{DIFF_BYTES}): the code cannot be fully recovered from this file; "
+            f"{contract.PROVENANCE_DIR}/session-{number}.json names every file changed"
         )
     return "\n".join(head).encode() + b"\n" + diff.patch
+
+
+def _listed(names: list[str]) -> dict[str, Any]:
+    """``names`` counted, and the first LISTED_NAMES of them."""
+    kept = names[:LISTED_NAMES]
+    return {"count": len(names), "names": kept, "truncated": len(kept) < len(names)}
 
 
 def _code_json(git: GitRecord, number: int) -> dict[str, Any]:
@@ -276,12 +295,9 @@ def _code_json(git: GitRecord, number: int) -> dict[str, Any]:
             "bytes": git.diff.size,
             "kept_bytes": len(git.diff.patch),
             "truncated": git.diff.truncated,
+            "changed": _listed(git.diff.files),
         }
-    record["untracked"] = None
-    if git.untracked is not None:
-        names = git.untracked[:UNTRACKED_NAMES]
-        record["untracked"] = {"count": len(git.untracked), "names": names,
-                               "truncated": len(names) < len(git.untracked)}  # fmt: skip
+    record["untracked"] = None if git.untracked is None else _listed(git.untracked)
     return record
 
 
@@ -292,7 +308,7 @@ def record_session(run_id: str, resumed: bool, start_epoch: int, member: int | N
     session's entry in ``pipeline.sessions``, its environment as ``environment/session-<k>.json``
     and ``environment/session-<k>-packages.txt``, its code as ``provenance/session-<k>.json``
     (and ``.patch`` when dirty), and ``pipeline.resumed`` once one resumed."""
-    git = git_record(root)
+    git = git_record(root, limit=DIFF_BYTES)
     code = {key: git.state[key] for key in ("commit", "source", "dirty", "diff_sha256",
                                             "untracked") if key in git.state}  # fmt: skip
     entry: dict[str, Any] = {

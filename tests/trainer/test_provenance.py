@@ -167,6 +167,20 @@ def test_a_diff_over_the_limit_keeps_the_whole_files_that_fit(checkout):
     assert diff.sha256 == hashlib.sha256(full).hexdigest()  # of the whole diff
 
 
+def test_a_cut_diff_still_names_every_file_it_changes(checkout, mlflow_server, monkeypatch):
+    monkeypatch.setattr(provenance, "DIFF_BYTES", 10)  # no whole file fits
+    (checkout / "code.py").write_text("x = 2\n")
+    (checkout / "more.py").write_text("y = 1\n")
+    _git(checkout, "add", "more.py")  # staged: changed from HEAD too
+    run_id = _record(mlflow_server, checkout)
+    code = json.loads(_artifact(mlflow_server, run_id, "provenance/session-1.json"))
+    assert code["diff"]["truncated"] and code["diff"]["kept_bytes"] == 0
+    assert code["diff"]["changed"] == {"count": 2, "names": ["code.py", "more.py"],
+                                       "truncated": False}  # fmt: skip
+    patch = _artifact(mlflow_server, run_id, "provenance/session-1.patch").decode()
+    assert "# TRUNCATED" in patch and "names every file changed" in patch
+
+
 def test_every_installed_distribution_is_listed_as_pip_freeze_writes_it():
     lines = provenance.installed_packages()
     assert f"mlflow=={importlib.metadata.version('mlflow')}" in lines
@@ -202,7 +216,7 @@ def test_a_dirty_session_logs_the_patch_that_recovers_its_code(checkout, mlflow_
 
 
 def test_the_session_record_counts_and_names_untracked_files(checkout, mlflow_server, monkeypatch):
-    monkeypatch.setattr(provenance, "UNTRACKED_NAMES", 2)
+    monkeypatch.setattr(provenance, "LISTED_NAMES", 2)
     for name in ("a.py", "b.py", "c.py"):
         (checkout / name).write_text("y = 1\n")
     run_id = _record(mlflow_server, checkout)
