@@ -113,9 +113,10 @@ def data_limitation(report: schemas.EvaluationReport | None) -> str:
 
 def training_provenance(run: dict) -> list[str]:
     """Markdown lines on how the run's model was made, from its records alone (for an auditor):
-    when and by whom, which code (commit, tracked files changed or not), which sessions (a
-    resumed run has several, each with its commit and CPU threads: the thread count changes
-    the weights), where the environment is, and the weights' digest where recorded."""
+    when and by whom, which code (commit, tracked files changed or not, or the commit of the
+    image it trained in), which sessions (a resumed run has several, each with its commit and
+    CPU threads: the thread count changes the weights), where the environment is, and the
+    weights' digest where recorded."""
     tags, params = run.get("tags") or {}, run.get("params") or {}
     commit = tags.get("mlflow.source.git.commit")
     dirty = tags.get(contract.GIT_DIRTY_TAG)
@@ -124,6 +125,8 @@ def training_provenance(run: dict) -> list[str]:
         code += f", **tracked files changed** (diff sha256 `{tags.get(contract.GIT_DIFF_TAG)}`)"
     elif dirty == "false":
         code += ", no tracked file changed"
+    elif dirty == "unknown" and tags.get(contract.GIT_SOURCE_TAG) == contract.IMAGE_COMMIT_ENV:
+        code += " (the commit its image was built from: changes in that build unknown)"
     elif dirty == "unknown":
         code += " (not a git checkout: changes unknown)"
     lines = [

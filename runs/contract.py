@@ -75,6 +75,9 @@ TRAINER_TAG = "pipeline.trainer"  # host:pid of the process training the run (th
 # "true" when tracked files differed from that commit ("unknown": no git checkout, as in an
 # image), and then a digest of `git diff HEAD` (the first 16 hex digits of its SHA-256)
 GIT_SOURCE_TAG = "pipeline.git_commit_source"
+# The variable the app images carry (their build argument GIT_COMMIT) and GIT_SOURCE_TAG's value
+# for a commit read from it
+IMAGE_COMMIT_ENV = "PIPELINE_GIT_COMMIT"
 GIT_DIRTY_TAG = "pipeline.git_dirty"
 GIT_DIFF_TAG = "pipeline.git_diff_sha256"
 # JSON list, one entry per training session (trainer.provenance): session, at, start_epoch,

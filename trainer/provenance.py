@@ -34,7 +34,7 @@ PACKAGES = {"torch": "torch", "torchvision": "torchvision", "numpy": "numpy",
 SESSIONS_CHARS = 6000
 # The commit an image was built from (the Dockerfile's build argument GIT_COMMIT): the images
 # hold no .git, so this is their only record of the code
-COMMIT_ENV = "PIPELINE_GIT_COMMIT"
+COMMIT_ENV = contract.IMAGE_COMMIT_ENV
 FROM_CHECKOUT = "checkout"  # pipeline.git_commit_source: `git rev-parse HEAD` in the code's folder
 COMMIT_HASH = re.compile(r"[0-9a-f]{7,64}")
 DIFF_BYTES = 5 * 1024 * 1024  # the most of `git diff HEAD` a session logs as its patch

@@ -343,6 +343,13 @@ def test_the_card_says_how_the_model_was_made_from_the_runs_records():
     assert "environment/session-<k>.json" in made
 
 
+def test_the_card_says_when_the_commit_is_the_one_an_image_was_built_from():
+    run = _run(**{"mlflow.source.git.commit": "abc123", "pipeline.git_dirty": "unknown",
+                  "pipeline.git_commit_source": "PIPELINE_GIT_COMMIT"})  # fmt: skip
+    made = _section(build_model_card(run), "Provenance")
+    assert "commit `abc123` (the commit its image was built from: changes in that build" in made
+
+
 def test_the_card_marks_a_model_trained_from_changed_code():
     run = _run(**{"mlflow.source.git.commit": "abc123", "pipeline.git_dirty": "true",
                   "pipeline.git_diff_sha256": "0f0f0f0f"})  # fmt: skip
