@@ -38,6 +38,7 @@ COMMIT_ENV = contract.IMAGE_COMMIT_ENV
 FROM_CHECKOUT = "checkout"  # pipeline.git_commit_source: `git rev-parse HEAD` in the code's folder
 COMMIT_HASH = re.compile(r"[0-9a-f]{7,64}")
 DIFF_BYTES = 5 * 1024 * 1024  # the most of `git diff HEAD` a session logs as its patch
+FILE_START = b"\ndiff --git "  # where the next file's part of a diff begins
 LISTED_NAMES = 200  # the most untracked or changed file names a session lists (all are counted)
 
 
@@ -67,7 +68,9 @@ class Diff:
 def _diff(root: Path, timeout: float, limit: int) -> Diff | None:
     """The diff of tracked files against HEAD, read as git writes it (hashed whole, at most
     ``limit`` bytes held); None when git fails or takes longer than ``timeout`` seconds."""
-    argv = ["git", "diff", "HEAD", "--no-color", "--no-ext-diff", "--binary"]
+    # A patch `git apply` takes whatever the user's git config says (no textconv, a/ and b/)
+    argv = ["git", "diff", "HEAD", "--no-color", "--no-ext-diff", "--binary", "--no-textconv",
+            "--src-prefix=a/", "--dst-prefix=b/"]  # fmt: skip
     try:
         proc = subprocess.Popen(argv, cwd=root, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL)
     except OSError:
@@ -80,8 +83,8 @@ def _diff(root: Path, timeout: float, limit: int) -> Diff | None:
         while chunk := proc.stdout.read(1 << 16):
             digest.update(chunk)
             size += len(chunk)
-            if len(kept) <= limit:  # one byte past the limit tells a file that ends at it
-                kept += chunk[: limit + 1 - len(kept)]
+            if len(kept) < limit + len(FILE_START):  # enough to see a file start at the limit
+                kept += chunk[: limit + len(FILE_START) - len(kept)]
         code = proc.wait()
     finally:
         timer.cancel()
@@ -89,7 +92,7 @@ def _diff(root: Path, timeout: float, limit: int) -> Diff | None:
     if code != 0:
         return None
     if size > limit:  # whole files only: cut before the first file that does not fit
-        cut = kept.rfind(b"\ndiff --git ", 0, limit + 1)
+        cut = kept.rfind(FILE_START, 0, limit - 1 + len(FILE_START))  # its newline kept
         kept = kept[: cut + 1] if cut >= 0 else bytearray()
     return Diff(digest.hexdigest(), size, bytes(kept))
 

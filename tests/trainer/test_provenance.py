@@ -162,9 +162,19 @@ def test_a_diff_over_the_limit_keeps_the_whole_files_that_fit(checkout):
     full = subprocess.run(["git", "diff", "HEAD", "--binary"], cwd=checkout, capture_output=True,
                           check=True).stdout  # fmt: skip
     second = full.index(b"diff --git a/b.py")
-    diff = provenance.git_record(checkout, limit=second + 10).diff
+    diff = provenance.git_record(checkout, limit=second).diff  # the first file ends at it
     assert diff.patch == full[:second] and diff.truncated and diff.size == len(full)
     assert diff.sha256 == hashlib.sha256(full).hexdigest()  # of the whole diff
+    assert provenance.git_record(checkout, limit=second - 1).diff.patch == b""  # none fits
+
+
+def test_the_patch_applies_whatever_the_checkouts_diff_settings(checkout, tmp_path):
+    _git(tmp_path, "clone", "-q", str(checkout), str(tmp_path / "copy"))
+    _git(checkout, "config", "diff.noprefix", "true")  # no a/ and b/: git apply -p1 fails
+    (checkout / "code.py").write_text("x = 2\n")
+    (tmp_path / "session.patch").write_bytes(provenance.git_record(checkout).diff.patch)
+    _git(tmp_path / "copy", "apply", str(tmp_path / "session.patch"))
+    assert (tmp_path / "copy" / "code.py").read_text() == "x = 2\n"
 
 
 def test_a_cut_diff_still_names_every_file_it_changes(checkout, mlflow_server, monkeypatch):
