@@ -89,6 +89,30 @@ def tags_problem(tags: Mapping[str, str], run_id: str | None, created_ms: int | 
     return None
 
 
+def edited_choice(record: Mapping, tags: Mapping[str, str], key: str | None) -> str | None:
+    """Why version ``tags`` no longer say what its last recorded choice (``record``) said: its
+    run, chooser or reason changed in MLflow since (anyone who can write to MLflow can set
+    tags), or, with the token ``key``, its ``choice_signature`` does not match the other signed
+    tags (the time, the weights' digest); None when they agree. The record, not the tags, is
+    the audit trail."""
+    changed = [
+        name
+        for name in ("run_id", "selected_by", "reason")
+        if (record.get(name) or "")[:5000] != (tags.get(name) or "")
+    ]
+    signature = tags.get(SIGNATURE_TAG)  # absent: chosen before the token was set
+    if not changed and key and signature and not hmac.compare_digest(signature, sign(tags, key)):
+        changed = ["choice_signature"]
+    if not changed:
+        return None
+    return (
+        f"The tags of version {record.get('version')} were changed in MLflow since it was chosen "
+        f"here ({', '.join(changed)} no longer as recorded): clients reading the registry see "
+        "another choice than the audit trail below, which keeps the recorded one. Choose the "
+        "run again to tag the version anew, and find out who edited it."
+    )
+
+
 def is_recorded(store, model: str, version: str, selected_at: str) -> bool:
     """Whether the trail holds the choice of ``model``'s ``version`` made at ``selected_at``
     (the version's tag)."""

@@ -13,7 +13,7 @@ from dashboard.context import Context
 from dashboard.model_card import build_model_card, serving_instructions
 from dashboard.tabs.choose_form import DONE, render_choose, show_done
 from dashboard.tabs.downloads import render_downloads
-from dashboard.trail import chosen_here, interrupted_choice, is_recorded
+from dashboard.trail import chosen_here, edited_choice, interrupted_choice, is_recorded
 from jobs import SelectionStore, get_database
 from runs import get_client, get_run, validation_figures
 
@@ -148,6 +148,15 @@ def _trail(ctx: Context, named: handoff.Served | None) -> None:
                                       recorded, version.creation_timestamp,
                                       s.pipeline_api_token) or warning  # fmt: skip
         st.warning(warning)
+    elif choices and named is not None and str(choices[0].get("version")) == named[0]:
+        try:
+            version = get_client(ctx.uri).get_model_version(s.model_name, named[0])
+        except MlflowException:  # not checked this time; the rest of the tab
+            version = None
+        if version is not None and (
+            edited := edited_choice(choices[0], version.tags, s.pipeline_api_token)
+        ):
+            st.warning(edited)
     left, right = st.columns(2)
     action, none = TRAIL_VIEWS[left.selectbox("Records", list(TRAIL_VIEWS), key="trail_action")]
     limit = right.selectbox("Latest", TRAIL_SIZES, key="trail_limit")

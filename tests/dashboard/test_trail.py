@@ -9,7 +9,7 @@ from mlflow.tracking import MlflowClient
 from common import ServiceUnavailable
 from dashboard.choose import choose_run
 from dashboard.tabs.deploy import unrecorded_move
-from dashboard.trail import RECOVERED
+from dashboard.trail import RECOVERED, edited_choice, sign
 
 
 def _interrupted(run_id: str, settings) -> str:
@@ -128,3 +128,24 @@ def test_an_alias_moved_back_by_hand_to_a_recorded_choice_is_not_called_interrup
             "run_id": "r3", "reason": "first"}  # fmt: skip
     warning = unrecorded_move(recent, ("3", "r3"), "m", "champion", tags, recorded=True)
     assert "the alias was moved outside the dashboard" in warning and "ana" not in warning
+
+
+def test_version_tags_edited_after_the_choice_disagree_with_its_record():
+    record = {"version": "3", "run_id": "r1", "selected_by": "ana", "reason": "best AUC"}
+    tags = {"run_id": "r1", "selected_by": "ana", "reason": "best AUC"}
+    assert edited_choice(record, tags, None) is None
+    said = edited_choice(record, {**tags, "reason": "TAMPERED"}, None)
+    assert said.startswith("The tags of version 3 were changed in MLflow since it was chosen")
+    assert "(reason no longer as recorded)" in said
+
+
+def test_with_a_token_a_signed_tag_edited_consistently_with_the_record_is_seen():
+    """The record and the tags agree on who and why, but the signed time was moved."""
+    key = "t" * 32
+    tags = {"run_id": "r1", "selected_by": "ana", "reason": "why", "selected_at": "2026-12-06"}
+    tags["choice_signature"] = sign(tags, key)
+    record = {"version": "1", "run_id": "r1", "selected_by": "ana", "reason": "why"}
+    assert edited_choice(record, tags, key) is None
+    moved = {**tags, "selected_at": "2026-12-07"}
+    assert "(choice_signature no longer as recorded)" in edited_choice(record, moved, key)
+    assert edited_choice(record, {**tags, "choice_signature": ""}, key) is None  # unsigned: before

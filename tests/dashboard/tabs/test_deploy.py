@@ -337,6 +337,20 @@ def test_an_alias_moved_back_by_hand_is_not_blamed_on_the_versions_first_chooser
     assert "moved outside the dashboard" in warning and "interrupted" not in warning
 
 
+def test_a_reason_edited_in_mlflow_after_the_choice_is_warned_of(
+    page_env, model_name, dashboard_runs
+):
+    from dashboard.choose import choose_run
+
+    store = SelectionStore(get_database(Settings()))
+    choose_run(dashboard_runs["pipeline"], "first", Settings(), store, selected_by="ana")
+    MlflowClient().set_model_version_tag(model_name, "1", "reason", "approved by the board")
+    at = open_page(dashboard_runs["pipeline"], "Choose model",
+                   experiment_id=dashboard_runs["experiment"])  # fmt: skip
+    [warning] = [w.value for w in at.warning if "were changed in MLflow" in w.value]
+    assert warning.startswith("The tags of version 1") and "(reason no longer" in warning
+
+
 def test_the_audit_trail_shows_older_records_and_one_action_on_request(
     page_env, model_name, dashboard_runs
 ):
