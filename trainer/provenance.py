@@ -3,6 +3,7 @@ commit, whether tracked files differed from it, the diff itself and the untracke
 environment of each training session (every installed package, CPU, GPU, CPU threads) and the
 sessions themselves (``pipeline.sessions``)."""
 
+import fnmatch
 import hashlib
 import importlib.metadata
 import json
@@ -40,11 +41,28 @@ COMMIT_HASH = re.compile(r"[0-9a-f]{7,64}")
 DIFF_BYTES = 5 * 1024 * 1024  # the most of `git diff HEAD` a session logs as its patch
 FILE_START = b"\ndiff --git "  # where the next file's part of a diff begins
 LISTED_NAMES = 200  # the most untracked or changed file names a session lists (all are counted)
+# Files whose contents may hold secrets or patient data (a secrets manifest filled in place, an
+# .env, keys, images, arrays, tables such as a group manifest): their changes are counted and, if
+# tracked, named, but never put in the patch, and untracked ones are not named. Matched on the
+# lower-cased path, `*` across folders.
+PRIVATE = ("*secret*", "*credential*", "*password*", "*token*", "*.env", "*.env.*", ".env*",
+           "*/.env*", "*.pem", "*.key", "*.p12", "*.pfx", "*.dcm", "*.dicom", "*.png", "*.jpg",
+           "*.jpeg", "*.tif", "*.tiff", "*.bmp", "*.npz", "*.npy", "*.csv", "*.tsv", "*.nii",
+           "*.nii.gz", "*.sqlite*", "*.db")  # fmt: skip
+# git may refresh the index under a lock while it reads: a user's `git commit` meanwhile failed
+GIT_ENV = {**os.environ, "GIT_OPTIONAL_LOCKS": "0"}
+
+
+def private(name: str) -> bool:
+    """Whether the file ``name`` (a path in the checkout) is one of ``PRIVATE``."""
+    return any(fnmatch.fnmatchcase(name.lower(), pattern) for pattern in PRIVATE)
 
 
 def _git(args: list[str], cwd: Path, timeout: float) -> subprocess.CompletedProcess | None:
     try:
-        return subprocess.run(["git", *args], cwd=cwd, capture_output=True, timeout=timeout)
+        return subprocess.run(
+            ["git", *args], cwd=cwd, env=GIT_ENV, capture_output=True, timeout=timeout
+        )
     except (OSError, subprocess.SubprocessError):
         return None
 
@@ -53,26 +71,34 @@ def _git(args: list[str], cwd: Path, timeout: float) -> subprocess.CompletedProc
 class Diff:
     """``git diff HEAD --binary`` of a checkout: its SHA-256 (hex) and size in bytes,
     ``patch``: all of it, or when it is over the limit the whole files that fit in it, and
-    ``files``: the names of all the files it changes (a cut patch lacks some)."""
+    ``files``: the names of all the files it changes (a cut patch lacks some), ``withheld``:
+    those of them left out of ``patch`` (``private``)."""
 
     sha256: str
     size: int
     patch: bytes
     files: list[str] = field(default_factory=list)
+    withheld: list[str] = field(default_factory=list)
+    cut: bool = False  # over the limit: whole files only
 
     @property
     def truncated(self) -> bool:
-        return len(self.patch) < self.size
+        return self.cut
 
 
-def _diff(root: Path, timeout: float, limit: int) -> Diff | None:
-    """The diff of tracked files against HEAD, read as git writes it (hashed whole, at most
-    ``limit`` bytes held); None when git fails or takes longer than ``timeout`` seconds."""
+def _diff(root: Path, timeout: float, limit: int, without: list[str] = ()) -> Diff | None:
+    """The diff of tracked files against HEAD (``without`` the files named), read as git writes
+    it (hashed whole, at most ``limit`` bytes held); None when git fails or takes longer than
+    ``timeout`` seconds."""
     # A patch `git apply` takes whatever the user's git config says (no textconv, a/ and b/)
     argv = ["git", "diff", "HEAD", "--no-color", "--no-ext-diff", "--binary", "--no-textconv",
             "--src-prefix=a/", "--dst-prefix=b/"]  # fmt: skip
+    if without:
+        argv += ["--", ".", *(f":(top,exclude,literal){name}" for name in without)]
     try:
-        proc = subprocess.Popen(argv, cwd=root, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL)
+        proc = subprocess.Popen(
+            argv, cwd=root, env=GIT_ENV, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL
+        )
     except OSError:
         return None
     timer = threading.Timer(timeout, proc.kill)
@@ -94,13 +120,13 @@ def _diff(root: Path, timeout: float, limit: int) -> Diff | None:
     if size > limit:  # whole files only: cut before the first file that does not fit
         cut = kept.rfind(FILE_START, 0, limit - 1 + len(FILE_START))  # its newline kept
         kept = kept[: cut + 1] if cut >= 0 else bytearray()
-    return Diff(digest.hexdigest(), size, bytes(kept))
+    return Diff(digest.hexdigest(), size, bytes(kept), cut=size > limit)
 
 
 def _untracked(root: Path, timeout: float) -> list[str] | None:
     """Files git neither tracks nor ignores (their names, relative to the checkout's top, sorted);
     None when git cannot tell."""
-    found = _git(["status", "--porcelain=v1", "-z", "--untracked-files=all", "--no-renames"],
+    found = _git(["status", "--porcelain=v1", "-z", "--untracked-files=normal", "--no-renames"],
                  root, timeout)  # fmt: skip
     if found is None or found.returncode != 0:
         return None
@@ -154,6 +180,11 @@ def git_record(root: Path = ROOT, timeout: float = 10, limit: int = DIFF_BYTES) 
         if diff.size:
             state["diff_sha256"] = diff.sha256[:16]
             diff.files = _changed(root, timeout)
+            if withheld := [name for name in diff.files if private(name)]:
+                public = _diff(root, timeout, limit, withheld)  # the patch without them
+                diff.patch = public.patch if public is not None else b""
+                diff.cut = public is None or public.cut
+                diff.withheld = withheld
     untracked = _untracked(root, timeout)
     if untracked is not None:
         state["untracked"] = len(untracked)
@@ -272,6 +303,12 @@ def _patch_text(git: GitRecord, number: int, run_id: str) -> bytes:
         f"{run_id}: {diff.size} bytes, sha256 {diff.sha256}",
         f"# Recover that code: git checkout {git.state['commit']} && git apply <this file>",
     ]
+    if diff.withheld:
+        head.append(
+            f"# WITHHELD: the changes of {len(diff.withheld)} file(s) that may hold secrets or "
+            "patient data are not in this file (their names are in "
+            f"{contract.PROVENANCE_DIR}/session-{number}.json): the code cannot be fully recovered"
+        )
     if diff.truncated:
         head.append(
             f"# TRUNCATED: only its first {len(diff.patch)} bytes are kept (whole files, at most "
@@ -281,10 +318,13 @@ def _patch_text(git: GitRecord, number: int, run_id: str) -> bytes:
     return "\n".join(head).encode() + b"\n" + diff.patch
 
 
-def _listed(names: list[str]) -> dict[str, Any]:
-    """``names`` counted, and the first LISTED_NAMES of them."""
-    kept = names[:LISTED_NAMES]
-    return {"count": len(names), "names": kept, "truncated": len(kept) < len(names)}
+def _listed(names: list[str], hidden: bool = False) -> dict[str, Any]:
+    """``names`` counted, and the first LISTED_NAMES of them; ``hidden``: not those that are
+    ``private`` (counted as ``withheld``)."""
+    shown = [name for name in names if not (hidden and private(name))]
+    kept = shown[:LISTED_NAMES]
+    found = {"count": len(names), "names": kept, "truncated": len(kept) < len(shown)}
+    return {**found, "withheld": len(names) - len(shown)} if hidden else found
 
 
 def _code_json(git: GitRecord, number: int) -> dict[str, Any]:
@@ -299,8 +339,9 @@ def _code_json(git: GitRecord, number: int) -> dict[str, Any]:
             "kept_bytes": len(git.diff.patch),
             "truncated": git.diff.truncated,
             "changed": _listed(git.diff.files),
+            "withheld": git.diff.withheld,  # changed, but not in the patch (PRIVATE)
         }
-    record["untracked"] = None if git.untracked is None else _listed(git.untracked)
+    record["untracked"] = None if git.untracked is None else _listed(git.untracked, hidden=True)
     return record
 
 

@@ -149,7 +149,7 @@ def test_untracked_files_are_counted_and_ignored_ones_are_not(checkout):
     for name in ("b.py", "sub/a.py", "run.log"):
         (checkout / name).write_text("y = 1\n")
     record = provenance.git_record(checkout)
-    assert record.untracked == ["b.py", "sub/a.py"] and record.state["untracked"] == 2
+    assert record.untracked == ["b.py", "sub/"] and record.state["untracked"] == 2  # a new folder
 
 
 def test_a_diff_over_the_limit_keeps_the_whole_files_that_fit(checkout):
@@ -233,7 +233,29 @@ def test_the_session_record_counts_and_names_untracked_files(checkout, mlflow_se
     [session] = json.loads(mlflow.get_run(run_id).data.tags["pipeline.sessions"])
     assert session["untracked"] == 3
     code = json.loads(_artifact(mlflow_server, run_id, "provenance/session-1.json"))
-    assert code["untracked"] == {"count": 3, "names": ["a.py", "b.py"], "truncated": True}
+    assert code["untracked"] == {
+        "count": 3, "names": ["a.py", "b.py"], "truncated": True, "withheld": 0
+    }  # fmt: skip
+
+
+def test_files_that_may_hold_secrets_or_patient_data_stay_out_of_the_record(
+    checkout, mlflow_server
+):
+    """A secrets manifest filled in place, scans beside the code: counted, not copied."""
+    (checkout / "secrets.yaml").write_text("token: CHANGE-ME\n")
+    _git(checkout, "add", "secrets.yaml")
+    _git(checkout, "-c", "user.name=t", "-c", "user.email=t@t", "commit", "-qm", "template")
+    (checkout / "secrets.yaml").write_text("token: s3cr3t-value\n")
+    (checkout / "code.py").write_text("x = 2\n")
+    (checkout / "MRN123.dcm").write_bytes(b"DICM")
+    run_id = _record(mlflow_server, checkout)
+    patch = _artifact(mlflow_server, run_id, "provenance/session-1.patch")
+    assert b"s3cr3t-value" not in patch and b"x = 2" in patch and b"# WITHHELD: " in patch
+    code = json.loads(_artifact(mlflow_server, run_id, "provenance/session-1.json"))
+    assert code["diff"]["withheld"] == ["secrets.yaml"]
+    assert code["diff"]["changed"]["names"] == ["code.py", "secrets.yaml"]
+    assert code["untracked"]["count"] == 1 and code["untracked"]["withheld"] == 1
+    assert "MRN123.dcm" not in json.dumps(code)
 
 
 def test_each_session_logs_every_installed_package(tmp_path, mlflow_server):
