@@ -99,7 +99,12 @@ def evaluation_lines(path: str, report: schemas.EvaluationReport | None) -> list
 def data_limitation(report: schemas.EvaluationReport | None) -> str:
     """The model card's first known limitation: which data the model was trained and tested on
     (the same dataset only when the evaluation says so)."""
-    if report is not None and report.own_data is False:
+    if report is not None and report.data_changed:
+        where = (
+            f"Trained on one dataset and evaluated on the test split of `{report.data_dir}` as "
+            "it was after training (not the split the run was trained beside)"
+        )
+    elif report is not None and report.own_data is False:
         where = f"Trained on one dataset and evaluated on the test split of `{report.data_dir}`"
     elif report is not None and report.own_data:
         where = "Trained and evaluated on one dataset"

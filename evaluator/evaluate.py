@@ -29,16 +29,15 @@ from runs import (
     get_client,
     get_run,
     inference,
-    is_run_data,
     job_result_id,
     load_model,
     load_test_split,
     new_result_id,
+    own_test_split,
     publish_result,
     read_operating_point,
     run_data_dir,
     skipped_report,
-    test_split_change,
 )
 
 log = logging.getLogger(__name__)
@@ -124,16 +123,12 @@ def evaluate_run(
     pp, param = check_run(tracking_uri, run_id)
     client = get_client(tracking_uri)
     path = run_data_dir(run_id, data_dir, param, data_root, confine)
-    own_data = data_dir is None or is_run_data(path, param, data_root, confine)
     report_progress(0.03, "loading the model")
     model = load_model(run_id, tracking_uri)
     report_progress(0.08, "loading the test split")
     ds = load_test_split(path, pp)
-    data_changed = None
-    if own_data:  # and is the test split the one the run was trained beside?
-        tags = get_run(client, run_id).data.tags
-        data_changed = test_split_change(tags, path, ds.content_hash)
-    own_data = own_data and data_changed is None
+    tags = get_run(client, run_id).data.tags
+    own_data, data_changed = own_test_split(tags, path, data_dir, param, data_root, confine, ds)
     y = np.asarray(ds.test.labels, dtype=np.int64)
 
     total = -(-len(y) // batch_size)

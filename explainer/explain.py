@@ -29,16 +29,15 @@ from runs import (
     get_client,
     get_run,
     inference,
-    is_run_data,
     job_result_id,
     load_model,
     load_test_split,
     new_result_id,
+    own_test_split,
     publish_result,
     read_operating_point,
     run_data_dir,
     skipped_report,
-    test_split_change,
 )
 
 DEFAULT_N_SAMPLES = 8
@@ -276,8 +275,9 @@ def explain_run(
     path = run_data_dir(run_id, data_dir, param, data_root, confine)
     report_progress(0.06, "loading the test split")
     ds = load_test_split(path, pp)
-    own_data = data_dir is None or is_run_data(path, param, data_root, confine)
-    data_changed = test_split_change(run.data.tags, path, ds.content_hash) if own_data else None
+    own_data, data_changed = own_test_split(
+        run.data.tags, path, data_dir, param, data_root, confine, ds
+    )
     images, labels = ds.test.images, ds.test.labels
     report_progress(0.1, "choosing samples")
     probs = inference.predict(model, inference.batches(images, pp)).numpy()
@@ -323,7 +323,7 @@ def explain_run(
             "n_test": len(labels),
             "skipped": skipped_report(ds.skipped),
             # The run's own data folder, with the test split it was trained beside
-            "own_data": own_data and data_changed is None,
+            "own_data": own_data,
             "data_changed": data_changed,
         },
         "operating_point": None if point is None else point.model_dump(),

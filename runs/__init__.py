@@ -44,10 +44,10 @@ from runs.checks import (
     data_inputs,
     is_run_data,
     load_test_split,
+    own_test_split,
     resolve_data_dir,
     run_data_dir,
     skipped_report,
-    test_split_change,
     warm_up,
 )
 from runs.decision import (
@@ -169,6 +169,7 @@ __all__ = [
     "model_info",
     "new_result_id",
     "outage_of",
+    "own_test_split",
     "publish_result",
     "read_operating_point",
     "read_served",
@@ -185,7 +186,6 @@ __all__ = [
     "served_tag",
     "skipped_report",
     "stopped_before_model",
-    "test_split_change",
     "threshold_labels",
     "validation_figures",
     "warm_up",

@@ -143,19 +143,45 @@ def is_run_data(path: Path, run_param: str | None, root: Path | None, confine: b
         return False
 
 
+def own_test_split(
+    tags: dict[str, str],
+    path: Path,
+    requested,
+    run_param: str | None,
+    root: Path | None,
+    confine: bool,
+    ds,
+) -> tuple[bool, str | None]:
+    """``(own_data, data_changed)`` of an evaluation or explanation of the loaded test split
+    ``ds`` of ``path``: whether it is the run's own data folder (its ``data_dir`` param, or no
+    folder ``requested``) with the test split the run (its ``tags``) was trained beside, and if
+    the folder is its own but the split is not, why (``test_split_change``)."""
+    own = requested is None or is_run_data(path, run_param, root, confine)
+    found = ds.split_hashes.get("test") or ds.content_hash
+    changed = test_split_change(tags, path, found) if own else None
+    return own and changed is None, changed
+
+
 def test_split_change(tags: dict[str, str], path: Path, found: str) -> str | None:
-    """Why the test split of the run's own data folder ``path`` is no longer the one the run
-    (its ``tags``) was trained beside: its content hash ``found`` differs from the run's
-    ``TEST_DATA_TAG`` (images added, removed, rewritten or moved between classes since); None
-    when it is the same, or when the run recorded no test hash (trained before 2026-12-06, or
-    without a test split)."""
+    """Why the test split of the run's own data folder ``path`` is not the one the run (its
+    ``tags``) was trained beside: its hash ``found`` is not the run's ``TEST_DATA_TAG`` (images
+    added, removed, rewritten or moved between classes since), or the run's trainer read no test
+    split there; None when it is the same, or when the run recorded nothing (trained before
+    2026-12-06)."""
     recorded = tags.get(contract.TEST_DATA_TAG)
     if not recorded or recorded == found:
         return None
+    if recorded == contract.NO_TEST_DATA:
+        return (
+            f"the run's trainer read no test split in {path} (there was none, or it could not "
+            "be read), so this one was added since and never checked against the training "
+            "images: make sure none of them was trained on before trusting these figures"
+        )
     return (
-        f"the test split of {path} changed since the run was trained (content hash "
-        f"{recorded[:12]} then, {found[:12]} now: images added, removed, rewritten or moved "
-        "between classes), so these are not the figures of the run's own test split"
+        f"the test split of {path} changed since the run was trained (hash {recorded[:12]} "
+        f"then, {found[:12]} now: images added, removed, rewritten or moved between classes), "
+        "so these are not the figures of the run's own test split: restore the split as it was "
+        "to evaluate the run as trained, or read these as figures on other data"
     )
 
 

@@ -66,6 +66,7 @@ TEST_OVERLAP_TAG = "pipeline.test_overlap"
 # The content hash of the test split the run was trained beside (``DatasetSplits.split_hashes``):
 # an evaluation of the run's own data folder whose test split hashes otherwise is not its own data
 TEST_DATA_TAG = "pipeline.test_data_hash"
+NO_TEST_DATA = "none"  # its value when the trainer read no test split (none there, or unreadable)
 STAGE_TAG = "pipeline.stage"  # "training" while the trainer runs, "trained" once the model is in
 ENDED_TAG = "pipeline.ended"  # why a run shows KILLED that its trainer could not mark itself
 PROGRESS_TAG = "pipeline.progress"  # JSON: at (UTC), epoch, epochs, member, members, each epoch

@@ -324,7 +324,8 @@ class SelectionRecord(_Open):
         default_factory=dict,
         description="what the chosen model is made of, as its run recorded it, so that the "
         "record identifies it without the run: weights_digest, dataset_hash (every split), "
-        "test_data_hash, dataset_groups_hash, git_commit, git_dirty (those recorded)",
+        "test_data_hash, dataset_groups_hash, git_commit, git_commit_source, git_dirty, "
+        "git_diff_sha256 (those recorded)",
     )
     replaced: str | None = Field(
         None,

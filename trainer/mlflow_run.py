@@ -171,8 +171,8 @@ def log_setup(
     if warning:
         tags[contract.LEAKAGE_TAG] = warning[:5000]
     tags[contract.TEST_OVERLAP_TAG] = overlap_tag(dataset.stats)
-    if test_hash := getattr(dataset, "split_hashes", {}).get("test"):
-        tags[contract.TEST_DATA_TAG] = test_hash
+    test = getattr(dataset, "split_hashes", {}).get("test")  # None: no test split read
+    tags[contract.TEST_DATA_TAG] = test or contract.NO_TEST_DATA
     mlflow.set_tags(tags)
 
 

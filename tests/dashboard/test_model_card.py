@@ -266,6 +266,7 @@ def test_card_of_an_evaluation_whose_test_split_changed_since_training_says_so()
     )
     assert f"- **Caveat**: {changed}." in evaluation
     assert "used the test split of /data/derm, not" not in evaluation  # said once, with why
+    assert "as it was after training (not the split" in _section(card, "Known limitations")
 
 
 def test_card_of_a_tta_evaluation_says_so_with_its_caveat():

@@ -42,10 +42,24 @@ def test_content_hash_is_the_digest_of_the_file(breastmnist, tmp_path):
     assert ds.content_hash == hashlib.blake2b(breastmnist.read_bytes(), digest_size=16).hexdigest()
 
 
-def test_every_splits_hash_is_the_files(breastmnist, tmp_path):
-    """An evaluation of the file's test split finds the hash that its training recorded."""
-    ds = load_dataset(breastmnist, cache_dir=tmp_path)
-    assert ds.split_hashes == dict.fromkeys(("train", "val", "test"), ds.content_hash)
+def test_a_splits_hash_follows_that_split_alone(breastmnist, tmp_path):
+    """An evaluation of the file's test split finds the hash that its training recorded, also
+    when the file was written again with other training images."""
+    ds = load_dataset(breastmnist, cache_dir=tmp_path / "cache")
+    assert (
+        ds.split_hashes["test"]
+        == load_dataset(breastmnist, splits=["test"], cache_dir=tmp_path / "cache").split_hashes[
+            "test"
+        ]
+    )
+    with np.load(breastmnist) as data:
+        arrays = dict(data)
+    arrays["train_images"] = arrays["train_images"][::-1].copy()  # other training data
+    np.savez(tmp_path / "again.npz", **arrays)
+    again = load_dataset(tmp_path / "again.npz", cache_dir=tmp_path / "cache")
+    assert again.split_hashes["test"] == ds.split_hashes["test"]
+    assert again.split_hashes["train"] != ds.split_hashes["train"]
+    assert again.content_hash != ds.content_hash  # the file's
 
 
 def test_breastmnist_resized_to_rgb(breastmnist, tmp_path):

@@ -206,3 +206,11 @@ def test_evaluating_a_trainer_run_stopped_before_its_model_says_to_resume_it(mlf
     client.set_terminated(run_id, status="KILLED")  # as the trainer's stop before its model
     with pytest.raises(InvalidInput, match=r"stopped \(KILLED\) before its model was logged"):
         runs.checks.check_model(client, run_id)
+
+
+def test_a_test_split_added_after_training_without_one_is_not_the_runs_own():
+    tags = {runs.contract.TEST_DATA_TAG: runs.contract.NO_TEST_DATA}
+    said = runs.checks.test_split_change(tags, Path("/data/derm"), "ab" * 32)
+    assert said.startswith("the run's trainer read no test split in /data/derm")
+    assert "make sure none of them was trained on" in said
+    assert runs.checks.test_split_change({}, Path("/data/derm"), "ab" * 32) is None  # before

@@ -137,6 +137,15 @@ def test_no_test_split_is_a_console_warning(tmp_path, capsys):
     assert f"warning: {data} has no test split: the evaluator needs one (test/<class>/)" in err
 
 
+def test_the_test_splits_hash_is_the_one_an_evaluation_of_it_finds(tmp_path):
+    data = grey_folder(tmp_path / "data", (16, 16))
+    args = get_args_parser().parse_args(["--data-dir", str(data)])
+    found = load(args, distributed.from_environment()).split_hashes
+    assert found["test"] == load_dataset(data, splits=["test"]).content_hash
+    shutil.rmtree(data / "test")
+    assert "test" not in load(args, distributed.from_environment()).split_hashes  # tag "none"
+
+
 def test_a_test_split_that_was_not_audited_is_not_tagged_as_sharing_nothing(tmp_path):
     data = grey_folder(tmp_path / "data", (16, 16))
     assert overlap_tag(_trainer_stats(data)) == '{"exact": 0, "near": 0, "groups": 0}'
