@@ -265,7 +265,9 @@ def lineage(run, digest: str) -> dict[str, str]:
         "test_data_hash": run.data.tags.get(contract.TEST_DATA_TAG),
         "dataset_groups_hash": run.data.params.get("dataset_groups_hash"),
         "git_commit": run.data.tags.get("mlflow.source.git.commit"),
+        "git_commit_source": run.data.tags.get(contract.GIT_SOURCE_TAG),
         "git_dirty": run.data.tags.get(contract.GIT_DIRTY_TAG),
+        "git_diff_sha256": run.data.tags.get(contract.GIT_DIFF_TAG),
     }
     return {k: v for k, v in found.items() if v}
 
