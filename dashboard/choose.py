@@ -42,14 +42,13 @@ from dashboard.handoff import (
     served_now,
 )
 from dashboard.leakage import run_leakage
-from dashboard.trail import SIGNATURE_TAG, complete_trail, sign
+from dashboard.trail import SIGNATURE_TAG, complete_trail, lineage, sign
 from dashboard.versions import one_choice_at_a_time, register, retag
 from jobs import STORE_ERRORS, SelectionStore, get_database
 from runs import (
     CONFIRMED_DICOM_TAG,
     CONFIRMED_TAG,
     DIGEST_KEY,
-    contract,
     get_client,
     get_run,
     restamped,
@@ -254,22 +253,6 @@ def choose_run(
     return Choice(
         run_id, name, str(number), alias, model_uri, str(id_file), record, caveats, already
     )
-
-
-def lineage(run, digest: str) -> dict[str, str]:
-    """What the chosen model is made of, as ``run`` recorded it (``SelectionRecord.lineage``):
-    its weights' ``digest``, its data's hashes and its code's commit."""
-    found = {
-        "weights_digest": digest,
-        "dataset_hash": run.data.params.get("dataset_hash"),
-        "test_data_hash": run.data.tags.get(contract.TEST_DATA_TAG),
-        "dataset_groups_hash": run.data.params.get("dataset_groups_hash"),
-        "git_commit": run.data.tags.get("mlflow.source.git.commit"),
-        "git_commit_source": run.data.tags.get(contract.GIT_SOURCE_TAG),
-        "git_dirty": run.data.tags.get(contract.GIT_DIRTY_TAG),
-        "git_diff_sha256": run.data.tags.get(contract.GIT_DIFF_TAG),
-    }
-    return {k: v for k, v in found.items() if v}
 
 
 def _record(store, record: schemas.SelectionRecord) -> dict:

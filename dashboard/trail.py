@@ -23,7 +23,7 @@ from pydantic import ValidationError
 from common import ServiceUnavailable, metric_keys
 from dashboard.handoff import evaluation_record
 from jobs import STORE_ERRORS
-from runs import CONFIRMED_TAG, DIGEST_KEY, schemas
+from runs import CONFIRMED_TAG, DIGEST_KEY, contract, schemas
 
 RECOVERED = (
     "the choice ended after its alias moved and before this record was stored (interrupted); "
@@ -130,6 +130,22 @@ def _recorded_in(records: list[dict], version: str, selected_at: str) -> bool:
     return any(str(r.get("version")) == version and same(r.get("selected_at")) for r in records)
 
 
+def lineage(run, digest: str | None) -> dict[str, str]:
+    """What the chosen model is made of, as ``run`` recorded it (``SelectionRecord.lineage``):
+    its weights' ``digest``, its data's hashes and its code's commit."""
+    found = {
+        "weights_digest": digest,
+        "dataset_hash": run.data.params.get("dataset_hash"),
+        "test_data_hash": run.data.tags.get(contract.TEST_DATA_TAG),
+        "dataset_groups_hash": run.data.params.get("dataset_groups_hash"),
+        "git_commit": run.data.tags.get("mlflow.source.git.commit"),
+        "git_commit_source": run.data.tags.get(contract.GIT_SOURCE_TAG),
+        "git_dirty": run.data.tags.get(contract.GIT_DIRTY_TAG),
+        "git_diff_sha256": run.data.tags.get(contract.GIT_DIFF_TAG),
+    }
+    return {k: v for k, v in found.items() if v}
+
+
 def record_interrupted(store, client, version, model: str, alias: str,
                        key: str | None = None) -> dict | None:  # fmt: skip
     """Store the record of the choice that made ``version`` (a ``ModelVersion``; the alias
@@ -151,9 +167,9 @@ def record_interrupted(store, client, version, model: str, alias: str,
                     model, version.version, problem)  # fmt: skip
         return None
     try:
-        experiment_id = client.get_run(version.run_id).info.experiment_id
+        run = client.get_run(version.run_id)
     except MlflowException:  # its run deleted: the record names no experiment
-        experiment_id = ""
+        run = None
     figures = {}
     for name, value in tags.items():
         if name.startswith(metric_keys.EVAL_PREFIX):
@@ -167,7 +183,7 @@ def record_interrupted(store, client, version, model: str, alias: str,
             run_id=tags["run_id"],
             action="choose",
             model_uri=f"models:/{model}/{version.version}",
-            experiment_id=experiment_id,
+            experiment_id=run.info.experiment_id if run is not None else "",
             metrics=figures,
             registered_model=model,
             version=str(version.version),
@@ -179,6 +195,7 @@ def record_interrupted(store, client, version, model: str, alias: str,
             evaluation_caveats=[caveat] if caveat else [],
             interface_change=tags.get(CONFIRMED_TAG),
             evaluation=evaluation_record(tags),  # as the choice itself records it
+            lineage=lineage(run, tags.get(DIGEST_KEY)) if run is not None else {},
             recovered=RECOVERED,
         )
     except (ValueError, ValidationError) as exc:  # a tag edited in MLflow's UI

@@ -32,6 +32,8 @@ def test_the_next_choice_records_a_choice_that_ended_before_its_record(
     assert recovered["recovered"] == RECOVERED and "recovered" not in third
     # which evaluation its figures were of, as the choice itself would have recorded
     assert recovered["evaluation"]["evaluation_path"] == dashboard_runs["evaluation"]
+    run = MlflowClient(settings.mlflow_tracking_uri).get_run(dashboard_runs["pipeline"])
+    assert recovered["lineage"]["dataset_hash"] == run.data.params["dataset_hash"]  # made of
 
 
 def test_a_choice_tag_edited_by_hand_does_not_stop_the_next_choice(dashboard_runs, settings, store):
