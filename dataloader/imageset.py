@@ -112,9 +112,10 @@ class DatasetSplits:
             or ``"none"``.
         unmatched_rows: The files named in the group manifest that match no image, in row
             order (a misspelt or deleted file).
-        split_hashes: Each loaded split's own ``content_hash`` (of a folder split: its files as
-            read, before val is carved from train; of an ``.npz``: the file's), what a load of
-            that split alone records: an evaluation's test data is compared with the training's.
+        split_hashes: Each loaded split's own hash (of a folder split: the ``content_hash`` of
+            its files as read, before val is carved from train; of an ``.npz`` split: the digest
+            of its arrays), what a load of that split alone finds: an evaluation's test data is
+            compared with the training's.
         group_digest: The BLAKE2b digest of the group manifest's bytes (``file_digest``) when
             one gave the groups, else None: the content hash covers the images only, and the
             manifest decides how val is carved and what counts as a shared patient.
