@@ -148,14 +148,14 @@ def _trail(ctx: Context, named: handoff.Served | None) -> None:
                                       recorded, version.creation_timestamp,
                                       s.pipeline_api_token) or warning  # fmt: skip
         st.warning(warning)
-    elif choices and named is not None and str(choices[0].get("version")) == named[0]:
+    elif named is not None and (last := _last_choice(choices, s.model_name, s.model_alias)):
+        # the alias names the version its last recorded choice moved it to: do its tags agree?
         try:
             version = get_client(ctx.uri).get_model_version(s.model_name, named[0])
         except MlflowException:  # not checked this time; the rest of the tab
             version = None
-        if version is not None and (
-            edited := edited_choice(choices[0], version.tags, s.pipeline_api_token)
-        ):
+        edited = version and edited_choice(last, version.tags, s.pipeline_api_token)
+        if edited:
             st.warning(edited)
     left, right = st.columns(2)
     action, none = TRAIL_VIEWS[left.selectbox("Records", list(TRAIL_VIEWS), key="trail_action")]
@@ -201,16 +201,7 @@ def unrecorded_move(
     with the version's ``created_ms`` and the token ``key`` that signs choices);
     None when they agree
     or nothing was chosen here for that model and alias."""
-    last = next(
-        (
-            r
-            for r in recent
-            if r.get("action") == "choose"
-            and r.get("registered_model") == model
-            and r.get("alias") == alias
-        ),
-        None,
-    )
+    last = _last_choice(recent, model, alias)
     if last is None or named is None or str(last.get("version")) == named[0]:
         return None
     if interrupted := interrupted_choice(tags or {}, named[0], named[1], alias, last, recorded,
@@ -222,6 +213,20 @@ def unrecorded_move(
         f"{last.get('selected_at')}): the alias was moved outside the dashboard, so nobody is "
         "recorded as having chosen it, nor why. Choose it here to record a reason, or choose "
         "the intended run."
+    )
+
+
+def _last_choice(recent: list[dict], model: str, alias: str) -> dict | None:
+    """The newest record in ``recent`` of a choice that moved ``model``'s ``alias``."""
+    return next(
+        (
+            r
+            for r in recent
+            if r.get("action") == "choose"
+            and r.get("registered_model") == model
+            and r.get("alias") == alias
+        ),
+        None,
     )
 
 
