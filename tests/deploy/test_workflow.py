@@ -116,7 +116,9 @@ def test_every_image_is_built_from_the_one_dockerfile():
 
 def test_images_are_built_with_their_commit(workflow):
     """The trainer's record of the code it ran in an image: its build argument GIT_COMMIT."""
-    assert workflow["env"]["GIT_COMMIT"] == "${{ github.sha }}"  # compose builds read it too
+    # a pull request's own head (the merge commit GitHub tests is gone once merged), else the push's
+    commit = "${{ github.event.pull_request.head.sha || github.sha }}"
+    assert workflow["env"]["GIT_COMMIT"] == commit  # compose builds read it too
     for job in ("build", "deploy-prod"):
         assert '--build-arg GIT_COMMIT="$GIT_COMMIT"' in scripts(workflow, job), job
 
