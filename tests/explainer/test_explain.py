@@ -265,10 +265,7 @@ def test_the_runs_own_folder_whose_test_split_changed_is_not_its_own_data(traine
     )
     data = json.loads(Path(path).read_text())["data"]
     assert data["own_data"] is False
-    assert (
-        "changed since the run was trained (content hash 000000000000 then"
-        in (data["data_changed"])
-    )
+    assert "changed since the run was trained (hash 000000000000 then" in data["data_changed"]
 
 
 def test_a_job_retried_after_it_published_answers_with_the_published_result(trained_run):
