@@ -4,7 +4,7 @@ killed process leaves, removed by the next one: ``scratch_dir``, ``make_scratch`
 the one confinement rule for paths from requests and runs (``confine``), the one redaction of
 credentials in URIs shown to users (``redact_uri``) and of file names that are not UTF-8
 (``printable``), the CPUs a process may use under a container's quota (``available_cores``),
-and the names of the
+a package's installed version (``installed_version``), and the names of the
 evaluator's metrics in MLflow with which way each is better (``metric_keys``).
 
 Job handling lives in ``jobs``, MLflow access, models and the artifact contract in ``runs``.
@@ -41,6 +41,7 @@ from common.paths import (
 from common.redact import printable, redact_uri
 from common.scratch import STALE_AFTER_S, make_scratch, scratch_dir, umask_mode
 from common.settings import Settings, get_settings
+from common.versions import installed_version
 
 __all__ = [
     "DISK_FULL",
@@ -67,6 +68,7 @@ __all__ = [
     "free_space",
     "freeze_startup_heap",
     "get_settings",
+    "installed_version",
     "make_scratch",
     "metric_keys",
     "printable",

@@ -15,13 +15,12 @@ import os
 import tempfile
 import time
 from functools import cache
-from importlib import metadata
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-from common import STALE_AFTER_S, umask_mode
+from common import STALE_AFTER_S, installed_version, umask_mode
 from mlpipeline_model import DECODING_VERSION
 
 # Bump it when loading changes which files a split keeps (decoding itself has its own version,
@@ -41,14 +40,7 @@ def decoder_versions() -> tuple[str | None, ...]:
     """The versions of the libraries that decode the images (Pillow, pydicom, GDCM, NumPy): part
     of every key, so that pixels decoded by other versions (before an upgrade, which may decode
     some file otherwise) are not read as what this process would decode."""
-
-    def version(name: str) -> str | None:
-        try:
-            return metadata.version(name)
-        except metadata.PackageNotFoundError:
-            return None
-
-    return tuple(version(n) for n in ("pillow", "pydicom", "python-gdcm", "numpy"))
+    return tuple(installed_version(n) for n in ("pillow", "pydicom", "python-gdcm", "numpy"))
 
 
 def make_key(*parts: Any) -> str:

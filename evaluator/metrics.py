@@ -14,7 +14,6 @@ A metric that is undefined on the given data (for example the AUC of a class abs
 set) has ``value=None`` and a ``reason``, never an exception.
 """
 
-import importlib.metadata
 import warnings
 from dataclasses import asdict, dataclass
 
@@ -28,6 +27,7 @@ from sklearn.metrics import (
     roc_auc_score,
 )
 
+from common import installed_version
 from runs import (  # CONFIDENCE: the one level of every interval
     CONFIDENCE,
     ResampledAuc,
@@ -274,15 +274,8 @@ def computed_with(seed: int) -> dict:
     return {
         "bootstrap_resamples": N_RESAMPLES,
         "bootstrap_seed": seed,
-        "packages": {name: _version(name) for name in ("numpy", "scipy", "scikit-learn")},
+        "packages": {name: installed_version(name) for name in ("numpy", "scipy", "scikit-learn")},
     }
-
-
-def _version(name: str) -> str | None:
-    try:
-        return importlib.metadata.version(name)
-    except importlib.metadata.PackageNotFoundError:
-        return None
 
 
 def _balanced_accuracy(y_true: np.ndarray, pred: np.ndarray) -> float:

@@ -23,7 +23,7 @@ from typing import Any
 import mlflow
 import torch
 
-from common import available_cores
+from common import available_cores, installed_version
 from runs import contract
 
 log = logging.getLogger(__name__)
@@ -219,10 +219,7 @@ def _version(package: str, module: str) -> str | None:
     loaded = sys.modules.get(module)
     if loaded is not None and isinstance(getattr(loaded, "__version__", None), str):
         return loaded.__version__
-    try:
-        return importlib.metadata.version(package)
-    except importlib.metadata.PackageNotFoundError:
-        return None
+    return installed_version(package)
 
 
 def environment(device: torch.device) -> dict[str, Any]:
