@@ -54,6 +54,11 @@ def sign(tags: Mapping[str, str], key: str) -> str:
     return hmac.new(key.encode(), message, hashlib.sha256).hexdigest()
 
 
+def signed(tags: Mapping[str, str], key: str) -> bool:
+    """Whether ``tags`` carry the ``choice_signature`` that ``sign`` makes of them under ``key``."""
+    return hmac.compare_digest(tags.get(SIGNATURE_TAG) or "", sign(tags, key))
+
+
 def _time(value) -> datetime | None:
     try:
         when = value if isinstance(value, datetime) else datetime.fromisoformat(str(value))
@@ -83,8 +88,7 @@ def tags_problem(tags: Mapping[str, str], run_id: str | None, created_ms: int | 
     last = _time(last_choice_at) if last_choice_at is not None else None
     if last is not None and when.timestamp() < last.timestamp() - _SKEW_S:
         return f"their selected_at {tags['selected_at']} is before the last choice recorded"
-    signature = tags.get(SIGNATURE_TAG) or ""
-    if key and not hmac.compare_digest(signature, sign(tags, key)):
+    if key and not signed(tags, key):
         return "they carry no valid choice_signature (made with this deployment's token)"
     return None
 
@@ -100,8 +104,8 @@ def edited_choice(record: Mapping, tags: Mapping[str, str], key: str | None) -> 
         for name in ("run_id", "selected_by", "reason")
         if (record.get(name) or "")[:5000] != (tags.get(name) or "")
     ]
-    signature = tags.get(SIGNATURE_TAG)  # absent: chosen before the token was set
-    if not changed and key and signature and not hmac.compare_digest(signature, sign(tags, key)):
+    # (no signature at all: chosen before the token was set)
+    if not changed and key and tags.get(SIGNATURE_TAG) and not signed(tags, key):
         changed = ["choice_signature"]
     if not changed:
         return None

@@ -79,11 +79,7 @@ class Diff:
     patch: bytes
     files: list[str] = field(default_factory=list)
     withheld: list[str] = field(default_factory=list)
-    cut: bool = False  # over the limit: whole files only
-
-    @property
-    def truncated(self) -> bool:
-        return self.cut
+    truncated: bool = False  # over the limit: whole files only
 
 
 def _diff(root: Path, timeout: float, limit: int, without: list[str] = ()) -> Diff | None:
@@ -120,7 +116,7 @@ def _diff(root: Path, timeout: float, limit: int, without: list[str] = ()) -> Di
     if size > limit:  # whole files only: cut before the first file that does not fit
         cut = kept.rfind(FILE_START, 0, limit - 1 + len(FILE_START))  # its newline kept
         kept = kept[: cut + 1] if cut >= 0 else bytearray()
-    return Diff(digest.hexdigest(), size, bytes(kept), cut=size > limit)
+    return Diff(digest.hexdigest(), size, bytes(kept), truncated=size > limit)
 
 
 def _untracked(root: Path, timeout: float) -> list[str] | None:
@@ -183,7 +179,7 @@ def git_record(root: Path = ROOT, timeout: float = 10, limit: int = DIFF_BYTES) 
             if withheld := [name for name in diff.files if private(name)]:
                 public = _diff(root, timeout, limit, withheld)  # the patch without them
                 diff.patch = public.patch if public is not None else b""
-                diff.cut = public is None or public.cut
+                diff.truncated = public is None or public.truncated
                 diff.withheld = withheld
     untracked = _untracked(root, timeout)
     if untracked is not None:

@@ -132,31 +132,10 @@ TRAIL_SIZES = (20, 100, 500, 2000)
 
 def _trail(ctx: Context, named: handoff.Served | None) -> None:
     st.subheader("Audit trail")
-    store, s = _store(ctx), ctx.settings
+    store = _store(ctx)
     choices = store.recent(50, action="choose")  # downloads do not hide the last choice
-    if warning := unrecorded_move(choices, named, s.model_name, s.model_alias):
-        # its tags tell a choice that ended unrecorded from a move outside the dashboard
-        try:
-            version = get_client(ctx.uri).get_model_version(s.model_name, named[0])
-        except MlflowException:  # the plain warning, and the rest of the tab
-            version = None
-        if version is not None:
-            tags = version.tags
-            recorded = chosen_here(tags) and is_recorded(store, s.model_name, named[0],
-                                                         tags["selected_at"])  # fmt: skip
-            warning = unrecorded_move(choices, named, s.model_name, s.model_alias, tags,
-                                      recorded, version.creation_timestamp,
-                                      s.pipeline_api_token) or warning  # fmt: skip
+    if warning := _trail_warning(ctx, store, choices, named):
         st.warning(warning)
-    elif named is not None and (last := _last_choice(choices, s.model_name, s.model_alias)):
-        # the alias names the version its last recorded choice moved it to: do its tags agree?
-        try:
-            version = get_client(ctx.uri).get_model_version(s.model_name, named[0])
-        except MlflowException:  # not checked this time; the rest of the tab
-            version = None
-        edited = version and edited_choice(last, version.tags, s.pipeline_api_token)
-        if edited:
-            st.warning(edited)
     left, right = st.columns(2)
     action, none = TRAIL_VIEWS[left.selectbox("Records", list(TRAIL_VIEWS), key="trail_action")]
     limit = right.selectbox("Latest", TRAIL_SIZES, key="trail_limit")
@@ -214,6 +193,32 @@ def unrecorded_move(
         "recorded as having chosen it, nor why. Choose it here to record a reason, or choose "
         "the intended run."
     )
+
+
+def _trail_warning(
+    ctx: Context, store, choices: list[dict], named: handoff.Served | None
+) -> str | None:
+    """What the trail says before its records when the alias and the last recorded choice of it
+    disagree: moved outside the dashboard, or by a choice that ended before its record (told by
+    the version's tags, ``unrecorded_move``); or, when they agree, the version's tags edited in
+    MLflow since (``edited_choice``). None when all agree, or nothing was chosen here."""
+    s = ctx.settings
+    last = _last_choice(choices, s.model_name, s.model_alias)
+    if named is None or last is None:
+        return None
+    try:
+        version = get_client(ctx.uri).get_model_version(s.model_name, named[0])
+    except MlflowException:  # the plain warning (or none), and the rest of the tab
+        version = None
+    if str(last.get("version")) == named[0]:
+        return None if version is None else edited_choice(last, version.tags, s.pipeline_api_token)
+    if version is None:
+        return unrecorded_move(choices, named, s.model_name, s.model_alias)
+    tags = version.tags
+    recorded = chosen_here(tags) and is_recorded(store, s.model_name, named[0],
+                                                 tags["selected_at"])  # fmt: skip
+    return unrecorded_move(choices, named, s.model_name, s.model_alias, tags, recorded,
+                           version.creation_timestamp, s.pipeline_api_token)  # fmt: skip
 
 
 def _last_choice(recent: list[dict], model: str, alias: str) -> dict | None:
