@@ -14,7 +14,7 @@ from mlflow.tracking import MlflowClient
 
 from common import InvalidInput, check_path_text
 from common import confine as confine_path
-from dataloader import any_colour, inspect_data, load_dataset
+from dataloader import DatasetSplits, any_colour, inspect_data, load_dataset
 from mlpipeline_model import MAX_DISTORTION, MAX_UPSCALE, misfit
 from runs import contract
 from runs.preprocessing import Preprocessing
@@ -146,11 +146,11 @@ def is_run_data(path: Path, run_param: str | None, root: Path | None, confine: b
 def own_test_split(
     tags: dict[str, str],
     path: Path,
-    requested,
+    requested: str | Path | None,
     run_param: str | None,
     root: Path | None,
     confine: bool,
-    ds,
+    ds: DatasetSplits,
 ) -> tuple[bool, str | None]:
     """``(own_data, data_changed)`` of an evaluation or explanation of the loaded test split
     ``ds`` of ``path``: whether it is the run's own data folder (its ``data_dir`` param, or no
