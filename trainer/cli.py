@@ -292,6 +292,14 @@ def get_args_parser(add_help: bool = True) -> argparse.ArgumentParser:
         default=None,
         help="MLflow tracking URI (default: MLFLOW_TRACKING_URI or the settings)",
     )
+    run.add_argument(
+        "--from-run",
+        default=None,
+        metavar="RUN_ID",
+        help="train again with the settings, data folder, CPU threads and device this run "
+        "recorded (options given here win and are named) and say whether the weights came out "
+        "the same (tag pipeline.rerun_result)",
+    )
     run.add_argument("--seed", type=int, default=0)
     run.add_argument("--device", default="auto", help="auto (GPU when present), cpu, cuda, cuda:N")
     run.add_argument(

@@ -36,6 +36,7 @@ NEW_ARG_DEFAULTS = {
     "width": 32,  # SmallCNN's width before the option
     "shift": 0,
     "modality": None,  # the files' own modalities, or none, as such runs recorded nothing
+    "from_run": None,
 }
 
 

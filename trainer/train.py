@@ -23,7 +23,7 @@ from torchvision.transforms import Compose
 from augmenter import CutMix, MixUp, RandomFlip, RandomShift
 from common import InvalidInput, ServiceUnavailable, get_settings
 from runs import Ensemble, build_model, check_tracking, contract
-from trainer import checkpoint, distributed, memory, mlflow_run, provenance
+from trainer import checkpoint, distributed, memory, mlflow_run, provenance, rerun
 from trainer.cli import get_args_parser
 from trainer.data import load, modality_warning, training_set
 from trainer.data_warnings import warn_data
@@ -68,6 +68,11 @@ def main(args: argparse.Namespace, given: set[str] | None = None) -> str:
     mlflow_run.quiet()
     tracking_uri = args.tracking_uri or get_settings().mlflow_tracking_uri
     check_tracking(tracking_uri)
+    if args.from_run:  # before the checkpoint folder, which follows the run's experiment
+        changed = rerun.apply(args, given, tracking_uri)
+        if changed and dist_info.is_main:
+            print(f"--from-run {args.from_run}: this command changes {'; '.join(changed)}",
+                  file=sys.stderr, flush=True)  # fmt: skip
     checkpoint_dir = Path(args.checkpoint_dir or checkpoint.default_dir(args.experiment))
     # Rank 0 alone holds the folders (refused, it raises before the process group forms).
     held = checkpoint.hold_all(checkpoint_dir, args.resume) if dist_info.is_main else None
@@ -282,6 +287,8 @@ def _open(session: Training, state: dict[str, Any] | None, tracking_uri: str,
                       torch_threads=torch.get_num_threads())  # fmt: skip
         warning = warn_data(session.dataset.stats, args.class_names is not None)
         mlflow_run.log_setup(params, session.dataset, session.preprocessing, warning)
+        if args.from_run:
+            rerun.started(mlflow.MlflowClient(tracking_uri), run_id, args.from_run, session.dataset)
     else:
         run_id = mlflow_run.reopen(state["run_id"], tracking_uri)
         mlflow_run.started(run_id, held, resumed=True)
@@ -371,3 +378,6 @@ def _finish(session: Training) -> None:
         file=sys.stderr,
         flush=True,
     )
+    if args.from_run:  # the client of the active run's server
+        result = rerun.finished(mlflow.MlflowClient(), session.run_id, args.from_run)
+        print(f"rerun of run {args.from_run}: {result}", file=sys.stderr, flush=True)

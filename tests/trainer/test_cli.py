@@ -55,7 +55,7 @@ def test_help_shows_defaults_only_where_they_say_something():
 # they made: class names, image size, groups per split, the operating point) and where the run
 # goes.
 NOT_PARAMS = {"data_dir", "class_names", "image_size", "groups_file", "positive_class",
-              "experiment", "run_name", "tracking_uri", "checkpoint_dir"}  # fmt: skip
+              "experiment", "run_name", "tracking_uri", "checkpoint_dir", "from_run"}  # fmt: skip
 # The options of the first checkpoints: a resume of one finds all of these in it.
 FIRST_CHECKPOINTED = {
     "model", "epochs", "batch_size", "optimizer", "lr", "lr_schedule", "lr_warmup_epochs",
