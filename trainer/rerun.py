@@ -20,8 +20,7 @@ from mlflow.entities import Run
 from mlflow.tracking import MlflowClient
 
 from common import InvalidInput, get_settings
-from runs import DIGEST_KEY, contract, get_client, get_run
-from runs.tracking import load_json_artifact
+from runs import DIGEST_KEY, contract, get_client, get_run, load_json_artifact
 from trainer.cli import get_args_parser
 
 log = logging.getLogger(__name__)

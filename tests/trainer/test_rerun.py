@@ -81,5 +81,5 @@ def test_a_recorded_setting_this_trainer_refuses_is_named(mlflow_server, tmp_pat
     mlflow.set_tracking_uri(mlflow_server)
     with mlflow.start_run() as run:
         mlflow.log_params({"model": "vgg99", "data_dir": str(tmp_path)})
-    with pytest.raises(InvalidInput, match="records model 'vgg99'.*give --model yourself"):
+    with pytest.raises(InvalidInput, match=r"records model 'vgg99'.*give --model yourself"):
         _rerun(mlflow_server, tmp_path, run.info.run_id)
