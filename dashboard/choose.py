@@ -42,9 +42,9 @@ from dashboard.handoff import (
     served_now,
 )
 from dashboard.leakage import run_leakage
-from dashboard.trail import SIGNATURE_TAG, complete_trail, lineage, sign
+from dashboard.trail import SIGNATURE_TAG, complete_trail, lineage, sign, trail_store
 from dashboard.versions import one_choice_at_a_time, register, retag
-from jobs import STORE_ERRORS, SelectionStore, get_database
+from jobs import STORE_ERRORS
 from runs import (
     CONFIRMED_DICOM_TAG,
     CONFIRMED_TAG,
@@ -312,7 +312,7 @@ def main(argv: list[str] | None = None) -> int:
     logging.getLogger("dashboard").addHandler(said)
     settings = get_settings()
     try:
-        store = SelectionStore(get_database(settings))
+        store = trail_store(settings)
         choice = choose_run(
             args.run_id, args.reason, settings, store, args.yes_unevaluated,
             # nobody authenticated the name: the record says so, and which account gave it

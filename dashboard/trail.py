@@ -20,9 +20,9 @@ from datetime import UTC, datetime
 from mlflow.exceptions import MlflowException
 from pydantic import ValidationError
 
-from common import ServiceUnavailable, metric_keys
+from common import ServiceUnavailable, Settings, metric_keys
 from dashboard.handoff import evaluation_record
-from jobs import STORE_ERRORS
+from jobs import STORE_ERRORS, SelectionStore, get_database
 from runs import CONFIRMED_TAG, DIGEST_KEY, contract, schemas
 
 RECOVERED = (
@@ -32,6 +32,11 @@ RECOVERED = (
 """The ``recovered`` field of a record written from a version's tags."""
 _LOOK_BACK = 500  # choices of the model searched for the version's own record (newest first)
 log = logging.getLogger(__name__)
+
+
+def trail_store(settings: Settings, check: bool = True) -> SelectionStore:
+    """The audit trail, its records sealed and checked under the deployment's token."""
+    return SelectionStore(get_database(settings, check=check), key=settings.pipeline_api_token)
 
 
 def chosen_here(tags: Mapping[str, str]) -> bool:

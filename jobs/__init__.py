@@ -1,7 +1,8 @@
 """Jobs of the evaluator and explainer, and the MongoDB (or embedded) store they live in.
 
 - ``get_database(settings)``: pymongo ``Database`` for ``MONGO_URI``, else the embedded store.
-- ``JobStore`` / ``SelectionStore``: the ``jobs`` and ``selections`` collections.
+- ``JobStore`` / ``SelectionStore``: the ``jobs`` and ``selections`` collections (the latter's
+  records sealed: ``SelectionStore.problems``, ``SEALED_UNDER_OTHER_TOKEN``).
 - ``JobRunner``: claims queued jobs and runs a handler on them (worker process or thread);
   ``JobContext`` is what a handler reports progress through and fences its publishing with.
 - ``create_job_app`` and the route helpers: the job API that ``evaluator.app`` and
@@ -24,6 +25,7 @@ from jobs.docs import add_docs
 from jobs.intake import BodyLimit, TokenGate, route_path
 from jobs.jobstore import JobStore
 from jobs.runner import Handler, JobRunner
+from jobs.seal import OTHER_TOKEN as SEALED_UNDER_OTHER_TOKEN
 from jobs.security import (
     ErrorOut,
     InsecureToken,
@@ -35,13 +37,13 @@ from jobs.security import (
     error_responses,
     validation_error,
 )
+from jobs.selections import SelectionStore
 from jobs.service import JobOut, JobService, Progress, request_as_sent
 from jobs.shell import get_app_settings, require_token, service_app
 from jobs.store import (
     FINAL_STATUSES,
     STATUSES,
     STORE_ERRORS,
-    SelectionStore,
     Status,
     get_database,
     utcnow,
@@ -50,6 +52,7 @@ from jobs.worker import JobContext, JobStopped, set_parent_death_signal
 
 __all__ = [
     "FINAL_STATUSES",
+    "SEALED_UNDER_OTHER_TOKEN",
     "STATUSES",
     "STORE_ERRORS",
     "BodyLimit",

@@ -1,13 +1,12 @@
-"""The MongoDB store: the database, document helpers and the model-selection trail.
+"""The MongoDB store: the database and document helpers.
 
 ``get_database(settings)`` returns a pymongo ``Database`` when ``MONGO_URI`` is set, otherwise an
 ``EmbeddedDatabase`` in ``settings.store_dir``: the same API subset on one SQLite file, safe for
 several threads and processes (see ``jobs.embedded`` for why it is not montydb).
-``SelectionStore`` (here) and ``jobs.jobstore.JobStore`` are written against the pymongo API
-that both share.
+``jobs.selections.SelectionStore`` and ``jobs.jobstore.JobStore`` are written against the
+pymongo API that both share.
 """
 
-import contextlib
 import hashlib
 import json
 import logging
@@ -16,22 +15,17 @@ import sqlite3
 import tempfile
 import threading
 import time
-import uuid
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Literal, get_args
+from typing import Any, Literal, get_args
 
 import pymongo
-from pymongo.errors import ConfigurationError, DuplicateKeyError, PyMongoError
+from pymongo.errors import ConfigurationError, PyMongoError
 
 from common import ServiceUnavailable, Settings, StartupError, redact_uri
 from jobs.embedded import EmbeddedDatabase, database_file
 from jobs.fileformat import StoreFormatError, check_format
 from jobs.pages import quick_check
-
-# runs imports torch and MLflow: a job service that needs only its store does without them.
-if TYPE_CHECKING:
-    from runs import schemas
 
 log = logging.getLogger(__name__)
 
@@ -276,99 +270,3 @@ def _out(doc: dict | None, id_name: str = "job_id") -> dict | None:
         if isinstance(value, datetime):  # naive from some drivers, bson's FixedOffset from others
             doc[key] = value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
     return doc
-
-
-class SelectionStore:
-    """The audit trail of model selections in the collection ``selections``."""
-
-    def __init__(self, db) -> None:
-        self.col = db["selections"]
-
-    def _ensure_indexes(self) -> None:
-        """The trail's reads, newest first, off an index: without them each read sorted the
-        whole trail (60 ms at 20,000 records). Made by a write (a read must work on a store
-        that takes no writes), and best effort: the record that follows matters more."""
-        with contextlib.suppress(*STORE_ERRORS, ServiceUnavailable):
-            self.col.create_index([("seq", -1)])
-            self.col.create_index([("action", 1), ("seq", -1)])
-            self.col.create_index([("action", 1), ("registered_model", 1), ("seq", -1)])
-
-    def record(self, record: "schemas.SelectionRecord") -> dict:
-        """Store one choice or download; returns the stored document (``selection_id`` as id)."""
-        self._ensure_indexes()
-        doc = record.model_dump(mode="python")
-        doc["_id"] = doc.pop("selection_id")
-        doc["metrics"] = plain(doc["metrics"])
-        doc["seq"] = _next_seq()
-        self.col.insert_one(doc)
-        return _out(doc, "selection_id")
-
-    def recent(
-        self, limit: int = 20, action: str | None = None, model: str | None = None
-    ) -> list[dict]:
-        """The latest selections (only ``action`` ones, of registered model ``model``, when
-        given), newest first."""
-        query = {"action": action} if action else {}
-        if model:
-            query["registered_model"] = model
-        docs = self.col.find(query, sort=[("seq", -1)], limit=limit)
-        return [_out(doc, "selection_id") for doc in docs]
-
-    @contextlib.contextmanager
-    def choice_turn(self, model: str, wait_s: float = 120.0, hold_s: float = 60.0):
-        """Hold the turn to choose a version of registered model ``model`` for the writes of
-        one choice, among every chooser that shares this store (dashboards on other machines,
-        the CLI anywhere): the host's lock file (``dashboard.versions``) leaves those out, and
-        two of them at once each got "version N" while the other's moved the alias at once.
-
-        The turn is the document ``choice:<model>`` in ``locks``, renewed every ``hold_s``/4
-        while held (a choice's MLflow calls may take minutes on a slow server); a holder that
-        died leaves it to be taken once ``hold_s`` has passed since its last renewal.
-
-        Raises:
-            ServiceUnavailable: Another choice held the turn for ``wait_s`` seconds, or the
-                store cannot be reached.
-        """
-        locks, key, owner = self.col.database["locks"], f"choice:{model}", uuid.uuid4().hex
-        deadline = time.monotonic() + wait_s
-        try:
-            while True:
-                now = utcnow()
-                held = {"owner": owner, "expires": now + timedelta(seconds=hold_s)}
-                try:
-                    locks.insert_one({"_id": key, **held})
-                    break
-                except DuplicateKeyError:
-                    taken = locks.find_one_and_update(
-                        {"_id": key, "expires": {"$lt": now}}, {"$set": held}
-                    )
-                    if taken is not None:  # its holder died: the turn is this choice's
-                        break
-                if time.monotonic() > deadline:
-                    raise ServiceUnavailable(
-                        f"another choice of {model} has held its turn for {wait_s:.0f} s; look "
-                        "at the audit trail, then choose again"
-                    )
-                time.sleep(0.1)
-        except STORE_ERRORS as exc:
-            raise ServiceUnavailable(
-                f"the selection store cannot be written ({type(exc).__name__}: {exc}); nothing "
-                "was chosen: check MONGO_URI (or STORE_DIR) and choose again"
-            ) from exc
-        done = threading.Event()
-
-        def renew() -> None:
-            while not done.wait(hold_s / 4):
-                with contextlib.suppress(*STORE_ERRORS):  # an outage: the next renewal retries
-                    expires = utcnow() + timedelta(seconds=hold_s)
-                    locks.update_one({"_id": key, "owner": owner}, {"$set": {"expires": expires}})
-
-        renewer = threading.Thread(target=renew, name=f"choice-turn-{model}", daemon=True)
-        renewer.start()
-        try:
-            yield
-        finally:
-            done.set()
-            renewer.join()
-            with contextlib.suppress(*STORE_ERRORS):  # else it is taken once hold_s has passed
-                locks.delete_many({"_id": key, "owner": owner})

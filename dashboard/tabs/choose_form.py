@@ -12,7 +12,8 @@ from dashboard.assessment import Assessment
 from dashboard.context import Context
 from dashboard.leakage import leakage_caveat
 from dashboard.provenance import dataset_warnings
-from jobs import STORE_ERRORS, SelectionStore, get_database
+from dashboard.trail import trail_store
+from jobs import STORE_ERRORS, SelectionStore
 
 log = logging.getLogger(__name__)
 
@@ -240,7 +241,7 @@ def show_done(slot, done: Done, named: handoff.Served | None, ctx: Context) -> N
         slot.success(done.message)
         return
     try:
-        choices = SelectionStore(get_database(ctx.settings)).recent(50, action="choose")
+        choices = trail_store(ctx.settings).recent(50, action="choose")
     except STORE_ERRORS as exc:
         choices = None
         log.warning("audit trail unreadable after a choice: %s", exc)

@@ -13,13 +13,19 @@ from dashboard.context import Context
 from dashboard.model_card import build_model_card, serving_instructions
 from dashboard.tabs.choose_form import DONE, render_choose, show_done
 from dashboard.tabs.downloads import render_downloads
-from dashboard.trail import chosen_here, edited_choice, interrupted_choice, is_recorded
-from jobs import SelectionStore, get_database
+from dashboard.trail import (
+    chosen_here,
+    edited_choice,
+    interrupted_choice,
+    is_recorded,
+    trail_store,
+)
+from jobs import SEALED_UNDER_OTHER_TOKEN, SelectionStore
 from runs import get_client, get_run, validation_figures
 
 
 def _store(ctx: Context) -> SelectionStore:
-    return SelectionStore(get_database(ctx.settings))
+    return trail_store(ctx.settings)
 
 
 def predictor_line(url: str, token: str | None, timeout: float = 2.0) -> tuple[str, dict | None]:
@@ -143,8 +149,18 @@ def _trail(ctx: Context, named: handoff.Served | None) -> None:
     if not recent:
         st.caption(f"No {none} yet.")
         return
+    problems = store.problems(recent)
+    failed = {key: why for key, why in problems.items() if why != SEALED_UNDER_OTHER_TOKEN}
+    if failed:
+        st.error(seal_warning(recent, failed))
+    if rotated := len(problems) - len(failed):
+        st.info(
+            f"{rotated} of these records were sealed under another PIPELINE_API_TOKEN (the "
+            "token was rotated since): they cannot be checked with this one (marked ?)."
+        )
     rows = [
         {
+            "sealed": _sealed(r, problems),
             "selected_at": r["selected_at"],
             "action": r.get("action", "download"),
             "run_id": r["run_id"],
@@ -162,6 +178,31 @@ def _trail(ctx: Context, named: handoff.Served | None) -> None:
             f"The latest {limit} records, newest first; the whole trail is the store's "
             "`selections` collection, which is never pruned (docs/operations.md)."
         )
+
+
+def seal_warning(records: list[dict], problems: dict[str, str]) -> str:
+    """What the trail says above its records when some fail their seal's check
+    (``SelectionStore.problems``): which, why, and what to do."""
+    lines = [
+        f"- {r['selected_at']}, {r.get('action', 'download')} of run "
+        f"{r['run_id']}: {problems[r['selection_id']]}"
+        for r in records
+        if r["selection_id"] in problems
+    ]
+    return (
+        f"{len(lines)} of these records fail their seal's check: the audit trail was edited "
+        "in its store (MongoDB, or the embedded store's file) by someone who could write to it, "
+        "not by the dashboard. Compare the store with a backup, find out who has write access, "
+        "and keep these records as they are for the investigation.\n\n" + "\n".join(lines)
+    )
+
+
+def _sealed(record: dict, problems: dict[str, str]) -> str:
+    """The table's seal column: ✓ checked, ✗ fails (the error above says why), ? sealed under
+    another token, – stored before records were sealed."""
+    if record["selection_id"] in problems:
+        return "?" if problems[record["selection_id"]] == SEALED_UNDER_OTHER_TOKEN else "✗"
+    return "✓" if record.get("seal") else "–"
 
 
 def unrecorded_move(

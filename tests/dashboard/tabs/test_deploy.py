@@ -371,3 +371,22 @@ def test_the_audit_trail_shows_older_records_and_one_action_on_request(
     assert len(trail()) == 25
     at.selectbox(key="trail_action").set_value("choices").run()
     assert list(trail()["run_id"]) == ["run20", "run15", "run10", "run5", "run0"]
+
+
+def test_a_record_edited_in_the_store_is_flagged_above_the_trail(page_env, dashboard_runs):
+    store = SelectionStore(get_database(Settings()))
+    _, edited = (store.record(SelectionRecord(run_id=run, action="download", reason=run,
+                                              model_uri="runs:/x/model", experiment_id="1"))
+                 for run in ("kept", "edited"))  # fmt: skip
+    get_database(Settings())["selections"].update_many(
+        {"_id": edited["selection_id"]}, {"$set": {"selected_by": "someone else"}}
+    )
+    at = open_page(dashboard_runs["pipeline"], "Choose model",
+                   experiment_id=dashboard_runs["experiment"])  # fmt: skip
+    [error] = [e.value for e in at.error if "fail their seal's check" in e.value]
+    assert "download of run edited: changed in the store" in error and "run kept" not in error
+    trail = next(f.value for f in at.dataframe if "action" in f.value.columns)
+    assert list(zip(trail["run_id"], trail["sealed"], strict=True)) == [
+        ("edited", "✗"),
+        ("kept", "✓"),
+    ]

@@ -1,0 +1,86 @@
+"""Seals of the audit trail (``jobs.seal`` through ``SelectionStore``): records edited, removed,
+added by hand or sealed under another token are named; on the embedded store, and on a real
+MongoDB when ``MONGO_URI`` is set."""
+
+from datetime import timedelta
+
+from jobs import SelectionStore
+from jobs.seal import CHANGED, MISSING_BEFORE, OTHER_TOKEN, UNSEALED
+from jobs.store import utcnow
+from runs import schemas
+
+TOKEN = "a-long-random-deployment-token-0123456789"
+
+
+def _record(store: SelectionStore, run_id: str, **fields) -> dict:
+    return store.record(
+        schemas.SelectionRecord(
+            run_id=run_id,
+            action="choose",
+            model_uri="models:/m/1",
+            experiment_id="1",
+            metrics={"eval_auc": 0.91, "n": 3},
+            reason="best AUC",
+            **fields,
+        )
+    )
+
+
+def test_each_record_links_the_one_before_and_all_check(db):
+    store = SelectionStore(db, key=TOKEN)
+    first, second = _record(store, "r1"), _record(store, "r2")
+    assert first["previous_seal"] is None and second["previous_seal"] == first["seal"]
+    assert store.problems(store.recent()) == {}
+
+
+def test_a_field_edited_in_the_store_is_named(db):
+    store = SelectionStore(db, key=TOKEN)
+    _record(store, "r1")
+    edited = _record(store, "r2")
+    db["selections"].update_one({"_id": edited["selection_id"]}, {"$set": {"reason": "other"}})
+    assert store.problems(store.recent()) == {edited["selection_id"]: CHANGED}
+
+
+def test_a_seal_recomputed_without_the_token_does_not_check(db):
+    store, forger = SelectionStore(db, key=TOKEN), SelectionStore(db)
+    first = _record(store, "r1")
+    forged = _record(forger, "r2")  # a writer without the token, claiming to have it
+    db["selections"].update_one({"_id": forged["selection_id"]},
+                                {"$set": {"sealed_with": first["sealed_with"]}})  # fmt: skip
+    assert store.problems(store.recent()) == {forged["selection_id"]: CHANGED}
+
+
+def test_a_removed_record_is_named_by_the_one_after_it_also_beyond_those_shown(db):
+    store = SelectionStore(db, key=TOKEN)
+    ids = [_record(store, f"r{i}")["selection_id"] for i in range(4)]
+    db["selections"].delete_many({"_id": ids[1]})
+    assert store.problems(store.recent()) == {ids[2]: MISSING_BEFORE}
+    # the newest alone: its link is found in the store, beyond the records asked about
+    assert store.problems(store.recent(1)) == {}
+    assert store.problems(store.recent(2)) == {ids[2]: MISSING_BEFORE}
+
+
+def test_a_record_added_without_a_seal_after_sealing_began_is_named(db):
+    store = SelectionStore(db, key=TOKEN)
+    _record(store, "r1")
+    db["selections"].insert_one({"_id": "added", "run_id": "r9", "action": "choose",
+                                 "selected_at": utcnow() + timedelta(seconds=1),
+                                 "seq": 10**20})  # fmt: skip
+    assert store.problems(store.recent()) == {"added": UNSEALED}
+
+
+def test_records_from_before_seals_pass_unchecked(db):
+    old = {"_id": "old", "run_id": "r0", "action": "choose", "seq": 1}
+    db["selections"].insert_one({**old, "selected_at": utcnow() - timedelta(days=1)})
+    store = SelectionStore(db, key=TOKEN)
+    _record(store, "r1")
+    recent = store.recent()
+    assert [r["selection_id"] for r in recent][1] == "old"
+    assert store.problems(recent) == {}
+
+
+def test_records_sealed_under_another_token_are_said_to_be_so(db):
+    _record(SelectionStore(db, key=TOKEN), "r1")
+    rotated = SelectionStore(db, key=TOKEN + "-rotated")
+    [record] = rotated.recent()
+    assert rotated.problems([record]) == {record["selection_id"]: OTHER_TOKEN}
