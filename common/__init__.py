@@ -1,11 +1,12 @@
 """What every package needs and nothing heavy: settings, user-facing errors, atomic file writes
 (and the removal of a killed writer's leftovers: ``remove_partial_writes``; scratch folders a
-killed process leaves, removed by the next one: ``scratch_dir``, ``make_scratch``),
-the one confinement rule for paths from requests and runs (``confine``), the one redaction of
-credentials in URIs shown to users (``redact_uri``) and of file names that are not UTF-8
-(``printable``), the CPUs a process may use under a container's quota (``available_cores``),
-a package's installed version (``installed_version``), and the names of the
-evaluator's metrics in MLflow with which way each is better (``metric_keys``).
+killed process leaves, removed by the next one: ``scratch_dir``, ``make_scratch``), one log
+format (``configure_logging``: UTC times, level, logger), the one confinement rule for paths
+from requests and runs (``confine``), the one redaction of credentials in URIs shown to users
+(``redact_uri``) and of file names that are not UTF-8 (``printable``), the CPUs a process may use
+under a container's quota (``available_cores``), a package's installed version
+(``installed_version``), and the names of the evaluator's metrics in MLflow with which way each
+is better (``metric_keys``).
 
 Job handling lives in ``jobs``, MLflow access, models and the artifact contract in ``runs``.
 """
@@ -31,6 +32,7 @@ from common.fileio import (
     remove_partial_writes,
 )
 from common.heap import end_download_threads, freeze_startup_heap
+from common.logs import configure_logging
 from common.paths import (
     MAX_NAME_BYTES,
     MAX_PATH_CHARS,
@@ -63,6 +65,7 @@ __all__ = [
     "available_cores",
     "check_path_chars",
     "check_path_text",
+    "configure_logging",
     "confine",
     "end_download_threads",
     "free_space",

@@ -45,6 +45,11 @@ class Settings(BaseSettings):
         "names the signed-in user (e.g. X-Forwarded-User); the audit trail records that user as "
         "who chose. Unset: the Choose model tab asks for a name, recorded as typed.",
     )
+    log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = Field(
+        default="INFO",
+        description="The least severe log lines every service writes (common.logs: one format, "
+        "UTC times, on standard error).",
+    )
     evaluator_url: str = "http://127.0.0.1:5006"
     explainer_url: str = "http://127.0.0.1:5005"
     pipeline_api_token: str | None = Field(
@@ -154,6 +159,11 @@ class Settings(BaseSettings):
                 "print(secrets.token_hex(24))'"
             )
         return self
+
+    @field_validator("log_level", mode="before")
+    @classmethod
+    def _upper_level(cls, level: object) -> object:
+        return level.strip().upper() if isinstance(level, str) else level
 
     @field_validator("pipeline_api_token", mode="after")
     @classmethod

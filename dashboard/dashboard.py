@@ -10,6 +10,11 @@ if sys.path[:1] != [ROOT]:
     sys.path.insert(0, ROOT)
 
 
+from common import StartupError, configure_logging, get_settings  # noqa: E402
 from dashboard.page import render_page  # noqa: E402
 
+try:  # the dashboard's own lines (not Streamlit's) in the pipeline's format, at LOG_LEVEL
+    configure_logging(get_settings().log_level)
+except StartupError:  # invalid settings: the page says which (dashboard.page)
+    configure_logging()
 render_page()

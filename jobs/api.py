@@ -260,7 +260,8 @@ async def ready(
     jobs: Annotated[JobService, Depends(get_job_service)],
     settings: Annotated[Settings, Depends(get_app_settings)],
 ) -> dict[str, str]:
-    """200 when MLflow answers and the store takes a write; 503 naming each one that does not.
+    """200 when MLflow answers and the store takes a write; 503 naming each one that does not
+    (logged when that changes: the probe's own log lines say only the status).
 
     The store check writes, reads back and deletes a probe record (for the embedded store, in
     the file that is still on disk), so a read-only, deleted or unreachable store is not ready;
@@ -275,8 +276,10 @@ async def ready(
         await run_in_threadpool(_probe_store, jobs.store)
     except Exception as exc:
         problems.append(await run_in_threadpool(store_unavailable, settings, exc))
-    if problems:
-        not_ready = ServiceUnavailable("not ready: " + " ".join(map(str, problems)))
+    said = "; ".join(str(p).rstrip(".") for p in problems) or None
+    jobs.note_readiness(said)
+    if said is not None:
+        not_ready = ServiceUnavailable(f"not ready: {said}")
         if any(p.retry_after is None for p in problems):  # an operator must act first
             not_ready.needs_operator()
         raise not_ready

@@ -286,7 +286,8 @@ class AttemptRecords:
                 {**still, "_id": doc["_id"]},
                 {"$set": update, "$unset": unset},
             )
+            if changed.modified_count:
+                log.warning("%s job %s (run %s) %s", kind, doc["_id"], doc.get("run_id"),
+                            update.get("error") or update["note"])  # fmt: skip
             n += changed.modified_count
-        if n:
-            log.warning("recovered %d stale %s job(s)", n, kind)
         return n

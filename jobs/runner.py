@@ -205,6 +205,8 @@ class JobRunner:
 
     def _run(self, job: dict) -> None:
         attempt = Attempt(job["job_id"], job["lease"])
+        log.info("%s job %s (run %s) attempt %s started", self.kind, attempt.job_id,
+                 job.get("run_id"), job.get("attempts"))  # fmt: skip
         with self._active_lock:
             self._active[attempt.job_id] = attempt
         try:
@@ -295,9 +297,10 @@ class JobRunner:
             try:
                 if outcome == "retry":
                     delay = self.retry_wait(self.store.get(job_id)["attempts"])
-                    self.store.retry(job_id, lease, value, delay, self.max_attempts)
+                    done = self.store.retry(job_id, lease, value, delay, self.max_attempts)
                 else:
-                    getattr(self.store, outcome)(job_id, value, lease)
+                    done = getattr(self.store, outcome)(job_id, value, lease)
+                self._log_end(done)
                 return
             except PipelineError as exc:  # e.g. the job was cancelled or taken over meanwhile
                 log.warning("could not %s job %s: %s", outcome, job_id, exc)
@@ -308,6 +311,22 @@ class JobRunner:
                     break
                 time.sleep(min(0.2 * 2**n, 5.0))
         log.error("gave up recording job %s; it will be recovered as stale", job_id)
+
+    def _log_end(self, job: dict) -> None:
+        """The line of an attempt's end as stored: succeeded (INFO; with its time since the
+        attempt started), failed or requeued after an outage (WARNING, with the job's words)."""
+        what = f"{self.kind} job {job['job_id']} (run {job.get('run_id')}) attempt " + str(
+            job.get("attempts")
+        )
+        if job.get("status") == "succeeded":
+            took = ""
+            if job.get("started_at") and job.get("finished_at"):
+                took = f" in {(job['finished_at'] - job['started_at']).total_seconds():.1f} s"
+            log.info("%s succeeded%s", what, took)
+        elif job.get("status") == "failed":
+            log.warning("%s failed: %s", what, job.get("error"))
+        else:
+            log.warning("%s: %s", what, job.get("note"))
 
     def _beat(self) -> None:
         last_recovery = time.monotonic()

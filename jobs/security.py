@@ -16,6 +16,7 @@ which act before routing, are ``jobs.intake``'s).
 import json
 import logging
 import math
+import uuid
 from typing import Annotated, Any
 
 from fastapi import FastAPI, Request
@@ -26,6 +27,7 @@ from fastapi.responses import JSONResponse, Response
 from pydantic import AfterValidator, BaseModel, BeforeValidator, Field, StrictBool
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.routing import Match
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from common import (
     InvalidInput,
@@ -350,9 +352,44 @@ def add_error_answers(app: FastAPI) -> None:
         return answer
 
     async def unexpected(request: Request, exc: Exception) -> JSONResponse:
-        log.exception("unexpected error on %s %s", request.method, request.url.path)
-        detail = f"internal error ({type(exc).__name__}); the service logged it and keeps serving."
+        error_id = uuid.uuid4().hex[:12]  # ties the answer to its log line and traceback
+        log.error("unexpected error %s on %s %s", error_id, request.method, request.url.path,
+                  exc_info=exc)  # fmt: skip
+        detail = (
+            f"internal error ({type(exc).__name__}, error id {error_id}); the service logged it "
+            "under that id and keeps serving."
+        )
         return JSONResponse(status_code=500, content={"detail": detail})
 
     app.add_exception_handler(PipelineError, pipeline_error)
     app.add_exception_handler(Exception, unexpected)
+
+
+class AnswerBugs:
+    """ASGI middleware, the innermost: a route's bug answered with the app's JSON 500 (its
+    ``Exception`` handler, ``add_error_answers``: logged once, with an error id) and not raised
+    on. Left to Starlette's outermost handler, the 500 was sent and the error raised on, so that
+    the server logged its traceback a second time, without the id."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        started = False
+
+        async def sending(message: Message) -> None:
+            nonlocal started
+            started = started or message["type"] == "http.response.start"
+            await send(message)
+
+        try:
+            await self.app(scope, receive, sending)
+        except Exception as exc:
+            handler = scope["app"].exception_handlers.get(Exception)
+            if started or handler is None:  # half an answer sent: only the server can end it
+                raise
+            answer = await handler(Request(scope), exc)
+            await answer(scope, receive, send)

@@ -1,6 +1,7 @@
 """The job as the API shows it (``JobOut``) and the facade routes use (``JobService``)."""
 
 import asyncio
+import logging
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from datetime import datetime
@@ -14,6 +15,8 @@ from jobs.jobstore import JobStore
 from jobs.runner import JobRunner
 from jobs.store import FINAL_STATUSES, Status
 from jobs.waiting import JobWatcher, client_gone
+
+log = logging.getLogger(__name__)
 
 T = TypeVar("T")
 
@@ -101,8 +104,19 @@ class JobService:
         self.watcher = watcher or JobWatcher(store)
         self.max_queued = max_queued
         self.still_there = still_there or (lambda job: True)
+        self.readiness: str | None = None  # why /ready last said not ready (None: ready)
         self._reads = ThreadPoolExecutor(STORE_THREADS, thread_name_prefix=f"{self.kind}-read")
         self._submits = ThreadPoolExecutor(STORE_THREADS, thread_name_prefix=f"{self.kind}-submit")
+
+    def note_readiness(self, problem: str | None) -> None:
+        """Log what ``/ready`` says when it changes (``problem``: why not ready, None: ready):
+        a probe's own log line says only the status, and a line at every probe would flood."""
+        if problem != self.readiness:
+            if problem is not None:
+                log.warning("%s not ready: %s", self.kind, problem)
+            elif self.readiness is not None:
+                log.info("%s ready again", self.kind)
+            self.readiness = problem
 
     async def call(self, function: Callable[..., T], *args: Any) -> T:
         """``function(*args)`` on the service's read threads, off the event loop."""
@@ -157,6 +171,7 @@ class JobService:
         loop = asyncio.get_running_loop()
         job, reused = await loop.run_in_executor(self._submits, submit)
         if not reused:
+            log.info("%s job %s queued for run %s", self.kind, job["job_id"], run_id)
             self.runner.wake()
         return JobOut.from_job(job, reused=reused)
 
@@ -190,6 +205,7 @@ class JobService:
     async def cancel(self, job_id: str) -> JobOut:
         """Cancel a queued or running job; a running one's worker process is ended."""
         job = await self.call(self.store.cancel, job_id, self.kind)
+        log.info("%s job %s (run %s) cancelled", self.kind, job_id, job.get("run_id"))
         self.runner.cancel(job_id)
         self.watcher.poke()
         try:

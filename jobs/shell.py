@@ -20,10 +20,16 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from common import Settings
+from common import Settings, configure_logging
 from jobs.docs import DOCS_PATHS, STATIC_URL, add_docs
 from jobs.intake import UNAUTHORIZED, BodyLimit, HealthFastPath, TokenGate, header, token_matches
-from jobs.security import add_error_answers, check_token, trailing_slash, validation_error
+from jobs.security import (
+    AnswerBugs,
+    add_error_answers,
+    check_token,
+    trailing_slash,
+    validation_error,
+)
 
 # Dependencies that do no blocking work are ``async def``: FastAPI runs a plain ``def`` in the
 # thread pool, one hop per dependency per request (see jobs.api).
@@ -77,6 +83,7 @@ def service_app(
         InsecureToken: ``PIPELINE_API_TOKEN`` is set but empty, a placeholder or short.
     """
     check_token(settings.pipeline_api_token)
+    configure_logging(settings.log_level)
     app = FastAPI(
         title=title,
         lifespan=lifespan,
@@ -96,6 +103,7 @@ def service_app(
         return hint if hint is not None else await http_errors(request, exc)
 
     app.add_exception_handler(StarletteHTTPException, http_error)
+    app.add_middleware(AnswerBugs)  # added first: the innermost, next to the routes
     app.add_middleware(BodyLimit, timeout_s=settings.body_timeout_s, **body_limit)
     # Added after BodyLimit, so it runs before it: a request without the token is refused
     # before any of its body is read or counted.

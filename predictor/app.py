@@ -11,7 +11,6 @@ and follows the alias (``predictor.core``); this module only maps HTTP onto the 
 headers and log line that trace each ``/predict`` (``predictor.tracing``).
 """
 
-import logging
 import threading
 from contextlib import asynccontextmanager
 from datetime import datetime
@@ -215,13 +214,6 @@ def create_app(settings: Settings | None = None) -> FastAPI:
 
     @asynccontextmanager
     async def lifespan(app: FastAPI):
-        logging.getLogger("predictor").setLevel(logging.INFO)
-        if not logging.getLogger("predictor").handlers:
-            handler = logging.StreamHandler()
-            handler.setFormatter(
-                logging.Formatter("%(asctime)s %(levelname)s predictor %(message)s")
-            )
-            logging.getLogger("predictor").addHandler(handler)
         holder = ModelHolder(app.state.settings)
         app.state.holder = holder
         holder.start()  # the first load happens in the poller: /health answers at once

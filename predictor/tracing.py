@@ -10,9 +10,10 @@ error, the 500 of a bug included:
   the body, the version served then), ``none`` while none is loaded. A 401 carries neither: a
   client without the token is not told what is served (``/ready`` needs the token too).
 
-and logs one INFO line on ``predictor.requests``: request id, status, model, version, number of
-images (``-`` before the route counted them) and latency in ms; never a file name or any other
-content of the request, which may hold patient data.
+and logs one line on ``predictor.requests`` (INFO; WARNING for a 4xx, ERROR for a 5xx:
+``line_level``): request id, status, model, version, number of images (``-`` before the route
+counted them) and latency in ms; never a file name or any other content of the request, which
+may hold patient data.
 """
 
 import logging
@@ -82,6 +83,14 @@ def request_id(scope: Scope) -> str:
     return uuid.uuid4().hex
 
 
+def line_level(status: int | None) -> int:
+    """The level of a request's line: ERROR for a 5xx (the service failed it: alert on these),
+    WARNING for a 4xx or no answer (the client's request, or the client gone), else INFO."""
+    if status is not None and status >= 500:
+        return logging.ERROR
+    return logging.WARNING if status is None or status >= 400 else logging.INFO
+
+
 class PredictTrace:
     """ASGI middleware: ``/predict``'s trace headers and log line (see the module); the route
     puts the model it took in ``request.state.served`` and its number of files in
@@ -104,9 +113,9 @@ class PredictTrace:
             nonlocal logged
             logged = True
             ms = (time.perf_counter() - started) * 1000
-            log.info("%s /predict request_id=%s status=%s model=%s version=%s images=%s "
-                     "latency_ms=%.1f", scope["method"], rid, status or "-", *model,
-                     state.get("images", "-"), ms)  # fmt: skip
+            log.log(line_level(status), "%s /predict request_id=%s status=%s model=%s "
+                    "version=%s images=%s latency_ms=%.1f", scope["method"], rid, status or "-",
+                    *model, state.get("images", "-"), ms)  # fmt: skip
 
         async def traced(message: Message) -> None:
             nonlocal status, model

@@ -9,7 +9,7 @@ import signal
 import sys
 import threading
 
-from common import PipelineError
+from common import PipelineError, configure_logging, get_settings
 from trainer import distributed
 from trainer.resume import given_options
 from trainer.train import get_args_parser, main
@@ -26,6 +26,7 @@ def _terminate(signum, frame) -> None:
 
 def run(argv: list[str] | None = None) -> int:
     args = get_args_parser().parse_args(argv)
+    configure_logging(get_settings().log_level)  # its log lines; what it prints stays as is
     if threading.current_thread() is threading.main_thread():
         signal.signal(signal.SIGTERM, _terminate)
     try:

@@ -1,6 +1,7 @@
 """The shared job service over real HTTP (uvicorn on a free port) with a toy handler."""
 
 import gc
+import re
 import time
 from datetime import timedelta
 
@@ -184,10 +185,20 @@ def test_wait_that_is_no_number_of_seconds_is_422_saying_what_it_takes(toy_serve
 def test_bug_in_a_route_is_a_generic_500_and_the_service_keeps_serving(toy_server):
     answer = requests.get(f"{toy_server}/boom")
     assert answer.status_code == 500
-    assert answer.json() == {
-        "detail": "internal error (RuntimeError); the service logged it and keeps serving."
-    }
+    assert re.fullmatch(
+        r"internal error \(RuntimeError, error id [0-9a-f]{12}\); the service logged it under "
+        r"that id and keeps serving\.",
+        answer.json()["detail"],
+    )
     assert requests.get(f"{toy_server}/health").json() == {"status": "ok"}
+
+
+def test_a_bug_is_logged_once_under_the_error_id_its_answer_names(toy_server, caplog):
+    answer = requests.get(f"{toy_server}/boom")
+    error_id = re.search(r"error id ([0-9a-f]{12})", answer.json()["detail"]).group(1)
+    [record] = [r for r in caplog.records if r.exc_info]  # not again by the server
+    assert record.getMessage() == f"unexpected error {error_id} on GET /boom"
+    assert record.levelname == "ERROR" and record.exc_info[0] is RuntimeError
 
 
 def test_health_fast_path_answers_as_the_route_does(toy_server):

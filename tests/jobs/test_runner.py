@@ -264,3 +264,26 @@ def test_the_default_retries_outlast_an_mlflow_restart_of_40_s_by_minutes(job_st
     )
     window = sum(runner.retry_wait(n) for n in range(1, runner.max_attempts))
     assert 120 <= window <= 300  # long enough for a restart, short enough for an MLflow gone
+
+
+def test_each_attempt_logs_its_start_and_end_with_job_and_run(job_store, runner_factory, caplog):
+    def reject(job):
+        raise InvalidInput("the data folder has no test split")
+
+    caplog.set_level("INFO", logger="jobs")
+    runner = runner_factory(double).start()
+    good, _ = job_store.submit("evaluate", "run1", {"x": 1})
+    runner.wake()
+    runner.wait(good["job_id"], 30)
+    runner.stop()  # the next job is the failing runner's
+    failing = runner_factory(reject).start()
+    bad, _ = job_store.submit("evaluate", "run2", {"x": 2})
+    failing.wake()
+    failing.wait(bad["job_id"], 30)
+    lines = [(r.levelname, r.getMessage()) for r in caplog.records if r.name == "jobs.runner"]
+    assert ("INFO", f"evaluate job {good['job_id']} (run run1) attempt 1 started") in lines
+    [(level, ended)] = [x for x in lines if x[1].startswith(f"evaluate job {good['job_id']}")
+                        and "succeeded" in x[1]]  # fmt: skip
+    assert level == "INFO" and ended.endswith(" s")
+    assert ("WARNING", f"evaluate job {bad['job_id']} (run run2) attempt 1 failed: the data "
+                       "folder has no test split") in lines  # fmt: skip

@@ -170,3 +170,17 @@ def test_a_service_stopped_while_its_job_reports_progress_stops_and_requeues_it(
         ended, job = _stop_while_reporting(make_settings(tmp_path / str(round)))
         assert ended, f"round {round}: the service hangs in shutdown"
         assert job["status"] == "queued" and "shut down" in job["note"]
+
+
+def test_readiness_is_logged_when_it_changes_not_at_every_probe(tmp_path, caplog):
+    settings = make_settings(tmp_path)
+    caplog.set_level("INFO", logger="jobs")
+    with LiveServer(make_toy_app(settings)) as live:
+        requests.get(f"{live.url}/ready", timeout=30)
+        for path in settings.store_dir.iterdir():
+            path.unlink()
+        for _ in range(3):
+            requests.get(f"{live.url}/ready", timeout=30)
+    said = [(r.levelname, r.getMessage()) for r in caplog.records if "not ready" in r.getMessage()]
+    [(level, line)] = said
+    assert level == "WARNING" and "was deleted or replaced since the service opened it" in line

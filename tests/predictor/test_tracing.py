@@ -105,8 +105,17 @@ def test_a_refused_request_is_logged_with_its_status(offline, settings, caplog):
     with caplog.at_level(logging.INFO, logger="predictor"):
         requests.post(f"{offline}/predict", headers={**AUTH, "X-Request-ID": "r-503"},
                       files=[("files", ("a.png", b"x"))], timeout=30)  # fmt: skip
-    [line] = [m for m in caplog.messages if "r-503" in m]
-    assert f"status=503 model={settings.model_name} version=none images=1 " in line
+    [record] = [r for r in caplog.records if "r-503" in r.getMessage()]
+    assert f"status=503 model={settings.model_name} version=none images=1 " in record.getMessage()
+    assert record.levelname == "ERROR"  # failed by the service: what an operator alerts on
+
+
+def test_a_bad_request_is_a_warning_line(offline, caplog):
+    with caplog.at_level(logging.INFO, logger="predictor"):
+        requests.post(f"{offline}/predict", headers={**AUTH, "X-Request-ID": "r-4xx"},
+                      timeout=30)  # fmt: skip
+    [record] = [r for r in caplog.records if "r-4xx" in r.getMessage()]
+    assert "status=415" in record.getMessage() and record.levelname == "WARNING"  # not multipart
 
 
 def test_a_problem_each_look_finds_is_logged_once_then_after_a_while(monkeypatch, caplog):

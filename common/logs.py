@@ -1,0 +1,62 @@
+"""One log format for every process of the pipeline, on standard error (what ``kubectl logs``,
+Docker and ``make demo``'s ``logs/<service>.log`` keep)::
+
+    2026-12-07T00:12:03.123Z WARNING jobs.runner evaluate job 3f2a... (run 9c1e...) failed ...
+
+the time in UTC (ISO 8601, ``Z``: the time zone of job records, API answers and the dashboard),
+the level, the logger and the message; one line per event, but for a bug's traceback. The level
+is the setting ``LOG_LEVEL`` (INFO). ``configure_logging`` puts uvicorn's own lines (its access
+lines included) in this format too, so a service's output parses one way.
+"""
+
+import logging
+import sys
+import time
+
+FORMAT = "%(asctime)s %(levelname)s %(name)s %(message)s"
+# uvicorn configures these before it imports the app; their handlers are kept, with this format
+UVICORN_LOGGERS = ("uvicorn", "uvicorn.error", "uvicorn.access")
+
+
+class UtcFormatter(logging.Formatter):
+    """``FORMAT`` with ``asctime`` as ``2026-12-07T00:12:03.123Z`` (UTC, whatever ``TZ`` says)."""
+
+    def __init__(self) -> None:
+        super().__init__(FORMAT)
+
+    def formatTime(self, record: logging.LogRecord, datefmt: str | None = None) -> str:  # noqa: N802
+        stamp = time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(record.created))
+        return f"{stamp}.{int(record.msecs):03d}Z"
+
+
+class _Handler(logging.StreamHandler):
+    """The root handler ``configure_logging`` installs (told apart from others by its class),
+    writing to the ``sys.stderr`` of the moment (as ``logging.lastResort`` does): one replaced
+    since, as a test's capture does, is not written to once closed."""
+
+    @property
+    def stream(self):
+        return sys.stderr
+
+    @stream.setter
+    def stream(self, value) -> None:
+        pass
+
+
+def configure_logging(level: str = "INFO") -> None:
+    """Log at ``level`` and above, in ``FORMAT``, to standard error: the root logger gets one
+    handler (a second call replaces it, with the new level) and uvicorn's handlers the format.
+    Loggers that keep their own handlers (MLflow's, Streamlit's) are left as they are."""
+    root = logging.getLogger()
+    for handler in [h for h in root.handlers if isinstance(h, _Handler)]:
+        root.removeHandler(handler)
+    handler = _Handler()
+    handler.setFormatter(UtcFormatter())
+    root.addHandler(handler)
+    root.setLevel(level)
+    for name in UVICORN_LOGGERS:
+        logger = logging.getLogger(name)
+        for own in logger.handlers:
+            own.setFormatter(UtcFormatter())
+        if logger.handlers:
+            logger.setLevel(level)

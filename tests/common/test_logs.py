@@ -1,0 +1,57 @@
+"""One log format for every process (``common.logs``): UTC times, level, logger, message."""
+
+import logging
+import re
+
+import pytest
+from pydantic import ValidationError
+
+from common import Settings, configure_logging
+from common.logs import UtcFormatter
+
+LINE = re.compile(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z (\w+) ([\w.]+) (.*)")
+
+
+@pytest.fixture
+def root_logging():
+    """The root logger's handlers and level, put back after the test."""
+    root = logging.getLogger()
+    handlers, level = list(root.handlers), root.level
+    yield root
+    root.handlers[:] = handlers
+    root.setLevel(level)
+
+
+def test_a_line_has_the_utc_time_level_logger_and_message(monkeypatch):
+    monkeypatch.setenv("TZ", "Asia/Kolkata")  # 5:30 ahead: the line stays in UTC
+    record = logging.LogRecord("jobs.runner", logging.WARNING, __file__, 1, "job %s", ("j1",), None)
+    record.created, record.msecs = 0.25, 250.0
+    assert UtcFormatter().format(record) == "1970-01-01T00:00:00.250Z WARNING jobs.runner job j1"
+
+
+def test_configuring_twice_leaves_one_handler_at_the_new_level(root_logging, capsys):
+    configure_logging("INFO")
+    configure_logging("WARNING")
+    logging.getLogger("jobs.runner").info("not shown")
+    logging.getLogger("jobs.runner").warning("shown %d", 1)
+    [line] = capsys.readouterr().err.splitlines()
+    assert LINE.fullmatch(line).groups() == ("WARNING", "jobs.runner", "shown 1")
+
+
+def test_uvicorns_handlers_take_the_format(root_logging):
+    access = logging.getLogger("uvicorn.access")
+    handler = logging.StreamHandler()
+    access.addHandler(handler)
+    try:
+        configure_logging("INFO")
+        assert isinstance(handler.formatter, UtcFormatter)
+    finally:
+        access.removeHandler(handler)
+
+
+def test_the_level_setting_takes_any_case_and_refuses_others(monkeypatch):
+    monkeypatch.setenv("LOG_LEVEL", "debug")
+    assert Settings().log_level == "DEBUG"
+    monkeypatch.setenv("LOG_LEVEL", "verbose")
+    with pytest.raises(ValidationError, match="log_level"):
+        Settings()
