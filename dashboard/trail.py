@@ -30,6 +30,9 @@ RECOVERED = (
     "recorded from the version's tags by the next choice"
 )
 """The ``recovered`` field of a record written from a version's tags."""
+_AT_REGISTRATION_NOTE = (
+    "; its time is the version's registration (a choice by a version before 2026-12-06 tagged none)"
+)
 _LOOK_BACK = 500  # choices of the model searched for the version's own record (newest first)
 log = logging.getLogger(__name__)
 
@@ -37,6 +40,25 @@ log = logging.getLogger(__name__)
 def trail_store(settings: Settings, check: bool = True) -> SelectionStore:
     """The audit trail, its records sealed and checked under the deployment's token."""
     return SelectionStore(get_database(settings, check=check), key=settings.pipeline_api_token)
+
+
+AT_REGISTRATION = "selected_at_from_registration"
+"""Set by ``choice_tags`` (never stored in MLflow): ``selected_at`` is the version's registration
+time, for a choice made before choices tagged their time."""
+
+
+def choice_tags(tags: Mapping[str, str], created_ms: int | None) -> dict[str, str]:
+    """A version's ``tags``, with ``selected_at`` (and ``AT_REGISTRATION``) from its
+    registration time ``created_ms`` when a choice by a version before 2026-12-06 tagged it: those
+    wrote ``selected_by``, ``run_id`` and ``reason`` but no time, and registered the version
+    within the choice, seconds before their record. Other tags are returned as they are."""
+    found = dict(tags)
+    if (found.get("selected_by") and found.get("run_id") and not found.get("selected_at")
+            and created_ms):  # fmt: skip
+        when = datetime.fromtimestamp(created_ms / 1000, UTC)
+        found.update({"selected_at": when.isoformat(timespec="milliseconds"),
+                      AT_REGISTRATION: "true"})  # fmt: skip
+    return found
 
 
 def chosen_here(tags: Mapping[str, str]) -> bool:
@@ -122,15 +144,18 @@ def edited_choice(record: Mapping, tags: Mapping[str, str], key: str | None) -> 
     )
 
 
-def is_recorded(store, model: str, version: str, selected_at: str) -> bool:
-    """Whether the trail holds the choice of ``model``'s ``version`` made at ``selected_at``
-    (the version's tag)."""
-    return _recorded_in(store.recent(_LOOK_BACK, action="choose", model=model), version,
-                        selected_at)  # fmt: skip
+def is_recorded(store, model: str, version: str, tags: Mapping[str, str]) -> bool:
+    """Whether the trail holds the choice of ``model``'s ``version`` that its ``tags`` (as
+    ``choice_tags`` gives them) say was made at their ``selected_at``."""
+    return _recorded_in(store.recent(_LOOK_BACK, action="choose", model=model), version, tags)
 
 
-def _recorded_in(records: list[dict], version: str, selected_at: str) -> bool:
+def _recorded_in(records: list[dict], version: str, tags: Mapping[str, str]) -> bool:
+    if tags.get(AT_REGISTRATION):  # no time of the choice: any record of the version's run
+        return any(str(r.get("version")) == version and r.get("run_id") == tags["run_id"]
+                   for r in records)  # fmt: skip
     # a record's time is naive UTC, a tag's has +00:00: compared as times (text when not one)
+    selected_at = tags["selected_at"]
     tagged = _time(selected_at)
 
     def same(when) -> bool:
@@ -163,12 +188,12 @@ def record_interrupted(store, client, version, model: str, alias: str,
     not make one: logged, and the choice goes on). The trail is read in any case, so that a
     store that is down stops the choice before its alias moves; MLflow is asked for the run's
     experiment only when there is a record to write."""
-    tags = dict(version.tags or {})
+    tags = choice_tags(version.tags or {}, version.creation_timestamp)
     if not chosen_here(tags):
         store.recent(1, action="choose", model=model)
         return None
     records = store.recent(_LOOK_BACK, action="choose", model=model)  # newest first
-    if _recorded_in(records, str(version.version), tags["selected_at"]):
+    if _recorded_in(records, str(version.version), tags):
         return None
     last_at = records[0].get("selected_at") if records else None
     if problem := tags_problem(tags, version.run_id, version.creation_timestamp, last_at, key):
@@ -205,7 +230,7 @@ def record_interrupted(store, client, version, model: str, alias: str,
             interface_change=tags.get(CONFIRMED_TAG),
             evaluation=evaluation_record(tags),  # as the choice itself records it
             lineage=lineage(run, tags.get(DIGEST_KEY)) if run is not None else {},
-            recovered=RECOVERED,
+            recovered=RECOVERED + (_AT_REGISTRATION_NOTE if tags.get(AT_REGISTRATION) else ""),
         )
     except (ValueError, ValidationError) as exc:  # a tag edited in MLflow's UI
         log.warning("%s version %s: its choice tags do not make a record (%s); not recovered",
@@ -243,9 +268,12 @@ def interrupted_choice(tags: Mapping[str, str], version: str, run_id: str | None
         return None
     if tags_problem(tags, run_id, created_ms, last.get("selected_at"), key):
         return None
+    at = f"at {tags['selected_at']}"
+    if tags.get(AT_REGISTRATION):
+        at = f"when it was registered, {tags['selected_at']}"
     return (
         f"The alias {alias!r} names version {version} (run {run_id}), chosen by "
-        f"{tags['selected_by']} at {tags['selected_at']} ({tags.get('reason', '')!r}) by its "
+        f"{tags['selected_by']} {at} ({tags.get('reason', '')!r}) by its "
         f"tags, but that choice ended before it was recorded here (interrupted): the last "
         f"choice recorded is version {last.get('version')} (run {last.get('run_id')}). The next "
         "choice records it from the version's tags; choose its run again to record it now."

@@ -14,6 +14,7 @@ from dashboard.model_card import build_model_card, serving_instructions
 from dashboard.tabs.choose_form import DONE, render_choose, show_done
 from dashboard.tabs.downloads import render_downloads
 from dashboard.trail import (
+    choice_tags,
     chosen_here,
     edited_choice,
     interrupted_choice,
@@ -255,9 +256,8 @@ def _trail_warning(
         return None if version is None else edited_choice(last, version.tags, s.pipeline_api_token)
     if version is None:
         return unrecorded_move(choices, named, s.model_name, s.model_alias)
-    tags = version.tags
-    recorded = chosen_here(tags) and is_recorded(store, s.model_name, named[0],
-                                                 tags["selected_at"])  # fmt: skip
+    tags = choice_tags(version.tags, version.creation_timestamp)
+    recorded = chosen_here(tags) and is_recorded(store, s.model_name, named[0], tags)
     return unrecorded_move(choices, named, s.model_name, s.model_alias, tags, recorded,
                            version.creation_timestamp, s.pipeline_api_token)  # fmt: skip
 

@@ -9,7 +9,7 @@ from mlflow.tracking import MlflowClient
 from common import ServiceUnavailable
 from dashboard.choose import choose_run
 from dashboard.tabs.deploy import unrecorded_move
-from dashboard.trail import RECOVERED, edited_choice, sign
+from dashboard.trail import RECOVERED, choice_tags, edited_choice, sign
 
 
 def _interrupted(run_id: str, settings) -> str:
@@ -86,10 +86,75 @@ def test_with_a_token_only_signed_choice_tags_are_recovered(dashboard_runs, sett
     assert (recovered["version"], recovered["selected_by"]) == (version, "bo")
 
 
+def _old_choice(client, settings, run_id: str) -> str:
+    """A version chosen by a release before choices tagged their time (2026-12-05, 60bd8f7),
+    the alias moved and the choice ended before its record: the tags it wrote, no selected_at."""
+    if not client.search_registered_models(f"name = '{settings.model_name}'"):
+        client.create_registered_model(settings.model_name)
+    version = client.create_model_version(
+        settings.model_name, f"runs:/{run_id}/model", run_id,
+        tags={"run_id": run_id, "selected_by": "dr.old", "reason": "before the upgrade",
+              "evaluated": "false"},
+    ).version  # fmt: skip
+    client.set_registered_model_alias(settings.model_name, "champion", version)
+    return version
+
+
+def test_a_choice_interrupted_before_the_upgrade_is_recorded_at_its_registration(
+    dashboard_runs, settings, store
+):
+    client = MlflowClient(settings.mlflow_tracking_uri)
+    choose_run(dashboard_runs["pipeline"], "first", settings, store)
+    old = _old_choice(client, settings, dashboard_runs["bare"])
+    created = client.get_model_version(settings.model_name, old).creation_timestamp
+    choose_run(dashboard_runs["pipeline"], "after the upgrade", settings, store)
+    _, recovered, _ = store.recent(action="choose")
+    assert (recovered["version"], recovered["selected_by"]) == (old, "dr.old")
+    assert recovered["selected_at"].timestamp() == created / 1000
+    assert recovered["recovered"].endswith("(a choice by a version before 2026-12-06 tagged none)")
+
+
+def test_the_deploy_tab_names_the_chooser_of_an_interrupted_pre_upgrade_choice():
+    recent = [{"action": "choose", "registered_model": "m", "alias": "champion",
+               "version": "1", "run_id": "r1", "selected_at": "2026-12-04T10:00:00"}]  # fmt: skip
+    registered = int(datetime(2026, 12, 4, 11, 0, tzinfo=UTC).timestamp() * 1000)
+    tags = choice_tags({"selected_by": "dr.old", "run_id": "r2", "reason": "sharper"}, registered)
+    warning = unrecorded_move(recent, ("2", "r2"), "m", "champion", tags, False, registered)
+    assert "chosen by dr.old when it was registered, 2026-12-04T11:00:00.000+00:00" in warning
+    # recorded before the upgrade (its record's time is seconds after the registration)
+    recent.insert(0, {**recent[0], "version": "2", "run_id": "r2"})
+    assert unrecorded_move(recent, ("2", "r2"), "m", "champion", tags, True, registered) is None
+
+
 def test_a_choice_recorded_already_is_not_recorded_twice(dashboard_runs, settings, store):
     choose_run(dashboard_runs["pipeline"], "first", settings, store)
     choose_run(dashboard_runs["bare"], "second", settings, store, allow_unevaluated=True)
     assert len(store.recent(action="choose")) == 2
+
+
+def test_a_pre_upgrade_choice_that_was_recorded_is_not_recorded_again(
+    dashboard_runs, settings, store
+):
+    from jobs.store import utcnow
+    from runs.schemas import SelectionRecord
+
+    client = MlflowClient(settings.mlflow_tracking_uri)
+    old = _old_choice(client, settings, dashboard_runs["bare"])
+    store.record(
+        SelectionRecord(
+            run_id=dashboard_runs["bare"],
+            action="choose",
+            version=old,
+            model_uri=f"models:/{settings.model_name}/{old}",
+            experiment_id="1",
+            registered_model=settings.model_name,
+            alias="champion",
+            selected_by="dr.old",
+            selected_at=utcnow(),
+        )
+    )
+    choose_run(dashboard_runs["pipeline"], "after the upgrade", settings, store)
+    assert [r["selected_by"] for r in store.recent(action="choose")][1:] == ["dr.old"]
 
 
 def test_a_choice_whose_store_cannot_be_read_stops_before_its_alias_moves(
