@@ -9,7 +9,7 @@ import hashlib
 
 import streamlit as st
 
-from dashboard import data, leaderboard
+from dashboard import data, leaderboard, ranking
 from dashboard.notes import notes
 from dashboard.reads import RUN_STATUSES, RunPage, RunQuery
 from runs import contract
@@ -95,16 +95,21 @@ def _pager(next_token: str | None, shown: int) -> None:
 
 
 def render(
-    page: RunPage, columns: list[str], selected: str | None, chosen: tuple[str, str] | None
+    uri: str,
+    page: RunPage,
+    columns: list[str],
+    selected: str | None,
+    chosen: tuple[str, str] | None,
 ) -> None:
     """The table of one page of runs (click a row to open it) and the pager; ``chosen``: the
     version and run the alias names."""
+    basis = functools.partial(ranking.row_basis, uri)  # tags; an older evaluation's file once
     if not page.rows:
         st.info("No runs match: change the filter, or train one with "
                 "`python -m trainer --data-dir DIR --experiment NAME`.")  # fmt: skip
         _pager(None, 0)
         return
-    frame = leaderboard.table(page.rows, columns, selected, chosen)
+    frame = leaderboard.table(page.rows, columns, selected, chosen, basis)
     ids = list(frame.index)
     key = table_key(ids)
     shown = frame.reset_index(drop=True)
@@ -160,8 +165,8 @@ def render(
             f"sets of classes, whose metrics do not rank against each other: no "
             f"{leaderboard.BEST} is given. Filter on one, e.g. params.class_names = '...'."
         )
-    for note in notes([leaderboard.basis_of(r) for r in page.rows]):
-        st.caption(note)  # from the runs' tags: no file read per run
+    for note in notes([basis(r) for r in page.rows]):
+        st.caption(note)
     _pager(page.next_token, len(page.rows))
 
 

@@ -17,6 +17,7 @@ test figures get no ``★``: they are optimistic.
 
 import math
 import re
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 import pandas as pd
@@ -334,9 +335,12 @@ def table(
     metrics: list[str],
     selected: str | None = None,
     chosen: tuple[str, str] | None = None,
+    basis: Callable[[dict], Basis] | None = None,
 ) -> pd.DataFrame:
     """The leaderboard of one page: index = run id, a ``run`` column, info and metric columns;
-    ``chosen``: ``(version, run_id)`` the alias names, marked in the ``deployable`` column.
+    ``chosen``: ``(version, run_id)`` the alias names, marked in the ``deployable`` column;
+    ``basis``: each run's ``Basis`` (default ``basis_of``, its tags: ``ranking.row_basis`` also
+    reads the ``metrics.json`` of an evaluation older than those tags).
 
     Children come right under their parent, indented with ``↳``; the selected run is marked
     ``▶`` and a run whose test split overlaps its training data ``⚠`` (after its name, as
@@ -346,7 +350,7 @@ def table(
     """
     ordered = nest(rows)
     runs = [r for r, _ in ordered]
-    bases = [basis_of(r) for r in runs]  # from the tags: no file read per run
+    bases = [(basis or basis_of)(r) for r in runs]
     columns: dict[str, list[str]] = {c: [] for c in ("run", *INFO_COLUMNS)}
     for (run, depth), basis in zip(ordered, bases, strict=True):
         name = ("   " * max(0, depth - 1) + "↳ " if depth else "") + run["run_name"]

@@ -15,9 +15,10 @@ def notes(bases: list[Basis]) -> list[str]:
     found, data = [], evaluation_data(bases)
     if len(data) > 1:
         found.append(
-            f"These runs were evaluated on {len(data)} different test sets (other data, or "
-            "test files changed between evaluations): their test figures do not rank against "
-            f"each other, so none gets a {BEST}."
+            f"These runs were evaluated on {len(data)} different test sets (other data, test "
+            "files changed between evaluations, or an evaluation made by a release before "
+            "2026-12-06, which identified test data otherwise: evaluate those runs again): their "
+            f"test figures do not rank against each other, so none gets a {BEST}."
         )
     if any(b.caveat for b in bases):
         found.append(

@@ -52,7 +52,7 @@ def _context() -> Context | None:
     settings = session_settings(uri)
     chosen = data.chosen(uri, settings.model_name, settings.model_alias)
     run = sidebar.pick_run(uri, exp_id, page.rows, chosen[1] if chosen else None)
-    board.render(page, columns, run["run_id"] if run else None, chosen)
+    board.render(uri, page, columns, run["run_id"] if run else None, chosen)
     if run is None:
         return None
     compare = sidebar.pick_compare(run, page.rows)

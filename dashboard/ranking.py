@@ -129,17 +129,24 @@ def top_runs(
 
 
 def _basis(tracking_uri: str, run) -> leaderboard.Basis:
-    """``leaderboard.basis_of`` the run's tags; of its ``metrics.json`` when it was evaluated
-    before the evaluator set those tags, as Compare reads it: whether that was of the run's own
-    data is told by the folder it recorded (``EvaluationReport.of_run``)."""
-    summary = {"tags": run.data.tags, "params": run.data.params, "metrics": run.data.metrics}
-    if contract.basis_tags(run.data.tags) or not contract.is_evaluated(
-        run.data.tags, run.data.metrics
-    ):
-        return leaderboard.basis_of(summary)
-    folder = contract.evaluation_dir(run.data.tags)
-    report = _old_report(tracking_uri, run.info.run_id, folder, run.data.params.get("data_dir"))
-    return leaderboard.basis_of(summary, report)
+    """``row_basis`` of an MLflow ``Run``."""
+    summary = {"run_id": run.info.run_id, "tags": run.data.tags, "params": run.data.params,
+               "metrics": run.data.metrics}  # fmt: skip
+    return row_basis(tracking_uri, summary)
+
+
+def row_basis(tracking_uri: str, run: dict) -> leaderboard.Basis:
+    """``leaderboard.basis_of`` a run summary (``run_id``, ``tags``, ``params``, ``metrics``):
+    of its tags; of its ``metrics.json`` when it was evaluated before the evaluator set those
+    tags (a release before 2026-12-05: its TTA or other-data figures would otherwise count as
+    plain), as Compare reads it, once per process; whether that was of the run's own data is
+    told by the folder it recorded (``EvaluationReport.of_run``)."""
+    tags = run["tags"]
+    if contract.basis_tags(tags) or not contract.is_evaluated(tags, run.get("metrics", {})):
+        return leaderboard.basis_of(run)
+    folder = contract.evaluation_dir(tags)
+    data_dir = (run.get("params") or {}).get("data_dir")
+    return leaderboard.basis_of(run, _old_report(tracking_uri, run["run_id"], folder, data_dir))
 
 
 @functools.lru_cache(maxsize=4096)

@@ -190,7 +190,9 @@ def stopped_before_model(run: Run) -> str | None:
     how = (
         "the trainer's command with `--resume auto` continues it while it is its checkpoint "
         "folder's last run (the Kubernetes Job, Compose's trainer and `make demo` pass it), "
-        "else `--resume <folder>/last-<run id>.pt`; or pick a finished run"
+        "else `--resume <folder>/last-<run id>.pt` (a checkpoint written by a release before "
+        "2026-12-06 cannot go on: its data was identified otherwise; train it anew with "
+        "`--from-run <run id>`); or pick a finished run"
     )
     if status == "RUNNING":
         return f"it is still RUNNING and has not logged its model yet (if its trainer died, {how})"

@@ -1,6 +1,9 @@
 """The Choose model tab's downloads: this run's model, or the experiment's top K by a metric,
 each recorded in the audit trail (a download chooses nothing)."""
 
+import functools
+from collections.abc import Callable
+
 import pandas as pd
 import streamlit as st
 
@@ -91,7 +94,10 @@ def render_downloads(ctx: Context, found: Assessment, store: SelectionStore) -> 
                 st.info(
                     f"{ranked.other_data} run(s) evaluated on other test data than the best run "
                     f"were not ranked: their {metric} does not compare with these. Evaluate them "
-                    "on the same data folder to rank them."
+                    "on the same data folder to rank them; where they were, one of the two "
+                    "evaluations was made before its test files changed or by a release before "
+                    "2026-12-06 (which identified test data otherwise): evaluate the older one "
+                    "again (the Evaluation tab shows when each was made)."
                 )
             if ranked.leaked:
                 st.info(
@@ -112,7 +118,8 @@ def render_downloads(ctx: Context, found: Assessment, store: SelectionStore) -> 
                     "the test images); rank by AUC to compare them."
                 )
             runs = [data.run(ctx.uri, d.run_id) for d in got]  # K at most, once per press
-            st.dataframe(pd.DataFrame(top_k_rows(got, runs, metric)), hide_index=True)
+            basis = functools.partial(ranking.row_basis, ctx.uri)
+            st.dataframe(pd.DataFrame(top_k_rows(got, runs, metric, basis)), hide_index=True)
 
 
 def ranked_rows(runs: list[dict], metric: str) -> list[dict]:
@@ -128,21 +135,26 @@ def ranked_rows(runs: list[dict], metric: str) -> list[dict]:
     ]
 
 
-def top_k_rows(got: list[selection.Download], runs: list[dict], metric: str) -> list[dict]:
+def top_k_rows(
+    got: list[selection.Download],
+    runs: list[dict],
+    metric: str,
+    basis: Callable[[dict], leaderboard.Basis] = leaderboard.basis_of,
+) -> list[dict]:
     """The table of a top-K download (``runs``: the summaries of ``got``'s runs, in order):
     each run's name, ``metric`` with its interval, what its evaluation was measured on when a
     test figure is not plain (``leaderboard.Basis.caveat_of``: tta, other data, a constant
-    argmax) or what its test split shares with its training data (runs of one data set with
-    the same copies rank among themselves, but their figures are optimistic), and where it
-    went."""
+    argmax; ``basis``: ``ranking.row_basis`` reads an evaluation older than the tags) or what its
+    test split shares with its training data (runs of one data set with the same copies rank
+    among themselves, but their figures are optimistic), and where it went."""
     rows = []
     for d, run in zip(got, runs, strict=True):
         caveats = []
         if metric.startswith(metric_keys.EVAL_PREFIX):
-            basis = leaderboard.basis_of(run)
-            caveats = [basis.caveat_of(metric)] if basis.caveat_of(metric) else []
-            if basis.overlap:
-                caveats.append(f"{LEAK} {basis.overlap.why}")
+            found = basis(run)
+            caveats = [found.caveat_of(metric)] if found.caveat_of(metric) else []
+            if found.overlap:
+                caveats.append(f"{LEAK} {found.overlap.why}")
         rows.append(
             {
                 "run": run["run_name"],

@@ -378,17 +378,17 @@ def store(settings) -> SelectionStore:
     return SelectionStore(get_database(settings))
 
 
-def old_evaluation(uri: str, run_id: str, data_dir: str) -> str:
-    """Publish an evaluation of ``data_dir``'s test split as the evaluator before ``own_data``
-    (commit fb34404) wrote it: a ``metrics.json`` without that field and the path tag alone (no
-    basis tags); its folder."""
+def old_evaluation(uri: str, run_id: str, data_dir: str, tta: str = "none") -> str:
+    """Publish an evaluation of ``data_dir``'s test split (with test-time augmentation ``tta``)
+    as the evaluator before ``own_data`` (commit fb34404) wrote it: a ``metrics.json`` without
+    that field and the path tag alone (no basis tags); its folder."""
 
     client = MlflowClient(uri)
     folder = f"evaluation/old-{uuid.uuid4().hex[:8]}"
     report = {"n_samples": 4, "class_names": ["a", "b"], "confusion_matrix": [[1, 1], [1, 1]],
               "overall": {"accuracy": {"value": 0.5, "ci_low": 0.1, "ci_high": 0.9}},
               "run_id": run_id, "data_dir": data_dir, "dataset_hash": "old-hash",
-              "tta": "none"}  # fmt: skip
+              "tta": tta}  # fmt: skip
     client.log_dict(run_id, report, f"{folder}/{contract.METRICS_JSON}")
     client.log_metric(run_id, "eval_accuracy", 0.5)
     client.set_tag(run_id, contract.EVALUATION_PATH_TAG, folder)

@@ -82,6 +82,40 @@ def test_top_k_leaves_out_an_old_evaluation_of_another_folder_than_the_runs(mlfl
     assert got.run_ids == [ranked["own"]]
 
 
+def test_the_leaderboard_marks_a_tta_evaluation_made_before_the_basis_tags(mlflow_server):
+    """An evaluation by a release before 2026-12-05 has no basis tags: its metrics.json says
+    it used test-time augmentation, which its tags cannot."""
+    import functools
+
+    from mlflow import MlflowClient
+
+    from dashboard import data, leaderboard
+    from dashboard.ranking import row_basis
+    from dashboard.reads import RunQuery
+    from runs import contract
+    from tests.dashboard.conftest import old_evaluation
+
+    client = MlflowClient(mlflow_server)
+    experiment_id = client.create_experiment(f"board-{uuid.uuid4().hex}")
+    for name, tta, accuracy in [("old-tta", "horizontal", 0.9), ("plain", "none", 0.8),
+                                ("plain-b", "none", 0.7)]:  # fmt: skip
+        run_id = client.create_run(experiment_id, run_name=name).info.run_id
+        client.log_param(run_id, "data_dir", "/srv/data/synth")
+        client.log_param(run_id, "class_names", json.dumps(["a", "b"]))
+        client.set_tag(run_id, contract.TEST_OVERLAP_TAG, '{"exact": 0, "near": 0, "groups": 0}')
+        old_evaluation(mlflow_server, run_id, "/srv/data/synth", tta)
+        client.log_metric(run_id, "eval_accuracy", accuracy)
+        client.set_terminated(run_id)
+    rows = data.runs_page(mlflow_server, RunQuery(experiment_id)).rows
+    basis = functools.partial(row_basis, mlflow_server)
+    table = leaderboard.table(rows, ["eval_accuracy"], basis=basis).set_index("run")
+    assert "† tta 'horizontal'" in table.loc["old-tta", "eval_accuracy"]
+    assert leaderboard.BEST not in table.loc["old-tta", "eval_accuracy"]
+    assert leaderboard.BEST in table.loc["plain", "eval_accuracy"]
+    by_tags = leaderboard.table(rows, ["eval_accuracy"]).set_index("run")  # what it showed
+    assert leaderboard.BEST in by_tags.loc["old-tta", "eval_accuracy"]
+
+
 def _evaluated_on(client, run_id: str, data: str) -> None:
     """Tag ``run_id`` as evaluated (plainly, on its own data folder) on test data ``data``."""
     from runs import contract
