@@ -11,7 +11,9 @@
 - ``service_app`` (``jobs.shell``): the app shell of every service, the predictor's too: the token
   rule and ``require_token``, offline ``/docs`` (``add_docs``), the 422 handler
   (``validation_error``), JSON errors never a bare 500 (``add_error_answers``); the token gate
-  and the body limits that act before routing (``jobs.intake``: ``TokenGate``, ``BodyLimit``).
+  and the body limits that act before routing (``jobs.intake``: ``TokenGate``, ``BodyLimit``),
+  and ``GET /metrics`` for Prometheus (``jobs.metrics``; ``ServiceMetrics``, ``app.state.metrics``,
+  is where a service registers metrics of its own).
 """
 
 from jobs.api import (
@@ -24,6 +26,7 @@ from jobs.api import (
 from jobs.docs import add_docs
 from jobs.intake import BodyLimit, TokenGate, route_path
 from jobs.jobstore import JobStore
+from jobs.metrics import ServiceMetrics
 from jobs.runner import Handler, JobRunner
 from jobs.seal import OTHER_TOKEN as SEALED_UNDER_OTHER_TOKEN
 from jobs.security import (
@@ -71,6 +74,7 @@ __all__ = [
     "Progress",
     "RunId",
     "SelectionStore",
+    "ServiceMetrics",
     "Status",
     "TokenGate",
     "WaitSeconds",

@@ -57,6 +57,7 @@ from common import (
 from jobs import store as stores
 from jobs.fileformat import StoreFormatError
 from jobs.jobstore import JobStore
+from jobs.metrics import add_job_metrics
 from jobs.pages import quick_check
 from jobs.runner import Handler, JobRunner
 from jobs.security import error_responses, unique_keys, unparsable_body
@@ -350,6 +351,7 @@ def create_job_app(
         runner = JobRunner(store, kind, handler, **options)
         watcher = JobWatcher(store)
         runner.listeners.append(watcher.poke)
+        runner.ended.append(outcomes.ended)
         app.state.store, app.state.runner = store, runner
         app.state.jobs = JobService(store, runner, watcher, settings.max_queued_jobs, still_there)
         if warm_up is not None:
@@ -391,4 +393,5 @@ def create_job_app(
     app.include_router(jobs_router, dependencies=auth, responses=guarded)
     app.include_router(health_router)
     add_store_errors(app)
+    outcomes = add_job_metrics(app, kind)  # /metrics: the queue and the attempts' outcomes
     return app

@@ -93,6 +93,8 @@ class JobRunner:
         self._active_lock = threading.Lock()
         self._threads: list[threading.Thread] = []
         self.listeners: list[Callable[[], None]] = []  # called when a local job changes
+        # called with each attempt's stored outcome: "succeeded", "failed" or "requeued"
+        self.ended: list[Callable[[str], None]] = []
 
     @property
     def running(self) -> bool:
@@ -314,16 +316,23 @@ class JobRunner:
 
     def _log_end(self, job: dict) -> None:
         """The line of an attempt's end as stored: succeeded (INFO; with its time since the
-        attempt started), failed or requeued after an outage (WARNING, with the job's words)."""
+        attempt started), failed or requeued after an outage (WARNING, with the job's words);
+        the ``ended`` listeners are told which."""
         what = f"{self.kind} job {job['job_id']} (run {job.get('run_id')}) attempt " + str(
             job.get("attempts")
         )
-        if job.get("status") == "succeeded":
+        outcome = job.get("status") if job.get("status") in ("succeeded", "failed") else "requeued"
+        for listener in list(self.ended):
+            try:  # never a reason to record the outcome again (_record retries on errors)
+                listener(outcome)
+            except Exception:
+                log.warning("job outcome listener failed", exc_info=True)
+        if outcome == "succeeded":
             took = ""
             if job.get("started_at") and job.get("finished_at"):
                 took = f" in {(job['finished_at'] - job['started_at']).total_seconds():.1f} s"
             log.info("%s succeeded%s", what, took)
-        elif job.get("status") == "failed":
+        elif outcome == "failed":
             log.warning("%s failed: %s", what, job.get("error"))
         else:
             log.warning("%s: %s", what, job.get("note"))

@@ -10,6 +10,9 @@ A service adds its routers and its own error answers. It adds no middleware to t
 afterwards would run before ``HealthFastPath`` and ``TokenGate``, on requests without the token
 too, and could read a body before ``BodyLimit`` limits it. A middleware that must see requests
 belongs in ``service_app``, added before ``BodyLimit`` (it then runs after the guards).
+``RequestMetrics`` (``jobs.metrics``) is the exception: it reads nothing of a request, only the
+status of its answer, so it runs right after ``HealthFastPath`` and counts the guards' refusals
+too; ``GET /metrics`` needs the token like every route but ``/health``.
 """
 
 from collections.abc import Awaitable, Callable
@@ -23,6 +26,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from common import Settings, configure_logging
 from jobs.docs import DOCS_PATHS, STATIC_URL, add_docs
 from jobs.intake import UNAUTHORIZED, BodyLimit, HealthFastPath, TokenGate, header, token_matches
+from jobs.metrics import RequestMetrics, add_metrics
 from jobs.security import (
     AnswerBugs,
     add_error_answers,
@@ -77,7 +81,8 @@ def service_app(
     framework's own HTTP errors (a service turns some 400s into its documented 422s),
     ``body_limit`` holds ``BodyLimit``'s options (``max_bytes``, ``budget_bytes``,
     ``hold_until_answered``, and ``setting``, ``budget_setting`` and ``hint`` for its messages;
-    the time limit is ``BODY_TIMEOUT_S``).
+    the time limit is ``BODY_TIMEOUT_S``). The ``service`` label of its metrics (``/metrics``,
+    ``app.state.metrics``) is ``title`` in lower case.
 
     Raises:
         InsecureToken: ``PIPELINE_API_TOKEN`` is set but empty, a placeholder or short.
@@ -94,6 +99,7 @@ def service_app(
     )
     app.state.settings = settings
     add_docs(app, [Depends(require_token)], public=settings.api_docs_public)
+    metrics = add_metrics(app, title.lower(), [Depends(require_token)])
     add_error_answers(app)
     app.add_exception_handler(RequestValidationError, validation_error)
 
@@ -114,5 +120,6 @@ def service_app(
         open_paths=open_paths,
         open_prefixes=[STATIC_URL + "/"],
     )
+    app.add_middleware(RequestMetrics, metrics=metrics)  # outside the guards: refusals count
     app.add_middleware(HealthFastPath)  # added last: the outermost, it runs first
     return app

@@ -1,4 +1,5 @@
-"""The predictor's HTTP API (port 5007): ``POST /predict``, ``GET /health``, ``GET /ready``.
+"""The predictor's HTTP API (port 5007): ``POST /predict``, ``GET /health``, ``GET /ready``,
+``GET /metrics`` (Prometheus: ``jobs.metrics`` and ``predictor.metrics``).
 
 The guards are the job APIs' (``jobs``): with ``PIPELINE_API_TOKEN`` set, the Bearer token on all
 but ``/health`` (and ``/docs``, ``/redoc``, ``/openapi.json`` unless ``API_DOCS_PUBLIC``), and no
@@ -33,6 +34,7 @@ from predictor.errors import (
     served_or_503,
 )
 from predictor.inputs import MAX_FILES
+from predictor.metrics import add_predictor_metrics
 from predictor.tracing import (
     MODEL_NAME_HEADER,
     MODEL_VERSION_HEADER,
@@ -175,7 +177,9 @@ def predict_files(
     # can decode to hundreds of megabytes, and the thread pool would otherwise run 40 at a time.
     with request.app.state.slots:
         uploads = [(f.filename or f"file {i}", f.file.read()) for i, f in enumerate(files, 1)]
-        return PredictOut.model_validate(predict(served, uploads))
+        answer = PredictOut.model_validate(predict(served, uploads))
+    request.app.state.predictor_metrics.predicted(served, len(uploads))
+    return answer
 
 
 @router.get(
@@ -236,6 +240,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.add_exception_handler(NoModelLoaded, no_model)
     app.add_middleware(PredictTrace)  # outermost: its headers are on every answer, 401 too
     app.state.slots = threading.BoundedSemaphore(settings.predict_concurrency)
+    app.state.predictor_metrics = add_predictor_metrics(app)  # and /metrics (service_app)
     app.include_router(router)
     return app
 
