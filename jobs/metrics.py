@@ -22,13 +22,15 @@ The predictor adds its own (``predictor.metrics``) to ``ServiceMetrics.registry`
 """
 
 import logging
+import re
 import threading
 import time
-from collections.abc import Callable, Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator
 from typing import Any
 
 from fastapi import FastAPI, Request, Response
 from fastapi.concurrency import run_in_threadpool
+from fastapi.routing import iter_route_contexts
 from prometheus_client import (
     CONTENT_TYPE_LATEST,
     CollectorRegistry,
@@ -37,8 +39,10 @@ from prometheus_client import (
     generate_latest,
 )
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
-from starlette.routing import BaseRoute, Match
+from starlette.routing import compile_path
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from jobs.intake import route_path
 
 log = logging.getLogger(__name__)
 
@@ -88,15 +92,25 @@ class ServiceMetrics:
         return generate_latest(self.registry)
 
 
-def route_template(scope: Scope, routes: Sequence[BaseRoute]) -> str:
-    """The template of the route that served the request (``scope["route"]``, set by routing),
-    or, for a request refused before routing (a 401, 413 or 408), of the route it was sent to;
-    ``unmatched`` when no route serves its path."""
-    route = scope.get("route")
-    if route is None:
-        route = next((r for r in routes if r.matches(scope)[0] != Match.NONE), None)
-    path = getattr(route, "path", None)
-    return path if isinstance(path, str) and path else UNMATCHED
+class RouteTemplates:
+    """Names a request by its route's template: ``scope["route"]``, set by routing; for a
+    request refused before routing (a 401, 413 or 408), the template whose pattern its path
+    matches, whatever the method; ``unmatched`` when no route serves its path."""
+
+    def __init__(self) -> None:
+        self._patterns: list[tuple[str, re.Pattern]] | None = None  # made at the first refusal
+
+    def of(self, scope: Scope) -> str:
+        route = scope.get("route")
+        if route is not None:
+            path = getattr(route, "path", None)
+            return path if isinstance(path, str) and path else UNMATCHED
+        if self._patterns is None:  # every route is added by now: the app is serving
+            contexts = iter_route_contexts(scope["app"].routes)  # routers included, flattened
+            paths = [c.path for c in contexts if isinstance(c.path, str) and c.path]
+            self._patterns = [(path, compile_path(path)[0]) for path in paths]
+        sent = route_path(scope)
+        return next((path for path, regex in self._patterns if regex.match(sent)), UNMATCHED)
 
 
 class RequestMetrics:
@@ -112,6 +126,7 @@ class RequestMetrics:
     def __init__(self, app: ASGIApp, metrics: ServiceMetrics) -> None:
         self.app = app
         self.metrics = metrics
+        self.routes = RouteTemplates()
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -133,7 +148,7 @@ class RequestMetrics:
                 status = "500"
             raise
         finally:
-            route = route_template(scope, scope["app"].router.routes)
+            route = self.routes.of(scope)
             self.metrics.observe(route, scope["method"], status, time.perf_counter() - started)
 
 
