@@ -43,6 +43,7 @@ from starlette.routing import compile_path
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from jobs.intake import route_path
+from jobs.security import error_responses
 
 log = logging.getLogger(__name__)
 
@@ -172,7 +173,10 @@ def add_metrics(app: FastAPI, service: str, dependencies: Iterable[Any]) -> Serv
         dependencies=list(dependencies),
         tags=["monitoring"],
         response_class=Response,
-        responses={200: {"content": {"text/plain": {"schema": {"type": "string"}}}}},
+        responses={
+            200: {"content": {"text/plain": {"schema": {"type": "string"}}}},
+            **error_responses(401),
+        },
     )
     return metrics
 
