@@ -29,8 +29,8 @@ from collections.abc import Callable, Iterable, Iterator
 from typing import Any
 
 from fastapi import FastAPI, Request, Response
+from fastapi import routing as fastapi_routing
 from fastapi.concurrency import run_in_threadpool
-from fastapi.routing import iter_route_contexts
 from prometheus_client import (
     CONTENT_TYPE_LATEST,
     CollectorRegistry,
@@ -107,8 +107,11 @@ class RouteTemplates:
             path = getattr(route, "path", None)
             return path if isinstance(path, str) and path else UNMATCHED
         if self._patterns is None:  # every route is added by now: the app is serving
-            contexts = iter_route_contexts(scope["app"].routes)  # routers included, flattened
-            paths = [c.path for c in contexts if isinstance(c.path, str) and c.path]
+            # routers included, flattened (FastAPI's own walk, not documented: without it, the
+            # app's routes as listed)
+            walk = getattr(fastapi_routing, "iter_route_contexts", None)
+            contexts = walk(scope["app"].routes) if walk else scope["app"].routes
+            paths = [p for c in contexts if isinstance(p := getattr(c, "path", None), str) and p]
             self._patterns = [(path, compile_path(path)[0]) for path in paths]
         sent = route_path(scope)
         return next((path for path, regex in self._patterns if regex.match(sent)), UNMATCHED)
