@@ -16,6 +16,10 @@ import time
 FORMAT = "%(asctime)s %(levelname)s %(name)s %(message)s"
 # uvicorn configures these before it imports the app; their handlers are kept, with this format
 UVICORN_LOGGERS = ("uvicorn", "uvicorn.error", "uvicorn.access")
+OWN_LOGGERS = ("augmenter", "common", "dashboard", "dataloader", "evaluator", "explainer", "jobs",
+               "launcher", "mlpipeline_model", "predictor", "runs", "trainer")  # fmt: skip
+"""The pipeline's packages, whose loggers take ``LOG_LEVEL`` as it is; other libraries' stay at
+INFO or above: pymongo's DEBUG lines carry the documents it sends (names, reasons, paths)."""
 
 
 class UtcFormatter(logging.Formatter):
@@ -44,8 +48,9 @@ class _Handler(logging.StreamHandler):
 
 
 def configure_logging(level: str = "INFO") -> None:
-    """Log at ``level`` and above, in ``FORMAT``, to standard error: the root logger gets one
-    handler (a second call replaces it, with the new level) and uvicorn's handlers the format.
+    """Log at ``level`` and above (the pipeline's own loggers; others at INFO and above), in
+    ``FORMAT``, to standard error: the root logger gets one handler (a second call replaces it,
+    with the new level) and uvicorn's handlers the format.
     Loggers that keep their own handlers (MLflow's, Streamlit's) are left as they are."""
     root = logging.getLogger()
     for handler in [h for h in root.handlers if isinstance(h, _Handler)]:
@@ -53,7 +58,9 @@ def configure_logging(level: str = "INFO") -> None:
     handler = _Handler()
     handler.setFormatter(UtcFormatter())
     root.addHandler(handler)
-    root.setLevel(level)
+    root.setLevel(max(logging.getLevelName(level), logging.INFO))
+    for name in OWN_LOGGERS:
+        logging.getLogger(name).setLevel(level)
     for name in UVICORN_LOGGERS:
         logger = logging.getLogger(name)
         for own in logger.handlers:

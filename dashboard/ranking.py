@@ -132,21 +132,29 @@ def _basis(tracking_uri: str, run) -> leaderboard.Basis:
     """``row_basis`` of an MLflow ``Run``."""
     summary = {"run_id": run.info.run_id, "tags": run.data.tags, "params": run.data.params,
                "metrics": run.data.metrics}  # fmt: skip
-    return row_basis(tracking_uri, summary)
+    return row_basis(tracking_uri, summary, strict=True)
 
 
-def row_basis(tracking_uri: str, run: dict) -> leaderboard.Basis:
+def row_basis(tracking_uri: str, run: dict, strict: bool = False) -> leaderboard.Basis:
     """``leaderboard.basis_of`` a run summary (``run_id``, ``tags``, ``params``, ``metrics``):
     of its tags; of its ``metrics.json`` when it was evaluated before the evaluator set those
-    tags (a release before 2026-12-05: its TTA or other-data figures would otherwise count as
+    tags (2026-12-05: its TTA or other-data figures would otherwise count as
     plain), as Compare reads it, once per process; whether that was of the run's own data is
-    told by the folder it recorded (``EvaluationReport.of_run``)."""
+    told by the folder it recorded (``EvaluationReport.of_run``). A file that cannot be read
+    (MLflow failing) raises when ``strict`` (a top-K must not rank on a guess), else the tags
+    decide for that run (a page shows its other rows)."""
     tags = run["tags"]
     if contract.basis_tags(tags) or not contract.is_evaluated(tags, run.get("metrics", {})):
         return leaderboard.basis_of(run)
     folder = contract.evaluation_dir(tags)
     data_dir = (run.get("params") or {}).get("data_dir")
-    return leaderboard.basis_of(run, _old_report(tracking_uri, run["run_id"], folder, data_dir))
+    try:
+        report = _old_report(tracking_uri, run["run_id"], folder, data_dir)
+    except PipelineError:
+        if strict:
+            raise
+        report = None
+    return leaderboard.basis_of(run, report)
 
 
 @functools.lru_cache(maxsize=4096)

@@ -302,8 +302,6 @@ class JobRunner:
                     done = self.store.retry(job_id, lease, value, delay, self.max_attempts)
                 else:
                     done = getattr(self.store, outcome)(job_id, value, lease)
-                self._log_end(done)
-                return
             except PipelineError as exc:  # e.g. the job was cancelled or taken over meanwhile
                 log.warning("could not %s job %s: %s", outcome, job_id, exc)
                 return
@@ -312,6 +310,9 @@ class JobRunner:
                 if n >= RECORD_TRIES and (outcome != "succeed" or self._stop.is_set()):
                     break
                 time.sleep(min(0.2 * 2**n, 5.0))
+            else:  # stored: what follows is no reason to store it again
+                self._log_end(done)
+                return
         log.error("gave up recording job %s; it will be recovered as stale", job_id)
 
     def _log_end(self, job: dict) -> None:

@@ -2,21 +2,24 @@
 that anyone with its credentials can edit.
 
 Each record carries ``seal``, an HMAC-SHA256 under the deployment's ``PIPELINE_API_TOKEN`` of its
-own fields and of ``previous_seal``, the seal of the newest record stored before it, and
-``sealed_with``, which token (a fingerprint; ``none``: a plain SHA-256, without a token). A
-record edited in the store no longer matches its seal; a record removed leaves the next one's
-``previous_seal`` naming no record; a record written by whoever lacks the token carries no valid
-seal, and one without a seal, later than the first sealed record, is not this pipeline's. Not
-detectable: the newest records removed before another is stored (the registry's
-version tags still name the last choice: ``dashboard.trail``), and, without a token, an edit by
-someone who recomputes the SHA-256. Records of one time may link one previous record each
-(``record`` does not lock): the trail is then a tree, and each record still checks.
+own fields, its place in the trail (``seq``) and ``previous_seal`` (the seal of the newest record
+stored before it), and ``sealed_with``, which token (a fingerprint; ``none``: a plain SHA-256,
+without a token). A record edited or moved in the store no longer matches its seal; a record
+removed leaves the next one's ``previous_seal`` naming no record; a record written by whoever
+lacks the token carries no valid seal, or another token's after this one's first record; one
+without a seal, later than the first sealed record, is not this pipeline's. Not detectable: the
+newest records removed before another is stored (the registry's version tags still name the
+last choice: ``dashboard.trail``); every seal stripped from the store at once, or a record
+inserted among those from before seals (nothing outside the store anchors the trail); without
+a token, an edit by someone who recomputes the SHA-256. Records of one time may link one
+previous record each (``record`` does not lock): the trail is then a tree, each record checks.
 """
 
 import hashlib
 import hmac
 import json
 from collections.abc import Mapping
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
@@ -32,11 +35,21 @@ CHANGED = (
 )
 MISSING_BEFORE = "the record stored before it was removed from the store"
 UNSEALED = (
-    "stored without a seal after records were sealed: not written by this pipeline (added in "
-    "the store by hand?)"
+    "stored without a seal after records were sealed: added in the store by hand, or written "
+    "by a dashboard or CLI of a release before 2026-12-07"
+)
+WITHOUT_TOKEN = (
+    "sealed without a token after records sealed with this deployment's: written by a dashboard "
+    "or `python -m dashboard.choose` run without PIPELINE_API_TOKEN (set it there), or forged; "
+    "it cannot be checked"
+)
+FOREIGN_TOKEN = (
+    "sealed under another token after records sealed with this deployment's: written by a "
+    "service with another PIPELINE_API_TOKEN, or forged; it cannot be checked"
 )
 OTHER_TOKEN = (
-    "sealed under another PIPELINE_API_TOKEN (rotated since?): it cannot be checked with this one"
+    "sealed under another PIPELINE_API_TOKEN before this one's first record (rotated since): it "
+    "cannot be checked with this one"
 )
 
 
@@ -62,20 +75,42 @@ def _canonical(value: Any) -> str:
     raise TypeError(f"a selection record holds {type(value).__name__}, which it cannot seal")
 
 
-def problem(record: Mapping[str, Any], key: str | None, stored: set[str],
-            sealed_since: datetime | None) -> str | None:  # fmt: skip
-    """Why ``record`` fails its check (``CHANGED``, ``MISSING_BEFORE``, ``OTHER_TOKEN``,
-    ``UNSEALED``), or None: it checks, or was stored before records were sealed. ``stored``: the
-    seals of the records its ``previous_seal`` may name (those the caller found in the store);
-    ``sealed_since``: the time of the store's first sealed record (None: none is)."""
+@dataclass(frozen=True)
+class Order:
+    """Where the store's sealed records begin (``seq``; None: none is): the first sealed one,
+    and the first sealed under the current token."""
+
+    sealed: int | None
+    this_token: int | None
+
+
+def problem(
+    record: Mapping[str, Any], key: str | None, stored: set[str], order: Order
+) -> str | None:
+    """Why ``record`` (as stored, ``seq`` included) fails its check, or None: it checks, or was
+    stored before records were sealed. ``stored``: the seals of the records its
+    ``previous_seal`` may name (those the caller found in the store).
+
+    Another token's seal is a rotation (``OTHER_TOKEN``) only on a record older than the first
+    sealed under this one; later, it is a writer without this deployment's token
+    (``WITHOUT_TOKEN``, ``FOREIGN_TOKEN``). A record without a seal later than the first sealed
+    one is ``UNSEALED``.
+
+    Raises:
+        TypeError, ValueError: Fields no record of this pipeline holds (the caller's
+            ``CHANGED``).
+    """
+    seq = record.get("seq")
     if not record.get(SEAL):
-        when = record.get("selected_at")
-        if sealed_since is not None and isinstance(when, datetime) and when > sealed_since:
+        if order.sealed is not None and (not isinstance(seq, int) or seq > order.sealed):
             return UNSEALED
         return None
-    if record.get(SEALED_WITH) != fingerprint(key):
+    sealed_with = record.get(SEALED_WITH)
+    if sealed_with != fingerprint(key):
+        if order.this_token is not None and (not isinstance(seq, int) or seq > order.this_token):
+            return WITHOUT_TOKEN if sealed_with == _UNKEYED else FOREIGN_TOKEN
         return OTHER_TOKEN
-    if not hmac.compare_digest(record[SEAL], seal(record, key)):
+    if not hmac.compare_digest(str(record[SEAL]), seal(record, key)):
         return CHANGED
     if record.get(PREVIOUS) and record[PREVIOUS] not in stored:
         return MISSING_BEFORE

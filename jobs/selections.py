@@ -48,26 +48,39 @@ class SelectionStore:
         last = self.col.find_one({}, sort=[("seq", -1)])  # the record this one links to
         doc[seal.PREVIOUS] = last.get(seal.SEAL) if last else None
         doc[seal.SEALED_WITH] = seal.fingerprint(self.key)
-        doc[seal.SEAL] = seal.seal(_out(doc, "selection_id"), self.key)
-        doc["seq"] = _next_seq()
+        doc["seq"] = _next_seq()  # sealed too: the trail's order, and which choice is the last
+        doc[seal.SEAL] = seal.seal(_sealed_fields(doc), self.key)
         self.col.insert_one(doc)
         return _out(doc, "selection_id")
 
     def problems(self, records: list[dict]) -> dict[str, str]:
         """Which of ``records`` (as ``recent`` returns them) fail their seal's check, by
-        ``selection_id``: why (``jobs.seal.problem``). Records stored before seals pass."""
-        links = {r[seal.PREVIOUS] for r in records if r.get(seal.PREVIOUS)}
-        found = {r.get(seal.SEAL) for r in records}
-        if missing := links - found:  # linked records beyond those shown
-            docs = self.col.find({seal.SEAL: {"$in": sorted(missing)}})
-            found |= {doc[seal.SEAL] for doc in docs}
-        first = self.col.find_one({seal.SEAL: {"$exists": True}}, sort=[("seq", 1)])
-        since = _out(first)["selected_at"] if first else None
-        return {
-            r["selection_id"]: why
-            for r in records
-            if (why := seal.problem(r, self.key, found, since)) is not None
-        }
+        ``selection_id``: why (``jobs.seal.problem``; ``seal.CHANGED`` for a record that cannot
+        even be read as one). Each is checked as stored, its order (``seq``) included; records
+        stored before seals pass."""
+        ids = [r["selection_id"] for r in records]
+        docs = {str(doc["_id"]): doc for doc in self.col.find({"_id": {"$in": ids}})}
+        links = {d.get(seal.PREVIOUS) for d in docs.values()} - {None}
+        found = {d.get(seal.SEAL) for d in docs.values()}
+        if missing := sorted(link for link in links - found if isinstance(link, str)):
+            found |= {d.get(seal.SEAL) for d in self.col.find({seal.SEAL: {"$in": missing}})}
+        order = seal.Order(
+            sealed=self._first_seq({seal.SEAL: {"$exists": True}}),
+            this_token=self._first_seq({seal.SEALED_WITH: seal.fingerprint(self.key)}),
+        )
+        problems = {}
+        for selection_id, doc in docs.items():
+            try:
+                why = seal.problem(_sealed_fields(doc), self.key, found, order)
+            except (TypeError, ValueError, KeyError, AttributeError):  # fields no record has
+                why = seal.CHANGED
+            if why is not None:
+                problems[selection_id] = why
+        return problems
+
+    def _first_seq(self, query: dict) -> int | None:
+        first = self.col.find_one(query, sort=[("seq", 1)])
+        return first.get("seq") if first else None
 
     def recent(
         self, limit: int = 20, action: str | None = None, model: str | None = None
@@ -138,3 +151,9 @@ class SelectionStore:
             renewer.join()
             with contextlib.suppress(*STORE_ERRORS):  # else it is taken once hold_s has passed
                 locks.delete_many({"_id": key, "owner": owner})
+
+
+def _sealed_fields(doc: dict) -> dict:
+    """A stored record as its seal covers it: its fields as ``recent`` returns them, and its
+    place in the trail (``seq``)."""
+    return {**_out(doc, "selection_id"), "seq": doc.get("seq")}

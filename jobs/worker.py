@@ -32,7 +32,7 @@ from collections.abc import Callable
 from multiprocessing.connection import Connection
 from typing import Any
 
-from common import available_cores
+from common import StartupError, available_cores, configure_logging, get_settings
 
 log = logging.getLogger(__name__)
 
@@ -154,6 +154,10 @@ def _child_main(conn: Connection, parent_pid: int, nice: int, torch_threads: int
     with contextlib.suppress(OSError):
         os.nice(nice)
     _thread_lock_for_tqdm()
+    try:  # spawned: its handler's lines in the service's one format, not bare last-resort ones
+        configure_logging(get_settings().log_level)
+    except StartupError:  # the service started with these settings; a changed .env: the default
+        configure_logging()
 
     def report(fraction: float, stage: str) -> bool:
         conn.send(("progress", fraction, stage))

@@ -17,9 +17,11 @@ from pathlib import Path
 from typing import Any
 
 from mlflow.entities import Run
+from mlflow.exceptions import MlflowException
 from mlflow.tracking import MlflowClient
 
-from common import InvalidInput, get_settings
+from common import InvalidInput, PipelineError, get_settings
+from dataloader import DatasetSplits
 from runs import DIGEST_KEY, contract, get_client, get_run, load_json_artifact
 from trainer.cli import get_args_parser
 
@@ -35,6 +37,7 @@ DATA_PARAMS = ("dataset_hash", "dataset_groups_hash", "image_size", "class_names
 ENV_PARAMS = ("torch_threads", "device", "world_size")
 CODE_TAGS = ("mlflow.source.git.commit", contract.GIT_DIFF_TAG)
 FIRST_ENVIRONMENT = f"{contract.ENVIRONMENT_DIR}/session-1.json"
+PLACES = ("experiment", "run_name")  # where the new run goes, not how it trains
 
 
 def apply(args: argparse.Namespace, given: set[str] | None, tracking_uri: str) -> list[str]:
@@ -57,6 +60,8 @@ def apply(args: argparse.Namespace, given: set[str] | None, tracking_uri: str) -
     for key, value in settings.items():
         if key not in given:
             setattr(args, key, value)
+        elif key in PLACES:  # where the new run goes: no setting of the original's
+            continue
         elif getattr(args, key) != value and not _same_folder(key, getattr(args, key), value):
             changed.append(f"--{key.replace('_', '-')} {_shown(getattr(args, key))} "
                            f"(run {run.info.run_id}: {_shown(value)})")  # fmt: skip
@@ -129,7 +134,7 @@ def _shown(value: Any) -> str:
     return str(value)
 
 
-def started(client: MlflowClient, run_id: str, original_id: str, dataset) -> None:
+def started(client: MlflowClient, run_id: str, original_id: str, dataset: DatasetSplits) -> None:
     """Tag the new run ``run_id`` as a rerun of ``original_id`` and warn on stderr when its
     data differs from the original's (another content hash or group manifest)."""
     client.set_tag(run_id, RERUN_OF_TAG, original_id)
@@ -147,7 +152,15 @@ def started(client: MlflowClient, run_id: str, original_id: str, dataset) -> Non
 
 def finished(client: MlflowClient, run_id: str, original_id: str) -> str:
     """Compare the new run ``run_id`` with ``original_id``, tag ``pipeline.rerun_result`` and
-    return it: ``SAME``, or the other weights and every recorded difference."""
+    return it: ``SAME``, or the other weights and every recorded difference; or why they could
+    not be compared (the original deleted since, MLflow failing): the training stands."""
+    try:
+        return _compare(client, run_id, original_id)
+    except (MlflowException, PipelineError) as exc:
+        return f"not compared with run {original_id} ({type(exc).__name__}: {exc})"[:1000]
+
+
+def _compare(client: MlflowClient, run_id: str, original_id: str) -> str:
     new, old = client.get_run(run_id), client.get_run(original_id)
     digest, recorded = new.data.params.get(DIGEST_KEY), old.data.params.get(DIGEST_KEY)
     if recorded is None:
@@ -174,7 +187,7 @@ def _differences(client: MlflowClient, new: Run, old: Run) -> list[str]:
         versions = [{"python": env.get("python"), "cpu": env.get("cpu"),
                      "torch_cuda": env.get("torch_cuda"), **(env.get("packages") or {})}
                     for env in envs]  # fmt: skip
-        pairs.append((versions[0], versions[1], tuple(versions[0])))
+        pairs.append((versions[0], versions[1], tuple({**versions[1], **versions[0]})))
     return [
         f"{key}: {now.get(key)} (was {was.get(key)})"
         for now, was, keys in pairs

@@ -57,22 +57,22 @@ def main(args: argparse.Namespace, given: set[str] | None = None) -> str:
             ``--width`` with a model other than smallcnn, a ``--shift`` of half the image, a
             batch whose activations clearly exceed the free memory (``trainer.memory``).
     """
+    dist_info = distributed.from_environment()
+    mlflow_run.quiet()
+    tracking_uri = args.tracking_uri or get_settings().mlflow_tracking_uri
+    check_tracking(tracking_uri)
+    if args.from_run:  # first: the run's settings, its threads and device included
+        changed = rerun.apply(args, given, tracking_uri)
+        if changed and dist_info.is_main:
+            print(f"--from-run {args.from_run}: this command changes {'; '.join(changed)}",
+                  file=sys.stderr, flush=True)  # fmt: skip
     if args.model != "smallcnn" and args.width != get_args_parser().get_default("width"):
         raise InvalidInput(
             f"--width sets the channels of smallcnn; --model {args.model} has its own fixed "
             "width: drop --width or use --model smallcnn"
         )
-    dist_info = distributed.from_environment()
     device = distributed.resolve_device(args.device, dist_info)
     torch.set_num_threads(distributed.cpu_threads(args.threads, dist_info))
-    mlflow_run.quiet()
-    tracking_uri = args.tracking_uri or get_settings().mlflow_tracking_uri
-    check_tracking(tracking_uri)
-    if args.from_run:  # before the checkpoint folder, which follows the run's experiment
-        changed = rerun.apply(args, given, tracking_uri)
-        if changed and dist_info.is_main:
-            print(f"--from-run {args.from_run}: this command changes {'; '.join(changed)}",
-                  file=sys.stderr, flush=True)  # fmt: skip
     checkpoint_dir = Path(args.checkpoint_dir or checkpoint.default_dir(args.experiment))
     # Rank 0 alone holds the folders (refused, it raises before the process group forms).
     held = checkpoint.hold_all(checkpoint_dir, args.resume) if dist_info.is_main else None

@@ -191,10 +191,11 @@ def seal_warning(records: list[dict], problems: dict[str, str]) -> str:
         if r["selection_id"] in problems
     ]
     return (
-        f"{len(lines)} of these records fail their seal's check: the audit trail was edited "
-        "in its store (MongoDB, or the embedded store's file) by someone who could write to it, "
-        "not by the dashboard. Compare the store with a backup, find out who has write access, "
-        "and keep these records as they are for the investigation.\n\n" + "\n".join(lines)
+        f"{len(lines)} of these records fail their seal's check: they were edited or added in "
+        "the trail's store (MongoDB, or the embedded store's file) by someone who could write "
+        "to it, or written without this deployment's token (each line says which). Compare the "
+        "store with a backup, find out who has write access, and keep these records as they "
+        "are for the investigation.\n\n" + "\n".join(lines)
     )
 
 

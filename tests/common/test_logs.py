@@ -7,19 +7,23 @@ import pytest
 from pydantic import ValidationError
 
 from common import Settings, configure_logging
-from common.logs import UtcFormatter
+from common.logs import OWN_LOGGERS, UtcFormatter
 
 LINE = re.compile(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z (\w+) ([\w.]+) (.*)")
 
 
 @pytest.fixture
 def root_logging():
-    """The root logger's handlers and level, put back after the test."""
+    """The root logger's handlers and level, and the pipeline's loggers' levels, put back
+    after the test."""
     root = logging.getLogger()
     handlers, level = list(root.handlers), root.level
+    own = {name: logging.getLogger(name).level for name in OWN_LOGGERS}
     yield root
     root.handlers[:] = handlers
     root.setLevel(level)
+    for name, was in own.items():
+        logging.getLogger(name).setLevel(was)
 
 
 def test_a_line_has_the_utc_time_level_logger_and_message(monkeypatch):
@@ -36,6 +40,12 @@ def test_configuring_twice_leaves_one_handler_at_the_new_level(root_logging, cap
     logging.getLogger("jobs.runner").warning("shown %d", 1)
     [line] = capsys.readouterr().err.splitlines()
     assert LINE.fullmatch(line).groups() == ("WARNING", "jobs.runner", "shown 1")
+
+
+def test_debug_is_the_pipelines_own_not_every_librarys(root_logging):
+    configure_logging("DEBUG")
+    assert logging.getLogger("jobs.store").isEnabledFor(logging.DEBUG)
+    assert not logging.getLogger("pymongo.command").isEnabledFor(logging.DEBUG)
 
 
 def test_uvicorns_handlers_take_the_format(root_logging):

@@ -83,8 +83,8 @@ def test_top_k_leaves_out_an_old_evaluation_of_another_folder_than_the_runs(mlfl
 
 
 def test_the_leaderboard_marks_a_tta_evaluation_made_before_the_basis_tags(mlflow_server):
-    """An evaluation by a release before 2026-12-05 has no basis tags: its metrics.json says
-    it used test-time augmentation, which its tags cannot."""
+    """An evaluation by a release from before the basis tags (2026-12-05) has none: its
+    metrics.json says it used test-time augmentation, which its tags cannot."""
     import functools
 
     from mlflow import MlflowClient

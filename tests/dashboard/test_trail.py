@@ -87,7 +87,7 @@ def test_with_a_token_only_signed_choice_tags_are_recovered(dashboard_runs, sett
 
 
 def _old_choice(client, settings, run_id: str) -> str:
-    """A version chosen by a release before choices tagged their time (2026-12-05, 60bd8f7),
+    """A version chosen by a release before choices tagged their time (2026-12-06; 60bd8f7 is one),
     the alias moved and the choice ended before its record: the tags it wrote, no selected_at."""
     if not client.search_registered_models(f"name = '{settings.model_name}'"):
         client.create_registered_model(settings.model_name)

@@ -1,6 +1,8 @@
 """The job runner on a real store: outcomes, heartbeats, recovery, outages, several runners."""
 
+import logging
 import os
+import re
 import sqlite3
 import threading
 import time
@@ -201,6 +203,20 @@ def pid_or_reject(job: dict) -> dict:
     if job["inputs"].get("reject"):
         raise InvalidInput("rejected in the worker process")
     return {"pid": os.getpid()}
+
+
+def warn_and_succeed(job: dict) -> dict:
+    """Module-level (a spawned worker unpickles it): logs one warning, as a handler's module may."""
+    logging.getLogger("jobs.handler").warning("a warning from worker %d", os.getpid())
+    return {}
+
+
+def test_a_worker_process_logs_in_the_one_format(job_store, runner_factory, capfd):
+    runner = runner_factory(warn_and_succeed, isolate=True).start()
+    job, _ = job_store.submit("evaluate", "run1", {})
+    runner.wait(job["job_id"], 300)
+    [line] = [x for x in capfd.readouterr().err.splitlines() if "a warning from worker" in x]
+    assert re.fullmatch(r"\S+Z WARNING jobs\.handler a warning from worker \d+", line), line
 
 
 def test_isolated_handler_runs_in_a_worker_process_and_keeps_error_messages(

@@ -5,7 +5,14 @@ MongoDB when ``MONGO_URI`` is set."""
 from datetime import timedelta
 
 from jobs import SelectionStore
-from jobs.seal import CHANGED, MISSING_BEFORE, OTHER_TOKEN, UNSEALED
+from jobs.seal import (
+    CHANGED,
+    FOREIGN_TOKEN,
+    MISSING_BEFORE,
+    OTHER_TOKEN,
+    UNSEALED,
+    WITHOUT_TOKEN,
+)
 from jobs.store import utcnow
 from runs import schemas
 
@@ -50,6 +57,36 @@ def test_a_seal_recomputed_without_the_token_does_not_check(db):
     assert store.problems(store.recent()) == {forged["selection_id"]: CHANGED}
 
 
+def test_records_swapped_in_the_trails_order_are_named(db):
+    store = SelectionStore(db, key=TOKEN)
+    first, second = _record(store, "r1"), _record(store, "r2")
+    col = db["selections"]
+    seqs = {doc["_id"]: doc["seq"] for doc in col.find({})}
+    col.update_many({"_id": first["selection_id"]}, {"$set": {"seq": seqs[second["selection_id"]]}})
+    col.update_many({"_id": second["selection_id"]}, {"$set": {"seq": seqs[first["selection_id"]]}})
+    problems = store.problems(store.recent())
+    assert problems == {first["selection_id"]: CHANGED, second["selection_id"]: CHANGED}
+
+
+def test_another_tokens_seal_after_this_tokens_first_record_is_no_rotation(db):
+    store = SelectionStore(db, key=TOKEN)
+    _record(store, "r1")
+    tokenless = _record(SelectionStore(db), "r2")  # a CLI run without PIPELINE_API_TOKEN
+    claimed = _record(store, "r3")
+    db["selections"].update_many({"_id": claimed["selection_id"]}, {"$set": {"sealed_with": "x"}})
+    assert store.problems(store.recent()) == {
+        tokenless["selection_id"]: WITHOUT_TOKEN,
+        claimed["selection_id"]: FOREIGN_TOKEN,
+    }
+
+
+def test_a_record_no_pipeline_writes_is_named_not_a_crash(db):
+    store = SelectionStore(db, key=TOKEN)
+    odd = _record(store, "r1")
+    db["selections"].update_many({"_id": odd["selection_id"]}, {"$set": {"seal": "é" * 64}})
+    assert store.problems(store.recent()) == {odd["selection_id"]: CHANGED}
+
+
 def test_a_removed_record_is_named_by_the_one_after_it_also_beyond_those_shown(db):
     store = SelectionStore(db, key=TOKEN)
     ids = [_record(store, f"r{i}")["selection_id"] for i in range(4)]
@@ -65,6 +102,15 @@ def test_a_record_added_without_a_seal_after_sealing_began_is_named(db):
     _record(store, "r1")
     db["selections"].insert_one({"_id": "added", "run_id": "r9", "action": "choose",
                                  "selected_at": utcnow() + timedelta(seconds=1),
+                                 "seq": 10**20})  # fmt: skip
+    assert store.problems(store.recent()) == {"added": UNSEALED}
+
+
+def test_a_record_added_without_a_seal_and_backdated_is_named(db):
+    store = SelectionStore(db, key=TOKEN)
+    _record(store, "r1")
+    db["selections"].insert_one({"_id": "added", "run_id": "r9", "action": "choose",
+                                 "selected_at": utcnow() - timedelta(days=30),
                                  "seq": 10**20})  # fmt: skip
     assert store.problems(store.recent()) == {"added": UNSEALED}
 

@@ -117,7 +117,7 @@ def test_an_unexpected_failure_is_a_json_500_naming_its_type(settings, served_ru
         wait_ready(s.url)
         r = post_images(s.url, sorted((demo_data / "test").rglob("*.png"))[:1])
         assert r.status_code == 500
-        assert r.json()["detail"].startswith("internal error (RuntimeError)")
+        assert r.json()["detail"].startswith("internal error (RuntimeError, error id ")
         assert r.headers["X-Model-Version"] == "1" and r.headers["X-Request-ID"]  # traced too
         assert requests.get(f"{s.url}/health", timeout=10).status_code == 200
 

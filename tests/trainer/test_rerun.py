@@ -35,6 +35,14 @@ def test_a_rerun_reproduces_the_weights_and_says_so(trainer_argv, mlflow_server,
     assert f"rerun of run {original}: {SAME}" in capsys.readouterr().err
 
 
+def test_the_recorded_cpu_threads_are_used_again(trainer_argv, mlflow_server, tmp_path):
+    # the suite's processes default to one thread (OMP_NUM_THREADS=1): the run's 2 must win
+    original = train(trainer_argv("--threads", "2"))
+    rerun = _rerun(mlflow_server, tmp_path, original)
+    params = MlflowClient(mlflow_server).get_run(rerun).data.params
+    assert params["torch_threads"] == "2"
+
+
 def test_an_option_given_wins_and_the_verdict_names_the_difference(
     trainer_argv, mlflow_server, tmp_path, capsys
 ):
