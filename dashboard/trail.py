@@ -37,9 +37,9 @@ _LOOK_BACK = 500  # choices of the model searched for the version's own record (
 log = logging.getLogger(__name__)
 
 
-def trail_store(settings: Settings, check: bool = True) -> SelectionStore:
+def trail_store(settings: Settings) -> SelectionStore:
     """The audit trail, its records sealed and checked under the deployment's token."""
-    return SelectionStore(get_database(settings, check=check), key=settings.pipeline_api_token)
+    return SelectionStore(get_database(settings), key=settings.pipeline_api_token)
 
 
 AT_REGISTRATION = "selected_at_from_registration"

@@ -30,8 +30,8 @@ log = logging.getLogger(__name__)
 RERUN_OF_TAG = "pipeline.rerun_of"
 RERUN_RESULT_TAG = "pipeline.rerun_result"
 SAME = "same weights"  # RERUN_RESULT_TAG's value when the digests agree
-# Params that describe the run's environment rather than its settings: (param, option, words)
-RUNTIME = (("torch_threads", "threads", "CPU threads"), ("device", "device", "device"))
+# Params that describe the run's environment rather than its settings: (param, option)
+RUNTIME = (("torch_threads", "threads"), ("device", "device"))
 # What else a rerun compares: params of the data, then of the environment, then tags of the code
 DATA_PARAMS = ("dataset_hash", "dataset_groups_hash", "image_size", "class_names")
 ENV_PARAMS = ("torch_threads", "device", "world_size")
@@ -96,7 +96,7 @@ def recorded_settings(run: Run) -> dict[str, Any]:
         settings["image_size"] = height if height == width else (height, width)
     if "positive_class" in params:
         settings["positive_class"] = params["positive_class"]
-    for param, option, _ in RUNTIME:  # both change the weights
+    for param, option in RUNTIME:  # both change the weights
         if param in params:
             settings[option] = _value(actions[option], params[param], run_id)
     return settings
