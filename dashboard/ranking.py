@@ -138,11 +138,11 @@ def _basis(tracking_uri: str, run) -> leaderboard.Basis:
 def row_basis(tracking_uri: str, run: dict, strict: bool = False) -> leaderboard.Basis:
     """``leaderboard.basis_of`` a run summary (``run_id``, ``tags``, ``params``, ``metrics``):
     of its tags; of its ``metrics.json`` when it was evaluated before the evaluator set those
-    tags (2026-12-05: its TTA or other-data figures would otherwise count as
-    plain), as Compare reads it, once per process; whether that was of the run's own data is
-    told by the folder it recorded (``EvaluationReport.of_run``). A file that cannot be read
-    (MLflow failing) raises when ``strict`` (a top-K must not rank on a guess), else the tags
-    decide for that run (a page shows its other rows)."""
+    tags (2026-12-05; its TTA or other-data figures would otherwise count as plain), as Compare
+    reads it, once per process; whether that was of the run's own data is told by the folder it
+    recorded (``EvaluationReport.of_run``). A file that cannot be read (MLflow failing) raises
+    when ``strict`` (a top-K must not rank on a guess), else the tags decide for that run (a
+    page shows its other rows)."""
     tags = run["tags"]
     if contract.basis_tags(tags) or not contract.is_evaluated(tags, run.get("metrics", {})):
         return leaderboard.basis_of(run)
