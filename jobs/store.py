@@ -190,10 +190,7 @@ def get_database(settings: Settings, check: bool = True):
             raise _unopenable(settings, exc) from exc
     uri = redact_uri(settings.mongo_uri)
     try:
-        client = pymongo.MongoClient(
-            settings.mongo_uri, serverSelectionTimeoutMS=3000, tz_aware=True
-        )
-        db = client[settings.mongo_db]
+        db = _mongo_client(settings.mongo_uri)[settings.mongo_db]
         if check:
             db.command("ping")
     except ConfigurationError as exc:
@@ -204,6 +201,26 @@ def get_database(settings: Settings, check: bool = True):
     except PyMongoError as exc:
         raise mongo_unavailable(uri, exc) from exc
     return db
+
+
+_clients: dict[str, pymongo.MongoClient] = {}
+_clients_lock = threading.Lock()
+
+
+def _mongo_client(uri: str) -> pymongo.MongoClient:
+    """One client per URI and process, as pymongo asks: a client holds a connection pool and
+    monitor threads until it is closed, and the dashboard opens the store at every page view
+    (a client each leaked them). It reconnects by itself after an outage.
+
+    Raises:
+        ConfigurationError: ``uri`` is no MongoDB URI (nothing is kept).
+    """
+    with _clients_lock:
+        client = _clients.get(uri)
+        if client is None:
+            client = pymongo.MongoClient(uri, serverSelectionTimeoutMS=3000, tz_aware=True)
+            _clients[uri] = client
+        return client
 
 
 def mongo_unavailable(uri: str, exc: Exception) -> ServiceUnavailable:

@@ -350,6 +350,15 @@ def test_submit_to_an_unreachable_mongodb_is_a_store_outage(tmp_path, unreachabl
         store.submit("evaluate", "run1", {})
 
 
+def test_each_opening_of_one_mongodb_shares_its_client(tmp_path, unreachable_uri):
+    """The dashboard opens the store at every page view: one connection pool and set of
+    monitor threads per process, not one per view left open."""
+    port = unreachable_uri.rsplit(":", 1)[1]
+    settings = make_settings(tmp_path, mongo_uri=f"mongodb://127.0.0.1:{port}/")
+    first, second = (get_database(settings, check=False) for _ in range(2))
+    assert first.client is second.client
+
+
 def test_a_damaged_tries_field_is_failed_at_its_claim_too(job_store):
     bad, _ = job_store.submit("evaluate", "run1", {"n": 1})
     job_store.col.update_one({"_id": bad["job_id"]}, {"$set": {"tries": "x"}})
