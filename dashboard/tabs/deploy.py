@@ -25,10 +25,6 @@ from jobs import SEALED_UNDER_OTHER_TOKEN, SelectionStore
 from runs import get_client, get_run, validation_figures
 
 
-def _store(ctx: Context) -> SelectionStore:
-    return trail_store(ctx.settings)
-
-
 def predictor_line(url: str, token: str | None, timeout: float = 2.0) -> tuple[str, dict | None]:
     """One line: which version the predictor at ``url`` serves, or why it serves none; and its
     ``/ready`` body (None when it does not answer with JSON), for the rest of the view
@@ -137,9 +133,8 @@ TRAIL_VIEWS = {
 TRAIL_SIZES = (20, 100, 500, 2000)
 
 
-def _trail(ctx: Context, named: handoff.Served | None) -> None:
+def _trail(ctx: Context, store: SelectionStore, named: handoff.Served | None) -> None:
     st.subheader("Audit trail")
-    store = _store(ctx)
     choices = store.recent(50, action="choose")  # downloads do not hide the last choice
     if warning := _trail_warning(ctx, store, choices, named):
         st.warning(warning)
@@ -312,10 +307,11 @@ def render_deploy(ctx: Context) -> None:
         show_done(slot, done, now[0], ctx)
     client = get_client(ctx.uri)
     found = assess(client, get_run(client, ctx.run_id))
-    render_choose(ctx, found, now, _store(ctx))
+    store = trail_store(ctx.settings)  # opened once for the choice, downloads and trail
+    render_choose(ctx, found, now, store)
     st.subheader("Download")
-    render_downloads(ctx, found, _store(ctx))
-    _trail(ctx, now[0])
+    render_downloads(ctx, found, store)
+    _trail(ctx, store, now[0])
     if found.problem:
         st.caption("No model card nor serving instructions: this run cannot be deployed.")
         return
