@@ -65,3 +65,9 @@ def test_the_level_setting_takes_any_case_and_refuses_others(monkeypatch):
     monkeypatch.setenv("LOG_LEVEL", "verbose")
     with pytest.raises(ValidationError, match="log_level"):
         Settings()
+
+
+def test_every_package_of_the_pipeline_takes_the_level():
+    from tests.test_layers import ALLOWED
+
+    assert set(OWN_LOGGERS) == set(ALLOWED), "add the package to common.logs.OWN_LOGGERS"
