@@ -18,6 +18,7 @@ import time
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, Literal, get_args
+from urllib.parse import parse_qs, urlsplit
 
 import pymongo
 from pymongo.errors import ConfigurationError, PyMongoError
@@ -175,7 +176,8 @@ def get_database(settings: Settings, check: bool = True):
             and answers 503 until it is back).
 
     Raises:
-        ServiceUnavailable: MongoDB does not answer within 3 s, or the store folder is unusable.
+        ServiceUnavailable: MongoDB does not answer within ``SERVER_SELECTION_MS`` (or the
+            URI's ``serverSelectionTimeoutMS``), or the store folder is unusable.
     """
     if not settings.mongo_uri:
         try:
@@ -207,6 +209,11 @@ _clients: dict[str, pymongo.MongoClient] = {}
 _clients_lock = threading.Lock()
 
 
+SERVER_SELECTION_MS = 3000
+"""How long a store call waits for an unreachable MongoDB before it is an outage (503), unless
+``MONGO_URI`` sets ``serverSelectionTimeoutMS`` (a URI option wins over this default)."""
+
+
 def _mongo_client(uri: str) -> pymongo.MongoClient:
     """One client per URI and process, as pymongo asks: a client holds a connection pool and
     monitor threads until it is closed, and the dashboard opens the store at every page view
@@ -218,7 +225,14 @@ def _mongo_client(uri: str) -> pymongo.MongoClient:
     with _clients_lock:
         client = _clients.get(uri)
         if client is None:
-            client = pymongo.MongoClient(uri, serverSelectionTimeoutMS=3000, tz_aware=True)
+            # pymongo lets a keyword win over the URI's option: passed only when the URI has none.
+            query = parse_qs(urlsplit(uri).query)
+            timeout = (
+                {}
+                if any(k.lower() == "serverselectiontimeoutms" for k in query)
+                else {"serverSelectionTimeoutMS": SERVER_SELECTION_MS}
+            )
+            client = pymongo.MongoClient(uri, tz_aware=True, **timeout)
             _clients[uri] = client
         return client
 

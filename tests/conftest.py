@@ -251,6 +251,15 @@ def unreachable_uri() -> str:
     return f"http://127.0.0.1:{free_port()}"
 
 
+QUICK_OUTAGE = "serverSelectionTimeoutMS=300"
+
+
+def unreachable_mongo(userinfo: str = "") -> str:
+    """A MongoDB URI where nothing listens, given up on after 0.3 s (its own option): the
+    default 3 s, met several times by each test of an outage, added up to a minute of the suite."""
+    return f"mongodb://{userinfo}127.0.0.1:{free_port()}/?{QUICK_OUTAGE}"
+
+
 @pytest.fixture
 def breastmnist() -> Path:
     """The real MedMNIST BreastMNIST file from ../shared (skips when the checkout lacks it)."""

@@ -9,7 +9,7 @@ import pytest
 from common import ServiceUnavailable
 from dashboard import download_model, download_run
 from jobs import SelectionStore, get_database
-from tests.conftest import free_port
+from tests.conftest import unreachable_mongo
 from tests.leftovers import left_by
 
 
@@ -50,7 +50,7 @@ def test_a_download_whose_record_cannot_be_stored_names_the_downloaded_folder(
     dashboard_runs, settings
 ):
     run_id = dashboard_runs["pipeline"]
-    down = settings.model_copy(update={"mongo_uri": f"mongodb://127.0.0.1:{free_port()}/"})
+    down = settings.model_copy(update={"mongo_uri": unreachable_mongo()})
     store = SelectionStore(get_database(down, check=False))
     with pytest.raises(ServiceUnavailable) as err:
         download_model(run_id, settings, store, selected_by="tester")

@@ -8,6 +8,7 @@ import requests
 
 from dataloader import synthesize
 from jobs import JobStore, get_database
+from tests.conftest import unreachable_mongo
 from tests.evaluator.conftest import wait_status
 from tests.jobs.conftest import alive, children
 
@@ -175,9 +176,8 @@ def test_unreachable_mlflow_is_503_naming_mlflow(serve, unreachable_uri):
     assert requests.get(f"{server.url}/health", timeout=10).status_code == 200
 
 
-def test_unreachable_mongodb_is_503_naming_mongodb(serve, run_id, unreachable_uri):
-    mongo = unreachable_uri.replace("http://", "mongodb://")
-    server = serve(mongo_uri=mongo)
+def test_unreachable_mongodb_is_503_naming_mongodb(serve, run_id):
+    server = serve(mongo_uri=unreachable_mongo())
     response = post(server.url, {"run_id": run_id})
     assert response.status_code == 503
     assert "MongoDB" in response.json()["detail"]

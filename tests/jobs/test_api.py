@@ -12,7 +12,7 @@ from fastapi.responses import JSONResponse
 from jobs import JobStore, create_job_app, get_database
 from jobs.intake import HealthFastPath
 from jobs.store import utcnow
-from tests.conftest import LiveServer
+from tests.conftest import LiveServer, unreachable_mongo
 from tests.jobs.conftest import make_settings, make_toy_app, toy_handler, toy_router
 
 TOKEN = "toy-test-token-0123456789abcdef"
@@ -257,9 +257,8 @@ def test_not_ready_names_mlflow_when_it_is_down(tmp_path, unreachable_uri):
     assert f"MLflow tracking server at {unreachable_uri} is unreachable" in answer.json()["detail"]
 
 
-def test_a_submission_refused_for_a_dependency_down_says_when_to_retry(tmp_path, unreachable_uri):
-    port = unreachable_uri.rsplit(":", 1)[1]
-    settings = make_settings(tmp_path, mongo_uri=f"mongodb://127.0.0.1:{port}/")
+def test_a_submission_refused_for_a_dependency_down_says_when_to_retry(tmp_path):
+    settings = make_settings(tmp_path, mongo_uri=unreachable_mongo())
     with LiveServer(make_toy_app(settings)) as live:
         submit = requests.post(f"{live.url}/toy", json={"run_id": "r1", "x": 1})
     assert (submit.status_code, submit.headers.get("Retry-After")) == (503, "10")
@@ -305,16 +304,16 @@ def test_a_stopped_service_leaves_its_records_in_the_store_file(tmp_path):
     assert not wal.exists() or wal.stat().st_size == 0  # folded into the file on stopping
 
 
-def test_mongodb_down_is_503_naming_it(tmp_path, unreachable_uri):
-    port = unreachable_uri.rsplit(":", 1)[1]
-    settings = make_settings(tmp_path, mongo_uri=f"mongodb://u:pw@127.0.0.1:{port}/")
+def test_mongodb_down_is_503_naming_it(tmp_path):
+    mongo = unreachable_mongo("u:pw@")
+    settings = make_settings(tmp_path, mongo_uri=mongo)
     with LiveServer(make_toy_app(settings)) as live:
         submit = requests.post(f"{live.url}/toy", json={"run_id": "r1", "x": 1})
         ready = requests.get(f"{live.url}/ready")
         health = requests.get(f"{live.url}/health")
     for answer in (submit, ready):
         assert answer.status_code == 503
-        assert f"MongoDB at mongodb://***@127.0.0.1:{port}/ is unreachable" in answer.text
+        assert f"MongoDB at {mongo.replace('u:pw', '***')} is unreachable" in answer.text
         assert "pw" not in answer.text
     assert health.status_code == 200
 

@@ -8,7 +8,7 @@ import pytest
 import requests
 from prometheus_client.parser import text_string_to_metric_families
 
-from tests.conftest import LiveServer, free_port
+from tests.conftest import LiveServer, unreachable_mongo
 from tests.jobs.conftest import JOB_RELEASED, make_settings, make_toy_app, wait_until
 
 TOKEN = "metrics-test-token-0123456789abcdef"
@@ -111,10 +111,9 @@ def test_metrics_need_the_token_and_a_refusal_is_counted_under_its_route(toy):
 
 
 def test_a_store_outage_leaves_metrics_answering_without_the_queue(tmp_path):
-    down = f"mongodb://127.0.0.1:{free_port()}"  # nothing listens: every store call fails
-    settings = make_settings(tmp_path, pipeline_api_token=TOKEN, mongo_uri=down)
+    settings = make_settings(tmp_path, pipeline_api_token=TOKEN, mongo_uri=unreachable_mongo())
     with LiveServer(make_toy_app(settings)) as live:
-        samples = scrape(live.url)  # the count waits out pymongo's server selection (3 s)
+        samples = scrape(live.url)  # the count waits out pymongo's server selection
     assert value(samples, "mlpipeline_metrics_store_errors_total") == 1
     assert not any(name == "mlpipeline_jobs" for name, _ in samples)
     assert value(samples, "mlpipeline_job_attempts_total", outcome="succeeded") == 0

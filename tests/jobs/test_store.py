@@ -11,6 +11,7 @@ from common import Conflict, InvalidInput, NotFound, ServiceUnavailable
 from jobs import JobStore, SelectionStore, get_database
 from jobs.store import STORE_ERRORS, utcnow
 from runs import schemas
+from tests.conftest import free_port, unreachable_mongo
 from tests.jobs.conftest import make_settings
 
 
@@ -301,9 +302,8 @@ def test_a_duplicate_key_without_an_active_job_is_tried_a_bounded_number_of_time
         job_store.submit("evaluate", "r2", {})
 
 
-def test_unreachable_mongodb_names_it_and_hides_the_password(tmp_path, unreachable_uri):
-    port = unreachable_uri.rsplit(":", 1)[1]
-    settings = make_settings(tmp_path, mongo_uri=f"mongodb://bob:s3cret@127.0.0.1:{port}/")
+def test_unreachable_mongodb_names_it_and_hides_the_password(tmp_path):
+    settings = make_settings(tmp_path, mongo_uri=unreachable_mongo("bob:s3cret@"))
     with pytest.raises(ServiceUnavailable) as err:
         get_database(settings)
     message = str(err.value)
@@ -342,21 +342,28 @@ def test_result_of_an_attempt_whose_job_was_recovered_is_dropped(job_store):
     assert done["result"] == {"fresh": True}
 
 
-def test_submit_to_an_unreachable_mongodb_is_a_store_outage(tmp_path, unreachable_uri):
-    port = unreachable_uri.rsplit(":", 1)[1]
-    settings = make_settings(tmp_path, mongo_uri=f"mongodb://127.0.0.1:{port}/")
+def test_submit_to_an_unreachable_mongodb_is_a_store_outage(tmp_path):
+    settings = make_settings(tmp_path, mongo_uri=unreachable_mongo())
     store = JobStore(get_database(settings, check=False))
     with pytest.raises(STORE_ERRORS):
         store.submit("evaluate", "run1", {})
 
 
-def test_each_opening_of_one_mongodb_shares_its_client(tmp_path, unreachable_uri):
+def test_each_opening_of_one_mongodb_shares_its_client(tmp_path):
     """The dashboard opens the store at every page view: one connection pool and set of
     monitor threads per process, not one per view left open."""
-    port = unreachable_uri.rsplit(":", 1)[1]
-    settings = make_settings(tmp_path, mongo_uri=f"mongodb://127.0.0.1:{port}/")
+    settings = make_settings(tmp_path, mongo_uri=unreachable_mongo())
     first, second = (get_database(settings, check=False) for _ in range(2))
     assert first.client is second.client
+
+
+@pytest.mark.parametrize(
+    ("option", "seconds"), [("", 3.0), ("?serverselectiontimeoutms=250", 0.25)]
+)
+def test_an_outage_is_declared_after_the_uris_server_selection_timeout(tmp_path, option, seconds):
+    # pymongo would let a keyword given beside the URI win over its option (the default 3 s)
+    settings = make_settings(tmp_path, mongo_uri=f"mongodb://127.0.0.1:{free_port()}/{option}")
+    assert get_database(settings, check=False).client.options.server_selection_timeout == seconds
 
 
 def test_a_damaged_tries_field_is_failed_at_its_claim_too(job_store):
