@@ -35,35 +35,29 @@ import asyncio
 import logging
 import math
 import re
-import sqlite3
 from collections.abc import Callable
 from contextlib import asynccontextmanager
 from functools import partial
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, FastAPI, Query, Request
-from fastapi.concurrency import run_in_threadpool
-from fastapi.responses import JSONResponse
 from pydantic import AfterValidator, BeforeValidator, Field
 
 from common import (
     Conflict,
-    ServiceUnavailable,
     Settings,
     freeze_startup_heap,
     get_settings,
-    redact_uri,
 )
 from jobs import store as stores
-from jobs.fileformat import StoreFormatError
 from jobs.jobstore import JobStore
 from jobs.metrics import add_job_metrics
-from jobs.pages import quick_check
+from jobs.readiness import add_store_errors, ready_router
 from jobs.runner import Handler, JobRunner
 from jobs.security import error_responses, unique_keys, unparsable_body
-from jobs.service import JobOut, JobService, Status
-from jobs.shell import get_app_settings, require_token, service_app
-from jobs.store import STORE_ERRORS, get_database, mongo_unavailable
+from jobs.service import JobOut, JobService, Status, get_job_service
+from jobs.shell import require_token, service_app
+from jobs.store import get_database
 from jobs.waiting import JobWatcher
 
 log = logging.getLogger(__name__)
@@ -126,59 +120,6 @@ ChangeWaitSeconds = Annotated[
     ),
     BeforeValidator(_wait_seconds),
 ]
-
-
-# Dependencies that do no blocking work are ``async def``: FastAPI runs a plain ``def`` in the
-# thread pool, one hop per dependency per request, and under 50 concurrent clients those hops
-# (GIL hand-overs) were most of a submission's latency.
-
-
-async def get_job_service(request: Request) -> JobService:
-    """Dependency: the app's ``JobService``."""
-    return request.app.state.jobs
-
-
-def store_unavailable(settings: Settings, exc: Exception) -> ServiceUnavailable:
-    """The user-facing error for a failed operation on the store that ``settings`` name."""
-    if isinstance(exc, ServiceUnavailable):
-        return exc
-    if settings.mongo_uri:
-        return mongo_unavailable(redact_uri(settings.mongo_uri), exc)
-    where = f"the embedded store in {settings.store_dir}"
-    text = stores.without_content(str(exc))  # never a record's content in an answer
-    if "readonly" in text or "read-only" in text:
-        return ServiceUnavailable(
-            f"{where} is read-only ({text}): the service cannot record jobs; make STORE_DIR and "
-            "its files writable by the service's user, or set MONGO_URI to a MongoDB server."
-        ).needs_operator()
-    if "locked" in text:
-        return ServiceUnavailable(
-            f"{where} is busy ({text}): another process holds its write lock too long; retry, "
-            "or set MONGO_URI to a MongoDB server."
-        )
-    if isinstance(exc, StoreFormatError):  # names the file and what to do
-        return ServiceUnavailable(text).needs_operator()
-    if "deleted or replaced" in text:
-        return ServiceUnavailable(f"{where} is gone: {text}").needs_operator()
-    if stores.is_damage(exc):  # the restore advice, and no record's content in the answer
-        return stores.damaged(settings, exc)
-    if "malformed JSON" in text or "Could not decode" in text:  # one record, or the file?
-        name = stores.store_file(settings)
-        try:  # overwritten pages read as bad JSON too, and the one-record query then fails
-            if found := quick_check(name, "ro", 1):
-                return stores.damaged(settings, f"database disk image is malformed ({found})")
-        except sqlite3.DatabaseError as damage:  # not a database any more, or busy
-            if stores.is_damage(damage):
-                return stores.damaged(settings, damage)
-        return ServiceUnavailable(
-            f"{where}: a record is not valid JSON text ({text}), edited by hand or damaged; find "
-            f'it with sqlite3 {name} "SELECT _id FROM jobs WHERE NOT json_valid(doc)" (and in '
-            "selections), then fix or delete it"
-        ).needs_operator()
-    return ServiceUnavailable(
-        f"{where} failed ({type(exc).__name__}: {text}); check STORE_DIR (disk full, "
-        "permissions), or set MONGO_URI to a MongoDB server."
-    )
 
 
 def submission_responses(s422: str) -> dict[int | str, dict]:
@@ -245,67 +186,11 @@ async def list_jobs(
     return listed
 
 
-def _check_mlflow(uri: str) -> None:
-    from runs import check_tracking  # here: it imports torch and MLflow, ~10 s for a toy service
-
-    check_tracking(uri, 3)
-
-
-def _probe_store(store: JobStore) -> None:
-    store.probe()
-    stores.check_pages(store.db)  # pages overwritten: the probe's write can still succeed
-
-
-@jobs_router.get("/ready")
-async def ready(
-    jobs: Annotated[JobService, Depends(get_job_service)],
-    settings: Annotated[Settings, Depends(get_app_settings)],
-) -> dict[str, str]:
-    """200 when MLflow answers and the store takes a write; 503 naming each one that does not
-    (logged when that changes: the probe's own log lines say only the status).
-
-    The store check writes, reads back and deletes a probe record (for the embedded store, in
-    the file that is still on disk), so a read-only, deleted or unreachable store is not ready;
-    nor is an embedded store whose file is damaged (SQLite's quick_check, every few seconds).
-    """
-    problems: list[ServiceUnavailable] = []
-    try:
-        await run_in_threadpool(_check_mlflow, settings.mlflow_tracking_uri)
-    except ServiceUnavailable as exc:
-        problems.append(exc)
-    try:
-        await run_in_threadpool(_probe_store, jobs.store)
-    except Exception as exc:
-        problems.append(await run_in_threadpool(store_unavailable, settings, exc))
-    said = "; ".join(str(p).rstrip(".") for p in problems) or None
-    jobs.note_readiness(said)
-    if said is not None:
-        not_ready = ServiceUnavailable(f"not ready: {said}")
-        if any(p.retry_after is None for p in problems):  # an operator must act first
-            not_ready.needs_operator()
-        raise not_ready
-    store = "mongodb" if settings.mongo_uri else "embedded"
-    return {"status": "ready", "mlflow": redact_uri(settings.mlflow_tracking_uri), "store": store}
-
-
 @health_router.get("/health")
 async def health() -> dict[str, str]:
     """The process is serving (no token needed; answered on the event loop, no thread; ``HEAD``
     too, for load balancers that probe with it)."""
     return {"status": "ok"}  # what jobs.intake.HealthFastPath sends; this route documents it
-
-
-def add_store_errors(app: FastAPI) -> None:
-    """Store outages → 503 naming the store and what to do."""
-
-    async def store_error(request: Request, exc: Exception) -> JSONResponse:
-        # off the event loop: the answer may run the store's page check
-        error = await run_in_threadpool(store_unavailable, request.app.state.settings, exc)
-        after = {} if error.retry_after is None else {"Retry-After": str(error.retry_after)}
-        return JSONResponse(status_code=503, content={"detail": str(error)}, headers=after)
-
-    for error in STORE_ERRORS:
-        app.add_exception_handler(error, store_error)
 
 
 def create_job_app(
@@ -391,6 +276,7 @@ def create_job_app(
     guarded = error_responses(401, 503)
     app.include_router(router, dependencies=[*auth, Depends(unique_keys)], responses=guarded)
     app.include_router(jobs_router, dependencies=auth, responses=guarded)
+    app.include_router(ready_router, dependencies=auth, responses=guarded)
     app.include_router(health_router)
     add_store_errors(app)
     outcomes = add_job_metrics(app, kind)  # /metrics: the queue and the attempts' outcomes

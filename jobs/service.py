@@ -212,3 +212,13 @@ class JobService:
             return JobOut.from_job(job)
         except Conflict as exc:  # cancelled all the same: say so, not only that it is damaged
             raise Conflict(f"job {job_id} is cancelled; {exc}") from exc
+
+
+# Dependencies that do no blocking work are ``async def``: FastAPI runs a plain ``def`` in the
+# thread pool, one hop per dependency per request, and under 50 concurrent clients those hops
+# (GIL hand-overs) were most of a submission's latency.
+
+
+async def get_job_service(request: Request) -> JobService:
+    """Dependency: the app's ``JobService``."""
+    return request.app.state.jobs

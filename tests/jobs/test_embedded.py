@@ -245,7 +245,7 @@ def test_the_page_check_reads_a_store_in_a_folder_named_with_hash_and_question_m
 
 
 def test_damage_met_while_serving_gives_the_restore_advice_without_record_text(tmp_path):
-    from jobs.api import store_unavailable
+    from jobs.readiness import store_unavailable
 
     settings = _damaged_inside(tmp_path)
     with pytest.raises(Exception) as failed:  # whatever SQLite raises for it
@@ -265,7 +265,7 @@ def test_a_store_found_damaged_takes_no_more_writes(tmp_path):
 
 
 def test_bad_json_read_from_a_damaged_store_gets_the_restore_advice(tmp_path):
-    from jobs.api import store_unavailable
+    from jobs.readiness import store_unavailable
 
     settings = _damaged_inside(tmp_path)  # overwritten pages read as bad JSON text too
     answer = str(store_unavailable(settings, sqlite3.OperationalError("malformed JSON")))
@@ -276,7 +276,7 @@ def test_bad_json_read_from_a_damaged_store_gets_the_restore_advice(tmp_path):
 def test_one_bad_record_is_not_called_a_damaged_store(tmp_path):
     import sqlite3
 
-    from jobs.api import store_unavailable
+    from jobs.readiness import store_unavailable
 
     settings = Settings(store_dir=tmp_path, mongo_db="pipeline", mongo_uri=None)
     db = EmbeddedDatabase(tmp_path, "pipeline")
