@@ -28,6 +28,9 @@ log = logging.getLogger(__name__)
 
 RECORD_TRIES = 7
 """Tries to store a failure or retry through a store outage (about 17 s) before giving up."""
+RECORD_BACKOFF_S = (0.2, 5.0)
+"""The wait before the next try to store an outcome: the first doubled at each try, at most
+the second."""
 
 Handler = Callable[..., dict]
 
@@ -309,7 +312,8 @@ class JobRunner:
                 self._log_outage(f"{outcome} job {job_id}", exc, n)
                 if n >= RECORD_TRIES and (outcome != "succeed" or self._stop.is_set()):
                     break
-                time.sleep(min(0.2 * 2**n, 5.0))
+                first, most = RECORD_BACKOFF_S
+                time.sleep(min(first * 2**n, most))
             else:  # stored: what follows is no reason to store it again
                 self._log_end(done)
                 return

@@ -10,6 +10,7 @@ from datetime import timedelta
 
 import pytest
 
+import jobs.runner
 from common import InvalidInput, ServiceUnavailable
 from jobs import JobRunner, JobStore, get_database
 from jobs.embedded import EmbeddedDatabase
@@ -232,8 +233,9 @@ def test_isolated_handler_runs_in_a_worker_process_and_keeps_error_messages(
 
 
 def test_a_published_result_is_recorded_after_a_long_store_outage_not_run_again(
-    tmp_path, runner_factory
+    tmp_path, runner_factory, monkeypatch
 ):
+    monkeypatch.setattr(jobs.runner, "RECORD_BACKOFF_S", (0.02, 0.5))  # the same tries, sooner
     store = JobStore(EmbeddedDatabase(tmp_path / "outage", lock_timeout=0.2))
     job, _ = store.submit("evaluate", "run1", {"x": 5})
     blocker = sqlite3.connect(store.db.path, isolation_level=None, check_same_thread=False)
@@ -249,7 +251,7 @@ def test_a_published_result_is_recorded_after_a_long_store_outage_not_run_again(
     deadline = time.monotonic() + 30
     while not runs and time.monotonic() < deadline:
         time.sleep(0.05)
-    time.sleep(sum(min(0.2 * 2**n, 5.0) for n in range(1, RECORD_TRIES)) + 3)  # past giving up
+    time.sleep(sum(min(0.02 * 2**n, 0.5) for n in range(1, RECORD_TRIES)) + 3)  # past giving up
     blocker.execute("ROLLBACK")
     blocker.close()
     assert runner.wait(job["job_id"], 30)["status"] == "succeeded"
