@@ -70,7 +70,8 @@ def test_a_bad_setting_stops_the_service_with_one_line(tmp_path, env, says):
     (tmp_path / "a-file").write_text("")
     env = {k: str(tmp_path / "a-file") if v == "FILE" else v for k, v in env.items()}
     env = {"STORE_DIR": str(tmp_path), "PATH": "/usr/bin:/bin", **env}
-    argv = [sys.executable, "-m", "uvicorn", "evaluator.app:app", "--port", "9"]
+    # the toy's app: the same start-up (jobs.create_job_app) as the evaluator's, without torch
+    argv = [sys.executable, "-m", "uvicorn", "tests.jobs.toy_service:app", "--port", "9"]
     done = subprocess.run(argv, cwd=ROOT, env=env, capture_output=True, text=True, timeout=120)
     assert done.returncode == 1
     [line] = done.stderr.strip().splitlines()
