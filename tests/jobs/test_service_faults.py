@@ -138,7 +138,7 @@ def test_45_long_polls_leave_health_answering(effect_service, tmp_path):
     submit(url, tmp_path / "busy", steps=600, step_s=0.1)
     started_worker(tmp_path / "busy")
     bodies = [{"run_id": f"r{i}", "effects": str(tmp_path / f"e{i}")} for i in range(45)]
-    pending, health, answers = asyncio.run(_long_polls_then_health(url, bodies, wait=10))
+    pending, health, answers = asyncio.run(_long_polls_then_health(url, bodies, wait=5))
     assert pending == 45
     assert health.status_code == 200
     assert [a.status_code for a in answers] == [202] * 45
