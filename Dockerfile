@@ -65,7 +65,8 @@ RUN if [ -n "$TORCH_INDEX_URL" ]; then \
     && pip install --no-cache-dir -r /tmp/requirements.txt
 
 # base + the shared virtualenv: what every app target starts from, in /app (the code, read-only).
-# GIT_COMMIT (build arg, `GIT_COMMIT=$(git rev-parse HEAD) docker compose build`): the commit the
+# GIT_COMMIT (build arg, `GIT_COMMIT=$(git describe --always --dirty --abbrev=40 --exclude='*')
+# docker compose build`; "-dirty" after it when tracked files had changes): the commit the
 # image is built from; .git stays out of the build context, so the trainer records this one
 # (PIPELINE_GIT_COMMIT) as its runs' code. Last here, so that a new commit rebuilds no virtualenv.
 FROM base AS runtime

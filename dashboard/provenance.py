@@ -126,7 +126,9 @@ def training_provenance(run: dict) -> list[str]:
     commit = tags.get("mlflow.source.git.commit")
     dirty = tags.get(contract.GIT_DIRTY_TAG)
     code = f"commit `{commit}`" if commit else "no commit recorded"
-    if dirty == "true":
+    if dirty == "true" and tags.get(contract.GIT_SOURCE_TAG) == contract.IMAGE_COMMIT_ENV:
+        code += ", **tracked files changed** in the folder its image was built from (not recorded)"
+    elif dirty == "true":
         code += f", **tracked files changed** (diff sha256 `{tags.get(contract.GIT_DIFF_TAG)}`)"
     elif dirty == "false":
         code += ", no tracked file changed"

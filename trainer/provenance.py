@@ -38,6 +38,8 @@ SESSIONS_CHARS = 6000
 COMMIT_ENV = contract.IMAGE_COMMIT_ENV
 FROM_CHECKOUT = "checkout"  # pipeline.git_commit_source: `git rev-parse HEAD` in the code's folder
 COMMIT_HASH = re.compile(r"[0-9a-f]{7,64}")
+# What GIT_COMMIT is built with: the commit, "-dirty" after it when tracked files differ from it
+BUILD_COMMIT = "git describe --always --dirty --abbrev=40 --exclude='*'"
 DIFF_BYTES = 5 * 1024 * 1024  # the most of `git diff HEAD` a session logs as its patch
 FILE_START = b"\ndiff --git "  # where the next file's part of a diff begins
 LISTED_NAMES = 200  # the most untracked or changed file names a session lists (all are counted)
@@ -139,15 +141,18 @@ def _changed(root: Path, timeout: float) -> list[str]:
     return sorted(name for name in found.stdout.decode(errors="replace").split("\0") if name)
 
 
-def _image_commit() -> str | None:
-    """``PIPELINE_GIT_COMMIT`` when it holds a commit hash (7 to 64 hex digits); None when unset
-    or empty (an image built without GIT_COMMIT), logged and None when it is something else."""
+def _image_commit() -> tuple[str | None, str]:
+    """The commit ``PIPELINE_GIT_COMMIT`` names (7 to 64 hex digits) and whether the tree the
+    image was built from differed from it: ``"true"`` for a ``-dirty`` suffix (``git describe
+    --dirty``), else ``"unknown"``. None when unset or empty (an image built without
+    GIT_COMMIT); logged and None when it is something else."""
     value = os.environ.get(COMMIT_ENV, "").strip().lower()
-    if value and not COMMIT_HASH.fullmatch(value):
-        log.warning("%s=%r is no commit hash (git rev-parse HEAD gives one): no commit is recorded",
-                    COMMIT_ENV, value)  # fmt: skip
-        return None
-    return value or None
+    commit, dirty = (value[: -len("-dirty")], "true") if value.endswith("-dirty") else (value, "")
+    if commit and not COMMIT_HASH.fullmatch(commit):
+        log.warning("%s=%r is no commit hash (%s gives one): no commit is recorded",
+                    COMMIT_ENV, value, BUILD_COMMIT)  # fmt: skip
+        return None, "unknown"
+    return commit or None, dirty or "unknown"
 
 
 @dataclass
@@ -166,8 +171,8 @@ def git_record(root: Path = ROOT, timeout: float = 10, limit: int = DIFF_BYTES) 
     found = _git(["rev-parse", "HEAD"], root, timeout)
     commit = found.stdout.decode().strip() if found and found.returncode == 0 else None
     if not commit:
-        commit = _image_commit()
-        state: dict[str, Any] = {"commit": commit, "dirty": "unknown"}
+        commit, dirty = _image_commit()
+        state: dict[str, Any] = {"commit": commit, "dirty": dirty}
         return GitRecord({**state, "source": COMMIT_ENV} if commit else state)
     state = {"commit": commit, "source": FROM_CHECKOUT, "dirty": "unknown"}
     diff = _diff(root, timeout, limit)
@@ -191,7 +196,8 @@ def git_state(root: Path = ROOT, timeout: float = 10) -> dict[str, Any]:
     """``commit`` (None when ``root`` is no git checkout and no ``PIPELINE_GIT_COMMIT`` names
     one), ``source`` where a commit is known (``"checkout"``, or ``"PIPELINE_GIT_COMMIT"``: the
     commit an image was built from), ``dirty`` (``"true"`` when tracked files differ from that
-    commit, ``"false"``, ``"unknown"`` when it cannot be told, as for an image) and, for a
+    commit, ``"false"``, ``"unknown"`` when it cannot be told, as for an image built from a
+    clean tree, whose ``PIPELINE_GIT_COMMIT`` names only the commit) and, for a
     checkout, ``untracked`` (how many files git neither tracks nor ignores) and when dirty
     ``diff_sha256``: the first 16 hex digits of the SHA-256 of ``git diff HEAD`` (two checkouts
     with the same commit and digest ran the same tracked code)."""

@@ -357,3 +357,11 @@ def test_the_card_marks_a_model_trained_from_changed_code():
     assert "**tracked files changed** (diff sha256 `0f0f0f0f`)" in _section(
         build_model_card(run), "Provenance"
     )
+
+
+def test_the_card_marks_a_model_trained_in_an_image_built_from_changed_code():
+    run = _run(**{"mlflow.source.git.commit": "abc123", "pipeline.git_dirty": "true",
+                  "pipeline.git_commit_source": "PIPELINE_GIT_COMMIT"})  # fmt: skip
+    made = _section(build_model_card(run), "Provenance")
+    assert "**tracked files changed** in the folder its image was built from" in made
+    assert "diff sha256" not in made

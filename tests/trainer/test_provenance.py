@@ -131,6 +131,13 @@ def test_without_a_checkout_the_commit_is_the_one_the_image_was_built_from(tmp_p
     }  # fmt: skip
 
 
+def test_an_image_built_from_a_changed_tree_records_it_dirty(tmp_path, monkeypatch):
+    monkeypatch.setenv(provenance.COMMIT_ENV, f"{HASH}-dirty")  # what BUILD_COMMIT prints then
+    assert provenance.git_state(tmp_path) == {
+        "commit": HASH, "source": "PIPELINE_GIT_COMMIT", "dirty": "true",
+    }  # fmt: skip
+
+
 def test_a_checkout_wins_over_the_image_commit(checkout, monkeypatch):
     monkeypatch.setenv(provenance.COMMIT_ENV, HASH)
     state = provenance.git_state(checkout)
@@ -140,7 +147,7 @@ def test_a_checkout_wins_over_the_image_commit(checkout, monkeypatch):
 def test_an_image_commit_that_is_no_hash_is_not_recorded(tmp_path, monkeypatch, caplog):
     monkeypatch.setenv(provenance.COMMIT_ENV, "main")
     assert provenance.git_state(tmp_path) == {"commit": None, "dirty": "unknown"}
-    assert "PIPELINE_GIT_COMMIT='main' is no commit hash" in caplog.text
+    assert "PIPELINE_GIT_COMMIT='main' is no commit hash (git describe --always" in caplog.text
 
 
 def test_untracked_files_are_counted_and_ignored_ones_are_not(checkout):
