@@ -7,7 +7,6 @@ MongoDB both down took 3 s each, one after the other.
 """
 
 import asyncio
-import logging
 import sqlite3
 from typing import Annotated
 
@@ -24,8 +23,6 @@ from jobs.pages import quick_check
 from jobs.service import JobService, get_job_service
 from jobs.shell import get_app_settings
 from jobs.store import STORE_ERRORS, mongo_unavailable
-
-log = logging.getLogger(__name__)
 
 READY_WITHIN_S = 4.0
 """``/ready`` answers within this many seconds (the probes wait 5 s): a check still running then
