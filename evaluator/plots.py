@@ -19,6 +19,24 @@ from runs import OperatingPoint, decided_labels
 
 DPI = 100
 ARGMAX_RULE = "argmax (the most probable class)"
+# Curves of different classes differ in line style and marker as well as in colour (WCAG 1.4.1):
+# under colour blindness or in greyscale two colours can look the same. "--" is the chance line's
+# and "o" the operating point's, so neither is used for a class.
+LINE_STYLES = ["-", "-.", ":", (0, (5, 1, 1, 1, 1, 1))]
+MARKERS = ["s", "^", "D", "v", "P", "X", "*", "<", ">", "h"]
+
+
+def curve_style(index: int) -> dict:
+    """The colour (seaborn's colour-blind palette), line style and marker of the ``index``-th
+    curve, as ``Axes.plot`` keywords; markers spaced along the curve, not on every point."""
+    palette = sns.color_palette("colorblind")
+    return {
+        "color": palette[index % len(palette)],
+        "linestyle": LINE_STYLES[index % len(LINE_STYLES)],
+        "marker": MARKERS[index % len(MARKERS)],
+        "markevery": 0.1,
+        "markersize": 5,
+    }
 
 
 def png(fig: Figure) -> bytes:
@@ -94,7 +112,6 @@ def roc_curves_figure(
     """
     fig = Figure(figsize=(5.5, 5))
     ax = fig.subplots()
-    palette = sns.color_palette(n_colors=len(class_names))
     binary = len(class_names) == 2
     positive = class_names.index(point.positive_class) if point is not None else 1
     for c, name in enumerate(class_names):
@@ -104,7 +121,7 @@ def roc_curves_figure(
         if aucs[c] is None or truth.all() or not truth.any():
             continue
         fpr, tpr, _ = roc_curve(truth, probs[:, c])
-        ax.plot(fpr, tpr, color=palette[c], label=f"{name} (AUC {aucs[c]:.3f})")
+        ax.plot(fpr, tpr, label=f"{name} (AUC {aucs[c]:.3f})", **curve_style(c))
     truth = y_true == positive
     if point is not None and truth.any() and not truth.all():
         decided = decided_labels(point, probs, class_names) == positive

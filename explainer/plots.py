@@ -17,6 +17,12 @@ METHOD_TITLES = {
 }
 
 
+# The deletion curves of different methods differ in line style and marker as well as in colour
+# (WCAG 1.4.1: colour blindness, greyscale prints); "--" is the random order's line, so not used.
+LINE_STYLES = ["-", "-.", ":", (0, (5, 1, 1, 1, 1, 1))]
+MARKERS = ["s", "^", "D", "v", "P", "X"]
+
+
 def _png(fig: Figure) -> bytes:
     buffer = io.BytesIO()
     fig.savefig(buffer, format="png", dpi=100, bbox_inches="tight")
@@ -210,11 +216,17 @@ def deletion_plot(report: dict) -> bytes:
     fig = Figure(figsize=(6, 4))
     ax = fig.subplots()
     fractions = report["fractions"]
-    for method, entry in report["methods"].items():
+    palette = sns.color_palette("colorblind")
+    for i, (method, entry) in enumerate(report["methods"].items()):
         ax.plot(
             fractions,
             entry["curve"],
             label=f"{METHOD_TITLES.get(method, method)} (AUC {entry['auc']:.3f})",
+            color=palette[i % len(palette)],
+            linestyle=LINE_STYLES[i % len(LINE_STYLES)],
+            marker=MARKERS[i % len(MARKERS)],
+            markevery=0.1,
+            markersize=5,
         )
     ax.plot(
         fractions,

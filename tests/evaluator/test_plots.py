@@ -76,3 +76,13 @@ def _titles(fig) -> str:
 def test_a_figure_of_flip_averaged_probabilities_says_so(draw):
     assert "tta=horizontal" in _titles(draw("horizontal"))
     assert "tta" not in _titles(draw("none"))
+
+
+def test_the_roc_curves_of_several_classes_differ_by_more_than_colour():
+    """Told apart under colour blindness or in greyscale (WCAG 1.4.1): by line style and marker."""
+    y = np.repeat(np.arange(4), 5)
+    probs = np.random.default_rng(0).dirichlet(np.ones(4), len(y))
+    fig = plots.roc_curves_figure(y, probs, ["a", "b", "c", "d"], [0.5] * 4)
+    lines = fig.axes[0].get_lines()
+    styles = {(str(line.get_linestyle()), line.get_marker()) for line in lines}
+    assert len(styles) == len(lines) == 5  # four classes and the chance line

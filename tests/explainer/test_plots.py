@@ -62,3 +62,13 @@ def test_the_shap_summarys_mass_axis_label_clears_the_colour_bar():
     label = boxes.yaxis.label.get_window_extent(renderer)
     for tick in colour_bar.get_yticklabels():
         assert not label.overlaps(tick.get_window_extent(renderer)), tick.get_text()
+
+
+def test_the_deletion_curves_differ_by_more_than_colour(monkeypatch):
+    """Told apart under colour blindness or in greyscale (WCAG 1.4.1): by line style and marker."""
+    monkeypatch.setattr(plots, "_png", lambda fig: fig)
+    curve = {"curve": [1.0, 0.5, 0.2], "auc": 0.4}
+    report = {"fractions": [0, 0.5, 1], "random": curve, "methods": dict.fromkeys("abc", curve)}
+    lines = plots.deletion_plot(report).axes[0].get_lines()
+    styles = {(str(line.get_linestyle()), line.get_marker()) for line in lines}
+    assert len(styles) == len(lines) == 4  # three methods and the random order
