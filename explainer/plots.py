@@ -8,6 +8,10 @@ import io
 import numpy as np
 import pandas as pd
 import seaborn as sns
+from matplotlib.axes import Axes
+from matplotlib.cm import ScalarMappable
+from matplotlib.colorbar import Colorbar
+from matplotlib.colors import Normalize
 from matplotlib.figure import Figure
 
 METHOD_TITLES = {
@@ -57,8 +61,39 @@ def _overlay(ax, image: np.ndarray, heat: np.ndarray, signed: bool) -> str:
         ax.imshow(heat, cmap="bwr", vmin=-limit, vmax=limit, alpha=0.6)
         return f"±{limit:.2g}"
     top = float(heat.max()) or 1.0
-    ax.imshow(heat, cmap="jet", vmin=0, vmax=top, alpha=0.45)
+    ax.imshow(heat, cmap=CAM_CMAP, vmin=0, vmax=top, alpha=0.45)
     return f"0–{top:.2g}"
+
+
+# Viridis, not jet: its lightness rises steadily from low to high, so the order of the colours
+# survives colour blindness and greyscale (jet's does not), and every level of it keeps a hue
+# (purple, teal, yellow) that stands out on the grey image below, where cividis's greyish middle
+# and inferno's black low end blend into an ultrasound's greys.
+CAM_CMAP = "viridis"
+CAM_TICKS = ["low", "high"]
+SIGNED_TICKS = ["negative", "0", "positive"]
+
+
+def _colour_key(bar: Colorbar, signed: bool) -> None:
+    """Label a colour bar with what its colours mean: low to high relevance (Grad-CAM), or
+    negative, 0, positive (signed maps, centred at 0); the numbers are in the maps' titles."""
+    low, high = bar.mappable.get_clim()
+    if signed:
+        bar.set_ticks([low, 0, high], labels=SIGNED_TICKS)
+        bar.set_label("lowers ↔ raises the class", fontsize=9)
+    else:
+        bar.set_ticks([low, high], labels=CAM_TICKS)
+        bar.set_label("relevance", fontsize=9)
+    bar.ax.tick_params(labelsize=9)
+    ends = bar.ax.get_xticklabels()  # the end labels inside the bar's width, clear of the next
+    ends[0].set_horizontalalignment("left")
+    ends[-1].set_horizontalalignment("right")
+
+
+def _map_colour_bar(ax: Axes, signed: bool) -> None:
+    """A horizontal colour key under the overlay drawn on ``ax`` (its last image)."""
+    cax = ax.inset_axes([0.05, -0.1, 0.9, 0.06])
+    _colour_key(ax.figure.colorbar(ax.images[-1], cax=cax, orientation="horizontal"), signed)
 
 
 def sample_panel(
@@ -88,6 +123,7 @@ def sample_panel(
     )
     for ax, (method, heat) in zip(axes[1:], maps.items(), strict=True):
         scale = _overlay(ax, image, heat, signed=method != "gradcam")
+        _map_colour_bar(ax, signed=method != "gradcam")
         ax.set_title(map_title(method, scale, background), fontsize=9)
     fig.text(0.5, 0.0, SCALE_NOTE, ha="center", va="top", fontsize=7, color="dimgray")
     return _png(fig)
@@ -125,7 +161,7 @@ def cam_grid(
     columns = max(1, min(columns, len(images)))
     rows = -(-len(images) // columns)
     aspect = images.shape[1] / images.shape[2]
-    fig = Figure(figsize=(2.4 * columns, (2.4 * aspect + 0.9) * rows))
+    fig = Figure(figsize=(2.4 * columns, (2.4 * aspect + 0.9) * rows + 0.6), layout="constrained")
     axes = fig.subplots(rows, columns, squeeze=False).ravel()
     for ax in axes[len(images) :]:
         ax.axis("off")
@@ -133,6 +169,11 @@ def cam_grid(
         scale = _overlay(ax, image, cam, signed=False)
         colour = "crimson" if bad else "black"
         ax.set_title(f"{caption}\nGrad-CAM {scale}", fontsize=8, color=colour)
+    # One key for the grid: every map runs from 0 to its own maximum.
+    key = ScalarMappable(Normalize(0, 1), CAM_CMAP)
+    bar = fig.colorbar(key, ax=axes.tolist(), orientation="horizontal", shrink=0.5, aspect=40)
+    _colour_key(bar, signed=False)
+    bar.set_ticks([0, 1], labels=["0: low", "its maximum: high"])
     fig.text(0.5, 0.0, SCALE_NOTE, ha="center", va="top", fontsize=8, color="dimgray")
     return _png(fig)
 

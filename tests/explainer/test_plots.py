@@ -1,7 +1,9 @@
 """What the explainer's figures say in words: the decision explained and each map's scale."""
 
 import numpy as np
+import pytest
 from matplotlib.backends.backend_agg import FigureCanvasAgg
+from matplotlib.figure import Figure
 
 from explainer import plots
 
@@ -19,8 +21,6 @@ def test_a_threshold_decision_is_labelled_with_the_probability_and_threshold_beh
 
 
 def test_each_overlay_reports_the_scale_it_was_drawn_on():
-    from matplotlib.figure import Figure
-
     ax = Figure().subplots()
     image = np.zeros((4, 4, 1))
     heat = np.linspace(-0.5, 0.5, 16).reshape(4, 4)
@@ -72,3 +72,39 @@ def test_the_deletion_curves_differ_by_more_than_colour(monkeypatch):
     lines = plots.deletion_plot(report).axes[0].get_lines()
     styles = {(str(line.get_linestyle()), line.get_marker()) for line in lines}
     assert len(styles) == len(lines) == 4  # three methods and the random order
+
+
+def _heat() -> np.ndarray:
+    return np.linspace(-0.5, 1.0, 16).reshape(4, 4)
+
+
+@pytest.mark.parametrize(
+    ("method", "heat", "key"),
+    [
+        ("shap", _heat(), ["negative", "0", "positive"]),
+        ("gradcam", np.abs(_heat()), ["low", "high"]),
+    ],
+)
+def test_each_map_of_a_sample_panel_has_a_colour_key(monkeypatch, method, heat, key):
+    """WCAG 1.1.1 and 1.4.1: what the colours mean, in words (signed maps centred at 0)."""
+    monkeypatch.setattr(plots, "_png", lambda fig: fig)
+    fig = plots.sample_panel(np.zeros((4, 4, 1)), {method: heat}, "b", "predicted: b", False)
+    bar = fig.axes[1].images[-1].colorbar
+    assert [t.get_text() for t in bar.ax.get_xticklabels()] == key
+    low, high = bar.mappable.get_clim()
+    assert bar.get_ticks()[0] == low and bar.get_ticks()[-1] == high
+    assert low == 0 or low == -high
+
+
+def test_a_grad_cam_grid_has_a_colour_key(monkeypatch):
+    monkeypatch.setattr(plots, "_png", lambda fig: fig)
+    fig = plots.cam_grid(np.zeros((2, 4, 4, 1)), np.ones((2, 4, 4)), ["a", "b"], [False, True])
+    (bar,) = [ax for ax in fig.axes if ax.get_label() == "<colorbar>"]
+    assert [t.get_text() for t in bar.get_xticklabels()] == ["0: low", "its maximum: high"]
+
+
+def test_grad_cam_is_drawn_in_a_perceptually_uniform_colour_map():
+    """Not jet: its order of colours is lost under colour blindness and in greyscale."""
+    ax = Figure().subplots()
+    plots._overlay(ax, np.zeros((4, 4, 1)), np.ones((4, 4)), signed=False)
+    assert ax.images[-1].get_cmap().name in {"viridis", "cividis", "inferno", "magma", "plasma"}
