@@ -118,8 +118,9 @@ def sample_panel(
     fig = Figure(figsize=(2.6 * (1 + len(maps)), 2.6 * aspect + 0.9))
     axes = fig.subplots(1, 1 + len(maps), squeeze=False)[0]
     _show_image(axes[0], image)
+    mark = "✗ misclassified" if wrong else "✓ correct"  # said in words, not by the red alone
     axes[0].set_title(
-        f"true: {true_label}\n{decided}", fontsize=8, color="crimson" if wrong else "black"
+        f"{mark}, true: {true_label}\n{decided}", fontsize=8, color="crimson" if wrong else "black"
     )
     for ax, (method, heat) in zip(axes[1:], maps.items(), strict=True):
         scale = _overlay(ax, image, heat, signed=method != "gradcam")

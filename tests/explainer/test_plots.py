@@ -108,3 +108,11 @@ def test_grad_cam_is_drawn_in_a_perceptually_uniform_colour_map():
     ax = Figure().subplots()
     plots._overlay(ax, np.zeros((4, 4, 1)), np.ones((4, 4)), signed=False)
     assert ax.images[-1].get_cmap().name in {"viridis", "cividis", "inferno", "magma", "plasma"}
+
+
+@pytest.mark.parametrize(("wrong", "mark"), [(True, "✗ misclassified"), (False, "✓ correct")])
+def test_a_sample_panel_says_in_words_whether_the_decision_was_wrong(monkeypatch, wrong, mark):
+    """WCAG 1.4.1: the title's red is not the only cue."""
+    monkeypatch.setattr(plots, "_png", lambda fig: fig)
+    fig = plots.sample_panel(np.zeros((4, 4, 1)), {}, "b", "predicted: a", wrong)
+    assert fig.axes[0].get_title().startswith(f"{mark}, true: b\n")
