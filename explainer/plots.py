@@ -74,7 +74,7 @@ CAM_TICKS = ["low", "high"]
 SIGNED_TICKS = ["negative", "0", "positive"]
 
 
-def _colour_key(bar: Colorbar, signed: bool) -> None:
+def _colour_key(bar: Colorbar, signed: bool, cam_ticks: list[str] = CAM_TICKS) -> None:
     """Label a colour bar with what its colours mean: low to high relevance (Grad-CAM), or
     negative, 0, positive (signed maps, centred at 0); the numbers are in the maps' titles."""
     low, high = bar.mappable.get_clim()
@@ -82,7 +82,7 @@ def _colour_key(bar: Colorbar, signed: bool) -> None:
         bar.set_ticks([low, 0, high], labels=SIGNED_TICKS)
         bar.set_label("lowers ↔ raises the class", fontsize=9)
     else:
-        bar.set_ticks([low, high], labels=CAM_TICKS)
+        bar.set_ticks([low, high], labels=cam_ticks)
         bar.set_label("relevance", fontsize=9)
     bar.ax.tick_params(labelsize=9)
     ends = bar.ax.get_xticklabels()  # the end labels inside the bar's width, clear of the next
@@ -172,9 +172,9 @@ def cam_grid(
         ax.set_title(f"{caption}\nGrad-CAM {scale}", fontsize=8, color=colour)
     # One key for the grid: every map runs from 0 to its own maximum.
     key = ScalarMappable(Normalize(0, 1), CAM_CMAP)
-    bar = fig.colorbar(key, ax=axes.tolist(), orientation="horizontal", shrink=0.5, aspect=40)
-    _colour_key(bar, signed=False)
-    bar.set_ticks([0, 1], labels=["0: low", "its maximum: high"])
+    shrink = 0.5 if columns > 2 else 0.9
+    bar = fig.colorbar(key, ax=axes.tolist(), orientation="horizontal", shrink=shrink, aspect=40)
+    _colour_key(bar, signed=False, cam_ticks=["0: low", "its maximum: high"])
     fig.text(0.5, 0.0, SCALE_NOTE, ha="center", va="top", fontsize=8, color="dimgray")
     return _png(fig)
 

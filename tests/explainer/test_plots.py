@@ -116,3 +116,13 @@ def test_a_sample_panel_says_in_words_whether_the_decision_was_wrong(monkeypatch
     monkeypatch.setattr(plots, "_png", lambda fig: fig)
     fig = plots.sample_panel(np.zeros((4, 4, 1)), {}, "b", "predicted: a", wrong)
     assert fig.axes[0].get_title().startswith(f"{mark}, true: b\n")
+
+
+def test_the_colour_keys_labels_of_a_one_image_grad_cam_grid_do_not_overlap(monkeypatch):
+    monkeypatch.setattr(plots, "_png", lambda fig: fig)
+    fig = plots.cam_grid(np.zeros((1, 4, 4, 1)), np.ones((1, 4, 4)), ["a"], [False])
+    renderer = FigureCanvasAgg(fig).get_renderer()
+    fig.draw(renderer)
+    (bar,) = [ax for ax in fig.axes if ax.get_label() == "<colorbar>"]
+    low, high = (t.get_window_extent(renderer) for t in bar.get_xticklabels())
+    assert not low.overlaps(high)
