@@ -171,7 +171,7 @@ def roc_curves_figure(
         xlim=(0, 1),
         ylim=(0, 1.01),
     )
-    ax.legend(loc="lower right", fontsize="small")
+    ax.legend(loc="lower right", fontsize=9)
     return fig
 
 
@@ -192,7 +192,7 @@ def calibration_figure(
     top.plot([0, 1], [0, 1], "k--", linewidth=0.8, label="perfect calibration")
     title = f"Reliability diagram (ECE {ece:.3f}){tta_note(tta)}"
     top.set(ylabel="Accuracy", title=title, ylim=(0, 1))
-    top.legend(loc="upper left", fontsize="small")
+    top.legend(loc="upper left", fontsize=9)
     bottom.bar(centers, counts, width=1 / bins, color="grey", edgecolor="black")
     bottom.set(xlabel="Confidence (top-class probability)", ylabel="Samples", xlim=(0, 1))
     return fig

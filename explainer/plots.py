@@ -4,6 +4,7 @@ Every function returns PNG bytes so that the caller decides where (and how atomi
 """
 
 import io
+import textwrap
 
 import numpy as np
 import pandas as pd
@@ -25,6 +26,11 @@ METHOD_TITLES = {
 # (WCAG 1.4.1: colour blindness, greyscale prints); "--" is the random order's line, so not used.
 LINE_STYLES = ["-", "-.", ":", (0, (5, 1, 1, 1, 1, 1))]
 MARKERS = ["s", "^", "D", "v", "P", "X"]
+
+
+# The smallest text of a figure, in points: still legible where the dashboard shrinks a figure
+# to its column (at 7-8 pt, panel titles came out about 5 px high there).
+SMALL = 9
 
 
 def _png(fig: Figure) -> bytes:
@@ -49,6 +55,12 @@ SCALE_NOTE = (
     "each map on its own scale (in its title): signed maps ±99th percentile of |value|, "
     "beyond it clipped; Grad-CAM 0 to its maximum"
 )
+
+
+def _scale_note(fig: Figure) -> None:
+    """``SCALE_NOTE`` under the figure, wrapped to its width (about 7 px a character at 9 pt)."""
+    note = textwrap.fill(SCALE_NOTE, width=int(fig.get_figwidth() * fig.dpi / 7))
+    fig.text(0.5, 0.0, note, ha="center", va="top", fontsize=SMALL, color="dimgray")
 
 
 def _overlay(ax, image: np.ndarray, heat: np.ndarray, signed: bool) -> str:
@@ -80,11 +92,11 @@ def _colour_key(bar: Colorbar, signed: bool, cam_ticks: list[str] = CAM_TICKS) -
     low, high = bar.mappable.get_clim()
     if signed:
         bar.set_ticks([low, 0, high], labels=SIGNED_TICKS)
-        bar.set_label("lowers ↔ raises the class", fontsize=9)
+        bar.set_label("lowers ↔ raises the class", fontsize=SMALL)
     else:
         bar.set_ticks([low, high], labels=cam_ticks)
-        bar.set_label("relevance", fontsize=9)
-    bar.ax.tick_params(labelsize=9)
+        bar.set_label("relevance", fontsize=SMALL)
+    bar.ax.tick_params(labelsize=SMALL)
     ends = bar.ax.get_xticklabels()  # the end labels inside the bar's width, clear of the next
     ends[0].set_horizontalalignment("left")
     ends[-1].set_horizontalalignment("right")
@@ -120,13 +132,15 @@ def sample_panel(
     _show_image(axes[0], image)
     mark = "✗ misclassified" if wrong else "✓ correct"  # said in words, not by the red alone
     axes[0].set_title(
-        f"{mark}, true: {true_label}\n{decided}", fontsize=8, color="crimson" if wrong else "black"
+        f"{mark}, true: {true_label}\n{decided}",
+        fontsize=SMALL,
+        color="crimson" if wrong else "black",
     )
     for ax, (method, heat) in zip(axes[1:], maps.items(), strict=True):
         scale = _overlay(ax, image, heat, signed=method != "gradcam")
         _map_colour_bar(ax, signed=method != "gradcam")
-        ax.set_title(map_title(method, scale, background), fontsize=9)
-    fig.text(0.5, 0.0, SCALE_NOTE, ha="center", va="top", fontsize=7, color="dimgray")
+        ax.set_title(map_title(method, scale, background), fontsize=SMALL)
+    _scale_note(fig)
     return _png(fig)
 
 
@@ -162,20 +176,22 @@ def cam_grid(
     columns = max(1, min(columns, len(images)))
     rows = -(-len(images) // columns)
     aspect = images.shape[1] / images.shape[2]
-    fig = Figure(figsize=(2.4 * columns, (2.4 * aspect + 0.9) * rows + 0.6), layout="constrained")
+    # Columns wider than the maps, with gaps: captions at 9 pt are up to about 2.6 in wide.
+    fig = Figure(figsize=(2.8 * columns, (2.4 * aspect + 1.0) * rows + 0.6), layout="constrained")
+    fig.get_layout_engine().set(wspace=0.1, hspace=0.08)
     axes = fig.subplots(rows, columns, squeeze=False).ravel()
     for ax in axes[len(images) :]:
         ax.axis("off")
     for ax, image, cam, caption, bad in zip(axes, images, cams, captions, wrong, strict=False):
         scale = _overlay(ax, image, cam, signed=False)
         colour = "crimson" if bad else "black"
-        ax.set_title(f"{caption}\nGrad-CAM {scale}", fontsize=8, color=colour)
+        ax.set_title(f"{caption}\nGrad-CAM {scale}", fontsize=SMALL, color=colour)
     # One key for the grid: every map runs from 0 to its own maximum.
     key = ScalarMappable(Normalize(0, 1), CAM_CMAP)
     shrink = 0.5 if columns > 2 else 0.9
     bar = fig.colorbar(key, ax=axes.tolist(), orientation="horizontal", shrink=shrink, aspect=40)
     _colour_key(bar, signed=False, cam_ticks=["0: low", "its maximum: high"])
-    fig.text(0.5, 0.0, SCALE_NOTE, ha="center", va="top", fontsize=8, color="dimgray")
+    _scale_note(fig)
     return _png(fig)
 
 
@@ -281,7 +297,7 @@ def deletion_plot(report: dict) -> bytes:
     ax.set_ylabel("probability of the explained class")
     ax.set_ylim(0, 1.02)
     ax.set_title("Deletion curves: lower area = more faithful map", fontsize=10)
-    ax.legend(fontsize=8)
+    ax.legend(fontsize=SMALL)
     return _png(fig)
 
 

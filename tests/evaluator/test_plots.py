@@ -110,3 +110,17 @@ def test_every_number_of_a_confusion_matrix_contrasts_4_5_to_1_with_its_cell():
             ratios.append(plots.contrast_ratio(to_rgba(text.get_color()), cell))
     assert len(ratios) == 2 * 36
     assert min(ratios) >= 4.5
+
+
+@pytest.mark.parametrize(
+    "draw",
+    [
+        lambda: plots.roc_curves_figure(ROC_Y, ROC_PROBS, ROC_NAMES, [0.8, 0.8], ROC_POINT),
+        lambda: plots.calibration_figure(P0, ROC_Y == 0, 15, 0.1),
+    ],
+    ids=["roc_curves", "calibration"],
+)
+def test_no_legend_text_is_under_9_points(draw):
+    """The legends were "small" (8.3 pt): about 5 px high where the dashboard shrinks them."""
+    legends = [ax.get_legend() for ax in draw().axes if ax.get_legend()]
+    assert min(t.get_fontsize() for legend in legends for t in legend.get_texts()) >= 9

@@ -4,6 +4,7 @@ import numpy as np
 import pytest
 from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
+from matplotlib.text import Text
 
 from explainer import plots
 
@@ -126,3 +127,34 @@ def test_the_colour_keys_labels_of_a_one_image_grad_cam_grid_do_not_overlap(monk
     (bar,) = [ax for ax in fig.axes if ax.get_label() == "<colorbar>"]
     low, high = (t.get_window_extent(renderer) for t in bar.get_xticklabels())
     assert not low.overlaps(high)
+
+
+_CURVE = {"curve": [1.0, 0.5, 0.2], "auc": 0.4}
+
+
+@pytest.mark.parametrize(
+    "draw",
+    [
+        lambda: plots.sample_panel(np.zeros((4, 4, 1)), {"shap": _heat()}, "b", "a", True),
+        lambda: plots.cam_grid(np.zeros((2, 4, 4, 1)), np.ones((2, 4, 4)), ["a", "b"], [0, 1]),
+        lambda: plots.deletion_plot(
+            {"fractions": [0, 0.5, 1], "random": _CURVE, "methods": {"shap": _CURVE}}
+        ),
+    ],
+    ids=["sample_panel", "cam_grid", "deletion_plot"],
+)
+def test_no_text_of_a_figure_is_under_9_points(monkeypatch, draw):
+    """At 7-8 pt, panel titles were about 5 px high where the dashboard shrinks the figure."""
+    monkeypatch.setattr(plots, "_png", lambda fig: fig)
+    texts = [t for t in draw().findobj(Text) if t.get_text() and t.get_visible()]
+    assert min(t.get_fontsize() for t in texts) >= 9
+
+
+def test_the_longest_captions_of_a_grad_cam_grid_do_not_overlap(monkeypatch):
+    monkeypatch.setattr(plots, "_png", lambda fig: fig)
+    caption = "✗ true malignant\ndecided: benign\n(P(malignant) 0.30 < threshold 0.863)"
+    fig = plots.cam_grid(np.zeros((2, 4, 4, 1)), np.ones((2, 4, 4)), [caption] * 2, [1, 1])
+    renderer = FigureCanvasAgg(fig).get_renderer()
+    fig.draw(renderer)
+    left, right = (ax.title.get_window_extent(renderer) for ax in fig.axes[:2])
+    assert not left.overlaps(right)
