@@ -26,6 +26,7 @@ METHOD_TITLES = {
 # (WCAG 1.4.1: colour blindness, greyscale prints); "--" is the random order's line, so not used.
 LINE_STYLES = ["-", "-.", ":", (0, (5, 1, 1, 1, 1, 1))]
 MARKERS = ["s", "^", "D", "v", "P", "X"]
+HATCHES = ["", "//", "..", "xx", "\\\\", "oo"]
 
 
 # The smallest text of a figure, in points: still legible where the dashboard shrinks a figure
@@ -312,7 +313,15 @@ def channel_plot(importance: dict[str, dict[str, float]]) -> bytes:
     )
     fig = Figure(figsize=(5, 3.5))
     ax = fig.subplots()
-    sns.barplot(frame, x="channel", y="share", hue="method", ax=ax)
+    methods = list(dict.fromkeys(frame["method"]))
+    sns.barplot(
+        frame, x="channel", y="share", hue="method", hue_order=methods, ax=ax, palette="colorblind"
+    )
+    for i, bars in enumerate(ax.containers):
+        for bar in bars:  # each method also by its hatch, as the curves by their line style
+            bar.set(hatch=HATCHES[i % len(HATCHES)], edgecolor="black")
+    handles = [bars.patches[0] for bars in ax.containers]  # with their hatches
+    ax.legend(handles, methods, title="method", loc="upper left", bbox_to_anchor=(1, 1))
     ax.set_ylabel("share of |attribution|")
     ax.set_title("Channel importance over the samples", fontsize=10)
     return _png(fig)

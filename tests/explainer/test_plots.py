@@ -158,3 +158,13 @@ def test_the_longest_captions_of_a_grad_cam_grid_do_not_overlap(monkeypatch):
     fig.draw(renderer)
     left, right = (ax.title.get_window_extent(renderer) for ax in fig.axes[:2])
     assert not left.overlaps(right)
+
+
+def test_the_channel_plots_methods_differ_by_hatch_as_well_as_colour(monkeypatch):
+    """WCAG 1.4.1; the legend shows the hatches too."""
+    monkeypatch.setattr(plots, "_png", lambda fig: fig)
+    shares = {"r": 0.3, "g": 0.7}
+    ax = plots.channel_plot({"shap": shares, "integrated_gradients": shares}).axes[0]
+    hatches = [{bar.get_hatch() for bar in bars} for bars in ax.containers]
+    assert len(hatches) == 2 and all(len(h) == 1 for h in hatches) and hatches[0] != hatches[1]
+    assert [p.get_hatch() for p in ax.get_legend().get_patches()] == [h.pop() for h in hatches]
