@@ -24,8 +24,9 @@ from jobs.service import JobService, get_job_service
 from jobs.shell import get_app_settings
 from jobs.store import STORE_ERRORS, mongo_unavailable
 
-READY_WITHIN_S = 4.0
-"""``/ready`` answers within this many seconds (the probes wait 5 s): a check still running then
+READY_WITHIN_S = 3.5
+"""``/ready`` answers within this many seconds (the k8s probes wait 4.5 s for it, and Kubernetes
+5 s for the probe, which starts a Python first): a check still running then
 is reported as not answering in time; its thread is left to end by itself. Each check has a
 timeout of its own, 3 s (MLflow's request, MongoDB's server selection by default)."""
 
