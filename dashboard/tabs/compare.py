@@ -7,12 +7,12 @@ import pandas as pd
 import streamlit as st
 
 from common import NotFound, PipelineError
-from dashboard import data, leaderboard, paired, reports
+from dashboard import alt_text, data, leaderboard, paired, reports
 from dashboard.context import Context
 from dashboard.leakage import SplitOverlap
 from dashboard.notes import notes as table_notes
 from dashboard.tabs.metrics import RESULT_PREFIXES, history_chart
-from runs import contract
+from runs import contract, schemas
 
 PLOTS = ((contract.CONFUSION_MATRIX_PNG, "Confusion matrices"), (contract.ROC_CURVES_PNG, "ROC"))
 
@@ -72,16 +72,14 @@ def row_label(key: str) -> str:
 def bases(ctx: Context, runs: list[dict]) -> list[leaderboard.Basis]:
     """What each run's evaluation was measured on: its ``metrics.json`` (read for the paired
     comparison too), else (none, or it cannot be read now) its tags."""
-    found = []
-    for run in runs:
-        try:
-            report = (
-                reports.evaluation_report(ctx.uri, run) if reports.has_evaluation(run) else None
-            )
-        except (PipelineError, ValueError):  # unreadable: the table shows, marked from tags
-            report = None
-        found.append(leaderboard.basis_of(run, report))
-    return found
+    return [leaderboard.basis_of(run, _report(ctx, run)) for run in runs]
+
+
+def _report(ctx: Context, run: dict) -> schemas.EvaluationReport | None:
+    try:
+        return reports.evaluation_report(ctx.uri, run) if reports.has_evaluation(run) else None
+    except (PipelineError, ValueError):  # unreadable: the table shows, marked from tags
+        return None
 
 
 def style(value: object) -> str:
@@ -140,7 +138,8 @@ def render_compare(ctx: Context) -> None:
             if image is None:
                 col.caption("not evaluated")
             else:
-                col.image(image, width="stretch")
+                words = alt_text.evaluation_plot(name, title, _report(ctx, run))
+                col.image(image, width="stretch", alt=f"{run['run_name']}: {words}")
     st.subheader("Parameters")
     only = st.toggle("Only params that differ", value=True, key="compare_only_diff")
     params = params_table(runs, only)
@@ -282,4 +281,4 @@ def _curves(ctx: Context, runs: list[dict]) -> None:
     hist = data.histories(ctx.uri, ids, tuple(keys))
     names = {r["run_id"]: r["run_name"] for r in runs}
     frame, spec = history_chart(hist, names)
-    st.vega_lite_chart(frame, spec, width="content")
+    st.vega_lite_chart(frame, spec, width="content", alt=alt_text.history(frame))

@@ -4,7 +4,7 @@ import altair as alt
 import pandas as pd
 import streamlit as st
 
-from dashboard import data, handoff, leaderboard, reports
+from dashboard import alt_text, data, handoff, leaderboard, reports
 from dashboard.card_tables import (
     describe_operating_point,
     evaluation_table,
@@ -107,7 +107,7 @@ def render_evaluation(ctx: Context) -> None:
             st.warning(warning)  # as the Metrics tab's dataset section words it
         overall, per_class = table[table["overall"]], table[~table["overall"]]
         st.dataframe(_readable(overall), hide_index=True, width="stretch")
-        st.altair_chart(interval_chart(overall), width="content")
+        st.altair_chart(interval_chart(overall), width="content", alt=alt_text.intervals(overall))
         if not per_class.empty:
             with st.expander(f"Per-class metrics ({len(per_class)})"):
                 st.dataframe(_readable(per_class), hide_index=True, width="stretch")
@@ -134,7 +134,8 @@ def render_evaluation(ctx: Context) -> None:
             st.markdown(f"**{title}{' (most probable class)' if argmax else ''}**")
             path = reports.evaluation_path(ctx.run, name)
             if path in paths:
-                st.image(data.artifact_bytes(ctx.uri, ctx.run_id, path))
+                words = alt_text.evaluation_plot(name, title, report)
+                st.image(data.artifact_bytes(ctx.uri, ctx.run_id, path), alt=words)
             else:
                 st.caption(f"This evaluation has no {title.lower()} plot.")
     _misclassified(ctx, paths)
@@ -164,5 +165,7 @@ def _misclassified(ctx: Context, paths: set[str]) -> None:
     cols = st.columns(min(5, max(1, len(images))))
     for i, path in enumerate(images[:10]):
         cols[i % len(cols)].image(
-            data.artifact_bytes(ctx.uri, ctx.run_id, path), caption=path.rsplit("/", 1)[-1]
+            data.artifact_bytes(ctx.uri, ctx.run_id, path),
+            caption=path.rsplit("/", 1)[-1],
+            alt=alt_text.misclassified_image(path),
         )

@@ -9,7 +9,7 @@ import altair as alt
 import pandas as pd
 import streamlit as st
 
-from dashboard import artifacts, data, reports
+from dashboard import alt_text, artifacts, data, reports
 from dashboard.card_tables import faithfulness_scope, faithfulness_table, score_text
 from dashboard.context import Context, missing
 from dashboard.tabs.job_ui import job_controls
@@ -163,7 +163,15 @@ def _channels(ctx: Context) -> None:
         )
         .properties(height=240, width=420)
     )
-    st.altair_chart(chart, width="content")
+    words = alt_text.counts(
+        frame, "method", "channel", "share", "Share of |attribution| per channel"
+    )
+    st.altair_chart(chart, width="content", alt=words)
+
+
+def _spoken(caption: str) -> str:
+    """The caption with its ✓/✗ in words, as a screen reader should say it."""
+    return caption.replace("✓", "correct:", 1).replace("✗", "misclassified:", 1)
 
 
 def _images(
@@ -181,14 +189,17 @@ def _images(
         cols = st.columns(2)
         for i, path in enumerate(panels[:16]):
             name = path[len(folder) :]
+            caption = captions.get(name, described.get(name, name))
             cols[i % 2].image(
                 data.artifact_bytes(ctx.uri, ctx.run_id, path),
-                caption=captions.get(name, described.get(name, name)),
+                caption=caption,
                 width="stretch",
+                alt=f"The image, then one overlay per method: {_spoken(caption)}",
             )
     for path in others:
         name = path[len(folder) :]
         title = described.get(name, name).split(":")[0]
         st.subheader(title[:1].upper() + title[1:])
         left, _ = st.columns([2, 1])
-        left.image(data.artifact_bytes(ctx.uri, ctx.run_id, path), width="stretch")
+        words = described.get(name, title)
+        left.image(data.artifact_bytes(ctx.uri, ctx.run_id, path), width="stretch", alt=words)

@@ -9,7 +9,7 @@ import pandas as pd
 import streamlit as st
 
 from common import metric_keys
-from dashboard import data, reports
+from dashboard import alt_text, data, reports
 from dashboard.card_tables import class_counts, split_counts
 from dashboard.context import Context
 from dashboard.provenance import dataset_warnings, leakage_rows
@@ -257,7 +257,7 @@ def _charts(
     if frame.empty:
         st.info("No values to chart.")
         return
-    st.vega_lite_chart(frame, spec, width="content")
+    st.vega_lite_chart(frame, spec, width="content", alt=alt_text.history(frame))
 
 
 def _leakage(typed: schemas.DatasetStats | None, evaluated: bool) -> None:
@@ -307,5 +307,6 @@ def _dataset(ctx: Context) -> None:
             )
             .properties(height=260, title="Class distribution")
         )
-        st.altair_chart(chart, width="stretch")
+        words = alt_text.counts(frame, "split", "class", "count", "Class distribution per split")
+        st.altair_chart(chart, width="stretch", alt=words)
     _leakage(stats, reports.has_evaluation(ctx.run))

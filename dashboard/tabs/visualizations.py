@@ -9,7 +9,7 @@ import altair as alt
 import pandas as pd
 import streamlit as st
 
-from dashboard import data, reports
+from dashboard import alt_text, data, reports
 from dashboard.context import Context, missing
 from dashboard.tabs.job_ui import cannot_make
 from runs import contract, schemas
@@ -73,11 +73,14 @@ def render_visualizations(ctx: Context) -> None:
         colour = st.radio(
             "Colour by", list(COLOURS), format_func=COLOURS.get, horizontal=True, key="tsne_colour"
         )
-        st.altair_chart(embedding_chart(embedding_frame(embedding), colour), width="stretch")
+        frame = embedding_frame(embedding)
+        words = alt_text.embedding(frame, embedding.method, COLOURS[colour])
+        st.altair_chart(embedding_chart(frame, colour), width="stretch", alt=words)
     if has_cams:
         st.subheader("Class activation maps (Grad-CAM of the predicted class)")
         st.caption(
             "Where the last convolutional block looked for the class it predicted, for each "
             "sample the explainer explained (misclassified in red)."
         )
-        st.image(data.artifact_bytes(ctx.uri, ctx.run_id, cams), width="stretch")
+        words = alt_text.gradcam(reports.explanation_index(ctx.uri, ctx.run))
+        st.image(data.artifact_bytes(ctx.uri, ctx.run_id, cams), width="stretch", alt=words)

@@ -151,3 +151,11 @@ def test_the_paired_verdict_of_a_leaked_run_says_its_figures_are_optimistic(
     table = next(f.value for f in at.dataframe if "Verdict" in f.value.columns)
     assert table["Verdict"].str.contains("smallcnn-fresh.* test figures are optimistic").all()
     assert not table["Verdict"].str.contains("smallcnn-fresh.* is better").any()
+
+
+def test_compared_plots_and_curves_have_text_alternatives(page_env, dashboard_runs):
+    at = _open(dashboard_runs, "child")
+    alts = [img.alt for element in at.get("image") for img in element.proto.imgs]
+    assert any(a.startswith("smallcnn") and "Confusion matrix, rows true class" in a for a in alts)
+    assert any("ROC curves" in a for a in alts)
+    assert all(c.proto.alt.startswith("Metric history") for c in at.get("vega_lite_chart"))

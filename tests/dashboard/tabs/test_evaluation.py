@@ -147,3 +147,27 @@ def test_duplicates_across_splits_and_label_conflicts_are_warned_of_beside_the_f
     warnings = [w.value for w in at.warning]
     assert any(w.startswith("Possible leakage: 3 images") for w in warnings), warnings
     assert any(w.startswith("Labels in conflict: 1 image(s)") for w in warnings), warnings
+
+
+def _alts(at) -> list[str]:
+    return [img.alt for element in at.get("image") for img in element.proto.imgs]
+
+
+def test_plots_have_text_alternatives_from_the_report(page_env, dashboard_runs):
+    at = open_page(dashboard_runs["pipeline"], "Evaluation",
+                   experiment_id=dashboard_runs["experiment"])  # fmt: skip
+    alts = _alts(at)
+    assert any(
+        a.startswith("Confusion matrix, rows true class, columns predicted: true ") for a in alts
+    )
+    assert any(a.startswith("ROC curves") and "keratosis" in a and "AUC" in a for a in alts)
+    assert any(a.startswith("Calibration") and "expected calibration error" in a for a in alts)
+    assert any(a.startswith("Misclassified test image ") and "taken for" in a for a in alts)
+
+
+def test_intervals_chart_is_named_by_its_values(page_env, dashboard_runs):
+    at = open_page(dashboard_runs["pipeline"], "Evaluation",
+                   experiment_id=dashboard_runs["experiment"])  # fmt: skip
+    [chart] = [c for c in at.get("vega_lite_chart") if "interval" in c.proto.alt]
+    assert chart.proto.alt.startswith("Values with 95% intervals: ")
+    assert "accuracy" in chart.proto.alt

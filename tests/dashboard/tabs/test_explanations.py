@@ -69,3 +69,13 @@ def test_run_that_cannot_be_explained_says_why_and_not_to_press_explain(page_env
     assert "No explanation can be made for this run" in text
     assert "press" not in text.lower()
     assert "python -m explainer" not in text
+
+
+def test_channel_chart_and_panels_have_text_alternatives(page_env, dashboard_runs):
+    at = open_page(dashboard_runs["pipeline"], "Explanations",
+                   experiment_id=dashboard_runs["experiment"])  # fmt: skip
+    [chart] = [c for c in at.get("vega_lite_chart") if "attribution" in c.proto.alt]
+    assert "R " in chart.proto.alt and "%" in chart.proto.alt
+    alts = [img.alt for element in at.get("image") for img in element.proto.imgs]
+    assert sum(a.startswith("The image, then one overlay per method: ") for a in alts) == 2
+    assert all(a for a in alts)

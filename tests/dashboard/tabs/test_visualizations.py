@@ -36,3 +36,12 @@ def test_run_that_cannot_be_explained_has_no_maps_and_says_why(page_env, dashboa
     text = page_text(at)
     assert "No explanation can be made for this run" in text
     assert "press" not in text.lower()
+
+
+def test_feature_map_and_activation_maps_have_text_alternatives(page_env, dashboard_runs):
+    at = _open(dashboard_runs, "pipeline")
+    [chart] = at.get("vega_lite_chart")
+    assert "map of the model's features of" in chart.proto.alt
+    assert "keratosis" in chart.proto.alt and "misclassified" in chart.proto.alt
+    [image] = at.get("image")
+    assert image.proto.imgs[0].alt.startswith("Grad-CAM overlays of the predicted class")

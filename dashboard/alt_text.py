@@ -1,0 +1,130 @@
+"""Text alternatives (``alt``) of the dashboard's plots and charts, built from the data they draw.
+
+A screen reader announces these instead of an image's pixels or Vega's dump of axis ticks, so
+each says what the figure shows in one or two sentences of figures.
+"""
+
+from pathlib import PurePosixPath
+
+import pandas as pd
+
+from runs import contract, schemas
+
+
+def number(value: object) -> str:
+    """``0.978``; ``–`` for a missing value."""
+    if value is None or (isinstance(value, float) and pd.isna(value)):
+        return "–"
+    return f"{float(value):.3f}"  # type: ignore[arg-type]
+
+
+def _estimate(found: object) -> float | None:
+    return found.value if isinstance(found, schemas.Estimate) else None
+
+
+def confusion_matrix(
+    classes: list[str], matrix: list[list[int]], columns: str = "predicted"
+) -> str:
+    """``Confusion matrix, rows true class, columns predicted: true melanoma: 5 melanoma, ...``."""
+    rows = "; ".join(
+        f"true {true}: " + ", ".join(f"{n} {c}" for n, c in zip(row, classes, strict=True))
+        for true, row in zip(classes, matrix, strict=True)
+    )
+    return f"Confusion matrix, rows true class, columns {columns}: {rows}."
+
+
+def roc_curves(report: schemas.EvaluationReport) -> str:
+    """``ROC curves: keratosis AUC 0.978, melanoma 0.947, nevus 0.857.``"""
+    aucs = [
+        f"{name} {number(_estimate(report.per_class.get(name, {}).get('roc_auc')))}"
+        for name in report.class_names
+    ]
+    return f"ROC curves, one per class against the rest: AUC {', '.join(aucs)}."
+
+
+def calibration(report: schemas.EvaluationReport) -> str:
+    """The reliability diagram, summed up by its expected calibration error."""
+    ece = number(_estimate(report.overall.get("ece")))
+    return (
+        f"Calibration (reliability diagram) on {report.n_samples} test images: "
+        f"expected calibration error {ece}."
+    )
+
+
+def evaluation_plot(name: str, title: str, report: schemas.EvaluationReport | None) -> str:
+    """The ``alt`` of one of the evaluation's plots (``name`` as in ``runs.contract``)."""
+    if report is not None:
+        if name == contract.CONFUSION_MATRIX_PNG and report.confusion_matrix:
+            return confusion_matrix(report.class_names, report.confusion_matrix)
+        if name == contract.ROC_CURVES_PNG and report.per_class:
+            return roc_curves(report)
+        if name == contract.CALIBRATION_PNG and "ece" in report.overall:
+            return calibration(report)
+    return f"{title} plot of this evaluation (its metrics.json cannot be read to describe it)."
+
+
+def misclassified_image(path: str) -> str:
+    """``Misclassified test image 12: true melanoma, taken for nevus`` from the evaluator's
+    ``<rank>_<index>_<true>_as_<decided>.png``; the file name when it is not written so."""
+    stem = PurePosixPath(path).stem
+    parts = stem.split("_", 2)
+    if len(parts) == 3 and "_as_" in parts[2]:
+        true, decided = parts[2].split("_as_", 1)
+        return f"Misclassified test image {parts[1]}: true {true}, taken for {decided}."
+    return f"Misclassified test image {stem}."
+
+
+def intervals(table: pd.DataFrame) -> str:
+    """``Values with 95% intervals: accuracy 0.850 (0.800 to 0.900), ...``."""
+    items = [
+        f"{row.metric} {number(row.value)}"
+        + (f" ({number(row.ci_low)} to {number(row.ci_high)})" if pd.notna(row.ci_low) else "")
+        for row in table.itertuples()
+    ]
+    return f"Values with 95% intervals: {'; '.join(items)}."
+
+
+def counts(frame: pd.DataFrame, group: str, item: str, value: str, what: str) -> str:
+    """``Class distribution: train: melanoma 50, nevus 60; test: ...`` of a grouped bar chart."""
+    parts = [
+        f"{name}: " + ", ".join(f"{i} {_value(v)}" for i, v in zip(g[item], g[value], strict=True))
+        for name, g in frame.groupby(group, sort=False)
+    ]
+    return f"{what}: {'; '.join(parts)}."
+
+
+def _value(value: object) -> str:
+    return f"{value:.0%}" if isinstance(value, float) and value <= 1 else str(value)
+
+
+def history(frame: pd.DataFrame) -> str:
+    """The last value of each metric of each run, and over how many steps it was logged."""
+    parts = []
+    for (key, run), rows in frame.groupby(["key", "run"], sort=False):
+        last = rows.iloc[-1]["value"]
+        parts.append(f"{key} of {run}: last {last:.4g} after {len(rows)} values")
+    return f"Metric history, one panel per metric: {'; '.join(parts)}."
+
+
+def embedding(frame: pd.DataFrame, method: str, coloured_by: str) -> str:
+    """``t-SNE map of 90 test images, coloured by ...: keratosis 30 (2 misclassified), ...``."""
+    per_class = [
+        f"{true} {len(rows)} ({(rows['outcome'] == 'misclassified').sum()} misclassified)"
+        for true, rows in frame.groupby("true", sort=True)
+    ]
+    return (
+        f"{method} map of the model's features of {len(frame)} test images, coloured by "
+        f"{coloured_by.lower()}, shaped by outcome; per true class: {', '.join(per_class)}."
+    )
+
+
+def gradcam(index: schemas.ExplanationIndex | None) -> str:
+    """What the Grad-CAM overlays show, sample by sample when the explanation lists them."""
+    head = "Grad-CAM overlays of the predicted class, misclassified samples in red"
+    if index is None or not index.samples:
+        return f"{head}."
+    samples = "; ".join(
+        f"test image {s.test_index}: true {s.true_label}, predicted {s.predicted_label}"
+        for s in index.samples
+    )
+    return f"{head}: {samples}."
