@@ -70,6 +70,15 @@ def interval_chart(table: pd.DataFrame) -> alt.VConcatChart:
     return alt.vconcat(*parts, spacing=20).resolve_scale(x="independent")
 
 
+def matrix_table(
+    classes: list[str], matrix: list[list[int]], by: str = "predicted"
+) -> pd.DataFrame:
+    """A confusion matrix's counts, rows ``true <class>``, columns ``<by> <class>``."""
+    return pd.DataFrame(
+        matrix, index=[f"true {c}" for c in classes], columns=[f"{by} {c}" for c in classes]
+    )
+
+
 def _readable(table: pd.DataFrame) -> pd.DataFrame:
     # Four decimals: a bootstrap bound of 2.8e-17 is 0, not "0.00000000000000002".
     shown = table.drop(columns="overall").round({"value": 4, "ci_low": 4, "ci_high": 4})
@@ -119,13 +128,7 @@ def render_evaluation(ctx: Context) -> None:
         st.dataframe(operating_point_table(point).rename(columns=names), hide_index=True)
         if point.confusion_matrix:
             st.markdown("**Confusion matrix at this threshold** (rows: true class)")
-            classes = report.class_names
-            matrix = pd.DataFrame(
-                point.confusion_matrix,
-                index=[f"true {c}" for c in classes],
-                columns=[f"decided {c}" for c in classes],
-            )
-            st.dataframe(matrix)
+            st.dataframe(matrix_table(report.class_names, point.confusion_matrix, "decided"))
     # The confusion matrix holds two panels (counts, normalized): it gets a whole row.
     cols = [st.container(), *st.columns(len(PLOTS) - 1)]
     for col, (name, title) in zip(cols, PLOTS, strict=True):
@@ -136,6 +139,9 @@ def render_evaluation(ctx: Context) -> None:
             if path in paths:
                 words = alt_text.evaluation_plot(name, title, report)
                 st.image(data.artifact_bytes(ctx.uri, ctx.run_id, path), alt=words)
+                if name == contract.CONFUSION_MATRIX_PNG and report and report.confusion_matrix:
+                    st.markdown("Its counts (rows: true class, columns: most probable class):")
+                    st.dataframe(matrix_table(report.class_names, report.confusion_matrix))
             else:
                 st.caption(f"This evaluation has no {title.lower()} plot.")
     _misclassified(ctx, paths)

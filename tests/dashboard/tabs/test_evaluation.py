@@ -171,3 +171,12 @@ def test_intervals_chart_is_named_by_its_values(page_env, dashboard_runs):
     [chart] = [c for c in at.get("vega_lite_chart") if "interval" in c.proto.alt]
     assert chart.proto.alt.startswith("Values with 95% intervals: ")
     assert "accuracy" in chart.proto.alt
+
+
+def test_the_argmax_confusion_matrix_is_also_a_table_of_counts(page_env, dashboard_runs):
+    at = open_page(dashboard_runs["pipeline"], "Evaluation",
+                   experiment_id=dashboard_runs["experiment"])  # fmt: skip
+    [matrix] = [f.value for f in at.dataframe if "predicted nevus" in f.value.columns]
+    assert list(matrix.index) == ["true keratosis", "true melanoma", "true nevus"]
+    assert list(matrix.columns) == ["predicted keratosis", "predicted melanoma", "predicted nevus"]
+    assert matrix.to_numpy().sum() > 0
