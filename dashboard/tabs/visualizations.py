@@ -15,6 +15,17 @@ from dashboard.tabs.job_ui import cannot_make
 from runs import contract, schemas
 
 COLOURS = {"true": "True class", "predicted": "Predicted class", "outcome": "Outcome"}
+# Okabe-Ito and Tol hues at >= 3:1 against white, ordered so that neighbours also differ in
+# lightness (told apart without colour vision too); the outcome is shaped as well.
+PALETTE = ("#332288", "#D55E00", "#117733", "#CC79A7", "#0072B2", "#882255", "#999933", "#000000")
+OUTCOMES = {"correct": ("#0072B2", "circle"), "misclassified": ("#D55E00", "cross")}
+MISCLASSIFIED_COLUMNS = {
+    "test image": "Test image",
+    "file": "File",
+    "true": "True class",
+    "predicted": "Predicted class",
+    "confidence": "Confidence",
+}
 
 
 def embedding_frame(embedding: schemas.Embedding) -> pd.DataFrame:
@@ -34,19 +45,33 @@ def embedding_frame(embedding: schemas.Embedding) -> pd.DataFrame:
 
 
 def embedding_chart(frame: pd.DataFrame, colour: str) -> alt.Chart:
-    """The map coloured by ``colour`` (a column of ``embedding_frame``)."""
+    """The map coloured by ``colour`` (a column of ``embedding_frame``), shaped by outcome."""
+    if colour == "outcome":
+        domain, colours = list(OUTCOMES), [c for c, _ in OUTCOMES.values()]
+    else:  # a class keeps its colour whether the map shows true or predicted classes
+        domain = sorted(set(frame["true"]) | set(frame["predicted"]))
+        colours = [PALETTE[i % len(PALETTE)] for i in range(len(domain))]
+    shapes = alt.Scale(domain=list(OUTCOMES), range=[s for _, s in OUTCOMES.values()])
     return (
         alt.Chart(frame)
-        .mark_circle(size=45, opacity=0.8)
+        .mark_point(filled=True, size=60, opacity=0.85)
         .encode(
             x=alt.X("x:Q", axis=None),
             y=alt.Y("y:Q", axis=None),
-            color=alt.Color(f"{colour}:N", title=COLOURS[colour]),
-            shape=alt.Shape("outcome:N", title="Outcome"),
+            color=alt.Color(
+                f"{colour}:N", title=COLOURS[colour], scale=alt.Scale(domain=domain, range=colours)
+            ),
+            shape=alt.Shape("outcome:N", title="Outcome", scale=shapes),
             tooltip=["true", "predicted", "confidence", "test image", "file"],
         )
         .properties(height=420)
     )
+
+
+def misclassified_table(frame: pd.DataFrame) -> pd.DataFrame:
+    """The map's misclassified points, most confident first, with human headers."""
+    wrong = frame[frame["outcome"] == "misclassified"].sort_values("confidence", ascending=False)
+    return wrong[list(MISCLASSIFIED_COLUMNS)].rename(columns=MISCLASSIFIED_COLUMNS)
 
 
 def render_visualizations(ctx: Context) -> None:
@@ -76,6 +101,10 @@ def render_visualizations(ctx: Context) -> None:
         frame = embedding_frame(embedding)
         words = alt_text.embedding(frame, embedding.method, COLOURS[colour])
         st.altair_chart(embedding_chart(frame, colour), width="stretch", alt=words)
+        wrong = misclassified_table(frame)
+        if not wrong.empty:
+            st.markdown(f"**Misclassified images on the map ({len(wrong)})**")
+            st.dataframe(wrong, hide_index=True)
     if has_cams:
         st.subheader("Class activation maps (Grad-CAM of the predicted class)")
         st.caption(

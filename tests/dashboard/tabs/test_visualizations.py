@@ -1,3 +1,6 @@
+import pandas as pd
+
+from dashboard.tabs.visualizations import COLOURS, embedding_chart
 from tests.dashboard.conftest import chart_data, charts, open_page, page_text
 
 
@@ -45,3 +48,52 @@ def test_feature_map_and_activation_maps_have_text_alternatives(page_env, dashbo
     assert "keratosis" in chart.proto.alt and "misclassified" in chart.proto.alt
     [image] = at.get("image")
     assert image.proto.imgs[0].alt.startswith("Grad-CAM overlays of the predicted class")
+
+
+def _points() -> pd.DataFrame:
+    return pd.DataFrame(
+        {
+            "x": [0.0, 1.0, 2.0, 3.0],
+            "y": [0.0, 1.0, 0.0, 1.0],
+            "true": ["keratosis", "melanoma", "nevus", "nevus"],
+            "predicted": ["keratosis", "melanoma", "nevus", "melanoma"],
+            "outcome": ["correct", "correct", "correct", "misclassified"],
+            "confidence": [0.9, 0.8, 0.7, 0.6],
+            "test image": [1, 2, 3, 4],
+            "file": ["–"] * 4,
+        }
+    )
+
+
+def _luminance(colour: str) -> float:
+    rgb = [int(colour[i : i + 2], 16) / 255 for i in (1, 3, 5)]
+    lin = [c / 12.92 if c <= 0.03928 else ((c + 0.055) / 1.055) ** 2.4 for c in rgb]
+    return 0.2126 * lin[0] + 0.7152 * lin[1] + 0.0722 * lin[2]
+
+
+def _ratio(a: float, b: float) -> float:
+    return (max(a, b) + 0.05) / (min(a, b) + 0.05)
+
+
+def test_map_draws_a_mark_that_shows_the_outcome_as_a_shape():
+    spec = embedding_chart(_points(), "true").to_dict()
+    assert spec["mark"]["type"] == "point" and spec["mark"]["filled"] is True
+    shapes = spec["encoding"]["shape"]["scale"]["range"]
+    assert len(set(shapes)) == 2
+
+
+def test_map_colours_contrast_with_white_and_differ_in_lightness():
+    for colour in COLOURS:
+        colours = embedding_chart(_points(), colour).to_dict()["encoding"]["color"]["scale"]
+        greys = [_luminance(c) for c in colours["range"]]
+        assert all(_ratio(g, 1.0) >= 3 for g in greys), (colour, colours)
+        pairs = [(a, b) for i, a in enumerate(greys) for b in greys[i + 1 :]]
+        assert all(_ratio(a, b) >= 1.3 for a, b in pairs), (colour, colours)
+
+
+def test_misclassified_points_of_the_map_are_listed_in_a_table(page_env, dashboard_runs):
+    at = _open(dashboard_runs, "pipeline")
+    [frame] = chart_data(at)
+    [table] = [f.value for f in at.dataframe if "Predicted class" in f.value.columns]
+    assert len(table) == (frame["outcome"] == "misclassified").sum() > 0
+    assert (table["True class"] != table["Predicted class"]).all()
