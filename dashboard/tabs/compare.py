@@ -83,11 +83,9 @@ def _report(ctx: Context, run: dict) -> schemas.EvaluationReport | None:
 
 
 def style(value: object) -> str:
-    """The CSS of a metrics cell: the better value in bold green, a caveat's in amber."""
-    text = str(value)
-    if text.endswith(leaderboard.BEST):
-        return "font-weight: 700; color: #0b7a35"
-    return "color: #9a6700" if leaderboard.CAVEAT in text else ""
+    """The CSS of a metrics cell: the better value in bold. No colour: the theme's text colour is
+    the one that contrasts enough in both light and dark themes, and ★ and † say it already."""
+    return "font-weight: 700" if str(value).endswith(leaderboard.BEST) else ""
 
 
 def _plot(ctx: Context, run: dict, name: str) -> bytes | None:

@@ -1,6 +1,7 @@
+from dashboard import leaderboard
 from dashboard.leakage import UNKNOWN, SplitOverlap
 from dashboard.paired import Difference
-from dashboard.tabs.compare import equivalent, params_table, verdict
+from dashboard.tabs.compare import equivalent, params_table, style, verdict
 from tests.dashboard.conftest import charts, open_page
 
 
@@ -159,3 +160,8 @@ def test_compared_plots_and_curves_have_text_alternatives(page_env, dashboard_ru
     assert any(a.startswith("smallcnn") and "Confusion matrix, rows true class" in a for a in alts)
     assert any("ROC curves" in a for a in alts)
     assert all(c.proto.alt.startswith("Metric history") for c in at.get("vega_lite_chart"))
+
+
+def test_the_better_value_is_bold_and_no_cell_gets_a_colour_of_its_own():
+    assert style(f"0.91 {leaderboard.BEST}") == "font-weight: 700"
+    assert "color" not in style(f"0.91 {leaderboard.CAVEAT} tested with TTA")
