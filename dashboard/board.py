@@ -116,8 +116,7 @@ def render(
     config = {
         "run": st.column_config.TextColumn(
             "run",
-            width="medium",
-            pinned=True,
+            width="medium",  # not pinned: Streamlit draws a pinned column's text faded
             help=f"{leaderboard.LEAK}: the run's test split shares images or patients with its "
             "training data (the trainer's leakage check): its test figures are optimistic",
         ),
