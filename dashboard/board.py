@@ -150,7 +150,7 @@ def render(
         on_select=functools.partial(_open_clicked, key, ids),
         selection_mode="single-row",
     )
-    st.caption(
+    st.markdown(
         "Click a row to open the run. Metric cells: value (95 % interval) when logged; "
         f"{leaderboard.BEST} best on this page; {leaderboard.LEAK} after a run: its test split "
         "overlaps its training data. Sorting and filters run in MLflow over all runs. eval_* "
@@ -164,8 +164,8 @@ def render(
             f"sets of classes, whose metrics do not rank against each other: no "
             f"{leaderboard.BEST} is given. Filter on one, e.g. params.class_names = '...'."
         )
-    for note in notes([basis(r) for r in page.rows]):
-        st.caption(note)
+    for note in notes([basis(r) for r in page.rows]):  # what a mark means: not secondary
+        st.markdown(note)
     _pager(page.next_token, len(page.rows))
 
 

@@ -109,10 +109,10 @@ def _who(ctx: Context) -> str | None:
         if problem:
             st.error(problem + ".")
             return None
-        st.caption(f"You choose as **{user}** (named by the proxy's `{header}` header).")
+        st.markdown(f"You choose as **{user}** (named by the proxy's `{header}` header).")
         return user
     typed = st.text_input("Your name", key=NAME, max_chars=200, placeholder="Jane Doe")
-    st.caption(
+    st.markdown(
         "Kept with the choice as typed, marked “(typed)”: this dashboard does not sign people in "
         "(behind an authenticating proxy, DASHBOARD_USER_HEADER names its user instead)."
     )

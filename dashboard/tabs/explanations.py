@@ -95,13 +95,13 @@ def render_explanations(ctx: Context) -> None:
     _channels(ctx)
     if index is not None and index.samples:
         st.subheader("Explained samples")
-        st.caption(
+        st.markdown(
             "Chosen across classes (one of each where the sample has room), and up to half of "
             "them the most confidently misclassified."
         )
         point = index.operating_point
         if point:
-            st.caption(
+            st.markdown(
                 f"Predicted class: the one the run's threshold decides (P({point['positive_class']}"
                 f") ≥ {point['threshold']:.4g}, chosen on validation data), as the predictor "
                 "serves it; each explanation is of that class, and the confidence is its "

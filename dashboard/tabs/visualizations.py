@@ -107,7 +107,7 @@ def render_visualizations(ctx: Context) -> None:
             st.dataframe(wrong, hide_index=True)
     if has_cams:
         st.subheader("Class activation maps (Grad-CAM of the predicted class)")
-        st.caption(
+        st.markdown(
             "Where the last convolutional block looked for the class it predicted, for each "
             "sample the explainer explained (misclassified in red)."
         )

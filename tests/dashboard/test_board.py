@@ -13,3 +13,9 @@ def test_the_run_column_is_not_pinned_which_draws_it_faded(page_env, dashboard_r
     at = _open(dashboard_runs)
     config = json.loads(at.dataframe[0].proto.columns)
     assert "pinned" not in config["run"]
+
+
+def test_the_meaning_of_the_marks_is_body_text_not_a_faint_caption(page_env, dashboard_runs):
+    at = _open(dashboard_runs)
+    assert any("best on this page" in m.value for m in at.markdown)
+    assert not any("best on this page" in c.value for c in at.caption)

@@ -184,3 +184,9 @@ def test_a_replaced_choice_whose_audit_trail_cannot_be_read_says_so_not_moved_ou
     said = replaced_by(done, ("2", "r2"), None)
     assert "a later choice replaced yours" in said and "cannot be read now" in said
     assert "moved outside the dashboard" not in said
+
+
+def test_what_is_kept_of_the_typed_name_is_body_text(page_env, model_name, dashboard_runs):
+    at = open_page(dashboard_runs["pipeline"], "Choose model",
+                   experiment_id=dashboard_runs["experiment"])  # fmt: skip
+    assert any(m.value.startswith("Kept with the choice as typed") for m in at.markdown)

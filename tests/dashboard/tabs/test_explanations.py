@@ -79,3 +79,9 @@ def test_channel_chart_and_panels_have_text_alternatives(page_env, dashboard_run
     alts = [img.alt for element in at.get("image") for img in element.proto.imgs]
     assert sum(a.startswith("The image, then one overlay per method: ") for a in alts) == 2
     assert all(a for a in alts)
+
+
+def test_how_the_samples_were_chosen_is_body_text(page_env, dashboard_runs):
+    at = open_page(dashboard_runs["pipeline"], "Explanations",
+                   experiment_id=dashboard_runs["experiment"])  # fmt: skip
+    assert any(m.value.startswith("Chosen across classes") for m in at.markdown)

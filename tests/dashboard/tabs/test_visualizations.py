@@ -97,3 +97,8 @@ def test_misclassified_points_of_the_map_are_listed_in_a_table(page_env, dashboa
     [table] = [f.value for f in at.dataframe if "Predicted class" in f.value.columns]
     assert len(table) == (frame["outcome"] == "misclassified").sum() > 0
     assert (table["True class"] != table["Predicted class"]).all()
+
+
+def test_the_red_frame_of_misclassified_samples_is_said_in_body_text(page_env, dashboard_runs):
+    at = _open(dashboard_runs, "pipeline")
+    assert any("misclassified in red" in m.value for m in at.markdown)
