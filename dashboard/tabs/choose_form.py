@@ -19,6 +19,7 @@ log = logging.getLogger(__name__)
 
 DONE = "choose_done"  # session key: the Done of the last press, shown after the page reruns
 NAME = "choose_by"  # session key of "Your name": the person stays the same from run to run
+NAME_LABEL, REASON_LABEL = "Your name (required)", "Why this model? (required)"
 TYPED = " (typed)"
 """Marks a ``selected_by`` that was typed into the page, not named by an authenticating proxy."""
 
@@ -111,7 +112,9 @@ def _who(ctx: Context) -> str | None:
             return None
         st.markdown(f"You choose as **{user}** (named by the proxy's `{header}` header).")
         return user
-    typed = st.text_input("Your name", key=NAME, max_chars=200, placeholder="Jane Doe")
+    typed = st.text_input(
+        NAME_LABEL, key=NAME, max_chars=200, placeholder="Type your name", autocomplete="name"
+    )
     st.markdown(
         "Kept with the choice as typed, marked “(typed)”: this dashboard does not sign people in "
         "(behind an authenticating proxy, DASHBOARD_USER_HEADER names its user instead)."
@@ -135,6 +138,19 @@ def _shown_warnings(ctx: Context, found: Assessment, change: str | None) -> None
         st.warning(f"{change}. {handoff.CLIENTS_BREAK}.")
 
 
+def _missing(who: str, reason: str, confirmed: bool, clean: bool, ready: bool) -> list[str]:
+    """What the form still lacks, one sentence each."""
+    tick = "Tick the confirmation to choose a run"
+    found = [
+        (who, "Write your name: the audit trail records who chose."),
+        (reason.strip(), "Write why you choose this model; the reason is kept with the choice."),
+        (confirmed, f"{tick} without an evaluation."),
+        (clean, f"{tick} whose data may leak across splits."),
+        (ready, f"{tick} that changes what clients get."),
+    ]
+    return [say for given, say in found if not given]
+
+
 def render_choose(ctx: Context, found: Assessment, now: tuple, store: SelectionStore) -> None:
     """The form: warnings, who, why, confirmations, and the button that chooses."""
     if found.problem:
@@ -147,7 +163,7 @@ def render_choose(ctx: Context, found: Assessment, now: tuple, store: SelectionS
     if who is None:
         return
     keys = Keys.of(ctx.run_id)
-    reason = st.text_area("Why this model?", key=keys.reason, max_chars=2000)
+    reason = st.text_area(REASON_LABEL, key=keys.reason, max_chars=2000)
     confirmed = found.evaluated or st.checkbox(
         "I choose it without an evaluation", key=keys.unevaluated
     )
@@ -163,19 +179,8 @@ def render_choose(ctx: Context, found: Assessment, now: tuple, store: SelectionS
     )
     if not st.button("Choose this model", key="choose_model", type="primary"):
         return
-    if not who:
-        st.warning("Write your name: the audit trail records who chose.")
-        return
-    if not reason.strip():
-        st.warning("Write why you choose this model; the reason is kept with the choice.")
-        return
-    if not (confirmed and clean and ready):
-        what = (
-            "without an evaluation" if not confirmed
-            else "whose data may leak across splits" if not clean
-            else "that changes what clients get"
-        )  # fmt: skip
-        st.warning(f"Tick the confirmation to choose a run {what}.")
+    if missing := _missing(who, reason, confirmed, clean, ready):
+        st.warning(" ".join(missing))  # every one at once, not one per press
         return
     with st.spinner("Registering the model and moving the alias…"):
         done = choose.choose_run(

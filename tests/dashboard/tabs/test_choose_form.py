@@ -10,11 +10,18 @@ from streamlit.testing.v1 import AppTest
 
 from common import Settings
 from dashboard.choose import choose_run
-from dashboard.tabs.choose_form import DONE, Done, proxy_user, replaced_by
+from dashboard.tabs.choose_form import (
+    DONE,
+    NAME_LABEL,
+    REASON_LABEL,
+    Done,
+    proxy_user,
+    replaced_by,
+)
 from jobs import SelectionStore, get_database
 from tests.dashboard.conftest import leak, open_page
 
-REASON, UNEVALUATED = "Why this model?", "I choose it without an evaluation"
+REASON, UNEVALUATED = REASON_LABEL, "I choose it without an evaluation"
 
 
 @pytest.fixture
@@ -71,7 +78,7 @@ def test_the_person_who_chose_is_recorded_as_typed_not_the_server_account(
 ):
     run_id = dashboard_runs["pipeline"]
     at = open_page(run_id, "Choose model", experiment_id=dashboard_runs["experiment"])
-    name = _labelled(at.text_input, "Your name")
+    name = _labelled(at.text_input, NAME_LABEL)
     assert name.value == ""  # not prefilled with the account the dashboard runs as
     name.input("Jane Doe").run()
     _labelled(at.text_area, REASON).input("best AUC").run()
@@ -101,7 +108,7 @@ def test_behind_a_proxy_a_request_without_its_user_header_cannot_choose(
     assert not at.exception
     assert any("'X-Forwarded-User'" in e.value and "has none" in e.value for e in at.error)
     assert "choose_model" not in {b.key for b in at.button}
-    assert not any(t.label == "Your name" for t in at.text_input)  # the proxy says who
+    assert not any(t.label == NAME_LABEL for t in at.text_input)  # the proxy says who
 
 
 def test_behind_a_proxy_a_request_without_its_user_header_cannot_download(
@@ -190,3 +197,30 @@ def test_what_is_kept_of_the_typed_name_is_body_text(page_env, model_name, dashb
     at = open_page(dashboard_runs["pipeline"], "Choose model",
                    experiment_id=dashboard_runs["experiment"])  # fmt: skip
     assert any(m.value.startswith("Kept with the choice as typed") for m in at.markdown)
+
+
+def test_the_required_fields_say_so_in_their_labels(page_env, model_name, dashboard_runs):
+    at = open_page(dashboard_runs["pipeline"], "Choose model",
+                   experiment_id=dashboard_runs["experiment"])  # fmt: skip
+    assert at.text_input(key="choose_by").label == "Your name (required)"
+    assert _labelled(at.text_area, REASON).label == "Why this model? (required)"
+
+
+def test_the_name_field_offers_the_browsers_name_and_an_instruction(
+    page_env, model_name, dashboard_runs
+):
+    at = open_page(dashboard_runs["pipeline"], "Choose model",
+                   experiment_id=dashboard_runs["experiment"])  # fmt: skip
+    name = at.text_input(key="choose_by")
+    assert name.proto.autocomplete == "name"
+    assert name.placeholder == "Type your name"  # not a name that looks typed already
+
+
+def test_an_empty_form_names_every_missing_field_at_once(page_env, model_name, dashboard_runs):
+    at = open_page(dashboard_runs["bare"], "Choose model",
+                   experiment_id=dashboard_runs["experiment"])  # fmt: skip
+    at.button(key="choose_model").click().run()
+    [warning] = [w.value for w in at.warning if "Write your name" in w.value]
+    assert "Write why you choose this model" in warning
+    assert "Tick the confirmation to choose a run without an evaluation" in warning
+    assert _records() == []
