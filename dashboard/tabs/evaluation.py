@@ -30,13 +30,14 @@ HUMAN = {
 }
 
 
-def interval_chart(table: pd.DataFrame) -> alt.VConcatChart:
+def interval_charts(table: pd.DataFrame) -> list[tuple[alt.LayerChart, pd.DataFrame]]:
     """Values with their 95 % intervals: one chart for higher-is-better metrics, one for
-    lower-is-better ones, each zoomed to its own data (not from 0), so intervals can be compared.
+    lower-is-better ones, each zoomed to its own data (not from 0), so intervals can be compared;
+    each with its rows. Their width is the container's (two charts, not one concatenation:
+    Vega-Lite sizes only a single view to its container), so a narrow window does not scroll.
     """
     frame = table.copy()
     frame["better"] = [leaderboard.direction(m) for m in frame["metric"]]
-    frame["label"] = [f"{m} ({b})" for m, b in zip(frame["metric"], frame["better"], strict=True)]
     frame["low"] = frame["ci_low"].fillna(frame["value"])
     frame["high"] = frame["ci_high"].fillna(frame["value"])
     parts = []
@@ -47,7 +48,9 @@ def interval_chart(table: pd.DataFrame) -> alt.VConcatChart:
         lo, hi = float(part["low"].min()), float(part["high"].max())
         pad = (hi - lo) * 0.05 or 0.01
         scale = alt.Scale(domain=[lo - pad, hi + pad], zero=False, nice=False)
-        y = alt.Y("label:N", sort=list(part["label"]), title=None, axis=alt.Axis(labelLimit=320))
+        # The metric alone: the axis title says which way is better, and a long label would
+        # take the width of a phone.
+        y = alt.Y("metric:N", sort=list(part["metric"]), title=None, axis=alt.Axis(labelLimit=140))
         rule = (
             alt.Chart(part)
             .mark_rule(strokeWidth=3, color="#1f77b4")
@@ -66,8 +69,8 @@ def interval_chart(table: pd.DataFrame) -> alt.VConcatChart:
                 tooltip=["metric", "value", "ci_low", "ci_high"],
             )
         )
-        parts.append((rule + point).properties(width=560, height=26 * len(part)))
-    return alt.vconcat(*parts, spacing=20).resolve_scale(x="independent")
+        parts.append(((rule + point).properties(width="container", height=26 * len(part)), part))
+    return parts
 
 
 def matrix_table(
@@ -116,7 +119,8 @@ def render_evaluation(ctx: Context) -> None:
             st.warning(warning)  # as the Metrics tab's dataset section words it
         overall, per_class = table[table["overall"]], table[~table["overall"]]
         st.dataframe(_readable(overall), hide_index=True, width="stretch")
-        st.altair_chart(interval_chart(overall), width="content", alt=alt_text.intervals(overall))
+        for chart, rows in interval_charts(overall):
+            st.altair_chart(chart, width="stretch", alt=alt_text.intervals(rows))
         if not per_class.empty:
             with st.expander(f"Per-class metrics ({len(per_class)})"):
                 st.dataframe(_readable(per_class), hide_index=True, width="stretch")

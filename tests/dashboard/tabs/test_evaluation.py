@@ -2,7 +2,7 @@ import time
 
 from mlflow.tracking import MlflowClient
 
-from tests.dashboard.conftest import chart_of, open_page, page_text
+from tests.dashboard.conftest import chart_of, charts, open_page, page_text
 
 
 def _metrics(at):
@@ -73,17 +73,15 @@ def test_intervals_chart_is_zoomed_per_metric_and_says_which_way_is_better(
 ):
     at = open_page(dashboard_runs["pipeline"], "Evaluation",
                    experiment_id=dashboard_runs["experiment"])  # fmt: skip
-    spec, frame = chart_of(at, "label")
-    higher, _ = spec["vconcat"]  # each direction on its own axis
-    scale = higher["layer"][1]["encoding"]["x"]["scale"]
-    rows = frame[frame["better"] == "higher is better"]
+    spec, rows = chart_of(at, "better")  # each direction on its own chart and axis
+    scale = spec["layer"][1]["encoding"]["x"]["scale"]
+    assert set(rows["better"]) == {"higher is better"} and "accuracy" in set(rows["metric"])
     assert scale["zero"] is False
     low, high = scale["domain"]
     assert low <= rows["low"].min() and rows["high"].max() <= high
     assert high - low < 1.1 * (rows["high"].max() - rows["low"].min()) + 0.02  # zoomed in
-    labels = set(frame["label"])
-    assert "accuracy (higher is better)" in labels
-    assert "ece (lower is better)" in labels
+    titles = [s["layer"][0]["encoding"]["x"]["title"] for s in charts(at) if "layer" in s]
+    assert "value and 95% interval (lower is better)" in titles
 
 
 def test_an_evaluated_run_says_when_and_offers_to_run_again(page_env, dashboard_runs):
@@ -168,9 +166,8 @@ def test_plots_have_text_alternatives_from_the_report(page_env, dashboard_runs):
 def test_intervals_chart_is_named_by_its_values(page_env, dashboard_runs):
     at = open_page(dashboard_runs["pipeline"], "Evaluation",
                    experiment_id=dashboard_runs["experiment"])  # fmt: skip
-    [chart] = [c for c in at.get("vega_lite_chart") if "interval" in c.proto.alt]
-    assert chart.proto.alt.startswith("Values with 95% intervals: ")
-    assert "accuracy" in chart.proto.alt
+    alts = [c.proto.alt for c in at.get("vega_lite_chart")]
+    assert any(a.startswith("Values with 95% intervals: ") and "accuracy" in a for a in alts)
 
 
 def test_the_argmax_confusion_matrix_is_also_a_table_of_counts(page_env, dashboard_runs):
@@ -180,3 +177,11 @@ def test_the_argmax_confusion_matrix_is_also_a_table_of_counts(page_env, dashboa
     assert list(matrix.index) == ["true keratosis", "true melanoma", "true nevus"]
     assert list(matrix.columns) == ["predicted keratosis", "predicted melanoma", "predicted nevus"]
     assert matrix.to_numpy().sum() > 0
+
+
+def test_intervals_charts_fill_the_width_of_the_page(page_env, dashboard_runs):
+    at = open_page(dashboard_runs["pipeline"], "Evaluation",
+                   experiment_id=dashboard_runs["experiment"])  # fmt: skip
+    specs = [s for s in charts(at) if "layer" in s]
+    assert len(specs) == 2
+    assert all(s["width"] == "container" for s in specs)
