@@ -195,11 +195,13 @@ def seal_warning(records: list[dict], problems: dict[str, str]) -> str:
 
 
 def _sealed(record: dict, problems: dict[str, str]) -> str:
-    """The table's seal column: ✓ checked, ✗ fails (the error above says why), ? sealed under
-    another token, – stored before records were sealed."""
+    """The table's seal column, the mark with its words (a mark alone says nothing to a screen
+    reader or a newcomer): checked, fails (the error above says why), sealed under another
+    token, stored before records were sealed."""
     if record["selection_id"] in problems:
-        return "?" if problems[record["selection_id"]] == SEALED_UNDER_OTHER_TOKEN else "✗"
-    return "✓" if record.get("seal") else "–"
+        other = problems[record["selection_id"]] == SEALED_UNDER_OTHER_TOKEN
+        return "? other token" if other else "✗ changed"
+    return "✓ intact" if record.get("seal") else "– before seals"
 
 
 def unrecorded_move(
