@@ -151,12 +151,15 @@ def render(
         selection_mode="single-row",
     )
     st.markdown(
-        "Click a row to open the run. Metric cells: value (95 % interval) when logged; "
+        "Click a row to open the run (▶ marks the open one). Metric cells: value (95 % "
+        "interval) when logged; "
         f"{leaderboard.BEST} best on this page; {leaderboard.LEAK} after a run: its test split "
         "overlaps its training data. Sorting and filters run in MLflow over all runs. eval_* "
         "figures are of the most probable class (argmax, `predicted_class`); a two-class run "
         "with a threshold is served by its `decision`, whose test figures are the eval_thr_* "
-        "columns (add them) and its Evaluation tab's."
+        "columns (add them) and its Evaluation tab's. servable ✓: a finished run the predictor "
+        "can serve (not a judgement of its quality). duration ≥: the trainer died; it trained at "
+        "least that long."
     )
     if not leaderboard.comparable(page.rows):
         st.warning(
