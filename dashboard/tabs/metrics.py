@@ -121,6 +121,8 @@ def history_chart(
                 "scale": {"type": "log"} if log else {"zero": False},
             },
             "color": {"field": "run", "type": "nominal", "legend": legend},
+            # Runs differ by dash too: told apart without seeing colour (one legend for both).
+            "strokeDash": {"field": "run", "type": "nominal", "legend": legend},
             "tooltip": [
                 {"field": "run", "type": "nominal"},
                 {"field": "key", "type": "nominal"},

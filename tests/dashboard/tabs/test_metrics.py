@@ -172,3 +172,10 @@ def test_history_and_class_distribution_charts_have_text_alternatives(page_env, 
     alts = [c.proto.alt for c in at.get("vega_lite_chart")]
     assert any(a.startswith("Metric history") and "val_auc of " in a for a in alts)
     assert any(a.startswith("Class distribution per split: ") for a in alts)
+
+
+def test_overlaid_runs_differ_by_dash_as_well_as_colour():
+    hist = _history([("r1", "loss", 0, 10, 0.9), ("r2", "loss", 0, 5, 0.8)])
+    _, spec = history_chart(hist, {"r1": "first", "r2": "second"})
+    encoding = spec["spec"]["layer"][0]["encoding"]
+    assert encoding["strokeDash"]["field"] == encoding["color"]["field"] == "run"
