@@ -11,6 +11,7 @@ import streamlit as st
 
 from dashboard import alt_text, artifacts, data, reports
 from dashboard.card_tables import faithfulness_scope, faithfulness_table, score_text
+from dashboard.colours import CATEGORICAL
 from dashboard.context import Context, missing
 from dashboard.tabs.job_ui import job_controls
 from runs import contract, schemas
@@ -157,7 +158,7 @@ def _channels(ctx: Context) -> None:
         .encode(
             x=alt.X("channel:N", sort=list(CHANNEL_ORDER), axis=alt.Axis(labelAngle=0)),
             y=alt.Y("share:Q", title="share of |attribution|"),
-            color=alt.Color("method:N", title="method"),
+            color=alt.Color("method:N", title="method", scale=alt.Scale(range=list(CATEGORICAL))),
             xOffset="method:N",
             tooltip=["method", "channel", alt.Tooltip("share:Q", format=".1%")],
         )

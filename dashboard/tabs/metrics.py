@@ -11,6 +11,7 @@ import streamlit as st
 from common import metric_keys
 from dashboard import alt_text, data, reports
 from dashboard.card_tables import class_counts, split_counts
+from dashboard.colours import CATEGORICAL
 from dashboard.context import Context
 from dashboard.provenance import dataset_warnings, leakage_rows
 from dashboard.reads import HISTORY_COLUMNS
@@ -120,7 +121,12 @@ def history_chart(
                 "title": None,
                 "scale": {"type": "log"} if log else {"zero": False},
             },
-            "color": {"field": "run", "type": "nominal", "legend": legend},
+            "color": {
+                "field": "run",
+                "type": "nominal",
+                "legend": legend,
+                "scale": {"range": list(CATEGORICAL)},
+            },
             # Runs differ by dash too: told apart without seeing colour (one legend for both).
             "strokeDash": {"field": "run", "type": "nominal", "legend": legend},
             "tooltip": [
@@ -304,7 +310,9 @@ def _dataset(ctx: Context) -> None:
             .encode(
                 x=alt.X("class:N", axis=alt.Axis(labelAngle=0)),
                 y="count:Q",
-                color=alt.Color("split:N", sort=list(per_class)),
+                color=alt.Color(
+                    "split:N", sort=list(per_class), scale=alt.Scale(range=list(CATEGORICAL))
+                ),
                 xOffset=alt.XOffset("split:N", sort=list(per_class)),
             )
             .properties(height=260, title="Class distribution")

@@ -10,14 +10,13 @@ import pandas as pd
 import streamlit as st
 
 from dashboard import alt_text, data, reports
+from dashboard.colours import CATEGORICAL
 from dashboard.context import Context, missing
 from dashboard.tabs.job_ui import cannot_make
 from runs import contract, schemas
 
 COLOURS = {"true": "True class", "predicted": "Predicted class", "outcome": "Outcome"}
-# Okabe-Ito and Tol hues at >= 3:1 against white, ordered so that neighbours also differ in
-# lightness (told apart without colour vision too); the outcome is shaped as well.
-PALETTE = ("#332288", "#D55E00", "#117733", "#CC79A7", "#0072B2", "#882255", "#999933", "#000000")
+# The outcome is shaped as well as coloured.
 OUTCOMES = {"correct": ("#0072B2", "circle"), "misclassified": ("#D55E00", "cross")}
 MISCLASSIFIED_COLUMNS = {
     "test image": "Test image",
@@ -50,7 +49,7 @@ def embedding_chart(frame: pd.DataFrame, colour: str) -> alt.Chart:
         domain, colours = list(OUTCOMES), [c for c, _ in OUTCOMES.values()]
     else:  # a class keeps its colour whether the map shows true or predicted classes
         domain = sorted(set(frame["true"]) | set(frame["predicted"]))
-        colours = [PALETTE[i % len(PALETTE)] for i in range(len(domain))]
+        colours = [CATEGORICAL[i % len(CATEGORICAL)] for i in range(len(domain))]
     shapes = alt.Scale(domain=list(OUTCOMES), range=[s for _, s in OUTCOMES.values()])
     return (
         alt.Chart(frame)

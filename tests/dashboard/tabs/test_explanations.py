@@ -1,3 +1,4 @@
+from dashboard.colours import CATEGORICAL
 from tests.dashboard.conftest import chart_of, open_page, page_text
 
 
@@ -85,3 +86,10 @@ def test_how_the_samples_were_chosen_is_body_text(page_env, dashboard_runs):
     at = open_page(dashboard_runs["pipeline"], "Explanations",
                    experiment_id=dashboard_runs["experiment"])  # fmt: skip
     assert any(m.value.startswith("Chosen across classes") for m in at.markdown)
+
+
+def test_channel_bars_are_in_colours_that_contrast_with_white(page_env, dashboard_runs):
+    at = open_page(dashboard_runs["pipeline"], "Explanations",
+                   experiment_id=dashboard_runs["experiment"])  # fmt: skip
+    spec, _ = chart_of(at, "channel")
+    assert spec["encoding"]["color"]["scale"]["range"] == list(CATEGORICAL)

@@ -3,6 +3,7 @@ import math
 import pandas as pd
 import pytest
 
+from dashboard.colours import CATEGORICAL
 from dashboard.tabs.metrics import MAX_POINTS, history_chart, key_stats
 from tests.dashboard.conftest import LONG_VALUE, chart_of, charts, leak, open_page
 
@@ -179,3 +180,13 @@ def test_overlaid_runs_differ_by_dash_as_well_as_colour():
     _, spec = history_chart(hist, {"r1": "first", "r2": "second"})
     encoding = spec["spec"]["layer"][0]["encoding"]
     assert encoding["strokeDash"]["field"] == encoding["color"]["field"] == "run"
+
+
+def test_class_bars_and_history_lines_are_in_colours_that_contrast_with_white(
+    page_env, dashboard_runs
+):
+    at = _open(dashboard_runs, "pipeline")
+    bars, _ = chart_of(at, "split")
+    assert bars["encoding"]["color"]["scale"]["range"] == list(CATEGORICAL)
+    history, _ = chart_of(at, "key")
+    assert _panel(history)["color"]["scale"]["range"] == list(CATEGORICAL)

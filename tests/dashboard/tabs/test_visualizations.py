@@ -2,6 +2,7 @@ import pandas as pd
 
 from dashboard.tabs.visualizations import COLOURS, embedding_chart
 from tests.dashboard.conftest import chart_data, charts, open_page, page_text
+from tests.dashboard.test_colours import contrast, luminance
 
 
 def _open(runs, role):
@@ -65,16 +66,6 @@ def _points() -> pd.DataFrame:
     )
 
 
-def _luminance(colour: str) -> float:
-    rgb = [int(colour[i : i + 2], 16) / 255 for i in (1, 3, 5)]
-    lin = [c / 12.92 if c <= 0.03928 else ((c + 0.055) / 1.055) ** 2.4 for c in rgb]
-    return 0.2126 * lin[0] + 0.7152 * lin[1] + 0.0722 * lin[2]
-
-
-def _ratio(a: float, b: float) -> float:
-    return (max(a, b) + 0.05) / (min(a, b) + 0.05)
-
-
 def test_map_draws_a_mark_that_shows_the_outcome_as_a_shape():
     spec = embedding_chart(_points(), "true").to_dict()
     assert spec["mark"]["type"] == "point" and spec["mark"]["filled"] is True
@@ -85,10 +76,10 @@ def test_map_draws_a_mark_that_shows_the_outcome_as_a_shape():
 def test_map_colours_contrast_with_white_and_differ_in_lightness():
     for colour in COLOURS:
         colours = embedding_chart(_points(), colour).to_dict()["encoding"]["color"]["scale"]
-        greys = [_luminance(c) for c in colours["range"]]
-        assert all(_ratio(g, 1.0) >= 3 for g in greys), (colour, colours)
+        greys = [luminance(c) for c in colours["range"]]
+        assert all(contrast(g, 1.0) >= 3 for g in greys), (colour, colours)
         pairs = [(a, b) for i, a in enumerate(greys) for b in greys[i + 1 :]]
-        assert all(_ratio(a, b) >= 1.3 for a, b in pairs), (colour, colours)
+        assert all(contrast(a, b) >= 1.3 for a, b in pairs), (colour, colours)
 
 
 def test_misclassified_points_of_the_map_are_listed_in_a_table(page_env, dashboard_runs):
