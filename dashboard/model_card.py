@@ -197,6 +197,19 @@ def build_model_card(
     return "\n".join(lines) + "\n"
 
 
+def nested(card: str, under: int) -> str:
+    """``card`` with each heading ``under`` levels deeper (its ``#`` an h4 below an h3), so that
+    shown on a page its headings nest under the page's; fenced code is left as it is."""
+    lines, fenced = [], False
+    for line in card.splitlines():
+        if line.startswith("```"):
+            fenced = not fenced
+        elif not fenced and line.startswith("#"):
+            line = "#" * under + line
+        lines.append(line)
+    return "\n".join(lines)
+
+
 def serving_instructions(
     model_name: str, alias: str, predictor_url: str, preprocessing: dict | None = None
 ) -> str:

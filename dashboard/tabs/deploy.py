@@ -10,7 +10,7 @@ from dashboard import handoff, reports
 from dashboard.assessment import assess
 from dashboard.card_tables import evaluation_table
 from dashboard.context import Context
-from dashboard.model_card import build_model_card, serving_instructions
+from dashboard.model_card import build_model_card, nested, serving_instructions
 from dashboard.tabs.choose_form import DONE, render_choose, show_done
 from dashboard.tabs.downloads import render_downloads
 from dashboard.trail import (
@@ -327,7 +327,7 @@ def render_deploy(ctx: Context) -> None:
         key="model_card_download",
     )
     with st.container(border=True):
-        st.markdown(card)
+        st.markdown(nested(card, under=3))  # its title an h4 under this h3; the file keeps h1
     st.subheader("Serve it")
     s = ctx.settings
     pp = reports.preprocessing(ctx.uri, ctx.run)

@@ -10,6 +10,7 @@ from dashboard.card_tables import (
     operating_point_table,
     score_text,
 )
+from dashboard.model_card import nested
 from dashboard.provenance import made_at
 from dashboard.reads import load_run, read_artifact
 from runs import contract, schemas
@@ -365,3 +366,10 @@ def test_the_card_marks_a_model_trained_in_an_image_built_from_changed_code():
     made = _section(build_model_card(run), "Provenance")
     assert "**tracked files changed** in the folder its image was built from" in made
     assert "diff sha256" not in made
+
+
+def test_nested_card_headings_go_deeper_and_code_stays_as_it_is():
+    card = "# Card\n\n## Data\n\n```bash\n# a comment\n```\ntext # not a heading"
+    assert nested(card, under=3) == (
+        "#### Card\n\n##### Data\n\n```bash\n# a comment\n```\ntext # not a heading"
+    )

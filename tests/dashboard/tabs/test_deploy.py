@@ -162,8 +162,8 @@ def test_model_card_and_how_to_call_the_predictor(page_env, model_name, dashboar
         dashboard_runs["pipeline"], "Choose model", experiment_id=dashboard_runs["experiment"]
     )
     text = "\n".join(m.value for m in at.markdown)
-    assert "# Model card: smallcnn-evaluated" in text
-    assert "## Evaluation (test set, 95% confidence intervals)" in text
+    assert "#### Model card: smallcnn-evaluated" in text  # nested under the h3 "Model card"
+    assert "##### Evaluation (test set, 95% confidence intervals)" in text
     assert f"mlflow models serve -m models:/{model_name}@champion" in text
     assert "curl -X POST http://127.0.0.1:5007/predict" in text
     assert "resized to 32×32, 3 channel(s)" in text
