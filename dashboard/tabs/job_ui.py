@@ -64,11 +64,14 @@ def job_controls(ctx: Context, kind: str, done_at: datetime | None, has_result: 
     client = JobClient(ctx.settings, kind)
     key = _key(kind, ctx.run_id)
     if pressed:
+        st.session_state.pop(f"{key}_done", None)
         job = client.submit(ctx.run_id, force=has_result)
         st.session_state[key] = job.job_id
         _follow(client, job, key)
     elif st.session_state.get(key):  # a job started from this page that had not ended
         _follow(client, client.get(st.session_state[key]), key)
+    elif finished := st.session_state.get(f"{key}_done"):  # stays until the next press
+        st.success(finished)
     return f"press {label} above or run {command}."
 
 
@@ -84,6 +87,8 @@ def _follow(client: JobClient, job: Job, key: str) -> None:
     if job.status == "succeeded":
         del st.session_state[key]
         st.success(f"The {noun} finished ({job.describe()}); reloading the run.")
+        # Said again after the rerun: the message above is gone with it, in about a second.
+        st.session_state[f"{key}_done"] = f"The {noun} finished ({job.describe()})."
         data.clear_reads()
         time.sleep(0.5)
         st.rerun()

@@ -66,6 +66,7 @@ def test_evaluate_button_runs_a_job_and_shows_the_result(
     table = _metrics(at)
     assert "accuracy" in table.index, f"after {time.monotonic() - start:.0f} s"
     assert at.button(key="job_evaluate").label == "Run again"
+    assert any(s.value.startswith("The evaluation finished") for s in at.success)  # after rerun
 
 
 def test_intervals_chart_is_zoomed_per_metric_and_says_which_way_is_better(
