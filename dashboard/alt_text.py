@@ -11,11 +11,9 @@ import pandas as pd
 from runs import contract, schemas
 
 
-def number(value: object) -> str:
-    """``0.978``; ``–`` for a missing value."""
-    if value is None or (isinstance(value, float) and pd.isna(value)):
-        return "–"
-    return f"{float(value):.3f}"  # type: ignore[arg-type]
+def number(value: float | None) -> str:
+    """``0.978``; ``–`` for a missing value (None or NaN)."""
+    return "–" if value is None or pd.isna(value) else f"{value:.3f}"
 
 
 def _estimate(found: object) -> float | None:
