@@ -118,7 +118,7 @@ def embedding(frame: pd.DataFrame, method: str, coloured_by: str) -> str:
 
 def gradcam(index: schemas.ExplanationIndex | None) -> str:
     """What the Grad-CAM overlays show, sample by sample when the explanation lists them."""
-    head = "Grad-CAM overlays of the predicted class, misclassified samples in red"
+    head = "Grad-CAM overlays of the predicted class, misclassified samples marked ✗"
     if index is None or not index.samples:
         return f"{head}."
     samples = "; ".join(

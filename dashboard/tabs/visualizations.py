@@ -108,7 +108,7 @@ def render_visualizations(ctx: Context) -> None:
         st.subheader("Class activation maps (Grad-CAM of the predicted class)")
         st.markdown(
             "Where the last convolutional block looked for the class it predicted, for each "
-            "sample the explainer explained (misclassified in red)."
+            "sample the explainer explained (misclassified: ✗ and in red; correct: ✓)."
         )
         words = alt_text.gradcam(reports.explanation_index(ctx.uri, ctx.run))
         st.image(data.artifact_bytes(ctx.uri, ctx.run_id, cams), width="stretch", alt=words)

@@ -90,6 +90,6 @@ def test_misclassified_points_of_the_map_are_listed_in_a_table(page_env, dashboa
     assert (table["True class"] != table["Predicted class"]).all()
 
 
-def test_the_red_frame_of_misclassified_samples_is_said_in_body_text(page_env, dashboard_runs):
+def test_the_marks_of_misclassified_samples_are_said_in_body_text(page_env, dashboard_runs):
     at = _open(dashboard_runs, "pipeline")
-    assert any("misclassified in red" in m.value for m in at.markdown)
+    assert any("misclassified: ✗ and in red; correct: ✓" in m.value for m in at.markdown)
