@@ -59,10 +59,9 @@ def session_processes() -> dict[int, str]:
     return found
 
 
-# Seconds of test time per package (the sum of its tests' durations on the 2-core machine,
-# 2026-12-07; the others take under 60 s each). Packages are handed to the workers longest first,
-# so that no long one starts last while the other worker idles: xdist would order them by their
-# number of tests, which put e2e (11 tests, 170 s) at the end. Only the order uses these figures.
+# Seconds of test time per package (its tests' durations summed on the 2-core machine, 2026-12-07;
+# the others take under 60 s each), handed to the workers longest first so that no long one starts
+# last while the other worker idles (xdist's order by number of tests put e2e last).
 PACKAGE_SECONDS = {
     "dashboard": 578,
     "predictor": 345,
