@@ -1,14 +1,15 @@
 """``GET /ready`` of the job services, and the answer to a failed store operation.
 
 ``/ready`` checks MLflow and the store at the same time and answers within ``READY_WITHIN_S``:
-the probes of Kubernetes and Compose give up after 5 s, and a probe that times out reports
+the readiness probes of Kubernetes give up after 4.5 s, and a probe that times out reports
 nothing of why. A store whose write lock another process holds waits 10 s for it, and MLflow and
 MongoDB both down took 3 s each, one after the other.
 """
 
 import asyncio
 import sqlite3
-from typing import Annotated
+from collections.abc import Callable
+from typing import Annotated, Any
 
 import anyio
 from fastapi import APIRouter, Depends, FastAPI, Request
@@ -76,31 +77,42 @@ def store_unavailable(settings: Settings, exc: Exception) -> ServiceUnavailable:
     )
 
 
-def _check_mlflow(uri: str) -> None:
+def _mlflow_check(uri: str) -> ServiceUnavailable | None:
+    """Why MLflow at ``uri`` is not usable; None when it answers."""
     from runs import check_tracking  # here: it imports torch and MLflow, ~10 s for a toy service
 
-    check_tracking(uri, 3)
+    try:
+        check_tracking(uri, 3)
+    except ServiceUnavailable as exc:
+        return exc
+    return None
 
 
-def _probe_store(store: JobStore) -> None:
-    store.probe()
-    stores.check_pages(store.db)  # pages overwritten: the probe's write can still succeed
+def _store_check(store: JobStore, settings: Settings) -> ServiceUnavailable | None:
+    """Why the store does not take a write; None when it does."""
+    try:
+        store.probe()
+        stores.check_pages(store.db)  # pages overwritten: the probe's write can still succeed
+    except Exception as exc:
+        return store_unavailable(settings, exc)  # may read the file: inside the time bound
+    return None
 
 
-async def _within(check, *args) -> bool:
-    """Whether ``check(*args)``, run in a thread, returned within ``READY_WITHIN_S`` (its errors
-    are raised); a check that did not is left to end in its thread."""
-    with anyio.move_on_after(READY_WITHIN_S) as scope:
-        await anyio.to_thread.run_sync(check, *args, abandon_on_cancel=True)
-    return not scope.cancelled_caught
+_LATE = object()
+
+
+async def _within(check: Callable[..., Any], *args: Any) -> Any:
+    """``check(*args)`` run in a thread, or ``_LATE`` when it has not returned within
+    ``READY_WITHIN_S`` (it is left to end in its thread)."""
+    with anyio.move_on_after(READY_WITHIN_S):
+        return await anyio.to_thread.run_sync(check, *args, abandon_on_cancel=True)
+    return _LATE
 
 
 async def _mlflow_problem(uri: str) -> ServiceUnavailable | None:
-    try:
-        if await _within(_check_mlflow, uri):
-            return None
-    except ServiceUnavailable as exc:
-        return exc
+    found = await _within(_mlflow_check, uri)
+    if found is not _LATE:
+        return found
     return ServiceUnavailable(
         f"MLflow tracking server at {redact_uri(uri)} did not answer within "
         f"{READY_WITHIN_S:g} s; check that it runs and is not overloaded"
@@ -108,11 +120,9 @@ async def _mlflow_problem(uri: str) -> ServiceUnavailable | None:
 
 
 async def _store_problem(store: JobStore, settings: Settings) -> ServiceUnavailable | None:
-    try:
-        if await _within(_probe_store, store):
-            return None
-    except Exception as exc:
-        return await run_in_threadpool(store_unavailable, settings, exc)
+    found = await _within(_store_check, store, settings)
+    if found is not _LATE:
+        return found
     if settings.mongo_uri:
         return ServiceUnavailable(
             f"MongoDB at {redact_uri(settings.mongo_uri)} did not take a write within "
