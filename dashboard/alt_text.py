@@ -17,7 +17,9 @@ def number(value: float | None) -> str:
 
 
 def _estimate(found: object) -> float | None:
-    return found.value if isinstance(found, schemas.Estimate) else None
+    if isinstance(found, schemas.Estimate):
+        return found.value
+    return float(found) if isinstance(found, int | float) else None
 
 
 def confusion_matrix(
@@ -82,17 +84,17 @@ def intervals(table: pd.DataFrame) -> str:
     return f"Values with 95% intervals: {'; '.join(items)}."
 
 
-def counts(frame: pd.DataFrame, group: str, item: str, value: str, what: str) -> str:
-    """``Class distribution: train: melanoma 50, nevus 60; test: ...`` of a grouped bar chart."""
+def counts(
+    frame: pd.DataFrame, group: str, item: str, value: str, what: str, shares: bool = False
+) -> str:
+    """``Class distribution: train: melanoma 50, nevus 60; test: ...`` of a grouped bar chart
+    (``shares``: the values are fractions, said as percentages)."""
+    said = (lambda v: f"{v:.0%}") if shares else (lambda v: f"{v:g}")
     parts = [
-        f"{name}: " + ", ".join(f"{i} {_value(v)}" for i, v in zip(g[item], g[value], strict=True))
+        f"{name}: " + ", ".join(f"{i} {said(v)}" for i, v in zip(g[item], g[value], strict=True))
         for name, g in frame.groupby(group, sort=False)
     ]
     return f"{what}: {'; '.join(parts)}."
-
-
-def _value(value: object) -> str:
-    return f"{value:.0%}" if isinstance(value, float) and value <= 1 else str(value)
 
 
 def history(frame: pd.DataFrame) -> str:

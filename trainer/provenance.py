@@ -148,7 +148,7 @@ def _image_commit() -> tuple[str | None, str]:
     GIT_COMMIT); logged and None when it is something else."""
     value = os.environ.get(COMMIT_ENV, "").strip().lower()
     commit, dirty = (value[: -len("-dirty")], "true") if value.endswith("-dirty") else (value, "")
-    if commit and not COMMIT_HASH.fullmatch(commit):
+    if (value and not commit) or (commit and not COMMIT_HASH.fullmatch(commit)):
         log.warning("%s=%r is no commit hash (%s gives one): no commit is recorded",
                     COMMIT_ENV, value, BUILD_COMMIT)  # fmt: skip
         return None, "unknown"

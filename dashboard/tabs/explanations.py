@@ -165,7 +165,7 @@ def _channels(ctx: Context) -> None:
         .properties(height=240, width=420)
     )
     words = alt_text.counts(
-        frame, "method", "channel", "share", "Share of |attribution| per channel"
+        frame, "method", "channel", "share", "Share of |attribution| per channel", shares=True
     )
     st.altair_chart(chart, width="content", alt=words)
 

@@ -30,6 +30,11 @@ def test_roc_curves_give_each_class_auc():
     assert words.endswith("AUC melanoma 0.947, nevus 0.857.")
 
 
+def test_an_auc_recorded_as_a_plain_number_is_read_too():
+    report = _report().model_copy(update={"per_class": {"melanoma": {"roc_auc": 0.947}}})
+    assert alt_text.roc_curves(report).endswith("AUC melanoma 0.947, nevus –.")
+
+
 def test_calibration_gives_the_ece():
     words = alt_text.evaluation_plot(contract.CALIBRATION_PNG, "Calibration", _report())
     assert "9 test images" in words and "expected calibration error 0.041" in words
@@ -48,13 +53,14 @@ def test_misclassified_image_is_named_by_its_classes():
 
 def test_grouped_bars_read_group_by_group():
     frame = pd.DataFrame(
-        [("train", "melanoma", 5), ("train", "nevus", 7), ("test", "melanoma", 2)],
+        [("train", "melanoma", 5.0), ("train", "nevus", 1.0), ("test", "melanoma", 2)],
         columns=["split", "class", "count"],
     )
     words = alt_text.counts(frame, "split", "class", "count", "Class distribution")
-    assert words == "Class distribution: train: melanoma 5, nevus 7; test: melanoma 2."
+    assert words == "Class distribution: train: melanoma 5, nevus 1; test: melanoma 2."
 
 
 def test_shares_are_read_as_percentages():
     frame = pd.DataFrame([("SHAP", "R", 0.5), ("SHAP", "G", 0.25)], columns=["m", "c", "s"])
-    assert alt_text.counts(frame, "m", "c", "s", "Shares") == "Shares: SHAP: R 50%, G 25%."
+    words = alt_text.counts(frame, "m", "c", "s", "Shares", shares=True)
+    assert words == "Shares: SHAP: R 50%, G 25%."

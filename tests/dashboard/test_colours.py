@@ -1,13 +1,12 @@
 import itertools
 
 from dashboard.colours import CATEGORICAL
+from evaluator.plots import relative_luminance
 
 
 def luminance(colour: str) -> float:
     """WCAG's relative luminance of ``#rrggbb``."""
-    rgb = [int(colour[i : i + 2], 16) / 255 for i in (1, 3, 5)]
-    lin = [c / 12.92 if c <= 0.03928 else ((c + 0.055) / 1.055) ** 2.4 for c in rgb]
-    return 0.2126 * lin[0] + 0.7152 * lin[1] + 0.0722 * lin[2]
+    return relative_luminance(tuple(int(colour[i : i + 2], 16) / 255 for i in (1, 3, 5)))
 
 
 def contrast(a: float, b: float) -> float:

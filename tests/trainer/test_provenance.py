@@ -144,6 +144,11 @@ def test_a_checkout_wins_over_the_image_commit(checkout, monkeypatch):
     assert state["commit"] != HASH and state["source"] == "checkout"
 
 
+def test_a_dirty_mark_without_a_commit_records_nothing(tmp_path, monkeypatch):
+    monkeypatch.setenv(provenance.COMMIT_ENV, "-dirty")
+    assert provenance.git_state(tmp_path) == {"commit": None, "dirty": "unknown"}
+
+
 def test_an_image_commit_that_is_no_hash_is_not_recorded(tmp_path, monkeypatch, caplog):
     monkeypatch.setenv(provenance.COMMIT_ENV, "main")
     assert provenance.git_state(tmp_path) == {"commit": None, "dirty": "unknown"}
