@@ -68,7 +68,8 @@ RUN if [ -n "$TORCH_INDEX_URL" ]; then \
 # GIT_COMMIT (build arg, `GIT_COMMIT=$(git describe --always --dirty --abbrev=40 --exclude='*')
 # docker compose build`; "-dirty" after it when tracked files had changes): the commit the
 # image is built from; .git stays out of the build context, so the trainer records this one
-# (PIPELINE_GIT_COMMIT) as its runs' code. Last here, so that a new commit rebuilds no virtualenv.
+# (PIPELINE_GIT_COMMIT) as its runs' code, and the label org.opencontainers.image.revision holds
+# it too ("-dirty" included). Last here, so that a new commit rebuilds no virtualenv.
 FROM base AS runtime
 COPY --from=builder /opt/venv /opt/venv
 WORKDIR /app

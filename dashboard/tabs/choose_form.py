@@ -139,16 +139,24 @@ def _shown_warnings(ctx: Context, found: Assessment, change: str | None) -> None
 
 
 def _missing(who: str, reason: str, confirmed: bool, clean: bool, ready: bool) -> list[str]:
-    """What the form still lacks, one sentence each."""
-    tick = "Tick the confirmation to choose a run"
+    """What the form still lacks, one sentence each (the missing confirmations in one)."""
     found = [
         (who, "Write your name: the audit trail records who chose."),
         (reason.strip(), "Write why you choose this model; the reason is kept with the choice."),
-        (confirmed, f"{tick} without an evaluation."),
-        (clean, f"{tick} whose data may leak across splits."),
-        (ready, f"{tick} that changes what clients get."),
     ]
-    return [say for given, say in found if not given]
+    ticks = [
+        run
+        for given, run in (
+            (confirmed, "without an evaluation"),
+            (clean, "whose data may leak across splits"),
+            (ready, "that changes what clients get"),
+        )
+        if not given
+    ]
+    missing = [say for given, say in found if not given]
+    if ticks:
+        missing.append(f"Tick the confirmation to choose a run {'; a run '.join(ticks)}.")
+    return missing
 
 
 def render_choose(ctx: Context, found: Assessment, now: tuple, store: SelectionStore) -> None:

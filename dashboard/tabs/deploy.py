@@ -200,7 +200,7 @@ def _sealed(record: dict, problems: dict[str, str]) -> str:
     token, stored before records were sealed."""
     if record["selection_id"] in problems:
         other = problems[record["selection_id"]] == SEALED_UNDER_OTHER_TOKEN
-        return "? other token" if other else "✗ changed"
+        return "? other token" if other else "✗ failed check"
     return "✓ intact" if record.get("seal") else "– before seals"
 
 

@@ -137,13 +137,8 @@ def _faithfulness(ctx: Context) -> None:
     scores["method"] = scores["method"].map(lambda m: METHOD_NAMES.get(m, m))
     scores["score"] = [score_text(row) for row in scores.to_dict("records")]
     for column in ("auc", "random_auc", "beats_random_fraction"):
-        scores[column] = [_number(v) for v in scores[column]]
+        scores[column] = [alt_text.number(v) for v in scores[column]]
     st.dataframe(scores[list(FAITH_COLUMNS)].rename(columns=FAITH_COLUMNS), hide_index=True)
-
-
-def _number(value) -> str:
-    """``0.412``, or ``–`` for a missing value (never "None" or "nan")."""
-    return "–" if value is None or pd.isna(value) else f"{value:.3f}"
 
 
 def _channels(ctx: Context) -> None:

@@ -15,6 +15,7 @@ from dashboard.tabs.choose_form import (
     NAME_LABEL,
     REASON_LABEL,
     Done,
+    _missing,
     proxy_user,
     replaced_by,
 )
@@ -224,3 +225,11 @@ def test_an_empty_form_names_every_missing_field_at_once(page_env, model_name, d
     assert "Write why you choose this model" in warning
     assert "Tick the confirmation to choose a run without an evaluation" in warning
     assert _records() == []
+
+
+def test_every_missing_confirmation_is_named_in_one_sentence():
+    missing = _missing("ana", "sharper", confirmed=False, clean=False, ready=True)
+    assert missing == [
+        "Tick the confirmation to choose a run without an evaluation; a run whose data may leak "
+        "across splits."
+    ]

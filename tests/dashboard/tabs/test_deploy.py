@@ -387,6 +387,6 @@ def test_a_record_edited_in_the_store_is_flagged_above_the_trail(page_env, dashb
     assert "download of run edited: changed in the store" in error and "run kept" not in error
     trail = next(f.value for f in at.dataframe if "action" in f.value.columns)
     assert list(zip(trail["run_id"], trail["sealed"], strict=True)) == [
-        ("edited", "✗ changed"),
+        ("edited", "✗ failed check"),
         ("kept", "✓ intact"),
     ]
