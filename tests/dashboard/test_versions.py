@@ -1,6 +1,8 @@
 """The registry writes of a choice: one choice at a time."""
 
+import sys
 import threading
+import time
 
 import pytest
 from mlflow.tracking import MlflowClient
@@ -8,6 +10,20 @@ from mlflow.tracking import MlflowClient
 from common import InvalidInput, ServiceUnavailable
 from dashboard.choose import choose_run
 from dashboard.versions import one_choice_at_a_time
+
+
+def waiting_in(thread: threading.Thread, function: str, timeout: float = 120) -> bool:
+    """Whether ``thread`` reaches ``function`` within ``timeout`` seconds (seen on its stack):
+    a choice there waits for a turn that the test holds, so it has checked its run by then."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        frame = sys._current_frames().get(thread.ident)
+        while frame is not None:
+            if frame.f_code.co_name == function:
+                return True
+            frame = frame.f_back
+        time.sleep(0.05)
+    return False
 
 
 def test_a_choice_waits_for_another_choice_in_progress(dashboard_runs, settings, store):
@@ -20,7 +36,9 @@ def test_a_choice_waits_for_another_choice_in_progress(dashboard_runs, settings,
             target=lambda: (choose_run(run_id, "best", settings, store), done.set())
         )
         chooser.start()
-        assert not done.wait(10)  # it checked the run, then waits for the lock
+        assert waiting_in(chooser, "one_choice_at_a_time")  # it checked the run: waits
+        time.sleep(0.5)  # a few tries of the lock
+        assert not done.is_set()
         assert not settings.run_id_file.exists() and store.recent() == []
         assert not client.search_model_versions(f"name = '{settings.model_name}'")
     chooser.join(120)
@@ -42,7 +60,9 @@ def test_a_choice_waits_for_one_on_another_machine_sharing_the_store(
             target=lambda: (choose_run(run_id, "best", elsewhere, store), done.set())
         )
         chooser.start()
-        assert not done.wait(10)
+        assert waiting_in(chooser, "choice_turn")  # it checked the run: waits
+        time.sleep(0.5)  # a few tries of the turn
+        assert not done.is_set()
         assert not elsewhere.run_id_file.exists() and store.recent() == []
     chooser.join(120)
     assert done.is_set() and [r["run_id"] for r in store.recent()] == [run_id]
