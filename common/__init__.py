@@ -12,6 +12,7 @@ Job handling lives in ``jobs``, MLflow access, models and the artifact contract 
 """
 
 from common import metric_keys
+from common.colours import CATEGORICAL, contrast_ratio, curve_style, hex_rgb
 from common.cores import available_cores
 from common.errors import (
     Conflict,
@@ -46,6 +47,7 @@ from common.settings import Settings, get_settings
 from common.versions import installed_version
 
 __all__ = [
+    "CATEGORICAL",
     "DISK_FULL",
     "MAX_NAME_BYTES",
     "MAX_PATH_CHARS",
@@ -67,10 +69,13 @@ __all__ = [
     "check_path_text",
     "configure_logging",
     "confine",
+    "contrast_ratio",
+    "curve_style",
     "end_download_threads",
     "free_space",
     "freeze_startup_heap",
     "get_settings",
+    "hex_rgb",
     "installed_version",
     "make_scratch",
     "metric_keys",

@@ -16,28 +16,11 @@ from matplotlib.axes import Axes
 from matplotlib.figure import Figure
 from sklearn.metrics import roc_curve
 
+from common import contrast_ratio, curve_style
 from runs import OperatingPoint, decided_labels
 
 DPI = 100
 ARGMAX_RULE = "argmax (the most probable class)"
-# Curves of different classes differ in line style and marker as well as in colour (WCAG 1.4.1):
-# under colour blindness or in greyscale two colours can look the same. "--" is the chance line's
-# and "o" the operating point's, so neither is used for a class.
-LINE_STYLES = ["-", "-.", ":", (0, (5, 1, 1, 1, 1, 1))]
-MARKERS = ["s", "^", "D", "v", "P", "X", "*", "<", ">", "h"]
-
-
-def curve_style(index: int) -> dict:
-    """The colour (seaborn's colour-blind palette), line style and marker of the ``index``-th
-    curve, as ``Axes.plot`` keywords; markers spaced along the curve, not on every point."""
-    palette = sns.color_palette("colorblind")
-    return {
-        "color": palette[index % len(palette)],
-        "linestyle": LINE_STYLES[index % len(LINE_STYLES)],
-        "marker": MARKERS[index % len(MARKERS)],
-        "markevery": 0.1,
-        "markersize": 5,
-    }
 
 
 def png(fig: Figure) -> bytes:
@@ -62,18 +45,6 @@ def threshold_rule(point: OperatingPoint) -> str:
 def argmax_rule(served: bool) -> str:
     """The argmax rule in a title; ``served=False`` for a run served by its threshold."""
     return ARGMAX_RULE if served else f"{ARGMAX_RULE}, not the served decision"
-
-
-def relative_luminance(rgb: tuple[float, ...]) -> float:
-    """WCAG 2.x relative luminance of an sRGB colour (components in ``[0, 1]``; alpha ignored)."""
-    linear = [c / 12.92 if c <= 0.04045 else ((c + 0.055) / 1.055) ** 2.4 for c in rgb[:3]]
-    return 0.2126 * linear[0] + 0.7152 * linear[1] + 0.0722 * linear[2]
-
-
-def contrast_ratio(a: tuple[float, ...], b: tuple[float, ...]) -> float:
-    """WCAG 2.x contrast ratio of two colours, 1 to 21."""
-    lighter, darker = sorted((relative_luminance(a), relative_luminance(b)), reverse=True)
-    return (lighter + 0.05) / (darker + 0.05)
 
 
 def _contrast_annotations(ax: Axes, data: np.ndarray) -> None:

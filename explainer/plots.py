@@ -15,6 +15,8 @@ from matplotlib.colorbar import Colorbar
 from matplotlib.colors import Normalize
 from matplotlib.figure import Figure
 
+from common import CATEGORICAL, curve_style
+
 METHOD_TITLES = {
     "integrated_gradients": "Integrated Gradients",
     "shap": "SHAP",
@@ -22,10 +24,8 @@ METHOD_TITLES = {
 }
 
 
-# The deletion curves of different methods differ in line style and marker as well as in colour
-# (WCAG 1.4.1: colour blindness, greyscale prints); "--" is the random order's line, so not used.
-LINE_STYLES = ["-", "-.", ":", (0, (5, 1, 1, 1, 1, 1))]
-MARKERS = ["s", "^", "D", "v", "P", "X"]
+# The bars of different methods differ by hatch as well as colour, as curves by line style and
+# marker (common.curve_style): WCAG 1.4.1, colour blindness, greyscale prints.
 HATCHES = ["", "//", "..", "xx", "\\\\", "oo"]
 
 
@@ -275,17 +275,12 @@ def deletion_plot(report: dict) -> bytes:
     fig = Figure(figsize=(6, 4))
     ax = fig.subplots()
     fractions = report["fractions"]
-    palette = sns.color_palette("colorblind")
     for i, (method, entry) in enumerate(report["methods"].items()):
         ax.plot(
             fractions,
             entry["curve"],
             label=f"{METHOD_TITLES.get(method, method)} (AUC {entry['auc']:.3f})",
-            color=palette[i % len(palette)],
-            linestyle=LINE_STYLES[i % len(LINE_STYLES)],
-            marker=MARKERS[i % len(MARKERS)],
-            markevery=0.1,
-            markersize=5,
+            **curve_style(i),
         )
     ax.plot(
         fractions,
@@ -314,8 +309,9 @@ def channel_plot(importance: dict[str, dict[str, float]]) -> bytes:
     fig = Figure(figsize=(5, 3.5))
     ax = fig.subplots()
     methods = list(dict.fromkeys(frame["method"]))
+    colours = list(CATEGORICAL[: len(methods)])
     sns.barplot(
-        frame, x="channel", y="share", hue="method", hue_order=methods, ax=ax, palette="colorblind"
+        frame, x="channel", y="share", hue="method", hue_order=methods, ax=ax, palette=colours
     )
     for i, bars in enumerate(ax.containers):
         for bar in bars:  # each method also by its hatch, as the curves by their line style

@@ -9,9 +9,9 @@ import altair as alt
 import pandas as pd
 import streamlit as st
 
+from common import CATEGORICAL
 from dashboard import alt_text, artifacts, data, reports
 from dashboard.card_tables import faithfulness_scope, faithfulness_table, score_text
-from dashboard.colours import CATEGORICAL
 from dashboard.context import Context, missing
 from dashboard.tabs.job_ui import job_controls
 from runs import contract, schemas

@@ -8,10 +8,9 @@ import numpy as np
 import pandas as pd
 import streamlit as st
 
-from common import metric_keys
+from common import CATEGORICAL, metric_keys
 from dashboard import alt_text, data, reports
 from dashboard.card_tables import class_counts, split_counts
-from dashboard.colours import CATEGORICAL
 from dashboard.context import Context
 from dashboard.provenance import dataset_warnings, leakage_rows
 from dashboard.reads import HISTORY_COLUMNS

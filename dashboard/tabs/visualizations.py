@@ -9,8 +9,8 @@ import altair as alt
 import pandas as pd
 import streamlit as st
 
+from common import CATEGORICAL
 from dashboard import alt_text, data, reports
-from dashboard.colours import CATEGORICAL
 from dashboard.context import Context, missing
 from dashboard.tabs.job_ui import cannot_make
 from runs import contract, schemas

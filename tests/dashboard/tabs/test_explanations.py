@@ -1,4 +1,4 @@
-from dashboard.colours import CATEGORICAL
+from common import CATEGORICAL
 from tests.dashboard.conftest import chart_of, open_page, page_text
 
 

@@ -3,7 +3,7 @@ import math
 import pandas as pd
 import pytest
 
-from dashboard.colours import CATEGORICAL
+from common import CATEGORICAL
 from dashboard.tabs.metrics import MAX_POINTS, history_chart, key_stats
 from tests.dashboard.conftest import LONG_VALUE, chart_of, charts, leak, open_page
 

@@ -1,8 +1,8 @@
 import pandas as pd
 
+from common import contrast_ratio, hex_rgb
 from dashboard.tabs.visualizations import COLOURS, embedding_chart
 from tests.dashboard.conftest import chart_data, charts, open_page, page_text
-from tests.dashboard.test_colours import contrast, luminance
 
 
 def _open(runs, role):
@@ -76,10 +76,10 @@ def test_map_draws_a_mark_that_shows_the_outcome_as_a_shape():
 def test_map_colours_contrast_with_white_and_differ_in_lightness():
     for colour in COLOURS:
         colours = embedding_chart(_points(), colour).to_dict()["encoding"]["color"]["scale"]
-        greys = [luminance(c) for c in colours["range"]]
-        assert all(contrast(g, 1.0) >= 3 for g in greys), (colour, colours)
+        greys = [hex_rgb(c) for c in colours["range"]]
+        assert all(contrast_ratio(g, (1, 1, 1)) >= 3 for g in greys), (colour, colours)
         pairs = [(a, b) for i, a in enumerate(greys) for b in greys[i + 1 :]]
-        assert all(contrast(a, b) >= 1.3 for a, b in pairs), (colour, colours)
+        assert all(contrast_ratio(a, b) >= 1.3 for a, b in pairs), (colour, colours)
 
 
 def test_misclassified_points_of_the_map_are_listed_in_a_table(page_env, dashboard_runs):
