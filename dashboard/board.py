@@ -158,8 +158,8 @@ def render(
         "figures are of the most probable class (argmax, `predicted_class`); a two-class run "
         "with a threshold is served by its `decision`, whose test figures are the eval_thr_* "
         "columns (add them) and its Evaluation tab's. servable ✓: a finished run the predictor "
-        "can serve (not a judgement of its quality). duration ≥: the trainer died; it trained at "
-        "least that long."
+        "can serve (not a judgement of its quality). duration ≥: the run ended unfinished (its "
+        "trainer was killed); it trained at least that long."
     )
     if not leaderboard.comparable(page.rows):
         st.warning(

@@ -17,7 +17,7 @@ from runs import contract, schemas
 
 COLOURS = {"true": "True class", "predicted": "Predicted class", "outcome": "Outcome"}
 # The outcome is shaped as well as coloured.
-OUTCOMES = {"correct": ("#0072B2", "circle"), "misclassified": ("#D55E00", "cross")}
+OUTCOMES = {"correct": (CATEGORICAL[4], "circle"), "misclassified": (CATEGORICAL[1], "cross")}
 MISCLASSIFIED_COLUMNS = {
     "test image": "Test image",
     "file": "File",
