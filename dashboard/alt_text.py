@@ -74,6 +74,31 @@ def misclassified_image(path: str) -> str:
     return f"Misclassified test image {stem}."
 
 
+# Plots that the Evaluation, Explanations and Visualizations tabs show with their data in words.
+DESCRIBED_ON_TABS = {
+    contract.CONFUSION_MATRIX_PNG: "Evaluation",
+    contract.ROC_CURVES_PNG: "Evaluation",
+    contract.CALIBRATION_PNG: "Evaluation",
+    contract.GRADCAM_PNG: "Visualizations",
+    contract.CHANNEL_IMPORTANCE_PNG: "Explanations",
+    contract.DELETION_CURVES_PNG: "Explanations",
+}
+
+
+def artifact_image(path: str, size: tuple[int, int] | None) -> str:
+    """The ``alt`` of an image file shown by the Artifacts tab: what its name says it is, its
+    size in pixels, and the tab that describes it in words where one does."""
+    name = PurePosixPath(path).name
+    if "_as_" in name:
+        what = misclassified_image(path).rstrip(".") + f" (file {path})"
+    else:
+        what = f"Image file {path} of this run"
+    if size is not None:
+        what += f", {size[0]}×{size[1]} pixels"
+    tab = DESCRIBED_ON_TABS.get(name)
+    return f"{what}." + (f" The {tab} tab shows what it draws in words." if tab else "")
+
+
 def intervals(table: pd.DataFrame) -> str:
     """``Values with 95% intervals: accuracy 0.850 (0.800 to 0.900), ...``."""
     items = [

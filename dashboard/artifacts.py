@@ -9,8 +9,9 @@ import numpy as np
 import pandas as pd
 import streamlit as st
 
-from dashboard import data
+from dashboard import alt_text, data
 from dashboard.reads import PREVIEW_BYTES
+from runs import ImageDecodeError, decode_image
 
 IMAGE = {".png", ".jpg", ".jpeg", ".gif", ".bmp", ".webp"}
 TEXT = {".txt", ".log", ".md", ".py", ".yaml", ".yml", ".cfg", ".ini", ".toml", ".sh"}
@@ -70,17 +71,30 @@ def array_summary(arrays: dict[str, np.ndarray]) -> pd.DataFrame:
     return pd.DataFrame(rows)
 
 
+def image_size(raw: bytes) -> tuple[int, int] | None:
+    """Width and height from an image file's header; None where PIL cannot read it."""
+    from PIL import Image
+
+    try:
+        with Image.open(io.BytesIO(raw)) as image:
+            return image.size
+    except (OSError, ValueError, Image.DecompressionBombError):  # UnidentifiedImageError: OSError
+        return None
+
+
 def dicom_image(raw: bytes) -> tuple[np.ndarray, dict]:
-    """The first frame of a DICOM file as uint8 and a few header fields: none that identifies
-    the patient or the study (every dashboard user sees them), only what the image is."""
+    """The first frame of a DICOM file as the models see it (``runs.decode_image``: modality
+    rescale, VOI window or stretch, MONOCHROME1 inverted; deflated files and too many pixels
+    refused) and a few header fields: none that identifies the patient or the study (every
+    dashboard user sees them), only what the image is.
+
+    Raises:
+        ImageDecodeError: The file is not a DICOM image the models can read; says why.
+    """
     import pydicom
 
-    ds = pydicom.dcmread(io.BytesIO(raw))
-    pixels = ds.pixel_array.astype(np.float32)
-    if pixels.ndim == 3 and pixels.shape[-1] not in (3, 4):
-        pixels = pixels[0]
-    lo, hi = float(pixels.min()), float(pixels.max())
-    image = ((pixels - lo) / (hi - lo or 1.0) * 255).astype(np.uint8)
+    image = decode_image(raw)  # first: it refuses a deflated file before anything inflates it
+    ds = pydicom.dcmread(io.BytesIO(raw), stop_before_pixels=True)
     fields = {
         k: str(ds.get(k, ""))
         for k in ("Modality", "Rows", "Columns", "PhotometricInterpretation", "BitsStored")
@@ -112,7 +126,14 @@ def show(uri: str, run_id: str, path: str, size: int | None) -> None:
         return
     raw = data.artifact_bytes(uri, run_id, path)
     if what == "image":
-        st.image(raw, caption=path)
+        pixels = image_size(raw)
+        if pixels is None:
+            st.warning(
+                f"{path} cannot be read as an image here (damaged, over the pixel limit, or not "
+                "what its name says); download it below."
+            )
+        else:
+            st.image(raw, caption=path, alt=alt_text.artifact_image(path, pixels))
     elif what == "text":
         language = {".py": "python", ".yaml": "yaml", ".yml": "yaml"}.get(
             PurePosixPath(path).suffix
@@ -136,8 +157,19 @@ def show(uri: str, run_id: str, path: str, size: int | None) -> None:
                 arrays = {k: loaded[k] for k in loaded.files}
         st.dataframe(array_summary(arrays), hide_index=True, width="stretch")
     elif what == "dicom":
-        image, fields = dicom_image(raw)
-        st.image(image, caption=path, clamp=True)
+        try:
+            image, fields = dicom_image(raw)
+        except ImageDecodeError as exc:
+            st.warning(f"{path} cannot be shown: {exc}.")
+            return
+        modality = f"{fields['Modality']} " if fields["Modality"] else ""
+        st.image(
+            image,
+            caption=path,
+            clamp=True,
+            alt=f"{modality}DICOM image {path}, {image.shape[1]}×{image.shape[0]} pixels (its "
+            "first frame), as the models see it.",
+        )
         st.json(fields)
 
 

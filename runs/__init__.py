@@ -32,7 +32,9 @@ from mlpipeline_model import (
     DECODING_VERSION,
     MAX_PIXELS,
     PREDICTED_COLUMN,
+    ImageDecodeError,
     declared_pixels,
+    decode_image,
     threshold_labels,
 )
 from runs import contract, inference, schemas
@@ -129,6 +131,7 @@ __all__ = [
     "UNCONFIRMED_POSITIVE",
     "Ensemble",
     "ImageClassifier",
+    "ImageDecodeError",
     "Interface",
     "OperatingPoint",
     "Preprocessing",
@@ -148,6 +151,7 @@ __all__ = [
     "data_inputs",
     "decided_labels",
     "declared_pixels",
+    "decode_image",
     "dicom_inputs",
     "digest_differs",
     "download_failure",

@@ -64,3 +64,19 @@ def test_shares_are_read_as_percentages():
     frame = pd.DataFrame([("SHAP", "R", 0.5), ("SHAP", "G", 0.25)], columns=["m", "c", "s"])
     words = alt_text.counts(frame, "m", "c", "s", "Shares", shares=True)
     assert words == "Shares: SHAP: R 50%, G 25%."
+
+
+def test_an_artifact_image_is_named_with_its_size_and_where_it_is_described():
+    words = alt_text.artifact_image(f"evaluation/{contract.ROC_CURVES_PNG}", (640, 480))
+    assert words == (
+        "Image file evaluation/roc_curves.png of this run, 640×480 pixels. "
+        "The Evaluation tab shows what it draws in words."
+    )
+
+
+def test_an_unreadable_misclassified_artifact_keeps_its_classes():
+    words = alt_text.artifact_image("evaluation/misclassified/01_12_nevus_as_melanoma.png", None)
+    assert words == (
+        "Misclassified test image 12: true nevus, taken for melanoma "
+        "(file evaluation/misclassified/01_12_nevus_as_melanoma.png)."
+    )
