@@ -10,6 +10,7 @@ import pandas as pd
 import streamlit as st
 
 from dashboard import alt_text, data
+from dashboard.markup import plain
 from dashboard.reads import PREVIEW_BYTES
 from runs import ImageDecodeError, decode_image
 
@@ -119,7 +120,7 @@ def show(uri: str, run_id: str, path: str, size: int | None) -> None:
             st.code(raw.decode("utf-8", errors="replace"), language=None)
         return
     if what != "binary" and size is not None and size > MAX_WHOLE:
-        st.info(f"{path} is {human_size(size)}: too large to view here; download it instead.")
+        st.info(f"{plain(path)} is {human_size(size)}: too large to view here; download it.")
         return
     if what == "binary":
         st.info(f"No viewer for {PurePosixPath(path).suffix or 'this file'}; download it below.")
@@ -129,8 +130,8 @@ def show(uri: str, run_id: str, path: str, size: int | None) -> None:
         pixels = image_size(raw)
         if pixels is None:
             st.warning(
-                f"{path} cannot be read as an image here (damaged, over the pixel limit, or not "
-                "what its name says); download it below."
+                f"{plain(path)} cannot be read as an image here (damaged, over the pixel limit, "
+                "or not what its name says); download it below."
             )
         else:
             st.image(raw, caption=path, alt=alt_text.artifact_image(path, pixels))
@@ -146,7 +147,7 @@ def show(uri: str, run_id: str, path: str, size: int | None) -> None:
         try:
             st.json(json.loads(raw.decode("utf-8")), expanded=2)
         except (UnicodeDecodeError, json.JSONDecodeError) as exc:
-            st.warning(f"{path} is not valid JSON ({exc}); showing it as text.")
+            st.warning(f"{plain(path)} is not valid JSON ({plain(exc)}); showing it as text.")
             st.code(raw.decode("utf-8", errors="replace"), language=None)
     elif what == "npz":
         loaded = np.load(io.BytesIO(raw), allow_pickle=False)
@@ -160,7 +161,7 @@ def show(uri: str, run_id: str, path: str, size: int | None) -> None:
         try:
             image, fields = dicom_image(raw)
         except ImageDecodeError as exc:
-            st.warning(f"{path} cannot be shown: {exc}.")
+            st.warning(f"{plain(path)} cannot be shown: {plain(exc)}.")
             return
         modality = f"{fields['Modality']} " if fields["Modality"] else ""
         st.image(
@@ -189,7 +190,7 @@ def show_html(raw: bytes, path: str, size: int | None) -> None:
 
     if size is not None and size > len(raw):
         st.caption(f"Large report ({human_size(size)}): showing its first {human_size(len(raw))}.")
-    st.caption(f"{path}, rendered in a sandbox: scripts and network access are off.")
+    st.caption(f"{plain(path)}, rendered in a sandbox: scripts and network access are off.")
     components.html(sandboxed(raw), height=580, scrolling=False)
 
 
@@ -198,7 +199,7 @@ def download(uri: str, run_id: str, path: str, size: int | None) -> None:
         st.caption("Too large for a browser download: use `mlflow artifacts download`.")
         return
     st.download_button(
-        f"Download {PurePosixPath(path).name}",
+        f"Download {plain(PurePosixPath(path).name)}",
         data=lambda: data.artifact_bytes(uri, run_id, path),
         file_name=PurePosixPath(path).name,
         key=f"dl_{path}",

@@ -6,6 +6,7 @@ import math
 import pandas as pd
 
 from common import metric_keys
+from dashboard.markup import plain
 from runs import schemas, validation_figures
 
 
@@ -159,7 +160,7 @@ def operating_point_table(point: schemas.ThresholdPoint) -> pd.DataFrame:
 
 
 def describe_operating_point(point: schemas.ThresholdPoint) -> str:
-    """One sentence: the rule and how it was chosen."""
+    """One sentence of Markdown: the rule and how it was chosen (names escaped)."""
     chosen = (
         f" ({validation_figures(point.model_dump(), 3)}, target {point.target_sensitivity})"
         if point.val_sensitivity is not None
@@ -167,11 +168,11 @@ def describe_operating_point(point: schemas.ThresholdPoint) -> str:
     )
     how = point.positive_chosen  # the trainer's words for how it took the positive class
     return (
-        f"{point.positive_class!r} is decided when its probability is ≥ {point.threshold:.4f}, "
-        f"the threshold chosen on validation data{chosen}"
-        f"{f'; the positive class is {how}' if how else ''}; below, that rule on the test split."
+        f"{plain(repr(point.positive_class))} is decided when its probability is ≥ "
+        f"{point.threshold:.4f}, the threshold chosen on validation data{chosen}"
+        f"{f'; the positive class is {plain(how)}' if how else ''}; below, that rule on the test "
+        "split." + (f" Caveat: {plain(point.caveat)}." if point.caveat else "")
         # with test-time augmentation: applied to other probabilities than it was chosen on
-        + (f" Caveat: {point.caveat}." if point.caveat else "")
     )
 
 

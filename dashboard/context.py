@@ -15,6 +15,7 @@ from common import (
     Settings,
     get_settings,
 )
+from dashboard.markup import plain
 
 log = logging.getLogger("dashboard")
 
@@ -62,18 +63,18 @@ def render_safely(name: str, render: Callable[..., None], *args) -> None:
     """Call ``render(*args)``; show any failure as one message instead of a traceback."""
     try:
         render(*args)
-    except (InvalidInput, NotFound) as exc:
-        st.warning(str(exc))
+    except (InvalidInput, NotFound) as exc:  # messages quote names and paths: never markup
+        st.warning(plain(exc))
     except ServiceUnavailable as exc:
-        st.error(str(exc))
+        st.error(plain(exc))
     except PipelineError as exc:
-        st.error(str(exc))
+        st.error(plain(exc))
     except MlflowException as exc:
-        st.error(f"{name}: MLflow reported {exc.error_code}: {exc.message}")
+        st.error(f"{name}: MLflow reported {exc.error_code}: {plain(exc.message)}")
     except Exception as exc:  # the page must never show a traceback
         log.exception("the %s tab failed", name)
         st.error(
-            f"{name} could not be shown for this run ({type(exc).__name__}: {exc}). "
+            f"{name} could not be shown for this run ({type(exc).__name__}: {plain(exc)}). "
             "The details are in the dashboard's log; other tabs still work."
         )
 

@@ -15,6 +15,7 @@ from dashboard.card_tables import (
     score_text,
     split_counts,
 )
+from dashboard.markup import cell, code, plain
 from dashboard.provenance import (
     data_limitation,
     dataset_warnings,
@@ -45,13 +46,13 @@ def build_model_card(
     report = report and report.of_run(params.get("data_dir"))
     evaluated = evaluation is not None and not evaluation.empty
     lines = [
-        f"# Model card: {run['run_name']}",
+        f"# Model card: {plain(run['run_name'])}",
         "",
         f"- Run id: `{run_id}`  ",
         f"- Model URI: `{run_model_uri(run_id)}` (the run's model now; a registered version "
         "`models:/NAME/N` is the copy that was chosen)  ",
-        f"- Architecture: {params.get('model', 'unknown')}  ",
-        f"- Status: {run['status']}  ",
+        f"- Architecture: {plain(params.get('model', 'unknown'))}  ",
+        f"- Status: {plain(run['status'])}  ",
         f"- Generated: {datetime.now(UTC):%Y-%m-%d %H:%M UTC}",
         ""
         if evaluated
@@ -66,37 +67,40 @@ def build_model_card(
             classes = json.loads(classes)
         except json.JSONDecodeError:
             classes = [classes]
-    lines.append(f"- Source: {params.get('dataset_source', params.get('data_dir', 'unknown'))}")
+    source = params.get("dataset_source", params.get("data_dir", "unknown"))
+    lines.append(f"- Source: {plain(source)}")
     if params.get("dataset_hash"):
-        lines.append(f"- Content hash (every split): `{params['dataset_hash']}`")
+        lines.append(f"- Content hash (every split): {code(params['dataset_hash'])}")
     if classes:
-        lines.append(f"- Classes ({len(classes)}): {', '.join(map(str, classes))}")
+        lines.append(f"- Classes ({len(classes)}): {plain(', '.join(map(str, classes)))}")
     if counts:
         lines.append(
             "- Samples (the run's data at training): "
-            + ", ".join(f"{s} {n}" for s, n in counts.items())
+            + plain(", ".join(f"{s} {n}" for s, n in counts.items()))
         )
     for split, per_class in class_counts(stats).items():
-        lines.append(f"  - {split}: " + ", ".join(f"{c}: {n}" for c, n in per_class.items()))
+        counted = ", ".join(f"{c}: {n}" for c, n in per_class.items())
+        lines.append(f"  - {plain(split)}: {plain(counted)}")
     if params.get("image_size"):
-        lines.append(f"- Image size: {params['image_size']}, channels: {params.get('channels')}")
+        size, channels = params["image_size"], params.get("channels")
+        lines.append(f"- Image size: {plain(size)}, channels: {plain(channels)}")
     if preprocessing is not None and "modalities" in preprocessing:  # recorded since 2026-12-06
         codes = preprocessing["modalities"]
         lines.append(
-            f"- DICOM modality: {', '.join(codes)} (a DICOM input of another is refused)"
+            f"- DICOM modality: {plain(', '.join(codes))} (a DICOM input of another is refused)"
             if codes
             else "- DICOM modality: none recorded (DICOM inputs of every modality are classified)"
         )
     if report is not None and report.data_changed:
         lines.append(
-            f"- The test figures below are not from this test split: {report.data_changed}."
+            f"- The test figures below are not from this test split: {plain(report.data_changed)}."
         )
     elif report is not None and report.own_data is False:
         lines.append(
             f"- The test figures below are not from this test split: the evaluation used "
-            f"{report.n_samples} images of `{report.data_dir}`."
+            f"{report.n_samples} images of {code(report.data_dir)}."
         )
-    lines += [f"- **Warning**: {warning}" for warning in dataset_warnings(stats, evaluated)]
+    lines += [f"- **Warning**: {plain(w)}" for w in dataset_warnings(stats, evaluated)]
     if not (counts or classes):
         lines.append("- No dataset information was logged with this run.")
     lines += ["", "## Training setup", ""]
@@ -107,7 +111,7 @@ def build_model_card(
         shown = sorted(params.items())[:30]
     if shown:
         lines += ["| Parameter | Value |", "|---|---|"]
-        lines += [f"| {k} | {str(v)[:120]} |" for k, v in shown]
+        lines += [f"| {cell(k)} | {cell(str(v)[:120])} |" for k, v in shown]
     else:
         lines.append("No parameters were logged.")
     lines += ["", "## Provenance", "", *training_provenance(run)]
@@ -127,8 +131,8 @@ def build_model_card(
         lines += ["| Metric | Value | CI low | CI high |", "|---|---|---|---|"]
         for row in evaluation[evaluation["overall"]].to_dict("records"):
             lines.append(
-                f"| {row['metric']} | {fmt_value(row['value'])} | {fmt_value(row.get('ci_low'))} "
-                f"| {fmt_value(row.get('ci_high'))} |"
+                f"| {cell(row['metric'])} | {fmt_value(row['value'])} "
+                f"| {fmt_value(row.get('ci_low'))} | {fmt_value(row.get('ci_high'))} |"
             )
     else:
         lines.append(
@@ -140,14 +144,14 @@ def build_model_card(
         lines += ["| Class | Measure | Value | CI low | CI high |", "|---|---|---|---|---|"]
         for row in operating_point_table(operating_point).to_dict("records"):
             lines.append(
-                f"| {row['class']} | {row['measure']} | {fmt_value(row['value'])} "
+                f"| {cell(row['class'])} | {cell(row['measure'])} | {fmt_value(row['value'])} "
                 f"| {fmt_value(row['ci_low'])} | {fmt_value(row['ci_high'])} |"
             )
     elif params.get("decision_threshold"):  # chosen by the trainer, not evaluated yet
         lines.append(
-            f"{params.get('positive_class')!r} is decided when its probability is ≥ "
-            f"{params['decision_threshold']}, the threshold chosen on validation data; its test "
-            "sensitivity and specificity come with the evaluation."
+            f"{plain(repr(params.get('positive_class')))} is decided when its probability is ≥ "
+            f"{plain(params['decision_threshold'])}, the threshold chosen on validation data; its "
+            "test sensitivity and specificity come with the evaluation."
         )
     else:
         lines.append(
@@ -175,8 +179,9 @@ def build_model_card(
         ]
         for row in faith.to_dict("records"):
             lines.append(
-                f"| {row['method']} | {fmt_value(row['auc'])} | {fmt_value(row['random_auc'])} "
-                f"| {score_text(row)} | {fmt_value(row['beats_random_fraction'])} |"
+                f"| {cell(row['method'])} | {fmt_value(row['auc'])} "
+                f"| {fmt_value(row['random_auc'])} | {score_text(row)} "
+                f"| {fmt_value(row['beats_random_fraction'])} |"
             )
     else:
         lines.append(
@@ -193,7 +198,7 @@ def build_model_card(
         "- Research use only: not a medical device.",
     ]
     if run["status"] != "FINISHED":
-        lines.append(f"- The training run ended with status {run['status']}.")
+        lines.append(f"- The training run ended with status {plain(run['status'])}.")
     return "\n".join(lines) + "\n"
 
 
@@ -224,9 +229,9 @@ def serving_instructions(
         if size
         else "any size is resized to the model's input"
     )
-    classes = ", ".join(map(str, pp.get("class_names", []))) or "the run's classes"
+    classes = plain(", ".join(map(str, pp.get("class_names", [])))) or "the run's classes"
     if pp.get("modalities"):
-        accepts += f"; DICOM files of Modality {', '.join(pp['modalities'])} only"
+        accepts += f"; DICOM files of Modality {plain(', '.join(pp['modalities']))} only"
     uri = f"models:/{model_name}@{alias}"
     return f"""The predictor at `{predictor_url}` serves `{uri}` and follows the alias: once a
 run is chosen it serves the new version within `PREDICTOR_POLL_S` seconds, without a restart.

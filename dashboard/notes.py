@@ -1,8 +1,10 @@
 """What a reader of the leaderboard's and the Compare tab's test figures must know about their
-marks (``★``, ``†``, ``⚠``), one sentence each, under the table (no Streamlit)."""
+marks (``★``, ``†``, ``⚠``), one sentence of Markdown each (names escaped), under the table (no
+Streamlit)."""
 
 from dashboard.leaderboard import BEST, CAVEAT, Basis, evaluation_data, ranking, run_ranks
 from dashboard.leakage import LEAK
+from dashboard.markup import plain
 
 
 def notes(bases: list[Basis]) -> list[str]:
@@ -27,9 +29,10 @@ def notes(bases: list[Basis]) -> list[str]:
             f"does not rank against the others and gets no {BEST}."
         )
     if constant := [b.constant for b in bases if b.constant]:
+        names = plain(", ".join(sorted(set(map(repr, constant)))))
         found.append(
             f"{CAVEAT} constant ({len(constant)} run(s)): the run's argmax (`predicted_class`) "
-            f"names one class ({', '.join(sorted(set(map(repr, constant))))}) for every test "
+            f"names one class ({names}) for every test "
             "image, so its accuracy, balanced accuracy, precision, recall, sensitivity, "
             f"specificity and F1 are a constant's and get no {BEST}; its AUC and calibration "
             "(of its probabilities) still rank."
@@ -40,9 +43,9 @@ def notes(bases: list[Basis]) -> list[str]:
         n = sum(r and b.overlap == alike for b, r in zip(bases, ranks, strict=True))
         found.append(
             f"{LEAK} {n} run(s) here were tested on a split that shares the same with their "
-            f"training data ({alike.why}), as every other run on their test data: their test "
-            "figures are all optimistic, alike, so they rank among themselves; figures on data "
-            "without such copies would be lower."
+            f"training data ({plain(alike.why)}), as every other run on their test data: their "
+            "test figures are all optimistic, alike, so they rank among themselves; figures on "
+            "data without such copies would be lower."
         )
     ranks = run_ranks(every)
     if unknown := sum(bool(b.overlap.unknown) for b in every):

@@ -11,6 +11,7 @@ import streamlit as st
 from common import PipelineError
 from dashboard import board, data, durations, leaderboard, sidebar
 from dashboard.context import Context, render_safely, session_settings
+from dashboard.markup import plain
 from dashboard.tabs.artifacts_tab import render_artifacts
 from dashboard.tabs.compare import render_compare
 from dashboard.tabs.deploy import render_deploy
@@ -41,13 +42,13 @@ def _context() -> Context | None:
     if picked is None:
         return None
     exp_id, exp_name = picked
-    st.header(f"Leaderboard · {exp_name}", divider="gray")
+    st.header(f"Leaderboard · {plain(exp_name)}", divider="gray")
     first = board.first_page(uri, exp_id)
     query, columns = board.query(exp_id, first)
     try:
         page = data.runs_page(uri, replace(query, page_token=board.page_token(query)))
     except PipelineError as exc:
-        st.error(str(exc))
+        st.error(plain(exc))
         page = first
     settings = session_settings(uri)
     chosen = data.chosen(uri, settings.model_name, settings.model_alias)
@@ -63,19 +64,21 @@ def _context() -> Context | None:
 
 def _header(ctx: Context) -> None:
     run = ctx.run
-    st.title(run["run_name"])
+    st.title(plain(run["run_name"]))
     parent = run["parent_run_id"]
-    line = f"Experiment {ctx.experiment_name} · run `{run['run_id']}` · {run['status'].lower()}"
+    line = (
+        f"Experiment {plain(ctx.experiment_name)} · run `{run['run_id']}` · {run['status'].lower()}"
+    )
     if parent:
         try:
             name = data.run(ctx.uri, parent)["run_name"]
         except PipelineError:
             name = parent[:8]
-        line += f" · child of {name} (`{parent}`)"
+        line += f" · child of {plain(name)} (`{parent}`)"
     st.caption(line)
     ended = run["tags"].get(contract.ENDED_TAG)
     if ended and run["status"] == "KILLED":
-        st.warning(f"Training did not finish: {ended}.")
+        st.warning(f"Training did not finish: {plain(ended)}.")
     elif run["status"] == "RUNNING" and run["tags"].get(contract.STAGE_TAG) == "training":
         st.info(
             f"Training is in progress{last_report(run['tags'])}, or its trainer died without "
@@ -87,7 +90,7 @@ def _header(ctx: Context) -> None:
     if kids is None:
         kids = data.children(ctx.uri, ctx.experiment_id, ctx.run_id)
     if kids:
-        names = ", ".join(k["run_name"] for k in kids[:20])
+        names = ", ".join(plain(k["run_name"]) for k in kids[:20])
         more = f" and {len(kids) - 20} more" if len(kids) > 20 else ""
         st.markdown(f"**Child runs ({len(kids)})**: {names}{more}")
         names = {k["run_id"]: k["run_name"] for k in kids}
@@ -130,7 +133,7 @@ def render_page() -> None:
     try:
         ctx = _context()
     except PipelineError as exc:
-        st.error(str(exc))
+        st.error(plain(exc))
     if ctx is None:
         return
     render_safely("Run", _header, ctx)

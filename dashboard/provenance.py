@@ -13,6 +13,7 @@ import pandas as pd
 
 from dashboard import durations, handoff
 from dashboard.leakage import describe, stats_overlap, train_val_overlap
+from dashboard.markup import code, plain
 from runs import DIGEST_KEY, contract, schemas
 
 
@@ -84,16 +85,17 @@ def evaluation_lines(path: str, report: schemas.EvaluationReport | None) -> list
     """Markdown bullets on the evaluation at ``path`` (its artifact folder) that produced the
     test figures: when, on which data and how many images, with which test-time augmentation,
     and every caveat that choosing the run lists (``handoff.caveats_of``)."""
-    lines = [f"- Evaluation: `{path}` (the run's current evaluation)"]
+    lines = [f"- Evaluation: {code(path)} (the run's current evaluation)"]
     if report is None:
         return [*lines, "- Date, data and test-time augmentation: unknown (no metrics.json read)"]
     data = report.data_dir or "a folder not recorded"
     lines += [
         f"- Made: {made_at(report)}",
-        f"- Data: {report.n_samples} test images of `{data}`{_whose(report)}",
-        f"- Test-time augmentation: {report.tta or 'not recorded'}",
+        f"- Data: {report.n_samples} test images of {code(data)}{_whose(report)}",
+        f"- Test-time augmentation: {plain(report.tta or 'not recorded')}",
     ]
-    return lines + [f"- **Caveat**: {caveat}." for caveat in handoff.caveats_of(path, report)[1]]
+    caveats = handoff.caveats_of(path, report)[1]
+    return lines + [f"- **Caveat**: {plain(caveat)}." for caveat in caveats]
 
 
 def data_limitation(report: schemas.EvaluationReport | None) -> str:
@@ -101,11 +103,11 @@ def data_limitation(report: schemas.EvaluationReport | None) -> str:
     (the same dataset only when the evaluation says so)."""
     if report is not None and report.data_changed:
         where = (
-            f"Trained on one dataset and evaluated on the test split of `{report.data_dir}` as "
+            f"Trained on one dataset and evaluated on the test split of {code(report.data_dir)} as "
             "it was after training (not the split the run was trained beside)"
         )
     elif report is not None and report.own_data is False:
-        where = f"Trained on one dataset and evaluated on the test split of `{report.data_dir}`"
+        where = f"Trained on one dataset and evaluated on the test split of {code(report.data_dir)}"
     elif report is not None and report.own_data:
         where = "Trained and evaluated on one dataset"
     else:
@@ -125,22 +127,22 @@ def training_provenance(run: dict) -> list[str]:
     tags, params = run.get("tags") or {}, run.get("params") or {}
     commit = tags.get("mlflow.source.git.commit")
     dirty = tags.get(contract.GIT_DIRTY_TAG)
-    code = f"commit `{commit}`" if commit else "no commit recorded"
+    made = f"commit {code(commit)}" if commit else "no commit recorded"
     if dirty == "true" and tags.get(contract.GIT_SOURCE_TAG) == contract.IMAGE_COMMIT_ENV:
-        code += ", **tracked files changed** in the folder its image was built from (not recorded)"
+        made += ", **tracked files changed** in the folder its image was built from (not recorded)"
     elif dirty == "true":
-        code += f", **tracked files changed** (diff sha256 `{tags.get(contract.GIT_DIFF_TAG)}`)"
+        made += f", **tracked files changed** (diff sha256 {code(tags.get(contract.GIT_DIFF_TAG))})"
     elif dirty == "false":
-        code += ", no tracked file changed"
+        made += ", no tracked file changed"
     elif dirty == "unknown" and tags.get(contract.GIT_SOURCE_TAG) == contract.IMAGE_COMMIT_ENV:
-        code += " (the commit its image was built from: changes in that build unknown)"
+        made += " (the commit its image was built from: changes in that build unknown)"
     elif dirty == "unknown":
-        code += " (not a git checkout: changes unknown)"
+        made += " (not a git checkout: changes unknown)"
     lines = [
         f"- Trained: {durations.when(run.get('start_time'))} to "
         f"{durations.when(run.get('end_time'))} UTC, by "
-        f"{tags.get('mlflow.user', 'an unrecorded user')}",
-        f"- Code: {code}",
+        f"{plain(tags.get('mlflow.user', 'an unrecorded user'))}",
+        f"- Code: {made}",
     ]
     try:
         sessions = json.loads(tags.get(contract.SESSIONS_TAG) or "[]")
@@ -154,17 +156,20 @@ def training_provenance(run: dict) -> list[str]:
         lines.append(f"- Sessions: {count}{resumed}")
         for s in recorded:
             lines.append(
-                f"  - session {s.get('session')} at {s.get('at')}: from epoch "
-                f"{s.get('start_epoch')}, {s.get('device')}, {s.get('threads')} CPU threads, "
-                + (f"commit `{s['commit'][:12]}`" if s.get("commit") else "no commit")
-                + f" (changed: {s.get('dirty')})"
+                "  - "
+                + plain(
+                    f"session {s.get('session')} at {s.get('at')}: from epoch "
+                    f"{s.get('start_epoch')}, {s.get('device')}, {s.get('threads')} CPU threads, "
+                )
+                + (f"commit {code(str(s['commit'])[:12])}" if s.get("commit") else "no commit")
+                + f" (changed: {plain(s.get('dirty'))})"
             )
         lines.append(
             f"- Environment of each session (Python, packages, CPU, GPU): "
             f"`{contract.ENVIRONMENT_DIR}/session-<k>.json` among the run's artifacts"
         )
     elif params.get("torch_threads"):
-        lines.append(f"- CPU threads: {params['torch_threads']}")
+        lines.append(f"- CPU threads: {plain(params['torch_threads'])}")
     if digest := params.get(DIGEST_KEY):
-        lines.append(f"- Weights digest (sha256 of the trained weights): `{digest}`")
+        lines.append(f"- Weights digest (sha256 of the trained weights): {code(digest)}")
     return lines

@@ -11,6 +11,7 @@ import streamlit as st
 
 from common import PipelineError, get_settings, redact_uri
 from dashboard import data, leaderboard
+from dashboard.markup import plain
 
 KEEP = "kept_choices"  # session key: {"experiment_id": ..., "run_id": ...} last shown
 MAX_COMPARE = 3  # the open run and up to three others
@@ -54,7 +55,7 @@ def tracking_uri() -> str | None:
     uri = session_uri(typed, configured)
     if uri != configured and not uri.startswith(URI_PREFIXES):
         st.error(
-            f"{redact_uri(uri[:200])!r} is not a tracking server's URI: use "
+            f"{plain(repr(redact_uri(uri[:200])))} is not a tracking server's URI: use "
             "http(s)://host:port. A local store (sqlite:, file:, a path) is opened only as the "
             "dashboard's own MLFLOW_TRACKING_URI, set where it is started."
         )

@@ -7,6 +7,7 @@ import streamlit as st
 
 from dashboard import artifacts, data
 from dashboard.context import Context
+from dashboard.markup import code
 from runs import contract
 
 INDENT = "\u2003\u2003"  # em spaces: kept by the table, unlike plain spaces
@@ -55,10 +56,10 @@ def _model_caption(ctx: Context) -> None:
     if not models:
         st.caption("This run logged no MLflow model.")
         return
-    listed = ", ".join(f"`{m['name']}` (`{m['model_uri']}`)" for m in models)
+    listed = ", ".join(f"{code(m['name'])} ({code(m['model_uri'])})" for m in models)
     st.caption(
         f"Models of this run (MLflow LoggedModels, stored apart from the files below): {listed}. "
-        f"`runs:/{ctx.run_id}/{models[0]['name']}` loads the first."
+        f"{code(f'runs:/{ctx.run_id}/' + models[0]['name'])} loads the first."
     )
 
 

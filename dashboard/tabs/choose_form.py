@@ -11,6 +11,7 @@ from dashboard import choose, data, handoff, reports
 from dashboard.assessment import Assessment
 from dashboard.context import Context
 from dashboard.leakage import leakage_caveat
+from dashboard.markup import code, plain
 from dashboard.provenance import dataset_warnings
 from dashboard.trail import trail_store
 from jobs import STORE_ERRORS, SelectionStore
@@ -108,9 +109,10 @@ def _who(ctx: Context) -> str | None:
     if header:
         user, problem = person(ctx)
         if problem:
-            st.error(problem + ".")
+            st.error(plain(problem) + ".")
             return None
-        st.markdown(f"You choose as **{user}** (named by the proxy's `{header}` header).")
+        named_by = f"named by the proxy's {code(header)} header"
+        st.markdown(f"You choose as **{plain(user)}** ({named_by}).")
         return user
     typed = st.text_input(
         NAME_LABEL, key=NAME, max_chars=200, placeholder="Type your name", autocomplete="name"
@@ -131,11 +133,11 @@ def _shown_warnings(ctx: Context, found: Assessment, change: str | None) -> None
         )
     report = reports.evaluation_report(ctx.uri, ctx.run)  # cached, as the Evaluation tab's
     for caveat in handoff.caveats_of(reports.evaluation_path(ctx.run), report)[1]:
-        st.warning(f"About its test figures: {caveat}.")
+        st.warning(f"About its test figures: {plain(caveat)}.")
     for warning in dataset_warnings(reports.dataset_stats(ctx.uri, ctx.run), found.evaluated):
-        st.warning(f"About its data: {warning}")  # as the Metrics and Evaluation tabs word it
+        st.warning(f"About its data: {plain(warning)}")  # as the Metrics and Evaluation tabs say
     if change:
-        st.warning(f"{change}. {handoff.CLIENTS_BREAK}.")
+        st.warning(f"{plain(change)}. {handoff.CLIENTS_BREAK}.")
 
 
 def _missing(who: str, reason: str, confirmed: bool, clean: bool, ready: bool) -> list[str]:
@@ -162,7 +164,7 @@ def _missing(who: str, reason: str, confirmed: bool, clean: bool, ready: bool) -
 def render_choose(ctx: Context, found: Assessment, now: tuple, store: SelectionStore) -> None:
     """The form: warnings, who, why, confirmations, and the button that chooses."""
     if found.problem:
-        st.warning(f"This run cannot be chosen for deployment: {found.problem}.")
+        st.warning(f"This run cannot be chosen for deployment: {plain(found.problem)}.")
         return
     change = handoff.interface_change(ctx.settings, ctx.run_id, now).text
     _shown_warnings(ctx, found, change)
@@ -258,4 +260,4 @@ def show_done(slot, done: Done, named: handoff.Served | None, ctx: Context) -> N
     except STORE_ERRORS as exc:
         choices = None
         log.warning("audit trail unreadable after a choice: %s", exc)
-    slot.warning(replaced_by(done, named, choices))
+    slot.warning(plain(replaced_by(done, named, choices)))  # quotes another person's reason

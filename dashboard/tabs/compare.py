@@ -10,6 +10,7 @@ from common import NotFound, PipelineError
 from dashboard import alt_text, data, leaderboard, paired, reports
 from dashboard.context import Context
 from dashboard.leakage import SplitOverlap
+from dashboard.markup import plain
 from dashboard.notes import notes as table_notes
 from dashboard.tabs.metrics import RESULT_PREFIXES, history_chart
 from runs import contract, schemas
@@ -126,12 +127,12 @@ def render_compare(ctx: Context) -> None:
     try:
         _paired(ctx, runs)
     except Exception as exc:  # the plots and curves below must still be drawn
-        st.info(f"The paired comparison could not be made ({type(exc).__name__}: {exc}).")
+        st.info(f"The paired comparison could not be made ({type(exc).__name__}: {plain(exc)}).")
     for name, title in PLOTS:
         st.subheader(title)
         cols = st.columns(len(runs))
         for col, run in zip(cols, runs, strict=True):
-            col.markdown(f"**{run['run_name']}**")
+            col.markdown(f"**{plain(run['run_name'])}**")
             image = _plot(ctx, run, name)
             if image is None:
                 col.caption("not evaluated")
@@ -202,7 +203,7 @@ def _paired(ctx: Context, runs: list[dict]) -> None:
             )
     if rows:  # said only above a comparison made
         st.caption(
-            f"Other run − {ctx.run['run_name']} on the same {len(this)} test images, with "
+            f"Other run − {plain(ctx.run['run_name'])} on the same {len(this)} test images, with "
             "paired bootstrap 95 % intervals. For accuracy the exact McNemar test on the images "
             "the runs get differently decides the verdict: when few images differ, the "
             "bootstrap interval is too narrow and may exclude 0 while the test finds no clear "
@@ -211,7 +212,7 @@ def _paired(ctx: Context, runs: list[dict]) -> None:
         )
         st.dataframe(pd.DataFrame(rows), hide_index=True, width="stretch")
     for note in notes:
-        st.info(note)
+        st.info(plain(note))
 
 
 def verdict(

@@ -10,6 +10,7 @@ from dashboard import handoff, reports
 from dashboard.assessment import assess
 from dashboard.card_tables import evaluation_table
 from dashboard.context import Context
+from dashboard.markup import plain
 from dashboard.model_card import build_model_card, nested, serving_instructions
 from dashboard.tabs.choose_form import DONE, render_choose, show_done
 from dashboard.tabs.downloads import render_downloads
@@ -88,11 +89,11 @@ def _served(ctx: Context) -> tuple[handoff.Served | None, handoff.Served | None]
     stale = bool(body and body.get("stale"))
     # A stale predictor refuses what the alias names (or the alias names nothing): an error
     # to act on, not a caption
-    (st.error if stale else st.caption)(line)
+    (st.error if stale else st.caption)(plain(line))
     named = target[0] if target else None
     warning = switch_warning(named, served and served[0], s.predictor_poll_s, stale)
     if warning:
-        st.warning(warning)
+        st.warning(plain(warning))
     return target, served
 
 
@@ -137,7 +138,7 @@ def _trail(ctx: Context, store: SelectionStore, named: handoff.Served | None) ->
     st.subheader("Audit trail")
     choices = store.recent(50, action="choose")  # downloads do not hide the last choice
     if warning := _trail_warning(ctx, store, choices, named):
-        st.warning(warning)
+        st.warning(plain(warning))
     left, right = st.columns(2)
     action, none = TRAIL_VIEWS[left.selectbox("Records", list(TRAIL_VIEWS), key="trail_action")]
     limit = right.selectbox("Latest", TRAIL_SIZES, key="trail_limit")
@@ -180,8 +181,11 @@ def seal_warning(records: list[dict], problems: dict[str, str]) -> str:
     """What the trail says above its records when some fail their seal's check
     (``SelectionStore.problems``): which, why, and what to do."""
     lines = [
-        f"- {r['selected_at']}, {r.get('action', 'download')} of run "
-        f"{r['run_id']}: {problems[r['selection_id']]}"
+        "- "  # the store's fields, whoever wrote them: literal text
+        + plain(
+            f"{r['selected_at']}, {r.get('action', 'download')} of run {r['run_id']}: "
+            f"{problems[r['selection_id']]}"
+        )
         for r in records
         if r["selection_id"] in problems
     ]

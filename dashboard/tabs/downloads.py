@@ -12,6 +12,7 @@ from dashboard import data, leaderboard, ranking, selection
 from dashboard.assessment import Assessment
 from dashboard.context import Context
 from dashboard.leakage import LEAK
+from dashboard.markup import plain
 from dashboard.tabs.choose_form import person
 from jobs import SelectionStore
 
@@ -25,10 +26,10 @@ def render_downloads(ctx: Context, found: Assessment, store: SelectionStore) -> 
     )
     by, problem = person(ctx)  # as the Choose form names who chooses
     if problem:  # behind the proxy, a request it did not name: nobody to record
-        st.error(problem + ".")
+        st.error(plain(problem) + ".")
         return
     st.caption(
-        f"The audit trail records downloads as by **{by}**."
+        f"The audit trail records downloads as by **{plain(by)}**."
         if by
         else "The audit trail "
         "records downloads as by the server's account: write your name above to be recorded."
@@ -71,7 +72,7 @@ def render_downloads(ctx: Context, found: Assessment, store: SelectionStore) -> 
         # Ranked among the runs on this run's classes: other class sets do not rank against it.
         classes = ctx.run["params"].get("class_names")
         if classes:
-            st.caption(f"Among the runs trained on this run's classes: {classes}.")
+            st.caption(f"Among the runs trained on this run's classes: {plain(classes)}.")
         if metric.startswith(metric_keys.EVAL_PREFIX):
             st.caption(
                 "Test figures made with --tta or on another data folder are not ranked, nor "

@@ -11,6 +11,7 @@ from dashboard.card_tables import (
     operating_point_table,
 )
 from dashboard.context import Context, missing
+from dashboard.markup import plain
 from dashboard.provenance import dataset_warnings
 from dashboard.reads import PREVIEW_BYTES
 from dashboard.tabs.job_ui import job_controls
@@ -111,12 +112,13 @@ def render_evaluation(ctx: Context) -> None:
                 else ""
             )
             st.caption(
-                f"{report.n_samples} test images · classes: {', '.join(report.class_names)}{rule}"
+                f"{report.n_samples} test images · classes: "
+                f"{plain(', '.join(report.class_names))}{rule}"
             )
         for caveat in handoff.caveats_of(folder, report)[1]:  # as choosing the run lists them
-            st.warning(f"About these figures: {caveat}.")
+            st.warning(f"About these figures: {plain(caveat)}.")
         for warning in dataset_warnings(reports.dataset_stats(ctx.uri, ctx.run)):
-            st.warning(warning)  # as the Metrics tab's dataset section words it
+            st.warning(plain(warning))  # as the Metrics tab's dataset section words it
         overall, per_class = table[table["overall"]], table[~table["overall"]]
         st.dataframe(_readable(overall), hide_index=True, width="stretch")
         for chart, rows in interval_charts(overall):
@@ -127,7 +129,8 @@ def render_evaluation(ctx: Context) -> None:
     point = report and report.operating_points and report.operating_points.threshold
     if point:
         st.subheader("At the decision threshold chosen on validation")
-        st.caption(describe_operating_point(point) + " 95% Wilson intervals.")
+        # The rule the served model decides by: body text, not a pale caption.
+        st.markdown(describe_operating_point(point) + " 95% Wilson intervals.")
         names = {**HUMAN, "class": "Class", "measure": "Measure"}
         st.dataframe(operating_point_table(point).rename(columns=names), hide_index=True)
         if point.confusion_matrix:

@@ -13,6 +13,7 @@ from common import CATEGORICAL
 from dashboard import alt_text, artifacts, data, reports
 from dashboard.card_tables import faithfulness_scope, faithfulness_table, score_text
 from dashboard.context import Context, missing
+from dashboard.markup import code, plain
 from dashboard.tabs.job_ui import job_controls
 from runs import contract, schemas
 
@@ -103,8 +104,9 @@ def render_explanations(ctx: Context) -> None:
         point = index.operating_point
         if point:
             st.markdown(
-                f"Predicted class: the one the run's threshold decides (P({point['positive_class']}"
-                f") ≥ {point['threshold']:.4g}, chosen on validation data), as the predictor "
+                "Predicted class: the one the run's threshold decides "
+                f"(P({plain(point['positive_class'])}) ≥ {point['threshold']:.4g}, chosen on "
+                "validation data), as the predictor "
                 "serves it; each explanation is of that class, and the confidence is its "
                 "probability."
             )
@@ -113,7 +115,7 @@ def render_explanations(ctx: Context) -> None:
     raw = [p for p in paths if artifacts.kind(p) == "npz"]
     if raw and st.toggle("Show raw attribution arrays", key="explain_raw"):
         for path in raw:
-            st.markdown(f"`{path}`")
+            st.markdown(code(path))
             st.dataframe(
                 artifacts.array_summary(data.artifact_npz(ctx.uri, ctx.run_id, path)),
                 hide_index=True,
@@ -195,7 +197,7 @@ def _images(
     for path in others:
         name = path[len(folder) :]
         title = described.get(name, name).split(":")[0]
-        st.subheader(title[:1].upper() + title[1:])
+        st.subheader(plain(title[:1].upper() + title[1:]))
         left, _ = st.columns([2, 1])
         words = described.get(name, title)
         left.image(data.artifact_bytes(ctx.uri, ctx.run_id, path), width="stretch", alt=words)

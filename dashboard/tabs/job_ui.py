@@ -14,6 +14,7 @@ from common import redact_uri
 from dashboard import data, leaderboard
 from dashboard.context import Context
 from dashboard.jobs import Job, JobClient, follow
+from dashboard.markup import plain
 
 NOUN = {"evaluate": "evaluation", "explain": "explanation"}
 SERVICE = {"evaluate": "evaluator", "explain": "explainer"}
@@ -94,7 +95,8 @@ def _follow(client: JobClient, job: Job, key: str) -> None:
         st.rerun()
     elif job.status in ("failed", "cancelled"):
         del st.session_state[key]
-        st.error(f"The {noun} job {job.job_id} {job.status}: {job.error or 'no reason given'}")
+        why = plain(job.error or "no reason given")
+        st.error(f"The {noun} job {job.job_id} {job.status}: {why}")
     else:
         st.warning(
             f"The {noun} job {job.job_id} is still {job.status}; it keeps running in the "

@@ -12,6 +12,7 @@ from common import CATEGORICAL, metric_keys
 from dashboard import alt_text, data, reports
 from dashboard.card_tables import class_counts, split_counts
 from dashboard.context import Context
+from dashboard.markup import plain
 from dashboard.provenance import dataset_warnings, leakage_rows
 from dashboard.reads import HISTORY_COLUMNS
 from runs import schemas
@@ -271,11 +272,11 @@ def _leakage(typed: schemas.DatasetStats | None, evaluated: bool) -> None:
     if typed is None:
         return
     for warning in dataset_warnings(typed, evaluated):
-        st.warning(warning)
+        st.warning(plain(warning))
     if groups := typed.groups:
         shared = {p: v["count"] for p, v in groups.get("overlap", {}).items() if v["count"]}
         per_split = ", ".join(f"{s} {n}" for s, n in groups["per_split"].items())
-        st.caption(f"Groups (patients) per split: {per_split}; shared: {shared or 'none'}")
+        st.caption(f"Groups (patients) per split: {plain(per_split)}; shared: {shared or 'none'}")
     if not typed.leakage:
         return
     rows = leakage_rows({"leakage": typed.leakage})

@@ -120,7 +120,7 @@ def test_two_class_run_shows_test_figures_at_the_validation_threshold(page_env, 
     assert measures == {"sensitivity", "specificity", "accuracy", "PPV", "NPV"}
     low, value, high = table[["95% CI low", "Value", "95% CI high"]].to_numpy().T
     assert (low <= value).all() and (value <= high).all()
-    assert any("'melanoma' is decided when its probability is ≥" in c.value for c in at.caption)
+    assert any("'melanoma' is decided when its probability is ≥" in m.value for m in at.markdown)
     decided = next(f.value for f in at.dataframe if "decided melanoma" in f.value.columns)
     assert list(decided.index) == ["true melanoma", "true nevus"]
     assert int(decided.to_numpy().sum()) == 8  # the tiny data's 4 test images per class

@@ -1,0 +1,37 @@
+"""Text from outside the dashboard's code shown as written inside Streamlit's Markdown.
+
+Streamlit renders Markdown (and its own extensions: ``:red[...]``, ``$...$``) in ``st.markdown``,
+``st.title``, captions, alerts and labels. Run, experiment and class names, tags, file names,
+user names and the messages that quote them are written by anyone who can log to MLflow or
+train on a folder, so placed there unescaped a run named ``![x](https://host/p.png)`` would make
+every viewer's browser load an image from outside (the dashboard loads nothing from any
+network), ``[text](url)`` would become a link, ``**Approved**`` bold, and ``_``, ``*``, ``~`` or
+``$`` would swallow characters of a name.
+"""
+
+import re
+
+# Characters that start Markdown or Streamlit markup where they stand inside a line; a name
+# without any of them is unchanged. Brackets are what links, images and directives need.
+MARKUP = re.compile(r"([\\`*_\[\]<>$~&])")
+
+
+def plain(value: object) -> str:
+    """``value`` as literal text in Streamlit's Markdown: each markup character escaped with a
+    backslash (Markdown then shows it as written), line breaks as spaces (a line of its own
+    could start a heading, list or quote)."""
+    return MARKUP.sub(r"\\\1", " ".join(str(value).splitlines()))
+
+
+def cell(value: object) -> str:
+    """``value`` as literal text in a cell of a Markdown table (``|`` would end the cell)."""
+    return plain(value).replace("|", "\\|")
+
+
+def code(value: object) -> str:
+    """``value`` as a Markdown code span: fenced by one backtick more than the longest run of
+    backticks inside it (in a code span a backslash escapes nothing), on one line."""
+    text = " ".join(str(value).splitlines())
+    fence = "`" * (1 + max((len(run) for run in re.findall(r"`+", text)), default=0))
+    pad = " " if text.startswith("`") or text.endswith("`") else ""
+    return f"{fence}{pad}{text}{pad}{fence}"

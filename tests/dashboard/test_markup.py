@@ -1,0 +1,45 @@
+"""Names and messages from outside the code stay literal text in Streamlit's Markdown."""
+
+from html import unescape
+
+import pytest
+from markdown_it import MarkdownIt
+
+from dashboard.markup import cell, code, plain
+
+MD = MarkdownIt("commonmark").enable(["table", "strikethrough"])  # GFM's, as Streamlit's
+
+
+@pytest.mark.parametrize(
+    "name",
+    [
+        "![x](https://example.org/pixel.png)",
+        "[open me](https://example.org)",
+        "<https://example.org>",
+        "**Approved** by _Dr_ ~~no~~ one",
+        "$x^2$ and :red[alert]",
+        "a\\[b\\]",
+        "AT&amp;T &lt;b&gt;",
+    ],
+)
+def test_plain_text_renders_as_itself_with_no_link_image_or_emphasis(name):
+    html = MD.render(f"Run {plain(name)} finished")
+    assert "<a " not in html and "<img" not in html
+    assert not {"<strong>", "<em>", "<s>", "<del>"} & set(html.split())
+    text = html.removeprefix("<p>").removesuffix("</p>\n")
+    assert unescape(text) == f"Run {name} finished"
+
+
+def test_plain_leaves_a_name_without_markup_unchanged_and_joins_lines():
+    assert plain("melanoma-2 (v1.0): ok") == "melanoma-2 (v1.0): ok"
+    assert plain("first\n# heading\n- item") == "first # heading - item"
+
+
+def test_a_table_cell_keeps_its_bars_inside():
+    html = MD.render(f"| a | b |\n|---|---|\n| {cell('x | y')} | 2 |")
+    assert "<td>x | y</td>" in html and "<td>2</td>" in html
+
+
+@pytest.mark.parametrize("value", ["runs:/abc/model", "a`b", "``x``", "`start"])
+def test_a_code_span_holds_any_backticks(value):
+    assert MD.render(code(value)) == f"<p><code>{value}</code></p>\n"
