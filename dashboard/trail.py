@@ -104,7 +104,7 @@ def tags_problem(tags: Mapping[str, str], run_id: str | None, created_ms: int | 
     takes its time inside the lock that records them in turn), or, with ``key`` (the token),
     carry no valid ``choice_signature``."""
     if run_id is not None and tags.get("run_id") != run_id:
-        return f"they name run {tags.get('run_id')}, the version is of run {run_id}"
+        return f"they name run {tags.get('run_id')!r}, the version is of run {run_id}"
     when = _time(tags.get("selected_at"))
     if when is None:
         return f"their selected_at {tags.get('selected_at')!r} is no time"

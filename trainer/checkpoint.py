@@ -34,10 +34,14 @@ log = logging.getLogger(__name__)
 
 def default_dir(experiment: str) -> Path:
     """``<CHECKPOINT_DIR>/<experiment>`` (``.state/checkpoints/<experiment>`` unless set) with the
-    name made safe for a folder. The images set ``CHECKPOINT_DIR``: their code folder is
-    read-only."""
+    name made safe for a folder: other characters as ``_``, and a name of dots only (MLflow
+    takes an experiment named ``..``) as underscores, so that it never names the folder above
+    or the root itself. The images set ``CHECKPOINT_DIR``: their code folder is read-only."""
     root = get_settings().checkpoint_dir
-    return root / re.sub(r"[^A-Za-z0-9._-]+", "_", experiment)
+    safe = re.sub(r"[^A-Za-z0-9._-]+", "_", experiment)
+    if set(safe) <= {"."}:  # "", "." or "..": the root itself or the folder above it
+        safe = "_" * max(1, len(safe))
+    return root / safe
 
 
 def save(path: Path, state: dict[str, Any]) -> None:

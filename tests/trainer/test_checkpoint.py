@@ -346,3 +346,20 @@ def test_a_checkpoint_that_knew_its_carve_by_file_names_resumes(tmp_path, traine
     names = "\n".join(sorted(listed.read_text().splitlines()))
     _written_with(tmp_path / "ck", hashlib.sha256(names.encode()).hexdigest())
     assert train([*argv, "--resume", "auto"])
+
+
+@pytest.mark.parametrize("experiment", ["..", ".", ""])
+def test_an_experiment_named_with_dots_only_stays_inside_the_checkpoint_dir(
+    monkeypatch, tmp_path, experiment
+):
+    """MLflow takes an experiment named ``..``: its folder must not be the one above."""
+    from common import get_settings
+    from trainer import checkpoint
+
+    monkeypatch.setenv("CHECKPOINT_DIR", str(tmp_path / "checkpoints"))
+    get_settings.cache_clear()
+    try:
+        folder = checkpoint.default_dir(experiment).resolve()
+    finally:
+        get_settings.cache_clear()
+    assert folder.parent == (tmp_path / "checkpoints").resolve()
