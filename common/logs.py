@@ -10,6 +10,7 @@ lines included) in this format too, so a service's output parses one way.
 """
 
 import logging
+import re
 import sys
 import time
 
@@ -22,6 +23,14 @@ OWN_LOGGERS = ("augmenter", "common", "dashboard", "dataloader", "evaluator", "e
 INFO or above: pymongo's DEBUG lines carry the documents it sends (names, reasons, paths)."""
 
 
+CONTROL = re.compile("[\x00-\x08\x0a-\x1f\x7f\x85\u2028\u2029]")
+"""Characters that end a line or steer a terminal (a tab is kept)."""
+
+
+def _escaped(found: re.Match) -> str:
+    return found.group().encode("unicode_escape").decode("ascii")
+
+
 class UtcFormatter(logging.Formatter):
     """``FORMAT`` with ``asctime`` as ``2026-12-07T00:12:03.123Z`` (UTC, whatever ``TZ`` says)."""
 
@@ -31,6 +40,13 @@ class UtcFormatter(logging.Formatter):
     def formatTime(self, record: logging.LogRecord, datefmt: str | None = None) -> str:  # noqa: N802
         stamp = time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(record.created))
         return f"{stamp}.{int(record.msecs):03d}Z"
+
+    def formatMessage(self, record: logging.LogRecord) -> str:  # noqa: N802
+        # Messages quote what others wrote (file and class names, MLflow tags, job errors): a
+        # line break in one would start a line that reads as another event, so control
+        # characters are written escaped (a traceback, added after this, keeps its lines).
+        record.message = CONTROL.sub(_escaped, record.message)
+        return super().formatMessage(record)
 
 
 class _Handler(logging.StreamHandler):

@@ -2,6 +2,7 @@
 
 import logging
 import re
+import sys
 
 import pytest
 from pydantic import ValidationError
@@ -31,6 +32,25 @@ def test_a_line_has_the_utc_time_level_logger_and_message(monkeypatch):
     record = logging.LogRecord("jobs.runner", logging.WARNING, __file__, 1, "job %s", ("j1",), None)
     record.created, record.msecs = 0.25, 250.0
     assert UtcFormatter().format(record) == "1970-01-01T00:00:00.250Z WARNING jobs.runner job j1"
+
+
+def test_a_line_break_in_a_quoted_name_cannot_start_a_line_of_its_own():
+    forged = "x.png\n2026-12-07T00:00:00.000Z INFO dashboard alias moved by admin\x1b[2K"
+    record = logging.LogRecord("jobs.runner", logging.WARNING, __file__, 1, "skipped %s", (forged,),
+                               None)  # fmt: skip
+    [line] = UtcFormatter().format(record).splitlines()
+    assert line.endswith("skipped x.png\\n2026-12-07T00:00:00.000Z INFO dashboard alias moved by "
+                         "admin\\x1b[2K")  # fmt: skip
+
+
+def test_a_traceback_keeps_its_lines():
+    try:
+        raise ValueError("bad")
+    except ValueError:
+        record = logging.LogRecord("jobs", logging.ERROR, __file__, 1, "failed", (), sys.exc_info())
+    lines = UtcFormatter().format(record).splitlines()
+    assert lines[0].endswith("ERROR jobs failed")
+    assert lines[1] == "Traceback (most recent call last):"
 
 
 def test_configuring_twice_leaves_one_handler_at_the_new_level(root_logging, capsys):
