@@ -34,7 +34,7 @@ import numpy as np
 import pandas as pd
 from scipy.stats import binomtest
 
-from runs import CONFIDENCE, ResampledAuc, macro_auc, resample_counts
+from runs import CONFIDENCE, ResampledAuc, contract, macro_auc, resample_counts
 
 N_RESAMPLES = 2000
 SEED = 0
@@ -104,9 +104,13 @@ class Difference:
 
 def read_predictions(raw: bytes) -> pd.DataFrame:
     """An evaluation's ``predictions.csv`` with labels and files as written: class "01" stays
-    "01" (its column is ``prob_01``) and a class named "NA" is not read as missing."""
+    "01" (its column is ``prob_01``), a class named "NA" is not read as missing, and one named
+    "=x" (written "'=x", ``runs.contract.spreadsheet_safe``) is "=x" again."""
     text = {"file": str, "true_label": str, "predicted_label": str, "decision": str}
-    return pd.read_csv(io.BytesIO(raw), dtype=text, keep_default_na=False)
+    frame = pd.read_csv(io.BytesIO(raw), dtype=text, keep_default_na=False)
+    for column in text.keys() & set(frame.columns):  # "'=x" of a class or file named "=x"
+        frame[column] = frame[column].map(contract.as_written)
+    return frame
 
 
 def _classes(frame: pd.DataFrame) -> list[str]:

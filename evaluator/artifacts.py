@@ -54,6 +54,13 @@ def flat_metrics(report: dict) -> dict[str, float]:
     return flat
 
 
+def csv_text(frame: pd.DataFrame) -> str:
+    """``frame`` as CSV whose cells open in a spreadsheet as text, never as a formula
+    (``runs.contract.spreadsheet_safe``; readers undo it with ``as_written``). Its column names
+    are the evaluator's own (``prob_<class>``)."""
+    return frame.map(contract.spreadsheet_safe).to_csv(index=False)
+
+
 def write_artifacts(
     out: Path, report: dict, y: np.ndarray, probs: np.ndarray, test: "ImageSet"
 ) -> None:
@@ -85,7 +92,7 @@ def write_artifacts(
         table["decision"] = [names[i] for i in served]
     for c, name in enumerate(names):
         table[f"prob_{name}"] = probs[:, c]
-    atomic_write_text(out / contract.PREDICTIONS_CSV, table.to_csv(index=False))
+    atomic_write_text(out / contract.PREDICTIONS_CSV, csv_text(table))
 
     # The rule in each row, so that the file says which one it lists without its column name.
     served_rule = "argmax"
@@ -113,9 +120,8 @@ def write_artifacts(
     # most probable one.
     served_as = "decision" if point is not None else "predicted_label"
     columns = ["rank", "index", "file", "true_label", served_as, "confidence", "image", "rule"]
-    atomic_write_text(
-        out / contract.MISCLASSIFIED_CSV, pd.DataFrame(rows, columns=columns).to_csv(index=False)
-    )
+    misclassified = pd.DataFrame(rows, columns=columns)
+    atomic_write_text(out / contract.MISCLASSIFIED_CSV, csv_text(misclassified))
 
     aucs = [report["per_class"][n]["roc_auc"]["value"] for n in names]
     ece = report["overall"]["ece"]["value"]

@@ -12,6 +12,7 @@ their result in ``evaluation/`` and ``explanations/``.
 
 import os
 import posixpath
+import re
 from collections.abc import Iterable, Mapping
 from pathlib import PurePosixPath
 
@@ -38,6 +39,23 @@ EXPLANATIONS_DIR = "explanations"
 METRICS_JSON = "metrics.json"
 PREDICTIONS_CSV = "predictions.csv"
 MISCLASSIFIED_CSV = "misclassified_top5.csv"
+# A text cell of these CSVs that a spreadsheet would run as a formula (OWASP's CSV injection:
+# file and class names are written by whoever fills the data folder) is written after a "'",
+# which spreadsheets show as text; so is one that starts with "'" before such a text, so that
+# ``as_written`` reads every cell back as it was. Numbers (``-1``) are left alone.
+_FORMULA = re.compile(r"'*(?:[=@\t\r]|[+-](?![0-9.]+$))")
+
+
+def spreadsheet_safe(value: object) -> object:
+    """A CSV cell's ``value`` that opens in a spreadsheet as text, never as a formula."""
+    return f"'{value}" if isinstance(value, str) and _FORMULA.match(value) else value
+
+
+def as_written(cell: str) -> str:
+    """A text cell of the evaluation's CSVs as its writer had it (``spreadsheet_safe`` undone)."""
+    return cell[1:] if cell.startswith("'") and _FORMULA.match(cell[1:]) else cell
+
+
 MISCLASSIFIED_DIR = "misclassified"
 CONFUSION_MATRIX_PNG = "confusion_matrix.png"
 ROC_CURVES_PNG = "roc_curves.png"

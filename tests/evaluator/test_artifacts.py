@@ -111,3 +111,24 @@ def test_figures_at_the_threshold_under_tta_carry_a_caveat():
     y, probs, _ = _threshold_report()
     at = operating_points(y, probs, ["benign", "malignant"], POINT, tta="horizontal")
     assert "tta=horizontal" in at["threshold"]["caveat"]
+
+
+def test_names_that_a_spreadsheet_would_run_open_as_text_and_read_back_as_written(tmp_path):
+    """A class folder or file named "=HYPERLINK(...)" must not become a formula in Excel."""
+    from dashboard.paired import read_predictions
+
+    names = ['=HYPERLINK("http://x")', "-1"]
+    y = np.array([0, 0, 1, 1])
+    probs = np.array([[0.9, 0.1], [0.4, 0.6], [0.2, 0.8], [0.3, 0.7]])
+    files = ["+cmd|' /C calc'!A0.png", "@SUM(A1).png", "'=quoted.png", "-2.png"]
+    test = ImageSet(np.zeros((4, 8, 8, 1), np.uint8), y, files=files)
+    write_artifacts(tmp_path, compute_metrics(y, probs, names), y, probs, test)
+    raw = (tmp_path / contract.PREDICTIONS_CSV).read_bytes()
+    cells = pd.read_csv(tmp_path / contract.PREDICTIONS_CSV, dtype=str)
+    assert cells["file"].tolist() == ["'+cmd|' /C calc'!A0.png", "'@SUM(A1).png", "''=quoted.png",
+                                      "'-2.png"]  # fmt: skip
+    assert set(cells["true_label"]) == {'\'=HYPERLINK("http://x")', "-1"}  # -1: a number
+    back = read_predictions(raw)
+    assert back["file"].tolist() == files and back["true_label"].tolist() == [names[i] for i in y]
+    wrong = pd.read_csv(tmp_path / contract.MISCLASSIFIED_CSV, dtype=str)
+    assert all(not cell.startswith(("=", "+", "@")) for cell in wrong.to_numpy().ravel())
