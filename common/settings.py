@@ -125,6 +125,12 @@ class Settings(BaseSettings):
         le=60,
         description="How often the predictor checks whether the alias moved (seconds).",
     )
+    predictor_serve_unsigned: bool = Field(
+        default=False,
+        description="Whether the predictor also loads a version whose tags carry no valid "
+        "choice_signature (aliased in MLflow's own UI or client, not chosen with the token); "
+        "off: it refuses such a version before loading it.",
+    )
 
     file_names: Literal["paths", "pseudonyms"] = Field(
         default="paths",

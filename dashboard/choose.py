@@ -42,17 +42,19 @@ from dashboard.handoff import (
     served_now,
 )
 from dashboard.leakage import run_leakage
-from dashboard.trail import SIGNATURE_TAG, complete_trail, lineage, sign, trail_store
+from dashboard.trail import complete_trail, lineage, trail_store
 from dashboard.versions import one_choice_at_a_time, register, retag
 from jobs import STORE_ERRORS
 from runs import (
     CONFIRMED_DICOM_TAG,
     CONFIRMED_TAG,
     DIGEST_KEY,
+    SIGNATURE_TAG,
     get_client,
     get_run,
     restamped,
     schemas,
+    sign_choice,
 )
 
 
@@ -194,7 +196,7 @@ def choose_run(
         if CONFIRMED_TAG in tags:
             tags.update(found_change.confirmation(tags["selected_at"]))
         if token:
-            tags[SIGNATURE_TAG] = sign(tags, token)
+            tags[SIGNATURE_TAG] = sign_choice(tags, token)
         if already and CONFIRMED_DICOM_TAG not in tags:  # its confirmation goes on counting
             tags.update(restamped(current.tags, tags["selected_at"]))
         if already:

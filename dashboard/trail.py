@@ -9,9 +9,6 @@ and the Choose model tab tells it apart from an alias moved outside the dashboar
 (``interrupted_choice``), which has no such tags.
 """
 
-import hashlib
-import hmac
-import json
 import logging
 import time
 from collections.abc import Mapping
@@ -23,7 +20,7 @@ from pydantic import ValidationError
 from common import ServiceUnavailable, Settings, metric_keys
 from dashboard.handoff import evaluation_record
 from jobs import STORE_ERRORS, SelectionStore, get_database
-from runs import CONFIRMED_TAG, DIGEST_KEY, contract, schemas
+from runs import CONFIRMED_TAG, DIGEST_KEY, SIGNATURE_TAG, contract, schemas, signed_choice
 
 RECOVERED = (
     "the choice ended after its alias moved and before this record was stored (interrupted); "
@@ -68,22 +65,6 @@ def chosen_here(tags: Mapping[str, str]) -> bool:
 
 
 _SKEW_S = 120  # clocks of the chooser's machine and MLflow's may differ by this much
-SIGNATURE_TAG = "choice_signature"
-_SIGNED = ("run_id", "selected_by", "selected_at", "reason", DIGEST_KEY)
-
-
-def sign(tags: Mapping[str, str], key: str) -> str:
-    """An HMAC of a choice's own tags (who, when, why, which run and weights) under ``key``,
-    the deployment's ``PIPELINE_API_TOKEN``: whoever can write to MLflow but lacks the token
-    cannot make tags that the trail takes for a choice."""
-    payload = json.dumps([tags.get(name) for name in _SIGNED], separators=(",", ":"))
-    message = b"mlpipeline choice v1\0" + payload.encode()
-    return hmac.new(key.encode(), message, hashlib.sha256).hexdigest()
-
-
-def signed(tags: Mapping[str, str], key: str) -> bool:
-    """Whether ``tags`` carry the ``choice_signature`` that ``sign`` makes of them under ``key``."""
-    return hmac.compare_digest(tags.get(SIGNATURE_TAG) or "", sign(tags, key))
 
 
 def _time(value) -> datetime | None:
@@ -115,7 +96,7 @@ def tags_problem(tags: Mapping[str, str], run_id: str | None, created_ms: int | 
     last = _time(last_choice_at) if last_choice_at is not None else None
     if last is not None and when.timestamp() < last.timestamp() - _SKEW_S:
         return f"their selected_at {tags['selected_at']} is before the last choice recorded"
-    if key and not signed(tags, key):
+    if key and not signed_choice(tags, key):
         return "they carry no valid choice_signature (made with this deployment's token)"
     return None
 
@@ -132,7 +113,7 @@ def edited_choice(record: Mapping, tags: Mapping[str, str], key: str | None) -> 
         if (record.get(name) or "")[:5000] != (tags.get(name) or "")
     ]
     # (no signature at all: chosen before the token was set)
-    if not changed and key and tags.get(SIGNATURE_TAG) and not signed(tags, key):
+    if not changed and key and tags.get(SIGNATURE_TAG) and not signed_choice(tags, key):
         changed = ["choice_signature"]
     if not changed:
         return None

@@ -12,8 +12,7 @@ from mlflow.exceptions import MlflowException
 from mlflow.tracking import MlflowClient
 
 from common import ServiceUnavailable, metric_keys
-from dashboard.trail import SIGNATURE_TAG
-from runs import DIGEST_KEY
+from runs import DIGEST_KEY, SIGNATURE_TAG
 
 CHOICE_TAGS = ("reason", "evaluation", "evaluated", "run_id", "selected_by", "selected_at",
                SIGNATURE_TAG, DIGEST_KEY)  # fmt: skip

@@ -13,11 +13,11 @@ import mlflow
 from mlflow.exceptions import MlflowException
 from mlflow.tracking import MlflowClient
 
-from common import ServiceUnavailable, Settings
+from common import InvalidInput, ServiceUnavailable, Settings
 from predictor.lifecycle import run_problem
 from predictor.served import Served
 from predictor.weights import check_weights
-from runs import checked_point, load_classifier, read_operating_point
+from runs import checked_point, load_classifier, read_operating_point, unsigned_problem
 
 log = logging.getLogger("predictor")
 
@@ -39,9 +39,11 @@ def load_version(
 ) -> Served:
     """``version`` with its run's operating point (read once, here, not per request) and
     whether its run stands (``checked``), loaded by ``loader(model_uri)`` (default:
-    ``runs.load_classifier`` from the settings' tracking server); ``InvalidInput`` when its
-    weights are not those recorded (``predictor.weights``: ``tags`` are the version's)."""
+    ``runs.load_classifier`` from the settings' tracking server); ``InvalidInput`` when it was
+    not chosen with the token (``refuse_unchosen``: ``tags`` are the version's) or its weights
+    are not those recorded (``predictor.weights``)."""
     s = settings
+    refuse_unchosen(s, version, run_id, tags)  # before its pickle is unpickled
     started = time.monotonic()
     uri = f"models:/{s.model_name}/{version}"
     run = version_run(s, run_id)  # once: its params (the digest), then whether it stands
@@ -67,6 +69,26 @@ def load_version(
         Served(s.model_name, s.model_alias, version, run_id, classifier, datetime.now(UTC), point),
         run,
     )
+
+
+def refuse_unchosen(
+    settings: Settings, version: str, run_id: str | None, tags: dict[str, str] | None
+) -> None:
+    """``InvalidInput`` when ``version`` was not chosen with the deployment's token (its tags
+    carry no valid ``choice_signature`` of its own run, ``runs.unsigned_problem``) and the
+    settings do not ask to serve such versions (``PREDICTOR_SERVE_UNSIGNED``). Loading a model
+    unpickles it, which runs code: whoever can write to MLflow without the token must not be
+    able to have the predictor load a model, nor serve one to clients that nobody chose."""
+    key = settings.pipeline_api_token
+    if settings.predictor_serve_unsigned or not key:
+        return
+    if why := unsigned_problem(tags or {}, run_id, key):
+        raise InvalidInput(
+            f"version {version} was not loaded: {why}. Choose its run with the dashboard or "
+            f"python -m dashboard.choose {run_id or 'RUN_ID'} --reason TEXT, which signs the "
+            "choice; or, to follow versions aliased in MLflow's own UI or client, set "
+            "PREDICTOR_SERVE_UNSIGNED=true"
+        )
 
 
 def version_run(settings: Settings, run_id: str | None):

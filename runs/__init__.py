@@ -52,6 +52,7 @@ from runs.checks import (
     skipped_report,
     warm_up,
 )
+from runs.choice import SIGNATURE_TAG, sign_choice, signed_choice, unsigned_problem
 from runs.decision import (
     UNCONFIRMED_POSITIVE,
     OperatingPoint,
@@ -128,6 +129,7 @@ __all__ = [
     "MODEL_ARTIFACT",
     "MODEL_NAMES",
     "PREDICTED_COLUMN",
+    "SIGNATURE_TAG",
     "UNCONFIRMED_POSITIVE",
     "Ensemble",
     "ImageClassifier",
@@ -188,9 +190,12 @@ __all__ = [
     "servable_problem",
     "served_record",
     "served_tag",
+    "sign_choice",
+    "signed_choice",
     "skipped_report",
     "stopped_before_model",
     "threshold_labels",
+    "unsigned_problem",
     "validation_figures",
     "warm_up",
     "weights_digest",

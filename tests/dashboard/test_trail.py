@@ -9,7 +9,8 @@ from mlflow.tracking import MlflowClient
 from common import ServiceUnavailable
 from dashboard.choose import choose_run
 from dashboard.tabs.deploy import unrecorded_move
-from dashboard.trail import RECOVERED, choice_tags, edited_choice, sign
+from dashboard.trail import RECOVERED, choice_tags, edited_choice
+from runs import sign_choice
 
 
 def _interrupted(run_id: str, settings) -> str:
@@ -210,7 +211,7 @@ def test_with_a_token_a_signed_tag_edited_consistently_with_the_record_is_seen()
     """The record and the tags agree on who and why, but the signed time was moved."""
     key = "t" * 32
     tags = {"run_id": "r1", "selected_by": "ana", "reason": "why", "selected_at": "2026-12-06"}
-    tags["choice_signature"] = sign(tags, key)
+    tags["choice_signature"] = sign_choice(tags, key)
     record = {"version": "1", "run_id": "r1", "selected_by": "ana", "reason": "why"}
     assert edited_choice(record, tags, key) is None
     moved = {**tags, "selected_at": "2026-12-07"}

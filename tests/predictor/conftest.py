@@ -41,7 +41,9 @@ def modality_runs(mlflow_server, demo_data) -> dict[str, str]:
 
 @pytest.fixture
 def settings(mlflow_server, tmp_path) -> Settings:
-    """A registered model name of its own, a short poll interval, the token on."""
+    """A registered model name of its own, a short poll interval, the token on; versions
+    aliased by hand (MLflow's own client) served too, as these tests need: the default refusal
+    of unsigned versions is tested in test_signature.py."""
     return Settings(
         _env_file=None,
         mlflow_tracking_uri=mlflow_server,
@@ -51,6 +53,7 @@ def settings(mlflow_server, tmp_path) -> Settings:
         model_name=f"predictor-{uuid.uuid4().hex[:8]}",
         predictor_poll_s=0.5,
         pipeline_api_token=TOKEN,
+        predictor_serve_unsigned=True,
     )
 
 

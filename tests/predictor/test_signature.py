@@ -1,0 +1,71 @@
+"""By default the predictor loads only versions chosen with the deployment's token (their tags
+carry a valid ``choice_signature`` of their own run): a version aliased in MLflow's own client
+is refused before it is unpickled, and the version served before goes on serving."""
+
+import mlflow
+import pytest
+from mlflow.tracking import MlflowClient
+
+from dashboard.choose import choose_run
+from predictor import ModelHolder
+from runs import SIGNATURE_TAG, load_classifier
+from tests.predictor.conftest import move_alias_by_hand
+
+
+@pytest.fixture
+def strict(settings):
+    """The predictor's settings as deployed: unsigned versions are not served."""
+    return settings.model_copy(update={"predictor_serve_unsigned": False})
+
+
+@pytest.fixture
+def loaded() -> list[str]:
+    """Every model URI the holder below loads (unpickles), in turn."""
+    return []
+
+
+@pytest.fixture
+def holder(strict, loaded) -> ModelHolder:
+    def loader(uri: str):
+        loaded.append(uri)
+        mlflow.set_tracking_uri(strict.mlflow_tracking_uri)
+        return load_classifier(uri)
+
+    return ModelHolder(strict, loader=loader, record=False)
+
+
+def test_a_version_aliased_by_hand_is_not_loaded_and_the_chosen_one_serves_on(
+    strict, holder, loaded, served_runs
+):
+    choose_run(served_runs[0], "signed", strict, allow_unevaluated=True)
+    assert holder.refresh() and holder.current.version == "1"
+    by_hand = move_alias_by_hand(strict, served_runs[1])
+    assert not holder.refresh()
+    assert loaded == [f"models:/{strict.model_name}/1"]  # version 2 was never unpickled
+    assert (holder.current.version, holder.current.stale) == ("1", True)
+    assert f"version {by_hand} was not loaded: it carries no choice_signature" in holder.problem
+    assert "PREDICTOR_SERVE_UNSIGNED=true" in holder.problem
+
+
+def test_a_predictor_started_on_a_version_aliased_by_hand_serves_nothing(
+    strict, holder, loaded, served_runs
+):
+    move_alias_by_hand(strict, served_runs[0])
+    assert not holder.refresh()
+    assert holder.current is None and loaded == []
+    assert "python -m dashboard.choose" in holder.problem
+
+
+def test_a_choices_tags_copied_onto_another_runs_version_are_refused(
+    strict, holder, loaded, served_runs
+):
+    chosen = choose_run(served_runs[0], "signed", strict, allow_unevaluated=True)
+    client = MlflowClient(strict.mlflow_tracking_uri)
+    tags = client.get_model_version(strict.model_name, chosen.version).tags
+    assert tags.get(SIGNATURE_TAG)
+    copy = move_alias_by_hand(strict, served_runs[1])  # another run's model...
+    for name, value in tags.items():  # ...under the chosen version's signed tags
+        client.set_model_version_tag(strict.model_name, copy, name, value)
+    assert not holder.refresh()
+    assert loaded == []
+    assert f"its signed tags name run {served_runs[0]!r}, the version is of run" in holder.problem
