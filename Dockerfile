@@ -131,7 +131,7 @@ USER 10001:10001
 EXPOSE 8501
 HEALTHCHECK --interval=30s --timeout=5s --start-period=60s --retries=3 \
     CMD ["python", "-c", "import urllib.request; urllib.request.urlopen('http://127.0.0.1:8501/_stcore/health', timeout=4)"]
-CMD ["streamlit", "run", "dashboard/dashboard.py", "--server.address", "0.0.0.0", "--server.port", "8501", "--server.headless", "true", "--browser.gatherUsageStats", "false", "--browser.serverAddress", "localhost", "--client.toolbarMode", "minimal"]
+CMD ["streamlit", "run", "dashboard/dashboard.py", "--server.address", "0.0.0.0", "--server.port", "8501", "--server.headless", "true", "--browser.gatherUsageStats", "false", "--browser.serverAddress", "localhost", "--client.toolbarMode", "minimal", "--server.allowedHosts", "localhost", "--server.allowedHosts", "127.0.0.1"]
 
 FROM runtime AS predictor
 COPY --from=code /out/predictor/ /app/

@@ -109,6 +109,14 @@ DASHBOARD = Service(
         "localhost",
         "--client.toolbarMode",
         "minimal",
+        # Only these names in the Host header of the WebSocket (every tab's data goes over it):
+        # a web page whose domain is rebound to 127.0.0.1 sends its own name and is refused.
+        # Streamlit ignores the port. Behind a proxy or an Ingress, repeat the flag with its
+        # host name (docs/deployment.md); STREAMLIT_SERVER_ALLOWED_HOSTS is ignored with it.
+        "--server.allowedHosts",
+        "localhost",
+        "--server.allowedHosts",
+        "127.0.0.1",
     ),
     port=8501,
     health_path="/_stcore/health",
