@@ -101,7 +101,8 @@ def dashboard_url(mlflow_server, dashboard_runs, evaluator_proxy, tmp_path):
     argv = [sys.executable, "-m", "streamlit", "run", str(ROOT / "dashboard" / "dashboard.py"),
             "--server.port", str(port), "--server.address", "127.0.0.1",
             "--server.headless", "true", "--browser.gatherUsageStats", "false",
-            "--client.toolbarMode", "minimal"]  # as launcher, Compose and k8s run it  # fmt: skip
+            "--client.toolbarMode", "minimal", "--server.allowedHosts", "localhost",
+            "--server.allowedHosts", "127.0.0.1"]  # as the launcher runs it  # fmt: skip
     url = f"http://127.0.0.1:{port}"
     with serving(argv, url + "/_stcore/health", tmp_path / "streamlit.log", cwd=tmp_path, env=env):
         yield url
