@@ -30,9 +30,24 @@ HIGHER_IS_BETTER_EVAL = (
 )  # fmt: skip
 
 
+MAX_PART_BYTES = 100
+"""A class's part of a key or file name at most (UTF-8): MLflow takes keys of 250 characters and
+file systems names of 255 bytes, and a misclassified image's name holds two classes' parts."""
+
+
+def _capped(part: str, name: str) -> str:
+    """``part`` of class ``name``, cut to ``MAX_PART_BYTES`` with a digest of the whole name in
+    place of its end when longer (two long names alike in their first 90 bytes stay apart)."""
+    if len(part.encode()) <= MAX_PART_BYTES:
+        return part
+    digest = hashlib.blake2s(name.encode("utf-8", "surrogatepass"), digest_size=3).hexdigest()
+    cut = part.encode()[: MAX_PART_BYTES - len(digest) - 1].decode(errors="ignore")
+    return f"{cut}_{digest}"
+
+
 @functools.lru_cache(maxsize=4096)  # every key of a run's figures compares all its classes
 def _ascii_part(name: str) -> str:
-    return re.sub(r"[^A-Za-z0-9_.-]+", "_", name).strip("_") or "class"
+    return _capped(re.sub(r"[^A-Za-z0-9_.-]+", "_", name).strip("_") or "class", name)
 
 
 def key_part(name: str, among: Collection[str] = ()) -> str:
@@ -44,13 +59,14 @@ def key_part(name: str, among: Collection[str] = ()) -> str:
     ``悪性`` are both ``class``; ``hair loss`` and ``hair_loss``) keeps its own letters (NFC;
     MLflow takes any Unicode letter in a key) and a short digest of its name instead
     (``良性_07bb4f``): else the second class's figures would overwrite the first's under one key.
-    Classes without such a twin keep the ASCII part, so keys logged before stay readable."""
+    Classes without such a twin keep the ASCII part, so keys logged before stay readable. A part
+    longer than ``MAX_PART_BYTES`` is cut, ending in a digest of the name (``_capped``)."""
     part = _ascii_part(name)
     if not any(other != name and _ascii_part(other) == part for other in among):
         return part
     own = re.sub(r"[^\w.-]+", "_", unicodedata.normalize("NFC", name)).strip("_") or "class"
     digest = hashlib.blake2s(name.encode("utf-8", "surrogatepass"), digest_size=3).hexdigest()
-    return f"{own}_{digest}"
+    return _capped(f"{own}_{digest}", name)
 
 
 def class_key(name: str, cls: str, among: Collection[str] = ()) -> str:

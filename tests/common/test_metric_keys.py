@@ -33,6 +33,24 @@ def test_a_twin_in_another_script_keeps_its_letters():
     assert metric_keys.key_part("良性", ["良性", "悪性"]).startswith("良性_")
 
 
+@pytest.mark.parametrize(
+    "classes",
+    [
+        ["A" * 250, "B" * 250],
+        ["A" * 120 + " Läsion 病変", "A" * 120 + " Läsion 病巣"],
+        ["病" * 90, "変" * 90],
+    ],
+)
+def test_long_class_names_get_parts_that_fit_a_key_and_a_file_name_each_its_own(classes):
+    """MLflow takes keys of 250 characters; a misclassified image's file name holds two parts."""
+    parts = [metric_keys.key_part(name, classes) for name in classes]
+    assert len(set(parts)) == 2
+    assert all(len(part.encode()) <= metric_keys.MAX_PART_BYTES for part in parts)
+    longest = metric_keys.eval_key("specificity_ci_high", classes[0], at_threshold=True,
+                                   among=classes)  # fmt: skip
+    assert len(longest) < 250 and len("_as_".join(parts).encode()) + len("5_1234_.png") < 255
+
+
 def test_a_class_without_a_twin_keeps_the_key_it_was_logged_under():
     classes = ["bénin", "malin", "???"]
     assert [metric_keys.key_part(name, classes) for name in classes] == ["b_nin", "malin", "class"]
