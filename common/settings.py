@@ -1,6 +1,7 @@
 """The one settings object, read from the environment (and an optional ``.env`` file)."""
 
 import os
+import re
 from functools import lru_cache
 from pathlib import Path
 from typing import Literal
@@ -56,6 +57,13 @@ class Settings(BaseSettings):
         default=None,
         description="Bearer token of the APIs; unset = no authentication. When set it must be "
         "a random secret of at least 24 characters (the services refuse to start otherwise).",
+    )
+    pipeline_previous_tokens: SecretStr | None = Field(
+        default=None,
+        description="The tokens PIPELINE_API_TOKEN held before it was rotated, comma-separated: "
+        "the audit trail's records sealed under them are checked with them; an entry may be a "
+        "former token's fingerprint instead (12 hex digits; `none`: no token), whose records "
+        "cannot be checked. A record sealed under a token neither current nor named here fails.",
     )
     api_docs_public: bool = Field(
         default=False,
@@ -156,6 +164,26 @@ class Settings(BaseSettings):
             raise ValueError("must be a secret of at least 16 characters")
         return SecretStr(value)
 
+    @field_validator("pipeline_previous_tokens", mode="after")
+    @classmethod
+    def _former_tokens(cls, tokens: SecretStr | None) -> SecretStr | None:
+        entries = _entries(tokens.get_secret_value()) if tokens is not None else []
+        if not entries:  # unset, or empty as Compose passes an unset variable
+            return None
+        for entry in entries:
+            # a former PIPELINE_API_TOKEN passed jobs.security.check_token: 24 characters at least
+            if len(entry) < 24 and not re.fullmatch(r"none|[0-9a-f]{12}", entry):
+                raise ValueError(
+                    f"an entry of {len(entry)} characters is neither a former token (at least 24) "
+                    "nor a fingerprint (12 hex digits, or none): entries are separated by commas"
+                )
+        return SecretStr(",".join(entries))
+
+    def previous_tokens(self) -> list[str]:
+        """The entries of ``PIPELINE_PREVIOUS_TOKENS``: former tokens, or their fingerprints."""
+        tokens = self.pipeline_previous_tokens
+        return _entries(tokens.get_secret_value()) if tokens is not None else []
+
     @model_validator(mode="after")
     def _pseudonyms_need_a_key(self) -> "Settings":
         if self.file_names == "pseudonyms" and self.pseudonym_key is None:
@@ -177,6 +205,11 @@ class Settings(BaseSettings):
         # A Kubernetes secret or `.env` line made from a file ends with a newline, which no
         # Authorization header can carry: unstripped, every request would get 401.
         return token.strip() if token is not None else None
+
+
+def _entries(value: str) -> list[str]:
+    # a Kubernetes secret or `.env` line made from a file ends with a newline
+    return [entry.strip() for entry in value.split(",") if entry.strip()]
 
 
 @lru_cache
@@ -214,7 +247,7 @@ def settings_problem(exc: ValidationError) -> str:
 def _shown_input(error: dict) -> str:
     """The value a setting was given, as an error may show it: never a secret's."""
     name = str(error["loc"][-1])
-    if name.endswith(("_key", "_token")):
+    if name.endswith(("_key", "_token", "_tokens")):
         return "(hidden)"
     return redact_uri(repr(error.get("input")))  # a MONGO_URI's password
 

@@ -35,8 +35,11 @@ log = logging.getLogger(__name__)
 
 
 def trail_store(settings: Settings) -> SelectionStore:
-    """The audit trail, its records sealed and checked under the deployment's token."""
-    return SelectionStore(get_database(settings), key=settings.pipeline_api_token)
+    """The audit trail, its records sealed and checked under the deployment's token (those from
+    before a rotation under the former tokens that ``PIPELINE_PREVIOUS_TOKENS`` declares)."""
+    return SelectionStore(
+        get_database(settings), key=settings.pipeline_api_token, former=settings.previous_tokens()
+    )
 
 
 AT_REGISTRATION = "selected_at_from_registration"

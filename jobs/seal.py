@@ -7,18 +7,30 @@ stored before it), and ``sealed_with``, which token (a fingerprint; ``none``: a 
 without a token). A record edited or moved in the store no longer matches its seal; a record
 removed leaves the next one's ``previous_seal`` naming no record; a record written by whoever
 lacks the token carries no valid seal, or another token's after this one's first record; one
-without a seal, later than the first sealed record, is not this pipeline's. Not detectable: the
-newest records removed before another is stored (the registry's version tags still name the
-last choice: ``dashboard.trail``); every seal stripped from the store at once, or a record
-inserted among those from before seals (nothing outside the store anchors the trail); without
-a token, an edit by someone who recomputes the SHA-256. Records of one time may link one
-previous record each (``record`` does not lock): the trail is then a tree, each record checks.
+without a seal, later than the first sealed record, is not this pipeline's.
+
+``sealed_with`` is the record's own claim, as editable as the rest: which tokens sealed the trail
+before this one comes from the operator (``PIPELINE_PREVIOUS_TOKENS``, ``former_keys``), never
+from the store. A record under a former token kept there is checked with it like one under this
+token; under a former token declared by its fingerprint only, it cannot be checked
+(``OTHER_TOKEN``); under any other, it fails (``UNDECLARED_TOKEN``): a forger who rewrites records
+and names a made-up token gains nothing, and neither does one who moves where this token's
+records begin (the first record claiming it, taken from the store) by rewriting them.
+
+Not detectable: the newest records removed before another is stored (the registry's version tags
+still name the last choice: ``dashboard.trail``); every seal stripped from the store at once, or
+a record inserted among those from before seals (nothing outside the store anchors the trail);
+records rewritten or added under a former token declared by its fingerprint only, before this
+token's first record (keep the token itself to have them checked); without a token, an edit by
+someone who recomputes the SHA-256. Records of one time may link one previous record each
+(``record`` does not lock): the trail is then a tree, each record checks.
 """
 
 import hashlib
 import hmac
 import json
-from collections.abc import Mapping
+import re
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
@@ -48,9 +60,16 @@ FOREIGN_TOKEN = (
     "service with another PIPELINE_API_TOKEN, or forged; it cannot be checked"
 )
 OTHER_TOKEN = (
-    "sealed under another PIPELINE_API_TOKEN before this one's first record (rotated since): it "
-    "cannot be checked with this one"
+    "sealed under a former PIPELINE_API_TOKEN that PIPELINE_PREVIOUS_TOKENS names by its "
+    "fingerprint only (rotated since): it cannot be checked without that token"
 )
+UNDECLARED_TOKEN = (
+    "sealed under a token that is neither this deployment's PIPELINE_API_TOKEN nor a former one "
+    "declared in PIPELINE_PREVIOUS_TOKENS: forged (its sealed_with made up to pass for a "
+    "rotation), or the token was rotated without declaring the former one there "
+    "(docs/deployment.md); it cannot be checked"
+)
+_FINGERPRINT = re.compile(r"[0-9a-f]{12}")
 
 
 def fingerprint(key: str | None) -> str:
@@ -58,6 +77,25 @@ def fingerprint(key: str | None) -> str:
     if not key:
         return _UNKEYED
     return hashlib.sha256(b"mlpipeline seal key\0" + key.encode()).hexdigest()[:12]
+
+
+def is_fingerprint(entry: str) -> bool:
+    """Whether an entry of ``PIPELINE_PREVIOUS_TOKENS`` is a fingerprint (``none`` included), not
+    a token (a token has at least 24 characters)."""
+    return entry == _UNKEYED or _FINGERPRINT.fullmatch(entry) is not None
+
+
+def former_keys(entries: Iterable[str]) -> dict[str, str | None]:
+    """The former tokens an operator declared (``PIPELINE_PREVIOUS_TOKENS``), by fingerprint: the
+    token where an entry is one (its seals are checked with it), None where an entry is only its
+    fingerprint (its seals cannot be checked)."""
+    keys: dict[str, str | None] = {}
+    for entry in entries:
+        if is_fingerprint(entry):
+            keys.setdefault(entry, None)
+        else:
+            keys[fingerprint(entry)] = entry
+    return keys
 
 
 def seal(record: Mapping[str, Any], key: str | None) -> str:
@@ -85,16 +123,22 @@ class Order:
 
 
 def problem(
-    record: Mapping[str, Any], key: str | None, stored: set[str], order: Order
+    record: Mapping[str, Any],
+    key: str | None,
+    stored: set[str],
+    order: Order,
+    former: Mapping[str, str | None] | None = None,
 ) -> str | None:
     """Why ``record`` (as stored, ``seq`` included) fails its check, or None: it checks, or was
     stored before records were sealed. ``stored``: the seals of the records its
-    ``previous_seal`` may name (those the caller found in the store).
+    ``previous_seal`` may name (those the caller found in the store); ``former``: the former
+    tokens the operator declared (``former_keys``).
 
-    Another token's seal is a rotation (``OTHER_TOKEN``) only on a record older than the first
-    sealed under this one; later, it is a writer without this deployment's token
-    (``WITHOUT_TOKEN``, ``FOREIGN_TOKEN``). A record without a seal later than the first sealed
-    one is ``UNSEALED``.
+    Another token's seal later than the first record sealed under this one is a writer without
+    this deployment's token (``WITHOUT_TOKEN``, ``FOREIGN_TOKEN``), declared or not. Before it,
+    a declared former token's seal is checked with that token, or is ``OTHER_TOKEN`` when only
+    its fingerprint is declared; any other token's is ``UNDECLARED_TOKEN``. A record without a
+    seal later than the first sealed one is ``UNSEALED``.
 
     Raises:
         TypeError, ValueError: Fields no record of this pipeline holds (the caller's
@@ -109,7 +153,11 @@ def problem(
     if sealed_with != fingerprint(key):
         if order.this_token is not None and (not isinstance(seq, int) or seq > order.this_token):
             return WITHOUT_TOKEN if sealed_with == _UNKEYED else FOREIGN_TOKEN
-        return OTHER_TOKEN
+        if not isinstance(sealed_with, str) or sealed_with not in (former or {}):
+            return UNDECLARED_TOKEN
+        key = (former or {})[sealed_with]
+        if key is None:
+            return OTHER_TOKEN
     if not hmac.compare_digest(str(record[SEAL]), seal(record, key)):
         return CHANGED
     if record.get(PREVIOUS) and record[PREVIOUS] not in stored:

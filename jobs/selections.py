@@ -6,6 +6,7 @@ import contextlib
 import threading
 import time
 import uuid
+from collections.abc import Iterable
 from datetime import timedelta
 from typing import TYPE_CHECKING
 
@@ -23,11 +24,14 @@ if TYPE_CHECKING:
 class SelectionStore:
     """The audit trail of model selections in the collection ``selections``; each record sealed
     under ``key`` (the deployment's ``PIPELINE_API_TOKEN``) and linked to the one before it
-    (``jobs.seal``; ``problems`` checks them)."""
+    (``jobs.seal``; ``problems`` checks them, and those sealed before a rotation under the
+    ``former`` tokens the operator declared: ``PIPELINE_PREVIOUS_TOKENS``, tokens or their
+    fingerprints)."""
 
-    def __init__(self, db, key: str | None = None) -> None:
+    def __init__(self, db, key: str | None = None, former: Iterable[str] = ()) -> None:
         self.col = db["selections"]
         self.key = key or None
+        self.former = seal.former_keys(former)
 
     def _ensure_indexes(self) -> None:
         """The trail's reads, newest first, off an index: without them each read sorted the
@@ -57,7 +61,8 @@ class SelectionStore:
         """Which of ``records`` (as ``recent`` returns them) fail their seal's check, by
         ``selection_id``: why (``jobs.seal.problem``; ``seal.CHANGED`` for a record that cannot
         even be read as one). Each is checked as stored, its order (``seq``) included; records
-        stored before seals pass."""
+        stored before seals pass; one sealed under a token neither ``key`` nor a declared former
+        one fails (``seal.UNDECLARED_TOKEN``), whatever its place."""
         ids = [r["selection_id"] for r in records]
         docs = {str(doc["_id"]): doc for doc in self.col.find({"_id": {"$in": ids}})}
         links = {d.get(seal.PREVIOUS) for d in docs.values()} - {None}
@@ -71,7 +76,7 @@ class SelectionStore:
         problems = {}
         for selection_id, doc in docs.items():
             try:
-                why = seal.problem(_sealed_fields(doc), self.key, found, order)
+                why = seal.problem(_sealed_fields(doc), self.key, found, order, self.former)
             except (TypeError, ValueError, KeyError, AttributeError):  # fields no record has
                 why = seal.CHANGED
             if why is not None:

@@ -152,8 +152,10 @@ def _trail(ctx: Context, store: SelectionStore, named: handoff.Served | None) ->
         st.error(seal_warning(recent, failed))
     if rotated := len(problems) - len(failed):
         st.info(
-            f"{rotated} of these records were sealed under another PIPELINE_API_TOKEN (the "
-            "token was rotated since): they cannot be checked with this one (marked ?)."
+            f"{rotated} of these records were sealed under a former PIPELINE_API_TOKEN that "
+            "PIPELINE_PREVIOUS_TOKENS names by its fingerprint only (the token was rotated "
+            "since): they cannot be checked (marked ?); name the former token itself there to "
+            "check them."
         )
     rows = [
         {

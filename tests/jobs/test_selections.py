@@ -12,6 +12,7 @@ from jobs.seal import (
     OTHER_TOKEN,
     UNSEALED,
     WITHOUT_TOKEN,
+    fingerprint,
 )
 from jobs.store import utcnow
 from runs import schemas
@@ -125,8 +126,8 @@ def test_records_from_before_seals_pass_unchecked(db):
     assert store.problems(recent) == {}
 
 
-def test_records_sealed_under_another_token_are_said_to_be_so(db):
+def test_records_sealed_under_a_former_token_declared_by_fingerprint_are_said_to_be_so(db):
     _record(SelectionStore(db, key=TOKEN), "r1")
-    rotated = SelectionStore(db, key=TOKEN + "-rotated")
+    rotated = SelectionStore(db, key=TOKEN + "-rotated", former=[fingerprint(TOKEN)])
     [record] = rotated.recent()
     assert rotated.problems([record]) == {record["selection_id"]: OTHER_TOKEN}
