@@ -15,13 +15,15 @@ from the store. A record under a former token kept there is checked with it like
 token; under a former token declared by its fingerprint only, it cannot be checked
 (``OTHER_TOKEN``); under any other, it fails (``UNDECLARED_TOKEN``): a forger who rewrites records
 and names a made-up token gains nothing, and neither does one who moves where this token's
-records begin (the first record claiming it, taken from the store) by rewriting them.
+records begin (the first record claiming it, taken from the store) by rewriting the oldest of
+them to claim another token: a kept former token's check or an undeclared one fails them.
 
 Not detectable: the newest records removed before another is stored (the registry's version tags
 still name the last choice: ``dashboard.trail``); every seal stripped from the store at once, or
 a record inserted among those from before seals (nothing outside the store anchors the trail);
 records rewritten or added under a former token declared by its fingerprint only, before this
-token's first record (keep the token itself to have them checked); without a token, an edit by
+token's first record, the oldest records under this token too when rewritten to claim that
+fingerprint (keep the token itself to have them checked); without a token, an edit by
 someone who recomputes the SHA-256. Records of one time may link one previous record each
 (``record`` does not lock): the trail is then a tree, each record checks.
 """
