@@ -211,6 +211,22 @@ def _scan_class(root: Path, folder: Path, label: int, skipped: list[dict]) -> li
     return files
 
 
+def _one_spelling_each(folders: list[Path]) -> None:
+    """Refuse two class folders of one split whose names are one name in two Unicode forms: a
+    merge of a macOS copy (NFD: ``e`` + a combining accent) with another (NFC: ``é``) looks like
+    one class, and the images of both would go to one label, the other class left empty."""
+    seen: dict[str, str] = {}
+    for folder in folders:
+        key = unicodedata.normalize("NFC", folder.name)
+        if key in seen:
+            raise DataError(
+                f"{folder.parent} holds the class folders {seen[key]!r} and {folder.name!r}, one "
+                "name written in two Unicode forms (a copy made on macOS writes accents apart, "
+                "NFD): move the images of one into the other and remove it"
+            )
+        seen[key] = folder.name
+
+
 def scan(
     root: Path, splits: list[str], class_names: list[str] | None
 ) -> tuple[list[str], dict[str, list[ScannedFile]], list[dict]]:
@@ -227,10 +243,13 @@ def scan(
         if class_names is None:
             source = ["train"] if "train" in dirs else splits
             class_names = sorted({d.name for s in source for d in dirs[s]})
+    for split in splits:
+        _one_spelling_each(dirs[split])
+    # Names compare in Unicode NFC: a copy made on macOS spells "bénin" in NFD, which looks the
+    # same and would otherwise be another class (the first spelling names it).
+    class_names = list({unicodedata.normalize("NFC", n): n for n in class_names}.values())
     skipped = [entry for s in splits for entry in outside_classes(root, s)]
     files: dict[str, list[ScannedFile]] = {}
-    # Names compare in Unicode NFC: a copy made on macOS spells "bénin" in NFD, which looks the
-    # same and would otherwise be another class.
     labels = {unicodedata.normalize("NFC", name): i for i, name in enumerate(class_names)}
     for split in splits:
         files[split] = []

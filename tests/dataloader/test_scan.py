@@ -43,3 +43,14 @@ def test_a_class_folder_named_in_another_encoding_is_refused_with_the_name_to_gi
     said = str(caught.value)
     assert "b\\xe9nin has a name that is not UTF-8" in said
     assert "rename it in every split, or unpack the archive again naming its encoding" in said
+
+
+def test_one_class_name_in_two_unicode_forms_within_a_split_is_refused(image_folder):
+    """A macOS copy (NFD) merged beside the original (NFC): both folders look like "bénin", and
+    the images of both went to one label while the other, an empty class, was trained on."""
+    nfc, nfd = "b\u00e9nin", "be\u0301nin"
+    root = image_folder(classes=(nfc, "malin"), per_class=2)
+    write_image(root / "train" / nfd / "copy.png")
+    with pytest.raises(DataError, match=r"holds the class folders '[^']+' and '[^']+', one name "
+                       r"written in two Unicode forms"):  # fmt: skip
+        load_dataset(root, val_fraction=0)
