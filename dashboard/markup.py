@@ -9,6 +9,7 @@ network), ``[text](url)`` would become a link, ``**Approved**`` bold, and ``_``,
 ``$`` would swallow characters of a name.
 """
 
+import json
 import re
 
 # Characters that start Markdown or Streamlit markup where they stand inside a line; a name
@@ -35,3 +36,17 @@ def code(value: object) -> str:
     fence = "`" * (1 + max((len(run) for run in re.findall(r"`+", text)), default=0))
     pad = " " if text.startswith("`") or text.endswith("`") else ""
     return f"{fence}{pad}{text}{pad}{fence}"
+
+
+def name_list(values: object) -> str:
+    """Class names as literal text, each quoted (``'benign', 'malignant'``), so that a comma, a
+    space or a line break inside a name cannot make two names of one, nor hide one; a list
+    stored as a JSON string (the ``class_names`` param) is read as the list it holds."""
+    if isinstance(values, str):
+        try:
+            values = json.loads(values)
+        except json.JSONDecodeError:
+            values = [values]
+    if not isinstance(values, list | tuple):
+        values = [values]
+    return plain(", ".join(repr(str(v)) for v in values))

@@ -15,7 +15,7 @@ from dashboard.card_tables import (
     score_text,
     split_counts,
 )
-from dashboard.markup import cell, code, plain
+from dashboard.markup import cell, code, name_list, plain
 from dashboard.provenance import (
     data_limitation,
     dataset_warnings,
@@ -72,7 +72,7 @@ def build_model_card(
     if params.get("dataset_hash"):
         lines.append(f"- Content hash (every split): {code(params['dataset_hash'])}")
     if classes:
-        lines.append(f"- Classes ({len(classes)}): {plain(', '.join(map(str, classes)))}")
+        lines.append(f"- Classes ({len(classes)}): {name_list(classes)}")
     if counts:
         lines.append(
             "- Samples (the run's data at training): "
@@ -229,7 +229,7 @@ def serving_instructions(
         if size
         else "any size is resized to the model's input"
     )
-    classes = plain(", ".join(map(str, pp.get("class_names", [])))) or "the run's classes"
+    classes = name_list(pp["class_names"]) if pp.get("class_names") else "the run's classes"
     if pp.get("modalities"):
         accepts += f"; DICOM files of Modality {plain(', '.join(pp['modalities']))} only"
     uri = f"models:/{model_name}@{alias}"

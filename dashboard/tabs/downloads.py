@@ -12,7 +12,7 @@ from dashboard import data, leaderboard, ranking, selection
 from dashboard.assessment import Assessment
 from dashboard.context import Context
 from dashboard.leakage import LEAK
-from dashboard.markup import plain
+from dashboard.markup import name_list, plain
 from dashboard.tabs.choose_form import person
 from jobs import SelectionStore
 
@@ -72,7 +72,7 @@ def render_downloads(ctx: Context, found: Assessment, store: SelectionStore) -> 
         # Ranked among the runs on this run's classes: other class sets do not rank against it.
         classes = ctx.run["params"].get("class_names")
         if classes:
-            st.caption(f"Among the runs trained on this run's classes: {plain(classes)}.")
+            st.caption(f"Among the runs trained on this run's classes: {name_list(classes)}.")
         if metric.startswith(metric_keys.EVAL_PREFIX):
             st.caption(
                 "Test figures made with --tta or on another data folder are not ranked, nor "

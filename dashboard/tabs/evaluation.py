@@ -11,7 +11,7 @@ from dashboard.card_tables import (
     operating_point_table,
 )
 from dashboard.context import Context, missing
-from dashboard.markup import plain
+from dashboard.markup import name_list, plain
 from dashboard.provenance import dataset_warnings
 from dashboard.reads import PREVIEW_BYTES
 from dashboard.tabs.job_ui import job_controls
@@ -112,8 +112,7 @@ def render_evaluation(ctx: Context) -> None:
                 else ""
             )
             st.caption(
-                f"{report.n_samples} test images · classes: "
-                f"{plain(', '.join(report.class_names))}{rule}"
+                f"{report.n_samples} test images · classes: {name_list(report.class_names)}{rule}"
             )
         for caveat in handoff.caveats_of(folder, report)[1]:  # as choosing the run lists them
             st.warning(f"About these figures: {plain(caveat)}.")

@@ -5,7 +5,7 @@ from html import unescape
 import pytest
 from markdown_it import MarkdownIt
 
-from dashboard.markup import cell, code, plain
+from dashboard.markup import cell, code, name_list, plain
 
 MD = MarkdownIt("commonmark").enable(["table", "strikethrough"])  # GFM's, as Streamlit's
 
@@ -43,3 +43,10 @@ def test_a_table_cell_keeps_its_bars_inside():
 @pytest.mark.parametrize("value", ["runs:/abc/model", "a`b", "``x``", "`start"])
 def test_a_code_span_holds_any_backticks(value):
     assert MD.render(code(value)) == f"<p><code>{value}</code></p>\n"
+
+
+def test_a_name_list_quotes_each_name_so_commas_and_spaces_stay_inside_it():
+    assert name_list(["0", '=1+2,"q"', " lead", "new\nline"]) == (
+        "'0', '=1+2,\"q\"', ' lead', 'new\\\\nline'"
+    )
+    assert name_list('["benign", "malignant"]') == "'benign', 'malignant'"  # the param's JSON

@@ -10,6 +10,7 @@ from dashboard.card_tables import (
     operating_point_table,
     score_text,
 )
+from dashboard.markup import plain
 from dashboard.model_card import nested
 from dashboard.provenance import made_at
 from dashboard.reads import load_run, read_artifact
@@ -46,7 +47,7 @@ def test_card_of_an_evaluated_run_has_intervals_and_faithfulness(mlflow_server, 
         "## Known limitations",
     ):
         assert heading in card
-    assert "Classes (3): keratosis, melanoma, nevus" in card
+    assert "Classes (3): 'keratosis', 'melanoma', 'nevus'" in card
     assert "test 12" in card
     accuracy = next(line for line in card.splitlines() if line.startswith("| accuracy |"))
     value, low, high = (float(x) for x in accuracy.strip("|").split("|")[1:4])
@@ -118,7 +119,7 @@ def test_serving_instructions_name_the_alias_the_predictor_and_the_input():
     text = serving_instructions("clf", "champion", "http://predictor:5007", pp)
     assert "mlflow models serve -m models:/clf@champion -p 5001 --env-manager local" in text
     assert "curl -X POST http://predictor:5007/predict" in text
-    assert "resized to 28×28, 1 channel(s)" in text and "(benign, malignant)" in text
+    assert "resized to 28×28, 1 channel(s)" in text and "('benign', 'malignant')" in text
     assert "the `decision` by the threshold chosen on validation" in " ".join(text.split())
 
 
@@ -232,7 +233,7 @@ def test_card_names_the_evaluation_its_figures_come_from(mlflow_server, dashboar
     assert "- Test-time augmentation: none" in evaluation
     # no caveat of its data or provenance (the tiny model may name one class for every image)
     caveats = [line for line in evaluation.splitlines() if "Caveat" in line]
-    assert [line for line in caveats if "argmax (`predicted_class`)" not in line] == []
+    assert [line for line in caveats if plain("argmax (`predicted_class`)") not in line] == []
 
 
 def test_card_of_a_run_evaluated_on_another_folder_does_not_claim_its_own_test_split(
@@ -250,7 +251,8 @@ def test_card_of_a_run_evaluated_on_another_folder_does_not_claim_its_own_test_s
     assert "the evaluation used 24 images of" in _section(card, "Data")
     evaluation = _section(card, "Evaluation")
     assert f"- Data: 24 test images of `{other}` (another folder than" in evaluation
-    assert f"- **Caveat**: the evaluation used the test split of {other}, not" in evaluation
+    caveat = plain(f"the evaluation used the test split of {other}, not")  # as Markdown shows it
+    assert f"- **Caveat**: {caveat}" in evaluation
     limitations = _section(card, "Known limitations")
     assert "evaluated on one dataset" not in limitations and str(other) in limitations
 
