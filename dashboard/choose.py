@@ -44,7 +44,7 @@ from dashboard.handoff import (
 from dashboard.leakage import run_leakage
 from dashboard.trail import complete_trail, lineage, trail_store
 from dashboard.versions import one_choice_at_a_time, register, retag
-from jobs import STORE_ERRORS
+from jobs import STORE_ERRORS, store_unavailable
 from runs import (
     CONFIRMED_DICOM_TAG,
     CONFIRMED_TAG,
@@ -323,6 +323,13 @@ def main(argv: list[str] | None = None) -> int:
         )  # fmt: skip
     except PipelineError as exc:
         print(f"error: {exc}", file=sys.stderr)
+        return 2
+    except STORE_ERRORS as exc:  # the trail's store failed past its own checks (a lock held)
+        print(
+            f"error: {store_unavailable(settings, exc)} Choose again once it is free (a choice "
+            "this stopped after the alias moved is then recorded too).",
+            file=sys.stderr,
+        )
         return 2
     for caveat in choice.caveats:
         print(f"warning: {caveat}", file=sys.stderr)

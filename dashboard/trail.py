@@ -19,7 +19,7 @@ from pydantic import ValidationError
 
 from common import ServiceUnavailable, Settings, metric_keys
 from dashboard.handoff import evaluation_record
-from jobs import STORE_ERRORS, SelectionStore, get_database
+from jobs import STORE_ERRORS, SelectionStore, get_database, store_unavailable
 from runs import CONFIRMED_TAG, DIGEST_KEY, SIGNATURE_TAG, contract, schemas, signed_choice
 
 RECOVERED = (
@@ -37,9 +37,13 @@ log = logging.getLogger(__name__)
 def trail_store(settings: Settings) -> SelectionStore:
     """The audit trail, its records sealed and checked under the deployment's token (those from
     before a rotation under the former tokens that ``PIPELINE_PREVIOUS_TOKENS`` declares)."""
-    return SelectionStore(
-        get_database(settings), key=settings.pipeline_api_token, former=settings.previous_tokens()
-    )
+    try:  # it opens (and may first create) its collection: a busy or absent store says so
+        return SelectionStore(
+            get_database(settings), key=settings.pipeline_api_token,
+            former=settings.previous_tokens(),
+        )  # fmt: skip
+    except STORE_ERRORS as exc:
+        raise store_unavailable(settings, exc) from exc
 
 
 AT_REGISTRATION = "selected_at_from_registration"

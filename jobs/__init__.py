@@ -27,6 +27,7 @@ from jobs.docs import add_docs
 from jobs.intake import BodyLimit, TokenGate, route_path
 from jobs.jobstore import JobStore
 from jobs.metrics import ServiceMetrics
+from jobs.readiness import store_unavailable
 from jobs.runner import Handler, JobRunner
 from jobs.seal import OTHER_TOKEN as SEALED_UNDER_OTHER_TOKEN
 from jobs.security import (
@@ -91,6 +92,7 @@ __all__ = [
     "route_path",
     "service_app",
     "set_parent_death_signal",
+    "store_unavailable",
     "submission_responses",
     "utcnow",
     "validation_error",

@@ -7,6 +7,7 @@ from dataclasses import dataclass
 
 import streamlit as st
 
+from common import PipelineError
 from dashboard import choose, data, handoff, reports
 from dashboard.assessment import Assessment
 from dashboard.context import Context
@@ -14,7 +15,7 @@ from dashboard.leakage import leakage_caveat
 from dashboard.markup import code, plain
 from dashboard.provenance import dataset_warnings
 from dashboard.trail import trail_store
-from jobs import STORE_ERRORS, SelectionStore
+from jobs import STORE_ERRORS, SelectionStore, store_unavailable
 
 log = logging.getLogger(__name__)
 
@@ -192,12 +193,19 @@ def render_choose(ctx: Context, found: Assessment, now: tuple, store: SelectionS
     if missing := _missing(who, reason, confirmed, clean, ready):
         st.warning(" ".join(missing))  # every one at once, not one per press
         return
-    with st.spinner("Registering the model and moving the alias…"):
-        done = choose.choose_run(
-            ctx.run_id, reason, ctx.settings, store, allow_unevaluated=True, selected_by=who,
-            allow_interface_change=bool(change),  # what was shown: not a blanket yes
-            allow_leakage=bool(leakage),
-        )  # fmt: skip
+    try:
+        with st.spinner("Registering the model and moving the alias…"):
+            done = choose.choose_run(
+                ctx.run_id, reason, ctx.settings, store, allow_unevaluated=True, selected_by=who,
+                allow_interface_change=bool(change),  # what was shown: not a blanket yes
+                allow_leakage=bool(leakage),
+            )  # fmt: skip
+    except STORE_ERRORS as exc:  # before the alias moved (a failed record after it says so)
+        st.error(
+            f"Nothing was chosen by this press: {plain(store_unavailable(ctx.settings, exc))} "
+            "Press Choose again once it is free; the form keeps what you wrote."
+        )
+        return
     keys.clear()  # the rerun draws an empty form, under new keys
     st.session_state[DONE] = Done(
         f"Run {done.run_id} {'was already' if done.already else 'is'} "
@@ -257,7 +265,7 @@ def show_done(slot, done: Done, named: handoff.Served | None, ctx: Context) -> N
         return
     try:
         choices = trail_store(ctx.settings).recent(50, action="choose")
-    except STORE_ERRORS as exc:
+    except (*STORE_ERRORS, PipelineError) as exc:  # opening it (trail_store), or reading it
         choices = None
         log.warning("audit trail unreadable after a choice: %s", exc)
     slot.warning(plain(replaced_by(done, named, choices)))  # quotes another person's reason

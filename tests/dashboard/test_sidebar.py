@@ -4,6 +4,7 @@ import pytest
 from mlflow.entities import Metric, Param, RunTag
 from mlflow.tracking import MlflowClient
 
+from dashboard.markup import plain
 from tests.dashboard.conftest import open_page, page_text
 
 
@@ -98,7 +99,7 @@ def test_status_filter_keeps_only_failed_runs(page_env, dashboard_runs):
 def test_invalid_filter_expression_explains_the_syntax(page_env, dashboard_runs):
     at = open_page(run_filter="val_auc >", experiment_id=dashboard_runs["experiment"])
     assert not at.exception
-    assert "example: metrics.val_auc > 0.8" in at.error[0].value
+    assert plain("example: metrics.val_auc > 0.8") in at.error[0].value  # Markdown, escaped
 
 
 def test_sort_by_metric_happens_in_mlflow(page_env, big_experiment):

@@ -1,5 +1,8 @@
 """The dashboard's audit trail (``dashboard.trail.trail_store``) checks records sealed before a
-rotation under the former tokens its settings declare (``PIPELINE_PREVIOUS_TOKENS``)."""
+rotation under the former tokens its settings declare (``PIPELINE_PREVIOUS_TOKENS``), and says
+in one sentence when its store cannot be opened."""
+
+import pytest
 
 from common import Settings
 from dashboard.trail import trail_store
@@ -35,3 +38,23 @@ def test_the_trail_fails_records_under_a_former_token_its_settings_do_not_declar
     old = _old_record(settings)
     store = trail_store(settings)
     assert store.problems(store.recent()) == {old: UNDECLARED_TOKEN}
+
+
+def test_a_trail_whose_store_is_locked_says_so_in_one_sentence(tmp_path, monkeypatch):
+    """Another process holding the embedded store's write lock past its wait gave the choose
+    command a sqlite3 traceback, and the dashboard 'could not be shown (OperationalError)'."""
+    import sqlite3
+
+    from common import ServiceUnavailable
+    from jobs.embedded import EmbeddedDatabase
+
+    monkeypatch.setattr(EmbeddedDatabase.__init__, "__defaults__", ("mlpipeline", 0.2))
+    settings = Settings(_env_file=None, store_dir=tmp_path / "store", mongo_uri=None)
+    EmbeddedDatabase(settings.store_dir)  # the store exists; its selections table does not yet
+    holder = sqlite3.connect(settings.store_dir / "mlpipeline.sqlite3", isolation_level=None)
+    holder.execute("BEGIN IMMEDIATE")  # another process's long write
+    try:
+        with pytest.raises(ServiceUnavailable, match=r"another process holds its write lock"):
+            trail_store(settings)
+    finally:
+        holder.close()
