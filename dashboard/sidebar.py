@@ -9,7 +9,7 @@ from datetime import UTC, datetime
 
 import streamlit as st
 
-from common import PipelineError, get_settings, redact_uri
+from common import NotFound, PipelineError, get_settings, redact_uri
 from dashboard import data, leaderboard
 from dashboard.markup import plain
 
@@ -135,10 +135,13 @@ def pick_run(
     """
     known = {r["run_id"]: r for r in rows}
     wanted = st.session_state.get("run_id") or st.session_state.get(KEEP, {}).get("run_id")
+    gone = None
     if wanted and wanted not in known:
         try:
             run = data.run(uri, wanted)
-        except PipelineError:  # not on this server
+        except NotFound as exc:  # deleted (by another user, say), or not on this server
+            run, gone = None, exc
+        except PipelineError:
             run = None
         if run is not None and run["experiment_id"] == experiment_id:
             known = {wanted: run, **known}
@@ -158,6 +161,11 @@ def pick_run(
             wanted = next(iter(known))
         else:
             return None
+    if gone is not None:  # never another run's figures in its place without a word
+        st.warning(
+            f"The run you had open is gone: {plain(gone)} This page now shows "
+            f"{plain(known[wanted]['run_name'])} ({wanted[:8]}) instead."
+        )
     st.session_state.run_id = wanted
     run_id = st.sidebar.selectbox(
         "Run (or click one in the leaderboard)",

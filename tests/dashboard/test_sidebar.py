@@ -231,3 +231,20 @@ def test_comparing_with_the_top_of_the_leaderboard_takes_its_first_runs_in_its_o
     seen = at.session_state["seen_runs"]
     others = [n for n in _names(at) if n != seen[opened]]
     assert [seen[i] for i in at.session_state["compare_ids"]] == others[:3]
+
+
+def test_a_run_deleted_while_open_is_said_gone_not_replaced_in_silence(page_env, mlflow_server):
+    """Another user deleted the run one had open: the next click showed another run's figures
+    on the same tab, without a word."""
+    client = MlflowClient(mlflow_server)
+    exp = client.create_experiment(f"deleted-{time.time_ns()}")
+    ids = [client.create_run(exp, run_name=name).info.run_id for name in ("kept", "doomed")]
+    for run_id in ids:
+        client.set_terminated(run_id)
+    at = open_page(ids[1], "Metrics", experiment_id=exp)
+    assert at.title[0].value == "doomed" and not at.warning
+    client.delete_run(ids[1])
+    at.sidebar.button(key="refresh_data").click().run()
+    assert at.title[0].value == "kept"
+    [gone] = [w.value for w in at.warning if w.value.startswith("The run you had open is gone")]
+    assert ids[1] in gone and "is deleted" in gone and "now shows kept" in gone
