@@ -31,6 +31,10 @@ class Service:
         return [part.format(**values) for part in self.command]
 
 
+UVICORN_HTTP = ("--http", "jobs.protocol:BoundedHead")
+"""The services' HTTP/1.1 protocol: uvicorn's httptools one with a bound on a request's head (431
+past 64 KB, ``jobs.protocol``); uvicorn's own puts none, so one header could fill the memory."""
+
 MLFLOW = Service(
     "mlflow",
     (
@@ -75,19 +79,19 @@ TRAINER = Service(
 )
 EVALUATOR = Service(
     "evaluator",
-    ("uvicorn", "evaluator.app:app", "--host", "{host}", "--port", "{port}"),
+    ("uvicorn", "evaluator.app:app", *UVICORN_HTTP, "--host", "{host}", "--port", "{port}"),
     port=5006,
     health_path="/health",
 )
 EXPLAINER = Service(
     "explainer",
-    ("uvicorn", "explainer.app:app", "--host", "{host}", "--port", "{port}"),
+    ("uvicorn", "explainer.app:app", *UVICORN_HTTP, "--host", "{host}", "--port", "{port}"),
     port=5005,
     health_path="/health",
 )
 PREDICTOR = Service(
     "predictor",
-    ("uvicorn", "predictor.app:app", "--host", "{host}", "--port", "{port}"),
+    ("uvicorn", "predictor.app:app", *UVICORN_HTTP, "--host", "{host}", "--port", "{port}"),
     port=5007,
     health_path="/health",
 )
