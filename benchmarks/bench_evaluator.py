@@ -28,6 +28,7 @@ import torch
 
 from benchmarks.common import Result, interleaved_best, scratch_tracking
 from jobs import set_parent_death_signal
+from launcher import EVALUATOR
 
 IMAGE_SIZE = 64
 ROOT = Path(__file__).resolve().parents[1]
@@ -171,7 +172,8 @@ def _latencies_ms(port: int, clients: int, per_client: int, body: dict) -> dict[
 
 
 def bench_submission_latency(uri: str, run_id: str, data_root: Path, quick: bool) -> list[Result]:
-    """The service runs in its own process, as deployed (uvicorn picks uvloop and httptools);
+    """The service runs in its own process, as deployed (the launcher's command: uvloop, and
+    httptools with the bound on request heads of ``jobs.protocol``);
     the clients are coroutines of this process.
 
     Measured with 50 concurrent clients (the goal) and with one client (the endpoint's own cost
@@ -187,7 +189,7 @@ def bench_submission_latency(uri: str, run_id: str, data_root: Path, quick: bool
     env.pop("MONGO_URI", None)
     env.pop("PIPELINE_API_TOKEN", None)
     port = _free_port()
-    command = [sys.executable, "-m", "uvicorn", "evaluator.app:app", "--port", str(port)]
+    command = [sys.executable, "-m", *EVALUATOR.render(host="127.0.0.1", port=port)]
     proc = subprocess.Popen(
         [*command, "--log-level", "warning", *SERVER_ARGS],
         cwd=ROOT,
@@ -236,7 +238,8 @@ def bench_framework_floor(run_id: str, quick: bool) -> Result:
         ["nice", "-n", "19", sys.executable, "-c", "while True: pass"],
         preexec_fn=set_parent_death_signal,  # a busy loop must not outlive a killed benchmark
     )
-    command = [sys.executable, "-m", "uvicorn", "benchmarks.floor_app:app", "--port", str(port)]
+    command = [sys.executable, "-m", *EVALUATOR.render(host="127.0.0.1", port=port)]
+    command[command.index("evaluator.app:app")] = "benchmarks.floor_app:app"  # same server
     proc = subprocess.Popen(
         [*command, "--log-level", "warning", *SERVER_ARGS],
         cwd=ROOT,

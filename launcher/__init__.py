@@ -8,6 +8,7 @@ from launcher.services import (
     PREDICTOR,
     SERVICES,
     TRAINER,
+    UVICORN_HTTP,
     Service,
 )
 
@@ -19,5 +20,6 @@ __all__ = [
     "PREDICTOR",
     "SERVICES",
     "TRAINER",
+    "UVICORN_HTTP",
     "Service",
 ]

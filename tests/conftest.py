@@ -21,7 +21,7 @@ from pathlib import Path
 import pytest
 import uvicorn
 
-from launcher import MLFLOW
+from launcher import MLFLOW, UVICORN_HTTP
 from launcher.stack import wait_http
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -352,7 +352,7 @@ class LiveServer:
     def __init__(self, app) -> None:
         port = free_port()
         self.url = f"http://127.0.0.1:{port}"
-        config = uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning")
+        config = uvicorn.Config(app, port=port, log_level="warning", http=UVICORN_HTTP[1])
         self.server = uvicorn.Server(config)
         self.thread = threading.Thread(target=self.server.run, daemon=True)
 

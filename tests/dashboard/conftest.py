@@ -27,6 +27,7 @@ from streamlit.testing.v1 import AppTest
 
 from common import Settings, get_settings
 from jobs import SelectionStore, get_database
+from launcher import EVALUATOR
 from runs import DECODING_VERSION, Preprocessing, build_model, contract, log_classifier
 
 APP = str(Path(__file__).resolve().parents[2] / "dashboard" / "dashboard.py")
@@ -232,8 +233,7 @@ def evaluator_service(mlflow_server, tiny_demo_data, tmp_path_factory):
     }
     env.pop("MONGO_URI", None)
     root = Path(__file__).resolve().parents[2]
-    argv = [sys.executable, "-m", "uvicorn", "evaluator.app:app", "--host", "127.0.0.1",
-            "--port", str(port)]  # fmt: skip
+    argv = [sys.executable, "-m", *EVALUATOR.render(host="127.0.0.1", port=port)]  # uvicorn
     url = f"http://127.0.0.1:{port}"
     with serving(argv, url + "/health", state / "evaluator.log", cwd=root, env=env):
         yield url

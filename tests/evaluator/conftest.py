@@ -18,6 +18,7 @@ import uvicorn
 from common import Settings
 from evaluator import evaluate_run
 from evaluator.app import create_app
+from launcher import UVICORN_HTTP
 from tests.conftest import ROOT, SESSION_MARK, free_port, wait_http
 
 EXPERIMENT = "evaluator-tests"
@@ -57,7 +58,10 @@ class ThreadedServer:
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
         config = uvicorn.Config(
-            create_app(settings, runner_options), port=self.port, log_level="warning"
+            create_app(settings, runner_options),
+            port=self.port,
+            log_level="warning",
+            http=UVICORN_HTTP[1],  # the services' protocol (jobs.protocol)
         )
         self.server = uvicorn.Server(config)
         self.thread = threading.Thread(target=self.server.run, daemon=True)
@@ -114,7 +118,9 @@ SUBPROCESS_APP = """
 import sys, uvicorn
 from evaluator.app import create_app
 app = create_app(runner_options={"stale_after": float(sys.argv[2]), "heartbeat_interval": 0.5})
-uvicorn.run(app, host="127.0.0.1", port=int(sys.argv[1]), log_level="warning")
+from launcher import UVICORN_HTTP
+uvicorn.run(app, host="127.0.0.1", port=int(sys.argv[1]), log_level="warning",
+            http=UVICORN_HTTP[1])
 """
 
 

@@ -14,6 +14,7 @@ from pydantic import BaseModel
 
 from common import Settings
 from jobs import JobOut, JobService, WaitSeconds, create_job_app, get_job_service
+from launcher import UVICORN_HTTP
 from tests.jobs.handlers import effect_handler
 
 router = APIRouter()
@@ -49,7 +50,7 @@ def main(argv: list[str]) -> None:
         "stale_after": stale_after,
     }
     app = create_job_app("effect", "Effect service", router, effect_handler, Settings(), options)
-    uvicorn.run(app, host="127.0.0.1", port=port, log_level="warning")
+    uvicorn.run(app, host="127.0.0.1", port=port, log_level="warning", http=UVICORN_HTTP[1])
 
 
 if __name__ == "__main__":
