@@ -1,8 +1,10 @@
 """The evaluator's HTTP API (port 5006): ``POST /evaluate`` plus the shared job routes.
 
-Run with ``uvicorn evaluator.app:app --port 5006``. The job machinery (MongoDB job records, the
-background runner, ``/jobs``, ``/health``, ``/ready``, the token and error answers) comes from
-``jobs.create_job_app``; this module only defines the request and validates it at once.
+Run with ``uvicorn evaluator.app:app --http jobs.protocol:BoundedHead --port 5006`` (the command
+of ``launcher.EVALUATOR``; the protocol bounds request heads). The job machinery (MongoDB job
+records, the background runner, ``/jobs``, ``/health``, ``/ready``, the token and error answers)
+comes from ``jobs.create_job_app``; this module only defines the request and validates it at
+once.
 """
 
 from functools import partial

@@ -1,7 +1,8 @@
 """The explainer's HTTP API (port 5005): ``POST /explain`` plus the shared job routes.
 
-Run with ``uvicorn explainer.app:app --port 5005``. The job machinery (job records, the background
-runner, ``/jobs``, ``/health``, ``/ready``, the token and error answers) comes from
+Run with ``uvicorn explainer.app:app --http jobs.protocol:BoundedHead --port 5005`` (the command
+of ``launcher.EXPLAINER``; the protocol bounds request heads). The job machinery (job records,
+the background runner, ``/jobs``, ``/health``, ``/ready``, the token and error answers) comes from
 ``jobs.create_job_app``; this module only defines the request and validates it at once.
 """
 

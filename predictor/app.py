@@ -6,10 +6,12 @@ but ``/health`` (and ``/docs``, ``/redoc``, ``/openapi.json`` unless ``API_DOCS_
 start with a weak token; the docs pages are served from installed files; a 422 never echoes a
 large input.
 
-Run with ``uvicorn predictor.app:app --port 5007``. It serves ``models:/<MODEL_NAME>@<MODEL_ALIAS>``
-and follows the alias (``predictor.core``); this module only maps HTTP onto the core and
-``predictor.answers``, with the predictor's own error answers (``predictor.errors``) and the
-headers and log line that trace each ``/predict`` (``predictor.tracing``).
+Run with ``uvicorn predictor.app:app --http jobs.protocol:BoundedHead --port 5007`` (the command of
+``launcher.PREDICTOR``; the protocol bounds request heads). It serves
+``models:/<MODEL_NAME>@<MODEL_ALIAS>`` and follows the alias (``predictor.core``); this module
+only maps HTTP onto the core and ``predictor.answers``, with the predictor's own error answers
+(``predictor.errors``) and the headers and log line that trace each ``/predict``
+(``predictor.tracing``).
 """
 
 import threading
