@@ -14,6 +14,9 @@
   and the body limits that act before routing (``jobs.intake``: ``TokenGate``, ``BodyLimit``),
   and ``GET /metrics`` for Prometheus (``jobs.metrics``; ``ServiceMetrics``, ``app.state.metrics``,
   is where a service registers metrics of its own).
+- ``jobs.protocol.BoundedHead``: the HTTP protocol below it all (``uvicorn --http
+  jobs.protocol:BoundedHead``, named by import string, not imported here): 431 for a request line
+  and headers over 64 KiB, before the token gate could see them.
 """
 
 from jobs.api import (
