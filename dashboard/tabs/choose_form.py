@@ -4,6 +4,7 @@ and what the page says after a choice (``dashboard.tabs.deploy`` lays out the re
 import logging
 from collections.abc import Mapping
 from dataclasses import dataclass
+from datetime import UTC, datetime
 
 import streamlit as st
 
@@ -212,7 +213,8 @@ def render_choose(ctx: Context, found: Assessment, now: tuple, store: SelectionS
         f"{done.registered_model} version {done.version} (alias {done.alias})"
         f"{'; its tags now give this reason and evaluation' if done.already else ''}; "
         f"`{done.run_id_file}` names it. The predictor serves it within "
-        f"{ctx.settings.predictor_poll_s:.0f} s.",
+        f"{ctx.settings.predictor_poll_s:.0f} s. (Chosen at {datetime.now(UTC):%H:%M:%S} UTC: "
+        "a choice someone makes later shows here once the page reloads, or press Refresh.)",
         done.run_id, done.registered_model, done.alias, done.version,
     )  # fmt: skip
     data.chosen.clear()  # the leaderboard's mark too
