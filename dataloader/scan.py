@@ -57,22 +57,37 @@ SYSTEM_FOLDER = (
     "a folder that a storage system or archiver adds (NAS thumbnails, macOS resource forks, a "
     "recycle bin), not images of a class: not read"
 )
+SYSTEM_FILES = frozenset({"thumbs.db", "ehthumbs.db", "desktop.ini"})
+"""Files Windows' Explorer leaves in folders it shows: passed over without a word, as the
+hidden ``.DS_Store`` and ``._*`` files of macOS are (they are no image anyone put there)."""
+HIDDEN_FOLDER = (
+    "a hidden folder (its name starts with '.'), not a class: rename it without the dot to use "
+    "its images"
+)
 
 
 def _system(name: str) -> bool:
     return name.casefold() in SYSTEM_FOLDERS
 
 
+def _system_file(name: str) -> bool:
+    return name.casefold() in SYSTEM_FILES
+
+
 def outside_classes(root: Path, split: str) -> list[dict]:
-    """The files directly in a split folder, beside its class folders, and its system folders
-    (``SYSTEM_FOLDERS``): not read, so listed as skipped (an image put there by mistake would
-    otherwise vanish). Hidden names are not."""
-    return [
-        {"file": f"{split}/{p.name}" + ("/" if p.is_dir() else ""),
-         "reason": SYSTEM_FOLDER if p.is_dir() else NOT_IN_A_CLASS}
-        for p in sorted((root / split).iterdir())
-        if not p.name.startswith(".") and (_system(p.name) or not p.is_dir())
-    ]  # fmt: skip
+    """The files directly in a split folder, beside its class folders, its system folders
+    (``SYSTEM_FOLDERS``) and its hidden folders: not read, so listed as skipped (an image put
+    there by mistake, or a class folder named ``.x``, would otherwise vanish). Hidden files and
+    ``SYSTEM_FILES`` are not."""
+    skipped = []
+    for p in sorted((root / split).iterdir()):
+        if p.is_dir() and p.name.startswith("."):
+            skipped.append({"file": f"{split}/{p.name}/", "reason": HIDDEN_FOLDER})
+        elif p.is_dir() and _system(p.name):
+            skipped.append({"file": f"{split}/{p.name}/", "reason": SYSTEM_FOLDER})
+        elif not p.is_dir() and not p.name.startswith(".") and not _system_file(p.name):
+            skipped.append({"file": f"{split}/{p.name}", "reason": NOT_IN_A_CLASS})
+    return skipped
 
 
 def class_dirs(root: Path, split: str) -> list[Path]:
@@ -168,7 +183,7 @@ def class_entries(folder: Path) -> Iterator[tuple[str, os.DirEntry | None, str |
     with os.scandir(folder) as scan:  # DirEntry caches the type: no extra stat per file
         entries = sorted(scan, key=lambda e: e.name)
     for entry in entries:
-        if entry.name.startswith("."):
+        if entry.name.startswith(".") or (_system_file(entry.name) and entry.is_file()):
             continue
         if entry.is_dir(follow_symlinks=False) and _system(entry.name):
             yield f"{entry.name}/", None, SYSTEM_FOLDER

@@ -31,6 +31,25 @@ def test_a_system_folder_inside_a_class_is_not_read(image_folder):
     assert "train/benign/@eaDir/" in {s["file"] for s in ds.stats["skipped"]}
 
 
+def test_files_windows_explorer_leaves_are_passed_over_without_a_word(image_folder):
+    """Thumbs.db counted among the files "left out (unreadable, or not an image)"."""
+    root = image_folder()
+    (root / "train" / "benign" / "Thumbs.db").write_bytes(b"\xd0\xcf\x11\xe0 thumbnails")
+    (root / "train" / "desktop.ini").write_text("[.ShellClassInfo]")
+    ds = load_dataset(root, val_fraction=0)
+    assert len(ds.train) == 8 and ds.stats["skipped"] == []
+
+
+def test_a_hidden_class_folder_is_listed_as_skipped_saying_why(image_folder):
+    """A class folder named ".melanoma" vanished: two classes became one without a word."""
+    root = image_folder()
+    write_image(root / "train" / ".melanoma" / "000.png")
+    ds = load_dataset(root, val_fraction=0)
+    assert ds.class_names == ["benign", "malignant"]
+    [(file, reason)] = [(s["file"], s["reason"]) for s in ds.stats["skipped"]]
+    assert file == "train/.melanoma/" and "hidden folder" in reason and "without the dot" in reason
+
+
 def test_a_class_folder_named_in_another_encoding_is_refused_with_the_name_to_give_it(
     image_folder,
 ):
