@@ -58,6 +58,12 @@ class Settings(BaseSettings):
         description="Bearer token of the APIs; unset = no authentication. When set it must be "
         "a random secret of at least 24 characters (the services refuse to start otherwise).",
     )
+    pipeline_signing_key: SecretStr | None = Field(
+        default=None,
+        description="The secret that seals the audit trail and signs choices (at least 24 "
+        "characters), held by the dashboard, the choose command and the predictor only; unset: "
+        "PIPELINE_API_TOKEN does, which every API client holds and could forge them with.",
+    )
     pipeline_previous_tokens: SecretStr | None = Field(
         default=None,
         description="The tokens PIPELINE_API_TOKEN held before it was rotated, comma-separated: "
@@ -163,6 +169,23 @@ class Settings(BaseSettings):
         if len(value) < 16:
             raise ValueError("must be a secret of at least 16 characters")
         return SecretStr(value)
+
+    @field_validator("pipeline_signing_key", mode="after")
+    @classmethod
+    def _signing_key(cls, key: SecretStr | None) -> SecretStr | None:
+        value = key.get_secret_value().strip() if key is not None else ""
+        if not value:  # unset, or empty as Compose passes an unset variable
+            return None
+        if len(value) < 24:
+            raise ValueError("must be a random secret of at least 24 characters")
+        return SecretStr(value)
+
+    @property
+    def sealing_key(self) -> str | None:
+        """What seals the audit trail and signs choices: ``PIPELINE_SIGNING_KEY``, else the API
+        token (None: neither is set, nothing is sealed or signed)."""
+        key = self.pipeline_signing_key
+        return key.get_secret_value() if key is not None else self.pipeline_api_token
 
     @field_validator("pipeline_previous_tokens", mode="after")
     @classmethod

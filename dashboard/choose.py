@@ -173,7 +173,7 @@ def choose_run(
     # share the store
     turn = store.choice_turn(name) if store is not None else contextlib.nullcontext()
     with one_choice_at_a_time(settings.run_id_file), turn:
-        token = settings.pipeline_api_token
+        token = settings.sealing_key  # seals the record and signs the choice
         current = aliased_version(settings)
         if store is not None and current is not None:  # a choice before ended unrecorded?
             complete_trail(store, client, current, name, alias, token)

@@ -39,7 +39,7 @@ def trail_store(settings: Settings) -> SelectionStore:
     before a rotation under the former tokens that ``PIPELINE_PREVIOUS_TOKENS`` declares)."""
     try:  # it opens (and may first create) its collection: a busy or absent store says so
         return SelectionStore(
-            get_database(settings), key=settings.pipeline_api_token,
+            get_database(settings), key=settings.sealing_key,
             former=settings.previous_tokens(),
         )  # fmt: skip
     except STORE_ERRORS as exc:

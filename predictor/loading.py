@@ -79,7 +79,7 @@ def refuse_unchosen(
     settings do not ask to serve such versions (``PREDICTOR_SERVE_UNSIGNED``). Loading a model
     unpickles it, which runs code: whoever can write to MLflow without the token must not be
     able to have the predictor load a model, nor serve one to clients that nobody chose."""
-    key = settings.pipeline_api_token
+    key = settings.sealing_key
     if settings.predictor_serve_unsigned or not key:
         return
     if why := unsigned_problem(tags or {}, run_id, key):

@@ -257,13 +257,13 @@ def _trail_warning(
     except MlflowException:  # the plain warning (or none), and the rest of the tab
         version = None
     if str(last.get("version")) == named[0]:
-        return None if version is None else edited_choice(last, version.tags, s.pipeline_api_token)
+        return None if version is None else edited_choice(last, version.tags, s.sealing_key)
     if version is None:
         return unrecorded_move(choices, named, s.model_name, s.model_alias)
     tags = choice_tags(version.tags, version.creation_timestamp)
     recorded = chosen_here(tags) and is_recorded(store, s.model_name, named[0], tags)
     return unrecorded_move(choices, named, s.model_name, s.model_alias, tags, recorded,
-                           version.creation_timestamp, s.pipeline_api_token)  # fmt: skip
+                           version.creation_timestamp, s.sealing_key)  # fmt: skip
 
 
 def _last_choice(recent: list[dict], model: str, alias: str) -> dict | None:

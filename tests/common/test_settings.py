@@ -3,7 +3,11 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+from pydantic import ValidationError
+
 from common import Settings
+from common.settings import settings_problem
 from tests.conftest import ROOT
 
 
@@ -55,3 +59,21 @@ def test_mlflow_reads_the_configured_server_where_a_call_names_none(tmp_path):
     ).stdout  # fmt: skip
     assert out.strip() == "http://mlflow.example:5999"
     assert not (tmp_path / "mlflow.db").exists()
+
+
+def test_seals_and_signatures_take_the_signing_key_else_the_api_token(monkeypatch):
+    monkeypatch.delenv("PIPELINE_SIGNING_KEY", raising=False)
+    token, key = "api-token-0123456789abcdef", "signing-key-0123456789abcdef"
+    assert Settings(_env_file=None, pipeline_api_token=token).sealing_key == token
+    assert Settings(_env_file=None, pipeline_api_token=token,
+                    pipeline_signing_key=f"{key}\n").sealing_key == key  # fmt: skip
+    empty = Settings(_env_file=None, pipeline_api_token=token, pipeline_signing_key="")
+    assert empty.sealing_key == token  # Compose passes an unset variable as empty
+
+
+def test_a_short_signing_key_is_refused_without_showing_it():
+    with pytest.raises(ValidationError) as caught:
+        Settings(_env_file=None, pipeline_signing_key="short-secret")
+    said = settings_problem(caught.value)
+    assert "PIPELINE_SIGNING_KEY=(hidden): must be a random secret of at least 24" in said
+    assert "short-secret" not in said

@@ -5,6 +5,7 @@ is refused before it is unpickled, and the version served before goes on serving
 import mlflow
 import pytest
 from mlflow.tracking import MlflowClient
+from pydantic import SecretStr
 
 from dashboard.choose import choose_run
 from predictor import ModelHolder
@@ -69,3 +70,23 @@ def test_a_choices_tags_copied_onto_another_runs_version_are_refused(
     assert not holder.refresh()
     assert loaded == []
     assert f"its signed tags name run {served_runs[0]!r}, the version is of run" in holder.problem
+
+
+def test_with_a_signing_key_a_choice_signed_with_the_api_token_is_not_loaded(
+    strict, loaded, served_runs
+):
+    """PIPELINE_SIGNING_KEY: every /predict client holds the API token, not this key."""
+    choose_run(served_runs[0], "signed with the token", strict, allow_unevaluated=True)
+    keyed = strict.model_copy(update={"pipeline_signing_key": SecretStr("k" * 32)})
+
+    def loader(uri: str):
+        loaded.append(uri)
+        mlflow.set_tracking_uri(keyed.mlflow_tracking_uri)
+        return load_classifier(uri)
+
+    holder = ModelHolder(keyed, loader=loader, record=False)
+    assert not holder.refresh() and loaded == []
+    assert "its choice_signature does not match its tags" in holder.problem
+    choose_run(served_runs[1], "signed with the key", keyed, allow_unevaluated=True)
+    assert holder.refresh() and holder.current.version == "2"
+    assert loaded == [f"models:/{strict.model_name}/2"]
