@@ -187,6 +187,12 @@ class Settings(BaseSettings):
         key = self.pipeline_signing_key
         return key.get_secret_value() if key is not None else self.pipeline_api_token
 
+    def signing_keys(self) -> list[str]:
+        """``sealing_key`` and the former ones ``PIPELINE_PREVIOUS_TOKENS`` holds whole (not
+        fingerprints): what a choice's signature may have been made with."""
+        former = [k for k in self.previous_tokens() if len(k) >= 24]
+        return [k for k in (self.sealing_key, *former) if k]
+
     @field_validator("pipeline_previous_tokens", mode="after")
     @classmethod
     def _former_tokens(cls, tokens: SecretStr | None) -> SecretStr | None:

@@ -176,7 +176,7 @@ def choose_run(
         token = settings.sealing_key  # seals the record and signs the choice
         current = aliased_version(settings)
         if store is not None and current is not None:  # a choice before ended unrecorded?
-            complete_trail(store, client, current, name, alias, token)
+            complete_trail(store, client, current, name, alias, settings.signing_keys())
         # Chosen before (a version of this run's own logged model): the alias stays on it, no
         # second copy. A version registered otherwise (e.g. from files that cannot be served) is
         # not. (The source names the logged model; ModelVersion.model_id is empty in some stores.)

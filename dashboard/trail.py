@@ -11,7 +11,7 @@ and the Choose model tab tells it apart from an alias moved outside the dashboar
 
 import logging
 import time
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from datetime import UTC, datetime
 
 from mlflow.exceptions import MlflowException
@@ -82,8 +82,13 @@ def _time(value) -> datetime | None:
     return when if when.tzinfo else when.replace(tzinfo=UTC)
 
 
-def tags_problem(tags: Mapping[str, str], run_id: str | None, created_ms: int | None = None,
-                 last_choice_at=None, key: str | None = None) -> str | None:  # fmt: skip
+def tags_problem(
+    tags: Mapping[str, str],
+    run_id: str | None,
+    created_ms: int | None = None,
+    last_choice_at=None,
+    key: str | Sequence[str] | None = None,
+) -> str | None:
     """Why a version's choice ``tags`` cannot be a choice of that version (of run ``run_id``,
     registered at ``created_ms``, the last recorded choice of its model made at
     ``last_choice_at``), or None when they can. Anyone who can write to MLflow can set tags;
@@ -108,7 +113,9 @@ def tags_problem(tags: Mapping[str, str], run_id: str | None, created_ms: int | 
     return None
 
 
-def edited_choice(record: Mapping, tags: Mapping[str, str], key: str | None) -> str | None:
+def edited_choice(
+    record: Mapping, tags: Mapping[str, str], key: str | Sequence[str] | None
+) -> str | None:
     """Why version ``tags`` no longer say what its last recorded choice (``record``) said: its
     run, chooser or reason changed in MLflow since (anyone who can write to MLflow can set
     tags), or, with the token ``key``, its ``choice_signature`` does not match the other signed
@@ -169,7 +176,7 @@ def lineage(run, digest: str | None) -> dict[str, str]:
 
 
 def record_interrupted(store, client, version, model: str, alias: str,
-                       key: str | None = None) -> dict | None:  # fmt: skip
+                       key: str | Sequence[str] | None = None) -> dict | None:  # fmt: skip
     """Store the record of the choice that made ``version`` (a ``ModelVersion``; the alias
     ``alias`` of ``model`` names it) when its tags are a choice's that the trail lacks; the
     stored record, or None when there is nothing to recover (or its tags, edited by hand, do
@@ -228,7 +235,7 @@ def record_interrupted(store, client, version, model: str, alias: str,
 
 
 def complete_trail(store, client, version, model: str, alias: str,
-                   key: str | None = None) -> dict | None:  # fmt: skip
+                   key: str | Sequence[str] | None = None) -> dict | None:  # fmt: skip
     """Before a choice moves the alias off ``version`` (what it names now): store the record of
     the choice that made it if that choice ended unrecorded (``record_interrupted``). Reading
     the trail first also stops a choice whose store is down before its alias moves.
@@ -247,7 +254,7 @@ def complete_trail(store, client, version, model: str, alias: str,
 
 def interrupted_choice(tags: Mapping[str, str], version: str, run_id: str | None, alias: str,
                        last: Mapping, recorded: bool, created_ms: int | None = None,
-                       key: str | None = None) -> str | None:  # fmt: skip
+                       key: str | Sequence[str] | None = None) -> str | None:  # fmt: skip
     """What to say when the alias names ``version`` (of ``run_id``, with ``tags``) that a choice
     made but whose record is missing (``recorded`` False; the trail's ``last`` choice is
     another); None when its tags are no choice's, or its choice is recorded (the alias was moved

@@ -79,10 +79,10 @@ def refuse_unchosen(
     settings do not ask to serve such versions (``PREDICTOR_SERVE_UNSIGNED``). Loading a model
     unpickles it, which runs code: whoever can write to MLflow without the token must not be
     able to have the predictor load a model, nor serve one to clients that nobody chose."""
-    key = settings.sealing_key
-    if settings.predictor_serve_unsigned or not key:
+    keys = settings.signing_keys()  # former keys too: a rotation must not stop serving
+    if settings.predictor_serve_unsigned or not keys:
         return
-    if why := unsigned_problem(tags or {}, run_id, key):
+    if why := unsigned_problem(tags or {}, run_id, keys):
         raise InvalidInput(
             f"version {version} was not loaded: {why}. Choose its run with the dashboard or "
             f"python -m dashboard.choose {run_id or 'RUN_ID'} --reason TEXT, which signs the "

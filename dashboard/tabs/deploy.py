@@ -1,6 +1,8 @@
 """Choose model tab: choose this run for deployment (registry alias), downloads, audit trail,
 what the predictor serves, the model card and how to call the served model."""
 
+from collections.abc import Sequence
+
 import pandas as pd
 import requests
 import streamlit as st
@@ -218,7 +220,7 @@ def unrecorded_move(
     tags: dict[str, str] | None = None,
     recorded: bool = False,
     created_ms: int | None = None,
-    key: str | None = None,
+    key: str | Sequence[str] | None = None,
 ) -> str | None:
     """What to say when the alias names another version than the last choice recorded for it
     (moved in MLflow's UI or client, which skips the audit trail; or, by the version's ``tags``,
@@ -257,13 +259,13 @@ def _trail_warning(
     except MlflowException:  # the plain warning (or none), and the rest of the tab
         version = None
     if str(last.get("version")) == named[0]:
-        return None if version is None else edited_choice(last, version.tags, s.sealing_key)
+        return None if version is None else edited_choice(last, version.tags, s.signing_keys())
     if version is None:
         return unrecorded_move(choices, named, s.model_name, s.model_alias)
     tags = choice_tags(version.tags, version.creation_timestamp)
     recorded = chosen_here(tags) and is_recorded(store, s.model_name, named[0], tags)
     return unrecorded_move(choices, named, s.model_name, s.model_alias, tags, recorded,
-                           version.creation_timestamp, s.sealing_key)  # fmt: skip
+                           version.creation_timestamp, s.signing_keys())  # fmt: skip
 
 
 def _last_choice(recent: list[dict], model: str, alias: str) -> dict | None:

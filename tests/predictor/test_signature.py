@@ -90,3 +90,23 @@ def test_with_a_signing_key_a_choice_signed_with_the_api_token_is_not_loaded(
     choose_run(served_runs[1], "signed with the key", keyed, allow_unevaluated=True)
     assert holder.refresh() and holder.current.version == "2"
     assert loaded == [f"models:/{strict.model_name}/2"]
+
+
+def test_a_choice_signed_with_a_former_key_is_served_after_the_rotation(
+    strict, loaded, served_runs
+):
+    """The rotation of docs/deployment.md: the old key listed in PIPELINE_PREVIOUS_TOKENS."""
+    old, new = "o" * 32, "n" * 32
+    before = strict.model_copy(update={"pipeline_signing_key": SecretStr(old)})
+    choose_run(served_runs[0], "chosen before the rotation", before, allow_unevaluated=True)
+    rotated = strict.model_copy(update={"pipeline_signing_key": SecretStr(new)})
+    assert not ModelHolder(rotated, loader=loaded.append, record=False).refresh()
+    listed = rotated.model_copy(update={"pipeline_previous_tokens": SecretStr(old)})
+
+    def loader(uri: str):
+        loaded.append(uri)
+        mlflow.set_tracking_uri(listed.mlflow_tracking_uri)
+        return load_classifier(uri)
+
+    assert ModelHolder(listed, loader=loader, record=False).refresh()
+    assert loaded == [f"models:/{strict.model_name}/1"]
