@@ -23,8 +23,9 @@ OWN_LOGGERS = ("augmenter", "common", "dashboard", "dataloader", "evaluator", "e
 INFO or above: pymongo's DEBUG lines carry the documents it sends (names, reasons, paths)."""
 
 
-CONTROL = re.compile("[\x00-\x08\x0a-\x1f\x7f\x85\u2028\u2029]")
-"""Characters that end a line or steer a terminal (a tab is kept)."""
+CONTROL = re.compile("[\x00-\x08\x0a-\x1f\x7f-\x9f\u2028\u2029\u202a-\u202e\u2066-\u2069]")
+"""Characters that end a line, steer a terminal (C0 and C1 controls) or reorder the text shown
+(bidirectional overrides); a tab is kept."""
 
 
 def _escaped(found: re.Match) -> str:

@@ -35,12 +35,17 @@ MAX_PART_BYTES = 100
 file systems names of 255 bytes, and a misclassified image's name holds two classes' parts."""
 
 
+def _digest(name: str) -> str:
+    """Six hex digits of ``name``: what tells apart classes whose key parts would be one."""
+    return hashlib.blake2s(name.encode("utf-8", "surrogatepass"), digest_size=3).hexdigest()
+
+
 def _capped(part: str, name: str) -> str:
     """``part`` of class ``name``, cut to ``MAX_PART_BYTES`` with a digest of the whole name in
     place of its end when longer (two long names alike in their first 90 bytes stay apart)."""
     if len(part.encode()) <= MAX_PART_BYTES:
         return part
-    digest = hashlib.blake2s(name.encode("utf-8", "surrogatepass"), digest_size=3).hexdigest()
+    digest = _digest(name)
     cut = part.encode()[: MAX_PART_BYTES - len(digest) - 1].decode(errors="ignore")
     return f"{cut}_{digest}"
 
@@ -65,8 +70,7 @@ def key_part(name: str, among: Collection[str] = ()) -> str:
     if not any(other != name and _ascii_part(other) == part for other in among):
         return part
     own = re.sub(r"[^\w.-]+", "_", unicodedata.normalize("NFC", name)).strip("_") or "class"
-    digest = hashlib.blake2s(name.encode("utf-8", "surrogatepass"), digest_size=3).hexdigest()
-    return _capped(f"{own}_{digest}", name)
+    return _capped(f"{own}_{_digest(name)}", name)
 
 
 def class_key(name: str, cls: str, among: Collection[str] = ()) -> str:

@@ -93,9 +93,13 @@ def dicom_image(raw: bytes) -> tuple[np.ndarray, dict]:
         ImageDecodeError: The file is not a DICOM image the models can read; says why.
     """
     import pydicom
+    import pydicom.errors
 
     image = decode_image(raw)  # first: it refuses a deflated file before anything inflates it
-    ds = pydicom.dcmread(io.BytesIO(raw), stop_before_pixels=True)
+    try:
+        ds = pydicom.dcmread(io.BytesIO(raw), stop_before_pixels=True)
+    except (pydicom.errors.InvalidDicomError, OSError, ValueError):  # a PNG named .dcm, say
+        raise ImageDecodeError("not a DICOM file (an image under a DICOM name)") from None
     fields = {
         k: str(ds.get(k, ""))
         for k in ("Modality", "Rows", "Columns", "PhotometricInterpretation", "BitsStored")
@@ -134,7 +138,7 @@ def show(uri: str, run_id: str, path: str, size: int | None) -> None:
                 "or not what its name says); download it below."
             )
         else:
-            st.image(raw, caption=path, alt=alt_text.artifact_image(path, pixels))
+            st.image(raw, caption=plain(path), alt=alt_text.artifact_image(path, pixels))
     elif what == "text":
         language = {".py": "python", ".yaml": "yaml", ".yml": "yaml"}.get(
             PurePosixPath(path).suffix
@@ -166,7 +170,7 @@ def show(uri: str, run_id: str, path: str, size: int | None) -> None:
         modality = f"{fields['Modality']} " if fields["Modality"] else ""
         st.image(
             image,
-            caption=path,
+            caption=plain(path),
             clamp=True,
             alt=f"{modality}DICOM image {path}, {image.shape[1]}×{image.shape[0]} pixels (its "
             "first frame), as the models see it.",

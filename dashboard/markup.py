@@ -17,11 +17,17 @@ import re
 MARKUP = re.compile(r"([\\`*_\[\]<>$~&])")
 
 
+# GitHub's Markdown, which Streamlit renders, also makes links of bare ``https://host`` and
+# ``www.host``: an escaped character inside the marker keeps them text.
+AUTOLINK = re.compile(r"(?i)(?<=:)//|(?<=\bwww)\.")
+
+
 def plain(value: object) -> str:
     """``value`` as literal text in Streamlit's Markdown: each markup character escaped with a
-    backslash (Markdown then shows it as written), line breaks as spaces (a line of its own
-    could start a heading, list or quote)."""
-    return MARKUP.sub(r"\\\1", " ".join(str(value).splitlines()))
+    backslash (Markdown then shows it as written), bare web addresses kept from becoming links,
+    line breaks as spaces (a line of its own could start a heading, list or quote)."""
+    text = MARKUP.sub(r"\\\1", " ".join(str(value).splitlines()))
+    return AUTOLINK.sub(lambda found: "\\" + found.group(), text)
 
 
 def cell(value: object) -> str:

@@ -106,10 +106,20 @@ def read_predictions(raw: bytes) -> pd.DataFrame:
     """An evaluation's ``predictions.csv`` with labels and files as written: class "01" stays
     "01" (its column is ``prob_01``), a class named "NA" is not read as missing, and one named
     "=x" (written "'=x", ``runs.contract.spreadsheet_safe``) is "=x" again."""
-    text = {"file": str, "true_label": str, "predicted_label": str, "decision": str}
-    frame = pd.read_csv(io.BytesIO(raw), dtype=text, keep_default_na=False)
-    for column in text.keys() & set(frame.columns):  # "'=x" of a class or file named "=x"
-        frame[column] = frame[column].map(contract.as_written)
+    text = {column: str for column in TEXT_COLUMNS}
+    return as_written(pd.read_csv(io.BytesIO(raw), dtype=text, keep_default_na=False))
+
+
+TEXT_COLUMNS = ("file", "true_label", "predicted_label", "decision")
+
+
+def as_written(frame: pd.DataFrame) -> pd.DataFrame:
+    """An evaluation CSV's names as written: ``'=x`` of a class or file named ``=x`` is ``=x``
+    again (``runs.contract.spreadsheet_safe``); ``frame`` is changed in place and returned."""
+    for column in set(TEXT_COLUMNS) & set(frame.columns):
+        frame[column] = frame[column].map(
+            lambda cell: contract.as_written(cell) if isinstance(cell, str) else cell
+        )
     return frame
 
 

@@ -262,7 +262,10 @@ def scan(
         _one_spelling_each(dirs[split])
     # Names compare in Unicode NFC: a copy made on macOS spells "bénin" in NFD, which looks the
     # same and would otherwise be another class (the first spelling names it).
-    class_names = list({unicodedata.normalize("NFC", n): n for n in class_names}.values())
+    spellings: dict[str, str] = {}
+    for name in class_names:
+        spellings.setdefault(unicodedata.normalize("NFC", name), name)
+    class_names = list(spellings.values())
     skipped = [entry for s in splits for entry in outside_classes(root, s)]
     files: dict[str, list[ScannedFile]] = {}
     labels = {unicodedata.normalize("NFC", name): i for i, name in enumerate(class_names)}

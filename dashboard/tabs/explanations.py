@@ -190,7 +190,7 @@ def _images(
             caption = captions.get(name, described.get(name, name))
             cols[i % 2].image(
                 data.artifact_bytes(ctx.uri, ctx.run_id, path),
-                caption=caption,
+                caption=plain(caption),  # Streamlit renders a caption's Markdown too
                 width="stretch",
                 alt=f"The image, then one overlay per method: {_spoken(caption)}",
             )

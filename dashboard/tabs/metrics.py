@@ -223,7 +223,7 @@ def _single_values(run: dict, stats: dict[str, tuple[float, float, int]]) -> Non
         return
     cols = st.columns(min(6, len(single)))
     for i, key in enumerate(single[:12]):
-        cols[i % len(cols)].metric(key, f"{run['metrics'][key]:.4g}")
+        cols[i % len(cols)].metric(plain(key), f"{run['metrics'][key]:.4g}")  # a Markdown label
 
 
 def _charts(

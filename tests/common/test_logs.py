@@ -35,12 +35,12 @@ def test_a_line_has_the_utc_time_level_logger_and_message(monkeypatch):
 
 
 def test_a_line_break_in_a_quoted_name_cannot_start_a_line_of_its_own():
-    forged = "x.png\n2026-12-07T00:00:00.000Z INFO dashboard alias moved by admin\x1b[2K"
+    forged = "x.png\n2026-12-07T00:00:00.000Z INFO dashboard alias moved by admin\x1b[2K\x9b\u202e"
     record = logging.LogRecord("jobs.runner", logging.WARNING, __file__, 1, "skipped %s", (forged,),
                                None)  # fmt: skip
     [line] = UtcFormatter().format(record).splitlines()
     assert line.endswith("skipped x.png\\n2026-12-07T00:00:00.000Z INFO dashboard alias moved by "
-                         "admin\\x1b[2K")  # fmt: skip
+                         "admin\\x1b[2K\\x9b\\u202e")  # fmt: skip
 
 
 def test_a_traceback_keeps_its_lines():

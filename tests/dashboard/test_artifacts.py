@@ -132,3 +132,10 @@ def test_a_deflated_dicom_is_refused_before_it_is_inflated():
 def test_corrupt_dicom_raises_for_the_tab_to_report():
     with pytest.raises(ImageDecodeError, match="not a PNG, JPEG or DICOM image"):
         dicom_image(io.BytesIO(b"not a dicom").getvalue())
+
+
+def test_an_image_under_a_dicom_name_is_refused_for_the_tab_to_warn():
+    buffer = io.BytesIO()
+    Image.new("L", (8, 8)).save(buffer, format="PNG")
+    with pytest.raises(ImageDecodeError, match="not a DICOM file"):
+        dicom_image(buffer.getvalue())

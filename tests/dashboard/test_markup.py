@@ -20,6 +20,7 @@ MD = MarkdownIt("commonmark").enable(["table", "strikethrough"])  # GFM's, as St
         "$x^2$ and :red[alert]",
         "a\\[b\\]",
         "AT&amp;T &lt;b&gt;",
+        "see https://example.org/p.png or www.example.org",
     ],
 )
 def test_plain_text_renders_as_itself_with_no_link_image_or_emphasis(name):
@@ -28,6 +29,12 @@ def test_plain_text_renders_as_itself_with_no_link_image_or_emphasis(name):
     assert not {"<strong>", "<em>", "<s>", "<del>"} & set(html.split())
     text = html.removeprefix("<p>").removesuffix("</p>\n")
     assert unescape(text) == f"Run {name} finished"
+
+
+def test_bare_web_addresses_cannot_become_links():
+    """GitHub's Markdown (Streamlit's) links bare https:// and www. addresses."""
+    text = plain("https://example.org and WWW.example.org, at 12:30")
+    assert "://" not in text and "WWW." not in text and "12:30" in text
 
 
 def test_plain_leaves_a_name_without_markup_unchanged_and_joins_lines():
