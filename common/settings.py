@@ -163,22 +163,12 @@ class Settings(BaseSettings):
     @field_validator("pseudonym_key", mode="after")
     @classmethod
     def _long_key(cls, key: SecretStr | None) -> SecretStr | None:
-        value = key.get_secret_value().strip() if key is not None else ""
-        if not value:  # unset, or empty as Compose passes an unset variable
-            return None
-        if len(value) < 16:
-            raise ValueError("must be a secret of at least 16 characters")
-        return SecretStr(value)
+        return _secret(key, 16, "must be a secret of at least 16 characters")
 
     @field_validator("pipeline_signing_key", mode="after")
     @classmethod
     def _signing_key(cls, key: SecretStr | None) -> SecretStr | None:
-        value = key.get_secret_value().strip() if key is not None else ""
-        if not value:  # unset, or empty as Compose passes an unset variable
-            return None
-        if len(value) < 24:
-            raise ValueError("must be a random secret of at least 24 characters")
-        return SecretStr(value)
+        return _secret(key, 24, "must be a random secret of at least 24 characters")
 
     @property
     def sealing_key(self) -> str | None:
@@ -234,6 +224,18 @@ class Settings(BaseSettings):
         # A Kubernetes secret or `.env` line made from a file ends with a newline, which no
         # Authorization header can carry: unstripped, every request would get 401.
         return token.strip() if token is not None else None
+
+
+def _secret(key: SecretStr | None, least: int, refusal: str) -> SecretStr | None:
+    """``key`` stripped (a secret made from a file ends with a newline); None when unset or
+    empty, as Compose passes an unset variable; ``ValueError(refusal)`` when shorter than
+    ``least`` characters."""
+    value = key.get_secret_value().strip() if key is not None else ""
+    if not value:
+        return None
+    if len(value) < least:
+        raise ValueError(refusal)
+    return SecretStr(value)
 
 
 def _entries(value: str) -> list[str]:
