@@ -1,7 +1,8 @@
 """Seals of the audit trail of model selections (``SelectionStore``): tamper evidence for a store
 that anyone with its credentials can edit.
 
-Each record carries ``seal``, an HMAC-SHA256 under the deployment's ``PIPELINE_API_TOKEN`` of its
+Each record carries ``seal``, an HMAC-SHA256 under the deployment's sealing key
+(``PIPELINE_SIGNING_KEY``, else ``PIPELINE_API_TOKEN``: ``Settings.sealing_key``) of its
 own fields, its place in the trail (``seq``) and ``previous_seal`` (the seal of the newest record
 stored before it), and ``sealed_with``, which token (a fingerprint; ``none``: a plain SHA-256,
 without a token). A record edited or moved in the store no longer matches its seal; a record
@@ -54,19 +55,22 @@ UNSEALED = (
 )
 WITHOUT_TOKEN = (
     "sealed without a token after records sealed with this deployment's: written by a dashboard "
-    "or `python -m dashboard.choose` run without PIPELINE_API_TOKEN (set it there), or forged; "
+    "or `python -m dashboard.choose` run without PIPELINE_SIGNING_KEY or PIPELINE_API_TOKEN "
+    "(set it there), or forged; "
     "it cannot be checked"
 )
 FOREIGN_TOKEN = (
     "sealed under another token after records sealed with this deployment's: written by a "
-    "service with another PIPELINE_API_TOKEN, or forged; it cannot be checked"
+    "service with another PIPELINE_SIGNING_KEY or PIPELINE_API_TOKEN, or forged; it cannot be "
+    "checked"
 )
 OTHER_TOKEN = (
-    "sealed under a former PIPELINE_API_TOKEN that PIPELINE_PREVIOUS_TOKENS names by its "
-    "fingerprint only (rotated since): it cannot be checked without that token"
+    "sealed under a former token or signing key that PIPELINE_PREVIOUS_TOKENS names by its "
+    "fingerprint only (rotated since): it cannot be checked without that key"
 )
 UNDECLARED_TOKEN = (
-    "sealed under a token that is neither this deployment's PIPELINE_API_TOKEN nor a former one "
+    "sealed under a key that is neither this deployment's (PIPELINE_SIGNING_KEY, else "
+    "PIPELINE_API_TOKEN) nor a former one "
     "declared in PIPELINE_PREVIOUS_TOKENS: forged (its sealed_with made up to pass for a "
     "rotation), or the token was rotated without declaring the former one there "
     "(docs/deployment.md); it cannot be checked"

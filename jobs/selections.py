@@ -23,7 +23,7 @@ if TYPE_CHECKING:
 
 class SelectionStore:
     """The audit trail of model selections in the collection ``selections``; each record sealed
-    under ``key`` (the deployment's ``PIPELINE_API_TOKEN``) and linked to the one before it
+    under ``key`` (the deployment's ``Settings.sealing_key``) and linked to the one before it
     (``jobs.seal``; ``problems`` checks them, and those sealed before a rotation under the
     ``former`` tokens the operator declared: ``PIPELINE_PREVIOUS_TOKENS``, tokens or their
     fingerprints)."""

@@ -154,7 +154,7 @@ def _trail(ctx: Context, store: SelectionStore, named: handoff.Served | None) ->
         st.error(seal_warning(recent, failed))
     if rotated := len(problems) - len(failed):
         st.info(
-            f"{rotated} of these records were sealed under a former PIPELINE_API_TOKEN that "
+            f"{rotated} of these records were sealed under a former token or signing key that "
             "PIPELINE_PREVIOUS_TOKENS names by its fingerprint only (the token was rotated "
             "since): they cannot be checked (marked ?); name the former token itself there to "
             "check them."
