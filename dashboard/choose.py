@@ -173,7 +173,7 @@ def choose_run(
     # share the store
     turn = store.choice_turn(name) if store is not None else contextlib.nullcontext()
     with one_choice_at_a_time(settings.run_id_file), turn:
-        token = settings.sealing_key  # seals the record and signs the choice
+        key = settings.sealing_key  # signs the choice (the store seals its record with it)
         current = aliased_version(settings)
         if store is not None and current is not None:  # a choice before ended unrecorded?
             complete_trail(store, client, current, name, alias, settings.signing_keys())
@@ -195,8 +195,8 @@ def choose_run(
         tags["selected_at"] = selected_at.isoformat(timespec="milliseconds")
         if CONFIRMED_TAG in tags:
             tags.update(found_change.confirmation(tags["selected_at"]))
-        if token:
-            tags[SIGNATURE_TAG] = sign_choice(tags, token)
+        if key:
+            tags[SIGNATURE_TAG] = sign_choice(tags, key)
         if already and CONFIRMED_DICOM_TAG not in tags:  # its confirmation goes on counting
             tags.update(restamped(current.tags, tags["selected_at"]))
         if already:
