@@ -74,11 +74,12 @@ def load_version(
 def refuse_unchosen(
     settings: Settings, version: str, run_id: str | None, tags: dict[str, str] | None
 ) -> None:
-    """``InvalidInput`` when ``version`` was not chosen with the deployment's token (its tags
-    carry no valid ``choice_signature`` of its own run, ``runs.unsigned_problem``) and the
-    settings do not ask to serve such versions (``PREDICTOR_SERVE_UNSIGNED``). Loading a model
-    unpickles it, which runs code: whoever can write to MLflow without the token must not be
-    able to have the predictor load a model, nor serve one to clients that nobody chose."""
+    """``InvalidInput`` when ``version`` was not chosen with the deployment's signing key (its
+    tags carry no valid ``choice_signature`` of its own run under ``Settings.signing_keys``,
+    ``runs.unsigned_problem``) and the settings do not ask to serve such versions
+    (``PREDICTOR_SERVE_UNSIGNED``). Loading a model unpickles it, which runs code: whoever can
+    write to MLflow without the key must not be able to have the predictor load a model, nor
+    serve one to clients that nobody chose."""
     keys = settings.signing_keys()  # former keys too: a rotation must not stop serving
     if settings.predictor_serve_unsigned or not keys:
         return
