@@ -27,7 +27,7 @@ def test_a_declared_rotation_is_marked_apart_from_a_made_up_one(
     at = open_page(dashboard_runs["pipeline"], "Choose model",
                    experiment_id=dashboard_runs["experiment"])  # fmt: skip
     [error] = [e.value for e in at.error if "fail their seal's check" in e.value]
-    assert "run rewritten: sealed under a token that is neither" in error
+    assert "run rewritten: sealed under a key that is neither" in error
     assert "run rotated" not in error
     assert any("PIPELINE_PREVIOUS_TOKENS names by its fingerprint only" in i.value for i in at.info)
     trail = next(f.value for f in at.dataframe if "action" in f.value.columns)
