@@ -43,7 +43,7 @@ from common.paths import (
 )
 from common.redact import printable, redact_uri
 from common.scratch import STALE_AFTER_S, make_scratch, scratch_dir, umask_mode
-from common.settings import Settings, get_settings
+from common.settings import Settings, get_settings, is_fingerprint
 from common.versions import installed_version
 
 __all__ = [
@@ -77,6 +77,7 @@ __all__ = [
     "get_settings",
     "hex_rgb",
     "installed_version",
+    "is_fingerprint",
     "make_scratch",
     "metric_keys",
     "printable",

@@ -66,10 +66,11 @@ class Settings(BaseSettings):
     )
     pipeline_previous_tokens: SecretStr | None = Field(
         default=None,
-        description="The tokens PIPELINE_API_TOKEN held before it was rotated, comma-separated: "
-        "the audit trail's records sealed under them are checked with them; an entry may be a "
-        "former token's fingerprint instead (12 hex digits; `none`: no token), whose records "
-        "cannot be checked. A record sealed under a token neither current nor named here fails.",
+        description="The values that sealed and signed before a rotation (PIPELINE_SIGNING_KEY, "
+        "else PIPELINE_API_TOKEN), comma-separated: the audit trail's records sealed under them "
+        "are checked with them, and the predictor loads choices signed with them; an entry may "
+        "be a former key's fingerprint instead (12 hex digits; `none`: no key), whose records "
+        "cannot be checked. A record sealed under a key neither current nor named here fails.",
     )
     api_docs_public: bool = Field(
         default=False,
@@ -180,7 +181,7 @@ class Settings(BaseSettings):
     def signing_keys(self) -> list[str]:
         """``sealing_key`` and the former ones ``PIPELINE_PREVIOUS_TOKENS`` holds whole (not
         fingerprints): what a choice's signature may have been made with."""
-        former = [k for k in self.previous_tokens() if len(k) >= 24]
+        former = [k for k in self.previous_tokens() if not is_fingerprint(k)]
         return [k for k in (self.sealing_key, *former) if k]
 
     @field_validator("pipeline_previous_tokens", mode="after")
@@ -189,9 +190,11 @@ class Settings(BaseSettings):
         entries = _entries(tokens.get_secret_value()) if tokens is not None else []
         if not entries:  # unset, or empty as Compose passes an unset variable
             return None
+        # a fingerprint copied in capitals is the same fingerprint
+        entries = [e.lower() if is_fingerprint(e.lower()) else e for e in entries]
         for entry in entries:
             # a former PIPELINE_API_TOKEN passed jobs.security.check_token: 24 characters at least
-            if len(entry) < 24 and not re.fullmatch(r"none|[0-9a-f]{12}", entry):
+            if len(entry) < 24 and not is_fingerprint(entry):
                 raise ValueError(
                     f"an entry of {len(entry)} characters is neither a former token (at least 24) "
                     "nor a fingerprint (12 hex digits, or none): entries are separated by commas"
@@ -224,6 +227,16 @@ class Settings(BaseSettings):
         # A Kubernetes secret or `.env` line made from a file ends with a newline, which no
         # Authorization header can carry: unstripped, every request would get 401.
         return token.strip() if token is not None else None
+
+
+FINGERPRINT = re.compile(r"none|[0-9a-f]{12}")
+
+
+def is_fingerprint(entry: str) -> bool:
+    """Whether an entry of ``PIPELINE_PREVIOUS_TOKENS`` names a former key by its fingerprint
+    (12 hex digits of ``jobs.seal.fingerprint``; ``none``: no key) rather than whole (a key has
+    at least 24 characters)."""
+    return FINGERPRINT.fullmatch(entry) is not None
 
 
 def _secret(key: SecretStr | None, least: int, refusal: str) -> SecretStr | None:

@@ -32,11 +32,12 @@ someone who recomputes the SHA-256. Records of one time may link one previous re
 import hashlib
 import hmac
 import json
-import re
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
+
+from common import is_fingerprint
 
 SEAL = "seal"
 PREVIOUS = "previous_seal"
@@ -75,7 +76,6 @@ UNDECLARED_TOKEN = (
     "rotation), or the token was rotated without declaring the former one there "
     "(docs/deployment.md); it cannot be checked"
 )
-_FINGERPRINT = re.compile(r"[0-9a-f]{12}")
 
 
 def fingerprint(key: str | None) -> str:
@@ -83,12 +83,6 @@ def fingerprint(key: str | None) -> str:
     if not key:
         return _UNKEYED
     return hashlib.sha256(b"mlpipeline seal key\0" + key.encode()).hexdigest()[:12]
-
-
-def is_fingerprint(entry: str) -> bool:
-    """Whether an entry of ``PIPELINE_PREVIOUS_TOKENS`` is a fingerprint (``none`` included), not
-    a token (a token has at least 24 characters)."""
-    return entry == _UNKEYED or _FINGERPRINT.fullmatch(entry) is not None
 
 
 def former_keys(entries: Iterable[str]) -> dict[str, str | None]:

@@ -77,3 +77,10 @@ def test_a_short_signing_key_is_refused_without_showing_it():
     said = settings_problem(caught.value)
     assert "PIPELINE_SIGNING_KEY=(hidden): must be a random secret of at least 24" in said
     assert "short-secret" not in said
+
+
+def test_a_former_keys_fingerprint_copied_in_capitals_is_taken_as_one():
+    old = "o" * 30
+    settings = Settings(_env_file=None, pipeline_previous_tokens=f" 0123456789AB, NONE ,{old}")
+    assert settings.previous_tokens() == ["0123456789ab", "none", old]
+    assert settings.signing_keys() == [old]  # fingerprints check no signature
