@@ -107,13 +107,13 @@ def read_predictions(raw: bytes) -> pd.DataFrame:
     "01" (its column is ``prob_01``), a class named "NA" is not read as missing, and one named
     "=x" (written "'=x", ``runs.contract.spreadsheet_safe``) is "=x" again."""
     text = {column: str for column in TEXT_COLUMNS}
-    return as_written(pd.read_csv(io.BytesIO(raw), dtype=text, keep_default_na=False))
+    return names_as_written(pd.read_csv(io.BytesIO(raw), dtype=text, keep_default_na=False))
 
 
 TEXT_COLUMNS = ("file", "true_label", "predicted_label", "decision")
 
 
-def as_written(frame: pd.DataFrame) -> pd.DataFrame:
+def names_as_written(frame: pd.DataFrame) -> pd.DataFrame:
     """An evaluation CSV's names as written: ``'=x`` of a class or file named ``=x`` is ``=x``
     again (``runs.contract.spreadsheet_safe``); ``frame`` is changed in place and returned."""
     for column in set(TEXT_COLUMNS) & set(frame.columns):

@@ -35,8 +35,8 @@ log = logging.getLogger(__name__)
 
 
 def trail_store(settings: Settings) -> SelectionStore:
-    """The audit trail, its records sealed and checked under the deployment's token (those from
-    before a rotation under the former tokens that ``PIPELINE_PREVIOUS_TOKENS`` declares)."""
+    """The audit trail, its records sealed and checked under the deployment's signing key (those
+    from before a rotation under the former keys that ``PIPELINE_PREVIOUS_TOKENS`` declares)."""
     try:  # it opens (and may first create) its collection: a busy or absent store says so
         return SelectionStore(
             get_database(settings), key=settings.sealing_key,
@@ -109,7 +109,7 @@ def tags_problem(
     if last is not None and when.timestamp() < last.timestamp() - _SKEW_S:
         return f"their selected_at {tags['selected_at']} is before the last choice recorded"
     if key and not signed_choice(tags, key):
-        return "they carry no valid choice_signature (made with this deployment's token)"
+        return "they carry no valid choice_signature (made with this deployment's signing key)"
     return None
 
 

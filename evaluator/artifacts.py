@@ -58,7 +58,9 @@ def csv_text(frame: pd.DataFrame) -> str:
     """``frame`` as CSV whose cells open in a spreadsheet as text, never as a formula
     (``runs.contract.spreadsheet_safe``; readers undo it with ``as_written``). Its column names
     are the evaluator's own (``prob_<class>``)."""
-    return frame.map(contract.spreadsheet_safe).to_csv(index=False)
+    text = frame.select_dtypes(exclude="number").columns  # names; numbers are never formulas
+    safe = frame.assign(**{c: frame[c].map(contract.spreadsheet_safe) for c in text})
+    return safe.to_csv(index=False)
 
 
 def write_artifacts(

@@ -1,6 +1,7 @@
 """The signature of a choice: an HMAC of a registered version's choice tags under the
-deployment's ``PIPELINE_API_TOKEN``, which ``dashboard.choose`` sets and which the audit trail
-(``dashboard.trail``) and the predictor check. Whoever can write to MLflow but lacks the token
+deployment's signing key (``Settings.sealing_key``: ``PIPELINE_SIGNING_KEY``, else
+``PIPELINE_API_TOKEN``), which ``dashboard.choose`` sets and which the audit trail
+(``dashboard.trail``) and the predictor check. Whoever can write to MLflow but lacks the key
 cannot make tags that pass for a choice, nor have the predictor load a version nobody chose."""
 
 import hashlib
@@ -16,7 +17,7 @@ SIGNED_TAGS = ("run_id", "selected_by", "selected_at", "reason", DIGEST_KEY)
 
 
 def sign_choice(tags: Mapping[str, str], key: str) -> str:
-    """The ``choice_signature`` of a choice's ``tags`` under ``key`` (the token)."""
+    """The ``choice_signature`` of a choice's ``tags`` under ``key`` (the signing key)."""
     payload = json.dumps([tags.get(name) for name in SIGNED_TAGS], separators=(",", ":"))
     message = b"mlpipeline choice v1\0" + payload.encode()
     return hmac.new(key.encode(), message, hashlib.sha256).hexdigest()

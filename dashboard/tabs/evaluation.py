@@ -12,7 +12,7 @@ from dashboard.card_tables import (
 )
 from dashboard.context import Context, missing
 from dashboard.markup import name_list, plain
-from dashboard.paired import as_written
+from dashboard.paired import names_as_written
 from dashboard.provenance import dataset_warnings
 from dashboard.reads import PREVIEW_BYTES
 from dashboard.tabs.job_ui import job_controls
@@ -155,7 +155,7 @@ def render_evaluation(ctx: Context) -> None:
     predictions = reports.evaluation_path(ctx.run, contract.PREDICTIONS_CSV)
     if predictions in paths and st.toggle("Show raw predictions", key="eval_raw"):
         preview = data.artifact_csv(ctx.uri, ctx.run_id, predictions, PREVIEW_BYTES)
-        st.dataframe(as_written(preview), width="stretch")
+        st.dataframe(names_as_written(preview), width="stretch")
         if report is not None:
             st.json(report.model_dump(mode="json"), expanded=False)
 
@@ -164,7 +164,7 @@ def _misclassified(ctx: Context, paths: set[str]) -> None:
     st.subheader("Most confidently misclassified")
     csv = reports.evaluation_path(ctx.run, contract.MISCLASSIFIED_CSV)
     if csv in paths:
-        frame = as_written(data.artifact_csv(ctx.uri, ctx.run_id, csv))  # not "'=x": =x
+        frame = names_as_written(data.artifact_csv(ctx.uri, ctx.run_id, csv))  # not "'=x": =x
         if "decision" in frame.columns:  # evaluations made before it listed argmax mistakes
             st.caption("As the predictor decides: by the threshold chosen on validation.")
         frame = frame.rename(columns=lambda c: c.replace("_", " ").capitalize())
