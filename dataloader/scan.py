@@ -64,6 +64,13 @@ HIDDEN_FOLDER = (
     "a hidden folder (its name starts with '.'), not a class: rename it without the dot to use "
     "its images"
 )
+TOOL_FOLDERS = frozenset(
+    n.casefold()
+    for n in (".ipynb_checkpoints", ".git", ".svn", ".cache", ".Trashes", ".Spotlight-V100",
+              ".fseventsd", ".TemporaryItems", ".DocumentRevisions-V100")
+)  # fmt: skip
+"""Hidden folders that tools and file systems keep (Jupyter's checkpoints, version control,
+macOS volumes): passed over without a word, as no class was ever named so."""
 
 
 def _system(name: str) -> bool:
@@ -82,6 +89,8 @@ def outside_classes(root: Path, split: str) -> list[dict]:
     skipped = []
     for p in sorted((root / split).iterdir()):
         if p.is_dir() and p.name.startswith("."):
+            if p.name.casefold() in TOOL_FOLDERS:
+                continue
             skipped.append({"file": f"{split}/{p.name}/", "reason": HIDDEN_FOLDER})
         elif p.is_dir() and _system(p.name):
             skipped.append({"file": f"{split}/{p.name}/", "reason": SYSTEM_FOLDER})

@@ -44,6 +44,7 @@ def test_a_hidden_class_folder_is_listed_as_skipped_saying_why(image_folder):
     """A class folder named ".melanoma" vanished: two classes became one without a word."""
     root = image_folder()
     write_image(root / "train" / ".melanoma" / "000.png")
+    write_image(root / "train" / ".ipynb_checkpoints" / "000-checkpoint.png")  # Jupyter's: silent
     ds = load_dataset(root, val_fraction=0)
     assert ds.class_names == ["benign", "malignant"]
     [(file, reason)] = [(s["file"], s["reason"]) for s in ds.stats["skipped"]]
