@@ -26,13 +26,23 @@ def loaded() -> list[str]:
 
 
 @pytest.fixture
-def holder(strict, loaded) -> ModelHolder:
-    def loader(uri: str):
-        loaded.append(uri)
-        mlflow.set_tracking_uri(strict.mlflow_tracking_uri)
-        return load_classifier(uri)
+def hold(loaded):
+    """``hold(settings)``: a holder under ``settings`` whose every load is kept in ``loaded``."""
 
-    return ModelHolder(strict, loader=loader, record=False)
+    def holder_of(settings) -> ModelHolder:
+        def loader(uri: str):
+            loaded.append(uri)
+            mlflow.set_tracking_uri(settings.mlflow_tracking_uri)
+            return load_classifier(uri)
+
+        return ModelHolder(settings, loader=loader, record=False)
+
+    return holder_of
+
+
+@pytest.fixture
+def holder(strict, hold) -> ModelHolder:
+    return hold(strict)
 
 
 def test_a_version_aliased_by_hand_is_not_loaded_and_the_chosen_one_serves_on(
@@ -73,18 +83,12 @@ def test_a_choices_tags_copied_onto_another_runs_version_are_refused(
 
 
 def test_with_a_signing_key_a_choice_signed_with_the_api_token_is_not_loaded(
-    strict, loaded, served_runs
+    strict, hold, loaded, served_runs
 ):
     """PIPELINE_SIGNING_KEY: every /predict client holds the API token, not this key."""
     choose_run(served_runs[0], "signed with the token", strict, allow_unevaluated=True)
     keyed = strict.model_copy(update={"pipeline_signing_key": SecretStr("k" * 32)})
-
-    def loader(uri: str):
-        loaded.append(uri)
-        mlflow.set_tracking_uri(keyed.mlflow_tracking_uri)
-        return load_classifier(uri)
-
-    holder = ModelHolder(keyed, loader=loader, record=False)
+    holder = hold(keyed)
     assert not holder.refresh() and loaded == []
     assert "its choice_signature does not match its tags" in holder.problem
     choose_run(served_runs[1], "signed with the key", keyed, allow_unevaluated=True)
@@ -93,20 +97,14 @@ def test_with_a_signing_key_a_choice_signed_with_the_api_token_is_not_loaded(
 
 
 def test_a_choice_signed_with_a_former_key_is_served_after_the_rotation(
-    strict, loaded, served_runs
+    strict, hold, loaded, served_runs
 ):
     """The rotation of docs/deployment.md: the old key listed in PIPELINE_PREVIOUS_TOKENS."""
     old, new = "o" * 32, "n" * 32
     before = strict.model_copy(update={"pipeline_signing_key": SecretStr(old)})
     choose_run(served_runs[0], "chosen before the rotation", before, allow_unevaluated=True)
     rotated = strict.model_copy(update={"pipeline_signing_key": SecretStr(new)})
-    assert not ModelHolder(rotated, loader=loaded.append, record=False).refresh()
+    assert not hold(rotated).refresh() and loaded == []
     listed = rotated.model_copy(update={"pipeline_previous_tokens": SecretStr(old)})
-
-    def loader(uri: str):
-        loaded.append(uri)
-        mlflow.set_tracking_uri(listed.mlflow_tracking_uri)
-        return load_classifier(uri)
-
-    assert ModelHolder(listed, loader=loader, record=False).refresh()
+    assert hold(listed).refresh()
     assert loaded == [f"models:/{strict.model_name}/1"]
