@@ -22,12 +22,22 @@ MARKUP = re.compile(r"([\\`*_\[\]<>$~&])")
 AUTOLINK = re.compile(r"(?i)(?<=:)//|(?<=\bwww)\.")
 
 
+# A code span of single backticks, which Markdown shows as written (no link, image or emphasis
+# inside one): the pipeline's messages mark commands so (`mlflow runs restore --run-id`).
+CODE_SPAN = re.compile(r"(`[^`]+`)")
+
+
 def plain(value: object) -> str:
     """``value`` as literal text in Streamlit's Markdown: each markup character escaped with a
     backslash (Markdown then shows it as written), bare web addresses kept from becoming links,
-    line breaks as spaces (a line of its own could start a heading, list or quote)."""
-    text = MARKUP.sub(r"\\\1", " ".join(str(value).splitlines()))
-    return AUTOLINK.sub(lambda found: "\\" + found.group(), text)
+    line breaks as spaces (a line of its own could start a heading, list or quote). Code spans
+    stay as they are: what they hold is shown literally anyway."""
+    parts = CODE_SPAN.split(" ".join(str(value).splitlines()))
+    return "".join(part if i % 2 else _escaped(part) for i, part in enumerate(parts))
+
+
+def _escaped(text: str) -> str:
+    return AUTOLINK.sub(lambda found: "\\" + found.group(), MARKUP.sub(r"\\\1", text))
 
 
 def cell(value: object) -> str:

@@ -31,6 +31,14 @@ def test_plain_text_renders_as_itself_with_no_link_image_or_emphasis(name):
     assert unescape(text) == f"Run {name} finished"
 
 
+def test_a_code_span_of_a_message_stays_code_and_holds_no_markup():
+    """The pipeline's messages mark commands as code: shown as code, not as backticks."""
+    said = MD.render(plain("restore it (`mlflow runs restore --run-id`), or `![x](https://h/p)`"))
+    assert "<code>mlflow runs restore --run-id</code>" in said
+    assert "<code>![x](https://h/p)</code>" in said and "<img" not in said
+    assert MD.render(plain("a ` b")) == "<p>a ` b</p>\n"  # a lone backtick stays a backtick
+
+
 def test_bare_web_addresses_cannot_become_links():
     """GitHub's Markdown (Streamlit's) links bare https:// and www. addresses."""
     text = plain("https://example.org and WWW.example.org, at 12:30")
