@@ -61,12 +61,13 @@ def assess(client: MlflowClient, run: Run) -> Assessment:
     return Assessment(run_id, None, evaluated, summary, True, logged.model_id)
 
 
-def check_loads(model_uri: str, run: Run) -> str:
-    """Load and predict a blank image as the predictor will; the digest ``check_run_model`` gave."""
+def check_loads(model_uri: str, run: Run) -> tuple[str, str]:
+    """Load and predict a blank image as the predictor will; the digest ``check_run_model``
+    gave of its weights, and ``runs.files_digest`` of the files they were loaded from."""
     classifier = load_classifier(model_uri)
     height, width = classifier.image_size
     try:
         classifier.predict(None, np.zeros((1, height, width, classifier.channels), np.uint8))
     except Exception as exc:
         raise InvalidInput(f"the model at {model_uri} fails to predict ({exc})") from exc
-    return check_run_model(classifier, run.info.run_id, run.data.params)
+    return check_run_model(classifier, run.info.run_id, run.data.params), classifier.files_digest

@@ -49,6 +49,7 @@ from runs import (
     CONFIRMED_DICOM_TAG,
     CONFIRMED_TAG,
     DIGEST_KEY,
+    FILES_KEY,
     SIGNATURE_TAG,
     get_client,
     get_run,
@@ -142,7 +143,7 @@ def choose_run(
             f"run {run_id}: {leakage}; confirm that you choose it anyway (--yes-leakage)."
         )
     mlflow.set_tracking_uri(uri)
-    digest = check_loads(f"models:/{found.logged_model_id}", run)  # what is registered
+    digest, files = check_loads(f"models:/{found.logged_model_id}", run)  # what is registered
     name, alias = settings.model_name, settings.model_alias
     provenance, caveats = evaluation_caveats(client, run)
     if leakage:  # kept with the choice as the evaluation's caveats are (tag and record)
@@ -154,7 +155,8 @@ def choose_run(
         "evaluated": str(found.evaluated).lower(),
         "run_id": run_id,
         "selected_by": selected_by,
-        DIGEST_KEY: digest,  # the predictor serves the version only with these weights
+        DIGEST_KEY: digest,  # the predictor serves the version only with these weights,
+        FILES_KEY: files,  # and loads only these files (the version's source: the same)
         **provenance,
     }
     if change or allow_interface_change:  # the predictor switches to a version of another
@@ -247,7 +249,7 @@ def choose_run(
                     evaluation_caveats=caveats,
                     interface_change=tags.get(CONFIRMED_TAG),  # a blind confirmation too
                     evaluation=evaluation_record(provenance),
-                    lineage=lineage(run, digest),
+                    lineage=lineage(run, digest, files),
                     replaced=None if already or current is None else str(current.version),
                 ),
             )

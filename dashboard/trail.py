@@ -20,7 +20,15 @@ from pydantic import ValidationError
 from common import ServiceUnavailable, Settings, metric_keys
 from dashboard.handoff import evaluation_record
 from jobs import STORE_ERRORS, SelectionStore, get_database, store_unavailable
-from runs import CONFIRMED_TAG, DIGEST_KEY, SIGNATURE_TAG, contract, schemas, signed_choice
+from runs import (
+    CONFIRMED_TAG,
+    DIGEST_KEY,
+    FILES_KEY,
+    SIGNATURE_TAG,
+    contract,
+    schemas,
+    signed_choice,
+)
 
 RECOVERED = (
     "the choice ended after its alias moved and before this record was stored (interrupted); "
@@ -159,11 +167,12 @@ def _recorded_in(records: list[dict], version: str, tags: Mapping[str, str]) -> 
     return any(str(r.get("version")) == version and same(r.get("selected_at")) for r in records)
 
 
-def lineage(run, digest: str | None) -> dict[str, str]:
+def lineage(run, digest: str | None, files: str | None = None) -> dict[str, str]:
     """What the chosen model is made of, as ``run`` recorded it (``SelectionRecord.lineage``):
-    its weights' ``digest``, its data's hashes and its code's commit."""
+    its weights' ``digest``, its ``files``' digest, its data's hashes and its code's commit."""
     found = {
         "weights_digest": digest,
+        FILES_KEY: files,
         "dataset_hash": run.data.params.get("dataset_hash"),
         "test_data_hash": run.data.tags.get(contract.TEST_DATA_TAG),
         "dataset_groups_hash": run.data.params.get("dataset_groups_hash"),
@@ -224,7 +233,9 @@ def record_interrupted(store, client, version, model: str, alias: str,
             evaluation_caveats=[caveat] if caveat else [],
             interface_change=tags.get(CONFIRMED_TAG),
             evaluation=evaluation_record(tags),  # as the choice itself records it
-            lineage=lineage(run, tags.get(DIGEST_KEY)) if run is not None else {},
+            lineage=lineage(run, tags.get(DIGEST_KEY), tags.get(FILES_KEY))
+            if run is not None
+            else {},
             recovered=RECOVERED + (_AT_REGISTRATION_NOTE if tags.get(AT_REGISTRATION) else ""),
         )
     except (ValueError, ValidationError) as exc:  # a tag edited in MLflow's UI

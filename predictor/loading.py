@@ -17,37 +17,46 @@ from common import InvalidInput, ServiceUnavailable, Settings
 from predictor.lifecycle import run_problem
 from predictor.served import Served
 from predictor.weights import check_weights
-from runs import checked_point, load_classifier, read_operating_point, unsigned_problem
+from runs import (
+    FILES_KEY,
+    checked_point,
+    load_classifier,
+    read_operating_point,
+    unsigned_problem,
+)
 
 log = logging.getLogger("predictor")
 
 
-def _default_loader(tracking_uri: str, model_uri: str):
+def _default_loader(tracking_uri: str, model_uri: str, files: str | None):
     # models:/ resolves against MLflow's global tracking URI, not the holder's client: without
     # this, a predictor configured by Settings alone (no MLFLOW_TRACKING_URI in the environment)
     # resolved the alias on its server but loaded from MLflow's default (./mlflow.db).
     mlflow.set_tracking_uri(tracking_uri)
-    return load_classifier(model_uri)
+    return load_classifier(model_uri, files)
 
 
 def load_version(
     settings: Settings,
-    loader: Callable[[str], object] | None,
+    loader: Callable[[str, str | None], object] | None,
     version: str,
     run_id: str | None,
     tags: dict[str, str] | None,
 ) -> Served:
     """``version`` with its run's operating point (read once, here, not per request) and
-    whether its run stands (``checked``), loaded by ``loader(model_uri)`` (default:
-    ``runs.load_classifier`` from the settings' tracking server); ``InvalidInput`` when it was
-    not chosen with the token (``refuse_unchosen``: ``tags`` are the version's) or its weights
-    are not those recorded (``predictor.weights``)."""
+    whether its run stands (``checked``), loaded by ``loader(model_uri, files)`` (default:
+    ``runs.load_classifier`` from the settings' tracking server, which refuses files whose
+    digest is not ``files``, the version's signed tag ``files_digest``, before it unpickles
+    them); ``InvalidInput`` when it was not chosen with the signing key (``refuse_unchosen``:
+    ``tags`` are the version's), its files are not those chosen (``runs.FilesRefused``) or its
+    weights are not those recorded (``predictor.weights``)."""
     s = settings
     refuse_unchosen(s, version, run_id, tags)  # before its pickle is unpickled
     started = time.monotonic()
     uri = f"models:/{s.model_name}/{version}"
     run = version_run(s, run_id)  # once: its params (the digest), then whether it stands
-    classifier = (loader or partial(_default_loader, s.mlflow_tracking_uri))(uri)
+    files = (tags or {}).get(FILES_KEY)  # recorded: checked, as the weights (even unsigned)
+    classifier = (loader or partial(_default_loader, s.mlflow_tracking_uri))(uri, files)
     check_weights(classifier, version, run_id, tags, run.data.params if run else None)
     names = list(classifier.class_names)
     carried = getattr(classifier, "operating_point", None)  # None in models logged before it

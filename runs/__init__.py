@@ -22,7 +22,9 @@
   ``confirmation`` / ``confirmed_for``: a confirmed change, recorded on the version and read back.
 - ``weights_digest`` (``runs.digest``): the digest of a model's weights, recorded as the run's
   param and the version's tag ``weights_digest`` (``DIGEST_KEY``) and checked wherever a model is
-  loaded (``check_run_model``, ``recorded_digest``, ``digest_differs``).
+  loaded (``check_run_model``, ``recorded_digest``, ``digest_differs``); ``files_digest``
+  (``FILES_KEY``) of a chosen version's files, signed with the choice and checked before they
+  are unpickled (``load_classifier(uri, files)``, ``FilesRefused``).
 - The artifact contract (``runs.contract``): where each artifact lives in a run, and which tag
   names it; ``runs.schemas``: what its JSON files hold (pydantic models).
 """
@@ -61,7 +63,15 @@ from runs.decision import (
     read_operating_point,
     validation_figures,
 )
-from runs.digest import DIGEST_KEY, check_run_model, recorded_digest, weights_digest
+from runs.digest import (
+    DIGEST_KEY,
+    FILES_KEY,
+    FilesRefused,
+    check_run_model,
+    files_digest,
+    recorded_digest,
+    weights_digest,
+)
 from runs.digest import differs as digest_differs
 from runs.interface import (
     CONFIRMED_DICOM_TAG,
@@ -123,6 +133,7 @@ __all__ = [
     "DECISION_COLUMN",
     "DECODING_VERSION",
     "DIGEST_KEY",
+    "FILES_KEY",
     "FORMAT_KEY",
     "MAX_PIXELS",
     "MAX_UPSCALE",
@@ -132,6 +143,7 @@ __all__ = [
     "SIGNATURE_TAG",
     "UNCONFIRMED_POSITIVE",
     "Ensemble",
+    "FilesRefused",
     "ImageClassifier",
     "ImageDecodeError",
     "Interface",
@@ -158,6 +170,7 @@ __all__ = [
     "digest_differs",
     "download_failure",
     "earlier_answer",
+    "files_digest",
     "find_logged_model",
     "get_client",
     "get_run",

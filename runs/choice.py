@@ -9,17 +9,22 @@ import hmac
 import json
 from collections.abc import Mapping, Sequence
 
-from runs.digest import DIGEST_KEY
+from runs.digest import DIGEST_KEY, FILES_KEY
 
 SIGNATURE_TAG = "choice_signature"
-SIGNED_TAGS = ("run_id", "selected_by", "selected_at", "reason", DIGEST_KEY)
-"""The tags a signature covers: which run and weights, who, when and why."""
+SIGNED_TAGS = ("run_id", "selected_by", "selected_at", "reason", DIGEST_KEY, FILES_KEY)
+"""The tags a signature covers: which run, weights and files, who, when and why."""
 
 
 def sign_choice(tags: Mapping[str, str], key: str) -> str:
-    """The ``choice_signature`` of a choice's ``tags`` under ``key`` (the signing key)."""
-    payload = json.dumps([tags.get(name) for name in SIGNED_TAGS], separators=(",", ":"))
-    message = b"mlpipeline choice v1\0" + payload.encode()
+    """The ``choice_signature`` of a choice's ``tags`` under ``key`` (the signing key).
+
+    Choices made before versions recorded ``files_digest`` were signed over the other tags
+    (v1); their signatures stay valid for the audit trail. A v2 signature covers the files'
+    digest: removing that tag from a choice's tags breaks it too."""
+    version, names = (2, SIGNED_TAGS) if tags.get(FILES_KEY) else (1, SIGNED_TAGS[:-1])
+    payload = json.dumps([tags.get(name) for name in names], separators=(",", ":"))
+    message = f"mlpipeline choice v{version}\0".encode() + payload.encode()
     return hmac.new(key.encode(), message, hashlib.sha256).hexdigest()
 
 
@@ -45,4 +50,10 @@ def unsigned_problem(
         return "its choice_signature does not match its tags (made with another key, or edited)"
     if tags.get("run_id") != run_id:
         return f"its signed tags name run {tags.get('run_id')!r}, the version is of run {run_id}"
+    if not tags.get(FILES_KEY):
+        return (
+            "it was chosen by an earlier release, before choices recorded the digest of the "
+            f"model's files ({FILES_KEY}), without which its files cannot be checked before "
+            "they are loaded"
+        )
     return None

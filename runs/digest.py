@@ -6,21 +6,34 @@ rewrite it) and in the model's MLmodel metadata; ``dashboard.choose`` copies it 
 registered version as the tag ``weights_digest``. Whoever loads a model compares the weights it
 got with that record: the choice, the evaluator and explainer (``runs.load_model``) and the
 predictor. Models logged before the digest have none and load as before.
+
+The weights can only be digested once loaded, which unpickles the model's files (code runs).
+``files_digest`` covers the files themselves: the choice records it on the version it registers
+(the tag ``files_digest``, signed with the choice) and the predictor checks the files it
+downloads against it before it loads them.
 """
 
 import hashlib
+import os
 from collections.abc import Mapping
+from pathlib import Path
 
 import torch
 
-from common import Conflict
+from common import Conflict, InvalidInput
 
 DIGEST_KEY = "weights_digest"
 """The run param, the version tag and the MLmodel metadata entry that hold the digest."""
 MEANING_KEY = "outputs_digest"
 """The run param (write-once, as ``weights_digest``) holding the sha256 of the preprocessing and
 operating point the model was logged with: what its outputs mean (``log_classifier``)."""
+FILES_KEY = "files_digest"
+"""The version tag (signed with the choice, ``runs.choice``) holding ``files_digest`` of the
+files registered: the predictor checks it before it unpickles anything of them."""
 _HEADER = b"mlpipeline weights sha256 v1\0"
+_FILES_HEADER = b"mlpipeline model files sha256 v1\0"
+# Written by MLflow's models:/ download itself (the registered name and version), not stored
+_DOWNLOAD_NOTE = "registered_model_meta"
 
 
 def weights_digest(model) -> str:
@@ -39,6 +52,32 @@ def weights_digest(model) -> str:
         raw = tensor.reshape(-1).view(torch.uint8).numpy()
         digest.update(len(raw).to_bytes(8, "little"))
         digest.update(raw)  # the buffer itself: no copy
+    return digest.hexdigest()
+
+
+class FilesRefused(InvalidInput):
+    """A model's files are not those recorded when it was chosen (``files_digest``)."""
+
+
+def files_digest(folder: str | os.PathLike) -> str:
+    """sha256 (64 hex digits) over the files of a downloaded model ``folder``: each file's path
+    under it, size and bytes, in the order of the paths, but the note MLflow's ``models:/``
+    download writes there itself (so a version and the logged model it was registered from
+    digest alike). Unlike ``weights_digest`` it needs nothing unpickled: it tells whether
+    files are the ones chosen before any of their code runs."""
+    root = Path(folder)
+    digest = hashlib.sha256(_FILES_HEADER)
+    files = sorted(p for p in root.rglob("*") if p.is_file() or p.is_symlink())
+    for path in files:
+        name = path.relative_to(root).as_posix()
+        if name == _DOWNLOAD_NOTE:
+            continue
+        if path.is_symlink():  # a download holds none; a link could point anywhere
+            raise ValueError(f"the model's file {name} is a symbolic link")
+        digest.update(f"{name}\0{path.stat().st_size}\0".encode())
+        with path.open("rb") as handle:
+            while chunk := handle.read(1 << 20):
+                digest.update(chunk)
     return digest.hexdigest()
 
 

@@ -53,7 +53,14 @@ from mlpipeline_model import (
     TORCH_ARTIFACT,
     ImageClassifierModel,
 )
-from runs.digest import DIGEST_KEY, MEANING_KEY, weights_digest
+from runs.digest import (
+    DIGEST_KEY,
+    FILES_KEY,
+    MEANING_KEY,
+    FilesRefused,
+    files_digest,
+    weights_digest,
+)
 from runs.preprocessing import Preprocessing
 from runs.tracking import check_tracking
 
@@ -317,15 +324,34 @@ def load_torch(model_uri: str) -> torch.nn.Module:
         return _classifier_at(local, info, model_uri).model
 
 
-def load_classifier(model_uri: str) -> ImageClassifierModel:
-    """The served form of a pipeline model: ``predict`` on images, ``model`` the module.
+def load_classifier(model_uri: str, files: str | None = None) -> ImageClassifierModel:
+    """The served form of a pipeline model: ``predict`` on images, ``model`` the module, and
+    ``files_digest`` the ``runs.files_digest`` of the files it was loaded from.
+
+    Args:
+        files: The files' digest they must have (a chosen version's tag ``files_digest``),
+            checked before anything of them is read: loading unpickles, which runs code.
 
     Raises:
         InvalidInput: No model there, or not a self-contained model of this pipeline.
+        FilesRefused: Its files are not those of ``files``.
         ServiceUnavailable: MLflow failed otherwise (an outage: retry later).
     """
     with _downloaded(model_uri) as local:
-        return _classifier_at(local, Model.load(local).get_model_info(), model_uri)
+        try:
+            actual = files_digest(local)
+        except ValueError as exc:
+            raise FilesRefused(f"{model_uri} was not loaded: {exc}") from exc
+        if files and actual != files:
+            raise FilesRefused(
+                f"{model_uri} was not loaded: its files' digest is {actual[:12]}…, not the "
+                f"{files[:12]}… recorded when it was chosen (tag {FILES_KEY}); its files were "
+                "changed in the artifact store since, or it was registered from other files "
+                "under a chosen version's tags: restore them, or choose a run again"
+            )
+        classifier = _classifier_at(local, Model.load(local).get_model_info(), model_uri)
+        classifier.files_digest = actual
+        return classifier
 
 
 def _classifier_at(local: str, info: ModelInfo, model_uri: str) -> ImageClassifierModel:

@@ -323,7 +323,8 @@ class SelectionRecord(_Open):
     lineage: dict[str, str] = Field(
         default_factory=dict,
         description="what the chosen model is made of, as its run recorded it, so that the "
-        "record identifies it without the run: weights_digest, dataset_hash (every split), "
+        "record identifies it without the run: weights_digest, files_digest (of the files "
+        "registered), dataset_hash (every split), "
         "test_data_hash, dataset_groups_hash, git_commit, git_commit_source, git_dirty, "
         "git_diff_sha256 (those recorded)",
     )

@@ -1,14 +1,16 @@
-"""A choice registers only the model trained in the run, and records its weights' digest on the
-version (``runs.digest``)."""
+"""A choice registers only the model trained in the run, and records its weights' digest and its
+files' digest on the version (``runs.digest``)."""
 
 from unittest import mock
 
+import mlflow
 import pytest
 from mlflow.tracking import MlflowClient
 
 import runs.packaging
 from common import Conflict
 from dashboard.choose import choose_run
+from runs import FILES_KEY, files_digest
 from tests.conftest import log_untrained_run
 from tests.tampering import log_over
 
@@ -43,3 +45,20 @@ def test_a_run_that_records_no_digest_is_chosen_as_before_and_its_version_gets_o
     choice = choose_run(run_id, "older run", settings, allow_unevaluated=True)
     tags = client.get_model_version(settings.model_name, choice.version).tags
     assert len(tags["weights_digest"]) == 64
+
+
+def test_the_version_carries_the_digest_of_the_files_registered(
+    settings, tiny_demo_data, store, tmp_path
+):
+    """Of the version's own files as MLflow hands them out, which the predictor checks before
+    it loads them: the same as those of the logged model the choice loaded and checked."""
+    uri = settings.mlflow_tracking_uri
+    run_id = log_untrained_run(uri, tiny_demo_data, seed=45)
+    choice = choose_run(run_id, "files", settings, store, allow_unevaluated=True)
+    mlflow.set_tracking_uri(uri)
+    folder = tmp_path / "registered"  # tmp_path holds the store
+    folder.mkdir()
+    registered = mlflow.artifacts.download_artifacts(choice.model_uri, dst_path=str(folder))
+    version = MlflowClient(uri).get_model_version(settings.model_name, choice.version)
+    assert version.tags[FILES_KEY] == files_digest(registered)
+    assert store.recent()[0]["lineage"][FILES_KEY] == version.tags[FILES_KEY]

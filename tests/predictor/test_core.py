@@ -27,7 +27,7 @@ def test_a_version_that_fails_to_load_with_a_bug_is_tried_and_logged_once(
 
     tries = []
 
-    def broken(uri: str):
+    def broken(uri: str, files: str | None):
         tries.append(uri)
         raise RuntimeError("a bug in loading")
 

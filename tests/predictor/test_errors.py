@@ -128,7 +128,7 @@ def test_a_chosen_model_still_loading_is_503_saying_so_not_that_it_cannot_be_ser
     choose_run(served_runs[0], "serve it", settings, allow_unevaluated=True)
     entered, release = threading.Event(), threading.Event()
 
-    def slow(uri: str):  # a download that takes a while
+    def slow(uri: str, files: str | None):  # a download that takes a while
         entered.set()
         release.wait(60)
         raise OSError("gave up")

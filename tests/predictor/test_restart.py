@@ -136,9 +136,9 @@ def test_a_restart_serves_nothing_when_the_alias_and_the_last_version_are_gone(
     assert "version 1, served before, cannot be served either" in detail
 
 
-def _load(settings, uri: str):
+def _load(settings, uri: str, files: str | None):
     mlflow.set_tracking_uri(settings.mlflow_tracking_uri)
-    return load_classifier(uri)
+    return load_classifier(uri, files)
 
 
 def _restarted_after_a_move(settings, served_runs, other_classes_run, loader) -> ModelHolder:
@@ -155,11 +155,11 @@ def test_a_last_version_that_failed_to_load_once_is_loaded_at_the_next_poll(
 ):
     failures = []
 
-    def flaky(uri: str):  # the artifact store times out once, for version 1
+    def flaky(uri: str, files: str | None):  # the artifact store times out once, for version 1
         if uri.endswith("/1") and not failures:
             failures.append(uri)
             raise OSError("the artifact store timed out")
-        return _load(settings, uri)
+        return _load(settings, uri, files)
 
     holder = _restarted_after_a_move(settings, served_runs, other_classes_run, flaky)
     holder.refresh()
@@ -174,11 +174,11 @@ def test_a_last_version_that_fails_to_load_is_not_downloaded_again_at_every_look
 ):
     tries = []
 
-    def broken(uri: str):  # version 1's files are gone from the artifact store
+    def broken(uri: str, files: str | None):  # version 1's files are gone from the artifact store
         if uri.endswith("/1"):
             tries.append(uri)
             raise OSError("no such artifact")
-        return _load(settings, uri)
+        return _load(settings, uri, files)
 
     slow = settings.model_copy(update={"predictor_poll_s": 60})
     holder = _restarted_after_a_move(slow, served_runs, other_classes_run, broken)

@@ -2,14 +2,18 @@
 carry a valid ``choice_signature`` of their own run): a version aliased in MLflow's own client
 is refused before it is unpickled, and the version served before goes on serving."""
 
+import os
+
 import mlflow
 import pytest
+import torch
 from mlflow.tracking import MlflowClient
 from pydantic import SecretStr
 
 from dashboard.choose import choose_run
 from predictor import ModelHolder
-from runs import SIGNATURE_TAG, load_classifier
+from runs import FILES_KEY, SIGNATURE_TAG, load_classifier, sign_choice
+from tests.conftest import log_untrained_run
 from tests.predictor.conftest import move_alias_by_hand
 
 
@@ -30,10 +34,10 @@ def hold(loaded):
     """``hold(settings)``: a holder under ``settings`` whose every load is kept in ``loaded``."""
 
     def holder_of(settings) -> ModelHolder:
-        def loader(uri: str):
+        def loader(uri: str, files: str | None):
             loaded.append(uri)
             mlflow.set_tracking_uri(settings.mlflow_tracking_uri)
-            return load_classifier(uri)
+            return load_classifier(uri, files)
 
         return ModelHolder(settings, loader=loader, record=False)
 
@@ -108,3 +112,57 @@ def test_a_choice_signed_with_a_former_key_is_served_after_the_rotation(
     listed = rotated.model_copy(update={"pipeline_previous_tokens": SecretStr(old)})
     assert hold(listed).refresh()
     assert loaded == [f"models:/{strict.model_name}/1"]
+
+
+class _Runs:
+    """Pickles as a call of ``os.mkdir(path)``: whoever unpickles it makes the folder."""
+
+    def __init__(self, path: str) -> None:
+        self.path = path
+
+    def __reduce__(self):
+        return os.mkdir, (self.path,)
+
+
+def test_a_model_logged_into_the_chosen_run_under_its_copied_tags_is_never_unpickled(
+    strict, holder, loaded, mlflow_server, demo_data, tmp_path
+):
+    """Whoever can write to MLflow logs other files into the chosen run itself and registers
+    them with the chosen version's tags: the signature names the right run, and the weights
+    could only be checked once unpickled. Their files' digest is not the one signed."""
+    run_id = log_untrained_run(mlflow_server, demo_data, seed=3)  # its own: the files go in it
+    chosen = choose_run(run_id, "signed", strict, allow_unevaluated=True)
+    assert holder.refresh() and holder.current.version == chosen.version
+    client = MlflowClient(strict.mlflow_tracking_uri)
+    files = mlflow.artifacts.download_artifacts(chosen.model_uri, dst_path=str(tmp_path / "m"))
+    marker = tmp_path / "code-ran"
+    (weights,) = (tmp_path / "m" / "artifacts").iterdir()
+    torch.save(_Runs(str(marker)), weights)  # the weights' file, now a pickle that runs code
+    client.log_artifacts(run_id, files, "copy")
+    source = f"{client.get_run(run_id).info.artifact_uri}/copy"
+    copy = client.create_model_version(strict.model_name, source, run_id).version
+    for name, value in client.get_model_version(strict.model_name, chosen.version).tags.items():
+        client.set_model_version_tag(strict.model_name, copy, name, value)
+    client.set_registered_model_alias(strict.model_name, strict.model_alias, copy)
+    assert not holder.refresh()
+    assert not marker.exists()  # nothing of it was unpickled
+    assert f"models:/{strict.model_name}/{copy} was not loaded: its files' digest" in holder.problem
+    assert (holder.current.version, holder.current.stale) == (chosen.version, True)
+
+
+def test_a_version_chosen_by_an_earlier_release_serves_once_its_run_is_chosen_again(
+    strict, holder, loaded, served_runs
+):
+    """As README's upgrade says: the choice again re-tags the same version, which is loaded at
+    the next poll, not after the wait that spares refused versions a download at every poll."""
+    chosen = choose_run(served_runs[0], "before the upgrade", strict, allow_unevaluated=True)
+    client, name = MlflowClient(strict.mlflow_tracking_uri), strict.model_name
+    earlier = client.get_model_version(name, chosen.version).tags
+    del earlier[FILES_KEY]  # what an earlier release tagged and signed
+    client.delete_model_version_tag(name, chosen.version, FILES_KEY)
+    signature = sign_choice(earlier, strict.sealing_key)
+    client.set_model_version_tag(name, chosen.version, SIGNATURE_TAG, signature)
+    assert not holder.refresh() and loaded == []
+    assert "it was chosen by an earlier release" in holder.problem
+    choose_run(served_runs[0], "after the upgrade", strict, allow_unevaluated=True)
+    assert holder.refresh() and holder.current.version == chosen.version

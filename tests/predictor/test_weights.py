@@ -9,7 +9,7 @@ from predictor.answers import describe
 from predictor.core import ModelHolder
 from predictor.errors import NoModelLoaded, served_or_503
 from predictor.weights import check_weights
-from runs import load_classifier, weights_digest
+from runs import FILES_KEY, load_classifier, weights_digest
 from tests.conftest import log_untrained_run
 from tests.tampering import other_module, replace_weights
 
@@ -24,6 +24,9 @@ def test_a_version_whose_weights_file_was_replaced_is_not_served(settings, serve
     run_id = log_untrained_run(uri, demo_data, seed=51)
     choose_run(run_id, "second", settings, allow_unevaluated=True)
     replace_weights(uri, settings.model_name, "2", other_module(uri, run_id, seed=52))
+    # as chosen by an earlier release (served unsigned, as the settings allow): no files' digest
+    # refuses the files before they load, so the weights are checked once loaded
+    MlflowClient(uri).delete_model_version_tag(settings.model_name, "2", FILES_KEY)
     chosen = MlflowClient(uri).get_model_version(settings.model_name, "2").tags["weights_digest"]
     assert weights_digest(load_classifier(f"models:/{settings.model_name}/2")) != chosen
 
@@ -32,13 +35,31 @@ def test_a_version_whose_weights_file_was_replaced_is_not_served(settings, serve
     assert ready["version"] == "1" and ready["stale"]
     assert REFUSED in ready["problem"] and "(its tag weights_digest)" in ready["problem"]
     loads = []
-    holder.loader = lambda uri: loads.append(uri)  # the next polls do not fetch it again
+    holder.loader = lambda uri, files: loads.append(uri)  # the next polls do not fetch it
     assert not holder.refresh() and loads == [] and REFUSED in holder.current.problem
 
     started = ModelHolder(settings, record=False)  # a predictor started since serves nothing
     started.refresh()
     with pytest.raises(NoModelLoaded, match=REFUSED):
         served_or_503(started)
+
+
+def test_a_chosen_version_whose_weights_file_was_replaced_is_refused_before_loading(
+    settings, served_runs, demo_data
+):
+    """Its files are checked against the digest signed with the choice before they are read."""
+    uri = settings.mlflow_tracking_uri
+    choose_run(served_runs[0], "first", settings, allow_unevaluated=True)
+    holder = ModelHolder(settings, record=False)
+    assert holder.refresh() and holder.current.version == "1"
+    run_id = log_untrained_run(uri, demo_data, seed=54)
+    choose_run(run_id, "second", settings, allow_unevaluated=True)
+    replace_weights(uri, settings.model_name, "2", other_module(uri, run_id, seed=55))
+    assert not holder.refresh()
+    assert (holder.current.version, holder.current.stale) == ("1", True)
+    assert f"models:/{settings.model_name}/2 was not loaded: its files' digest is" in (
+        holder.current.problem
+    )
 
 
 def test_the_runs_digest_is_checked_beside_the_version_tag_and_without_either_nothing(

@@ -1,14 +1,16 @@
 """The signature of a choice (``runs.choice``): which versions it lets pass for chosen."""
 
-from runs import SIGNATURE_TAG, sign_choice, signed_choice, unsigned_problem
+from runs import FILES_KEY, SIGNATURE_TAG, sign_choice, signed_choice, unsigned_problem
 
 KEY, OLD = "k" * 32, "o" * 32
-TAGS = {"run_id": "a" * 32, "selected_by": "dr. x", "selected_at": "2026-12-07T05:00:00.000+00:00",
-        "reason": "best AUC", "weights_digest": "d" * 64}  # fmt: skip
+BEFORE = {"run_id": "a" * 32, "selected_by": "dr. x", "reason": "best AUC",
+          "selected_at": "2026-12-07T05:00:00.000+00:00", "weights_digest": "d" * 64}  # fmt: skip
+"""The tags of a choice made before choices recorded the model's files (2026-12-07)."""
+TAGS = {**BEFORE, FILES_KEY: "f" * 64}
 
 
-def _signed(key: str) -> dict:
-    return {**TAGS, SIGNATURE_TAG: sign_choice(TAGS, key)}
+def _signed(key: str, tags: dict = TAGS) -> dict:
+    return {**tags, SIGNATURE_TAG: sign_choice(tags, key)}
 
 
 def test_a_choice_passes_for_its_own_run_only():
@@ -27,3 +29,19 @@ def test_a_former_key_signs_for_as_long_as_it_is_listed():
     assert unsigned_problem(_signed(OLD), "a" * 32, [KEY]).startswith("its choice_signature does")
     edited = {**_signed(KEY), "reason": "another reason"}
     assert not signed_choice(edited, [KEY, OLD])
+
+
+def test_the_files_digest_is_signed_and_cannot_be_removed():
+    """Without the tag, a signature over the other tags would be a valid one of a choice made
+    before the digest; the signature of a choice with it covers it, so dropping it breaks it."""
+    dropped = {k: v for k, v in _signed(KEY).items() if k != FILES_KEY}
+    assert not signed_choice(dropped, KEY)
+    assert not signed_choice({**_signed(KEY), FILES_KEY: "e" * 64}, KEY)
+
+
+def test_a_choice_made_before_the_files_digest_stays_signed_but_is_not_served():
+    """The audit trail still verifies it; the predictor cannot check its files before loading."""
+    assert signed_choice(_signed(KEY, BEFORE), KEY)
+    assert "before choices recorded the digest of the model's files" in unsigned_problem(
+        _signed(KEY, BEFORE), "a" * 32, KEY
+    )

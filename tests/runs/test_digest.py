@@ -11,6 +11,7 @@ from common import Conflict
 from runs import (
     Ensemble,
     build_model,
+    files_digest,
     load_classifier,
     load_model,
     load_preprocessing,
@@ -88,3 +89,39 @@ def test_the_trainer_records_the_digest_of_the_ensemble_it_logs(trained_run):
     assert isinstance(model, Ensemble)
     params = MlflowClient(uri).get_run(run_id).data.params
     assert params["weights_digest"] == weights_digest(model)
+
+
+def _model_folder(root) -> str:
+    (root / "artifacts").mkdir(parents=True)
+    (root / "MLmodel").write_text("flavors: {}\n")
+    (root / "artifacts" / "model.pt").write_bytes(b"weights" * 100)
+    return files_digest(root)
+
+
+def test_the_files_digest_changes_with_any_byte_or_name_of_the_files(tmp_path):
+    digest = _model_folder(tmp_path)
+    assert len(digest) == 64 and files_digest(tmp_path) == digest
+    (tmp_path / "artifacts" / "model.pt").write_bytes(b"weights" * 99 + b"weightz")
+    assert files_digest(tmp_path) != digest
+    (tmp_path / "artifacts" / "model.pt").write_bytes(b"weights" * 100)
+    (tmp_path / "artifacts" / "model.pt").rename(tmp_path / "artifacts" / "other.pt")
+    assert files_digest(tmp_path) != digest
+    (tmp_path / "artifacts" / "other.pt").rename(tmp_path / "artifacts" / "model.pt")
+    (tmp_path / "code").mkdir()
+    (tmp_path / "code" / "extra.py").write_text("")  # an added file, even empty
+    assert files_digest(tmp_path) != digest
+
+
+def test_the_files_digest_leaves_out_the_note_mlflows_download_writes(tmp_path):
+    """A ``models:/`` download writes the registered name and version beside the files: a
+    version and the logged model it was registered from have the same files."""
+    digest = _model_folder(tmp_path)
+    (tmp_path / "registered_model_meta").write_text("model_name: m\nmodel_version: 3\n")
+    assert files_digest(tmp_path) == digest
+
+
+def test_a_symbolic_link_among_a_models_files_is_refused(tmp_path):
+    _model_folder(tmp_path)
+    (tmp_path / "artifacts" / "link.pt").symlink_to(tmp_path / "artifacts" / "model.pt")
+    with pytest.raises(ValueError, match=r"artifacts/link\.pt is a symbolic link"):
+        files_digest(tmp_path)
