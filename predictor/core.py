@@ -36,12 +36,14 @@ from predictor.served import Served
 from predictor.tracing import Repeats
 from predictor.weights import RETRY_S
 from runs import (
+    DIGEST_KEY,
+    FILES_KEY,
+    SIGNATURE_TAG,
     Interface,
     check_tracking,
     compare_interfaces,
     confirmed_for,
     last_served,
-    recorded_digest,
     served_record,
     served_tag,
 )
@@ -51,17 +53,24 @@ LOOKING_UP = "still looking up"  # the problem until the first load ends, served
 __all__ = ["ModelHolder", "Served"]
 
 
+def _choice_of(tags: dict[str, str] | None) -> str:
+    """What makes a version's load worth trying again at once when it changes: the choice that
+    tags it (its signature changes with every choice) and the digests it records."""
+    return "\0".join((tags or {}).get(key) or "" for key in (SIGNATURE_TAG, DIGEST_KEY, FILES_KEY))
+
+
 class ModelHolder:
     """The version that the alias names, loaded; refreshed by ``refresh`` (see ``poll``)."""
 
     def __init__(
         self,
         settings: Settings,
-        loader: Callable[[str], object] | None = None,
+        loader: Callable[[str, str | None], object] | None = None,
         record: bool = True,
     ) -> None:
-        """``loader(model_uri)`` loads a version (default: ``runs.load_classifier`` from the
-        settings' tracking server); ``record``: record what is served on the registered model
+        """``loader(model_uri, files)`` loads a version whose files must have the digest
+        ``files`` when it is not None (default: ``runs.load_classifier`` from the settings'
+        tracking server); ``record``: record what is served on the registered model
         (``runs.served_tag``; the service does, a one-off command does not)."""
         self.settings = settings
         self.loader = loader
@@ -73,9 +82,10 @@ class ModelHolder:
         self.chosen: bool | None = None
         # (version, served version, why): a refused switch, not loaded again at every poll
         self._refused: tuple[str, str, str] | None = None
-        # (version, its digest tag, when, why): failed to load for a lasting reason, its weights
-        # refused included: not loaded again for ``weights.RETRY_S`` (a new tag: at once)
-        self._unloadable: tuple[str, str | None, float, str] | None = None
+        # (version, its choice's tags, when, why): failed to load for a lasting reason, its
+        # weights or files refused included: not loaded again for ``weights.RETRY_S`` (chosen
+        # again, or its digests retagged: at once)
+        self._unloadable: tuple[str, str, float, str] | None = None
         # (version, when, error): the version served before failed to load (``_fall_back``)
         self._short: tuple[str, float, str] | None = None
         self._warnings = Repeats(log)  # the problem of each poll, not logged at each
@@ -215,7 +225,7 @@ class ModelHolder:
                 self._failed(self._fall_back_if_new(refused[2], before[0]), known=True)
                 return False
             last = None if before is None else before[0]
-            bad, tag = self._unloadable, recorded_digest(tags)
+            bad, tag = self._unloadable, _choice_of(tags)
             if bad and bad[:2] == (version, tag) and time.monotonic() - bad[2] < RETRY_S:
                 self._failed(self._fall_back_if_new(bad[3], last, version), known=True)
                 return False
