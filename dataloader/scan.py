@@ -235,18 +235,33 @@ def _scan_class(root: Path, folder: Path, label: int, skipped: list[dict]) -> li
     return files
 
 
+def class_key(name: str) -> str:
+    """What a class folder's name is compared by: its Unicode NFC form (a copy made on macOS
+    spells "bénin" decomposed, NFD), case-folded (``Benign`` and ``benign`` cannot both exist on
+    macOS or Windows; side by side they are one class exported twice)."""
+    return unicodedata.normalize("NFC", name).casefold()
+
+
 def _one_spelling_each(folders: list[Path]) -> None:
-    """Refuse two class folders of one split whose names are one name in two Unicode forms: a
-    merge of a macOS copy (NFD: ``e`` + a combining accent) with another (NFC: ``é``) looks like
-    one class, and the images of both would go to one label, the other class left empty."""
+    """Refuse two class folders of one split whose names are one name spelt twice (``class_key``):
+    in two Unicode forms (a merge of a macOS copy, NFD: ``e`` + a combining accent, with
+    another, NFC: ``é``) or in two letter cases (``Benign`` and ``benign``). Each would be a class
+    of its own, the images of one name split between two labels."""
     seen: dict[str, str] = {}
     for folder in folders:
-        key = unicodedata.normalize("NFC", folder.name)
+        key = class_key(folder.name)
         if key in seen:
+            first = seen[key]
+            how = (
+                "written in two Unicode forms (a copy made on macOS writes accents apart, NFD)"
+                if unicodedata.normalize("NFC", first) == unicodedata.normalize("NFC", folder.name)
+                else "in two letter cases (they cannot both exist on macOS or Windows: one class "
+                "exported twice)"
+            )
             raise DataError(
-                f"{folder.parent} holds the class folders {seen[key]!r} and {folder.name!r}, one "
-                "name written in two Unicode forms (a copy made on macOS writes accents apart, "
-                "NFD): move the images of one into the other and remove it"
+                f"{folder.parent} holds the class folders {first!r} and {folder.name!r}, one "
+                f"name {how}: merge them (move the images of one into the other and remove it) "
+                "or rename one if they are different classes"
             )
         seen[key] = folder.name
 
@@ -269,19 +284,20 @@ def scan(
             class_names = sorted({d.name for s in source for d in dirs[s]})
     for split in splits:
         _one_spelling_each(dirs[split])
-    # Names compare in Unicode NFC: a copy made on macOS spells "bénin" in NFD, which looks the
-    # same and would otherwise be another class (the first spelling names it).
+    # Names compare by ``class_key`` across splits too: test/benign is train's Benign, and a
+    # copy made on macOS spells "bénin" in NFD, which looks the same (the first spelling names
+    # the class).
     spellings: dict[str, str] = {}
     for name in class_names:
-        spellings.setdefault(unicodedata.normalize("NFC", name), name)
+        spellings.setdefault(class_key(name), name)
     class_names = list(spellings.values())
     skipped = [entry for s in splits for entry in outside_classes(root, s)]
     files: dict[str, list[ScannedFile]] = {}
-    labels = {unicodedata.normalize("NFC", name): i for i, name in enumerate(class_names)}
+    labels = {class_key(name): i for i, name in enumerate(class_names)}
     for split in splits:
         files[split] = []
         for folder in dirs[split]:
-            label = labels.get(unicodedata.normalize("NFC", folder.name))
+            label = labels.get(class_key(folder.name))
             if label is None:
                 known = ", ".join(repr(name) for name in class_names)
                 raise DataError(

@@ -74,3 +74,28 @@ def test_one_class_name_in_two_unicode_forms_within_a_split_is_refused(image_fol
     with pytest.raises(DataError, match=r"holds the class folders '[^']+' and '[^']+', one name "
                        r"written in two Unicode forms"):  # fmt: skip
         load_dataset(root, val_fraction=0)
+
+
+@pytest.mark.parametrize("twin", ["Benign", "BENIGN"])
+def test_one_class_name_in_two_letter_cases_within_a_split_is_refused(image_folder, twin):
+    """train/Benign beside train/benign (two exports of one class; on macOS or Windows they
+    cannot even coexist) made two classes, the images of one split between two labels."""
+    root = image_folder(per_class=2)
+    write_image(root / "train" / twin / "copy.png")
+    with pytest.raises(DataError) as caught:
+        load_dataset(root, val_fraction=0)
+    said = str(caught.value)
+    assert f"holds the class folders {twin!r} and 'benign', one name in two letter cases" in said
+    assert "merge them (move the images of one into the other and remove it)" in said
+
+
+def test_a_class_spelt_in_another_letter_case_in_another_split_is_that_class(image_folder):
+    """As for Unicode forms: test/Malignant is train's malignant, named as train names it."""
+    root = image_folder(per_class=2)
+    os.rename(root / "test" / "malignant", root / "test" / "Malignant")
+    ds = load_dataset(root, val_fraction=0)
+    assert ds.class_names == ["benign", "malignant"]
+    assert sorted(ds.test.labels.tolist()) == [0, 0, 1, 1]
+    only_test = load_dataset(root, splits=("test",), class_names=["benign", "malignant"])
+    assert only_test.class_names == ["benign", "malignant"]
+    assert sorted(only_test.test.labels.tolist()) == [0, 0, 1, 1]
