@@ -9,8 +9,10 @@ fraction per class; duplicate clusters are carved the same way), and a group fou
 and in train or val is a ``DataError`` unless explicitly allowed.
 """
 
+import codecs
 import csv
 import hashlib
+import io
 import json
 import posixpath
 import re
@@ -61,41 +63,78 @@ def _relative(file: str, root: Path) -> str | None:
     return None
 
 
+def _convert(path: Path, encoding: str) -> str:
+    """How to make a manifest written in ``encoding`` UTF-8."""
+    return (
+        f"save it as 'CSV UTF-8 (Comma delimited)' in Excel, or convert it: iconv -f {encoding} "
+        f"-t utf-8 {path.name} > utf8.csv && mv utf8.csv {path.name}"
+    )
+
+
+def _manifest_text(path: Path) -> str:
+    """The text of a manifest, which must be UTF-8 (a byte-order mark is allowed). Another
+    encoding is refused, not guessed: a file or patient name decoded in the wrong code page
+    would match another name, or none.
+
+    Raises:
+        OSError: The file cannot be read.
+        DataError: The bytes are not UTF-8, naming where the first wrong byte is.
+    """
+    data = path.read_bytes()
+    if data.startswith((codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE)):
+        raise DataError(
+            f"the group manifest {path} is UTF-16 text (Excel's 'Unicode Text'), not a UTF-8 "
+            f"CSV; {_convert(path, 'utf-16')}"
+        )
+    start = len(codecs.BOM_UTF8) if data.startswith(codecs.BOM_UTF8) else 0
+    try:
+        return data[start:].decode("utf-8")
+    except UnicodeDecodeError as exc:
+        at = start + exc.start
+        line = data.count(b"\n", 0, at) + 1
+        raise DataError(
+            f"the group manifest {path} is not UTF-8: the byte 0x{data[at]:02x} at offset {at} "
+            f"(line {line}) is not valid UTF-8; a spreadsheet saved it in another encoding "
+            "(Excel's 'CSV (Comma delimited)' writes the Windows code page, such as cp1252, where "
+            "ü or é is one byte). The encoding is not guessed, as a patient or file name read in "
+            f"the wrong one would match no image or another patient: {_convert(path, 'cp1252')}"
+        ) from None
+
+
 def read_manifest(path: Path, root: Path) -> dict[str, str]:
     """``file -> group`` from a CSV with a header row naming ``file`` and ``group``; ``file`` as
     ``ImageSet.files`` names it, in Unicode NFC (see ``_relative``).
 
     Raises:
-        DataError: Unreadable file, missing columns, an empty group, an absolute path outside
-            ``root`` or a file listed twice with different groups.
+        DataError: Unreadable file, not UTF-8 (``_manifest_text``), missing columns, an empty
+            group, an absolute path outside ``root`` or a file listed twice with different groups.
     """
     try:
-        with open(path, newline="", encoding="utf-8-sig") as f:
-            reader = csv.DictReader(f)
-            if not reader.fieldnames or not {"file", "group"} <= set(reader.fieldnames):
+        reader = csv.DictReader(io.StringIO(_manifest_text(path), newline=""))
+        if not reader.fieldnames or not {"file", "group"} <= set(reader.fieldnames):
+            raise DataError(
+                f"{path} must be a CSV with a header row 'file,group' (found: "
+                f"{','.join(reader.fieldnames or []) or 'no header'}); one row per image, "
+                "file relative to the data folder, e.g. train/benign/0001.png,patient-17"
+            )
+        groups: dict[str, str] = {}
+        for line, row in enumerate(reader, start=2):
+            file, group = (row["file"] or "").strip(), (row["group"] or "").strip()
+            if not file or not group:
+                raise DataError(f"{path} line {line}: file and group must both be given")
+            relative = _relative(file, root)
+            if relative is None:
                 raise DataError(
-                    f"{path} must be a CSV with a header row 'file,group' (found: "
-                    f"{','.join(reader.fieldnames or []) or 'no header'}); one row per image, "
-                    "file relative to the data folder, e.g. train/benign/0001.png,patient-17"
+                    f"{path} line {line}: {file} is an absolute path outside the data folder "
+                    f"{root}; give the {FILE_HINT}"
                 )
-            groups: dict[str, str] = {}
-            for line, row in enumerate(reader, start=2):
-                file, group = (row["file"] or "").strip(), (row["group"] or "").strip()
-                if not file or not group:
-                    raise DataError(f"{path} line {line}: file and group must both be given")
-                relative = _relative(file, root)
-                if relative is None:
-                    raise DataError(
-                        f"{path} line {line}: {file} is an absolute path outside the data folder "
-                        f"{root}; give the {FILE_HINT}"
-                    )
-                file = relative
-                if groups.setdefault(file, group) != group:
-                    raise DataError(
-                        f"{path} line {line}: {file} is listed with two groups "
-                        f"({groups[file]!r} and {group!r}); give each image one group"
-                    )
-    except (OSError, UnicodeDecodeError, csv.Error) as exc:
+            file = relative
+            if groups.setdefault(file, group) != group:
+                raise DataError(
+                    f"{path} line {line}: {file} is listed with two groups "
+                    f"({groups[file]!r} and {group!r}); give each image one group"
+                )
+    except (OSError, csv.Error) as exc:
         raise DataError(f"cannot read the group manifest {path}: {exc}") from exc
     return groups
 

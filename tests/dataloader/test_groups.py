@@ -116,6 +116,44 @@ def test_manifest_without_the_columns_is_an_error(image_folder):
         load_dataset(root)
 
 
+@pytest.mark.parametrize("encoding", ["cp1252", "latin-1"])
+def test_a_manifest_saved_in_a_windows_code_page_is_refused_saying_where_and_how_to_fix(
+    image_folder, encoding
+):
+    """Excel's 'CSV (Comma delimited)' writes ü as the one byte 0xfc: the load failed with
+    "cannot read the group manifest ...: 'utf-8' codec can't decode byte 0xfc in position 57"."""
+    root = image_folder(per_class=2)
+    files = _patients(root)
+    rows = "".join(f"{f},{'Müller' if i == 1 else f'p{i}'}\r\n" for i, f in enumerate(files))
+    data = f"file,group\r\n{rows}".encode(encoding)
+    (root / "groups.csv").write_bytes(data)
+    with pytest.raises(DataError) as caught:
+        load_dataset(root, val_fraction=0)
+    said = str(caught.value)
+    at = data.index(b"\xfc")
+    where = f"is not UTF-8: the byte 0xfc at offset {at} (line 3) is not valid UTF-8"
+    assert f"the group manifest {root / 'groups.csv'} {where}" in said
+    assert "save it as 'CSV UTF-8 (Comma delimited)' in Excel" in said
+    assert "iconv -f cp1252 -t utf-8 groups.csv > utf8.csv && mv utf8.csv groups.csv" in said
+    assert "codec" not in said  # Python's words, not ours
+
+
+def test_a_utf8_manifest_with_a_byte_order_mark_and_accents_is_read(image_folder):
+    root = image_folder(per_class=2)
+    files = _patients(root)
+    rows = "".join(f"{f},Müller-{i}\n" for i, f in enumerate(files))
+    (root / "groups.csv").write_bytes(f"file,group\n{rows}".encode("utf-8-sig"))
+    ds = load_dataset(root, val_fraction=0)
+    assert sorted(set(_group_of(ds).values())) == sorted(f"Müller-{i}" for i in range(len(files)))
+
+
+def test_a_utf16_manifest_is_refused_saying_how_to_convert_it(image_folder):
+    root = image_folder(per_class=2)
+    (root / "groups.csv").write_bytes("file,group\r\n".encode("utf-16"))
+    with pytest.raises(DataError, match=r"is UTF-16 text .* iconv -f utf-16 -t utf-8 groups.csv"):
+        load_dataset(root)
+
+
 def test_dicom_patient_id_is_the_group(tmp_path):
     root = tmp_path / "dicom"
     write_dicom(root / "train" / "ct" / "a.dcm", patient="anna")
