@@ -28,11 +28,14 @@ DOES_NOT_FIT = "does not fit"  # the reason of an image skipped by ``misfit``
 HEADER_VERSION = 4
 
 
+REASON_CHARS = 500  # of a skipped file's reason: a DICOM one names its compression and decoders
+
+
 def _reason(exc: Exception) -> str:
     """Why a file is skipped: our decoders' own words, or the library's error and its type."""
     if isinstance(exc, ImageDecodeError):  # written for the user: no class name in front
-        return str(exc)[:300]
-    return f"{type(exc).__name__}: {exc}"[:300]
+        return str(exc)[:REASON_CHARS]
+    return f"{type(exc).__name__}: {exc}"[:REASON_CHARS]
 
 
 def _index(

@@ -6,7 +6,7 @@ import math
 import os
 import warnings
 from contextlib import ExitStack
-from typing import IO
+from typing import IO, TYPE_CHECKING
 
 import numpy as np
 
@@ -19,6 +19,9 @@ from mlpipeline_model.pixels import (
     robust_range,
     to_uint8,
 )
+
+if TYPE_CHECKING:
+    from pydicom.pixels.decoders.base import Decoder
 
 COLOUR_INTERPRETATIONS = ("RGB", "YBR_FULL", "YBR_FULL_422", "YBR_RCT", "YBR_ICT", "PALETTE COLOR")
 
@@ -196,7 +199,7 @@ def dicom_pixels(ds) -> np.ndarray:
             syntax = getattr(getattr(ds, "file_meta", None), "TransferSyntaxUID", None)
             if syntax is None or not syntax.is_compressed:
                 raise
-            raise _undecodable(syntax, exc) from exc
+            raise _undecodable(syntax, exc, ds.get("BitsStored")) from exc
     rows, columns = int(ds.get("Rows", 0) or 0), int(ds.get("Columns", 0) or 0)
     samples = int(ds.get("SamplesPerPixel", 1) or 1)
     expected = (rows, columns) if samples == 1 else (rows, columns, samples)
@@ -242,10 +245,12 @@ def dicom_pixels(ds) -> np.ndarray:
     return image
 
 
-# The compressions decoded here (pydicom with its Pillow and GDCM plugins): JPEG Lossless
-# (Process 14, and its selection value 1), JPEG-LS (lossless, near-lossless), JPEG 2000 (lossless,
-# lossy) and RLE. Others, such as 12-bit JPEG Extended, have plugins that refuse them.
+# The compressions decoded here (pydicom with its Pillow and GDCM plugins): 8-bit JPEG (Baseline,
+# and Extended when 8 bits are stored), JPEG Lossless (Process 14, and its selection value 1),
+# JPEG-LS (lossless, near-lossless), JPEG 2000 (lossless, lossy) and RLE. Others, such as 12-bit
+# JPEG Extended, have plugins that refuse them.
 DECODED_SYNTAXES = (
+    "1.2.840.10008.1.2.4.50",
     "1.2.840.10008.1.2.4.57",
     "1.2.840.10008.1.2.4.70",
     "1.2.840.10008.1.2.4.80",
@@ -254,6 +259,7 @@ DECODED_SYNTAXES = (
     "1.2.840.10008.1.2.4.91",
     "1.2.840.10008.1.2.5",
 )
+JPEG_EXTENDED = "1.2.840.10008.1.2.4.51"  # 8 or 12 bits; Pillow and GDCM decode 8 only
 
 
 def _check_first_frame(ds) -> None:
@@ -275,26 +281,46 @@ def _check_first_frame(ds) -> None:
     check_stream(str(syntax), frame, int(ds.Rows), int(ds.Columns), samples)
 
 
-def _undecodable(syntax, exc: Exception) -> ImageDecodeError:
+def _undecodable(syntax, exc: Exception, bits_stored: object = None) -> ImageDecodeError:
     """The error for compressed pixel data that raised ``exc`` when decoded: damaged when its
-    compression is one decoded here and a decoder for it is installed, else not supported."""
+    compression is one decoded here and a decoder for it is installed, else not supported here,
+    naming the transfer syntax (name and UID, with ``bits_stored``) and the packages of the
+    pydicom plugins that would read it (``_readers``)."""
     from pydicom.pixels import get_decoder
 
     why = " ".join(line.strip() for line in str(exc).splitlines())
+    bits = f", {bits_stored} bits stored" if isinstance(bits_stored, int) else ""
+    what = f"{syntax.name} (transfer syntax {syntax}{bits})"
+    decoded = syntax in DECODED_SYNTAXES or (syntax == JPEG_EXTENDED and bits_stored == 8)
     try:
-        available = syntax in DECODED_SYNTAXES and get_decoder(syntax).is_available
+        decoder = get_decoder(syntax)
     except NotImplementedError:  # pydicom has no decoder for the syntax at all
-        available = False
-    if available:
+        decoder = None
+    if decoded and decoder is not None and decoder.is_available:
         return ImageDecodeError(
-            f"DICOM pixel data compressed as {syntax.name} could not be decoded, though that "
+            f"DICOM pixel data compressed as {what} could not be decoded, though that "
             f"compression is read here: the pixel data may be damaged; re-export the file from "
             f"its source ({why})"
         )
     return ImageDecodeError(
-        f"DICOM pixel data compressed as {syntax.name} cannot be decoded here; export it "
-        f"uncompressed or as JPEG Lossless, JPEG-LS, JPEG 2000 or RLE ({why})"
+        f"DICOM pixel data compressed as {what} cannot be decoded by this installation: "
+        f"{_readers(decoder)}; export it uncompressed or as JPEG Lossless, JPEG-LS, JPEG 2000 "
+        f"or RLE ({why})"
     )
+
+
+def _readers(decoder: "Decoder | None") -> str:
+    """Which packages would decode a transfer syntax that the installed plugins do not, from
+    pydicom's own list of its plugins that lack their packages (``missing_dependencies``:
+    ``"pylibjpeg - requires pylibjpeg>=2.0 and pylibjpeg-libjpeg>=2.1"``)."""
+    plugins = [
+        entry.split(" - requires ", 1)
+        for entry in (decoder.missing_dependencies if decoder else [])
+    ]
+    named = [f"{p[0]} plugin (needs {p[1]})" for p in plugins if len(p) == 2]
+    if not named:
+        return "pydicom has no decoder for it, whatever is installed"
+    return f"pydicom would read it with its {' or its '.join(named)}, which this installation lacks"
 
 
 def _padding(pixels: np.ndarray, ds) -> np.ndarray | None:

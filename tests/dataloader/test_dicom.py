@@ -8,7 +8,7 @@ import pydicom
 import pytest
 from pydicom.data import get_testdata_file
 
-from dataloader import load_dataset
+from dataloader import describe_skipped, load_dataset
 from dataloader.dicom import read_dicom
 from dataloader.images import read_header
 from mlpipeline_model import ImageDecodeError
@@ -199,6 +199,58 @@ def test_dicom_in_a_compression_without_a_decoder_is_skipped_naming_it(dicom_fol
     entry = _the_skipped_copy(dicom_folder, "JPGExtended.dcm", "x.dcm")
     assert "compressed as JPEG Extended (Process 2 and 4)" in entry["reason"]
     assert "export it uncompressed" in entry["reason"]
+
+
+def test_a_skipped_12_bit_jpeg_names_its_transfer_syntax_and_the_packages_that_read_it(
+    dicom_folder,
+):
+    """It said "compressed as JPEG Extended (Process 2 and 4) cannot be decoded here" and what
+    GDCM and Pillow refuse, cut at 300 characters: neither the UID nor what would read it."""
+    from pydicom.pixels import get_decoder
+
+    if not get_decoder("1.2.840.10008.1.2.4.51").missing_dependencies:
+        pytest.skip("every plugin of pydicom for 12-bit JPEG is installed here")
+    entry = _the_skipped_copy(dicom_folder, "JPGExtended.dcm", "x.dcm")
+    assert entry["reason"].startswith(
+        "cannot decode: DICOM pixel data compressed as JPEG Extended (Process 2 and 4) (transfer "
+        "syntax 1.2.840.10008.1.2.4.51, 12 bits stored) cannot be decoded by this installation: "
+        "pydicom would read it with its pylibjpeg plugin (needs pylibjpeg"
+    )
+    assert "pylibjpeg-libjpeg" in entry["reason"]
+    assert (
+        "export it uncompressed or as JPEG Lossless, JPEG-LS, JPEG 2000 or RLE" in entry["reason"]
+    )
+    line = describe_skipped(
+        load_dataset(dicom_folder, image_size=32, splits=("test",)).skipped, "x"
+    )
+    assert line.startswith("1 file was left out (unreadable, or not an image): test/mr/x.dcm (")
+
+
+@pytest.mark.parametrize(
+    ("uid", "readers"),
+    [
+        ("1.2.840.10008.1.2.4.201", "pydicom would read it with its pylibjpeg plugin (needs "),
+        ("1.2.840.10008.1.2.4.100.1", "pydicom has no decoder for it, whatever is installed"),
+    ],
+)
+def test_a_compression_without_an_installed_decoder_names_the_syntax_and_what_reads_it(
+    dicom_folder, uid, readers
+):
+    """High-Throughput JPEG 2000 (read by pylibjpeg-openjpeg, not GDCM) and MPEG-2 video (no
+    decoder of pydicom's): the syntax's name, its UID and what would read it."""
+    from pydicom.pixels import get_decoder
+    from pydicom.uid import UID
+
+    if uid.endswith(".201") and get_decoder(uid).is_available:
+        pytest.skip("a decoder of High-Throughput JPEG 2000 is installed here")
+    ds = pydicom.dcmread(get_testdata_file("MR_small_jp2klossless.dcm"))
+    ds.file_meta.TransferSyntaxUID = UID(uid)
+    ds.save_as(dicom_folder / "test" / "mr" / "x.dcm", enforce_file_format=True)
+    [entry] = load_dataset(dicom_folder, image_size=32, splits=("test",)).skipped
+    assert entry["file"] == "test/mr/x.dcm"
+    said = entry["reason"]
+    assert f"compressed as {UID(uid).name} (transfer syntax {uid}, 16 bits stored)" in said
+    assert f"cannot be decoded by this installation: {readers}" in said
 
 
 def test_truncated_dicom_pixels_are_skipped(dicom_folder):

@@ -112,8 +112,21 @@ def test_a_dicom_holding_more_pixels_than_its_header_says_is_a_clear_error():
         decode_image(buffer.getvalue())
 
 
-def test_damaged_pixels_in_a_compression_read_here_are_called_damaged_not_unsupported():
-    ds = pydicom.dcmread(get_testdata_file("JPEG2000.dcm"))
+@pytest.mark.parametrize(
+    ("source", "syntax"),
+    [
+        ("JPEG2000.dcm", "JPEG 2000 Image Compression (transfer syntax 1.2.840.10008.1.2.4.91, 16"),
+        # 8-bit JPEG was called a compression not read here, with the cures for one
+        (
+            "SC_rgb_jpeg_dcmtk.dcm",
+            "JPEG Baseline (Process 1) (transfer syntax 1.2.840.10008.1.2.4.50, 8",
+        ),
+    ],
+)
+def test_damaged_pixels_in_a_compression_read_here_are_called_damaged_not_unsupported(
+    source, syntax
+):
+    ds = pydicom.dcmread(get_testdata_file(source))
     frame = get_frame(ds.PixelData, 0, number_of_frames=1)
     ds.PixelData = encapsulate([frame[:200]])  # its codestream cut short, its header intact
     buffer = io.BytesIO()
@@ -122,8 +135,8 @@ def test_damaged_pixels_in_a_compression_read_here_are_called_damaged_not_unsupp
         decode_image(buffer.getvalue())
     message = str(caught.value)
     assert message.startswith(
-        "DICOM pixel data compressed as JPEG 2000 Image Compression could not be decoded, "
-        "though that compression is read here: the pixel data may be damaged; re-export"
+        f"DICOM pixel data compressed as {syntax} bits stored) could not be decoded, though that "
+        "compression is read here: the pixel data may be damaged; re-export"
     )
     assert "export it uncompressed or as" not in message  # it named JPEG 2000 among the cures
 
