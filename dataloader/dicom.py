@@ -18,9 +18,10 @@ from mlpipeline_model import (
 )
 
 
-def dicom_header(source: Path | IO[bytes]) -> tuple[int, int, bool, str | None, str, int]:
-    """``(height, width, is_colour, PatientID or None, Modality, frames)`` from the header alone
-    (the pixel data is not read); the Modality is ``""`` when the file names none.
+def dicom_header(source: Path | IO[bytes]) -> tuple[int, int, bool, str | None, str, int, int]:
+    """``(height, width, is_colour, PatientID or None, Modality, frames, BitsStored)`` from the
+    header alone (the pixel data is not read); the Modality is ``""`` when the file names none,
+    BitsStored falls back to BitsAllocated (0 when it names neither).
 
     Raises:
         ImageDecodeError: A DICOM file without an image (a DICOMDIR index, a structured report),
@@ -37,7 +38,24 @@ def dicom_header(source: Path | IO[bytes]) -> tuple[int, int, bool, str | None, 
         ds.get("PhotometricInterpretation", "") in COLOUR_INTERPRETATIONS
     )
     patient = str(ds.get("PatientID", "") or "").strip() or None
-    return int(ds.Rows), int(ds.Columns), colour, patient, dicom_modality(ds), frame_count(ds)
+    bits = _int(ds.get("BitsStored")) or _int(ds.get("BitsAllocated"))
+    return (
+        int(ds.Rows),
+        int(ds.Columns),
+        colour,
+        patient,
+        dicom_modality(ds),
+        frame_count(ds),
+        bits,
+    )
+
+
+def _int(value: object) -> int:
+    """A header attribute as an int; 0 when absent, empty or malformed."""
+    try:
+        return int(value or 0)
+    except (TypeError, ValueError):
+        return 0
 
 
 def read_dicom(source: Path | IO[bytes]) -> np.ndarray:

@@ -24,8 +24,9 @@ from mlpipeline_model import ImageDecodeError, conform, misfit
 DOES_NOT_FIT = "does not fit"  # the reason of an image skipped by ``misfit``
 # Bump it when ``read_header`` returns more or refuses other files: an index cached before is
 # read again (2: a DICOM file's Modality, after its PatientID; 3: DICOM objects that are not
-# images, such as RT dose grids, are skipped, as the served model refuses them; 4: its frames).
-HEADER_VERSION = 4
+# images, such as RT dose grids, are skipped, as the served model refuses them; 4: its frames;
+# 5: the bits per sample it stores).
+HEADER_VERSION = 5
 
 
 REASON_CHARS = 500  # of a skipped file's reason: a DICOM one names its compression and decoders
@@ -41,8 +42,8 @@ def _reason(exc: Exception) -> str:
 def _index(
     root: Path, files: list[ScannedFile], cache: ArrayCache, key: str
 ) -> dict[str, list | str]:
-    """Relative path → ``[height, width, is_colour, group, modality, frames]`` (``read_header``)
-    or why the header is unreadable."""
+    """Relative path → ``[height, width, is_colour, group, modality, frames, bits]``
+    (``read_header``) or why the header is unreadable."""
     index = cache.load_json("index", key)
     if isinstance(index, dict) and all(f.rel in index for f in files):
         return index
@@ -256,6 +257,7 @@ def load_folder(
                 frames=(
                     np.array([index[f.rel][5] for f in kept], dtype=np.int64) if dicom else None
                 ),
+                bit_depths=np.array([index[f.rel][6] for f in kept], dtype=np.int64),
             )
         return sets, left_out
 

@@ -22,6 +22,7 @@ from mlpipeline_model import (
     is_grey,
     open_image,
     pil_pixels,
+    stored_bits,
     undecodable,
     upright_size,
 )
@@ -60,9 +61,9 @@ def _read(path: Path, dicom: Callable[[IO[bytes]], T], pil: Callable[[IO[bytes]]
             raise undecodable(kind, exc) from exc
 
 
-def _pil_header(fp: IO[bytes]) -> tuple[int, int, bool, None, None, int]:
+def _pil_header(fp: IO[bytes]) -> tuple[int, int, bool, None, None, int, int]:
     with open_image(fp) as im:
-        return *upright_size(im), not is_grey(im), None, None, 1
+        return *upright_size(im), not is_grey(im), None, None, 1, stored_bits(im)
 
 
 def _pil_pixels(fp: IO[bytes]) -> np.ndarray:
@@ -70,11 +71,13 @@ def _pil_pixels(fp: IO[bytes]) -> np.ndarray:
         return pil_pixels(im)
 
 
-def read_header(path: Path) -> tuple[int, int, bool, str | None, str | None, int]:
-    """``(height, width, is_colour, group, modality, frames)`` of an image file without decoding
-    its pixels; the group is a DICOM file's PatientID (None for PNG/JPEG or when absent), the
-    modality its Modality (``""`` when absent; None for PNG/JPEG), frames the frames it holds
-    (a DICOM cine loop's NumberOfFrames; 1 for PNG/JPEG).
+def read_header(path: Path) -> tuple[int, int, bool, str | None, str | None, int, int]:
+    """``(height, width, is_colour, group, modality, frames, bits)`` of an image file without
+    decoding its pixels; the group is a DICOM file's PatientID (None for PNG/JPEG or when
+    absent), the modality its Modality (``""`` when absent; None for PNG/JPEG), frames the
+    frames it holds (a DICOM cine loop's NumberOfFrames; 1 for PNG/JPEG), bits the bits per
+    sample it stores (``mlpipeline_model.stored_bits``: 16 for a 16-bit PNG, 8 for JPEG; a DICOM
+    file's BitsStored).
 
     Raises:
         ImageDecodeError: The file declares more than ``MAX_PIXELS`` pixels, so that such a

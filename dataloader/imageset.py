@@ -26,6 +26,9 @@ class ImageSet:
             of the data set is DICOM (``.npz`` files included).
         frames: The frames each file holds, int array ``N`` (its first is the image; a cine
             loop holds more); None as ``modalities``.
+        bit_depths: The bits per sample each file stores, int array ``N``
+            (``dataloader.images.read_header``: 16 for a 16-bit PNG, a DICOM file's
+            BitsStored; 8 for a ``.npz``); None when not known.
     """
 
     images: np.ndarray
@@ -35,6 +38,7 @@ class ImageSet:
     groups: np.ndarray | None = None
     modalities: np.ndarray | None = None
     frames: np.ndarray | None = None
+    bit_depths: np.ndarray | None = None
 
     def __len__(self) -> int:
         return len(self.labels)
@@ -51,6 +55,7 @@ class ImageSet:
             groups=self.groups[indices] if self.groups is not None else None,
             modalities=self.modalities[indices] if self.modalities is not None else None,
             frames=self.frames[indices] if self.frames is not None else None,
+            bit_depths=self.bit_depths[indices] if self.bit_depths is not None else None,
         )
 
     def batches(

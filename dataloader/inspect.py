@@ -76,7 +76,7 @@ def _folder(path: Path, split: str, per_class: int) -> DataSummary:
         readable = 0
         for file in files[:per_class]:
             try:
-                height, width, is_colour, _, modality, _ = read_header(file)
+                height, width, is_colour, _, modality, *_ = read_header(file)
             except Exception:  # unreadable files are skipped (and reported) when loading
                 continue
             readable += 1

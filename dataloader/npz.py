@@ -191,7 +191,10 @@ def load_npz(
             else:
                 images = hit[0]
         sizes = np.tile(np.array(native_size, dtype=np.int64), (len(labels), 1))
-        sets[split] = ImageSet(images=images, labels=labels, original_sizes=sizes)
+        depths = np.full(len(labels), 8, dtype=np.int64)  # uint8, checked
+        sets[split] = ImageSet(
+            images=images, labels=labels, original_sizes=sizes, bit_depths=depths
+        )
     return Loaded(
         class_names, sets, tuple(size), channels, content_hash, [], "npz",
         split_hashes=split_hashes,

@@ -98,6 +98,45 @@ def modality_counts(sets: "dict[str, ImageSet]") -> dict[str, Any]:
     }
 
 
+def bit_depth_counts(sets: "dict[str, ImageSet]") -> dict[str, Any]:
+    """How many images of each split store each number of bits per sample (``per_split``:
+    split → ``{"8": n, "16": m}``; ``ImageSet.bit_depths``, a split without them left out) and
+    a ``note`` when PNG/JPEG images of 8 bits or fewer and deeper ones (16-bit PNG) are mixed,
+    within a split or between splits, else None. Decoding reads the first as stored and
+    stretches the others between their percentiles (``mlpipeline_model.pil_pixels``): one
+    picture exported at both depths becomes two different images (a 40–179 grey 8-bit image
+    stays 40–179, its 16-bit copy spans 0–255). DICOM files are counted by BitsStored but not
+    in the note: grey ones are windowed or stretched whatever their depth."""
+    per_split: dict[str, dict[str, int]] = {}
+    shallow: dict[str, int] = {}  # PNG/JPEG images of 8 bits or fewer, per split
+    deep: dict[str, int] = {}  # PNG images of more
+    for name, images in sets.items():
+        if images.bit_depths is None:
+            continue
+        depths = images.bit_depths.tolist()
+        per_split[name] = {str(bits): n for bits, n in sorted(Counter(depths).items())}
+        modalities = images.modalities if images.modalities is not None else [None] * len(depths)
+        pictures = [
+            bits for bits, modality in zip(depths, modalities, strict=True) if modality is None
+        ]
+        shallow[name] = sum(bits <= 8 for bits in pictures)
+        deep[name] = sum(bits > 8 for bits in pictures)
+    note = None
+    if any(shallow.values()) and any(deep.values()):
+        counts = "; ".join(
+            f"{name}: {shallow[name]} of 8 bits or fewer, {deep[name]} of 16"
+            for name in per_split
+            if shallow[name] or deep[name]
+        )
+        note = (
+            f"8-bit and 16-bit PNG/JPEG images are mixed ({counts}): 16-bit images are stretched "
+            "between their 0.5th and 99.5th percentiles, 8-bit ones read as stored, so one "
+            "picture exported at both depths is learned as two different images; export them "
+            "all at one depth (bit_depths of the dataset statistics counts them per split)"
+        )
+    return {"per_split": per_split, "note": note}
+
+
 def training_stats(ds: "DatasetSplits") -> dict[str, Any]:
     """The part of ``compute_stats`` that a model is built from: ``image_size``, ``channels``,
     per-channel ``mean``/``std`` and the split they come from (``mean_std_split``), and the
@@ -112,7 +151,8 @@ def training_stats(ds: "DatasetSplits") -> dict[str, Any]:
 
 
 def compute_stats(ds: "DatasetSplits") -> dict[str, Any]:
-    """Counts per split and class, class distribution, original image sizes, channels,
+    """Counts per split and class, class distribution, original image sizes, bits per sample
+    per split with a note when 8-bit and 16-bit images are mixed (``bit_depth_counts``), channels,
     per-channel mean/std over train (in [0, 1]), the skipped files with reasons, source and hash,
     groups per split with the groups shared between splits (``groups``, None without groups) and
     the duplicate images across splits and those under two classes (``leakage``, see
@@ -152,6 +192,7 @@ def compute_stats(ds: "DatasetSplits") -> dict[str, Any]:
             else dict(zip(ds.class_names, ds.val_carve_units, strict=True))
         ),
         "val_carve": ds.val_carve,
+        "bit_depths": bit_depth_counts(loaded),
         "skipped_count": len(ds.skipped),
         "skipped": list(ds.skipped),
         "groups": _groups(ds, loaded),

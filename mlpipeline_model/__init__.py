@@ -22,6 +22,7 @@ from mlpipeline_model.images import (
     is_grey,
     open_image,
     pil_pixels,
+    stored_bits,
     undecodable,
     upright_size,
 )
@@ -97,6 +98,7 @@ __all__ = [
     "open_image",
     "parse_modalities",
     "pil_pixels",
+    "stored_bits",
     "threshold_labels",
     "too_small",
     "undecodable",

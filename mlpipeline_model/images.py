@@ -125,6 +125,23 @@ def _rawmode(im: Image.Image) -> str | None:
     return tile.args if tile is not None and isinstance(tile.args, str) else None
 
 
+STRETCHED_MODES = ("I", "I;16", "I;16B", "I;16L", "F")  # deep grey: stretched by ``pil_pixels``
+
+
+def stored_bits(im: Image.Image) -> int:
+    """Bits per sample of ``im`` as its file stores them, as far as decoding tells them apart
+    (before ``load()``, from the header): 16 for a 16-bit PNG (grey, colour or grey+alpha) and
+    32 for a float image, which ``pil_pixels`` stretches onto 0–255 (``robust_range``); 1 for a
+    bilevel image; else 8 (JPEG, 8-bit or fewer grey, palette, RGB), read as stored."""
+    if im.mode == "F":
+        return 32
+    if im.mode in STRETCHED_MODES or (
+        im.format == "PNG" and _rawmode(im) in (*LOW_BYTES, GREY_ALPHA_16)
+    ):
+        return 16
+    return 1 if im.mode == "1" else 8
+
+
 def _decoded_rows(im: Image.Image, unpacker: str) -> Iterator[tuple[slice, np.ndarray]]:
     """``im``'s file decoded again with its samples unpacked by ``unpacker``, as uint8 arrays of
     whole rows (with the rows they are), about ``STRIP_PIXELS`` at a time.
@@ -241,7 +258,7 @@ def pil_pixels(im: Image.Image) -> np.ndarray:
         raise
     if orientation in range(2, 9):
         im = ImageOps.exif_transpose(im)
-    if im.mode in ("I", "I;16", "I;16B", "I;16L", "F"):
+    if im.mode in STRETCHED_MODES:
         values = np.asarray(im)  # native width: to_uint8 converts a block of rows at a time
         return to_uint8(values, *robust_range(values))
     if grey:

@@ -160,15 +160,16 @@ def split_warnings(stats: dict[str, Any]) -> list[str]:
 
 def warn_data(stats: dict[str, Any], named: bool = False) -> str | None:
     """Print the skipped-files, group-manifest, ungrouped-images, test-audit, label-conflict,
-    validation-carve, split and leakage warnings there are (once: the trainer is a command,
-    its stderr is its log); return the leakage one (the run records it)."""
+    validation-carve, bit-depth, split and leakage warnings there are (once: the trainer is a
+    command, its stderr is its log); return the leakage one (the run records it)."""
     leakage = leakage_warning(stats)
     skipped = describe_skipped(stats.get("skipped") or [], contract.DATASET_STATS_JSON)
     conflicts = label_conflict_note(stats.get("leakage"), contract.DATASET_STATS_JSON)
     carve = (stats.get("val_carve") or {}).get("note")  # a carve far from --val-fraction
+    depths = (stats.get("bit_depths") or {}).get("note")  # 8-bit and 16-bit images mixed
     messages = [numbered_classes_warning(stats, named), skipped, manifest_warning(stats)]
     messages += [ungrouped_warning(stats), audit_warning(stats)]
-    messages += [conflicts, carve]
+    messages += [conflicts, carve, depths]
     for message in [*messages, *split_warnings(stats), leakage]:
         if message:
             print(f"warning: {message}", file=sys.stderr, flush=True)

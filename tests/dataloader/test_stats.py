@@ -105,3 +105,48 @@ def test_stats_say_validation_came_from_its_folder_without_carving(image_folder)
         write_image(root / "val" / name / "v.png")
     stats = load_dataset(root).stats
     assert stats["val_how"] == "folder" and stats["val_carve_units"] is None
+
+
+def _grey(path, values: np.ndarray) -> None:
+    """A grey PNG of ``values`` (uint8: 8-bit; uint16: 16-bit)."""
+    from PIL import Image
+
+    path.parent.mkdir(parents=True, exist_ok=True)
+    Image.fromarray(values).save(path)
+
+
+def test_8_and_16_bit_exports_of_one_picture_are_counted_per_split_with_a_warning(tmp_path):
+    """One picture exported at 8 and at 16 bits decodes to two different images (the 16-bit one
+    is stretched between its percentiles, the 8-bit one read as stored); the statistics said
+    nothing of the files' depths."""
+    from dataloader.images import read_pixels
+
+    picture = np.random.default_rng(0).integers(40, 180, (20, 24)).astype(np.uint8)
+    root = tmp_path / "data"
+    for split in ("train", "test"):
+        for label in ("a", "b"):
+            _grey(root / split / label / "8bit.png", picture)
+    _grey(root / "train" / "a" / "16bit.png", picture.astype(np.uint16) * 257)
+    eight, sixteen = (read_pixels(root / "train" / "a" / f"{n}.png") for n in ("8bit", "16bit"))
+    assert np.abs(eight.astype(int) - sixteen).max() > 50  # the premise: not the same image
+    stats = load_dataset(root, val_fraction=0).stats
+    assert stats["bit_depths"]["per_split"] == {"train": {"8": 2, "16": 1}, "test": {"8": 2}}
+    note = stats["bit_depths"]["note"]
+    assert note.startswith(
+        "8-bit and 16-bit PNG/JPEG images are mixed (train: 2 of 8 bits or fewer, 1 of 16; "
+        "test: 2 of 8 bits or fewer, 0 of 16): 16-bit images are stretched"
+    )
+    assert "export them all at one depth" in note
+
+
+def test_one_depth_throughout_gives_no_bit_depth_warning(image_folder, dicom_folder):
+    assert load_dataset(image_folder(per_class=2)).stats["bit_depths"] == {
+        "per_split": {"train": {"8": 4}, "test": {"8": 4}},
+        "note": None,
+    }
+    # DICOM files count by BitsStored, not in the note: grey ones are stretched at any depth
+    _grey(
+        dicom_folder / "train" / "ct" / "8bit.png", np.arange(480, dtype=np.uint8).reshape(20, 24)
+    )
+    depths = load_dataset(dicom_folder, image_size=32, val_fraction=0).stats["bit_depths"]
+    assert depths["per_split"]["train"] == {"8": 1, "16": 2} and depths["note"] is None

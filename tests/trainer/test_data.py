@@ -226,3 +226,12 @@ def test_a_class_with_few_training_images_is_a_console_warning(tmp_path, capsys)
     err = capsys.readouterr().err
     assert "warning: the training split has fewer than 10 images of 'thumbs' (3): " in err
     assert "'a'" not in err.split("fewer than 10 images of")[1].split(":")[0]
+
+
+def test_8_bit_and_16_bit_images_mixed_are_a_console_warning(tmp_path, capsys):
+    data = grey_folder(tmp_path / "data", (16, 16))
+    deep = np.random.default_rng(0).integers(0, 65535, (16, 16)).astype(np.uint16)
+    Image.fromarray(deep).save(data / "train" / "a" / "deep.png")
+    warn_data(load_dataset(data, val_fraction=0).stats)
+    err = capsys.readouterr().err
+    assert "warning: 8-bit and 16-bit PNG/JPEG images are mixed (train: " in err
