@@ -1,6 +1,7 @@
 """Stage 1: load image folders (PNG, JPEG, DICOM) and MedMNIST ``.npz`` files as uint8 arrays,
 with a decoded-image cache, dataset statistics, a cheap look at a split's classes, channels and
-sizes (``inspect_data``) and a synthetic demo dataset."""
+sizes (``inspect_data``), how class folder names compare (``class_key``) and a synthetic demo
+dataset."""
 
 from dataloader.dataset import load_dataset
 from dataloader.errors import DataError
@@ -9,6 +10,7 @@ from dataloader.images import any_colour
 from dataloader.imageset import DatasetSplits, ImageSet
 from dataloader.inspect import DataSummary, inspect_data
 from dataloader.leakage import duplicate_clusters, label_conflict_note
+from dataloader.scan import class_key
 from dataloader.stats import compute_stats, describe_skipped, training_stats
 from dataloader.synth import synthesize
 from mlpipeline_model import MODALITY_CODES, parse_modalities  # what --modality may declare
@@ -21,6 +23,7 @@ __all__ = [
     "ImageSet",
     "any_colour",
     "check_overlap",
+    "class_key",
     "compute_stats",
     "describe_skipped",
     "describe_unmatched",

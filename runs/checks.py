@@ -4,7 +4,6 @@ test images: the run, its model and preprocessing, and a data folder confined to
 import importlib
 import threading
 import time
-import unicodedata
 import uuid
 from pathlib import Path
 from urllib.parse import urlparse
@@ -14,7 +13,7 @@ from mlflow.tracking import MlflowClient
 
 from common import InvalidInput, check_path_text
 from common import confine as confine_path
-from dataloader import DatasetSplits, any_colour, inspect_data, load_dataset
+from dataloader import DatasetSplits, any_colour, class_key, inspect_data, load_dataset
 from mlpipeline_model import MAX_DISTORTION, MAX_UPSCALE, misfit
 from runs import contract
 from runs.preprocessing import Preprocessing
@@ -247,8 +246,8 @@ def check_compatible(path: Path, pp: Preprocessing) -> dict:
             f"{_channels(pp.channels)}"
         )
     if found.class_names is not None:
-        known = {unicodedata.normalize("NFC", name) for name in pp.class_names}
-        foreign = [n for n in found.class_names if unicodedata.normalize("NFC", n) not in known]
+        known = {class_key(name) for name in pp.class_names}  # as the split is loaded
+        foreign = [n for n in found.class_names if class_key(n) not in known]
         if foreign:
             problems.append(
                 f"classes: the data has {', '.join(found.class_names)}, the model "

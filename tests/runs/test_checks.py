@@ -141,6 +141,14 @@ def test_a_test_class_folder_in_another_unicode_form_fits_the_model(tmp_path):
     assert sorted(ds.test.labels.tolist()) == [0, 0, 1, 1]
 
 
+def test_a_test_class_folder_in_another_letter_case_fits_the_model(tmp_path):
+    """As the trainer takes test/Malignant for train's malignant (``dataloader.class_key``)."""
+    data = grey_folder(tmp_path / "data", (16, 16))
+    (data / "test" / "a").rename(data / "test" / "A")
+    assert runs.check_compatible(data, _grey_model())["n_classes"] == 2
+    assert sorted(runs.load_test_split(data, _grey_model()).test.labels.tolist()) == [0, 0, 1, 1]
+
+
 def test_data_whose_version_cannot_be_read_is_never_the_same_version(tmp_path, monkeypatch):
     import dataloader.inspect
 
