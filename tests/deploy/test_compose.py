@@ -71,7 +71,7 @@ def test_app_services_get_every_setting(compose, name):
     env = compose["services"][name]["environment"]
     assert set(ENV_NAMES) <= set(env)
     assert env["MLFLOW_TRACKING_URI"] == "http://mlflow:5000"
-    assert env["MONGO_URI"] == "mongodb://mongo:27017"
+    assert "@mongo:27017/" in env["MONGO_URI"]  # its own user: test_mongo_auth.py
     assert env["EVALUATOR_URL"] == "http://evaluator:5006"
     assert env["EXPLAINER_URL"] == "http://explainer:5005"
     assert env["PREDICTOR_URL"] == "http://predictor:5007"  # the dashboard asks what it serves

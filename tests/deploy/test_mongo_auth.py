@@ -4,6 +4,7 @@ connect as `jobs`, the dashboard as `trail`, the predictor not at all; the root 
 MongoDB's first start's and the operators' alone (k8s/mongodb-users.js;
 tests/deploy/test_mongo_users.py checks the privileges)."""
 
+import re
 import subprocess
 from urllib.parse import parse_qs, urlsplit
 
@@ -122,3 +123,32 @@ def test_mongodb_refuses_the_template_passwords(k8s_docs, tmp_path, name, passwo
     env[name] = "a-real-password-0123456789"
     started = subprocess.run(command, env=env, capture_output=True, text=True, timeout=30)
     assert started.returncode == 0 and started.stdout == "started mongod --bind_ip_all\n"
+
+
+@pytest.mark.parametrize("service", sorted(USER_OF))
+def test_each_compose_service_connects_as_its_own_user(compose, service):
+    user = USER_OF[service]
+    uri = compose["services"][service]["environment"]["MONGO_URI"]
+    variable = f"MONGO_{user.upper()}_PASSWORD"
+    assert re.fullmatch(rf"mongodb://{user}:\$\{{{variable}:\?[^}}]+\}}@mongo:27017/\?[^ ]+", uri)
+    check_uri(uri.replace(uri.split("@")[0], f"mongodb://{user}:x"), user, "mongo")
+
+
+def test_no_other_compose_service_gets_mongodb(compose):
+    for name, service in compose["services"].items():
+        env = service.get("environment", {})
+        if name not in USER_OF:
+            assert "MONGO_URI" not in env, name
+        if name != "mongo":
+            assert "MONGO_ROOT_PASSWORD" not in yaml.safe_dump(env), name
+
+
+def test_compose_mongo_requires_its_passwords_and_runs_the_script(compose):
+    mongo = compose["services"]["mongo"]
+    env = mongo["environment"]
+    assert env["MONGO_INITDB_ROOT_USERNAME"] == "root"
+    required = {"MONGO_INITDB_ROOT_PASSWORD": "MONGO_ROOT_PASSWORD"}
+    required |= {u["password"]: f"MONGO_{u['user'].upper()}_PASSWORD" for u in script_users()}
+    for name, variable in required.items():  # required, as PIPELINE_API_TOKEN: no default
+        assert re.fullmatch(rf"\$\{{{variable}:\?[^}}]+\}}", env[name]), name
+    assert f"./k8s/mongodb-users.js:{INIT_DIR}/mongodb-users.js:ro" in mongo["volumes"]
