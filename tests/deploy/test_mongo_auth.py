@@ -152,3 +152,32 @@ def test_compose_mongo_requires_its_passwords_and_runs_the_script(compose):
     for name, variable in required.items():  # required, as PIPELINE_API_TOKEN: no default
         assert re.fullmatch(rf"\$\{{{variable}:\?[^}}]+\}}", env[name]), name
     assert f"./k8s/mongodb-users.js:{INIT_DIR}/mongodb-users.js:ro" in mongo["volumes"]
+
+
+def run_script(workflow: dict, job: str) -> str:
+    return "\n".join(step.get("run", "") for step in workflow["jobs"][job]["steps"])
+
+
+def test_ci_writes_every_key_of_the_secret_template(workflow, k8s_docs):
+    script = run_script(workflow, "deploy-prod")
+    for key in secret_template(k8s_docs):
+        assert f"--from-literal={key}=" in script, key
+    assert "--from-literal=MONGO_URI=" not in script
+    # the users of the script, updated at every deploy once MongoDB is up
+    rollout = script.index("rollout status statefulset/mongodb")
+    assert script.index(f"--file {INIT_DIR}/mongodb-users.js") > rollout
+
+
+def test_ci_compose_jobs_set_the_mongodb_passwords(workflow):
+    variables = ("MONGO_ROOT_PASSWORD", "MONGO_JOBS_PASSWORD", "MONGO_TRAIL_PASSWORD")
+    for job in ("compose-smoke", "deploy-dev"):
+        env = workflow["jobs"][job]["env"]
+        assert all(env[v] for v in variables), job
+        assert f"--file {INIT_DIR}/mongodb-users.js" in run_script(workflow, job), job
+    for variable in variables:
+        assert workflow["jobs"]["deploy-dev"]["env"][variable] == f"${{{{ secrets.{variable} }}}}"
+
+
+def test_ci_smoke_checks_the_job_user_is_refused_the_trail(workflow):
+    script = run_script(workflow, "compose-smoke")
+    assert "'db.selections.findOne()' 'db.jobs.drop()'" in script
