@@ -13,6 +13,7 @@ import yaml
 
 from tests.deploy.conftest import (
     K8S_DIR,
+    ROOT,
     containers,
     main_container,
     pod_spec,
@@ -181,3 +182,22 @@ def test_ci_compose_jobs_set_the_mongodb_passwords(workflow):
 def test_ci_smoke_checks_the_job_user_is_refused_the_trail(workflow):
     script = run_script(workflow, "compose-smoke")
     assert "'db.selections.findOne()' 'db.jobs.drop()'" in script
+
+
+@pytest.mark.parametrize("doc", ["README.md", "docs/deployment.md"])
+def test_documented_secret_commands_create_every_key(k8s_docs, doc):
+    text = (ROOT / doc).read_text()
+    command = text[text.index("create secret generic mlpipeline-secrets") :]
+    command = command[: command.index("```")]
+    for key in secret_template(k8s_docs):
+        assert f"--from-literal={key}=" in command, (doc, key)
+    assert "--from-literal=MONGO_URI=" not in command
+
+
+@pytest.mark.parametrize("doc", ["README.md", "docs/deployment.md"])
+def test_documented_compose_start_sets_the_mongodb_passwords(doc):
+    text = (ROOT / doc).read_text()
+    section = text[text.index("## Docker Compose") :]
+    block = section[: section.index("docker compose up")]
+    for variable in ("MONGO_ROOT_PASSWORD", "MONGO_JOBS_PASSWORD", "MONGO_TRAIL_PASSWORD"):
+        assert f"export {variable}=" in block, (doc, variable)
