@@ -198,6 +198,20 @@ def test_each_role_grants_exactly_what_its_store_calls_need(role):
         assert have == need, f"{role} on {collection}: missing {need - have}, unused {have - need}"
 
 
+def test_the_store_runs_no_database_command_but_ping():
+    """Database commands are not Collection calls: ``ping`` needs no privilege; any other would
+    need one that no role grants."""
+    commands = set()
+    for path in sorted((ROOT / "jobs").glob("*.py")):
+        if path.name == "embedded.py":  # the embedded store's own ``command``
+            continue
+        for node in ast.walk(ast.parse(path.read_text(), str(path))):
+            func = node.func if isinstance(node, ast.Call) else None
+            if isinstance(func, ast.Attribute) and func.attr == "command":
+                commands.add(ast.unparse(node.args[0]) if node.args else "?")
+    assert commands == {"'ping'"}
+
+
 def test_the_derivation_sees_the_calls_it_must():
     """The scan itself: the calls known to be there are found, on the right collections."""
     calls, _ = store_calls()
