@@ -91,8 +91,13 @@ class SelectionStore:
         self, limit: int = 20, action: str | None = None, model: str | None = None
     ) -> list[dict]:
         """The latest selections (only ``action`` ones, of registered model ``model``, when
-        given), newest first."""
-        query = {"action": action} if action else {}
+        given), newest first. Records of releases before the model registry have no action:
+        each was a download (which wrote ``run_id.txt``, the choice then), listed as one."""
+        query = (
+            {"action": {"$in": [action, None]} if action == "download" else action}
+            if action
+            else {}
+        )
         if model:
             query["registered_model"] = model
         docs = self.col.find(query, sort=[("seq", -1)], limit=limit)

@@ -134,6 +134,8 @@ TRAIL_VIEWS = {
     "downloads": ("download", "model has been downloaded"),
 }
 TRAIL_SIZES = (20, 100, 500, 2000)
+LEGACY_DOWNLOAD = "download (chose then)"
+"""The action shown for a record of a release before the model registry (it has none)."""
 
 
 def _trail(ctx: Context, store: SelectionStore, named: handoff.Served | None) -> None:
@@ -163,7 +165,7 @@ def _trail(ctx: Context, store: SelectionStore, named: handoff.Served | None) ->
         {
             "sealed": _sealed(r, problems),
             "selected_at": r["selected_at"],
-            "action": r.get("action", "download"),
+            "action": r.get("action") or LEGACY_DOWNLOAD,
             "run_id": r["run_id"],
             "version": r.get("version") or "",
             "alias": r.get("alias") or "",
@@ -174,6 +176,13 @@ def _trail(ctx: Context, store: SelectionStore, named: handoff.Served | None) ->
         for r in recent
     ]
     st.dataframe(pd.DataFrame(rows), hide_index=True, width="stretch")
+    if any(not r.get("action") for r in recent):
+        st.caption(
+            f"{LEGACY_DOWNLOAD}: a record of a release before the model registry, whose download "
+            "wrote run_id.txt, which was how a model was chosen then; nothing was registered or "
+            "served by it. To deploy its run, choose it here (a model of an older format is refused: "
+            "train it again first, python -m trainer --from-run RUN_ID)."
+        )
     if len(rows) == limit:
         st.caption(
             f"The latest {limit} records, newest first; the whole trail is the store's "

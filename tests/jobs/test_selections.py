@@ -131,3 +131,15 @@ def test_records_sealed_under_a_former_token_declared_by_fingerprint_are_said_to
     rotated = SelectionStore(db, key=TOKEN + "-rotated", former=[fingerprint(TOKEN)])
     [record] = rotated.recent()
     assert rotated.problems([record]) == {record["selection_id"]: OTHER_TOKEN}
+
+
+def test_a_record_of_a_release_before_the_registry_is_listed_as_a_download(db):
+    """It has no action: its download wrote run_id.txt, the choice then. Views of downloads show
+    it; the choices that the trail and the chooser read (the registry's) do not."""
+    store = SelectionStore(db, key=TOKEN)
+    old = {"_id": "old", "run_id": "r0", "model_uri": "runs:/r0/model", "experiment_id": "1"}
+    db["selections"].insert_one({**old, "selected_at": utcnow()})  # no action, seq nor seal
+    _record(store, "r1")
+    assert [r["run_id"] for r in store.recent(action="download")] == ["r0"]
+    assert [r["run_id"] for r in store.recent(action="choose")] == ["r1"]
+    assert [r["run_id"] for r in store.recent()] == ["r1", "r0"]
