@@ -134,6 +134,14 @@ def _shown(value: Any) -> str:
     return str(value)
 
 
+OLD_HASH = (
+    ". If that run was trained by a release before 2026-12-05, its dataset_hash is of the files' "
+    "names, sizes and times, not their contents, and never matches: the same folder reads as "
+    "other data there; compare the folders themselves"
+)
+"""What a differing ``dataset_hash`` may also mean (its kind changed; runs record no kind)."""
+
+
 def started(client: MlflowClient, run_id: str, original_id: str, dataset: DatasetSplits) -> None:
     """Tag the new run ``run_id`` as a rerun of ``original_id`` and warn on stderr when its
     data differs from the original's (another content hash or group manifest)."""
@@ -145,7 +153,8 @@ def started(client: MlflowClient, run_id: str, original_id: str, dataset: Datase
         print(
             f"warning: --from-run {original_id}: the data differs from that run's ("
             f"{', '.join(differing)}): this run retrains its settings on other data and cannot "
-            "reproduce its model; give the run's data folder (and --groups-file) to reproduce it",
+            "reproduce its model; give the run's data folder (and --groups-file) to reproduce it"
+            + (OLD_HASH if "dataset_hash" in differing else ""),
             file=sys.stderr, flush=True,
         )  # fmt: skip
 

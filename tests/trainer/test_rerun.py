@@ -68,6 +68,7 @@ def test_other_data_is_warned_at_the_start_and_named_in_the_verdict(
     rerun = _rerun(mlflow_server, tmp_path, original, "--data-dir", str(other))
     err = capsys.readouterr().err
     assert "the data differs from that run's (dataset_hash)" in err
+    assert "trained by a release before 2026-12-05, its dataset_hash" in err  # an older hash
     result = MlflowClient(mlflow_server).get_run(rerun).data.tags[RERUN_RESULT_TAG]
     assert "dataset_hash: " in result
 
