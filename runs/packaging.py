@@ -306,7 +306,9 @@ def servable_problem(info) -> str | None:
     if "pytorch" in info.flavors:
         return (
             "its model was logged before models carried their own code (a bare PyTorch model "
-            "that loads only inside this repository); train it again to deploy it"
+            "that loads only inside this repository); train it again to deploy it (python -m "
+            "trainer --from-run RUN_ID retrains the run's settings; evaluate and choose the new "
+            "run)"
         )
     flavors = ", ".join(f for f in info.flavors if f != "python_function") or "python_function"
     return f"its model is not an image classifier of this pipeline ({flavors} flavor)"

@@ -180,8 +180,8 @@ def _trail(ctx: Context, store: SelectionStore, named: handoff.Served | None) ->
         st.caption(
             f"{LEGACY_DOWNLOAD}: a record of a release before the model registry, whose download "
             "wrote run_id.txt, which was how a model was chosen then; nothing was registered or "
-            "served by it. To deploy its run, choose it here (a model of an older format is refused: "
-            "train it again first, python -m trainer --from-run RUN_ID)."
+            "served by it. To deploy its run, choose it here (a model of an older format is "
+            "refused: train it again first, python -m trainer --from-run RUN_ID)."
         )
     if len(rows) == limit:
         st.caption(

@@ -218,6 +218,7 @@ def test_model_of_an_older_run_still_loads_but_is_not_servable(mlflow_server):
     assert loaded.target_layer is not None
     problem = servable_problem(model_info(f"runs:/{run.info.run_id}/model"))
     assert "logged before models carried their own code" in problem
+    assert "python -m trainer --from-run RUN_ID retrains" in problem  # the way to serve it
     with pytest.raises(InvalidInput, match="cannot be served"):
         load_classifier(f"runs:/{run.info.run_id}/model")
 
