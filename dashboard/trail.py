@@ -13,6 +13,7 @@ import logging
 import time
 from collections.abc import Mapping, Sequence
 from datetime import UTC, datetime
+from pathlib import Path
 
 from mlflow.exceptions import MlflowException
 from pydantic import ValidationError
@@ -283,4 +284,25 @@ def interrupted_choice(tags: Mapping[str, str], version: str, run_id: str | None
         f"tags, but that choice ended before it was recorded here (interrupted): the last "
         f"choice recorded is version {last.get('version')} (run {last.get('run_id')}). The next "
         "choice records it from the version's tags; choose its run again to record it now."
+    )
+
+
+def id_file_problem(run_id_file: Path, named: tuple[str, str | None] | None) -> str | None:
+    """Why ``run_id.txt`` (``run_id_file``) does not name the run of the version the alias
+    names (``named``: version, run id), or None when it does, or either is unknown. Every
+    choice writes both under one lock; something else wrote one of them (an older release's
+    Download, a hand, a choice that ended between the two)."""
+    if named is None or not named[1]:
+        return None
+    try:
+        written = run_id_file.read_text(encoding="utf-8").strip()
+    except (OSError, UnicodeDecodeError):
+        return None  # none yet, or unreadable: the choice that writes it says so
+    if not written or written == named[1]:
+        return None
+    return (
+        f"{run_id_file} names run {written}, but the alias, which the predictor follows, names "
+        f"version {named[0]} of run {named[1]}: something other than a choice here wrote one of "
+        "them (an earlier release's Download, an edit by hand, an alias moved in MLflow). "
+        "Choose the run that should be served, which writes both."
     )

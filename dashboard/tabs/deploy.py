@@ -20,6 +20,7 @@ from dashboard.trail import (
     choice_tags,
     chosen_here,
     edited_choice,
+    id_file_problem,
     interrupted_choice,
     is_recorded,
     trail_store,
@@ -143,6 +144,8 @@ def _trail(ctx: Context, store: SelectionStore, named: handoff.Served | None) ->
     choices = store.recent(50, action="choose")  # downloads do not hide the last choice
     if warning := _trail_warning(ctx, store, choices, named):
         st.warning(plain(warning))
+    if problem := id_file_problem(ctx.settings.run_id_file, named):
+        st.warning(plain(problem))
     left, right = st.columns(2)
     action, none = TRAIL_VIEWS[left.selectbox("Records", list(TRAIL_VIEWS), key="trail_action")]
     limit = right.selectbox("Latest", TRAIL_SIZES, key="trail_limit")
