@@ -1,5 +1,7 @@
 """The one settings object, read from the environment (and an optional ``.env`` file)."""
 
+import base64
+import binascii
 import os
 import re
 from functools import lru_cache
@@ -71,6 +73,24 @@ class Settings(BaseSettings):
         "are checked with them, and the predictor loads choices signed with them; an entry may "
         "be a former key's fingerprint instead (12 hex digits; `none`: no key), whose records "
         "cannot be checked. A record sealed under a key neither current nor named here fails.",
+    )
+    pipeline_choice_private_key: SecretStr | None = Field(
+        default=None,
+        description="The private key of the choices' Ed25519 key pair (the base64 of its 32 "
+        "bytes; `python -m runs.keys` makes a pair), held by the dashboard and the choose command "
+        "only: they sign each choice with it too (tag choice_signature_ed25519). Unset: choices "
+        "carry the HMAC choice_signature alone.",
+    )
+    pipeline_choice_public_key: str | None = Field(
+        default=None,
+        description="The public key of that pair (not a secret), for the predictor: set, it "
+        "loads only versions whose choice_signature_ed25519 this key (or a former one) verifies, "
+        "and needs no PIPELINE_SIGNING_KEY; unset, it checks the HMAC choice_signature.",
+    )
+    pipeline_choice_previous_public_keys: str | None = Field(
+        default=None,
+        description="Former PIPELINE_CHOICE_PUBLIC_KEYs, comma-separated: after a rotation of "
+        "the key pair, the predictor goes on loading choices signed with their private keys.",
     )
     api_docs_public: bool = Field(
         default=False,
@@ -171,6 +191,40 @@ class Settings(BaseSettings):
     def _signing_key(cls, key: SecretStr | None) -> SecretStr | None:
         return _secret(key, 24, "must be a random secret of at least 24 characters")
 
+    @field_validator("pipeline_choice_private_key", mode="after")
+    @classmethod
+    def _private_key(cls, key: SecretStr | None) -> SecretStr | None:
+        value = key.get_secret_value().strip() if key is not None else ""
+        if not value:
+            return None
+        return SecretStr(_choice_key(value))
+
+    @field_validator("pipeline_choice_public_key", mode="after")
+    @classmethod
+    def _public_key(cls, key: str | None) -> str | None:
+        value = (key or "").strip()
+        return _choice_key(value) if value else None
+
+    @field_validator("pipeline_choice_previous_public_keys", mode="after")
+    @classmethod
+    def _former_public_keys(cls, keys: str | None) -> str | None:
+        entries = _entries(keys or "")
+        for number, entry in enumerate(entries, 1):
+            _choice_key(entry, f"entry {number} (entries are separated by commas) ")
+        return ",".join(entries) or None
+
+    @property
+    def choice_private_key(self) -> str | None:
+        """``PIPELINE_CHOICE_PRIVATE_KEY`` (base64), which signs choices; None when unset."""
+        key = self.pipeline_choice_private_key
+        return key.get_secret_value() if key is not None else None
+
+    def choice_public_keys(self) -> list[str]:
+        """``PIPELINE_CHOICE_PUBLIC_KEY`` and the former ones: the keys whose private keys'
+        signatures the predictor accepts (empty: it checks the HMAC signature instead)."""
+        former = _entries(self.pipeline_choice_previous_public_keys or "")
+        return [k for k in (self.pipeline_choice_public_key, *former) if k]
+
     @property
     def sealing_key(self) -> str | None:
         """What seals the audit trail and signs choices: ``PIPELINE_SIGNING_KEY``, else the API
@@ -251,6 +305,22 @@ def _secret(key: SecretStr | None, least: int, refusal: str) -> SecretStr | None
     return SecretStr(value)
 
 
+def _choice_key(value: str, entry: str = "") -> str:
+    """``value`` when it is a key of the choices' pair as ``python -m runs.keys`` prints it (the
+    base64 of 32 bytes); otherwise ``ValueError`` (which never shows the value), saying which
+    ``entry`` of a list it is."""
+    try:
+        raw = base64.b64decode(value, validate=True)
+    except (binascii.Error, ValueError):
+        raw = b""
+    if len(raw) != 32:
+        raise ValueError(
+            f"{entry}must be an Ed25519 key as `python -m runs.keys` prints it (the base64 of 32 "
+            "bytes: 44 characters ending in =); copy the whole value after the = of its line"
+        )
+    return value
+
+
 def _entries(value: str) -> list[str]:
     # a Kubernetes secret or `.env` line made from a file ends with a newline
     return [entry.strip() for entry in value.split(",") if entry.strip()]
@@ -291,7 +361,7 @@ def settings_problem(exc: ValidationError) -> str:
 def _shown_input(error: dict) -> str:
     """The value a setting was given, as an error may show it: never a secret's."""
     name = str(error["loc"][-1])
-    if name.endswith(("_key", "_token", "_tokens")):
+    if name.endswith(("_key", "_keys", "_token", "_tokens")):
         return "(hidden)"
     return redact_uri(repr(error.get("input")))  # a MONGO_URI's password
 

@@ -84,3 +84,36 @@ def test_a_former_keys_fingerprint_copied_in_capitals_is_taken_as_one():
     settings = Settings(_env_file=None, pipeline_previous_tokens=f" 0123456789AB, NONE ,{old}")
     assert settings.previous_tokens() == ["0123456789ab", "none", old]
     assert settings.signing_keys() == [old]  # fingerprints check no signature
+
+
+PUBLIC = "QbSsV7AO78BG7XXmrmUM9p0udhY5KK0Q9sFGFTpf6hg="  # a key as `python -m runs.keys` prints it
+
+
+def _problem(**values) -> str:
+    with pytest.raises(ValidationError) as caught:
+        Settings(_env_file=None, **values)
+    return settings_problem(caught.value)
+
+
+def test_a_malformed_choice_private_key_is_refused_without_showing_it():
+    said = _problem(pipeline_choice_private_key="c2VjcmV0LWJ1dC10b28tc2hvcnQ=")
+    assert "PIPELINE_CHOICE_PRIVATE_KEY=(hidden): must be an Ed25519 key as `python -m " in said
+    assert "c2VjcmV0LWJ1dC10b28tc2hvcnQ" not in said
+
+
+def test_a_choice_public_key_cut_short_is_refused():
+    said = _problem(pipeline_choice_public_key=PUBLIC[:-5])
+    assert "PIPELINE_CHOICE_PUBLIC_KEY=(hidden): must be an Ed25519 key" in said
+
+
+def test_a_malformed_former_public_key_is_refused_by_its_place_in_the_list():
+    said = _problem(pipeline_choice_previous_public_keys=f"{PUBLIC}, {PUBLIC};")
+    assert "entry 2 (entries are separated by commas) must be an Ed25519 key" in said
+
+
+def test_the_choice_public_keys_are_the_current_then_the_former_ones():
+    other = "A" * 43 + "="
+    settings = Settings(_env_file=None, pipeline_choice_public_key=f" {PUBLIC}\n",
+                        pipeline_choice_previous_public_keys=f"{other}, ")  # fmt: skip
+    assert settings.choice_public_keys() == [PUBLIC, other]
+    assert Settings(_env_file=None, pipeline_choice_public_key="").choice_public_keys() == []
