@@ -20,6 +20,9 @@
 - ``Interface`` and ``compare_interfaces`` (``runs.interface``): what a client of a served model
   depends on, and how another model changes it (the dashboard's choice, the predictor's switch);
   ``confirmation`` / ``confirmed_for``: a confirmed change, recorded on the version and read back.
+- The choices' Ed25519 key pair (``runs.ed25519``: ``new_key_pair``, ``public_key_of``; ``python -m
+  runs.keys`` prints one): ``sign_choice_ed25519`` sets the tag ``ED25519_TAG``,
+  ``verified_choice`` / ``unverified_problem`` check it with public keys alone.
 - ``weights_digest`` (``runs.digest``): the digest of a model's weights, recorded as the run's
   param and the version's tag ``weights_digest`` (``DIGEST_KEY``) and checked wherever a model is
   loaded (``check_run_model``, ``recorded_digest``, ``digest_differs``); ``files_digest``
@@ -54,7 +57,16 @@ from runs.checks import (
     skipped_report,
     warm_up,
 )
-from runs.choice import SIGNATURE_TAG, sign_choice, signed_choice, unsigned_problem
+from runs.choice import (
+    ED25519_TAG,
+    SIGNATURE_TAG,
+    sign_choice,
+    sign_choice_ed25519,
+    signed_choice,
+    unsigned_problem,
+    unverified_problem,
+    verified_choice,
+)
 from runs.decision import (
     UNCONFIRMED_POSITIVE,
     OperatingPoint,
@@ -73,6 +85,7 @@ from runs.digest import (
     weights_digest,
 )
 from runs.digest import differs as digest_differs
+from runs.ed25519 import new_key_pair, public_key_of
 from runs.interface import (
     CONFIRMED_DICOM_TAG,
     CONFIRMED_FROM_TAG,
@@ -133,6 +146,7 @@ __all__ = [
     "DECISION_COLUMN",
     "DECODING_VERSION",
     "DIGEST_KEY",
+    "ED25519_TAG",
     "FILES_KEY",
     "FORMAT_KEY",
     "MAX_PIXELS",
@@ -186,9 +200,11 @@ __all__ = [
     "log_classifier",
     "macro_auc",
     "model_info",
+    "new_key_pair",
     "new_result_id",
     "outage_of",
     "own_test_split",
+    "public_key_of",
     "publish_result",
     "read_operating_point",
     "read_served",
@@ -204,12 +220,15 @@ __all__ = [
     "served_record",
     "served_tag",
     "sign_choice",
+    "sign_choice_ed25519",
     "signed_choice",
     "skipped_report",
     "stopped_before_model",
     "threshold_labels",
     "unsigned_problem",
+    "unverified_problem",
     "validation_figures",
+    "verified_choice",
     "warm_up",
     "weights_digest",
     "wilson_interval",

@@ -2,30 +2,53 @@
 deployment's signing key (``Settings.sealing_key``: ``PIPELINE_SIGNING_KEY``, else
 ``PIPELINE_API_TOKEN``), which ``dashboard.choose`` sets and which the audit trail
 (``dashboard.trail``) and the predictor check. Whoever can write to MLflow but lacks the key
-cannot make tags that pass for a choice, nor have the predictor load a version nobody chose."""
+cannot make tags that pass for a choice, nor have the predictor load a version nobody chose.
+
+With the choices' Ed25519 key pair (``runs.ed25519``), the dashboard also signs the same message
+with the private key (tag ``choice_signature_ed25519``) and a predictor given the public key
+checks that signature instead (``unverified_problem``): it holds no secret that signs choices."""
 
 import hashlib
 import hmac
 import json
 from collections.abc import Mapping, Sequence
 
+from runs import ed25519
 from runs.digest import DIGEST_KEY, FILES_KEY
 
 SIGNATURE_TAG = "choice_signature"
+ED25519_TAG = "choice_signature_ed25519"
+"""The choice's Ed25519 signature (base64) by ``PIPELINE_CHOICE_PRIVATE_KEY``."""
 SIGNED_TAGS = ("run_id", "selected_by", "selected_at", "reason", DIGEST_KEY, FILES_KEY)
 """The tags a signature covers: which run, weights and files, who, when and why."""
 
 
-def sign_choice(tags: Mapping[str, str], key: str) -> str:
-    """The ``choice_signature`` of a choice's ``tags`` under ``key`` (the signing key).
+def _message(tags: Mapping[str, str]) -> bytes:
+    """What both signatures of a choice sign: its ``SIGNED_TAGS``.
 
     Choices made before versions recorded ``files_digest`` were signed over the other tags
     (v1); their signatures stay valid for the audit trail. A v2 signature covers the files'
     digest: removing that tag from a choice's tags breaks it too."""
     version, names = (2, SIGNED_TAGS) if tags.get(FILES_KEY) else (1, SIGNED_TAGS[:-1])
     payload = json.dumps([tags.get(name) for name in names], separators=(",", ":"))
-    message = f"mlpipeline choice v{version}\0".encode() + payload.encode()
-    return hmac.new(key.encode(), message, hashlib.sha256).hexdigest()
+    return f"mlpipeline choice v{version}\0".encode() + payload.encode()
+
+
+def sign_choice(tags: Mapping[str, str], key: str) -> str:
+    """The ``choice_signature`` of a choice's ``tags`` under ``key`` (the signing key)."""
+    return hmac.new(key.encode(), _message(tags), hashlib.sha256).hexdigest()
+
+
+def sign_choice_ed25519(tags: Mapping[str, str], private_key: str) -> str:
+    """The ``choice_signature_ed25519`` of a choice's ``tags`` by ``private_key`` (base64)."""
+    return ed25519.sign(_message(tags), private_key)
+
+
+def verified_choice(tags: Mapping[str, str], public_keys: Sequence[str]) -> bool:
+    """Whether ``tags`` carry a ``choice_signature_ed25519`` of them by the private key of one
+    of ``public_keys`` (the current one and former ones, after a rotation)."""
+    found = tags.get(ED25519_TAG) or ""
+    return bool(found) and any(ed25519.verify(_message(tags), found, k) for k in public_keys if k)
 
 
 def signed_choice(tags: Mapping[str, str], key: str | Sequence[str]) -> bool:
@@ -48,6 +71,30 @@ def unsigned_problem(
         if not tags.get(SIGNATURE_TAG):
             return "it carries no choice_signature (it was not chosen with this deployment's key)"
         return "its choice_signature does not match its tags (made with another key, or edited)"
+    return _chosen_problem(tags, run_id)
+
+
+def unverified_problem(
+    tags: Mapping[str, str], run_id: str | None, public_keys: Sequence[str]
+) -> str | None:
+    """As ``unsigned_problem``, for the Ed25519 signature by the private key of one of
+    ``public_keys`` (``PIPELINE_CHOICE_PUBLIC_KEY``, ``PIPELINE_CHOICE_PREVIOUS_PUBLIC_KEYS``)."""
+    if not verified_choice(tags, public_keys):
+        if not tags.get(ED25519_TAG):
+            return (
+                f"it carries no {ED25519_TAG} (it was not chosen with PIPELINE_CHOICE_PRIVATE_KEY "
+                "set)"
+            )
+        return (
+            f"its {ED25519_TAG} is no signature of its tags by the private key of "
+            "PIPELINE_CHOICE_PUBLIC_KEY nor of PIPELINE_CHOICE_PREVIOUS_PUBLIC_KEYS (made with "
+            "another key pair, or its tags edited since)"
+        )
+    return _chosen_problem(tags, run_id)
+
+
+def _chosen_problem(tags: Mapping[str, str], run_id: str | None) -> str | None:
+    """Why validly signed ``tags`` are still no choice of a version of run ``run_id``."""
     if tags.get("run_id") != run_id:
         return f"its signed tags name run {tags.get('run_id')!r}, the version is of run {run_id}"
     if not tags.get(FILES_KEY):

@@ -1,6 +1,17 @@
 """The signature of a choice (``runs.choice``): which versions it lets pass for chosen."""
 
-from runs import FILES_KEY, SIGNATURE_TAG, sign_choice, signed_choice, unsigned_problem
+from runs import (
+    ED25519_TAG,
+    FILES_KEY,
+    SIGNATURE_TAG,
+    new_key_pair,
+    sign_choice,
+    sign_choice_ed25519,
+    signed_choice,
+    unsigned_problem,
+    unverified_problem,
+    verified_choice,
+)
 
 KEY, OLD = "k" * 32, "o" * 32
 BEFORE = {"run_id": "a" * 32, "selected_by": "dr. x", "reason": "best AUC",
@@ -45,3 +56,47 @@ def test_a_choice_made_before_the_files_digest_stays_signed_but_is_not_served():
     assert "before choices recorded the digest of the model's files" in unsigned_problem(
         _signed(KEY, BEFORE), "a" * 32, KEY
     )
+
+
+PAIR, OTHER = new_key_pair(), new_key_pair()
+"""(private, public) of the choices' Ed25519 key pair, and of another pair."""
+
+
+def _sealed(private: str, tags: dict = TAGS) -> dict:
+    return {**tags, ED25519_TAG: sign_choice_ed25519(tags, private)}
+
+
+def test_an_ed25519_signature_passes_with_the_public_key_alone():
+    assert unverified_problem(_sealed(PAIR[0]), "a" * 32, [PAIR[1]]) is None
+
+
+def test_tags_edited_after_the_ed25519_signature_do_not_pass():
+    edited = {**_sealed(PAIR[0]), "reason": "another reason"}
+    assert unverified_problem(edited, "a" * 32, [PAIR[1]]).startswith(
+        "its choice_signature_ed25519 is no signature of its tags"
+    )
+
+
+def test_an_ed25519_signature_by_another_key_pair_does_not_pass():
+    assert not verified_choice(_sealed(OTHER[0]), [PAIR[1]])
+
+
+def test_an_ed25519_signed_choice_passes_for_its_own_run_only():
+    assert unverified_problem(_sealed(PAIR[0]), "b" * 32, [PAIR[1]]).startswith(
+        "its signed tags name run"
+    )
+
+
+def test_a_former_public_key_verifies_for_as_long_as_it_is_listed():
+    assert verified_choice(_sealed(OTHER[0]), [PAIR[1], OTHER[1]])
+
+
+def test_the_hmac_signature_alone_does_not_pass_for_an_ed25519_one():
+    assert unverified_problem(_signed(KEY), "a" * 32, [PAIR[1]]) == (
+        "it carries no choice_signature_ed25519 (it was not chosen with "
+        "PIPELINE_CHOICE_PRIVATE_KEY set)"
+    )
+
+
+def test_a_malformed_ed25519_signature_does_not_pass():
+    assert not verified_choice({**TAGS, ED25519_TAG: "not base64!"}, [PAIR[1]])

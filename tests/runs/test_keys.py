@@ -1,0 +1,32 @@
+"""The key-pair command (``python -m runs.keys``): two ``.env`` lines of one pair."""
+
+import subprocess
+import sys
+
+from common import Settings
+from runs import ED25519_TAG, sign_choice_ed25519, unverified_problem
+
+TAGS = {"run_id": "a" * 32, "selected_by": "dr. x", "reason": "best AUC",
+        "selected_at": "2026-12-07T05:00:00.000+00:00", "weights_digest": "d" * 64,
+        "files_digest": "f" * 64}  # fmt: skip
+
+
+def _printed() -> dict[str, str]:
+    """The settings the command prints, as a ``.env`` file holds them."""
+    out = subprocess.run(
+        [sys.executable, "-m", "runs.keys"], capture_output=True, text=True, check=True
+    )
+    lines = [line for line in out.stdout.splitlines() if not line.startswith("#")]
+    return dict(line.split("=", 1) for line in lines)
+
+
+def test_its_lines_are_a_pair_the_settings_take(tmp_path):
+    env = tmp_path / ".env"
+    env.write_text("".join(f"{k}={v}\n" for k, v in _printed().items()))
+    settings = Settings(_env_file=env)
+    signed = {**TAGS, ED25519_TAG: sign_choice_ed25519(TAGS, settings.choice_private_key)}
+    assert unverified_problem(signed, "a" * 32, settings.choice_public_keys()) is None
+
+
+def test_each_run_makes_another_pair():
+    assert _printed() != _printed()
