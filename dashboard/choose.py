@@ -49,6 +49,7 @@ from runs import (
     CONFIRMED_DICOM_TAG,
     CONFIRMED_TAG,
     DIGEST_KEY,
+    ED25519_TAG,
     FILES_KEY,
     SIGNATURE_TAG,
     get_client,
@@ -56,6 +57,7 @@ from runs import (
     restamped,
     schemas,
     sign_choice,
+    sign_choice_ed25519,
 )
 
 
@@ -199,6 +201,8 @@ def choose_run(
             tags.update(found_change.confirmation(tags["selected_at"]))
         if key:
             tags[SIGNATURE_TAG] = sign_choice(tags, key)
+        if private := settings.choice_private_key:  # what a predictor with the public key checks
+            tags[ED25519_TAG] = sign_choice_ed25519(tags, private)
         if already and CONFIRMED_DICOM_TAG not in tags:  # its confirmation goes on counting
             tags.update(restamped(current.tags, tags["selected_at"]))
         if already:
