@@ -23,6 +23,7 @@ from runs import (
     load_classifier,
     read_operating_point,
     unsigned_problem,
+    unverified_problem,
 )
 
 log = logging.getLogger("predictor")
@@ -47,7 +48,7 @@ def load_version(
     whether its run stands (``checked``), loaded by ``loader(model_uri, files)`` (default:
     ``runs.load_classifier`` from the settings' tracking server, which refuses files whose
     digest is not ``files``, the version's signed tag ``files_digest``, before it unpickles
-    them); ``InvalidInput`` when it was not chosen with the signing key (``refuse_unchosen``:
+    them); ``InvalidInput`` when it was not chosen with the key (``refuse_unchosen``:
     ``tags`` are the version's), its files are not those chosen (``runs.FilesRefused``) or its
     weights are not those recorded (``predictor.weights``)."""
     s = settings
@@ -83,20 +84,34 @@ def load_version(
 def refuse_unchosen(
     settings: Settings, version: str, run_id: str | None, tags: dict[str, str] | None
 ) -> None:
-    """``InvalidInput`` when ``version`` was not chosen with the deployment's signing key (its
-    tags carry no valid ``choice_signature`` of its own run under ``Settings.signing_keys``,
-    ``runs.unsigned_problem``) and the settings do not ask to serve such versions
-    (``PREDICTOR_SERVE_UNSIGNED``). Loading a model unpickles it, which runs code: whoever can
-    write to MLflow without the key must not be able to have the predictor load a model, nor
-    serve one to clients that nobody chose."""
-    keys = settings.signing_keys()  # former keys too: a rotation must not stop serving
-    if settings.predictor_serve_unsigned or not keys:
+    """``InvalidInput`` when ``version`` was not chosen with the deployment's key and the
+    settings do not ask to serve such versions (``PREDICTOR_SERVE_UNSIGNED``). With
+    ``PIPELINE_CHOICE_PUBLIC_KEY`` its tags must carry a valid ``choice_signature_ed25519`` of
+    its own run by the private key of that key or of a former one
+    (``runs.unverified_problem``), and no signing secret is needed; without it, a valid
+    ``choice_signature`` under ``Settings.signing_keys`` (``runs.unsigned_problem``). Loading a
+    model unpickles it, which runs code: whoever can write to MLflow without the key must not be
+    able to have the predictor load a model, nor serve one to clients that nobody chose."""
+    if settings.predictor_serve_unsigned:
         return
-    if why := unsigned_problem(tags or {}, run_id, keys):
+    public = settings.choice_public_keys()  # former keys too: a rotation must not stop serving
+    if public:
+        why = unverified_problem(tags or {}, run_id, public)
+        how = (
+            "with PIPELINE_CHOICE_PRIVATE_KEY set to the private key of PIPELINE_CHOICE_PUBLIC_KEY "
+            "(python -m runs.keys makes a pair; list a former public key in "
+            "PIPELINE_CHOICE_PREVIOUS_PUBLIC_KEYS), which signs the choice"
+        )
+    elif keys := settings.signing_keys():
+        why = unsigned_problem(tags or {}, run_id, keys)
+        how = "which signs the choice"
+    else:  # no key at all: nothing can be checked
+        return
+    if why:
         raise InvalidInput(
             f"version {version} was not loaded: {why}. Choose its run with the dashboard or "
-            f"python -m dashboard.choose {run_id or 'RUN_ID'} --reason TEXT, which signs the "
-            "choice; or, to follow versions aliased in MLflow's own UI or client, set "
+            f"python -m dashboard.choose {run_id or 'RUN_ID'} --reason TEXT, {how}; or, to "
+            "follow versions aliased in MLflow's own UI or client, set "
             "PREDICTOR_SERVE_UNSIGNED=true"
         )
 

@@ -12,7 +12,7 @@ from pydantic import SecretStr
 
 from dashboard.choose import choose_run
 from predictor import ModelHolder
-from runs import FILES_KEY, SIGNATURE_TAG, load_classifier, sign_choice
+from runs import ED25519_TAG, FILES_KEY, SIGNATURE_TAG, load_classifier, new_key_pair, sign_choice
 from tests.conftest import log_untrained_run
 from tests.predictor.conftest import move_alias_by_hand
 
@@ -166,3 +166,94 @@ def test_a_version_chosen_by_an_earlier_release_serves_once_its_run_is_chosen_ag
     assert "it was chosen by an earlier release" in holder.problem
     choose_run(served_runs[0], "after the upgrade", strict, allow_unevaluated=True)
     assert holder.refresh() and holder.current.version == chosen.version
+
+
+PAIR, OTHER = new_key_pair(), new_key_pair()
+"""(private, public) of the choices' Ed25519 key pair, and of another pair."""
+
+
+def _chooser(settings, private: str = PAIR[0]):
+    """The dashboard's settings: the API token (the HMAC signature) and the private key."""
+    return settings.model_copy(update={"pipeline_choice_private_key": SecretStr(private)})
+
+
+@pytest.fixture
+def verifier(strict):
+    """The predictor's settings with the public key alone: no signing key, no API token."""
+    return strict.model_copy(
+        update={"pipeline_api_token": None, "pipeline_choice_public_key": PAIR[1]}
+    )
+
+
+def test_a_choice_made_with_the_private_key_is_served_by_a_predictor_holding_the_public_key(
+    strict, verifier, hold, loaded, served_runs
+):
+    chosen = choose_run(served_runs[0], "signed", _chooser(strict), allow_unevaluated=True)
+    holder = hold(verifier)
+    assert holder.refresh() and holder.current.version == chosen.version
+    assert loaded == [chosen.model_uri]
+
+
+def test_with_the_public_key_a_version_aliased_by_hand_is_not_loaded(
+    verifier, hold, loaded, served_runs
+):
+    holder = hold(verifier)
+    by_hand = move_alias_by_hand(verifier, served_runs[0])
+    assert not holder.refresh() and loaded == []
+    assert f"version {by_hand} was not loaded: it carries no {ED25519_TAG}" in holder.problem
+    how = "PIPELINE_CHOICE_PRIVATE_KEY set to the private key of PIPELINE_CHOICE_PUBLIC_KEY"
+    assert f"{how} (python -m runs.keys makes a pair" in holder.problem
+
+
+def test_with_the_public_key_a_choice_signed_with_the_hmac_key_alone_is_not_loaded(
+    verifier, hold, loaded, served_runs
+):
+    """The predictor holding the signing key too: it signs choices no longer passing for one."""
+    keyed = verifier.model_copy(update={"pipeline_signing_key": SecretStr("k" * 32)})
+    choose_run(served_runs[0], "signed with the key", keyed, allow_unevaluated=True)
+    assert not hold(keyed).refresh() and loaded == []
+
+
+def test_tags_edited_after_the_ed25519_signature_are_refused_before_unpickling(
+    strict, verifier, hold, loaded, served_runs
+):
+    chosen = choose_run(served_runs[0], "signed", _chooser(strict), allow_unevaluated=True)
+    client = MlflowClient(strict.mlflow_tracking_uri)
+    client.set_model_version_tag(strict.model_name, chosen.version, "selected_by", "someone else")
+    holder = hold(verifier)
+    assert not holder.refresh() and loaded == []
+    assert f"its {ED25519_TAG} is no signature of its tags" in holder.problem
+
+
+def test_a_choice_signed_by_another_key_pair_is_refused_before_unpickling(
+    strict, verifier, hold, loaded, served_runs
+):
+    choose_run(served_runs[0], "signed", _chooser(strict, OTHER[0]), allow_unevaluated=True)
+    holder = hold(verifier)
+    assert not holder.refresh() and loaded == []
+    assert "by the private key of PIPELINE_CHOICE_PUBLIC_KEY" in holder.problem
+
+
+def test_ed25519_signed_tags_copied_onto_another_runs_version_are_refused(
+    strict, verifier, hold, loaded, served_runs
+):
+    chosen = choose_run(served_runs[0], "signed", _chooser(strict), allow_unevaluated=True)
+    client = MlflowClient(strict.mlflow_tracking_uri)
+    tags = client.get_model_version(strict.model_name, chosen.version).tags
+    assert tags.get(ED25519_TAG)
+    copy = move_alias_by_hand(strict, served_runs[1])
+    for name, value in tags.items():
+        client.set_model_version_tag(strict.model_name, copy, name, value)
+    holder = hold(verifier)
+    assert not holder.refresh() and loaded == []
+    assert f"its signed tags name run {served_runs[0]!r}, the version is of run" in holder.problem
+
+
+def test_a_choice_signed_before_the_key_pair_s_rotation_is_served_while_its_key_is_listed(
+    strict, verifier, hold, loaded, served_runs
+):
+    """docs/deployment.md: the former public key listed in PIPELINE_CHOICE_PREVIOUS_PUBLIC_KEYS."""
+    choose_run(served_runs[0], "before", _chooser(strict, OTHER[0]), allow_unevaluated=True)
+    listed = verifier.model_copy(update={"pipeline_choice_previous_public_keys": OTHER[1]})
+    assert hold(listed).refresh()
+    assert loaded == [f"models:/{strict.model_name}/1"]
