@@ -36,6 +36,7 @@ from predictor.errors import (
     served_or_503,
 )
 from predictor.inputs import MAX_FILES
+from predictor.loading import warn_of_signing_secrets
 from predictor.metrics import add_predictor_metrics
 from predictor.tracing import (
     MODEL_NAME_HEADER,
@@ -230,6 +231,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             holder.stop()
 
     settings = settings or get_settings()
+    warn_of_signing_secrets(settings)
     limit = {
         "max_bytes": settings.predict_max_body_bytes,
         "setting": "PREDICT_MAX_BODY_BYTES",

@@ -116,6 +116,27 @@ def refuse_unchosen(
         )
 
 
+def warn_of_signing_secrets(settings: Settings) -> None:
+    """Log a warning when the predictor checks choices with ``PIPELINE_CHOICE_PUBLIC_KEY`` yet
+    holds secrets that sign them, which it does not need and whoever takes it over would get."""
+    held = [
+        name
+        for name, value in (
+            ("PIPELINE_SIGNING_KEY", settings.pipeline_signing_key),
+            ("PIPELINE_PREVIOUS_TOKENS", settings.pipeline_previous_tokens),
+        )
+        if value is not None
+    ]
+    if settings.choice_public_keys() and held:
+        log.warning(
+            "%s set though PIPELINE_CHOICE_PUBLIC_KEY checks the choices: the predictor does not "
+            "need it, and whoever takes it over could sign choices with it; take it from the "
+            "predictor (docker-compose.choice-keys.yml, k8s/choice-keys/predictor.yaml: "
+            'docs/deployment.md, "The choices\' key pair")',
+            " and ".join(held),
+        )
+
+
 def version_run(settings: Settings, run_id: str | None):
     """The run of a version being loaded; None without one, or when it is gone (``checked``
     says so).

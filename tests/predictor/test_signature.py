@@ -2,6 +2,7 @@
 carry a valid ``choice_signature`` of their own run): a version aliased in MLflow's own client
 is refused before it is unpickled, and the version served before goes on serving."""
 
+import logging
 import os
 
 import mlflow
@@ -12,6 +13,7 @@ from pydantic import SecretStr
 
 from dashboard.choose import choose_run
 from predictor import ModelHolder
+from predictor.app import create_app
 from runs import ED25519_TAG, FILES_KEY, SIGNATURE_TAG, load_classifier, new_key_pair, sign_choice
 from tests.conftest import log_untrained_run
 from tests.predictor.conftest import move_alias_by_hand
@@ -257,3 +259,10 @@ def test_a_choice_signed_before_the_key_pair_s_rotation_is_served_while_its_key_
     listed = verifier.model_copy(update={"pipeline_choice_previous_public_keys": OTHER[1]})
     assert hold(listed).refresh()
     assert loaded == [f"models:/{strict.model_name}/1"]
+
+
+def test_a_predictor_with_the_public_key_warns_of_a_signing_key_it_still_holds(verifier, caplog):
+    keyed = verifier.model_copy(update={"pipeline_signing_key": SecretStr("k" * 32)})
+    with caplog.at_level(logging.WARNING, logger="predictor"):
+        create_app(keyed)
+    assert "PIPELINE_SIGNING_KEY set though PIPELINE_CHOICE_PUBLIC_KEY checks" in caplog.text
