@@ -43,7 +43,7 @@ from common.paths import (
 )
 from common.redact import printable, redact_uri
 from common.scratch import STALE_AFTER_S, make_scratch, scratch_dir, umask_mode
-from common.settings import Settings, get_settings, is_fingerprint
+from common.settings import Settings, fingerprint, get_settings, is_fingerprint
 from common.versions import installed_version
 
 __all__ = [
@@ -72,6 +72,7 @@ __all__ = [
     "contrast_ratio",
     "curve_style",
     "end_download_threads",
+    "fingerprint",
     "free_space",
     "freeze_startup_heap",
     "get_settings",

@@ -2,6 +2,7 @@
 
 import base64
 import binascii
+import hashlib
 import os
 import re
 from functools import lru_cache
@@ -284,6 +285,15 @@ class Settings(BaseSettings):
 
 
 FINGERPRINT = re.compile(r"none|[0-9a-f]{12}")
+_UNKEYED = "none"
+
+
+def fingerprint(key: str | None) -> str:
+    """Which key sealed a record or signed a choice, without the key: 12 hex digits of a hash
+    of it (``none``: no key)."""
+    if not key:
+        return _UNKEYED
+    return hashlib.sha256(b"mlpipeline seal key\0" + key.encode()).hexdigest()[:12]
 
 
 def is_fingerprint(entry: str) -> bool:

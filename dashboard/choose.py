@@ -28,6 +28,7 @@ from common import (
     ServiceUnavailable,
     Settings,
     atomic_write_text,
+    fingerprint,
     get_settings,
     metric_keys,
 )
@@ -51,6 +52,7 @@ from runs import (
     DIGEST_KEY,
     ED25519_TAG,
     FILES_KEY,
+    KEY_TAG,
     SIGNATURE_TAG,
     get_client,
     get_run,
@@ -201,6 +203,7 @@ def choose_run(
             tags.update(found_change.confirmation(tags["selected_at"]))
         if key:
             tags[SIGNATURE_TAG] = sign_choice(tags, key)
+            tags[KEY_TAG] = fingerprint(key)  # which key, for a service that lacks it
         if private := settings.choice_private_key:  # what a predictor with the public key checks
             tags[ED25519_TAG] = sign_choice_ed25519(tags, private)
         if already and CONFIRMED_DICOM_TAG not in tags:  # its confirmation goes on counting

@@ -12,10 +12,10 @@ from mlflow.exceptions import MlflowException
 from mlflow.tracking import MlflowClient
 
 from common import ServiceUnavailable, metric_keys
-from runs import DIGEST_KEY, ED25519_TAG, FILES_KEY, SIGNATURE_TAG
+from runs import DIGEST_KEY, ED25519_TAG, FILES_KEY, KEY_TAG, SIGNATURE_TAG
 
 CHOICE_TAGS = ("reason", "evaluation", "evaluated", "run_id", "selected_by", "selected_at",
-               SIGNATURE_TAG, ED25519_TAG, DIGEST_KEY, FILES_KEY)  # fmt: skip
+               SIGNATURE_TAG, KEY_TAG, ED25519_TAG, DIGEST_KEY, FILES_KEY)  # fmt: skip
 """Version tags of a choice besides ``evaluation_*`` (its provenance) and ``eval_*`` (figures)."""
 
 

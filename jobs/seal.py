@@ -37,7 +37,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
-from common import is_fingerprint
+from common import fingerprint, is_fingerprint
 
 SEAL = "seal"
 PREVIOUS = "previous_seal"
@@ -76,13 +76,6 @@ UNDECLARED_TOKEN = (
     "rotation), or the token was rotated without declaring the former one there "
     "(docs/deployment.md); it cannot be checked"
 )
-
-
-def fingerprint(key: str | None) -> str:
-    """Which token sealed a record, without the token: 12 hex digits of a hash of it."""
-    if not key:
-        return _UNKEYED
-    return hashlib.sha256(b"mlpipeline seal key\0" + key.encode()).hexdigest()[:12]
 
 
 def former_keys(entries: Iterable[str]) -> dict[str, str | None]:

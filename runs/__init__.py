@@ -59,6 +59,7 @@ from runs.checks import (
 )
 from runs.choice import (
     ED25519_TAG,
+    KEY_TAG,
     SIGNATURE_TAG,
     sign_choice,
     sign_choice_ed25519,
@@ -149,6 +150,7 @@ __all__ = [
     "ED25519_TAG",
     "FILES_KEY",
     "FORMAT_KEY",
+    "KEY_TAG",
     "MAX_PIXELS",
     "MAX_UPSCALE",
     "MODEL_ARTIFACT",

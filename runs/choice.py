@@ -13,10 +13,14 @@ import hmac
 import json
 from collections.abc import Mapping, Sequence
 
+from common import fingerprint
 from runs import ed25519
 from runs.digest import DIGEST_KEY, FILES_KEY
 
 SIGNATURE_TAG = "choice_signature"
+KEY_TAG = "choice_key"
+"""The fingerprint (``common.fingerprint``) of the key that made ``choice_signature``: a service
+refusing the signature tells another key from edited tags by it (not signed: a hint only)."""
 ED25519_TAG = "choice_signature_ed25519"
 """The choice's Ed25519 signature (base64) by ``PIPELINE_CHOICE_PRIVATE_KEY``."""
 SIGNED_TAGS = ("run_id", "selected_by", "selected_at", "reason", DIGEST_KEY, FILES_KEY)
@@ -70,8 +74,29 @@ def unsigned_problem(
     if not signed_choice(tags, key):
         if not tags.get(SIGNATURE_TAG):
             return "it carries no choice_signature (it was not chosen with this deployment's key)"
-        return "its choice_signature does not match its tags (made with another key, or edited)"
+        return _mismatch(tags, [key] if isinstance(key, str) else list(key))
     return _chosen_problem(tags, run_id)
+
+
+def _mismatch(tags: Mapping[str, str], keys: Sequence[str]) -> str:
+    """Why a ``choice_signature`` that does not match ``tags`` under ``keys`` fails, in words
+    that say what to do: signed with a key this service lacks (by ``KEY_TAG``), or edited."""
+    held = [fingerprint(k) for k in keys if k]
+    signer = tags.get(KEY_TAG)
+    if signer and signer not in held:
+        return (
+            f"its choice_signature was made with the key of fingerprint {signer}, which this "
+            f"service does not hold (it holds {', '.join(held)}): give it the key the dashboard "
+            "signs with (PIPELINE_SIGNING_KEY, else PIPELINE_API_TOKEN), or list a former one "
+            "in PIPELINE_PREVIOUS_TOKENS; choosing again with the dashboard's key does not "
+            "change that"
+        )
+    if signer:
+        return (
+            f"its choice_signature does not match its tags, though made with the key of "
+            f"fingerprint {signer}, which this service holds: its tags were edited since"
+        )
+    return "its choice_signature does not match its tags (made with another key, or edited)"
 
 
 def unverified_problem(

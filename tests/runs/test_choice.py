@@ -1,8 +1,10 @@
 """The signature of a choice (``runs.choice``): which versions it lets pass for chosen."""
 
+from common import fingerprint
 from runs import (
     ED25519_TAG,
     FILES_KEY,
+    KEY_TAG,
     SIGNATURE_TAG,
     new_key_pair,
     sign_choice,
@@ -100,3 +102,16 @@ def test_the_hmac_signature_alone_does_not_pass_for_an_ed25519_one():
 
 def test_a_malformed_ed25519_signature_does_not_pass():
     assert not verified_choice({**TAGS, ED25519_TAG: "not base64!"}, [PAIR[1]])
+
+
+def test_a_signature_by_a_key_the_service_lacks_is_told_from_edited_tags():
+    """By the signing key's fingerprint the choice records: choosing again cannot mend the
+    first (the key must be given to the service), and does mend nothing of the second."""
+    signed = {**_signed(OLD), KEY_TAG: fingerprint(OLD)}
+    lacking = unsigned_problem(signed, "a" * 32, [KEY])
+    assert lacking.startswith(
+        f"its choice_signature was made with the key of fingerprint {fingerprint(OLD)}"
+    )
+    assert f"(it holds {fingerprint(KEY)})" in lacking and "PIPELINE_SIGNING_KEY" in lacking
+    edited = {**signed, "reason": "another reason"}
+    assert unsigned_problem(edited, "a" * 32, [KEY, OLD]).endswith("its tags were edited since")
