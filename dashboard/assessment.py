@@ -10,6 +10,7 @@ from mlflow.tracking import MlflowClient
 from common import InvalidInput
 from dashboard.handoff import evaluation_summary, is_evaluated
 from runs import (
+    FILES_KEY,
     MODEL_ARTIFACT,
     check_run_model,
     find_logged_model,
@@ -63,8 +64,11 @@ def assess(client: MlflowClient, run: Run) -> Assessment:
 
 def check_loads(model_uri: str, run: Run) -> tuple[str, str]:
     """Load and predict a blank image as the predictor will; the digest ``check_run_model``
-    gave of its weights, and ``runs.files_digest`` of the files they were loaded from."""
-    classifier = load_classifier(model_uri)
+    gave of its weights, and ``runs.files_digest`` of the files they were loaded from. Files
+    other than those the run's training logged (its param ``files_digest``; runs trained before
+    it record none) are refused before they are read: loading unpickles, which runs code here,
+    where choices are signed."""
+    classifier = load_classifier(model_uri, run.data.params.get(FILES_KEY))
     height, width = classifier.image_size
     try:
         classifier.predict(None, np.zeros((1, height, width, classifier.channels), np.uint8))

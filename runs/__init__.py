@@ -109,6 +109,7 @@ from runs.intervals import (
     resample_counts,
     wilson_interval,
 )
+from runs.logged import LOGGED_MODEL_KEY, find_logged_model
 from runs.models import MODEL_NAMES, Ensemble, ImageClassifier, build_model
 from runs.packaging import (
     FORMAT_KEY,
@@ -123,7 +124,6 @@ from runs.tracking import (
     MODEL_ARTIFACT,
     check_tracking,
     earlier_answer,
-    find_logged_model,
     get_client,
     get_run,
     job_result_id,
@@ -151,6 +151,7 @@ __all__ = [
     "FILES_KEY",
     "FORMAT_KEY",
     "KEY_TAG",
+    "LOGGED_MODEL_KEY",
     "MAX_PIXELS",
     "MAX_UPSCALE",
     "MODEL_ARTIFACT",

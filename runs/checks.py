@@ -16,10 +16,10 @@ from common import confine as confine_path
 from dataloader import DatasetSplits, any_colour, class_key, inspect_data, load_dataset
 from mlpipeline_model import MAX_DISTORTION, MAX_UPSCALE, misfit
 from runs import contract
+from runs.logged import find_logged_model
 from runs.preprocessing import Preprocessing
 from runs.tracking import (
     MODEL_ARTIFACT,
-    find_logged_model,
     get_client,
     get_run,
     load_preprocessing,

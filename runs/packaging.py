@@ -61,6 +61,7 @@ from runs.digest import (
     files_digest,
     weights_digest,
 )
+from runs.logged import LOGGED_MODEL_KEY
 from runs.preprocessing import Preprocessing
 from runs.tracking import check_tracking
 
@@ -141,9 +142,14 @@ def log_classifier(
 
     The weights' digest (``runs.weights_digest``) goes first into the run's param
     ``weights_digest``, write-once: a run that already holds a model of other weights refuses
-    this one (``Conflict``) before it could replace the model whose figures the run shows."""
+    this one (``Conflict``) before it could replace the model whose figures the run shows. The
+    first model logged into a run also records its id and the digest of its files as stored
+    (``logged_model_id``, ``files_digest``; write-once), which the choice checks before it
+    loads them (``runs.logged``); the same weights logged again (a resumed trainer) keep those."""
     model = copy.deepcopy(model).cpu().eval()
     digest = weights_digest(model)
+    run = mlflow.active_run()
+    first = run is None or DIGEST_KEY not in mlflow.get_run(run.info.run_id).data.params
     _record_digest(DIGEST_KEY, digest, "other weights")
     # what its outputs mean (classes, input, threshold): the same weights relabelled are another
     # model too
@@ -162,7 +168,7 @@ def log_classifier(
     with scratch_dir("mlpipeline-log-") as tmp:  # a killed trainer's copy: the next one's to remove
         weights = tmp / f"{TORCH_ARTIFACT}.pt"
         torch.save(model, weights)
-        return mlflow.pyfunc.log_model(
+        info = mlflow.pyfunc.log_model(
             name=name,
             python_model=wrapper,
             artifacts={TORCH_ARTIFACT: str(weights)},
@@ -183,6 +189,12 @@ def log_classifier(
                 DIGEST_KEY: digest,
             },
         )
+    if first:  # which model, and its files as stored, for the choice (``runs.logged``)
+        with _downloaded(info.model_uri) as local:
+            files = files_digest(local)
+        _record_digest(LOGGED_MODEL_KEY, info.model_id, "another logged model")
+        _record_digest(FILES_KEY, files, "other files")
+    return info
 
 
 def _record_digest(key: str, digest: str, other: str) -> None:

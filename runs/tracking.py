@@ -160,25 +160,6 @@ def outage_of(uri: str, exc: BaseException, what: str) -> ServiceUnavailable | N
     )
 
 
-def find_logged_model(client: MlflowClient, run: Run):
-    """The run's MLflow LoggedModel named ``model`` (what ``runs:/<id>/model`` loads), or None.
-
-    Raises:
-        ServiceUnavailable: MLflow failed to answer the search.
-    """
-    run_id = run.info.run_id
-    try:
-        found = client.search_logged_models(
-            experiment_ids=[run.info.experiment_id],
-            filter_string=f"source_run_id = '{run_id}' AND name = '{MODEL_ARTIFACT}'",
-            max_results=1,
-        )
-    except MlflowException as exc:
-        message = f"MLflow failed to list the models of run {run_id}: {exc}"
-        raise ServiceUnavailable(message) from exc
-    return found[0] if found else None
-
-
 def stopped_before_model(run: Run) -> str | None:
     """Why a run without a model has none, when it is a run of the trainer (its stage tag) that
     did not finish (status not FINISHED: stopped, failed or still at work before it logged its

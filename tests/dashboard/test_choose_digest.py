@@ -1,16 +1,20 @@
 """A choice registers only the model trained in the run, and records its weights' digest and its
 files' digest on the version (``runs.digest``)."""
 
+import os
 from unittest import mock
 
 import mlflow
 import pytest
+import torch
+from mlflow.store.artifact.artifact_repository_registry import get_artifact_repository
 from mlflow.tracking import MlflowClient
 
 import runs.packaging
 from common import Conflict
 from dashboard.choose import choose_run
-from runs import FILES_KEY, files_digest
+from mlpipeline_model import TORCH_ARTIFACT
+from runs import FILES_KEY, LOGGED_MODEL_KEY, FilesRefused, files_digest
 from tests.conftest import log_untrained_run
 from tests.tampering import log_over
 
@@ -24,10 +28,35 @@ def test_the_version_carries_the_digest_the_run_recorded(settings, tiny_demo_dat
     assert version.tags["weights_digest"] == client.get_run(run_id).data.params["weights_digest"]
 
 
-def test_a_run_whose_model_was_logged_over_cannot_be_chosen(settings, tiny_demo_data, store):
+def test_a_model_logged_into_a_run_after_its_training_is_not_the_one_chosen(
+    settings, tiny_demo_data, store
+):
+    """The choice registers the model its training logged (the run's param logged_model_id),
+    whatever else was logged into the run since."""
     uri = settings.mlflow_tracking_uri
     run_id = log_untrained_run(uri, tiny_demo_data, seed=42)
     log_over(uri, run_id, seed=43)
+    choice = choose_run(run_id, "looks fine", settings, store, allow_unevaluated=True)
+    client = MlflowClient(uri)
+    params = client.get_run(run_id).data.params
+    version = client.get_model_version(settings.model_name, choice.version)
+    assert version.source == f"models:/{params[LOGGED_MODEL_KEY]}"
+    assert version.tags["weights_digest"] == params["weights_digest"]
+
+
+def test_a_run_whose_model_was_logged_over_before_the_record_cannot_be_chosen(
+    settings, tiny_demo_data, store
+):
+    uri = settings.mlflow_tracking_uri
+    record = runs.packaging._record_digest
+
+    def weights_only(key: str, *rest) -> None:  # as trained from 2026-12-06 to 2026-12-07
+        if key not in (LOGGED_MODEL_KEY, FILES_KEY):
+            record(key, *rest)
+
+    with mock.patch.object(runs.packaging, "_record_digest", weights_only):
+        run_id = log_untrained_run(uri, tiny_demo_data, seed=46)
+    log_over(uri, run_id, seed=47)
     with pytest.raises(Conflict, match=r"^the run's model is not the one trained in it: .*new run"):
         choose_run(run_id, "looks fine", settings, store, allow_unevaluated=True)
     assert not settings.run_id_file.exists() and store.recent() == []
@@ -62,3 +91,30 @@ def test_the_version_carries_the_digest_of_the_files_registered(
     version = MlflowClient(uri).get_model_version(settings.model_name, choice.version)
     assert version.tags[FILES_KEY] == files_digest(registered)
     assert store.recent()[0]["lineage"][FILES_KEY] == version.tags[FILES_KEY]
+
+
+class _Runs:
+    """Pickles as a call of ``os.mkdir(path)``: whoever unpickles it makes the folder."""
+
+    def __init__(self, path: str) -> None:
+        self.path = path
+
+    def __reduce__(self):
+        return os.mkdir, (self.path,)
+
+
+def test_files_of_the_trained_model_changed_in_the_store_are_refused_before_loading(
+    settings, tiny_demo_data, store, tmp_path
+):
+    """The choice loads (unpickles) the model where the signing key is held: files other than
+    those the training logged never get that far."""
+    uri = settings.mlflow_tracking_uri
+    run_id = log_untrained_run(uri, tiny_demo_data, seed=48)
+    client = MlflowClient(uri)
+    logged = client.get_logged_model(client.get_run(run_id).data.params[LOGGED_MODEL_KEY])
+    marker, weights = tmp_path / "code-ran", tmp_path / f"{TORCH_ARTIFACT}.pt"
+    torch.save(_Runs(str(marker)), weights)  # the weights' file, now a pickle that runs code
+    get_artifact_repository(logged.artifact_location).log_artifact(str(weights), "artifacts")
+    with pytest.raises(FilesRefused, match="its files' digest is"):
+        choose_run(run_id, "looks fine", settings, store, allow_unevaluated=True)
+    assert not marker.exists() and store.recent() == []

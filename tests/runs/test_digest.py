@@ -9,9 +9,12 @@ from mlflow.tracking import MlflowClient
 
 from common import Conflict
 from runs import (
+    FILES_KEY,
+    LOGGED_MODEL_KEY,
     Ensemble,
     build_model,
     files_digest,
+    find_logged_model,
     load_classifier,
     load_model,
     load_preprocessing,
@@ -56,6 +59,19 @@ def test_the_run_records_the_digest_of_the_model_it_logs(mlflow_server, demo_dat
     assert weights_digest(load_model(run_id, mlflow_server)) == digest  # the evaluator's
 
 
+def test_the_run_records_the_id_and_files_of_the_model_it_logs(mlflow_server, demo_data, tmp_path):
+    run_id = log_untrained_run(mlflow_server, demo_data, seed=36)
+    client = MlflowClient(mlflow_server)
+    params = client.get_run(run_id).data.params
+    logged = find_logged_model(client, client.get_run(run_id))
+    assert logged.model_id == params[LOGGED_MODEL_KEY]
+    mlflow.set_tracking_uri(mlflow_server)
+    local = mlflow.artifacts.download_artifacts(
+        f"models:/{logged.model_id}", dst_path=str(tmp_path)
+    )
+    assert files_digest(local) == params[FILES_KEY]
+
+
 def test_a_model_logged_into_a_trained_run_is_refused_and_the_trained_one_stays(
     mlflow_server, demo_data
 ):
@@ -66,8 +82,10 @@ def test_a_model_logged_into_a_trained_run_is_refused_and_the_trained_one_stays(
     with mlflow.start_run(run_id=run_id), pytest.raises(Conflict, match="in a new run"):
         log_classifier(other_module(mlflow_server, run_id, seed=33), pp, "model")
     assert weights_digest(load_model(run_id, mlflow_server)) == digest
+    recorded = MlflowClient(mlflow_server).get_run(run_id).data.params
     with mlflow.start_run(run_id=run_id):  # the same weights again: nothing changes
         log_classifier(_reloaded(load_model(run_id, mlflow_server)), pp, "model")
+    assert MlflowClient(mlflow_server).get_run(run_id).data.params == recorded  # the first's
     # the same weights relabelled: another model as well
     flipped = pp.model_copy(update={"class_names": pp.class_names[::-1]})
     with mlflow.start_run(run_id=run_id), pytest.raises(Conflict, match="other classes"):
