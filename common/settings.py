@@ -298,7 +298,7 @@ def fingerprint(key: str | None) -> str:
 
 def is_fingerprint(entry: str) -> bool:
     """Whether an entry of ``PIPELINE_PREVIOUS_TOKENS`` names a former key by its fingerprint
-    (12 hex digits of ``jobs.seal.fingerprint``; ``none``: no key) rather than whole (a key has
+    (12 hex digits of ``fingerprint``; ``none``: no key) rather than whole (a key has
     at least 24 characters)."""
     return FINGERPRINT.fullmatch(entry) is not None
 

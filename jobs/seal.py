@@ -42,7 +42,6 @@ from common import fingerprint, is_fingerprint
 SEAL = "seal"
 PREVIOUS = "previous_seal"
 SEALED_WITH = "sealed_with"
-_UNKEYED = "none"
 _CONTEXT = b"mlpipeline selection seal v1\0"
 
 CHANGED = (
@@ -145,7 +144,7 @@ def problem(
     sealed_with = record.get(SEALED_WITH)
     if sealed_with != fingerprint(key):
         if order.this_token is not None and (not isinstance(seq, int) or seq > order.this_token):
-            return WITHOUT_TOKEN if sealed_with == _UNKEYED else FOREIGN_TOKEN
+            return WITHOUT_TOKEN if sealed_with == fingerprint(None) else FOREIGN_TOKEN
         if not isinstance(sealed_with, str) or sealed_with not in (former or {}):
             return UNDECLARED_TOKEN
         key = (former or {})[sealed_with]

@@ -37,6 +37,7 @@ from predictor.tracing import Repeats
 from predictor.weights import RETRY_S
 from runs import (
     DIGEST_KEY,
+    ED25519_TAG,
     FILES_KEY,
     SIGNATURE_TAG,
     Interface,
@@ -55,8 +56,10 @@ __all__ = ["ModelHolder", "Served"]
 
 def _choice_of(tags: dict[str, str] | None) -> str:
     """What makes a version's load worth trying again at once when it changes: the choice that
-    tags it (its signature changes with every choice) and the digests it records."""
-    return "\0".join((tags or {}).get(key) or "" for key in (SIGNATURE_TAG, DIGEST_KEY, FILES_KEY))
+    tags it (its time and both signatures change with every choice; a poll between the tags'
+    writes sees some of them new) and the digests it records."""
+    keys = (SIGNATURE_TAG, ED25519_TAG, "selected_at", DIGEST_KEY, FILES_KEY)
+    return "\0".join((tags or {}).get(key) or "" for key in keys)
 
 
 class ModelHolder:
