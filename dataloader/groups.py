@@ -16,6 +16,7 @@ import io
 import json
 import posixpath
 import re
+import shlex
 import threading
 import unicodedata
 import warnings
@@ -65,9 +66,10 @@ def _relative(file: str, root: Path) -> str | None:
 
 def _convert(path: Path, encoding: str) -> str:
     """How to make a manifest written in ``encoding`` UTF-8."""
+    file, converted = shlex.quote(str(path)), shlex.quote(f"{path}.utf8")
     return (
         f"save it as 'CSV UTF-8 (Comma delimited)' in Excel, or convert it: iconv -f {encoding} "
-        f"-t utf-8 {path.name} > utf8.csv && mv utf8.csv {path.name}"
+        f"-t utf-8 {file} > {converted} && mv {converted} {file}"
     )
 
 

@@ -134,7 +134,11 @@ def test_a_manifest_saved_in_a_windows_code_page_is_refused_saying_where_and_how
     where = f"is not UTF-8: the byte 0xfc at offset {at} (line 3) is not valid UTF-8"
     assert f"the group manifest {root / 'groups.csv'} {where}" in said
     assert "save it as 'CSV UTF-8 (Comma delimited)' in Excel" in said
-    assert "iconv -f cp1252 -t utf-8 groups.csv > utf8.csv && mv utf8.csv groups.csv" in said
+    manifest = root / "groups.csv"  # the whole path: the command works from any folder
+    assert (
+        f"iconv -f cp1252 -t utf-8 {manifest} > {manifest}.utf8 && mv {manifest}.utf8 {manifest}"
+        in said
+    )
     assert "codec" not in said  # Python's words, not ours
 
 
@@ -150,7 +154,9 @@ def test_a_utf8_manifest_with_a_byte_order_mark_and_accents_is_read(image_folder
 def test_a_utf16_manifest_is_refused_saying_how_to_convert_it(image_folder):
     root = image_folder(per_class=2)
     (root / "groups.csv").write_bytes("file,group\r\n".encode("utf-16"))
-    with pytest.raises(DataError, match=r"is UTF-16 text .* iconv -f utf-16 -t utf-8 groups.csv"):
+    with pytest.raises(
+        DataError, match=r"is UTF-16 text .* iconv -f utf-16 -t utf-8 /\S+/groups.csv"
+    ):
         load_dataset(root)
 
 
