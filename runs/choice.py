@@ -85,8 +85,9 @@ def _mismatch(tags: Mapping[str, str], keys: Sequence[str]) -> str:
     signer = tags.get(KEY_TAG)
     if signer and signer not in held:
         return (
-            f"its choice_signature was made with the key of fingerprint {signer}, which this "
-            f"service does not hold (it holds {', '.join(held)}): give it the key the dashboard "
+            f"its choice_signature was made, by its unsigned tag {KEY_TAG} (a hint, not proof), "
+            f"with the key of fingerprint {signer}, which this service does not hold (it holds "
+            f"{', '.join(held)}): give it the key the dashboard "
             "signs with (PIPELINE_SIGNING_KEY, else PIPELINE_API_TOKEN), or list a former one "
             "in PIPELINE_PREVIOUS_TOKENS; choosing again with the dashboard's key does not "
             "change that"

@@ -96,7 +96,7 @@ def test_with_a_signing_key_a_choice_signed_with_the_api_token_is_not_loaded(
     keyed = strict.model_copy(update={"pipeline_signing_key": SecretStr("k" * 32)})
     holder = hold(keyed)
     assert not holder.refresh() and loaded == []
-    assert "its choice_signature was made with the key of fingerprint" in holder.problem
+    assert "with the key of fingerprint" in holder.problem
     assert "which this service does not hold" in holder.problem  # not "choose it again"
     choose_run(served_runs[1], "signed with the key", keyed, allow_unevaluated=True)
     assert holder.refresh() and holder.current.version == "2"
