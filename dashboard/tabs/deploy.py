@@ -143,8 +143,8 @@ def _trail(ctx: Context, store: SelectionStore, named: handoff.Served | None) ->
     st.subheader("Audit trail")
     choices = store.recent(50, action="choose")  # downloads do not hide the last choice
     if warning := _trail_warning(ctx, store, choices, named):
-        st.warning(plain(warning))
-    if problem := id_file_problem(ctx.settings.run_id_file, named):
+        st.warning(plain(warning))  # an alias moved outside the dashboard: run_id.txt lags too
+    elif problem := id_file_problem(ctx.settings.run_id_file, named):
         st.warning(plain(problem))
     left, right = st.columns(2)
     action, none = TRAIL_VIEWS[left.selectbox("Records", list(TRAIL_VIEWS), key="trail_action")]
