@@ -2,6 +2,7 @@
 another model logged into the run without its digest (as a trainer from before the digest, or
 a hand-made ``mlflow.pyfunc.log_model``, would), and the weights file replaced in the store."""
 
+import os
 import tempfile
 from pathlib import Path
 from unittest import mock
@@ -45,3 +46,19 @@ def replace_weights(uri: str, name: str, version: str, module: torch.nn.Module) 
         path = Path(tmp) / f"{TORCH_ARTIFACT}.pt"
         torch.save(module, path)
         get_artifact_repository(location).log_artifact(str(path), "artifacts")
+
+
+class _MakesFolder:
+    """Pickles as a call of ``os.mkdir(path)``: whoever unpickles it makes the folder."""
+
+    def __init__(self, path: str) -> None:
+        self.path = path
+
+    def __reduce__(self):
+        return os.mkdir, (self.path,)
+
+
+def code_running_weights(path: Path, marker: Path) -> None:
+    """Write at ``path`` a weights file that, when unpickled (loaded), makes the folder
+    ``marker``: whether it exists afterwards tells whether the model's code ran."""
+    torch.save(_MakesFolder(str(marker)), path)

@@ -1,12 +1,10 @@
 """A choice registers only the model trained in the run, and records its weights' digest and its
 files' digest on the version (``runs.digest``)."""
 
-import os
 from unittest import mock
 
 import mlflow
 import pytest
-import torch
 from mlflow.store.artifact.artifact_repository_registry import get_artifact_repository
 from mlflow.tracking import MlflowClient
 
@@ -16,7 +14,7 @@ from dashboard.choose import choose_run
 from mlpipeline_model import TORCH_ARTIFACT
 from runs import FILES_KEY, LOGGED_MODEL_KEY, FilesRefused, files_digest
 from tests.conftest import log_untrained_run
-from tests.tampering import log_over
+from tests.tampering import code_running_weights, log_over
 
 
 def test_the_version_carries_the_digest_the_run_recorded(settings, tiny_demo_data):
@@ -93,16 +91,6 @@ def test_the_version_carries_the_digest_of_the_files_registered(
     assert store.recent()[0]["lineage"][FILES_KEY] == version.tags[FILES_KEY]
 
 
-class _Runs:
-    """Pickles as a call of ``os.mkdir(path)``: whoever unpickles it makes the folder."""
-
-    def __init__(self, path: str) -> None:
-        self.path = path
-
-    def __reduce__(self):
-        return os.mkdir, (self.path,)
-
-
 def test_files_of_the_trained_model_changed_in_the_store_are_refused_before_loading(
     settings, tiny_demo_data, store, tmp_path
 ):
@@ -113,7 +101,7 @@ def test_files_of_the_trained_model_changed_in_the_store_are_refused_before_load
     client = MlflowClient(uri)
     logged = client.get_logged_model(client.get_run(run_id).data.params[LOGGED_MODEL_KEY])
     marker, weights = tmp_path / "code-ran", tmp_path / f"{TORCH_ARTIFACT}.pt"
-    torch.save(_Runs(str(marker)), weights)  # the weights' file, now a pickle that runs code
+    code_running_weights(weights, marker)  # the weights' file, now a pickle that runs code
     get_artifact_repository(logged.artifact_location).log_artifact(str(weights), "artifacts")
     with pytest.raises(FilesRefused, match="its files' digest is"):
         choose_run(run_id, "looks fine", settings, store, allow_unevaluated=True)

@@ -3,11 +3,9 @@ carry a valid ``choice_signature`` of their own run): a version aliased in MLflo
 is refused before it is unpickled, and the version served before goes on serving."""
 
 import logging
-import os
 
 import mlflow
 import pytest
-import torch
 from mlflow.tracking import MlflowClient
 from pydantic import SecretStr
 
@@ -17,6 +15,7 @@ from predictor.app import create_app
 from runs import ED25519_TAG, FILES_KEY, SIGNATURE_TAG, load_classifier, new_key_pair, sign_choice
 from tests.conftest import log_untrained_run
 from tests.predictor.conftest import move_alias_by_hand
+from tests.tampering import code_running_weights
 
 
 @pytest.fixture
@@ -117,16 +116,6 @@ def test_a_choice_signed_with_a_former_key_is_served_after_the_rotation(
     assert loaded == [f"models:/{strict.model_name}/1"]
 
 
-class _Runs:
-    """Pickles as a call of ``os.mkdir(path)``: whoever unpickles it makes the folder."""
-
-    def __init__(self, path: str) -> None:
-        self.path = path
-
-    def __reduce__(self):
-        return os.mkdir, (self.path,)
-
-
 def test_a_model_logged_into_the_chosen_run_under_its_copied_tags_is_never_unpickled(
     strict, holder, loaded, mlflow_server, demo_data, tmp_path
 ):
@@ -140,7 +129,7 @@ def test_a_model_logged_into_the_chosen_run_under_its_copied_tags_is_never_unpic
     files = mlflow.artifacts.download_artifacts(chosen.model_uri, dst_path=str(tmp_path / "m"))
     marker = tmp_path / "code-ran"
     (weights,) = (tmp_path / "m" / "artifacts").iterdir()
-    torch.save(_Runs(str(marker)), weights)  # the weights' file, now a pickle that runs code
+    code_running_weights(weights, marker)  # the weights' file, now a pickle that runs code
     client.log_artifacts(run_id, files, "copy")
     source = f"{client.get_run(run_id).info.artifact_uri}/copy"
     copy = client.create_model_version(strict.model_name, source, run_id).version

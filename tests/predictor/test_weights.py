@@ -16,14 +16,22 @@ from tests.tampering import other_module, replace_weights
 REFUSED = "version 2 does not hold the weights chosen: its weights' digest is"
 
 
-def test_a_version_whose_weights_file_was_replaced_is_not_served(settings, served_runs, demo_data):
+def _serving_1_with_2_replaced(settings, served_runs, demo_data, seed: int) -> ModelHolder:
+    """A holder serving version 1, once version 2 was chosen and its weights file replaced in
+    the artifact store."""
     uri = settings.mlflow_tracking_uri
     choose_run(served_runs[0], "first", settings, allow_unevaluated=True)
     holder = ModelHolder(settings, record=False)
     assert holder.refresh() and holder.current.version == "1"
-    run_id = log_untrained_run(uri, demo_data, seed=51)
+    run_id = log_untrained_run(uri, demo_data, seed=seed)
     choose_run(run_id, "second", settings, allow_unevaluated=True)
-    replace_weights(uri, settings.model_name, "2", other_module(uri, run_id, seed=52))
+    replace_weights(uri, settings.model_name, "2", other_module(uri, run_id, seed=seed + 1))
+    return holder
+
+
+def test_a_version_whose_weights_file_was_replaced_is_not_served(settings, served_runs, demo_data):
+    uri = settings.mlflow_tracking_uri
+    holder = _serving_1_with_2_replaced(settings, served_runs, demo_data, seed=51)
     # as chosen by an earlier release (served unsigned, as the settings allow): no files' digest
     # refuses the files before they load, so the weights are checked once loaded
     MlflowClient(uri).delete_model_version_tag(settings.model_name, "2", FILES_KEY)
@@ -48,13 +56,7 @@ def test_a_chosen_version_whose_weights_file_was_replaced_is_refused_before_load
     settings, served_runs, demo_data
 ):
     """Its files are checked against the digest signed with the choice before they are read."""
-    uri = settings.mlflow_tracking_uri
-    choose_run(served_runs[0], "first", settings, allow_unevaluated=True)
-    holder = ModelHolder(settings, record=False)
-    assert holder.refresh() and holder.current.version == "1"
-    run_id = log_untrained_run(uri, demo_data, seed=54)
-    choose_run(run_id, "second", settings, allow_unevaluated=True)
-    replace_weights(uri, settings.model_name, "2", other_module(uri, run_id, seed=55))
+    holder = _serving_1_with_2_replaced(settings, served_runs, demo_data, seed=54)
     assert not holder.refresh()
     assert (holder.current.version, holder.current.stale) == ("1", True)
     assert f"models:/{settings.model_name}/2 was not loaded: its files' digest is" in (
