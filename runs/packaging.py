@@ -326,9 +326,12 @@ def servable_problem(info) -> str | None:
     return f"its model is not an image classifier of this pipeline ({flavors} flavor)"
 
 
-def load_torch(model_uri: str) -> torch.nn.Module:
-    """The PyTorch module of a pipeline model (either format), on the CPU in eval mode."""
+def load_torch(model_uri: str, files: str | None = None) -> torch.nn.Module:
+    """The PyTorch module of a pipeline model (either format), on the CPU in eval mode; files
+    other than ``files`` (their digest, when given) are refused before they are read."""
     with _downloaded(model_uri) as local:
+        if files:
+            _checked_files(local, model_uri, files)
         info = Model.load(local).get_model_info()
         if "pytorch" in info.flavors:
             import mlflow.pytorch
@@ -352,20 +355,31 @@ def load_classifier(model_uri: str, files: str | None = None) -> ImageClassifier
         ServiceUnavailable: MLflow failed otherwise (an outage: retry later).
     """
     with _downloaded(model_uri) as local:
-        try:
-            actual = files_digest(local)
-        except ValueError as exc:
-            raise FilesRefused(f"{model_uri} was not loaded: {exc}") from exc
-        if files and actual != files:
-            raise FilesRefused(
-                f"{model_uri} was not loaded: its files' digest is {actual[:12]}…, not the "
-                f"{files[:12]}… recorded when it was chosen (tag {FILES_KEY}); its files were "
-                "changed in the artifact store since, or it was registered from other files "
-                "under a chosen version's tags: restore them, or choose a run again"
-            )
+        actual = _checked_files(local, model_uri, files)
         classifier = _classifier_at(local, Model.load(local).get_model_info(), model_uri)
         classifier.files_digest = actual
         return classifier
+
+
+def _checked_files(local: str, model_uri: str, files: str | None) -> str:
+    """``runs.files_digest`` of the model downloaded to ``local``, before anything of it is read.
+
+    Raises:
+        FilesRefused: Not ``files`` (when given), or a symbolic link among them.
+    """
+    try:
+        actual = files_digest(local)
+    except ValueError as exc:
+        raise FilesRefused(f"{model_uri} was not loaded: {exc}") from exc
+    if files and actual != files:
+        raise FilesRefused(
+            f"{model_uri} was not loaded: its files' digest is {actual[:12]}…, not the "
+            f"{files[:12]}… recorded for it ({FILES_KEY}: the run's param when it was trained, "
+            "a version's tag when it was chosen); its files were changed in the artifact store "
+            "since, or other files were logged or registered in their place: restore them, or "
+            "train (or choose) again"
+        )
+    return actual
 
 
 def _classifier_at(local: str, info: ModelInfo, model_uri: str) -> ImageClassifierModel:

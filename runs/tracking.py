@@ -23,7 +23,7 @@ from pydantic import ValidationError
 from common import InvalidInput, NotFound, ServiceUnavailable, end_download_threads
 from runs import contract
 from runs.contract import PREPROCESSING_JSON as PREPROCESSING_PATH
-from runs.digest import check_run_model
+from runs.digest import FILES_KEY, FilesRefused, check_run_model
 from runs.interface import ServedRecord, read_served
 from runs.preprocessing import Preprocessing
 
@@ -231,29 +231,40 @@ def load_model(run_id: str, tracking_uri: str, params: dict[str, str] | None = N
     """Load the PyTorch module of ``runs:/<run_id>/model`` on the CPU in eval mode.
 
     Works for the self-contained models the trainer logs now and for the bare PyTorch models of
-    older runs (see ``runs.packaging``). Its weights must be those the run recorded at training
-    (``runs.digest``; runs trained before the record load unchecked): the run's ``params``,
-    read here unless the caller holds them.
+    older runs (see ``runs.packaging``). It is the model the run's training logged (``runs.logged``:
+    its files refused unread when changed since) and its weights must be those the run recorded
+    (``runs.digest``; runs trained before either record load what MLflow finds, or unchecked):
+    the run's ``params``, read here unless the caller holds them.
 
     Raises:
-        InvalidInput: The run has no model, or it cannot be read.
-        Conflict: Another model was logged into the run after its training.
+        InvalidInput: The run has no model, or it cannot be read (``FilesRefused``: its files
+            are not those its training logged).
+        Conflict: Another model was logged into the run after its training (runs trained
+            before the record of which model that was).
         ServiceUnavailable: MLflow could not be reached (an outage: retry later).
     """
     import mlflow
 
+    from runs.logged import LOGGED_MODEL_KEY, find_logged_model
     from runs.packaging import load_torch
 
     mlflow.set_tracking_uri(tracking_uri)
     try:
-        model = load_torch(run_model_uri(run_id))
-        if params is None:
-            params = get_run(MlflowClient(tracking_uri), run_id).data.params
+        client = MlflowClient(tracking_uri)
+        run = get_run(client, run_id)
+        params = run.data.params if params is None else params
+        # the model its training logged, its files checked before they are read; runs trained
+        # before that record: the run's model as MLflow finds it (its weights checked below)
+        logged = find_logged_model(client, run) if LOGGED_MODEL_KEY in params else None
+        if logged is not None:
+            model = load_torch(f"models:/{logged.model_id}", params.get(FILES_KEY))
+        else:
+            model = load_torch(run_model_uri(run_id))
     except (InvalidInput, ServiceUnavailable, MlflowException, OSError) as exc:
         outage = outage_of(tracking_uri, exc, f"load the model of run {run_id}")
         if outage is not None:
             raise outage from exc
-        if isinstance(exc, ServiceUnavailable):
+        if isinstance(exc, ServiceUnavailable | FilesRefused):  # it says what is wrong
             raise
         raise InvalidInput(
             f"run {run_id} has no loadable model logged as '{MODEL_ARTIFACT}' ({exc}); "

@@ -14,7 +14,7 @@ from dashboard.choose import choose_run
 from mlpipeline_model import TORCH_ARTIFACT
 from runs import FILES_KEY, LOGGED_MODEL_KEY, FilesRefused, files_digest
 from tests.conftest import log_untrained_run
-from tests.tampering import code_running_weights, log_over
+from tests.tampering import code_running_weights, log_over, weights_only
 
 
 def test_the_version_carries_the_digest_the_run_recorded(settings, tiny_demo_data):
@@ -46,12 +46,6 @@ def test_a_run_whose_model_was_logged_over_before_the_record_cannot_be_chosen(
     settings, tiny_demo_data, store
 ):
     uri = settings.mlflow_tracking_uri
-    record = runs.packaging._record_digest
-
-    def weights_only(key: str, *rest) -> None:  # as trained from 2026-12-06 to 2026-12-07
-        if key not in (LOGGED_MODEL_KEY, FILES_KEY):
-            record(key, *rest)
-
     with mock.patch.object(runs.packaging, "_record_digest", weights_only):
         run_id = log_untrained_run(uri, tiny_demo_data, seed=46)
     log_over(uri, run_id, seed=47)

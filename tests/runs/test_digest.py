@@ -1,17 +1,22 @@
 """The digest of a model's weights ties the model of a run to its training (``runs.digest``)."""
 
 import io
+from unittest import mock
 
 import mlflow
 import pytest
 import torch
+from mlflow.store.artifact.artifact_repository_registry import get_artifact_repository
 from mlflow.tracking import MlflowClient
 
+import runs.packaging
 from common import Conflict
+from mlpipeline_model import TORCH_ARTIFACT
 from runs import (
     FILES_KEY,
     LOGGED_MODEL_KEY,
     Ensemble,
+    FilesRefused,
     build_model,
     files_digest,
     find_logged_model,
@@ -23,7 +28,7 @@ from runs import (
     weights_digest,
 )
 from tests.conftest import log_untrained_run
-from tests.tampering import log_over, other_module
+from tests.tampering import code_running_weights, log_over, other_module, weights_only
 
 
 def _reloaded(module: torch.nn.Module) -> torch.nn.Module:
@@ -92,13 +97,37 @@ def test_a_model_logged_into_a_trained_run_is_refused_and_the_trained_one_stays(
         log_classifier(_reloaded(load_model(run_id, mlflow_server)), flipped, "model")
 
 
-def test_the_evaluator_and_explainer_loader_refuses_a_model_logged_over_the_trained_one(
+def test_the_evaluator_and_explainer_loader_takes_the_trained_model_over_one_logged_since(
     mlflow_server, demo_data
 ):
     run_id = log_untrained_run(mlflow_server, demo_data, seed=34)
-    log_over(mlflow_server, run_id, seed=35)
+    trained = MlflowClient(mlflow_server).get_run(run_id).data.params["weights_digest"]
+    log_over(mlflow_server, run_id, seed=35)  # what runs:/<run>/model gives from then on
+    assert weights_digest(load_model(run_id, mlflow_server)) == trained
+
+
+def test_the_loader_refuses_a_model_logged_over_a_run_that_records_not_which_it_trained(
+    mlflow_server, demo_data
+):
+    with mock.patch.object(runs.packaging, "_record_digest", weights_only):
+        run_id = log_untrained_run(mlflow_server, demo_data, seed=37)
+    log_over(mlflow_server, run_id, seed=38)
     with pytest.raises(Conflict, match=r"^the run's model is not the one trained in it: .*new run"):
         load_model(run_id, mlflow_server)
+
+
+def test_the_loader_refuses_files_of_the_trained_model_changed_since_before_loading(
+    mlflow_server, demo_data, tmp_path
+):
+    run_id = log_untrained_run(mlflow_server, demo_data, seed=39)
+    client = MlflowClient(mlflow_server)
+    logged = client.get_logged_model(client.get_run(run_id).data.params[LOGGED_MODEL_KEY])
+    marker, weights = tmp_path / "code-ran", tmp_path / f"{TORCH_ARTIFACT}.pt"
+    code_running_weights(weights, marker)
+    get_artifact_repository(logged.artifact_location).log_artifact(str(weights), "artifacts")
+    with pytest.raises(FilesRefused, match="its files' digest is"):
+        load_model(run_id, mlflow_server)
+    assert not marker.exists()
 
 
 def test_the_trainer_records_the_digest_of_the_ensemble_it_logs(trained_run):
