@@ -16,7 +16,6 @@ from runs import (
     find_logged_model,
     load_classifier,
     model_info,
-    run_model_uri,
     stopped_before_model,
 )
 from runs import servable_problem as format_problem
@@ -54,7 +53,7 @@ def assess(client: MlflowClient, run: Run) -> Assessment:
     if run.info.status != "FINISHED":
         return no(f"the run ended with status {run.info.status}, not FINISHED")
     try:
-        problem = format_problem(model_info(run_model_uri(run_id)))
+        problem = format_problem(model_info(f"models:/{logged.model_id}"))  # the one chosen
     except InvalidInput as exc:
         problem = str(exc)
     if problem:
