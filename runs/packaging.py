@@ -149,7 +149,9 @@ def log_classifier(
     model = copy.deepcopy(model).cpu().eval()
     digest = weights_digest(model)
     run = mlflow.active_run()
-    first = run is None or DIGEST_KEY not in mlflow.get_run(run.info.run_id).data.params
+    held = mlflow.get_run(run.info.run_id).data.params if run is not None else {}
+    # the first model logged (a value set by someone else before: refused), or a log again
+    first = DIGEST_KEY not in held or LOGGED_MODEL_KEY not in held
     _record_digest(DIGEST_KEY, digest, "other weights")
     # what its outputs mean (classes, input, threshold): the same weights relabelled are another
     # model too
