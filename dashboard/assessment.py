@@ -10,12 +10,12 @@ from mlflow.tracking import MlflowClient
 from common import InvalidInput
 from dashboard.handoff import evaluation_summary, is_evaluated
 from runs import (
-    FILES_KEY,
     MODEL_ARTIFACT,
     check_run_model,
     find_logged_model,
     load_classifier,
     model_info,
+    recorded_model,
     stopped_before_model,
 )
 from runs import servable_problem as format_problem
@@ -42,7 +42,10 @@ def assess(client: MlflowClient, run: Run) -> Assessment:
     def no(problem: str, has_model: bool = True) -> Assessment:
         return Assessment(run_id, problem, evaluated, summary, has_model)
 
-    logged = find_logged_model(client, run)
+    try:
+        logged = find_logged_model(client, run)
+    except InvalidInput as exc:  # a marked run without a valid record of its model
+        return no(str(exc), has_model=False)
     if logged is None:
         return no(
             stopped_before_model(run)
@@ -67,7 +70,8 @@ def check_loads(model_uri: str, run: Run) -> tuple[str, str]:
     other than those the run's training logged (its param ``files_digest``; runs trained before
     it record none) are refused before they are read: loading unpickles, which runs code here,
     where choices are signed."""
-    classifier = load_classifier(model_uri, run.data.params.get(FILES_KEY))
+    recorded = recorded_model(run.info.run_id, run.data.params)
+    classifier = load_classifier(model_uri, recorded[1] if recorded else None)
     height, width = classifier.image_size
     try:
         classifier.predict(None, np.zeros((1, height, width, classifier.channels), np.uint8))

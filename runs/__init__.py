@@ -109,7 +109,7 @@ from runs.intervals import (
     resample_counts,
     wilson_interval,
 )
-from runs.logged import LOGGED_MODEL_KEY, find_logged_model
+from runs.logged import MODEL_RECORD_KEY, RECORDS, RECORDS_KEY, find_logged_model, recorded_model
 from runs.models import MODEL_NAMES, Ensemble, ImageClassifier, build_model
 from runs.packaging import (
     FORMAT_KEY,
@@ -151,12 +151,14 @@ __all__ = [
     "FILES_KEY",
     "FORMAT_KEY",
     "KEY_TAG",
-    "LOGGED_MODEL_KEY",
     "MAX_PIXELS",
     "MAX_UPSCALE",
     "MODEL_ARTIFACT",
     "MODEL_NAMES",
+    "MODEL_RECORD_KEY",
     "PREDICTED_COLUMN",
+    "RECORDS",
+    "RECORDS_KEY",
     "SIGNATURE_TAG",
     "UNCONFIRMED_POSITIVE",
     "Ensemble",
@@ -212,6 +214,7 @@ __all__ = [
     "read_operating_point",
     "read_served",
     "recorded_digest",
+    "recorded_model",
     "resample_counts",
     "resolve_data_dir",
     "restamped",

@@ -61,7 +61,7 @@ from runs.digest import (
     files_digest,
     weights_digest,
 )
-from runs.logged import LOGGED_MODEL_KEY
+from runs.logged import MODEL_RECORD_KEY, model_record
 from runs.preprocessing import Preprocessing
 from runs.tracking import check_tracking
 
@@ -143,15 +143,18 @@ def log_classifier(
     The weights' digest (``runs.weights_digest``) goes first into the run's param
     ``weights_digest``, write-once: a run that already holds a model of other weights refuses
     this one (``Conflict``) before it could replace the model whose figures the run shows. The
-    first model logged into a run also records its id and the digest of its files as stored
-    (``logged_model_id``, ``files_digest``; write-once), which the choice checks before it
-    loads them (``runs.logged``); the same weights logged again (a resumed trainer) keep those."""
+    model logged is then recorded with the digest of its files as stored (``logged_model``,
+    write-once: ``runs.logged``), which the choice and the evaluator check before they load it;
+    the same weights logged again (a resumed trainer) keep the record."""
     model = copy.deepcopy(model).cpu().eval()
     digest = weights_digest(model)
     run = mlflow.active_run()
     held = mlflow.get_run(run.info.run_id).data.params if run is not None else {}
-    # the first model logged (a value set by someone else before: refused), or a log again
-    first = DIGEST_KEY not in held or LOGGED_MODEL_KEY not in held
+    if MODEL_RECORD_KEY in held and DIGEST_KEY not in held:  # before any model of its training
+        raise Conflict(
+            f"run {run.info.run_id} records a model (param {MODEL_RECORD_KEY}) that its training "
+            "never logged: someone else set it; do not use this run, train a new one"
+        )
     _record_digest(DIGEST_KEY, digest, "other weights")
     # what its outputs mean (classes, input, threshold): the same weights relabelled are another
     # model too
@@ -191,11 +194,10 @@ def log_classifier(
                 DIGEST_KEY: digest,
             },
         )
-    if first:  # which model, and its files as stored, for the choice (``runs.logged``)
+    if MODEL_RECORD_KEY not in held:  # which model, its files as stored (``runs.logged``)
         with _downloaded(info.model_uri) as local:
-            files = files_digest(local)
-        _record_digest(LOGGED_MODEL_KEY, info.model_id, "another logged model")
-        _record_digest(FILES_KEY, files, "other files")
+            record = model_record(info.model_id, files_digest(local))
+        _record_digest(MODEL_RECORD_KEY, record, "another logged model")
     return info
 
 

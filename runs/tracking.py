@@ -23,7 +23,7 @@ from pydantic import ValidationError
 from common import InvalidInput, NotFound, ServiceUnavailable, end_download_threads
 from runs import contract
 from runs.contract import PREPROCESSING_JSON as PREPROCESSING_PATH
-from runs.digest import FILES_KEY, FilesRefused, check_run_model
+from runs.digest import FilesRefused, check_run_model
 from runs.interface import ServedRecord, read_served
 from runs.preprocessing import Preprocessing
 
@@ -245,7 +245,7 @@ def load_model(run_id: str, tracking_uri: str, params: dict[str, str] | None = N
     """
     import mlflow
 
-    from runs.logged import LOGGED_MODEL_KEY, find_logged_model
+    from runs.logged import find_logged_model, recorded_model
     from runs.packaging import load_torch
 
     mlflow.set_tracking_uri(tracking_uri)
@@ -255,9 +255,10 @@ def load_model(run_id: str, tracking_uri: str, params: dict[str, str] | None = N
         params = run.data.params if params is None else params
         # the model its training logged, its files checked before they are read; runs trained
         # before that record: the run's model as MLflow finds it (its weights checked below)
-        logged = find_logged_model(client, run) if LOGGED_MODEL_KEY in params else None
-        if logged is not None:
-            model = load_torch(f"models:/{logged.model_id}", params.get(FILES_KEY))
+        if recorded := recorded_model(run_id, run.data.params):
+            if find_logged_model(client, run) is None:  # never the unchecked model instead
+                raise InvalidInput(f"the model {recorded[0]} its training logged is gone")
+            model = load_torch(f"models:/{recorded[0]}", recorded[1])
         else:
             model = load_torch(run_model_uri(run_id))
     except (InvalidInput, ServiceUnavailable, MlflowException, OSError) as exc:

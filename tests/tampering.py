@@ -14,7 +14,7 @@ from mlflow.tracking import MlflowClient
 
 import runs.packaging
 from mlpipeline_model import TORCH_ARTIFACT
-from runs import FILES_KEY, LOGGED_MODEL_KEY, build_model, load_preprocessing, log_classifier
+from runs import MODEL_RECORD_KEY, build_model, load_preprocessing, log_classifier
 
 
 def other_module(uri: str, run_id: str, seed: int) -> torch.nn.Module:
@@ -69,7 +69,7 @@ _record = runs.packaging._record_digest
 
 def weights_only(key: str, *rest) -> None:
     """``log_classifier``'s record as trained from 2026-12-06 to 2026-12-07 (patch
-    ``runs.packaging._record_digest`` with it): the weights' digests, not which model it
-    logged nor its files."""
-    if key not in (LOGGED_MODEL_KEY, FILES_KEY):
+    ``runs.packaging._record_digest`` with it, and log the run without the trainer's marker):
+    the weights' digests, not which model it logged nor its files."""
+    if key != MODEL_RECORD_KEY:
         _record(key, *rest)

@@ -15,7 +15,7 @@ from mlflow.exceptions import MlflowException
 from mlflow.tracking import MlflowClient
 
 from common import InvalidInput
-from runs import MODEL_ARTIFACT, Preprocessing, contract, log_classifier
+from runs import MODEL_ARTIFACT, RECORDS, RECORDS_KEY, Preprocessing, contract, log_classifier
 from trainer import checkpoint
 from trainer.data_warnings import overlap_tag
 
@@ -159,7 +159,8 @@ def log_setup(
     """Log parameters, the dataset statistics and the preprocessing of a new run; ``warning``
     (possible leakage) becomes the tag ``pipeline.leakage_warning``, and what the test split
     shares with train and val the tag ``pipeline.test_overlap`` (``data_warnings.overlap_tag``)."""
-    extra = {**dataset_params(dataset, preprocessing), **leakage_params(dataset.stats)}
+    extra = {**dataset_params(dataset, preprocessing), **leakage_params(dataset.stats),
+             RECORDS_KEY: RECORDS}  # its model will be recorded (runs.logged)  # fmt: skip
     mlflow.log_params({**params, **extra})
     mlflow.log_dict(dataset.stats, contract.DATASET_STATS_JSON)
     mlflow.log_dict(preprocessing.model_dump(mode="json"), contract.PREPROCESSING_JSON)

@@ -12,7 +12,7 @@ import runs.packaging
 from common import Conflict
 from dashboard.choose import choose_run
 from mlpipeline_model import TORCH_ARTIFACT
-from runs import FILES_KEY, LOGGED_MODEL_KEY, FilesRefused, files_digest
+from runs import FILES_KEY, FilesRefused, files_digest, recorded_model
 from tests.conftest import log_untrained_run
 from tests.tampering import code_running_weights, log_over, weights_only
 
@@ -38,7 +38,7 @@ def test_a_model_logged_into_a_run_after_its_training_is_not_the_one_chosen(
     client = MlflowClient(uri)
     params = client.get_run(run_id).data.params
     version = client.get_model_version(settings.model_name, choice.version)
-    assert version.source == f"models:/{params[LOGGED_MODEL_KEY]}"
+    assert version.source == f"models:/{recorded_model(run_id, params)[0]}"
     assert version.tags["weights_digest"] == params["weights_digest"]
 
 
@@ -93,7 +93,7 @@ def test_files_of_the_trained_model_changed_in_the_store_are_refused_before_load
     uri = settings.mlflow_tracking_uri
     run_id = log_untrained_run(uri, tiny_demo_data, seed=48)
     client = MlflowClient(uri)
-    logged = client.get_logged_model(client.get_run(run_id).data.params[LOGGED_MODEL_KEY])
+    logged = client.get_logged_model(recorded_model(run_id, client.get_run(run_id).data.params)[0])
     marker, weights = tmp_path / "code-ran", tmp_path / f"{TORCH_ARTIFACT}.pt"
     code_running_weights(weights, marker)  # the weights' file, now a pickle that runs code
     get_artifact_repository(logged.artifact_location).log_artifact(str(weights), "artifacts")

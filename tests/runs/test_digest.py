@@ -13,8 +13,6 @@ import runs.packaging
 from common import Conflict
 from mlpipeline_model import TORCH_ARTIFACT
 from runs import (
-    FILES_KEY,
-    LOGGED_MODEL_KEY,
     Ensemble,
     FilesRefused,
     build_model,
@@ -25,6 +23,7 @@ from runs import (
     load_preprocessing,
     log_classifier,
     model_info,
+    recorded_model,
     weights_digest,
 )
 from tests.conftest import log_untrained_run
@@ -67,14 +66,11 @@ def test_the_run_records_the_digest_of_the_model_it_logs(mlflow_server, demo_dat
 def test_the_run_records_the_id_and_files_of_the_model_it_logs(mlflow_server, demo_data, tmp_path):
     run_id = log_untrained_run(mlflow_server, demo_data, seed=36)
     client = MlflowClient(mlflow_server)
-    params = client.get_run(run_id).data.params
-    logged = find_logged_model(client, client.get_run(run_id))
-    assert logged.model_id == params[LOGGED_MODEL_KEY]
+    model_id, files = recorded_model(run_id, client.get_run(run_id).data.params)
+    assert find_logged_model(client, client.get_run(run_id)).model_id == model_id
     mlflow.set_tracking_uri(mlflow_server)
-    local = mlflow.artifacts.download_artifacts(
-        f"models:/{logged.model_id}", dst_path=str(tmp_path)
-    )
-    assert files_digest(local) == params[FILES_KEY]
+    local = mlflow.artifacts.download_artifacts(f"models:/{model_id}", dst_path=str(tmp_path))
+    assert files_digest(local) == files
 
 
 def test_a_model_logged_into_a_trained_run_is_refused_and_the_trained_one_stays(
@@ -121,7 +117,7 @@ def test_the_loader_refuses_files_of_the_trained_model_changed_since_before_load
 ):
     run_id = log_untrained_run(mlflow_server, demo_data, seed=39)
     client = MlflowClient(mlflow_server)
-    logged = client.get_logged_model(client.get_run(run_id).data.params[LOGGED_MODEL_KEY])
+    logged = client.get_logged_model(recorded_model(run_id, client.get_run(run_id).data.params)[0])
     marker, weights = tmp_path / "code-ran", tmp_path / f"{TORCH_ARTIFACT}.pt"
     code_running_weights(weights, marker)
     get_artifact_repository(logged.artifact_location).log_artifact(str(weights), "artifacts")
@@ -136,6 +132,7 @@ def test_the_trainer_records_the_digest_of_the_ensemble_it_logs(trained_run):
     assert isinstance(model, Ensemble)
     params = MlflowClient(uri).get_run(run_id).data.params
     assert params["weights_digest"] == weights_digest(model)
+    assert params["model_records"] == "v1" and recorded_model(run_id, params)  # marked, recorded
 
 
 def _model_folder(root) -> str:
