@@ -24,6 +24,7 @@ from runs import (
     confirmation,
     contract,
     dicom_inputs,
+    find_logged_model,
     get_client,
     load_json_artifact,
     model_info,
@@ -293,6 +294,14 @@ class Change:
         return confirmation(None if self.unknown else self.served, selected_at)
 
 
+def registered_uri(tracking_uri: str, run_id: str) -> str:
+    """The URI of the model a choice of ``run_id`` registers: the one its training logged
+    (``runs.find_logged_model``), not ``runs:/`` (the latest logged into the run)."""
+    client = get_client(tracking_uri)
+    logged = find_logged_model(client, client.get_run(run_id))
+    return f"models:/{logged.model_id}" if logged else run_model_uri(run_id)
+
+
 def interface_change(
     settings: Settings, run_id: str, now: tuple[Served | None, Served | None] | None = None
 ) -> Change:
@@ -307,7 +316,7 @@ def interface_change(
     for who, version, served_run in now_served:
         if served_run == run_id:
             continue
-        after = after or interface(uri, run_model_uri(run_id), run_id)
+        after = after or interface(uri, registered_uri(uri, run_id), run_id)
         try:
             before = interface(uri, f"models:/{settings.model_name}/{version}", served_run)
         except (InvalidInput, NotFound) as exc:
@@ -326,7 +335,7 @@ def interface_change(
     record = last_served(settings)
     if record and record.run_id != run_id and record.version not in {v for _, v, _ in now_served}:
         served.append(record.interface)
-        after = after or interface(uri, run_model_uri(run_id), run_id)
+        after = after or interface(uri, registered_uri(uri, run_id), run_id)
         if changed := compare_interfaces(record.interface, after):
             found.append(
                 f"the predictors of {settings.model_name}@{settings.model_alias} last served "
