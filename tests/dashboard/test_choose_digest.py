@@ -29,7 +29,7 @@ def test_the_version_carries_the_digest_the_run_recorded(settings, tiny_demo_dat
 def test_a_model_logged_into_a_run_after_its_training_is_not_the_one_chosen(
     settings, tiny_demo_data, store
 ):
-    """The choice registers the model its training logged (the run's param logged_model_id),
+    """The choice registers the model its training logged (the run's param logged_model),
     whatever else was logged into the run since."""
     uri = settings.mlflow_tracking_uri
     run_id = log_untrained_run(uri, tiny_demo_data, seed=42)
