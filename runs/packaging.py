@@ -55,9 +55,8 @@ from mlpipeline_model import (
 )
 from runs.digest import (
     DIGEST_KEY,
-    FILES_KEY,
     MEANING_KEY,
-    FilesRefused,
+    checked_files,
     files_digest,
     weights_digest,
 )
@@ -335,7 +334,7 @@ def load_torch(model_uri: str, files: str | None = None) -> torch.nn.Module:
     other than ``files`` (their digest, when given) are refused before they are read."""
     with _downloaded(model_uri) as local:
         if files:
-            _checked_files(local, model_uri, files)
+            checked_files(local, model_uri, files)
         info = Model.load(local).get_model_info()
         if "pytorch" in info.flavors:
             import mlflow.pytorch
@@ -359,31 +358,10 @@ def load_classifier(model_uri: str, files: str | None = None) -> ImageClassifier
         ServiceUnavailable: MLflow failed otherwise (an outage: retry later).
     """
     with _downloaded(model_uri) as local:
-        actual = _checked_files(local, model_uri, files)
+        actual = checked_files(local, model_uri, files)
         classifier = _classifier_at(local, Model.load(local).get_model_info(), model_uri)
         classifier.files_digest = actual
         return classifier
-
-
-def _checked_files(local: str, model_uri: str, files: str | None) -> str:
-    """``runs.files_digest`` of the model downloaded to ``local``, before anything of it is read.
-
-    Raises:
-        FilesRefused: Not ``files`` (when given), or a symbolic link among them.
-    """
-    try:
-        actual = files_digest(local)
-    except ValueError as exc:
-        raise FilesRefused(f"{model_uri} was not loaded: {exc}") from exc
-    if files and actual != files:
-        raise FilesRefused(
-            f"{model_uri} was not loaded: its files' digest is {actual[:12]}…, not the "
-            f"{files[:12]}… recorded for it ({FILES_KEY}: the run's param when it was trained, "
-            "a version's tag when it was chosen); its files were changed in the artifact store "
-            "since, or other files were logged or registered in their place: restore them, or "
-            "train (or choose) again"
-        )
-    return actual
 
 
 def _classifier_at(local: str, info: ModelInfo, model_uri: str) -> ImageClassifierModel:
