@@ -93,11 +93,11 @@ class SelectionStore:
         """The latest selections (only ``action`` ones, of registered model ``model``, when
         given), newest first. Records of releases before the model registry have no action:
         each was a download (which wrote ``run_id.txt``, the choice then), listed as one."""
-        query = (
-            {"action": {"$in": [action, None]} if action == "download" else action}
-            if action
-            else {}
-        )
+        query: dict = {}
+        if action == "download":  # with the records that have none
+            query["action"] = {"$in": [action, None]}
+        elif action:
+            query["action"] = action
         if model:
             query["registered_model"] = model
         docs = self.col.find(query, sort=[("seq", -1)], limit=limit)
