@@ -195,10 +195,8 @@ class Settings(BaseSettings):
     @field_validator("pipeline_choice_private_key", mode="after")
     @classmethod
     def _private_key(cls, key: SecretStr | None) -> SecretStr | None:
-        value = key.get_secret_value().strip() if key is not None else ""
-        if not value:
-            return None
-        return SecretStr(_choice_key(value))
+        key = _secret(key, 0, "")  # stripped; None when unset or empty
+        return key and SecretStr(_choice_key(key.get_secret_value()))
 
     @field_validator("pipeline_choice_public_key", mode="after")
     @classmethod
