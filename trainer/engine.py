@@ -128,8 +128,10 @@ def auc(labels: np.ndarray, probabilities: np.ndarray) -> float:
 
 
 def inputs_of(data: Batches, device: torch.device, batch_size: int = 256) -> Iterator[torch.Tensor]:
-    """The model inputs of all of ``data`` in order, ``batch_size`` at a time (for inference)."""
-    return (data.get(index, device)[0] for index in split_batches(range(len(data)), batch_size))
+    """The model inputs of all of ``data`` in order, ``batch_size`` at a time (for inference:
+    every image, a lone last one too, which only training's ``split_batches`` drops)."""
+    starts = range(0, len(data), batch_size)
+    return (data.get(np.arange(i, min(i + batch_size, len(data))), device)[0] for i in starts)
 
 
 def evaluate(

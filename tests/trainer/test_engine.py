@@ -90,6 +90,16 @@ def test_evaluate_reports_loss_accuracy_and_auc():
     assert 0 <= metrics["accuracy"] <= 1 and 0 <= metrics["auc"] <= 1
 
 
+def test_evaluate_counts_a_lone_last_image_of_a_batch():
+    # 13 images in batches of 4 leave one last image, which training drops and evaluation not
+    # (a validation split of 257 images failed every first epoch at the default batch of 256)
+    model = build_model("smallcnn", 1, 2, width=4)
+    data = _batches(13)
+    metrics = evaluate(model, data, torch.device("cpu"), batch_size=4)
+    expected = evaluate(model, data, torch.device("cpu"), batch_size=13)
+    assert metrics == pytest.approx(expected, abs=1e-6)
+
+
 def test_warmup_then_cosine_schedule():
     optimizer = build_optimizer("sgd", [torch.nn.Parameter(torch.zeros(1))], 1.0, 0.0)
     scheduler = build_scheduler(optimizer, "cosine", epochs=5, warmup_epochs=1, warmup_decay=0.1)
