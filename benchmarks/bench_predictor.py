@@ -4,6 +4,9 @@
   resizing, inference, JSON answer) against bare model inference on the same images already as
   tensors; goal: at least 0.7× the bare throughput.
 * Single-image latency over HTTP, p50 and p99, against one bare single-image forward pass.
+* The out-of-distribution check's cost: the logged model's ``assess`` of a batch with an
+  ``OODReference`` (features, logits and Mahalanobis distances from one pass) against the same
+  model without one; goal: at most 1.25× the time.
 
 The model is an untrained SmallCNN logged in the trainer's format and chosen like a real run
 (registry, alias); the predictor runs on a real uvicorn in a thread of this process.
@@ -132,9 +135,11 @@ def run(quick: bool = False) -> list[Result]:
                 bare_one = min(
                     _timed(lambda: torch.softmax(model(x[:1]), dim=1)) for _ in range(20)
                 )
+            check = _check_cost(app.state.holder.current.classifier, files, repeat)
         p50, p99 = np.percentile(latencies, [50, 99])
         return [
             throughput,
+            check,
             Result(f"predictor single-image latency p50 over HTTP ({n} requests)", float(p50),
                    bare_one, "ms", "reported", note="reference: one bare forward pass"),
             Result(f"predictor single-image latency p99 over HTTP ({n} requests)", float(p99),
@@ -146,3 +151,33 @@ def _timed(fn) -> float:
     start = time.perf_counter()
     fn()
     return (time.perf_counter() - start) * 1000
+
+
+def _check_cost(classifier, files: list[Path], repeat: int) -> Result:
+    """``assess`` of the batch with an out-of-distribution reference against without one (the
+    reference's means and precision are placeholders: the cost does not depend on their values)."""
+    from runs import OODReference
+
+    images = np.stack([classifier.decode(p.read_bytes()) for p in files])
+    module = classifier.model
+    with torch.inference_mode():
+        [features], _ = module.features_and_logits(torch.zeros(1, 3, IMAGE_SIZE, IMAGE_SIZE))
+    width, classes = features.shape[1], len(classifier.class_names)
+    reference = OODReference([np.zeros((classes, width))], [np.eye(width)], 1.0, 0.99, 1, 1)
+
+    def checked() -> None:
+        module.ood_reference = reference
+        classifier.assess(images)
+
+    def unchecked() -> None:
+        module.__dict__.pop("ood_reference", None)
+        classifier.assess(images)
+
+    checked(), unchecked()  # warm up
+    ours, ref = interleaved_best(checked, unchecked, repeat)
+    module.__dict__.pop("ood_reference", None)
+    return Result(
+        f"the logged model's assess of {BATCH} images {IMAGE_SIZE}² with the out-of-distribution "
+        "check vs without", ours * 1000, ref * 1000, "ms", "ratio ≤ 1.25",
+        note="one SmallCNN; the check adds a Mahalanobis distance per image and member",
+    )  # fmt: skip

@@ -129,6 +129,8 @@ def caveats_of(
         caveats.append(report.absent_note)
     if report.decoding_note:
         caveats.append(report.decoding_note)
+    if report.ood_note:
+        caveats.append(report.ood_note)
     caveats += decision_caveats(report)
     if caveats:
         tags["evaluation_caveat"] = "; ".join(caveats)[:5000]

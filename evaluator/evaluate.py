@@ -21,6 +21,7 @@ from mlflow.exceptions import MlflowException
 from common import InvalidInput, ServiceUnavailable, atomic_write_json, scratch_dir
 from evaluator.artifacts import flat_metrics, write_artifacts
 from evaluator.metrics import compute_metrics
+from evaluator.ood import ood_report
 from evaluator.operating_point import operating_points
 from runs import (
     check_run,
@@ -36,6 +37,7 @@ from runs import (
     own_test_split,
     publish_result,
     read_operating_point,
+    reference_of,
     run_data_dir,
     skipped_report,
 )
@@ -141,6 +143,8 @@ def evaluate_run(
     probs = inference.predict(
         model, test_batches(), progress=progress and "evaluating", total=total, tta=tta
     ).numpy()
+    report_progress(0.7, "checking for images unlike the training data")
+    ood = inference.ood_scores(model, inference.batches(ds.test.images, pp, batch_size))
     report_progress(0.72, "computing metrics with intervals")
     names = list(pp.class_names)
     report = compute_metrics(y, probs, names)
@@ -156,6 +160,7 @@ def evaluate_run(
         created_at=datetime.now(UTC).isoformat(timespec="seconds"),
         operating_points=operating_points(y, probs, names, point, tta),
         decoding_note=pp.decoding_note,
+        out_of_distribution=ood_report(ood, reference_of(model), list(ds.test.files or [])),
     )
     flat = flat_metrics(report)
     folder = f"{ARTIFACT_DIR}/{result_id or new_result_id()}"

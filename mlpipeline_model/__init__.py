@@ -35,6 +35,7 @@ from mlpipeline_model.modality import (
     parse_modalities,
 )
 from mlpipeline_model.models import MODEL_NAMES, Ensemble, ImageClassifier, SmallCNN, build_model
+from mlpipeline_model.ood import OODReference, conformal_threshold, reference_of
 from mlpipeline_model.pixels import (
     DECODING_VERSION,
     MAX_DISTORTION,
@@ -51,6 +52,8 @@ from mlpipeline_model.pixels import (
 from mlpipeline_model.pyfunc import (
     DECISION_COLUMN,
     FORMAT,
+    OOD_COLUMN,
+    OOD_SCORE_COLUMN,
     PREDICTED_COLUMN,
     TORCH_ARTIFACT,
     ImageClassifierModel,
@@ -70,18 +73,22 @@ __all__ = [
     "MODALITY_CODES",
     "MODEL_NAMES",
     "NOT_AN_IMAGE",
+    "OOD_COLUMN",
+    "OOD_SCORE_COLUMN",
     "PREDICTED_COLUMN",
     "TORCH_ARTIFACT",
     "Ensemble",
     "ImageClassifier",
     "ImageClassifierModel",
     "ImageDecodeError",
+    "OODReference",
     "SmallCNN",
     "build_model",
     "check_dicom_input",
     "check_image",
     "check_pixels",
     "conform",
+    "conformal_threshold",
     "declared_pixels",
     "decode_image",
     "decoding_note",
@@ -98,6 +105,7 @@ __all__ = [
     "open_image",
     "parse_modalities",
     "pil_pixels",
+    "reference_of",
     "stored_bits",
     "threshold_labels",
     "too_small",

@@ -84,6 +84,12 @@ class ImageClassifier(nn.Module):
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.head(self.dropout(self.embed(x)))
 
+    def features_and_logits(self, x: torch.Tensor) -> tuple[list[torch.Tensor], torch.Tensor]:
+        """One pass: the penultimate features (a list of one ``N×F``, as an ``Ensemble``'s of
+        one member) and the logits, for the out-of-distribution check (``mlpipeline_model.ood``)."""
+        features = self.embed(x)
+        return [features], self.head(self.dropout(features))
+
 
 class Ensemble(nn.Module):
     """A deep ensemble: the mean class probabilities of independently trained classifiers.
@@ -121,7 +127,19 @@ class Ensemble(nn.Module):
         return torch.cat([m.embed(x) for m in self.members], dim=1)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        log_probs = torch.stack([torch.log_softmax(m(x), dim=1) for m in self.members])
+        return self._combined([m(x) for m in self.members])
+
+    def features_and_logits(self, x: torch.Tensor) -> tuple[list[torch.Tensor], torch.Tensor]:
+        """One pass: each member's penultimate features (``N×F``, first member first) and the
+        ensemble's logits (as ``forward``)."""
+        passes = [m.features_and_logits(x) for m in self.members]
+        return [f for features, _ in passes for f in features], self._combined(
+            [logits for _, logits in passes]
+        )
+
+    def _combined(self, logits: list[torch.Tensor]) -> torch.Tensor:
+        """The log of the members' mean softmax."""
+        log_probs = torch.stack([torch.log_softmax(each, dim=1) for each in logits])
         return torch.logsumexp(log_probs, dim=0) - math.log(len(self.members))
 
 

@@ -16,6 +16,7 @@ import pandas as pd
 
 from mlpipeline_model.images import conform, decode_image
 from mlpipeline_model.modality import check_dicom_input, modality_note
+from mlpipeline_model.ood import reference_of
 from mlpipeline_model.pixels import (
     DECODING_VERSION,
     MAX_UPSCALE,
@@ -30,6 +31,11 @@ TORCH_ARTIFACT = "torch_model"
 PREDICTED_COLUMN = "predicted_class"
 DECISION_COLUMN = "decision"
 """Two-class models with an operating point: the class by the threshold chosen on validation."""
+OOD_SCORE_COLUMN = "ood_score"
+"""Models with an out-of-distribution reference: the image's distance from the training images
+over the threshold (``mlpipeline_model.ood``); above 1, out of distribution."""
+OOD_COLUMN = "out_of_distribution"
+"""Models with an out-of-distribution reference: whether ``ood_score`` exceeds 1."""
 FORMAT = "mlpipeline-image-classifier/1"
 """Value of the ``mlpipeline_format`` entry of the MLmodel metadata of every model logged so."""
 
@@ -256,23 +262,42 @@ class ImageClassifierModel(PythonModel):
 
     # --- prediction ---------------------------------------------------------------------------
 
+    @property
+    def ood_check(self) -> dict | None:
+        """What the model's out-of-distribution check is (``OODReference.summary``); None for a
+        model trained without one, or before it existed."""
+        reference = reference_of(self.model)
+        return reference.summary() if reference is not None else None
+
     def probabilities(self, images: np.ndarray) -> np.ndarray:
         """Softmax probabilities (``N×classes``) of uint8 ``N×H×W×C`` images of the model's size."""
+        return self.assess(images)[0]
+
+    def assess(self, images: np.ndarray) -> tuple[np.ndarray, np.ndarray | None]:
+        """Softmax probabilities (``N×classes``) of uint8 ``N×H×W×C`` images of the model's size
+        and, for a model with an out-of-distribution reference, each image's ``ood_score`` (else
+        None), from one pass."""
         import torch
 
         if self.model is None:
             raise RuntimeError("the PyTorch model is not loaded (load_context was not called)")
-        out = []
+        reference = reference_of(self.model)
+        out, scores = [], []
         with torch.inference_mode():
             for start in range(0, len(images), self.batch_size):
                 chunk = images[start : start + self.batch_size]
                 # torch wants a writable array (np.asarray of a PIL image is read-only).
                 chunk = np.ascontiguousarray(chunk) if chunk.flags.writeable else chunk.copy()
                 x = torch.from_numpy(chunk).permute(0, 3, 1, 2).float().div_(255.0)
+                if reference is None:
+                    logits = self.model(x)
+                else:
+                    features, logits = self.model.features_and_logits(x)
+                    scores.append(reference.scores(features))
                 # Softmax in float64, as the evaluator's (runs.inference): a validation image's
                 # probability equal to the threshold must be decided alike by both.
-                out.append(torch.softmax(self.model(x).double(), dim=1).numpy())
-        return np.concatenate(out)
+                out.append(torch.softmax(logits.double(), dim=1).numpy())
+        return np.concatenate(out), np.concatenate(scores) if reference is not None else None
 
     def decisions(self, probs: np.ndarray) -> list[str] | None:
         """The class of each image by the operating point's threshold (the positive class where
@@ -284,14 +309,19 @@ class ImageClassifierModel(PythonModel):
         labels = threshold_labels(probs, positive, float(point["threshold"]))
         return [self.class_names[i] for i in labels]
 
-    def table(self, probs: np.ndarray) -> pd.DataFrame:
+    def table(self, probs: np.ndarray, ood: np.ndarray | None = None) -> pd.DataFrame:
         """One row per image: a probability column per class name, then ``predicted_class`` (the
-        most probable class), then for models with an operating point ``decision``."""
+        most probable class), then for models with an operating point ``decision``, then for
+        models with an out-of-distribution reference (``ood``: its scores) ``ood_score`` and
+        ``out_of_distribution``."""
         frame = pd.DataFrame(probs.astype(np.float64), columns=self.class_names)
         frame[PREDICTED_COLUMN] = [self.class_names[i] for i in probs.argmax(axis=1)]
         decisions = self.decisions(probs)
         if decisions is not None:
             frame[DECISION_COLUMN] = decisions
+        if ood is not None:
+            frame[OOD_SCORE_COLUMN] = np.asarray(ood, dtype=np.float64)
+            frame[OOD_COLUMN] = frame[OOD_SCORE_COLUMN] > 1.0
         return frame
 
     def predict(self, context, model_input, params=None):
@@ -303,7 +333,7 @@ class ImageClassifierModel(PythonModel):
         except ImageDecodeError as exc:
             where = "" if exc.index is None else f"input {exc.index} (counted from 0): "
             raise _invalid_input_error()(where + str(exc), exc.index) from exc
-        return self.table(self.probabilities(batch))
+        return self.table(*self.assess(batch))
 
 
 @functools.cache

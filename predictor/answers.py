@@ -27,6 +27,8 @@ def describe(served: Served) -> dict:
         # what it was trained on, for a client to route images (models before it: none)
         "modalities": getattr(served.classifier, "modalities", None),
         "modality_note": getattr(served.classifier, "modality_note", None),
+        # the out-of-distribution check the model carries (models trained without: none)
+        "ood_check": getattr(served.classifier, "ood_check", None),
     }
 
 
@@ -44,11 +46,13 @@ def predict(
     files: Sequence[tuple[str, bytes]],
     max_pixels: int | None = MAX_REQUEST_PIXELS,
 ) -> dict:
-    """Probabilities per class, the predicted class (argmax) and the decision (threshold) of
-    each file, with what ``describe`` says of the model (``max_pixels``: ``decode_files``)."""
-    probs = served.classifier.probabilities(decode_files(served, files, max_pixels))
+    """Probabilities per class, the predicted class (argmax), the decision (threshold) and the
+    out-of-distribution score of each file, with what ``describe`` says of the model
+    (``max_pixels``: ``decode_files``)."""
+    probs, ood = served.classifier.assess(decode_files(served, files, max_pixels))
     names = served.class_names
     decisions = decide(served.operating_point, probs, names)
+    scores = [None] * len(probs) if ood is None else [float(s) for s in ood]
     return {
         **describe(served),
         "predictions": [
@@ -57,7 +61,9 @@ def predict(
                 "predicted_class": names[int(row.argmax())],
                 "decision": decision,
                 "probabilities": dict(zip(names, map(float, row), strict=True)),
+                "ood_score": score,
+                "out_of_distribution": None if score is None else score > 1.0,
             }
-            for (name, _), row, decision in zip(files, probs, decisions, strict=True)
+            for (name, _), row, decision, score in zip(files, probs, decisions, scores, strict=True)
         ],
     }

@@ -17,7 +17,7 @@ only maps HTTP onto the core and ``predictor.answers``, with the predictor's own
 import threading
 from contextlib import asynccontextmanager
 from datetime import datetime
-from typing import Annotated, Literal
+from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Depends, FastAPI, File, Request, UploadFile
 from fastapi.exceptions import RequestValidationError
@@ -57,6 +57,17 @@ class ImagePrediction(BaseModel):
         "probability >= `threshold`, else the other class; null when the run has none"
     )
     probabilities: dict[str, float] = Field(description="class name → probability")
+    ood_score: float | None = Field(
+        None,
+        description="how far the image's features lie from the training images', over the "
+        "threshold taken on validation (`ood_check`); null when the model has no such check",
+    )
+    out_of_distribution: bool | None = Field(
+        None,
+        description="`ood_score` > 1: the image is unlike the model's training images (another "
+        "modality, body part or device, a blank or corrupt image), so its classes may be "
+        "meaningless: have a person look at it; null when the model has no such check",
+    )
 
 
 class ServedOut(BaseModel):
@@ -95,6 +106,13 @@ class ServedOut(BaseModel):
         None,
         description="why the model classifies DICOM files of every modality (it records none, "
         "or predates the record); null when it refuses other modalities",
+    )
+    ood_check: dict[str, Any] | None = Field(
+        None,
+        description="the model's out-of-distribution check: `method`, its `threshold`, the "
+        "validation `quantile` it was taken at (about 1 - quantile of new images like the "
+        "validation ones are flagged) and how many `validation_images` and `training_images` it "
+        "came from; null for a model trained without one (its answers carry no `ood_score`)",
     )
 
 
@@ -181,7 +199,8 @@ def predict_files(
     with request.app.state.slots:
         uploads = [(f.filename or f"file {i}", f.file.read()) for i, f in enumerate(files, 1)]
         answer = PredictOut.model_validate(predict(served, uploads))
-    request.app.state.predictor_metrics.predicted(served, len(uploads))
+    unlike = sum(bool(p.out_of_distribution) for p in answer.predictions)
+    request.app.state.predictor_metrics.predicted(served, len(uploads), unlike)
     return answer
 
 

@@ -9,6 +9,9 @@ requests by route and status, their durations).
   none is loaded.
 - ``mlpipeline_predictions_total`` and ``mlpipeline_predicted_images_total{model, version}``:
   ``/predict`` requests answered with predictions, and the images they held.
+- ``mlpipeline_out_of_distribution_images_total{model, version}``: of those images, the ones the
+  model's out-of-distribution check flagged: a share rising above its ``1 - quantile`` says
+  clients send images unlike the training data (another device, site or modality).
 """
 
 from collections.abc import Callable, Iterator
@@ -75,11 +78,21 @@ class PredictorMetrics:
             labels,
             registry=metrics.registry,
         )
+        self.unlike = Counter(
+            "mlpipeline_out_of_distribution_images",
+            "Images classified that the model's out-of-distribution check flagged (unlike its "
+            "training images), by the model version that answered.",
+            labels,
+            registry=metrics.registry,
+        )
 
-    def predicted(self, served: Served, images: int) -> None:
+    def predicted(self, served: Served, images: int, unlike: int = 0) -> None:
+        """Count one answered request of ``images`` images, ``unlike`` of them flagged out of
+        distribution."""
         labels = (self.service, served.model_name, served.version)
         self.predictions.labels(*labels).inc()
         self.images.labels(*labels).inc(images)
+        self.unlike.labels(*labels).inc(unlike)
 
 
 def add_predictor_metrics(app: FastAPI) -> PredictorMetrics:

@@ -129,7 +129,7 @@ TRAINING_PARAMS = (
     "cutmix_alpha", "cutmix_prob", "mixup_alpha", "per_sample_mix", "flip", "shift", "dropout",
     "label_smoothing", "val_fraction", "patience", "select", "seed", "class_balance", "ema_decay",
     "target_sensitivity", "allow_group_overlap", "ensemble", "min_image_size", "max_image_size",
-    "width", "modality",
+    "width", "modality", "ood_quantile",
 )  # fmt: skip
 
 

@@ -16,6 +16,7 @@ import torch
 from torch import nn
 from tqdm import tqdm
 
+from mlpipeline_model import reference_of
 from runs.preprocessing import Preprocessing
 
 Output = Literal["proba", "logits", "embedding"]
@@ -100,3 +101,17 @@ def predict(
             probs = [torch.softmax(model(v).float().cpu().double(), dim=1) for v in views(x, tta)]
             parts.append(torch.stack(probs).mean(0))
     return torch.cat(parts) if parts else torch.zeros(0)
+
+
+def ood_scores(model: nn.Module, inputs: Iterable[torch.Tensor]) -> np.ndarray | None:
+    """Each input image's out-of-distribution score (``mlpipeline_model.ood``: above 1, unlike
+    the training images), as the logged model answers it; None for a model without the check."""
+    reference = reference_of(model)
+    if reference is None:
+        return None
+    model.eval()
+    parts = []
+    with torch.inference_mode():
+        for x in inputs:
+            parts.append(reference.scores(model.features_and_logits(x)[0]))
+    return np.concatenate(parts) if parts else np.zeros(0)

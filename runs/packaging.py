@@ -49,9 +49,12 @@ from common import (
 from mlpipeline_model import (
     DECISION_COLUMN,
     FORMAT,
+    OOD_COLUMN,
+    OOD_SCORE_COLUMN,
     PREDICTED_COLUMN,
     TORCH_ARTIFACT,
     ImageClassifierModel,
+    reference_of,
 )
 from runs.digest import (
     DIGEST_KEY,
@@ -102,14 +105,18 @@ def requirements() -> list[str]:
     ]
 
 
-def signature(class_names: list[str], operating_point: dict | None) -> ModelSignature:
-    """The model's output columns (MLmodel ``signature``). No input schema: the model takes
-    encoded files, base64 text and uint8 arrays alike, which one schema cannot say; the input
-    example shows one form."""
+def signature(
+    class_names: list[str], operating_point: dict | None, ood: bool = False
+) -> ModelSignature:
+    """The model's output columns (MLmodel ``signature``; ``ood``: it carries an
+    out-of-distribution reference). No input schema: the model takes encoded files, base64
+    text and uint8 arrays alike, which one schema cannot say; the input example shows one form."""
     columns = [ColSpec("double", name) for name in class_names]
     columns.append(ColSpec("string", PREDICTED_COLUMN))
     if operating_point:
         columns.append(ColSpec("string", DECISION_COLUMN))
+    if ood:
+        columns += [ColSpec("double", OOD_SCORE_COLUMN), ColSpec("boolean", OOD_COLUMN)]
     return ModelSignature(outputs=Schema(columns))
 
 
@@ -146,6 +153,7 @@ def log_classifier(
     write-once: ``runs.logged``), which the choice and the evaluator check before they load it;
     the same weights logged again (a resumed trainer) keep the record."""
     model = copy.deepcopy(model).cpu().eval()
+    ood = reference_of(model)  # the out-of-distribution check it carries (None: none)
     digest = weights_digest(model)
     run = mlflow.active_run()
     held = mlflow.get_run(run.info.run_id).data.params if run is not None else {}
@@ -178,7 +186,7 @@ def log_classifier(
             artifacts={TORCH_ARTIFACT: str(weights)},
             code_paths=[str(PACKAGE_DIR)],
             pip_requirements=requirements(),
-            signature=signature(wrapper.class_names, operating_point),
+            signature=signature(wrapper.class_names, operating_point, ood is not None),
             input_example=input_example(preprocessing),
             metadata={
                 FORMAT_KEY: FORMAT,
@@ -186,8 +194,10 @@ def log_classifier(
                 "input": "PNG/JPEG/DICOM bytes (or base64 text), or uint8 N×H×W×C arrays",
                 "output": "one probability column per class name, then predicted_class (the "
                 "most probable class), then for two-class models with an operating point "
-                "decision (the class by its threshold)",
+                "decision (the class by its threshold), then for models with an "
+                "out-of-distribution check ood_score and out_of_distribution (ood_score > 1)",
                 "operating_point": operating_point,
+                "ood_check": ood.summary() if ood is not None else None,
                 "decoding_version": wrapper.decoding_version,
                 MODALITIES_KEY: wrapper.modalities,
                 DIGEST_KEY: digest,

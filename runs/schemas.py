@@ -121,6 +121,12 @@ class EvaluationReport(_Open):
         description="how the intervals were computed: bootstrap_resamples, bootstrap_seed and "
         "the packages' versions (numpy, scipy, scikit-learn)",
     )
+    out_of_distribution: dict[str, Any] | None = Field(
+        None,
+        description="models with the out-of-distribution check: how many test images it flags "
+        "(images, flagged, rate, expected_rate, flagged_images) and a note when far more than "
+        "expected (evaluator.ood)",
+    )
 
     def of_run(self, run_data_dir: str | None, data_root=None) -> "EvaluationReport":
         """This report with ``own_data`` as every reader takes it, for a run whose ``data_dir``
@@ -131,6 +137,12 @@ class EvaluationReport(_Open):
             data_root = get_settings().data_dir
         found = own_data(self.own_data, self.data_dir, run_data_dir, data_root)
         return self if found == self.own_data else self.model_copy(update={"own_data": found})
+
+    @property
+    def ood_note(self) -> str | None:
+        """One sentence when the check flags far more test images than it expects (the test
+        data differs from the training data); None otherwise or without the check."""
+        return (self.out_of_distribution or {}).get("note")
 
     @property
     def absent_note(self) -> str | None:

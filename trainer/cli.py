@@ -41,6 +41,13 @@ def _probability(text: str) -> float:
     return value
 
 
+def _open_probability(text: str) -> float:
+    value = float(text)
+    if not 0.0 <= value < 1.0:
+        raise argparse.ArgumentTypeError(f"must be in [0, 1) (0: off), got {text}")
+    return value
+
+
 def _ema_decay(text: str) -> float:
     value = float(text)
     if not 0.0 <= value < 1.0:
@@ -224,6 +231,16 @@ def get_args_parser(add_help: bool = True) -> argparse.ArgumentParser:
         default=0.9,
         help="two classes: choose on validation the decision threshold that reaches this "
         "sensitivity for --positive-class; the evaluator applies it to test (0: off)",
+    )
+    model.add_argument(
+        "--ood-quantile",
+        type=_open_probability,
+        default=0.99,
+        metavar="Q",
+        help="out-of-distribution check carried by the model: an image whose features lie "
+        "farther from the training images' than this quantile of the validation images' is "
+        "flagged in every answer (about 1-Q of new images like the validation ones are; "
+        "see mlpipeline_model/ood.py; 0: off)",
     )
     model.add_argument(
         "--positive-class",

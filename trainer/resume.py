@@ -25,6 +25,7 @@ NEW_ARG_DEFAULTS = {
     "class_balance": "none",
     "ema_decay": 0.0,
     "target_sensitivity": 0.0,
+    "ood_quantile": 0.0,
     "positive_class": None,
     "class_names": None,
     "groups_file": None,

@@ -47,7 +47,9 @@ def test_predicts_each_image_with_the_served_version(predictor, settings, served
     assert body["decoding_note"] is None  # logged by this code: decoded as in its training
     # trained on PNGs without --modality: it says that DICOM files of any modality are classified
     assert body["modalities"] is None and "records no modality" in body["modality_note"]
+    assert body["ood_check"] is None  # logged without the out-of-distribution check
     for p in body["predictions"]:
+        assert p["ood_score"] is None and p["out_of_distribution"] is None
         assert abs(sum(p["probabilities"].values()) - 1) < 1e-5
         assert p["predicted_class"] == max(p["probabilities"], key=p["probabilities"].get)
 

@@ -75,7 +75,8 @@ def test_model_predicts_in_a_fresh_process_without_the_repository(trained_run, t
     assert result.returncode == 0, result.stderr[-3000:]
     out = json.loads(result.stdout.strip().splitlines()[-1])
     classes = sorted(p.name for p in (trained_run.data_dir / "train").iterdir())
-    assert out["columns"] == [*classes, "predicted_class"]
+    assert out["columns"] == [*classes, "predicted_class", "ood_score", "out_of_distribution"]
+    assert out["rows"][-1]["out_of_distribution"] is True  # a CT slice to a colour photo model
     for row in out["rows"]:
         assert sum(row[c] for c in classes) == pytest.approx(1.0, abs=1e-5)
         assert row["predicted_class"] == max(classes, key=row.get)

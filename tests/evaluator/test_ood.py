@@ -1,0 +1,42 @@
+"""The evaluator's count of test images unlike the training data (``evaluator.ood``)."""
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from dashboard.handoff import caveats_of
+from dataloader import load_dataset, synthesize
+from evaluator import evaluate_run
+from runs import load_classifier, run_model_uri, schemas
+
+
+def test_the_flagged_count_is_what_the_served_model_flags_on_the_test_split(
+    mlflow_server, run_id, evaluation, data_root
+):
+    report = evaluation[0]["out_of_distribution"]
+    test = load_dataset(data_root / "demo", splits=("test",)).test
+    served = load_classifier(run_model_uri(run_id))
+    _, scores = served.assess(served.to_batch([(data_root / "demo" / f).read_bytes()
+                                               for f in test.files]))  # fmt: skip
+    assert report["images"] == len(test.files) == evaluation[0]["n_samples"]
+    assert report["flagged"] == int((scores > 1).sum())
+    flagged = {f for f, s in zip(test.files, scores, strict=True) if s > 1}
+    assert {image["file"] for image in report["flagged_images"]} == flagged
+    assert report["check"]["quantile"] == 0.99 and report["expected_rate"] == pytest.approx(0.01)
+
+
+def test_test_images_unlike_the_training_images_are_noted(mlflow_server, run_id, data_root):
+    noise = synthesize(
+        data_root / "ood-noise", train_per_class=1, test_per_class=6, size=32, seed=3
+    )
+    rng = np.random.default_rng(0)
+    for path in (noise / "test").rglob("*.png"):
+        Image.fromarray(rng.integers(0, 256, (32, 32, 3), dtype=np.uint8)).save(path)
+    evaluated = evaluate_run(run_id, mlflow_server, data_dir=noise)
+    report = evaluated["out_of_distribution"]
+    assert report["flagged"] == report["images"] == 18
+    assert report["rate"]["ci_low"] > report["expected_rate"]
+    assert "18 of 18 test images" in report["note"] and "differs" in report["note"]
+    # a caveat of choosing the run, as the dashboard lists them
+    parsed = schemas.EvaluationReport.model_validate(evaluated)
+    assert report["note"] in caveats_of(evaluated["artifact_path"], parsed)[1]

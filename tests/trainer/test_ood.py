@@ -1,0 +1,60 @@
+"""The out-of-distribution reference the trainer fits (``trainer.ood``) and logs with the model."""
+
+import mlflow
+import numpy as np
+import pytest
+import torch
+
+from runs import Preprocessing, build_model, conformal_threshold, load_model
+from trainer import train
+from trainer.engine import Batches
+from trainer.ood import fit_reference, member_features
+
+
+def _split(rng: np.random.Generator, n: int, low: int, high: int) -> Batches:
+    """``n`` grey 16 px images of pixels drawn in ``[low, high)``, labels alternating."""
+    images = rng.integers(low, high, (n, 16, 16, 1), dtype=np.uint8)
+    pp = Preprocessing(
+        image_size=(16, 16), channels=1, class_names=["a", "b"], mean=[0.45], std=[0.05]
+    )
+    return Batches(images, np.arange(n, dtype=np.int64) % 2, pp.to_tensor)
+
+
+@pytest.fixture
+def fitted():
+    rng = np.random.default_rng(0)
+    torch.manual_seed(0)
+    model = build_model("smallcnn", 1, 2, mean=[0.45], std=[0.05], width=4).eval()
+    train, val = _split(rng, 80, 100, 130), _split(rng, 40, 100, 130)
+    return model, fit_reference(model, train, val, torch.device("cpu"), 0.9), val
+
+
+def test_the_threshold_is_taken_on_the_validation_images_alone(fitted):
+    model, reference, val = fitted
+    distances = reference.distances(member_features(model, val, torch.device("cpu")))
+    assert reference.threshold == conformal_threshold(distances, 0.9)
+    assert (distances > reference.threshold).sum() <= 4  # at most 1 - 0.9 of them
+    assert (reference.validation_images, reference.training_images) == (40, 80)
+
+
+def test_images_unlike_the_training_images_score_above_one(fitted):
+    model, reference, _ = fitted
+    unlike = _split(np.random.default_rng(1), 10, 0, 256)  # noise over the whole range
+    scores = reference.scores(member_features(model, unlike, torch.device("cpu")))
+    assert (scores > 1).all(), scores
+
+
+def test_a_trained_model_carries_the_check_and_its_run_the_threshold(trainer_argv, mlflow_server):
+    run_id = train(trainer_argv("--ood-quantile", "0.95"))
+    params = mlflow.MlflowClient(mlflow_server).get_run(run_id).data.params
+    reference = load_model(run_id, mlflow_server).ood_reference
+    assert params["ood_quantile"] == "0.95"
+    assert float(params["ood_threshold"]) == pytest.approx(reference.threshold, abs=1e-6)
+    assert reference.quantile == 0.95 and reference.validation_images > 0
+
+
+def test_ood_quantile_zero_trains_a_model_without_the_check(trainer_argv, mlflow_server):
+    run_id = train(trainer_argv("--ood-quantile", "0"))
+    params = mlflow.MlflowClient(mlflow_server).get_run(run_id).data.params
+    assert "ood_threshold" not in params
+    assert getattr(load_model(run_id, mlflow_server), "ood_reference", None) is None
