@@ -1,28 +1,24 @@
-"""Fixtures shared by every test package: a real MLflow server, free ports, settings; and the
-session check that no test leaves a server or worker process behind."""
+"""Fixtures shared by every test package: a real MLflow server (``tests.servers``), free ports,
+settings; and the session check that no test leaves a server or worker process behind."""
 
-import contextlib
 import gc
 import os
 import shutil
-import signal
 import socket
-import subprocess
 import sys
 import tempfile
 import threading
 import time
 import uuid
 from collections.abc import Iterator
-from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
 import uvicorn
 
-from launcher import MLFLOW, UVICORN_HTTP
-from launcher.stack import wait_http
+from launcher import UVICORN_HTTP
+from tests.servers import mlflow_command, serving
 
 ROOT = Path(__file__).resolve().parents[1]
 SHARED_DATA = ROOT.parent / "shared" / "data"
@@ -164,56 +160,6 @@ def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         return s.getsockname()[1]
-
-
-@contextmanager
-def serving(argv: list[str], health_url: str, log_path: Path, **popen) -> Iterator[None]:
-    """Run a server process for the block; fail with the end of its log if it never answers.
-
-    The server runs in a process group of its own, and the whole group is stopped afterwards:
-    MLflow's server starts helper processes (uvicorn workers) that would otherwise outlive it.
-    """
-    log = open(log_path, "w")  # noqa: SIM115 - closed below
-    proc = subprocess.Popen(
-        argv, stdout=log, stderr=subprocess.STDOUT, start_new_session=True, **popen
-    )
-    try:
-        try:
-            wait_http(health_url, timeout=120, proc=proc)
-        except RuntimeError as exc:  # LaunchError: it exited or never answered
-            raise RuntimeError(f"{exc}\n{Path(log_path).read_text()[-3000:]}") from None
-        yield
-    finally:
-        stop_group(proc)
-        log.close()
-
-
-def stop_group(proc: subprocess.Popen, grace: float = 10) -> None:
-    """SIGTERM the process group that ``proc`` leads, SIGKILL what is left after ``grace``."""
-    with contextlib.suppress(ProcessLookupError):
-        os.killpg(proc.pid, signal.SIGTERM)
-    try:
-        proc.wait(timeout=grace)
-    except subprocess.TimeoutExpired:
-        proc.kill()
-        proc.wait()
-    deadline = time.monotonic() + grace
-    while time.monotonic() < deadline:
-        try:
-            os.killpg(proc.pid, 0)
-        except ProcessLookupError:
-            return
-        time.sleep(0.1)
-    with contextlib.suppress(ProcessLookupError):
-        os.killpg(proc.pid, signal.SIGKILL)
-
-
-def mlflow_command(state: Path, port: int) -> tuple[list[str], dict[str, str]]:
-    """The MLflow server as `make demo` runs it (``launcher.MLFLOW``: SQLite store and served
-    artifacts in ``state``), on ``port`` with one worker, and the environment it runs in."""
-    argv = MLFLOW.render(host="127.0.0.1", port=port, state=state)
-    assert argv[0] == "mlflow"
-    return [sys.executable, "-m", *argv, "--workers", "1"], {**os.environ, **dict(MLFLOW.env)}
 
 
 @pytest.fixture(scope="session")

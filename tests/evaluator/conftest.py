@@ -19,7 +19,8 @@ from common import Settings
 from evaluator import evaluate_run
 from evaluator.app import create_app
 from launcher import UVICORN_HTTP
-from tests.conftest import ROOT, SESSION_MARK, free_port, wait_http
+from tests.conftest import ROOT, SESSION_MARK, free_port
+from tests.servers import wait_http
 
 EXPERIMENT = "evaluator-tests"
 

@@ -18,7 +18,8 @@ from dataloader.synth import CLASS_NAMES
 from evaluator import evaluate_run
 from evaluator.evaluate import run_job
 from runs import Preprocessing, build_model, contract
-from tests.conftest import free_port, mlflow_command, stop_group, wait_http
+from tests.conftest import free_port
+from tests.servers import mlflow_command, stop_group, wait_http
 
 
 class KillableMlflow:

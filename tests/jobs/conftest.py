@@ -28,7 +28,8 @@ from jobs import (
     get_database,
     get_job_service,
 )
-from tests.conftest import ROOT, LiveServer, free_port, wait_http
+from tests.conftest import ROOT, LiveServer, free_port
+from tests.servers import wait_http
 
 MONGO_URI = os.environ.get("MONGO_URI")
 

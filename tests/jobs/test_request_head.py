@@ -15,9 +15,10 @@ import pytest
 
 from jobs.protocol import MAX_HEAD_BYTES
 from launcher import EVALUATOR, EXPLAINER, PREDICTOR
-from tests.conftest import ROOT, free_port, stop_group, wait_http
+from tests.conftest import ROOT, free_port
 from tests.jobs.test_intake import toy_body
 from tests.rawhttp import read_answer
+from tests.servers import stop_group, wait_http
 
 TOKEN = "t" * 8192  # an 8 KB bearer token: a large, legitimate header
 HEADERS = {"Authorization": f"Bearer {TOKEN}", "Cookie": "session=" + "c" * 8192}

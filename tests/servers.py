@@ -1,0 +1,66 @@
+"""Server processes for tests: started for a block and stopped as a whole."""
+
+import contextlib
+import os
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+from launcher import MLFLOW
+from launcher.stack import wait_http
+
+__all__ = ["mlflow_command", "serving", "stop_group", "wait_http"]
+
+
+@contextmanager
+def serving(argv: list[str], health_url: str, log_path: Path, **popen) -> Iterator[None]:
+    """Run a server process for the block; fail with the end of its log if it never answers.
+
+    The server runs in a process group of its own, and the whole group is stopped afterwards:
+    MLflow's server starts helper processes (uvicorn workers) that would otherwise outlive it.
+    """
+    log = open(log_path, "w")  # noqa: SIM115 - closed below
+    proc = subprocess.Popen(
+        argv, stdout=log, stderr=subprocess.STDOUT, start_new_session=True, **popen
+    )
+    try:
+        try:
+            wait_http(health_url, timeout=120, proc=proc)
+        except RuntimeError as exc:  # LaunchError: it exited or never answered
+            raise RuntimeError(f"{exc}\n{Path(log_path).read_text()[-3000:]}") from None
+        yield
+    finally:
+        stop_group(proc)
+        log.close()
+
+
+def stop_group(proc: subprocess.Popen, grace: float = 10) -> None:
+    """SIGTERM the process group that ``proc`` leads, SIGKILL what is left after ``grace``."""
+    with contextlib.suppress(ProcessLookupError):
+        os.killpg(proc.pid, signal.SIGTERM)
+    try:
+        proc.wait(timeout=grace)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        proc.wait()
+    deadline = time.monotonic() + grace
+    while time.monotonic() < deadline:
+        try:
+            os.killpg(proc.pid, 0)
+        except ProcessLookupError:
+            return
+        time.sleep(0.1)
+    with contextlib.suppress(ProcessLookupError):
+        os.killpg(proc.pid, signal.SIGKILL)
+
+
+def mlflow_command(state: Path, port: int) -> tuple[list[str], dict[str, str]]:
+    """The MLflow server as `make demo` runs it (``launcher.MLFLOW``: SQLite store and served
+    artifacts in ``state``), on ``port`` with one worker, and the environment it runs in."""
+    argv = MLFLOW.render(host="127.0.0.1", port=port, state=state)
+    assert argv[0] == "mlflow"
+    return [sys.executable, "-m", *argv, "--workers", "1"], {**os.environ, **dict(MLFLOW.env)}
