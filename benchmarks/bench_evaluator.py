@@ -27,7 +27,7 @@ import requests
 import torch
 
 from benchmarks.common import Result, interleaved_best, scratch_tracking
-from jobs import set_parent_death_signal
+from common import set_parent_death_signal
 from launcher import EVALUATOR
 
 IMAGE_SIZE = 64

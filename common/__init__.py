@@ -5,8 +5,9 @@ format (``configure_logging``: UTC times, level, logger), the one confinement ru
 from requests and runs (``confine``), the one redaction of credentials in URIs shown to users
 (``redact_uri``) and of file names that are not UTF-8 (``printable``), the CPUs a process may use
 under a container's quota (``available_cores``), a package's installed version
-(``installed_version``), and the names of the evaluator's metrics in MLflow with which way each
-is better (``metric_keys``).
+(``installed_version``), the names of the evaluator's metrics in MLflow with which way each
+is better (``metric_keys``), and child processes that end with the process that started them,
+``kill -9`` included (``spawn_tethered``, ``set_parent_death_signal``).
 
 Job handling lives in ``jobs``, MLflow access, models and the artifact contract in ``runs``.
 """
@@ -44,6 +45,7 @@ from common.paths import (
 from common.redact import printable, redact_uri
 from common.scratch import STALE_AFTER_S, make_scratch, scratch_dir, umask_mode
 from common.settings import Settings, fingerprint, get_settings, is_fingerprint
+from common.tether import set_parent_death_signal, spawn_tethered
 from common.versions import installed_version
 
 __all__ = [
@@ -85,5 +87,7 @@ __all__ = [
     "redact_uri",
     "remove_partial_writes",
     "scratch_dir",
+    "set_parent_death_signal",
+    "spawn_tethered",
     "umask_mode",
 ]

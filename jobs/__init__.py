@@ -55,7 +55,7 @@ from jobs.store import (
     get_database,
     utcnow,
 )
-from jobs.worker import JobContext, JobStopped, set_parent_death_signal
+from jobs.worker import JobContext, JobStopped
 
 __all__ = [
     "FINAL_STATUSES",
@@ -94,7 +94,6 @@ __all__ = [
     "require_token",
     "route_path",
     "service_app",
-    "set_parent_death_signal",
     "store_unavailable",
     "submission_responses",
     "utcnow",

@@ -12,12 +12,11 @@ A handler is ``handler(job)`` or ``handler(job, ctx)``; ``ctx`` is a ``JobContex
 ``WorkerProcess`` is one spawned child that runs handlers one at a time. It runs below the
 service's priority (``os.nice``), caps torch's threads so that a core stays free for serving, gives
 tqdm a thread lock (no semaphore for a killed worker to leak), and exits when its parent dies: a
-parent-death signal (Linux ``prctl``) and a thread that watches the parent's pid, so a ``kill -9``
-of the service leaves no worker computing a job twice.
+parent-death signal (Linux ``prctl``: ``common.set_parent_death_signal``) and a thread that watches
+the parent's pid, so a ``kill -9`` of the service leaves no worker computing a job twice.
 """
 
 import contextlib
-import ctypes
 import inspect
 import logging
 import multiprocessing
@@ -32,11 +31,16 @@ from collections.abc import Callable
 from multiprocessing.connection import Connection
 from typing import Any
 
-from common import StartupError, available_cores, configure_logging, get_settings
+from common import (
+    StartupError,
+    available_cores,
+    configure_logging,
+    get_settings,
+    set_parent_death_signal,
+)
 
 log = logging.getLogger(__name__)
 
-PR_SET_PDEATHSIG = 1
 WORKER_NICE = 10
 PROGRESS_EVERY_S = 0.5
 _COUNTS = re.compile(r"\d[\d/.,]*")  # the counts in a stage ("predicting 3/40")
@@ -100,17 +104,6 @@ def call_handler(handler: Callable, job: dict, ctx: JobContext) -> Any:
     except ValueError:  # no signature (a builtin): call it the simple way
         return handler(job)
     return handler(job, ctx)
-
-
-def set_parent_death_signal(sig: int = signal.SIGKILL) -> bool:
-    """Ask Linux to send ``sig`` to this process when its parent (thread) exits."""
-    if not sys.platform.startswith("linux"):
-        return False
-    try:
-        libc = ctypes.CDLL(None, use_errno=True)
-        return libc.prctl(PR_SET_PDEATHSIG, int(sig), 0, 0, 0) == 0
-    except (OSError, AttributeError):
-        return False
 
 
 def _watch_parent(parent_pid: int) -> None:
