@@ -14,6 +14,7 @@ from pathlib import Path
 
 import requests
 
+from common import spawn_tethered
 from launcher.services import MLFLOW, Service
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
@@ -93,7 +94,13 @@ def port_in_use(host: str, port: int) -> bool:
 
 
 class Stack:
-    """Starts services as local processes; ``with Stack(cfg) as s:`` stops them all on exit."""
+    """Starts services as local processes; ``with Stack(cfg) as s:`` stops them all on exit.
+
+    Each process runs tethered to this one (``common.spawn_tethered``): should this process be
+    killed (``kill -9``, out of memory), every service and job it started ends with it, with the
+    processes they started. ``procs`` holds the tethers, which read as their commands (exit
+    status) and lead the process groups ``stop_all`` stops.
+    """
 
     def __init__(self, config: StackConfig) -> None:
         self.config = config
@@ -153,14 +160,15 @@ class Stack:
         self._logs.append(log)
         argv = self.command(service, extra)
         log.write(f"\n=== {time.strftime('%Y-%m-%d %H:%M:%S')} {shlex.join(argv)}\n")
-        return subprocess.Popen(
+        # In a process group of its own (stopped as a whole), through a tether that ends the
+        # group when this process dies, however it dies: no service outlives a `kill -9`
+        return spawn_tethered(
             argv,
             cwd=self.config.root,
             env={**self.environment(), **dict(service.env)},
             stdout=log,
             stderr=subprocess.STDOUT,
             stdin=subprocess.DEVNULL,
-            start_new_session=True,  # its own process group: stopped as a whole
         )
 
     def start(self, service: Service) -> None:
