@@ -1,4 +1,5 @@
-"""Server processes for tests: started for a block and stopped as a whole."""
+"""Server processes for tests: started for a block, stopped as a whole, and ended with the test
+process however it ends (``kill -9`` of pytest or of an xdist worker too: ``common.tether``)."""
 
 import contextlib
 import os
@@ -10,6 +11,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
+from common import spawn_tethered
 from launcher import MLFLOW
 from launcher.stack import wait_http
 
@@ -22,11 +24,11 @@ def serving(argv: list[str], health_url: str, log_path: Path, **popen) -> Iterat
 
     The server runs in a process group of its own, and the whole group is stopped afterwards:
     MLflow's server starts helper processes (uvicorn workers) that would otherwise outlive it.
+    It is tethered to this process (``common.spawn_tethered``): should this process be killed,
+    the group ends too.
     """
     log = open(log_path, "w")  # noqa: SIM115 - closed below
-    proc = subprocess.Popen(
-        argv, stdout=log, stderr=subprocess.STDOUT, start_new_session=True, **popen
-    )
+    proc = spawn_tethered(argv, stdout=log, stderr=subprocess.STDOUT, **popen)
     try:
         try:
             wait_http(health_url, timeout=120, proc=proc)
