@@ -15,7 +15,7 @@ from common import spawn_tethered
 from launcher import MLFLOW
 from launcher.stack import wait_http
 
-__all__ = ["mlflow_command", "serving", "stop_group", "wait_http"]
+__all__ = ["command_pid", "mlflow_command", "serving", "stop_group", "wait_http"]
 
 
 @contextmanager
@@ -58,6 +58,13 @@ def stop_group(proc: subprocess.Popen, grace: float = 10) -> None:
         time.sleep(0.1)
     with contextlib.suppress(ProcessLookupError):
         os.killpg(proc.pid, signal.SIGKILL)
+
+
+def command_pid(proc: subprocess.Popen) -> int:
+    """The pid of the command that a tether (``common.spawn_tethered``) runs: its one child."""
+    children = Path(f"/proc/{proc.pid}/task/{proc.pid}/children").read_text().split()
+    assert len(children) == 1, f"the tether {proc.pid} has children {children}"
+    return int(children[0])
 
 
 def mlflow_command(state: Path, port: int) -> tuple[list[str], dict[str, str]]:

@@ -13,7 +13,7 @@ import numpy as np
 import pytest
 from mlflow.tracking import MlflowClient
 
-from common import ServiceUnavailable
+from common import ServiceUnavailable, spawn_tethered
 from dataloader.synth import CLASS_NAMES
 from evaluator import evaluate_run
 from evaluator.evaluate import run_job
@@ -34,10 +34,9 @@ class KillableMlflow:
     def start(self) -> None:
         argv, env = mlflow_command(self.state, self.port)
         log = open(self.state / "server.log", "a")  # noqa: SIM115 - the server holds it
-        self.proc = subprocess.Popen(
-            argv, cwd=self.state, env=env, stdout=log, stderr=subprocess.STDOUT,
-            start_new_session=True,
-        )  # fmt: skip
+        self.proc = spawn_tethered(  # its own group, ended with the test process
+            argv, cwd=self.state, env=env, stdout=log, stderr=subprocess.STDOUT
+        )
         wait_http(self.uri + "/health", timeout=120, proc=self.proc)
 
     def kill(self) -> None:

@@ -13,12 +13,13 @@ from pathlib import Path
 
 import pytest
 
+from common import spawn_tethered
 from jobs.protocol import MAX_HEAD_BYTES
 from launcher import EVALUATOR, EXPLAINER, PREDICTOR
 from tests.conftest import ROOT, free_port
 from tests.jobs.test_intake import toy_body
 from tests.rawhttp import read_answer
-from tests.servers import stop_group, wait_http
+from tests.servers import command_pid, stop_group, wait_http
 
 TOKEN = "t" * 8192  # an 8 KB bearer token: a large, legitimate header
 HEADERS = {"Authorization": f"Bearer {TOKEN}", "Cookie": "session=" + "c" * 8192}
@@ -30,7 +31,7 @@ class Service:
         self.proc, self.port = proc, port
 
     def rss_mb(self) -> float:
-        status = Path(f"/proc/{self.proc.pid}/status").read_text()
+        status = Path(f"/proc/{command_pid(self.proc)}/status").read_text()  # not the tether's
         [line] = [line for line in status.splitlines() if line.startswith("VmRSS:")]
         return int(line.split()[1]) / 1024
 
@@ -50,9 +51,7 @@ def service(tmp_path_factory) -> Iterator[Service]:
     env |= {"MLFLOW_TRACKING_URI": f"sqlite:///{tmp}/mlflow.db", "MAX_BODY_BYTES": str(MB)}
     env.pop("MONGO_URI", None)
     with open(tmp / "service.log", "w") as log:
-        proc = subprocess.Popen(
-            argv, cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True
-        )
+        proc = spawn_tethered(argv, cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT)
         try:
             wait_http(f"http://127.0.0.1:{port}/health", timeout=60, proc=proc)
             yield Service(proc, port)
