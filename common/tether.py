@@ -166,7 +166,10 @@ def run(argv: list[str], parent: int, grace: float = GRACE_S) -> int:
     code = command.returncode
     _end_group(command, grace, with_self=False)
     if code < 0:  # killed by a signal: end the same way, so that the spawner reads the same
-        with contextlib.suppress(OSError, ValueError):  # SIGKILL, SIGSTOP: cannot be set
+        import resource  # POSIX only, as the tether
+
+        resource.setrlimit(resource.RLIMIT_CORE, (0, 0))  # SIGSEGV, SIGABRT: no core of the tether
+        with contextlib.suppress(OSError, ValueError):  # SIGKILL: cannot be set
             signal.signal(-code, signal.SIG_DFL)
         os.kill(os.getpid(), -code)
         return 128 - code
