@@ -14,6 +14,7 @@ from runs import (
     check_run_model,
     find_logged_model,
     load_classifier,
+    model_gone,
     model_info,
     recorded_model,
     stopped_before_model,
@@ -46,6 +47,8 @@ def assess(client: MlflowClient, run: Run) -> Assessment:
         logged = find_logged_model(client, run)
     except InvalidInput as exc:  # a marked run without a valid record of its model
         return no(str(exc), has_model=False)
+    if logged is None and (recorded := recorded_model(run_id, run.data.params)):
+        return no(model_gone(run_id, recorded[0]), has_model=False)  # deleted since
     if logged is None:
         return no(
             stopped_before_model(run)

@@ -112,7 +112,14 @@ from runs.intervals import (
     resample_counts,
     wilson_interval,
 )
-from runs.logged import MODEL_RECORD_KEY, RECORDS, RECORDS_KEY, find_logged_model, recorded_model
+from runs.logged import (
+    MODEL_RECORD_KEY,
+    RECORDS,
+    RECORDS_KEY,
+    find_logged_model,
+    model_gone,
+    recorded_model,
+)
 from runs.models import MODEL_NAMES, Ensemble, ImageClassifier, build_model
 from runs.packaging import (
     FORMAT_KEY,
@@ -209,6 +216,7 @@ __all__ = [
     "load_test_split",
     "log_classifier",
     "macro_auc",
+    "model_gone",
     "model_info",
     "new_key_pair",
     "new_result_id",

@@ -58,6 +58,18 @@ def recorded_model(run_id: str, params: Mapping[str, str]) -> tuple[str, str] | 
     return found[1], found[2]
 
 
+def model_gone(run_id: str, model_id: str) -> str:
+    """Words for run ``run_id`` whose recorded model ``model_id`` is gone (``find_logged_model``
+    found none): what is wrong and how to go on; never another model of the run in its place."""
+    return (
+        f"the model {model_id} its training logged (param {MODEL_RECORD_KEY}) is gone: deleted "
+        f"from MLflow (or not a model of this run), and no other model of run {run_id} is used "
+        f"in its place; train the run again (python -m trainer --from-run {run_id}) and use "
+        "the new run, or restore the model in MLflow (its tracking database from a backup made "
+        "before the deletion)"
+    )
+
+
 def find_logged_model(client: MlflowClient, run: Run):
     """The run's MLflow LoggedModel named ``model``: the one its training logged
     (``recorded_model``), else (runs trained before the record) the one MLflow lists first;
