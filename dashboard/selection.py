@@ -29,11 +29,16 @@ from common import (
 from jobs import STORE_ERRORS
 from runs import (
     MODEL_ARTIFACT,
+    MODEL_RECORD_KEY,
     contract,
     download_failure,
+    files_digest,
+    find_logged_model,
     get_client,
     get_run,
+    model_gone,
     outage_of,
+    recorded_model,
     run_model_uri,
     schemas,
     stopped_before_model,
@@ -57,19 +62,31 @@ class Download:
 def download_run(run_id: str, tracking_uri: str, artifacts_dir: str | Path) -> Path:
     """Download the run's model and artifacts into ``artifacts_dir/<run_id>/`` atomically.
 
+    The model is the one its training logged (``models:/<id>`` of the run's param
+    ``logged_model``), its files checked against the digest recorded with it before the folder
+    is handed out; runs trained before that record download ``runs:/<run_id>/model`` (the latest
+    model logged into the run) as before.
+
     Everything goes to a temporary folder inside ``artifacts_dir`` first and is renamed into place
     only when complete, so a failed download leaves neither a partial folder nor a changed one.
     That folder (``PARTIAL``) names its process: one left by a download killed mid-way is removed
     by the next download there once that process is gone (``common.make_scratch``), never one a
     live download (another dashboard, the CLI) writes. The complete folder gets the umask's mode.
     The model lands in ``<run_id>/model/``, the run's other artifacts beside it, and
-    ``DOWNLOAD_JSON`` says which registered versions the model is and which evaluation is current.
+    ``DOWNLOAD_JSON`` says which model (its URI, LoggedModel id and files' digest) and
+    registered versions it is and which evaluation is current.
 
     Raises:
-        InvalidInput: The run has no model logged as ``model``, or ``run_id`` would name a
+        InvalidInput: The run has no model logged as ``model``, its recorded model is gone or
+            its files are not those recorded (nothing written), or ``run_id`` would name a
             folder outside ``artifacts_dir`` (``common.confine``).
         ServiceUnavailable: The tracking server cannot be reached.
     """
+    return _download(run_id, tracking_uri, artifacts_dir)[0]
+
+
+def _download(run_id: str, tracking_uri: str, artifacts_dir: str | Path) -> tuple[Path, str]:
+    """``download_run``: the folder and the URI of the model downloaded into it."""
     artifacts_dir = Path(artifacts_dir)
     artifacts_dir.mkdir(parents=True, exist_ok=True)
     destination = confine(run_id, artifacts_dir, "run_id", "ARTIFACTS_DIR")
@@ -77,6 +94,16 @@ def download_run(run_id: str, tracking_uri: str, artifacts_dir: str | Path) -> P
         raise InvalidInput(f"run_id {run_id[:80]!r} is not a run id; pick a run from the list.")
     client = get_client(tracking_uri)
     run = get_run(client, run_id)  # NotFound with a clear message for a wrong id
+    # the model its training logged, never another logged into the run since (InvalidInput: a
+    # marked run without a valid record); runs trained before the record: runs:/ as before
+    if recorded := recorded_model(run_id, run.data.params):
+        if find_logged_model(client, run) is None:
+            raise InvalidInput(
+                f"run {run_id} cannot be downloaded: {model_gone(run_id, recorded[0])}."
+            )
+        uri = f"models:/{recorded[0]}"
+    else:
+        uri = run_model_uri(run_id)
     tmp = make_scratch(f".{run_id}.partial-", artifacts_dir, family=PARTIAL)
 
     def failure(exc: Exception, what: str) -> ServiceUnavailable | None:
@@ -99,10 +126,13 @@ def download_run(run_id: str, tracking_uri: str, artifacts_dir: str | Path) -> P
         model_dir = tmp / MODEL_ARTIFACT
         if model_dir.exists():  # an MLflow 2 style run that logged the model among artifacts
             shutil.rmtree(model_dir)
-        uri = run_model_uri(run_id)  # lands in tmp/model/ (the URI's last part names it)
+        # runs:/<id>/model lands in tmp/model/ (the URI's last part names it), models:/<id>
+        # in the folder given
+        into = model_dir if recorded else tmp
+        into.mkdir(exist_ok=True)
         try:
             mlflow.artifacts.download_artifacts(
-                artifact_uri=uri, dst_path=str(tmp), tracking_uri=tracking_uri
+                artifact_uri=uri, dst_path=str(into), tracking_uri=tracking_uri
             )
         except (MlflowException, OSError) as exc:
             if down := failure(exc, "model"):
@@ -110,6 +140,12 @@ def download_run(run_id: str, tracking_uri: str, artifacts_dir: str | Path) -> P
             # MLflow says "no model" for any failed download of runs:/ (a full disk too)
             if here := download_failure(uri, artifacts_dir, exc, tracking_uri, "ARTIFACTS_DIR"):
                 raise here from exc
+            if recorded:  # it exists (find_logged_model), its files do not download
+                raise InvalidInput(
+                    f"the model of run {run_id} ({uri}, the one its training logged) cannot be "
+                    f"downloaded ({exc}); its files may be gone from the artifact store: restore "
+                    f"them, or train the run again (python -m trainer --from-run {run_id})."
+                ) from exc
             if stopped := stopped_before_model(run):
                 raise InvalidInput(f"run {run_id} cannot be deployed: {stopped}.") from exc
             raise InvalidInput(
@@ -117,14 +153,42 @@ def download_run(run_id: str, tracking_uri: str, artifacts_dir: str | Path) -> P
                 "deployed; "
                 "pick a run trained by `python -m trainer` (its model is runs:/<id>/model)."
             ) from exc
-        atomic_write_json(tmp / DOWNLOAD_JSON, manifest(client, run_id))
+        files = _checked_files(run_id, uri, model_dir, recorded[1] if recorded else None)
+        model = {"model_uri": uri, "logged_model_id": recorded[0] if recorded else None}
+        model["files_digest"] = files  # of the files downloaded (None: not digestible)
+        atomic_write_json(tmp / DOWNLOAD_JSON, manifest(client, run_id) | model)
         os.chmod(tmp, umask_mode())  # made 0700, as every scratch folder
-        return atomic_replace_dir(tmp, destination)
+        return atomic_replace_dir(tmp, destination), uri
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
         raise
     finally:
         end_download_threads()
+
+
+def _checked_files(run_id: str, uri: str, folder: Path, recorded: str | None) -> str | None:
+    """``files_digest`` of the model downloaded from ``uri`` into ``folder``, checked against
+    the ``recorded`` one (None: a run trained before the record, nothing to check, and None
+    for files that cannot be digested, as before the record).
+
+    Raises:
+        InvalidInput: Other files than those its training logged, or a symbolic link among them.
+    """
+    try:
+        actual = files_digest(folder)
+    except ValueError as exc:
+        if not recorded:
+            return None
+        raise InvalidInput(f"the model of run {run_id} ({uri}) was not downloaded: {exc}") from exc
+    if recorded and actual != recorded:
+        raise InvalidInput(
+            f"the model of run {run_id} ({uri}) was not downloaded: its files' digest is "
+            f"{actual[:12]}…, not the {recorded[:12]}… its training recorded (param "
+            f"{MODEL_RECORD_KEY}), so its files were changed in the artifact store since; "
+            f"restore them, or train the run again (python -m trainer --from-run {run_id}) and "
+            "download the new run"
+        )
+    return actual
 
 
 def manifest(client, run_id: str) -> dict:
@@ -181,14 +245,14 @@ def download_model(
         ServiceUnavailable: As ``download_run``; or the folder was downloaded but its record
             could not be stored (the store down, its disk full): the message names the folder.
     """
-    path = download_run(run_id, settings.mlflow_tracking_uri, settings.artifacts_dir)
+    path, model_uri = _download(run_id, settings.mlflow_tracking_uri, settings.artifacts_dir)
     run = get_run(get_client(settings.mlflow_tracking_uri), run_id)
     metrics = key_metrics(run.data.metrics)
     if store is not None:
         record = schemas.SelectionRecord(
             run_id=run_id,
             action="download",
-            model_uri=run_model_uri(run_id),
+            model_uri=model_uri,
             experiment_id=run.info.experiment_id,
             metrics=metrics,
             artifacts_path=str(path.resolve()),
@@ -202,7 +266,7 @@ def download_model(
                 f"not be stored ({type(exc).__name__}: {exc}); check MONGO_URI (or the disk of "
                 "STORE_DIR) and download the run again to record it."
             ) from exc
-    return Download(run_id, run_model_uri(run_id), path, metrics)
+    return Download(run_id, model_uri, path, metrics)
 
 
 def _user() -> str:

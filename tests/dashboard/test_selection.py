@@ -3,12 +3,14 @@ import os
 import uuid
 
 import pytest
+from mlflow.tracking import MlflowClient
 
 from common import InvalidInput, NotFound, ServiceUnavailable
 from dashboard import download_model, download_run
 from dashboard.choose import choose_run
 from dashboard.selection import DOWNLOAD_JSON
 from jobs import SelectionStore, get_database
+from runs import recorded_model
 
 
 def test_download_puts_model_and_artifacts_in_artifacts_dir(dashboard_runs, settings):
@@ -30,7 +32,9 @@ def test_a_download_says_which_registered_version_and_evaluation_it_is(
     choice = choose_run(run_id, "hand it over", settings)
     path = download_run(run_id, settings.mlflow_tracking_uri, settings.artifacts_dir)
     found = json.loads((path / DOWNLOAD_JSON).read_text())
-    assert (found["run_id"], found["model_uri"]) == (run_id, f"runs:/{run_id}/model")
+    params = MlflowClient(settings.mlflow_tracking_uri).get_run(run_id).data.params
+    model_id = recorded_model(run_id, params)[0]
+    assert (found["run_id"], found["model_uri"]) == (run_id, f"models:/{model_id}")
     assert found["evaluation_path"] == dashboard_runs["evaluation"]
     assert {
         "name": settings.model_name,
@@ -91,8 +95,9 @@ def test_mlflow_failing_during_the_model_download_is_an_outage_not_a_missing_mod
 def test_a_model_download_failing_here_is_not_a_run_without_a_model(
     dashboard_runs, settings, monkeypatch
 ):
-    """MLflow's runs:/ repository reports any failed download (a full disk) as a missing model:
-    the run has one, so the download failed here (tests/runs: the same under a real full disk)."""
+    """MLflow's runs:/ repository reports any failed download (a full disk) as a missing model
+    (a download of the recorded model, models:/<id>, is told apart the same way): the run has
+    one, so the download failed here (tests/runs: the same under a real full disk)."""
     import mlflow.artifacts
     from mlflow.exceptions import MlflowException
     from mlflow.protos.databricks_pb2 import RESOURCE_DOES_NOT_EXIST
@@ -100,7 +105,7 @@ def test_a_model_download_failing_here_is_not_a_run_without_a_model(
     download = mlflow.artifacts.download_artifacts
 
     def swallowed(**kwargs):
-        if not str(kwargs.get("artifact_uri")).endswith("/model"):  # the run's other files
+        if not str(kwargs.get("artifact_uri")).startswith("models:/"):  # the run's other files
             return download(**kwargs)
         raise MlflowException(
             "Failed to download artifacts from path 'model', please ensure that the path is "
@@ -109,7 +114,7 @@ def test_a_model_download_failing_here_is_not_a_run_without_a_model(
 
     monkeypatch.setattr(mlflow.artifacts, "download_artifacts", swallowed)
     run_id = dashboard_runs["pipeline"]
-    with pytest.raises(ServiceUnavailable, match=rf"runs:/{run_id}/model could not be downloaded"):
+    with pytest.raises(ServiceUnavailable, match=r"models:/m-\w+ could not be downloaded"):
         download_run(run_id, settings.mlflow_tracking_uri, settings.artifacts_dir)
     assert os.listdir(settings.artifacts_dir) == []
 
@@ -133,6 +138,6 @@ def test_download_is_recorded_as_a_download_and_chooses_nothing(
         run_id,
         "tester",
     )
-    assert record["model_uri"] == f"runs:/{run_id}/model" and record["version"] is None
+    assert record["model_uri"].startswith("models:/m-") and record["version"] is None
     assert record["metrics"]["best_val_auc"] == pytest.approx(0.8)
     assert record["artifacts_path"] == str(got.artifacts_path.resolve())
