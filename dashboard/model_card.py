@@ -5,6 +5,7 @@ from datetime import UTC, datetime
 
 import pandas as pd
 
+from common import InvalidInput
 from dashboard.card_tables import (
     class_counts,
     describe_operating_point,
@@ -22,7 +23,7 @@ from dashboard.provenance import (
     evaluation_lines,
     training_provenance,
 )
-from runs import contract, run_model_uri, schemas
+from runs import MODEL_RECORD_KEY, contract, recorded_model, run_model_uri, schemas
 
 
 def build_model_card(
@@ -49,8 +50,7 @@ def build_model_card(
         f"# Model card: {plain(run['run_name'])}",
         "",
         f"- Run id: `{run_id}`  ",
-        f"- Model URI: `{run_model_uri(run_id)}` (the run's model now; a registered version "
-        "`models:/NAME/N` is the copy that was chosen)  ",
+        f"- Model URI: {model_uri_line(run_id, params)}  ",
         f"- Architecture: {plain(params.get('model', 'unknown'))}  ",
         f"- Status: {plain(run['status'])}  ",
         f"- Generated: {datetime.now(UTC):%Y-%m-%d %H:%M UTC}",
@@ -213,6 +213,23 @@ def nested(card: str, under: int) -> str:
             line = "#" * under + line
         lines.append(line)
     return "\n".join(lines)
+
+
+def model_uri_line(run_id: str, params: dict[str, str]) -> str:
+    """Markdown: the URI of the model the run's training logged (``models:/<id>`` of its param
+    ``logged_model``), or ``runs:/<id>/model`` for a run trained before that record; for a run
+    whose record is missing or malformed, why it names none."""
+    chosen = "a registered version `models:/NAME/N` is the copy that was chosen"
+    try:
+        recorded = recorded_model(run_id, params)
+    except InvalidInput as exc:
+        return f"none: {plain(str(exc))}"
+    if recorded is None:
+        return f"`{run_model_uri(run_id)}` (the latest model logged into the run; {chosen})"
+    return (
+        f"`models:/{recorded[0]}` (the model its training logged, param "
+        f"`{MODEL_RECORD_KEY}`; {chosen})"
+    )
 
 
 def serving_instructions(

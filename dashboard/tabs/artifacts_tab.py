@@ -5,10 +5,11 @@ from pathlib import PurePosixPath
 import pandas as pd
 import streamlit as st
 
+from common import InvalidInput
 from dashboard import artifacts, data
 from dashboard.context import Context
-from dashboard.markup import code
-from runs import contract
+from dashboard.markup import code, plain
+from runs import MODEL_RECORD_KEY, contract, recorded_model
 
 INDENT = "\u2003\u2003"  # em spaces: kept by the table, unlike plain spaces
 # The file opened first: the most telling one a run usually has (never an HTML report).
@@ -51,20 +52,30 @@ def first_file(paths: list[str]) -> int:
     return 0
 
 
-def _model_caption(ctx: Context) -> None:
-    models = data.logged_models(ctx.uri, ctx.experiment_id, ctx.run_id)
+def model_caption(run_id: str, params: dict[str, str], models: list[dict]) -> str:
+    """What the run's MLflow LoggedModels ``models`` (``data.logged_models``) are, and which
+    one its training logged: ``models:/<id>`` of its param ``logged_model``, not ``runs:/``,
+    which loads the latest logged into the run (the one runs trained before that record use)."""
     if not models:
-        st.caption("This run logged no MLflow model.")
-        return
+        return "This run logged no MLflow model."
     listed = ", ".join(f"{code(m['name'])} ({code(m['model_uri'])})" for m in models)
-    st.caption(
-        f"Models of this run (MLflow LoggedModels, stored apart from the files below): {listed}. "
-        f"{code(f'runs:/{ctx.run_id}/' + models[0]['name'])} loads the first."
+    head = f"Models of this run (MLflow LoggedModels, stored apart from the files below): {listed}."
+    latest = f"{code(f'runs:/{run_id}/' + models[0]['name'])} loads the latest logged by that name"
+    try:
+        recorded = recorded_model(run_id, params)
+    except InvalidInput as exc:
+        return f"{head} Which one its training logged is unknown: {plain(str(exc))}."
+    if recorded is None:  # trained before the record
+        return f"{head} {latest}."
+    return (
+        f"{head} Its training logged {code(f'models:/{recorded[0]}')} (param "
+        f"{code(MODEL_RECORD_KEY)}), the one the pipeline uses; {latest}."
     )
 
 
 def render_artifacts(ctx: Context) -> None:
-    _model_caption(ctx)
+    models = data.logged_models(ctx.uri, ctx.experiment_id, ctx.run_id)
+    st.caption(model_caption(ctx.run_id, ctx.run["params"], models))
     entries = data.artifacts(ctx.uri, ctx.run_id)
     if not entries:
         st.info("This run has no artifacts.")
