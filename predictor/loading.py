@@ -20,6 +20,7 @@ from predictor.weights import check_weights
 from runs import (
     FILES_KEY,
     checked_point,
+    foreign_signer,
     load_classifier,
     read_operating_point,
     unsigned_problem,
@@ -91,10 +92,14 @@ def refuse_unchosen(
     (``runs.unverified_problem``), and no signing secret is needed; without it, a valid
     ``choice_signature`` under ``Settings.signing_keys`` (``runs.unsigned_problem``). Loading a
     model unpickles it, which runs code: whoever can write to MLflow without the key must not be
-    able to have the predictor load a model, nor serve one to clients that nobody chose."""
+    able to have the predictor load a model, nor serve one to clients that nobody chose. A
+    ``choice_signature`` made with a key this service lacks (``runs.foreign_signer``) is not
+    helped by choosing again (the dashboard signs with that key again): the advice is then to
+    give the predictor that key."""
     if settings.predictor_serve_unsigned:
         return
     public = settings.choice_public_keys()  # former keys too: a rotation must not stop serving
+    signer = None  # of a choice_signature made with a key this service lacks
     if public:
         why = unverified_problem(tags or {}, run_id, public)
         how = (
@@ -105,15 +110,26 @@ def refuse_unchosen(
     elif keys := settings.signing_keys():
         why = unsigned_problem(tags or {}, run_id, keys)
         how = "which signs the choice"
+        signer = foreign_signer(tags or {}, keys)
     else:  # no key at all: nothing can be checked
         return
-    if why:
-        raise InvalidInput(
-            f"version {version} was not loaded: {why}. Choose its run with the dashboard or "
-            f"python -m dashboard.choose {run_id or 'RUN_ID'} --reason TEXT, {how}; or, to "
-            "follow versions aliased in MLflow's own UI or client, set "
-            "PREDICTOR_SERVE_UNSIGNED=true"
+    if not why:
+        return
+    advice = (
+        f"Choose its run with the dashboard or python -m dashboard.choose "
+        f"{run_id or 'RUN_ID'} --reason TEXT, {how}"
+    )
+    if signer:
+        advice = (
+            f"Give this predictor the key of fingerprint {signer} that signed it: set its "
+            "PIPELINE_SIGNING_KEY to that key (the dashboard's PIPELINE_SIGNING_KEY, else its "
+            "PIPELINE_API_TOKEN), or list that key whole in PIPELINE_PREVIOUS_TOKENS, and "
+            "restart it (choosing again with that dashboard signs with the same key)"
         )
+    raise InvalidInput(
+        f"version {version} was not loaded: {why}. {advice}; or, to follow versions aliased "
+        "in MLflow's own UI or client, set PREDICTOR_SERVE_UNSIGNED=true"
+    )
 
 
 def warn_of_signing_secrets(settings: Settings) -> None:

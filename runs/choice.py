@@ -78,6 +78,17 @@ def unsigned_problem(
     return _chosen_problem(tags, run_id)
 
 
+def foreign_signer(tags: Mapping[str, str], keys: Sequence[str]) -> str | None:
+    """The fingerprint (tag ``KEY_TAG``) of the key that made the ``choice_signature`` of
+    ``tags`` when none of ``keys`` verifies it and none has that fingerprint: signed with a key
+    this service lacks, which choosing again with the same dashboard would use again (a hint,
+    not proof: the tag is not signed); None otherwise."""
+    signer = tags.get(KEY_TAG)
+    if not signer or not tags.get(SIGNATURE_TAG) or signed_choice(tags, keys):
+        return None
+    return None if signer in {fingerprint(k) for k in keys if k} else signer
+
+
 def _mismatch(tags: Mapping[str, str], keys: Sequence[str]) -> str:
     """Why a ``choice_signature`` that does not match ``tags`` under ``keys`` fails, in words
     that say what to do: signed with a key this service lacks (by ``KEY_TAG``), or edited."""

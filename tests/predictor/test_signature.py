@@ -9,6 +9,7 @@ import pytest
 from mlflow.tracking import MlflowClient
 from pydantic import SecretStr
 
+from common import fingerprint
 from dashboard.choose import choose_run
 from predictor import ModelHolder
 from predictor.app import create_app
@@ -100,6 +101,19 @@ def test_with_a_signing_key_a_choice_signed_with_the_api_token_is_not_loaded(
     choose_run(served_runs[1], "signed with the key", keyed, allow_unevaluated=True)
     assert holder.refresh() and holder.current.version == "2"
     assert loaded == [f"models:/{strict.model_name}/2"]
+
+
+def test_a_choice_signed_with_a_key_the_predictor_lacks_says_to_give_it_that_key_not_to_choose(
+    strict, hold, served_runs
+):
+    """Choosing again with the same dashboard signs with the same key: no help."""
+    choose_run(served_runs[0], "signed with the token", strict, allow_unevaluated=True)
+    keyed = strict.model_copy(update={"pipeline_signing_key": SecretStr("k" * 32)})
+    holder = hold(keyed)
+    assert not holder.refresh()
+    signer = fingerprint(strict.sealing_key)
+    assert f"Give this predictor the key of fingerprint {signer} that signed it" in holder.problem
+    assert "Choose its run" not in holder.problem
 
 
 def test_a_choice_signed_with_a_former_key_is_served_after_the_rotation(
