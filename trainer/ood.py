@@ -6,7 +6,7 @@ import torch
 from sklearn.covariance import LedoitWolf
 
 from runs import OODReference, conformal_threshold
-from trainer.engine import Batches, inputs_of
+from trainer.engine import Batches
 
 MAX_FIT_IMAGES = 20_000
 """At most this many training images (drawn by the run's seed) fit the means and covariance:
@@ -14,15 +14,20 @@ more add little to a covariance of a few hundred features and cost a pass over e
 
 
 def member_features(
-    model: torch.nn.Module, data: Batches, device: torch.device, index: np.ndarray | None = None
+    model: torch.nn.Module,
+    data: Batches,
+    device: torch.device,
+    index: np.ndarray | None = None,
+    batch_size: int = 256,
 ) -> list[np.ndarray]:
-    """Each member's penultimate features (``N×F`` float64) of ``data`` (or its ``index``)."""
+    """Each member's penultimate features (``N×F`` float64) of ``data`` (or its ``index``),
+    a batch at a time (the split's images are never copied whole)."""
     model.eval()
     parts: list[list[np.ndarray]] = []
     chosen = np.arange(len(data)) if index is None else np.sort(index)
-    view = Batches(data.images[chosen], data.labels[chosen], data.to_tensor)
     with torch.inference_mode():
-        for x in inputs_of(view, device):
+        for start in range(0, len(chosen), batch_size):
+            x, _ = data.get(chosen[start : start + batch_size], device)
             features, _ = model.features_and_logits(x)
             parts.append([f.double().cpu().numpy() for f in features])
     return [np.concatenate(member) for member in zip(*parts, strict=True)]
