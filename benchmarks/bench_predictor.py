@@ -163,10 +163,10 @@ def _check_cost(classifier, files: list[Path], repeat: int) -> Result:
     with torch.inference_mode():
         [features], _ = module.features_and_logits(torch.zeros(1, 3, IMAGE_SIZE, IMAGE_SIZE))
     width, classes = features.shape[1], len(classifier.class_names)
-    reference = OODReference([np.zeros((classes, width))], [np.eye(width)], 1.0, 0.99, 1, 1)
+    state = OODReference([np.eye(width)], [np.zeros((classes, width))], 1.0, 0.99, 1, 1).state()
 
     def checked() -> None:
-        module.ood_reference = reference
+        module.ood_reference = state
         classifier.assess(images)
 
     def unchecked() -> None:

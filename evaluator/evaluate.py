@@ -140,11 +140,10 @@ def evaluate_run(
             yield x
             report_progress(0.1 + 0.6 * done / total, f"predicting {done}/{total}")
 
+    scores: list[np.ndarray] = []  # out-of-distribution scores, from the same pass
     probs = inference.predict(
-        model, test_batches(), progress=progress and "evaluating", total=total, tta=tta
+        model, test_batches(), progress=progress and "evaluating", total=total, tta=tta, ood=scores
     ).numpy()
-    report_progress(0.7, "checking for images unlike the training data")
-    ood = inference.ood_scores(model, inference.batches(ds.test.images, pp, batch_size))
     report_progress(0.72, "computing metrics with intervals")
     names = list(pp.class_names)
     report = compute_metrics(y, probs, names)
@@ -160,7 +159,7 @@ def evaluate_run(
         created_at=datetime.now(UTC).isoformat(timespec="seconds"),
         operating_points=operating_points(y, probs, names, point, tta),
         decoding_note=pp.decoding_note,
-        out_of_distribution=ood_report(ood, reference_of(model), list(ds.test.files or [])),
+        out_of_distribution=ood_report(scores, reference_of(model), list(ds.test.files or [])),
     )
     flat = flat_metrics(report)
     folder = f"{ARTIFACT_DIR}/{result_id or new_result_id()}"

@@ -1,49 +1,63 @@
 """How many test images the model's out-of-distribution check flags (``mlpipeline_model.ood``).
 
-About ``1 - quantile`` of images drawn like the validation split are flagged; a test split with
-many more was collected unlike the training data (another site, device or protocol), and the
-model's figures on it describe images it will flag when served.
+Images drawn like the validation split are flagged at the check's ``expected_rate`` on average.
+For one model that rate is itself a draw (its threshold is the r-th smallest of n validation
+distances), so under exchangeability the number of flagged test images among N follows a
+beta-binomial(N, n+1−r, r) distribution (split-conformal coverage). A count that this
+distribution makes improbable (``P(X ≥ count) < NOTE_P``) says the test split was collected
+unlike the training data (another site, device or protocol), and the model's figures on it
+describe images it will flag when served: the report notes it, and the note is a caveat of
+choosing the run.
 """
 
 import numpy as np
+from scipy.stats import betabinom
 
-from runs import OODReference, wilson_interval
+from runs import OODReference, flagged, wilson_interval
 
 MAX_LISTED = 20
 """The flagged images listed in the report, most unlike first."""
+NOTE_P = 0.01
+"""How improbable, for test images like the validation ones, a flagged count must be to note."""
 
 
 def ood_report(
-    scores: np.ndarray | None, reference: OODReference | None, files: list[str]
+    scores: list[np.ndarray], reference: OODReference | None, files: list[str]
 ) -> dict | None:
     """``metrics.json``'s ``out_of_distribution``: the model's check (``reference``), how many of
-    the test images it flags (``scores`` above 1; ``rate``, a Wilson 95 % interval), the rate it
-    expects and the most unlike ``files``; None for a model without the check."""
-    if scores is None or reference is None or len(scores) == 0:
+    the test images it flags (``scores``: per batch, as ``runs.inference.predict`` collects
+    them; ``rate``, a Wilson 95 % interval), the rate it expects, how probable so many are for
+    images like the validation ones (``p_value``) and the most unlike ``files``; None for a
+    model without the check."""
+    if reference is None or not scores:
         return None
-    check = reference.summary()
-    flagged = scores > 1.0
-    count, total = int(flagged.sum()), len(scores)
+    values = np.concatenate(scores)
+    marked = flagged(values)
+    count, total = int(marked.sum()), len(values)
     low, high = wilson_interval(count, total)
-    expected = 1.0 - float(check["quantile"])
-    order = [int(i) for i in np.argsort(-scores, kind="stable") if flagged[i]][:MAX_LISTED]
+    n = reference.validation_images
+    beyond = round(reference.expected_rate * (n + 1))  # n+1−r: validation images at or above
+    p_value = float(betabinom.sf(count - 1, total, beyond, n + 1 - beyond)) if count else 1.0
+    order = [int(i) for i in np.argsort(-values, kind="stable") if marked[i]][:MAX_LISTED]
     report = {
-        "check": check,
+        "check": reference.summary(),
         "images": total,
         "flagged": count,
         "rate": {"value": count / total, "ci_low": low, "ci_high": high, "method": "wilson"},
-        "expected_rate": expected,
+        "expected_rate": round(reference.expected_rate, 6),
+        "p_value": p_value,
         "flagged_images": [
-            {"file": files[i] if i < len(files) else "", "ood_score": float(scores[i])}
+            {"file": files[i] if i < len(files) else "", "ood_score": float(values[i])}
             for i in order
         ],
         "note": None,
     }
-    if low > expected:
+    if p_value < NOTE_P:
         report["note"] = (
             f"{count} of {total} test images ({count / total:.1%}) are unlike the training "
-            f"images, more than the {expected:.1%} expected of images like the validation split: "
-            "the test data differs from the training data (another site, device or protocol?); "
-            "the model will flag such images when served"
+            f"images, where about {reference.expected_rate:.1%} of images like the validation "
+            f"split would be (so many: p = {p_value:.2g}): the test data differs from the "
+            "training data (another site, device or protocol?), and the model will flag such "
+            "images when served"
         )
     return report

@@ -35,7 +35,7 @@ from mlpipeline_model.modality import (
     parse_modalities,
 )
 from mlpipeline_model.models import MODEL_NAMES, Ensemble, ImageClassifier, SmallCNN, build_model
-from mlpipeline_model.ood import OODReference, conformal_threshold, reference_of
+from mlpipeline_model.ood import OODReference, conformal_threshold, flagged, reference_of
 from mlpipeline_model.pixels import (
     DECODING_VERSION,
     MAX_DISTORTION,
@@ -95,6 +95,7 @@ __all__ = [
     "dicom_modality",
     "dicom_pixels",
     "distortion",
+    "flagged",
     "frame_count",
     "image_kind",
     "is_grey",

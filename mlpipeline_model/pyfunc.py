@@ -16,7 +16,7 @@ import pandas as pd
 
 from mlpipeline_model.images import conform, decode_image
 from mlpipeline_model.modality import check_dicom_input, modality_note
-from mlpipeline_model.ood import reference_of
+from mlpipeline_model.ood import flagged, reference_of
 from mlpipeline_model.pixels import (
     DECODING_VERSION,
     MAX_UPSCALE,
@@ -321,7 +321,7 @@ class ImageClassifierModel(PythonModel):
             frame[DECISION_COLUMN] = decisions
         if ood is not None:
             frame[OOD_SCORE_COLUMN] = np.asarray(ood, dtype=np.float64)
-            frame[OOD_COLUMN] = frame[OOD_SCORE_COLUMN] > 1.0
+            frame[OOD_COLUMN] = flagged(frame[OOD_SCORE_COLUMN].to_numpy())
         return frame
 
     def predict(self, context, model_input, params=None):

@@ -6,7 +6,7 @@ import numpy as np
 
 from predictor.core import Served
 from predictor.inputs import MAX_REQUEST_PIXELS, decode_files
-from runs import OperatingPoint, decided_labels
+from runs import OperatingPoint, decided_labels, flagged
 
 __all__ = ["decide", "describe", "predict"]
 
@@ -62,7 +62,7 @@ def predict(
                 "decision": decision,
                 "probabilities": dict(zip(names, map(float, row), strict=True)),
                 "ood_score": score,
-                "out_of_distribution": None if score is None else score > 1.0,
+                "out_of_distribution": None if score is None else bool(flagged(score)),
             }
             for (name, _), row, decision, score in zip(files, probs, decisions, scores, strict=True)
         ],

@@ -110,9 +110,11 @@ class ServedOut(BaseModel):
     ood_check: dict[str, Any] | None = Field(
         None,
         description="the model's out-of-distribution check: `method`, its `threshold`, the "
-        "validation `quantile` it was taken at (about 1 - quantile of new images like the "
-        "validation ones are flagged) and how many `validation_images` and `training_images` it "
-        "came from; null for a model trained without one (its answers carry no `ood_score`)",
+        "validation `quantile` it was taken at, the share of new images like the validation "
+        "ones it flags on average (`expected_rate`: 1 - quantile, or 1 in n+1 with fewer than "
+        "quantile/(1 - quantile) validation images) and how many `validation_images` and "
+        "`training_images` it came from; null for a model trained without one (its answers "
+        "carry no `ood_score`)",
     )
 
 

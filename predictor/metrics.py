@@ -10,7 +10,7 @@ requests by route and status, their durations).
 - ``mlpipeline_predictions_total`` and ``mlpipeline_predicted_images_total{model, version}``:
   ``/predict`` requests answered with predictions, and the images they held.
 - ``mlpipeline_out_of_distribution_images_total{model, version}``: of those images, the ones the
-  model's out-of-distribution check flagged: a share rising above its ``1 - quantile`` says
+  model's out-of-distribution check flagged: a share rising above its ``expected_rate`` says
   clients send images unlike the training data (another device, site or modality).
 """
 

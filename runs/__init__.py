@@ -42,6 +42,7 @@ from mlpipeline_model import (
     conformal_threshold,
     declared_pixels,
     decode_image,
+    flagged,
     reference_of,
     threshold_labels,
 )
@@ -204,6 +205,7 @@ __all__ = [
     "earlier_answer",
     "files_digest",
     "find_logged_model",
+    "flagged",
     "foreign_signer",
     "get_client",
     "get_run",

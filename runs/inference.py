@@ -70,6 +70,7 @@ def predict(
     progress: bool | str = False,
     total: int | None = None,
     tta: str = "none",
+    ood: list[np.ndarray] | None = None,
 ) -> torch.Tensor:
     """Run ``model`` in eval mode over ``inputs`` (batches, see ``batches``), on the CPU out.
 
@@ -80,6 +81,10 @@ def predict(
         progress: Show a tqdm bar (a string names it).
         total: Number of batches, for the bar.
         tta: With ``output="proba"``, the mean probabilities over ``views(x, tta)``.
+        ood: With ``output="proba"``, a list that receives each batch's out-of-distribution
+            scores (``mlpipeline_model.ood``) of the image as given (never a flipped view), from
+            the same pass, as the logged model answers them; left empty for a model without
+            the check.
 
     Returns:
         ``N×K`` (``N×F`` for embeddings); an empty tensor for no input.
@@ -87,6 +92,7 @@ def predict(
     if tta != "none" and output != "proba":
         raise ValueError("test-time augmentation averages probabilities: use output='proba'")
     model.eval()
+    reference = reference_of(model) if ood is not None else None
     desc = progress if isinstance(progress, str) else "predicting"
     parts = []
     with torch.inference_mode():
@@ -98,20 +104,13 @@ def predict(
             if output == "logits":
                 parts.append(model(x).float().cpu())
                 continue
-            probs = [torch.softmax(model(v).float().cpu().double(), dim=1) for v in views(x, tta)]
+            probs = []
+            for i, v in enumerate(views(x, tta)):
+                if i == 0 and ood is not None and reference is not None:
+                    features, logits = model.features_and_logits(v)
+                    ood.append(reference.scores(features))
+                else:
+                    logits = model(v)
+                probs.append(torch.softmax(logits.float().cpu().double(), dim=1))
             parts.append(torch.stack(probs).mean(0))
     return torch.cat(parts) if parts else torch.zeros(0)
-
-
-def ood_scores(model: nn.Module, inputs: Iterable[torch.Tensor]) -> np.ndarray | None:
-    """Each input image's out-of-distribution score (``mlpipeline_model.ood``: above 1, unlike
-    the training images), as the logged model answers it; None for a model without the check."""
-    reference = reference_of(model)
-    if reference is None:
-        return None
-    model.eval()
-    parts = []
-    with torch.inference_mode():
-        for x in inputs:
-            parts.append(reference.scores(model.features_and_logits(x)[0]))
-    return np.concatenate(parts) if parts else np.zeros(0)

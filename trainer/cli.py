@@ -239,8 +239,8 @@ def get_args_parser(add_help: bool = True) -> argparse.ArgumentParser:
         metavar="Q",
         help="out-of-distribution check carried by the model: an image whose features lie "
         "farther from the training images' than this quantile of the validation images' is "
-        "flagged in every answer (about 1-Q of new images like the validation ones are; "
-        "see mlpipeline_model/ood.py; 0: off)",
+        "flagged in every answer (about 1-Q of new images like the validation ones are, 1 in "
+        "n+1 with n < Q/(1-Q) validation images; see mlpipeline_model/ood.py; 0: off)",
     )
     model.add_argument(
         "--positive-class",

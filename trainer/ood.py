@@ -1,6 +1,11 @@
 """The out-of-distribution reference a trained model carries (``mlpipeline_model.ood``): fitted
 on the training images' features, its threshold taken on the validation images' alone."""
 
+import argparse
+import math
+import sys
+
+import mlflow
 import numpy as np
 import torch
 from sklearn.covariance import LedoitWolf
@@ -40,9 +45,18 @@ def fit_reference(
     device: torch.device,
     quantile: float,
     seed: int = 0,
-) -> OODReference:
+) -> tuple[OODReference | None, str | None]:
     """Class means and the shrunk shared covariance (Ledoit-Wolf) of the training features per
-    member; the threshold: the split-conformal ``quantile`` of the validation distances."""
+    member; the threshold: the split-conformal ``quantile`` of the validation distances.
+
+    Returns:
+        The reference and a warning for the log: how often it flags images like the validation
+        ones when there are too few of them for ``quantile``; or None and why the model goes
+        without the check (no validation image; features that are not finite, as of weights
+        that diverged; features that do not vary, so no distance means anything).
+    """
+    if len(val) == 0:
+        return None, "there is no validation image to take its threshold on"
     index = None
     if len(train) > MAX_FIT_IMAGES:
         index = np.random.default_rng(seed).choice(len(train), MAX_FIT_IMAGES, replace=False)
@@ -50,11 +64,44 @@ def fit_reference(
     classes = np.unique(labels)
     means, precisions = [], []
     for features in member_features(model, train, device, index):
+        if not np.isfinite(features).all():
+            return None, "the model's features of its training images are not finite numbers"
         class_means = np.stack([features[labels == c].mean(axis=0) for c in classes])
         centred = features - class_means[np.searchsorted(classes, labels)]
         means.append(class_means)
         precisions.append(LedoitWolf(assume_centered=True).fit(centred).precision_)
-    partial = OODReference(means, precisions, 1.0, quantile, len(val), len(labels))
-    distances = partial.distances(member_features(model, val, device))
-    partial.threshold = conformal_threshold(distances, quantile)
-    return partial
+    try:
+        partial = OODReference.of(means, precisions, 1.0, quantile, len(val), len(labels))
+    except np.linalg.LinAlgError:  # a covariance of zero (dead features): no precision
+        return None, "the model's features do not vary across its training images"
+    threshold = conformal_threshold(partial.distances(member_features(model, val, device)),
+                                    quantile)  # fmt: skip
+    if not math.isfinite(threshold) or threshold <= 0:
+        return None, "the validation images' distances are not positive finite numbers"
+    partial.threshold = threshold
+    if partial.expected_rate > 1 - quantile + 1e-9:
+        return partial, (
+            f"with {len(val)} validation images the out-of-distribution threshold is their "
+            f"largest distance, so it flags about {partial.expected_rate:.1%} of new images like "
+            f"them, not {1 - quantile:.1%} (--ood-quantile {quantile} needs at least "
+            f"{math.ceil(quantile / (1 - quantile) - 1e-9)})"
+        )
+    return partial, None
+
+
+def attach_check(model: torch.nn.Module, train: Batches, val: Batches, device: torch.device,
+                 args: argparse.Namespace) -> None:  # fmt: skip
+    """Fit the check (``args.ood_quantile``, ``args.seed``) and store it on ``model``; without
+    it (``fit_reference`` says why, on stderr) the model answers as one trained without. Logs
+    the threshold as the active run's param ``ood_threshold``."""
+    reference, warning = fit_reference(model, train, val, device, args.ood_quantile, args.seed)
+    if reference is None:
+        print(f"warning: no out-of-distribution check: {warning}", file=sys.stderr, flush=True)
+        return
+    if warning:
+        print(f"warning: {warning}", file=sys.stderr, flush=True)
+    model.ood_reference = reference.state()
+    run = mlflow.active_run()
+    if run is not None and "ood_threshold" not in mlflow.get_run(run.info.run_id).data.params:
+        # a resumed finish keeps the first one's (a refit may differ in its last digits)
+        mlflow.log_param("ood_threshold", round(reference.threshold, 6))

@@ -29,7 +29,7 @@ from trainer.data import load, modality_warning, training_set
 from trainer.data_warnings import warn_data
 from trainer.engine import build_optimizer, build_scheduler, evaluate, train_one_epoch
 from trainer.loop import Training, balanced_class_weights, build_ema
-from trainer.ood import fit_reference
+from trainer.ood import attach_check
 from trainer.operating_point import check_threshold_data, choose_threshold, positive_warning
 from trainer.resume import check_data, given_options, resume_args, start_anew
 
@@ -368,11 +368,7 @@ def _finish(session: Training) -> None:
              "positive_class": point["positive_class"]}
         )  # fmt: skip
     if args.ood_quantile > 0:  # fitted on train, its threshold on validation; travels with it
-        model.ood_reference = fit_reference(
-            model, session.train_set, session.val_set, session.device, args.ood_quantile,
-            args.seed,
-        )  # fmt: skip
-        mlflow.log_param("ood_threshold", round(model.ood_reference.threshold, 6))
+        attach_check(model, session.train_set, session.val_set, session.device, args)
     mlflow_run.log_model(model, session.preprocessing, point)
     if len(bests) > 1:
         mlflow.log_dict(_ensemble_summary(args, val, bests), contract.ENSEMBLE_JSON)

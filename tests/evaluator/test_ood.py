@@ -7,7 +7,8 @@ from PIL import Image
 from dashboard.handoff import caveats_of
 from dataloader import load_dataset, synthesize
 from evaluator import evaluate_run
-from runs import load_classifier, run_model_uri, schemas
+from evaluator.ood import ood_report
+from runs import OODReference, conformal_threshold, load_classifier, run_model_uri, schemas
 
 
 def test_the_flagged_count_is_what_the_served_model_flags_on_the_test_split(
@@ -22,7 +23,9 @@ def test_the_flagged_count_is_what_the_served_model_flags_on_the_test_split(
     assert report["flagged"] == int((scores > 1).sum())
     flagged = {f for f, s in zip(test.files, scores, strict=True) if s > 1}
     assert {image["file"] for image in report["flagged_images"]} == flagged
-    assert report["check"]["quantile"] == 0.99 and report["expected_rate"] == pytest.approx(0.01)
+    assert report["check"]["quantile"] == 0.99
+    n = report["check"]["validation_images"]
+    assert n < 99 and report["expected_rate"] == pytest.approx(1 / (n + 1))  # their largest
 
 
 def test_test_images_unlike_the_training_images_are_noted(mlflow_server, run_id, data_root):
@@ -35,8 +38,22 @@ def test_test_images_unlike_the_training_images_are_noted(mlflow_server, run_id,
     evaluated = evaluate_run(run_id, mlflow_server, data_dir=noise)
     report = evaluated["out_of_distribution"]
     assert report["flagged"] == report["images"] == 18
-    assert report["rate"]["ci_low"] > report["expected_rate"]
+    assert report["rate"]["ci_low"] > report["expected_rate"] and report["p_value"] < 1e-6
     assert "18 of 18 test images" in report["note"] and "differs" in report["note"]
     # a caveat of choosing the run, as the dashboard lists them
     parsed = schemas.EvaluationReport.model_validate(evaluated)
     assert report["note"] in caveats_of(evaluated["artifact_path"], parsed)[1]
+
+
+def test_test_images_like_the_validation_ones_are_seldom_noted():
+    # 400 models, each with its own 78 validation and 156 test images of one distribution: the
+    # flagged count varies with the threshold's own draw, which the note must allow for (a rule
+    # "the rate's interval lies above 1 - quantile" fired for about a third of them)
+    rng = np.random.default_rng(0)
+    notes = 0
+    for _ in range(400):
+        threshold = conformal_threshold(rng.random(78), 0.99)
+        reference = OODReference([np.eye(1)], [np.zeros((1, 1))], threshold, 0.99, 78, 546)
+        report = ood_report([rng.random(156) / threshold], reference, [])
+        notes += report["note"] is not None
+    assert notes <= 8  # at most 2 %: the note's level is 1 %

@@ -5,7 +5,7 @@ import numpy as np
 import pytest
 import torch
 
-from runs import Preprocessing, build_model, conformal_threshold, load_model
+from runs import Preprocessing, build_model, conformal_threshold, load_model, reference_of
 from trainer import train
 from trainer.engine import Batches
 from trainer.ood import fit_reference, member_features
@@ -26,7 +26,9 @@ def fitted():
     torch.manual_seed(0)
     model = build_model("smallcnn", 1, 2, mean=[0.45], std=[0.05], width=4).eval()
     train, val = _split(rng, 80, 100, 130), _split(rng, 40, 100, 130)
-    return model, fit_reference(model, train, val, torch.device("cpu"), 0.9), val
+    reference, warning = fit_reference(model, train, val, torch.device("cpu"), 0.9)
+    assert warning is None  # 40 validation images are enough for the 0.9 quantile
+    return model, reference, val
 
 
 def test_the_threshold_is_taken_on_the_validation_images_alone(fitted):
@@ -44,10 +46,30 @@ def test_images_unlike_the_training_images_score_above_one(fitted):
     assert (scores > 1).all(), scores
 
 
+def test_too_few_validation_images_for_the_quantile_are_said_with_the_rate_they_give():
+    rng = np.random.default_rng(0)
+    model = build_model("smallcnn", 1, 2, mean=[0.45], std=[0.05], width=4).eval()
+    train, val = _split(rng, 40, 100, 130), _split(rng, 9, 100, 130)
+    reference, warning = fit_reference(model, train, val, torch.device("cpu"), 0.99)
+    assert reference.expected_rate == pytest.approx(0.1)  # the largest of 9: 1 in 10
+    assert "flags about 10.0% of new images" in warning and "at least 99" in warning
+
+
+def test_a_model_whose_features_do_not_vary_goes_without_the_check():
+    model = build_model("smallcnn", 1, 2, width=4).eval()
+    with torch.no_grad():
+        for p in model.parameters():
+            p.zero_()  # every image gives the same features: no distance means anything
+    rng = np.random.default_rng(0)
+    reference, why = fit_reference(model, _split(rng, 20, 0, 256), _split(rng, 10, 0, 256),
+                                   torch.device("cpu"), 0.9)  # fmt: skip
+    assert reference is None and "do not vary" in why
+
+
 def test_a_trained_model_carries_the_check_and_its_run_the_threshold(trainer_argv, mlflow_server):
     run_id = train(trainer_argv("--ood-quantile", "0.95"))
     params = mlflow.MlflowClient(mlflow_server).get_run(run_id).data.params
-    reference = load_model(run_id, mlflow_server).ood_reference
+    reference = reference_of(load_model(run_id, mlflow_server))
     assert params["ood_quantile"] == "0.95"
     assert float(params["ood_threshold"]) == pytest.approx(reference.threshold, abs=1e-6)
     assert reference.quantile == 0.95 and reference.validation_images > 0
