@@ -4,7 +4,7 @@ import altair as alt
 import pandas as pd
 import streamlit as st
 
-from dashboard import alt_text, data, handoff, leaderboard, reports
+from dashboard import alt_text, data, handoff, leaderboard, ood, reports
 from dashboard.card_tables import (
     describe_operating_point,
     evaluation_table,
@@ -136,6 +136,8 @@ def render_evaluation(ctx: Context) -> None:
         if point.confusion_matrix:
             st.markdown("**Confusion matrix at this threshold** (rows: true class)")
             st.dataframe(matrix_table(report.class_names, point.confusion_matrix, "decided"))
+    if report is not None:
+        _out_of_distribution(report, ctx.run.get("params") or {})
     # The confusion matrix holds two panels (counts, normalized): it gets a whole row.
     cols = [st.container(), *st.columns(len(PLOTS) - 1)]
     for col, (name, title) in zip(cols, PLOTS, strict=True):
@@ -158,6 +160,23 @@ def render_evaluation(ctx: Context) -> None:
         st.dataframe(names_as_written(preview), width="stretch")
         if report is not None:
             st.json(report.model_dump(mode="json"), expanded=False)
+
+
+def _out_of_distribution(report, params: dict) -> None:
+    """How many test images the model's out-of-distribution check flags, and which; or why the
+    evaluation says nothing of it."""
+    st.subheader("Images unlike the training data")
+    found = report.out_of_distribution
+    if not found:
+        st.caption(ood.absent_sentence(params))
+        return
+    st.markdown(plain(ood.flagged_sentence(found)) + ".")
+    flagged = ood.flagged_table(found)
+    if not flagged.empty:
+        listed = len(flagged)
+        more = f" (the {listed} most unlike)" if listed < int(found.get("flagged") or 0) else ""
+        st.caption(f"Flagged test files{more}, most unlike first; an OOD score above 1 is flagged.")
+        st.dataframe(flagged, hide_index=True)
 
 
 def _misclassified(ctx: Context, paths: set[str]) -> None:
