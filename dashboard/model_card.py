@@ -17,6 +17,7 @@ from dashboard.card_tables import (
     split_counts,
 )
 from dashboard.markup import cell, code, name_list, plain
+from dashboard.ood import card_line
 from dashboard.provenance import (
     data_limitation,
     dataset_warnings,
@@ -195,6 +196,7 @@ def build_model_card(
         "- Confidence intervals (95%) come from the test split only; small test sets give wide "
         "intervals. Per-class metrics are in the dashboard's Evaluation tab.",
         "- Attribution maps show what the model uses, not what is clinically relevant.",
+        card_line(params, report),
         "- Research use only: not a medical device.",
     ]
     if run["status"] != "FINISHED":
