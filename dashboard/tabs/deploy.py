@@ -14,6 +14,7 @@ from dashboard.card_tables import evaluation_table
 from dashboard.context import Context
 from dashboard.markup import plain
 from dashboard.model_card import build_model_card, nested, serving_instructions
+from dashboard.ood import served_clause
 from dashboard.tabs.choose_form import DONE, render_choose, show_done
 from dashboard.tabs.downloads import render_downloads
 from dashboard.trail import (
@@ -69,6 +70,9 @@ def ready_line(url: str, status_code: int, body: dict) -> str:
         line += f"; it takes DICOM files of Modality {', '.join(body['modalities'])} only"
     elif body.get("modality_note"):
         line += f"; {body['modality_note']}"
+    check = served_clause(body)  # whether it flags images unlike its training images
+    if check:
+        line += f"; {check}"
     return line
 
 
