@@ -48,7 +48,7 @@ def absent_sentence(params: dict) -> str:
             "again to see how many test images the check flags."
         )
     how = (
-        "it was trained with --ood-quantile 0"
+        "its training ran with --ood-quantile 0"
         if "ood_quantile" in params
         else "it was trained before the check existed"
     )

@@ -77,7 +77,7 @@ def test_an_evaluation_of_a_model_trained_without_the_check_says_so(page_env, ml
     run_id, exp = _run(mlflow_server, ood_quantile="0.0")
     old_evaluation(mlflow_server, run_id, "elsewhere")
     at = open_page(run_id, "Evaluation", experiment_id=exp)
-    assert any("check (it was trained with --ood-quantile 0)" in c.value for c in at.caption)
+    assert any("check (its training ran with --ood-quantile 0)" in c.value for c in at.caption)
 
 
 def test_an_evaluation_older_than_the_models_check_says_to_evaluate_again(page_env, mlflow_server):
