@@ -47,11 +47,12 @@ def absent_sentence(params: dict) -> str:
             "This evaluation predates the model's out-of-distribution check: evaluate the run "
             "again to see how many test images the check flags."
         )
-    how = (
-        "its training ran with --ood-quantile 0"
-        if "ood_quantile" in params
-        else "it was trained before the check existed"
-    )
+    if "ood_quantile" not in params:
+        how = "it was trained before the check existed"
+    elif float(params["ood_quantile"] or 0) == 0:
+        how = "its training ran with --ood-quantile 0"
+    else:  # fit_reference left it out: its training log says why (features that do not vary)
+        how = "its training could not fit one; its log says why"
     return (
         f"This model carries no out-of-distribution check ({how}): nothing flags images unlike "
         "its training images."

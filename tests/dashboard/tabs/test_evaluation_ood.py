@@ -6,6 +6,7 @@ import time
 
 from mlflow.tracking import MlflowClient
 
+from dashboard.ood import absent_sentence
 from dashboard.reads import read_artifact
 from runs import contract
 from tests.dashboard.conftest import old_evaluation, open_page, page_text
@@ -35,7 +36,8 @@ def test_a_trained_models_evaluation_says_how_many_test_images_its_check_flags(
     assert SECTION in [s.value for s in at.subheader]
     [sentence] = [m.value for m in at.markdown if "flagged as unlike" in m.value]
     assert sentence.startswith(f"{ood['flagged']} of {ood['images']} test images (")
-    assert "95 % CI" in sentence and "about 1.0 % expected" in sentence
+    expected = f"about {100 * ood['expected_rate']:.1f} % expected"  # 1 in n+1 validation
+    assert "95 % CI" in sentence and expected in sentence
 
 
 def test_flagged_files_are_listed_with_their_scores_as_the_evaluator_wrote_them(
@@ -88,3 +90,9 @@ def test_an_evaluation_older_than_the_models_check_says_to_evaluate_again(page_e
         c.value.startswith("This evaluation predates the model's out-of-distribution check")
         for c in at.caption
     )
+
+
+def test_a_model_whose_training_could_not_fit_the_check_is_not_said_to_have_turned_it_off():
+    # --ood-quantile 0.99 logged, no threshold: the trainer left the check out (its log says why)
+    said = absent_sentence({"ood_quantile": "0.99"})
+    assert "could not fit one" in said and "--ood-quantile 0" not in said
