@@ -124,7 +124,9 @@ def refuse_unchosen(
             f"Give this predictor the key of fingerprint {signer} that signed it: set its "
             "PIPELINE_SIGNING_KEY to that key (the dashboard's PIPELINE_SIGNING_KEY, else its "
             "PIPELINE_API_TOKEN), or list that key whole in PIPELINE_PREVIOUS_TOKENS, and "
-            "restart it (choosing again with that dashboard signs with the same key)"
+            "restart it; if the dashboard no longer holds that key (rotated since), "
+            + advice[0].lower()
+            + advice[1:]
         )
     raise InvalidInput(
         f"version {version} was not loaded: {why}. {advice}; or, to follow versions aliased "

@@ -41,17 +41,11 @@ def _probability(text: str) -> float:
     return value
 
 
-def _open_probability(text: str) -> float:
+def _below_one(text: str) -> float:
+    """A value in ``[0, 1)``, 0 turning the option off (``--ema-decay``, ``--ood-quantile``)."""
     value = float(text)
     if not 0.0 <= value < 1.0:
         raise argparse.ArgumentTypeError(f"must be in [0, 1) (0: off), got {text}")
-    return value
-
-
-def _ema_decay(text: str) -> float:
-    value = float(text)
-    if not 0.0 <= value < 1.0:
-        raise argparse.ArgumentTypeError(f"must be in [0, 1) (0: no EMA), got {text}")
     return value
 
 
@@ -220,7 +214,7 @@ def get_args_parser(add_help: bool = True) -> argparse.ArgumentParser:
     )
     model.add_argument(
         "--ema-decay",
-        type=_ema_decay,
+        type=_below_one,
         default=0.0,
         help="keep an exponential moving average of the weights (per step, e.g. 0.99); "
         "validation, model selection and the logged model then use it (0: off)",
@@ -234,7 +228,7 @@ def get_args_parser(add_help: bool = True) -> argparse.ArgumentParser:
     )
     model.add_argument(
         "--ood-quantile",
-        type=_open_probability,
+        type=_below_one,
         default=0.99,
         metavar="Q",
         help="out-of-distribution check carried by the model: an image whose features lie "

@@ -126,3 +126,17 @@ def test_a_module_carrying_the_check_pickles_no_class_older_code_lacks():
     assert b"mlpipeline_model.ood" not in pickled
     loaded = torch.load(io.BytesIO(buffer.getvalue()), weights_only=False)
     assert reference_of(loaded).validation_images == 9
+
+
+def test_the_signature_types_the_check_as_the_table_answers_it():
+    from runs.packaging import signature
+
+    table = _wrapper(OODReference.of([np.zeros((1, 16))], [np.eye(16)], 1.0, 0.99, 9, 90)).predict(
+        None, np.zeros((1, 28, 28, 1), np.uint8)
+    )
+    declared = {c["name"]: c["type"] for c in signature(["a", "b"], None, True).outputs.to_dict()}
+    assert declared["ood_score"] == "double" and table["ood_score"].dtype == np.float64
+    assert (
+        declared["out_of_distribution"] == "boolean" and table["out_of_distribution"].dtype == bool
+    )
+    assert list(declared) == list(table.columns)

@@ -113,7 +113,9 @@ def test_a_choice_signed_with_a_key_the_predictor_lacks_says_to_give_it_that_key
     assert not holder.refresh()
     signer = fingerprint(strict.sealing_key)
     assert f"Give this predictor the key of fingerprint {signer} that signed it" in holder.problem
+    # choosing again helps only where the dashboard has rotated away from that key since
     assert "Choose its run" not in holder.problem
+    assert "no longer holds that key (rotated since), choose its run" in holder.problem
 
 
 def test_a_choice_signed_with_a_former_key_is_served_after_the_rotation(
