@@ -5,6 +5,7 @@ included (``common.tether``)."""
 import contextlib
 import os
 import signal
+import subprocess
 import sys
 import time
 from pathlib import Path
@@ -73,3 +74,19 @@ def described(pids: list[int]) -> str:
             cmdline = Path(f"/proc/{pid}/cmdline").read_bytes().replace(b"\0", b" ")
             lines.append(f"{pid}: {cmdline.decode(errors='replace')[:120]}")
     return "\n".join(lines)
+
+
+def assert_kill_9_ends(spawner: subprocess.Popen, pids: list[int], what: str) -> None:
+    """``kill -9`` the ``spawner`` and assert that every one of ``pids`` ends within 10 s."""
+    spawner.kill()
+    spawner.wait(10)
+    running = left_running(pids, timeout=10)
+    assert not running, f"running 10 s after kill -9 of {what}:\n{described(running)}"
+
+
+def end_all(spawner: subprocess.Popen, pids: list[int]) -> None:
+    """Kill the ``spawner`` and what is left of ``pids`` (a failed test leaves nothing)."""
+    spawner.kill()
+    spawner.wait(10)
+    spawner.stdout.close()
+    kill_left(pids)

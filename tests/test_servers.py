@@ -7,7 +7,7 @@ import sys
 import pytest
 
 from tests.conftest import ROOT, free_port
-from tests.descendants import described, family_command, kill_left, left_running, read_pids
+from tests.descendants import assert_kill_9_ends, end_all, family_command, read_pids
 
 pytestmark = pytest.mark.skipif(not sys.platform.startswith("linux"), reason="Linux: /proc")
 
@@ -34,12 +34,6 @@ def test_kill_9_of_the_test_process_ends_the_server_and_its_child(tmp_path):
     try:
         pids = read_pids(pid_file)  # the server's, its child's
         assert test_process.stdout.readline() == "serving\n"
-        test_process.kill()
-        test_process.wait(10)
-        running = left_running(pids, timeout=10)
-        assert not running, f"running 10 s after kill -9 of the test process:\n{described(running)}"
+        assert_kill_9_ends(test_process, pids, "the test process")
     finally:
-        test_process.kill()
-        test_process.wait(10)
-        test_process.stdout.close()
-        kill_left(pids)
+        end_all(test_process, pids)

@@ -7,7 +7,13 @@ import sys
 import pytest
 
 from tests.conftest import ROOT
-from tests.descendants import described, family_command, kill_left, left_running, read_pids
+from tests.descendants import (
+    assert_kill_9_ends,
+    end_all,
+    family_command,
+    left_running,
+    read_pids,
+)
 
 pytestmark = pytest.mark.skipif(not sys.platform.startswith("linux"), reason="Linux: /proc")
 
@@ -40,12 +46,6 @@ def test_kill_9_of_the_launcher_ends_its_service_and_the_services_child(tmp_path
         # Popen's (the tether; without it, the service), the service's, its child's
         pids = list(dict.fromkeys([int(launcher.stdout.readline()), *read_pids(pid_file)]))
         assert left_running(pids, timeout=0) == pids
-        launcher.kill()
-        launcher.wait(10)
-        running = left_running(pids, timeout=10)
-        assert not running, f"running 10 s after kill -9 of the launcher:\n{described(running)}"
+        assert_kill_9_ends(launcher, pids, "the launcher")
     finally:
-        launcher.kill()
-        launcher.wait(10)
-        launcher.stdout.close()
-        kill_left(pids)
+        end_all(launcher, pids)
