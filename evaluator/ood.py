@@ -47,7 +47,7 @@ def ood_report(
         "expected_rate": round(reference.expected_rate, 6),
         "p_value": p_value,
         "flagged_images": [
-            {"file": files[i] if i < len(files) else "", "ood_score": float(values[i])}
+            {"file": _name(files, i), "ood_score": float(values[i])}
             for i in order
         ],
         "note": None,
@@ -61,3 +61,8 @@ def ood_report(
             "images when served"
         )
     return report
+
+
+def _name(files: list[str], index: int) -> str:
+    """The test image's file, or ``test[i]`` for a split without files (a MedMNIST ``.npz``)."""
+    return files[index] if index < len(files) and files[index] else f"test[{index}]"

@@ -24,10 +24,16 @@ def _line(p: dict) -> str:
     the most probable class (argmax) follows it."""
     probs = p["probabilities"]
     ranked = ", ".join(f"{c} {v:.3f}" for c, v in sorted(probs.items(), key=lambda kv: -kv[1]))
+    unlike = ""
+    if p.get("out_of_distribution"):  # first: a reader must not act on the class that follows
+        unlike = (
+            f"OUT OF DISTRIBUTION (ood_score {p['ood_score']:.2f} > 1: unlike the training "
+            "images; do not rely on this answer) "
+        )
     if p["decision"] is None:
-        return f"{p['file']}: {p['predicted_class']} ({ranked})"
+        return f"{p['file']}: {unlike}{p['predicted_class']} ({ranked})"
     argmax = p["predicted_class"]
-    return f"{p['file']}: {p['decision']} (by the threshold; argmax {argmax}; {ranked})"
+    return f"{p['file']}: {unlike}{p['decision']} (by the threshold; argmax {argmax}; {ranked})"
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -73,6 +79,9 @@ def main(argv: list[str] | None = None) -> int:
     rule = f", decision: {point['positive_class']} when its probability >= " \
         f"{point['threshold']:.4g}" if point else ""  # fmt: skip
     print(f"{answer['model_name']} version {answer['version']} (run {answer['run_id']}{rule})")
+    if answer.get("ood_check") is None:
+        print("note: this model carries no out-of-distribution check: nothing flags images "
+              "unlike its training images", file=sys.stderr)  # fmt: skip
     if answer["problem"]:
         print(f"warning: {answer['problem']}", file=sys.stderr)
     for p in answer["predictions"]:

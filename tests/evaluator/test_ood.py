@@ -54,6 +54,12 @@ def test_test_images_like_the_validation_ones_are_seldom_noted():
     for _ in range(400):
         threshold = conformal_threshold(rng.random(78), 0.99)
         reference = OODReference([np.eye(1)], [np.zeros((1, 1))], threshold, 0.99, 78, 546)
-        report = ood_report([rng.random(156) / threshold], reference, [])
+        report = ood_report([rng.random(156) / threshold], reference, [])  # a .npz: no files
         notes += report["note"] is not None
     assert notes <= 8  # at most 2 %: the note's level is 1 %
+
+
+def test_a_flagged_image_of_a_split_without_files_is_named_by_its_index():
+    reference = OODReference([np.eye(1)], [np.zeros((1, 1))], 1.0, 0.99, 78, 546)
+    report = ood_report([np.array([0.5, 3.0, 1.5])], reference, [])  # a MedMNIST .npz's test
+    assert [f["file"] for f in report["flagged_images"]] == ["test[1]", "test[2]"]

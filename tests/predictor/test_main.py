@@ -64,6 +64,14 @@ def test_a_line_leads_with_the_decision_when_a_threshold_decides():
     assert _line({**answer, "decision": None}) == "x.png: a (a 0.700, b 0.300)"
 
 
+def test_a_line_leads_with_the_flag_of_an_image_unlike_the_training_images():
+    answer = {"file": "ct.dcm", "predicted_class": "a", "decision": None,
+              "probabilities": {"a": 0.8, "b": 0.2}, "ood_score": 1.219,
+              "out_of_distribution": True}  # fmt: skip
+    assert _line(answer).startswith("ct.dcm: OUT OF DISTRIBUTION (ood_score 1.22 > 1: ")
+    assert "do not rely on this answer) a (a 0.800" in _line(answer)
+
+
 def test_the_command_records_nothing_as_served(cli_env, served_runs, demo_data):
     choose_run(served_runs[0], "serve it", cli_env, allow_unevaluated=True)
     assert main([str(sorted((demo_data / "test").rglob("*.png"))[0])]) == 0
