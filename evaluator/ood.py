@@ -46,10 +46,7 @@ def ood_report(
         "rate": {"value": count / total, "ci_low": low, "ci_high": high, "method": "wilson"},
         "expected_rate": round(reference.expected_rate, 6),
         "p_value": p_value,
-        "flagged_images": [
-            {"file": _name(files, i), "ood_score": float(values[i])}
-            for i in order
-        ],
+        "flagged_images": [{"file": _name(files, i), "ood_score": float(values[i])} for i in order],
         "note": None,
     }
     if p_value < NOTE_P:
