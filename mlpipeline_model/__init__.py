@@ -35,7 +35,13 @@ from mlpipeline_model.modality import (
     parse_modalities,
 )
 from mlpipeline_model.models import MODEL_NAMES, Ensemble, ImageClassifier, SmallCNN, build_model
-from mlpipeline_model.ood import OODReference, conformal_threshold, flagged, reference_of
+from mlpipeline_model.ood import (
+    OODReference,
+    conformal_threshold,
+    flagged,
+    pixel_statistics,
+    reference_of,
+)
 from mlpipeline_model.pixels import (
     DECODING_VERSION,
     MAX_DISTORTION,
@@ -106,6 +112,7 @@ __all__ = [
     "open_image",
     "parse_modalities",
     "pil_pixels",
+    "pixel_statistics",
     "reference_of",
     "stored_bits",
     "threshold_labels",

@@ -35,6 +35,9 @@ FORMAT = "mahalanobis/1"
 """The ``format`` of ``OODReference.state()``; another is not read (the model answers without)."""
 MAX_SCORE = 1e6
 """The score of an image whose features are not finite (NaN or inf in JSON is no number)."""
+PIXEL_MARGIN = 0.1
+"""How far, in widths of the training images' range, an image's brightness or spread may lie
+outside that range before ``pixel_scores`` passes 1."""
 
 
 def conformal_rank(n: int, quantile: float) -> int:
@@ -69,6 +72,9 @@ class OODReference:
         quantile: The validation quantile the threshold was taken at.
         validation_images: How many validation images (n) the threshold was taken from.
         training_images: How many training images the means and covariance came from.
+        pixel_ranges: The training images' range ``(low, high)`` of the per-image mean and
+            standard deviation of the model's input pixels in ``[0, 1]`` (``pixel_scores``), or
+            None (not recorded: the features alone decide).
     """
 
     def __init__(
@@ -79,6 +85,7 @@ class OODReference:
         quantile: float,
         validation_images: int,
         training_images: int,
+        pixel_ranges: Sequence[Sequence[float]] | None = None,
     ) -> None:
         if len(factors) != len(whitened_means) or not factors:
             raise ValueError("one precision factor and one class-mean matrix per member")
@@ -88,6 +95,9 @@ class OODReference:
         self.quantile = float(quantile)
         self.validation_images = int(validation_images)
         self.training_images = int(training_images)
+        self.pixel_ranges = (
+            None if pixel_ranges is None else [(float(lo), float(hi)) for lo, hi in pixel_ranges]
+        )
 
     @classmethod
     def of(
@@ -128,15 +138,37 @@ class OODReference:
             total = nearest if total is None else total + nearest
         return total / len(features)
 
-    def scores(self, features: Sequence[torch.Tensor | np.ndarray]) -> np.ndarray:
-        """``distances`` over the threshold (above 1: ``flagged``); ``MAX_SCORE`` where the
-        features are not finite."""
+    def pixel_scores(self, x: torch.Tensor) -> np.ndarray | None:
+        """Per image of the model's input ``x`` (``N×C×H×W`` in ``[0, 1]``), how far its mean
+        and standard deviation lie from the middle of the training images' ranges, in half
+        ranges widened by ``PIXEL_MARGIN`` on each side (above 1: outside): a dark, blank or
+        washed-out frame can sit near the training features, never inside these ranges.
+        None without recorded ranges."""
+        if not self.pixel_ranges:
+            return None
+        worst = None
+        for value, (low, high) in zip(pixel_statistics(x), self.pixel_ranges, strict=True):
+            half = (high - low) / 2 + PIXEL_MARGIN * max(high - low, 1e-3)
+            score = np.abs(value - (low + high) / 2) / half
+            worst = score if worst is None else np.maximum(worst, score)
+        return worst
+
+    def scores(
+        self, features: Sequence[torch.Tensor | np.ndarray], x: torch.Tensor | None = None
+    ) -> np.ndarray:
+        """``distances`` over the threshold, or the ``pixel_scores`` of the input ``x`` where
+        they are higher (above 1: ``flagged``); ``MAX_SCORE`` where the features are not
+        finite."""
         with np.errstate(invalid="ignore"):
             scores = self.distances(features) / self.threshold
+        pixels = self.pixel_scores(x) if x is not None else None
+        if pixels is not None:
+            scores = np.maximum(scores, pixels)  # a NaN distance stays NaN
         return np.where(np.isfinite(scores), scores, MAX_SCORE)
 
     def summary(self) -> dict:
-        """What an answer or a report says of the check (JSON)."""
+        """What an answer or a report says of the check (JSON; ``pixel_ranges``: see the
+        attribute)."""
         return {
             "method": METHOD,
             "threshold": self.threshold,
@@ -145,6 +177,7 @@ class OODReference:
             "validation_images": self.validation_images,
             "training_images": self.training_images,
             "members": len(self.factors),
+            "pixel_ranges": self.pixel_ranges,
         }
 
     def state(self) -> dict[str, Any]:
@@ -158,13 +191,21 @@ class OODReference:
             "quantile": self.quantile,
             "validation_images": self.validation_images,
             "training_images": self.training_images,
+            "pixel_ranges": self.pixel_ranges,
         }
 
     @classmethod
     def from_state(cls, state: Mapping[str, Any]) -> "OODReference":
         keys = ("factors", "whitened_means", "threshold", "quantile", "validation_images",
                 "training_images")  # fmt: skip
-        return cls(*(state[key] for key in keys))
+        return cls(*(state[key] for key in keys), pixel_ranges=state.get("pixel_ranges"))
+
+
+def pixel_statistics(x: torch.Tensor) -> tuple[np.ndarray, np.ndarray]:
+    """Per image of ``x`` (``N×C×H×W`` in ``[0, 1]``): the mean and the standard deviation of
+    its pixels, all channels together."""
+    flat = torch.as_tensor(x).detach().cpu().reshape(len(x), -1).double()
+    return flat.mean(dim=1).numpy(), flat.std(dim=1, correction=0).numpy()
 
 
 def reference_of(model: torch.nn.Module | None) -> OODReference | None:

@@ -293,7 +293,7 @@ class ImageClassifierModel(PythonModel):
                     logits = self.model(x)
                 else:
                     features, logits = self.model.features_and_logits(x)
-                    scores.append(reference.scores(features))
+                    scores.append(reference.scores(features, x))
                 # Softmax in float64, as the evaluator's (runs.inference): a validation image's
                 # probability equal to the threshold must be decided alike by both.
                 out.append(torch.softmax(logits.double(), dim=1).numpy())

@@ -43,6 +43,7 @@ from mlpipeline_model import (
     declared_pixels,
     decode_image,
     flagged,
+    pixel_statistics,
     reference_of,
     threshold_labels,
 )
@@ -226,6 +227,7 @@ __all__ = [
     "new_result_id",
     "outage_of",
     "own_test_split",
+    "pixel_statistics",
     "public_key_of",
     "publish_result",
     "read_operating_point",

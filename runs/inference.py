@@ -108,7 +108,7 @@ def predict(
             for i, v in enumerate(views(x, tta)):
                 if i == 0 and ood is not None and reference is not None:
                     features, logits = model.features_and_logits(v)
-                    ood.append(reference.scores(features))
+                    ood.append(reference.scores(features, v))
                 else:
                     logits = model(v)
                 probs.append(torch.softmax(logits.float().cpu().double(), dim=1))

@@ -10,7 +10,7 @@ import numpy as np
 import torch
 from sklearn.covariance import LedoitWolf
 
-from runs import OODReference, conformal_threshold
+from runs import OODReference, conformal_threshold, pixel_statistics
 from trainer.engine import Batches
 
 MAX_FIT_IMAGES = 20_000
@@ -36,6 +36,20 @@ def member_features(
             features, _ = model.features_and_logits(x)
             parts.append([f.double().cpu().numpy() for f in features])
     return [np.concatenate(member) for member in zip(*parts, strict=True)]
+
+
+def pixel_ranges(
+    data: Batches, device: torch.device, index: np.ndarray | None = None, batch_size: int = 256
+) -> list[tuple[float, float]]:
+    """The range ``(low, high)`` of the per-image mean and of the per-image standard deviation
+    of ``data``'s (or its ``index``'s) model inputs (``runs.pixel_statistics``)."""
+    chosen = np.arange(len(data)) if index is None else np.sort(index)
+    found: list[list[np.ndarray]] = [[], []]
+    for start in range(0, len(chosen), batch_size):
+        x, _ = data.get(chosen[start : start + batch_size], device)
+        for kept, values in zip(found, pixel_statistics(x), strict=True):
+            kept.append(values)
+    return [(float(np.min(v)), float(np.max(v))) for v in map(np.concatenate, found)]
 
 
 def fit_reference(
@@ -72,6 +86,7 @@ def fit_reference(
         precisions.append(LedoitWolf(assume_centered=True).fit(centred).precision_)
     try:
         partial = OODReference.of(means, precisions, 1.0, quantile, len(val), len(labels))
+        partial.pixel_ranges = pixel_ranges(train, device, index)
     except np.linalg.LinAlgError:  # a covariance of zero (dead features): no precision
         return None, "the model's features do not vary across its training images"
     threshold = conformal_threshold(partial.distances(member_features(model, val, device)),

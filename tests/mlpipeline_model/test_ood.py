@@ -140,3 +140,18 @@ def test_the_signature_types_the_check_as_the_table_answers_it():
         declared["out_of_distribution"] == "boolean" and table["out_of_distribution"].dtype == bool
     )
     assert list(declared) == list(table.columns)
+
+
+def test_a_frame_unlike_the_training_images_in_brightness_or_spread_is_flagged():
+    # features never flag here (a huge threshold): the pixels' ranges alone decide
+    reference = OODReference.of([np.zeros((1, 2))], [np.eye(2)], 1e9, 0.99, 78, 546)
+    reference.pixel_ranges = [(0.4, 0.5), (0.05, 0.1)]  # mean, standard deviation
+    like = 0.45 + 0.07 * torch.from_numpy(
+        np.random.default_rng(0).choice([-1.0, 1.0], (1, 1, 8, 8))
+    )
+    blank = torch.full((1, 1, 8, 8), 0.45)  # the training images' brightness, no spread
+    dark = like * 0.15
+    x = torch.cat([like, blank, dark]).float()
+    scores = reference.scores([np.zeros((3, 2))], x)
+    assert flagged(scores).tolist() == [False, True, True]
+    assert reference.scores([np.zeros((3, 2))]).tolist() == [0.0, 0.0, 0.0]  # without x: features

@@ -5,7 +5,14 @@ import numpy as np
 import pytest
 import torch
 
-from runs import Preprocessing, build_model, conformal_threshold, load_model, reference_of
+from runs import (
+    Preprocessing,
+    build_model,
+    conformal_threshold,
+    flagged,
+    load_model,
+    reference_of,
+)
 from trainer import train
 from trainer.engine import Batches
 from trainer.ood import fit_reference, member_features
@@ -80,3 +87,14 @@ def test_ood_quantile_zero_trains_a_model_without_the_check(trainer_argv, mlflow
     params = mlflow.MlflowClient(mlflow_server).get_run(run_id).data.params
     assert "ood_threshold" not in params
     assert getattr(load_model(run_id, mlflow_server), "ood_reference", None) is None
+
+
+def test_the_training_images_pixel_ranges_flag_a_frame_of_their_own_brightness(fitted):
+    model, reference, _ = fitted
+    (mean_low, mean_high), (std_low, _) = reference.pixel_ranges
+    assert 100 / 255 < mean_low < mean_high < 130 / 255 and std_low > 0
+    frame = torch.full((1, 1, 16, 16), 115 / 255)  # inside their brightness, without spread
+    with torch.no_grad():
+        features, _ = model.features_and_logits(frame)
+    reference.threshold = 1e9  # so that the pixels alone decide
+    assert flagged(reference.scores(features, frame)).tolist() == [True]
