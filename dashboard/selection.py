@@ -29,10 +29,10 @@ from common import (
 from jobs import STORE_ERRORS
 from runs import (
     MODEL_ARTIFACT,
-    MODEL_RECORD_KEY,
+    FilesRefused,
+    checked_files,
     contract,
     download_failure,
-    files_digest,
     find_logged_model,
     get_client,
     get_run,
@@ -153,7 +153,7 @@ def _download(run_id: str, tracking_uri: str, artifacts_dir: str | Path) -> tupl
                 "deployed; "
                 "pick a run trained by `python -m trainer` (its model is runs:/<id>/model)."
             ) from exc
-        files = _checked_files(run_id, uri, model_dir, recorded[1] if recorded else None)
+        files = _checked_files(uri, model_dir, recorded[1] if recorded else None)
         model = {"model_uri": uri, "logged_model_id": recorded[0] if recorded else None}
         model["files_digest"] = files  # of the files downloaded (None: not digestible)
         atomic_write_json(tmp / DOWNLOAD_JSON, manifest(client, run_id) | model)
@@ -166,29 +166,21 @@ def _download(run_id: str, tracking_uri: str, artifacts_dir: str | Path) -> tupl
         end_download_threads()
 
 
-def _checked_files(run_id: str, uri: str, folder: Path, recorded: str | None) -> str | None:
+def _checked_files(uri: str, folder: Path, recorded: str | None) -> str | None:
     """``files_digest`` of the model downloaded from ``uri`` into ``folder``, checked against
-    the ``recorded`` one (None: a run trained before the record, nothing to check, and None
-    for files that cannot be digested, as before the record).
+    the ``recorded`` one (``runs.checked_files``); None for a run trained before the record
+    whose files cannot be digested (a symbolic link among them), as before the record.
 
     Raises:
-        InvalidInput: Other files than those its training logged, or a symbolic link among them.
+        FilesRefused: (an ``InvalidInput``) other files than those its training logged, or a
+            symbolic link among them.
     """
     try:
-        actual = files_digest(folder)
-    except ValueError as exc:
-        if not recorded:
-            return None
-        raise InvalidInput(f"the model of run {run_id} ({uri}) was not downloaded: {exc}") from exc
-    if recorded and actual != recorded:
-        raise InvalidInput(
-            f"the model of run {run_id} ({uri}) was not downloaded: its files' digest is "
-            f"{actual[:12]}…, not the {recorded[:12]}… its training recorded (param "
-            f"{MODEL_RECORD_KEY}), so its files were changed in the artifact store since; "
-            f"restore them, or train the run again (python -m trainer --from-run {run_id}) and "
-            "download the new run"
-        )
-    return actual
+        return checked_files(str(folder), uri, recorded, done="downloaded")
+    except FilesRefused:
+        if recorded:
+            raise
+        return None
 
 
 def manifest(client, run_id: str) -> dict:

@@ -113,9 +113,10 @@ def check_run_model(model, run_id: str, params: Mapping[str, str] | None) -> str
     return actual
 
 
-def checked_files(local: str, model_uri: str, files: str | None) -> str:
+def checked_files(local: str, model_uri: str, files: str | None, done: str = "loaded") -> str:
     """``files_digest`` of the model downloaded to ``local`` (from ``model_uri``), taken before
-    anything of it is read (``runs.packaging``'s loaders).
+    anything of it is read (``runs.packaging``'s loaders; ``done``: what the refusal says was
+    not done with it, "downloaded" for the dashboard's Download).
 
     Raises:
         FilesRefused: Not ``files`` (when given), or a symbolic link among them.
@@ -123,10 +124,10 @@ def checked_files(local: str, model_uri: str, files: str | None) -> str:
     try:
         actual = files_digest(local)
     except ValueError as exc:
-        raise FilesRefused(f"{model_uri} was not loaded: {exc}") from exc
+        raise FilesRefused(f"{model_uri} was not {done}: {exc}") from exc
     if files and actual != files:
         raise FilesRefused(
-            f"{model_uri} was not loaded: its files' digest is {actual[:12]}…, not the "
+            f"{model_uri} was not {done}: its files' digest is {actual[:12]}…, not the "
             f"{files[:12]}… recorded for it ({FILES_KEY}: the run's param when it was trained, "
             "a version's tag when it was chosen); its files were changed in the artifact store "
             "since, or other files were logged or registered in their place: restore them, or "
