@@ -97,6 +97,13 @@ def main(argv: list[str] | None = None) -> int:
             )
         if caveat := threshold.get("caveat"):
             print(f"  caveat: {caveat}")
+    if ood := report.get("out_of_distribution"):
+        print(
+            f"out of distribution: {ood['flagged']} of {ood['images']} test images flagged as "
+            f"unlike the training images (about {ood['expected_rate']:.1%} expected)"
+        )
+        if ood["note"]:
+            print(f"  note: {ood['note']}")
     print(f"artifacts: {', '.join(report['artifacts'])}")
     return 0
 

@@ -1,3 +1,5 @@
+import re
+
 import pytest
 
 from evaluator.__main__ import main
@@ -21,6 +23,7 @@ def test_prints_a_metrics_table_with_intervals(environment, run_id, capsys):
     table = {line.split()[0]: line for line in out.splitlines() if line.strip()}
     assert "wilson" in table["accuracy"]
     assert "delong" in out and "bootstrap_percentile" in table["f1_macro"]
+    assert re.search(r"out of distribution: \d+ of 36 test images flagged .* expected\)", out)
 
 
 def test_unknown_run_is_one_error_line_and_exit_2(environment, capsys):
