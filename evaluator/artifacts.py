@@ -9,7 +9,7 @@ from PIL import Image
 
 from common import atomic_write_bytes, atomic_write_json, atomic_write_text, metric_keys
 from evaluator import plots
-from runs import OperatingPoint, contract, decided_labels, schemas
+from runs import OperatingPoint, contract, decided_labels, flagged, schemas
 
 if TYPE_CHECKING:
     from dataloader import ImageSet
@@ -64,7 +64,12 @@ def csv_text(frame: pd.DataFrame) -> str:
 
 
 def write_artifacts(
-    out: Path, report: dict, y: np.ndarray, probs: np.ndarray, test: "ImageSet"
+    out: Path,
+    report: dict,
+    y: np.ndarray,
+    probs: np.ndarray,
+    test: "ImageSet",
+    ood: np.ndarray | None = None,
 ) -> None:
     """Write every file of ``evaluation/`` into the folder ``out``.
 
@@ -74,6 +79,8 @@ def write_artifacts(
         y: True labels of the test images.
         probs: Predicted class probabilities, ``N×K``.
         test: The test split (images for the misclassified PNGs, file names for the CSVs).
+        ood: The images' out-of-distribution scores (models with the check; None: without),
+            ``predictions.csv``'s ``ood_score`` and ``out_of_distribution`` columns.
     """
     names = report["class_names"]
     pred = probs.argmax(1)
@@ -94,6 +101,9 @@ def write_artifacts(
         table["decision"] = [names[i] for i in served]
     for c, name in enumerate(names):
         table[f"prob_{name}"] = probs[:, c]
+    if ood is not None:  # the model's out-of-distribution check, as the served model answers it
+        table["ood_score"] = ood
+        table["out_of_distribution"] = flagged(ood)
     atomic_write_text(out / contract.PREDICTIONS_CSV, csv_text(table))
 
     # The rule in each row, so that the file says which one it lists without its column name.

@@ -166,7 +166,9 @@ def evaluate_run(
     # patient images: a killed job's folder is removed by the next job (common.scratch_dir)
     with scratch_dir("evaluation-") as tmp:
         report_progress(0.8, "writing plots and tables")
-        write_artifacts(Path(tmp), report, y, probs, ds.test)
+        write_artifacts(
+            Path(tmp), report, y, probs, ds.test, np.concatenate(scores) if scores else None
+        )
         written = [str(p.relative_to(tmp)) for p in Path(tmp).rglob("*") if p.is_file()]
         artifacts = sorted([*written, contract.JOB_RESULT_JSON])
         report.update(

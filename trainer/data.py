@@ -25,12 +25,17 @@ from dataloader import (
 from runs import (
     DECISION_COLUMN,
     DECODING_VERSION,
+    OOD_COLUMN,
+    OOD_SCORE_COLUMN,
     PREDICTED_COLUMN,
     Preprocessing,
 )
 from trainer import distributed
 from trainer.data_warnings import AUDIT_NOT_DONE, NO_TEST
 from trainer.engine import Batches
+
+ANSWER_COLUMNS = (PREDICTED_COLUMN, DECISION_COLUMN, OOD_SCORE_COLUMN, OOD_COLUMN)
+"""The columns the served model answers beside one per class: no class may be named so."""
 
 
 def load(args: argparse.Namespace, dist_info: distributed.DistInfo):
@@ -216,11 +221,11 @@ def training_set(dataset, modality: str | None = None) -> tuple[Batches, Batches
             f"at least two: put each class's images in its own folder under "
             f"{dataset.source}/train/<class>/."
         )
-    if taken := [n for n in names if n in (PREDICTED_COLUMN, DECISION_COLUMN)]:
+    if taken := [n for n in names if n in ANSWER_COLUMNS]:
         # the served model answers one column per class beside these: they would collide
         raise InvalidInput(
             f"the class {taken[0]!r} in {dataset.source} has the name of a column the model "
-            f"answers with ({PREDICTED_COLUMN}, {DECISION_COLUMN}) beside one per class: "
+            f"answers with ({', '.join(ANSWER_COLUMNS)}) beside one per class: "
             + ("rename it in --class-names" if dataset.format == "npz" else "rename its folder")
         )
     if dataset.val is None or len(dataset.val) == 0:

@@ -38,7 +38,12 @@ def test_predictions_csv_has_the_agreed_columns(evaluation):
     report, folder = evaluation
     table = pd.read_csv(folder / "predictions.csv", keep_default_na=False)
     expected = ["index", "file", "true_label", "predicted_label"]
-    assert list(table.columns) == expected + [f"prob_{n}" for n in report["class_names"]]
+    probs = [f"prob_{n}" for n in report["class_names"]]
+    assert list(table.columns) == expected + probs + ["ood_score", "out_of_distribution"]
+    flagged = table.loc[table["out_of_distribution"], "file"].tolist()  # as metrics.json lists
+    assert sorted(flagged) == sorted(
+        f["file"] for f in report["out_of_distribution"]["flagged_images"]
+    )
     assert len(table) == report["n_samples"] == 36
     assert table["file"].str.startswith("test/").all()
 

@@ -91,7 +91,9 @@ def test_near_copies_under_two_classes_are_a_label_conflict_warning(tmp_path, ca
     ) in err
 
 
-@pytest.mark.parametrize("name", ["predicted_class", "decision"])
+@pytest.mark.parametrize(
+    "name", ["predicted_class", "decision", "ood_score", "out_of_distribution"]
+)
 def test_a_class_named_as_an_output_column_is_refused(tmp_path, name):
     data = grey_folder(tmp_path / "data", (16, 16))
     for split in ("train", "test"):
