@@ -36,8 +36,8 @@ def ood_report(
     count, total = int(marked.sum()), len(values)
     low, high = wilson_interval(count, total)
     n = reference.validation_images
-    beyond = round(reference.expected_rate * (n + 1))  # n+1−r: validation images at or above
-    p_value = float(betabinom.sf(count - 1, total, beyond, n + 1 - beyond)) if count else 1.0
+    r = reference.rank
+    p_value = float(betabinom.sf(count - 1, total, n + 1 - r, r)) if count else 1.0
     order = [int(i) for i in np.argsort(-values, kind="stable") if marked[i]][:MAX_LISTED]
     report = {
         "check": reference.summary(),

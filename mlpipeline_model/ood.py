@@ -116,11 +116,16 @@ class OODReference:
         return cls(factors, whitened, threshold, quantile, validation_images, training_images)
 
     @property
+    def rank(self) -> int:
+        """The threshold's rank r among the n validation distances (``conformal_rank``)."""
+        return conformal_rank(self.validation_images, self.quantile)
+
+    @property
     def expected_rate(self) -> float:
         """The share of new images like the validation ones that the check flags, on average:
         (n+1−r)/(n+1) (see the module's docstring)."""
         n = self.validation_images
-        return (n + 1 - conformal_rank(n, self.quantile)) / (n + 1)
+        return (n + 1 - self.rank) / (n + 1)
 
     def distances(self, features: Sequence[torch.Tensor | np.ndarray]) -> np.ndarray:
         """Per image, the mean over members of the Mahalanobis distance of its features to the

@@ -24,32 +24,29 @@ def member_features(
     device: torch.device,
     index: np.ndarray | None = None,
     batch_size: int = 256,
+    pixels: list[tuple[np.ndarray, np.ndarray]] | None = None,
 ) -> list[np.ndarray]:
     """Each member's penultimate features (``N×F`` float64) of ``data`` (or its ``index``),
-    a batch at a time (the split's images are never copied whole)."""
+    a batch at a time (the split's images are never copied whole); ``pixels``, when given,
+    receives each batch's ``runs.pixel_statistics`` from the same pass."""
     model.eval()
     parts: list[list[np.ndarray]] = []
     chosen = np.arange(len(data)) if index is None else np.sort(index)
     with torch.inference_mode():
         for start in range(0, len(chosen), batch_size):
             x, _ = data.get(chosen[start : start + batch_size], device)
+            if pixels is not None:
+                pixels.append(pixel_statistics(x))
             features, _ = model.features_and_logits(x)
             parts.append([f.double().cpu().numpy() for f in features])
     return [np.concatenate(member) for member in zip(*parts, strict=True)]
 
 
-def pixel_ranges(
-    data: Batches, device: torch.device, index: np.ndarray | None = None, batch_size: int = 256
-) -> list[tuple[float, float]]:
+def pixel_ranges(pixels: list[tuple[np.ndarray, np.ndarray]]) -> list[tuple[float, float]]:
     """The range ``(low, high)`` of the per-image mean and of the per-image standard deviation
-    of ``data``'s (or its ``index``'s) model inputs (``runs.pixel_statistics``)."""
-    chosen = np.arange(len(data)) if index is None else np.sort(index)
-    found: list[list[np.ndarray]] = [[], []]
-    for start in range(0, len(chosen), batch_size):
-        x, _ = data.get(chosen[start : start + batch_size], device)
-        for kept, values in zip(found, pixel_statistics(x), strict=True):
-            kept.append(values)
-    return [(float(np.min(v)), float(np.max(v))) for v in map(np.concatenate, found)]
+    over the batches' ``pixel_statistics`` (``member_features``' ``pixels``)."""
+    means, stds = (np.concatenate(values) for values in zip(*pixels, strict=True))
+    return [(float(means.min()), float(means.max())), (float(stds.min()), float(stds.max()))]
 
 
 def fit_reference(
@@ -76,8 +73,8 @@ def fit_reference(
         index = np.random.default_rng(seed).choice(len(train), MAX_FIT_IMAGES, replace=False)
     labels = train.labels if index is None else train.labels[np.sort(index)]
     classes = np.unique(labels)
-    means, precisions = [], []
-    for features in member_features(model, train, device, index):
+    means, precisions, pixels = [], [], []
+    for features in member_features(model, train, device, index, pixels=pixels):
         if not np.isfinite(features).all():
             return None, "the model's features of its training images are not finite numbers"
         class_means = np.stack([features[labels == c].mean(axis=0) for c in classes])
@@ -86,9 +83,9 @@ def fit_reference(
         precisions.append(LedoitWolf(assume_centered=True).fit(centred).precision_)
     try:
         partial = OODReference.of(means, precisions, 1.0, quantile, len(val), len(labels))
-        partial.pixel_ranges = pixel_ranges(train, device, index)
     except np.linalg.LinAlgError:  # a covariance of zero (dead features): no precision
         return None, "the model's features do not vary across its training images"
+    partial.pixel_ranges = pixel_ranges(pixels)
     threshold = conformal_threshold(partial.distances(member_features(model, val, device)),
                                     quantile)  # fmt: skip
     if not math.isfinite(threshold) or threshold <= 0:
