@@ -6,36 +6,46 @@ from dataloader import parse_modalities
 from runs import MODEL_NAMES
 
 
+def _number(text: str, kind: type[int] | type[float] = float) -> float:
+    """``text`` as a number of ``kind``; an ``ArgumentTypeError`` that says so otherwise (argparse
+    would name the converting function: "invalid _below_one value")."""
+    try:
+        return kind(text)
+    except ValueError:
+        what = "a whole number" if kind is int else "a number"
+        raise argparse.ArgumentTypeError(f"must be {what}, got {text!r}") from None
+
+
 def _positive_int(text: str) -> int:
-    value = int(text)
+    value = _number(text, int)
     if value < 1:
         raise argparse.ArgumentTypeError(f"must be a whole number of at least 1, got {text}")
     return value
 
 
 def _non_negative_int(text: str) -> int:
-    value = int(text)
+    value = _number(text, int)
     if value < 0:
         raise argparse.ArgumentTypeError(f"must be 0 or more, got {text}")
     return value
 
 
 def _positive_float(text: str) -> float:
-    value = float(text)
+    value = _number(text)
     if not value > 0:
         raise argparse.ArgumentTypeError(f"must be a number above 0, got {text}")
     return value
 
 
 def _non_negative_float(text: str) -> float:
-    value = float(text)
+    value = _number(text)
     if not value >= 0:
         raise argparse.ArgumentTypeError(f"must be 0 or more, got {text}")
     return value
 
 
 def _probability(text: str) -> float:
-    value = float(text)
+    value = _number(text)
     if not 0.0 <= value <= 1.0:
         raise argparse.ArgumentTypeError(f"must be a probability in [0, 1], got {text}")
     return value
@@ -43,7 +53,7 @@ def _probability(text: str) -> float:
 
 def _below_one(text: str) -> float:
     """A value in ``[0, 1)``, 0 turning the option off (``--ema-decay``, ``--ood-quantile``)."""
-    value = float(text)
+    value = _number(text)
     if not 0.0 <= value < 1.0:
         raise argparse.ArgumentTypeError(f"must be in [0, 1) (0: off), got {text}")
     return value
@@ -74,7 +84,7 @@ def _modalities(text: str) -> str:
 
 
 def _batch_size(text: str) -> int:
-    value = int(text)
+    value = _number(text, int)
     if value < 2:
         raise argparse.ArgumentTypeError(f"must be at least 2 (BatchNorm needs it), got {text}")
     return value

@@ -16,6 +16,9 @@ from trainer import get_args_parser
         (["--class-names", "a,,b"], "must name every class"),
         (["--class-names", "a,b,a"], "names a class twice"),
         (["--class-names", "a,../b"], "cannot be a class (folder) name"),
+        (["--ood-quantile", "1"], "must be in [0, 1)"),
+        (["--ood-quantile", "abc"], "--ood-quantile: must be a number, got 'abc'"),
+        (["--epochs", "ten"], "--epochs: must be a whole number, got 'ten'"),
     ],
 )
 def test_bad_flags_are_an_argparse_error(flags, message, capsys):
