@@ -6,7 +6,10 @@ One scheme, written by the evaluator and read by the dashboard, the model hand-o
 * ``eval_<name>_<class>``: a per-class one (``eval_sensitivity_melanoma``), the class made safe
   for a key by ``key_part`` (told apart from the run's other classes);
 * ``eval_thr_<name>_<class>``: a two-class run's figure at its validation-chosen threshold;
-* ``<key>_ci_low`` / ``<key>_ci_high``: the 95 % interval bounds of any of these.
+* ``<key>_ci_low`` / ``<key>_ci_high``: the 95 % interval bounds of any of these;
+* ``eval_ood_rate`` (with its bounds) and ``eval_ood_expected_rate``: of a model with the
+  out-of-distribution check, the share of test images it flags and the share it expects
+  (``OOD_FIGURES``).
 """
 
 import functools
@@ -28,6 +31,14 @@ HIGHER_IS_BETTER_EVAL = (
     "accuracy", "balanced_accuracy", "precision", "recall", "sensitivity", "specificity", "f1",
     "roc_auc",
 )  # fmt: skip
+# Figures better neither way: the share of test images the model's out-of-distribution check
+# flags (``eval_ood_rate``, with its Wilson bounds) and the share it expects of images like the
+# validation ones (``eval_ood_expected_rate``). They say how unlike the training images the test
+# images are, as the model sees them, not how good it is: a check that flags nothing is no better
+# than one that flags the expected 1 %. Shown and sorted by, never ranked.
+OOD_RATE = "ood_rate"
+OOD_EXPECTED_RATE = "ood_expected_rate"
+OOD_FIGURES = (OOD_RATE, OOD_EXPECTED_RATE)
 
 
 MAX_PART_BYTES = 100
@@ -138,10 +149,18 @@ def _among(metric: str, names: tuple[str, ...]) -> bool:
     return any(name == m or name.startswith(f"{m}_") for m in names)
 
 
+def ood_figure(metric: str) -> bool:
+    """Whether ``metric`` (``eval_...`` or its own name, or one of its bounds) is one of the
+    out-of-distribution check's ``OOD_FIGURES``, which are better neither way."""
+    return _among(metric, OOD_FIGURES)
+
+
 def direction_stated(metric: str) -> bool:
     """Whether the evaluator's figure ``metric`` (``eval_...`` or its own name) is in
-    LOWER_IS_BETTER_EVAL or HIGHER_IS_BETTER_EVAL."""
-    return _among(metric, LOWER_IS_BETTER_EVAL) or _among(metric, HIGHER_IS_BETTER_EVAL)
+    LOWER_IS_BETTER_EVAL or HIGHER_IS_BETTER_EVAL, or is said to be better neither way
+    (``ood_figure``)."""
+    lists = (LOWER_IS_BETTER_EVAL, HIGHER_IS_BETTER_EVAL, OOD_FIGURES)
+    return any(_among(metric, names) for names in lists)
 
 
 def lower_is_better(metric: str) -> bool:

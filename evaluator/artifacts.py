@@ -26,7 +26,10 @@ def flat_metrics(report: dict) -> dict[str, float]:
     Keys as ``common.metric_keys`` names them: overall metrics ``eval_<name>`` (``eval_accuracy``,
     ``eval_ece``...), per-class ones ``eval_<name>_<class>``, each with its interval bounds; at
     the validation-chosen threshold of a two-class run ``eval_threshold`` and
-    ``eval_thr_{sensitivity,specificity}_<class>``. Undefined metrics (value None) are left out.
+    ``eval_thr_{sensitivity,specificity}_<class>``; of a model with the out-of-distribution check
+    (the report's ``out_of_distribution``), the share of test images it flags ``eval_ood_rate``
+    (Wilson bounds) and the share it expects ``eval_ood_expected_rate``: none at all for a model
+    without the check (not 0: nothing was checked). Undefined metrics (value None) are left out.
     """
     flat: dict[str, float] = {}
 
@@ -51,6 +54,10 @@ def flat_metrics(report: dict) -> dict[str, float]:
         for cls, values in threshold["per_class"].items():
             for name, est in values.items():
                 add(metric_keys.eval_key(name, cls, at_threshold=True, among=classes), est)
+    ood = report.get("out_of_distribution")
+    if ood:
+        add(metric_keys.eval_key(metric_keys.OOD_RATE), ood["rate"])
+        flat[metric_keys.eval_key(metric_keys.OOD_EXPECTED_RATE)] = float(ood["expected_rate"])
     return flat
 
 

@@ -12,8 +12,9 @@ from common import metric_keys
 from dataloader import ImageSet
 from evaluator.artifacts import flat_metrics, write_artifacts
 from evaluator.metrics import compute_metrics
+from evaluator.ood import ood_report
 from evaluator.operating_point import operating_points
-from runs import OperatingPoint, contract
+from runs import OODReference, OperatingPoint, contract
 
 POINT = OperatingPoint(
     positive_class="malignant", threshold=0.15, target_sensitivity=0.9,
@@ -49,7 +50,9 @@ def test_every_logged_figure_states_which_way_is_better():
     higher-is-better by the dashboard, whatever it means."""
     rng = np.random.default_rng(0)
     three = compute_metrics(np.arange(30) % 3, rng.dirichlet([1, 1, 1], 30), ["a", "b", "c"])
-    reports = [_threshold_report()[2], three]  # two classes at a threshold, and three classes
+    check = OODReference([np.eye(1)], [np.zeros((1, 1))], 1.0, 0.99, 78, 546)
+    three["out_of_distribution"] = ood_report([rng.random(30) * 2], check, [])
+    reports = [_threshold_report()[2], three]  # two classes at a threshold; three with the check
     figures = {metric_keys.split_bound(key)[0] for r in reports for key in flat_metrics(r)}
     figures.discard(metric_keys.eval_key("threshold"))  # a setting, not a figure to rank
     assert len(figures) > 20

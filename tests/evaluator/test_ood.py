@@ -7,6 +7,8 @@ from PIL import Image
 from dashboard.handoff import caveats_of
 from dataloader import load_dataset, synthesize
 from evaluator import evaluate_run
+from evaluator.artifacts import flat_metrics
+from evaluator.metrics import compute_metrics
 from evaluator.ood import ood_report
 from runs import OODReference, conformal_threshold, load_classifier, run_model_uri, schemas
 
@@ -63,3 +65,26 @@ def test_a_flagged_image_of_a_split_without_files_is_named_by_its_index():
     reference = OODReference([np.eye(1)], [np.zeros((1, 1))], 1.0, 0.99, 78, 546)
     report = ood_report([np.array([0.5, 3.0, 1.5])], reference, [])  # a MedMNIST .npz's test
     assert [f["file"] for f in report["flagged_images"]] == ["test[1]", "test[2]"]
+
+
+def test_the_flagged_share_is_logged_as_a_metric_with_its_interval(evaluation):
+    """What the leaderboard sorts by: the share of the test images the trained model's check
+    flags, as ``metrics.json`` reports it, and the share it expects."""
+    ood, logged = evaluation[0]["out_of_distribution"], evaluation[0]["metrics"]
+    rate = ood["rate"]
+    assert logged["eval_ood_rate"] == rate["value"] == ood["flagged"] / ood["images"]
+    assert (logged["eval_ood_rate_ci_low"], logged["eval_ood_rate_ci_high"]) == (
+        rate["ci_low"], rate["ci_high"]
+    )  # fmt: skip
+    assert logged["eval_ood_expected_rate"] == ood["expected_rate"]
+
+
+def test_a_model_without_the_check_logs_no_flagged_share_not_even_zero():
+    y = np.array([0, 1, 0, 1])
+    report = compute_metrics(y, np.eye(2)[y] * 0.8 + 0.1, ["a", "b"])
+    reference = OODReference([np.eye(1)], [np.zeros((1, 1))], 1.0, 0.99, 78, 546)
+    scores = [np.array([0.5, 3.0, 0.2, 0.1])]
+    checked = flat_metrics(report | {"out_of_distribution": ood_report(scores, reference, [])})
+    unchecked = flat_metrics(report | {"out_of_distribution": ood_report(scores, None, [])})
+    assert checked["eval_ood_rate"] == 0.25
+    assert [key for key in unchecked if key.startswith("eval_ood")] == []
