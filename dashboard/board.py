@@ -131,14 +131,7 @@ def render(
             "(not a judgement of its quality: evaluate and compare before choosing); chosen: the "
             "one the alias names (the Choose model tab says what the predictor serves)",
         ),
-        **{
-            m: st.column_config.TextColumn(
-                m,
-                help=f"{leaderboard.direction(m)}; ★ best here; † or {leaderboard.LEAK}: does "
-                "not rank (see below the table)",
-            )
-            for m in columns
-        },
+        **{m: st.column_config.TextColumn(m, help=leaderboard.column_help(m)) for m in columns},
     }
     st.dataframe(  # no pandas Styler: it costs more than the rest of the leaderboard
         shown,
@@ -157,7 +150,9 @@ def render(
         "overlaps its training data. Sorting and filters run in MLflow over all runs. eval_* "
         "figures are of the most probable class (argmax, `predicted_class`); a two-class run "
         "with a threshold is served by its `decision`, whose test figures are the eval_thr_* "
-        "columns (add them) and its Evaluation tab's. servable ✓: a finished run the predictor "
+        "columns (add them) and its Evaluation tab's. eval_ood_rate: the share of test images "
+        "the model's out-of-distribution check calls unlike its training images (about 1 % "
+        "expected; shown, not ranked). servable ✓: a finished run the predictor "
         "can serve (not a judgement of its quality). duration ≥: the run ended unfinished (its "
         "trainer was killed); it trained at least that long."
     )

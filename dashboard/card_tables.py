@@ -18,11 +18,13 @@ def evaluation_table(
     Reads the run's ``eval_*`` metrics and their interval bounds (``common.metric_keys``) and
     fills gaps from the evaluation report (``metrics.json``); ``overall`` is False for per-class
     metrics (those not in the report's ``overall``, or everything but the report's when there is
-    no report and the name ends with a class).
+    no report and the name ends with a class). The out-of-distribution check's figures
+    (``eval_ood_rate``...) are no figures of the model's answers, overall or per class: they have
+    their own section and sentence (``dashboard.ood``).
     """
     rows: dict[str, dict] = {}
     for key, value in metrics.items():
-        if key.startswith(metric_keys.EVAL_PREFIX):
+        if key.startswith(metric_keys.EVAL_PREFIX) and not metric_keys.ood_figure(key):
             name, bound = metric_keys.split_bound(key.removeprefix(metric_keys.EVAL_PREFIX))
             rows.setdefault(name, {})[bound or "value"] = value
     overall = report.overall if report is not None else {}

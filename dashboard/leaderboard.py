@@ -10,19 +10,21 @@ data folder) is marked ``†`` with why, from the run's tags (``Basis``): no fil
 so is a figure of the argmax's decisions when the argmax names one class for every test image
 (``dashboard.constant``, from the run's metrics: a constant's accuracy).
 The trainer's figures (``trainer_split``) and bookkeeping (``NOT_RANKED``: epoch_time...) get
-no ``★``: they are not test figures. A run whose test split shares images or patients with its
-training data (``dashboard.leakage``, from the trainer's tag) is marked ``⚠`` in its row and its
-test figures get no ``★``: they are optimistic.
+no ``★``: they are not test figures; nor does the share of test images the model's
+out-of-distribution check flags (``metric_keys.OOD_FIGURES``): better neither way. A run whose
+test split shares images or patients with its training data (``dashboard.leakage``, from the
+trainer's tag) is marked ``⚠`` in its row and its test figures get no ``★``: they are optimistic.
 """
 
 import math
 import re
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 import pandas as pd
 
 from common import metric_keys
+from dashboard import ood
 from dashboard.constant import argmax_figure, constant_class
 from dashboard.durations import duration, when
 from dashboard.leakage import LEAK, SplitOverlap, overlap
@@ -36,10 +38,14 @@ INFO_COLUMNS = ("model", "status", "started", "duration", "deployable")
 # Shown by default when the page has them (validation, then test-set evaluation).
 DEFAULT_METRICS = (
     "best_val_auc",
-    *(metric_keys.eval_key(name) for name in ("accuracy", "roc_auc_macro", "ece")),
+    *(metric_keys.eval_key(name) for name in ("accuracy", "roc_auc_macro", "ece", "ood_rate")),
 )
-# Bookkeeping, not scores: no best value (a two-class run's threshold is chosen, not won).
-NOT_RANKED = ("epoch", "lr", "best_epoch", "step", "epoch_time", metric_keys.eval_key("threshold"))
+# Not scores: no best value (bookkeeping; a two-class run's threshold is chosen, not won; the
+# share of test images the out-of-distribution check flags is better neither way).
+NOT_RANKED = (
+    "epoch", "lr", "best_epoch", "step", "epoch_time", metric_keys.eval_key("threshold"),
+    *(metric_keys.eval_key(name) for name in metric_keys.OOD_FIGURES),
+)  # fmt: skip
 
 
 def direction(metric: str) -> str:
@@ -50,6 +56,15 @@ def direction(metric: str) -> str:
 def ranked(metric: str) -> bool:
     """Whether the best value of ``metric`` means anything (not for lr, epoch...)."""
     return metric not in NOT_RANKED and not metric_keys.is_bound(metric)
+
+
+def column_help(metric: str) -> str:
+    """The help of ``metric``'s column: which way is better and what its marks mean, or what
+    the out-of-distribution check's figure is (``ood.COLUMN_HELP``)."""
+    if metric in ood.COLUMN_HELP:
+        return ood.COLUMN_HELP[metric]
+    marks = f"{BEST} best here; {CAVEAT} or {LEAK}: does not rank (see below the table)"
+    return f"{direction(metric)}; {marks}"
 
 
 def trainer_split(metric: str) -> str | None:
@@ -132,7 +147,11 @@ class Basis:
 
     def caveat_of(self, metric: str) -> str | None:
         """``caveat``, and of a figure of the argmax's decisions (``argmax_figure``) that its
-        argmax names one class for every test image (``† constant 'nevus'``): a constant's."""
+        argmax names one class for every test image (``† constant 'nevus'``): a constant's. The
+        out-of-distribution check's figures (``metric_keys.ood_figure``) are single-pass, as
+        served, whatever the evaluation's tta: only another data folder is a caveat of them."""
+        if metric_keys.ood_figure(metric):
+            return replace(self, tta=None).caveat
         if not (self.constant and argmax_figure(metric)):
             return self.caveat
         constant = f"constant {self.constant!r}"

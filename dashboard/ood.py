@@ -4,8 +4,22 @@ it is, and what the predictor's ``/ready`` says of the model it serves (``ood_ch
 
 import pandas as pd
 
+from common import metric_keys
 from dashboard.markup import code, plain
 from runs import schemas
+
+COLUMN_HELP = {
+    metric_keys.eval_key(metric_keys.OOD_RATE): "share of the test images that the model's "
+    "out-of-distribution check calls unlike its training images (95 % interval): about 1 % "
+    "expected of images like the validation ones (1 in n+1 with fewer than 99 validation "
+    "images: eval_ood_expected_rate), far more when the test data differs from the training "
+    "data. Not a quality (a check that flags nothing is no better): never ★; † or ⚠: not of "
+    "the run's own test split",
+    metric_keys.eval_key(metric_keys.OOD_EXPECTED_RATE): "share of images like the validation "
+    "ones that the model's out-of-distribution check is expected to flag (its --ood-quantile "
+    "and validation size), which eval_ood_rate is read against",
+}
+"""The help of the leaderboard's columns of the check's figures (``metric_keys.OOD_FIGURES``)."""
 
 
 def percent(share: float) -> str:

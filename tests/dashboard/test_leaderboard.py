@@ -8,7 +8,8 @@ from dashboard.leakage import LEAK
 from dashboard.notes import notes as table_notes
 from evaluator.artifacts import flat_metrics
 from evaluator.metrics import compute_metrics
-from runs import contract
+from evaluator.ood import ood_report
+from runs import OODReference, contract
 
 
 def _run(name: str, metrics: dict, parent: str | None = None, stage: str | None = None) -> dict:
@@ -272,8 +273,10 @@ def test_the_overall_metrics_the_dashboard_names_are_ones_the_evaluator_reports(
     from evaluator.metrics import compute_metrics
 
     rng = np.random.default_rng(0)
-    overall = compute_metrics(np.arange(30) % 3, rng.dirichlet([1, 1, 1], 30), list("abc"))
-    reported = {metric_keys.eval_key(name) for name in overall["overall"]}
+    report = compute_metrics(np.arange(30) % 3, rng.dirichlet([1, 1, 1], 30), list("abc"))
+    check = OODReference([np.eye(1)], [np.zeros((1, 1))], 1.0, 0.99, 78, 546)
+    report["out_of_distribution"] = ood_report([rng.random(30) * 2], check, [])
+    reported = set(flat_metrics(report))  # what it logs, of a model with the check
     named = {metric_keys.eval_key(name) for name in SUMMARY_METRICS}
     named |= {m for m in leaderboard.DEFAULT_METRICS if m.startswith(metric_keys.EVAL_PREFIX)}
     assert named and named - reported == set()
