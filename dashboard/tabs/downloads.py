@@ -17,6 +17,14 @@ from dashboard.tabs.choose_form import person
 from jobs import SelectionStore
 
 
+def rank_by(rows: list[dict]) -> list[str]:
+    """The metrics of the runs ``rows`` that the top K can rank by (interval bounds folded in):
+    not the out-of-distribution check's figures (``metric_keys.ood_figure``), better neither way
+    (the runs whose check flags the fewest test images are not the best)."""
+    keys = {k for r in rows for k in r["metrics"]}
+    return sorted(k for k in keys if not (metric_keys.is_bound(k) or metric_keys.ood_figure(k)))
+
+
 def render_downloads(ctx: Context, found: Assessment, store: SelectionStore) -> None:
     """This run's download and the experiment's top K, recorded in the audit trail ``store``
     as by whom ``choose_form.person`` names (the server's account when nobody is named)."""
@@ -45,9 +53,7 @@ def render_downloads(ctx: Context, found: Assessment, store: SelectionStore) -> 
             st.success(f"Saved to `{got.artifacts_path}`.")
     with right:
         st.markdown("**Top K of the experiment**")
-        metrics = sorted(
-            {k for r in ctx.page_rows for k in r["metrics"] if not metric_keys.is_bound(k)}
-        )
+        metrics = rank_by(ctx.page_rows)
         if not metrics:
             st.caption("No run on this page has metrics to rank by.")
             return
