@@ -1,5 +1,11 @@
 """What a client of a served model depends on, and how another model would change it: one
-comparison for the dashboard's choice (``dashboard.handoff``) and the predictor's switch."""
+comparison for the dashboard's choice (``dashboard.handoff``) and the predictor's switch.
+
+Beside the fields an earlier version recorded (``Interface.core``), the records hold one dict of
+what was added since (``Interface.extras``: the DICOM inputs, and whether the model has the
+out-of-distribution check), under names that still say "dicom" (the served record's ``"dicom"``,
+``CONFIRMED_DICOM_TAG``): an earlier version's predictor reads the DICOM inputs there and ignores
+the rest, and a record without a field reads as not known."""
 
 import dataclasses
 import hashlib
@@ -20,11 +26,12 @@ later move of the alias back to the version (a rollback in MLflow's UI) is not c
 CONFIRMED_DICOM_TAG = "interface_confirmed_dicom"
 """What each of those interfaces took of DICOM inputs: JSON ``{"for": the first 16 hex digits of
 the sha256 of the ``CONFIRMED_FROM_TAG`` value it goes with and the choice's ``selected_at``
-tag, "inputs": [one ``Interface.dicom()``
+tag, "inputs": [one ``Interface.extras()``
 per interface, in the same order: {"modalities": [codes] ([] every one) | null, "multi_frame":
-bool | null}]}``. Kept beside ``CONFIRMED_FROM_TAG``, not in it, so that a predictor of an
-earlier version still reads that tag; without it, or beside another value of it (rewritten by
-an earlier version's dashboard), a confirmation holds whatever the DICOM inputs were."""
+bool | null, "ood_check": bool | null (absent: written before it was recorded)}]}``. Kept
+beside ``CONFIRMED_FROM_TAG``, not in it, so that a predictor of an earlier version still reads
+that tag; without it, or beside another value of it (rewritten by an earlier version's
+dashboard), a confirmation holds whatever the DICOM inputs and the check were."""
 
 Codes = tuple[str, ...] | None
 """DICOM Modality codes a model takes (``()``: every modality; None: not known)."""
@@ -35,10 +42,12 @@ class Interface:
     """Classes (in order), input channels, input size, the class a threshold decides
     (``decision``; None: no threshold) and the DICOM inputs the model takes: ``modalities``
     (its Modality codes, sorted; ``()``: every modality, as a model that records none) and
-    ``multi_frame`` (whether it takes multi-frame files, by their first frame), each None when
+    ``multi_frame`` (whether it takes multi-frame files, by their first frame); and ``ood_check``:
+    whether the model has the out-of-distribution check (``mlpipeline_model.ood``: its answers
+    give each image ``ood_score`` and ``out_of_distribution``, null without it). Each None when
     not known (a record written before they were).
 
-    Equality leaves the DICOM inputs out: the records of an earlier version (``served_record``,
+    Equality leaves these extras out: the records of an earlier version (``served_record``,
     ``confirmation``) hold the other fields alone, and these beside them."""
 
     classes: tuple[str, ...]
@@ -47,35 +56,43 @@ class Interface:
     decision: str | None
     modalities: Codes = field(default=None, compare=False)
     multi_frame: bool | None = field(default=None, compare=False)
+    ood_check: bool | None = field(default=None, compare=False)
 
     @classmethod
     def of(cls, classes: Sequence[str], channels: int | None, image_size: Sequence[int] | None,
            decision: str | None, modalities: Sequence[str] | None = None,
-           multi_frame: bool | None = None) -> "Interface":  # fmt: skip
-        """``modalities``: a model's codes (empty: every modality), None when not known."""
+           multi_frame: bool | None = None,
+           ood_check: bool | None = None) -> "Interface":  # fmt: skip
+        """``modalities``: a model's codes (empty: every modality); ``ood_check``: whether it has
+        the out-of-distribution check; each None when not known."""
         size = tuple(int(side) for side in image_size or (0, 0))
         codes = None if modalities is None else tuple(sorted({str(m) for m in modalities}))
         frames = None if multi_frame is None else bool(multi_frame)
-        return cls(tuple(str(c) for c in classes), channels, size, decision, codes, frames)
+        ood = None if ood_check is None else bool(ood_check)
+        return cls(tuple(str(c) for c in classes), channels, size, decision, codes, frames, ood)
 
     def core(self) -> dict:
-        """The fields as an earlier version wrote them (without the DICOM inputs)."""
+        """The fields as an earlier version wrote them (without the extras)."""
         return {"classes": list(self.classes), "channels": self.channels,
                 "image_size": list(self.image_size), "decision": self.decision}  # fmt: skip
 
-    def dicom(self) -> dict:
-        """The DICOM inputs it takes, as the records hold them beside ``core``."""
+    def extras(self) -> dict:
+        """The DICOM inputs it takes and whether it has the out-of-distribution check, as the
+        records hold them beside ``core`` (one dict, which earlier versions wrote as the DICOM
+        inputs alone)."""
         codes = None if self.modalities is None else list(self.modalities)
-        return {"modalities": codes, "multi_frame": self.multi_frame}
+        return {"modalities": codes, "multi_frame": self.multi_frame, "ood_check": self.ood_check}
 
-    def with_dicom(self, found: object) -> "Interface":
-        """This interface with the DICOM inputs of a record's ``found`` (``dicom()``'s dict;
+    def with_extras(self, found: object) -> "Interface":
+        """This interface with the extras of a record's ``found`` (``extras()``'s dict;
         anything else, or a field missing: not known)."""
         found = found if isinstance(found, dict) else {}
         codes, frames = found.get("modalities"), found.get("multi_frame")
         codes = tuple(sorted(map(str, codes))) if isinstance(codes, list) else None
         frames = frames if isinstance(frames, bool) else None
-        return dataclasses.replace(self, modalities=codes, multi_frame=frames)
+        ood = found.get("ood_check")
+        ood = ood if isinstance(ood, bool) else None
+        return dataclasses.replace(self, modalities=codes, multi_frame=frames, ood_check=ood)
 
 
 def dicom_inputs(
@@ -101,7 +118,10 @@ def changes(before: Interface, after: Interface) -> list[str]:
     """What clients receive otherwise from ``after`` than from ``before``, one phrase each
     (empty: nothing). A smaller input size of the same shape changes nothing a client sees; a
     larger one refuses images that were served, and so does another shape (images far out of
-    it are refused, ``mlpipeline_model.misfit``)."""
+    it are refused, ``mlpipeline_model.misfit``). Losing the out-of-distribution check is a
+    change (clients that send flagged images to a person would get none flagged); gaining it
+    is not: answers keep every field, ``ood_score`` and ``out_of_distribution`` only carry
+    values where they were null, and no image is refused for them."""
     found = []
     if before.classes != after.classes:
         found.append(f"classes {', '.join(before.classes)} → {', '.join(after.classes)}")
@@ -126,6 +146,12 @@ def changes(before: Interface, after: Interface) -> list[str]:
         found.append(refused)
     if before.multi_frame and after.multi_frame is False:
         found.append("multi-frame DICOM files (a cine loop's first frame classified) → refused")
+    if before.ood_check and after.ood_check is False:
+        found.append(
+            "out-of-distribution check → none: `out_of_distribution` and `ood_score` are null "
+            "for every image, so no image unlike the training images is flagged for review by "
+            "a person"
+        )
     return found
 
 
@@ -149,9 +175,9 @@ def confirmation(served: Sequence[Interface] | None, selected_at: str) -> dict[s
     ``CONFIRMED_DICOM_TAG``."""
     if not served:
         return {CONFIRMED_FROM_TAG: "any"}
-    unique = list({json.dumps([i.core(), i.dicom()]): i for i in served}.values())
+    unique = list({json.dumps([i.core(), i.extras()]): i for i in served}.values())
     value = json.dumps([i.core() for i in unique])
-    inputs = {"for": _digest(value + selected_at), "inputs": [i.dicom() for i in unique]}
+    inputs = {"for": _digest(value + selected_at), "inputs": [i.extras() for i in unique]}
     return {CONFIRMED_FROM_TAG: value, CONFIRMED_DICOM_TAG: json.dumps(inputs)}
 
 
@@ -186,8 +212,8 @@ def restamped(tags: Mapping[str, str], selected_at: str) -> dict[str, str]:
 
 
 def confirmed_for(tags: Mapping[str, str], served: Interface) -> bool:
-    """Whether a version with ``tags`` was chosen as a change from ``served`` (its DICOM inputs
-    too, where both the confirmation and ``served`` know them)."""
+    """Whether a version with ``tags`` was chosen as a change from ``served`` (its extras too,
+    where both the confirmation and ``served`` know them)."""
     value = tags.get(CONFIRMED_FROM_TAG)
     if value == "any":
         return True
@@ -201,14 +227,16 @@ def confirmed_for(tags: Mapping[str, str], served: Interface) -> bool:
     if not isinstance(dicom, list) or len(dicom) != len(confirmed):  # not known
         dicom = [None] * len(confirmed)
     return any(
-        one == served and _same_dicom(one.with_dicom(d), served)
+        one == served and _same_extras(one.with_extras(d), served)
         for one, d in zip(confirmed, dicom, strict=True)
     )
 
 
-def _same_dicom(a: Interface, b: Interface) -> bool:
-    """Whether ``a`` and ``b`` take the same DICOM inputs, as far as both are known."""
-    pairs = ((a.modalities, b.modalities), (a.multi_frame, b.multi_frame))
+def _same_extras(a: Interface, b: Interface) -> bool:
+    """Whether ``a`` and ``b`` take the same DICOM inputs and both have the out-of-distribution
+    check or both lack it, as far as both are known."""
+    pairs = ((a.modalities, b.modalities), (a.multi_frame, b.multi_frame),
+             (a.ood_check, b.ood_check))  # fmt: skip
     return all(x is None or y is None or x == y for x, y in pairs)
 
 
@@ -230,10 +258,10 @@ def served_tag(alias: str) -> str:
 
 def served_record(version: str, run_id: str | None, served: Interface) -> str:
     """The ``served_tag`` value for ``version`` (of ``run_id``) of interface ``served`` (its
-    DICOM inputs beside the interface, which a predictor of an earlier version reads as
-    before)."""
+    extras beside the interface, under ``"dicom"``, where a predictor of an earlier version reads
+    the DICOM inputs as before)."""
     return json.dumps({"version": str(version), "run_id": run_id, "interface": served.core(),
-                       "dicom": served.dicom()})  # fmt: skip
+                       "dicom": served.extras()})  # fmt: skip
 
 
 def read_served(tags: Mapping[str, str], alias: str) -> ServedRecord | None:
@@ -243,7 +271,7 @@ def read_served(tags: Mapping[str, str], alias: str) -> ServedRecord | None:
         record = json.loads(tags[served_tag(alias)])
         run_id = record.get("run_id")
         # "dicom" absent: recorded before the DICOM inputs were, not known
-        interface = Interface.of(**record["interface"]).with_dicom(record.get("dicom"))
+        interface = Interface.of(**record["interface"]).with_extras(record.get("dicom"))
         return ServedRecord(str(record["version"]), None if run_id is None else str(run_id),
                             interface)  # fmt: skip
     except (AttributeError, KeyError, TypeError, ValueError):

@@ -124,7 +124,7 @@ def test_the_records_keep_the_fields_an_earlier_version_reads():
     fields = {"classes", "channels", "image_size", "decision"}
     record = json.loads(served_record("4", "run-a", us("CT")))
     assert set(record["interface"]) == fields
-    assert record["dicom"] == {"modalities": ["CT"], "multi_frame": False}
+    assert record["dicom"] == {"modalities": ["CT"], "multi_frame": False, "ood_check": None}
     [entry] = json.loads(confirmation([us("CT")], "")[CONFIRMED_FROM_TAG])
     assert set(entry) == fields
 
