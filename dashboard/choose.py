@@ -101,8 +101,9 @@ def choose_run(
         selected_by: Who chose (default: the OS user); the dashboard passes the user that its
             authenticating proxy names, or the name typed, marked " (typed)"; the command line
             its ``--by``, marked " (typed by OS user U)".
-        allow_interface_change: Choose a run whose classes, channels or decision rule differ
-            from the version the alias names now (``interface_change``; a confirmation).
+        allow_interface_change: Choose a run that changes what clients of the served version
+            receive: classes, channels or decision rule, refused images, or the loss of the
+            out-of-distribution check (``interface_change``; a confirmation).
         allow_leakage: Choose a run whose test split shares images (exact or near duplicates)
             or patients with its train or val split (``dashboard.leakage``; a confirmation);
             the warning is kept as a caveat.
@@ -304,7 +305,8 @@ def main(argv: list[str] | None = None) -> int:
         "--yes-interface-change",
         action="store_true",
         help="choose a run that changes what clients of the served one receive: other classes, "
-        "channels or decision rule, a larger or other-shaped input, fewer DICOM inputs",
+        "channels or decision rule, a larger or other-shaped input, fewer DICOM inputs, no "
+        "out-of-distribution check",
     )
     parser.add_argument(
         "--yes-leakage",

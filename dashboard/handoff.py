@@ -1,7 +1,7 @@
 """What a choice hands over, read before the alias moves: where the evaluation figures come from
-and whether clients of the alias would receive other classes, channels or decisions, or
-refusals of images that were served (input size, DICOM modalities); and the summary of its
-figures that the version carries (``evaluation_summary``)."""
+and whether clients of the alias would receive other classes, channels or decisions, refusals
+of images that were served (input size, DICOM modalities), or no out-of-distribution flags;
+and the summary of its figures that the version carries (``evaluation_summary``)."""
 
 import functools
 import logging
@@ -201,8 +201,10 @@ def interface(tracking_uri: str, model_uri: str, run_id: str | None) -> Interfac
     decision = point.get("positive_class") if isinstance(point, dict) else None
     # "modalities" recorded (even null) since the model checks its DICOM inputs
     takes, frames = dicom_inputs("modalities" in pp, pp.get("modalities"), pp.get("multi_frame"))
+    # "ood_check" recorded (null: none) since models carry the check: one logged before has none
+    ood = bool(meta.get("ood_check"))
     return Interface.of(pp.get("class_names", []), pp.get("channels"), pp.get("image_size"),
-                        decision, takes, frames)  # fmt: skip
+                        decision, takes, frames, ood)  # fmt: skip
 
 
 def predictor_ready(url: str, token: str | None, timeout: float = 2.0) -> requests.Response:
@@ -273,8 +275,8 @@ def serving(
 
 
 CLIENTS_BREAK = (
-    "Clients that read the class names or `decision`, or send images it refuses, break unless "
-    "they are changed first"
+    "Clients that read the class names, `decision` or `out_of_distribution`, or send images it "
+    "refuses, break unless they are changed first"
 )
 """What an interface change means for clients, after ``Change.text`` (choice and form)."""
 

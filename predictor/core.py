@@ -9,7 +9,8 @@ computed it.
 When the alias stops naming the served version (removed, or moved to a version that does not
 load), the last good version keeps serving (availability), but marked ``stale`` with the
 ``problem`` that says why: ``/ready`` and every ``/predict`` answer carry both. So it does when
-the alias moves to a version whose classes, channels, input size or decision rule differ
+the alias moves to a version whose classes, channels, input size or decision rule differ, or
+that refuses DICOM inputs served or lacks the served out-of-distribution check
 (``runs.compare_interfaces``) and whose chooser did not confirm that as a change from the served
 interface (``runs.confirmed_for``: tags set by ``dashboard.choose --yes-interface-change``):
 clients must not receive other classes unasked. A restart keeps that guard: what is served is

@@ -43,4 +43,6 @@ class Served:
         checked = getattr(c, "guards_dicom", False)
         takes, frames = dicom_inputs(checked, getattr(c, "modalities", None),
                                      c.__dict__.get("multi_frame"))  # fmt: skip
-        return Interface.of(c.class_names, c.channels, c.image_size, positive, takes, frames)
+        # the check its answers apply (null ood_score without it), as /ready's ood_check says
+        ood = getattr(c, "ood_check", None) is not None
+        return Interface.of(c.class_names, c.channels, c.image_size, positive, takes, frames, ood)

@@ -263,18 +263,21 @@ def trained_run(mlflow_server, demo_data, tmp_path_factory) -> TrainedRun:
 def log_untrained_run(uri: str, data_dir: Path, seed: int, point: dict | None = None,
                       decoding_version: int | None = None,
                       modalities: list[str] | None = None,
-                      multi_frame: bool = False) -> str:  # fmt: skip
+                      multi_frame: bool = False, ood: bool = False) -> str:  # fmt: skip
     """A run with a pipeline model (untrained weights: serving does not care) of ``data_dir``'s
     classes at 32 px, fast to make; ``point``: the operating point the model carries;
     ``decoding_version``: the image decoding its training had (the current one: None), as a run
     trained by an older copy of mlpipeline_model records it; ``modalities``: the DICOM
-    modalities it takes (None: every one); ``multi_frame``: it takes multi-frame DICOM files."""
+    modalities it takes (None: every one); ``multi_frame``: it takes multi-frame DICOM files;
+    ``ood``: it carries an out-of-distribution check (identity covariance around the origin,
+    not fitted: what its answers hold, not how good the check is)."""
     import mlflow
+    import numpy as np
     import torch
 
     from dataloader import load_dataset
     from mlpipeline_model import DECODING_VERSION
-    from runs import Preprocessing, build_model, log_classifier
+    from runs import OODReference, Preprocessing, build_model, log_classifier
 
     version = DECODING_VERSION if decoding_version is None else decoding_version
     ds = load_dataset(data_dir, image_size=32, channels=3, splits=("train",), val_fraction=0)
@@ -284,6 +287,11 @@ def log_untrained_run(uri: str, data_dir: Path, seed: int, point: dict | None = 
                        multi_frame=multi_frame)  # fmt: skip
     torch.manual_seed(seed)
     model = build_model("smallcnn", 3, len(ds.class_names), pp.mean, pp.std).eval()
+    if ood:
+        width = model.features_and_logits(torch.zeros(1, 3, 32, 32))[0][0].shape[1]
+        means = np.zeros((len(ds.class_names), width))
+        model.ood_reference = OODReference.of([means], [np.eye(width)], 1e3, 0.99, 20,
+                                              len(ds.train.labels)).state()  # fmt: skip
     mlflow.set_tracking_uri(uri)
     mlflow.set_experiment("untrained-runs")
     with mlflow.start_run(run_name=f"untrained-{seed}") as run:

@@ -1,7 +1,15 @@
-"""The predictor's line on the Choose model tab says whether the served model carries the
-out-of-distribution check (its ``/ready`` answer's ``ood_check``)."""
+"""The Choose model tab and the out-of-distribution check: the predictor's line says whether the
+served model carries it (its ``/ready`` answer's ``ood_check``), and a run whose model lacks the
+served one's check shows as a change for clients."""
 
+import uuid
+
+from mlflow.tracking import MlflowClient
+
+from common import Settings
 from dashboard.tabs.deploy import ready_line
+from tests.conftest import log_untrained_run
+from tests.dashboard.conftest import open_page
 
 SERVED = {"model_name": "m", "version": "2", "run_id": "r", "modalities": ["US"]}
 
@@ -21,3 +29,22 @@ def test_the_predictor_line_says_the_served_model_carries_no_check():
     assert line.endswith(
         "; the served model carries no out-of-distribution check (ood_score is null)"
     )
+
+
+def test_the_tab_shows_the_loss_of_the_check_before_choosing(
+    page_env, mlflow_server, tiny_demo_data, monkeypatch
+):
+    from dashboard.choose import choose_run
+
+    monkeypatch.setenv("MODEL_NAME", f"tab-{uuid.uuid4().hex[:8]}")
+    checked, unchecked = (log_untrained_run(mlflow_server, tiny_demo_data, seed=32, ood=ood)
+                          for ood in (True, False))  # fmt: skip
+    choose_run(checked, "flags unusual images", Settings(), allow_unevaluated=True)
+    experiment = MlflowClient(mlflow_server).get_run(unchecked).info.experiment_id
+    at = open_page(unchecked, "Choose model", experiment_id=experiment)
+    assert not at.exception
+    [change] = [w.value for w in at.warning if "`out_of_distribution`, or send" in w.value]
+    assert "out-of-distribution check → none: `out_of_distribution` and `ood_score` are null" in (
+        change
+    )
+    assert any(c.key == f"choose_interface_{unchecked}" for c in at.checkbox)  # to confirm
