@@ -151,10 +151,10 @@ def render(
         "figures are of the most probable class (argmax, `predicted_class`); a two-class run "
         "with a threshold is served by its `decision`, whose test figures are the eval_thr_* "
         "columns (add them) and its Evaluation tab's. eval_ood_rate: the share of test images "
-        "the model's out-of-distribution check calls unlike its training images (about 1 % "
-        "expected; shown, not ranked). servable ✓: a finished run the predictor "
-        "can serve (not a judgement of its quality). duration ≥: the run ended unfinished (its "
-        "trainer was killed); it trained at least that long."
+        "the model's out-of-distribution check calls unlike its training images (read against "
+        "eval_ood_expected_rate, about 1 %; shown, not ranked). servable ✓: a finished run the "
+        "predictor can serve (not a judgement of its quality). duration ≥: the run ended "
+        "unfinished (its trainer was killed); it trained at least that long."
     )
     if not leaderboard.comparable(page.rows):
         st.warning(

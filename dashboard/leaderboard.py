@@ -40,22 +40,24 @@ DEFAULT_METRICS = (
     "best_val_auc",
     *(metric_keys.eval_key(name) for name in ("accuracy", "roc_auc_macro", "ece", "ood_rate")),
 )
-# Not scores: no best value (bookkeeping; a two-class run's threshold is chosen, not won; the
-# share of test images the out-of-distribution check flags is better neither way).
-NOT_RANKED = (
-    "epoch", "lr", "best_epoch", "step", "epoch_time", metric_keys.eval_key("threshold"),
-    *(metric_keys.eval_key(name) for name in metric_keys.OOD_FIGURES),
-)  # fmt: skip
+# Bookkeeping, not scores: no best value (a two-class run's threshold is chosen, not won).
+NOT_RANKED = ("epoch", "lr", "best_epoch", "step", "epoch_time", metric_keys.eval_key("threshold"))
 
 
 def direction(metric: str) -> str:
-    """``"lower is better"`` or ``"higher is better"`` for a person reading a chart."""
+    """``"lower is better"``, ``"higher is better"`` or, for the out-of-distribution check's
+    figures (``metric_keys.ood_figure``), ``"better neither way"``, for a person reading a
+    chart."""
+    if metric_keys.ood_figure(metric):
+        return "better neither way"
     return "lower is better" if metric_keys.lower_is_better(metric) else "higher is better"
 
 
 def ranked(metric: str) -> bool:
-    """Whether the best value of ``metric`` means anything (not for lr, epoch...)."""
-    return metric not in NOT_RANKED and not metric_keys.is_bound(metric)
+    """Whether the best value of ``metric`` means anything (not for lr, epoch..., nor any of
+    the out-of-distribution check's figures)."""
+    unranked = metric in NOT_RANKED or metric_keys.ood_figure(metric)
+    return not unranked and not metric_keys.is_bound(metric)
 
 
 def column_help(metric: str) -> str:

@@ -10,11 +10,12 @@ from runs import schemas
 
 COLUMN_HELP = {
     metric_keys.eval_key(metric_keys.OOD_RATE): "share of the test images that the model's "
-    "out-of-distribution check calls unlike its training images (95 % interval): about 1 % "
-    "expected of images like the validation ones (1 in n+1 with fewer than 99 validation "
-    "images: eval_ood_expected_rate), far more when the test data differs from the training "
-    "data. Not a quality (a check that flags nothing is no better): never ★; † or ⚠: not of "
-    "the run's own test split",
+    "out-of-distribution check calls unlike its training images (95 % interval), read against "
+    "eval_ood_expected_rate (the share expected of images like the validation ones: 1 % with "
+    "the default --ood-quantile 0.99 and 99 validation images or more), far more when the test "
+    "data differs from the training data. Not a quality (a check that flags nothing is no "
+    "better): never ★; †: of other test data than the run's own; ⚠: the test split shares "
+    "images with the training data, which lowers the share",
     metric_keys.eval_key(metric_keys.OOD_EXPECTED_RATE): "share of images like the validation "
     "ones that the model's out-of-distribution check is expected to flag (its --ood-quantile "
     "and validation size), which eval_ood_rate is read against",

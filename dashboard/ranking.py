@@ -77,10 +77,16 @@ def top_runs(
     and runs whose leakage is unknown, counted in ``Ranked.unknown``.
 
     Raises:
-        InvalidInput: ``k`` below 1, or an unknown metric.
+        InvalidInput: ``k`` below 1, an unknown metric, or one of the out-of-distribution
+            check's figures (``metric_keys.ood_figure``: better neither way).
     """
     if k < 1:
         raise InvalidInput(f"K must be at least 1, got {k}")
+    if metric_keys.ood_figure(metric):
+        raise InvalidInput(
+            f"{metric} says how unlike the training images the test images are, not how good "
+            "a model is (better neither way): rank by a quality figure such as eval_roc_auc_macro"
+        )
     order = "DESC" if higher_is_better else "ASC"
     test_figure = metric.startswith(metric_keys.EVAL_PREFIX)
     where = f"attributes.status = 'FINISHED' and metrics.`{metric}` > -1e300"

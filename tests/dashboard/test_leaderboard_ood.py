@@ -39,8 +39,17 @@ def test_the_flagged_share_of_an_evaluation_with_tta_has_no_tta_caveat():
 def test_the_flagged_shares_column_says_what_it_is_not_which_way_is_better():
     said = leaderboard.column_help("eval_ood_rate")
     assert "out-of-distribution check calls unlike its training images" in said
-    assert "about 1 % expected of images like the validation ones" in said
+    assert "read against eval_ood_expected_rate" in said
     assert "is better" not in said and "no better" in said
+
+
+def test_a_figure_of_the_check_is_better_neither_way_and_never_ranked_even_a_new_one():
+    """Judged by its name's prefix, as ``metric_keys.ood_figure``: a figure of the check added
+    later (``eval_ood_rate_<x>``) is not starred as higher-is-better."""
+    for metric in ("eval_ood_rate", "eval_ood_expected_rate", "eval_ood_rate_by_site"):
+        assert leaderboard.direction(metric) == "better neither way", metric
+        assert not leaderboard.ranked(metric), metric
+    assert leaderboard.ranked("eval_accuracy")
 
 
 def test_the_flagged_share_is_no_row_of_the_tables_of_the_models_answers():

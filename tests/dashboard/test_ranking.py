@@ -32,6 +32,13 @@ def test_top_k_with_a_metric_no_run_has_says_so(dashboard_runs, settings):
         download_top(settings, dashboard_runs["experiment"], "no_such_metric", 3)
 
 
+def test_top_k_refuses_to_rank_by_a_figure_of_the_out_of_distribution_check(mlflow_server):
+    """Better neither way (the API's callers too, not only the tab's list): refused before any
+    search, naming a quality figure to rank by."""
+    with pytest.raises(InvalidInput, match=r"better neither way.*eval_roc_auc_macro"):
+        top_runs(mlflow_server, "0", "eval_ood_rate", 3, False)
+
+
 def _ranked_run(client, experiment_id: str, classes: list[str], auc: float) -> str:
     run = client.create_run(experiment_id)
     client.log_param(run.info.run_id, "class_names", json.dumps(classes))
