@@ -55,14 +55,14 @@ def session_processes() -> dict[int, str]:
     return found
 
 
-# Seconds of test time per scheduling group (its tests' durations summed on the 2-core machine,
-# 3 workers, 2026-12-07; the others take under 60 s each), handed to the workers longest first so
-# that no long one starts last while the others idle (xdist's order by number of tests put e2e
-# last).
+# Seconds of test time per package (its tests' durations summed on the 2-core machine, 3 workers,
+# 2026-12-07; the others take under 60 s each), handed to the workers longest first so that no
+# long one starts last while the others idle (xdist's order by number of tests put e2e last).
+# (The dashboard's choice tests as a group of their own balanced the workers but built the
+# dashboard's session fixtures twice: 861 s against 842 s on 2 cores, which 3 workers keep busy.)
 PACKAGE_SECONDS = {
-    "dashboard": 557,
+    "dashboard": 811,
     "trainer": 344,
-    "dashboard-choose": 255,
     "predictor": 248,
     "jobs": 210,
     "evaluator": 194,
@@ -70,35 +70,24 @@ PACKAGE_SECONDS = {
     "benchmarks": 126,
     "runs": 83,
 }
-# Test files of a package that go to a worker of their own (``dashboard-choose``), so that the
-# largest package does not hold one worker for the whole run while the others finish early; its
-# session fixtures (the dashboard's runs) are built once more there (about 20 s).
-OWN_GROUP = {"dashboard": "test_choose"}
 
 
 def _package(nodeid: str) -> str:
-    """The scheduling group of a test: its package under tests/ (``dashboard``), or the package
-    and ``OWN_GROUP``'s part for files that start with it (``dashboard-choose``)."""
     parts = nodeid.split("::", 1)[0].split("/")  # tests/<package>/.../test_x.py
-    if len(parts) <= 2:
-        return parts[-1]
-    prefix = OWN_GROUP.get(parts[1])
-    if prefix and len(parts) == 3 and parts[2].startswith(prefix):
-        return f"{parts[1]}-{prefix.removeprefix('test_')}"
-    return parts[1]
+    return parts[1] if len(parts) > 2 else parts[-1]
 
 
 def pytest_collection_modifyitems(config, items) -> None:
-    """Longest groups first (a stable sort: within a group the order stays)."""
+    """Longest packages first (a stable sort: within a package the order stays)."""
     items.sort(key=lambda item: -PACKAGE_SECONDS.get(_package(item.nodeid), 0))
 
 
 def pytest_xdist_make_scheduler(config, log):
-    """Under pytest-xdist (``make test`` runs ``-n 3``), send each test package (``_package``'s
-    group) to one worker as a whole, so that its session fixtures (a trained model, the e2e
+    """Under pytest-xdist (``make test`` runs ``-n 3``), send each test package to one
+    worker as a whole, so that its session fixtures (a trained model, the e2e
     service stack) are built once, not once per worker. (``--dist loadgroup`` would do this with
     marks, but with pytest 9 its renamed node ids do not reach the scheduler: measured, the e2e
-    stack was built twice.) Groups go out in the collection's order
+    stack was built twice.) Packages go out in the collection's order
     (``pytest_collection_modifyitems``)."""
     from xdist.scheduler import LoadScopeScheduling
 
