@@ -22,6 +22,7 @@ from mlpipeline_model import (
     is_grey,
     open_image,
     pil_pixels,
+    shows_colour,
     stored_bits,
     undecodable,
     upright_size,
@@ -98,10 +99,6 @@ def read_pixels(path: Path) -> np.ndarray:
     return _read(path, read_dicom, _pil_pixels)
 
 
-# A file stored as colour holds colour when more than COLOUR_SHARE of its pixels have channels
-# more than COLOUR_SPREAD levels apart: a grey scan saved as an RGB JPEG (many exports) differs
-# by a level or two at most, a colour photo or a Doppler overlay by far more.
-COLOUR_SPREAD, COLOUR_SHARE = 8, 0.005
 COLOUR_CHECKS = 64  # colour-stored files decoded at most to tell a data set's channels
 
 
@@ -113,18 +110,6 @@ def holds_colour(path: Path) -> bool:
     except Exception:  # any decoder error: the file is skipped (and listed) when decoded
         return False
     return shows_colour(pixels)
-
-
-def shows_colour(pixels: np.ndarray) -> bool:
-    """Whether decoded ``pixels`` (``read_pixels``) show colour, not grey stored as RGB."""
-    if pixels.ndim == 2:
-        return False
-    # Channel by channel: numpy's max/min over the short last axis took 25× as long (0.65 ms
-    # for a 128² image, more than decoding its JPEG), which every such file of a grey data set
-    # pays when it is decoded. high >= low, so the uint8 difference cannot wrap.
-    red, green, blue = pixels[..., 0], pixels[..., 1], pixels[..., 2]
-    spread = np.maximum(np.maximum(red, green), blue) - np.minimum(np.minimum(red, green), blue)
-    return np.count_nonzero(spread > COLOUR_SPREAD) > COLOUR_SHARE * spread.size
 
 
 def any_colour(paths: list[Path]) -> bool:

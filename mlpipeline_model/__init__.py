@@ -5,6 +5,7 @@ packages of this repository), because the trainer logs this folder with the mode
 (``code_paths``) and a downstream process loads it without the repository.
 """
 
+from mlpipeline_model.colour import COLOUR_SPREAD, colour_note, shows_colour
 from mlpipeline_model.dicom import (
     COLOUR_INTERPRETATIONS,
     check_image,
@@ -68,6 +69,7 @@ from mlpipeline_model.pyfunc import (
 
 __all__ = [
     "COLOUR_INTERPRETATIONS",
+    "COLOUR_SPREAD",
     "DECISION_COLUMN",
     "DECODING_VERSION",
     "FORMAT",
@@ -93,6 +95,7 @@ __all__ = [
     "check_dicom_input",
     "check_image",
     "check_pixels",
+    "colour_note",
     "conform",
     "conformal_threshold",
     "declared_pixels",
@@ -114,6 +117,7 @@ __all__ = [
     "pil_pixels",
     "pixel_statistics",
     "reference_of",
+    "shows_colour",
     "stored_bits",
     "threshold_labels",
     "too_small",
