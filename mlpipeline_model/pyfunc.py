@@ -14,6 +14,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from mlpipeline_model.colour import colour_note
 from mlpipeline_model.images import conform, decode_image
 from mlpipeline_model.modality import check_dicom_input, modality_note
 from mlpipeline_model.ood import flagged, reference_of
@@ -136,6 +137,13 @@ class ImageClassifierModel(PythonModel):
 
     def decode(self, data: bytes | str, index: int | None = None) -> np.ndarray:
         """One encoded image (bytes, or base64 text as JSON carries it) as uint8 ``H×W×C``."""
+        return self.decode_with_note(data, index)[0]
+
+    def decode_with_note(
+        self, data: bytes | str, index: int | None = None
+    ) -> tuple[np.ndarray, str | None]:
+        """``decode``, and what the client should know of the image's conversion: that a colour
+        image was read as grey by a grey model (``colour_note``), else None."""
         if isinstance(data, str):
             # Line breaks (base64 without -w0, MIME encoders) and a data URL's head are not data
             text = "".join(data.split())
@@ -155,7 +163,8 @@ class ImageClassifierModel(PythonModel):
         except ImageDecodeError as exc:
             raise ImageDecodeError(str(exc), index) from exc
         self._check_size(pixels.shape[:2], index)
-        return conform(pixels, self.image_size, self.channels)
+        note = colour_note(pixels, self.channels)
+        return conform(pixels, self.image_size, self.channels), note
 
     def _check_dicom(self, ds) -> None:
         """Refuse a DICOM input that is no image, holds several frames (unless its training

@@ -21,7 +21,8 @@ from predictor.inputs import MAX_FILES
 
 def _line(p: dict) -> str:
     """``FILE: CLASS (probabilities)``; with a threshold, CLASS is the served ``decision`` and
-    the most probable class (argmax) follows it."""
+    the most probable class (argmax) follows it; the image's ``input_note`` (colour read as
+    grey) in brackets at the end."""
     probs = p["probabilities"]
     ranked = ", ".join(f"{c} {v:.3f}" for c, v in sorted(probs.items(), key=lambda kv: -kv[1]))
     unlike = ""
@@ -30,10 +31,11 @@ def _line(p: dict) -> str:
             f"OUT OF DISTRIBUTION (ood_score {p['ood_score']:.2f} > 1: unlike the training "
             "images; do not rely on this answer) "
         )
+    note = f" [{p['input_note']}]" if p.get("input_note") else ""
     if p["decision"] is None:
-        return f"{p['file']}: {unlike}{p['predicted_class']} ({ranked})"
-    argmax = p["predicted_class"]
-    return f"{p['file']}: {unlike}{p['decision']} (by the threshold; argmax {argmax}; {ranked})"
+        return f"{p['file']}: {unlike}{p['predicted_class']} ({ranked}){note}"
+    by = f"by the threshold; argmax {p['predicted_class']}; {ranked}"
+    return f"{p['file']}: {unlike}{p['decision']} ({by}){note}"
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -47,9 +47,10 @@ def predict(
     max_pixels: int | None = MAX_REQUEST_PIXELS,
 ) -> dict:
     """Probabilities per class, the predicted class (argmax), the decision (threshold) and the
-    out-of-distribution score of each file, with what ``describe`` says of the model
-    (``max_pixels``: ``decode_files``)."""
-    probs, ood = served.classifier.assess(decode_files(served, files, max_pixels))
+    out-of-distribution score of each file and what its reading dropped (``input_note``), with
+    what ``describe`` says of the model (``max_pixels``: ``decode_files``)."""
+    images, notes = decode_files(served, files, max_pixels)
+    probs, ood = served.classifier.assess(images)
     names = served.class_names
     decisions = decide(served.operating_point, probs, names)
     scores = [None] * len(probs) if ood is None else [float(s) for s in ood]
@@ -63,7 +64,10 @@ def predict(
                 "probabilities": dict(zip(names, map(float, row), strict=True)),
                 "ood_score": score,
                 "out_of_distribution": None if score is None else bool(flagged(score)),
+                "input_note": note,
             }
-            for (name, _), row, decision, score in zip(files, probs, decisions, scores, strict=True)
+            for (name, _), row, decision, score, note in zip(
+                files, probs, decisions, scores, notes, strict=True
+            )
         ],
     }

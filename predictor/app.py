@@ -68,6 +68,13 @@ class ImagePrediction(BaseModel):
         "modality, body part or device, a blank or corrupt image), so its classes may be "
         "meaningless: have a person look at it; null when the model has no such check",
     )
+    input_note: str | None = Field(
+        None,
+        description="set when the image was read otherwise than sent: a colour image (its "
+        "channels differ by more than JPEG noise on more than 0.1% of its pixels) sent to a "
+        "model of grey images (channels 1) was read as grey, its colours unused; null otherwise "
+        "(a grey image stored as RGB, with equal channels, too)",
+    )
 
 
 class ServedOut(BaseModel):

@@ -40,8 +40,9 @@ def decode_files(
     served: "Served",
     files: Sequence[tuple[str, bytes]],
     max_pixels: int | None = MAX_REQUEST_PIXELS,
-) -> np.ndarray:
-    """The uploaded images as the model's uint8 ``N×H×W×C``; ``InvalidInput`` naming a bad file,
+) -> tuple[np.ndarray, list[str | None]]:
+    """The uploaded images as the model's uint8 ``N×H×W×C``, with each one's ``input_note`` (a
+    colour image read as grey by a grey model; else None); ``InvalidInput`` naming a bad file,
     or the request's size when it holds more than ``MAX_FILES`` files or ``max_pixels`` pixels
     (None: no limit of the request's pixels, for the command line)."""
     if not files:
@@ -50,10 +51,12 @@ def decode_files(
         raise InvalidInput(f"{len(files)} images in one request; send at most {MAX_FILES}")
     if max_pixels is not None:
         check_request_pixels(files, max_pixels)
-    images, bad = [], []
+    images, notes, bad = [], [], []
     for number, (name, data) in enumerate(files, 1):
         try:
-            images.append(served.classifier.decode(data))
+            image, note = served.classifier.decode_with_note(data)
+            images.append(image)
+            notes.append(note)
         except ValueError as exc:  # every bad file is named, with its place (names may repeat)
             bad.append(f"file {name!r} (#{number} of {len(files)}) is not a usable image: {exc}")
     if len(bad) == 1:
@@ -64,4 +67,4 @@ def decode_files(
             f"{len(bad)} of {len(files)} files are not usable images; nothing was predicted: "
             f"send the request without them. {'; '.join(bad[:10])}{more}"
         )
-    return np.stack(images)
+    return np.stack(images), notes

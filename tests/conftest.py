@@ -266,14 +266,16 @@ def trained_run(mlflow_server, demo_data, tmp_path_factory) -> TrainedRun:
 def log_untrained_run(uri: str, data_dir: Path, seed: int, point: dict | None = None,
                       decoding_version: int | None = None,
                       modalities: list[str] | None = None,
-                      multi_frame: bool = False, ood: bool = False) -> str:  # fmt: skip
+                      multi_frame: bool = False, ood: bool = False,
+                      channels: int = 3) -> str:  # fmt: skip
     """A run with a pipeline model (untrained weights: serving does not care) of ``data_dir``'s
     classes at 32 px, fast to make; ``point``: the operating point the model carries;
     ``decoding_version``: the image decoding its training had (the current one: None), as a run
     trained by an older copy of mlpipeline_model records it; ``modalities``: the DICOM
     modalities it takes (None: every one); ``multi_frame``: it takes multi-frame DICOM files;
     ``ood``: it carries an out-of-distribution check (identity covariance around the origin,
-    not fitted: what its answers hold, not how good the check is)."""
+    not fitted: what its answers hold, not how good the check is); ``channels``: 1 for a model of
+    grey images."""
     import mlflow
     import numpy as np
     import torch
@@ -283,15 +285,16 @@ def log_untrained_run(uri: str, data_dir: Path, seed: int, point: dict | None = 
     from runs import OODReference, Preprocessing, build_model, log_classifier
 
     version = DECODING_VERSION if decoding_version is None else decoding_version
-    ds = load_dataset(data_dir, image_size=32, channels=3, splits=("train",), val_fraction=0)
-    pp = Preprocessing(image_size=(32, 32), channels=3, class_names=ds.class_names,
+    ds = load_dataset(data_dir, image_size=32, channels=channels, splits=("train",),
+                      val_fraction=0)  # fmt: skip
+    pp = Preprocessing(image_size=(32, 32), channels=channels, class_names=ds.class_names,
                        mean=ds.stats["mean"], std=ds.stats["std"],
                        decoding_version=version, modalities=modalities,
                        multi_frame=multi_frame)  # fmt: skip
     torch.manual_seed(seed)
-    model = build_model("smallcnn", 3, len(ds.class_names), pp.mean, pp.std).eval()
+    model = build_model("smallcnn", channels, len(ds.class_names), pp.mean, pp.std).eval()
     if ood:
-        width = model.features_and_logits(torch.zeros(1, 3, 32, 32))[0][0].shape[1]
+        width = model.features_and_logits(torch.zeros(1, channels, 32, 32))[0][0].shape[1]
         means = np.zeros((len(ds.class_names), width))
         model.ood_reference = OODReference.of([means], [np.eye(width)], 1e3, 0.99, 20,
                                               len(ds.train.labels)).state()  # fmt: skip

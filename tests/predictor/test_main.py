@@ -92,3 +92,10 @@ def test_a_version_of_other_classes_moved_by_hand_is_not_used_and_said(
     assert out.startswith(f"{cli_env.model_name} version 1 ")
     assert "warning: the alias no longer names the served version 1: " in err
     assert "which changes what clients of version 1 receive (classes" in err
+
+
+def test_a_line_ends_with_the_note_of_a_colour_image_read_as_grey():
+    answer = {"file": "derm.jpg", "predicted_class": "a", "decision": None,
+              "probabilities": {"a": 0.8, "b": 0.2},
+              "input_note": "colour image read as grey"}  # fmt: skip
+    assert _line(answer) == "derm.jpg: a (a 0.800, b 0.200) [colour image read as grey]"
