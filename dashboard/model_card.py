@@ -261,9 +261,11 @@ curl -X POST {predictor_url}/predict -H "Authorization: Bearer $PIPELINE_API_TOK
 ```
 Send PNG, JPEG or DICOM files ({accepts}). The answer holds, per image, the probability of each
 class ({classes}), the most probable class (`predicted_class`) and, for a two-class run, the
-`decision` by the threshold chosen on validation (its `operating_point`), with the registered
-model name, version and run id, and `stale` with the `problem` when the alias no longer names
-the version served.
+`decision` by the threshold chosen on validation (its `operating_point`), its `ood_score` and
+`out_of_distribution` (true: unlike the training images, send it to a person; null: the model
+has no such check, `ood_check`) and an `input_note` when its reading dropped something (a colour
+image read as grey), with the registered model name, version and run id, and `stale` with the
+`problem` when the alias no longer names the version served.
 
 The model carries its code and preprocessing, so MLflow's own server runs it outside this
 repository too (input: uint8 `N×H×W×C` arrays, or base64 PNG/JPEG/DICOM in a one-column table):

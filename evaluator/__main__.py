@@ -104,6 +104,11 @@ def main(argv: list[str] | None = None) -> int:
         )
         if ood["note"]:
             print(f"  note: {ood['note']}")
+    else:  # as its answers' null out_of_distribution: not checked, never "none flagged"
+        print(
+            "out of distribution: not checked (the model carries no out-of-distribution check: "
+            "nothing flags images unlike its training images)"
+        )
     print(f"artifacts: {', '.join(report['artifacts'])}")
     return 0
 

@@ -117,7 +117,8 @@ def refuse_unchosen(
         return
     advice = (
         f"Choose its run with the dashboard or python -m dashboard.choose "
-        f"{run_id or 'RUN_ID'} --reason TEXT, {how}"
+        f"{run_id or 'RUN_ID'} --reason TEXT, {how} (it asks for the confirmations the run "
+        "needs, such as --yes-interface-change)"
     )
     if signer:
         advice = (
@@ -130,7 +131,8 @@ def refuse_unchosen(
         )
     raise InvalidInput(
         f"version {version} was not loaded: {why}. {advice}; or, to follow versions aliased "
-        "in MLflow's own UI or client, set PREDICTOR_SERVE_UNSIGNED=true"
+        "in MLflow's own UI or client, set PREDICTOR_SERVE_UNSIGNED=true (an interface "
+        "change still needs the confirmation)"
     )
 
 

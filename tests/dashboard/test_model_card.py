@@ -123,6 +123,15 @@ def test_serving_instructions_name_the_alias_the_predictor_and_the_input():
     assert "the `decision` by the threshold chosen on validation" in " ".join(text.split())
 
 
+def test_serving_instructions_name_every_field_of_an_images_answer():
+    """What a client reads of each image: a field the predictor added is named here too."""
+    from predictor.app import ImagePrediction
+
+    text = serving_instructions("clf", "champion", "http://predictor:5007", {})
+    said = set(ImagePrediction.model_fields) - {"file", "probabilities"}  # "probability of each"
+    assert {field for field in said if f"`{field}`" not in text} == set()
+
+
 def test_card_states_the_decision_rule_and_its_test_figures(mlflow_server, threshold_run):
     run_id = threshold_run["run_id"]
     run = load_run(mlflow_server, run_id)

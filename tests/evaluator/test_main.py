@@ -3,6 +3,7 @@ import re
 import pytest
 
 from evaluator.__main__ import main
+from tests.conftest import log_untrained_run
 
 
 @pytest.fixture
@@ -24,6 +25,16 @@ def test_prints_a_metrics_table_with_intervals(environment, run_id, capsys):
     assert "wilson" in table["accuracy"]
     assert "delong" in out and "bootstrap_percentile" in table["f1_macro"]
     assert re.search(r"out of distribution: \d+ of 36 test images flagged .* expected\)", out)
+
+
+def test_a_model_without_the_check_is_said_to_be_not_checked(
+    environment, mlflow_server, demo_data, capsys
+):
+    """Not silence, which reads as "nothing flagged" next to a model that has the check."""
+    run_id = log_untrained_run(mlflow_server, demo_data, seed=3, ood=False)
+    assert main(["--run-id", run_id, "--data-dir", "demo", "--batch-size", "10"]) == 0
+    out = capsys.readouterr().out
+    assert "out of distribution: not checked (the model carries no out-of-distribution" in out
 
 
 def test_unknown_run_is_one_error_line_and_exit_2(environment, capsys):

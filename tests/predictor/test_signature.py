@@ -62,6 +62,9 @@ def test_a_version_aliased_by_hand_is_not_loaded_and_the_chosen_one_serves_on(
     assert (holder.current.version, holder.current.stale) == ("1", True)
     assert f"version {by_hand} was not loaded: it carries no choice_signature" in holder.problem
     assert "PREDICTOR_SERVE_UNSIGNED=true" in holder.problem
+    # the model is not unpickled, so its interface is unknown: the advice names the confirmation
+    assert "such as --yes-interface-change" in holder.problem
+    assert "an interface change still needs the confirmation" in holder.problem
 
 
 def test_a_predictor_started_on_a_version_aliased_by_hand_serves_nothing(
