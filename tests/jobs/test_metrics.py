@@ -62,6 +62,9 @@ def test_requests_are_counted_by_route_template_and_a_finished_job_by_outcome(to
     assert requests.get(f"{toy}/jobs/{job['job_id']}", headers=AUTH, timeout=30).ok
     assert requests.get(f"{toy}/no/such/path", headers=AUTH, timeout=30).status_code == 404
     assert requests.get(f"{toy}/health", timeout=30).ok
+    # the attempt is counted just after the job is stored (what the wait returned on)
+    counted = lambda: value(scrape(toy), "mlpipeline_job_attempts_total", outcome="succeeded")  # noqa: E731
+    wait_until(lambda: counted() == 1, 30, "the attempt counted")
     samples = scrape(toy)
     assert requests_of(samples, "/toy", "POST", "200") == 1
     assert requests_of(samples, "/jobs/{job_id}", "GET", "200") == 1
@@ -79,6 +82,9 @@ def test_requests_are_counted_by_route_template_and_a_finished_job_by_outcome(to
 
 def test_a_failing_job_counts_a_failed_attempt(toy):
     assert post_toy(toy, -1, wait=30)["status"] == "failed"  # x < 0: the user's mistake
+    # counted just after the job is stored (what the wait returned on)
+    counted = lambda: value(scrape(toy), "mlpipeline_job_attempts_total", outcome="failed")  # noqa: E731
+    wait_until(lambda: counted() == 1, 30, "the attempt counted")
     samples = scrape(toy)
     assert value(samples, "mlpipeline_job_attempts_total", outcome="failed") == 1
     assert value(samples, "mlpipeline_job_attempts_total", outcome="succeeded") == 0

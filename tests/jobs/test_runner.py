@@ -298,6 +298,7 @@ def test_each_attempt_logs_its_start_and_end_with_job_and_run(job_store, runner_
     bad, _ = job_store.submit("evaluate", "run2", {"x": 2})
     failing.wake()
     failing.wait(bad["job_id"], 30)
+    failing.stop()  # the job is stored failed before its line is logged: the thread ends after
     lines = [(r.levelname, r.getMessage()) for r in caplog.records if r.name == "jobs.runner"]
     assert ("INFO", f"evaluate job {good['job_id']} (run run1) attempt 1 started") in lines
     [(level, ended)] = [x for x in lines if x[1].startswith(f"evaluate job {good['job_id']}")
