@@ -18,11 +18,10 @@ from jobs import SelectionStore
 
 
 def rank_by(rows: list[dict]) -> list[str]:
-    """The metrics of the runs ``rows`` that the top K can rank by (interval bounds folded in):
-    not the out-of-distribution check's figures (``metric_keys.ood_figure``), better neither way
-    (the runs whose check flags the fewest test images are not the best)."""
-    keys = {k for r in rows for k in r["metrics"]}
-    return sorted(k for k in keys if not (metric_keys.is_bound(k) or metric_keys.ood_figure(k)))
+    """The metrics of the runs ``rows`` that the top K can rank by: those the leaderboard ranks
+    (``leaderboard.ranked``: no interval bounds, bookkeeping such as ``lr``, nor the
+    out-of-distribution check's figures, better neither way)."""
+    return sorted(k for k in {k for r in rows for k in r["metrics"]} if leaderboard.ranked(k))
 
 
 def render_downloads(ctx: Context, found: Assessment, store: SelectionStore) -> None:
