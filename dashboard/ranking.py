@@ -77,16 +77,20 @@ def top_runs(
     and runs whose leakage is unknown, counted in ``Ranked.unknown``.
 
     Raises:
-        InvalidInput: ``k`` below 1, an unknown metric, or one of the out-of-distribution
-            check's figures (``metric_keys.ood_figure``: better neither way).
+        InvalidInput: ``k`` below 1, an unknown metric, or one the leaderboard does not rank
+            (``leaderboard.ranked``: bookkeeping such as ``lr``, interval bounds, the
+            out-of-distribution check's figures, better neither way).
     """
     if k < 1:
         raise InvalidInput(f"K must be at least 1, got {k}")
-    if metric_keys.ood_figure(metric):
-        raise InvalidInput(
-            f"{metric} says how unlike the training images the test images are, not how good "
-            "a model is (better neither way): rank by a quality figure such as eval_roc_auc_macro"
+    if not leaderboard.ranked(metric):  # the leaderboard's rule: it stars no best either
+        why = (
+            "says how unlike the training images the test images are, not how good a model is "
+            "(better neither way)"
+            if metric_keys.ood_figure(metric)
+            else "is bookkeeping or an interval bound, not a score"
         )
+        raise InvalidInput(f"{metric} {why}: rank by a quality figure such as eval_roc_auc_macro")
     order = "DESC" if higher_is_better else "ASC"
     test_figure = metric.startswith(metric_keys.EVAL_PREFIX)
     where = f"attributes.status = 'FINISHED' and metrics.`{metric}` > -1e300"

@@ -39,6 +39,11 @@ def test_top_k_refuses_to_rank_by_a_figure_of_the_out_of_distribution_check(mlfl
         top_runs(mlflow_server, "0", "eval_ood_rate", 3, False)
 
 
+def test_top_k_refuses_to_rank_by_bookkeeping_as_the_leaderboard_stars_none(mlflow_server):
+    with pytest.raises(InvalidInput, match="lr is bookkeeping or an interval bound, not a score"):
+        top_runs(mlflow_server, "0", "lr", 3, False)
+
+
 def _ranked_run(client, experiment_id: str, classes: list[str], auc: float) -> str:
     run = client.create_run(experiment_id)
     client.log_param(run.info.run_id, "class_names", json.dumps(classes))
