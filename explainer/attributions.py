@@ -10,7 +10,6 @@ from typing import Literal, get_args
 import numpy as np
 import shap
 import torch
-import torchvision.transforms.functional as TF
 from captum.attr import IntegratedGradients, LayerAttribution, LayerGradCam
 from torch import nn
 
@@ -29,6 +28,8 @@ def make_baseline(model: nn.Module, x: torch.Tensor, kind: str = "blur") -> torc
             training mean colour, i.e. zero after the model's normalization) or ``"zeros"``.
     """
     if kind == "blur":
+        import torchvision.transforms.functional as TF  # imported when used: ~1.5 s
+
         size = max(x.shape[-2:])
         sigma = max(size / 8.0, 1.0)
         kernel = int(2 * round(2 * sigma) + 1)

@@ -11,7 +11,6 @@ from collections.abc import Sequence
 
 import torch
 from torch import nn
-from torchvision.models import mobilenet_v3_small, resnet18
 
 
 class SmallCNN(nn.Module):
@@ -144,6 +143,8 @@ class Ensemble(nn.Module):
 
 
 def _resnet18_body(in_channels: int) -> tuple[nn.Module, int, nn.Module]:
+    from torchvision.models import resnet18  # imported when used: torchvision costs ~1.5 s
+
     net = resnet18(weights=None)
     # Small medical images (28–128 px): a 3×3 stem without max-pooling keeps spatial detail.
     net.conv1 = nn.Conv2d(in_channels, 64, 3, stride=1, padding=1, bias=False)
@@ -154,6 +155,8 @@ def _resnet18_body(in_channels: int) -> tuple[nn.Module, int, nn.Module]:
 
 
 def _mobilenet_body(in_channels: int) -> tuple[nn.Module, int, nn.Module]:
+    from torchvision.models import mobilenet_v3_small
+
     net = mobilenet_v3_small(weights=None)
     stem = net.features[0][0]
     net.features[0][0] = nn.Conv2d(
