@@ -323,7 +323,14 @@ def main(argv: list[str] | None = None) -> int:
     said = logging.StreamHandler(sys.stderr)  # what the checks could not do, as warning lines
     said.setFormatter(logging.Formatter("warning: %(message)s"))
     logging.getLogger("dashboard").addHandler(said)
-    settings = get_settings()
+    try:
+        return _choose(args, get_settings())
+    finally:  # called again in one process (tests), it must not say each warning twice
+        logging.getLogger("dashboard").removeHandler(said)
+
+
+def _choose(args: argparse.Namespace, settings: Settings) -> int:
+    """``main`` after its arguments: choose, and print the outcome (0) or the refusal (2)."""
     try:
         store = trail_store(settings)
         choice = choose_run(

@@ -1,27 +1,39 @@
-"""`python -m dashboard.choose`: what the command prints, its refusals and warnings."""
+"""`python -m dashboard.choose`: what the command prints, its refusals and warnings.
 
+Two tests run the command as a process (its entry point, and a refusal that must be the one
+line a process writes); the others call its ``main`` in this process, which prints the same lines
+(a process of its own costs ~4 s of CPU importing torch and MLflow)."""
+
+import logging
 import os
 import subprocess
 import sys
+from collections.abc import Callable, Iterator
+from typing import NamedTuple
 
+import pytest
 from fastapi import FastAPI
 from fastapi.responses import JSONResponse
 
-from common import Settings
-from dashboard.choose import choose_run
+from common import Settings, get_settings
+from dashboard.choose import choose_run, main
 from tests.conftest import ROOT, LiveServer
 from tests.dashboard.conftest import leak
 
 
-def _cli(settings: Settings, *args: str, **more: str) -> subprocess.CompletedProcess:
-    env = {
-        **os.environ,
+def _env(settings: Settings, **more: str) -> dict[str, str]:
+    return {
         "MLFLOW_TRACKING_URI": settings.mlflow_tracking_uri,
         "STORE_DIR": str(settings.store_dir),
         "RUN_ID_FILE": str(settings.run_id_file),
         "MODEL_NAME": settings.model_name,
         **more,
     }
+
+
+def _process(settings: Settings, *args: str, **more: str) -> subprocess.CompletedProcess:
+    """The command run as a process."""
+    env = {**os.environ, **_env(settings, **more)}
     env.pop("MONGO_URI", None)
     return subprocess.run(
         [sys.executable, "-m", "dashboard.choose", *args],
@@ -29,8 +41,36 @@ def _cli(settings: Settings, *args: str, **more: str) -> subprocess.CompletedPro
     )  # fmt: skip
 
 
+class Done(NamedTuple):
+    returncode: int
+    stdout: str
+    stderr: str
+
+
+@pytest.fixture
+def cli(monkeypatch, capsys) -> Iterator[Callable[..., Done]]:
+    """The command's ``main`` in this process, with the environment a process of it would get."""
+    mlflow_level = logging.getLogger("mlflow").level  # main quiets MLflow's logger
+
+    def run(settings: Settings, *args: str, **more: str) -> Done:
+        for name, value in _env(settings, **more).items():
+            monkeypatch.setenv(name, value)
+        monkeypatch.delenv("MONGO_URI", raising=False)
+        get_settings.cache_clear()  # main reads the process settings, as the command does
+        capsys.readouterr()
+        try:
+            code = main(list(args))
+        finally:
+            get_settings.cache_clear()
+        out, err = capsys.readouterr()
+        return Done(code, out, err)
+
+    yield run
+    logging.getLogger("mlflow").setLevel(mlflow_level)
+
+
 def test_cli_prints_the_registered_version(dashboard_runs, settings, store):
-    result = _cli(settings, dashboard_runs["pipeline"], "--reason", "from the CLI",
+    result = _process(settings, dashboard_runs["pipeline"], "--reason", "from the CLI",
                   "--by", "Auditor Alice")  # fmt: skip
     assert result.returncode == 0, result.stderr
     assert result.stdout == "1\n"
@@ -40,7 +80,7 @@ def test_cli_prints_the_registered_version(dashboard_runs, settings, store):
     assert record["selected_by"].startswith("Auditor Alice (typed by OS user ")
 
 
-def test_cli_says_that_the_predictor_refused_its_token(dashboard_runs, settings):
+def test_cli_says_that_the_predictor_refused_its_token(dashboard_runs, settings, cli):
     """Without the predictor's token the choice cannot compare with what it serves: said in a
     warning line, not passed over (the choice itself goes on: the alias is checked)."""
     refusing = FastAPI()
@@ -51,7 +91,7 @@ def test_cli_says_that_the_predictor_refused_its_token(dashboard_runs, settings)
 
     env = {"PIPELINE_API_TOKEN": ""}
     with LiveServer(refusing) as predictor:
-        result = _cli(settings, dashboard_runs["pipeline"], "--reason", "x",
+        result = cli(settings, dashboard_runs["pipeline"], "--reason", "x",
                       PREDICTOR_URL=predictor.url, **env)  # fmt: skip
     assert result.returncode == 0, result.stderr
     assert (
@@ -61,48 +101,52 @@ def test_cli_says_that_the_predictor_refused_its_token(dashboard_runs, settings)
 
 
 def test_cli_refusal_is_one_line_and_exit_code_2(dashboard_runs, settings):
-    result = _cli(settings, dashboard_runs["bare"], "--reason", "x")
+    result = _process(settings, dashboard_runs["bare"], "--reason", "x")
     assert result.returncode == 2 and result.stdout == ""
     assert result.stderr.count("\n") == 1 and "has not been evaluated" in result.stderr
 
 
-def test_cli_choosing_the_chosen_run_again_says_its_tags_were_updated(dashboard_runs, settings):
+def test_cli_choosing_the_chosen_run_again_says_its_tags_were_updated(
+    dashboard_runs, settings, cli
+):
     choose_run(dashboard_runs["pipeline"], "first", settings)
-    result = _cli(settings, dashboard_runs["pipeline"], "--reason", "again")
+    result = cli(settings, dashboard_runs["pipeline"], "--reason", "again")
     assert result.returncode == 0, result.stderr
     assert "was already" in result.stderr
     assert "(alias champion); its tags now describe this choice;" in result.stderr
 
 
-def test_cli_refuses_a_leaked_run_in_one_line_without_yes_leakage(fresh_run, settings):
+def test_cli_refuses_a_leaked_run_in_one_line_without_yes_leakage(fresh_run, settings, cli):
     leak(settings.mlflow_tracking_uri, fresh_run)
-    result = _cli(settings, fresh_run, "--reason", "x", "--yes-unevaluated")
+    result = cli(settings, fresh_run, "--reason", "x", "--yes-unevaluated")
     assert result.returncode == 2 and result.stdout == ""
     assert result.stderr.count("\n") == 1 and "--yes-leakage" in result.stderr
-    result = _cli(settings, fresh_run, "--reason", "x", "--yes-unevaluated", "--yes-leakage")
+    result = cli(settings, fresh_run, "--reason", "x", "--yes-unevaluated", "--yes-leakage")
     assert result.returncode == 0, result.stderr
     assert "warning: possible leakage: 2 images" in result.stderr
 
 
-def test_figures_from_another_data_folder_are_marked(fresh_run, settings, tiny_demo_data, tmp_path):
+def test_figures_from_another_data_folder_are_marked(
+    fresh_run, settings, tiny_demo_data, tmp_path, cli
+):
     import shutil
 
     from evaluator import evaluate_run
 
     copy = shutil.copytree(tiny_demo_data, tmp_path / "elsewhere" / "data")
     evaluate_run(fresh_run, settings.mlflow_tracking_uri, data_dir=copy, batch_size=32)
-    result = _cli(settings, fresh_run, "--reason", "other data")
+    result = cli(settings, fresh_run, "--reason", "other data")
     assert result.returncode == 0, result.stderr
     assert f"warning: the evaluation used the test split of {copy}" in result.stderr
     assert "not the run's own data" in result.stderr
 
 
 def test_an_unwritable_run_id_file_is_one_line_saying_the_alias_moved(
-    dashboard_runs, settings, tmp_path
+    dashboard_runs, settings, tmp_path, cli
 ):
     (tmp_path / "a-file").write_text("not a folder")
     blocked = settings.model_copy(update={"run_id_file": tmp_path / "a-file" / "run_id.txt"})
-    result = _cli(blocked, dashboard_runs["pipeline"], "--reason", "x")
+    result = cli(blocked, dashboard_runs["pipeline"], "--reason", "x")
     assert result.returncode == 2, result.stderr
     assert result.stderr.count("\n") == 1
     assert "version 1 is now 'champion'" in result.stderr and "RUN_ID_FILE" in result.stderr
