@@ -1,4 +1,5 @@
 import socket
+import sys
 import threading
 import time
 
@@ -138,3 +139,30 @@ def test_reading_artifacts_again_and_again_leaves_no_idle_download_threads(mlflo
     while threading.active_count() > before and time.monotonic() < deadline:
         time.sleep(0.1)  # an ended pool's threads leave at their next wake-up
     assert threading.active_count() <= before, [t.name for t in threading.enumerate()]
+
+
+def test_mlflows_probe_for_databricks_before_each_request_searches_no_path():
+    """MLflow's client tries to import Databricks' packages before every request; importing
+    ``runs`` marks the absent ones, so the tries fail without a search (each had searched
+    sys.path under the import lock: 38 % of a client's CPU for model downloads and run reads)."""
+    import importlib.abc
+
+    from mlflow.tracking.request_header.registry import resolve_request_headers
+
+    resolve_request_headers()  # what is installed is imported once, and found in sys.modules
+
+    class Searches(importlib.abc.MetaPathFinder):
+        def __init__(self) -> None:
+            self.names: list[str] = []
+
+        def find_spec(self, name, path=None, target=None):
+            self.names.append(name)
+            return None
+
+    spy = Searches()
+    sys.meta_path.insert(0, spy)
+    try:
+        resolve_request_headers()
+    finally:
+        sys.meta_path.remove(spy)
+    assert spy.names == []
