@@ -13,6 +13,7 @@ import sys
 import time
 import uuid
 from collections.abc import Iterator
+from functools import cache
 from pathlib import Path
 
 import mlflow
@@ -23,6 +24,7 @@ import streamlit as st
 import torch
 from mlflow.entities import Metric, Param
 from mlflow.tracking import MlflowClient
+from streamlit.components.v2 import manifest_scanner
 from streamlit.testing.v1 import AppTest
 
 from common import Settings, get_settings
@@ -31,6 +33,9 @@ from launcher import EVALUATOR
 from runs import DECODING_VERSION, Preprocessing, build_model, contract, log_classifier
 
 APP = str(Path(__file__).resolve().parents[2] / "dashboard" / "dashboard.py")
+# Each AppTest scans every installed distribution for Streamlit components (~15 % of these tests'
+# CPU); what is installed does not change in a session, so it is scanned once.
+manifest_scanner.scan_component_manifests = cache(manifest_scanner.scan_component_manifests)
 EXPERIMENT = "dashboard-tests"
 UNICODE_NAME = "Лёгкий запуск — 测试 🩺"
 LONG_VALUE = "x" * 5000
