@@ -21,7 +21,7 @@ import sys
 import tempfile
 from collections.abc import Iterator
 from contextlib import contextmanager
-from importlib import metadata
+from importlib import import_module
 from pathlib import Path, PurePosixPath
 
 import mlflow
@@ -44,6 +44,7 @@ from common import (
     ServiceUnavailable,
     end_download_threads,
     free_space,
+    installed_version,
     scratch_dir,
 )
 from mlpipeline_model import (
@@ -79,20 +80,22 @@ def requirements() -> list[str]:
     """The packages a loader of the model needs, pinned to the versions training used.
 
     Passing them explicitly spares MLflow its slow requirement inference (it reloads the model
-    in a subprocess). Versions are read from the installed distributions: importing torchvision
-    for its version alone cost ~1.5 s of CPU (it imports torch._dynamo).
+    in a subprocess). Versions are those of the installed distributions, read by name (reading
+    torchvision's ``__version__`` imported it, and torch._dynamo with it: ~1.5 s of CPU); a
+    module installed under another distribution's name (mlflow-skinny, a Pillow fork) gives its
+    ``__version__``.
     """
 
-    def pin(name: str) -> str:
-        return f"{name}=={metadata.version(name).split('+')[0]}"
+    def pin(name: str, module: str) -> str:
+        version = installed_version(name) or import_module(module).__version__
+        return f"{name}=={version.split('+')[0]}"
 
-    names = ["torch", "torchvision", "mlflow", "numpy", "pandas", "pillow", "pydicom"]
-    try:  # compressed DICOM (JPEG Lossless, JPEG-LS): served models decode what training read
-        metadata.version("python-gdcm")
-        names.append("python-gdcm")
-    except metadata.PackageNotFoundError:
-        pass
-    return [pin(name) for name in names]
+    modules = {"torch": "torch", "torchvision": "torchvision", "mlflow": "mlflow", "numpy": "numpy",
+               "pandas": "pandas", "pillow": "PIL", "pydicom": "pydicom"}  # fmt: skip
+    pins = [pin(name, module) for name, module in modules.items()]
+    # compressed DICOM (JPEG Lossless, JPEG-LS): served models decode what training read
+    gdcm = installed_version("python-gdcm")
+    return pins + ([f"python-gdcm=={gdcm}"] if gdcm else [])
 
 
 def signature(

@@ -320,9 +320,11 @@ def test_the_model_requires_the_dicom_decoder_it_was_trained_with(trained_run, t
     pinned = dict(line.split("==") for line in Path(path).read_text().split() if "==" in line)
     assert pinned["python-gdcm"] == importlib.metadata.version("python-gdcm")
     assert pinned["pydicom"] == importlib.metadata.version("pydicom")
-    # and every package the loader imports, at the version trained with (no local "+cu…" part)
-    for name in ("torch", "torchvision", "mlflow", "numpy", "pandas", "pillow"):
-        assert pinned[name] == importlib.metadata.version(name).split("+")[0], name
+    # and every package the loader imports, at the version of the module trained with
+    modules = {"torch": "torch", "torchvision": "torchvision", "mlflow": "mlflow", "numpy": "numpy",
+               "pandas": "pandas", "pillow": "PIL"}  # fmt: skip
+    for name, module in modules.items():
+        assert pinned[name] == importlib.import_module(module).__version__.split("+")[0], name
 
 
 def test_loading_a_model_again_and_again_leaves_no_idle_download_threads(trained_run):
