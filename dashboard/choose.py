@@ -322,6 +322,7 @@ def main(argv: list[str] | None = None) -> int:
     logging.getLogger("mlflow").setLevel(logging.ERROR)
     said = logging.StreamHandler(sys.stderr)  # what the checks could not do, as warning lines
     said.setFormatter(logging.Formatter("warning: %(message)s"))
+    said.setLevel(logging.WARNING)  # a logger set lower elsewhere in the process shows no more
     logging.getLogger("dashboard").addHandler(said)
     try:
         return _choose(args, get_settings())

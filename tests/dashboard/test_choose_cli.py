@@ -1,8 +1,9 @@
 """`python -m dashboard.choose`: what the command prints, its refusals and warnings.
 
-Two tests run the command as a process (its entry point, and a refusal that must be the one
-line a process writes); the others call its ``main`` in this process, which prints the same lines
-(a process of its own costs ~4 s of CPU importing torch and MLflow)."""
+The tests that count the lines written run the command as a process (only a process shows what
+else would reach its stderr: Python's warnings, other loggers); the others call its ``main`` in
+this process, which prints the same lines (a process costs ~4 s of CPU importing torch and
+MLflow)."""
 
 import logging
 import os
@@ -49,24 +50,25 @@ class Done(NamedTuple):
 
 @pytest.fixture
 def cli(monkeypatch, capsys) -> Iterator[Callable[..., Done]]:
-    """The command's ``main`` in this process, with the environment a process of it would get."""
+    """The command's ``main`` in this process, with the environment and working folder a
+    process of it would get."""
     mlflow_level = logging.getLogger("mlflow").level  # main quiets MLflow's logger
 
     def run(settings: Settings, *args: str, **more: str) -> Done:
         for name, value in _env(settings, **more).items():
             monkeypatch.setenv(name, value)
         monkeypatch.delenv("MONGO_URI", raising=False)
+        monkeypatch.chdir(ROOT)
         get_settings.cache_clear()  # main reads the process settings, as the command does
         capsys.readouterr()
-        try:
-            code = main(list(args))
-        finally:
-            get_settings.cache_clear()
+        code = main(list(args))
         out, err = capsys.readouterr()
         return Done(code, out, err)
 
     yield run
     logging.getLogger("mlflow").setLevel(mlflow_level)
+    monkeypatch.undo()
+    get_settings.cache_clear()  # read again from the environment restored
 
 
 def test_cli_prints_the_registered_version(dashboard_runs, settings, store):
@@ -116,12 +118,12 @@ def test_cli_choosing_the_chosen_run_again_says_its_tags_were_updated(
     assert "(alias champion); its tags now describe this choice;" in result.stderr
 
 
-def test_cli_refuses_a_leaked_run_in_one_line_without_yes_leakage(fresh_run, settings, cli):
+def test_cli_refuses_a_leaked_run_in_one_line_without_yes_leakage(fresh_run, settings):
     leak(settings.mlflow_tracking_uri, fresh_run)
-    result = cli(settings, fresh_run, "--reason", "x", "--yes-unevaluated")
+    result = _process(settings, fresh_run, "--reason", "x", "--yes-unevaluated")
     assert result.returncode == 2 and result.stdout == ""
     assert result.stderr.count("\n") == 1 and "--yes-leakage" in result.stderr
-    result = cli(settings, fresh_run, "--reason", "x", "--yes-unevaluated", "--yes-leakage")
+    result = _process(settings, fresh_run, "--reason", "x", "--yes-unevaluated", "--yes-leakage")
     assert result.returncode == 0, result.stderr
     assert "warning: possible leakage: 2 images" in result.stderr
 
@@ -142,11 +144,11 @@ def test_figures_from_another_data_folder_are_marked(
 
 
 def test_an_unwritable_run_id_file_is_one_line_saying_the_alias_moved(
-    dashboard_runs, settings, tmp_path, cli
+    dashboard_runs, settings, tmp_path
 ):
     (tmp_path / "a-file").write_text("not a folder")
     blocked = settings.model_copy(update={"run_id_file": tmp_path / "a-file" / "run_id.txt"})
-    result = cli(blocked, dashboard_runs["pipeline"], "--reason", "x")
+    result = _process(blocked, dashboard_runs["pipeline"], "--reason", "x")
     assert result.returncode == 2, result.stderr
     assert result.stderr.count("\n") == 1
     assert "version 1 is now 'champion'" in result.stderr and "RUN_ID_FILE" in result.stderr
