@@ -143,7 +143,7 @@ class Ensemble(nn.Module):
 
 
 def _resnet18_body(in_channels: int) -> tuple[nn.Module, int, nn.Module]:
-    from torchvision.models import resnet18  # imported when used: torchvision costs ~1.5 s
+    from torchvision.models import resnet18  # here, not at import: torchvision costs ~1.5 s
 
     net = resnet18(weights=None)
     # Small medical images (28–128 px): a 3×3 stem without max-pooling keeps spatial detail.
@@ -155,7 +155,7 @@ def _resnet18_body(in_channels: int) -> tuple[nn.Module, int, nn.Module]:
 
 
 def _mobilenet_body(in_channels: int) -> tuple[nn.Module, int, nn.Module]:
-    from torchvision.models import mobilenet_v3_small
+    from torchvision.models import mobilenet_v3_small  # imported when used, as resnet18
 
     net = mobilenet_v3_small(weights=None)
     stem = net.features[0][0]

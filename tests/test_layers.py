@@ -77,3 +77,21 @@ def test_the_allowed_imports_have_no_cycle():
 
     for name in ALLOWED:
         visit(name, ())
+
+
+@pytest.mark.parametrize("package", sorted(p for p in ALLOWED if (ROOT / p).is_dir()))
+def test_no_module_imports_torchvision_when_it_is_imported(package):
+    """torchvision imports torch._dynamo (~1.5 s of CPU), which a service, the dashboard or a
+    command never needs for the pipeline's own models: it is imported where it is used."""
+    eager = [
+        f"{path.relative_to(ROOT)}:{node.lineno}"
+        for path in sorted((ROOT / package).rglob("*.py"))
+        for node in ast.parse(path.read_text(encoding="utf-8")).body  # the module's own lines
+        if isinstance(node, ast.Import | ast.ImportFrom)
+        and any(
+            name.split(".")[0] == "torchvision"
+            for name in ([node.module or ""] if isinstance(node, ast.ImportFrom) else
+                         [alias.name for alias in node.names])
+        )
+    ]  # fmt: skip
+    assert not eager, "\n".join(eager)

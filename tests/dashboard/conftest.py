@@ -35,7 +35,8 @@ from runs import DECODING_VERSION, Preprocessing, build_model, contract, log_cla
 APP = str(Path(__file__).resolve().parents[2] / "dashboard" / "dashboard.py")
 # Each AppTest scans every installed distribution for Streamlit components (~15 % of these tests'
 # CPU); what is installed does not change in a session, so it is scanned once.
-manifest_scanner.scan_component_manifests = cache(manifest_scanner.scan_component_manifests)
+_scan = cache(manifest_scanner.scan_component_manifests)
+manifest_scanner.scan_component_manifests = lambda: list(_scan())  # a list of its own each time
 EXPERIMENT = "dashboard-tests"
 UNICODE_NAME = "Лёгкий запуск — 测试 🩺"
 LONG_VALUE = "x" * 5000
