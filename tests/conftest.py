@@ -55,58 +55,35 @@ def session_processes() -> dict[int, str]:
     return found
 
 
-# Seconds of test time per scheduling group (its tests' durations summed on the 2-core machine,
-# 3 workers, 2026-12-07; the others take under 60 s each), handed to the workers longest first so
-# that no long one starts last while the others idle (xdist's order by number of tests put e2e
-# last). A group is a test package, but for DASHBOARD_ALONE.
+# Seconds of test time per package (its tests' durations summed on the 2-core machine, 3 workers,
+# 2026-12-07; the others take under 60 s each), handed to the workers longest first so that no
+# long one starts last while the others idle (xdist's order by number of tests put e2e last).
+# (The dashboard's choice tests as a group of their own balanced the workers but built the
+# dashboard's session fixtures twice: 861 s against 842 s on 2 cores, which 3 workers keep busy.)
 PACKAGE_SECONDS = {
-    "dashboard": 740,
-    "trainer": 390,
-    "predictor": 290,
-    "evaluator": 215,
-    "jobs": 185,
-    "e2e": 160,
-    "benchmarks": 115,
-    "runs": 95,
-    "dashboard-alone": 90,
+    "dashboard": 811,
+    "trainer": 344,
+    "predictor": 248,
+    "jobs": 210,
+    "evaluator": 194,
+    "e2e": 142,
+    "benchmarks": 126,
+    "runs": 83,
 }
-
-# Modules of the dashboard package that use none of its session's runs: a group of their own, so
-# that another worker takes them (the dashboard's worker, the longest, ended ~60 s after the
-# others). The whole package as two groups built its session runs twice, which cost what the
-# balance won (861 s against 842 s); so these may not ask for them (checked at collection).
-DASHBOARD_ALONE = frozenset(
-    f"tests/dashboard/{name}.py"
-    for name in ("test_choose_digest", "test_download_recorded", "test_choose_ood",
-                 "test_choose_ed25519", "test_recorded_names", "tabs/test_deploy_ood")
-)  # fmt: skip
-DASHBOARD_SESSION = frozenset({"dashboard_runs", "threshold_run", "leakage_tags",
-                               "evaluator_service"})  # fmt: skip
 
 
 def _package(nodeid: str) -> str:
-    path = nodeid.split("::", 1)[0]
-    if path in DASHBOARD_ALONE:
-        return "dashboard-alone"
-    parts = path.split("/")  # tests/<package>/.../test_x.py
+    parts = nodeid.split("::", 1)[0].split("/")  # tests/<package>/.../test_x.py
     return parts[1] if len(parts) > 2 else parts[-1]
 
 
 def pytest_collection_modifyitems(config, items) -> None:
-    """Longest groups first (a stable sort: within a group the order stays)."""
-    for item in items:
-        if _package(item.nodeid) == "dashboard-alone" and DASHBOARD_SESSION & set(
-            item.fixturenames
-        ):
-            raise pytest.UsageError(
-                f"{item.nodeid} uses the dashboard's session runs: take its module out of "
-                "DASHBOARD_ALONE (tests/conftest.py), or it builds them a second time"
-            )
+    """Longest packages first (a stable sort: within a package the order stays)."""
     items.sort(key=lambda item: -PACKAGE_SECONDS.get(_package(item.nodeid), 0))
 
 
 def pytest_xdist_make_scheduler(config, log):
-    """Under pytest-xdist (``make test`` runs ``-n 3``), send each group (``_package``) to one
+    """Under pytest-xdist (``make test`` runs ``-n 3``), send each test package to one
     worker as a whole, so that its session fixtures (a trained model, the e2e
     service stack) are built once, not once per worker. (``--dist loadgroup`` would do this with
     marks, but with pytest 9 its renamed node ids do not reach the scheduler: measured, the e2e
