@@ -32,7 +32,8 @@ demo: venv
 
 ## make test: ruff and the whole test suite, on TEST_WORKERS processes (each test package runs on
 ## one of them: tests/conftest.py). TEST_WORKERS=0 runs it in this process. Three on 2 cores: the
-## suite waits on the servers it starts part of the time (measured: 2 workers 895 s, 3 842 s).
+## suite waits on the servers it starts part of the time (measured: 2 workers 1116 s, 3 980 s; since
+## the MLflow client's Databricks probe was left out, 3 workers 621 s).
 ## make coverage: the same with a coverage report (tracing makes the suite about a fifth slower).
 TEST_WORKERS ?= 3
 COVERAGE_ARGS ?=
