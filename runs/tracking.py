@@ -36,7 +36,6 @@ os.environ.setdefault("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "false")
 # The logged model's name in a run (runs:/<id>/model); not the MODEL_NAME setting (registry).
 MODEL_ARTIFACT = "model"
 
-
 # MLflow retries a refused connection for minutes by default; fail fast and say so instead.
 os.environ.setdefault("MLFLOW_HTTP_REQUEST_MAX_RETRIES", "2")
 os.environ.setdefault("MLFLOW_HTTP_REQUEST_BACKOFF_FACTOR", "1")
