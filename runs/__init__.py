@@ -2,6 +2,8 @@
 
 - Packaging (``runs.packaging``): ``log_classifier`` logs the self-contained model,
   ``load_classifier`` loads its served form, ``servable_problem`` says why a model cannot be served.
+- ``runs.client_setup``: MLflow's client set up once on import (no progress bars, fast-failing
+  retries, no Databricks probe outside Databricks).
 - Tracking: ``check_tracking``, ``get_client``, ``get_run``, ``load_model``,
   ``load_preprocessing`` raise ``common`` errors with a message for the user.
 - Models: ``build_model`` and ``MODEL_NAMES`` (the classes the trainer pickles into runs).
