@@ -2,7 +2,8 @@ from dashboard import leaderboard
 from dashboard.leakage import UNKNOWN, SplitOverlap
 from dashboard.paired import Difference
 from dashboard.tabs.compare import equivalent, params_table, style, verdict
-from tests.dashboard.conftest import charts, open_page
+from tests.dashboard.charts import charts
+from tests.dashboard.conftest import open_page
 
 
 def _open(runs, *others, **state):

@@ -2,7 +2,8 @@ import time
 
 from mlflow.tracking import MlflowClient
 
-from tests.dashboard.conftest import chart_of, charts, open_page, page_text
+from tests.dashboard.charts import chart_of, charts
+from tests.dashboard.conftest import open_page, page_text
 
 
 def _metrics(at):

@@ -1,5 +1,6 @@
 from common import CATEGORICAL
-from tests.dashboard.conftest import chart_of, open_page, page_text
+from tests.dashboard.charts import chart_of
+from tests.dashboard.conftest import open_page, page_text
 
 
 def test_faithfulness_channels_samples_and_panels(page_env, dashboard_runs):

@@ -6,7 +6,8 @@ import pytest
 from common import CATEGORICAL
 from dashboard.markup import plain
 from dashboard.tabs.metrics import MAX_POINTS, history_chart, key_stats
-from tests.dashboard.conftest import LONG_VALUE, chart_of, charts, leak, open_page
+from tests.dashboard.charts import chart_of, charts
+from tests.dashboard.conftest import LONG_VALUE, leak, open_page
 
 
 def _open(runs, role, **state):

@@ -2,7 +2,8 @@ import pandas as pd
 
 from common import contrast_ratio, hex_rgb
 from dashboard.tabs.visualizations import COLOURS, embedding_chart
-from tests.dashboard.conftest import chart_data, charts, open_page, page_text
+from tests.dashboard.charts import chart_data, charts
+from tests.dashboard.conftest import open_page, page_text
 
 
 def _open(runs, role):
