@@ -15,7 +15,6 @@ with an untrained SmallCNN: speed does not depend on the weights, and no trainin
 import asyncio
 import json
 import os
-import socket
 import subprocess
 import sys
 import tempfile
@@ -26,7 +25,7 @@ import numpy as np
 import requests
 import torch
 
-from benchmarks.common import Result, interleaved_best, scratch_tracking
+from benchmarks.common import Result, free_port, interleaved_best, scratch_tracking
 from common import set_parent_death_signal
 from launcher import EVALUATOR
 
@@ -188,7 +187,7 @@ def bench_submission_latency(uri: str, run_id: str, data_root: Path, quick: bool
     }
     env.pop("MONGO_URI", None)
     env.pop("PIPELINE_API_TOKEN", None)
-    port = _free_port()
+    port = free_port()
     command = [sys.executable, "-m", *EVALUATOR.render(host="127.0.0.1", port=port)]
     proc = subprocess.Popen(
         [*command, "--log-level", "warning", *SERVER_ARGS],
@@ -233,7 +232,7 @@ def bench_submission_latency(uri: str, run_id: str, data_root: Path, quick: bool
 def bench_framework_floor(run_id: str, quick: bool) -> Result:
     """The same clients against ``benchmarks.floor_app`` (bare FastAPI), with a busy process at
     the job worker's priority in place of the job: what any FastAPI service gets here."""
-    port = _free_port()
+    port = free_port()
     busy = subprocess.Popen(
         ["nice", "-n", "19", sys.executable, "-c", "while True: pass"],
         preexec_fn=set_parent_death_signal,  # a busy loop must not outlive a killed benchmark
@@ -275,12 +274,6 @@ def _latency_result(name: str, ms: dict[str, dict], goal: str, more: str = "") -
         note=f"POST /evaluate p50/p95/p99 {sub['p50']:.1f}/{sub['p95']:.1f}/{sub['p99']:.1f} ms, "
         f"GET /health {hea['p50']:.1f}/{hea['p95']:.1f}/{hea['p99']:.1f} ms{more}",
     )
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 def _wait(url: str, proc: subprocess.Popen, timeout: float = 120) -> None:

@@ -11,25 +11,18 @@ out, ratio ≥ 1.2 for CPU (measured on 2 cores: 1.53×, wall time 1.21×).
 
 import os
 import signal
-import socket
 import statistics
 import sys
 import tempfile
 import time
 from pathlib import Path
 
-from benchmarks.common import Result
+from benchmarks.common import Result, free_port
 from common import spawn_tethered
 from launcher import MLFLOW
 from launcher.stack import wait_http
 
 GOAL = "ratio ≥ 1.2 (the probe left out)"
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def _workload(uri: str, run_id: str, downloads: int) -> tuple[float, float]:
@@ -64,7 +57,7 @@ def run(quick: bool = False) -> list[Result]:
     mlflows = [DatabricksRequestHeaderProvider(), *ours]  # MLflow's own order
     rounds, downloads = (2, 2) if quick else (7, 5)
     with tempfile.TemporaryDirectory() as tmp:
-        state, port = Path(tmp), _free_port()
+        state, port = Path(tmp), free_port()
         argv = [sys.executable, "-m", *MLFLOW.render(host="127.0.0.1", port=port, state=state)]
         log = open(state / "server.log", "w")  # noqa: SIM115 - closed below
         server = spawn_tethered(argv, cwd=state, env={**os.environ, **dict(MLFLOW.env)},

@@ -22,7 +22,7 @@ import numpy as np
 import requests
 import torch
 
-from benchmarks.common import Result, interleaved_best, scratch_tracking
+from benchmarks.common import Result, free_port, interleaved_best, scratch_tracking
 
 IMAGE_SIZE = 64
 BATCH = 32
@@ -54,15 +54,11 @@ def _chosen_model(tmp: Path):
 
 class _Server:
     def __init__(self, app) -> None:
-        import socket
-
         import uvicorn
 
         from launcher import UVICORN_HTTP
 
-        with socket.socket() as s:
-            s.bind(("127.0.0.1", 0))
-            port = s.getsockname()[1]
+        port = free_port()
         self.url = f"http://127.0.0.1:{port}"
         config = uvicorn.Config(
             app, host="127.0.0.1", port=port, log_level="warning", http=UVICORN_HTTP[1]

@@ -6,6 +6,7 @@ side in the same process. ``quick=True`` must finish in seconds (the smoke test 
 """
 
 import re
+import socket
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -75,6 +76,13 @@ def scratch_tracking(folder: Path, name: str) -> str:
     mlflow.set_tracking_uri(uri)
     mlflow.set_experiment(name)
     return uri
+
+
+def free_port() -> int:
+    """A TCP port free on 127.0.0.1 now, for a server a benchmark starts."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
 
 
 def best_time(fn: Callable[[], object], repeat: int = 3) -> float:
