@@ -85,15 +85,16 @@ def card_line(params: dict, report: schemas.EvaluationReport | None) -> str:
         )
     quantile = params.get("ood_quantile")
     taken = f"the {plain(quantile)} quantile" if quantile else "a quantile"
+    ood = report.out_of_distribution if report is not None else None
     line = (
         "- Out-of-distribution check: every answer gives each image an `ood_score` (its "
         "distance to the training images over a threshold taken as "
-        f"{taken} of the validation images' distances, {code(params['ood_threshold'])}) and "
+        f"{taken} of the validation images' distances, {code(params['ood_threshold'])}"
+        f"{threshold_clause((ood or {}).get('check') or {})}) and "
         "`out_of_distribution` (`ood_score` > 1). A flagged image is unlike the images the model "
         "was trained on: send it to a person rather than act on the model's answer; an image "
         "that passes is not thereby answered right."
     )
-    ood = report.out_of_distribution if report is not None else None
     if ood:
         line += f" On the evaluation's test images: {flagged_sentence(ood)}."
     return line
@@ -108,5 +109,18 @@ def served_clause(body: dict) -> str | None:
     if not check:
         return "the served model carries no out-of-distribution check (ood_score is null)"
     quantile = check.get("quantile")
-    taken = f" (threshold at the {quantile} quantile of validation)" if quantile else ""
-    return f"it flags images unlike its training images{taken}"
+    taken = f" (threshold at the {quantile} quantile of validation{threshold_clause(check)})"
+    return f"it flags images unlike its training images{taken if quantile else ''}"
+
+
+def threshold_clause(check: dict) -> str:
+    """What the check's ``summary`` says its quantile came to (plain text, from ``; `` on), or
+    "" where it does not say: with fewer validation images than the quantile needs (fewer
+    than 99 at 0.99) the threshold is the largest of their distances and flags more than
+    1 − quantile of images like them (split-conformal: (n+1−r)/(n+1), ``expected_rate``)."""
+    n, expected = check.get("validation_images"), check.get("expected_rate")
+    if not n or expected is None:
+        return ""
+    largest = round((n + 1) * (1 - float(expected))) >= n  # the threshold's rank r is n
+    which = f"; with {n} validation images, the largest of them" if largest else ""
+    return f"{which}; about {percent(expected)} of images like the validation ones flagged"

@@ -24,6 +24,13 @@ def test_the_card_of_a_model_with_the_check_says_what_its_answers_flag_and_the_t
     )
     assert "`ood_score`" in text and "`out_of_distribution` (`ood_score` > 1)" in text
     assert "the 0.99 quantile of the validation images' distances" in text
+    check = ood["check"]  # under 99 validation images: the largest, flagging 1 in n+1
+    assert check["validation_images"] < 99
+    assert (
+        f"with {check['validation_images']} validation images, the largest of them; about "
+        f"{100 / (check['validation_images'] + 1):.1f} % of images like the validation ones "
+        "flagged) and `out_of_distribution`"
+    ) in text
     assert "send it to a person" in text
     assert (
         f"On the evaluation's test images: {ood['flagged']} of {ood['images']} test images" in text

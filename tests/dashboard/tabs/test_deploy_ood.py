@@ -14,13 +14,33 @@ from tests.dashboard.conftest import open_page
 SERVED = {"model_name": "m", "version": "2", "run_id": "r", "modalities": ["US"]}
 
 
+CHECK = {"method": "mahalanobis", "threshold": 12.5, "quantile": 0.99,
+         "validation_images": 78, "training_images": 546, "members": 5}  # fmt: skip
+
+
 def test_the_predictor_line_says_the_served_model_flags_images_unlike_its_training_images():
-    check = {"method": "mahalanobis", "threshold": 12.5, "quantile": 0.99,
-             "validation_images": 78, "training_images": 546, "members": 5}  # fmt: skip
-    line = ready_line("http://p:5007", 200, {**SERVED, "ood_check": check})
+    line = ready_line("http://p:5007", 200, {**SERVED, "ood_check": CHECK})  # no expected_rate
     assert line.endswith(
         "; it flags images unlike its training images (threshold at the 0.99 quantile of "
         "validation)"
+    )
+
+
+def test_the_predictor_line_says_few_validation_images_make_the_threshold_their_largest():
+    check = {**CHECK, "expected_rate": round(1 / 79, 6)}  # r = n = 78: 1 in 79, not 1 %
+    line = ready_line("http://p:5007", 200, {**SERVED, "ood_check": check})
+    assert line.endswith(
+        "(threshold at the 0.99 quantile of validation; with 78 validation images, the largest "
+        "of them; about 1.3 % of images like the validation ones flagged)"
+    )
+
+
+def test_the_predictor_line_gives_the_expected_share_of_a_threshold_below_the_largest():
+    check = {**CHECK, "validation_images": 200, "expected_rate": round(2 / 201, 6)}  # r = 199
+    line = ready_line("http://p:5007", 200, {**SERVED, "ood_check": check})
+    assert line.endswith(
+        "(threshold at the 0.99 quantile of validation; about 1.0 % of images like the "
+        "validation ones flagged)"
     )
 
 
