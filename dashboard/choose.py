@@ -168,7 +168,9 @@ def choose_run(
         # interface only with it (it may see a change that this process cannot: no predictor),
         # and only from an interface served when it was confirmed
         tags[CONFIRMED_TAG] = (change or "confirmed without a change seen by the chooser")[:5000]
-    for metric in SUMMARY_METRICS:
+    # and how many test images the model's out-of-distribution check flagged against the share
+    # it expects: a client that sends flagged images to a person sizes that work by it
+    for metric in (*SUMMARY_METRICS, *metric_keys.OOD_FIGURES):
         key = metric_keys.eval_key(metric)
         for tag in (key, *(metric_keys.bound_key(key, b) for b in metric_keys.BOUNDS)):
             if (value := run.data.metrics.get(tag)) is not None:
