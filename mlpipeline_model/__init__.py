@@ -59,6 +59,7 @@ from mlpipeline_model.pixels import (
 from mlpipeline_model.pyfunc import (
     DECISION_COLUMN,
     FORMAT,
+    INPUT_NOTE_COLUMN,
     OOD_COLUMN,
     OOD_SCORE_COLUMN,
     PREDICTED_COLUMN,
@@ -74,6 +75,7 @@ __all__ = [
     "DECODING_VERSION",
     "FORMAT",
     "HEAD_BYTES",
+    "INPUT_NOTE_COLUMN",
     "MAX_DISTORTION",
     "MAX_FRAMES",
     "MAX_PIXELS",

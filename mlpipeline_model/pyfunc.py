@@ -36,6 +36,9 @@ OOD_SCORE_COLUMN = "ood_score"
 """Models with an out-of-distribution reference: the image's distance from the training images
 over the threshold (``mlpipeline_model.ood``); above 1, out of distribution."""
 OOD_COLUMN = "out_of_distribution"
+INPUT_NOTE_COLUMN = "input_note"
+"""A grey model's column of what its reading dropped of each image (``colour_note``: a colour
+image read as grey, its colours unused), else null; the predictor's answers' ``input_note``."""
 """Models with an out-of-distribution reference: whether ``ood_score`` exceeds 1."""
 FORMAT = "mlpipeline-image-classifier/1"
 """Value of the ``mlpipeline_format`` entry of the MLmodel metadata of every model logged so."""
@@ -189,7 +192,13 @@ class ImageClassifierModel(PythonModel):
         raise ImageDecodeError(f"the image {why}: crop it to the region to classify", index)
 
     def to_batch(self, model_input: Any) -> np.ndarray:
-        """Any accepted input as uint8 ``N×H×W×C`` of the model's size and channels.
+        """Any accepted input as uint8 ``N×H×W×C`` of the model's size and channels (see
+        ``read``)."""
+        return self.read(model_input)[0]
+
+    def read(self, model_input: Any) -> tuple[np.ndarray, list[str | None]]:
+        """Any accepted input as uint8 ``N×H×W×C`` of the model's size and channels, and each
+        image's note (``colour_note``: a colour image read as grey by a grey model, else None).
 
         Accepted: uint8 (or integer 0–255) arrays ``N×H×W×C`` or ``N×H×W`` of any size; bytes;
         a list of bytes or base64 strings; a one-column DataFrame of those.
@@ -212,7 +221,10 @@ class ImageClassifierModel(PythonModel):
         if isinstance(model_input, list | tuple | np.ndarray | pd.Series):
             items = list(model_input)
             if items and all(isinstance(i, bytes | bytearray | str) for i in items):
-                return np.stack([self.decode(item, i) for i, item in enumerate(items)])
+                images, notes = zip(
+                    *(self.decode_with_note(item, i) for i, item in enumerate(items)), strict=True
+                )
+                return np.stack(images), list(notes)
             return self._arrays(np.asarray(items))
         raise ImageDecodeError(
             f"unsupported input {type(model_input).__name__}; send uint8 N×H×W×C images or "
@@ -235,7 +247,7 @@ class ImageClassifierModel(PythonModel):
             f"({one}), or {n} grey images as {n}×H×W×1"
         )
 
-    def _arrays(self, images: np.ndarray) -> np.ndarray:
+    def _arrays(self, images: np.ndarray) -> tuple[np.ndarray, list[str | None]]:
         if images.ndim == 3:
             self._channel_first(images)
         one_image = images.ndim == 3 and images.shape[-1] in (1, 3)  # or N grey images?
@@ -256,8 +268,10 @@ class ImageClassifierModel(PythonModel):
                     "scale [0, 1] pixels by 255 and round, or send the image files"
                 )
             images = images.astype(np.uint8)
+        notes = ([colour_note(image, self.channels) for image in images]
+                 if images.shape[-1] == 3 else [None] * len(images))  # fmt: skip
         if images.shape[1:] == (*self.image_size, self.channels):
-            return images
+            return images, notes
         try:
             self._check_size(images.shape[1:3])
         except ImageDecodeError as exc:
@@ -267,7 +281,7 @@ class ImageClassifierModel(PythonModel):
                 f"{exc} (read as {len(images)} grey images of {images.shape[1]}×"
                 f"{images.shape[2]} px; for one H×W×C image send a batch of one: 1×H×W×C)"
             ) from exc
-        return np.stack([conform(im, self.image_size, self.channels) for im in images])
+        return np.stack([conform(im, self.image_size, self.channels) for im in images]), notes
 
     # --- prediction ---------------------------------------------------------------------------
 
@@ -334,15 +348,19 @@ class ImageClassifierModel(PythonModel):
         return frame
 
     def predict(self, context, model_input, params=None):
-        """Class probabilities of ``model_input`` (see ``to_batch``) as a DataFrame; an input
-        that is not an image the model can read raises ``ImageDecodeError`` that is also MLflow's
-        invalid-parameter error (``mlflow models serve``: a 400 with the reason, no traceback)."""
+        """Class probabilities of ``model_input`` (see ``read``) as a DataFrame (``table``; a
+        grey model adds ``input_note``); an input that is not an image the model can read raises
+        ``ImageDecodeError`` that is also MLflow's invalid-parameter error (``mlflow models
+        serve``: a 400 with the reason, no traceback)."""
         try:
-            batch = self.to_batch(model_input)
+            batch, notes = self.read(model_input)
         except ImageDecodeError as exc:
             where = "" if exc.index is None else f"input {exc.index} (counted from 0): "
             raise _invalid_input_error()(where + str(exc), exc.index) from exc
-        return self.table(*self.assess(batch))
+        frame = self.table(*self.assess(batch))
+        if self.channels == 1:  # only a grey model drops anything of an image it reads
+            frame[INPUT_NOTE_COLUMN] = pd.Series(notes, dtype=object)
+        return frame
 
 
 @functools.cache

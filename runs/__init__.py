@@ -37,6 +37,7 @@
 from mlpipeline_model import (
     DECISION_COLUMN,
     DECODING_VERSION,
+    INPUT_NOTE_COLUMN,
     MAX_PIXELS,
     OOD_COLUMN,
     OOD_SCORE_COLUMN,
@@ -168,6 +169,7 @@ __all__ = [
     "ED25519_TAG",
     "FILES_KEY",
     "FORMAT_KEY",
+    "INPUT_NOTE_COLUMN",
     "KEY_TAG",
     "MAX_PIXELS",
     "MAX_UPSCALE",

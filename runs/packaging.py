@@ -50,6 +50,7 @@ from common import (
 from mlpipeline_model import (
     DECISION_COLUMN,
     FORMAT,
+    INPUT_NOTE_COLUMN,
     OOD_COLUMN,
     OOD_SCORE_COLUMN,
     PREDICTED_COLUMN,
@@ -99,10 +100,11 @@ def requirements() -> list[str]:
 
 
 def signature(
-    class_names: list[str], operating_point: dict | None, ood: bool = False
+    class_names: list[str], operating_point: dict | None, ood: bool = False, channels: int = 3
 ) -> ModelSignature:
     """The model's output columns (MLmodel ``signature``; ``ood``: it carries an
-    out-of-distribution reference). No input schema: the model takes encoded files, base64
+    out-of-distribution reference; ``channels`` 1: a grey model, which notes a colour image it
+    read as grey). No input schema: the model takes encoded files, base64
     text and uint8 arrays alike, which one schema cannot say; the input example shows one form."""
     columns = [ColSpec("double", name) for name in class_names]
     columns.append(ColSpec("string", PREDICTED_COLUMN))
@@ -110,6 +112,8 @@ def signature(
         columns.append(ColSpec("string", DECISION_COLUMN))
     if ood:
         columns += [ColSpec("double", OOD_SCORE_COLUMN), ColSpec("boolean", OOD_COLUMN)]
+    if channels == 1:  # what the reading dropped: colour of an image sent to a grey model
+        columns.append(ColSpec("string", INPUT_NOTE_COLUMN, required=False))
     return ModelSignature(outputs=Schema(columns))
 
 
@@ -179,7 +183,9 @@ def log_classifier(
             artifacts={TORCH_ARTIFACT: str(weights)},
             code_paths=[str(PACKAGE_DIR)],
             pip_requirements=requirements(),
-            signature=signature(wrapper.class_names, operating_point, ood is not None),
+            signature=signature(
+                wrapper.class_names, operating_point, ood is not None, wrapper.channels
+            ),
             input_example=input_example(preprocessing),
             metadata={
                 FORMAT_KEY: FORMAT,
@@ -188,7 +194,8 @@ def log_classifier(
                 "output": "one probability column per class name, then predicted_class (the "
                 "most probable class), then for two-class models with an operating point "
                 "decision (the class by its threshold), then for models with an "
-                "out-of-distribution check ood_score and out_of_distribution (ood_score > 1)",
+                "out-of-distribution check ood_score and out_of_distribution (ood_score > 1), "
+                "then for grey models input_note (a colour image read as grey, else null)",
                 "operating_point": operating_point,
                 "ood_check": ood.summary() if ood is not None else None,
                 "decoding_version": wrapper.decoding_version,

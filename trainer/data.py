@@ -25,6 +25,7 @@ from dataloader import (
 from runs import (
     DECISION_COLUMN,
     DECODING_VERSION,
+    INPUT_NOTE_COLUMN,
     OOD_COLUMN,
     OOD_SCORE_COLUMN,
     PREDICTED_COLUMN,
@@ -34,7 +35,9 @@ from trainer import distributed
 from trainer.data_warnings import AUDIT_NOT_DONE, NO_TEST
 from trainer.engine import Batches
 
-ANSWER_COLUMNS = (PREDICTED_COLUMN, DECISION_COLUMN, OOD_SCORE_COLUMN, OOD_COLUMN)
+ANSWER_COLUMNS = (
+    PREDICTED_COLUMN, DECISION_COLUMN, OOD_SCORE_COLUMN, OOD_COLUMN, INPUT_NOTE_COLUMN
+)  # fmt: skip
 """The columns the served model answers beside one per class: no class may be named so."""
 
 

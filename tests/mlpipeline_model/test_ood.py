@@ -93,7 +93,9 @@ def test_a_model_with_the_check_answers_a_score_and_a_flag_per_image():
     wrapper = _wrapper(reference)
     images = np.stack([np.full((28, 28, 1), 128, np.uint8), np.full((28, 28, 1), 255, np.uint8)])
     table = wrapper.predict(None, images)
-    assert list(table.columns) == ["a", "b", "predicted_class", "ood_score", "out_of_distribution"]
+    assert list(table.columns) == [
+        "a", "b", "predicted_class", "ood_score", "out_of_distribution", "input_note"
+    ]  # fmt: skip
     assert table["out_of_distribution"].tolist() == [False, True]
     assert table["ood_score"].iloc[0] < 1 < table["ood_score"].iloc[1]
     assert wrapper.ood_check["quantile"] == 0.99 and wrapper.ood_check["validation_images"] == 50
@@ -102,7 +104,7 @@ def test_a_model_with_the_check_answers_a_score_and_a_flag_per_image():
 def test_a_model_without_the_check_answers_as_before():
     wrapper = _wrapper(None)  # trained with --ood-quantile 0, or before the check existed
     table = wrapper.predict(None, np.zeros((2, 28, 28, 1), np.uint8))
-    assert list(table.columns) == ["a", "b", "predicted_class"]
+    assert list(table.columns) == ["a", "b", "predicted_class", "input_note"]  # a grey model's
     assert wrapper.ood_check is None
     probs, scores = wrapper.assess(np.zeros((2, 28, 28, 1), np.uint8))
     assert probs.shape == (2, 2) and scores is None
@@ -134,11 +136,13 @@ def test_the_signature_types_the_check_as_the_table_answers_it():
     table = _wrapper(OODReference.of([np.zeros((1, 16))], [np.eye(16)], 1.0, 0.99, 9, 90)).predict(
         None, np.zeros((1, 28, 28, 1), np.uint8)
     )
-    declared = {c["name"]: c["type"] for c in signature(["a", "b"], None, True).outputs.to_dict()}
+    outputs = signature(["a", "b"], None, True, channels=1).outputs.to_dict()  # a grey model
+    declared = {c["name"]: c["type"] for c in outputs}
     assert declared["ood_score"] == "double" and table["ood_score"].dtype == np.float64
     assert (
         declared["out_of_distribution"] == "boolean" and table["out_of_distribution"].dtype == bool
     )
+    assert declared["input_note"] == "string" and table["input_note"].tolist() == [None]
     assert list(declared) == list(table.columns)
 
 

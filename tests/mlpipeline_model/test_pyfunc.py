@@ -1,12 +1,24 @@
-"""What the logged model's wrapper says about the image decoding its training had, and which
-arrays it refuses to guess about."""
+"""What the logged model's wrapper says about the image decoding its training had, which
+arrays it refuses to guess about, and what it notes of an image a grey model read as grey."""
 
+import io
 import pickle
+from pathlib import Path
 
 import numpy as np
 import pytest
+import sklearn.datasets
+from PIL import Image
 
-from mlpipeline_model import DECODING_VERSION, ImageClassifierModel, build_model
+from mlpipeline_model import DECODING_VERSION, INPUT_NOTE_COLUMN, ImageClassifierModel, build_model
+
+PHOTO = Path(sklearn.datasets.__file__).parent / "images" / "china.jpg"  # a colour photograph
+
+
+def _grey_model() -> ImageClassifierModel:
+    wrapper = ImageClassifierModel((32, 32), 1, ["a", "b"])
+    wrapper.model = build_model("smallcnn", 1, 2, mean=[0.5], std=[0.2]).eval()
+    return wrapper
 
 
 def test_a_model_decoded_as_its_training_was_has_no_decoding_note():
@@ -55,6 +67,29 @@ def test_one_channel_first_image_for_a_colour_model_is_refused_saying_how_to_sen
 
 
 def test_three_grey_images_for_a_grey_model_still_read_as_three():
-    wrapper = ImageClassifierModel((32, 32), 1, ["a", "b"])
-    wrapper.model = build_model("smallcnn", 1, 2, mean=[0.5], std=[0.2]).eval()
-    assert len(wrapper.predict(None, np.zeros((3, 32, 32), np.uint8))) == 3
+    assert len(_grey_model().predict(None, np.zeros((3, 32, 32), np.uint8))) == 3
+
+
+def test_a_grey_models_answer_notes_a_colour_file_it_read_as_grey():
+    grey = io.BytesIO()
+    Image.fromarray(np.full((40, 40), 90, np.uint8)).save(grey, "PNG")
+    table = _grey_model().predict(None, [PHOTO.read_bytes(), grey.getvalue()])
+    first, second = table[INPUT_NOTE_COLUMN].tolist()
+    assert "colour image read as grey" in first and second is None
+
+
+def test_a_grey_models_answer_notes_a_colour_array_but_not_grey_stored_as_rgb():
+    colour = np.zeros((32, 32, 3), np.uint8)
+    colour[..., 0] = 200  # red
+    grey_rgb = np.full((32, 32, 3), 120, np.uint8)  # equal channels: grey stored as RGB
+    table = _grey_model().predict(None, np.stack([colour, grey_rgb]))
+    first, second = table[INPUT_NOTE_COLUMN].tolist()
+    assert "colour image read as grey" in first and second is None
+    plain = _grey_model().predict(None, np.zeros((2, 32, 32, 1), np.uint8))
+    assert plain[INPUT_NOTE_COLUMN].tolist() == [None, None]
+
+
+def test_a_colour_models_answer_has_no_input_note_column():
+    wrapper = ImageClassifierModel((32, 32), 3, ["a", "b"])
+    wrapper.model = build_model("smallcnn", 3, 2, mean=[0.5] * 3, std=[0.2] * 3).eval()
+    assert INPUT_NOTE_COLUMN not in wrapper.predict(None, [PHOTO.read_bytes()]).columns

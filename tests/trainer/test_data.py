@@ -92,7 +92,7 @@ def test_near_copies_under_two_classes_are_a_label_conflict_warning(tmp_path, ca
 
 
 @pytest.mark.parametrize(
-    "name", ["predicted_class", "decision", "ood_score", "out_of_distribution"]
+    "name", ["predicted_class", "decision", "ood_score", "out_of_distribution", "input_note"]
 )
 def test_a_class_named_as_an_output_column_is_refused(tmp_path, name):
     data = grey_folder(tmp_path / "data", (16, 16))
