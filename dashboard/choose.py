@@ -142,7 +142,8 @@ def choose_run(
         raise InvalidInput(
             f"{change}. {CLIENTS_BREAK}; confirm that they are (--yes-interface-change)."
         )
-    leakage = run_leakage(client, run)
+    provenance, caveats, report = evaluation_caveats(client, run)
+    leakage = run_leakage(client, run, report)  # (none for figures of another data folder)
     if leakage and not allow_leakage:
         raise InvalidInput(
             f"run {run_id}: {leakage}; confirm that you choose it anyway (--yes-leakage)."
@@ -150,7 +151,6 @@ def choose_run(
     mlflow.set_tracking_uri(uri)
     digest, files = check_loads(f"models:/{found.logged_model_id}", run)  # what is registered
     name, alias = settings.model_name, settings.model_alias
-    provenance, caveats = evaluation_caveats(client, run)
     if leakage:  # kept with the choice as the evaluation's caveats are (tag and record)
         caveats.append(leakage)
         provenance["evaluation_caveat"] = "; ".join(caveats)[:5000]

@@ -57,15 +57,18 @@ def served_version(settings: Settings) -> tuple[str, str] | None:
     return None if version is None else (str(version.version), version.run_id)
 
 
-def evaluation_caveats(client: MlflowClient, run: Run) -> tuple[dict[str, str], list[str]]:
-    """Where the run's evaluation figures come from (tags for the registered version), and what
-    a reader of them must know: figures made with test-time augmentation, which the served model
-    does not apply, or on another data folder than the run's own test split."""
+def evaluation_caveats(
+    client: MlflowClient, run: Run
+) -> tuple[dict[str, str], list[str], schemas.EvaluationReport | None]:
+    """Where the run's evaluation figures come from (tags for the registered version), what
+    a reader of them must know (figures made with test-time augmentation, which the served model
+    does not apply, or on another data folder than the run's own test split), and the report
+    (``read_metrics``; None without one)."""
     if not is_evaluated(run):
-        return {}, []
+        return {}, [], None
     path = contract.evaluation_dir(run.data.tags)
     report = read_metrics(client, run.info.run_id, path, run.data.params.get("data_dir"))
-    return caveats_of(path, report)
+    return *caveats_of(path, report), report
 
 
 def read_metrics(
@@ -123,7 +126,8 @@ def caveats_of(
         caveats.append(report.data_changed)
     elif report.own_data is False:
         caveats.append(
-            f"the evaluation used the test split of {report.data_dir}, not the run's own data"
+            f"the evaluation used the test split of {report.data_dir}, not the run's own data "
+            "(nothing checked its images against the run's training data)"
         )
     if report.absent_note:
         caveats.append(report.absent_note)

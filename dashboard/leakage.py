@@ -20,7 +20,10 @@ marked and not ranked. (The ``leakage_exact``/``leakage_near`` params are totals
 pairs, train/val included, so they cannot tell.)
 
 Choosing a run reads its ``dataset_stats.json`` (``leakage_caveat``, ``run_leakage``) by the same
-rule (``stats_overlap``); the choice keeps the caveat.
+rule (``stats_overlap``); the choice keeps the caveat. As on the leaderboard, the rule concerns
+figures of the run's own test split: a run whose current evaluation is of another data folder
+has no leakage caveat (its own split is not what its figures measure); that evaluation's caveat
+says the folder was not checked against the training data (``handoff.caveats_of``).
 """
 
 import json
@@ -159,14 +162,20 @@ def describe(found: SplitOverlap, splits: str) -> str:
 
 
 def leakage_caveat(
-    stats: schemas.DatasetStats | None, tags: Mapping[str, str] | None = None
+    stats: schemas.DatasetStats | None,
+    tags: Mapping[str, str] | None = None,
+    report: schemas.EvaluationReport | None = None,
 ) -> str | None:
     """The caveat kept with a choice of a run whose ``dataset_stats.json`` finds its test split
     sharing images (exact or near duplicates) or patients with its train or val split
     (``stats_overlap``: the rule of the leaderboard and top-K); None without such an overlap
     (duplicates between train and val only are not one). The run's ``tags`` decide, as they do
     the leaderboard's ⚠, where the statistics cannot: when there are none, and when the trainer
-    did not check the test split (``UNCHECKED``: the statistics hold no test pair)."""
+    did not check the test split (``UNCHECKED``: the statistics hold no test pair). None, too,
+    when the current evaluation (``report``, its ``own_data`` settled) is of another data
+    folder: its figures are not of the split that leaks."""
+    if report is not None and report.own_data is False:
+        return None
     tagged = overlap(dict(tags or {}))
     if stats is None or tagged == UNCHECKED:
         return f"possible leakage: {tagged.why}" if tagged else None
@@ -177,13 +186,16 @@ def leakage_caveat(
     return f"possible leakage: {where} (dataset_stats.json), so its test figures may be optimistic"
 
 
-def run_leakage(client: MlflowClient, run: Run) -> str | None:
+def run_leakage(
+    client: MlflowClient, run: Run, report: schemas.EvaluationReport | None = None
+) -> str | None:
     """``leakage_caveat`` of the run's ``dataset_stats.json`` (one download; None when it has
-    none, or one this pipeline did not write). ``ServiceUnavailable`` when MLflow is down: an
-    outage is not a clean dataset. Without statistics, the run's tags decide."""
+    none, or one this pipeline did not write) and current evaluation (``report``).
+    ``ServiceUnavailable`` when MLflow is down: an outage is not a clean dataset. Without
+    statistics, the run's tags decide."""
     raw = load_json_artifact(client, run.info.run_id, contract.DATASET_STATS_JSON)
     try:
         stats = None if raw is None else schemas.DatasetStats.model_validate(raw)
     except ValidationError:
         stats = None
-    return leakage_caveat(stats, run.data.tags)
+    return leakage_caveat(stats, run.data.tags, report)

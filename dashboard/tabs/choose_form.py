@@ -170,7 +170,8 @@ def render_choose(ctx: Context, found: Assessment, now: tuple, store: SelectionS
         return
     change = handoff.interface_change(ctx.settings, ctx.run_id, now).text
     _shown_warnings(ctx, found, change)
-    leakage = leakage_caveat(reports.dataset_stats(ctx.uri, ctx.run), ctx.run["tags"])
+    report = reports.evaluation_report(ctx.uri, ctx.run)  # of another folder: not its leak's
+    leakage = leakage_caveat(reports.dataset_stats(ctx.uri, ctx.run), ctx.run["tags"], report)
     who = _who(ctx)
     if who is None:
         return

@@ -218,7 +218,10 @@ def test_an_old_evaluation_of_another_folder_is_a_caveat_of_the_choice(
     # written before metrics.json said own_data: its data_dir is not the run's
     old_evaluation(settings.mlflow_tracking_uri, fresh_run, f"{tiny_demo_data}-other")
     choice = choose_run(fresh_run, "old evaluation", settings)
-    caveat = f"the evaluation used the test split of {tiny_demo_data}-other, not the run's own data"
+    caveat = (
+        f"the evaluation used the test split of {tiny_demo_data}-other, not the run's own data "
+        "(nothing checked its images against the run's training data)"
+    )
     assert caveat in choice.caveats
     version = MlflowClient(settings.mlflow_tracking_uri).get_model_version(
         settings.model_name, choice.version

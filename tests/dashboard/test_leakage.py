@@ -2,6 +2,7 @@
 from the trainer's tags (leaderboard, top-K) and from dataset_stats.json (choosing)."""
 
 import json
+import shutil
 
 import pytest
 
@@ -87,3 +88,32 @@ def test_a_test_split_the_trainer_did_not_check_is_leakage_unknown_and_needs_the
     assert found and found.why.startswith("leakage unknown: the trainer did not check the test")
     caveat = leakage_caveat(schemas.DatasetStats(leakage={"exact": {}, "near": {}}), tags)
     assert caveat is not None and "did not check the test split" in caveat
+
+
+def test_a_leak_of_the_runs_own_split_is_no_caveat_of_figures_of_another_folder():
+    report = schemas.EvaluationReport(
+        n_samples=4, class_names=["a", "b"], overall={}, own_data=False
+    )
+    stats = _stats(near={"train/test": {"count": 2}})
+    assert leakage_caveat(stats) is not None  # of its own test split's figures
+    assert leakage_caveat(stats, report=report) is None
+
+
+def test_a_run_evaluated_on_another_folder_is_chosen_without_the_leakage_confirmation(
+    fresh_run, settings, store, tiny_demo_data, tmp_path
+):
+    from evaluator import evaluate_run
+
+    uri = settings.mlflow_tracking_uri
+    leak(uri, fresh_run)  # its own test split has near copies in train
+    with pytest.raises(InvalidInput, match="--yes-leakage"):
+        choose_run(fresh_run, "leaks", settings, store, allow_unevaluated=True)
+    other = tmp_path / "external"
+    shutil.copytree(tiny_demo_data / "test", other / "test")
+    evaluate_run(fresh_run, uri, data_dir=other, batch_size=32)
+    choice = choose_run(fresh_run, "external figures", settings, store)
+    assert not [c for c in choice.caveats if "leakage" in c]
+    assert [c for c in choice.caveats if f"the evaluation used the test split of {other}" in c] == [
+        f"the evaluation used the test split of {other}, not the run's own data (nothing checked "
+        "its images against the run's training data)"
+    ]

@@ -1,6 +1,7 @@
 """The Choose model tab's form: each run's own reason and confirmations, who chose, a leaked
 run's confirmation, and what the page says when a later choice replaced this one."""
 
+import shutil
 import uuid
 
 import pytest
@@ -163,6 +164,22 @@ def test_a_leaked_run_chosen_once_confirmed_lists_the_leakage_in_the_trail(
     trail = next(f.value for f in at.dataframe if "action" in f.value.columns)
     [confirmed] = trail["confirmed"]
     assert confirmed.startswith("unevaluated; possible leakage: 2 images")
+
+
+def test_a_leaked_run_evaluated_on_another_folder_asks_no_leakage_confirmation(
+    page_env, model_name, dashboard_runs, fresh_run, mlflow_server, tiny_demo_data, tmp_path
+):
+    from evaluator import evaluate_run
+
+    leak(mlflow_server, fresh_run)  # its own test split: near copies in train
+    other = tmp_path / "external"
+    shutil.copytree(tiny_demo_data / "test", other / "test")
+    evaluate_run(fresh_run, mlflow_server, data_dir=other, batch_size=32)
+    at = open_page(fresh_run, "Choose model", experiment_id=dashboard_runs["experiment"])
+    assert not at.exception
+    assert not [c for c in at.checkbox if c.key == f"choose_leakage_{fresh_run}"]
+    [other_data] = [w.value for w in at.warning if "the evaluation used the test split" in w.value]
+    assert "external, not the run's own data (nothing checked its images against" in other_data
 
 
 def test_a_choice_replaced_by_a_later_one_says_so_instead_of_success(
