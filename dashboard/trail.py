@@ -24,11 +24,14 @@ from jobs import STORE_ERRORS, SelectionStore, get_database, store_unavailable
 from runs import (
     CONFIRMED_TAG,
     DIGEST_KEY,
+    ED25519_TAG,
     FILES_KEY,
     SIGNATURE_TAG,
     contract,
+    public_key_of,
     schemas,
     signed_choice,
+    verified_choice,
 )
 
 RECOVERED = (
@@ -122,13 +125,25 @@ def tags_problem(
     return None
 
 
+def public_keys_of(settings: Settings) -> list[str]:
+    """The Ed25519 public keys whose choices this deployment's predictors accept
+    (``PIPELINE_CHOICE_PUBLIC_KEY`` and former ones) and that of the private key it signs with:
+    what a version's ``choice_signature_ed25519`` is checked against; empty without either."""
+    private = settings.choice_private_key
+    return [*settings.choice_public_keys(), *([public_key_of(private)] if private else [])]
+
+
 def edited_choice(
-    record: Mapping, tags: Mapping[str, str], key: str | Sequence[str] | None
+    record: Mapping,
+    tags: Mapping[str, str],
+    key: str | Sequence[str] | None,
+    public_keys: Sequence[str] = (),
 ) -> str | None:
     """Why version ``tags`` no longer say what its last recorded choice (``record``) said: its
     run, chooser or reason changed in MLflow since (anyone who can write to MLflow can set
     tags), or, with the token ``key``, its ``choice_signature`` does not match the other signed
-    tags (the time, the weights' digest); None when they agree. The record, not the tags, is
+    tags (the time, the weights' digest), or, with ``public_keys`` (``public_keys_of``), its
+    ``choice_signature_ed25519`` does not; None when they agree. The record, not the tags, is
     the audit trail."""
     changed = [
         name
@@ -138,6 +153,8 @@ def edited_choice(
     # (no signature at all: chosen before the token was set)
     if not changed and key and tags.get(SIGNATURE_TAG) and not signed_choice(tags, key):
         changed = ["choice_signature"]
+    if not changed and public_keys and tags.get(ED25519_TAG):  # what a predictor checks
+        changed = [] if verified_choice(tags, public_keys) else [ED25519_TAG]
     if not changed:
         return None
     return (

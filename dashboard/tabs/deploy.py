@@ -24,6 +24,7 @@ from dashboard.trail import (
     id_file_problem,
     interrupted_choice,
     is_recorded,
+    public_keys_of,
     trail_store,
 )
 from jobs import SEALED_UNDER_OTHER_TOKEN, SelectionStore
@@ -275,7 +276,9 @@ def _trail_warning(
     except MlflowException:  # the plain warning (or none), and the rest of the tab
         version = None
     if str(last.get("version")) == named[0]:
-        return None if version is None else edited_choice(last, version.tags, s.signing_keys())
+        if version is None:
+            return None
+        return edited_choice(last, version.tags, s.signing_keys(), public_keys_of(s))
     if version is None:
         return unrecorded_move(choices, named, s.model_name, s.model_alias)
     tags = choice_tags(version.tags, version.creation_timestamp)

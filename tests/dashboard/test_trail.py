@@ -5,12 +5,13 @@ from datetime import UTC, datetime
 
 import pytest
 from mlflow.tracking import MlflowClient
+from pydantic import SecretStr
 
-from common import ServiceUnavailable
+from common import ServiceUnavailable, Settings
 from dashboard.choose import choose_run
 from dashboard.tabs.deploy import unrecorded_move
-from dashboard.trail import RECOVERED, choice_tags, edited_choice
-from runs import sign_choice
+from dashboard.trail import RECOVERED, choice_tags, edited_choice, public_keys_of
+from runs import ED25519_TAG, new_key_pair, sign_choice, sign_choice_ed25519
 
 
 def _interrupted(run_id: str, settings) -> str:
@@ -217,3 +218,25 @@ def test_with_a_token_a_signed_tag_edited_consistently_with_the_record_is_seen()
     moved = {**tags, "selected_at": "2026-12-07"}
     assert "(choice_signature no longer as recorded)" in edited_choice(record, moved, key)
     assert edited_choice(record, {**tags, "choice_signature": ""}, key) is None  # unsigned: before
+
+
+def test_with_public_keys_an_ed25519_signed_tag_edited_consistently_with_the_record_is_seen():
+    """A deployment signing with Ed25519 only (no token): the signed time moved in MLflow."""
+    private, public = new_key_pair()
+    tags = {"run_id": "r1", "selected_by": "ana", "reason": "why", "selected_at": "2026-12-06"}
+    tags[ED25519_TAG] = sign_choice_ed25519(tags, private)
+    record = {"version": "1", "run_id": "r1", "selected_by": "ana", "reason": "why"}
+    assert edited_choice(record, tags, None, [public]) is None
+    moved = {**tags, "selected_at": "2026-12-07"}
+    assert edited_choice(record, moved, None) is None  # without the keys nothing can tell
+    assert f"({ED25519_TAG} no longer as recorded)" in edited_choice(record, moved, None, [public])
+    assert edited_choice(record, {**tags, ED25519_TAG: ""}, None, [public]) is None  # unsigned
+
+
+def test_the_keys_a_choice_is_checked_against_include_the_signing_private_keys():
+    private, public = new_key_pair()
+    _, former = new_key_pair()
+    settings = Settings(_env_file=None, pipeline_choice_private_key=SecretStr(private),
+                        pipeline_choice_previous_public_keys=former)  # fmt: skip
+    assert set(public_keys_of(settings)) == {public, former}
+    assert public_keys_of(Settings(_env_file=None)) == []

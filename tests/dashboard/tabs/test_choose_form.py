@@ -21,6 +21,7 @@ from dashboard.tabs.choose_form import (
     replaced_by,
 )
 from jobs import SelectionStore, get_database
+from runs import ED25519_TAG, SIGNATURE_TAG, new_key_pair
 from tests.dashboard.conftest import leak, open_page
 
 REASON, UNEVALUATED = REASON_LABEL, "I choose it without an evaluation"
@@ -250,3 +251,24 @@ def test_every_missing_confirmation_is_named_in_one_sentence():
         "Tick the confirmation to choose a run without an evaluation; a run whose data may leak "
         "across splits."
     ]
+
+
+def test_the_tab_warns_of_an_ed25519_signed_time_moved_in_mlflow(
+    page_env, model_name, dashboard_runs, monkeypatch
+):
+    """A deployment that signs with the private key only (no token, so no HMAC signature)."""
+    private, _ = new_key_pair()
+    monkeypatch.setenv("PIPELINE_CHOICE_PRIVATE_KEY", private)
+    store = SelectionStore(get_database(Settings()))
+    choose_run(dashboard_runs["pipeline"], "first", Settings(), store, selected_by="ana")
+    tags = MlflowClient().get_model_version(model_name, "1").tags
+    assert SIGNATURE_TAG not in tags and tags[ED25519_TAG]
+    at = open_page(dashboard_runs["pipeline"], "Choose model",
+                   experiment_id=dashboard_runs["experiment"])  # fmt: skip
+    assert not [w for w in at.warning if "were changed in MLflow" in w.value]  # as chosen
+    moved = "2026-12-01T00:00:00.000+00:00"  # the signed time moved; who and why as recorded
+    MlflowClient().set_model_version_tag(model_name, "1", "selected_at", moved)
+    at = open_page(dashboard_runs["pipeline"], "Choose model",
+                   experiment_id=dashboard_runs["experiment"])  # fmt: skip
+    [warning] = [w.value for w in at.warning if "were changed in MLflow" in w.value]
+    assert "(choice\\_signature\\_ed25519 no longer as recorded)" in warning  # (Markdown)
