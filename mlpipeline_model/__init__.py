@@ -57,6 +57,7 @@ from mlpipeline_model.pixels import (
     too_small,
 )
 from mlpipeline_model.pyfunc import (
+    ANSWER_COLUMNS,
     DECISION_COLUMN,
     FORMAT,
     INPUT_NOTE_COLUMN,
@@ -69,6 +70,7 @@ from mlpipeline_model.pyfunc import (
 )
 
 __all__ = [
+    "ANSWER_COLUMNS",
     "COLOUR_INTERPRETATIONS",
     "COLOUR_SPREAD",
     "DECISION_COLUMN",

@@ -36,10 +36,15 @@ OOD_SCORE_COLUMN = "ood_score"
 """Models with an out-of-distribution reference: the image's distance from the training images
 over the threshold (``mlpipeline_model.ood``); above 1, out of distribution."""
 OOD_COLUMN = "out_of_distribution"
+"""Models with an out-of-distribution reference: whether ``ood_score`` exceeds 1."""
 INPUT_NOTE_COLUMN = "input_note"
 """A grey model's column of what its reading dropped of each image (``colour_note``: a colour
 image read as grey, its colours unused), else null; the predictor's answers' ``input_note``."""
-"""Models with an out-of-distribution reference: whether ``ood_score`` exceeds 1."""
+ANSWER_COLUMNS = (
+    PREDICTED_COLUMN, DECISION_COLUMN, OOD_SCORE_COLUMN, OOD_COLUMN, INPUT_NOTE_COLUMN
+)  # fmt: skip
+"""The columns an answer may hold beside one probability per class (no class may be named so):
+``frame.drop(columns=ANSWER_COLUMNS, errors="ignore")`` leaves the probabilities."""
 FORMAT = "mlpipeline-image-classifier/1"
 """Value of the ``mlpipeline_format`` entry of the MLmodel metadata of every model logged so."""
 

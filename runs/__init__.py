@@ -35,9 +35,9 @@
 """
 
 from mlpipeline_model import (
+    ANSWER_COLUMNS,
     DECISION_COLUMN,
     DECODING_VERSION,
-    INPUT_NOTE_COLUMN,
     MAX_PIXELS,
     OOD_COLUMN,
     OOD_SCORE_COLUMN,
@@ -159,6 +159,7 @@ from runs.tracking import (
 )
 
 __all__ = [
+    "ANSWER_COLUMNS",
     "CONFIDENCE",
     "CONFIRMED_DICOM_TAG",
     "CONFIRMED_FROM_TAG",
@@ -169,7 +170,6 @@ __all__ = [
     "ED25519_TAG",
     "FILES_KEY",
     "FORMAT_KEY",
-    "INPUT_NOTE_COLUMN",
     "KEY_TAG",
     "MAX_PIXELS",
     "MAX_UPSCALE",

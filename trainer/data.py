@@ -22,23 +22,10 @@ from dataloader import (
     load_dataset,
     training_stats,
 )
-from runs import (
-    DECISION_COLUMN,
-    DECODING_VERSION,
-    INPUT_NOTE_COLUMN,
-    OOD_COLUMN,
-    OOD_SCORE_COLUMN,
-    PREDICTED_COLUMN,
-    Preprocessing,
-)
+from runs import ANSWER_COLUMNS, DECODING_VERSION, Preprocessing
 from trainer import distributed
 from trainer.data_warnings import AUDIT_NOT_DONE, NO_TEST
 from trainer.engine import Batches
-
-ANSWER_COLUMNS = (
-    PREDICTED_COLUMN, DECISION_COLUMN, OOD_SCORE_COLUMN, OOD_COLUMN, INPUT_NOTE_COLUMN
-)  # fmt: skip
-"""The columns the served model answers beside one per class: no class may be named so."""
 
 
 def load(args: argparse.Namespace, dist_info: distributed.DistInfo):

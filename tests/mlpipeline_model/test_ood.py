@@ -143,6 +143,7 @@ def test_the_signature_types_the_check_as_the_table_answers_it():
         declared["out_of_distribution"] == "boolean" and table["out_of_distribution"].dtype == bool
     )
     assert declared["input_note"] == "string" and table["input_note"].tolist() == [None]
+    assert [c.get("required", True) for c in outputs if c["name"] == "input_note"] == [False]
     assert list(declared) == list(table.columns)
 
 

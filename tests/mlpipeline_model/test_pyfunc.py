@@ -10,7 +10,13 @@ import pytest
 import sklearn.datasets
 from PIL import Image
 
-from mlpipeline_model import DECODING_VERSION, INPUT_NOTE_COLUMN, ImageClassifierModel, build_model
+from mlpipeline_model import (
+    ANSWER_COLUMNS,
+    DECODING_VERSION,
+    INPUT_NOTE_COLUMN,
+    ImageClassifierModel,
+    build_model,
+)
 
 PHOTO = Path(sklearn.datasets.__file__).parent / "images" / "china.jpg"  # a colour photograph
 
@@ -93,3 +99,10 @@ def test_a_colour_models_answer_has_no_input_note_column():
     wrapper = ImageClassifierModel((32, 32), 3, ["a", "b"])
     wrapper.model = build_model("smallcnn", 3, 2, mean=[0.5] * 3, std=[0.2] * 3).eval()
     assert INPUT_NOTE_COLUMN not in wrapper.predict(None, [PHOTO.read_bytes()]).columns
+
+
+def test_dropping_the_answer_columns_leaves_the_probabilities():
+    table = _grey_model().predict(None, np.zeros((2, 32, 32, 1), np.uint8))
+    probs = table.drop(columns=list(ANSWER_COLUMNS), errors="ignore")
+    assert list(probs.columns) == ["a", "b"]
+    np.testing.assert_allclose(probs.to_numpy(float).sum(axis=1), 1.0)
