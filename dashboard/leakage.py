@@ -21,9 +21,10 @@ pairs, train/val included, so they cannot tell.)
 
 Choosing a run reads its ``dataset_stats.json`` (``leakage_caveat``, ``run_leakage``) by the same
 rule (``stats_overlap``); the choice keeps the caveat. As on the leaderboard, the rule concerns
-figures of the run's own test split: a run whose current evaluation is of another data folder
-has no leakage caveat (its own split is not what its figures measure); that evaluation's caveat
-says the folder was not checked against the training data (``handoff.caveats_of``).
+figures of the run's own test split: a run whose current evaluation is of other test data
+(``of_other_data``) has no leakage caveat (its own split is not what its figures measure); that
+evaluation's caveat says the folder was not checked against the training data
+(``handoff.caveats_of``).
 """
 
 import json
@@ -172,9 +173,9 @@ def leakage_caveat(
     (duplicates between train and val only are not one). The run's ``tags`` decide, as they do
     the leaderboard's ⚠, where the statistics cannot: when there are none, and when the trainer
     did not check the test split (``UNCHECKED``: the statistics hold no test pair). None, too,
-    when the current evaluation (``report``, its ``own_data`` settled) is of another data
-    folder: its figures are not of the split that leaks."""
-    if report is not None and report.own_data is False:
+    when the current evaluation (``report``, its ``own_data`` settled) is of other test data
+    (``of_other_data``): its figures are not of the split that leaks."""
+    if report is not None and of_other_data(report, tags or {}):
         return None
     tagged = overlap(dict(tags or {}))
     if stats is None or tagged == UNCHECKED:
@@ -184,6 +185,21 @@ def leakage_caveat(
         return None
     where = describe(found, "its test split and its train/val splits")
     return f"possible leakage: {where} (dataset_stats.json), so its test figures may be optimistic"
+
+
+def of_other_data(report: schemas.EvaluationReport, tags: Mapping[str, str]) -> bool:
+    """Whether an evaluation's figures are of other test images than the run's own test split,
+    as far as can be told: another data folder (not the run's own with its split changed since,
+    ``data_changed``, which may still hold the copies), whose test images are not the very files
+    of the run's split under another path (their hash is not the run's ``TEST_DATA_TAG``). False
+    where either hash is unknown (an evaluation or a run from before them)."""
+    recorded = tags.get(contract.TEST_DATA_TAG)
+    return (
+        report.own_data is False
+        and not report.data_changed
+        and bool(report.dataset_hash and recorded)
+        and report.dataset_hash != recorded
+    )
 
 
 def run_leakage(

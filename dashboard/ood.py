@@ -114,10 +114,11 @@ def served_clause(body: dict) -> str | None:
 
 
 def threshold_clause(check: dict) -> str:
-    """What the check's ``summary`` says its quantile came to (plain text, from ``; `` on), or
-    "" where it does not say: with fewer validation images than the quantile needs (fewer
-    than 99 at 0.99) the threshold is the largest of their distances and flags more than
-    1 − quantile of images like them (split-conformal: (n+1−r)/(n+1), ``expected_rate``)."""
+    """What the check's ``summary`` says its quantile came to (plain text, from ``; `` on): the
+    share of images like the validation ones it flags (split-conformal: (n+1−r)/(n+1),
+    ``expected_rate``), and, with at most quantile/(1−quantile) validation images (99 at 0.99),
+    that the threshold is the largest of their distances (flagging 1/(n+1), at least
+    1 − quantile); "" for a summary without those figures (a predictor from before them)."""
     n, expected = check.get("validation_images"), check.get("expected_rate")
     if not n or expected is None:
         return ""

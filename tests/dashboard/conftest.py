@@ -9,6 +9,7 @@ steps, and a run with long params and unicode names.
 
 import json
 import os
+import shutil
 import sys
 import time
 import uuid
@@ -334,6 +335,14 @@ def leak(uri: str, run_id: str, near: str | None = "train/test", groups: str | N
         stats["groups"] = {"per_split": {"train": 9, "test": 4},
                            "overlap": {groups: {"count": 2, "examples": ["p1", "p2"]}}}  # fmt: skip
     client.log_dict(run_id, stats, "dataset_stats.json")
+
+
+def other_test_data(tiny_demo_data: Path, folder: Path) -> Path:
+    """``folder`` holding the tiny data set's test split less one image: other test data than
+    a run's own, which a leak of the run's own split does not concern."""
+    shutil.copytree(tiny_demo_data / "test", folder / "test")
+    next((folder / "test").rglob("*.png")).unlink()
+    return folder
 
 
 @pytest.fixture

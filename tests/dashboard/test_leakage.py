@@ -10,7 +10,7 @@ from common import InvalidInput
 from dashboard.choose import choose_run
 from dashboard.leakage import SplitOverlap, leakage_caveat, overlap
 from runs import contract, schemas
-from tests.dashboard.conftest import leak
+from tests.dashboard.conftest import leak, other_test_data
 
 
 def _stats(groups: dict | None = None, **leakage) -> schemas.DatasetStats:
@@ -90,13 +90,40 @@ def test_a_test_split_the_trainer_did_not_check_is_leakage_unknown_and_needs_the
     assert caveat is not None and "did not check the test split" in caveat
 
 
-def test_a_leak_of_the_runs_own_split_is_no_caveat_of_figures_of_another_folder():
-    report = schemas.EvaluationReport(
-        n_samples=4, class_names=["a", "b"], overall={}, own_data=False
-    )
+def _report(**fields) -> schemas.EvaluationReport:
+    return schemas.EvaluationReport(n_samples=4, class_names=["a", "b"], overall={}, **fields)
+
+
+OWN = {contract.TEST_DATA_TAG: "own-split-hash"}
+
+
+def test_a_leak_of_the_runs_own_split_is_no_caveat_of_figures_of_other_test_data():
     stats = _stats(near={"train/test": {"count": 2}})
-    assert leakage_caveat(stats) is not None  # of its own test split's figures
-    assert leakage_caveat(stats, report=report) is None
+    other = _report(own_data=False, dataset_hash="other-hash")
+    assert leakage_caveat(stats, OWN) is not None  # of its own test split's figures
+    assert leakage_caveat(stats, OWN, other) is None
+
+
+@pytest.mark.parametrize(
+    "fields, tags",
+    [
+        ({"own_data": False, "dataset_hash": "h", "data_changed": "images added since"}, OWN),
+        ({"own_data": False, "dataset_hash": "own-split-hash"}, OWN),
+        ({"own_data": False, "dataset_hash": "h"}, {}),
+        ({"own_data": False}, OWN),
+        ({"own_data": None, "dataset_hash": "h"}, OWN),
+    ],
+    ids=[
+        "own folder, split changed",
+        "its very files elsewhere",
+        "run without the hash",
+        "evaluation without the hash",
+        "own data unknown",
+    ],
+)
+def test_figures_that_may_be_of_the_leaking_split_keep_the_caveat(fields, tags):
+    stats = _stats(near={"train/test": {"count": 2}})
+    assert leakage_caveat(stats, tags, _report(**fields)) is not None
 
 
 def test_a_run_evaluated_on_another_folder_is_chosen_without_the_leakage_confirmation(
@@ -108,8 +135,7 @@ def test_a_run_evaluated_on_another_folder_is_chosen_without_the_leakage_confirm
     leak(uri, fresh_run)  # its own test split has near copies in train
     with pytest.raises(InvalidInput, match="--yes-leakage"):
         choose_run(fresh_run, "leaks", settings, store, allow_unevaluated=True)
-    other = tmp_path / "external"
-    shutil.copytree(tiny_demo_data / "test", other / "test")
+    other = other_test_data(tiny_demo_data, tmp_path / "external")
     evaluate_run(fresh_run, uri, data_dir=other, batch_size=32)
     choice = choose_run(fresh_run, "external figures", settings, store)
     assert not [c for c in choice.caveats if "leakage" in c]
@@ -117,3 +143,18 @@ def test_a_run_evaluated_on_another_folder_is_chosen_without_the_leakage_confirm
         f"the evaluation used the test split of {other}, not the run's own data (nothing checked "
         "its images against the run's training data)"
     ]
+
+
+def test_the_runs_own_test_split_copied_elsewhere_still_needs_the_confirmation(
+    fresh_run, settings, store, tiny_demo_data, tmp_path
+):
+    """The same files under another path: the evaluator's hash is the trainer's."""
+    from evaluator import evaluate_run
+
+    uri = settings.mlflow_tracking_uri
+    leak(uri, fresh_run)
+    copy = tmp_path / "copy"
+    shutil.copytree(tiny_demo_data / "test", copy / "test")
+    evaluate_run(fresh_run, uri, data_dir=copy, batch_size=32)
+    with pytest.raises(InvalidInput, match=r"possible leakage: 2 images .*--yes-leakage"):
+        choose_run(fresh_run, "copied", settings, store)

@@ -1,7 +1,6 @@
 """The Choose model tab's form: each run's own reason and confirmations, who chose, a leaked
 run's confirmation, and what the page says when a later choice replaced this one."""
 
-import shutil
 import uuid
 
 import pytest
@@ -22,7 +21,7 @@ from dashboard.tabs.choose_form import (
 )
 from jobs import SelectionStore, get_database
 from runs import ED25519_TAG, SIGNATURE_TAG, new_key_pair
-from tests.dashboard.conftest import leak, open_page
+from tests.dashboard.conftest import leak, open_page, other_test_data
 
 REASON, UNEVALUATED = REASON_LABEL, "I choose it without an evaluation"
 
@@ -173,8 +172,7 @@ def test_a_leaked_run_evaluated_on_another_folder_asks_no_leakage_confirmation(
     from evaluator import evaluate_run
 
     leak(mlflow_server, fresh_run)  # its own test split: near copies in train
-    other = tmp_path / "external"
-    shutil.copytree(tiny_demo_data / "test", other / "test")
+    other = other_test_data(tiny_demo_data, tmp_path / "external")  # not its test split's files
     evaluate_run(fresh_run, mlflow_server, data_dir=other, batch_size=32)
     at = open_page(fresh_run, "Choose model", experiment_id=dashboard_runs["experiment"])
     assert not at.exception
