@@ -260,6 +260,7 @@ def choose_run(
                     interface_change=tags.get(CONFIRMED_TAG),  # a blind confirmation too
                     evaluation=evaluation_record(provenance),
                     lineage=lineage(run, digest, files),
+                    signatures=[t for t in (SIGNATURE_TAG, ED25519_TAG) if t in tags],
                     replaced=None if already or current is None else str(current.version),
                 ),
             )

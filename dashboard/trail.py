@@ -143,14 +143,17 @@ def edited_choice(
     run, chooser or reason changed in MLflow since (anyone who can write to MLflow can set
     tags), or, with the token ``key``, its ``choice_signature`` does not match the other signed
     tags (the time, the weights' digest), or, with ``public_keys`` (``public_keys_of``), its
-    ``choice_signature_ed25519`` does not; None when they agree. The record, not the tags, is
-    the audit trail."""
+    ``choice_signature_ed25519`` does not, or a signature the choice set (the record's
+    ``signatures``) is gone; None when they agree. The record, not the tags, is the audit
+    trail."""
     changed = [
         name
         for name in ("run_id", "selected_by", "reason")
         if (record.get(name) or "")[:5000] != (tags.get(name) or "")
     ]
-    # (no signature at all: chosen before the token was set)
+    # a signature the choice set, removed since (without it, tags edited after would pass)
+    changed += [t for t in record.get("signatures") or [] if not tags.get(t)]
+    # (no signature at all, and none recorded: chosen before the token was set)
     if not changed and key and tags.get(SIGNATURE_TAG) and not signed_choice(tags, key):
         changed = ["choice_signature"]
     if not changed and public_keys and tags.get(ED25519_TAG):  # what a predictor checks
@@ -254,6 +257,7 @@ def record_interrupted(store, client, version, model: str, alias: str,
             lineage=lineage(run, tags.get(DIGEST_KEY), tags.get(FILES_KEY))
             if run is not None
             else {},
+            signatures=[t for t in (SIGNATURE_TAG, ED25519_TAG) if tags.get(t)],
             recovered=RECOVERED + (_AT_REGISTRATION_NOTE if tags.get(AT_REGISTRATION) else ""),
         )
     except (ValueError, ValidationError) as exc:  # a tag edited in MLflow's UI

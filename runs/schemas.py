@@ -340,6 +340,11 @@ class SelectionRecord(_Open):
         "test_data_hash, dataset_groups_hash, git_commit, git_commit_source, git_dirty, "
         "git_diff_sha256 (those recorded)",
     )
+    signatures: list[str] = Field(
+        default_factory=list,
+        description="the signature tags the choice set on the version (choice_signature, "
+        "choice_signature_ed25519): one of them gone from the version's tags since is an edit",
+    )
     replaced: str | None = Field(
         None,
         description="the version the alias named when this choice moved it (None: none, or "

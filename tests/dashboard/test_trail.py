@@ -240,3 +240,25 @@ def test_the_keys_a_choice_is_checked_against_include_the_signing_private_keys()
                         pipeline_choice_previous_public_keys=former)  # fmt: skip
     assert set(public_keys_of(settings)) == {public, former}
     assert public_keys_of(Settings(_env_file=None)) == []
+
+
+@pytest.mark.parametrize("signature", ["choice_signature", ED25519_TAG])
+def test_a_signature_the_choice_set_removed_from_the_tags_is_seen(signature):
+    """Without it the tags would pass as a choice made before signing, and could be edited."""
+    tags = {"run_id": "r1", "selected_by": "ana", "reason": "why", signature: "a-signature"}
+    record = {"version": "1", "run_id": "r1", "selected_by": "ana", "reason": "why",
+              "signatures": [signature]}  # fmt: skip
+    stripped = {**tags, signature: ""}
+    assert f"({signature} no longer as recorded)" in edited_choice(record, stripped, None)
+    older = {k: v for k, v in record.items() if k != "signatures"}  # a record from before
+    assert edited_choice(older, stripped, None) is None
+
+
+def test_a_choice_records_the_signatures_it_set(dashboard_runs, settings, store):
+    private, _ = new_key_pair()
+    keys = {"pipeline_api_token": "t" * 32, "pipeline_choice_private_key": SecretStr(private)}
+    keyed = settings.model_copy(update=keys)
+    choose_run(dashboard_runs["pipeline"], "signed", keyed, store, selected_by="ana")
+    assert store.recent()[0]["signatures"] == ["choice_signature", ED25519_TAG]
+    choose_run(dashboard_runs["bare"], "unsigned", settings, store, allow_unevaluated=True)
+    assert store.recent()[0]["signatures"] == []
