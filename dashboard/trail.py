@@ -154,17 +154,25 @@ def edited_choice(
     # a signature the choice set, removed since (without it, tags edited after would pass)
     changed += [t for t in record.get("signatures") or [] if not tags.get(t)]
     # (no signature at all, and none recorded: chosen before the token was set)
+    unverified = ""  # a signature that no longer verifies: an edit, or a key given up since
     if not changed and key and tags.get(SIGNATURE_TAG) and not signed_choice(tags, key):
-        changed = ["choice_signature"]
-    if not changed and public_keys and tags.get(ED25519_TAG):  # what a predictor checks
-        changed = [] if verified_choice(tags, public_keys) else [ED25519_TAG]
+        changed, unverified = ["choice_signature"], "PIPELINE_PREVIOUS_TOKENS"
+    signed = bool(public_keys and tags.get(ED25519_TAG))  # what a predictor checks
+    if not changed and signed and not verified_choice(tags, public_keys):
+        changed, unverified = [ED25519_TAG], "PIPELINE_CHOICE_PREVIOUS_PUBLIC_KEYS"
     if not changed:
         return None
+    rotated = (
+        f" (unless it was signed with a key this deployment no longer holds: keep a rotated key "
+        f"in {unverified})"
+        if unverified
+        else ""
+    )
     return (
         f"The tags of version {record.get('version')} were changed in MLflow since it was chosen "
         f"here ({', '.join(changed)} no longer as recorded): clients reading the registry see "
         "another choice than the audit trail below, which keeps the recorded one. Choose the "
-        "run again to tag the version anew, and find out who edited it."
+        f"run again to tag the version anew, and find out who edited it{rotated}."
     )
 
 

@@ -229,7 +229,9 @@ def test_with_public_keys_an_ed25519_signed_tag_edited_consistently_with_the_rec
     assert edited_choice(record, tags, None, [public]) is None
     moved = {**tags, "selected_at": "2026-12-07"}
     assert edited_choice(record, moved, None) is None  # without the keys nothing can tell
-    assert f"({ED25519_TAG} no longer as recorded)" in edited_choice(record, moved, None, [public])
+    said = edited_choice(record, moved, None, [public])
+    assert f"({ED25519_TAG} no longer as recorded)" in said
+    assert said.endswith("keep a rotated key in PIPELINE_CHOICE_PREVIOUS_PUBLIC_KEYS).")
     assert edited_choice(record, {**tags, ED25519_TAG: ""}, None, [public]) is None  # unsigned
 
 
