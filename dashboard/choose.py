@@ -43,7 +43,7 @@ from dashboard.handoff import (
     served_now,
 )
 from dashboard.leakage import run_leakage
-from dashboard.trail import complete_trail, lineage, trail_store
+from dashboard.trail import complete_trail, lineage, signatures_in, trail_store
 from dashboard.versions import one_choice_at_a_time, register, retag
 from jobs import STORE_ERRORS, store_unavailable
 from runs import (
@@ -143,7 +143,7 @@ def choose_run(
             f"{change}. {CLIENTS_BREAK}; confirm that they are (--yes-interface-change)."
         )
     provenance, caveats, report = evaluation_caveats(client, run)
-    leakage = run_leakage(client, run, report)  # (none for figures of another data folder)
+    leakage = run_leakage(client, run, report)  # (none for figures of other test data)
     if leakage and not allow_leakage:
         raise InvalidInput(
             f"run {run_id}: {leakage}; confirm that you choose it anyway (--yes-leakage)."
@@ -260,7 +260,7 @@ def choose_run(
                     interface_change=tags.get(CONFIRMED_TAG),  # a blind confirmation too
                     evaluation=evaluation_record(provenance),
                     lineage=lineage(run, digest, files),
-                    signatures=[t for t in (SIGNATURE_TAG, ED25519_TAG) if t in tags],
+                    signatures=signatures_in(tags),
                     replaced=None if already or current is None else str(current.version),
                 ),
             )

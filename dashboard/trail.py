@@ -125,6 +125,11 @@ def tags_problem(
     return None
 
 
+def signatures_in(tags: Mapping[str, str]) -> list[str]:
+    """The signature tags a choice's ``tags`` carry (a record's ``signatures``)."""
+    return [t for t in (SIGNATURE_TAG, ED25519_TAG) if tags.get(t)]
+
+
 def public_keys_of(settings: Settings) -> list[str]:
     """The Ed25519 public keys whose choices this deployment's predictors accept
     (``PIPELINE_CHOICE_PUBLIC_KEY`` and former ones) and that of the private key it signs with:
@@ -153,8 +158,8 @@ def edited_choice(
     ]
     # a signature the choice set, removed since (without it, tags edited after would pass)
     changed += [t for t in record.get("signatures") or [] if not tags.get(t)]
-    # (no signature at all, and none recorded: chosen before the token was set)
     unverified = ""  # a signature that no longer verifies: an edit, or a key given up since
+    # (no signature at all, and none recorded: chosen before the token was set)
     if not changed and key and tags.get(SIGNATURE_TAG) and not signed_choice(tags, key):
         changed, unverified = ["choice_signature"], "PIPELINE_PREVIOUS_TOKENS"
     signed = bool(public_keys and tags.get(ED25519_TAG))  # what a predictor checks
@@ -265,7 +270,7 @@ def record_interrupted(store, client, version, model: str, alias: str,
             lineage=lineage(run, tags.get(DIGEST_KEY), tags.get(FILES_KEY))
             if run is not None
             else {},
-            signatures=[t for t in (SIGNATURE_TAG, ED25519_TAG) if tags.get(t)],
+            signatures=signatures_in(tags),
             recovered=RECOVERED + (_AT_REGISTRATION_NOTE if tags.get(AT_REGISTRATION) else ""),
         )
     except (ValueError, ValidationError) as exc:  # a tag edited in MLflow's UI
