@@ -27,7 +27,7 @@ from common import metric_keys
 from dashboard import ood
 from dashboard.constant import argmax_figure, constant_class
 from dashboard.durations import duration, when
-from dashboard.leakage import LEAK, SplitOverlap, overlap
+from dashboard.leakage import LEAK, SplitOverlap, of_other_data, overlap
 from runs import contract, schemas
 
 BEST = "★"
@@ -191,8 +191,8 @@ def basis_of(run: dict, report: schemas.EvaluationReport | None = None) -> Basis
     (``contract.evaluation_tags``), which a page of runs holds: an evaluation from before
     those tags has none, and counts as plain there.
 
-    The leakage is the run's own test split's (its tags, ``dashboard.leakage``): it concerns an
-    evaluation of that split, not one of another data folder (which has its own caveat)."""
+    The leakage is the run's own test split's (its tags, ``dashboard.leakage``): not of figures
+    of other test data (``of_other_data``, which have their own caveat)."""
     if report is not None:
         own = report.of_run((run.get("params") or {}).get("data_dir")).own_data
         basis = Basis(report.tta, own, report.dataset_hash)
@@ -205,9 +205,9 @@ def basis_of(run: dict, report: schemas.EvaluationReport | None = None) -> Basis
             tags.get(contract.EVALUATION_DATA_TAG),
         )
     evaluated = report is not None or contract.is_evaluated(run["tags"], run.get("metrics", {}))
-    leaked = overlap(run["tags"])
-    if not leaked or basis.own_data is False:
-        leaked = SplitOverlap()
+    changed = report.data_changed if report is not None else None  # (not among the tags)
+    other = of_other_data(run["tags"], basis.own_data, basis.dataset_hash, changed)
+    leaked = SplitOverlap() if other else overlap(run["tags"])
     constant = constant_class(run)
     return Basis(basis.tta, basis.own_data, basis.dataset_hash, leaked, evaluated, constant)
 

@@ -175,7 +175,9 @@ def leakage_caveat(
     did not check the test split (``UNCHECKED``: the statistics hold no test pair). None, too,
     when the current evaluation (``report``, its ``own_data`` settled) is of other test data
     (``of_other_data``): its figures are not of the split that leaks."""
-    if report is not None and of_other_data(report, tags or {}):
+    if report is not None and of_other_data(
+        tags or {}, report.own_data, report.dataset_hash, report.data_changed
+    ):
         return None
     tagged = overlap(dict(tags or {}))
     if stats is None or tagged == UNCHECKED:
@@ -187,18 +189,24 @@ def leakage_caveat(
     return f"possible leakage: {where} (dataset_stats.json), so its test figures may be optimistic"
 
 
-def of_other_data(report: schemas.EvaluationReport, tags: Mapping[str, str]) -> bool:
-    """Whether an evaluation's figures are of other test images than the run's own test split,
-    as far as can be told: another data folder (not the run's own with its split changed since,
-    ``data_changed``, which may still hold the copies), whose test images are not the very files
-    of the run's split under another path (their hash is not the run's ``TEST_DATA_TAG``). False
-    where either hash is unknown (an evaluation or a run from before them)."""
+def of_other_data(
+    tags: Mapping[str, str],
+    own_data: bool | None,
+    dataset_hash: str | None,
+    data_changed: str | None = None,
+) -> bool:
+    """Whether an evaluation's figures (of a run with ``tags``) are of other test images than
+    the run's own test split, as far as can be told: another data folder (``own_data`` False,
+    and not the run's own with its split changed since, ``data_changed``, which may still hold
+    the copies), whose test images are not the very files of the run's split under another path
+    (their ``dataset_hash`` is not the run's ``TEST_DATA_TAG``). False where either hash is
+    unknown (an evaluation or a run from before them). The leaderboard's rule too."""
     recorded = tags.get(contract.TEST_DATA_TAG)
     return (
-        report.own_data is False
-        and not report.data_changed
-        and bool(report.dataset_hash and recorded)
-        and report.dataset_hash != recorded
+        own_data is False
+        and not data_changed
+        and bool(dataset_hash and recorded)
+        and dataset_hash != recorded
     )
 
 

@@ -302,6 +302,7 @@ def test_the_notes_count_every_run_marked_leaked_in_its_row(leakage_tags):
             _run("bare", {}), _evaluated("other", 0.9, own=False, data="h2")]  # fmt: skip
     for row in rows[1:]:
         row["tags"].update(leakage_tags["test"])
+        row["tags"][contract.TEST_DATA_TAG] = "h1"  # its own test split's hash (not h2)
     table = leaderboard.table(rows, ["eval_accuracy"])
     marked = [name for name in table["run"] if name.endswith(LEAK)]
     assert marked == ["plain ⚠", "tta ⚠", "bare ⚠"]

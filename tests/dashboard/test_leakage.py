@@ -158,3 +158,22 @@ def test_the_runs_own_test_split_copied_elsewhere_still_needs_the_confirmation(
     evaluate_run(fresh_run, uri, data_dir=copy, batch_size=32)
     with pytest.raises(InvalidInput, match=r"possible leakage: 2 images .*--yes-leakage"):
         choose_run(fresh_run, "copied", settings, store)
+
+
+def test_the_leaderboard_marks_the_runs_own_test_split_evaluated_under_another_path(leakage_tags):
+    """The same rule as choosing: its very files elsewhere (the hash the trainer recorded) are
+    still the split that leaks; other files, or an unknown hash, as the choice decides."""
+    from dashboard import leaderboard
+
+    def basis(data: str, recorded: str | None) -> leaderboard.Basis:
+        folder = "evaluation/r-1"
+        tags = {**leakage_tags["test"], contract.EVALUATION_PATH_TAG: folder,
+                **contract.evaluation_tags("none", False, data, folder)}  # fmt: skip
+        run = {"run_id": "r", "params": {}, "metrics": {"eval_accuracy": 0.9}, "tags": tags}
+        if recorded:
+            run["tags"][contract.TEST_DATA_TAG] = recorded
+        return leaderboard.basis_of(run)
+
+    assert basis("own-hash", "own-hash").leakage  # a copy of its own split
+    assert not basis("other-hash", "own-hash").leakage  # other test data
+    assert basis("other-hash", None).leakage  # a run from before the hash: not known
