@@ -3,6 +3,8 @@
 import subprocess
 import sys
 
+import pytest
+
 from common import Settings
 from runs import ED25519_TAG, keys, sign_choice_ed25519, unverified_problem
 
@@ -34,6 +36,14 @@ def test_its_lines_are_a_pair_the_settings_take(tmp_path):
 def test_each_run_makes_another_pair(capsys):
     pairs = []
     for _ in range(2):  # in this process: a second interpreter's start costs seconds
-        assert keys.main() == 0
+        assert keys.main([]) == 0
         pairs.append(_settings_in(capsys.readouterr().out))
     assert pairs[0] != pairs[1] and all(len(pair) == 2 for pair in pairs)
+
+
+def test_help_prints_usage_and_no_key(capsys):
+    with pytest.raises(SystemExit) as stop:
+        keys.main(["--help"])
+    assert stop.value.code == 0
+    out = capsys.readouterr().out
+    assert "usage: python -m runs.keys" in out and "PRIVATE_KEY=" not in out
