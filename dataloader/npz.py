@@ -11,7 +11,7 @@ from dataloader.cache import ArrayCache, make_key
 from dataloader.digests import file_digest
 from dataloader.errors import DataError
 from dataloader.imageset import ImageSet, Loaded, native_fit
-from mlpipeline_model import conform, misfit
+from mlpipeline_model import MAX_UPSCALE, conform, misfit
 
 EXPECTED_KEYS = (
     "train_images, train_labels, test_images, test_labels (val_images, val_labels optional)"
@@ -112,6 +112,14 @@ def _read(path: Path, splits: list[str]) -> dict[str, tuple[np.ndarray, np.ndarr
                     f"{path} lacks {', '.join(missing)}; expected a MedMNIST file with the keys "
                     f"{EXPECTED_KEYS} (found: {', '.join(sorted(keys)) or 'none'})"
                 )
+            val_keys = [k for k in ("val_images", "val_labels") if k in keys]
+            if "val" in splits and len(val_keys) == 1:
+                lacking = "val_labels" if val_keys == ["val_images"] else "val_images"
+                raise DataError(
+                    f"{path} has {val_keys[0]} but lacks {lacking}; add {lacking}, or remove "
+                    f"{val_keys[0]} so that validation is carved from train "
+                    f"(found: {', '.join(sorted(keys))})"
+                )
             arrays = {}
             for s in splits:
                 if f"{s}_images" in keys and f"{s}_labels" in keys:
@@ -143,6 +151,31 @@ def _check_labels_used(path: Path, arrays: dict, n_classes: int) -> None:
         )
 
 
+def _check_fit(path: Path, natives: dict[str, tuple[int, int]], size: tuple[int, int]) -> None:
+    """Refuse a split whose images (``natives[split]``, one size a split) ``misfit`` ``size``,
+    as the folder loader skips such an image and the served model refuses it."""
+    for split, native in natives.items():
+        if not (why := misfit(native, size)):
+            continue
+        if len(set(natives.values())) == 1:
+            raise DataError(
+                f"the images of {path} do not fit the size they would be resized to: {why}; "
+                "choose a size closer to theirs (the served model would refuse images of their "
+                "own size)"
+            )
+        # The largest square up to ``size`` that every split can be resized to, if any.
+        side = min(max(size), *(MAX_UPSCALE * min(n) for n in natives.values()))
+        fits = all(misfit(n, (side, side)) is None for n in natives.values())
+        shown = ", ".join(f"{s}_images {h}×{w}" for s, (h, w) in natives.items())
+        raise DataError(
+            f"{path}: the {split} split's images do not fit the {size[0]}×{size[1]} px the "
+            f"file's images would be resized to ({shown} px): {why}; resize {split}_images to "
+            f"{size[0]}×{size[1]} (or take every split from one version of the data set: MedMNIST+ "
+            "ships 28, 64, 128 and 224 px ones)"
+            + (f", or give an --image-size that fits every split, such as {side}" if fits else "")
+        )
+
+
 def load_npz(
     path: Path,
     splits: list[str],
@@ -168,12 +201,9 @@ def load_npz(
             f"{path} has labels 0..{n_classes - 1} but only {len(class_names)} class names were "
             f"given ({', '.join(class_names)}); pass one name per class"
         )
-    size = image_size or native_fit(native_size, min_size, max_size)
-    if why := misfit(native_size, tuple(size)):  # as a folder's image is skipped: here all are
-        raise DataError(
-            f"the images of {path} do not fit the size they would be resized to: {why}; choose "
-            "a size closer to theirs (the served model would refuse images of their own size)"
-        )
+    size: tuple[int, int] = image_size or native_fit(native_size, min_size, max_size)
+    natives = {split: (images.shape[1], images.shape[2]) for split, (images, _) in arrays.items()}
+    _check_fit(path, natives, size)
     channels = channels or native_channels
     content_hash = file_digest(path)
     chosen = cache_dir is not None
@@ -190,7 +220,7 @@ def load_npz(
                 images = converted
             else:
                 images = hit[0]
-        sizes = np.tile(np.array(native_size, dtype=np.int64), (len(labels), 1))
+        sizes = np.tile(np.array(natives[split], dtype=np.int64), (len(labels), 1))
         depths = np.full(len(labels), 8, dtype=np.int64)  # uint8, checked
         sets[split] = ImageSet(
             images=images, labels=labels, original_sizes=sizes, bit_depths=depths

@@ -203,3 +203,60 @@ def test_one_huge_label_is_a_short_error_not_a_list_of_every_missing_one(tmp_pat
     assert "no training image has label 3, 4, 5" in message
     assert f"and {10**12 - 3 - 10} more" in message  # labels 0..10**12, four of them used
     assert len(message) < 500
+
+
+def write_sizes(path, train=(32, 32), test=(32, 32)):
+    """A grey .npz whose train and test images are of the given (height, width)."""
+    rng = np.random.default_rng(0)
+    np.savez(
+        path,
+        train_images=rng.integers(0, 256, (20, *train), dtype=np.uint8),
+        train_labels=np.arange(20) % 2,
+        test_images=rng.integers(0, 256, (6, *test), dtype=np.uint8),
+        test_labels=np.arange(6) % 2,
+    )
+    return path
+
+
+def test_a_split_of_another_size_that_fits_is_resized_and_reports_its_own_size(tmp_path):
+    ds = load_dataset(write_sizes(tmp_path / "mixed.npz", train=(28, 28), test=(32, 32)))
+    assert ds.image_size == (28, 28) and ds.test.images.shape == (6, 28, 28, 1)
+    assert ds.test.original_sizes.tolist() == [[32, 32]] * 6
+    assert ds.stats["original_sizes"]["distinct"] == 2
+
+
+@pytest.mark.parametrize(
+    ("test", "why"),
+    [((14, 14), r"14×14 px is more than 4× smaller"), ((256, 32), r"256×32 px would be squashed")],
+    ids=["thumbnails", "strips"],
+)
+def test_a_split_that_does_not_fit_the_others_size_is_refused(tmp_path, test, why):
+    path = write_sizes(tmp_path / "mixed.npz", train=(64, 64), test=test)
+    with pytest.raises(DataError, match=rf"mixed.npz: the test split's .*64×64 .*{why}"):
+        load_dataset(path)
+
+
+def test_refusing_a_split_names_both_sizes_and_a_size_that_fits_every_split(tmp_path):
+    path = write_sizes(tmp_path / "mixed.npz", train=(112, 112), test=(14, 14))
+    with pytest.raises(DataError) as error:
+        load_dataset(path)
+    message = str(error.value)
+    assert "train_images 112×112, test_images 14×14 px" in message
+    assert "resize test_images to 112×112" in message
+    assert message.endswith("an --image-size that fits every split, such as 56")
+    ds = load_dataset(path, image_size=56)  # the size suggested
+    assert ds.test.images.shape == (6, 56, 56, 1)
+
+
+@pytest.mark.parametrize(("present", "lacking"), [("images", "labels"), ("labels", "images")])
+def test_half_a_val_split_is_an_error_naming_the_missing_key(tmp_path, present, lacking):
+    with np.load(write_npz(tmp_path / "half.npz")) as data:
+        arrays = dict(data)
+    del arrays[f"val_{lacking}"]
+    np.savez(tmp_path / "half.npz", **arrays)
+    with pytest.raises(
+        DataError,
+        match=rf"half.npz has val_{present} but lacks val_{lacking}; add val_{lacking}, or "
+        rf"remove val_{present} so that validation is carved from train",
+    ):
+        load_dataset(tmp_path / "half.npz")
