@@ -5,7 +5,7 @@ dataset."""
 
 from dataloader.dataset import load_dataset
 from dataloader.errors import DataError
-from dataloader.groups import check_overlap, describe_unmatched
+from dataloader.groups import FOLDER_SOURCE, check_overlap, describe_unmatched
 from dataloader.images import any_colour
 from dataloader.imageset import DatasetSplits, ImageSet
 from dataloader.inspect import DataSummary, inspect_data
@@ -16,6 +16,7 @@ from dataloader.synth import synthesize
 from mlpipeline_model import MODALITY_CODES, parse_modalities  # what --modality may declare
 
 __all__ = [
+    "FOLDER_SOURCE",
     "MODALITY_CODES",
     "DataError",
     "DataSummary",

@@ -9,7 +9,7 @@ import numpy as np
 
 from dataloader.errors import DataError
 from dataloader.folder import load_folder
-from dataloader.groups import check_overlap, group_split, merge_duplicates
+from dataloader.groups import FOLDER_SOURCE, check_overlap, group_split, merge_duplicates
 from dataloader.imageset import DatasetSplits
 from dataloader.leakage import duplicate_clusters
 from dataloader.npz import load_npz
@@ -174,7 +174,7 @@ def load_dataset(
             carve = carve_report(train.labels, val_idx, val_fraction, loaded.class_names, why)
         else:
             val_how = "none"
-    check_overlap(sets, str(path), allow_group_overlap)
+    check_overlap(sets, str(path), allow_group_overlap, loaded.group_source == FOLDER_SOURCE)
     ds = DatasetSplits(
         class_names=loaded.class_names,
         train=sets.get("train") if "train" in wanted else None,

@@ -14,7 +14,14 @@ import numpy as np
 from dataloader import digests
 from dataloader.cache import ArrayCache, make_key
 from dataloader.errors import DataError
-from dataloader.groups import MANIFEST_NAME, assign, read_manifest, unmatched_rows
+from dataloader.groups import (
+    FOLDER_SOURCE,
+    MANIFEST_NAME,
+    assign,
+    folder_groups,
+    read_manifest,
+    unmatched_rows,
+)
 from dataloader.images import any_colour, read_header, read_pixels, shows_colour
 from dataloader.imageset import ImageSet, Loaded, native_fit
 from dataloader.pseudonyms import shown_file
@@ -159,7 +166,7 @@ def load_folder(
     """Load ``splits`` (each must exist under ``root``) through the cache.
 
     Groups come from ``groups_file`` (default ``root/groups.csv`` when it exists), else from the
-    DICOM PatientIDs (see ``dataloader.groups``).
+    DICOM PatientIDs, else from the folders below the class folders (see ``dataloader.groups``).
     """
     if groups_file is None and (root / MANIFEST_NAME).is_file():
         groups_file = root / MANIFEST_NAME
@@ -195,6 +202,10 @@ def load_folder(
     if channels is None:
         channels = _channels(root, readable, index, cache, colour_key)
     header_ids = {f.rel: index[f.rel][3] for f in readable if len(index[f.rel]) > 3}
+    by_folder = None
+    if manifest is None and not any(header_ids.values()):  # patients by their folders
+        by_folder = folder_groups([f.rel for f in readable])
+        header_ids = by_folder or header_ids
     dicom = any(index[f.rel][4] is not None for f in readable)  # else no image has a modality
 
     def load_sets(channels: int, notice: bool) -> tuple[dict[str, ImageSet], list[dict]]:
@@ -272,6 +283,8 @@ def load_folder(
     group_source = "none"
     if manifest is not None:
         group_source = f"manifest {groups_file}"
+    elif by_folder is not None:
+        group_source = FOLDER_SOURCE
     elif any(s.groups is not None for s in sets.values()):
         group_source = "DICOM PatientID"
     return Loaded(

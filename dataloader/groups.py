@@ -2,7 +2,10 @@
 
 A group comes from a CSV manifest (``groups.csv`` in the data folder, columns ``file,group``,
 ``file`` relative to the data folder as in ``ImageSet.files``) or, for DICOM files without a
-manifest, from the header's PatientID. An image without either is its own group. Validation is
+manifest, from the header's PatientID, or, with neither, from the first folder below the class
+folder (``train/benign/patient-17/0001.png``) when the data set has at least
+``MIN_FOLDER_GROUPS`` such folders (fewer are taken for another arrangement: years, sites, one
+``images/`` folder). An image without a group is its own group. Validation is
 carved from train by group (of scikit-learn's ``StratifiedGroupKFold`` folds, or
 ``GroupShuffleSplit`` draws when there are too few groups, the one closest to the requested
 fraction per class; duplicate clusters are carved the same way), and a group found in test
@@ -38,6 +41,11 @@ if TYPE_CHECKING:
 
 MANIFEST_NAME = "groups.csv"
 OWN_GROUP = "file:"  # prefix of the group of an image that has none
+FOLDER_SOURCE = "subfolders"  # ``group_source`` of groups from the folders below class folders
+# Fewer distinct folder names than this below the class folders are not taken for patients: a
+# data set of patients has more, and a carve by two or three years or sites would hold out a
+# third of the images or more (the default --val-fraction 0.1 asks ten folds of them).
+MIN_FOLDER_GROUPS = 10
 MAX_LISTED = 5
 FILE_HINT = "file relative to the data folder, with /, e.g. train/benign/0001.png"
 _ABSOLUTE = re.compile(r"^(/|[A-Za-z]:/)")  # POSIX, or Windows after \ became /
@@ -47,6 +55,20 @@ def _nfc(name: str) -> str:
     """``name`` in Unicode NFC: macOS and some zip tools write "bénin" decomposed (NFD), which
     looks the same; the manifest and the file names are compared in one form."""
     return unicodedata.normalize("NFC", name)
+
+
+def folder_groups(files: list[str]) -> dict[str, str | None] | None:
+    """Each of ``files`` (``split/class/...``, as scanned) to the first folder below its class
+    folder (``train/benign/patient-17/a/0001.png``: ``patient-17``, in NFC; None for a file in
+    the class folder itself), when the training files (all files where none is in train) lie in
+    at least ``MIN_FOLDER_GROUPS`` distinct such folders; None otherwise. Training files alone
+    decide, so that a load with the test split carves validation as one without it. Folders of
+    one name are one patient in every class and split, as a PatientID is."""
+    folders = {f: _nfc(parts[2]) if len(parts := f.split("/")) > 3 else None for f in files}
+    deciding = [f for f in files if f.startswith("train/")] or files
+    if len({folders[f] for f in deciding} - {None}) < MIN_FOLDER_GROUPS:
+        return None
+    return folders
 
 
 def _relative(file: str, root: Path) -> str | None:
@@ -176,7 +198,8 @@ def assign(
     unmatched: list[str] = (),
     class_names: list[str] = (),
 ) -> np.ndarray | None:
-    """The group of each of ``files``: from the manifest, else the DICOM PatientID.
+    """The group of each of ``files``: from the manifest, else ``header_ids`` (the DICOM
+    PatientIDs, or where no file has one, ``folder_groups``).
 
     Returns None when there is neither: no manifest and no PatientID in any file of the dataset
     (``header_ids`` covers all splits). With a manifest every file must be in it; without one, a
@@ -337,7 +360,8 @@ def overlap_report(
 
 def ungrouped(sets: "dict[str, ImageSet]") -> dict[str, int]:
     """How many images of each split with groups have none of their own (a DICOM file without
-    a PatientID, or an empty one, or a PNG/JPEG beside DICOM files): each is its own group."""
+    a PatientID, or an empty one, or a PNG/JPEG beside DICOM files; with ``FOLDER_SOURCE``, a
+    file directly in its class folder): each is its own group."""
     return {
         name: int(sum(str(g).startswith(OWN_GROUP) for g in s.groups))
         for name, s in sets.items()
@@ -345,17 +369,27 @@ def ungrouped(sets: "dict[str, ImageSet]") -> dict[str, int]:
     }
 
 
-def check_overlap(sets: "dict[str, ImageSet]", source: str, allow: bool) -> None:
-    """Raise ``DataError`` when a test group is also in train or val, unless ``allow``."""
+def check_overlap(
+    sets: "dict[str, ImageSet]", source: str, allow: bool, folders: bool = False
+) -> None:
+    """Raise ``DataError`` when a test group is also in train or val, unless ``allow``
+    (``folders``: the groups are the folders below the class folders, ``FOLDER_SOURCE``)."""
     report = overlap_report(sets, name=str)  # the operator's own console: real ids to find them
     if allow or report is None:
         return
     for pair in ("train/test", "val/test"):
         shared = report["overlap"].get(pair)
         if shared and shared["count"]:
+            named = (
+                " (named by the folders below the class folders: if these number the images of "
+                "each split anew rather than name patients, give each image its patient in a "
+                "groups.csv manifest, file,group)"
+                if folders
+                else ""
+            )
             raise DataError(
                 f"{source}: {shared['count']} group(s) (patients) have images in both "
-                f"{pair.replace('/', ' and ')} (e.g. {', '.join(shared['examples'])}); move all "
-                "images of a patient into one split, or, if this is intended, pass "
+                f"{pair.replace('/', ' and ')} (e.g. {', '.join(shared['examples'])}){named}; "
+                "move all images of a patient into one split, or, if this is intended, pass "
                 "--allow-group-overlap (Python: allow_group_overlap=True)"
             )

@@ -113,8 +113,8 @@ class DatasetSplits:
             share of each class (and of all images) that went to val, and a ``note`` when it is
             far from the fraction. None otherwise.
         skipped: ``{"file", "reason"}`` for every file that could not be used.
-        group_source: Where the groups came from: ``"manifest <path>"``, ``"DICOM PatientID"``
-            or ``"none"``.
+        group_source: Where the groups came from: ``"manifest <path>"``, ``"DICOM PatientID"``,
+            ``"subfolders"`` (the folders below the class folders) or ``"none"``.
         unmatched_rows: The files named in the group manifest that match no image, in row
             order (a misspelt or deleted file).
         split_hashes: Each loaded split's own hash (of a folder split: the ``content_hash`` of

@@ -5,7 +5,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from dataloader.groups import MAX_LISTED, overlap_report, ungrouped
+from dataloader.groups import FOLDER_SOURCE, MAX_LISTED, overlap_report, ungrouped
 from dataloader.leakage import leakage_report
 from dataloader.pseudonyms import shown_file
 from dataloader.scan import SPLITS
@@ -207,7 +207,8 @@ def _groups(ds: "DatasetSplits", loaded: "dict[str, ImageSet]") -> dict[str, Any
     listed = [shown_file(row, ds.class_names) for row in ds.unmatched_rows[:MAX_LISTED]]
     unmatched = {"count": len(ds.unmatched_rows), "examples": listed}
     # (a manifest gives every image a group: there the prefix could only be a group's own name)
-    without = ungrouped(loaded) if ds.group_source == "DICOM PatientID" else {}
+    own = ds.group_source in ("DICOM PatientID", FOLDER_SOURCE)
+    without = ungrouped(loaded) if own else {}
     return {
         "source": ds.group_source,
         **report,

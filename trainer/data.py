@@ -16,6 +16,7 @@ import numpy as np
 
 from common import InvalidInput
 from dataloader import (
+    FOLDER_SOURCE,
     DataError,
     check_overlap,
     compute_stats,
@@ -74,7 +75,8 @@ def _load(args: argparse.Namespace):
     except DataError as exc:
         dataset._stats = {**dataset.stats, "test_audit": f"{AUDIT_NOT_DONE}{exc}"}
         return dataset
-    check_overlap({"train": audit.train, "val": audit.val, "test": audit.test}, str(path), allow)
+    splits = {"train": audit.train, "val": audit.val, "test": audit.test}
+    check_overlap(splits, str(path), allow, audit.group_source == FOLDER_SOURCE)
     # What the model is built from stays the training splits' own: one colour image in test
     # would otherwise make the audit (and so the model's input) three channels.
     # (training_stats: the training splits' statistics without their own leakage pass, which

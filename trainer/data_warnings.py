@@ -7,7 +7,7 @@ import json
 import sys
 from typing import Any
 
-from dataloader import describe_skipped, describe_unmatched, label_conflict_note
+from dataloader import FOLDER_SOURCE, describe_skipped, describe_unmatched, label_conflict_note
 from runs import contract, schemas
 
 AUDIT_NOT_DONE = "not done: "
@@ -78,10 +78,14 @@ def ungrouped_warning(stats: dict[str, Any]) -> str | None:
     if not without:
         return None
     listed = ", ".join(f"{split} {n}" for split, n in without.items())
+    if stats["groups"].get("source") == FOLDER_SOURCE:
+        why, fix = "directly in their class folder, not in a patient's folder below it", "move them"
+    else:
+        why, fix = "no DICOM PatientID, or an empty one", "give them their PatientID"
     return (
-        f"{sum(without.values())} image(s) have no patient (no DICOM PatientID, or an empty one: "
+        f"{sum(without.values())} image(s) have no patient ({why}: "
         f"{listed}) and count as a patient each, while the others have one, so one patient's "
-        "images among them may sit on both sides of a split; give them their PatientID, or "
+        f"images among them may sit on both sides of a split; {fix}, or give "
         "every image its patient in a groups.csv manifest (file,group)"
     )
 
