@@ -163,7 +163,8 @@ def get_args_parser(add_help: bool = True) -> argparse.ArgumentParser:
         default=None,
         metavar="CSV",
         help="manifest file,group giving each image its patient (default: DATA_DIR/groups.csv "
-        "when present, else DICOM PatientID)",
+        "when present, else DICOM PatientID, else the folder below each class folder when "
+        "train has at least 10 such folders)",
     )
     data.add_argument(
         "--modality",
