@@ -5,11 +5,12 @@ dataset."""
 
 from dataloader.dataset import load_dataset
 from dataloader.errors import DataError
-from dataloader.groups import FOLDER_SOURCE, check_overlap, describe_unmatched
+from dataloader.groups import FOLDER_SOURCE, check_overlap
 from dataloader.images import any_colour
 from dataloader.imageset import DatasetSplits, ImageSet
 from dataloader.inspect import DataSummary, inspect_data
 from dataloader.leakage import duplicate_clusters, label_conflict_note
+from dataloader.manifest import describe_unmatched
 from dataloader.scan import class_key
 from dataloader.stats import compute_stats, describe_skipped, training_stats
 from dataloader.synth import synthesize

@@ -14,16 +14,10 @@ import numpy as np
 from dataloader import digests
 from dataloader.cache import ArrayCache, make_key
 from dataloader.errors import DataError
-from dataloader.groups import (
-    FOLDER_SOURCE,
-    MANIFEST_NAME,
-    assign,
-    folder_groups,
-    read_manifest,
-    unmatched_rows,
-)
+from dataloader.groups import FOLDER_SOURCE, assign, folder_groups
 from dataloader.images import any_colour, read_header, read_pixels, shows_colour
 from dataloader.imageset import ImageSet, Loaded, native_fit
+from dataloader.manifest import MANIFEST_NAME, read_manifest, unmatched_rows
 from dataloader.pseudonyms import shown_file
 from dataloader.scan import SUFFIXES, ScannedFile, layout, scan
 from mlpipeline_model import ImageDecodeError, conform, misfit

@@ -6,7 +6,7 @@ from pathlib import Path
 
 from common import InvalidInput, get_settings
 from dataloader.errors import DataError
-from dataloader.groups import MANIFEST_NAME, read_manifest
+from dataloader.manifest import MANIFEST_NAME, read_manifest
 from dataloader.pseudonyms import file_pseudonym
 from dataloader.scan import class_dirs, class_entries, outside_classes, present_splits
 

@@ -5,8 +5,9 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from dataloader.groups import FOLDER_SOURCE, MAX_LISTED, overlap_report, ungrouped
+from dataloader.groups import FOLDER_SOURCE, overlap_report, ungrouped
 from dataloader.leakage import leakage_report
+from dataloader.manifest import MAX_LISTED
 from dataloader.pseudonyms import shown_file
 from dataloader.scan import SPLITS
 
