@@ -3,7 +3,9 @@ request-body limits, as ASGI middleware (outermost first).
 
 - ``HealthFastPath``: ``GET`` and ``HEAD /health`` answered at once, without the token.
 - ``TokenGate``: with ``PIPELINE_API_TOKEN`` set, 401 for a request without the Bearer token
-  before anything reads its body, so an unauthenticated client can make a service hold nothing.
+  before anything reads its body, so an unauthenticated client can make a service hold nothing;
+  without it, 403 for a request addressed to a host name other than ``localhost`` (DNS
+  rebinding: a web page's own name re-pointed at this machine would reach an open API).
 - ``BodyLimit``: 400 for a body on a method no route takes one on (``GET``, ``HEAD``,
   ``DELETE``, ``OPTIONS``); 413 for a body over ``MAX_BODY_BYTES``; 503 (``Retry-After``) while
   the bodies of the requests in progress would exceed the service's ``BodyBudget``; 408 for a
@@ -13,6 +15,7 @@ request-body limits, as ASGI middleware (outermost first).
 
 import asyncio
 import hmac
+import ipaddress
 import json
 from collections import deque
 from collections.abc import Awaitable, Callable, Iterable
@@ -129,7 +132,8 @@ class HealthFastPath:
 
 class TokenGate:
     """ASGI middleware: with a token, a request that lacks ``Authorization: Bearer <token>``
-    gets 401 (``WWW-Authenticate: Bearer``) before anything reads its body.
+    gets 401 (``WWW-Authenticate: Bearer``) before anything reads its body; without one, a
+    request to a host name other than localhost gets 403 (``local_host``).
 
     ``open_paths`` and paths under ``open_prefixes`` need no token (``/health``, the docs'
     static scripts, the docs pages with ``API_DOCS_PUBLIC``). Every other path needs it, an
@@ -159,12 +163,53 @@ class TokenGate:
         return token_matches(header(scope, b"authorization"), self.token)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "http" and self.token is None:
+            host = header(scope, b"host")
+            if not local_host(host):
+                await send_error(send, 403, foreign_host(host), close=_has_body(scope))
+                return
         if scope["type"] != "http" or self.allows(scope):
             await self.app(scope, receive, send)
             return
         # A request without a body leaves nothing unread: its connection may stay open.
         headers = [(b"www-authenticate", b"Bearer")]
         await send_error(send, 401, UNAUTHORIZED, headers, close=_has_body(scope))
+
+
+def local_host(host: bytes | None) -> bool:
+    """Whether a request without a token may be answered for its ``Host`` header: an IP address
+    (IPv4, or IPv6 in brackets) or ``localhost`` (and ``*.localhost``, which browsers resolve to
+    this machine themselves), with any port; no header (HTTP/1.0) too. A DNS name is refused:
+    a web page can point its own name at 127.0.0.1 (DNS rebinding) and, its origin unchanged,
+    read the answers of an API without a token; an IP address is the page's origin only when
+    the page was loaded from this service itself."""
+    if host is None:
+        return True
+    name = host.decode("latin-1").strip().lower()
+    if name.startswith("["):  # [::1]:5006
+        name = name[1 : name.find("]")] if "]" in name else name
+    elif name.count(":") == 1:
+        name = name.split(":")[0]
+    name = name.rstrip(".")
+    if name == "localhost" or name.endswith(".localhost"):
+        return True
+    try:
+        ipaddress.ip_address(name)
+    except ValueError:
+        return False
+    return True
+
+
+def foreign_host(host: bytes | None) -> str:
+    """The 403 ``detail`` for a request without a token to the host name ``host``."""
+    shown = (host or b"").decode("latin-1")[:100]
+    return (
+        f"without PIPELINE_API_TOKEN this service answers only requests addressed to localhost "
+        f"or an IP address, not to the host name {shown!r} (a web page could point a name of its "
+        "own at this machine and use the API: DNS rebinding); call it as http://127.0.0.1:<port>"
+        ", or set PIPELINE_API_TOKEN on the services and their clients to reach it by name "
+        "(from other machines, as Compose and Kubernetes do)"
+    )
 
 
 Refusal = Callable[[Send], Awaitable[None]]

@@ -147,11 +147,35 @@ def test_a_body_not_sent_as_json_is_422_saying_which_header_to_send(toy_server, 
 
 def test_a_trailing_slash_is_a_404_naming_the_path_not_a_redirect_to_the_host_sent(toy_server):
     answer = requests.get(
-        f"{toy_server}/jobs/", headers={"Host": "evil.example"}, allow_redirects=False
+        f"{toy_server}/jobs/", headers={"Host": "203.0.113.7"}, allow_redirects=False
     )
     assert answer.status_code == 404 and "location" not in answer.headers
     assert "send the request to /jobs" in answer.json()["detail"]
-    assert "evil.example" not in answer.text
+    assert "203.0.113.7" not in answer.text
+
+
+def test_without_a_token_a_request_to_a_host_name_is_refused_saying_why(toy_server):
+    answer = requests.get(f"{toy_server}/jobs", headers={"Host": "rebound.example:5006"})
+    assert answer.status_code == 403
+    detail = answer.json()["detail"]
+    assert "'rebound.example:5006'" in detail and "DNS rebinding" in detail
+    assert "PIPELINE_API_TOKEN" in detail and "http://127.0.0.1:<port>" in detail
+
+
+@pytest.mark.parametrize(
+    "host", ["localhost", "LOCALHOST:5006", "app.localhost", "127.0.0.1:5006", "[::1]:5006",
+             "10.1.2.3"],
+)  # fmt: skip
+def test_without_a_token_requests_to_localhost_or_an_ip_address_are_answered(toy_server, host):
+    assert requests.get(f"{toy_server}/jobs", headers={"Host": host}).status_code == 200
+
+
+def test_with_a_token_a_host_name_is_answered(tmp_path):
+    settings = make_settings(tmp_path, pipeline_api_token=TOKEN)
+    with LiveServer(make_toy_app(settings)) as live:
+        named = {"Host": "evaluator:5006"}  # as Compose's services call each other
+        assert requests.get(f"{live.url}/jobs", headers={**named, **AUTH}).status_code == 200
+        assert requests.get(f"{live.url}/jobs", headers=named).status_code == 401
 
 
 def test_docs_need_the_token_by_default(tmp_path):
