@@ -127,7 +127,7 @@ def submission_responses(s422: str) -> dict[int | str, dict]:
     ``s422`` says what makes that service's request unusable."""
     return {
         200: {"model": JobOut, "description": "the job is finished (with ?wait=) or reused"},
-        **error_responses(401, 404, 408, 413, 422, 429, 503, s422=s422),
+        **error_responses(401, 403, 404, 408, 413, 422, 429, 503, s422=s422),
     }
 
 
@@ -273,7 +273,7 @@ def create_job_app(
     app = service_app(title, lifespan, settings, unparsable_body, limit)  # the token rule first
     stores.check_store(settings)  # a damaged file: one line, not a traceback at start-up
     auth = [Depends(require_token)]
-    guarded = error_responses(401, 503)
+    guarded = error_responses(401, 403, 503)
     app.include_router(router, dependencies=[*auth, Depends(unique_keys)], responses=guarded)
     app.include_router(jobs_router, dependencies=auth, responses=guarded)
     app.include_router(ready_router, dependencies=auth, responses=guarded)

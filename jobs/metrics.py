@@ -182,7 +182,7 @@ def add_metrics(app: FastAPI, service: str, dependencies: Iterable[Any]) -> Serv
         response_class=Response,
         responses={
             200: {"content": {"text/plain": {"schema": {"type": "string"}}}},
-            **error_responses(401),
+            **error_responses(401, 403),
         },
     )
     return metrics

@@ -287,6 +287,8 @@ class ValidationErrorOut(BaseModel):
 
 ERROR_DESCRIPTIONS = {
     401: "PIPELINE_API_TOKEN is set and the Bearer token is missing or wrong",
+    403: "PIPELINE_API_TOKEN is unset and the request is addressed to a host name other than "
+    "localhost (only localhost or an IP address is answered: DNS rebinding)",
     404: "no such run or job",
     408: "the request body did not arrive completely within BODY_TIMEOUT_S seconds",
     409: "the job has already finished",

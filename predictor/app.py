@@ -153,6 +153,7 @@ async def get_served(holder: Annotated[ModelHolder, Depends(get_holder)]) -> Ser
 
 _ERRORS = error_responses(
     401,
+    403,
     408,
     413,
     422,

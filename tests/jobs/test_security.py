@@ -206,10 +206,10 @@ def test_docs_pages_load_their_scripts_from_the_service(toy_server):
 def test_schema_lists_every_answer_of_the_shared_routes(toy_server):
     paths = requests.get(f"{toy_server}/openapi.json").json()["paths"]
     assert set(paths["/jobs/{job_id}"]["get"]["responses"]) == {
-        "200", "401", "404", "409", "422", "503"
+        "200", "401", "403", "404", "409", "422", "503"
     }  # fmt: skip
-    assert set(paths["/jobs"]["get"]["responses"]) == {"200", "401", "404", "422", "503"}
-    assert set(paths["/ready"]["get"]["responses"]) == {"200", "401", "503"}
+    assert set(paths["/jobs"]["get"]["responses"]) == {"200", "401", "403", "404", "422", "503"}
+    assert set(paths["/ready"]["get"]["responses"]) == {"200", "401", "403", "503"}
     error = paths["/ready"]["get"]["responses"]["401"]["content"]["application/json"]["schema"]
     assert error == {"$ref": "#/components/schemas/ErrorOut"}
 
