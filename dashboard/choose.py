@@ -62,6 +62,9 @@ from runs import (
     sign_choice_ed25519,
 )
 
+REASON_MAX_CHARS = 2000  # why a model was chosen: a paragraph (the form's field holds as many)
+BY_MAX_CHARS = 300  # who chose it: a name (the form takes 200) and how it was given
+
 
 @dataclass(frozen=True)
 class Choice:
@@ -115,10 +118,16 @@ def choose_run(
     reason = reason.strip()
     if not reason:
         raise InvalidInput("give a reason for choosing this model (--reason TEXT)")
-    selected_by = (selected_by or _user()).strip()
-    if not selected_by or not selected_by.isprintable():
+    if len(reason) > REASON_MAX_CHARS:  # the version's tag, the record and the form hold it whole
         raise InvalidInput(
-            f"--by {selected_by!r} must name who chooses on one line of printable text"
+            f"the reason has {len(reason)} characters, more than the {REASON_MAX_CHARS} a choice "
+            "keeps; say why in fewer words and link to a longer document if there is one"
+        )
+    selected_by = (selected_by or _user()).strip()
+    if not selected_by or not selected_by.isprintable() or len(selected_by) > BY_MAX_CHARS:
+        raise InvalidInput(
+            f"--by {selected_by[:BY_MAX_CHARS]!r} must name who chooses on one line of printable "
+            f"text of at most {BY_MAX_CHARS} characters"
         )
     uri = settings.mlflow_tracking_uri
     client = get_client(uri)
@@ -155,7 +164,7 @@ def choose_run(
         caveats.append(leakage)
         provenance["evaluation_caveat"] = "; ".join(caveats)[:5000]
     tags = {
-        "reason": reason[:5000],
+        "reason": reason,
         "evaluation": (found.summary + (f" ({'; '.join(caveats)})" if caveats else ""))[:5000],
         "evaluated": str(found.evaluated).lower(),
         "run_id": run_id,

@@ -176,7 +176,7 @@ def render_choose(ctx: Context, found: Assessment, now: tuple, store: SelectionS
     if who is None:
         return
     keys = Keys.of(ctx.run_id)
-    reason = st.text_area(REASON_LABEL, key=keys.reason, max_chars=2000)
+    reason = st.text_area(REASON_LABEL, key=keys.reason, max_chars=choose.REASON_MAX_CHARS)
     confirmed = found.evaluated or st.checkbox(
         "I choose it without an evaluation", key=keys.unevaluated
     )
