@@ -66,7 +66,8 @@ def _is_file(entry: os.DirEntry) -> bool:
 def _folder(path: Path, split: str, per_class: int) -> DataSummary:
     check_split_names(path)  # as loading does: said at submission, not by a failed job
     if not (path / split).is_dir():
-        raise DataError(f"{path / split} is missing; expected {layout(path)}")
+        expected = f"{path / split}/<class>/*.png|.jpg|.dcm" if split == "test" else layout(path)
+        raise DataError(f"{path / split} is missing; expected {expected}")
     dirs = class_dirs(path, split)
     colour, sizes, modalities = [], [], []
     for folder in dirs:
@@ -126,6 +127,8 @@ def _npz(path: Path, split: str) -> DataSummary:
     # As loading checks them: said at submission, not by a failed job
     if dtype != np.uint8:
         raise DataError(f"{path}: {key} is {dtype}; expected uint8 pixels 0–255")
+    if not shape[0]:
+        raise DataError(f"{path}: {key} holds no images; expected at least one {split} image")
     labels = npz_labels(path, split, labels, int(shape[0]))
     channels = shape[3] if len(shape) == 4 else 1
     n_classes = int(labels.max()) + 1 if labels.size else 0

@@ -150,6 +150,7 @@ def test_the_summaries_kept_are_bounded(tmp_path, monkeypatch):
         (np.zeros((4, 28, 28), np.uint8), [0, 1, 0], "must hold 4 non-negative integer classes"),
         (np.zeros((4, 28, 28), np.uint8), [[0, 1]] * 4, "multi-label datasets are not supported"),
         (np.zeros((4, 28, 28), np.uint8), [-1, -1, -1, -1], "non-negative integer classes"),
+        (np.zeros((0, 28, 28), np.uint8), np.zeros(0, np.int64), "test_images holds no images"),
     ],
 )
 def test_an_npz_that_loading_refuses_is_refused_by_its_inspection(tmp_path, images, labels,
@@ -159,3 +160,11 @@ def test_an_npz_that_loading_refuses_is_refused_by_its_inspection(tmp_path, imag
     np.savez(path, test_images=images, test_labels=np.array(labels))
     with pytest.raises(DataError, match=message):
         inspect_data(path)
+
+
+def test_a_missing_test_split_is_named_without_asking_for_train(image_folder):
+    root = image_folder(splits=("train",))  # evaluation reads only test/
+    with pytest.raises(DataError) as raised:
+        inspect_data(root)
+    assert f"expected {root}/test/<class>/" in str(raised.value)
+    assert "train/<class>" not in str(raised.value)
