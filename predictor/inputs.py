@@ -60,11 +60,11 @@ def decode_files(
         except ValueError as exc:  # every bad file is named, with its place (names may repeat)
             bad.append(f"file {name!r} (#{number} of {len(files)}) is not a usable image: {exc}")
     if len(bad) == 1:
-        raise InvalidInput(f"{bad[0]}; nothing was predicted: send the request without it")
+        raise InvalidInput(f"{bad[0]}; nothing was predicted: leave it out or replace it")
     if bad:
         more = f"; and {len(bad) - 10} more" if len(bad) > 10 else ""
         raise InvalidInput(
             f"{len(bad)} of {len(files)} files are not usable images; nothing was predicted: "
-            f"send the request without them. {'; '.join(bad[:10])}{more}"
+            f"leave them out or replace them. {'; '.join(bad[:10])}{more}"
         )
     return np.stack(images), notes

@@ -64,7 +64,7 @@ def test_bad_image_is_422_naming_the_file(predictor, settings, served_runs, demo
     r = post_images(predictor, [good, bad])
     assert r.status_code == 422
     assert "file 'broken.png' (#2 of 2) is not a usable image" in r.json()["detail"]
-    assert "nothing was predicted: send the request without it" in r.json()["detail"]
+    assert "nothing was predicted: leave it out or replace it" in r.json()["detail"]
 
 
 def test_a_file_sent_without_a_name_is_named_by_its_place(predictor, settings, served_runs):
