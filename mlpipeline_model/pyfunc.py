@@ -20,9 +20,11 @@ from mlpipeline_model.modality import check_dicom_input, modality_note
 from mlpipeline_model.ood import flagged, reference_of
 from mlpipeline_model.pixels import (
     DECODING_VERSION,
+    MAX_DISTORTION,
     MAX_UPSCALE,
     ImageDecodeError,
     decoding_note,
+    distortion,
     misfit,
     too_small,
 )
@@ -188,10 +190,13 @@ class ImageClassifierModel(PythonModel):
             return
         if too_small(image, model):
             height, width = self.image_size
+            # a strip (one side far longer) is no thumbnail: a larger copy would not fit either
+            strip = distortion(image, model) > MAX_DISTORTION
+            fix = "crop it to the region to classify" if strip else "send the original image"
             raise ImageDecodeError(
-                f"the image is {size[0]}×{size[1]} px; the model takes {height}×{width} and "
-                f"stretches an image at most {MAX_UPSCALE}× a side: send the original image, "
-                "not a thumbnail",
+                f"the image is {size[0]}×{size[1]} px (height×width); the model takes "
+                f"{height}×{width} and stretches an image at most {MAX_UPSCALE}× a side: {fix}"
+                f"{'' if strip else ', not a thumbnail'}",
                 index,
             )
         raise ImageDecodeError(f"the image {why}: crop it to the region to classify", index)

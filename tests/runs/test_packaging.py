@@ -187,11 +187,14 @@ def test_a_thumbnail_is_refused_as_the_evaluator_refuses_such_data(trained_run):
     tiny = io.BytesIO()
     Image.fromarray(np.full((2, 2), 128, np.uint8)).save(tiny, format="PNG")
     good = (sorted((trained_run.data_dir / "test").rglob("*.png"))[0]).read_bytes()
-    with pytest.raises(ValueError, match=r"is 2×2 px; the model takes 32×32") as info:
+    with pytest.raises(
+        ValueError, match=r"is 2×2 px \(height×width\); the model takes 32×32"
+    ) as info:
         served.predict(None, [good, tiny.getvalue()])
-    assert info.value.index == 1
-    with pytest.raises(ValueError, match="not a thumbnail"):
-        served.predict(None, np.zeros((1, 400, 7, 3), np.uint8))  # 7 px wide: over 4× up
+    assert info.value.index == 1 and "send the original image, not a thumbnail" in str(info.value)
+    with pytest.raises(ValueError, match="crop it to the region") as info:
+        served.predict(None, np.zeros((1, 400, 7, 3), np.uint8))  # 7 px wide: a strip
+    assert "thumbnail" not in str(info.value)
     assert len(served.predict(None, np.zeros((1, 8, 8, 3), np.uint8))) == 1  # 4× is fine
 
 
