@@ -47,6 +47,18 @@ STRETCH_BLOCK = 1_000_000  # values stretched per float64 buffer (8 MB) by to_ui
 FIRST_RECORDED = 6  # the first DECODING_VERSION that models record
 
 
+RELOAD_ADVICE = (
+    "this process prepares images with the mlpipeline_model code it imported first; load each "
+    "model in a process of its own to use the code logged with it"
+)
+"""What a process that loaded models of several versions of this code should do instead."""
+
+
+class DecodingWarning(UserWarning):
+    """A model was loaded into a process that decodes images otherwise than its training did
+    (``decoding_note``); the pipeline's own services say so themselves and silence it."""
+
+
 def decoding_note(trained_with: int | None) -> str | None:
     """Why images reaching a model trained on images decoded by version ``trained_with`` (None:
     before versions were recorded) may be prepared here otherwise than its training images were;

@@ -8,12 +8,14 @@ separate preprocessing step: ``mlflow.pyfunc.load_model(uri).predict(images)``.
 import base64
 import binascii
 import functools
+import warnings
 from collections.abc import Sequence
 from typing import Any
 
 import numpy as np
 import pandas as pd
 
+from mlpipeline_model.batches import stacked
 from mlpipeline_model.colour import colour_note
 from mlpipeline_model.images import conform, decode_image
 from mlpipeline_model.modality import check_dicom_input, modality_note
@@ -22,6 +24,8 @@ from mlpipeline_model.pixels import (
     DECODING_VERSION,
     MAX_DISTORTION,
     MAX_UPSCALE,
+    RELOAD_ADVICE,
+    DecodingWarning,
     ImageDecodeError,
     decoding_note,
     distortion,
@@ -130,8 +134,12 @@ class ImageClassifierModel(PythonModel):
         return modality_note(self.__dict__.get("modalities"), recorded=self.guards_dicom)
 
     def load_context(self, context) -> None:
-        """Load the PyTorch module from the model's artifacts (CPU, eval mode)."""
+        """Load the PyTorch module from the model's artifacts (CPU, eval mode); warn when this
+        process decodes images otherwise than the model's training did (``decoding_note``: a
+        process keeps the first ``mlpipeline_model`` it imports, not each model's own copy)."""
         self.load_torch(context.artifacts[TORCH_ARTIFACT])
+        if note := self.decoding_note:
+            warnings.warn(f"{note} ({RELOAD_ADVICE})", DecodingWarning, stacklevel=2)
 
     def load_torch(self, path: str) -> None:
         import torch
@@ -235,7 +243,7 @@ class ImageClassifierModel(PythonModel):
                     *(self.decode_with_note(item, i) for i, item in enumerate(items)), strict=True
                 )
                 return np.stack(images), list(notes)
-            return self._arrays(np.asarray(items))
+            return self._arrays(stacked(items))
         raise ImageDecodeError(
             f"unsupported input {type(model_input).__name__}; send uint8 N×H×W×C images or "
             "encoded PNG/JPEG/DICOM bytes"

@@ -19,6 +19,7 @@ import json
 import os
 import sys
 import tempfile
+import warnings
 from collections.abc import Iterator
 from contextlib import contextmanager
 from importlib import import_module
@@ -55,6 +56,7 @@ from mlpipeline_model import (
     OOD_SCORE_COLUMN,
     PREDICTED_COLUMN,
     TORCH_ARTIFACT,
+    DecodingWarning,
     ImageClassifierModel,
     reference_of,
 )
@@ -380,7 +382,9 @@ def _classifier_at(local: str, info: ModelInfo, model_uri: str) -> ImageClassifi
     if problem:
         raise InvalidInput(f"{model_uri} cannot be served: {problem}.")
     try:
-        loaded = mlflow.pyfunc.load_model(local)
+        with warnings.catch_warnings():  # its decoding_note is answered (/ready, the evaluation)
+            warnings.simplefilter("ignore", DecodingWarning)
+            loaded = mlflow.pyfunc.load_model(local)
     except (MlflowException, OSError, ImportError) as exc:
         raise InvalidInput(f"the model at {model_uri} does not load ({exc})") from exc
     wrapper = loaded.unwrap_python_model()

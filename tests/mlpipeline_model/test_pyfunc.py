@@ -3,20 +3,25 @@ arrays it refuses to guess about, and what it notes of an image a grey model rea
 
 import io
 import pickle
+import types
+import warnings
 from pathlib import Path
 
 import numpy as np
 import pytest
 import sklearn.datasets
+import torch
 from PIL import Image
 
 from mlpipeline_model import (
     ANSWER_COLUMNS,
     DECODING_VERSION,
     INPUT_NOTE_COLUMN,
+    DecodingWarning,
     ImageClassifierModel,
     build_model,
 )
+from mlpipeline_model.pyfunc import TORCH_ARTIFACT
 
 PHOTO = Path(sklearn.datasets.__file__).parent / "images" / "china.jpg"  # a colour photograph
 
@@ -106,3 +111,21 @@ def test_dropping_the_answer_columns_leaves_the_probabilities():
     probs = table.drop(columns=list(ANSWER_COLUMNS), errors="ignore")
     assert list(probs.columns) == ["a", "b"]
     np.testing.assert_allclose(probs.to_numpy(float).sum(axis=1), 1.0)
+
+
+@pytest.mark.parametrize("version", [DECODING_VERSION, DECODING_VERSION - 1])
+def test_loading_a_model_of_another_decoding_version_warns_how_to_load_it(tmp_path, version):
+    """As ``mlflow.pyfunc.load_model`` calls it: a process keeps the first code it imports."""
+    torch.save(_grey_model().model, tmp_path / "module.pt")
+    wrapper = ImageClassifierModel((32, 32), 1, ["a", "b"], decoding_version=version)
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        wrapper.load_context(
+            types.SimpleNamespace(artifacts={TORCH_ARTIFACT: str(tmp_path / "module.pt")})
+        )
+    said = [str(w.message) for w in caught if issubclass(w.category, DecodingWarning)]
+    if version == DECODING_VERSION:
+        assert not said and wrapper.model is not None
+    else:
+        assert len(said) == 1 and said[0].startswith(wrapper.decoding_note)
+        assert "load each model in a process of its own" in said[0]
