@@ -24,7 +24,16 @@ from dashboard.provenance import (
     evaluation_lines,
     training_provenance,
 )
-from runs import MODEL_RECORD_KEY, contract, recorded_model, run_model_uri, schemas
+from runs import (
+    MAX_DISTORTION,
+    MAX_PIXELS,
+    MAX_UPSCALE,
+    MODEL_RECORD_KEY,
+    contract,
+    recorded_model,
+    run_model_uri,
+    schemas,
+)
 
 
 def build_model_card(
@@ -244,9 +253,12 @@ def serving_instructions(
     pp = preprocessing or {}
     size = pp.get("image_size")
     accepts = (
-        f"any size is resized to {size[0]}×{size[1]}, {pp.get('channels')} channel(s)"
+        f"resized to {size[0]}×{size[1]}, {pp.get('channels')} channel(s)"
         if size
-        else "any size is resized to the model's input"
+        else "resized to the model's input"
+    ) + (  # ``runs.misfit``, ``MAX_PIXELS``: refused, not resized
+        f"; an image more than {MAX_UPSCALE}× smaller a side, more than {MAX_DISTORTION}× out of "
+        f"that shape, or over {MAX_PIXELS // 1_000_000} megapixels is refused"
     )
     classes = name_list(pp["class_names"]) if pp.get("class_names") else "the run's classes"
     if pp.get("modalities"):
@@ -270,6 +282,8 @@ image read as grey), with the registered model name, version and run id, and `st
 The model carries its code and preprocessing, so MLflow's own server runs it outside this
 repository too (input: uint8 `N×H×W×C` arrays, or base64 PNG/JPEG/DICOM in a one-column table):
 ```bash
-MLFLOW_TRACKING_URI=<tracking server> mlflow models serve -m {uri} -p 5001 --env-manager local
+PATH=<virtualenv>/bin:$PATH MLFLOW_TRACKING_URI=<tracking server> \\
+  mlflow models serve -m {uri} -p 5001 --env-manager local
 ```
+(it starts `uvicorn` by name: the virtualenv with the pinned packages goes first on `PATH`)
 """

@@ -118,6 +118,8 @@ def test_serving_instructions_name_the_alias_the_predictor_and_the_input():
     pp = {"image_size": [28, 28], "channels": 1, "class_names": ["benign", "malignant"]}
     text = serving_instructions("clf", "champion", "http://predictor:5007", pp)
     assert "mlflow models serve -m models:/clf@champion -p 5001 --env-manager local" in text
+    assert "PATH=<virtualenv>/bin:$PATH" in text  # it starts uvicorn by name
+    assert "more than 4× smaller a side" in text and "over 40 megapixels is refused" in text
     assert "curl -X POST http://predictor:5007/predict" in text
     assert "resized to 28×28, 1 channel(s)" in text and "('benign', 'malignant')" in text
     assert "the `decision` by the threshold chosen on validation" in " ".join(text.split())
