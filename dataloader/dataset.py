@@ -39,14 +39,16 @@ def _check_args(channels: int | None, val_fraction: float, splits: Sequence[str]
     return [s for s in SPLITS if s in splits]
 
 
-def _check_carvable(groups: np.ndarray, path: Path, copies: int) -> None:
-    """Raise ``DataError`` when the training images are all one group: none can be held out."""
-    names = set(groups.tolist())
+def _check_carvable(units: np.ndarray, path: Path, groups: np.ndarray) -> None:
+    """Raise ``DataError`` when the training images are all one unit to carve (``units``: their
+    ``groups``, those that copies of an image join merged into one): none can be held out."""
+    names = {str(name) for name in units.tolist()}  # merged names are numpy strings
     if len(names) != 1:
         return
-    joined = " (copies of images joined the patients into one)" if copies else ""
+    merged = len(set(groups.tolist())) > 1
+    joined = " (copies of images joined the patients into one)" if merged else ""
     raise DataError(
-        f"{path}: all {len(groups)} training images belong to one patient (group) "
+        f"{path}: all {len(units)} training images belong to one patient (group) "
         f"{next(iter(names))!r}{joined}, so none can be held out for validation by patient; add "
         "a val/ folder, or a groups.csv manifest (file,group) giving each image its real "
         "patient (--allow-group-overlap does not apply: it only lets test share patients)"
@@ -152,7 +154,7 @@ def load_dataset(
         copies = len(clusters) - (clusters.max() + 1 if len(clusters) else 0)
         if train.groups is not None:
             units = merge_duplicates(train.groups, clusters) if copies else train.groups
-            _check_carvable(units, path, copies)
+            _check_carvable(units, path, train.groups)
             how, val_how = "by group", "carved_by_group"
             why = "the images of a patient (group)" + (" and copies of an image" if copies else "")
         else:

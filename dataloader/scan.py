@@ -10,7 +10,7 @@ from pathlib import Path
 
 from common import printable
 from dataloader.errors import DataError
-from dataloader.images import IMAGE_SUFFIXES, kind_of
+from dataloader.images import IMAGE_SUFFIXES, NOT_PART_10, kind_of
 
 SPLITS = ("train", "val", "test")
 SUFFIXES = ", ".join(IMAGE_SUFFIXES)
@@ -95,8 +95,24 @@ def outside_classes(root: Path, split: str) -> list[dict]:
         elif p.is_dir() and _system(p.name):
             skipped.append({"file": f"{split}/{p.name}/", "reason": SYSTEM_FOLDER})
         elif not p.is_dir() and not p.name.startswith(".") and not _system_file(p.name):
-            skipped.append({"file": f"{split}/{p.name}", "reason": NOT_IN_A_CLASS})
+            reason = CLASS_LINK_LOOP if _loops(p) else NOT_IN_A_CLASS
+            skipped.append({"file": f"{split}/{p.name}", "reason": reason})
     return skipped
+
+
+CLASS_LINK_LOOP = (
+    "a symlink loop (the link leads back to itself through other links; remove it, or put the "
+    "class folder it was meant to be in its place)"
+)
+
+
+def _loops(path: Path) -> bool:
+    """Whether ``path`` is a link that leads back to itself (``is_dir`` is False for it)."""
+    try:
+        os.stat(path)
+    except OSError as exc:
+        return exc.errno == errno.ELOOP
+    return False
 
 
 def class_dirs(root: Path, split: str) -> list[Path]:
@@ -168,6 +184,31 @@ def _image_by_content(entry: os.DirEntry) -> bool:
         return True
 
 
+# The first element of a DICOM data set written without the Part 10 header (preamble, 'DICM'):
+# a tag of group 0002 (file meta) or 0008 (identification), little endian, then an explicit VR
+# or an implicit VR's 4-byte length.
+_DICOM_VRS = frozenset(
+    b"AE AS AT CS DA DS DT FD FL IS LO LT OB OD OF OL OV OW PN SH SL SQ SS ST SV TM UC UI UL UN "
+    b"UR US UT UV".split()
+)
+
+
+def _headerless_dicom(entry: os.DirEntry) -> bool:
+    """Whether a file that is no image by its first bytes starts as a DICOM data set does (a
+    PACS or scanner export without the Part 10 header), to say how to export it. Regular files
+    only (a FIFO would block)."""
+    try:
+        if not entry.is_file():
+            return False
+        with open(entry.path, "rb") as fp:
+            head = fp.read(8)
+    except OSError:
+        return False
+    if len(head) < 8 or head[:2] not in (b"\x02\x00", b"\x08\x00"):
+        return False
+    return head[4:6] in _DICOM_VRS or int.from_bytes(head[4:8], "little") < 1 << 16
+
+
 SYMLINK_LOOP = (
     "a symlink loop (the link leads back to itself through other links; remove it or point it "
     "at an image file)"
@@ -202,18 +243,24 @@ def class_entries(folder: Path) -> Iterator[tuple[str, os.DirEntry | None, str |
         elif entry.is_symlink() and _linked_dir(entry):
             yield entry.name, None, "a linked folder (not followed; copy or move its images here)"
         elif not _named_image(entry.name) and not _image_by_content(entry):
-            yield entry.name, None, NOT_SUPPORTED
+            yield entry.name, None, NOT_PART_10 if _headerless_dicom(entry) else NOT_SUPPORTED
         else:
             yield entry.name, entry, None
 
 
 def _scan_class(root: Path, folder: Path, label: int, skipped: list[dict]) -> list[ScannedFile]:
-    files = []
+    """The candidate files of one class folder; those left out are added to ``skipped``.
+
+    Raises:
+        DataError: No file of the folder is a candidate: it is empty, or none of its files is
+            usable (the first is named with why).
+    """
+    files, left_out = [], []
     prefix = folder.relative_to(root).as_posix()
     for name, entry, reason in class_entries(folder):
         rel = f"{prefix}/{name}"
         if entry is None:
-            skipped.append({"file": rel, "reason": reason})
+            left_out.append({"file": rel, "reason": reason})
             continue
         try:
             st = entry.stat()
@@ -221,12 +268,15 @@ def _scan_class(root: Path, folder: Path, label: int, skipped: list[dict]) -> li
             why = f"cannot be read ({exc.strerror or exc})"
             if exc.errno == errno.ELOOP:
                 why = SYMLINK_LOOP
-            skipped.append({"file": rel, "reason": why})
+            left_out.append({"file": rel, "reason": why})
             continue
         if st.st_size == 0:
-            skipped.append({"file": rel, "reason": "empty file (0 bytes)"})
+            left_out.append({"file": rel, "reason": "empty file (0 bytes)"})
         else:
             files.append(ScannedFile(rel, label))
+    skipped += left_out
+    if not files and left_out:
+        _none_usable(folder, left_out)
     if not files:
         raise DataError(
             f"{folder} has no images; put {SUFFIXES} files in it (or in subfolders of it) or "
@@ -235,33 +285,65 @@ def _scan_class(root: Path, folder: Path, label: int, skipped: list[dict]) -> li
     return files
 
 
+def _none_usable(folder: Path, left_out: list[dict]) -> None:
+    """``DataError`` for a class folder whose files were all left out by the scan: how many,
+    and the first with why (as ``folder.load_folder`` says of files that fail to decode)."""
+    from dataloader.pseudonyms import shown_file  # it imports this module
+
+    first = left_out[0]
+    what = f"{shown_file(first['file'], [folder.name])}: {first['reason']}"
+    several = len(left_out) > 1
+    if first["reason"] == NOT_PART_10:  # which ends in how to export it
+        fix = "export them as DICOM Part 10 files" if several else "do so"
+    else:
+        fix = f"replace {'them' if several else 'it'} with valid {SUFFIXES} images"
+    found = (
+        f"none of the {len(left_out)} files in {folder} could be used (first: {what})"
+        if several
+        else f"the one file in {folder} could not be used ({what})"
+    )
+    raise DataError(f"{found}; {fix}, or remove the class folder")
+
+
 def class_key(name: str) -> str:
     """What a class folder's name is compared by: its Unicode NFC form (a copy made on macOS
     spells "bénin" decomposed, NFD), case-folded (``Benign`` and ``benign`` cannot both exist on
-    macOS or Windows; side by side they are one class exported twice)."""
-    return unicodedata.normalize("NFC", name).casefold()
+    macOS or Windows; side by side they are one class exported twice), without blanks before or
+    after it (``benign `` looks like ``benign`` in every listing)."""
+    return unicodedata.normalize("NFC", name.strip()).casefold()
+
+
+def _spelt_apart(first: str, second: str) -> str:
+    """How two folder names of one ``class_key`` differ, in words."""
+    ways = []
+    bare = first.strip(), second.strip()
+    if bare != (first, second):
+        ways.append("with a blank before or after it that listings do not show")
+    if unicodedata.normalize("NFC", bare[0]) != unicodedata.normalize("NFC", bare[1]):
+        ways.append(
+            "in two letter cases (they cannot both exist on macOS or Windows: one class "
+            "exported twice)"
+        )
+    elif bare[0] != bare[1]:
+        ways.append("written in two Unicode forms (a copy made on macOS writes accents apart, NFD)")
+    return ", and ".join(ways)
 
 
 def _one_spelling_each(folders: list[Path]) -> None:
     """Refuse two class folders of one split whose names are one name spelt twice (``class_key``):
     in two Unicode forms (a merge of a macOS copy, NFD: ``e`` + a combining accent, with
-    another, NFC: ``é``) or in two letter cases (``Benign`` and ``benign``). Each would be a class
-    of its own, the images of one name split between two labels."""
+    another, NFC: ``é``), in two letter cases (``Benign`` and ``benign``) or with a blank after
+    it (``benign ``). Each would be a class of its own, the images of one name split between two
+    labels."""
     seen: dict[str, str] = {}
     for folder in folders:
         key = class_key(folder.name)
         if key in seen:
             first = seen[key]
-            how = (
-                "written in two Unicode forms (a copy made on macOS writes accents apart, NFD)"
-                if unicodedata.normalize("NFC", first) == unicodedata.normalize("NFC", folder.name)
-                else "in two letter cases (they cannot both exist on macOS or Windows: one class "
-                "exported twice)"
-            )
             raise DataError(
                 f"{folder.parent} holds the class folders {first!r} and {folder.name!r}, one "
-                f"name {how}: merge them (move the images of one into the other and remove it) "
-                "or rename one if they are different classes"
+                f"name {_spelt_apart(first, folder.name)}: merge them (move the images of one "
+                "into the other and remove it) or rename one if they are different classes"
             )
         seen[key] = folder.name
 

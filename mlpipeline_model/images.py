@@ -36,7 +36,12 @@ def open_image(source: str | os.PathLike | IO[bytes]) -> Image.Image:
     decompression-bomb limit is the same ``ImageDecodeError`` as one over ``MAX_PIXELS``, and
     only PNG and JPEG are opened (a GIF or TIFF named ``.png`` is refused alike everywhere)."""
     try:
-        im = Image.open(source)
+        # Pillow warns on stderr of images over its limit (half its refusal's): ``check_pixels``
+        # refuses them in our words. Only that warning, so that a filter left behind by another
+        # thread's ``catch_warnings`` (not thread-safe) could hide no other.
+        with warnings.catch_warnings():
+            warnings.filterwarnings("ignore", category=Image.DecompressionBombWarning)
+            im = Image.open(source)
     except Image.DecompressionBombError as exc:  # raised on opening, from the header
         declared = re.search(r"\((\d+) pixels\)", str(exc))  # Pillow's wording: ours instead
         raise ImageDecodeError(

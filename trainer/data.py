@@ -18,6 +18,7 @@ from common import InvalidInput
 from dataloader import (
     FOLDER_SOURCE,
     DataError,
+    DatasetSplits,
     check_overlap,
     compute_stats,
     load_dataset,
@@ -59,6 +60,7 @@ def _load(args: argparse.Namespace):
     }
     allow = getattr(args, "allow_group_overlap", False)
     dataset = load_dataset(path, splits=("train", "val"), allow_group_overlap=allow, **options)
+    _check_held_out(dataset, args.val_fraction)
     # counted from the labels: dataset.stats would run the whole statistics pass (leakage too)
     counts = np.bincount(dataset.train.labels, minlength=len(names)) if names is not None else []
     if unused := [name for name, n in zip(names or [], counts, strict=False) if n == 0]:
@@ -89,6 +91,28 @@ def _load(args: argparse.Namespace):
     }
     return replace(
         dataset, content_hash=audit.content_hash, split_hashes=audit.split_hashes, _stats=stats
+    )
+
+
+def _check_held_out(dataset: DatasetSplits, fraction: float) -> None:
+    """``InvalidInput`` when a validation split was to be carved from train but ``fraction`` of
+    each class's training images rounds to no image (``dataloader.stratified_split``: a class
+    gives ``round(n × fraction)``). With one class ``training_set`` says that instead."""
+    counts = np.bincount(dataset.train.labels, minlength=len(dataset.class_names))
+    if dataset.val_source != "none" or fraction <= 0 or np.count_nonzero(counts) < 2:
+        return
+    if any(min(int(np.floor(n * fraction + 0.5)), n - 1) > 0 for n in counts):
+        return  # held out nothing for another reason: training_set says which
+    low, high = int(counts[counts > 0].min()), int(counts.max())
+    per_class = f"{low}" if low == high else f"{low} to {high}"
+    larger = "more training images"
+    if high > 1:  # the fraction that gives the largest class one image
+        needed = next(f / 100 for f in range(1, 100) if np.floor(high * f / 100 + 0.5) >= 1)
+        larger = f"a --val-fraction of at least {needed}, more training images"
+    raise InvalidInput(
+        f"{dataset.source} gives no validation images: --val-fraction {fraction} of the "
+        f"{per_class} training images per class rounds to none; use {larger}, or add a val/ "
+        "folder"
     )
 
 

@@ -319,9 +319,9 @@ def test_a_split_folder_spelt_otherwise_is_an_error_not_left_out(image_folder, n
 
 def test_test_class_unknown_to_train_is_an_error(image_folder):
     root = image_folder()
-    write_image(root / "test" / "benign " / "x.png")  # a trailing space, shown quoted
+    write_image(root / "test" / "normal " / "x.png")  # a trailing space, shown quoted
     with pytest.raises(
-        DataError, match=r"test/'benign ' is a class that the training classes \('benign', 'mal"
+        DataError, match=r"test/'normal ' is a class that the training classes \('benign', 'mal"
     ):
         load_dataset(root)
 

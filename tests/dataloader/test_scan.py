@@ -2,8 +2,10 @@
 UTF-8 (``dataloader.scan``)."""
 
 import os
+import shutil
 
 import pytest
+from pydicom.data import get_testdata_file
 
 from dataloader import DataError, load_dataset
 from tests.dataloader.conftest import write_image
@@ -99,3 +101,51 @@ def test_a_class_spelt_in_another_letter_case_in_another_split_is_that_class(ima
     only_test = load_dataset(root, splits=("test",), class_names=["benign", "malignant"])
     assert only_test.class_names == ["benign", "malignant"]
     assert sorted(only_test.test.labels.tolist()) == [0, 0, 1, 1]
+
+
+def test_a_class_folder_of_unusable_files_names_the_first_and_why(image_folder):
+    """Three 0-byte PNGs made the folder "empty", its files and their reason unsaid."""
+    root = image_folder(per_class=2)
+    (root / "train" / "c").mkdir()
+    for i in range(3):
+        (root / "train" / "c" / f"{i}.png").touch()
+    with pytest.raises(DataError) as caught:
+        load_dataset(root, val_fraction=0)
+    assert (
+        f"none of the 3 files in {root / 'train' / 'c'} could be used (first: train/c/0.png: "
+        "empty file (0 bytes)); replace them with valid .png"
+    ) in str(caught.value)
+
+
+def test_a_dicom_data_set_named_without_dcm_and_without_its_part_10_header_says_so(image_folder):
+    """Named ``IM0001``, it was "not a supported image type", not the DICOM file it is."""
+    root = image_folder(per_class=2)
+    shutil.copy(get_testdata_file("ExplVR_LitEndNoMeta.dcm"), root / "train" / "benign" / "IM1")
+    [entry] = load_dataset(root, val_fraction=0).skipped
+    assert entry["file"] == "train/benign/IM1"
+    assert entry["reason"].endswith("export it as a DICOM Part 10 file")
+
+
+def test_one_class_name_with_a_blank_after_it_within_a_split_is_refused(image_folder):
+    """train/benign and "train/benign " (which look alike in a listing) made two classes."""
+    root = image_folder(per_class=2)
+    write_image(root / "train" / "benign " / "copy.png")
+    with pytest.raises(DataError, match=r"holds the class folders 'benign' and 'benign ', one "
+                       r"name with a blank before or after it .*: merge them"):  # fmt: skip
+        load_dataset(root, val_fraction=0)
+
+
+def test_a_class_spelt_with_a_blank_after_it_in_another_split_is_that_class(image_folder):
+    root = image_folder(per_class=2)
+    os.rename(root / "test" / "malignant", root / "test" / "malignant ")
+    ds = load_dataset(root, val_fraction=0)
+    assert ds.class_names == ["benign", "malignant"]
+    assert sorted(ds.test.labels.tolist()) == [0, 0, 1, 1]
+
+
+def test_a_class_folder_linked_to_itself_is_listed_as_a_symlink_loop(image_folder):
+    """It was listed as a file "not inside a class folder"."""
+    root = image_folder(per_class=2)
+    (root / "train" / "c").symlink_to(root / "train" / "c")
+    skipped = {s["file"]: s["reason"] for s in load_dataset(root, val_fraction=0).skipped}
+    assert skipped["train/c"].startswith("a symlink loop")

@@ -252,3 +252,12 @@ def test_a_progressive_jpeg_of_thousands_of_scans_is_refused_naming_them():
 
 def test_a_progressive_jpeg_as_encoders_write_it_is_decoded():
     assert decode_image(_progressive_jpeg(0)).shape == (64, 64)
+
+
+def test_pillow_s_large_image_warning_is_not_printed(monkeypatch, recwarn):
+    """Pillow warned on stderr of a 144-megapixel PNG, in its words, before our refusal."""
+    monkeypatch.setattr(Image, "MAX_IMAGE_PIXELS", 1000)  # warns over 1000, refuses over 2000
+    buffer = io.BytesIO()
+    Image.new("L", (40, 40), 7).save(buffer, "PNG")
+    decode_image(buffer.getvalue())
+    assert not [w for w in recwarn if issubclass(w.category, Image.DecompressionBombWarning)]

@@ -237,3 +237,26 @@ def test_8_bit_and_16_bit_images_mixed_are_a_console_warning(tmp_path, capsys):
     warn_data(load_dataset(data, val_fraction=0).stats)
     err = capsys.readouterr().err
     assert "warning: 8-bit and 16-bit PNG/JPEG images are mixed (train: " in err
+
+
+def _load_with(data: Path, val_fraction: str):
+    args = get_args_parser().parse_args(["--data-dir", str(data), "--val-fraction", val_fraction])
+    return load(args, distributed.from_environment())
+
+
+def test_a_val_fraction_that_rounds_to_no_image_says_so_with_the_fraction_that_would_do(tmp_path):
+    """10 images per class at 0.04 was told to use --val-fraction above 0, as if it were 0."""
+    data = grey_folder(tmp_path / "data", (16, 16))
+    with pytest.raises(InvalidInput) as caught:
+        _load_with(data, "0.04")
+    assert (
+        "gives no validation images: --val-fraction 0.04 of the 10 training images per class "
+        "rounds to none; use a --val-fraction of at least 0.05, more training images, or add "
+        "a val/ folder"
+    ) in str(caught.value)
+
+
+def test_a_val_fraction_of_0_without_val_is_told_to_be_above_0(tmp_path):
+    data = grey_folder(tmp_path / "data", (16, 16))
+    with pytest.raises(InvalidInput, match=r"add a val/ folder or use --val-fraction above 0"):
+        training_set(_load_with(data, "0"))
