@@ -177,6 +177,8 @@ async def validation_error(request: Request, exc: Exception) -> Response:
         if "ctx" in error:
             error["ctx"] = {k: short_input(str(v)) for k, v in error["ctx"].items()}
         error.pop("url", None)
+        if error.get("type") == "extra_forbidden" and (fields := _body_fields(request)):
+            error["msg"] = f"{error['msg']}; the body's fields are {', '.join(fields)}"
         errors.append(error)
     if len(found) > MAX_LISTED_ERRORS:
         more = len(found) - MAX_LISTED_ERRORS
@@ -189,6 +191,14 @@ async def validation_error(request: Request, exc: Exception) -> Response:
             }
         )
     return _ascii_json(422, {"detail": jsonable_encoder(errors)})
+
+
+def _body_fields(request: Request) -> list[str]:
+    """The fields of the body model of the route ``request`` reached (none where unknown), to
+    name them beside an unknown field, which is most often a misspelt or unsupported one."""
+    field = getattr(request.scope.get("route"), "body_field", None)
+    model = getattr(getattr(field, "field_info", None), "annotation", None)
+    return list(getattr(model, "model_fields", {}) or {})
 
 
 def _finite(value: Any) -> Any:

@@ -71,6 +71,14 @@ def test_unknown_method_is_422_listing_the_known_ones(server, trained_run):
         assert known in response.text
 
 
+def test_an_unknown_field_is_422_naming_the_fields_the_body_has(server, trained_run):
+    response = post(server, {"run_id": trained_run.run_id, "data_dir": "elsewhere"})
+    assert response.status_code == 422
+    [error] = response.json()["detail"]
+    assert error["loc"] == ["body", "data_dir"]
+    assert error["msg"].endswith("the body's fields are run_id, n_samples, methods, seed, force")
+
+
 def test_unknown_run_is_404(server):
     response = post(server, {"run_id": "f" * 32})
     assert response.status_code == 404
