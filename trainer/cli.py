@@ -1,6 +1,7 @@
 """The trainer's command line (``python -m trainer --help``)."""
 
 import argparse
+import math
 
 from dataloader import parse_modalities
 from runs import MODEL_NAMES
@@ -32,16 +33,38 @@ def _non_negative_int(text: str) -> int:
 
 def _positive_float(text: str) -> float:
     value = _number(text)
-    if not value > 0:
-        raise argparse.ArgumentTypeError(f"must be a number above 0, got {text}")
+    if not 0 < value < math.inf:
+        raise argparse.ArgumentTypeError(f"must be a finite number above 0, got {text}")
     return value
 
 
 def _non_negative_float(text: str) -> float:
     value = _number(text)
-    if not value >= 0:
-        raise argparse.ArgumentTypeError(f"must be 0 or more, got {text}")
+    if not 0 <= value < math.inf:
+        raise argparse.ArgumentTypeError(f"must be a finite number, 0 or more, got {text}")
     return value
+
+
+def _seed(text: str) -> int:
+    """A seed numpy's generators take: a whole number from 0 to 2**32 - 1."""
+    value = _number(text, int)
+    if not 0 <= value < 2**32:
+        raise argparse.ArgumentTypeError(f"must be a whole number from 0 to 4294967295, got {text}")
+    return value
+
+
+def _warmup_factor(text: str) -> float:
+    """What the warm-up multiplies the learning rate by at its start: in (0, 1]."""
+    value = _number(text)
+    if not 0 < value <= 1:
+        raise argparse.ArgumentTypeError(f"must be above 0 and at most 1, got {text}")
+    return value
+
+
+def _name(text: str) -> str:
+    if not text.strip():
+        raise argparse.ArgumentTypeError("must not be empty")
+    return text
 
 
 def _probability(text: str) -> float:
@@ -203,7 +226,7 @@ def get_args_parser(add_help: bool = True) -> argparse.ArgumentParser:
     model.add_argument("--lr-warmup-epochs", type=_non_negative_int, default=1)
     model.add_argument(
         "--lr-warmup-decay",
-        type=_positive_float,
+        type=_warmup_factor,
         default=0.1,
         help="warm-up starts at lr times this",
     )
@@ -307,7 +330,9 @@ def get_args_parser(add_help: bool = True) -> argparse.ArgumentParser:
     )
 
     run = parser.add_argument_group("run")
-    run.add_argument("--experiment", default="mlpipeline", help="MLflow experiment name")
+    run.add_argument(
+        "--experiment", type=_name, default="mlpipeline", help="MLflow experiment name"
+    )
     run.add_argument("--run-name", default=None)
     run.add_argument(
         "--tracking-uri",
@@ -322,7 +347,7 @@ def get_args_parser(add_help: bool = True) -> argparse.ArgumentParser:
         "recorded (options given here win and are named) and say whether the weights came out "
         "the same (tag pipeline.rerun_result)",
     )
-    run.add_argument("--seed", type=int, default=0)
+    run.add_argument("--seed", type=_seed, default=0)
     run.add_argument("--device", default="auto", help="auto (GPU when present), cpu, cuda, cuda:N")
     run.add_argument(
         "--threads",

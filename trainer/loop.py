@@ -21,6 +21,7 @@ from torch.optim.swa_utils import AveragedModel, get_ema_multi_avg_fn
 from torch.utils.data import DistributedSampler
 
 from augmenter import soft_cross_entropy
+from common import InvalidInput
 from runs import contract
 from trainer import checkpoint, distributed
 from trainer.engine import Batches, evaluate, train_one_epoch
@@ -228,6 +229,12 @@ class Training:
         )
         self.scheduler.step()
         loss_sum, correct, seen = distributed.sum_all(list(sums), self.dist_info, self.device)
+        if not math.isfinite(loss_sum):  # every process has the sum: all stop alike
+            raise InvalidInput(
+                f"training diverged: the {self.member_label}training loss of epoch {epoch} is "
+                f"{loss_sum / seen} (the weights overflowed); lower --lr (now {self.args.lr:g}) "
+                "or the other step sizes given (--weight-decay, --momentum, --lr-gamma)"
+            )
         self.progress["epoch"] = epoch
         if not self.dist_info.is_main:
             return False

@@ -19,6 +19,13 @@ from trainer import get_args_parser
         (["--ood-quantile", "1"], "must be in [0, 1)"),
         (["--ood-quantile", "abc"], "--ood-quantile: must be a number, got 'abc'"),
         (["--epochs", "ten"], "--epochs: must be a whole number, got 'ten'"),
+        (["--lr", "inf"], "--lr: must be a finite number above 0, got inf"),
+        (["--cutmix-alpha", "inf"], "must be a finite number above 0"),
+        (["--weight-decay", "inf"], "must be a finite number, 0 or more"),
+        (["--lr-warmup-decay", "2"], "must be above 0 and at most 1, got 2"),
+        (["--seed", "-1"], "--seed: must be a whole number from 0 to 4294967295, got -1"),
+        (["--seed", str(2**64)], "--seed: must be a whole number from 0 to 4294967295"),
+        (["--experiment", " "], "--experiment: must not be empty"),
     ],
 )
 def test_bad_flags_are_an_argparse_error(flags, message, capsys):

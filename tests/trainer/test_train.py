@@ -165,6 +165,12 @@ def test_one_class_folder_is_a_clear_error(tmp_path, trainer_argv, tiny_data):
         train(trainer_argv(data=data))
 
 
+def test_a_training_that_diverges_stops_saying_to_lower_the_learning_rate(trainer_argv):
+    diverged = r"training diverged: .*epoch 1 is -?(nan|inf) .*lower --lr"
+    with pytest.raises(InvalidInput, match=diverged):
+        train(trainer_argv("--lr", "1e30", "--epochs", "1"))
+
+
 @pytest.mark.parametrize("augmentation", ["cutmix", "mixup", "none"])
 def test_trains_with_each_augmentation(augmentation, trainer_argv, mlflow_server):
     run_id = train(trainer_argv("--augmentation", augmentation, "--epochs", "1"))
