@@ -256,13 +256,14 @@ def serving_instructions(
         f"resized to {size[0]}×{size[1]}, {pp.get('channels')} channel(s)"
         if size
         else "resized to the model's input"
-    ) + (  # ``runs.misfit``, ``MAX_PIXELS``: refused, not resized
-        f"; an image more than {MAX_UPSCALE}× smaller a side, more than {MAX_DISTORTION}× out of "
-        f"that shape, or over {MAX_PIXELS // 1_000_000} megapixels is refused"
     )
     classes = name_list(pp["class_names"]) if pp.get("class_names") else "the run's classes"
     if pp.get("modalities"):
         accepts += f"; DICOM files of Modality {plain(', '.join(pp['modalities']))} only"
+    accepts += (  # ``runs.misfit``, ``MAX_PIXELS``: refused, not resized
+        f"; an image more than {MAX_UPSCALE}× smaller a side, more than {MAX_DISTORTION}× out of "
+        f"that shape, or over {MAX_PIXELS // 1_000_000} megapixels is refused"
+    )
     uri = f"models:/{model_name}@{alias}"
     return f"""The predictor at `{predictor_url}` serves `{uri}` and follows the alias: once a
 run is chosen it serves the new version within `PREDICTOR_POLL_S` seconds, without a restart.
