@@ -21,9 +21,10 @@ def stacked(items: list[Any]) -> np.ndarray:
         ImageDecodeError: with the ``index`` of the first item that is empty, an encoded file
             among arrays, or of another shape than the first.
     """
-    for index, item in enumerate(items):
+    for index, item in enumerate(items):  # an empty cell first: the likeliest slip
         if _empty(item):
             raise ImageDecodeError("it is empty (None or NaN): send an image in every row", index)
+    for index, item in enumerate(items):
         if isinstance(item, bytes | bytearray | str):
             raise ImageDecodeError(
                 "it is an encoded file among image arrays: send encoded files (bytes or base64) "

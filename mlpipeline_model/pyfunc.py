@@ -198,9 +198,10 @@ class ImageClassifierModel(PythonModel):
             return
         if too_small(image, model):
             height, width = self.image_size
-            # a strip (one side far longer) is no thumbnail: a larger copy would not fit either
+            # a strip (one side far longer) is no thumbnail: it needs more pixels and a crop
             strip = distortion(image, model) > MAX_DISTORTION
-            fix = "crop it to the region to classify" if strip else "send the original image"
+            fix = f"send a larger original, cropped to at most {MAX_DISTORTION}:1"
+            fix = fix if strip else "send the original image"
             raise ImageDecodeError(
                 f"the image is {size[0]}×{size[1]} px (height×width); the model takes "
                 f"{height}×{width} and stretches an image at most {MAX_UPSCALE}× a side: {fix}"

@@ -35,3 +35,9 @@ def test_arrays_of_two_shapes_are_refused_naming_the_first_that_differs():
 def test_arrays_of_one_shape_are_read_as_one_batch():
     images, notes = _reader().read([GREY, GREY + 7])
     assert images.shape == (2, 32, 32, 1) and notes == [None, None]
+
+
+def test_an_empty_cell_among_encoded_files_is_named_as_empty():
+    with pytest.raises(ImageDecodeError, match="empty") as raised:
+        _reader().read(["aGVsbG8=", None, "aGVsbG8="])
+    assert raised.value.index == 1

@@ -192,7 +192,7 @@ def test_a_thumbnail_is_refused_as_the_evaluator_refuses_such_data(trained_run):
     ) as info:
         served.predict(None, [good, tiny.getvalue()])
     assert info.value.index == 1 and "send the original image, not a thumbnail" in str(info.value)
-    with pytest.raises(ValueError, match="crop it to the region") as info:
+    with pytest.raises(ValueError, match="send a larger original, cropped to at most 4:1") as info:
         served.predict(None, np.zeros((1, 400, 7, 3), np.uint8))  # 7 px wide: a strip
     assert "thumbnail" not in str(info.value)
     assert len(served.predict(None, np.zeros((1, 8, 8, 3), np.uint8))) == 1  # 4× is fine
