@@ -63,7 +63,8 @@ from runs import (
 )
 
 REASON_MAX_CHARS = 2000  # why a model was chosen: a paragraph (the form's field holds as many)
-BY_MAX_CHARS = 300  # who chose it: a name (the form takes 200) and how it was given
+NAME_MAX_CHARS = 200  # a name typed (the form's field, --by)
+BY_MAX_CHARS = 300  # who chose it: that name and how it was given (" (typed by OS user U)")
 
 
 @dataclass(frozen=True)
@@ -83,6 +84,12 @@ class Choice:
 
 def _number(version) -> str:
     return "no version" if version is None else f"version {version.version}"
+
+
+def _typed_name(text: str) -> str:
+    if len(text.strip()) > NAME_MAX_CHARS:
+        raise argparse.ArgumentTypeError(f"must be a name of at most {NAME_MAX_CHARS} characters")
+    return text
 
 
 def choose_run(
@@ -126,8 +133,9 @@ def choose_run(
     selected_by = (selected_by or _user()).strip()
     if not selected_by or not selected_by.isprintable() or len(selected_by) > BY_MAX_CHARS:
         raise InvalidInput(
-            f"--by {selected_by[:BY_MAX_CHARS]!r} must name who chooses on one line of printable "
-            f"text of at most {BY_MAX_CHARS} characters"
+            f"who chooses ({selected_by[:BY_MAX_CHARS]!r}: --by, the name typed, or the user the "
+            "proxy names) must be one line of printable text of at most "
+            f"{BY_MAX_CHARS} characters"
         )
     uri = settings.mlflow_tracking_uri
     client = get_client(uri)
@@ -327,6 +335,7 @@ def main(argv: list[str] | None = None) -> int:
     )
     parser.add_argument(
         "--by",
+        type=_typed_name,
         metavar="NAME",
         help="who chooses (default: the OS user); recorded with ' (typed by OS user U)'",
     )

@@ -241,11 +241,14 @@ def _predictor_serves(settings: Settings) -> Served | None:
         body = answer.json()
     except (requests.RequestException, ValueError):
         return None
-    if answer.status_code in (401, 403):
+    if answer.status_code in (401, 403):  # 403: a host name without a token (its detail)
+        why = "set PIPELINE_API_TOKEN as the predictor has it"
+        if answer.status_code == 403 and isinstance(body, dict):
+            why = str(body.get("detail", why))
         logging.getLogger(__name__).warning(
-            "the predictor at %s refused this process's token (HTTP %s), so what it serves was "
-            "not compared with this run; set PIPELINE_API_TOKEN as the predictor has it",
-            settings.predictor_url, answer.status_code,
+            "the predictor at %s refused the request (HTTP %s), so what it serves was not "
+            "compared with this run: %s",
+            settings.predictor_url, answer.status_code, why,
         )  # fmt: skip
         return None
     return predictor_serves(settings, body)

@@ -116,9 +116,9 @@ class JobClient:
             )
         except requests.RequestException as exc:
             raise self._down(exc) from exc
-        if response.status_code in (401, 403):
+        if response.status_code == 401:
             raise PipelineError(
-                f"The {self.service.name} refused the request (HTTP {response.status_code}): set "
+                f"The {self.service.name} refused the request (HTTP 401): set "
                 "PIPELINE_API_TOKEN for the dashboard to the token the service uses."
             )
         if response.status_code >= 400:

@@ -117,7 +117,11 @@ def _who(ctx: Context) -> str | None:
         st.markdown(f"You choose as **{plain(user)}** ({named_by}).")
         return user
     typed = st.text_input(
-        NAME_LABEL, key=NAME, max_chars=200, placeholder="Type your name", autocomplete="name"
+        NAME_LABEL,
+        key=NAME,
+        max_chars=choose.NAME_MAX_CHARS,
+        placeholder="Type your name",
+        autocomplete="name",
     )
     st.markdown(
         "Kept with the choice as typed, marked “(typed)”: this dashboard does not sign people in "

@@ -117,7 +117,7 @@ def test_a_reason_is_required(dashboard_runs, settings):
 def test_a_reason_longer_than_a_choice_keeps_is_refused_not_cut(dashboard_runs, settings):
     with pytest.raises(InvalidInput, match=r"2001 characters, more than the 2000"):
         choose_run(dashboard_runs["pipeline"], "x" * 2001, settings, None, True)
-    with pytest.raises(InvalidInput, match="at most 300 characters"):
+    with pytest.raises(InvalidInput, match=r"who chooses .* at most 300 characters"):
         choose_run(dashboard_runs["pipeline"], "why", settings, None, True, "n" * 301)
 
 

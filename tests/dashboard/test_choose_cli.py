@@ -97,8 +97,8 @@ def test_cli_says_that_the_predictor_refused_its_token(dashboard_runs, settings,
                       PREDICTOR_URL=predictor.url, **env)  # fmt: skip
     assert result.returncode == 0, result.stderr
     assert (
-        f"warning: the predictor at {predictor.url} refused this process's token (HTTP 401), so "
-        "what it serves was not compared with this run; set PIPELINE_API_TOKEN"
+        f"warning: the predictor at {predictor.url} refused the request (HTTP 401), so "
+        "what it serves was not compared with this run: set PIPELINE_API_TOKEN"
     ) in result.stderr
 
 
@@ -152,3 +152,13 @@ def test_an_unwritable_run_id_file_is_one_line_saying_the_alias_moved(
     assert result.returncode == 2, result.stderr
     assert result.stderr.count("\n") == 1
     assert "version 1 is now 'champion'" in result.stderr and "RUN_ID_FILE" in result.stderr
+
+
+def test_a_by_name_over_200_characters_is_refused_before_its_mark_is_added(
+    dashboard_runs, settings, cli
+):
+    with pytest.raises(SystemExit) as stop:
+        cli(settings, dashboard_runs["pipeline"], "--reason", "x", "--by", "n" * 201)
+    assert stop.value.code == 2
+    accepted = cli(settings, dashboard_runs["pipeline"], "--reason", "x", "--by", "n" * 200)
+    assert accepted.returncode == 0, accepted.stderr  # 200 and the " (typed by OS user U)" mark

@@ -3,9 +3,12 @@ import time
 from datetime import UTC, datetime, timedelta
 
 import pytest
+from fastapi import FastAPI
+from fastapi.responses import JSONResponse
 
 from common import PipelineError, ServiceUnavailable, Settings
 from dashboard.jobs import Job, JobClient, follow
+from tests.conftest import LiveServer
 
 
 def _settings(url: str, token: str | None) -> Settings:
@@ -47,6 +50,23 @@ def test_wrong_token_says_which_variable_to_set(evaluator_service, dashboard_run
     client = JobClient(_settings(evaluator_service, "wrong"), "evaluate")
     with pytest.raises(PipelineError, match="PIPELINE_API_TOKEN"):
         client.submit(dashboard_runs["pipeline"])
+
+
+def test_a_403_says_the_services_reason_not_the_token_advice(dashboard_runs):
+    """Without a token a service refuses a host name with 403 (``jobs.intake.local_host``):
+    there is no token to set, and its detail says what to do."""
+    refusing = FastAPI()
+    said = "without PIPELINE_API_TOKEN this service answers only requests addressed to localhost"
+
+    @refusing.post("/evaluate")
+    def evaluate() -> JSONResponse:
+        return JSONResponse({"detail": said}, status_code=403)
+
+    with LiveServer(refusing) as service:
+        client = JobClient(_settings(service.url, None), "evaluate")
+        with pytest.raises(PipelineError, match="HTTP 403") as raised:
+            client.submit(dashboard_runs["pipeline"])
+    assert said in str(raised.value) and "for the dashboard" not in str(raised.value)
 
 
 def test_a_job_is_followed_to_its_end_at_most_once_per_second(
