@@ -197,9 +197,12 @@ def load_folder(
         channels = _channels(root, readable, index, cache, colour_key)
     header_ids = {f.rel: index[f.rel][3] for f in readable if len(index[f.rel]) > 3}
     by_folder = None
-    if manifest is None and not any(header_ids.values()):  # patients by their folders
-        by_folder = folder_groups([f.rel for f in readable])
-        header_ids = by_folder or header_ids
+    # The training files decide, as ``folder_groups`` does: a load with test carves validation
+    # as one without it (PatientIDs in test only give train no patients to compare with).
+    deciding = [rel for rel in header_ids if rel.startswith("train/")] or list(header_ids)
+    if manifest is None and not any(header_ids[rel] for rel in deciding):
+        by_folder = folder_groups([f.rel for f in readable])  # patients by their folders
+        header_ids = by_folder or {}
     dicom = any(index[f.rel][4] is not None for f in readable)  # else no image has a modality
 
     def load_sets(channels: int, notice: bool) -> tuple[dict[str, ImageSet], list[dict]]:

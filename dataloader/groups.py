@@ -185,15 +185,24 @@ def _group_split(
     return np.setdiff1d(np.arange(len(labels)), val_idx), val_idx
 
 
+MAX_LINKED_GROUPS = 2
+"""The most groups one duplicate cluster joins: an image copied into the files of two patients
+is one patient's filed twice, while one found with three or more (a blank frame, a template, a
+test pattern) marks no patient, and joining through it would make one group of them all."""
+
+
 def merge_duplicates(groups: np.ndarray, clusters: np.ndarray) -> np.ndarray:
     """Groups in which the images of a duplicate cluster (``leakage.duplicate_clusters``) share
     one group: groups joined by a duplicate become one, named after its first group in sorted
-    order. Groups that no duplicate joins keep their name."""
+    order. Groups that no duplicate joins keep their name; a cluster across more than
+    ``MAX_LINKED_GROUPS`` groups joins none of them."""
     names, group_ids = np.unique(groups.astype(str), return_inverse=True)
     n_groups = len(names)
+    pairs = np.unique(np.stack([clusters, group_ids]), axis=1)  # each (cluster, group) once
+    linking = np.bincount(pairs[0], minlength=clusters.max() + 1)[clusters] <= MAX_LINKED_GROUPS
     # Nodes: groups, then clusters; an image links its group to its cluster.
     graph = coo_matrix(
-        (np.ones(len(groups)), (group_ids, n_groups + clusters)),
+        (np.ones(int(linking.sum())), (group_ids[linking], n_groups + clusters[linking])),
         shape=(n_groups + clusters.max() + 1,) * 2,
     )
     _, component = connected_components(graph, directed=False)

@@ -3,11 +3,12 @@ manifest nor a DICOM PatientID (``dataloader.groups.folder_groups``)."""
 
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 from dataloader import DataError, load_dataset
-from dataloader.groups import FOLDER_SOURCE, MIN_FOLDER_GROUPS
-from tests.dataloader.conftest import write_image
+from dataloader.groups import FOLDER_SOURCE, MIN_FOLDER_GROUPS, merge_duplicates
+from tests.dataloader.conftest import write_dicom, write_image
 from trainer.data_warnings import ungrouped_warning
 
 
@@ -98,3 +99,37 @@ def test_images_beside_the_patient_folders_are_counted_and_warned_of(tmp_path):
     assert stats["groups"]["ungrouped"]["train"] == 1
     warning = ungrouped_warning(stats)
     assert "directly in their class folder" in warning and "PatientID" not in warning
+
+
+def test_an_image_in_three_patients_folders_joins_none_of_them():
+    groups = np.array(["p1", "p2", "p3", "p1", "p4", "p5"], dtype=object)
+    clusters = np.array([0, 0, 0, 1, 2, 2])  # image 0's copies in p1-p3; image 2's in p4, p5
+    assert merge_duplicates(groups, clusters).tolist() == ["p1", "p2", "p3", "p1", "p4", "p4"]
+
+
+def test_a_blank_image_in_every_patient_folder_still_leaves_patients_to_carve(tmp_path):
+    root = tmp_path / "data"
+    _patient_folders(root, "train", range(12))
+    for folder in (root / "train").glob("*/patient-*"):
+        write_image(folder / "blank.png", seed=424242)  # the same pixels in every folder
+    ds = load_dataset(root, splits=("train", "val"), val_fraction=0.2, seed=0)
+    assert ds.val_how == "carved_by_group" and len(ds.val) > 0
+    assert not _folders_of(ds.train.files) & _folders_of(ds.val.files)
+
+
+def test_patient_ids_in_test_alone_do_not_change_how_train_is_grouped(tmp_path):
+    root = tmp_path / "data"
+    for n in range(12):
+        for i in range(3):
+            write_image(
+                root / "train" / ("a", "b")[n % 2] / f"p{n:02d}" / f"{i}.png",
+                (64, 64),
+                "L",
+                100 * n + i,
+            )
+    for cls in ("a", "b"):
+        write_dicom(root / "test" / cls / "scan.dcm", patient=f"id-{cls}")
+    alone = load_dataset(root, splits=("train", "val"), val_fraction=0.2, seed=2)
+    with_test = load_dataset(root, val_fraction=0.2, seed=2)
+    assert alone.group_source == with_test.group_source == FOLDER_SOURCE
+    assert alone.val.files == with_test.val.files
