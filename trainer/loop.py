@@ -25,6 +25,7 @@ from common import InvalidInput
 from runs import contract
 from trainer import checkpoint, distributed
 from trainer.engine import Batches, evaluate, train_one_epoch
+from trainer.mlflow_run import outlasting
 from trainer.resume import val_digest
 
 # What ensemble members after the first log per epoch (as ``member<k>_<name>``).
@@ -259,13 +260,10 @@ class Training:
         stamp = int(now.timestamp() * 1000)
         if epoch in self._logged_before():  # the same epoch again (its RNG state restored)
             logged = {}
-        MlflowClient().log_batch(  # a client is a few attribute reads, no request
-            self.run_id,
-            metrics=[
-                Metric(self.metric_prefix + k, float(v), stamp, epoch) for k, v in logged.items()
-            ],
-            tags=[RunTag(contract.PROGRESS_TAG, json.dumps(report))],
-        )
+        batch = [Metric(self.metric_prefix + k, float(v), stamp, epoch) for k, v in logged.items()]
+        tags = [RunTag(contract.PROGRESS_TAG, json.dumps(report))]
+        # (a client is a few attribute reads, no request)
+        outlasting(lambda: MlflowClient().log_batch(self.run_id, batch, tags=tags), self._say)
         best = self.progress["best"]
         if improved(val, best, getattr(self.args, "select", "auc")):
             model_state = self.selected_model.state_dict()
@@ -288,7 +286,11 @@ class Training:
         first epoch after the resume); empty for a session that was not resumed."""
         if self.logged_epochs is None:
             key = self.metric_prefix + "val_loss"
-            history = MlflowClient().get_metric_history(self.run_id, key) if self.resumed else []
+            history = (
+                outlasting(lambda: MlflowClient().get_metric_history(self.run_id, key), self._say)
+                if self.resumed
+                else []
+            )
             self.logged_epochs = {m.step for m in history}
         return self.logged_epochs
 

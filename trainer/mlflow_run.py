@@ -3,9 +3,11 @@
 import json
 import logging
 import os
+import time
 import warnings
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import mlflow
 import numpy as np
@@ -14,16 +16,49 @@ import torch
 from mlflow.exceptions import MlflowException
 from mlflow.tracking import MlflowClient
 
-from common import InvalidInput
+from common import InvalidInput, get_settings
 from runs import MODEL_ARTIFACT, RECORDS, RECORDS_KEY, Preprocessing, contract, log_classifier
 from trainer import checkpoint
 from trainer.data_warnings import overlap_tag
 
 log = logging.getLogger(__name__)
+T = TypeVar("T")
 # What a tracking server that stops answering raises from MLflow's client; REFUSALS are the
 # error codes of a server that answered and refused (not an outage).
 TRACKING_ERRORS = (MlflowException, requests.RequestException, ConnectionError)
 REFUSALS = ("INVALID_PARAMETER_VALUE", "RESOURCE_DOES_NOT_EXIST", "BAD_REQUEST")
+OUTAGE_POLL_S = 5.0
+
+
+def outage_wait_s() -> float:
+    """How long training waits for a tracking server that stopped answering: as long as a job
+    of the services does (``JOB_RETRY_DELAY_S`` doubled over ``JOB_MAX_ATTEMPTS``: 155 s by
+    default, beyond a restart of the server, 20-40 s on a small machine)."""
+    settings = get_settings()
+    return settings.job_retry_delay_s * (2 ** (settings.job_max_attempts - 1) - 1)
+
+
+def outlasting(call: Callable[[], T], say: Callable[[str], None]) -> T:
+    """``call()`` (a request to the tracking server during training), tried again every
+    ``OUTAGE_POLL_S`` while the server does not answer, for up to ``outage_wait_s``: a training
+    of hours goes on through a restart of the server. A refusal (``REFUSALS``: it answered) or
+    an outage longer than the wait raises, as before (the checkpoint is kept for --resume)."""
+    wait_s = outage_wait_s()
+    deadline = time.monotonic() + wait_s
+    said = False
+    while True:
+        try:
+            return call()
+        except TRACKING_ERRORS as exc:
+            if getattr(exc, "error_code", None) in REFUSALS or time.monotonic() >= deadline:
+                raise
+            if not said:
+                say(
+                    f"warning: the tracking server does not answer ({type(exc).__name__}); "
+                    f"training waits up to {wait_s:.0f} s for it"
+                )
+                said = True
+            time.sleep(OUTAGE_POLL_S)
 
 
 def quiet() -> None:

@@ -175,7 +175,9 @@ def test_mlflow_stopping_mid_run_exits_2_with_one_line_and_the_resume_hint(train
     uri = f"http://127.0.0.1:{port}"
     argv = trainer_argv("--epochs", "200", "--threads", "1")
     argv[argv.index("--tracking-uri") + 1] = uri
-    env = {**os.environ, "MLFLOW_HTTP_REQUEST_MAX_RETRIES": "1", "MLFLOW_HTTP_REQUEST_TIMEOUT": "5"}
+    # JOB_RETRY_DELAY_S 0: training does not wait for the server to come back
+    env = {**os.environ, "MLFLOW_HTTP_REQUEST_MAX_RETRIES": "1", "MLFLOW_HTTP_REQUEST_TIMEOUT": "5",
+           "JOB_RETRY_DELAY_S": "0"}  # fmt: skip
     with serving(server, uri + "/health", tmp_path / "server.log", cwd=tmp_path, env=server_env):
         proc = subprocess.Popen(
             [sys.executable, "-m", "trainer", *argv], cwd=ROOT, env=env,
@@ -190,6 +192,31 @@ def test_mlflow_stopping_mid_run_exits_2_with_one_line_and_the_resume_hint(train
     assert last.startswith(f"error: the tracking server {uri} stopped answering during training")
     assert "continue with the same command and --resume auto" in last
     assert "Traceback" not in err
+
+
+def test_training_goes_on_through_a_restart_of_the_tracking_server(trainer_argv, tmp_path):
+    port = free_port()
+    server, server_env = mlflow_command(tmp_path, port)
+    uri = f"http://127.0.0.1:{port}"
+    argv = trainer_argv("--epochs", "20", "--threads", "1")
+    argv[argv.index("--tracking-uri") + 1] = uri
+    env = {**os.environ, "MLFLOW_HTTP_REQUEST_MAX_RETRIES": "1", "MLFLOW_HTTP_REQUEST_TIMEOUT": "5"}
+    with serving(server, uri + "/health", tmp_path / "server.log", cwd=tmp_path, env=server_env):
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "trainer", *argv], cwd=ROOT, env=env,
+            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+        )  # fmt: skip
+        for line in proc.stderr:
+            if line.startswith("epoch 1/20"):
+                break
+    # stopped: the trainer waits at its next epoch's metrics (up to 155 s by default)
+    with serving(server, uri + "/health", tmp_path / "again.log", cwd=tmp_path, env=server_env):
+        out, err = proc.communicate(timeout=400)
+        assert proc.returncode == 0, err[-2000:]
+        run = MlflowClient(uri).get_run(out.strip().splitlines()[-1])
+        history = MlflowClient(uri).get_metric_history(run.info.run_id, "val_loss")
+    assert "warning: the tracking server does not answer" in err and "up to 155 s" in err
+    assert run.info.status == "FINISHED" and sorted(m.step for m in history) == list(range(1, 21))
 
 
 def test_a_deleted_experiment_is_refused_naming_how_to_restore_it(trainer_argv, mlflow_server):
