@@ -97,12 +97,20 @@ def _load(args: argparse.Namespace):
 def _check_held_out(dataset: DatasetSplits, fraction: float) -> None:
     """``InvalidInput`` when a validation split was to be carved from train but ``fraction`` of
     each class's training images rounds to no image (``dataloader.stratified_split``: a class
-    gives ``round(n × fraction)``). With one class ``training_set`` says that instead."""
+    gives ``round(n × fraction)``), or each class's are one unit to keep together (copies of
+    one image, one patient). With one class ``training_set`` says that instead."""
     counts = np.bincount(dataset.train.labels, minlength=len(dataset.class_names))
     if dataset.val_source != "none" or fraction <= 0 or np.count_nonzero(counts) < 2:
         return
     if any(min(int(np.floor(n * fraction + 0.5)), n - 1) > 0 for n in counts):
-        return  # held out nothing for another reason: training_set says which
+        # The fraction gives images, but each class is one unit: copies of one image (a failed
+        # export writes one picture again and again) or one patient's, kept together.
+        raise InvalidInput(
+            f"{dataset.source} gives no validation images: carving --val-fraction {fraction} from "
+            f"train held out none, as {TOGETHER}, and no class could give one without all its "
+            "training images (the dataset statistics' leakage lists copies of one image); check "
+            "the export, or add a val/ folder"
+        )
     low, high = int(counts[counts > 0].min()), int(counts.max())
     per_class = f"{low}" if low == high else f"{low} to {high}"
     larger = "more training images"

@@ -260,3 +260,13 @@ def test_a_val_fraction_of_0_without_val_is_told_to_be_above_0(tmp_path):
     data = grey_folder(tmp_path / "data", (16, 16))
     with pytest.raises(InvalidInput, match=r"add a val/ folder or use --val-fraction above 0"):
         training_set(_load_with(data, "0"))
+
+
+def test_training_images_all_copies_of_one_are_said_to_be_so(tmp_path):
+    """A failed export writes one picture again and again: no image can be held out without
+    its copies, which is not a matter of --val-fraction."""
+    data = grey_folder(tmp_path / "data", (16, 16))
+    for image in (data / "train").rglob("*.png"):
+        Image.new("L", (16, 16), 0).save(image)  # every training image black
+    with pytest.raises(InvalidInput, match=r"carving --val-fraction 0.1 from train held out none"):
+        _load_with(data, "0.1")
