@@ -5,11 +5,18 @@ import pytest
 from dataloader import DataError, load_dataset
 
 
-@pytest.mark.parametrize("mark, name", [(";", "semicolons"), ("\t", "tabs")])
-def test_a_manifest_separated_otherwise_than_by_commas_says_so(image_folder, mark, name):
+@pytest.mark.parametrize(
+    ("text", "says"),
+    [
+        ("path,patient\na.png,1\n", r"header row 'file,group' \(found: path,patient\)"),
+        ("file;group\ntrain/benign/000.png;p1\n", "separated by semicolons: save it with commas"),
+        ("file\tgroup\ntrain/benign/000.png\tp1\n", "separated by tabs: save it with commas"),
+    ],
+)
+def test_a_manifest_without_the_columns_says_what_it_found(image_folder, text, says):
     root = image_folder(per_class=2)
-    (root / "groups.csv").write_text(f"file{mark}group\ntrain/benign/000.png{mark}p1\n")
-    with pytest.raises(DataError, match=f"separated by {name}: save it with commas"):
+    (root / "groups.csv").write_text(text)
+    with pytest.raises(DataError, match=says):
         load_dataset(root)
 
 
