@@ -12,6 +12,7 @@ from dataloader.inspect import DataSummary, inspect_data
 from dataloader.leakage import duplicate_clusters, label_conflict_note
 from dataloader.manifest import describe_unmatched
 from dataloader.scan import class_key
+from dataloader.splits import val_count
 from dataloader.stats import compute_stats, describe_skipped, training_stats
 from dataloader.synth import synthesize
 from mlpipeline_model import MODALITY_CODES, parse_modalities  # what --modality may declare
@@ -36,4 +37,5 @@ __all__ = [
     "parse_modalities",
     "synthesize",
     "training_stats",
+    "val_count",
 ]

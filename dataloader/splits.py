@@ -6,6 +6,12 @@ from typing import Any
 import numpy as np
 
 
+def val_count(n: int, fraction: float) -> int:
+    """How many of a class's ``n`` training images a stratified carve of ``fraction`` takes:
+    ``round(n * fraction)`` (halves up), always leaving one for training."""
+    return min(int(np.floor(n * fraction + 0.5)), n - 1)
+
+
 def stratified_split(
     labels: np.ndarray, fraction: float, seed: int
 ) -> tuple[np.ndarray, np.ndarray]:
@@ -19,7 +25,7 @@ def stratified_split(
     val: list[np.ndarray] = []
     for cls in np.unique(labels):
         members = np.flatnonzero(labels == cls)
-        n_val = min(int(np.floor(len(members) * fraction + 0.5)), len(members) - 1)
+        n_val = val_count(len(members), fraction)
         if n_val > 0:
             val.append(rng.permutation(members)[:n_val])
     val_idx = np.sort(np.concatenate(val)) if val else np.empty(0, dtype=np.int64)

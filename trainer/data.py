@@ -23,6 +23,7 @@ from dataloader import (
     compute_stats,
     load_dataset,
     training_stats,
+    val_count,
 )
 from runs import ANSWER_COLUMNS, DECODING_VERSION, Preprocessing
 from trainer import distributed
@@ -102,7 +103,7 @@ def _check_held_out(dataset: DatasetSplits, fraction: float) -> None:
     counts = np.bincount(dataset.train.labels, minlength=len(dataset.class_names))
     if dataset.val_source != "none" or fraction <= 0 or np.count_nonzero(counts) < 2:
         return
-    if any(min(int(np.floor(n * fraction + 0.5)), n - 1) > 0 for n in counts):
+    if any(val_count(int(n), fraction) > 0 for n in counts):
         # The fraction gives images, but each class is one unit: copies of one image (a failed
         # export writes one picture again and again) or one patient's, kept together.
         raise InvalidInput(
@@ -115,7 +116,7 @@ def _check_held_out(dataset: DatasetSplits, fraction: float) -> None:
     per_class = f"{low}" if low == high else f"{low} to {high}"
     larger = "more training images"
     if high > 1:  # the fraction that gives the largest class one image
-        needed = next(f / 100 for f in range(1, 100) if np.floor(high * f / 100 + 0.5) >= 1)
+        needed = next(f / 100 for f in range(1, 100) if val_count(high, f / 100) >= 1)
         larger = f"a --val-fraction of at least {needed}, more training images"
     raise InvalidInput(
         f"{dataset.source} gives no validation images: --val-fraction {fraction} of the "
