@@ -14,7 +14,7 @@ import numpy as np
 from dataloader import digests
 from dataloader.cache import ArrayCache, make_key
 from dataloader.errors import DataError
-from dataloader.groups import FOLDER_SOURCE, assign, folder_groups
+from dataloader.groups import FOLDER_SOURCE, assign, deciding, folder_groups
 from dataloader.images import any_colour, read_header, read_pixels, shows_colour
 from dataloader.imageset import ImageSet, Loaded, native_fit
 from dataloader.manifest import MANIFEST_NAME, read_manifest, unmatched_rows
@@ -197,10 +197,8 @@ def load_folder(
         channels = _channels(root, readable, index, cache, colour_key)
     header_ids = {f.rel: index[f.rel][3] for f in readable if len(index[f.rel]) > 3}
     by_folder = None
-    # The training files decide, as ``folder_groups`` does: a load with test carves validation
-    # as one without it (PatientIDs in test only give train no patients to compare with).
-    deciding = [rel for rel in header_ids if rel.startswith("train/")] or list(header_ids)
-    if manifest is None and not any(header_ids[rel] for rel in deciding):
+    # PatientIDs in test alone give train no patients to compare with (``deciding``)
+    if manifest is None and not any(header_ids[rel] for rel in deciding(list(header_ids))):
         by_folder = folder_groups([f.rel for f in readable])  # patients by their folders
         header_ids = by_folder or {}
     dicom = any(index[f.rel][4] is not None for f in readable)  # else no image has a modality

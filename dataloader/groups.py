@@ -40,16 +40,21 @@ FOLDER_SOURCE = "subfolders"  # ``group_source`` of groups from the folders belo
 MIN_FOLDER_GROUPS = 10
 
 
+def deciding(files: list[str]) -> list[str]:
+    """The files whose groups decide where groups come from: the training files (all of them
+    where none is in train), so that a load with the test split carves validation as one
+    without it."""
+    return [f for f in files if f.startswith("train/")] or files
+
+
 def folder_groups(files: list[str]) -> dict[str, str | None] | None:
     """Each of ``files`` (``split/class/...``, as scanned) to the first folder below its class
     folder (``train/benign/patient-17/a/0001.png``: ``patient-17``, in NFC; None for a file in
-    the class folder itself), when the training files (all files where none is in train) lie in
-    at least ``MIN_FOLDER_GROUPS`` distinct such folders; None otherwise. Training files alone
-    decide, so that a load with the test split carves validation as one without it. Folders of
-    one name are one patient in every class and split, as a PatientID is."""
+    the class folder itself), when the ``deciding`` files lie in at least ``MIN_FOLDER_GROUPS``
+    distinct such folders; None otherwise. Folders of one name are one patient in every class
+    and split, as a PatientID is."""
     folders = {f: nfc(parts[2]) if len(parts := f.split("/")) > 3 else None for f in files}
-    deciding = [f for f in files if f.startswith("train/")] or files
-    if len({folders[f] for f in deciding} - {None}) < MIN_FOLDER_GROUPS:
+    if len({folders[f] for f in deciding(files)} - {None}) < MIN_FOLDER_GROUPS:
         return None
     return folders
 
