@@ -19,6 +19,7 @@
   and headers over 64 KiB, before the token gate could see them.
 """
 
+from jobs.answers import ErrorOut, error_responses
 from jobs.api import (
     RunId,
     WaitSeconds,
@@ -34,14 +35,12 @@ from jobs.readiness import store_unavailable
 from jobs.runner import Handler, JobRunner
 from jobs.seal import OTHER_TOKEN as SEALED_UNDER_OTHER_TOKEN
 from jobs.security import (
-    ErrorOut,
     InsecureToken,
     JsonBool,
     JsonInt,
     PathText,
     add_error_answers,
     check_token,
-    error_responses,
     validation_error,
 )
 from jobs.selections import SelectionStore

@@ -50,11 +50,12 @@ from common import (
     get_settings,
 )
 from jobs import store as stores
+from jobs.answers import error_responses
 from jobs.jobstore import JobStore
 from jobs.metrics import add_job_metrics
 from jobs.readiness import add_store_errors, ready_router
 from jobs.runner import Handler, JobRunner
-from jobs.security import error_responses, unique_keys, unparsable_body
+from jobs.security import unique_keys, unparsable_body
 from jobs.service import JobOut, JobService, Status, get_job_service
 from jobs.shell import require_token, service_app
 from jobs.store import get_database

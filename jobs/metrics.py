@@ -43,8 +43,8 @@ from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metri
 from starlette.routing import compile_path
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from jobs.answers import error_responses
 from jobs.intake import route_path
-from jobs.security import error_responses
 
 log = logging.getLogger(__name__)
 # Each counter's and histogram's creation time as a series of its own (``*_created``) doubles the

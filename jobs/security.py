@@ -1,13 +1,12 @@
-"""What guards the job APIs around their routes: the token rule at start-up, validation answers
-that never echo huge inputs, and the documented error answers (the token gate and the body limits,
-which act before routing, are ``jobs.intake``'s).
+"""What guards the job APIs around their routes: the token rule at start-up and validation
+answers that never echo huge inputs (the token gate and the body limits, which act before routing,
+are ``jobs.intake``'s; the error answers as OpenAPI lists them, ``jobs.answers``).
 
 - ``check_token(token)``: refuse to start with an empty, placeholder, short or non-ASCII
   ``PIPELINE_API_TOKEN`` (``InsecureToken``, a ``SystemExit`` whose message is one line).
 - ``validation_error``: the 422 handler; each error's ``input`` is cut to ``MAX_ECHO_CHARS``;
   ``unparsable_body`` makes FastAPI's 400 for a body that is not UTF-8 a 422 too, and lists
   every method of a path in a 405's ``Allow``.
-- ``error_responses(...)``: OpenAPI ``responses`` entries with their models.
 - ``PathText``: the type of a path field in a request body; ``JsonInt``, ``JsonBool``: of a
   number or flag (what JSON Schema calls integer and boolean: no text, no true for 1).
 - ``add_error_answers(app)``: ``PipelineError`` → its status, anything else → a JSON 500.
@@ -24,7 +23,7 @@ from fastapi.encoders import jsonable_encoder
 from fastapi.exception_handlers import http_exception_handler
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, Response
-from pydantic import AfterValidator, BaseModel, BeforeValidator, Field, StrictBool
+from pydantic import AfterValidator, BeforeValidator, Field, StrictBool
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.routing import Match
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
@@ -271,54 +270,6 @@ def _allowed_methods(request: Request) -> list[str]:
         if any(route.matches(scope)[0] == Match.FULL for route in request.app.routes):
             allowed.append(method)
     return allowed
-
-
-class ErrorOut(BaseModel):
-    """Every error answer: ``detail`` says what is wrong and how to fix it."""
-
-    detail: str
-
-
-class ValidationItem(BaseModel):
-    """One field that failed validation."""
-
-    loc: list[str | int]
-    msg: str
-    type: str
-    input: Any = None
-    ctx: dict[str, Any] | None = None
-
-
-class ValidationErrorOut(BaseModel):
-    """422: a message (checks of the run and its data) or one item per malformed field."""
-
-    detail: str | list[ValidationItem] = Field(description="why the request cannot be processed")
-
-
-ERROR_DESCRIPTIONS = {
-    401: "PIPELINE_API_TOKEN is set and the Bearer token is missing or wrong",
-    403: "PIPELINE_API_TOKEN is unset and the request is addressed to a host name other than "
-    "localhost (only localhost or an IP address is answered: DNS rebinding)",
-    404: "no such run or job",
-    408: "the request body did not arrive completely within BODY_TIMEOUT_S seconds",
-    409: "the job has already finished",
-    413: "request body larger than MAX_BODY_BYTES",
-    422: "malformed request, or a run or data set that cannot be used (the detail says why)",
-    429: "MAX_QUEUED_JOBS jobs of this kind are queued; retry after Retry-After seconds",
-    503: "MLflow or the job store (MongoDB) is unreachable, or the request bodies in progress "
-    "fill the service's MAX_BODY_BUFFER_BYTES (retry after Retry-After seconds)",
-}
-
-
-def error_responses(*statuses: int, **descriptions: str) -> dict[int | str, dict[str, Any]]:
-    """OpenAPI ``responses`` for ``statuses`` with their models; ``descriptions`` (keyed
-    ``s404``, ...) replace the default wording of a status."""
-    out: dict[int | str, dict[str, Any]] = {}
-    for status in statuses:
-        model = ValidationErrorOut if status == 422 else ErrorOut
-        description = descriptions.get(f"s{status}", ERROR_DESCRIPTIONS[status])
-        out[status] = {"model": model, "description": description}
-    return out
 
 
 class _DuplicateKey(ValueError):
