@@ -37,8 +37,10 @@ def open_image(source: str | os.PathLike | IO[bytes]) -> Image.Image:
     only PNG and JPEG are opened (a GIF or TIFF named ``.png`` is refused alike everywhere)."""
     try:
         # Pillow warns on stderr of images over its limit (half its refusal's): ``check_pixels``
-        # refuses them in our words. Only that warning, so that a filter left behind by another
-        # thread's ``catch_warnings`` (not thread-safe) could hide no other.
+        # refuses them in our words. Only that category is ignored; ``catch_warnings`` is not
+        # thread-safe (as the DICOM reader's is not), so a warning of another thread decoding
+        # at the same moment may go unshown, never raised. A filter set once at import would
+        # avoid that, but a caller's own filters (``simplefilter("always")``) override it.
         with warnings.catch_warnings():
             warnings.filterwarnings("ignore", category=Image.DecompressionBombWarning)
             im = Image.open(source)
