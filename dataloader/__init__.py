@@ -7,7 +7,7 @@ from dataloader.dataset import load_dataset
 from dataloader.errors import DataError
 from dataloader.groups import FOLDER_SOURCE, check_overlap
 from dataloader.images import any_colour
-from dataloader.imageset import DatasetSplits, ImageSet
+from dataloader.imageset import MAX_IMAGE_SIDE, DatasetSplits, ImageSet
 from dataloader.inspect import DataSummary, inspect_data
 from dataloader.leakage import duplicate_clusters, label_conflict_note
 from dataloader.manifest import describe_unmatched
@@ -19,6 +19,7 @@ from mlpipeline_model import MODALITY_CODES, parse_modalities  # what --modality
 
 __all__ = [
     "FOLDER_SOURCE",
+    "MAX_IMAGE_SIDE",
     "MODALITY_CODES",
     "DataError",
     "DataSummary",

@@ -10,7 +10,7 @@ import numpy as np
 from dataloader.errors import DataError
 from dataloader.folder import load_folder
 from dataloader.groups import FOLDER_SOURCE, check_overlap, group_split, merge_duplicates
-from dataloader.imageset import DatasetSplits
+from dataloader.imageset import MAX_IMAGE_SIDE, DatasetSplits
 from dataloader.leakage import duplicate_clusters
 from dataloader.npz import load_npz
 from dataloader.scan import SPLITS, check_split_names, layout, present_splits
@@ -21,9 +21,12 @@ def _image_size(image_size: int | Sequence[int] | None) -> tuple[int, int] | Non
     if image_size is None:
         return None
     size = (image_size, image_size) if isinstance(image_size, Integral) else tuple(image_size)
-    if len(size) != 2 or not all(isinstance(v, Integral) and 1 <= v <= 4096 for v in size):
+    if len(size) != 2 or not all(
+        isinstance(v, Integral) and 1 <= v <= MAX_IMAGE_SIDE for v in size
+    ):
         raise DataError(
-            f"image_size must be a positive int or (height, width) up to 4096, got {image_size!r}"
+            "image_size must be a positive int or (height, width) up to "
+            f"{MAX_IMAGE_SIDE}, got {image_size!r}"
         )
     return int(size[0]), int(size[1])
 
@@ -107,8 +110,8 @@ def load_dataset(
     """
     size = _image_size(image_size)
     for name, bound in (("min_image_size", min_image_size), ("max_image_size", max_image_size)):
-        if bound is not None and not (isinstance(bound, Integral) and 0 <= bound <= 4096):
-            raise DataError(f"{name} must be an int from 0 to 4096, got {bound!r}")
+        if bound is not None and not (isinstance(bound, Integral) and 0 <= bound <= MAX_IMAGE_SIDE):
+            raise DataError(f"{name} must be an int from 0 to {MAX_IMAGE_SIDE}, got {bound!r}")
     wanted = _check_args(channels, val_fraction, splits)
     path = Path(path)
     names = list(class_names) if class_names is not None else None

@@ -85,6 +85,7 @@ class ImageSet:
 # How a data set's validation split was made (``DatasetSplits.val_how``): its own val/ folder or
 # an .npz file's val split, carved from train (stratified; by group, every group on one side;
 # keeping duplicate copies on one side), or none.
+MAX_IMAGE_SIDE = 4096  # pixels: the largest side an image is resized to (--image-size and bounds)
 VAL_HOWS = ("folder", "npz", "carved", "carved_by_group", "carved_keeping_copies", "none")
 
 
@@ -186,7 +187,9 @@ def native_fit(
     height, width = size
     shorter, longer = min(size), max(size)
     if minimum and shorter < minimum:
-        height, width = (min(4096, max(minimum, round(s * minimum / shorter))) for s in size)
+        height, width = (
+            min(MAX_IMAGE_SIDE, max(minimum, round(s * minimum / shorter))) for s in size
+        )
         longer = max(height, width)
     if maximum and longer > maximum:
         height, width = (max(1, min(maximum, round(s * maximum / longer))) for s in (height, width))

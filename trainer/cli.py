@@ -3,7 +3,7 @@
 import argparse
 import math
 
-from dataloader import parse_modalities
+from dataloader import MAX_IMAGE_SIDE, parse_modalities
 from runs import MODEL_NAMES
 
 
@@ -36,6 +36,21 @@ def _positive_float(text: str) -> float:
     if not 0 < value < math.inf:
         raise argparse.ArgumentTypeError(f"must be a finite number above 0, got {text}")
     return value
+
+
+def _side(text: str, least: int = 1) -> int:
+    """An image side in pixels, as the loader takes it: ``least`` to ``MAX_IMAGE_SIDE``."""
+    value = _number(text, int)
+    if not least <= value <= MAX_IMAGE_SIDE:
+        raise argparse.ArgumentTypeError(
+            f"must be a whole number of pixels from {least} to {MAX_IMAGE_SIDE}, got {text}"
+        )
+    return value
+
+
+def _side_bound(text: str) -> int:
+    """``--min-image-size`` / ``--max-image-size``: a side, or 0 (no bound)."""
+    return _side(text, least=0)
 
 
 def _non_negative_float(text: str) -> float:
@@ -75,7 +90,8 @@ def _probability(text: str) -> float:
 
 
 def _below_one(text: str) -> float:
-    """A value in ``[0, 1)``, 0 turning the option off (``--ema-decay``, ``--ood-quantile``)."""
+    """A value in ``[0, 1)``, 0 turning the option off (``--ema-decay``, ``--ood-quantile``, and
+    ``--val-fraction``: none carved, a ``val/`` folder needed)."""
     value = _number(text)
     if not 0.0 <= value < 1.0:
         raise argparse.ArgumentTypeError(f"must be in [0, 1) (0: off), got {text}")
@@ -150,14 +166,14 @@ def get_args_parser(add_help: bool = True) -> argparse.ArgumentParser:
     )
     data.add_argument(
         "--image-size",
-        type=_positive_int,
+        type=_side,
         default=None,
         help="resize to this many pixels square (default: native size, within --min-image-size and "
         "--max-image-size)",
     )
     data.add_argument(
         "--min-image-size",
-        type=_non_negative_int,
+        type=_side_bound,
         default=0,
         help="without --image-size, images whose shorter side is smaller are upsampled to it, "
         "aspect kept (0: native size). SmallCNN halves its input three times, so 28 px images "
@@ -167,7 +183,7 @@ def get_args_parser(add_help: bool = True) -> argparse.ArgumentParser:
     )
     data.add_argument(
         "--max-image-size",
-        type=_non_negative_int,
+        type=_side_bound,
         default=224,
         help="without --image-size, images whose longer side is larger are scaled down to it, "
         "aspect kept; it wins over --min-image-size (0: no limit). Radiographs and mammograms at "
@@ -176,7 +192,7 @@ def get_args_parser(add_help: bool = True) -> argparse.ArgumentParser:
     )
     data.add_argument(
         "--val-fraction",
-        type=_probability,
+        type=_below_one,
         default=0.1,
         help="share of train/ held out for validation when there is no val/ (by group when the "
         "images have groups)",
