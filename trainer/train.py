@@ -22,7 +22,7 @@ from torch.nn.parallel import DistributedDataParallel
 from augmenter import CutMix, MixUp, RandomFlip, RandomShift
 from common import InvalidInput, ServiceUnavailable, get_settings
 from runs import Ensemble, build_model, check_tracking, contract
-from trainer import checkpoint, distributed, memory, mlflow_run, provenance, rerun
+from trainer import checkpoint, distributed, memory, mlflow_run, provenance, rerun, verdict
 from trainer.cli import get_args_parser
 from trainer.data import load, modality_warning, training_set
 from trainer.data_warnings import warn_data
@@ -386,6 +386,9 @@ def _finish(session: Training) -> None:
         file=sys.stderr,
         flush=True,
     )
+    for note in (verdict.chance_note(val["auc"], args.lr), verdict.threshold_note(point)):
+        if note:
+            print(f"warning: {note}", file=sys.stderr, flush=True)
     if args.from_run:  # the client of the active run's server
         result = rerun.finished(mlflow.MlflowClient(), session.run_id, args.from_run)
         print(f"rerun of run {args.from_run}: {result}", file=sys.stderr, flush=True)
