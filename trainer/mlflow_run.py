@@ -61,6 +61,48 @@ def outlasting(call: Callable[[], T], say: Callable[[str], None]) -> T:
             time.sleep(OUTAGE_POLL_S)
 
 
+def store_failure(exc: BaseException, tracking_uri: str) -> str | None:
+    """What to say when the active run's artifacts could not be written: a local artifact store
+    (``file:`` location, a SQLite tracking URI) refusing a file (``OSError`` naming a path of
+    it), or a server that answers but failed every try to store one (HTTP 500 or a dropped
+    upload: its artifact store is full or not writable; MLflow's client retries for about 4
+    minutes first). None for anything else, which is said as before."""
+    run = mlflow.active_run()
+    if run is None:
+        return None
+    uri = run.info.artifact_uri
+    fix = "the checkpoint is kept: then the same command with --resume auto"
+    if isinstance(exc, MlflowException) and "/mlflow-artifacts/" in str(exc):
+        if not _answers(tracking_uri):
+            return None  # down altogether: an outage, said as one
+        return (
+            f"the tracking server {tracking_uri} answers but failed every try to store this "
+            f"run's artifacts ({uri}): its artifact store (`mlflow server "
+            f"--artifacts-destination`) is likely full or not writable, and the server's log "
+            f"says which; {fix}"
+        )
+    if not isinstance(exc, OSError) or isinstance(exc, TRACKING_ERRORS) or not exc.filename:
+        return None
+    local = uri.removeprefix("file://")
+    failed = str(exc.filename)
+    if not (local.startswith(failed) or failed.startswith(local.rsplit("/", 2)[0])):
+        return None  # not the run's artifacts (its folder or one of its parents)
+    return (
+        f"this run's artifacts cannot be written to {local} ({exc.strerror}: {failed}): the "
+        "experiment's artifact location is there (the tracking store's default, or the one it "
+        f"was created with); free space there or make it writable, or train under another "
+        f"--experiment; {fix}"
+    )
+
+
+def _answers(tracking_uri: str) -> bool:
+    """Whether the tracking server answers its health check now (one try, 5 s)."""
+    try:
+        return requests.get(f"{tracking_uri.rstrip('/')}/health", timeout=5).ok
+    except requests.RequestException:
+        return False
+
+
 def quiet() -> None:
     """Silence MLflow's chatter (run URLs, environment inference notes, pydantic warnings)."""
     # MLflow writes "View run ... at: URL" lines to stdout, whose last line is the run id

@@ -248,7 +248,11 @@ def _train(session: Training, state: dict[str, Any] | None, tracking_uri: str,
     except KeyboardInterrupt:  # Ctrl-C, or SIGTERM (trainer.__main__): the checkpoint stays
         status = "KILLED"
         raise
-    except mlflow_run.TRACKING_ERRORS as exc:
+    except (OSError, *mlflow_run.TRACKING_ERRORS) as exc:
+        if failure := mlflow_run.store_failure(exc, tracking_uri):  # its artifacts unwritable
+            raise ServiceUnavailable(failure) from exc
+        if not isinstance(exc, mlflow_run.TRACKING_ERRORS):
+            raise
         if getattr(exc, "error_code", None) in mlflow_run.REFUSALS:  # it answered: no outage
             active = mlflow.active_run()
             rid = session.run_id or (active.info.run_id if active else None)

@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 from mlflow import MlflowClient
 
-from common import InvalidInput
+from common import InvalidInput, ServiceUnavailable
 from runs import contract
 from tests.conftest import ROOT, free_port, mlflow_command, serving
 from tests.trainer.conftest import artifact_json
@@ -251,3 +251,38 @@ def test_a_run_deleted_while_it_trains_exits_2_with_one_line_keeping_the_checkpo
     assert f"checkpoint is kept in {tmp_path / 'checkpoints'}" in last
     assert f"`mlflow runs restore --run-id {run.info.run_id}`" in last
     assert "Traceback" not in err and "shows RUNNING until resumed" not in err
+
+
+def test_a_server_whose_artifact_store_fails_exits_2_saying_so_not_an_outage(
+    trainer_argv, tmp_path
+):
+    (tmp_path / "artifacts").write_text("a file where the server keeps its artifacts' folder")
+    port = free_port()
+    server, server_env = mlflow_command(tmp_path, port)
+    uri = f"http://127.0.0.1:{port}"
+    argv = trainer_argv()
+    argv[argv.index("--tracking-uri") + 1] = uri
+    env = {**os.environ, "MLFLOW_HTTP_REQUEST_MAX_RETRIES": "1",
+           "MLFLOW_HTTP_REQUEST_BACKOFF_FACTOR": "0"}  # fmt: skip
+    with serving(server, uri + "/health", tmp_path / "server.log", cwd=tmp_path, env=server_env):
+        result = subprocess.run([sys.executable, "-m", "trainer", *argv], cwd=ROOT, env=env,
+                                capture_output=True, text=True, timeout=300)  # fmt: skip
+    assert result.returncode == 2, result.stderr[-2000:]
+    last = result.stderr.strip().splitlines()[-1]
+    assert last.startswith(
+        f"error: the tracking server {uri} answers but failed every try to store this run's "
+        "artifacts (mlflow-artifacts:/"
+    )
+    assert "is likely full or not writable" in last and "Traceback" not in result.stderr
+
+
+def test_a_local_artifact_location_that_cannot_be_written_is_said_naming_it(trainer_argv, tmp_path):
+    (tmp_path / "blocker").write_text("a file where the experiment's artifact folder should be")
+    uri = f"sqlite:///{tmp_path / 'tracking.db'}"
+    MlflowClient(uri).create_experiment("blocked", f"file://{tmp_path / 'blocker' / 'art'}")
+    argv = trainer_argv(experiment="blocked")
+    argv[argv.index("--tracking-uri") + 1] = uri
+    with pytest.raises(ServiceUnavailable, match=r"this run's artifacts cannot be written") as e:
+        train(argv)
+    assert f"(Not a directory: {tmp_path / 'blocker'}" in str(e.value)
+    assert "free space there or make it writable" in str(e.value)
