@@ -13,6 +13,7 @@ Job handling lives in ``jobs``, MLflow access, models and the artifact contract 
 """
 
 from common import metric_keys
+from common.clock import utcnow
 from common.colours import CATEGORICAL, contrast_ratio, curve_style, hex_rgb
 from common.cores import available_cores
 from common.errors import (
@@ -90,4 +91,5 @@ __all__ = [
     "set_parent_death_signal",
     "spawn_tethered",
     "umask_mode",
+    "utcnow",
 ]

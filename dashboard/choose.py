@@ -17,7 +17,6 @@ import getpass
 import logging
 import sys
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
 
 import mlflow
 from mlflow.exceptions import MlflowException
@@ -31,6 +30,7 @@ from common import (
     fingerprint,
     get_settings,
     metric_keys,
+    utcnow,
 )
 from dashboard.assessment import assess, check_loads
 from dashboard.handoff import (
@@ -216,8 +216,7 @@ def choose_run(
             )
         # Its time is taken here, in turn with other choices and just before it registers (the
         # trail checks both); with the token, signed (tags set by hand pass for no choice)
-        now = datetime.now(UTC)  # the tag and the record say the same time (to the ms)
-        selected_at = now.replace(microsecond=now.microsecond // 1000 * 1000)
+        selected_at = utcnow()  # the tag and the record say the same time (to the ms)
         tags["selected_at"] = selected_at.isoformat(timespec="milliseconds")
         if CONFIRMED_TAG in tags:
             tags.update(found_change.confirmation(tags["selected_at"]))

@@ -52,7 +52,6 @@ from jobs.store import (
     STORE_ERRORS,
     Status,
     get_database,
-    utcnow,
 )
 from jobs.worker import JobContext, JobStopped
 
@@ -95,6 +94,5 @@ __all__ = [
     "service_app",
     "store_unavailable",
     "submission_responses",
-    "utcnow",
     "validation_error",
 ]

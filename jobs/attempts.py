@@ -14,8 +14,8 @@ from datetime import UTC, datetime, timedelta
 from pymongo import ReturnDocument
 from pymongo.errors import DuplicateKeyError
 
-from common import Conflict
-from jobs.store import FINAL_STATUSES, _out, plain, utcnow
+from common import Conflict, utcnow
+from jobs.store import FINAL_STATUSES, _out, plain
 
 log = logging.getLogger("jobs.jobstore")
 

@@ -15,7 +15,7 @@ import uuid
 from pymongo import ReturnDocument
 from pymongo.errors import DuplicateKeyError
 
-from common import Conflict, InvalidInput, NotFound, ServiceUnavailable, TooManyRequests
+from common import Conflict, InvalidInput, NotFound, ServiceUnavailable, TooManyRequests, utcnow
 from jobs.attempts import _ACTIVE, TURN_ENDS, AttemptRecords, _progress
 from jobs.embedded import EmbeddedDatabase
 from jobs.store import (
@@ -25,7 +25,6 @@ from jobs.store import (
     inputs_key,
     plain,
     request_key,
-    utcnow,
 )
 
 log = logging.getLogger(__name__)

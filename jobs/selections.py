@@ -12,9 +12,9 @@ from typing import TYPE_CHECKING
 
 from pymongo.errors import DuplicateKeyError
 
-from common import ServiceUnavailable
+from common import ServiceUnavailable, utcnow
 from jobs import seal
-from jobs.store import STORE_ERRORS, _next_seq, _out, plain, utcnow
+from jobs.store import STORE_ERRORS, _next_seq, _out, plain
 
 # runs imports torch and MLflow: a job service that needs only its store does without them.
 if TYPE_CHECKING:

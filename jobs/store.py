@@ -38,12 +38,6 @@ STORE_ERRORS = (PyMongoError, sqlite3.Error)
 """Exceptions that mean "the store is down or busy", not "the job is bad"."""
 
 
-def utcnow() -> datetime:
-    """Now in UTC, truncated to milliseconds (what MongoDB stores)."""
-    now = datetime.now(UTC)
-    return now.replace(microsecond=now.microsecond // 1000 * 1000)
-
-
 class StoreDamaged(SystemExit):
     """The embedded store's file is damaged: a ``SystemExit`` (as ``InsecureToken``), so that a
     service stops at start-up with one line saying so instead of a traceback."""

@@ -7,12 +7,12 @@ reader ignores them.
 """
 
 import uuid
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from common import get_settings
+from common import get_settings, utcnow
 from dataloader import label_conflict_note
 from runs.contract import DATASET_STATS_JSON, own_data
 
@@ -295,11 +295,6 @@ def _new_id() -> str:
     return uuid.uuid4().hex
 
 
-def _now() -> datetime:
-    now = datetime.now(UTC)
-    return now.replace(microsecond=now.microsecond // 1000 * 1000)
-
-
 class SelectionRecord(_Open):
     """A document of the ``selections`` collection: who chose or downloaded which run, and why.
 
@@ -319,7 +314,7 @@ class SelectionRecord(_Open):
     alias: str | None = None
     reason: str | None = None
     evaluated: bool | None = Field(None, description="the run had an evaluation when chosen")
-    selected_at: datetime = Field(default_factory=_now)
+    selected_at: datetime = Field(default_factory=utcnow)
     selected_by: str | None = None
     evaluation_caveats: list[str] = Field(
         default_factory=list, description="what the evaluation's figures do not show (TTA...)"

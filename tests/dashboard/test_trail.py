@@ -137,7 +137,7 @@ def test_a_choice_recorded_already_is_not_recorded_twice(dashboard_runs, setting
 def test_a_pre_upgrade_choice_that_was_recorded_is_not_recorded_again(
     dashboard_runs, settings, store
 ):
-    from jobs.store import utcnow
+    from common import utcnow
     from runs.schemas import SelectionRecord
 
     client = MlflowClient(settings.mlflow_tracking_uri)

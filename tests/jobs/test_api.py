@@ -9,9 +9,9 @@ import pytest
 import requests
 from fastapi.responses import JSONResponse
 
+from common import utcnow
 from jobs import JobStore, create_job_app, get_database
 from jobs.intake import HealthFastPath
-from jobs.store import utcnow
 from tests.conftest import LiveServer, unreachable_mongo
 from tests.jobs.conftest import make_settings, make_toy_app, toy_handler, toy_router
 

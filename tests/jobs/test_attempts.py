@@ -5,10 +5,9 @@ from datetime import timedelta
 
 import pytest
 
-from common import Conflict, TooManyRequests
+from common import Conflict, TooManyRequests, utcnow
 from jobs import JobStore
 from jobs.embedded import EmbeddedDatabase
-from jobs.store import utcnow
 
 
 def test_each_claim_is_a_new_attempt_with_a_new_lease(job_store):

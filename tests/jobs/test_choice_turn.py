@@ -7,9 +7,8 @@ from datetime import timedelta
 
 import pytest
 
-from common import ServiceUnavailable
+from common import ServiceUnavailable, utcnow
 from jobs import SelectionStore
-from jobs.store import utcnow
 
 
 @pytest.fixture

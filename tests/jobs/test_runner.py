@@ -11,11 +11,10 @@ from datetime import timedelta
 import pytest
 
 import jobs.runner
-from common import InvalidInput, ServiceUnavailable
+from common import InvalidInput, ServiceUnavailable, utcnow
 from jobs import JobRunner, JobStore, get_database
 from jobs.embedded import EmbeddedDatabase
 from jobs.runner import RECORD_TRIES
-from jobs.store import utcnow
 from tests.jobs.conftest import make_settings
 
 FAST = {"poll_interval": 0.05, "heartbeat_interval": 0.1}

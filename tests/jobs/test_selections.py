@@ -4,6 +4,7 @@ MongoDB when ``MONGO_URI`` is set."""
 
 from datetime import timedelta
 
+from common import utcnow
 from jobs import SelectionStore
 from jobs.seal import (
     CHANGED,
@@ -14,7 +15,6 @@ from jobs.seal import (
     WITHOUT_TOKEN,
     fingerprint,
 )
-from jobs.store import utcnow
 from runs import schemas
 
 TOKEN = "a-long-random-deployment-token-0123456789"

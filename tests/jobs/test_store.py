@@ -7,9 +7,9 @@ from datetime import timedelta
 import numpy as np
 import pytest
 
-from common import Conflict, InvalidInput, NotFound, ServiceUnavailable
+from common import Conflict, InvalidInput, NotFound, ServiceUnavailable, utcnow
 from jobs import JobStore, SelectionStore, get_database
-from jobs.store import STORE_ERRORS, utcnow
+from jobs.store import STORE_ERRORS
 from runs import schemas
 from tests.conftest import free_port, unreachable_mongo
 from tests.jobs.conftest import make_settings

@@ -3,11 +3,10 @@
 
 import uuid
 
-from common import Settings
+from common import Settings, utcnow
 from dashboard.choose import choose_run
 from dashboard.tabs.deploy import LEGACY_DOWNLOAD
 from jobs import get_database
-from jobs.store import utcnow
 from tests.dashboard.conftest import open_page
 
 
