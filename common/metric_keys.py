@@ -25,12 +25,15 @@ BOUNDS = ("ci_low", "ci_high")
 # Which way each evaluator figure is better, matched on the metric's own name (its start),
 # never inside a class name ("eval_sensitivity_deceased" is higher-is-better). Every figure the
 # evaluator reports is in one of the two (tests/evaluator/test_artifacts.py): a new one must be
-# added here, or the dashboard would rank it the wrong way round without a word.
+# added here (one of the argmax's decisions, such as MCC, to ARGMAX_FIGURES), or the dashboard
+# would rank it the wrong way round without a word.
 LOWER_IS_BETTER_EVAL = ("ece", "brier", "log_loss")
-HIGHER_IS_BETTER_EVAL = (
+# The figures of the argmax's decisions (not of its probabilities: AUC, ECE...): a constant's
+# when the argmax names one class for every image (``dashboard.constant``).
+ARGMAX_FIGURES = (
     "accuracy", "balanced_accuracy", "precision", "recall", "sensitivity", "specificity", "f1",
-    "roc_auc",
 )  # fmt: skip
+HIGHER_IS_BETTER_EVAL = (*ARGMAX_FIGURES, "roc_auc")
 # Figures better neither way: the share of test images the model's out-of-distribution check
 # flags (``eval_ood_rate``, with its Wilson bounds) and the share it expects of images like the
 # validation ones (``eval_ood_expected_rate``). They say how unlike the training images the test

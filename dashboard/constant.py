@@ -13,11 +13,6 @@ import json
 
 from common import metric_keys
 
-# The evaluator's figures of the argmax's decisions (not of its probabilities: AUC, ECE...)
-ARGMAX_FIGURES = (
-    "accuracy", "balanced_accuracy", "precision", "recall", "sensitivity", "specificity", "f1",
-)  # fmt: skip
-
 
 def _class_names(params: dict) -> list[str] | None:
     try:
@@ -55,4 +50,6 @@ def argmax_figure(metric: str) -> bool:
     if not metric.startswith(metric_keys.EVAL_PREFIX) or metric_keys.at_threshold(metric):
         return False
     name = metric.removeprefix(metric_keys.EVAL_PREFIX)
-    return any(name == figure or name.startswith(figure + "_") for figure in ARGMAX_FIGURES)
+    return any(
+        name == figure or name.startswith(figure + "_") for figure in metric_keys.ARGMAX_FIGURES
+    )

@@ -4,8 +4,9 @@ Point values follow scikit-learn's definitions (``zero_division=0`` for the aver
 classes present in the test split: a class without a test image has undefined per-class figures,
 and the macro averages, like balanced accuracy, leave it out rather than count its recall as 0
 (``absent_classes`` in the report names it). Intervals are analytic where a standard method
-exists: Wilson for proportions (accuracy, per-class precision, sensitivity, specificity) and
-DeLong for per-class ROC AUC, both from ``confidenceinterval``. Everything else (balanced
+exists: Wilson for proportions (accuracy, per-class precision, sensitivity, specificity; scipy's
+``binomtest``, ``runs.wilson_interval``) and DeLong for per-class ROC AUC (``confidenceinterval``).
+Everything else (balanced
 accuracy, F1, macro/weighted averages, multi-class macro AUC, ECE) gets a seeded percentile
 bootstrap from ``scipy.stats.bootstrap``, whose statistic computes every bootstrapped metric at
 once from batched confusion matrices.
