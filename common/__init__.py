@@ -35,6 +35,7 @@ from common.fileio import (
     remove_partial_writes,
 )
 from common.heap import end_download_threads, freeze_startup_heap
+from common.keys import fingerprint, is_fingerprint
 from common.logs import configure_logging
 from common.paths import (
     MAX_NAME_BYTES,
@@ -45,7 +46,7 @@ from common.paths import (
 )
 from common.redact import printable, redact_uri
 from common.scratch import STALE_AFTER_S, make_scratch, scratch_dir, umask_mode
-from common.settings import Settings, fingerprint, get_settings, is_fingerprint
+from common.settings import Settings, get_settings
 from common.tether import set_parent_death_signal, spawn_tethered
 from common.versions import installed_version
 

@@ -1,18 +1,24 @@
 """The one settings object, read from the environment (and an optional ``.env`` file)."""
 
-import base64
-import binascii
-import hashlib
 import os
-import re
 from functools import lru_cache
 from pathlib import Path
-from typing import Literal
+from typing import Literal, get_args, get_origin
 
-from pydantic import Field, SecretStr, ValidationError, field_validator, model_validator
+from pydantic import (
+    BaseModel,
+    Field,
+    Secret,
+    SecretBytes,
+    SecretStr,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from common.errors import StartupError
+from common.keys import check_choice_key, comma_entries, is_fingerprint, strip_secret
 from common.redact import redact_uri
 
 
@@ -185,31 +191,31 @@ class Settings(BaseSettings):
     @field_validator("pseudonym_key", mode="after")
     @classmethod
     def _long_key(cls, key: SecretStr | None) -> SecretStr | None:
-        return _secret(key, 16, "must be a secret of at least 16 characters")
+        return strip_secret(key, 16, "must be a secret of at least 16 characters")
 
     @field_validator("pipeline_signing_key", mode="after")
     @classmethod
     def _signing_key(cls, key: SecretStr | None) -> SecretStr | None:
-        return _secret(key, 24, "must be a random secret of at least 24 characters")
+        return strip_secret(key, 24, "must be a random secret of at least 24 characters")
 
     @field_validator("pipeline_choice_private_key", mode="after")
     @classmethod
     def _private_key(cls, key: SecretStr | None) -> SecretStr | None:
-        key = _secret(key, 0, "")  # stripped; None when unset or empty
-        return key and SecretStr(_choice_key(key.get_secret_value()))
+        key = strip_secret(key, 0, "")  # stripped; None when unset or empty
+        return key and SecretStr(check_choice_key(key.get_secret_value()))
 
     @field_validator("pipeline_choice_public_key", mode="after")
     @classmethod
     def _public_key(cls, key: str | None) -> str | None:
         value = (key or "").strip()
-        return _choice_key(value) if value else None
+        return check_choice_key(value) if value else None
 
     @field_validator("pipeline_choice_previous_public_keys", mode="after")
     @classmethod
     def _former_public_keys(cls, keys: str | None) -> str | None:
-        entries = _entries(keys or "")
+        entries = comma_entries(keys or "")
         for number, entry in enumerate(entries, 1):
-            _choice_key(entry, f"entry {number} (entries are separated by commas) ")
+            check_choice_key(entry, f"entry {number} (entries are separated by commas) ")
         return ",".join(entries) or None
 
     @property
@@ -221,7 +227,7 @@ class Settings(BaseSettings):
     def choice_public_keys(self) -> list[str]:
         """``PIPELINE_CHOICE_PUBLIC_KEY`` and the former ones: the keys whose private keys'
         signatures the predictor accepts (empty: it checks the HMAC signature instead)."""
-        former = _entries(self.pipeline_choice_previous_public_keys or "")
+        former = comma_entries(self.pipeline_choice_previous_public_keys or "")
         return [k for k in (self.pipeline_choice_public_key, *former) if k]
 
     @property
@@ -240,7 +246,7 @@ class Settings(BaseSettings):
     @field_validator("pipeline_previous_tokens", mode="after")
     @classmethod
     def _former_tokens(cls, tokens: SecretStr | None) -> SecretStr | None:
-        entries = _entries(tokens.get_secret_value()) if tokens is not None else []
+        entries = comma_entries(tokens.get_secret_value()) if tokens is not None else []
         if not entries:  # unset, or empty as Compose passes an unset variable
             return None
         # a fingerprint copied in capitals is the same fingerprint
@@ -257,7 +263,7 @@ class Settings(BaseSettings):
     def previous_tokens(self) -> list[str]:
         """The entries of ``PIPELINE_PREVIOUS_TOKENS``: former tokens, or their fingerprints."""
         tokens = self.pipeline_previous_tokens
-        return _entries(tokens.get_secret_value()) if tokens is not None else []
+        return comma_entries(tokens.get_secret_value()) if tokens is not None else []
 
     @model_validator(mode="after")
     def _pseudonyms_need_a_key(self) -> "Settings":
@@ -282,58 +288,6 @@ class Settings(BaseSettings):
         return token.strip() if token is not None else None
 
 
-FINGERPRINT = re.compile(r"none|[0-9a-f]{12}")
-_UNKEYED = "none"
-
-
-def fingerprint(key: str | None) -> str:
-    """Which key sealed a record or signed a choice, without the key: 12 hex digits of a hash
-    of it (``none``: no key)."""
-    if not key:
-        return _UNKEYED
-    return hashlib.sha256(b"mlpipeline seal key\0" + key.encode()).hexdigest()[:12]
-
-
-def is_fingerprint(entry: str) -> bool:
-    """Whether an entry of ``PIPELINE_PREVIOUS_TOKENS`` names a former key by its fingerprint
-    (12 hex digits of ``fingerprint``; ``none``: no key) rather than whole (a key has
-    at least 24 characters)."""
-    return FINGERPRINT.fullmatch(entry) is not None
-
-
-def _secret(key: SecretStr | None, least: int, refusal: str) -> SecretStr | None:
-    """``key`` stripped (a secret made from a file ends with a newline); None when unset or
-    empty, as Compose passes an unset variable; ``ValueError(refusal)`` when shorter than
-    ``least`` characters."""
-    value = key.get_secret_value().strip() if key is not None else ""
-    if not value:
-        return None
-    if len(value) < least:
-        raise ValueError(refusal)
-    return SecretStr(value)
-
-
-def _choice_key(value: str, entry: str = "") -> str:
-    """``value`` when it is a key of the choices' pair as ``python -m runs.keys`` prints it (the
-    base64 of 32 bytes); otherwise ``ValueError`` (which never shows the value), saying which
-    ``entry`` of a list it is."""
-    try:
-        raw = base64.b64decode(value, validate=True)
-    except (binascii.Error, ValueError):
-        raw = b""
-    if len(raw) != 32:
-        raise ValueError(
-            f"{entry}must be an Ed25519 key as `python -m runs.keys` prints it (the base64 of 32 "
-            "bytes: 44 characters ending in =); copy the whole value after the = of its line"
-        )
-    return value
-
-
-def _entries(value: str) -> list[str]:
-    # a Kubernetes secret or `.env` line made from a file ends with a newline
-    return [entry.strip() for entry in value.split(",") if entry.strip()]
-
-
 @lru_cache
 def get_settings() -> Settings:
     """The process-wide settings (read once; tests build ``Settings`` directly instead).
@@ -352,10 +306,13 @@ def get_settings() -> Settings:
     return settings
 
 
-def settings_problem(exc: ValidationError) -> str:
-    """One line naming each environment variable whose value is not valid, and why."""
+def settings_problem(exc: ValidationError, model: type[BaseModel] | None = None) -> str:
+    """One line naming each environment variable whose value is not valid, and why; ``model``:
+    the settings class that raised (unnamed: ``Settings`` or its subclass named by ``exc``)."""
+    models = [model] if model else [m for m in _settings_classes() if m.__name__ == exc.title]
     problems = [
-        f"{'.'.join(map(str, e['loc'])).upper()}={_shown_input(e)}: {_message(e)}"
+        f"{'.'.join(map(str, e['loc'])).upper()}={_shown_input(e, models or [Settings])}: "
+        f"{_message(e)}"
         if e["loc"]  # a rule over several settings has none; its input is every value (secrets)
         else _message(e)
         for e in exc.errors()
@@ -366,12 +323,34 @@ def settings_problem(exc: ValidationError) -> str:
     )
 
 
-def _shown_input(error: dict) -> str:
-    """The value a setting was given, as an error may show it: never a secret's."""
-    name = str(error["loc"][-1])
-    if name.endswith(("_key", "_keys", "_token", "_tokens")):
+def _settings_classes() -> list[type[BaseModel]]:
+    """``Settings`` and its subclasses, theirs included."""
+    found: list[type[BaseModel]] = [Settings]
+    for cls in found:
+        found.extend(sub for sub in cls.__subclasses__() if sub not in found)
+    return found
+
+
+def _shown_input(error: dict, models: list[type[BaseModel]]) -> str:
+    """The value a setting was given, as an error may show it: never a secret's, that is a
+    field typed with a secret type (``SecretStr | None``, ``list[SecretStr]``) or, for those
+    that are plain strings, named ``*_key(s)`` or ``*_token(s)``."""
+    names = [part for part in error["loc"] if isinstance(part, str)]
+    fields = [m.model_fields.get(names[0]) for m in models] if names else []
+    if any(f and _holds_secret(f.annotation) for f in fields) or any(
+        name.endswith(("_key", "_keys", "_token", "_tokens")) for name in names
+    ):
         return "(hidden)"
     return redact_uri(repr(error.get("input")))  # a MONGO_URI's password
+
+
+def _holds_secret(annotation: object) -> bool:
+    """Whether a type is, or is made with, a secret type (``SecretStr``, ``SecretBytes``,
+    ``Secret[...]``)."""
+    origin = get_origin(annotation) or annotation
+    if isinstance(origin, type) and issubclass(origin, (SecretStr, SecretBytes, Secret)):
+        return True
+    return any(_holds_secret(arg) for arg in get_args(annotation))
 
 
 def _message(error: dict) -> str:

@@ -1,10 +1,12 @@
 import os
+import re
 import subprocess
 import sys
 from pathlib import Path
+from typing import Annotated
 
 import pytest
-from pydantic import ValidationError
+from pydantic import Field, SecretBytes, SecretStr, ValidationError
 
 from common import Settings
 from common.settings import settings_problem
@@ -117,3 +119,60 @@ def test_the_choice_public_keys_are_the_current_then_the_former_ones():
                         pipeline_choice_previous_public_keys=f"{other}, ")  # fmt: skip
     assert settings.choice_public_keys() == [PUBLIC, other]
     assert Settings(_env_file=None, pipeline_choice_public_key="").choice_public_keys() == []
+
+
+class _MailSettings(Settings):
+    """A service's own settings: secrets whose names say nothing of keys or tokens."""
+
+    smtp_password: SecretStr = Field(default=SecretStr("x" * 30), min_length=30)
+    smtp_cert: SecretBytes | None = Field(default=None, min_length=30)
+    smtp_passwords: list[Annotated[SecretStr, Field(min_length=30)]] = Field(default_factory=list)
+    smtp_host: str = Field(default="mail.example.org", min_length=10)
+
+
+@pytest.mark.parametrize(
+    ("variable", "value", "shown"),
+    [
+        ("SMTP_PASSWORD", "hunter2-secret", "SMTP_PASSWORD"),
+        ("SMTP_CERT", "hunter2-bytes", "SMTP_CERT"),
+        ("SMTP_PASSWORDS", f'["{"x" * 30}", "hunter2-listed"]', "SMTP_PASSWORDS.1"),
+    ],
+)
+def test_a_setting_typed_secret_is_hidden_whatever_its_name(monkeypatch, variable, value, shown):
+    monkeypatch.setenv(variable, value)
+    with pytest.raises(ValidationError) as caught:
+        _MailSettings(_env_file=None)
+    for said in (settings_problem(caught.value), settings_problem(caught.value, _MailSettings)):
+        assert f"{shown}=(hidden): " in said
+        assert "hunter2" not in said
+
+
+def test_a_plain_setting_shows_its_value(monkeypatch):
+    monkeypatch.setenv("SMTP_HOST", "mail")
+    with pytest.raises(ValidationError) as caught:
+        _MailSettings(_env_file=None)
+    assert "SMTP_HOST='mail': " in settings_problem(caught.value)
+
+
+def _readme_variables() -> list[str]:
+    """The first column of README.md's configuration table, each cell a `VARIABLE`."""
+    text = (ROOT / "README.md").read_text(encoding="utf-8")
+    section = text.split("\n## Configuration\n", 1)[1].split("\n## ", 1)[0]
+    rows = re.search(r"^\| variable \|.*\n\|[-|]+\|\n((?:\|.*\n)+)", section, re.MULTILINE)
+    assert rows, "README.md's configuration table is missing or has another header"
+    cells = [row.split(" | ", 1)[0].removeprefix("| ") for row in rows[1].splitlines()]
+    assert all(re.fullmatch(r"`[A-Z][A-Z0-9_]*`", c) for c in cells), cells
+    return [cell.strip("`") for cell in cells]
+
+
+def test_every_setting_is_a_row_of_the_readme_table_and_every_row_a_setting():
+    # an environment variable is the upper-cased field name (no prefix, no aliases)
+    assert not Settings.model_config.get("env_prefix")
+    assert not Settings.model_config.get("case_sensitive")
+    assert all(f.alias is None and f.validation_alias is None
+               for f in Settings.model_fields.values())  # fmt: skip
+    variables = _readme_variables()
+    assert len(variables) == len(set(variables)), "a variable has two rows"
+    fields = {name.upper() for name in Settings.model_fields}
+    unlisted, unknown = sorted(fields - set(variables)), sorted(set(variables) - fields)
+    assert (unlisted, unknown) == ([], []), "(settings not in README.md's table, rows no setting)"
