@@ -46,7 +46,12 @@ def main(argv: list[str] | None = None) -> int:
     )
     parser.add_argument("--run-id", required=True, help="MLflow run id of a trained model")
     parser.add_argument("--data-dir", help="dataset folder or .npz (default: the run's data_dir)")
-    parser.add_argument("--batch-size", type=int, default=256, help="images per batch (1-4096)")
+    parser.add_argument(
+        "--batch-size",
+        type=int,
+        default=inference.BATCH_SIZE,
+        help=f"images per batch (1-{inference.MAX_BATCH_SIZE})",
+    )
     parser.add_argument(
         "--tta",
         choices=inference.TTA_CHOICES,
@@ -54,8 +59,10 @@ def main(argv: list[str] | None = None) -> int:
         help="test-time augmentation: average the predictions over the image and its flips",
     )
     args = parser.parse_args(argv)
-    if not 1 <= args.batch_size <= 4096:
-        parser.error(f"--batch-size must be between 1 and 4096, got {args.batch_size}")
+    if not 1 <= args.batch_size <= inference.MAX_BATCH_SIZE:
+        parser.error(
+            f"--batch-size must be between 1 and {inference.MAX_BATCH_SIZE}, got {args.batch_size}"
+        )
     settings = get_settings()
     try:
         report = evaluate_run(

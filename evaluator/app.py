@@ -48,7 +48,12 @@ class EvaluateIn(BaseModel):
         max_length=MAX_PATH_CHARS,
         description="dataset folder or .npz under DATA_DIR (default: the run's data_dir)",
     )
-    batch_size: JsonInt = Field(256, ge=1, le=4096, description="images per inference batch")
+    batch_size: JsonInt = Field(
+        inference.BATCH_SIZE,
+        ge=1,
+        le=inference.MAX_BATCH_SIZE,
+        description="images per inference batch",
+    )
     tta: inference.Tta = Field(
         "none", description="test-time augmentation: average the image and its flips"
     )

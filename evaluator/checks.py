@@ -3,7 +3,7 @@ queueing a job: the run, its model and preprocessing, and the data folder and it
 
 from pathlib import Path
 
-from runs import check_run, data_inputs, run_data_dir
+from runs import check_run, data_inputs, inference, run_data_dir
 
 
 def prepare_inputs(
@@ -11,7 +11,7 @@ def prepare_inputs(
     tracking_uri: str,
     data_root: Path,
     data_dir: str | None = None,
-    batch_size: int = 256,
+    batch_size: int = inference.BATCH_SIZE,
     tta: str = "none",
 ) -> dict:
     """Validate an API request at once and return the job's inputs (``data_dir`` resolved).

@@ -77,7 +77,7 @@ def evaluate_run(
     run_id: str,
     tracking_uri: str,
     data_dir: str | Path | None = None,
-    batch_size: int = 256,
+    batch_size: int = inference.BATCH_SIZE,
     progress: bool = False,
     data_root: Path | None = None,
     confine: bool = False,

@@ -24,6 +24,8 @@ Tta = Literal["none", "horizontal", "both"]
 TTA_CHOICES = get_args(Tta)
 """Test-time augmentation: the mean softmax over the image and its flips (``horizontal``: + left-
 right; ``both``: + up-down and both), the same flips as the trainer's ``--flip`` choices."""
+BATCH_SIZE = 256  # images per inference batch unless a caller says otherwise
+MAX_BATCH_SIZE = 4096  # the most the evaluator's API and CLI take (a batch of 224 px RGB: 2.5 GB)
 
 
 def views(x: torch.Tensor, tta: str = "none") -> list[torch.Tensor]:
@@ -41,7 +43,7 @@ def views(x: torch.Tensor, tta: str = "none") -> list[torch.Tensor]:
 def batches(
     inputs: np.ndarray | torch.Tensor,
     pp: Preprocessing | None = None,
-    batch_size: int = 256,
+    batch_size: int = BATCH_SIZE,
     device: torch.device | str | None = None,
 ) -> Iterator[torch.Tensor]:
     """Model inputs of ``batch_size`` images at a time.
