@@ -30,7 +30,7 @@ from jobs import (
     request_as_sent,
     submission_responses,
 )
-from runs import inference, result_exists, warm_up
+from runs import contract, inference, result_current, warm_up
 
 KIND = "evaluate"
 router = APIRouter(tags=["evaluate"])
@@ -100,7 +100,8 @@ def create_app(settings: Settings | None = None, runner_options: dict | None = N
         run_job, tracking_uri=settings.mlflow_tracking_uri, data_root=settings.data_dir
     )
     warm = partial(warm_up, settings.mlflow_tracking_uri)
-    there = partial(result_exists, settings.mlflow_tracking_uri)  # a stored result, still in MLflow
+    # a stored result, still the run's current one in MLflow
+    there = partial(result_current, settings.mlflow_tracking_uri, contract.EVALUATION_PATH_TAG)
     return create_job_app(KIND, "Evaluator", router, handler, settings, runner_options, warm, there)
 
 

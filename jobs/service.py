@@ -96,8 +96,9 @@ class JobService:
         max_queued: int | None = None,
         still_there: Callable[[dict], bool] | None = None,
     ) -> None:
-        """``still_there(job)``: whether a succeeded job's result still exists where it was
-        published (``runs.result_exists``); one that does not is made again, not reused."""
+        """``still_there(job)``: whether a succeeded job's result is still its run's current one
+        where it was published (``runs.result_current``); one that is not is made again, not
+        reused."""
         self.store = store
         self.runner = runner
         self.kind = runner.kind

@@ -154,7 +154,7 @@ from runs.tracking import (
     new_result_id,
     outage_of,
     publish_result,
-    result_exists,
+    result_current,
     run_model_uri,
     stopped_before_model,
 )
@@ -250,7 +250,7 @@ __all__ = [
     "resample_counts",
     "resolve_data_dir",
     "restamped",
-    "result_exists",
+    "result_current",
     "run_data_dir",
     "run_model_uri",
     "schemas",

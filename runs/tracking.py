@@ -105,16 +105,23 @@ def get_run(client: MlflowClient, run_id: str) -> Run:
 _OUTAGE_CODES = ("TEMPORARILY_UNAVAILABLE", "INTERNAL_ERROR")
 
 
-def result_exists(uri: str, job: dict) -> bool:
-    """Whether a succeeded job's result folder (``result.artifact_path``) is still among its
-    run's artifacts at ``uri``: with MLflow restored from a backup older than the job store, a
-    stored job names a folder the run no longer has, and reusing it would answer with results
-    that do not exist. True where it cannot tell (no folder recorded, MLflow not answering)."""
+def result_current(uri: str, path_tag: str, job: dict) -> bool:
+    """Whether a succeeded job's result folder (``result.artifact_path``) is still its run's
+    current result at ``uri`` (the run's ``path_tag``, ``EVALUATION_PATH_TAG`` or
+    ``EXPLANATION_PATH_TAG``, names it) and among its artifacts. Reusing one that is not would
+    answer "done" while the run, and every reader of it, shows another result (one made since on
+    other data or with --tta): the request would change nothing however often it were sent. With
+    MLflow restored from a backup older than the job store, a stored job names a folder the run
+    no longer has. True where it cannot tell (no folder recorded, MLflow not answering)."""
     folder = (job.get("result") or {}).get("artifact_path")
     if not folder:
         return True
     try:
-        return bool(get_client(uri).list_artifacts(job["run_id"], folder))
+        client = get_client(uri)
+        current = client.get_run(job["run_id"]).data.tags.get(path_tag)
+        if current is not None and current.strip("/") != folder.strip("/"):
+            return False
+        return bool(client.list_artifacts(job["run_id"], folder))
     except Exception:  # an outage (get_client fails fast on it): the stored answer stands
         return True
 

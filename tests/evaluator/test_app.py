@@ -85,6 +85,23 @@ def test_a_result_gone_from_mlflow_is_made_again_not_reused(service, run_id, mlf
     assert kept["reused"] and kept["job_id"] == again["job_id"]
 
 
+def test_a_result_no_longer_the_run_s_current_one_is_made_again_not_reused(
+    service, run_id, mlflow_server
+):
+    """Another evaluation (other data, --tta) published since: answering the earlier job as done
+    left the run showing the other one, however often the request was sent."""
+    first = post(service.url, {"run_id": run_id, "batch_size": 10}, wait=120).json()
+    other = post(service.url, {"run_id": run_id, "batch_size": 11}, wait=120).json()
+    assert other["status"] == "succeeded", other["error"]
+    again = post(service.url, {"run_id": run_id, "batch_size": 10}, wait=120).json()
+    assert not again["reused"] and again["job_id"] not in (first["job_id"], other["job_id"])
+    assert again["status"] == "succeeded", again["error"]
+    tags = mlflow.MlflowClient(mlflow_server).get_run(run_id).data.tags
+    assert tags["pipeline.evaluation.path"] == again["result"]["artifact_path"]
+    kept = post(service.url, {"run_id": run_id, "batch_size": 10}).json()  # current: reused
+    assert kept["reused"] and kept["job_id"] == again["job_id"]
+
+
 def test_force_evaluates_again(service, run_id):
     first = post(service.url, {"run_id": run_id, "batch_size": 9}, wait=120).json()
     forced = post(service.url, {"run_id": run_id, "batch_size": 9, "force": True}, wait=120)
