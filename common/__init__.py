@@ -6,8 +6,9 @@ from requests and runs (``confine``), the one redaction of credentials in URIs s
 (``redact_uri``) and of file names that are not UTF-8 (``printable``), the CPUs a process may use
 under a container's quota (``available_cores``), a package's installed version
 (``installed_version``), the names of the evaluator's metrics in MLflow with which way each
-is better (``metric_keys``), and child processes that end with the process that started them,
-``kill -9`` included (``spawn_tethered``, ``set_parent_death_signal``).
+is better (``metric_keys``), the one millisecond UTC "now" of records and tags (``utcnow``), the
+keys' fingerprints (``fingerprint``), and child processes that end with the process that started
+them, ``kill -9`` included (``spawn_tethered``, ``set_parent_death_signal``).
 
 Job handling lives in ``jobs``, MLflow access, models and the artifact contract in ``runs``.
 """
