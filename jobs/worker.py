@@ -257,7 +257,13 @@ class WorkerProcess:
     def _died(self) -> str:
         code = self.process.exitcode
         how = f"signal {-code}" if code is not None and code < 0 else f"exit code {code}"
-        return f"the worker process died ({how}; out of memory?)"
+        # Not retried: a job that the out-of-memory killer ended would likely end alike again
+        # (a service killed with its worker is another matter: its job is requeued).
+        return (
+            f"the worker process died ({how}; out of memory?), so the job is not tried again; "
+            'submit it again with "force": true once more memory is free (fewer jobs at once, '
+            "a smaller batch_size or n_samples)"
+        )
 
     def close(self, grace: float = 5.0) -> None:
         """End the child: terminate, then kill after ``grace`` seconds; reap it."""

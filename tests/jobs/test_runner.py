@@ -231,6 +231,23 @@ def test_isolated_handler_runs_in_a_worker_process_and_keeps_error_messages(
     assert failed["status"] == "failed" and failed["error"] == "rejected in the worker process"
 
 
+def kill_own_process(job: dict) -> dict:
+    """Module-level, for a spawned worker: dies as the out-of-memory killer would end it."""
+    os.kill(os.getpid(), 9)
+    return {}
+
+
+def test_a_worker_killed_alone_fails_its_job_saying_how_to_submit_it_again(
+    job_store, runner_factory
+):
+    runner = runner_factory(kill_own_process, isolate=True).start()
+    job, _ = job_store.submit("evaluate", "run1", {})
+    failed = runner.wait(job["job_id"], 300)
+    assert failed["status"] == "failed" and failed["attempts"] == 1
+    assert failed["error"].startswith("the worker process died (signal 9; out of memory?)")
+    assert 'submit it again with "force": true once more memory is free' in failed["error"]
+
+
 def test_a_published_result_is_recorded_after_a_long_store_outage_not_run_again(
     tmp_path, runner_factory, monkeypatch
 ):
