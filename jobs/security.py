@@ -233,13 +233,22 @@ async def unparsable_body(request: Request, exc: Exception) -> Response:
                 "/docs show."
             },
         )
+    path = request.scope["path"][:200]
     if exc.status_code == 405:
         # Starlette lists only the first matching route's methods in Allow; a path served by
         # several routes (GET and DELETE /jobs/{id}) must list them all.
         allowed = _allowed_methods(request)
         if allowed:
             headers = {**(exc.headers or {}), "Allow": ", ".join(allowed)}
-            exc = StarletteHTTPException(405, exc.detail, headers=headers)
+            detail = exc.detail
+            if detail == "Method Not Allowed":  # Starlette's own words: say which methods
+                detail = f"{request.method[:10]} is not served at {path}: use "
+                detail += " or ".join(allowed)
+            exc = StarletteHTTPException(405, detail, headers=headers)
+    elif exc.status_code == 404 and exc.detail == "Not Found":  # no route, not a route's 404
+        exc = StarletteHTTPException(
+            404, f"no route at {path}: this service's routes are listed at /docs", exc.headers
+        )
     return await http_exception_handler(request, exc)
 
 

@@ -154,6 +154,20 @@ def test_a_trailing_slash_is_a_404_naming_the_path_not_a_redirect_to_the_host_se
     assert "203.0.113.7" not in answer.text
 
 
+def test_a_path_without_a_route_is_a_404_pointing_at_the_docs(toy_server):
+    answer = requests.get(f"{toy_server}/evaluations")
+    assert answer.status_code == 404
+    assert answer.json()["detail"] == (
+        "no route at /evaluations: this service's routes are listed at /docs"
+    )
+
+
+def test_a_method_a_path_does_not_serve_is_a_405_naming_those_it_does(toy_server):
+    answer = requests.put(f"{toy_server}/jobs/abc")
+    assert answer.status_code == 405 and answer.headers["allow"] == "DELETE, GET"
+    assert answer.json()["detail"] == "PUT is not served at /jobs/abc: use DELETE or GET"
+
+
 def test_without_a_token_a_request_to_a_host_name_is_refused_saying_why(toy_server):
     answer = requests.get(f"{toy_server}/jobs", headers={"Host": "rebound.example:5006"})
     assert answer.status_code == 403
