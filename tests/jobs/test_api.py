@@ -13,7 +13,7 @@ from common import utcnow
 from jobs import JobStore, create_job_app, get_database
 from jobs.intake import HealthFastPath
 from tests.conftest import LiveServer, unreachable_mongo
-from tests.jobs.conftest import make_settings, make_toy_app, toy_handler, toy_router
+from tests.jobs.conftest import make_settings, make_toy_app, toy_handler, toy_router, wait_until
 
 TOKEN = "toy-test-token-0123456789abcdef"
 
@@ -236,8 +236,14 @@ def test_start_up_objects_are_frozen_before_serving(embedded_settings):
 
 
 def test_ready_when_mlflow_and_store_answer(toy_server):
-    answer = requests.get(f"{toy_server}/ready")
-    assert answer.status_code == 200 and answer.json()["store"] == "embedded"
+    # A fresh SQLite tracking store builds its tables at the first request: on a busy machine
+    # longer than the readiness check's 3.5 s, so the first answers may be 503 (not ready yet).
+    answer = wait_until(
+        lambda: (a := requests.get(f"{toy_server}/ready")).status_code == 200 and a,
+        60,
+        "a 200 from /ready",
+    )
+    assert answer.json()["store"] == "embedded"
 
 
 def test_ready_shows_the_tracking_server_without_its_credentials(tmp_path, mlflow_server):
