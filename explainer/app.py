@@ -13,7 +13,7 @@ from fastapi import APIRouter, Depends, FastAPI, Request, Response
 from pydantic import BaseModel, ConfigDict, Field
 
 from common import Settings, get_settings
-from explainer.attributions import Method
+from explainer.attributions import MethodName
 from explainer.explain import (
     DEFAULT_N_SAMPLES,
     MAX_N_SAMPLES,
@@ -52,7 +52,7 @@ class ExplainIn(BaseModel):
         le=MAX_N_SAMPLES,
         description="test images to explain (up to half of them the most confidently wrong)",
     )
-    methods: list[Method] | None = Field(
+    methods: list[MethodName] | None = Field(
         None, min_length=1, description="attribution methods; default all of them"
     )
     seed: JsonInt = Field(0, ge=0, le=MAX_SEED, description="seed of the sample and random orders")

@@ -1,7 +1,7 @@
 """Files of an explanation: raw values, panels, plots, ``faithfulness.json`` and ``index.json``."""
 
 import io
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
@@ -11,6 +11,7 @@ from mlflow.tracking import MlflowClient
 
 from common import atomic_write_bytes, atomic_write_json
 from explainer import attributions, plots
+from explainer.attributions import BY_NAME
 from runs import contract, schemas
 
 
@@ -21,18 +22,24 @@ class Explanation:
     Attributes:
         target: Predicted (explained) class per image.
         probs: Softmax probabilities ``N×K``.
-        values: Method → raw attributions (``N×C×H×W``; Grad-CAM ``N×1×H×W``).
-        ig_delta: Integrated Gradients' convergence delta per image, when computed.
+        values: Method → raw attributions (``Method.shape``: ``N×C×H×W`` or ``N×1×H×W``).
         faithfulness: The deletion report (see ``faithfulness.deletion_report``).
-        channel_importance: Method → share of |attribution| per input channel (IG, SHAP).
+        channel_importance: Method → share of |attribution| per input channel (the methods
+            with ``Method.per_channel``).
+        extras: Method → extra arrays saved beside its values (IG's convergence delta).
     """
 
     target: np.ndarray
     probs: np.ndarray
     values: dict[str, np.ndarray]
-    ig_delta: np.ndarray | None
     faithfulness: dict
     channel_importance: dict[str, list[float]]
+    extras: dict[str, dict[str, np.ndarray]] = field(default_factory=dict)
+
+    @property
+    def ig_delta(self) -> np.ndarray | None:
+        """Integrated Gradients' convergence delta per image, when computed."""
+        return self.extras.get("integrated_gradients", {}).get(attributions.IG_DELTA)
 
 
 def _channel_names(channels: int) -> list[str]:
@@ -62,9 +69,7 @@ def write_artifacts(
     channels = _channel_names(x.shape[1])
     predicted = [class_names[t] for t in explanation.target]
     for method, values in explanation.values.items():
-        extra = {}
-        if method == "integrated_gradients":
-            extra["ig_convergence_delta"] = explanation.ig_delta
+        extra = explanation.extras.get(method, {})
         buffer = io.BytesIO()
         np.savez_compressed(
             buffer,
@@ -74,12 +79,11 @@ def write_artifacts(
             **extra,
         )
         buffer_path = atomic_write_bytes(out / f"{method}.npz", buffer.getvalue())
-        shape = "N×1×H×W" if method == "gradcam" else "N×C×H×W"
         files[buffer_path.name] = (
-            f"raw {plots.METHOD_TITLES[method]} values ({shape}) for the explained class (see "
-            "settings.explained_class); "
+            f"raw {BY_NAME[method].title} values ({BY_NAME[method].shape}) for the explained "
+            "class (see settings.explained_class); "
             "arrays: values, target (explained class), sample_index (test-set index)"
-            + (", ig_convergence_delta" if extra else "")
+            + "".join(f", {name}" for name in extra)
         )
     samples, decisions, point = [], [], info.get("operating_point")
     for i in range(len(x)):
@@ -117,31 +121,25 @@ def write_artifacts(
                 "decided": decided.replace("\n", " "),
             }
         )
-    if "gradcam" in explanation.values:
-        cams = np.asarray(explanation.values["gradcam"])[:, 0]  # N×1×H×W → N×H×W
-        captions = [
-            f"{'✗' if s['misclassified'] else '✓'} true {s['true_label']}\n{decided}"
-            for s, decided in zip(samples, decisions, strict=True)
-        ]
-        wrong = [s["misclassified"] for s in samples]
-        atomic_write_bytes(
-            out / contract.GRADCAM_PNG, plots.cam_grid(images, cams, captions, wrong)
+    captions = [
+        f"{'✗' if s['misclassified'] else '✓'} true {s['true_label']}\n{decided}"
+        for s, decided in zip(samples, decisions, strict=True)
+    ]
+    for method, values in explanation.values.items():
+        summary = BY_NAME[method].summary
+        if summary is None:
+            continue
+        across = attributions.Across(
+            images=images,
+            values=np.asarray(values),
+            captions=captions,
+            wrong=[s["misclassified"] for s in samples],
+            channels=channels,
+            labels=predicted,
+            explained_class=info["settings"].get("explained_class", plots.EXPLAINED_CLASS),
         )
-        files[contract.GRADCAM_PNG] = (
-            "Grad-CAM of the explained class at the last conv block (a coarse map: one cell per "
-            "feature-map position), every explained sample, each with its scale"
-        )
-    if "shap" in explanation.values:
-        atomic_write_bytes(
-            out / contract.SHAP_SUMMARY_PNG,
-            plots.shap_summary(
-                explanation.values["shap"],
-                channels,
-                predicted,
-                info["settings"].get("explained_class", plots.EXPLAINED_CLASS),
-            ),
-        )
-        files[contract.SHAP_SUMMARY_PNG] = "SHAP across samples: mean |SHAP| map, mass per channel"
+        atomic_write_bytes(out / summary.file, summary.draw(across))
+        files[summary.file] = summary.description
     importance = {
         m: dict(zip(channels, shares, strict=True))
         for m, shares in explanation.channel_importance.items()

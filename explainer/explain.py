@@ -17,7 +17,7 @@ from tqdm import tqdm
 from common import InvalidInput, ServiceUnavailable, atomic_write_json, scratch_dir
 from explainer import attributions
 from explainer.artifacts import Explanation, upload, write_artifacts
-from explainer.attributions import METHODS
+from explainer.attributions import BY_NAME, METHODS
 from explainer.embedding import embedding_report
 from explainer.faithfulness import deletion_report
 from runs import (
@@ -130,28 +130,28 @@ def explain_images(
     probs = inference.predict(model, inference.batches(x)).float()
     top = probs.argmax(dim=1)
     target = top if target is None else target.long()
-    base = attributions.make_baseline(model, x, baseline)
+    inputs = attributions.Inputs(
+        model=model,
+        x=x,
+        target=target,
+        top=top,
+        baseline=attributions.make_baseline(model, x, baseline),
+        background=background,
+        seed=seed,
+        ig_steps=ig_steps,
+        shap_nsamples=shap_nsamples,
+        internal_batch_size=internal_batch_size,
+    )
     values: dict[str, torch.Tensor] = {}
-    ig_delta = None
+    extras: dict[str, dict[str, np.ndarray]] = {}
     # disable=None: none where stderr is not a terminal (a service's log)
     with tqdm(total=len(methods) + 1, desc="explain", disable=None if progress else True) as bar:
         for i, method in enumerate(methods):
             bar.set_postfix_str(method)
             step(i, len(methods) + 1, f"attributions {i + 1}/{len(methods)}: {method}")
-            if method == "integrated_gradients":
-                values[method], delta = attributions.integrated_gradients(
-                    model, x, target, base, ig_steps, internal_batch_size
-                )
-                ig_delta = delta.numpy()
-            elif method == "shap":
-                values[method], _ = attributions.shap_values(
-                    model, x, background, nsamples=shap_nsamples, seed=seed,
-                    target=None if torch.equal(target, top) else target,
-                )  # fmt: skip
-            elif method == "gradcam":
-                values[method] = attributions.gradcam(model, x, target)
-            else:
+            if method not in BY_NAME:
                 raise InvalidInput(f"unknown method {method!r}; choose from {', '.join(METHODS)}")
+            values[method], extras[method] = BY_NAME[method].compute(inputs)
             bar.update()
         bar.set_postfix_str("deletion curves")
         step(len(methods), len(methods) + 1, "deletion curves")
@@ -159,7 +159,7 @@ def explain_images(
             model,
             x,
             target,
-            base,
+            inputs.baseline,
             {m: attributions.pixel_importance(v) for m, v in values.items()},
             n_steps=deletion_steps,
             seed=seed,
@@ -170,12 +170,12 @@ def explain_images(
         target=target.numpy(),
         probs=probs.numpy(),
         values={m: v.numpy() for m, v in values.items()},
-        ig_delta=ig_delta,
+        extras=extras,
         faithfulness=report,
         channel_importance={
             m: attributions.channel_importance(v).tolist()
             for m, v in values.items()
-            if m != "gradcam"
+            if BY_NAME[m].per_channel
         },
     )
 

@@ -16,13 +16,7 @@ from matplotlib.colors import Normalize
 from matplotlib.figure import Figure
 
 from common import CATEGORICAL, curve_style
-
-METHOD_TITLES = {
-    "integrated_gradients": "Integrated Gradients",
-    "shap": "SHAP",
-    "gradcam": "Grad-CAM",
-}
-
+from explainer.attributions import BY_NAME, METHOD_TABLE, is_signed, title
 
 # The bars of different methods differ by hatch as well as colour, as curves by line style and
 # marker (common.curve_style): WCAG 1.4.1, colour blindness, greyscale prints.
@@ -54,7 +48,9 @@ def _show_image(ax, image: np.ndarray, alpha: float = 1.0) -> None:
 # models are compared by these numbers, not by their colours.
 SCALE_NOTE = (
     "each map on its own scale (in its title): signed maps ±99th percentile of |value|, "
-    "beyond it clipped; Grad-CAM 0 to its maximum"
+    "beyond it clipped; "
+    + ", ".join(m.title for m in METHOD_TABLE if not m.signed)
+    + " 0 to its maximum"
 )
 
 
@@ -121,11 +117,12 @@ def sample_panel(
 
     Args:
         image: ``H×W×C`` floats in ``[0, 1]``.
-        maps: Method name → per-pixel importance ``H×W`` (signed for IG and SHAP).
+        maps: Method name → per-pixel importance ``H×W`` (signed where ``Method.signed``).
         decided: What the model decided, and how (``decision_label``): the explained class.
         wrong: Whether that decision is not ``true_label``.
-        background: How many test images SHAP compares the image with (its title says so: a
-            red area where the image is darker than they are there is not a finding in it).
+        background: How many test images a method with ``Method.uses_background`` (SHAP)
+            compares the image with (its title says so: a red area where the image is darker
+            than they are there is not a finding in it).
     """
     aspect = image.shape[0] / image.shape[1]  # rows as tall as the images, not a fixed height
     fig = Figure(figsize=(2.6 * (1 + len(maps)), 2.6 * aspect + 0.9))
@@ -138,19 +135,19 @@ def sample_panel(
         color="crimson" if wrong else "black",
     )
     for ax, (method, heat) in zip(axes[1:], maps.items(), strict=True):
-        scale = _overlay(ax, image, heat, signed=method != "gradcam")
-        _map_colour_bar(ax, signed=method != "gradcam")
+        scale = _overlay(ax, image, heat, signed=is_signed(method))
+        _map_colour_bar(ax, signed=is_signed(method))
         ax.set_title(map_title(method, scale, background), fontsize=SMALL)
     _scale_note(fig)
     return _png(fig)
 
 
 def map_title(method: str, scale: str, background: int | None = None) -> str:
-    """``SHAP\n(±0.012, vs 16 test images)``: the method, the map's scale and, for SHAP, how many
-    images it compares with."""
-    if method == "shap" and background:
+    """``SHAP\n(±0.012, vs 16 test images)``: the method, the map's scale and, for a method
+    that compares with background images (``Method.uses_background``), how many."""
+    if background and method in BY_NAME and BY_NAME[method].uses_background:
         scale += f", vs {background} test images"
-    return f"{METHOD_TITLES.get(method, method)}\n({scale})"
+    return f"{title(method)}\n({scale})"
 
 
 def decision_label(probs: np.ndarray, target: int, class_names: list[str],
@@ -279,7 +276,7 @@ def deletion_plot(report: dict) -> bytes:
         ax.plot(
             fractions,
             entry["curve"],
-            label=f"{METHOD_TITLES.get(method, method)} (AUC {entry['auc']:.3f})",
+            label=f"{title(method)} (AUC {entry['auc']:.3f})",
             **curve_style(i),
         )
     ax.plot(
@@ -301,7 +298,7 @@ def channel_plot(importance: dict[str, dict[str, float]]) -> bytes:
     """Bar chart of the share of attribution mass per input channel, one hue per method."""
     frame = pd.DataFrame(
         [
-            {"method": METHOD_TITLES.get(m, m), "channel": c, "share": s}
+            {"method": title(m), "channel": c, "share": s}
             for m, shares in importance.items()
             for c, s in shares.items()
         ]

@@ -72,6 +72,13 @@ CHANNEL_IMPORTANCE_PNG = "channel_importance.png"
 SHAP_SUMMARY_PNG = "shap_summary.png"
 DELETION_CURVES_PNG = "deletion_curves.png"
 PANELS_DIR = "panels"
+# The explainer's attribution methods (``explainer.METHODS``, its keys) as titles and tables name
+# them: the explainer's figures and the dashboard read them here (the dashboard cannot import it).
+ATTRIBUTION_TITLES = {
+    "shap": "SHAP",
+    "integrated_gradients": "Integrated Gradients",
+    "gradcam": "Grad-CAM",
+}
 
 # In both: the job's answer, which a retry of the same job returns instead of publishing again.
 JOB_RESULT_JSON = "job_result.json"

@@ -18,11 +18,6 @@ from dashboard.tabs.job_ui import job_controls
 from runs import contract, schemas
 
 CHANNEL_ORDER = ("R", "G", "B", "grey")
-METHOD_NAMES = {
-    "integrated_gradients": "Integrated Gradients",
-    "gradcam": "Grad-CAM",
-    "shap": "SHAP",
-}
 SAMPLE_COLUMNS = {
     "rank": "#",
     "test_index": "Test image",
@@ -47,7 +42,7 @@ def channel_frame(importance: dict[str, dict[str, float]]) -> pd.DataFrame:
     """Method, channel, share; channels in ``CHANNEL_ORDER`` whatever the file's key order."""
     rank = {c: i for i, c in enumerate(CHANNEL_ORDER)}
     rows = [
-        (METHOD_NAMES.get(m, m), c, share)
+        (contract.ATTRIBUTION_TITLES.get(m, m), c, share)
         for m, shares in importance.items()
         for c, share in sorted(shares.items(), key=lambda kv: rank.get(kv[0], len(rank)))
     ]
@@ -136,7 +131,7 @@ def _faithfulness(ctx: Context) -> None:
         f"with its 95 % bootstrap interval over the {faithfulness_scope(faithfulness)}: an "
         "interval reaching below 0 does not show that the map beats random."
     )
-    scores["method"] = scores["method"].map(lambda m: METHOD_NAMES.get(m, m))
+    scores["method"] = scores["method"].map(lambda m: contract.ATTRIBUTION_TITLES.get(m, m))
     scores["score"] = [score_text(row) for row in scores.to_dict("records")]
     for column in ("auc", "random_auc", "beats_random_fraction"):
         scores[column] = [alt_text.number(v) for v in scores[column]]
