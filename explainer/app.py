@@ -12,7 +12,7 @@ from typing import Annotated
 from fastapi import APIRouter, Depends, FastAPI, Request, Response
 from pydantic import BaseModel, ConfigDict, Field
 
-from common import Settings, get_settings
+from common import MAX_PATH_CHARS, Settings, get_settings
 from explainer.attributions import MethodName
 from explainer.explain import (
     DEFAULT_N_SAMPLES,
@@ -26,6 +26,7 @@ from jobs import (
     JobService,
     JsonBool,
     JsonInt,
+    PathText,
     RunId,
     WaitSeconds,
     create_job_app,
@@ -46,6 +47,13 @@ class ExplainIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     run_id: RunId
+    data_dir: PathText | None = Field(
+        None,
+        min_length=1,
+        max_length=MAX_PATH_CHARS,
+        description="dataset folder or .npz under DATA_DIR whose test images are explained "
+        "(default: the run's data_dir)",
+    )
     n_samples: JsonInt = Field(
         DEFAULT_N_SAMPLES,
         ge=1,
@@ -87,6 +95,7 @@ async def explain(
         body.methods,
         body.seed,
         settings.data_dir,
+        body.data_dir,
     )
     request = request_as_sent(body, settings.data_dir)  # a repeat skips the checks
     return await jobs.respond(body.run_id, inputs, body.force, wait, response, request, client=http)

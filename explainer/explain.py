@@ -187,11 +187,13 @@ def prepare_inputs(
     methods: Sequence[str] | None = None,
     seed: int = 0,
     data_root: Path | None = None,
+    data_dir: str | None = None,
 ) -> dict:
     """Check a request at submission time and return the job's inputs (data set resolved).
 
-    The run's data set must lie under ``data_root`` (``DATA_DIR``), as for the evaluator: a run
-    logged with any other ``data_dir`` cannot make the service read and publish those images.
+    The data set (``data_dir``, default the run's) must lie under ``data_root`` (``DATA_DIR``),
+    as for the evaluator: neither a request nor a run logged with any other ``data_dir`` can make
+    the service read and publish those images.
 
     Raises:
         NotFound: Unknown run. InvalidInput: bad arguments, no model, preprocessing or data, or
@@ -200,7 +202,7 @@ def prepare_inputs(
     """
     methods = check_request(n_samples, methods, seed)
     pp, param = check_run(tracking_uri, run_id)
-    path = run_data_dir(run_id, None, param, data_root, confine=True)
+    path = run_data_dir(run_id, data_dir, param, data_root, confine=True)
     return {"n_samples": n_samples, "methods": methods, "seed": seed, **data_inputs(path, pp)}
 
 

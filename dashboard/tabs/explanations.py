@@ -59,6 +59,22 @@ def sample_table(index: schemas.ExplanationIndex) -> pd.DataFrame:
     return frame.astype(str).replace({"None": "–", "nan": "–"})
 
 
+def data_note(data: dict) -> str | None:
+    """What to say when the explanation is not of the run's own test split (``index.json``'s
+    ``data``: explained with another ``data_dir``, or its folder's test split changed since the
+    run was trained); None when it is, or the explanation does not say (made before)."""
+    if data.get("data_changed"):
+        changed = plain(str(data["data_changed"]))
+        return f"These explanations are not of the test split the run was trained beside: {changed}"
+    if data.get("own_data") is False:
+        return (
+            f"These explanations are of test images of {plain(str(data.get('source')))} "
+            f"({data.get('n_test')} images), not of the run's own data folder: their samples, "
+            "faithfulness and channel shares describe the model on those images."
+        )
+    return None
+
+
 def panel_captions(index: schemas.ExplanationIndex | None) -> dict[str, str]:
     """Panel file (relative to the explanation folder) → ``✓ true A, predicted A (93%)``."""
     if index is None:
@@ -88,6 +104,8 @@ def render_explanations(ctx: Context) -> None:
         if how:  # otherwise the page already says why none can be made
             missing("explanations", how)
         return
+    if index is not None and (note := data_note(index.data)):
+        st.warning(note)
     _faithfulness(ctx)
     _channels(ctx)
     if index is not None and index.samples:

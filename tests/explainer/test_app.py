@@ -1,7 +1,9 @@
 """The HTTP API over real HTTP: a uvicorn server in a thread, a real MLflow server."""
 
 import json
+import shutil
 from collections.abc import Iterator
+from pathlib import Path
 
 import mlflow
 import pytest
@@ -72,11 +74,40 @@ def test_unknown_method_is_422_listing_the_known_ones(server, trained_run):
 
 
 def test_an_unknown_field_is_422_naming_the_fields_the_body_has(server, trained_run):
-    response = post(server, {"run_id": trained_run.run_id, "data_dir": "elsewhere"})
+    response = post(server, {"run_id": trained_run.run_id, "batch_size": 8})
     assert response.status_code == 422
     [error] = response.json()["detail"]
-    assert error["loc"] == ["body", "data_dir"]
-    assert error["msg"].endswith("the body's fields are run_id, n_samples, methods, seed, force")
+    assert error["loc"] == ["body", "batch_size"]
+    assert error["msg"].endswith(
+        "the body's fields are run_id, data_dir, n_samples, methods, seed, force"
+    )
+
+
+def test_data_dir_explains_the_test_images_of_another_folder_under_data_dir(
+    tmp_path, trained_run, demo_data
+):
+    shutil.copytree(demo_data, tmp_path / "data" / "other")
+    for extra in sorted((tmp_path / "data" / "other" / "test").rglob("*.png"))[::2]:
+        extra.unlink()  # another test split: half the images
+    app = create_app(make_settings(tmp_path, trained_run.tracking_uri), {"poll_interval": 0.05})
+    body = {"run_id": trained_run.run_id, "data_dir": "other", "n_samples": 2,
+            "methods": ["gradcam"]}  # fmt: skip
+    with LiveServer(app) as live:
+        job = post(live.url, body, wait=300).json()
+    assert job["status"] == "succeeded", job["error"]
+    client = mlflow.MlflowClient(trained_run.tracking_uri)
+    folder = job["result"]["artifact_path"]
+    local = client.download_artifacts(trained_run.run_id, f"{folder}/index.json", str(tmp_path))
+    index = json.loads(Path(local).read_text(encoding="utf-8"))
+    assert index["data"]["source"] == str(tmp_path / "data" / "other")
+    assert index["data"]["own_data"] is False
+
+
+@pytest.mark.parametrize("data_dir", ["/etc", "../", "other/../.."])
+def test_data_dir_outside_data_dir_is_422(server, trained_run, data_dir):
+    response = post(server, {"run_id": trained_run.run_id, "data_dir": data_dir})
+    assert response.status_code == 422, response.text
+    assert "DATA_DIR" in response.json()["detail"]
 
 
 def test_unknown_run_is_404(server):

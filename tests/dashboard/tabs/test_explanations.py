@@ -1,4 +1,5 @@
 from common import CATEGORICAL
+from dashboard.tabs.explanations import data_note
 from tests.dashboard.charts import chart_of
 from tests.dashboard.conftest import open_page, page_text
 
@@ -94,3 +95,28 @@ def test_channel_bars_are_in_colours_that_contrast_with_white(page_env, dashboar
                    experiment_id=dashboard_runs["experiment"])  # fmt: skip
     spec, _ = chart_of(at, "channel")
     assert spec["encoding"]["color"]["scale"]["range"] == list(CATEGORICAL)
+
+
+def test_an_explanation_of_the_run_s_own_test_split_carries_no_data_warning(
+    page_env, dashboard_runs
+):
+    at = open_page(dashboard_runs["pipeline"], "Explanations",
+                   experiment_id=dashboard_runs["experiment"])  # fmt: skip
+    assert not [w for w in at.warning if "These explanations" in w.value]
+
+
+def test_an_explanation_of_other_data_is_said_to_be_of_those_images():
+    note = data_note({"source": "/data/site_b", "n_test": 40, "own_data": False})
+    assert note.startswith("These explanations are of test images of /data/site\\_b (40 images)")
+    assert "not of the run's own data folder" in note
+
+
+def test_an_explanation_of_a_changed_test_split_says_how_it_changed():
+    changed = "its test split has changed since the run was trained (images added)"
+    note = data_note({"own_data": False, "data_changed": changed})
+    assert (
+        note
+        == f"These explanations are not of the test split the run was trained beside: {changed}"
+    )
+    assert data_note({"own_data": True, "data_changed": None}) is None
+    assert data_note({}) is None  # an explanation made before index.json said
