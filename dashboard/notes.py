@@ -42,10 +42,11 @@ def notes(bases: list[Basis]) -> list[str]:
     for alike in sorted(shared, key=lambda o: o.why):  # BreastMNIST's copies across its splits
         n = sum(r and b.overlap == alike for b, r in zip(bases, ranks, strict=True))
         found.append(
-            f"{LEAK} {n} run(s) here were tested on a split that shares the same with their "
-            f"training data ({plain(alike.why)}), as every other run on their test data: their "
-            "test figures are all optimistic, alike, so they rank among themselves; figures on "
-            "data without such copies would be lower."
+            f"{LEAK} {n} run(s) here were tested on a split that shares images (exact or near "
+            "duplicates) or patients with their training or validation data "
+            f"({plain(alike.why)}), the very same overlap as every other run on their test "
+            "data: their test figures are all optimistic, alike, so they rank among themselves; "
+            "figures on data without such overlap would be lower."
         )
     ranks = run_ranks(every)
     if unknown := sum(bool(b.overlap.unknown) for b in every):

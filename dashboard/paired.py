@@ -167,7 +167,9 @@ def why_other_data(this: object | None, other: object | None) -> str | None:
 
 
 class _Statistic:
-    """Differences (other − this) of macro AUC and accuracy on resampled image indices."""
+    """Differences (other − this) of macro AUC and accuracy on resampled image indices; the
+    accuracy of the most probable class (argmax, as ``eval_accuracy``), not of the decision a
+    two-class model is served with at its threshold (``predictions.csv``'s ``decision``)."""
 
     names = ("roc_auc_macro", "accuracy")
 

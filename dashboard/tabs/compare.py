@@ -16,6 +16,9 @@ from dashboard.tabs.metrics import RESULT_PREFIXES, history_chart
 from runs import contract, schemas
 
 PLOTS = ((contract.CONFUSION_MATRIX_PNG, "Confusion matrices"), (contract.ROC_CURVES_PNG, "ROC"))
+# The paired figures as the table names them: the accuracy paired is the argmax's (as
+# eval_accuracy), not that of the decision a two-class model is served by at its threshold.
+PAIRED_LABELS = {"accuracy": "accuracy (most probable class, not the served threshold decision)"}
 
 
 def _column(run: dict) -> str:
@@ -195,7 +198,7 @@ def _paired(ctx: Context, runs: list[dict]) -> None:
             rows.append(
                 {
                     "Run": _column(run),
-                    "Metric": diff.metric,
+                    "Metric": PAIRED_LABELS.get(diff.metric, diff.metric),
                     "Difference": None if diff.value is None else round(diff.value, 4),
                     "95% interval": interval,
                     "Verdict": verdict(diff, _column(ctx.run), _column(run), tta, leaked),
@@ -204,9 +207,12 @@ def _paired(ctx: Context, runs: list[dict]) -> None:
     if rows:  # said only above a comparison made
         st.caption(
             f"Other run − {plain(ctx.run['run_name'])} on the same {len(this)} test images, with "
-            "paired bootstrap 95 % intervals. For accuracy the exact McNemar test on the images "
-            "the runs get differently decides the verdict: when few images differ, the "
-            "bootstrap interval is too narrow and may exclude 0 while the test finds no clear "
+            "paired bootstrap 95 % intervals. Accuracy here is of the most probable class "
+            "(argmax, as eval_accuracy), not of the decision a two-class model is served with at "
+            "its own threshold (eval_thr_*), which is not paired here. For accuracy the exact "
+            "McNemar test on the images the runs get differently decides the verdict: when few "
+            "images differ, the bootstrap interval is too narrow and may exclude 0 while the "
+            "test finds no clear "
             "difference. Where the verdict says no clear difference, this test set cannot tell "
             "the two models apart, however the ★ falls."
         )

@@ -23,6 +23,7 @@ PLOTS = (
     (contract.ROC_CURVES_PNG, "ROC curves"),
     (contract.CALIBRATION_PNG, "Calibration"),
 )
+ROW_PX = 32  # a row of the interval charts: more than a label's height and separation
 HUMAN = {
     "metric": "Metric",
     "value": "Value",
@@ -52,7 +53,10 @@ def interval_charts(table: pd.DataFrame) -> list[tuple[alt.LayerChart, pd.DataFr
         scale = alt.Scale(domain=[lo - pad, hi + pad], zero=False, nice=False)
         # The metric alone: the axis title says which way is better, and a long label would
         # take the width of a phone.
-        y = alt.Y("metric:N", sort=list(part["metric"]), title=None, axis=alt.Axis(labelLimit=140))
+        # Every row named: Streamlit's theme drops labels that it finds overlapping (9 rows
+        # showed 5 names), so the overlap check is off and each row gets room for its name.
+        axis = alt.Axis(labelLimit=140, labelOverlap=False)
+        y = alt.Y("metric:N", sort=list(part["metric"]), title=None, axis=axis)
         rule = (
             alt.Chart(part)
             .mark_rule(strokeWidth=3, color="#1f77b4")
@@ -71,7 +75,14 @@ def interval_charts(table: pd.DataFrame) -> list[tuple[alt.LayerChart, pd.DataFr
                 tooltip=["metric", "value", "ci_low", "ci_high"],
             )
         )
-        parts.append(((rule + point).properties(width="container", height=26 * len(part)), part))
+        # The height is the rows' alone, the x axis below it: Streamlit's default autosize
+        # ("fit") fits the axes into the height too, which left a one-row chart no x axis.
+        chart = (rule + point).properties(
+            width="container",
+            height=ROW_PX * len(part),
+            autosize=alt.AutoSizeParams(type="fit-x", contains="padding"),
+        )
+        parts.append((chart, part))
     return parts
 
 
@@ -92,13 +103,17 @@ def _readable(table: pd.DataFrame) -> pd.DataFrame:
 
 def render_evaluation(ctx: Context) -> None:
     report = reports.evaluation_report(ctx.uri, ctx.run)
-    exists = reports.has_evaluation(ctx.run) or report is not None
+    listed = reports.has_evaluation(ctx.run) or report is not None
+    paths = data.artifact_paths(ctx.uri, ctx.run_id) if listed else set()
+    # eval_* metrics alone are no evaluation: a run may log them by hand
+    exists = reports.made_by_pipeline(ctx.run, report, paths)
     when = reports.evaluated_at(ctx.uri, ctx.run, report) if exists else None
     how = job_controls(ctx, "evaluate", when, exists)
     table = evaluation_table(ctx.run["metrics"], report)
     folder = reports.evaluation_path(ctx.run)
-    paths = data.artifact_paths(ctx.uri, ctx.run_id) if exists else set()
-    if table.empty and not any(p.startswith(folder + "/") for p in paths):
+    if not exists or (table.empty and not any(p.startswith(folder + "/") for p in paths)):
+        if not exists:
+            _logged_by_the_run(ctx, table)
         if how:  # otherwise the page already says why none can be made
             missing("evaluation", how)
         return
@@ -160,6 +175,23 @@ def render_evaluation(ctx: Context) -> None:
         st.dataframe(names_as_written(preview), width="stretch")
         if report is not None:
             st.json(report.model_dump(mode="json"), expanded=False)
+
+
+def _logged_by_the_run(ctx: Context, table: pd.DataFrame) -> None:
+    """``eval_*`` figures the run logged itself, without an evaluation of this pipeline: shown
+    as the run's own numbers, without intervals, plots or test images to back them."""
+    if table.empty:
+        return
+    st.subheader("Test metrics the run logged itself")
+    st.caption(
+        "These eval_* figures were logged to MLflow by the run itself, not made by this "
+        "pipeline's evaluator: which test images they were measured on, and how, is not known, "
+        "and they come with no confidence intervals, plots or predictions."
+    )
+    for warning in dataset_warnings(reports.dataset_stats(ctx.uri, ctx.run)):
+        st.warning(plain(warning))  # of the run's data set, whoever measured the figures
+    shown = table[["metric", "value"]].round({"value": 4})
+    st.dataframe(shown.rename(columns=HUMAN), hide_index=True, width="stretch")
 
 
 def _out_of_distribution(report, params: dict) -> None:

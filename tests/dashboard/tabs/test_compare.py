@@ -121,7 +121,10 @@ def test_paired_differences_on_the_same_test_images(
     assert "Is the difference real?" in [s.value for s in at.subheader]
     table = next(f.value for f in at.dataframe if "Verdict" in f.value.columns)
     assert table["Run"].str.endswith(f"({fresh_run[:6]})").all()
-    assert list(table["Metric"]) == ["roc_auc_macro", "accuracy"]
+    assert list(table["Metric"]) == [
+        "roc_auc_macro",
+        "accuracy (most probable class, not the served threshold decision)",
+    ]
     notes = [i.value for i in at.info]
     assert any(dashboard_runs["bare"][:6] in n and "no evaluation" in n for n in notes)
 

@@ -1,0 +1,23 @@
+"""Compare's paired accuracy is the most probable class's (argmax), and says so: a two-class
+model is served by its own threshold, whose decisions it is not."""
+
+from tests.dashboard.conftest import open_page
+
+
+def test_the_paired_accuracy_is_named_the_argmaxs_not_the_served_decisions(
+    page_env, dashboard_runs, fresh_run, mlflow_server
+):
+    from evaluator import evaluate_run
+
+    evaluate_run(fresh_run, mlflow_server, batch_size=32)  # the same tiny test split
+    at = open_page(dashboard_runs["pipeline"], "Compare",
+                   experiment_id=dashboard_runs["experiment"], compare_ids=[fresh_run])  # fmt: skip
+    assert not at.exception
+    table = next(f.value for f in at.dataframe if "Verdict" in f.value.columns)
+    label = "accuracy (most probable class, not the served threshold decision)"
+    assert list(table["Metric"]) == ["roc_auc_macro", label]
+    [caption] = [c.value for c in at.caption if "paired bootstrap" in c.value]
+    assert "Accuracy here is of the most probable class (argmax, as eval_accuracy), not of " in (
+        caption
+    )
+    assert "served with at its own threshold (eval_thr_*), which is not paired here" in caption
