@@ -10,6 +10,8 @@ import hashlib
 import streamlit as st
 
 from dashboard import data, leaderboard, ranking
+from dashboard.chosen_on import chosen_mark, read_chosen_on, since_chosen
+from dashboard.context import session_settings
 from dashboard.notes import notes
 from dashboard.reads import RUN_STATUSES, RunPage, RunQuery
 from runs import contract
@@ -109,7 +111,12 @@ def render(
                 "`python -m trainer --data-dir DIR --experiment NAME`.")  # fmt: skip
         _pager(None, 0)
         return
-    frame = leaderboard.table(page.rows, columns, selected, chosen, basis)
+    shown_chosen = next((r for r in page.rows if chosen and r["run_id"] == chosen[1]), None)
+    chosen_on = None
+    if shown_chosen is not None:  # what its version was chosen on: read only when it is shown
+        s = session_settings(uri)
+        chosen_on = read_chosen_on(uri, s.model_name, chosen[0], s.model_alias)
+    frame = leaderboard.table(page.rows, columns, selected, chosen, basis, chosen_on)
     ids = list(frame.index)
     key = table_key(ids)
     shown = frame.reset_index(drop=True)
@@ -164,6 +171,9 @@ def render(
         )
     for note in notes([basis(r) for r in page.rows]):  # what a mark means: not secondary
         st.markdown(note)
+    if shown_chosen and (since := since_chosen(chosen_on, shown_chosen["tags"],
+                                               shown_chosen.get("metrics", {}))):  # fmt: skip
+        st.warning(f"{chosen_mark(chosen[0], True)}: {since}")  # the table's mark, explained
     _pager(page.next_token, len(page.rows))
 
 

@@ -25,9 +25,11 @@ import pandas as pd
 
 from common import metric_keys
 from dashboard import ood
+from dashboard.chosen_on import ChosenOn, chosen_mark, since_chosen
 from dashboard.constant import argmax_figure, constant_class
 from dashboard.durations import duration, when
 from dashboard.leakage import LEAK, SplitOverlap, of_other_data, overlap
+from dashboard.run_tree import nest
 from runs import contract, schemas
 
 BEST = "★"
@@ -309,30 +311,6 @@ def cells(rows: list[dict], metric: str, bases: list[Basis]) -> list[str]:
     return out
 
 
-def nest(rows: list[dict]) -> list[tuple[dict, int]]:
-    """Rows with their depth, each child right under its parent when both are on the page."""
-    ids = {r["run_id"] for r in rows}
-    children: dict[str, list[dict]] = {}
-    top = []
-    for r in rows:
-        parent = r["parent_run_id"]
-        if parent and parent in ids and parent != r["run_id"]:
-            children.setdefault(parent, []).append(r)
-        else:
-            top.append(r)
-    out: list[tuple[dict, int]] = []
-
-    def add(row: dict, depth: int) -> None:
-        out.append((row, depth))
-        for child in children.get(row["run_id"], []):
-            if depth < 10:
-                add(child, depth + 1)
-
-    for row in top:
-        add(row, 1 if row["parent_run_id"] else 0)
-    return out
-
-
 def children_on_page(rows: list[dict], complete: bool, run: dict) -> list[dict] | None:
     """``run``'s child runs when the newest-first page ``rows`` must hold them all, else None.
 
@@ -357,9 +335,12 @@ def table(
     selected: str | None = None,
     chosen: tuple[str, str] | None = None,
     basis: Callable[[dict], Basis] | None = None,
+    chosen_on: ChosenOn | None = None,
 ) -> pd.DataFrame:
     """The leaderboard of one page: index = run id, a ``run`` column, info and metric columns;
-    ``chosen``: ``(version, run_id)`` the alias names, marked in the ``deployable`` column;
+    ``chosen``: ``(version, run_id)`` the alias names, marked in the ``deployable`` column
+    (``chosen_mark``: ``on other figures`` when ``chosen_on``, what the version's tags record
+    of the evaluation it was chosen on, is not the run's current one, ``since_chosen``);
     ``basis``: each run's ``Basis`` (default ``basis_of``, its tags: ``ranking.row_basis`` also
     reads the ``metrics.json`` of an evaluation older than those tags).
 
@@ -384,7 +365,8 @@ def table(
         columns["duration"].append(duration(run))
         deployable = "✓" if can_deploy(run) else f"✗ {why_not_deployable(run)}"
         if chosen and run["run_id"] == chosen[1]:
-            deployable = f"✓ chosen (version {chosen[0]})"
+            differs = since_chosen(chosen_on, run["tags"], run.get("metrics", {})) is not None
+            deployable = chosen_mark(chosen[0], differs)
         columns["deployable"].append(deployable)
     for metric in metrics:
         columns[metric] = cells(runs, metric, bases)

@@ -16,6 +16,7 @@ from dashboard.card_tables import (
     score_text,
     split_counts,
 )
+from dashboard.chosen_on import ChosenOn, card_lines
 from dashboard.markup import cell, code, name_list, plain
 from dashboard.ood import card_line
 from dashboard.provenance import (
@@ -44,6 +45,7 @@ def build_model_card(
     preprocessing: dict | None = None,
     operating_point: schemas.ThresholdPoint | None = None,
     report: schemas.EvaluationReport | None = None,
+    chosen: ChosenOn | None = None,
 ) -> str:
     """The Markdown model card of ``run`` (a ``dashboard.reads.run_to_dict`` summary).
 
@@ -51,7 +53,9 @@ def build_model_card(
     ``faithfulness.json`` and ``preprocessing.json``; ``evaluation`` is ``evaluation_table``;
     ``report`` is the current evaluation's ``metrics.json`` (where the figures come from) and
     ``operating_point`` its ``operating_points.threshold``; its ``own_data`` is settled for the
-    run (``EvaluationReport.of_run``), as every reader of it does.
+    run (``EvaluationReport.of_run``), as every reader of it does. ``chosen``: what the version
+    of the run that the alias names records of the evaluation it was chosen on (``ChosenOn``):
+    the card says whether its figures are those, and which they were when not.
     """
     params, run_id = run["params"], run["run_id"]
     report = report and report.of_run(params.get("data_dir"))
@@ -127,7 +131,8 @@ def build_model_card(
     lines += ["", "## Provenance", "", *training_provenance(run)]
     lines += ["", "## Evaluation (test set, 95% confidence intervals)", ""]
     if evaluated:
-        lines += [*evaluation_lines(contract.evaluation_dir(run["tags"]), report), ""]
+        lines += evaluation_lines(contract.evaluation_dir(run["tags"]), report)
+        lines += [*card_lines(chosen, run["tags"], run["metrics"]), ""]
         lines.append(
             "Figures of the most probable class (argmax, `predicted_class`)"
             + (
@@ -148,6 +153,7 @@ def build_model_card(
         lines.append(
             f"Not evaluated yet: run `python -m evaluator --run-id {run_id}` or press Evaluate."
         )
+        lines += card_lines(chosen, run["tags"], run["metrics"])
     lines += ["", "## Decision rule", ""]
     if operating_point is not None:
         lines += [describe_operating_point(operating_point), ""]

@@ -8,9 +8,11 @@ import requests
 import streamlit as st
 from mlflow.exceptions import MlflowException
 
+from common import Settings
 from dashboard import handoff, reports
 from dashboard.assessment import assess
 from dashboard.card_tables import evaluation_table
+from dashboard.chosen_on import ChosenOn, since_chosen, version_label
 from dashboard.context import Context
 from dashboard.markup import plain
 from dashboard.model_card import build_model_card, nested, serving_instructions
@@ -77,12 +79,37 @@ def ready_line(url: str, status_code: int, body: dict) -> str:
     return line
 
 
-def _served(ctx: Context) -> tuple[handoff.Served | None, handoff.Served | None]:
+NOTHING_CHOSEN = "no model is chosen"
+"""How a predictor's 503 begins when its last look found no version with the alias
+(``predictor.errors.served_or_503``): after a choice, until its next look, that is stale."""
+
+
+def pickup_line(url: str, body: dict | None, named: str | None, settings: Settings) -> str | None:
+    """The predictor's line while the alias names version ``named`` and the predictor's answer
+    (``body``) still says what its last look found, no version with the alias: it has not picked
+    up version ``named`` yet (not "no model is chosen", beside the choice). None otherwise."""
+    detail = body.get("detail") if isinstance(body, dict) else None
+    if named is None or not isinstance(detail, str) or not detail.startswith(NOTHING_CHOSEN):
+        return None
+    s = settings
+    return (
+        f"the predictor at {url} has not picked up version {named} yet: when it last looked, no "
+        f"version of {s.model_name} had the alias {s.model_alias!r} (one that still says so "
+        "after PREDICTOR_POLL_S reads another MLflow server or model name than this dashboard: "
+        "compare its MLFLOW_TRACKING_URI, MODEL_NAME and MODEL_ALIAS)"
+    )
+
+
+def _served(ctx: Context) -> tuple[tuple[handoff.Served | None, handoff.Served | None],
+                                   ChosenOn | None]:  # fmt: skip
     """Say what the alias names and what the predictor serves; return both (read once per
-    view: the choice below compares with them)."""
+    view: the choice below compares with them), and what the alias's version records of the
+    evaluation it was chosen on when it is of this run (``chosen_on``; None otherwise)."""
     s = ctx.settings
-    target = handoff.served_version(s)
+    version = handoff.aliased_version(s)
+    target = None if version is None else (str(version.version), version.run_id)
     alias = f"`{s.model_name}@{s.model_alias}`"
+    chosen = None
     if target is None:
         st.info(
             f"{alias} names no version: no run has been chosen, or the alias was removed (the "
@@ -91,8 +118,15 @@ def _served(ctx: Context) -> tuple[handoff.Served | None, handoff.Served | None]
     else:
         here = " (this run)" if target[1] == ctx.run_id else ""
         st.markdown(f"{alias} is version **{target[0]}**, run `{target[1]}`{here}.")
+        if here:
+            label = version_label(s.model_name, target[0], s.model_alias)
+            chosen = ChosenOn.of(label, version.tags or {})
+            if since := since_chosen(chosen, ctx.run["tags"], ctx.run["metrics"]):
+                st.warning(since)
     line, body = predictor_line(s.predictor_url, s.pipeline_api_token)
     served = handoff.predictor_serves(s, body)
+    if served is None:
+        line = pickup_line(s.predictor_url, body, target and target[0], s) or line
     line = line[:1].upper() + line[1:] + "."  # not capitalize(): it lowercases the rest
     stale = bool(body and body.get("stale"))
     # A stale predictor refuses what the alias names (or the alias names nothing): an error
@@ -102,7 +136,7 @@ def _served(ctx: Context) -> tuple[handoff.Served | None, handoff.Served | None]
     warning = switch_warning(named, served and served[0], s.predictor_poll_s, stale)
     if warning:
         st.warning(plain(warning))
-    return target, served
+    return (target, served), chosen
 
 
 def switch_warning(
@@ -315,7 +349,9 @@ def confirmed_risks(record: dict) -> str:
     return "; ".join(risks)
 
 
-def model_card_for(ctx: Context) -> str:
+def model_card_for(ctx: Context, chosen: ChosenOn | None = None) -> str:
+    """The run's model card; ``chosen``: what the version of it that the alias names records of
+    the evaluation it was chosen on (the card says whether its figures are those)."""
     report = reports.evaluation_report(ctx.uri, ctx.run)
     return build_model_card(
         ctx.run,
@@ -325,13 +361,14 @@ def model_card_for(ctx: Context) -> str:
         reports.preprocessing(ctx.uri, ctx.run),
         report and report.operating_points and report.operating_points.threshold,
         report,
+        chosen,
     )
 
 
 def render_deploy(ctx: Context) -> None:
     st.subheader("Choose this model")
     slot = st.empty()  # what the last press did, said once the alias has been read again
-    now = _served(ctx)
+    now, chosen = _served(ctx)
     if done := st.session_state.pop(DONE, None):
         show_done(slot, done, now[0], ctx)
     client = get_client(ctx.uri)
@@ -345,7 +382,7 @@ def render_deploy(ctx: Context) -> None:
         st.caption("No model card nor serving instructions: this run cannot be deployed.")
         return
     st.subheader("Model card")
-    card = model_card_for(ctx)
+    card = model_card_for(ctx, chosen)
     st.download_button(
         "Download model card (Markdown)",
         card,
