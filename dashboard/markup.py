@@ -17,9 +17,11 @@ import re
 MARKUP = re.compile(r"([\\`*_\[\]<>$~&])")
 
 
-# GitHub's Markdown, which Streamlit renders, also makes links of bare ``https://host`` and
-# ``www.host``: an escaped character inside the marker keeps them text.
-AUTOLINK = re.compile(r"(?i)(?<=:)//|(?<=\bwww)\.")
+# Streamlit's Markdown also makes links of bare web addresses (``http://host:port/path``,
+# ``www.host``), escaped characters or not: ``http:\//127.0.0.1:5007`` became a link to
+# ``http://127.0.0.1``, port cut. An address is shown as a code span instead, which nothing
+# links and which copies whole; punctuation that ends a sentence stays outside it.
+ADDRESS = re.compile(r"(?i)\b(?:[a-z][a-z0-9+.-]*://|www\.)[^\s<>`]*[^\s<>`.,;:!?)\]'\"]")
 
 
 # A code span of single backticks, which Markdown shows as written (no link, image or emphasis
@@ -37,7 +39,12 @@ def plain(value: object) -> str:
 
 
 def _escaped(text: str) -> str:
-    return AUTOLINK.sub(lambda found: "\\" + found.group(), MARKUP.sub(r"\\\1", text))
+    parts = ADDRESS.split(text)  # no groups: the addresses are found again below
+    addresses = ADDRESS.findall(text)
+    out = [MARKUP.sub(r"\\\1", parts[0])]
+    for address, part in zip(addresses, parts[1:], strict=True):
+        out += [code(address), MARKUP.sub(r"\\\1", part)]
+    return "".join(out)
 
 
 def cell(value: object) -> str:

@@ -28,7 +28,8 @@ def test_plain_text_renders_as_itself_with_no_link_image_or_emphasis(name):
     assert "<a " not in html and "<img" not in html
     assert not {"<strong>", "<em>", "<s>", "<del>"} & set(html.split())
     text = html.removeprefix("<p>").removesuffix("</p>\n")
-    assert unescape(text) == f"Run {name} finished"
+    # a web address is shown as code (which nothing links), the rest as text
+    assert unescape(text.replace("<code>", "").replace("</code>", "")) == f"Run {name} finished"
 
 
 def test_a_code_span_of_a_message_stays_code_and_holds_no_markup():
@@ -39,10 +40,13 @@ def test_a_code_span_of_a_message_stays_code_and_holds_no_markup():
     assert MD.render(plain("a ` b")) == "<p>a ` b</p>\n"  # a lone backtick stays a backtick
 
 
-def test_bare_web_addresses_cannot_become_links():
-    """GitHub's Markdown (Streamlit's) links bare https:// and www. addresses."""
-    text = plain("https://example.org and WWW.example.org, at 12:30")
-    assert "://" not in text and "WWW." not in text and "12:30" in text
+def test_bare_web_addresses_are_code_spans_whole_with_the_sentence_s_punctuation_outside():
+    """Streamlit's Markdown links bare http:// and www. addresses, escaped or not."""
+    text = plain("at http://127.0.0.1:5007/predict, https://example.org. Or WWW.example.org!")
+    assert text == (
+        "at `http://127.0.0.1:5007/predict`, `https://example.org`. Or `WWW.example.org`!"
+    )
+    assert plain("runs:/abc/model at 12:30") == "runs:/abc/model at 12:30"  # no address
 
 
 def test_plain_leaves_a_name_without_markup_unchanged_and_joins_lines():
