@@ -8,8 +8,9 @@ import pytest
 from mlflow.tracking import MlflowClient
 
 from common import Settings
+from dashboard.predictor_lines import ready_line, switch_warning
 from dashboard.selection import Download
-from dashboard.tabs.deploy import ready_line, switch_warning, unrecorded_move
+from dashboard.tabs.deploy import unrecorded_move
 from dashboard.tabs.downloads import top_k_rows
 from jobs import SelectionStore, get_database
 from runs.schemas import SelectionRecord

@@ -7,7 +7,7 @@ import uuid
 from mlflow.tracking import MlflowClient
 
 from common import Settings
-from dashboard.tabs.deploy import ready_line
+from dashboard.predictor_lines import ready_line
 from tests.conftest import log_untrained_run
 from tests.dashboard.conftest import open_page
 
