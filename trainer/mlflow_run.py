@@ -1,8 +1,10 @@
 """What a training run records in MLflow (the layout in docs/contracts.md) and how."""
 
+import errno
 import json
 import logging
 import os
+import tempfile
 import time
 import warnings
 from collections.abc import Callable
@@ -81,17 +83,29 @@ def store_failure(exc: BaseException, tracking_uri: str) -> str | None:
             f"--artifacts-destination`) is likely full or not writable, and the server's log "
             f"says which; {fix}"
         )
-    if not isinstance(exc, OSError) or isinstance(exc, TRACKING_ERRORS) or not exc.filename:
+    if not isinstance(exc, OSError) or isinstance(exc, TRACKING_ERRORS):
         return None
-    local = uri.removeprefix("file://")
-    failed = str(exc.filename)
-    if not (local.startswith(failed) or failed.startswith(local.rsplit("/", 2)[0])):
-        return None  # not the run's artifacts (its folder or one of its parents)
+    local = Path(uri.removeprefix("file://")) if uri.startswith(("file:", "/")) else None
+    where = (
+        f"{local}: the experiment's artifact location (the tracking store's default, or the one "
+        "it was created with)"
+        if local
+        else f"MLflow's staging folder {tempfile.gettempdir()}"
+    )
+    if exc.errno in (errno.ENOSPC, errno.EDQUOT):  # disk full: copies name no file, or the source
+        return (
+            f"no space left while writing this run's artifacts (to {where}; MLflow stages each "
+            f"file in {tempfile.gettempdir()} first): free space there; {fix}"
+        )
+    if local is None:
+        return None
+    # the run's artifact folder, one of its parents, or a file in it
+    named = [Path(str(f)) for f in (exc.filename, exc.filename2) if f]
+    if not any(local.is_relative_to(f) or f.is_relative_to(local.parent.parent) for f in named):
+        return None
     return (
-        f"this run's artifacts cannot be written to {local} ({exc.strerror}: {failed}): the "
-        "experiment's artifact location is there (the tracking store's default, or the one it "
-        f"was created with); free space there or make it writable, or train under another "
-        f"--experiment; {fix}"
+        f"this run's artifacts cannot be written to {where} ({exc.strerror}: {named[0]}); make "
+        f"it writable, or train under another --experiment; {fix}"
     )
 
 

@@ -285,4 +285,4 @@ def test_a_local_artifact_location_that_cannot_be_written_is_said_naming_it(trai
     with pytest.raises(ServiceUnavailable, match=r"this run's artifacts cannot be written") as e:
         train(argv)
     assert f"(Not a directory: {tmp_path / 'blocker'}" in str(e.value)
-    assert "free space there or make it writable" in str(e.value)
+    assert "make it writable, or train under another --experiment" in str(e.value)

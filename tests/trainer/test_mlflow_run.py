@@ -1,12 +1,15 @@
 """Opening the trainer's MLflow run (``trainer.mlflow_run``)."""
 
+import contextlib
+import errno
 import uuid
+from collections.abc import Iterator
 
 import mlflow
 from mlflow.tracking import MlflowClient
 from mlflow.tracking._tracking_service.client import TrackingServiceClient
 
-from trainer.mlflow_run import start
+from trainer.mlflow_run import start, store_failure
 
 
 def test_a_run_lands_in_its_experiment_when_another_trainer_creates_it_meanwhile(
@@ -34,3 +37,34 @@ def test_a_run_lands_in_its_experiment_when_another_trainer_creates_it_meanwhile
     assert MlflowClient(mlflow_server).get_run(run_id).info.experiment_id == (
         experiment.experiment_id
     )
+
+
+@contextlib.contextmanager
+def _in_a_run(tmp_path, location: str) -> Iterator[str]:
+    """An active run of a SQLite tracking store whose experiment keeps artifacts at
+    ``location``; yields the store's URI (the tracking URI before is set back after)."""
+    before = mlflow.get_tracking_uri()
+    uri = f"sqlite:///{tmp_path / 'tracking.db'}"
+    mlflow.set_tracking_uri(uri)
+    try:
+        with mlflow.start_run(experiment_id=MlflowClient(uri).create_experiment("s", location)):
+            yield uri
+    finally:
+        mlflow.set_tracking_uri(before)
+
+
+def test_a_full_disk_is_said_to_be_one_though_the_error_names_no_file(tmp_path):
+    """Copies into a full local store fail without a file name (``shutil.copyfileobj``)."""
+    with _in_a_run(tmp_path, f"file://{tmp_path / 'art'}") as uri:
+        said = store_failure(OSError(errno.ENOSPC, "No space left on device"), uri)
+    assert said.startswith(f"no space left while writing this run's artifacts (to {tmp_path}")
+    assert "--resume auto" in said
+
+
+def test_an_error_of_a_folder_beside_the_artifact_store_is_not_blamed_on_it(tmp_path):
+    """``/data/ml`` is no parent of ``/data/mlruns/...``: the error is said as it is."""
+    beside = PermissionError(errno.EACCES, "Permission denied", str(tmp_path / "ml"))
+    inside = PermissionError(errno.EACCES, "Permission denied", str(tmp_path / "mlruns"))
+    with _in_a_run(tmp_path, f"file://{tmp_path / 'mlruns'}") as uri:
+        assert store_failure(beside, uri) is None
+        assert store_failure(inside, uri).startswith("this run's artifacts cannot be written")
