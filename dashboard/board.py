@@ -171,8 +171,7 @@ def render(
         )
     for note in notes([basis(r) for r in page.rows]):  # what a mark means: not secondary
         st.markdown(note)
-    if shown_chosen and (since := since_chosen(chosen_on, shown_chosen["tags"],
-                                               shown_chosen.get("metrics", {}))):  # fmt: skip
+    if shown_chosen and (since := since_chosen(chosen_on, shown_chosen["tags"])):
         st.warning(f"{chosen_mark(chosen[0], True)}: {since}")  # the table's mark, explained
     _pager(page.next_token, len(page.rows))
 

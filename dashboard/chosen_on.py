@@ -7,7 +7,7 @@ run shows, while the version keeps those it was chosen on: the one rule ``since_
 so wherever a version of the run is shown (the Choose model tab, the model card, the
 leaderboard's chosen mark), with the figures it was chosen on."""
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass
 
 from mlflow.exceptions import MlflowException
@@ -92,16 +92,14 @@ def read_chosen_on(uri: str, model: str, version: str, alias: str | None) -> Cho
     return ChosenOn.of(version_label(model, version, alias), tags)
 
 
-def since_chosen(
-    chosen: ChosenOn | None, tags: Mapping[str, str], metrics: Iterable[str]
-) -> str | None:
-    """Markdown, one sentence: the run (its ``tags``, its ``metrics`` names) has been evaluated
+def since_chosen(chosen: ChosenOn | None, tags: Mapping[str, str]) -> str | None:
+    """Markdown, one sentence: the run (its ``tags``) has been evaluated
     since ``chosen`` was chosen, so the figures shown are not those the version was chosen on,
     and which those were. None when they are the same evaluation, or when it is not known
     (no record, or one made before choices named the evaluation's folder)."""
     if chosen is None or (chosen.evaluated and not chosen.path):
         return None
-    current = contract.evaluation_dir(tags) if contract.is_evaluated(tags, metrics) else None
+    current = contract.evaluation_dir(tags) if contract.is_evaluated(tags) else None
     recorded = chosen.path if chosen.evaluated else None
     if recorded == current:
         return None
@@ -134,15 +132,13 @@ def chosen_mark(version: str, differs: bool) -> str:
     return f"✓ chosen (version {version})" + (f" {CHOSEN_ELSEWHERE}" if differs else "")
 
 
-def card_lines(
-    chosen: ChosenOn | None, tags: Mapping[str, str], metrics: Iterable[str]
-) -> list[str]:
+def card_lines(chosen: ChosenOn | None, tags: Mapping[str, str]) -> list[str]:
     """The model card's Markdown bullets on whether its test figures are those the version of
     the run that the alias names was chosen on (``since_chosen``); none when no such version,
     or nothing is known of what it was chosen on."""
     if chosen is None:
         return []
-    if since := since_chosen(chosen, tags, metrics):
+    if since := since_chosen(chosen, tags):
         return [f"- **Not the evaluation it was chosen on**: {since}"]
     if chosen.evaluated and chosen.path:
         return [f"- {plain(chosen.label)} was chosen on this evaluation."]

@@ -37,7 +37,7 @@ from runs import (
 
 
 def is_evaluated(run: Run) -> bool:
-    return contract.is_evaluated(run.data.tags, run.data.metrics)
+    return contract.is_evaluated(run.data.tags)
 
 
 def aliased_version(settings: Settings):

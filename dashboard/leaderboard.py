@@ -206,7 +206,7 @@ def basis_of(run: dict, report: schemas.EvaluationReport | None = None) -> Basis
             None if own is None else own == "true",
             tags.get(contract.EVALUATION_DATA_TAG),
         )
-    evaluated = report is not None or contract.is_evaluated(run["tags"], run.get("metrics", {}))
+    evaluated = report is not None or contract.is_evaluated(run["tags"])
     changed = report.data_changed if report is not None else None  # (not among the tags)
     other = of_other_data(run["tags"], basis.own_data, basis.dataset_hash, changed)
     leaked = SplitOverlap() if other else overlap(run["tags"])
@@ -365,7 +365,7 @@ def table(
         columns["duration"].append(duration(run))
         deployable = "✓" if can_deploy(run) else f"✗ {why_not_deployable(run)}"
         if chosen and run["run_id"] == chosen[1]:
-            differs = since_chosen(chosen_on, run["tags"], run.get("metrics", {})) is not None
+            differs = since_chosen(chosen_on, run["tags"]) is not None
             deployable = chosen_mark(chosen[0], differs)
         columns["deployable"].append(deployable)
     for metric in metrics:

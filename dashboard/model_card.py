@@ -132,7 +132,7 @@ def build_model_card(
     lines += ["", "## Evaluation (test set, 95% confidence intervals)", ""]
     if evaluated:
         lines += evaluation_lines(contract.evaluation_dir(run["tags"]), report)
-        lines += [*card_lines(chosen, run["tags"], run["metrics"]), ""]
+        lines += [*card_lines(chosen, run["tags"]), ""]
         lines.append(
             "Figures of the most probable class (argmax, `predicted_class`)"
             + (
@@ -153,7 +153,7 @@ def build_model_card(
         lines.append(
             f"Not evaluated yet: run `python -m evaluator --run-id {run_id}` or press Evaluate."
         )
-        lines += card_lines(chosen, run["tags"], run["metrics"])
+        lines += card_lines(chosen, run["tags"])
     lines += ["", "## Decision rule", ""]
     if operating_point is not None:
         lines += [describe_operating_point(operating_point), ""]

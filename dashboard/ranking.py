@@ -154,7 +154,7 @@ def row_basis(tracking_uri: str, run: dict, strict: bool = False) -> leaderboard
     when ``strict`` (a top-K must not rank on a guess), else the tags decide for that run (a
     page shows its other rows)."""
     tags = run["tags"]
-    if contract.basis_tags(tags) or not contract.is_evaluated(tags, run.get("metrics", {})):
+    if contract.basis_tags(tags) or not contract.is_evaluated(tags):
         return leaderboard.basis_of(run)
     folder = contract.evaluation_dir(tags)
     data_dir = (run.get("params") or {}).get("data_dir")

@@ -98,7 +98,7 @@ def channel_importance(uri: str, run: dict) -> dict[str, dict[str, float]]:
 
 def has_evaluation(run: dict) -> bool:
     """The run has a published evaluation (``runs.contract.is_evaluated``)."""
-    return contract.is_evaluated(run["tags"], run["metrics"])
+    return contract.is_evaluated(run["tags"])
 
 
 def made_by_pipeline(
@@ -111,10 +111,7 @@ def made_by_pipeline(
     among the run's artifact ``paths``) or its tags (``pipeline.evaluation.path``,
     ``pipeline.evaluated``). Not ``eval_*`` metrics alone: any run may log those by hand (a
     figure typed into MLflow has no test images, intervals or plots behind it)."""
-    tags = run["tags"]
-    if report is not None or tags.get(contract.EVALUATION_PATH_TAG):
-        return True
-    if tags.get(contract.EVALUATED_TAG) == "true":
+    if report is not None or contract.is_evaluated(run["tags"]):
         return True
     folder = evaluation_path(run) + "/"
     return any(p.startswith(folder) for p in paths)

@@ -209,7 +209,7 @@ def manifest(client, run_id: str) -> dict:
             "aliases": sorted(mv.aliases or []),
             "evaluation_path": (mv.tags or {}).get("evaluation_path"),
         })  # fmt: skip
-    evaluated = contract.is_evaluated(tags, run.data.metrics)
+    evaluated = contract.is_evaluated(tags)
     return {
         "run_id": run_id,
         "experiment_id": run.info.experiment_id,

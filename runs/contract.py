@@ -13,10 +13,8 @@ their result in ``evaluation/`` and ``explanations/``.
 import os
 import posixpath
 import re
-from collections.abc import Iterable, Mapping
+from collections.abc import Mapping
 from pathlib import PurePosixPath
-
-from common import metric_keys
 
 # Files at the root of the run's artifacts, written by the trainer.
 PREPROCESSING_JSON = "preprocessing.json"
@@ -209,11 +207,9 @@ def basis_tags(tags: Mapping[str, str]) -> dict[str, str]:
             if k in tags}  # fmt: skip
 
 
-def is_evaluated(tags: Mapping[str, str], metrics: Iterable[str]) -> bool:
-    """Whether a run has a published evaluation: the evaluator's tags, or ``eval_*`` metrics
-    (runs evaluated before the tags existed). The one rule of the dashboard and of choosing."""
-    return (
-        tags.get(EVALUATED_TAG) == "true"
-        or bool(tags.get(EVALUATION_PATH_TAG))
-        or any(k.startswith(metric_keys.EVAL_PREFIX) for k in metrics)
-    )
+def is_evaluated(tags: Mapping[str, str]) -> bool:
+    """Whether a run has an evaluation the evaluator published: its tags. Not ``eval_*`` metrics
+    alone, which any run may log by hand (a figure typed into MLflow has no test images,
+    intervals or predictions behind it, and must not pass for an evaluation when a model is
+    chosen). The one rule of the dashboard and of choosing."""
+    return tags.get(EVALUATED_TAG) == "true" or bool(tags.get(EVALUATION_PATH_TAG))

@@ -52,7 +52,7 @@ def _served(ctx: Context) -> tuple[tuple[handoff.Served | None, handoff.Served |
         if here:
             label = version_label(s.model_name, target[0], s.model_alias)
             chosen = ChosenOn.of(label, version.tags or {})
-            if since := since_chosen(chosen, ctx.run["tags"], ctx.run["metrics"]):
+            if since := since_chosen(chosen, ctx.run["tags"]):
                 st.warning(since)
     line, body = predictor_line(s.predictor_url, s.pipeline_api_token)
     served = handoff.predictor_serves(s, body)

@@ -71,9 +71,16 @@ def test_the_run_the_alias_names_is_marked_chosen():
 
 
 def test_the_best_cell_of_each_column_is_starred():
-    rows = [_run("a", {"eval_accuracy": 0.8}), _run("b", {"eval_accuracy": 0.9})]
+    rows = [_evaluated("a", 0.8), _evaluated("b", 0.9)]
     table = leaderboard.table(rows, ["eval_accuracy"])
     assert list(table["eval_accuracy"]) == ["0.8", "0.9 ★"]
+
+
+def test_figures_a_run_logged_itself_are_shown_but_get_no_star():
+    """eval_* metrics without the evaluator's tags: typed in, not an evaluation to rank."""
+    rows = [_evaluated("a", 0.8), _evaluated("b", 0.85), _run("c", {"eval_accuracy": 0.9})]
+    table = leaderboard.table(rows, ["eval_accuracy"])
+    assert list(table["eval_accuracy"]) == ["0.8", "0.85 ★", "0.9"]
 
 
 def test_epoch_time_and_a_chosen_threshold_are_bookkeeping_not_ranked():
@@ -161,7 +168,7 @@ def test_children_unknown_when_the_page_may_continue_with_them():
 
 
 def test_runs_on_different_classes_get_no_best_mark():
-    three, two = _run("a", {"eval_accuracy": 0.39}), _run("b", {"eval_accuracy": 0.5})
+    three, two = _evaluated("a", 0.39), _evaluated("b", 0.5)
     three["params"]["class_names"] = '["keratosis", "melanoma", "nevus"]'
     two["params"]["class_names"] = '["melanoma", "nevus"]'
     mixed = leaderboard.table([three, two], ["eval_accuracy"])

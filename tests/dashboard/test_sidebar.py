@@ -5,6 +5,7 @@ from mlflow.entities import Metric, Param, RunTag
 from mlflow.tracking import MlflowClient
 
 from dashboard.markup import plain
+from runs import contract
 from tests.dashboard.conftest import open_page, page_text
 
 
@@ -19,7 +20,8 @@ def _names(at) -> list[str]:
 
 @pytest.fixture(scope="module")
 def big_experiment(mlflow_server) -> str:
-    """An experiment of 30 small runs (created in bulk)."""
+    """An experiment of 30 small runs (created in bulk), each tagged evaluated as the evaluator
+    tags a run (figures a run logs itself are not ranked)."""
     client = MlflowClient(mlflow_server)
     exp = client.create_experiment(f"sidebar-big-{time.time_ns()}")
     now = int(time.time() * 1000)
@@ -29,6 +31,7 @@ def big_experiment(mlflow_server) -> str:
             run.info.run_id,
             metrics=[Metric("val_auc", i / 30, now, 0), Metric("eval_accuracy", i / 30, now, 0)],
             params=[Param("i", str(i))],
+            tags=[RunTag(contract.EVALUATED_TAG, "true")],
         )
         client.set_terminated(run.info.run_id)
     return exp
