@@ -245,7 +245,7 @@ async def unparsable_body(request: Request, exc: Exception) -> Response:
                 detail = f"{request.method[:10]} is not served at {path}: use "
                 detail += " or ".join(allowed)
             exc = StarletteHTTPException(405, detail, headers=headers)
-    elif exc.status_code == 404 and exc.detail == "Not Found":  # no route, not a route's 404
+    elif exc.status_code == 404 and exc.detail == "Not Found" and not _routed(request):
         exc = StarletteHTTPException(
             404, f"no route at {path}: this service's routes are listed at /docs", exc.headers
         )
@@ -269,6 +269,14 @@ def trailing_slash(request: Request, exc: StarletteHTTPException) -> Response | 
             f"the request to {scope['path'][:200]}"
         },
     )
+
+
+def _routed(request: Request) -> bool:
+    """Whether some route or mount of the app takes the request's path (a missing file under the
+    docs' static mount is its 404, not a path without a route)."""
+    # as the app's router saw it: inside a mount, the scope's root_path ends with the mount's
+    scope = {**request.scope, "root_path": request.scope.get("app_root_path", "")}
+    return any(route.matches(scope)[0] != Match.NONE for route in request.app.routes)
 
 
 def _allowed_methods(request: Request) -> list[str]:

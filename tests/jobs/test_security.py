@@ -10,6 +10,7 @@ from fastapi import APIRouter, FastAPI
 
 from common import Settings
 from jobs import InsecureToken, RunId, create_job_app, service_app, submission_responses
+from jobs.docs import STATIC_URL
 from jobs.security import MAX_LISTED_ERRORS, unparsable_body
 from tests.conftest import ROOT, LiveServer
 from tests.jobs.conftest import make_settings, make_toy_app, toy_handler
@@ -160,6 +161,11 @@ def test_a_path_without_a_route_is_a_404_pointing_at_the_docs(toy_server):
     assert answer.json()["detail"] == (
         "no route at /evaluations: this service's routes are listed at /docs"
     )
+
+
+def test_a_missing_file_of_the_docs_is_their_404_not_a_path_without_a_route(toy_server):
+    answer = requests.get(f"{toy_server}{STATIC_URL}/nothing.js")
+    assert answer.status_code == 404 and "no route" not in answer.text
 
 
 def test_a_method_a_path_does_not_serve_is_a_405_naming_those_it_does(toy_server):
