@@ -258,12 +258,15 @@ class WorkerProcess:
         code = self.process.exitcode
         how = f"signal {-code}" if code is not None and code < 0 else f"exit code {code}"
         # Not retried: a job that the out-of-memory killer ended would likely end alike again
-        # (a service killed with its worker is another matter: its job is requeued).
-        return (
-            f"the worker process died ({how}; out of memory?), so the job is not tried again; "
-            'submit it again with "force": true once more memory is free (fewer jobs at once, '
-            "a smaller batch_size or n_samples)"
-        )
+        # (a service killed with its worker is another matter: its job is requeued). A failed
+        # job is never reused: the same request submits it again.
+        if code == -signal.SIGKILL:
+            return (
+                f"the worker process was killed ({how}: out of memory?), so the job is not tried "
+                "again; submit it again once more memory is free (fewer jobs at once, a smaller "
+                "batch_size or n_samples)"
+            )
+        return f"the worker process died ({how}), so the job is not tried again; submit it again"
 
     def close(self, grace: float = 5.0) -> None:
         """End the child: terminate, then kill after ``grace`` seconds; reap it."""
