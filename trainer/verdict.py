@@ -7,6 +7,9 @@ from typing import Any
 # Below this validation AUC a model is read as close to chance (0.5): a usable classifier of
 # medical images rarely sits there, a diverged or mislabelled training usually does.
 CHANCE_AUC = 0.6
+# Below this it ranks the classes the wrong way round: not what a failed training does, but what
+# validation images labelled otherwise than the training images do.
+INVERTED_AUC = 0.4
 # Fewer positive validation images than this pin the threshold's sensitivity down poorly: with
 # 9, one image moves it by 0.11, and 8 of 9 found has a 95 % interval of 0.57-0.98 (27 of 30:
 # 0.74-0.97).
@@ -17,6 +20,13 @@ def chance_note(val_auc: float, lr: float) -> str | None:
     """Why a kept model with validation AUC below ``CHANCE_AUC`` is suspect, and what to try."""
     if not val_auc < CHANCE_AUC:  # NaN (one class in validation) is not judged here
         return None
+    if val_auc < INVERTED_AUC:
+        return (
+            f"the kept model's validation AUC is {val_auc:.3f}, below chance (0.5): it ranks the "
+            "validation images the wrong way round, which a failed training does not do; check "
+            "that validation labels its classes as training does (a val/ folder's class folders "
+            "named or filled otherwise, labels swapped in a manifest or .npz)"
+        )
     return (
         f"the kept model's validation AUC is {val_auc:.3f}, close to chance (0.5): it has learned "
         f"little. If the training loss rose or stayed flat, lower --lr (now {lr:g}); check also "

@@ -78,3 +78,9 @@ def test_a_threshold_on_four_positive_images_is_warned_at_the_end_of_training(
     err = capsys.readouterr().err
     assert "warning: the decision threshold (" in err
     assert "was chosen on 4 validation images of 'malignant'" in err
+
+
+def test_a_model_far_below_chance_is_told_its_validation_labels_may_be_swapped():
+    note = chance_note(0.15, 0.003)
+    assert note.startswith("the kept model's validation AUC is 0.150, below chance (0.5)")
+    assert "validation labels its classes as training does" in note and "--lr" not in note
