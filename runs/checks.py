@@ -206,7 +206,7 @@ def run_data_dir(
         fix = (
             "the run was trained on it; set DATA_DIR to a folder that holds it, or use the "
             "command line where the data is (python -m evaluator / python -m explainer --run-id "
-            f"{run_id}); the evaluator also takes data_dir, a copy under DATA_DIR."
+            f"{run_id}); a request also takes data_dir, a copy under DATA_DIR."
         )
     return resolve_data_dir(value, root, confine, fix)
 

@@ -18,7 +18,7 @@ from runs import contract, schemas
 PLOTS = ((contract.CONFUSION_MATRIX_PNG, "Confusion matrices"), (contract.ROC_CURVES_PNG, "ROC"))
 # The paired figures as the table names them: the accuracy paired is the argmax's (as
 # eval_accuracy), not that of the decision a two-class model is served by at its threshold.
-PAIRED_LABELS = {"accuracy": "accuracy (most probable class, not the served threshold decision)"}
+PAIRED_LABELS = {"accuracy": "accuracy (most probable class)"}
 
 
 def _column(run: dict) -> str:

@@ -123,7 +123,7 @@ def test_paired_differences_on_the_same_test_images(
     assert table["Run"].str.endswith(f"({fresh_run[:6]})").all()
     assert list(table["Metric"]) == [
         "roc_auc_macro",
-        "accuracy (most probable class, not the served threshold decision)",
+        "accuracy (most probable class)",
     ]
     notes = [i.value for i in at.info]
     assert any(dashboard_runs["bare"][:6] in n and "no evaluation" in n for n in notes)

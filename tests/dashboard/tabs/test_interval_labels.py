@@ -67,9 +67,12 @@ def test_every_row_is_named_and_a_one_row_chart_keeps_its_x_axis(
             page = browser.new_page(viewport={"width": width, "height": 1200})
             page.set_default_timeout(120_000)
             page.goto(app_url)
-            charts = page.locator('[data-testid="stVegaLiteChart"] svg g.role-axis')
-            expect(charts.first).to_be_attached(timeout=120_000)
-            page.wait_for_timeout(1500)  # both charts drawn
+            charts = page.locator('[data-testid="stVegaLiteChart"]')
+            expect(charts).to_have_count(2, timeout=120_000)
+            for chart in (charts.nth(0), charts.nth(1)):  # each drawn, its axes labelled
+                labels = chart.locator('svg g.role-axis[aria-label^="Y-axis"] text')
+                expect(labels.first).to_be_attached(timeout=120_000)
+            page.wait_for_timeout(500)  # the layout settled (labels placed, overlap resolved)
             found = page.evaluate(LABELS)
             page.screenshot(path=tmp_path / "intervals.png")
         finally:
