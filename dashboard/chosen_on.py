@@ -36,6 +36,19 @@ class ChosenOn:
     tta: str | None = None
     headline: str = ""
     """``roc_auc_macro 0.884 [0.830, 0.930]; accuracy ...`` from the version's ``eval_*`` tags."""
+    dataset_hash: str | None = None
+    """The content hash of the test images it was measured on (``evaluation_dataset_hash``)."""
+
+    def same_images(self, tags: Mapping[str, str]) -> bool:
+        """Whether the run's current evaluation (its ``tags``) measured the very test images, with
+        the same test-time augmentation, as the one this version was chosen on: the same model on
+        them gives the same figures, in another folder (evaluated again, by a repeated request
+        after one of other data, say)."""
+        basis = contract.basis_tags(tags)
+        return bool(self.dataset_hash) and (
+            basis.get(contract.EVALUATION_DATA_TAG) == self.dataset_hash
+            and basis.get(contract.EVALUATION_TTA_TAG, "none") == (self.tta or "none")
+        )
 
     @classmethod
     def of(cls, label: str, tags: Mapping[str, str]) -> "ChosenOn | None":
@@ -60,6 +73,7 @@ class ChosenOn:
             tags.get("evaluation_created_at"),
             tags.get("evaluation_tta"),
             "; ".join(p for p in parts if p),
+            tags.get("evaluation_dataset_hash"),
         )
 
     def figures(self) -> str:
@@ -101,7 +115,7 @@ def since_chosen(chosen: ChosenOn | None, tags: Mapping[str, str]) -> str | None
         return None
     current = contract.evaluation_dir(tags) if contract.is_evaluated(tags) else None
     recorded = chosen.path if chosen.evaluated else None
-    if recorded == current:
+    if recorded == current or (recorded and current and chosen.same_images(tags)):
         return None
     label = plain(chosen.label)
     if recorded is None:
@@ -141,5 +155,10 @@ def card_lines(chosen: ChosenOn | None, tags: Mapping[str, str]) -> list[str]:
     if since := since_chosen(chosen, tags):
         return [f"- **Not the evaluation it was chosen on**: {since}"]
     if chosen.evaluated and chosen.path:
+        if chosen.path != contract.evaluation_dir(tags):  # the same images, evaluated again
+            return [
+                f"- {plain(chosen.label)} was chosen on an evaluation of the same test images "
+                f"({code(chosen.path)}), made again since as this one."
+            ]
         return [f"- {plain(chosen.label)} was chosen on this evaluation."]
     return []

@@ -187,3 +187,24 @@ def test_a_predictor_that_has_not_looked_since_the_choice_is_not_said_to_serve_n
         in text
     )  # (the page's line is literal text: escaped)
     assert "The predictor serves no version yet: it loads version 1" in text
+
+
+def test_the_same_test_images_evaluated_again_are_not_another_evaluation(
+    mlflow_server, run_id, settings
+):
+    """A repeat of the chosen-on request after one of other data makes a new folder of the very
+    images (runs.result_current): the figures are the same, nothing to warn of."""
+    from evaluator import evaluate_run
+
+    choose_run(run_id, "best AUC", settings)
+    chosen = read_chosen_on(mlflow_server, settings.model_name, "1", "champion")
+    again = evaluate_run(run_id, mlflow_server, batch_size=16)["artifact_path"]
+    run = load_run(mlflow_server, run_id)
+    assert again != chosen.path and run["tags"]["pipeline.evaluation.path"] == again
+    assert since_chosen(chosen, run["tags"]) is None
+    assert (
+        f"was chosen on an evaluation of the same test images (`{chosen.path}`), made again "
+        "since as this one."
+    ) in _card(mlflow_server, run_id, settings)
+    frame = leaderboard.table([run], [], chosen=("1", run_id), chosen_on=chosen)
+    assert frame.loc[run_id, "deployable"] == "✓ chosen (version 1)"
