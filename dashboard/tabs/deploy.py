@@ -7,6 +7,7 @@ import pandas as pd
 import streamlit as st
 from mlflow.exceptions import MlflowException
 
+from common import PipelineError
 from dashboard import handoff, reports
 from dashboard.assessment import assess
 from dashboard.card_tables import evaluation_table
@@ -48,7 +49,9 @@ def _served(ctx: Context) -> tuple[tuple[handoff.Served | None, handoff.Served |
         )
     else:
         here = " (this run)" if target[1] == ctx.run_id else ""
-        st.markdown(f"{alias} is version **{target[0]}**, run `{target[1]}`{here}.")
+        name = ctx.run.get("run_name") if here else _run_name(ctx, target[1])
+        named_as = f" {plain(name)}" if name else ""
+        st.markdown(f"{alias} is version **{target[0]}**, run{named_as} `{target[1]}`{here}.")
         if here:
             label = version_label(s.model_name, target[0], s.model_alias)
             chosen = ChosenOn.of(label, version.tags or {})
@@ -68,6 +71,14 @@ def _served(ctx: Context) -> tuple[tuple[handoff.Served | None, handoff.Served |
     if warning:
         st.warning(plain(warning))
     return (target, served), chosen
+
+
+def _run_name(ctx: Context, run_id: str) -> str | None:
+    """The name of run ``run_id`` (a person knows runs by name), None when it cannot be read."""
+    try:
+        return get_client(ctx.uri).get_run(run_id).info.run_name
+    except (MlflowException, PipelineError):  # a courtesy: the id is shown beside it
+        return None
 
 
 # The audit trail's views: label → (the action recorded, None: all; what none of it means),

@@ -8,6 +8,7 @@ import pytest
 from mlflow.tracking import MlflowClient
 
 from common import Settings
+from dashboard.markup import plain
 from dashboard.predictor_lines import ready_line, switch_warning
 from dashboard.selection import Download
 from dashboard.tabs.deploy import unrecorded_move
@@ -42,8 +43,14 @@ def test_choose_button_registers_writes_run_id_and_lists_the_choice(
     assert record["version"] == "1"
     tags = MlflowClient().get_model_version(model_name, "1").tags
     assert "interface_change" not in tags  # nothing was shown, so nothing was confirmed
-    # The page reran: its status line names the choice just made.
-    assert f"`{model_name}@champion` is version **1**, run `{run_id}` (this run)" in page_text(at)
+    # The page reran: its status line names the choice just made, and the run by its name too.
+    name = MlflowClient().get_run(run_id).info.run_name
+    assert f"`{model_name}@champion` is version **1**, run {plain(name)} `{run_id}` (this run)" in (
+        page_text(at)
+    )
+    other = open_page(dashboard_runs["bare"], "Choose model",
+                      experiment_id=dashboard_runs["experiment"])  # fmt: skip
+    assert f"is version **1**, run {plain(name)} `{run_id}`." in page_text(other)
 
 
 def test_a_run_changing_the_served_classes_is_chosen_only_once_confirmed(
