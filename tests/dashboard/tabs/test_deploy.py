@@ -215,7 +215,7 @@ def test_a_predictor_decoding_otherwise_than_the_training_says_so_in_its_line():
 
 
 def test_a_predictor_serving_nothing_yet_after_a_choice_says_it_will_load_it():
-    warning = switch_warning("1", None, 30)  # the line above said "serves nothing yet"
+    warning = switch_warning("1", None, 30)  # the line above: "has not picked up version 1 yet"
     assert warning.startswith("The predictor serves no version yet: it loads version 1")
     assert "within PREDICTOR_POLL_S (30 s)" in warning
 
