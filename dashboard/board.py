@@ -6,12 +6,14 @@ Clicking a row opens that run. Sorting, filtering and paging are MLflow's ``sear
 
 import functools
 import hashlib
+from collections import Counter
 
 import streamlit as st
 
 from dashboard import data, leaderboard, ranking
 from dashboard.chosen_on import chosen_mark, read_chosen_on, since_chosen
 from dashboard.context import session_settings
+from dashboard.markup import code, name_list
 from dashboard.notes import notes
 from dashboard.reads import RUN_STATUSES, RunPage, RunQuery
 from runs import contract
@@ -96,6 +98,18 @@ def _pager(next_token: str | None, shown: int) -> None:
         st.rerun()
 
 
+def class_filters(rows: list[dict]) -> list[str]:
+    """For each set of classes the runs predict, the MLflow filter that keeps its runs, as a
+    code span to paste (``params.class_names = '["malignant","benign"]'``, the param's JSON as
+    logged), with how many runs here have it; a set whose JSON holds a ``'`` is named only."""
+    counts = Counter(r["params"]["class_names"] for r in rows if r["params"].get("class_names"))
+    found = []
+    for names, n in sorted(counts.items()):
+        shown = code(f"params.class_names = '{names}'") if "'" not in names else name_list(names)
+        found.append(f"{shown} ({n} run{'s' if n != 1 else ''})")
+    return found
+
+
 def render(
     uri: str,
     page: RunPage,
@@ -167,7 +181,9 @@ def render(
         st.warning(
             f"The runs on this page predict {len(leaderboard.class_sets(page.rows))} different "
             f"sets of classes, whose metrics do not rank against each other: no "
-            f"{leaderboard.BEST} is given. Filter on one, e.g. params.class_names = '...'."
+            f"{leaderboard.BEST} is given. Filter on one (paste into the filter box): "
+            + "; ".join(class_filters(page.rows))
+            + "."
         )
     for note in notes([basis(r) for r in page.rows]):  # what a mark means: not secondary
         st.markdown(note)
