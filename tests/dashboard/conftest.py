@@ -7,6 +7,7 @@ explainer), a scikit-learn autologged run, a failed run, a nested run, a run wit
 steps, and a run with long params and unicode names.
 """
 
+import contextlib
 import json
 import os
 import shutil
@@ -32,6 +33,7 @@ from common import Settings, get_settings
 from jobs import SelectionStore, get_database
 from launcher import EVALUATOR
 from runs import DECODING_VERSION, Preprocessing, build_model, contract, log_classifier
+from tests.conftest import ROOT, free_port, serving
 
 APP = str(Path(__file__).resolve().parents[2] / "dashboard" / "dashboard.py")
 # Each AppTest scans every installed distribution for Streamlit components (~15 % of these tests'
@@ -380,3 +382,19 @@ def old_evaluation(uri: str, run_id: str, data_dir: str, tta: str = "none") -> s
     client.log_metric(run_id, "eval_accuracy", 0.5)
     client.set_tag(run_id, contract.EVALUATION_PATH_TAG, folder)
     return folder
+
+
+@contextlib.contextmanager
+def streamlit_script(source: str, folder: Path) -> Iterator[str]:
+    """A Streamlit app of ``source`` (a script importing the repository's packages) served from
+    ``folder`` on a free port, for a real browser; yields its URL, stopped after."""
+    script = folder / "app.py"
+    script.write_text(source)
+    port = free_port()
+    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    argv = [sys.executable, "-m", "streamlit", "run", str(script), "--server.port", str(port),
+            "--server.address", "127.0.0.1", "--server.headless", "true",
+            "--browser.gatherUsageStats", "false"]  # fmt: skip
+    url = f"http://127.0.0.1:{port}"
+    with serving(argv, url + "/_stcore/health", folder / "streamlit.log", cwd=ROOT, env=env):
+        yield url

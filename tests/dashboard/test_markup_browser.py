@@ -2,12 +2,10 @@
 address in it is no link (Streamlit's Markdown linked ``http://127.0.0.1`` of an escaped
 ``http:\\//127.0.0.1:5007``, its port cut), and reads whole."""
 
-import os
-import sys
-
 import pytest
 
-from tests.conftest import CHROMIUM_ARGS, ROOT, free_port, serving
+from tests.conftest import CHROMIUM_ARGS
+from tests.dashboard.conftest import streamlit_script
 
 pytestmark = pytest.mark.browser
 
@@ -24,15 +22,7 @@ st.markdown("END")
 
 @pytest.fixture
 def app_url(tmp_path):
-    script = tmp_path / "plain.py"
-    script.write_text(APP)
-    port = free_port()
-    env = {**os.environ, "PYTHONPATH": str(ROOT)}
-    argv = [sys.executable, "-m", "streamlit", "run", str(script), "--server.port", str(port),
-            "--server.address", "127.0.0.1", "--server.headless", "true",
-            "--browser.gatherUsageStats", "false"]  # fmt: skip
-    url = f"http://127.0.0.1:{port}"
-    with serving(argv, url + "/_stcore/health", tmp_path / "streamlit.log", cwd=ROOT, env=env):
+    with streamlit_script(APP, tmp_path) as url:
         yield url
 
 

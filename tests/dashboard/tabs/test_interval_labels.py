@@ -1,13 +1,12 @@
 """The Evaluation tab's interval charts as Chromium draws them under Streamlit's theme: every
 row named on the y axis, and a chart of one row still with its x axis (its scale)."""
 
-import os
-import sys
 from pathlib import Path
 
 import pytest
 
-from tests.conftest import CHROMIUM_ARGS, ROOT, free_port, serving
+from tests.conftest import CHROMIUM_ARGS
+from tests.dashboard.conftest import streamlit_script
 
 pytestmark = pytest.mark.browser
 
@@ -43,15 +42,7 @@ g.role-axis-label text`)].filter(seen).map(t => t.textContent);
 
 @pytest.fixture
 def app_url(tmp_path):
-    script = tmp_path / "intervals.py"
-    script.write_text(APP)
-    port = free_port()
-    env = {**os.environ, "PYTHONPATH": str(ROOT)}
-    argv = [sys.executable, "-m", "streamlit", "run", str(script), "--server.port", str(port),
-            "--server.address", "127.0.0.1", "--server.headless", "true",
-            "--browser.gatherUsageStats", "false"]  # fmt: skip
-    url = f"http://127.0.0.1:{port}"
-    with serving(argv, url + "/_stcore/health", tmp_path / "streamlit.log", cwd=ROOT, env=env):
+    with streamlit_script(APP, tmp_path) as url:
         yield url
 
 
