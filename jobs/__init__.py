@@ -41,6 +41,7 @@ from jobs.security import (
     PathText,
     add_error_answers,
     check_token,
+    route_error,
     validation_error,
 )
 from jobs.selections import SelectionStore
@@ -90,6 +91,7 @@ __all__ = [
     "get_job_service",
     "request_as_sent",
     "require_token",
+    "route_error",
     "route_path",
     "service_app",
     "store_unavailable",

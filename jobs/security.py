@@ -233,6 +233,14 @@ async def unparsable_body(request: Request, exc: Exception) -> Response:
                 "/docs show."
             },
         )
+    return await route_error(request, exc)
+
+
+async def route_error(request: Request, exc: Exception) -> Response:
+    """The framework's 404 of a path no route takes and 405 of a method its routes do not serve,
+    in words that say what to do (the docs, the methods served); any other HTTP error as
+    FastAPI answers it. Every service's last word on the framework's own errors."""
+    assert isinstance(exc, StarletteHTTPException)
     path = request.scope["path"][:200]
     if exc.status_code == 405:
         # Starlette lists only the first matching route's methods in Allow; a path served by

@@ -13,14 +13,13 @@ import math
 import re
 
 from fastapi import Request
-from fastapi.exception_handlers import http_exception_handler
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, Response
 from starlette.datastructures import FormData
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from common import ServiceUnavailable
-from jobs import route_path, validation_error
+from jobs import route_error, route_path, validation_error
 from predictor.core import LOOKING_UP, ModelHolder, Served
 from predictor.inputs import MAX_FILES
 
@@ -93,7 +92,7 @@ async def form_error(request: Request, exc: Exception) -> Response:
     bare 400; the predictor's contract says 422 for too many files, with its own limit."""
     assert isinstance(exc, StarletteHTTPException)
     if exc.status_code != 400 or route_path(request.scope) != "/predict":
-        return await http_exception_handler(request, exc)
+        return await route_error(request, exc)
     if limit := _STARLETTE_LIMIT.fullmatch(str(exc.detail)):
         what, most = limit[1], int(limit[2])
         return _answer(422, f"this request has more than {most:,} {what}; send at most "

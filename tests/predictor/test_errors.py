@@ -146,3 +146,18 @@ def test_a_chosen_model_still_loading_is_503_saying_so_not_that_it_cannot_be_ser
         loading.join(60)
     with pytest.raises(NoModelLoaded, match=r"^the chosen model cannot be served"):
         served_or_503(holder)  # the load failed: now it cannot be served
+
+
+def test_a_method_predict_does_not_serve_is_a_405_naming_post(offline):
+    answer = requests.put(f"{offline}/predict", headers=AUTH, timeout=30)
+    assert answer.status_code == 405 and answer.headers["allow"] == "POST"
+    assert answer.json()["detail"] == "PUT is not served at /predict: use POST"
+
+
+def test_a_path_without_a_route_is_a_404_pointing_at_the_docs(offline):
+    answer = requests.get(f"{offline}/predictions", headers=AUTH, timeout=30)
+    assert answer.status_code == 404
+    assert (
+        answer.json()["detail"]
+        == "no route at /predictions: this service's routes are listed at /docs"
+    )
