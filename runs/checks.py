@@ -77,10 +77,13 @@ def resolve_data_dir(
     except OSError as exc:  # permission denied on a parent, say
         raise InvalidInput(f"data folder {shown} cannot be read: {exc.strerror}") from None
     if not exists:
+        under = f" under DATA_DIR {root.resolve()}" if confine and root is not None else ""
+        if under and Path(text).parts[:1] == (root.resolve().name,):
+            # "data" sent to a service whose DATA_DIR is that very folder: paths are below it
+            under += ' (a path relative to DATA_DIR: "." names DATA_DIR itself)'
         raise InvalidInput(
             f"data folder {shown} does not exist; pass data_dir (CLI: --data-dir) as a folder "
-            "with test/<class>/ images or a .npz file"
-            + (f" under DATA_DIR {root.resolve()}" if confine and root is not None else "")
+            f"with test/<class>/ images or a .npz file{under}"
         )
     return path
 

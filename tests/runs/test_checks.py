@@ -222,3 +222,14 @@ def test_a_test_split_added_after_training_without_one_is_not_the_runs_own():
     assert said.startswith("the run's trainer read no test split in /data/derm")
     assert "make sure none of them was trained on" in said
     assert runs.checks.test_split_change({}, Path("/data/derm"), "ab" * 32) is None  # before
+
+
+def test_data_dir_named_as_data_dir_itself_is_told_paths_are_below_it(tmp_path):
+    """A new user sends "data" to a service whose DATA_DIR is the data folder."""
+    root = tmp_path / "data"
+    root.mkdir()
+    with pytest.raises(InvalidInput, match=r'relative to DATA_DIR: "\." names DATA_DIR itself'):
+        resolve_data_dir("data", root, confine=True)
+    with pytest.raises(InvalidInput) as other:
+        resolve_data_dir("nowhere", root, confine=True)
+    assert "names DATA_DIR itself" not in str(other.value)
