@@ -46,7 +46,10 @@ def ready_line(url: str, status_code: int, body: dict) -> str:
     if body.get("decoding_note"):
         line += f"; {body['decoding_note']}"
     if body.get("modalities"):  # what it refuses (predictors before 2026-12-06 say nothing)
-        line += f"; it takes DICOM files of Modality {', '.join(body['modalities'])} only"
+        line += (  # PNG and JPEG files carry no modality: taken as they are
+            f"; of DICOM files it takes Modality {', '.join(body['modalities'])} only (PNG and "
+            "JPEG files as they are)"
+        )
     elif body.get("modality_note"):
         line += f"; {body['modality_note']}"
     check = served_clause(body)  # whether it flags images unlike its training images

@@ -287,7 +287,7 @@ def test_the_tab_shows_the_change_of_classes_before_choosing(
 def test_the_predictor_line_says_which_dicom_modality_the_served_model_takes():
     body = {"model_name": "m", "version": "2", "run_id": "r", "modalities": ["US"]}
     assert ready_line("http://p:5007", 200, body).endswith(
-        "; it takes DICOM files of Modality US only"
+        "; of DICOM files it takes Modality US only (PNG and JPEG files as they are)"
     )
     note = "the model records no modality (...): DICOM images of every modality are classified"
     body = {"model_name": "m", "version": "2", "run_id": "r", "modalities": None,
