@@ -168,7 +168,12 @@ async def cancel_job(job_id: str, jobs: Annotated[JobService, Depends(get_job_se
 @jobs_router.get("/jobs", response_model=list[JobOut], responses=error_responses(404, 422))
 async def list_jobs(
     jobs: Annotated[JobService, Depends(get_job_service)],
-    run_id: Annotated[str | None, Query(pattern=RUN_ID_PATTERN)] = None,
+    run_id: Annotated[
+        str | None,
+        AfterValidator(lambda value: value if value is None else _check_run_id(value)),
+        # the pattern documented only: the validator says in words what a run id is
+        Query(description="only this run's jobs", json_schema_extra={"pattern": RUN_ID_PATTERN}),
+    ] = None,
     status: Status | None = None,
     limit: Annotated[int, Query(ge=1, le=1000)] = 50,
     before: Annotated[

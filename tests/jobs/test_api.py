@@ -132,6 +132,14 @@ def test_cancelling_a_damaged_queued_record_says_it_is_cancelled(toy_server, emb
     assert store.col.find_one({"_id": "damaged-1"})["status"] == "cancelled"
 
 
+def test_a_listing_for_a_malformed_run_id_says_what_a_run_id_is_not_a_pattern(toy_server):
+    answer = requests.get(f"{toy_server}/jobs", params={"run_id": "zzz"})
+    assert answer.status_code == 422
+    [error] = answer.json()["detail"]
+    assert error["loc"] == ["query", "run_id"] and "pattern" not in error["msg"]
+    assert "run_id must be an MLflow run id of hex digits" in error["msg"]
+
+
 def test_listings_page_with_before(toy_server):
     ids = [requests.post(f"{toy_server}/toy", json={"run_id": "c", "x": x}).json()["job_id"]
            for x in (1, 2, 3)]  # fmt: skip
