@@ -40,6 +40,14 @@ _FIELD_TYPES = {"kind": str, "run_id": str, "inputs": dict, "attempts": int, "se
 _OPTIONAL_TYPES = {"tries": int}  # absent in records queued before it existed
 
 
+# How a cancel refused for a job that has ended says so.
+_ENDED = {
+    "succeeded": "has already succeeded",
+    "failed": "has already failed",
+    "cancelled": "was already cancelled",
+}
+
+
 class JobStore(AttemptRecords):
     """Job records in the collection ``jobs`` (documents as in docs/contracts.md); the writes of
     an attempt are ``AttemptRecords``'."""
@@ -302,10 +310,8 @@ class JobStore(AttemptRecords):
                     f"job {job_id} is publishing its result, which becomes the run's current "
                     "one in a moment: it can no longer be cancelled."
                 )
-            raise Conflict(
-                f"job {job_id} is already {job['status']}; only queued or running jobs can be "
-                "cancelled."
-            )
+            ended = _ENDED.get(job["status"], f"is {job['status']}")
+            raise Conflict(f"job {job_id} {ended}; only queued or running jobs can be cancelled.")
         return _out(doc)
 
     def probe(self) -> None:

@@ -134,7 +134,7 @@ def test_cancelling_a_finished_job_is_a_conflict(job_store):
     job, _ = job_store.submit("evaluate", "run1", {})
     claimed = job_store.claim_next("evaluate", "w1")
     job_store.succeed(job["job_id"], {}, claimed["lease"])
-    with pytest.raises(Conflict, match="already succeeded"):
+    with pytest.raises(Conflict, match="has already succeeded; only queued or running jobs"):
         job_store.cancel(job["job_id"])
 
 
