@@ -87,7 +87,9 @@ def render_downloads(ctx: Context, found: Assessment, store: SelectionStore) -> 
             )
         ranked = data.top_runs(ctx.uri, ctx.experiment_id, metric, k, higher, classes)
         if ranked.run_ids:  # what the press downloads, from the same ranking
-            st.caption(f"Download top {k} fetches these {len(ranked.run_ids)} run(s), best first:")
+            n = len(ranked.run_ids)
+            these = "this run" if n == 1 else f"these {n} runs, best first"
+            st.caption(f"Download top {k} fetches {these}:")
             runs = [data.run(ctx.uri, run_id) for run_id in ranked.run_ids]  # K at most, cached
             st.dataframe(pd.DataFrame(ranked_rows(runs, metric)), hide_index=True)
         if st.button(f"Download top {k}", key="download_topk"):
