@@ -5,8 +5,10 @@ are ``jobs.intake``'s; the error answers as OpenAPI lists them, ``jobs.answers``
 - ``check_token(token)``: refuse to start with an empty, placeholder, short or non-ASCII
   ``PIPELINE_API_TOKEN`` (``InsecureToken``, a ``SystemExit`` whose message is one line).
 - ``validation_error``: the 422 handler; each error's ``input`` is cut to ``MAX_ECHO_CHARS``;
-  ``unparsable_body`` makes FastAPI's 400 for a body that is not UTF-8 a 422 too, and lists
-  every method of a path in a 405's ``Allow``.
+  ``unparsable_body`` makes FastAPI's 400 for a body that is not UTF-8 a 422 too;
+  ``route_error`` (every service's, the predictor's too) answers a path no route takes with a
+  404 pointing at the docs, and a method a path does not serve with a 405 naming every method
+  it does (in words and in ``Allow``).
 - ``PathText``: the type of a path field in a request body; ``JsonInt``, ``JsonBool``: of a
   number or flag (what JSON Schema calls integer and boolean: no text, no true for 1).
 - ``add_error_answers(app)``: ``PipelineError`` → its status, anything else → a JSON 500.
