@@ -8,7 +8,6 @@ A file that does not match its model is reported once in the log and treated as 
 """
 
 import logging
-from collections.abc import Collection
 from datetime import UTC, datetime
 from typing import TypeVar
 
@@ -99,22 +98,6 @@ def channel_importance(uri: str, run: dict) -> dict[str, dict[str, float]]:
 def has_evaluation(run: dict) -> bool:
     """The run has a published evaluation (``runs.contract.is_evaluated``)."""
     return contract.is_evaluated(run["tags"])
-
-
-def made_by_pipeline(
-    run: dict,
-    report: schemas.EvaluationReport | None,
-    paths: Collection[str] = (),
-) -> bool:
-    """Whether the run's test figures are an evaluation of this pipeline: the evaluator's
-    result (its ``metrics.json``, read: ``report``; or files in the current evaluation folder,
-    among the run's artifact ``paths``) or its tags (``pipeline.evaluation.path``,
-    ``pipeline.evaluated``). Not ``eval_*`` metrics alone: any run may log those by hand (a
-    figure typed into MLflow has no test images, intervals or plots behind it)."""
-    if report is not None or contract.is_evaluated(run["tags"]):
-        return True
-    folder = evaluation_path(run) + "/"
-    return any(p.startswith(folder) for p in paths)
 
 
 def has_explanation(run: dict) -> bool:

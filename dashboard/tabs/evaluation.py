@@ -103,10 +103,9 @@ def _readable(table: pd.DataFrame) -> pd.DataFrame:
 
 def render_evaluation(ctx: Context) -> None:
     report = reports.evaluation_report(ctx.uri, ctx.run)
-    listed = reports.has_evaluation(ctx.run) or report is not None
-    paths = data.artifact_paths(ctx.uri, ctx.run_id) if listed else set()
-    # eval_* metrics alone are no evaluation: a run may log them by hand
-    exists = reports.made_by_pipeline(ctx.run, report, paths)
+    # the evaluator's tags or result; eval_* metrics alone are none: a run may log them by hand
+    exists = reports.has_evaluation(ctx.run) or report is not None
+    paths = data.artifact_paths(ctx.uri, ctx.run_id) if exists else set()
     when = reports.evaluated_at(ctx.uri, ctx.run, report) if exists else None
     how = job_controls(ctx, "evaluate", when, exists)
     table = evaluation_table(ctx.run["metrics"], report)
