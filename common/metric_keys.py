@@ -134,6 +134,19 @@ def interval(metrics: Mapping[str, float], key: str) -> tuple[float, float] | No
     return low, high
 
 
+def eval_figures(values: Mapping[str, float | str]) -> dict[str, float]:
+    """The ``eval_*`` figures among ``values`` as numbers: a run's metrics, or a registered
+    version's tags, which hold them as text (one that is no number is left out)."""
+    figures = {}
+    for key, value in values.items():
+        if key.startswith(EVAL_PREFIX):
+            try:
+                figures[key] = float(value)
+            except (TypeError, ValueError):
+                continue
+    return figures
+
+
 def summary(metrics: Mapping[str, float], name: str) -> str:
     """``accuracy 0.912 [0.871, 0.941]`` for the overall figure ``name``, ``ece n/a`` when it is
     undefined (NaN), or "" when not logged."""

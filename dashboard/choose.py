@@ -260,11 +260,7 @@ def choose_run(
                     action="choose",
                     model_uri=f"models:/{name}/{number}",
                     experiment_id=run.info.experiment_id,
-                    metrics={
-                        k: v
-                        for k, v in run.data.metrics.items()
-                        if k.startswith(metric_keys.EVAL_PREFIX)
-                    },
+                    metrics=metric_keys.eval_figures(run.data.metrics),
                     registered_model=name,
                     version=str(number),
                     alias=alias,

@@ -56,13 +56,7 @@ class ChosenOn:
         or tagged by hand: nothing is known of what it was chosen on)."""
         if tags.get("evaluated") not in ("true", "false"):
             return None
-        figures = {}
-        for key, value in tags.items():
-            if key.startswith(metric_keys.EVAL_PREFIX):
-                try:
-                    figures[key] = float(value)
-                except ValueError:
-                    continue
+        figures = metric_keys.eval_figures(tags)
         parts = (metric_keys.summary(figures, name) for name in HEADLINE)
         return cls(
             label,

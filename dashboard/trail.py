@@ -242,13 +242,7 @@ def record_interrupted(store, client, version, model: str, alias: str,
         run = client.get_run(version.run_id)
     except MlflowException:  # its run deleted: the record names no experiment
         run = None
-    figures = {}
-    for name, value in tags.items():
-        if name.startswith(metric_keys.EVAL_PREFIX):
-            try:
-                figures[name] = float(value)
-            except ValueError:
-                continue
+    figures = metric_keys.eval_figures(tags)
     caveat = tags.get("evaluation_caveat")
     try:
         record = schemas.SelectionRecord(

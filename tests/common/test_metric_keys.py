@@ -107,3 +107,10 @@ def test_an_undefined_figure_is_shown_as_such_not_as_missing():
 def test_a_report_name_of_a_class_is_its_key_without_the_prefix():
     key = metric_keys.eval_key("f1", "a b")
     assert key == "eval_" + metric_keys.class_key("f1", "a b") == "eval_f1_a_b"
+
+
+def test_eval_figures_are_the_eval_values_as_numbers_from_metrics_or_tags():
+    tags = {"eval_accuracy": "0.9", "eval_accuracy_ci_low": "0.8", "eval_note": "n/a",
+            "evaluated": "true", "lr": "0.1"}  # fmt: skip
+    assert metric_keys.eval_figures(tags) == {"eval_accuracy": 0.9, "eval_accuracy_ci_low": 0.8}
+    assert metric_keys.eval_figures({"eval_ece": 0.05, "val_auc": 0.9}) == {"eval_ece": 0.05}
