@@ -11,7 +11,7 @@ from collections import Counter
 import streamlit as st
 
 from dashboard import data, leaderboard, ranking
-from dashboard.chosen_on import chosen_mark, read_chosen_on, since_chosen
+from dashboard.chosen_on import chosen_mark, since_chosen
 from dashboard.context import session_settings
 from dashboard.markup import code, name_list
 from dashboard.notes import notes
@@ -129,7 +129,7 @@ def render(
     chosen_on = None
     if shown_chosen is not None:  # what its version was chosen on: read only when it is shown
         s = session_settings(uri)
-        chosen_on = read_chosen_on(uri, s.model_name, chosen[0], s.model_alias)
+        chosen_on = data.chosen_on(uri, s.model_name, chosen[0], s.model_alias)
     frame = leaderboard.table(page.rows, columns, selected, chosen, basis, chosen_on)
     ids = list(frame.index)
     key = table_key(ids)

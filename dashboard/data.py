@@ -9,6 +9,7 @@ import streamlit as st
 
 from common import PipelineError, Settings
 from dashboard import handoff, ranking, reads
+from dashboard.chosen_on import ChosenOn, read_chosen_on
 from dashboard.reads import RunPage, RunQuery
 from runs import check_tracking
 
@@ -40,6 +41,13 @@ def chosen(uri: str, model_name: str, alias: str) -> tuple[str, str] | None:
         return handoff.served_version(settings)
     except PipelineError:
         return None
+
+
+@st.cache_data(ttl=TTL, show_spinner=False)
+def chosen_on(uri: str, model_name: str, version: str, alias: str) -> ChosenOn | None:
+    """What ``model_name`` ``version`` records of the evaluation it was chosen on
+    (``chosen_on.read_chosen_on``), read as often as ``chosen`` is: with it, on Refresh."""
+    return read_chosen_on(uri, model_name, version, alias)
 
 
 @st.cache_data(ttl=TTL, show_spinner=False)
@@ -108,8 +116,8 @@ def artifact_npz(uri: str, run_id: str, path: str) -> dict[str, np.ndarray]:
         return {k: npz[k] for k in npz.files}
 
 
-CACHED = (tracking_reachable, experiments, runs_page, chosen, newest_deployable, children,
-          logged_models, run, top_runs, histories, artifacts, artifact_bytes)  # fmt: skip
+CACHED = (tracking_reachable, experiments, runs_page, chosen, chosen_on, newest_deployable,
+          children, logged_models, run, top_runs, histories, artifacts, artifact_bytes)  # fmt: skip
 """Every cached read above (``clear_reads``)."""
 
 

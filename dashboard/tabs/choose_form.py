@@ -222,7 +222,8 @@ def render_choose(ctx: Context, found: Assessment, now: tuple, store: SelectionS
         "a choice someone makes later shows here once the page reloads, or press Refresh.)",
         done.run_id, done.registered_model, done.alias, done.version,
     )  # fmt: skip
-    data.chosen.clear()  # the leaderboard's mark too
+    data.chosen.clear()  # the leaderboard's mark too, and what the version was chosen on
+    data.chosen_on.clear()
     st.rerun()  # the alias, predictor and audit lines above now show the choice
 
 
