@@ -18,8 +18,16 @@ import torch
 from mlflow.exceptions import MlflowException
 from mlflow.tracking import MlflowClient
 
-from common import InvalidInput, get_settings
-from runs import MODEL_ARTIFACT, RECORDS, RECORDS_KEY, Preprocessing, contract, log_classifier
+from common import InvalidInput, PipelineError, get_settings
+from runs import (
+    MODEL_ARTIFACT,
+    RECORDS,
+    RECORDS_KEY,
+    Preprocessing,
+    check_tracking,
+    contract,
+    log_classifier,
+)
 from trainer import checkpoint
 from trainer.data_warnings import overlap_tag
 
@@ -110,11 +118,12 @@ def store_failure(exc: BaseException, tracking_uri: str) -> str | None:
 
 
 def _answers(tracking_uri: str) -> bool:
-    """Whether the tracking server answers its health check now (one try, 5 s)."""
+    """Whether the tracking server answers its health check now (``runs.check_tracking``)."""
     try:
-        return requests.get(f"{tracking_uri.rstrip('/')}/health", timeout=5).ok
-    except requests.RequestException:
+        check_tracking(tracking_uri)
+    except PipelineError:
         return False
+    return True
 
 
 def quiet() -> None:
