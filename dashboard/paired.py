@@ -8,7 +8,7 @@ models scored on the same images; intervals of the difference are much narrower 
 runs' own intervals suggest. The resampling is stratified by true class (as pROC does for AUC):
 every resample keeps each class's count, so a rare class (5 positives among 10,000 images) never
 drops out of a resample and leaves its AUC undefined; ``scipy.stats.bootstrap`` has no strata.
-Accuracy's verdict also needs the exact McNemar test (``scipy.stats.binomtest`` on the images
+Accuracy's verdict also needs the exact McNemar test (``paired_decision.mcnemar_p`` on the images
 the two runs get differently): the bootstrap interval of a difference carried by a handful of
 images (4 against 0) rarely holds 0, but 4 images cannot tell two models apart (p = 0.125).
 
@@ -32,8 +32,8 @@ from dataclasses import dataclass, replace
 
 import numpy as np
 import pandas as pd
-from scipy.stats import binomtest
 
+from dashboard.paired_decision import mcnemar_p
 from runs import CONFIDENCE, ResampledAuc, contract, macro_auc, resample_counts
 
 N_RESAMPLES = 2000
@@ -59,8 +59,7 @@ class Difference:
         """Accuracy: the exact McNemar test's two-sided p-value; None for other metrics."""
         if self.only_this is None or self.only_other is None:
             return None
-        disagree = self.only_this + self.only_other
-        return 1.0 if disagree == 0 else binomtest(self.only_other, disagree, 0.5).pvalue
+        return mcnemar_p(self.only_this, self.only_other)
 
     def better(self) -> int | None:
         """0 when ``this`` is better, 1 when ``other`` is, None when this test set cannot tell
@@ -123,7 +122,8 @@ def names_as_written(frame: pd.DataFrame) -> pd.DataFrame:
     return frame
 
 
-def _classes(frame: pd.DataFrame) -> list[str]:
+def classes_of(frame: pd.DataFrame) -> list[str]:
+    """The classes a ``predictions.csv`` lists (its ``prob_<class>`` columns), in order."""
     return [c[len("prob_") :] for c in frame.columns if c.startswith("prob_")]
 
 
@@ -131,10 +131,10 @@ def why_not_paired(this: pd.DataFrame, other: pd.DataFrame) -> str | None:
     """None when both tables hold predictions for the same images, labels and classes, in the
     same order; otherwise why the runs cannot be compared image by image."""
     missing = [k for k in KEYS if k not in this.columns or k not in other.columns]
-    if missing or not _classes(this) or not _classes(other):
+    if missing or not classes_of(this) or not classes_of(other):
         return "its predictions.csv lacks the columns " + ", ".join(missing or ["prob_<class>"])
-    if _classes(this) != _classes(other):
-        return f"it predicts other classes ({', '.join(_classes(other))})"
+    if classes_of(this) != classes_of(other):
+        return f"it predicts other classes ({', '.join(classes_of(other))})"
     if len(this) != len(other):
         return f"it was evaluated on {len(other)} test images, this run on {len(this)}"
     a, b = this[list(KEYS)].astype(str), other[list(KEYS)].astype(str)
@@ -174,7 +174,7 @@ class _Statistic:
     names = ("roc_auc_macro", "accuracy")
 
     def __init__(self, this: pd.DataFrame, other: pd.DataFrame) -> None:
-        classes = _classes(this)
+        classes = classes_of(this)
         y = this["true_label"].astype(str).map({c: i for i, c in enumerate(classes)}).to_numpy()
         self.y = y
         self.p = [f[[f"prob_{c}" for c in classes]].to_numpy(float) for f in (this, other)]

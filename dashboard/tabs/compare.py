@@ -1,5 +1,6 @@
-"""Compare tab: 2–4 runs side by side (metrics with the better value marked, confusion matrices
-and ROC curves next to each other, parameters that really differ, curves in panels)."""
+"""Compare tab: 2–4 runs side by side (metrics with the better value marked, whether their test
+figures really differ: ``compare_paired``, confusion matrices and ROC curves next to each other,
+parameters that really differ, curves in panels)."""
 
 from pathlib import PurePosixPath
 
@@ -7,22 +8,15 @@ import pandas as pd
 import streamlit as st
 
 from common import NotFound, PipelineError
-from dashboard import alt_text, data, leaderboard, paired, reports
+from dashboard import alt_text, data, leaderboard, reports
 from dashboard.context import Context
-from dashboard.leakage import SplitOverlap
 from dashboard.markup import plain
 from dashboard.notes import notes as table_notes
+from dashboard.tabs.compare_paired import column, render_paired
 from dashboard.tabs.metrics import RESULT_PREFIXES, history_chart
 from runs import contract, schemas
 
 PLOTS = ((contract.CONFUSION_MATRIX_PNG, "Confusion matrices"), (contract.ROC_CURVES_PNG, "ROC"))
-# The paired figures as the table names them: the accuracy paired is the argmax's (as
-# eval_accuracy), not that of the decision a two-class model is served by at its threshold.
-PAIRED_LABELS = {"accuracy": "accuracy (most probable class)"}
-
-
-def _column(run: dict) -> str:
-    return f"{run['run_name']} ({run['run_id'][:6]})"
 
 
 def equivalent(a: str | None, b: str | None) -> bool:
@@ -51,7 +45,7 @@ def params_table(runs: list[dict], only_different: bool) -> pd.DataFrame:
         if only_different and same and len(runs) > 1:
             continue
         rows[key] = ["–" if v is None else v for v in values]
-    return pd.DataFrame.from_dict(rows, orient="index", columns=[_column(r) for r in runs])
+    return pd.DataFrame.from_dict(rows, orient="index", columns=[column(r) for r in runs])
 
 
 def metrics_table(runs: list[dict], bases: list[leaderboard.Basis]) -> pd.DataFrame:
@@ -62,7 +56,7 @@ def metrics_table(runs: list[dict], bases: list[leaderboard.Basis]) -> pd.DataFr
     rows = {}
     for key in keys:
         rows[row_label(key)] = leaderboard.cells(runs, key, bases)
-    return pd.DataFrame.from_dict(rows, orient="index", columns=[_column(r) for r in runs])
+    return pd.DataFrame.from_dict(rows, orient="index", columns=[column(r) for r in runs])
 
 
 def row_label(key: str) -> str:
@@ -128,7 +122,7 @@ def render_compare(ctx: Context) -> None:
         st.warning(note)
     st.dataframe(metrics_table(runs, measured).style.map(style), width="stretch")
     try:
-        _paired(ctx, runs)
+        render_paired(ctx, runs)
     except Exception as exc:  # the plots and curves below must still be drawn
         st.info(f"The paired comparison could not be made ({type(exc).__name__}: {plain(exc)}).")
     for name, title in PLOTS:
@@ -150,122 +144,6 @@ def render_compare(ctx: Context) -> None:
     else:
         st.dataframe(params.astype(str), width="stretch")
     _curves(ctx, runs)
-
-
-def _predictions(ctx: Context, run: dict) -> pd.DataFrame | None:
-    if not reports.has_evaluation(run):
-        return None
-    path = reports.evaluation_path(run, contract.PREDICTIONS_CSV)
-    try:
-        raw = data.artifact_bytes(ctx.uri, run["run_id"], path)
-    except NotFound:
-        return None
-    return paired.read_predictions(raw)
-
-
-@st.cache_data(ttl=3600, show_spinner="Bootstrapping the paired differences…")
-def _differences(this: pd.DataFrame, other: pd.DataFrame) -> list[paired.Difference]:
-    return paired.paired_differences(this, other)
-
-
-def _paired(ctx: Context, runs: list[dict]) -> None:
-    """Whether each compared run's test figures really differ from this run's."""
-    this = _predictions(ctx, ctx.run)
-    if this is None:
-        return
-    st.subheader("Is the difference real?")
-    rows, notes = [], []
-    for run in runs[1:]:
-        other = _predictions(ctx, run)
-        evaluated = [reports.evaluation_report(ctx.uri, r) for r in (ctx.run, run)]
-        why = "it has no evaluation" if other is None else paired.why_not_paired(this, other)
-        if why := why or paired.why_other_data(*evaluated):
-            notes.append(f"{_column(run)} is not compared image by image: {why}.")
-            continue
-        tta = [getattr(report, "tta", None) for report in evaluated]
-        # the runs' own test splits, evaluated, that share images with their training data
-        pair = zip((ctx.run, run), evaluated, strict=True)
-        leaked = tuple(leaderboard.basis_of(r, report).overlap for r, report in pair)
-        if (tta[0] or "none") != (tta[1] or "none"):
-            notes.append(
-                f"{_column(run)} was evaluated with test-time augmentation {tta[1] or 'none'!r}, "
-                f"this run with {tta[0] or 'none'!r}: the differences include that."
-            )
-        for diff in _differences(this, other):
-            interval = (
-                f"{diff.ci_low:+.4f} to {diff.ci_high:+.4f}" if diff.ci_low is not None else "–"
-            )
-            rows.append(
-                {
-                    "Run": _column(run),
-                    "Metric": PAIRED_LABELS.get(diff.metric, diff.metric),
-                    "Difference": None if diff.value is None else round(diff.value, 4),
-                    "95% interval": interval,
-                    "Verdict": verdict(diff, _column(ctx.run), _column(run), tta, leaked),
-                }
-            )
-    if rows:  # said only above a comparison made
-        st.caption(
-            f"Other run − {plain(ctx.run['run_name'])} on the same {len(this)} test images, with "
-            "paired bootstrap 95 % intervals. Accuracy here is of the most probable class "
-            "(argmax, as eval_accuracy), not of the decision a two-class model is served with at "
-            "its own threshold (eval_thr_*), which is not paired here. For accuracy the exact "
-            "McNemar test on the images the runs get differently decides the verdict: when few "
-            "images differ, the bootstrap interval is too narrow and may exclude 0 while the "
-            "test finds no clear "
-            "difference. Where the verdict says no clear difference, this test set cannot tell "
-            "the two models apart, however the ★ falls."
-        )
-        st.dataframe(pd.DataFrame(rows), hide_index=True, width="stretch")
-    for note in notes:
-        st.info(plain(note))
-
-
-def verdict(
-    diff: paired.Difference,
-    this: str,
-    other: str,
-    tta: list[str | None],
-    leaked: tuple[SplitOverlap, SplitOverlap] = (SplitOverlap(), SplitOverlap()),
-) -> str:
-    """``diff.verdict`` of two evaluations of the same images, unless they were not made
-    alike: ``tta`` (of ``this`` and ``other``; None: none) differs, and neither is better.
-
-    ``leaked`` (of ``this`` and ``other``): what a run's test split shares with its training
-    data (``Basis.overlap``; empty: nothing); its figures are then optimistic. Such a run is not
-    called better than one without those copies: scoring higher on images it was trained on
-    shows nothing. A leaked run found worse stays worse (its figures only flatter it), said with
-    the caveat. Two runs sharing the very same copies (one data set, as BreastMNIST's own
-    duplicates across its splits) are flattered alike: the verdict stands, with the caveat.
-    """
-    mine, theirs = (t or "none" for t in tta)
-    if mine != theirs:
-        return (
-            f"not like for like: {other} was evaluated with tta {theirs!r}, {this} with "
-            f"{mine!r}, and the difference includes that"
-        )
-    names = (this, other)
-    # one data set's own copies; two runs whose leakage is unknown are not known to be alike
-    alike = bool(leaked[0]) and leaked[0] == leaked[1] and not leaked[0].unknown
-    better = diff.better()
-    if alike:
-        said = f"{diff.verdict(this, other)}; both runs' test figures are optimistic alike "
-        said += f"({leaked[0].why})"
-    elif better is not None and leaked[better]:
-        said = (
-            f"not shown better: {names[better]} scores higher, but its test figures are "
-            f"optimistic ({leaked[better].why})"
-        )
-    else:
-        said = diff.verdict(this, other)
-        said += "".join(
-            f"; {name}'s test figures are optimistic ({found.why})"
-            for name, found in zip(names, leaked, strict=True)
-            if found
-        )
-    if mine != "none":
-        said += f" (both with tta {mine!r}, which the served models do not do)"
-    return said
 
 
 def _curves(ctx: Context, runs: list[dict]) -> None:

@@ -1,7 +1,8 @@
 from dashboard import leaderboard
 from dashboard.leakage import UNKNOWN, SplitOverlap
 from dashboard.paired import Difference
-from dashboard.tabs.compare import equivalent, params_table, style, verdict
+from dashboard.tabs.compare import equivalent, params_table, style
+from dashboard.tabs.compare_paired import verdict
 from tests.dashboard.charts import charts
 from tests.dashboard.conftest import open_page
 
@@ -39,7 +40,7 @@ def test_a_tta_evaluation_is_marked_and_its_verdict_is_not_like_for_like(
     row = metrics.loc["eval_accuracy (higher is better)"]
     # (the tiny untrained model may also name one class for every image: "..., constant 'x'")
     assert "† tta 'both'" in row.iloc[1] and "★" not in row.iloc[0]
-    table = next(f.value for f in at.dataframe if "Verdict" in f.value.columns)
+    table = next(t.value for t in at.table if "Verdict" in t.value.columns)
     assert table["Verdict"].str.startswith("not like for like: smallcnn-fresh").all()
 
 
@@ -119,7 +120,7 @@ def test_paired_differences_on_the_same_test_images(
                    compare_ids=[fresh_run, dashboard_runs["bare"]])  # fmt: skip
     assert not at.exception
     assert "Is the difference real?" in [s.value for s in at.subheader]
-    table = next(f.value for f in at.dataframe if "Verdict" in f.value.columns)
+    table = next(t.value for t in at.table if "Verdict" in t.value.columns)
     assert table["Run"].str.endswith(f"({fresh_run[:6]})").all()
     assert list(table["Metric"]) == [
         "roc_auc_macro",
@@ -153,7 +154,7 @@ def test_the_paired_verdict_of_a_leaked_run_says_its_figures_are_optimistic(
     evaluate_run(fresh_run, mlflow_server, batch_size=32)  # the same test images
     at = _open({**dashboard_runs, "fresh": fresh_run}, "fresh")
     assert not at.exception
-    table = next(f.value for f in at.dataframe if "Verdict" in f.value.columns)
+    table = next(t.value for t in at.table if "Verdict" in t.value.columns)
     assert table["Verdict"].str.contains("smallcnn-fresh.* test figures are optimistic").all()
     assert not table["Verdict"].str.contains("smallcnn-fresh.* is better").any()
 

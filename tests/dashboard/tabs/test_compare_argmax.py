@@ -13,11 +13,15 @@ def test_the_paired_accuracy_is_named_the_argmaxs_not_the_served_decisions(
     at = open_page(dashboard_runs["pipeline"], "Compare",
                    experiment_id=dashboard_runs["experiment"], compare_ids=[fresh_run])  # fmt: skip
     assert not at.exception
-    table = next(f.value for f in at.dataframe if "Verdict" in f.value.columns)
+    table = next(t.value for t in at.table if "Verdict" in t.value.columns)
     label = "accuracy (most probable class)"
     assert list(table["Metric"]) == ["roc_auc_macro", label]
     [caption] = [c.value for c in at.caption if "paired bootstrap" in c.value]
     assert "Accuracy here is of the most probable class (argmax, as eval_accuracy), not of " in (
         caption
     )
-    assert "served with at its own threshold (eval_thr_*), which is not paired here" in caption
+    assert "served with at its own threshold (eval_thr_*), which is paired below as " in caption
+    # three classes: no threshold decides them, and the page says why no such rows follow
+    [note] = [i.value for i in at.info if "two-class runs" in i.value]
+    assert note.startswith("Sensitivity and specificity at each run's own decision threshold")
+    assert "these runs predict 3 classes" in note
