@@ -8,7 +8,7 @@ A job whose dependencies were down is requeued with a ``not_before`` time (backo
 ``max_attempts``; the queue of each kind is bounded (``submit(max_queued=...)``).
 """
 
-import contextlib
+import functools
 import logging
 import uuid
 
@@ -17,7 +17,7 @@ from pymongo.errors import DuplicateKeyError
 
 from common import Conflict, InvalidInput, NotFound, ServiceUnavailable, TooManyRequests, utcnow
 from jobs.attempts import _ACTIVE, TURN_ENDS, AttemptRecords, _progress
-from jobs.embedded import EmbeddedDatabase
+from jobs.backend import backend_of
 from jobs.store import (
     STATUSES,
     _next_seq,
@@ -55,10 +55,8 @@ class JobStore(AttemptRecords):
     def __init__(self, db) -> None:
         self.db = db
         self.col = db["jobs"]
-        # Several calls as one write on the embedded store; MongoDB needs no lock (its writes used
-        # here are atomic, and a unique index keeps one active job per inputs). Not getattr: a
-        # pymongo Database answers any attribute with a collection.
-        self._atomic = db.atomic if isinstance(db, EmbeddedDatabase) else contextlib.nullcontext
+        # Several calls as one write: the embedded store's transaction, no lock on MongoDB
+        self._atomic = functools.partial(backend_of(db).atomic, db)
         self._indexed = False
 
     def ensure_indexes(self) -> None:

@@ -7,7 +7,6 @@ MongoDB both down took 3 s each, one after the other.
 """
 
 import asyncio
-import sqlite3
 from collections.abc import Callable
 from typing import Annotated, Any
 
@@ -18,12 +17,11 @@ from fastapi.responses import JSONResponse
 
 from common import ServiceUnavailable, Settings, redact_uri
 from jobs import store as stores
-from jobs.fileformat import StoreFormatError
+from jobs.backend import backend
 from jobs.jobstore import JobStore
-from jobs.pages import quick_check
 from jobs.service import JobService, get_job_service
 from jobs.shell import get_app_settings
-from jobs.store import STORE_ERRORS, mongo_unavailable
+from jobs.store import STORE_ERRORS
 
 READY_WITHIN_S = 3.5
 """``/ready`` answers within this many seconds (the k8s probes wait 4.5 s for it, and Kubernetes
@@ -38,43 +36,7 @@ def store_unavailable(settings: Settings, exc: Exception) -> ServiceUnavailable:
     """The user-facing error for a failed operation on the store that ``settings`` name."""
     if isinstance(exc, ServiceUnavailable):
         return exc
-    if settings.mongo_uri:
-        return mongo_unavailable(redact_uri(settings.mongo_uri), exc)
-    where = f"the embedded store in {settings.store_dir}"
-    text = stores.without_content(str(exc))  # never a record's content in an answer
-    if "readonly" in text or "read-only" in text:
-        return ServiceUnavailable(
-            f"{where} is read-only ({text}): the service cannot record jobs; make STORE_DIR and "
-            "its files writable by the service's user, or set MONGO_URI to a MongoDB server."
-        ).needs_operator()
-    if "locked" in text:
-        return ServiceUnavailable(
-            f"{where} is busy ({text}): another process holds its write lock too long; retry, "
-            "or set MONGO_URI to a MongoDB server."
-        )
-    if isinstance(exc, StoreFormatError):  # names the file and what to do
-        return ServiceUnavailable(text).needs_operator()
-    if "deleted or replaced" in text:
-        return ServiceUnavailable(f"{where} is gone: {text}").needs_operator()
-    if stores.is_damage(exc):  # the restore advice, and no record's content in the answer
-        return stores.damaged(settings, exc)
-    if "malformed JSON" in text or "Could not decode" in text:  # one record, or the file?
-        name = stores.store_file(settings)
-        try:  # overwritten pages read as bad JSON too, and the one-record query then fails
-            if found := quick_check(name, "ro", 1):
-                return stores.damaged(settings, f"database disk image is malformed ({found})")
-        except sqlite3.DatabaseError as damage:  # not a database any more, or busy
-            if stores.is_damage(damage):
-                return stores.damaged(settings, damage)
-        return ServiceUnavailable(
-            f"{where}: a record is not valid JSON text ({text}), edited by hand or damaged; find "
-            f'it with sqlite3 {name} "SELECT _id FROM jobs WHERE NOT json_valid(doc)" (and in '
-            "selections), then fix or delete it"
-        ).needs_operator()
-    return ServiceUnavailable(
-        f"{where} failed ({type(exc).__name__}: {text}); check STORE_DIR (disk full, "
-        "permissions), or set MONGO_URI to a MongoDB server."
-    )
+    return backend(settings).unavailable(exc)
 
 
 def _mlflow_check(uri: str) -> ServiceUnavailable | None:
@@ -123,16 +85,7 @@ async def _store_problem(store: JobStore, settings: Settings) -> ServiceUnavaila
     found = await _within(_store_check, store, settings)
     if found is not _LATE:
         return found
-    if settings.mongo_uri:
-        return ServiceUnavailable(
-            f"MongoDB at {redact_uri(settings.mongo_uri)} did not take a write within "
-            f"{READY_WITHIN_S:g} s; check that it runs and is not overloaded"
-        )
-    return ServiceUnavailable(
-        f"the embedded store in {settings.store_dir} did not take a write within "
-        f"{READY_WITHIN_S:g} s: another process holds its write lock; retry, or set MONGO_URI "
-        "to a MongoDB server"
-    )
+    return backend(settings).late(READY_WITHIN_S)
 
 
 @ready_router.get("/ready")
@@ -159,7 +112,7 @@ async def ready(
         if any(p.retry_after is None for p in problems):  # an operator must act first
             not_ready.needs_operator()
         raise not_ready
-    store = "mongodb" if settings.mongo_uri else "embedded"
+    store = backend(settings).name
     return {"status": "ready", "mlflow": redact_uri(settings.mlflow_tracking_uri), "store": store}
 
 
