@@ -3,7 +3,8 @@
 ``choose_run`` registers the run's model as a new version of ``MODEL_NAME``, tags the version with
 the evaluation summary and the reason, points the alias ``MODEL_ALIAS`` (the predictor serves
 what it names) at it, writes ``run_id.txt`` atomically and records the choice in the
-``selections`` collection. The dashboard's "Choose this model" button and the CLI call it::
+``selections`` collection, in the steps of ``dashboard.choice_steps``. The dashboard's "Choose
+this model" button and the CLI call it::
 
     python -m dashboard.choose RUN_ID --reason TEXT [--yes-unevaluated] [--yes-interface-change]
         [--yes-leakage] [--by NAME]
@@ -17,9 +18,7 @@ import getpass
 import logging
 import sys
 from dataclasses import dataclass, field
-
-import mlflow
-from mlflow.exceptions import MlflowException
+from pathlib import Path
 
 from common import (
     InvalidInput,
@@ -27,40 +26,13 @@ from common import (
     ServiceUnavailable,
     Settings,
     atomic_write_text,
-    fingerprint,
     get_settings,
-    metric_keys,
-    utcnow,
 )
-from dashboard.assessment import assess, check_loads
-from dashboard.handoff import (
-    CLIENTS_BREAK,
-    SUMMARY_METRICS,
-    aliased_version,
-    evaluation_caveats,
-    evaluation_record,
-    interface_change,
-    served_now,
-)
-from dashboard.leakage import run_leakage
-from dashboard.trail import complete_trail, lineage, signatures_in, trail_store
-from dashboard.versions import one_choice_at_a_time, register, retag
+from dashboard.choice_steps import check_run, choice_tags, selection_record, write_registry
+from dashboard.trail import trail_store
+from dashboard.versions import one_choice_at_a_time
 from jobs import STORE_ERRORS, store_unavailable
-from runs import (
-    CONFIRMED_DICOM_TAG,
-    CONFIRMED_TAG,
-    DIGEST_KEY,
-    ED25519_TAG,
-    FILES_KEY,
-    KEY_TAG,
-    SIGNATURE_TAG,
-    get_client,
-    get_run,
-    restamped,
-    schemas,
-    sign_choice,
-    sign_choice_ed25519,
-)
+from runs import schemas
 
 REASON_MAX_CHARS = 2000  # why a model was chosen: a paragraph (the form's field holds as many)
 NAME_MAX_CHARS = 200  # a name typed (the form's field, --by)
@@ -80,10 +52,6 @@ class Choice:
     record: dict | None
     caveats: list[str] = field(default_factory=list)  # about the evaluation's figures
     already: bool = False  # the alias named a version of this run: nothing was registered
-
-
-def _number(version) -> str:
-    return "no version" if version is None else f"version {version.version}"
 
 
 def _typed_name(text: str) -> str:
@@ -122,6 +90,39 @@ def choose_run(
         InvalidInput: The run cannot be chosen (the message says why and what to do).
         NotFound: No such run. ServiceUnavailable: MLflow or the store is down.
     """
+    reason, selected_by = _checked_words(reason, selected_by)
+    checked = check_run(run_id, settings, allow_unevaluated, allow_interface_change, allow_leakage)
+    tags = choice_tags(checked, reason, selected_by, allow_interface_change)
+    name = settings.model_name
+    # alias, run_id.txt, record: one choice at a time on this host, and among all choosers that
+    # share the store
+    turn = store.choice_turn(name) if store is not None else contextlib.nullcontext()
+    with one_choice_at_a_time(settings.run_id_file), turn:
+        done = write_registry(checked, tags, settings, store)
+        id_file = _write_run_id(settings, run_id, done.number)
+        record = None
+        if store is not None:
+            audit = selection_record(checked, done, tags, settings, reason, selected_by)
+            record = _record(store, audit)
+    return Choice(
+        run_id=run_id,
+        registered_model=name,
+        version=done.number,
+        alias=settings.model_alias,
+        model_uri=f"models:/{name}/{done.number}",
+        run_id_file=str(id_file),
+        record=record,
+        caveats=checked.caveats,
+        already=done.already,
+    )
+
+
+def _checked_words(reason: str, selected_by: str | None) -> tuple[str, str]:
+    """``reason`` and who chooses (default: the OS user), stripped, once checked.
+
+    Raises:
+        InvalidInput: No reason, one too long, or who chooses is not one line of text.
+    """
     reason = reason.strip()
     if not reason:
         raise InvalidInput("give a reason for choosing this model (--reason TEXT)")
@@ -137,149 +138,23 @@ def choose_run(
             "proxy names) must be one line of printable text of at most "
             f"{BY_MAX_CHARS} characters"
         )
-    uri = settings.mlflow_tracking_uri
-    client = get_client(uri)
-    run = get_run(client, run_id)
-    found = assess(client, run)
-    if found.problem:
-        raise InvalidInput(f"run {run_id} cannot be chosen: {found.problem}.")
-    if not found.evaluated and not allow_unevaluated:
-        raise InvalidInput(
-            f"run {run_id} has not been evaluated; evaluate it first (python -m evaluator "
-            f"--run-id {run_id}) or confirm that you choose it unevaluated (--yes-unevaluated)."
-        )
-    # Read once: the interface check compares with this version, and the choice below goes on
-    # only while the alias still names it (read inside the check too, a move and a move back
-    # between the two reads passed a check against another version).
-    seen = aliased_version(settings)
-    named = None if seen is None else (str(seen.version), seen.run_id)
-    found_change = interface_change(settings, run_id, served_now(settings, named))
-    change = found_change.text
-    if change and not allow_interface_change:
-        raise InvalidInput(
-            f"{change}. {CLIENTS_BREAK}; confirm that they are (--yes-interface-change)."
-        )
-    provenance, caveats, report = evaluation_caveats(client, run)
-    leakage = run_leakage(client, run, report)  # (none for figures of other test data)
-    if leakage and not allow_leakage:
-        raise InvalidInput(
-            f"run {run_id}: {leakage}; confirm that you choose it anyway (--yes-leakage)."
-        )
-    mlflow.set_tracking_uri(uri)
-    digest, files = check_loads(f"models:/{found.logged_model_id}", run)  # what is registered
-    name, alias = settings.model_name, settings.model_alias
-    if leakage:  # kept with the choice as the evaluation's caveats are (tag and record)
-        caveats.append(leakage)
-        provenance["evaluation_caveat"] = "; ".join(caveats)[:5000]
-    tags = {
-        "reason": reason,
-        "evaluation": (found.summary + (f" ({'; '.join(caveats)})" if caveats else ""))[:5000],
-        "evaluated": str(found.evaluated).lower(),
-        "run_id": run_id,
-        "selected_by": selected_by,
-        DIGEST_KEY: digest,  # the predictor serves the version only with these weights,
-        FILES_KEY: files,  # and loads only these files (the version's source: the same)
-        **provenance,
-    }
-    if change or allow_interface_change:  # the predictor switches to a version of another
-        # interface only with it (it may see a change that this process cannot: no predictor),
-        # and only from an interface served when it was confirmed
-        tags[CONFIRMED_TAG] = (change or "confirmed without a change seen by the chooser")[:5000]
-    # and how many test images the model's out-of-distribution check flagged against the share
-    # it expects: a client that sends flagged images to a person sizes that work by it
-    for metric in (*SUMMARY_METRICS, *metric_keys.OOD_FIGURES):
-        key = metric_keys.eval_key(metric)
-        for tag in (key, *(metric_keys.bound_key(key, b) for b in metric_keys.BOUNDS)):
-            if (value := run.data.metrics.get(tag)) is not None:
-                tags[tag] = f"{value:.6g}"
-    for key, value in run.data.metrics.items():  # the figures of the rule that `decision` uses
-        if metric_keys.at_threshold(key):
-            tags[key] = f"{value:.6g}"
-    # alias, run_id.txt, record: one choice at a time on this host, and among all choosers that
-    # share the store
-    turn = store.choice_turn(name) if store is not None else contextlib.nullcontext()
-    with one_choice_at_a_time(settings.run_id_file), turn:
-        key = settings.sealing_key  # signs the choice (the store seals its record with it)
-        current = aliased_version(settings)
-        if store is not None and current is not None:  # a choice before ended unrecorded?
-            complete_trail(store, client, current, name, alias, settings.signing_keys())
-        # Chosen before (a version of this run's own logged model): the alias stays on it, no
-        # second copy. A version registered otherwise (e.g. from files that cannot be served) is
-        # not. (The source names the logged model; ModelVersion.model_id is empty in some stores.)
-        already = current is not None and current.source == f"models:/{found.logged_model_id}"
-        if not already and _number(current) != _number(seen):  # moved by another choice since
-            # the check (to this very run, a double submission: nothing changes, no refusal)
-            raise InvalidInput(
-                f"another choice moved {settings.model_name}@{settings.model_alias} to "
-                f"{_number(current)} while run {run_id} was being checked against "
-                f"{_number(seen)}; choose again, to check it against what is chosen now."
-            )
-        # Its time is taken here, in turn with other choices and just before it registers (the
-        # trail checks both); with the token, signed (tags set by hand pass for no choice)
-        selected_at = utcnow()  # the tag and the record say the same time (to the ms)
-        tags["selected_at"] = selected_at.isoformat(timespec="milliseconds")
-        if CONFIRMED_TAG in tags:
-            tags.update(found_change.confirmation(tags["selected_at"]))
-        if key:
-            tags[SIGNATURE_TAG] = sign_choice(tags, key)
-            tags[KEY_TAG] = fingerprint(key)  # which key, for a service that lacks it
-        if private := settings.choice_private_key:  # what a predictor with the public key checks
-            tags[ED25519_TAG] = sign_choice_ed25519(tags, private)
-        if already and CONFIRMED_DICOM_TAG not in tags:  # its confirmation goes on counting
-            tags.update(restamped(current.tags, tags["selected_at"]))
-        if already:
-            # The version's tags describe this choice, as its record does: the first choice's reason
-            # and figures (e.g. of an evaluation since replaced) would contradict the audit trail,
-            # which keeps every choice. A confirmation is only added: the predictor may need the one
-            # there (it kept the version before), and a choice seeing no change says nothing of it.
-            number = str(current.version)
-            retag(client, current, tags)
-        else:
-            number = str(register(client, name, run_id, found.logged_model_id, tags).version)
-            try:
-                client.set_registered_model_alias(name, alias, number)
-            except MlflowException as exc:
-                raise ServiceUnavailable(
-                    f"registered {name} version {number} but could not point the alias "
-                    f"{alias!r} at it ({exc.message}); choose the run again."
-                ) from exc
-        try:
-            id_file = atomic_write_text(settings.run_id_file, run_id + "\n")
-        except OSError as exc:  # the alias has moved: say so, and how to finish the choice
-            raise ServiceUnavailable(
-                f"{name} version {number} is now {alias!r}, but {settings.run_id_file} "
-                f"could not be written ({type(exc).__name__}: {exc}); check RUN_ID_FILE and its "
-                "folder, then choose the run again."
-            ) from exc
-        record = None
-        if store is not None:
-            record = _record(
-                store,
-                schemas.SelectionRecord(
-                    run_id=run_id,
-                    action="choose",
-                    model_uri=f"models:/{name}/{number}",
-                    experiment_id=run.info.experiment_id,
-                    metrics=metric_keys.eval_figures(run.data.metrics),
-                    registered_model=name,
-                    version=str(number),
-                    alias=alias,
-                    reason=reason,
-                    evaluated=found.evaluated,
-                    selected_at=selected_at,
-                    selected_by=selected_by,
-                    evaluation_caveats=caveats,
-                    interface_change=tags.get(CONFIRMED_TAG),  # a blind confirmation too
-                    evaluation=evaluation_record(provenance),
-                    lineage=lineage(run, digest, files),
-                    signatures=signatures_in(tags),
-                    replaced=None if already or current is None else str(current.version),
-                ),
-            )
-    model_uri = f"models:/{name}/{number}"
-    return Choice(
-        run_id, name, str(number), alias, model_uri, str(id_file), record, caveats, already
-    )
+    return reason, selected_by
+
+
+def _write_run_id(settings: Settings, run_id: str, number: str) -> Path:
+    """Write ``run_id.txt`` naming ``run_id``, once the alias names its ``number``.
+
+    Raises:
+        ServiceUnavailable: It could not be written (the message says how to finish the choice).
+    """
+    try:
+        return atomic_write_text(settings.run_id_file, run_id + "\n")
+    except OSError as exc:  # the alias has moved: say so, and how to finish the choice
+        raise ServiceUnavailable(
+            f"{settings.model_name} version {number} is now {settings.model_alias!r}, but "
+            f"{settings.run_id_file} could not be written ({type(exc).__name__}: {exc}); check "
+            "RUN_ID_FILE and its folder, then choose the run again."
+        ) from exc
 
 
 def _record(store, record: schemas.SelectionRecord) -> dict:
