@@ -4,7 +4,9 @@ are ``jobs.intake``'s; the error answers as OpenAPI lists them, ``jobs.answers``
 
 - ``check_token(token)``: refuse to start with an empty, placeholder, short or non-ASCII
   ``PIPELINE_API_TOKEN`` (``InsecureToken``, a ``SystemExit`` whose message is one line).
-- ``validation_error``: the 422 handler; each error's ``input`` is cut to ``MAX_ECHO_CHARS``;
+- ``validation_error``: the 422 handler; each error's ``input`` is cut to ``MAX_ECHO_CHARS``, its
+  ``msg`` one line naming the field and what to send where pydantic's words are a programmer's
+  (an empty field, malformed JSON, a missing field or body: ``jobs.wording``);
   ``unparsable_body`` makes FastAPI's 400 for a body that is not UTF-8 a 422 too;
   ``route_error`` (every service's, the predictor's too) answers a path no route takes with a
   404 pointing at the docs, and a method a path does not serve with a 405 naming every method
@@ -37,6 +39,7 @@ from common import (
     TooManyRequests,
     check_path_chars,
 )
+from jobs.wording import body_model, reworded
 
 log = logging.getLogger(__name__)
 
@@ -173,12 +176,15 @@ async def validation_error(request: Request, exc: Exception) -> Response:
     errors = []
     for error in found[:MAX_LISTED_ERRORS]:
         error = dict(error)
+        line = reworded(error, request, exc.body)  # of the input as sent, before it is cut
         if "input" in error:
             error["input"] = short_input(error["input"])
         if "ctx" in error:
             error["ctx"] = {k: short_input(str(v)) for k, v in error["ctx"].items()}
         error.pop("url", None)
-        if error.get("type") == "extra_forbidden" and (fields := _body_fields(request)):
+        if line is not None:
+            error["msg"] = line
+        elif error.get("type") == "extra_forbidden" and (fields := _body_fields(request)):
             error["msg"] = f"{error['msg']}; the body's fields are {', '.join(fields)}"
         errors.append(error)
     if len(found) > MAX_LISTED_ERRORS:
@@ -197,9 +203,8 @@ async def validation_error(request: Request, exc: Exception) -> Response:
 def _body_fields(request: Request) -> list[str]:
     """The fields of the body model of the route ``request`` reached (none where unknown), to
     name them beside an unknown field, which is most often a misspelt or unsupported one."""
-    field = getattr(request.scope.get("route"), "body_field", None)
-    model = getattr(getattr(field, "field_info", None), "annotation", None)
-    return list(getattr(model, "model_fields", {}) or {})
+    model = body_model(request)
+    return list(model.model_fields) if model is not None else []
 
 
 def _finite(value: Any) -> Any:

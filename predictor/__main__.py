@@ -72,9 +72,10 @@ def main(argv: list[str] | None = None) -> int:
     except PipelineError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
-    answer = {**answers[0], "predictions": [p for a in answers for p in a["predictions"]]}
-    point = served.operating_point.model_dump() if served.operating_point else None
-    answer["operating_point"] = point
+    # the service's JSON answer, the predictions of every part in one list
+    answer = answers[0].model_dump(mode="json")
+    answer["predictions"] = [p.model_dump(mode="json") for a in answers for p in a.predictions]
+    point = answer["operating_point"]
     if args.json:
         print(json.dumps(answer, indent=2))
         return 0

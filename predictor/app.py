@@ -9,29 +9,27 @@ large input.
 Run with ``uvicorn predictor.app:app --http jobs.protocol:BoundedHead --port 5007`` (the command of
 ``launcher.PREDICTOR``; the protocol bounds request heads). It serves
 ``models:/<MODEL_NAME>@<MODEL_ALIAS>`` and follows the alias (``predictor.core``); this module
-only maps HTTP onto the core and ``predictor.answers``, with the predictor's own error answers
-(``predictor.errors``) and the headers and log line that trace each ``/predict``
-(``predictor.tracing``).
+only maps HTTP onto the core and ``predictor.answers`` (the answers, built as their response
+models), with the predictor's own error answers (``predictor.errors``) and the headers and log
+line that trace each ``/predict`` (``predictor.tracing``).
 """
 
 import threading
 from contextlib import asynccontextmanager
-from datetime import datetime
-from typing import Annotated, Any, Literal
+from typing import Annotated
 
 from fastapi import APIRouter, Depends, FastAPI, File, Request, UploadFile
 from fastapi.exceptions import RequestValidationError
-from pydantic import BaseModel, Field
 
 from common import Settings, freeze_startup_heap, get_settings
 from jobs import ErrorOut, error_responses, require_token, service_app
-from predictor.answers import describe, predict
+from predictor.answers import ImagePrediction, PredictOut, ReadyOut, predict, readiness
 from predictor.core import ModelHolder, Served
 from predictor.errors import (
-    HOW_TO_SEND,
     NoModelLoaded,
     body_error,
     form_error,
+    how_to_send,
     no_model,
     served_or_503,
 )
@@ -44,99 +42,12 @@ from predictor.tracing import (
     REQUEST_ID_HEADER,
     PredictTrace,
 )
-from runs import MAX_PIXELS, OperatingPoint
+from runs import MAX_PIXELS
+
+# the answers' models, defined in predictor.answers, are this module's too (the routes' schema)
+__all__ = ["ImagePrediction", "PredictOut", "ReadyOut", "app", "create_app", "router"]
 
 router = APIRouter()
-
-
-class ImagePrediction(BaseModel):
-    file: str = Field(description="the uploaded file name")
-    predicted_class: str = Field(description="the most probable class (argmax)")
-    decision: str | None = Field(
-        description="the class by the run's operating point: `positive_class` when its "
-        "probability >= `threshold`, else the other class; null when the run has none"
-    )
-    probabilities: dict[str, float] = Field(description="class name → probability")
-    ood_score: float | None = Field(
-        None,
-        description="how far the image's features lie from the training images', over the "
-        "threshold taken on validation (`ood_check`); null when the model has no such check",
-    )
-    out_of_distribution: bool | None = Field(
-        None,
-        description="`ood_score` > 1: the image is unlike the model's training images (another "
-        "modality, body part or device, a blank or corrupt image), so its classes may be "
-        "meaningless: have a person look at it; null when the model has no such check",
-    )
-    input_note: str | None = Field(
-        None,
-        description="set when the image was read otherwise than sent: a colour image (its "
-        "channels differ by more than JPEG noise on more than 0.1% of its pixels) sent to a "
-        "model of grey images (channels 1) was read as grey, its colours unused; null otherwise "
-        "(a grey image stored as RGB, with equal channels, too)",
-    )
-
-
-class ServedOut(BaseModel):
-    """Which registered model version answers, and whether the alias still names it."""
-
-    model_name: str
-    alias: str
-    version: str
-    run_id: str | None
-    stale: bool = Field(
-        description="the alias no longer names this version (removed, or moved to a version "
-        "that cannot be served): it is the last good one, still serving; `problem` says why"
-    )
-    problem: str | None = Field(
-        description="why the alias's version is not served, or why the last check failed "
-        "(MLflow down), and/or that this version's run is deleted in MLflow (its evaluation "
-        "cannot be checked; it still serves): restore the run or choose another model; null "
-        "while the alias names this version and its run stands"
-    )
-    operating_point: OperatingPoint | None = Field(
-        description="the decision threshold of a two-class run, chosen on validation data; "
-        "null when the run has none"
-    )
-    decoding_note: str | None = Field(
-        None,
-        description="set when this predictor decodes images with another version of the image "
-        "decoding than the model's training (an older model under newer code): its images may "
-        "be prepared differently; null when they agree or the model predates the record",
-    )
-    modalities: list[str] | None = Field(
-        None,
-        description="the DICOM Modality codes the model was trained on (a DICOM file of "
-        "another modality is refused); null when it records none",
-    )
-    modality_note: str | None = Field(
-        None,
-        description="why the model classifies DICOM files of every modality (it records none, "
-        "or predates the record); null when it refuses other modalities",
-    )
-    ood_check: dict[str, Any] | None = Field(
-        None,
-        description="the model's out-of-distribution check: `method`, its `threshold`, the "
-        "validation `quantile` it was taken at, the share of new images like the validation "
-        "ones it flags on average (`expected_rate`: 1 - quantile, or 1 in n+1 with fewer than "
-        "quantile/(1 - quantile) validation images) and how many `validation_images` and "
-        "`training_images` it came from; null for a model trained without one (its answers "
-        "carry no `ood_score`)",
-    )
-
-
-class PredictOut(ServedOut):
-    """Predictions, and which registered model version computed them."""
-
-    predictions: list[ImagePrediction]
-
-
-class ReadyOut(ServedOut):
-    """The served model; ``status`` ``stale`` when the alias no longer names it."""
-
-    status: Literal["ready", "stale"]
-    class_names: list[str]
-    loaded_at: datetime
 
 
 async def get_holder(request: Request) -> ModelHolder:
@@ -175,11 +86,15 @@ _TRACE = {
 _TRACE_HEADERS = {
     name: {"description": text, "schema": {"type": "string"}} for name, text in _TRACE.items()
 }
+_NOT_A_FORM = (
+    f"not a multipart/form-data body: {how_to_send(False)} (with -H 'Authorization: Bearer "
+    "<token>' where the service has PIPELINE_API_TOKEN, as its answer's example shows then)"
+)
 _PREDICT_ANSWERS = {
     status: {**answer, "headers": _TRACE_HEADERS}
     for status, answer in {
         200: {},
-        415: {"model": ErrorOut, "description": f"not a multipart/form-data body: {HOW_TO_SEND}"},
+        415: {"model": ErrorOut, "description": _NOT_A_FORM},
         **_ERRORS,
     }.items()
 }
@@ -208,7 +123,7 @@ def predict_files(
     # can decode to hundreds of megabytes, and the thread pool would otherwise run 40 at a time.
     with request.app.state.slots:
         uploads = [(f.filename or f"file {i}", f.file.read()) for i, f in enumerate(files, 1)]
-        answer = PredictOut.model_validate(predict(served, uploads))
+        answer = predict(served, uploads)
     unlike = sum(bool(p.out_of_distribution) for p in answer.predictions)
     request.app.state.predictor_metrics.predicted(served, len(uploads), unlike)
     return answer
@@ -229,9 +144,7 @@ async def ready(served: Annotated[Served, Depends(get_served)]) -> ReadyOut:
     of the Kubernetes Service at once and turn a registry mistake into an outage of the whole
     hand-off; clients see ``stale`` and ``problem`` in every ``/predict`` answer instead.
     """
-    status = "stale" if served.stale else "ready"
-    facts = {"class_names": served.class_names, "loaded_at": served.loaded_at}
-    return ReadyOut(**describe(served), status=status, **facts)
+    return readiness(served)
 
 
 @router.get("/health")

@@ -23,14 +23,26 @@ from jobs import route_error, route_path, validation_error
 from predictor.core import LOOKING_UP, ModelHolder, Served
 from predictor.inputs import MAX_FILES
 
-__all__ = ["HOW_TO_SEND", "NoModelLoaded", "body_error", "form_error", "served_or_503"]
+__all__ = ["NoModelLoaded", "body_error", "form_error", "how_to_send", "served_or_503"]
 
-HOW_TO_SEND = (
-    "send multipart/form-data with one or more parts named 'files', each an image file (PNG, "
-    "JPEG or DICOM), such as curl -H 'Authorization: Bearer <token>' -F files=@scan1.png "
-    "-F files=@scan2.dcm <predictor URL>/predict"
-)
-"""How a ``POST /predict`` body is sent, ending every answer about its shape."""
+
+def how_to_send(token_required: bool) -> str:
+    """How a ``POST /predict`` body is sent, ending every answer about its shape; its curl
+    example has the ``Authorization`` header (with ``<token>``, never the token) only when the
+    service requires one: a client of a service without ``PIPELINE_API_TOKEN`` has none to
+    send."""
+    header = "-H 'Authorization: Bearer <token>' " if token_required else ""
+    return (
+        "send multipart/form-data with one or more parts named 'files', each an image file (PNG, "
+        f"JPEG or DICOM), such as curl {header}-F files=@scan1.png -F files=@scan2.dcm "
+        "<predictor URL>/predict"
+    )
+
+
+def _how(request: Request) -> str:
+    """``how_to_send`` for the service that got ``request`` (a token set or not)."""
+    return how_to_send(bool(request.app.state.settings.pipeline_api_token))
+
 
 _STARLETTE_LIMIT = re.compile(r"Too many (files|fields)\. Maximum number of \w+ is (\d+)\.")
 _SHOWN_PARTS = 5
@@ -41,22 +53,19 @@ def _answer(status: int, detail: str) -> JSONResponse:
     return JSONResponse(status_code=status, content={"detail": detail})
 
 
-def _missing_files(form: FormData | None) -> str:
+def _missing_files(form: FormData | None, how: str) -> str:
     """Why a multipart form without a ``files`` part cannot be predicted, naming its parts."""
     names = list(dict.fromkeys(form.keys())) if form else []
     if not names:
-        return f"this form has no parts; {HOW_TO_SEND}"
+        return f"this form has no parts; {how}"
     if "files" in names:  # a browser form with no file picked sends an empty filename
-        return (
-            "the 'files' part(s) hold no file (an empty file name: no file was chosen); "
-            + HOW_TO_SEND
-        )
+        return "the 'files' part(s) hold no file (an empty file name: no file was chosen); " + how
     shown = ", ".join(repr(name[:40]) for name in names[:_SHOWN_PARTS])
     more = f" and {len(names) - _SHOWN_PARTS} more" if len(names) > _SHOWN_PARTS else ""
-    return f"this form has no part named 'files' (it has: {shown}{more}); {HOW_TO_SEND}"
+    return f"this form has no part named 'files' (it has: {shown}{more}); {how}"
 
 
-def _text_parts(errors: list[dict], form: FormData | None) -> str:
+def _text_parts(errors: list[dict], form: FormData | None, how: str) -> str:
     """Why ``files`` parts sent as text (no filename: ``-F files=hello``) are not images."""
     places = sorted({e["loc"][2] + 1 for e in errors if len(e["loc"]) > 2})
     total = len(form.getlist("files")) if form else max(places, default=0)
@@ -64,7 +73,7 @@ def _text_parts(errors: list[dict], form: FormData | None) -> str:
     what = "is text, not a file" if len(places) == 1 else "are text, not files"
     return (
         f"part{'s' if len(places) > 1 else ''} 'files' {listed} of {total} {what} (sent without "
-        f"a filename; curl sends a file with the @: -F files=@scan.png); {HOW_TO_SEND}"
+        f"a filename; curl sends a file with the @: -F files=@scan.png); {how}"
     )
 
 
@@ -80,11 +89,11 @@ async def body_error(request: Request, exc: Exception) -> Response:
     content_type = request.headers.get("content-type")
     if (content_type or "").split(";")[0].strip().lower() != "multipart/form-data":
         sent = f"Content-Type {content_type[:80]!r}" if content_type else "no Content-Type"
-        return _answer(415, f"this request has {sent}, not multipart/form-data; {HOW_TO_SEND}")
+        return _answer(415, f"this request has {sent}, not multipart/form-data; {_how(request)}")
     form = exc.body if isinstance(exc.body, FormData) else None
     if any(e["type"] == "missing" for e in errors):
-        return _answer(422, _missing_files(form))
-    return _answer(422, _text_parts(errors, form))
+        return _answer(422, _missing_files(form, _how(request)))
+    return _answer(422, _text_parts(errors, form, _how(request)))
 
 
 async def form_error(request: Request, exc: Exception) -> Response:
@@ -99,7 +108,7 @@ async def form_error(request: Request, exc: Exception) -> Response:
                        f"{MAX_FILES} images per request, each in a part named 'files' (split "
                        "the batch)")  # fmt: skip
     return _answer(422, f"the request body cannot be parsed as multipart/form-data "
-                   f"({str(exc.detail)[:200]}); {HOW_TO_SEND}")  # fmt: skip
+                   f"({str(exc.detail)[:200]}); {_how(request)}")  # fmt: skip
 
 
 class NoModelLoaded(ServiceUnavailable):

@@ -67,8 +67,8 @@ def test_a_version_whose_run_is_deleted_is_reported_when_loaded(settings, deleta
     holder = ModelHolder(settings, record=False)  # a predictor that starts now
     assert holder.refresh()
     answer = describe(holder.serving())
-    assert (answer["version"], answer["stale"]) == ("1", False)
-    assert f"the run {deletable_run} of version 1 is deleted" in answer["problem"]
+    assert (answer.version, answer.stale) == ("1", False)
+    assert f"the run {deletable_run} of version 1 is deleted" in answer.problem
 
 
 def test_restoring_the_run_clears_the_problem(settings, deletable_run):
@@ -78,8 +78,8 @@ def test_restoring_the_run_clears_the_problem(settings, deletable_run):
     client = MlflowClient(settings.mlflow_tracking_uri)
     client.delete_run(deletable_run)
     holder.refresh()  # the next poll
-    assert "is deleted" in describe(holder.serving())["problem"]
+    assert "is deleted" in describe(holder.serving()).problem
 
     client.restore_run(deletable_run)
     holder.refresh()
-    assert describe(holder.serving())["problem"] is None
+    assert describe(holder.serving()).problem is None

@@ -10,7 +10,7 @@ import requests
 
 from predictor.app import create_app
 from tests.conftest import LiveServer
-from tests.predictor.conftest import AUTH, alias_a_foreign_model, get_ready
+from tests.predictor.conftest import AUTH, TOKEN, alias_a_foreign_model, get_ready
 
 HOW = "send multipart/form-data with one or more parts named 'files'"
 
@@ -19,6 +19,16 @@ HOW = "send multipart/form-data with one or more parts named 'files'"
 def offline(settings, unreachable_uri):
     """A predictor without MLflow: the shape of a body is checked before a model is needed."""
     alone = settings.model_copy(update={"mlflow_tracking_uri": unreachable_uri})
+    with LiveServer(create_app(alone)) as server:
+        yield server.url
+
+
+@pytest.fixture
+def offline_open(settings, unreachable_uri):
+    """As ``offline``, run without ``PIPELINE_API_TOKEN`` (no token to send)."""
+    alone = settings.model_copy(
+        update={"mlflow_tracking_uri": unreachable_uri, "pipeline_api_token": None}
+    )
     with LiveServer(create_app(alone)) as server:
         yield server.url
 
@@ -161,3 +171,29 @@ def test_a_path_without_a_route_is_a_404_pointing_at_the_docs(offline):
         answer.json()["detail"]
         == "no route at /predictions: this service's routes are listed at /docs"
     )
+
+
+BAD_BODIES = {
+    "no body": {},
+    "no files part": {"files": [("file", ("scan.png", b"x", "image/png"))]},
+    "a text part": {"files": [("files", (None, "hello"))]},
+    "unparsable": {"data": b"garbage", "headers": {"Content-Type": "multipart/form-data"}},
+}
+
+
+@pytest.mark.parametrize("sent", BAD_BODIES.values(), ids=BAD_BODIES.keys())
+def test_the_hint_of_a_service_without_a_token_shows_no_authorization_header(offline_open, sent):
+    r = requests.post(f"{offline_open}/predict", timeout=30, **sent)
+    assert r.status_code in (415, 422), r.text
+    detail = r.json()["detail"]
+    assert "curl -F files=@scan1.png -F files=@scan2.dcm <predictor URL>/predict" in detail
+    assert "Authorization" not in detail and "Bearer" not in detail
+
+
+@pytest.mark.parametrize("sent", BAD_BODIES.values(), ids=BAD_BODIES.keys())
+def test_the_hint_of_a_service_with_a_token_shows_the_header_not_the_token(offline, sent):
+    r = post(offline, **sent)
+    assert r.status_code in (415, 422), r.text
+    detail = r.json()["detail"]
+    assert "curl -H 'Authorization: Bearer <token>' -F files=@scan1.png" in detail
+    assert TOKEN not in detail

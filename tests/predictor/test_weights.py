@@ -40,8 +40,8 @@ def test_a_version_whose_weights_file_was_replaced_is_not_served(settings, serve
 
     assert not holder.refresh()  # version 1 goes on serving, stale, saying why (/ready)
     ready = describe(holder.current)
-    assert ready["version"] == "1" and ready["stale"]
-    assert REFUSED in ready["problem"] and "(its tag weights_digest)" in ready["problem"]
+    assert ready.version == "1" and ready.stale
+    assert REFUSED in ready.problem and "(its tag weights_digest)" in ready.problem
     loads = []
     holder.loader = lambda uri, files: loads.append(uri)  # the next polls do not fetch it
     assert not holder.refresh() and loads == [] and REFUSED in holder.current.problem
