@@ -2,6 +2,8 @@
 
 Clicking a row opens that run. Sorting, filtering and paging are MLflow's ``search_runs``
 ``order_by``, ``filter_string`` and page tokens, so an experiment of 10,000 runs costs one page.
+Metric columns and pickers name a metric by ``readable.label`` (``test AUC (macro)``), its MLflow
+key in the column's help and beside the name in the pickers.
 """
 
 import functools
@@ -10,10 +12,10 @@ from collections import Counter
 
 import streamlit as st
 
-from dashboard import data, leaderboard, ranking
+from dashboard import data, leaderboard, ranking, readable
 from dashboard.chosen_on import chosen_mark, since_chosen
 from dashboard.context import session_settings
-from dashboard.markup import code, name_list
+from dashboard.markup import code, name_list, plain
 from dashboard.notes import notes
 from dashboard.reads import RUN_STATUSES, RunPage, RunQuery
 from runs import contract
@@ -21,6 +23,9 @@ from runs import contract
 PAGE_SIZES = (10, 25, 50, 100, 200)
 TABLE_KEY = "leaderboard"
 ROW_PX = 35
+# Below this many test images, one image is worth over 0.01 of an accuracy, and a proportion's
+# 95 % interval is wider than ±0.1 around 0.5 (Wilson, n = 100: 0.40–0.60): said under the table.
+FEW_TEST_IMAGES = 100
 
 
 def _open_clicked(key: str, ids: list[str]) -> None:
@@ -48,7 +53,7 @@ def query(experiment_id: str, first: RunPage) -> tuple[RunQuery, list[str]]:
     top = st.columns([3, 2, 2, 1, 2])
     name = top[0].text_input("Name contains", key="run_name_filter")
     statuses = top[1].multiselect("Status", RUN_STATUSES, key="run_status_filter")
-    sort = top[2].selectbox("Sort by", list(sorts), key="run_sort")
+    sort = top[2].selectbox("Sort by", list(sorts), key="run_sort", format_func=readable.option)
     descending = top[3].toggle("Desc.", value=True, key="run_desc")
     deployable = top[4].toggle(
         "Only servable",
@@ -68,7 +73,9 @@ def query(experiment_id: str, first: RunPage) -> tuple[RunQuery, list[str]]:
             chosen = leaderboard.default_columns(first.rows)
         st.session_state.leaderboard_columns = [c for c in chosen if c in metrics]
         st.session_state.leaderboard_experiment = experiment_id
-        columns = st.multiselect("Metric columns", metrics, key="leaderboard_columns")
+        columns = st.multiselect(
+            "Metric columns", metrics, key="leaderboard_columns", format_func=readable.option
+        )
         page_size = st.selectbox("Runs per page", PAGE_SIZES, index=1, key="run_page_size")
     if deployable:
         stage = f"tags.`{contract.STAGE_TAG}` = 'trained' and attributes.status = 'FINISHED'"
@@ -108,6 +115,28 @@ def class_filters(rows: list[dict]) -> list[str]:
         shown = code(f"params.class_names = '{names}'") if "'" not in names else name_list(names)
         found.append(f"{shown} ({n} run{'s' if n != 1 else ''})")
     return found
+
+
+def few_images(rows: list[dict], bases: list[leaderboard.Basis]) -> str | None:
+    """Markdown under the table naming the runs whose evaluation rests on fewer than
+    ``FEW_TEST_IMAGES`` test images (``Basis.n_test``: their intervals are wide); None when
+    there are none."""
+    few = [(r["run_name"], b.n_test) for r, b in zip(rows, bases, strict=True)
+           if b.n_test is not None and b.n_test < FEW_TEST_IMAGES]  # fmt: skip
+    if not few:
+        return None
+    named = ", ".join(f"{plain(name)} ({n})" for name, n in few)
+    return (
+        f"**Few test images** (under {FEW_TEST_IMAGES}, column {leaderboard.TEST_N}): {named}. "
+        "Each image is worth more than 0.01 of their accuracy, and their 95 % intervals are "
+        "wide: compare the intervals, not the last digits."
+    )
+
+
+def _metric_column(metric: str) -> st.column_config.TextColumn:
+    """The column of ``metric``: its readable name, and in its help the MLflow key."""
+    help_text = f"{leaderboard.column_help(metric)}. In MLflow: {metric}"
+    return st.column_config.TextColumn(readable.label(metric), help=help_text)
 
 
 def render(
@@ -152,7 +181,13 @@ def render(
             "(not a judgement of its quality: evaluate and compare before choosing); chosen: the "
             "one the alias names (the Choose model tab says what the predictor serves)",
         ),
-        **{m: st.column_config.TextColumn(m, help=leaderboard.column_help(m)) for m in columns},
+        leaderboard.TEST_N: st.column_config.TextColumn(
+            leaderboard.TEST_N,
+            help="How many test images the evaluation's figures rest on (the fewer, the wider "
+            "their intervals); –: not evaluated, or evaluated before the evaluator recorded it "
+            f"(evaluate again). In MLflow: the tag {contract.EVALUATION_N_TAG}",
+        ),
+        **{m: _metric_column(m) for m in columns},
     }
     st.dataframe(  # no pandas Styler: it costs more than the rest of the leaderboard
         shown,
@@ -168,14 +203,16 @@ def render(
         "Click a row to open the run (▶ marks the open one). Metric cells: value (95 % "
         "interval) when logged; "
         f"{leaderboard.BEST} best on this page; {leaderboard.LEAK} after a run: its test split "
-        "overlaps its training data. Sorting and filters run in MLflow over all runs. eval_* "
-        "figures are of the most probable class (argmax, `predicted_class`); a two-class run "
-        "with a threshold is served by its `decision`, whose test figures are the eval_thr_* "
-        "columns (add them) and its Evaluation tab's. eval_ood_rate: the share of test images "
-        "the model's out-of-distribution check calls unlike its training images (read against "
-        "eval_ood_expected_rate, about 1 %; shown, not ranked). servable ✓: a finished run the "
-        "predictor can serve (not a judgement of its quality). duration ≥: the run ended "
-        "unfinished (its trainer was killed); it trained at least that long."
+        "overlaps its training data. Sorting and filters run in MLflow over all runs (a "
+        "column's help names its metric there). Test figures (eval_*) are of the most probable "
+        "class (argmax, `predicted_class`); a two-class run with a threshold is served by its "
+        "`decision`, whose test figures are the “at threshold” columns (eval_thr_*: add them) "
+        "and its Evaluation tab's. test n: how many test images a run's test figures rest on. "
+        "test OOD rate (eval_ood_rate): the share of test images the model's out-of-distribution "
+        "check calls unlike its training images (read against the expected OOD rate, about 1 %; "
+        "shown, not ranked). servable ✓: a finished run the predictor can serve (not a judgement "
+        "of its quality). duration ≥: the run ended unfinished (its trainer was killed); it "
+        "trained at least that long."
     )
     if not leaderboard.comparable(page.rows):
         st.warning(
@@ -185,8 +222,11 @@ def render(
             + "; ".join(class_filters(page.rows))
             + "."
         )
-    for note in notes([basis(r) for r in page.rows]):  # what a mark means: not secondary
+    bases = [basis(r) for r in page.rows]
+    for note in notes(bases):  # what a mark means: not secondary
         st.markdown(note)
+    if few := few_images(page.rows, bases):
+        st.markdown(few)
     if shown_chosen and (since := since_chosen(chosen_on, shown_chosen["tags"])):
         st.warning(f"{chosen_mark(chosen[0], True)}: {since}")  # the table's mark, explained
     _pager(page.next_token, len(page.rows))

@@ -14,6 +14,9 @@ no ``★``: they are not test figures; nor does the share of test images the mod
 out-of-distribution check flags (``metric_keys.OOD_FIGURES``): better neither way. A run whose
 test split shares images or patients with its training data (``dashboard.leakage``, from the
 trainer's tag) is marked ``⚠`` in its row and its test figures get no ``★``: they are optimistic.
+Its ``test n`` column says how many test images the evaluation's figures rest on (the evaluator's
+tag, ``contract.evaluated_images``): ``–`` when not known.
+Figures are written by ``readable.figure``, as the Metrics tab writes them.
 """
 
 import math
@@ -24,7 +27,7 @@ from dataclasses import dataclass, field, replace
 import pandas as pd
 
 from common import metric_keys
-from dashboard import ood
+from dashboard import ood, readable
 from dashboard.chosen_on import ChosenOn, chosen_mark, since_chosen
 from dashboard.constant import argmax_figure, constant_class
 from dashboard.durations import duration, when
@@ -36,7 +39,8 @@ BEST = "★"
 CAVEAT = "†"  # a test figure not measured like the run's served model on its own test split
 SELECTED = "▶"
 # Fixed columns, in order; metric columns follow.
-INFO_COLUMNS = ("model", "status", "started", "duration", "deployable")
+TEST_N = "test n"  # how many test images the evaluation used
+INFO_COLUMNS = ("model", "status", "started", "duration", "deployable", TEST_N)
 # Shown by default when the page has them (validation, then test-set evaluation).
 DEFAULT_METRICS = (
     "best_val_auc",
@@ -134,6 +138,9 @@ class Basis:
     (running, or never evaluated) has no test figure and takes no part in ``notes``."""
     constant: str | None = None
     """The class its argmax names for every test image (``dashboard.constant``), or None."""
+    n_test: int | None = None
+    """How many test images the evaluation used (``metrics.json``'s ``n_samples``, or its tag,
+    ``contract.evaluated_images``); None: not known (an evaluation published before the tag)."""
 
     @property
     def leakage(self) -> str | None:
@@ -197,7 +204,7 @@ def basis_of(run: dict, report: schemas.EvaluationReport | None = None) -> Basis
     of other test data (``of_other_data``, which have their own caveat)."""
     if report is not None:
         own = report.of_run((run.get("params") or {}).get("data_dir")).own_data
-        basis = Basis(report.tta, own, report.dataset_hash)
+        basis = Basis(report.tta, own, report.dataset_hash, n_test=report.n_samples)
     else:
         tags = contract.basis_tags(run["tags"])  # {}: unknown (set for another evaluation)
         own = tags.get(contract.EVALUATION_OWN_DATA_TAG)
@@ -205,13 +212,15 @@ def basis_of(run: dict, report: schemas.EvaluationReport | None = None) -> Basis
             tags.get(contract.EVALUATION_TTA_TAG),
             None if own is None else own == "true",
             tags.get(contract.EVALUATION_DATA_TAG),
+            n_test=contract.evaluated_images(run["tags"]),
         )
     evaluated = report is not None or contract.is_evaluated(run["tags"])
     changed = report.data_changed if report is not None else None  # (not among the tags)
     other = of_other_data(run["tags"], basis.own_data, basis.dataset_hash, changed)
     leaked = SplitOverlap() if other else overlap(run["tags"])
     constant = constant_class(run)
-    return Basis(basis.tta, basis.own_data, basis.dataset_hash, leaked, evaluated, constant)
+    return Basis(basis.tta, basis.own_data, basis.dataset_hash, leaked, evaluated, constant,
+                 basis.n_test if evaluated else None)  # fmt: skip
 
 
 def evaluation_data(bases: list[Basis]) -> set[str]:
@@ -235,13 +244,11 @@ def default_columns(rows: list[dict]) -> list[str]:
 
 
 def format_value(metrics: dict[str, float], key: str) -> str:
-    """``0.893 (0.834–0.933)`` with the 95 % interval when logged, ``0.893`` without, ``–``."""
-    value = metrics.get(key)
-    if value is None or (isinstance(value, float) and math.isnan(value)):
-        return "–"
-    text = f"{value:.4g}" if abs(value) >= 1e-3 or value == 0 else f"{value:.2e}"
-    if bounds := metric_keys.interval(metrics, key):
-        text += f" ({bounds[0]:.3g}–{bounds[1]:.3g})"
+    """``0.893 (0.834–0.933)`` with the 95 % interval when logged, ``0.893`` without, ``–``:
+    ``readable.figure``, as the Metrics tab writes the same number."""
+    text = readable.figure(metrics.get(key))
+    if text != "–" and (bounds := metric_keys.interval(metrics, key)):
+        text += f" ({readable.figure(bounds[0], 3)}–{readable.figure(bounds[1], 3)})"
     return text
 
 
@@ -368,6 +375,7 @@ def table(
             differs = since_chosen(chosen_on, run["tags"]) is not None
             deployable = chosen_mark(chosen[0], differs)
         columns["deployable"].append(deployable)
+        columns[TEST_N].append("–" if basis.n_test is None else str(basis.n_test))
     for metric in metrics:
         columns[metric] = cells(runs, metric, bases)
     # Built whole: adding the metric columns one by one cost a pandas insert each.

@@ -5,8 +5,8 @@ predicts the test split in batches, computes every metric with its interval
 (``evaluator.metrics``) and publishes the result whole: every file is uploaded to a new folder
 ``evaluation/<result id>/`` first, then one last ``log_batch`` logs the ``eval_*`` metrics and
 the tags ``pipeline.evaluation.path`` (naming that folder), ``pipeline.evaluated=true`` and
-what the figures were measured on (``contract.evaluation_tags``: tta, own data, test data). An
-upload that fails half-way leaves the previous result current and readable.
+what the figures were measured on (``contract.evaluation_tags``: tta, own data, test data, how
+many test images). An upload that fails half-way leaves the previous result current and readable.
 """
 
 import logging
@@ -191,6 +191,7 @@ def evaluate_run(
     report_progress(0.97, "publishing")
     if before_publish is not None:
         before_publish()
-    basis = contract.evaluation_tags(tta, own_data, ds.content_hash, folder)
+    # with the number of test images the figures rest on: the leaderboard's "test n"
+    basis = contract.evaluation_tags(tta, own_data, ds.content_hash, folder, report["n_samples"])
     publish_result(client, run_id, flat, folder, "evaluation", basis)
     return report

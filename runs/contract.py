@@ -117,6 +117,11 @@ EVALUATION_TTA_TAG = "pipeline.evaluation.tta"  # test-time augmentation: none, 
 EVALUATION_OWN_DATA_TAG = "pipeline.evaluation.own_data"  # "false": not the run's own data_dir
 EVALUATION_DATA_TAG = "pipeline.evaluation.dataset_hash"  # the test data's content hash
 EVALUATION_BASIS_TAG = "pipeline.evaluation.basis_of"  # the folder the three above describe
+# How many test images the figures rest on (``metrics.json``'s ``n_samples``), and the folder of
+# the evaluation it counts: its own, since an evaluator from before it sets the basis tags alone
+# (absent from evaluations published before these two)
+EVALUATION_N_TAG = "pipeline.evaluation.n_test"
+EVALUATION_N_OF_TAG = "pipeline.evaluation.n_test_of"
 EXPLANATION_PATH_TAG = "pipeline.explanation.path"
 # The stamp (ms) of the current result's metrics, with "evaluation" or "explanation": the next
 # result's metrics are stamped later even by a replica whose clock is behind (MLflow shows the
@@ -153,17 +158,24 @@ def explanation_dir(tags: Mapping[str, str] | None) -> str:
     return _current(tags, EXPLANATION_PATH_TAG, EXPLANATIONS_DIR)
 
 
-def evaluation_tags(tta: str, own_data: bool, dataset_hash: str, folder: str) -> dict[str, str]:
+def evaluation_tags(
+    tta: str, own_data: bool, dataset_hash: str, folder: str, n_test: int | None = None
+) -> dict[str, str]:
     """The run tags ``EVALUATION_TTA_TAG``, ``EVALUATION_OWN_DATA_TAG`` and
     ``EVALUATION_DATA_TAG`` of the evaluation in ``folder`` (as its ``metrics.json`` says them),
     and ``EVALUATION_BASIS_TAG`` naming that folder: an evaluator from before these tags moves
-    only the path tag, and the three then describe another evaluation (``basis_tags``)."""
-    return {
+    only the path tag, and the three then describe another evaluation (``basis_tags``). Given
+    ``n_test``, also ``EVALUATION_N_TAG`` with ``EVALUATION_N_OF_TAG`` naming that folder
+    (``evaluated_images``)."""
+    tags = {
         EVALUATION_TTA_TAG: tta,
         EVALUATION_OWN_DATA_TAG: "true" if own_data else "false",
         EVALUATION_DATA_TAG: dataset_hash,
         EVALUATION_BASIS_TAG: folder,
     }
+    if n_test is not None:
+        tags |= {EVALUATION_N_TAG: str(n_test), EVALUATION_N_OF_TAG: folder}
+    return tags
 
 
 def own_data(recorded: bool | None, evaluated: str | None, run_data_dir: str | None,
@@ -205,6 +217,16 @@ def basis_tags(tags: Mapping[str, str]) -> dict[str, str]:
         return {}
     return {k: tags[k] for k in (EVALUATION_TTA_TAG, EVALUATION_OWN_DATA_TAG, EVALUATION_DATA_TAG)
             if k in tags}  # fmt: skip
+
+
+def evaluated_images(tags: Mapping[str, str]) -> int | None:
+    """How many test images the run's current evaluation rests on (``EVALUATION_N_TAG``); None
+    when not known: no evaluation, one published before the tag (or by an evaluator without it
+    since: the tag then counts another evaluation's images), or a value that is no count."""
+    if tags.get(EVALUATION_N_OF_TAG, "").strip("/") != evaluation_dir(tags):
+        return None
+    value = tags.get(EVALUATION_N_TAG, "")
+    return int(value) if value.isascii() and value.isdigit() else None
 
 
 def is_evaluated(tags: Mapping[str, str]) -> bool:

@@ -1,5 +1,9 @@
-"""Metrics tab: run info, params, metric summary, history charts and dataset statistics."""
+"""Metrics tab: run info, params, metric summary, history charts and dataset statistics.
 
+Metrics are named by ``readable.label`` (``epoch time (s)``, ``validation AUC``), their MLflow
+keys beside the names, and figures written by ``readable.figure``, as the leaderboard does."""
+
+import json
 import math
 from datetime import UTC, datetime
 
@@ -9,7 +13,7 @@ import pandas as pd
 import streamlit as st
 
 from common import CATEGORICAL, metric_keys
-from dashboard import alt_text, data, reports
+from dashboard import alt_text, data, readable, reports
 from dashboard.card_tables import class_counts, split_counts
 from dashboard.context import Context
 from dashboard.markup import plain
@@ -111,6 +115,7 @@ def history_chart(
     several = frame["run"].nunique() > 1
     legend = {"orient": "top", "title": None, "labelLimit": 400} if several else None
     order = list(dict.fromkeys(frame["key"]))
+    frame = frame.assign(figure=[readable.figure(v) for v in frame["value"]])  # as tables write
     panel = {
         "mark": {"type": "line", "point": len(frame) < 400, "strokeWidth": 2},
         "encoding": {
@@ -131,9 +136,9 @@ def history_chart(
             "strokeDash": {"field": "run", "type": "nominal", "legend": legend},
             "tooltip": [
                 {"field": "run", "type": "nominal"},
-                {"field": "key", "type": "nominal"},
+                {"field": "key", "type": "nominal", "title": "MLflow key"},
                 {"field": "step", "type": "quantitative"},
-                {"field": "value", "type": "quantitative", "format": ".4g"},
+                {"field": "figure", "type": "nominal", "title": "value"},
             ],
         },
     }
@@ -143,7 +148,11 @@ def history_chart(
             "type": "nominal",
             "sort": order,
             "title": None,
-            "header": {"labelFontSize": 13, "labelFontWeight": "bold"},
+            "header": {
+                "labelFontSize": 13,
+                "labelFontWeight": "bold",
+                "labelExpr": panel_titles(order),
+            },
         },
         "columns": min(columns, len(order)),
         "spacing": 24,
@@ -151,6 +160,28 @@ def history_chart(
         "resolve": {"scale": {"y": "independent"}, "axis": {"x": "independent"}},
     }
     return frame, spec
+
+
+def panel_titles(keys: list[str]) -> str:
+    """A Vega expression naming each panel (its ``datum.value``: a key) by ``readable.label``
+    (``epoch time (s)``: the unit with the name), any other key as it is."""
+    named = [(k, readable.label(k)) for k in keys if readable.label(k) != k]
+    expr = "datum.value"
+    for key, name in reversed(named):  # JSON strings are Vega string literals
+        expr = f"datum.value === {json.dumps(key)} ? {json.dumps(name)} : {expr}"
+    return expr
+
+
+def summary_table(metrics: dict[str, float], stats: dict[str, tuple]) -> pd.DataFrame:
+    """One row per metric of ``stats``, indexed by its key: its name (``readable.label``), and
+    its latest, least and largest value written by ``readable.figure``, and how many values."""
+    rows = [
+        (readable.label(k), *map(readable.figure, (metrics.get(k), *stats[k][:2])), stats[k][2])
+        for k in sorted(stats)
+    ]
+    return pd.DataFrame(
+        rows, columns=["metric", "latest", "min", "max", "values"], index=sorted(stats)
+    )
 
 
 def render_metrics(ctx: Context) -> None:
@@ -180,15 +211,13 @@ def render_metrics(ctx: Context) -> None:
         hist = data.histories(ctx.uri, (ctx.run_id,), keys)
         stats = key_stats(hist)
         st.subheader("Metrics")
-        summary = pd.DataFrame(
-            [(run["metrics"].get(k, np.nan), *stats[k]) for k in sorted(stats)],
-            columns=["latest", "min", "max", "values"],
-            index=sorted(stats),
-        )
         st.dataframe(
-            summary,
+            summary_table(run["metrics"], stats),
             width="stretch",
-            column_config={"_index": st.column_config.TextColumn("metric", width="large")},
+            column_config={
+                "_index": st.column_config.TextColumn("MLflow key", width="medium"),
+                "metric": st.column_config.TextColumn("metric", width="medium"),
+            },
         )
         _single_values(run, stats)
         _charts(ctx, keys, hist, stats)
@@ -223,7 +252,9 @@ def _single_values(run: dict, stats: dict[str, tuple[float, float, int]]) -> Non
         return
     cols = st.columns(min(6, len(single)))
     for i, key in enumerate(single[:12]):
-        cols[i % len(cols)].metric(plain(key), f"{run['metrics'][key]:.4g}")  # a Markdown label
+        name = plain(readable.label(key))  # a Markdown label
+        value = readable.figure(run["metrics"][key])
+        cols[i % len(cols)].metric(name, value, help=f"In MLflow: {plain(key)}")
 
 
 def _charts(
@@ -238,7 +269,11 @@ def _charts(
     rid = ctx.run_id
     default = [k for k in PREFERRED if k in charted] or charted[:4]
     chosen = st.multiselect(
-        "Metrics to chart", charted, default=default, key=f"chart_metrics_{rid}"
+        "Metrics to chart",
+        charted,
+        default=default,
+        key=f"chart_metrics_{rid}",
+        format_func=readable.option,
     )
     cols = st.columns(4)
     x = cols[0].radio("x axis", ["step", "time"], horizontal=True, key="chart_x")

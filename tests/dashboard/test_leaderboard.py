@@ -344,3 +344,47 @@ def test_a_constant_argmax_is_marked_with_class_names_in_another_script():
     table = leaderboard.table([row], ["eval_accuracy"])
     [accuracy] = table["eval_accuracy"]
     assert accuracy.startswith("0.25") and accuracy.endswith("† constant '悪性'"), accuracy
+
+
+def test_an_evaluation_records_how_many_test_images_the_leaderboard_shows(fresh_run, mlflow_server):
+    """The count was in metrics.json only: a file per run, which the leaderboard never reads."""
+    from dashboard import reads
+    from evaluator import evaluate_run
+
+    report = evaluate_run(fresh_run, mlflow_server, batch_size=32)
+    run = reads.load_run(mlflow_server, fresh_run)
+    assert report["n_samples"] == 12  # tiny_demo_data: 4 test images of each of 3 classes
+    assert run["tags"][contract.EVALUATION_N_TAG] == "12"
+    assert run["tags"][contract.EVALUATION_N_OF_TAG] == report["artifact_path"]
+    assert leaderboard.table([run], ["eval_accuracy"]).loc[fresh_run, leaderboard.TEST_N] == "12"
+
+
+def test_test_n_is_blank_when_not_known_never_another_evaluations_count():
+    counted = _evaluated("counted", 0.8)
+    counted["tags"].update(contract.evaluation_tags("none", True, "h1", "evaluation/counted-1", 40))
+    older = _evaluated("older", 0.7)  # published before the evaluator recorded the count
+    # counted before, then evaluated again by an evaluator without the count: the basis tags
+    # move to the new folder, the count stays the earlier evaluation's
+    moved = _evaluated("moved", 0.9)
+    moved["tags"].update(contract.evaluation_tags("none", True, "h1", "evaluation/moved-1", 500))
+    moved["tags"][contract.EVALUATION_PATH_TAG] = "evaluation/moved-2"
+    moved["tags"].update(contract.evaluation_tags("none", True, "h1", "evaluation/moved-2"))
+    running = _run("running", {})
+    table = leaderboard.table([counted, older, moved, running], ["eval_accuracy"])
+    assert list(table[leaderboard.TEST_N]) == ["40", "–", "–", "–"]
+
+
+def test_an_old_evaluations_test_n_comes_from_its_metrics_json():
+    run = _run("a", {"eval_accuracy": 0.9})
+    run["params"]["data_dir"] = "synth"
+    assert leaderboard.basis_of(run, _old_report("/srv/data/synth")).n_test == 4
+    assert leaderboard.basis_of(run).n_test is None  # no tag: not known
+
+
+def test_a_leaderboard_figure_is_rounded_as_mlflow_shows_it():
+    """0.99125 is stored a hair below 0.99125: ``:.4g`` wrote 0.9912, the Metrics tab 0.9913."""
+    metrics = {"eval_accuracy": 0.99125, "eval_accuracy_ci_low": 0.9625,
+               "eval_accuracy_ci_high": 0.9985}  # fmt: skip
+    assert leaderboard.format_value(metrics, "eval_accuracy") == "0.9913 (0.963–0.999)"
+    assert leaderboard.format_value({"lr": 0.0005}, "lr") == "5.00e-04"
+    assert leaderboard.format_value({"x": float("nan")}, "x") == "–"

@@ -316,3 +316,27 @@ def test_a_top_k_failing_midway_names_the_runs_it_downloaded_and_recorded(
     )
     assert [r["run_id"] for r in store.recent()] == [first]
     assert (settings.artifacts_dir / first / "model" / "MLmodel").is_file()
+
+
+def test_the_test_n_of_an_evaluation_from_before_the_tags_is_read_from_its_metrics_json(
+    mlflow_server,
+):
+    """Its figures are read from metrics.json already (``row_basis``): so is its count."""
+    import functools
+
+    from dashboard import data, leaderboard
+    from dashboard.ranking import row_basis
+    from dashboard.reads import RunQuery
+    from tests.dashboard.conftest import old_evaluation
+
+    client = MlflowClient(mlflow_server)
+    experiment_id = client.create_experiment(f"test-n-old-{uuid.uuid4().hex[:8]}")
+    run_id = client.create_run(experiment_id, run_name="old").info.run_id
+    client.log_param(run_id, "data_dir", "/srv/data/synth")
+    old_evaluation(mlflow_server, run_id, "/srv/data/synth")  # its metrics.json: 4 images
+    client.set_terminated(run_id)
+    rows = data.runs_page(mlflow_server, RunQuery(experiment_id)).rows
+    basis = functools.partial(row_basis, mlflow_server)
+    table = leaderboard.table(rows, ["eval_accuracy"], basis=basis)
+    assert table.loc[run_id, leaderboard.TEST_N] == "4"
+    assert leaderboard.table(rows, ["eval_accuracy"]).loc[run_id, leaderboard.TEST_N] == "–"

@@ -28,8 +28,9 @@ def test_params_metrics_and_run_info(page_env, dashboard_runs):
     params = _table(at, "param").set_index("param")["value"]
     assert params["model"] == "smallcnn"
     summary = _table(at, "latest")
-    assert summary.loc["val_auc", "min"] == 0.6
-    assert summary.loc["val_auc", "max"] == 0.8
+    assert summary.loc["val_auc", "metric"] == "validation AUC"  # its MLflow key: the index
+    assert summary.loc["val_auc", "min"] == "0.6"  # readable.figure, as the leaderboard writes it
+    assert summary.loc["val_auc", "max"] == "0.8"
     assert summary.loc["val_auc", "values"] == 3
 
 
@@ -54,7 +55,7 @@ def test_two_thousand_steps_are_summarised_and_charted(page_env, dashboard_runs)
     assert not at.exception
     summary = _table(at, "latest")
     assert summary.loc["train_loss", "values"] == 2000
-    assert summary.loc["train_loss", "min"] == 1 / 2000
+    assert summary.loc["train_loss", "min"] == "5.00e-04"  # 1 / 2000
     [spec] = charts(at)
     assert _panel(spec)["y"]["scale"]["type"] == "log"
     assert _panel(spec)["x"]["field"] == "seconds"
@@ -98,7 +99,7 @@ def test_one_panel_per_metric_with_its_own_y_axis_and_whole_epochs(page_env, das
 def test_metrics_with_one_value_are_shown_as_values(page_env, dashboard_runs):
     at = _open(dashboard_runs, "pipeline")
     tiles = {m.label: m.value for m in at.metric}
-    assert tiles[plain("best_val_auc")] == "0.8"  # a label is Markdown
+    assert tiles[plain("best validation AUC")] == "0.8"  # a label is Markdown
     assert (
         "best_val_auc"
         not in at.multiselect(key=f"chart_metrics_{dashboard_runs['pipeline']}").options
@@ -192,3 +193,16 @@ def test_class_bars_and_history_lines_are_in_colours_that_contrast_with_white(
     assert bars["encoding"]["color"]["scale"]["range"] == list(CATEGORICAL)
     history, _ = chart_of(at, "key")
     assert _panel(history)["color"]["scale"]["range"] == list(CATEGORICAL)
+
+
+def test_panels_are_titled_with_units_and_the_tooltip_writes_a_figure_as_the_tables_do():
+    hist = _history([("r", "epoch_time", 0, 0, 30.5), ("r", "val_auc", 0, 0, 0.9),
+                     ("r", "val_auc", 1, 1, 0.99125), ("r", "mine", 0, 0, 1.0)])  # fmt: skip
+    frame, spec = history_chart(hist, {})
+    title = spec["facet"]["header"]["labelExpr"]
+    assert 'datum.value === "epoch_time" ? "epoch time (s)"' in title
+    assert 'datum.value === "val_auc" ? "validation AUC"' in title
+    assert '"mine"' not in title and title.endswith(": datum.value")  # its own key
+    [shown] = [t for t in _panel(spec)["tooltip"] if t.get("title") == "value"]
+    assert shown["field"] == "figure"
+    assert frame.loc[frame["value"] == 0.99125, "figure"].tolist() == ["0.9913"]
