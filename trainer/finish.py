@@ -4,11 +4,14 @@ run with its validation figures; and what the console says about it (``trainer.v
 
 import argparse
 import copy
+import shlex
 import sys
+import time
 
 import mlflow
 import torch
 
+from common import ServiceUnavailable
 from runs import Ensemble, contract
 from trainer import mlflow_run, rerun, verdict
 from trainer.engine import evaluate
@@ -55,6 +58,52 @@ def _ensemble_summary(args: argparse.Namespace, val: dict, bests: list[dict]) ->
     }  # fmt: skip
 
 
+def _log(session: Training, model: torch.nn.Module, point: dict | None, ood: float | None,
+         results: dict[str, float], stamp: int, summary: dict | None) -> None:  # fmt: skip
+    """Log the kept model (its decision threshold ``point``, out-of-distribution threshold
+    ``ood``, ensemble ``summary``) and its figures ``results`` (at ``stamp``) in the active
+    run, then mark it FINISHED; every step may be repeated (``mlflow_run.outlasting`` repeats
+    them all after an outage)."""
+    if point is not None:  # before the model, which marks the run trained: every reader of
+        # the run (predictor, evaluator, dashboard) then finds the point the model carries
+        mlflow.log_dict(point, contract.OPERATING_POINT_JSON)
+        mlflow.log_params(
+            {"decision_threshold": round(point["threshold"], 6),
+             "positive_class": point["positive_class"]}
+        )  # fmt: skip
+    # a resumed finish keeps the first one's (a refit may differ in its last digits)
+    if ood is not None and "ood_threshold" not in mlflow.get_run(session.run_id).data.params:
+        mlflow.log_param("ood_threshold", round(ood, 6))
+    mlflow_run.log_model(model, session.preprocessing, point)
+    if summary is not None:
+        mlflow.log_dict(summary, contract.ENSEMBLE_JSON)
+    mlflow.log_metrics(results, timestamp=stamp)
+    # FINISHED before the checkpoint is: a trainer stopped between the two resumes the run
+    mlflow.MlflowClient().set_terminated(session.run_id, "FINISHED")
+
+
+def _unlogged(session: Training, exc: BaseException) -> str:
+    """The one line for an outage that outlasted the wait during the final logging: the
+    training is done and kept; which command logs it once the server answers again."""
+    args = session.args
+    command = [
+        "python", "-m", "trainer", "--data-dir", str(args.data_dir),
+        "--experiment", args.experiment, "--tracking-uri", mlflow.get_tracking_uri(),
+        "--checkpoint-dir", str(session.checkpoint_path.parent), "--resume", "auto",
+    ]  # fmt: skip
+    return (
+        f"the tracking server {mlflow.get_tracking_uri()} stopped answering while the trained "
+        f"model was being logged ({type(exc).__name__}: {str(exc)[:200]}), for longer than the "
+        f"trainer waits ({mlflow_run.outage_wait_s():.0f} s); the training is complete and its "
+        f"model is saved in the checkpoint {session.checkpoint_path}: once the server answers, "
+        f"`{shlex.join(command)}` logs it in run {session.run_id} without training again"
+    )
+
+
+def _say(message: str) -> None:
+    print(message, file=sys.stderr, flush=True)
+
+
 def finish(session: Training) -> None:
     """Log the best model (one, or the ensemble), its figures and (two classes) the decision
     threshold chosen on validation; mark the checkpoint finished."""
@@ -67,19 +116,20 @@ def finish(session: Training) -> None:
             model, session.val_set, session.device, names, args.positive_class,
             args.target_sensitivity,
         )  # fmt: skip
-    if point is not None:  # before the model, which marks the run trained: every reader of
-        # the run (predictor, evaluator, dashboard) then finds the point the model carries
-        mlflow.log_dict(point, contract.OPERATING_POINT_JSON)
-        mlflow.log_params(
-            {"decision_threshold": round(point["threshold"], 6),
-             "positive_class": point["positive_class"]}
-        )  # fmt: skip
+    ood = None
     if args.ood_quantile > 0:  # fitted on train, its threshold on validation; travels with it
-        attach_check(model, session.train_set, session.val_set, session.device, args)
-    mlflow_run.log_model(model, session.preprocessing, point)
-    if len(bests) > 1:
-        mlflow.log_dict(_ensemble_summary(args, val, bests), contract.ENSEMBLE_JSON)
-    mlflow.log_metrics({"best_val_auc": val["auc"], "best_epoch": best_epoch})
+        ood = attach_check(model, session.train_set, session.val_set, session.device, args)
+    results = {"best_val_auc": val["auc"], "best_epoch": best_epoch}
+    stamp = int(time.time() * 1000)  # one for every try: a metric logged again is the same
+    summary = _ensemble_summary(args, val, bests) if len(bests) > 1 else None
+    try:  # the whole logging again after an outage (each step may be repeated)
+        mlflow_run.outlasting(
+            lambda: _log(session, model, point, ood, results, stamp, summary), _say
+        )  # fmt: skip
+    except Exception as exc:
+        if not mlflow_run.outage(exc):
+            raise
+        raise ServiceUnavailable(_unlogged(session, exc)) from exc
     session.save(finished=True)
     members = f" (ensemble of {args.ensemble}: first member's epoch)" if args.ensemble > 1 else ""
     print(

@@ -20,13 +20,16 @@ from mlflow.tracking import MlflowClient
 
 from common import InvalidInput, PipelineError, get_settings
 from runs import (
+    DIGEST_KEY,
     MODEL_ARTIFACT,
+    MODEL_RECORD_KEY,
     RECORDS,
     RECORDS_KEY,
     Preprocessing,
     check_tracking,
     contract,
     log_classifier,
+    weights_digest,
 )
 from trainer import checkpoint
 from trainer.data_warnings import overlap_tag
@@ -48,19 +51,32 @@ def outage_wait_s() -> float:
     return settings.job_retry_delay_s * (2 ** (settings.job_max_attempts - 1) - 1)
 
 
+def outage(exc: BaseException) -> bool:
+    """Whether ``exc`` says that the tracking server does not answer: a ``TRACKING_ERRORS``, or
+    one that an error of ``runs`` wraps (``ServiceUnavailable`` of a logged model), that is no
+    refusal (``REFUSALS``: it answered) nor an artifact store failing (``store_failure``)."""
+    cause: BaseException | None = exc
+    while cause is not None and not isinstance(cause, TRACKING_ERRORS):
+        cause = cause.__cause__
+    if cause is None or getattr(cause, "error_code", None) in REFUSALS:
+        return False
+    return store_failure(cause, mlflow.get_tracking_uri()) is None
+
+
 def outlasting(call: Callable[[], T], say: Callable[[str], None]) -> T:
-    """``call()`` (a request to the tracking server during training), tried again every
-    ``OUTAGE_POLL_S`` while the server does not answer, for up to ``outage_wait_s``: a training
-    of hours goes on through a restart of the server. A refusal (``REFUSALS``: it answered) or
-    an outage longer than the wait raises, as before (the checkpoint is kept for --resume)."""
+    """``call()`` (requests to the tracking server during training: an epoch's, or the whole
+    final logging, ``trainer.finish``), tried again every ``OUTAGE_POLL_S`` while the server
+    does not answer (``outage``), for up to ``outage_wait_s``: a training of hours goes on
+    through a restart of the server. ``call`` must be safe to repeat. Anything else, or an
+    outage longer than the wait, raises, as before (the checkpoint is kept for --resume)."""
     wait_s = outage_wait_s()
-    deadline = time.monotonic() + wait_s
+    began = time.monotonic()
     said = False
     while True:
         try:
-            return call()
-        except TRACKING_ERRORS as exc:
-            if getattr(exc, "error_code", None) in REFUSALS or time.monotonic() >= deadline:
+            result = call()
+        except Exception as exc:
+            if time.monotonic() - began >= wait_s or not outage(exc):
                 raise
             if not said:
                 say(
@@ -69,6 +85,10 @@ def outlasting(call: Callable[[], T], say: Callable[[str], None]) -> T:
                 )
                 said = True
             time.sleep(OUTAGE_POLL_S)
+            continue
+        if said:
+            say(f"the tracking server answers again after {time.monotonic() - began:.0f} s")
+        return result
 
 
 def store_failure(exc: BaseException, tracking_uri: str) -> str | None:
@@ -281,9 +301,36 @@ def log_model(
     model: torch.nn.Module, preprocessing: Preprocessing, operating_point: dict | None = None
 ) -> None:
     """Log ``model`` as ``model``: self-contained, images in, probabilities (and, with an
-    operating point, the thresholded decision) out (runs.packaging)."""
-    log_classifier(model, preprocessing, MODEL_ARTIFACT, operating_point)
+    operating point, the thresholded decision) out (runs.packaging).
+
+    Safe to repeat (a try cut short by an outage, a resumed trainer): a model of these weights
+    that the run records (param ``logged_model``, written once it is whole) is not logged again,
+    and every other model of the run named ``model`` (a try cut short: pending, failed, or
+    whole but unrecorded) is deleted first, so the run keeps one, which ``runs:/<id>/model``
+    resolves to (MLflow lists deleted LoggedModels nowhere)."""
+    run_id = mlflow.active_run().info.run_id
+    client = MlflowClient()
+    run = client.get_run(run_id)
+    params = run.data.params
+    recorded = params.get(MODEL_RECORD_KEY, "").split(" ")[0] or None
+    for found in _models_named(client, run.info.experiment_id, run_id):
+        if found.model_id != recorded:
+            client.delete_logged_model(found.model_id)
+    if recorded is None or params.get(DIGEST_KEY) != weights_digest(model):
+        # (a model of other weights recorded: log_classifier refuses this one, Conflict)
+        log_classifier(model, preprocessing, MODEL_ARTIFACT, operating_point)
     mlflow.set_tag(contract.STAGE_TAG, "trained")
+
+
+def _models_named(client: MlflowClient, experiment_id: str, run_id: str) -> list:
+    """The LoggedModels of run ``run_id`` named ``model`` (deleted ones are not listed)."""
+    where = f"source_run_id = '{run_id}' AND name = '{MODEL_ARTIFACT}'"
+    found, token = [], None
+    while True:
+        page = client.search_logged_models([experiment_id], where, page_token=token)
+        found.extend(page)
+        if not (token := page.token):
+            return found
 
 
 def close_abandoned(previous: dict[str, Any], resumed: str | None, tracking_uri: str,

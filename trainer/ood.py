@@ -5,7 +5,6 @@ import argparse
 import math
 import sys
 
-import mlflow
 import numpy as np
 import torch
 from sklearn.covariance import LedoitWolf
@@ -102,18 +101,16 @@ def fit_reference(
 
 
 def attach_check(model: torch.nn.Module, train: Batches, val: Batches, device: torch.device,
-                 args: argparse.Namespace) -> None:  # fmt: skip
+                 args: argparse.Namespace) -> float | None:  # fmt: skip
     """Fit the check (``args.ood_quantile``, ``args.seed``) and store it on ``model``; without
-    it (``fit_reference`` says why, on stderr) the model answers as one trained without. Logs
-    the threshold as the active run's param ``ood_threshold``."""
+    it (``fit_reference`` says why, on stderr) the model answers as one trained without.
+    Returns its threshold, which ``trainer.finish`` logs as the run's param ``ood_threshold``
+    (None: no check)."""
     reference, warning = fit_reference(model, train, val, device, args.ood_quantile, args.seed)
     if reference is None:
         print(f"warning: no out-of-distribution check: {warning}", file=sys.stderr, flush=True)
-        return
+        return None
     if warning:
         print(f"warning: {warning}", file=sys.stderr, flush=True)
     model.ood_reference = reference.state()
-    run = mlflow.active_run()
-    if run is not None and "ood_threshold" not in mlflow.get_run(run.info.run_id).data.params:
-        # a resumed finish keeps the first one's (a refit may differ in its last digits)
-        mlflow.log_param("ood_threshold", round(reference.threshold, 6))
+    return reference.threshold

@@ -229,7 +229,8 @@ def _train(session: Training, state: dict[str, Any] | None, tracking_uri: str,
         if dist_info.is_main:
             run_id = _open(session, state, tracking_uri, held)
         session.run_id = distributed.broadcast(run_id, dist_info)
-        finished = session.run(args.max_epochs_this_session)
+        # a resumed run that stopped early (its final logging cut short) only finishes it
+        finished = _stopped_early(session) or session.run(args.max_epochs_this_session)
         while finished and session.member + 1 < args.ensemble:
             session = _next_member(session)
             left = args.max_epochs_this_session
@@ -272,6 +273,12 @@ def _train(session: Training, state: dict[str, Any] | None, tracking_uri: str,
                     log.warning("could not mark run %s %s: it shows RUNNING until resumed",
                                 session.run_id, status)  # fmt: skip
     return session.run_id
+
+
+def _stopped_early(session: Training) -> bool:
+    """Whether the session's (restored) progress ended in an early stop: another epoch would
+    train on where the run stopped, and could change the model kept."""
+    return 0 < session.args.patience <= session.progress["bad_epochs"]
 
 
 def _open(session: Training, state: dict[str, Any] | None, tracking_uri: str,

@@ -1,4 +1,4 @@
-"""Opening the trainer's MLflow run (``trainer.mlflow_run``)."""
+"""Opening the trainer's MLflow run and logging its model (``trainer.mlflow_run``)."""
 
 import contextlib
 import errno
@@ -6,10 +6,15 @@ import uuid
 from collections.abc import Iterator
 
 import mlflow
+import pytest
 from mlflow.tracking import MlflowClient
 from mlflow.tracking._tracking_service.client import TrackingServiceClient
 
-from trainer.mlflow_run import start, store_failure
+from common import Conflict
+from runs import load_preprocessing, recorded_model
+from tests.conftest import log_untrained_run
+from tests.tampering import other_module
+from trainer.mlflow_run import log_model, start, store_failure
 
 
 def test_a_run_lands_in_its_experiment_when_another_trainer_creates_it_meanwhile(
@@ -68,3 +73,21 @@ def test_an_error_of_a_folder_beside_the_artifact_store_is_not_blamed_on_it(tmp_
     with _in_a_run(tmp_path, f"file://{tmp_path / 'mlruns'}") as uri:
         assert store_failure(beside, uri) is None
         assert store_failure(inside, uri).startswith("this run's artifacts cannot be written")
+
+
+def test_logging_the_model_again_leaves_the_run_the_one_model_it_records(mlflow_server, demo_data):
+    """A retry of the final logging after the model was recorded (the outage hit a later step)
+    logs no second model; a LoggedModel that a try cut short left is deleted; a model of other
+    weights is refused without deleting the recorded one."""
+    run_id = log_untrained_run(mlflow_server, demo_data, seed=81)
+    client = MlflowClient(mlflow_server)
+    experiment = client.get_run(run_id).info.experiment_id
+    client.create_logged_model(experiment, name="model", source_run_id=run_id)  # cut short
+    preprocessing = load_preprocessing(client, run_id)
+    mlflow.set_tracking_uri(mlflow_server)
+    with mlflow.start_run(run_id=run_id):
+        log_model(other_module(mlflow_server, run_id, seed=81), preprocessing)  # the same weights
+    with pytest.raises(Conflict, match="other weights"), mlflow.start_run(run_id=run_id):
+        log_model(other_module(mlflow_server, run_id, seed=82), preprocessing)
+    [model] = client.search_logged_models([experiment], f"source_run_id = '{run_id}'")
+    assert model.model_id == recorded_model(run_id, client.get_run(run_id).data.params)[0]
