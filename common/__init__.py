@@ -15,7 +15,7 @@ Job handling lives in ``jobs``, MLflow access, models and the artifact contract 
 
 from common import metric_keys
 from common.clock import utcnow
-from common.colours import CATEGORICAL, contrast_ratio, curve_style, hex_rgb
+from common.colours import CATEGORICAL, contrast_ratio, curve_style, hex_rgb, png_bytes
 from common.cores import available_cores
 from common.errors import (
     Conflict,
@@ -86,6 +86,7 @@ __all__ = [
     "is_fingerprint",
     "make_scratch",
     "metric_keys",
+    "png_bytes",
     "printable",
     "redact_uri",
     "remove_partial_writes",

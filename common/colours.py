@@ -1,5 +1,6 @@
 """The pipeline's categorical colours and curve styles, for the dashboard's charts and the
-evaluator's and explainer's plots alike, and WCAG's contrast ratio that chooses them.
+evaluator's and explainer's plots alike, WCAG's contrast ratio that chooses them, and the one
+rendering of those plots as PNG bytes (``png_bytes``).
 
 ``CATEGORICAL``: Okabe-Ito and Tol hues, each >= 3:1 against white (WCAG 1.4.11, where
 Streamlit's default second colour #83c9ff is 1.79:1 and seaborn's colour-blind orange 2.6:1),
@@ -8,6 +9,9 @@ without colour vision too; beyond, only neighbours are, so curves also differ in
 marker (``curve_style``), the embedding map shows the outcome by shape, and every chart names
 its classes in its legend and text alternative.
 """
+
+import io
+from typing import Protocol
 
 CATEGORICAL = (
     "#332288",
@@ -52,3 +56,18 @@ def contrast_ratio(a: tuple[float, ...], b: tuple[float, ...]) -> float:
 def hex_rgb(colour: str) -> tuple[float, float, float]:
     """``#rrggbb`` as components in ``[0, 1]``."""
     return tuple(int(colour[i : i + 2], 16) / 255 for i in (1, 3, 5))
+
+
+PNG_DPI = 100  # the evaluator's and explainer's artifacts: changing it changes every PNG's bytes
+
+
+class _Savable(Protocol):  # a matplotlib Figure, without importing matplotlib here
+    def savefig(self, fname, **kwargs) -> None: ...
+
+
+def png_bytes(fig: _Savable) -> bytes:
+    """A matplotlib figure as the PNG bytes that the evaluator and the explainer log: ``PNG_DPI``,
+    cropped to what is drawn (``bbox_inches="tight"``)."""
+    buffer = io.BytesIO()
+    fig.savefig(buffer, format="png", dpi=PNG_DPI, bbox_inches="tight")
+    return buffer.getvalue()

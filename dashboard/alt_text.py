@@ -1,19 +1,31 @@
 """Text alternatives (``alt``) of the dashboard's plots and charts, built from the data they draw.
 
 A screen reader announces these instead of an image's pixels or Vega's dump of axis ticks, so
-each says what the figure shows in one or two sentences of figures.
+each says what the figure shows in one or two sentences of figures, named and written as the
+tables beside them name and write them (``dashboard.readable``).
 """
 
 from pathlib import PurePosixPath
 
 import pandas as pd
 
+from dashboard import readable
 from runs import contract, schemas
 
 
-def number(value: float | None) -> str:
-    """``0.978``; ``–`` for a missing value (None or NaN)."""
-    return "–" if value is None or pd.isna(value) else f"{value:.3f}"
+def number(value: float | None, digits: int = 4) -> str:
+    """``0.9781`` (``readable.figure``, as the tables write it); ``–`` for a missing value (None
+    or NaN)."""
+    return readable.figure(None if value is None or pd.isna(value) else value, digits)
+
+
+def interval(value: float | None, low: float | None, high: float | None) -> str:
+    """``0.85 (0.8 to 0.9)``: a value and its 95 % interval (bounds to ``readable.BOUND_DIGITS``,
+    as the leaderboard writes them); the value alone without one."""
+    if low is None or high is None or pd.isna(low) or pd.isna(high):
+        return number(value)
+    bounds = (number(b, readable.BOUND_DIGITS) for b in (low, high))
+    return f"{number(value)} ({' to '.join(bounds)})"
 
 
 def _estimate(found: object) -> float | None:
@@ -100,10 +112,11 @@ def artifact_image(path: str, size: tuple[int, int] | None) -> str:
 
 
 def intervals(table: pd.DataFrame) -> str:
-    """``Values with 95% intervals: accuracy 0.850 (0.800 to 0.900), ...``."""
+    """``Values with 95% intervals: test accuracy 0.85 (0.8 to 0.9); ...`` of the evaluator's
+    figures in ``table`` (``metric``: ``roc_auc_macro``, as ``card_tables.evaluation_table``
+    names it)."""
     items = [
-        f"{row.metric} {number(row.value)}"
-        + (f" ({number(row.ci_low)} to {number(row.ci_high)})" if pd.notna(row.ci_low) else "")
+        f"{readable.evaluated(row.metric)} {interval(row.value, row.ci_low, row.ci_high)}"
         for row in table.itertuples()
     ]
     return f"Values with 95% intervals: {'; '.join(items)}."
@@ -127,7 +140,9 @@ def history(frame: pd.DataFrame) -> str:
     parts = []
     for (key, run), rows in frame.groupby(["key", "run"], sort=False):
         last = rows.iloc[-1]["value"]
-        parts.append(f"{key} of {run}: last {last:.4g} after {len(rows)} values")
+        parts.append(
+            f"{readable.label(key)} of {run}: last {number(last)} after {len(rows)} values"
+        )
     return f"Metric history, one panel per metric: {'; '.join(parts)}."
 
 

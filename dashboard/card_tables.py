@@ -141,10 +141,11 @@ def _places(value: float | None) -> float | None:
 BOUNDED = ("value", "ci_low", "ci_high")
 
 
-def operating_point_table(point: schemas.ThresholdPoint) -> pd.DataFrame:
+def operating_point_table(point: schemas.ThresholdPoint, rounded: bool = True) -> pd.DataFrame:
     """Test sensitivity and specificity of each class at the validation threshold ``point``,
     then the decision's accuracy, PPV and NPV when the evaluation has them (evaluations before
-    them do not): columns class, measure, value, ci_low, ci_high."""
+    them do not): columns class, measure, value, ci_low, ci_high; to 4 decimal places unless not
+    ``rounded`` (for ``readable.figure``, which rounds the figures as MLflow shows them)."""
     found = [(cls, measure, est.model_dump()) for cls, measures in point.per_class.items()
              for measure, est in measures.items()]  # fmt: skip
     for key, cls, measure in (
@@ -154,8 +155,9 @@ def operating_point_table(point: schemas.ThresholdPoint) -> pd.DataFrame:
     ):
         if (est := getattr(point, key)) is not None:
             found.append((cls, measure, est.model_dump()))
+    places = _places if rounded else (lambda value: value)
     rows = [
-        {"class": cls, "measure": measure, **{k: _places(est.get(k)) for k in BOUNDED}}
+        {"class": cls, "measure": measure, **{k: places(est.get(k)) for k in BOUNDED}}
         for cls, measure, est in found
     ]
     return pd.DataFrame(rows, columns=["class", "measure", *BOUNDED])

@@ -14,7 +14,6 @@ It prints the registered version, or one line saying why the run cannot be chose
 
 import argparse
 import contextlib
-import getpass
 import logging
 import sys
 from dataclasses import dataclass, field
@@ -29,6 +28,7 @@ from common import (
     get_settings,
 )
 from dashboard.choice_steps import check_run, choice_tags, selection_record, write_registry
+from dashboard.selection import os_user
 from dashboard.trail import trail_store
 from dashboard.versions import one_choice_at_a_time
 from jobs import STORE_ERRORS, store_unavailable
@@ -131,7 +131,7 @@ def _checked_words(reason: str, selected_by: str | None) -> tuple[str, str]:
             f"the reason has {len(reason)} characters, more than the {REASON_MAX_CHARS} a choice "
             "keeps; say why in fewer words and link to a longer document if there is one"
         )
-    selected_by = (selected_by or _user()).strip()
+    selected_by = (selected_by or os_user()).strip()
     if not selected_by or not selected_by.isprintable() or len(selected_by) > BY_MAX_CHARS:
         raise InvalidInput(
             f"who chooses ({selected_by[:BY_MAX_CHARS]!r}: --by, the name typed, or the user the "
@@ -172,13 +172,6 @@ def _given(name: str) -> str:
     if not name.strip():
         raise InvalidInput("--by names who chooses: give a name, or leave --by out")
     return name.strip()
-
-
-def _user() -> str:
-    try:
-        return getpass.getuser()
-    except (OSError, KeyError):
-        return "unknown"
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -228,7 +221,7 @@ def _choose(args: argparse.Namespace, settings: Settings) -> int:
         choice = choose_run(
             args.run_id, args.reason, settings, store, args.yes_unevaluated,
             # nobody authenticated the name: the record says so, and which account gave it
-            None if args.by is None else f"{_given(args.by)} (typed by OS user {_user()})",
+            None if args.by is None else f"{_given(args.by)} (typed by OS user {os_user()})",
             args.yes_interface_change, args.yes_leakage,
         )  # fmt: skip
     except PipelineError as exc:

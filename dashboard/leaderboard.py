@@ -248,7 +248,8 @@ def format_value(metrics: dict[str, float], key: str) -> str:
     ``readable.figure``, as the Metrics tab writes the same number."""
     text = readable.figure(metrics.get(key))
     if text != "–" and (bounds := metric_keys.interval(metrics, key)):
-        text += f" ({readable.figure(bounds[0], 3)}–{readable.figure(bounds[1], 3)})"
+        low, high = (readable.figure(b, readable.BOUND_DIGITS) for b in bounds)
+        text += f" ({low}–{high})"
     return text
 
 

@@ -2,7 +2,8 @@
 
 One mapping from MLflow's keys to names (``eval_roc_auc_macro`` → ``test AUC (macro)``,
 ``val_loss`` → ``validation loss``, ``epoch_time`` → ``epoch time (s)``), and one rule that
-writes a figure, so that the leaderboard and the Metrics tab name a metric alike and write the
+writes a figure (an interval's bounds to ``BOUND_DIGITS``), so that the leaderboard, the Metrics,
+Evaluation and Compare tabs and the charts' text alternatives name a metric alike and write the
 same number alike. A key the mapping does not know is shown as it is: a name is never guessed.
 Wherever a label stands for a key, the key stays at hand (a column's help, a picker's option),
 so that the metric can be found in MLflow.
@@ -56,6 +57,8 @@ KEYS = {
 }
 _MEMBER = re.compile(r"member(\d+)_")
 BOUND_WORDS = {"ci_low": "95 % interval low", "ci_high": "95 % interval high"}
+ZERO = 1e-12  # smaller figures are floating-point noise of 0 (a Wilson bound of 2e-17)
+BOUND_DIGITS = 3  # significant digits of a 95 % interval's bounds: ``0.893 (0.834–0.933)``
 
 
 def label(key: str) -> str:
@@ -77,6 +80,12 @@ def label(key: str) -> str:
                 return f"{whose}{split} {name}"
             break
     return key
+
+
+def evaluated(name: str) -> str:
+    """``label`` of an evaluator's figure named without the ``eval_`` of its key, as the
+    evaluation's report and table name it: ``roc_auc_macro`` is ``test AUC (macro)``."""
+    return label(metric_keys.eval_key(name))
 
 
 def _figure(name: str, after: str, evaluator: bool) -> str | None:
@@ -104,11 +113,14 @@ def figure(value: float | None, digits: int = 4) -> str:
     reads 0.9913, as a person rounding MLflow's figure would. Rounding the binary value instead
     (Python's ``:.4g``) gave 0.9912, the value being stored a hair below 0.99125, while a table
     left to Streamlit's number formatting showed 0.9913. Below 0.001, three significant digits in
-    scientific notation (``5.00e-04``).
+    scientific notation (``5.00e-04``); below ``ZERO``, 0: a bound computed as 2.8e-17 is an
+    exact 0 to floating-point noise.
     """
     if value is None or math.isnan(value):
         return "–"
-    if value == 0 or math.isinf(value):
+    if abs(value) < ZERO:
+        return "0"
+    if math.isinf(value):
         return f"{value:g}"
     exact = Decimal(repr(float(value)))
     small = abs(value) < 1e-3

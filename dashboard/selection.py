@@ -248,7 +248,7 @@ def download_model(
             experiment_id=run.info.experiment_id,
             metrics=metrics,
             artifacts_path=str(path.resolve()),
-            selected_by=selected_by or _user(),
+            selected_by=selected_by or os_user(),
         )
         try:
             store.record(record)
@@ -261,7 +261,10 @@ def download_model(
     return Download(run_id, model_uri, path, metrics)
 
 
-def _user() -> str:
+def os_user() -> str:
+    """The operating system's name of who runs this process, recorded as who made a download or
+    a choice when they name nobody; ``unknown`` where the system has none (a container's
+    numeric user without a passwd entry)."""
     try:
         return getpass.getuser()
     except (OSError, KeyError):

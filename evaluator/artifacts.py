@@ -7,7 +7,13 @@ import numpy as np
 import pandas as pd
 from PIL import Image
 
-from common import atomic_write_bytes, atomic_write_json, atomic_write_text, metric_keys
+from common import (
+    atomic_write_bytes,
+    atomic_write_json,
+    atomic_write_text,
+    metric_keys,
+    png_bytes,
+)
 from evaluator import plots
 from runs import OperatingPoint, contract, decided_labels, flagged, schemas
 
@@ -146,19 +152,19 @@ def write_artifacts(
     ece = report["overall"]["ece"]["value"]
     cm = np.array(report["confusion_matrix"])
     tta = report.get("tta") or "none"  # what the probabilities were averaged over
-    argmax_cm = plots.png(
+    argmax_cm = png_bytes(
         plots.confusion_matrix_figure(cm, names, plots.argmax_rule(point is None), tta)
     )
     atomic_write_bytes(out / contract.CONFUSION_MATRIX_PNG, argmax_cm)
     if rule is not None:
         at = plots.threshold_rule(rule)
-        threshold_cm = plots.png(
+        threshold_cm = png_bytes(
             plots.confusion_matrix_figure(np.array(point["confusion_matrix"]), names, at, tta)
         )
         atomic_write_bytes(out / CONFUSION_MATRIX_THRESHOLD_PNG, threshold_cm)
-    roc = plots.png(plots.roc_curves_figure(y, probs, names, aucs, rule, tta))
+    roc = png_bytes(plots.roc_curves_figure(y, probs, names, aucs, rule, tta))
     atomic_write_bytes(out / contract.ROC_CURVES_PNG, roc)
-    calibration = plots.png(
+    calibration = png_bytes(
         plots.calibration_figure(confidence, pred == y, report["ece_bins"], ece, tta)
     )
     atomic_write_bytes(out / contract.CALIBRATION_PNG, calibration)

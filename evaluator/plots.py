@@ -1,10 +1,8 @@
 """Evaluation figures: confusion matrices, ROC curves, a reliability diagram.
 
 Figures are drawn with matplotlib's object API (no pyplot state); each ``*_figure`` function
-returns the figure, which ``png`` renders as the bytes the evaluation folder holds.
+returns the figure, which ``common.png_bytes`` renders as the bytes the evaluation folder holds.
 """
-
-import io
 
 import matplotlib
 
@@ -19,15 +17,7 @@ from sklearn.metrics import roc_curve
 from common import contrast_ratio, curve_style
 from runs import OperatingPoint, decided_labels
 
-DPI = 100
 ARGMAX_RULE = "argmax (the most probable class)"
-
-
-def png(fig: Figure) -> bytes:
-    """A figure (``*_figure``) as the PNG bytes the evaluation folder holds."""
-    buf = io.BytesIO()
-    fig.savefig(buf, format="png", dpi=DPI, bbox_inches="tight")
-    return buf.getvalue()
 
 
 def tta_note(tta: str) -> str:

@@ -3,9 +3,15 @@
 import argparse
 import sys
 
-from common import PipelineError, get_settings
+from common import InvalidInput, PipelineError, get_settings
 from explainer.attributions import METHODS
-from explainer.explain import DEFAULT_N_SAMPLES, MAX_N_SAMPLES, MAX_SEED, explain_run
+from explainer.explain import (
+    DEFAULT_N_SAMPLES,
+    MAX_N_SAMPLES,
+    MAX_SEED,
+    check_request,
+    explain_run,
+)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -29,10 +35,10 @@ def main(argv: list[str] | None = None) -> int:
     )
     parser.add_argument("--data-dir", help="dataset folder or .npz (default: the run's data_dir)")
     args = parser.parse_args(argv)
-    if not 1 <= args.n_samples <= MAX_N_SAMPLES:
-        parser.error(f"--n-samples must be between 1 and {MAX_N_SAMPLES}, got {args.n_samples}")
-    if not 0 <= args.seed <= MAX_SEED:
-        parser.error(f"--seed must be between 0 and {MAX_SEED}, got {args.seed}")
+    try:  # the ranges of the explainer's own check, which every request passes: its words too
+        check_request(args.n_samples, args.methods, args.seed)
+    except InvalidInput as exc:
+        parser.error(str(exc))
     settings = get_settings()
     try:
         result = explain_run(

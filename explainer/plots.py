@@ -3,7 +3,6 @@
 Every function returns PNG bytes so that the caller decides where (and how atomically) to write.
 """
 
-import io
 import textwrap
 
 import numpy as np
@@ -15,7 +14,7 @@ from matplotlib.colorbar import Colorbar
 from matplotlib.colors import Normalize
 from matplotlib.figure import Figure
 
-from common import CATEGORICAL, curve_style
+from common import CATEGORICAL, curve_style, png_bytes
 from explainer.attributions import BY_NAME, METHOD_TABLE, is_signed, title
 
 # The bars of different methods differ by hatch as well as colour, as curves by line style and
@@ -26,12 +25,6 @@ HATCHES = ["", "//", "..", "xx", "\\\\", "oo"]
 # The smallest text of a figure, in points: still legible where the dashboard shrinks a figure
 # to its column (at 7-8 pt, panel titles came out about 5 px high there).
 SMALL = 9
-
-
-def _png(fig: Figure) -> bytes:
-    buffer = io.BytesIO()
-    fig.savefig(buffer, format="png", dpi=100, bbox_inches="tight")
-    return buffer.getvalue()
 
 
 def _show_image(ax, image: np.ndarray, alpha: float = 1.0) -> None:
@@ -139,7 +132,7 @@ def sample_panel(
         _map_colour_bar(ax, signed=is_signed(method))
         ax.set_title(map_title(method, scale, background), fontsize=SMALL)
     _scale_note(fig)
-    return _png(fig)
+    return png_bytes(fig)
 
 
 def map_title(method: str, scale: str, background: int | None = None) -> str:
@@ -190,7 +183,7 @@ def cam_grid(
     bar = fig.colorbar(key, ax=axes.tolist(), orientation="horizontal", shrink=shrink, aspect=40)
     _colour_key(bar, signed=False, cam_ticks=["0: low", "its maximum: high"])
     _scale_note(fig)
-    return _png(fig)
+    return png_bytes(fig)
 
 
 EXPLAINED_CLASS = "the run's decision, by argmax or by its threshold"
@@ -264,7 +257,7 @@ def shap_summary(
     explained_class: str = EXPLAINED_CLASS,
 ) -> bytes:
     """``shap_summary_figure`` as PNG bytes."""
-    return _png(shap_summary_figure(values, channel_names, labels, explained_class))
+    return png_bytes(shap_summary_figure(values, channel_names, labels, explained_class))
 
 
 def deletion_plot(report: dict) -> bytes:
@@ -291,7 +284,7 @@ def deletion_plot(report: dict) -> bytes:
     ax.set_ylim(0, 1.02)
     ax.set_title("Deletion curves: lower area = more faithful map", fontsize=10)
     ax.legend(fontsize=SMALL)
-    return _png(fig)
+    return png_bytes(fig)
 
 
 def channel_plot(importance: dict[str, dict[str, float]]) -> bytes:
@@ -317,4 +310,4 @@ def channel_plot(importance: dict[str, dict[str, float]]) -> bytes:
     ax.legend(handles, methods, title="method", loc="upper left", bbox_to_anchor=(1, 1))
     ax.set_ylabel("share of |attribution|")
     ax.set_title("Channel importance over the samples", fontsize=10)
-    return _png(fig)
+    return png_bytes(fig)

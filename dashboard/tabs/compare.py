@@ -1,6 +1,9 @@
 """Compare tab: 2–4 runs side by side (metrics with the better value marked, whether their test
 figures really differ: ``compare_paired``, confusion matrices and ROC curves next to each other,
-parameters that really differ, curves in panels)."""
+parameters that really differ, curves in panels).
+
+Metrics are named by ``readable.label`` beside their MLflow keys, and written by
+``readable.figure``, as the leaderboard and the other tabs write them."""
 
 from pathlib import PurePosixPath
 
@@ -8,7 +11,7 @@ import pandas as pd
 import streamlit as st
 
 from common import NotFound, PipelineError
-from dashboard import alt_text, data, leaderboard, reports
+from dashboard import alt_text, data, leaderboard, readable, reports
 from dashboard.context import Context
 from dashboard.markup import plain
 from dashboard.notes import notes as table_notes
@@ -17,6 +20,7 @@ from dashboard.tabs.metrics import RESULT_PREFIXES, history_chart
 from runs import contract, schemas
 
 PLOTS = ((contract.CONFUSION_MATRIX_PNG, "Confusion matrices"), (contract.ROC_CURVES_PNG, "ROC"))
+METRIC = "metric"  # the metrics table's column of names
 
 
 def equivalent(a: str | None, b: str | None) -> bool:
@@ -49,22 +53,25 @@ def params_table(runs: list[dict], only_different: bool) -> pd.DataFrame:
 
 
 def metrics_table(runs: list[dict], bases: list[leaderboard.Basis]) -> pd.DataFrame:
-    """Rows = metrics (intervals folded in), columns = runs; ``leaderboard.cells``: ``★`` on
-    the better value where the figures rank like for like, ``†`` and why on a test figure that
-    does not (``bases``: what each run's evaluation was measured on)."""
+    """Rows = metrics (intervals folded in) indexed by their MLflow keys, a ``metric`` column
+    naming them (``row_label``), then a column per run; ``leaderboard.cells``: ``★`` on the
+    better value where the figures rank like for like, ``†`` and why on a test figure that does
+    not (``bases``: what each run's evaluation was measured on)."""
     keys = leaderboard.metric_columns(runs)
-    rows = {}
-    for key in keys:
-        rows[row_label(key)] = leaderboard.cells(runs, key, bases)
-    return pd.DataFrame.from_dict(rows, orient="index", columns=[column(r) for r in runs])
+    rows = {key: [row_label(key), *leaderboard.cells(runs, key, bases)] for key in keys}
+    columns = [METRIC, *(column(r) for r in runs)]
+    return pd.DataFrame.from_dict(rows, orient="index", columns=columns)
 
 
 def row_label(key: str) -> str:
-    """``eval_ece (lower is better)``, ``val_auc (validation, higher is better)``; ``lr``."""
+    """``test ECE (lower is better)``, ``validation AUC (higher is better)``, ``learning rate``
+    (``readable.label``); a key without a name says its split (``val_x (validation, higher is
+    better)``), which a name says itself."""
+    name = readable.label(key)
     if not leaderboard.ranked(key):
-        return key
-    split = leaderboard.trainer_split(key)
-    return f"{key} ({f'{split}, ' if split else ''}{leaderboard.direction(key)})"
+        return name
+    split = leaderboard.trainer_split(key) if name == key else None
+    return f"{name} ({f'{split}, ' if split else ''}{leaderboard.direction(key)})"
 
 
 def bases(ctx: Context, runs: list[dict]) -> list[leaderboard.Basis]:
@@ -120,7 +127,14 @@ def render_compare(ctx: Context) -> None:
     measured = bases(ctx, runs)
     for note in table_notes(measured):
         st.warning(note)
-    st.dataframe(metrics_table(runs, measured).style.map(style), width="stretch")
+    st.dataframe(
+        metrics_table(runs, measured).style.map(style),
+        width="stretch",
+        column_config={
+            "_index": st.column_config.TextColumn("MLflow key"),
+            METRIC: st.column_config.TextColumn(METRIC, width="medium"),
+        },
+    )
     try:
         render_paired(ctx, runs)
     except Exception as exc:  # the plots and curves below must still be drawn
@@ -157,7 +171,9 @@ def _curves(ctx: Context, runs: list[dict]) -> None:
         st.caption("These runs share no metric history to chart.")
         return
     default = [k for k in ("train_loss", "val_loss", "val_auc") if k in shared] or shared[:2]
-    keys = st.multiselect("Metrics", shared, default=default, key="compare_metrics")
+    keys = st.multiselect(
+        "Metrics", shared, default=default, key="compare_metrics", format_func=readable.option
+    )
     if not keys:
         return
     ids = tuple(r["run_id"] for r in runs)

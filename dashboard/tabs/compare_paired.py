@@ -1,22 +1,38 @@
 """Compare's "Is the difference real?": each compared run against the open one on the same test
 images. The most probable class's AUC and accuracy (``dashboard.paired``); for two-class runs the
 served decision, each run at its own threshold, as sensitivity and specificity
-(``dashboard.paired_decision``); and for a run without an evaluation, how to make one."""
+(``dashboard.paired_decision``); and for a run without an evaluation, how to make one.
+
+Figures are named by ``readable.evaluated`` and written by ``readable.figure`` (a difference with
+its sign), as every tab writes them."""
 
 import pandas as pd
 import streamlit as st
 
 from common import NotFound, redact_uri
-from dashboard import data, leaderboard, paired, paired_decision, reports
+from dashboard import data, leaderboard, paired, paired_decision, readable, reports
 from dashboard.context import Context
 from dashboard.leakage import SplitOverlap
 from dashboard.markup import plain
 from runs import contract, schemas
 
-# The paired figures as the table names them: the accuracy paired is the argmax's (as
-# eval_accuracy), not that of the decision a two-class model is served by at its threshold.
-PAIRED_LABELS = {"accuracy": "accuracy (most probable class)"}
+# What the paired figures' names add: the accuracy paired is the argmax's (as eval_accuracy),
+# not that of the decision a two-class model is served by at its threshold.
+PAIRED_NOTES = {"accuracy": " (most probable class)"}
 EVALUATION_TAB = "Evaluation"  # its name in dashboard.page.TABS (the key of its st.tabs)
+
+
+def signed(value: float | None, digits: int = 4) -> str:
+    """``+0.0123``, ``-0.5``, ``0``: ``readable.figure`` with the sign of a difference."""
+    text = readable.figure(value, digits)
+    return f"+{text}" if value is not None and value > 0 and text != "0" else text
+
+
+def interval(low: float | None, high: float | None) -> str:
+    """``-1 to -0.307``: a difference's 95 % interval, bounds to ``readable.BOUND_DIGITS``."""
+    if low is None or high is None:
+        return "–"
+    return f"{signed(low, readable.BOUND_DIGITS)} to {signed(high, readable.BOUND_DIGITS)}"
 
 
 def column(run: dict) -> str:
@@ -121,13 +137,12 @@ def render_paired(ctx: Context, runs: list[dict]) -> None:
             )
         names = (column(ctx.run), column(run))
         for diff in _differences(this, other):
-            interval = "–" if diff.ci_low is None else f"{diff.ci_low:+.4f} to {diff.ci_high:+.4f}"
             rows.append(
                 {
                     "Run": plain(names[1]),
-                    "Metric": PAIRED_LABELS.get(diff.metric, diff.metric),
-                    "Difference": "–" if diff.value is None else f"{diff.value:+.4f}",
-                    "95% interval": interval,
+                    "Metric": readable.evaluated(diff.metric) + PAIRED_NOTES.get(diff.metric, ""),
+                    "Difference": signed(diff.value),
+                    "95% interval": interval(diff.ci_low, diff.ci_high),
                     "Verdict": plain(verdict(diff, *names, tta, leaked)),
                 }
             )
@@ -189,22 +204,28 @@ def _served_rows(
         rates = (rate.this_rate, rate.other_rate)
         rights = (rate.both + rate.only_this, rate.both + rate.only_other)
         shown = [
-            "–" if share is None else f"{share:.3f} ({right}/{rate.images}), P ≥ {p.threshold:.4g}"
+            _served_rate(share, right, rate.images, p.threshold)
             for share, right, p in zip(rates, rights, points, strict=True)
         ]
-        interval = rate.interval
         rows.append(
             {
                 "Run": plain(names[1]),
                 "Measure": plain(f"{rate.measure} ({rate.images} {of[rate.measure]})"),
                 "This run": shown[0],
                 "Other run": shown[1],
-                "Difference": "–" if rate.value is None else f"{rate.value:+.3f}",
-                "95% interval": "–" if interval is None else "{:+.3f} to {:+.3f}".format(*interval),
+                "Difference": signed(rate.value),
+                "95% interval": interval(*(rate.interval or (None, None))),
                 "Verdict": plain(verdict(rate, *names, tta, leaked)),
             }
         )
     return rows
+
+
+def _served_rate(share: float | None, right: int, images: int, threshold: float) -> str:
+    """``1 (4/4), P ≥ 0.5``: a run's sensitivity or specificity at its own threshold."""
+    if share is None:
+        return "–"
+    return f"{readable.figure(share)} ({right}/{images}), P ≥ {readable.figure(threshold)}"
 
 
 def _served_table(rows: list[dict]) -> None:

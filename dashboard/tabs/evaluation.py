@@ -1,11 +1,18 @@
-"""Evaluation tab: metrics with confidence intervals, plots, misclassified samples, raw data."""
+"""Evaluation tab: metrics with confidence intervals, plots, misclassified samples, raw data.
+
+Metrics are named by ``readable.label`` (``test AUC (macro)``), their MLflow keys beside the
+names, and figures written by ``readable.figure`` as the leaderboard writes them: a value to four
+significant digits, an interval's bounds to ``readable.BOUND_DIGITS``.
+"""
 
 import altair as alt
 import pandas as pd
 import streamlit as st
 
-from dashboard import alt_text, data, handoff, leaderboard, ood, reports
+from common import metric_keys
+from dashboard import alt_text, data, handoff, leaderboard, ood, readable, reports
 from dashboard.card_tables import (
+    BOUNDED,
     describe_operating_point,
     evaluation_table,
     operating_point_table,
@@ -25,11 +32,12 @@ PLOTS = (
 )
 ROW_PX = 32  # a row of the interval charts: more than a label's height and separation
 HUMAN = {
-    "metric": "Metric",
+    "name": "Metric",
     "value": "Value",
     "ci_low": "95% CI low",
     "ci_high": "95% CI high",
     "method": "Interval method",
+    "key": "MLflow key",
 }
 
 
@@ -41,6 +49,8 @@ def interval_charts(table: pd.DataFrame) -> list[tuple[alt.LayerChart, pd.DataFr
     """
     frame = table.copy()
     frame["better"] = [leaderboard.direction(m) for m in frame["metric"]]
+    frame["name"] = [readable.evaluated(m) for m in frame["metric"]]
+    frame["shown"] = [alt_text.interval(*row) for row in frame[list(BOUNDED)].itertuples(False)]
     frame["low"] = frame["ci_low"].fillna(frame["value"])
     frame["high"] = frame["ci_high"].fillna(frame["value"])
     parts = []
@@ -55,8 +65,8 @@ def interval_charts(table: pd.DataFrame) -> list[tuple[alt.LayerChart, pd.DataFr
         # take the width of a phone.
         # Every row named: Streamlit's theme drops labels that it finds overlapping (9 rows
         # showed 5 names), so the overlap check is off and each row gets room for its name.
-        axis = alt.Axis(labelLimit=140, labelOverlap=False)
-        y = alt.Y("metric:N", sort=list(part["metric"]), title=None, axis=axis)
+        axis = alt.Axis(labelLimit=180, labelOverlap=False)
+        y = alt.Y("name:N", sort=list(part["name"]), title=None, axis=axis)
         rule = (
             alt.Chart(part)
             .mark_rule(strokeWidth=3, color="#1f77b4")
@@ -72,7 +82,10 @@ def interval_charts(table: pd.DataFrame) -> list[tuple[alt.LayerChart, pd.DataFr
             .encode(
                 y=y,
                 x=alt.X("value:Q", scale=scale),
-                tooltip=["metric", "value", "ci_low", "ci_high"],
+                tooltip=[
+                    alt.Tooltip("name:N", title="metric"),
+                    alt.Tooltip("shown:N", title="value (95% interval)"),
+                ],
             )
         )
         # The height is the rows' alone, the x axis below it: Streamlit's default autosize
@@ -95,10 +108,24 @@ def matrix_table(
     )
 
 
+def figures(table: pd.DataFrame) -> pd.DataFrame:
+    """``table``'s figures as the leaderboard writes them (``readable.figure``: a bootstrap bound
+    of 2.8e-17 reads 0; an interval's bounds to ``readable.BOUND_DIGITS``)."""
+    out = table.copy()
+    out["value"] = [readable.figure(v) for v in out["value"]]
+    for bound in ("ci_low", "ci_high"):
+        if bound in out.columns:
+            out[bound] = [readable.figure(v, readable.BOUND_DIGITS) for v in out[bound]]
+    return out
+
+
 def _readable(table: pd.DataFrame) -> pd.DataFrame:
-    # Four decimals: a bootstrap bound of 2.8e-17 is 0, not "0.00000000000000002".
-    shown = table.drop(columns="overall").round({"value": 4, "ci_low": 4, "ci_high": 4})
-    return shown.rename(columns=HUMAN)
+    """Rows of ``evaluation_table`` for a person: the metric's name first, its MLflow key last."""
+    shown = figures(table.drop(columns="overall"))
+    shown = shown.assign(name=[readable.evaluated(m) for m in shown["metric"]])
+    shown = shown.assign(key=[metric_keys.eval_key(m) for m in shown["metric"]])
+    columns = ["name", *(c for c in HUMAN if c in shown.columns and c not in ("name", "key"))]
+    return shown[[*columns, "key"]].rename(columns=HUMAN)
 
 
 def render_evaluation(ctx: Context) -> None:
@@ -146,7 +173,8 @@ def render_evaluation(ctx: Context) -> None:
         # The rule the served model decides by: body text, not a pale caption.
         st.markdown(describe_operating_point(point) + " 95% Wilson intervals.")
         names = {**HUMAN, "class": "Class", "measure": "Measure"}
-        st.dataframe(operating_point_table(point).rename(columns=names), hide_index=True)
+        rates = figures(operating_point_table(point, rounded=False))  # as eval_thr_*
+        st.dataframe(rates.rename(columns=names), hide_index=True)
         if point.confusion_matrix:
             st.markdown("**Confusion matrix at this threshold** (rows: true class)")
             st.dataframe(matrix_table(report.class_names, point.confusion_matrix, "decided"))
@@ -189,8 +217,8 @@ def _logged_by_the_run(ctx: Context, table: pd.DataFrame) -> None:
     )
     for warning in dataset_warnings(reports.dataset_stats(ctx.uri, ctx.run)):
         st.warning(plain(warning))  # of the run's data set, whoever measured the figures
-    shown = table[["metric", "value"]].round({"value": 4})
-    st.dataframe(shown.rename(columns=HUMAN), hide_index=True, width="stretch")
+    shown = _readable(table[["metric", "value", "overall"]])
+    st.dataframe(shown, hide_index=True, width="stretch")
 
 
 def _out_of_distribution(report, params: dict) -> None:

@@ -83,6 +83,7 @@ def test_a_figure_is_rounded_half_up_from_the_number_mlflow_shows():
     assert readable.figure(1 / 2000) == "5.00e-04"
     assert readable.figure(12345.6) == "1.235e+04"
     assert readable.figure(0.0) == "0"
+    assert readable.figure(2.8e-17, 3) == "0"  # a computed 0, not 2.80e-17
     assert readable.figure(None) == readable.figure(math.nan) == "–"
 
 

@@ -67,7 +67,7 @@ def test_the_shap_summarys_mass_axis_label_clears_the_colour_bar():
 
 def test_the_deletion_curves_differ_by_more_than_colour(monkeypatch):
     """Told apart under colour blindness or in greyscale (WCAG 1.4.1): by line style and marker."""
-    monkeypatch.setattr(plots, "_png", lambda fig: fig)
+    monkeypatch.setattr(plots, "png_bytes", lambda fig: fig)
     curve = {"curve": [1.0, 0.5, 0.2], "auc": 0.4}
     report = {"fractions": [0, 0.5, 1], "random": curve, "methods": dict.fromkeys("abc", curve)}
     lines = plots.deletion_plot(report).axes[0].get_lines()
@@ -88,7 +88,7 @@ def _heat() -> np.ndarray:
 )
 def test_each_map_of_a_sample_panel_has_a_colour_key(monkeypatch, method, heat, key):
     """WCAG 1.1.1 and 1.4.1: what the colours mean, in words (signed maps centred at 0)."""
-    monkeypatch.setattr(plots, "_png", lambda fig: fig)
+    monkeypatch.setattr(plots, "png_bytes", lambda fig: fig)
     fig = plots.sample_panel(np.zeros((4, 4, 1)), {method: heat}, "b", "predicted: b", False)
     bar = fig.axes[1].images[-1].colorbar
     assert [t.get_text() for t in bar.ax.get_xticklabels()] == key
@@ -98,7 +98,7 @@ def test_each_map_of_a_sample_panel_has_a_colour_key(monkeypatch, method, heat, 
 
 
 def test_a_grad_cam_grid_has_a_colour_key(monkeypatch):
-    monkeypatch.setattr(plots, "_png", lambda fig: fig)
+    monkeypatch.setattr(plots, "png_bytes", lambda fig: fig)
     fig = plots.cam_grid(np.zeros((2, 4, 4, 1)), np.ones((2, 4, 4)), ["a", "b"], [False, True])
     (bar,) = [ax for ax in fig.axes if ax.get_label() == "<colorbar>"]
     assert [t.get_text() for t in bar.get_xticklabels()] == ["0: low", "its maximum: high"]
@@ -114,13 +114,13 @@ def test_grad_cam_is_drawn_in_a_perceptually_uniform_colour_map():
 @pytest.mark.parametrize(("wrong", "mark"), [(True, "✗ misclassified"), (False, "✓ correct")])
 def test_a_sample_panel_says_in_words_whether_the_decision_was_wrong(monkeypatch, wrong, mark):
     """WCAG 1.4.1: the title's red is not the only cue."""
-    monkeypatch.setattr(plots, "_png", lambda fig: fig)
+    monkeypatch.setattr(plots, "png_bytes", lambda fig: fig)
     fig = plots.sample_panel(np.zeros((4, 4, 1)), {}, "b", "predicted: a", wrong)
     assert fig.axes[0].get_title().startswith(f"{mark}, true: b\n")
 
 
 def test_the_colour_keys_labels_of_a_one_image_grad_cam_grid_do_not_overlap(monkeypatch):
-    monkeypatch.setattr(plots, "_png", lambda fig: fig)
+    monkeypatch.setattr(plots, "png_bytes", lambda fig: fig)
     fig = plots.cam_grid(np.zeros((1, 4, 4, 1)), np.ones((1, 4, 4)), ["a"], [False])
     renderer = FigureCanvasAgg(fig).get_renderer()
     fig.draw(renderer)
@@ -145,13 +145,13 @@ _CURVE = {"curve": [1.0, 0.5, 0.2], "auc": 0.4}
 )
 def test_no_text_of_a_figure_is_under_9_points(monkeypatch, draw):
     """At 7-8 pt, panel titles were about 5 px high where the dashboard shrinks the figure."""
-    monkeypatch.setattr(plots, "_png", lambda fig: fig)
+    monkeypatch.setattr(plots, "png_bytes", lambda fig: fig)
     texts = [t for t in draw().findobj(Text) if t.get_text() and t.get_visible()]
     assert min(t.get_fontsize() for t in texts) >= 9
 
 
 def test_the_longest_captions_of_a_grad_cam_grid_do_not_overlap(monkeypatch):
-    monkeypatch.setattr(plots, "_png", lambda fig: fig)
+    monkeypatch.setattr(plots, "png_bytes", lambda fig: fig)
     caption = "✗ true malignant\ndecided: benign\n(P(malignant) 0.30 < threshold 0.863)"
     fig = plots.cam_grid(np.zeros((2, 4, 4, 1)), np.ones((2, 4, 4)), [caption] * 2, [1, 1])
     renderer = FigureCanvasAgg(fig).get_renderer()
@@ -162,7 +162,7 @@ def test_the_longest_captions_of_a_grad_cam_grid_do_not_overlap(monkeypatch):
 
 def test_the_channel_plots_methods_differ_by_hatch_as_well_as_colour(monkeypatch):
     """WCAG 1.4.1; the legend shows the hatches too."""
-    monkeypatch.setattr(plots, "_png", lambda fig: fig)
+    monkeypatch.setattr(plots, "png_bytes", lambda fig: fig)
     shares = {"r": 0.3, "g": 0.7}
     ax = plots.channel_plot({"shap": shares, "integrated_gradients": shares}).axes[0]
     hatches = [{bar.get_hatch() for bar in bars} for bars in ax.containers]

@@ -23,9 +23,10 @@ def _frame(at, column_part: str, row: str):
 def test_validation_figures_side_by_side_are_named_so_and_not_starred(page_env, dashboard_runs):
     at = _open(dashboard_runs, "child")
     assert not at.exception
-    metrics = _frame(at, "smallcnn-evaluated", "val_auc (validation, higher is better)")
-    row = metrics.loc["val_auc (validation, higher is better)"]
-    assert list(row) == ["0.8", "0.7"]  # higher, on the split that chose the epoch: no ★
+    metrics = _frame(at, "smallcnn-evaluated", "val_auc")
+    row = metrics.loc["val_auc"]  # the MLflow key, beside its name
+    # higher, on the split that chose the epoch: no ★
+    assert list(row) == ["validation AUC (higher is better)", "0.8", "0.7"]
 
 
 def test_a_tta_evaluation_is_marked_and_its_verdict_is_not_like_for_like(
@@ -36,10 +37,11 @@ def test_a_tta_evaluation_is_marked_and_its_verdict_is_not_like_for_like(
     evaluate_run(fresh_run, mlflow_server, batch_size=32, tta="both")  # the same test images
     at = _open({**dashboard_runs, "fresh": fresh_run}, "fresh")
     assert not at.exception
-    metrics = _frame(at, "smallcnn-fresh", "eval_accuracy (higher is better)")
-    row = metrics.loc["eval_accuracy (higher is better)"]
+    metrics = _frame(at, "smallcnn-fresh", "eval_accuracy")
+    row = metrics.loc["eval_accuracy"]
+    assert row["metric"] == "test accuracy (higher is better)"
     # (the tiny untrained model may also name one class for every image: "..., constant 'x'")
-    assert "† tta 'both'" in row.iloc[1] and "★" not in row.iloc[0]
+    assert "† tta 'both'" in row.iloc[2] and "★" not in row.iloc[1]
     table = next(t.value for t in at.table if "Verdict" in t.value.columns)
     assert table["Verdict"].str.startswith("not like for like: smallcnn-fresh").all()
 
@@ -123,8 +125,8 @@ def test_paired_differences_on_the_same_test_images(
     table = next(t.value for t in at.table if "Verdict" in t.value.columns)
     assert table["Run"].str.endswith(f"({fresh_run[:6]})").all()
     assert list(table["Metric"]) == [
-        "roc_auc_macro",
-        "accuracy (most probable class)",
+        "test AUC (macro)",
+        "test accuracy (most probable class)",
     ]
     notes = [i.value for i in at.info]
     assert any(dashboard_runs["bare"][:6] in n and "no evaluation" in n for n in notes)

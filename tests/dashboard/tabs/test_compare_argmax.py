@@ -14,8 +14,8 @@ def test_the_paired_accuracy_is_named_the_argmaxs_not_the_served_decisions(
                    experiment_id=dashboard_runs["experiment"], compare_ids=[fresh_run])  # fmt: skip
     assert not at.exception
     table = next(t.value for t in at.table if "Verdict" in t.value.columns)
-    label = "accuracy (most probable class)"
-    assert list(table["Metric"]) == ["roc_auc_macro", label]
+    label = "test accuracy (most probable class)"
+    assert list(table["Metric"]) == ["test AUC (macro)", label]
     [caption] = [c.value for c in at.caption if "paired bootstrap" in c.value]
     assert "Accuracy here is of the most probable class (argmax, as eval_accuracy), not of " in (
         caption

@@ -75,17 +75,19 @@ def test_each_runs_served_decision_is_paired_as_sensitivity_and_specificity(
     # this run's figure is the evaluator's own at its threshold
     logged = MlflowClient(mlflow_server).get_run(served_runs["low"]).data.metrics
     assert logged["eval_thr_sensitivity_melanoma"] == 1.0
-    assert sensitivity["This run"] == "1.000 (4/4), P ≥ 0"
-    assert sensitivity["Other run"] == "0.000 (0/4), P ≥ 1"
-    assert sensitivity["Difference"] == "-1.000"
+    # written as the leaderboard writes eval_thr_sensitivity_melanoma (dashboard.readable)
+    assert sensitivity["This run"] == "1 (4/4), P ≥ 0"
+    assert sensitivity["Other run"] == "0 (0/4), P ≥ 1"
+    assert sensitivity["Difference"] == "-1"
     low, high = paired_interval(0, 4, 0, 0)  # all 4 found by this run alone
-    assert sensitivity["95% interval"] == f"{low:+.3f} to {high:+.3f}" == "-1.000 to -0.307"
+    assert (low, round(high, 3)) == (-1, -0.307)
+    assert sensitivity["95% interval"] == "-1 to -0.307"
     assert sensitivity["Verdict"] == (
         f"no clear difference on these images (4 right only by {_label(served_runs, 'low')}, "
         f"0 only by {_label(served_runs, 'high')}; exact McNemar p = 0.12)"
     )
     assert specificity["Measure"] == "specificity (4 other images)"
-    assert (specificity["This run"], specificity["Difference"]) == ("0.000 (0/4), P ≥ 0", "+1.000")
+    assert (specificity["This run"], specificity["Difference"]) == ("0 (0/4), P ≥ 0", "+1")
     notes = [i.value for i in at.info]
     # the other two: one line each says why they have no such rows
     [other_class] = [n for n in notes if _label(served_runs, "nevus") in n and "shown for" in n]

@@ -16,18 +16,21 @@ def test_metrics_with_intervals_plots_and_misclassified(page_env, dashboard_runs
                    experiment_id=dashboard_runs["experiment"])  # fmt: skip
     assert not at.exception
     table = _metrics(at)
-    low, value, high = table.loc["accuracy", ["95% CI low", "Value", "95% CI high"]]
+    row = table.loc["test accuracy"]  # named as the leaderboard names eval_accuracy
+    assert row["MLflow key"] == "eval_accuracy"
+    low, value, high = map(float, row[["95% CI low", "Value", "95% CI high"]])
     assert low <= value <= high
     assert len(at.get("image")) >= 3 + 1  # three plots and misclassified samples
     assert "Most confidently misclassified" in [s.value for s in at.subheader]
-    assert "recall_nevus" not in table.index
+    assert "test recall (nevus)" not in table.index
     assert any(e.label.startswith("Per-class metrics") for e in at.expander)
     per_class = next(
         f.value for f in at.dataframe
-        if "Metric" in f.value.columns and "recall_nevus" in set(f.value["Metric"])
+        if "Metric" in f.value.columns and "test recall (nevus)" in set(f.value["Metric"])
     )  # fmt: skip
     assert per_class["Interval method"].notna().all()  # read from metrics.json's per_class
-    assert set(per_class.set_index("Metric").loc["recall_nevus", ["Interval method"]]) == {"wilson"}
+    recall = per_class.set_index("Metric").loc["test recall (nevus)"]
+    assert (recall["Interval method"], recall["MLflow key"]) == ("wilson", "eval_recall_nevus")
 
 
 def test_raw_predictions_on_request(page_env, dashboard_runs):
@@ -65,7 +68,7 @@ def test_evaluate_button_runs_a_job_and_shows_the_result(
     assert not at.error, at.error[0].value
     # Success clears the caches and reruns: the page now shows the new evaluation.
     table = _metrics(at)
-    assert "accuracy" in table.index, f"after {time.monotonic() - start:.0f} s"
+    assert "test accuracy" in table.index, f"after {time.monotonic() - start:.0f} s"
     assert at.button(key="job_evaluate").label == "Run again"
     assert any(s.value.startswith("The evaluation finished") for s in at.success)  # after rerun
 
@@ -119,7 +122,7 @@ def test_two_class_run_shows_test_figures_at_the_validation_threshold(page_env, 
     assert set(table["Class"]) == {"melanoma", "nevus", "all images"}
     measures = {m.split(" ")[0] for m in table["Measure"]}
     assert measures == {"sensitivity", "specificity", "accuracy", "PPV", "NPV"}
-    low, value, high = table[["95% CI low", "Value", "95% CI high"]].to_numpy().T
+    low, value, high = table[["95% CI low", "Value", "95% CI high"]].astype(float).to_numpy().T
     assert (low <= value).all() and (value <= high).all()
     assert any("'melanoma' is decided when its probability is ≥" in m.value for m in at.markdown)
     decided = next(f.value for f in at.dataframe if "decided melanoma" in f.value.columns)
@@ -169,7 +172,7 @@ def test_intervals_chart_is_named_by_its_values(page_env, dashboard_runs):
     at = open_page(dashboard_runs["pipeline"], "Evaluation",
                    experiment_id=dashboard_runs["experiment"])  # fmt: skip
     alts = [c.proto.alt for c in at.get("vega_lite_chart")]
-    assert any(a.startswith("Values with 95% intervals: ") and "accuracy" in a for a in alts)
+    assert any(a.startswith("Values with 95% intervals: ") and "test accuracy" in a for a in alts)
 
 
 def test_the_argmax_confusion_matrix_is_also_a_table_of_counts(page_env, dashboard_runs):

@@ -22,7 +22,7 @@ def test_metrics_a_run_logged_by_hand_are_not_shown_as_an_evaluation(page_env, m
     assert "Test metrics the run logged itself" in [s.value for s in at.subheader]
     assert any("not made by this pipeline's evaluator" in c.value for c in at.caption)
     [table] = [f.value for f in at.dataframe if "Metric" in f.value.columns]
-    assert list(table.columns) == ["Metric", "Value"]  # no interval it does not have
-    assert table.set_index("Metric").loc["roc_auc", "Value"] == 0.97
+    assert list(table.columns) == ["Metric", "Value", "MLflow key"]  # no interval it lacks
+    assert list(table.set_index("Metric").loc["test AUC"]) == ["0.97", "eval_roc_auc"]
     assert not at.get("vega_lite_chart")  # no interval plot of one dot
     assert "No evaluation can be made for this run" in text  # it has no model

@@ -69,10 +69,12 @@ def test_every_row_is_named_and_a_one_row_chart_keeps_its_x_axis(
         finally:
             browser.close()
     higher, lower = found
+    # named as the leaderboard names them (dashboard.readable)
     assert higher["y"] == [
-        "accuracy", "balanced_accuracy", "f1_macro", "f1_weighted", "precision_macro",
-        "precision_weighted", "recall_macro", "recall_weighted", "roc_auc_macro",
+        "test accuracy", "test balanced accuracy", "test F1 (macro)", "test F1 (weighted)",
+        "test precision (macro)", "test precision (weighted)", "test recall (macro)",
+        "test recall (weighted)", "test AUC (macro)",
     ]  # fmt: skip
-    assert lower["y"] == ["ece"]
+    assert lower["y"] == ["test calibration error (ECE)"]
     assert len(lower["x"]) >= 2, lower  # a scale to read the one interval against
     assert len(higher["x"]) >= 2, higher

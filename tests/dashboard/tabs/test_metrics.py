@@ -174,7 +174,7 @@ def test_a_run_never_evaluated_is_not_said_to_have_optimistic_test_figures(
 def test_history_and_class_distribution_charts_have_text_alternatives(page_env, dashboard_runs):
     at = _open(dashboard_runs, "pipeline")
     alts = [c.proto.alt for c in at.get("vega_lite_chart")]
-    assert any(a.startswith("Metric history") and "val_auc of " in a for a in alts)
+    assert any(a.startswith("Metric history") and "validation AUC of " in a for a in alts)
     assert any(a.startswith("Class distribution per split: ") for a in alts)
 
 
