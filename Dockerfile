@@ -93,11 +93,11 @@ RUN set -eu; \
             cp -R "$name" "/out/$target/"; \
         done; \
     }; \
-    pick trainer   mlpipeline_model common jobs runs dataloader augmenter trainer; \
-    pick evaluator mlpipeline_model common jobs runs dataloader evaluator; \
-    pick explainer mlpipeline_model common jobs runs dataloader explainer; \
-    pick dashboard mlpipeline_model common jobs runs dataloader launcher dashboard; \
-    pick predictor mlpipeline_model common jobs runs dataloader predictor
+    pick trainer   mlpipeline_model common jobs service runs dataloader augmenter trainer; \
+    pick evaluator mlpipeline_model common jobs service runs dataloader evaluator; \
+    pick explainer mlpipeline_model common jobs service runs dataloader explainer; \
+    pick dashboard mlpipeline_model common jobs service runs dataloader launcher dashboard; \
+    pick predictor mlpipeline_model common service runs dataloader predictor
 
 # --- one target per app service -----------------------------------------------------------------
 
@@ -115,7 +115,7 @@ USER 10001:10001
 EXPOSE 5006
 HEALTHCHECK --interval=30s --timeout=5s --start-period=60s --retries=3 \
     CMD ["python", "-c", "import urllib.request; urllib.request.urlopen('http://127.0.0.1:5006/health', timeout=4)"]
-CMD ["uvicorn", "evaluator.app:app", "--http", "jobs.protocol:BoundedHead", "--host", "0.0.0.0", "--port", "5006"]
+CMD ["uvicorn", "evaluator.app:app", "--http", "service.protocol:BoundedHead", "--host", "0.0.0.0", "--port", "5006"]
 
 FROM runtime AS explainer
 COPY --from=code /out/explainer/ /app/
@@ -123,7 +123,7 @@ USER 10001:10001
 EXPOSE 5005
 HEALTHCHECK --interval=30s --timeout=5s --start-period=60s --retries=3 \
     CMD ["python", "-c", "import urllib.request; urllib.request.urlopen('http://127.0.0.1:5005/health', timeout=4)"]
-CMD ["uvicorn", "explainer.app:app", "--http", "jobs.protocol:BoundedHead", "--host", "0.0.0.0", "--port", "5005"]
+CMD ["uvicorn", "explainer.app:app", "--http", "service.protocol:BoundedHead", "--host", "0.0.0.0", "--port", "5005"]
 
 FROM runtime AS dashboard
 COPY --from=code /out/dashboard/ /app/
@@ -139,4 +139,4 @@ USER 10001:10001
 EXPOSE 5007
 HEALTHCHECK --interval=30s --timeout=5s --start-period=60s --retries=3 \
     CMD ["python", "-c", "import urllib.request; urllib.request.urlopen('http://127.0.0.1:5007/health', timeout=4)"]
-CMD ["uvicorn", "predictor.app:app", "--http", "jobs.protocol:BoundedHead", "--host", "0.0.0.0", "--port", "5007"]
+CMD ["uvicorn", "predictor.app:app", "--http", "service.protocol:BoundedHead", "--host", "0.0.0.0", "--port", "5007"]

@@ -172,7 +172,7 @@ def _latencies_ms(port: int, clients: int, per_client: int, body: dict) -> dict[
 
 def bench_submission_latency(uri: str, run_id: str, data_root: Path, quick: bool) -> list[Result]:
     """The service runs in its own process, as deployed (the launcher's command: uvloop, and
-    httptools with the bound on request heads of ``jobs.protocol``);
+    httptools with the bound on request heads of ``service.protocol``);
     the clients are coroutines of this process.
 
     Measured with 50 concurrent clients (the goal) and with one client (the endpoint's own cost

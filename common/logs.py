@@ -18,7 +18,8 @@ FORMAT = "%(asctime)s %(levelname)s %(name)s %(message)s"
 # uvicorn configures these before it imports the app; their handlers are kept, with this format
 UVICORN_LOGGERS = ("uvicorn", "uvicorn.error", "uvicorn.access")
 OWN_LOGGERS = ("augmenter", "common", "dashboard", "dataloader", "evaluator", "explainer", "jobs",
-               "launcher", "mlpipeline_model", "predictor", "runs", "trainer")  # fmt: skip
+               "launcher", "mlpipeline_model", "predictor", "runs", "service",
+               "trainer")  # fmt: skip
 """The pipeline's packages, whose loggers take ``LOG_LEVEL`` as it is; other libraries' stay at
 INFO or above: pymongo's DEBUG lines carry the documents it sends (names, reasons, paths)."""
 

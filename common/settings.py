@@ -252,7 +252,7 @@ class Settings(BaseSettings):
         # a fingerprint copied in capitals is the same fingerprint
         entries = [e.lower() if is_fingerprint(e.lower()) else e for e in entries]
         for entry in entries:
-            # a former PIPELINE_API_TOKEN passed jobs.security.check_token: 24 characters at least
+            # a former PIPELINE_API_TOKEN passed service.security.check_token: 24 characters or more
             if len(entry) < 24 and not is_fingerprint(entry):
                 raise ValueError(
                     f"an entry of {len(entry)} characters is neither a former token (at least 24) "

@@ -1,6 +1,6 @@
 """The evaluator's HTTP API (port 5006): ``POST /evaluate`` plus the shared job routes.
 
-Run with ``uvicorn evaluator.app:app --http jobs.protocol:BoundedHead --port 5006`` (the command
+Run with ``uvicorn evaluator.app:app --http service.protocol:BoundedHead --port 5006`` (the command
 of ``launcher.EVALUATOR``; the protocol bounds request heads). The job machinery (MongoDB job
 records, the background runner, ``/jobs``, ``/health``, ``/ready``, the token and error answers)
 comes from ``jobs.create_job_app``; this module only defines the request and validates it at
@@ -19,18 +19,15 @@ from evaluator.evaluate import run_job
 from jobs import (
     JobOut,
     JobService,
-    JsonBool,
-    JsonInt,
-    PathText,
     RunId,
     WaitSeconds,
     create_job_app,
-    get_app_settings,
     get_job_service,
     request_as_sent,
     submission_responses,
 )
 from runs import contract, inference, result_current, warm_up
+from service import JsonBool, JsonInt, PathText, get_app_settings
 
 KIND = "evaluate"
 router = APIRouter(tags=["evaluate"])

@@ -1,6 +1,6 @@
 """The explainer's HTTP API (port 5005): ``POST /explain`` plus the shared job routes.
 
-Run with ``uvicorn explainer.app:app --http jobs.protocol:BoundedHead --port 5005`` (the command
+Run with ``uvicorn explainer.app:app --http service.protocol:BoundedHead --port 5005`` (the command
 of ``launcher.EXPLAINER``; the protocol bounds request heads). The job machinery (job records,
 the background runner, ``/jobs``, ``/health``, ``/ready``, the token and error answers) comes from
 ``jobs.create_job_app``; this module only defines the request and validates it at once.
@@ -24,18 +24,15 @@ from explainer.explain import (
 from jobs import (
     JobOut,
     JobService,
-    JsonBool,
-    JsonInt,
-    PathText,
     RunId,
     WaitSeconds,
     create_job_app,
-    get_app_settings,
     get_job_service,
     request_as_sent,
     submission_responses,
 )
 from runs import contract, result_current, warm_up
+from service import JsonBool, JsonInt, PathText, get_app_settings
 
 KIND = "explain"
 router = APIRouter(tags=["explain"])

@@ -6,20 +6,11 @@
 - ``JobRunner``: claims queued jobs and runs a handler on them (worker process or thread);
   ``JobContext`` is what a handler reports progress through and fences its publishing with.
 - ``create_job_app`` and the route helpers: the job API that ``evaluator.app`` and
-  ``explainer.app`` build on; ``error_responses`` documents a route's error answers with their
-  models, ``check_token`` is the start-up rule for ``PIPELINE_API_TOKEN``.
-- ``service_app`` (``jobs.shell``): the app shell of every service, the predictor's too: the token
-  rule and ``require_token``, offline ``/docs`` (``add_docs``), the 422 handler
-  (``validation_error``), JSON errors never a bare 500 (``add_error_answers``); the token gate
-  and the body limits that act before routing (``jobs.intake``: ``TokenGate``, ``BodyLimit``),
-  and ``GET /metrics`` for Prometheus (``jobs.metrics``; ``ServiceMetrics``, ``app.state.metrics``,
-  is where a service registers metrics of its own).
-- ``jobs.protocol.BoundedHead``: the HTTP protocol below it all (``uvicorn --http
-  jobs.protocol:BoundedHead``, named by import string, not imported here): 431 for a request line
-  and headers over 64 KiB, before the token gate could see them.
+  ``explainer.app`` build on, on the app shell of every service (``service.service_app``: the
+  token, offline docs, error answers, body limits and ``/metrics``); ``jobs.jobmetrics`` adds a
+  job service's queue and attempt outcomes to its metrics.
 """
 
-from jobs.answers import ErrorOut, error_responses
 from jobs.api import (
     RunId,
     WaitSeconds,
@@ -27,26 +18,12 @@ from jobs.api import (
     get_job_service,
     submission_responses,
 )
-from jobs.docs import add_docs
-from jobs.intake import BodyLimit, TokenGate, route_path
 from jobs.jobstore import JobStore
-from jobs.metrics import ServiceMetrics
 from jobs.readiness import store_unavailable
 from jobs.runner import Handler, JobRunner
 from jobs.seal import OTHER_TOKEN as SEALED_UNDER_OTHER_TOKEN
-from jobs.security import (
-    InsecureToken,
-    JsonBool,
-    JsonInt,
-    PathText,
-    add_error_answers,
-    check_token,
-    route_error,
-    validation_error,
-)
 from jobs.selections import SelectionStore
 from jobs.service import JobOut, JobService, Progress, request_as_sent
-from jobs.shell import get_app_settings, require_token, service_app
 from jobs.store import (
     FINAL_STATUSES,
     STATUSES,
@@ -61,40 +38,22 @@ __all__ = [
     "SEALED_UNDER_OTHER_TOKEN",
     "STATUSES",
     "STORE_ERRORS",
-    "BodyLimit",
-    "ErrorOut",
     "Handler",
-    "InsecureToken",
     "JobContext",
     "JobOut",
     "JobRunner",
     "JobService",
     "JobStopped",
     "JobStore",
-    "JsonBool",
-    "JsonInt",
-    "PathText",
     "Progress",
     "RunId",
     "SelectionStore",
-    "ServiceMetrics",
     "Status",
-    "TokenGate",
     "WaitSeconds",
-    "add_docs",
-    "add_error_answers",
-    "check_token",
     "create_job_app",
-    "error_responses",
-    "get_app_settings",
     "get_database",
     "get_job_service",
     "request_as_sent",
-    "require_token",
-    "route_error",
-    "route_path",
-    "service_app",
     "store_unavailable",
     "submission_responses",
-    "validation_error",
 ]

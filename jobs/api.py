@@ -3,9 +3,9 @@
 ``create_job_app`` builds a FastAPI app whose lifespan opens the store and runs a ``JobRunner``
 for one job kind, adds ``GET /jobs/{job_id}``, ``GET /jobs``, ``GET /health`` and ``GET /ready``,
 ``DELETE /jobs/{job_id}``, the Bearer-token check (when ``PIPELINE_API_TOKEN`` is set;
-``jobs.security`` refuses weak tokens at start-up, ``jobs.intake`` checks the token and limits
+``service.security`` refuses weak tokens at start-up, ``service.intake`` checks the token and limits
 bodies before routing), offline ``/docs``
-(``jobs.docs``) and error handlers that turn ``PipelineError`` and store outages into clear JSON
+(``service.docs``) and error handlers that turn ``PipelineError`` and store outages into clear JSON
 answers. The hot routes are ``async``: store calls run in the thread pool, waits (``?wait=``) on
 one shared ``JobWatcher``. A route only validates its input and hands it to ``JobService``::
 
@@ -50,16 +50,20 @@ from common import (
     get_settings,
 )
 from jobs import store as stores
-from jobs.answers import error_responses
+from jobs.jobmetrics import add_job_metrics
 from jobs.jobstore import JobStore
-from jobs.metrics import add_job_metrics
 from jobs.readiness import add_store_errors, ready_router
 from jobs.runner import Handler, JobRunner
-from jobs.security import unique_keys, unparsable_body
 from jobs.service import JobOut, JobService, Status, get_job_service
-from jobs.shell import require_token, service_app
 from jobs.store import get_database
 from jobs.waiting import JobWatcher
+from service import (
+    error_responses,
+    require_token,
+    service_app,
+    unique_keys,
+    unparsable_body,
+)
 
 log = logging.getLogger(__name__)
 
@@ -196,7 +200,7 @@ async def list_jobs(
 async def health() -> dict[str, str]:
     """The process is serving (no token needed; answered on the event loop, no thread; ``HEAD``
     too, for load balancers that probe with it)."""
-    return {"status": "ok"}  # what jobs.intake.HealthFastPath sends; this route documents it
+    return {"status": "ok"}  # what service.intake.HealthFastPath sends; this route documents it
 
 
 def create_job_app(

@@ -20,8 +20,8 @@ from jobs import store as stores
 from jobs.backend import backend
 from jobs.jobstore import JobStore
 from jobs.service import JobService, get_job_service
-from jobs.shell import get_app_settings
 from jobs.store import STORE_ERRORS
+from service import get_app_settings
 
 READY_WITHIN_S = 3.5
 """``/ready`` answers within this many seconds (the k8s probes wait 4.5 s for it, and Kubernetes

@@ -31,7 +31,7 @@ async def client_gone(request: Request) -> None:
     """Returns once the client of ``request`` has closed its connection: a long poll (``?wait=``)
     then stops waiting, rather than keeping its watch for up to 600 s for nobody. Called after
     the route has its body. A body the route left unread (one sent with a GET, which
-    ``jobs.intake`` passes on unread) is not pulled in: its first piece ends the listening (the
+    ``service.intake`` passes on unread) is not pulled in: its first piece ends the listening (the
     wait then runs its course), so a client cannot stream bytes into a waiting GET."""
     while True:
         message = await request.receive()

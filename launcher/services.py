@@ -31,11 +31,12 @@ class Service:
         return [part.format(**values) for part in self.command]
 
 
-UVICORN_HTTP = ("--http", "jobs.protocol:BoundedHead")
+UVICORN_HTTP = ("--http", "service.protocol:BoundedHead")
 """The services' HTTP/1.1 protocol: uvicorn's httptools one with a bound on a request's head (431
-past 64 KB, ``jobs.protocol``); uvicorn's own puts none, so one header could fill the memory.
+past 64 KB, ``service.protocol``); uvicorn's own puts none, so one header could fill the memory.
 uvicorn's ``--http`` takes an import string beside its names (``Config.http``); the test that
-starts a service by this command (tests/jobs/test_request_head.py) fails if an upgrade stops it."""
+starts a service by this command (tests/service/test_request_head.py) fails if an upgrade stops
+it."""
 
 MLFLOW = Service(
     "mlflow",

@@ -43,7 +43,7 @@ def main(argv: list[str] | None = None) -> int:
         prog="python -m predictor",
         description="Predict PNG, JPEG or DICOM files with the model the registry alias names "
         "(the predictor service's answer, without the service). Serve it over HTTP with "
-        "`uvicorn predictor.app:app --http jobs.protocol:BoundedHead --port 5007`.",
+        "`uvicorn predictor.app:app --http service.protocol:BoundedHead --port 5007`.",
     )
     parser.add_argument("files", nargs="+", type=Path, help="image files")
     parser.add_argument("--json", action="store_true", help="print the service's JSON answer")

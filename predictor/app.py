@@ -1,13 +1,13 @@
 """The predictor's HTTP API (port 5007): ``POST /predict``, ``GET /health``, ``GET /ready``,
-``GET /metrics`` (Prometheus: ``jobs.metrics`` and ``predictor.metrics``).
+``GET /metrics`` (Prometheus: ``service.metrics`` and ``predictor.metrics``).
 
-The guards are the job APIs' (``jobs``): with ``PIPELINE_API_TOKEN`` set, the Bearer token on all
-but ``/health`` (and ``/docs``, ``/redoc``, ``/openapi.json`` unless ``API_DOCS_PUBLIC``), and no
-start with a weak token; the docs pages are served from installed files; a 422 never echoes a
+The guards are every service's (``service``): with ``PIPELINE_API_TOKEN`` set, the Bearer token on
+all but ``/health`` (and ``/docs``, ``/redoc``, ``/openapi.json`` unless ``API_DOCS_PUBLIC``), and
+no start with a weak token; the docs pages are served from installed files; a 422 never echoes a
 large input.
 
-Run with ``uvicorn predictor.app:app --http jobs.protocol:BoundedHead --port 5007`` (the command of
-``launcher.PREDICTOR``; the protocol bounds request heads). It serves
+Run with ``uvicorn predictor.app:app --http service.protocol:BoundedHead --port 5007`` (the command
+of ``launcher.PREDICTOR``; the protocol bounds request heads). It serves
 ``models:/<MODEL_NAME>@<MODEL_ALIAS>`` and follows the alias (``predictor.core``); this module
 only maps HTTP onto the core and ``predictor.answers`` (the answers, built as their response
 models), with the predictor's own error answers (``predictor.errors``) and the headers and log
@@ -22,7 +22,6 @@ from fastapi import APIRouter, Depends, FastAPI, File, Request, UploadFile
 from fastapi.exceptions import RequestValidationError
 
 from common import Settings, freeze_startup_heap, get_settings
-from jobs import ErrorOut, error_responses, require_token, service_app
 from predictor.answers import ImagePrediction, PredictOut, ReadyOut, predict, readiness
 from predictor.core import ModelHolder, Served
 from predictor.errors import (
@@ -43,6 +42,7 @@ from predictor.tracing import (
     PredictTrace,
 )
 from runs import MAX_PIXELS
+from service import ErrorOut, error_responses, require_token, service_app
 
 # the answers' models, defined in predictor.answers, are this module's too (the routes' schema)
 __all__ = ["ImagePrediction", "PredictOut", "ReadyOut", "app", "create_app", "router"]
@@ -150,7 +150,7 @@ async def ready(served: Annotated[Served, Depends(get_served)]) -> ReadyOut:
 @router.get("/health")
 async def health() -> dict[str, str]:
     """The process is serving (no token needed; ``HEAD`` too, for load balancers that probe with
-    it; answered by ``jobs.intake.HealthFastPath``, this route documents it)."""
+    it; answered by ``service.intake.HealthFastPath``, this route documents it)."""
     return {"status": "ok"}
 
 

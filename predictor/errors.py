@@ -19,9 +19,9 @@ from starlette.datastructures import FormData
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from common import ServiceUnavailable
-from jobs import route_error, route_path, validation_error
 from predictor.core import LOOKING_UP, ModelHolder, Served
 from predictor.inputs import MAX_FILES
+from service import route_error, route_path, validation_error
 
 __all__ = ["NoModelLoaded", "body_error", "form_error", "how_to_send", "served_or_503"]
 
@@ -79,7 +79,7 @@ def _text_parts(errors: list[dict], form: FormData | None, how: str) -> str:
 
 async def body_error(request: Request, exc: Exception) -> Response:
     """The 415 or 422 of a ``POST /predict`` body without usable ``files`` parts; any other
-    validation error: the job APIs' answer (``jobs.validation_error``)."""
+    validation error: the job APIs' answer (``service.validation_error``)."""
     assert isinstance(exc, RequestValidationError)
     errors = exc.errors()
     if route_path(request.scope) != "/predict" or not all(

@@ -1,4 +1,4 @@
-"""The predictor's own metrics on ``/metrics``, beside every service's (``jobs.ServiceMetrics``:
+"""The predictor's own metrics on ``/metrics``, beside every service's (``service.ServiceMetrics``:
 requests by route and status, their durations).
 
 - ``mlpipeline_model_loaded``: 1 while a model version is loaded and answers, else 0 (every
@@ -20,8 +20,8 @@ from fastapi import FastAPI
 from prometheus_client import Counter
 from prometheus_client.core import GaugeMetricFamily, Metric
 
-from jobs import ServiceMetrics
 from predictor.core import ModelHolder, Served
+from service import ServiceMetrics
 
 
 class ServedModelGauges:

@@ -26,7 +26,7 @@ from fastapi import Request
 from starlette.datastructures import MutableHeaders
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from jobs import route_path
+from service import route_path
 
 __all__ = ["MODEL_NAME_HEADER", "MODEL_VERSION_HEADER", "REQUEST_ID_HEADER", "PredictTrace"]
 

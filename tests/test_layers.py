@@ -14,11 +14,13 @@ ALLOWED = {
     "dataloader": {"common", "mlpipeline_model"},
     "augmenter": {"common"},
     "runs": {"common", "dataloader", "mlpipeline_model"},
-    "jobs": {"common", "runs"},
+    # The app shell every FastAPI service is built on: the token, docs, error answers, /metrics.
+    "service": {"common"},
+    "jobs": {"common", "runs", "service"},
     "trainer": {"common", "dataloader", "augmenter", "runs"},
-    "evaluator": {"common", "dataloader", "runs", "jobs"},
-    "explainer": {"common", "dataloader", "runs", "jobs"},
-    "predictor": {"common", "dataloader", "runs", "jobs"},
+    "evaluator": {"common", "dataloader", "runs", "jobs", "service"},
+    "explainer": {"common", "dataloader", "runs", "jobs", "service"},
+    "predictor": {"common", "dataloader", "runs", "service"},
     # It reads artifacts and calls the services over HTTP: it imports none of their code.
     "dashboard": {"common", "runs", "jobs", "launcher"},
     # The list of service commands: the dashboard names them in "start it with ..." messages.

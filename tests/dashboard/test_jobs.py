@@ -53,7 +53,7 @@ def test_wrong_token_says_which_variable_to_set(evaluator_service, dashboard_run
 
 
 def test_a_403_says_the_services_reason_not_the_token_advice(dashboard_runs):
-    """Without a token a service refuses a host name with 403 (``jobs.intake.local_host``):
+    """Without a token a service refuses a host name with 403 (``service.intake.local_host``):
     there is no token to set, and its detail says what to do."""
     refusing = FastAPI()
     said = "without PIPELINE_API_TOKEN this service answers only requests addressed to localhost"

@@ -62,7 +62,7 @@ class ThreadedServer:
             create_app(settings, runner_options),
             port=self.port,
             log_level="warning",
-            http=UVICORN_HTTP[1],  # the services' protocol (jobs.protocol)
+            http=UVICORN_HTTP[1],  # the services' protocol (service.protocol)
         )
         self.server = uvicorn.Server(config)
         self.thread = threading.Thread(target=self.server.run, daemon=True)

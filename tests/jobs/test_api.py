@@ -7,11 +7,12 @@ from datetime import timedelta
 
 import pytest
 import requests
+from fastapi import APIRouter
 from fastapi.responses import JSONResponse
 
 from common import utcnow
-from jobs import JobStore, create_job_app, get_database
-from jobs.intake import HealthFastPath
+from jobs import JobStore, RunId, create_job_app, get_database, submission_responses
+from service.intake import HealthFastPath
 from tests.conftest import LiveServer, unreachable_mongo
 from tests.jobs.conftest import make_settings, make_toy_app, toy_handler, toy_router, wait_until
 
@@ -365,3 +366,26 @@ def test_job_reads_answer_while_submission_checks_hang(toy_server):
     assert read.status_code == 200 and read.json()["job_id"] == job["job_id"]
     assert pending == len(bodies)  # the read did not wait for the hung checks
     assert answers == [202] * len(bodies)
+
+
+def test_a_submission_route_lists_the_answers_to_a_body_too_slow_or_beyond_the_budget(tmp_path):
+    router = APIRouter()
+
+    @router.post("/submit", responses=submission_responses(s422="unusable"))
+    async def submit() -> dict:
+        """A service's route that queues a job, as the evaluator's and explainer's are."""
+        return {}
+
+    app = create_job_app("toy", "Toy service", router, toy_handler, make_settings(tmp_path))
+    with LiveServer(app) as live:
+        paths = requests.get(f"{live.url}/openapi.json").json()["paths"]
+    responses = paths["/submit"]["post"]["responses"]
+    assert "BODY_TIMEOUT_S" in responses["408"]["description"]
+    assert "MAX_BODY_BUFFER_BYTES" in responses["503"]["description"]
+
+
+def test_run_id_schema_has_its_pattern():
+    from pydantic import TypeAdapter
+
+    schema = TypeAdapter(RunId).json_schema()
+    assert schema["pattern"] == "^[0-9a-fA-F]{1,64}$"

@@ -1,6 +1,6 @@
-"""``GET /metrics`` of a job service (``jobs.metrics``), scraped over real HTTP from the toy app:
-requests by route template, the queue counted in the store, attempt outcomes, the token, and a
-store outage that leaves the scrape answering."""
+"""``GET /metrics`` of a job service (``service.metrics``, ``jobs.jobmetrics``), scraped over real
+HTTP from the toy app: requests by route template, the queue counted in the store, attempt
+outcomes, the token, and a store outage that leaves the scrape answering."""
 
 from collections.abc import Iterator
 

@@ -11,8 +11,8 @@ import requests
 
 from common import Settings
 from dashboard.choose import choose_run
-from jobs import InsecureToken
 from predictor.app import create_app
+from service import InsecureToken
 from tests.conftest import ROOT, LiveServer
 from tests.predictor.conftest import AUTH, TOKEN, get_ready, wait_ready
 from tests.rawhttp import open_request, read_answer

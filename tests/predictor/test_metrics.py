@@ -1,4 +1,4 @@
-"""The predictor's ``/metrics`` (``predictor.metrics`` beside ``jobs.metrics``): the served
+"""The predictor's ``/metrics`` (``predictor.metrics`` beside ``service.metrics``): the served
 version, the predictions and images it answered, the /predict requests by status."""
 
 import requests

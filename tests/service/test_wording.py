@@ -1,5 +1,5 @@
-"""Validation errors in words (``jobs.wording``): a malformed JSON body, no body, a body that is no
-object, a field left out or sent empty are each answered by one line naming what is wrong and
+"""Validation errors in words (``service.wording``): a malformed JSON body, no body, a body that is
+no object, a field left out or sent empty are each answered by one line naming what is wrong and
 what to send, in the ``msg`` of the usual ``detail`` list (its ``loc`` and ``type`` unchanged)."""
 
 from collections.abc import Iterator

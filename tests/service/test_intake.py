@@ -1,6 +1,6 @@
-"""What a request meets before routing (``jobs.intake``): the liveness short cut, the token gate
-before any body is read, the body budget shared by all connections and the time limit on a body
-(toy service on a real uvicorn, raw sockets where a client library would send the whole
+"""What a request meets before routing (``service.intake``): the liveness short cut, the token
+gate before any body is read, the body budget shared by all connections and the time limit on a
+body (toy service on a real uvicorn, raw sockets where a client library would send the whole
 body)."""
 
 import asyncio
@@ -15,7 +15,7 @@ import requests
 from starlette.types import Message
 
 from jobs import JobStore, get_database
-from jobs.intake import BodyLimit, route_path
+from service.intake import BodyLimit, route_path
 from tests.conftest import LiveServer
 from tests.jobs.conftest import CHECKED, make_settings, make_toy_app, wait_until
 from tests.rawhttp import open_request, read_answer

@@ -1,19 +1,19 @@
-"""The guards of the job API: the token rule at start-up, the body limit, the documented
-answers and the docs pages (toy service over real HTTP)."""
+"""The guards of every service's app (``service``): the token rule at start-up, the body limit,
+the documented answers and the docs pages (toy service over real HTTP)."""
 
 import subprocess
 import sys
 
 import pytest
 import requests
-from fastapi import APIRouter, FastAPI
+from fastapi import FastAPI
 
 from common import Settings
-from jobs import InsecureToken, RunId, create_job_app, service_app, submission_responses
-from jobs.docs import STATIC_URL
-from jobs.security import MAX_LISTED_ERRORS, unparsable_body
+from service import InsecureToken, service_app, unparsable_body
+from service.docs import STATIC_URL
+from service.security import MAX_LISTED_ERRORS
 from tests.conftest import ROOT, LiveServer
-from tests.jobs.conftest import make_settings, make_toy_app, toy_handler
+from tests.jobs.conftest import make_settings, make_toy_app
 
 TOKEN = "toy-test-token-0123456789abcdef"
 AUTH = {"Authorization": f"Bearer {TOKEN}"}
@@ -232,29 +232,6 @@ def test_schema_lists_every_answer_of_the_shared_routes(toy_server):
     assert set(paths["/ready"]["get"]["responses"]) == {"200", "401", "403", "503"}
     error = paths["/ready"]["get"]["responses"]["401"]["content"]["application/json"]["schema"]
     assert error == {"$ref": "#/components/schemas/ErrorOut"}
-
-
-def test_a_submission_route_lists_the_answers_to_a_body_too_slow_or_beyond_the_budget(tmp_path):
-    router = APIRouter()
-
-    @router.post("/submit", responses=submission_responses(s422="unusable"))
-    async def submit() -> dict:
-        """A service's route that queues a job, as the evaluator's and explainer's are."""
-        return {}
-
-    app = create_job_app("toy", "Toy service", router, toy_handler, make_settings(tmp_path))
-    with LiveServer(app) as live:
-        paths = requests.get(f"{live.url}/openapi.json").json()["paths"]
-    responses = paths["/submit"]["post"]["responses"]
-    assert "BODY_TIMEOUT_S" in responses["408"]["description"]
-    assert "MAX_BODY_BUFFER_BYTES" in responses["503"]["description"]
-
-
-def test_run_id_schema_has_its_pattern():
-    from pydantic import TypeAdapter
-
-    schema = TypeAdapter(RunId).json_schema()
-    assert schema["pattern"] == "^[0-9a-fA-F]{1,64}$"
 
 
 def test_a_body_naming_a_field_twice_is_refused_naming_it(tmp_path):

@@ -14,12 +14,12 @@ from pathlib import Path
 import pytest
 
 from common import spawn_tethered
-from jobs.protocol import MAX_HEAD_BYTES
 from launcher import EVALUATOR, EXPLAINER, PREDICTOR
+from service.protocol import MAX_HEAD_BYTES
 from tests.conftest import ROOT, free_port
-from tests.jobs.test_intake import toy_body
 from tests.rawhttp import read_answer
 from tests.servers import command_pid, stop_group, wait_http
+from tests.service.test_intake import toy_body
 
 TOKEN = "t" * 8192  # an 8 KB bearer token: a large, legitimate header
 HEADERS = {"Authorization": f"Bearer {TOKEN}", "Cookie": "session=" + "c" * 8192}
@@ -75,7 +75,7 @@ def test_every_service_runs_the_bounded_protocol():
     apps = {"evaluator.app:app", "explainer.app:app", "predictor.app:app"}
     services = (EVALUATOR, EXPLAINER, PREDICTOR)
     [command] = {tuple("APP" if p in apps else p for p in s.command) for s in services}
-    assert command[command.index("--http") + 1] == "jobs.protocol:BoundedHead"
+    assert command[command.index("--http") + 1] == "service.protocol:BoundedHead"
 
 
 def test_heads_up_to_the_bound_are_served_on_one_connection(service):

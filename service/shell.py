@@ -1,16 +1,16 @@
 """The shell every service's FastAPI app shares (evaluator, explainer, predictor), in one place.
 
 ``service_app`` refuses a weak ``PIPELINE_API_TOKEN`` at start-up, serves ``/docs``, ``/redoc``
-and ``/openapi.json`` offline behind the token (``jobs.docs``), answers validation errors
+and ``/openapi.json`` offline behind the token (``service.docs``), answers validation errors
 without echoing large inputs, any ``PipelineError`` with its status and anything unexpected with
-a JSON 500, and, before routing (``jobs.intake``), refuses requests without the token before
+a JSON 500, and, before routing (``service.intake``), refuses requests without the token before
 reading their bodies, and bodies over a limit, beyond the service's budget or too slow to arrive.
 A service adds its routers and its own error answers. It adds no middleware to the app
 ``service_app`` returns: ``add_middleware`` wraps the middleware added before, so one added
 afterwards would run before ``HealthFastPath`` and ``TokenGate``, on requests without the token
 too, and could read a body before ``BodyLimit`` limits it. A middleware that must see requests
 belongs in ``service_app``, added before ``BodyLimit`` (it then runs after the guards).
-``RequestMetrics`` (``jobs.metrics``) is the exception: it reads nothing of a request, only the
+``RequestMetrics`` (``service.metrics``) is the exception: it reads nothing of a request, only the
 status of its answer, so it runs right after ``HealthFastPath`` and counts the guards' refusals
 too; ``GET /metrics`` needs the token like every route but ``/health``.
 """
@@ -24,10 +24,10 @@ from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from common import Settings, configure_logging
-from jobs.docs import DOCS_PATHS, STATIC_URL, add_docs
-from jobs.intake import UNAUTHORIZED, BodyLimit, HealthFastPath, TokenGate, header, token_matches
-from jobs.metrics import RequestMetrics, add_metrics
-from jobs.security import (
+from service.docs import DOCS_PATHS, STATIC_URL, add_docs
+from service.intake import UNAUTHORIZED, BodyLimit, HealthFastPath, TokenGate, header, token_matches
+from service.metrics import RequestMetrics, add_metrics
+from service.security import (
     AnswerBugs,
     add_error_answers,
     check_token,

@@ -3,7 +3,7 @@ FastAPI word for a programmer ("String should have at least 1 character", "JSON 
 "Field required"), said again as one line naming the field and what to send.
 
 ``reworded(error, request, body)`` is the line for one error of a ``RequestValidationError``
-(None: pydantic's own ``msg`` says it well enough); ``jobs.security.validation_error`` answers
+(None: pydantic's own ``msg`` says it well enough); ``service.security.validation_error`` answers
 with it in the error's ``msg``, the rest of the error (``loc``, ``type``, ``input``, ``ctx``)
 as before. ``body_model(request)`` is the model of the route's JSON body, whose fields'
 descriptions and examples the lines use.

@@ -1,8 +1,8 @@
-"""The HTTP/1.1 protocol the services run under (``uvicorn --http jobs.protocol:BoundedHead``):
+"""The HTTP/1.1 protocol the services run under (``uvicorn --http service.protocol:BoundedHead``):
 uvicorn's httptools protocol with a bound on the head of a request.
 
 httptools puts no limit on a request line or header: it keeps every byte until the head ends,
-and the token gate and the body limits (``jobs.intake``) act only once it has. A client without
+and the token gate and the body limits (``service.intake``) act only once it has. A client without
 the token could make a service hold a 100 MB header (measured: 50 MB taken in before the 401).
 ``BoundedHead`` feeds the parser at most ``MAX_HEAD_BYTES`` of a head; a head not complete by
 then is answered 431 and its connection closed, the rest never read.

@@ -1,12 +1,12 @@
-"""What guards the job APIs around their routes: the token rule at start-up and validation
+"""What guards the services' APIs around their routes: the token rule at start-up and validation
 answers that never echo huge inputs (the token gate and the body limits, which act before routing,
-are ``jobs.intake``'s; the error answers as OpenAPI lists them, ``jobs.answers``).
+are ``service.intake``'s; the error answers as OpenAPI lists them, ``service.answers``).
 
 - ``check_token(token)``: refuse to start with an empty, placeholder, short or non-ASCII
   ``PIPELINE_API_TOKEN`` (``InsecureToken``, a ``SystemExit`` whose message is one line).
 - ``validation_error``: the 422 handler; each error's ``input`` is cut to ``MAX_ECHO_CHARS``, its
   ``msg`` one line naming the field and what to send where pydantic's words are a programmer's
-  (an empty field, malformed JSON, a missing field or body: ``jobs.wording``);
+  (an empty field, malformed JSON, a missing field or body: ``service.wording``);
   ``unparsable_body`` makes FastAPI's 400 for a body that is not UTF-8 a 422 too;
   ``route_error`` (every service's, the predictor's too) answers a path no route takes with a
   404 pointing at the docs, and a method a path does not serve with a 405 naming every method
@@ -39,7 +39,7 @@ from common import (
     TooManyRequests,
     check_path_chars,
 )
-from jobs.wording import body_model, reworded
+from service.wording import body_model, reworded
 
 log = logging.getLogger(__name__)
 
