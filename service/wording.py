@@ -28,6 +28,7 @@ _DEFAULT = re.compile(r"\s*(?:\(default: (?P<paren>[^()]+)\)|; default (?P<semi>
 """A description's last words naming the field's default: "(default: the run's data_dir)" or
 "; default all of them"."""
 _PLACEHOLDERS: dict[Any, Any] = {str: "...", int: 1, float: 1.0, bool: False}
+_OUT_OF_RANGE = {"greater_than_equal", "less_than_equal", "greater_than", "less_than"}
 
 
 def body_model(request: Request) -> type[BaseModel] | None:
@@ -93,6 +94,20 @@ def _empty(name: str, field: FieldInfo | None) -> str:
     return line
 
 
+def _range(name: str, field: FieldInfo | None, error: dict) -> str:
+    """The line for a number out of its field's range: both bounds where the field has both, as
+    the services' command lines word it ("n_samples must be between 1 and 64, got 65"), else the
+    one pydantic checked."""
+    bounds = {k: getattr(m, k) for m in (field.metadata if field else ()) for k in
+              ("ge", "gt", "le", "lt") if getattr(m, k, None) is not None}  # fmt: skip
+    sent = error.get("input")
+    if "ge" in bounds and "le" in bounds:
+        return f"{name} must be between {bounds['ge']} and {bounds['le']}, got {sent}"
+    words = {"ge": "at least", "gt": "more than", "le": "at most", "lt": "less than"}
+    (key, bound), *_ = (error.get("ctx") or {"?": "its bound"}).items()
+    return f"{name} must be {words.get(key, 'within')} {bound}, got {sent}"
+
+
 def _field_line(error: dict, name: str, field: FieldInfo | None, model: Any) -> str | None:
     """The line for an error of the body's field ``name`` (None: pydantic's own)."""
     kind, sent = error.get("type"), error.get("input")
@@ -101,6 +116,8 @@ def _field_line(error: dict, name: str, field: FieldInfo | None, model: Any) -> 
     if kind == "missing":
         what = f": {field.description}" if field is not None and field.description else ""
         return f"the body has no {name}, which is required{what}; send {_object(model)}"
+    if kind in _OUT_OF_RANGE:
+        return _range(name, field, error)
     text = str(error.get("msg", ""))
     if kind == "value_error" and text.startswith("Value error, "):
         # a validator's own words ("must be a JSON number, not text"): the field's name first

@@ -103,3 +103,27 @@ def test_the_toy_service_shows_a_body_of_its_own_fields(toy_server):
     error = send(f"{toy_server}/toy", "{")
     assert error["msg"].endswith('send a JSON object such as {"run_id": "...", "x": 1} (its '
                                  "fields are listed at /docs)")  # fmt: skip
+
+
+@pytest.mark.parametrize(
+    ("route", "field", "value"),
+    [("explain", "n_samples", 65), ("explain", "n_samples", 0), ("explain", "seed", -1),
+     ("evaluate", "batch_size", 100000)],
+)  # fmt: skip
+def test_a_number_out_of_range_names_both_bounds_as_the_command_lines_do(
+    job_services, route, field, value
+):
+    from common import InvalidInput
+    from explainer import check_request
+    from runs import inference
+
+    error = send(job_services[route], f'{{"run_id": "ab12", "{field}": {value}}}')
+    assert error["loc"] == ["body", field]
+    if route == "explain":  # the explainer's CLI refuses it with check_request's words
+        args = {"n_samples": 4, "methods": None, field: value}
+        with pytest.raises(InvalidInput) as refused:
+            check_request(**args)
+        assert error["msg"] == str(refused.value).removesuffix(".")
+    else:
+        most = inference.MAX_BATCH_SIZE
+        assert error["msg"] == f"batch_size must be between 1 and {most}, got {value}"
