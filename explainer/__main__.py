@@ -13,6 +13,9 @@ from explainer.explain import (
     explain_run,
 )
 
+FLAGS = {"n_samples": "--n-samples", "seed": "--seed"}
+"""The command line's name of each request field it takes, as its messages name them."""
+
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(
@@ -36,7 +39,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--data-dir", help="dataset folder or .npz (default: the run's data_dir)")
     args = parser.parse_args(argv)
     try:  # the ranges of the explainer's own check, which every request passes: its words too
-        check_request(args.n_samples, args.methods, args.seed)
+        check_request(args.n_samples, args.methods, args.seed, names=FLAGS)
     except InvalidInput as exc:
         parser.error(str(exc))
     settings = get_settings()

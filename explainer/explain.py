@@ -4,7 +4,7 @@ Works without a server: ``explain_run`` is what the API's job handler and the CL
 ``explain_images`` explains tensors with any ``runs.models.ImageClassifier`` (tests, notebooks).
 """
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -52,12 +52,23 @@ BASELINE = "mean"
 ARTIFACT_DIR = contract.EXPLANATIONS_DIR
 
 
-def check_request(n_samples: int, methods: Sequence[str] | None, seed: int = 0) -> list[str]:
-    """Validate the user's choices; returns the methods (all when ``None``) in canonical order."""
+def check_request(
+    n_samples: int,
+    methods: Sequence[str] | None,
+    seed: int = 0,
+    names: Mapping[str, str] | None = None,
+) -> list[str]:
+    """Validate the user's choices; returns the methods (all when ``None``) in canonical order.
+
+    ``names``: what the caller calls a choice in its messages (the CLI: ``--n-samples``);
+    otherwise the request field's name."""
+    names = names or {}
     if not 1 <= n_samples <= MAX_N_SAMPLES:
-        raise InvalidInput(f"n_samples must be between 1 and {MAX_N_SAMPLES}, got {n_samples}.")
+        name = names.get("n_samples", "n_samples")
+        raise InvalidInput(f"{name} must be between 1 and {MAX_N_SAMPLES}, got {n_samples}.")
     if not 0 <= seed <= MAX_SEED:
-        raise InvalidInput(f"seed must be between 0 and {MAX_SEED}, got {seed}.")
+        name = names.get("seed", "seed")
+        raise InvalidInput(f"{name} must be between 0 and {MAX_SEED}, got {seed}.")
     if methods is None:
         return list(METHODS)
     unknown = [m for m in methods if m not in METHODS]

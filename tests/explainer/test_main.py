@@ -4,7 +4,7 @@ import pytest
 
 from common import InvalidInput, get_settings
 from explainer import check_request
-from explainer.__main__ import main
+from explainer.__main__ import FLAGS, main
 from explainer.app import ExplainIn
 
 
@@ -65,6 +65,6 @@ def test_the_cli_refuses_what_the_api_refuses_in_the_explainers_own_words(field,
         assert exit_info.value.code == 2
         err = capsys.readouterr().err
         with pytest.raises(InvalidInput) as refused:
-            check_request(**{"n_samples": 4, "methods": None, field: value})
+            check_request(**{"n_samples": 4, "methods": None, field: value}, names=FLAGS)
         assert err.rstrip().endswith(f"error: {refused.value}"), err
-        assert f"between {low} and {high}, got {value}." in err
+        assert f"{flag} must be between {low} and {high}, got {value}." in err
