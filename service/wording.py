@@ -142,10 +142,9 @@ def reworded(error: dict, request: Request, body: Any) -> str | None:
         return f"the body is not valid JSON: {reason}{where}; send {_object(model)}"
     if len(loc) == 1 and model is not None:  # the body as a whole, which is one object
         if kind == "missing":
-            return (
-                f"the request has no body; send {_object(model)} with the header "
-                "'Content-Type: application/json'"
-            )
+            sent_json = "application/json" in request.headers.get("content-type", "").lower()
+            header = "" if sent_json else " with the header 'Content-Type: application/json'"
+            return f"the request has no body; send {_object(model)}{header}"
         if kind in _NOT_AN_OBJECT:
             sent = _json_kind(error.get("input"))
             return f"the body is {sent}, not a JSON object; send {_object(model)}"

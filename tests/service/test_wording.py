@@ -127,3 +127,12 @@ def test_a_number_out_of_range_names_both_bounds_as_the_command_lines_do(
     else:
         most = inference.MAX_BATCH_SIZE
         assert error["msg"] == f"batch_size must be between 1 and {most}, got {value}"
+
+
+def test_no_body_asks_for_the_content_type_only_where_it_was_not_sent(job_services):
+    sent_json = send(job_services["evaluate"], "")
+    assert "Content-Type" not in sent_json["msg"], sent_json["msg"]
+    answer = requests.post(job_services["evaluate"], timeout=30)  # no body, no header
+    assert answer.status_code == 422, answer.text
+    [error] = answer.json()["detail"]
+    assert error["msg"].endswith("with the header 'Content-Type: application/json'"), error
