@@ -1,9 +1,9 @@
 """What the predictor answers, defined once: the response models (``ServedOut``, ``PredictOut``
 and its ``ImagePrediction`` per image, ``ReadyOut``) are both the answers and their OpenAPI
-schema. ``describe`` says which model answers, ``predict`` what it says of images, ``readiness``
-what ``/ready`` says. Every model forbids fields it does not declare and declares each one
-without a default, so that a field added to an answer and not to its model (or the other way
-round) fails where the answer is built, not in a client.
+schema. ``predict`` says what the model says of images, ``readiness`` what ``/ready`` says;
+both say which model answers (``ServedOut``'s fields). Every model forbids fields it does not
+declare and declares each one without a default, so that a field added to an answer and not to
+its model (or the other way round) fails where the answer is built, not in a client.
 """
 
 from collections.abc import Sequence
@@ -23,7 +23,6 @@ __all__ = [
     "ReadyOut",
     "ServedOut",
     "decide",
-    "describe",
     "predict",
     "readiness",
 ]
@@ -140,12 +139,6 @@ def _served_fields(served: Served) -> dict[str, Any]:
     }
 
 
-def describe(served: Served) -> ServedOut:
-    """What every answer says of the served model: its identity, whether the alias still names
-    it, and its operating point."""
-    return ServedOut(**_served_fields(served))
-
-
 def readiness(served: Served) -> ReadyOut:
     """``/ready``'s answer: the served model, ``stale`` when the alias no longer names it."""
     return ReadyOut(
@@ -172,7 +165,7 @@ def predict(
 ) -> PredictOut:
     """Probabilities per class, the predicted class (argmax), the decision (threshold) and the
     out-of-distribution score of each file and what its reading dropped (``input_note``), with
-    what ``describe`` says of the model (``max_pixels``: ``decode_files``)."""
+    what every answer says of the model (``ServedOut``; ``max_pixels``: ``decode_files``)."""
     images, notes = decode_files(served, files, max_pixels)
     probs, ood = served.classifier.assess(images)
     names = served.class_names

@@ -15,7 +15,7 @@ class Served:
     version that cannot be served); ``problem`` says why, or what kept the last check from
     telling (MLflow down); None while the alias names this version. ``run_problem``: what is
     wrong with the version's run whatever the alias names (deleted: ``predictor.lifecycle``);
-    answers give both as one ``problem`` (``predictor.answers.describe``).
+    answers give both as one ``problem`` (``predictor.answers``).
     """
 
     model_name: str

@@ -10,7 +10,7 @@ from mlflow.tracking import MlflowClient
 
 from dashboard.choose import choose_run
 from predictor import ModelHolder
-from predictor.answers import describe
+from predictor.answers import readiness
 from tests.conftest import log_untrained_run
 from tests.predictor.conftest import get_ready, post_images, wait_ready
 
@@ -66,7 +66,7 @@ def test_a_version_whose_run_is_deleted_is_reported_when_loaded(settings, deleta
 
     holder = ModelHolder(settings, record=False)  # a predictor that starts now
     assert holder.refresh()
-    answer = describe(holder.serving())
+    answer = readiness(holder.serving())
     assert (answer.version, answer.stale) == ("1", False)
     assert f"the run {deletable_run} of version 1 is deleted" in answer.problem
 
@@ -78,8 +78,8 @@ def test_restoring_the_run_clears_the_problem(settings, deletable_run):
     client = MlflowClient(settings.mlflow_tracking_uri)
     client.delete_run(deletable_run)
     holder.refresh()  # the next poll
-    assert "is deleted" in describe(holder.serving()).problem
+    assert "is deleted" in readiness(holder.serving()).problem
 
     client.restore_run(deletable_run)
     holder.refresh()
-    assert describe(holder.serving()).problem is None
+    assert readiness(holder.serving()).problem is None

@@ -5,7 +5,7 @@ from mlflow.tracking import MlflowClient
 
 from common import InvalidInput
 from dashboard.choose import choose_run
-from predictor.answers import describe
+from predictor.answers import readiness
 from predictor.core import ModelHolder
 from predictor.errors import NoModelLoaded, served_or_503
 from predictor.weights import check_weights
@@ -39,7 +39,7 @@ def test_a_version_whose_weights_file_was_replaced_is_not_served(settings, serve
     assert weights_digest(load_classifier(f"models:/{settings.model_name}/2")) != chosen
 
     assert not holder.refresh()  # version 1 goes on serving, stale, saying why (/ready)
-    ready = describe(holder.current)
+    ready = readiness(holder.current)
     assert ready.version == "1" and ready.stale
     assert REFUSED in ready.problem and "(its tag weights_digest)" in ready.problem
     loads = []
