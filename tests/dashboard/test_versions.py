@@ -83,10 +83,10 @@ def test_a_choice_whose_alias_moved_after_its_check_is_refused(
     """Its interface check compared the run with no version chosen: another choice moved the
     alias right after (here, by hand, as the check returns), so the check does not hold for
     what it would replace."""
-    from dashboard import choose
+    from dashboard import choice_steps
 
     run_id, client = dashboard_runs["pipeline"], MlflowClient(settings.mlflow_tracking_uri)
-    checked = choose.interface_change
+    checked = choice_steps.interface_change
 
     def check_then_another_choice(*args, **kwargs):
         found = checked(*args, **kwargs)
@@ -96,7 +96,7 @@ def test_a_choice_whose_alias_moved_after_its_check_is_refused(
         client.set_registered_model_alias(settings.model_name, "champion", version.version)
         return found
 
-    monkeypatch.setattr(choose, "interface_change", check_then_another_choice)
+    monkeypatch.setattr(choice_steps, "interface_change", check_then_another_choice)
     with pytest.raises(InvalidInput) as refused:
         choose_run(run_id, "best", settings, store)
     said = str(refused.value)
@@ -114,7 +114,7 @@ def test_the_interface_check_compares_with_the_version_the_choice_would_replace(
     confirmation). Moved to a version of this very run while the check runs and moved back
     after, it must not pass the check: the check compares with the version read before it,
     the one that the choice then finds under the alias and replaces."""
-    from dashboard import choose
+    from dashboard import choice_steps
 
     run_id, client = dashboard_runs["pipeline"], MlflowClient(settings.mlflow_tracking_uri)
     name = settings.model_name
@@ -123,7 +123,7 @@ def test_the_interface_check_compares_with_the_version_the_choice_would_replace(
     unreadable = client.create_model_version(name, f"runs:/{other}/m", other).version
     own = client.create_model_version(name, f"runs:/{run_id}/m", run_id).version
     client.set_registered_model_alias(name, "champion", unreadable)
-    checked = choose.interface_change
+    checked = choice_steps.interface_change
 
     def moved_and_back(*args, **kwargs):
         client.set_registered_model_alias(name, "champion", own)
@@ -132,7 +132,7 @@ def test_the_interface_check_compares_with_the_version_the_choice_would_replace(
         finally:
             client.set_registered_model_alias(name, "champion", unreadable)
 
-    monkeypatch.setattr(choose, "interface_change", moved_and_back)
+    monkeypatch.setattr(choice_steps, "interface_change", moved_and_back)
     with pytest.raises(InvalidInput) as refused:
         choose_run(run_id, "best", settings, store)
     said = str(refused.value)
