@@ -180,10 +180,12 @@ def _argmax_table(ctx: Context, rows: list[dict], images: int) -> None:
         "paired bootstrap 95 % intervals. Accuracy here is of the most probable class "
         "(argmax, as eval_accuracy), not of the decision a two-class model is served with at "
         "its own threshold (eval_thr_*), which is paired below as sensitivity and specificity. "
-        "For accuracy the exact McNemar test on the images the runs get differently decides the "
-        "verdict: when few images differ, the bootstrap interval is too narrow and may exclude 0 "
-        "while the test finds no clear difference. Where the verdict says no clear difference, "
-        "this test set cannot tell the two models apart, however the ★ falls."
+        "For accuracy the McNemar mid-p test on the images the runs get differently decides the "
+        "verdict (mid-p, as Fagerland et al. 2013 recommend: the exact McNemar test is "
+        "conservative when few images differ and misses real differences); when few differ, the "
+        "bootstrap interval is too narrow and may exclude 0 while the test finds no clear "
+        "difference. Where the verdict says no clear difference, this test set cannot tell the "
+        "two models apart, however the ★ falls."
     )
     # st.table: its cells wrap, so a long verdict is read whole (a dataframe cut it off)
     st.table(pd.DataFrame(rows), hide_index=True, alt="Paired differences from this run")
@@ -235,7 +237,7 @@ def _served_table(rows: list[dict]) -> None:
         "the threshold chosen on its validation data (P ≥ …), as the predictor serves it. "
         "Sensitivity: the share of the positive class's test images decided positive; "
         "specificity: the share of the other images decided negative. Other run − this run, "
-        "with the 95 % Newcombe interval for paired proportions; the exact McNemar test on the "
+        "with the 95 % Newcombe interval for paired proportions; the McNemar mid-p test on the "
         "images the two decisions get differently decides the verdict."
     )
     st.table(pd.DataFrame(rows), hide_index=True, alt="Paired sensitivity and specificity")

@@ -1,9 +1,13 @@
+import ast
+from pathlib import Path
+
 import numpy as np
 import pandas as pd
 import pytest
 from sklearn.metrics import roc_auc_score
 
-from dashboard.paired import paired_differences, why_not_paired, why_other_data
+from dashboard import paired
+from dashboard.paired import p_text, paired_differences, why_not_paired, why_other_data
 from runs.schemas import EvaluationReport
 
 CLASSES = ("benign", "malignant", "normal")
@@ -157,7 +161,7 @@ def test_class_names_that_look_like_numbers_or_missing_values_are_kept():
 
 def test_an_accuracy_gap_carried_by_four_images_is_not_called_better():
     # 36 images: both right on 28, both wrong on 4, `strong` alone right on 4 (the dashboard
-    # audit's case): the bootstrap interval excludes 0, but 4 against 0 is p = 0.125.
+    # audit's case): the bootstrap interval excludes 0, but 4 against 0 is mid-p = 0.0625.
     y = np.zeros(36, dtype=int)
     right_both, only_strong = np.arange(28), np.arange(28, 32)
     weak_probs, strong_probs = np.full((36, 3), 0.1), np.full((36, 3), 0.1)
@@ -167,7 +171,7 @@ def test_an_accuracy_gap_carried_by_four_images_is_not_called_better():
     accuracy = paired_differences(weak, strong, n_resamples=500)[1]
     assert accuracy.value == pytest.approx(4 / 36) and accuracy.ci_low > 0
     assert (accuracy.only_this, accuracy.only_other) == (0, 4)
-    assert accuracy.p_value == pytest.approx(0.125)
+    assert accuracy.p_value == pytest.approx(2 / 2**4 - 1 / 2**4)
     assert accuracy.verdict("weak", "strong").startswith("no clear difference on these images")
     assert "disagree on 4: 0 right only by weak, 4 only by strong" in accuracy.verdict(
         "weak", "strong"
@@ -183,5 +187,34 @@ def test_a_verdict_against_its_interval_says_which_test_decides():
     gap = paired_differences(_predictions(y, weak_probs), _predictions(y, strong_probs), 500)[1]
     assert gap.ci_low > 0
     said = gap.verdict("weak", "strong")
-    assert "exact McNemar p = 0.12, which decides accuracy" in said
+    assert "McNemar mid-p = 0.0625, which decides accuracy" in said
     assert "the bootstrap interval excludes 0 but is too narrow" in said
+
+
+def test_five_images_against_none_are_a_difference_by_the_mid_p_test():
+    # 60 images, `strong` alone right on 5: exact p = 2 / 2**5 = 0.0625 (conservative), mid-p
+    # 0.03125: the test and the bootstrap interval agree
+    y = np.zeros(60, dtype=int)
+    weak_probs, strong_probs = np.full((60, 3), 0.1), np.full((60, 3), 0.1)
+    weak_probs[:, 1] = strong_probs[:, 1] = 0.8
+    weak_probs[:50] = strong_probs[:55] = [0.8, 0.1, 0.1]
+    gap = paired_differences(_predictions(y, weak_probs), _predictions(y, strong_probs), 500)[1]
+    assert (gap.only_this, gap.only_other) == (0, 5) and gap.ci_low > 0
+    assert gap.p_value == pytest.approx(2 / 2**5 - 1 / 2**5)
+    assert gap.verdict("weak", "strong") == "strong is better"
+
+
+@pytest.mark.parametrize(
+    "p, text",
+    [(0.0498, "p = 0.0498"), (0.0501, "p = 0.0501"), (0.04996, "p = 0.04996"),
+     (0.05004, "p = 0.05004"), (0.0004, "p < 0.001"), (0.001, "p = 0.001"),
+     (0.0625, "p = 0.0625"), (0.52, "p = 0.52"), (1.0, "p = 1")],
+)  # fmt: skip
+def test_a_p_value_on_either_side_of_005_never_reads_005(p, text):
+    assert p_text(p) == text
+
+
+def test_the_general_module_does_not_import_the_served_decisions():
+    tree = ast.parse(Path(paired.__file__).read_text(encoding="utf-8"))
+    imported = {n.module for n in ast.walk(tree) if isinstance(n, ast.ImportFrom)}
+    assert "dashboard.paired_decision" not in imported

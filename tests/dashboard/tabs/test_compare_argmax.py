@@ -21,6 +21,9 @@ def test_the_paired_accuracy_is_named_the_argmaxs_not_the_served_decisions(
         caption
     )
     assert "served with at its own threshold (eval_thr_*), which is paired below as " in caption
+    # the test that decides accuracy, and why not the exact one
+    assert "For accuracy the McNemar mid-p test on the images the runs get" in caption
+    assert "the exact McNemar test is conservative when few images differ" in caption
     # three classes: no threshold decides them, and the page says why no such rows follow
     [note] = [i.value for i in at.info if "two-class runs" in i.value]
     assert note.startswith("Sensitivity and specificity at each run's own decision threshold")

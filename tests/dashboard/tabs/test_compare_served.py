@@ -84,8 +84,11 @@ def test_each_runs_served_decision_is_paired_as_sensitivity_and_specificity(
     assert sensitivity["95% interval"] == "-1 to -0.307"
     assert sensitivity["Verdict"] == (
         f"no clear difference on these images (4 right only by {_label(served_runs, 'low')}, "
-        f"0 only by {_label(served_runs, 'high')}; exact McNemar p = 0.12)"
+        f"0 only by {_label(served_runs, 'high')}; McNemar mid-p = 0.0625; the interval "
+        "excludes 0, but the test decides)"
     )
+    [caption] = [c.value for c in at.caption if "Newcombe interval" in c.value]
+    assert "the McNemar mid-p test on the images the two decisions get differently" in caption
     assert specificity["Measure"] == "specificity (4 other images)"
     assert (specificity["This run"], specificity["Difference"]) == ("0 (0/4), P ≥ 0", "+1")
     notes = [i.value for i in at.info]
