@@ -184,8 +184,8 @@ def render(
         leaderboard.TEST_N: st.column_config.TextColumn(
             leaderboard.TEST_N,
             help="How many test images the evaluation's figures rest on (the fewer, the wider "
-            "their intervals); –: not evaluated, or evaluated before the evaluator recorded it "
-            f"(evaluate again). In MLflow: the tag {contract.EVALUATION_N_TAG}",
+            "their intervals); –: not evaluated, or its count could not be read (neither the tag "
+            f"nor the evaluation's metrics.json). In MLflow: the tag {contract.EVALUATION_N_TAG}",
         ),
         **{m: _metric_column(m) for m in columns},
     }

@@ -6,6 +6,7 @@ import math
 import pandas as pd
 
 from common import metric_keys
+from dashboard import readable
 from dashboard.markup import plain
 from runs import schemas, validation_figures
 
@@ -78,12 +79,12 @@ def faithfulness_table(
 
 def score_text(row: dict) -> str:
     """A faithfulness row's score with its 95 % interval over the explained images:
-    ``0.1234 (95 % CI -0.0100 to 0.2400)``; the score alone for files written before the
-    interval; ``–`` without a score."""
+    ``0.1234 (95 % CI -0.01 to 0.24)`` (``fmt_value``, ``fmt_bound``); the score alone for files
+    written before the interval; ``–`` without a score."""
     score, low, high = (row.get(k) for k in ("score", "score_ci_low", "score_ci_high"))
     if any(is_missing(v) for v in (score, low, high)):
         return fmt_value(score)
-    return f"{fmt_value(score)} (95 % CI {fmt_value(low)} to {fmt_value(high)})"
+    return f"{fmt_value(score)} (95 % CI {fmt_bound(low)} to {fmt_bound(high)})"
 
 
 def explained_images(faithfulness: schemas.Faithfulness | None) -> int | None:
@@ -133,19 +134,14 @@ def class_counts(stats: schemas.DatasetStats | None) -> dict[str, dict[str, int]
     }
 
 
-def _places(value: float | None) -> float | None:
-    """4 decimal places: a Wilson bound computed as 2e-17 reads as 0."""
-    return None if value is None else round(value, 4)
-
-
 BOUNDED = ("value", "ci_low", "ci_high")
 
 
-def operating_point_table(point: schemas.ThresholdPoint, rounded: bool = True) -> pd.DataFrame:
+def operating_point_table(point: schemas.ThresholdPoint) -> pd.DataFrame:
     """Test sensitivity and specificity of each class at the validation threshold ``point``,
     then the decision's accuracy, PPV and NPV when the evaluation has them (evaluations before
-    them do not): columns class, measure, value, ci_low, ci_high; to 4 decimal places unless not
-    ``rounded`` (for ``readable.figure``, which rounds the figures as MLflow shows them)."""
+    them do not): columns class, measure, value, ci_low, ci_high, the figures as computed (a
+    table writes them by ``readable.figure``: ``fmt_value``, the Evaluation tab's ``figures``)."""
     found = [(cls, measure, est.model_dump()) for cls, measures in point.per_class.items()
              for measure, est in measures.items()]  # fmt: skip
     for key, cls, measure in (
@@ -155,9 +151,8 @@ def operating_point_table(point: schemas.ThresholdPoint, rounded: bool = True) -
     ):
         if (est := getattr(point, key)) is not None:
             found.append((cls, measure, est.model_dump()))
-    places = _places if rounded else (lambda value: value)
     rows = [
-        {"class": cls, "measure": measure, **{k: places(est.get(k)) for k in BOUNDED}}
+        {"class": cls, "measure": measure, **{k: est.get(k) for k in BOUNDED}}
         for cls, measure, est in found
     ]
     return pd.DataFrame(rows, columns=["class", "measure", *BOUNDED])
@@ -173,7 +168,7 @@ def describe_operating_point(point: schemas.ThresholdPoint) -> str:
     how = point.positive_chosen  # the trainer's words for how it took the positive class
     return (
         f"{plain(repr(point.positive_class))} is decided when its probability is ≥ "
-        f"{point.threshold:.4f}, the threshold chosen on validation data{chosen}"
+        f"{readable.figure(point.threshold)}, the threshold chosen on validation data{chosen}"
         f"{f'; the positive class is {plain(how)}' if how else ''}; below, that rule on the test "
         "split." + (f" Caveat: {plain(point.caveat)}." if point.caveat else "")
         # with test-time augmentation: applied to other probabilities than it was chosen on
@@ -185,7 +180,15 @@ def is_missing(value) -> bool:
     return value is None or (isinstance(value, float) and math.isnan(value))
 
 
-def fmt_value(value) -> str:
+def fmt_value(value, digits: int = 4) -> str:
+    """A cell of the model card: a float by ``readable.figure`` to ``digits`` significant digits
+    (an interval's bounds: ``readable.BOUND_DIGITS``), as the dashboard's tabs write the same
+    figure; ``–`` when missing; anything else as it is."""
     if is_missing(value):
         return "–"
-    return f"{value:.4f}" if isinstance(value, float) else str(value)
+    return readable.figure(value, digits) if isinstance(value, float) else str(value)
+
+
+def fmt_bound(value) -> str:
+    """``fmt_value`` of an interval's bound: to ``readable.BOUND_DIGITS``."""
+    return fmt_value(value, readable.BOUND_DIGITS)

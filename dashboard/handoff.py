@@ -15,6 +15,7 @@ from mlflow.tracking import MlflowClient
 from pydantic import ValidationError
 
 from common import InvalidInput, NotFound, ServiceUnavailable, Settings, metric_keys
+from dashboard import readable
 from runs import (
     FORMAT_KEY,
     UNCONFIRMED_POSITIVE,
@@ -385,7 +386,5 @@ def evaluation_summary(metrics: dict[str, float]) -> str:
     ]
     if not recalls:
         return summary
-    return (
-        f"{summary} (argmax); the served decision (threshold {threshold:.4g}): sensitivity "
-        + ", ".join(recalls)
-    )
+    served = f"the served decision (threshold {readable.figure(threshold)})"
+    return f"{summary} (argmax); {served}: sensitivity " + ", ".join(recalls)

@@ -11,6 +11,7 @@ from dashboard.card_tables import (
     describe_operating_point,
     faithfulness_scope,
     faithfulness_table,
+    fmt_bound,
     fmt_value,
     operating_point_table,
     score_text,
@@ -147,7 +148,7 @@ def build_model_card(
         for row in evaluation[evaluation["overall"]].to_dict("records"):
             lines.append(
                 f"| {cell(row['metric'])} | {fmt_value(row['value'])} "
-                f"| {fmt_value(row.get('ci_low'))} | {fmt_value(row.get('ci_high'))} |"
+                f"| {fmt_bound(row.get('ci_low'))} | {fmt_bound(row.get('ci_high'))} |"
             )
     else:
         lines.append(
@@ -161,7 +162,7 @@ def build_model_card(
         for row in operating_point_table(operating_point).to_dict("records"):
             lines.append(
                 f"| {cell(row['class'])} | {cell(row['measure'])} | {fmt_value(row['value'])} "
-                f"| {fmt_value(row['ci_low'])} | {fmt_value(row['ci_high'])} |"
+                f"| {fmt_bound(row['ci_low'])} | {fmt_bound(row['ci_high'])} |"
             )
     elif params.get("decision_threshold"):  # chosen by the trainer, not evaluated yet
         lines.append(

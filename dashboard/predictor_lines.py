@@ -4,7 +4,7 @@ line), a choice it has not picked up yet, and a version other than the alias's."
 import requests
 
 from common import Settings
-from dashboard import handoff
+from dashboard import handoff, readable
 from dashboard.ood import served_clause
 from runs import validation_figures
 
@@ -37,7 +37,7 @@ def ready_line(url: str, status_code: int, body: dict) -> str:
     if point:
         line += (
             f", deciding {point.get('positive_class')!r} at probability ≥ "
-            f"{float(point.get('threshold', 0)):.3g} ({validation_figures(point)})"
+            f"{readable.figure(float(point.get('threshold', 0)), 3)} ({validation_figures(point)})"
         )
     if body.get("stale"):
         line += f"; STALE: {body.get('problem')}"

@@ -1,6 +1,7 @@
 """Ranking runs by a metric, and downloading the best K ("Download top K"): the leaderboard's
 rules of what ranks (``dashboard.leaderboard``), one MLflow search, no Streamlit."""
 
+import dataclasses
 import functools
 from dataclasses import dataclass
 
@@ -152,28 +153,45 @@ def row_basis(tracking_uri: str, run: dict, strict: bool = False) -> leaderboard
     reads it, once per process; whether that was of the run's own data is told by the folder it
     recorded (``EvaluationReport.of_run``). A file that cannot be read (MLflow failing) raises
     when ``strict`` (a top-K must not rank on a guess), else the tags decide for that run (a
-    page shows its other rows)."""
+    page shows its other rows).
+
+    An evaluation with those tags but not its image count's (``contract.evaluated_images``:
+    published between them and ``EVALUATION_N_TAG``) takes ``n_test`` from its ``metrics.json``,
+    read once per process alike, unless ``strict`` (a ranking needs no count)."""
     tags = run["tags"]
-    if contract.basis_tags(tags) or not contract.is_evaluated(tags):
+    if not contract.is_evaluated(tags):
         return leaderboard.basis_of(run)
-    folder = contract.evaluation_dir(tags)
+    if contract.basis_tags(tags):
+        basis = leaderboard.basis_of(run)
+        if basis.n_test is not None or strict:
+            return basis
+        report = _report(tracking_uri, run, strict)
+        n_test = report.n_samples if report is not None else None
+        return basis if n_test is None else dataclasses.replace(basis, n_test=n_test)
+    return leaderboard.basis_of(run, _report(tracking_uri, run, strict))
+
+
+def _report(tracking_uri: str, run: dict, strict: bool) -> schemas.EvaluationReport | None:
+    """``_metrics_json`` of the run's current evaluation; None when absent, or when it cannot
+    be read and not ``strict``."""
+    folder = contract.evaluation_dir(run["tags"])
     data_dir = (run.get("params") or {}).get("data_dir")
     try:
-        report = _old_report(tracking_uri, run["run_id"], folder, data_dir)
+        return _metrics_json(tracking_uri, run["run_id"], folder, data_dir)
     except PipelineError:
         if strict:
             raise
-        report = None
-    return leaderboard.basis_of(run, report)
+        return None
 
 
 @functools.lru_cache(maxsize=4096)
-def _old_report(
+def _metrics_json(
     tracking_uri: str, run_id: str, folder: str, data_dir: str | None
 ) -> schemas.EvaluationReport | None:
     """``handoff.read_metrics`` once per process (an evaluation never changes: a new one writes
-    a new folder), so a ranking over many runs evaluated before the basis tags downloads each
-    file once, not at every top-K; an outage raises and is not remembered."""
+    a new folder), so a ranking over many runs evaluated before the basis tags, or a leaderboard
+    of runs evaluated before the count's tag, downloads each file once, not at every top-K or
+    rerun; an outage raises and is not remembered."""
     try:
         return handoff.read_metrics(get_client(tracking_uri), run_id, folder, data_dir)
     except InvalidInput:  # not JSON: not a report of this pipeline, the tags decide

@@ -173,7 +173,7 @@ def render_evaluation(ctx: Context) -> None:
         # The rule the served model decides by: body text, not a pale caption.
         st.markdown(describe_operating_point(point) + " 95% Wilson intervals.")
         names = {**HUMAN, "class": "Class", "measure": "Measure"}
-        rates = figures(operating_point_table(point, rounded=False))  # as eval_thr_*
+        rates = figures(operating_point_table(point))  # as eval_thr_*
         st.dataframe(rates.rename(columns=names), hide_index=True)
         if point.confusion_matrix:
             st.markdown("**Confusion matrix at this threshold** (rows: true class)")

@@ -10,7 +10,7 @@ import pandas as pd
 import streamlit as st
 
 from common import CATEGORICAL
-from dashboard import alt_text, artifacts, data, reports
+from dashboard import alt_text, artifacts, data, readable, reports
 from dashboard.card_tables import faithfulness_scope, faithfulness_table, score_text
 from dashboard.context import Context, missing
 from dashboard.markup import code, plain
@@ -118,8 +118,8 @@ def render_explanations(ctx: Context) -> None:
         if point:
             st.markdown(
                 "Predicted class: the one the run's threshold decides "
-                f"(P({plain(point['positive_class'])}) ≥ {point['threshold']:.4g}, chosen on "
-                "validation data), as the predictor "
+                f"(P({plain(point['positive_class'])}) ≥ {readable.figure(point['threshold'])}, "
+                "chosen on validation data), as the predictor "
                 "serves it; each explanation is of that class, and the confidence is its "
                 "probability."
             )

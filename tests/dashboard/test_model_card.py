@@ -1,12 +1,13 @@
 import json
 
 from common import NotFound
-from dashboard import build_model_card, evaluation_table, serving_instructions
+from dashboard import build_model_card, evaluation_table, readable, serving_instructions
 from dashboard.card_tables import (
     class_counts,
     describe_operating_point,
     faithfulness_scope,
     faithfulness_table,
+    fmt_value,
     operating_point_table,
     score_text,
 )
@@ -145,7 +146,7 @@ def test_card_states_the_decision_rule_and_its_test_figures(mlflow_server, thres
         run, evaluation=evaluation_table(run["metrics"], report), operating_point=point
     )
     rule = card.split("## Decision rule")[1].split("##")[0]
-    assert f"≥ {point.threshold:.4f}" in rule and "'melanoma'" in rule
+    assert f"≥ {readable.figure(point.threshold)}, " in rule and "'melanoma'" in rule
     assert rule.count("| sensitivity |") == 2 and rule.count("| specificity |") == 2
 
 
@@ -167,8 +168,8 @@ def test_a_bound_computed_a_hair_above_zero_reads_as_zero():
         "positive_class": "melanoma", "threshold": 0.5,
         "per_class": {"nevus": {"sensitivity": {"value": 0.0, "ci_low": 2e-17, "ci_high": 0.26}}},
     })  # fmt: skip
-    [row] = operating_point_table(point).to_dict("records")
-    assert (row["value"], row["ci_low"], row["ci_high"]) == (0.0, 0.0, 0.26)
+    card = build_model_card(_run(), operating_point=point)
+    assert "| nevus | sensitivity | 0 | 0 | 0.26 |" in _section(card, "Decision rule")
 
 
 def test_the_threshold_table_adds_the_decisions_accuracy_ppv_and_npv():
@@ -179,10 +180,10 @@ def test_the_threshold_table_adds_the_decisions_accuracy_ppv_and_npv():
         "caveat": "the threshold was chosen on single-pass validation probabilities",
     })  # fmt: skip
     rows = operating_point_table(point).to_dict("records")
-    assert [(r["class"], r["measure"].split(" ")[0], r["value"]) for r in rows] == [
-        ("all images", "accuracy", 0.8),
-        ("malignant", "PPV", 0.6667),
-        ("malignant", "NPV", 0.8571),
+    assert [(r["class"], r["measure"].split(" ")[0], fmt_value(r["value"])) for r in rows] == [
+        ("all images", "accuracy", "0.8"),
+        ("malignant", "PPV", "0.6667"),
+        ("malignant", "NPV", "0.8571"),
     ]
     assert describe_operating_point(point).endswith(
         "Caveat: the threshold was chosen on single-pass validation probabilities."
@@ -197,7 +198,7 @@ def test_the_rule_says_how_the_positive_class_was_taken():
         "the second class (label 1): the class names do not say which one is the finding",
     })  # fmt: skip
     assert describe_operating_point(point).startswith(
-        "'1' is decided when its probability is ≥ 0.3100, the threshold chosen on validation "
+        "'1' is decided when its probability is ≥ 0.31, the threshold chosen on validation "
         "data; the positive class is the second class (label 1): the class names do not say"
     )
 
@@ -309,7 +310,7 @@ def test_a_faithfulness_score_is_shown_with_its_interval():
                                               "score_ci_low": -0.02, "score_ci_high": 0.21}}}
     )  # fmt: skip
     row = faithfulness_table(faithfulness, {}).to_dict("records")[0]
-    assert score_text(row) == "0.1000 (95 % CI -0.0200 to 0.2100)"
+    assert score_text(row) == "0.1 (95 % CI -0.02 to 0.21)"  # bounds to 3 digits, as all
     assert faithfulness_scope(faithfulness) == "8 explained images"
 
 
@@ -318,7 +319,7 @@ def test_a_score_written_before_intervals_is_shown_alone_with_its_image_count():
         {"random": {"auc_per_sample": [0.3, 0.2, 0.4]},
          "methods": {"shap": {"auc": 0.2, "random_auc": 0.3, "score": 0.1}}}
     )  # fmt: skip
-    assert score_text(faithfulness_table(faithfulness, {}).to_dict("records")[0]) == "0.1000"
+    assert score_text(faithfulness_table(faithfulness, {}).to_dict("records")[0]) == "0.1"
     assert faithfulness_scope(faithfulness) == (
         "3 explained images (too few for an interval: explain 5 or more)"
     )

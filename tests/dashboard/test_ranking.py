@@ -340,3 +340,39 @@ def test_the_test_n_of_an_evaluation_from_before_the_tags_is_read_from_its_metri
     table = leaderboard.table(rows, ["eval_accuracy"], basis=basis)
     assert table.loc[run_id, leaderboard.TEST_N] == "4"
     assert leaderboard.table(rows, ["eval_accuracy"]).loc[run_id, leaderboard.TEST_N] == "–"
+
+
+def test_the_test_n_of_an_evaluation_with_basis_tags_but_no_count_is_read_once(
+    mlflow_server, monkeypatch
+):
+    """Published between the basis tags (2026-12-05) and the count's tag: its tags say what it
+    was measured on but not on how many images, its metrics.json does. Read once per process,
+    not at every rerun of the page; a ranking, which needs no count, reads none."""
+    import functools
+
+    from dashboard import data, handoff, leaderboard
+    from dashboard.ranking import row_basis
+    from dashboard.reads import RunQuery
+    from runs import contract
+    from tests.dashboard.conftest import old_evaluation
+
+    client = MlflowClient(mlflow_server)
+    experiment_id = client.create_experiment(f"test-n-between-{uuid.uuid4().hex[:8]}")
+    run_id = client.create_run(experiment_id, run_name="between").info.run_id
+    client.log_param(run_id, "data_dir", "/srv/data/synth")
+    client.set_tag(run_id, contract.TEST_OVERLAP_TAG, '{"exact": 0, "near": 0, "groups": 0}')
+    folder = old_evaluation(mlflow_server, run_id, "/srv/data/synth")  # metrics.json: 4 images
+    for key, value in contract.evaluation_tags("none", True, "old-hash", folder).items():
+        client.set_tag(run_id, key, value)  # the basis tags, without the count's
+    client.set_terminated(run_id)
+    reads = []
+    read = handoff.read_metrics
+    monkeypatch.setattr(handoff, "read_metrics", lambda *a: reads.append(a[1]) or read(*a))
+    assert top_runs(mlflow_server, experiment_id, "eval_accuracy", 1, True).run_ids == [run_id]
+    assert reads == []
+    rows = data.runs_page(mlflow_server, RunQuery(experiment_id)).rows
+    basis = functools.partial(row_basis, mlflow_server)
+    for _ in range(2):  # the page, then a rerun of it
+        assert leaderboard.table(rows, [], basis=basis).loc[run_id, leaderboard.TEST_N] == "4"
+    assert reads == [run_id]
+    assert leaderboard.table(rows, []).loc[run_id, leaderboard.TEST_N] == "–"  # its tags alone

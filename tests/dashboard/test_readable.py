@@ -81,10 +81,51 @@ def test_a_figure_is_rounded_half_up_from_the_number_mlflow_shows():
     assert readable.figure(0.8125, 3) == "0.813"  # an exact binary tie too
     assert readable.figure(0.8) == "0.8"
     assert readable.figure(1 / 2000) == "5.00e-04"
-    assert readable.figure(12345.6) == "1.235e+04"
     assert readable.figure(0.0) == "0"
     assert readable.figure(2.8e-17, 3) == "0"  # a computed 0, not 2.80e-17
     assert readable.figure(None) == readable.figure(math.nan) == "–"
+
+
+@pytest.mark.parametrize(
+    ("value", "digits", "shown"),
+    [
+        (0.99995, 4, "0.99995"),  # an AUC short of perfect: not "1"
+        (0.99996, 4, "0.99996"),
+        (0.9996, 3, "0.9996"),  # an interval's bound: not "1"
+        (0.99999999, 4, "0.99999999"),
+        (-0.99995, 4, "-0.99995"),  # a difference in Compare
+        (1.00004, 4, "1.00004"),
+        (1.0, 4, "1"),
+        (-1.0, 3, "-1"),
+        (1 - 2**-53, 4, "1"),  # 1 to floating-point noise, as 2.8e-17 is 0
+        (0.9999, 4, "0.9999"),
+        (0.049995, 4, "0.05"),  # a bound of nothing: rounds as any figure
+    ],
+)
+def test_a_figure_short_of_one_never_reads_one(value, digits, shown):
+    assert readable.figure(value, digits) == shown
+
+
+@pytest.mark.parametrize(
+    ("value", "shown"),
+    [
+        (12345, "12345"),  # an epoch time in seconds, a step: whole, not 1.235e+04
+        (12345.6, "12346"),
+        (9999.5, "10000"),  # not 1e+04
+        (-12345.6, "-12346"),
+        (123.456, "123.5"),
+        (29.25, "29.25"),
+        (40, "40"),
+        (-0.0123, "-0.0123"),  # hyphen-minus, as Compare's "+0.0123" / "-0.0123"
+        (0.001, "0.001"),
+        (2e-12, "2.00e-12"),  # small, not 0
+        (3.4e38, "3.400e+38"),  # a diverged loss
+        (math.inf, "inf"),
+        (-math.inf, "-inf"),
+    ],
+)
+def test_a_figure_of_one_or_more_is_written_in_fixed_notation(value, shown):
+    assert readable.figure(value) == shown
 
 
 def _open(runs: dict[str, str], run: str = "few", tab: str | None = None, **state):
