@@ -42,6 +42,11 @@ HIGHER_IS_BETTER_EVAL = (*ARGMAX_FIGURES, "roc_auc")
 OOD_RATE = "ood_rate"
 OOD_EXPECTED_RATE = "ood_expected_rate"
 OOD_FIGURES = (OOD_RATE, OOD_EXPECTED_RATE)
+# Figures at each run's own threshold that trade against each other (``eval_thr_sensitivity_<c>``,
+# ``eval_thr_specificity_<c>``): higher is better at one threshold, but across runs the one that
+# calls more images positive has the higher sensitivity and the lower specificity. Neither is a
+# "best" (``trade_off``: no ★, no top-K), though each stays in HIGHER_IS_BETTER_EVAL.
+TRADE_OFF_AT_THRESHOLD = ("sensitivity", "specificity")
 
 
 MAX_PART_BYTES = 100
@@ -169,6 +174,13 @@ def ood_figure(metric: str) -> bool:
     """Whether ``metric`` (``eval_...`` or its own name, or one of its bounds) is one of the
     out-of-distribution check's ``OOD_FIGURES``, which are better neither way."""
     return _among(metric, OOD_FIGURES)
+
+
+def trade_off(metric: str) -> bool:
+    """Whether ``metric`` is a figure at a run's own threshold that trades against another
+    (``TRADE_OFF_AT_THRESHOLD``), or an interval bound of one."""
+    at = metric.startswith(EVAL_PREFIX + THRESHOLD_PART)
+    return at and _among(metric, TRADE_OFF_AT_THRESHOLD)
 
 
 def direction_stated(metric: str) -> bool:

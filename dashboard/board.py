@@ -13,6 +13,7 @@ from collections import Counter
 import streamlit as st
 
 from dashboard import data, leaderboard, ranking, readable
+from dashboard.basis import flat_note
 from dashboard.chosen_on import chosen_mark, since_chosen
 from dashboard.context import session_settings
 from dashboard.markup import code, name_list, plain
@@ -204,11 +205,14 @@ def render(
         "interval) when logged; "
         f"{leaderboard.BEST} best on this page; {leaderboard.LEAK} after a run: its test split "
         "overlaps its training data. Sorting and filters run in MLflow over all runs (a "
-        "column's help names its metric there). Test figures (eval_*) are of the most probable "
-        "class (argmax, `predicted_class`); a two-class run with a threshold is served by its "
-        "`decision`, whose test figures are the “at threshold” columns (eval_thr_*: add them) "
-        "and its Evaluation tab's. test n: how many test images a run's test figures rest on. "
-        "test OOD rate (eval_ood_rate): the share of test images the model's out-of-distribution "
+        f"column's help names its metric there). Test figures ({code('eval_*')}) are of the most "
+        "probable class (argmax, `predicted_class`); a two-class run with a threshold is served "
+        "by its `decision`, whose test figures are the “at threshold” columns "
+        f"({code('eval_thr_*')}: add them) and its Evaluation tab's; their sensitivity and "
+        f"specificity get no {leaderboard.BEST}: each run is decided at its own threshold, and "
+        "the one that calls more images positive gains sensitivity and loses specificity (a "
+        "trade-off). test n: how many test images a run's test figures rest on. test OOD rate "
+        f"({code('eval_ood_rate')}): the share of test images the model's out-of-distribution "
         "check calls unlike its training images (read against the expected OOD rate, about 1 %; "
         "shown, not ranked). servable ✓: a finished run the predictor can serve (not a judgement "
         "of its quality). duration ≥: the run ended unfinished (its trainer was killed); it "
@@ -225,6 +229,8 @@ def render(
     bases = [basis(r) for r in page.rows]
     for note in notes(bases):  # what a mark means: not secondary
         st.markdown(note)
+    if flat := flat_note(bases):
+        st.markdown(flat)
     if few := few_images(page.rows, bases):
         st.markdown(few)
     if shown_chosen and (since := since_chosen(chosen_on, shown_chosen["tags"])):

@@ -6,12 +6,14 @@ run logged the 95 % interval bounds (``common.metric_keys``), and ``★`` marks 
 the column on the page (highest, or lowest for losses and calibration errors) among figures that
 rank like for like: runs on the same classes and, for the evaluator's test figures, evaluations
 of the same test data without test-time augmentation. A test figure made otherwise (TTA, another
-data folder) is marked ``†`` with why, from the run's tags (``Basis``): no file is read per run;
-so is a figure of the argmax's decisions when the argmax names one class for every test image
-(``dashboard.constant``, from the run's metrics: a constant's accuracy).
+data folder) is marked ``†`` with why, from the run's tags (``dashboard.basis``): no file is
+read per run; so is a figure of the argmax's decisions when the argmax names one class for every
+test image (``dashboard.constant``, from the run's metrics: a constant's accuracy), and every
+test figure of a run whose probabilities do not change with the image (``Basis.flat``).
 The trainer's figures (``trainer_split``) and bookkeeping (``NOT_RANKED``: epoch_time...) get
 no ``★``: they are not test figures; nor does the share of test images the model's
-out-of-distribution check flags (``metric_keys.OOD_FIGURES``): better neither way. A run whose
+out-of-distribution check flags (``metric_keys.OOD_FIGURES``): better neither way; nor do the
+sensitivity and specificity at each run's own threshold (``metric_keys.trade_off``). A run whose
 test split shares images or patients with its training data (``dashboard.leakage``, from the
 trainer's tag) is marked ``⚠`` in its row and its test figures get no ``★``: they are optimistic.
 Its ``test n`` column says how many test images the evaluation's figures rest on (the evaluator's
@@ -22,29 +24,33 @@ Figures are written by ``readable.figure``, as the Metrics tab writes them.
 import math
 import re
 from collections.abc import Callable
-from dataclasses import dataclass, field, replace
 
 import pandas as pd
 
 from common import metric_keys
 from dashboard import ood, readable
+from dashboard.basis import CAVEAT as CAVEAT  # (re-exported: the marks' readers import them here)
+from dashboard.basis import Basis as Basis
+from dashboard.basis import basis_of as basis_of
+from dashboard.basis import ranking as ranking
 from dashboard.chosen_on import ChosenOn, chosen_mark, since_chosen
-from dashboard.constant import argmax_figure, constant_class
 from dashboard.durations import duration, when
-from dashboard.leakage import LEAK, SplitOverlap, of_other_data, overlap
+from dashboard.leakage import LEAK
 from dashboard.run_tree import nest
-from runs import contract, schemas
+from runs import contract
 
 BEST = "★"
-CAVEAT = "†"  # a test figure not measured like the run's served model on its own test split
 SELECTED = "▶"
-# Fixed columns, in order; metric columns follow.
 TEST_N = "test n"  # how many test images the evaluation used
-INFO_COLUMNS = ("model", "status", "started", "duration", "deployable", TEST_N)
-# Shown by default when the page has them (validation, then test-set evaluation).
+# The columns, in order: the run and its status, then what it scored on the test split (test n
+# and the test figures, ``eval_*``) where a screen of 1366 px still shows them beside the name,
+# then the other figures (training, validation), then the rest of the run's summary.
+LEAD_COLUMNS = ("run", "status", TEST_N)
+INFO_COLUMNS = ("model", "started", "duration", "deployable")
+# Shown by default when the page has them (test-set evaluation, then validation).
 DEFAULT_METRICS = (
-    "best_val_auc",
     *(metric_keys.eval_key(name) for name in ("accuracy", "roc_auc_macro", "ece", "ood_rate")),
+    "best_val_auc",
 )
 # Bookkeeping, not scores: no best value (a two-class run's threshold is chosen, not won).
 NOT_RANKED = ("epoch", "lr", "best_epoch", "step", "epoch_time", metric_keys.eval_key("threshold"))
@@ -61,8 +67,10 @@ def direction(metric: str) -> str:
 
 def ranked(metric: str) -> bool:
     """Whether the best value of ``metric`` means anything (not for lr, epoch..., nor any of
-    the out-of-distribution check's figures)."""
+    the out-of-distribution check's figures, nor sensitivity or specificity at each run's own
+    threshold: ``metric_keys.trade_off``)."""
     unranked = metric in NOT_RANKED or metric_keys.ood_figure(metric)
+    unranked = unranked or metric_keys.trade_off(metric)
     return not unranked and not metric_keys.is_bound(metric)
 
 
@@ -71,6 +79,13 @@ def column_help(metric: str) -> str:
     the out-of-distribution check's figure is (``ood.COLUMN_HELP``)."""
     if metric in ood.COLUMN_HELP:
         return ood.COLUMN_HELP[metric]
+    if metric_keys.trade_off(metric):
+        return (
+            f"{direction(metric)} at one threshold, but each run is decided at its own: a run "
+            "that calls more images positive has the higher sensitivity and the lower "
+            f"specificity, so read it with the other column (a trade-off: no {BEST}); "
+            f"{CAVEAT} or {LEAK}: see below the table"
+        )
     marks = f"{BEST} best here; {CAVEAT} or {LEAK}: does not rank (see below the table)"
     return f"{direction(metric)}; {marks}"
 
@@ -119,108 +134,6 @@ def comparable(rows: list[dict]) -> bool:
     """Whether the runs predict the same classes, so that a best value (★) means something: an
     accuracy on two classes and one on three are not better or worse than each other."""
     return len(class_sets(rows)) <= 1
-
-
-@dataclass(frozen=True)
-class Basis:
-    """What a run's evaluation figures (``eval_*``) were measured on; None: not known (no
-    evaluation, or one published before the evaluator said it: taken as plain)."""
-
-    tta: str | None = None
-    own_data: bool | None = None
-    dataset_hash: str | None = None
-    """Of the test data evaluated (``EvaluationReport.dataset_hash``)."""
-    overlap: SplitOverlap = field(default_factory=SplitOverlap)
-    """What the run's own test split, when that was evaluated, shares with its training data
-    (empty: nothing, or not known to; ``unknown``: its tag could not be read)."""
-    evaluated: bool = True
-    """Whether the run has a published evaluation (``contract.is_evaluated``): one without
-    (running, or never evaluated) has no test figure and takes no part in ``notes``."""
-    constant: str | None = None
-    """The class its argmax names for every test image (``dashboard.constant``), or None."""
-    n_test: int | None = None
-    """How many test images the evaluation used (``metrics.json``'s ``n_samples``, or its tag,
-    ``contract.evaluated_images``); None: not known (an evaluation published before the tag)."""
-
-    @property
-    def leakage(self) -> str | None:
-        """Why the figures are optimistic (``SplitOverlap.why``), or None."""
-        return self.overlap.why if self.overlap else None
-
-    @property
-    def caveat(self) -> str | None:
-        """``† tta 'both'``, ``† other data`` (or both): why the figures are not those of the
-        served model on the run's own test split; None when they are (or nothing is known)."""
-        why = [f"tta {self.tta!r}"] if self.tta not in (None, "none") else []
-        if self.own_data is False:
-            why.append("other data")
-        return f"{CAVEAT} {', '.join(why)}" if why else None
-
-    def caveat_of(self, metric: str) -> str | None:
-        """``caveat``, and of a figure of the argmax's decisions (``argmax_figure``) that its
-        argmax names one class for every test image (``† constant 'nevus'``): a constant's. The
-        out-of-distribution check's figures (``metric_keys.ood_figure``) are single-pass, as
-        served, whatever the evaluation's tta: only another data folder is a caveat of them."""
-        if metric_keys.ood_figure(metric):
-            return replace(self, tta=None).caveat
-        if not (self.constant and argmax_figure(metric)):
-            return self.caveat
-        constant = f"constant {self.constant!r}"
-        return f"{self.caveat}, {constant}" if self.caveat else f"{CAVEAT} {constant}"
-
-
-def ranking(bases: list[Basis]) -> list[bool]:
-    """Which test figures rank against each other: those without a caveat whose test split
-    shares nothing with the run's training data, and those that do when every figure without a
-    caveat of the same test data (``dataset_hash``) shares the very same (runs of one data set
-    that holds copies across its splits, as BreastMNIST does: equally optimistic, they rank
-    among themselves, and ``notes`` says so). A run with copies of its test images among runs
-    of its test data without them, or with other copies, does not rank: it would win on images
-    it was trained on; nor does one whose leakage is unknown. Judged per test data (an
-    evaluation of unknown data, before the data tag, joins each), among two runs or more."""
-    plain = [b.caveat is None for b in bases]
-    figures = [b for b, p in zip(bases, plain, strict=True) if p]
-    # test data → whether its figures (with those of unknown data) share one overlap, among two
-    # or more: a leaked run alone is alike with nobody (nor picks the test data top-K ranks in)
-    members = {
-        data: [b.overlap for b in figures if b.dataset_hash in (data, None)]
-        for data in {b.dataset_hash for b in figures if b.dataset_hash} or {None}
-    }
-    alike = {data: len(found) > 1 and len(set(found)) == 1 for data, found in members.items()}
-    out = []
-    for b, p in zip(bases, plain, strict=True):
-        groups = [b.dataset_hash] if b.dataset_hash else list(alike)  # (plain: in ``alike``)
-        out.append(p and not b.overlap.unknown and (not b.overlap or all(map(alike.get, groups))))
-    return out
-
-
-def basis_of(run: dict, report: schemas.EvaluationReport | None = None) -> Basis:
-    """The ``Basis`` of ``run``'s current evaluation: its ``metrics.json`` (``report``) when
-    read (its ``own_data`` settled by ``EvaluationReport.of_run``), else the run's tags
-    (``contract.evaluation_tags``), which a page of runs holds: an evaluation from before
-    those tags has none, and counts as plain there.
-
-    The leakage is the run's own test split's (its tags, ``dashboard.leakage``): not of figures
-    of other test data (``of_other_data``, which have their own caveat)."""
-    if report is not None:
-        own = report.of_run((run.get("params") or {}).get("data_dir")).own_data
-        basis = Basis(report.tta, own, report.dataset_hash, n_test=report.n_samples)
-    else:
-        tags = contract.basis_tags(run["tags"])  # {}: unknown (set for another evaluation)
-        own = tags.get(contract.EVALUATION_OWN_DATA_TAG)
-        basis = Basis(
-            tags.get(contract.EVALUATION_TTA_TAG),
-            None if own is None else own == "true",
-            tags.get(contract.EVALUATION_DATA_TAG),
-            n_test=contract.evaluated_images(run["tags"]),
-        )
-    evaluated = report is not None or contract.is_evaluated(run["tags"])
-    changed = report.data_changed if report is not None else None  # (not among the tags)
-    other = of_other_data(run["tags"], basis.own_data, basis.dataset_hash, changed)
-    leaked = SplitOverlap() if other else overlap(run["tags"])
-    constant = constant_class(run)
-    return Basis(basis.tta, basis.own_data, basis.dataset_hash, leaked, evaluated, constant,
-                 basis.n_test if evaluated else None)  # fmt: skip
 
 
 def evaluation_data(bases: list[Basis]) -> set[str]:
@@ -345,7 +258,9 @@ def table(
     basis: Callable[[dict], Basis] | None = None,
     chosen_on: ChosenOn | None = None,
 ) -> pd.DataFrame:
-    """The leaderboard of one page: index = run id, a ``run`` column, info and metric columns;
+    """The leaderboard of one page: index = run id; columns ``LEAD_COLUMNS`` (run, status, test
+    n), the test figures of ``metrics`` (``eval_*``: beside the name on a narrow screen), its
+    others (training, validation), then ``INFO_COLUMNS``;
     ``chosen``: ``(version, run_id)`` the alias names, marked in the ``deployable`` column
     (``chosen_mark``: ``on other figures`` when ``chosen_on``, what the version's tags record
     of the evaluation it was chosen on, is not the run's current one, ``since_chosen``);
@@ -361,7 +276,7 @@ def table(
     ordered = nest(rows)
     runs = [r for r, _ in ordered]
     bases = [(basis or basis_of)(r) for r in runs]
-    columns: dict[str, list[str]] = {c: [] for c in ("run", *INFO_COLUMNS)}
+    columns: dict[str, list[str]] = {c: [] for c in (*LEAD_COLUMNS, *INFO_COLUMNS)}
     for (run, depth), basis in zip(ordered, bases, strict=True):
         name = ("   " * max(0, depth - 1) + "↳ " if depth else "") + run["run_name"]
         if basis.overlap:  # as the notes count it (not a run evaluated on other data)
@@ -377,8 +292,11 @@ def table(
             deployable = chosen_mark(chosen[0], differs)
         columns["deployable"].append(deployable)
         columns[TEST_N].append("–" if basis.n_test is None else str(basis.n_test))
-    for metric in metrics:
+    test = [m for m in metrics if m.startswith(metric_keys.EVAL_PREFIX)]
+    for metric in [*test, *(m for m in metrics if m not in test)]:
         columns[metric] = cells(runs, metric, bases)
+    order = [*LEAD_COLUMNS, *test, *(m for m in metrics if m not in test), *INFO_COLUMNS]
+    columns = {c: columns[c] for c in order}
     # Built whole: adding the metric columns one by one cost a pandas insert each.
     index = pd.Index([r["run_id"] for r, _ in ordered], name="run_id")
     return pd.DataFrame(columns, index=index)

@@ -53,6 +53,9 @@ class Ranked:
     """Runs left out of a ranking by a figure of the argmax's decisions (accuracy...) because
     their argmax names one class for every test image (``dashboard.constant``): a constant's
     accuracy is the class's share, which can top a real model's on imbalanced data."""
+    flat: int = 0
+    """Runs left out of a ranking by any test figure because their probabilities are the same
+    for every test image (``Basis.flat``): their AUC orders float noise."""
 
 
 def top_runs(
@@ -80,17 +83,20 @@ def top_runs(
     Raises:
         InvalidInput: ``k`` below 1, an unknown metric, or one the leaderboard does not rank
             (``leaderboard.ranked``: bookkeeping such as ``lr``, interval bounds, the
-            out-of-distribution check's figures, better neither way).
+            out-of-distribution check's figures, better neither way, sensitivity or specificity
+            at each run's own threshold, a trade-off).
     """
     if k < 1:
         raise InvalidInput(f"K must be at least 1, got {k}")
     if not leaderboard.ranked(metric):  # the leaderboard's rule: it stars no best either
-        why = (
-            "says how unlike the training images the test images are, not how good a model is "
-            "(better neither way)"
-            if metric_keys.ood_figure(metric)
-            else "is bookkeeping or an interval bound, not a score"
-        )
+        why = "is bookkeeping or an interval bound, not a score"
+        if metric_keys.ood_figure(metric):
+            why = ("says how unlike the training images the test images are, not how good a "
+                   "model is (better neither way)")  # fmt: skip
+        elif metric_keys.trade_off(metric):
+            why = ("is taken at each run's own threshold: the run that calls more images "
+                   "positive has the higher sensitivity and the lower specificity (a trade-off, "
+                   "not a best)")  # fmt: skip
         raise InvalidInput(f"{metric} {why}: rank by a quality figure such as eval_roc_auc_macro")
     order = "DESC" if higher_is_better else "ASC"
     test_figure = metric.startswith(metric_keys.EVAL_PREFIX)
@@ -121,6 +127,8 @@ def top_runs(
         out = [b.overlap.unknown for b, rank in zip(bases, ranks, strict=True)
                if b.caveat is None and not rank]  # fmt: skip
         plain = [(r, b) for r, b, rank in zip(runs, bases, ranks, strict=True) if rank]
+        ranked_some = len(plain)
+        plain = [(r, b) for r, b in plain if not b.flat]  # its every test figure: noise
         ranked_plain = len(plain)
         if argmax_figure(metric):  # before the test data is picked: a constant picks none
             plain = [(r, b) for r, b in plain if constant_class(
@@ -135,6 +143,7 @@ def top_runs(
             leaked=sum(not unknown for unknown in out),
             unknown=sum(bool(unknown) for unknown in out),
             constant=ranked_plain - len(plain),
+            flat=ranked_some - ranked_plain,
         )
     return Ranked([r.info.run_id for r in runs[:k]])
 
@@ -242,6 +251,11 @@ def download_top(
             left_out += (
                 f"; {ranked.constant} run(s) were left out because their argmax names one class "
                 f"for every test image (their {metric} is a constant's)"
+            )
+        if ranked.flat:
+            left_out += (
+                f"; {ranked.flat} run(s) were left out because their probabilities are the same "
+                f"for every test image (their {metric} describes float noise)"
             )
         raise InvalidInput(
             f"no finished run{on} of experiment {experiment_id} has the metric {metric!r}"

@@ -6,7 +6,8 @@ predicts the test split in batches, computes every metric with its interval
 ``evaluation/<result id>/`` first, then one last ``log_batch`` logs the ``eval_*`` metrics and
 the tags ``pipeline.evaluation.path`` (naming that folder), ``pipeline.evaluated=true`` and
 what the figures were measured on (``contract.evaluation_tags``: tta, own data, test data, how
-many test images). An upload that fails half-way leaves the previous result current and readable.
+many test images, how far the probabilities spread: ``probability_range``). An upload that
+fails half-way leaves the previous result current and readable.
 """
 
 import logging
@@ -48,6 +49,17 @@ ARTIFACT_DIR = contract.EVALUATION_DIR
 
 Progress = Callable[[float, str], None]
 """``progress(fraction, stage)``: how far a job is (0-1) and what it does now."""
+
+
+def probability_range(probs: np.ndarray) -> float | None:
+    """The largest range (max − min over the test images) of any class's predicted probability:
+    0 (or float noise, under ``contract.CONSTANT_RANGE``) for a model whose output ignores its
+    input, whose AUC and figures at a threshold then order noise. A range, not a count of
+    distinct outputs: rounding would split noise that straddles a rounding edge. None without
+    images."""
+    if probs.size == 0:
+        return None
+    return float(np.ptp(probs.astype(np.float64), axis=0).max())
 
 
 def run_job(job: dict, ctx=None, *, tracking_uri: str, data_root: Path) -> dict:
@@ -158,6 +170,7 @@ def evaluate_run(
         data_changed=data_changed,
         created_at=datetime.now(UTC).isoformat(timespec="seconds"),
         operating_points=operating_points(y, probs, names, point, tta),
+        probability_range=probability_range(probs),
         decoding_note=pp.decoding_note,
         out_of_distribution=ood_report(scores, reference_of(model), list(ds.test.files or [])),
     )
@@ -191,7 +204,9 @@ def evaluate_run(
     report_progress(0.97, "publishing")
     if before_publish is not None:
         before_publish()
-    # with the number of test images the figures rest on: the leaderboard's "test n"
-    basis = contract.evaluation_tags(tta, own_data, ds.content_hash, folder, report["n_samples"])
+    # with the number of test images the figures rest on (the leaderboard's "test n") and how
+    # far the probabilities spread (its "† constant probabilities")
+    basis = contract.evaluation_tags(tta, own_data, ds.content_hash, folder, report["n_samples"],
+                                     report["probability_range"])  # fmt: skip
     publish_result(client, run_id, flat, folder, "evaluation", basis)
     return report

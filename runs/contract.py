@@ -122,6 +122,16 @@ EVALUATION_BASIS_TAG = "pipeline.evaluation.basis_of"  # the folder the three ab
 # (absent from evaluations published before these two)
 EVALUATION_N_TAG = "pipeline.evaluation.n_test"
 EVALUATION_N_OF_TAG = "pipeline.evaluation.n_test_of"
+# How far the model's predicted probabilities spread over the test images (``metrics.json``'s
+# ``probability_range``: the largest max − min of any class's probability), and the folder of
+# the evaluation it is of (absent from evaluations published before these two). Under
+# ``CONSTANT_RANGE`` the output ignores the input: the figures of its probabilities (AUC,
+# threshold) order float noise (``constant_probabilities``).
+EVALUATION_RANGE_TAG = "pipeline.evaluation.probability_range"
+EVALUATION_RANGE_OF_TAG = "pipeline.evaluation.probability_range_of"
+# float32 rounding moves a softmax output by ~1e-7 with the batch it is computed in: a model whose
+# probabilities spread less than this over the whole test split answers one constant
+CONSTANT_RANGE = 1e-6
 EXPLANATION_PATH_TAG = "pipeline.explanation.path"
 # The stamp (ms) of the current result's metrics, with "evaluation" or "explanation": the next
 # result's metrics are stamped later even by a replica whose clock is behind (MLflow shows the
@@ -159,14 +169,20 @@ def explanation_dir(tags: Mapping[str, str] | None) -> str:
 
 
 def evaluation_tags(
-    tta: str, own_data: bool, dataset_hash: str, folder: str, n_test: int | None = None
+    tta: str,
+    own_data: bool,
+    dataset_hash: str,
+    folder: str,
+    n_test: int | None = None,
+    probability_range: float | None = None,
 ) -> dict[str, str]:
     """The run tags ``EVALUATION_TTA_TAG``, ``EVALUATION_OWN_DATA_TAG`` and
     ``EVALUATION_DATA_TAG`` of the evaluation in ``folder`` (as its ``metrics.json`` says them),
     and ``EVALUATION_BASIS_TAG`` naming that folder: an evaluator from before these tags moves
     only the path tag, and the three then describe another evaluation (``basis_tags``). Given
     ``n_test``, also ``EVALUATION_N_TAG`` with ``EVALUATION_N_OF_TAG`` naming that folder
-    (``evaluated_images``)."""
+    (``evaluated_images``); given ``probability_range``, ``EVALUATION_RANGE_TAG`` with
+    ``EVALUATION_RANGE_OF_TAG`` naming that folder (``constant_probabilities``)."""
     tags = {
         EVALUATION_TTA_TAG: tta,
         EVALUATION_OWN_DATA_TAG: "true" if own_data else "false",
@@ -175,6 +191,9 @@ def evaluation_tags(
     }
     if n_test is not None:
         tags |= {EVALUATION_N_TAG: str(n_test), EVALUATION_N_OF_TAG: folder}
+    if probability_range is not None:
+        tags |= {EVALUATION_RANGE_TAG: repr(float(probability_range)),
+                 EVALUATION_RANGE_OF_TAG: folder}  # fmt: skip
     return tags
 
 
@@ -227,6 +246,20 @@ def evaluated_images(tags: Mapping[str, str]) -> int | None:
         return None
     value = tags.get(EVALUATION_N_TAG, "")
     return int(value) if value.isascii() and value.isdigit() else None
+
+
+def constant_probabilities(tags: Mapping[str, str]) -> bool:
+    """Whether the run's current evaluation found its predicted probabilities constant over the
+    test images (``EVALUATION_RANGE_TAG`` under ``CONSTANT_RANGE``). False when not known: no
+    evaluation, one published before the tag (or by an evaluator without it since: the tag then
+    describes another evaluation), or a value that is no number."""
+    if tags.get(EVALUATION_RANGE_OF_TAG, "").strip("/") != evaluation_dir(tags):
+        return False
+    try:
+        spread = float(tags.get(EVALUATION_RANGE_TAG, ""))
+    except ValueError:
+        return False
+    return spread < CONSTANT_RANGE  # (NaN: False)
 
 
 def is_evaluated(tags: Mapping[str, str]) -> bool:
