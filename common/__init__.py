@@ -6,9 +6,10 @@ from requests and runs (``confine``), the one redaction of credentials in URIs s
 (``redact_uri``) and of file names that are not UTF-8 (``printable``), the CPUs a process may use
 under a container's quota (``available_cores``), a package's installed version
 (``installed_version``), the names of the evaluator's metrics in MLflow with which way each
-is better (``metric_keys``), the one millisecond UTC "now" of records and tags (``utcnow``), the
-keys' fingerprints (``fingerprint``), and child processes that end with the process that started
-them, ``kill -9`` included (``spawn_tethered``, ``set_parent_death_signal``).
+is better (``metric_keys``), the one writing of a figure for a person (``figure``: the
+dashboard's and the evaluator's plots'), the one millisecond UTC "now" of records and tags
+(``utcnow``), the keys' fingerprints (``fingerprint``), and child processes that end with the
+process that started them, ``kill -9`` included (``spawn_tethered``, ``set_parent_death_signal``).
 
 Job handling lives in ``jobs``, MLflow access, models and the artifact contract in ``runs``.
 """
@@ -26,6 +27,7 @@ from common.errors import (
     StartupError,
     TooManyRequests,
 )
+from common.figures import figure
 from common.fileio import (
     DISK_FULL,
     atomic_replace_dir,
@@ -77,6 +79,7 @@ __all__ = [
     "contrast_ratio",
     "curve_style",
     "end_download_threads",
+    "figure",
     "fingerprint",
     "free_space",
     "freeze_startup_heap",

@@ -2,6 +2,8 @@
 
 Figures are drawn with matplotlib's object API (no pyplot state); each ``*_figure`` function
 returns the figure, which ``common.png_bytes`` renders as the bytes the evaluation folder holds.
+Figures in titles and legends are written by ``common.figure`` (4 significant digits), as the
+dashboard's tables write them: a legend's "AUC 0.8147" is the table's.
 """
 
 import matplotlib
@@ -14,7 +16,7 @@ from matplotlib.axes import Axes
 from matplotlib.figure import Figure
 from sklearn.metrics import roc_curve
 
-from common import contrast_ratio, curve_style
+from common import contrast_ratio, curve_style, figure
 from runs import OperatingPoint, decided_labels
 
 ARGMAX_RULE = "argmax (the most probable class)"
@@ -29,7 +31,7 @@ def tta_note(tta: str) -> str:
 
 def threshold_rule(point: OperatingPoint) -> str:
     """``threshold 0.3142 for 'malignant' (the served decision)``: the rule in a title."""
-    return f"threshold {point.threshold:.4g} for {point.positive_class!r} (the served decision)"
+    return f"threshold {figure(point.threshold)} for {point.positive_class!r} (the served decision)"
 
 
 def argmax_rule(served: bool) -> str:
@@ -108,15 +110,15 @@ def roc_curves_figure(
         if aucs[c] is None or truth.all() or not truth.any():
             continue
         fpr, tpr, _ = roc_curve(truth, probs[:, c])
-        ax.plot(fpr, tpr, label=f"{name} (AUC {aucs[c]:.3f})", **curve_style(c))
+        ax.plot(fpr, tpr, label=f"{name} (AUC {figure(aucs[c])})", **curve_style(c))
     truth = y_true == positive
     if point is not None and truth.any() and not truth.all():
         decided = decided_labels(point, probs, class_names) == positive
         tpr, fpr = decided[truth].mean(), decided[~truth].mean()
         ax.plot(
             [fpr], [tpr], "o", color="crimson", markersize=8,
-            label=f"test at threshold {point.threshold:.4g}: sens. {tpr:.3f}, "
-            f"spec. {1 - fpr:.3f}",
+            label=f"test at threshold {figure(point.threshold)}: sens. {figure(tpr)}, "
+            f"spec. {figure(1 - fpr)}",
         )  # fmt: skip
     ax.plot([0, 1], [0, 1], "k--", linewidth=0.8, label="chance")
     if binary and point is not None:
@@ -151,7 +153,7 @@ def calibration_figure(
     top, bottom = fig.subplots(2, 1, sharex=True, gridspec_kw={"height_ratios": [3, 1]})
     top.bar(centers, np.nan_to_num(accuracy), width=1 / bins, edgecolor="black", label="accuracy")
     top.plot([0, 1], [0, 1], "k--", linewidth=0.8, label="perfect calibration")
-    title = f"Reliability diagram (ECE {ece:.3f}){tta_note(tta)}"
+    title = f"Reliability diagram (ECE {figure(ece)}){tta_note(tta)}"
     top.set(ylabel="Accuracy", title=title, ylim=(0, 1))
     top.legend(loc="upper left", fontsize=9)
     bottom.bar(centers, counts, width=1 / bins, color="grey", edgecolor="black")

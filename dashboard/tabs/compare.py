@@ -5,6 +5,7 @@ parameters that really differ, curves in panels).
 Metrics are named by ``readable.label`` beside their MLflow keys, and written by
 ``readable.figure``, as the leaderboard and the other tabs write them."""
 
+import math
 from pathlib import PurePosixPath
 
 import pandas as pd
@@ -21,6 +22,9 @@ from runs import contract, schemas
 
 PLOTS = ((contract.CONFUSION_MATRIX_PNG, "Confusion matrices"), (contract.ROC_CURVES_PNG, "ROC"))
 METRIC = "metric"  # the metrics table's column of names
+PARAMETER = "parameter"  # the parameters table's column of names
+ARROWS = {"higher is better": "↑", "lower is better": "↓"}  # a metric's row, said in LEGEND
+LEGEND = "↑ higher is better, ↓ lower is better."
 
 
 def equivalent(a: str | None, b: str | None) -> bool:
@@ -39,8 +43,10 @@ def equivalent(a: str | None, b: str | None) -> bool:
 
 
 def params_table(runs: list[dict], only_different: bool) -> pd.DataFrame:
-    """Rows = parameters, columns = runs; with ``only_different`` those whose values differ
-    (values that are the same path written differently count as equal)."""
+    """Rows = parameters indexed by their MLflow keys, a ``parameter`` column naming them
+    (``readable.label``), then a column per run (``param_value``); with ``only_different``
+    those whose values differ (values that are the same path written differently count as
+    equal)."""
     keys = sorted({k for r in runs for k in r["params"]})
     rows = {}
     for key in keys:
@@ -48,8 +54,23 @@ def params_table(runs: list[dict], only_different: bool) -> pd.DataFrame:
         same = all(equivalent(values[0], v) for v in values[1:])
         if only_different and same and len(runs) > 1:
             continue
-        rows[key] = ["–" if v is None else v for v in values]
-    return pd.DataFrame.from_dict(rows, orient="index", columns=[column(r) for r in runs])
+        rows[key] = [readable.label(key), *("–" if v is None else param_value(v) for v in values)]
+    columns = [PARAMETER, *(column(r) for r in runs)]
+    return pd.DataFrame.from_dict(rows, orient="index", columns=columns)
+
+
+def param_value(value: str) -> str:
+    """A parameter as logged, or ``readable.figure`` of it when that rounds it (a threshold
+    chosen on validation, 0.24369, reads 0.2437 as everywhere else; a setting such as 0.001 is
+    left as it was typed)."""
+    try:
+        number = float(value)
+    except ValueError:
+        return value
+    if not math.isfinite(number):
+        return value
+    shown = readable.figure(number)
+    return shown if float(shown) != number else value
 
 
 def metrics_table(runs: list[dict], bases: list[leaderboard.Basis]) -> pd.DataFrame:
@@ -64,14 +85,15 @@ def metrics_table(runs: list[dict], bases: list[leaderboard.Basis]) -> pd.DataFr
 
 
 def row_label(key: str) -> str:
-    """``test ECE (lower is better)``, ``validation AUC (higher is better)``, ``learning rate``
-    (``readable.label``); a key without a name says its split (``val_x (validation, higher is
-    better)``), which a name says itself."""
+    """``test ECE ↓``, ``validation AUC ↑`` (``LEGEND``: short enough for the column at
+    1366 px), ``learning rate`` (``readable.label``); a key without a name says its split
+    (``val_x (validation) ↑``), which a name says itself."""
     name = readable.label(key)
     if not leaderboard.ranked(key):
         return name
     split = leaderboard.trainer_split(key) if name == key else None
-    return f"{name} ({f'{split}, ' if split else ''}{leaderboard.direction(key)})"
+    way = leaderboard.direction(key)
+    return f"{name}{f' ({split})' if split else ''} {ARROWS.get(way, f'({way})')}"
 
 
 def bases(ctx: Context, runs: list[dict]) -> list[leaderboard.Basis]:
@@ -117,7 +139,7 @@ def render_compare(ctx: Context) -> None:
         "better: a test "
         "figure (eval_*) only among evaluations of the same test data without test-time "
         "augmentation; training and validation figures get none (validation is the split "
-        "that chose each run's epoch, often small: not a test)."
+        f"that chose each run's epoch, often small: not a test). {LEGEND}"
     )
     if not leaderboard.comparable(runs):
         st.warning(
@@ -156,7 +178,11 @@ def render_compare(ctx: Context) -> None:
     if params.empty:
         st.caption("All parameters are equal." if only else "No parameters logged.")
     else:
-        st.dataframe(params.astype(str), width="stretch")
+        st.dataframe(
+            params.astype(str),
+            width="stretch",
+            column_config={"_index": st.column_config.TextColumn("MLflow key")},
+        )
     _curves(ctx, runs)
 
 

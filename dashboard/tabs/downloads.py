@@ -8,7 +8,7 @@ import pandas as pd
 import streamlit as st
 
 from common import metric_keys
-from dashboard import data, leaderboard, ranking, selection
+from dashboard import data, leaderboard, ranking, readable, selection
 from dashboard.assessment import Assessment
 from dashboard.context import Context
 from dashboard.leakage import LEAK
@@ -64,7 +64,13 @@ def render_downloads(ctx: Context, found: Assessment, store: SelectionStore) -> 
             ),
             metrics[0],
         )
-        metric = st.selectbox("Rank by", metrics, index=metrics.index(default), key="topk_metric")
+        metric = st.selectbox(
+            "Rank by",
+            metrics,
+            index=metrics.index(default),
+            key="topk_metric",
+            format_func=readable.option,  # "test AUC (macro) · eval_roc_auc_macro"
+        )
         cols = st.columns(2)
         k = int(cols[0].number_input("K", 1, 20, 3, key="topk_k"))
         # Keyed by the metric: Streamlit keeps a widget's value by its key whatever its
@@ -91,9 +97,10 @@ def render_downloads(ctx: Context, found: Assessment, store: SelectionStore) -> 
             these = "this run" if n == 1 else f"these {n} runs, best first"
             st.caption(f"Download top {k} fetches {these}:")
             runs = [data.run(ctx.uri, run_id) for run_id in ranked.run_ids]  # K at most, cached
-            st.dataframe(pd.DataFrame(ranked_rows(runs, metric)), hide_index=True)
+            frame = pd.DataFrame(ranked_rows(runs, metric))
+            st.dataframe(frame, hide_index=True, column_config=headers(metric))
         if st.button(f"Download top {k}", key="download_topk"):
-            with st.spinner(f"Downloading the {k} best runs by {metric}…"):
+            with st.spinner(f"Downloading the {k} best runs by {readable.label(metric)}…"):
                 got, ranked = ranking.download_top(
                     ctx.settings, ctx.experiment_id, metric, k, higher, store, classes, by, ranked
                 )
@@ -127,7 +134,17 @@ def render_downloads(ctx: Context, found: Assessment, store: SelectionStore) -> 
                 )
             runs = [data.run(ctx.uri, d.run_id) for d in got]  # K at most, once per press
             basis = functools.partial(ranking.row_basis, ctx.uri)
-            st.dataframe(pd.DataFrame(top_k_rows(got, runs, metric, basis)), hide_index=True)
+            frame = pd.DataFrame(top_k_rows(got, runs, metric, basis))
+            st.dataframe(frame, hide_index=True, column_config=headers(metric))
+
+
+def headers(metric: str) -> dict:
+    """The top K tables' headers for a person: ``run ID``, ``metric``'s ``readable.label`` (the
+    leaderboard's names), each MLflow key in its column's help."""
+    return {
+        "run_id": st.column_config.TextColumn("run ID", help="MLflow key: run_id"),
+        metric: st.column_config.TextColumn(readable.label(metric), help=f"MLflow key: {metric}"),
+    }
 
 
 def ranked_rows(runs: list[dict], metric: str) -> list[dict]:

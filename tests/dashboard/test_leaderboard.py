@@ -386,5 +386,5 @@ def test_a_leaderboard_figure_is_rounded_as_mlflow_shows_it():
     metrics = {"eval_accuracy": 0.99125, "eval_accuracy_ci_low": 0.9625,
                "eval_accuracy_ci_high": 0.9985}  # fmt: skip
     assert leaderboard.format_value(metrics, "eval_accuracy") == "0.9913 (0.963–0.999)"
-    assert leaderboard.format_value({"lr": 0.0005}, "lr") == "5.00e-04"
+    assert leaderboard.format_value({"lr": 0.0005}, "lr") == "0.0005"
     assert leaderboard.format_value({"x": float("nan")}, "x") == "–"

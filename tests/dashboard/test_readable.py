@@ -80,7 +80,7 @@ def test_a_figure_is_rounded_half_up_from_the_number_mlflow_shows():
     assert readable.figure(-TIE) == "-0.9913"
     assert readable.figure(0.8125, 3) == "0.813"  # an exact binary tie too
     assert readable.figure(0.8) == "0.8"
-    assert readable.figure(1 / 2000) == "5.00e-04"
+    assert readable.figure(1 / 2000) == "0.0005"
     assert readable.figure(0.0) == "0"
     assert readable.figure(2.8e-17, 3) == "0"  # a computed 0, not 2.80e-17
     assert readable.figure(None) == readable.figure(math.nan) == "–"
@@ -118,7 +118,7 @@ def test_a_figure_short_of_one_never_reads_one(value, digits, shown):
         (40, "40"),
         (-0.0123, "-0.0123"),  # hyphen-minus, as Compare's "+0.0123" / "-0.0123"
         (0.001, "0.001"),
-        (2e-12, "2.00e-12"),  # small, not 0
+        (2e-12, "2.00e-12"),  # tiny, not 0
         (3.4e38, "3.400e+38"),  # a diverged loss
         (math.inf, "inf"),
         (-math.inf, "-inf"),
@@ -126,6 +126,19 @@ def test_a_figure_short_of_one_never_reads_one(value, digits, shown):
 )
 def test_a_figure_of_one_or_more_is_written_in_fixed_notation(value, shown):
     assert readable.figure(value) == shown
+
+
+@pytest.mark.parametrize(
+    ("value", "digits", "shown"),
+    [
+        (-4.18e-4, 4, "-0.000418"),  # a small difference beside "+0.05128", not "-4.18e-04"
+        (-4.185e-4, 3, "-0.000419"),  # half up, as any figure
+        (1e-4, 4, "0.0001"),  # a learning rate
+        (9.99e-7, 4, "9.99e-07"),  # tiny: scientific
+    ],
+)
+def test_a_small_figure_is_written_in_fixed_notation_unless_tiny(value, digits, shown):
+    assert readable.figure(value, digits) == shown
 
 
 def _open(runs: dict[str, str], run: str = "few", tab: str | None = None, **state):

@@ -170,3 +170,15 @@ def test_the_intervals_memory_does_not_grow_with_the_resamples():
         tracemalloc.stop()
     assert peak < 200 * 2**20, f"{peak / 2**20:.0f} MB"
     assert report["overall"]["balanced_accuracy"]["ci_low"] is not None
+
+
+def test_both_classes_of_a_two_class_run_have_the_one_auc_of_the_positive_scores():
+    # 1 - p in float32 ties scores that p tells apart (1e-8, 2e-8, 3e-8 all give 1.0): computed
+    # from its own column, benign's AUC was 0.65625 beside malignant's 0.6875.
+    p1 = np.array([1e-8, 2e-8, 3e-8, 0.4, 0.6, 0.7, 0.2, 0.9], dtype=np.float32)
+    y = np.array([0, 1, 0, 1, 1, 0, 0, 1])
+    probs = np.stack([np.float32(1) - p1, p1], 1)
+    report = compute_metrics(y, probs, ["benign", "malignant"])
+    benign, malignant = (report["per_class"][c]["roc_auc"] for c in ("benign", "malignant"))
+    assert benign == malignant == report["overall"]["roc_auc_macro"]
+    assert malignant["value"] == roc_auc_score(y, p1.astype(np.float64)) == 0.6875

@@ -47,7 +47,19 @@ def _roc_lines(point: OperatingPoint | None) -> dict:
 
 def test_a_two_class_roc_plot_draws_the_positive_classs_curve_alone():
     curves = [label for label in _roc_lines(ROC_POINT) if "AUC" in label]
-    assert curves == ["malignant (AUC 0.800)"]
+    assert curves == ["malignant (AUC 0.8)"]
+
+
+def test_the_plots_write_figures_as_the_dashboards_tables_do():
+    # 4 significant digits, half up from the shortest decimal: the tables' 0.8147, not "0.815";
+    # 0.06759 (the table's ECE), not "0.068"; a threshold of 0.24369 the tables' 0.2437.
+    point = ROC_POINT.model_copy(update={"threshold": 0.24369})
+    fig = plots.roc_curves_figure(ROC_Y, ROC_PROBS, ROC_NAMES, [0.81465, 0.81465], point)
+    labels = [line.get_label() for line in fig.axes[0].get_lines()]
+    assert "malignant (AUC 0.8147)" in labels
+    assert "test at threshold 0.2437: sens. 0.6667, spec. 0.8571" in labels
+    title = plots.calibration_figure(P0, ROC_Y == 0, 15, 0.067585).axes[0].get_title()
+    assert title == "Reliability diagram (ECE 0.06759)"
 
 
 def test_the_roc_plot_marks_the_test_split_at_the_threshold():

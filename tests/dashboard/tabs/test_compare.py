@@ -1,7 +1,7 @@
 from dashboard import leaderboard
 from dashboard.leakage import UNKNOWN, SplitOverlap
 from dashboard.paired import Difference
-from dashboard.tabs.compare import equivalent, params_table, style
+from dashboard.tabs.compare import LEGEND, equivalent, params_table, row_label, style
 from dashboard.tabs.compare_paired import verdict
 from tests.dashboard.charts import charts
 from tests.dashboard.conftest import open_page
@@ -26,7 +26,7 @@ def test_validation_figures_side_by_side_are_named_so_and_not_starred(page_env, 
     metrics = _frame(at, "smallcnn-evaluated", "val_auc")
     row = metrics.loc["val_auc"]  # the MLflow key, beside its name
     # higher, on the split that chose the epoch: no ★
-    assert list(row) == ["validation AUC (higher is better)", "0.8", "0.7"]
+    assert list(row) == ["validation AUC ↑", "0.8", "0.7"]
 
 
 def test_a_tta_evaluation_is_marked_and_its_verdict_is_not_like_for_like(
@@ -39,7 +39,7 @@ def test_a_tta_evaluation_is_marked_and_its_verdict_is_not_like_for_like(
     assert not at.exception
     metrics = _frame(at, "smallcnn-fresh", "eval_accuracy")
     row = metrics.loc["eval_accuracy"]
-    assert row["metric"] == "test accuracy (higher is better)"
+    assert row["metric"] == "test accuracy ↑"
     # (the tiny untrained model may also name one class for every image: "..., constant 'x'")
     assert "† tta 'both'" in row.iloc[2] and "★" not in row.iloc[1]
     table = next(t.value for t in at.table if "Verdict" in t.value.columns)
@@ -172,3 +172,20 @@ def test_compared_plots_and_curves_have_text_alternatives(page_env, dashboard_ru
 def test_the_better_value_is_bold_and_no_cell_gets_a_colour_of_its_own():
     assert style(f"0.91 {leaderboard.BEST}") == "font-weight: 700"
     assert "color" not in style(f"0.91 {leaderboard.CAVEAT} tested with TTA")
+
+
+def test_a_rounded_parameter_reads_as_everywhere_else_and_is_named():
+    runs = [
+        {"run_name": "a", "run_id": "1" * 32, "params": {"threshold": "0.24369", "lr": "0.001"}},
+        {"run_name": "b", "run_id": "2" * 32, "params": {"threshold": "0.3", "lr": "1e-2"}},
+    ]
+    table = params_table(runs, only_different=True)
+    assert table.loc["threshold"].iloc[1:].tolist() == ["0.2437", "0.3"]  # not 0.24369
+    assert table.loc["lr"].tolist() == ["learning rate", "0.001", "1e-2"]  # settings as typed
+
+
+def test_a_metrics_name_fits_its_column_and_says_which_way_is_better():
+    assert row_label("best_val_auc") == "best validation AUC ↑"  # was "… (higher is better)"
+    assert row_label("eval_ece") == "test calibration error (ECE) ↓"
+    assert row_label("val_custom") == "val_custom (validation) ↑"
+    assert "↑ higher is better" in LEGEND and "↓ lower is better" in LEGEND

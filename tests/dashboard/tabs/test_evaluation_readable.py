@@ -79,5 +79,5 @@ def test_compare_names_the_figure_as_the_leaderboard_does(page_env, tie_runs):
     cell, label = _leaderboard(at)
     table = next(f.value for f in at.dataframe if "eval_accuracy" in f.value.index)
     row = table.loc["eval_accuracy"]
-    assert row["metric"] == f"{label} (higher is better)"
+    assert row["metric"] == f"{label} ↑"
     assert list(row.iloc[1:]) == [cell, "0.8 (0.913–0.998)"]
