@@ -13,8 +13,9 @@ import streamlit as st
 
 from common import NotFound, PipelineError
 from dashboard import alt_text, data, leaderboard, readable, reports
+from dashboard.basis import flat_note
 from dashboard.context import Context
-from dashboard.markup import plain
+from dashboard.markup import code, plain
 from dashboard.notes import notes as table_notes
 from dashboard.tabs.compare_paired import column, render_paired
 from dashboard.tabs.metrics import RESULT_PREFIXES, history_chart
@@ -134,10 +135,10 @@ def render_compare(ctx: Context) -> None:
     runs = [ctx.run, *(data.run(ctx.uri, i) for i in ctx.compare_ids)]
     st.subheader("Metrics")
     st.caption(
-        f"Latest values; value (95 % interval) when logged; eval_* of the most probable class "
-        f"(argmax), eval_thr_* of a two-class run's served threshold. {leaderboard.BEST} "
-        "better: a test "
-        "figure (eval_*) only among evaluations of the same test data without test-time "
+        f"Latest values; value (95 % interval) when logged; {code('eval_*')} of the most "
+        f"probable class (argmax), {code('eval_thr_*')} of a two-class run's served threshold. "
+        f"{leaderboard.BEST} better: a test "
+        f"figure ({code('eval_*')}) only among evaluations of the same test data without test-time "
         "augmentation; training and validation figures get none (validation is the split "
         f"that chose each run's epoch, often small: not a test). {LEGEND}"
     )
@@ -149,6 +150,8 @@ def render_compare(ctx: Context) -> None:
     measured = bases(ctx, runs)
     for note in table_notes(measured):
         st.warning(note)
+    if flat := flat_note(measured):
+        st.warning(flat)
     st.dataframe(
         metrics_table(runs, measured).style.map(style),
         width="stretch",
