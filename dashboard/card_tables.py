@@ -17,9 +17,10 @@ def evaluation_table(
     """Evaluation metrics with intervals: columns metric, value, ci_low, ci_high[, method], overall.
 
     Reads the run's ``eval_*`` metrics and their interval bounds (``common.metric_keys``) and
-    fills gaps from the evaluation report (``metrics.json``); ``overall`` is False for per-class
-    metrics (those not in the report's ``overall``, or everything but the report's when there is
-    no report and the name ends with a class). The out-of-distribution check's figures
+    fills gaps from the evaluation report (``metrics.json``, the ``eval_thr_*`` figures' from
+    its ``operating_points.threshold``: each row's interval ``method`` too); ``overall`` is False
+    for per-class metrics (those not in the report's ``overall``, or everything but the report's
+    when there is no report and the name ends with a class). The out-of-distribution check's figures
     (``eval_ood_rate``...) are no figures of the model's answers, overall or per class: they have
     their own section and sentence (``dashboard.ood``).
     """
@@ -34,6 +35,12 @@ def evaluation_table(
         for name, estimate in values.items():
             if isinstance(estimate, schemas.Estimate):
                 estimates[metric_keys.class_key(name, cls, report.class_names)] = estimate
+    point = report and report.operating_points and report.operating_points.threshold
+    for cls, values in (point.per_class if point else {}).items():  # the eval_thr_* rows logged
+        for name, estimate in values.items():
+            at = metric_keys.eval_key(name, cls, at_threshold=True, among=report.class_names)
+            if (row := at.removeprefix(metric_keys.EVAL_PREFIX)) in rows:
+                estimates[row] = estimate
     for name, estimate in estimates.items():
         row = rows.setdefault(name, {})
         for field in ("value", "ci_low", "ci_high", "method"):

@@ -21,6 +21,7 @@ from mlflow.tracking import MlflowClient
 
 from common import InvalidInput, ServiceUnavailable, Settings, fingerprint, metric_keys, utcnow
 from dashboard.assessment import Assessment, assess, check_loads
+from dashboard.commands import cli_code
 from dashboard.handoff import (
     CLIENTS_BREAK,
     SUMMARY_METRICS,
@@ -102,8 +103,9 @@ def check_run(
         raise InvalidInput(f"run {run_id} cannot be chosen: {found.problem}.")
     if not found.evaluated and not allow_unevaluated:
         raise InvalidInput(
-            f"run {run_id} has not been evaluated; evaluate it first (python -m evaluator "
-            f"--run-id {run_id}) or confirm that you choose it unevaluated (--yes-unevaluated)."
+            f"run {run_id} has not been evaluated; evaluate it first "
+            f"({cli_code(settings, 'evaluator', run_id)}) or confirm that you choose it "
+            "unevaluated (--yes-unevaluated)."
         )
     # Read once: the interface check compares with this version, and the choice goes on only
     # while the alias still names it (read inside the check too, a move and a move back

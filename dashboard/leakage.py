@@ -210,6 +210,19 @@ def of_other_data(
     )
 
 
+def not_its_split(tags: Mapping[str, str], report: schemas.EvaluationReport | None) -> bool:
+    """Whether the evaluation ``report`` (its ``own_data`` settled) is of another folder than
+    the run's own (``own_data`` False, its own split not merely changed since: the caveat that
+    nothing checked its images against the training data, ``handoff.caveats_of``), and not of
+    the very test files of the run's split under another path (the same ``dataset_hash`` as
+    the run's ``TEST_DATA_TAG``): the warnings of the run's own data set (duplicates of its test
+    split, labels in conflict) are then not of the images its figures measure."""
+    if report is None or report.own_data is not False or report.data_changed:
+        return False
+    recorded = tags.get(contract.TEST_DATA_TAG)
+    return not (report.dataset_hash and recorded and report.dataset_hash == recorded)
+
+
 def run_leakage(
     client: MlflowClient, run: Run, report: schemas.EvaluationReport | None = None
 ) -> str | None:

@@ -5,7 +5,8 @@ from datetime import UTC, datetime
 
 import pandas as pd
 
-from common import InvalidInput
+from common import InvalidInput, Settings, get_settings
+from dashboard import readable
 from dashboard.card_tables import (
     class_counts,
     describe_operating_point,
@@ -18,6 +19,7 @@ from dashboard.card_tables import (
     split_counts,
 )
 from dashboard.chosen_on import ChosenOn, card_lines
+from dashboard.commands import cli_code
 from dashboard.markup import cell, code, name_list, plain
 from dashboard.ood import card_line
 from dashboard.provenance import (
@@ -37,6 +39,8 @@ from runs import (
     schemas,
 )
 
+NOTHING = (None, "None", "")  # a param's value that records nothing (MLflow logs None as text)
+
 
 def build_model_card(
     run: dict,
@@ -47,6 +51,7 @@ def build_model_card(
     operating_point: schemas.ThresholdPoint | None = None,
     report: schemas.EvaluationReport | None = None,
     chosen: ChosenOn | None = None,
+    settings: Settings | None = None,
 ) -> str:
     """The Markdown model card of ``run`` (a ``dashboard.reads.run_to_dict`` summary).
 
@@ -56,9 +61,12 @@ def build_model_card(
     ``operating_point`` its ``operating_points.threshold``; its ``own_data`` is settled for the
     run (``EvaluationReport.of_run``), as every reader of it does. ``chosen``: what the version
     of the run that the alias names records of the evaluation it was chosen on (``ChosenOn``):
-    the card says whether its figures are those, and which they were when not.
+    the card says whether its figures are those, and which they were when not. ``settings``:
+    the session's (default: the process's), whose server and data the commands it shows name
+    (``commands.cli_command``).
     """
     params, run_id = run["params"], run["run_id"]
+    settings = settings or get_settings()
     report = report and report.of_run(params.get("data_dir"))
     evaluated = evaluation is not None and not evaluation.empty
     lines = [
@@ -119,11 +127,12 @@ def build_model_card(
     if not (counts or classes):
         lines.append("- No dataset information was logged with this run.")
     lines += ["", "## Training setup", ""]
-    shown = [(k, params[k]) for k in contract.TRAINING_PARAMS if k in params]
+    # a param logged as None (``--modality`` not given) says nothing: left out
+    shown = [(k, params[k]) for k in contract.TRAINING_PARAMS if params.get(k) not in NOTHING]
     if params.get("num_classes") not in (None, "2"):  # a two-class rule: unused for the others
         shown = [(k, v) for k, v in shown if k not in ("target_sensitivity", "positive_class")]
     if not shown:
-        shown = sorted(params.items())[:30]
+        shown = [(k, v) for k, v in sorted(params.items()) if v not in NOTHING][:30]
     if shown:
         lines += ["| Parameter | Value |", "|---|---|"]
         lines += [f"| {cell(k)} | {cell(str(v)[:120])} |" for k, v in shown]
@@ -147,12 +156,12 @@ def build_model_card(
         lines += ["| Metric | Value | CI low | CI high |", "|---|---|---|---|"]
         for row in evaluation[evaluation["overall"]].to_dict("records"):
             lines.append(
-                f"| {cell(row['metric'])} | {fmt_value(row['value'])} "
+                f"| {cell(readable.evaluated(row['metric']))} | {fmt_value(row['value'])} "
                 f"| {fmt_bound(row.get('ci_low'))} | {fmt_bound(row.get('ci_high'))} |"
             )
     else:
         lines.append(
-            f"Not evaluated yet: run `python -m evaluator --run-id {run_id}` or press Evaluate."
+            f"Not evaluated yet: run {cli_code(settings, 'evaluator', run_id)} or press Evaluate."
         )
         lines += card_lines(chosen, run["tags"])
     lines += ["", "## Decision rule", ""]
@@ -202,7 +211,7 @@ def build_model_card(
             )
     else:
         lines.append(
-            f"Not explained yet: run `python -m explainer --run-id {run_id}` or press Explain."
+            f"Not explained yet: run {cli_code(settings, 'explainer', run_id)} or press Explain."
         )
     lines += [
         "",

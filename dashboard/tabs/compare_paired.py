@@ -9,8 +9,9 @@ its sign), as every tab writes them."""
 import pandas as pd
 import streamlit as st
 
-from common import NotFound, redact_uri
+from common import NotFound
 from dashboard import data, leaderboard, paired, paired_decision, readable, reports
+from dashboard.commands import cli_code
 from dashboard.context import Context
 from dashboard.leakage import SplitOverlap
 from dashboard.markup import plain
@@ -80,9 +81,9 @@ def evaluate_step(ctx: Context, run: dict) -> str:
             f"{lacks}, and none can be made: {plain(leaderboard.why_not_deployable(run))} (the "
             "evaluator needs a finished run of `python -m trainer`)."
         )
-    command = f"`python -m evaluator --run-id {run['run_id']}`"
+    command = cli_code(ctx.settings, "evaluator", run["run_id"])
     if not ctx.services_see_this_server:
-        how = f"run {command} with MLFLOW_TRACKING_URI={redact_uri(ctx.uri)}"
+        how = f"run {command}"
     else:
         press = "Run again" if reports.has_evaluation(run) else "Evaluate this run"
         where = "on the Evaluation tab" if this else "on its Evaluation tab (the button below)"

@@ -277,6 +277,7 @@ def model_card_for(ctx: Context, chosen: ChosenOn | None = None) -> str:
         report and report.operating_points and report.operating_points.threshold,
         report,
         chosen,
+        ctx.settings,
     )
 
 

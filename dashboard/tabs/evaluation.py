@@ -18,7 +18,8 @@ from dashboard.card_tables import (
     operating_point_table,
 )
 from dashboard.context import Context, missing
-from dashboard.markup import name_list, plain
+from dashboard.leakage import not_its_split
+from dashboard.markup import code, name_list, plain
 from dashboard.paired import names_as_written
 from dashboard.provenance import dataset_warnings
 from dashboard.reads import PREVIEW_BYTES
@@ -39,6 +40,8 @@ HUMAN = {
     "method": "Interval method",
     "key": "MLflow key",
 }
+# metrics.json's interval methods (evaluator.metrics), as a reader names them
+METHODS = {"wilson": "Wilson", "delong": "DeLong", "bootstrap_percentile": "bootstrap percentile"}
 
 
 def interval_charts(table: pd.DataFrame) -> list[tuple[alt.LayerChart, pd.DataFrame]]:
@@ -124,6 +127,8 @@ def _readable(table: pd.DataFrame) -> pd.DataFrame:
     shown = figures(table.drop(columns="overall"))
     shown = shown.assign(name=[readable.evaluated(m) for m in shown["metric"]])
     shown = shown.assign(key=[metric_keys.eval_key(m) for m in shown["metric"]])
+    if "method" in shown.columns:
+        shown["method"] = [METHODS.get(m, m) for m in shown["method"]]
     columns = ["name", *(c for c in HUMAN if c in shown.columns and c not in ("name", "key"))]
     return shown[[*columns, "key"]].rename(columns=HUMAN)
 
@@ -158,8 +163,7 @@ def render_evaluation(ctx: Context) -> None:
             )
         for caveat in handoff.caveats_of(folder, report)[1]:  # as choosing the run lists them
             st.warning(f"About these figures: {plain(caveat)}.")
-        for warning in dataset_warnings(reports.dataset_stats(ctx.uri, ctx.run)):
-            st.warning(plain(warning))  # as the Metrics tab's dataset section words it
+        _data_warnings(ctx, report)
         overall, per_class = table[table["overall"]], table[~table["overall"]]
         st.dataframe(_readable(overall), hide_index=True, width="stretch")
         for chart, rows in interval_charts(overall):
@@ -202,6 +206,25 @@ def render_evaluation(ctx: Context) -> None:
         st.dataframe(names_as_written(preview), width="stretch")
         if report is not None:
             st.json(report.model_dump(mode="json"), expanded=False)
+
+
+def _data_warnings(ctx: Context, report) -> None:
+    """The run's data set's warnings, as the Metrics tab's dataset section words them; for an
+    evaluation of another folder (``leakage.not_its_split``) one line instead, saying they
+    concern the run's own splits, not the images evaluated here."""
+    warnings = dataset_warnings(reports.dataset_stats(ctx.uri, ctx.run))
+    if not warnings or not not_its_split(ctx.run.get("tags") or {}, report):
+        for warning in warnings:
+            st.warning(plain(warning))
+        return
+    kinds = ", ".join(dict.fromkeys(w.split(":")[0].lower() for w in warnings))
+    test = (ctx.run.get("params") or {}).get("data_n_test")
+    split = f"its own test split of {test} images" if test else "its own test split"
+    st.info(
+        f"The run's own data set has warnings ({plain(kinds)}) not shown here: they concern "
+        f"{split} and its training data, not the {report.n_samples} images of "
+        f"{code(report.data_dir)} evaluated here. The Metrics tab lists them."
+    )
 
 
 def _logged_by_the_run(ctx: Context, table: pd.DataFrame) -> None:

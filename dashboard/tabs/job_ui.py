@@ -12,6 +12,7 @@ import streamlit as st
 
 from common import redact_uri
 from dashboard import data, leaderboard
+from dashboard.commands import cli_code
 from dashboard.context import Context
 from dashboard.jobs import Job, JobClient, follow
 from dashboard.markup import plain
@@ -41,7 +42,7 @@ def job_controls(ctx: Context, kind: str, done_at: datetime | None, has_result: 
     where none can be made (the reason is already on the page).
     """
     noun = NOUN[kind]
-    command = f"`python -m {SERVICE[kind]} --run-id {ctx.run_id}`"
+    command = cli_code(ctx.settings, SERVICE[kind], ctx.run_id)
     left, right = st.columns([1, 3], vertical_alignment="center")
     if has_result:
         when = f" on {done_at:%Y-%m-%d %H:%M} UTC" if done_at else ""
@@ -54,7 +55,7 @@ def job_controls(ctx: Context, kind: str, done_at: datetime | None, has_result: 
             f"The {noun} service reads runs from its own MLFLOW_TRACKING_URI, not from "
             f"{redact_uri(ctx.uri)}: switch back to that server to start one from here."
         )
-        return f"run {command} with MLFLOW_TRACKING_URI={redact_uri(ctx.uri)}."
+        return f"run {command}."
     label = "Run again" if has_result else f"{kind.capitalize()} this run"
     pressed = left.button(
         label,

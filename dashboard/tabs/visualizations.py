@@ -11,6 +11,7 @@ import streamlit as st
 
 from common import CATEGORICAL
 from dashboard import alt_text, data, reports
+from dashboard.commands import cli_code
 from dashboard.context import Context, missing
 from dashboard.tabs.job_ui import cannot_make
 from runs import contract, schemas
@@ -84,7 +85,7 @@ def render_visualizations(ctx: Context) -> None:
         missing(
             "feature map or activation maps",
             "they come with every explanation: press Explain on the Explanations tab or run "
-            f"`python -m explainer --run-id {ctx.run_id}`.",
+            f"{cli_code(ctx.settings, 'explainer', ctx.run_id)}.",
         )
         return
     if embedding is not None:

@@ -50,11 +50,11 @@ def test_card_of_an_evaluated_run_has_intervals_and_faithfulness(mlflow_server, 
         assert heading in card
     assert "Classes (3): 'keratosis', 'melanoma', 'nevus'" in card
     assert "test 12" in card
-    accuracy = next(line for line in card.splitlines() if line.startswith("| accuracy |"))
+    accuracy = next(line for line in card.splitlines() if line.startswith("| test accuracy |"))
     value, low, high = (float(x) for x in accuracy.strip("|").split("|")[1:4])
     assert low <= value <= high
     assert "| gradcam |" in card
-    assert "| recall_nevus |" not in card  # per-class metrics stay in the Evaluation tab
+    assert "| test recall (nevus) |" not in card  # per-class metrics stay in the Evaluation tab
 
 
 def test_card_of_an_old_evaluation_of_another_folder_says_so(

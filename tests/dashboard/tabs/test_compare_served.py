@@ -11,6 +11,8 @@ import mlflow
 import pytest
 from mlflow.tracking import MlflowClient
 
+from common import get_settings
+from dashboard.commands import cli_command
 from dashboard.paired_decision import paired_interval
 from tests.dashboard.conftest import _pipeline_run, open_page
 
@@ -112,13 +114,20 @@ def test_verdicts_are_in_tables_that_wrap_them(page_env, served_runs):
     assert all(v["Verdict"].str.len().gt(0).all() for v in verdicts)
 
 
+def _command(run_id: str) -> str:
+    """The command the page shows, with the page's server and DATA_DIR (``page_env``)."""
+    command = cli_command(get_settings(), "evaluator", run_id)
+    assert command.startswith(f"MLFLOW_TRACKING_URI={get_settings().mlflow_tracking_uri} ")
+    return command
+
+
 def test_a_compared_run_without_an_evaluation_is_offered_its_next_step(page_env, served_runs):
     bare = served_runs["bare"]
     at = _open(served_runs, "low", "bare")
     [step] = [i.value for i in at.info if "has no evaluation yet" in i.value]
     assert step == (
         f"{_label(served_runs, 'bare')} has no evaluation yet — press Evaluate this run on its "
-        f"Evaluation tab (the button below) or run `python -m evaluator --run-id {bare}`; "
+        f"Evaluation tab (the button below) or run `{_command(bare)}`; "
         "Compare then pairs the runs' test predictions image by image."
     )
     button = at.button(key=f"compare_evaluate_{bare}")
@@ -139,7 +148,7 @@ def test_an_open_run_without_an_evaluation_is_offered_its_next_step(page_env, se
     [step] = [i.value for i in at.info if "has no evaluation yet" in i.value]
     assert step.startswith(
         "This run has no evaluation yet — press Evaluate this run on the Evaluation tab or run "
-        f"`python -m evaluator --run-id {bare}`"
+        f"`{_command(bare)}`"
     )
     at = at.button(key=f"compare_evaluate_{bare}").click().run()
     assert at.session_state["tab"] == "Evaluation" and at.session_state["run_id"] == bare

@@ -1,5 +1,6 @@
 import time
 
+import pandas as pd
 from mlflow.tracking import MlflowClient
 
 from tests.dashboard.charts import chart_of, charts
@@ -30,7 +31,7 @@ def test_metrics_with_intervals_plots_and_misclassified(page_env, dashboard_runs
     )  # fmt: skip
     assert per_class["Interval method"].notna().all()  # read from metrics.json's per_class
     recall = per_class.set_index("Metric").loc["test recall (nevus)"]
-    assert (recall["Interval method"], recall["MLflow key"]) == ("wilson", "eval_recall_nevus")
+    assert (recall["Interval method"], recall["MLflow key"]) == ("Wilson", "eval_recall_nevus")
 
 
 def test_raw_predictions_on_request(page_env, dashboard_runs):
@@ -122,6 +123,9 @@ def test_two_class_run_shows_test_figures_at_the_validation_threshold(page_env, 
     assert set(table["Class"]) == {"melanoma", "nevus", "all images"}
     measures = {m.split(" ")[0] for m in table["Measure"]}
     assert measures == {"sensitivity", "specificity", "accuracy", "PPV", "NPV"}
+    rows = pd.concat(f.value for f in at.dataframe if "MLflow key" in f.value.columns)
+    at_threshold = rows[rows["MLflow key"].str.startswith("eval_thr_")]
+    assert len(at_threshold) == 4 and set(at_threshold["Interval method"]) == {"Wilson"}
     low, value, high = table[["95% CI low", "Value", "95% CI high"]].astype(float).to_numpy().T
     assert (low <= value).all() and (value <= high).all()
     assert any("'melanoma' is decided when its probability is ≥" in m.value for m in at.markdown)
