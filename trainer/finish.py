@@ -4,6 +4,7 @@ run with its validation figures; and what the console says about it (``trainer.v
 
 import argparse
 import copy
+import math
 import shlex
 import sys
 import time
@@ -11,7 +12,7 @@ import time
 import mlflow
 import torch
 
-from common import ServiceUnavailable
+from common import Conflict, ServiceUnavailable
 from runs import Ensemble, contract
 from trainer import mlflow_run, rerun, verdict
 from trainer.engine import evaluate
@@ -26,22 +27,44 @@ def member_seed(args: argparse.Namespace, member: int) -> int:
     return args.seed * args.ensemble + member
 
 
-def _selected(session: Training) -> tuple[torch.nn.Module, dict[str, float], list[dict]]:
+def _selected(session: Training) -> tuple[torch.nn.Module, list[dict]]:
     """The model to log: the last member's best epoch, or the ensemble of every member's
-    best; with its validation metrics and every member's ``best`` (first member first)."""
+    best; with every member's ``best`` (first member first)."""
     best = session.progress["best"]
     model = session.selected_model
     model.load_state_dict(best["state"])
     bests = [*session.members_done, best]
     if len(bests) == 1:
-        return model, best["metrics"], bests
+        return model, bests
     members = []
     for member in bests:
         copy_ = copy.deepcopy(model)
         copy_.load_state_dict(member["state"])
         members.append(copy_)
-    ensemble = Ensemble(members).to(session.device)
-    return ensemble, evaluate(ensemble, session.val_set, session.device), bests
+    return Ensemble(members).to(session.device), bests
+
+
+def _chosen(session: Training, model: torch.nn.Module, bests: list[dict]) -> dict:
+    """What the final logging records of ``model`` (``Training.final``): its validation
+    figures, its decision threshold (two classes), the out-of-distribution check it carries
+    (stored on it) and the time its figures are logged at. Chosen once: a resumed finish, on
+    other threads or another device, could choose other last digits than the run records."""
+    args, names = session.args, list(session.preprocessing.class_names)
+    val = bests[0]["metrics"]
+    if len(bests) > 1:
+        val = evaluate(model, session.val_set, session.device)
+    point = None
+    if len(names) == 2 and args.target_sensitivity > 0:  # chosen first: it travels with the model
+        point = choose_threshold(
+            model, session.val_set, session.device, names, args.positive_class,
+            args.target_sensitivity,
+        )  # fmt: skip
+    ood = None
+    if args.ood_quantile > 0:  # fitted on train, its threshold on validation; travels with it
+        ood = attach_check(model, session.train_set, session.val_set, session.device, args)
+    return {"val": val, "point": point, "ood_threshold": ood,
+            "ood_reference": getattr(model, "ood_reference", None) if ood is not None else None,
+            "stamp": int(time.time() * 1000)}  # fmt: skip
 
 
 def _ensemble_summary(args: argparse.Namespace, val: dict, bests: list[dict]) -> dict:
@@ -58,38 +81,49 @@ def _ensemble_summary(args: argparse.Namespace, val: dict, bests: list[dict]) ->
     }  # fmt: skip
 
 
-def _log(session: Training, model: torch.nn.Module, point: dict | None, ood: float | None,
-         results: dict[str, float], stamp: int, summary: dict | None) -> None:  # fmt: skip
-    """Log the kept model (its decision threshold ``point``, out-of-distribution threshold
-    ``ood``, ensemble ``summary``) and its figures ``results`` (at ``stamp``) in the active
-    run, then mark it FINISHED; every step may be repeated (``mlflow_run.outlasting`` repeats
-    them all after an outage)."""
+def _log(session: Training, model: torch.nn.Module, final: dict, results: dict[str, float],
+         summary: dict | None) -> None:  # fmt: skip
+    """Log the kept model (with ``final``'s decision threshold and out-of-distribution check),
+    the ensemble ``summary`` and the figures ``results`` in the active run, then mark it
+    FINISHED; every step may be repeated (``mlflow_run.outlasting`` repeats them all after an
+    outage, a resumed trainer after a longer one): what a try before recorded is not logged
+    again."""
+    data = mlflow.get_run(session.run_id).data
+    point, ood = final["point"], final["ood_threshold"]
+    params = {}
     if point is not None:  # before the model, which marks the run trained: every reader of
         # the run (predictor, evaluator, dashboard) then finds the point the model carries
         mlflow.log_dict(point, contract.OPERATING_POINT_JSON)
-        mlflow.log_params(
-            {"decision_threshold": round(point["threshold"], 6),
-             "positive_class": point["positive_class"]}
-        )  # fmt: skip
-    # a resumed finish keeps the first one's (a refit may differ in its last digits)
-    if ood is not None and "ood_threshold" not in mlflow.get_run(session.run_id).data.params:
-        mlflow.log_param("ood_threshold", round(ood, 6))
+        params = {"decision_threshold": round(point["threshold"], 6),
+                  "positive_class": point["positive_class"]}  # fmt: skip
+    if ood is not None:
+        params["ood_threshold"] = round(ood, 6)
+    if new := {k: v for k, v in params.items() if data.params.get(k) != str(v)}:
+        mlflow.log_params(new)  # (another value recorded: refused, INVALID_PARAMETER_VALUE)
     mlflow_run.log_model(model, session.preprocessing, point)
     if summary is not None:
         mlflow.log_dict(summary, contract.ENSEMBLE_JSON)
-    mlflow.log_metrics(results, timestamp=stamp)
+    if new := {k: v for k, v in results.items() if not _same(data.metrics.get(k), v)}:
+        mlflow.log_metrics(new, timestamp=final["stamp"])  # the first try's time
     # FINISHED before the checkpoint is: a trainer stopped between the two resumes the run
     mlflow.MlflowClient().set_terminated(session.run_id, "FINISHED")
+
+
+def _same(logged: float | None, value: float) -> bool:
+    """Whether the run's latest ``logged`` value of a metric is ``value`` (NaN as NaN)."""
+    return logged is not None and (logged == value or (math.isnan(logged) and math.isnan(value)))
 
 
 def _unlogged(session: Training, exc: BaseException) -> str:
     """The one line for an outage that outlasted the wait during the final logging: the
     training is done and kept; which command logs it once the server answers again."""
     args = session.args
-    command = [
+    command = [  # a resume takes --device and --threads from its command line
         "python", "-m", "trainer", "--data-dir", str(args.data_dir),
         "--experiment", args.experiment, "--tracking-uri", mlflow.get_tracking_uri(),
-        "--checkpoint-dir", str(session.checkpoint_path.parent), "--resume", "auto",
+        "--checkpoint-dir", str(session.checkpoint_path.parent),
+        "--device", str(session.device), "--threads", str(torch.get_num_threads()),
+        "--resume", "auto",
     ]  # fmt: skip
     return (
         f"the tracking server {mlflow.get_tracking_uri()} stopped answering while the trained "
@@ -104,32 +138,43 @@ def _say(message: str) -> None:
     print(message, file=sys.stderr, flush=True)
 
 
+def _refused(session: Training, exc: BaseException) -> str:
+    """The one line for a run that refused a value of the final logging: it records another,
+    set by hand, by another trainer, or by a try whose checkpoint predates ``Training.final``
+    (the resumed finish chose its values again)."""
+    return (
+        f"run {session.run_id} refused the final logging of this training "
+        f"({getattr(exc, 'message', exc)}): the run records another value there than this "
+        f"training logs; the trained model is kept in the checkpoint {session.checkpoint_path}, "
+        "but this run cannot hold it: train it in a new run (without --resume)"
+    )
+
+
 def finish(session: Training) -> None:
     """Log the best model (one, or the ensemble), its figures and (two classes) the decision
-    threshold chosen on validation; mark the checkpoint finished."""
-    model, val, bests = _selected(session)
-    best_epoch = bests[0]["epoch"]
-    args, names = session.args, list(session.preprocessing.class_names)
-    point = None
-    if len(names) == 2 and args.target_sensitivity > 0:  # chosen first: it travels with the model
-        point = choose_threshold(
-            model, session.val_set, session.device, names, args.positive_class,
-            args.target_sensitivity,
-        )  # fmt: skip
-    ood = None
-    if args.ood_quantile > 0:  # fitted on train, its threshold on validation; travels with it
-        ood = attach_check(model, session.train_set, session.val_set, session.device, args)
+    threshold chosen on validation; mark the checkpoint finished. What is logged is chosen
+    once and checkpointed first (``Training.final``): a resumed finish logs the same."""
+    model, bests = _selected(session)
+    if session.final is None:
+        session.final = _chosen(session, model, bests)
+        session.save(finished=False)
+    elif session.final["ood_reference"] is not None:
+        model.ood_reference = session.final["ood_reference"]
+    final, best_epoch, args = session.final, bests[0]["epoch"], session.args
+    val, point = final["val"], final["point"]
     results = {"best_val_auc": val["auc"], "best_epoch": best_epoch}
-    stamp = int(time.time() * 1000)  # one for every try: a metric logged again is the same
     summary = _ensemble_summary(args, val, bests) if len(bests) > 1 else None
     try:  # the whole logging again after an outage (each step may be repeated)
-        mlflow_run.outlasting(
-            lambda: _log(session, model, point, ood, results, stamp, summary), _say
-        )  # fmt: skip
+        mlflow_run.outlasting(lambda: _log(session, model, final, results, summary), _say)
     except Exception as exc:
-        if not mlflow_run.outage(exc):
-            raise
-        raise ServiceUnavailable(_unlogged(session, exc)) from exc
+        if mlflow_run.outage(exc):
+            raise ServiceUnavailable(_unlogged(session, exc)) from exc
+        if getattr(exc, "error_code", None) == "INVALID_PARAMETER_VALUE" and not (
+            mlflow_run.deleted(session.run_id, mlflow.get_tracking_uri())
+        ):  # (a deleted run refuses every request: trainer.train says so)
+            raise Conflict(_refused(session, exc)) from exc
+        raise
+    session.marked = True
     session.save(finished=True)
     members = f" (ensemble of {args.ensemble}: first member's epoch)" if args.ensemble > 1 else ""
     print(

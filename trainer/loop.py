@@ -84,6 +84,9 @@ class Training:
         seed: The member's seed (``--seed`` times the ensemble size, plus ``member``).
         members_done: The ``best`` of each member trained before this one.
         epochs_run: Epochs trained by :meth:`run` in this process.
+        final: What the final logging records, chosen once (``trainer.finish``): checkpointed
+            before any of it is logged, so that a resumed finish logs the same; None before.
+        marked: The final logging marked the run FINISHED (in this process).
     """
 
     args: argparse.Namespace
@@ -116,6 +119,8 @@ class Training:
     # ended between logging an epoch and checkpointing it trains that epoch again.
     logged_epochs: set[int] | None = field(default=None, init=False)
     resumed: bool = field(default=False, init=False)
+    final: dict[str, Any] | None = field(default=None, init=False)
+    marked: bool = field(default=False, init=False)
 
     def restore(self, state: dict[str, Any]) -> None:
         """Continue from a checkpoint written by :meth:`save`, whose data the caller checked
@@ -129,6 +134,7 @@ class Training:
         checkpoint.set_rng_state(state["rng"], self.generator)
         self.progress = {key: state[key] for key in self.progress}
         self.members_done = list(state.get("members_done", []))
+        self.final = state.get("final")
         self.resumed = True
         self._say(
             f"resuming run {state['run_id']} after {self.member_label}epoch "
@@ -154,6 +160,7 @@ class Training:
                 "member": self.member,
                 "members_done": self.members_done,
                 "torch_threads": torch.get_num_threads(),  # resumed on others: not bit-identical
+                "final": self.final,
                 **self.progress,
             },
         )
@@ -279,6 +286,12 @@ class Training:
             f"{val['loss']:.4f} acc {val['accuracy']:.3f} auc {val['auc']:.4f}  "
             f"{metrics['epoch_time']:.1f}s"
         )
+        return self.early_stopped
+
+    @property
+    def early_stopped(self) -> bool:
+        """Whether the progress (trained, or restored) ends in an early stop: another epoch
+        would train on where the run stopped, and could change the model kept."""
         return 0 < self.args.patience <= self.progress["bad_epochs"]
 
     def _logged_before(self) -> set[int]:

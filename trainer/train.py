@@ -230,7 +230,7 @@ def _train(session: Training, state: dict[str, Any] | None, tracking_uri: str,
             run_id = _open(session, state, tracking_uri, held)
         session.run_id = distributed.broadcast(run_id, dist_info)
         # a resumed run that stopped early (its final logging cut short) only finishes it
-        finished = _stopped_early(session) or session.run(args.max_epochs_this_session)
+        finished = session.early_stopped or session.run(args.max_epochs_this_session)
         while finished and session.member + 1 < args.ensemble:
             session = _next_member(session)
             left = args.max_epochs_this_session
@@ -268,17 +268,23 @@ def _train(session: Training, state: dict[str, Any] | None, tracking_uri: str,
         if dist_info.is_main and mlflow.active_run() is not None:
             try:
                 mlflow.end_run(status or "FAILED")
-            except mlflow_run.TRACKING_ERRORS:  # down: the run stays RUNNING until it is resumed
-                if status:
-                    log.warning("could not mark run %s %s: it shows RUNNING until resumed",
-                                session.run_id, status)  # fmt: skip
+            except mlflow_run.TRACKING_ERRORS:  # down: the run shows what it was last marked
+                if status and (said := unmarked(session.run_id, status, session.marked)):
+                    log.warning("%s", said)
     return session.run_id
 
 
-def _stopped_early(session: Training) -> bool:
-    """Whether the session's (restored) progress ended in an early stop: another epoch would
-    train on where the run stopped, and could change the model kept."""
-    return 0 < session.args.patience <= session.progress["bad_epochs"]
+def unmarked(run_id: str, status: str, finished: bool) -> str | None:
+    """The warning when run ``run_id`` could not be marked ``status`` at the end (the server
+    down): what the run shows instead. ``finished``: the final logging marked it FINISHED
+    already (None: nothing to say, when ``status`` is FINISHED too)."""
+    if not finished:
+        return f"could not mark run {run_id} {status}: it shows RUNNING until resumed"
+    if status == "FINISHED":
+        return None
+    return (
+        f"could not mark run {run_id} {status}: it shows FINISHED, as its final logging marked it"
+    )
 
 
 def _open(session: Training, state: dict[str, Any] | None, tracking_uri: str,

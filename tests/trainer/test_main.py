@@ -12,6 +12,7 @@ from common import InvalidInput, ServiceUnavailable
 from runs import contract
 from tests.conftest import ROOT, free_port, mlflow_command, serving
 from tests.trainer.conftest import artifact_json
+from tests.trainer.outage import server_stopped_during
 from trainer import checkpoint, train
 
 pytestmark = pytest.mark.slow
@@ -169,36 +170,10 @@ def test_bad_data_folder_exits_2_naming_it(tmp_path, mlflow_server):
     assert str(missing) in result.stderr and "Traceback" not in result.stderr
 
 
-def _server_stopped_during(argv: list[str], tmp_path: Path, until: str, **env: str):
-    """A trainer of ``argv`` on an MLflow server of its own, stopped once the trainer printed a
-    line starting with ``until``: ``(process, server's URI, restart)``, ``restart()`` serving
-    the same store and port again (a context manager)."""
-    port = free_port()
-    server, server_env = mlflow_command(tmp_path, port)
-    uri = f"http://127.0.0.1:{port}"
-    argv[argv.index("--tracking-uri") + 1] = uri
-    env = {**os.environ, "MLFLOW_HTTP_REQUEST_MAX_RETRIES": "1", "MLFLOW_HTTP_REQUEST_TIMEOUT": "5",
-           **env}  # fmt: skip
-    with serving(server, uri + "/health", tmp_path / "server.log", cwd=tmp_path, env=server_env):
-        proc = subprocess.Popen(
-            [sys.executable, "-m", "trainer", *argv], cwd=ROOT, env=env,
-            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-        )  # fmt: skip
-        for line in proc.stderr:
-            if line.startswith(until):
-                break
-
-    def restart():
-        return serving(server, uri + "/health", tmp_path / "again.log", cwd=tmp_path,
-                       env=server_env)  # fmt: skip
-
-    return proc, uri, restart
-
-
 def test_mlflow_stopping_mid_run_exits_2_with_one_line_and_the_resume_hint(trainer_argv, tmp_path):
     argv = trainer_argv("--epochs", "200", "--threads", "1")
     # JOB_RETRY_DELAY_S 0: training does not wait for the server to come back
-    proc, uri, _ = _server_stopped_during(argv, tmp_path, "epoch 2/200", JOB_RETRY_DELAY_S="0")
+    proc, uri, _ = server_stopped_during(argv, tmp_path, "epoch 2/200", JOB_RETRY_DELAY_S="0")
     err = proc.stderr.read()  # the server is stopped now
     assert proc.wait(timeout=300) == 2, err[-2000:]
     last = err.strip().splitlines()[-1]
@@ -209,7 +184,7 @@ def test_mlflow_stopping_mid_run_exits_2_with_one_line_and_the_resume_hint(train
 
 def test_training_goes_on_through_a_restart_of_the_tracking_server(trainer_argv, tmp_path):
     argv = trainer_argv("--epochs", "20", "--threads", "1")
-    proc, uri, restart = _server_stopped_during(argv, tmp_path, "epoch 1/20")
+    proc, uri, restart = server_stopped_during(argv, tmp_path, "epoch 1/20")
     # stopped: the trainer waits at its next epoch's metrics (up to 155 s by default)
     with restart():
         out, err = proc.communicate(timeout=400)
