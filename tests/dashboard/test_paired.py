@@ -7,7 +7,7 @@ import pytest
 from sklearn.metrics import roc_auc_score
 
 from dashboard import paired
-from dashboard.paired import p_text, paired_differences, why_not_paired, why_other_data
+from dashboard.paired import Difference, p_text, paired_differences, why_not_paired, why_other_data
 from runs.schemas import EvaluationReport
 
 CLASSES = ("benign", "malignant", "normal")
@@ -159,16 +159,22 @@ def test_class_names_that_look_like_numbers_or_missing_values_are_kept():
     assert auc.value == 0 and auc.verdict("a", "b") == "no clear difference on these images"
 
 
+def _accuracy_gap(images: int, weak_right: int, strong_right: int) -> Difference:
+    """The paired accuracy difference of two runs on ``images`` images of class 0: ``weak``
+    right on the first ``weak_right``, ``strong`` on the first ``strong_right`` (more), both
+    wrong (class 1) on the others."""
+    y = np.zeros(images, dtype=int)
+    weak_probs, strong_probs = np.full((images, 3), 0.1), np.full((images, 3), 0.1)
+    weak_probs[:, 1] = strong_probs[:, 1] = 0.8  # wrong unless set right below
+    weak_probs[:weak_right] = strong_probs[:strong_right] = [0.8, 0.1, 0.1]
+    weak, strong = _predictions(y, weak_probs), _predictions(y, strong_probs)
+    return paired_differences(weak, strong, n_resamples=500)[1]
+
+
 def test_an_accuracy_gap_carried_by_four_images_is_not_called_better():
     # 36 images: both right on 28, both wrong on 4, `strong` alone right on 4 (the dashboard
     # audit's case): the bootstrap interval excludes 0, but 4 against 0 is mid-p = 0.0625.
-    y = np.zeros(36, dtype=int)
-    right_both, only_strong = np.arange(28), np.arange(28, 32)
-    weak_probs, strong_probs = np.full((36, 3), 0.1), np.full((36, 3), 0.1)
-    weak_probs[:, 1] = strong_probs[:, 1] = 0.8  # wrong unless set right below
-    weak_probs[right_both] = strong_probs[right_both] = strong_probs[only_strong] = [0.8, 0.1, 0.1]
-    weak, strong = _predictions(y, weak_probs), _predictions(y, strong_probs)
-    accuracy = paired_differences(weak, strong, n_resamples=500)[1]
+    accuracy = _accuracy_gap(36, 28, 32)
     assert accuracy.value == pytest.approx(4 / 36) and accuracy.ci_low > 0
     assert (accuracy.only_this, accuracy.only_other) == (0, 4)
     assert accuracy.p_value == pytest.approx(2 / 2**4 - 1 / 2**4)
@@ -180,11 +186,7 @@ def test_an_accuracy_gap_carried_by_four_images_is_not_called_better():
 
 def test_a_verdict_against_its_interval_says_which_test_decides():
     # the four-image case above: the interval excludes 0, McNemar finds no clear difference
-    y = np.zeros(36, dtype=int)
-    weak_probs, strong_probs = np.full((36, 3), 0.1), np.full((36, 3), 0.1)
-    weak_probs[:, 1] = strong_probs[:, 1] = 0.8
-    weak_probs[:28] = strong_probs[:32] = [0.8, 0.1, 0.1]
-    gap = paired_differences(_predictions(y, weak_probs), _predictions(y, strong_probs), 500)[1]
+    gap = _accuracy_gap(36, 28, 32)
     assert gap.ci_low > 0
     said = gap.verdict("weak", "strong")
     assert "McNemar mid-p = 0.0625, which decides accuracy" in said
@@ -194,11 +196,7 @@ def test_a_verdict_against_its_interval_says_which_test_decides():
 def test_five_images_against_none_are_a_difference_by_the_mid_p_test():
     # 60 images, `strong` alone right on 5: exact p = 2 / 2**5 = 0.0625 (conservative), mid-p
     # 0.03125: the test and the bootstrap interval agree
-    y = np.zeros(60, dtype=int)
-    weak_probs, strong_probs = np.full((60, 3), 0.1), np.full((60, 3), 0.1)
-    weak_probs[:, 1] = strong_probs[:, 1] = 0.8
-    weak_probs[:50] = strong_probs[:55] = [0.8, 0.1, 0.1]
-    gap = paired_differences(_predictions(y, weak_probs), _predictions(y, strong_probs), 500)[1]
+    gap = _accuracy_gap(60, 50, 55)
     assert (gap.only_this, gap.only_other) == (0, 5) and gap.ci_low > 0
     assert gap.p_value == pytest.approx(2 / 2**5 - 1 / 2**5)
     assert gap.verdict("weak", "strong") == "strong is better"
